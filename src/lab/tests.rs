@@ -1,0 +1,180 @@
+//! Lab tests. Those that build namespaces need root and `ip netns`: under
+//! `CI=true` they fail without them, elsewhere they skip with a message.
+
+use super::*;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1)) // effective uid
+            == Some("0")
+    })
+}
+
+/// Whether namespace tests can run; panics under CI when they cannot.
+fn lab_possible(test: &str) -> bool {
+    let why = if !is_root() {
+        "not root".to_owned()
+    } else if let Err(e) = list_namespaces() {
+        format!("`ip netns` unavailable: {e}")
+    } else {
+        return true;
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test} needs root and `ip netns` under CI: {why}");
+    }
+    eprintln!("skipping {test}: {why}");
+    false
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+/// Whether `ns` reaches `ip` over IPv4: a TCP connect to a closed port must
+/// be refused (the peer answered with RST), not time out or be unroutable.
+/// Uses bash's /dev/tcp so it needs no ping.
+fn tcp_reaches(ns: &str, ip: Ipv4Addr) -> bool {
+    let script = format!("exec 3<>/dev/tcp/{ip}/9");
+    let out = ns_command(ns, Path::new("timeout"), &["3", "bash", "-c", &script])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    err.contains("Connection refused")
+}
+
+#[test]
+fn tags_and_addresses() {
+    assert!(check_tag("a1b2c").is_ok());
+    assert!(check_tag("").is_err());
+    assert!(check_tag("bad-tag").is_err());
+    assert!(check_tag("toolongtag").is_err());
+    let t = Lab::unique_tag();
+    assert_eq!(t.len(), 5);
+    assert_ne!(t, Lab::unique_tag());
+    assert_eq!(rs_addr(1), Ipv4Addr::new(198, 19, 0, 2));
+    assert_eq!(rs_addr(2), Ipv4Addr::new(198, 19, 0, 3));
+}
+
+#[test]
+fn ns_command_shape() {
+    let c = ns_command("rvx-cli", Path::new("/bin/true"), &["a", "b"]);
+    assert_eq!(describe(&c), "ip netns exec rvx-cli /bin/true a b");
+}
+
+#[test]
+fn bad_options_make_nothing() {
+    let opts = LabOptions {
+        n_real_servers: 0,
+        ..LabOptions::default()
+    };
+    assert!(matches!(
+        Lab::build_with("zz0", opts),
+        Err(LabError::InvalidOptions(_))
+    ));
+}
+
+#[test]
+fn lab_build_and_drop() {
+    if !lab_possible("lab_build_and_drop") {
+        return;
+    }
+    let tag = Lab::unique_tag();
+    Lab::cleanup_stale(&tag).unwrap();
+    let lab = Lab::build(&tag).unwrap();
+    let names = lab.namespaces().to_vec();
+    assert_eq!(names.len(), 5);
+    let existing = list_namespaces().unwrap();
+    for ns in &names {
+        assert!(existing.contains(ns), "{ns} missing from {existing:?}");
+    }
+
+    // rs1 reaches rs2 through the bridge.
+    if on_path("ping") {
+        ns_run(&lab.ns_rs(1), "ping", &["-c1", "-W1", "198.19.0.3"]).unwrap();
+    }
+    assert!(
+        tcp_reaches(&lab.ns_rs(1), rs_addr(2)),
+        "rs1 cannot reach rs2"
+    );
+
+    // Offloads: GRO off everywhere, TX checksum kept on c0 by default.
+    let k = ns_run(&lab.ns_client(), "ethtool", &["-k", "c0"]).unwrap();
+    assert!(k.contains("generic-receive-offload: off"), "{k}");
+    assert!(k.contains("tx-checksumming: on"), "{k}");
+    let k = ns_run(&lab.ns_director(), "ethtool", &["-k", "ext0"]).unwrap();
+    assert!(k.contains("generic-segmentation-offload: off"), "{k}");
+
+    // The director's kernel has no IPv4 (nor IPv6) address on its NICs.
+    let dir = lab.ns_director();
+    for nic in [lab.ext_if(), lab.int_if()] {
+        let a = ip(&["-n", &dir, "addr", "show", "dev", nic]).unwrap();
+        assert!(!a.contains("inet"), "{nic} has an address: {a}");
+        assert!(a.contains("state UP"), "{nic} is not up: {a}");
+    }
+
+    drop(lab);
+    let existing = list_namespaces().unwrap();
+    for ns in &names {
+        assert!(!existing.contains(ns), "{ns} survived drop");
+    }
+}
+
+#[test]
+fn lab_options_and_spawned_children() {
+    if !lab_possible("lab_options_and_spawned_children") {
+        return;
+    }
+    let tag = Lab::unique_tag();
+    Lab::cleanup_stale(&tag).unwrap();
+    let opts = LabOptions {
+        client_tx_csum: false,
+        rs_tx_csum: false,
+        n_real_servers: 3,
+    };
+    let mut lab = Lab::build_with(&tag, opts).unwrap();
+    assert_eq!(lab.namespaces().len(), 6);
+    let k = ns_run(&lab.ns_client(), "ethtool", &["-k", "c0"]).unwrap();
+    assert!(k.contains("tx-checksumming: off"), "{k}");
+    let k = ns_run(&lab.ns_rs(3), "ethtool", &["-k", "eth0"]).unwrap();
+    assert!(k.contains("tx-checksumming: off"), "{k}");
+    assert!(tcp_reaches(&lab.ns_rs(3), rs_addr(1)));
+
+    let rs1 = lab.ns_rs(1);
+    lab.spawn_in(&rs1, Path::new("sleep"), &["30"]).unwrap();
+    // `ip netns exec` enters the namespace shortly after the spawn returns.
+    let start = Instant::now();
+    while ip(&["netns", "pids", &rs1]).unwrap().trim().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "sleep never ran in {rs1}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let start = Instant::now();
+    drop(lab);
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(!list_namespaces().unwrap().contains(&rs1));
+}
+
+#[test]
+fn failed_build_cleans_up() {
+    if !lab_possible("failed_build_cleans_up") {
+        return;
+    }
+    let tag = Lab::unique_tag();
+    Lab::cleanup_stale(&tag).unwrap();
+    // A leftover switch namespace makes the build fail half-way.
+    let sw = format!("rv{tag}-sw");
+    ip(&["netns", "add", &sw]).unwrap();
+    let err = Lab::build(&tag).unwrap_err();
+    assert!(err.to_string().contains("netns add"), "{err}");
+    let existing = list_namespaces().unwrap();
+    assert!(!existing.contains(&format!("rv{tag}-cli")));
+    assert!(!existing.contains(&format!("rv{tag}-dir")));
+    assert!(existing.contains(&sw));
+    Lab::cleanup_stale(&tag).unwrap();
+    assert!(!list_namespaces().unwrap().contains(&sw));
+}
