@@ -307,6 +307,7 @@ impl KeepAliveClient {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (crate rule)
 mod tests {
     use super::*;
 

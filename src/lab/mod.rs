@@ -503,4 +503,5 @@ impl Drop for Lab {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (crate rule)
 mod tests;

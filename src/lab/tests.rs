@@ -178,3 +178,50 @@ fn failed_build_cleans_up() {
     Lab::cleanup_stale(&tag).unwrap();
     assert!(!list_namespaces().unwrap().contains(&sw));
 }
+
+/// Not a test on its own: [`start_http_servers_end_to_end`] runs the test
+/// binary as a stand-in for `ringvs serve-http`, with this test selected.
+#[test]
+#[ignore = "helper process for start_http_servers_end_to_end"]
+fn child_serve_http() {
+    let var = |k: &str| std::env::var(k).unwrap();
+    let listen = var("RINGVS_LAB_CHILD_LISTEN").parse().unwrap();
+    let secs = var("RINGVS_LAB_CHILD_SECS").parse().unwrap();
+    http::serve(listen, &var("RINGVS_LAB_CHILD_BODY"), secs).unwrap();
+}
+
+#[test]
+fn start_http_servers_end_to_end() {
+    if !lab_possible("start_http_servers_end_to_end") {
+        return;
+    }
+    let tag = Lab::unique_tag();
+    Lab::cleanup_stale(&tag).unwrap();
+    // A fake `ringvs` taking `serve-http --listen A --body B --max-secs S`.
+    let dir = std::env::temp_dir().join(format!("ringvs-lab-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = dir.join("fake-ringvs");
+    let exe = std::env::current_exe().unwrap();
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = serve-http ] || exit 2\n\
+         exec env RINGVS_LAB_CHILD_LISTEN=\"$3\" RINGVS_LAB_CHILD_BODY=\"$5\" \
+         RINGVS_LAB_CHILD_SECS=\"$7\" '{}' --exact lab::tests::child_serve_http \
+         --ignored --nocapture\n",
+        exe.display()
+    );
+    std::fs::write(&fake, script).unwrap();
+    let mut perms = std::fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&fake, perms).unwrap();
+
+    let mut lab = Lab::build(&tag).unwrap();
+    lab.start_http_servers(&fake).unwrap();
+    // rs2 fetches from rs1 across the bridge with bash's /dev/tcp.
+    let script = "exec 3<>/dev/tcp/198.19.0.2/80; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3";
+    let out = ns_run(&lab.ns_rs(2), "timeout", &["5", "bash", "-c", script]).unwrap();
+    assert!(out.starts_with("HTTP/1.0 200 OK\r\n"), "{out}");
+    assert!(out.ends_with("\r\n\r\ni am rs1\n"), "{out}");
+    assert!(listens_on(&lab.ns_rs(2), 80).unwrap());
+    drop(lab);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
