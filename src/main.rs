@@ -1,3 +1,218 @@
-fn main() {
-    println!("ringvs");
+//! `ringvs`: the command line.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ringvs::control::proto::{self, Command};
+use ringvs::control::{self, RunOptions};
+use ringvs::io::ring::RxVersion;
+use ringvs::neigh::Prefix;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+mod demo;
+
+#[derive(Parser)]
+#[command(
+    name = "ringvs",
+    version,
+    about = "A userspace LVS-NAT load-balancing director on AF_PACKET rings",
+    long_about = "ringvs does what `ipvsadm -m` (LVS in NAT mode) does in the kernel, in pinned \
+worker threads that own two NICs through AF_PACKET mmap rings.\n\n\
+Quick start (as root): `ringvs demo` builds two real servers behind a VIP in network \
+namespaces and shows requests alternating between them."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the director in the foreground (Ctrl-C or SIGTERM stops it).
+    Run(RunArgs),
+    /// Configure a running director with ipvsadm's syntax, e.g.
+    /// `ringvs adm -A -t 198.18.0.110:80 -s rr`.
+    #[command(
+        disable_help_flag = true,
+        after_help = "Everything after the options above is an ipvsadm command line: \
+-A/-E/-D -t|-u VIP:PORT -s rr|wrr [-p [T]], -a/-e/-d -t|-u VIP:PORT -r RIP[:PORT] -m [-w N], \
+-C, -L|-l [-n], -S [-n]. `ringvs adm -h` prints ipvsadm's own help."
+    )]
+    Adm {
+        /// The director's control socket.
+        #[arg(long, default_value = proto::DEFAULT_SOCKET)]
+        control: PathBuf,
+        /// The ipvsadm command line.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        argv: Vec<String>,
+    },
+    /// Print every worker's counters (packets, drops by reason, connections).
+    Stats {
+        #[arg(long, default_value = proto::DEFAULT_SOCKET)]
+        control: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build the seed's LVS-NAT scenario in network namespaces and show it working
+    /// (root; needs iproute2 and ethtool).
+    Demo {
+        /// Requests the client makes.
+        #[arg(long, default_value_t = 6)]
+        requests: usize,
+    },
+    /// (lab) A tiny HTTP server answering every request with BODY.
+    #[command(hide = true)]
+    ServeHttp {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        body: String,
+        #[arg(long, default_value_t = 600)]
+        max_secs: u64,
+    },
+    /// (lab) Fetch http://ADDR/ and print the body.
+    #[command(hide = true)]
+    HttpGet {
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RingVersion {
+    V2,
+    V3,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// External NIC (clients, VIPs). Needs no kernel IP address.
+    #[arg(long)]
+    ext: String,
+    /// The director's address and prefix on the external segment; clients in that
+    /// prefix are on-link, others are reached via --gateway.
+    #[arg(long, value_name = "A.B.C.D/P")]
+    ext_addr: Prefix,
+    /// Router for clients outside --ext-addr's prefix.
+    #[arg(long)]
+    gateway: Option<Ipv4Addr>,
+    /// Internal NIC (real servers).
+    #[arg(long)]
+    int: String,
+    /// The DIP and prefix: the real servers' gateway address.
+    #[arg(long, value_name = "DIP/P")]
+    int_addr: Prefix,
+    /// Worker threads (default: one per core this process may use).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Load rules in `ipvsadm -S` format at start.
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Control socket path.
+    #[arg(long, default_value = proto::DEFAULT_SOCKET)]
+    control: PathBuf,
+    /// Spin instead of sleeping in poll() when idle (lowest latency, a full core each).
+    #[arg(long)]
+    busy_poll: bool,
+    /// RX ring format: v2 hands each frame over at once; v3 batches frames in blocks.
+    #[arg(long, value_enum, default_value = "v2")]
+    rx_ring: RingVersion,
+    /// TPACKET_V3 block retire timeout in milliseconds.
+    #[arg(long, default_value_t = 1)]
+    v3_timeout_ms: u32,
+    /// 64 KiB blocks per ring (32 frames of 2 KiB each).
+    #[arg(long, default_value_t = 64)]
+    ring_blocks: u32,
+    /// Connections each worker can track.
+    #[arg(long, default_value_t = 1 << 18)]
+    max_conns: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run(a) => {
+            let opts = RunOptions {
+                ext: a.ext,
+                ext_net: a.ext_addr,
+                gateway: a.gateway,
+                int: a.int,
+                int_net: a.int_addr,
+                workers: a.workers,
+                rules: a.rules,
+                control: a.control,
+                busy_poll: a.busy_poll,
+                rx_version: match a.rx_ring {
+                    RingVersion::V2 => RxVersion::V2,
+                    RingVersion::V3 => RxVersion::V3 {
+                        block_timeout_ms: a.v3_timeout_ms,
+                    },
+                },
+                ring_blocks: a.ring_blocks,
+                max_conns: a.max_conns,
+            };
+            match control::run(opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ringvs: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Adm { control, argv } => client(&control, Command::Adm { argv }),
+        Cmd::Stats { control, json } => client(&control, Command::Stats { json }),
+        Cmd::Demo { requests } => demo::run(requests),
+        Cmd::ServeHttp {
+            listen,
+            body,
+            max_secs,
+        } => match ringvs::lab::http::serve(listen, &body, max_secs) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("serve-http: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::HttpGet {
+            addr,
+            count,
+            timeout_ms,
+        } => {
+            let mut ok = true;
+            for _ in 0..count {
+                match ringvs::lab::http::get(addr, "/", Duration::from_millis(timeout_ms)) {
+                    Ok(r) => println!("{}", r.body.trim_end()),
+                    Err(e) => {
+                        println!("error: {e}");
+                        ok = false;
+                    }
+                }
+            }
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Send one command to the director and relay its answer.
+fn client(socket: &std::path::Path, cmd: Command) -> ExitCode {
+    match proto::call(socket, cmd) {
+        Ok(r) => {
+            print!("{}", r.out);
+            eprint!("{}", r.err);
+            ExitCode::from(u8::try_from(r.code & 0xff).unwrap_or(1))
+        }
+        Err(e) => {
+            eprintln!("ringvs adm: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -70,6 +70,8 @@ pub const MAX_REAL_SERVERS: usize = 200;
 pub const MAX_TAG_LEN: usize = 8;
 /// How long [`Lab::start_http_servers`] waits for port 80 to listen.
 pub const HTTP_READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long [`Lab::start_director`] waits for the control socket.
+pub const DIRECTOR_READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Address of real server `n` (1-based): 198.19.0.(1 + n).
 ///
@@ -477,6 +479,55 @@ impl Lab {
             }
         }
         Ok(())
+    }
+}
+
+impl Lab {
+    /// Start `PROGRAM run` in the director namespace on `ext0`/`int0` with the lab's
+    /// addresses, control socket `control` and `extra` options, and wait (at most
+    /// [`DIRECTOR_READY_TIMEOUT`]) until its control socket answers.
+    pub fn start_director(
+        &mut self,
+        program: &Path,
+        control: &Path,
+        extra: &[&str],
+    ) -> Result<(), LabError> {
+        let control_s = control.display().to_string();
+        let mut args = vec![
+            "run",
+            "--ext",
+            self.ext_if(),
+            "--ext-addr",
+            EXT_ADDR_CIDR,
+            "--int",
+            self.int_if(),
+            "--int-addr",
+            INT_ADDR_CIDR,
+            "--control",
+            &control_s,
+        ];
+        args.extend_from_slice(extra);
+        let first = self.children.len();
+        self.spawn_in(&self.ns_director(), program, &args)?;
+        let start = Instant::now();
+        loop {
+            if std::os::unix::net::UnixStream::connect(control).is_ok() {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.children[first].0.try_wait() {
+                return Err(LabError::ExitedEarly {
+                    cmd: format!("{} run in {}", program.display(), self.ns_director()),
+                    status,
+                });
+            }
+            if start.elapsed() >= DIRECTOR_READY_TIMEOUT {
+                return Err(LabError::NotReady {
+                    what: format!("director control socket {control_s}"),
+                    waited: start.elapsed(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

@@ -1,0 +1,146 @@
+//! The control socket protocol (version 1), spoken by `ringvs adm` / `ringvs stats`.
+//!
+//! One request per connection: the client writes one line of JSON and the director
+//! answers with one line of JSON, then closes. See `docs/control.md`.
+//!
+//! ```text
+//! → {"v":1,"cmd":"adm","argv":["-A","-t","198.18.0.110:80","-s","rr"]}
+//! ← {"code":0,"out":"","err":""}
+//! ```
+
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+pub const VERSION: u32 = 1;
+/// Where `ringvs run` listens and `ringvs adm` connects unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/ringvs.sock";
+/// Largest request line the director reads.
+pub const MAX_REQUEST: usize = 1 << 20;
+/// How long either side waits for the other.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "lowercase")]
+pub enum Command {
+    /// An ipvsadm command line (without the program name).
+    Adm { argv: Vec<String> },
+    /// Counters of every worker.
+    Stats { json: bool },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub v: u32,
+    #[serde(flatten)]
+    pub cmd: Command,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// The exit code the client should exit with.
+    pub code: i32,
+    /// Text for the client's standard output.
+    pub out: String,
+    /// Text for the client's standard error.
+    pub err: String,
+}
+
+impl Response {
+    pub fn ok(out: String) -> Self {
+        Self {
+            code: 0,
+            out,
+            err: String::new(),
+        }
+    }
+
+    pub fn fail(code: i32, err: impl Into<String>) -> Self {
+        let mut err = err.into();
+        if !err.ends_with('\n') {
+            err.push('\n');
+        }
+        Self {
+            code,
+            out: String::new(),
+            err,
+        }
+    }
+}
+
+/// Send one request to the director at `socket` and wait for its answer.
+pub fn call(socket: &Path, cmd: Command) -> Result<Response, String> {
+    let mut s = UnixStream::connect(socket).map_err(|e| {
+        format!(
+            "cannot reach the director at {}: {e} (is `ringvs run` running, as root, with this --control?)",
+            socket.display()
+        )
+    })?;
+    s.set_read_timeout(Some(IO_TIMEOUT * 2)).map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| e.to_string())?;
+    let mut line = serde_json::to_string(&Request { v: VERSION, cmd }).map_err(|e| e.to_string())?;
+    line.push('\n');
+    s.write_all(line.as_bytes())
+        .map_err(|e| format!("writing to {}: {e}", socket.display()))?;
+    let mut answer = String::new();
+    BufReader::new(s)
+        .read_line(&mut answer)
+        .map_err(|e| format!("reading from {}: {e}", socket.display()))?;
+    serde_json::from_str(&answer).map_err(|e| format!("bad answer from the director: {e}"))
+}
+
+/// Read one request line from a client, bounded in size.
+pub fn read_request(r: &mut impl BufRead) -> Result<Request, Response> {
+    let mut buf = Vec::new();
+    let mut limited = r.take(MAX_REQUEST as u64 + 1);
+    limited
+        .read_until(b'\n', &mut buf)
+        .map_err(|e| Response::fail(2, format!("reading request: {e}")))?;
+    if buf.len() > MAX_REQUEST {
+        return Err(Response::fail(2, "request too large"));
+    }
+    let req: Request = serde_json::from_slice(&buf)
+        .map_err(|e| Response::fail(2, format!("malformed request: {e}")))?;
+    if req.v != VERSION {
+        return Err(Response::fail(
+            2,
+            format!("protocol version {} not supported (this director speaks {VERSION})", req.v),
+        ));
+    }
+    Ok(req)
+}
+
+use std::io::Read;
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn request_wire_format_is_stable() {
+        let r = Request {
+            v: 1,
+            cmd: Command::Adm {
+                argv: vec!["-L".into(), "-n".into()],
+            },
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(s, r#"{"v":1,"cmd":"adm","argv":["-L","-n"]}"#);
+        let back = read_request(&mut (s + "\n").as_bytes()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn bad_requests_get_errors() {
+        let e = read_request(&mut &b"{not json}\n"[..]).unwrap_err();
+        assert_eq!(e.code, 2);
+        assert!(e.err.starts_with("malformed request"), "{}", e.err);
+        let e = read_request(&mut &br#"{"v":9,"cmd":"stats","json":false}"#[..]).unwrap_err();
+        assert!(e.err.contains("version 9"), "{}", e.err);
+        let big = vec![b'x'; MAX_REQUEST + 10];
+        let e = read_request(&mut &big[..]).unwrap_err();
+        assert_eq!(e.err, "request too large\n");
+    }
+}

@@ -1,0 +1,156 @@
+//! Client-keyed flow affinity: the classic-BPF fanout program and its twin in Rust.
+//!
+//! Both NICs' fanout groups (`PACKET_FANOUT_CBPF`) run a program that hashes the
+//! *client* end of the tuple: on the external NIC the source address and port, on the
+//! internal NIC the destination address and port. A request (CIP:cport → VIP:vport)
+//! and its reply (RIP:rport → CIP:cport) therefore hash alike and reach the same
+//! member index in both groups, i.e. the same worker, whose connection table is the
+//! only one that holds the connection.
+//!
+//! The kernel takes the program's return value modulo the member count
+//! (`fanout_demux_bpf`). [`owner`] computes the same value in Rust, so a worker can
+//! tell which worker owns a flow whose tuple the program could not see (an ICMP
+//! error carries it inside its payload) and hand the frame over.
+//!
+//! Loads are relative to `SKF_NET_OFF` (the network header): inside a fanout program
+//! offset 0 is not the Ethernet header. The port loads assume a 20-byte IPv4 header;
+//! frames with IP options are dropped by the worker anyway, so whichever member gets
+//! them is fine. A load past the end of the frame ends the program with 0 (member 0).
+
+use libc::sock_filter;
+
+/// Which end of the tuple the program hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// External NIC: the client is the source.
+    Ext,
+    /// Internal NIC: the client is the destination.
+    Int,
+}
+
+// Classic BPF opcodes (linux/filter.h, bpf_common.h).
+const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+const LD_H_ABS: u16 = 0x00 | 0x08 | 0x20;
+const TAX: u16 = 0x07; // BPF_MISC | BPF_TAX
+const ALU_XOR_X: u16 = 0x04 | 0xa0 | 0x08;
+const ALU_RSH_K: u16 = 0x04 | 0x70;
+const RET_A: u16 = 0x06 | 0x10;
+
+const NET_OFF: i32 = libc::SKF_NET_OFF;
+
+fn insn(code: u16, k: u32) -> sock_filter {
+    sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+/// The fanout program for one side.
+pub fn program(side: Side) -> Vec<sock_filter> {
+    // IPv4: source address at 12, destination at 16; L4 ports at 20 and 22.
+    let (addr, port) = match side {
+        Side::Ext => (12, 20),
+        Side::Int => (16, 22),
+    };
+    let abs = |off: i32| (NET_OFF + off) as u32;
+    vec![
+        insn(LD_W_ABS, abs(addr)), // A = client address
+        insn(TAX, 0),              // X = A
+        insn(LD_H_ABS, abs(port)), // A = client port
+        insn(ALU_XOR_X, 0),        // A ^= X
+        insn(TAX, 0),              // X = A
+        insn(ALU_RSH_K, 16),       // A >>= 16
+        insn(ALU_XOR_X, 0),        // A ^= X
+        insn(TAX, 0),              // X = A
+        insn(ALU_RSH_K, 8),        // A >>= 8
+        insn(ALU_XOR_X, 0),        // A ^= X
+        insn(RET_A, 0),            // kernel: member = A % members
+    ]
+}
+
+/// The program's value for a client address (as a big-endian number) and port.
+#[inline]
+pub fn hash(client_addr: u32, client_port: u16) -> u32 {
+    let mut a = client_addr ^ u32::from(client_port);
+    a ^= a >> 16;
+    a ^= a >> 8;
+    a
+}
+
+/// The worker (fanout member index) that owns a client's flows.
+#[inline]
+pub fn owner(client_addr: u32, client_port: u16, workers: usize) -> usize {
+    if workers <= 1 {
+        return 0;
+    }
+    (hash(client_addr, client_port) % workers as u32) as usize
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    /// A tiny interpreter for the subset of classic BPF the program uses, over an
+    /// IPv4 packet that starts at the network header.
+    fn run(prog: &[sock_filter], net: &[u8]) -> u32 {
+        let (mut a, mut x) = (0u32, 0u32);
+        for i in prog {
+            let off = |k: u32| (k as i32 - NET_OFF) as usize;
+            match i.code {
+                LD_W_ABS => {
+                    let o = off(i.k);
+                    a = u32::from_be_bytes([net[o], net[o + 1], net[o + 2], net[o + 3]]);
+                }
+                LD_H_ABS => {
+                    let o = off(i.k);
+                    a = u32::from(u16::from_be_bytes([net[o], net[o + 1]]));
+                }
+                TAX => x = a,
+                ALU_XOR_X => a ^= x,
+                ALU_RSH_K => a >>= i.k,
+                RET_A => return a,
+                other => panic!("unexpected opcode {other:#x}"),
+            }
+        }
+        panic!("program fell off the end")
+    }
+
+    fn ipv4_tcp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
+        let mut p = vec![0u8; 40];
+        p[0] = 0x45;
+        p[9] = 6;
+        p[12..16].copy_from_slice(&src);
+        p[16..20].copy_from_slice(&dst);
+        p[20..22].copy_from_slice(&sport.to_be_bytes());
+        p[22..24].copy_from_slice(&dport.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn request_and_reply_pick_the_same_member() {
+        let ext = program(Side::Ext);
+        let int = program(Side::Int);
+        for cport in [1u16, 80, 40000, 65535] {
+            for last in [1u8, 7, 200] {
+                let cip = [198, 18, 0, last];
+                let req = ipv4_tcp(cip, cport, [198, 18, 0, 110], 80);
+                let rep = ipv4_tcp([198, 19, 0, 2], 8080, cip, cport);
+                let (h1, h2) = (run(&ext, &req), run(&int, &rep));
+                assert_eq!(h1, h2);
+                assert_eq!(h1, hash(u32::from_be_bytes(cip), cport));
+            }
+        }
+    }
+
+    #[test]
+    fn consecutive_ports_spread_over_two_workers() {
+        let cip = u32::from_be_bytes([198, 18, 0, 1]);
+        let mut seen = [0usize; 2];
+        for port in 40000..40100 {
+            seen[owner(cip, port, 2)] += 1;
+        }
+        assert_eq!(seen, [50, 50]);
+    }
+}

@@ -1,0 +1,63 @@
+//! Packet I/O: the rings a worker reads from and writes to.
+//!
+//! A worker sees its NICs only through [`RxQueue`] and [`TxQueue`]. Two backends
+//! implement them: [`ring`] (AF_PACKET `PACKET_MMAP` rings, the real thing) and
+//! [`mem`] (in-memory queues that drive the very same worker code in tests).
+//!
+//! Both traits are shaped for zero copies and zero syscalls per packet: a received
+//! frame is borrowed in place from the ring ([`RxQueue::peek`]) and given back with
+//! [`RxQueue::advance`]; a frame to send is written straight into a TX slot
+//! ([`TxQueue::slot`], [`TxQueue::commit`]) and the kernel is kicked once per batch
+//! ([`TxQueue::flush`]).
+
+pub mod fanout;
+pub mod mem;
+pub mod nic;
+pub mod ring;
+
+use std::os::fd::RawFd;
+
+/// What the ring says about a received frame besides its bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxMeta {
+    /// Length of the frame on the wire (`tp_len`); larger than the captured bytes
+    /// when the ring truncated it.
+    pub wire_len: u32,
+    /// The L4 checksum field holds only the pseudo-header sum
+    /// (`TP_STATUS_CSUMNOTREADY`: the sender left checksumming to an offload).
+    pub csum_partial: bool,
+    /// The kernel stripped an 802.1Q tag into the ring header.
+    pub vlan: bool,
+}
+
+/// A received frame, borrowed from the ring until [`RxQueue::advance`].
+#[derive(Debug)]
+pub struct RxFrame<'a> {
+    pub data: &'a [u8],
+    pub meta: RxMeta,
+}
+
+/// The receive side of one NIC for one worker.
+pub trait RxQueue {
+    /// The frame at the cursor, if one is ready. Does not move the cursor.
+    fn peek(&mut self) -> Option<RxFrame<'_>>;
+    /// Give the frame at the cursor back and move on. A no-op when nothing is ready.
+    fn advance(&mut self);
+    /// The descriptor to `poll()` on when idle, if the backend has one.
+    fn poll_fd(&self) -> Option<RawFd>;
+    /// Frames the kernel dropped because the ring was full, since the last call.
+    /// (A syscall on the real backend: call it from slow paths only.)
+    fn take_kernel_drops(&mut self) -> u64;
+}
+
+/// The transmit side of one NIC for one worker.
+pub trait TxQueue {
+    /// The next free slot to write a frame into, if any. Its length is the largest
+    /// frame the slot can hold. Calling it again without `commit` returns the same slot.
+    fn slot(&mut self) -> Option<&mut [u8]>;
+    /// Queue the first `len` bytes of the slot returned by `slot` for sending.
+    fn commit(&mut self, len: usize);
+    /// Ask the kernel to send everything committed. Returns how many frames were
+    /// pending. One syscall per call on the real backend, none when nothing is pending.
+    fn flush(&mut self) -> usize;
+}

@@ -1,0 +1,69 @@
+//! NIC discovery: index, MAC address and MTU of an interface, by name.
+
+use crate::wire::Mac;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum NicError {
+    #[error("interface {0} does not exist (see `ip link`)")]
+    Missing(String),
+    #[error("interface {0} is down: bring it up with `ip link set {0} up`")]
+    Down(String),
+    #[error("interface {0} has no Ethernet MAC address")]
+    NoMac(String),
+    #[error("cannot read the MTU of {name}: {err}")]
+    Mtu { name: String, err: String },
+}
+
+/// What the data plane needs to know of a NIC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NicInfo {
+    pub name: String,
+    pub index: i32,
+    pub mac: Mac,
+    pub mtu: usize,
+}
+
+/// Look a NIC up by name (via `pnet_datalink`'s interface list; MTU from sysfs).
+pub fn discover(name: &str) -> Result<NicInfo, NicError> {
+    let iface = pnet_datalink::interfaces()
+        .into_iter()
+        .find(|i| i.name == name)
+        .ok_or_else(|| NicError::Missing(name.to_string()))?;
+    if !iface.is_up() {
+        return Err(NicError::Down(name.to_string()));
+    }
+    let mac = iface
+        .mac
+        .filter(|m| !m.is_zero())
+        .ok_or_else(|| NicError::NoMac(name.to_string()))?;
+    let path = format!("/sys/class/net/{name}/mtu");
+    let mtu = std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|s| s.trim().parse::<usize>().map_err(|e| e.to_string()))
+        .map_err(|err| NicError::Mtu {
+            name: name.to_string(),
+            err,
+        })?;
+    Ok(NicInfo {
+        name: name.to_string(),
+        index: iface.index as i32,
+        mac: Mac(mac.octets()),
+        mtu,
+    })
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn loopback_has_no_mac_and_missing_is_clear() {
+        assert!(matches!(discover("lo"), Err(NicError::NoMac(_))));
+        let e = discover("rvs-nope0").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "interface rvs-nope0 does not exist (see `ip link`)"
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! Connection states and timeouts, as kernel IPVS tracks them.
+//!
+//! The TCP transitions are IPVS's (`ip_vs_proto_tcp.c`, the table used for NAT
+//! without `secure_tcp`): the event is the packet's most significant flag (RST, then
+//! SYN, then FIN, then ACK) and the direction is *input* (client → real server) or
+//! *output* (real server → client). `docs/tcp-states.md` draws the diagram.
+
+use std::time::Duration;
+
+/// A connection's state. `Udp` is the one state of a UDP connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum State {
+    None = 0,
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait,
+    TimeWait,
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    SynAck,
+    Udp,
+}
+
+/// Number of states, i.e. of expiry classes.
+pub const STATES: usize = 12;
+
+impl State {
+    pub const ALL: [State; STATES] = [
+        State::None,
+        State::Established,
+        State::SynSent,
+        State::SynRecv,
+        State::FinWait,
+        State::TimeWait,
+        State::Close,
+        State::CloseWait,
+        State::LastAck,
+        State::Listen,
+        State::SynAck,
+        State::Udp,
+    ];
+
+    /// The name ipvsadm prints (`-L -c`).
+    pub fn name(self) -> &'static str {
+        match self {
+            State::None => "NONE",
+            State::Established => "ESTABLISHED",
+            State::SynSent => "SYN_SENT",
+            State::SynRecv => "SYN_RECV",
+            State::FinWait => "FIN_WAIT",
+            State::TimeWait => "TIME_WAIT",
+            State::Close => "CLOSE",
+            State::CloseWait => "CLOSE_WAIT",
+            State::LastAck => "LAST_ACK",
+            State::Listen => "LISTEN",
+            State::SynAck => "SYNACK",
+            State::Udp => "UDP",
+        }
+    }
+
+    /// ipvsadm counts ESTABLISHED connections as ActiveConn, all others as InActConn.
+    pub fn is_active(self) -> bool {
+        self == State::Established
+    }
+}
+
+/// Timeouts per state, IPVS's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    secs: [u32; STATES],
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        let mut secs = [0; STATES];
+        for s in State::ALL {
+            secs[s as usize] = match s {
+                State::None => 2,
+                State::Established => 15 * 60,
+                State::SynSent => 2 * 60,
+                State::SynRecv => 60,
+                State::FinWait => 2 * 60,
+                State::TimeWait => 2 * 60,
+                State::Close => 10,
+                State::CloseWait => 60,
+                State::LastAck => 30,
+                State::Listen => 2 * 60,
+                State::SynAck => 2 * 60,
+                State::Udp => 5 * 60,
+            };
+        }
+        Self { secs }
+    }
+}
+
+impl Timeouts {
+    pub fn get(&self, s: State) -> Duration {
+        Duration::from_secs(u64::from(self.secs[s as usize]))
+    }
+
+    pub fn secs(&self, s: State) -> u32 {
+        self.secs[s as usize]
+    }
+
+    /// `ipvsadm --set tcp tcpfin udp`: established, FIN_WAIT and UDP timeouts.
+    /// A zero leaves that timeout unchanged, as ipvsadm does.
+    pub fn set(&mut self, tcp: u32, tcpfin: u32, udp: u32) {
+        for (s, v) in [
+            (State::Established, tcp),
+            (State::FinWait, tcpfin),
+            (State::Udp, udp),
+        ] {
+            if v != 0 {
+                self.secs[s as usize] = v;
+            }
+        }
+    }
+}
+
+/// Which way a packet crosses the director.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// Client → real server (arrived on the external NIC).
+    Input,
+    /// Real server → client (arrived on the internal NIC).
+    Output,
+}
+
+const TCP_FIN: u8 = 0x01;
+const TCP_SYN: u8 = 0x02;
+const TCP_RST: u8 = 0x04;
+const TCP_ACK: u8 = 0x10;
+
+/// The next TCP state after a segment with `flags` going `dir`, or the current state
+/// when the segment carries no flag IPVS tracks.
+pub fn tcp_next(state: State, dir: Dir, flags: u8) -> State {
+    use State::*;
+    // Columns: the current state in `State` order, None..=SynAck.
+    type Row = [State; 11];
+    #[rustfmt::skip]
+    const IN_SYN: Row = [SynRecv, Established, Established, SynRecv, SynRecv, SynRecv, SynRecv, SynRecv, SynRecv, SynRecv, SynRecv];
+    #[rustfmt::skip]
+    const IN_FIN: Row = [Close, CloseWait, SynSent, TimeWait, TimeWait, TimeWait, Close, CloseWait, LastAck, Listen, TimeWait];
+    #[rustfmt::skip]
+    const IN_ACK: Row = [Close, Established, SynSent, Established, FinWait, TimeWait, Close, CloseWait, Close, Listen, Established];
+    #[rustfmt::skip]
+    const IN_RST: Row = [Close, Close, Close, SynRecv, Close, Close, Close, Close, LastAck, Listen, SynRecv];
+    #[rustfmt::skip]
+    const OUT_SYN: Row = [SynSent, Established, SynSent, SynRecv, SynSent, SynSent, SynSent, SynSent, SynSent, Listen, SynRecv];
+    #[rustfmt::skip]
+    const OUT_FIN: Row = [TimeWait, FinWait, SynSent, TimeWait, FinWait, TimeWait, Close, TimeWait, LastAck, Listen, TimeWait];
+    #[rustfmt::skip]
+    const OUT_ACK: Row = [Established, Established, SynSent, Established, FinWait, TimeWait, Close, CloseWait, LastAck, Established, Established];
+    #[rustfmt::skip]
+    const OUT_RST: Row = [Close, Close, SynSent, Close, Close, TimeWait, Close, Close, Close, Close, Close];
+
+    let col = state as usize;
+    if col >= 11 {
+        return state;
+    }
+    let row = match (dir, flags) {
+        (Dir::Input, f) if f & TCP_RST != 0 => &IN_RST,
+        (Dir::Input, f) if f & TCP_SYN != 0 => &IN_SYN,
+        (Dir::Input, f) if f & TCP_FIN != 0 => &IN_FIN,
+        (Dir::Input, f) if f & TCP_ACK != 0 => &IN_ACK,
+        (Dir::Output, f) if f & TCP_RST != 0 => &OUT_RST,
+        (Dir::Output, f) if f & TCP_SYN != 0 => &OUT_SYN,
+        (Dir::Output, f) if f & TCP_FIN != 0 => &OUT_FIN,
+        (Dir::Output, f) if f & TCP_ACK != 0 => &OUT_ACK,
+        _ => return state,
+    };
+    row[col]
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn walk(steps: &[(Dir, u8)]) -> Vec<State> {
+        let mut s = State::None;
+        steps
+            .iter()
+            .map(|&(d, f)| {
+                s = tcp_next(s, d, f);
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn handshake_data_and_close() {
+        use Dir::*;
+        use State::*;
+        let got = walk(&[
+            (Input, TCP_SYN),
+            (Output, TCP_SYN | TCP_ACK),
+            (Input, TCP_ACK),
+            (Input, TCP_ACK | 0x08),
+            (Output, TCP_ACK),
+            (Input, TCP_FIN | TCP_ACK),
+            (Output, TCP_FIN | TCP_ACK),
+            (Input, TCP_ACK),
+        ]);
+        assert_eq!(
+            got,
+            [
+                SynRecv,
+                SynRecv,
+                Established,
+                Established,
+                Established,
+                CloseWait,
+                TimeWait,
+                TimeWait
+            ]
+        );
+    }
+
+    #[test]
+    fn reset_closes_and_server_close_goes_through_fin_wait() {
+        use Dir::*;
+        use State::*;
+        assert_eq!(
+            walk(&[(Input, TCP_SYN), (Output, TCP_RST | TCP_ACK)]),
+            [SynRecv, Close]
+        );
+        let est = walk(&[(Input, TCP_SYN), (Output, TCP_SYN | TCP_ACK), (Input, TCP_ACK)]);
+        assert_eq!(est[2], Established);
+        assert_eq!(tcp_next(Established, Output, TCP_FIN | TCP_ACK), FinWait);
+        assert_eq!(tcp_next(FinWait, Input, TCP_FIN | TCP_ACK), TimeWait);
+        assert_eq!(tcp_next(Established, Input, 0), Established);
+    }
+
+    #[test]
+    fn default_timeouts_are_ipvs_defaults() {
+        let t = Timeouts::default();
+        let want = [
+            (State::Established, 900),
+            (State::SynRecv, 60),
+            (State::FinWait, 120),
+            (State::TimeWait, 120),
+            (State::Close, 10),
+            (State::CloseWait, 60),
+            (State::LastAck, 30),
+            (State::Udp, 300),
+        ];
+        for (s, secs) in want {
+            assert_eq!(t.secs(s), secs, "{}", s.name());
+        }
+    }
+}

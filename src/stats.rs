@@ -1,0 +1,246 @@
+//! Per-worker counters.
+//!
+//! Each worker counts into a plain array it owns ([`Counters`]) and copies it into
+//! its [`SharedCounters`] with relaxed stores once per loop, so counting costs an
+//! add, never an atomic read-modify-write. The control thread reads the shared copy
+//! for `ringvs stats` and sums over workers. Per-real-server connection gauges work
+//! the same way ([`DestGauges`]).
+
+use crate::config::DestId;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($( $(#[doc = $doc:literal])* $var:ident => $name:literal, )*) => {
+        /// Every counter a worker keeps. Names starting with `drop_` are drop reasons:
+        /// every frame a worker does not forward or answer is counted under one.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum Ctr { $( $(#[doc = $doc])* $var, )* }
+
+        impl Ctr {
+            pub const ALL: &[Ctr] = &[$(Ctr::$var,)*];
+            pub fn name(self) -> &'static str {
+                match self { $(Ctr::$var => $name,)* }
+            }
+            pub fn doc(self) -> &'static str {
+                match self { $(Ctr::$var => concat!($($doc),*).trim_ascii(),)* }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Frames received on the external NIC.
+    RxExt => "rx_ext",
+    /// Frames received on the internal NIC.
+    RxInt => "rx_int",
+    /// Frames sent on the external NIC.
+    TxExt => "tx_ext",
+    /// Frames sent on the internal NIC.
+    TxInt => "tx_int",
+    /// Frames that arrived with a partial (pseudo-header only) L4 checksum.
+    RxCsumPartial => "rx_csum_partial",
+    /// Packets forwarded client → real server.
+    FwdIn => "fwd_in",
+    /// Packets forwarded real server → client.
+    FwdOut => "fwd_out",
+    /// Connections created.
+    ConnNew => "conn_new",
+    /// Connections expired.
+    ConnExpired => "conn_expired",
+    /// ARP replies sent for our addresses.
+    ArpReply => "arp_reply",
+    /// ICMP echo replies sent.
+    IcmpEchoReply => "icmp_echo_reply",
+    /// ICMP errors translated for a connection.
+    IcmpErrorNat => "icmp_error_nat",
+    /// Frames handed to the worker that owns their flow.
+    HandoffOut => "handoff_out",
+    /// Frames received from another worker.
+    HandoffIn => "handoff_in",
+    /// Frames queued while their next hop was being resolved.
+    NeighQueued => "neigh_queued",
+    /// Frames the kernel dropped because our RX ring was full.
+    KernelDrop => "kernel_drop",
+    /// Ring frame shorter than the frame on the wire (GRO/GSO super-frame or snaplen).
+    DropTruncated => "drop_truncated",
+    /// Frame longer than the NIC's MTU allows.
+    DropOversize => "drop_oversize",
+    /// 802.1Q-tagged frame (VLANs are not supported).
+    DropVlan => "drop_vlan",
+    /// Unicast frame for another MAC address.
+    DropNotForUs => "drop_not_for_us",
+    /// Neither IPv4 nor ARP.
+    DropEthertype => "drop_ethertype",
+    /// Malformed ARP, or ARP for an address we do not own.
+    DropArp => "drop_arp",
+    /// Truncated IPv4 header, bad version, IHL or total length.
+    DropIpMalformed => "drop_ip_malformed",
+    /// IPv4 header checksum wrong.
+    DropIpChecksum => "drop_ip_checksum",
+    /// IPv4 options present.
+    DropIpOptions => "drop_ip_options",
+    /// IPv4 fragment.
+    DropFragment => "drop_fragment",
+    /// TTL would reach 0 on forwarding.
+    DropTtl => "drop_ttl",
+    /// Not TCP, UDP or ICMP.
+    DropProto => "drop_proto",
+    /// Truncated or inconsistent TCP/UDP header.
+    DropL4Malformed => "drop_l4_malformed",
+    /// Not for a virtual service, a connection or the director (not a router).
+    DropNoService => "drop_no_service",
+    /// Packet of an unknown connection (not a SYN for TCP, or arrived from the inside).
+    DropNoConn => "drop_no_conn",
+    /// No real server available (none, or all with weight 0).
+    DropNoDest => "drop_no_dest",
+    /// Connection table full.
+    DropTableFull => "drop_table_full",
+    /// Connection key taken by another connection.
+    DropConnClash => "drop_conn_clash",
+    /// Malformed ICMP, or an ICMP message the director does not handle.
+    DropIcmp => "drop_icmp",
+    /// ICMP error about no connection we know.
+    DropIcmpNoConn => "drop_icmp_no_conn",
+    /// Next hop did not answer ARP.
+    DropNeighUnresolved => "drop_neigh_unresolved",
+    /// Queue for an unresolved next hop full.
+    DropNeighQueue => "drop_neigh_queue",
+    /// TX ring full.
+    DropTxFull => "drop_tx_full",
+    /// Handoff channel to the owning worker full.
+    DropHandoffFull => "drop_handoff_full",
+    /// Packet larger than the egress MTU.
+    DropTooBig => "drop_too_big",
+}
+
+pub const NCTR: usize = Ctr::ALL.len();
+
+/// A worker's own counters.
+#[derive(Clone, Debug)]
+pub struct Counters(pub [u64; NCTR]);
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self([0; NCTR])
+    }
+}
+
+impl Counters {
+    #[inline]
+    pub fn inc(&mut self, c: Ctr) {
+        self.0[c as usize] += 1;
+    }
+
+    #[inline]
+    pub fn add(&mut self, c: Ctr, n: u64) {
+        self.0[c as usize] += n;
+    }
+
+    #[inline]
+    pub fn get(&self, c: Ctr) -> u64 {
+        self.0[c as usize]
+    }
+}
+
+/// The copy of a worker's counters that other threads read.
+#[derive(Debug)]
+pub struct SharedCounters([AtomicU64; NCTR]);
+
+impl Default for SharedCounters {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl SharedCounters {
+    pub fn publish(&self, c: &Counters) {
+        for (s, v) in self.0.iter().zip(c.0.iter()) {
+            s.store(*v, Ordering::Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self) -> Counters {
+        Counters(std::array::from_fn(|i| self.0[i].load(Ordering::Relaxed)))
+    }
+}
+
+/// Most real servers a director tracks at once (ids are `DestId`s below this).
+pub const MAX_DESTS: usize = 1 << 16;
+
+/// Active/inactive connection counts per real server for one worker: written by
+/// that worker only, read by the control thread for `-L`.
+#[derive(Debug)]
+pub struct DestGauges {
+    active: Box<[AtomicU32]>,
+    inactive: Box<[AtomicU32]>,
+}
+
+impl Default for DestGauges {
+    fn default() -> Self {
+        let v = || (0..MAX_DESTS).map(|_| AtomicU32::new(0)).collect();
+        Self {
+            active: v(),
+            inactive: v(),
+        }
+    }
+}
+
+impl DestGauges {
+    /// Move one connection of `dest` between the gauges (single writer: the worker).
+    #[inline]
+    pub fn adjust(&self, dest: DestId, from_active: Option<bool>, to_active: Option<bool>) {
+        let i = dest.0 as usize % MAX_DESTS;
+        let bump = |g: &AtomicU32, up: bool| {
+            let v = g.load(Ordering::Relaxed);
+            g.store(if up { v + 1 } else { v.saturating_sub(1) }, Ordering::Relaxed);
+        };
+        if from_active == to_active {
+            return;
+        }
+        match from_active {
+            Some(true) => bump(&self.active[i], false),
+            Some(false) => bump(&self.inactive[i], false),
+            None => {}
+        }
+        match to_active {
+            Some(true) => bump(&self.active[i], true),
+            Some(false) => bump(&self.inactive[i], true),
+            None => {}
+        }
+    }
+
+    /// (ActiveConn, InActConn) of `dest` on this worker.
+    pub fn get(&self, dest: DestId) -> (u32, u32) {
+        let i = dest.0 as usize % MAX_DESTS;
+        (
+            self.active[i].load(Ordering::Relaxed),
+            self.inactive[i].load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_documented() {
+        let mut names: Vec<_> = Ctr::ALL.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), NCTR);
+        assert!(Ctr::ALL.iter().all(|c| !c.doc().is_empty()));
+    }
+
+    #[test]
+    fn gauges_move_between_active_and_inactive() {
+        let g = DestGauges::default();
+        let d = DestId(3);
+        g.adjust(d, None, Some(false));
+        g.adjust(d, Some(false), Some(true));
+        assert_eq!(g.get(d), (1, 0));
+        g.adjust(d, Some(true), None);
+        assert_eq!(g.get(d), (0, 0));
+    }
+}

@@ -1,0 +1,824 @@
+//! The per-core loop: RX burst → classify → NAT / neighbor / local reply → TX burst.
+//!
+//! A [`Worker`] owns an RX and a TX queue on each NIC, its connection table, its
+//! counters and its queue of frames waiting for ARP. It reads the configuration and
+//! neighbor snapshots the control thread publishes, re-loading them only when the
+//! shared epoch moves (one relaxed load per loop). Per packet it takes no lock,
+//! makes no syscall and allocates nothing: the TX queues are kicked once per burst.
+
+use crate::Nic;
+use crate::io::{RxMeta, RxQueue, TxQueue, fanout};
+use crate::nat::rewrite::{self, End, Rewrite};
+use crate::nat::table::AddError;
+use crate::nat::{Conn, ConnTable, Dir, FlowKey, Snapshot, State, state};
+use crate::neigh::{self, NeighEvent, NeighSnapshot, Prefix};
+use crate::stats::{Counters, Ctr, DestGauges, SharedCounters};
+use crate::wire::arp::{self, ArpPacket};
+use crate::wire::ethernet::{self, EthernetFrame};
+use crate::wire::icmpv4::msg;
+use crate::wire::ipv4::{Ipv4Packet, protocol};
+use crate::wire::{Mac, checksum};
+use arc_swap::ArcSwap;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Frames taken from one RX queue before the TX queues are kicked.
+pub const BURST: usize = 64;
+/// Connections expired per loop at most (so expiry never stalls the fast path).
+pub const EXPIRE_BUDGET: usize = 256;
+/// Idle `poll()` timeout: bounds the latency of handoffs and neighbor updates
+/// when no traffic wakes the worker.
+pub const IDLE_POLL_MS: i32 = 5;
+/// Frames queued per unresolved next hop, and next hops resolved at once.
+pub const PENDING_PER_HOP: usize = 4;
+pub const PENDING_HOPS: usize = 16;
+/// How long a frame may wait for its next hop.
+pub const PENDING_MAX_AGE: Duration = Duration::from_secs(3);
+/// Largest frame a handoff or pending slot holds.
+pub const FRAME_MAX: usize = 2048;
+
+/// The director's fixed facts a worker needs: its NICs and addresses.
+#[derive(Clone, Debug)]
+pub struct Env {
+    pub mac: [Mac; 2],
+    pub mtu: [usize; 2],
+    /// The director's external address and on-link prefix.
+    pub ext_net: Prefix,
+    pub gateway: Option<Ipv4Addr>,
+    /// The DIP and the internal prefix.
+    pub int_net: Prefix,
+}
+
+impl Env {
+    fn ext_addr(&self) -> u32 {
+        u32::from(self.ext_net.addr)
+    }
+    fn dip(&self) -> u32 {
+        u32::from(self.int_net.addr)
+    }
+}
+
+/// What the control thread publishes to every worker.
+pub struct Shared {
+    pub config: ArcSwap<Snapshot>,
+    pub neigh: ArcSwap<NeighSnapshot>,
+    /// Bumped after either snapshot is replaced.
+    pub epoch: AtomicU64,
+    pub stop: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(config: Snapshot) -> Self {
+        Self {
+            config: ArcSwap::from_pointee(config),
+            neigh: ArcSwap::from_pointee(NeighSnapshot::default()),
+            epoch: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    pub fn bump(&self) {
+        self.epoch.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// What a worker publishes for the control thread.
+#[derive(Debug, Default)]
+pub struct Published {
+    pub counters: SharedCounters,
+    pub gauges: DestGauges,
+    /// Connections per state (indexed by `State as usize`).
+    pub states: [AtomicU64; state::STATES],
+}
+
+/// A frame passed to the worker that owns its flow.
+#[derive(Clone)]
+pub struct Handoff {
+    pub nic: Nic,
+    pub len: u16,
+    pub csum_partial: bool,
+    pub data: [u8; FRAME_MAX],
+}
+
+/// The channels that connect a worker to the others and to the control thread.
+pub struct Links {
+    pub handoff_rx: Receiver<Box<Handoff>>,
+    pub handoff_tx: Vec<Sender<Box<Handoff>>>,
+    /// Spare boxes for handoffs, so handing off allocates nothing.
+    pub pool_rx: Receiver<Box<Handoff>>,
+    pub pool_tx: Sender<Box<Handoff>>,
+    pub neigh_tx: Sender<NeighEvent>,
+}
+
+struct PendingHop {
+    nic: Nic,
+    ip: u32,
+    since: Instant,
+    n: usize,
+    lens: [usize; PENDING_PER_HOP],
+    frames: Box<[[u8; FRAME_MAX]; PENDING_PER_HOP]>,
+}
+
+/// Everything of a worker but its rings.
+pub struct Core {
+    pub id: usize,
+    pub workers: usize,
+    env: Arc<Env>,
+    shared: Arc<Shared>,
+    cfg: Arc<Snapshot>,
+    neigh: Arc<NeighSnapshot>,
+    epoch: u64,
+    pub table: ConnTable,
+    pub ctr: Counters,
+    out: Arc<Published>,
+    links: Links,
+    pending: Vec<PendingHop>,
+    start: Instant,
+    now: Instant,
+    now_s: u32,
+}
+
+/// A worker: its rings and its [`Core`].
+pub struct Worker<R, T> {
+    pub ext_rx: R,
+    pub ext_tx: T,
+    pub int_rx: R,
+    pub int_tx: T,
+    pub core: Core,
+}
+
+impl<R: RxQueue, T: TxQueue> Worker<R, T> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: usize,
+        workers: usize,
+        (ext_rx, ext_tx): (R, T),
+        (int_rx, int_tx): (R, T),
+        env: Arc<Env>,
+        shared: Arc<Shared>,
+        out: Arc<Published>,
+        links: Links,
+        max_conns: usize,
+        start: Instant,
+    ) -> Self {
+        let pending = (0..PENDING_HOPS)
+            .map(|_| PendingHop {
+                nic: Nic::Ext,
+                ip: 0,
+                since: start,
+                n: 0,
+                lens: [0; PENDING_PER_HOP],
+                frames: Box::new([[0; FRAME_MAX]; PENDING_PER_HOP]),
+            })
+            .collect();
+        let core = Core {
+            id,
+            workers,
+            cfg: shared.config.load_full(),
+            neigh: shared.neigh.load_full(),
+            epoch: shared.epoch.load(Ordering::Acquire),
+            env,
+            shared,
+            table: ConnTable::with_capacity(max_conns),
+            ctr: Counters::default(),
+            out,
+            links,
+            pending,
+            start,
+            now: start,
+            now_s: 0,
+        };
+        Self {
+            ext_rx,
+            ext_tx,
+            int_rx,
+            int_tx,
+            core,
+        }
+    }
+
+    /// Run until the shared stop flag is set. `busy` spins instead of sleeping in
+    /// `poll()` when idle.
+    pub fn run(&mut self, busy: bool) {
+        let mut fds = Vec::with_capacity(2);
+        fds.extend(self.ext_rx.poll_fd());
+        fds.extend(self.int_rx.poll_fd());
+        let mut last_stats = Instant::now();
+        while !self.core.shared.stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let n = self.poll_once(now);
+            if now.duration_since(last_stats) >= Duration::from_secs(1) {
+                last_stats = now;
+                let k = self.ext_rx.take_kernel_drops() + self.int_rx.take_kernel_drops();
+                self.core.ctr.add(Ctr::KernelDrop, k);
+            }
+            if n == 0 {
+                if busy {
+                    std::hint::spin_loop();
+                } else {
+                    crate::io::ring::poll_readable(&fds, IDLE_POLL_MS);
+                }
+            }
+        }
+        self.core.publish();
+    }
+
+    /// One pass: refresh snapshots, drain both RX queues and the handoff channel (up
+    /// to a burst each), kick the TX queues, expire. Returns the frames handled.
+    pub fn poll_once(&mut self, now: Instant) -> usize {
+        let core = &mut self.core;
+        core.set_time(now);
+        if core.refresh() {
+            core.flush_pending(&mut self.ext_tx, &mut self.int_tx);
+        }
+        let mut n = 0;
+        while n < BURST {
+            let Some(f) = self.ext_rx.peek() else { break };
+            core.handle(Nic::Ext, f.data, f.meta, false, &mut self.ext_tx, &mut self.int_tx);
+            self.ext_rx.advance();
+            n += 1;
+        }
+        let mut m = 0;
+        while m < BURST {
+            let Some(f) = self.int_rx.peek() else { break };
+            core.handle(Nic::Int, f.data, f.meta, false, &mut self.ext_tx, &mut self.int_tx);
+            self.int_rx.advance();
+            m += 1;
+        }
+        let mut h = 0;
+        while h < BURST {
+            let Ok(frame) = core.links.handoff_rx.try_recv() else { break };
+            core.ctr.inc(Ctr::HandoffIn);
+            let meta = RxMeta {
+                wire_len: u32::from(frame.len),
+                csum_partial: frame.csum_partial,
+                vlan: false,
+            };
+            let len = usize::from(frame.len);
+            core.handle(frame.nic, &frame.data[..len], meta, true, &mut self.ext_tx, &mut self.int_tx);
+            // Give the box back for reuse; if the pool is full it is simply freed.
+            let _ = core.links.pool_tx.try_send(frame);
+            h += 1;
+        }
+        core.ctr.add(Ctr::TxExt, self.ext_tx.flush() as u64);
+        core.ctr.add(Ctr::TxInt, self.int_tx.flush() as u64);
+        core.expire_pending();
+        core.expire();
+        core.publish();
+        n + m + h
+    }
+}
+
+impl Core {
+    fn set_time(&mut self, now: Instant) {
+        self.now = now;
+        self.now_s = now.saturating_duration_since(self.start).as_secs() as u32;
+    }
+
+    /// Re-load the snapshots if the control thread published new ones. Returns true
+    /// when the neighbor snapshot changed.
+    fn refresh(&mut self) -> bool {
+        let e = self.shared.epoch.load(Ordering::Acquire);
+        if e == self.epoch {
+            return false;
+        }
+        self.epoch = e;
+        self.cfg = self.shared.config.load_full();
+        let neigh = self.shared.neigh.load_full();
+        let changed = !Arc::ptr_eq(&neigh, &self.neigh);
+        self.neigh = neigh;
+        changed
+    }
+
+    fn publish(&self) {
+        self.out.counters.publish(&self.ctr);
+        for (s, n) in self.out.states.iter().zip(self.table.counts()) {
+            s.store(u64::from(*n), Ordering::Relaxed);
+        }
+    }
+
+    fn expire(&mut self) {
+        let gauges = &self.out.gauges;
+        let n = self.table.expire(
+            self.now_s,
+            &self.cfg.timeouts,
+            EXPIRE_BUDGET,
+            |(dest, st)| gauges.adjust(dest, Some(st.is_active()), None),
+        );
+        self.ctr.add(Ctr::ConnExpired, n as u64);
+    }
+
+    /// Handle one received frame.
+    #[inline]
+    pub fn handle<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        data: &[u8],
+        meta: RxMeta,
+        handed: bool,
+        ext_tx: &mut T,
+        int_tx: &mut T,
+    ) {
+        if !handed {
+            self.ctr.inc(match nic {
+                Nic::Ext => Ctr::RxExt,
+                Nic::Int => Ctr::RxInt,
+            });
+            if meta.csum_partial {
+                self.ctr.inc(Ctr::RxCsumPartial);
+            }
+        }
+        if (meta.wire_len as usize) > data.len() || data.len() < ethernet::HEADER_LEN {
+            return self.ctr.inc(Ctr::DropTruncated);
+        }
+        if data.len() > self.env.mtu[nic as usize] + ethernet::HEADER_LEN {
+            return self.ctr.inc(Ctr::DropOversize);
+        }
+        if meta.vlan {
+            return self.ctr.inc(Ctr::DropVlan);
+        }
+        let eth = EthernetFrame::new_unchecked(data);
+        let to_us = eth.dst() == self.env.mac[nic as usize];
+        match eth.ethertype() {
+            ethernet::ethertype::ARP if to_us || eth.dst().is_broadcast() => {
+                let tx = match nic {
+                    Nic::Ext => ext_tx,
+                    Nic::Int => int_tx,
+                };
+                self.arp(nic, data, tx)
+            }
+            ethernet::ethertype::IPV4 if to_us => self.ipv4(nic, data, meta, handed, ext_tx, int_tx),
+            ethernet::ethertype::ARP | ethernet::ethertype::IPV4 => self.ctr.inc(Ctr::DropNotForUs),
+            ethernet::ethertype::VLAN => self.ctr.inc(Ctr::DropVlan),
+            _ => self.ctr.inc(Ctr::DropEthertype),
+        }
+    }
+
+    fn is_ours(&self, nic: Nic, ip: u32) -> bool {
+        match nic {
+            Nic::Ext => ip == self.env.ext_addr() || self.cfg.vips.contains(&ip),
+            Nic::Int => ip == self.env.dip(),
+        }
+    }
+
+    fn arp<T: TxQueue>(&mut self, nic: Nic, data: &[u8], tx: &mut T) {
+        let Ok(pkt) = ArpPacket::new_checked(&data[ethernet::HEADER_LEN..]) else {
+            return self.ctr.inc(Ctr::DropArp);
+        };
+        let (sip, tip) = (u32::from(pkt.sender_ip()), u32::from(pkt.target_ip()));
+        let smac = pkt.sender_mac();
+        if !self.is_ours(nic, tip) || sip == tip || smac.is_multicast() {
+            return self.ctr.inc(Ctr::DropArp);
+        }
+        let op = pkt.operation();
+        let heard = NeighEvent::Heard {
+            nic,
+            ip: sip,
+            mac: smac,
+            reply: op == arp::operation::REPLY,
+        };
+        // Best effort: if the control thread is behind, the next ARP will tell again.
+        let _ = self.links.neigh_tx.try_send(heard);
+        if op != arp::operation::REQUEST {
+            return;
+        }
+        let Some(slot) = tx.slot() else {
+            return self.ctr.inc(Ctr::DropTxFull);
+        };
+        let len = arp::emit_arp(
+            slot,
+            arp::operation::REPLY,
+            self.env.mac[nic as usize],
+            Ipv4Addr::from(tip),
+            smac,
+            Ipv4Addr::from(sip),
+            smac,
+        );
+        tx.commit(len);
+        self.ctr.inc(Ctr::ArpReply);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ipv4<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        data: &[u8],
+        meta: RxMeta,
+        handed: bool,
+        ext_tx: &mut T,
+        int_tx: &mut T,
+    ) {
+        let Ok(ip) = Ipv4Packet::new_checked(&data[ethernet::HEADER_LEN..]) else {
+            return self.ctr.inc(Ctr::DropIpMalformed);
+        };
+        if ip.header_len() != 20 {
+            return self.ctr.inc(Ctr::DropIpOptions);
+        }
+        if !ip.verify_checksum() {
+            return self.ctr.inc(Ctr::DropIpChecksum);
+        }
+        if ip.is_fragment() {
+            return self.ctr.inc(Ctr::DropFragment);
+        }
+        let (src, dst) = (ip.src_raw(), ip.dst_raw());
+        let (proto, ttl) = (ip.protocol(), ip.ttl());
+        // The frame as it really is: Ethernet + the IPv4 total length (no padding).
+        let frame = &data[..ethernet::HEADER_LEN + usize::from(ip.total_len())];
+        let l4 = &frame[ethernet::HEADER_LEN + 20..];
+        if proto == protocol::ICMP {
+            return self.icmp(nic, frame, src, dst, handed, ext_tx, int_tx);
+        }
+        if proto != protocol::TCP && proto != protocol::UDP {
+            return self.ctr.inc(if self.is_ours(nic, dst) {
+                Ctr::DropProto
+            } else {
+                Ctr::DropNoService
+            });
+        }
+        let Some((sport, dport, flags)) = ports(proto, l4) else {
+            return self.ctr.inc(Ctr::DropL4Malformed);
+        };
+        match nic {
+            Nic::Ext => {
+                let key = FlowKey::new(0, proto, src, sport, dst, dport);
+                let idx = match self.table.lookup(&key) {
+                    Some(i) => i,
+                    None => match self.new_conn(proto, (src, sport), (dst, dport), flags) {
+                        Some(i) => i,
+                        None => return,
+                    },
+                };
+                if ttl <= 1 {
+                    return self.ctr.inc(Ctr::DropTtl);
+                }
+                self.track(idx, Dir::Input, proto, flags);
+                let c = self.table.get(idx);
+                let rw = Rewrite {
+                    end: End::Dst,
+                    addr: c.rip,
+                    port: c.rport,
+                    addr_delta: c.in_addr,
+                    l4_delta: c.in_l4,
+                };
+                let Some(hop) = neigh::next_hop(&self.env.int_net, None, c.rip) else {
+                    return self.ctr.inc(Ctr::DropNoService);
+                };
+                self.ctr.inc(Ctr::FwdIn);
+                self.forward(Nic::Int, hop, frame, int_tx, |b| {
+                    rewrite::nat_l4(b, &rw, meta.csum_partial)
+                });
+            }
+            Nic::Int => {
+                let key = FlowKey::new(1, proto, src, sport, dst, dport);
+                let Some(idx) = self.table.lookup(&key) else {
+                    return self.ctr.inc(Ctr::DropNoConn);
+                };
+                if ttl <= 1 {
+                    return self.ctr.inc(Ctr::DropTtl);
+                }
+                self.track(idx, Dir::Output, proto, flags);
+                let c = self.table.get(idx);
+                let rw = Rewrite {
+                    end: End::Src,
+                    addr: c.vip,
+                    port: c.vport,
+                    addr_delta: c.out_addr,
+                    l4_delta: c.out_l4,
+                };
+                let Some(hop) = neigh::next_hop(&self.env.ext_net, self.env.gateway, c.client)
+                else {
+                    return self.ctr.inc(Ctr::DropNoService);
+                };
+                self.ctr.inc(Ctr::FwdOut);
+                self.forward(Nic::Ext, hop, frame, ext_tx, |b| {
+                    rewrite::nat_l4(b, &rw, meta.csum_partial)
+                });
+            }
+        }
+    }
+
+    /// Schedule a new connection from a client packet to a virtual service.
+    fn new_conn(
+        &mut self,
+        proto: u8,
+        client: (u32, u16),
+        vip: (u32, u16),
+        flags: u8,
+    ) -> Option<u32> {
+        let cfg = Arc::clone(&self.cfg);
+        let Some(svc) = cfg.services.get(&(proto, vip.0, vip.1)) else {
+            self.ctr.inc(Ctr::DropNoService);
+            return None;
+        };
+        // TCP connections start with a SYN (no ACK, no RST), as in IPVS without
+        // sloppy_tcp; anything else of an unknown connection is dropped.
+        if proto == protocol::TCP && (flags & 0x02 == 0 || flags & 0x14 != 0) {
+            self.ctr.inc(Ctr::DropNoConn);
+            return None;
+        }
+        let Some(d) = svc.sched.pick(&svc.dests) else {
+            self.ctr.inc(Ctr::DropNoDest);
+            return None;
+        };
+        let d = svc.dests[d];
+        let conn = Conn::new(proto, client, vip, (d.addr, d.port), d.id);
+        let state = conn.state;
+        match self.table.insert(conn, self.now_s) {
+            Ok(i) => {
+                self.ctr.inc(Ctr::ConnNew);
+                self.out.gauges.adjust(d.id, None, Some(state.is_active()));
+                Some(i)
+            }
+            Err(AddError::Full) => {
+                self.ctr.inc(Ctr::DropTableFull);
+                None
+            }
+            Err(AddError::Clash) => {
+                self.ctr.inc(Ctr::DropConnClash);
+                None
+            }
+        }
+    }
+
+    /// Advance the connection's state for a packet going `dir`.
+    #[inline]
+    fn track(&mut self, idx: u32, dir: Dir, proto: u8, flags: u8) {
+        let c = self.table.get(idx);
+        let old = c.state;
+        let new = if proto == protocol::TCP {
+            state::tcp_next(old, dir, flags)
+        } else {
+            old
+        };
+        if old.is_active() != new.is_active() {
+            self.out
+                .gauges
+                .adjust(c.dest, Some(old.is_active()), Some(new.is_active()));
+        }
+        self.table.touch(idx, new, self.now_s);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn icmp<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        frame: &[u8],
+        src: u32,
+        dst: u32,
+        handed: bool,
+        ext_tx: &mut T,
+        int_tx: &mut T,
+    ) {
+        let icmp = &frame[ethernet::HEADER_LEN + 20..];
+        if icmp.len() < 8 || checksum::checksum(icmp) != 0 {
+            return self.ctr.inc(Ctr::DropIcmp);
+        }
+        let ty = icmp[0];
+        if ty == msg::ECHO_REQUEST && self.is_ours(nic, dst) {
+            let tx = match nic {
+                Nic::Ext => ext_tx,
+                Nic::Int => int_tx,
+            };
+            let Some(slot) = tx.slot() else {
+                return self.ctr.inc(Ctr::DropTxFull);
+            };
+            let len = frame.len();
+            slot[..len].copy_from_slice(frame);
+            rewrite::echo_reply(&mut slot[..len]);
+            tx.commit(len);
+            return self.ctr.inc(Ctr::IcmpEchoReply);
+        }
+        if !matches!(
+            ty,
+            msg::DEST_UNREACHABLE | msg::TIME_EXCEEDED | msg::PARAM_PROBLEM | 4
+        ) {
+            return self.ctr.inc(if self.is_ours(nic, dst) {
+                Ctr::DropIcmp
+            } else {
+                Ctr::DropNoService
+            });
+        }
+        // The quoted packet: a 20-byte IPv4 header and at least 8 bytes of TCP/UDP.
+        let inner = &icmp[8..];
+        if inner.len() < 28 || inner[0] != 0x45 {
+            return self.ctr.inc(Ctr::DropIcmp);
+        }
+        let iproto = inner[9];
+        if iproto != protocol::TCP && iproto != protocol::UDP {
+            return self.ctr.inc(Ctr::DropIcmpNoConn);
+        }
+        let be32 = |o: usize| u32::from_be_bytes([inner[o], inner[o + 1], inner[o + 2], inner[o + 3]]);
+        let be16 = |o: usize| u16::from_be_bytes([inner[o], inner[o + 1]]);
+        let (isrc, idst, isport, idport) = (be32(12), be32(16), be16(20), be16(22));
+        // Which end of the quoted packet is the client decides the owning worker.
+        let (key, client) = match nic {
+            // We sent VIP:vport → CIP:cport; the connection's input key reverses it.
+            Nic::Ext => (
+                FlowKey::new(0, iproto, idst, idport, isrc, isport),
+                (idst, idport),
+            ),
+            // We sent CIP:cport → RIP:rport; the output key reverses it.
+            Nic::Int => (
+                FlowKey::new(1, iproto, idst, idport, isrc, isport),
+                (isrc, isport),
+            ),
+        };
+        let owner = fanout::owner(client.0, client.1, self.workers);
+        if owner != self.id && !handed {
+            return self.hand_off(owner, nic, frame);
+        }
+        let Some(idx) = self.table.lookup(&key) else {
+            return self.ctr.inc(Ctr::DropIcmpNoConn);
+        };
+        if frame[ethernet::HEADER_LEN + 8] <= 1 {
+            return self.ctr.inc(Ctr::DropTtl);
+        }
+        let c = self.table.get(idx);
+        let _ = src;
+        let (rw, out, hop) = match nic {
+            Nic::Ext => (
+                Rewrite {
+                    end: End::Dst,
+                    addr: c.rip,
+                    port: c.rport,
+                    addr_delta: c.in_addr,
+                    l4_delta: c.in_l4,
+                },
+                Nic::Int,
+                neigh::next_hop(&self.env.int_net, None, c.rip),
+            ),
+            Nic::Int => (
+                Rewrite {
+                    end: End::Src,
+                    addr: c.vip,
+                    port: c.vport,
+                    addr_delta: c.out_addr,
+                    l4_delta: c.out_l4,
+                },
+                Nic::Ext,
+                neigh::next_hop(&self.env.ext_net, self.env.gateway, c.client),
+            ),
+        };
+        let Some(hop) = hop else {
+            return self.ctr.inc(Ctr::DropNoService);
+        };
+        self.ctr.inc(Ctr::IcmpErrorNat);
+        let tx = match out {
+            Nic::Ext => ext_tx,
+            Nic::Int => int_tx,
+        };
+        self.forward(out, hop, frame, tx, |b| rewrite::nat_icmp_error(b, &rw));
+    }
+
+    fn hand_off(&mut self, owner: usize, nic: Nic, frame: &[u8]) {
+        let Some(tx) = self.links.handoff_tx.get(owner) else {
+            return self.ctr.inc(Ctr::DropIcmpNoConn);
+        };
+        let mut h = match self.links.pool_rx.try_recv() {
+            Ok(b) => b,
+            Err(_) => {
+                // The pool is empty only when every spare box is in flight.
+                return self.ctr.inc(Ctr::DropHandoffFull);
+            }
+        };
+        let len = frame.len().min(FRAME_MAX);
+        h.nic = nic;
+        h.len = len as u16;
+        h.csum_partial = false;
+        h.data[..len].copy_from_slice(&frame[..len]);
+        match tx.try_send(h) {
+            Ok(()) => self.ctr.inc(Ctr::HandoffOut),
+            Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => {
+                let _ = self.links.pool_tx.try_send(b);
+                self.ctr.inc(Ctr::DropHandoffFull);
+            }
+        }
+    }
+
+    /// Send `frame`, rewritten by `patch`, out of `nic` towards next hop `hop`: into a
+    /// TX slot when the hop's MAC is known, else into the hop's pending queue.
+    fn forward<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        hop: u32,
+        frame: &[u8],
+        tx: &mut T,
+        patch: impl FnOnce(&mut [u8]),
+    ) {
+        let len = frame.len();
+        if len > self.env.mtu[nic as usize] + ethernet::HEADER_LEN {
+            return self.ctr.inc(Ctr::DropTooBig);
+        }
+        let our = self.env.mac[nic as usize];
+        if let Some(mac) = self.neigh.get(nic, hop) {
+            let Some(slot) = tx.slot() else {
+                return self.ctr.inc(Ctr::DropTxFull);
+            };
+            let buf = &mut slot[..len];
+            buf.copy_from_slice(frame);
+            patch(buf);
+            buf[0..6].copy_from_slice(&mac.0);
+            buf[6..12].copy_from_slice(&our.0);
+            tx.commit(len);
+            return;
+        }
+        // Slow path: park the frame until ARP answers.
+        let now = self.now;
+        let slot = match self.pending.iter().position(|p| p.n > 0 && p.nic == nic && p.ip == hop) {
+            Some(i) => i,
+            None => {
+                let Some(i) = self.pending.iter().position(|p| p.n == 0) else {
+                    return self.ctr.inc(Ctr::DropNeighQueue);
+                };
+                let p = &mut self.pending[i];
+                p.nic = nic;
+                p.ip = hop;
+                p.since = now;
+                let _ = self.links.neigh_tx.try_send(NeighEvent::Resolve { nic, ip: hop });
+                i
+            }
+        };
+        let p = &mut self.pending[slot];
+        if p.n >= PENDING_PER_HOP || len > FRAME_MAX {
+            return self.ctr.inc(Ctr::DropNeighQueue);
+        }
+        let buf = &mut p.frames[p.n][..len];
+        buf.copy_from_slice(frame);
+        patch(buf);
+        buf[6..12].copy_from_slice(&our.0);
+        p.lens[p.n] = len;
+        p.n += 1;
+        self.ctr.inc(Ctr::NeighQueued);
+    }
+
+    /// Send the frames whose next hop got resolved.
+    fn flush_pending<T: TxQueue>(&mut self, ext_tx: &mut T, int_tx: &mut T) {
+        for p in self.pending.iter_mut().filter(|p| p.n > 0) {
+            let Some(mac) = self.neigh.get(p.nic, p.ip) else {
+                continue;
+            };
+            let tx = match p.nic {
+                Nic::Ext => &mut *ext_tx,
+                Nic::Int => &mut *int_tx,
+            };
+            for i in 0..p.n {
+                let len = p.lens[i];
+                let Some(slot) = tx.slot() else {
+                    self.ctr.inc(Ctr::DropTxFull);
+                    continue;
+                };
+                slot[..len].copy_from_slice(&p.frames[i][..len]);
+                slot[0..6].copy_from_slice(&mac.0);
+                tx.commit(len);
+            }
+            p.n = 0;
+        }
+    }
+
+    fn expire_pending(&mut self) {
+        let now = self.now;
+        for p in self.pending.iter_mut().filter(|p| p.n > 0) {
+            if now.saturating_duration_since(p.since) >= PENDING_MAX_AGE {
+                self.ctr.add(Ctr::DropNeighUnresolved, p.n as u64);
+                p.n = 0;
+            }
+        }
+    }
+
+    /// Connections of this worker, for listings.
+    pub fn conns(&self) -> impl Iterator<Item = &Conn> {
+        self.table.iter()
+    }
+
+    pub fn state_count(&self, s: State) -> u32 {
+        self.table.counts()[s as usize]
+    }
+}
+
+/// Ports and TCP flags of a TCP or UDP header, if it is complete and consistent.
+#[inline]
+fn ports(proto: u8, l4: &[u8]) -> Option<(u16, u16, u8)> {
+    let be16 = |o: usize| u16::from_be_bytes([l4[o], l4[o + 1]]);
+    if proto == protocol::TCP {
+        if l4.len() < 20 {
+            return None;
+        }
+        let off = usize::from(l4[12] >> 4) * 4;
+        if off < 20 || off > l4.len() {
+            return None;
+        }
+        Some((be16(0), be16(2), l4[13]))
+    } else {
+        if l4.len() < 8 {
+            return None;
+        }
+        let len = usize::from(be16(4));
+        if len < 8 || len > l4.len() {
+            return None;
+        }
+        Some((be16(0), be16(2), 0))
+    }
+}
