@@ -19,9 +19,13 @@
 //! * Checksums are never updated implicitly: use `fill_checksum` for a full
 //!   recompute, or [`checksum::Delta`] for an RFC 1624 incremental update.
 
+pub mod arp;
 pub mod checksum;
+pub mod ethernet;
 
+pub use arp::{ArpPacket, emit_arp};
 pub use checksum::Delta;
+pub use ethernet::EthernetFrame;
 
 use core::fmt;
 
