@@ -22,10 +22,12 @@
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod ipv4;
 
 pub use arp::{ArpPacket, emit_arp};
 pub use checksum::Delta;
 pub use ethernet::EthernetFrame;
+pub use ipv4::Ipv4Packet;
 
 use core::fmt;
 
