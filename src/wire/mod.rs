@@ -23,11 +23,15 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod ipv4;
+pub mod tcp;
+pub mod udp;
 
 pub use arp::{ArpPacket, emit_arp};
 pub use checksum::Delta;
 pub use ethernet::EthernetFrame;
 pub use ipv4::Ipv4Packet;
+pub use tcp::TcpPacket;
+pub use udp::UdpPacket;
 
 use core::fmt;
 
