@@ -22,6 +22,7 @@
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod icmpv4;
 pub mod ipv4;
 pub mod tcp;
 pub mod udp;
@@ -29,6 +30,7 @@ pub mod udp;
 pub use arp::{ArpPacket, emit_arp};
 pub use checksum::Delta;
 pub use ethernet::EthernetFrame;
+pub use icmpv4::Icmpv4Packet;
 pub use ipv4::Ipv4Packet;
 pub use tcp::TcpPacket;
 pub use udp::UdpPacket;
