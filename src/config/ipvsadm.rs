@@ -1,0 +1,1 @@
+//! ipvsadm's command line.
