@@ -1079,3 +1079,892 @@ pub fn parse_rules(text: &str) -> Result<Vec<AdmCommand>, AdmError> {
     }
     Ok(cmds)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn p(line: &str) -> Result<AdmCommand, AdmError> {
+        let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        parse(&words)
+    }
+
+    fn ok(line: &str) -> AdmCommand {
+        p(line).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    fn err(line: &str) -> String {
+        match p(line) {
+            Ok(c) => panic!("{line}: parsed as {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn tcp(a: &str, port: u16) -> ServiceKey {
+        ServiceKey::new(Proto::Tcp, ip(a), port)
+    }
+
+    fn udp(a: &str, port: u16) -> ServiceKey {
+        ServiceKey::new(Proto::Udp, ip(a), port)
+    }
+
+    const VIP: &str = "198.18.0.110";
+
+    fn add(key: ServiceKey, sched: Scheduler, persistent: Option<u32>) -> AdmCommand {
+        AdmCommand::AddService {
+            key,
+            sched,
+            persistent,
+        }
+    }
+
+    fn add_dest(key: ServiceKey, a: &str, port: u16, weight: u32) -> AdmCommand {
+        AdmCommand::AddDest {
+            key,
+            addr: ip(a),
+            port,
+            weight,
+        }
+    }
+
+    // ---- parse: commands and options ------------------------------------
+
+    #[test]
+    fn empty_command_line_lists() {
+        assert_eq!(
+            parse(&[]).unwrap(),
+            AdmCommand::List {
+                numeric: false,
+                service: None
+            }
+        );
+    }
+
+    #[test]
+    fn add_service_forms() {
+        let want = add(tcp(VIP, 80), Scheduler::Rr, None);
+        for line in [
+            "-A -t 198.18.0.110:80 -s rr",
+            "--add-service --tcp-service 198.18.0.110:80 --scheduler rr",
+            "--add-service --tcp-service=198.18.0.110:80 --scheduler=rr",
+            "-At 198.18.0.110:80 -s rr",
+            "-A -t198.18.0.110:80 -srr",
+            "-A -t=198.18.0.110:80 -s=rr",
+            "-A -s rr -t 198.18.0.110:80",
+            "-A -t 198.18.0.110:80 -s rr --sort",
+        ] {
+            assert_eq!(ok(line), want, "{line}");
+        }
+        assert_eq!(
+            ok("-A -u 198.18.0.110:53 -s wrr"),
+            add(udp(VIP, 53), Scheduler::Wrr, None)
+        );
+        assert_eq!(
+            ok("--add-service --udp-service 198.18.0.110:53 --scheduler wrr"),
+            add(udp(VIP, 53), Scheduler::Wrr, None)
+        );
+    }
+
+    #[test]
+    fn persistent_optional_argument() {
+        let k = tcp(VIP, 443);
+        for (line, want) in [
+            ("-A -t 198.18.0.110:443 -s rr -p", 360),
+            ("-A -t 198.18.0.110:443 -p -s rr", 360),
+            ("-A -t 198.18.0.110:443 -s rr --persistent", 360),
+            ("-A -t 198.18.0.110:443 -s rr -p 600", 600),
+            ("-A -t 198.18.0.110:443 -s rr -p600", 600),
+            ("-A -t 198.18.0.110:443 -s rr --persistent=60", 60),
+            ("-A -t 198.18.0.110:443 -s rr --persistent 1", 1),
+            ("-A -t 198.18.0.110:443 -s rr -p 2678400", 2_678_400),
+            ("-A -t 198.18.0.110:443 -s rr -p +7", 7),
+        ] {
+            assert_eq!(ok(line), add(k, Scheduler::Rr, Some(want)), "{line}");
+        }
+        // Port 0 is fine for a persistent service.
+        assert_eq!(
+            ok("-A -t 198.18.0.110 -s wrr -p"),
+            add(tcp(VIP, 0), Scheduler::Wrr, Some(360))
+        );
+    }
+
+    #[test]
+    fn edit_and_delete_service() {
+        assert_eq!(
+            ok("-E -t 198.18.0.110:80 -s wrr -p 30"),
+            AdmCommand::EditService {
+                key: tcp(VIP, 80),
+                sched: Scheduler::Wrr,
+                persistent: Some(30)
+            }
+        );
+        assert_eq!(
+            ok("--edit-service --tcp-service 198.18.0.110:80 --scheduler rr"),
+            AdmCommand::EditService {
+                key: tcp(VIP, 80),
+                sched: Scheduler::Rr,
+                persistent: None
+            }
+        );
+        let del = AdmCommand::DelService { key: tcp(VIP, 80) };
+        assert_eq!(ok("-D -t 198.18.0.110:80"), del);
+        assert_eq!(ok("--delete-service --tcp-service=198.18.0.110:80"), del);
+        assert_eq!(ok("-Dt 198.18.0.110:80"), del);
+        assert_eq!(ok("-C"), AdmCommand::Clear);
+        assert_eq!(ok("--clear"), AdmCommand::Clear);
+    }
+
+    #[test]
+    fn real_server_commands() {
+        let k = tcp(VIP, 80);
+        assert_eq!(
+            ok("-a -t 198.18.0.110:80 -r 198.19.0.2:8080 -m -w 5"),
+            add_dest(k, "198.19.0.2", 8080, 5)
+        );
+        // Port defaults to the service port, weight to 1, method to -m.
+        assert_eq!(
+            ok("-a -t 198.18.0.110:80 -r 198.19.0.2"),
+            add_dest(k, "198.19.0.2", 80, 1)
+        );
+        assert_eq!(
+            ok(
+                "--add-server --tcp-service 198.18.0.110:80 --real-server 198.19.0.2 --masquerading --weight 3"
+            ),
+            add_dest(k, "198.19.0.2", 80, 3)
+        );
+        assert_eq!(
+            ok("--add-server --tcp-service=198.18.0.110:80 --real-server=198.19.0.2:81 --weight=0"),
+            add_dest(k, "198.19.0.2", 81, 0)
+        );
+        assert_eq!(
+            ok("-a -t 198.18.0.110:80 -r 198.19.0.2 -mw 65535"),
+            add_dest(k, "198.19.0.2", 80, 65535)
+        );
+        // ipvsadm copies the service port known when -r is parsed.
+        assert_eq!(
+            ok("-a -r 198.19.0.2 -t 198.18.0.110:80 -m"),
+            add_dest(k, "198.19.0.2", 0, 1)
+        );
+        assert_eq!(
+            ok("-e -t 198.18.0.110:80 -r 198.19.0.2:80 -w 9"),
+            AdmCommand::EditDest {
+                key: k,
+                addr: ip("198.19.0.2"),
+                port: 80,
+                weight: 9
+            }
+        );
+        // -e without -w means weight 1 again.
+        assert_eq!(
+            ok("--edit-server -t 198.18.0.110:80 -r 198.19.0.2 -m"),
+            AdmCommand::EditDest {
+                key: k,
+                addr: ip("198.19.0.2"),
+                port: 80,
+                weight: 1
+            }
+        );
+        let del = AdmCommand::DelDest {
+            key: k,
+            addr: ip("198.19.0.2"),
+            port: 80,
+        };
+        assert_eq!(ok("-d -t 198.18.0.110:80 -r 198.19.0.2"), del);
+        assert_eq!(
+            ok("--delete-server --tcp-service 198.18.0.110:80 --real-server 198.19.0.2:80"),
+            del
+        );
+        assert_eq!(
+            ok("-a -u 198.18.0.110:53 -r 198.19.0.2"),
+            add_dest(udp(VIP, 53), "198.19.0.2", 53, 1)
+        );
+    }
+
+    #[test]
+    fn list_and_save() {
+        let all = |numeric| AdmCommand::List {
+            numeric,
+            service: None,
+        };
+        assert_eq!(ok("-L"), all(false));
+        assert_eq!(ok("-l"), all(false));
+        assert_eq!(ok("--list"), all(false));
+        assert_eq!(ok("-Ln"), all(true));
+        assert_eq!(ok("-ln"), all(true));
+        assert_eq!(ok("-L -n"), all(true));
+        assert_eq!(ok("--list --numeric"), all(true));
+        assert_eq!(ok("-L --sort"), all(false));
+        let one = AdmCommand::List {
+            numeric: true,
+            service: Some(tcp(VIP, 80)),
+        };
+        assert_eq!(ok("-L -n -t 198.18.0.110:80"), one);
+        assert_eq!(ok("-Lnt 198.18.0.110:80"), one);
+        assert_eq!(ok("-Ln --tcp-service=198.18.0.110:80"), one);
+        assert_eq!(ok("-S"), AdmCommand::Save { numeric: false });
+        assert_eq!(ok("-Sn"), AdmCommand::Save { numeric: true });
+        assert_eq!(ok("--save --numeric"), AdmCommand::Save { numeric: true });
+    }
+
+    #[test]
+    fn c_number_parsing() {
+        assert_eq!(number_in("5", 0, 9), Some(5));
+        assert_eq!(number_in(" 5", 0, 9), Some(5));
+        assert_eq!(number_in("+5", 0, 9), Some(5));
+        assert_eq!(number_in("-0", 0, 9), Some(0));
+        assert_eq!(number_in("5 ", 0, 9), None);
+        assert_eq!(number_in("", 0, 9), None);
+        assert_eq!(number_in("+", 0, 9), None);
+        assert_eq!(number_in("10", 0, 9), None);
+        assert_eq!(number_in("99999999999999999999999", 0, 9), None);
+    }
+
+    // ---- parse: errors ----------------------------------------------------
+
+    #[test]
+    fn command_must_come_first() {
+        let tryhelp = "Try `ringvs adm -h' or 'ringvs adm --help' for more information.";
+        assert_eq!(err("-t 198.18.0.110:80 -A"), tryhelp);
+        assert_eq!(err("foo"), tryhelp);
+        assert_eq!(err("--bogus"), tryhelp);
+        assert_eq!(err("-n -L"), tryhelp);
+        assert_eq!(p("-t 1.2.3.4:80 -A").unwrap_err().exit_code(), 255);
+        assert_eq!(err("-A -t 198.18.0.110:80 -L"), "invalid option `-L'");
+        assert_eq!(err("-L -A"), "invalid option `-A'");
+        assert_eq!(err("-L -h"), "invalid option `-h'");
+        assert_eq!(p("-L -A").unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn option_parser_errors() {
+        assert_eq!(err("-L --bogus"), "--bogus: unknown option");
+        assert_eq!(err("-L -q"), "-q: unknown option");
+        assert_eq!(err("-Lq"), "-Lq: unknown option");
+        assert_eq!(err("-A -t"), "-t: missing argument");
+        assert_eq!(err("-A --tcp-service"), "--tcp-service: missing argument");
+        assert_eq!(
+            err("-L --numeric=1"),
+            "--numeric=1: option does not take an argument"
+        );
+        assert_eq!(err("-L extra"), "unexpected argument extra");
+        assert_eq!(err("-L -- -n"), "unexpected argument -n");
+        assert_eq!(err("-C -"), "unexpected argument -");
+        assert_eq!(p("-L --bogus").unwrap_err().exit_code(), 255);
+    }
+
+    #[test]
+    fn duplicate_options() {
+        assert_eq!(
+            err("-A -t 198.18.0.110:80 -s rr -s wrr"),
+            "multiple 'scheduler' options specified"
+        );
+        assert_eq!(
+            err("-A -t 198.18.0.110:80 -u 198.18.0.110:80"),
+            "multiple 'service-address' options specified"
+        );
+        assert_eq!(
+            err("-a -t 198.18.0.110:80 -r 198.19.0.2 -m -g"),
+            "multiple 'forwarding-method' options specified"
+        );
+        assert_eq!(err("-Lnn"), "multiple 'numeric' options specified");
+        assert_eq!(
+            err("-a -t 198.18.0.110:80 -r 198.19.0.2 -w 1 -w 2"),
+            "multiple 'weight' options specified"
+        );
+        assert_eq!(
+            err("-A -t 198.18.0.110:80 -p -p"),
+            "multiple 'persistent' options specified"
+        );
+    }
+
+    #[test]
+    fn command_option_table() {
+        for (line, msg) in [
+            (
+                "-A -s rr",
+                "You need to supply the 'service-address' option for the 'add-service' command",
+            ),
+            (
+                "-E",
+                "You need to supply the 'service-address' option for the 'edit-service' command",
+            ),
+            (
+                "-D",
+                "You need to supply the 'service-address' option for the 'delete-service' command",
+            ),
+            (
+                "-a -t 198.18.0.110:80",
+                "You need to supply the 'real-server' option for the 'add-server' command",
+            ),
+            (
+                "-e -t 198.18.0.110:80",
+                "You need to supply the 'real-server' option for the 'edit-server' command",
+            ),
+            (
+                "-d -r 198.19.0.2",
+                "You need to supply the 'service-address' option for the 'delete-server' command",
+            ),
+            (
+                "-A -t 198.18.0.110:80 -s rr -w 3",
+                "Illegal 'weight' option with the 'add-service' command",
+            ),
+            (
+                "-A -t 198.18.0.110:80 -s rr -n",
+                "Illegal 'numeric' option with the 'add-service' command",
+            ),
+            (
+                "-A -t 198.18.0.110:80 -s rr -r 198.19.0.2",
+                "Illegal 'real-server' option with the 'add-service' command",
+            ),
+            (
+                "-A -t 198.18.0.110:80 -g",
+                "Illegal 'forwarding-method' option with the 'add-service' command",
+            ),
+            (
+                "-D -t 198.18.0.110:80 -s rr",
+                "Illegal 'scheduler' option with the 'delete-service' command",
+            ),
+            (
+                "-d -t 198.18.0.110:80 -r 198.19.0.2 -m",
+                "Illegal 'forwarding-method' option with the 'delete-server' command",
+            ),
+            (
+                "-d -t 198.18.0.110:80 -r 198.19.0.2 -w 1",
+                "Illegal 'weight' option with the 'delete-server' command",
+            ),
+            (
+                "-a -t 198.18.0.110:80 -r 198.19.0.2 -s rr",
+                "Illegal 'scheduler' option with the 'add-server' command",
+            ),
+            (
+                "-e -t 198.18.0.110:80 -r 198.19.0.2 -p",
+                "Illegal 'persistent' option with the 'edit-server' command",
+            ),
+            ("-C -n", "Illegal 'numeric' option with the 'flush' command"),
+            (
+                "-S -t 198.18.0.110:80",
+                "Illegal 'service-address' option with the 'save' command",
+            ),
+            (
+                "-L -s rr",
+                "Illegal 'scheduler' option with the 'list' command",
+            ),
+            ("-L -w 1", "Illegal 'weight' option with the 'list' command"),
+            (
+                "-L -c -t 198.18.0.110:80",
+                "The option 'service-address' conflicts with the 'connection' option in the 'list' command",
+            ),
+            (
+                "-L --timeout --daemon",
+                "The option 'daemon' conflicts with the 'timeout' option in the 'list' command",
+            ),
+        ] {
+            assert_eq!(err(line), msg, "{line}");
+            assert_eq!(p(line).unwrap_err().exit_code(), 2, "{line}");
+        }
+    }
+
+    #[test]
+    fn scheduler_errors() {
+        assert_eq!(
+            err("-A -t 198.18.0.110:80"),
+            "Scheduler wlc not supported yet; use -s rr or -s wrr"
+        );
+        assert_eq!(
+            err("-E -t 198.18.0.110:80 -p"),
+            "Scheduler wlc not supported yet; use -s rr or -s wrr"
+        );
+        assert_eq!(
+            err("-A -t 198.18.0.110:80 -s lc"),
+            "Scheduler lc not supported yet; use -s rr or -s wrr"
+        );
+        assert_eq!(
+            err("-A -t 198.18.0.110:80 -s mh"),
+            "Scheduler mh not supported yet; use -s rr or -s wrr"
+        );
+        assert_eq!(
+            err("-A -t 198.18.0.110:80 -s foo"),
+            "Scheduler or persistence engine not found"
+        );
+        assert_eq!(
+            err("-A -t 198.18.0.110 -s rr"),
+            "Zero port specified for non-persistent service"
+        );
+        assert_eq!(
+            err("-A -t 198.18.0.110:0 -s rr"),
+            "Zero port specified for non-persistent service"
+        );
+    }
+
+    #[test]
+    fn value_errors() {
+        for (line, msg) in [
+            (
+                "-A -t 198.18.0.110:80 -s rr -p 0",
+                "invalid timeout value `0' specified",
+            ),
+            (
+                "-A -t 198.18.0.110:80 -s rr -p 2678401",
+                "invalid timeout value `2678401' specified",
+            ),
+            (
+                "-A -t 198.18.0.110:80 -s rr --persistent=abc",
+                "invalid timeout value `abc' specified",
+            ),
+            (
+                "-A -t 198.18.0.110:80 -s rr -p600s",
+                "invalid timeout value `600s' specified",
+            ),
+            (
+                "-a -t 198.18.0.110:80 -r 198.19.0.2 -w 65536",
+                "illegal weight specified",
+            ),
+            (
+                "-a -t 198.18.0.110:80 -r 198.19.0.2 -w=-1",
+                "illegal weight specified",
+            ),
+            (
+                "-a -t 198.18.0.110:80 -r 198.19.0.2 --weight abc",
+                "illegal weight specified",
+            ),
+            (
+                "-A -t 80 -s rr",
+                "illegal virtual server address[:port] specified",
+            ),
+            (
+                "-A -t 198.18.0.110:99999 -s rr",
+                "illegal virtual server address[:port] specified",
+            ),
+            (
+                "-A -t 198.18.0.110: -s rr",
+                "illegal virtual server address[:port] specified",
+            ),
+            (
+                "-A -t :80 -s rr",
+                "illegal virtual server address[:port] specified",
+            ),
+            (
+                "-A -t 1.2.3.4:80:80 -s rr",
+                "illegal virtual server address[:port] specified",
+            ),
+            (
+                "-a -t 198.18.0.110:80 -r 198.19.0.2:70000",
+                "illegal real server address[:port] specified",
+            ),
+            (
+                "-a -t 198.18.0.110:80 -r 8080",
+                "illegal real server address[:port] specified",
+            ),
+            ("-A -f 0 -s rr", "invalid fwmark value `0' specified"),
+            (
+                "-a -t 198.18.0.110:80 -r 198.19.0.2 -x abc",
+                "illegal u_threshold specified",
+            ),
+            (
+                "-a -t 198.18.0.110:80 -r 198.19.0.2 -y -1",
+                "illegal l_threshold specified",
+            ),
+            ("-A -t 198.18.0.110:80 -6", "-6 used before -f"),
+        ] {
+            assert_eq!(err(line), msg, "{line}");
+            assert_eq!(p(line).unwrap_err().exit_code(), 2, "{line}");
+        }
+    }
+
+    #[test]
+    fn ringvs_limitations() {
+        for (line, msg) in [
+            (
+                "-A -t www.example.com:80 -s rr",
+                "ringvs does not resolve host names; use a numeric IPv4 address instead of `www.example.com'",
+            ),
+            (
+                "-a -t 198.18.0.110:80 -r backend1",
+                "ringvs does not resolve host names; use a numeric IPv4 address instead of `backend1'",
+            ),
+            (
+                "-A -t 198.18.0.110:http -s rr",
+                "ringvs does not resolve service names; use a numeric port instead of `http'",
+            ),
+            (
+                "-A -t [2001:db8::1]:80 -s rr",
+                "ringvs supports only IPv4 addresses: `[2001:db8::1]:80'",
+            ),
+            (
+                "-A -t 2001:db8::1 -s rr",
+                "ringvs supports only IPv4 addresses: `2001:db8::1'",
+            ),
+            (
+                "-A -f 1 -s rr",
+                "ringvs does not support fwmark services (-f)",
+            ),
+            (
+                "-A --sctp-service 198.18.0.110:80 -s rr",
+                "ringvs does not support SCTP services (--sctp-service)",
+            ),
+            (
+                "-a -t 198.18.0.110:80 -r 198.19.0.2 -g",
+                "ringvs supports only masquerading (-m) forwarding",
+            ),
+            (
+                "-a -t 198.18.0.110:80 -r 198.19.0.2 --ipip",
+                "ringvs supports only masquerading (-m) forwarding",
+            ),
+            (
+                "-e -t 198.18.0.110:80 -r 198.19.0.2 --gatewaying",
+                "ringvs supports only masquerading (-m) forwarding",
+            ),
+            (
+                "-A -t 198.18.0.110:80 -s rr -p -M 255.255.255.0",
+                "ringvs does not support persistence granularity (-M)",
+            ),
+            (
+                "-a -t 198.18.0.110:80 -r 198.19.0.2 -x 100",
+                "ringvs does not support connection thresholds (-x, -y)",
+            ),
+            ("-L --stats", "ringvs does not support --stats"),
+            ("-L --rate", "ringvs does not support --rate"),
+            ("-L --nosort", "ringvs does not support --nosort"),
+            ("-L -c", "ringvs does not support listing connections (-c)"),
+            ("-Z", "ringvs does not support zeroing counters (-Z)"),
+            (
+                "-R",
+                "ringvs does not support restoring rules from stdin (-R)",
+            ),
+            (
+                "--set 900 120 300",
+                "ringvs does not support setting connection timeouts (--set)",
+            ),
+            (
+                "--start-daemon master",
+                "ringvs does not support the connection sync daemon",
+            ),
+            (
+                "-A -t 198.18.0.110:80 -s sh -b sh-port",
+                "ringvs does not support scheduler flags (-b)",
+            ),
+            (
+                "-A -u 198.18.0.110:53 -s rr -o",
+                "ringvs does not support one-packet scheduling (-o)",
+            ),
+        ] {
+            assert_eq!(err(line), msg, "{line}");
+            assert_eq!(p(line).unwrap_err().exit_code(), 2, "{line}");
+        }
+    }
+
+    #[test]
+    fn help_and_version() {
+        for line in ["-h", "--help"] {
+            let e = p(line).unwrap_err();
+            assert!(matches!(e, AdmError::Help(_)));
+            assert_eq!(e.exit_code(), 0);
+            assert!(e.to_string().starts_with("Usage:\n"));
+        }
+        let e = p("-v").unwrap_err();
+        assert!(e.to_string().starts_with("ringvs "));
+        assert_eq!(e.exit_code(), 0);
+    }
+
+    // ---- apply / output ------------------------------------------------
+
+    /// Built in a scrambled order; listings must come out sorted.
+    fn sample() -> Config {
+        let mut c = Config::new();
+        for line in [
+            "-A -t 198.18.0.110:80 -s rr",
+            "-a -t 198.18.0.110:80 -r 198.19.0.10:80 -m -w 1",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+            "-A -u 198.18.0.110:53 -s wrr -p",
+            "-a -u 198.18.0.110:53 -r 198.19.0.3:5353 -m -w 10",
+            "-A -t 198.18.0.9:443 -s wrr -p 1800",
+            "-a -t 198.18.0.9:443 -r 198.19.0.7:8443 -m -w 65535",
+            "-a -t 198.18.0.9:443 -r 198.19.0.7:443 -m -w 0",
+        ] {
+            apply(&mut c, &ok(line)).unwrap();
+        }
+        c
+    }
+
+    fn counts(id: DestId) -> (u32, u32) {
+        (id.0 * 11, id.0 * 1000)
+    }
+
+    #[test]
+    fn golden_list_example() {
+        let mut c = Config::new();
+        apply(&mut c, &ok("-A -t 198.18.0.110:80 -s rr")).unwrap();
+        apply(
+            &mut c,
+            &ok("-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1"),
+        )
+        .unwrap();
+        let expected = concat!(
+            "IP Virtual Server version 1.2.1 (size=4096)\n",
+            "Prot LocalAddress:Port Scheduler Flags\n",
+            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+            "TCP  198.18.0.110:80 rr\n",
+            "  -> 198.19.0.2:80                Masq    1      0          0         \n",
+        );
+        assert_eq!(format_list(&c, None, &|_| (0, 0)), expected);
+    }
+
+    #[test]
+    fn golden_list() {
+        let expected = concat!(
+            "IP Virtual Server version 1.2.1 (size=4096)\n",
+            "Prot LocalAddress:Port Scheduler Flags\n",
+            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+            "TCP  198.18.0.9:443 wrr persistent 1800\n",
+            "  -> 198.19.0.7:443               Masq    0      44         4000      \n",
+            "  -> 198.19.0.7:8443              Masq    65535  33         3000      \n",
+            "TCP  198.18.0.110:80 rr\n",
+            "  -> 198.19.0.2:80                Masq    1      11         1000      \n",
+            "  -> 198.19.0.10:80               Masq    1      0          0         \n",
+            "UDP  198.18.0.110:53 wrr persistent 360\n",
+            "  -> 198.19.0.3:5353              Masq    10     22         2000      \n",
+        );
+        assert_eq!(format_list(&sample(), None, &counts), expected);
+    }
+
+    #[test]
+    fn golden_list_one_service() {
+        let c = sample();
+        let expected = concat!(
+            "Prot LocalAddress:Port Scheduler Flags\n",
+            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+            "UDP  198.18.0.110:53 wrr persistent 360\n",
+            "  -> 198.19.0.3:5353              Masq    10     22         2000      \n",
+        );
+        assert_eq!(format_list(&c, Some(&udp(VIP, 53)), &counts), expected);
+        let cmd = ok("-L -n -u 198.18.0.110:53");
+        assert_eq!(
+            list_output(&c, &cmd, &counts).unwrap().as_deref(),
+            Some(expected)
+        );
+        let missing = ok("-L -n -t 198.18.0.110:53");
+        assert_eq!(
+            list_output(&c, &missing, &counts),
+            Err(AdmError::NoSuchService)
+        );
+    }
+
+    #[test]
+    fn golden_list_empty_and_wide() {
+        let expected = concat!(
+            "IP Virtual Server version 1.2.1 (size=4096)\n",
+            "Prot LocalAddress:Port Scheduler Flags\n",
+            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+        );
+        assert_eq!(format_list(&Config::new(), None, &counts), expected);
+
+        let mut c = Config::new();
+        apply(&mut c, &ok("-A -u 255.255.255.254:65535 -s rr")).unwrap();
+        apply(
+            &mut c,
+            &ok("-a -u 255.255.255.254:65535 -r 255.255.255.253:65534"),
+        )
+        .unwrap();
+        let big = |_| (4_294_967_295, 1_234_567_890);
+        let expected = concat!(
+            "IP Virtual Server version 1.2.1 (size=4096)\n",
+            "Prot LocalAddress:Port Scheduler Flags\n",
+            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+            "UDP  255.255.255.254:65535 rr\n",
+            "  -> 255.255.255.253:65534        Masq    1      4294967295 1234567890\n",
+        );
+        assert_eq!(format_list(&c, None, &big), expected);
+    }
+
+    #[test]
+    fn golden_save() {
+        let expected = concat!(
+            "-A -t 198.18.0.9:443 -s wrr -p 1800\n",
+            "-a -t 198.18.0.9:443 -r 198.19.0.7:443 -m -w 0\n",
+            "-a -t 198.18.0.9:443 -r 198.19.0.7:8443 -m -w 65535\n",
+            "-A -t 198.18.0.110:80 -s rr\n",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1\n",
+            "-a -t 198.18.0.110:80 -r 198.19.0.10:80 -m -w 1\n",
+            "-A -u 198.18.0.110:53 -s wrr -p 360\n",
+            "-a -u 198.18.0.110:53 -r 198.19.0.3:5353 -m -w 10\n",
+        );
+        let c = sample();
+        assert_eq!(format_save(&c), expected);
+        assert_eq!(format_save(&Config::new()), "");
+        assert_eq!(
+            list_output(&c, &ok("-S -n"), &counts).unwrap().as_deref(),
+            Some(expected)
+        );
+        assert_eq!(list_output(&c, &ok("-C"), &counts).unwrap(), None);
+    }
+
+    #[test]
+    fn save_shows_port_zero() {
+        let mut c = Config::new();
+        apply(&mut c, &ok("-A -t 198.18.0.110 -s rr -p")).unwrap();
+        apply(&mut c, &ok("-a -t 198.18.0.110 -r 198.19.0.2")).unwrap();
+        assert_eq!(
+            format_save(&c),
+            "-A -t 198.18.0.110:0 -s rr -p 360\n-a -t 198.18.0.110:0 -r 198.19.0.2:0 -m -w 1\n"
+        );
+        let text = format_save(&c);
+        let mut again = Config::new();
+        for cmd in parse_rules(&text).unwrap() {
+            apply(&mut again, &cmd).unwrap();
+        }
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn apply_errors_are_ipvsadm_messages() {
+        let mut c = sample();
+        let e = |c: &mut Config, line: &str| apply(c, &ok(line)).unwrap_err().to_string();
+        assert_eq!(
+            e(&mut c, "-A -t 198.18.0.110:80 -s wrr"),
+            "Service already exists"
+        );
+        assert_eq!(e(&mut c, "-E -t 198.18.0.110:81 -s wrr"), "No such service");
+        assert_eq!(e(&mut c, "-D -t 198.18.0.110:81"), "No such service");
+        assert_eq!(
+            e(&mut c, "-a -t 198.18.0.110:81 -r 198.19.0.2"),
+            "Service not defined"
+        );
+        assert_eq!(
+            e(&mut c, "-e -t 198.18.0.110:81 -r 198.19.0.2"),
+            "Service not defined"
+        );
+        assert_eq!(
+            e(&mut c, "-d -t 198.18.0.110:81 -r 198.19.0.2"),
+            "Service not defined"
+        );
+        assert_eq!(
+            e(&mut c, "-a -t 198.18.0.110:80 -r 198.19.0.2"),
+            "Destination already exists"
+        );
+        assert_eq!(
+            e(&mut c, "-e -t 198.18.0.110:80 -r 198.19.0.99"),
+            "No such destination"
+        );
+        assert_eq!(
+            e(&mut c, "-d -t 198.18.0.110:80 -r 198.19.0.2:81"),
+            "No such destination"
+        );
+        // A UDP service is not the TCP one.
+        assert_eq!(
+            e(&mut c, "-a -u 198.18.0.110:80 -r 198.19.0.2"),
+            "Service not defined"
+        );
+    }
+
+    #[test]
+    fn apply_edits() {
+        let mut c = sample();
+        let id = c.service(&tcp(VIP, 80)).unwrap().dests[1].id;
+        apply(&mut c, &ok("-e -t 198.18.0.110:80 -r 198.19.0.2 -w 4")).unwrap();
+        let d = *c
+            .service(&tcp(VIP, 80))
+            .unwrap()
+            .dest(ip("198.19.0.2"), 80)
+            .unwrap();
+        assert_eq!((d.weight, d.id), (4, id));
+        apply(&mut c, &ok("-E -t 198.18.0.9:443 -s rr")).unwrap();
+        let s = c.service(&tcp("198.18.0.9", 443)).unwrap();
+        assert_eq!(
+            (s.sched, s.persistent, s.dests.len()),
+            (Scheduler::Rr, None, 2)
+        );
+        apply(&mut c, &ok("-d -t 198.18.0.110:80 -r 198.19.0.2")).unwrap();
+        apply(&mut c, &ok("-D -u 198.18.0.110:53")).unwrap();
+        assert_eq!(
+            format_save(&c),
+            concat!(
+                "-A -t 198.18.0.9:443 -s rr\n",
+                "-a -t 198.18.0.9:443 -r 198.19.0.7:443 -m -w 0\n",
+                "-a -t 198.18.0.9:443 -r 198.19.0.7:8443 -m -w 65535\n",
+                "-A -t 198.18.0.110:80 -s rr\n",
+                "-a -t 198.18.0.110:80 -r 198.19.0.10:80 -m -w 1\n",
+            )
+        );
+        apply(
+            &mut c,
+            &AdmCommand::List {
+                numeric: true,
+                service: None,
+            },
+        )
+        .unwrap();
+        apply(&mut c, &ok("-C")).unwrap();
+        assert!(c.services().is_empty());
+    }
+
+    // ---- rules files ------------------------------------------------------
+
+    #[test]
+    fn save_restore_round_trip() {
+        // Built in listing order without deletions, so even the ids match.
+        let mut orig = Config::new();
+        for line in [
+            "-A -t 198.18.0.9:443 -s wrr -p 1800",
+            "-a -t 198.18.0.9:443 -r 198.19.0.7:443 -m -w 0",
+            "-a -t 198.18.0.9:443 -r 198.19.0.7:8443 -m -w 65535",
+            "-A -t 198.18.0.110:80 -s rr",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1",
+            "-a -t 198.18.0.110:80 -r 198.19.0.10:80 -m -w 1",
+            "-A -u 198.18.0.110:53 -s wrr -p 360",
+            "-a -u 198.18.0.110:53 -r 198.19.0.3:5353 -m -w 10",
+        ] {
+            apply(&mut orig, &ok(line)).unwrap();
+        }
+        let text = format_save(&orig);
+        let mut restored = Config::new();
+        for cmd in parse_rules(&text).unwrap() {
+            apply(&mut restored, &cmd).unwrap();
+        }
+        assert_eq!(restored, orig);
+        assert_eq!(format_save(&restored), text);
+
+        // A scrambled config restores to the same table and the same text.
+        let scrambled = sample();
+        let text = format_save(&scrambled);
+        let mut restored = Config::new();
+        for cmd in parse_rules(&text).unwrap() {
+            apply(&mut restored, &cmd).unwrap();
+        }
+        assert_eq!(format_save(&restored), text);
+        assert_eq!(
+            format_list(&restored, None, &|_| (0, 0)),
+            format_list(&scrambled, None, &|_| (0, 0))
+        );
+    }
+
+    #[test]
+    fn rules_file_syntax() {
+        let text = "# saved by ipvsadm\n\n   -A -t 198.18.0.110:80 -s rr  \n\t# indented comment\n-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1\r\n-C\n";
+        assert_eq!(
+            parse_rules(text).unwrap(),
+            vec![
+                add(tcp(VIP, 80), Scheduler::Rr, None),
+                add_dest(tcp(VIP, 80), "198.19.0.2", 80, 1),
+                AdmCommand::Clear,
+            ]
+        );
+        assert_eq!(parse_rules("").unwrap(), vec![]);
+        let bad = "-A -t 198.18.0.110:80 -s rr\n\n-a -t 198.18.0.110:80 -r 198.19.0.2 -w 70000\n";
+        let e = parse_rules(bad).unwrap_err();
+        assert_eq!(e.to_string(), "line 3: illegal weight specified");
+        assert_eq!(e.exit_code(), 2);
+        let e = parse_rules("-A -t 198.18.0.110:80\n").unwrap_err();
+        assert_eq!(
+            e,
+            AdmError::Line {
+                line: 1,
+                error: Box::new(AdmError::SchedulerNotSupported("wlc".into()))
+            }
+        );
+    }
+}
