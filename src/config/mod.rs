@@ -1,1 +1,604 @@
 //! Services and real servers.
+//!
+//! This is the director's configuration model: a list of virtual services,
+//! each with a scheduler and a list of real servers ("destinations"), in the
+//! vocabulary of Linux IPVS.  [`ipvsadm`] parses ipvsadm's command line into
+//! [`ipvsadm::AdmCommand`]s, applies them to a [`Config`] and prints the
+//! table back the way ipvsadm does.
+//!
+//! Forwarding is always masquerading (LVS-NAT); addresses are IPv4 only.
+
+pub mod ipvsadm;
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use hashbrown::HashSet;
+use serde::{Deserialize, Serialize};
+
+/// Number of distinct [`DestId`]s a [`Config`] hands out (ids are
+/// `0..MAX_DEST_IDS`).  It is also the most real servers a config can hold.
+pub const MAX_DEST_IDS: u32 = 65536;
+
+/// Transport protocol of a virtual service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    /// IP protocol number (6 or 17).
+    pub fn number(self) -> u8 {
+        match self {
+            Proto::Tcp => 6,
+            Proto::Udp => 17,
+        }
+    }
+
+    /// The name ipvsadm prints in listings: `TCP` or `UDP`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "TCP",
+            Proto::Udp => "UDP",
+        }
+    }
+
+    /// The ipvsadm option that selects this protocol: `-t` or `-u`.
+    pub fn option(self) -> &'static str {
+        match self {
+            Proto::Tcp => "-t",
+            Proto::Udp => "-u",
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Identity of a virtual service: protocol, address and port.
+///
+/// The derived `Ord` (protocol number, then address, then port) is the
+/// order in which ipvsadm sorts services in `-L` and `-S` output.  A
+/// [`Config`] itself keeps services in insertion order.
+///
+/// Port 0 means "every port"; ipvsadm only allows it on persistent services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ServiceKey {
+    pub proto: Proto,
+    pub addr: Ipv4Addr,
+    pub port: u16,
+}
+
+impl ServiceKey {
+    pub fn new(proto: Proto, addr: Ipv4Addr, port: u16) -> Self {
+        ServiceKey { proto, addr, port }
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}:{}", self.proto.name(), self.addr, self.port)
+    }
+}
+
+/// Scheduling algorithm of a service.
+///
+/// Only `rr` and `wrr` exist so far.  More of the kernel's schedulers (lc,
+/// wlc, sh, mh, ...) are meant to be added as further variants; the names
+/// of all the kernel's schedulers are already known to [`FromStr`] so that
+/// asking for one we lack gives a clear "not supported yet" error rather
+/// than the kernel's "not found".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scheduler {
+    /// Round robin.
+    Rr,
+    /// Weighted round robin.
+    Wrr,
+}
+
+/// Schedulers that Linux IPVS has and ringvs does not have (yet).
+const KERNEL_ONLY_SCHEDULERS: &[&str] = &[
+    "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
+];
+
+impl Scheduler {
+    /// The name ipvsadm uses (`rr`, `wrr`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheduler::Rr => "rr",
+            Scheduler::Wrr => "wrr",
+        }
+    }
+}
+
+impl fmt::Display for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Scheduler {
+    type Err = AdmError;
+
+    /// Parses a scheduler name.  A scheduler the kernel has but ringvs
+    /// lacks gives [`AdmError::SchedulerNotSupported`]; a name nobody knows
+    /// gives the kernel's own [`AdmError::SchedulerNotFound`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "rr" => Ok(Scheduler::Rr),
+            "wrr" => Ok(Scheduler::Wrr),
+            other if KERNEL_ONLY_SCHEDULERS.contains(&other) => {
+                Err(AdmError::SchedulerNotSupported(other.to_string()))
+            }
+            _ => Err(AdmError::SchedulerNotFound),
+        }
+    }
+}
+
+/// Stable identity of a real server within a [`Config`]'s life.
+///
+/// Assigned when the server is added, kept across edits, never reused while
+/// the server exists.  Ids run `0..MAX_DEST_IDS` and allocation wraps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DestId(pub u32);
+
+/// A real server of a service.  Forwarding is always masquerading.
+///
+/// `port == 0` is what ipvsadm stores when `-r` comes before `-t` on the
+/// command line (the default real port is copied from the service port as
+/// known at that moment); like the kernel, the data plane should then use
+/// the packet's destination port unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Dest {
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    pub weight: u32,
+    pub id: DestId,
+}
+
+/// A virtual service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub key: ServiceKey,
+    pub sched: Scheduler,
+    /// Real servers in the order they were added.
+    pub dests: Vec<Dest>,
+    /// Persistence timeout in seconds (`-p`); stored and listed only.
+    pub persistent: Option<u32>,
+}
+
+impl Service {
+    /// The real server with this address and port, if any.
+    pub fn dest(&self, addr: Ipv4Addr, port: u16) -> Option<&Dest> {
+        self.dests.iter().find(|d| d.addr == addr && d.port == port)
+    }
+
+    fn dest_index(&self, addr: Ipv4Addr, port: u16) -> Option<usize> {
+        self.dests
+            .iter()
+            .position(|d| d.addr == addr && d.port == port)
+    }
+}
+
+/// Errors of configuration commands and of parsing them.
+///
+/// Where ipvsadm (or libipvs) has a message for the case, the `Display`
+/// text is exactly that message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AdmError {
+    #[error("Service already exists")]
+    ServiceExists,
+    /// Edit/delete/list of a missing service.
+    #[error("No such service")]
+    NoSuchService,
+    /// Adding/editing/deleting a real server of a missing service.
+    #[error("Service not defined")]
+    ServiceNotDefined,
+    #[error("Destination already exists")]
+    DestExists,
+    #[error("No such destination")]
+    NoSuchDest,
+    /// Out of [`DestId`]s (more than [`MAX_DEST_IDS`] real servers).
+    #[error("Memory allocation problem")]
+    NoMemory,
+    /// A scheduler name that Linux IPVS does not know either.
+    #[error("Scheduler or persistence engine not found")]
+    SchedulerNotFound,
+    /// A scheduler Linux IPVS has and ringvs does not (yet).
+    #[error("Scheduler {0} not supported yet; use -s rr or -s wrr")]
+    SchedulerNotSupported(String),
+    #[error("Zero port specified for non-persistent service")]
+    ZeroPort,
+    /// A command-line error that ipvsadm reports with `fail(2, ...)`.
+    #[error("{0}")]
+    Usage(String),
+    /// An option-parser (popt) error, or no command given.
+    #[error("{0}")]
+    Option(String),
+    /// Valid ipvsadm that ringvs does not implement.
+    #[error("{0}")]
+    Unsupported(String),
+    /// `-h` or `-v`: the text to print on stdout, exit status 0.
+    #[error("{0}")]
+    Help(String),
+    /// An error in line `line` (1-based) of a rules file.
+    #[error("line {line}: {error}")]
+    Line { line: usize, error: Box<AdmError> },
+}
+
+impl AdmError {
+    /// The exit status ipvsadm would end with for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AdmError::Help(_) => 0,
+            AdmError::Usage(_) | AdmError::Unsupported(_) | AdmError::ZeroPort => 2,
+            AdmError::Line { error, .. } => error.exit_code(),
+            // ipvsadm returns -1 from main for kernel and popt errors.
+            _ => 255,
+        }
+    }
+}
+
+/// The director's table of virtual services.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    services: Vec<Service>,
+    /// Next id to try; wraps at `MAX_DEST_IDS`.
+    next_id: u32,
+    /// Ids of the real servers that exist now.
+    ids_in_use: HashSet<u32>,
+}
+
+impl Config {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// All services, in insertion order.
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    pub fn service(&self, key: &ServiceKey) -> Option<&Service> {
+        self.services.iter().find(|s| s.key == *key)
+    }
+
+    fn service_index(&self, key: &ServiceKey) -> Option<usize> {
+        self.services.iter().position(|s| s.key == *key)
+    }
+
+    /// Number of real servers over all services.
+    pub fn dest_count(&self) -> usize {
+        self.ids_in_use.len()
+    }
+
+    /// `-A`: adds a service with no real servers.
+    pub fn add_service(
+        &mut self,
+        key: ServiceKey,
+        sched: Scheduler,
+        persistent: Option<u32>,
+    ) -> Result<(), AdmError> {
+        if self.service(&key).is_some() {
+            return Err(AdmError::ServiceExists);
+        }
+        if key.port == 0 && persistent.is_none() {
+            return Err(AdmError::ZeroPort);
+        }
+        self.services.push(Service {
+            key,
+            sched,
+            dests: Vec::new(),
+            persistent,
+        });
+        Ok(())
+    }
+
+    /// `-E`: replaces a service's scheduler and persistence (both, as the
+    /// kernel does: the caller passes the full new settings).
+    pub fn edit_service(
+        &mut self,
+        key: &ServiceKey,
+        sched: Scheduler,
+        persistent: Option<u32>,
+    ) -> Result<(), AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
+        if key.port == 0 && persistent.is_none() {
+            return Err(AdmError::ZeroPort);
+        }
+        let svc = &mut self.services[i];
+        svc.sched = sched;
+        svc.persistent = persistent;
+        Ok(())
+    }
+
+    /// `-D`: removes a service and its real servers.
+    pub fn del_service(&mut self, key: &ServiceKey) -> Result<(), AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
+        let svc = self.services.remove(i);
+        for d in &svc.dests {
+            self.ids_in_use.remove(&d.id.0);
+        }
+        Ok(())
+    }
+
+    /// `-C`: removes every service.  Ids already handed out are still not
+    /// reused before the counter wraps.
+    pub fn clear(&mut self) {
+        self.services.clear();
+        self.ids_in_use.clear();
+    }
+
+    fn alloc_id(&mut self) -> Result<DestId, AdmError> {
+        for _ in 0..MAX_DEST_IDS {
+            let id = self.next_id;
+            self.next_id = (self.next_id + 1) % MAX_DEST_IDS;
+            if self.ids_in_use.insert(id) {
+                return Ok(DestId(id));
+            }
+        }
+        Err(AdmError::NoMemory)
+    }
+
+    /// `-a`: adds a real server to a service and returns its new id.
+    pub fn add_dest(
+        &mut self,
+        key: &ServiceKey,
+        addr: Ipv4Addr,
+        port: u16,
+        weight: u32,
+    ) -> Result<DestId, AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
+        if self.services[i].dest(addr, port).is_some() {
+            return Err(AdmError::DestExists);
+        }
+        let id = self.alloc_id()?;
+        self.services[i].dests.push(Dest {
+            addr,
+            port,
+            weight,
+            id,
+        });
+        Ok(id)
+    }
+
+    /// `-e`: sets a real server's weight; returns its (unchanged) id.
+    pub fn edit_dest(
+        &mut self,
+        key: &ServiceKey,
+        addr: Ipv4Addr,
+        port: u16,
+        weight: u32,
+    ) -> Result<DestId, AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
+        let svc = &mut self.services[i];
+        let j = svc.dest_index(addr, port).ok_or(AdmError::NoSuchDest)?;
+        svc.dests[j].weight = weight;
+        Ok(svc.dests[j].id)
+    }
+
+    /// `-d`: removes a real server; returns the id it had.
+    pub fn del_dest(
+        &mut self,
+        key: &ServiceKey,
+        addr: Ipv4Addr,
+        port: u16,
+    ) -> Result<DestId, AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
+        let svc = &mut self.services[i];
+        let j = svc.dest_index(addr, port).ok_or(AdmError::NoSuchDest)?;
+        let d = svc.dests.remove(j);
+        self.ids_in_use.remove(&d.id.0);
+        Ok(d.id)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn key(port: u16) -> ServiceKey {
+        ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), port)
+    }
+
+    fn rip(last: u8) -> Ipv4Addr {
+        Ipv4Addr::new(198, 19, 0, last)
+    }
+
+    #[test]
+    fn proto_names_and_numbers() {
+        assert_eq!(Proto::Tcp.number(), 6);
+        assert_eq!(Proto::Udp.number(), 17);
+        assert_eq!(Proto::Tcp.name(), "TCP");
+        assert_eq!(Proto::Udp.name(), "UDP");
+        assert_eq!(Proto::Tcp.option(), "-t");
+        assert_eq!(Proto::Udp.option(), "-u");
+        assert!(Proto::Tcp < Proto::Udp);
+    }
+
+    #[test]
+    fn scheduler_names() {
+        assert_eq!("rr".parse::<Scheduler>(), Ok(Scheduler::Rr));
+        assert_eq!("wrr".parse::<Scheduler>(), Ok(Scheduler::Wrr));
+        assert_eq!(Scheduler::Rr.name(), "rr");
+        assert_eq!(Scheduler::Wrr.to_string(), "wrr");
+        let e = "wlc".parse::<Scheduler>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Scheduler wlc not supported yet; use -s rr or -s wrr"
+        );
+        let e = "bogus".parse::<Scheduler>().unwrap_err();
+        assert_eq!(e.to_string(), "Scheduler or persistence engine not found");
+        assert!("RR".parse::<Scheduler>().is_err());
+    }
+
+    #[test]
+    fn service_key_order_is_ipvsadm_listing_order() {
+        let a = ServiceKey::new(Proto::Udp, Ipv4Addr::new(1, 1, 1, 1), 1);
+        let b = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(9, 9, 9, 9), 9);
+        let c = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(9, 9, 9, 9), 10);
+        let d = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(10, 0, 0, 1), 1);
+        let mut v = vec![d, a, c, b];
+        v.sort();
+        assert_eq!(v, vec![b, c, d, a]);
+    }
+
+    #[test]
+    fn service_duplicates_and_missing() {
+        let mut c = Config::new();
+        c.add_service(key(80), Scheduler::Rr, None).unwrap();
+        assert_eq!(
+            c.add_service(key(80), Scheduler::Wrr, None),
+            Err(AdmError::ServiceExists)
+        );
+        assert_eq!(
+            c.edit_service(&key(81), Scheduler::Wrr, None),
+            Err(AdmError::NoSuchService)
+        );
+        assert_eq!(c.del_service(&key(81)), Err(AdmError::NoSuchService));
+        c.edit_service(&key(80), Scheduler::Wrr, Some(60)).unwrap();
+        let s = c.service(&key(80)).unwrap();
+        assert_eq!((s.sched, s.persistent), (Scheduler::Wrr, Some(60)));
+        c.del_service(&key(80)).unwrap();
+        assert!(c.services().is_empty());
+    }
+
+    #[test]
+    fn zero_port_needs_persistence() {
+        let mut c = Config::new();
+        assert_eq!(
+            c.add_service(key(0), Scheduler::Rr, None),
+            Err(AdmError::ZeroPort)
+        );
+        c.add_service(key(0), Scheduler::Rr, Some(360)).unwrap();
+        assert_eq!(
+            c.edit_service(&key(0), Scheduler::Rr, None),
+            Err(AdmError::ZeroPort)
+        );
+    }
+
+    #[test]
+    fn services_keep_insertion_order() {
+        let mut c = Config::new();
+        for p in [90, 80, 85] {
+            c.add_service(key(p), Scheduler::Rr, None).unwrap();
+        }
+        let ports: Vec<u16> = c.services().iter().map(|s| s.key.port).collect();
+        assert_eq!(ports, vec![90, 80, 85]);
+    }
+
+    #[test]
+    fn dest_errors() {
+        let mut c = Config::new();
+        assert_eq!(
+            c.add_dest(&key(80), rip(2), 80, 1),
+            Err(AdmError::ServiceNotDefined)
+        );
+        assert_eq!(
+            c.edit_dest(&key(80), rip(2), 80, 1),
+            Err(AdmError::ServiceNotDefined)
+        );
+        assert_eq!(
+            c.del_dest(&key(80), rip(2), 80),
+            Err(AdmError::ServiceNotDefined)
+        );
+        c.add_service(key(80), Scheduler::Rr, None).unwrap();
+        c.add_dest(&key(80), rip(2), 80, 1).unwrap();
+        assert_eq!(
+            c.add_dest(&key(80), rip(2), 80, 5),
+            Err(AdmError::DestExists)
+        );
+        // Same address, other port: a different real server.
+        c.add_dest(&key(80), rip(2), 8080, 1).unwrap();
+        assert_eq!(
+            c.edit_dest(&key(80), rip(3), 80, 1),
+            Err(AdmError::NoSuchDest)
+        );
+        assert_eq!(c.del_dest(&key(80), rip(3), 80), Err(AdmError::NoSuchDest));
+        assert_eq!(c.dest_count(), 2);
+    }
+
+    #[test]
+    fn ids_are_stable_and_not_reused() {
+        let mut c = Config::new();
+        c.add_service(key(80), Scheduler::Wrr, None).unwrap();
+        c.add_service(key(81), Scheduler::Rr, None).unwrap();
+        let a = c.add_dest(&key(80), rip(2), 80, 1).unwrap();
+        let b = c.add_dest(&key(80), rip(3), 80, 1).unwrap();
+        let x = c.add_dest(&key(81), rip(2), 81, 1).unwrap();
+        assert_eq!((a, b, x), (DestId(0), DestId(1), DestId(2)));
+        // Editing keeps the id.
+        assert_eq!(c.edit_dest(&key(80), rip(3), 80, 7).unwrap(), b);
+        assert_eq!(c.service(&key(80)).unwrap().dests[1].id, b);
+        assert_eq!(c.service(&key(80)).unwrap().dests[1].weight, 7);
+        // Deleting frees, but the counter moves on.
+        assert_eq!(c.del_dest(&key(80), rip(2), 80).unwrap(), a);
+        let d = c.add_dest(&key(80), rip(2), 80, 1).unwrap();
+        assert_eq!(d, DestId(3));
+        // Deleting a service frees its ids; clear frees all.
+        c.del_service(&key(81)).unwrap();
+        assert_eq!(c.dest_count(), 2);
+        c.clear();
+        assert_eq!(c.dest_count(), 0);
+        assert!(c.services().is_empty());
+        c.add_service(key(80), Scheduler::Rr, None).unwrap();
+        assert_eq!(c.add_dest(&key(80), rip(2), 80, 1).unwrap(), DestId(4));
+    }
+
+    #[test]
+    fn ids_wrap_skipping_those_in_use() {
+        let mut c = Config::new();
+        c.add_service(key(80), Scheduler::Rr, None).unwrap();
+        let keep = c.add_dest(&key(80), rip(1), 1, 1).unwrap();
+        assert_eq!(keep, DestId(0));
+        let second = c.add_dest(&key(80), rip(1), 2, 1).unwrap();
+        assert_eq!(second, DestId(1));
+        c.del_dest(&key(80), rip(1), 2).unwrap();
+        // Pretend the counter is about to wrap.
+        c.next_id = MAX_DEST_IDS - 1;
+        assert_eq!(
+            c.add_dest(&key(80), rip(1), 3, 1).unwrap(),
+            DestId(MAX_DEST_IDS - 1)
+        );
+        // 0 is still in use, so the next id after the wrap is 1.
+        assert_eq!(c.add_dest(&key(80), rip(1), 4, 1).unwrap(), DestId(1));
+    }
+
+    #[test]
+    fn ids_run_out() {
+        // 256 services of 256 real servers each use up every id.
+        let mut c = Config::new();
+        for p in 1..=256u16 {
+            c.add_service(key(p), Scheduler::Rr, None).unwrap();
+            for i in 0..256u32 {
+                let addr = Ipv4Addr::from(0x0a00_0000 + i);
+                c.add_dest(&key(p), addr, 80, 1).unwrap();
+            }
+        }
+        assert_eq!(c.dest_count(), MAX_DEST_IDS as usize);
+        assert_eq!(c.add_dest(&key(1), rip(1), 1, 1), Err(AdmError::NoMemory));
+        // Service 1 holds ids 0..256; free 0x0a00004d (id 77).
+        c.del_dest(&key(1), Ipv4Addr::from(0x0a00_0000 + 77), 80)
+            .unwrap();
+        assert_eq!(c.add_dest(&key(1), rip(1), 1, 1).unwrap(), DestId(77));
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(AdmError::ServiceExists.exit_code(), 255);
+        assert_eq!(AdmError::Usage("x".into()).exit_code(), 2);
+        assert_eq!(AdmError::Help("x".into()).exit_code(), 0);
+        let e = AdmError::Line {
+            line: 3,
+            error: Box::new(AdmError::Usage("illegal weight specified".into())),
+        };
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(e.to_string(), "line 3: illegal weight specified");
+    }
+}
