@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub fn run(requests: usize) -> ExitCode {
+pub fn run(requests: usize, show_stats: bool) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
@@ -21,7 +21,7 @@ pub fn run(requests: usize) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    match demo(requests, &stop) {
+    match demo(requests, show_stats, &stop) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("demo: {e}");
@@ -47,12 +47,16 @@ fn adm(control: &Path, args: &[&str]) -> Result<String, String> {
         },
     )?;
     if r.code != 0 {
-        return Err(format!("ringvs adm {}: {}", args.join(" "), r.err.trim_end()));
+        return Err(format!(
+            "ringvs adm {}: {}",
+            args.join(" "),
+            r.err.trim_end()
+        ));
     }
     Ok(r.out)
 }
 
-fn demo(requests: usize, stop: &AtomicBool) -> Result<(), String> {
+fn demo(requests: usize, show_stats: bool, stop: &AtomicBool) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
     let tag = Lab::unique_tag();
     println!("Building the lab (namespaces rv{tag}-*): client 198.18.0.1, VIP 198.18.0.110,");
@@ -64,7 +68,10 @@ fn demo(requests: usize, stop: &AtomicBool) -> Result<(), String> {
     let control = PathBuf::from(format!("/run/ringvs-demo-{tag}.sock"));
     lab.start_director(&exe, &control, &["--workers", "2"])
         .map_err(|e| e.to_string())?;
-    println!("Director running in rv{tag}-dir with 2 workers; control socket {}", control.display());
+    println!(
+        "Director running in rv{tag}-dir with 2 workers; control socket {}",
+        control.display()
+    );
     step(stop)?;
 
     let vip = format!("{}:80", lab::VIP);
@@ -90,6 +97,11 @@ fn demo(requests: usize, stop: &AtomicBool) -> Result<(), String> {
     }
     step(stop)?;
     print!("{}", adm(&control, &["-L", "-n"])?);
+    if show_stats {
+        println!("# ringvs stats");
+        let r = proto::call(&control, Command::Stats { json: false })?;
+        print!("{}", r.out);
+    }
     if !out.status.success() {
         return Err("some requests failed".into());
     }

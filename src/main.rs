@@ -61,6 +61,9 @@ enum Cmd {
         /// Requests the client makes.
         #[arg(long, default_value_t = 6)]
         requests: usize,
+        /// Also print the director's per-worker counters at the end.
+        #[arg(long)]
+        stats: bool,
     },
     /// (lab) A tiny HTTP server answering every request with BODY.
     #[command(hide = true)]
@@ -166,7 +169,7 @@ fn main() -> ExitCode {
         }
         Cmd::Adm { control, argv } => client(&control, Command::Adm { argv }),
         Cmd::Stats { control, json } => client(&control, Command::Stats { json }),
-        Cmd::Demo { requests } => demo::run(requests),
+        Cmd::Demo { requests, stats } => demo::run(requests, stats),
         Cmd::ServeHttp {
             listen,
             body,

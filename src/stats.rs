@@ -193,7 +193,10 @@ impl DestGauges {
         let i = dest.0 as usize % MAX_DESTS;
         let bump = |g: &AtomicU32, up: bool| {
             let v = g.load(Ordering::Relaxed);
-            g.store(if up { v + 1 } else { v.saturating_sub(1) }, Ordering::Relaxed);
+            g.store(
+                if up { v + 1 } else { v.saturating_sub(1) },
+                Ordering::Relaxed,
+            );
         };
         if from_active == to_active {
             return;

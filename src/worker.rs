@@ -237,20 +237,36 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         let mut n = 0;
         while n < BURST {
             let Some(f) = self.ext_rx.peek() else { break };
-            core.handle(Nic::Ext, f.data, f.meta, false, &mut self.ext_tx, &mut self.int_tx);
+            core.handle(
+                Nic::Ext,
+                f.data,
+                f.meta,
+                false,
+                &mut self.ext_tx,
+                &mut self.int_tx,
+            );
             self.ext_rx.advance();
             n += 1;
         }
         let mut m = 0;
         while m < BURST {
             let Some(f) = self.int_rx.peek() else { break };
-            core.handle(Nic::Int, f.data, f.meta, false, &mut self.ext_tx, &mut self.int_tx);
+            core.handle(
+                Nic::Int,
+                f.data,
+                f.meta,
+                false,
+                &mut self.ext_tx,
+                &mut self.int_tx,
+            );
             self.int_rx.advance();
             m += 1;
         }
         let mut h = 0;
         while h < BURST {
-            let Ok(frame) = core.links.handoff_rx.try_recv() else { break };
+            let Ok(frame) = core.links.handoff_rx.try_recv() else {
+                break;
+            };
             core.ctr.inc(Ctr::HandoffIn);
             let meta = RxMeta {
                 wire_len: u32::from(frame.len),
@@ -258,7 +274,14 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 vlan: false,
             };
             let len = usize::from(frame.len);
-            core.handle(frame.nic, &frame.data[..len], meta, true, &mut self.ext_tx, &mut self.int_tx);
+            core.handle(
+                frame.nic,
+                &frame.data[..len],
+                meta,
+                true,
+                &mut self.ext_tx,
+                &mut self.int_tx,
+            );
             // Give the box back for reuse; if the pool is full it is simply freed.
             let _ = core.links.pool_tx.try_send(frame);
             h += 1;
@@ -350,7 +373,9 @@ impl Core {
                 };
                 self.arp(nic, data, tx)
             }
-            ethernet::ethertype::IPV4 if to_us => self.ipv4(nic, data, meta, handed, ext_tx, int_tx),
+            ethernet::ethertype::IPV4 if to_us => {
+                self.ipv4(nic, data, meta, handed, ext_tx, int_tx)
+            }
             ethernet::ethertype::ARP | ethernet::ethertype::IPV4 => self.ctr.inc(Ctr::DropNotForUs),
             ethernet::ethertype::VLAN => self.ctr.inc(Ctr::DropVlan),
             _ => self.ctr.inc(Ctr::DropEthertype),
@@ -524,7 +549,10 @@ impl Core {
             return None;
         };
         let d = svc.dests[d];
-        let conn = Conn::new(proto, client, vip, (d.addr, d.port), d.id);
+        // A real server added without a port (`-r RIP`) of a port-0 service takes
+        // the packet's destination port, as in IPVS.
+        let rport = if d.port == 0 { vip.1 } else { d.port };
+        let conn = Conn::new(proto, client, vip, (d.addr, rport), d.id);
         let state = conn.state;
         match self.table.insert(conn, self.now_s) {
             Ok(i) => {
@@ -610,7 +638,8 @@ impl Core {
         if iproto != protocol::TCP && iproto != protocol::UDP {
             return self.ctr.inc(Ctr::DropIcmpNoConn);
         }
-        let be32 = |o: usize| u32::from_be_bytes([inner[o], inner[o + 1], inner[o + 2], inner[o + 3]]);
+        let be32 =
+            |o: usize| u32::from_be_bytes([inner[o], inner[o + 1], inner[o + 2], inner[o + 3]]);
         let be16 = |o: usize| u16::from_be_bytes([inner[o], inner[o + 1]]);
         let (isrc, idst, isport, idport) = (be32(12), be32(16), be16(20), be16(22));
         // Which end of the quoted packet is the client decides the owning worker.
@@ -727,7 +756,11 @@ impl Core {
         }
         // Slow path: park the frame until ARP answers.
         let now = self.now;
-        let slot = match self.pending.iter().position(|p| p.n > 0 && p.nic == nic && p.ip == hop) {
+        let slot = match self
+            .pending
+            .iter()
+            .position(|p| p.n > 0 && p.nic == nic && p.ip == hop)
+        {
             Some(i) => i,
             None => {
                 let Some(i) = self.pending.iter().position(|p| p.n == 0) else {
@@ -737,7 +770,10 @@ impl Core {
                 p.nic = nic;
                 p.ip = hop;
                 p.since = now;
-                let _ = self.links.neigh_tx.try_send(NeighEvent::Resolve { nic, ip: hop });
+                let _ = self
+                    .links
+                    .neigh_tx
+                    .try_send(NeighEvent::Resolve { nic, ip: hop });
                 i
             }
         };

@@ -134,7 +134,11 @@ impl Ctl {
     }
 
     fn stats(&self, json: bool) -> Response {
-        let per: Vec<Counters> = self.published.iter().map(|p| p.counters.snapshot()).collect();
+        let per: Vec<Counters> = self
+            .published
+            .iter()
+            .map(|p| p.counters.snapshot())
+            .collect();
         let states: Vec<Vec<u64>> = self
             .published
             .iter()
@@ -180,7 +184,10 @@ impl Ctl {
         }
         for st in State::ALL {
             let vals: Vec<u64> = states.iter().map(|s| s[st as usize]).collect();
-            out.push_str(&format!("{:<24}", format!("conns_{}", st.name().to_lowercase())));
+            out.push_str(&format!(
+                "{:<24}",
+                format!("conns_{}", st.name().to_lowercase())
+            ));
             for v in &vals {
                 out.push_str(&format!(" {v:>12}"));
             }
@@ -274,12 +281,17 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         let mut group = 0;
         (0..n)
             .map(|_| {
-                let (r, g) = RxRing::open(info.index, opts.rx_version, size, Some(Fanout { id: group, side }))
-                    .map_err(|err| RunError::Ring {
-                        what: "RX",
-                        nic: info.name.clone(),
-                        err,
-                    })?;
+                let (r, g) = RxRing::open(
+                    info.index,
+                    opts.rx_version,
+                    size,
+                    Some(Fanout { id: group, side }),
+                )
+                .map_err(|err| RunError::Ring {
+                    what: "RX",
+                    nic: info.name.clone(),
+                    err,
+                })?;
                 group = g;
                 Ok(r)
             })
@@ -294,9 +306,16 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
             err,
         })
     };
-    let mut ext_tx: Vec<TxRing> = (0..n).map(|_| open_tx(&ext, size)).collect::<Result<_, _>>()?;
-    let mut int_tx: Vec<TxRing> = (0..n).map(|_| open_tx(&int, size)).collect::<Result<_, _>>()?;
-    let mut ctl_tx = [open_tx(&ext, RingSize::new(1))?, open_tx(&int, RingSize::new(1))?];
+    let mut ext_tx: Vec<TxRing> = (0..n)
+        .map(|_| open_tx(&ext, size))
+        .collect::<Result<_, _>>()?;
+    let mut int_tx: Vec<TxRing> = (0..n)
+        .map(|_| open_tx(&int, size))
+        .collect::<Result<_, _>>()?;
+    let mut ctl_tx = [
+        open_tx(&ext, RingSize::new(1))?,
+        open_tx(&int, RingSize::new(1))?,
+    ];
     // Frames that reached a socket before the whole group had joined went to the
     // wrong member: give them back.
     for r in ext_rx.iter_mut().chain(int_rx.iter_mut()) {
@@ -304,8 +323,9 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     }
 
     let (neigh_tx, neigh_rx) = bounded::<NeighEvent>(4096);
-    let (handoff_txs, handoff_rxs): (Vec<_>, Vec<_>) =
-        (0..n).map(|_| bounded::<Box<Handoff>>(HANDOFF_DEPTH)).unzip();
+    let (handoff_txs, handoff_rxs): (Vec<_>, Vec<_>) = (0..n)
+        .map(|_| bounded::<Box<Handoff>>(HANDOFF_DEPTH))
+        .unzip();
     let published: Vec<Arc<Published>> = (0..n).map(|_| Arc::new(Published::default())).collect();
 
     let (garp_tx, garp_rx) = bounded::<Ipv4Addr>(256);

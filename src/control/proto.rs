@@ -78,9 +78,12 @@ pub fn call(socket: &Path, cmd: Command) -> Result<Response, String> {
             socket.display()
         )
     })?;
-    s.set_read_timeout(Some(IO_TIMEOUT * 2)).map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| e.to_string())?;
-    let mut line = serde_json::to_string(&Request { v: VERSION, cmd }).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(IO_TIMEOUT * 2))
+        .map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let mut line =
+        serde_json::to_string(&Request { v: VERSION, cmd }).map_err(|e| e.to_string())?;
     line.push('\n');
     s.write_all(line.as_bytes())
         .map_err(|e| format!("writing to {}: {e}", socket.display()))?;
@@ -106,7 +109,10 @@ pub fn read_request(r: &mut impl BufRead) -> Result<Request, Response> {
     if req.v != VERSION {
         return Err(Response::fail(
             2,
-            format!("protocol version {} not supported (this director speaks {VERSION})", req.v),
+            format!(
+                "protocol version {} not supported (this director speaks {VERSION})",
+                req.v
+            ),
         ));
     }
     Ok(req)

@@ -29,14 +29,19 @@ pub enum Side {
 }
 
 // Classic BPF opcodes (linux/filter.h, bpf_common.h).
-const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
-const LD_H_ABS: u16 = 0x00 | 0x08 | 0x20;
+const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+const LD_H_ABS: u16 = 0x28; // BPF_LD | BPF_H | BPF_ABS
 const TAX: u16 = 0x07; // BPF_MISC | BPF_TAX
-const ALU_XOR_X: u16 = 0x04 | 0xa0 | 0x08;
-const ALU_RSH_K: u16 = 0x04 | 0x70;
-const RET_A: u16 = 0x06 | 0x10;
+const ALU_XOR_X: u16 = 0xac; // BPF_ALU | BPF_XOR | BPF_X
+const ALU_RSH_K: u16 = 0x74; // BPF_ALU | BPF_RSH | BPF_K
+const ALU_MUL_K: u16 = 0x24; // BPF_ALU | BPF_MUL | BPF_K
+const RET_A: u16 = 0x16; // BPF_RET | BPF_A
 
 const NET_OFF: i32 = libc::SKF_NET_OFF;
+
+/// Fibonacci hashing's multiplier. Linux hands out even ephemeral ports to
+/// `connect()`, so the low bits of `address ^ port` alone would not spread flows.
+const GOLDEN: u32 = 0x9e37_79b1;
 
 fn insn(code: u16, k: u32) -> sock_filter {
     sock_filter {
@@ -60,12 +65,8 @@ pub fn program(side: Side) -> Vec<sock_filter> {
         insn(TAX, 0),              // X = A
         insn(LD_H_ABS, abs(port)), // A = client port
         insn(ALU_XOR_X, 0),        // A ^= X
-        insn(TAX, 0),              // X = A
-        insn(ALU_RSH_K, 16),       // A >>= 16
-        insn(ALU_XOR_X, 0),        // A ^= X
-        insn(TAX, 0),              // X = A
-        insn(ALU_RSH_K, 8),        // A >>= 8
-        insn(ALU_XOR_X, 0),        // A ^= X
+        insn(ALU_MUL_K, GOLDEN),   // A *= 2^32 / phi: every input bit reaches the top
+        insn(ALU_RSH_K, 16),       // A >>= 16: keep the well-mixed high half
         insn(RET_A, 0),            // kernel: member = A % members
     ]
 }
@@ -73,10 +74,7 @@ pub fn program(side: Side) -> Vec<sock_filter> {
 /// The program's value for a client address (as a big-endian number) and port.
 #[inline]
 pub fn hash(client_addr: u32, client_port: u16) -> u32 {
-    let mut a = client_addr ^ u32::from(client_port);
-    a ^= a >> 16;
-    a ^= a >> 8;
-    a
+    (client_addr ^ u32::from(client_port)).wrapping_mul(GOLDEN) >> 16
 }
 
 /// The worker (fanout member index) that owns a client's flows.
@@ -110,6 +108,7 @@ mod test {
                 TAX => x = a,
                 ALU_XOR_X => a ^= x,
                 ALU_RSH_K => a >>= i.k,
+                ALU_MUL_K => a = a.wrapping_mul(i.k),
                 RET_A => return a,
                 other => panic!("unexpected opcode {other:#x}"),
             }
@@ -145,12 +144,19 @@ mod test {
     }
 
     #[test]
-    fn consecutive_ports_spread_over_two_workers() {
+    fn even_ports_of_one_client_spread_over_workers() {
         let cip = u32::from_be_bytes([198, 18, 0, 1]);
-        let mut seen = [0usize; 2];
-        for port in 40000..40100 {
-            seen[owner(cip, port, 2)] += 1;
+        for workers in [2, 3, 4] {
+            let mut seen = vec![0usize; workers];
+            for port in (40000..42000).step_by(2) {
+                seen[owner(cip, port, workers)] += 1;
+            }
+            let fair = 1000 / workers;
+            assert!(
+                seen.iter()
+                    .all(|&n| n > fair * 8 / 10 && n < fair * 12 / 10),
+                "{workers} workers: {seen:?}"
+            );
         }
-        assert_eq!(seen, [50, 50]);
     }
 }

@@ -48,10 +48,9 @@ impl MemRx {
 
 impl RxQueue for MemRx {
     fn peek(&mut self) -> Option<RxFrame<'_>> {
-        self.queue.front().map(|(data, meta)| RxFrame {
-            data,
-            meta: *meta,
-        })
+        self.queue
+            .front()
+            .map(|(data, meta)| RxFrame { data, meta: *meta })
     }
 
     fn advance(&mut self) {

@@ -168,7 +168,10 @@ impl Mmap {
             )
         };
         if ptr == libc::MAP_FAILED {
-            return Err(with_context(io::Error::last_os_error(), "mmap(packet ring)"));
+            return Err(with_context(
+                io::Error::last_os_error(),
+                "mmap(packet ring)",
+            ));
         }
         let ptr = NonNull::new(ptr.cast::<u8>())
             .ok_or_else(|| io::Error::other("mmap returned a null ring"))?;
@@ -180,7 +183,7 @@ impl Mmap {
     /// # Panics
     /// If `off + 4` is past the mapping or `off` is not 4-byte aligned.
     fn status(&self, off: usize) -> &AtomicU32 {
-        assert!(off + 4 <= self.len && off % 4 == 0);
+        assert!(off + 4 <= self.len && off.is_multiple_of(4));
         // SAFETY: in bounds and aligned (checked above; the mapping is page aligned);
         // the kernel and we access this word only atomically.
         unsafe { &*self.ptr.as_ptr().add(off).cast::<AtomicU32>() }
@@ -294,7 +297,12 @@ impl RxRing {
         setsockopt(&fd, libc::PACKET_VERSION, &ver, "PACKET_VERSION")?;
         let one: libc::c_int = 1;
         // Our own TX (on other sockets) must not come back into our RX ring.
-        setsockopt(&fd, libc::PACKET_IGNORE_OUTGOING, &one, "PACKET_IGNORE_OUTGOING")?;
+        setsockopt(
+            &fd,
+            libc::PACKET_IGNORE_OUTGOING,
+            &one,
+            "PACKET_IGNORE_OUTGOING",
+        )?;
         let req = libc::tpacket_req3 {
             tp_block_size: size.block_size,
             tp_block_nr: size.block_nr,
@@ -411,7 +419,9 @@ impl RxQueue for RxRing {
                     left = self.map.read_u32(boff + BD_NUM_PKTS);
                     pkt = boff + self.map.read_u32(boff + BD_FIRST) as usize;
                     if left == 0 {
-                        self.map.status(boff + BD_STATUS).store(0, Ordering::Release);
+                        self.map
+                            .status(boff + BD_STATUS)
+                            .store(0, Ordering::Release);
                         block = (block + 1) % self.size.block_nr;
                         spins += 1;
                         if spins > self.size.block_nr {

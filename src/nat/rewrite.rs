@@ -189,5 +189,9 @@ pub fn echo_reply(frame: &mut [u8]) {
     let new_type = old_type & 0x00ff; // type 0 (echo reply), same code
     put16(frame, L4, new_type);
     let hc = get16(frame, L4 + 2);
-    put16(frame, L4 + 2, Delta::new().add16(old_type, new_type).apply(hc));
+    put16(
+        frame,
+        L4 + 2,
+        Delta::new().add16(old_type, new_type).apply(hc),
+    );
 }

@@ -228,7 +228,11 @@ mod test {
             walk(&[(Input, TCP_SYN), (Output, TCP_RST | TCP_ACK)]),
             [SynRecv, Close]
         );
-        let est = walk(&[(Input, TCP_SYN), (Output, TCP_SYN | TCP_ACK), (Input, TCP_ACK)]);
+        let est = walk(&[
+            (Input, TCP_SYN),
+            (Output, TCP_SYN | TCP_ACK),
+            (Input, TCP_ACK),
+        ]);
         assert_eq!(est[2], Established);
         assert_eq!(tcp_next(Established, Output, TCP_FIN | TCP_ACK), FinWait);
         assert_eq!(tcp_next(FinWait, Input, TCP_FIN | TCP_ACK), TimeWait);

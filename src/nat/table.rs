@@ -305,12 +305,10 @@ impl ConnTable {
 
     /// Every live connection (slow path: listings).
     pub fn iter(&self) -> impl Iterator<Item = &Conn> {
-        self.lists
-            .iter()
-            .flat_map(move |l| ListIter {
-                table: self,
-                at: l.head,
-            })
+        self.lists.iter().flat_map(move |l| ListIter {
+            table: self,
+            at: l.head,
+        })
     }
 }
 

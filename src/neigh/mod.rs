@@ -111,9 +111,18 @@ pub enum NeighEvent {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryState {
-    Incomplete { probes: u8, next: Instant },
-    Reachable { mac: Mac, until: Instant, probed: bool },
-    Failed { until: Instant },
+    Incomplete {
+        probes: u8,
+        next: Instant,
+    },
+    Reachable {
+        mac: Mac,
+        until: Instant,
+        probed: bool,
+    },
+    Failed {
+        until: Instant,
+    },
 }
 
 /// An ARP request the control thread must send.
@@ -172,7 +181,8 @@ impl NeighTable {
                     None => false,
                 };
                 if learn && !mac.is_multicast() {
-                    let changed = !matches!(known, Some(EntryState::Reachable { mac: m, .. }) if *m == mac);
+                    let changed =
+                        !matches!(known, Some(EntryState::Reachable { mac: m, .. }) if *m == mac);
                     self.entries.insert(
                         (nic, ip),
                         EntryState::Reachable {
@@ -295,7 +305,10 @@ mod test {
             t.tick(t0 + RETRANS * s, &mut p);
         }
         assert_eq!(p.len(), 2, "probes 2 and 3");
-        assert!(matches!(t.state(Nic::Int, RS), Some(EntryState::Failed { .. })));
+        assert!(matches!(
+            t.state(Nic::Int, RS),
+            Some(EntryState::Failed { .. })
+        ));
         assert_eq!(t.event(ev, t0 + RETRANS * 3), None, "held while failed");
         assert!(t.event(ev, t0 + RETRANS * 3 + FAILED_HOLD).is_some());
     }
@@ -304,7 +317,13 @@ mod test {
     fn reply_resolves_and_publishes() {
         let t0 = Instant::now();
         let mut t = NeighTable::new();
-        t.event(NeighEvent::Resolve { nic: Nic::Int, ip: RS }, t0);
+        t.event(
+            NeighEvent::Resolve {
+                nic: Nic::Int,
+                ip: RS,
+            },
+            t0,
+        );
         assert!(t.take_snapshot().is_none());
         t.event(heard(RS, MAC, true), t0);
         let snap = t.take_snapshot().expect("changed");
@@ -327,7 +346,13 @@ mod test {
     fn reachable_is_refreshed_then_expires() {
         let t0 = Instant::now();
         let mut t = NeighTable::new();
-        t.event(NeighEvent::Resolve { nic: Nic::Int, ip: RS }, t0);
+        t.event(
+            NeighEvent::Resolve {
+                nic: Nic::Int,
+                ip: RS,
+            },
+            t0,
+        );
         t.event(heard(RS, MAC, true), t0);
         t.take_snapshot();
         let mut p = vec![];
