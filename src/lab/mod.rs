@@ -70,6 +70,8 @@ pub const MAX_REAL_SERVERS: usize = 200;
 pub const MAX_TAG_LEN: usize = 8;
 /// How long [`Lab::start_http_servers`] waits for port 80 to listen.
 pub const HTTP_READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a spawned process gets to exit after SIGTERM before SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
 /// How long [`Lab::start_director`] waits for the control socket.
 pub const DIRECTOR_READY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -147,7 +149,22 @@ impl Spawned {
 
 impl Drop for Spawned {
     fn drop(&mut self) {
-        // Errors mean the child is already gone; nothing more to do.
+        // Ask politely first (a director removes its control socket on SIGTERM),
+        // then kill. Errors mean the child is already gone; nothing more to do.
+        let asked = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if asked {
+            let deadline = Instant::now() + STOP_GRACE;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.0.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -249,6 +266,8 @@ pub struct Lab {
     namespaces: Vec<String>,
     /// Processes to kill before the namespaces go.
     children: Vec<Spawned>,
+    /// Control sockets of directors started here, removed at the end.
+    sockets: Vec<std::path::PathBuf>,
 }
 
 impl Lab {
@@ -279,6 +298,7 @@ impl Lab {
             n_rs: opts.n_real_servers,
             namespaces: Vec::new(),
             children: Vec::new(),
+            sockets: Vec::new(),
         };
         // On error `lab` is dropped here, which deletes what was made.
         lab.populate(&opts)?;
@@ -509,6 +529,7 @@ impl Lab {
         args.extend_from_slice(extra);
         let first = self.children.len();
         self.spawn_in(&self.ns_director(), program, &args)?;
+        self.sockets.push(control.to_path_buf());
         let start = Instant::now();
         loop {
             if std::os::unix::net::UnixStream::connect(control).is_ok() {
@@ -544,7 +565,10 @@ pub fn listens_on(ns: &str, port: u16) -> Result<bool, LabError> {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        self.children.clear(); // kills and reaps each child
+        self.children.clear(); // stops and reaps each child
+        for s in self.sockets.drain(..) {
+            let _ = std::fs::remove_file(s);
+        }
         while let Some(ns) = self.namespaces.pop() {
             if let Err(e) = kill_and_delete_ns(&ns) {
                 eprintln!("ringvs lab: could not delete namespace {ns}: {e}");
