@@ -83,6 +83,12 @@ enum Cmd {
         count: usize,
         #[arg(long, default_value_t = 3000)]
         timeout_ms: u64,
+        /// All requests on one HTTP/1.1 keep-alive connection.
+        #[arg(long)]
+        keepalive: bool,
+        /// Pause between requests.
+        #[arg(long, default_value_t = 0)]
+        interval_ms: u64,
     },
 }
 
@@ -167,7 +173,20 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Adm { control, argv } => client(&control, Command::Adm { argv }),
+        Cmd::Adm { control, argv } => {
+            // Check the syntax here so a typo is reported even with no director.
+            match ringvs::config::ipvsadm::parse(&argv) {
+                Err(ringvs::config::AdmError::Help(text)) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(u8::try_from(e.exit_code() & 0xff).unwrap_or(1))
+                }
+                Ok(_) => client(&control, Command::Adm { argv }),
+            }
+        }
         Cmd::Stats { control, json } => client(&control, Command::Stats { json }),
         Cmd::Demo { requests, stats } => demo::run(requests, stats),
         Cmd::ServeHttp {
@@ -185,16 +204,38 @@ fn main() -> ExitCode {
             addr,
             count,
             timeout_ms,
+            keepalive,
+            interval_ms,
         } => {
+            use ringvs::lab::http;
+            use std::io::Write;
+            let timeout = Duration::from_millis(timeout_ms);
+            let mut conn = None;
             let mut ok = true;
-            for _ in 0..count {
-                match ringvs::lab::http::get(addr, "/", Duration::from_millis(timeout_ms)) {
+            for i in 0..count {
+                if i > 0 && interval_ms > 0 {
+                    std::thread::sleep(Duration::from_millis(interval_ms));
+                }
+                let r = if keepalive {
+                    match &mut conn {
+                        Some(c) => http::KeepAliveClient::get(c, "/"),
+                        None => http::KeepAliveClient::connect(addr, timeout).and_then(|mut c| {
+                            let r = c.get("/");
+                            conn = Some(c);
+                            r
+                        }),
+                    }
+                } else {
+                    http::get(addr, "/", timeout)
+                };
+                match r {
                     Ok(r) => println!("{}", r.body.trim_end()),
                     Err(e) => {
                         println!("error: {e}");
                         ok = false;
                     }
                 }
+                let _ = std::io::stdout().flush();
             }
             if ok {
                 ExitCode::SUCCESS

@@ -223,3 +223,124 @@ fn seed_scenario_through_the_rings() {
     drop(lab);
     assert!(!control.exists(), "control socket left behind");
 }
+
+#[test]
+fn rule_changes_apply_to_new_connections_only() {
+    if !lab_available() {
+        return;
+    }
+    let tag = Lab::unique_tag();
+    let mut lab = Lab::build(&tag).expect("build lab");
+    lab.start_http_servers(Path::new(EXE))
+        .expect("http servers");
+    let control = PathBuf::from(format!("/run/ringvs-test-{tag}.sock"));
+    lab.start_director(Path::new(EXE), &control, &["--workers", "2"])
+        .expect("director");
+    let vip = format!("{}:80", lab::VIP);
+    adm(&control, &["-A", "-t", &vip, "-s", "rr"]);
+    for n in 1..=2 {
+        adm(
+            &control,
+            &[
+                "-a",
+                "-t",
+                &vip,
+                "-r",
+                &format!("{}:80", lab::rs_addr(n)),
+                "-m",
+            ],
+        );
+    }
+
+    // One keep-alive connection making a request every 200 ms.
+    let mut client = lab::ns_command(
+        &lab.ns_client(),
+        Path::new(EXE),
+        &[
+            "http-get",
+            &vip,
+            "--keepalive",
+            "--count",
+            "8",
+            "--interval-ms",
+            "200",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .expect("keep-alive client");
+    let mut out = std::io::BufReader::new(client.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).expect("first answer");
+    let first = first.trim().to_string();
+    let (kept, other) = match first.as_str() {
+        "i am rs1" => (1, 2),
+        "i am rs2" => (2, 1),
+        x => panic!("unexpected answer {x:?}"),
+    };
+
+    // The open connection is ESTABLISHED: ActiveConn 1 on its real server.
+    let list = adm(&control, &["-L", "-n"]);
+    let row = |n: usize| {
+        list.lines()
+            .find(|l| l.contains(&format!("{}:80 ", lab::rs_addr(n))))
+            .unwrap_or_else(|| panic!("no row for rs{n} in {list}"))
+            .to_string()
+    };
+    assert!(row(kept).contains("Masq    1      1"), "{list}");
+
+    // Take its real server out of the service: new connections go elsewhere...
+    adm(
+        &control,
+        &[
+            "-d",
+            "-t",
+            &vip,
+            "-r",
+            &format!("{}:80", lab::rs_addr(kept)),
+        ],
+    );
+    let bodies = http_bodies(&lab, &vip, 4);
+    assert_eq!(bodies, vec![format!("i am rs{other}"); 4]);
+    // ...while the established connection keeps its real server (IPVS's default,
+    // expire_nodest_conn = 0).
+    let rest: Vec<String> = std::io::BufRead::lines(out)
+        .map(|l| l.expect("line"))
+        .collect();
+    assert!(client.wait().expect("client exits").success(), "{rest:?}");
+    assert_eq!(rest, vec![first.clone(); 7]);
+
+    // Adding a VIP announces it with gratuitous ARP on the client segment.
+    let dump = Process::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns_client(),
+            "timeout",
+            "5",
+            "tcpdump",
+            "-l",
+            "-n",
+            "-c",
+            "1",
+            "-i",
+            "c0",
+            "arp",
+            "and",
+            "src",
+            "host",
+            "198.18.0.111",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tcpdump");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    adm(&control, &["-A", "-u", "198.18.0.111:53", "-s", "rr"]);
+    let seen = dump.wait_with_output().expect("tcpdump output");
+    let text = String::from_utf8_lossy(&seen.stdout);
+    assert!(
+        text.contains("Request who-has 198.18.0.111 tell 198.18.0.111"),
+        "no gratuitous ARP seen: {text:?}"
+    );
+}
