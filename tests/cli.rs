@@ -1,0 +1,121 @@
+//! The command line as a user meets it: errors are clear and exit non-zero.
+//! (No root needed: everything here fails before a socket is opened.)
+
+use std::process::{Command, Output};
+
+const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
+
+fn ringvs(args: &[&str]) -> Output {
+    Command::new(EXE).args(args).output().expect("run ringvs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn missing_interface_is_a_clear_error() {
+    let o = ringvs(&[
+        "run",
+        "--ext",
+        "rvsnosuch0",
+        "--ext-addr",
+        "198.18.0.2/24",
+        "--int",
+        "lo",
+        "--int-addr",
+        "198.19.0.1/24",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "ringvs: interface rvsnosuch0 does not exist (see `ip link`)\n"
+    );
+}
+
+#[test]
+fn bad_prefix_is_rejected_by_the_parser() {
+    let o = ringvs(&[
+        "run",
+        "--ext",
+        "lo",
+        "--ext-addr",
+        "198.18.0.2/33",
+        "--int",
+        "lo",
+        "--int-addr",
+        "198.19.0.1/24",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("prefix length must be 0..32"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn adm_reports_ipvsadm_errors_without_a_director() {
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["-A", "-t", "198.18.0.110:80", "-s", "nosuch"],
+            255,
+            "Scheduler or persistence engine not found\n",
+        ),
+        (
+            &["-A", "-t", "198.18.0.110", "-s", "rr"],
+            2,
+            "Zero port specified for non-persistent service\n",
+        ),
+        (
+            &[
+                "-a",
+                "-t",
+                "198.18.0.110:80",
+                "-r",
+                "198.19.0.2:80",
+                "-w",
+                "70000",
+            ],
+            2,
+            "illegal weight specified\n",
+        ),
+        (
+            &["-a", "-t", "198.18.0.110:80", "-r", "198.19.0.2:80", "-g"],
+            2,
+            "ringvs supports only masquerading (-m) forwarding\n",
+        ),
+    ];
+    for (args, code, msg) in cases {
+        let mut a = vec!["adm", "--control", "/nonexistent/ringvs.sock"];
+        a.extend_from_slice(args);
+        let o = ringvs(&a);
+        assert_eq!(o.status.code(), Some(*code), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), *msg, "{args:?}");
+    }
+}
+
+#[test]
+fn adm_without_a_director_says_where_it_looked() {
+    let o = ringvs(&["adm", "--control", "/nonexistent/ringvs.sock", "-L", "-n"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with("ringvs adm: cannot reach the director at /nonexistent/ringvs.sock"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let o = ringvs(&["--help"]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    for sub in ["run", "adm", "stats", "demo"] {
+        assert!(
+            out.contains(&format!("  {sub} ")),
+            "{sub} missing from:\n{out}"
+        );
+    }
+    assert!(!out.contains("serve-http"), "lab helpers stay hidden");
+}
