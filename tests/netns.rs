@@ -115,24 +115,35 @@ fn seed_scenario_through_the_rings() {
         )
         .expect("http server on 8080");
     }
+    // The port-mapped service comes from a rules file in `ipvsadm -S` format, as a
+    // kernel director would save it: VIP:8000 → RIP:8080.
+    let rules = std::env::temp_dir().join(format!("ringvs-test-{tag}.rules"));
+    std::fs::write(
+        &rules,
+        "-A -t 198.18.0.110:8000 -s rr\n\
+         -a -t 198.18.0.110:8000 -r 198.19.0.2:8080 -m -w 1\n\
+         -a -t 198.18.0.110:8000 -r 198.19.0.3:8080 -m -w 1\n",
+    )
+    .expect("write rules");
     let control = PathBuf::from(format!("/run/ringvs-test-{tag}.sock"));
-    lab.start_director(Path::new(EXE), &control, &["--workers", "2"])
-        .expect("director");
+    let rules_s = rules.display().to_string();
+    lab.start_director(
+        Path::new(EXE),
+        &control,
+        &["--workers", "2", "--rules", &rules_s],
+    )
+    .expect("director");
+    let _ = std::fs::remove_file(&rules);
 
+    // The seed's commands, through the control socket.
     let vip80 = format!("{}:80", lab::VIP);
     let vip8000 = format!("{}:8000", lab::VIP);
     adm(&control, &["-A", "-t", &vip80, "-s", "rr"]);
-    adm(&control, &["-A", "-t", &vip8000, "-s", "rr"]);
     for n in 1..=2 {
         let rs = lab::rs_addr(n);
         adm(
             &control,
             &["-a", "-t", &vip80, "-r", &format!("{rs}:80"), "-m"],
-        );
-        // Port mapping: VIP:8000 → RIP:8080.
-        adm(
-            &control,
-            &["-a", "-t", &vip8000, "-r", &format!("{rs}:8080"), "-m"],
         );
     }
 
