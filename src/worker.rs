@@ -107,7 +107,8 @@ pub struct Handoff {
 pub struct Links {
     pub handoff_rx: Receiver<Box<Handoff>>,
     pub handoff_tx: Vec<Sender<Box<Handoff>>>,
-    /// Spare boxes for handoffs, so handing off allocates nothing.
+    /// Spare boxes for handoffs, so handing off rarely allocates (a worker
+    /// whose pool ran dry allocates; a receiver whose pool is full frees).
     pub pool_rx: Receiver<Box<Handoff>>,
     pub pool_tx: Sender<Box<Handoff>>,
     pub neigh_tx: Sender<NeighEvent>,
@@ -399,6 +400,11 @@ impl Core {
             return self.ctr.inc(Ctr::DropArp);
         }
         let op = pkt.operation();
+        // Only requests and replies: anything else (RARP, InARP, garbage) would
+        // be reported as a request and then go uncounted.
+        if op != arp::operation::REQUEST && op != arp::operation::REPLY {
+            return self.ctr.inc(Ctr::DropArp);
+        }
         let heard = NeighEvent::Heard {
             nic,
             ip: sip,
@@ -466,6 +472,11 @@ impl Core {
         let Some((sport, dport, flags)) = ports(proto, l4) else {
             return self.ctr.inc(Ctr::DropL4Malformed);
         };
+        // Before scheduling: a packet that cannot be forwarded must not create a
+        // connection (nor move the scheduler or the gauges).
+        if ttl <= 1 {
+            return self.ctr.inc(Ctr::DropTtl);
+        }
         match nic {
             Nic::Ext => {
                 let key = FlowKey::new(0, proto, src, sport, dst, dport);
@@ -476,9 +487,6 @@ impl Core {
                         None => return,
                     },
                 };
-                if ttl <= 1 {
-                    return self.ctr.inc(Ctr::DropTtl);
-                }
                 self.track(idx, Dir::Input, proto, flags);
                 let c = self.table.get(idx);
                 let rw = Rewrite {
@@ -501,9 +509,6 @@ impl Core {
                 let Some(idx) = self.table.lookup(&key) else {
                     return self.ctr.inc(Ctr::DropNoConn);
                 };
-                if ttl <= 1 {
-                    return self.ctr.inc(Ctr::DropTtl);
-                }
                 self.track(idx, Dir::Output, proto, flags);
                 let c = self.table.get(idx);
                 let rw = Rewrite {
@@ -706,12 +711,17 @@ impl Core {
         let Some(tx) = self.links.handoff_tx.get(owner) else {
             return self.ctr.inc(Ctr::DropIcmpNoConn);
         };
+        // Boxes migrate: the receiver returns them to *its* pool (or frees them
+        // when that is full), so a worker that hands off more than it receives
+        // runs dry. Then allocate (ICMP errors are rare) rather than drop.
         let mut h = match self.links.pool_rx.try_recv() {
             Ok(b) => b,
-            Err(_) => {
-                // The pool is empty only when every spare box is in flight.
-                return self.ctr.inc(Ctr::DropHandoffFull);
-            }
+            Err(_) => Box::new(Handoff {
+                nic,
+                len: 0,
+                csum_partial: false,
+                data: [0; FRAME_MAX],
+            }),
         };
         let len = frame.len().min(FRAME_MAX);
         h.nic = nic;

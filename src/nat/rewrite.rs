@@ -132,8 +132,17 @@ pub fn nat_icmp_error(frame: &mut [u8], rw: &Rewrite) {
         End::Dst => IP_DST,
         End::Src => IP_SRC,
     };
+    // Unlike the quoted header, the outer address is not the connection's: an
+    // error may come from a router (outer source) or be sent to another of our
+    // addresses (outer destination), so the update is from what is there.
+    let old = u32::from_be_bytes([
+        frame[outer_at],
+        frame[outer_at + 1],
+        frame[outer_at + 2],
+        frame[outer_at + 3],
+    ]);
     put32(frame, outer_at, rw.addr);
-    ip_header(frame, rw.addr_delta);
+    ip_header(frame, Delta::new().add32(old, rw.addr));
     // The quoted packet: an error towards the real server quotes a packet *from* the
     // VIP (its source changes); one towards the client quotes a packet *to* the RIP.
     let inner = L4 + 8;

@@ -1,0 +1,671 @@
+//! Helpers for the pipeline tests: a worker on the in-memory backend with its
+//! channels, frame builders on `pnet` and frame checkers on `smoltcp::wire`, so
+//! that what the worker does is judged by two implementations that are not ours.
+
+#![allow(dead_code)]
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use pnet::packet::arp::{ArpHardwareTypes, ArpOperation, MutableArpPacket};
+use pnet::packet::ethernet::{EtherType, EtherTypes, MutableEthernetPacket};
+use pnet::packet::icmp::{self, IcmpCode, IcmpType, MutableIcmpPacket};
+use pnet::packet::ip::IpNextHeaderProtocol;
+use pnet::packet::ipv4::{self, MutableIpv4Packet};
+use pnet::packet::tcp::{self, MutableTcpPacket};
+use pnet::packet::udp::{self, MutableUdpPacket};
+use pnet::util::MacAddr;
+use ringvs::Nic;
+use ringvs::config::ipvsadm::{apply, parse};
+use ringvs::config::{Config, DestId, Proto, ServiceKey};
+use ringvs::io::mem::{MemRx, MemTx};
+use ringvs::nat::{Snapshot, Timeouts};
+use ringvs::neigh::{NeighEvent, NeighTable};
+use ringvs::stats::Ctr;
+use ringvs::wire::Mac;
+use ringvs::worker::{Env, FRAME_MAX, Handoff, Links, Published, Shared, Worker};
+use smoltcp::wire::{
+    EthernetFrame, EthernetProtocol, Icmpv4Packet, IpAddress, IpProtocol, Ipv4Packet, TcpPacket,
+    UdpPacket,
+};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------
+// Addresses (RFC 2544 space only)
+// ---------------------------------------------------------------------------
+
+pub const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+pub const CLIENT2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
+pub const EXT_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 110);
+pub const DIP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
+pub const RS1: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
+pub const RS2: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 3);
+pub const NOT_OURS: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 99);
+
+pub const EXT_MAC: [u8; 6] = [0x02, 0xee, 0, 0, 0, 0x02];
+pub const INT_MAC: [u8; 6] = [0x02, 0x11, 0, 0, 0, 0x01];
+pub const CLIENT_MAC: [u8; 6] = [0x02, 0xcc, 0, 0, 0, 0x01];
+pub const CLIENT2_MAC: [u8; 6] = [0x02, 0xcc, 0, 0, 0, 0x07];
+pub const RS1_MAC: [u8; 6] = [0x02, 0x55, 0, 0, 0, 0x02];
+pub const RS2_MAC: [u8; 6] = [0x02, 0x55, 0, 0, 0, 0x03];
+pub const OTHER_MAC: [u8; 6] = [0x02, 0x99, 0, 0, 0, 0x99];
+pub const BCAST: [u8; 6] = [0xff; 6];
+
+pub const MTU: usize = 1500;
+
+pub const SYN: u8 = 0x02;
+pub const ACK: u8 = 0x10;
+pub const FIN: u8 = 0x01;
+pub const RST: u8 = 0x04;
+pub const PSH: u8 = 0x08;
+
+pub fn be(ip: Ipv4Addr) -> u32 {
+    u32::from(ip)
+}
+
+// ---------------------------------------------------------------------------
+// The harness
+// ---------------------------------------------------------------------------
+
+pub type W = Worker<MemRx, MemTx>;
+
+pub fn env() -> Env {
+    Env {
+        mac: [Mac(EXT_MAC), Mac(INT_MAC)],
+        mtu: [MTU, MTU],
+        ext_net: "198.18.0.2/24".parse().expect("prefix"),
+        gateway: None,
+        int_net: "198.19.0.1/24".parse().expect("prefix"),
+    }
+}
+
+/// Build a configuration from ipvsadm command lines (words split on blanks).
+pub fn config(rules: &[&str]) -> Config {
+    let mut cfg = Config::new();
+    for r in rules {
+        let args: Vec<String> = r.split_whitespace().map(String::from).collect();
+        let cmd = parse(&args).unwrap_or_else(|e| panic!("{r}: {e}"));
+        apply(&mut cfg, &cmd).unwrap_or_else(|e| panic!("{r}: {e}"));
+    }
+    cfg
+}
+
+/// A director with `n` workers on in-memory queues, wired like `control::run`.
+pub struct Lab {
+    pub workers: Vec<W>,
+    pub shared: Arc<Shared>,
+    pub published: Vec<Arc<Published>>,
+    pub cfg: Config,
+    pub neigh: NeighTable,
+    pub neigh_rx: Receiver<NeighEvent>,
+    pub t0: Instant,
+    pub now: Instant,
+}
+
+pub const HANDOFF_DEPTH: usize = 8;
+
+impl Lab {
+    /// One worker, the usual rules: TCP VIP:80 rr over RS1:80 and RS2:80.
+    pub fn new(rules: &[&str]) -> Self {
+        Self::with_workers(1, rules)
+    }
+
+    pub fn with_workers(n: usize, rules: &[&str]) -> Self {
+        let cfg = config(rules);
+        let shared = Arc::new(Shared::new(Snapshot::build(&cfg, Timeouts::default())));
+        let env = Arc::new(env());
+        let (neigh_tx, neigh_rx) = bounded::<NeighEvent>(4096);
+        type Chan = (Sender<Box<Handoff>>, Receiver<Box<Handoff>>);
+        let chans: Vec<Chan> = (0..n).map(|_| bounded(HANDOFF_DEPTH)).collect();
+        let (htx, hrx): (Vec<_>, Vec<_>) = chans.into_iter().unzip();
+        let published: Vec<Arc<Published>> =
+            (0..n).map(|_| Arc::new(Published::default())).collect();
+        let t0 = Instant::now();
+        let workers = hrx
+            .into_iter()
+            .enumerate()
+            .map(|(k, handoff_rx)| {
+                let (pool_tx, pool_rx) = bounded::<Box<Handoff>>(HANDOFF_DEPTH);
+                for _ in 0..HANDOFF_DEPTH {
+                    pool_tx
+                        .try_send(Box::new(Handoff {
+                            nic: Nic::Ext,
+                            len: 0,
+                            csum_partial: false,
+                            data: [0; FRAME_MAX],
+                        }))
+                        .expect("pool has room");
+                }
+                let links = Links {
+                    handoff_rx,
+                    handoff_tx: htx.clone(),
+                    pool_rx,
+                    pool_tx,
+                    neigh_tx: neigh_tx.clone(),
+                };
+                Worker::new(
+                    k,
+                    n,
+                    (MemRx::new(), MemTx::new()),
+                    (MemRx::new(), MemTx::new()),
+                    Arc::clone(&env),
+                    Arc::clone(&shared),
+                    Arc::clone(&published[k]),
+                    links,
+                    1024,
+                    t0,
+                )
+            })
+            .collect();
+        Self {
+            workers,
+            shared,
+            published,
+            cfg,
+            neigh: NeighTable::new(),
+            neigh_rx,
+            t0,
+            now: t0,
+        }
+    }
+
+    /// The standard lab: rr over the two real servers on port 80, and every
+    /// neighbor (client, both real servers) resolved.
+    pub fn standard() -> Self {
+        let mut lab = Self::new(&[
+            "-A -t 198.18.0.110:80 -s rr",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+            "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+        ]);
+        lab.resolve_all();
+        lab
+    }
+
+    pub fn resolve_all(&mut self) {
+        self.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+        self.resolve(Nic::Ext, CLIENT2, CLIENT2_MAC);
+        self.resolve(Nic::Int, RS1, RS1_MAC);
+        self.resolve(Nic::Int, RS2, RS2_MAC);
+    }
+
+    /// Resolve a neighbor the way the control thread does, and publish.
+    pub fn resolve(&mut self, nic: Nic, ip: Ipv4Addr, mac: [u8; 6]) {
+        let ip = be(ip);
+        self.neigh.event(NeighEvent::Resolve { nic, ip }, self.now);
+        self.neigh.event(
+            NeighEvent::Heard {
+                nic,
+                ip,
+                mac: Mac(mac),
+                reply: true,
+            },
+            self.now,
+        );
+        if let Some(s) = self.neigh.take_snapshot() {
+            self.shared.neigh.store(Arc::new(s));
+            self.shared.bump();
+        }
+    }
+
+    /// Replace the configuration (as `adm` would) and publish it.
+    pub fn reconfigure(&mut self, rules: &[&str]) {
+        self.cfg = config(rules);
+        self.shared
+            .config
+            .store(Arc::new(Snapshot::build(&self.cfg, Timeouts::default())));
+        self.shared.bump();
+    }
+
+    pub fn w(&mut self) -> &mut W {
+        &mut self.workers[0]
+    }
+
+    pub fn advance(&mut self, d: Duration) {
+        self.now += d;
+    }
+
+    /// Poll every worker once at the current time.
+    pub fn poll(&mut self) {
+        let now = self.now;
+        for w in &mut self.workers {
+            w.poll_once(now);
+        }
+    }
+
+    /// Push a frame on worker 0's external NIC, poll, and return what came out
+    /// as (ext, int) frames.
+    pub fn ext(&mut self, frame: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        self.w().ext_rx.push(frame);
+        self.poll_take()
+    }
+
+    pub fn int(&mut self, frame: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        self.w().int_rx.push(frame);
+        self.poll_take()
+    }
+
+    pub fn poll_take(&mut self) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        self.poll();
+        let w = self.w();
+        (w.ext_tx.take_sent(), w.int_tx.take_sent())
+    }
+
+    pub fn ctr(&self, c: Ctr) -> u64 {
+        self.workers[0].core.ctr.get(c)
+    }
+
+    /// Counters as the control thread sees them (published copy).
+    pub fn published_ctr(&self, c: Ctr) -> u64 {
+        self.published[0].counters.snapshot().get(c)
+    }
+
+    pub fn dest_id(&self, proto: Proto, vport: u16, rip: Ipv4Addr, rport: u16) -> DestId {
+        self.cfg
+            .service(&ServiceKey::new(proto, VIP, vport))
+            .and_then(|s| s.dest(rip, rport))
+            .map(|d| d.id)
+            .expect("dest configured")
+    }
+
+    /// Drain the events the workers sent to the control thread.
+    pub fn neigh_events(&self) -> Vec<NeighEvent> {
+        self.neigh_rx.try_iter().collect()
+    }
+}
+
+/// Every drop counter with its value, non-zero only.
+pub fn drops(c: &ringvs::stats::Counters) -> Vec<(&'static str, u64)> {
+    Ctr::ALL
+        .iter()
+        .filter(|c| c.name().starts_with("drop_"))
+        .map(|&k| (k.name(), c.get(k)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+pub fn drop_sum(c: &ringvs::stats::Counters) -> u64 {
+    Ctr::ALL
+        .iter()
+        .filter(|c| c.name().starts_with("drop_"))
+        .map(|&k| c.get(k))
+        .sum()
+}
+
+// ---------------------------------------------------------------------------
+// Frame builders (pnet)
+// ---------------------------------------------------------------------------
+
+/// Link and network layer of a frame to build.
+#[derive(Clone, Copy, Debug)]
+pub struct L3 {
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub ttl: u8,
+    pub id: u16,
+}
+
+impl L3 {
+    /// Client → VIP on the external NIC.
+    pub fn to_vip() -> Self {
+        Self::from_client(CLIENT)
+    }
+
+    pub fn from_client(src: Ipv4Addr) -> Self {
+        Self {
+            src_mac: if src == CLIENT2 {
+                CLIENT2_MAC
+            } else {
+                CLIENT_MAC
+            },
+            dst_mac: EXT_MAC,
+            src,
+            dst: VIP,
+            ttl: 64,
+            id: 0x1234,
+        }
+    }
+
+    /// Real server → client on the internal NIC (the DIP is its gateway).
+    pub fn from_rs(rs: Ipv4Addr, client: Ipv4Addr) -> Self {
+        Self {
+            src_mac: if rs == RS2 { RS2_MAC } else { RS1_MAC },
+            dst_mac: INT_MAC,
+            src: rs,
+            dst: client,
+            ttl: 64,
+            id: 0x4321,
+        }
+    }
+}
+
+fn mac(m: [u8; 6]) -> MacAddr {
+    MacAddr::new(m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+/// An Ethernet frame around `payload`.
+pub fn ether(src: [u8; 6], dst: [u8; 6], ty: EtherType, payload: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; 14 + payload.len()];
+    let mut e = MutableEthernetPacket::new(&mut buf).expect("fits");
+    e.set_source(mac(src));
+    e.set_destination(mac(dst));
+    e.set_ethertype(ty);
+    e.set_payload(payload);
+    buf
+}
+
+/// An IPv4 packet (no options, DF set) in an Ethernet frame, with a valid header
+/// checksum.
+pub fn ip_frame(l3: &L3, proto: u8, l4: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; 20 + l4.len()];
+    {
+        let mut ip = MutableIpv4Packet::new(&mut buf).expect("fits");
+        ip.set_version(4);
+        ip.set_header_length(5);
+        ip.set_total_length((20 + l4.len()) as u16);
+        ip.set_identification(l3.id);
+        ip.set_flags(ipv4::Ipv4Flags::DontFragment);
+        ip.set_ttl(l3.ttl);
+        ip.set_next_level_protocol(IpNextHeaderProtocol(proto));
+        ip.set_source(l3.src);
+        ip.set_destination(l3.dst);
+        ip.set_payload(l4);
+        let c = ipv4::checksum(&ip.to_immutable());
+        ip.set_checksum(c);
+    }
+    ether(l3.src_mac, l3.dst_mac, EtherTypes::Ipv4, &buf)
+}
+
+/// Recompute the IPv4 header checksum of a frame after a test changed the header.
+pub fn fix_ip_checksum(frame: &mut [u8]) {
+    let mut ip = MutableIpv4Packet::new(&mut frame[14..]).expect("ipv4");
+    ip.set_checksum(0);
+    let c = ipv4::checksum(&ip.to_immutable());
+    ip.set_checksum(c);
+}
+
+/// A TCP segment with a complete checksum.
+pub fn tcp_seg(
+    l3: &L3,
+    sport: u16,
+    dport: u16,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut buf = vec![0u8; 20 + data.len()];
+    {
+        let mut t = MutableTcpPacket::new(&mut buf).expect("fits");
+        t.set_source(sport);
+        t.set_destination(dport);
+        t.set_sequence(seq);
+        t.set_acknowledgement(ack);
+        t.set_data_offset(5);
+        t.set_flags(flags);
+        t.set_window(64240);
+        t.set_payload(data);
+        let c = tcp::ipv4_checksum(&t.to_immutable(), &l3.src, &l3.dst);
+        t.set_checksum(c);
+    }
+    ip_frame(l3, 6, &buf)
+}
+
+pub fn tcp_frame(l3: &L3, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    tcp_seg(
+        l3,
+        sport,
+        dport,
+        flags,
+        1000,
+        if flags & ACK != 0 { 5000 } else { 0 },
+        &[],
+    )
+}
+
+/// A UDP datagram; `csum` false leaves the checksum 0 ("none").
+pub fn udp_frame(l3: &L3, sport: u16, dport: u16, data: &[u8], csum: bool) -> Vec<u8> {
+    let mut buf = vec![0u8; 8 + data.len()];
+    {
+        let mut u = MutableUdpPacket::new(&mut buf).expect("fits");
+        u.set_source(sport);
+        u.set_destination(dport);
+        u.set_length((8 + data.len()) as u16);
+        u.set_payload(data);
+        if csum {
+            let c = udp::ipv4_checksum(&u.to_immutable(), &l3.src, &l3.dst);
+            u.set_checksum(c);
+        }
+    }
+    ip_frame(l3, 17, &buf)
+}
+
+/// An ICMP message (type, code, 4 bytes rest-of-header, body) with a valid checksum.
+pub fn icmp_frame(l3: &L3, ty: u8, code: u8, rest: [u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; 8 + body.len()];
+    buf[4..8].copy_from_slice(&rest);
+    buf[8..].copy_from_slice(body);
+    {
+        let mut p = MutableIcmpPacket::new(&mut buf).expect("fits");
+        p.set_icmp_type(IcmpType(ty));
+        p.set_icmp_code(IcmpCode(code));
+        let c = icmp::checksum(&p.to_immutable());
+        p.set_checksum(c);
+    }
+    ip_frame(l3, 1, &buf)
+}
+
+pub fn echo_request(l3: &L3, id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    let mut rest = [0u8; 4];
+    rest[..2].copy_from_slice(&id.to_be_bytes());
+    rest[2..].copy_from_slice(&seq.to_be_bytes());
+    icmp_frame(l3, 8, 0, rest, data)
+}
+
+/// An ICMP error quoting `quoted` (an IPv4 packet, Ethernet stripped), cut to
+/// the IP header and `l4_bytes` of its payload.
+pub fn icmp_error(
+    l3: &L3,
+    ty: u8,
+    code: u8,
+    rest: [u8; 4],
+    quoted_frame: &[u8],
+    l4_bytes: usize,
+) -> Vec<u8> {
+    let ip = &quoted_frame[14..];
+    let n = (20 + l4_bytes).min(ip.len());
+    icmp_frame(l3, ty, code, rest, &ip[..n])
+}
+
+/// An Ethernet/IPv4 ARP frame.
+pub fn arp_frame(
+    op: u16,
+    sender_mac: [u8; 6],
+    sender_ip: Ipv4Addr,
+    target_mac: [u8; 6],
+    target_ip: Ipv4Addr,
+    eth_dst: [u8; 6],
+) -> Vec<u8> {
+    let mut buf = vec![0u8; 28];
+    {
+        let mut a = MutableArpPacket::new(&mut buf).expect("fits");
+        a.set_hardware_type(ArpHardwareTypes::Ethernet);
+        a.set_protocol_type(EtherTypes::Ipv4);
+        a.set_hw_addr_len(6);
+        a.set_proto_addr_len(4);
+        a.set_operation(ArpOperation(op));
+        a.set_sender_hw_addr(mac(sender_mac));
+        a.set_sender_proto_addr(sender_ip);
+        a.set_target_hw_addr(mac(target_mac));
+        a.set_target_proto_addr(target_ip);
+    }
+    ether(sender_mac, eth_dst, EtherTypes::Arp, &buf)
+}
+
+/// Turn a frame's complete TCP/UDP checksum into a partial one, as Linux
+/// CHECKSUM_PARTIAL leaves it: the folded, non-complemented pseudo-header sum.
+pub fn make_partial(frame: &mut [u8]) {
+    let ip = &frame[14..34];
+    let proto = ip[9];
+    let l4_len = (u16::from_be_bytes([ip[2], ip[3]]) - 20) as u32;
+    let mut sum: u32 = 0;
+    for w in ip[12..20].chunks(2) {
+        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    sum += u32::from(proto) + l4_len;
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let at = 34 + if proto == 6 { 16 } else { 6 };
+    frame[at..at + 2].copy_from_slice(&(sum as u16).to_be_bytes());
+}
+
+// ---------------------------------------------------------------------------
+// Frame checkers (smoltcp)
+// ---------------------------------------------------------------------------
+
+/// A frame parsed and checked by smoltcp: Ethernet, a 20-byte IPv4 header with a
+/// valid checksum, and for TCP/UDP/ICMP a valid L4 checksum.
+#[derive(Clone, Debug)]
+pub struct Parsed {
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub ttl: u8,
+    pub proto: u8,
+    pub ident: u16,
+    pub sport: u16,
+    pub dport: u16,
+    pub flags: u8,
+    pub seq: u32,
+    pub ack: u32,
+    /// The raw L4 checksum field (TCP/UDP/ICMP).
+    pub l4_csum: u16,
+    /// The L4 payload (after the TCP/UDP/ICMP header).
+    pub payload: Vec<u8>,
+    /// The whole L4 segment.
+    pub l4: Vec<u8>,
+}
+
+pub fn parse_ip(frame: &[u8]) -> Parsed {
+    try_parse_ip(frame).unwrap_or_else(|e| panic!("{e}: {frame:02x?}"))
+}
+
+macro_rules! ensure {
+    ($c:expr, $($msg:tt)*) => {
+        if !$c {
+            return Err(format!($($msg)*));
+        }
+    };
+}
+
+/// Like [`parse_ip`], but says what is wrong instead of panicking.
+pub fn try_parse_ip(frame: &[u8]) -> Result<Parsed, String> {
+    let eth = EthernetFrame::new_checked(frame).map_err(|_| "ethernet")?;
+    ensure!(eth.ethertype() == EthernetProtocol::Ipv4, "not IPv4");
+    let ip = Ipv4Packet::new_checked(eth.payload()).map_err(|_| "ipv4 (smoltcp)")?;
+    ensure!(
+        ip.header_len() == 20,
+        "IPv4 header length {}",
+        ip.header_len()
+    );
+    ensure!(ip.verify_checksum(), "IPv4 header checksum");
+    ensure!(
+        usize::from(ip.total_len()) + 14 == frame.len(),
+        "frame length {} is not the IP total length {} + 14",
+        frame.len(),
+        ip.total_len()
+    );
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    let (sa, da) = (IpAddress::Ipv4(src), IpAddress::Ipv4(dst));
+    let l4 = ip.payload();
+    let mut p = Parsed {
+        src_mac: eth.src_addr().0,
+        dst_mac: eth.dst_addr().0,
+        src,
+        dst,
+        ttl: ip.hop_limit(),
+        proto: u8::from(ip.next_header()),
+        ident: ip.ident(),
+        sport: 0,
+        dport: 0,
+        flags: 0,
+        seq: 0,
+        ack: 0,
+        l4_csum: 0,
+        payload: vec![],
+        l4: l4.to_vec(),
+    };
+    match ip.next_header() {
+        IpProtocol::Tcp => {
+            let t = TcpPacket::new_checked(l4).map_err(|_| "tcp (smoltcp)")?;
+            ensure!(t.verify_checksum(&sa, &da), "TCP checksum");
+            p.sport = t.src_port();
+            p.dport = t.dst_port();
+            p.flags = l4[13];
+            p.seq = t.seq_number().0 as u32;
+            p.ack = t.ack_number().0 as u32;
+            p.l4_csum = t.checksum();
+            p.payload = t.payload().to_vec();
+        }
+        IpProtocol::Udp => {
+            let u = UdpPacket::new_checked(l4).map_err(|_| "udp (smoltcp)")?;
+            ensure!(u.verify_checksum(&sa, &da), "UDP checksum");
+            p.sport = u.src_port();
+            p.dport = u.dst_port();
+            p.l4_csum = u.checksum();
+            p.payload = u.payload().to_vec();
+        }
+        IpProtocol::Icmp => {
+            let i = Icmpv4Packet::new_checked(l4).map_err(|_| "icmp (smoltcp)")?;
+            ensure!(i.verify_checksum(), "ICMP checksum");
+            p.l4_csum = i.checksum();
+            p.payload = l4[8..].to_vec();
+        }
+        _ => {}
+    }
+    Ok(p)
+}
+
+/// The quoted packet of an ICMP error, checked: a 20-byte IPv4 header with a
+/// valid checksum. Returns (src, dst, sport, dport, proto, quoted L4 bytes).
+pub struct Quoted {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    pub l4: Vec<u8>,
+}
+
+pub fn parse_quoted(outer: &Parsed) -> Quoted {
+    let inner = &outer.payload;
+    let ip = Ipv4Packet::new_unchecked(&inner[..]);
+    assert_eq!(ip.header_len(), 20);
+    assert!(ip.verify_checksum(), "inner IPv4 header checksum");
+    let l4 = &inner[20..];
+    Quoted {
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        sport: u16::from_be_bytes([l4[0], l4[1]]),
+        dport: u16::from_be_bytes([l4[2], l4[3]]),
+        proto: u8::from(ip.next_header()),
+        l4: l4.to_vec(),
+    }
+}
+
+/// Check a quoted (complete) UDP datagram's checksum with smoltcp.
+pub fn quoted_udp_ok(q: &Quoted) -> bool {
+    let u = UdpPacket::new_checked(&q.l4[..]).expect("quoted udp");
+    q.l4.len() >= usize::from(u.len())
+        && u.checksum() != 0
+        && u.verify_checksum(&IpAddress::Ipv4(q.src), &IpAddress::Ipv4(q.dst))
+}
+
+pub fn quoted_tcp_ok(q: &Quoted) -> bool {
+    let t = TcpPacket::new_checked(&q.l4[..]).expect("quoted tcp");
+    t.verify_checksum(&IpAddress::Ipv4(q.src), &IpAddress::Ipv4(q.dst))
+}

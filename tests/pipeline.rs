@@ -1,0 +1,1674 @@
+//! Pipeline tests: frames built with `pnet` go into a worker on the in-memory
+//! backend; what comes out is parsed and checksum-verified with `smoltcp::wire`,
+//! and every frame that does not come out is looked for under its drop counter.
+
+mod common;
+
+use common::*;
+use ringvs::Nic;
+use ringvs::config::Proto;
+use ringvs::config::ipvsadm::format_list;
+use ringvs::io::RxMeta;
+use ringvs::io::fanout::owner;
+use ringvs::nat::State;
+use ringvs::neigh::{NeighEvent, NeighTable};
+use ringvs::stats::Ctr;
+use ringvs::worker::PENDING_MAX_AGE;
+use smoltcp::wire::{ArpOperation, ArpPacket, EthernetFrame, Icmpv4Packet};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const RR_8080: &[&str] = &[
+    "-A -t 198.18.0.110:80 -s rr",
+    "-a -t 198.18.0.110:80 -r 198.19.0.2:8080 -m",
+    "-a -t 198.18.0.110:80 -r 198.19.0.3:8080 -m",
+];
+
+const UDP_53: &[&str] = &[
+    "-A -u 198.18.0.110:53 -s rr",
+    "-a -u 198.18.0.110:53 -r 198.19.0.2:5353 -m",
+];
+
+fn lab_with(rules: &[&str]) -> Lab {
+    let mut lab = Lab::new(rules);
+    lab.resolve_all();
+    lab
+}
+
+fn one(frames: Vec<Vec<u8>>) -> Vec<u8> {
+    assert_eq!(frames.len(), 1, "expected exactly one frame");
+    frames.into_iter().next().expect("one frame")
+}
+
+fn state_gauge(lab: &Lab, s: State) -> u64 {
+    lab.published[0].states[s as usize].load(Ordering::Relaxed)
+}
+
+/// Columns (ActiveConn, InActConn) of a real server in the `-L -n` listing.
+fn listed(lab: &Lab, rs: &str) -> (u32, u32) {
+    let text = format_list(&lab.cfg, None, &|d| lab.published[0].gauges.get(d));
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("-> {rs} ")))
+        .unwrap_or_else(|| panic!("{rs} not listed in\n{text}"));
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    (
+        cols[4].parse().expect("active"),
+        cols[5].parse().expect("inactive"),
+    )
+}
+
+/// Client → VIP:80 through the director; checks the DNAT and returns the frame
+/// as the real server got it.
+fn client_to_rs(lab: &mut Lab, frame: &[u8]) -> Parsed {
+    let (ext, int) = lab.ext(frame);
+    assert!(ext.is_empty(), "nothing back on ext");
+    parse_ip(&one(int))
+}
+
+fn rs_to_client(lab: &mut Lab, frame: &[u8]) -> Parsed {
+    let (ext, int) = lab.ext_or_int(Nic::Int, frame);
+    assert!(int.is_empty(), "nothing back on int");
+    parse_ip(&one(ext))
+}
+
+trait Push {
+    fn ext_or_int(&mut self, nic: Nic, frame: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>);
+}
+
+impl Push for Lab {
+    fn ext_or_int(&mut self, nic: Nic, frame: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        match nic {
+            Nic::Ext => self.ext(frame),
+            Nic::Int => self.int(frame),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 1. TCP
+// ---------------------------------------------------------------------------
+
+#[test]
+fn tcp_syn_is_dnatted_to_a_real_server() {
+    let mut lab = Lab::standard();
+    let syn = tcp_seg(&L3::to_vip(), 40000, 80, SYN, 7777, 0, &[]);
+    let p = client_to_rs(&mut lab, &syn);
+    assert_eq!(p.dst, RS1);
+    assert_eq!(p.src, CLIENT, "client address kept (NAT, not full proxy)");
+    assert_eq!((p.sport, p.dport), (40000, 80));
+    assert_eq!(p.src_mac, INT_MAC);
+    assert_eq!(p.dst_mac, RS1_MAC);
+    assert_eq!(p.ttl, 63);
+    assert_eq!(p.flags, SYN);
+    assert_eq!(p.seq, 7777);
+    assert_eq!(p.ident, 0x1234, "IP id untouched");
+    assert_eq!(lab.ctr(Ctr::FwdIn), 1);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 1);
+    assert_eq!(lab.ctr(Ctr::TxInt), 1);
+    assert_eq!(lab.published_ctr(Ctr::TxInt), 1, "counters published");
+    assert_eq!(lab.w().core.state_count(State::SynRecv), 1);
+}
+
+#[test]
+fn tcp_port_mapping_both_ways() {
+    let mut lab = lab_with(RR_8080);
+    let p = client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+    assert_eq!((p.dst, p.dport, p.sport), (RS1, 8080, 40000));
+    let synack = tcp_seg(
+        &L3::from_rs(RS1, CLIENT),
+        8080,
+        40000,
+        SYN | ACK,
+        9000,
+        7778,
+        &[],
+    );
+    let q = rs_to_client(&mut lab, &synack);
+    assert_eq!((q.src, q.sport), (VIP, 80));
+    assert_eq!((q.dst, q.dport), (CLIENT, 40000));
+    assert_eq!(q.src_mac, EXT_MAC);
+    assert_eq!(q.dst_mac, CLIENT_MAC);
+    assert_eq!((q.seq, q.ack, q.flags), (9000, 7778, SYN | ACK));
+    assert_eq!(q.ttl, 63);
+}
+
+#[test]
+fn tcp_connection_lifecycle_states_gauges_and_data() {
+    let mut lab = Lab::standard();
+    let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
+    let c = L3::to_vip();
+    let s = L3::from_rs(RS1, CLIENT);
+
+    client_to_rs(&mut lab, &tcp_seg(&c, 40000, 80, SYN, 100, 0, &[]));
+    assert_eq!(state_gauge(&lab, State::SynRecv), 1);
+    assert_eq!(lab.published[0].gauges.get(rs1), (0, 1));
+
+    // SYN-ACK from the real server goes back to the client from the VIP.
+    let q = rs_to_client(&mut lab, &tcp_seg(&s, 80, 40000, SYN | ACK, 500, 101, &[]));
+    assert_eq!((q.src, q.sport, q.dst, q.dport), (VIP, 80, CLIENT, 40000));
+    assert_eq!(q.dst_mac, CLIENT_MAC);
+    assert_eq!(lab.w().core.state_count(State::SynRecv), 1);
+
+    // ACK: established, counted active in the gauges and the listing.
+    client_to_rs(&mut lab, &tcp_seg(&c, 40000, 80, ACK, 101, 501, &[]));
+    assert_eq!(lab.w().core.state_count(State::Established), 1);
+    assert_eq!(state_gauge(&lab, State::Established), 1);
+    assert_eq!(state_gauge(&lab, State::SynRecv), 0);
+    assert_eq!(lab.published[0].gauges.get(rs1), (1, 0));
+    assert_eq!(listed(&lab, "198.19.0.2:80"), (1, 0));
+    assert_eq!(listed(&lab, "198.19.0.3:80"), (0, 0));
+
+    // Data both ways, payload and sequence numbers untouched.
+    let req = b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n";
+    let p = client_to_rs(&mut lab, &tcp_seg(&c, 40000, 80, PSH | ACK, 101, 501, req));
+    assert_eq!(p.payload, req);
+    assert_eq!((p.seq, p.ack), (101, 501));
+    assert_eq!(p.dst, RS1);
+    let body: Vec<u8> = (0..1200u32).map(|i| (i * 7 % 251) as u8).collect();
+    let q = rs_to_client(
+        &mut lab,
+        &tcp_seg(&s, 80, 40000, PSH | ACK, 501, 130, &body),
+    );
+    assert_eq!(q.payload, body);
+    assert_eq!(q.src, VIP);
+
+    // Close: client FIN, server FIN, client ACK.
+    client_to_rs(&mut lab, &tcp_seg(&c, 40000, 80, FIN | ACK, 130, 1701, &[]));
+    assert_eq!(lab.w().core.state_count(State::CloseWait), 1);
+    rs_to_client(&mut lab, &tcp_seg(&s, 80, 40000, FIN | ACK, 1701, 131, &[]));
+    client_to_rs(&mut lab, &tcp_seg(&c, 40000, 80, ACK, 131, 1702, &[]));
+    assert_eq!(lab.w().core.state_count(State::TimeWait), 1);
+    assert_eq!(state_gauge(&lab, State::TimeWait), 1);
+    assert_eq!(lab.published[0].gauges.get(rs1), (0, 1));
+    assert_eq!(listed(&lab, "198.19.0.2:80"), (0, 1));
+    assert_eq!(lab.ctr(Ctr::FwdIn), 5);
+    assert_eq!(lab.ctr(Ctr::FwdOut), 3);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 1);
+    assert_eq!(
+        drop_sum(&lab.w().core.ctr),
+        0,
+        "{:?}",
+        drops(&lab.w().core.ctr)
+    );
+}
+
+#[test]
+fn tcp_rst_closes() {
+    let mut lab = Lab::standard();
+    let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
+    let c = L3::to_vip();
+    client_to_rs(&mut lab, &tcp_frame(&c, 40000, 80, SYN));
+    rs_to_client(
+        &mut lab,
+        &tcp_frame(&L3::from_rs(RS1, CLIENT), 80, 40000, SYN | ACK),
+    );
+    client_to_rs(&mut lab, &tcp_frame(&c, 40000, 80, ACK));
+    assert_eq!(lab.published[0].gauges.get(rs1), (1, 0));
+    let p = client_to_rs(&mut lab, &tcp_frame(&c, 40000, 80, RST | ACK));
+    assert_eq!(p.flags, RST | ACK);
+    assert_eq!(lab.w().core.state_count(State::Close), 1);
+    assert_eq!(state_gauge(&lab, State::Close), 1);
+    assert_eq!(lab.published[0].gauges.get(rs1), (0, 1));
+
+    // A reset from the server side closes too.
+    client_to_rs(&mut lab, &tcp_frame(&c, 40001, 80, SYN));
+    rs_to_client(
+        &mut lab,
+        &tcp_frame(&L3::from_rs(RS2, CLIENT), 80, 40001, RST | ACK),
+    );
+    assert_eq!(lab.w().core.state_count(State::Close), 2);
+}
+
+#[test]
+fn rr_alternates_between_real_servers() {
+    let mut lab = Lab::standard();
+    let mut got = vec![];
+    for port in 40000..40006 {
+        got.push(client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), port, 80, SYN)).dst);
+    }
+    assert_eq!(got, [RS1, RS2, RS1, RS2, RS1, RS2]);
+    // A retransmitted SYN of the first connection stays with its real server.
+    let p = client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+    assert_eq!(p.dst, RS1);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 6);
+    // Replies come from the right server for each connection.
+    let q = rs_to_client(
+        &mut lab,
+        &tcp_frame(&L3::from_rs(RS2, CLIENT), 80, 40001, SYN | ACK),
+    );
+    assert_eq!((q.src, q.dport), (VIP, 40001));
+    // ... and the other server cannot answer for it.
+    let (e, i) = lab.int(&tcp_frame(&L3::from_rs(RS1, CLIENT), 80, 40001, SYN | ACK));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropNoConn), 1);
+}
+
+#[test]
+fn wrr_3_to_1_over_40_connections() {
+    let mut lab = lab_with(&[
+        "-A -t 198.18.0.110:80 -s wrr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 3",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m -w 1",
+    ]);
+    let (mut a, mut b) = (0, 0);
+    let mut window = vec![];
+    for port in 0..40 {
+        let p = client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 41000 + port, 80, SYN));
+        window.push(p.dst);
+        if p.dst == RS1 {
+            a += 1;
+        } else {
+            assert_eq!(p.dst, RS2);
+            b += 1;
+        }
+    }
+    assert_eq!((a, b), (30, 10));
+    // Every cycle of four has exactly one RS2.
+    for w in window.chunks(4) {
+        assert_eq!(w.iter().filter(|&&d| d == RS2).count(), 1, "{window:?}");
+    }
+}
+
+#[test]
+fn config_change_keeps_existing_connections_on_their_server() {
+    let mut lab = Lab::standard();
+    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+    lab.reconfigure(&[
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+    ]);
+    let p = client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, ACK));
+    assert_eq!(p.dst, RS1, "existing connection keeps RS1");
+    let p = client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40001, 80, SYN));
+    assert_eq!(p.dst, RS2, "new connection uses the new config");
+    // Removing the service stops new connections only.
+    lab.reconfigure(&[]);
+    let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40002, 80, SYN));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropNoService), 1);
+    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40001, 80, ACK));
+}
+
+// ---------------------------------------------------------------------------
+// 2. Checksums: partial (CHECKSUM_PARTIAL) and complete
+// ---------------------------------------------------------------------------
+
+fn partial_meta(frame: &[u8]) -> RxMeta {
+    RxMeta {
+        wire_len: frame.len() as u32,
+        csum_partial: true,
+        vlan: false,
+    }
+}
+
+#[test]
+fn partial_tcp_checksum_is_completed_both_ways() {
+    let mut lab = lab_with(RR_8080);
+    let c = L3::to_vip();
+    let mut syn = tcp_seg(&c, 40000, 80, SYN, 1, 0, &[]);
+    make_partial(&mut syn);
+    // The input really is not a complete checksum (else this tests nothing).
+    assert!(try_parse_ip(&syn).is_err(), "partial input must not verify");
+    lab.w().ext_rx.push_with(&syn, partial_meta(&syn));
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty());
+    let p = parse_ip(&one(i)); // verifies the TCP checksum
+    assert_eq!((p.dst, p.dport), (RS1, 8080));
+    assert_eq!(lab.ctr(Ctr::RxCsumPartial), 1);
+
+    // Data with a payload of odd length, partial, from the client ...
+    let data: Vec<u8> = (0..333u32).map(|i| (i * 13) as u8).collect();
+    let mut seg = tcp_seg(&c, 40000, 80, PSH | ACK, 2, 1, &data);
+    make_partial(&mut seg);
+    lab.w().ext_rx.push_with(&seg, partial_meta(&seg));
+    let (_, i) = lab.poll_take();
+    assert_eq!(parse_ip(&one(i)).payload, data);
+
+    // ... and from the real server (a local sender on a veth).
+    let mut rep = tcp_seg(
+        &L3::from_rs(RS1, CLIENT),
+        8080,
+        40000,
+        PSH | ACK,
+        1,
+        335,
+        &data,
+    );
+    make_partial(&mut rep);
+    lab.w().int_rx.push_with(&rep, partial_meta(&rep));
+    let (e, _) = lab.poll_take();
+    let q = parse_ip(&one(e));
+    assert_eq!((q.src, q.sport), (VIP, 80));
+    assert_eq!(q.payload, data);
+    assert_eq!(lab.ctr(Ctr::RxCsumPartial), 3);
+}
+
+#[test]
+fn partial_udp_checksum_is_completed() {
+    let mut lab = lab_with(UDP_53);
+    let mut q = udp_frame(&L3::to_vip(), 5000, 53, b"\x12\x34 query", true);
+    make_partial(&mut q);
+    lab.w().ext_rx.push_with(&q, partial_meta(&q));
+    let (_, i) = lab.poll_take();
+    let p = parse_ip(&one(i));
+    assert_ne!(p.l4_csum, 0, "a real checksum, not 'none'");
+    assert_eq!((p.dst, p.dport), (RS1, 5353));
+    let mut r = udp_frame(&L3::from_rs(RS1, CLIENT), 5353, 5000, b"answer!", true);
+    make_partial(&mut r);
+    lab.w().int_rx.push_with(&r, partial_meta(&r));
+    let (e, _) = lab.poll_take();
+    let p = parse_ip(&one(e));
+    assert_ne!(p.l4_csum, 0);
+    assert_eq!((p.src, p.sport), (VIP, 53));
+}
+
+#[test]
+fn complete_checksums_stay_valid_over_many_tuples() {
+    // The incremental (RFC 1624) path, over ports and payloads that hit the
+    // checksum's edge values.
+    let mut lab = lab_with(RR_8080);
+    for port in (1024u16..65535).step_by(997) {
+        for fill in [0x00u8, 0xff, 0x5a] {
+            let data = vec![fill; usize::from(port % 7)];
+            let p = client_to_rs(
+                &mut lab,
+                &tcp_seg(&L3::to_vip(), port, 80, SYN, u32::from(port), 0, &data),
+            );
+            let rs = p.dst;
+            let q = rs_to_client(
+                &mut lab,
+                &tcp_seg(
+                    &L3::from_rs(rs, CLIENT),
+                    8080,
+                    port,
+                    ACK,
+                    0xffff_0000,
+                    1,
+                    &data,
+                ),
+            );
+            assert_eq!((q.src, q.sport, q.dport), (VIP, 80, port));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 3. UDP
+// ---------------------------------------------------------------------------
+
+#[test]
+fn udp_forwarded_and_reply_translated() {
+    let mut lab = lab_with(UDP_53);
+    let p = client_to_rs(
+        &mut lab,
+        &udp_frame(&L3::to_vip(), 5000, 53, b"query", true),
+    );
+    assert_eq!((p.src, p.sport, p.dst, p.dport), (CLIENT, 5000, RS1, 5353));
+    assert_eq!(
+        (p.dst_mac, p.ttl, p.payload.as_slice()),
+        (RS1_MAC, 63, &b"query"[..])
+    );
+    assert_ne!(p.l4_csum, 0);
+    assert_eq!(lab.w().core.state_count(State::Udp), 1);
+    let q = rs_to_client(
+        &mut lab,
+        &udp_frame(&L3::from_rs(RS1, CLIENT), 5353, 5000, b"answer", true),
+    );
+    assert_eq!((q.src, q.sport, q.dst, q.dport), (VIP, 53, CLIENT, 5000));
+    assert_eq!(q.payload, b"answer");
+    assert_ne!(q.l4_csum, 0);
+}
+
+#[test]
+fn udp_checksum_zero_stays_zero() {
+    let mut lab = lab_with(UDP_53);
+    let p = client_to_rs(
+        &mut lab,
+        &udp_frame(&L3::to_vip(), 5000, 53, b"no csum", false),
+    );
+    assert_eq!(p.l4_csum, 0);
+    assert_eq!(p.dport, 5353);
+    let q = rs_to_client(
+        &mut lab,
+        &udp_frame(&L3::from_rs(RS1, CLIENT), 5353, 5000, b"none", false),
+    );
+    assert_eq!(q.l4_csum, 0);
+    assert_eq!(q.sport, 53);
+}
+
+#[test]
+fn ethernet_padding_is_not_forwarded_as_payload() {
+    let mut lab = lab_with(UDP_53);
+    let mut f = udp_frame(&L3::to_vip(), 5000, 53, b"x", true);
+    assert!(f.len() < 60);
+    f.resize(60, 0xee);
+    let p = client_to_rs(&mut lab, &f); // parse_ip checks length == IP total length
+    assert_eq!(p.payload, b"x");
+}
+
+// ---------------------------------------------------------------------------
+// 4. ICMP echo
+// ---------------------------------------------------------------------------
+
+fn check_echo_reply(
+    out: &[u8],
+    from: std::net::Ipv4Addr,
+    to: std::net::Ipv4Addr,
+    mac: [u8; 6],
+    to_mac: [u8; 6],
+) {
+    let p = parse_ip(out); // IPv4 and ICMP checksums
+    assert_eq!((p.src, p.dst), (from, to));
+    assert_eq!((p.src_mac, p.dst_mac), (mac, to_mac));
+    let icmp = Icmpv4Packet::new_checked(&p.l4[..]).expect("icmp");
+    assert_eq!((u8::from(icmp.msg_type()), icmp.msg_code()), (0, 0));
+    assert_eq!(icmp.echo_ident(), 0xbeef);
+    assert_eq!(icmp.echo_seq_no(), 7);
+    assert_eq!(icmp.data(), b"ping payload 0123456789");
+    assert!(p.ttl > 1);
+}
+
+#[test]
+fn echo_to_vip_ext_addr_and_dip_is_answered() {
+    let mut lab = Lab::standard();
+    let data = b"ping payload 0123456789";
+    let (e, i) = lab.ext(&echo_request(&L3::to_vip(), 0xbeef, 7, data));
+    assert!(i.is_empty());
+    check_echo_reply(&one(e), VIP, CLIENT, EXT_MAC, CLIENT_MAC);
+
+    let mut l3 = L3::to_vip();
+    l3.dst = EXT_ADDR;
+    let (e, _) = lab.ext(&echo_request(&l3, 0xbeef, 7, data));
+    check_echo_reply(&one(e), EXT_ADDR, CLIENT, EXT_MAC, CLIENT_MAC);
+
+    let mut l3 = L3::from_rs(RS1, DIP);
+    l3.ttl = 1; // an echo to us is not forwarded: TTL 1 is fine
+    let (e, i) = lab.int(&echo_request(&l3, 0xbeef, 7, data));
+    assert!(e.is_empty());
+    check_echo_reply(&one(i), DIP, RS1, INT_MAC, RS1_MAC);
+    assert_eq!(lab.ctr(Ctr::IcmpEchoReply), 3);
+}
+
+#[test]
+fn echo_to_other_addresses_is_dropped() {
+    let mut lab = Lab::standard();
+    let mut l3 = L3::to_vip();
+    l3.dst = NOT_OURS;
+    let (e, i) = lab.ext(&echo_request(&l3, 1, 1, b"x"));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropNoService), 1);
+    // The DIP is not answered on the external side, nor the VIP inside.
+    l3.dst = DIP;
+    let (e, i) = lab.ext(&echo_request(&l3, 1, 1, b"x"));
+    assert!(e.is_empty() && i.is_empty());
+    let (e, i) = lab.int(&echo_request(&L3::from_rs(RS1, VIP), 1, 1, b"x"));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropNoService), 3);
+    assert_eq!(lab.ctr(Ctr::IcmpEchoReply), 0);
+}
+
+// ---------------------------------------------------------------------------
+// 5. ICMP errors
+// ---------------------------------------------------------------------------
+
+#[test]
+fn icmp_port_unreachable_from_real_server_reaches_client() {
+    let mut lab = lab_with(UDP_53);
+    let fwd = {
+        lab.w()
+            .ext_rx
+            .push(&udp_frame(&L3::to_vip(), 5000, 53, b"query!", true));
+        let (_, i) = lab.poll_take();
+        one(i)
+    };
+    // The real server answers the datagram it got (CIP:5000 → RIP:5353).
+    let err = icmp_error(&L3::from_rs(RS1, CLIENT), 3, 3, [0; 4], &fwd, 64);
+    let (e, i) = lab.int(&err);
+    assert!(i.is_empty());
+    let p = parse_ip(&one(e)); // outer IPv4 + ICMP checksums
+    assert_eq!((p.src, p.dst, p.ttl), (VIP, CLIENT, 63));
+    assert_eq!((p.src_mac, p.dst_mac), (EXT_MAC, CLIENT_MAC));
+    let icmp = Icmpv4Packet::new_checked(&p.l4[..]).expect("icmp");
+    assert_eq!((u8::from(icmp.msg_type()), icmp.msg_code()), (3, 3));
+    let q = parse_quoted(&p); // inner IPv4 checksum
+    assert_eq!(
+        (q.src, q.sport, q.dst, q.dport, q.proto),
+        (CLIENT, 5000, VIP, 53, 17)
+    );
+    assert!(quoted_udp_ok(&q), "inner UDP checksum");
+    assert_eq!(&q.l4[8..], b"query!");
+    assert_eq!(lab.ctr(Ctr::IcmpErrorNat), 1);
+}
+
+#[test]
+fn icmp_error_quoting_8_bytes_of_tcp() {
+    // Routers quote only 8 bytes of L4: no TCP checksum to fix inside.
+    let mut lab = lab_with(RR_8080);
+    let fwd = {
+        lab.w()
+            .ext_rx
+            .push(&tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+        let (_, i) = lab.poll_take();
+        one(i)
+    };
+    let err = icmp_error(&L3::from_rs(RS1, CLIENT), 11, 0, [0; 4], &fwd, 8);
+    let (e, _) = lab.int(&err);
+    let p = parse_ip(&one(e));
+    let q = parse_quoted(&p);
+    assert_eq!(
+        (q.src, q.sport, q.dst, q.dport, q.proto),
+        (CLIENT, 40000, VIP, 80, 6)
+    );
+    assert_eq!(q.l4.len(), 8);
+}
+
+#[test]
+fn icmp_frag_needed_from_client_side_reaches_real_server() {
+    let mut lab = lab_with(RR_8080);
+    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+    // The segment as the client side saw it: VIP:80 → CIP:40000, full TCP header.
+    let data = vec![0x42u8; 100];
+    let out = {
+        lab.w().int_rx.push(&tcp_seg(
+            &L3::from_rs(RS1, CLIENT),
+            8080,
+            40000,
+            ACK | PSH,
+            9,
+            9,
+            &data,
+        ));
+        let (e, _) = lab.poll_take();
+        one(e)
+    };
+    // A router near the client reports frag-needed (MTU 1400) to the VIP.
+    let mut l3 = L3::to_vip();
+    l3.src = CLIENT; // the client itself here
+    let err = icmp_error(&l3, 3, 4, [0, 0, 0x05, 0x78], &out, 20 + 100);
+    let (e, i) = lab.ext(&err);
+    assert!(e.is_empty());
+    let p = parse_ip(&one(i));
+    assert_eq!((p.src, p.dst, p.ttl), (CLIENT, RS1, 63));
+    assert_eq!((p.src_mac, p.dst_mac), (INT_MAC, RS1_MAC));
+    let icmp = Icmpv4Packet::new_checked(&p.l4[..]).expect("icmp");
+    assert_eq!((u8::from(icmp.msg_type()), icmp.msg_code()), (3, 4));
+    assert_eq!(&p.l4[4..8], &[0, 0, 0x05, 0x78], "next-hop MTU kept");
+    let q = parse_quoted(&p);
+    assert_eq!((q.src, q.sport, q.dst, q.dport), (RS1, 8080, CLIENT, 40000));
+    assert!(quoted_tcp_ok(&q), "inner TCP checksum");
+}
+
+/// A time-exceeded from a router between the director and the real server: the
+/// outer source is the router, not the RIP, and still becomes the VIP with a
+/// valid header checksum.
+#[test]
+fn icmp_error_from_a_router_on_the_internal_side() {
+    let mut lab = lab_with(UDP_53);
+    let fwd = {
+        lab.w()
+            .ext_rx
+            .push(&udp_frame(&L3::to_vip(), 5000, 53, b"query!", true));
+        let (_, i) = lab.poll_take();
+        one(i)
+    };
+    let mut l3 = L3::from_rs(RS1, CLIENT);
+    l3.src = std::net::Ipv4Addr::new(198, 19, 0, 254);
+    let err = icmp_error(&l3, 11, 0, [0; 4], &fwd, 64);
+    let (e, _) = lab.int(&err);
+    let p = parse_ip(&one(e));
+    assert_eq!((p.src, p.dst), (VIP, CLIENT));
+    let q = parse_quoted(&p);
+    assert_eq!((q.src, q.sport, q.dst, q.dport), (CLIENT, 5000, VIP, 53));
+    assert!(quoted_udp_ok(&q));
+}
+
+#[test]
+fn icmp_error_about_unknown_connection_is_dropped() {
+    let mut lab = lab_with(UDP_53);
+    let never = udp_frame(
+        &L3 {
+            src: VIP,
+            dst: CLIENT,
+            ..L3::to_vip()
+        },
+        53,
+        5999,
+        b"?",
+        true,
+    );
+    let fake = udp_frame(
+        &L3 {
+            dst: RS1,
+            ..L3::to_vip()
+        },
+        5001,
+        5353,
+        b"q",
+        true,
+    );
+    let err = icmp_error(&L3::from_rs(RS1, CLIENT), 3, 3, [0; 4], &fake, 64);
+    let (e, i) = lab.int(&err);
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropIcmpNoConn), 1);
+    // Same from the client side.
+    let mut l3 = L3::to_vip();
+    l3.src = CLIENT;
+    let err = icmp_error(&l3, 3, 4, [0; 4], &never, 64);
+    let (e, i) = lab.ext(&err);
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropIcmpNoConn), 2);
+    assert_eq!(lab.ctr(Ctr::IcmpErrorNat), 0);
+}
+
+/// Two workers wired as `control::run` wires them: an ICMP error that reaches the
+/// worker that does not own the flow is handed to the owner, which translates it.
+#[test]
+fn icmp_error_is_handed_off_to_the_owning_worker() {
+    let mut lab = Lab::with_workers(2, UDP_53);
+    lab.resolve_all();
+    let cport = (5000u16..)
+        .find(|&p| owner(be(CLIENT), p, 2) == 1)
+        .expect("a port owned by worker 1");
+    // More handoffs than the pool holds: boxes must come back.
+    let rounds = HANDOFF_DEPTH * 3;
+    for n in 0..rounds {
+        // The fanout sends the request to worker 1.
+        lab.workers[1]
+            .ext_rx
+            .push(&udp_frame(&L3::to_vip(), cport, 53, b"query", true));
+        lab.poll();
+        let fwd = one(lab.workers[1].int_tx.take_sent());
+        // The ICMP error lands on worker 0 (its hash sees no ports).
+        let err = icmp_error(&L3::from_rs(RS1, CLIENT), 3, 3, [0; 4], &fwd, 64);
+        lab.workers[0].int_rx.push(&err);
+        let now = lab.now;
+        lab.workers[0].poll_once(now);
+        assert!(lab.workers[0].ext_tx.take_sent().is_empty());
+        assert!(lab.workers[0].int_tx.take_sent().is_empty());
+        let w0 = &lab.workers[0].core.ctr;
+        assert_eq!(
+            w0.get(Ctr::HandoffOut),
+            n as u64 + 1,
+            "round {n}: {:?}",
+            drops(w0)
+        );
+        assert_eq!(w0.get(Ctr::DropIcmpNoConn), 0);
+        lab.workers[1].poll_once(now);
+        let w1 = &lab.workers[1].core.ctr;
+        assert_eq!(w1.get(Ctr::HandoffIn), n as u64 + 1);
+        assert_eq!(w1.get(Ctr::IcmpErrorNat), n as u64 + 1);
+        assert_eq!(w1.get(Ctr::RxInt), 0, "a handoff is not a receive");
+        let p = parse_ip(&one(lab.workers[1].ext_tx.take_sent()));
+        assert_eq!((p.src, p.dst), (VIP, CLIENT));
+        let q = parse_quoted(&p);
+        assert_eq!((q.src, q.sport, q.dst, q.dport), (CLIENT, cport, VIP, 53));
+        assert!(quoted_udp_ok(&q));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 6. ARP
+// ---------------------------------------------------------------------------
+
+fn check_arp_reply(
+    out: &[u8],
+    our_mac: [u8; 6],
+    our_ip: std::net::Ipv4Addr,
+    to_mac: [u8; 6],
+    to_ip: std::net::Ipv4Addr,
+) {
+    let eth = EthernetFrame::new_checked(out).expect("eth");
+    assert_eq!(eth.dst_addr().0, to_mac);
+    assert_eq!(eth.src_addr().0, our_mac);
+    let arp = ArpPacket::new_checked(eth.payload()).expect("arp");
+    assert_eq!(arp.operation(), ArpOperation::Reply);
+    assert_eq!(arp.source_hardware_addr(), our_mac);
+    assert_eq!(arp.source_protocol_addr(), our_ip.octets());
+    assert_eq!(arp.target_hardware_addr(), to_mac);
+    assert_eq!(arp.target_protocol_addr(), to_ip.octets());
+}
+
+#[test]
+fn arp_for_our_addresses_is_answered() {
+    let mut lab = Lab::new(&["-A -t 198.18.0.110:80 -s rr"]);
+    let req = arp_frame(1, CLIENT_MAC, CLIENT, [0; 6], VIP, BCAST);
+    let (e, i) = lab.ext(&req);
+    assert!(i.is_empty());
+    check_arp_reply(&one(e), EXT_MAC, VIP, CLIENT_MAC, CLIENT);
+    let req = arp_frame(1, CLIENT_MAC, CLIENT, [0; 6], EXT_ADDR, EXT_MAC);
+    let (e, _) = lab.ext(&req);
+    check_arp_reply(&one(e), EXT_MAC, EXT_ADDR, CLIENT_MAC, CLIENT);
+    let req = arp_frame(1, RS1_MAC, RS1, [0; 6], DIP, BCAST);
+    let (e, i) = lab.int(&req);
+    assert!(e.is_empty());
+    check_arp_reply(&one(i), INT_MAC, DIP, RS1_MAC, RS1);
+    assert_eq!(lab.ctr(Ctr::ArpReply), 3);
+}
+
+#[test]
+fn arp_for_other_addresses_is_not_answered() {
+    let mut lab = Lab::new(&["-A -t 198.18.0.110:80 -s rr"]);
+    let cases = [
+        (
+            Nic::Ext,
+            arp_frame(1, CLIENT_MAC, CLIENT, [0; 6], NOT_OURS, BCAST),
+        ),
+        // The VIP lives on the external side only, the DIP on the internal.
+        (Nic::Int, arp_frame(1, RS1_MAC, RS1, [0; 6], VIP, BCAST)),
+        (
+            Nic::Ext,
+            arp_frame(1, CLIENT_MAC, CLIENT, [0; 6], DIP, BCAST),
+        ),
+        // Gratuitous ARP claiming our own address.
+        (Nic::Ext, arp_frame(1, OTHER_MAC, VIP, [0; 6], VIP, BCAST)),
+        // A multicast sender MAC.
+        (
+            Nic::Ext,
+            arp_frame(1, [0x01, 0, 0x5e, 0, 0, 1], CLIENT, [0; 6], VIP, BCAST),
+        ),
+    ];
+    for (k, (nic, f)) in cases.iter().enumerate() {
+        let (e, i) = lab.ext_or_int(*nic, f);
+        assert!(e.is_empty() && i.is_empty(), "case {k}");
+        assert_eq!(lab.ctr(Ctr::DropArp), k as u64 + 1, "case {k}");
+    }
+    assert_eq!(lab.ctr(Ctr::ArpReply), 0);
+    assert!(lab.neigh_events().is_empty(), "nothing learned from them");
+}
+
+#[test]
+fn unsolicited_arp_reply_is_not_learned_but_a_solicited_one_is() {
+    let mut lab = Lab::new(&["-A -t 198.18.0.110:80 -s rr"]);
+    let mut table = NeighTable::new();
+    let t = lab.now;
+    // Unsolicited: 198.19.0.2 is-at RS1_MAC, sent to the DIP.
+    let rep = arp_frame(2, RS1_MAC, RS1, INT_MAC, DIP, INT_MAC);
+    let (e, i) = lab.int(&rep);
+    assert!(e.is_empty() && i.is_empty(), "a reply is not answered");
+    let evs = lab.neigh_events();
+    assert_eq!(evs.len(), 1);
+    for ev in evs {
+        table.event(ev, t);
+    }
+    assert!(table.take_snapshot().is_none(), "unsolicited reply learned");
+    assert_eq!(table.state(Nic::Int, be(RS1)), None);
+
+    // Solicited: the worker asked (a frame for RS1 is waiting), then the reply.
+    lab.reconfigure(&[
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+    ]);
+    lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+    lab.int(&rep);
+    for ev in lab.neigh_events() {
+        table.event(ev, t);
+    }
+    let snap = table.take_snapshot().expect("learned");
+    assert_eq!(snap.get(Nic::Int, be(RS1)).map(|m| m.0), Some(RS1_MAC));
+}
+
+// ---------------------------------------------------------------------------
+// 7. Neighbor queue
+// ---------------------------------------------------------------------------
+
+#[test]
+fn frames_wait_for_arp_then_go_out() {
+    let mut lab = Lab::new(&[
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+    ]);
+    lab.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+    let syn = tcp_seg(&L3::to_vip(), 40000, 80, SYN, 1, 0, &[]);
+    let (e, i) = lab.ext(&syn);
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(
+        lab.neigh_events(),
+        [NeighEvent::Resolve {
+            nic: Nic::Int,
+            ip: be(RS1)
+        }]
+    );
+    assert_eq!(lab.ctr(Ctr::NeighQueued), 1);
+    // A retransmission waits too, without asking again.
+    let (e, i) = lab.ext(&tcp_seg(&L3::to_vip(), 40000, 80, SYN, 1, 0, &[]));
+    assert!(e.is_empty() && i.is_empty());
+    assert!(lab.neigh_events().is_empty());
+    assert_eq!(lab.ctr(Ctr::NeighQueued), 2);
+
+    lab.advance(Duration::from_millis(500));
+    lab.resolve(Nic::Int, RS1, RS1_MAC);
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty());
+    assert_eq!(i.len(), 2);
+    for f in &i {
+        let p = parse_ip(f);
+        assert_eq!((p.dst, p.dport, p.ttl), (RS1, 80, 63));
+        assert_eq!((p.src_mac, p.dst_mac), (INT_MAC, RS1_MAC));
+    }
+    assert_eq!(drop_sum(&lab.w().core.ctr), 0);
+
+    // Another server never answers: its frame is dropped after PENDING_MAX_AGE.
+    let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40001, 80, SYN));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::NeighQueued), 3);
+    lab.advance(PENDING_MAX_AGE - Duration::from_millis(100));
+    lab.poll_take();
+    assert_eq!(lab.ctr(Ctr::DropNeighUnresolved), 0);
+    lab.advance(Duration::from_millis(600));
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropNeighUnresolved), 1);
+    // Resolving it later sends nothing stale.
+    lab.resolve(Nic::Int, RS2, RS2_MAC);
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty() && i.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// 8. Malformed and unwanted frames
+// ---------------------------------------------------------------------------
+
+fn meta(frame: &[u8]) -> RxMeta {
+    RxMeta {
+        wire_len: frame.len() as u32,
+        csum_partial: false,
+        vlan: false,
+    }
+}
+
+fn syn() -> Vec<u8> {
+    tcp_frame(&L3::to_vip(), 40000, 80, SYN)
+}
+
+fn with(mut f: Vec<u8>, edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    edit(&mut f);
+    f
+}
+
+/// An IPv4 frame to the VIP with a raw L4 payload and protocol.
+fn raw_ip(proto: u8, l4: &[u8]) -> Vec<u8> {
+    ip_frame(&L3::to_vip(), proto, l4)
+}
+
+#[test]
+fn malformed_and_unwanted_frames_are_dropped_by_reason() {
+    let udp_to_vip = |data: &[u8]| udp_frame(&L3::to_vip(), 5000, 53, data, true);
+    let big_udp = udp_frame(&L3::to_vip(), 5000, 53, &[0u8; MTU - 28 + 1], true);
+    assert_eq!(big_udp.len(), MTU + 14 + 1);
+    let ok_big = udp_frame(&L3::to_vip(), 5000, 53, &[0u8; MTU - 28], true);
+    let mut options = {
+        // IHL 6: one word of options (NOPs), header checksum valid.
+        let f = syn();
+        let mut g = f[..34].to_vec();
+        g.extend_from_slice(&[1, 1, 1, 1]);
+        g.extend_from_slice(&f[34..]);
+        g[14] = 0x46;
+        let tl = u16::from_be_bytes([g[16], g[17]]) + 4;
+        g[16..18].copy_from_slice(&tl.to_be_bytes());
+        g
+    };
+    fix_ip_checksum(&mut options);
+    type Case = (&'static str, Nic, Vec<u8>, Option<RxMeta>, Ctr);
+    let cases: Vec<Case> = vec![
+        (
+            "truncated ethernet",
+            Nic::Ext,
+            syn()[..10].to_vec(),
+            None,
+            Ctr::DropTruncated,
+        ),
+        ("empty frame", Nic::Ext, vec![], None, Ctr::DropTruncated),
+        (
+            "truncated ipv4",
+            Nic::Ext,
+            syn()[..24].to_vec(),
+            None,
+            Ctr::DropIpMalformed,
+        ),
+        (
+            "ihl 4",
+            Nic::Ext,
+            with(syn(), |f| {
+                f[14] = 0x44;
+                fix_ip_checksum(f)
+            }),
+            None,
+            Ctr::DropIpMalformed,
+        ),
+        (
+            "version 6",
+            Nic::Ext,
+            with(syn(), |f| {
+                f[14] = 0x65;
+            }),
+            None,
+            Ctr::DropIpMalformed,
+        ),
+        (
+            "total length > frame",
+            Nic::Ext,
+            with(syn(), |f| {
+                f[17] += 10;
+                fix_ip_checksum(f)
+            }),
+            None,
+            Ctr::DropIpMalformed,
+        ),
+        (
+            "total length < header",
+            Nic::Ext,
+            with(syn(), |f| {
+                f[16] = 0;
+                f[17] = 19;
+                fix_ip_checksum(f)
+            }),
+            None,
+            Ctr::DropIpMalformed,
+        ),
+        ("ip options", Nic::Ext, options, None, Ctr::DropIpOptions),
+        (
+            "bad ip checksum",
+            Nic::Ext,
+            with(syn(), |f| f[24] ^= 0x10),
+            None,
+            Ctr::DropIpChecksum,
+        ),
+        (
+            "more fragments",
+            Nic::Ext,
+            with(syn(), |f| {
+                f[20] = 0x20;
+                fix_ip_checksum(f)
+            }),
+            None,
+            Ctr::DropFragment,
+        ),
+        (
+            "fragment offset",
+            Nic::Ext,
+            with(syn(), |f| {
+                f[20] = 0x00;
+                f[21] = 185;
+                fix_ip_checksum(f)
+            }),
+            None,
+            Ctr::DropFragment,
+        ),
+        (
+            "ttl 1",
+            Nic::Ext,
+            tcp_frame(
+                &L3 {
+                    ttl: 1,
+                    ..L3::to_vip()
+                },
+                40000,
+                80,
+                SYN,
+            ),
+            None,
+            Ctr::DropTtl,
+        ),
+        (
+            "ttl 0",
+            Nic::Ext,
+            tcp_frame(
+                &L3 {
+                    ttl: 0,
+                    ..L3::to_vip()
+                },
+                40000,
+                80,
+                SYN,
+            ),
+            None,
+            Ctr::DropTtl,
+        ),
+        (
+            "gre to vip",
+            Nic::Ext,
+            raw_ip(47, &[0; 24]),
+            None,
+            Ctr::DropProto,
+        ),
+        (
+            "gre elsewhere",
+            Nic::Ext,
+            ip_frame(
+                &L3 {
+                    dst: NOT_OURS,
+                    ..L3::to_vip()
+                },
+                47,
+                &[0; 24],
+            ),
+            None,
+            Ctr::DropNoService,
+        ),
+        (
+            "tcp header truncated",
+            Nic::Ext,
+            raw_ip(6, &syn()[34..44]),
+            None,
+            Ctr::DropL4Malformed,
+        ),
+        (
+            "tcp data offset too large",
+            Nic::Ext,
+            with(syn(), |f| f[46] = 0xf0),
+            None,
+            Ctr::DropL4Malformed,
+        ),
+        (
+            "tcp data offset < 5",
+            Nic::Ext,
+            with(syn(), |f| f[46] = 0x40),
+            None,
+            Ctr::DropL4Malformed,
+        ),
+        (
+            "udp header truncated",
+            Nic::Ext,
+            raw_ip(17, &udp_to_vip(b"")[34..40]),
+            None,
+            Ctr::DropL4Malformed,
+        ),
+        (
+            "udp length > packet",
+            Nic::Ext,
+            with(udp_to_vip(b"abcd"), |f| f[39] = 40),
+            None,
+            Ctr::DropL4Malformed,
+        ),
+        (
+            "udp length < 8",
+            Nic::Ext,
+            with(udp_to_vip(b"abcd"), |f| f[39] = 7),
+            None,
+            Ctr::DropL4Malformed,
+        ),
+        (
+            "ack, no connection",
+            Nic::Ext,
+            tcp_frame(&L3::to_vip(), 40000, 80, ACK),
+            None,
+            Ctr::DropNoConn,
+        ),
+        (
+            "syn-ack, no connection",
+            Nic::Ext,
+            tcp_frame(&L3::to_vip(), 40000, 80, SYN | ACK),
+            None,
+            Ctr::DropNoConn,
+        ),
+        (
+            "syn-rst, no connection",
+            Nic::Ext,
+            tcp_frame(&L3::to_vip(), 40000, 80, SYN | RST),
+            None,
+            Ctr::DropNoConn,
+        ),
+        (
+            "fin, no connection",
+            Nic::Ext,
+            tcp_frame(&L3::to_vip(), 40000, 80, FIN),
+            None,
+            Ctr::DropNoConn,
+        ),
+        (
+            "non-service port",
+            Nic::Ext,
+            tcp_frame(&L3::to_vip(), 40000, 81, SYN),
+            None,
+            Ctr::DropNoService,
+        ),
+        (
+            "udp to a tcp service",
+            Nic::Ext,
+            udp_frame(&L3::to_vip(), 40000, 80, b"x", true),
+            None,
+            Ctr::DropNoService,
+        ),
+        (
+            "not our address",
+            Nic::Ext,
+            tcp_frame(
+                &L3 {
+                    dst: NOT_OURS,
+                    ..L3::to_vip()
+                },
+                40000,
+                80,
+                SYN,
+            ),
+            None,
+            Ctr::DropNoService,
+        ),
+        (
+            "int, no connection",
+            Nic::Int,
+            tcp_frame(&L3::from_rs(RS1, CLIENT), 80, 40000, SYN | ACK),
+            None,
+            Ctr::DropNoConn,
+        ),
+        (
+            "int, udp no connection",
+            Nic::Int,
+            udp_frame(&L3::from_rs(RS1, CLIENT), 53, 5000, b"x", true),
+            None,
+            Ctr::DropNoConn,
+        ),
+        (
+            "another mac",
+            Nic::Ext,
+            with(syn(), |f| f[..6].copy_from_slice(&OTHER_MAC)),
+            None,
+            Ctr::DropNotForUs,
+        ),
+        (
+            "ipv4 to broadcast mac",
+            Nic::Ext,
+            with(syn(), |f| f[..6].copy_from_slice(&BCAST)),
+            None,
+            Ctr::DropNotForUs,
+        ),
+        (
+            "int mac on ext",
+            Nic::Ext,
+            with(syn(), |f| f[..6].copy_from_slice(&INT_MAC)),
+            None,
+            Ctr::DropNotForUs,
+        ),
+        (
+            "arp unicast elsewhere",
+            Nic::Ext,
+            arp_frame(1, CLIENT_MAC, CLIENT, [0; 6], VIP, OTHER_MAC),
+            None,
+            Ctr::DropNotForUs,
+        ),
+        (
+            "vlan meta",
+            Nic::Ext,
+            syn(),
+            Some(RxMeta {
+                vlan: true,
+                ..meta(&syn())
+            }),
+            Ctr::DropVlan,
+        ),
+        (
+            "vlan ethertype",
+            Nic::Ext,
+            with(syn(), |f| {
+                f[12] = 0x81;
+                f[13] = 0x00
+            }),
+            None,
+            Ctr::DropVlan,
+        ),
+        (
+            "ring truncated",
+            Nic::Ext,
+            syn(),
+            Some(RxMeta {
+                wire_len: 9000,
+                ..meta(&syn())
+            }),
+            Ctr::DropTruncated,
+        ),
+        (
+            "oversize",
+            Nic::Ext,
+            big_udp.clone(),
+            None,
+            Ctr::DropOversize,
+        ),
+        ("oversize int", Nic::Int, big_udp, None, Ctr::DropOversize),
+        (
+            "ipv6 ethertype",
+            Nic::Ext,
+            with(syn(), |f| {
+                f[12] = 0x86;
+                f[13] = 0xdd
+            }),
+            None,
+            Ctr::DropEthertype,
+        ),
+        (
+            "icmp bad checksum",
+            Nic::Ext,
+            with(echo_request(&L3::to_vip(), 1, 1, b"abc"), |f| f[40] ^= 1),
+            None,
+            Ctr::DropIcmp,
+        ),
+        (
+            "icmp truncated",
+            Nic::Ext,
+            raw_ip(1, &[8, 0, 0xf7, 0xff]),
+            None,
+            Ctr::DropIcmp,
+        ),
+        (
+            "icmp timestamp to vip",
+            Nic::Ext,
+            icmp_frame(&L3::to_vip(), 13, 0, [0; 4], &[0; 12]),
+            None,
+            Ctr::DropIcmp,
+        ),
+        (
+            "icmp echo reply to vip",
+            Nic::Ext,
+            icmp_frame(&L3::to_vip(), 0, 0, [0; 4], b"x"),
+            None,
+            Ctr::DropIcmp,
+        ),
+        (
+            "icmp error, short quote",
+            Nic::Int,
+            icmp_error(&L3::from_rs(RS1, CLIENT), 3, 3, [0; 4], &syn(), 4),
+            None,
+            Ctr::DropIcmp,
+        ),
+        (
+            "icmp error, quoted options",
+            Nic::Int,
+            with(
+                icmp_error(&L3::from_rs(RS1, CLIENT), 3, 3, [0; 4], &syn(), 8),
+                |f| {
+                    f[42] = 0x46;
+                    let c = icmp_sum(&f[34..]);
+                    f[36..38].copy_from_slice(&c);
+                },
+            ),
+            None,
+            Ctr::DropIcmp,
+        ),
+        (
+            "arp, neither request nor reply",
+            Nic::Ext,
+            arp_frame(3, CLIENT_MAC, CLIENT, [0; 6], VIP, BCAST),
+            None,
+            Ctr::DropArp,
+        ),
+        (
+            "arp truncated",
+            Nic::Ext,
+            arp_frame(1, CLIENT_MAC, CLIENT, [0; 6], VIP, BCAST)[..30].to_vec(),
+            None,
+            Ctr::DropArp,
+        ),
+        (
+            "arp for ipv6",
+            Nic::Ext,
+            with(arp_frame(1, CLIENT_MAC, CLIENT, [0; 6], VIP, BCAST), |f| {
+                f[16] = 0x86;
+                f[17] = 0xdd
+            }),
+            None,
+            Ctr::DropArp,
+        ),
+    ];
+    // Sanity: the largest frame the MTU allows does go through.
+    {
+        let mut lab = lab_with(UDP_53);
+        let (_, i) = lab.ext(&ok_big);
+        assert_eq!(parse_ip(&one(i)).payload.len(), MTU - 28);
+    }
+    let mut failures = vec![];
+    for (name, nic, frame, m, want) in cases {
+        let mut lab = lab_with(&[
+            "-A -t 198.18.0.110:80 -s rr",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+            "-A -u 198.18.0.110:53 -s rr",
+            "-a -u 198.18.0.110:53 -r 198.19.0.2:53 -m",
+        ]);
+        let m = m.unwrap_or_else(|| meta(&frame));
+        match nic {
+            Nic::Ext => lab.w().ext_rx.push_with(&frame, m),
+            Nic::Int => lab.w().int_rx.push_with(&frame, m),
+        }
+        let (e, i) = lab.poll_take();
+        let c = &lab.w().core.ctr;
+        let got = drops(c);
+        if !e.is_empty() || !i.is_empty() || got != [(want.name(), 1)] || c.get(Ctr::ConnNew) != 0 {
+            failures.push(format!(
+                "{name}: want {} only, got {got:?}, sent {}+{}, conn_new {}",
+                want.name(),
+                e.len(),
+                i.len(),
+                c.get(Ctr::ConnNew)
+            ));
+        }
+        assert_eq!(
+            lab.w().core.table.len(),
+            0,
+            "{name}: no connection left behind"
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn icmp_sum(icmp: &[u8]) -> [u8; 2] {
+    let mut b = icmp.to_vec();
+    b[2] = 0;
+    b[3] = 0;
+    let mut s: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    (!(s as u16)).to_be_bytes()
+}
+
+#[test]
+fn ttl_1_from_real_server_is_dropped() {
+    let mut lab = Lab::standard();
+    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+    let mut l3 = L3::from_rs(RS1, CLIENT);
+    l3.ttl = 1;
+    let (e, i) = lab.int(&tcp_frame(&l3, 80, 40000, SYN | ACK));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropTtl), 1);
+}
+
+// ---------------------------------------------------------------------------
+// 8b. Property: no panic, and every frame has exactly one outcome
+// ---------------------------------------------------------------------------
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Frames worth mutating, and the NIC each arrives on.
+    fn bases() -> Vec<(Nic, Vec<u8>)> {
+        vec![
+            (Nic::Ext, tcp_seg(&L3::to_vip(), 40001, 80, SYN, 1, 0, b"")),
+            (
+                Nic::Ext,
+                tcp_seg(&L3::to_vip(), 40000, 80, ACK | PSH, 1, 1, b"data"),
+            ),
+            (
+                Nic::Int,
+                tcp_seg(
+                    &L3::from_rs(RS1, CLIENT),
+                    80,
+                    40000,
+                    ACK | PSH,
+                    1,
+                    1,
+                    b"reply",
+                ),
+            ),
+            (Nic::Ext, udp_frame(&L3::to_vip(), 5000, 53, b"query", true)),
+            (
+                Nic::Int,
+                udp_frame(&L3::from_rs(RS1, CLIENT), 53, 5000, b"answer", true),
+            ),
+            (Nic::Ext, echo_request(&L3::to_vip(), 1, 2, b"ping")),
+            (
+                Nic::Int,
+                echo_request(&L3::from_rs(RS1, DIP), 1, 2, b"ping"),
+            ),
+            (
+                Nic::Ext,
+                arp_frame(1, CLIENT_MAC, CLIENT, [0; 6], VIP, BCAST),
+            ),
+            (Nic::Int, arp_frame(2, RS1_MAC, RS1, INT_MAC, DIP, INT_MAC)),
+            (Nic::Int, {
+                let fwd = udp_frame(
+                    &L3 {
+                        dst: RS1,
+                        ..L3::to_vip()
+                    },
+                    5000,
+                    53,
+                    b"q",
+                    true,
+                );
+                icmp_error(&L3::from_rs(RS1, CLIENT), 3, 3, [0; 4], &fwd, 64)
+            }),
+            (Nic::Ext, {
+                let out = tcp_seg(
+                    &L3 {
+                        src: VIP,
+                        dst: CLIENT,
+                        ..L3::to_vip()
+                    },
+                    80,
+                    40000,
+                    ACK,
+                    1,
+                    1,
+                    b"",
+                );
+                icmp_error(&L3::to_vip(), 3, 4, [0, 0, 5, 0x78], &out, 20)
+            }),
+        ]
+    }
+
+    /// A lab with one established TCP connection (CLIENT:40000 ↔ RS1:80) and one
+    /// UDP flow (CLIENT:5000 ↔ RS1:53).
+    fn lab() -> Lab {
+        let mut lab = lab_with(&[
+            "-A -t 198.18.0.110:80 -s rr",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+            "-A -u 198.18.0.110:53 -s rr",
+            "-a -u 198.18.0.110:53 -r 198.19.0.2:53 -m",
+        ]);
+        lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+        lab.int(&tcp_frame(&L3::from_rs(RS1, CLIENT), 80, 40000, SYN | ACK));
+        lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, ACK));
+        lab.ext(&udp_frame(&L3::to_vip(), 5000, 53, b"q", true));
+        lab.neigh_events();
+        lab
+    }
+
+    fn l4_ok(frame: &[u8]) -> bool {
+        try_parse_ip(frame).is_ok()
+    }
+
+    /// Feed one frame; check it had exactly one outcome. Returns the frames sent.
+    fn feed(lab: &mut Lab, nic: Nic, frame: &[u8], m: RxMeta) -> Result<(), TestCaseError> {
+        let before = lab.w().core.ctr.clone();
+        match nic {
+            Nic::Ext => lab.w().ext_rx.push_with(frame, m),
+            Nic::Int => lab.w().int_rx.push_with(frame, m),
+        }
+        let (e, i) = lab.poll_take();
+        let after = lab.w().core.ctr.clone();
+        let d = |c: Ctr| after.get(c) - before.get(c);
+        let heard_replies = lab
+            .neigh_events()
+            .iter()
+            .filter(|ev| matches!(ev, NeighEvent::Heard { reply: true, .. }))
+            .count() as u64;
+        let dropped = drop_sum(&after) - drop_sum(&before);
+        let sent = (e.len() + i.len()) as u64;
+        prop_assert_eq!(d(Ctr::RxExt) + d(Ctr::RxInt), 1);
+        prop_assert_eq!(d(Ctr::TxExt) + d(Ctr::TxInt), sent);
+        let outcomes = sent + d(Ctr::NeighQueued) + d(Ctr::HandoffOut) + dropped + heard_replies;
+        prop_assert_eq!(
+            outcomes,
+            1,
+            "sent {} queued {} dropped {:?} heard {}",
+            sent,
+            d(Ctr::NeighQueued),
+            drops(&after),
+            heard_replies
+        );
+        // Whatever is forwarded is valid IPv4, and a TCP/UDP checksum that was
+        // valid (or partial) on the way in is valid on the way out.
+        if e.len() + i.len() == 1 && frame.len() > 14 && frame[12..14] == [8, 0] {
+            let out = e.first().or(i.first()).expect("one");
+            let input_ok = m.csum_partial || l4_ok(frame);
+            if input_ok {
+                prop_assert!(l4_ok(out), "output does not verify: {:02x?}", out);
+            }
+        }
+        Ok(())
+    }
+
+    fn mutation() -> impl Strategy<Value = (usize, Vec<(usize, u8)>, Option<usize>, bool)> {
+        (
+            0usize..11,
+            prop::collection::vec((0usize..120, any::<u8>()), 0..4),
+            prop::option::of(0usize..100),
+            any::<bool>(),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_have_one_outcome(
+            frames in prop::collection::vec((any::<bool>(), prop::collection::vec(any::<u8>(), 0..120), any::<bool>()), 1..6)
+        ) {
+            let mut lab = lab();
+            for (ext, mut bytes, to_us) in frames {
+                let nic = if ext { Nic::Ext } else { Nic::Int };
+                if to_us && bytes.len() >= 14 {
+                    // Most random frames would stop at the MAC check: get some further.
+                    bytes[..6].copy_from_slice(if ext { &EXT_MAC } else { &INT_MAC });
+                    bytes[12] = 8;
+                    bytes[13] = 0;
+                }
+                let m = meta(&bytes);
+                feed(&mut lab, nic, &bytes, m)?;
+            }
+        }
+
+        #[test]
+        fn mutated_frames_have_one_outcome(muts in prop::collection::vec(mutation(), 1..6)) {
+            let mut lab = lab();
+            let bases = bases();
+            for (which, edits, cut, partial) in muts {
+                let (nic, mut f) = bases[which].clone();
+                for (at, v) in edits {
+                    if at < f.len() {
+                        f[at] = v;
+                    }
+                }
+                if let Some(c) = cut {
+                    f.truncate(c.max(1));
+                }
+                // Keep most IPv4 headers valid so mutations reach deeper layers.
+                if f.len() >= 34 && f[12..14] == [8, 0] && f[14] == 0x45 && which % 2 == 0 {
+                    fix_ip_checksum(&mut f);
+                }
+                let mut m = meta(&f);
+                m.csum_partial = partial && f.len() >= 34 && matches!(f[23], 6 | 17);
+                if m.csum_partial {
+                    // A partial checksum is only ever the pseudo-header sum.
+                    let tl = usize::from(u16::from_be_bytes([f[16], f[17]]));
+                    let at = 34 + if f[23] == 6 { 16 } else { 6 };
+                    if tl >= 20 && 14 + tl <= f.len() && at + 2 <= 14 + tl {
+                        make_partial(&mut f);
+                    } else {
+                        m.csum_partial = false;
+                    }
+                }
+                feed(&mut lab, nic, &f, m)?;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 9. Expiry
+// ---------------------------------------------------------------------------
+
+fn establish(lab: &mut Lab, cport: u16) {
+    client_to_rs(lab, &tcp_frame(&L3::to_vip(), cport, 80, SYN));
+    rs_to_client(
+        lab,
+        &tcp_frame(&L3::from_rs(RS1, CLIENT), 80, cport, SYN | ACK),
+    );
+    client_to_rs(lab, &tcp_frame(&L3::to_vip(), cport, 80, ACK));
+}
+
+#[test]
+fn established_expires_after_900_s() {
+    let mut lab = Lab::standard();
+    let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
+    establish(&mut lab, 40000);
+    assert_eq!(lab.published[0].gauges.get(rs1), (1, 0));
+    lab.advance(Duration::from_secs(899));
+    lab.poll();
+    assert_eq!(lab.w().core.table.len(), 1);
+    lab.advance(Duration::from_secs(1));
+    lab.poll();
+    assert_eq!(lab.w().core.table.len(), 0);
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 1);
+    assert_eq!(lab.published[0].gauges.get(rs1), (0, 0));
+    assert_eq!(state_gauge(&lab, State::Established), 0);
+    let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, ACK));
+    assert!(e.is_empty() && i.is_empty());
+    let (e, i) = lab.int(&tcp_frame(&L3::from_rs(RS1, CLIENT), 80, 40000, ACK));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropNoConn), 2);
+}
+
+#[test]
+fn traffic_keeps_a_connection_alive() {
+    let mut lab = Lab::standard();
+    establish(&mut lab, 40000);
+    lab.advance(Duration::from_secs(600));
+    rs_to_client(
+        &mut lab,
+        &tcp_frame(&L3::from_rs(RS1, CLIENT), 80, 40000, ACK),
+    );
+    lab.advance(Duration::from_secs(899));
+    lab.poll();
+    assert_eq!(lab.w().core.table.len(), 1);
+    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, ACK));
+    lab.advance(Duration::from_secs(900));
+    lab.poll();
+    assert_eq!(lab.w().core.table.len(), 0);
+}
+
+#[test]
+fn syn_recv_expires_after_60_s() {
+    let mut lab = Lab::standard();
+    let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
+    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+    lab.advance(Duration::from_secs(59));
+    lab.poll();
+    assert_eq!(lab.w().core.state_count(State::SynRecv), 1);
+    lab.advance(Duration::from_secs(1));
+    lab.poll();
+    assert_eq!(lab.w().core.table.len(), 0);
+    assert_eq!(lab.published[0].gauges.get(rs1), (0, 0));
+    let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, ACK));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropNoConn), 1);
+    // A new SYN makes a new connection (on the next server: rr moved on).
+    let p = client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+    assert_eq!(p.dst, RS2);
+}
+
+#[test]
+fn udp_expires_after_300_s() {
+    let mut lab = lab_with(UDP_53);
+    client_to_rs(&mut lab, &udp_frame(&L3::to_vip(), 5000, 53, b"q", true));
+    lab.advance(Duration::from_secs(299));
+    lab.poll();
+    assert_eq!(lab.w().core.state_count(State::Udp), 1);
+    lab.advance(Duration::from_secs(1));
+    lab.poll();
+    assert_eq!(lab.w().core.table.len(), 0);
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 1);
+    let (e, i) = lab.int(&udp_frame(
+        &L3::from_rs(RS1, CLIENT),
+        5353,
+        5000,
+        b"late",
+        true,
+    ));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropNoConn), 1);
+}
