@@ -40,6 +40,7 @@
 //! after the processes started through [`Lab::spawn_in`] are killed.
 //! All addresses are in 198.18.0.0/15 (RFC 2544 benchmarking space).
 
+pub mod bench;
 pub mod http;
 
 use std::fmt::Write as _;
