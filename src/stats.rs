@@ -50,6 +50,8 @@ counters! {
     ConnExpired => "conn_expired",
     /// ARP replies sent for our addresses.
     ArpReply => "arp_reply",
+    /// ARP replies addressed to us, passed to the neighbor table.
+    ArpHeard => "arp_heard",
     /// ICMP echo replies sent.
     IcmpEchoReply => "icmp_echo_reply",
     /// ICMP errors translated for a connection.

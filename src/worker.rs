@@ -107,8 +107,8 @@ pub struct Handoff {
 pub struct Links {
     pub handoff_rx: Receiver<Box<Handoff>>,
     pub handoff_tx: Vec<Sender<Box<Handoff>>>,
-    /// Spare boxes for handoffs, so handing off rarely allocates (a worker
-    /// whose pool ran dry allocates; a receiver whose pool is full frees).
+    /// Spare boxes for handoffs, shared by all workers (a box goes back to the
+    /// pool after use, so handing off never allocates).
     pub pool_rx: Receiver<Box<Handoff>>,
     pub pool_tx: Sender<Box<Handoff>>,
     pub neigh_tx: Sender<NeighEvent>,
@@ -283,7 +283,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 &mut self.ext_tx,
                 &mut self.int_tx,
             );
-            // Give the box back for reuse; if the pool is full it is simply freed.
+            // Give the box back to the shared pool.
             let _ = core.links.pool_tx.try_send(frame);
             h += 1;
         }
@@ -414,7 +414,7 @@ impl Core {
         // Best effort: if the control thread is behind, the next ARP will tell again.
         let _ = self.links.neigh_tx.try_send(heard);
         if op != arp::operation::REQUEST {
-            return;
+            return self.ctr.inc(Ctr::ArpHeard);
         }
         let Some(slot) = tx.slot() else {
             return self.ctr.inc(Ctr::DropTxFull);
@@ -499,8 +499,7 @@ impl Core {
                 let Some(hop) = neigh::next_hop(&self.env.int_net, None, c.rip) else {
                     return self.ctr.inc(Ctr::DropNoService);
                 };
-                self.ctr.inc(Ctr::FwdIn);
-                self.forward(Nic::Int, hop, frame, int_tx, |b| {
+                self.forward(Nic::Int, hop, frame, int_tx, Ctr::FwdIn, |b| {
                     rewrite::nat_l4(b, &rw, meta.csum_partial)
                 });
             }
@@ -522,8 +521,7 @@ impl Core {
                 else {
                     return self.ctr.inc(Ctr::DropNoService);
                 };
-                self.ctr.inc(Ctr::FwdOut);
-                self.forward(Nic::Ext, hop, frame, ext_tx, |b| {
+                self.forward(Nic::Ext, hop, frame, ext_tx, Ctr::FwdOut, |b| {
                     rewrite::nat_l4(b, &rw, meta.csum_partial)
                 });
             }
@@ -699,31 +697,29 @@ impl Core {
         let Some(hop) = hop else {
             return self.ctr.inc(Ctr::DropNoService);
         };
-        self.ctr.inc(Ctr::IcmpErrorNat);
         let tx = match out {
             Nic::Ext => ext_tx,
             Nic::Int => int_tx,
         };
-        self.forward(out, hop, frame, tx, |b| rewrite::nat_icmp_error(b, &rw));
+        self.forward(out, hop, frame, tx, Ctr::IcmpErrorNat, |b| {
+            rewrite::nat_icmp_error(b, &rw)
+        });
     }
 
     fn hand_off(&mut self, owner: usize, nic: Nic, frame: &[u8]) {
         let Some(tx) = self.links.handoff_tx.get(owner) else {
             return self.ctr.inc(Ctr::DropIcmpNoConn);
         };
-        // Boxes migrate: the receiver returns them to *its* pool (or frees them
-        // when that is full), so a worker that hands off more than it receives
-        // runs dry. Then allocate (ICMP errors are rare) rather than drop.
-        let mut h = match self.links.pool_rx.try_recv() {
-            Ok(b) => b,
-            Err(_) => Box::new(Handoff {
-                nic,
-                len: 0,
-                csum_partial: false,
-                data: [0; FRAME_MAX],
-            }),
+        // All workers share one pool of boxes, as many as the handoff channels can
+        // hold together, so it runs dry only if the channels are full anyway.
+        let Ok(mut h) = self.links.pool_rx.try_recv() else {
+            return self.ctr.inc(Ctr::DropHandoffFull);
         };
-        let len = frame.len().min(FRAME_MAX);
+        let len = frame.len();
+        if len > FRAME_MAX {
+            let _ = self.links.pool_tx.try_send(h);
+            return self.ctr.inc(Ctr::DropTooBig);
+        }
         h.nic = nic;
         h.len = len as u16;
         h.csum_partial = false;
@@ -738,13 +734,16 @@ impl Core {
     }
 
     /// Send `frame`, rewritten by `patch`, out of `nic` towards next hop `hop`: into a
-    /// TX slot when the hop's MAC is known, else into the hop's pending queue.
+    /// TX slot when the hop's MAC is known, else into the hop's pending queue. `done`
+    /// is counted when the frame went out or was queued; a drop counts its reason.
+    #[allow(clippy::too_many_arguments)]
     fn forward<T: TxQueue>(
         &mut self,
         nic: Nic,
         hop: u32,
         frame: &[u8],
         tx: &mut T,
+        done: Ctr,
         patch: impl FnOnce(&mut [u8]),
     ) {
         let len = frame.len();
@@ -762,7 +761,7 @@ impl Core {
             buf[0..6].copy_from_slice(&mac.0);
             buf[6..12].copy_from_slice(&our.0);
             tx.commit(len);
-            return;
+            return self.ctr.inc(done);
         }
         // Slow path: park the frame until ARP answers.
         let now = self.now;
@@ -798,6 +797,7 @@ impl Core {
         p.lens[p.n] = len;
         p.n += 1;
         self.ctr.inc(Ctr::NeighQueued);
+        self.ctr.inc(done);
     }
 
     /// Send the frames whose next hop got resolved.

@@ -1672,3 +1672,68 @@ fn udp_expires_after_300_s() {
     assert!(e.is_empty() && i.is_empty());
     assert_eq!(lab.ctr(Ctr::DropNoConn), 1);
 }
+
+// ---------------------------------------------------------------------------
+// Routing and table limits
+// ---------------------------------------------------------------------------
+
+const SEED_RULES: &[&str] = &[
+    "-A -t 198.18.0.110:80 -s rr",
+    "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+    "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+];
+
+#[test]
+fn off_link_clients_are_answered_through_the_gateway() {
+    let gw: std::net::Ipv4Addr = "198.18.0.254".parse().unwrap();
+    let gw_mac = [0x02, 0x66, 0, 0, 0, 0xfe];
+    let far: std::net::Ipv4Addr = "198.18.7.9".parse().unwrap();
+    let mut e = env();
+    e.gateway = Some(gw);
+    let mut lab = Lab::with_env(1, SEED_RULES, e, 1024);
+    lab.resolve(Nic::Int, RS1, RS1_MAC);
+    lab.resolve(Nic::Int, RS2, RS2_MAC);
+    let l3 = L3 {
+        src: far,
+        ..L3::to_vip()
+    };
+    let p = client_to_rs(&mut lab, &tcp_frame(&l3, 40000, 80, SYN));
+    assert_eq!(p.src, far);
+    // The reply: the gateway is not resolved yet, so the director asks for it (not
+    // for the far client) and holds the frame.
+    let (ext, int) = lab.int(&tcp_frame(&L3::from_rs(p.dst, far), 80, 40000, SYN | ACK));
+    assert!(ext.is_empty() && int.is_empty());
+    assert!(
+        lab.neigh_events().contains(&NeighEvent::Resolve {
+            nic: Nic::Ext,
+            ip: be(gw)
+        }),
+        "no resolution of the gateway"
+    );
+    lab.resolve(Nic::Ext, gw, gw_mac);
+    let (ext, _) = lab.poll_take();
+    let q = parse_ip(&one(ext));
+    assert_eq!((q.src, q.dst, q.dst_mac), (VIP, far, gw_mac));
+    // Without a gateway an off-link client cannot be answered: counted, not sent.
+    let mut lab = Lab::with_env(1, SEED_RULES, env(), 1024);
+    lab.resolve_all();
+    client_to_rs(&mut lab, &tcp_frame(&l3, 40000, 80, SYN));
+    let (ext, int) = lab.int(&tcp_frame(&L3::from_rs(RS1, far), 80, 40000, SYN | ACK));
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropNoService), 1);
+}
+
+#[test]
+fn a_full_table_refuses_new_connections_and_keeps_old_ones() {
+    let mut lab = Lab::with_env(1, SEED_RULES, env(), 2);
+    lab.resolve_all();
+    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40001, 80, SYN));
+    let (ext, int) = lab.ext(&tcp_frame(&L3::to_vip(), 40002, 80, SYN));
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropTableFull), 1);
+    // The two tracked connections still pass.
+    let p = client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40001, 80, ACK));
+    assert_eq!(p.dport, 80);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 2);
+}

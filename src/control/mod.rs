@@ -340,21 +340,23 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     let listener = bind_control(&opts.control)?;
     let start = Instant::now();
     let mut threads = Vec::with_capacity(n);
+    // One pool of handoff boxes for all workers: a box returns to the pool whoever
+    // used it, so handing off never allocates.
+    let (pool_tx, pool_rx) = bounded::<Box<Handoff>>(HANDOFF_DEPTH * n);
+    for _ in 0..HANDOFF_DEPTH * n {
+        let _ = pool_tx.try_send(Box::new(Handoff {
+            nic: Nic::Ext,
+            len: 0,
+            csum_partial: false,
+            data: [0; FRAME_MAX],
+        }));
+    }
     for (k, hrx) in handoff_rxs.into_iter().enumerate() {
-        let (pool_tx, pool_rx) = bounded::<Box<Handoff>>(HANDOFF_DEPTH);
-        for _ in 0..HANDOFF_DEPTH {
-            let _ = pool_tx.try_send(Box::new(Handoff {
-                nic: Nic::Ext,
-                len: 0,
-                csum_partial: false,
-                data: [0; FRAME_MAX],
-            }));
-        }
         let links = Links {
             handoff_rx: hrx,
             handoff_tx: handoff_txs.clone(),
-            pool_rx,
-            pool_tx,
+            pool_rx: pool_rx.clone(),
+            pool_tx: pool_tx.clone(),
             neigh_tx: neigh_tx.clone(),
         };
         let mut w = Worker::new(

@@ -110,7 +110,13 @@ pub fn fill_l4_checksum(frame: &mut [u8], proto: u8) {
         frame[IP_DST + 3],
     ]));
     put16(frame, csum_at, 0);
-    let l4 = &frame[L4..];
+    // UDP covers its own length (the IP payload may be longer); TCP the payload.
+    let end = if proto == protocol::UDP {
+        (L4 + usize::from(get16(frame, L4 + 4))).min(frame.len())
+    } else {
+        frame.len()
+    };
+    let l4 = &frame[L4..end];
     let sum = checksum::combine(
         checksum::pseudo_header_v4(src, dst, proto, l4.len() as u16),
         checksum::sum(l4),

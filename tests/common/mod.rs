@@ -112,9 +112,14 @@ impl Lab {
     }
 
     pub fn with_workers(n: usize, rules: &[&str]) -> Self {
+        Self::with_env(n, rules, env(), 1024)
+    }
+
+    /// `n` workers with the given addresses and connection table size.
+    pub fn with_env(n: usize, rules: &[&str], env: Env, max_conns: usize) -> Self {
         let cfg = config(rules);
         let shared = Arc::new(Shared::new(Snapshot::build(&cfg, Timeouts::default())));
-        let env = Arc::new(env());
+        let env = Arc::new(env);
         let (neigh_tx, neigh_rx) = bounded::<NeighEvent>(4096);
         type Chan = (Sender<Box<Handoff>>, Receiver<Box<Handoff>>);
         let chans: Vec<Chan> = (0..n).map(|_| bounded(HANDOFF_DEPTH)).collect();
@@ -122,26 +127,27 @@ impl Lab {
         let published: Vec<Arc<Published>> =
             (0..n).map(|_| Arc::new(Published::default())).collect();
         let t0 = Instant::now();
+        // One pool of boxes shared by all workers, as `control::run` sets it up.
+        let (pool_tx, pool_rx) = bounded::<Box<Handoff>>(HANDOFF_DEPTH * n);
+        for _ in 0..HANDOFF_DEPTH * n {
+            pool_tx
+                .try_send(Box::new(Handoff {
+                    nic: Nic::Ext,
+                    len: 0,
+                    csum_partial: false,
+                    data: [0; FRAME_MAX],
+                }))
+                .expect("pool has room");
+        }
         let workers = hrx
             .into_iter()
             .enumerate()
             .map(|(k, handoff_rx)| {
-                let (pool_tx, pool_rx) = bounded::<Box<Handoff>>(HANDOFF_DEPTH);
-                for _ in 0..HANDOFF_DEPTH {
-                    pool_tx
-                        .try_send(Box::new(Handoff {
-                            nic: Nic::Ext,
-                            len: 0,
-                            csum_partial: false,
-                            data: [0; FRAME_MAX],
-                        }))
-                        .expect("pool has room");
-                }
                 let links = Links {
                     handoff_rx,
                     handoff_tx: htx.clone(),
-                    pool_rx,
-                    pool_tx,
+                    pool_rx: pool_rx.clone(),
+                    pool_tx: pool_tx.clone(),
                     neigh_tx: neigh_tx.clone(),
                 };
                 Worker::new(
@@ -153,7 +159,7 @@ impl Lab {
                     Arc::clone(&shared),
                     Arc::clone(&published[k]),
                     links,
-                    1024,
+                    max_conns,
                     t0,
                 )
             })
