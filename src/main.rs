@@ -242,10 +242,10 @@ fn main() -> ExitCode {
                     eprintln!("{e}");
                     ExitCode::from(u8::try_from(e.exit_code() & 0xff).unwrap_or(1))
                 }
-                Ok(_) => client(&control, Command::Adm { argv }),
+                Ok(_) => client("ringvs adm", &control, Command::Adm { argv }),
             }
         }
-        Cmd::Stats { control, json } => client(&control, Command::Stats { json }),
+        Cmd::Stats { control, json } => client("ringvs stats", &control, Command::Stats { json }),
         Cmd::Demo { requests, stats } => demo::run(requests, stats),
         Cmd::ServeHttp {
             listen,
@@ -369,7 +369,7 @@ fn main() -> ExitCode {
 }
 
 /// Send one command to the director and relay its answer.
-fn client(socket: &std::path::Path, cmd: Command) -> ExitCode {
+fn client(name: &str, socket: &std::path::Path, cmd: Command) -> ExitCode {
     match proto::call(socket, cmd) {
         Ok(r) => {
             print!("{}", r.out);
@@ -377,7 +377,7 @@ fn client(socket: &std::path::Path, cmd: Command) -> ExitCode {
             ExitCode::from(u8::try_from(r.code & 0xff).unwrap_or(1))
         }
         Err(e) => {
-            eprintln!("ringvs adm: {e}");
+            eprintln!("{name}: {e}");
             ExitCode::from(2)
         }
     }

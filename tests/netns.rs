@@ -134,6 +134,12 @@ fn seed_scenario_through_the_rings() {
     )
     .expect("director");
     let _ = std::fs::remove_file(&rules);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&control)
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "control socket mode {mode:o}");
 
     // The seed's commands, through the control socket.
     let vip80 = format!("{}:80", lab::VIP);

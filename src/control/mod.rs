@@ -484,8 +484,13 @@ fn bind_control(path: &std::path::Path) -> Result<UnixListener, RunError> {
         }
         std::fs::remove_file(path).map_err(err)?;
     }
-    let l = UnixListener::bind(path).map_err(err)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    // Bind under a temporary name, restrict it to root, then move it into place:
+    // the socket is never reachable with the umask's looser mode.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let l = UnixListener::bind(&tmp).map_err(err)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)?;
     Ok(l)
 }
 

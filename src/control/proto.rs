@@ -9,7 +9,7 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -104,21 +104,20 @@ pub fn read_request(r: &mut impl BufRead) -> Result<Request, Response> {
     if buf.len() > MAX_REQUEST {
         return Err(Response::fail(2, "request too large"));
     }
-    let req: Request = serde_json::from_slice(&buf)
-        .map_err(|e| Response::fail(2, format!("malformed request: {e}")))?;
-    if req.v != VERSION {
+    let malformed = |e: serde_json::Error| Response::fail(2, format!("malformed request: {e}"));
+    // The version first, so a newer client gets a version error rather than a
+    // complaint about fields this director does not know.
+    let value: serde_json::Value = serde_json::from_slice(&buf).map_err(malformed)?;
+    let v = value.get("v").and_then(serde_json::Value::as_u64);
+    if v != Some(u64::from(VERSION)) {
+        let v = v.map_or_else(|| "missing".to_string(), |v| v.to_string());
         return Err(Response::fail(
             2,
-            format!(
-                "protocol version {} not supported (this director speaks {VERSION})",
-                req.v
-            ),
+            format!("protocol version {v} not supported (this director speaks {VERSION})"),
         ));
     }
-    Ok(req)
+    serde_json::from_value(value).map_err(malformed)
 }
-
-use std::io::Read;
 
 #[cfg(test)]
 mod test {
@@ -143,7 +142,7 @@ mod test {
         let e = read_request(&mut &b"{not json}\n"[..]).unwrap_err();
         assert_eq!(e.code, 2);
         assert!(e.err.starts_with("malformed request"), "{}", e.err);
-        let e = read_request(&mut &br#"{"v":9,"cmd":"stats","json":false}"#[..]).unwrap_err();
+        let e = read_request(&mut &br#"{"v":9,"cmd":"frobnicate"}"#[..]).unwrap_err();
         assert!(e.err.contains("version 9"), "{}", e.err);
         let big = vec![b'x'; MAX_REQUEST + 10];
         let e = read_request(&mut &big[..]).unwrap_err();
