@@ -40,20 +40,7 @@ fn step(stop: &AtomicBool) -> Result<(), String> {
 
 fn adm(control: &Path, args: &[&str]) -> Result<String, String> {
     println!("# ringvs adm {}", args.join(" "));
-    let r = proto::call(
-        control,
-        Command::Adm {
-            argv: args.iter().map(|s| s.to_string()).collect(),
-        },
-    )?;
-    if r.code != 0 {
-        return Err(format!(
-            "ringvs adm {}: {}",
-            args.join(" "),
-            r.err.trim_end()
-        ));
-    }
-    Ok(r.out)
+    proto::adm(control, args)
 }
 
 fn demo(requests: usize, show_stats: bool, stop: &AtomicBool) -> Result<(), String> {

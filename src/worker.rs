@@ -235,34 +235,20 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         if core.refresh() {
             core.flush_pending(&mut self.ext_tx, &mut self.int_tx);
         }
-        let mut n = 0;
-        while n < BURST {
-            let Some(f) = self.ext_rx.peek() else { break };
-            core.handle(
-                Nic::Ext,
-                f.data,
-                f.meta,
-                false,
-                &mut self.ext_tx,
-                &mut self.int_tx,
-            );
-            self.ext_rx.advance();
-            n += 1;
-        }
-        let mut m = 0;
-        while m < BURST {
-            let Some(f) = self.int_rx.peek() else { break };
-            core.handle(
-                Nic::Int,
-                f.data,
-                f.meta,
-                false,
-                &mut self.ext_tx,
-                &mut self.int_tx,
-            );
-            self.int_rx.advance();
-            m += 1;
-        }
+        let n = drain(
+            core,
+            Nic::Ext,
+            &mut self.ext_rx,
+            &mut self.ext_tx,
+            &mut self.int_tx,
+        );
+        let m = drain(
+            core,
+            Nic::Int,
+            &mut self.int_rx,
+            &mut self.ext_tx,
+            &mut self.int_tx,
+        );
         let mut h = 0;
         while h < BURST {
             let Ok(frame) = core.links.handoff_rx.try_recv() else {
@@ -842,6 +828,25 @@ impl Core {
     pub fn state_count(&self, s: State) -> u32 {
         self.table.counts()[s as usize]
     }
+}
+
+/// Handle up to a burst of frames from one RX queue. Returns how many.
+#[inline]
+fn drain<R: RxQueue, T: TxQueue>(
+    core: &mut Core,
+    nic: Nic,
+    rx: &mut R,
+    ext_tx: &mut T,
+    int_tx: &mut T,
+) -> usize {
+    let mut n = 0;
+    while n < BURST {
+        let Some(f) = rx.peek() else { break };
+        core.handle(nic, f.data, f.meta, false, ext_tx, int_tx);
+        rx.advance();
+        n += 1;
+    }
+    n
 }
 
 /// Ports and TCP flags of a TCP or UDP header, if it is complete and consistent.

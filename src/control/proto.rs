@@ -94,6 +94,20 @@ pub fn call(socket: &Path, cmd: Command) -> Result<Response, String> {
     serde_json::from_str(&answer).map_err(|e| format!("bad answer from the director: {e}"))
 }
 
+/// Run one ipvsadm command line on the director; its output, or its error message.
+pub fn adm(socket: &Path, args: &[&str]) -> Result<String, String> {
+    let argv = args.iter().map(|s| s.to_string()).collect();
+    let r = call(socket, Command::Adm { argv })?;
+    if r.code != 0 {
+        return Err(format!(
+            "ringvs adm {}: {}",
+            args.join(" "),
+            r.err.trim_end()
+        ));
+    }
+    Ok(r.out)
+}
+
 /// Read one request line from a client, bounded in size.
 pub fn read_request(r: &mut impl BufRead) -> Result<Request, Response> {
     let mut buf = Vec::new();

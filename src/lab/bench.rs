@@ -285,16 +285,7 @@ pub const UDP_PORT: u16 = 9000;
 const SINK_EXTRA_SECS: u64 = 3;
 
 fn adm(control: &Path, args: &[&str]) -> Result<(), String> {
-    let r = proto::call(
-        control,
-        Command::Adm {
-            argv: args.iter().map(|s| s.to_string()).collect(),
-        },
-    )?;
-    if r.code != 0 {
-        return Err(format!("adm {}: {}", args.join(" "), r.err.trim_end()));
-    }
-    Ok(())
+    proto::adm(control, args).map(drop)
 }
 
 /// Run `exe ARGS` in `ns` to completion (at most `cap`), returning stdout.
