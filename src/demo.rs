@@ -8,10 +8,13 @@
 
 use ringvs::control::proto::{self, Command};
 use ringvs::lab::{self, Lab};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 pub fn run(requests: usize, show_stats: bool) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
@@ -71,17 +74,36 @@ fn demo(requests: usize, show_stats: bool, stop: &AtomicBool) -> Result<(), Stri
 
     println!("# from the client namespace: {requests} x GET http://{vip}/");
     let count = requests.to_string();
-    let out = lab::ns_command(
+    let mut client = lab::ns_command(
         &lab.ns_client(),
         &exe,
         &["http-get", &vip, "--count", &count],
     )
-    .output()
+    .stdout(Stdio::piped())
+    .spawn()
     .map_err(|e| format!("running the client: {e}"))?;
-    let bodies = String::from_utf8_lossy(&out.stdout);
-    for line in bodies.lines() {
-        println!("{line}");
-    }
+    // Print the bodies as they come; stop the client if we are interrupted.
+    let stdout = client.stdout.take();
+    let printer = std::thread::spawn(move || {
+        if let Some(out) = stdout {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                println!("{line}");
+            }
+        }
+    });
+    let status = loop {
+        if let Some(st) = client.try_wait().map_err(|e| e.to_string())? {
+            break st;
+        }
+        if stop.load(Ordering::Relaxed) {
+            let _ = client.kill();
+            let _ = client.wait();
+            let _ = printer.join();
+            return Err("interrupted; cleaning up".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = printer.join();
     step(stop)?;
     print!("{}", adm(&control, &["-L", "-n"])?);
     if show_stats {
@@ -89,7 +111,7 @@ fn demo(requests: usize, show_stats: bool, stop: &AtomicBool) -> Result<(), Stri
         let r = proto::call(&control, Command::Stats { json: false })?;
         print!("{}", r.out);
     }
-    if !out.status.success() {
+    if !status.success() {
         return Err("some requests failed".into());
     }
     println!("Cleaning up the lab.");

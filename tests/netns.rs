@@ -361,3 +361,52 @@ fn rule_changes_apply_to_new_connections_only() {
         "no gratuitous ARP seen: {text:?}"
     );
 }
+
+#[test]
+fn demo_cleans_up_when_interrupted() {
+    if !lab_available() {
+        return;
+    }
+    // Enough requests that the demo is still busy when the signal comes.
+    let mut demo = Process::new(EXE)
+        .args(["demo", "--requests", "5000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start demo");
+    // The demo's lab tag derives from its pid (`Lab::unique_tag`).
+    let prefix = format!("rv{:04x}0-", demo.id() & 0xffff);
+    let mut out = std::io::BufReader::new(demo.stdout.take().expect("stdout"));
+    // Interrupt once the director runs.
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut out, &mut line).expect("read demo");
+        assert!(n > 0, "demo ended before its director started");
+        if line.starts_with("Director running") {
+            break;
+        }
+    }
+    let listed = || {
+        let o = Process::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip");
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .count()
+    };
+    assert_eq!(listed(), 5, "the demo's namespaces exist while it runs");
+    let kill = Process::new("kill")
+        .args(["-INT", &demo.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let status = demo.wait().expect("demo exits");
+    assert!(!status.success(), "an interrupted demo reports failure");
+    assert_eq!(listed(), 0, "namespaces {prefix}* left behind");
+    let tag = prefix.trim_start_matches("rv").trim_end_matches('-');
+    let socket = format!("/run/ringvs-demo-{tag}.sock");
+    assert!(!Path::new(&socket).exists(), "{socket} left behind");
+}
