@@ -204,6 +204,7 @@ mod lab {
                 ext_net: "198.18.0.2/24".parse().expect("prefix"),
                 gateway: None,
                 int_net: "198.19.0.1/24".parse().expect("prefix"),
+                io_only: false,
             });
 
             // Neighbors resolved the way the control thread does it.

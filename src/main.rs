@@ -198,6 +198,10 @@ struct RunArgs {
     /// Connections each worker can track.
     #[arg(long, default_value_t = 1 << 18)]
     max_conns: usize,
+    /// Benchmark mode: forward IPv4 between the NICs by destination address with no
+    /// NAT and no connection tracking (the ceiling of ringvs's own I/O path).
+    #[arg(long)]
+    io_only: bool,
 }
 
 fn main() -> ExitCode {
@@ -222,6 +226,7 @@ fn main() -> ExitCode {
                 },
                 ring_blocks: a.ring_blocks,
                 max_conns: a.max_conns,
+                io_only: a.io_only,
             };
             match control::run(opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -50,6 +50,10 @@ pub struct Env {
     pub gateway: Option<Ipv4Addr>,
     /// The DIP and the internal prefix.
     pub int_net: Prefix,
+    /// Benchmark mode: move IPv4 frames to the other NIC (next hop by destination
+    /// address, MACs rewritten) without NAT or connection tracking — the ceiling of
+    /// the I/O path. ARP and ping are answered as usual.
+    pub io_only: bool,
 }
 
 impl Env {
@@ -360,6 +364,9 @@ impl Core {
                 };
                 self.arp(nic, data, tx)
             }
+            ethernet::ethertype::IPV4 if to_us && self.env.io_only => {
+                self.io_only(nic, data, ext_tx, int_tx)
+            }
             ethernet::ethertype::IPV4 if to_us => {
                 self.ipv4(nic, data, meta, handed, ext_tx, int_tx)
             }
@@ -367,6 +374,33 @@ impl Core {
             ethernet::ethertype::VLAN => self.ctr.inc(Ctr::DropVlan),
             _ => self.ctr.inc(Ctr::DropEthertype),
         }
+    }
+
+    /// `--io-only`: forward without NAT (see [`Env::io_only`]).
+    fn io_only<T: TxQueue>(&mut self, nic: Nic, data: &[u8], ext_tx: &mut T, int_tx: &mut T) {
+        let Ok(ip) = Ipv4Packet::new_checked(&data[ethernet::HEADER_LEN..]) else {
+            return self.ctr.inc(Ctr::DropIpMalformed);
+        };
+        let dst = ip.dst_raw();
+        let frame = &data[..ethernet::HEADER_LEN + usize::from(ip.total_len())];
+        let (out, hop, tx, done) = match nic {
+            Nic::Ext => (
+                Nic::Int,
+                neigh::next_hop(&self.env.int_net, None, dst),
+                int_tx,
+                Ctr::FwdIn,
+            ),
+            Nic::Int => (
+                Nic::Ext,
+                neigh::next_hop(&self.env.ext_net, self.env.gateway, dst),
+                ext_tx,
+                Ctr::FwdOut,
+            ),
+        };
+        let Some(hop) = hop else {
+            return self.ctr.inc(Ctr::DropNoService);
+        };
+        self.forward(out, hop, frame, tx, done, |_| {});
     }
 
     fn is_ours(&self, nic: Nic, ip: u32) -> bool {

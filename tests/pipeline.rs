@@ -1737,3 +1737,31 @@ fn a_full_table_refuses_new_connections_and_keeps_old_ones() {
     assert_eq!(p.dport, 80);
     assert_eq!(lab.ctr(Ctr::ConnNew), 2);
 }
+
+#[test]
+fn io_only_moves_frames_unchanged_but_for_the_macs() {
+    let mut e = env();
+    e.io_only = true;
+    let mut lab = Lab::with_env(1, SEED_RULES, e, 1024);
+    lab.resolve_all();
+    // Addressed to a real server directly: no NAT, no connection.
+    let l3 = L3 {
+        dst: RS2,
+        ..L3::to_vip()
+    };
+    let input = tcp_frame(&l3, 40000, 80, ACK);
+    let (ext, int) = lab.ext(&input);
+    assert!(ext.is_empty());
+    let out = one(int);
+    assert_eq!(&out[0..6], &RS2_MAC);
+    assert_eq!(&out[6..12], &INT_MAC);
+    assert_eq!(&out[12..], &input[12..], "payload and headers untouched");
+    assert_eq!(lab.ctr(Ctr::ConnNew), 0);
+    assert_eq!(lab.ctr(Ctr::FwdIn), 1);
+    // And back.
+    let back = tcp_frame(&L3::from_rs(RS2, CLIENT), 80, 40000, ACK);
+    let (ext, _) = lab.int(&back);
+    let out = one(ext);
+    assert_eq!(&out[0..6], &CLIENT_MAC);
+    assert_eq!(&out[12..], &back[12..]);
+}

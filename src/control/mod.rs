@@ -50,6 +50,8 @@ pub struct RunOptions {
     pub rx_version: RxVersion,
     pub ring_blocks: u32,
     pub max_conns: usize,
+    /// Forward without NAT (benchmark ceiling of the I/O path).
+    pub io_only: bool,
 }
 
 #[derive(Debug, Error)]
@@ -272,6 +274,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         ext_net: opts.ext_net,
         gateway: opts.gateway,
         int_net: opts.int_net,
+        io_only: opts.io_only,
     });
 
     // Rings: every worker's ext RX socket joins the ext group, then every int one the

@@ -77,6 +77,7 @@ pub fn env() -> Env {
         ext_net: "198.18.0.2/24".parse().expect("prefix"),
         gateway: None,
         int_net: "198.19.0.1/24".parse().expect("prefix"),
+        io_only: false,
     }
 }
 
