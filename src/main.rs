@@ -198,6 +198,13 @@ struct RunArgs {
     /// Connections each worker can track.
     #[arg(long, default_value_t = 1 << 18)]
     max_conns: usize,
+    /// Frames taken from each RX ring per worker loop before the TX rings are kicked.
+    #[arg(long, default_value_t = ringvs::worker::BURST)]
+    burst: usize,
+    /// CPUs to pin the workers to, in worker order (e.g. `2,3`); workers beyond the
+    /// list wrap around it.
+    #[arg(long, value_delimiter = ',')]
+    cpus: Option<Vec<usize>>,
     /// Benchmark mode: forward IPv4 between the NICs by destination address with no
     /// NAT and no connection tracking (the ceiling of ringvs's own I/O path).
     #[arg(long)]
@@ -227,6 +234,8 @@ fn main() -> ExitCode {
                 ring_blocks: a.ring_blocks,
                 max_conns: a.max_conns,
                 io_only: a.io_only,
+                burst: a.burst,
+                cpus: a.cpus,
             };
             match control::run(opts) {
                 Ok(()) => ExitCode::SUCCESS,

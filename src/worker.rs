@@ -25,7 +25,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Frames taken from one RX queue before the TX queues are kicked.
+/// Frames taken from one RX queue before the TX queues are kicked (default of
+/// `--burst`).
 pub const BURST: usize = 64;
 /// Connections expired per loop at most (so expiry never stalls the fast path).
 pub const EXPIRE_BUDGET: usize = 256;
@@ -131,6 +132,8 @@ struct PendingHop {
 pub struct Core {
     pub id: usize,
     pub workers: usize,
+    /// Frames per RX queue per loop (`--burst`).
+    pub burst: usize,
     env: Arc<Env>,
     shared: Arc<Shared>,
     cfg: Arc<Snapshot>,
@@ -182,6 +185,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         let core = Core {
             id,
             workers,
+            burst: BURST,
             cfg: shared.config.load_full(),
             neigh: shared.neigh.load_full(),
             epoch: shared.epoch.load(Ordering::Acquire),
@@ -254,7 +258,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             &mut self.int_tx,
         );
         let mut h = 0;
-        while h < BURST {
+        while h < core.burst {
             let Ok(frame) = core.links.handoff_rx.try_recv() else {
                 break;
             };
@@ -874,7 +878,7 @@ fn drain<R: RxQueue, T: TxQueue>(
     int_tx: &mut T,
 ) -> usize {
     let mut n = 0;
-    while n < BURST {
+    while n < core.burst {
         let Some(f) = rx.peek() else { break };
         core.handle(nic, f.data, f.meta, false, ext_tx, int_tx);
         rx.advance();

@@ -119,3 +119,26 @@ fn help_lists_the_subcommands() {
     }
     assert!(!out.contains("serve-http"), "lab helpers stay hidden");
 }
+
+#[test]
+fn unusable_cpu_list_is_rejected() {
+    let o = ringvs(&[
+        "run",
+        "--ext",
+        "lo",
+        "--ext-addr",
+        "198.18.0.2/24",
+        "--int",
+        "lo",
+        "--int-addr",
+        "198.19.0.1/24",
+        "--cpus",
+        "9999",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--cpus: CPU 9999 is not one this process may use"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -52,6 +52,10 @@ pub struct RunOptions {
     pub max_conns: usize,
     /// Forward without NAT (benchmark ceiling of the I/O path).
     pub io_only: bool,
+    /// Frames per RX queue per worker loop.
+    pub burst: usize,
+    /// CPUs to pin workers to, in worker order (default: every CPU we may use).
+    pub cpus: Option<Vec<usize>>,
 }
 
 #[derive(Debug, Error)]
@@ -251,6 +255,23 @@ fn arp_frame(mac: Mac, sip: Ipv4Addr, tip: Ipv4Addr, to: Option<Mac>) -> ([u8; 6
 
 /// Run the director in the foreground until SIGINT or SIGTERM.
 pub fn run(opts: RunOptions) -> Result<(), RunError> {
+    let mut cores = core_affinity::get_core_ids().unwrap_or_default();
+    if let Some(list) = &opts.cpus {
+        let allowed: Vec<usize> = cores.iter().map(|c| c.id).collect();
+        if let Some(bad) = list.iter().find(|c| !allowed.contains(c)) {
+            return Err(RunError::Invalid(format!(
+                "--cpus: CPU {bad} is not one this process may use ({allowed:?})"
+            )));
+        }
+        cores = list
+            .iter()
+            .map(|&id| core_affinity::CoreId { id })
+            .collect();
+    }
+    let n = opts.workers.unwrap_or(cores.len()).max(1);
+    if opts.burst == 0 {
+        return Err(RunError::Invalid("--burst must be at least 1".into()));
+    }
     let ext = nic::discover(&opts.ext)?;
     let int = nic::discover(&opts.int)?;
     if ext.index == int.index {
@@ -258,8 +279,6 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
             "--ext and --int must be two different NICs".into(),
         ));
     }
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let n = opts.workers.unwrap_or(cores.len()).max(1);
     let mut adm = AdmState {
         cfg: Config::new(),
         timeouts: Timeouts::default(),
@@ -374,6 +393,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
             opts.max_conns,
             start,
         );
+        w.core.burst = opts.burst;
         let core = cores.get(k % cores.len().max(1)).copied();
         let busy = opts.busy_poll;
         let t = std::thread::Builder::new()
