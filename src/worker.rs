@@ -8,7 +8,7 @@
 
 use crate::Nic;
 use crate::io::{RxMeta, RxQueue, TxQueue, fanout};
-use crate::nat::rewrite::{self, End, Rewrite};
+use crate::nat::rewrite;
 use crate::nat::table::AddError;
 use crate::nat::{Conn, ConnTable, Dir, FlowKey, Snapshot, State, state};
 use crate::neigh::{self, NeighEvent, NeighSnapshot, Prefix};
@@ -513,13 +513,7 @@ impl Core {
                 };
                 self.track(idx, Dir::Input, proto, flags);
                 let c = self.table.get(idx);
-                let rw = Rewrite {
-                    end: End::Dst,
-                    addr: c.rip,
-                    port: c.rport,
-                    addr_delta: c.in_addr,
-                    l4_delta: c.in_l4,
-                };
+                let rw = c.rewrite(Dir::Input);
                 let Some(hop) = neigh::next_hop(&self.env.int_net, None, c.rip) else {
                     return self.ctr.inc(Ctr::DropNoService);
                 };
@@ -534,13 +528,7 @@ impl Core {
                 };
                 self.track(idx, Dir::Output, proto, flags);
                 let c = self.table.get(idx);
-                let rw = Rewrite {
-                    end: End::Src,
-                    addr: c.vip,
-                    port: c.vport,
-                    addr_delta: c.out_addr,
-                    l4_delta: c.out_l4,
-                };
+                let rw = c.rewrite(Dir::Output);
                 let Some(hop) = neigh::next_hop(&self.env.ext_net, self.env.gateway, c.client)
                 else {
                     return self.ctr.inc(Ctr::DropNoService);
@@ -611,7 +599,7 @@ impl Core {
         if old.is_active() != new.is_active() {
             self.out
                 .gauges
-                .adjust(c.dest, Some(old.is_active()), Some(new.is_active()));
+                .adjust(c.dest(), Some(old.is_active()), Some(new.is_active()));
         }
         self.table.touch(idx, new, self.now_s);
     }
@@ -696,24 +684,12 @@ impl Core {
         let _ = src;
         let (rw, out, hop) = match nic {
             Nic::Ext => (
-                Rewrite {
-                    end: End::Dst,
-                    addr: c.rip,
-                    port: c.rport,
-                    addr_delta: c.in_addr,
-                    l4_delta: c.in_l4,
-                },
+                c.rewrite(Dir::Input),
                 Nic::Int,
                 neigh::next_hop(&self.env.int_net, None, c.rip),
             ),
             Nic::Int => (
-                Rewrite {
-                    end: End::Src,
-                    addr: c.vip,
-                    port: c.vport,
-                    addr_delta: c.out_addr,
-                    l4_delta: c.out_l4,
-                },
+                c.rewrite(Dir::Output),
                 Nic::Ext,
                 neigh::next_hop(&self.env.ext_net, self.env.gateway, c.client),
             ),

@@ -3,7 +3,8 @@
 //! Every function here takes an Ethernet frame whose IPv4 header is 20 bytes long
 //! (the worker drops frames with options before it gets here) and whose lengths the
 //! worker has validated; they patch fields in place and fix checksums
-//! incrementally with the connection's precomputed [`Delta`]s (RFC 1624).
+//! incrementally with the [`Delta`]s of the connection's [`Rewrite`] (RFC 1624),
+//! which `Conn::rewrite` derives from its addresses and ports.
 //!
 //! A frame whose L4 checksum is *partial* (`TP_STATUS_CSUMNOTREADY`: the field holds
 //! only the pseudo-header sum because the sender left the rest to an offload) gets a

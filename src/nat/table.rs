@@ -1,20 +1,34 @@
 //! A worker's connection table.
 //!
-//! Connections live in a slab (`Vec<Conn>` with a free list) allocated once at
-//! start; a `hashbrown` map from each direction's [`FlowKey`] to the slab index finds
-//! them. Every connection sits on the expiry list of its state: a doubly linked list
+//! Connections live in a slab (`Vec<Conn>`, its capacity allocated once at start;
+//! freed entries are chained through their list link and reused). Lookups go
+//! through an open-addressing index of its own: a power-of-two array of `u32`
+//! slots, each holding a slab index, the direction (which of the connection's two
+//! [`FlowKey`]s the slot stands for) and a few bits of the key's hash as a tag.
+//! The keys themselves are not stored: they are rebuilt from the [`Conn`] when a
+//! tag matches. Probing is linear and removal shifts the following slots back
+//! (no tombstones), so the index never fills up with dead entries, never rehashes
+//! and never grows: nothing in this table allocates after [`ConnTable::with_capacity`].
+//! Keys are hashed with `hashbrown`'s default hasher (foldhash, seeded at random
+//! per table), so clients cannot choose ports that pile up on one probe run.
+//!
+//! Memory per connection: a 36-byte [`Conn`] plus two slots of 4 bytes at a load
+//! of at most 3/4, i.e. 36 + 16..22 bytes (`tests/alloc.rs` measures it).
+//!
+//! Every connection sits on the expiry list of its state: a doubly linked list
 //! through the slab whose head is the stalest entry and whose tail the freshest
 //! (times are whole seconds, and a connection moves to the tail at most once a
 //! second), so expiry pops from the heads and never scans the table.
 
-use super::state::{STATES, State, Timeouts};
-use crate::config::DestId;
+use super::rewrite::{End, Rewrite};
+use super::state::{Dir, STATES, State, Timeouts};
+use crate::config::{DestId, MAX_DEST_IDS};
 use crate::wire::checksum::Delta;
-use hashbrown::HashMap;
-use std::net::Ipv4Addr;
+use hashbrown::DefaultHashBuilder;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 /// One direction's 5-tuple plus the NIC it arrives on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct FlowKey {
     pub src: u32,
@@ -44,32 +58,46 @@ impl FlowKey {
     }
 }
 
+impl Hash for FlowKey {
+    /// Two words instead of seven fields: the same equality, half the hasher rounds.
+    #[inline]
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(u64::from(self.src) | u64::from(self.dst) << 32);
+        h.write_u64(
+            u64::from(self.sport)
+                | u64::from(self.dport) << 16
+                | u64::from(self.proto) << 32
+                | u64::from(self.side) << 40,
+        );
+    }
+}
+
 const NIL: u32 = u32::MAX;
 
-/// A tracked connection: the addresses of both legs and the precomputed checksum
-/// updates for each direction.
+/// A tracked connection: the addresses and ports of both legs, its state, its real
+/// server and its expiry-list links. The checksum updates of the rewrites are not
+/// stored: [`Conn::rewrite`] derives them from the addresses (four one's
+/// complement additions, cheaper than the bytes they would take in every entry).
 #[derive(Clone, Debug)]
 pub struct Conn {
     pub client: u32,
-    pub cport: u16,
     pub vip: u32,
-    pub vport: u16,
     pub rip: u32,
+    pub cport: u16,
+    pub vport: u16,
     pub rport: u16,
     pub proto: u8,
     pub state: State,
-    pub dest: DestId,
-    /// Input: address part (VIP → RIP), for the IP header and the pseudo-header.
-    pub in_addr: Delta,
-    /// Input: address and port (the whole L4 checksum update).
-    pub in_l4: Delta,
-    pub out_addr: Delta,
-    pub out_l4: Delta,
+    /// The real server's [`DestId`] (ids are below [`MAX_DEST_IDS`] = 2^16).
+    dest: u16,
     /// Last second the connection was seen (on the caller's clock).
     pub seen: u32,
     prev: u32,
     next: u32,
 }
+
+const _: () = assert!(MAX_DEST_IDS <= 1 << 16);
+const _: () = assert!(size_of::<Conn>() == 36);
 
 impl Conn {
     pub fn new(
@@ -79,9 +107,7 @@ impl Conn {
         (rip, rport): (u32, u16),
         dest: DestId,
     ) -> Self {
-        let (v, r) = (Ipv4Addr::from(vip), Ipv4Addr::from(rip));
-        let in_addr = Delta::new().add_addr(v, r);
-        let out_addr = Delta::new().add_addr(r, v);
+        debug_assert!(dest.0 < MAX_DEST_IDS);
         Self {
             client,
             cport,
@@ -91,25 +117,58 @@ impl Conn {
             rport,
             proto,
             state: if proto == 17 { State::Udp } else { State::None },
-            dest,
-            in_addr,
-            in_l4: in_addr.add16(vport, rport),
-            out_addr,
-            out_l4: out_addr.add16(rport, vport),
+            dest: dest.0 as u16,
             seen: 0,
             prev: NIL,
             next: NIL,
         }
     }
 
+    /// The real server this connection goes to.
+    #[inline]
+    pub fn dest(&self) -> DestId {
+        DestId(u32::from(self.dest))
+    }
+
     /// The key of packets from the client (external NIC).
+    #[inline]
     pub fn in_key(&self) -> FlowKey {
         FlowKey::new(0, self.proto, self.client, self.cport, self.vip, self.vport)
     }
 
     /// The key of packets from the real server (internal NIC).
+    #[inline]
     pub fn out_key(&self) -> FlowKey {
         FlowKey::new(1, self.proto, self.rip, self.rport, self.client, self.cport)
+    }
+
+    #[inline]
+    fn key(&self, side: u32) -> FlowKey {
+        if side == 0 {
+            self.in_key()
+        } else {
+            self.out_key()
+        }
+    }
+
+    /// The rewrite of a packet going `dir`: input (client → real server) turns
+    /// VIP:vport into RIP:rport at the destination, output turns RIP:rport back
+    /// into VIP:vport at the source.
+    #[inline]
+    pub fn rewrite(&self, dir: Dir) -> Rewrite {
+        let (end, (from, fport), (to, tport)) = match dir {
+            Dir::Input => (End::Dst, (self.vip, self.vport), (self.rip, self.rport)),
+            Dir::Output => (End::Src, (self.rip, self.rport), (self.vip, self.vport)),
+        };
+        // RFC 1624 §3: each changed 16-bit word m → m' adds ~m + m'.
+        let addr_delta = Delta::new().add32(from, to);
+        Rewrite {
+            end,
+            addr: to,
+            port: tport,
+            addr_delta,
+            l4_delta: addr_delta.add16(fport, tport),
+        }
     }
 }
 
@@ -131,10 +190,28 @@ pub enum AddError {
 /// What `expire` and `remove` report for each connection that left the table.
 pub type Gone = (DestId, State);
 
+/// The largest table [`ConnTable::with_capacity`] makes: a slot packs the slab
+/// index, the direction and at least one tag bit into 32 bits.
+pub const MAX_CONNS: usize = (1 << 30) - 1;
+
+/// An index slot holding nothing. No used slot equals it: its index field is below
+/// `max`, which is below the all-ones index.
+const EMPTY: u32 = u32::MAX;
+
 pub struct ConnTable {
-    map: HashMap<FlowKey, u32>,
+    /// The index: `EMPTY`, or `tag | slab index << 1 | side` (see `place`).
+    slots: Box<[u32]>,
+    /// `slots.len() - 1` (a power of two minus one).
+    mask: usize,
+    /// The index field of a slot, shifted down.
+    idx_mask: u32,
+    /// The tag bits of a slot (the top bits, above the index and the side).
+    tag_mask: u32,
+    hasher: DefaultHashBuilder,
     slab: Vec<Conn>,
-    free: Vec<u32>,
+    /// Head of the free slab entries, chained through `Conn::next`.
+    free: u32,
+    len: usize,
     lists: [List; STATES],
     /// Connections per state.
     counts: [u32; STATES],
@@ -143,11 +220,31 @@ pub struct ConnTable {
 
 impl ConnTable {
     /// A table for at most `max` connections, allocated now.
+    ///
+    /// # Panics
+    /// If `max` exceeds [`MAX_CONNS`].
     pub fn with_capacity(max: usize) -> Self {
+        assert!(
+            max <= MAX_CONNS,
+            "at most {MAX_CONNS} connections per table"
+        );
+        // Two keys per connection at a load of at most 3/4, and always one slot
+        // empty, which ends every probe.
+        let slots = (max * 8)
+            .div_ceil(3)
+            .saturating_add(1)
+            .next_power_of_two()
+            .max(8);
+        let idx_bits = usize::BITS - max.leading_zeros();
         Self {
-            map: HashMap::with_capacity(max * 2),
+            slots: vec![EMPTY; slots].into_boxed_slice(),
+            mask: slots - 1,
+            idx_mask: (1 << idx_bits) - 1,
+            tag_mask: u32::MAX << (idx_bits + 1),
+            hasher: DefaultHashBuilder::default(),
             slab: Vec::with_capacity(max),
-            free: Vec::with_capacity(max),
+            free: NIL,
+            len: 0,
             lists: [List {
                 head: NIL,
                 tail: NIL,
@@ -158,11 +255,16 @@ impl ConnTable {
     }
 
     pub fn len(&self) -> usize {
-        self.slab.len() - self.free.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
+    }
+
+    /// The most connections the table holds.
+    pub fn capacity(&self) -> usize {
+        self.max
     }
 
     /// Connections in each state, indexed by `State as usize`.
@@ -171,8 +273,47 @@ impl ConnTable {
     }
 
     #[inline]
+    fn hash(&self, key: &FlowKey) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The slot value of `key` (hashed to `h`) for slab entry `idx`.
+    #[inline]
+    fn slot_value(&self, h: u64, idx: u32, side: u32) -> u32 {
+        ((h >> 32) as u32 & self.tag_mask) | idx << 1 | side
+    }
+
+    /// Where the slot's key hashes to (its probe sequence's start).
+    #[inline]
+    fn home(&self, s: u32) -> usize {
+        let c = &self.slab[((s >> 1) & self.idx_mask) as usize];
+        self.hash(&c.key(s & 1)) as usize & self.mask
+    }
+
+    #[inline]
+    fn find(&self, key: &FlowKey, h: u64) -> Option<u32> {
+        // Tag and side must match before the key is rebuilt from the slab entry.
+        let want = ((h >> 32) as u32 & self.tag_mask) | u32::from(key.side);
+        let meta = self.tag_mask | 1;
+        let mut i = h as usize & self.mask;
+        loop {
+            let s = self.slots[i];
+            if s == EMPTY {
+                return None;
+            }
+            if s & meta == want {
+                let idx = (s >> 1) & self.idx_mask;
+                if self.slab[idx as usize].key(s & 1) == *key {
+                    return Some(idx);
+                }
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    #[inline]
     pub fn lookup(&self, key: &FlowKey) -> Option<u32> {
-        self.map.get(key).copied()
+        self.find(key, self.hash(key))
     }
 
     #[inline]
@@ -180,36 +321,77 @@ impl ConnTable {
         &self.slab[idx as usize]
     }
 
-    #[inline]
-    pub fn get_mut(&mut self, idx: u32) -> &mut Conn {
-        &mut self.slab[idx as usize]
+    /// Put slab entry `idx`'s key of `side` (hashed to `h`) into the index.
+    fn place(&mut self, h: u64, idx: u32, side: u32) {
+        let v = self.slot_value(h, idx, side);
+        let mut i = h as usize & self.mask;
+        while self.slots[i] != EMPTY {
+            i = (i + 1) & self.mask;
+        }
+        self.slots[i] = v;
+    }
+
+    /// Take slab entry `idx`'s key of `side` out of the index. The entry must still
+    /// hold the connection (its keys rehash the slots that move).
+    fn unplace(&mut self, key: &FlowKey, idx: u32, side: u32) {
+        let h = self.hash(key);
+        let v = self.slot_value(h, idx, side);
+        let mut i = h as usize & self.mask;
+        while self.slots[i] != v {
+            i = (i + 1) & self.mask;
+        }
+        // Deletion by backward shift (Knuth, TAOCP vol. 3, 6.4 Algorithm R): walk
+        // the run after the hole; a slot moves into the hole unless its home lies
+        // cyclically in (hole, slot], where the probe from home would not pass it.
+        let mut j = i;
+        loop {
+            j = (j + 1) & self.mask;
+            let s = self.slots[j];
+            if s == EMPTY {
+                break;
+            }
+            let k = self.home(s);
+            let stays = if i <= j {
+                i < k && k <= j
+            } else {
+                i < k || k <= j
+            };
+            if !stays {
+                self.slots[i] = s;
+                i = j;
+            }
+        }
+        self.slots[i] = EMPTY;
     }
 
     /// Add a connection seen at second `now`.
     pub fn insert(&mut self, mut conn: Conn, now: u32) -> Result<u32, AddError> {
-        if self.len() >= self.max {
+        if self.len >= self.max {
             return Err(AddError::Full);
         }
         let (ik, ok) = (conn.in_key(), conn.out_key());
-        if self.map.contains_key(&ik) || self.map.contains_key(&ok) {
+        let (ih, oh) = (self.hash(&ik), self.hash(&ok));
+        if self.find(&ik, ih).is_some() || self.find(&ok, oh).is_some() {
             return Err(AddError::Clash);
         }
         conn.seen = now;
         conn.prev = NIL;
         conn.next = NIL;
         let state = conn.state;
-        let idx = match self.free.pop() {
-            Some(i) => {
-                self.slab[i as usize] = conn;
-                i
-            }
-            None => {
-                self.slab.push(conn);
-                (self.slab.len() - 1) as u32
-            }
+        let idx = if self.free != NIL {
+            let i = self.free;
+            self.free = self.slab[i as usize].next;
+            self.slab[i as usize] = conn;
+            i
+        } else {
+            // Never reallocates: entries are live or free, and none is free here.
+            debug_assert!(self.slab.len() < self.slab.capacity());
+            self.slab.push(conn);
+            (self.slab.len() - 1) as u32
         };
-        self.map.insert(ik, idx);
-        self.map.insert(ok, idx);
+        self.place(ih, idx, 0);
+        self.place(oh, idx, 1);
+        self.len += 1;
         self.link_tail(idx, state);
         self.counts[state as usize] += 1;
         Ok(idx)
@@ -237,12 +419,14 @@ impl ConnTable {
     /// Remove connection `idx`.
     pub fn remove(&mut self, idx: u32) -> Gone {
         let c = &self.slab[idx as usize];
-        let (ik, ok, state, dest) = (c.in_key(), c.out_key(), c.state, c.dest);
-        self.map.remove(&ik);
-        self.map.remove(&ok);
+        let (ik, ok, state, dest) = (c.in_key(), c.out_key(), c.state, c.dest());
+        self.unplace(&ik, idx, 0);
+        self.unplace(&ok, idx, 1);
         self.unlink(idx, state);
         self.counts[state as usize] -= 1;
-        self.free.push(idx);
+        self.slab[idx as usize].next = self.free;
+        self.free = idx;
+        self.len -= 1;
         (dest, state)
     }
 
@@ -393,5 +577,78 @@ mod test {
         let mut ports: Vec<u16> = t.iter().map(|c| c.cport).collect();
         ports.sort_unstable();
         assert_eq!(ports, [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn computed_rewrites_match_the_precomputed_deltas() {
+        use std::net::Ipv4Addr;
+        let (vip, rip) = (0xc612_006e, 0xc613_0002);
+        let c = Conn::new(
+            6,
+            (0xc612_000a, 40000),
+            (vip, 80),
+            (rip, 8080),
+            DestId(65535),
+        );
+        assert_eq!(c.dest(), DestId(65535));
+        let (v, r) = (Ipv4Addr::from(vip), Ipv4Addr::from(rip));
+        let rw = c.rewrite(Dir::Input);
+        assert_eq!((rw.end, rw.addr, rw.port), (End::Dst, rip, 8080));
+        assert_eq!(rw.addr_delta, Delta::new().add_addr(v, r));
+        assert_eq!(rw.l4_delta, Delta::new().add_addr(v, r).add16(80, 8080));
+        let rw = c.rewrite(Dir::Output);
+        assert_eq!((rw.end, rw.addr, rw.port), (End::Src, vip, 80));
+        assert_eq!(rw.addr_delta, Delta::new().add_addr(r, v));
+        assert_eq!(rw.l4_delta, Delta::new().add_addr(r, v).add16(8080, 80));
+    }
+
+    #[test]
+    fn sizes() {
+        // 36 bytes of entry plus two index slots at a load of at most 3/4.
+        assert_eq!(size_of::<Conn>(), 36);
+        let t = ConnTable::with_capacity(1 << 20);
+        assert_eq!(t.slots.len(), 1 << 22);
+        assert_eq!(ConnTable::with_capacity(0).slots.len(), 8);
+        assert_eq!(ConnTable::with_capacity(3).slots.len(), 16);
+    }
+
+    /// The index against a model: random inserts and removes in small tables (long
+    /// probe runs, wrap-around at the end of the slot array, backward shifts).
+    #[test]
+    fn index_agrees_with_a_model() {
+        use proptest::prelude::*;
+        use std::collections::HashMap;
+        let ops = proptest::collection::vec((any::<bool>(), 0u16..24, 0u32..3), 1..400);
+        proptest!(|(max in 1usize..20, ops in ops)| {
+            let mut t = ConnTable::with_capacity(max);
+            let mut model: HashMap<(u16, u32), u32> = HashMap::new();
+            for (add, port, host) in ops {
+                let c = Conn::new(17, (host, port), (9, 53), (5, 5353 + port), DestId(1));
+                let known = model.get(&(port, host)).copied();
+                if add {
+                    match t.insert(c, 0) {
+                        Ok(i) => {
+                            prop_assert!(known.is_none());
+                            model.insert((port, host), i);
+                        }
+                        Err(AddError::Clash) => prop_assert!(known.is_some()),
+                        Err(AddError::Full) => prop_assert_eq!(model.len(), max),
+                    }
+                } else if let Some(i) = known {
+                    t.remove(i);
+                    model.remove(&(port, host));
+                }
+                prop_assert_eq!(t.len(), model.len());
+                prop_assert_eq!(t.slots.iter().filter(|s| **s != EMPTY).count(), 2 * model.len());
+                for port in 0..24 {
+                    for host in 0..3 {
+                        let c = Conn::new(17, (host, port), (9, 53), (5, 5353 + port), DestId(1));
+                        let want = model.get(&(port, host)).copied();
+                        prop_assert_eq!(t.lookup(&c.in_key()), want);
+                        prop_assert_eq!(t.lookup(&c.out_key()), want);
+                    }
+                }
+            }
+        });
     }
 }

@@ -1,0 +1,517 @@
+//! What the connection table and the fast path allocate, counted by a global
+//! allocator that wraps the system one.
+//!
+//! * `table_memory_per_connection`: a [`ConnTable`] for 1M connections, filled with
+//!   1M distinct connections, must hold at most 64 bytes per connection (bytes
+//!   allocated, not counting freed ones) and its resident size (`/proc/self/statm`)
+//!   must stay within 128 MiB. Prints both:
+//!   `cargo test --release --test alloc -- --nocapture`.
+//! * `fast_path_allocates_nothing`: a real worker handles established-flow packets
+//!   in both directions, ARP requests, ICMP echoes, new connections (SYN) and
+//!   expiry with zero allocations.
+//!
+//! Counting is per thread (the test harness runs tests on several threads), and
+//! the tests take one lock so that the process-wide resident size of one is not
+//! inflated by the other.
+//!
+//! All addresses are RFC 2544 benchmarking space; nothing is sent anywhere.
+
+// A global allocator is an `unsafe impl`; this file is its own test binary and
+// the only code here that needs `unsafe`.
+#![allow(unsafe_code)]
+
+use crossbeam_channel::{Receiver, bounded};
+use ringvs::Nic;
+use ringvs::config::ipvsadm::{apply, parse};
+use ringvs::config::{Config, DestId};
+use ringvs::io::mem::{MemRx, MemTx, SLOT_LEN};
+use ringvs::io::{RxMeta, TxQueue};
+use ringvs::nat::{Conn, ConnTable, FlowKey, Snapshot, State, Timeouts};
+use ringvs::neigh::{NeighEvent, NeighTable};
+use ringvs::stats::Ctr;
+use ringvs::wire::Mac;
+use ringvs::wire::checksum;
+use ringvs::worker::{Env, FRAME_MAX, Handoff, Links, Published, Shared, Worker};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+// ---------------------------------------------------------------------------
+// The counting allocator
+// ---------------------------------------------------------------------------
+
+struct Counting;
+
+thread_local! {
+    /// Bytes this thread holds (allocated minus freed by it), the peak of that,
+    /// and how many allocations (including reallocations) it made.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note(bytes: isize, alloc: bool) {
+    // `try_with`: never panic in the allocator, even while a thread is exiting.
+    let _ = LIVE.try_with(|l| {
+        let v = l.get() + bytes;
+        l.set(v);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(v)));
+    });
+    if alloc {
+        let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to `System`, which upholds the
+// `GlobalAlloc` contract; the bookkeeping only touches const-initialised
+// thread-locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size() as isize, true);
+        // SAFETY: same layout as the caller's, whose contract we inherit.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(layout.size() as isize, true);
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note(-(layout.size() as isize), false);
+        // SAFETY: `ptr` came from `System` with this layout (all our allocations do).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size as isize - layout.size() as isize, true);
+        // SAFETY: as `dealloc`; `new_size` is the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn live() -> isize {
+    LIVE.with(Cell::get)
+}
+
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+/// Resident set size of the process, in bytes (`/proc/self/statm`, second field).
+fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|f| f.parse().ok())
+        .expect("resident pages");
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * page as usize
+}
+
+#[test]
+fn the_counter_counts() {
+    let (a, l) = (allocs(), live());
+    let v = std::hint::black_box(vec![1u8; 100]);
+    assert_eq!(allocs(), a + 1);
+    assert_eq!(live(), l + 100);
+    drop(v);
+    assert_eq!(live(), l);
+}
+
+/// One test at a time: the resident size is per process.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+// ---------------------------------------------------------------------------
+// Table memory
+// ---------------------------------------------------------------------------
+
+const MILLION: usize = 1_000_000;
+
+#[test]
+fn table_memory_per_connection() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let vip = u32::from(Ipv4Addr::new(198, 18, 0, 110));
+    let rips = [
+        u32::from(Ipv4Addr::new(198, 19, 0, 2)),
+        u32::from(Ipv4Addr::new(198, 19, 0, 3)),
+    ];
+    let (bytes0, rss0) = (live(), rss());
+    PEAK.with(|p| p.set(bytes0));
+    let mut t = ConnTable::with_capacity(MILLION);
+    let (bytes1, rss1) = (live(), rss());
+    let allocs0 = allocs();
+    for i in 0..MILLION {
+        // 198.18.0.0/15 clients, 64k ports each.
+        let client = u32::from(Ipv4Addr::new(198, 18, 0, 0)) + (i >> 16) as u32;
+        let c = Conn::new(
+            6,
+            (client, i as u16),
+            (vip, 80),
+            (rips[i & 1], 8080),
+            DestId((i & 1) as u32),
+        );
+        t.insert(c, 0).expect("room for a million");
+    }
+    let inserts_allocated = allocs() - allocs0;
+    let (bytes2, rss2) = (live(), rss());
+    let peak = PEAK.with(Cell::get);
+    assert_eq!(t.len(), MILLION);
+    assert_eq!(t.counts()[State::None as usize] as usize, MILLION);
+
+    let per_conn = (bytes2 - bytes0) as f64 / MILLION as f64;
+    let peak_per_conn = (peak - bytes0) as f64 / MILLION as f64;
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
+    println!(
+        "conn table, {MILLION} connections: {per_conn:.1} bytes/conn allocated \
+         ({:.1} at creation, peak {peak_per_conn:.1}); RSS +{:.1} MiB \
+         ({:.1} MiB at creation, {:.1} MiB filled); size_of::<Conn>() = {}",
+        (bytes1 - bytes0) as f64 / MILLION as f64,
+        mib(rss2.saturating_sub(rss0)),
+        mib(rss1.saturating_sub(rss0)),
+        mib(rss2.saturating_sub(rss1)),
+        size_of::<Conn>(),
+    );
+    assert_eq!(inserts_allocated, 0, "inserts allocated");
+    assert!(per_conn <= 64.0, "{per_conn} bytes per connection");
+    assert!(
+        peak_per_conn <= 64.0,
+        "{peak_per_conn} bytes per connection at peak"
+    );
+    assert!(
+        rss2.saturating_sub(rss0) <= 128 << 20,
+        "RSS grew by {:.1} MiB",
+        mib(rss2 - rss0)
+    );
+
+    // Both keys of a sample find their connection.
+    for i in (0..MILLION).step_by(9973) {
+        let client = u32::from(Ipv4Addr::new(198, 18, 0, 0)) + (i >> 16) as u32;
+        let key = FlowKey::new(0, 6, client, i as u16, vip, 80);
+        let idx = t.lookup(&key).expect("inserted");
+        assert_eq!(t.lookup(&t.get(idx).out_key()), Some(idx));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The fast path
+// ---------------------------------------------------------------------------
+
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 110);
+const EXT_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+const RS: [Ipv4Addr; 2] = [Ipv4Addr::new(198, 19, 0, 2), Ipv4Addr::new(198, 19, 0, 3)];
+const RS_MAC: [[u8; 6]; 2] = [[0x02, 0x55, 0, 0, 0, 0x02], [0x02, 0x55, 0, 0, 0, 0x03]];
+const EXT_MAC: [u8; 6] = [0x02, 0xee, 0, 0, 0, 0x02];
+const INT_MAC: [u8; 6] = [0x02, 0x11, 0, 0, 0, 0x01];
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+const CLIENT_MAC: [u8; 6] = [0x02, 0xcc, 0, 0, 0, 0x01];
+
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+const PSH: u8 = 0x08;
+
+/// Ethernet header.
+fn ether(dst: [u8; 6], src: [u8; 6], ty: u16, f: &mut Vec<u8>) {
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ty.to_be_bytes());
+}
+
+/// An IPv4 header (20 bytes, DF, TTL 64) with its checksum.
+fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: usize, f: &mut Vec<u8>) {
+    let at = f.len();
+    f.extend_from_slice(&[0x45, 0]);
+    f.extend_from_slice(&((20 + payload) as u16).to_be_bytes());
+    f.extend_from_slice(&[0x12, 0x34, 0x40, 0, 64, proto, 0, 0]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    let c = checksum::checksum(&f[at..]);
+    f[at + 10..at + 12].copy_from_slice(&c.to_be_bytes());
+}
+
+fn tcp(
+    (smac, dmac): ([u8; 6], [u8; 6]),
+    (src, sport): (Ipv4Addr, u16),
+    (dst, dport): (Ipv4Addr, u16),
+    flags: u8,
+    data: usize,
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    ether(dmac, smac, 0x0800, &mut f);
+    ipv4(src, dst, 6, 20 + data, &mut f);
+    let at = f.len();
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&[
+        0, 0, 0x10, 0, 0, 0, 0x20, 0, 0x50, flags, 0xfa, 0xf0, 0, 0, 0, 0,
+    ]);
+    f.extend((0..data).map(|k| k as u8));
+    let ph = checksum::pseudo_header_v4(src, dst, 6, (20 + data) as u16);
+    let c = !checksum::fold(checksum::combine(ph, checksum::sum(&f[at..])));
+    f[at + 16..at + 18].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+fn arp_request(tip: Ipv4Addr) -> Vec<u8> {
+    let mut f = Vec::new();
+    ether([0xff; 6], CLIENT_MAC, 0x0806, &mut f);
+    f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&CLIENT_MAC);
+    f.extend_from_slice(&CLIENT.octets());
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&tip.octets());
+    f.resize(60, 0);
+    f
+}
+
+fn echo_request(dst: Ipv4Addr, seq: u16) -> Vec<u8> {
+    let mut f = Vec::new();
+    ether(EXT_MAC, CLIENT_MAC, 0x0800, &mut f);
+    ipv4(CLIENT, dst, 1, 8 + 32, &mut f);
+    let at = f.len();
+    f.extend_from_slice(&[8, 0, 0, 0, 0x42, 0x42]);
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend((0..32).map(|k| k as u8));
+    let c = checksum::checksum(&f[at..]);
+    f[at + 2..at + 4].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// A TX queue that allocates nothing: one slot, reused (as a ring slot is).
+struct SlotTx {
+    slot: Box<[u8]>,
+    committed: u64,
+}
+
+impl SlotTx {
+    fn new() -> Self {
+        Self {
+            slot: vec![0; SLOT_LEN].into_boxed_slice(),
+            committed: 0,
+        }
+    }
+}
+
+impl TxQueue for SlotTx {
+    fn slot(&mut self) -> Option<&mut [u8]> {
+        Some(&mut self.slot)
+    }
+
+    fn commit(&mut self, _len: usize) {
+        self.committed += 1;
+    }
+
+    fn flush(&mut self) -> usize {
+        0
+    }
+}
+
+/// One worker with TCP VIP:80 (`sched`) over two real servers, every neighbor
+/// resolved, and zero-allocation TX queues.
+struct Director {
+    w: Worker<MemRx, MemTx>,
+    ext: SlotTx,
+    int: SlotTx,
+    neigh_rx: Receiver<NeighEvent>,
+}
+
+impl Director {
+    fn new(sched: &str, max_conns: usize) -> Self {
+        let rules = [
+            format!("-A -t {VIP}:80 -s {sched}"),
+            format!("-a -t {VIP}:80 -r {}:8080 -m -w 3", RS[0]),
+            format!("-a -t {VIP}:80 -r {}:8080 -m -w 1", RS[1]),
+        ];
+        let mut cfg = Config::new();
+        for r in &rules {
+            let args: Vec<String> = r.split_whitespace().map(String::from).collect();
+            apply(&mut cfg, &parse(&args).expect("rule")).expect("rule applies");
+        }
+        let shared = Arc::new(Shared::new(Snapshot::build(&cfg, Timeouts::default())));
+        let start = Instant::now();
+        let mut neigh = NeighTable::new();
+        let hosts = [
+            (Nic::Int, RS[0], RS_MAC[0]),
+            (Nic::Int, RS[1], RS_MAC[1]),
+            (Nic::Ext, CLIENT, CLIENT_MAC),
+        ];
+        for (nic, ip, mac) in hosts {
+            let ip = u32::from(ip);
+            neigh.event(NeighEvent::Resolve { nic, ip }, start);
+            let heard = NeighEvent::Heard {
+                nic,
+                ip,
+                mac: Mac(mac),
+                reply: true,
+            };
+            neigh.event(heard, start);
+        }
+        shared
+            .neigh
+            .store(Arc::new(neigh.take_snapshot().expect("learned")));
+        shared.bump();
+        let (neigh_tx, neigh_rx) = bounded::<NeighEvent>(64);
+        let (handoff_tx, handoff_rx) = bounded::<Box<Handoff>>(8);
+        let (pool_tx, pool_rx) = bounded::<Box<Handoff>>(8);
+        for _ in 0..8 {
+            let h = Box::new(Handoff {
+                nic: Nic::Ext,
+                len: 0,
+                csum_partial: false,
+                data: [0; FRAME_MAX],
+            });
+            pool_tx.try_send(h).expect("room");
+        }
+        let links = Links {
+            handoff_rx,
+            handoff_tx: vec![handoff_tx],
+            pool_rx,
+            pool_tx,
+            neigh_tx,
+        };
+        let env = Env {
+            mac: [Mac(EXT_MAC), Mac(INT_MAC)],
+            mtu: [1500, 1500],
+            ext_net: format!("{EXT_ADDR}/24").parse().expect("prefix"),
+            gateway: None,
+            int_net: "198.19.0.1/24".parse().expect("prefix"),
+            io_only: false,
+        };
+        let mut w = Worker::new(
+            0,
+            1,
+            (MemRx::new(), MemTx::new()),
+            (MemRx::new(), MemTx::new()),
+            Arc::new(env),
+            shared,
+            Arc::new(Published::default()),
+            links,
+            max_conns,
+            start,
+        );
+        w.poll_once(start);
+        Self {
+            w,
+            ext: SlotTx::new(),
+            int: SlotTx::new(),
+            neigh_rx,
+        }
+    }
+
+    fn handle(&mut self, nic: Nic, f: &[u8]) {
+        let meta = RxMeta {
+            wire_len: f.len() as u32,
+            csum_partial: false,
+            vlan: false,
+        };
+        self.w
+            .core
+            .handle(nic, f, meta, false, &mut self.ext, &mut self.int);
+    }
+
+    fn ctr(&self, c: Ctr) -> u64 {
+        self.w.core.ctr.get(c)
+    }
+}
+
+/// Client ports of the connections.
+fn port(i: usize) -> u16 {
+    10_000 + i as u16
+}
+
+#[test]
+fn fast_path_allocates_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const CONNS: usize = 1000;
+    const ROUNDS: usize = 5;
+    for sched in ["rr", "wrr"] {
+        let mut d = Director::new(sched, 2 * CONNS);
+
+        // Established connections, by a real handshake (allocation not counted).
+        let syns: Vec<Vec<u8>> = (0..2 * CONNS)
+            .map(|i| tcp((CLIENT_MAC, EXT_MAC), (CLIENT, port(i)), (VIP, 80), SYN, 0))
+            .collect();
+        let mut input = Vec::new();
+        let mut output = Vec::new();
+        for (i, syn) in syns[..CONNS].iter().enumerate() {
+            d.handle(Nic::Ext, syn);
+            let key = FlowKey::new(0, 6, u32::from(CLIENT), port(i), u32::from(VIP), 80);
+            let c =
+                d.w.core
+                    .table
+                    .get(d.w.core.table.lookup(&key).expect("made"));
+            let (rip, rport) = (Ipv4Addr::from(c.rip), c.rport);
+            let k = usize::from(rip == RS[1]);
+            let client = (CLIENT, port(i));
+            let server = (rip, rport);
+            d.handle(
+                Nic::Int,
+                &tcp((RS_MAC[k], INT_MAC), server, client, SYN | ACK, 0),
+            );
+            d.handle(
+                Nic::Ext,
+                &tcp((CLIENT_MAC, EXT_MAC), client, (VIP, 80), ACK, 0),
+            );
+            input.push(tcp((CLIENT_MAC, EXT_MAC), client, (VIP, 80), ACK | PSH, 64));
+            output.push(tcp((RS_MAC[k], INT_MAC), server, client, ACK | PSH, 512));
+        }
+        assert_eq!(d.w.core.state_count(State::Established) as usize, CONNS);
+        let arps = [arp_request(VIP), arp_request(EXT_ADDR)];
+        let pings = [echo_request(VIP, 1), echo_request(EXT_ADDR, 2)];
+        let (fwd_in, fwd_out) = (d.ctr(Ctr::FwdIn), d.ctr(Ctr::FwdOut));
+        let (arp0, echo0) = (d.ctr(Ctr::ArpReply), d.ctr(Ctr::IcmpEchoReply));
+        let (ext0, int0) = (d.ext.committed, d.int.committed);
+
+        // Established traffic both ways, ARP and ping.
+        let before = allocs();
+        for _ in 0..ROUNDS {
+            for (i, o) in input.iter().zip(&output) {
+                d.handle(Nic::Ext, i);
+                d.handle(Nic::Int, o);
+            }
+            for f in arps.iter().chain(&pings) {
+                d.handle(Nic::Ext, f);
+            }
+        }
+        let n = allocs() - before;
+        while d.neigh_rx.try_recv().is_ok() {}
+        let packets = (ROUNDS * CONNS) as u64;
+        assert_eq!(d.ctr(Ctr::FwdIn) - fwd_in, packets, "{sched}: forwarded in");
+        assert_eq!(
+            d.ctr(Ctr::FwdOut) - fwd_out,
+            packets,
+            "{sched}: forwarded out"
+        );
+        assert_eq!(d.ctr(Ctr::ArpReply) - arp0, 2 * ROUNDS as u64);
+        assert_eq!(d.ctr(Ctr::IcmpEchoReply) - echo0, 2 * ROUNDS as u64);
+        assert_eq!(d.int.committed - int0, packets);
+        assert_eq!(d.ext.committed - ext0, packets + 4 * ROUNDS as u64);
+        assert_eq!(n, 0, "{sched}: {n} allocations for {} frames", 2 * packets);
+
+        // New connections into the preallocated table, then expiry of them all.
+        let new0 = d.ctr(Ctr::ConnNew);
+        let before = allocs();
+        for syn in &syns[CONNS..] {
+            d.handle(Nic::Ext, syn);
+        }
+        let n = allocs() - before;
+        assert_eq!(d.ctr(Ctr::ConnNew) - new0, CONNS as u64, "{sched}: SYNs");
+        assert_eq!(n, 0, "{sched}: {n} allocations for {CONNS} new connections");
+        let before = allocs();
+        let gone =
+            d.w.core
+                .table
+                .expire(u32::MAX, &Timeouts::default(), usize::MAX, |_| {});
+        let n = allocs() - before;
+        assert_eq!(gone, 2 * CONNS);
+        assert_eq!(n, 0, "{sched}: {n} allocations expiring {gone} connections");
+    }
+}
