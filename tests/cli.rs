@@ -142,3 +142,26 @@ fn unusable_cpu_list_is_rejected() {
         stderr(&o)
     );
 }
+
+#[test]
+fn oversized_connection_table_is_rejected() {
+    let o = ringvs(&[
+        "run",
+        "--ext",
+        "lo",
+        "--ext-addr",
+        "198.18.0.2/24",
+        "--int",
+        "lo",
+        "--int-addr",
+        "198.19.0.1/24",
+        "--max-conns",
+        "4000000000",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--max-conns must be 1..="),
+        "{}",
+        stderr(&o)
+    );
+}

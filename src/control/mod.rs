@@ -272,6 +272,12 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     if opts.burst == 0 {
         return Err(RunError::Invalid("--burst must be at least 1".into()));
     }
+    if opts.max_conns == 0 || opts.max_conns > crate::nat::table::MAX_CONNS {
+        return Err(RunError::Invalid(format!(
+            "--max-conns must be 1..={}",
+            crate::nat::table::MAX_CONNS
+        )));
+    }
     let ext = nic::discover(&opts.ext)?;
     let int = nic::discover(&opts.int)?;
     if ext.index == int.index {
