@@ -548,8 +548,8 @@ impl Core {
         vip: (u32, u16),
         flags: u8,
     ) -> Option<u32> {
-        let cfg = Arc::clone(&self.cfg);
-        let Some(svc) = cfg.services.get(&(proto, vip.0, vip.1)) else {
+        // Borrow the snapshot (no refcount traffic on a line all workers share).
+        let Some(svc) = self.cfg.services.get(&(proto, vip.0, vip.1)) else {
             self.ctr.inc(Ctr::DropNoService);
             return None;
         };
