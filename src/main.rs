@@ -148,6 +148,9 @@ enum Cmd {
         #[arg(long)]
         busy_poll: bool,
     },
+    /// (lab) Side-by-side benchmark: ringvs NAT, kernel nftables NAT, ringvs I/O-only.
+    #[command(hide = true)]
+    PerfBench(ringvs::lab::perf::PerfArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -379,6 +382,7 @@ fn main() -> ExitCode {
                 .and_then(|r| serde_json::to_string(&r).map_err(|e| e.to_string()));
             ringvs::lab::bench::print_line("ring-bench", line)
         }
+        Cmd::PerfBench(a) => ringvs::lab::perf::main(a),
     }
 }
 

@@ -42,6 +42,7 @@
 
 pub mod bench;
 pub mod http;
+pub mod perf;
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
