@@ -58,6 +58,8 @@ pub trait TxQueue {
     /// Queue the first `len` bytes of the slot returned by `slot` for sending.
     fn commit(&mut self, len: usize);
     /// Ask the kernel to send everything committed. Returns how many frames were
-    /// pending. One syscall per call on the real backend, none when nothing is pending.
+    /// handed over (0 when the kernel refused for now: they stay pending and the next
+    /// call tries again). One syscall per call on the real backend, none when
+    /// nothing is pending.
     fn flush(&mut self) -> usize;
 }

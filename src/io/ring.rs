@@ -622,9 +622,8 @@ impl TxQueue for TxRing {
             return 0;
         }
         // SAFETY: sendto(2) with no buffer: asks the kernel to transmit the frames
-        // marked TP_STATUS_SEND_REQUEST in our ring. Errors (ENOBUFS, EAGAIN) leave
-        // them marked; the next flush retries.
-        unsafe {
+        // marked TP_STATUS_SEND_REQUEST in our ring.
+        let ret = unsafe {
             libc::sendto(
                 self.fd.as_raw_fd(),
                 std::ptr::null(),
@@ -634,6 +633,13 @@ impl TxQueue for TxRing {
                 0,
             )
         };
+        // On an error (ENOBUFS when the device queue is full, EAGAIN) the kernel
+        // stops at the frame that failed and leaves it and the rest marked: keep
+        // them pending so the next flush kicks the ring again, even with no new
+        // frame to send.
+        if ret < 0 {
+            return 0;
+        }
         self.pending = 0;
         n
     }
