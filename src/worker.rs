@@ -484,7 +484,7 @@ impl Core {
         let frame = &data[..ethernet::HEADER_LEN + usize::from(ip.total_len())];
         let l4 = &frame[ethernet::HEADER_LEN + 20..];
         if proto == protocol::ICMP {
-            return self.icmp(nic, frame, src, dst, handed, ext_tx, int_tx);
+            return self.icmp(nic, frame, dst, handed, ext_tx, int_tx);
         }
         if proto != protocol::TCP && proto != protocol::UDP {
             return self.ctr.inc(if self.is_ours(nic, dst) {
@@ -609,7 +609,6 @@ impl Core {
         &mut self,
         nic: Nic,
         frame: &[u8],
-        src: u32,
         dst: u32,
         handed: bool,
         ext_tx: &mut T,
@@ -681,7 +680,6 @@ impl Core {
             return self.ctr.inc(Ctr::DropTtl);
         }
         let c = self.table.get(idx);
-        let _ = src;
         let (rw, out, hop) = match nic {
             Nic::Ext => (
                 c.rewrite(Dir::Input),

@@ -130,6 +130,11 @@ pub struct PerfArgs {
     /// receive softirq (ksoftirqd) that feeds its own RX ring.
     #[arg(long)]
     pub busy_poll: bool,
+    /// For the ringvs datapaths, drop every frame at the netdev ingress hook of the
+    /// director's NICs (after the AF_PACKET taps), so the director's kernel does not
+    /// run IP input on frames it would drop anyway (ARCHITECTURE trap 1).
+    #[arg(long)]
+    pub ingress_drop: bool,
 }
 
 /// One datapath under test.
@@ -359,6 +364,13 @@ fn start_datapath(
             child: None,
             control,
         });
+    }
+    if a.ingress_drop {
+        nft(
+            ns,
+            tag,
+            "table netdev rvdir {\n  chain ext {\n    type filter hook ingress device ext0 priority 0; policy drop;\n  }\n  chain int {\n    type filter hook ingress device int0 priority 0; policy drop;\n  }\n}\n",
+        )?;
     }
     let workers = dp.workers();
     let cpus = if workers == 1 {
