@@ -407,6 +407,19 @@ impl Core {
         self.forward(out, hop, frame, tx, done, |_| {});
     }
 
+    /// Whether `src` may open a connection from the external side: not one of our
+    /// own or the internal segment's addresses, not loopback, "this network",
+    /// multicast or limited broadcast, and reachable (on-link or via the gateway).
+    fn plausible_client(&self, src: u32) -> bool {
+        let first = src >> 24;
+        !(first == 0
+            || first == 127
+            || first >= 224
+            || self.env.int_net.contains(src)
+            || self.is_ours(Nic::Ext, src))
+            && neigh::next_hop(&self.env.ext_net, self.env.gateway, src).is_some()
+    }
+
     fn is_ours(&self, nic: Nic, ip: u32) -> bool {
         match nic {
             Nic::Ext => ip == self.env.ext_addr() || self.cfg.vips.contains(&ip),
@@ -506,10 +519,17 @@ impl Core {
                 let key = FlowKey::new(0, proto, src, sport, dst, dport);
                 let idx = match self.table.lookup(&key) {
                     Some(i) => i,
-                    None => match self.new_conn(proto, (src, sport), (dst, dport), flags) {
-                        Some(i) => i,
-                        None => return,
-                    },
+                    None => {
+                        // A source we could never answer, or one that must not come
+                        // from outside, creates nothing.
+                        if !self.plausible_client(src) {
+                            return self.ctr.inc(Ctr::DropBadSource);
+                        }
+                        match self.new_conn(proto, (src, sport), (dst, dport), flags) {
+                            Some(i) => i,
+                            None => return,
+                        }
+                    }
                 };
                 self.track(idx, Dir::Input, proto, flags);
                 let c = self.table.get(idx);
@@ -564,6 +584,11 @@ impl Core {
             return None;
         };
         let d = svc.dests[d];
+        if !self.env.int_net.contains(d.addr) {
+            // LVS-NAT needs the real servers on the DIP's segment.
+            self.ctr.inc(Ctr::DropNoDest);
+            return None;
+        }
         // A real server added without a port (`-r RIP`) of a port-0 service takes
         // the packet's destination port, as in IPVS.
         let rport = if d.port == 0 { vip.1 } else { d.port };
@@ -628,6 +653,9 @@ impl Core {
                 return self.ctr.inc(Ctr::DropTxFull);
             };
             let len = frame.len();
+            if len > slot.len() {
+                return self.ctr.inc(Ctr::DropTooBig);
+            }
             slot[..len].copy_from_slice(frame);
             rewrite::echo_reply(&mut slot[..len]);
             tx.commit(len);
@@ -680,6 +708,16 @@ impl Core {
             return self.ctr.inc(Ctr::DropTtl);
         }
         let c = self.table.get(idx);
+        // The error must travel where the connection goes: to the client from the
+        // inside, to the VIP from the outside. Anything else would let a host steer
+        // ICMP from the VIP to an address of its choice.
+        let bound = match nic {
+            Nic::Ext => dst == c.vip,
+            Nic::Int => dst == c.client,
+        };
+        if !bound {
+            return self.ctr.inc(Ctr::DropIcmpNoConn);
+        }
         let (rw, out, hop) = match nic {
             Nic::Ext => (
                 c.rewrite(Dir::Input),
@@ -753,7 +791,9 @@ impl Core {
             let Some(slot) = tx.slot() else {
                 return self.ctr.inc(Ctr::DropTxFull);
             };
-            let buf = &mut slot[..len];
+            let Some(buf) = slot.get_mut(..len) else {
+                return self.ctr.inc(Ctr::DropTooBig);
+            };
             buf.copy_from_slice(frame);
             patch(buf);
             buf[0..6].copy_from_slice(&mac.0);
@@ -810,7 +850,7 @@ impl Core {
             };
             for i in 0..p.n {
                 let len = p.lens[i];
-                let Some(slot) = tx.slot() else {
+                let Some(slot) = tx.slot().filter(|s| s.len() >= len) else {
                     self.ctr.inc(Ctr::DropTxFull);
                     continue;
                 };

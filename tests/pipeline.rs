@@ -1714,13 +1714,60 @@ fn off_link_clients_are_answered_through_the_gateway() {
     let (ext, _) = lab.poll_take();
     let q = parse_ip(&one(ext));
     assert_eq!((q.src, q.dst, q.dst_mac), (VIP, far, gw_mac));
-    // Without a gateway an off-link client cannot be answered: counted, not sent.
+    // Without a gateway an off-link client could never be answered: its SYN creates
+    // no connection (and moves no scheduler).
     let mut lab = Lab::with_env(1, SEED_RULES, env(), 1024);
     lab.resolve_all();
-    client_to_rs(&mut lab, &tcp_frame(&l3, 40000, 80, SYN));
-    let (ext, int) = lab.int(&tcp_frame(&L3::from_rs(RS1, far), 80, 40000, SYN | ACK));
+    let (ext, int) = lab.ext(&tcp_frame(&l3, 40000, 80, SYN));
     assert!(ext.is_empty() && int.is_empty());
-    assert_eq!(lab.ctr(Ctr::DropNoService), 1);
+    assert_eq!(lab.ctr(Ctr::DropBadSource), 1);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 0);
+}
+
+#[test]
+fn sources_that_cannot_be_clients_open_nothing() {
+    let mut lab = Lab::standard();
+    for src in [
+        "198.19.0.9",
+        "198.19.0.1",
+        "198.18.0.110",
+        "198.18.0.2",
+        "127.0.0.1",
+        "0.0.0.1",
+        "224.0.0.5",
+    ] {
+        let l3 = L3 {
+            src: src.parse().unwrap(),
+            ..L3::to_vip()
+        };
+        let (ext, int) = lab.ext(&tcp_frame(&l3, 40000, 80, SYN));
+        assert!(ext.is_empty() && int.is_empty(), "{src} was forwarded");
+    }
+    assert_eq!(lab.ctr(Ctr::DropBadSource), 7);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 0);
+}
+
+#[test]
+fn icmp_errors_go_only_where_their_connection_goes() {
+    let mut lab = lab_with(UDP_53);
+    let fwd = {
+        lab.w()
+            .ext_rx
+            .push(&udp_frame(&L3::to_vip(), 5000, 53, b"query!", true));
+        let (_, i) = lab.poll_take();
+        one(i)
+    };
+    // The real server reports an error about that datagram but addresses it to a
+    // third host: the director must not relay it from the VIP.
+    let third = std::net::Ipv4Addr::new(198, 18, 0, 77);
+    let err = icmp_error(&L3::from_rs(RS1, third), 3, 3, [0; 4], &fwd, 64);
+    let (e, i) = lab.int(&err);
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropIcmpNoConn), 1);
+    // Addressed to the client, it goes through.
+    let err = icmp_error(&L3::from_rs(RS1, CLIENT), 3, 3, [0; 4], &fwd, 64);
+    let (e, _) = lab.int(&err);
+    assert_eq!(parse_ip(&one(e)).dst, CLIENT);
 }
 
 #[test]

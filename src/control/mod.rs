@@ -221,6 +221,18 @@ impl Ctl {
     }
 }
 
+/// The MTU the data plane enforces: the NIC's, but no more than a ring slot holds.
+fn clamp_mtu(nic: &NicInfo) -> usize {
+    let max = crate::io::ring::TX_FRAME_MAX - crate::wire::ethernet::HEADER_LEN;
+    if nic.mtu > max {
+        eprintln!(
+            "ringvs: {} has MTU {}; frames above {max} bytes of IP are dropped (drop_oversize)",
+            nic.name, nic.mtu
+        );
+    }
+    nic.mtu.min(max)
+}
+
 fn vips(cfg: &Config) -> Vec<Ipv4Addr> {
     cfg.services().iter().map(|s| s.key.addr).collect()
 }
@@ -295,7 +307,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     let shared = Arc::new(Shared::new(Snapshot::build(&adm.cfg, adm.timeouts)));
     let env = Arc::new(Env {
         mac: [ext.mac, int.mac],
-        mtu: [ext.mtu, int.mtu],
+        mtu: [clamp_mtu(&ext), clamp_mtu(&int)],
         ext_net: opts.ext_net,
         gateway: opts.gateway,
         int_net: opts.int_net,
@@ -525,7 +537,11 @@ fn bind_control(path: &std::path::Path) -> Result<UnixListener, RunError> {
 
 fn accept_loop(listener: UnixListener, ctl: Arc<Ctl>) {
     for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
+        let Ok(stream) = stream else {
+            // EMFILE and friends: don't spin.
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
         if ctl.clients.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
             ctl.clients.fetch_sub(1, Ordering::AcqRel);
             let r = Response::fail(1, "director busy: too many control clients");

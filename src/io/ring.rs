@@ -77,6 +77,9 @@ pub struct Fanout {
 /// kernel reads a frame when `PACKET_TX_HAS_OFF` is not set.
 const TX_DATA_OFF: usize = libc::TPACKET2_HDRLEN - size_of::<libc::sockaddr_ll>();
 
+/// The largest frame (Ethernet header included) a [`RingSize::new`] TX slot holds.
+pub const TX_FRAME_MAX: usize = 2048 - TX_DATA_OFF;
+
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
         Err(io::Error::last_os_error())
@@ -549,6 +552,8 @@ impl TxRing {
         setsockopt(&fd, libc::PACKET_VERSION, &ver, "PACKET_VERSION")?;
         let one: libc::c_int = 1;
         setsockopt(&fd, libc::PACKET_QDISC_BYPASS, &one, "PACKET_QDISC_BYPASS")?;
+        // Skip a frame the kernel rejects instead of stalling the ring behind it.
+        setsockopt(&fd, libc::PACKET_LOSS, &one, "PACKET_LOSS")?;
         let req = libc::tpacket_req {
             tp_block_size: size.block_size,
             tp_block_nr: size.block_nr,
