@@ -209,6 +209,7 @@ mod lab {
                 gateway: None,
                 int_net: "198.19.0.1/24".parse().expect("prefix"),
                 io_only: false,
+                fanout_key: 0,
             });
 
             // Neighbors resolved the way the control thread does it.

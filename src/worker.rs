@@ -55,6 +55,8 @@ pub struct Env {
     /// address, MACs rewritten) without NAT or connection tracking — the ceiling of
     /// the I/O path. ARP and ping are answered as usual.
     pub io_only: bool,
+    /// The fanout programs' hash key (to find the worker owning a flow).
+    pub fanout_key: u32,
 }
 
 impl Env {
@@ -697,7 +699,7 @@ impl Core {
                 (isrc, isport),
             ),
         };
-        let owner = fanout::owner(client.0, client.1, self.workers);
+        let owner = fanout::owner(client.0, client.1, self.workers, self.env.fanout_key);
         if owner != self.id && !handed {
             return self.hand_off(owner, nic, frame);
         }

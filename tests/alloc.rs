@@ -384,6 +384,7 @@ impl Director {
             gateway: None,
             int_net: "198.19.0.1/24".parse().expect("prefix"),
             io_only: false,
+            fanout_key: 0,
         };
         let mut w = Worker::new(
             0,

@@ -668,7 +668,7 @@ fn icmp_error_is_handed_off_to_the_owning_worker() {
     let mut lab = Lab::with_workers(2, UDP_53);
     lab.resolve_all();
     let cport = (5000u16..)
-        .find(|&p| owner(be(CLIENT), p, 2) == 1)
+        .find(|&p| owner(be(CLIENT), p, 2, 0) == 1)
         .expect("a port owned by worker 1");
     // More handoffs than the pool holds: boxes must come back.
     let rounds = HANDOFF_DEPTH * 3;

@@ -305,6 +305,14 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         load_rules(&mut adm.cfg, path)?;
     }
     let shared = Arc::new(Shared::new(Snapshot::build(&adm.cfg, adm.timeouts)));
+    // A fresh secret per start for the fanout hash (std's RandomState is seeded
+    // from the OS).
+    let fanout_key = {
+        use std::hash::{BuildHasher, Hasher};
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish() as u32
+    };
     let env = Arc::new(Env {
         mac: [ext.mac, int.mac],
         mtu: [clamp_mtu(&ext), clamp_mtu(&int)],
@@ -312,6 +320,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         gateway: opts.gateway,
         int_net: opts.int_net,
         io_only: opts.io_only,
+        fanout_key,
     });
 
     // Rings: every worker's ext RX socket joins the ext group, then every int one the
@@ -325,7 +334,11 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
                     info.index,
                     opts.rx_version,
                     size,
-                    Some(Fanout { id: group, side }),
+                    Some(Fanout {
+                        id: group,
+                        side,
+                        key: fanout_key,
+                    }),
                 )
                 .map_err(|err| RunError::Ring {
                     what: "RX",
@@ -471,7 +484,12 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     let mut table = NeighTable::new();
     let mut probes: Vec<Probe> = Vec::new();
     let mut last_tick = Instant::now();
+    let mut failed = None;
     while !term.load(Ordering::Relaxed) {
+        if let Some(k) = threads.iter().position(|t| t.is_finished()) {
+            failed = Some(k);
+            break;
+        }
         let now = Instant::now();
         match neigh_rx.recv_timeout(Duration::from_millis(20)) {
             Ok(ev) => {
@@ -505,6 +523,11 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         let _ = t.join();
     }
     let _ = std::fs::remove_file(&opts.control);
+    if let Some(k) = failed {
+        return Err(RunError::Invalid(format!(
+            "worker {k} stopped unexpectedly; the director stopped with it"
+        )));
+    }
     eprintln!("ringvs: stopped");
     Ok(())
 }

@@ -35,6 +35,7 @@ const TAX: u16 = 0x07; // BPF_MISC | BPF_TAX
 const ALU_XOR_X: u16 = 0xac; // BPF_ALU | BPF_XOR | BPF_X
 const ALU_RSH_K: u16 = 0x74; // BPF_ALU | BPF_RSH | BPF_K
 const ALU_MUL_K: u16 = 0x24; // BPF_ALU | BPF_MUL | BPF_K
+const ALU_XOR_K: u16 = 0xa4; // BPF_ALU | BPF_XOR | BPF_K
 const RET_A: u16 = 0x16; // BPF_RET | BPF_A
 
 const NET_OFF: i32 = libc::SKF_NET_OFF;
@@ -52,8 +53,9 @@ fn insn(code: u16, k: u32) -> sock_filter {
     }
 }
 
-/// The fanout program for one side.
-pub fn program(side: Side) -> Vec<sock_filter> {
+/// The fanout program for one side. `key` is a secret chosen at start, so nobody
+/// outside can pick source ports that all land on one worker.
+pub fn program(side: Side, key: u32) -> Vec<sock_filter> {
     // IPv4: source address at 12, destination at 16; L4 ports at 20 and 22.
     let (addr, port) = match side {
         Side::Ext => (12, 20),
@@ -65,6 +67,7 @@ pub fn program(side: Side) -> Vec<sock_filter> {
         insn(TAX, 0),              // X = A
         insn(LD_H_ABS, abs(port)), // A = client port
         insn(ALU_XOR_X, 0),        // A ^= X
+        insn(ALU_XOR_K, key),      // A ^= key
         insn(ALU_MUL_K, GOLDEN),   // A *= 2^32 / phi: every input bit reaches the top
         insn(ALU_RSH_K, 16),       // A >>= 16: keep the well-mixed high half
         insn(RET_A, 0),            // kernel: member = A % members
@@ -73,17 +76,17 @@ pub fn program(side: Side) -> Vec<sock_filter> {
 
 /// The program's value for a client address (as a big-endian number) and port.
 #[inline]
-pub fn hash(client_addr: u32, client_port: u16) -> u32 {
-    (client_addr ^ u32::from(client_port)).wrapping_mul(GOLDEN) >> 16
+pub fn hash(client_addr: u32, client_port: u16, key: u32) -> u32 {
+    (client_addr ^ u32::from(client_port) ^ key).wrapping_mul(GOLDEN) >> 16
 }
 
 /// The worker (fanout member index) that owns a client's flows.
 #[inline]
-pub fn owner(client_addr: u32, client_port: u16, workers: usize) -> usize {
+pub fn owner(client_addr: u32, client_port: u16, workers: usize, key: u32) -> usize {
     if workers <= 1 {
         return 0;
     }
-    (hash(client_addr, client_port) % workers as u32) as usize
+    (hash(client_addr, client_port, key) % workers as u32) as usize
 }
 
 #[cfg(test)]
@@ -109,6 +112,7 @@ mod test {
                 ALU_XOR_X => a ^= x,
                 ALU_RSH_K => a >>= i.k,
                 ALU_MUL_K => a = a.wrapping_mul(i.k),
+                ALU_XOR_K => a ^= i.k,
                 RET_A => return a,
                 other => panic!("unexpected opcode {other:#x}"),
             }
@@ -129,8 +133,9 @@ mod test {
 
     #[test]
     fn request_and_reply_pick_the_same_member() {
-        let ext = program(Side::Ext);
-        let int = program(Side::Int);
+        let key = 0x5eed_1234;
+        let ext = program(Side::Ext, key);
+        let int = program(Side::Int, key);
         for cport in [1u16, 80, 40000, 65535] {
             for last in [1u8, 7, 200] {
                 let cip = [198, 18, 0, last];
@@ -138,7 +143,7 @@ mod test {
                 let rep = ipv4_tcp([198, 19, 0, 2], 8080, cip, cport);
                 let (h1, h2) = (run(&ext, &req), run(&int, &rep));
                 assert_eq!(h1, h2);
-                assert_eq!(h1, hash(u32::from_be_bytes(cip), cport));
+                assert_eq!(h1, hash(u32::from_be_bytes(cip), cport, key));
             }
         }
     }
@@ -149,7 +154,7 @@ mod test {
         for workers in [2, 3, 4] {
             let mut seen = vec![0usize; workers];
             for port in (40000..42000).step_by(2) {
-                seen[owner(cip, port, workers)] += 1;
+                seen[owner(cip, port, workers, 0x5eed_1234)] += 1;
             }
             let fair = 1000 / workers;
             assert!(

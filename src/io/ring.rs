@@ -68,9 +68,11 @@ impl RingSize {
 /// A fanout group to join after binding.
 #[derive(Clone, Copy, Debug)]
 pub struct Fanout {
-    /// Group id; 0 with `assign_id` asks the kernel for a fresh unique id.
+    /// Group id; 0 asks the kernel for a fresh unique id (first member).
     pub id: u16,
     pub side: Side,
+    /// The hash key of the group's program (see [`super::fanout::program`]).
+    pub key: u32,
 }
 
 /// The TX frame data offset: `TPACKET2_HDRLEN - sizeof(sockaddr_ll)`, where the
@@ -524,7 +526,7 @@ fn join_fanout(fd: &OwnedFd, f: Fanout) -> io::Result<u16> {
     let id = (got & 0xffff) as u16;
     if f.id == 0 {
         // The first member installs the program for the whole group.
-        let prog = fanout::program(f.side);
+        let prog = fanout::program(f.side, f.key);
         let fprog = libc::sock_fprog {
             len: prog.len() as u16,
             filter: prog.as_ptr() as *mut libc::sock_filter,

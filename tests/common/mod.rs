@@ -78,6 +78,7 @@ pub fn env() -> Env {
         gateway: None,
         int_net: "198.19.0.1/24".parse().expect("prefix"),
         io_only: false,
+        fanout_key: 0,
     }
 }
 
