@@ -9,23 +9,31 @@ fn ringvs(args: &[&str]) -> Output {
     Command::new(EXE).args(args).output().expect("run ringvs")
 }
 
+/// `ringvs run` with the internal NIC `lo` (which fails discovery: no MAC) and
+/// `extra` options; every case here fails before that or at it.
+fn run_director(ext: &str, ext_addr: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        "--ext",
+        ext,
+        "--ext-addr",
+        ext_addr,
+        "--int",
+        "lo",
+        "--int-addr",
+        "198.19.0.1/24",
+    ];
+    args.extend_from_slice(extra);
+    ringvs(&args)
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]
 fn missing_interface_is_a_clear_error() {
-    let o = ringvs(&[
-        "run",
-        "--ext",
-        "rvsnosuch0",
-        "--ext-addr",
-        "198.18.0.2/24",
-        "--int",
-        "lo",
-        "--int-addr",
-        "198.19.0.1/24",
-    ]);
+    let o = run_director("rvsnosuch0", "198.18.0.2/24", &[]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o),
@@ -35,17 +43,7 @@ fn missing_interface_is_a_clear_error() {
 
 #[test]
 fn bad_prefix_is_rejected_by_the_parser() {
-    let o = ringvs(&[
-        "run",
-        "--ext",
-        "lo",
-        "--ext-addr",
-        "198.18.0.2/33",
-        "--int",
-        "lo",
-        "--int-addr",
-        "198.19.0.1/24",
-    ]);
+    let o = run_director("lo", "198.18.0.2/33", &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("prefix length must be 0..32"),
@@ -122,19 +120,7 @@ fn help_lists_the_subcommands() {
 
 #[test]
 fn unusable_cpu_list_is_rejected() {
-    let o = ringvs(&[
-        "run",
-        "--ext",
-        "lo",
-        "--ext-addr",
-        "198.18.0.2/24",
-        "--int",
-        "lo",
-        "--int-addr",
-        "198.19.0.1/24",
-        "--cpus",
-        "9999",
-    ]);
+    let o = run_director("lo", "198.18.0.2/24", &["--cpus", "9999"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("--cpus: CPU 9999 is not one this process may use"),
@@ -145,19 +131,7 @@ fn unusable_cpu_list_is_rejected() {
 
 #[test]
 fn oversized_connection_table_is_rejected() {
-    let o = ringvs(&[
-        "run",
-        "--ext",
-        "lo",
-        "--ext-addr",
-        "198.18.0.2/24",
-        "--int",
-        "lo",
-        "--int-addr",
-        "198.19.0.1/24",
-        "--max-conns",
-        "4000000000",
-    ]);
+    let o = run_director("lo", "198.18.0.2/24", &["--max-conns", "4000000000"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("--max-conns must be 1..="),

@@ -92,27 +92,18 @@ impl std::fmt::Display for Net {
 impl std::str::FromStr for Net {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (a, l) = s
-            .split_once('/')
-            .ok_or_else(|| format!("{s}: expected NETWORK/LEN, e.g. 198.18.0.0/24"))?;
-        let addr: Ipv4Addr = a
-            .parse()
-            .map_err(|_| format!("{s}: {a} is not an IPv4 address"))?;
-        let len = l
-            .parse::<u8>()
-            .ok()
-            .filter(|l| *l <= 32)
-            .ok_or_else(|| format!("{s}: prefix length must be 0..=32"))?;
+        // The same ADDRESS/LEN syntax as the director's --ext-addr.
+        let p: ringvs::neigh::Prefix = s.parse()?;
         let net = Net {
-            base: addr.to_bits(),
-            len,
+            base: p.addr.to_bits(),
+            len: p.len,
         };
         if net.base & net.mask() != net.base {
             return Err(format!(
                 "{s}: host bits set (did you mean {}?)",
                 Net {
                     base: net.base & net.mask(),
-                    len
+                    len: net.len
                 }
             ));
         }
