@@ -162,17 +162,18 @@ pub fn tcp_next(state: State, dir: Dir, flags: u8) -> State {
     if col >= 11 {
         return state;
     }
-    let row = match (dir, flags) {
-        (Dir::Input, f) if f & TCP_RST != 0 => &IN_RST,
-        (Dir::Input, f) if f & TCP_SYN != 0 => &IN_SYN,
-        (Dir::Input, f) if f & TCP_FIN != 0 => &IN_FIN,
-        (Dir::Input, f) if f & TCP_ACK != 0 => &IN_ACK,
-        (Dir::Output, f) if f & TCP_RST != 0 => &OUT_RST,
-        (Dir::Output, f) if f & TCP_SYN != 0 => &OUT_SYN,
-        (Dir::Output, f) if f & TCP_FIN != 0 => &OUT_FIN,
-        (Dir::Output, f) if f & TCP_ACK != 0 => &OUT_ACK,
-        _ => return state,
+    // The event is the most significant flag: RST, then SYN, then FIN, then ACK.
+    let Some(event) = [TCP_RST, TCP_SYN, TCP_FIN, TCP_ACK]
+        .iter()
+        .position(|f| flags & f != 0)
+    else {
+        return state;
     };
+    let rows: [&Row; 4] = match dir {
+        Dir::Input => [&IN_RST, &IN_SYN, &IN_FIN, &IN_ACK],
+        Dir::Output => [&OUT_RST, &OUT_SYN, &OUT_FIN, &OUT_ACK],
+    };
+    let row = rows[event];
     row[col]
 }
 
