@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub fn run(requests: usize, show_stats: bool) -> ExitCode {
+pub fn run(requests: usize, show_stats: bool, xdp: bool) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
@@ -24,7 +24,7 @@ pub fn run(requests: usize, show_stats: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    match demo(requests, show_stats, &stop) {
+    match demo(requests, show_stats, xdp, &stop) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("demo: {e}");
@@ -46,7 +46,7 @@ fn adm(control: &Path, args: &[&str]) -> Result<String, String> {
     proto::adm(control, args)
 }
 
-fn demo(requests: usize, show_stats: bool, stop: &AtomicBool) -> Result<(), String> {
+fn demo(requests: usize, show_stats: bool, xdp: bool, stop: &AtomicBool) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
     let tag = Lab::unique_tag();
     println!("Building the lab (namespaces rv{tag}-*): client 198.18.0.1, VIP 198.18.0.110,");
@@ -56,10 +56,11 @@ fn demo(requests: usize, show_stats: bool, stop: &AtomicBool) -> Result<(), Stri
     lab.start_http_servers(&exe).map_err(|e| e.to_string())?;
     step(stop)?;
     let control = PathBuf::from(format!("/run/ringvs-demo-{tag}.sock"));
-    lab.start_director(&exe, &control, &["--workers", "2"])
+    let (workers, io) = if xdp { ("1", "xdp") } else { ("2", "packet") };
+    lab.start_director(&exe, &control, &["--workers", workers, "--io", io])
         .map_err(|e| e.to_string())?;
     println!(
-        "Director running in rv{tag}-dir with 2 workers; control socket {}",
+        "Director running in rv{tag}-dir with {workers} worker(s) on {io} I/O; control socket {}",
         control.display()
     );
     step(stop)?;

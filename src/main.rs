@@ -2,8 +2,9 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ringvs::control::proto::{self, Command};
-use ringvs::control::{self, RunOptions};
+use ringvs::control::{self, IoBackend, RunOptions};
 use ringvs::io::ring::RxVersion;
+use ringvs::io::ring::xsk::XdpMode;
 use ringvs::neigh::Prefix;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -64,6 +65,9 @@ enum Cmd {
         /// Also print the director's per-worker counters at the end.
         #[arg(long)]
         stats: bool,
+        /// The director's packet I/O (`xdp` runs one worker instead of two).
+        #[arg(long, value_enum, default_value = "packet")]
+        io: IoArg,
     },
     /// (lab) A tiny HTTP server answering every request with BODY.
     #[command(hide = true)]
@@ -212,6 +216,29 @@ struct RunArgs {
     /// NAT and no connection tracking (the ceiling of ringvs's own I/O path).
     #[arg(long)]
     io_only: bool,
+    /// Packet I/O: `packet` (AF_PACKET rings, any NIC, any number of workers) or
+    /// `xdp` (AF_XDP sockets fed by an XDP program: IPv4 and ARP skip the kernel's
+    /// stack; one worker, NICs with one receive queue).
+    #[arg(long, value_enum, default_value = "packet")]
+    io: IoArg,
+    /// With `--io xdp`: where the XDP program runs. `native` in the driver (before
+    /// the kernel allocates anything), `generic` in the core receive path (any
+    /// NIC, on the CPU RPS picks), `auto` native where the driver has it.
+    #[arg(long, value_enum, default_value = "auto")]
+    xdp_mode: XdpModeArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum IoArg {
+    Packet,
+    Xdp,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum XdpModeArg {
+    Auto,
+    Native,
+    Generic,
 }
 
 fn main() -> ExitCode {
@@ -239,6 +266,14 @@ fn main() -> ExitCode {
                 io_only: a.io_only,
                 burst: a.burst,
                 cpus: a.cpus,
+                io: match a.io {
+                    IoArg::Packet => IoBackend::Packet,
+                    IoArg::Xdp => IoBackend::Xdp(match a.xdp_mode {
+                        XdpModeArg::Auto => XdpMode::Auto,
+                        XdpModeArg::Native => XdpMode::Native,
+                        XdpModeArg::Generic => XdpMode::Generic,
+                    }),
+                },
             };
             match control::run(opts) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -263,7 +298,11 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Stats { control, json } => client("ringvs stats", &control, Command::Stats { json }),
-        Cmd::Demo { requests, stats } => demo::run(requests, stats),
+        Cmd::Demo {
+            requests,
+            stats,
+            io,
+        } => demo::run(requests, stats, matches!(io, IoArg::Xdp)),
         Cmd::ServeHttp {
             listen,
             body,

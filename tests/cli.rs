@@ -139,3 +139,18 @@ fn oversized_connection_table_is_rejected() {
         stderr(&o)
     );
 }
+
+#[test]
+fn af_xdp_with_several_workers_is_rejected() {
+    let o = run_director(
+        "lo",
+        "198.18.0.2/24",
+        &["--io", "xdp", "--workers", "2", "--cpus", "0"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--io xdp runs one worker") && stderr(&o).contains("--workers 1"),
+        "{}",
+        stderr(&o)
+    );
+}

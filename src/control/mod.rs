@@ -13,6 +13,8 @@ use crate::config::{AdmError, Config, DestId};
 use crate::io::fanout::Side;
 use crate::io::nic::{self, NicError, NicInfo};
 use crate::io::ring::{Fanout, RingSize, RxRing, RxVersion, TxRing};
+use crate::io::ring::xsk::{self, XdpMode, XdpProgram, XskRx, XskSize, XskTx};
+use crate::io::{RxQueue, TxQueue};
 use crate::nat::{Snapshot, State, Timeouts};
 use crate::neigh::{NeighEvent, NeighTable, Prefix, Probe};
 use crate::stats::{Counters, Ctr};
@@ -56,6 +58,19 @@ pub struct RunOptions {
     pub burst: usize,
     /// CPUs to pin workers to, in worker order (default: every CPU we may use).
     pub cpus: Option<Vec<usize>>,
+    /// Which sockets the workers read and write frames with.
+    pub io: IoBackend,
+}
+
+/// The packet I/O under the workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoBackend {
+    /// AF_PACKET `PACKET_MMAP` rings joined to a fanout group (any NIC, any number
+    /// of workers; the kernel also sees every frame).
+    Packet,
+    /// AF_XDP sockets fed by an XDP redirect program: frames skip the kernel's
+    /// stack. One worker per NIC receive queue.
+    Xdp(XdpMode),
 }
 
 #[derive(Debug, Error)]
@@ -222,8 +237,12 @@ impl Ctl {
 }
 
 /// The MTU the data plane enforces: the NIC's, but no more than a ring slot holds.
-fn clamp_mtu(nic: &NicInfo) -> usize {
-    let max = crate::io::ring::TX_FRAME_MAX - crate::wire::ethernet::HEADER_LEN;
+fn clamp_mtu(nic: &NicInfo, io: IoBackend) -> usize {
+    let frame_max = match io {
+        IoBackend::Packet => crate::io::ring::TX_FRAME_MAX,
+        IoBackend::Xdp(_) => crate::io::ring::xsk::RX_FRAME_MAX,
+    };
+    let max = frame_max - crate::wire::ethernet::HEADER_LEN;
     if nic.mtu > max {
         eprintln!(
             "ringvs: {} has MTU {}; frames above {max} bytes of IP are dropped (drop_oversize)",
@@ -284,6 +303,11 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     if opts.burst == 0 {
         return Err(RunError::Invalid("--burst must be at least 1".into()));
     }
+    if matches!(opts.io, IoBackend::Xdp(_)) && n != 1 {
+        return Err(RunError::Invalid(format!(
+            "--io xdp runs one worker (only the AF_PACKET fanout keeps both directions of a flow on one worker); use --workers 1, not {n}"
+        )));
+    }
     if opts.max_conns == 0 || opts.max_conns > crate::nat::table::MAX_CONNS {
         return Err(RunError::Invalid(format!(
             "--max-conns must be 1..={}",
@@ -315,7 +339,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     };
     let env = Arc::new(Env {
         mac: [ext.mac, int.mac],
-        mtu: [clamp_mtu(&ext), clamp_mtu(&int)],
+        mtu: [clamp_mtu(&ext, opts.io), clamp_mtu(&int, opts.io)],
         ext_net: opts.ext_net,
         gateway: opts.gateway,
         int_net: opts.int_net,
@@ -323,35 +347,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         fanout_key,
     });
 
-    // Rings: every worker's ext RX socket joins the ext group, then every int one the
-    // int group, in worker order, so member k of both groups is worker k.
     let size = RingSize::new(opts.ring_blocks);
-    let open_rx = |info: &NicInfo, side: Side| -> Result<Vec<RxRing>, RunError> {
-        let mut group = 0;
-        (0..n)
-            .map(|_| {
-                let (r, g) = RxRing::open(
-                    info.index,
-                    opts.rx_version,
-                    size,
-                    Some(Fanout {
-                        id: group,
-                        side,
-                        key: fanout_key,
-                    }),
-                )
-                .map_err(|err| RunError::Ring {
-                    what: "RX",
-                    nic: info.name.clone(),
-                    err,
-                })?;
-                group = g;
-                Ok(r)
-            })
-            .collect()
-    };
-    let mut ext_rx = open_rx(&ext, Side::Ext)?;
-    let mut int_rx = open_rx(&int, Side::Int)?;
     let open_tx = |info: &NicInfo, size: RingSize| {
         TxRing::open(info.index, size).map_err(|err| RunError::Ring {
             what: "TX",
@@ -359,24 +355,19 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
             err,
         })
     };
-    let mut ext_tx: Vec<TxRing> = (0..n)
-        .map(|_| open_tx(&ext, size))
-        .collect::<Result<_, _>>()?;
-    let mut int_tx: Vec<TxRing> = (0..n)
-        .map(|_| open_tx(&int, size))
-        .collect::<Result<_, _>>()?;
+    // The control thread's own sockets (ARP probes, gratuitous ARP): AF_PACKET
+    // whatever the workers use.
     let mut ctl_tx = [
         open_tx(&ext, RingSize::new(1))?,
         open_tx(&int, RingSize::new(1))?,
     ];
-    // Frames that reached a socket before the whole group had joined went to the
-    // wrong member: give them back.
-    for r in ext_rx.iter_mut().chain(int_rx.iter_mut()) {
-        r.discard_ready();
-    }
+    let queues = match opts.io {
+        IoBackend::Packet => Queues::Packet(open_packet(&opts, n, &ext, &int, size, fanout_key)?),
+        IoBackend::Xdp(mode) => Queues::Xdp(open_xdp(&ext, &int, size, mode)?),
+    };
 
     let (neigh_tx, neigh_rx) = bounded::<NeighEvent>(4096);
-    let (handoff_txs, handoff_rxs): (Vec<_>, Vec<_>) = (0..n)
+    let (handoff_txs, handoff_rxs): (Vec<Sender<_>>, Vec<_>) = (0..n)
         .map(|_| bounded::<Box<Handoff>>(HANDOFF_DEPTH))
         .unzip();
     let published: Vec<Arc<Published>> = (0..n).map(|_| Arc::new(Published::default())).collect();
@@ -392,55 +383,32 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
 
     let listener = bind_control(&opts.control)?;
     let start = Instant::now();
-    let mut threads = Vec::with_capacity(n);
-    // One pool of handoff boxes for all workers: a box returns to the pool whoever
-    // used it, so handing off never allocates.
-    let (pool_tx, pool_rx) = bounded::<Box<Handoff>>(HANDOFF_DEPTH * n);
-    for _ in 0..HANDOFF_DEPTH * n {
-        let _ = pool_tx.try_send(Box::new(Handoff {
-            nic: Nic::Ext,
-            len: 0,
-            csum_partial: false,
-            data: [0; FRAME_MAX],
-        }));
-    }
-    for (k, hrx) in handoff_rxs.into_iter().enumerate() {
-        let links = Links {
-            handoff_rx: hrx,
-            handoff_tx: handoff_txs.clone(),
-            pool_rx: pool_rx.clone(),
-            pool_tx: pool_tx.clone(),
-            neigh_tx: neigh_tx.clone(),
-        };
-        let mut w = Worker::new(
-            k,
-            n,
-            (ext_rx.remove(0), ext_tx.remove(0)),
-            (int_rx.remove(0), int_tx.remove(0)),
-            Arc::clone(&env),
-            Arc::clone(&shared),
-            Arc::clone(&published[k]),
-            links,
-            opts.max_conns,
-            start,
-        );
-        w.core.burst = opts.burst;
-        let core = cores.get(k % cores.len().max(1)).copied();
-        let busy = opts.busy_poll;
-        let t = std::thread::Builder::new()
-            .name(format!("ringvs-w{k}"))
-            .spawn(move || {
-                if let Some(c) = core {
-                    core_affinity::set_for_current(c);
-                }
-                w.run(busy);
-            })
-            .map_err(|e| RunError::Invalid(format!("spawning worker {k}: {e}")))?;
-        threads.push(t);
-    }
+    let spawn = Spawn {
+        n,
+        env: &env,
+        shared: &shared,
+        published: &published,
+        handoff_txs,
+        handoff_rxs,
+        neigh_tx: &neigh_tx,
+        max_conns: opts.max_conns,
+        burst: opts.burst,
+        busy: opts.busy_poll,
+        cores: &cores,
+        start,
+    };
+    // Keep the XDP programs attached for as long as the workers run.
+    let (threads, _xdp) = match queues {
+        Queues::Packet(q) => (spawn.workers(q.ext, q.int)?, Vec::new()),
+        Queues::Xdp(q) => (spawn.workers(q.ext, q.int)?, q.programs),
+    };
     drop(neigh_tx);
     eprintln!(
-        "ringvs: {n} worker(s) on {} ({}, {}) and {} ({}, DIP {}); control socket {}",
+        "ringvs: {n} worker(s) ({}) on {} ({}, {}) and {} ({}, DIP {}); control socket {}",
+        match opts.io {
+            IoBackend::Packet => "AF_PACKET",
+            IoBackend::Xdp(_) => "AF_XDP",
+        },
         ext.name,
         ext.mac,
         opts.ext_net.addr,
@@ -530,6 +498,184 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     }
     eprintln!("ringvs: stopped");
     Ok(())
+}
+
+/// Every worker's queues on both NICs, in worker order.
+struct WorkerQueues<R, T> {
+    ext: Vec<(R, T)>,
+    int: Vec<(R, T)>,
+}
+
+struct XdpQueues {
+    ext: Vec<(XskRx, XskTx)>,
+    int: Vec<(XskRx, XskTx)>,
+    programs: Vec<XdpProgram>,
+}
+
+enum Queues {
+    Packet(WorkerQueues<RxRing, TxRing>),
+    Xdp(XdpQueues),
+}
+
+/// AF_PACKET: every worker's ext RX socket joins the ext fanout group, then every
+/// int one the int group, in worker order, so member k of both groups is worker k.
+fn open_packet(
+    opts: &RunOptions,
+    n: usize,
+    ext: &NicInfo,
+    int: &NicInfo,
+    size: RingSize,
+    key: u32,
+) -> Result<WorkerQueues<RxRing, TxRing>, RunError> {
+    let open = |info: &NicInfo, side: Side| -> Result<Vec<(RxRing, TxRing)>, RunError> {
+        let ring_err = |what: &'static str| {
+            let nic = info.name.clone();
+            move |err| RunError::Ring { what, nic, err }
+        };
+        let mut group = 0;
+        (0..n)
+            .map(|_| {
+                let fanout = Fanout {
+                    id: group,
+                    side,
+                    key,
+                };
+                let (r, g) = RxRing::open(info.index, opts.rx_version, size, Some(fanout))
+                    .map_err(ring_err("RX"))?;
+                group = g;
+                let t = TxRing::open(info.index, size).map_err(ring_err("TX"))?;
+                Ok((r, t))
+            })
+            .collect()
+    };
+    let mut q = WorkerQueues {
+        ext: open(ext, Side::Ext)?,
+        int: open(int, Side::Int)?,
+    };
+    // Frames that reached a socket before the whole group had joined went to the
+    // wrong member: give them back.
+    for (r, _) in q.ext.iter_mut().chain(q.int.iter_mut()) {
+        r.discard_ready();
+    }
+    Ok(q)
+}
+
+/// AF_XDP: one worker (checked by `run`: a flow's two directions must reach the
+/// same worker, which only the AF_PACKET fanout program guarantees) on receive
+/// queue 0 of each NIC; the NICs must have one receive queue each (a frame on a
+/// queue without a socket would go to the kernel instead of the worker).
+fn open_xdp(
+    ext: &NicInfo,
+    int: &NicInfo,
+    size: RingSize,
+    mode: XdpMode,
+) -> Result<XdpQueues, RunError> {
+    let entries = XskSize::new(size.block_size / size.frame_size * size.block_nr);
+    let mut q = XdpQueues {
+        ext: Vec::new(),
+        int: Vec::new(),
+        programs: Vec::new(),
+    };
+    for (info, out) in [(ext, &mut q.ext), (int, &mut q.int)] {
+        let err = |what: &'static str| {
+            let nic = info.name.clone();
+            move |err| RunError::Ring { what, nic, err }
+        };
+        let rxq = nic::rx_queues(&info.name);
+        if rxq != 1 {
+            return Err(RunError::Invalid(format!(
+                "--io xdp needs one receive queue on {}, it has {rxq} (ethtool -L {} combined 1)",
+                info.name, info.name
+            )));
+        }
+        let index = u32::try_from(info.index)
+            .map_err(|_| RunError::Invalid(format!("bad ifindex for {}", info.name)))?;
+        let prog = XdpProgram::attach(index, mode).map_err(err("XDP program"))?;
+        let (rx, tx) = xsk::open(index, 0, entries).map_err(err("AF_XDP socket"))?;
+        prog.register(0, &rx).map_err(err("XDP socket map"))?;
+        out.push((rx, tx));
+        q.programs.push(prog);
+    }
+    Ok(q)
+}
+
+/// What every worker is started with.
+struct Spawn<'a> {
+    n: usize,
+    env: &'a Arc<Env>,
+    shared: &'a Arc<Shared>,
+    published: &'a [Arc<Published>],
+    handoff_txs: Vec<Sender<Box<Handoff>>>,
+    handoff_rxs: Vec<crossbeam_channel::Receiver<Box<Handoff>>>,
+    neigh_tx: &'a Sender<NeighEvent>,
+    max_conns: usize,
+    burst: usize,
+    busy: bool,
+    cores: &'a [core_affinity::CoreId],
+    start: Instant,
+}
+
+impl Spawn<'_> {
+    /// Start one pinned worker thread per queue pair.
+    fn workers<R, T>(
+        self,
+        ext: Vec<(R, T)>,
+        int: Vec<(R, T)>,
+    ) -> Result<Vec<std::thread::JoinHandle<()>>, RunError>
+    where
+        R: RxQueue + Send + 'static,
+        T: TxQueue + Send + 'static,
+    {
+        let n = self.n;
+        let mut threads = Vec::with_capacity(n);
+        // One pool of handoff boxes for all workers: a box returns to the pool
+        // whoever used it, so handing off never allocates.
+        let (pool_tx, pool_rx) = bounded::<Box<Handoff>>(HANDOFF_DEPTH * n);
+        for _ in 0..HANDOFF_DEPTH * n {
+            let _ = pool_tx.try_send(Box::new(Handoff {
+                nic: Nic::Ext,
+                len: 0,
+                csum_partial: false,
+                data: [0; FRAME_MAX],
+            }));
+        }
+        let queues = ext.into_iter().zip(int).zip(self.handoff_rxs);
+        for (k, ((ext, int), hrx)) in queues.enumerate() {
+            let links = Links {
+                handoff_rx: hrx,
+                handoff_tx: self.handoff_txs.clone(),
+                pool_rx: pool_rx.clone(),
+                pool_tx: pool_tx.clone(),
+                neigh_tx: self.neigh_tx.clone(),
+            };
+            let mut w = Worker::new(
+                k,
+                n,
+                ext,
+                int,
+                Arc::clone(self.env),
+                Arc::clone(self.shared),
+                Arc::clone(&self.published[k]),
+                links,
+                self.max_conns,
+                self.start,
+            );
+            w.core.burst = self.burst;
+            let core = self.cores.get(k % self.cores.len().max(1)).copied();
+            let busy = self.busy;
+            let t = std::thread::Builder::new()
+                .name(format!("ringvs-w{k}"))
+                .spawn(move || {
+                    if let Some(c) = core {
+                        core_affinity::set_for_current(c);
+                    }
+                    w.run(busy);
+                })
+                .map_err(|e| RunError::Invalid(format!("spawning worker {k}: {e}")))?;
+            threads.push(t);
+        }
+        Ok(threads)
+    }
 }
 
 fn bind_control(path: &std::path::Path) -> Result<UnixListener, RunError> {

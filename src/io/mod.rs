@@ -1,8 +1,9 @@
 //! Packet I/O: the rings a worker reads from and writes to.
 //!
-//! A worker sees its NICs only through [`RxQueue`] and [`TxQueue`]. Two backends
-//! implement them: [`ring`] (AF_PACKET `PACKET_MMAP` rings, the real thing) and
-//! [`mem`] (in-memory queues that drive the very same worker code in tests).
+//! A worker sees its NICs only through [`RxQueue`] and [`TxQueue`]. Three backends
+//! implement them: [`ring`] (AF_PACKET `PACKET_MMAP` rings, the default),
+//! [`ring::xsk`] (AF_XDP sockets, `--io xdp`) and [`mem`] (in-memory queues that
+//! drive the very same worker code in tests).
 //!
 //! Both traits are shaped for zero copies and zero syscalls per packet: a received
 //! frame is borrowed in place from the ring ([`RxQueue::peek`]) and given back with

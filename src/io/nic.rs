@@ -53,6 +53,18 @@ pub fn discover(name: &str) -> Result<NicInfo, NicError> {
     })
 }
 
+/// How many receive queues the NIC has (`/sys/class/net/NAME/queues/rx-*`); 0 if
+/// sysfs cannot say.
+pub fn rx_queues(name: &str) -> usize {
+    std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod test {
     use super::*;

@@ -1,4 +1,5 @@
-//! AF_PACKET `PACKET_MMAP` rings: the only room of the crate with `unsafe` code.
+//! AF_PACKET `PACKET_MMAP` rings, and AF_XDP sockets in [`xsk`]: the only room of
+//! the crate with `unsafe` code.
 //!
 //! * [`RxRing`]: one receive socket per worker per NIC, `TPACKET_V2` (a frame per
 //!   slot, handed over as soon as it is written) or `TPACKET_V3` (frames packed in
@@ -17,6 +18,8 @@
 //! `TP_STATUS_SEND_REQUEST` (TX); we read that word with acquire ordering before
 //! touching the slot and write it with release ordering when handing the slot back.
 #![allow(unsafe_code)]
+
+pub mod xsk;
 
 use super::fanout::{self, Side};
 use super::{RxFrame, RxMeta, RxQueue, TxQueue};
@@ -82,7 +85,7 @@ const TX_DATA_OFF: usize = libc::TPACKET2_HDRLEN - size_of::<libc::sockaddr_ll>(
 /// The largest frame (Ethernet header included) a [`RingSize::new`] TX slot holds.
 pub const TX_FRAME_MAX: usize = 2048 - TX_DATA_OFF;
 
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+pub(super) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -90,7 +93,7 @@ fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-fn with_context(e: io::Error, what: &str) -> io::Error {
+pub(super) fn with_context(e: io::Error, what: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
