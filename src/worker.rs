@@ -12,6 +12,7 @@ use crate::nat::rewrite;
 use crate::nat::table::AddError;
 use crate::nat::{Conn, ConnTable, Dir, FlowKey, Snapshot, State, state};
 use crate::neigh::{self, NeighEvent, NeighSnapshot, Prefix};
+use crate::sched::Flow;
 use crate::stats::{Counters, Ctr, DestGauges, SharedCounters};
 use crate::wire::arp::{self, ArpPacket};
 use crate::wire::ethernet::{self, EthernetFrame};
@@ -581,7 +582,14 @@ impl Core {
             self.ctr.inc(Ctr::DropNoConn);
             return None;
         }
-        let Some(d) = svc.sched.pick(&svc.dests) else {
+        let flow = Flow {
+            client: client.0,
+            cport: client.1,
+            vaddr: vip.0,
+            vport: vip.1,
+            now_s: self.now_s,
+        };
+        let Some(d) = svc.sched.pick(&flow, &svc.dests) else {
             self.ctr.inc(Ctr::DropNoDest);
             return None;
         };

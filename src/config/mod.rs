@@ -86,24 +86,75 @@ impl fmt::Display for ServiceKey {
     }
 }
 
-/// Scheduling algorithm of a service.
+/// Scheduling algorithm of a service: every scheduler of Linux IPVS.
 ///
-/// Only `rr` and `wrr` exist so far.  More of the kernel's schedulers (lc,
-/// wlc, sh, mh, ...) are meant to be added as further variants; the names
-/// of all the kernel's schedulers are already known to [`FromStr`] so that
-/// asking for one we lack gives a clear "not supported yet" error rather
-/// than the kernel's "not found".
+/// The names of all of them are known to [`FromStr`]; those whose algorithm is
+/// not implemented yet (see `KERNEL_ONLY_SCHEDULERS`) give a clear "not
+/// supported yet" error rather than the kernel's "not found".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Scheduler {
     /// Round robin.
     Rr,
     /// Weighted round robin.
     Wrr,
+    /// Least connections.
+    Lc,
+    /// Weighted least connections (ipvsadm's default).
+    Wlc,
+    /// Locality-based least connections.
+    Lblc,
+    /// Locality-based least connections with replication.
+    Lblcr,
+    /// Destination hashing.
+    Dh,
+    /// Source hashing.
+    Sh,
+    /// Shortest expected delay.
+    Sed,
+    /// Never queue.
+    Nq,
+    /// Weighted failover.
+    Fo,
+    /// Weighted overflow.
+    Ovf,
+    /// Maglev hashing.
+    Mh,
+    /// Weighted random twos choice.
+    Twos,
+}
+
+/// Scheduler flags (`-b`): ipvsadm's `sh-fallback`, `sh-port`, `mh-fallback`,
+/// `mh-port` (`IP_VS_SVC_F_SCHED1..3`; `sh-*` and `mh-*` share the bits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SchedFlags {
+    /// `sh-fallback` / `mh-fallback`: if the hashed server is unavailable
+    /// (weight 0 or overloaded), try the next one instead of failing.
+    pub fallback: bool,
+    /// `sh-port` / `mh-port`: hash the client port too, not only the address.
+    pub port: bool,
 }
 
 /// Schedulers that Linux IPVS has and ringvs does not have (yet).
 const KERNEL_ONLY_SCHEDULERS: &[&str] = &[
     "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
+];
+
+/// Every scheduler, in the order ipvsadm(8) lists them.
+pub const ALL_SCHEDULERS: [Scheduler; 14] = [
+    Scheduler::Rr,
+    Scheduler::Wrr,
+    Scheduler::Lc,
+    Scheduler::Wlc,
+    Scheduler::Lblc,
+    Scheduler::Lblcr,
+    Scheduler::Dh,
+    Scheduler::Sh,
+    Scheduler::Sed,
+    Scheduler::Nq,
+    Scheduler::Fo,
+    Scheduler::Ovf,
+    Scheduler::Mh,
+    Scheduler::Twos,
 ];
 
 impl Scheduler {
@@ -112,6 +163,18 @@ impl Scheduler {
         match self {
             Scheduler::Rr => "rr",
             Scheduler::Wrr => "wrr",
+            Scheduler::Lc => "lc",
+            Scheduler::Wlc => "wlc",
+            Scheduler::Lblc => "lblc",
+            Scheduler::Lblcr => "lblcr",
+            Scheduler::Dh => "dh",
+            Scheduler::Sh => "sh",
+            Scheduler::Sed => "sed",
+            Scheduler::Nq => "nq",
+            Scheduler::Fo => "fo",
+            Scheduler::Ovf => "ovf",
+            Scheduler::Mh => "mh",
+            Scheduler::Twos => "twos",
         }
     }
 }
@@ -130,12 +193,13 @@ impl FromStr for Scheduler {
     /// gives the kernel's own [`AdmError::SchedulerNotFound`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "rr" => Ok(Scheduler::Rr),
-            "wrr" => Ok(Scheduler::Wrr),
             other if KERNEL_ONLY_SCHEDULERS.contains(&other) => {
                 Err(AdmError::SchedulerNotSupported(other.to_string()))
             }
-            _ => Err(AdmError::SchedulerNotFound),
+            other => ALL_SCHEDULERS
+                .into_iter()
+                .find(|k| k.name() == other)
+                .ok_or(AdmError::SchedulerNotFound),
         }
     }
 }
@@ -159,6 +223,14 @@ pub struct Dest {
     pub port: u16,
     pub weight: u32,
     pub id: DestId,
+    /// Upper connection threshold (`-x`): at this many connections (active +
+    /// inactive) the server is overloaded and gets no new ones. 0 = none.
+    #[serde(default)]
+    pub u_threshold: u32,
+    /// Lower connection threshold (`-y`): an overloaded server is available again
+    /// below this many (0: below three quarters of the upper threshold, as IPVS).
+    #[serde(default)]
+    pub l_threshold: u32,
 }
 
 /// A virtual service.
@@ -168,8 +240,18 @@ pub struct Service {
     pub sched: Scheduler,
     /// Real servers in the order they were added.
     pub dests: Vec<Dest>,
-    /// Persistence timeout in seconds (`-p`); stored and listed only.
+    /// Persistence timeout in seconds (`-p`).
     pub persistent: Option<u32>,
+    /// Scheduler flags (`-b`).
+    #[serde(default)]
+    pub sched_flags: SchedFlags,
+    /// Persistence granularity (`-M`): client addresses are masked with it.
+    #[serde(default = "host_netmask")]
+    pub netmask: Ipv4Addr,
+}
+
+fn host_netmask() -> Ipv4Addr {
+    Ipv4Addr::BROADCAST
 }
 
 impl Service {
@@ -295,6 +377,8 @@ impl Config {
             sched,
             dests: Vec::new(),
             persistent,
+            sched_flags: SchedFlags::default(),
+            netmask: host_netmask(),
         });
         Ok(())
     }
@@ -363,6 +447,8 @@ impl Config {
             port,
             weight,
             id,
+            u_threshold: 0,
+            l_threshold: 0,
         });
         Ok(id)
     }

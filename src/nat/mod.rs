@@ -21,11 +21,19 @@ pub struct DestEntry {
     pub port: u16,
     pub weight: u32,
     pub id: DestId,
+    pub u_threshold: u32,
+    pub l_threshold: u32,
 }
 
 impl Candidate for DestEntry {
     fn weight(&self) -> u32 {
         self.weight
+    }
+    fn addr(&self) -> u32 {
+        self.addr
+    }
+    fn port(&self) -> u16 {
+        self.port
     }
 }
 
@@ -63,6 +71,8 @@ impl Snapshot {
                     port: d.port,
                     weight: d.weight,
                     id: d.id,
+                    u_threshold: d.u_threshold,
+                    l_threshold: d.l_threshold,
                 })
                 .collect();
             let addr = u32::from(s.key.addr);
@@ -70,7 +80,7 @@ impl Snapshot {
             services.insert(
                 (s.key.proto.number(), addr, s.key.port),
                 ServiceEntry {
-                    sched: SchedState::new(s.sched, &dests),
+                    sched: SchedState::new(s.sched, s.sched_flags, &dests),
                     dests,
                 },
             );

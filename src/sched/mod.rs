@@ -8,7 +8,7 @@
 //! (the `cw`/`mw`/`gcd` walk of `ip_vs_wrr.c`), so `wrr` gives the same order as the
 //! kernel, again with one atomic increment.
 
-use crate::config::Scheduler;
+use crate::config::{SchedFlags, Scheduler};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The longest precomputed `wrr` cycle. Weights whose cycle (sum of weights over
@@ -18,6 +18,38 @@ pub const MAX_WRR_CYCLE: usize = 1 << 20;
 /// What a scheduler needs to know of a real server.
 pub trait Candidate {
     fn weight(&self) -> u32;
+    /// Connections in ESTABLISHED (IPVS's `activeconns`), over all workers.
+    fn active(&self) -> u32 {
+        0
+    }
+    /// Connections in any other state (IPVS's `inactconns`), over all workers.
+    fn inactive(&self) -> u32 {
+        0
+    }
+    /// Over its upper connection threshold (IPVS's `IP_VS_DEST_F_OVERLOAD`).
+    fn overloaded(&self) -> bool {
+        false
+    }
+    /// The server's address (for hashing schedulers' stable tables).
+    fn addr(&self) -> u32 {
+        0
+    }
+    /// The server's port.
+    fn port(&self) -> u16 {
+        0
+    }
+}
+
+/// The new connection being scheduled: what the hashing and locality
+/// schedulers look at. Addresses are host-order `u32`s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flow {
+    pub client: u32,
+    pub cport: u16,
+    pub vaddr: u32,
+    pub vport: u16,
+    /// Seconds on the worker's clock (for schedulers with expiring state).
+    pub now_s: u32,
 }
 
 /// A scheduler with its shared state.
@@ -28,9 +60,22 @@ pub enum SchedState {
 }
 
 impl SchedState {
-    pub fn new<C: Candidate>(kind: Scheduler, dests: &[C]) -> Self {
+    pub fn new<C: Candidate>(kind: Scheduler, _flags: SchedFlags, dests: &[C]) -> Self {
         match kind {
-            Scheduler::Rr => SchedState::RoundRobin {
+            // Not implemented yet: `Scheduler::from_str` refuses their names.
+            Scheduler::Rr
+            | Scheduler::Lc
+            | Scheduler::Wlc
+            | Scheduler::Lblc
+            | Scheduler::Lblcr
+            | Scheduler::Dh
+            | Scheduler::Sh
+            | Scheduler::Sed
+            | Scheduler::Nq
+            | Scheduler::Fo
+            | Scheduler::Ovf
+            | Scheduler::Mh
+            | Scheduler::Twos => SchedState::RoundRobin {
                 next: AtomicUsize::new(0),
             },
             Scheduler::Wrr => SchedState::Weighted {
@@ -43,7 +88,7 @@ impl SchedState {
     /// The index of the real server for a new connection, or `None` when every
     /// server is quiesced (weight 0) or there is none.
     #[inline]
-    pub fn pick<C: Candidate>(&self, dests: &[C]) -> Option<usize> {
+    pub fn pick<C: Candidate>(&self, _flow: &Flow, dests: &[C]) -> Option<usize> {
         match self {
             SchedState::RoundRobin { next } => {
                 let n = dests.len();
@@ -129,15 +174,19 @@ mod test {
     #[test]
     fn rr_alternates_and_skips_quiesced() {
         let d = [W(1), W(1)];
-        let s = SchedState::new(Scheduler::Rr, &d);
-        let got: Vec<_> = (0..6).filter_map(|_| s.pick(&d)).collect();
+        let s = SchedState::new(Scheduler::Rr, SchedFlags::default(), &d);
+        let got: Vec<_> = (0..6)
+            .filter_map(|_| s.pick(&Flow::default(), &d))
+            .collect();
         assert_eq!(got, [0, 1, 0, 1, 0, 1]);
         let d = [W(1), W(0), W(1)];
-        let got: Vec<_> = (0..4).filter_map(|_| s.pick(&d)).collect();
+        let got: Vec<_> = (0..4)
+            .filter_map(|_| s.pick(&Flow::default(), &d))
+            .collect();
         assert!(!got.contains(&1), "{got:?}");
         assert_eq!(got.iter().filter(|&&i| i == 0).count(), 2);
-        assert_eq!(s.pick(&[W(0), W(0)]), None);
-        assert_eq!(s.pick::<W>(&[]), None);
+        assert_eq!(s.pick(&Flow::default(), &[W(0), W(0)]), None);
+        assert_eq!(s.pick::<W>(&Flow::default(), &[]), None);
     }
 
     #[test]
@@ -153,10 +202,10 @@ mod test {
     #[test]
     fn wrr_distribution_follows_weights() {
         let d = [W(5), W(1), W(0)];
-        let s = SchedState::new(Scheduler::Wrr, &d);
+        let s = SchedState::new(Scheduler::Wrr, SchedFlags::default(), &d);
         let mut n = [0; 3];
         for _ in 0..600 {
-            n[s.pick(&d).unwrap_or(2)] += 1;
+            n[s.pick(&Flow::default(), &d).unwrap_or(2)] += 1;
         }
         assert_eq!(n, [500, 100, 0]);
     }
