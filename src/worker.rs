@@ -102,6 +102,29 @@ pub struct Published {
     pub states: [AtomicU64; state::STATES],
 }
 
+impl Published {
+    /// The traffic of real server `id` through this worker since start or the last
+    /// zeroing. (Not counted yet: all zero.)
+    pub fn dest_stats(&self, id: crate::config::DestId) -> crate::stats::DestStats {
+        let _ = id;
+        crate::stats::DestStats::default()
+    }
+
+    /// Ask this worker for a listing of its connections and persistence templates;
+    /// it answers from its loop within a few milliseconds (see `take_conns`).
+    /// (Not implemented yet: never answered.)
+    pub fn request_conns(&self) {}
+
+    /// The listing asked for with `request_conns`, once the worker has made it.
+    pub fn take_conns(&self) -> Option<Vec<crate::nat::ConnInfo>> {
+        None
+    }
+
+    /// Ask this worker to zero its per-real-server traffic counters (`-Z`).
+    /// (Not implemented yet.)
+    pub fn request_zero(&self) {}
+}
+
 /// A frame passed to the worker that owns its flow.
 #[derive(Clone)]
 pub struct Handoff {

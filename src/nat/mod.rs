@@ -37,6 +37,21 @@ impl Candidate for DestEntry {
     }
 }
 
+/// One entry of a connection listing (`ipvsadm -L -c`), as a worker reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConnInfo {
+    /// IP protocol number of the service (6 TCP, 17 UDP).
+    pub proto: u8,
+    pub client: (std::net::Ipv4Addr, u16),
+    pub vip: (std::net::Ipv4Addr, u16),
+    pub dest: (std::net::Ipv4Addr, u16),
+    pub state: State,
+    /// Seconds until the entry expires.
+    pub expires_in: u32,
+    /// A persistence template (`-p`) rather than a connection.
+    pub template: bool,
+}
+
 /// A virtual service as the workers see it.
 #[derive(Debug)]
 pub struct ServiceEntry {

@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 /// A connection's state. `Udp` is the one state of a UDP connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[repr(u8)]
 pub enum State {
     None = 0,
