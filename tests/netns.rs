@@ -78,6 +78,16 @@ fn http_bodies(lab: &Lab, addr: &str, count: usize) -> Vec<String> {
         .collect()
 }
 
+/// Three pings from `ns` to `dst`.
+fn ping(ns: &str, dst: &str) -> std::process::Output {
+    Process::new("ip")
+        .args([
+            "netns", "exec", ns, "ping", "-c", "3", "-i", "0.2", "-W", "2", dst,
+        ])
+        .output()
+        .expect("run ping")
+}
+
 fn alternates(bodies: &[String], a: &str, b: &str) -> bool {
     let first = bodies.first().map(String::as_str);
     let (x, y) = if first == Some(a) { (a, b) } else { (b, a) };
@@ -165,21 +175,13 @@ fn seed_scenario_through_the_rings() {
     );
 
     // The director answers ping for the VIP (client side) and the DIP (server side).
-    let ping = |ns: String, dst: String| {
-        Process::new("ip")
-            .args([
-                "netns", "exec", &ns, "ping", "-c", "3", "-i", "0.2", "-W", "2", &dst,
-            ])
-            .output()
-            .expect("run ping")
-    };
-    let p = ping(lab.ns_client(), lab::VIP.to_string());
+    let p = ping(&lab.ns_client(), &lab::VIP.to_string());
     assert!(
         p.status.success(),
         "ping VIP: {}",
         String::from_utf8_lossy(&p.stdout)
     );
-    let p = ping(lab.ns_rs(1), lab::DIP.to_string());
+    let p = ping(&lab.ns_rs(1), &lab::DIP.to_string());
     assert!(
         p.status.success(),
         "ping DIP: {}",
@@ -465,23 +467,7 @@ fn seed_scenario_through_af_xdp() {
     let bodies = http_bodies(&lab, &vip80, 20);
     assert_eq!(bodies.len(), 20, "{bodies:?}");
     assert!(alternates(&bodies, "i am rs1", "i am rs2"), "{bodies:?}");
-    let vip = lab::VIP.to_string();
-    let p = Process::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns_client(),
-            "ping",
-            "-c",
-            "3",
-            "-i",
-            "0.2",
-            "-W",
-            "2",
-            &vip,
-        ])
-        .output()
-        .expect("run ping");
+    let p = ping(&lab.ns_client(), &lab::VIP.to_string());
     assert!(
         p.status.success(),
         "ping VIP: {}",

@@ -63,4 +63,18 @@ pub trait TxQueue {
     /// call tries again). One syscall per call on the real backend, none when
     /// nothing is pending.
     fn flush(&mut self) -> usize;
+
+    /// Copy `frame` into a slot and send it now (slow paths: ARP from the control
+    /// thread). False if no slot is free or the frame does not fit.
+    fn send_one(&mut self, frame: &[u8]) -> bool {
+        match self.slot() {
+            Some(slot) if frame.len() <= slot.len() => {
+                slot[..frame.len()].copy_from_slice(frame);
+                self.commit(frame.len());
+                self.flush();
+                true
+            }
+            _ => false,
+        }
+    }
 }

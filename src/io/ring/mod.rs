@@ -160,29 +160,41 @@ struct Mmap {
 // SAFETY: the mapping is plain memory shared with the kernel; the ring types that own
 // it hand out slots only through `&mut self`, so moving it to another thread is sound.
 unsafe impl Send for Mmap {}
+// SAFETY: `&Mmap` gives access only through methods that check bounds and through
+// the raw pointer, which its users confine to their own part (an AF_XDP UMEM is
+// shared by a socket's RX and TX halves, which touch disjoint frames).
+unsafe impl Sync for Mmap {}
 
 impl Mmap {
     fn map(fd: &OwnedFd, len: usize) -> io::Result<Self> {
-        // SAFETY: mapping a packet socket's ring, of the length the ring was set up
-        // with; the kernel validates both.
+        Self::map_at(Some(fd), len, 0, "mmap(packet ring)")
+    }
+
+    /// Map `len` bytes: a socket's ring at `offset` (shared with the kernel), or
+    /// fresh anonymous memory when `fd` is `None`.
+    fn map_at(fd: Option<&OwnedFd>, len: usize, offset: u64, what: &str) -> io::Result<Self> {
+        let (flags, raw) = match fd {
+            Some(fd) => (libc::MAP_SHARED, fd.as_raw_fd()),
+            None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1),
+        };
+        // SAFETY: a fresh mapping of `len` bytes: anonymous memory, or the ring of a
+        // packet or AF_XDP socket at the offset the kernel defines for it (the
+        // kernel checks the length against the ring it set up).
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd.as_raw_fd(),
-                0,
+                flags | libc::MAP_POPULATE,
+                raw,
+                offset as libc::off_t,
             )
         };
         if ptr == libc::MAP_FAILED {
-            return Err(with_context(
-                io::Error::last_os_error(),
-                "mmap(packet ring)",
-            ));
+            return Err(with_context(io::Error::last_os_error(), what));
         }
-        let ptr = NonNull::new(ptr.cast::<u8>())
-            .ok_or_else(|| io::Error::other("mmap returned a null ring"))?;
+        let ptr =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
         Ok(Self { ptr, len })
     }
 
@@ -582,19 +594,6 @@ impl TxRing {
     fn frame_off(&self) -> usize {
         self.frame as usize * self.size.frame_size as usize
     }
-
-    /// Send one frame now (slow path: ARP from the control thread).
-    pub fn send_one(&mut self, frame: &[u8]) -> bool {
-        match self.slot() {
-            Some(slot) if frame.len() <= slot.len() => {
-                slot[..frame.len()].copy_from_slice(frame);
-                self.commit(frame.len());
-                self.flush();
-                true
-            }
-            _ => false,
-        }
-    }
 }
 
 impl TxQueue for TxRing {
@@ -631,27 +630,36 @@ impl TxQueue for TxRing {
         if n == 0 {
             return 0;
         }
-        // SAFETY: sendto(2) with no buffer: asks the kernel to transmit the frames
-        // marked TP_STATUS_SEND_REQUEST in our ring.
-        let ret = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                std::ptr::null(),
-                0,
-                libc::MSG_DONTWAIT,
-                std::ptr::null(),
-                0,
-            )
-        };
         // On an error (ENOBUFS when the device queue is full, EAGAIN) the kernel
         // stops at the frame that failed and leaves it and the rest marked: keep
         // them pending so the next flush kicks the ring again, even with no new
         // frame to send.
-        if ret < 0 {
+        if kick(&self.fd).is_err() {
             return 0;
         }
         self.pending = 0;
         n
+    }
+}
+
+/// `sendto(2)` with no buffer: asks the kernel to transmit what the socket's TX
+/// ring holds (frames marked for sending, or published AF_XDP descriptors).
+fn kick(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: no buffer and no address are passed; the kernel reads only our ring.
+    let ret = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            std::ptr::null(),
+            0,
+            libc::MSG_DONTWAIT,
+            std::ptr::null(),
+            0,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
     }
 }
 

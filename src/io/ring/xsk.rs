@@ -25,14 +25,13 @@
 //! an AF_PACKET frame marked `TP_STATUS_CSUMNOTREADY`.
 #![allow(unsafe_code)]
 
-use super::{cvt, with_context};
+use super::{Mmap, cvt, kick, with_context};
 use crate::io::{RxFrame, RxMeta, RxQueue, TxQueue};
 use crate::wire::checksum;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -288,55 +287,6 @@ impl XdpProgram {
 // ---------------------------------------------------------------------------
 // Memory shared with the kernel
 
-/// A mapping, unmapped on drop.
-struct Mmap {
-    ptr: NonNull<u8>,
-    len: usize,
-}
-
-// SAFETY: the mapping is plain memory shared with the kernel. The UMEM is shared by
-// one socket's RX and TX halves, which touch disjoint frames (see `XskRx` and
-// `XskTx`); every ring mapping has a single owner.
-unsafe impl Send for Mmap {}
-// SAFETY: as above; `&Mmap` gives access only through the raw pointer, and each
-// user confines itself to its own part.
-unsafe impl Sync for Mmap {}
-
-impl Mmap {
-    fn map(fd: Option<&OwnedFd>, len: usize, offset: u64, what: &str) -> io::Result<Self> {
-        let (flags, raw) = match fd {
-            Some(fd) => (libc::MAP_SHARED, fd.as_raw_fd()),
-            None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1),
-        };
-        // SAFETY: a fresh mapping of `len` bytes (anonymous memory, or a ring of an
-        // AF_XDP socket at the offset the kernel defines for it; the kernel checks
-        // the length against the ring it set up).
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                flags | libc::MAP_POPULATE,
-                raw,
-                offset as libc::off_t,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(with_context(io::Error::last_os_error(), what));
-        }
-        let ptr =
-            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
-        Ok(Self { ptr, len })
-    }
-}
-
-impl Drop for Mmap {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly the region `map` mapped; no borrow outlives self.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
-    }
-}
-
 /// One mapped ring: producer and consumer indices, flags, and `N` descriptors of
 /// type `D` (`u64` frame addresses for fill/completion, `xdp_desc` for RX/TX).
 struct Ring<D> {
@@ -358,7 +308,7 @@ impl<D: Copy> Ring<D> {
         what: &str,
     ) -> io::Result<Self> {
         let len = off.desc as usize + entries as usize * size_of::<D>();
-        let map = Mmap::map(Some(fd), len, pgoff, what)?;
+        let map = Mmap::map_at(Some(fd), len, pgoff, what)?;
         let r = Self {
             map,
             producer: off.producer as usize,
@@ -397,36 +347,24 @@ impl<D: Copy> Ring<D> {
         self.word(self.flags).load(Ordering::Relaxed) & libc::XDP_RING_NEED_WAKEUP != 0
     }
 
-    /// Descriptor `idx` (taken modulo the ring size).
-    fn read(&self, idx: u32) -> D {
+    /// Descriptor slot `idx` (taken modulo the ring size).
+    fn slot(&self, idx: u32) -> *mut D {
         let i = (idx & self.mask) as usize;
-        // SAFETY: `i` < entries, so the slot is inside the mapping (length computed
-        // from entries in `map`) and aligned (checked there). The caller owns the
-        // slot: it is between the consumer and producer indices it has loaded.
-        unsafe {
-            self.map
-                .ptr
-                .as_ptr()
-                .add(self.desc)
-                .cast::<D>()
-                .add(i)
-                .read()
-        }
+        // SAFETY: `i` < entries, so the slot is inside the mapping (its length was
+        // computed from entries in `map`), and aligned (checked there).
+        unsafe { self.map.ptr.as_ptr().add(self.desc).cast::<D>().add(i) }
+    }
+
+    fn read(&self, idx: u32) -> D {
+        // SAFETY: a valid slot (see `slot`); the caller owns it: it lies between the
+        // consumer and producer indices it has loaded.
+        unsafe { self.slot(idx).read() }
     }
 
     fn write(&mut self, idx: u32, d: D) {
-        let i = (idx & self.mask) as usize;
-        // SAFETY: in bounds and aligned as for `read`; the slot is ours until we
-        // publish the producer index past it.
-        unsafe {
-            self.map
-                .ptr
-                .as_ptr()
-                .add(self.desc)
-                .cast::<D>()
-                .add(i)
-                .write(d)
-        }
+        // SAFETY: a valid slot (see `slot`); it is ours until we publish the
+        // producer index past it.
+        unsafe { self.slot(idx).write(d) }
     }
 }
 
@@ -478,7 +416,7 @@ pub fn open(ifindex: u32, queue: u32, size: XskSize) -> io::Result<(XskRx, XskTx
         cvt(unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })
             .map_err(|e| with_context(e, "socket(AF_XDP)"))?,
     );
-    let umem = Arc::new(Mmap::map(
+    let umem = Arc::new(Mmap::map_at(
         None,
         2 * n as usize * FRAME_SIZE as usize,
         0,
@@ -751,19 +689,6 @@ impl XskTx {
             .store(self.comp_cons, Ordering::Release);
     }
 
-    /// Send one frame now (slow path).
-    pub fn send_one(&mut self, frame: &[u8]) -> bool {
-        match self.slot() {
-            Some(slot) if frame.len() <= slot.len() => {
-                slot[..frame.len()].copy_from_slice(frame);
-                self.commit(frame.len());
-                self.flush();
-                true
-            }
-            _ => false,
-        }
-    }
-
     /// Frames handed to the kernel and not yet sent.
     fn unsent(&self) -> bool {
         self.tx.consumer().load(Ordering::Acquire) != self.published
@@ -817,25 +742,12 @@ impl TxQueue for XskTx {
         let mut kicks = 0;
         while kicks < KICKS_MAX && (self.tx.needs_wakeup() || n > 0) && self.unsent() {
             kicks += 1;
-            // SAFETY: sendto(2) with no buffer: asks the kernel to transmit the
-            // descriptors published in our TX ring.
-            let ret = unsafe {
-                libc::sendto(
-                    self.fd.as_raw_fd(),
-                    std::ptr::null(),
-                    0,
-                    libc::MSG_DONTWAIT,
-                    std::ptr::null(),
-                    0,
-                )
-            };
-            if ret < 0 {
-                let e = io::Error::last_os_error().raw_os_error();
-                // EAGAIN: a batch went out and more remain. Anything else (ENOBUFS,
-                // EBUSY, ENETDOWN): try again at the next flush.
-                if e != Some(libc::EAGAIN) {
-                    break;
-                }
+            // EAGAIN: a batch went out and more remain. Anything else (ENOBUFS,
+            // EBUSY, ENETDOWN): try again at the next flush.
+            if let Err(e) = kick(&self.fd)
+                && e.raw_os_error() != Some(libc::EAGAIN)
+            {
+                break;
             }
         }
         self.reclaim();
