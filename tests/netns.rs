@@ -513,3 +513,108 @@ fn seed_scenario_through_af_xdp() {
         assert!(!d.contains("xdp"), "XDP program left on {nic}: {d}");
     }
 }
+
+/// Keep-alive HTTP clients started in the client namespace: `n` connections, each
+/// making `count` requests `interval_ms` apart.
+fn keepalive_clients(
+    lab: &Lab,
+    vip: &str,
+    n: usize,
+    count: usize,
+    interval_ms: u64,
+) -> Vec<std::process::Child> {
+    (0..n)
+        .map(|_| {
+            lab::ns_command(
+                &lab.ns_client(),
+                Path::new(EXE),
+                &[
+                    "http-get",
+                    vip,
+                    "--keepalive",
+                    "--count",
+                    &count.to_string(),
+                    "--interval-ms",
+                    &interval_ms.to_string(),
+                ],
+            )
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("keep-alive client")
+        })
+        .collect()
+}
+
+#[test]
+fn rule_edits_under_http_load_keep_established_connections() {
+    if !lab_available() {
+        return;
+    }
+    let tag = Lab::unique_tag();
+    let mut lab = Lab::build(&tag).expect("build lab");
+    lab.start_http_servers(Path::new(EXE))
+        .expect("http servers");
+    let control = PathBuf::from(format!("/run/ringvs-test-{tag}.sock"));
+    lab.start_director(Path::new(EXE), &control, &["--workers", "2"])
+        .expect("director");
+    let vip = format!("{}:80", lab::VIP);
+    let rip = |n: usize| format!("{}:80", lab::rs_addr(n));
+    let (rs1, rs2) = ("i am rs1".to_string(), "i am rs2".to_string());
+    adm(&control, &["-A", "-t", &vip, "-s", "rr"]);
+    adm(&control, &["-a", "-t", &vip, "-r", &rip(1), "-m"]);
+
+    // Load: 6 keep-alive connections, 40 requests each, 100 ms apart (4 s), all
+    // opened while rs1 is the only real server, and running across every edit.
+    let mut clients = keepalive_clients(&lab, &vip, 6, 40, 100);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let listing = adm(&control, &["-L", "-n"]);
+    assert!(
+        listing.contains(&format!("  -> {}                Masq    1      6", rip(1))),
+        "{listing}"
+    );
+
+    // Add: new connections now alternate over both.
+    adm(&control, &["-a", "-t", &vip, "-r", &rip(2), "-m"]);
+    let b = http_bodies(&lab, &vip, 4);
+    assert!(alternates(&b, &rs1, &rs2), "after -a: {b:?}");
+
+    // Edit: weighted round robin with rs1 at weight 3 gives IPVS's 3:1 order.
+    adm(&control, &["-E", "-t", &vip, "-s", "wrr"]);
+    adm(
+        &control,
+        &["-e", "-t", &vip, "-r", &rip(1), "-m", "-w", "3"],
+    );
+    let b = http_bodies(&lab, &vip, 8);
+    let n1 = b.iter().filter(|s| **s == rs1).count();
+    assert_eq!((n1, b.len()), (6, 8), "after -e -w 3: {b:?}");
+
+    // Quiesce: weight 0 takes no new connections...
+    adm(
+        &control,
+        &["-e", "-t", &vip, "-r", &rip(1), "-m", "-w", "0"],
+    );
+    let b = http_bodies(&lab, &vip, 4);
+    assert_eq!(b, vec![rs2.clone(); 4], "after -w 0");
+    // ...and so does a deleted one.
+    adm(&control, &["-d", "-t", &vip, "-r", &rip(1)]);
+    let b = http_bodies(&lab, &vip, 4);
+    assert_eq!(b, vec![rs2.clone(); 4], "after -d");
+
+    // Every established connection lived through all of it, on rs1 throughout.
+    for c in clients.drain(..) {
+        let out = c.wait_with_output().expect("client output");
+        let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert!(
+            out.status.success(),
+            "a keep-alive client failed: {lines:?}"
+        );
+        assert_eq!(lines, vec![rs1.clone(); 40]);
+    }
+    let s = stats(&control);
+    let workers = s["workers"].as_array().expect("workers").clone();
+    assert_eq!(counter(&workers, "drop_no_conn").iter().sum::<u64>(), 0);
+    assert_eq!(counter(&workers, "conn_new").iter().sum::<u64>(), 6 + 20);
+}
