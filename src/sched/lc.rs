@@ -168,3 +168,139 @@ pub fn twos_pick<C: Candidate>(rng: &AtomicU64, dests: &[C]) -> Option<usize> {
         Some(a)
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::super::testing::*;
+    use super::*;
+
+    fn pick(kind: Least, d: &[D]) -> Option<usize> {
+        kind.pick(d)
+    }
+
+    #[test]
+    fn lc_least_overhead_first_on_ties_weights_ignored() {
+        // Overheads 256, 300, 256: the first 256 wins the tie.
+        let d = [D::w(1).conns(1, 0), D::w(1).conns(0, 300), D::w(1).conns(0, 256)];
+        assert_eq!(pick(Least::Lc, &d), Some(0));
+        // An active connection costs 256 inactive ones.
+        let d = [D::w(1).conns(1, 0), D::w(1).conns(0, 255)];
+        assert_eq!(pick(Least::Lc, &d), Some(1));
+        // Weight does not scale the load (only 0 excludes).
+        let d = [D::w(100).conns(2, 0), D::w(1).conns(1, 0)];
+        assert_eq!(pick(Least::Lc, &d), Some(1));
+        // Quiesced and overloaded servers are skipped even when idle.
+        let d = [D::w(0), D::w(1).over(), D::w(1).conns(9, 9)];
+        assert_eq!(pick(Least::Lc, &d), Some(2));
+        assert_eq!(pick(Least::Lc, &[D::w(0), D::w(1).over()]), None);
+        assert_eq!(pick(Least::Lc, &[] as &[D]), None);
+    }
+
+    #[test]
+    fn wlc_overhead_over_weight() {
+        // 256/1 against 512/3: the second.
+        let d = [D::w(1).conns(1, 0), D::w(3).conns(2, 0)];
+        assert_eq!(pick(Least::Wlc, &d), Some(1));
+        // 256/1 against 512/2: a tie, the first.
+        let d = [D::w(1).conns(1, 0), D::w(2).conns(2, 0)];
+        assert_eq!(pick(Least::Wlc, &d), Some(0));
+        // Everyone idle: the first available.
+        let d = [D::w(0), D::w(1).over(), D::w(1), D::w(5)];
+        assert_eq!(pick(Least::Wlc, &d), Some(2));
+        // Inactive connections count (1/256 of an active one).
+        let d = [D::w(1).conns(0, 10), D::w(1).conns(0, 9)];
+        assert_eq!(pick(Least::Wlc, &d), Some(1));
+        assert_eq!(pick(Least::Wlc, &[D::w(0)]), None);
+    }
+
+    #[test]
+    fn sed_active_plus_one_over_weight() {
+        // Idle servers of weights 1 and 2: 1/1 against 1/2, the heavier one.
+        assert_eq!(pick(Least::Sed, &[D::w(1), D::w(2)]), Some(1));
+        // (2+1)/2 = 1.5 against (0+1)/1 = 1: the first (lighter) one.
+        let d = [D::w(1), D::w(2).conns(2, 0)];
+        assert_eq!(pick(Least::Sed, &d), Some(0));
+        // (1+1)/2 against (0+1)/1: a tie, the first.
+        let d = [D::w(2).conns(1, 0), D::w(1)];
+        assert_eq!(pick(Least::Sed, &d), Some(0));
+        // Inactive connections do not count.
+        let d = [D::w(1).conns(0, 1000), D::w(1).conns(1, 0)];
+        assert_eq!(pick(Least::Sed, &d), Some(0));
+        assert_eq!(pick(Least::Sed, &[D::w(3).over()]), None);
+    }
+
+    #[test]
+    fn nq_idle_first_else_sed() {
+        // The idle weight-1 server beats a busy weight-10 one that sed prefers.
+        let d = [D::w(10).conns(1, 0), D::w(1)];
+        assert_eq!(pick(Least::Sed, &d), Some(0));
+        assert_eq!(pick(Least::Nq, &d), Some(1));
+        // Several idle: the first of them, whatever the weights.
+        let d = [D::w(1).conns(1, 0), D::w(1), D::w(9)];
+        assert_eq!(pick(Least::Nq, &d), Some(1));
+        // Idle but unavailable does not count; all busy: sed.
+        let d = [D::w(0), D::w(2).over(), D::w(1).conns(1, 0), D::w(3).conns(2, 0)];
+        assert_eq!(pick(Least::Nq, &d), Some(3));
+        assert_eq!(pick(Least::Nq, &[D::w(0)]), None);
+    }
+
+    #[test]
+    fn fo_highest_weight_available() {
+        let d = [D::w(3), D::w(5).conns(100, 0), D::w(5)];
+        assert_eq!(pick(Least::Fo, &d), Some(1));
+        let d = [D::w(3), D::w(5).over(), D::w(5)];
+        assert_eq!(pick(Least::Fo, &d), Some(2));
+        let d = [D::w(3), D::w(5).over(), D::w(5).over()];
+        assert_eq!(pick(Least::Fo, &d), Some(0));
+        assert_eq!(pick(Least::Fo, &[D::w(0), D::w(1).over()]), None);
+    }
+
+    #[test]
+    fn ovf_overflows_when_active_exceeds_weight() {
+        // Active == weight still fits (the kernel skips only active > weight).
+        let d = [D::w(2), D::w(3).conns(3, 0)];
+        assert_eq!(pick(Least::Ovf, &d), Some(1));
+        let d = [D::w(2), D::w(3).conns(4, 0)];
+        assert_eq!(pick(Least::Ovf, &d), Some(0));
+        // Equal weights: the first; inactive connections do not count.
+        let d = [D::w(3).conns(0, 50), D::w(3)];
+        assert_eq!(pick(Least::Ovf, &d), Some(0));
+        let d = [D::w(2).conns(3, 0), D::w(3).conns(4, 0), D::w(9).over(), D::w(0)];
+        assert_eq!(pick(Least::Ovf, &d), None);
+    }
+
+    #[test]
+    fn twos_follows_weights_when_loads_are_equal() {
+        let d = servers(&[1, 2, 3, 4]);
+        let rng = AtomicU64::new(TWOS_SEED);
+        let n = 100_000;
+        let c = counts(n, d.len(), |_| twos_pick(&rng, &d));
+        assert_eq!(c[4], 0);
+        for (i, w) in [1, 2, 3, 4].into_iter().enumerate() {
+            let share = c[i] as f64 / n as f64;
+            let want = f64::from(w) / 10.0;
+            assert!((share - want).abs() < 0.01, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn twos_avoids_the_loaded_server() {
+        let mut d = servers(&[1, 1, 1, 1]);
+        d[0].act = 1000;
+        let rng = AtomicU64::new(TWOS_SEED);
+        let n = 100_000;
+        let c = counts(n, d.len(), |_| twos_pick(&rng, &d));
+        // Chosen only when both draws fall on it: 1/16 instead of 1/4.
+        let share = c[0] as f64 / n as f64;
+        assert!((share - 1.0 / 16.0).abs() < 0.01, "{c:?}");
+        assert!(c[1..4].iter().all(|&x| x > n * 3 / 10), "{c:?}");
+        // Unavailable servers are never drawn.
+        d[1].w = 0;
+        d[2].over = true;
+        let c = counts(1000, d.len(), |_| twos_pick(&rng, &d));
+        assert_eq!((c[1], c[2], c[4]), (0, 0, 0), "{c:?}");
+        d[0].over = true;
+        d[3].w = 0;
+        assert_eq!(twos_pick(&rng, &d), None);
+    }
+}

@@ -259,8 +259,90 @@ pub fn wrr_sequence(weights: &[u32]) -> Box<[u32]> {
     seq.into_boxed_slice()
 }
 
+/// A test server with every counter settable.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Candidate;
+
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct D {
+        pub w: u32,
+        pub lw: Option<u32>,
+        pub act: u32,
+        pub inact: u32,
+        pub over: bool,
+        pub addr: u32,
+        pub port: u16,
+    }
+
+    impl D {
+        pub fn w(w: u32) -> Self {
+            D {
+                w,
+                ..Default::default()
+            }
+        }
+        pub fn conns(mut self, act: u32, inact: u32) -> Self {
+            self.act = act;
+            self.inact = inact;
+            self
+        }
+        pub fn over(mut self) -> Self {
+            self.over = true;
+            self
+        }
+    }
+
+    impl Candidate for D {
+        fn weight(&self) -> u32 {
+            self.w
+        }
+        fn active(&self) -> u32 {
+            self.act
+        }
+        fn inactive(&self) -> u32 {
+            self.inact
+        }
+        fn overloaded(&self) -> bool {
+            self.over
+        }
+        fn addr(&self) -> u32 {
+            self.addr
+        }
+        fn port(&self) -> u16 {
+            self.port
+        }
+        fn last_weight(&self) -> u32 {
+            self.lw.unwrap_or(self.w)
+        }
+    }
+
+    /// Servers 10.0.0.1, .2, ... port 80 with these weights.
+    pub fn servers(weights: &[u32]) -> Vec<D> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| D {
+                addr: 0x0a00_0001 + i as u32,
+                port: 80,
+                ..D::w(w)
+            })
+            .collect()
+    }
+
+    /// How often each server is picked over `n` picks (`None`s in the last slot).
+    pub fn counts(n: usize, len: usize, mut pick: impl FnMut(usize) -> Option<usize>) -> Vec<usize> {
+        let mut c = vec![0; len + 1];
+        for i in 0..n {
+            c[pick(i).unwrap_or(len)] += 1;
+        }
+        c
+    }
+}
+
 #[cfg(test)]
 mod test {
+    use super::testing::*;
     use super::*;
 
     struct W(u32);
@@ -315,5 +397,45 @@ mod test {
         let seq = wrr_sequence(&w);
         assert!(seq.len() <= MAX_WRR_CYCLE + 40);
         assert!((0..40).all(|i| seq.contains(&i)));
+    }
+
+    fn picks(s: &SchedState, d: &[D], n: usize) -> Vec<Option<usize>> {
+        (0..n).map(|_| s.pick(&Flow::default(), d)).collect()
+    }
+
+    #[test]
+    fn rr_skips_overloaded() {
+        let mut d = servers(&[1, 1, 1]);
+        d[1].over = true;
+        let s = SchedState::new(Scheduler::Rr, SchedFlags::default(), &d);
+        let got = picks(&s, &d, 6);
+        assert_eq!(got, [0, 2, 0, 2, 0, 2].map(Some));
+        d[0].over = true;
+        d[2].w = 0;
+        assert_eq!(picks(&s, &d, 2), [None, None]);
+    }
+
+    #[test]
+    fn wrr_skips_unavailable_like_the_kernel_walk() {
+        // 4,3,2 is A A B A B C A B C; with B overloaded the kernel's walk
+        // gives A A A C A C.
+        let mut d = servers(&[4, 3, 2]);
+        let s = SchedState::new(Scheduler::Wrr, SchedFlags::default(), &d);
+        assert_eq!(
+            picks(&s, &d, 9).into_iter().flatten().collect::<Vec<_>>(),
+            [0, 0, 1, 0, 1, 2, 0, 1, 2]
+        );
+        d[1].over = true;
+        assert_eq!(
+            picks(&s, &d, 12).into_iter().flatten().collect::<Vec<_>>(),
+            [0, 0, 0, 2, 0, 2, 0, 0, 0, 2, 0, 2]
+        );
+        // Quiesced at pick time (before the snapshot is rebuilt): skipped too.
+        d[1].over = false;
+        d[0].w = 0;
+        assert!(picks(&s, &d, 10).iter().all(|p| p.is_some_and(|i| i != 0)));
+        d[1].w = 0;
+        d[2].over = true;
+        assert_eq!(picks(&s, &d, 3), [None, None, None]);
     }
 }
