@@ -312,3 +312,166 @@ impl Lblcr {
             .unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::super::testing::*;
+    use super::*;
+
+    fn to(vaddr: u32, now_s: u32) -> Flow {
+        Flow {
+            client: 0x6440_0001,
+            cport: 40_000,
+            vaddr,
+            vport: 80,
+            now_s,
+        }
+    }
+
+    const A: u32 = 0x0808_0808;
+    const B: u32 = 0x0101_0101;
+
+    #[test]
+    fn lblc_sticks_and_new_destinations_go_to_the_least_loaded() {
+        let mut d = servers(&[1, 1, 1]);
+        let s = Lblc::default();
+        assert_eq!(s.pick(&to(A, 0), &d), Some(0));
+        // Server 0 busier (but not over its weight): A stays, B goes elsewhere.
+        d[0].act = 1;
+        d[1].inact = 3;
+        assert_eq!(s.pick(&to(A, 1), &d), Some(0));
+        assert_eq!(s.pick(&to(B, 1), &d), Some(2));
+        assert_eq!(s.pick(&to(B, 2), &d), Some(2));
+        assert_eq!(s.len(), 2);
+        // Weights count (wlc): 1 of 4 weighs less than 1 of 1.
+        let mut d = servers(&[1, 4]);
+        d[0].act = 1;
+        d[1].act = 1;
+        assert_eq!(Lblc::default().pick(&to(A, 0), &d), Some(1));
+        assert_eq!(Lblc::default().pick(&to(A, 0), &servers(&[0, 0])), None);
+    }
+
+    #[test]
+    fn lblc_moves_when_overloaded() {
+        let mut d = servers(&[1, 1, 2]);
+        let s = Lblc::default();
+        assert_eq!(s.pick(&to(A, 0), &d), Some(0));
+        // Over its weight, but nobody is under half of theirs: stays.
+        d[0].act = 5;
+        d[1].act = 1;
+        d[2].act = 1;
+        assert_eq!(s.pick(&to(A, 1), &d), Some(0));
+        // Server 2 under half its weight: A moves (to the wlc choice) and stays.
+        d[2].act = 0;
+        assert_eq!(s.pick(&to(A, 2), &d), Some(2));
+        d[0].act = 0;
+        assert_eq!(s.pick(&to(A, 3), &d), Some(2));
+        // Quiesced or over its threshold: moves too.
+        d[2].w = 0;
+        assert_eq!(s.pick(&to(A, 4), &d), Some(0));
+        d[0].over = true;
+        assert_eq!(s.pick(&to(A, 5), &d), Some(1));
+    }
+
+    #[test]
+    fn lblc_entries_expire() {
+        let mut d = servers(&[1, 1]);
+        let s = Lblc::default();
+        assert_eq!(s.pick(&to(A, 100), &d), Some(0));
+        d[0].inact = 1;
+        // Each use refreshes it.
+        assert_eq!(s.pick(&to(A, 100 + EXPIRATION_S - 1), &d), Some(0));
+        let t = 100 + 2 * EXPIRATION_S - 2;
+        assert_eq!(s.pick(&to(A, t), &d), Some(0));
+        // Unused for the expiration time: forgotten, scheduled afresh.
+        assert_eq!(s.pick(&to(A, t + EXPIRATION_S), &d), Some(1));
+        // A worker whose clock lags a second does not see it as ancient.
+        assert_eq!(s.pick(&to(A, t + EXPIRATION_S - 1), &d), Some(1));
+    }
+
+    #[test]
+    fn lblc_garbage_collection() {
+        let d = servers(&[1]);
+        let s = Lblc::default();
+        for v in 0..10 {
+            s.pick(&to(v, 0), &d);
+        }
+        // The full pass runs on the 30th check after a day: the ten go.
+        for k in 0..30 {
+            s.pick(&to(A, EXPIRATION_S + 60 * k), &d);
+        }
+        assert_eq!(s.len(), 1);
+        // Over-full: entries idle 6 minutes are collected, (excess * 4/3).
+        let s = Lblc::default();
+        let n = MAX_ENTRIES as u32 + 300;
+        for v in 0..n {
+            s.pick(&to(v, 0), &d);
+        }
+        assert_eq!(s.len(), n as usize);
+        s.pick(&to(A, ENTRY_TIMEOUT_S + 1), &d);
+        assert_eq!(s.len(), n as usize - 400 + 1);
+    }
+
+    #[test]
+    fn lblc_cache_is_bounded() {
+        let d = servers(&[1, 1]);
+        let s = Lblc::default();
+        for v in 0..HARD_MAX_ENTRIES as u32 + 10 {
+            assert!(s.pick(&to(v, 0), &d).is_some());
+        }
+        assert_eq!(s.len(), HARD_MAX_ENTRIES);
+    }
+
+    #[test]
+    fn lblcr_set_grows_under_overload_and_shrinks_after_expiration() {
+        let mut d = servers(&[1, 1, 2]);
+        let s = Lblcr::default();
+        assert_eq!(s.pick(&to(A, 0), &d), Some(0));
+        assert_eq!(s.set_of(A), [0]);
+        // Sticks while not overloaded.
+        d[0].act = 1;
+        assert_eq!(s.pick(&to(A, 1), &d), Some(0));
+        // A new destination: the least loaded (idle 1 and 2 tie: the first).
+        assert_eq!(s.pick(&to(B, 1), &d), Some(1));
+        // Over its weight while server 2 is under half of its own: a server is
+        // added to A's set (wlc picks 1: 0/1 ties 0/2, the first).
+        d[0].act = 3;
+        assert_eq!(s.pick(&to(A, 10), &d), Some(1));
+        assert_eq!(s.set_of(A), [1, 0]);
+        // The least loaded member of the set serves it now.
+        d[1].act = 1;
+        d[0].act = 0;
+        d[0].inact = 1;
+        assert_eq!(s.pick(&to(A, 11), &d), Some(0));
+        d[0].inact = 0;
+        d[0].act = 1;
+        assert_eq!(s.pick(&to(A, 12), &d), Some(1), "tie: newest member first");
+        // Unchanged for the expiration time: the most loaded member is dropped.
+        d[0].act = 3;
+        d[1].act = 0;
+        s.pick(&to(A, 10 + EXPIRATION_S - 5), &d);
+        assert_eq!(s.set_of(A), [1, 0]);
+        assert_eq!(s.pick(&to(A, 11 + EXPIRATION_S), &d), Some(1));
+        assert_eq!(s.set_of(A), [1]);
+        // Every member unavailable: a new one joins.
+        d[1].over = true;
+        d[0].act = 0;
+        assert_eq!(s.pick(&to(A, 12 + EXPIRATION_S), &d), Some(0));
+        assert_eq!(s.set_of(A), [0, 1]);
+        for x in &mut d {
+            x.w = 0;
+        }
+        assert_eq!(s.pick(&to(A, 13 + EXPIRATION_S), &d), None);
+    }
+
+    #[test]
+    fn lblcr_entries_expire() {
+        let mut d = servers(&[1, 1]);
+        let s = Lblcr::default();
+        assert_eq!(s.pick(&to(A, 0), &d), Some(0));
+        d[0].inact = 1;
+        assert_eq!(s.pick(&to(A, EXPIRATION_S - 1), &d), Some(0));
+        assert_eq!(s.pick(&to(A, 2 * EXPIRATION_S - 1), &d), Some(1));
+        assert_eq!(s.set_of(A), [1]);
+    }
+}
