@@ -204,8 +204,8 @@ impl Maglev {
 
     #[inline]
     fn slot(&self, key: u64, offset: u64) -> Option<usize> {
-        let d = self.0[(mh_hash(MH_SEED_OFFSET, key.wrapping_add(offset)) % self.0.len() as u64)
-            as usize];
+        let d = self.0
+            [(mh_hash(MH_SEED_OFFSET, key.wrapping_add(offset)) % self.0.len() as u64) as usize];
         (d != NONE).then_some(d as usize)
     }
 
@@ -299,13 +299,18 @@ mod test {
         // IPVS's dh ignores weights: a third each.
         assert!(share_ok(&c, &[1, 1, 1], 0.02), "{c:?}");
         // The hashed server unavailable: no server.
-        let v = clients(1000).find(|&v| s.pick(&to(v), &d) == Some(1)).expect("some");
+        let v = clients(1000)
+            .find(|&v| s.pick(&to(v), &d) == Some(1))
+            .expect("some");
         d[1].over = true;
         assert_eq!(s.pick(&to(v), &d), None);
         d[1].over = false;
         d[1].w = 0;
         assert_eq!(s.pick(&to(v), &d), None);
-        assert_eq!(SchedState::new(Scheduler::Dh, FLAGS, &[] as &[D]).pick(&to(v), &d), None);
+        assert_eq!(
+            SchedState::new(Scheduler::Dh, FLAGS, &[] as &[D]).pick(&to(v), &d),
+            None
+        );
     }
 
     #[test]
@@ -337,7 +342,8 @@ mod test {
         };
         let without: std::collections::HashSet<_> =
             (1024..1100).map(|p| plain.pick(&f(p), &d)).collect();
-        let with: std::collections::HashSet<_> = (1024..1100).map(|p| port.pick(&f(p), &d)).collect();
+        let with: std::collections::HashSet<_> =
+            (1024..1100).map(|p| port.pick(&f(p), &d)).collect();
         assert_eq!(without.len(), 1);
         assert_eq!(with.len(), 4);
         assert_eq!(port.pick(&f(2000), &d), port.pick(&f(2000), &d));
@@ -374,7 +380,10 @@ mod test {
     }
 
     fn is_prime(n: usize) -> bool {
-        n > 1 && (2..).take_while(|i| i * i <= n).all(|i| n % i != 0)
+        n > 1
+            && (2..)
+                .take_while(|i| i * i <= n)
+                .all(|i| !n.is_multiple_of(i))
     }
 
     #[test]
@@ -387,7 +396,10 @@ mod test {
         assert_eq!(sh[4], 0, "no empty slot");
         assert!(share_ok(&sh[..4], &[1, 2, 3, 4], 0.01), "{sh:?}");
         // Weights are relative to their gcd: 20,40 is 1,2.
-        assert_eq!(Maglev::new(&servers(&[20, 40])).shares(2), Maglev::new(&servers(&[1, 2])).shares(2));
+        assert_eq!(
+            Maglev::new(&servers(&[20, 40])).shares(2),
+            Maglev::new(&servers(&[1, 2])).shares(2)
+        );
         // Huge weights are scaled, not starved: 1000 and 1 keep one turn each
         // for the small one per 62 of the big one.
         let sh = Maglev::new(&servers(&[1000, 1])).shares(2);
@@ -412,7 +424,12 @@ mod test {
         let d = servers(&[1, 1, 1, 1, 1]);
         let s = SchedState::new(Scheduler::Mh, FLAGS, &d);
         let gone = 2;
-        let rest: Vec<D> = d.iter().enumerate().filter(|&(i, _)| i != gone).map(|(_, x)| *x).collect();
+        let rest: Vec<D> = d
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != gone)
+            .map(|(_, x)| *x)
+            .collect();
         let s2 = SchedState::new(Scheduler::Mh, FLAGS, &rest);
         let n = 100_000;
         let (mut moved, mut survivors, mut survivors_moved) = (0, 0, 0);
@@ -447,7 +464,8 @@ mod test {
         };
         let without: std::collections::HashSet<_> =
             (1024..1100).map(|p| plain.pick(&f(p), &d)).collect();
-        let with: std::collections::HashSet<_> = (1024..1100).map(|p| port.pick(&f(p), &d)).collect();
+        let with: std::collections::HashSet<_> =
+            (1024..1100).map(|p| port.pick(&f(p), &d)).collect();
         assert_eq!(without.len(), 1);
         assert_eq!(with.len(), 4);
         assert!((1024..1100).all(|p| port.pick(&f(p), &d) == again.pick(&f(p), &d)));
@@ -482,7 +500,11 @@ mod test {
         // Overloaded: the same.
         d[0].w = 1;
         d[0].over = true;
-        let v = clients(4000).zip(&before).find(|(_, b)| **b == Some(0)).expect("some").0;
+        let v = clients(4000)
+            .zip(&before)
+            .find(|(_, b)| **b == Some(0))
+            .expect("some")
+            .0;
         assert_eq!(plain.pick(&from(v), &d), None);
         assert!(fb.pick(&from(v), &d).is_some_and(|q| q != 0));
         for x in &mut d {

@@ -181,7 +181,11 @@ mod test {
     #[test]
     fn lc_least_overhead_first_on_ties_weights_ignored() {
         // Overheads 256, 300, 256: the first 256 wins the tie.
-        let d = [D::w(1).conns(1, 0), D::w(1).conns(0, 300), D::w(1).conns(0, 256)];
+        let d = [
+            D::w(1).conns(1, 0),
+            D::w(1).conns(0, 300),
+            D::w(1).conns(0, 256),
+        ];
         assert_eq!(pick(Least::Lc, &d), Some(0));
         // An active connection costs 256 inactive ones.
         let d = [D::w(1).conns(1, 0), D::w(1).conns(0, 255)];
@@ -239,7 +243,12 @@ mod test {
         let d = [D::w(1).conns(1, 0), D::w(1), D::w(9)];
         assert_eq!(pick(Least::Nq, &d), Some(1));
         // Idle but unavailable does not count; all busy: sed.
-        let d = [D::w(0), D::w(2).over(), D::w(1).conns(1, 0), D::w(3).conns(2, 0)];
+        let d = [
+            D::w(0),
+            D::w(2).over(),
+            D::w(1).conns(1, 0),
+            D::w(3).conns(2, 0),
+        ];
         assert_eq!(pick(Least::Nq, &d), Some(3));
         assert_eq!(pick(Least::Nq, &[D::w(0)]), None);
     }
@@ -265,7 +274,12 @@ mod test {
         // Equal weights: the first; inactive connections do not count.
         let d = [D::w(3).conns(0, 50), D::w(3)];
         assert_eq!(pick(Least::Ovf, &d), Some(0));
-        let d = [D::w(2).conns(3, 0), D::w(3).conns(4, 0), D::w(9).over(), D::w(0)];
+        let d = [
+            D::w(2).conns(3, 0),
+            D::w(3).conns(4, 0),
+            D::w(9).over(),
+            D::w(0),
+        ];
         assert_eq!(pick(Least::Ovf, &d), None);
     }
 

@@ -91,7 +91,7 @@ impl<E: Entry> Cache<E> {
             return;
         }
         self.last_check = Some(now);
-        if self.counter % FULL_CHECK_EVERY == 0 {
+        if self.counter.is_multiple_of(FULL_CHECK_EVERY) {
             self.map
                 .retain(|_, e| elapsed(e.lastuse(), now) < EXPIRATION_S);
             self.counter = 1;
@@ -221,7 +221,8 @@ impl Set {
             };
             let (h, w) = (overhead(x), x.weight());
             match best {
-                Some((_, bh, bw)) if u128::from(bh) * u128::from(w) <= u128::from(h) * u128::from(bw) => {}
+                Some((_, bh, bw))
+                    if u128::from(bh) * u128::from(w) <= u128::from(h) * u128::from(bw) => {}
                 _ => best = Some((d, h, w)),
             }
         }
@@ -238,7 +239,8 @@ impl Set {
             };
             let (h, w) = (overhead(x), x.weight());
             match best {
-                Some((_, bh, bw)) if u128::from(bh) * u128::from(w) >= u128::from(h) * u128::from(bw) => {}
+                Some((_, bh, bw))
+                    if u128::from(bh) * u128::from(w) >= u128::from(h) * u128::from(bw) => {}
                 _ => best = Some((d, h, w)),
             }
         }
@@ -269,11 +271,12 @@ impl Lblcr {
         if let Some(e) = c.live(flow.vaddr, now) {
             e.lastuse = now;
             let min = e.min(dests);
-            if e.dests.len() > 1 && elapsed(e.lastmod, now) > EXPIRATION_S {
-                if let Some(m) = e.max(dests) {
-                    e.dests.retain(|&x| x as usize != m);
-                    e.lastmod = now;
-                }
+            if e.dests.len() > 1
+                && elapsed(e.lastmod, now) > EXPIRATION_S
+                && let Some(m) = e.max(dests)
+            {
+                e.dests.retain(|&x| x as usize != m);
+                e.lastmod = now;
             }
             if let Some(d) = min.filter(|&d| !lb_overloaded(&dests[d], dests)) {
                 return Some(d);

@@ -331,7 +331,11 @@ pub(crate) mod testing {
     }
 
     /// How often each server is picked over `n` picks (`None`s in the last slot).
-    pub fn counts(n: usize, len: usize, mut pick: impl FnMut(usize) -> Option<usize>) -> Vec<usize> {
+    pub fn counts(
+        n: usize,
+        len: usize,
+        mut pick: impl FnMut(usize) -> Option<usize>,
+    ) -> Vec<usize> {
         let mut c = vec![0; len + 1];
         for i in 0..n {
             c[pick(i).unwrap_or(len)] += 1;
