@@ -442,4 +442,43 @@ mod test {
         d[2].over = true;
         assert_eq!(picks(&s, &d, 3), [None, None, None]);
     }
+
+    #[test]
+    fn shared_by_worker_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<SchedState>();
+        // rr from four threads at once: one counter, so exact shares.
+        let d = servers(&[1, 1, 1, 1]);
+        let s = SchedState::new(Scheduler::Rr, SchedFlags::default(), &d);
+        let per: Vec<Vec<usize>> = std::thread::scope(|t| {
+            let h: Vec<_> = (0..4)
+                .map(|_| t.spawn(|| counts(10_000, 4, |_| s.pick(&Flow::default(), &d))))
+                .collect();
+            h.into_iter().map(|h| h.join().expect("no panic")).collect()
+        });
+        let total: Vec<usize> = (0..4).map(|i| per.iter().map(|c| c[i]).sum()).collect();
+        assert_eq!(total, [10_000; 4]);
+        // lblcr's cache from four threads: consistent, one set per destination.
+        let s = SchedState::new(Scheduler::Lblcr, SchedFlags::default(), &d);
+        std::thread::scope(|t| {
+            for k in 0..4u32 {
+                let (s, d) = (&s, &d);
+                t.spawn(move || {
+                    for v in 0..2000u32 {
+                        let f = Flow {
+                            vaddr: v,
+                            now_s: k,
+                            ..Flow::default()
+                        };
+                        assert!(s.pick(&f, d).is_some());
+                    }
+                });
+            }
+        });
+        let SchedState::Lblcr(c) = &s else {
+            unreachable!()
+        };
+        assert_eq!(c.len(), 2000);
+        assert!((0..2000).all(|v| c.set_of(v) == [0]));
+    }
 }
