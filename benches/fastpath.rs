@@ -635,10 +635,14 @@ mod established {
     }
 }
 
-/// A SYN that creates a connection.
+/// A SYN that creates a connection, through the worker, for every scheduler
+/// `ipvsadm -s` accepts; and (`new_conn/pick`) the scheduler's choice alone for
+/// every IPVS scheduler over eight servers.
 mod new_conn {
     use super::lab::*;
     use super::*;
+    use ringvs::config::{ALL_SCHEDULERS, SchedFlags, Scheduler};
+    use ringvs::sched::{Candidate, Flow, SchedState};
 
     /// Connections made before the table is emptied (outside the timing).
     pub const CYCLE: usize = 16_384;
@@ -647,7 +651,12 @@ mod new_conn {
         let mut g = c.benchmark_group("new_conn");
         g.throughput(Throughput::Elements(1));
         let syns: Vec<Vec<u8>> = (0..CYCLE).map(syn).collect();
-        for sched in ["rr", "wrr"] {
+        // Every scheduler `ipvsadm -s` accepts (the others join once enabled).
+        for sched in ALL_SCHEDULERS
+            .iter()
+            .map(|s| s.name())
+            .filter(|n| n.parse::<Scheduler>().is_ok())
+        {
             let rules = rules(sched);
             let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
             let mut d = Director::new(&rules, CYCLE, CYCLE);
@@ -686,6 +695,73 @@ mod new_conn {
             });
             assert_eq!(d.ctr(Ctr::DropTableFull), 0);
             assert_eq!(d.ctr(Ctr::DropConnClash), 0);
+        }
+        g.finish();
+        pick(c);
+    }
+
+    /// A real server with the counters the connection-counting schedulers read.
+    struct Rs {
+        w: u32,
+        act: u32,
+        inact: u32,
+        addr: u32,
+    }
+
+    impl Candidate for Rs {
+        fn weight(&self) -> u32 {
+            self.w
+        }
+        fn active(&self) -> u32 {
+            self.act
+        }
+        fn inactive(&self) -> u32 {
+            self.inact
+        }
+        fn addr(&self) -> u32 {
+            self.addr
+        }
+        fn port(&self) -> u16 {
+            80
+        }
+    }
+
+    /// Servers in the `pick` benches.
+    pub const SERVERS: usize = 8;
+    /// Distinct destination addresses (`dh`, `lblc`, `lblcr` keys) in the mix.
+    pub const VADDRS: u32 = 1024;
+
+    /// The scheduler's choice alone (`SchedState::pick`), for every scheduler,
+    /// over eight servers of mixed weights and loads: new clients each time,
+    /// destinations cycling over 1024 addresses (so `lblc`/`lblcr` mostly hit
+    /// their cache, as a cache cluster would).
+    fn pick(c: &mut Criterion) {
+        let mut g = c.benchmark_group("new_conn/pick");
+        g.throughput(Throughput::Elements(1));
+        let dests: Vec<Rs> = (0..SERVERS as u32)
+            .map(|i| Rs {
+                w: 1 + i % 3,
+                act: 10 + 7 * i,
+                inact: 3 * i,
+                addr: u32::from(RS[0]) + i,
+            })
+            .collect();
+        for kind in ALL_SCHEDULERS {
+            let s = SchedState::new(kind, SchedFlags::default(), &dests);
+            let mut i = 0u32;
+            g.bench_function(BenchmarkId::new(kind.name(), SERVERS), |b| {
+                b.iter(|| {
+                    i = i.wrapping_add(1);
+                    let flow = Flow {
+                        client: u32::from(client(0).0) + i,
+                        cport: 1024 + (i & 0x7fff) as u16,
+                        vaddr: u32::from(VIP) + i % VADDRS,
+                        vport: 80,
+                        now_s: 1000,
+                    };
+                    black_box(s.pick(black_box(&flow), &dests))
+                })
+            });
         }
         g.finish();
     }

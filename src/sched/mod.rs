@@ -1,15 +1,41 @@
 //! Schedulers: which real server gets a new connection.
 //!
 //! A scheduler is built by the control thread when it publishes a configuration
-//! snapshot and is shared by every worker. Picking takes no lock: round robin is one
-//! atomic increment per *new* connection (never per packet), so the choice
-//! alternates across all workers exactly as kernel IPVS's global `rr` does.
-//! Weighted round robin walks a sequence precomputed with IPVS's own interleaving
-//! (the `cw`/`mw`/`gcd` walk of `ip_vs_wrr.c`), so `wrr` gives the same order as the
-//! kernel, again with one atomic increment.
+//! snapshot and is shared by every worker; [`SchedState::pick`] is called once per
+//! *new* connection (never per packet), concurrently from every worker.
+//!
+//! Every IPVS scheduler is here, with the kernel's rules (see each module):
+//!
+//! | name | module | state | cost of a pick |
+//! |------|--------|-------|----------------|
+//! | `rr`, `wrr` | here | one atomic counter | one atomic increment |
+//! | `lc`, `wlc`, `sed`, `nq`, `fo`, `ovf` | [`lc`] | none | one pass over the servers |
+//! | `twos` | [`lc`] | an atomic PRNG | one atomic increment, two passes |
+//! | `dh`, `sh` | [`hash`] | 256-bucket table | one lookup |
+//! | `mh` | [`hash`] | Maglev table of a prime size | one lookup |
+//! | `lblc`, `lblcr` | [`locality`] | per-destination cache | a mutex and one pass |
+//!
+//! Only `lblc` and `lblcr` take a lock, and only for their own new connections:
+//! their cache (destination address → server, or server set) is shared by all
+//! workers, exactly as the kernel shares it under `svc->sched_lock`.
+//!
+//! Round robin is one atomic increment, so the choice alternates across all
+//! workers exactly as kernel IPVS's global `rr` does. Weighted round robin walks a
+//! sequence precomputed with IPVS's own interleaving (the `cw`/`mw`/`gcd` walk of
+//! `ip_vs_wrr.c`), so `wrr` gives the same order as the kernel; servers that are
+//! quiesced or overloaded at pick time are stepped over, as the kernel's walk
+//! steps over them.
+//!
+//! "Available" everywhere means what it means to IPVS: weight above 0 (weight 0
+//! quiesces a server: no new connections) and not overloaded (its upper
+//! connection threshold reached, `IP_VS_DEST_F_OVERLOAD`).
+
+pub mod hash;
+pub mod lc;
+pub mod locality;
 
 use crate::config::{SchedFlags, Scheduler};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// The longest precomputed `wrr` cycle. Weights whose cycle (sum of weights over
 /// their gcd) is longer are scaled down proportionally to fit.
@@ -38,6 +64,12 @@ pub trait Candidate {
     fn port(&self) -> u16 {
         0
     }
+    /// The last non-zero weight the server had (IPVS's `last_weight`): `mh`
+    /// builds its table from it, so quiescing a server (weight 0) does not
+    /// reshuffle the other servers' clients. Defaults to the current weight.
+    fn last_weight(&self) -> u32 {
+        self.weight()
+    }
 }
 
 /// The new connection being scheduled: what the hashing and locality
@@ -52,74 +84,141 @@ pub struct Flow {
     pub now_s: u32,
 }
 
+/// Can take a new connection: weight above 0 and not overloaded.
+#[inline]
+pub fn available<C: Candidate>(d: &C) -> bool {
+    d.weight() > 0 && !d.overloaded()
+}
+
+/// IPVS's `ip_vs_dest_conn_overhead`: an active connection costs 256 times an
+/// inactive one.
+#[inline]
+pub fn overhead<C: Candidate>(d: &C) -> u64 {
+    u64::from(d.active()) * 256 + u64::from(d.inactive())
+}
+
 /// A scheduler with its shared state.
 #[derive(Debug)]
 pub enum SchedState {
-    RoundRobin { next: AtomicUsize },
-    Weighted { seq: Box<[u32]>, next: AtomicUsize },
+    RoundRobin {
+        next: AtomicUsize,
+    },
+    Weighted {
+        seq: Box<[u32]>,
+        next: AtomicUsize,
+    },
+    /// `lc`, `wlc`, `sed`, `nq`, `fo`, `ovf`: stateless choices on the counters.
+    Least(lc::Least),
+    /// `twos`: the random source.
+    Twos {
+        rng: AtomicU64,
+    },
+    /// `dh`: buckets keyed by the destination address.
+    Dest(hash::Buckets),
+    /// `sh`: buckets keyed by the client address (and port).
+    Source {
+        buckets: hash::Buckets,
+        flags: SchedFlags,
+    },
+    /// `mh`: Maglev lookup table keyed by the client address (and port).
+    Maglev {
+        table: hash::Maglev,
+        flags: SchedFlags,
+    },
+    Lblc(locality::Lblc),
+    Lblcr(locality::Lblcr),
 }
 
 impl SchedState {
-    pub fn new<C: Candidate>(kind: Scheduler, _flags: SchedFlags, dests: &[C]) -> Self {
+    pub fn new<C: Candidate>(kind: Scheduler, flags: SchedFlags, dests: &[C]) -> Self {
         match kind {
-            // Not implemented yet: `Scheduler::from_str` refuses their names.
-            Scheduler::Rr
-            | Scheduler::Lc
-            | Scheduler::Wlc
-            | Scheduler::Lblc
-            | Scheduler::Lblcr
-            | Scheduler::Dh
-            | Scheduler::Sh
-            | Scheduler::Sed
-            | Scheduler::Nq
-            | Scheduler::Fo
-            | Scheduler::Ovf
-            | Scheduler::Mh
-            | Scheduler::Twos => SchedState::RoundRobin {
+            Scheduler::Rr => SchedState::RoundRobin {
                 next: AtomicUsize::new(0),
             },
             Scheduler::Wrr => SchedState::Weighted {
                 seq: wrr_sequence(&dests.iter().map(Candidate::weight).collect::<Vec<_>>()),
                 next: AtomicUsize::new(0),
             },
+            Scheduler::Lc => SchedState::Least(lc::Least::Lc),
+            Scheduler::Wlc => SchedState::Least(lc::Least::Wlc),
+            Scheduler::Sed => SchedState::Least(lc::Least::Sed),
+            Scheduler::Nq => SchedState::Least(lc::Least::Nq),
+            Scheduler::Fo => SchedState::Least(lc::Least::Fo),
+            Scheduler::Ovf => SchedState::Least(lc::Least::Ovf),
+            Scheduler::Twos => SchedState::Twos {
+                rng: AtomicU64::new(lc::TWOS_SEED),
+            },
+            Scheduler::Dh => SchedState::Dest(hash::Buckets::cyclic(dests.len())),
+            Scheduler::Sh => SchedState::Source {
+                buckets: hash::Buckets::weighted(dests),
+                flags,
+            },
+            Scheduler::Mh => SchedState::Maglev {
+                table: hash::Maglev::new(dests),
+                flags,
+            },
+            Scheduler::Lblc => SchedState::Lblc(locality::Lblc::default()),
+            Scheduler::Lblcr => SchedState::Lblcr(locality::Lblcr::default()),
         }
     }
 
-    /// The index of the real server for a new connection, or `None` when every
-    /// server is quiesced (weight 0) or there is none.
+    /// The index of the real server for a new connection, or `None` when no
+    /// server is available (all quiesced or overloaded, none at all, or — for
+    /// `dh`, and `sh`/`mh` without fallback — the hashed one is unavailable).
     #[inline]
-    pub fn pick<C: Candidate>(&self, _flow: &Flow, dests: &[C]) -> Option<usize> {
+    pub fn pick<C: Candidate>(&self, flow: &Flow, dests: &[C]) -> Option<usize> {
         match self {
-            SchedState::RoundRobin { next } => {
-                let n = dests.len();
-                if n == 0 {
-                    return None;
-                }
-                let start = next.fetch_add(1, Ordering::Relaxed);
-                (0..n)
-                    .map(|i| (start + i) % n)
-                    .find(|&i| dests[i].weight() > 0)
-                    .inspect(|&i| {
-                        // Skipped quiesced servers: resume after the one we chose.
-                        let skipped = (i + n - start % n) % n;
-                        if skipped > 0 {
-                            next.fetch_add(skipped, Ordering::Relaxed);
-                        }
-                    })
-            }
-            SchedState::Weighted { seq, next } => {
-                if seq.is_empty() {
-                    return None;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed) % seq.len();
-                let d = seq[i] as usize;
-                (d < dests.len()).then_some(d)
-            }
+            SchedState::RoundRobin { next } => rr_pick(next, dests),
+            SchedState::Weighted { seq, next } => wrr_pick(seq, next, dests),
+            SchedState::Least(kind) => kind.pick(dests),
+            SchedState::Twos { rng } => lc::twos_pick(rng, dests),
+            SchedState::Dest(b) => hash::dh_pick(b, flow, dests),
+            SchedState::Source { buckets, flags } => hash::sh_pick(buckets, *flags, flow, dests),
+            SchedState::Maglev { table, flags } => table.pick(*flags, flow, dests),
+            SchedState::Lblc(t) => t.pick(flow, dests),
+            SchedState::Lblcr(t) => t.pick(flow, dests),
         }
     }
 }
 
-fn gcd(a: u32, b: u32) -> u32 {
+/// Round robin over available servers; the position is global (one counter
+/// for every worker), and skipped servers advance it so the next pick resumes
+/// after the chosen one, as IPVS's `rr` resumes after its last choice.
+fn rr_pick<C: Candidate>(next: &AtomicUsize, dests: &[C]) -> Option<usize> {
+    let n = dests.len();
+    if n == 0 {
+        return None;
+    }
+    let start = next.fetch_add(1, Ordering::Relaxed);
+    let skipped = (0..n).find(|&k| available(&dests[(start + k) % n]))?;
+    if skipped > 0 {
+        next.fetch_add(skipped, Ordering::Relaxed);
+    }
+    Some((start + skipped) % n)
+}
+
+/// The next available server of the precomputed `wrr` cycle. Unavailable
+/// entries are stepped over and the position advanced past them, so skipping
+/// costs each entry once per cycle, not once per pick.
+fn wrr_pick<C: Candidate>(seq: &[u32], next: &AtomicUsize, dests: &[C]) -> Option<usize> {
+    let len = seq.len();
+    if len == 0 || !dests.iter().any(available) {
+        return None;
+    }
+    let start = next.fetch_add(1, Ordering::Relaxed);
+    for k in 0..len {
+        let d = seq[(start + k) % len] as usize;
+        if dests.get(d).is_some_and(available) {
+            if k > 0 {
+                next.fetch_add(k, Ordering::Relaxed);
+            }
+            return Some(d);
+        }
+    }
+    None
+}
+
+pub(crate) fn gcd(a: u32, b: u32) -> u32 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
@@ -160,8 +259,94 @@ pub fn wrr_sequence(weights: &[u32]) -> Box<[u32]> {
     seq.into_boxed_slice()
 }
 
+/// A test server with every counter settable.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Candidate;
+
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct D {
+        pub w: u32,
+        pub lw: Option<u32>,
+        pub act: u32,
+        pub inact: u32,
+        pub over: bool,
+        pub addr: u32,
+        pub port: u16,
+    }
+
+    impl D {
+        pub fn w(w: u32) -> Self {
+            D {
+                w,
+                ..Default::default()
+            }
+        }
+        pub fn conns(mut self, act: u32, inact: u32) -> Self {
+            self.act = act;
+            self.inact = inact;
+            self
+        }
+        pub fn over(mut self) -> Self {
+            self.over = true;
+            self
+        }
+    }
+
+    impl Candidate for D {
+        fn weight(&self) -> u32 {
+            self.w
+        }
+        fn active(&self) -> u32 {
+            self.act
+        }
+        fn inactive(&self) -> u32 {
+            self.inact
+        }
+        fn overloaded(&self) -> bool {
+            self.over
+        }
+        fn addr(&self) -> u32 {
+            self.addr
+        }
+        fn port(&self) -> u16 {
+            self.port
+        }
+        fn last_weight(&self) -> u32 {
+            self.lw.unwrap_or(self.w)
+        }
+    }
+
+    /// Servers 10.0.0.1, .2, ... port 80 with these weights.
+    pub fn servers(weights: &[u32]) -> Vec<D> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| D {
+                addr: 0x0a00_0001 + i as u32,
+                port: 80,
+                ..D::w(w)
+            })
+            .collect()
+    }
+
+    /// How often each server is picked over `n` picks (`None`s in the last slot).
+    pub fn counts(
+        n: usize,
+        len: usize,
+        mut pick: impl FnMut(usize) -> Option<usize>,
+    ) -> Vec<usize> {
+        let mut c = vec![0; len + 1];
+        for i in 0..n {
+            c[pick(i).unwrap_or(len)] += 1;
+        }
+        c
+    }
+}
+
 #[cfg(test)]
 mod test {
+    use super::testing::*;
     use super::*;
 
     struct W(u32);
@@ -216,5 +401,84 @@ mod test {
         let seq = wrr_sequence(&w);
         assert!(seq.len() <= MAX_WRR_CYCLE + 40);
         assert!((0..40).all(|i| seq.contains(&i)));
+    }
+
+    fn picks(s: &SchedState, d: &[D], n: usize) -> Vec<Option<usize>> {
+        (0..n).map(|_| s.pick(&Flow::default(), d)).collect()
+    }
+
+    #[test]
+    fn rr_skips_overloaded() {
+        let mut d = servers(&[1, 1, 1]);
+        d[1].over = true;
+        let s = SchedState::new(Scheduler::Rr, SchedFlags::default(), &d);
+        let got = picks(&s, &d, 6);
+        assert_eq!(got, [0, 2, 0, 2, 0, 2].map(Some));
+        d[0].over = true;
+        d[2].w = 0;
+        assert_eq!(picks(&s, &d, 2), [None, None]);
+    }
+
+    #[test]
+    fn wrr_skips_unavailable_like_the_kernel_walk() {
+        // 4,3,2 is A A B A B C A B C; with B overloaded the kernel's walk
+        // gives A A A C A C.
+        let mut d = servers(&[4, 3, 2]);
+        let s = SchedState::new(Scheduler::Wrr, SchedFlags::default(), &d);
+        assert_eq!(
+            picks(&s, &d, 9).into_iter().flatten().collect::<Vec<_>>(),
+            [0, 0, 1, 0, 1, 2, 0, 1, 2]
+        );
+        d[1].over = true;
+        assert_eq!(
+            picks(&s, &d, 12).into_iter().flatten().collect::<Vec<_>>(),
+            [0, 0, 0, 2, 0, 2, 0, 0, 0, 2, 0, 2]
+        );
+        // Quiesced at pick time (before the snapshot is rebuilt): skipped too.
+        d[1].over = false;
+        d[0].w = 0;
+        assert!(picks(&s, &d, 10).iter().all(|p| p.is_some_and(|i| i != 0)));
+        d[1].w = 0;
+        d[2].over = true;
+        assert_eq!(picks(&s, &d, 3), [None, None, None]);
+    }
+
+    #[test]
+    fn shared_by_worker_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<SchedState>();
+        // rr from four threads at once: one counter, so exact shares.
+        let d = servers(&[1, 1, 1, 1]);
+        let s = SchedState::new(Scheduler::Rr, SchedFlags::default(), &d);
+        let per: Vec<Vec<usize>> = std::thread::scope(|t| {
+            let h: Vec<_> = (0..4)
+                .map(|_| t.spawn(|| counts(10_000, 4, |_| s.pick(&Flow::default(), &d))))
+                .collect();
+            h.into_iter().map(|h| h.join().expect("no panic")).collect()
+        });
+        let total: Vec<usize> = (0..4).map(|i| per.iter().map(|c| c[i]).sum()).collect();
+        assert_eq!(total, [10_000; 4]);
+        // lblcr's cache from four threads: consistent, one set per destination.
+        let s = SchedState::new(Scheduler::Lblcr, SchedFlags::default(), &d);
+        std::thread::scope(|t| {
+            for k in 0..4u32 {
+                let (s, d) = (&s, &d);
+                t.spawn(move || {
+                    for v in 0..2000u32 {
+                        let f = Flow {
+                            vaddr: v,
+                            now_s: k,
+                            ..Flow::default()
+                        };
+                        assert!(s.pick(&f, d).is_some());
+                    }
+                });
+            }
+        });
+        let SchedState::Lblcr(c) = &s else {
+            unreachable!()
+        };
+        assert_eq!(c.len(), 2000);
+        assert!((0..2000).all(|v| c.set_of(v) == [0]));
     }
 }
