@@ -1069,6 +1069,23 @@ mod tests {
         assert_eq!(r.code, 2);
     }
 
+    /// `ringvs run --rules` loads a file saved by a kernel ipvsadm.
+    #[test]
+    fn kernel_ipvsadm_rules_file_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden/kernel-ipvsadm-save.rules");
+        let mut cfg = Config::new();
+        load_rules(&mut cfg, &path).unwrap();
+        assert_eq!((cfg.services().len(), cfg.dest_count()), (5, 8));
+        let bad = std::env::temp_dir().join(format!("ringvs-bad-{}.rules", std::process::id()));
+        std::fs::write(&bad, "-A -t 10.0.0.1:80 -s rr\n-A -t 10.0.0.1:80 -s rr\n").unwrap();
+        let e = load_rules(&mut Config::new(), &bad)
+            .unwrap_err()
+            .to_string();
+        let _ = std::fs::remove_file(&bad);
+        assert!(e.ends_with("line 2: Service already exists"), "{e}");
+    }
+
     #[test]
     fn estimator_moves_a_quarter_towards_the_rate() {
         let mut e = Estimator::default();
