@@ -954,3 +954,149 @@ fn kernel_ipvsadm_save_file_loads() {
     // And saving it again gives the same text back (it was saved sorted).
     assert_eq!(format_save(&c, true, &Names::none()), text);
 }
+
+mod round_trip {
+    use super::*;
+    use proptest::prelude::*;
+    use ringvs::config::ALL_SCHEDULERS;
+
+    #[derive(Debug, Clone)]
+    struct Svc {
+        udp: bool,
+        addr: u32,
+        port: u16,
+        sched: usize,
+        persistent: Option<u32>,
+        mask: u32,
+        flags: (bool, bool),
+        dests: Vec<(u32, u16, u32, u32, u32)>,
+    }
+
+    fn svc() -> impl Strategy<Value = Svc> {
+        (
+            any::<bool>(),
+            any::<u32>(),
+            any::<u16>(),
+            0..ALL_SCHEDULERS.len(),
+            proptest::option::of(1..=2_678_400u32),
+            any::<u32>(),
+            (any::<bool>(), any::<bool>()),
+            proptest::collection::vec(
+                (
+                    any::<u32>(),
+                    any::<u16>(),
+                    0..=65535u32,
+                    any::<u32>(),
+                    any::<u32>(),
+                ),
+                0..5,
+            ),
+        )
+            .prop_map(
+                |(udp, addr, port, sched, persistent, mask, flags, dests)| Svc {
+                    udp,
+                    addr,
+                    port,
+                    sched,
+                    persistent,
+                    mask,
+                    flags,
+                    dests,
+                },
+            )
+    }
+
+    /// Applies `svcs` through the model, skipping duplicates.
+    fn build(svcs: &[Svc]) -> Config {
+        let mut c = Config::new();
+        for s in svcs {
+            let key = ServiceKey::new(
+                if s.udp { Proto::Udp } else { Proto::Tcp },
+                Ipv4Addr::from(s.addr),
+                if s.persistent.is_none() && s.port == 0 {
+                    1
+                } else {
+                    s.port
+                },
+            );
+            let opts = ServiceOpts {
+                sched: ALL_SCHEDULERS[s.sched],
+                persistent: s.persistent,
+                // -S writes -M only for persistent services, as ipvsadm.
+                netmask: if s.persistent.is_some() {
+                    Ipv4Addr::from(s.mask)
+                } else {
+                    Ipv4Addr::BROADCAST
+                },
+                sched_flags: SchedFlags {
+                    fallback: s.flags.0,
+                    port: s.flags.1,
+                },
+            };
+            if apply(&mut c, &AdmCommand::AddService { key, opts }).is_err() {
+                continue;
+            }
+            for &(a, p, w, x, y) in &s.dests {
+                let (u, l) = (x % 1_000_000, y % 1_000_000);
+                let (u, l) = (u.max(l), u.min(l));
+                let _ = apply(
+                    &mut c,
+                    &AdmCommand::AddDest {
+                        key,
+                        addr: Ipv4Addr::from(a),
+                        port: p,
+                        opts: DestOpts {
+                            weight: w,
+                            u_threshold: u,
+                            l_threshold: l,
+                        },
+                    },
+                );
+            }
+        }
+        c
+    }
+
+    fn settings(c: &Config) -> Vec<String> {
+        let mut v: Vec<String> = c
+            .services()
+            .iter()
+            .map(|s| {
+                let mut d: Vec<String> = s
+                    .dests
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{}:{} w{} x{} y{}",
+                            d.addr, d.port, d.weight, d.u_threshold, d.l_threshold
+                        )
+                    })
+                    .collect();
+                d.sort();
+                format!(
+                    "{} {:?} {:?} {} {:?} {d:?}",
+                    s.key, s.sched, s.persistent, s.netmask, s.sched_flags
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// `-S`, then `-C`, then `-R` of the saved text gives the same table.
+        #[test]
+        fn save_clear_restore_is_exact(svcs in proptest::collection::vec(svc(), 0..6)) {
+            let orig = build(&svcs);
+            let text = format_save(&orig, true, &Names::none());
+            let mut c = orig.clone();
+            apply(&mut c, &AdmCommand::Clear).unwrap();
+            let errors = ipvsadm::restore(&mut c, &text, &Names::none(), &mut |_, _, _| {}).unwrap();
+            prop_assert!(errors.is_empty(), "{errors:?}\n{text}");
+            prop_assert_eq!(settings(&c), settings(&orig));
+            prop_assert_eq!(format_save(&c, true, &Names::none()), text);
+        }
+    }
+}
