@@ -90,9 +90,10 @@ impl fmt::Display for ServiceKey {
 
 /// Scheduling algorithm of a service: every scheduler of Linux IPVS.
 ///
-/// The names of all of them are known to [`FromStr`]; those whose algorithm is
-/// not implemented yet (see `KERNEL_ONLY_SCHEDULERS`) give a clear "not
-/// supported yet" error rather than the kernel's "not found".
+/// [`FromStr`] knows all of their names.  A scheduler whose algorithm were
+/// missing would be listed in `KERNEL_ONLY_SCHEDULERS` and give a clear "not
+/// supported yet" error rather than the kernel's "not found"; the list is
+/// empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Scheduler {
     /// Round robin.
@@ -291,8 +292,8 @@ pub enum AdmError {
     /// A scheduler name that Linux IPVS does not know either.
     #[error("Scheduler or persistence engine not found")]
     SchedulerNotFound,
-    /// A scheduler Linux IPVS has and ringvs does not (yet).
-    #[error("Scheduler {0} not supported yet; use -s rr or -s wrr")]
+    /// A scheduler Linux IPVS has and ringvs does not (yet); none today.
+    #[error("Scheduler {0} not supported yet")]
     SchedulerNotSupported(String),
     #[error("Zero port specified for non-persistent service")]
     ZeroPort,
