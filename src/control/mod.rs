@@ -304,6 +304,9 @@ impl Ctl {
         };
         match format::format_list(&st.cfg, o, &live, names) {
             Ok(text) => Response::ok(text),
+            // ipvsadm's list_service ends with exit(1) here, not the -1 (255)
+            // of a failed change.
+            Err(e @ AdmError::NoSuchService) => Response::fail(1, e.to_string()),
             Err(e) => Response::fail(e.exit_code(), e.to_string()),
         }
     }
@@ -1035,6 +1038,8 @@ mod tests {
         assert_eq!(adm(&c, "-Z -t 198.18.0.110:80").code, 0);
         let r = adm(&c, "-Z -t 198.18.0.110:81");
         assert_eq!((r.code, r.err.as_str()), (255, "No such service\n"));
+        let r = adm(&c, "-L -n -t 198.18.0.110:81");
+        assert_eq!((r.code, r.err.as_str()), (1, "No such service\n"));
         // No worker answers for connections (the stub): only the header.
         assert_eq!(
             adm(&c, "-L -n -c").out,
