@@ -37,8 +37,10 @@ enum Cmd {
     #[command(
         disable_help_flag = true,
         after_help = "Everything after the options above is an ipvsadm command line: \
--A/-E/-D -t|-u VIP:PORT -s rr|wrr [-p [T]], -a/-e/-d -t|-u VIP:PORT -r RIP[:PORT] -m [-w N], \
--C, -L|-l [-n], -S [-n]. `ringvs adm -h` prints ipvsadm's own help."
+-A/-E/-D -t|-u VIP:PORT [-s SCHED] [-p [T]] [-M MASK] [-b FLAGS], \
+-a/-e/-d -t|-u VIP:PORT -r RIP[:PORT] -m [-w N] [-x U] [-y L], -C, -R, -S [-n], \
+-L|-l [-n] [--stats|--rate|--thresholds|--persistent-conn|-c|--timeout] [--exact], \
+-Z [SERVICE], --set TCP TCPFIN UDP. `ringvs adm -h` prints ipvsadm's own help."
     )]
     Adm {
         /// The director's control socket.
@@ -285,7 +287,8 @@ fn main() -> ExitCode {
         }
         Cmd::Adm { control, argv } => {
             // Check the syntax here so a typo is reported even with no director.
-            match ringvs::config::ipvsadm::parse(&argv) {
+            let names = ringvs::config::names::Names::system();
+            match ringvs::config::ipvsadm::parse_with(&argv, &names) {
                 Err(ringvs::config::AdmError::Help(text)) => {
                     print!("{text}");
                     ExitCode::SUCCESS
@@ -293,6 +296,20 @@ fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("{e}");
                     ExitCode::from(u8::try_from(e.exit_code() & 0xff).unwrap_or(1))
+                }
+                Ok(ringvs::config::ipvsadm::AdmCommand::Restore) => {
+                    use std::io::Read;
+                    let mut rules = String::new();
+                    if let Err(e) = std::io::stdin().read_to_string(&mut rules) {
+                        eprintln!("ringvs adm -R: reading standard input: {e}");
+                        return ExitCode::from(2);
+                    }
+                    // A syntax error is reported here, before anything is sent.
+                    if let Err(e) = ringvs::config::ipvsadm::parse_rules_with(&rules, &names) {
+                        eprintln!("{e}");
+                        return ExitCode::from(u8::try_from(e.exit_code() & 0xff).unwrap_or(1));
+                    }
+                    client("ringvs adm", &control, Command::Restore { rules })
                 }
                 Ok(_) => client("ringvs adm", &control, Command::Adm { argv }),
             }

@@ -81,7 +81,33 @@ fn adm_reports_ipvsadm_errors_without_a_director() {
         (
             &["-a", "-t", "198.18.0.110:80", "-r", "198.19.0.2:80", "-g"],
             2,
-            "ringvs supports only masquerading (-m) forwarding\n",
+            "ringvs does not support direct routing (-g) yet: it forwards by masquerading (-m) only\n",
+        ),
+        (
+            &["-L", "-c", "--stats"],
+            2,
+            "options conflicts in the list command\n",
+        ),
+        (&["-L", "--bogus"], 255, "--bogus: unknown option\n"),
+        (
+            &["-n"],
+            255,
+            "Try `ringvs adm -h' or 'ringvs adm --help' for more information.\n",
+        ),
+        (
+            &["--set", "1", "2"],
+            2,
+            "--set option requires 3 timeout values\n",
+        ),
+        (
+            &["-A", "-t", "198.18.0.110:80", "-s", "sh", "-b", "mh-port"],
+            2,
+            "incompatible scheduler flag `mh-port'\n",
+        ),
+        (
+            &["-A", "-f", "1"],
+            2,
+            "ringvs does not support fwmark services (-f): use -t or -u with an address and port\n",
         ),
     ];
     for (args, code, msg) in cases {
@@ -91,6 +117,48 @@ fn adm_reports_ipvsadm_errors_without_a_director() {
         assert_eq!(o.status.code(), Some(*code), "{args:?}: {}", stderr(&o));
         assert_eq!(stderr(&o), *msg, "{args:?}");
     }
+}
+
+/// `-R` reads the rules from standard input and checks them before it
+/// reaches for the director.
+#[test]
+fn restore_checks_stdin_first() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let run = |input: &str| {
+        let mut child = Command::new(EXE)
+            .args(["adm", "--control", "/nonexistent/ringvs.sock", "-R"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ringvs");
+        if let Some(mut i) = child.stdin.take() {
+            i.write_all(input.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("wait")
+    };
+    let o = run("-A -t 198.18.0.110:80 -s rr\n-a -t 198.18.0.110:80 -r 198.19.0.2 -w x\n");
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o), "line 2: illegal weight specified\n");
+    let o = run("-A -t 198.18.0.110:80 -s rr\n");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with("ringvs adm: cannot reach the director"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn adm_help_and_version_exit_zero() {
+    let o = ringvs(&["adm", "-h"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("  ringvs adm -Z [virtual-service]\n"), "{out}");
+    let o = ringvs(&["adm", "--version"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("ringvs "));
 }
 
 #[test]

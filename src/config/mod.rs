@@ -8,7 +8,9 @@
 //!
 //! Forwarding is always masquerading (LVS-NAT); addresses are IPv4 only.
 
+pub mod format;
 pub mod ipvsadm;
+pub mod names;
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -88,9 +90,10 @@ impl fmt::Display for ServiceKey {
 
 /// Scheduling algorithm of a service: every scheduler of Linux IPVS.
 ///
-/// The names of all of them are known to [`FromStr`]; those whose algorithm is
-/// not implemented yet (see `KERNEL_ONLY_SCHEDULERS`) give a clear "not
-/// supported yet" error rather than the kernel's "not found".
+/// [`FromStr`] knows all of their names.  A scheduler whose algorithm were
+/// missing would be listed in `KERNEL_ONLY_SCHEDULERS` and give a clear "not
+/// supported yet" error rather than the kernel's "not found"; the list is
+/// empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Scheduler {
     /// Round robin.
@@ -134,10 +137,8 @@ pub struct SchedFlags {
     pub port: bool,
 }
 
-/// Schedulers that Linux IPVS has and ringvs does not have (yet).
-const KERNEL_ONLY_SCHEDULERS: &[&str] = &[
-    "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
-];
+/// Schedulers that Linux IPVS has and ringvs does not have (yet): none now.
+const KERNEL_ONLY_SCHEDULERS: &[&str] = &[];
 
 /// Every scheduler, in the order ipvsadm(8) lists them.
 pub const ALL_SCHEDULERS: [Scheduler; 14] = [
@@ -291,11 +292,14 @@ pub enum AdmError {
     /// A scheduler name that Linux IPVS does not know either.
     #[error("Scheduler or persistence engine not found")]
     SchedulerNotFound,
-    /// A scheduler Linux IPVS has and ringvs does not (yet).
-    #[error("Scheduler {0} not supported yet; use -s rr or -s wrr")]
+    /// A scheduler Linux IPVS has and ringvs does not (yet); none today.
+    #[error("Scheduler {0} not supported yet")]
     SchedulerNotSupported(String),
     #[error("Zero port specified for non-persistent service")]
     ZeroPort,
+    /// A lower connection threshold above the upper one (the kernel's ERANGE).
+    #[error("Numerical result out of range")]
+    ThresholdRange,
     /// A command-line error that ipvsadm reports with `fail(2, ...)`.
     #[error("{0}")]
     Usage(String),
@@ -418,6 +422,41 @@ impl Config {
         self.ids_in_use.clear();
     }
 
+    /// Sets a service's scheduler flags (`-b`) and persistence netmask (`-M`).
+    pub fn set_service_options(
+        &mut self,
+        key: &ServiceKey,
+        sched_flags: SchedFlags,
+        netmask: Ipv4Addr,
+    ) -> Result<(), AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
+        let svc = &mut self.services[i];
+        svc.sched_flags = sched_flags;
+        svc.netmask = netmask;
+        Ok(())
+    }
+
+    /// Sets a real server's connection thresholds (`-x`, `-y`).  A lower
+    /// threshold above the upper one is refused, as by the kernel.
+    pub fn set_dest_thresholds(
+        &mut self,
+        key: &ServiceKey,
+        addr: Ipv4Addr,
+        port: u16,
+        u_threshold: u32,
+        l_threshold: u32,
+    ) -> Result<(), AdmError> {
+        if l_threshold > u_threshold {
+            return Err(AdmError::ThresholdRange);
+        }
+        let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
+        let svc = &mut self.services[i];
+        let j = svc.dest_index(addr, port).ok_or(AdmError::NoSuchDest)?;
+        svc.dests[j].u_threshold = u_threshold;
+        svc.dests[j].l_threshold = l_threshold;
+        Ok(())
+    }
+
     fn alloc_id(&mut self) -> Result<DestId, AdmError> {
         for _ in 0..MAX_DEST_IDS {
             let id = self.next_id;
@@ -514,11 +553,9 @@ mod tests {
         assert_eq!("wrr".parse::<Scheduler>(), Ok(Scheduler::Wrr));
         assert_eq!(Scheduler::Rr.name(), "rr");
         assert_eq!(Scheduler::Wrr.to_string(), "wrr");
-        let e = "wlc".parse::<Scheduler>().unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "Scheduler wlc not supported yet; use -s rr or -s wrr"
-        );
+        for s in ALL_SCHEDULERS {
+            assert_eq!(s.name().parse::<Scheduler>(), Ok(s));
+        }
         let e = "bogus".parse::<Scheduler>().unwrap_err();
         assert_eq!(e.to_string(), "Scheduler or persistence engine not found");
         assert!("RR".parse::<Scheduler>().is_err());

@@ -8,20 +8,23 @@
 pub mod proto;
 
 use crate::Nic;
-use crate::config::ipvsadm::{self, AdmCommand};
-use crate::config::{AdmError, Config, DestId};
+use crate::config::format::{self, Live};
+use crate::config::ipvsadm::{self, AdmCommand, ListOpts};
+use crate::config::names::Names;
+use crate::config::{AdmError, Config, DestId, ServiceKey};
 use crate::io::fanout::Side;
 use crate::io::nic::{self, NicError, NicInfo};
 use crate::io::ring::xsk::{self, XdpMode, XdpProgram, XskRx, XskSize, XskTx};
 use crate::io::ring::{Fanout, RingSize, RxRing, RxVersion, TxRing};
 use crate::io::{RxQueue, TxQueue};
-use crate::nat::{Snapshot, State, Timeouts};
+use crate::nat::{ConnInfo, Snapshot, State, Timeouts};
 use crate::neigh::{NeighEvent, NeighTable, Prefix, Probe};
-use crate::stats::{Counters, Ctr};
+use crate::stats::{Counters, Ctr, DestStats};
 use crate::wire::{Mac, arp};
 use crate::worker::{Env, FRAME_MAX, Handoff, Links, Published, Shared, Worker};
 use crossbeam_channel::{Sender, bounded};
 use proto::{Command, Response};
+use std::collections::HashMap;
 use std::io::{BufReader, Write};
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
@@ -105,6 +108,88 @@ struct Ctl {
     /// New VIPs to announce with gratuitous ARP.
     garp_tx: Sender<Ipv4Addr>,
     clients: AtomicUsize,
+    /// Per-real-server counters at the last `-Z` (listings subtract them).
+    zero: Mutex<HashMap<DestId, DestStats>>,
+    /// Rate estimates, updated by the sampler thread.
+    est: Mutex<Estimator>,
+}
+
+/// How often the rate estimator samples the counters, as IPVS's estimator.
+pub const RATE_INTERVAL: Duration = Duration::from_secs(2);
+/// How long `-L -c` waits for the workers' connection listings.
+pub const CONNS_WAIT: Duration = Duration::from_secs(1);
+
+/// IPVS's rate estimator: every [`RATE_INTERVAL`] the change of each real
+/// server's counters gives a rate per second, and the shown rate moves a
+/// quarter of the way towards it (`avg += (rate - avg) / 4`).
+#[derive(Default)]
+struct Estimator {
+    /// Counters at the last sample.
+    last: HashMap<DestId, DestStats>,
+    /// Smoothed rates per second: conns, inpkts, outpkts, inbytes, outbytes.
+    avg: HashMap<DestId, [f64; 5]>,
+}
+
+fn fields(s: &DestStats) -> [u64; 5] {
+    [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes]
+}
+
+impl Estimator {
+    /// Takes a sample of every live real server; forgets the others.
+    fn sample(&mut self, now: &HashMap<DestId, DestStats>, secs: f64) {
+        self.avg.retain(|id, _| now.contains_key(id));
+        self.last.retain(|id, _| now.contains_key(id));
+        for (id, cur) in now {
+            let Some(prev) = self.last.insert(*id, *cur) else {
+                continue;
+            };
+            let avg = self.avg.entry(*id).or_default();
+            for (a, (c, p)) in avg
+                .iter_mut()
+                .zip(fields(cur).into_iter().zip(fields(&prev)))
+            {
+                let rate = c.saturating_sub(p) as f64 / secs;
+                *a += (rate - *a) / 4.0;
+            }
+        }
+    }
+
+    fn rate(&self, id: DestId) -> DestStats {
+        let a = self.avg.get(&id).copied().unwrap_or_default();
+        let r = |x: f64| x.round().max(0.0) as u64;
+        DestStats {
+            conns: r(a[0]),
+            inpkts: r(a[1]),
+            outpkts: r(a[2]),
+            inbytes: r(a[3]),
+            outbytes: r(a[4]),
+        }
+    }
+
+    /// `-Z`: the rates of `ids` start again from zero.
+    fn zero(&mut self, ids: &[DestId]) {
+        for id in ids {
+            self.avg.remove(id);
+        }
+    }
+}
+
+fn sub(a: &DestStats, b: &DestStats) -> DestStats {
+    DestStats {
+        conns: a.conns.saturating_sub(b.conns),
+        inpkts: a.inpkts.saturating_sub(b.inpkts),
+        outpkts: a.outpkts.saturating_sub(b.outpkts),
+        inbytes: a.inbytes.saturating_sub(b.inbytes),
+        outbytes: a.outbytes.saturating_sub(b.outbytes),
+    }
+}
+
+fn dest_ids(cfg: &Config, only: Option<&ServiceKey>) -> Vec<DestId> {
+    cfg.services()
+        .iter()
+        .filter(|s| only.is_none_or(|k| s.key == *k))
+        .flat_map(|s| s.dests.iter().map(|d| d.id))
+        .collect()
 }
 
 impl Ctl {
@@ -115,6 +200,60 @@ impl Ctl {
         })
     }
 
+    /// A real server's counters summed over the workers, since start.
+    fn raw_stats(&self, d: DestId) -> DestStats {
+        let mut t = DestStats::default();
+        for p in &self.published {
+            t.add(&p.dest_stats(d));
+        }
+        t
+    }
+
+    /// A real server's counters since the last `-Z`.
+    fn stats_since_zero(&self, d: DestId, zero: &HashMap<DestId, DestStats>) -> DestStats {
+        let raw = self.raw_stats(d);
+        zero.get(&d).map_or(raw, |z| sub(&raw, z))
+    }
+
+    /// One rate-estimator tick (the sampler thread calls it every
+    /// [`RATE_INTERVAL`]).
+    fn sample_rates(&self, secs: f64) {
+        let ids = match self.adm.lock() {
+            Ok(st) => dest_ids(&st.cfg, None),
+            Err(_) => return,
+        };
+        let now: HashMap<DestId, DestStats> =
+            ids.into_iter().map(|id| (id, self.raw_stats(id))).collect();
+        if let Ok(mut e) = self.est.lock() {
+            e.sample(&now, secs);
+        }
+    }
+
+    /// Every worker's connection listing; workers that do not answer within
+    /// [`CONNS_WAIT`] are left out.
+    fn connections(&self) -> Vec<ConnInfo> {
+        for p in &self.published {
+            p.request_conns();
+        }
+        let deadline = Instant::now() + CONNS_WAIT;
+        let mut pending: Vec<&Arc<Published>> = self.published.iter().collect();
+        let mut all = Vec::new();
+        loop {
+            pending.retain(|p| match p.take_conns() {
+                Some(v) => {
+                    all.extend(v);
+                    false
+                }
+                None => true,
+            });
+            if pending.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        all
+    }
+
     fn publish(&self, st: &AdmState) {
         self.shared
             .config
@@ -122,34 +261,130 @@ impl Ctl {
         self.shared.bump();
     }
 
+    /// After a change: publish, announce new VIPs, forget zero baselines of
+    /// real servers that are gone.
+    fn changed(&self, st: &AdmState, before: &[Ipv4Addr]) {
+        self.publish(st);
+        for v in vips(&st.cfg) {
+            if !before.contains(&v) {
+                let _ = self.garp_tx.try_send(v);
+            }
+        }
+        let live: hashbrown::HashSet<DestId> = dest_ids(&st.cfg, None).into_iter().collect();
+        if let Ok(mut z) = self.zero.lock() {
+            z.retain(|id, _| live.contains(id));
+        }
+    }
+
+    fn list(&self, o: &ListOpts, names: &Names) -> Response {
+        // Ask the workers before taking the lock: it may take a while.
+        let conns = if o.connections || o.persistent_conn {
+            self.connections()
+        } else {
+            Vec::new()
+        };
+        let Ok(st) = self.adm.lock() else {
+            return Response::fail(1, "internal error: configuration lock poisoned");
+        };
+        let zero = self.zero.lock().map(|z| z.clone()).unwrap_or_default();
+        let est = self.est.lock();
+        let no_est = Estimator::default();
+        let est = est.as_deref().unwrap_or(&no_est);
+        let t = &st.timeouts;
+        let live = Live {
+            gauges: &|d| self.counts(d),
+            stats: &|d| self.stats_since_zero(d, &zero),
+            rates: &|d| est.rate(d),
+            conns: &conns,
+            timeouts: [
+                t.secs(State::Established),
+                t.secs(State::FinWait),
+                t.secs(State::Udp),
+            ],
+        };
+        match format::format_list(&st.cfg, o, &live, names) {
+            Ok(text) => Response::ok(text),
+            // ipvsadm's list_service ends with exit(1) here, not the -1 (255)
+            // of a failed change.
+            Err(e @ AdmError::NoSuchService) => Response::fail(1, e.to_string()),
+            Err(e) => Response::fail(e.exit_code(), e.to_string()),
+        }
+    }
+
     fn adm(&self, argv: &[String]) -> Response {
-        let cmd = match ipvsadm::parse(argv) {
+        let names = Names::system();
+        let cmd = match ipvsadm::parse_with(argv, &names) {
             Ok(c) => c,
             Err(AdmError::Help(text)) => return Response::ok(text),
             Err(e) => return Response::fail(e.exit_code(), e.to_string()),
         };
+        if let AdmCommand::List(o) = &cmd {
+            return self.list(o, &names);
+        }
         let Ok(mut st) = self.adm.lock() else {
             return Response::fail(1, "internal error: configuration lock poisoned");
         };
         match cmd {
-            AdmCommand::List { .. } | AdmCommand::Save { .. } => {
-                match ipvsadm::list_output(&st.cfg, &cmd, &|d| self.counts(d)) {
-                    Ok(text) => Response::ok(text.unwrap_or_default()),
-                    Err(e) => Response::fail(e.exit_code(), e.to_string()),
+            AdmCommand::Save { numeric } => {
+                Response::ok(format::format_save(&st.cfg, numeric, &names))
+            }
+            AdmCommand::Restore => Response::fail(
+                2,
+                "-R needs the rules on standard input (ringvs adm -R < FILE)",
+            ),
+            AdmCommand::Zero { service } => {
+                if let Err(e) = ipvsadm::apply(&mut st.cfg, &cmd) {
+                    return Response::fail(e.exit_code(), e.to_string());
                 }
+                let ids = dest_ids(&st.cfg, service.as_ref());
+                if let Ok(mut z) = self.zero.lock() {
+                    for id in &ids {
+                        z.insert(*id, self.raw_stats(*id));
+                    }
+                }
+                if let Ok(mut e) = self.est.lock() {
+                    e.zero(&ids);
+                }
+                Response::ok(String::new())
+            }
+            AdmCommand::SetTimeout { tcp, tcpfin, udp } => {
+                st.timeouts.set(tcp, tcpfin, udp);
+                self.publish(&st);
+                Response::ok(String::new())
             }
             _ => {
                 let before: Vec<Ipv4Addr> = vips(&st.cfg);
                 if let Err(e) = ipvsadm::apply(&mut st.cfg, &cmd) {
                     return Response::fail(e.exit_code(), e.to_string());
                 }
-                self.publish(&st);
-                for v in vips(&st.cfg) {
-                    if !before.contains(&v) {
-                        let _ = self.garp_tx.try_send(v);
-                    }
-                }
+                self.changed(&st, &before);
                 Response::ok(String::new())
+            }
+        }
+    }
+
+    /// `ipvsadm -R`: see [`ipvsadm::restore`].
+    fn restore(&self, rules: &str) -> Response {
+        let names = Names::system();
+        let Ok(mut guard) = self.adm.lock() else {
+            return Response::fail(1, "internal error: configuration lock poisoned");
+        };
+        let st = &mut *guard;
+        let before: Vec<Ipv4Addr> = vips(&st.cfg);
+        let mut timeouts = st.timeouts;
+        let r = ipvsadm::restore(&mut st.cfg, rules, &names, &mut |a, b, c| {
+            timeouts.set(a, b, c)
+        });
+        st.timeouts = timeouts;
+        match r {
+            Err(e) => Response::fail(e.exit_code(), e.to_string()),
+            Ok(errors) => {
+                self.changed(st, &before);
+                if errors.is_empty() {
+                    Response::ok(String::new())
+                } else {
+                    Response::fail(255, errors.join("\n"))
+                }
             }
         }
     }
@@ -225,6 +460,7 @@ impl Ctl {
         let resp = match proto::read_request(&mut reader) {
             Ok(req) => match req.cmd {
                 Command::Adm { argv } => self.adm(&argv),
+                Command::Restore { rules } => self.restore(&rules),
                 Command::Stats { json } => self.stats(json),
             },
             Err(r) => r,
@@ -263,8 +499,10 @@ pub fn load_rules(cfg: &mut Config, path: &std::path::Path) -> Result<(), RunErr
         err: e,
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    for cmd in ipvsadm::parse_rules(&text).map_err(|e| err(e.to_string()))? {
-        ipvsadm::apply(cfg, &cmd).map_err(|e| err(e.to_string()))?;
+    let names = Names::system();
+    let cmds = ipvsadm::parse_rules_with(&text, &names).map_err(|e| err(e.to_string()))?;
+    for (cmd, (line, _)) in cmds.iter().zip(ipvsadm::rule_lines(&text)) {
+        ipvsadm::apply(cfg, cmd).map_err(|e| err(format!("line {line}: {e}")))?;
     }
     Ok(())
 }
@@ -379,6 +617,8 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         published: published.clone(),
         garp_tx,
         clients: AtomicUsize::new(0),
+        zero: Mutex::new(HashMap::new()),
+        est: Mutex::new(Estimator::default()),
     });
 
     let listener = bind_control(&opts.control)?;
@@ -432,6 +672,22 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
             .name("ringvs-ctl".into())
             .spawn(move || accept_loop(listener, ctl))
             .map_err(|e| RunError::Invalid(format!("spawning control thread: {e}")))?;
+    }
+    // Sample per-real-server counters for --rate.
+    {
+        let ctl = Arc::clone(&ctl);
+        std::thread::Builder::new()
+            .name("ringvs-rate".into())
+            .spawn(move || {
+                let mut last = Instant::now();
+                loop {
+                    std::thread::sleep(RATE_INTERVAL);
+                    let now = Instant::now();
+                    ctl.sample_rates(now.duration_since(last).as_secs_f64().max(0.001));
+                    last = now;
+                }
+            })
+            .map_err(|e| RunError::Invalid(format!("spawning rate thread: {e}")))?;
     }
 
     // Announce our addresses.
@@ -730,5 +986,189 @@ fn accept_loop(listener: UnixListener, ctl: Arc<Ctl>) {
         if spawned.is_err() {
             ctl.clients.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::io::BufRead;
+
+    fn ctl(workers: usize) -> (Arc<Ctl>, crossbeam_channel::Receiver<Ipv4Addr>) {
+        let adm = AdmState {
+            cfg: Config::new(),
+            timeouts: Timeouts::default(),
+        };
+        let shared = Arc::new(Shared::new(Snapshot::build(&adm.cfg, adm.timeouts)));
+        let (garp_tx, garp_rx) = bounded(16);
+        let ctl = Ctl {
+            adm: Mutex::new(adm),
+            shared,
+            published: (0..workers)
+                .map(|_| Arc::new(Published::default()))
+                .collect(),
+            garp_tx,
+            clients: AtomicUsize::new(0),
+            zero: Mutex::new(HashMap::new()),
+            est: Mutex::new(Estimator::default()),
+        };
+        (Arc::new(ctl), garp_rx)
+    }
+
+    fn adm(c: &Ctl, line: &str) -> Response {
+        let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        c.adm(&argv)
+    }
+
+    #[test]
+    fn adm_commands_timeouts_zero_and_restore() {
+        let (c, garp) = ctl(2);
+        assert_eq!(adm(&c, "-A -t 198.18.0.110:80 -s wlc -p").code, 0);
+        assert_eq!(garp.try_recv().ok(), Some(Ipv4Addr::new(198, 18, 0, 110)));
+        assert_eq!(adm(&c, "-a -t 198.18.0.110:80 -r 198.19.0.2 -x 10").code, 0);
+        let r = adm(&c, "-A -t 198.18.0.110:80 -s rr");
+        assert_eq!((r.code, r.err.as_str()), (255, "Service already exists\n"));
+        assert_eq!(adm(&c, "--set 100 0 30").code, 0);
+        assert_eq!(
+            adm(&c, "-L --timeout").out,
+            "Timeout (tcp tcpfin udp): 100 120 30\n"
+        );
+        assert_eq!(adm(&c, "-Z").code, 0);
+        assert_eq!(adm(&c, "-Z -t 198.18.0.110:80").code, 0);
+        let r = adm(&c, "-Z -t 198.18.0.110:81");
+        assert_eq!((r.code, r.err.as_str()), (255, "No such service\n"));
+        let r = adm(&c, "-L -n -t 198.18.0.110:81");
+        assert_eq!((r.code, r.err.as_str()), (1, "No such service\n"));
+        // No worker answers for connections (the stub): only the header.
+        assert_eq!(
+            adm(&c, "-L -n -c").out,
+            "IPVS connection entries\npro expire state       source             virtual            destination\n"
+        );
+        let saved = adm(&c, "-S -n").out;
+        assert_eq!(
+            saved,
+            "-A -t 198.18.0.110:80 -s wlc -p 360\n-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 -x 10 -y 0\n"
+        );
+        assert_eq!(adm(&c, "-C").code, 0);
+        assert_eq!(adm(&c, "-S -n").out, "");
+        let r = c.restore(&saved);
+        assert_eq!(r.code, 0, "{}", r.err);
+        assert_eq!(adm(&c, "-S -n").out, saved);
+        let r = c.restore(&saved);
+        assert_eq!(
+            (r.code, r.err.as_str()),
+            (
+                255,
+                "line 1: Service already exists\nline 2: Destination already exists\n"
+            )
+        );
+        let r = c.restore("-A -t 198.18.0.111:80 -s rr\n-A -t x\n");
+        assert_eq!(r.code, 2);
+        assert_eq!(
+            adm(&c, "-S -n").out,
+            saved,
+            "a syntax error changes nothing"
+        );
+        let r = adm(&c, "-R");
+        assert_eq!(r.code, 2);
+    }
+
+    /// `ringvs run --rules` loads a file saved by a kernel ipvsadm.
+    #[test]
+    fn kernel_ipvsadm_rules_file_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden/kernel-ipvsadm-save.rules");
+        let mut cfg = Config::new();
+        load_rules(&mut cfg, &path).unwrap();
+        assert_eq!((cfg.services().len(), cfg.dest_count()), (5, 8));
+        let bad = std::env::temp_dir().join(format!("ringvs-bad-{}.rules", std::process::id()));
+        std::fs::write(&bad, "-A -t 10.0.0.1:80 -s rr\n-A -t 10.0.0.1:80 -s rr\n").unwrap();
+        let e = load_rules(&mut Config::new(), &bad)
+            .unwrap_err()
+            .to_string();
+        let _ = std::fs::remove_file(&bad);
+        assert!(e.ends_with("line 2: Service already exists"), "{e}");
+    }
+
+    #[test]
+    fn estimator_moves_a_quarter_towards_the_rate() {
+        let mut e = Estimator::default();
+        let id = DestId(3);
+        let at = |conns| {
+            HashMap::from([(
+                id,
+                DestStats {
+                    conns,
+                    ..DestStats::default()
+                },
+            )])
+        };
+        e.sample(&at(0), 2.0);
+        assert_eq!(e.rate(id).conns, 0);
+        e.sample(&at(800), 2.0); // 400/s: avg 100
+        assert_eq!(e.rate(id).conns, 100);
+        e.sample(&at(1600), 2.0); // 400/s: avg 175
+        assert_eq!(e.rate(id).conns, 175);
+        e.zero(&[id]);
+        assert_eq!(e.rate(id).conns, 0);
+        e.sample(&HashMap::new(), 2.0);
+        assert!(e.last.is_empty() && e.avg.is_empty());
+    }
+
+    /// Several clients at once over a real socket; garbage and oversized
+    /// requests get errors and the server keeps serving.
+    #[test]
+    fn socket_serves_concurrent_clients_and_survives_garbage() {
+        let (c, _garp) = ctl(1);
+        let dir = std::env::temp_dir().join(format!("ringvs-ctl-test-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("ctl.sock");
+        let listener = bind_control(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let c2 = Arc::clone(&c);
+        std::thread::spawn(move || accept_loop(listener, c2));
+
+        let raw = |bytes: &[u8]| -> String {
+            let mut s = UnixStream::connect(&path).unwrap();
+            let _ = s.write_all(bytes);
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let mut out = String::new();
+            let _ = std::io::BufReader::new(s).read_line(&mut out);
+            out
+        };
+        assert!(raw(b"garbage\n").contains("malformed request"));
+        assert!(raw(br#"{"v":2,"cmd":"adm","argv":[]}"#).contains("protocol version 2"));
+        assert!(raw(br#"{"v":1,"cmd":"adm","argv":"-L"}"#).contains("malformed request"));
+        let mut big = vec![b'x'; proto::MAX_REQUEST + 100];
+        big.push(b'\n');
+        assert!(raw(&big).contains("request too large"));
+
+        let threads: Vec<_> = (0..8u16)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let svc = format!("198.18.0.110:{}", 1000 + i);
+                    proto::adm(&path, &["-A", "-t", &svc, "-s", "rr"]).unwrap();
+                    proto::adm(&path, &["-L", "-n"]).unwrap()
+                })
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap().starts_with("IP Virtual Server"));
+        }
+        let list = proto::adm(&path, &["-S", "-n"]).unwrap();
+        assert_eq!(list.lines().count(), 8);
+        let r = proto::call(
+            &path,
+            Command::Restore {
+                rules: "-A -u 198.18.0.110:53 -s rr\n".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(r.code, 0);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&dir);
     }
 }

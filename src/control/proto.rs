@@ -17,8 +17,9 @@ use std::time::Duration;
 pub const VERSION: u32 = 1;
 /// Where `ringvs run` listens and `ringvs adm` connects unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/ringvs.sock";
-/// Largest request line the director reads.
-pub const MAX_REQUEST: usize = 1 << 20;
+/// Largest request line the director reads (a `-R` request carries a whole
+/// rules file: 64 Ki real servers at about 60 bytes a line fit).
+pub const MAX_REQUEST: usize = 8 << 20;
 /// How long either side waits for the other.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -27,6 +28,9 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum Command {
     /// An ipvsadm command line (without the program name).
     Adm { argv: Vec<String> },
+    /// `ipvsadm -R`: rules in `ipvsadm -S` format, as read from the client's
+    /// standard input.
+    Restore { rules: String },
     /// Counters of every worker.
     Stats { json: bool },
 }

@@ -1,0 +1,416 @@
+//! Listings as ipvsadm prints them, byte for byte.
+//!
+//! Every function here is pure: it formats a [`Config`] with the live numbers
+//! handed in as a [`Live`], so the control thread can fill those from the
+//! workers and tests can fill them by hand.  Column layouts, titles and
+//! number formats are those of ipvsadm 1.31's `print_title`,
+//! `print_service_entry`, `print_largenum`, `list_conn` and `list_timeout`.
+//!
+//! Differences, all deliberate:
+//! * Services are sorted by (protocol, address, port) in true numeric order
+//!   (ipvsadm compares addresses by a wrapping signed subtraction).
+//! * `-S` adds ` -x U -y L` to a real server's line when it has thresholds
+//!   (ipvsadm's `-S` drops them, so its round trip loses them).
+//! * `-c --sort` sorts the entries (ipvsadm's `--sort` does nothing).
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use super::ipvsadm::{CONN_TAB_SIZE, IPVS_VERSION, ListOpts};
+use super::names::Names;
+use super::{AdmError, Config, Dest, DestId, Proto, Scheduler, Service};
+use crate::nat::ConnInfo;
+use crate::stats::DestStats;
+
+/// The live numbers a listing shows, per real server.
+pub struct Live<'a> {
+    /// (ActiveConn, InActConn).
+    pub gauges: &'a dyn Fn(DestId) -> (u32, u32),
+    /// Traffic since start or the last `-Z`.
+    pub stats: &'a dyn Fn(DestId) -> DestStats,
+    /// Rates per second (`conns` is CPS, `inpkts` InPPS, ... `outbytes` OutBPS).
+    pub rates: &'a dyn Fn(DestId) -> DestStats,
+    /// Connections and persistence templates (for `-c` and PersistConn).
+    pub conns: &'a [ConnInfo],
+    /// TCP established, TCP FIN_WAIT and UDP timeouts, seconds.
+    pub timeouts: [u32; 3],
+}
+
+fn no_gauges(_: DestId) -> (u32, u32) {
+    (0, 0)
+}
+
+fn no_stats(_: DestId) -> DestStats {
+    DestStats::default()
+}
+
+impl Live<'static> {
+    /// All zero, no connections, IPVS's default timeouts.
+    pub fn idle() -> Self {
+        Live {
+            gauges: &no_gauges,
+            stats: &no_stats,
+            rates: &no_stats,
+            conns: &[],
+            timeouts: [900, 120, 300],
+        }
+    }
+}
+
+/// ipvsadm's `print_largenum`: a right-aligned number with a leading blank,
+/// shortened with K, M, G or T above 10^8 unless `exact`.
+pub fn largenum(out: &mut String, i: u64, exact: bool) {
+    let _ = if exact {
+        let len = i.to_string().len();
+        let w = if len <= 8 { 9 } else { len + 1 };
+        write!(out, "{i:>w$}")
+    } else if i < 100_000_000 {
+        write!(out, "{i:>9}")
+    } else if i < 1_000_000_000 {
+        write!(out, "{:>8}K", i / 1000)
+    } else if i < 100_000_000_000 {
+        write!(out, "{:>8}M", i / 1_000_000)
+    } else if i < 100_000_000_000_000 {
+        write!(out, "{:>8}G", i / 1_000_000_000)
+    } else {
+        write!(out, "{:>8}T", i / 1_000_000_000_000)
+    };
+}
+
+/// Cuts `s` to at most `n` bytes (on a character boundary), as ipvsadm
+/// cuts names with a NUL.
+fn cut(mut s: String, n: usize) -> String {
+    if s.len() > n {
+        let mut k = n;
+        while !s.is_char_boundary(k) {
+            k -= 1;
+        }
+        s.truncate(k);
+    }
+    s
+}
+
+/// ipvsadm's `print_sched_flags`, without the surrounding text; empty when
+/// no flag is set.
+pub fn sched_flags_text(svc: &Service) -> String {
+    let f = svc.sched_flags;
+    let (a, b) = match svc.sched {
+        Scheduler::Sh => ("sh-fallback", "sh-port"),
+        Scheduler::Mh => ("mh-fallback", "mh-port"),
+        _ => ("flag-1", "flag-2"),
+    };
+    let mut v = Vec::new();
+    if f.fallback {
+        v.push(a);
+    }
+    if f.port {
+        v.push(b);
+    }
+    v.join(",")
+}
+
+fn services(cfg: &Config, nosort: bool) -> Vec<&Service> {
+    let mut v: Vec<&Service> = cfg.services().iter().collect();
+    if !nosort {
+        v.sort_by_key(|s| s.key);
+    }
+    v
+}
+
+fn dests(svc: &Service, nosort: bool) -> Vec<&Dest> {
+    let mut v: Vec<&Dest> = svc.dests.iter().collect();
+    if !nosort {
+        v.sort_by_key(|d| (d.addr, d.port));
+    }
+    v
+}
+
+fn title(out: &mut String, o: &ListOpts) {
+    let rest = "  -> RemoteAddress:Port\n";
+    let head = "Prot LocalAddress:Port";
+    let _ = if o.stats {
+        write!(
+            out,
+            "{head:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n{rest}",
+            "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
+        )
+    } else if o.rate {
+        write!(
+            out,
+            "{head:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n{rest}",
+            "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"
+        )
+    } else if o.thresholds {
+        write!(
+            out,
+            "{head:<33} {:<10} {:<10} {:<10} {:<10}\n{rest}",
+            "Uthreshold", "Lthreshold", "ActiveConn", "InActConn"
+        )
+    } else if o.persistent_conn {
+        write!(
+            out,
+            "{head:<33} {:<9} {:<11} {:<10} {:<10}\n{rest}",
+            "Weight", "PersistConn", "ActiveConn", "InActConn"
+        )
+    } else if o.tun_info {
+        write!(
+            out,
+            "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n"
+        )
+    } else {
+        write!(
+            out,
+            "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
+        )
+    };
+}
+
+/// Persistence templates that point at real server `d` of `svc`.
+fn persist_conns(svc: &Service, d: &Dest, conns: &[ConnInfo]) -> usize {
+    conns
+        .iter()
+        .filter(|c| {
+            c.template
+                && c.proto == svc.key.proto.number()
+                && c.vip == (svc.key.addr, svc.key.port)
+                && c.dest == (d.addr, d.port)
+        })
+        .count()
+}
+
+fn service_entry(out: &mut String, svc: &Service, o: &ListOpts, live: &Live, names: &Names) {
+    let proto = Some(svc.key.proto);
+    let vname = names.addr_port(svc.key.addr, svc.key.port, proto, o.numeric);
+    let svc_name = cut(format!("{:<4} {vname}", svc.key.proto.name()), 33);
+    let ds = dests(svc, o.nosort);
+    let sum = |f: &dyn Fn(DestId) -> DestStats| {
+        let mut t = DestStats::default();
+        for d in &ds {
+            t.add(&f(d.id));
+        }
+        t
+    };
+    let five = |out: &mut String, s: DestStats| {
+        for v in [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes] {
+            largenum(out, v, o.exact);
+        }
+    };
+    if o.stats {
+        let _ = write!(out, "{svc_name:<33}");
+        five(out, sum(live.stats));
+    } else if o.rate {
+        let _ = write!(out, "{svc_name:<33}");
+        five(out, sum(live.rates));
+    } else {
+        let _ = write!(out, "{svc_name} {}", svc.sched.name());
+        let flags = sched_flags_text(svc);
+        if !flags.is_empty() {
+            let _ = write!(out, " ({flags})");
+        }
+        if let Some(t) = svc.persistent {
+            let _ = write!(out, " persistent {t}");
+            if svc.netmask != Ipv4Addr::BROADCAST {
+                let _ = write!(out, " mask {}", svc.netmask);
+            }
+        }
+    }
+    out.push('\n');
+    for d in ds {
+        let dname = cut(names.addr_port(d.addr, d.port, proto, o.numeric), 28);
+        let (active, inactive) = (live.gauges)(d.id);
+        let _ = if o.stats {
+            let _ = write!(out, "  -> {dname:<28}");
+            five(out, (live.stats)(d.id));
+            writeln!(out)
+        } else if o.rate {
+            let r = (live.rates)(d.id);
+            let _ = write!(
+                out,
+                "  -> {dname:<28} {:>8} {:>8} {:>8}",
+                r.conns, r.inpkts, r.outpkts
+            );
+            largenum(out, r.inbytes, o.exact);
+            largenum(out, r.outbytes, o.exact);
+            writeln!(out)
+        } else if o.thresholds {
+            writeln!(
+                out,
+                "  -> {dname:<28} {:<10} {:<10} {active:<10} {inactive:<10}",
+                d.u_threshold, d.l_threshold
+            )
+        } else if o.persistent_conn {
+            writeln!(
+                out,
+                "  -> {dname:<28} {:<9} {:<11} {active:<10} {inactive:<10}",
+                d.weight,
+                persist_conns(svc, d, live.conns)
+            )
+        } else if o.tun_info {
+            writeln!(
+                out,
+                "  -> {dname:<28} {:<7} {:<13} {:<6} {active:<10} {inactive:<10}",
+                "Masq", "n/a", d.weight
+            )
+        } else {
+            writeln!(
+                out,
+                "  -> {dname:<28} {:<7} {:<6} {active:<10} {inactive:<10}",
+                "Masq", d.weight
+            )
+        };
+    }
+}
+
+/// The name ipvsadm shows for an IP protocol number in `-c`.
+fn proto_name(p: u8) -> &'static str {
+    match p {
+        6 => "TCP",
+        17 => "UDP",
+        132 => "SCTP",
+        _ => "IP",
+    }
+}
+
+/// `ipvsadm -L -c`: the connection entries (and persistence templates).
+pub fn format_conns(conns: &[ConnInfo], o: &ListOpts, names: &Names) -> String {
+    let mut out = String::from("IPVS connection entries\n");
+    let _ = if o.persistent_conn {
+        writeln!(
+            out,
+            "pro expire {:<11} {:<18} {:<18} {:<18} {:<16} pe_data",
+            "state", "source", "virtual", "destination", "pe name"
+        )
+    } else {
+        writeln!(
+            out,
+            "pro expire {:<11} {:<18} {:<18} destination",
+            "state", "source", "virtual"
+        )
+    };
+    let mut v: Vec<&ConnInfo> = conns.iter().collect();
+    if o.sort {
+        v.sort_by_key(|c| (c.proto, c.client, c.vip, c.dest, c.template));
+    }
+    for c in v {
+        let proto = match c.proto {
+            6 => Some(Proto::Tcp),
+            17 => Some(Proto::Udp),
+            _ => None,
+        };
+        let name = |(a, p): (Ipv4Addr, u16)| names.addr_port(a, p, proto, o.numeric);
+        let expire = format!("{:02}:{:02}", c.expires_in / 60, c.expires_in % 60);
+        let _ = writeln!(
+            out,
+            "{:<3} {expire:<6} {:<11} {:<18} {:<18} {}",
+            proto_name(c.proto),
+            c.state.name(),
+            name(c.client),
+            name(c.vip),
+            name(c.dest)
+        );
+    }
+    out
+}
+
+/// Everything `-L`/`-l` can print, chosen as ipvsadm chooses: `-c` first,
+/// then one service, `--timeout`, `--daemon` (no sync daemon: nothing), else
+/// the whole table.  Listing a missing service is "No such service".
+pub fn format_list(
+    cfg: &Config,
+    o: &ListOpts,
+    live: &Live,
+    names: &Names,
+) -> Result<String, AdmError> {
+    if o.connections {
+        return Ok(format_conns(live.conns, o, names));
+    }
+    let mut out = String::new();
+    if let Some(key) = &o.service {
+        let svc = cfg.service(key).ok_or(AdmError::NoSuchService)?;
+        title(&mut out, o);
+        service_entry(&mut out, svc, o, live, names);
+        return Ok(out);
+    }
+    if o.timeout {
+        let [tcp, fin, udp] = live.timeouts;
+        return Ok(format!("Timeout (tcp tcpfin udp): {tcp} {fin} {udp}\n"));
+    }
+    if o.daemon {
+        return Ok(out);
+    }
+    let _ = writeln!(
+        out,
+        "IP Virtual Server version {IPVS_VERSION} (size={CONN_TAB_SIZE})"
+    );
+    title(&mut out, o);
+    for svc in services(cfg, o.nosort) {
+        service_entry(&mut out, svc, o, live, names);
+    }
+    Ok(out)
+}
+
+/// The table as `ipvsadm -S` writes it (`numeric`: `-S -n`).
+pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
+    let mut out = String::new();
+    for svc in services(cfg, false) {
+        let proto = Some(svc.key.proto);
+        let vname = names.addr_port(svc.key.addr, svc.key.port, proto, numeric);
+        let svc_name = format!("{} {vname}", svc.key.proto.option());
+        let _ = write!(out, "-A {svc_name} -s {}", svc.sched.name());
+        if let Some(t) = svc.persistent {
+            let _ = write!(out, " -p {t}");
+            if svc.netmask != Ipv4Addr::BROADCAST {
+                let _ = write!(out, " -M {}", svc.netmask);
+            }
+        }
+        let flags = sched_flags_text(svc);
+        if !flags.is_empty() {
+            let _ = write!(out, " -b {flags}");
+        }
+        out.push('\n');
+        for d in dests(svc, false) {
+            let dname = names.addr_port(d.addr, d.port, proto, numeric);
+            let _ = write!(out, "-a {svc_name} -r {dname} -m -w {}", d.weight);
+            if d.u_threshold != 0 || d.l_threshold != 0 {
+                let _ = write!(out, " -x {} -y {}", d.u_threshold, d.l_threshold);
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn big(i: u64, exact: bool) -> String {
+        let mut s = String::new();
+        largenum(&mut s, i, exact);
+        s
+    }
+
+    #[test]
+    fn largenum_is_print_largenum() {
+        assert_eq!(big(0, false), "        0");
+        assert_eq!(big(99_999_999, false), " 99999999");
+        assert_eq!(big(100_000_000, false), "  100000K");
+        assert_eq!(big(999_999_999, false), "  999999K");
+        assert_eq!(big(1_000_000_000, false), "    1000M");
+        assert_eq!(big(99_999_999_999, false), "   99999M");
+        assert_eq!(big(100_000_000_000, false), "     100G");
+        assert_eq!(big(100_000_000_000_000, false), "     100T");
+        assert_eq!(big(u64::MAX, false), "18446744T");
+        assert_eq!(big(5, true), "        5");
+        assert_eq!(big(12_345_678, true), " 12345678");
+        assert_eq!(big(123_456_789, true), " 123456789");
+        assert_eq!(big(u64::MAX, true), " 18446744073709551615");
+    }
+
+    #[test]
+    fn cut_respects_char_boundaries() {
+        assert_eq!(cut("abcdef".into(), 3), "abc");
+        assert_eq!(cut("ab".into(), 3), "ab");
+        assert_eq!(cut("aé".into(), 2), "a");
+    }
+}

@@ -1,0 +1,1102 @@
+//! Golden tests: every listing format, byte for byte, against text written by
+//! `tests/golden/oracle.py` (which replays ipvsadm's printf calls), every
+//! error message with its exit code, and the `-S` / `-C` / `-R` round trip.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ringvs::config::format::{self, Live, format_list, format_save};
+use ringvs::config::ipvsadm::{
+    self, AdmCommand, DestOpts, ListOpts, ServiceOpts, apply, parse, parse_rules, parse_with,
+};
+use ringvs::config::names::Names;
+use ringvs::config::{AdmError, Config, DestId, Proto, SchedFlags, Scheduler, ServiceKey};
+use ringvs::nat::{ConnInfo, State};
+use ringvs::stats::DestStats;
+use std::net::Ipv4Addr;
+
+fn words(line: &str) -> Vec<String> {
+    line.split_whitespace().map(str::to_string).collect()
+}
+
+fn p(line: &str) -> Result<AdmCommand, AdmError> {
+    parse(&words(line))
+}
+
+fn ok(line: &str) -> AdmCommand {
+    p(line).unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn tcp(a: &str, port: u16) -> ServiceKey {
+    ServiceKey::new(Proto::Tcp, ip(a), port)
+}
+
+fn udp(a: &str, port: u16) -> ServiceKey {
+    ServiceKey::new(Proto::Udp, ip(a), port)
+}
+
+fn golden(name: &str) -> String {
+    let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn names() -> Names {
+    Names::parse(
+        "198.19.0.2 server1\n198.18.0.110 vip.example\n203.0.113.5 client-with-a-very-long-host-name.example.com\n",
+        "http 80/tcp\ndomain 53/udp\nhttps 443/tcp\nhttp-alt 8080/tcp\n",
+    )
+}
+
+/// The scenario of oracle.py, built in a scrambled order.
+const SCENARIO: &[&str] = &[
+    "-A -t 198.18.0.110:80 -s rr",
+    "-a -t 198.18.0.110:80 -r 198.19.0.10:80 -m -w 1",
+    "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -x 100 -y 50",
+    "-A -u 198.18.0.110:53 -s wrr -p",
+    "-a -u 198.18.0.110:53 -r 198.19.0.3:5353 -m -w 10",
+    "-A -t 198.18.0.9:443 -s sh -b sh-fallback,sh-port -p 1800 -M 255.255.255.0",
+    "-a -t 198.18.0.9:443 -r 198.19.0.7:8443 -m -w 65535",
+    "-a -t 198.18.0.9:443 -r 198.19.0.7:443 -m -w 0",
+    "-A -t 198.18.0.120:8080 -s mh -b mh-port",
+    "-a -t 198.18.0.120:8080 -r 198.19.0.8 -w 3",
+    "-A -t 198.18.0.130:25 -b flag-1",
+];
+
+fn scenario() -> Config {
+    let mut c = Config::new();
+    for line in SCENARIO {
+        apply(&mut c, &ok(line)).unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+    c
+}
+
+fn gauges(id: DestId) -> (u32, u32) {
+    (id.0 * 11, id.0 * 1000)
+}
+
+fn stats(id: DestId) -> DestStats {
+    let i = u64::from(id.0);
+    DestStats {
+        conns: i * 50_000_000,
+        inpkts: i * 7_000_000_000,
+        outpkts: i * 3,
+        inbytes: i * 40_000_000_000_000,
+        outbytes: i * 99_999_999,
+    }
+}
+
+fn rates(id: DestId) -> DestStats {
+    let i = u64::from(id.0);
+    DestStats {
+        conns: i,
+        inpkts: i * 100,
+        outpkts: i * 90,
+        inbytes: i * 150_000_000,
+        outbytes: i * 1000,
+    }
+}
+
+fn conn(
+    proto: u8,
+    client: (&str, u16),
+    vip: (&str, u16),
+    dest: (&str, u16),
+    state: State,
+    expires_in: u32,
+    template: bool,
+) -> ConnInfo {
+    ConnInfo {
+        proto,
+        client: (ip(client.0), client.1),
+        vip: (ip(vip.0), vip.1),
+        dest: (ip(dest.0), dest.1),
+        state,
+        expires_in,
+        template,
+    }
+}
+
+fn conns() -> Vec<ConnInfo> {
+    vec![
+        conn(
+            6,
+            ("203.0.113.5", 40000),
+            ("198.18.0.110", 80),
+            ("198.19.0.2", 80),
+            State::Established,
+            899,
+            false,
+        ),
+        conn(
+            17,
+            ("203.0.113.6", 5353),
+            ("198.18.0.110", 53),
+            ("198.19.0.3", 5353),
+            State::Udp,
+            299,
+            false,
+        ),
+        conn(
+            17,
+            ("203.0.113.6", 0),
+            ("198.18.0.110", 53),
+            ("198.19.0.3", 5353),
+            State::None,
+            359,
+            true,
+        ),
+        conn(
+            6,
+            ("203.0.113.7", 1),
+            ("198.18.0.9", 443),
+            ("198.19.0.7", 443),
+            State::SynRecv,
+            6000,
+            false,
+        ),
+        conn(
+            6,
+            ("203.0.113.7", 0),
+            ("198.18.0.9", 443),
+            ("198.19.0.7", 443),
+            State::None,
+            1799,
+            true,
+        ),
+    ]
+}
+
+fn list(line: &str) -> String {
+    let cs = conns();
+    let live = Live {
+        gauges: &gauges,
+        stats: &stats,
+        rates: &rates,
+        conns: &cs,
+        timeouts: [900, 120, 300],
+    };
+    match parse_with(&words(line), &names()).unwrap() {
+        AdmCommand::List(o) => format_list(&scenario(), &o, &live, &names()).unwrap(),
+        AdmCommand::Save { numeric } => format_save(&scenario(), numeric, &names()),
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+// ---- listings ------------------------------------------------------------
+
+#[test]
+fn golden_listings() {
+    for (line, file) in [
+        ("-L -n", "list_n.txt"),
+        ("-Ln", "list_n.txt"),
+        ("-L", "list_names.txt"),
+        ("-l --stats -n", "stats.txt"),
+        ("-L -n --stats --exact", "stats_exact.txt"),
+        ("-L -n --rate", "rate.txt"),
+        ("-L -n --rate -X", "rate_exact.txt"),
+        ("-L -n --thresholds", "thresholds.txt"),
+        ("-L -n --persistent-conn", "persistent_conn.txt"),
+        ("-L -n --tun-info", "tun_info.txt"),
+        (
+            "-L -n --stats -u 198.18.0.110:53",
+            "service_udp53_stats.txt",
+        ),
+        ("-L -n -t 198.18.0.9:443", "service_tcp443.txt"),
+        ("-L -n -c", "conns_n.txt"),
+        ("-L -c", "conns_names.txt"),
+        ("-L -n -c --sort", "conns_sorted.txt"),
+        ("-L -n -c --persistent-conn", "conns_pc.txt"),
+        ("-S -n", "save_n.txt"),
+        ("-S", "save_names.txt"),
+    ] {
+        let got = list(line);
+        let want = golden(file);
+        assert_eq!(got, want, "ringvs adm {line} (tests/golden/{file})");
+    }
+}
+
+#[test]
+fn golden_timeout_daemon_and_empty() {
+    assert_eq!(
+        list("-L --timeout"),
+        "Timeout (tcp tcpfin udp): 900 120 300\n"
+    );
+    assert_eq!(list("-L --daemon"), "");
+    let o = ListOpts {
+        numeric: true,
+        ..ListOpts::default()
+    };
+    assert_eq!(
+        format_list(&Config::new(), &o, &Live::idle(), &Names::none()).unwrap(),
+        "IP Virtual Server version 1.2.1 (size=4096)\n\
+         Prot LocalAddress:Port Scheduler Flags\n\
+         \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
+    );
+    // No connections (the data plane did not answer): just the header.
+    let o = ListOpts {
+        connections: true,
+        ..ListOpts::default()
+    };
+    assert_eq!(
+        format_list(&Config::new(), &o, &Live::idle(), &Names::none()).unwrap(),
+        "IPVS connection entries\n\
+         pro expire state       source             virtual            destination\n"
+    );
+    assert_eq!(format_save(&Config::new(), true, &Names::none()), "");
+    let missing = ListOpts {
+        service: Some(tcp("198.18.0.110", 81)),
+        ..ListOpts::default()
+    };
+    assert_eq!(
+        format_list(&scenario(), &missing, &Live::idle(), &Names::none()),
+        Err(AdmError::NoSuchService)
+    );
+}
+
+#[test]
+fn nosort_keeps_insertion_order() {
+    let out = list("-L -n --nosort");
+    let lines: Vec<&str> = out.lines().filter(|l| !l.starts_with(' ')).collect();
+    assert_eq!(
+        lines[2..],
+        [
+            "TCP  198.18.0.110:80 rr",
+            "UDP  198.18.0.110:53 wrr persistent 360",
+            "TCP  198.18.0.9:443 sh (sh-fallback,sh-port) persistent 1800 mask 255.255.255.0",
+            "TCP  198.18.0.120:8080 mh (mh-port)",
+            "TCP  198.18.0.130:25 wlc (flag-1)",
+        ]
+    );
+    assert!(out.contains(
+        "TCP  198.18.0.110:80 rr\n  -> 198.19.0.10:80               Masq    1      0          0         \n  -> 198.19.0.2:80 "
+    ));
+}
+
+#[test]
+fn long_names_are_cut_like_ipvsadm() {
+    let n = Names::parse(
+        "198.18.0.1 a-really-long-virtual-host-name.example\n198.19.0.1 a-really-long-real-server-name.example\n",
+        "",
+    );
+    let mut c = Config::new();
+    apply(&mut c, &ok("-A -t 198.18.0.1:80 -s rr")).unwrap();
+    apply(&mut c, &ok("-a -t 198.18.0.1:80 -r 198.19.0.1")).unwrap();
+    let out = format_list(&c, &ListOpts::default(), &Live::idle(), &n).unwrap();
+    // The service name is cut at 33 bytes, the server's at 28.
+    assert!(
+        out.ends_with(
+            "TCP  a-really-long-virtual-host-n rr\n  -> a-really-long-real-server-na Masq    1      0          0         \n"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn largenum_boundaries() {
+    let mut s = String::new();
+    for v in [
+        99_999_999u64,
+        100_000_000,
+        99_999_999_999_999,
+        100_000_000_000_000,
+    ] {
+        format::largenum(&mut s, v, false);
+    }
+    assert_eq!(s, " 99999999  100000K   99999G     100T");
+}
+
+// ---- parsing -------------------------------------------------------------
+
+#[test]
+fn add_service_forms() {
+    let want = AdmCommand::AddService {
+        key: tcp("198.18.0.110", 80),
+        opts: ServiceOpts::new(Scheduler::Rr),
+    };
+    for line in [
+        "-A -t 198.18.0.110:80 -s rr",
+        "--add-service --tcp-service 198.18.0.110:80 --scheduler rr",
+        "--add-service --tcp-service=198.18.0.110:80 --scheduler=rr",
+        "-At 198.18.0.110:80 -s rr",
+        "-A -t198.18.0.110:80 -srr",
+        "-A -t=198.18.0.110:80 -s=rr",
+        "-A -s rr -t 198.18.0.110:80",
+        "-A -t 198.18.0.110:80 -s rr --sort",
+    ] {
+        assert_eq!(ok(line), want, "{line}");
+    }
+    // Default scheduler: wlc.
+    assert_eq!(
+        ok("-A -t 198.18.0.110:80"),
+        AdmCommand::AddService {
+            key: tcp("198.18.0.110", 80),
+            opts: ServiceOpts::new(Scheduler::Wlc),
+        }
+    );
+    for s in ringvs::config::ALL_SCHEDULERS {
+        let line = format!("-A -u 198.18.0.110:53 -s {}", s.name());
+        assert_eq!(
+            ok(&line),
+            AdmCommand::AddService {
+                key: udp("198.18.0.110", 53),
+                opts: ServiceOpts::new(s),
+            }
+        );
+    }
+}
+
+#[test]
+fn service_options() {
+    let k = tcp("198.18.0.110", 443);
+    let opts = |p: Option<u32>, m: &str, fallback: bool, port: bool, s: Scheduler| ServiceOpts {
+        sched: s,
+        persistent: p,
+        netmask: ip(m),
+        sched_flags: SchedFlags { fallback, port },
+    };
+    for (line, want) in [
+        (
+            "-A -t 198.18.0.110:443 -s rr -p",
+            opts(Some(360), "255.255.255.255", false, false, Scheduler::Rr),
+        ),
+        (
+            "-A -t 198.18.0.110:443 -p -s rr",
+            opts(Some(360), "255.255.255.255", false, false, Scheduler::Rr),
+        ),
+        (
+            "-A -t 198.18.0.110:443 -s rr -p600 -M 255.255.0.0",
+            opts(Some(600), "255.255.0.0", false, false, Scheduler::Rr),
+        ),
+        (
+            "-A -t 198.18.0.110:443 -s rr --persistent=60 --netmask=255.255.255.0",
+            opts(Some(60), "255.255.255.0", false, false, Scheduler::Rr),
+        ),
+        (
+            "-A -t 198.18.0.110:443 -s sh -b sh-port",
+            opts(None, "255.255.255.255", false, true, Scheduler::Sh),
+        ),
+        (
+            "-A -t 198.18.0.110:443 -s sh --sched-flags sh-fallback,sh-port",
+            opts(None, "255.255.255.255", true, true, Scheduler::Sh),
+        ),
+        (
+            "-A -t 198.18.0.110:443 -b mh-fallback -s mh",
+            opts(None, "255.255.255.255", true, false, Scheduler::Mh),
+        ),
+        (
+            "-A -t 198.18.0.110:443 -b flag-2",
+            opts(None, "255.255.255.255", false, true, Scheduler::Wlc),
+        ),
+        (
+            "-A -t 198.18.0.110:443 -s rr -p 2678400",
+            opts(
+                Some(2_678_400),
+                "255.255.255.255",
+                false,
+                false,
+                Scheduler::Rr,
+            ),
+        ),
+    ] {
+        assert_eq!(
+            ok(line),
+            AdmCommand::AddService { key: k, opts: want },
+            "{line}"
+        );
+    }
+    assert_eq!(
+        ok("-E -t 198.18.0.110:443 -s wrr -p 30"),
+        AdmCommand::EditService {
+            key: k,
+            opts: opts(Some(30), "255.255.255.255", false, false, Scheduler::Wrr)
+        }
+    );
+    assert_eq!(
+        ok("-D -t 198.18.0.110:443"),
+        AdmCommand::DelService { key: k }
+    );
+    assert_eq!(ok("--clear"), AdmCommand::Clear);
+}
+
+#[test]
+fn real_server_options() {
+    let k = tcp("198.18.0.110", 80);
+    let add = |a: &str, port, w, u, l| AdmCommand::AddDest {
+        key: k,
+        addr: ip(a),
+        port,
+        opts: DestOpts {
+            weight: w,
+            u_threshold: u,
+            l_threshold: l,
+        },
+    };
+    assert_eq!(
+        ok("-a -t 198.18.0.110:80 -r 198.19.0.2:8080 -m -w 5"),
+        add("198.19.0.2", 8080, 5, 0, 0)
+    );
+    assert_eq!(
+        ok("-a -t 198.18.0.110:80 -r 198.19.0.2"),
+        add("198.19.0.2", 80, 1, 0, 0)
+    );
+    assert_eq!(
+        ok("-a -t 198.18.0.110:80 -r 198.19.0.2 -x 1000 -y 800"),
+        add("198.19.0.2", 80, 1, 1000, 800)
+    );
+    assert_eq!(
+        ok("--add-server -t 198.18.0.110:80 -r 198.19.0.2 --u-threshold=7 --l-threshold 3"),
+        add("198.19.0.2", 80, 1, 7, 3)
+    );
+    assert_eq!(
+        ok("-a -r 198.19.0.2 -t 198.18.0.110:80 -m"),
+        add("198.19.0.2", 0, 1, 0, 0)
+    );
+    assert_eq!(
+        ok("-e -t 198.18.0.110:80 -r 198.19.0.2 -m"),
+        AdmCommand::EditDest {
+            key: k,
+            addr: ip("198.19.0.2"),
+            port: 80,
+            opts: DestOpts::weight(1)
+        }
+    );
+    assert_eq!(
+        ok("-d -t 198.18.0.110:80 -r 198.19.0.2"),
+        AdmCommand::DelDest {
+            key: k,
+            addr: ip("198.19.0.2"),
+            port: 80
+        }
+    );
+}
+
+#[test]
+fn other_commands() {
+    assert_eq!(ok("-Z"), AdmCommand::Zero { service: None });
+    assert_eq!(
+        ok("--zero -t 198.18.0.110:80"),
+        AdmCommand::Zero {
+            service: Some(tcp("198.18.0.110", 80))
+        }
+    );
+    assert_eq!(
+        ok("--set 900 120 0"),
+        AdmCommand::SetTimeout {
+            tcp: 900,
+            tcpfin: 120,
+            udp: 0
+        }
+    );
+    assert_eq!(ok("-R"), AdmCommand::Restore);
+    assert_eq!(ok("--restore"), AdmCommand::Restore);
+    assert_eq!(ok("-S -n"), AdmCommand::Save { numeric: true });
+    assert_eq!(parse(&[]).unwrap(), AdmCommand::List(ListOpts::default()));
+    let AdmCommand::List(o) = ok("-L -n -c --sort") else {
+        panic!()
+    };
+    assert!(o.numeric && o.connections && o.sort);
+    let AdmCommand::List(o) = ok("-l --stats --exact -t 198.18.0.110:80") else {
+        panic!()
+    };
+    assert!(o.stats && o.exact && o.service == Some(tcp("198.18.0.110", 80)));
+}
+
+#[test]
+fn names_on_the_command_line() {
+    let n = names();
+    assert_eq!(
+        parse_with(&words("-A -t vip.example:http -s rr"), &n).unwrap(),
+        AdmCommand::AddService {
+            key: tcp("198.18.0.110", 80),
+            opts: ServiceOpts::new(Scheduler::Rr)
+        }
+    );
+    assert_eq!(
+        parse_with(&words("-a -u vip.example:domain -r server1"), &n).unwrap(),
+        AdmCommand::AddDest {
+            key: udp("198.18.0.110", 53),
+            addr: ip("198.19.0.2"),
+            port: 53,
+            opts: DestOpts::weight(1)
+        }
+    );
+    // Service names are per protocol.
+    assert_eq!(
+        parse_with(&words("-A -u vip.example:http -s rr"), &n)
+            .unwrap_err()
+            .to_string(),
+        "illegal virtual server address[:port] specified"
+    );
+}
+
+/// Every error message and exit code, as ipvsadm words them where it has one.
+#[test]
+fn error_messages_and_exit_codes() {
+    let cases: &[(&str, &str, i32)] = &[
+        (
+            "-A -t 198.18.0.110:80 -s nosuch",
+            "Scheduler or persistence engine not found",
+            255,
+        ),
+        (
+            "-A -t 198.18.0.110 -s rr",
+            "Zero port specified for non-persistent service",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -w 70000",
+            "illegal weight specified",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -w -1",
+            "illegal weight specified",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -x x",
+            "illegal u_threshold specified",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -y 2147483648",
+            "illegal l_threshold specified",
+            2,
+        ),
+        (
+            "-A -t 198.18.0.110:80 -s rr -p 0",
+            "invalid timeout value `0' specified",
+            2,
+        ),
+        (
+            "-A -t 198.18.0.110:80 -s rr -p 2678401",
+            "invalid timeout value `2678401' specified",
+            2,
+        ),
+        (
+            "-A -t 198.18.0.110:80 -s rr -p -M 1.2.3",
+            "illegal virtual server persistent mask specified",
+            2,
+        ),
+        (
+            "-A -t 198.18.0.110:80 -s rr -b sh-port",
+            "incompatible scheduler flag `sh-port'",
+            2,
+        ),
+        (
+            "-A -t 198.18.0.110:80 -s sh -b mh-port",
+            "incompatible scheduler flag `mh-port'",
+            2,
+        ),
+        (
+            "-A -t 198.18.0.110:80 -s sh -b bogus",
+            "invalid scheduler flag `bogus'",
+            2,
+        ),
+        (
+            "-A -t 198.18.0.110:80 -s sh -b flag-3",
+            "ringvs does not support scheduler flag `flag-3'",
+            2,
+        ),
+        (
+            "-A -t 198.18.0.110:99999 -s rr",
+            "illegal virtual server address[:port] specified",
+            2,
+        ),
+        (
+            "-A -t 80 -s rr",
+            "illegal virtual server address[:port] specified",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r :80",
+            "illegal real server address[:port] specified",
+            2,
+        ),
+        (
+            "-A -s rr",
+            "You need to supply the 'service-address' option for the 'add-service' command",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80",
+            "You need to supply the 'real-server' option for the 'add-server' command",
+            2,
+        ),
+        (
+            "-D -t 198.18.0.110:80 -s rr",
+            "Illegal 'scheduler' option with the 'delete-service' command",
+            2,
+        ),
+        (
+            "-A -t 198.18.0.110:80 -w 3",
+            "Illegal 'weight' option with the 'add-service' command",
+            2,
+        ),
+        (
+            "-C -n",
+            "Illegal 'numeric' option with the 'flush' command",
+            2,
+        ),
+        (
+            "-Z -n",
+            "Illegal 'numeric' option with the 'zero' command",
+            2,
+        ),
+        (
+            "--set 1 2 3 -n",
+            "Illegal 'numeric' option with the 'set' command",
+            2,
+        ),
+        (
+            "-R -n",
+            "Illegal 'numeric' option with the 'restore' command",
+            2,
+        ),
+        (
+            "-S -c",
+            "Illegal 'connection' option with the 'save' command",
+            2,
+        ),
+        (
+            "-L -c -t 198.18.0.110:80",
+            "The option 'service-address' conflicts with the 'connection' option in the 'list' command",
+            2,
+        ),
+        (
+            "-L -c --timeout",
+            "The option 'timeout' conflicts with the 'connection' option in the 'list' command",
+            2,
+        ),
+        ("-L -c --stats", "options conflicts in the list command", 2),
+        (
+            "-L --timeout --persistent-conn",
+            "options conflicts in the list command",
+            2,
+        ),
+        (
+            "-L --daemon --rate",
+            "options conflicts in the list command",
+            2,
+        ),
+        ("-L -n -n", "multiple 'numeric' options specified", 2),
+        (
+            "-A -t 198.18.0.110:80 -u 198.18.0.110:80",
+            "multiple 'service-address' options specified",
+            2,
+        ),
+        ("-L -A", "invalid option `-A'", 2),
+        ("-L extra", "unexpected argument extra", 2),
+        ("--set 1 2", "--set option requires 3 timeout values", 2),
+        ("--set 1 2 x", "invalid timeout value `x' specified", 2),
+        ("--set 1 2 3 4", "unexpected argument 4", 2),
+        (
+            "--start-daemon bogus",
+            "illegal start-daemon parameter specified",
+            2,
+        ),
+        ("--stop-daemon bogus", "illegal start_daemon specified", 2),
+        (
+            "-f 0",
+            "Try `ringvs adm -h' or 'ringvs adm --help' for more information.",
+            255,
+        ),
+        (
+            "-n",
+            "Try `ringvs adm -h' or 'ringvs adm --help' for more information.",
+            255,
+        ),
+        ("-A -f 0 -s rr", "invalid fwmark value `0' specified", 2),
+        ("-L --bogus", "--bogus: unknown option", 255),
+        ("-L -q", "-q: unknown option", 255),
+        ("-A -t", "-t: missing argument", 255),
+        (
+            "-L --numeric=1",
+            "--numeric=1: option does not take an argument",
+            255,
+        ),
+        // Valid ipvsadm that ringvs refuses, with exit status 2.
+        (
+            "-A -f 1 -s rr",
+            "ringvs does not support fwmark services (-f): use -t or -u with an address and port",
+            2,
+        ),
+        (
+            "-A --sctp-service 198.18.0.110:80 -s rr",
+            "ringvs does not support SCTP services (--sctp-service)",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -g",
+            "ringvs does not support direct routing (-g) yet: it forwards by masquerading (-m) only",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 --ipip",
+            "ringvs does not support IP-IP tunnelling (-i) yet: it forwards by masquerading (-m) only",
+            2,
+        ),
+        (
+            "-A -u 198.18.0.110:53 -s rr -o",
+            "ringvs does not support one-packet scheduling (-o)",
+            2,
+        ),
+        (
+            "-A -t 198.18.0.110:80 -s rr --pe sip",
+            "ringvs does not support persistence engines (--pe)",
+            2,
+        ),
+        (
+            "--start-daemon master",
+            "ringvs does not support the connection sync daemon",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 --tun-type gue",
+            "ringvs does not support tunnelling options",
+            2,
+        ),
+        (
+            "-A -t [2001:db8::1]:80 -s rr",
+            "ringvs supports only IPv4 addresses: `[2001:db8::1]:80'",
+            2,
+        ),
+        (
+            "-A -t nosuchhost.example:80 -s rr",
+            "host name `nosuchhost.example' is not in /etc/hosts (ringvs does not use DNS)",
+            2,
+        ),
+    ];
+    for (line, msg, code) in cases {
+        let e = match p(line) {
+            Ok(c) => panic!("{line}: parsed as {c:?}"),
+            Err(e) => e,
+        };
+        assert_eq!(e.to_string(), *msg, "{line}");
+        assert_eq!(e.exit_code(), *code, "{line}");
+    }
+}
+
+#[test]
+fn apply_errors_are_ipvsadm_messages() {
+    let mut c = scenario();
+    let e = |c: &mut Config, line: &str| {
+        let e = apply(c, &ok(line)).unwrap_err();
+        (e.to_string(), e.exit_code())
+    };
+    let s = |m: &str| (m.to_string(), 255);
+    assert_eq!(
+        e(&mut c, "-A -t 198.18.0.110:80 -s wrr"),
+        s("Service already exists")
+    );
+    assert_eq!(
+        e(&mut c, "-E -t 198.18.0.110:81 -s wrr"),
+        s("No such service")
+    );
+    assert_eq!(e(&mut c, "-D -t 198.18.0.110:81"), s("No such service"));
+    assert_eq!(e(&mut c, "-Z -t 198.18.0.110:81"), s("No such service"));
+    assert_eq!(
+        e(&mut c, "-a -t 198.18.0.110:81 -r 198.19.0.2"),
+        s("Service not defined")
+    );
+    assert_eq!(
+        e(&mut c, "-e -t 198.18.0.110:81 -r 198.19.0.2"),
+        s("Service not defined")
+    );
+    assert_eq!(
+        e(&mut c, "-d -t 198.18.0.110:81 -r 198.19.0.2"),
+        s("Service not defined")
+    );
+    assert_eq!(
+        e(&mut c, "-a -t 198.18.0.110:80 -r 198.19.0.2"),
+        s("Destination already exists")
+    );
+    assert_eq!(
+        e(&mut c, "-e -t 198.18.0.110:80 -r 198.19.0.99"),
+        s("No such destination")
+    );
+    assert_eq!(
+        e(&mut c, "-d -t 198.18.0.110:80 -r 198.19.0.2:81"),
+        s("No such destination")
+    );
+    assert_eq!(
+        e(&mut c, "-a -t 198.18.0.110:80 -r 198.19.0.50 -x 10 -y 11"),
+        s("Numerical result out of range")
+    );
+    assert_eq!(
+        e(&mut c, "-e -t 198.18.0.110:80 -r 198.19.0.2 -y 1"),
+        s("Numerical result out of range")
+    );
+    // Nothing was half-applied.
+    assert_eq!(
+        format_save(&c, true, &Names::none()),
+        format_save(&scenario(), true, &Names::none())
+    );
+}
+
+#[test]
+fn edit_replaces_the_whole_setup() {
+    let mut c = scenario();
+    apply(&mut c, &ok("-E -t 198.18.0.9:443 -s rr")).unwrap();
+    apply(&mut c, &ok("-e -t 198.18.0.110:80 -r 198.19.0.2 -w 4")).unwrap();
+    let s = c.service(&tcp("198.18.0.9", 443)).unwrap();
+    assert_eq!(
+        (s.sched, s.persistent, s.netmask, s.sched_flags),
+        (
+            Scheduler::Rr,
+            None,
+            Ipv4Addr::BROADCAST,
+            SchedFlags::default()
+        )
+    );
+    let d = c
+        .service(&tcp("198.18.0.110", 80))
+        .unwrap()
+        .dest(ip("198.19.0.2"), 80)
+        .unwrap();
+    assert_eq!((d.weight, d.u_threshold, d.l_threshold), (4, 0, 0));
+}
+
+// ---- save / clear / restore -----------------------------------------------
+
+fn restore_into(c: &mut Config, text: &str) -> Vec<String> {
+    ipvsadm::restore(c, text, &Names::none(), &mut |_, _, _| {}).unwrap()
+}
+
+#[test]
+fn save_clear_restore_round_trip() {
+    let orig = scenario();
+    for numeric in [true, false] {
+        let n = if numeric { Names::none() } else { names() };
+        let text = format_save(&orig, numeric, &n);
+        let mut c = orig.clone();
+        apply(&mut c, &ok("-C")).unwrap();
+        assert!(c.services().is_empty());
+        let errors = ipvsadm::restore(&mut c, &text, &n, &mut |_, _, _| {}).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        // Same services, settings and servers (ids differ: new servers).
+        assert_eq!(
+            format_save(&c, true, &Names::none()),
+            format_save(&orig, true, &Names::none())
+        );
+        for svc in orig.services() {
+            let got = c.service(&svc.key).unwrap();
+            assert_eq!(
+                (got.sched, got.persistent, got.netmask, got.sched_flags),
+                (svc.sched, svc.persistent, svc.netmask, svc.sched_flags)
+            );
+            for d in &svc.dests {
+                let g = got.dest(d.addr, d.port).unwrap();
+                assert_eq!(
+                    (g.weight, g.u_threshold, g.l_threshold),
+                    (d.weight, d.u_threshold, d.l_threshold)
+                );
+            }
+        }
+    }
+    // Built in listing order, even the ids match.
+    let text = format_save(&orig, true, &Names::none());
+    let mut a = Config::new();
+    restore_into(&mut a, &text);
+    let mut b = Config::new();
+    restore_into(&mut b, &format_save(&a, true, &Names::none()));
+    assert_eq!(a, b);
+}
+
+#[test]
+fn restore_reports_per_line_and_syntax_is_all_or_nothing() {
+    let mut c = Config::new();
+    let text = "-A -t 198.18.0.110:80 -s rr\n-A -t 198.18.0.110:80 -s rr\n# comment\n\n-a -t 198.18.0.110:80 -r 198.19.0.2\n-a -t 198.18.0.111:80 -r 198.19.0.2\n";
+    let errors = restore_into(&mut c, text);
+    assert_eq!(
+        errors,
+        [
+            "line 2: Service already exists",
+            "line 6: Service not defined"
+        ]
+    );
+    assert_eq!(c.dest_count(), 1);
+
+    let mut c = Config::new();
+    let bad = "-A -t 198.18.0.110:80 -s rr\n-a -t 198.18.0.110:80 -r 198.19.0.2 -w 70000\n";
+    let e = ipvsadm::restore(&mut c, bad, &Names::none(), &mut |_, _, _| {}).unwrap_err();
+    assert_eq!(e.to_string(), "line 2: illegal weight specified");
+    assert_eq!(e.exit_code(), 2);
+    assert!(c.services().is_empty());
+    let e = parse_rules("-R\n").unwrap_err();
+    assert_eq!(e.exit_code(), 255);
+    let mut t = (0, 0, 0);
+    ipvsadm::restore(
+        &mut c,
+        "--set 10 20 30\n",
+        &Names::none(),
+        &mut |a, b, d| t = (a, b, d),
+    )
+    .unwrap();
+    assert_eq!(t, (10, 20, 30));
+}
+
+/// A file as a kernel ipvsadm (`ipvsadm -S -n`) saves it: NAT services with
+/// the options ringvs accepts.
+#[test]
+fn kernel_ipvsadm_save_file_loads() {
+    let text = golden("kernel-ipvsadm-save.rules");
+    let cmds = parse_rules(&text).unwrap();
+    let mut c = Config::new();
+    for cmd in &cmds {
+        apply(&mut c, cmd).unwrap();
+    }
+    assert_eq!(c.services().len(), 5);
+    assert_eq!(c.dest_count(), 8);
+    // And saving it again gives the same text back (it was saved sorted).
+    assert_eq!(format_save(&c, true, &Names::none()), text);
+}
+
+mod round_trip {
+    use super::*;
+    use proptest::prelude::*;
+    use ringvs::config::ALL_SCHEDULERS;
+
+    #[derive(Debug, Clone)]
+    struct Svc {
+        udp: bool,
+        addr: u32,
+        port: u16,
+        sched: usize,
+        persistent: Option<u32>,
+        mask: u32,
+        flags: (bool, bool),
+        dests: Vec<(u32, u16, u32, u32, u32)>,
+    }
+
+    fn svc() -> impl Strategy<Value = Svc> {
+        (
+            any::<bool>(),
+            any::<u32>(),
+            any::<u16>(),
+            0..ALL_SCHEDULERS.len(),
+            proptest::option::of(1..=2_678_400u32),
+            any::<u32>(),
+            (any::<bool>(), any::<bool>()),
+            proptest::collection::vec(
+                (
+                    any::<u32>(),
+                    any::<u16>(),
+                    0..=65535u32,
+                    any::<u32>(),
+                    any::<u32>(),
+                ),
+                0..5,
+            ),
+        )
+            .prop_map(
+                |(udp, addr, port, sched, persistent, mask, flags, dests)| Svc {
+                    udp,
+                    addr,
+                    port,
+                    sched,
+                    persistent,
+                    mask,
+                    flags,
+                    dests,
+                },
+            )
+    }
+
+    /// Applies `svcs` through the model, skipping duplicates.
+    fn build(svcs: &[Svc]) -> Config {
+        let mut c = Config::new();
+        for s in svcs {
+            let key = ServiceKey::new(
+                if s.udp { Proto::Udp } else { Proto::Tcp },
+                Ipv4Addr::from(s.addr),
+                if s.persistent.is_none() && s.port == 0 {
+                    1
+                } else {
+                    s.port
+                },
+            );
+            let opts = ServiceOpts {
+                sched: ALL_SCHEDULERS[s.sched],
+                persistent: s.persistent,
+                // -S writes -M only for persistent services, as ipvsadm.
+                netmask: if s.persistent.is_some() {
+                    Ipv4Addr::from(s.mask)
+                } else {
+                    Ipv4Addr::BROADCAST
+                },
+                sched_flags: SchedFlags {
+                    fallback: s.flags.0,
+                    port: s.flags.1,
+                },
+            };
+            if apply(&mut c, &AdmCommand::AddService { key, opts }).is_err() {
+                continue;
+            }
+            for &(a, p, w, x, y) in &s.dests {
+                let (u, l) = (x % 1_000_000, y % 1_000_000);
+                let (u, l) = (u.max(l), u.min(l));
+                let _ = apply(
+                    &mut c,
+                    &AdmCommand::AddDest {
+                        key,
+                        addr: Ipv4Addr::from(a),
+                        port: p,
+                        opts: DestOpts {
+                            weight: w,
+                            u_threshold: u,
+                            l_threshold: l,
+                        },
+                    },
+                );
+            }
+        }
+        c
+    }
+
+    fn settings(c: &Config) -> Vec<String> {
+        let mut v: Vec<String> = c
+            .services()
+            .iter()
+            .map(|s| {
+                let mut d: Vec<String> = s
+                    .dests
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{}:{} w{} x{} y{}",
+                            d.addr, d.port, d.weight, d.u_threshold, d.l_threshold
+                        )
+                    })
+                    .collect();
+                d.sort();
+                format!(
+                    "{} {:?} {:?} {} {:?} {d:?}",
+                    s.key, s.sched, s.persistent, s.netmask, s.sched_flags
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// `-S`, then `-C`, then `-R` of the saved text gives the same table.
+        #[test]
+        fn save_clear_restore_is_exact(svcs in proptest::collection::vec(svc(), 0..6)) {
+            let orig = build(&svcs);
+            let text = format_save(&orig, true, &Names::none());
+            let mut c = orig.clone();
+            apply(&mut c, &AdmCommand::Clear).unwrap();
+            let errors = ipvsadm::restore(&mut c, &text, &Names::none(), &mut |_, _, _| {}).unwrap();
+            prop_assert!(errors.is_empty(), "{errors:?}\n{text}");
+            prop_assert_eq!(settings(&c), settings(&orig));
+            prop_assert_eq!(format_save(&c, true, &Names::none()), text);
+        }
+    }
+}
