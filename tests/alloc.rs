@@ -385,6 +385,7 @@ impl Director {
             int_net: "198.19.0.1/24".parse().expect("prefix"),
             io_only: false,
             fanout_key: 0,
+            expire_nodest_conn: false,
         };
         let mut w = Worker::new(
             0,
