@@ -8,8 +8,8 @@
 
 use crate::Nic;
 use crate::io::{RxMeta, RxQueue, TxQueue, fanout};
-use crate::nat::rewrite;
 use crate::nat::persist::{TemplateDest, TemplateKey, Templates};
+use crate::nat::rewrite;
 use crate::nat::table::AddError;
 use crate::nat::{
     Conn, ConnInfo, ConnTable, DestEntry, DestView, Dir, FlowKey, ServiceId, Snapshot, State,
@@ -694,8 +694,7 @@ impl Core {
                         }
                     }
                 };
-                if self.env.expire_nodest_conn && !self.cfg.dest_live(self.table.get(idx).dest())
-                {
+                if self.env.expire_nodest_conn && !self.cfg.dest_live(self.table.get(idx).dest()) {
                     self.drop_conn(idx);
                     return self.ctr.inc(Ctr::DropNoDestConn);
                 }
@@ -717,8 +716,7 @@ impl Core {
                 let Some(idx) = self.table.lookup(&key) else {
                     return self.ctr.inc(Ctr::DropNoConn);
                 };
-                if self.env.expire_nodest_conn && !self.cfg.dest_live(self.table.get(idx).dest())
-                {
+                if self.env.expire_nodest_conn && !self.cfg.dest_live(self.table.get(idx).dest()) {
                     self.drop_conn(idx);
                     return self.ctr.inc(Ctr::DropNoDestConn);
                 }

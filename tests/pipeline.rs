@@ -1885,7 +1885,10 @@ fn view(lab: &mut Lab, k: usize, rs: Ipv4Addr) -> DestView {
 fn establish_to(lab: &mut Lab, port: u16, rs: Ipv4Addr) {
     let c = L3::to_vip();
     assert_eq!(client_to_rs(lab, &tcp_frame(&c, port, 80, SYN)).dst, rs);
-    rs_to_client(lab, &tcp_frame(&L3::from_rs(rs, CLIENT), 80, port, SYN | ACK));
+    rs_to_client(
+        lab,
+        &tcp_frame(&L3::from_rs(rs, CLIENT), 80, port, SYN | ACK),
+    );
     client_to_rs(lab, &tcp_frame(&c, port, 80, ACK));
 }
 

@@ -561,7 +561,10 @@ mod test {
         assert_eq!(t.counts()[State::SynRecv as usize], 2);
         let mut gone = vec![];
         // SYN_RECV lasts 60 s: b (seen at 1) goes at 61, c (seen at 30) stays.
-        assert_eq!(t.expire(61, &to, 100, |c| gone.push((c.dest(), c.state))), 1);
+        assert_eq!(
+            t.expire(61, &to, 100, |c| gone.push((c.dest(), c.state))),
+            1
+        );
         assert_eq!(gone, [(DestId(7), State::SynRecv)]);
         assert_eq!(t.len(), 2);
         // Budget bounds the work per call.
