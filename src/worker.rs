@@ -5,6 +5,16 @@
 //! neighbor snapshots the control thread publishes, re-loading them only when the
 //! shared epoch moves (one relaxed load per loop). Per packet it takes no lock,
 //! makes no syscall and allocates nothing: the TX queues are kicked once per burst.
+//!
+//! Per real server it counts connections, packets and bytes into its own
+//! [`DestTraffic`] (relaxed load + store, single writer). New connections are
+//! scheduled from views that sum every worker's [`DestGauges`] (through
+//! [`Shared::peers`]) and keep IPVS's overload flag per server in
+//! [`Shared::overload`], only for schedulers and services that need them. The one
+//! lock a worker takes outside control requests is a persistence-template shard
+//! (`nat::persist`), when a connection of a persistent service is created or
+//! leaves its table. Control requests (`-Z`, connection listings) are flags the
+//! loop checks once per pass.
 
 use crate::Nic;
 use crate::io::{RxMeta, RxQueue, TxQueue, fanout};
