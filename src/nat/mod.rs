@@ -238,6 +238,40 @@ mod test {
     use std::sync::atomic::AtomicU32;
 
     #[test]
+    fn build_marks_what_the_workers_need() {
+        use crate::config::{Proto, ServiceKey};
+        use std::net::Ipv4Addr;
+        let mut cfg = Config::new();
+        let (a, b) = (
+            ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80),
+            ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 443),
+        );
+        cfg.add_service(a, Scheduler::Wlc, None).expect("a");
+        cfg.add_service(b, Scheduler::Rr, Some(300)).expect("b");
+        let rip = Ipv4Addr::new(198, 19, 0, 2);
+        let ida = cfg.add_dest(&a, rip, 80, 1).expect("dest");
+        let idb = cfg.add_dest(&b, rip, 443, 1).expect("dest");
+        let s = Snapshot::build(&cfg, Timeouts::default());
+        let sa = &s.services[&(6, u32::from(a.addr), 80)];
+        let sb = &s.services[&(6, u32::from(b.addr), 443)];
+        assert!(sa.needs_counts, "wlc reads connection counts");
+        assert!(!sb.needs_counts, "rr without thresholds does not");
+        assert_eq!(sa.persist, None);
+        assert_eq!(
+            sb.persist,
+            Some(Persist {
+                timeout: 300,
+                mask: u32::MAX
+            })
+        );
+        assert!(s.any_persistent);
+        assert_eq!(s.max_dests, 1);
+        assert!(s.dest_live(ida) && s.dest_live(idb));
+        assert!(!s.dest_live(DestId(ida.0.max(idb.0) + 1)));
+        assert!(!Snapshot::default().dest_live(ida));
+    }
+
+    #[test]
     fn overload_has_hysteresis() {
         let f = AtomicU32::new(0);
         // u = 4, l = 0: overloaded at 4, back below 3 (3/4 of 4).
