@@ -539,6 +539,11 @@ fn icmp_port_unreachable_from_real_server_reaches_client() {
     assert!(quoted_udp_ok(&q), "inner UDP checksum");
     assert_eq!(&q.l4[8..], b"query!");
     assert_eq!(lab.ctr(Ctr::IcmpErrorNat), 1);
+    // The error counts as the connection's traffic from the real server.
+    let rs1 = lab.dest_id(Proto::Udp, 53, RS1, 5353);
+    let t = lab.published[0].dest_stats(rs1);
+    assert_eq!((t.conns, t.inpkts, t.inbytes), (1, 1, 20 + 8 + 6));
+    assert_eq!((t.outpkts, t.outbytes), (1, (err.len() - 14) as u64));
 }
 
 #[test]
