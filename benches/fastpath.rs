@@ -210,6 +210,7 @@ mod lab {
                 int_net: "198.19.0.1/24".parse().expect("prefix"),
                 io_only: false,
                 fanout_key: 0,
+                expire_nodest_conn: false,
             });
 
             // Neighbors resolved the way the control thread does it.

@@ -228,6 +228,11 @@ struct RunArgs {
     /// NIC, on the CPU RPS picks), `auto` native where the driver has it.
     #[arg(long, value_enum, default_value = "auto")]
     xdp_mode: XdpModeArg,
+    /// IPVS's `expire_nodest_conn`: the first packet of a connection whose real
+    /// server was removed expires the connection and is dropped (default: such
+    /// connections keep flowing until they time out).
+    #[arg(long)]
+    expire_nodest_conn: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -268,6 +273,7 @@ fn main() -> ExitCode {
                 io_only: a.io_only,
                 burst: a.burst,
                 cpus: a.cpus,
+                expire_nodest_conn: a.expire_nodest_conn,
                 io: match a.io {
                     IoArg::Packet => IoBackend::Packet,
                     IoArg::Xdp => IoBackend::Xdp(match a.xdp_mode {

@@ -117,6 +117,9 @@ counters! {
     DropHandoffFull => "drop_handoff_full",
     /// Packet larger than the egress MTU.
     DropTooBig => "drop_too_big",
+    /// Packet of a connection whose real server was removed, with
+    /// `--expire-nodest-conn`: the connection is expired and the packet dropped.
+    DropNoDestConn => "drop_nodest_conn",
 }
 
 pub const NCTR: usize = Ctr::ALL.len();
@@ -251,6 +254,81 @@ impl DestGauges {
     }
 }
 
+/// Fields of one real server's traffic record in [`DestTraffic`].
+const T_CONNS: usize = 0;
+const T_INPKTS: usize = 1;
+const T_INBYTES: usize = 2;
+const T_OUTPKTS: usize = 3;
+const T_OUTBYTES: usize = 4;
+
+/// Per-real-server traffic of one worker ([`DestStats`] per `DestId % MAX_DESTS`),
+/// allocated once at start (40 bytes per id, one record per server so a packet
+/// touches one cache line). Written by that worker only: a counter moves by a
+/// relaxed load and a relaxed store, never a read-modify-write, and other threads
+/// read it with relaxed loads. Zeroing (`-Z`) is done by the worker too, on request.
+#[derive(Debug)]
+pub struct DestTraffic(Box<[[AtomicU64; 5]]>);
+
+impl Default for DestTraffic {
+    fn default() -> Self {
+        Self(
+            (0..MAX_DESTS)
+                .map(|_| std::array::from_fn(|_| AtomicU64::new(0)))
+                .collect(),
+        )
+    }
+}
+
+impl DestTraffic {
+    #[inline]
+    fn bump(&self, dest: DestId, field: usize, n: u64) {
+        let c = &self.0[dest.0 as usize % MAX_DESTS][field];
+        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// One more connection scheduled to `dest` (single writer: the worker).
+    #[inline]
+    pub fn conn(&self, dest: DestId) {
+        self.bump(dest, T_CONNS, 1);
+    }
+
+    /// A packet of `bytes` (IP total length) forwarded client → `dest`.
+    #[inline]
+    pub fn inbound(&self, dest: DestId, bytes: u64) {
+        self.bump(dest, T_INPKTS, 1);
+        self.bump(dest, T_INBYTES, bytes);
+    }
+
+    /// A packet of `bytes` forwarded `dest` → client.
+    #[inline]
+    pub fn outbound(&self, dest: DestId, bytes: u64) {
+        self.bump(dest, T_OUTPKTS, 1);
+        self.bump(dest, T_OUTBYTES, bytes);
+    }
+
+    /// The traffic of `dest` counted so far.
+    pub fn get(&self, dest: DestId) -> DestStats {
+        let r = &self.0[dest.0 as usize % MAX_DESTS];
+        let v = |f: usize| r[f].load(Ordering::Relaxed);
+        DestStats {
+            conns: v(T_CONNS),
+            inpkts: v(T_INPKTS),
+            outpkts: v(T_OUTPKTS),
+            inbytes: v(T_INBYTES),
+            outbytes: v(T_OUTBYTES),
+        }
+    }
+
+    /// Zero every record (single writer: the worker, from its loop).
+    pub fn zero(&self) {
+        for r in self.0.iter() {
+            for c in r {
+                c.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -273,5 +351,28 @@ mod test {
         assert_eq!(g.get(d), (1, 0));
         g.adjust(d, Some(true), None);
         assert_eq!(g.get(d), (0, 0));
+    }
+
+    #[test]
+    fn traffic_counts_per_dest_and_zeroes() {
+        let t = DestTraffic::default();
+        let (a, b) = (DestId(1), DestId(2));
+        t.conn(a);
+        t.inbound(a, 60);
+        t.inbound(a, 40);
+        t.outbound(a, 1500);
+        t.outbound(b, 52);
+        let want = DestStats {
+            conns: 1,
+            inpkts: 2,
+            outpkts: 1,
+            inbytes: 100,
+            outbytes: 1500,
+        };
+        assert_eq!(t.get(a), want);
+        assert_eq!(t.get(b).outbytes, 52);
+        t.zero();
+        assert_eq!(t.get(a), DestStats::default());
+        assert_eq!(t.get(b), DestStats::default());
     }
 }

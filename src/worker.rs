@@ -5,15 +5,29 @@
 //! neighbor snapshots the control thread publishes, re-loading them only when the
 //! shared epoch moves (one relaxed load per loop). Per packet it takes no lock,
 //! makes no syscall and allocates nothing: the TX queues are kicked once per burst.
+//!
+//! Per real server it counts connections, packets and bytes into its own
+//! [`DestTraffic`] (relaxed load + store, single writer). New connections are
+//! scheduled from views that sum every worker's [`DestGauges`] (through
+//! [`Shared::peers`]) and keep IPVS's overload flag per server in
+//! [`Shared::overload`], only for schedulers and services that need them. The one
+//! lock a worker takes outside control requests is a persistence-template shard
+//! (`nat::persist`), when a connection of a persistent service is created or
+//! leaves its table. Control requests (`-Z`, connection listings) are flags the
+//! loop checks once per pass.
 
 use crate::Nic;
 use crate::io::{RxMeta, RxQueue, TxQueue, fanout};
+use crate::nat::persist::{TemplateDest, TemplateKey, Templates};
 use crate::nat::rewrite;
 use crate::nat::table::AddError;
-use crate::nat::{Conn, ConnTable, Dir, FlowKey, Snapshot, State, state};
+use crate::nat::{
+    Conn, ConnInfo, ConnTable, DestEntry, DestView, Dir, FlowKey, ServiceId, Snapshot, State,
+    overload_check, state,
+};
 use crate::neigh::{self, NeighEvent, NeighSnapshot, Prefix};
 use crate::sched::Flow;
-use crate::stats::{Counters, Ctr, DestGauges, SharedCounters};
+use crate::stats::{Counters, Ctr, DestGauges, DestStats, DestTraffic, MAX_DESTS, SharedCounters};
 use crate::wire::arp::{self, ArpPacket};
 use crate::wire::ethernet::{self, EthernetFrame};
 use crate::wire::icmpv4::msg;
@@ -22,8 +36,8 @@ use crate::wire::{Mac, checksum};
 use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Frames taken from one RX queue before the TX queues are kicked (default of
@@ -41,6 +55,10 @@ pub const PENDING_HOPS: usize = 16;
 pub const PENDING_MAX_AGE: Duration = Duration::from_secs(3);
 /// Largest frame a handoff or pending slot holds.
 pub const FRAME_MAX: usize = 2048;
+/// Most entries (connections and templates) one worker's listing holds.
+pub const MAX_LISTING: usize = 1 << 20;
+/// Template shards each worker sweeps per second.
+const SWEEP_SHARDS: usize = 4;
 
 /// The director's fixed facts a worker needs: its NICs and addresses.
 #[derive(Clone, Debug)]
@@ -58,6 +76,10 @@ pub struct Env {
     pub io_only: bool,
     /// The fanout programs' hash key (to find the worker owning a flow).
     pub fanout_key: u32,
+    /// IPVS's `expire_nodest_conn`: a packet of a connection whose real server
+    /// was removed expires the connection and is dropped. Off (default), such
+    /// connections keep flowing until they expire.
+    pub expire_nodest_conn: bool,
 }
 
 impl Env {
@@ -76,6 +98,14 @@ pub struct Shared {
     /// Bumped after either snapshot is replaced.
     pub epoch: AtomicU64,
     pub stop: AtomicBool,
+    /// Every worker's published state, so that a worker scheduling a connection
+    /// can sum the connection gauges of all workers. Workers register themselves
+    /// in [`Worker::new`].
+    pub peers: ArcSwap<Vec<Arc<Published>>>,
+    /// IPVS's overload flag per `DestId % MAX_DESTS` (see [`overload_check`]).
+    pub overload: Box<[AtomicU32]>,
+    /// Persistence templates, shared by all workers (see `nat::persist`).
+    pub templates: Templates,
 }
 
 impl Shared {
@@ -85,7 +115,20 @@ impl Shared {
             neigh: ArcSwap::from_pointee(NeighSnapshot::default()),
             epoch: AtomicU64::new(0),
             stop: AtomicBool::new(false),
+            peers: ArcSwap::from_pointee(Vec::new()),
+            overload: (0..MAX_DESTS).map(|_| AtomicU32::new(0)).collect(),
+            templates: Templates::default(),
         }
+    }
+
+    /// Add a worker's published state to `peers` (at start).
+    pub fn register(&self, p: &Arc<Published>) {
+        self.peers.rcu(|v| {
+            let mut v = Vec::clone(v);
+            v.push(Arc::clone(p));
+            v
+        });
+        self.bump();
     }
 
     pub fn bump(&self) {
@@ -100,29 +143,41 @@ pub struct Published {
     pub gauges: DestGauges,
     /// Connections per state (indexed by `State as usize`).
     pub states: [AtomicU64; state::STATES],
+    /// Traffic per real server (counted per packet by this worker alone).
+    pub traffic: DestTraffic,
+    zero_req: AtomicBool,
+    conns_req: AtomicBool,
+    conns: Mutex<Option<Vec<ConnInfo>>>,
 }
 
 impl Published {
     /// The traffic of real server `id` through this worker since start or the last
-    /// zeroing. (Not counted yet: all zero.)
-    pub fn dest_stats(&self, id: crate::config::DestId) -> crate::stats::DestStats {
-        let _ = id;
-        crate::stats::DestStats::default()
+    /// zeroing.
+    pub fn dest_stats(&self, id: crate::config::DestId) -> DestStats {
+        self.traffic.get(id)
     }
 
-    /// Ask this worker for a listing of its connections and persistence templates;
-    /// it answers from its loop within a few milliseconds (see `take_conns`).
-    /// (Not implemented yet: never answered.)
-    pub fn request_conns(&self) {}
+    /// Ask this worker for a listing of its connections (and, for worker 0, the
+    /// persistence templates, which all workers share); it answers from its loop
+    /// within a few milliseconds (see `take_conns`). At most [`MAX_LISTING`]
+    /// entries.
+    pub fn request_conns(&self) {
+        self.conns_req.store(true, Ordering::Release);
+    }
 
     /// The listing asked for with `request_conns`, once the worker has made it.
-    pub fn take_conns(&self) -> Option<Vec<crate::nat::ConnInfo>> {
-        None
+    pub fn take_conns(&self) -> Option<Vec<ConnInfo>> {
+        self.conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
-    /// Ask this worker to zero its per-real-server traffic counters (`-Z`).
-    /// (Not implemented yet.)
-    pub fn request_zero(&self) {}
+    /// Ask this worker to zero its per-real-server traffic counters (`-Z`); it
+    /// does so at its next loop.
+    pub fn request_zero(&self) {
+        self.zero_req.store(true, Ordering::Release);
+    }
 }
 
 /// A frame passed to the worker that owns its flow.
@@ -173,6 +228,14 @@ pub struct Core {
     start: Instant,
     now: Instant,
     now_s: u32,
+    /// Every worker's published state (their gauges), from `Shared::peers`.
+    peers: Arc<Vec<Arc<Published>>>,
+    /// Candidate views for schedulers that look at connection counts: room for
+    /// the largest service is reserved when a snapshot arrives, never per packet.
+    scratch: Vec<DestView>,
+    /// Second of the last template sweep, and the next shard to sweep.
+    swept_s: u32,
+    sweep_at: usize,
 }
 
 /// A worker: its rings and its [`Core`].
@@ -208,11 +271,17 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 frames: Box::new([[0; FRAME_MAX]; PENDING_PER_HOP]),
             })
             .collect();
+        shared.register(&out);
+        let cfg = shared.config.load_full();
         let core = Core {
             id,
             workers,
             burst: BURST,
-            cfg: shared.config.load_full(),
+            peers: shared.peers.load_full(),
+            scratch: Vec::with_capacity(cfg.max_dests),
+            swept_s: 0,
+            sweep_at: id * SWEEP_SHARDS,
+            cfg,
             neigh: shared.neigh.load_full(),
             epoch: shared.epoch.load(Ordering::Acquire),
             env,
@@ -311,6 +380,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         core.ctr.add(Ctr::TxInt, self.int_tx.flush() as u64);
         core.expire_pending();
         core.expire();
+        core.requests();
         core.publish();
         n + m + h
     }
@@ -331,6 +401,9 @@ impl Core {
         }
         self.epoch = e;
         self.cfg = self.shared.config.load_full();
+        self.peers = self.shared.peers.load_full();
+        self.scratch.clear();
+        self.scratch.reserve(self.cfg.max_dests);
         let neigh = self.shared.neigh.load_full();
         let changed = !Arc::ptr_eq(&neigh, &self.neigh);
         self.neigh = neigh;
@@ -346,13 +419,87 @@ impl Core {
 
     fn expire(&mut self) {
         let gauges = &self.out.gauges;
-        let n = self.table.expire(
-            self.now_s,
-            &self.cfg.timeouts,
-            EXPIRE_BUDGET,
-            |(dest, st)| gauges.adjust(dest, Some(st.is_active()), None),
-        );
+        let templates = &self.shared.templates;
+        let cfg = &self.cfg;
+        let n = self
+            .table
+            .expire(self.now_s, &cfg.timeouts, EXPIRE_BUDGET, |c| {
+                gauges.adjust(c.dest(), Some(c.state.is_active()), None);
+                release_template(templates, cfg, c);
+            });
         self.ctr.add(Ctr::ConnExpired, n as u64);
+        if self.cfg.any_persistent && self.now_s != self.swept_s {
+            self.swept_s = self.now_s;
+            templates.sweep(self.sweep_at, SWEEP_SHARDS, self.now_s, cfg);
+            self.sweep_at = (self.sweep_at + SWEEP_SHARDS) % crate::nat::persist::TEMPLATE_SHARDS;
+        }
+    }
+
+    /// Remove connection `idx` now (its real server is gone).
+    fn drop_conn(&mut self, idx: u32) {
+        let c = self.table.get(idx).clone();
+        self.table.remove(idx);
+        self.out
+            .gauges
+            .adjust(c.dest(), Some(c.state.is_active()), None);
+        release_template(&self.shared.templates, &self.cfg, &c);
+        self.ctr.inc(Ctr::ConnExpired);
+    }
+
+    /// Serve the control thread's requests (two relaxed loads when there are none).
+    fn requests(&mut self) {
+        let out = &self.out;
+        if out.zero_req.load(Ordering::Relaxed) && out.zero_req.swap(false, Ordering::Acquire) {
+            out.traffic.zero();
+        }
+        if out.conns_req.load(Ordering::Relaxed) && out.conns_req.swap(false, Ordering::Acquire) {
+            let list = self.listing();
+            *self
+                .out
+                .conns
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(list);
+        }
+    }
+
+    /// This worker's connections (and, on worker 0, the shared templates), at
+    /// most [`MAX_LISTING`] entries.
+    pub fn listing(&self) -> Vec<ConnInfo> {
+        let templates = if self.id == 0 {
+            self.shared.templates.len(self.now_s)
+        } else {
+            0
+        };
+        let mut v = Vec::with_capacity((self.table.len() + templates).min(MAX_LISTING));
+        let now = self.now_s;
+        let to = &self.cfg.timeouts;
+        v.extend(self.table.iter().take(MAX_LISTING).map(|c| ConnInfo {
+            proto: c.proto,
+            client: (Ipv4Addr::from(c.client), c.cport),
+            vip: (Ipv4Addr::from(c.vip), c.vport),
+            dest: (Ipv4Addr::from(c.rip), c.rport),
+            state: c.state,
+            expires_in: to.secs(c.state).saturating_sub(now.saturating_sub(c.seen)),
+            template: false,
+        }));
+        if self.id == 0 {
+            self.shared.templates.list(now, &mut v, MAX_LISTING);
+        }
+        v
+    }
+
+    /// The candidates a new connection of service `svc` would be scheduled from
+    /// now: connection counts over all workers and overload flags (diagnostics
+    /// and tests; `None` if there is no such service).
+    pub fn candidates(&mut self, svc: ServiceId) -> Option<Vec<DestView>> {
+        let s = self.cfg.services.get(&svc)?;
+        fill_views(
+            &mut self.scratch,
+            &s.dests,
+            &self.peers,
+            &self.shared.overload,
+        );
+        Some(self.scratch.clone())
     }
 
     /// Handle one received frame.
@@ -557,31 +704,45 @@ impl Core {
                         }
                     }
                 };
+                if self.env.expire_nodest_conn && !self.cfg.dest_live(self.table.get(idx).dest()) {
+                    self.drop_conn(idx);
+                    return self.ctr.inc(Ctr::DropNoDestConn);
+                }
                 self.track(idx, Dir::Input, proto, flags);
                 let c = self.table.get(idx);
-                let rw = c.rewrite(Dir::Input);
+                let (rw, dest) = (c.rewrite(Dir::Input), c.dest());
                 let Some(hop) = neigh::next_hop(&self.env.int_net, None, c.rip) else {
                     return self.ctr.inc(Ctr::DropNoService);
                 };
-                self.forward(Nic::Int, hop, frame, int_tx, Ctr::FwdIn, |b| {
+                let bytes = (frame.len() - ethernet::HEADER_LEN) as u64;
+                if self.forward(Nic::Int, hop, frame, int_tx, Ctr::FwdIn, |b| {
                     rewrite::nat_l4(b, &rw, meta.csum_partial)
-                });
+                }) {
+                    self.out.traffic.inbound(dest, bytes);
+                }
             }
             Nic::Int => {
                 let key = FlowKey::new(1, proto, src, sport, dst, dport);
                 let Some(idx) = self.table.lookup(&key) else {
                     return self.ctr.inc(Ctr::DropNoConn);
                 };
+                if self.env.expire_nodest_conn && !self.cfg.dest_live(self.table.get(idx).dest()) {
+                    self.drop_conn(idx);
+                    return self.ctr.inc(Ctr::DropNoDestConn);
+                }
                 self.track(idx, Dir::Output, proto, flags);
                 let c = self.table.get(idx);
-                let rw = c.rewrite(Dir::Output);
+                let (rw, dest) = (c.rewrite(Dir::Output), c.dest());
                 let Some(hop) = neigh::next_hop(&self.env.ext_net, self.env.gateway, c.client)
                 else {
                     return self.ctr.inc(Ctr::DropNoService);
                 };
-                self.forward(Nic::Ext, hop, frame, ext_tx, Ctr::FwdOut, |b| {
+                let bytes = (frame.len() - ethernet::HEADER_LEN) as u64;
+                if self.forward(Nic::Ext, hop, frame, ext_tx, Ctr::FwdOut, |b| {
                     rewrite::nat_l4(b, &rw, meta.csum_partial)
-                });
+                }) {
+                    self.out.traffic.outbound(dest, bytes);
+                }
             }
         }
     }
@@ -612,35 +773,83 @@ impl Core {
             vport: vip.1,
             now_s: self.now_s,
         };
-        let Some(d) = svc.sched.pick(&flow, &svc.dests) else {
-            self.ctr.inc(Ctr::DropNoDest);
-            return None;
-        };
-        let d = svc.dests[d];
-        if !self.env.int_net.contains(d.addr) {
-            // LVS-NAT needs the real servers on the DIP's segment.
-            self.ctr.inc(Ctr::DropNoDest);
-            return None;
+        let dests: &[DestEntry] = &svc.dests;
+        // Counts over all workers and overload flags only for the schedulers and
+        // services that look at them.
+        if svc.needs_counts {
+            fill_views(&mut self.scratch, dests, &self.peers, &self.shared.overload);
         }
+        let views = &self.scratch;
+        let pick = || {
+            if svc.needs_counts {
+                svc.sched.pick(&flow, views)
+            } else {
+                svc.sched.pick(&flow, dests)
+            }
+        };
+        let (d, template) = match svc.persist {
+            None => match pick() {
+                Some(i) => (dests[i], 0),
+                None => {
+                    self.ctr.inc(Ctr::DropNoDest);
+                    return None;
+                }
+            },
+            Some(p) => {
+                let key = TemplateKey {
+                    svc: (proto, vip.0, vip.1),
+                    client: client.0 & p.mask,
+                };
+                // The template's server must still be one of the service's (with
+                // any weight: IPVS keeps quiesced servers' templates by default).
+                let valid = |t: &TemplateDest| {
+                    dests
+                        .iter()
+                        .any(|d| d.id == t.id && d.addr == t.addr && d.port == t.port)
+                };
+                let chosen = || {
+                    pick().map(|i| TemplateDest {
+                        id: dests[i].id,
+                        addr: dests[i].addr,
+                        port: dests[i].port,
+                    })
+                };
+                let found = self
+                    .shared
+                    .templates
+                    .schedule(key, p, self.now_s, valid, chosen)
+                    .and_then(|(t, g)| dests.iter().find(|d| d.id == t.id).map(|d| (*d, g)));
+                let Some(found) = found else {
+                    self.ctr.inc(Ctr::DropNoDest);
+                    return None;
+                };
+                found
+            }
+        };
         // A real server added without a port (`-r RIP`) of a port-0 service takes
         // the packet's destination port, as in IPVS.
         let rport = if d.port == 0 { vip.1 } else { d.port };
-        let conn = Conn::new(proto, client, vip, (d.addr, rport), d.id);
+        let mut conn = Conn::new(proto, client, vip, (d.addr, rport), d.id);
+        conn.template = template;
+        let fail = |core: &mut Self, why: Ctr| {
+            release_template(&core.shared.templates, &core.cfg, &conn);
+            core.ctr.inc(why);
+            None
+        };
+        if !self.env.int_net.contains(d.addr) {
+            // LVS-NAT needs the real servers on the DIP's segment.
+            return fail(self, Ctr::DropNoDest);
+        }
         let state = conn.state;
-        match self.table.insert(conn, self.now_s) {
+        match self.table.insert(conn.clone(), self.now_s) {
             Ok(i) => {
                 self.ctr.inc(Ctr::ConnNew);
                 self.out.gauges.adjust(d.id, None, Some(state.is_active()));
+                self.out.traffic.conn(d.id);
                 Some(i)
             }
-            Err(AddError::Full) => {
-                self.ctr.inc(Ctr::DropTableFull);
-                None
-            }
-            Err(AddError::Clash) => {
-                self.ctr.inc(Ctr::DropConnClash);
-                None
-            }
+            Err(AddError::Full) => fail(self, Ctr::DropTableFull),
+            Err(AddError::Clash) => fail(self, Ctr::DropConnClash),
         }
     }
 
@@ -770,9 +979,16 @@ impl Core {
             Nic::Ext => ext_tx,
             Nic::Int => int_tx,
         };
-        self.forward(out, hop, frame, tx, Ctr::IcmpErrorNat, |b| {
+        let (dest, bytes) = (c.dest(), (frame.len() - ethernet::HEADER_LEN) as u64);
+        // Counted with the connection's traffic, as IPVS does.
+        if self.forward(out, hop, frame, tx, Ctr::IcmpErrorNat, |b| {
             rewrite::nat_icmp_error(b, &rw)
-        });
+        }) {
+            match out {
+                Nic::Int => self.out.traffic.inbound(dest, bytes),
+                Nic::Ext => self.out.traffic.outbound(dest, bytes),
+            }
+        }
     }
 
     fn hand_off(&mut self, owner: usize, nic: Nic, frame: &[u8]) {
@@ -814,25 +1030,30 @@ impl Core {
         tx: &mut T,
         done: Ctr,
         patch: impl FnOnce(&mut [u8]),
-    ) {
+    ) -> bool {
         let len = frame.len();
+        let drop = |core: &mut Self, why: Ctr| {
+            core.ctr.inc(why);
+            false
+        };
         if len > self.env.mtu[nic as usize] + ethernet::HEADER_LEN {
-            return self.ctr.inc(Ctr::DropTooBig);
+            return drop(self, Ctr::DropTooBig);
         }
         let our = self.env.mac[nic as usize];
         if let Some(mac) = self.neigh.get(nic, hop) {
             let Some(slot) = tx.slot() else {
-                return self.ctr.inc(Ctr::DropTxFull);
+                return drop(self, Ctr::DropTxFull);
             };
             let Some(buf) = slot.get_mut(..len) else {
-                return self.ctr.inc(Ctr::DropTooBig);
+                return drop(self, Ctr::DropTooBig);
             };
             buf.copy_from_slice(frame);
             patch(buf);
             buf[0..6].copy_from_slice(&mac.0);
             buf[6..12].copy_from_slice(&our.0);
             tx.commit(len);
-            return self.ctr.inc(done);
+            self.ctr.inc(done);
+            return true;
         }
         // Slow path: park the frame until ARP answers.
         let now = self.now;
@@ -844,7 +1065,7 @@ impl Core {
             Some(i) => i,
             None => {
                 let Some(i) = self.pending.iter().position(|p| p.n == 0) else {
-                    return self.ctr.inc(Ctr::DropNeighQueue);
+                    return drop(self, Ctr::DropNeighQueue);
                 };
                 let p = &mut self.pending[i];
                 p.nic = nic;
@@ -859,7 +1080,7 @@ impl Core {
         };
         let p = &mut self.pending[slot];
         if p.n >= PENDING_PER_HOP || len > FRAME_MAX {
-            return self.ctr.inc(Ctr::DropNeighQueue);
+            return drop(self, Ctr::DropNeighQueue);
         }
         let buf = &mut p.frames[p.n][..len];
         buf.copy_from_slice(frame);
@@ -869,6 +1090,7 @@ impl Core {
         p.n += 1;
         self.ctr.inc(Ctr::NeighQueued);
         self.ctr.inc(done);
+        true
     }
 
     /// Send the frames whose next hop got resolved.
@@ -912,6 +1134,55 @@ impl Core {
 
     pub fn state_count(&self, s: State) -> u32 {
         self.table.counts()[s as usize]
+    }
+}
+
+/// Fill `out` with the views of `dests`: connections summed over every worker's
+/// gauges, and the overload flag brought up to date. `out` has room for them (see
+/// `Core::refresh`), so this allocates nothing.
+fn fill_views(
+    out: &mut Vec<DestView>,
+    dests: &[DestEntry],
+    peers: &[Arc<Published>],
+    overload: &[AtomicU32],
+) {
+    out.clear();
+    for d in dests {
+        let (mut active, mut inactive) = (0u32, 0u32);
+        for p in peers {
+            let (a, i) = p.gauges.get(d.id);
+            active = active.saturating_add(a);
+            inactive = inactive.saturating_add(i);
+        }
+        let overloaded = overload_check(
+            &overload[d.id.0 as usize % MAX_DESTS],
+            d.u_threshold,
+            d.l_threshold,
+            active.saturating_add(inactive),
+        );
+        out.push(DestView {
+            entry: *d,
+            active,
+            inactive,
+            overloaded,
+        });
+    }
+}
+
+/// Uncount a leaving connection on its persistence template, if it has one.
+fn release_template(templates: &Templates, cfg: &Snapshot, c: &Conn) {
+    if c.template == 0 {
+        return;
+    }
+    let svc = (c.proto, c.vip, c.vport);
+    // The key under the service's current netmask: if `-M` changed, the template
+    // of the old mask is swept (it would not be found or not match generations).
+    if let Some(p) = cfg.services.get(&svc).and_then(|s| s.persist) {
+        let key = TemplateKey {
+            svc,
+            client: c.client & p.mask,
+        };
+        templates.release(key, c.template);
     }
 }
 

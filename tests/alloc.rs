@@ -28,7 +28,7 @@ use ringvs::io::mem::{MemRx, MemTx, SLOT_LEN};
 use ringvs::io::{RxMeta, TxQueue};
 use ringvs::nat::{Conn, ConnTable, FlowKey, Snapshot, State, Timeouts};
 use ringvs::neigh::{NeighEvent, NeighTable};
-use ringvs::stats::Ctr;
+use ringvs::stats::{Ctr, DestStats};
 use ringvs::wire::Mac;
 use ringvs::wire::checksum;
 use ringvs::worker::{Env, FRAME_MAX, Handoff, Links, Published, Shared, Worker};
@@ -321,10 +321,13 @@ struct Director {
     ext: SlotTx,
     int: SlotTx,
     neigh_rx: Receiver<NeighEvent>,
+    out: Arc<Published>,
 }
 
 impl Director {
-    fn new(sched: &str, max_conns: usize) -> Self {
+    /// `counts`: the scheduler gets every worker's gauges and overload flags (as
+    /// for lc/wlc or servers with `-x`), here by upper thresholds never reached.
+    fn new(sched: &str, max_conns: usize, counts: bool) -> Self {
         let rules = [
             format!("-A -t {VIP}:80 -s {sched}"),
             format!("-a -t {VIP}:80 -r {}:8080 -m -w 3", RS[0]),
@@ -335,7 +338,16 @@ impl Director {
             let args: Vec<String> = r.split_whitespace().map(String::from).collect();
             apply(&mut cfg, &parse(&args).expect("rule")).expect("rule applies");
         }
-        let shared = Arc::new(Shared::new(Snapshot::build(&cfg, Timeouts::default())));
+        let mut snap = Snapshot::build(&cfg, Timeouts::default());
+        if counts {
+            for svc in snap.services.values_mut() {
+                svc.needs_counts = true;
+                for d in svc.dests.iter_mut() {
+                    d.u_threshold = 1 << 30;
+                }
+            }
+        }
+        let shared = Arc::new(Shared::new(snap));
         let start = Instant::now();
         let mut neigh = NeighTable::new();
         let hosts = [
@@ -385,7 +397,9 @@ impl Director {
             int_net: "198.19.0.1/24".parse().expect("prefix"),
             io_only: false,
             fanout_key: 0,
+            expire_nodest_conn: false,
         };
+        let out = Arc::new(Published::default());
         let mut w = Worker::new(
             0,
             1,
@@ -393,7 +407,7 @@ impl Director {
             (MemRx::new(), MemTx::new()),
             Arc::new(env),
             shared,
-            Arc::new(Published::default()),
+            Arc::clone(&out),
             links,
             max_conns,
             start,
@@ -404,6 +418,7 @@ impl Director {
             ext: SlotTx::new(),
             int: SlotTx::new(),
             neigh_rx,
+            out,
         }
     }
 
@@ -433,8 +448,15 @@ fn fast_path_allocates_nothing() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     const CONNS: usize = 1000;
     const ROUNDS: usize = 5;
-    for sched in ["rr", "wrr"] {
-        let mut d = Director::new(sched, 2 * CONNS);
+    // Plain schedulers; one with the gauges of all workers read for every new
+    // connection; a persistent service (a shared template per client).
+    for (sched, counts) in [
+        ("rr", false),
+        ("wrr", false),
+        ("rr", true),
+        ("rr -p 300", true),
+    ] {
+        let mut d = Director::new(sched, 2 * CONNS, counts);
 
         // Established connections, by a real handshake (allocation not counted).
         let syns: Vec<Vec<u8>> = (0..2 * CONNS)
@@ -496,6 +518,14 @@ fn fast_path_allocates_nothing() {
         assert_eq!(d.int.committed - int0, packets);
         assert_eq!(d.ext.committed - ext0, packets + 4 * ROUNDS as u64);
         assert_eq!(n, 0, "{sched}: {n} allocations for {} frames", 2 * packets);
+        // ... each counted for its real server.
+        let traffic = (0..2).fold(DestStats::default(), |mut t, id| {
+            t.add(&d.out.dest_stats(DestId(id)));
+            t
+        });
+        assert_eq!(traffic.conns, CONNS as u64);
+        assert_eq!(traffic.inpkts, d.ctr(Ctr::FwdIn));
+        assert_eq!(traffic.outpkts, d.ctr(Ctr::FwdOut));
 
         // New connections into the preallocated table, then expiry of them all.
         let new0 = d.ctr(Ctr::ConnNew);

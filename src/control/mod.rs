@@ -63,6 +63,8 @@ pub struct RunOptions {
     pub cpus: Option<Vec<usize>>,
     /// Which sockets the workers read and write frames with.
     pub io: IoBackend,
+    /// IPVS's `expire_nodest_conn` sysctl (see `worker::Env`).
+    pub expire_nodest_conn: bool,
 }
 
 /// The packet I/O under the workers.
@@ -583,6 +585,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         int_net: opts.int_net,
         io_only: opts.io_only,
         fanout_key,
+        expire_nodest_conn: opts.expire_nodest_conn,
     });
 
     let size = RingSize::new(opts.ring_blocks);

@@ -90,6 +90,9 @@ pub struct Conn {
     pub state: State,
     /// The real server's [`DestId`] (ids are below [`MAX_DEST_IDS`] = 2^16).
     dest: u16,
+    /// Generation of the persistence template the connection is counted on, 0
+    /// for none (see `nat::persist`; these 2 bytes were padding).
+    pub template: u16,
     /// Last second the connection was seen (on the caller's clock).
     pub seen: u32,
     prev: u32,
@@ -118,6 +121,7 @@ impl Conn {
             proto,
             state: if proto == 17 { State::Udp } else { State::None },
             dest: dest.0 as u16,
+            template: 0,
             seen: 0,
             prev: NIL,
             next: NIL,
@@ -431,13 +435,13 @@ impl ConnTable {
     }
 
     /// Remove up to `budget` connections whose state's timeout has passed at `now`,
-    /// calling `gone` for each.
+    /// calling `gone` with each (as it was when it left).
     pub fn expire(
         &mut self,
         now: u32,
         timeouts: &Timeouts,
         mut budget: usize,
-        mut gone: impl FnMut(Gone),
+        mut gone: impl FnMut(&Conn),
     ) -> usize {
         let mut n = 0;
         for s in State::ALL {
@@ -447,7 +451,9 @@ impl ConnTable {
                 if head == NIL || now.saturating_sub(self.slab[head as usize].seen) < limit {
                     break;
                 }
-                gone(self.remove(head));
+                let c = self.slab[head as usize].clone();
+                self.remove(head);
+                gone(&c);
                 budget -= 1;
                 n += 1;
             }
@@ -555,7 +561,10 @@ mod test {
         assert_eq!(t.counts()[State::SynRecv as usize], 2);
         let mut gone = vec![];
         // SYN_RECV lasts 60 s: b (seen at 1) goes at 61, c (seen at 30) stays.
-        assert_eq!(t.expire(61, &to, 100, |g| gone.push(g)), 1);
+        assert_eq!(
+            t.expire(61, &to, 100, |c| gone.push((c.dest(), c.state))),
+            1
+        );
         assert_eq!(gone, [(DestId(7), State::SynRecv)]);
         assert_eq!(t.len(), 2);
         // Budget bounds the work per call.

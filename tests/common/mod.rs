@@ -17,7 +17,7 @@ use ringvs::Nic;
 use ringvs::config::ipvsadm::{apply, parse};
 use ringvs::config::{Config, DestId, Proto, ServiceKey};
 use ringvs::io::mem::{MemRx, MemTx};
-use ringvs::nat::{Snapshot, Timeouts};
+use ringvs::nat::{ConnInfo, Snapshot, Timeouts};
 use ringvs::neigh::{NeighEvent, NeighTable};
 use ringvs::stats::Ctr;
 use ringvs::wire::Mac;
@@ -79,6 +79,7 @@ pub fn env() -> Env {
         int_net: "198.19.0.1/24".parse().expect("prefix"),
         io_only: false,
         fanout_key: 0,
+        expire_nodest_conn: false,
     }
 }
 
@@ -223,6 +224,31 @@ impl Lab {
             .config
             .store(Arc::new(Snapshot::build(&self.cfg, Timeouts::default())));
         self.shared.bump();
+    }
+
+    /// Publish the configuration's snapshot as changed by `f`: for what the
+    /// ipvsadm parser does not take yet (`-x`/`-y` thresholds, `-M`).
+    pub fn publish_with(&mut self, f: impl FnOnce(&mut Snapshot)) {
+        let mut s = Snapshot::build(&self.cfg, Timeouts::default());
+        f(&mut s);
+        self.shared.config.store(Arc::new(s));
+        self.shared.bump();
+    }
+
+    /// Worker `k`'s connection listing, as the control thread gets it: ask, let
+    /// the worker loop once, take.
+    pub fn conns(&mut self, k: usize) -> Vec<ConnInfo> {
+        assert!(self.published[k].take_conns().is_none(), "nothing pending");
+        self.published[k].request_conns();
+        self.poll();
+        let v = self.published[k].take_conns().expect("answered");
+        assert!(self.published[k].take_conns().is_none(), "taken once");
+        v
+    }
+
+    /// Seconds since the lab started (the workers' clock).
+    pub fn now_s(&self) -> u32 {
+        self.now.duration_since(self.t0).as_secs() as u32
     }
 
     pub fn w(&mut self) -> &mut W {
