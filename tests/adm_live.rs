@@ -182,3 +182,97 @@ fn adm_commands_on_a_running_director() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(adm(&control, &["-S", "-n"]).contains("-A -t 198.18.0.111:80 -s rr\n"));
 }
+
+/// The numbers behind the listings come from the workers: persistence, per-server
+/// counters, the connection table and its templates, across two workers.
+#[test]
+fn live_counters_connections_and_persistence() {
+    if !lab_available() {
+        return;
+    }
+    let tag = Lab::unique_tag();
+    let mut lab = Lab::build(&tag).expect("build lab");
+    lab.start_http_servers(Path::new(EXE))
+        .expect("http servers");
+    let control = PathBuf::from(format!("/run/ringvs-adm-{tag}.sock"));
+    lab.start_director(Path::new(EXE), &control, &["--workers", "2"])
+        .expect("director");
+    let vip = format!("{}:80", lab::VIP);
+    adm(&control, &["-A", "-t", &vip, "-s", "rr", "-p", "60"]);
+    for n in 1..=2 {
+        let rip = format!("{}:80", lab::rs_addr(n));
+        adm(&control, &["-a", "-t", &vip, "-r", &rip, "-m"]);
+    }
+
+    // Persistent: six connections (different source ports, spread over both
+    // workers by the fanout) all reach the server the first one got.
+    let out = lab::ns_command(
+        &lab.ns_client(),
+        Path::new(EXE),
+        &["http-get", &vip, "--count", "6"],
+    )
+    .output()
+    .expect("http-get");
+    let bodies: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(bodies.len(), 6, "{bodies:?}");
+    assert!(bodies.iter().all(|b| *b == bodies[0]), "{bodies:?}");
+    let (used, idle) = if bodies[0] == "i am rs1" {
+        (lab::rs_addr(1), lab::rs_addr(2))
+    } else {
+        (lab::rs_addr(2), lab::rs_addr(1))
+    };
+
+    // --stats --exact: six connections, all on one server, packets both ways.
+    let stats = adm(&control, &["-L", "-n", "--stats", "--exact"]);
+    let row = |addr: &str| -> Vec<u64> {
+        stats
+            .lines()
+            .find(|l| l.contains(&format!("{addr}:80 ")))
+            .unwrap_or_else(|| panic!("no row for {addr}: {stats}"))
+            .split_whitespace()
+            .skip(2)
+            .map(|v| v.parse().expect("number"))
+            .collect()
+    };
+    let u = row(&used.to_string());
+    assert_eq!(u[0], 6, "{stats}");
+    assert!(u[1] >= 6 * 4 && u[2] >= 6 * 4, "{stats}");
+    assert!(u[3] > u[1] * 40 && u[4] > u[2] * 40, "{stats}");
+    assert_eq!(row(&idle.to_string()), [0, 0, 0, 0, 0], "{stats}");
+    let svc = row(lab::VIP.to_string().as_str());
+    assert_eq!(svc, u, "{stats}");
+
+    // -c: the six closed connections and the client's template.
+    let conns = adm(&control, &["-L", "-n", "-c"]);
+    let lines: Vec<&str> = conns.lines().skip(2).collect();
+    let client = format!("{}:", lab::CLIENT);
+    let real = lines
+        .iter()
+        .filter(|l| l.starts_with("TCP ") && l.contains("TIME_WAIT"))
+        .filter(|l| l.contains(&client) && l.contains(&format!("{used}:80")))
+        .count();
+    assert_eq!(real, 6, "{conns}");
+    let template = format!("{}:0", lab::CLIENT);
+    assert!(
+        lines.iter().any(|l| l.contains("NONE")
+            && l.contains(&template)
+            && l.contains(&format!("{used}:80"))),
+        "no persistence template: {conns}"
+    );
+    let persist = adm(&control, &["-L", "-n", "--persistent-conn"]);
+    assert!(persist.contains("PersistConn"), "{persist}");
+
+    // -Z zeroes the counters; the connections stay.
+    adm(&control, &["-Z"]);
+    let stats = adm(&control, &["-L", "-n", "--stats", "--exact"]);
+    assert!(
+        stats
+            .lines()
+            .filter(|l| l.contains("198."))
+            .all(|l| l.split_whitespace().skip(2).all(|v| v == "0")),
+        "{stats}"
+    );
+}

@@ -2081,7 +2081,6 @@ fn overload_hysteresis_follows_connection_counts() {
 }
 
 #[test]
-#[ignore = "needs the schedulers to skip overloaded servers (sched branch)"]
 fn upper_threshold_sends_new_connections_elsewhere() {
     let mut lab = Lab::standard();
     thresholds(&mut lab, RS1, 2, 0);
