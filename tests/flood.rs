@@ -8,11 +8,14 @@
 //! SYN_RECV entries that evict each other; the established keep-alive connection
 //! is never evicted, so the client sees every answer.
 //!
+//! Also here: rule edits every 100 ms (weights, adding and removing a third real
+//! server) under keep-alive load keep every established connection.
+//!
 //! Needs root and `ip netns`. Under `CI=true` a missing capability fails the test;
 //! elsewhere the test says why it did not run. Addresses: 198.18.0.0/15 only.
 
 use ringvs::control::proto::{self, Command};
-use ringvs::lab::{self, Lab};
+use ringvs::lab::{self, Lab, LabOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
@@ -248,4 +251,126 @@ fn syn_flood_from_spoofed_sources_spares_an_established_client() {
         fresh.status.success() && String::from_utf8_lossy(&fresh.stdout).starts_with("i am rs"),
         "{fresh:?}"
     );
+}
+
+#[test]
+fn rule_edits_every_100_ms_under_keepalive_load_lose_no_request() {
+    if !lab_available() {
+        return;
+    }
+    let tag = Lab::unique_tag();
+    let opts = LabOptions {
+        n_real_servers: 3,
+        ..LabOptions::default()
+    };
+    let mut lab = Lab::build_with(&tag, opts).expect("build lab");
+    lab.start_http_servers(Path::new(EXE))
+        .expect("http servers");
+    let control = PathBuf::from(format!("/run/ringvs-reconf-{tag}.sock"));
+    lab.start_director(Path::new(EXE), &control, &["--workers", "2"])
+        .expect("director");
+    let vip = format!("{}:80", lab::VIP);
+    let rip = |n: usize| format!("{}:80", lab::rs_addr(n));
+    adm(&control, &["-A", "-t", &vip, "-s", "wrr"]);
+    adm(
+        &control,
+        &["-a", "-t", &vip, "-r", &rip(1), "-m", "-w", "1"],
+    );
+    adm(
+        &control,
+        &["-a", "-t", &vip, "-r", &rip(2), "-m", "-w", "1"],
+    );
+
+    // Four keep-alive clients, 60 requests 50 ms apart each (3 s).
+    const CLIENTS: usize = 4;
+    const REQUESTS: usize = 60;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            lab::ns_command(
+                &lab.ns_client(),
+                Path::new(EXE),
+                &[
+                    "http-get",
+                    &vip,
+                    "--keepalive",
+                    "--count",
+                    &REQUESTS.to_string(),
+                    "--interval-ms",
+                    "50",
+                ],
+            )
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("keep-alive client")
+        })
+        .collect();
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            in_state(&stats(&control), "ESTABLISHED") == CLIENTS as u64
+        }),
+        "the keep-alive connections were not established"
+    );
+
+    // Edits every 100 ms for 3 s: reweight rs1/rs2, add and remove rs3, and
+    // change the scheduler.
+    let start = Instant::now();
+    let mut edits = 0u32;
+    let mut rs3 = false;
+    while start.elapsed() < Duration::from_secs(3) {
+        let w = (edits % 5 + 1).to_string();
+        match edits % 4 {
+            0 => adm(&control, &["-e", "-t", &vip, "-r", &rip(1), "-m", "-w", &w]),
+            1 => adm(&control, &["-e", "-t", &vip, "-r", &rip(2), "-m", "-w", &w]),
+            2 if rs3 => adm(&control, &["-d", "-t", &vip, "-r", &rip(3)]),
+            2 => adm(
+                &control,
+                &["-a", "-t", &vip, "-r", &rip(3), "-m", "-w", "2"],
+            ),
+            _ => adm(
+                &control,
+                &[
+                    "-E",
+                    "-t",
+                    &vip,
+                    "-s",
+                    if edits % 8 == 3 { "rr" } else { "wlc" },
+                ],
+            ),
+        };
+        if edits % 4 == 2 {
+            rs3 = !rs3;
+        }
+        edits += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(edits >= 20, "only {edits} edits");
+
+    // Every request of every client was answered, each client by one server.
+    for c in clients {
+        let out = c.wait_with_output().expect("client output");
+        let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert!(
+            out.status.success(),
+            "a keep-alive client failed: {lines:?}"
+        );
+        assert_eq!(lines.len(), REQUESTS, "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l == &lines[0] && l.starts_with("i am rs")),
+            "{lines:?}"
+        );
+    }
+    let s = stats(&control);
+    eprintln!(
+        "reconfig: {edits} edits in {:.1} s; conn_new {}, drop_no_conn {}",
+        start.elapsed().as_secs_f64(),
+        total(&s, "conn_new"),
+        total(&s, "drop_no_conn")
+    );
+    assert_eq!(total(&s, "drop_no_conn"), 0);
+    assert_eq!(total(&s, "conn_new"), CLIENTS as u64);
 }
