@@ -3,7 +3,8 @@
 //! sides (`ringvs-gen capture`): nothing of it is forwarded, every frame is
 //! accounted for by the counters (a drop reason, or `arp_heard` for the
 //! unsolicited ARP replies, which must not be learned), the neighbor table is not
-//! poisoned, and the director keeps serving.
+//! poisoned, and the director keeps serving, all while three control clients
+//! hang on the control socket.
 //!
 //! Every battery IPv4 frame carries the IP identification `MARK`; the captures
 //! count frames the director sent (its MAC as source) with that mark.
@@ -330,6 +331,26 @@ fn a_battery_of_hostile_frames_is_dropped_counted_and_harmless() {
     ]);
     let unsolicited = 3;
 
+    // Control clients that connect and hang (one with half a request) for the
+    // rest of the test: the battery, the counters and the traffic below go on
+    // around them, and adm answers at once.
+    let mut hanging: Vec<std::os::unix::net::UnixStream> = (0..3)
+        .map(|_| std::os::unix::net::UnixStream::connect(&control).expect("connect"))
+        .collect();
+    {
+        use std::io::Write;
+        hanging[0]
+            .write_all(br#"{"v":1,"cmd":"adm","#)
+            .expect("half a request");
+    }
+    let t = std::time::Instant::now();
+    assert!(adm(&control, &["-L", "-n"]).contains("198.18.0.110:80"));
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(1),
+        "adm took {:?} with hanging clients",
+        t.elapsed()
+    );
+
     let before = stats(&control);
     let neighbors = before["neighbors"].as_u64().expect("neighbors");
     let cap_int = capture(&lab.ns_switch(), "d0", int);
@@ -427,4 +448,5 @@ fn a_battery_of_hostile_frames_is_dropped_counted_and_harmless() {
         "{bodies}"
     );
     assert!(adm(&control, &["-L", "-n"]).contains("198.18.0.110:80"));
+    drop(hanging);
 }
