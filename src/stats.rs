@@ -48,6 +48,9 @@ counters! {
     ConnNew => "conn_new",
     /// Connections expired.
     ConnExpired => "conn_expired",
+    /// Transitory connections (SYN_RECV, TIME_WAIT, CLOSE, …, or idle UDP)
+    /// evicted from a full table to make room for a new one.
+    ConnEvicted => "conn_evicted",
     /// ARP replies sent for our addresses.
     ArpReply => "arp_reply",
     /// ARP replies addressed to us, passed to the neighbor table.

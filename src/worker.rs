@@ -446,6 +446,18 @@ impl Core {
         self.ctr.inc(Ctr::ConnExpired);
     }
 
+    /// Full table: make room by evicting the stalest transitory connection, if any
+    /// (never an established one; see `ConnTable::evict_one`).
+    fn evict_one(&mut self) {
+        let (gauges, templates, cfg) = (&self.out.gauges, &self.shared.templates, &self.cfg);
+        if self.table.evict_one(self.now_s, |c| {
+            gauges.adjust(c.dest(), Some(c.state.is_active()), None);
+            release_template(templates, cfg, c);
+        }) {
+            self.ctr.inc(Ctr::ConnEvicted);
+        }
+    }
+
     /// Serve the control thread's requests (two relaxed loads when there are none).
     fn requests(&mut self) {
         let out = &self.out;
@@ -841,6 +853,9 @@ impl Core {
             return fail(self, Ctr::DropNoDest);
         }
         let state = conn.state;
+        if self.table.len() >= self.table.capacity() {
+            self.evict_one();
+        }
         match self.table.insert(conn.clone(), self.now_s) {
             Ok(i) => {
                 self.ctr.inc(Ctr::ConnNew);

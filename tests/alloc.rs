@@ -546,3 +546,31 @@ fn fast_path_allocates_nothing() {
         assert_eq!(n, 0, "{sched}: {n} allocations expiring {gone} connections");
     }
 }
+
+#[test]
+fn eviction_from_a_full_table_allocates_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const CONNS: usize = 1000;
+    let mut d = Director::new("rr", CONNS, false);
+    // A table full of half-open (SYN_RECV) entries.
+    let syn = |i: usize| tcp((CLIENT_MAC, EXT_MAC), (CLIENT, port(i)), (VIP, 80), SYN, 0);
+    for i in 0..CONNS {
+        d.handle(Nic::Ext, &syn(i));
+    }
+    assert_eq!(d.w.core.table.len(), CONNS);
+    assert_eq!(d.w.core.state_count(State::SynRecv) as usize, CONNS);
+    // As many again, each evicting the stalest: all admitted, none allocating.
+    let flood: Vec<Vec<u8>> = (CONNS..3 * CONNS).map(syn).collect();
+    let (new0, int0) = (d.ctr(Ctr::ConnNew), d.int.committed);
+    let before = allocs();
+    for f in &flood {
+        d.handle(Nic::Ext, f);
+    }
+    let n = allocs() - before;
+    assert_eq!(n, 0, "{n} allocations for {} evicting SYNs", flood.len());
+    assert_eq!(d.ctr(Ctr::ConnEvicted), 2 * CONNS as u64);
+    assert_eq!(d.ctr(Ctr::ConnNew) - new0, 2 * CONNS as u64);
+    assert_eq!(d.int.committed - int0, 2 * CONNS as u64);
+    assert_eq!(d.ctr(Ctr::DropTableFull), 0);
+    assert_eq!(d.w.core.table.len(), CONNS);
+}

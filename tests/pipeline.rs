@@ -1775,19 +1775,151 @@ fn icmp_errors_go_only_where_their_connection_goes() {
     assert_eq!(parse_ip(&one(e)).dst, CLIENT);
 }
 
+/// A full handshake for client port `cport` through the standard lab; returns
+/// the real server it went to.
+fn establish_any(lab: &mut Lab, cport: u16) -> std::net::Ipv4Addr {
+    let p = client_to_rs(lab, &tcp_frame(&L3::to_vip(), cport, 80, SYN));
+    let rs = p.dst;
+    rs_to_client(
+        lab,
+        &tcp_frame(&L3::from_rs(rs, CLIENT), 80, cport, SYN | ACK),
+    );
+    client_to_rs(lab, &tcp_frame(&L3::to_vip(), cport, 80, ACK));
+    rs
+}
+
+/// Both directions of an established connection still pass.
+fn still_forwards(lab: &mut Lab, cport: u16, rs: std::net::Ipv4Addr) {
+    let p = client_to_rs(lab, &tcp_frame(&L3::to_vip(), cport, 80, PSH | ACK));
+    assert_eq!((p.dst, p.sport), (rs, cport));
+    let q = rs_to_client(
+        lab,
+        &tcp_frame(&L3::from_rs(rs, CLIENT), 80, cport, PSH | ACK),
+    );
+    assert_eq!((q.src, q.dst, q.dport), (VIP, CLIENT, cport));
+}
+
 #[test]
-fn a_full_table_refuses_new_connections_and_keeps_old_ones() {
-    let mut lab = Lab::with_env(1, SEED_RULES, env(), 2);
+fn a_full_table_of_established_connections_refuses_new_ones_and_keeps_old_ones() {
+    let mut lab = Lab::with_env(1, SEED_RULES, env(), 3);
     lab.resolve_all();
-    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, SYN));
-    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40001, 80, SYN));
-    let (ext, int) = lab.ext(&tcp_frame(&L3::to_vip(), 40002, 80, SYN));
+    let rss: Vec<_> = (0..3).map(|i| establish_any(&mut lab, 40000 + i)).collect();
+    assert_eq!(lab.w().core.state_count(State::Established), 3);
+    // New clients are refused and counted; nothing is evicted.
+    for i in 0..20 {
+        let (ext, int) = lab.ext(&tcp_frame(&L3::from_client(CLIENT2), 50000 + i, 80, SYN));
+        assert!(ext.is_empty() && int.is_empty());
+    }
+    assert_eq!(lab.ctr(Ctr::DropTableFull), 20);
+    assert_eq!(lab.ctr(Ctr::ConnEvicted), 0);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 3);
+    // The established connections still pass both ways.
+    for (i, rs) in rss.into_iter().enumerate() {
+        still_forwards(&mut lab, 40000 + i as u16, rs);
+    }
+    assert_eq!(lab.w().core.state_count(State::Established), 3);
+    assert_eq!(
+        drop_sum(&lab.w().core.ctr),
+        20,
+        "{:?}",
+        drops(&lab.w().core.ctr)
+    );
+}
+
+#[test]
+fn a_full_table_of_half_open_entries_evicts_the_oldest_for_a_new_client() {
+    let mut lab = Lab::with_env(1, SEED_RULES, env(), 4);
+    lab.resolve_all();
+    // Four SYN_RECV entries, one second apart: 40000 is the stalest.
+    for i in 0..4 {
+        client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000 + i, 80, SYN));
+        lab.advance(Duration::from_secs(1));
+    }
+    assert_eq!(lab.w().core.state_count(State::SynRecv), 4);
+    // A new client gets in, in place of the stalest half-open entry.
+    let p = client_to_rs(
+        &mut lab,
+        &tcp_frame(&L3::from_client(CLIENT2), 50000, 80, SYN),
+    );
+    assert_eq!((p.src, p.sport), (CLIENT2, 50000));
+    assert_eq!(lab.ctr(Ctr::ConnEvicted), 1);
+    assert_eq!(lab.ctr(Ctr::DropTableFull), 0);
+    assert_eq!(lab.w().core.table.len(), 4);
+    // 40000 is gone (its ACK is a packet of no connection), 40001 is still known.
+    let (ext, int) = lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, ACK));
     assert!(ext.is_empty() && int.is_empty());
-    assert_eq!(lab.ctr(Ctr::DropTableFull), 1);
-    // The two tracked connections still pass.
+    assert_eq!(lab.ctr(Ctr::DropNoConn), 1);
     let p = client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40001, 80, ACK));
-    assert_eq!(p.dport, 80);
-    assert_eq!(lab.ctr(Ctr::ConnNew), 2);
+    assert_eq!(p.sport, 40001);
+    // The new client completes its handshake and talks.
+    let rs2 = lab
+        .w()
+        .core
+        .conns()
+        .find(|c| c.cport == 50000)
+        .map(|c| c.rip);
+    let rs2 = std::net::Ipv4Addr::from(rs2.expect("new client tracked"));
+    rs_to_client(
+        &mut lab,
+        &tcp_frame(&L3::from_rs(rs2, CLIENT2), 80, 50000, SYN | ACK),
+    );
+    let p = client_to_rs(
+        &mut lab,
+        &tcp_frame(&L3::from_client(CLIENT2), 50000, 80, ACK),
+    );
+    assert_eq!(p.dst, rs2);
+    // Gauges agree with the table: every entry counted once.
+    let gauged: u32 = [RS1, RS2]
+        .iter()
+        .map(|rs| {
+            let (a, i) = listed(&lab, &format!("{rs}:80"));
+            a + i
+        })
+        .sum();
+    assert_eq!(gauged as usize, lab.w().core.table.len());
+}
+
+#[test]
+fn a_syn_flood_recycles_its_own_entries_and_spares_established_ones() {
+    const MAX: usize = 8;
+    let mut lab = Lab::with_env(1, SEED_RULES, env(), MAX);
+    lab.resolve_all();
+    let rss: Vec<_> = (0..4).map(|i| establish_any(&mut lab, 40000 + i)).collect();
+    // A flood of SYNs from one client's many ports: every one is admitted (so a
+    // legitimate new client can be too), by evicting the flood's older entries.
+    const FLOOD: u64 = 500;
+    for i in 0..FLOOD {
+        if i % 100 == 0 {
+            lab.advance(Duration::from_secs(1));
+        }
+        let f = tcp_frame(&L3::from_client(CLIENT2), 10000 + i as u16, 80, SYN);
+        let (_, int) = lab.ext(&f);
+        assert_eq!(int.len(), 1, "SYN {i} forwarded");
+        // Established connections keep forwarding in the middle of it.
+        if i % 97 == 0 {
+            let k = (i / 97) as usize % 4;
+            still_forwards(&mut lab, 40000 + k as u16, rss[k]);
+        }
+    }
+    assert_eq!(lab.w().core.table.len(), MAX);
+    assert_eq!(lab.w().core.state_count(State::Established), 4);
+    assert_eq!(lab.w().core.state_count(State::SynRecv), 4);
+    assert_eq!(lab.ctr(Ctr::ConnEvicted), FLOOD - 4);
+    assert_eq!(lab.ctr(Ctr::DropTableFull), 0);
+    assert_eq!(state_gauge(&lab, State::Established), 4);
+    for (i, rs) in rss.into_iter().enumerate() {
+        still_forwards(&mut lab, 40000 + i as u16, rs);
+    }
+    // Evicted entries leave the gauges like expired ones.
+    let (a1, i1) = listed(&lab, "198.19.0.2:80");
+    let (a2, i2) = listed(&lab, "198.19.0.3:80");
+    assert_eq!((a1 + a2, i1 + i2), (4, 4));
+    assert_eq!(
+        drop_sum(&lab.w().core.ctr),
+        0,
+        "{:?}",
+        drops(&lab.w().core.ctr)
+    );
 }
 
 #[test]

@@ -970,13 +970,14 @@ fn accept_loop(listener: UnixListener, ctl: Arc<Ctl>) {
             std::thread::sleep(Duration::from_millis(50));
             continue;
         };
+        // Refused before it takes a client slot or a thread.
+        if let Err(why) = check_peer(&stream) {
+            refuse(&stream, &why);
+            continue;
+        }
         if ctl.clients.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
             ctl.clients.fetch_sub(1, Ordering::AcqRel);
-            let r = Response::fail(1, "director busy: too many control clients");
-            if let Ok(mut line) = serde_json::to_string(&r) {
-                line.push('\n');
-                let _ = (&stream).write_all(line.as_bytes());
-            }
+            refuse(&stream, "director busy: too many control clients");
             continue;
         }
         let c = Arc::clone(&ctl);
@@ -989,6 +990,30 @@ fn accept_loop(listener: UnixListener, ctl: Arc<Ctl>) {
         if spawned.is_err() {
             ctl.clients.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+}
+
+/// Only root, or the user the director runs as, may use the control socket
+/// (its file mode 0600 says the same; this holds even if the mode is loosened
+/// or the socket is passed on). Checked by the peer's credentials.
+pub fn check_peer(stream: &UnixStream) -> Result<(), String> {
+    use crate::io::ring::cred;
+    match cred::peer_cred(stream) {
+        Ok(c) if c.uid == 0 || c.uid == cred::euid() => Ok(()),
+        Ok(c) => Err(format!(
+            "permission denied: the control socket is for root only (peer uid {}, pid {})",
+            c.uid, c.pid
+        )),
+        Err(e) => Err(format!("permission denied: no peer credentials: {e}")),
+    }
+}
+
+/// Answer a refused client with an error line, without waiting on it.
+fn refuse(stream: &UnixStream, why: &str) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    if let Ok(mut line) = serde_json::to_string(&Response::fail(1, why)) {
+        line.push('\n');
+        let _ = (&*stream).write_all(line.as_bytes());
     }
 }
 
@@ -1171,6 +1196,111 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.code, 0);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&dir);
+    }
+
+    /// A control socket in a fresh directory, served by `accept_loop`.
+    fn serving(name: &str) -> (PathBuf, PathBuf) {
+        let (c, _garp) = ctl(1);
+        let dir = std::env::temp_dir().join(format!("ringvs-{name}-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("ctl.sock");
+        let listener = bind_control(&path).unwrap();
+        std::thread::spawn(move || accept_loop(listener, c));
+        (dir, path)
+    }
+
+    /// The credential check itself, with the file mode out of the way: a process
+    /// running as nobody (uid 65534) connects and is refused, root is served.
+    #[test]
+    fn non_root_peers_are_refused_by_credentials() {
+        use std::os::unix::process::CommandExt;
+        let python = std::path::Path::new("/usr/bin/python3");
+        let ci = std::env::var("CI").as_deref() == Ok("true");
+        if cred_euid() != 0 || !python.exists() {
+            let why = "needs root and /usr/bin/python3 (to connect as uid 65534)";
+            assert!(!ci, "cannot run under CI: {why}");
+            eprintln!("SKIPPED (not CI): {why}");
+            return;
+        }
+        let (dir, path) = serving("cred");
+        // Loosen the mode so that only the credential check stands in the way.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let script = "import socket,sys\n\
+            s=socket.socket(socket.AF_UNIX)\n\
+            s.settimeout(5)\n\
+            s.connect(sys.argv[1])\n\
+            try: s.sendall(b'{\"v\":1,\"cmd\":\"adm\",\"argv\":[\"-A\",\"-t\",\"198.18.0.110:99\"]}\\n')\n\
+            except BrokenPipeError: pass\n\
+            print(s.makefile().readline(), end='')\n";
+        let out = std::process::Command::new(python)
+            .args(["-c", script, &path.display().to_string()])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        let reply = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            reply.contains("permission denied") && reply.contains("peer uid 65534"),
+            "{reply}"
+        );
+        // Nothing was changed, and root is still served.
+        assert_eq!(proto::adm(&path, &["-S", "-n"]).unwrap(), "");
+        proto::adm(&path, &["-A", "-t", "198.18.0.110:99", "-s", "rr"]).unwrap();
+        assert_eq!(proto::adm(&path, &["-S", "-n"]).unwrap().lines().count(), 1);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&dir);
+    }
+
+    fn cred_euid() -> u32 {
+        crate::io::ring::cred::euid()
+    }
+
+    #[test]
+    fn our_own_peer_passes_the_check() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        assert_eq!(check_peer(&a), Ok(()));
+    }
+
+    /// Clients that connect and then say nothing, or half a request, hold their
+    /// own thread only: others are answered at once.
+    #[test]
+    fn hanging_clients_do_not_block_others() {
+        let (dir, path) = serving("hang");
+        let mut hanging: Vec<UnixStream> = (0..4)
+            .map(|_| UnixStream::connect(&path).unwrap())
+            .collect();
+        let mut half = UnixStream::connect(&path).unwrap();
+        half.write_all(br#"{"v":1,"cmd":"adm","ar"#).unwrap();
+        hanging.push(half);
+        for i in 0..5 {
+            let t = Instant::now();
+            let svc = format!("198.18.0.110:{}", 2000 + i);
+            proto::adm(&path, &["-A", "-t", &svc, "-s", "rr"]).unwrap();
+            assert!(proto::adm(&path, &["-L", "-n"]).unwrap().contains(&svc));
+            assert!(
+                t.elapsed() < proto::IO_TIMEOUT / 2,
+                "answered after {:?} with hanging clients",
+                t.elapsed()
+            );
+        }
+        // The hanging ones are cut off by the server's read timeout, not kept forever.
+        let mut line = String::new();
+        let mut r = std::io::BufReader::new(hanging.pop().unwrap());
+        r.get_ref()
+            .set_read_timeout(Some(proto::IO_TIMEOUT * 3))
+            .unwrap();
+        let t = Instant::now();
+        let _ = r.read_line(&mut line);
+        assert!(t.elapsed() < proto::IO_TIMEOUT * 2, "{:?}", t.elapsed());
+        drop(hanging);
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_dir(&dir);
     }

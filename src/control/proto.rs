@@ -89,12 +89,25 @@ pub fn call(socket: &Path, cmd: Command) -> Result<Response, String> {
     let mut line =
         serde_json::to_string(&Request { v: VERSION, cmd }).map_err(|e| e.to_string())?;
     line.push('\n');
-    s.write_all(line.as_bytes())
-        .map_err(|e| format!("writing to {}: {e}", socket.display()))?;
+    // A director that refuses us (credentials, too many clients) answers and
+    // closes without reading: the write may fail, the answer is still there.
+    let written = s
+        .write_all(line.as_bytes())
+        .map_err(|e| format!("writing to {}: {e}", socket.display()));
     let mut answer = String::new();
-    BufReader::new(s)
-        .read_line(&mut answer)
-        .map_err(|e| format!("reading from {}: {e}", socket.display()))?;
+    match BufReader::new(s).read_line(&mut answer) {
+        Ok(n) if n > 0 => {}
+        Ok(_) => {
+            return Err(written
+                .err()
+                .unwrap_or_else(|| format!("{} closed without answering", socket.display())));
+        }
+        Err(e) => {
+            return Err(written
+                .err()
+                .unwrap_or_else(|| format!("reading from {}: {e}", socket.display())));
+        }
+    }
     serde_json::from_str(&answer).map_err(|e| format!("bad answer from the director: {e}"))
 }
 

@@ -64,6 +64,14 @@ impl State {
         }
     }
 
+    /// Whether a full connection table may evict a connection in this state to
+    /// make room for a new one: every TCP state but ESTABLISHED (handshakes,
+    /// closes, and the entries a SYN flood leaves). UDP is evictable only when
+    /// idle (see `nat::table::UDP_EVICT_IDLE`), so it is not listed here.
+    pub fn is_evictable(self) -> bool {
+        !matches!(self, State::Established | State::Udp)
+    }
+
     /// ipvsadm counts ESTABLISHED connections as ActiveConn, all others as InActConn.
     pub fn is_active(self) -> bool {
         self == State::Established
@@ -240,6 +248,15 @@ mod test {
         assert_eq!(tcp_next(Established, Output, TCP_FIN | TCP_ACK), FinWait);
         assert_eq!(tcp_next(FinWait, Input, TCP_FIN | TCP_ACK), TimeWait);
         assert_eq!(tcp_next(Established, Input, 0), Established);
+    }
+
+    #[test]
+    fn only_transitory_tcp_states_are_evictable() {
+        let kept: Vec<State> = State::ALL
+            .into_iter()
+            .filter(|s| !s.is_evictable())
+            .collect();
+        assert_eq!(kept, [State::Established, State::Udp]);
     }
 
     #[test]

@@ -19,9 +19,21 @@
 //! through the slab whose head is the stalest entry and whose tail the freshest
 //! (times are whole seconds, and a connection moves to the tail at most once a
 //! second), so expiry pops from the heads and never scans the table.
+//!
+//! A full table makes room for a new connection by evicting one transitory
+//! entry ([`ConnTable::evict_one`]): the stalest of the heads of the lists of
+//! [`State::is_evictable`] states (SYN_RECV, TIME_WAIT, CLOSE, …), or else a UDP
+//! entry idle for [`UDP_EVICT_IDLE`] seconds. ESTABLISHED connections and UDP
+//! flows with recent traffic are never evicted: a SYN flood recycles its own
+//! half-open entries and cannot push out working connections. Choosing costs a
+//! look at a dozen list heads, never a scan.
 
 use super::rewrite::{End, Rewrite};
 use super::state::{Dir, STATES, State, Timeouts};
+
+/// A UDP flow idle this many seconds may be evicted to make room (with recent
+/// traffic it is kept like an established TCP connection).
+pub const UDP_EVICT_IDLE: u32 = 30;
 use crate::config::{DestId, MAX_DEST_IDS};
 use crate::wire::checksum::Delta;
 use hashbrown::DefaultHashBuilder;
@@ -461,6 +473,43 @@ impl ConnTable {
         n
     }
 
+    /// The connection [`ConnTable::evict_one`] would remove at `now`: the stalest
+    /// head of the evictable states' lists, or else a UDP flow idle for at least
+    /// [`UDP_EVICT_IDLE`] seconds. O(number of states).
+    pub fn eviction_candidate(&self, now: u32) -> Option<u32> {
+        let mut best: Option<u32> = None;
+        for s in State::ALL {
+            if !s.is_evictable() {
+                continue;
+            }
+            let head = self.lists[s as usize].head;
+            if head == NIL {
+                continue;
+            }
+            match best {
+                Some(b) if self.slab[b as usize].seen <= self.slab[head as usize].seen => {}
+                _ => best = Some(head),
+            }
+        }
+        best.or_else(|| {
+            let head = self.lists[State::Udp as usize].head;
+            (head != NIL && now.saturating_sub(self.slab[head as usize].seen) >= UDP_EVICT_IDLE)
+                .then_some(head)
+        })
+    }
+
+    /// Remove one transitory connection (see [`ConnTable::eviction_candidate`]) to
+    /// make room at `now`, calling `gone` with it before it leaves. Returns whether
+    /// one was removed.
+    pub fn evict_one(&mut self, now: u32, gone: impl FnOnce(&Conn)) -> bool {
+        let Some(idx) = self.eviction_candidate(now) else {
+            return false;
+        };
+        gone(&self.slab[idx as usize]);
+        self.remove(idx);
+        true
+    }
+
     fn link_tail(&mut self, idx: u32, state: State) {
         let l = &mut self.lists[state as usize];
         let old_tail = l.tail;
@@ -572,6 +621,38 @@ mod test {
         assert_eq!(t.expire(10_000, &to, 100, |_| {}), 1);
         assert!(t.is_empty());
         assert_eq!(t.counts().iter().sum::<u32>(), 0);
+    }
+
+    #[test]
+    fn eviction_takes_the_stalest_transitory_entry_and_spares_live_ones() {
+        let mut t = ConnTable::with_capacity(8);
+        let est = t.insert(conn(1), 0).unwrap();
+        t.touch(est, State::Established, 0);
+        // Nothing transitory: nothing to evict.
+        assert_eq!(t.eviction_candidate(1000), None);
+        let a = t.insert(conn(2), 5).unwrap();
+        t.touch(a, State::SynRecv, 5);
+        let b = t.insert(conn(3), 3).unwrap();
+        t.touch(b, State::TimeWait, 3);
+        let c = t.insert(conn(4), 4).unwrap();
+        t.touch(c, State::SynRecv, 7);
+        // The stalest head over all transitory lists: b (TIME_WAIT, seen at 3).
+        assert_eq!(t.eviction_candidate(8), Some(b));
+        let mut gone = vec![];
+        assert!(t.evict_one(8, |c| gone.push(c.cport)));
+        assert!(t.evict_one(8, |c| gone.push(c.cport)));
+        assert!(t.evict_one(8, |c| gone.push(c.cport)));
+        assert_eq!(gone, [3, 2, 4]);
+        assert!(!t.evict_one(8, |_| panic!("established evicted")));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.lookup(&t.get(est).in_key()), Some(est));
+        // UDP only once idle for UDP_EVICT_IDLE seconds.
+        let u = t
+            .insert(Conn::new(17, (9, 53), (2, 53), (3, 53), DestId(1)), 100)
+            .unwrap();
+        assert_eq!(t.eviction_candidate(100 + UDP_EVICT_IDLE - 1), None);
+        assert_eq!(t.eviction_candidate(100 + UDP_EVICT_IDLE), Some(u));
+        assert_eq!(t.counts().iter().sum::<u32>(), 2);
     }
 
     #[test]

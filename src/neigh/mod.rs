@@ -176,7 +176,12 @@ impl NeighTable {
                 let known = self.entries.get(&(nic, ip));
                 let learn = match known {
                     Some(EntryState::Incomplete { .. }) => reply,
-                    Some(EntryState::Reachable { .. }) => true,
+                    // A known neighbor is refreshed by ARP from its own MAC only: an
+                    // unsolicited reply (or request) claiming its address from another
+                    // MAC would poison the entry. A host that really moved is found
+                    // again when the entry runs out (its refresh probe goes unicast
+                    // to the old MAC and is not answered).
+                    Some(EntryState::Reachable { mac: m, .. }) => *m == mac,
                     Some(EntryState::Failed { .. }) => reply,
                     None => false,
                 };
@@ -381,5 +386,35 @@ mod test {
         assert_eq!(next_hop(&net, None, far), None);
         assert!("1.2.3.4".parse::<Prefix>().is_err());
         assert!("1.2.3.4/33".parse::<Prefix>().is_err());
+    }
+
+    /// ARP from another MAC for a known neighbor (solicited-looking or not) does
+    /// not replace its entry; ARP from its own MAC refreshes it.
+    #[test]
+    fn a_reachable_entry_is_not_poisoned_by_another_mac() {
+        let t0 = Instant::now();
+        let mut t = NeighTable::new();
+        t.event(
+            NeighEvent::Resolve {
+                nic: Nic::Int,
+                ip: RS,
+            },
+            t0,
+        );
+        t.event(heard(RS, MAC, true), t0);
+        assert!(t.take_snapshot().is_some());
+        let bogus = Mac([2, 0xde, 0xad, 0xbe, 0xef, 1]);
+        for reply in [true, false] {
+            t.event(heard(RS, bogus, reply), t0);
+            assert!(t.take_snapshot().is_none(), "entry changed (reply {reply})");
+            assert!(
+                matches!(t.state(Nic::Int, RS), Some(EntryState::Reachable { mac, .. }) if mac == MAC)
+            );
+        }
+        let later = t0 + Duration::from_secs(5);
+        t.event(heard(RS, MAC, true), later);
+        assert!(
+            matches!(t.state(Nic::Int, RS), Some(EntryState::Reachable { until, .. }) if until == later + REACHABLE)
+        );
     }
 }

@@ -18,6 +18,7 @@ mod blast;
 mod cps;
 mod frame;
 mod rate;
+mod raw;
 
 use clap::{Args, Parser, Subcommand};
 use frame::{BENCH_NET, Endpoints, Flows, FrameSet, Net};
@@ -55,6 +56,26 @@ enum Cmd {
     /// Kernel TCP: connect, send "GET / HTTP/1.0", read to EOF, close, in a
     /// loop per thread; reports connections/s and failures.
     TcpCps(CpsArgs),
+    /// Send the raw Ethernet frames of a file (one per line, hex) on an
+    /// interface, in order (hostile-input tests; the frames are the caller's).
+    Inject {
+        #[arg(long = "if")]
+        ifname: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Count frames from --src-mac carrying IPv4 identification --ip-id seen on
+    /// an interface for --secs (at most 120); prints `ready` on stderr first.
+    Capture {
+        #[arg(long = "if")]
+        ifname: String,
+        #[arg(long, value_parser = frame::parse_mac)]
+        src_mac: Mac,
+        #[arg(long)]
+        ip_id: u16,
+        #[arg(long)]
+        secs: f64,
+    },
 }
 
 #[derive(Args)]
@@ -301,6 +322,16 @@ fn main() -> ExitCode {
         Cmd::Udp(a) => blast(a, blast::Mode::Udp),
         Cmd::Syn(a) => blast(a, blast::Mode::Syn),
         Cmd::TcpCps(a) => tcp_cps(a),
+        Cmd::Inject { ifname, file } => std::fs::read_to_string(file)
+            .map_err(|e| format!("{}: {e}", file.display()))
+            .and_then(|t| raw::read_frames(&t))
+            .and_then(|f| raw::inject(ifname, &f)),
+        Cmd::Capture {
+            ifname,
+            src_mac,
+            ip_id,
+            secs,
+        } => check_secs(*secs).and_then(|()| raw::capture(ifname, src_mac.0, *ip_id, *secs)),
     };
     match out {
         Ok(line) => {

@@ -19,6 +19,7 @@
 //! touching the slot and write it with release ordering when handing the slot back.
 #![allow(unsafe_code)]
 
+pub mod cred;
 pub mod xsk;
 
 use super::fanout::{self, Side};
