@@ -551,4 +551,28 @@ fn active_check_alone_takes_a_dead_server_out() {
         listed_weight(&control, &rs1) == Some(3)
     });
     assert!(back.is_some(), "rs1 back with its weight");
+
+    // Changed live to an HTTP check that expects 404 (the servers answer 200):
+    // both go down; back to 200, both come back.
+    let edit = |status: u16| {
+        let line = format!(
+            "-E -t {vip} -s wrr --check http --check-path /health --check-status {status} \
+             --delay-loop 1 --connect-timeout 1 --retry 0 --delay-before-retry 1"
+        );
+        adm(&control, &line.split_whitespace().collect::<Vec<_>>());
+    };
+    edit(404);
+    let both_down = wait_for(Duration::from_secs(4), || {
+        listed_weight(&control, &rs1) == Some(0) && listed_weight(&control, &rs2) == Some(0)
+    });
+    assert!(
+        both_down.is_some(),
+        "a 200 where 404 is expected fails the check"
+    );
+    assert!(adm(&control, &["-S", "-n"]).contains("--check-status 404"));
+    edit(200);
+    let both_up = wait_for(Duration::from_secs(4), || {
+        listed_weight(&control, &rs1) == Some(3) && listed_weight(&control, &rs2) == Some(1)
+    });
+    assert!(both_up.is_some(), "both pass the HTTP check again");
 }

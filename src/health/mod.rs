@@ -461,13 +461,16 @@ pub fn run<T: TxQueue>(
                 match old.remove(&t.id) {
                     Some(p) if p.t == t => probes.push(p),
                     prev => {
+                        // A new server starts up (as in keepalived); one whose
+                        // check changed keeps its state until the new check says.
+                        let up = prev.as_ref().is_none_or(|p| p.up);
                         if let Some(f) = prev.and_then(|p| p.flight) {
                             sockets.get_mut::<tcp::Socket>(f.handle).abort();
                             sockets.remove(f.handle);
                         }
                         probes.push(Probe {
                             t,
-                            up: true,
+                            up,
                             fails: 0,
                             next: now,
                             flight: None,
@@ -661,6 +664,11 @@ fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
         }
         return false;
     }
+    if !p.up {
+        // keepalived retries only servers that are up; a down one waits delay_loop.
+        p.next = now + loop_;
+        return false;
+    }
     p.fails += 1;
     if p.fails <= c.retry {
         p.next = now + Duration::from_secs(u64::from(c.delay_before_retry));
@@ -669,17 +677,14 @@ fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
     let tries = p.fails;
     p.fails = 0;
     p.next = now + loop_;
-    if p.up {
-        p.up = false;
-        eprintln!(
-            "ringvs: health: {name} DOWN ({} after {tries} {}) in {}",
-            o.reason(),
-            if tries == 1 { "try" } else { "tries" },
-            p.t.service
-        );
-        return true;
-    }
-    false
+    p.up = false;
+    eprintln!(
+        "ringvs: health: {name} DOWN ({} after {tries} {}) in {}",
+        o.reason(),
+        if tries == 1 { "try" } else { "tries" },
+        p.t.service
+    );
+    true
 }
 
 #[cfg(test)]
@@ -730,9 +735,10 @@ mod tests {
         assert!(verdict(&mut p, Outcome::Timeout, now), "third failure");
         assert!(!p.up);
         assert_eq!(p.next, now + Duration::from_secs(10), "delay_loop");
-        // Still failing: no new change.
+        // Still failing: no new change, and no retries of a down server.
         for _ in 0..3 {
             assert!(!verdict(&mut p, Outcome::Timeout, now));
+            assert_eq!(p.next, now + Duration::from_secs(10));
         }
         assert!(verdict(&mut p, Outcome::Ok, now));
         assert!(p.up);
