@@ -288,6 +288,9 @@ struct Probe {
     fails: u32,
     next: Instant,
     flight: Option<InFlight>,
+    /// Since when a due check waits for the server's MAC (at most
+    /// `connect_timeout`, then it runs anyway and fails if ARP does).
+    arp_wait: Option<Instant>,
 }
 
 /// The health thread's sockets on the internal NIC.
@@ -474,6 +477,7 @@ pub fn run<T: TxQueue>(
                             fails: 0,
                             next: now,
                             flight: None,
+                            arp_wait: None,
                         });
                     }
                 }
@@ -504,6 +508,20 @@ pub fn run<T: TxQueue>(
             if p.flight.is_some() || now < p.next {
                 continue;
             }
+            // Resolve the server first, so that a check does not spend its
+            // connect_timeout on ARP (smoltcp would only resend the SYN later).
+            let ip = u32::from(p.t.addr);
+            if shared.neigh.load().get(Nic::Int, ip).is_none() {
+                let since = *p.arp_wait.get_or_insert(now);
+                let limit = Duration::from_secs(u64::from(p.t.check.connect_timeout));
+                if now.duration_since(since) < limit {
+                    if since == now {
+                        let _ = neigh_tx.try_send(NeighEvent::Resolve { nic: Nic::Int, ip });
+                    }
+                    continue;
+                }
+            }
+            p.arp_wait = None;
             let mut s = tcp::Socket::new(
                 tcp::SocketBuffer::new(vec![0; 1024]),
                 tcp::SocketBuffer::new(vec![0; 512]),
@@ -721,6 +739,7 @@ mod tests {
             fails: 0,
             next: Instant::now(),
             flight: None,
+            arp_wait: None,
         }
     }
 
