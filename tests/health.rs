@@ -458,6 +458,12 @@ fn failover_under_http_load() {
     let back = back.unwrap_or_else(|| panic!("rs1 not back within {delay_loop}s + margin"));
     assert_eq!(listed_weight(&control, &rs1), Some(1));
     eprintln!("failover: rs1 serves again {back:?} after its restart");
+    // The checks' replies came through the workers' diversion, none dropped.
+    let r = proto::call(&control, Command::Stats { json: true }).expect("stats");
+    let v: serde_json::Value = serde_json::from_str(&r.out).expect("stats JSON");
+    let diverted = v["health"]["diverted"].as_u64().expect("health.diverted");
+    assert!(diverted >= 4, "diverted {diverted}");
+    assert_eq!(v["health"]["dropped"].as_u64(), Some(0));
     assert_eq!(count(&lines, warm, |l| l.starts_with("error")), 0);
 }
 

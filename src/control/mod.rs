@@ -431,7 +431,12 @@ impl Ctl {
                     serde_json::Value::Object(m)
                 })
                 .collect();
-            let v = serde_json::json!({ "workers": workers, "neighbors": neigh });
+            let tap = &self.shared.health;
+            let health = serde_json::json!({
+                "diverted": tap.diverted.load(Ordering::Relaxed),
+                "dropped": tap.dropped.load(Ordering::Relaxed),
+            });
+            let v = serde_json::json!({ "workers": workers, "neighbors": neigh, "health": health });
             return Response::ok(format!("{v}\n"));
         }
         let mut out = String::new();
