@@ -874,10 +874,15 @@ impl Core {
         } else {
             old
         };
-        // Passive health check: the real server reset a connection it never accepted.
-        if dir == Dir::Output && old == State::SynRecv && flags & crate::wire::tcp::flags::RST != 0
-        {
-            self.shared.health.suspect(c.dest());
+        // Passive health check: in SYN_RECV, the real server resets the connection,
+        // or the client sends its SYN again (no SYN-ACK within its RTO, ~1 s).
+        if old == State::SynRecv {
+            use crate::wire::tcp::flags::{ACK, RST, SYN};
+            let reset = dir == Dir::Output && flags & RST != 0;
+            let syn_again = dir == Dir::Input && flags & (SYN | ACK | RST) == SYN;
+            if reset || syn_again {
+                self.shared.health.suspect(c.dest());
+            }
         }
         if old.is_active() != new.is_active() {
             self.out

@@ -327,6 +327,11 @@ type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
 /// A client loop in the client namespace: a new connection per request, every
 /// 20 ms, each request retried once on failure.
 fn client_loop(lab: &mut Lab, vip: &str) -> Lines {
+    client_loop_with(lab, vip, 1000)
+}
+
+fn client_loop_with(lab: &mut Lab, vip: &str, timeout_ms: u64) -> Lines {
+    let timeout = timeout_ms.to_string();
     let mut child = lab::ns_command(
         &lab.ns_client(),
         Path::new(EXE),
@@ -338,7 +343,7 @@ fn client_loop(lab: &mut Lab, vip: &str) -> Lines {
             "--interval-ms",
             "20",
             "--timeout-ms",
-            "1000",
+            &timeout,
             "--retries",
             "1",
         ],
@@ -581,4 +586,58 @@ fn active_check_alone_takes_a_dead_server_out() {
         listed_weight(&control, &rs1) == Some(3) && listed_weight(&control, &rs2) == Some(1)
     });
     assert!(both_up.is_some(), "both pass the HTTP check again");
+}
+
+/// With `delay_loop` 60, a server that silently drops SYNs is found by the
+/// clients' SYN retransmissions: the worker marks it suspect, the check times
+/// out, and it is out within seconds.
+#[test]
+fn passive_check_finds_a_server_that_drops_syns() {
+    if !lab_available() {
+        return;
+    }
+    let vip = format!("{}:80", lab::VIP);
+    let (rs1, rs2) = (
+        format!("{}:80", lab::rs_addr(1)),
+        format!("{}:80", lab::rs_addr(2)),
+    );
+    let rules = format!(
+        "-A -t {vip} -s rr --check tcp --delay-loop 60 --connect-timeout 1 --retry 0 --delay-before-retry 1\n\
+         -a -t {vip} -r {rs1} -m -w 1\n-a -t {vip} -r {rs2} -m -w 1\n"
+    );
+    let (mut lab, control) = lab_with(&rules);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(listed_weight(&control, &rs1), Some(1));
+    // rs1 drops every SYN to port 80 (its namespace, deleted with the lab).
+    let nft = Process::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns_rs(1),
+            "nft",
+            "add table inet ringvs_test; \
+             add chain inet ringvs_test in { type filter hook input priority 0; policy accept; }; \
+             add rule inet ringvs_test in tcp dport 80 drop",
+        ])
+        .output()
+        .expect("nft");
+    assert!(
+        nft.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&nft.stderr)
+    );
+    let lines = client_loop_with(&mut lab, &vip, 3000);
+    let start = Instant::now();
+    let down = wait_for(Duration::from_secs(6), || {
+        listed_weight(&control, &rs1) == Some(0)
+    });
+    let down = down.unwrap_or_else(|| panic!("rs1 not down within 6 s (delay_loop is 60)"));
+    eprintln!("passive (SYN dropped): rs1 down {down:?} after the client loop started");
+    // Removed: once the request stuck on rs1 has timed out (3 s) and been
+    // retried, the requests all go to rs2 at the first try.
+    let settled = Instant::now() + Duration::from_millis(3200);
+    std::thread::sleep(Duration::from_millis(4400));
+    assert!(count(&lines, settled, |l| l == "i am rs2") >= 20);
+    assert_eq!(count(&lines, settled, |l| l.starts_with("retried")), 0);
+    assert_eq!(count(&lines, start, |l| l.starts_with("error")), 0);
 }

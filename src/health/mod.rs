@@ -44,6 +44,8 @@ pub const PORTS: RangeInclusive<u16> = 61000..=61999;
 pub const DEPTH: usize = 256;
 /// How long the health thread waits for packets between two rounds.
 const TICK: Duration = Duration::from_millis(10);
+/// Least time between the start of a check and one a passive hint asks for.
+const SUSPECT_GAP: Duration = Duration::from_secs(1);
 /// Bytes of an HTTP answer read to find the status line.
 const STATUS_LINE_MAX: usize = 256;
 
@@ -291,6 +293,8 @@ struct Probe {
     /// Since when a due check waits for the server's MAC (at most
     /// `connect_timeout`, then it runs anyway and fails if ARP does).
     arp_wait: Option<Instant>,
+    /// When the last check started.
+    last_start: Option<Instant>,
 }
 
 /// The health thread's sockets on the internal NIC.
@@ -478,6 +482,7 @@ pub fn run<T: TxQueue>(
                             next: now,
                             flight: None,
                             arp_wait: None,
+                            last_start: None,
                         });
                     }
                 }
@@ -502,7 +507,15 @@ pub fn run<T: TxQueue>(
         for p in &mut probes {
             // A suspect that is up and not already being retried is checked now
             // (a retry keeps its delay_before_retry).
-            if p.flight.is_none() && shared.health.take_suspect(p.t.id) && p.up && p.fails == 0 {
+            // At most one such check per SUSPECT_GAP: clients cannot make the
+            // director check in a loop.
+            if p.flight.is_none()
+                && p.up
+                && p.fails == 0
+                && p.last_start
+                    .is_none_or(|t| now.duration_since(t) >= SUSPECT_GAP)
+                && shared.health.take_suspect(p.t.id)
+            {
                 p.next = now;
             }
             if p.flight.is_some() || now < p.next {
@@ -522,6 +535,7 @@ pub fn run<T: TxQueue>(
                 }
             }
             p.arp_wait = None;
+            p.last_start = Some(now);
             let mut s = tcp::Socket::new(
                 tcp::SocketBuffer::new(vec![0; 1024]),
                 tcp::SocketBuffer::new(vec![0; 512]),
@@ -740,6 +754,7 @@ mod tests {
             next: Instant::now(),
             flight: None,
             arp_wait: None,
+            last_start: None,
         }
     }
 
