@@ -44,6 +44,8 @@ pub const PORTS: RangeInclusive<u16> = 61000..=61999;
 pub const DEPTH: usize = 256;
 /// How long the health thread waits for packets between two rounds.
 const TICK: Duration = Duration::from_millis(10);
+/// The same with nothing to check (bounds how late a new `--check` starts).
+const IDLE_TICK: Duration = Duration::from_millis(100);
 /// Least time between the start of a check and one a passive hint asks for.
 const SUSPECT_GAP: Duration = Duration::from_secs(1);
 /// Bytes of an HTTP answer read to find the status line.
@@ -591,7 +593,8 @@ pub fn run<T: TxQueue>(
             republish();
         }
         // Wait for packets (or the next round).
-        if let Ok(pkt) = tap.rx.recv_timeout(TICK) {
+        let wait = if probes.is_empty() { IDLE_TICK } else { TICK };
+        if let Ok(pkt) = tap.rx.recv_timeout(wait) {
             dev.rxq.push_back(pkt);
             while let Ok(pkt) = tap.rx.try_recv() {
                 dev.rxq.push_back(pkt);
