@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod control;
+pub mod health;
 pub mod io;
 pub mod lab;
 pub mod nat;

@@ -95,6 +95,10 @@ enum Cmd {
         /// Pause between requests.
         #[arg(long, default_value_t = 0)]
         interval_ms: u64,
+        /// Retry a failed request (on a new connection) up to N times; each
+        /// failed try that is retried prints `retried: ERROR`.
+        #[arg(long, default_value_t = 0)]
+        retries: usize,
     },
     /// (lab) HTTP round-trip latency percentiles (µs) as one JSON line.
     #[command(hide = true)]
@@ -343,6 +347,7 @@ fn main() -> ExitCode {
             timeout_ms,
             keepalive,
             interval_ms,
+            retries,
         } => {
             use ringvs::lab::http;
             use std::io::Write;
@@ -363,7 +368,13 @@ fn main() -> ExitCode {
                         }),
                     }
                 } else {
-                    http::get(addr, "/", timeout)
+                    let mut r = http::get(addr, "/", timeout);
+                    for _ in 0..retries {
+                        let Err(e) = &r else { break };
+                        println!("retried: {e}");
+                        r = http::get(addr, "/", timeout);
+                    }
+                    r
                 };
                 match r {
                     Ok(r) => println!("{}", r.body.trim_end()),

@@ -106,6 +106,8 @@ pub struct Shared {
     pub overload: Box<[AtomicU32]>,
     /// Persistence templates, shared by all workers (see `nat::persist`).
     pub templates: Templates,
+    /// Health checks: check replies to divert, suspect servers (`crate::health`).
+    pub health: crate::health::Tap,
 }
 
 impl Shared {
@@ -118,6 +120,7 @@ impl Shared {
             peers: ArcSwap::from_pointee(Vec::new()),
             overload: (0..MAX_DESTS).map(|_| AtomicU32::new(0)).collect(),
             templates: Templates::default(),
+            health: crate::health::Tap::default(),
         }
     }
 
@@ -734,6 +737,14 @@ impl Core {
                 }
             }
             Nic::Int => {
+                // Replies to the DIP's health checks (one compare on other traffic).
+                if dst == self.env.dip()
+                    && crate::health::is_check_port(dport)
+                    && proto == protocol::TCP
+                {
+                    self.shared.health.divert(&frame[ethernet::HEADER_LEN..]);
+                    return;
+                }
                 let key = FlowKey::new(1, proto, src, sport, dst, dport);
                 let Some(idx) = self.table.lookup(&key) else {
                     return self.ctr.inc(Ctr::DropNoConn);
@@ -878,6 +889,16 @@ impl Core {
         } else {
             old
         };
+        // Passive health check: in SYN_RECV, the real server resets the connection,
+        // or the client sends its SYN again (no SYN-ACK within its RTO, ~1 s).
+        if old == State::SynRecv {
+            use crate::wire::tcp::flags::{ACK, RST, SYN};
+            let reset = dir == Dir::Output && flags & RST != 0;
+            let syn_again = dir == Dir::Input && flags & (SYN | ACK | RST) == SYN;
+            if reset || syn_again {
+                self.shared.health.suspect(c.dest());
+            }
+        }
         if old.is_active() != new.is_active() {
             self.out
                 .gauges

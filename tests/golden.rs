@@ -356,6 +356,7 @@ fn service_options() {
         persistent: p,
         netmask: ip(m),
         sched_flags: SchedFlags { fallback, port },
+        check: None,
     };
     for (line, want) in [
         (
@@ -1032,6 +1033,7 @@ mod round_trip {
                     fallback: s.flags.0,
                     port: s.flags.1,
                 },
+                check: None,
             };
             if apply(&mut c, &AdmCommand::AddService { key, opts }).is_err() {
                 continue;

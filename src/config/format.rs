@@ -18,7 +18,7 @@ use std::net::Ipv4Addr;
 
 use super::ipvsadm::{CONN_TAB_SIZE, IPVS_VERSION, ListOpts};
 use super::names::Names;
-use super::{AdmError, Config, Dest, DestId, Proto, Scheduler, Service};
+use super::{AdmError, CheckKind, Config, Dest, DestId, HealthCheck, Proto, Scheduler, Service};
 use crate::nat::ConnInfo;
 use crate::stats::DestStats;
 
@@ -349,6 +349,30 @@ pub fn format_list(
     Ok(out)
 }
 
+/// A health check as the `-A` options that set it, every value spelled out
+/// (so a saved table restores exactly even if the defaults change).
+pub fn check_options(c: &HealthCheck) -> String {
+    let mut out = String::new();
+    let _ = match &c.kind {
+        CheckKind::Tcp => write!(out, " --check tcp"),
+        CheckKind::Http { path, status } => {
+            write!(
+                out,
+                " --check http --check-path {path} --check-status {status}"
+            )
+        }
+    };
+    let _ = write!(
+        out,
+        " --delay-loop {} --connect-timeout {} --retry {} --delay-before-retry {}",
+        c.delay_loop, c.connect_timeout, c.retry, c.delay_before_retry
+    );
+    if c.inhibit_on_failure {
+        out.push_str(" --inhibit-on-failure");
+    }
+    out
+}
+
 /// The table as `ipvsadm -S` writes it (`numeric`: `-S -n`).
 pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
     let mut out = String::new();
@@ -366,6 +390,9 @@ pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
         let flags = sched_flags_text(svc);
         if !flags.is_empty() {
             let _ = write!(out, " -b {flags}");
+        }
+        if let Some(c) = &svc.check {
+            out.push_str(&check_options(c));
         }
         out.push('\n');
         for d in dests(svc, false) {

@@ -32,7 +32,10 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::names::Names;
-use super::{AdmError, Config, Proto, SchedFlags, Scheduler, ServiceKey};
+use super::{
+    AdmError, CheckKind, Config, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, HealthCheck, Proto,
+    SchedFlags, Scheduler, ServiceKey,
+};
 
 /// Version of IPVS that listings claim to be.
 pub const IPVS_VERSION: &str = "1.2.1";
@@ -46,7 +49,7 @@ pub const MAX_TIMEOUT: u32 = 86400 * 31;
 pub const DEFAULT_SCHEDULER: &str = "wlc";
 
 /// Settings of a virtual service given with `-A`/`-E`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceOpts {
     pub sched: Scheduler,
     /// `-p`: persistence timeout, seconds.
@@ -55,6 +58,8 @@ pub struct ServiceOpts {
     pub netmask: Ipv4Addr,
     /// `-b`.
     pub sched_flags: SchedFlags,
+    /// `--check` and its settings (a ringvs extension).
+    pub check: Option<HealthCheck>,
 }
 
 impl ServiceOpts {
@@ -65,6 +70,7 @@ impl ServiceOpts {
             persistent: None,
             netmask: Ipv4Addr::BROADCAST,
             sched_flags: SchedFlags::default(),
+            check: None,
         }
     }
 }
@@ -229,6 +235,15 @@ enum Tag {
     TunNocsum,
     TunCsum,
     TunRemcsum,
+    // ringvs's health-check options (no ipvsadm column: -A/-E only).
+    Check,
+    CheckPath,
+    CheckStatus,
+    DelayLoop,
+    ConnectTimeout,
+    Retry,
+    DelayBeforeRetry,
+    InhibitOnFailure,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -315,7 +330,151 @@ const SPECS: &[Spec] = &[
     spec("tun-nocsum", None, Arg::No, Tag::TunNocsum),
     spec("tun-csum", None, Arg::No, Tag::TunCsum),
     spec("tun-remcsum", None, Arg::No, Tag::TunRemcsum),
+    spec("check", None, Arg::Required, Tag::Check),
+    spec("check-path", None, Arg::Required, Tag::CheckPath),
+    spec("check-status", None, Arg::Required, Tag::CheckStatus),
+    spec("delay-loop", None, Arg::Required, Tag::DelayLoop),
+    spec("connect-timeout", None, Arg::Required, Tag::ConnectTimeout),
+    spec("retry", None, Arg::Required, Tag::Retry),
+    spec(
+        "delay-before-retry",
+        None,
+        Arg::Required,
+        Tag::DelayBeforeRetry,
+    ),
+    spec("inhibit-on-failure", None, Arg::No, Tag::InhibitOnFailure),
 ];
+
+/// Largest `--delay-loop`, `--connect-timeout`, `--delay-before-retry` (one day).
+pub const MAX_CHECK_SECS: i64 = 86400;
+/// Largest `--retry`.
+pub const MAX_CHECK_RETRY: i64 = 100;
+/// Longest `--check-path`.
+pub const MAX_CHECK_PATH: usize = 255;
+
+/// The health-check options of one command line, before they are checked
+/// against each other.
+#[derive(Default)]
+struct CheckArgs {
+    /// Every health-check option seen, by long name, in order (for messages).
+    seen: Vec<&'static str>,
+    kind: Option<String>,
+    path: Option<String>,
+    status: Option<u16>,
+    delay_loop: Option<u32>,
+    connect_timeout: Option<u32>,
+    retry: Option<u32>,
+    delay_before_retry: Option<u32>,
+    inhibit: bool,
+}
+
+impl CheckArgs {
+    fn take(&mut self, tag: Tag, val: &str) -> Result<bool, AdmError> {
+        let secs = |name: &str, min: i64| {
+            number_in(val, min, MAX_CHECK_SECS)
+                .map(|v| v as u32)
+                .ok_or_else(|| usage(format!("illegal {name} specified")))
+        };
+        let name = match tag {
+            Tag::Check => {
+                self.kind = Some(val.to_string());
+                "check"
+            }
+            Tag::CheckPath => {
+                let ok = val.starts_with('/')
+                    && val.len() <= MAX_CHECK_PATH
+                    && val.bytes().all(|b| b.is_ascii_graphic());
+                if !ok {
+                    return Err(usage("illegal check-path specified"));
+                }
+                self.path = Some(val.to_string());
+                "check-path"
+            }
+            Tag::CheckStatus => {
+                self.status = Some(
+                    number_in(val, 100, 599)
+                        .map(|v| v as u16)
+                        .ok_or_else(|| usage("illegal check-status specified"))?,
+                );
+                "check-status"
+            }
+            Tag::DelayLoop => {
+                self.delay_loop = Some(secs("delay-loop", 1)?);
+                "delay-loop"
+            }
+            Tag::ConnectTimeout => {
+                self.connect_timeout = Some(secs("connect-timeout", 1)?);
+                "connect-timeout"
+            }
+            Tag::Retry => {
+                self.retry = Some(
+                    number_in(val, 0, MAX_CHECK_RETRY)
+                        .map(|v| v as u32)
+                        .ok_or_else(|| usage("illegal retry specified"))?,
+                );
+                "retry"
+            }
+            Tag::DelayBeforeRetry => {
+                self.delay_before_retry = Some(secs("delay-before-retry", 0)?);
+                "delay-before-retry"
+            }
+            Tag::InhibitOnFailure => {
+                self.inhibit = true;
+                "inhibit-on-failure"
+            }
+            _ => return Ok(false),
+        };
+        if self.seen.contains(&name) {
+            return Err(usage(format!("multiple '{name}' options specified")));
+        }
+        self.seen.push(name);
+        Ok(true)
+    }
+
+    /// The check these options describe (`None`: no `--check`).
+    fn build(self, cmd: Cmd) -> Result<Option<HealthCheck>, AdmError> {
+        let Some(first) = self.seen.first() else {
+            return Ok(None);
+        };
+        if cmd != Cmd::Add && cmd != Cmd::Edit {
+            return Err(usage(format!(
+                "Illegal '{first}' option with the '{}' command",
+                cmd.name()
+            )));
+        }
+        let Some(kind) = self.kind else {
+            return Err(usage(format!(
+                "the '{first}' option needs the 'check' option"
+            )));
+        };
+        let kind = match kind.as_str() {
+            "tcp" => {
+                if self.path.is_some() || self.status.is_some() {
+                    return Err(usage("check-path and check-status need --check http"));
+                }
+                CheckKind::Tcp
+            }
+            "http" => CheckKind::Http {
+                path: self.path.unwrap_or_else(|| DEFAULT_CHECK_PATH.to_string()),
+                status: self.status.unwrap_or(DEFAULT_CHECK_STATUS),
+            },
+            _ => {
+                return Err(usage(format!(
+                    "illegal check `{kind}' specified (tcp or http)"
+                )));
+            }
+        };
+        let d = HealthCheck::new(kind);
+        Ok(Some(HealthCheck {
+            delay_loop: self.delay_loop.unwrap_or(d.delay_loop),
+            connect_timeout: self.connect_timeout.unwrap_or(d.connect_timeout),
+            retry: self.retry.unwrap_or(d.retry),
+            delay_before_retry: self.delay_before_retry.unwrap_or(d.delay_before_retry),
+            inhibit_on_failure: self.inhibit,
+            ..d
+        }))
+    }
+}
 
 /// ipvsadm's option names, indexed by option column (used in messages).
 const OPT_NAMES: [&str; 34] = [
@@ -807,7 +966,17 @@ fn usage_text() -> String {
          \x20 --nosort                            disable sorting output of service/server entries\n\
          \x20 --sort                              does nothing, for backwards compatibility\n\
          \x20 --numeric      -n                   numeric output of addresses and ports\n\
-         \x20 --sched-flags  -b flags             scheduler flags (comma-separated)\n",
+         \x20 --sched-flags  -b flags             scheduler flags (comma-separated)\n\
+         \n\
+         Health checks (ringvs, with -A|E; keepalived's names and defaults, see docs/health.md):\n\
+         \x20 --check tcp|http                    check the real servers: connect, or HTTP GET\n\
+         \x20 --check-path path                   HTTP path to get (default /)\n\
+         \x20 --check-status code                 HTTP status expected (default 200)\n\
+         \x20 --delay-loop secs                   seconds between checks (default 60)\n\
+         \x20 --connect-timeout secs              seconds a check may take (default 5)\n\
+         \x20 --retry n                           retries before a server is down (default 1)\n\
+         \x20 --delay-before-retry secs           seconds before a retry (default 1)\n\
+         \x20 --inhibit-on-failure                weight 0 instead of removal when down\n",
         version = version_text()
     )
 }
@@ -893,6 +1062,7 @@ pub fn parse_with(args: &[String], names: &Names) -> Result<AdmCommand, AdmError
     let mut dopts = DestOpts::weight(1);
     let mut list = ListOpts::default();
     let mut fwmark = false;
+    let mut checks = CheckArgs::default();
     // The first valid-ipvsadm-but-not-ringvs thing seen; reported after
     // ipvsadm's own checks.
     let mut deferred: Option<AdmError> = None;
@@ -1030,6 +1200,7 @@ pub fn parse_with(args: &[String], names: &Names) -> Result<AdmCommand, AdmError
             Tag::TunType | Tag::TunPort | Tag::TunNocsum | Tag::TunCsum | Tag::TunRemcsum => {
                 defer(&mut deferred, "tunnelling options")
             }
+            _ if checks.take(tag, &val)? => {}
             // A second command, -h or -v after the command.
             _ => return Err(usage(format!("invalid option `{word}'"))),
         }
@@ -1057,6 +1228,7 @@ pub fn parse_with(args: &[String], names: &Names) -> Result<AdmCommand, AdmError
     };
 
     check_options(cmd, options)?;
+    let check = checks.build(cmd)?;
     if let Some(e) = deferred {
         return Err(e);
     }
@@ -1075,6 +1247,7 @@ pub fn parse_with(args: &[String], names: &Names) -> Result<AdmCommand, AdmError
                 persistent,
                 netmask,
                 sched_flags,
+                check,
             };
             if cmd == Cmd::Add {
                 AdmCommand::AddService { key, opts }
@@ -1139,15 +1312,24 @@ pub fn parse_with(args: &[String], names: &Names) -> Result<AdmCommand, AdmError
 /// `Save`, `Zero`, `SetTimeout`, `Restore`) change nothing here: the control
 /// thread handles them.
 pub fn apply(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
-    match *cmd {
+    match cmd {
         AdmCommand::AddService { key, opts } => {
-            cfg.add_service(key, opts.sched, opts.persistent)?;
-            cfg.set_service_options(&key, opts.sched_flags, opts.netmask)
+            cfg.add_service(*key, opts.sched, opts.persistent)?;
+            cfg.set_service_options(key, opts.sched_flags, opts.netmask)?;
+            cfg.set_service_check(key, opts.check.clone())
         }
         AdmCommand::EditService { key, opts } => {
-            cfg.edit_service(&key, opts.sched, opts.persistent)?;
-            cfg.set_service_options(&key, opts.sched_flags, opts.netmask)
+            cfg.edit_service(key, opts.sched, opts.persistent)?;
+            cfg.set_service_options(key, opts.sched_flags, opts.netmask)?;
+            cfg.set_service_check(key, opts.check.clone())
         }
+        _ => apply_other(cfg, cmd),
+    }
+}
+
+fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
+    match *cmd {
+        AdmCommand::AddService { .. } | AdmCommand::EditService { .. } => Ok(()),
         AdmCommand::DelService { key } => cfg.del_service(&key),
         AdmCommand::Clear => {
             cfg.clear();

@@ -249,6 +249,59 @@ pub struct Service {
     /// Persistence granularity (`-M`): client addresses are masked with it.
     #[serde(default = "host_netmask")]
     pub netmask: Ipv4Addr,
+    /// Active health check of the service's real servers (`--check`), a ringvs
+    /// extension with keepalived's vocabulary (see `docs/health.md`).
+    #[serde(default)]
+    pub check: Option<HealthCheck>,
+}
+
+/// What a health check does to decide that a real server is alive.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CheckKind {
+    /// keepalived's `TCP_CHECK`: the TCP handshake completes.
+    Tcp,
+    /// keepalived's `HTTP_GET`: `GET path` answers with status `status`.
+    Http { path: String, status: u16 },
+}
+
+/// keepalived's defaults (keepalived.conf(5)).
+pub const DEFAULT_DELAY_LOOP: u32 = 60;
+pub const DEFAULT_CONNECT_TIMEOUT: u32 = 5;
+pub const DEFAULT_RETRY: u32 = 1;
+pub const DEFAULT_DELAY_BEFORE_RETRY: u32 = 1;
+pub const DEFAULT_CHECK_STATUS: u16 = 200;
+pub const DEFAULT_CHECK_PATH: &str = "/";
+
+/// A service's health check, in keepalived's terms.  Times are seconds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub kind: CheckKind,
+    /// Seconds between checks of a server (`delay_loop`).
+    pub delay_loop: u32,
+    /// Seconds a check may take, handshake and answer (`connect_timeout`).
+    pub connect_timeout: u32,
+    /// Failed tries repeated before the server is declared down (`retry`):
+    /// a server goes down after `retry + 1` failures in a row.
+    pub retry: u32,
+    /// Seconds between a failed try and its retry (`delay_before_retry`).
+    pub delay_before_retry: u32,
+    /// On failure set the weight to 0 instead of removing the server
+    /// (`inhibit_on_failure`).
+    pub inhibit_on_failure: bool,
+}
+
+impl HealthCheck {
+    /// A check of kind `kind` with keepalived's defaults.
+    pub fn new(kind: CheckKind) -> Self {
+        HealthCheck {
+            kind,
+            delay_loop: DEFAULT_DELAY_LOOP,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            retry: DEFAULT_RETRY,
+            delay_before_retry: DEFAULT_DELAY_BEFORE_RETRY,
+            inhibit_on_failure: false,
+        }
+    }
 }
 
 fn host_netmask() -> Ipv4Addr {
@@ -383,6 +436,7 @@ impl Config {
             persistent,
             sched_flags: SchedFlags::default(),
             netmask: host_netmask(),
+            check: None,
         });
         Ok(())
     }
@@ -433,6 +487,17 @@ impl Config {
         let svc = &mut self.services[i];
         svc.sched_flags = sched_flags;
         svc.netmask = netmask;
+        Ok(())
+    }
+
+    /// Sets (or with `None` removes) a service's health check.
+    pub fn set_service_check(
+        &mut self,
+        key: &ServiceKey,
+        check: Option<HealthCheck>,
+    ) -> Result<(), AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
+        self.services[i].check = check;
         Ok(())
     }
 

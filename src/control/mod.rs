@@ -114,6 +114,8 @@ struct Ctl {
     zero: Mutex<HashMap<DestId, DestStats>>,
     /// Rate estimates, updated by the sampler thread.
     est: Mutex<Estimator>,
+    /// Health checks: what to check, and who is down (`crate::health`).
+    health: Arc<crate::health::Monitor>,
 }
 
 /// How often the rate estimator samples the counters, as IPVS's estimator.
@@ -256,10 +258,15 @@ impl Ctl {
         all
     }
 
+    /// Publishes the configuration as the data plane should run it: the rules
+    /// less the servers health checks hold down.
     fn publish(&self, st: &AdmState) {
+        self.health.set_targets(crate::health::targets(&st.cfg));
+        let down = self.health.down();
+        let run = crate::health::effective(&st.cfg, &down, false);
         self.shared
             .config
-            .store(Arc::new(Snapshot::build(&st.cfg, st.timeouts)));
+            .store(Arc::new(Snapshot::build(&run, st.timeouts)));
         self.shared.bump();
     }
 
@@ -304,7 +311,9 @@ impl Ctl {
                 t.secs(State::Udp),
             ],
         };
-        match format::format_list(&st.cfg, o, &live, names) {
+        // Servers held down by health checks are listed with weight 0.
+        let shown = crate::health::effective(&st.cfg, &self.health.down(), true);
+        match format::format_list(&shown, o, &live, names) {
             Ok(text) => Response::ok(text),
             // ipvsadm's list_service ends with exit(1) here, not the -1 (255)
             // of a failed change.
@@ -422,7 +431,12 @@ impl Ctl {
                     serde_json::Value::Object(m)
                 })
                 .collect();
-            let v = serde_json::json!({ "workers": workers, "neighbors": neigh });
+            let tap = &self.shared.health;
+            let health = serde_json::json!({
+                "diverted": tap.diverted.load(Ordering::Relaxed),
+                "dropped": tap.dropped.load(Ordering::Relaxed),
+            });
+            let v = serde_json::json!({ "workers": workers, "neighbors": neigh, "health": health });
             return Response::ok(format!("{v}\n"));
         }
         let mut out = String::new();
@@ -622,7 +636,16 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         clients: AtomicUsize::new(0),
         zero: Mutex::new(HashMap::new()),
         est: Mutex::new(Estimator::default()),
+        health: Arc::new(crate::health::Monitor::default()),
     });
+
+    // Health checks: their own TX ring on the internal NIC, replies diverted by
+    // the workers (connected before the workers start).
+    let health_tx = open_tx(&int, RingSize::new(1))?;
+    let health_rx = shared.health.connect();
+    if let Ok(st) = ctl.adm.lock() {
+        ctl.publish(&st);
+    }
 
     let listener = bind_control(&opts.control)?;
     let start = Instant::now();
@@ -645,6 +668,33 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         Queues::Packet(q) => (spawn.workers(q.ext, q.int)?, Vec::new()),
         Queues::Xdp(q) => (spawn.workers(q.ext, q.int)?, q.programs),
     };
+    if let Some(tap) = health_rx {
+        let io = crate::health::HealthIo {
+            tx: health_tx,
+            tap,
+            mac: int.mac,
+            dip: opts.int_net.addr,
+            prefix_len: opts.int_net.len,
+            mtu: env.mtu[Nic::Int as usize],
+            neigh_tx: neigh_tx.clone(),
+        };
+        let (mon, sh, c) = (
+            Arc::clone(&ctl.health),
+            Arc::clone(&shared),
+            Arc::clone(&ctl),
+        );
+        std::thread::Builder::new()
+            .name("ringvs-health".into())
+            .spawn(move || {
+                let republish = || {
+                    if let Ok(st) = c.adm.lock() {
+                        c.publish(&st);
+                    }
+                };
+                crate::health::run(mon, Arc::clone(&sh), io, republish, &sh.stop);
+            })
+            .map_err(|e| RunError::Invalid(format!("spawning health thread: {e}")))?;
+    }
     drop(neigh_tx);
     eprintln!(
         "ringvs: {n} worker(s) ({}) on {} ({}, {}) and {} ({}, DIP {}); control socket {}",
@@ -1040,6 +1090,7 @@ mod tests {
             clients: AtomicUsize::new(0),
             zero: Mutex::new(HashMap::new()),
             est: Mutex::new(Estimator::default()),
+            health: Arc::new(crate::health::Monitor::default()),
         };
         (Arc::new(ctl), garp_rx)
     }

@@ -1,0 +1,643 @@
+//! Health checks: the `--check` options of `-A`/`-E`, their `-S` form and
+//! round trip, and (as root, in namespaces) failover under HTTP load.
+
+#![allow(clippy::unwrap_used)]
+
+use ringvs::config::format::format_save;
+use ringvs::config::ipvsadm::{self, AdmCommand, parse};
+use ringvs::config::names::Names;
+use ringvs::config::{AdmError, CheckKind, Config, HealthCheck};
+
+fn argv(line: &str) -> Vec<String> {
+    line.split_whitespace().map(str::to_string).collect()
+}
+
+fn check_of(line: &str) -> Option<HealthCheck> {
+    match parse(&argv(line)) {
+        Ok(AdmCommand::AddService { opts, .. } | AdmCommand::EditService { opts, .. }) => {
+            opts.check
+        }
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+fn usage_err(line: &str) -> String {
+    match parse(&argv(line)) {
+        Err(e @ AdmError::Usage(_)) => {
+            assert_eq!(e.exit_code(), 2);
+            e.to_string()
+        }
+        other => panic!("{line}: expected a usage error, got {other:?}"),
+    }
+}
+
+#[test]
+fn check_options_parse_with_keepalived_defaults() {
+    assert_eq!(check_of("-A -t 198.18.0.110:80 -s rr"), None);
+    let tcp = check_of("-A -t 198.18.0.110:80 -s rr --check tcp").unwrap();
+    assert_eq!(
+        tcp,
+        HealthCheck {
+            kind: CheckKind::Tcp,
+            delay_loop: 60,
+            connect_timeout: 5,
+            retry: 1,
+            delay_before_retry: 1,
+            inhibit_on_failure: false,
+        }
+    );
+    let http = check_of(
+        "-E -t 198.18.0.110:80 --check http --check-path /health?x=1 --check-status 204 \
+         --delay-loop 5 --connect-timeout 2 --retry 3 --delay-before-retry 0 --inhibit-on-failure",
+    )
+    .unwrap();
+    assert_eq!(
+        http,
+        HealthCheck {
+            kind: CheckKind::Http {
+                path: "/health?x=1".into(),
+                status: 204,
+            },
+            delay_loop: 5,
+            connect_timeout: 2,
+            retry: 3,
+            delay_before_retry: 0,
+            inhibit_on_failure: true,
+        }
+    );
+    // --opt=value works as for ipvsadm's own options; http defaults to GET / 200.
+    let h = check_of("-A -t 198.18.0.110:80 --check=http --delay-loop=7").unwrap();
+    assert_eq!(
+        h.kind,
+        CheckKind::Http {
+            path: "/".into(),
+            status: 200
+        }
+    );
+    assert_eq!(h.delay_loop, 7);
+}
+
+#[test]
+fn check_options_errors() {
+    let svc = "-A -t 198.18.0.110:80";
+    assert_eq!(
+        usage_err(&format!("{svc} --check udp")),
+        "illegal check `udp' specified (tcp or http)"
+    );
+    assert_eq!(
+        usage_err(&format!("{svc} --delay-loop 5")),
+        "the 'delay-loop' option needs the 'check' option"
+    );
+    assert_eq!(
+        usage_err(&format!("{svc} --check tcp --check-path /x")),
+        "check-path and check-status need --check http"
+    );
+    for bad in [
+        "--delay-loop 0",
+        "--delay-loop x",
+        "--connect-timeout 0",
+        "--retry -1",
+        "--retry 101",
+        "--check-status 99",
+        "--check-status 600",
+        "--check-path health",
+        "--delay-before-retry 86401",
+    ] {
+        let e = usage_err(&format!("{svc} --check http {bad}"));
+        assert!(e.starts_with("illegal "), "{bad}: {e}");
+    }
+    assert_eq!(
+        usage_err(&format!("{svc} --check tcp --retry 1 --retry 2")),
+        "multiple 'retry' options specified"
+    );
+    assert_eq!(
+        usage_err("-a -t 198.18.0.110:80 -r 198.19.0.2 --check tcp"),
+        "Illegal 'check' option with the 'add-server' command"
+    );
+    assert_eq!(
+        usage_err("-L -n --inhibit-on-failure"),
+        "Illegal 'inhibit-on-failure' option with the 'list' command"
+    );
+}
+
+#[test]
+fn help_lists_the_check_options() {
+    let Err(AdmError::Help(text)) = parse(&argv("-h")) else {
+        panic!("-h is help");
+    };
+    for o in [
+        "--check tcp|http",
+        "--check-path",
+        "--check-status",
+        "--delay-loop",
+        "--connect-timeout",
+        "--retry",
+        "--delay-before-retry",
+        "--inhibit-on-failure",
+    ] {
+        assert!(text.contains(o), "{o} missing from help");
+    }
+}
+
+fn restore(cfg: &mut Config, text: &str) {
+    let errors = ipvsadm::restore(cfg, text, &Names::none(), &mut |_, _, _| {}).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[test]
+fn save_writes_every_check_option_and_restores_exactly() {
+    let rules = "\
+-A -t 198.18.0.110:80 -s rr --check http --check-path /health --check-status 200 --delay-loop 5 --connect-timeout 2 --retry 1 --delay-before-retry 1
+-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1
+-A -t 198.18.0.110:443 -s wlc --check tcp --delay-loop 60 --connect-timeout 5 --retry 0 --delay-before-retry 3 --inhibit-on-failure
+-a -t 198.18.0.110:443 -r 198.19.0.3:443 -m -w 2
+-A -u 198.18.0.110:53 -s rr
+";
+    let mut c = Config::new();
+    restore(&mut c, rules);
+    let saved = format_save(&c, true, &Names::none());
+    assert_eq!(saved, rules);
+    // Defaults are written out too.
+    let mut d = Config::new();
+    restore(&mut d, "-A -t 198.18.0.110:81 --check tcp\n");
+    assert_eq!(
+        format_save(&d, true, &Names::none()),
+        "-A -t 198.18.0.110:81 -s wlc --check tcp --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1\n"
+    );
+    // -C, -R gives the same table.
+    let mut e = Config::new();
+    restore(&mut e, &saved);
+    assert_eq!(e, c);
+}
+
+#[test]
+fn edit_replaces_or_removes_the_check() {
+    let mut c = Config::new();
+    let run = |c: &mut Config, line: &str| ipvsadm::apply(c, &parse(&argv(line)).unwrap());
+    run(
+        &mut c,
+        "-A -t 198.18.0.110:80 -s rr --check tcp --delay-loop 5",
+    )
+    .unwrap();
+    let k = c.services()[0].key;
+    assert_eq!(c.service(&k).unwrap().check.as_ref().unwrap().delay_loop, 5);
+    run(
+        &mut c,
+        "-E -t 198.18.0.110:80 -s rr --check http --check-path /h",
+    )
+    .unwrap();
+    assert_eq!(
+        c.service(&k).unwrap().check.as_ref().unwrap().kind,
+        CheckKind::Http {
+            path: "/h".into(),
+            status: 200
+        }
+    );
+    // -E replaces the whole service setup, as ipvsadm's -E does: no --check, no check.
+    run(&mut c, "-E -t 198.18.0.110:80 -s rr").unwrap();
+    assert_eq!(c.service(&k).unwrap().check, None);
+}
+
+// ---------------------------------------------------------------------------
+// Namespace tests (root): failover under load, passive checks.
+// ---------------------------------------------------------------------------
+
+use ringvs::control::proto::{self, Command};
+use ringvs::lab::{self, Lab};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
+
+/// Whether the lab can run here; panics under CI when it cannot (as `tests/netns.rs`).
+fn lab_available() -> bool {
+    let root = Process::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let netns = Process::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if root && netns {
+        return true;
+    }
+    let why = format!("needs root and `ip netns` (root: {root}, ip netns: {netns})");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("namespace test cannot run under CI: {why}");
+    }
+    eprintln!("SKIPPED (not CI): {why}");
+    false
+}
+
+fn adm(control: &Path, args: &[&str]) -> String {
+    let r = proto::call(
+        control,
+        Command::Adm {
+            argv: args.iter().map(|s| s.to_string()).collect(),
+        },
+    )
+    .expect("control socket answers");
+    assert_eq!(r.code, 0, "ringvs adm {args:?}: {}", r.err);
+    r.out
+}
+
+/// The weight `-L -n` shows for `rs` (None: not listed).
+fn listed_weight(control: &Path, rs: &str) -> Option<u32> {
+    adm(control, &["-L", "-n"]).lines().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.len() >= 4 && w[0] == "->" && w[1] == rs).then(|| w[3].parse().ok())?
+    })
+}
+
+/// Polls `f` every 50 ms until it holds or `limit` passes; the time it took.
+fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A lab with HTTP on both real servers and a director loaded with `rules`.
+fn lab_with(rules: &str) -> (Lab, PathBuf) {
+    let tag = Lab::unique_tag();
+    let mut lab = Lab::build(&tag).expect("build lab");
+    lab.start_http_servers(Path::new(EXE))
+        .expect("http servers");
+    let file = std::env::temp_dir().join(format!("ringvs-health-{tag}.rules"));
+    std::fs::write(&file, rules).expect("write rules");
+    let control = PathBuf::from(format!("/run/ringvs-health-{tag}.sock"));
+    let f = file.display().to_string();
+    let started = lab.start_director(Path::new(EXE), &control, &["--workers", "2", "--rules", &f]);
+    let _ = std::fs::remove_file(&file);
+    started.expect("director");
+    (lab, control)
+}
+
+/// SIGKILL every process in `ns` (the HTTP server the test started there).
+fn kill_all_in(ns: &str) -> usize {
+    let out = Process::new("ip")
+        .args(["netns", "pids", ns])
+        .output()
+        .expect("ip netns pids");
+    let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    for &p in &pids {
+        let _ = Process::new("kill")
+            .args(["-KILL", &p.to_string()])
+            .status();
+    }
+    pids.len()
+}
+
+fn serve_again(lab: &mut Lab, n: usize) {
+    let body = format!("i am rs{n}");
+    lab.spawn_in(
+        &lab.ns_rs(n),
+        Path::new(EXE),
+        &[
+            "serve-http",
+            "--listen",
+            "0.0.0.0:80",
+            "--body",
+            &body,
+            "--max-secs",
+            "600",
+        ],
+    )
+    .expect("restart http server");
+}
+
+/// Lines the client loop printed, with when they arrived.
+type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
+
+/// A client loop in the client namespace: a new connection per request, every
+/// 20 ms, each request retried once on failure.
+fn client_loop(lab: &mut Lab, vip: &str) -> Lines {
+    client_loop_with(lab, vip, 1000)
+}
+
+fn client_loop_with(lab: &mut Lab, vip: &str, timeout_ms: u64) -> Lines {
+    let timeout = timeout_ms.to_string();
+    let mut child = lab::ns_command(
+        &lab.ns_client(),
+        Path::new(EXE),
+        &[
+            "http-get",
+            vip,
+            "--count",
+            "1000000",
+            "--interval-ms",
+            "20",
+            "--timeout-ms",
+            &timeout,
+            "--retries",
+            "1",
+        ],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .spawn()
+    .expect("client loop");
+    let out = child.stdout.take().expect("client stdout");
+    lab.adopt(child);
+    let lines: Lines = Arc::new(Mutex::new(Vec::new()));
+    let l = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            l.lock().expect("lines").push((Instant::now(), line));
+        }
+    });
+    lines
+}
+
+fn count(lines: &Lines, since: Instant, f: impl Fn(&str) -> bool) -> usize {
+    lines
+        .lock()
+        .expect("lines")
+        .iter()
+        .filter(|(t, l)| *t >= since && f(l))
+        .count()
+}
+
+fn last(lines: &Lines, f: impl Fn(&str) -> bool) -> Option<Instant> {
+    lines
+        .lock()
+        .expect("lines")
+        .iter()
+        .rev()
+        .find(|(_, l)| f(l))
+        .map(|(t, _)| *t)
+}
+
+/// Kill rs1's HTTP server under load: it is taken out within
+/// `delay_loop + connect_timeout × (retry + 1) + delay_before_retry`, every
+/// request (with its one retry) succeeds, and it returns once it serves again.
+#[test]
+fn failover_under_http_load() {
+    if !lab_available() {
+        return;
+    }
+    let (delay_loop, connect_timeout, retry, before_retry) = (3u64, 1u64, 1u64, 1u64);
+    let check = format!(
+        "--check http --check-path /health --check-status 200 --delay-loop {delay_loop} \
+         --connect-timeout {connect_timeout} --retry {retry} --delay-before-retry {before_retry}"
+    );
+    let vip = format!("{}:80", lab::VIP);
+    let (rs1, rs2) = (
+        format!("{}:80", lab::rs_addr(1)),
+        format!("{}:80", lab::rs_addr(2)),
+    );
+    let rules = format!(
+        "-A -t {vip} -s rr {check}\n-a -t {vip} -r {rs1} -m -w 1\n-a -t {vip} -r {rs2} -m -w 1\n"
+    );
+    let (mut lab, control) = lab_with(&rules);
+    let saved = adm(&control, &["-S", "-n"]);
+    assert_eq!(saved, rules, "-S shows the rules with the check");
+
+    let lines = client_loop(&mut lab, &vip);
+    let warm = Instant::now();
+    let both = wait_for(Duration::from_secs(10), || {
+        count(&lines, warm, |l| l == "i am rs1") >= 5
+            && count(&lines, warm, |l| l == "i am rs2") >= 5
+    });
+    assert!(
+        both.is_some(),
+        "both servers serve: {:?}",
+        lines.lock().expect("lines")
+    );
+    assert_eq!(
+        count(&lines, warm, |l| l.starts_with("retried")),
+        0,
+        "no failure before the kill"
+    );
+
+    // Kill rs1's server.
+    let killed_at = Instant::now();
+    assert!(kill_all_in(&lab.ns_rs(1)) >= 1, "a process to kill in rs1");
+    let bound =
+        Duration::from_secs(delay_loop + connect_timeout * (retry + 1) + before_retry * retry);
+    let margin = Duration::from_secs(2);
+    let down = wait_for(bound + margin, || listed_weight(&control, &rs1) == Some(0));
+    let down = down.unwrap_or_else(|| panic!("rs1 not down within {:?}", bound + margin));
+    // After that no new connection goes to rs1: a second of requests, no retries.
+    let settled = Instant::now() + Duration::from_millis(200);
+    std::thread::sleep(Duration::from_millis(1200));
+    let after = count(&lines, settled, |_| true);
+    assert!(after >= 20, "the client loop keeps going ({after} lines)");
+    assert_eq!(count(&lines, settled, |l| l.starts_with("retried")), 0);
+    assert_eq!(count(&lines, settled, |l| l == "i am rs1"), 0);
+    let failed_first = count(&lines, killed_at, |l| l.starts_with("retried"));
+    let errors = count(&lines, warm, |l| l.starts_with("error"));
+    let last_fail = last(&lines, |l| l.starts_with("retried"));
+    let outage = last_fail.map_or(Duration::ZERO, |t| t.saturating_duration_since(killed_at));
+    eprintln!(
+        "failover: rs1 listed down {down:?} after the kill (bound {bound:?}); first tries failed \
+         for {outage:?}: {failed_first} retried, {errors} failed after the retry"
+    );
+    assert_eq!(errors, 0, "every request succeeds with its one retry");
+    assert!(outage <= bound + margin);
+    // The rules did not change.
+    assert_eq!(adm(&control, &["-S", "-n"]), saved);
+
+    // Serve again: back within delay_loop (+ margin).
+    let restarted = Instant::now();
+    serve_again(&mut lab, 1);
+    let back = wait_for(Duration::from_secs(delay_loop) + margin + margin, || {
+        count(&lines, restarted, |l| l == "i am rs1") >= 3
+    });
+    let back = back.unwrap_or_else(|| panic!("rs1 not back within {delay_loop}s + margin"));
+    assert_eq!(listed_weight(&control, &rs1), Some(1));
+    eprintln!("failover: rs1 serves again {back:?} after its restart");
+    // The checks' replies came through the workers' diversion, none dropped.
+    let r = proto::call(&control, Command::Stats { json: true }).expect("stats");
+    let v: serde_json::Value = serde_json::from_str(&r.out).expect("stats JSON");
+    let diverted = v["health"]["diverted"].as_u64().expect("health.diverted");
+    assert!(diverted >= 4, "diverted {diverted}");
+    assert_eq!(v["health"]["dropped"].as_u64(), Some(0));
+    assert_eq!(count(&lines, warm, |l| l.starts_with("error")), 0);
+}
+
+/// With `delay_loop` 60 a dead server is found at once: the client's SYN is
+/// answered by RST, the worker marks the server suspect and it is checked now.
+#[test]
+fn passive_check_finds_a_dead_server_before_delay_loop() {
+    if !lab_available() {
+        return;
+    }
+    let vip = format!("{}:80", lab::VIP);
+    let (rs1, rs2) = (
+        format!("{}:80", lab::rs_addr(1)),
+        format!("{}:80", lab::rs_addr(2)),
+    );
+    let rules = format!(
+        "-A -t {vip} -s rr --check tcp --delay-loop 60 --connect-timeout 2 --retry 1 --delay-before-retry 1 --inhibit-on-failure\n\
+         -a -t {vip} -r {rs1} -m -w 1\n-a -t {vip} -r {rs2} -m -w 1\n"
+    );
+    let (mut lab, control) = lab_with(&rules);
+    // Let the first round of checks (at start) pass.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(listed_weight(&control, &rs1), Some(1));
+    assert!(kill_all_in(&lab.ns_rs(1)) >= 1);
+    let lines = client_loop(&mut lab, &vip);
+    let start = Instant::now();
+    let down = wait_for(Duration::from_secs(6), || {
+        listed_weight(&control, &rs1) == Some(0)
+    });
+    let down = down.unwrap_or_else(|| panic!("rs1 not down within 6 s (delay_loop is 60)"));
+    eprintln!("passive: rs1 down {down:?} after the first client connections");
+    // Inhibited: weight 0, still listed; new connections all go to rs2.
+    let settled = Instant::now() + Duration::from_millis(200);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(count(&lines, settled, |l| l == "i am rs2") >= 10);
+    assert_eq!(count(&lines, settled, |l| l.starts_with("retried")), 0);
+    assert_eq!(count(&lines, start, |l| l.starts_with("error")), 0);
+    assert_eq!(adm(&control, &["-S", "-n"]), rules);
+}
+
+/// Without client traffic (so without passive hints) the active check alone
+/// takes a dead server out within `delay_loop + connect_timeout × (retry + 1)
+/// + delay_before_retry × retry`, and the log says why.
+#[test]
+fn active_check_alone_takes_a_dead_server_out() {
+    if !lab_available() {
+        return;
+    }
+    let vip = format!("{}:80", lab::VIP);
+    let (rs1, rs2) = (
+        format!("{}:80", lab::rs_addr(1)),
+        format!("{}:80", lab::rs_addr(2)),
+    );
+    let rules = format!(
+        "-A -t {vip} -s wrr --check tcp --delay-loop 2 --connect-timeout 1 --retry 2 --delay-before-retry 1\n\
+         -a -t {vip} -r {rs1} -m -w 3\n-a -t {vip} -r {rs2} -m -w 1\n"
+    );
+    let (mut lab, control) = lab_with(&rules);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(listed_weight(&control, &rs1), Some(3));
+    let killed = Instant::now();
+    assert!(kill_all_in(&lab.ns_rs(1)) >= 1);
+    // 2 + 1 × 3 + 1 × 2 = 7 s at most, and not before the two retries (2 s).
+    let bound = Duration::from_secs(7);
+    let down = wait_for(bound + Duration::from_secs(2), || {
+        listed_weight(&control, &rs1) == Some(0)
+    });
+    let down = down.unwrap_or_else(|| panic!("rs1 not down within {bound:?} + 2 s"));
+    eprintln!("active: rs1 down {down:?} after the kill, no traffic (bound {bound:?})");
+    assert!(
+        killed.elapsed() >= Duration::from_secs(2),
+        "two retries, a second apart"
+    );
+    assert_eq!(listed_weight(&control, &rs2), Some(1));
+    // Removed from the data plane: every new connection goes to rs2.
+    let out = lab::ns_command(
+        &lab.ns_client(),
+        Path::new(EXE),
+        &["http-get", &vip, "--count", "6"],
+    )
+    .output()
+    .expect("http-get");
+    let bodies = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        bodies.lines().filter(|l| *l == "i am rs2").count(),
+        6,
+        "{bodies}"
+    );
+    serve_again(&mut lab, 1);
+    let back = wait_for(Duration::from_secs(5), || {
+        listed_weight(&control, &rs1) == Some(3)
+    });
+    assert!(back.is_some(), "rs1 back with its weight");
+
+    // Changed live to an HTTP check that expects 404 (the servers answer 200):
+    // both go down; back to 200, both come back.
+    let edit = |status: u16| {
+        let line = format!(
+            "-E -t {vip} -s wrr --check http --check-path /health --check-status {status} \
+             --delay-loop 1 --connect-timeout 1 --retry 0 --delay-before-retry 1"
+        );
+        adm(&control, &line.split_whitespace().collect::<Vec<_>>());
+    };
+    edit(404);
+    let both_down = wait_for(Duration::from_secs(4), || {
+        listed_weight(&control, &rs1) == Some(0) && listed_weight(&control, &rs2) == Some(0)
+    });
+    assert!(
+        both_down.is_some(),
+        "a 200 where 404 is expected fails the check"
+    );
+    assert!(adm(&control, &["-S", "-n"]).contains("--check-status 404"));
+    edit(200);
+    let both_up = wait_for(Duration::from_secs(4), || {
+        listed_weight(&control, &rs1) == Some(3) && listed_weight(&control, &rs2) == Some(1)
+    });
+    assert!(both_up.is_some(), "both pass the HTTP check again");
+}
+
+/// With `delay_loop` 60, a server that silently drops SYNs is found by the
+/// clients' SYN retransmissions: the worker marks it suspect, the check times
+/// out, and it is out within seconds.
+#[test]
+fn passive_check_finds_a_server_that_drops_syns() {
+    if !lab_available() {
+        return;
+    }
+    let vip = format!("{}:80", lab::VIP);
+    let (rs1, rs2) = (
+        format!("{}:80", lab::rs_addr(1)),
+        format!("{}:80", lab::rs_addr(2)),
+    );
+    let rules = format!(
+        "-A -t {vip} -s rr --check tcp --delay-loop 60 --connect-timeout 1 --retry 0 --delay-before-retry 1\n\
+         -a -t {vip} -r {rs1} -m -w 1\n-a -t {vip} -r {rs2} -m -w 1\n"
+    );
+    let (mut lab, control) = lab_with(&rules);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(listed_weight(&control, &rs1), Some(1));
+    // rs1 drops every SYN to port 80 (its namespace, deleted with the lab).
+    let nft = Process::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns_rs(1),
+            "nft",
+            "add table inet ringvs_test; \
+             add chain inet ringvs_test in { type filter hook input priority 0; policy accept; }; \
+             add rule inet ringvs_test in tcp dport 80 drop",
+        ])
+        .output()
+        .expect("nft");
+    assert!(
+        nft.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&nft.stderr)
+    );
+    let lines = client_loop_with(&mut lab, &vip, 3000);
+    let start = Instant::now();
+    let down = wait_for(Duration::from_secs(6), || {
+        listed_weight(&control, &rs1) == Some(0)
+    });
+    let down = down.unwrap_or_else(|| panic!("rs1 not down within 6 s (delay_loop is 60)"));
+    eprintln!("passive (SYN dropped): rs1 down {down:?} after the client loop started");
+    // Removed: once the request stuck on rs1 has timed out (3 s) and been
+    // retried, the requests all go to rs2 at the first try.
+    let settled = Instant::now() + Duration::from_millis(3200);
+    std::thread::sleep(Duration::from_millis(4400));
+    assert!(count(&lines, settled, |l| l == "i am rs2") >= 20);
+    assert_eq!(count(&lines, settled, |l| l.starts_with("retried")), 0);
+    assert_eq!(count(&lines, start, |l| l.starts_with("error")), 0);
+}

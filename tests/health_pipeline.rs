@@ -1,0 +1,73 @@
+//! Health-check hooks in the worker, on the in-memory backend: replies to the
+//! DIP's check ports are diverted (and only those), and handshakes that die mark
+//! their real server suspect.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use ringvs::config::Proto;
+use ringvs::stats::Ctr;
+use std::sync::atomic::Ordering;
+
+/// A segment from RS1 to the DIP.
+fn to_dip(sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let mut l3 = L3::from_rs(RS1, DIP);
+    l3.dst = DIP;
+    tcp_frame(&l3, sport, dport, flags)
+}
+
+#[test]
+fn check_replies_are_diverted_and_nothing_else() {
+    let mut lab = Lab::standard();
+    // Not connected: counted as dropped, never forwarded.
+    let (ext, int) = lab.int(&to_dip(80, 61000, SYN | ACK));
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(lab.shared.health.dropped.load(Ordering::Relaxed), 1);
+    let rx = lab.shared.health.connect().expect("connects once");
+    for port in [61000, 61999] {
+        let (ext, int) = lab.int(&to_dip(80, port, SYN | ACK));
+        assert!(ext.is_empty() && int.is_empty());
+    }
+    assert_eq!(lab.shared.health.diverted.load(Ordering::Relaxed), 2);
+    // Outside the range, or not TCP: the usual path (no connection: dropped).
+    let before = lab.ctr(Ctr::DropNoConn);
+    lab.int(&to_dip(80, 60999, SYN | ACK));
+    lab.int(&to_dip(80, 62000, SYN | ACK));
+    let mut l3 = L3::from_rs(RS1, DIP);
+    l3.dst = DIP;
+    lab.int(&udp_frame(&l3, 80, 61000, b"x", true));
+    assert_eq!(lab.ctr(Ctr::DropNoConn), before + 3);
+    assert_eq!(lab.shared.health.diverted.load(Ordering::Relaxed), 2);
+    drop(rx);
+}
+
+#[test]
+fn a_reset_or_a_repeated_syn_in_the_handshake_marks_the_server_suspect() {
+    let mut lab = Lab::standard();
+    let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
+    let rs2 = lab.dest_id(Proto::Tcp, 80, RS2, 80);
+    let c = L3::to_vip();
+    // An established connection reset later is no hint.
+    lab.ext(&tcp_frame(&c, 40000, 80, SYN)); // rs1 (rr)
+    lab.int(&tcp_frame(&L3::from_rs(RS1, CLIENT), 80, 40000, SYN | ACK));
+    lab.ext(&tcp_frame(&c, 40000, 80, ACK));
+    lab.int(&tcp_frame(&L3::from_rs(RS1, CLIENT), 80, 40000, RST | ACK));
+    assert!(!lab.shared.health.take_suspect(rs1));
+    // rs2 answers a SYN with RST.
+    lab.ext(&tcp_frame(&c, 40001, 80, SYN)); // rs2
+    lab.int(&tcp_frame(&L3::from_rs(RS2, CLIENT), 80, 40001, RST | ACK));
+    assert!(lab.shared.health.take_suspect(rs2));
+    assert!(!lab.shared.health.take_suspect(rs1));
+    // The client sends its SYN again: no SYN-ACK came from rs1.
+    let (_, int) = lab.ext(&tcp_frame(&c, 40002, 80, SYN)); // rs1
+    assert_eq!(int.len(), 1);
+    assert!(
+        !lab.shared.health.take_suspect(rs1),
+        "a first SYN is no hint"
+    );
+    lab.ext(&tcp_frame(&c, 40002, 80, SYN));
+    assert!(lab.shared.health.take_suspect(rs1));
+    assert!(!lab.shared.health.take_suspect(rs2));
+}
