@@ -93,6 +93,9 @@ counters! {
     DropProto => "drop_proto",
     /// Truncated or inconsistent TCP/UDP header.
     DropL4Malformed => "drop_l4_malformed",
+    /// TCP or UDP checksum wrong (frames whose sender left it to an offload are
+    /// completed instead, never checked).
+    DropL4Checksum => "drop_l4_checksum",
     /// Not for a virtual service, a connection or the director (not a router).
     DropNoService => "drop_no_service",
     /// New connection from a source that cannot be a client here (ours, the

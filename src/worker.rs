@@ -697,6 +697,11 @@ impl Core {
         let Some((sport, dport, flags)) = ports(proto, l4) else {
             return self.ctr.inc(Ctr::DropL4Malformed);
         };
+        // As IPVS does before it rewrites: a damaged segment is not forwarded (nor
+        // allowed to create a connection). Partial checksums are completed later.
+        if !meta.csum_partial && !l4_checksum_ok(proto, src, dst, l4) {
+            return self.ctr.inc(Ctr::DropL4Checksum);
+        }
         // Before scheduling: a packet that cannot be forwarded must not create a
         // connection (nor move the scheduler or the gauges).
         if ttl <= 1 {
@@ -1239,6 +1244,27 @@ fn drain<R: RxQueue, T: TxQueue>(
         n += 1;
     }
     n
+}
+
+/// Whether a TCP segment or UDP datagram (headers already checked by [`ports`])
+/// carries a correct checksum. UDP's "no checksum" (0) is accepted.
+#[inline]
+fn l4_checksum_ok(proto: u8, src: u32, dst: u32, l4: &[u8]) -> bool {
+    let seg = if proto == protocol::UDP {
+        if l4[6] == 0 && l4[7] == 0 {
+            return true;
+        }
+        &l4[..usize::from(u16::from_be_bytes([l4[4], l4[5]]))]
+    } else {
+        l4
+    };
+    let pseudo = checksum::pseudo_header_v4(
+        Ipv4Addr::from(src),
+        Ipv4Addr::from(dst),
+        proto,
+        seg.len() as u16,
+    );
+    checksum::fold(checksum::combine(pseudo, checksum::sum(seg))) == 0xffff
 }
 
 /// Ports and TCP flags of a TCP or UDP header, if it is complete and consistent.
