@@ -422,7 +422,20 @@ impl Ctl {
                     serde_json::Value::Object(m)
                 })
                 .collect();
-            let v = serde_json::json!({ "workers": workers, "neighbors": neigh });
+            let (per_batch, all_batch) = self.batch_summaries();
+            let workers: Vec<serde_json::Value> = workers
+                .into_iter()
+                .zip(per_batch)
+                .map(|(mut w, b)| {
+                    w["batch_us"] = serde_json::json!(b);
+                    w
+                })
+                .collect();
+            let v = serde_json::json!({
+                "workers": workers,
+                "neighbors": neigh,
+                "batch_us": all_batch,
+            });
             return Response::ok(format!("{v}\n"));
         }
         let mut out = String::new();
@@ -451,6 +464,21 @@ impl Ctl {
             }
             out.push_str(&format!(" {:>12}\n", vals.iter().sum::<u64>()));
         }
+        let (per_batch, all_batch) = self.batch_summaries();
+        type Pick = fn(&crate::stats::BatchSummary) -> f64;
+        let rows: [(&str, Pick); 4] = [
+            ("batch_us_p50", |b| b.p50_us),
+            ("batch_us_p99", |b| b.p99_us),
+            ("batch_us_p99.9", |b| b.p999_us),
+            ("batch_us_max", |b| b.max_us),
+        ];
+        for (name, pick) in rows {
+            out.push_str(&format!("{name:<24}"));
+            for b in per_batch.iter().chain([&all_batch]) {
+                out.push_str(&format!(" {:>12.1}", pick(b)));
+            }
+            out.push('\n');
+        }
         out.push_str(&format!("neighbors {neigh}\n"));
         Response::ok(out)
     }
@@ -464,6 +492,13 @@ impl Ctl {
                 Command::Adm { argv } => self.adm(&argv),
                 Command::Restore { rules } => self.restore(&rules),
                 Command::Stats { json } => self.stats(json),
+                Command::Capture {
+                    nic,
+                    dir,
+                    filter,
+                    count,
+                } => return self.capture(&stream, &nic, &dir, &filter, count),
+                Command::Trace { filter, count } => return self.trace(&stream, &filter, count),
             },
             Err(r) => r,
         };
@@ -471,6 +506,42 @@ impl Ctl {
             line.push('\n');
             let _ = (&stream).write_all(line.as_bytes());
         }
+    }
+}
+
+// ---- `ringvs capture` / `ringvs trace`: the connection becomes a stream.
+impl Ctl {
+    /// Batch-time percentiles per worker and over all workers.
+    fn batch_summaries(&self) -> (Vec<crate::stats::BatchSummary>, crate::stats::BatchSummary) {
+        let hs: Vec<_> = self.published.iter().map(|p| p.batch.snapshot()).collect();
+        let per = hs
+            .iter()
+            .map(|h| crate::stats::batch_summary([h]))
+            .collect();
+        (per, crate::stats::batch_summary(&hs))
+    }
+
+    fn capture(&self, stream: &UnixStream, nic: &str, dir: &str, filter: &str, count: u64) {
+        crate::observe::stream::serve_capture(&self.shared, stream, nic, dir, filter, count);
+    }
+
+    fn trace(&self, stream: &UnixStream, filter: &str, count: u64) {
+        let sched = |proto: u8, vip: u32, port: u16| {
+            let st = self
+                .adm
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            st.cfg
+                .services()
+                .iter()
+                .find(|s| {
+                    s.key.proto.number() == proto
+                        && u32::from(s.key.addr) == vip
+                        && s.key.port == port
+                })
+                .map(|s| s.sched.name())
+        };
+        crate::observe::stream::serve_trace(&self.shared, stream, filter, count, &sched);
     }
 }
 
