@@ -268,6 +268,10 @@ struct RunArgs {
     /// connections keep flowing until they time out).
     #[arg(long)]
     expire_nodest_conn: bool,
+    /// Serve Prometheus metrics (counters per worker, per-server traffic and
+    /// connections) over HTTP on this address, e.g. 127.0.0.1:9100.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -309,6 +313,7 @@ fn main() -> ExitCode {
                 burst: a.burst,
                 cpus: a.cpus,
                 expire_nodest_conn: a.expire_nodest_conn,
+                metrics: a.metrics,
                 io: match a.io {
                     IoArg::Packet => IoBackend::Packet,
                     IoArg::Xdp => IoBackend::Xdp(match a.xdp_mode {

@@ -61,12 +61,16 @@ fn adm(control: &Path, args: &[&str]) -> String {
 
 /// A lab with both real servers serving HTTP on port 80 and a two-worker director
 /// with VIP:80 → both (rr).
-fn lab_with_director(control: &Path) -> Lab {
+fn lab_with_director(control: &Path, extra: &[&str]) -> Lab {
     let tag = Lab::unique_tag();
     let mut lab = Lab::build(&tag).expect("build lab");
     lab.start_http_servers(Path::new(EXE))
         .expect("http servers");
-    lab.start_director(Path::new(EXE), control, &["--workers", "2"])
+    // Loopback in the director's namespace, for --metrics 127.0.0.1:PORT.
+    lab::ns_run(&lab.ns_director(), "ip", &["link", "set", "lo", "up"]).expect("lo up");
+    let mut args = vec!["--workers", "2"];
+    args.extend_from_slice(extra);
+    lab.start_director(Path::new(EXE), control, &args)
         .expect("director");
     let vip80 = format!("{}:80", lab::VIP);
     adm(control, &["-A", "-t", &vip80, "-s", "rr"]);
@@ -169,7 +173,7 @@ fn capture_on_both_nics_shows_nat_and_honours_count_and_filter() {
         return;
     }
     let control = PathBuf::from(format!("/run/ringvs-observe-{}.sock", std::process::id()));
-    let lab = lab_with_director(&control);
+    let lab = lab_with_director(&control, &[]);
     let ctl = control.display().to_string();
     let vip80 = format!("{}:80", lab::VIP);
     let (client, vip) = (ip("198.18.0.1".parse().expect("addr")), ip(lab::VIP));
@@ -364,7 +368,7 @@ fn trace_explains_one_http_request_line_by_line() {
         return;
     }
     let control = PathBuf::from(format!("/run/ringvs-trace-{}.sock", std::process::id()));
-    let lab = lab_with_director(&control);
+    let lab = lab_with_director(&control, &[]);
     let ctl = control.display().to_string();
     let vip80 = format!("{}:80", lab::VIP);
     let mut tr = spawn(
@@ -496,5 +500,88 @@ fn trace_explains_one_http_request_line_by_line() {
     let rest = of(seq);
     assert!(rest.contains(&"drop drop_no_service"), "{rest:?}");
     assert!(!rest.iter().any(|l| l.starts_with("tx ")), "{rest:?}");
+    drop(lab);
+}
+
+/// The value of the sample `name{labels}` in a Prometheus text page.
+fn sample(page: &str, name_labels: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name_labels)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name_labels} in:\n{page}"))
+        .parse()
+        .expect("a number")
+}
+
+fn sum(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn metrics_match_the_traffic_sent() {
+    if !lab_available() {
+        return;
+    }
+    let control = PathBuf::from(format!("/run/ringvs-metrics-{}.sock", std::process::id()));
+    let lab = lab_with_director(&control, &["--metrics", "127.0.0.1:9188"]);
+    let vip80 = format!("{}:80", lab::VIP);
+    assert_eq!(http(&lab, &vip80, 4).len(), 4);
+    let out = Process::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns_director(),
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+        ])
+        .arg("http://127.0.0.1:9188/metrics")
+        .output()
+        .expect("run curl");
+    let page = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        page.contains("# TYPE ringvs_fwd_in_total counter\n"),
+        "{page}"
+    );
+    assert_eq!(sum(&page, "ringvs_conn_new_total"), 4.0);
+    let mut in_pkts = 0.0;
+    let mut out_pkts = 0.0;
+    for n in 1..=2 {
+        let l = format!(
+            "{{proto=\"tcp\",service=\"198.18.0.110:80\",server=\"{}:80\"}}",
+            lab::rs_addr(n)
+        );
+        // Round robin: two connections each, all closed or closing by now.
+        assert_eq!(sample(&page, &format!("ringvs_server_conns_total{l}")), 2.0);
+        let a = sample(&page, &format!("ringvs_server_active_conns{l}"));
+        let i = sample(&page, &format!("ringvs_server_inactive_conns{l}"));
+        assert_eq!(a + i, 2.0, "{page}");
+        let (pi, po) = (
+            sample(&page, &format!("ringvs_server_in_packets_total{l}")),
+            sample(&page, &format!("ringvs_server_out_packets_total{l}")),
+        );
+        // SYN, ACK, request, FIN/ACK at least, per connection.
+        assert!(pi >= 8.0 && po >= 6.0, "{pi} {po}");
+        assert!(sample(&page, &format!("ringvs_server_in_bytes_total{l}")) >= pi * 40.0);
+        in_pkts += pi;
+        out_pkts += po;
+    }
+    // Every packet forwarded went to one of the two servers, and the per-worker
+    // counters agree with the per-server ones.
+    assert_eq!(sum(&page, "ringvs_fwd_in_total"), in_pkts);
+    assert_eq!(sum(&page, "ringvs_fwd_out_total"), out_pkts);
+    assert!(sum(&page, "ringvs_rx_ext_total") >= in_pkts);
+    assert!(
+        page.contains("ringvs_batch_seconds{worker=\"0\",quantile=\"0.99\"}"),
+        "{page}"
+    );
     drop(lab);
 }

@@ -14,6 +14,7 @@
 //! sends never wake a sleeping thread (no syscall per packet).
 
 pub mod filter;
+pub mod metrics;
 pub mod pcap;
 pub mod stream;
 
