@@ -93,6 +93,15 @@ enum Cmd {
         #[arg(short = 'c', default_value_t = 0)]
         count: u64,
     },
+    /// Live view of per-service and per-real-server rates (`adm -L -n --rate`) and
+    /// drops per second by reason, refreshed every second.
+    Top {
+        #[arg(long, default_value = proto::DEFAULT_SOCKET)]
+        control: PathBuf,
+        /// Print one frame (rates over one second) and exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Build the seed's LVS-NAT scenario in network namespaces and show it working
     /// (root; needs iproute2 and ethtool).
     Demo {
@@ -374,6 +383,15 @@ fn main() -> ExitCode {
             filter,
             count,
         } => trace(&control, filter.join(" "), count),
+        Cmd::Top { control, once } => {
+            match ringvs::observe::top::run(&control, once, &mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ringvs top: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Cmd::Demo {
             requests,
             stats,

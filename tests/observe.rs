@@ -583,5 +583,30 @@ fn metrics_match_the_traffic_sent() {
         page.contains("ringvs_batch_seconds{worker=\"0\",quantile=\"0.99\"}"),
         "{page}"
     );
+
+    // `ringvs top --once`: the services and servers, and the drops by reason
+    // (a SYN to a port without a service is one).
+    let _ = http(&lab, "198.18.0.110:81", 1);
+    let ctl = control.display().to_string();
+    let top = Process::new(EXE)
+        .args(["top", "--once", "--control", &ctl])
+        .output()
+        .expect("run top");
+    let text = String::from_utf8_lossy(&top.stdout);
+    assert!(
+        top.status.success(),
+        "{}",
+        String::from_utf8_lossy(&top.stderr)
+    );
+    assert!(text.contains("TCP  198.18.0.110:80 "), "{text}");
+    assert!(text.contains("CPS    InPPS   OutPPS"), "{text}");
+    assert!(text.contains("  -> 198.19.0.2:80"), "{text}");
+    assert!(text.contains("  -> 198.19.0.3:80"), "{text}");
+    assert!(text.contains("drops/s by reason"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("drop_no_service ")),
+        "{text}"
+    );
     drop(lab);
 }

@@ -17,6 +17,7 @@ pub mod filter;
 pub mod metrics;
 pub mod pcap;
 pub mod stream;
+pub mod top;
 
 use crate::Nic;
 use crate::io::TxQueue;
