@@ -123,6 +123,34 @@ counters! {
     /// Frames `ringvs capture` matched but could not copy because its reader was
     /// behind (the frame itself was handled as usual).
     CaptureDropped => "capture_dropped",
+    /// Bytes of the frames received on the external NIC (Ethernet header included).
+    RxExtBytes => "rx_ext_bytes",
+    /// Bytes of the frames received on the internal NIC (Ethernet header included).
+    RxIntBytes => "rx_int_bytes",
+    /// Bytes of the frames written to the external NIC's TX ring.
+    TxExtBytes => "tx_ext_bytes",
+    /// Bytes of the frames written to the internal NIC's TX ring.
+    TxIntBytes => "tx_int_bytes",
+}
+
+impl Ctr {
+    /// The received-bytes counter of `nic`.
+    #[inline]
+    pub fn rx_bytes(nic: crate::Nic) -> Ctr {
+        match nic {
+            crate::Nic::Ext => Ctr::RxExtBytes,
+            crate::Nic::Int => Ctr::RxIntBytes,
+        }
+    }
+
+    /// The sent-bytes counter of `nic`.
+    #[inline]
+    pub fn tx_bytes(nic: crate::Nic) -> Ctr {
+        match nic {
+            crate::Nic::Ext => Ctr::TxExtBytes,
+            crate::Nic::Int => Ctr::TxIntBytes,
+        }
+    }
 }
 
 // Trace records mark the counters a packet moved in a `u64`.

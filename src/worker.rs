@@ -552,6 +552,7 @@ impl Core {
                 Nic::Ext => Ctr::RxExt,
                 Nic::Int => Ctr::RxInt,
             });
+            self.ctr.add(Ctr::rx_bytes(nic), data.len() as u64);
             if meta.csum_partial {
                 self.ctr.inc(Ctr::RxCsumPartial);
             }
@@ -673,6 +674,7 @@ impl Core {
             smac,
         );
         tx.commit(len);
+        self.ctr.add(Ctr::tx_bytes(nic), len as u64);
         self.ctr.inc(Ctr::ArpReply);
     }
 
@@ -935,6 +937,7 @@ impl Core {
             slot[..len].copy_from_slice(frame);
             rewrite::echo_reply(&mut slot[..len]);
             tx.commit(len);
+            self.ctr.add(Ctr::tx_bytes(nic), len as u64);
             return self.ctr.inc(Ctr::IcmpEchoReply);
         }
         if !matches!(
@@ -1086,6 +1089,7 @@ impl Core {
             buf[0..6].copy_from_slice(&mac.0);
             buf[6..12].copy_from_slice(&our.0);
             tx.commit(len);
+            self.ctr.add(Ctr::tx_bytes(nic), len as u64);
             self.ctr.inc(done);
             return true;
         }
@@ -1149,6 +1153,7 @@ impl Core {
                     self.ctr.inc(Ctr::CaptureDropped);
                 }
                 tx.commit(len);
+                self.ctr.add(Ctr::tx_bytes(p.nic), len as u64);
             }
             p.n = 0;
         }

@@ -579,6 +579,11 @@ fn metrics_match_the_traffic_sent() {
     assert_eq!(sum(&page, "ringvs_fwd_in_total"), in_pkts);
     assert_eq!(sum(&page, "ringvs_fwd_out_total"), out_pkts);
     assert!(sum(&page, "ringvs_rx_ext_total") >= in_pkts);
+    // Bytes per NIC: what went out on int is at least what was forwarded inbound
+    // (IP bytes per server + 14 bytes of Ethernet header per packet).
+    let in_bytes = sum(&page, "ringvs_server_in_bytes_total");
+    assert!(sum(&page, "ringvs_tx_int_bytes_total") >= in_bytes + 14.0 * in_pkts);
+    assert!(sum(&page, "ringvs_rx_ext_bytes_total") >= in_bytes + 14.0 * in_pkts);
     assert!(
         page.contains("ringvs_batch_seconds{worker=\"0\",quantile=\"0.99\"}"),
         "{page}"
