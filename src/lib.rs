@@ -9,6 +9,7 @@ pub mod io;
 pub mod lab;
 pub mod nat;
 pub mod neigh;
+pub mod observe;
 pub mod sched;
 pub mod stats;
 pub mod wire;

@@ -58,6 +58,50 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Write a pcap of the frames a running director receives or sends, e.g.
+    /// `ringvs capture -w - --filter 'tcp and port 80' | tcpdump -nr -`.
+    Capture {
+        #[arg(long, default_value = proto::DEFAULT_SOCKET)]
+        control: PathBuf,
+        /// Which NIC: ext (clients, VIPs), int (real servers) or both.
+        #[arg(long, default_value = "both")]
+        nic: String,
+        /// rx: as received (before NAT); tx: as sent (after NAT); or both.
+        #[arg(long, default_value = "both")]
+        dir: String,
+        /// Filter: `tcp|udp|icmp|arp|ip`, `[src|dst] [host] ADDR`, `[src|dst] net
+        /// ADDR/LEN`, `[src|dst] port N`, each optionally preceded by `not`, joined
+        /// by `and` (see docs/debugging.md).
+        #[arg(long, default_value = "")]
+        filter: String,
+        /// Stop after COUNT frames (0: until interrupted).
+        #[arg(short = 'c', default_value_t = 0)]
+        count: u64,
+        /// The pcap file to write (`-` for standard output).
+        #[arg(short = 'w')]
+        write: PathBuf,
+    },
+    /// Print, for each received packet matching FILTER, what the director decided:
+    /// service, connection, scheduler choice, state, rewrite, neighbor, drop reason.
+    Trace {
+        #[arg(long, default_value = proto::DEFAULT_SOCKET)]
+        control: PathBuf,
+        /// Filter words, as for `capture --filter` (may be given unquoted).
+        #[arg(num_args = 0.., trailing_var_arg = true)]
+        filter: Vec<String>,
+        /// Stop after COUNT packets (0: until interrupted).
+        #[arg(short = 'c', default_value_t = 0)]
+        count: u64,
+    },
+    /// Live view of per-service and per-real-server rates (`adm -L -n --rate`) and
+    /// drops per second by reason, refreshed every second.
+    Top {
+        #[arg(long, default_value = proto::DEFAULT_SOCKET)]
+        control: PathBuf,
+        /// Print one frame (rates over one second) and exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Build the seed's LVS-NAT scenario in network namespaces and show it working
     /// (root; needs iproute2 and ethtool).
     Demo {
@@ -237,6 +281,10 @@ struct RunArgs {
     /// connections keep flowing until they time out).
     #[arg(long)]
     expire_nodest_conn: bool,
+    /// Serve Prometheus metrics (counters per worker, per-server traffic and
+    /// connections) over HTTP on this address, e.g. 127.0.0.1:9100.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -278,6 +326,7 @@ fn main() -> ExitCode {
                 burst: a.burst,
                 cpus: a.cpus,
                 expire_nodest_conn: a.expire_nodest_conn,
+                metrics: a.metrics,
                 io: match a.io {
                     IoArg::Packet => IoBackend::Packet,
                     IoArg::Xdp => IoBackend::Xdp(match a.xdp_mode {
@@ -325,6 +374,28 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Stats { control, json } => client("ringvs stats", &control, Command::Stats { json }),
+        Cmd::Capture {
+            control,
+            nic,
+            dir,
+            filter,
+            count,
+            write,
+        } => capture(&control, nic, dir, filter, count, &write),
+        Cmd::Trace {
+            control,
+            filter,
+            count,
+        } => trace(&control, filter.join(" "), count),
+        Cmd::Top { control, once } => {
+            match ringvs::observe::top::run(&control, once, &mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ringvs top: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Cmd::Demo {
             requests,
             stats,
@@ -470,6 +541,76 @@ fn client(name: &str, socket: &std::path::Path, cmd: Command) -> ExitCode {
         Err(e) => {
             eprintln!("{name}: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `ringvs capture`: check the filter here (a typo is reported without a
+/// director), then stream the pcap into the file or standard output.
+fn capture(
+    socket: &std::path::Path,
+    nic: String,
+    dir: String,
+    filter: String,
+    count: u64,
+    write: &std::path::Path,
+) -> ExitCode {
+    use ringvs::observe::{filter::Filter, points, stream};
+    if let Err(e) = points(&nic, &dir).and_then(|_| Filter::parse(&filter)) {
+        eprintln!("ringvs capture: {e}");
+        return ExitCode::from(2);
+    }
+    let cmd = Command::Capture {
+        nic,
+        dir,
+        filter,
+        count,
+    };
+    let mut out: Box<dyn std::io::Write> = if write == std::path::Path::new("-") {
+        Box::new(std::io::stdout().lock())
+    } else {
+        match std::fs::File::create(write) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => {
+                eprintln!("ringvs capture: {}: {e}", write.display());
+                return ExitCode::from(2);
+            }
+        }
+    };
+    match stream::capture(socket, cmd, &mut out) {
+        Ok(end) => {
+            eprintln!(
+                "ringvs capture: {} frames captured, {} dropped (reader too slow)",
+                end.packets, end.dropped
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ringvs capture: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `ringvs trace`.
+fn trace(socket: &std::path::Path, filter: String, count: u64) -> ExitCode {
+    use ringvs::observe::{filter::Filter, stream};
+    if let Err(e) = Filter::parse(&filter) {
+        eprintln!("ringvs trace: {e}");
+        return ExitCode::from(2);
+    }
+    let mut out = std::io::stdout().lock();
+    match stream::trace(socket, Command::Trace { filter, count }, &mut out) {
+        Ok(end) => {
+            eprintln!(
+                "ringvs trace: {} packets traced, {} dropped (reader too slow)",
+                end.packets, end.dropped
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ringvs trace: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -108,6 +108,8 @@ pub struct Shared {
     pub templates: Templates,
     /// Health checks: check replies to divert, suspect servers (`crate::health`).
     pub health: crate::health::Tap,
+    /// What `ringvs capture` / `ringvs trace` attached (see `crate::observe`).
+    pub tap: crate::observe::TapSlot,
 }
 
 impl Shared {
@@ -121,6 +123,7 @@ impl Shared {
             overload: (0..MAX_DESTS).map(|_| AtomicU32::new(0)).collect(),
             templates: Templates::default(),
             health: crate::health::Tap::default(),
+            tap: crate::observe::TapSlot::default(),
         }
     }
 
@@ -151,6 +154,8 @@ pub struct Published {
     zero_req: AtomicBool,
     conns_req: AtomicBool,
     conns: Mutex<Option<Vec<ConnInfo>>>,
+    /// Time per non-empty batch, copied from the worker once a second.
+    pub batch: crate::stats::BatchLatency,
 }
 
 impl Published {
@@ -239,6 +244,11 @@ pub struct Core {
     /// Second of the last template sweep, and the next shard to sweep.
     swept_s: u32,
     sweep_at: usize,
+    /// What is attached for capture/trace, re-loaded with the snapshots: `None`
+    /// (nothing attached) costs one predictable branch per frame.
+    tap: Option<Arc<crate::observe::Tap>>,
+    /// Time per non-empty batch (recorded in `Worker::run`).
+    batch: crate::stats::BatchRecorder,
 }
 
 /// A worker: its rings and its [`Core`].
@@ -287,6 +297,8 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             cfg,
             neigh: shared.neigh.load_full(),
             epoch: shared.epoch.load(Ordering::Acquire),
+            tap: shared.tap.current(),
+            batch: crate::stats::BatchRecorder::default(),
             env,
             shared,
             table: ConnTable::with_capacity(max_conns),
@@ -317,8 +329,12 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         while !self.core.shared.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
             let n = self.poll_once(now);
+            if n > 0 {
+                self.core.batch.record(now.elapsed());
+            }
             if now.duration_since(last_stats) >= Duration::from_secs(1) {
                 last_stats = now;
+                self.core.batch.publish(&self.core.out.batch);
                 let k = self.ext_rx.take_kernel_drops() + self.int_rx.take_kernel_drops();
                 self.core.ctr.add(Ctr::KernelDrop, k);
             }
@@ -331,6 +347,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             }
         }
         self.core.publish();
+        self.core.batch.publish(&self.core.out.batch);
     }
 
     /// One pass: refresh snapshots, drain both RX queues and the handoff channel (up
@@ -403,6 +420,7 @@ impl Core {
             return false;
         }
         self.epoch = e;
+        self.tap = self.shared.tap.current();
         self.cfg = self.shared.config.load_full();
         self.peers = self.shared.peers.load_full();
         self.scratch.clear();
@@ -528,11 +546,28 @@ impl Core {
         ext_tx: &mut T,
         int_tx: &mut T,
     ) {
+        if self.tap.is_some() {
+            return self.handle_tapped(nic, data, meta, handed, ext_tx, int_tx);
+        }
+        self.handle_frame(nic, data, meta, handed, ext_tx, int_tx)
+    }
+
+    #[inline]
+    fn handle_frame<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        data: &[u8],
+        meta: RxMeta,
+        handed: bool,
+        ext_tx: &mut T,
+        int_tx: &mut T,
+    ) {
         if !handed {
             self.ctr.inc(match nic {
                 Nic::Ext => Ctr::RxExt,
                 Nic::Int => Ctr::RxInt,
             });
+            self.ctr.add(Ctr::rx_bytes(nic), data.len() as u64);
             if meta.csum_partial {
                 self.ctr.inc(Ctr::RxCsumPartial);
             }
@@ -654,6 +689,7 @@ impl Core {
             smac,
         );
         tx.commit(len);
+        self.ctr.add(Ctr::tx_bytes(nic), len as u64);
         self.ctr.inc(Ctr::ArpReply);
     }
 
@@ -942,6 +978,7 @@ impl Core {
             slot[..len].copy_from_slice(frame);
             rewrite::echo_reply(&mut slot[..len]);
             tx.commit(len);
+            self.ctr.add(Ctr::tx_bytes(nic), len as u64);
             return self.ctr.inc(Ctr::IcmpEchoReply);
         }
         if !matches!(
@@ -1093,6 +1130,7 @@ impl Core {
             buf[0..6].copy_from_slice(&mac.0);
             buf[6..12].copy_from_slice(&our.0);
             tx.commit(len);
+            self.ctr.add(Ctr::tx_bytes(nic), len as u64);
             self.ctr.inc(done);
             return true;
         }
@@ -1152,7 +1190,11 @@ impl Core {
                 };
                 slot[..len].copy_from_slice(&p.frames[i][..len]);
                 slot[0..6].copy_from_slice(&mac.0);
+                if !crate::observe::tap_sent(&self.tap, self.id, p.nic, &slot[..len]) {
+                    self.ctr.inc(Ctr::CaptureDropped);
+                }
                 tx.commit(len);
+                self.ctr.add(Ctr::tx_bytes(p.nic), len as u64);
             }
             p.n = 0;
         }
@@ -1175,6 +1217,107 @@ impl Core {
 
     pub fn state_count(&self, s: State) -> u32 {
         self.table.counts()[s as usize]
+    }
+}
+
+// ---- Observation hooks (`ringvs capture` / `ringvs trace`, see `crate::observe`).
+// Reached only while something is attached: the plain path above never sees them.
+impl Core {
+    /// [`Core::handle`] with a tap attached: offer the received frame to the
+    /// capture, run the usual handling through TX queues that show what is sent,
+    /// and describe the packet to the trace if it matches.
+    #[cold]
+    #[inline(never)]
+    fn handle_tapped<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        data: &[u8],
+        meta: RxMeta,
+        handed: bool,
+        ext_tx: &mut T,
+        int_tx: &mut T,
+    ) {
+        use crate::observe::{ConnSnap, Point, TapTx, TraceRec, filter};
+        // Taken out for the call (no refcount traffic), put back after.
+        let Some(tap) = self.tap.take() else {
+            return self.handle_frame(nic, data, meta, handed, ext_tx, int_tx);
+        };
+        let cap = tap.capture.as_deref();
+        if let Some(c) = cap.filter(|_| !handed)
+            && !c.offer(
+                self.id,
+                Point { nic, tx: false },
+                data,
+                meta.wire_len as usize,
+            )
+        {
+            self.ctr.inc(Ctr::CaptureDropped);
+        }
+        let trace = tap.trace.as_deref().filter(|t| t.filter.matches(data));
+        let mut rec = TraceRec::default();
+        let before = self.ctr.0;
+        let key = if trace.is_some() {
+            rec.sum = filter::summarize(data);
+            let dir = match nic {
+                Nic::Ext => 0,
+                Nic::Int => 1,
+            };
+            let (sp, dp) = rec.sum.ports.unwrap_or((0, 0));
+            let key = FlowKey::new(dir, rec.sum.proto, rec.sum.src, sp, rec.sum.dst, dp);
+            rec.before = (rec.sum.ports.is_some())
+                .then(|| self.table.lookup(&key))
+                .flatten()
+                .map(|i| ConnSnap::of(self.table.get(i)));
+            Some(key)
+        } else {
+            None
+        };
+        let traced = trace.map(|_| [None; 2]);
+        let mut ext = TapTx {
+            inner: ext_tx,
+            nic: Nic::Ext,
+            worker: self.id,
+            capture: cap,
+            traced,
+            dropped: 0,
+        };
+        let mut int = TapTx {
+            inner: int_tx,
+            nic: Nic::Int,
+            worker: self.id,
+            capture: cap,
+            traced,
+            dropped: 0,
+        };
+        self.handle_frame(nic, data, meta, handed, &mut ext, &mut int);
+        self.ctr.add(Ctr::CaptureDropped, ext.dropped + int.dropped);
+        if let (Some(t), Some(key)) = (trace, key) {
+            rec.ts_ns = crate::observe::stamp();
+            rec.worker = self.id as u16;
+            rec.nic = nic as u8;
+            rec.handed = handed;
+            rec.len = data.len() as u16;
+            for (i, (a, b)) in self.ctr.0.iter().zip(before.iter()).enumerate() {
+                if a != b {
+                    rec.moved |= 1 << i;
+                }
+            }
+            // The connection may have been created under the reply's key too;
+            // looking up the same key finds it either way.
+            rec.after = rec
+                .sum
+                .ports
+                .and_then(|_| self.table.lookup(&key))
+                .map(|i| ConnSnap::of(self.table.get(i)));
+            let sent = ext.traced.into_iter().chain(int.traced).flatten().flatten();
+            for (slot, s) in rec.tx.iter_mut().zip(sent) {
+                *slot = Some(s);
+            }
+            if !t.push(rec) {
+                self.ctr.inc(Ctr::CaptureDropped);
+            }
+        }
+        self.tap = Some(tap);
     }
 }
 

@@ -266,6 +266,11 @@ fn a_battery_of_hostile_frames_is_dropped_counted_and_harmless() {
         tcp_seg(&to_vip, 41002, 80, 0x10, 1, 1, b"RINGVS-BATTERY"), // ACK of no connection
         udp_frame(&to_vip, 41003, 53, b"RINGVS-BATTERY", true),     // no UDP service
         {
+            let mut v = syn.clone();
+            v[50] ^= 0x5a; // TCP checksum wrong, on a SYN to a real service
+            v
+        },
+        {
             let mut e = echo_request(&to_vip, 7, 7, b"RINGVS-BATTERY");
             e[36] ^= 0xff; // ICMP checksum wrong
             e
@@ -399,6 +404,8 @@ fn a_battery_of_hostile_frames_is_dropped_counted_and_harmless() {
         "battery forwarded: {per_reason:?}"
     );
     assert_eq!(d("conn_new"), 0);
+    // The SYN with a damaged TCP checksum was dropped for it, not scheduled.
+    assert_eq!(d("drop_l4_checksum"), 1, "{per_reason:?}");
     // Other traffic may arrive meanwhile (the client's kernel ARPs for the VIP),
     // so: at least every battery frame is counted, and everything received is
     // accounted for (drops + ARP heard + ARP answered + echo answered).

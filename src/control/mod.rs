@@ -65,6 +65,8 @@ pub struct RunOptions {
     pub io: IoBackend,
     /// IPVS's `expire_nodest_conn` sysctl (see `worker::Env`).
     pub expire_nodest_conn: bool,
+    /// Serve Prometheus metrics over HTTP here (`--metrics`).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// The packet I/O under the workers.
@@ -436,7 +438,21 @@ impl Ctl {
                 "diverted": tap.diverted.load(Ordering::Relaxed),
                 "dropped": tap.dropped.load(Ordering::Relaxed),
             });
-            let v = serde_json::json!({ "workers": workers, "neighbors": neigh, "health": health });
+            let (per_batch, all_batch) = self.batch_summaries();
+            let workers: Vec<serde_json::Value> = workers
+                .into_iter()
+                .zip(per_batch)
+                .map(|(mut w, b)| {
+                    w["batch_us"] = serde_json::json!(b);
+                    w
+                })
+                .collect();
+            let v = serde_json::json!({
+                "workers": workers,
+                "neighbors": neigh,
+                "batch_us": all_batch,
+                "health": health,
+            });
             return Response::ok(format!("{v}\n"));
         }
         let mut out = String::new();
@@ -465,6 +481,21 @@ impl Ctl {
             }
             out.push_str(&format!(" {:>12}\n", vals.iter().sum::<u64>()));
         }
+        let (per_batch, all_batch) = self.batch_summaries();
+        type Pick = fn(&crate::stats::BatchSummary) -> f64;
+        let rows: [(&str, Pick); 4] = [
+            ("batch_us_p50", |b| b.p50_us),
+            ("batch_us_p99", |b| b.p99_us),
+            ("batch_us_p99.9", |b| b.p999_us),
+            ("batch_us_max", |b| b.max_us),
+        ];
+        for (name, pick) in rows {
+            out.push_str(&format!("{name:<24}"));
+            for b in per_batch.iter().chain([&all_batch]) {
+                out.push_str(&format!(" {:>12.1}", pick(b)));
+            }
+            out.push('\n');
+        }
         out.push_str(&format!("neighbors {neigh}\n"));
         Response::ok(out)
     }
@@ -478,6 +509,13 @@ impl Ctl {
                 Command::Adm { argv } => self.adm(&argv),
                 Command::Restore { rules } => self.restore(&rules),
                 Command::Stats { json } => self.stats(json),
+                Command::Capture {
+                    nic,
+                    dir,
+                    filter,
+                    count,
+                } => return self.capture(&stream, &nic, &dir, &filter, count),
+                Command::Trace { filter, count } => return self.trace(&stream, &filter, count),
             },
             Err(r) => r,
         };
@@ -485,6 +523,173 @@ impl Ctl {
             line.push('\n');
             let _ = (&stream).write_all(line.as_bytes());
         }
+    }
+}
+
+// ---- `ringvs capture` / `ringvs trace`: the connection becomes a stream.
+impl Ctl {
+    /// `--metrics`: every figure of `stats` and the per-server counters and gauges
+    /// of `-L --stats`, in Prometheus' text format.
+    fn metrics(&self) -> String {
+        let mut t = crate::observe::metrics::Text::default();
+        for (i, p) in self.published.iter().enumerate() {
+            let w = i.to_string();
+            let c = p.counters.snapshot();
+            for ctr in Ctr::ALL {
+                let name = format!("ringvs_{}_total", ctr.name());
+                t.sample(
+                    &name,
+                    "counter",
+                    ctr.doc(),
+                    &[("worker", &w)],
+                    c.get(*ctr) as f64,
+                );
+            }
+            for st in State::ALL {
+                let n = p.states[st as usize].load(Ordering::Relaxed);
+                t.sample(
+                    "ringvs_conns",
+                    "gauge",
+                    "Connections in the worker's table, by state.",
+                    &[("worker", &w), ("state", st.name())],
+                    n as f64,
+                );
+            }
+        }
+        let (per, _) = self.batch_summaries();
+        for (i, b) in per.iter().enumerate() {
+            let w = i.to_string();
+            for (q, v) in [
+                ("0.5", b.p50_us),
+                ("0.99", b.p99_us),
+                ("0.999", b.p999_us),
+                ("1", b.max_us),
+            ] {
+                t.sample(
+                    "ringvs_batch_seconds",
+                    "summary",
+                    "Time a worker spends on one non-empty batch.",
+                    &[("worker", &w), ("quantile", q)],
+                    v / 1e6,
+                );
+            }
+            t.sample(
+                "ringvs_batch_seconds_count",
+                "counter",
+                "Batches recorded.",
+                &[("worker", &w)],
+                b.batches as f64,
+            );
+        }
+        t.sample(
+            "ringvs_neighbors",
+            "gauge",
+            "Resolved neighbors.",
+            &[],
+            self.shared.neigh.load().len() as f64,
+        );
+        let st = self
+            .adm
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for svc in st.cfg.services() {
+            let service = format!("{}:{}", svc.key.addr, svc.key.port);
+            let proto = svc.key.proto.name().to_lowercase();
+            for d in &svc.dests {
+                let server = format!("{}:{}", d.addr, d.port);
+                let l = [
+                    ("proto", proto.as_str()),
+                    ("service", service.as_str()),
+                    ("server", server.as_str()),
+                ];
+                let s = self.raw_stats(d.id);
+                let (active, inactive) = self.counts(d.id);
+                for (name, help, v) in [
+                    (
+                        "ringvs_server_conns_total",
+                        "Connections scheduled to the real server.",
+                        s.conns,
+                    ),
+                    (
+                        "ringvs_server_in_packets_total",
+                        "Packets client -> real server.",
+                        s.inpkts,
+                    ),
+                    (
+                        "ringvs_server_out_packets_total",
+                        "Packets real server -> client.",
+                        s.outpkts,
+                    ),
+                    (
+                        "ringvs_server_in_bytes_total",
+                        "IP bytes client -> real server.",
+                        s.inbytes,
+                    ),
+                    (
+                        "ringvs_server_out_bytes_total",
+                        "IP bytes real server -> client.",
+                        s.outbytes,
+                    ),
+                ] {
+                    t.sample(name, "counter", help, &l, v as f64);
+                }
+                t.sample(
+                    "ringvs_server_active_conns",
+                    "gauge",
+                    "ActiveConn of ipvsadm -L.",
+                    &l,
+                    f64::from(active),
+                );
+                t.sample(
+                    "ringvs_server_inactive_conns",
+                    "gauge",
+                    "InActConn of ipvsadm -L.",
+                    &l,
+                    f64::from(inactive),
+                );
+                t.sample(
+                    "ringvs_server_weight",
+                    "gauge",
+                    "Weight.",
+                    &l,
+                    f64::from(d.weight),
+                );
+            }
+        }
+        t.finish()
+    }
+
+    /// Batch-time percentiles per worker and over all workers.
+    fn batch_summaries(&self) -> (Vec<crate::stats::BatchSummary>, crate::stats::BatchSummary) {
+        let hs: Vec<_> = self.published.iter().map(|p| p.batch.snapshot()).collect();
+        let per = hs
+            .iter()
+            .map(|h| crate::stats::batch_summary([h]))
+            .collect();
+        (per, crate::stats::batch_summary(&hs))
+    }
+
+    fn capture(&self, stream: &UnixStream, nic: &str, dir: &str, filter: &str, count: u64) {
+        crate::observe::stream::serve_capture(&self.shared, stream, nic, dir, filter, count);
+    }
+
+    fn trace(&self, stream: &UnixStream, filter: &str, count: u64) {
+        let sched = |proto: u8, vip: u32, port: u16| {
+            let st = self
+                .adm
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            st.cfg
+                .services()
+                .iter()
+                .find(|s| {
+                    s.key.proto.number() == proto
+                        && u32::from(s.key.addr) == vip
+                        && s.key.port == port
+                })
+                .map(|s| s.sched.name())
+        };
+        crate::observe::stream::serve_trace(&self.shared, stream, filter, count, &sched);
     }
 }
 
@@ -717,6 +922,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
             .map_err(|e| RunError::Invalid(format!("installing signal handler: {e}")))?;
     }
 
+    let mut metrics_stop: Option<Arc<AtomicBool>> = None;
     // Accept control clients on their own thread; each client gets a short-lived
     // thread so a slow one never blocks another or the control loop.
     {
@@ -725,6 +931,14 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
             .name("ringvs-ctl".into())
             .spawn(move || accept_loop(listener, ctl))
             .map_err(|e| RunError::Invalid(format!("spawning control thread: {e}")))?;
+    }
+    // Prometheus metrics (--metrics ADDR).
+    if let Some(addr) = opts.metrics {
+        let c = Arc::clone(&ctl);
+        let stop = Arc::new(AtomicBool::new(false));
+        crate::observe::metrics::serve(addr, Arc::clone(&stop), move || c.metrics())
+            .map_err(|e| RunError::Invalid(format!("--metrics {addr}: {e}")))?;
+        metrics_stop = Some(stop);
     }
     // Sample per-real-server counters for --rate.
     {
@@ -796,6 +1010,9 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         }
     }
     shared.stop.store(true, Ordering::Relaxed);
+    if let Some(m) = &metrics_stop {
+        m.store(true, Ordering::Relaxed);
+    }
     for t in threads {
         let _ = t.join();
     }

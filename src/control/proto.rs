@@ -33,6 +33,24 @@ pub enum Command {
     Restore { rules: String },
     /// Counters of every worker.
     Stats { json: bool },
+    /// Stream the frames seen at the chosen points as they pass (see
+    /// `observe::stream`): `nic` is ext, int or both, `dir` rx, tx or both,
+    /// `filter` an `observe::filter` expression, `count` 0 for no limit.
+    Capture {
+        nic: String,
+        dir: String,
+        #[serde(default)]
+        filter: String,
+        #[serde(default)]
+        count: u64,
+    },
+    /// Stream what the workers decide for each received packet matching `filter`.
+    Trace {
+        #[serde(default)]
+        filter: String,
+        #[serde(default)]
+        count: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,470 @@
+//! The control-socket side of `capture` and `trace`.
+//!
+//! The client sends one request line as for every command; the director answers
+//! with one response line and, if it attached, turns the connection into a stream
+//! of messages, each `[type: u8][length: u32 LE][payload]`:
+//!
+//! | type | payload |
+//! |------|---------|
+//! | `F`  | a frame: `ts_ns: u64 LE, worker: u16 LE, point: u8, orig_len: u32 LE, bytes` |
+//! | `T`  | a trace line (UTF-8, no newline) |
+//! | `E`  | the end: JSON `{"packets":N,"dropped":N}`; the director closes |
+//!
+//! The director detaches when the count is reached, when the client closes its end
+//! (checked every 100 ms while idle, and on every failed write), or when it stops.
+
+use super::filter::{Filter, Summary};
+use super::{CAPTURE_SLOTS, Capture, TRACE_SLOTS, Trace, TraceRec, pcap};
+use crate::control::proto::{self, Command, Request, Response};
+use crate::stats::Ctr;
+use crate::worker::Shared;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::net::Ipv4Addr;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// How long the director waits for a stalled reader before giving up on it (the
+/// workers keep dropping into `capture_dropped` meanwhile).
+pub const STREAM_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+const IDLE_SLEEP: Duration = Duration::from_millis(2);
+const PEER_CHECK: Duration = Duration::from_millis(100);
+/// How long an attach waits for the previous session of its kind to go.
+pub const BUSY_WAIT: Duration = Duration::from_secs(1);
+
+fn write_msg(w: &mut impl Write, ty: u8, parts: &[&[u8]]) -> io::Result<()> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    w.write_all(&[ty])?;
+    w.write_all(&(len as u32).to_le_bytes())?;
+    for p in parts {
+        w.write_all(p)?;
+    }
+    Ok(())
+}
+
+/// Read one message; `None` at a clean end of stream.
+pub fn read_msg(r: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
+    let mut h = [0u8; 5];
+    match r.read_exact(&mut h) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_le_bytes([h[1], h[2], h[3], h[4]]) as usize;
+    if len > 1 << 20 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "message too long",
+        ));
+    }
+    let mut p = vec![0; len];
+    r.read_exact(&mut p)?;
+    Ok(Some((h[0], p)))
+}
+
+fn respond(stream: &UnixStream, r: &Response) -> bool {
+    let Ok(mut line) = serde_json::to_string(r) else {
+        return false;
+    };
+    line.push('\n');
+    (&*stream).write_all(line.as_bytes()).is_ok()
+}
+
+/// Whether the client closed its end (a non-blocking read sees EOF).
+fn peer_gone(stream: &UnixStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut b = [0u8; 64];
+    let gone = match (&*stream).read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    };
+    let _ = stream.set_nonblocking(false);
+    gone
+}
+
+/// Pump messages from `next` until `count` (0: no limit) packets, the client
+/// leaves, or the director stops. Returns the packets sent.
+fn pump(
+    shared: &Shared,
+    stream: &UnixStream,
+    count: u64,
+    mut next: impl FnMut(&mut BufWriter<&UnixStream>) -> io::Result<bool>,
+) -> u64 {
+    let _ = stream.set_write_timeout(Some(STREAM_WRITE_TIMEOUT));
+    let mut w = BufWriter::with_capacity(64 * 1024, stream);
+    let mut n = 0u64;
+    let mut checked = Instant::now();
+    while !shared.stop.load(Ordering::Relaxed) && (count == 0 || n < count) {
+        match next(&mut w) {
+            Ok(true) => n += 1,
+            Ok(false) => {
+                if w.flush().is_err() {
+                    break;
+                }
+                if checked.elapsed() >= PEER_CHECK {
+                    checked = Instant::now();
+                    if peer_gone(stream) {
+                        break;
+                    }
+                }
+                std::thread::sleep(IDLE_SLEEP);
+            }
+            Err(_) => break,
+        }
+    }
+    let _ = w.flush();
+    n
+}
+
+/// Attach, giving a reader that just left [`BUSY_WAIT`] to be noticed and
+/// detached (its thread checks every [`PEER_CHECK`] while idle).
+fn attach(mut f: impl FnMut() -> Result<(), String>) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        match f() {
+            Err(_) if start.elapsed() < BUSY_WAIT => std::thread::sleep(IDLE_SLEEP * 5),
+            r => return r,
+        }
+    }
+}
+
+fn end(stream: &UnixStream, packets: u64, dropped: u64) {
+    let v = serde_json::json!({ "packets": packets, "dropped": dropped }).to_string();
+    let mut w = BufWriter::new(stream);
+    let _ = write_msg(&mut w, b'E', &[v.as_bytes()]);
+    let _ = w.flush();
+}
+
+/// Serve a `capture` request on `stream` (from a control client thread).
+pub fn serve_capture(
+    shared: &Shared,
+    stream: &UnixStream,
+    nic: &str,
+    dir: &str,
+    filter: &str,
+    count: u64,
+) {
+    let setup = super::points(nic, dir).and_then(|p| Ok((p, Filter::parse(filter)?)));
+    let (points, filter) = match setup {
+        Ok(x) => x,
+        Err(e) => {
+            respond(stream, &Response::fail(2, e));
+            return;
+        }
+    };
+    let cap = Arc::new(Capture::new(filter, points, CAPTURE_SLOTS));
+    if let Err(e) = attach(|| shared.tap.attach(Some(Arc::clone(&cap)), None)) {
+        respond(stream, &Response::fail(1, e));
+        return;
+    }
+    shared.bump();
+    let n = if respond(stream, &Response::ok(String::new())) {
+        pump(shared, stream, count, |w| {
+            let Ok(b) = cap.full_rx.try_recv() else {
+                return Ok(false);
+            };
+            let r = write_msg(
+                w,
+                b'F',
+                &[
+                    &b.ts_ns.to_le_bytes(),
+                    &b.worker.to_le_bytes(),
+                    &[b.point],
+                    &b.orig_len.to_le_bytes(),
+                    &b.data[..usize::from(b.len)],
+                ],
+            );
+            let _ = cap.free_tx.try_send(b);
+            r.map(|()| true)
+        })
+    } else {
+        0
+    };
+    shared.tap.detach(Some(&cap), None);
+    shared.bump();
+    end(stream, n, cap.dropped.load(Ordering::Relaxed));
+}
+
+/// Serve a `trace` request. `sched` names the scheduler of a service
+/// (protocol, VIP, port), if there is one.
+pub fn serve_trace(
+    shared: &Shared,
+    stream: &UnixStream,
+    filter: &str,
+    count: u64,
+    sched: &dyn Fn(u8, u32, u16) -> Option<&'static str>,
+) {
+    let filter = match Filter::parse(filter) {
+        Ok(f) => f,
+        Err(e) => {
+            respond(stream, &Response::fail(2, e));
+            return;
+        }
+    };
+    let tr = Arc::new(Trace::new(filter, TRACE_SLOTS));
+    if let Err(e) = attach(|| shared.tap.attach(None, Some(Arc::clone(&tr)))) {
+        respond(stream, &Response::fail(1, e));
+        return;
+    }
+    shared.bump();
+    let mut seq = 0u64;
+    let n = if respond(stream, &Response::ok(String::new())) {
+        pump(shared, stream, count, |w| {
+            let Ok(r) = tr.rx.try_recv() else {
+                return Ok(false);
+            };
+            seq += 1;
+            for line in format_trace(seq, &r, sched) {
+                write_msg(w, b'T', &[line.as_bytes()])?;
+            }
+            Ok(true)
+        })
+    } else {
+        0
+    };
+    shared.tap.detach(None, Some(&tr));
+    shared.bump();
+    end(stream, n, tr.dropped.load(Ordering::Relaxed));
+}
+
+fn proto_name(p: u8) -> String {
+    match p {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        p => format!("proto{p}"),
+    }
+}
+
+/// `tcp 198.18.0.1:40000 > 198.18.0.110:80`
+pub fn tuple(s: &Summary) -> String {
+    let (a, b) = (Ipv4Addr::from(s.src), Ipv4Addr::from(s.dst));
+    if s.arp {
+        return format!("arp {a} > {b}");
+    }
+    if !s.ip {
+        return "non-ip".into();
+    }
+    match s.ports {
+        Some((sp, dp)) => format!("{} {a}:{sp} > {b}:{dp}", proto_name(s.proto)),
+        None => format!("{} {a} > {b}", proto_name(s.proto)),
+    }
+}
+
+fn tcp_flags(f: u8) -> String {
+    let names = [
+        (0x02, 'S'),
+        (0x10, '.'),
+        (0x01, 'F'),
+        (0x04, 'R'),
+        (0x08, 'P'),
+    ];
+    let s: String = names
+        .iter()
+        .filter(|(b, _)| f & b != 0)
+        .map(|(_, c)| *c)
+        .collect();
+    if s.is_empty() { "none".into() } else { s }
+}
+
+fn ep((a, p): (u32, u16)) -> String {
+    format!("{}:{p}", Ipv4Addr::from(a))
+}
+
+fn mac(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// One line per decision, each starting with `#SEQ`:
+/// `rx`, `service`, `conn`, `state`, `rewrite`, `neighbor`, `tx`, `drop`,
+/// `counted` (see `docs/debugging.md`).
+pub fn format_trace(
+    seq: u64,
+    r: &TraceRec,
+    sched: &dyn Fn(u8, u32, u16) -> Option<&'static str>,
+) -> Vec<String> {
+    let nic = if r.nic == 0 { "ext" } else { "int" };
+    let mut v = Vec::new();
+    let mut flags = String::new();
+    if r.sum.ip && r.sum.proto == 6 {
+        flags = format!(" flags {}", tcp_flags(r.sum.flags));
+    }
+    v.push(format!(
+        "#{seq} rx worker {} nic {nic}{} {}{flags} len {}",
+        r.worker,
+        if r.handed { " (handed off)" } else { "" },
+        tuple(&r.sum),
+        r.len
+    ));
+    let moved = |c: Ctr| r.moved & (1 << c as usize) != 0;
+    let conn = r.after.or(r.before);
+    if let Some(c) = conn {
+        let s = sched(c.proto, c.vip.0, c.vip.1).unwrap_or("?");
+        v.push(format!(
+            "#{seq} service {} {} sched {s}",
+            proto_name(c.proto),
+            ep(c.vip)
+        ));
+        let how = if r.before.is_none() && moved(Ctr::ConnNew) {
+            format!("created, scheduled by {s} to")
+        } else {
+            "found, real server".into()
+        };
+        v.push(format!(
+            "#{seq} conn {how} {} (client {})",
+            ep(c.rip),
+            ep(c.client)
+        ));
+        let from = r.before.map_or("NONE", |b| b.state.name());
+        let to = r.after.map_or("GONE", |a| a.state.name());
+        v.push(format!("#{seq} state {from} -> {to}"));
+    }
+    // The rewrite the connection applies (also when the frame waits for ARP).
+    let fwd = moved(Ctr::FwdIn) || moved(Ctr::FwdOut) || moved(Ctr::IcmpErrorNat);
+    if let (Some(c), true, Some((sp, dp))) = (conn, fwd, r.sum.ports) {
+        let (src, dst, hop_nic, hop) = if r.nic == 0 {
+            ((r.sum.src, sp), c.rip, "int", c.rip.0)
+        } else {
+            (c.vip, (r.sum.dst, dp), "ext", c.client.0)
+        };
+        v.push(format!(
+            "#{seq} rewrite {} => {} {} > {}",
+            tuple(&r.sum),
+            proto_name(r.sum.proto),
+            ep(src),
+            ep(dst)
+        ));
+        if moved(Ctr::NeighQueued) {
+            v.push(format!(
+                "#{seq} neighbor {hop_nic} {} unknown: queued waiting for ARP",
+                Ipv4Addr::from(hop)
+            ));
+        }
+    } else if moved(Ctr::NeighQueued) {
+        v.push(format!("#{seq} queued waiting for ARP"));
+    }
+    for t in r.tx.iter().flatten() {
+        let tnic = if t.nic == 0 { "ext" } else { "int" };
+        v.push(format!(
+            "#{seq} neighbor {tnic} {} at {}",
+            Ipv4Addr::from(t.sum.dst),
+            mac(&t.dst_mac)
+        ));
+        v.push(format!("#{seq} tx nic {tnic} {}", tuple(&t.sum)));
+    }
+    let mut counted = Vec::new();
+    for c in Ctr::ALL {
+        if !moved(*c) {
+            continue;
+        }
+        if c.name().starts_with("drop_") {
+            v.push(format!("#{seq} drop {}", c.name()));
+        } else {
+            counted.push(c.name());
+        }
+    }
+    v.push(format!("#{seq} counted {}", counted.join(" ")));
+    v
+}
+
+/// Connect, send `cmd` and read the response line. On success the stream that
+/// follows is returned.
+fn open(socket: &Path, cmd: Command) -> Result<BufReader<UnixStream>, String> {
+    let mut s = UnixStream::connect(socket).map_err(|e| {
+        format!(
+            "cannot reach the director at {}: {e} (is `ringvs run` running, as root, with this --control?)",
+            socket.display()
+        )
+    })?;
+    let _ = s.set_write_timeout(Some(proto::IO_TIMEOUT));
+    let _ = s.set_read_timeout(Some(proto::IO_TIMEOUT * 2));
+    let mut line = serde_json::to_string(&Request {
+        v: proto::VERSION,
+        cmd,
+    })
+    .map_err(|e| e.to_string())?;
+    line.push('\n');
+    s.write_all(line.as_bytes())
+        .map_err(|e| format!("writing to {}: {e}", socket.display()))?;
+    let mut r = BufReader::new(s);
+    let mut answer = String::new();
+    r.read_line(&mut answer)
+        .map_err(|e| format!("reading from {}: {e}", socket.display()))?;
+    let resp: Response =
+        serde_json::from_str(&answer).map_err(|e| format!("bad answer from the director: {e}"))?;
+    if resp.code != 0 {
+        return Err(resp.err.trim_end().to_string());
+    }
+    let _ = r.get_ref().set_read_timeout(None);
+    Ok(r)
+}
+
+/// How a capture or trace ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ended {
+    pub packets: u64,
+    pub dropped: u64,
+}
+
+fn ended(p: &[u8]) -> Ended {
+    let v: serde_json::Value = serde_json::from_slice(p).unwrap_or_default();
+    Ended {
+        packets: v["packets"].as_u64().unwrap_or(0),
+        dropped: v["dropped"].as_u64().unwrap_or(0),
+    }
+}
+
+/// `ringvs capture`: write a pcap of the frames to `out`, flushing after each.
+pub fn capture(socket: &Path, cmd: Command, out: &mut dyn Write) -> Result<Ended, String> {
+    let mut r = open(socket, cmd)?;
+    let werr = |e: io::Error| format!("writing the capture: {e}");
+    pcap::write_header(out).map_err(werr)?;
+    out.flush().map_err(werr)?;
+    let mut n = 0;
+    loop {
+        let msg = read_msg(&mut r).map_err(|e| format!("reading from the director: {e}"))?;
+        match msg {
+            Some((b'F', p)) if p.len() >= 15 => {
+                let ts = u64::from_le_bytes(p[0..8].try_into().unwrap_or_default());
+                let orig = u32::from_le_bytes(p[11..15].try_into().unwrap_or_default());
+                pcap::write_record(out, ts, &p[15..], orig).map_err(werr)?;
+                out.flush().map_err(werr)?;
+                n += 1;
+            }
+            Some((b'E', p)) => return Ok(ended(&p)),
+            Some(_) => return Err("unexpected message from the director".into()),
+            None => {
+                return Ok(Ended {
+                    packets: n,
+                    dropped: 0,
+                });
+            }
+        }
+    }
+}
+
+/// `ringvs trace`: write the trace lines to `out`.
+pub fn trace(socket: &Path, cmd: Command, out: &mut dyn Write) -> Result<Ended, String> {
+    let mut r = open(socket, cmd)?;
+    let werr = |e: io::Error| format!("writing the trace: {e}");
+    loop {
+        match read_msg(&mut r).map_err(|e| format!("reading from the director: {e}"))? {
+            Some((b'T', p)) => {
+                out.write_all(&p).map_err(werr)?;
+                out.write_all(b"\n").map_err(werr)?;
+                out.flush().map_err(werr)?;
+            }
+            Some((b'E', p)) => return Ok(ended(&p)),
+            Some(_) => return Err("unexpected message from the director".into()),
+            None => return Ok(Ended::default()),
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! `ringvs top`: a live view of per-service and per-real-server rates (the
+//! director's `-L -n --rate`) and of the drops per second by reason, refreshed
+//! every second. Everything comes through the control socket.
+
+use crate::control::proto::{self, Command};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Drop counters summed over the workers, by name.
+fn drops(socket: &Path) -> Result<(BTreeMap<String, u64>, u64), String> {
+    let r = proto::call(socket, Command::Stats { json: true })?;
+    let v: serde_json::Value =
+        serde_json::from_str(&r.out).map_err(|e| format!("bad stats from the director: {e}"))?;
+    let mut m = BTreeMap::new();
+    let mut rx = 0;
+    for w in v["workers"].as_array().into_iter().flatten() {
+        for (k, n) in w.as_object().into_iter().flatten() {
+            let n = n.as_u64().unwrap_or(0);
+            if k.starts_with("drop_") || k == "kernel_drop" || k == "capture_dropped" {
+                *m.entry(k.clone()).or_insert(0) += n;
+            }
+            if k == "rx_ext" || k == "rx_int" {
+                rx += n;
+            }
+        }
+    }
+    Ok((m, rx))
+}
+
+/// One frame: the rate listing, then frames/s and drops/s over `secs`.
+fn frame(
+    socket: &Path,
+    before: &(BTreeMap<String, u64>, u64),
+    after: &(BTreeMap<String, u64>, u64),
+    secs: f64,
+) -> Result<String, String> {
+    let list = proto::adm(socket, &["-L", "-n", "--rate"])?;
+    let mut out = list;
+    let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / secs.max(0.001);
+    out.push_str(&format!(
+        "\nframes received/s {:.0}\n",
+        rate(after.1, before.1)
+    ));
+    out.push_str("drops/s by reason (total since start):\n");
+    let mut any = false;
+    for (k, &n) in &after.0 {
+        let r = rate(n, before.0.get(k).copied().unwrap_or(0));
+        if n > 0 {
+            any = true;
+            out.push_str(&format!("  {k:<24} {r:>10.1} ({n})\n"));
+        }
+    }
+    if !any {
+        out.push_str("  none\n");
+    }
+    Ok(out)
+}
+
+/// Run until interrupted (or one frame with `once`, measured over one second).
+pub fn run(socket: &Path, once: bool, out: &mut dyn Write) -> Result<(), String> {
+    let mut before = drops(socket)?;
+    let mut t0 = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let after = drops(socket)?;
+        let t1 = Instant::now();
+        let text = frame(socket, &before, &after, t1.duration_since(t0).as_secs_f64())?;
+        let w = |e: std::io::Error| format!("writing: {e}");
+        if once {
+            out.write_all(text.as_bytes()).map_err(w)?;
+            return out.flush().map_err(w);
+        }
+        // Home the cursor and clear, as `watch` does.
+        out.write_all(b"\x1b[H\x1b[2J").map_err(w)?;
+        out.write_all(text.as_bytes()).map_err(w)?;
+        out.flush().map_err(w)?;
+        before = after;
+        t0 = t1;
+    }
+}
