@@ -7,6 +7,7 @@ use ringvs::config::format::format_save;
 use ringvs::config::ipvsadm::{self, AdmCommand, parse};
 use ringvs::config::names::Names;
 use ringvs::config::{AdmError, CheckKind, Config, HealthCheck};
+use ringvs::lab::lab_available;
 
 fn argv(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_string).collect()
@@ -211,29 +212,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
-
-/// Whether the lab can run here; panics under CI when it cannot (as `tests/netns.rs`).
-fn lab_available() -> bool {
-    let root = Process::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    let netns = Process::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if root && netns {
-        return true;
-    }
-    let why = format!("needs root and `ip netns` (root: {root}, ip netns: {netns})");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("namespace test cannot run under CI: {why}");
-    }
-    eprintln!("SKIPPED (not CI): {why}");
-    false
-}
 
 fn adm(control: &Path, args: &[&str]) -> String {
     let r = proto::call(

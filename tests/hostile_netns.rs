@@ -16,38 +16,17 @@ mod common;
 
 use common::{L3, arp_frame, echo_request, fix_ip_checksum, tcp_seg, udp_frame};
 use ringvs::control::proto::{self, Command};
+use ringvs::lab::lab_available;
 use ringvs::lab::{self, Lab};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command as Process, Stdio};
+use std::process::Stdio;
 
 const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
 const GEN: &str = env!("CARGO_BIN_EXE_ringvs-gen");
 const MARK: u16 = 0xbeef;
-
-fn lab_available() -> bool {
-    let root = Process::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    let netns = Process::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if root && netns {
-        return true;
-    }
-    let why = format!("needs root and `ip netns` (root: {root}, ip netns: {netns})");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("namespace test cannot run under CI: {why}");
-    }
-    eprintln!("SKIPPED (not CI): {why}");
-    false
-}
 
 fn adm(control: &Path, args: &[&str]) -> String {
     let r = proto::call(

@@ -5,35 +5,13 @@
 //! elsewhere the test says why it did not run.
 
 use ringvs::control::proto::{self, Command};
+use ringvs::lab::lab_available;
 use ringvs::lab::{self, Lab};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
 const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
-
-/// Whether the lab can run here; panics under CI when it cannot.
-fn lab_available() -> bool {
-    let root = Process::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    let netns = Process::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if root && netns {
-        return true;
-    }
-    let why = format!("needs root and `ip netns` (root: {root}, ip netns: {netns})");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("namespace test cannot run under CI: {why}");
-    }
-    eprintln!("SKIPPED (not CI): {why}");
-    false
-}
 
 fn adm(control: &Path, args: &[&str]) -> String {
     let r = proto::call(

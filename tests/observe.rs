@@ -19,32 +19,7 @@ const ATTACH: Duration = Duration::from_millis(300);
 const DONE: Duration = Duration::from_secs(10);
 
 fn lab_available() -> bool {
-    let root = Process::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    let netns = Process::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    let tcpdump = Process::new("tcpdump")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if root && netns && tcpdump {
-        return true;
-    }
-    let why = format!(
-        "needs root, `ip netns` and tcpdump (root: {root}, netns: {netns}, tcpdump: {tcpdump})"
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("namespace test cannot run under CI: {why}");
-    }
-    eprintln!("SKIPPED (not CI): {why}");
-    false
+    ringvs::lab::lab_available_with(&["tcpdump"])
 }
 
 fn adm(control: &Path, args: &[&str]) -> String {

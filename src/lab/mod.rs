@@ -554,6 +554,46 @@ impl Lab {
     }
 }
 
+/// Whether the namespace tests can run here: root, `ip netns`, and each of
+/// `tools` (run with `--version`). Under `CI=true` a missing one panics, so a test
+/// never passes by skipping; elsewhere the test prints why it did not run.
+pub fn lab_available_with(tools: &[&str]) -> bool {
+    let ok = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let netns = ok("ip", &["netns", "list"]);
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| !ok(t, &["--version"]))
+        .collect();
+    if root && netns && missing.is_empty() {
+        return true;
+    }
+    let why = format!(
+        "needs root, `ip netns` and {tools:?} (root: {root}, ip netns: {netns}, missing: {missing:?})"
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("namespace test cannot run under CI: {why}");
+    }
+    eprintln!("SKIPPED (not CI): {why}");
+    false
+}
+
+/// [`lab_available_with`] no extra tools.
+pub fn lab_available() -> bool {
+    lab_available_with(&[])
+}
+
 /// Whether something listens on TCP `port` inside `ns` (per `ss -ltn`).
 pub fn listens_on(ns: &str, port: u16) -> Result<bool, LabError> {
     let out = ns_run(ns, "ss", &["-Hltn"])?;
