@@ -14,32 +14,16 @@
 //! Needs root and `ip netns`. Under `CI=true` a missing capability fails the test;
 //! elsewhere the test says why it did not run. Addresses: 198.18.0.0/15 only.
 
-use ringvs::control::proto::{self, Command};
+mod support;
 use ringvs::lab::lab_available;
 use ringvs::lab::{self, Lab, LabOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use support::{adm, seed_service, stats};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
 const GEN: &str = env!("CARGO_BIN_EXE_ringvs-gen");
-
-fn adm(control: &Path, args: &[&str]) -> String {
-    let r = proto::call(
-        control,
-        Command::Adm {
-            argv: args.iter().map(|s| s.to_string()).collect(),
-        },
-    )
-    .expect("control socket answers");
-    assert_eq!(r.code, 0, "ringvs adm {args:?}: {}", r.err);
-    r.out
-}
-
-fn stats(control: &Path) -> Value {
-    let r = proto::call(control, Command::Stats { json: true }).expect("stats");
-    serde_json::from_str(&r.out).expect("stats --json is JSON")
-}
 
 /// A counter summed over workers.
 fn total(s: &Value, name: &str) -> u64 {
@@ -101,11 +85,7 @@ fn syn_flood_from_spoofed_sources_spares_an_established_client() {
     )
     .expect("director");
     let vip = format!("{}:80", lab::VIP);
-    adm(&control, &["-A", "-t", &vip, "-s", "rr"]);
-    for n in 1..=2 {
-        let rip = format!("{}:80", lab::rs_addr(n));
-        adm(&control, &["-a", "-t", &vip, "-r", &rip, "-m"]);
-    }
+    seed_service(&control, &vip);
 
     // The keep-alive client: 50 requests 50 ms apart on one connection.
     let client = lab::ns_command(

@@ -3,11 +3,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
 use ringvs::config::format::format_save;
 use ringvs::config::ipvsadm::{self, AdmCommand, parse};
 use ringvs::config::names::Names;
 use ringvs::config::{AdmError, CheckKind, Config, HealthCheck};
 use ringvs::lab::lab_available;
+use support::adm;
 
 fn argv(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_string).collect()
@@ -212,18 +214,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
-
-fn adm(control: &Path, args: &[&str]) -> String {
-    let r = proto::call(
-        control,
-        Command::Adm {
-            argv: args.iter().map(|s| s.to_string()).collect(),
-        },
-    )
-    .expect("control socket answers");
-    assert_eq!(r.code, 0, "ringvs adm {args:?}: {}", r.err);
-    r.out
-}
 
 /// The weight `-L -n` shows for `rs` (None: not listed).
 fn listed_weight(control: &Path, rs: &str) -> Option<u32> {

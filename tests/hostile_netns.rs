@@ -14,8 +14,8 @@
 
 mod common;
 
+mod support;
 use common::{L3, arp_frame, echo_request, fix_ip_checksum, tcp_seg, udp_frame};
-use ringvs::control::proto::{self, Command};
 use ringvs::lab::lab_available;
 use ringvs::lab::{self, Lab};
 use serde_json::Value;
@@ -23,27 +23,11 @@ use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use support::{adm, seed_service, stats};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
 const GEN: &str = env!("CARGO_BIN_EXE_ringvs-gen");
 const MARK: u16 = 0xbeef;
-
-fn adm(control: &Path, args: &[&str]) -> String {
-    let r = proto::call(
-        control,
-        Command::Adm {
-            argv: args.iter().map(|s| s.to_string()).collect(),
-        },
-    )
-    .expect("control socket answers");
-    assert_eq!(r.code, 0, "ringvs adm {args:?}: {}", r.err);
-    r.out
-}
-
-fn stats(control: &Path) -> Value {
-    let r = proto::call(control, Command::Stats { json: true }).expect("stats");
-    serde_json::from_str(&r.out).expect("stats --json is JSON")
-}
 
 fn total(s: &Value, name: &str) -> u64 {
     s["workers"]
@@ -203,20 +187,7 @@ fn a_battery_of_hostile_frames_is_dropped_counted_and_harmless() {
     lab.start_director(Path::new(EXE), &control, &["--workers", "2"])
         .expect("director");
     let vip = format!("{}:80", lab::VIP);
-    adm(&control, &["-A", "-t", &vip, "-s", "rr"]);
-    for n in 1..=2 {
-        adm(
-            &control,
-            &[
-                "-a",
-                "-t",
-                &vip,
-                "-r",
-                &format!("{}:80", lab::rs_addr(n)),
-                "-m",
-            ],
-        );
-    }
+    seed_service(&control, &vip);
     // Traffic first: the director learns the client and both real servers.
     let warm = lab::ns_command(
         &lab.ns_client(),

@@ -4,31 +4,15 @@
 //! Needs root and `ip netns`. Under `CI=true` a missing capability fails the test;
 //! elsewhere the test says why it did not run.
 
-use ringvs::control::proto::{self, Command};
+mod support;
 use ringvs::lab::lab_available;
 use ringvs::lab::{self, Lab};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
+use support::{adm, seed_service, stats};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
-
-fn adm(control: &Path, args: &[&str]) -> String {
-    let r = proto::call(
-        control,
-        Command::Adm {
-            argv: args.iter().map(|s| s.to_string()).collect(),
-        },
-    )
-    .expect("control socket answers");
-    assert_eq!(r.code, 0, "ringvs adm {args:?}: {}", r.err);
-    r.out
-}
-
-fn stats(control: &Path) -> Value {
-    let r = proto::call(control, Command::Stats { json: true }).expect("stats");
-    serde_json::from_str(&r.out).expect("stats --json is JSON")
-}
 
 fn counter(workers: &[Value], name: &str) -> Vec<u64> {
     workers
@@ -234,20 +218,7 @@ fn rule_changes_apply_to_new_connections_only() {
     lab.start_director(Path::new(EXE), &control, &["--workers", "2"])
         .expect("director");
     let vip = format!("{}:80", lab::VIP);
-    adm(&control, &["-A", "-t", &vip, "-s", "rr"]);
-    for n in 1..=2 {
-        adm(
-            &control,
-            &[
-                "-a",
-                "-t",
-                &vip,
-                "-r",
-                &format!("{}:80", lab::rs_addr(n)),
-                "-m",
-            ],
-        );
-    }
+    seed_service(&control, &vip);
 
     // One keep-alive connection making a request every 200 ms.
     let mut client = lab::ns_command(
@@ -435,11 +406,7 @@ fn seed_scenario_through_af_xdp() {
         assert!(d.contains("xdpgeneric"), "no XDP program on {nic}: {d}");
     }
     let vip80 = format!("{}:80", lab::VIP);
-    adm(&control, &["-A", "-t", &vip80, "-s", "rr"]);
-    for n in 1..=2 {
-        let rip = format!("{}:80", lab::rs_addr(n));
-        adm(&control, &["-a", "-t", &vip80, "-r", &rip, "-m"]);
-    }
+    seed_service(&control, &vip80);
     let kernel_before = ip_in_receives(&dns);
 
     let bodies = http_bodies(&lab, &vip80, 20);

@@ -3,7 +3,7 @@
 //! Needs root and `ip netns` (and tcpdump for the pipe check). Under `CI=true` a
 //! missing capability fails the test; elsewhere the test says why it did not run.
 
-use ringvs::control::proto::{self, Command};
+mod support;
 use ringvs::lab::{self, Lab, Spawned};
 use ringvs::observe::filter::{Summary, summarize};
 use ringvs::observe::pcap;
@@ -11,6 +11,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
+use support::adm;
 
 const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
 /// How long the workers get to see a new tap (they re-load at their next loop,
@@ -20,18 +21,6 @@ const DONE: Duration = Duration::from_secs(10);
 
 fn lab_available() -> bool {
     ringvs::lab::lab_available_with(&["tcpdump"])
-}
-
-fn adm(control: &Path, args: &[&str]) -> String {
-    let r = proto::call(
-        control,
-        Command::Adm {
-            argv: args.iter().map(|s| s.to_string()).collect(),
-        },
-    )
-    .expect("control socket answers");
-    assert_eq!(r.code, 0, "ringvs adm {args:?}: {}", r.err);
-    r.out
 }
 
 /// A lab with both real servers serving HTTP on port 80 and a two-worker director
