@@ -23,10 +23,10 @@
 //! nothing is sent anywhere.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use crossbeam_channel::{Receiver, bounded};
-use ringvs::Nic;
+use crossbeam_channel::Receiver;
 use ringvs::config::Config;
 use ringvs::config::ipvsadm::{apply, parse};
+use ringvs::dataplane::{Env, Worker};
 use ringvs::io::mem::{MemRx, MemTx, SLOT_LEN};
 use ringvs::io::{RxMeta, TxQueue};
 use ringvs::nat::{FlowKey, Snapshot, State, Timeouts};
@@ -34,7 +34,7 @@ use ringvs::neigh::{NeighEvent, NeighTable};
 use ringvs::stats::Ctr;
 use ringvs::wire::Mac;
 use ringvs::wire::checksum::{self, Delta};
-use ringvs::worker::{Env, FRAME_MAX, Handoff, Links, Published, Shared, Worker};
+use ringvs::{Nic, NicPair};
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -187,8 +187,9 @@ mod lab {
     /// every neighbor of `n` connections resolved.
     pub struct Director {
         pub w: Worker<MemRx, MemTx>,
-        pub ext: CountTx,
-        pub int: CountTx,
+        /// What the measured packets are sent into (the worker's own `MemTx`
+        /// queues serve the `mem_tx` comparison).
+        pub tx: NicPair<CountTx>,
         // Kept so the workers' sends find their channels open, as in `run`.
         _neigh_rx: Receiver<NeighEvent>,
     }
@@ -201,8 +202,7 @@ mod lab {
                 let cmd = parse(&args).unwrap_or_else(|e| panic!("{r}: {e}"));
                 apply(&mut cfg, &cmd).unwrap_or_else(|e| panic!("{r}: {e}"));
             }
-            let shared = Arc::new(Shared::new(Snapshot::build(&cfg, Timeouts::default())));
-            let env = Arc::new(Env {
+            let env = Env {
                 mac: [Mac(EXT_MAC), Mac(INT_MAC)],
                 mtu: [1500, 1500],
                 ext_net: "198.18.0.2/24".parse().expect("prefix"),
@@ -211,10 +211,14 @@ mod lab {
                 io_only: false,
                 fanout_key: 0,
                 expire_nodest_conn: false,
-            });
+            };
+            // Built as `ringvs run` builds it, for one worker.
+            let plan = ringvs::dataplane::Plan::new(1, env, max_conns);
+            let start = plan.start;
+            let mut dp =
+                ringvs::dataplane::Director::new(plan, Snapshot::build(&cfg, Timeouts::default()));
 
             // Neighbors resolved the way the control thread does it.
-            let start = Instant::now();
             let mut neigh = NeighTable::new();
             let hosts = RS
                 .iter()
@@ -235,49 +239,21 @@ mod lab {
                 );
             }
             let snap = neigh.take_snapshot().expect("neighbors learned");
-            shared.neigh.store(Arc::new(snap));
-            shared.bump();
-
-            // Links as `control::run` makes them, for one worker.
-            let (neigh_tx, neigh_rx) = bounded::<NeighEvent>(4096);
-            let (handoff_tx, handoff_rx) = bounded::<Box<Handoff>>(64);
-            let (pool_tx, pool_rx) = bounded::<Box<Handoff>>(64);
-            for _ in 0..64 {
-                let _ = pool_tx.try_send(Box::new(Handoff {
-                    nic: Nic::Ext,
-                    len: 0,
-                    csum_partial: false,
-                    data: [0; FRAME_MAX],
-                }));
-            }
-            let links = Links {
-                handoff_rx,
-                handoff_tx: vec![handoff_tx],
-                pool_rx,
-                pool_tx,
-                neigh_tx,
-            };
-            let mut w = Worker::new(
-                0,
-                1,
-                (MemRx::new(), MemTx::new()),
-                (MemRx::new(), MemTx::new()),
-                env,
-                shared,
-                Arc::new(Published::default()),
-                links,
-                max_conns,
-                start,
+            dp.shared.neigh.store(Arc::new(snap));
+            dp.shared.bump();
+            let queues = (
+                NicPair::new(MemRx::new(), MemRx::new()),
+                NicPair::new(MemTx::new(), MemTx::new()),
             );
+            let mut w = dp.workers([queues]).pop().expect("one worker");
             // Pick up the snapshots (a no-op when `new` already saw them). The worker
             // clock stays at second 0 from here on: connections are "seen" in the
             // same second, as most packets of a busy flow are.
             w.poll_once(start);
             Self {
                 w,
-                ext: CountTx::new(),
-                int: CountTx::new(),
-                _neigh_rx: neigh_rx,
+                tx: NicPair::new(CountTx::new(), CountTx::new()),
+                _neigh_rx: dp.neigh_rx.clone(),
             }
         }
 
@@ -286,7 +262,7 @@ mod lab {
         pub fn handle(&mut self, nic: Nic, frame: &[u8]) {
             self.w
                 .core
-                .handle(nic, frame, meta(frame), false, &mut self.ext, &mut self.int);
+                .handle(nic, frame, meta(frame), false, &mut self.tx);
         }
 
         pub fn ctr(&self, c: Ctr) -> u64 {
@@ -507,8 +483,8 @@ mod established {
         /// One pass over every connection, checking that each packet went out.
         fn check(&mut self, nic: Nic) {
             let (fwd, before) = match nic {
-                Nic::Ext => (Ctr::FwdIn, self.d.int.committed),
-                Nic::Int => (Ctr::FwdOut, self.d.ext.committed),
+                Nic::Ext => (Ctr::FwdIn, self.d.tx[Nic::Int].committed),
+                Nic::Int => (Ctr::FwdOut, self.d.tx[Nic::Ext].committed),
             };
             let c0 = self.d.ctr(fwd);
             for j in 0..self.n {
@@ -516,14 +492,14 @@ mod established {
                 self.d.handle(nic, &f);
             }
             let after = match nic {
-                Nic::Ext => self.d.int.committed,
-                Nic::Int => self.d.ext.committed,
+                Nic::Ext => self.d.tx[Nic::Int].committed,
+                Nic::Int => self.d.tx[Nic::Ext].committed,
             };
             assert_eq!((self.d.ctr(fwd) - c0) as usize, self.n);
             assert_eq!((after - before) as usize, self.n);
             let out = match nic {
-                Nic::Ext => &self.d.int,
-                Nic::Int => &self.d.ext,
+                Nic::Ext => &self.d.tx[Nic::Int],
+                Nic::Int => &self.d.tx[Nic::Ext],
             };
             let sent = out.last(14 + 20 + 20 + DATA_LEN);
             assert_eq!(checksum::checksum(&sent[14..34]), 0, "IPv4 checksum");
@@ -558,8 +534,7 @@ mod established {
                     let len = 14 + 20 + 20 + DATA_LEN;
                     b.iter(|| {
                         let f = &buf[j * *stride..j * *stride + len];
-                        d.w.core
-                            .handle(nic, f, meta(f), false, &mut d.ext, &mut d.int);
+                        d.w.core.handle(nic, f, meta(f), false, &mut d.tx);
                         j += 1;
                         if j == *n {
                             j = 0;
@@ -584,16 +559,11 @@ mod established {
                     n,
                     ..
                 } = &mut s;
-                let Worker {
-                    core,
-                    ext_tx,
-                    int_tx,
-                    ..
-                } = &mut d.w;
+                let Worker { core, tx, .. } = &mut d.w;
                 b.iter(|| {
                     let len = 14 + 20 + 20 + DATA_LEN;
                     let f = &input[j * *stride..j * *stride + len];
-                    core.handle(Nic::Ext, f, meta(f), false, ext_tx, int_tx);
+                    core.handle(Nic::Ext, f, meta(f), false, tx);
                     j += 1;
                     if j == *n {
                         j = 0;
@@ -601,8 +571,8 @@ mod established {
                     k += 1;
                     if k == 256 {
                         k = 0;
-                        int_tx.flush();
-                        int_tx.sent.clear();
+                        tx[Nic::Int].flush();
+                        tx[Nic::Int].sent.clear();
                     }
                 })
             });

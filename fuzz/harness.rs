@@ -9,10 +9,10 @@
 
 #![allow(dead_code)]
 
-use crossbeam_channel::{Receiver, bounded};
-use ringvs::Nic;
+use crossbeam_channel::Receiver;
 use ringvs::config::Config;
 use ringvs::config::ipvsadm::{apply, parse};
+use ringvs::dataplane::{Director, Env, Plan, Worker};
 use ringvs::io::RxMeta;
 use ringvs::io::mem::{MemRx, MemTx};
 use ringvs::nat::{Snapshot, Timeouts};
@@ -20,7 +20,7 @@ use ringvs::neigh::{NeighEvent, NeighTable};
 use ringvs::stats::{Counters, Ctr};
 use ringvs::wire::Mac;
 use ringvs::wire::checksum::{combine, fold, pseudo_header_v4, sum};
-use ringvs::worker::{Env, FRAME_MAX, Handoff, Links, Published, Shared, Worker};
+use ringvs::{Nic, NicPair};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -194,8 +194,22 @@ impl Harness {
     /// A worker (table of 64) with an established TCP connection
     /// (CLIENT:40000 ↔ RS1:80) and a UDP flow (CLIENT:5000 ↔ RS1:53).
     pub fn new() -> Self {
-        let shared = Arc::new(Shared::new(Snapshot::build(&config(), Timeouts::default())));
-        let now = Instant::now();
+        let env = Env {
+            mac: [Mac(EXT_MAC), Mac(INT_MAC)],
+            mtu: [1500, 1500],
+            ext_net: "198.18.0.2/24".parse().expect("prefix"),
+            gateway: None,
+            int_net: "198.19.0.1/24".parse().expect("prefix"),
+            io_only: false,
+            fanout_key: 0,
+            expire_nodest_conn: false,
+        };
+        let plan = Plan {
+            handoff_depth: 4,
+            ..Plan::new(1, env, 64)
+        };
+        let now = plan.start;
+        let mut dp = Director::new(plan, Snapshot::build(&config(), Timeouts::default()));
         let mut neigh = NeighTable::new();
         for (nic, ip, mac) in [(Nic::Ext, CLIENT, CLIENT_MAC), (Nic::Int, RS1, RS1_MAC)] {
             let ip = u32::from(ip);
@@ -211,50 +225,17 @@ impl Harness {
             );
         }
         if let Some(s) = neigh.take_snapshot() {
-            shared.neigh.store(Arc::new(s));
+            dp.shared.neigh.store(Arc::new(s));
         }
-        shared.bump();
-        let (neigh_tx, neigh_rx) = bounded::<NeighEvent>(4096);
-        let (handoff_tx, handoff_rx) = bounded::<Box<Handoff>>(4);
-        let (pool_tx, pool_rx) = bounded::<Box<Handoff>>(4);
-        for _ in 0..4 {
-            let h = Box::new(Handoff {
-                nic: Nic::Ext,
-                len: 0,
-                csum_partial: false,
-                data: [0; FRAME_MAX],
-            });
-            let _ = pool_tx.try_send(h);
-        }
-        let links = Links {
-            handoff_rx,
-            handoff_tx: vec![handoff_tx],
-            pool_rx,
-            pool_tx,
-            neigh_tx,
-        };
-        let env = Env {
-            mac: [Mac(EXT_MAC), Mac(INT_MAC)],
-            mtu: [1500, 1500],
-            ext_net: "198.18.0.2/24".parse().expect("prefix"),
-            gateway: None,
-            int_net: "198.19.0.1/24".parse().expect("prefix"),
-            io_only: false,
-            fanout_key: 0,
-            expire_nodest_conn: false,
-        };
-        let w = Worker::new(
-            0,
-            1,
-            (MemRx::new(), MemTx::new()),
-            (MemRx::new(), MemTx::new()),
-            Arc::new(env),
-            shared,
-            Arc::new(Published::default()),
-            links,
-            64,
-            now,
+        dp.shared.bump();
+        let queues = (
+            NicPair::new(MemRx::new(), MemRx::new()),
+            NicPair::new(MemTx::new(), MemTx::new()),
         );
+        let Some(w) = dp.workers([queues]).pop() else {
+            unreachable!("a plan of one worker builds one")
+        };
+        let neigh_rx = dp.neigh_rx.clone();
         let mut h = Self {
             w,
             neigh_rx,
@@ -289,12 +270,13 @@ impl Harness {
             vlan: false,
         };
         match nic {
-            Nic::Ext => self.w.ext_rx.push_with(frame, meta),
-            Nic::Int => self.w.int_rx.push_with(frame, meta),
+            Nic::Ext => self.w.rx[Nic::Ext].push_with(frame, meta),
+            Nic::Int => self.w.rx[Nic::Int].push_with(frame, meta),
         }
         self.now += Duration::from_millis(7);
         self.w.poll_once(self.now);
-        let sent = (self.w.ext_tx.take_sent().len() + self.w.int_tx.take_sent().len()) as u64;
+        let sent =
+            (self.w.tx[Nic::Ext].take_sent().len() + self.w.tx[Nic::Int].take_sent().len()) as u64;
         let after = &self.w.core.ctr;
         let d = |c: Ctr| after.get(c) - before.get(c);
         let drops: u64 = Ctr::ALL

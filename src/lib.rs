@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod control;
+pub mod dataplane;
 pub mod health;
 pub mod io;
 pub mod lab;
@@ -13,7 +14,6 @@ pub mod observe;
 pub mod sched;
 pub mod stats;
 pub mod wire;
-pub mod worker;
 
 /// The director's two NICs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,10 +25,44 @@ pub enum Nic {
 }
 
 impl Nic {
+    /// The other NIC.
+    #[inline]
+    pub fn other(self) -> Nic {
+        match self {
+            Nic::Ext => Nic::Int,
+            Nic::Int => Nic::Ext,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Nic::Ext => "ext",
             Nic::Int => "int",
         }
+    }
+}
+
+/// One thing per NIC (a worker's RX queues, its TX queues), indexed by [`Nic`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NicPair<T>(pub [T; 2]);
+
+impl<T> NicPair<T> {
+    pub fn new(ext: T, int: T) -> Self {
+        NicPair([ext, int])
+    }
+}
+
+impl<T> std::ops::Index<Nic> for NicPair<T> {
+    type Output = T;
+    #[inline]
+    fn index(&self, nic: Nic) -> &T {
+        &self.0[nic as usize]
+    }
+}
+
+impl<T> std::ops::IndexMut<Nic> for NicPair<T> {
+    #[inline]
+    fn index_mut(&mut self, nic: Nic) -> &mut T {
+        &mut self.0[nic as usize]
     }
 }

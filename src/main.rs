@@ -256,7 +256,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 1 << 18)]
     max_conns: usize,
     /// Frames taken from each RX ring per worker loop before the TX rings are kicked.
-    #[arg(long, default_value_t = ringvs::worker::BURST)]
+    #[arg(long, default_value_t = ringvs::dataplane::BURST)]
     burst: usize,
     /// CPUs to pin the workers to, in worker order (e.g. `2,3`); workers beyond the
     /// list wrap around it.

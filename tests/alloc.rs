@@ -20,23 +20,22 @@
 // the only code here that needs `unsafe`.
 #![allow(unsafe_code)]
 
-use crossbeam_channel::{Receiver, bounded};
-use ringvs::Nic;
+use crossbeam_channel::Receiver;
 use ringvs::config::ipvsadm::{apply, parse};
 use ringvs::config::{Config, DestId};
-use ringvs::io::mem::{MemRx, MemTx, SLOT_LEN};
+use ringvs::dataplane::{Director, Env, Plan, Published, Worker};
+use ringvs::io::mem::{MemRx, SLOT_LEN};
 use ringvs::io::{RxMeta, TxQueue};
 use ringvs::nat::{Conn, ConnTable, FlowKey, Snapshot, State, Timeouts};
 use ringvs::neigh::{NeighEvent, NeighTable};
 use ringvs::stats::{Ctr, DestStats};
 use ringvs::wire::Mac;
 use ringvs::wire::checksum;
-use ringvs::worker::{Env, FRAME_MAX, Handoff, Links, Published, Shared, Worker};
+use ringvs::{Nic, NicPair};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 // ---------------------------------------------------------------------------
 // The counting allocator
@@ -316,15 +315,13 @@ impl TxQueue for SlotTx {
 
 /// One worker with TCP VIP:80 (`sched`) over two real servers, every neighbor
 /// resolved, and zero-allocation TX queues.
-struct Director {
-    w: Worker<MemRx, MemTx>,
-    ext: SlotTx,
-    int: SlotTx,
+struct TestDirector {
+    w: Worker<MemRx, SlotTx>,
     neigh_rx: Receiver<NeighEvent>,
     out: Arc<Published>,
 }
 
-impl Director {
+impl TestDirector {
     /// `counts`: the scheduler gets every worker's gauges and overload flags (as
     /// for lc/wlc or servers with `-x`), here by upper thresholds never reached.
     fn new(sched: &str, max_conns: usize, counts: bool) -> Self {
@@ -347,8 +344,22 @@ impl Director {
                 }
             }
         }
-        let shared = Arc::new(Shared::new(snap));
-        let start = Instant::now();
+        let env = Env {
+            mac: [Mac(EXT_MAC), Mac(INT_MAC)],
+            mtu: [1500, 1500],
+            ext_net: format!("{EXT_ADDR}/24").parse().expect("prefix"),
+            gateway: None,
+            int_net: "198.19.0.1/24".parse().expect("prefix"),
+            io_only: false,
+            fanout_key: 0,
+            expire_nodest_conn: false,
+        };
+        let plan = Plan {
+            handoff_depth: 8,
+            ..Plan::new(1, env, max_conns)
+        };
+        let start = plan.start;
+        let mut dp = Director::new(plan, snap);
         let mut neigh = NeighTable::new();
         let hosts = [
             (Nic::Int, RS[0], RS_MAC[0]),
@@ -366,59 +377,20 @@ impl Director {
             };
             neigh.event(heard, start);
         }
-        shared
+        dp.shared
             .neigh
             .store(Arc::new(neigh.take_snapshot().expect("learned")));
-        shared.bump();
-        let (neigh_tx, neigh_rx) = bounded::<NeighEvent>(64);
-        let (handoff_tx, handoff_rx) = bounded::<Box<Handoff>>(8);
-        let (pool_tx, pool_rx) = bounded::<Box<Handoff>>(8);
-        for _ in 0..8 {
-            let h = Box::new(Handoff {
-                nic: Nic::Ext,
-                len: 0,
-                csum_partial: false,
-                data: [0; FRAME_MAX],
-            });
-            pool_tx.try_send(h).expect("room");
-        }
-        let links = Links {
-            handoff_rx,
-            handoff_tx: vec![handoff_tx],
-            pool_rx,
-            pool_tx,
-            neigh_tx,
-        };
-        let env = Env {
-            mac: [Mac(EXT_MAC), Mac(INT_MAC)],
-            mtu: [1500, 1500],
-            ext_net: format!("{EXT_ADDR}/24").parse().expect("prefix"),
-            gateway: None,
-            int_net: "198.19.0.1/24".parse().expect("prefix"),
-            io_only: false,
-            fanout_key: 0,
-            expire_nodest_conn: false,
-        };
-        let out = Arc::new(Published::default());
-        let mut w = Worker::new(
-            0,
-            1,
-            (MemRx::new(), MemTx::new()),
-            (MemRx::new(), MemTx::new()),
-            Arc::new(env),
-            shared,
-            Arc::clone(&out),
-            links,
-            max_conns,
-            start,
+        dp.shared.bump();
+        let queues = (
+            NicPair::new(MemRx::new(), MemRx::new()),
+            NicPair::new(SlotTx::new(), SlotTx::new()),
         );
+        let mut w = dp.workers([queues]).pop().expect("one worker");
         w.poll_once(start);
         Self {
             w,
-            ext: SlotTx::new(),
-            int: SlotTx::new(),
-            neigh_rx,
-            out,
+            neigh_rx: dp.neigh_rx.clone(),
+            out: Arc::clone(&dp.published[0]),
         }
     }
 
@@ -428,9 +400,7 @@ impl Director {
             csum_partial: false,
             vlan: false,
         };
-        self.w
-            .core
-            .handle(nic, f, meta, false, &mut self.ext, &mut self.int);
+        self.w.core.handle(nic, f, meta, false, &mut self.w.tx);
     }
 
     fn ctr(&self, c: Ctr) -> u64 {
@@ -456,7 +426,7 @@ fn fast_path_allocates_nothing() {
         ("rr", true),
         ("rr -p 300", true),
     ] {
-        let mut d = Director::new(sched, 2 * CONNS, counts);
+        let mut d = TestDirector::new(sched, 2 * CONNS, counts);
 
         // Established connections, by a real handshake (allocation not counted).
         let syns: Vec<Vec<u8>> = (0..2 * CONNS)
@@ -491,7 +461,7 @@ fn fast_path_allocates_nothing() {
         let pings = [echo_request(VIP, 1), echo_request(EXT_ADDR, 2)];
         let (fwd_in, fwd_out) = (d.ctr(Ctr::FwdIn), d.ctr(Ctr::FwdOut));
         let (arp0, echo0) = (d.ctr(Ctr::ArpReply), d.ctr(Ctr::IcmpEchoReply));
-        let (ext0, int0) = (d.ext.committed, d.int.committed);
+        let (ext0, int0) = (d.w.tx[Nic::Ext].committed, d.w.tx[Nic::Int].committed);
 
         // Established traffic both ways, ARP and ping.
         let before = allocs();
@@ -515,8 +485,11 @@ fn fast_path_allocates_nothing() {
         );
         assert_eq!(d.ctr(Ctr::ArpReply) - arp0, 2 * ROUNDS as u64);
         assert_eq!(d.ctr(Ctr::IcmpEchoReply) - echo0, 2 * ROUNDS as u64);
-        assert_eq!(d.int.committed - int0, packets);
-        assert_eq!(d.ext.committed - ext0, packets + 4 * ROUNDS as u64);
+        assert_eq!(d.w.tx[Nic::Int].committed - int0, packets);
+        assert_eq!(
+            d.w.tx[Nic::Ext].committed - ext0,
+            packets + 4 * ROUNDS as u64
+        );
         assert_eq!(n, 0, "{sched}: {n} allocations for {} frames", 2 * packets);
         // ... each counted for its real server.
         let traffic = (0..2).fold(DestStats::default(), |mut t, id| {
@@ -551,7 +524,7 @@ fn fast_path_allocates_nothing() {
 fn eviction_from_a_full_table_allocates_nothing() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     const CONNS: usize = 1000;
-    let mut d = Director::new("rr", CONNS, false);
+    let mut d = TestDirector::new("rr", CONNS, false);
     // A table full of half-open (SYN_RECV) entries.
     let syn = |i: usize| tcp((CLIENT_MAC, EXT_MAC), (CLIENT, port(i)), (VIP, 80), SYN, 0);
     for i in 0..CONNS {
@@ -561,7 +534,7 @@ fn eviction_from_a_full_table_allocates_nothing() {
     assert_eq!(d.w.core.state_count(State::SynRecv) as usize, CONNS);
     // As many again, each evicting the stalest: all admitted, none allocating.
     let flood: Vec<Vec<u8>> = (CONNS..3 * CONNS).map(syn).collect();
-    let (new0, int0) = (d.ctr(Ctr::ConnNew), d.int.committed);
+    let (new0, int0) = (d.ctr(Ctr::ConnNew), d.w.tx[Nic::Int].committed);
     let before = allocs();
     for f in &flood {
         d.handle(Nic::Ext, f);
@@ -570,7 +543,7 @@ fn eviction_from_a_full_table_allocates_nothing() {
     assert_eq!(n, 0, "{n} allocations for {} evicting SYNs", flood.len());
     assert_eq!(d.ctr(Ctr::ConnEvicted), 2 * CONNS as u64);
     assert_eq!(d.ctr(Ctr::ConnNew) - new0, 2 * CONNS as u64);
-    assert_eq!(d.int.committed - int0, 2 * CONNS as u64);
+    assert_eq!(d.w.tx[Nic::Int].committed - int0, 2 * CONNS as u64);
     assert_eq!(d.ctr(Ctr::DropTableFull), 0);
     assert_eq!(d.w.core.table.len(), CONNS);
 }

@@ -8,12 +8,12 @@ use common::*;
 use ringvs::Nic;
 use ringvs::config::Proto;
 use ringvs::config::ipvsadm::format_list;
+use ringvs::dataplane::tx::PENDING_MAX_AGE;
 use ringvs::io::RxMeta;
 use ringvs::io::fanout::owner;
 use ringvs::nat::State;
 use ringvs::neigh::{NeighEvent, NeighTable};
 use ringvs::stats::Ctr;
-use ringvs::worker::PENDING_MAX_AGE;
 use smoltcp::wire::{ArpOperation, ArpPacket, EthernetFrame, Icmpv4Packet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -310,7 +310,7 @@ fn partial_tcp_checksum_is_completed_both_ways() {
     make_partial(&mut syn);
     // The input really is not a complete checksum (else this tests nothing).
     assert!(try_parse_ip(&syn).is_err(), "partial input must not verify");
-    lab.w().ext_rx.push_with(&syn, partial_meta(&syn));
+    lab.w().rx[Nic::Ext].push_with(&syn, partial_meta(&syn));
     let (e, i) = lab.poll_take();
     assert!(e.is_empty());
     let p = parse_ip(&one(i)); // verifies the TCP checksum
@@ -321,7 +321,7 @@ fn partial_tcp_checksum_is_completed_both_ways() {
     let data: Vec<u8> = (0..333u32).map(|i| (i * 13) as u8).collect();
     let mut seg = tcp_seg(&c, 40000, 80, PSH | ACK, 2, 1, &data);
     make_partial(&mut seg);
-    lab.w().ext_rx.push_with(&seg, partial_meta(&seg));
+    lab.w().rx[Nic::Ext].push_with(&seg, partial_meta(&seg));
     let (_, i) = lab.poll_take();
     assert_eq!(parse_ip(&one(i)).payload, data);
 
@@ -336,7 +336,7 @@ fn partial_tcp_checksum_is_completed_both_ways() {
         &data,
     );
     make_partial(&mut rep);
-    lab.w().int_rx.push_with(&rep, partial_meta(&rep));
+    lab.w().rx[Nic::Int].push_with(&rep, partial_meta(&rep));
     let (e, _) = lab.poll_take();
     let q = parse_ip(&one(e));
     assert_eq!((q.src, q.sport), (VIP, 80));
@@ -349,14 +349,14 @@ fn partial_udp_checksum_is_completed() {
     let mut lab = lab_with(UDP_53);
     let mut q = udp_frame(&L3::to_vip(), 5000, 53, b"\x12\x34 query", true);
     make_partial(&mut q);
-    lab.w().ext_rx.push_with(&q, partial_meta(&q));
+    lab.w().rx[Nic::Ext].push_with(&q, partial_meta(&q));
     let (_, i) = lab.poll_take();
     let p = parse_ip(&one(i));
     assert_ne!(p.l4_csum, 0, "a real checksum, not 'none'");
     assert_eq!((p.dst, p.dport), (RS1, 5353));
     let mut r = udp_frame(&L3::from_rs(RS1, CLIENT), 5353, 5000, b"answer!", true);
     make_partial(&mut r);
-    lab.w().int_rx.push_with(&r, partial_meta(&r));
+    lab.w().rx[Nic::Int].push_with(&r, partial_meta(&r));
     let (e, _) = lab.poll_take();
     let p = parse_ip(&one(e));
     assert_ne!(p.l4_csum, 0);
@@ -516,9 +516,7 @@ fn echo_to_other_addresses_is_dropped() {
 fn icmp_port_unreachable_from_real_server_reaches_client() {
     let mut lab = lab_with(UDP_53);
     let fwd = {
-        lab.w()
-            .ext_rx
-            .push(&udp_frame(&L3::to_vip(), 5000, 53, b"query!", true));
+        lab.w().rx[Nic::Ext].push(&udp_frame(&L3::to_vip(), 5000, 53, b"query!", true));
         let (_, i) = lab.poll_take();
         one(i)
     };
@@ -551,9 +549,7 @@ fn icmp_error_quoting_8_bytes_of_tcp() {
     // Routers quote only 8 bytes of L4: no TCP checksum to fix inside.
     let mut lab = lab_with(RR_8080);
     let fwd = {
-        lab.w()
-            .ext_rx
-            .push(&tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+        lab.w().rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), 40000, 80, SYN));
         let (_, i) = lab.poll_take();
         one(i)
     };
@@ -575,7 +571,7 @@ fn icmp_frag_needed_from_client_side_reaches_real_server() {
     // The segment as the client side saw it: VIP:80 → CIP:40000, full TCP header.
     let data = vec![0x42u8; 100];
     let out = {
-        lab.w().int_rx.push(&tcp_seg(
+        lab.w().rx[Nic::Int].push(&tcp_seg(
             &L3::from_rs(RS1, CLIENT),
             8080,
             40000,
@@ -611,9 +607,7 @@ fn icmp_frag_needed_from_client_side_reaches_real_server() {
 fn icmp_error_from_a_router_on_the_internal_side() {
     let mut lab = lab_with(UDP_53);
     let fwd = {
-        lab.w()
-            .ext_rx
-            .push(&udp_frame(&L3::to_vip(), 5000, 53, b"query!", true));
+        lab.w().rx[Nic::Ext].push(&udp_frame(&L3::to_vip(), 5000, 53, b"query!", true));
         let (_, i) = lab.poll_take();
         one(i)
     };
@@ -679,18 +673,16 @@ fn icmp_error_is_handed_off_to_the_owning_worker() {
     let rounds = HANDOFF_DEPTH * 3;
     for n in 0..rounds {
         // The fanout sends the request to worker 1.
-        lab.workers[1]
-            .ext_rx
-            .push(&udp_frame(&L3::to_vip(), cport, 53, b"query", true));
+        lab.workers[1].rx[Nic::Ext].push(&udp_frame(&L3::to_vip(), cport, 53, b"query", true));
         lab.poll();
-        let fwd = one(lab.workers[1].int_tx.take_sent());
+        let fwd = one(lab.workers[1].tx[Nic::Int].take_sent());
         // The ICMP error lands on worker 0 (its hash sees no ports).
         let err = icmp_error(&L3::from_rs(RS1, CLIENT), 3, 3, [0; 4], &fwd, 64);
-        lab.workers[0].int_rx.push(&err);
+        lab.workers[0].rx[Nic::Int].push(&err);
         let now = lab.now;
         lab.workers[0].poll_once(now);
-        assert!(lab.workers[0].ext_tx.take_sent().is_empty());
-        assert!(lab.workers[0].int_tx.take_sent().is_empty());
+        assert!(lab.workers[0].tx[Nic::Ext].take_sent().is_empty());
+        assert!(lab.workers[0].tx[Nic::Int].take_sent().is_empty());
         let w0 = &lab.workers[0].core.ctr;
         assert_eq!(
             w0.get(Ctr::HandoffOut),
@@ -704,7 +696,7 @@ fn icmp_error_is_handed_off_to_the_owning_worker() {
         assert_eq!(w1.get(Ctr::HandoffIn), n as u64 + 1);
         assert_eq!(w1.get(Ctr::IcmpErrorNat), n as u64 + 1);
         assert_eq!(w1.get(Ctr::RxInt), 0, "a handoff is not a receive");
-        let p = parse_ip(&one(lab.workers[1].ext_tx.take_sent()));
+        let p = parse_ip(&one(lab.workers[1].tx[Nic::Ext].take_sent()));
         assert_eq!((p.src, p.dst), (VIP, CLIENT));
         let q = parse_quoted(&p);
         assert_eq!((q.src, q.sport, q.dst, q.dport), (CLIENT, cport, VIP, 53));
@@ -1331,8 +1323,8 @@ fn malformed_and_unwanted_frames_are_dropped_by_reason() {
         ]);
         let m = m.unwrap_or_else(|| meta(&frame));
         match nic {
-            Nic::Ext => lab.w().ext_rx.push_with(&frame, m),
-            Nic::Int => lab.w().int_rx.push_with(&frame, m),
+            Nic::Ext => lab.w().rx[Nic::Ext].push_with(&frame, m),
+            Nic::Int => lab.w().rx[Nic::Int].push_with(&frame, m),
         }
         let (e, i) = lab.poll_take();
         let c = &lab.w().core.ctr;
@@ -1480,8 +1472,8 @@ mod props {
     fn feed(lab: &mut Lab, nic: Nic, frame: &[u8], m: RxMeta) -> Result<(), TestCaseError> {
         let before = lab.w().core.ctr.clone();
         match nic {
-            Nic::Ext => lab.w().ext_rx.push_with(frame, m),
-            Nic::Int => lab.w().int_rx.push_with(frame, m),
+            Nic::Ext => lab.w().rx[Nic::Ext].push_with(frame, m),
+            Nic::Int => lab.w().rx[Nic::Int].push_with(frame, m),
         }
         let (e, i) = lab.poll_take();
         let after = lab.w().core.ctr.clone();
@@ -1756,9 +1748,7 @@ fn sources_that_cannot_be_clients_open_nothing() {
 fn icmp_errors_go_only_where_their_connection_goes() {
     let mut lab = lab_with(UDP_53);
     let fwd = {
-        lab.w()
-            .ext_rx
-            .push(&udp_frame(&L3::to_vip(), 5000, 53, b"query!", true));
+        lab.w().rx[Nic::Ext].push(&udp_frame(&L3::to_vip(), 5000, 53, b"query!", true));
         let (_, i) = lab.poll_take();
         one(i)
     };
@@ -1956,9 +1946,9 @@ fn io_only_moves_frames_unchanged_but_for_the_macs() {
 // ---------------------------------------------------------------------------
 
 use ringvs::config::ServiceKey;
+use ringvs::dataplane::Env;
 use ringvs::nat::{ConnInfo, DestView, Timeouts};
 use ringvs::stats::DestStats;
-use ringvs::worker::Env;
 use std::net::Ipv4Addr;
 
 const SVC: (u8, u32, u16) = (6, 0xc612_006e, 80);
@@ -1967,12 +1957,12 @@ const SVC: (u8, u32, u16) = (6, 0xc612_006e, 80);
 /// sent as (ext, int).
 fn push(lab: &mut Lab, k: usize, nic: Nic, f: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     match nic {
-        Nic::Ext => lab.workers[k].ext_rx.push(f),
-        Nic::Int => lab.workers[k].int_rx.push(f),
+        Nic::Ext => lab.workers[k].rx[Nic::Ext].push(f),
+        Nic::Int => lab.workers[k].rx[Nic::Int].push(f),
     }
     lab.poll();
     let w = &mut lab.workers[k];
-    (w.ext_tx.take_sent(), w.int_tx.take_sent())
+    (w.tx[Nic::Ext].take_sent(), w.tx[Nic::Int].take_sent())
 }
 
 /// Where a client SYN into worker `k` went.

@@ -7,21 +7,21 @@
 
 pub mod proto;
 
-use crate::Nic;
 use crate::config::format::{self, Live};
 use crate::config::ipvsadm::{self, AdmCommand, ListOpts};
 use crate::config::names::Names;
 use crate::config::{AdmError, Config, DestId, ServiceKey};
+use crate::dataplane::{Director, Env, Plan, Published, Shared, Worker};
 use crate::io::fanout::Side;
 use crate::io::nic::{self, NicError, NicInfo};
 use crate::io::ring::xsk::{self, XdpMode, XdpProgram, XskRx, XskSize, XskTx};
 use crate::io::ring::{Fanout, RingSize, RxRing, RxVersion, TxRing};
 use crate::io::{RxQueue, TxQueue};
 use crate::nat::{ConnInfo, Snapshot, State, Timeouts};
-use crate::neigh::{NeighEvent, NeighTable, Prefix, Probe};
+use crate::neigh::{NeighTable, Prefix, Probe};
 use crate::stats::{Counters, Ctr, DestStats};
 use crate::wire::{Mac, arp};
-use crate::worker::{Env, FRAME_MAX, Handoff, Links, Published, Shared, Worker};
+use crate::{Nic, NicPair};
 use crossbeam_channel::{Sender, bounded};
 use proto::{Command, Response};
 use std::collections::HashMap;
@@ -787,7 +787,6 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     if let Some(path) = &opts.rules {
         load_rules(&mut adm.cfg, path)?;
     }
-    let shared = Arc::new(Shared::new(Snapshot::build(&adm.cfg, adm.timeouts)));
     // A fresh secret per start for the fanout hash (std's RandomState is seeded
     // from the OS).
     let fanout_key = {
@@ -796,7 +795,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
             .build_hasher()
             .finish() as u32
     };
-    let env = Arc::new(Env {
+    let env = Env {
         mac: [ext.mac, int.mac],
         mtu: [clamp_mtu(&ext, opts.io), clamp_mtu(&int, opts.io)],
         ext_net: opts.ext_net,
@@ -805,7 +804,14 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         io_only: opts.io_only,
         fanout_key,
         expire_nodest_conn: opts.expire_nodest_conn,
-    });
+    };
+    let plan = Plan {
+        burst: opts.burst,
+        handoff_depth: HANDOFF_DEPTH,
+        ..Plan::new(n, env, opts.max_conns)
+    };
+    let mut dp = Director::new(plan, Snapshot::build(&adm.cfg, adm.timeouts));
+    let (shared, env) = (Arc::clone(&dp.shared), Arc::clone(&dp.env));
 
     let size = RingSize::new(opts.ring_blocks);
     let open_tx = |info: &NicInfo, size: RingSize| {
@@ -826,11 +832,8 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         IoBackend::Xdp(mode) => Queues::Xdp(open_xdp(&ext, &int, size, mode)?),
     };
 
-    let (neigh_tx, neigh_rx) = bounded::<NeighEvent>(4096);
-    let (handoff_txs, handoff_rxs): (Vec<Sender<_>>, Vec<_>) = (0..n)
-        .map(|_| bounded::<Box<Handoff>>(HANDOFF_DEPTH))
-        .unzip();
-    let published: Vec<Arc<Published>> = (0..n).map(|_| Arc::new(Published::default())).collect();
+    let (neigh_tx, neigh_rx) = (dp.neigh_tx.clone(), dp.neigh_rx.clone());
+    let published = dp.published.clone();
 
     let (garp_tx, garp_rx) = bounded::<Ipv4Addr>(256);
     let ctl = Arc::new(Ctl {
@@ -853,26 +856,22 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     }
 
     let listener = bind_control(&opts.control)?;
-    let start = Instant::now();
     let spawn = Spawn {
-        n,
-        env: &env,
-        shared: &shared,
-        published: &published,
-        handoff_txs,
-        handoff_rxs,
-        neigh_tx: &neigh_tx,
-        max_conns: opts.max_conns,
-        burst: opts.burst,
         busy: opts.busy_poll,
         cores: &cores,
-        start,
     };
     // Keep the XDP programs attached for as long as the workers run.
     let (threads, _xdp) = match queues {
-        Queues::Packet(q) => (spawn.workers(q.ext, q.int)?, Vec::new()),
-        Queues::Xdp(q) => (spawn.workers(q.ext, q.int)?, q.programs),
+        Queues::Packet(q) => (spawn.workers(dp.workers(q.pairs()))?, Vec::new()),
+        Queues::Xdp(q) => {
+            let queues = WorkerQueues {
+                ext: q.ext,
+                int: q.int,
+            };
+            (spawn.workers(dp.workers(queues.pairs()))?, q.programs)
+        }
     };
+    drop(dp);
     if let Some(tap) = health_rx {
         let io = crate::health::HealthIo {
             tx: health_tx,
@@ -1032,6 +1031,16 @@ struct WorkerQueues<R, T> {
     int: Vec<(R, T)>,
 }
 
+impl<R, T> WorkerQueues<R, T> {
+    /// Worker k's queues on both NICs, as `(rx, tx)` pairs.
+    fn pairs(self) -> impl Iterator<Item = (NicPair<R>, NicPair<T>)> {
+        self.ext
+            .into_iter()
+            .zip(self.int)
+            .map(|((er, et), (ir, it))| (NicPair::new(er, ir), NicPair::new(et, it)))
+    }
+}
+
 struct XdpQueues {
     ext: Vec<(XskRx, XskTx)>,
     int: Vec<(XskRx, XskTx)>,
@@ -1125,68 +1134,24 @@ fn open_xdp(
     Ok(q)
 }
 
-/// What every worker is started with.
+/// How worker threads are started.
 struct Spawn<'a> {
-    n: usize,
-    env: &'a Arc<Env>,
-    shared: &'a Arc<Shared>,
-    published: &'a [Arc<Published>],
-    handoff_txs: Vec<Sender<Box<Handoff>>>,
-    handoff_rxs: Vec<crossbeam_channel::Receiver<Box<Handoff>>>,
-    neigh_tx: &'a Sender<NeighEvent>,
-    max_conns: usize,
-    burst: usize,
     busy: bool,
     cores: &'a [core_affinity::CoreId],
-    start: Instant,
 }
 
 impl Spawn<'_> {
-    /// Start one pinned worker thread per queue pair.
+    /// Start one pinned thread per worker.
     fn workers<R, T>(
         self,
-        ext: Vec<(R, T)>,
-        int: Vec<(R, T)>,
+        workers: Vec<Worker<R, T>>,
     ) -> Result<Vec<std::thread::JoinHandle<()>>, RunError>
     where
         R: RxQueue + Send + 'static,
         T: TxQueue + Send + 'static,
     {
-        let n = self.n;
-        let mut threads = Vec::with_capacity(n);
-        // One pool of handoff boxes for all workers: a box returns to the pool
-        // whoever used it, so handing off never allocates.
-        let (pool_tx, pool_rx) = bounded::<Box<Handoff>>(HANDOFF_DEPTH * n);
-        for _ in 0..HANDOFF_DEPTH * n {
-            let _ = pool_tx.try_send(Box::new(Handoff {
-                nic: Nic::Ext,
-                len: 0,
-                csum_partial: false,
-                data: [0; FRAME_MAX],
-            }));
-        }
-        let queues = ext.into_iter().zip(int).zip(self.handoff_rxs);
-        for (k, ((ext, int), hrx)) in queues.enumerate() {
-            let links = Links {
-                handoff_rx: hrx,
-                handoff_tx: self.handoff_txs.clone(),
-                pool_rx: pool_rx.clone(),
-                pool_tx: pool_tx.clone(),
-                neigh_tx: self.neigh_tx.clone(),
-            };
-            let mut w = Worker::new(
-                k,
-                n,
-                ext,
-                int,
-                Arc::clone(self.env),
-                Arc::clone(self.shared),
-                Arc::clone(&self.published[k]),
-                links,
-                self.max_conns,
-                self.start,
-            );
-            w.core.burst = self.burst;
+        let mut threads = Vec::with_capacity(workers.len());
+        for (k, mut w) in workers.into_iter().enumerate() {
             let core = self.cores.get(k % self.cores.len().max(1)).copied();
             let busy = self.busy;
             let t = std::thread::Builder::new()

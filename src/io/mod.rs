@@ -18,6 +18,10 @@ pub mod ring;
 
 use std::os::fd::RawFd;
 
+/// Largest frame a slot outside the rings holds: a handoff between workers, a
+/// frame parked for ARP, a capture copy, a segment diverted to the health thread.
+pub const FRAME_MAX: usize = 2048;
+
 /// What the ring says about a received frame besides its bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RxMeta {

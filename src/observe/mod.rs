@@ -1,6 +1,6 @@
 //! Packet-level observation: `ringvs capture` and `ringvs trace`.
 //!
-//! The control thread publishes a [`Tap`] in [`Shared::tap`](crate::worker::Shared)
+//! The control thread publishes a [`Tap`] in [`Shared::tap`](crate::dataplane::Shared)
 //! and bumps the epoch; each worker caches it as an `Option<Arc<Tap>>` when it
 //! re-loads its snapshots. With nothing attached, the whole cost on the fast path is
 //! one test of that cached option per received frame (`Core::handle`).
@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Bytes of a frame a capture keeps.
-pub const SNAPLEN: usize = crate::worker::FRAME_MAX;
+pub const SNAPLEN: usize = crate::io::FRAME_MAX;
 /// Preallocated capture buffers per capture session.
 pub const CAPTURE_SLOTS: usize = 1024;
 /// Trace records that may wait for the reader.

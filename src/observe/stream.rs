@@ -16,8 +16,8 @@
 use super::filter::{Filter, Summary};
 use super::{CAPTURE_SLOTS, Capture, TRACE_SLOTS, Trace, TraceRec, pcap};
 use crate::control::proto::{self, Command, Request, Response};
+use crate::dataplane::Shared;
 use crate::stats::Ctr;
-use crate::worker::Shared;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::Ipv4Addr;
 use std::os::unix::net::UnixStream;

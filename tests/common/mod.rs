@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::Receiver;
 use pnet::packet::arp::{ArpHardwareTypes, ArpOperation, MutableArpPacket};
 use pnet::packet::ethernet::{EtherType, EtherTypes, MutableEthernetPacket};
 use pnet::packet::icmp::{self, IcmpCode, IcmpType, MutableIcmpPacket};
@@ -13,15 +13,15 @@ use pnet::packet::ipv4::{self, MutableIpv4Packet};
 use pnet::packet::tcp::{self, MutableTcpPacket};
 use pnet::packet::udp::{self, MutableUdpPacket};
 use pnet::util::MacAddr;
-use ringvs::Nic;
 use ringvs::config::ipvsadm::{apply, parse};
 use ringvs::config::{Config, DestId, Proto, ServiceKey};
+use ringvs::dataplane::{Director, Env, Plan, Published, Shared, Worker};
 use ringvs::io::mem::{MemRx, MemTx};
 use ringvs::nat::{ConnInfo, Snapshot, Timeouts};
 use ringvs::neigh::{NeighEvent, NeighTable};
 use ringvs::stats::Ctr;
 use ringvs::wire::Mac;
-use ringvs::worker::{Env, FRAME_MAX, Handoff, Links, Published, Shared, Worker};
+use ringvs::{Nic, NicPair};
 use smoltcp::wire::{
     EthernetFrame, EthernetProtocol, Icmpv4Packet, IpAddress, IpProtocol, Ipv4Packet, TcpPacket,
     UdpPacket,
@@ -118,62 +118,30 @@ impl Lab {
         Self::with_env(n, rules, env(), 1024)
     }
 
-    /// `n` workers with the given addresses and connection table size.
+    /// `n` workers with the given addresses and connection table size, built by
+    /// the director's own constructor (`dataplane::Director`).
     pub fn with_env(n: usize, rules: &[&str], env: Env, max_conns: usize) -> Self {
         let cfg = config(rules);
-        let shared = Arc::new(Shared::new(Snapshot::build(&cfg, Timeouts::default())));
-        let env = Arc::new(env);
-        let (neigh_tx, neigh_rx) = bounded::<NeighEvent>(4096);
-        type Chan = (Sender<Box<Handoff>>, Receiver<Box<Handoff>>);
-        let chans: Vec<Chan> = (0..n).map(|_| bounded(HANDOFF_DEPTH)).collect();
-        let (htx, hrx): (Vec<_>, Vec<_>) = chans.into_iter().unzip();
-        let published: Vec<Arc<Published>> =
-            (0..n).map(|_| Arc::new(Published::default())).collect();
-        let t0 = Instant::now();
-        // One pool of boxes shared by all workers, as `control::run` sets it up.
-        let (pool_tx, pool_rx) = bounded::<Box<Handoff>>(HANDOFF_DEPTH * n);
-        for _ in 0..HANDOFF_DEPTH * n {
-            pool_tx
-                .try_send(Box::new(Handoff {
-                    nic: Nic::Ext,
-                    len: 0,
-                    csum_partial: false,
-                    data: [0; FRAME_MAX],
-                }))
-                .expect("pool has room");
-        }
-        let workers = hrx
-            .into_iter()
-            .enumerate()
-            .map(|(k, handoff_rx)| {
-                let links = Links {
-                    handoff_rx,
-                    handoff_tx: htx.clone(),
-                    pool_rx: pool_rx.clone(),
-                    pool_tx: pool_tx.clone(),
-                    neigh_tx: neigh_tx.clone(),
-                };
-                Worker::new(
-                    k,
-                    n,
-                    (MemRx::new(), MemTx::new()),
-                    (MemRx::new(), MemTx::new()),
-                    Arc::clone(&env),
-                    Arc::clone(&shared),
-                    Arc::clone(&published[k]),
-                    links,
-                    max_conns,
-                    t0,
-                )
-            })
-            .collect();
+        let plan = Plan {
+            handoff_depth: HANDOFF_DEPTH,
+            ..Plan::new(n, env, max_conns)
+        };
+        let t0 = plan.start;
+        let mut dp = Director::new(plan, Snapshot::build(&cfg, Timeouts::default()));
+        let queues = (0..n).map(|_| {
+            (
+                NicPair::new(MemRx::new(), MemRx::new()),
+                NicPair::new(MemTx::new(), MemTx::new()),
+            )
+        });
+        let workers = dp.workers(queues);
         Self {
             workers,
-            shared,
-            published,
+            shared: Arc::clone(&dp.shared),
+            published: dp.published.clone(),
             cfg,
             neigh: NeighTable::new(),
-            neigh_rx,
+            neigh_rx: dp.neigh_rx.clone(),
             t0,
             now: t0,
         }
@@ -270,19 +238,19 @@ impl Lab {
     /// Push a frame on worker 0's external NIC, poll, and return what came out
     /// as (ext, int) frames.
     pub fn ext(&mut self, frame: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-        self.w().ext_rx.push(frame);
+        self.w().rx[Nic::Ext].push(frame);
         self.poll_take()
     }
 
     pub fn int(&mut self, frame: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-        self.w().int_rx.push(frame);
+        self.w().rx[Nic::Int].push(frame);
         self.poll_take()
     }
 
     pub fn poll_take(&mut self) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         self.poll();
         let w = self.w();
-        (w.ext_tx.take_sent(), w.int_tx.take_sent())
+        (w.tx[Nic::Ext].take_sent(), w.tx[Nic::Int].take_sent())
     }
 
     pub fn ctr(&self, c: Ctr) -> u64 {

@@ -1,0 +1,58 @@
+//! ARP on both NICs: answer requests for our addresses (VIPs and the external
+//! address on the external NIC, the DIP on the internal one), and tell the control
+//! thread what we heard, which learns only what it asked for (`crate::neigh`).
+
+use super::worker::Core;
+use crate::Nic;
+use crate::io::TxQueue;
+use crate::neigh::NeighEvent;
+use crate::stats::Ctr;
+use crate::wire::arp::{self, ArpPacket};
+use std::net::Ipv4Addr;
+
+impl Core {
+    /// An ARP packet (`pkt`: the Ethernet payload) received on `nic`; a reply
+    /// goes into `tx`, the same NIC's queue.
+    pub(super) fn arp<T: TxQueue>(&mut self, nic: Nic, pkt: &[u8], tx: &mut T) {
+        let Ok(pkt) = ArpPacket::new_checked(pkt) else {
+            return self.ctr.inc(Ctr::DropArp);
+        };
+        let (sip, tip) = (u32::from(pkt.sender_ip()), u32::from(pkt.target_ip()));
+        let smac = pkt.sender_mac();
+        if !self.is_ours(nic, tip) || sip == tip || smac.is_multicast() {
+            return self.ctr.inc(Ctr::DropArp);
+        }
+        let op = pkt.operation();
+        // Only requests and replies: anything else (RARP, InARP, garbage) would
+        // be reported as a request and then go uncounted.
+        if op != arp::operation::REQUEST && op != arp::operation::REPLY {
+            return self.ctr.inc(Ctr::DropArp);
+        }
+        let heard = NeighEvent::Heard {
+            nic,
+            ip: sip,
+            mac: smac,
+            reply: op == arp::operation::REPLY,
+        };
+        // Best effort: if the control thread is behind, the next ARP will tell again.
+        let _ = self.links.neigh_tx.try_send(heard);
+        if op != arp::operation::REQUEST {
+            return self.ctr.inc(Ctr::ArpHeard);
+        }
+        let Some(slot) = tx.slot() else {
+            return self.ctr.inc(Ctr::DropTxFull);
+        };
+        let len = arp::emit_arp(
+            slot,
+            arp::operation::REPLY,
+            self.env.mac[nic as usize],
+            Ipv4Addr::from(tip),
+            smac,
+            Ipv4Addr::from(sip),
+            smac,
+        );
+        tx.commit(len);
+        self.ctr.add(Ctr::tx_bytes(nic), len as u64);
+        self.ctr.inc(Ctr::ArpReply);
+    }
+}

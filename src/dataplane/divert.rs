@@ -1,0 +1,181 @@
+//! Check replies diverted from the workers to the health thread, and the
+//! servers the workers saw fail a handshake: the part of health checking that
+//! lives on the packet path (the checks themselves are `crate::health`).
+//!
+//! A worker hands a TCP segment to the DIP with a destination port in [`PORTS`]
+//! to the health thread over a bounded channel of pre-allocated boxes
+//! ([`Tap::divert`]: never blocks, never allocates, counts drops), and marks a
+//! real server suspect with one atomic OR ([`Tap::suspect`]).
+
+use crate::config::{DestId, MAX_DEST_IDS};
+use crate::io::FRAME_MAX;
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use std::ops::RangeInclusive;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Local ports of check connections. Workers hand TCP segments to the DIP with a
+/// destination port in this range to the health thread; nothing else uses them.
+pub const PORTS: RangeInclusive<u16> = 61000..=61999;
+/// Packets in flight from the workers to the health thread at most.
+pub const DEPTH: usize = 256;
+
+/// Whether a TCP segment to the DIP with this destination port is a check's.
+#[inline]
+pub fn is_check_port(port: u16) -> bool {
+    port >= *PORTS.start() && port <= *PORTS.end()
+}
+
+/// An IP packet handed from a worker to the health thread.
+pub struct Packet {
+    len: u16,
+    data: [u8; FRAME_MAX],
+}
+
+impl Packet {
+    /// The IP packet's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.data[..usize::from(self.len).min(FRAME_MAX)]
+    }
+}
+
+struct Link {
+    tx: Sender<Box<Packet>>,
+    pool_rx: Receiver<Box<Packet>>,
+    pool_tx: Sender<Box<Packet>>,
+}
+
+/// What workers share with the health thread (lives in [`Shared`](super::Shared)).
+pub struct Tap {
+    link: OnceLock<Link>,
+    /// One bit per `DestId`: seen failing a handshake.
+    suspect: Box<[AtomicU64]>,
+    /// Segments handed to the health thread, and dropped because it was behind
+    /// (or not running).
+    pub diverted: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+impl Default for Tap {
+    fn default() -> Self {
+        Tap {
+            link: OnceLock::new(),
+            suspect: (0..(MAX_DEST_IDS as usize).div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            diverted: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The health thread's end of the [`Tap`].
+pub struct TapRx {
+    pub rx: Receiver<Box<Packet>>,
+    /// Where used boxes go back.
+    pub pool_tx: Sender<Box<Packet>>,
+}
+
+impl Tap {
+    /// Connects the tap (once, before the workers start): boxes are allocated here
+    /// and only circulate afterwards.
+    pub fn connect(&self) -> Option<TapRx> {
+        let (tx, rx) = bounded(DEPTH);
+        let (pool_tx, pool_rx) = bounded(DEPTH);
+        for _ in 0..DEPTH {
+            let _ = pool_tx.try_send(Box::new(Packet {
+                len: 0,
+                data: [0; FRAME_MAX],
+            }));
+        }
+        let link = Link {
+            tx,
+            pool_rx,
+            pool_tx: pool_tx.clone(),
+        };
+        self.link.set(link).ok()?;
+        Some(TapRx { rx, pool_tx })
+    }
+
+    /// Hands the IP packet `ip` to the health thread: a copy into a pooled box and
+    /// a `try_send`; never blocks, never allocates. False (and counted) if dropped.
+    pub fn divert(&self, ip: &[u8]) -> bool {
+        let Some(l) = self.link.get() else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        };
+        let (Ok(mut b), Ok(len)) = (l.pool_rx.try_recv(), u16::try_from(ip.len())) else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        };
+        let Some(dst) = b.data.get_mut(..ip.len()) else {
+            let _ = l.pool_tx.try_send(b);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        };
+        dst.copy_from_slice(ip);
+        b.len = len;
+        match l.tx.try_send(b) {
+            Ok(()) => {
+                self.diverted.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => {
+                let _ = l.pool_tx.try_send(b);
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Marks real server `id` suspect (a worker saw it fail a handshake).
+    #[inline]
+    pub fn suspect(&self, id: DestId) {
+        let i = id.0 as usize;
+        if let Some(w) = self.suspect.get(i / 64) {
+            w.fetch_or(1 << (i % 64), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether `id` was marked suspect since the last call; clears the mark.
+    pub fn take_suspect(&self, id: DestId) -> bool {
+        let i = id.0 as usize;
+        let bit = 1u64 << (i % 64);
+        self.suspect.get(i / 64).is_some_and(|w| {
+            w.load(Ordering::Relaxed) & bit != 0 && w.fetch_and(!bit, Ordering::Relaxed) & bit != 0
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suspects_are_taken_once() {
+        let t = Tap::default();
+        assert!(!t.take_suspect(DestId(70)));
+        t.suspect(DestId(70));
+        t.suspect(DestId(MAX_DEST_IDS + 5)); // out of range: ignored
+        assert!(!t.take_suspect(DestId(71)));
+        assert!(t.take_suspect(DestId(70)));
+        assert!(!t.take_suspect(DestId(70)));
+    }
+
+    #[test]
+    fn divert_counts_drops_when_full_or_unconnected() {
+        let t = Tap::default();
+        assert!(!t.divert(&[0x45; 40]));
+        let rx = t.connect().unwrap();
+        assert!(t.connect().is_none(), "connects once");
+        for _ in 0..DEPTH {
+            assert!(t.divert(&[0x45; 40]));
+        }
+        assert!(!t.divert(&[0x45; 40]), "full");
+        assert!(!t.divert(&[0; FRAME_MAX + 1]), "too long");
+        assert_eq!(t.diverted.load(Ordering::Relaxed), DEPTH as u64);
+        assert_eq!(t.dropped.load(Ordering::Relaxed), 3);
+        let b = rx.rx.try_recv().unwrap();
+        assert_eq!(b.bytes(), &[0x45; 40]);
+    }
+}

@@ -1,0 +1,212 @@
+//! ICMP: echo replies for our own addresses, and the errors that concern a NATed
+//! connection, translated both ways as IPVS does (`ip_vs_core.c`:
+//! `ip_vs_in_icmp` for errors from the client side, `ip_vs_out_icmp` for errors
+//! from the real servers' side). An error belongs to the worker that owns the
+//! connection it quotes, which may not be the one that received it: such a frame
+//! is handed to its owner over a bounded channel ([`Core::hand_off`]).
+
+use super::shared::Handoff;
+use super::tx::TxPair;
+use super::worker::Core;
+use crate::Nic;
+use crate::io::{FRAME_MAX, TxQueue, fanout};
+use crate::nat::{Dir, FlowKey, rewrite};
+use crate::neigh;
+use crate::stats::Ctr;
+use crate::wire::icmpv4::{Icmpv4Packet, msg};
+use crate::wire::ipv4::{self, Ipv4Packet, protocol};
+use crate::wire::{UdpPacket, ethernet};
+use crossbeam_channel::TrySendError;
+
+/// The connection an ICMP error quotes, from the quoted packet's header.
+struct Quoted {
+    proto: u8,
+    src: u32,
+    dst: u32,
+    sport: u16,
+    dport: u16,
+}
+
+impl Quoted {
+    /// The quoted packet of an error message: a 20-byte IPv4 header and at least
+    /// the 8 bytes of TCP/UDP that hold the ports.
+    fn parse(data: &[u8]) -> Option<Quoted> {
+        if data.len() < ipv4::HEADER_LEN + 8 {
+            return None;
+        }
+        let ip = Ipv4Packet::new_unchecked(data);
+        if ip.version() != 4 || ip.header_len() != ipv4::HEADER_LEN {
+            return None;
+        }
+        // The ports are the first 4 bytes of TCP and UDP alike.
+        let l4 = UdpPacket::new_unchecked(&data[ipv4::HEADER_LEN..]);
+        Some(Quoted {
+            proto: ip.protocol(),
+            src: ip.src_raw(),
+            dst: ip.dst_raw(),
+            sport: l4.src_port(),
+            dport: l4.dst_port(),
+        })
+    }
+}
+
+impl Core {
+    /// An ICMP message to our MAC (`frame` spans Ethernet + the IPv4 total length).
+    pub(super) fn icmp<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        frame: &[u8],
+        ip: &Ipv4Packet<&[u8]>,
+        handed: bool,
+        tx: &mut TxPair<T>,
+    ) {
+        let Ok(icmp) = Icmpv4Packet::new_checked(ip.payload()) else {
+            return self.ctr.inc(Ctr::DropIcmp);
+        };
+        if !icmp.verify_checksum() {
+            return self.ctr.inc(Ctr::DropIcmp);
+        }
+        let dst = ip.dst_raw();
+        if icmp.msg_type() == msg::ECHO_REQUEST && self.is_ours(nic, dst) {
+            return self.echo(nic, frame, &mut tx[nic]);
+        }
+        if !icmp.is_error() {
+            return self.ctr.inc(if self.is_ours(nic, dst) {
+                Ctr::DropIcmp
+            } else {
+                Ctr::DropNoService
+            });
+        }
+        let Some(q) = Quoted::parse(icmp.data()) else {
+            return self.ctr.inc(Ctr::DropIcmp);
+        };
+        if q.proto != protocol::TCP && q.proto != protocol::UDP {
+            return self.ctr.inc(Ctr::DropIcmpNoConn);
+        }
+        self.icmp_error(nic, frame, (dst, ip.ttl()), &q, handed, tx);
+    }
+
+    /// Answer an echo request to one of our addresses, out of the NIC it came in.
+    fn echo<T: TxQueue>(&mut self, nic: Nic, frame: &[u8], tx: &mut T) {
+        let Some(slot) = tx.slot() else {
+            return self.ctr.inc(Ctr::DropTxFull);
+        };
+        let len = frame.len();
+        if len > slot.len() {
+            return self.ctr.inc(Ctr::DropTooBig);
+        }
+        slot[..len].copy_from_slice(frame);
+        rewrite::echo_reply(&mut slot[..len]);
+        tx.commit(len);
+        self.ctr.add(Ctr::tx_bytes(nic), len as u64);
+        self.ctr.inc(Ctr::IcmpEchoReply);
+    }
+
+    /// An ICMP error quoting `q`: to the owning worker, then translated towards
+    /// the connection's other end.
+    fn icmp_error<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        frame: &[u8],
+        (dst, ttl): (u32, u8),
+        q: &Quoted,
+        handed: bool,
+        tx: &mut TxPair<T>,
+    ) {
+        // Which end of the quoted packet is the client decides the owning worker.
+        let (key, client) = match nic {
+            // We sent VIP:vport → CIP:cport; the connection's input key reverses it.
+            Nic::Ext => (
+                FlowKey::new(0, q.proto, q.dst, q.dport, q.src, q.sport),
+                (q.dst, q.dport),
+            ),
+            // We sent CIP:cport → RIP:rport; the output key reverses it.
+            Nic::Int => (
+                FlowKey::new(1, q.proto, q.dst, q.dport, q.src, q.sport),
+                (q.src, q.sport),
+            ),
+        };
+        let owner = fanout::owner(client.0, client.1, self.workers, self.env.fanout_key);
+        if owner != self.id && !handed {
+            return self.hand_off(owner, nic, frame);
+        }
+        let Some(idx) = self.table.lookup(&key) else {
+            return self.ctr.inc(Ctr::DropIcmpNoConn);
+        };
+        if ttl <= 1 {
+            return self.ctr.inc(Ctr::DropTtl);
+        }
+        let c = self.table.get(idx);
+        // The error must travel where the connection goes: to the client from the
+        // inside, to the VIP from the outside. Anything else would let a host steer
+        // ICMP from the VIP to an address of its choice.
+        let (bound, dir, hop) = match nic {
+            Nic::Ext => (
+                dst == c.vip,
+                Dir::Input,
+                neigh::next_hop(&self.env.int_net, None, c.rip),
+            ),
+            Nic::Int => (
+                dst == c.client,
+                Dir::Output,
+                neigh::next_hop(&self.env.ext_net, self.env.gateway, c.client),
+            ),
+        };
+        if !bound {
+            return self.ctr.inc(Ctr::DropIcmpNoConn);
+        }
+        let Some(hop) = hop else {
+            return self.ctr.inc(Ctr::DropNoService);
+        };
+        let (rw, dest) = (c.rewrite(dir), c.dest());
+        let bytes = (frame.len() - ethernet::HEADER_LEN) as u64;
+        // Counted with the connection's traffic, as IPVS does.
+        if self.forward((nic.other(), hop), frame, tx, Ctr::IcmpErrorNat, |b| {
+            rewrite::nat_icmp_error(b, &rw)
+        }) {
+            match dir {
+                Dir::Input => self.out.traffic.inbound(dest, bytes),
+                Dir::Output => self.out.traffic.outbound(dest, bytes),
+            }
+        }
+    }
+
+    /// Pass `frame` to worker `owner` (a copy into a pooled box; never blocks,
+    /// never allocates; a full channel or an empty pool is a counted drop).
+    pub(super) fn hand_off(&mut self, owner: usize, nic: Nic, frame: &[u8]) {
+        let Some(tx) = self.links.handoff_tx.get(owner) else {
+            return self.ctr.inc(Ctr::DropIcmpNoConn);
+        };
+        // All workers share one pool of boxes, as many as the handoff channels can
+        // hold together, so it runs dry only if the channels are full anyway.
+        let Ok(mut h) = self.links.pool_rx.try_recv() else {
+            return self.ctr.inc(Ctr::DropHandoffFull);
+        };
+        let len = frame.len();
+        if len > FRAME_MAX {
+            let _ = self.links.pool_tx.try_send(h);
+            return self.ctr.inc(Ctr::DropTooBig);
+        }
+        h.nic = nic;
+        h.len = len as u16;
+        h.csum_partial = false;
+        h.data[..len].copy_from_slice(&frame[..len]);
+        match tx.try_send(h) {
+            Ok(()) => self.ctr.inc(Ctr::HandoffOut),
+            Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => {
+                let _ = self.links.pool_tx.try_send(b);
+                self.ctr.inc(Ctr::DropHandoffFull);
+            }
+        }
+    }
+}
+
+/// A box for [`Core::hand_off`] (allocated when the pool is filled, at build).
+pub(super) fn empty_handoff() -> Box<Handoff> {
+    Box::new(Handoff {
+        nic: Nic::Ext,
+        len: 0,
+        csum_partial: false,
+        data: [0; FRAME_MAX],
+    })
+}

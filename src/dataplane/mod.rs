@@ -1,0 +1,46 @@
+//! The packet path: per-core workers that take frames from both NICs, translate
+//! them as LVS-NAT does and send them on, with no lock, allocation or syscall per
+//! packet (TX queues are kicked once per burst).
+//!
+//! The files follow a packet:
+//!
+//! | file | step |
+//! |------|------|
+//! | `shared.rs` | the contract with the control thread: snapshots in, counters out |
+//! | `build.rs` | the one constructor of a director's workers and their wiring |
+//! | `worker.rs` | the core loop: RX bursts, handoffs, TX kicks, expiry, requests |
+//! | `classify.rs` | counting and validating a frame, dispatch by protocol |
+//! | `arp.rs` | ARP replies for our addresses, what we heard to the control thread |
+//! | `nat.rs` | TCP/UDP: connection lookup or scheduling, state, NAT rewrite |
+//! | `icmp.rs` | echo replies, ICMP error translation, handoff to the owning worker |
+//! | `tx.rs` | into a TX slot with the next hop's MAC, or parked until ARP answers |
+//! | `tap.rs` | the capture/trace hooks, only while something is attached |
+//! | `divert.rs` | health-check replies handed to the health thread, suspects |
+//!
+//! A worker reads the configuration and neighbor snapshots the control thread
+//! publishes, re-loading them only when the shared epoch moves (one relaxed load
+//! per pass). Per real server it counts connections, packets and bytes into its
+//! own `DestTraffic` (relaxed load + store, single writer). New connections are
+//! scheduled from views that sum every worker's `DestGauges` (through
+//! [`Shared::peers`]) and keep IPVS's overload flag per server in
+//! [`Shared::overload`], only for schedulers and services that need them. The one
+//! lock a worker takes outside control requests is a persistence-template shard
+//! (`nat::persist`), when a connection of a persistent service is created or
+//! leaves its table. Control requests (`-Z`, connection listings) are flags the
+//! loop checks once per pass.
+
+mod arp;
+pub mod build;
+mod classify;
+pub mod divert;
+mod icmp;
+mod nat;
+pub mod shared;
+mod tap;
+pub mod tx;
+pub mod worker;
+
+pub use build::{Director, HANDOFF_DEPTH, Plan};
+pub use shared::{Env, Handoff, MAX_LISTING, Published, Shared};
+pub use tx::TxPair;
+pub use worker::{BURST, Core, Worker};

@@ -1,0 +1,320 @@
+//! The L4 NAT path, IPVS's NAT mode (`ip_vs_core.c`: `ip_vs_in` for the client
+//! side, `ip_vs_out` for the real servers' replies; `ip_vs_nat_xmit` for the
+//! rewrite): find the packet's connection, or schedule a new one for a client
+//! packet to a virtual service; advance its TCP state; rewrite destination
+//! (inbound) or source (outbound) with the connection's precomputed checksum
+//! deltas; hand the frame to TX.
+
+use super::classify::Segment;
+use super::shared::Published;
+use super::tx::TxPair;
+use super::worker::Core;
+use crate::Nic;
+use crate::io::TxQueue;
+use crate::nat::persist::{TemplateDest, TemplateKey, Templates};
+use crate::nat::rewrite;
+use crate::nat::table::AddError;
+use crate::nat::{Conn, DestEntry, DestView, Dir, FlowKey, Snapshot, State, overload_check, state};
+use crate::neigh;
+use crate::sched::Flow;
+use crate::stats::{Ctr, MAX_DESTS};
+use crate::wire::ipv4::protocol;
+use crate::wire::tcp::flags::{ACK, RST, SYN};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+
+impl Core {
+    /// A TCP/UDP packet from a client (external NIC): to its connection's real
+    /// server, scheduling a new connection if it has none.
+    pub(super) fn nat_in<T: TxQueue>(&mut self, seg: Segment<'_>, tx: &mut TxPair<T>) {
+        let key = FlowKey::new(0, seg.proto, seg.src, seg.sport, seg.dst, seg.dport);
+        let idx = match self.table.lookup(&key) {
+            Some(i) => i,
+            None => {
+                // A source we could never answer, or one that must not come
+                // from outside, creates nothing.
+                if !self.plausible_client(seg.src) {
+                    return self.ctr.inc(Ctr::DropBadSource);
+                }
+                match self.new_conn(&seg) {
+                    Some(i) => i,
+                    None => return,
+                }
+            }
+        };
+        self.nat_forward(idx, Dir::Input, seg, tx);
+    }
+
+    /// A TCP/UDP packet from a real server (internal NIC): a reply of one of our
+    /// connections goes to its client; a reply to a health check goes to the
+    /// health thread; anything else is dropped.
+    pub(super) fn nat_out<T: TxQueue>(&mut self, seg: Segment<'_>, tx: &mut TxPair<T>) {
+        // Replies to the DIP's health checks (one compare on other traffic).
+        if seg.dst == self.env.dip()
+            && super::divert::is_check_port(seg.dport)
+            && seg.proto == protocol::TCP
+        {
+            self.shared
+                .health
+                .divert(&seg.frame[crate::wire::ethernet::HEADER_LEN..]);
+            return;
+        }
+        let key = FlowKey::new(1, seg.proto, seg.src, seg.sport, seg.dst, seg.dport);
+        let Some(idx) = self.table.lookup(&key) else {
+            return self.ctr.inc(Ctr::DropNoConn);
+        };
+        self.nat_forward(idx, Dir::Output, seg, tx);
+    }
+
+    /// Track connection `idx` for a packet going `dir`, rewrite the packet and
+    /// send it on to the other NIC.
+    #[inline]
+    fn nat_forward<T: TxQueue>(
+        &mut self,
+        idx: u32,
+        dir: Dir,
+        seg: Segment<'_>,
+        tx: &mut TxPair<T>,
+    ) {
+        if self.env.expire_nodest_conn && !self.snap.cfg.dest_live(self.table.get(idx).dest()) {
+            self.drop_conn(idx);
+            return self.ctr.inc(Ctr::DropNoDestConn);
+        }
+        self.track(idx, dir, seg.proto, seg.flags);
+        let c = self.table.get(idx);
+        let (rw, dest) = (c.rewrite(dir), c.dest());
+        let (out, hop, done) = match dir {
+            Dir::Input => (
+                Nic::Int,
+                neigh::next_hop(&self.env.int_net, None, c.rip),
+                Ctr::FwdIn,
+            ),
+            Dir::Output => (
+                Nic::Ext,
+                neigh::next_hop(&self.env.ext_net, self.env.gateway, c.client),
+                Ctr::FwdOut,
+            ),
+        };
+        let Some(hop) = hop else {
+            return self.ctr.inc(Ctr::DropNoService);
+        };
+        let bytes = seg.ip_len();
+        if self.forward((out, hop), seg.frame, tx, done, |b| {
+            rewrite::nat_l4(b, &rw, seg.partial)
+        }) {
+            match dir {
+                Dir::Input => self.out.traffic.inbound(dest, bytes),
+                Dir::Output => self.out.traffic.outbound(dest, bytes),
+            }
+        }
+    }
+
+    /// Schedule a new connection from a client packet to a virtual service.
+    fn new_conn(&mut self, seg: &Segment<'_>) -> Option<u32> {
+        let (proto, flags) = (seg.proto, seg.flags);
+        let (client, vip) = ((seg.src, seg.sport), (seg.dst, seg.dport));
+        // Borrow the snapshot (no refcount traffic on a line all workers share).
+        let Some(svc) = self.snap.cfg.services.get(&(proto, vip.0, vip.1)) else {
+            self.ctr.inc(Ctr::DropNoService);
+            return None;
+        };
+        // TCP connections start with a SYN (no ACK, no RST), as in IPVS without
+        // sloppy_tcp; anything else of an unknown connection is dropped.
+        if proto == protocol::TCP && (flags & SYN == 0 || flags & (ACK | RST) != 0) {
+            self.ctr.inc(Ctr::DropNoConn);
+            return None;
+        }
+        let flow = Flow {
+            client: client.0,
+            cport: client.1,
+            vaddr: vip.0,
+            vport: vip.1,
+            now_s: self.clock.now_s,
+        };
+        let dests: &[DestEntry] = &svc.dests;
+        // Counts over all workers and overload flags only for the schedulers and
+        // services that look at them.
+        if svc.needs_counts {
+            fill_views(
+                &mut self.scratch,
+                dests,
+                &self.snap.peers,
+                &self.shared.overload,
+            );
+        }
+        let views = &self.scratch;
+        let pick = || {
+            if svc.needs_counts {
+                svc.sched.pick(&flow, views)
+            } else {
+                svc.sched.pick(&flow, dests)
+            }
+        };
+        let (d, template) = match svc.persist {
+            None => match pick() {
+                Some(i) => (dests[i], 0),
+                None => {
+                    self.ctr.inc(Ctr::DropNoDest);
+                    return None;
+                }
+            },
+            Some(p) => {
+                let key = TemplateKey {
+                    svc: (proto, vip.0, vip.1),
+                    client: client.0 & p.mask,
+                };
+                // The template's server must still be one of the service's (with
+                // any weight: IPVS keeps quiesced servers' templates by default).
+                let valid = |t: &TemplateDest| {
+                    dests
+                        .iter()
+                        .any(|d| d.id == t.id && d.addr == t.addr && d.port == t.port)
+                };
+                let chosen = || {
+                    pick().map(|i| TemplateDest {
+                        id: dests[i].id,
+                        addr: dests[i].addr,
+                        port: dests[i].port,
+                    })
+                };
+                let found = self
+                    .shared
+                    .templates
+                    .schedule(key, p, self.clock.now_s, valid, chosen)
+                    .and_then(|(t, g)| dests.iter().find(|d| d.id == t.id).map(|d| (*d, g)));
+                let Some(found) = found else {
+                    self.ctr.inc(Ctr::DropNoDest);
+                    return None;
+                };
+                found
+            }
+        };
+        // A real server added without a port (`-r RIP`) of a port-0 service takes
+        // the packet's destination port, as in IPVS.
+        let rport = if d.port == 0 { vip.1 } else { d.port };
+        let mut conn = Conn::new(proto, client, vip, (d.addr, rport), d.id);
+        conn.template = template;
+        let fail = |core: &mut Self, why: Ctr| {
+            release_template(&core.shared.templates, &core.snap.cfg, &conn);
+            core.ctr.inc(why);
+            None
+        };
+        if !self.env.int_net.contains(d.addr) {
+            // LVS-NAT needs the real servers on the DIP's segment.
+            return fail(self, Ctr::DropNoDest);
+        }
+        let state = conn.state;
+        if self.table.len() >= self.table.capacity() {
+            self.evict_one();
+        }
+        match self.table.insert(conn.clone(), self.clock.now_s) {
+            Ok(i) => {
+                self.ctr.inc(Ctr::ConnNew);
+                self.out.gauges.adjust(d.id, None, Some(state.is_active()));
+                self.out.traffic.conn(d.id);
+                Some(i)
+            }
+            Err(AddError::Full) => fail(self, Ctr::DropTableFull),
+            Err(AddError::Clash) => fail(self, Ctr::DropConnClash),
+        }
+    }
+
+    /// Advance the connection's state for a packet going `dir`.
+    #[inline]
+    fn track(&mut self, idx: u32, dir: Dir, proto: u8, flags: u8) {
+        let c = self.table.get(idx);
+        let old = c.state;
+        let new = if proto == protocol::TCP {
+            state::tcp_next(old, dir, flags)
+        } else {
+            old
+        };
+        // Passive health check: in SYN_RECV, the real server resets the connection,
+        // or the client sends its SYN again (no SYN-ACK within its RTO, ~1 s).
+        if old == State::SynRecv {
+            let reset = dir == Dir::Output && flags & RST != 0;
+            let syn_again = dir == Dir::Input && flags & (SYN | ACK | RST) == SYN;
+            if reset || syn_again {
+                self.shared.health.suspect(c.dest());
+            }
+        }
+        if old.is_active() != new.is_active() {
+            self.out
+                .gauges
+                .adjust(c.dest(), Some(old.is_active()), Some(new.is_active()));
+        }
+        self.table.touch(idx, new, self.clock.now_s);
+    }
+
+    /// Remove connection `idx` now (its real server is gone).
+    pub(super) fn drop_conn(&mut self, idx: u32) {
+        let c = self.table.get(idx).clone();
+        self.table.remove(idx);
+        self.out
+            .gauges
+            .adjust(c.dest(), Some(c.state.is_active()), None);
+        release_template(&self.shared.templates, &self.snap.cfg, &c);
+        self.ctr.inc(Ctr::ConnExpired);
+    }
+
+    /// Full table: make room by evicting the stalest transitory connection, if any
+    /// (never an established one; see `ConnTable::evict_one`).
+    pub(super) fn evict_one(&mut self) {
+        let (gauges, templates, cfg) = (&self.out.gauges, &self.shared.templates, &self.snap.cfg);
+        if self.table.evict_one(self.clock.now_s, |c| {
+            gauges.adjust(c.dest(), Some(c.state.is_active()), None);
+            release_template(templates, cfg, c);
+        }) {
+            self.ctr.inc(Ctr::ConnEvicted);
+        }
+    }
+}
+
+/// Fill `out` with the views of `dests`: connections summed over every worker's
+/// gauges, and the overload flag brought up to date. `out` has room for them (see
+/// `Core::refresh`), so this allocates nothing.
+pub(super) fn fill_views(
+    out: &mut Vec<DestView>,
+    dests: &[DestEntry],
+    peers: &[Arc<Published>],
+    overload: &[AtomicU32],
+) {
+    out.clear();
+    for d in dests {
+        let (mut active, mut inactive) = (0u32, 0u32);
+        for p in peers {
+            let (a, i) = p.gauges.get(d.id);
+            active = active.saturating_add(a);
+            inactive = inactive.saturating_add(i);
+        }
+        let overloaded = overload_check(
+            &overload[d.id.0 as usize % MAX_DESTS],
+            d.u_threshold,
+            d.l_threshold,
+            active.saturating_add(inactive),
+        );
+        out.push(DestView {
+            entry: *d,
+            active,
+            inactive,
+            overloaded,
+        });
+    }
+}
+
+/// Uncount a leaving connection on its persistence template, if it has one.
+pub(super) fn release_template(templates: &Templates, cfg: &Snapshot, c: &Conn) {
+    if c.template == 0 {
+        return;
+    }
+    let svc = (c.proto, c.vip, c.vport);
+    // The key under the service's current netmask: if `-M` changed, the template
+    // of the old mask is swept (it would not be found or not match generations).
+    if let Some(p) = cfg.services.get(&svc).and_then(|s| s.persist) {
+        let key = TemplateKey {
+            svc,
+            client: c.client & p.mask,
+        };
+        templates.release(key, c.template);
+    }
+}

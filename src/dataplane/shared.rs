@@ -1,0 +1,162 @@
+//! The contract between the workers and everything around them: what the
+//! control thread publishes to the workers ([`Shared`]: rule and neighbor
+//! snapshots, the tap slots of health checks and capture/trace, the stop flag),
+//! what each worker publishes back ([`Published`]: counters, gauges, per-server
+//! traffic, answers to listing requests), the director's fixed facts ([`Env`])
+//! and the frame a worker hands to another ([`Handoff`]).
+//!
+//! It sits below the worker: `health`, `observe` and `control` use these types
+//! without depending on the packet path itself.
+
+use super::divert;
+use crate::Nic;
+use crate::io::FRAME_MAX;
+use crate::nat::persist::Templates;
+use crate::nat::{ConnInfo, Snapshot, state};
+use crate::neigh::{NeighSnapshot, Prefix};
+use crate::stats::{DestGauges, DestStats, DestTraffic, MAX_DESTS, SharedCounters};
+use crate::wire::Mac;
+use arc_swap::ArcSwap;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Most entries (connections and templates) one worker's listing holds.
+pub const MAX_LISTING: usize = 1 << 20;
+
+/// The director's fixed facts a worker needs: its NICs and addresses.
+#[derive(Clone, Debug)]
+pub struct Env {
+    pub mac: [Mac; 2],
+    pub mtu: [usize; 2],
+    /// The director's external address and on-link prefix.
+    pub ext_net: Prefix,
+    pub gateway: Option<Ipv4Addr>,
+    /// The DIP and the internal prefix.
+    pub int_net: Prefix,
+    /// Benchmark mode: move IPv4 frames to the other NIC (next hop by destination
+    /// address, MACs rewritten) without NAT or connection tracking — the ceiling of
+    /// the I/O path. ARP and ping are answered as usual.
+    pub io_only: bool,
+    /// The fanout programs' hash key (to find the worker owning a flow).
+    pub fanout_key: u32,
+    /// IPVS's `expire_nodest_conn`: a packet of a connection whose real server
+    /// was removed expires the connection and is dropped. Off (default), such
+    /// connections keep flowing until they expire.
+    pub expire_nodest_conn: bool,
+}
+
+impl Env {
+    pub fn ext_addr(&self) -> u32 {
+        u32::from(self.ext_net.addr)
+    }
+    pub fn dip(&self) -> u32 {
+        u32::from(self.int_net.addr)
+    }
+}
+
+/// What the control thread publishes to every worker.
+pub struct Shared {
+    pub config: ArcSwap<Snapshot>,
+    pub neigh: ArcSwap<NeighSnapshot>,
+    /// Bumped after either snapshot is replaced.
+    pub epoch: AtomicU64,
+    pub stop: AtomicBool,
+    /// Every worker's published state, so that a worker scheduling a connection
+    /// can sum the connection gauges of all workers. Workers register themselves
+    /// when they are built (`dataplane::build`).
+    pub peers: ArcSwap<Vec<Arc<Published>>>,
+    /// IPVS's overload flag per `DestId % MAX_DESTS` (see [`crate::nat::overload_check`]).
+    pub overload: Box<[AtomicU32]>,
+    /// Persistence templates, shared by all workers (see `nat::persist`).
+    pub templates: Templates,
+    /// Health checks: check replies to divert, suspect servers (`crate::health`).
+    pub health: divert::Tap,
+    /// What `ringvs capture` / `ringvs trace` attached (see `crate::observe`).
+    pub tap: crate::observe::TapSlot,
+}
+
+impl Shared {
+    pub fn new(config: Snapshot) -> Self {
+        Self {
+            config: ArcSwap::from_pointee(config),
+            neigh: ArcSwap::from_pointee(NeighSnapshot::default()),
+            epoch: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            peers: ArcSwap::from_pointee(Vec::new()),
+            overload: (0..MAX_DESTS).map(|_| AtomicU32::new(0)).collect(),
+            templates: Templates::default(),
+            health: divert::Tap::default(),
+            tap: crate::observe::TapSlot::default(),
+        }
+    }
+
+    /// Add a worker's published state to `peers` (at start).
+    pub fn register(&self, p: &Arc<Published>) {
+        self.peers.rcu(|v| {
+            let mut v = Vec::clone(v);
+            v.push(Arc::clone(p));
+            v
+        });
+        self.bump();
+    }
+
+    pub fn bump(&self) {
+        self.epoch.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// What a worker publishes for the control thread.
+#[derive(Debug, Default)]
+pub struct Published {
+    pub counters: SharedCounters,
+    pub gauges: DestGauges,
+    /// Connections per state (indexed by `State as usize`).
+    pub states: [AtomicU64; state::STATES],
+    /// Traffic per real server (counted per packet by this worker alone).
+    pub traffic: DestTraffic,
+    pub(super) zero_req: AtomicBool,
+    pub(super) conns_req: AtomicBool,
+    pub(super) conns: Mutex<Option<Vec<ConnInfo>>>,
+    /// Time per non-empty batch, copied from the worker once a second.
+    pub batch: crate::stats::BatchLatency,
+}
+
+impl Published {
+    /// The traffic of real server `id` through this worker since start or the last
+    /// zeroing.
+    pub fn dest_stats(&self, id: crate::config::DestId) -> DestStats {
+        self.traffic.get(id)
+    }
+
+    /// Ask this worker for a listing of its connections (and, for worker 0, the
+    /// persistence templates, which all workers share); it answers from its loop
+    /// within a few milliseconds (see `take_conns`). At most [`MAX_LISTING`]
+    /// entries.
+    pub fn request_conns(&self) {
+        self.conns_req.store(true, Ordering::Release);
+    }
+
+    /// The listing asked for with `request_conns`, once the worker has made it.
+    pub fn take_conns(&self) -> Option<Vec<ConnInfo>> {
+        self.conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Ask this worker to zero its per-real-server traffic counters (`-Z`); it
+    /// does so at its next loop.
+    pub fn request_zero(&self) {
+        self.zero_req.store(true, Ordering::Release);
+    }
+}
+
+/// A frame passed to the worker that owns its flow.
+#[derive(Clone)]
+pub struct Handoff {
+    pub nic: Nic,
+    pub len: u16,
+    pub csum_partial: bool,
+    pub data: [u8; FRAME_MAX],
+}

@@ -1,0 +1,105 @@
+//! The observation hooks (`ringvs capture` / `ringvs trace`, see
+//! `crate::observe`), reached only while something is attached: the plain path
+//! never sees them. The frame is handled as usual, through TX queues that show
+//! the capture what is sent, and the trace gets one record per matching packet
+//! with the counters it moved and the connection before and after.
+
+use super::tx::TxPair;
+use super::worker::Core;
+use crate::Nic;
+use crate::io::{RxMeta, TxQueue};
+use crate::nat::FlowKey;
+use crate::stats::Ctr;
+
+impl Core {
+    /// [`Core::handle`] with a tap attached: offer the received frame to the
+    /// capture, run the usual handling through TX queues that show what is sent,
+    /// and describe the packet to the trace if it matches.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn handle_tapped<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        data: &[u8],
+        meta: RxMeta,
+        handed: bool,
+        tx: &mut TxPair<T>,
+    ) {
+        use crate::observe::{ConnSnap, Point, TapTx, TraceRec, filter};
+        // Taken out for the call (no refcount traffic), put back after.
+        let Some(tap) = self.snap.tap.take() else {
+            return self.handle_frame(nic, data, meta, handed, tx);
+        };
+        let cap = tap.capture.as_deref();
+        if let Some(c) = cap.filter(|_| !handed)
+            && !c.offer(
+                self.id,
+                Point { nic, tx: false },
+                data,
+                meta.wire_len as usize,
+            )
+        {
+            self.ctr.inc(Ctr::CaptureDropped);
+        }
+        let trace = tap.trace.as_deref().filter(|t| t.filter.matches(data));
+        let mut rec = TraceRec::default();
+        let before = self.ctr.0;
+        let key = if trace.is_some() {
+            rec.sum = filter::summarize(data);
+            let dir = match nic {
+                Nic::Ext => 0,
+                Nic::Int => 1,
+            };
+            let (sp, dp) = rec.sum.ports.unwrap_or((0, 0));
+            let key = FlowKey::new(dir, rec.sum.proto, rec.sum.src, sp, rec.sum.dst, dp);
+            rec.before = (rec.sum.ports.is_some())
+                .then(|| self.table.lookup(&key))
+                .flatten()
+                .map(|i| ConnSnap::of(self.table.get(i)));
+            Some(key)
+        } else {
+            None
+        };
+        let traced = trace.map(|_| [None; 2]);
+        let [ext_tx, int_tx] = &mut tx.0;
+        let tap_tx = |inner, nic| TapTx {
+            inner,
+            nic,
+            worker: self.id,
+            capture: cap,
+            traced,
+            dropped: 0,
+        };
+        let mut taps = TxPair::new(tap_tx(ext_tx, Nic::Ext), tap_tx(int_tx, Nic::Int));
+        self.handle_frame(nic, data, meta, handed, &mut taps);
+        let [ext, int] = taps.0;
+        self.ctr.add(Ctr::CaptureDropped, ext.dropped + int.dropped);
+        if let (Some(t), Some(key)) = (trace, key) {
+            rec.ts_ns = crate::observe::stamp();
+            rec.worker = self.id as u16;
+            rec.nic = nic as u8;
+            rec.handed = handed;
+            rec.len = data.len() as u16;
+            for (i, (a, b)) in self.ctr.0.iter().zip(before.iter()).enumerate() {
+                if a != b {
+                    rec.moved |= 1 << i;
+                }
+            }
+            // The connection may have been created under the reply's key too;
+            // looking up the same key finds it either way.
+            rec.after = rec
+                .sum
+                .ports
+                .and_then(|_| self.table.lookup(&key))
+                .map(|i| ConnSnap::of(self.table.get(i)));
+            let sent = ext.traced.into_iter().chain(int.traced).flatten().flatten();
+            for (slot, s) in rec.tx.iter_mut().zip(sent) {
+                *slot = Some(s);
+            }
+            if !t.push(rec) {
+                self.ctr.inc(Ctr::CaptureDropped);
+            }
+        }
+        self.snap.tap = Some(tap);
+    }
+}

@@ -1,0 +1,187 @@
+//! The last step of every path: a rewritten frame goes into a TX slot of the NIC
+//! it leaves by, with the next hop's MAC — or, when that MAC is not known yet,
+//! into the hop's queue of frames waiting for ARP ([`Pending`]), which the core
+//! loop sends when the neighbor snapshot learns the MAC and drops when it waited
+//! [`PENDING_MAX_AGE`].
+
+use super::worker::Core;
+use crate::io::{FRAME_MAX, TxQueue};
+use crate::neigh::NeighEvent;
+use crate::stats::Ctr;
+use crate::wire::EthernetFrame;
+use crate::wire::ethernet;
+use crate::{Nic, NicPair};
+use std::time::{Duration, Instant};
+
+/// Frames queued per unresolved next hop, and next hops resolved at once.
+pub const PENDING_PER_HOP: usize = 4;
+pub const PENDING_HOPS: usize = 16;
+/// How long a frame may wait for its next hop.
+pub const PENDING_MAX_AGE: Duration = Duration::from_secs(3);
+
+/// A worker's TX queues, indexed by [`Nic`].
+pub type TxPair<T> = NicPair<T>;
+
+/// Frames of one next hop waiting for its MAC.
+struct PendingHop {
+    nic: Nic,
+    ip: u32,
+    since: Instant,
+    n: usize,
+    lens: [usize; PENDING_PER_HOP],
+    frames: Box<[[u8; FRAME_MAX]; PENDING_PER_HOP]>,
+}
+
+/// The frames waiting for ARP, allocated once ([`PENDING_HOPS`] next hops of
+/// [`PENDING_PER_HOP`] frames each).
+pub(super) struct Pending(Vec<PendingHop>);
+
+impl Pending {
+    pub fn new(start: Instant) -> Self {
+        Pending(
+            (0..PENDING_HOPS)
+                .map(|_| PendingHop {
+                    nic: Nic::Ext,
+                    ip: 0,
+                    since: start,
+                    n: 0,
+                    lens: [0; PENDING_PER_HOP],
+                    frames: Box::new([[0; FRAME_MAX]; PENDING_PER_HOP]),
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Put our MAC as source and `to` as destination.
+#[inline]
+fn set_macs(frame: &mut [u8], to: crate::wire::Mac, ours: crate::wire::Mac) {
+    let mut eth = EthernetFrame::new_unchecked(frame);
+    eth.set_dst(to);
+    eth.set_src(ours);
+}
+
+impl Core {
+    /// Send `frame`, rewritten by `patch`, out of `nic` towards next hop `hop`: into a
+    /// TX slot when the hop's MAC is known, else into the hop's pending queue. `done`
+    /// is counted when the frame went out or was queued; a drop counts its reason.
+    pub(super) fn forward<T: TxQueue>(
+        &mut self,
+        (nic, hop): (Nic, u32),
+        frame: &[u8],
+        tx: &mut TxPair<T>,
+        done: Ctr,
+        patch: impl FnOnce(&mut [u8]),
+    ) -> bool {
+        let len = frame.len();
+        if len > self.env.mtu[nic as usize] + ethernet::HEADER_LEN {
+            return self.drop(Ctr::DropTooBig);
+        }
+        let our = self.env.mac[nic as usize];
+        let Some(mac) = self.snap.neigh.get(nic, hop) else {
+            return self.park((nic, hop), frame, done, patch);
+        };
+        let tx = &mut tx[nic];
+        let Some(slot) = tx.slot() else {
+            return self.drop(Ctr::DropTxFull);
+        };
+        let Some(buf) = slot.get_mut(..len) else {
+            return self.drop(Ctr::DropTooBig);
+        };
+        buf.copy_from_slice(frame);
+        patch(buf);
+        set_macs(buf, mac, our);
+        tx.commit(len);
+        self.ctr.add(Ctr::tx_bytes(nic), len as u64);
+        self.ctr.inc(done);
+        true
+    }
+
+    #[inline]
+    fn drop(&mut self, why: Ctr) -> bool {
+        self.ctr.inc(why);
+        false
+    }
+
+    /// Slow path of [`Core::forward`]: park the frame until ARP answers.
+    fn park(
+        &mut self,
+        (nic, hop): (Nic, u32),
+        frame: &[u8],
+        done: Ctr,
+        patch: impl FnOnce(&mut [u8]),
+    ) -> bool {
+        let len = frame.len();
+        let now = self.clock.now;
+        let hops = &mut self.pending.0;
+        let slot = match hops
+            .iter()
+            .position(|p| p.n > 0 && p.nic == nic && p.ip == hop)
+        {
+            Some(i) => i,
+            None => {
+                let Some(i) = hops.iter().position(|p| p.n == 0) else {
+                    return self.drop(Ctr::DropNeighQueue);
+                };
+                let p = &mut hops[i];
+                p.nic = nic;
+                p.ip = hop;
+                p.since = now;
+                let _ = self
+                    .links
+                    .neigh_tx
+                    .try_send(NeighEvent::Resolve { nic, ip: hop });
+                i
+            }
+        };
+        let p = &mut self.pending.0[slot];
+        if p.n >= PENDING_PER_HOP || len > FRAME_MAX {
+            return self.drop(Ctr::DropNeighQueue);
+        }
+        let buf = &mut p.frames[p.n][..len];
+        buf.copy_from_slice(frame);
+        patch(buf);
+        EthernetFrame::new_unchecked(&mut *buf).set_src(self.env.mac[nic as usize]);
+        p.lens[p.n] = len;
+        p.n += 1;
+        self.ctr.inc(Ctr::NeighQueued);
+        self.ctr.inc(done);
+        true
+    }
+
+    /// Send the frames whose next hop got resolved.
+    pub(super) fn flush_pending<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
+        for p in self.pending.0.iter_mut().filter(|p| p.n > 0) {
+            let Some(mac) = self.snap.neigh.get(p.nic, p.ip) else {
+                continue;
+            };
+            let tx = &mut tx[p.nic];
+            for i in 0..p.n {
+                let len = p.lens[i];
+                let Some(slot) = tx.slot().filter(|s| s.len() >= len) else {
+                    self.ctr.inc(Ctr::DropTxFull);
+                    continue;
+                };
+                slot[..len].copy_from_slice(&p.frames[i][..len]);
+                EthernetFrame::new_unchecked(&mut slot[..len]).set_dst(mac);
+                if !crate::observe::tap_sent(&self.snap.tap, self.id, p.nic, &slot[..len]) {
+                    self.ctr.inc(Ctr::CaptureDropped);
+                }
+                tx.commit(len);
+                self.ctr.add(Ctr::tx_bytes(p.nic), len as u64);
+            }
+            p.n = 0;
+        }
+    }
+
+    /// Drop the frames that waited for their next hop too long.
+    pub(super) fn expire_pending(&mut self) {
+        let now = self.clock.now;
+        for p in self.pending.0.iter_mut().filter(|p| p.n > 0) {
+            if now.saturating_duration_since(p.since) >= PENDING_MAX_AGE {
+                self.ctr.add(Ctr::DropNeighUnresolved, p.n as u64);
+                p.n = 0;
+            }
+        }
+    }
+}

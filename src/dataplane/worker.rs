@@ -1,0 +1,367 @@
+//! The core loop: one pass drains both RX queues and the handoff channel (a burst
+//! each, every frame through [`Core::handle`]), kicks both TX queues once, then
+//! does the per-pass housekeeping (frames waiting for ARP, connection expiry,
+//! control requests, publishing counters).
+//!
+//! A [`Worker`] is its queues plus its [`Core`]; the core is everything else a
+//! worker owns: its connection table, its counters, its queue of frames waiting
+//! for ARP, and cached copies of the snapshots the control thread publishes (re-
+//! loaded only when the shared epoch moves: one relaxed load per pass).
+
+use super::shared::{Env, Handoff, MAX_LISTING, Published, Shared};
+use super::tx::{Pending, TxPair};
+use crate::io::{RxMeta, RxQueue, TxQueue};
+use crate::nat::{Conn, ConnInfo, ConnTable, DestView, ServiceId, Snapshot, State};
+use crate::neigh::{NeighEvent, NeighSnapshot};
+use crate::stats::{Counters, Ctr};
+use crate::{Nic, NicPair};
+use crossbeam_channel::{Receiver, Sender};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Frames taken from one RX queue before the TX queues are kicked (default of
+/// `--burst`).
+pub const BURST: usize = 64;
+/// Connections expired per loop at most (so expiry never stalls the fast path).
+pub const EXPIRE_BUDGET: usize = 256;
+/// Idle `poll()` timeout: bounds the latency of handoffs and neighbor updates
+/// when no traffic wakes the worker.
+pub const IDLE_POLL_MS: i32 = 5;
+/// Template shards each worker sweeps per second.
+const SWEEP_SHARDS: usize = 4;
+
+/// The channels that connect a worker to the others and to the control thread.
+pub struct Links {
+    pub handoff_rx: Receiver<Box<Handoff>>,
+    pub handoff_tx: Vec<Sender<Box<Handoff>>>,
+    /// Spare boxes for handoffs, shared by all workers (a box goes back to the
+    /// pool after use, so handing off never allocates).
+    pub pool_rx: Receiver<Box<Handoff>>,
+    pub pool_tx: Sender<Box<Handoff>>,
+    pub neigh_tx: Sender<NeighEvent>,
+}
+
+/// The worker's view of time: the pass's instant, and whole seconds since start
+/// (the unit of connection timeouts).
+pub(super) struct Clock {
+    pub start: Instant,
+    pub now: Instant,
+    pub now_s: u32,
+}
+
+/// What the worker caches of [`Shared`], re-loaded when the epoch moves.
+pub(super) struct Cached {
+    pub epoch: u64,
+    pub cfg: Arc<Snapshot>,
+    pub neigh: Arc<NeighSnapshot>,
+    /// Every worker's published state (their gauges), from `Shared::peers`.
+    pub peers: Arc<Vec<Arc<Published>>>,
+    /// What is attached for capture/trace: `None` (nothing attached) costs one
+    /// predictable branch per frame.
+    pub tap: Option<Arc<crate::observe::Tap>>,
+}
+
+/// Everything of a worker but its queues.
+pub struct Core {
+    pub id: usize,
+    pub workers: usize,
+    /// Frames per RX queue per loop (`--burst`).
+    pub burst: usize,
+    pub table: crate::nat::ConnTable,
+    pub ctr: Counters,
+    pub(super) env: Arc<Env>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) snap: Cached,
+    pub(super) out: Arc<Published>,
+    pub(super) links: Links,
+    pub(super) pending: Pending,
+    pub(super) clock: Clock,
+    /// Candidate views for schedulers that look at connection counts: room for
+    /// the largest service is reserved when a snapshot arrives, never per packet.
+    pub(super) scratch: Vec<DestView>,
+    /// Second of the last template sweep, and the next shard to sweep.
+    swept_s: u32,
+    sweep_at: usize,
+    /// Time per non-empty batch (recorded in `Worker::run`).
+    batch: crate::stats::BatchRecorder,
+}
+
+/// A worker: its queues on both NICs and its [`Core`].
+pub struct Worker<R, T> {
+    pub rx: NicPair<R>,
+    pub tx: TxPair<T>,
+    pub core: Core,
+}
+
+impl<R: RxQueue, T: TxQueue> Worker<R, T> {
+    /// Worker `id` of `workers`. Called by [`super::build`], which wires the links.
+    pub(super) fn new(
+        id: usize,
+        rx: NicPair<R>,
+        tx: TxPair<T>,
+        core: CoreParts,
+        links: Links,
+    ) -> Self {
+        let CoreParts {
+            workers,
+            env,
+            shared,
+            out,
+            max_conns,
+            burst,
+            start,
+        } = core;
+        shared.register(&out);
+        let cfg = shared.config.load_full();
+        let core = Core {
+            id,
+            workers,
+            burst,
+            scratch: Vec::with_capacity(cfg.max_dests),
+            swept_s: 0,
+            sweep_at: id * SWEEP_SHARDS,
+            snap: Cached {
+                epoch: shared.epoch.load(Ordering::Acquire),
+                peers: shared.peers.load_full(),
+                neigh: shared.neigh.load_full(),
+                tap: shared.tap.current(),
+                cfg,
+            },
+            batch: crate::stats::BatchRecorder::default(),
+            env,
+            shared,
+            table: ConnTable::with_capacity(max_conns),
+            ctr: Counters::default(),
+            out,
+            links,
+            pending: Pending::new(start),
+            clock: Clock {
+                start,
+                now: start,
+                now_s: 0,
+            },
+        };
+        Self { rx, tx, core }
+    }
+
+    /// Run until the shared stop flag is set. `busy` spins instead of sleeping in
+    /// `poll()` when idle.
+    pub fn run(&mut self, busy: bool) {
+        let mut fds = Vec::with_capacity(2);
+        fds.extend(self.rx[Nic::Ext].poll_fd());
+        fds.extend(self.rx[Nic::Int].poll_fd());
+        let mut last_stats = Instant::now();
+        while !self.core.shared.stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let n = self.poll_once(now);
+            if n > 0 {
+                self.core.batch.record(now.elapsed());
+            }
+            if now.duration_since(last_stats) >= Duration::from_secs(1) {
+                last_stats = now;
+                self.core.batch.publish(&self.core.out.batch);
+                let k =
+                    self.rx[Nic::Ext].take_kernel_drops() + self.rx[Nic::Int].take_kernel_drops();
+                self.core.ctr.add(Ctr::KernelDrop, k);
+            }
+            if n == 0 {
+                if busy {
+                    std::hint::spin_loop();
+                } else {
+                    crate::io::ring::poll_readable(&fds, IDLE_POLL_MS);
+                }
+            }
+        }
+        self.core.publish();
+        self.core.batch.publish(&self.core.out.batch);
+    }
+
+    /// One pass: refresh snapshots, drain both RX queues and the handoff channel (up
+    /// to a burst each), kick the TX queues, expire. Returns the frames handled.
+    pub fn poll_once(&mut self, now: Instant) -> usize {
+        let core = &mut self.core;
+        core.set_time(now);
+        if core.refresh() {
+            core.flush_pending(&mut self.tx);
+        }
+        let n = drain(core, Nic::Ext, &mut self.rx[Nic::Ext], &mut self.tx);
+        let m = drain(core, Nic::Int, &mut self.rx[Nic::Int], &mut self.tx);
+        let h = core.drain_handoffs(&mut self.tx);
+        core.ctr.add(Ctr::TxExt, self.tx[Nic::Ext].flush() as u64);
+        core.ctr.add(Ctr::TxInt, self.tx[Nic::Int].flush() as u64);
+        core.expire_pending();
+        core.expire();
+        core.requests();
+        core.publish();
+        n + m + h
+    }
+}
+
+/// What a [`Core`] is made of besides its id and links (see [`super::build`]).
+pub(super) struct CoreParts {
+    pub workers: usize,
+    pub env: Arc<Env>,
+    pub shared: Arc<Shared>,
+    pub out: Arc<Published>,
+    pub max_conns: usize,
+    pub burst: usize,
+    pub start: Instant,
+}
+
+/// Handle up to a burst of frames from one RX queue. Returns how many.
+#[inline]
+fn drain<R: RxQueue, T: TxQueue>(
+    core: &mut Core,
+    nic: Nic,
+    rx: &mut R,
+    tx: &mut TxPair<T>,
+) -> usize {
+    let mut n = 0;
+    while n < core.burst {
+        let Some(f) = rx.peek() else { break };
+        core.handle(nic, f.data, f.meta, false, tx);
+        rx.advance();
+        n += 1;
+    }
+    n
+}
+
+impl Core {
+    fn set_time(&mut self, now: Instant) {
+        self.clock.now = now;
+        self.clock.now_s = now.saturating_duration_since(self.clock.start).as_secs() as u32;
+    }
+
+    /// Re-load the snapshots if the control thread published new ones. Returns true
+    /// when the neighbor snapshot changed.
+    fn refresh(&mut self) -> bool {
+        let e = self.shared.epoch.load(Ordering::Acquire);
+        let s = &mut self.snap;
+        if e == s.epoch {
+            return false;
+        }
+        s.epoch = e;
+        s.tap = self.shared.tap.current();
+        s.cfg = self.shared.config.load_full();
+        s.peers = self.shared.peers.load_full();
+        self.scratch.clear();
+        self.scratch.reserve(s.cfg.max_dests);
+        let neigh = self.shared.neigh.load_full();
+        let changed = !Arc::ptr_eq(&neigh, &s.neigh);
+        s.neigh = neigh;
+        changed
+    }
+
+    /// Frames other workers handed to this one (up to a burst).
+    fn drain_handoffs<T: TxQueue>(&mut self, tx: &mut TxPair<T>) -> usize {
+        let mut h = 0;
+        while h < self.burst {
+            let Ok(frame) = self.links.handoff_rx.try_recv() else {
+                break;
+            };
+            self.ctr.inc(Ctr::HandoffIn);
+            let meta = RxMeta {
+                wire_len: u32::from(frame.len),
+                csum_partial: frame.csum_partial,
+                vlan: false,
+            };
+            let len = usize::from(frame.len);
+            self.handle(frame.nic, &frame.data[..len], meta, true, tx);
+            // Give the box back to the shared pool.
+            let _ = self.links.pool_tx.try_send(frame);
+            h += 1;
+        }
+        h
+    }
+
+    fn publish(&self) {
+        self.out.counters.publish(&self.ctr);
+        for (s, n) in self.out.states.iter().zip(self.table.counts()) {
+            s.store(u64::from(*n), Ordering::Relaxed);
+        }
+    }
+
+    fn expire(&mut self) {
+        let gauges = &self.out.gauges;
+        let templates = &self.shared.templates;
+        let cfg = &self.snap.cfg;
+        let now_s = self.clock.now_s;
+        let n = self.table.expire(now_s, &cfg.timeouts, EXPIRE_BUDGET, |c| {
+            gauges.adjust(c.dest(), Some(c.state.is_active()), None);
+            super::nat::release_template(templates, cfg, c);
+        });
+        self.ctr.add(Ctr::ConnExpired, n as u64);
+        if cfg.any_persistent && now_s != self.swept_s {
+            self.swept_s = now_s;
+            templates.sweep(self.sweep_at, SWEEP_SHARDS, now_s, cfg);
+            self.sweep_at = (self.sweep_at + SWEEP_SHARDS) % crate::nat::persist::TEMPLATE_SHARDS;
+        }
+    }
+
+    /// Serve the control thread's requests (two relaxed loads when there are none).
+    fn requests(&mut self) {
+        let out = &self.out;
+        if out.zero_req.load(Ordering::Relaxed) && out.zero_req.swap(false, Ordering::Acquire) {
+            out.traffic.zero();
+        }
+        if out.conns_req.load(Ordering::Relaxed) && out.conns_req.swap(false, Ordering::Acquire) {
+            let list = self.listing();
+            *self
+                .out
+                .conns
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(list);
+        }
+    }
+
+    /// This worker's connections (and, on worker 0, the shared templates), at
+    /// most [`MAX_LISTING`] entries.
+    pub fn listing(&self) -> Vec<ConnInfo> {
+        let now = self.clock.now_s;
+        let templates = if self.id == 0 {
+            self.shared.templates.len(now)
+        } else {
+            0
+        };
+        let mut v = Vec::with_capacity((self.table.len() + templates).min(MAX_LISTING));
+        let to = &self.snap.cfg.timeouts;
+        v.extend(self.table.iter().take(MAX_LISTING).map(|c| ConnInfo {
+            proto: c.proto,
+            client: (Ipv4Addr::from(c.client), c.cport),
+            vip: (Ipv4Addr::from(c.vip), c.vport),
+            dest: (Ipv4Addr::from(c.rip), c.rport),
+            state: c.state,
+            expires_in: to.secs(c.state).saturating_sub(now.saturating_sub(c.seen)),
+            template: false,
+        }));
+        if self.id == 0 {
+            self.shared.templates.list(now, &mut v, MAX_LISTING);
+        }
+        v
+    }
+
+    /// The candidates a new connection of service `svc` would be scheduled from
+    /// now: connection counts over all workers and overload flags (diagnostics
+    /// and tests; `None` if there is no such service).
+    pub fn candidates(&mut self, svc: ServiceId) -> Option<Vec<DestView>> {
+        let s = self.snap.cfg.services.get(&svc)?;
+        super::nat::fill_views(
+            &mut self.scratch,
+            &s.dests,
+            &self.snap.peers,
+            &self.shared.overload,
+        );
+        Some(self.scratch.clone())
+    }
+
+    /// Connections of this worker, for listings.
+    pub fn conns(&self) -> impl Iterator<Item = &Conn> {
+        self.table.iter()
+    }
+
+    pub fn state_count(&self, s: State) -> u32 {
+        self.table.counts()[s as usize]
+    }
+}
