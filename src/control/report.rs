@@ -6,8 +6,9 @@
 //! Everything here reads what the workers publish (`Published`, `Shared`);
 //! nothing here changes the configuration.
 
+use super::adm::dest_ids;
 use super::proto::Response;
-use super::{Ctl, RunError, dest_ids};
+use super::{Ctl, RunError};
 use crate::config::DestId;
 use crate::nat::{ConnInfo, State};
 use crate::stats::{BatchSummary, Counters, Ctr, DestStats};
