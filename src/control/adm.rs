@@ -1,0 +1,276 @@
+//! The configuration and the commands that read or change it: `ringvs adm`
+//! (ipvsadm's command line), `-R` restore, `-L` listings, loading a rules file
+//! at start, and publishing the configuration to the data plane after every
+//! change (less the servers health checks hold down).
+
+use super::proto::Response;
+use super::report::Estimator;
+use super::{Ctl, RunError};
+use crate::config::format::{self, Live};
+use crate::config::ipvsadm::{self, AdmCommand, ListOpts};
+use crate::config::names::Names;
+use crate::config::{AdmError, Config, DestId, ServiceKey};
+use crate::nat::{Snapshot, State, Timeouts};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// The configuration as the control thread keeps it.
+pub(super) struct AdmState {
+    pub(super) cfg: Config,
+    pub(super) timeouts: Timeouts,
+}
+
+/// The real servers of every service, or of `only`.
+pub(super) fn dest_ids(cfg: &Config, only: Option<&ServiceKey>) -> Vec<DestId> {
+    cfg.services()
+        .iter()
+        .filter(|s| only.is_none_or(|k| s.key == *k))
+        .flat_map(|s| s.dests.iter().map(|d| d.id))
+        .collect()
+}
+
+/// Every service's virtual address (VIP), as configured.
+pub(super) fn vips(cfg: &Config) -> Vec<Ipv4Addr> {
+    cfg.services().iter().map(|s| s.key.addr).collect()
+}
+
+/// Load an `ipvsadm -S` rules file into `cfg`.
+pub fn load_rules(cfg: &mut Config, path: &std::path::Path) -> Result<(), RunError> {
+    let err = |e: String| RunError::Rules {
+        path: path.display().to_string(),
+        err: e,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let names = Names::system();
+    let cmds = ipvsadm::parse_rules_with(&text, &names).map_err(|e| err(e.to_string()))?;
+    for (cmd, (line, _)) in cmds.iter().zip(ipvsadm::rule_lines(&text)) {
+        ipvsadm::apply(cfg, cmd).map_err(|e| err(format!("line {line}: {e}")))?;
+    }
+    Ok(())
+}
+
+impl Ctl {
+    /// Publishes the configuration as the data plane should run it: the rules
+    /// less the servers health checks hold down.
+    pub(super) fn publish(&self, st: &AdmState) {
+        self.health.set_targets(crate::health::targets(&st.cfg));
+        let down = self.health.down();
+        let run = crate::health::effective(&st.cfg, &down, false);
+        self.shared
+            .config
+            .store(Arc::new(Snapshot::build(&run, st.timeouts)));
+        self.shared.bump();
+    }
+
+    /// After a change: publish, announce new VIPs, forget zero baselines of
+    /// real servers that are gone.
+    fn changed(&self, st: &AdmState, before: &[Ipv4Addr]) {
+        self.publish(st);
+        for v in vips(&st.cfg) {
+            if !before.contains(&v) {
+                let _ = self.garp_tx.try_send(v);
+            }
+        }
+        let live: hashbrown::HashSet<DestId> = dest_ids(&st.cfg, None).into_iter().collect();
+        if let Ok(mut z) = self.zero.lock() {
+            z.retain(|id, _| live.contains(id));
+        }
+    }
+
+    fn list(&self, o: &ListOpts, names: &Names) -> Response {
+        // Ask the workers before taking the lock: it may take a while.
+        let conns = if o.connections || o.persistent_conn {
+            self.connections()
+        } else {
+            Vec::new()
+        };
+        let Ok(st) = self.adm.lock() else {
+            return Response::fail(1, "internal error: configuration lock poisoned");
+        };
+        let zero = self.zero.lock().map(|z| z.clone()).unwrap_or_default();
+        let est = self.est.lock();
+        let no_est = Estimator::default();
+        let est = est.as_deref().unwrap_or(&no_est);
+        let t = &st.timeouts;
+        let live = Live {
+            gauges: &|d| self.counts(d),
+            stats: &|d| self.stats_since_zero(d, &zero),
+            rates: &|d| est.rate(d),
+            conns: &conns,
+            timeouts: [
+                t.secs(State::Established),
+                t.secs(State::FinWait),
+                t.secs(State::Udp),
+            ],
+        };
+        // Servers held down by health checks are listed with weight 0.
+        let shown = crate::health::effective(&st.cfg, &self.health.down(), true);
+        match format::format_list(&shown, o, &live, names) {
+            Ok(text) => Response::ok(text),
+            // ipvsadm's list_service ends with exit(1) here, not the -1 (255)
+            // of a failed change.
+            Err(e @ AdmError::NoSuchService) => Response::fail(1, e.to_string()),
+            Err(e) => Response::fail(e.exit_code(), e.to_string()),
+        }
+    }
+
+    pub(super) fn adm(&self, argv: &[String]) -> Response {
+        let names = Names::system();
+        let cmd = match ipvsadm::parse_with(argv, &names) {
+            Ok(c) => c,
+            Err(AdmError::Help(text)) => return Response::ok(text),
+            Err(e) => return Response::fail(e.exit_code(), e.to_string()),
+        };
+        if let AdmCommand::List(o) = &cmd {
+            return self.list(o, &names);
+        }
+        let Ok(mut st) = self.adm.lock() else {
+            return Response::fail(1, "internal error: configuration lock poisoned");
+        };
+        match cmd {
+            AdmCommand::Save { numeric } => {
+                Response::ok(format::format_save(&st.cfg, numeric, &names))
+            }
+            AdmCommand::Restore => Response::fail(
+                2,
+                "-R needs the rules on standard input (ringvs adm -R < FILE)",
+            ),
+            AdmCommand::Zero { service } => {
+                if let Err(e) = ipvsadm::apply(&mut st.cfg, &cmd) {
+                    return Response::fail(e.exit_code(), e.to_string());
+                }
+                let ids = dest_ids(&st.cfg, service.as_ref());
+                if let Ok(mut z) = self.zero.lock() {
+                    for id in &ids {
+                        z.insert(*id, self.raw_stats(*id));
+                    }
+                }
+                if let Ok(mut e) = self.est.lock() {
+                    e.zero(&ids);
+                }
+                Response::ok(String::new())
+            }
+            AdmCommand::SetTimeout { tcp, tcpfin, udp } => {
+                st.timeouts.set(tcp, tcpfin, udp);
+                self.publish(&st);
+                Response::ok(String::new())
+            }
+            _ => {
+                let before: Vec<Ipv4Addr> = vips(&st.cfg);
+                if let Err(e) = ipvsadm::apply(&mut st.cfg, &cmd) {
+                    return Response::fail(e.exit_code(), e.to_string());
+                }
+                self.changed(&st, &before);
+                Response::ok(String::new())
+            }
+        }
+    }
+
+    /// `ipvsadm -R`: see [`ipvsadm::restore`].
+    pub(super) fn restore(&self, rules: &str) -> Response {
+        let names = Names::system();
+        let Ok(mut guard) = self.adm.lock() else {
+            return Response::fail(1, "internal error: configuration lock poisoned");
+        };
+        let st = &mut *guard;
+        let before: Vec<Ipv4Addr> = vips(&st.cfg);
+        let mut timeouts = st.timeouts;
+        let r = ipvsadm::restore(&mut st.cfg, rules, &names, &mut |a, b, c| {
+            timeouts.set(a, b, c)
+        });
+        st.timeouts = timeouts;
+        match r {
+            Err(e) => Response::fail(e.exit_code(), e.to_string()),
+            Ok(errors) => {
+                self.changed(st, &before);
+                if errors.is_empty() {
+                    Response::ok(String::new())
+                } else {
+                    Response::fail(255, errors.join("\n"))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::control::test_ctl as ctl;
+
+    fn adm(c: &Ctl, line: &str) -> Response {
+        let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        c.adm(&argv)
+    }
+
+    #[test]
+    fn adm_commands_timeouts_zero_and_restore() {
+        let (c, garp) = ctl(2);
+        assert_eq!(adm(&c, "-A -t 198.18.0.110:80 -s wlc -p").code, 0);
+        assert_eq!(garp.try_recv().ok(), Some(Ipv4Addr::new(198, 18, 0, 110)));
+        assert_eq!(adm(&c, "-a -t 198.18.0.110:80 -r 198.19.0.2 -x 10").code, 0);
+        let r = adm(&c, "-A -t 198.18.0.110:80 -s rr");
+        assert_eq!((r.code, r.err.as_str()), (255, "Service already exists\n"));
+        assert_eq!(adm(&c, "--set 100 0 30").code, 0);
+        assert_eq!(
+            adm(&c, "-L --timeout").out,
+            "Timeout (tcp tcpfin udp): 100 120 30\n"
+        );
+        assert_eq!(adm(&c, "-Z").code, 0);
+        assert_eq!(adm(&c, "-Z -t 198.18.0.110:80").code, 0);
+        let r = adm(&c, "-Z -t 198.18.0.110:81");
+        assert_eq!((r.code, r.err.as_str()), (255, "No such service\n"));
+        let r = adm(&c, "-L -n -t 198.18.0.110:81");
+        assert_eq!((r.code, r.err.as_str()), (1, "No such service\n"));
+        // No worker answers for connections (the stub): only the header.
+        assert_eq!(
+            adm(&c, "-L -n -c").out,
+            "IPVS connection entries\npro expire state       source             virtual            destination\n"
+        );
+        let saved = adm(&c, "-S -n").out;
+        assert_eq!(
+            saved,
+            "-A -t 198.18.0.110:80 -s wlc -p 360\n-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 -x 10 -y 0\n"
+        );
+        assert_eq!(adm(&c, "-C").code, 0);
+        assert_eq!(adm(&c, "-S -n").out, "");
+        let r = c.restore(&saved);
+        assert_eq!(r.code, 0, "{}", r.err);
+        assert_eq!(adm(&c, "-S -n").out, saved);
+        let r = c.restore(&saved);
+        assert_eq!(
+            (r.code, r.err.as_str()),
+            (
+                255,
+                "line 1: Service already exists\nline 2: Destination already exists\n"
+            )
+        );
+        let r = c.restore("-A -t 198.18.0.111:80 -s rr\n-A -t x\n");
+        assert_eq!(r.code, 2);
+        assert_eq!(
+            adm(&c, "-S -n").out,
+            saved,
+            "a syntax error changes nothing"
+        );
+        let r = adm(&c, "-R");
+        assert_eq!(r.code, 2);
+    }
+
+    /// `ringvs run --rules` loads a file saved by a kernel ipvsadm.
+    #[test]
+    fn kernel_ipvsadm_rules_file_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden/kernel-ipvsadm-save.rules");
+        let mut cfg = Config::new();
+        load_rules(&mut cfg, &path).unwrap();
+        assert_eq!((cfg.services().len(), cfg.dest_count()), (5, 8));
+        let bad = std::env::temp_dir().join(format!("ringvs-bad-{}.rules", std::process::id()));
+        std::fs::write(&bad, "-A -t 10.0.0.1:80 -s rr\n-A -t 10.0.0.1:80 -s rr\n").unwrap();
+        let e = load_rules(&mut Config::new(), &bad)
+            .unwrap_err()
+            .to_string();
+        let _ = std::fs::remove_file(&bad);
+        assert!(e.ends_with("line 2: Service already exists"), "{e}");
+    }
+}

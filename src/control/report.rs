@@ -1,0 +1,483 @@
+//! Reports of what the data plane did: `ringvs stats` (text and JSON), the
+//! Prometheus text of `--metrics`, IPVS's rate estimator behind `-L --rate`
+//! (and the thread that samples it), batch-time summaries, and the
+//! per-real-server counters and connection listings that `adm -L` shows.
+//!
+//! Everything here reads what the workers publish (`Published`, `Shared`);
+//! nothing here changes the configuration.
+
+use super::adm::dest_ids;
+use super::proto::Response;
+use super::{Ctl, RunError};
+use crate::config::DestId;
+use crate::dataplane::Published;
+use crate::nat::{ConnInfo, State};
+use crate::stats::{BatchSummary, Counters, Ctr, DestStats};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How often the rate estimator samples the counters, as IPVS's estimator.
+pub const RATE_INTERVAL: Duration = Duration::from_secs(2);
+/// How long `-L -c` waits for the workers' connection listings.
+pub const CONNS_WAIT: Duration = Duration::from_secs(1);
+
+/// IPVS's rate estimator: every [`RATE_INTERVAL`] the change of each real
+/// server's counters gives a rate per second, and the shown rate moves a
+/// quarter of the way towards it (`avg += (rate - avg) / 4`).
+#[derive(Default)]
+pub(super) struct Estimator {
+    /// Counters at the last sample.
+    last: HashMap<DestId, DestStats>,
+    /// Smoothed rates per second: conns, inpkts, outpkts, inbytes, outbytes.
+    avg: HashMap<DestId, [f64; 5]>,
+}
+
+fn fields(s: &DestStats) -> [u64; 5] {
+    [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes]
+}
+
+impl Estimator {
+    /// Takes a sample of every live real server; forgets the others.
+    fn sample(&mut self, now: &HashMap<DestId, DestStats>, secs: f64) {
+        self.avg.retain(|id, _| now.contains_key(id));
+        self.last.retain(|id, _| now.contains_key(id));
+        for (id, cur) in now {
+            let Some(prev) = self.last.insert(*id, *cur) else {
+                continue;
+            };
+            let avg = self.avg.entry(*id).or_default();
+            for (a, (c, p)) in avg
+                .iter_mut()
+                .zip(fields(cur).into_iter().zip(fields(&prev)))
+            {
+                let rate = c.saturating_sub(p) as f64 / secs;
+                *a += (rate - *a) / 4.0;
+            }
+        }
+    }
+
+    pub(super) fn rate(&self, id: DestId) -> DestStats {
+        let a = self.avg.get(&id).copied().unwrap_or_default();
+        let r = |x: f64| x.round().max(0.0) as u64;
+        DestStats {
+            conns: r(a[0]),
+            inpkts: r(a[1]),
+            outpkts: r(a[2]),
+            inbytes: r(a[3]),
+            outbytes: r(a[4]),
+        }
+    }
+
+    /// `-Z`: the rates of `ids` start again from zero.
+    pub(super) fn zero(&mut self, ids: &[DestId]) {
+        for id in ids {
+            self.avg.remove(id);
+        }
+    }
+}
+
+fn sub(a: &DestStats, b: &DestStats) -> DestStats {
+    DestStats {
+        conns: a.conns.saturating_sub(b.conns),
+        inpkts: a.inpkts.saturating_sub(b.inpkts),
+        outpkts: a.outpkts.saturating_sub(b.outpkts),
+        inbytes: a.inbytes.saturating_sub(b.inbytes),
+        outbytes: a.outbytes.saturating_sub(b.outbytes),
+    }
+}
+
+impl Ctl {
+    pub(super) fn counts(&self, d: DestId) -> (u32, u32) {
+        self.published.iter().fold((0, 0), |(a, i), p| {
+            let (pa, pi) = p.gauges.get(d);
+            (a + pa, i + pi)
+        })
+    }
+
+    /// A real server's counters summed over the workers, since start.
+    pub(super) fn raw_stats(&self, d: DestId) -> DestStats {
+        let mut t = DestStats::default();
+        for p in &self.published {
+            t.add(&p.dest_stats(d));
+        }
+        t
+    }
+
+    /// A real server's counters since the last `-Z`.
+    pub(super) fn stats_since_zero(
+        &self,
+        d: DestId,
+        zero: &HashMap<DestId, DestStats>,
+    ) -> DestStats {
+        let raw = self.raw_stats(d);
+        zero.get(&d).map_or(raw, |z| sub(&raw, z))
+    }
+
+    /// One rate-estimator tick (the sampler thread calls it every
+    /// [`RATE_INTERVAL`]).
+    fn sample_rates(&self, secs: f64) {
+        let ids = match self.adm.lock() {
+            Ok(st) => dest_ids(&st.cfg, None),
+            Err(_) => return,
+        };
+        let now: HashMap<DestId, DestStats> =
+            ids.into_iter().map(|id| (id, self.raw_stats(id))).collect();
+        if let Ok(mut e) = self.est.lock() {
+            e.sample(&now, secs);
+        }
+    }
+
+    /// Every worker's connection listing; workers that do not answer within
+    /// [`CONNS_WAIT`] are left out.
+    pub(super) fn connections(&self) -> Vec<ConnInfo> {
+        for p in &self.published {
+            p.request_conns();
+        }
+        let deadline = Instant::now() + CONNS_WAIT;
+        let mut pending: Vec<&Arc<Published>> = self.published.iter().collect();
+        let mut all = Vec::new();
+        loop {
+            pending.retain(|p| match p.take_conns() {
+                Some(v) => {
+                    all.extend(v);
+                    false
+                }
+                None => true,
+            });
+            if pending.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        all
+    }
+
+    pub(super) fn stats(&self, json: bool) -> Response {
+        let per: Vec<Counters> = self
+            .published
+            .iter()
+            .map(|p| p.counters.snapshot())
+            .collect();
+        let states: Vec<Vec<u64>> = self
+            .published
+            .iter()
+            .map(|p| p.states.iter().map(|s| s.load(Ordering::Relaxed)).collect())
+            .collect();
+        let neigh = self.shared.neigh.load().len();
+        if json {
+            return self.stats_json(&per, &states, neigh);
+        }
+        self.stats_text(&per, &states, neigh)
+    }
+
+    /// `ringvs stats --json`: per worker its counters, connections by state and
+    /// batch times; then the totals of the director.
+    fn stats_json(&self, per: &[Counters], states: &[Vec<u64>], neigh: usize) -> Response {
+        let workers: Vec<serde_json::Value> = per
+            .iter()
+            .zip(states)
+            .enumerate()
+            .map(|(i, (c, s))| {
+                let mut m = serde_json::Map::new();
+                m.insert("worker".into(), i.into());
+                for ctr in Ctr::ALL {
+                    m.insert(ctr.name().into(), c.get(*ctr).into());
+                }
+                let conns: serde_json::Map<String, serde_json::Value> = State::ALL
+                    .iter()
+                    .map(|st| (st.name().to_string(), s[*st as usize].into()))
+                    .collect();
+                m.insert("conns".into(), conns.into());
+                serde_json::Value::Object(m)
+            })
+            .collect();
+        let tap = &self.shared.health;
+        let health = serde_json::json!({
+            "diverted": tap.diverted.load(Ordering::Relaxed),
+            "dropped": tap.dropped.load(Ordering::Relaxed),
+        });
+        let (per_batch, all_batch) = self.batch_summaries();
+        let workers: Vec<serde_json::Value> = workers
+            .into_iter()
+            .zip(per_batch)
+            .map(|(mut w, b)| {
+                w["batch_us"] = serde_json::json!(b);
+                w
+            })
+            .collect();
+        let v = serde_json::json!({
+            "workers": workers,
+            "neighbors": neigh,
+            "batch_us": all_batch,
+            "health": health,
+        });
+        Response::ok(format!("{v}\n"))
+    }
+
+    /// `ringvs stats`: a table of every counter, connection state and batch-time
+    /// percentile, one column per worker and a total.
+    fn stats_text(&self, per: &[Counters], states: &[Vec<u64>], neigh: usize) -> Response {
+        let mut out = String::new();
+        out.push_str(&format!("{:<24}", "counter"));
+        for i in 0..per.len() {
+            out.push_str(&format!(" {:>12}", format!("worker{i}")));
+        }
+        out.push_str(&format!(" {:>12}\n", "total"));
+        for ctr in Ctr::ALL {
+            let vals: Vec<u64> = per.iter().map(|c| c.get(*ctr)).collect();
+            let total: u64 = vals.iter().sum();
+            out.push_str(&format!("{:<24}", ctr.name()));
+            for v in &vals {
+                out.push_str(&format!(" {v:>12}"));
+            }
+            out.push_str(&format!(" {total:>12}\n"));
+        }
+        for st in State::ALL {
+            let vals: Vec<u64> = states.iter().map(|s| s[st as usize]).collect();
+            out.push_str(&format!(
+                "{:<24}",
+                format!("conns_{}", st.name().to_lowercase())
+            ));
+            for v in &vals {
+                out.push_str(&format!(" {v:>12}"));
+            }
+            out.push_str(&format!(" {:>12}\n", vals.iter().sum::<u64>()));
+        }
+        let (per_batch, all_batch) = self.batch_summaries();
+        type Pick = fn(&BatchSummary) -> f64;
+        let rows: [(&str, Pick); 4] = [
+            ("batch_us_p50", |b| b.p50_us),
+            ("batch_us_p99", |b| b.p99_us),
+            ("batch_us_p99.9", |b| b.p999_us),
+            ("batch_us_max", |b| b.max_us),
+        ];
+        for (name, pick) in rows {
+            out.push_str(&format!("{name:<24}"));
+            for b in per_batch.iter().chain([&all_batch]) {
+                out.push_str(&format!(" {:>12.1}", pick(b)));
+            }
+            out.push('\n');
+        }
+        out.push_str(&format!("neighbors {neigh}\n"));
+        Response::ok(out)
+    }
+
+    /// `--metrics`: every figure of `stats` and the per-server counters and gauges
+    /// of `-L --stats`, in Prometheus' text format.
+    fn metrics(&self) -> String {
+        let mut t = crate::observe::metrics::Text::default();
+        self.worker_metrics(&mut t);
+        self.batch_metrics(&mut t);
+        t.sample(
+            "ringvs_neighbors",
+            "gauge",
+            "Resolved neighbors.",
+            &[],
+            self.shared.neigh.load().len() as f64,
+        );
+        self.server_metrics(&mut t);
+        t.finish()
+    }
+
+    /// Per worker: every counter, and connections by state.
+    fn worker_metrics(&self, t: &mut crate::observe::metrics::Text) {
+        for (i, p) in self.published.iter().enumerate() {
+            let w = i.to_string();
+            let c = p.counters.snapshot();
+            for ctr in Ctr::ALL {
+                let name = format!("ringvs_{}_total", ctr.name());
+                t.sample(
+                    &name,
+                    "counter",
+                    ctr.doc(),
+                    &[("worker", &w)],
+                    c.get(*ctr) as f64,
+                );
+            }
+            for st in State::ALL {
+                let n = p.states[st as usize].load(Ordering::Relaxed);
+                t.sample(
+                    "ringvs_conns",
+                    "gauge",
+                    "Connections in the worker's table, by state.",
+                    &[("worker", &w), ("state", st.name())],
+                    n as f64,
+                );
+            }
+        }
+    }
+
+    /// Per worker: batch-time quantiles and the number of batches.
+    fn batch_metrics(&self, t: &mut crate::observe::metrics::Text) {
+        let (per, _) = self.batch_summaries();
+        for (i, b) in per.iter().enumerate() {
+            let w = i.to_string();
+            for (q, v) in [
+                ("0.5", b.p50_us),
+                ("0.99", b.p99_us),
+                ("0.999", b.p999_us),
+                ("1", b.max_us),
+            ] {
+                t.sample(
+                    "ringvs_batch_seconds",
+                    "summary",
+                    "Time a worker spends on one non-empty batch.",
+                    &[("worker", &w), ("quantile", q)],
+                    v / 1e6,
+                );
+            }
+            t.sample(
+                "ringvs_batch_seconds_count",
+                "counter",
+                "Batches recorded.",
+                &[("worker", &w)],
+                b.batches as f64,
+            );
+        }
+    }
+
+    /// Per real server: the counters and gauges of `-L --stats`, and its weight.
+    fn server_metrics(&self, t: &mut crate::observe::metrics::Text) {
+        let st = self
+            .adm
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for svc in st.cfg.services() {
+            let service = format!("{}:{}", svc.key.addr, svc.key.port);
+            let proto = svc.key.proto.name().to_lowercase();
+            for d in &svc.dests {
+                let server = format!("{}:{}", d.addr, d.port);
+                let l = [
+                    ("proto", proto.as_str()),
+                    ("service", service.as_str()),
+                    ("server", server.as_str()),
+                ];
+                let s = self.raw_stats(d.id);
+                let (active, inactive) = self.counts(d.id);
+                for (name, help, v) in [
+                    (
+                        "ringvs_server_conns_total",
+                        "Connections scheduled to the real server.",
+                        s.conns,
+                    ),
+                    (
+                        "ringvs_server_in_packets_total",
+                        "Packets client -> real server.",
+                        s.inpkts,
+                    ),
+                    (
+                        "ringvs_server_out_packets_total",
+                        "Packets real server -> client.",
+                        s.outpkts,
+                    ),
+                    (
+                        "ringvs_server_in_bytes_total",
+                        "IP bytes client -> real server.",
+                        s.inbytes,
+                    ),
+                    (
+                        "ringvs_server_out_bytes_total",
+                        "IP bytes real server -> client.",
+                        s.outbytes,
+                    ),
+                ] {
+                    t.sample(name, "counter", help, &l, v as f64);
+                }
+                t.sample(
+                    "ringvs_server_active_conns",
+                    "gauge",
+                    "ActiveConn of ipvsadm -L.",
+                    &l,
+                    f64::from(active),
+                );
+                t.sample(
+                    "ringvs_server_inactive_conns",
+                    "gauge",
+                    "InActConn of ipvsadm -L.",
+                    &l,
+                    f64::from(inactive),
+                );
+                t.sample(
+                    "ringvs_server_weight",
+                    "gauge",
+                    "Weight.",
+                    &l,
+                    f64::from(d.weight),
+                );
+            }
+        }
+    }
+
+    /// Batch-time percentiles per worker and over all workers.
+    fn batch_summaries(&self) -> (Vec<BatchSummary>, BatchSummary) {
+        let hs: Vec<_> = self.published.iter().map(|p| p.batch.snapshot()).collect();
+        let per = hs
+            .iter()
+            .map(|h| crate::stats::batch_summary([h]))
+            .collect();
+        (per, crate::stats::batch_summary(&hs))
+    }
+}
+
+/// Start the thread that samples per-real-server counters for `--rate`.
+pub(super) fn start_sampler(ctl: &Arc<Ctl>) -> Result<(), RunError> {
+    let ctl = Arc::clone(ctl);
+    std::thread::Builder::new()
+        .name("ringvs-rate".into())
+        .spawn(move || {
+            let mut last = Instant::now();
+            loop {
+                std::thread::sleep(RATE_INTERVAL);
+                let now = Instant::now();
+                ctl.sample_rates(now.duration_since(last).as_secs_f64().max(0.001));
+                last = now;
+            }
+        })
+        .map_err(|e| RunError::Invalid(format!("spawning rate thread: {e}")))?;
+    Ok(())
+}
+
+/// Serve Prometheus metrics over HTTP at `addr` (`--metrics ADDR`); storing
+/// `true` in the flag returned stops it.
+pub(super) fn serve_metrics(
+    addr: std::net::SocketAddr,
+    ctl: &Arc<Ctl>,
+) -> Result<Arc<AtomicBool>, RunError> {
+    let c = Arc::clone(ctl);
+    let stop = Arc::new(AtomicBool::new(false));
+    crate::observe::metrics::serve(addr, Arc::clone(&stop), move || c.metrics())
+        .map_err(|e| RunError::Invalid(format!("--metrics {addr}: {e}")))?;
+    Ok(stop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimator_moves_a_quarter_towards_the_rate() {
+        let mut e = Estimator::default();
+        let id = DestId(3);
+        let at = |conns| {
+            HashMap::from([(
+                id,
+                DestStats {
+                    conns,
+                    ..DestStats::default()
+                },
+            )])
+        };
+        e.sample(&at(0), 2.0);
+        assert_eq!(e.rate(id).conns, 0);
+        e.sample(&at(800), 2.0); // 400/s: avg 100
+        assert_eq!(e.rate(id).conns, 100);
+        e.sample(&at(1600), 2.0); // 400/s: avg 175
+        assert_eq!(e.rate(id).conns, 175);
+        e.zero(&[id]);
+        assert_eq!(e.rate(id).conns, 0);
+        e.sample(&HashMap::new(), 2.0);
+        assert!(e.last.is_empty() && e.avg.is_empty());
+    }
+}

@@ -1,0 +1,331 @@
+//! The control socket: binding it, accepting clients, the credential check and
+//! refusals, and serving one request per connection on its own thread (with
+//! the read/write timeouts of [`proto::IO_TIMEOUT`]). `ringvs capture` and
+//! `ringvs trace` start here too: their connection becomes a stream
+//! (`crate::observe::stream`).
+
+use super::proto::{self, Command, Response};
+use super::{Ctl, RunError};
+use std::io::{BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Control-socket clients served at once.
+pub const MAX_CLIENTS: usize = 16;
+
+impl Ctl {
+    fn serve(&self, stream: UnixStream) {
+        let _ = stream.set_read_timeout(Some(proto::IO_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(proto::IO_TIMEOUT));
+        let mut reader = BufReader::new(&stream);
+        let resp = match proto::read_request(&mut reader) {
+            Ok(req) => match req.cmd {
+                Command::Adm { argv } => self.adm(&argv),
+                Command::Restore { rules } => self.restore(&rules),
+                Command::Stats { json } => self.stats(json),
+                Command::Capture {
+                    nic,
+                    dir,
+                    filter,
+                    count,
+                } => return self.capture(&stream, &nic, &dir, &filter, count),
+                Command::Trace { filter, count } => return self.trace(&stream, &filter, count),
+            },
+            Err(r) => r,
+        };
+        if let Ok(mut line) = serde_json::to_string(&resp) {
+            line.push('\n');
+            let _ = (&stream).write_all(line.as_bytes());
+        }
+    }
+
+    // ---- `ringvs capture` / `ringvs trace`: the connection becomes a stream.
+
+    fn capture(&self, stream: &UnixStream, nic: &str, dir: &str, filter: &str, count: u64) {
+        crate::observe::stream::serve_capture(&self.shared, stream, nic, dir, filter, count);
+    }
+
+    fn trace(&self, stream: &UnixStream, filter: &str, count: u64) {
+        let sched = |proto: u8, vip: u32, port: u16| {
+            let st = self
+                .adm
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            st.cfg
+                .services()
+                .iter()
+                .find(|s| {
+                    s.key.proto.number() == proto
+                        && u32::from(s.key.addr) == vip
+                        && s.key.port == port
+                })
+                .map(|s| s.sched.name())
+        };
+        crate::observe::stream::serve_trace(&self.shared, stream, filter, count, &sched);
+    }
+}
+
+/// Start serving the control socket on its own thread; each client gets a
+/// short-lived thread so a slow one never blocks another or the control loop.
+pub(super) fn start(listener: UnixListener, ctl: &Arc<Ctl>) -> Result<(), RunError> {
+    let ctl = Arc::clone(ctl);
+    std::thread::Builder::new()
+        .name("ringvs-ctl".into())
+        .spawn(move || accept_loop(listener, ctl))
+        .map_err(|e| RunError::Invalid(format!("spawning control thread: {e}")))?;
+    Ok(())
+}
+
+pub(super) fn bind_control(path: &std::path::Path) -> Result<UnixListener, RunError> {
+    let err = |e| RunError::Socket {
+        path: path.display().to_string(),
+        err: e,
+    };
+    // A socket file left by a director that died: replace it, but never steal the
+    // socket of one that is alive.
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "another director is listening there (use --control PATH)",
+            )));
+        }
+        std::fs::remove_file(path).map_err(err)?;
+    }
+    // Bind under a temporary name, restrict it to root, then move it into place:
+    // the socket is never reachable with the umask's looser mode.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let l = UnixListener::bind(&tmp).map_err(err)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)?;
+    Ok(l)
+}
+
+fn accept_loop(listener: UnixListener, ctl: Arc<Ctl>) {
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else {
+            // EMFILE and friends: don't spin.
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        // Refused before it takes a client slot or a thread.
+        if let Err(why) = check_peer(&stream) {
+            refuse(&stream, &why);
+            continue;
+        }
+        if ctl.clients.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
+            ctl.clients.fetch_sub(1, Ordering::AcqRel);
+            refuse(&stream, "director busy: too many control clients");
+            continue;
+        }
+        let c = Arc::clone(&ctl);
+        let spawned = std::thread::Builder::new()
+            .name("ringvs-client".into())
+            .spawn(move || {
+                c.serve(stream);
+                c.clients.fetch_sub(1, Ordering::AcqRel);
+            });
+        if spawned.is_err() {
+            ctl.clients.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Only root, or the user the director runs as, may use the control socket
+/// (its file mode 0600 says the same; this holds even if the mode is loosened
+/// or the socket is passed on). Checked by the peer's credentials.
+pub fn check_peer(stream: &UnixStream) -> Result<(), String> {
+    use crate::io::ring::cred;
+    match cred::peer_cred(stream) {
+        Ok(c) if c.uid == 0 || c.uid == cred::euid() => Ok(()),
+        Ok(c) => Err(format!(
+            "permission denied: the control socket is for root only (peer uid {}, pid {})",
+            c.uid, c.pid
+        )),
+        Err(e) => Err(format!("permission denied: no peer credentials: {e}")),
+    }
+}
+
+/// Answer a refused client with an error line, without waiting on it.
+fn refuse(stream: &UnixStream, why: &str) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    if let Ok(mut line) = serde_json::to_string(&Response::fail(1, why)) {
+        line.push('\n');
+        let _ = (&*stream).write_all(line.as_bytes());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::control::test_ctl as ctl;
+    use std::io::BufRead;
+    use std::path::PathBuf;
+    use std::time::Instant;
+
+    /// Several clients at once over a real socket; garbage and oversized
+    /// requests get errors and the server keeps serving.
+    #[test]
+    fn socket_serves_concurrent_clients_and_survives_garbage() {
+        let (c, _garp) = ctl(1);
+        let dir = std::env::temp_dir().join(format!("ringvs-ctl-test-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("ctl.sock");
+        let listener = bind_control(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let c2 = Arc::clone(&c);
+        std::thread::spawn(move || accept_loop(listener, c2));
+
+        let raw = |bytes: &[u8]| -> String {
+            let mut s = UnixStream::connect(&path).unwrap();
+            let _ = s.write_all(bytes);
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let mut out = String::new();
+            let _ = std::io::BufReader::new(s).read_line(&mut out);
+            out
+        };
+        assert!(raw(b"garbage\n").contains("malformed request"));
+        assert!(raw(br#"{"v":2,"cmd":"adm","argv":[]}"#).contains("protocol version 2"));
+        assert!(raw(br#"{"v":1,"cmd":"adm","argv":"-L"}"#).contains("malformed request"));
+        let mut big = vec![b'x'; proto::MAX_REQUEST + 100];
+        big.push(b'\n');
+        assert!(raw(&big).contains("request too large"));
+
+        let threads: Vec<_> = (0..8u16)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let svc = format!("198.18.0.110:{}", 1000 + i);
+                    proto::adm(&path, &["-A", "-t", &svc, "-s", "rr"]).unwrap();
+                    proto::adm(&path, &["-L", "-n"]).unwrap()
+                })
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap().starts_with("IP Virtual Server"));
+        }
+        let list = proto::adm(&path, &["-S", "-n"]).unwrap();
+        assert_eq!(list.lines().count(), 8);
+        let r = proto::call(
+            &path,
+            Command::Restore {
+                rules: "-A -u 198.18.0.110:53 -s rr\n".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(r.code, 0);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&dir);
+    }
+
+    /// A control socket in a fresh directory, served by `accept_loop`.
+    fn serving(name: &str) -> (PathBuf, PathBuf) {
+        let (c, _garp) = ctl(1);
+        let dir = std::env::temp_dir().join(format!("ringvs-{name}-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("ctl.sock");
+        let listener = bind_control(&path).unwrap();
+        std::thread::spawn(move || accept_loop(listener, c));
+        (dir, path)
+    }
+
+    /// The credential check itself, with the file mode out of the way: a process
+    /// running as nobody (uid 65534) connects and is refused, root is served.
+    #[test]
+    fn non_root_peers_are_refused_by_credentials() {
+        use std::os::unix::process::CommandExt;
+        let python = std::path::Path::new("/usr/bin/python3");
+        let ci = std::env::var("CI").as_deref() == Ok("true");
+        if cred_euid() != 0 || !python.exists() {
+            let why = "needs root and /usr/bin/python3 (to connect as uid 65534)";
+            assert!(!ci, "cannot run under CI: {why}");
+            eprintln!("SKIPPED (not CI): {why}");
+            return;
+        }
+        let (dir, path) = serving("cred");
+        // Loosen the mode so that only the credential check stands in the way.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let script = "import socket,sys\n\
+            s=socket.socket(socket.AF_UNIX)\n\
+            s.settimeout(5)\n\
+            s.connect(sys.argv[1])\n\
+            try: s.sendall(b'{\"v\":1,\"cmd\":\"adm\",\"argv\":[\"-A\",\"-t\",\"198.18.0.110:99\"]}\\n')\n\
+            except BrokenPipeError: pass\n\
+            print(s.makefile().readline(), end='')\n";
+        let out = std::process::Command::new(python)
+            .args(["-c", script, &path.display().to_string()])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        let reply = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            reply.contains("permission denied") && reply.contains("peer uid 65534"),
+            "{reply}"
+        );
+        // Nothing was changed, and root is still served.
+        assert_eq!(proto::adm(&path, &["-S", "-n"]).unwrap(), "");
+        proto::adm(&path, &["-A", "-t", "198.18.0.110:99", "-s", "rr"]).unwrap();
+        assert_eq!(proto::adm(&path, &["-S", "-n"]).unwrap().lines().count(), 1);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&dir);
+    }
+
+    fn cred_euid() -> u32 {
+        crate::io::ring::cred::euid()
+    }
+
+    #[test]
+    fn our_own_peer_passes_the_check() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        assert_eq!(check_peer(&a), Ok(()));
+    }
+
+    /// Clients that connect and then say nothing, or half a request, hold their
+    /// own thread only: others are answered at once.
+    #[test]
+    fn hanging_clients_do_not_block_others() {
+        let (dir, path) = serving("hang");
+        let mut hanging: Vec<UnixStream> = (0..4)
+            .map(|_| UnixStream::connect(&path).unwrap())
+            .collect();
+        let mut half = UnixStream::connect(&path).unwrap();
+        half.write_all(br#"{"v":1,"cmd":"adm","ar"#).unwrap();
+        hanging.push(half);
+        for i in 0..5 {
+            let t = Instant::now();
+            let svc = format!("198.18.0.110:{}", 2000 + i);
+            proto::adm(&path, &["-A", "-t", &svc, "-s", "rr"]).unwrap();
+            assert!(proto::adm(&path, &["-L", "-n"]).unwrap().contains(&svc));
+            assert!(
+                t.elapsed() < proto::IO_TIMEOUT / 2,
+                "answered after {:?} with hanging clients",
+                t.elapsed()
+            );
+        }
+        // The hanging ones are cut off by the server's read timeout, not kept forever.
+        let mut line = String::new();
+        let mut r = std::io::BufReader::new(hanging.pop().unwrap());
+        r.get_ref()
+            .set_read_timeout(Some(proto::IO_TIMEOUT * 3))
+            .unwrap();
+        let t = Instant::now();
+        let _ = r.read_line(&mut line);
+        assert!(t.elapsed() < proto::IO_TIMEOUT * 2, "{:?}", t.elapsed());
+        drop(hanging);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&dir);
+    }
+}

@@ -1,0 +1,504 @@
+//! Starting the director (`ringvs run`): checking the options, finding the
+//! NICs, loading the rules, opening the workers' queues (AF_PACKET fanout
+//! rings or AF_XDP sockets), wiring and spawning the workers, starting the
+//! control threads (socket server, metrics, rate sampler, health checks), then
+//! handing the control thread to the neighbor loop until a signal or a
+//! stopped worker, and stopping everything.
+
+use super::adm::AdmState;
+use super::{Ctl, RunError, load_rules, neigh, report, server};
+use crate::config::Config;
+use crate::dataplane::{Director, Env, Plan, Shared, Worker};
+use crate::io::fanout::Side;
+use crate::io::nic::{self, NicInfo};
+use crate::io::ring::xsk::{self, XdpMode, XdpProgram, XskRx, XskSize, XskTx};
+use crate::io::ring::{Fanout, RingSize, RxRing, RxVersion, TxRing};
+use crate::io::{RxQueue, TxQueue};
+use crate::nat::{Snapshot, Timeouts};
+use crate::neigh::Prefix;
+use crate::{Nic, NicPair};
+use crossbeam_channel::bounded;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+/// Handoff frames in flight per worker at most.
+pub const HANDOFF_DEPTH: usize = 64;
+
+/// How `ringvs run` was asked to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub ext: String,
+    pub ext_net: Prefix,
+    pub gateway: Option<Ipv4Addr>,
+    pub int: String,
+    pub int_net: Prefix,
+    pub workers: Option<usize>,
+    pub rules: Option<PathBuf>,
+    pub control: PathBuf,
+    pub busy_poll: bool,
+    pub rx_version: RxVersion,
+    pub ring_blocks: u32,
+    pub max_conns: usize,
+    /// Forward without NAT (benchmark ceiling of the I/O path).
+    pub io_only: bool,
+    /// Frames per RX queue per worker loop.
+    pub burst: usize,
+    /// CPUs to pin workers to, in worker order (default: every CPU we may use).
+    pub cpus: Option<Vec<usize>>,
+    /// Which sockets the workers read and write frames with.
+    pub io: IoBackend,
+    /// IPVS's `expire_nodest_conn` sysctl (see `dataplane::Env`).
+    pub expire_nodest_conn: bool,
+    /// Serve Prometheus metrics over HTTP here (`--metrics`).
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+/// The packet I/O under the workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoBackend {
+    /// AF_PACKET `PACKET_MMAP` rings joined to a fanout group (any NIC, any number
+    /// of workers; the kernel also sees every frame).
+    Packet,
+    /// AF_XDP sockets fed by an XDP redirect program: frames skip the kernel's
+    /// stack. One worker per NIC receive queue.
+    Xdp(XdpMode),
+}
+
+/// Run the director in the foreground until SIGINT or SIGTERM.
+pub fn run(opts: RunOptions) -> Result<(), RunError> {
+    let (cores, n) = check_options(&opts)?;
+    let (ext, int) = discover_nics(&opts)?;
+    let mut adm = AdmState {
+        cfg: Config::new(),
+        timeouts: Timeouts::default(),
+    };
+    if let Some(path) = &opts.rules {
+        load_rules(&mut adm.cfg, path)?;
+    }
+    // The data plane's shared state and wiring (`dataplane::Director`); the
+    // workers themselves are built once their queues are open.
+    let fanout_key = fanout_key();
+    let plan = Plan {
+        burst: opts.burst,
+        handoff_depth: HANDOFF_DEPTH,
+        ..Plan::new(n, worker_env(&opts, &ext, &int, fanout_key), opts.max_conns)
+    };
+    let mut dp = Director::new(plan, Snapshot::build(&adm.cfg, adm.timeouts));
+    let (shared, env) = (Arc::clone(&dp.shared), Arc::clone(&dp.env));
+
+    // The control thread's own sockets (ARP probes, gratuitous ARP): AF_PACKET
+    // whatever the workers use.
+    let ctl_tx = [
+        open_tx(&ext, RingSize::new(1))?,
+        open_tx(&int, RingSize::new(1))?,
+    ];
+    let queues = open_queues(&opts, n, &ext, &int, fanout_key)?;
+
+    let (neigh_tx, neigh_rx) = (dp.neigh_tx.clone(), dp.neigh_rx.clone());
+    let (garp_tx, garp_rx) = bounded::<Ipv4Addr>(256);
+    let ctl = Arc::new(Ctl::new(
+        adm,
+        Arc::clone(&shared),
+        dp.published.clone(),
+        garp_tx,
+    ));
+
+    // Health checks: their own TX ring on the internal NIC, replies diverted by
+    // the workers (connected before the workers start).
+    let health_tx = open_tx(&int, RingSize::new(1))?;
+    let health_rx = shared.health.connect();
+    if let Ok(st) = ctl.adm.lock() {
+        ctl.publish(&st);
+    }
+
+    let listener = server::bind_control(&opts.control)?;
+    let busy = opts.busy_poll;
+    // Keep the XDP programs attached for as long as the workers run.
+    let (threads, _xdp) = match queues {
+        Queues::Packet(q) => (
+            spawn_workers(dp.workers(q.pairs()), busy, &cores)?,
+            Vec::new(),
+        ),
+        Queues::Xdp(q) => {
+            let queues = WorkerQueues {
+                ext: q.ext,
+                int: q.int,
+            };
+            (
+                spawn_workers(dp.workers(queues.pairs()), busy, &cores)?,
+                q.programs,
+            )
+        }
+    };
+    drop(dp);
+    if let Some(tap) = health_rx {
+        let io = crate::health::HealthIo {
+            tx: health_tx,
+            tap,
+            mac: int.mac,
+            dip: opts.int_net.addr,
+            prefix_len: opts.int_net.len,
+            mtu: env.mtu[Nic::Int as usize],
+            neigh_tx: neigh_tx.clone(),
+        };
+        start_health(&ctl, io)?;
+    }
+    drop(neigh_tx);
+    say_started(&opts, n, &ext, &int);
+
+    let term = on_signals()?;
+    let metrics_stop = start_services(&opts, listener, &ctl)?;
+
+    let mut resolver = neigh::Resolver {
+        tx: ctl_tx,
+        macs: [ext.mac, int.mac],
+        own: [opts.ext_net.addr, opts.int_net.addr],
+        events: neigh_rx,
+        garp: garp_rx,
+    };
+    // Announce our addresses.
+    resolver.announce(&ctl);
+    let failed = resolver.run(&shared, &term, &threads);
+    stop(&opts, &shared, metrics_stop, threads, failed)
+}
+
+/// The options `clap` cannot check: the CPUs to pin workers to (and so their
+/// number), `--burst`, `--io xdp`'s single worker, `--max-conns`.
+fn check_options(opts: &RunOptions) -> Result<(Vec<core_affinity::CoreId>, usize), RunError> {
+    let mut cores = core_affinity::get_core_ids().unwrap_or_default();
+    if let Some(list) = &opts.cpus {
+        let allowed: Vec<usize> = cores.iter().map(|c| c.id).collect();
+        if let Some(bad) = list.iter().find(|c| !allowed.contains(c)) {
+            return Err(RunError::Invalid(format!(
+                "--cpus: CPU {bad} is not one this process may use ({allowed:?})"
+            )));
+        }
+        cores = list
+            .iter()
+            .map(|&id| core_affinity::CoreId { id })
+            .collect();
+    }
+    let n = opts.workers.unwrap_or(cores.len()).max(1);
+    if opts.burst == 0 {
+        return Err(RunError::Invalid("--burst must be at least 1".into()));
+    }
+    if matches!(opts.io, IoBackend::Xdp(_)) && n != 1 {
+        return Err(RunError::Invalid(format!(
+            "--io xdp runs one worker (only the AF_PACKET fanout keeps both directions of a flow on one worker); use --workers 1, not {n}"
+        )));
+    }
+    if opts.max_conns == 0 || opts.max_conns > crate::nat::table::MAX_CONNS {
+        return Err(RunError::Invalid(format!(
+            "--max-conns must be 1..={}",
+            crate::nat::table::MAX_CONNS
+        )));
+    }
+    Ok((cores, n))
+}
+
+/// `--ext` and `--int`: two different NICs that exist.
+fn discover_nics(opts: &RunOptions) -> Result<(NicInfo, NicInfo), RunError> {
+    let ext = nic::discover(&opts.ext)?;
+    let int = nic::discover(&opts.int)?;
+    if ext.index == int.index {
+        return Err(RunError::Invalid(
+            "--ext and --int must be two different NICs".into(),
+        ));
+    }
+    Ok((ext, int))
+}
+
+/// A fresh secret per start for the fanout hash (std's RandomState is seeded
+/// from the OS).
+fn fanout_key() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish() as u32
+}
+
+/// What every worker knows of the director: its NICs, addresses and options.
+fn worker_env(opts: &RunOptions, ext: &NicInfo, int: &NicInfo, fanout_key: u32) -> Env {
+    Env {
+        mac: [ext.mac, int.mac],
+        mtu: [clamp_mtu(ext, opts.io), clamp_mtu(int, opts.io)],
+        ext_net: opts.ext_net,
+        gateway: opts.gateway,
+        int_net: opts.int_net,
+        io_only: opts.io_only,
+        fanout_key,
+        expire_nodest_conn: opts.expire_nodest_conn,
+    }
+}
+
+/// The MTU the data plane enforces: the NIC's, but no more than a ring slot holds.
+fn clamp_mtu(nic: &NicInfo, io: IoBackend) -> usize {
+    let frame_max = match io {
+        IoBackend::Packet => crate::io::ring::TX_FRAME_MAX,
+        IoBackend::Xdp(_) => crate::io::ring::xsk::RX_FRAME_MAX,
+    };
+    let max = frame_max - crate::wire::ethernet::HEADER_LEN;
+    if nic.mtu > max {
+        eprintln!(
+            "ringvs: {} has MTU {}; frames above {max} bytes of IP are dropped (drop_oversize)",
+            nic.name, nic.mtu
+        );
+    }
+    nic.mtu.min(max)
+}
+
+/// A TX ring of `size` on `info`.
+fn open_tx(info: &NicInfo, size: RingSize) -> Result<TxRing, RunError> {
+    TxRing::open(info.index, size).map_err(|err| RunError::Ring {
+        what: "TX",
+        nic: info.name.clone(),
+        err,
+    })
+}
+
+/// The workers' queues on both NICs, with the sockets `--io` asks for.
+fn open_queues(
+    opts: &RunOptions,
+    n: usize,
+    ext: &NicInfo,
+    int: &NicInfo,
+    fanout_key: u32,
+) -> Result<Queues, RunError> {
+    let size = RingSize::new(opts.ring_blocks);
+    Ok(match opts.io {
+        IoBackend::Packet => Queues::Packet(open_packet(opts, n, ext, int, size, fanout_key)?),
+        IoBackend::Xdp(mode) => Queues::Xdp(open_xdp(ext, int, size, mode)?),
+    })
+}
+
+/// Every worker's queues on both NICs, in worker order.
+struct WorkerQueues<R, T> {
+    ext: Vec<(R, T)>,
+    int: Vec<(R, T)>,
+}
+
+impl<R, T> WorkerQueues<R, T> {
+    /// Worker k's queues on both NICs, as `(rx, tx)` pairs.
+    fn pairs(self) -> impl Iterator<Item = (NicPair<R>, NicPair<T>)> {
+        self.ext
+            .into_iter()
+            .zip(self.int)
+            .map(|((er, et), (ir, it))| (NicPair::new(er, ir), NicPair::new(et, it)))
+    }
+}
+
+struct XdpQueues {
+    ext: Vec<(XskRx, XskTx)>,
+    int: Vec<(XskRx, XskTx)>,
+    programs: Vec<XdpProgram>,
+}
+
+enum Queues {
+    Packet(WorkerQueues<RxRing, TxRing>),
+    Xdp(XdpQueues),
+}
+
+/// AF_PACKET: every worker's ext RX socket joins the ext fanout group, then every
+/// int one the int group, in worker order, so member k of both groups is worker k.
+fn open_packet(
+    opts: &RunOptions,
+    n: usize,
+    ext: &NicInfo,
+    int: &NicInfo,
+    size: RingSize,
+    key: u32,
+) -> Result<WorkerQueues<RxRing, TxRing>, RunError> {
+    let open = |info: &NicInfo, side: Side| -> Result<Vec<(RxRing, TxRing)>, RunError> {
+        let ring_err = |what: &'static str| {
+            let nic = info.name.clone();
+            move |err| RunError::Ring { what, nic, err }
+        };
+        let mut group = 0;
+        (0..n)
+            .map(|_| {
+                let fanout = Fanout {
+                    id: group,
+                    side,
+                    key,
+                };
+                let (r, g) = RxRing::open(info.index, opts.rx_version, size, Some(fanout))
+                    .map_err(ring_err("RX"))?;
+                group = g;
+                let t = TxRing::open(info.index, size).map_err(ring_err("TX"))?;
+                Ok((r, t))
+            })
+            .collect()
+    };
+    let mut q = WorkerQueues {
+        ext: open(ext, Side::Ext)?,
+        int: open(int, Side::Int)?,
+    };
+    // Frames that reached a socket before the whole group had joined went to the
+    // wrong member: give them back.
+    for (r, _) in q.ext.iter_mut().chain(q.int.iter_mut()) {
+        r.discard_ready();
+    }
+    Ok(q)
+}
+
+/// AF_XDP: one worker (checked by `run`: a flow's two directions must reach the
+/// same worker, which only the AF_PACKET fanout program guarantees) on receive
+/// queue 0 of each NIC; the NICs must have one receive queue each (a frame on a
+/// queue without a socket would go to the kernel instead of the worker).
+fn open_xdp(
+    ext: &NicInfo,
+    int: &NicInfo,
+    size: RingSize,
+    mode: XdpMode,
+) -> Result<XdpQueues, RunError> {
+    let entries = XskSize::new(size.block_size / size.frame_size * size.block_nr);
+    let mut q = XdpQueues {
+        ext: Vec::new(),
+        int: Vec::new(),
+        programs: Vec::new(),
+    };
+    for (info, out) in [(ext, &mut q.ext), (int, &mut q.int)] {
+        let err = |what: &'static str| {
+            let nic = info.name.clone();
+            move |err| RunError::Ring { what, nic, err }
+        };
+        let rxq = nic::rx_queues(&info.name);
+        if rxq != 1 {
+            return Err(RunError::Invalid(format!(
+                "--io xdp needs one receive queue on {}, it has {rxq} (ethtool -L {} combined 1)",
+                info.name, info.name
+            )));
+        }
+        let index = u32::try_from(info.index)
+            .map_err(|_| RunError::Invalid(format!("bad ifindex for {}", info.name)))?;
+        let prog = XdpProgram::attach(index, mode).map_err(err("XDP program"))?;
+        let (rx, tx) = xsk::open(index, 0, entries).map_err(err("AF_XDP socket"))?;
+        prog.register(0, &rx).map_err(err("XDP socket map"))?;
+        out.push((rx, tx));
+        q.programs.push(prog);
+    }
+    Ok(q)
+}
+
+/// One pinned thread per worker, started in worker order.
+fn spawn_workers<R, T>(
+    workers: Vec<Worker<R, T>>,
+    busy: bool,
+    cores: &[core_affinity::CoreId],
+) -> Result<Vec<JoinHandle<()>>, RunError>
+where
+    R: RxQueue + Send + 'static,
+    T: TxQueue + Send + 'static,
+{
+    let mut threads = Vec::with_capacity(workers.len());
+    for (k, mut w) in workers.into_iter().enumerate() {
+        let core = cores.get(k % cores.len().max(1)).copied();
+        let t = std::thread::Builder::new()
+            .name(format!("ringvs-w{k}"))
+            .spawn(move || {
+                if let Some(c) = core {
+                    core_affinity::set_for_current(c);
+                }
+                w.run(busy);
+            })
+            .map_err(|e| RunError::Invalid(format!("spawning worker {k}: {e}")))?;
+        threads.push(t);
+    }
+    Ok(threads)
+}
+
+/// The health-check thread (`crate::health::run`); it republishes the
+/// configuration whenever a server goes down or comes back.
+fn start_health(ctl: &Arc<Ctl>, io: crate::health::HealthIo<TxRing>) -> Result<(), RunError> {
+    let (mon, sh, c) = (
+        Arc::clone(&ctl.health),
+        Arc::clone(&ctl.shared),
+        Arc::clone(ctl),
+    );
+    std::thread::Builder::new()
+        .name("ringvs-health".into())
+        .spawn(move || {
+            let republish = || {
+                if let Ok(st) = c.adm.lock() {
+                    c.publish(&st);
+                }
+            };
+            crate::health::run(mon, Arc::clone(&sh), io, republish, &sh.stop);
+        })
+        .map_err(|e| RunError::Invalid(format!("spawning health thread: {e}")))?;
+    Ok(())
+}
+
+/// The line that tells the operator what runs where.
+fn say_started(opts: &RunOptions, n: usize, ext: &NicInfo, int: &NicInfo) {
+    eprintln!(
+        "ringvs: {n} worker(s) ({}) on {} ({}, {}) and {} ({}, DIP {}); control socket {}",
+        match opts.io {
+            IoBackend::Packet => "AF_PACKET",
+            IoBackend::Xdp(_) => "AF_XDP",
+        },
+        ext.name,
+        ext.mac,
+        opts.ext_net.addr,
+        int.name,
+        int.mac,
+        opts.int_net.addr,
+        opts.control.display()
+    );
+}
+
+/// SIGINT and SIGTERM set the flag returned.
+fn on_signals() -> Result<Arc<AtomicBool>, RunError> {
+    let term = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&term))
+            .map_err(|e| RunError::Invalid(format!("installing signal handler: {e}")))?;
+    }
+    Ok(term)
+}
+
+/// The control threads: the socket server, Prometheus metrics (if asked for;
+/// its stop flag is returned) and the rate sampler.
+fn start_services(
+    opts: &RunOptions,
+    listener: std::os::unix::net::UnixListener,
+    ctl: &Arc<Ctl>,
+) -> Result<Option<Arc<AtomicBool>>, RunError> {
+    let mut metrics_stop: Option<Arc<AtomicBool>> = None;
+    server::start(listener, ctl)?;
+    // Prometheus metrics (--metrics ADDR).
+    if let Some(addr) = opts.metrics {
+        metrics_stop = Some(report::serve_metrics(addr, ctl)?);
+    }
+    report::start_sampler(ctl)?;
+    Ok(metrics_stop)
+}
+
+/// Stop the workers and the metrics server, remove the control socket, and
+/// say why the director stopped.
+fn stop(
+    opts: &RunOptions,
+    shared: &Shared,
+    metrics_stop: Option<Arc<AtomicBool>>,
+    threads: Vec<JoinHandle<()>>,
+    failed: Option<usize>,
+) -> Result<(), RunError> {
+    shared.stop.store(true, Ordering::Relaxed);
+    if let Some(m) = &metrics_stop {
+        m.store(true, Ordering::Relaxed);
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    let _ = std::fs::remove_file(&opts.control);
+    if let Some(k) = failed {
+        return Err(RunError::Invalid(format!(
+            "worker {k} stopped unexpectedly; the director stopped with it"
+        )));
+    }
+    eprintln!("ringvs: stopped");
+    Ok(())
+}
