@@ -14,8 +14,8 @@ use crate::config::names::Names;
 use crate::config::{AdmError, Config, DestId, ServiceKey};
 use crate::io::fanout::Side;
 use crate::io::nic::{self, NicError, NicInfo};
-use crate::io::ring::xsk::{self, XdpMode, XdpProgram, XskRx, XskSize, XskTx};
 use crate::io::ring::{Fanout, RingSize, RxRing, RxVersion, TxRing};
+use crate::io::xdp::{self, XdpMode, XdpProgram, XskRx, XskSize, XskTx};
 use crate::io::{RxQueue, TxQueue};
 use crate::nat::{ConnInfo, Snapshot, State, Timeouts};
 use crate::neigh::{NeighEvent, NeighTable, Prefix, Probe};
@@ -697,7 +697,7 @@ impl Ctl {
 fn clamp_mtu(nic: &NicInfo, io: IoBackend) -> usize {
     let frame_max = match io {
         IoBackend::Packet => crate::io::ring::TX_FRAME_MAX,
-        IoBackend::Xdp(_) => crate::io::ring::xsk::RX_FRAME_MAX,
+        IoBackend::Xdp(_) => crate::io::xdp::RX_FRAME_MAX,
     };
     let max = frame_max - crate::wire::ethernet::HEADER_LEN;
     if nic.mtu > max {
@@ -1117,7 +1117,7 @@ fn open_xdp(
         let index = u32::try_from(info.index)
             .map_err(|_| RunError::Invalid(format!("bad ifindex for {}", info.name)))?;
         let prog = XdpProgram::attach(index, mode).map_err(err("XDP program"))?;
-        let (rx, tx) = xsk::open(index, 0, entries).map_err(err("AF_XDP socket"))?;
+        let (rx, tx) = xdp::open(index, 0, entries).map_err(err("AF_XDP socket"))?;
         prog.register(0, &rx).map_err(err("XDP socket map"))?;
         out.push((rx, tx));
         q.programs.push(prog);
@@ -1264,7 +1264,7 @@ fn accept_loop(listener: UnixListener, ctl: Arc<Ctl>) {
 /// (its file mode 0600 says the same; this holds even if the mode is loosened
 /// or the socket is passed on). Checked by the peer's credentials.
 pub fn check_peer(stream: &UnixStream) -> Result<(), String> {
-    use crate::io::ring::cred;
+    use crate::io::cred;
     match cred::peer_cred(stream) {
         Ok(c) if c.uid == 0 || c.uid == cred::euid() => Ok(()),
         Ok(c) => Err(format!(
@@ -1528,7 +1528,7 @@ mod tests {
     }
 
     fn cred_euid() -> u32 {
-        crate::io::ring::cred::euid()
+        crate::io::cred::euid()
     }
 
     #[test]
