@@ -19,7 +19,7 @@
 //! touching the slot and write it with release ordering when handing the slot back.
 //!
 //! Besides the packet socket itself this room owns what both kinds of socket need
-//! from the kernel: the shared mapping ([`Mmap`], whose bounds-checked methods the
+//! from the kernel: the shared mapping (`Mmap`, whose bounds-checked methods the
 //! AF_XDP room [`super::xdp`] uses for its rings and UMEM), the empty `sendto(2)`
 //! that kicks a TX ring, and the worker's idle `poll(2)` ([`poll_readable`]).
 #![allow(unsafe_code)]

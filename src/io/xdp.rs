@@ -1,7 +1,7 @@
 //! The AF_XDP room: AF_XDP sockets and the `bpf(2)` calls that load, attach and
 //! feed their XDP program; one of the crate's three modules with `unsafe` code
 //! (see [`super`]). The memory it shares with the kernel (rings and UMEM) is an
-//! [`Mmap`] of the AF_PACKET room, used here only through its bounds-checked
+//! `Mmap` of the AF_PACKET room, used here only through its bounds-checked
 //! methods, so every `unsafe` block of this file is a system call or the zeroing
 //! of a kernel struct.
 //!
@@ -46,8 +46,9 @@ pub const FRAME_SIZE: u32 = 2048;
 pub const TX_FRAME_MAX: usize = FRAME_SIZE as usize;
 /// The largest frame the kernel can copy into an RX frame (after its headroom).
 pub const RX_FRAME_MAX: usize = FRAME_SIZE as usize - 256;
-/// How many frames one `sendto` kick may make the kernel send in copy mode
-/// (`TX_BATCH_SIZE` in `net/xdp/xsk.c`); a larger batch needs several kicks.
+/// Most `sendto` kicks per flush. In copy mode one kick makes the kernel send at
+/// most 32 frames (`TX_BATCH_SIZE` in `net/xdp/xsk.c`), so a larger batch needs
+/// several.
 const KICKS_MAX: usize = 16;
 
 // ---------------------------------------------------------------------------
