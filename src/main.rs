@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ringvs::control::proto::{self, Command};
 use ringvs::control::{self, IoBackend, RunOptions};
 use ringvs::io::ring::RxVersion;
-use ringvs::io::ring::xsk::XdpMode;
+use ringvs::io::xdp::XdpMode;
 use ringvs::neigh::Prefix;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -213,28 +213,9 @@ impl SharedCounters {
     }
 }
 
-/// Traffic of one real server as IPVS counts it (`struct ip_vs_stats`): the
-/// connections scheduled to it and the packets and bytes (IP total length) of
-/// both directions. `in` is client → server, `out` server → client.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct DestStats {
-    pub conns: u64,
-    pub inpkts: u64,
-    pub outpkts: u64,
-    pub inbytes: u64,
-    pub outbytes: u64,
-}
-
-impl DestStats {
-    /// Field-wise sum (over workers, or over a service's real servers).
-    pub fn add(&mut self, o: &DestStats) {
-        self.conns += o.conns;
-        self.inpkts += o.inpkts;
-        self.outpkts += o.outpkts;
-        self.inbytes += o.inbytes;
-        self.outbytes += o.outbytes;
-    }
-}
+/// Traffic of one real server as IPVS counts it; defined in `config::listing`,
+/// which listings read it from without importing `stats`.
+pub use crate::config::listing::DestStats;
 
 /// Most real servers a director tracks at once (ids are `DestId`s below this).
 pub const MAX_DESTS: usize = 1 << 16;

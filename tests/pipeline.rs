@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use ringvs::Nic;
 use ringvs::config::Proto;
-use ringvs::config::ipvsadm::format_list;
+use ringvs::config::format::format_list_numeric as format_list;
 use ringvs::dataplane::tx::PENDING_MAX_AGE;
 use ringvs::io::RxMeta;
 use ringvs::io::fanout::owner;

@@ -16,46 +16,13 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use super::ipvsadm::{CONN_TAB_SIZE, IPVS_VERSION, ListOpts};
+use super::listing::{CONN_TAB_SIZE, ConnInfo, DestStats, IPVS_VERSION, ListOpts, StateName};
 use super::names::Names;
-use super::{AdmError, CheckKind, Config, Dest, DestId, HealthCheck, Proto, Scheduler, Service};
-use crate::nat::ConnInfo;
-use crate::stats::DestStats;
-
-/// The live numbers a listing shows, per real server.
-pub struct Live<'a> {
-    /// (ActiveConn, InActConn).
-    pub gauges: &'a dyn Fn(DestId) -> (u32, u32),
-    /// Traffic since start or the last `-Z`.
-    pub stats: &'a dyn Fn(DestId) -> DestStats,
-    /// Rates per second (`conns` is CPS, `inpkts` InPPS, ... `outbytes` OutBPS).
-    pub rates: &'a dyn Fn(DestId) -> DestStats,
-    /// Connections and persistence templates (for `-c` and PersistConn).
-    pub conns: &'a [ConnInfo],
-    /// TCP established, TCP FIN_WAIT and UDP timeouts, seconds.
-    pub timeouts: [u32; 3],
-}
-
-fn no_gauges(_: DestId) -> (u32, u32) {
-    (0, 0)
-}
-
-fn no_stats(_: DestId) -> DestStats {
-    DestStats::default()
-}
-
-impl Live<'static> {
-    /// All zero, no connections, IPVS's default timeouts.
-    pub fn idle() -> Self {
-        Live {
-            gauges: &no_gauges,
-            stats: &no_stats,
-            rates: &no_stats,
-            conns: &[],
-            timeouts: [900, 120, 300],
-        }
-    }
-}
+use super::{
+    AdmError, CheckKind, Config, Dest, DestId, HealthCheck, Proto, Scheduler, Service, ServiceKey,
+};
+// What a listing is fed, where callers have always found it.
+pub use super::listing::Live;
 
 /// ipvsadm's `print_largenum`: a right-aligned number with a leading blank,
 /// shortened with K, M, G or T above 10^8 unless `exact`.
@@ -166,7 +133,7 @@ fn title(out: &mut String, o: &ListOpts) {
 }
 
 /// Persistence templates that point at real server `d` of `svc`.
-fn persist_conns(svc: &Service, d: &Dest, conns: &[ConnInfo]) -> usize {
+fn persist_conns<S>(svc: &Service, d: &Dest, conns: &[ConnInfo<S>]) -> usize {
     conns
         .iter()
         .filter(|c| {
@@ -178,7 +145,7 @@ fn persist_conns(svc: &Service, d: &Dest, conns: &[ConnInfo]) -> usize {
         .count()
 }
 
-fn service_entry(out: &mut String, svc: &Service, o: &ListOpts, live: &Live, names: &Names) {
+fn service_entry<S>(out: &mut String, svc: &Service, o: &ListOpts, live: &Live<S>, names: &Names) {
     let proto = Some(svc.key.proto);
     let vname = names.addr_port(svc.key.addr, svc.key.port, proto, o.numeric);
     let svc_name = cut(format!("{:<4} {vname}", svc.key.proto.name()), 33);
@@ -272,7 +239,7 @@ fn proto_name(p: u8) -> &'static str {
 }
 
 /// `ipvsadm -L -c`: the connection entries (and persistence templates).
-pub fn format_conns(conns: &[ConnInfo], o: &ListOpts, names: &Names) -> String {
+pub fn format_conns<S: StateName>(conns: &[ConnInfo<S>], o: &ListOpts, names: &Names) -> String {
     let mut out = String::from("IPVS connection entries\n");
     let _ = if o.persistent_conn {
         writeln!(
@@ -287,7 +254,7 @@ pub fn format_conns(conns: &[ConnInfo], o: &ListOpts, names: &Names) -> String {
             "state", "source", "virtual"
         )
     };
-    let mut v: Vec<&ConnInfo> = conns.iter().collect();
+    let mut v: Vec<&ConnInfo<S>> = conns.iter().collect();
     if o.sort {
         v.sort_by_key(|c| (c.proto, c.client, c.vip, c.dest, c.template));
     }
@@ -315,10 +282,10 @@ pub fn format_conns(conns: &[ConnInfo], o: &ListOpts, names: &Names) -> String {
 /// Everything `-L`/`-l` can print, chosen as ipvsadm chooses: `-c` first,
 /// then one service, `--timeout`, `--daemon` (no sync daemon: nothing), else
 /// the whole table.  Listing a missing service is "No such service".
-pub fn format_list(
+pub fn format_list<S: StateName>(
     cfg: &Config,
     o: &ListOpts,
-    live: &Live,
+    live: &Live<S>,
     names: &Names,
 ) -> Result<String, AdmError> {
     if o.connections {
@@ -405,6 +372,34 @@ pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
         }
     }
     out
+}
+
+/// `ipvsadm -L -n` (with `only`: `-L -n -t|-u SERVICE`) with the given
+/// (ActiveConn, InActConn) per real server and every other number zero; a
+/// missing `only` service gives just the column titles.  (For callers
+/// that list the table without a director.)
+pub fn format_list_numeric(
+    cfg: &Config,
+    only: Option<&ServiceKey>,
+    counts: &dyn Fn(DestId) -> (u32, u32),
+) -> String {
+    let o = ListOpts {
+        numeric: true,
+        service: only.copied(),
+        ..ListOpts::default()
+    };
+    let idle = Live::idle();
+    let live = Live {
+        gauges: counts,
+        ..idle
+    };
+    format_list(cfg, &o, &live, &Names::none()).unwrap_or_else(|_| {
+        let mut o = o;
+        o.service = None;
+        let full = format_list(&Config::new(), &o, &live, &Names::none()).unwrap_or_default();
+        // The titles without the version line.
+        full.lines().skip(1).map(|l| format!("{l}\n")).collect()
+    })
 }
 
 #[cfg(test)]

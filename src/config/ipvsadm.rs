@@ -36,11 +36,9 @@ use super::{
     AdmError, CheckKind, Config, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, HealthCheck, Proto,
     SchedFlags, Scheduler, ServiceKey,
 };
+// What `-L` asks for; defined below both this parser and the listings.
+pub use super::listing::{CONN_TAB_SIZE, IPVS_VERSION, ListOpts};
 
-/// Version of IPVS that listings claim to be.
-pub const IPVS_VERSION: &str = "1.2.1";
-/// Connection table size that listings show (the kernel's default).
-pub const CONN_TAB_SIZE: u32 = 4096;
 /// ipvsadm's default persistence timeout, seconds.
 pub const DEFAULT_PERSISTENT_TIMEOUT: u32 = 6 * 60;
 /// ipvsadm's largest persistence timeout: 31 days.
@@ -94,37 +92,6 @@ impl DestOpts {
             l_threshold: 0,
         }
     }
-}
-
-/// What a list command (`-L`) shows; ipvsadm's format flags and list options.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ListOpts {
-    /// `-n`
-    pub numeric: bool,
-    /// `-t|-u SERVICE`: only this service, without the version line.
-    pub service: Option<ServiceKey>,
-    /// `-c`
-    pub connections: bool,
-    /// `--timeout`
-    pub timeout: bool,
-    /// `--daemon`
-    pub daemon: bool,
-    /// `--stats`
-    pub stats: bool,
-    /// `--rate`
-    pub rate: bool,
-    /// `--thresholds`
-    pub thresholds: bool,
-    /// `--persistent-conn`
-    pub persistent_conn: bool,
-    /// `--nosort`: services and servers in the order they were added.
-    pub nosort: bool,
-    /// `--sort` (a no-op in ipvsadm; with `-c` ringvs sorts the entries).
-    pub sort: bool,
-    /// `--exact`
-    pub exact: bool,
-    /// `--tun-info`
-    pub tun_info: bool,
 }
 
 /// A parsed ipvsadm command line.
@@ -1436,33 +1403,4 @@ pub fn restore(
         }
     }
     Ok(errors)
-}
-
-/// `ipvsadm -L -n` (with `only`: `-L -n -t|-u SERVICE`) with the given
-/// (ActiveConn, InActConn) per real server and every other number zero; a
-/// missing `only` service gives just the column titles.  (Kept for callers
-/// that list the table without a director; see [`super::format`].)
-pub fn format_list(
-    cfg: &Config,
-    only: Option<&ServiceKey>,
-    counts: &dyn Fn(super::DestId) -> (u32, u32),
-) -> String {
-    let o = ListOpts {
-        numeric: true,
-        service: only.copied(),
-        ..ListOpts::default()
-    };
-    let idle = super::format::Live::idle();
-    let live = super::format::Live {
-        gauges: counts,
-        ..idle
-    };
-    super::format::format_list(cfg, &o, &live, &Names::none()).unwrap_or_else(|_| {
-        let mut o = o;
-        o.service = None;
-        let full = super::format::format_list(&Config::new(), &o, &live, &Names::none())
-            .unwrap_or_default();
-        // The titles without the version line.
-        full.lines().skip(1).map(|l| format!("{l}\n")).collect()
-    })
 }

@@ -3,13 +3,20 @@
 //! This is the director's configuration model: a list of virtual services,
 //! each with a scheduler and a list of real servers ("destinations"), in the
 //! vocabulary of Linux IPVS.  [`ipvsadm`] parses ipvsadm's command line into
-//! [`ipvsadm::AdmCommand`]s, applies them to a [`Config`] and prints the
-//! table back the way ipvsadm does.
+//! [`ipvsadm::AdmCommand`]s and applies them to a [`Config`];
+//! [`format`](mod@format) prints the table back the way ipvsadm does, from a
+//! [`Config`] and the live numbers of [`listing`].
+//!
+//! Layers within `config`: this file at the bottom; [`listing`] and [`names`]
+//! on it; [`ipvsadm`] and [`format`](mod@format) on top, neither importing the
+//! other.  `config` imports nothing else of the crate (the data plane's `nat`
+//! and `stats` import it).
 //!
 //! Forwarding is always masquerading (LVS-NAT); addresses are IPv4 only.
 
 pub mod format;
 pub mod ipvsadm;
+pub mod listing;
 pub mod names;
 
 use std::fmt;

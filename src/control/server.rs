@@ -139,7 +139,7 @@ fn accept_loop(listener: UnixListener, ctl: Arc<Ctl>) {
 /// (its file mode 0600 says the same; this holds even if the mode is loosened
 /// or the socket is passed on). Checked by the peer's credentials.
 pub fn check_peer(stream: &UnixStream) -> Result<(), String> {
-    use crate::io::ring::cred;
+    use crate::io::cred;
     match cred::peer_cred(stream) {
         Ok(c) if c.uid == 0 || c.uid == cred::euid() => Ok(()),
         Ok(c) => Err(format!(
@@ -284,7 +284,7 @@ mod tests {
     }
 
     fn cred_euid() -> u32 {
-        crate::io::ring::cred::euid()
+        crate::io::cred::euid()
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::config::Config;
 use crate::dataplane::{Director, Env, Plan, Shared, Worker};
 use crate::io::fanout::Side;
 use crate::io::nic::{self, NicInfo};
-use crate::io::ring::xsk::{self, XdpMode, XdpProgram, XskRx, XskSize, XskTx};
 use crate::io::ring::{Fanout, RingSize, RxRing, RxVersion, TxRing};
+use crate::io::xdp::{self, XdpMode, XdpProgram, XskRx, XskSize, XskTx};
 use crate::io::{RxQueue, TxQueue};
 use crate::nat::{Snapshot, Timeouts};
 use crate::neigh::Prefix;
@@ -238,7 +238,7 @@ fn worker_env(opts: &RunOptions, ext: &NicInfo, int: &NicInfo, fanout_key: u32) 
 fn clamp_mtu(nic: &NicInfo, io: IoBackend) -> usize {
     let frame_max = match io {
         IoBackend::Packet => crate::io::ring::TX_FRAME_MAX,
-        IoBackend::Xdp(_) => crate::io::ring::xsk::RX_FRAME_MAX,
+        IoBackend::Xdp(_) => crate::io::xdp::RX_FRAME_MAX,
     };
     let max = frame_max - crate::wire::ethernet::HEADER_LEN;
     if nic.mtu > max {
@@ -375,7 +375,7 @@ fn open_xdp(
         let index = u32::try_from(info.index)
             .map_err(|_| RunError::Invalid(format!("bad ifindex for {}", info.name)))?;
         let prog = XdpProgram::attach(index, mode).map_err(err("XDP program"))?;
-        let (rx, tx) = xsk::open(index, 0, entries).map_err(err("AF_XDP socket"))?;
+        let (rx, tx) = xdp::open(index, 0, entries).map_err(err("AF_XDP socket"))?;
         prog.register(0, &rx).map_err(err("XDP socket map"))?;
         out.push((rx, tx));
         q.programs.push(prog);

@@ -2,7 +2,7 @@
 //!
 //! A worker sees its NICs only through [`RxQueue`] and [`TxQueue`]. Three backends
 //! implement them: [`ring`] (AF_PACKET `PACKET_MMAP` rings, the default),
-//! [`ring::xsk`] (AF_XDP sockets, `--io xdp`) and [`mem`] (in-memory queues that
+//! [`xdp`] (AF_XDP sockets, `--io xdp`) and [`mem`] (in-memory queues that
 //! drive the very same worker code in tests).
 //!
 //! Both traits are shaped for zero copies and zero syscalls per packet: a received
@@ -10,12 +10,33 @@
 //! [`RxQueue::advance`]; a frame to send is written straight into a TX slot
 //! ([`TxQueue::slot`], [`TxQueue::commit`]) and the kernel is kicked once per batch
 //! ([`TxQueue::flush`]).
+//!
+//! # The `unsafe` rooms
+//!
+//! `unsafe` code is denied in the whole crate (`[lints.rust]` in `Cargo.toml`)
+//! except in three modules here, each `#[allow(unsafe_code)]` for the one kernel
+//! interface it owns, and each `unsafe` block there says why it is sound in a
+//! `// SAFETY:` comment (clippy's `undocumented_unsafe_blocks` is denied):
+//!
+//! * [`ring`]: AF_PACKET sockets and their `PACKET_MMAP` rings. It also owns the
+//!   memory mapping shared with the kernel (`ring::Mmap`, which [`xdp`] uses only
+//!   through its bounds-checked methods), the empty `sendto(2)` that kicks a TX
+//!   ring, and the `poll(2)` of an idle worker ([`ring::poll_readable`]).
+//! * [`xdp`]: AF_XDP sockets and `bpf(2)` (the XDP program and its socket map).
+//! * [`cred`]: the credentials of a unix socket's peer (`SO_PEERCRED`) and of
+//!   this process (`geteuid(2)`), for the control socket's access check.
+//!
+//! Everything else, here and in the rest of the crate, is safe code over their
+//! safe APIs.
 
+pub mod cred;
 pub mod fanout;
 pub mod mem;
 pub mod nic;
 pub mod ring;
+pub mod xdp;
 
+use std::io;
 use std::os::fd::RawFd;
 
 /// Largest frame a slot outside the rings holds: a handoff between workers, a
@@ -81,4 +102,18 @@ pub trait TxQueue {
             _ => false,
         }
     }
+}
+
+/// A libc return value as a result: negative means `errno` says what failed.
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `e` with `what` (the call that failed) in front of its message.
+fn with_context(e: io::Error, what: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
 }

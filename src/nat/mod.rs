@@ -111,18 +111,14 @@ pub struct Persist {
 }
 
 /// One entry of a connection listing (`ipvsadm -L -c`), as a worker reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ConnInfo {
-    /// IP protocol number of the service (6 TCP, 17 UDP).
-    pub proto: u8,
-    pub client: (std::net::Ipv4Addr, u16),
-    pub vip: (std::net::Ipv4Addr, u16),
-    pub dest: (std::net::Ipv4Addr, u16),
-    pub state: State,
-    /// Seconds until the entry expires.
-    pub expires_in: u32,
-    /// A persistence template (`-p`) rather than a connection.
-    pub template: bool,
+/// Defined in `config::listing` (listings take it from there without importing
+/// `nat`), with our [`State`].
+pub type ConnInfo = crate::config::listing::ConnInfo<State>;
+
+impl crate::config::listing::StateName for State {
+    fn name(self) -> &'static str {
+        State::name(self)
+    }
 }
 
 /// A virtual service as the workers see it.

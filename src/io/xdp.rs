@@ -1,5 +1,9 @@
-//! AF_XDP sockets (part of the ring/socket module, the crate's one room with
-//! `unsafe` code).
+//! The AF_XDP room: AF_XDP sockets and the `bpf(2)` calls that load, attach and
+//! feed their XDP program; one of the crate's three modules with `unsafe` code
+//! (see [`super`]). The memory it shares with the kernel (rings and UMEM) is an
+//! `Mmap` of the AF_PACKET room, used here only through its bounds-checked
+//! methods, so every `unsafe` block of this file is a system call or the zeroing
+//! of a kernel struct.
 //!
 //! With `ringvs run --io xdp` a worker's queues are AF_XDP sockets instead of
 //! AF_PACKET rings. An XDP program on each NIC ([`XdpProgram`]) redirects IPv4 and
@@ -25,11 +29,11 @@
 //! an AF_PACKET frame marked `TP_STATUS_CSUMNOTREADY`.
 #![allow(unsafe_code)]
 
-use super::{Mmap, cvt, kick, with_context};
-use crate::io::{RxFrame, RxMeta, RxQueue, TxQueue};
+use super::ring::{Mmap, MmapPart, kick};
+use super::{RxFrame, RxMeta, RxQueue, TxQueue, cvt, with_context};
 use crate::wire::checksum;
 use std::io;
-use std::mem::{size_of, zeroed};
+use std::mem::{offset_of, size_of, zeroed};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -42,8 +46,9 @@ pub const FRAME_SIZE: u32 = 2048;
 pub const TX_FRAME_MAX: usize = FRAME_SIZE as usize;
 /// The largest frame the kernel can copy into an RX frame (after its headroom).
 pub const RX_FRAME_MAX: usize = FRAME_SIZE as usize - 256;
-/// How many frames one `sendto` kick may make the kernel send in copy mode
-/// (`TX_BATCH_SIZE` in `net/xdp/xsk.c`); a larger batch needs several kicks.
+/// Most `sendto` kicks per flush. In copy mode one kick makes the kernel send at
+/// most 32 frames (`TX_BATCH_SIZE` in `net/xdp/xsk.c`), so a larger batch needs
+/// several.
 const KICKS_MAX: usize = 16;
 
 // ---------------------------------------------------------------------------
@@ -287,6 +292,39 @@ impl XdpProgram {
 // ---------------------------------------------------------------------------
 // Memory shared with the kernel
 
+/// A descriptor of one of the rings: a `u64` frame address (fill, completion) or
+/// an `xdp_desc` (RX, TX), read and written field by field.
+trait Desc: Copy {
+    fn load(map: &Mmap, off: usize) -> Self;
+    fn store(self, map: &mut Mmap, off: usize);
+}
+
+impl Desc for u64 {
+    fn load(map: &Mmap, off: usize) -> Self {
+        map.read_u64(off)
+    }
+
+    fn store(self, map: &mut Mmap, off: usize) {
+        map.write_u64(off, self);
+    }
+}
+
+impl Desc for libc::xdp_desc {
+    fn load(map: &Mmap, off: usize) -> Self {
+        libc::xdp_desc {
+            addr: map.read_u64(off + offset_of!(libc::xdp_desc, addr)),
+            len: map.read_u32(off + offset_of!(libc::xdp_desc, len)),
+            options: map.read_u32(off + offset_of!(libc::xdp_desc, options)),
+        }
+    }
+
+    fn store(self, map: &mut Mmap, off: usize) {
+        map.write_u64(off + offset_of!(libc::xdp_desc, addr), self.addr);
+        map.write_u32(off + offset_of!(libc::xdp_desc, len), self.len);
+        map.write_u32(off + offset_of!(libc::xdp_desc, options), self.options);
+    }
+}
+
 /// One mapped ring: producer and consumer indices, flags, and `N` descriptors of
 /// type `D` (`u64` frame addresses for fill/completion, `xdp_desc` for RX/TX).
 struct Ring<D> {
@@ -299,7 +337,7 @@ struct Ring<D> {
     _d: std::marker::PhantomData<D>,
 }
 
-impl<D: Copy> Ring<D> {
+impl<D: Desc> Ring<D> {
     fn map(
         fd: &OwnedFd,
         off: &libc::xdp_ring_offset,
@@ -308,7 +346,7 @@ impl<D: Copy> Ring<D> {
         what: &str,
     ) -> io::Result<Self> {
         let len = off.desc as usize + entries as usize * size_of::<D>();
-        let map = Mmap::map_at(Some(fd), len, pgoff, what)?;
+        let map = Mmap::ring(fd, len, pgoff, what)?;
         let r = Self {
             map,
             producer: off.producer as usize,
@@ -318,53 +356,43 @@ impl<D: Copy> Ring<D> {
             mask: entries - 1,
             _d: std::marker::PhantomData,
         };
+        // Checked once here so that the accessors below never panic.
         for (o, n) in [(r.producer, 4), (r.consumer, 4), (r.flags, 4)] {
             if o + n > len || !o.is_multiple_of(4) {
                 return Err(io::Error::other(format!("{what}: bad ring offsets")));
             }
         }
-        if !r.desc.is_multiple_of(std::mem::align_of::<D>()) {
-            return Err(io::Error::other(format!("{what}: bad ring offsets")));
-        }
         Ok(r)
     }
 
-    fn word(&self, off: usize) -> &AtomicU32 {
-        // SAFETY: `off` is one of the index/flags offsets checked in `map` (in bounds,
-        // 4-byte aligned); the kernel and we access these words only atomically.
-        unsafe { &*self.map.ptr.as_ptr().add(off).cast::<AtomicU32>() }
-    }
-
     fn producer(&self) -> &AtomicU32 {
-        self.word(self.producer)
+        self.map.word(self.producer)
     }
 
     fn consumer(&self) -> &AtomicU32 {
-        self.word(self.consumer)
+        self.map.word(self.consumer)
     }
 
     fn needs_wakeup(&self) -> bool {
-        self.word(self.flags).load(Ordering::Relaxed) & libc::XDP_RING_NEED_WAKEUP != 0
+        self.map.word(self.flags).load(Ordering::Relaxed) & libc::XDP_RING_NEED_WAKEUP != 0
     }
 
-    /// Descriptor slot `idx` (taken modulo the ring size).
-    fn slot(&self, idx: u32) -> *mut D {
-        let i = (idx & self.mask) as usize;
-        // SAFETY: `i` < entries, so the slot is inside the mapping (its length was
-        // computed from entries in `map`), and aligned (checked there).
-        unsafe { self.map.ptr.as_ptr().add(self.desc).cast::<D>().add(i) }
+    /// Offset of descriptor slot `idx` (taken modulo the ring size): inside the
+    /// mapping, whose length `map` computed from the number of entries.
+    fn slot(&self, idx: u32) -> usize {
+        self.desc + (idx & self.mask) as usize * size_of::<D>()
     }
 
+    /// The descriptor in slot `idx`; the caller owns it: it lies between the
+    /// consumer and producer indices it has loaded.
     fn read(&self, idx: u32) -> D {
-        // SAFETY: a valid slot (see `slot`); the caller owns it: it lies between the
-        // consumer and producer indices it has loaded.
-        unsafe { self.slot(idx).read() }
+        D::load(&self.map, self.slot(idx))
     }
 
+    /// Fill slot `idx`; it is ours until we publish the producer index past it.
     fn write(&mut self, idx: u32, d: D) {
-        // SAFETY: a valid slot (see `slot`); it is ours until we publish the
-        // producer index past it.
-        unsafe { self.slot(idx).write(d) }
+        let off = self.slot(idx);
+        d.store(&mut self.map, off);
     }
 }
 
@@ -416,15 +444,11 @@ pub fn open(ifindex: u32, queue: u32, size: XskSize) -> io::Result<(XskRx, XskTx
         cvt(unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })
             .map_err(|e| with_context(e, "socket(AF_XDP)"))?,
     );
-    let umem = Arc::new(Mmap::map_at(
-        None,
-        2 * n as usize * FRAME_SIZE as usize,
-        0,
-        "mmap(UMEM)",
-    )?);
+    let half = n as usize * FRAME_SIZE as usize;
+    let umem = Mmap::anonymous(2 * half, "mmap(UMEM)")?;
     let reg = libc::xdp_umem_reg {
-        addr: umem.ptr.as_ptr() as u64,
-        len: umem.len as u64,
+        addr: umem.addr(),
+        len: umem.len() as u64,
         chunk_size: FRAME_SIZE,
         headroom: 0,
         flags: 0,
@@ -500,6 +524,7 @@ pub fn open(ifindex: u32, queue: u32, size: XskSize) -> io::Result<(XskRx, XskTx
     .map_err(|e| with_context(e, "bind(AF_XDP)"))?;
 
     let fd = Arc::new(fd);
+    let (rx_half, tx_half) = umem.split(half);
     let tx_base = u64::from(n) * u64::from(FRAME_SIZE);
     let free = (0..u64::from(n))
         .rev()
@@ -508,7 +533,7 @@ pub fn open(ifindex: u32, queue: u32, size: XskSize) -> io::Result<(XskRx, XskTx
     Ok((
         XskRx {
             fd: Arc::clone(&fd),
-            umem: Arc::clone(&umem),
+            umem: rx_half,
             rx,
             fill,
             cons: 0,
@@ -518,7 +543,7 @@ pub fn open(ifindex: u32, queue: u32, size: XskSize) -> io::Result<(XskRx, XskTx
         },
         XskTx {
             fd,
-            umem,
+            umem: tx_half,
             tx,
             comp,
             free,
@@ -572,7 +597,8 @@ pub fn looks_partial(frame: &[u8]) -> bool {
 /// The receive half of an AF_XDP socket.
 pub struct XskRx {
     fd: Arc<OwnedFd>,
-    umem: Arc<Mmap>,
+    /// The RX half of the UMEM.
+    umem: MmapPart,
     rx: Ring<libc::xdp_desc>,
     fill: Ring<u64>,
     /// Our copy of the RX consumer index (published on every `advance`).
@@ -584,19 +610,16 @@ pub struct XskRx {
 }
 
 impl XskRx {
+    /// The bytes of a received frame. The frame is ours: the kernel wrote it
+    /// before publishing the descriptor and does not reuse it until we put its
+    /// address back in the fill ring in `advance`, which needs `&mut self` and
+    /// so ends this borrow.
     fn frame(&self, d: &libc::xdp_desc) -> &[u8] {
-        let (addr, len) = (d.addr as usize, d.len as usize);
         // Frames of the RX half only, as the kernel hands them out; anything else
         // reads as empty (a counted drop in the worker).
-        let half = self.umem.len / 2;
-        if addr.checked_add(len).is_none_or(|end| end > half) {
-            return &[];
-        }
-        // SAFETY: in bounds of the RX half (checked above). The frame is ours: the
-        // kernel wrote it before publishing the descriptor and does not reuse it
-        // until we put its address back in the fill ring in `advance`, which needs
-        // `&mut self` and so ends this borrow.
-        unsafe { std::slice::from_raw_parts(self.umem.ptr.as_ptr().add(addr), len) }
+        self.umem
+            .get(d.addr as usize, d.len as usize)
+            .unwrap_or(&[])
     }
 }
 
@@ -658,7 +681,8 @@ impl RxQueue for XskRx {
 /// The transmit half of an AF_XDP socket.
 pub struct XskTx {
     fd: Arc<OwnedFd>,
-    umem: Arc<Mmap>,
+    /// The TX half of the UMEM.
+    umem: MmapPart,
     tx: Ring<libc::xdp_desc>,
     comp: Ring<u64>,
     /// TX-half frames that are ours to fill (top = next slot).
@@ -702,17 +726,9 @@ impl TxQueue for XskTx {
             self.reclaim();
         }
         let &addr = self.free.last()?;
-        let start = addr as usize;
-        let half = self.umem.len / 2;
-        if start < half || start + FRAME_SIZE as usize > self.umem.len {
-            return None;
-        }
-        // SAFETY: a whole frame of the TX half (checked above) that is on our free
-        // list: the kernel has completed it or never had it, and only this `XskTx`
-        // touches the TX half. `&mut self` keeps the borrow unique.
-        Some(unsafe {
-            std::slice::from_raw_parts_mut(self.umem.ptr.as_ptr().add(start), FRAME_SIZE as usize)
-        })
+        // A whole frame of the TX half that is on our free list: the kernel has
+        // completed it or never had it, and only this `XskTx` touches the TX half.
+        self.umem.get_mut(addr as usize, FRAME_SIZE as usize)
     }
 
     #[inline]

@@ -1,5 +1,5 @@
-//! AF_PACKET `PACKET_MMAP` rings, and AF_XDP sockets in [`xsk`]: the only room of
-//! the crate with `unsafe` code.
+//! The AF_PACKET room: `PACKET_MMAP` rings, one of the crate's three modules with
+//! `unsafe` code (see [`super`]).
 //!
 //! * [`RxRing`]: one receive socket per worker per NIC, `TPACKET_V2` (a frame per
 //!   slot, handed over as soon as it is written) or `TPACKET_V3` (frames packed in
@@ -17,17 +17,20 @@
 //! kernel writes the frame and then sets `TP_STATUS_USER` (RX) or clears
 //! `TP_STATUS_SEND_REQUEST` (TX); we read that word with acquire ordering before
 //! touching the slot and write it with release ordering when handing the slot back.
+//!
+//! Besides the packet socket itself this room owns what both kinds of socket need
+//! from the kernel: the shared mapping (`Mmap`, whose bounds-checked methods the
+//! AF_XDP room [`super::xdp`] uses for its rings and UMEM), the empty `sendto(2)`
+//! that kicks a TX ring, and the worker's idle `poll(2)` ([`poll_readable`]).
 #![allow(unsafe_code)]
 
-pub mod cred;
-pub mod xsk;
-
 use super::fanout::{self, Side};
-use super::{RxFrame, RxMeta, RxQueue, TxQueue};
+use super::{RxFrame, RxMeta, RxQueue, TxQueue, cvt, with_context};
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The ring format of a receive socket.
@@ -86,18 +89,6 @@ const TX_DATA_OFF: usize = libc::TPACKET2_HDRLEN - size_of::<libc::sockaddr_ll>(
 /// The largest frame (Ethernet header included) a [`RingSize::new`] TX slot holds.
 pub const TX_FRAME_MAX: usize = 2048 - TX_DATA_OFF;
 
-pub(super) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-pub(super) fn with_context(e: io::Error, what: &str) -> io::Error {
-    io::Error::new(e.kind(), format!("{what}: {e}"))
-}
-
 fn packet_socket() -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2) call; protocol 0 so nothing is received before bind.
     let fd = cvt(unsafe {
@@ -152,33 +143,50 @@ fn bind(fd: &OwnedFd, ifindex: i32, protocol: u16) -> io::Result<()> {
     .map_err(|e| with_context(e, "bind(AF_PACKET)"))
 }
 
-/// A shared mapping of a packet ring, unmapped on drop.
-struct Mmap {
+/// Memory shared with the kernel: a socket's ring (AF_PACKET, or one of the four
+/// rings of an AF_XDP socket) or an AF_XDP UMEM; unmapped on drop.
+///
+/// Every access is bounds-checked. Which bytes are ours at a given moment is
+/// the ring protocol's business: the owner of a `Mmap` reads or writes a slot
+/// only after the status word or ring index that hands it over says so, and
+/// accesses those words only through [`Mmap::word`] (atomically).
+pub(super) struct Mmap {
     ptr: NonNull<u8>,
     len: usize,
 }
 
-// SAFETY: the mapping is plain memory shared with the kernel; the ring types that own
-// it hand out slots only through `&mut self`, so moving it to another thread is sound.
+// SAFETY: the mapping is plain memory shared with the kernel, not tied to the
+// thread that made it; its owners hand out slots only through `&mut self` (or,
+// for a split UMEM, each half through its own `&mut MmapPart`), so moving it to
+// another thread is sound.
 unsafe impl Send for Mmap {}
-// SAFETY: `&Mmap` gives access only through methods that check bounds and through
-// the raw pointer, which its users confine to their own part (an AF_XDP UMEM is
-// shared by a socket's RX and TX halves, which touch disjoint frames).
+// SAFETY: through `&Mmap` one can only read (bytes, plain fields) and touch the
+// status/index words atomically; writes need `&mut Mmap` or a `&mut MmapPart`,
+// whose byte ranges are disjoint.
 unsafe impl Sync for Mmap {}
 
 impl Mmap {
-    fn map(fd: &OwnedFd, len: usize) -> io::Result<Self> {
-        Self::map_at(Some(fd), len, 0, "mmap(packet ring)")
+    /// Map `len` bytes of `fd`'s ring at `offset`, which the kernel defines for
+    /// the socket (0 for a packet ring, `XDP_PGOFF_*` for AF_XDP rings).
+    pub(super) fn ring(fd: &OwnedFd, len: usize, offset: u64, what: &str) -> io::Result<Self> {
+        Self::map(Some(fd), len, offset, what)
     }
 
-    /// Map `len` bytes: a socket's ring at `offset` (shared with the kernel), or
-    /// fresh anonymous memory when `fd` is `None`.
-    fn map_at(fd: Option<&OwnedFd>, len: usize, offset: u64, what: &str) -> io::Result<Self> {
+    /// Map `len` bytes of fresh zeroed memory (an AF_XDP UMEM, registered with
+    /// the kernel by its [`Mmap::addr`]).
+    pub(super) fn anonymous(len: usize, what: &str) -> io::Result<Self> {
+        Self::map(None, len, 0, what)
+    }
+
+    fn map(fd: Option<&OwnedFd>, len: usize, offset: u64, what: &str) -> io::Result<Self> {
         let (flags, raw) = match fd {
             Some(fd) => (libc::MAP_SHARED, fd.as_raw_fd()),
             None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1),
         };
-        // SAFETY: a fresh mapping of `len` bytes: anonymous memory, or the ring of a
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::other(format!("{what}: offset out of range")))?;
+        // SAFETY: a fresh mapping of `len` bytes at an address the kernel picks
+        // (so it overlaps nothing of ours): anonymous memory, or the ring of a
         // packet or AF_XDP socket at the offset the kernel defines for it (the
         // kernel checks the length against the ring it set up).
         let ptr = unsafe {
@@ -188,7 +196,7 @@ impl Mmap {
                 libc::PROT_READ | libc::PROT_WRITE,
                 flags | libc::MAP_POPULATE,
                 raw,
-                offset as libc::off_t,
+                offset,
             )
         };
         if ptr == libc::MAP_FAILED {
@@ -199,51 +207,107 @@ impl Mmap {
         Ok(Self { ptr, len })
     }
 
-    /// The status word at `off`.
+    /// The user-space address of the mapping (for `XDP_UMEM_REG`).
+    pub(super) fn addr(&self) -> u64 {
+        self.ptr.as_ptr() as u64
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `off..off + len` lies inside the mapping.
+    fn check(&self, off: usize, len: usize) {
+        assert!(
+            off.checked_add(len).is_some_and(|end| end <= self.len),
+            "{off}+{len} is outside a mapping of {}",
+            self.len
+        );
+    }
+
+    /// The status or ring-index word at `off`, shared with the kernel.
     ///
     /// # Panics
     /// If `off + 4` is past the mapping or `off` is not 4-byte aligned.
-    fn status(&self, off: usize) -> &AtomicU32 {
-        assert!(off + 4 <= self.len && off.is_multiple_of(4));
-        // SAFETY: in bounds and aligned (checked above; the mapping is page aligned);
-        // the kernel and we access this word only atomically.
+    pub(super) fn word(&self, off: usize) -> &AtomicU32 {
+        self.check(off, 4);
+        assert!(off.is_multiple_of(4));
+        // SAFETY: in bounds and aligned (checked above; the mapping is page
+        // aligned); the kernel and we access this word only atomically.
         unsafe { &*self.ptr.as_ptr().add(off).cast::<AtomicU32>() }
     }
 
-    /// A plain u32 field of a slot we own at `off`.
-    fn read_u32(&self, off: usize) -> u32 {
-        assert!(off + 4 <= self.len);
-        // SAFETY: in bounds (checked above); the slot is ours (status checked by caller).
-        unsafe { self.ptr.as_ptr().add(off).cast::<u32>().read_unaligned() }
-    }
-
-    fn read_u16(&self, off: usize) -> u16 {
-        assert!(off + 2 <= self.len);
-        // SAFETY: as for `read_u32`.
+    /// A plain u16 field of a slot we own at `off`.
+    ///
+    /// # Panics
+    /// If the field is past the mapping (so are the other accessors).
+    pub(super) fn read_u16(&self, off: usize) -> u16 {
+        self.check(off, 2);
+        // SAFETY: in bounds (checked above); the slot is ours (its owner checked).
         unsafe { self.ptr.as_ptr().add(off).cast::<u16>().read_unaligned() }
     }
 
-    fn write_u32(&mut self, off: usize, v: u32) {
-        assert!(off + 4 <= self.len);
+    /// A plain u32 field of a slot we own at `off`.
+    pub(super) fn read_u32(&self, off: usize) -> u32 {
+        self.check(off, 4);
+        // SAFETY: as for `read_u16`.
+        unsafe { self.ptr.as_ptr().add(off).cast::<u32>().read_unaligned() }
+    }
+
+    /// A plain u64 field of a slot we own at `off`.
+    pub(super) fn read_u64(&self, off: usize) -> u64 {
+        self.check(off, 8);
+        // SAFETY: as for `read_u16`.
+        unsafe { self.ptr.as_ptr().add(off).cast::<u64>().read_unaligned() }
+    }
+
+    pub(super) fn write_u32(&mut self, off: usize, v: u32) {
+        self.check(off, 4);
         // SAFETY: in bounds (checked above); the slot is ours until we release it.
         unsafe { self.ptr.as_ptr().add(off).cast::<u32>().write_unaligned(v) }
     }
 
+    pub(super) fn write_u64(&mut self, off: usize, v: u64) {
+        self.check(off, 8);
+        // SAFETY: as for `write_u32`.
+        unsafe { self.ptr.as_ptr().add(off).cast::<u64>().write_unaligned(v) }
+    }
+
     /// Bytes `off..off + len` of a slot we own.
-    ///
-    /// # Panics
-    /// If the range is past the mapping.
-    fn bytes(&self, off: usize, len: usize) -> &[u8] {
-        assert!(off.checked_add(len).is_some_and(|end| end <= self.len));
+    pub(super) fn bytes(&self, off: usize, len: usize) -> &[u8] {
+        self.check(off, len);
         // SAFETY: in bounds; the caller owns the slot (its status said so), so the
         // kernel does not write it while the borrow lives.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(off), len) }
     }
 
-    fn bytes_mut(&mut self, off: usize, len: usize) -> &mut [u8] {
-        assert!(off.checked_add(len).is_some_and(|end| end <= self.len));
+    pub(super) fn bytes_mut(&mut self, off: usize, len: usize) -> &mut [u8] {
+        self.check(off, len);
         // SAFETY: as for `bytes`, and `&mut self` makes the borrow unique.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(off), len) }
+    }
+
+    /// Split the mapping into `..at` and `at..`, for two owners that each touch
+    /// only their own part (the RX and TX halves of an AF_XDP UMEM).
+    ///
+    /// # Panics
+    /// If `at` is past the mapping.
+    pub(super) fn split(self, at: usize) -> (MmapPart, MmapPart) {
+        self.check(at, 0);
+        let len = self.len;
+        let map = Arc::new(self);
+        (
+            MmapPart {
+                map: Arc::clone(&map),
+                start: 0,
+                end: at,
+            },
+            MmapPart {
+                map,
+                start: at,
+                end: len,
+            },
+        )
     }
 }
 
@@ -251,6 +315,41 @@ impl Drop for Mmap {
     fn drop(&mut self) {
         // SAFETY: unmapping exactly the region `map` mapped; no borrow outlives self.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// One of the two disjoint parts [`Mmap::split`] makes; offsets are those of the
+/// whole mapping (as the kernel's descriptors give them).
+pub(super) struct MmapPart {
+    map: Arc<Mmap>,
+    start: usize,
+    end: usize,
+}
+
+impl MmapPart {
+    /// Whether `off..off + len` lies inside this part.
+    fn holds(&self, off: usize, len: usize) -> bool {
+        off >= self.start && off.checked_add(len).is_some_and(|end| end <= self.end)
+    }
+
+    /// Bytes `off..off + len` of a frame we own, or `None` if they are not all
+    /// in this part.
+    pub(super) fn get(&self, off: usize, len: usize) -> Option<&[u8]> {
+        self.holds(off, len).then(|| self.map.bytes(off, len))
+    }
+
+    /// As [`MmapPart::get`], writable.
+    pub(super) fn get_mut(&mut self, off: usize, len: usize) -> Option<&mut [u8]> {
+        if !self.holds(off, len) {
+            return None;
+        }
+        // SAFETY: in bounds of the mapping (inside this part, which `split` cut
+        // from it). No other Rust reference can alias these bytes: the only
+        // other part covers a disjoint range, the `Mmap` is reachable only
+        // through the two parts, and `&mut self` makes the borrow unique within
+        // this one. That the kernel leaves the frame alone meanwhile is the
+        // owner's ring protocol, as for `Mmap::bytes`.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.map.ptr.as_ptr().add(off), len) })
     }
 }
 
@@ -347,7 +446,7 @@ impl RxRing {
             };
             setsockopt(&fd, libc::PACKET_RX_RING, &req2, "PACKET_RX_RING")?;
         }
-        let map = Mmap::map(&fd, size.bytes())?;
+        let map = Mmap::ring(&fd, size.bytes(), 0, "mmap(packet ring)")?;
         bind(&fd, ifindex, libc::ETH_P_ALL as u16)?;
         let mut group = 0;
         if let Some(f) = fanout {
@@ -410,7 +509,7 @@ impl RxQueue for RxRing {
         match self.cursor {
             Cursor::V2 { frame } => {
                 let off = self.frame_off(frame);
-                let status = self.map.status(off + V2_STATUS).load(Ordering::Acquire);
+                let status = self.map.word(off + V2_STATUS).load(Ordering::Acquire);
                 if status & libc::TP_STATUS_USER == 0 {
                     return None;
                 }
@@ -432,7 +531,7 @@ impl RxQueue for RxRing {
                 let mut spins = 0;
                 while left == 0 {
                     let boff = self.block_off(block);
-                    let status = self.map.status(boff + BD_STATUS).load(Ordering::Acquire);
+                    let status = self.map.word(boff + BD_STATUS).load(Ordering::Acquire);
                     if status & libc::TP_STATUS_USER == 0 {
                         self.cursor = Cursor::V3 { block, left, pkt };
                         return None;
@@ -440,9 +539,7 @@ impl RxQueue for RxRing {
                     left = self.map.read_u32(boff + BD_NUM_PKTS);
                     pkt = boff + self.map.read_u32(boff + BD_FIRST) as usize;
                     if left == 0 {
-                        self.map
-                            .status(boff + BD_STATUS)
-                            .store(0, Ordering::Release);
+                        self.map.word(boff + BD_STATUS).store(0, Ordering::Release);
                         block = (block + 1) % self.size.block_nr;
                         spins += 1;
                         if spins > self.size.block_nr {
@@ -470,7 +567,7 @@ impl RxQueue for RxRing {
         match self.cursor {
             Cursor::V2 { frame } => {
                 let off = self.frame_off(frame);
-                let st = self.map.status(off + V2_STATUS);
+                let st = self.map.word(off + V2_STATUS);
                 if st.load(Ordering::Relaxed) & libc::TP_STATUS_USER == 0 {
                     return;
                 }
@@ -486,7 +583,7 @@ impl RxQueue for RxRing {
                 if left == 1 {
                     let boff = self.block_off(block);
                     self.map
-                        .status(boff + BD_STATUS)
+                        .word(boff + BD_STATUS)
                         .store(libc::TP_STATUS_KERNEL, Ordering::Release);
                     self.cursor = Cursor::V3 {
                         block: (block + 1) % self.size.block_nr,
@@ -579,7 +676,7 @@ impl TxRing {
             tp_frame_nr: size.frame_nr(),
         };
         setsockopt(&fd, libc::PACKET_TX_RING, &req, "PACKET_TX_RING")?;
-        let map = Mmap::map(&fd, size.bytes())?;
+        let map = Mmap::ring(&fd, size.bytes(), 0, "mmap(packet ring)")?;
         // Protocol 0: transmit only, never on the receive path.
         bind(&fd, ifindex, 0)?;
         Ok(Self {
@@ -601,11 +698,11 @@ impl TxQueue for TxRing {
     #[inline]
     fn slot(&mut self) -> Option<&mut [u8]> {
         let off = self.frame_off();
-        let status = self.map.status(off + V2_STATUS).load(Ordering::Acquire);
+        let status = self.map.word(off + V2_STATUS).load(Ordering::Acquire);
         if status == libc::TP_STATUS_WRONG_FORMAT {
             self.rejected += 1;
             self.map
-                .status(off + V2_STATUS)
+                .word(off + V2_STATUS)
                 .store(libc::TP_STATUS_AVAILABLE, Ordering::Relaxed);
         } else if status != libc::TP_STATUS_AVAILABLE {
             return None;
@@ -620,7 +717,7 @@ impl TxQueue for TxRing {
         self.map.write_u32(off + V2_LEN, len as u32);
         self.map.write_u32(off + V2_SNAPLEN, len as u32);
         self.map
-            .status(off + V2_STATUS)
+            .word(off + V2_STATUS)
             .store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
         self.frame = (self.frame + 1) % self.size.frame_nr();
         self.pending += 1;
@@ -645,7 +742,7 @@ impl TxQueue for TxRing {
 
 /// `sendto(2)` with no buffer: asks the kernel to transmit what the socket's TX
 /// ring holds (frames marked for sending, or published AF_XDP descriptors).
-fn kick(fd: &OwnedFd) -> io::Result<()> {
+pub(super) fn kick(fd: &OwnedFd) -> io::Result<()> {
     // SAFETY: no buffer and no address are passed; the kernel reads only our ring.
     let ret = unsafe {
         libc::sendto(

@@ -1,5 +1,8 @@
-//! Credentials of the peer of a unix socket (`SO_PEERCRED`), for the control
-//! socket's check that only root (or the director's own user) configures it.
+//! The credentials room: who is at the other end of a unix socket
+//! (`SO_PEERCRED`) and who we are (`geteuid(2)`), for the control socket's check
+//! that only root (or the director's own user) configures it. One of the crate's
+//! three modules with `unsafe` code (see [`super`]).
+#![allow(unsafe_code)]
 
 use std::io;
 use std::mem::size_of;

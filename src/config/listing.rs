@@ -1,0 +1,140 @@
+//! What a listing is asked for and what it is fed: the options of `-L`
+//! ([`ListOpts`], made by [`super::ipvsadm`]'s parser) and the data plane's live
+//! numbers ([`Live`], [`ConnInfo`], [`DestStats`]), which [`super::format`]
+//! prints.
+//!
+//! This is the contract below both the parser and the formatter, and below the
+//! modules that produce the numbers: `nat` and `stats` re-export [`ConnInfo`]
+//! (with their connection state as `S`) and [`DestStats`] under their old
+//! names, so `config` depends on neither.
+
+use std::net::Ipv4Addr;
+
+use super::{DestId, ServiceKey};
+
+/// Version of IPVS that listings claim to be.
+pub const IPVS_VERSION: &str = "1.2.1";
+/// Connection table size that listings show (the kernel's default).
+pub const CONN_TAB_SIZE: u32 = 4096;
+
+/// What a list command (`-L`) shows; ipvsadm's format flags and list options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListOpts {
+    /// `-n`
+    pub numeric: bool,
+    /// `-t|-u SERVICE`: only this service, without the version line.
+    pub service: Option<ServiceKey>,
+    /// `-c`
+    pub connections: bool,
+    /// `--timeout`
+    pub timeout: bool,
+    /// `--daemon`
+    pub daemon: bool,
+    /// `--stats`
+    pub stats: bool,
+    /// `--rate`
+    pub rate: bool,
+    /// `--thresholds`
+    pub thresholds: bool,
+    /// `--persistent-conn`
+    pub persistent_conn: bool,
+    /// `--nosort`: services and servers in the order they were added.
+    pub nosort: bool,
+    /// `--sort` (a no-op in ipvsadm; with `-c` ringvs sorts the entries).
+    pub sort: bool,
+    /// `--exact`
+    pub exact: bool,
+    /// `--tun-info`
+    pub tun_info: bool,
+}
+
+/// A connection state as a listing shows it.
+pub trait StateName: Copy {
+    /// The name ipvsadm prints in `-L -c` (`ESTABLISHED`, `SYN_RECV`, ...).
+    fn name(self) -> &'static str;
+}
+
+/// One entry of a connection listing (`ipvsadm -L -c`), as a worker reports it;
+/// `S` is the connection state (`nat::State`, whose `nat::ConnInfo` this is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConnInfo<S> {
+    /// IP protocol number of the service (6 TCP, 17 UDP).
+    pub proto: u8,
+    pub client: (Ipv4Addr, u16),
+    pub vip: (Ipv4Addr, u16),
+    pub dest: (Ipv4Addr, u16),
+    pub state: S,
+    /// Seconds until the entry expires.
+    pub expires_in: u32,
+    /// A persistence template (`-p`) rather than a connection.
+    pub template: bool,
+}
+
+/// Traffic of one real server as IPVS counts it (`struct ip_vs_stats`): the
+/// connections scheduled to it and the packets and bytes (IP total length) of
+/// both directions. `in` is client → server, `out` server → client.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DestStats {
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub inbytes: u64,
+    pub outbytes: u64,
+}
+
+impl DestStats {
+    /// Field-wise sum (over workers, or over a service's real servers).
+    pub fn add(&mut self, o: &DestStats) {
+        self.conns += o.conns;
+        self.inpkts += o.inpkts;
+        self.outpkts += o.outpkts;
+        self.inbytes += o.inbytes;
+        self.outbytes += o.outbytes;
+    }
+}
+
+/// The live numbers a listing shows, per real server; `S` is the state type
+/// of the connections.
+pub struct Live<'a, S> {
+    /// (ActiveConn, InActConn).
+    pub gauges: &'a dyn Fn(DestId) -> (u32, u32),
+    /// Traffic since start or the last `-Z`.
+    pub stats: &'a dyn Fn(DestId) -> DestStats,
+    /// Rates per second (`conns` is CPS, `inpkts` InPPS, ... `outbytes` OutBPS).
+    pub rates: &'a dyn Fn(DestId) -> DestStats,
+    /// Connections and persistence templates (for `-c` and PersistConn).
+    pub conns: &'a [ConnInfo<S>],
+    /// TCP established, TCP FIN_WAIT and UDP timeouts, seconds.
+    pub timeouts: [u32; 3],
+}
+
+/// The state of connections that do not exist: the `S` of [`Live::idle`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoConns {}
+
+impl StateName for NoConns {
+    fn name(self) -> &'static str {
+        match self {}
+    }
+}
+
+fn no_gauges(_: DestId) -> (u32, u32) {
+    (0, 0)
+}
+
+fn no_stats(_: DestId) -> DestStats {
+    DestStats::default()
+}
+
+impl Live<'static, NoConns> {
+    /// All zero, no connections, IPVS's default timeouts.
+    pub fn idle() -> Self {
+        Live {
+            gauges: &no_gauges,
+            stats: &no_stats,
+            rates: &no_stats,
+            conns: &[],
+            timeouts: [900, 120, 300],
+        }
+    }
+}
