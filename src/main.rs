@@ -144,67 +144,6 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         retries: usize,
     },
-    /// (lab) HTTP round-trip latency percentiles (µs) as one JSON line.
-    #[command(hide = true)]
-    BenchLatency {
-        #[arg(long)]
-        addr: SocketAddr,
-        #[arg(long, default_value_t = 1000)]
-        count: usize,
-        /// One TCP connection per request instead of one keep-alive connection.
-        #[arg(long)]
-        new_conn: bool,
-        #[arg(long, default_value_t = 3000)]
-        timeout_ms: u64,
-    },
-    /// (lab) Count UDP datagrams for SECS seconds, then print the count.
-    #[command(hide = true)]
-    UdpSink {
-        #[arg(long)]
-        listen: SocketAddr,
-        #[arg(long)]
-        secs: u64,
-    },
-    /// (lab) Send small UDP datagrams for SECS seconds, then print the count sent.
-    #[command(hide = true)]
-    UdpBlast {
-        #[arg(long)]
-        dst: SocketAddr,
-        #[arg(long)]
-        secs: u64,
-        #[arg(long, default_value_t = 8)]
-        flows: usize,
-        #[arg(long, default_value_t = ringvs::lab::bench::PAYLOAD_64B_FRAME)]
-        payload: usize,
-        /// Datagrams per second at most (default: as fast as possible).
-        #[arg(long)]
-        rate: Option<u64>,
-    },
-    /// (lab) Latency and UDP throughput through a director in a fresh lab, as JSON.
-    #[command(hide = true)]
-    RingBench {
-        #[arg(long, value_enum, default_value = "v2")]
-        rx_ring: RingVersion,
-        #[arg(long, default_value_t = 1)]
-        v3_timeout_ms: u32,
-        /// Requests per latency probe (keep-alive, then new connection each).
-        #[arg(long, default_value_t = 1000)]
-        requests: usize,
-        /// Seconds of UDP blast.
-        #[arg(long, default_value_t = 3)]
-        secs: u64,
-        #[arg(long, default_value_t = 2)]
-        workers: usize,
-        #[arg(long, default_value_t = 8)]
-        flows: usize,
-        #[arg(long)]
-        udp_rate: Option<u64>,
-        #[arg(long)]
-        busy_poll: bool,
-    },
-    /// (lab) Side-by-side benchmark: ringvs NAT, kernel nftables NAT, ringvs I/O-only.
-    #[command(hide = true)]
-    PerfBench(ringvs::lab::perf::PerfArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -462,71 +401,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Cmd::BenchLatency {
-            addr,
-            count,
-            new_conn,
-            timeout_ms,
-        } => {
-            use ringvs::lab::bench;
-            let t = Duration::from_millis(timeout_ms);
-            let h = if new_conn {
-                bench::latency_new_conn(addr, count, t)
-            } else {
-                bench::latency(addr, count, t)
-            };
-            let line = h.map_err(|e| e.to_string()).and_then(|h| {
-                serde_json::to_string(&bench::LatencySummary::of(&h)).map_err(|e| e.to_string())
-            });
-            ringvs::lab::bench::print_line("bench-latency", line)
-        }
-        Cmd::UdpSink { listen, secs } => ringvs::lab::bench::print_line(
-            "udp-sink",
-            ringvs::lab::bench::udp_sink(listen, secs).map_err(|e| e.to_string()),
-        ),
-        Cmd::UdpBlast {
-            dst,
-            secs,
-            flows,
-            payload,
-            rate,
-        } => ringvs::lab::bench::print_line(
-            "udp-blast",
-            ringvs::lab::bench::udp_blast(dst, payload, flows, secs, rate)
-                .map_err(|e| e.to_string()),
-        ),
-        Cmd::RingBench {
-            rx_ring,
-            v3_timeout_ms,
-            requests,
-            secs,
-            workers,
-            flows,
-            udp_rate,
-            busy_poll,
-        } => {
-            use ringvs::lab::bench::{self, Ring, RingBenchOptions};
-            let opts = RingBenchOptions {
-                ring: match rx_ring {
-                    RingVersion::V2 => Ring::V2,
-                    RingVersion::V3 => Ring::V3 {
-                        timeout_ms: v3_timeout_ms,
-                    },
-                },
-                requests,
-                secs,
-                workers,
-                flows,
-                udp_rate,
-                busy_poll,
-            };
-            let line = std::env::current_exe()
-                .map_err(|e| format!("cannot find own binary: {e}"))
-                .and_then(|exe| bench::ring_bench(&exe, &opts))
-                .and_then(|r| serde_json::to_string(&r).map_err(|e| e.to_string()));
-            ringvs::lab::bench::print_line("ring-bench", line)
-        }
-        Cmd::PerfBench(a) => ringvs::lab::perf::main(a),
     }
 }
 

@@ -40,9 +40,7 @@
 //! after the processes started through [`Lab::spawn_in`] are killed.
 //! All addresses are in 198.18.0.0/15 (RFC 2544 benchmarking space).
 
-pub mod bench;
 pub mod http;
-pub mod perf;
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -209,7 +207,7 @@ fn run_cmd(mut cmd: Command) -> Result<Output, LabError> {
 }
 
 /// Run `ip ARGS...`, returning its stdout.
-fn ip(args: &[&str]) -> Result<String, LabError> {
+pub fn ip(args: &[&str]) -> Result<String, LabError> {
     let mut cmd = Command::new("ip");
     cmd.args(args);
     Ok(String::from_utf8_lossy(&run_cmd(cmd)?.stdout).into_owned())
@@ -231,7 +229,7 @@ pub fn list_namespaces() -> Result<Vec<String>, LabError> {
 }
 
 /// Kill every process still inside `ns`, then delete it (best effort).
-fn kill_and_delete_ns(ns: &str) -> Result<(), LabError> {
+pub fn kill_and_delete_ns(ns: &str) -> Result<(), LabError> {
     if let Ok(pids) = ip(&["netns", "pids", ns]) {
         for pid in pids.split_whitespace() {
             let mut kill = Command::new("kill");

@@ -1,4 +1,4 @@
-//! The side-by-side performance benchmark (`tools/bench`, `ringvs perf-bench`).
+//! The side-by-side performance benchmark (`tools/bench`, `ringvs-bench perf`).
 //!
 //! Three datapaths do the same LVS-NAT job on the same pinned CPU, one after the
 //! other, in fresh namespaces each time:
@@ -44,11 +44,11 @@
 //! each run, then the median. Every load is bounded in count and time; every
 //! namespace is deleted on the way out, also on error.
 
-use super::{
-    EXT_ADDR_CIDR, INT_ADDR_CIDR, Lab, LabOptions, Spawned, VIP, ip, kill_and_delete_ns,
-    listens_on, ns_command, ns_run, rs_addr,
+use ringvs::control::proto::{self, Command};
+use ringvs::lab::{
+    DIRECTOR_READY_TIMEOUT, EXT_ADDR_CIDR, HTTP_READY_TIMEOUT, INT_ADDR_CIDR, Lab, LabOptions,
+    Spawned, VIP, ip, kill_and_delete_ns, listens_on, ns_command, ns_run, rs_addr,
 };
-use crate::control::proto::{self, Command};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -58,6 +58,9 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 type R<T> = Result<T, String>;
+
+/// Prefix of this benchmark's messages.
+const ME: &str = "ringvs-bench perf";
 
 fn s<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
@@ -84,11 +87,15 @@ pub const LOSS_TOLERANCE: f64 = 0.001;
 /// Steps of the search for the highest carried rate.
 const SEARCH_STEPS: usize = 6;
 
-/// `ringvs perf-bench`: see the module docs.
+/// `ringvs-bench perf`: see the module docs.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PerfArgs {
-    /// The traffic generator binary (`ringvs-gen`).
-    #[arg(long)]
+    /// The director's binary (`ringvs`; default: the one next to this program).
+    #[arg(long, default_value_os_t = crate::beside_me("ringvs"))]
+    pub ringvs: PathBuf,
+    /// The traffic generator binary (`ringvs-gen`; default: the one next to this
+    /// program).
+    #[arg(long, default_value_os_t = crate::beside_me("ringvs-gen"))]
     pub generator: PathBuf,
     /// Directory for report.json and report.svg.
     #[arg(long, default_value = "target/bench")]
@@ -351,7 +358,7 @@ impl Drop for PacketLab {
     fn drop(&mut self) {
         while let Some(ns) = self.namespaces.pop() {
             if let Err(e) = kill_and_delete_ns(&ns) {
-                eprintln!("perf-bench: could not delete namespace {ns}: {e}");
+                eprintln!("{ME}: could not delete namespace {ns}: {e}");
             }
         }
     }
@@ -512,7 +519,7 @@ fn start_datapath(
         {
             return Err(format!("ringvs run in {ns} exited early ({st})"));
         }
-        if start.elapsed() > super::DIRECTOR_READY_TIMEOUT {
+        if start.elapsed() > DIRECTOR_READY_TIMEOUT {
             return Err(format!("ringvs in {ns}: no control socket after {start:?}"));
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -851,7 +858,7 @@ impl ConntrackMax {
             && o.trim().parse::<u64>().is_ok_and(|o| o < to)
         {
             if let Err(e) = std::fs::write(CT_MAX, to.to_string()) {
-                eprintln!("perf-bench: could not raise {CT_MAX}: {e}");
+                eprintln!("{ME}: could not raise {CT_MAX}: {e}");
                 return Self(None);
             }
             return Self(old);
@@ -1008,7 +1015,7 @@ fn cps_test(exe: &Path, a: &PerfArgs, dp: Datapath, f: &mut Figures) -> R<()> {
     let start = Instant::now();
     for n in 1..=lab.n_real_servers() {
         while !listens_on(&lab.ns_rs(n), 80).map_err(s)? {
-            if start.elapsed() > super::HTTP_READY_TIMEOUT {
+            if start.elapsed() > HTTP_READY_TIMEOUT {
                 return Err(format!("serve-http in {} not listening", lab.ns_rs(n)));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -1402,7 +1409,7 @@ fn host_facts() -> Value {
 }
 
 /// The whole benchmark; returns the report.
-pub fn perf_bench(exe: &Path, a: &PerfArgs) -> R<Value> {
+pub fn perf_bench(a: &PerfArgs) -> R<Value> {
     if a.runs == 0 || a.runs > MAX_RUNS {
         return Err(format!("--runs {} not in 1..={MAX_RUNS}", a.runs));
     }
@@ -1422,12 +1429,15 @@ pub fn perf_bench(exe: &Path, a: &PerfArgs) -> R<Value> {
             a.dir_cpu, a.gen_cpu
         ));
     }
-    if !a.generator.is_file() {
-        return Err(format!(
-            "no traffic generator at {} (build it: cargo build --release --bin ringvs-gen)",
-            a.generator.display()
-        ));
+    for (what, bin) in [("ringvs", &a.ringvs), ("traffic generator", &a.generator)] {
+        if !bin.is_file() {
+            return Err(format!(
+                "no {what} at {} (build both: cargo build --release --workspace --bins)",
+                bin.display()
+            ));
+        }
     }
+    let exe = a.ringvs.as_path();
     let dps = a
         .datapaths
         .iter()
@@ -1459,7 +1469,7 @@ pub fn perf_bench(exe: &Path, a: &PerfArgs) -> R<Value> {
                 ("cps", cps_test(exe, a, dp, &mut f)),
             ] {
                 if let Err(e) = res {
-                    eprintln!("perf-bench: {} {what}: {e}", dp.name());
+                    eprintln!("{ME}: {} {what}: {e}", dp.name());
                     errors.push(format!("run {}: {} {what}: {e}", r + 1, dp.name()));
                 }
             }
@@ -1479,7 +1489,7 @@ pub fn perf_bench(exe: &Path, a: &PerfArgs) -> R<Value> {
             for dp in &dps {
                 let f = this.entry(dp.name()).or_default();
                 if let Err(e) = common_latency(exe, a, *dp, rate, f) {
-                    eprintln!("perf-bench: {} latency at {rate} pps: {e}", dp.name());
+                    eprintln!("{ME}: {} latency at {rate} pps: {e}", dp.name());
                     errors.push(format!("run {}: {} common latency: {e}", r + 1, dp.name()));
                 }
             }
@@ -1560,7 +1570,7 @@ pub fn perf_bench(exe: &Path, a: &PerfArgs) -> R<Value> {
         .map_err(|e| format!("{}: {e}", spath.display()))?;
 
     println!(
-        "perf-bench: {} run(s) of {} s, 64-byte frames, director on CPU {}, generator on CPU {}, \
+        "{ME}: {} run(s) of {} s, 64-byte frames, director on CPU {}, generator on CPU {}, \
          kernel {}, {:.0} s",
         a.runs,
         a.secs,
@@ -1614,16 +1624,14 @@ pub fn perf_bench(exe: &Path, a: &PerfArgs) -> R<Value> {
     Ok(report)
 }
 
-/// `ringvs perf-bench`.
+/// `ringvs-bench perf`: 0 when every figure was measured, 3 when the report
+/// lists errors, 1 when there is no report.
 pub fn main(a: PerfArgs) -> ExitCode {
-    let r = std::env::current_exe()
-        .map_err(|e| format!("cannot find own binary: {e}"))
-        .and_then(|exe| perf_bench(&exe, &a));
-    match r {
+    match perf_bench(&a) {
         Ok(rep) if rep["errors"].as_array().is_some_and(Vec::is_empty) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(3),
         Err(e) => {
-            eprintln!("perf-bench: {e}");
+            eprintln!("{ME}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -1,21 +1,24 @@
-//! Measurement tools for the lab: HTTP round-trip latency into an
-//! [`hdrhistogram::Histogram`], and a UDP blaster and sink for throughput.
+//! Measurement tools for the namespace lab (`ringvs-bench latency`, `udp-sink`,
+//! `udp-blast`): HTTP round-trip latency into an [`hdrhistogram::Histogram`], and
+//! a UDP blaster and sink for throughput.
 //!
-//! [`ring_bench`] puts them together: one lab, one director with a chosen RX
-//! ring format, a latency probe (keep-alive and one connection per request)
-//! and a UDP blast through a `-u` service, all from the client namespace.
-//! It answers ARCHITECTURE trap 2: how much latency do `TPACKET_V3` blocks add?
+//! [`ring_bench`] (`ringvs-bench ring`, driven by `tools/ring-versions`) puts
+//! them together: one lab, one director with a chosen RX ring format, a latency
+//! probe (keep-alive and one connection per request) and a UDP blast through a
+//! `-u` service, all from the client namespace. It answers ARCHITECTURE trap 2:
+//! how much latency do `TPACKET_V3` blocks add?
 //!
 //! Every load is bounded in count and in wall-clock time.
 
-use super::{Lab, Spawned, VIP, ns_command, ns_run, rs_addr};
-use crate::control::proto::{self, Command};
 use hdrhistogram::Histogram;
+use ringvs::control::proto::{self, Command};
+use ringvs::lab::http;
+use ringvs::lab::{Lab, Spawned, VIP, ns_command, ns_run, rs_addr};
 use serde::Serialize;
 use std::io::{self, Read};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitCode, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// Most requests one latency probe makes.
@@ -60,7 +63,7 @@ pub fn latency(addr: SocketAddr, n: usize, timeout: Duration) -> io::Result<Hist
     check_count(n)?;
     let mut h = new_histogram()?;
     let start = Instant::now();
-    let mut client = super::http::KeepAliveClient::connect(addr, timeout)?;
+    let mut client = http::KeepAliveClient::connect(addr, timeout)?;
     // Warm-up request: ARP and connection set-up are not part of the numbers.
     client.get("/")?;
     while (h.len() as usize) < n && start.elapsed() < LATENCY_WALL_CAP {
@@ -69,7 +72,7 @@ pub fn latency(addr: SocketAddr, n: usize, timeout: Duration) -> io::Result<Hist
             Ok(r) if r.status == 200 => record(&mut h, t.elapsed()),
             Ok(r) => return Err(io::Error::other(format!("HTTP status {}", r.status))),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                client = super::http::KeepAliveClient::connect(addr, timeout)?;
+                client = http::KeepAliveClient::connect(addr, timeout)?;
             }
             Err(e) => return Err(e),
         }
@@ -87,10 +90,10 @@ pub fn latency_new_conn(
     check_count(n)?;
     let mut h = new_histogram()?;
     let start = Instant::now();
-    super::http::get(addr, "/", timeout)?; // warm-up
+    http::get(addr, "/", timeout)?; // warm-up
     while (h.len() as usize) < n && start.elapsed() < LATENCY_WALL_CAP {
         let t = Instant::now();
-        let r = super::http::get(addr, "/", timeout)?;
+        let r = http::get(addr, "/", timeout)?;
         if r.status != 200 {
             return Err(io::Error::other(format!("HTTP status {}", r.status)));
         }
@@ -345,14 +348,19 @@ fn last_u64(out: &str) -> Result<u64, String> {
 }
 
 /// Build a lab, run the director with `opts.ring`, measure, tear down (also on
-/// error: the [`Lab`] drops). `exe` is the ringvs binary (for the lab's
-/// processes and the client-side probes).
-pub fn ring_bench(exe: &Path, opts: &RingBenchOptions) -> Result<RingBenchResult, String> {
+/// error: the [`Lab`] drops). `ringvs` is the director's binary (also the real
+/// servers' `serve-http`); `probes` the one with the `latency`, `udp-sink` and
+/// `udp-blast` subcommands (this program).
+pub fn ring_bench(
+    ringvs: &Path,
+    probes: &Path,
+    opts: &RingBenchOptions,
+) -> Result<RingBenchResult, String> {
     check_count(opts.requests).map_err(|e| e.to_string())?;
     check_secs(opts.secs).map_err(|e| e.to_string())?;
     let tag = Lab::unique_tag();
     let mut lab = Lab::build(&tag).map_err(|e| e.to_string())?;
-    lab.start_http_servers(exe).map_err(|e| e.to_string())?;
+    lab.start_http_servers(ringvs).map_err(|e| e.to_string())?;
 
     let control = PathBuf::from(format!("/run/ringvs-bench-{tag}.sock"));
     let workers = opts.workers.to_string();
@@ -368,7 +376,7 @@ pub fn ring_bench(exe: &Path, opts: &RingBenchOptions) -> Result<RingBenchResult
     if opts.busy_poll {
         extra.push("--busy-poll");
     }
-    lab.start_director(exe, &control, &extra)
+    lab.start_director(ringvs, &control, &extra)
         .map_err(|e| e.to_string())?;
 
     let tvip = format!("{VIP}:80");
@@ -388,14 +396,14 @@ pub fn ring_bench(exe: &Path, opts: &RingBenchOptions) -> Result<RingBenchResult
     let lat_cap = LATENCY_WALL_CAP + Duration::from_secs(10);
     let mut lat = Vec::new();
     for new_conn in [false, true] {
-        let mut args = vec!["bench-latency", "--addr", &tvip, "--count", &count];
+        let mut args = vec!["latency", "--addr", &tvip, "--count", &count];
         if new_conn {
             args.push("--new-conn");
         }
-        let out = run_in_ns(&ns_cli, exe, &args, lat_cap)?;
+        let out = run_in_ns(&ns_cli, probes, &args, lat_cap)?;
         let line = out.lines().last().unwrap_or("");
-        let s: LatencySummary = serde_json::from_str(line)
-            .map_err(|e| format!("bench-latency output {line:?}: {e}"))?;
+        let s: LatencySummary =
+            serde_json::from_str(line).map_err(|e| format!("latency output {line:?}: {e}"))?;
         lat.push(s);
     }
 
@@ -406,7 +414,7 @@ pub fn ring_bench(exe: &Path, opts: &RingBenchOptions) -> Result<RingBenchResult
     for n in 1..=lab.n_real_servers() {
         let child: Child = ns_command(
             &lab.ns_rs(n),
-            exe,
+            probes,
             &["udp-sink", "--listen", &listen, "--secs", &sink_secs],
         )
         .stdin(Stdio::null())
@@ -440,7 +448,7 @@ pub fn ring_bench(exe: &Path, opts: &RingBenchOptions) -> Result<RingBenchResult
         args.extend(["--rate", r]);
     }
     let blast_cap = Duration::from_secs(opts.secs + 10);
-    let sent = last_u64(&run_in_ns(&ns_cli, exe, &args, blast_cap)?)?;
+    let sent = last_u64(&run_in_ns(&ns_cli, probes, &args, blast_cap)?)?;
     let mut received = 0;
     for sink in sinks {
         let out = wait_output(sink, Duration::from_secs(opts.secs + SINK_EXTRA_SECS + 5))?;
@@ -515,21 +523,6 @@ fn counters(json: &str) -> serde_json::Map<String, serde_json::Value> {
         .collect()
 }
 
-/// For the command line: print `r`'s value as one line on stdout, or its
-/// error prefixed with `what` on stderr, and return the exit code.
-pub fn print_line<T: std::fmt::Display>(what: &str, r: Result<T, String>) -> ExitCode {
-    match r {
-        Ok(v) => {
-            println!("{v}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{what}: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may unwrap (crate rule)
 mod tests {
@@ -540,7 +533,7 @@ mod tests {
     fn latency_probes_on_loopback() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || super::super::http::serve_listener(listener, "x", 20));
+        std::thread::spawn(move || http::serve_listener(listener, "x", 20));
         let t = Duration::from_secs(5);
         let h = latency(addr, 50, t).unwrap();
         assert_eq!(h.len(), 50);
