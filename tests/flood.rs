@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use support::{adm, seed_service, stats};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
-const GEN: &str = env!("CARGO_BIN_EXE_ringvs-gen");
 
 /// A counter summed over workers.
 fn total(s: &Value, name: &str) -> u64 {
@@ -119,7 +118,7 @@ fn syn_flood_from_spoofed_sources_spares_an_established_client() {
     let t = Instant::now();
     let out = lab::ns_command(
         &lab.ns_client(),
-        Path::new(GEN),
+        &support::generator(),
         &[
             "syn",
             "--tx-if",

@@ -26,7 +26,6 @@ use std::process::Stdio;
 use support::{adm, seed_service, stats};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
-const GEN: &str = env!("CARGO_BIN_EXE_ringvs-gen");
 const MARK: u16 = 0xbeef;
 
 fn total(s: &Value, name: &str) -> u64 {
@@ -122,7 +121,7 @@ fn capture(ns: &str, ifname: &str, mac: [u8; 6]) -> std::process::Child {
         .join(":");
     let mut c = lab::ns_command(
         ns,
-        Path::new(GEN),
+        &support::generator(),
         &[
             "capture",
             "--if",
@@ -153,7 +152,7 @@ fn inject(ns: &str, ifname: &str, frames: &[Vec<u8>], tag: &str, side: &str) {
     std::fs::write(&path, hex(frames)).expect("write battery");
     let out = lab::ns_command(
         ns,
-        Path::new(GEN),
+        &support::generator(),
         &[
             "inject",
             "--if",

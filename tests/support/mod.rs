@@ -4,7 +4,22 @@
 use ringvs::control::proto::{self, Command};
 use ringvs::lab;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The traffic generator `ringvs-gen`, from the dev-only workspace member
+/// tools/ringvs-bench: cargo puts it next to `ringvs` (`cargo test --workspace`
+/// builds it).
+pub fn generator() -> PathBuf {
+    let exe = Path::new(env!("CARGO_BIN_EXE_ringvs"));
+    let generator = exe.with_file_name("ringvs-gen");
+    assert!(
+        generator.is_file(),
+        "no {} (build it: cargo build --release -p ringvs-bench --bins, or run \
+         cargo test --release --workspace)",
+        generator.display()
+    );
+    generator
+}
 
 /// `ringvs adm ARGS` through the control socket; asserts it succeeded.
 pub fn adm(control: &Path, args: &[&str]) -> String {
