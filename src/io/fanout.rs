@@ -17,6 +17,7 @@
 //! frames with IP options are dropped by the worker anyway, so whichever member gets
 //! them is fine. A load past the end of the frame ends the program with 0 (member 0).
 
+use crate::wire::{ipv4, udp};
 use libc::sock_filter;
 
 /// Which end of the tuple the program hashes.
@@ -56,12 +57,13 @@ fn insn(code: u16, k: u32) -> sock_filter {
 /// The fanout program for one side. `key` is a secret chosen at start, so nobody
 /// outside can pick source ports that all land on one worker.
 pub fn program(side: Side, key: u32) -> Vec<sock_filter> {
-    // IPv4: source address at 12, destination at 16; L4 ports at 20 and 22.
+    // The client's address and port: the source on the external side, the
+    // destination on the internal one (behind a 20-byte IPv4 header).
     let (addr, port) = match side {
-        Side::Ext => (12, 20),
-        Side::Int => (16, 22),
+        Side::Ext => (ipv4::SRC_OFFSET, ipv4::HEADER_LEN + udp::SRC_PORT_OFFSET),
+        Side::Int => (ipv4::DST_OFFSET, ipv4::HEADER_LEN + udp::DST_PORT_OFFSET),
     };
-    let abs = |off: i32| (NET_OFF + off) as u32;
+    let abs = |off: usize| (NET_OFF + off as i32) as u32;
     vec![
         insn(LD_W_ABS, abs(addr)), // A = client address
         insn(TAX, 0),              // X = A

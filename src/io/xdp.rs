@@ -24,7 +24,7 @@
 //! other side's index with acquire ordering before reading descriptors.
 //!
 //! What AF_XDP cannot tell: whether the sender left a TCP/UDP checksum to an
-//! offload (`CHECKSUM_PARTIAL`, seen on veth). [`looks_partial`] recognises such a
+//! offload (`CHECKSUM_PARTIAL`, seen on veth). [`checksum::looks_partial`] recognises such a
 //! checksum from its value (see there), so the worker completes it as it does for
 //! an AF_PACKET frame marked `TP_STATUS_CSUMNOTREADY`.
 #![allow(unsafe_code)]
@@ -32,9 +32,9 @@
 use super::ring::{Mmap, MmapPart, kick};
 use super::{RxFrame, RxMeta, RxQueue, TxQueue, cvt, with_context};
 use crate::wire::checksum;
+use crate::wire::ethernet::{ETHERTYPE_OFFSET, HEADER_LEN, ethertype};
 use std::io;
 use std::mem::{offset_of, size_of, zeroed};
-use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -154,15 +154,16 @@ const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
 /// to the kernel.
 fn program(map_fd: i32) -> [[u8; 8]; 16] {
     // EtherTypes as a 16-bit load from the frame reads them (network order).
-    let ipv4 = u16::from_ne_bytes([0x08, 0x00]) as i32;
-    let arp = u16::from_ne_bytes([0x08, 0x06]) as i32;
+    let ipv4 = i32::from(ethertype::IPV4.to_be());
+    let arp = i32::from(ethertype::ARP.to_be());
+    let (eth_len, ty_at) = (HEADER_LEN as i32, ETHERTYPE_OFFSET as i16);
     [
         insn(0x61, 2, 1, 0, 0),                      // 0: r2 = ctx->data
         insn(0x61, 3, 1, 4, 0),                      // 1: r3 = ctx->data_end
         insn(0xbf, 4, 2, 0, 0),                      // 2: r4 = r2
-        insn(0x07, 4, 0, 0, 14),                     // 3: r4 += 14 (Ethernet header)
+        insn(0x07, 4, 0, 0, eth_len),                // 3: r4 += Ethernet header
         insn(0x2d, 4, 3, 9, 0),                      // 4: if r4 > r3 goto pass
-        insn(0x69, 4, 2, 12, 0),                     // 5: r4 = *(u16 *)(r2 + 12): EtherType
+        insn(0x69, 4, 2, ty_at, 0),                  // 5: r4 = *(u16 *)(r2 + ty_at)
         insn(0x15, 4, 0, 1, ipv4),                   // 6: if r4 == IPv4 goto redirect
         insn(0x55, 4, 0, 6, arp),                    // 7: if r4 != ARP goto pass
         insn(0x61, 2, 1, 16, 0),                     // 8: redirect: r2 = ctx->rx_queue_index
@@ -554,46 +555,6 @@ pub fn open(ifindex: u32, queue: u32, size: XskSize) -> io::Result<(XskRx, XskTx
     ))
 }
 
-/// Does this frame's TCP or UDP checksum field hold only the pseudo-header sum?
-///
-/// A sender that leaves the checksum to an offload (`CHECKSUM_PARTIAL`) writes the
-/// folded, uncomplemented pseudo-header sum in the field. A complete checksum
-/// equals that value for about one frame in 65,536; completing such a frame again
-/// computes the same checksum, so a false positive costs CPU time, never a wrong
-/// frame.
-#[inline]
-pub fn looks_partial(frame: &[u8]) -> bool {
-    const ETH: usize = 14;
-    if frame.len() < ETH + 20 || frame[12..14] != [0x08, 0x00] {
-        return false;
-    }
-    let ip = &frame[ETH..];
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    // Only first fragments carry the L4 header.
-    if ip[0] >> 4 != 4 || ihl < 20 || u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff != 0 {
-        return false;
-    }
-    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-    let proto = ip[9];
-    let at = match proto {
-        6 => ihl + 16,
-        17 => ihl + 6,
-        _ => return false,
-    };
-    if total < ihl || total > ip.len() || at + 2 > total {
-        return false;
-    }
-    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-    let pseudo = checksum::fold(checksum::pseudo_header_v4(
-        src,
-        dst,
-        proto,
-        (total - ihl) as u16,
-    ));
-    u16::from_be_bytes([ip[at], ip[at + 1]]) == pseudo
-}
-
 /// The receive half of an AF_XDP socket.
 pub struct XskRx {
     fd: Arc<OwnedFd>,
@@ -638,7 +599,7 @@ impl RxQueue for XskRx {
             data,
             meta: RxMeta {
                 wire_len: d.len,
-                csum_partial: looks_partial(data),
+                csum_partial: checksum::looks_partial(data),
                 vlan: false,
             },
         })
@@ -786,35 +747,5 @@ mod tests {
         assert_eq!(target(7), 14);
         assert_eq!(i32::from_ne_bytes([p[9][4], p[9][5], p[9][6], p[9][7]]), 7);
         assert_eq!(p[15][0], 0x95);
-    }
-
-    #[test]
-    fn partial_checksum_is_recognised() {
-        let mut f = vec![0u8; 14 + 20 + 20 + 4];
-        f[12] = 0x08;
-        let ip = &mut f[14..];
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&44u16.to_be_bytes());
-        ip[8] = 64;
-        ip[9] = 6;
-        ip[12..16].copy_from_slice(&[198, 18, 0, 1]);
-        ip[16..20].copy_from_slice(&[198, 18, 0, 2]);
-        ip[32] = 0x50;
-        let pseudo = checksum::fold(checksum::pseudo_header_v4(
-            Ipv4Addr::new(198, 18, 0, 1),
-            Ipv4Addr::new(198, 18, 0, 2),
-            6,
-            24,
-        ));
-        ip[36..38].copy_from_slice(&pseudo.to_be_bytes());
-        assert!(looks_partial(&f));
-        // A complete checksum is not partial.
-        crate::nat::rewrite::fill_l4_checksum(&mut f, 6);
-        assert!(!looks_partial(&f));
-        // Not IPv4, too short, later fragment: never.
-        assert!(!looks_partial(&f[..30]));
-        let mut g = f.clone();
-        g[12] = 0x86;
-        assert!(!looks_partial(&g));
     }
 }

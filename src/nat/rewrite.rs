@@ -11,31 +11,13 @@
 //! complete checksum computed in software instead: nothing downstream would finish
 //! it. Only locally generated traffic (veth, a local sender) arrives that way.
 
-use crate::wire::checksum::{self, Delta};
-use crate::wire::ipv4::protocol;
-use std::net::Ipv4Addr;
+use crate::wire::checksum::Delta;
+use crate::wire::icmpv4::{Icmpv4Packet, msg};
+use crate::wire::ipv4::{self, Ipv4Packet, protocol};
+use crate::wire::{EthernetFrame, TcpPacket, UdpPacket, ethernet, tcp, udp};
 
-const IP: usize = 14;
-const L4: usize = IP + 20;
-const IP_TTL: usize = IP + 8;
-const IP_CSUM: usize = IP + 10;
-const IP_SRC: usize = IP + 12;
-const IP_DST: usize = IP + 16;
-
-#[inline]
-fn get16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-#[inline]
-fn put16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
-}
-
-#[inline]
-fn put32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
-}
+/// The TTL a reply we originate starts with.
+const REPLY_TTL: u8 = 64;
 
 /// Which end of the packet a NAT rewrite changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,75 +40,73 @@ pub struct Rewrite {
     pub l4_delta: Delta,
 }
 
-/// Decrement the TTL and fix the header checksum for it and for `addr_delta`.
+/// The IPv4 packet of an Ethernet frame.
 #[inline]
-fn ip_header(frame: &mut [u8], addr_delta: Delta) {
-    let old = get16(frame, IP_TTL);
-    let new = old - 0x0100;
-    put16(frame, IP_TTL, new);
-    let d = addr_delta.add16(old, new);
-    let hc = get16(frame, IP_CSUM);
-    put16(frame, IP_CSUM, d.apply(hc));
+fn ip_of(frame: &mut [u8]) -> Ipv4Packet<&mut [u8]> {
+    Ipv4Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..])
+}
+
+/// Set the TTL and fix the header checksum for it and for `addr_delta`.
+#[inline]
+fn set_ttl(ip: &mut Ipv4Packet<&mut [u8]>, ttl: u8, addr_delta: Delta) {
+    let (old, proto) = (ip.ttl(), ip.protocol());
+    ip.set_ttl(ttl);
+    // The TTL shares a 16-bit word of the header with the protocol (RFC 791).
+    let d = addr_delta.add16(
+        u16::from_be_bytes([old, proto]),
+        u16::from_be_bytes([ttl, proto]),
+    );
+    ip.set_checksum(d.apply(ip.checksum()));
 }
 
 /// Rewrite a TCP or UDP packet for NAT. `frame` spans exactly Ethernet + IPv4 total
 /// length; the caller checked the L4 header fits and the TTL is above 1.
 #[inline]
 pub fn nat_l4(frame: &mut [u8], rw: &Rewrite, partial: bool) {
-    let (addr_at, port_at) = match rw.end {
-        End::Dst => (IP_DST, L4 + 2),
-        End::Src => (IP_SRC, L4),
-    };
-    put32(frame, addr_at, rw.addr);
-    ip_header(frame, rw.addr_delta);
-    put16(frame, port_at, rw.port);
-    let proto = frame[IP + 9];
-    let csum_at = L4 + if proto == protocol::TCP { 16 } else { 6 };
-    if partial {
-        fill_l4_checksum(frame, proto);
-        return;
+    let mut ip = ip_of(frame);
+    match rw.end {
+        End::Dst => ip.set_dst_raw(rw.addr),
+        End::Src => ip.set_src_raw(rw.addr),
     }
-    let hc = get16(frame, csum_at);
-    let new = if proto == protocol::UDP {
-        rw.l4_delta.apply_udp(hc)
+    let ttl = ip.ttl() - 1;
+    set_ttl(&mut ip, ttl, rw.addr_delta);
+    let (proto, src, dst) = (ip.protocol(), ip.src(), ip.dst());
+    let l4 = ip.payload_mut();
+    if proto == protocol::TCP {
+        let mut seg = TcpPacket::new_unchecked(l4);
+        match rw.end {
+            End::Dst => seg.set_dst_port(rw.port),
+            End::Src => seg.set_src_port(rw.port),
+        }
+        if partial {
+            seg.fill_checksum(src, dst);
+        } else {
+            seg.set_checksum(rw.l4_delta.apply(seg.checksum()));
+        }
     } else {
-        rw.l4_delta.apply(hc)
-    };
-    put16(frame, csum_at, new);
+        let mut dgram = UdpPacket::new_unchecked(l4);
+        match rw.end {
+            End::Dst => dgram.set_dst_port(rw.port),
+            End::Src => dgram.set_src_port(rw.port),
+        }
+        if partial {
+            dgram.fill_checksum(src, dst);
+        } else {
+            dgram.set_checksum(rw.l4_delta.apply_udp(dgram.checksum()));
+        }
+    }
 }
 
 /// Compute a TCP or UDP checksum from scratch (for frames that arrived partial).
+/// `frame` spans Ethernet + IPv4 total length, with complete L4 headers.
 pub fn fill_l4_checksum(frame: &mut [u8], proto: u8) {
-    let csum_at = L4 + if proto == protocol::TCP { 16 } else { 6 };
-    let src = Ipv4Addr::from(u32::from_be_bytes([
-        frame[IP_SRC],
-        frame[IP_SRC + 1],
-        frame[IP_SRC + 2],
-        frame[IP_SRC + 3],
-    ]));
-    let dst = Ipv4Addr::from(u32::from_be_bytes([
-        frame[IP_DST],
-        frame[IP_DST + 1],
-        frame[IP_DST + 2],
-        frame[IP_DST + 3],
-    ]));
-    put16(frame, csum_at, 0);
-    // UDP covers its own length (the IP payload may be longer); TCP the payload.
-    let end = if proto == protocol::UDP {
-        (L4 + usize::from(get16(frame, L4 + 4))).min(frame.len())
+    let mut ip = ip_of(frame);
+    let (src, dst) = (ip.src(), ip.dst());
+    if proto == protocol::TCP {
+        TcpPacket::new_unchecked(ip.payload_mut()).fill_checksum(src, dst);
     } else {
-        frame.len()
-    };
-    let l4 = &frame[L4..end];
-    let sum = checksum::combine(
-        checksum::pseudo_header_v4(src, dst, proto, l4.len() as u16),
-        checksum::sum(l4),
-    );
-    let mut c = !checksum::fold(sum);
-    if c == 0 && proto == protocol::UDP {
-        c = 0xffff;
+        UdpPacket::new_unchecked(ip.payload_mut()).fill_checksum(src, dst);
     }
-    put16(frame, csum_at, c);
 }
 
 /// Rewrite an ICMP error that concerns a NATed connection: the outer header as
@@ -135,79 +115,72 @@ pub fn fill_l4_checksum(frame: &mut [u8], proto: u8) {
 /// (errors are small and rare). `frame` spans Ethernet + IPv4 total length; the
 /// caller checked that the quoted IPv4 header is 20 bytes and 8 bytes of L4 follow.
 pub fn nat_icmp_error(frame: &mut [u8], rw: &Rewrite) {
-    let outer_at = match rw.end {
-        End::Dst => IP_DST,
-        End::Src => IP_SRC,
-    };
+    let mut ip = ip_of(frame);
     // Unlike the quoted header, the outer address is not the connection's: an
     // error may come from a router (outer source) or be sent to another of our
     // addresses (outer destination), so the update is from what is there.
-    let old = u32::from_be_bytes([
-        frame[outer_at],
-        frame[outer_at + 1],
-        frame[outer_at + 2],
-        frame[outer_at + 3],
-    ]);
-    put32(frame, outer_at, rw.addr);
-    ip_header(frame, Delta::new().add32(old, rw.addr));
+    let old = match rw.end {
+        End::Dst => ip.dst_raw(),
+        End::Src => ip.src_raw(),
+    };
+    match rw.end {
+        End::Dst => ip.set_dst_raw(rw.addr),
+        End::Src => ip.set_src_raw(rw.addr),
+    }
+    let ttl = ip.ttl() - 1;
+    set_ttl(&mut ip, ttl, Delta::new().add32(old, rw.addr));
+    let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
+    let (hdr, l4) = icmp.data_mut().split_at_mut(ipv4::HEADER_LEN);
     // The quoted packet: an error towards the real server quotes a packet *from* the
     // VIP (its source changes); one towards the client quotes a packet *to* the RIP.
-    let inner = L4 + 8;
-    let (in_addr_at, in_port_at) = match rw.end {
-        End::Dst => (inner + 12, inner + 20),
-        End::Src => (inner + 16, inner + 22),
-    };
-    put32(frame, in_addr_at, rw.addr);
-    put16(frame, in_port_at, rw.port);
-    let hc = get16(frame, inner + 10);
-    put16(frame, inner + 10, rw.addr_delta.apply(hc));
-    let inner_l4 = inner + 20;
-    let quoted = frame.len() - inner_l4;
-    match frame[inner + 9] {
-        protocol::UDP if quoted >= 8 => {
-            let hc = get16(frame, inner_l4 + 6);
-            put16(frame, inner_l4 + 6, rw.l4_delta.apply_udp(hc));
+    let mut inner = Ipv4Packet::new_unchecked(hdr);
+    match rw.end {
+        End::Dst => inner.set_src_raw(rw.addr),
+        End::Src => inner.set_dst_raw(rw.addr),
+    }
+    inner.set_checksum(rw.addr_delta.apply(inner.checksum()));
+    let proto = inner.protocol();
+    // The ports are the first four bytes of TCP and UDP alike.
+    let mut ports = UdpPacket::new_unchecked(&mut *l4);
+    match rw.end {
+        End::Dst => ports.set_src_port(rw.port),
+        End::Src => ports.set_dst_port(rw.port),
+    }
+    // The quoted checksum is patched only when the quote reaches it.
+    match proto {
+        protocol::UDP if l4.len() >= udp::HEADER_LEN => {
+            let mut d = UdpPacket::new_unchecked(l4);
+            d.set_checksum(rw.l4_delta.apply_udp(d.checksum()));
         }
-        protocol::TCP if quoted >= 18 => {
-            let hc = get16(frame, inner_l4 + 16);
-            put16(frame, inner_l4 + 16, rw.l4_delta.apply(hc));
+        protocol::TCP if l4.len() >= tcp::CHECKSUM_OFFSET + 2 => {
+            let mut s = TcpPacket::new_unchecked(l4);
+            s.set_checksum(rw.l4_delta.apply(s.checksum()));
         }
         _ => {}
     }
-    put16(frame, L4 + 2, 0);
-    let c = checksum::checksum(&frame[L4..]);
-    put16(frame, L4 + 2, c);
+    icmp.fill_checksum();
 }
 
 /// Turn an ICMP echo request addressed to us into its reply, in place: swap the
-/// addresses (Ethernet and IPv4), reset the TTL, set type 0.
+/// addresses (Ethernet and IPv4), reset the TTL, set the echo-reply type.
 pub fn echo_reply(frame: &mut [u8]) {
-    let (dst, src): ([u8; 6], [u8; 6]) = {
-        let mut d = [0; 6];
-        let mut s = [0; 6];
-        d.copy_from_slice(&frame[0..6]);
-        s.copy_from_slice(&frame[6..12]);
-        (d, s)
-    };
-    frame[0..6].copy_from_slice(&src);
-    frame[6..12].copy_from_slice(&dst);
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&frame[IP_SRC..IP_SRC + 4]);
-    frame.copy_within(IP_DST..IP_DST + 4, IP_SRC);
-    frame[IP_DST..IP_DST + 4].copy_from_slice(&a);
+    let mut eth = EthernetFrame::new_unchecked(&mut *frame);
+    let (dst, src) = (eth.dst(), eth.src());
+    eth.set_dst(src);
+    eth.set_src(dst);
+    let mut ip = ip_of(frame);
+    let (src, dst) = (ip.src_raw(), ip.dst_raw());
+    ip.set_src_raw(dst);
+    ip.set_dst_raw(src);
     // Swapping two words leaves the header sum unchanged; only the TTL moves.
-    let old = get16(frame, IP_TTL);
-    let new = (64 << 8) | (old & 0xff);
-    put16(frame, IP_TTL, new);
-    let hc = get16(frame, IP_CSUM);
-    put16(frame, IP_CSUM, Delta::new().add16(old, new).apply(hc));
-    let old_type = get16(frame, L4);
-    let new_type = old_type & 0x00ff; // type 0 (echo reply), same code
-    put16(frame, L4, new_type);
-    let hc = get16(frame, L4 + 2);
-    put16(
-        frame,
-        L4 + 2,
-        Delta::new().add16(old_type, new_type).apply(hc),
+    set_ttl(&mut ip, REPLY_TTL, Delta::new());
+    let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
+    let (ty, code) = (icmp.msg_type(), icmp.code());
+    icmp.set_msg_type(msg::ECHO_REPLY);
+    // The type shares a 16-bit word with the code.
+    let d = Delta::new().add16(
+        u16::from_be_bytes([ty, code]),
+        u16::from_be_bytes([msg::ECHO_REPLY, code]),
     );
+    icmp.set_checksum(d.apply(icmp.checksum()));
 }

@@ -140,10 +140,7 @@ pub enum Dir {
     Output,
 }
 
-const TCP_FIN: u8 = 0x01;
-const TCP_SYN: u8 = 0x02;
-const TCP_RST: u8 = 0x04;
-const TCP_ACK: u8 = 0x10;
+use crate::wire::tcp::flags::{ACK as TCP_ACK, FIN as TCP_FIN, RST as TCP_RST, SYN as TCP_SYN};
 
 /// The next TCP state after a segment with `flags` going `dir`, or the current state
 /// when the segment carries no flag IPVS tracks.
@@ -210,7 +207,7 @@ mod test {
             (Input, TCP_SYN),
             (Output, TCP_SYN | TCP_ACK),
             (Input, TCP_ACK),
-            (Input, TCP_ACK | 0x08),
+            (Input, TCP_ACK | crate::wire::tcp::flags::PSH),
             (Output, TCP_ACK),
             (Input, TCP_FIN | TCP_ACK),
             (Output, TCP_FIN | TCP_ACK),

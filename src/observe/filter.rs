@@ -14,6 +14,9 @@
 //! TCP/UDP ports (never a fragment). Matching reads only the headers, allocates
 //! nothing and never panics on short or malformed frames.
 
+use crate::wire::ethernet::{EthernetFrame, ethertype};
+use crate::wire::ipv4::{self, Ipv4Packet, protocol};
+use crate::wire::{ArpPacket, TcpPacket, UdpPacket, arp, tcp};
 use std::net::Ipv4Addr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,50 +73,46 @@ pub struct Summary {
     pub flags: u8,
 }
 
-/// Read the headers of an Ethernet frame (no VLAN tags; see `drop_vlan`).
+/// Read the headers of an Ethernet frame (no VLAN tags; see `drop_vlan`). The
+/// frame may be cut short (a capture's snap length): what it does not hold
+/// stays unset.
 pub fn summarize(frame: &[u8]) -> Summary {
     let mut s = Summary::default();
-    let be16 = |o: usize| -> Option<u16> {
-        Some(u16::from_be_bytes([*frame.get(o)?, *frame.get(o + 1)?]))
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return s;
     };
-    let be32 = |o: usize| -> Option<u32> {
-        Some(u32::from_be_bytes([
-            *frame.get(o)?,
-            *frame.get(o + 1)?,
-            *frame.get(o + 2)?,
-            *frame.get(o + 3)?,
-        ]))
-    };
-    match be16(12) {
-        Some(0x0806) => {
-            if let (Some(spa), Some(tpa)) = (be32(14 + 14), be32(14 + 24)) {
-                s.arp = true;
-                s.src = spa;
-                s.dst = tpa;
-            }
+    let payload = eth.payload();
+    match eth.ethertype() {
+        ethertype::ARP if payload.len() >= arp::LEN => {
+            // Only the addresses: a malformed ARP is still shown as one.
+            let pkt = ArpPacket::new_unchecked(payload);
+            s.arp = true;
+            s.src = u32::from(pkt.sender_ip());
+            s.dst = u32::from(pkt.target_ip());
         }
-        Some(0x0800) => {
-            let Some(&vihl) = frame.get(14) else { return s };
-            if vihl >> 4 != 4 {
+        ethertype::IPV4 if payload.len() >= ipv4::HEADER_LEN => {
+            let ip = Ipv4Packet::new_unchecked(payload);
+            if ip.version() != 4 {
                 return s;
             }
-            let (Some(src), Some(dst), Some(&proto), Some(frag)) =
-                (be32(26), be32(30), frame.get(23), be16(20))
-            else {
+            s.ip = true;
+            s.src = ip.src_raw();
+            s.dst = ip.dst_raw();
+            s.proto = ip.protocol();
+            // Only first fragments carry the L4 header.
+            if ip.frag_offset() != 0 || (s.proto != protocol::TCP && s.proto != protocol::UDP) {
+                return s;
+            }
+            let Some(l4) = payload.get(ip.header_len()..) else {
                 return s;
             };
-            s.ip = true;
-            s.src = src;
-            s.dst = dst;
-            s.proto = proto;
-            let l4 = 14 + usize::from(vihl & 0x0f) * 4;
-            if frag & 0x1fff == 0 && (proto == 6 || proto == 17) {
-                if let (Some(sp), Some(dp)) = (be16(l4), be16(l4 + 2)) {
-                    s.ports = Some((sp, dp));
-                }
-                if proto == 6 {
-                    s.flags = frame.get(l4 + 13).copied().unwrap_or(0);
-                }
+            // The ports are the first four bytes of TCP and UDP alike.
+            if l4.len() >= 4 {
+                let ports = UdpPacket::new_unchecked(l4);
+                s.ports = Some((ports.src_port(), ports.dst_port()));
+            }
+            if s.proto == protocol::TCP && l4.len() > tcp::FLAGS_OFFSET {
+                s.flags = TcpPacket::new_unchecked(l4).flags();
             }
         }
         _ => {}

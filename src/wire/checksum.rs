@@ -129,6 +129,49 @@ impl Delta {
     }
 }
 
+/// Does this frame's TCP or UDP checksum field hold only the pseudo-header sum?
+///
+/// A sender that leaves the checksum to an offload (`CHECKSUM_PARTIAL`) writes the
+/// folded, uncomplemented pseudo-header sum in the field. A complete checksum
+/// equals that value for about one frame in 65,536; completing such a frame again
+/// computes the same checksum, so a false positive costs CPU time, never a wrong
+/// frame. (AF_XDP does not report partial checksums; AF_PACKET does.)
+#[inline]
+pub fn looks_partial(frame: &[u8]) -> bool {
+    use super::ethernet::{EthernetFrame, ethertype};
+    use super::ipv4::{Ipv4Packet, protocol};
+    use super::{tcp, udp};
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return false;
+    };
+    if eth.ethertype() != ethertype::IPV4 {
+        return false;
+    }
+    let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
+        return false;
+    };
+    // Only first fragments carry the L4 header.
+    if ip.frag_offset() != 0 {
+        return false;
+    }
+    let at = match ip.protocol() {
+        protocol::TCP => tcp::CHECKSUM_OFFSET,
+        protocol::UDP => udp::CHECKSUM_OFFSET,
+        _ => return false,
+    };
+    let l4 = ip.payload();
+    let Some(field) = l4.get(at..at + 2) else {
+        return false;
+    };
+    let pseudo = fold(pseudo_header_v4(
+        ip.src(),
+        ip.dst(),
+        ip.protocol(),
+        l4.len() as u16,
+    ));
+    u16::from_be_bytes([field[0], field[1]]) == pseudo
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -519,5 +562,35 @@ mod test {
             tcp.set_checksum(complete);
             prop_assert!(tcp.verify_checksum(&new_src.into(), &new_dst.into()));
         }
+    }
+
+    #[test]
+    fn partial_checksum_is_recognised() {
+        let mut f = vec![0u8; 14 + 20 + 20 + 4];
+        f[12] = 0x08;
+        let ip = &mut f[14..];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&44u16.to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&[198, 18, 0, 1]);
+        ip[16..20].copy_from_slice(&[198, 18, 0, 2]);
+        ip[32] = 0x50;
+        let pseudo = fold(pseudo_header_v4(
+            Ipv4Addr::new(198, 18, 0, 1),
+            Ipv4Addr::new(198, 18, 0, 2),
+            6,
+            24,
+        ));
+        ip[36..38].copy_from_slice(&pseudo.to_be_bytes());
+        assert!(looks_partial(&f));
+        // A complete checksum is not partial.
+        crate::nat::rewrite::fill_l4_checksum(&mut f, 6);
+        assert!(!looks_partial(&f));
+        // Not IPv4, too short, later fragment: never.
+        assert!(!looks_partial(&f[..30]));
+        let mut g = f.clone();
+        g[12] = 0x86;
+        assert!(!looks_partial(&g));
     }
 }

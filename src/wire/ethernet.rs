@@ -3,6 +3,8 @@
 use super::{Error, Mac, Result, be16};
 
 pub const HEADER_LEN: usize = 14;
+/// Where the EtherType is (for programs that load it by offset: BPF).
+pub const ETHERTYPE_OFFSET: usize = field::ETHERTYPE.start;
 
 /// EtherType values the director cares about.
 pub mod ethertype {

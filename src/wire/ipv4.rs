@@ -7,6 +7,9 @@ use super::{Error, Result, be16, be32};
 
 /// Length of a header without options.
 pub const HEADER_LEN: usize = 20;
+/// Where the addresses are (for programs that load them by offset: BPF).
+pub const SRC_OFFSET: usize = field::SRC.start;
+pub const DST_OFFSET: usize = field::DST.start;
 
 /// IP protocol numbers.
 pub mod protocol {
@@ -246,6 +249,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn set_dst(&mut self, value: Ipv4Addr) {
         self.buffer.as_mut()[field::DST].copy_from_slice(&value.octets());
+    }
+
+    /// Sets the source address from its host-order integer.
+    #[inline]
+    pub fn set_src_raw(&mut self, value: u32) {
+        self.buffer.as_mut()[field::SRC].copy_from_slice(&value.to_be_bytes());
+    }
+
+    /// Sets the destination address from its host-order integer.
+    #[inline]
+    pub fn set_dst_raw(&mut self, value: u32) {
+        self.buffer.as_mut()[field::DST].copy_from_slice(&value.to_be_bytes());
     }
 
     /// Recomputes the header checksum from scratch.

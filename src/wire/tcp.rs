@@ -11,6 +11,8 @@ pub const HEADER_LEN: usize = 20;
 
 /// Offset of the checksum field within the header.
 pub const CHECKSUM_OFFSET: usize = field::CHECKSUM.start;
+/// Where the flags byte is (the shortest header that holds the flags is one byte longer).
+pub const FLAGS_OFFSET: usize = field::FLAGS;
 
 /// Control bits, as returned by [`TcpPacket::flags`].
 pub mod flags {

@@ -10,6 +10,10 @@ pub const HEADER_LEN: usize = 8;
 
 /// Offset of the checksum field within the header.
 pub const CHECKSUM_OFFSET: usize = field::CHECKSUM.start;
+/// Where the ports are, in UDP and TCP alike (for programs that load them by
+/// offset: BPF).
+pub const SRC_PORT_OFFSET: usize = field::SRC_PORT.start;
+pub const DST_PORT_OFFSET: usize = field::DST_PORT.start;
 
 mod field {
     use core::ops::Range;
