@@ -6,8 +6,8 @@
 //! client to the VIP and prints the bodies and `ipvsadm -L -n`. Everything it made
 //! is deleted on the way out, also on error or Ctrl-C.
 
-use ringvs::control::proto::{self, Command};
 use ringvs::lab::{self, Lab};
+use ringvs::proto::{self, Command};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -11,6 +11,7 @@ pub mod lab;
 pub mod nat;
 pub mod neigh;
 pub mod observe;
+pub mod proto;
 pub mod sched;
 pub mod stats;
 pub mod wire;

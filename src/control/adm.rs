@@ -3,7 +3,6 @@
 //! at start, and publishing the configuration to the data plane after every
 //! change (less the servers health checks hold down).
 
-use super::proto::Response;
 use super::report::Estimator;
 use super::{Ctl, RunError};
 use crate::config::format::{self, Live};
@@ -11,6 +10,7 @@ use crate::config::ipvsadm::{self, AdmCommand, ListOpts};
 use crate::config::names::Names;
 use crate::config::{AdmError, Config, DestId, ServiceKey};
 use crate::nat::{Snapshot, State, Timeouts};
+use crate::proto::Response;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 

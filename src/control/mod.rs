@@ -9,7 +9,7 @@
 //!
 //! * `mod.rs`: `Ctl`, the state the control threads share, and [`RunError`].
 //! * `startup.rs`: [`run`] and its options: checking them, opening the NICs'
-//!   queues, wiring and spawning the workers (`build_workers`), starting the
+//!   queues, building the workers with `dataplane::Director` and spawning them, starting the
 //!   control threads, stopping.
 //! * `neigh.rs`: the control thread's main loop: neighbor resolution (ARP
 //!   probes, gratuitous ARP, publishing the neighbor snapshot).
@@ -20,11 +20,12 @@
 //!   listings, [`load_rules`], publishing the rules to the workers.
 //! * `report.rs`: `ringvs stats`, Prometheus metrics, the rate estimator,
 //!   batch-time summaries, per-server counters and connection listings.
-//! * `proto.rs`: the wire protocol of the control socket (server and client).
 
 mod adm;
 mod neigh;
-pub mod proto;
+/// The socket's protocol lives below control (clients such as `observe` use it
+/// too); this path keeps `control::proto` working for the binaries.
+pub use crate::proto;
 mod report;
 mod server;
 mod startup;

@@ -7,11 +7,11 @@
 //! nothing here changes the configuration.
 
 use super::adm::dest_ids;
-use super::proto::Response;
 use super::{Ctl, RunError};
 use crate::config::DestId;
 use crate::dataplane::Published;
 use crate::nat::{ConnInfo, State};
+use crate::proto::Response;
 use crate::stats::{BatchSummary, Counters, Ctr, DestStats};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -4,8 +4,8 @@
 //! `ringvs trace` start here too: their connection becomes a stream
 //! (`crate::observe::stream`).
 
-use super::proto::{self, Command, Response};
 use super::{Ctl, RunError};
+use crate::proto::{self, Command, Response};
 use std::io::{BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -45,7 +45,7 @@ impl Ctl {
     // ---- `ringvs capture` / `ringvs trace`: the connection becomes a stream.
 
     fn capture(&self, stream: &UnixStream, nic: &str, dir: &str, filter: &str, count: u64) {
-        crate::observe::stream::serve_capture(&self.shared, stream, nic, dir, filter, count);
+        crate::observe::stream::serve_capture(&*self.shared, stream, nic, dir, filter, count);
     }
 
     fn trace(&self, stream: &UnixStream, filter: &str, count: u64) {
@@ -64,7 +64,7 @@ impl Ctl {
                 })
                 .map(|s| s.sched.name())
         };
-        crate::observe::stream::serve_trace(&self.shared, stream, filter, count, &sched);
+        crate::observe::stream::serve_trace(&*self.shared, stream, filter, count, &sched);
     }
 }
 

@@ -117,7 +117,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     let listener = server::bind_control(&opts.control)?;
     let busy = opts.busy_poll;
     // Keep the XDP programs attached for as long as the workers run.
-    let (threads, _xdp) = match queues {
+    let (threads, xdp) = match queues {
         Queues::Packet(q) => (
             spawn_workers(dp.workers(q.pairs()), busy, &cores)?,
             Vec::new(),
@@ -162,7 +162,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     // Announce our addresses.
     resolver.announce(&ctl);
     let failed = resolver.run(&shared, &term, &threads);
-    stop(&opts, &shared, metrics_stop, threads, failed)
+    stop(&opts, &shared, metrics_stop, (threads, xdp), failed)
 }
 
 /// The options `clap` cannot check: the CPUs to pin workers to (and so their
@@ -483,7 +483,7 @@ fn stop(
     opts: &RunOptions,
     shared: &Shared,
     metrics_stop: Option<Arc<AtomicBool>>,
-    threads: Vec<JoinHandle<()>>,
+    (threads, xdp): (Vec<JoinHandle<()>>, Vec<XdpProgram>),
     failed: Option<usize>,
 ) -> Result<(), RunError> {
     shared.stop.store(true, Ordering::Relaxed);
@@ -493,6 +493,10 @@ fn stop(
     for t in threads {
         let _ = t.join();
     }
+    // Detach the XDP programs before the socket goes: a supervisor (or a test)
+    // takes the socket's disappearance to mean that the director let go of
+    // everything.
+    drop(xdp);
     let _ = std::fs::remove_file(&opts.control);
     if let Some(k) = failed {
         return Err(RunError::Invalid(format!(

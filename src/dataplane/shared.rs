@@ -106,6 +106,18 @@ impl Shared {
     }
 }
 
+impl crate::observe::stream::TapHost for Shared {
+    fn tap(&self) -> &crate::observe::TapSlot {
+        &self.tap
+    }
+    fn republish(&self) {
+        self.bump();
+    }
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
 /// What a worker publishes for the control thread.
 #[derive(Debug, Default)]
 pub struct Published {

@@ -15,8 +15,7 @@
 
 use super::filter::{Filter, Summary};
 use super::{CAPTURE_SLOTS, Capture, TRACE_SLOTS, Trace, TraceRec, pcap};
-use crate::control::proto::{self, Command, Request, Response};
-use crate::dataplane::Shared;
+use crate::proto::{self, Command, Request, Response};
 use crate::stats::Ctr;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::Ipv4Addr;
@@ -25,6 +24,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+/// What a capture or trace session needs of the director it attaches to: the
+/// tap slot the workers read, a way to make them re-read it, and whether the
+/// director is stopping. (`dataplane::Shared` provides it; defined here so that
+/// observation depends on no part of the packet path.)
+pub trait TapHost {
+    fn tap(&self) -> &super::TapSlot;
+    /// Tell the workers to re-read the tap slot.
+    fn republish(&self);
+    fn stopping(&self) -> bool;
+}
 
 /// How long the director waits for a stalled reader before giving up on it (the
 /// workers keep dropping into `capture_dropped` meanwhile).
@@ -90,7 +100,7 @@ fn peer_gone(stream: &UnixStream) -> bool {
 /// Pump messages from `next` until `count` (0: no limit) packets, the client
 /// leaves, or the director stops. Returns the packets sent.
 fn pump(
-    shared: &Shared,
+    host: &dyn TapHost,
     stream: &UnixStream,
     count: u64,
     mut next: impl FnMut(&mut BufWriter<&UnixStream>) -> io::Result<bool>,
@@ -99,7 +109,7 @@ fn pump(
     let mut w = BufWriter::with_capacity(64 * 1024, stream);
     let mut n = 0u64;
     let mut checked = Instant::now();
-    while !shared.stop.load(Ordering::Relaxed) && (count == 0 || n < count) {
+    while !host.stopping() && (count == 0 || n < count) {
         match next(&mut w) {
             Ok(true) => n += 1,
             Ok(false) => {
@@ -142,7 +152,7 @@ fn end(stream: &UnixStream, packets: u64, dropped: u64) {
 
 /// Serve a `capture` request on `stream` (from a control client thread).
 pub fn serve_capture(
-    shared: &Shared,
+    host: &dyn TapHost,
     stream: &UnixStream,
     nic: &str,
     dir: &str,
@@ -158,13 +168,13 @@ pub fn serve_capture(
         }
     };
     let cap = Arc::new(Capture::new(filter, points, CAPTURE_SLOTS));
-    if let Err(e) = attach(|| shared.tap.attach(Some(Arc::clone(&cap)), None)) {
+    if let Err(e) = attach(|| host.tap().attach(Some(Arc::clone(&cap)), None)) {
         respond(stream, &Response::fail(1, e));
         return;
     }
-    shared.bump();
+    host.republish();
     let n = if respond(stream, &Response::ok(String::new())) {
-        pump(shared, stream, count, |w| {
+        pump(host, stream, count, |w| {
             let Ok(b) = cap.full_rx.try_recv() else {
                 return Ok(false);
             };
@@ -185,15 +195,15 @@ pub fn serve_capture(
     } else {
         0
     };
-    shared.tap.detach(Some(&cap), None);
-    shared.bump();
+    host.tap().detach(Some(&cap), None);
+    host.republish();
     end(stream, n, cap.dropped.load(Ordering::Relaxed));
 }
 
 /// Serve a `trace` request. `sched` names the scheduler of a service
 /// (protocol, VIP, port), if there is one.
 pub fn serve_trace(
-    shared: &Shared,
+    host: &dyn TapHost,
     stream: &UnixStream,
     filter: &str,
     count: u64,
@@ -207,14 +217,14 @@ pub fn serve_trace(
         }
     };
     let tr = Arc::new(Trace::new(filter, TRACE_SLOTS));
-    if let Err(e) = attach(|| shared.tap.attach(None, Some(Arc::clone(&tr)))) {
+    if let Err(e) = attach(|| host.tap().attach(None, Some(Arc::clone(&tr)))) {
         respond(stream, &Response::fail(1, e));
         return;
     }
-    shared.bump();
+    host.republish();
     let mut seq = 0u64;
     let n = if respond(stream, &Response::ok(String::new())) {
-        pump(shared, stream, count, |w| {
+        pump(host, stream, count, |w| {
             let Ok(r) = tr.rx.try_recv() else {
                 return Ok(false);
             };
@@ -227,8 +237,8 @@ pub fn serve_trace(
     } else {
         0
     };
-    shared.tap.detach(None, Some(&tr));
-    shared.bump();
+    host.tap().detach(None, Some(&tr));
+    host.republish();
     end(stream, n, tr.dropped.load(Ordering::Relaxed));
 }
 

@@ -2,7 +2,7 @@
 //! director's `-L -n --rate`) and of the drops per second by reason, refreshed
 //! every second. Everything comes through the control socket.
 
-use crate::control::proto::{self, Command};
+use crate::proto::{self, Command};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
