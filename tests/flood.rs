@@ -14,13 +14,13 @@
 //! Needs root and `ip netns`. Under `CI=true` a missing capability fails the test;
 //! elsewhere the test says why it did not run. Addresses: 198.18.0.0/15 only.
 
-mod support;
+mod nslab;
+use nslab::{adm, seed_service, stats};
 use ringvs::lab::lab_available;
 use ringvs::lab::{self, Lab, LabOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use support::{adm, seed_service, stats};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
 
@@ -118,7 +118,7 @@ fn syn_flood_from_spoofed_sources_spares_an_established_client() {
     let t = Instant::now();
     let out = lab::ns_command(
         &lab.ns_client(),
-        &support::generator(),
+        &nslab::generator(),
         &[
             "syn",
             "--tx-if",

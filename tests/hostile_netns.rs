@@ -12,10 +12,11 @@
 //! Needs root and `ip netns`. Under `CI=true` a missing capability fails the test;
 //! elsewhere the test says why it did not run. Addresses: 198.18.0.0/15 only.
 
-mod common;
+mod inmem;
 
-mod support;
-use common::{L3, arp_frame, echo_request, fix_ip_checksum, tcp_seg, udp_frame};
+mod nslab;
+use inmem::{L3, arp_frame, echo_request, fix_ip_checksum, tcp_seg, udp_frame};
+use nslab::{adm, seed_service, stats};
 use ringvs::lab::lab_available;
 use ringvs::lab::{self, Lab};
 use serde_json::Value;
@@ -23,7 +24,6 @@ use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use support::{adm, seed_service, stats};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
 const MARK: u16 = 0xbeef;
@@ -121,7 +121,7 @@ fn capture(ns: &str, ifname: &str, mac: [u8; 6]) -> std::process::Child {
         .join(":");
     let mut c = lab::ns_command(
         ns,
-        &support::generator(),
+        &nslab::generator(),
         &[
             "capture",
             "--if",
@@ -152,7 +152,7 @@ fn inject(ns: &str, ifname: &str, frames: &[Vec<u8>], tag: &str, side: &str) {
     std::fs::write(&path, hex(frames)).expect("write battery");
     let out = lab::ns_command(
         ns,
-        &support::generator(),
+        &nslab::generator(),
         &[
             "inject",
             "--if",

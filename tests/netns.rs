@@ -4,13 +4,13 @@
 //! Needs root and `ip netns`. Under `CI=true` a missing capability fails the test;
 //! elsewhere the test says why it did not run.
 
-mod support;
+mod nslab;
+use nslab::{adm, seed_service, stats};
 use ringvs::lab::lab_available;
 use ringvs::lab::{self, Lab};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
-use support::{adm, seed_service, stats};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
 

@@ -3,7 +3,8 @@
 //! Needs root and `ip netns` (and tcpdump for the pipe check). Under `CI=true` a
 //! missing capability fails the test; elsewhere the test says why it did not run.
 
-mod support;
+mod nslab;
+use nslab::adm;
 use ringvs::lab::{self, Lab, Spawned};
 use ringvs::observe::filter::{Summary, summarize};
 use ringvs::observe::pcap;
@@ -11,7 +12,6 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
-use support::adm;
 
 const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
 /// How long the workers get to see a new tap (they re-load at their next loop,

@@ -1,4 +1,4 @@
-//! Helpers shared by the namespace test files: talking to a running director.
+//! The namespace helper: talking to a director running in a `ringvs::lab::Lab`.
 #![allow(dead_code)] // each test binary uses its own subset
 
 use ringvs::control::proto::{self, Command};
