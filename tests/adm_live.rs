@@ -5,29 +5,11 @@
 //!
 //! Needs root and `ip netns`; elsewhere (not under CI) it says why it did not run.
 
-use ringvs::control::proto::{self, Command, Response};
-use ringvs::lab::lab_available;
-use ringvs::lab::{self, Lab};
-use std::path::{Path, PathBuf};
+mod nslab;
+use nslab::{EXE, NsDirector, Scenario, adm, call, http_bodies};
+use ringvs::control::proto::{self, Command};
+use ringvs::lab;
 use std::process::Command as Process;
-
-const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
-
-fn call(control: &Path, args: &[&str]) -> Response {
-    proto::call(
-        control,
-        Command::Adm {
-            argv: args.iter().map(|s| s.to_string()).collect(),
-        },
-    )
-    .expect("control socket answers")
-}
-
-fn adm(control: &Path, args: &[&str]) -> String {
-    let r = call(control, args);
-    assert_eq!(r.code, 0, "ringvs adm {args:?}: {}", r.err);
-    r.out
-}
 
 const RULES: &str = "\
 -A -t 198.18.0.110:80 -s wlc
@@ -41,36 +23,15 @@ const RULES: &str = "\
 
 #[test]
 fn adm_commands_on_a_running_director() {
-    if !lab_available() {
+    let Some(NsDirector { lab, control }) = Scenario::new("adm").rules(RULES).start() else {
         return;
-    }
-    let tag = Lab::unique_tag();
-    let mut lab = Lab::build(&tag).expect("build lab");
-    lab.start_http_servers(Path::new(EXE))
-        .expect("http servers");
-    let rules = std::env::temp_dir().join(format!("ringvs-adm-{tag}.rules"));
-    std::fs::write(&rules, RULES).expect("write rules");
-    let control = PathBuf::from(format!("/run/ringvs-adm-{tag}.sock"));
-    let rules_s = rules.display().to_string();
-    lab.start_director(
-        Path::new(EXE),
-        &control,
-        &["--workers", "2", "--rules", &rules_s],
-    )
-    .expect("director");
-    let _ = std::fs::remove_file(&rules);
+    };
 
     assert_eq!(adm(&control, &["-S", "-n"]), RULES);
 
     // Traffic, so that counters and gauges have something to show.
     let vip = format!("{}:80", lab::VIP);
-    let _ = lab::ns_command(
-        &lab.ns_client(),
-        Path::new(EXE),
-        &["http-get", &vip, "--count", "6"],
-    )
-    .output()
-    .expect("http-get");
+    let _ = http_bodies(&lab, &vip, 6);
 
     let stats = adm(&control, &["-L", "-n", "--stats"]);
     let lines: Vec<&str> = stats.lines().collect();
@@ -166,36 +127,17 @@ fn adm_commands_on_a_running_director() {
 /// counters, the connection table and its templates, across two workers.
 #[test]
 fn live_counters_connections_and_persistence() {
-    if !lab_available() {
+    let Some(NsDirector { lab, control }) = Scenario::new("adm")
+        .seed_service_with(&["-p", "60"])
+        .start()
+    else {
         return;
-    }
-    let tag = Lab::unique_tag();
-    let mut lab = Lab::build(&tag).expect("build lab");
-    lab.start_http_servers(Path::new(EXE))
-        .expect("http servers");
-    let control = PathBuf::from(format!("/run/ringvs-adm-{tag}.sock"));
-    lab.start_director(Path::new(EXE), &control, &["--workers", "2"])
-        .expect("director");
+    };
     let vip = format!("{}:80", lab::VIP);
-    adm(&control, &["-A", "-t", &vip, "-s", "rr", "-p", "60"]);
-    for n in 1..=2 {
-        let rip = format!("{}:80", lab::rs_addr(n));
-        adm(&control, &["-a", "-t", &vip, "-r", &rip, "-m"]);
-    }
 
     // Persistent: six connections (different source ports, spread over both
     // workers by the fanout) all reach the server the first one got.
-    let out = lab::ns_command(
-        &lab.ns_client(),
-        Path::new(EXE),
-        &["http-get", &vip, "--count", "6"],
-    )
-    .output()
-    .expect("http-get");
-    let bodies: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let bodies = http_bodies(&lab, &vip, 6);
     assert_eq!(bodies.len(), 6, "{bodies:?}");
     assert!(bodies.iter().all(|b| *b == bodies[0]), "{bodies:?}");
     let (used, idle) = if bodies[0] == "i am rs1" {

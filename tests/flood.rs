@@ -14,29 +14,12 @@
 //! Needs root and `ip netns`. Under `CI=true` a missing capability fails the test;
 //! elsewhere the test says why it did not run. Addresses: 198.18.0.0/15 only.
 
-mod support;
-use ringvs::lab::lab_available;
-use ringvs::lab::{self, Lab, LabOptions};
+mod nslab;
+use nslab::{EXE, NsDirector, Scenario, adm, stats, total};
+use ringvs::lab;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{adm, seed_service, stats};
-
-const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
-
-/// A counter summed over workers.
-fn total(s: &Value, name: &str) -> u64 {
-    s["workers"]
-        .as_array()
-        .expect("workers")
-        .iter()
-        .map(|w| {
-            w[name]
-                .as_u64()
-                .unwrap_or_else(|| panic!("no counter {name}"))
-        })
-        .sum()
-}
 
 /// Connections in `state` summed over workers.
 fn in_state(s: &Value, state: &str) -> u64 {
@@ -68,23 +51,15 @@ const FLOWS: u64 = 30_000;
 
 #[test]
 fn syn_flood_from_spoofed_sources_spares_an_established_client() {
-    if !lab_available() {
+    let Some(NsDirector { lab, control }) = Scenario::new("flood")
+        .workers(WORKERS as usize)
+        .director_args(&["--max-conns", &MAX_CONNS.to_string()])
+        .seed_service()
+        .start()
+    else {
         return;
-    }
-    let tag = Lab::unique_tag();
-    let mut lab = Lab::build(&tag).expect("build lab");
-    lab.start_http_servers(Path::new(EXE))
-        .expect("http servers");
-    let control = PathBuf::from(format!("/run/ringvs-flood-{tag}.sock"));
-    let (workers, max) = (WORKERS.to_string(), MAX_CONNS.to_string());
-    lab.start_director(
-        Path::new(EXE),
-        &control,
-        &["--workers", &workers, "--max-conns", &max],
-    )
-    .expect("director");
+    };
     let vip = format!("{}:80", lab::VIP);
-    seed_service(&control, &vip);
 
     // The keep-alive client: 50 requests 50 ms apart on one connection.
     let client = lab::ns_command(
@@ -118,7 +93,7 @@ fn syn_flood_from_spoofed_sources_spares_an_established_client() {
     let t = Instant::now();
     let out = lab::ns_command(
         &lab.ns_client(),
-        &support::generator(),
+        &nslab::generator(),
         &[
             "syn",
             "--tx-if",
@@ -212,20 +187,9 @@ fn syn_flood_from_spoofed_sources_spares_an_established_client() {
 
 #[test]
 fn rule_edits_every_100_ms_under_keepalive_load_lose_no_request() {
-    if !lab_available() {
+    let Some(NsDirector { lab, control }) = Scenario::new("reconf").real_servers(3).start() else {
         return;
-    }
-    let tag = Lab::unique_tag();
-    let opts = LabOptions {
-        n_real_servers: 3,
-        ..LabOptions::default()
     };
-    let mut lab = Lab::build_with(&tag, opts).expect("build lab");
-    lab.start_http_servers(Path::new(EXE))
-        .expect("http servers");
-    let control = PathBuf::from(format!("/run/ringvs-reconf-{tag}.sock"));
-    lab.start_director(Path::new(EXE), &control, &["--workers", "2"])
-        .expect("director");
     let vip = format!("{}:80", lab::VIP);
     let rip = |n: usize| format!("{}:80", lab::rs_addr(n));
     adm(&control, &["-A", "-t", &vip, "-s", "wrr"]);

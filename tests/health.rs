@@ -3,13 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
+mod nslab;
+use nslab::{EXE, NsDirector, Scenario, adm};
 use ringvs::config::format::format_save;
 use ringvs::config::ipvsadm::{self, AdmCommand, parse};
 use ringvs::config::names::Names;
 use ringvs::config::{AdmError, CheckKind, Config, HealthCheck};
-use ringvs::lab::lab_available;
-use support::adm;
 
 fn argv(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_string).collect()
@@ -208,12 +207,10 @@ fn edit_replaces_or_removes_the_check() {
 use ringvs::control::proto::{self, Command};
 use ringvs::lab::{self, Lab};
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command as Process, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
 
 /// The weight `-L -n` shows for `rs` (None: not listed).
 fn listed_weight(control: &Path, rs: &str) -> Option<u32> {
@@ -237,22 +234,6 @@ fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
     }
 }
 
-/// A lab with HTTP on both real servers and a director loaded with `rules`.
-fn lab_with(rules: &str) -> (Lab, PathBuf) {
-    let tag = Lab::unique_tag();
-    let mut lab = Lab::build(&tag).expect("build lab");
-    lab.start_http_servers(Path::new(EXE))
-        .expect("http servers");
-    let file = std::env::temp_dir().join(format!("ringvs-health-{tag}.rules"));
-    std::fs::write(&file, rules).expect("write rules");
-    let control = PathBuf::from(format!("/run/ringvs-health-{tag}.sock"));
-    let f = file.display().to_string();
-    let started = lab.start_director(Path::new(EXE), &control, &["--workers", "2", "--rules", &f]);
-    let _ = std::fs::remove_file(&file);
-    started.expect("director");
-    (lab, control)
-}
-
 /// SIGKILL every process in `ns` (the HTTP server the test started there).
 fn kill_all_in(ns: &str) -> usize {
     let out = Process::new("ip")
@@ -272,21 +253,7 @@ fn kill_all_in(ns: &str) -> usize {
 }
 
 fn serve_again(lab: &mut Lab, n: usize) {
-    let body = format!("i am rs{n}");
-    lab.spawn_in(
-        &lab.ns_rs(n),
-        Path::new(EXE),
-        &[
-            "serve-http",
-            "--listen",
-            "0.0.0.0:80",
-            "--body",
-            &body,
-            "--max-secs",
-            "600",
-        ],
-    )
-    .expect("restart http server");
+    nslab::spawn_http_server(lab, n, "0.0.0.0:80", &format!("i am rs{n}"), "600");
 }
 
 /// Lines the client loop printed, with when they arrived.
@@ -357,9 +324,6 @@ fn last(lines: &Lines, f: impl Fn(&str) -> bool) -> Option<Instant> {
 /// request (with its one retry) succeeds, and it returns once it serves again.
 #[test]
 fn failover_under_http_load() {
-    if !lab_available() {
-        return;
-    }
     let (delay_loop, connect_timeout, retry, before_retry) = (3u64, 1u64, 1u64, 1u64);
     let check = format!(
         "--check http --check-path /health --check-status 200 --delay-loop {delay_loop} \
@@ -373,7 +337,10 @@ fn failover_under_http_load() {
     let rules = format!(
         "-A -t {vip} -s rr {check}\n-a -t {vip} -r {rs1} -m -w 1\n-a -t {vip} -r {rs2} -m -w 1\n"
     );
-    let (mut lab, control) = lab_with(&rules);
+    let Some(NsDirector { mut lab, control }) = Scenario::new("health").rules(&rules).start()
+    else {
+        return;
+    };
     let saved = adm(&control, &["-S", "-n"]);
     assert_eq!(saved, rules, "-S shows the rules with the check");
 
@@ -444,9 +411,6 @@ fn failover_under_http_load() {
 /// answered by RST, the worker marks the server suspect and it is checked now.
 #[test]
 fn passive_check_finds_a_dead_server_before_delay_loop() {
-    if !lab_available() {
-        return;
-    }
     let vip = format!("{}:80", lab::VIP);
     let (rs1, rs2) = (
         format!("{}:80", lab::rs_addr(1)),
@@ -456,7 +420,10 @@ fn passive_check_finds_a_dead_server_before_delay_loop() {
         "-A -t {vip} -s rr --check tcp --delay-loop 60 --connect-timeout 2 --retry 1 --delay-before-retry 1 --inhibit-on-failure\n\
          -a -t {vip} -r {rs1} -m -w 1\n-a -t {vip} -r {rs2} -m -w 1\n"
     );
-    let (mut lab, control) = lab_with(&rules);
+    let Some(NsDirector { mut lab, control }) = Scenario::new("health").rules(&rules).start()
+    else {
+        return;
+    };
     // Let the first round of checks (at start) pass.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(listed_weight(&control, &rs1), Some(1));
@@ -482,9 +449,6 @@ fn passive_check_finds_a_dead_server_before_delay_loop() {
 /// + delay_before_retry × retry`, and the log says why.
 #[test]
 fn active_check_alone_takes_a_dead_server_out() {
-    if !lab_available() {
-        return;
-    }
     let vip = format!("{}:80", lab::VIP);
     let (rs1, rs2) = (
         format!("{}:80", lab::rs_addr(1)),
@@ -494,7 +458,10 @@ fn active_check_alone_takes_a_dead_server_out() {
         "-A -t {vip} -s wrr --check tcp --delay-loop 2 --connect-timeout 1 --retry 2 --delay-before-retry 1\n\
          -a -t {vip} -r {rs1} -m -w 3\n-a -t {vip} -r {rs2} -m -w 1\n"
     );
-    let (mut lab, control) = lab_with(&rules);
+    let Some(NsDirector { mut lab, control }) = Scenario::new("health").rules(&rules).start()
+    else {
+        return;
+    };
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(listed_weight(&control, &rs1), Some(3));
     let killed = Instant::now();
@@ -561,9 +528,6 @@ fn active_check_alone_takes_a_dead_server_out() {
 /// out, and it is out within seconds.
 #[test]
 fn passive_check_finds_a_server_that_drops_syns() {
-    if !lab_available() {
-        return;
-    }
     let vip = format!("{}:80", lab::VIP);
     let (rs1, rs2) = (
         format!("{}:80", lab::rs_addr(1)),
@@ -573,7 +537,10 @@ fn passive_check_finds_a_server_that_drops_syns() {
         "-A -t {vip} -s rr --check tcp --delay-loop 60 --connect-timeout 1 --retry 0 --delay-before-retry 1\n\
          -a -t {vip} -r {rs1} -m -w 1\n-a -t {vip} -r {rs2} -m -w 1\n"
     );
-    let (mut lab, control) = lab_with(&rules);
+    let Some(NsDirector { mut lab, control }) = Scenario::new("health").rules(&rules).start()
+    else {
+        return;
+    };
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(listed_weight(&control, &rs1), Some(1));
     // rs1 drops every SYN to port 80 (its namespace, deleted with the lab).

@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod inmem;
 
-use common::*;
+use inmem::*;
 use ringvs::config::Proto;
 use ringvs::stats::Ctr;
 use std::sync::atomic::Ordering;
@@ -20,7 +20,7 @@ fn to_dip(sport: u16, dport: u16, flags: u8) -> Vec<u8> {
 
 #[test]
 fn check_replies_are_diverted_and_nothing_else() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     // Not connected: counted as dropped, never forwarded.
     let (ext, int) = lab.int(&to_dip(80, 61000, SYN | ACK));
     assert!(ext.is_empty() && int.is_empty());
@@ -45,7 +45,7 @@ fn check_replies_are_diverted_and_nothing_else() {
 
 #[test]
 fn a_reset_or_a_repeated_syn_in_the_handshake_marks_the_server_suspect() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
     let rs2 = lab.dest_id(Proto::Tcp, 80, RS2, 80);
     let c = L3::to_vip();

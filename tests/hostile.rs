@@ -4,9 +4,9 @@
 //! every frame must be forwarded or answered, parked for ARP, or counted under
 //! exactly one drop reason (the harness asserts it per frame).
 
-mod common;
 #[path = "../fuzz/harness.rs"]
 mod harness;
+mod inmem;
 
 use harness::Harness;
 use proptest::prelude::*;
@@ -20,7 +20,7 @@ fn templates_are_valid_and_get_through() {
     let mut h = Harness::new();
     for (i, (nic, f)) in harness::templates().into_iter().enumerate() {
         if f[12..14] == [8, 0] {
-            common::try_parse_ip(&f).unwrap_or_else(|e| panic!("template {i}: {e}"));
+            inmem::try_parse_ip(&f).unwrap_or_else(|e| panic!("template {i}: {e}"));
         }
         let sent = h.one(nic, &f, false);
         // The unsolicited-looking ARP reply from RS1 is learned, not answered.

@@ -12,34 +12,20 @@
 //! Needs root and `ip netns`. Under `CI=true` a missing capability fails the test;
 //! elsewhere the test says why it did not run. Addresses: 198.18.0.0/15 only.
 
-mod common;
-
-mod support;
-use common::{L3, arp_frame, echo_request, fix_ip_checksum, tcp_seg, udp_frame};
-use ringvs::lab::lab_available;
-use ringvs::lab::{self, Lab};
+// The frames come from the in-memory harness's builders; the director runs in
+// namespaces.
+mod inmem;
+mod nslab;
+use inmem::{L3, arp_frame, echo_request, fix_ip_checksum, tcp_seg, udp_frame};
+use nslab::{EXE, NsDirector, Scenario, adm, stats, total};
+use ringvs::lab;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
-use support::{adm, seed_service, stats};
 
-const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
 const MARK: u16 = 0xbeef;
-
-fn total(s: &Value, name: &str) -> u64 {
-    s["workers"]
-        .as_array()
-        .expect("workers")
-        .iter()
-        .map(|w| {
-            w[name]
-                .as_u64()
-                .unwrap_or_else(|| panic!("no counter {name}"))
-        })
-        .sum()
-}
 
 fn mac_of(ns: &str, ifname: &str) -> [u8; 6] {
     let s =
@@ -121,7 +107,7 @@ fn capture(ns: &str, ifname: &str, mac: [u8; 6]) -> std::process::Child {
         .join(":");
     let mut c = lab::ns_command(
         ns,
-        &support::generator(),
+        &nslab::generator(),
         &[
             "capture",
             "--if",
@@ -152,7 +138,7 @@ fn inject(ns: &str, ifname: &str, frames: &[Vec<u8>], tag: &str, side: &str) {
     std::fs::write(&path, hex(frames)).expect("write battery");
     let out = lab::ns_command(
         ns,
-        &support::generator(),
+        &nslab::generator(),
         &[
             "inject",
             "--if",
@@ -175,18 +161,11 @@ fn inject(ns: &str, ifname: &str, frames: &[Vec<u8>], tag: &str, side: &str) {
 
 #[test]
 fn a_battery_of_hostile_frames_is_dropped_counted_and_harmless() {
-    if !lab_available() {
+    let Some(NsDirector { lab, control }) = Scenario::new("hostile").seed_service().start() else {
         return;
-    }
-    let tag = Lab::unique_tag();
-    let mut lab = Lab::build(&tag).expect("build lab");
-    lab.start_http_servers(Path::new(EXE))
-        .expect("http servers");
-    let control = PathBuf::from(format!("/run/ringvs-hostile-{tag}.sock"));
-    lab.start_director(Path::new(EXE), &control, &["--workers", "2"])
-        .expect("director");
+    };
+    let tag = lab.tag().to_owned();
     let vip = format!("{}:80", lab::VIP);
-    seed_service(&control, &vip);
     // Traffic first: the director learns the client and both real servers.
     let warm = lab::ns_command(
         &lab.ns_client(),

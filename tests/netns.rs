@@ -4,15 +4,13 @@
 //! Needs root and `ip netns`. Under `CI=true` a missing capability fails the test;
 //! elsewhere the test says why it did not run.
 
-mod support;
+mod nslab;
+use nslab::{EXE, NsDirector, Scenario, adm, http_bodies, seed_service, stats};
 use ringvs::lab::lab_available;
 use ringvs::lab::{self, Lab};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command as Process;
-use support::{adm, seed_service, stats};
-
-const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
 
 fn counter(workers: &[Value], name: &str) -> Vec<u64> {
     workers
@@ -22,21 +20,6 @@ fn counter(workers: &[Value], name: &str) -> Vec<u64> {
                 .as_u64()
                 .unwrap_or_else(|| panic!("no counter {name}"))
         })
-        .collect()
-}
-
-/// `count` HTTP/1.0 requests, each on a new connection, from the client namespace.
-fn http_bodies(lab: &Lab, addr: &str, count: usize) -> Vec<String> {
-    let out = lab::ns_command(
-        &lab.ns_client(),
-        Path::new(EXE),
-        &["http-get", addr, "--count", &count.to_string()],
-    )
-    .output()
-    .expect("run http-get");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
         .collect()
 }
 
@@ -61,51 +44,26 @@ fn alternates(bodies: &[String], a: &str, b: &str) -> bool {
 
 #[test]
 fn seed_scenario_through_the_rings() {
-    if !lab_available() {
-        return;
-    }
-    let tag = Lab::unique_tag();
     // Client TX checksum offload stays on: its segments reach the director with
     // partial checksums (TP_STATUS_CSUMNOTREADY).
-    let mut lab = Lab::build(&tag).expect("build lab");
-    lab.start_http_servers(Path::new(EXE))
-        .expect("http servers");
-    for n in 1..=2 {
-        let body = format!("i am rs{n}:8080");
-        lab.spawn_in(
-            &lab.ns_rs(n),
-            Path::new(EXE),
-            &[
-                "serve-http",
-                "--listen",
-                "0.0.0.0:8080",
-                "--body",
-                &body,
-                "--max-secs",
-                "300",
-            ],
+    let Some(NsDirector { lab, control }) = Scenario::new("netns")
+        .before_director(|lab| {
+            for n in 1..=2 {
+                let body = format!("i am rs{n}:8080");
+                nslab::spawn_http_server(lab, n, "0.0.0.0:8080", &body, "300");
+            }
+        })
+        // The port-mapped service comes from a rules file in `ipvsadm -S` format,
+        // as a kernel director would save it: VIP:8000 → RIP:8080.
+        .rules(
+            "-A -t 198.18.0.110:8000 -s rr\n\
+             -a -t 198.18.0.110:8000 -r 198.19.0.2:8080 -m -w 1\n\
+             -a -t 198.18.0.110:8000 -r 198.19.0.3:8080 -m -w 1\n",
         )
-        .expect("http server on 8080");
-    }
-    // The port-mapped service comes from a rules file in `ipvsadm -S` format, as a
-    // kernel director would save it: VIP:8000 → RIP:8080.
-    let rules = std::env::temp_dir().join(format!("ringvs-test-{tag}.rules"));
-    std::fs::write(
-        &rules,
-        "-A -t 198.18.0.110:8000 -s rr\n\
-         -a -t 198.18.0.110:8000 -r 198.19.0.2:8080 -m -w 1\n\
-         -a -t 198.18.0.110:8000 -r 198.19.0.3:8080 -m -w 1\n",
-    )
-    .expect("write rules");
-    let control = PathBuf::from(format!("/run/ringvs-test-{tag}.sock"));
-    let rules_s = rules.display().to_string();
-    lab.start_director(
-        Path::new(EXE),
-        &control,
-        &["--workers", "2", "--rules", &rules_s],
-    )
-    .expect("director");
-    let _ = std::fs::remove_file(&rules);
+        .start()
+    else {
+        return;
+    };
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&control)
         .expect("socket")
@@ -116,14 +74,7 @@ fn seed_scenario_through_the_rings() {
     // The seed's commands, through the control socket.
     let vip80 = format!("{}:80", lab::VIP);
     let vip8000 = format!("{}:8000", lab::VIP);
-    adm(&control, &["-A", "-t", &vip80, "-s", "rr"]);
-    for n in 1..=2 {
-        let rs = lab::rs_addr(n);
-        adm(
-            &control,
-            &["-a", "-t", &vip80, "-r", &format!("{rs}:80"), "-m"],
-        );
-    }
+    seed_service(&control, &vip80);
 
     // Round robin alternates, connection after connection.
     let bodies = http_bodies(&lab, &vip80, 20);
@@ -207,18 +158,10 @@ fn seed_scenario_through_the_rings() {
 
 #[test]
 fn rule_changes_apply_to_new_connections_only() {
-    if !lab_available() {
+    let Some(NsDirector { lab, control }) = Scenario::new("netns").seed_service().start() else {
         return;
-    }
-    let tag = Lab::unique_tag();
-    let mut lab = Lab::build(&tag).expect("build lab");
-    lab.start_http_servers(Path::new(EXE))
-        .expect("http servers");
-    let control = PathBuf::from(format!("/run/ringvs-test-{tag}.sock"));
-    lab.start_director(Path::new(EXE), &control, &["--workers", "2"])
-        .expect("director");
+    };
     let vip = format!("{}:80", lab::VIP);
-    seed_service(&control, &vip);
 
     // One keep-alive connection making a request every 200 ms.
     let mut client = lab::ns_command(
@@ -384,29 +327,22 @@ fn link_details(ns: &str, ifname: &str) -> String {
 
 #[test]
 fn seed_scenario_through_af_xdp() {
-    if !lab_available() {
-        return;
-    }
-    let tag = Lab::unique_tag();
     // Client and servers keep TX checksum offload on: AF_XDP carries no checksum
     // status, so the director must recognise the partial checksums by their value.
-    let mut lab = Lab::build(&tag).expect("build lab");
-    lab.start_http_servers(Path::new(EXE))
-        .expect("http servers");
-    let control = PathBuf::from(format!("/run/ringvs-test-{tag}.sock"));
-    lab.start_director(
-        Path::new(EXE),
-        &control,
-        &["--workers", "1", "--io", "xdp", "--xdp-mode", "generic"],
-    )
-    .expect("director");
+    let Some(NsDirector { lab, control }) = Scenario::new("netns")
+        .workers(1)
+        .director_args(&["--io", "xdp", "--xdp-mode", "generic"])
+        .seed_service()
+        .start()
+    else {
+        return;
+    };
     let dns = lab.ns_director();
     for nic in [lab.ext_if(), lab.int_if()] {
         let d = link_details(&dns, nic);
         assert!(d.contains("xdpgeneric"), "no XDP program on {nic}: {d}");
     }
     let vip80 = format!("{}:80", lab::VIP);
-    seed_service(&control, &vip80);
     let kernel_before = ip_in_receives(&dns);
 
     let bodies = http_bodies(&lab, &vip80, 20);
@@ -492,16 +428,9 @@ fn keepalive_clients(
 
 #[test]
 fn rule_edits_under_http_load_keep_established_connections() {
-    if !lab_available() {
+    let Some(NsDirector { lab, control }) = Scenario::new("netns").start() else {
         return;
-    }
-    let tag = Lab::unique_tag();
-    let mut lab = Lab::build(&tag).expect("build lab");
-    lab.start_http_servers(Path::new(EXE))
-        .expect("http servers");
-    let control = PathBuf::from(format!("/run/ringvs-test-{tag}.sock"));
-    lab.start_director(Path::new(EXE), &control, &["--workers", "2"])
-        .expect("director");
+    };
     let vip = format!("{}:80", lab::VIP);
     let rip = |n: usize| format!("{}:80", lab::rs_addr(n));
     let (rs1, rs2) = ("i am rs1".to_string(), "i am rs2".to_string());

@@ -3,7 +3,8 @@
 //! Needs root and `ip netns` (and tcpdump for the pipe check). Under `CI=true` a
 //! missing capability fails the test; elsewhere the test says why it did not run.
 
-mod support;
+mod nslab;
+use nslab::{EXE, NsDirector, Scenario, http_bodies};
 use ringvs::lab::{self, Lab, Spawned};
 use ringvs::observe::filter::{Summary, summarize};
 use ringvs::observe::pcap;
@@ -11,52 +12,16 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
-use support::adm;
 
-const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
 /// How long the workers get to see a new tap (they re-load at their next loop,
 /// within `IDLE_POLL_MS`).
 const ATTACH: Duration = Duration::from_millis(300);
 const DONE: Duration = Duration::from_secs(10);
 
-fn lab_available() -> bool {
-    ringvs::lab::lab_available_with(&["tcpdump"])
-}
-
-/// A lab with both real servers serving HTTP on port 80 and a two-worker director
-/// with VIP:80 → both (rr).
-fn lab_with_director(control: &Path, extra: &[&str]) -> Lab {
-    let tag = Lab::unique_tag();
-    let mut lab = Lab::build(&tag).expect("build lab");
-    lab.start_http_servers(Path::new(EXE))
-        .expect("http servers");
-    // Loopback in the director's namespace, for --metrics 127.0.0.1:PORT.
-    lab::ns_run(&lab.ns_director(), "ip", &["link", "set", "lo", "up"]).expect("lo up");
-    let mut args = vec!["--workers", "2"];
-    args.extend_from_slice(extra);
-    lab.start_director(Path::new(EXE), control, &args)
-        .expect("director");
-    let vip80 = format!("{}:80", lab::VIP);
-    adm(control, &["-A", "-t", &vip80, "-s", "rr"]);
-    for n in 1..=2 {
-        let rs = format!("{}:80", lab::rs_addr(n));
-        adm(control, &["-a", "-t", &vip80, "-r", &rs, "-m"]);
-    }
-    lab
-}
-
-fn http(lab: &Lab, addr: &str, count: usize) -> Vec<String> {
-    let out = lab::ns_command(
-        &lab.ns_client(),
-        Path::new(EXE),
-        &["http-get", addr, "--count", &count.to_string()],
-    )
-    .output()
-    .expect("run http-get");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+/// Both real servers serving HTTP on port 80 and a two-worker director with
+/// VIP:80 → both (rr); tcpdump is needed too.
+fn scenario(name: &'static str) -> Scenario {
+    Scenario::new(name).needs(&["tcpdump"]).seed_service()
 }
 
 fn ping_vip(lab: &Lab, n: usize) {
@@ -133,11 +98,9 @@ const ACK: u8 = 0x10;
 
 #[test]
 fn capture_on_both_nics_shows_nat_and_honours_count_and_filter() {
-    if !lab_available() {
+    let Some(NsDirector { lab, control }) = scenario("observe").start() else {
         return;
-    }
-    let control = PathBuf::from(format!("/run/ringvs-observe-{}.sock", std::process::id()));
-    let lab = lab_with_director(&control, &[]);
+    };
     let ctl = control.display().to_string();
     let vip80 = format!("{}:80", lab::VIP);
     let (client, vip) = (ip("198.18.0.1".parse().expect("addr")), ip(lab::VIP));
@@ -165,7 +128,7 @@ fn capture_on_both_nics_shows_nat_and_honours_count_and_filter() {
     );
     std::thread::sleep(ATTACH);
     ping_vip(&lab, 2);
-    let bodies = http(&lab, &vip80, 1);
+    let bodies = http_bodies(&lab, &vip80, 1);
     assert_eq!(bodies.len(), 1, "{bodies:?}");
     std::thread::sleep(Duration::from_millis(200));
     drop(cap); // the reader goes away: the director detaches
@@ -247,7 +210,7 @@ fn capture_on_both_nics_shows_nat_and_honours_count_and_filter() {
         Stdio::null(),
     );
     std::thread::sleep(ATTACH);
-    assert_eq!(http(&lab, &vip80, 2).len(), 2);
+    assert_eq!(http_bodies(&lab, &vip80, 2).len(), 2);
     assert!(wait_exit(&mut cap, DONE).success());
     assert_eq!(read_pcap(&three.0).len(), 3);
 
@@ -273,7 +236,7 @@ fn capture_on_both_nics_shows_nat_and_honours_count_and_filter() {
         Stdio::null(),
     );
     std::thread::sleep(ATTACH);
-    assert_eq!(http(&lab, &vip80, 1).len(), 1);
+    assert_eq!(http_bodies(&lab, &vip80, 1).len(), 1);
     ping_vip(&lab, 2);
     assert!(wait_exit(&mut cap, DONE).success());
     let f = read_pcap(&icmp.0);
@@ -298,7 +261,7 @@ fn capture_on_both_nics_shows_nat_and_honours_count_and_filter() {
             .expect("spawn sh"),
     );
     std::thread::sleep(ATTACH);
-    assert_eq!(http(&lab, &vip80, 1).len(), 1);
+    assert_eq!(http_bodies(&lab, &vip80, 1).len(), 1);
     assert!(wait_exit(&mut sh, DONE).success());
     let mut out = String::new();
     use std::io::Read;
@@ -328,11 +291,9 @@ fn capture_on_both_nics_shows_nat_and_honours_count_and_filter() {
 
 #[test]
 fn trace_explains_one_http_request_line_by_line() {
-    if !lab_available() {
+    let Some(NsDirector { lab, control }) = scenario("trace").start() else {
         return;
-    }
-    let control = PathBuf::from(format!("/run/ringvs-trace-{}.sock", std::process::id()));
-    let lab = lab_with_director(&control, &[]);
+    };
     let ctl = control.display().to_string();
     let vip80 = format!("{}:80", lab::VIP);
     let mut tr = spawn(
@@ -348,9 +309,9 @@ fn trace_explains_one_http_request_line_by_line() {
         Stdio::piped(),
     );
     std::thread::sleep(ATTACH);
-    assert_eq!(http(&lab, &vip80, 1).len(), 1);
+    assert_eq!(http_bodies(&lab, &vip80, 1).len(), 1);
     // And one packet for a port without a service: dropped, with its reason.
-    let _ = http(&lab, "198.18.0.110:81", 1);
+    let _ = http_bodies(&lab, "198.18.0.110:81", 1);
     std::thread::sleep(Duration::from_millis(300));
     // SIGTERM: the client exits; read what it printed.
     let _ = Process::new("kill")
@@ -485,13 +446,15 @@ fn sum(page: &str, name: &str) -> f64 {
 
 #[test]
 fn metrics_match_the_traffic_sent() {
-    if !lab_available() {
+    // --metrics 127.0.0.1:PORT: the lab brings loopback up in every namespace.
+    let Some(NsDirector { lab, control }) = scenario("metrics")
+        .director_args(&["--metrics", "127.0.0.1:9188"])
+        .start()
+    else {
         return;
-    }
-    let control = PathBuf::from(format!("/run/ringvs-metrics-{}.sock", std::process::id()));
-    let lab = lab_with_director(&control, &["--metrics", "127.0.0.1:9188"]);
+    };
     let vip80 = format!("{}:80", lab::VIP);
-    assert_eq!(http(&lab, &vip80, 4).len(), 4);
+    assert_eq!(http_bodies(&lab, &vip80, 4).len(), 4);
     let out = Process::new("ip")
         .args([
             "netns",
@@ -555,7 +518,7 @@ fn metrics_match_the_traffic_sent() {
 
     // `ringvs top --once`: the services and servers, and the drops by reason
     // (a SYN to a port without a service is one).
-    let _ = http(&lab, "198.18.0.110:81", 1);
+    let _ = http_bodies(&lab, "198.18.0.110:81", 1);
     let ctl = control.display().to_string();
     let top = Process::new(EXE)
         .args(["top", "--once", "--control", &ctl])

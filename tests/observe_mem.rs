@@ -1,9 +1,9 @@
 //! Capture and trace on the in-memory backend: a reader that never reads costs
 //! frames to the capture, never to the data path, and detaching really detaches.
 
-mod common;
+mod inmem;
 
-use common::*;
+use inmem::*;
 use ringvs::observe::filter::Filter;
 use ringvs::observe::{Capture, Point, Trace, points};
 use ringvs::stats::Ctr;
@@ -15,7 +15,7 @@ const SLOTS: usize = 8;
 
 #[test]
 fn a_stuck_reader_drops_capture_frames_but_every_packet_is_forwarded() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     let cap = Arc::new(Capture::new(
         Filter::parse("tcp").expect("filter"),
         points("both", "both").expect("points"),
@@ -72,7 +72,7 @@ fn a_stuck_reader_drops_capture_frames_but_every_packet_is_forwarded() {
 
 #[test]
 fn trace_records_say_what_happened_and_a_full_queue_only_loses_records() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     let tr = Arc::new(Trace::new(
         Filter::parse("tcp and dst 198.18.0.110").expect("filter"),
         4,

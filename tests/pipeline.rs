@@ -2,9 +2,9 @@
 //! backend; what comes out is parsed and checksum-verified with `smoltcp::wire`,
 //! and every frame that does not come out is looked for under its drop counter.
 
-mod common;
+mod inmem;
 
-use common::*;
+use inmem::*;
 use ringvs::Nic;
 use ringvs::config::Proto;
 use ringvs::config::format::format_list_numeric as format_list;
@@ -29,8 +29,8 @@ const UDP_53: &[&str] = &[
     "-a -u 198.18.0.110:53 -r 198.19.0.2:5353 -m",
 ];
 
-fn lab_with(rules: &[&str]) -> Lab {
-    let mut lab = Lab::new(rules);
+fn lab_with(rules: &[&str]) -> MemDirector {
+    let mut lab = MemDirector::new(rules);
     lab.resolve_all();
     lab
 }
@@ -40,12 +40,12 @@ fn one(frames: Vec<Vec<u8>>) -> Vec<u8> {
     frames.into_iter().next().expect("one frame")
 }
 
-fn state_gauge(lab: &Lab, s: State) -> u64 {
+fn state_gauge(lab: &MemDirector, s: State) -> u64 {
     lab.published[0].states[s as usize].load(Ordering::Relaxed)
 }
 
 /// Columns (ActiveConn, InActConn) of a real server in the `-L -n` listing.
-fn listed(lab: &Lab, rs: &str) -> (u32, u32) {
+fn listed(lab: &MemDirector, rs: &str) -> (u32, u32) {
     let text = format_list(&lab.cfg, None, &|d| lab.published[0].gauges.get(d));
     let line = text
         .lines()
@@ -60,13 +60,13 @@ fn listed(lab: &Lab, rs: &str) -> (u32, u32) {
 
 /// Client → VIP:80 through the director; checks the DNAT and returns the frame
 /// as the real server got it.
-fn client_to_rs(lab: &mut Lab, frame: &[u8]) -> Parsed {
+fn client_to_rs(lab: &mut MemDirector, frame: &[u8]) -> Parsed {
     let (ext, int) = lab.ext(frame);
     assert!(ext.is_empty(), "nothing back on ext");
     parse_ip(&one(int))
 }
 
-fn rs_to_client(lab: &mut Lab, frame: &[u8]) -> Parsed {
+fn rs_to_client(lab: &mut MemDirector, frame: &[u8]) -> Parsed {
     let (ext, int) = lab.ext_or_int(Nic::Int, frame);
     assert!(int.is_empty(), "nothing back on int");
     parse_ip(&one(ext))
@@ -76,7 +76,7 @@ trait Push {
     fn ext_or_int(&mut self, nic: Nic, frame: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>);
 }
 
-impl Push for Lab {
+impl Push for MemDirector {
     fn ext_or_int(&mut self, nic: Nic, frame: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         match nic {
             Nic::Ext => self.ext(frame),
@@ -91,7 +91,7 @@ impl Push for Lab {
 
 #[test]
 fn tcp_syn_is_dnatted_to_a_real_server() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     let syn = tcp_seg(&L3::to_vip(), 40000, 80, SYN, 7777, 0, &[]);
     let p = client_to_rs(&mut lab, &syn);
     assert_eq!(p.dst, RS1);
@@ -135,7 +135,7 @@ fn tcp_port_mapping_both_ways() {
 
 #[test]
 fn tcp_connection_lifecycle_states_gauges_and_data() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
     let c = L3::to_vip();
     let s = L3::from_rs(RS1, CLIENT);
@@ -195,7 +195,7 @@ fn tcp_connection_lifecycle_states_gauges_and_data() {
 
 #[test]
 fn tcp_rst_closes() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
     let c = L3::to_vip();
     client_to_rs(&mut lab, &tcp_frame(&c, 40000, 80, SYN));
@@ -222,7 +222,7 @@ fn tcp_rst_closes() {
 
 #[test]
 fn rr_alternates_between_real_servers() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     let mut got = vec![];
     for port in 40000..40006 {
         got.push(client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), port, 80, SYN)).dst);
@@ -272,7 +272,7 @@ fn wrr_3_to_1_over_40_connections() {
 
 #[test]
 fn config_change_keeps_existing_connections_on_their_server() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, SYN));
     lab.reconfigure(&[
         "-A -t 198.18.0.110:80 -s rr",
@@ -471,7 +471,7 @@ fn check_echo_reply(
 
 #[test]
 fn echo_to_vip_ext_addr_and_dip_is_answered() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     let data = b"ping payload 0123456789";
     let (e, i) = lab.ext(&echo_request(&L3::to_vip(), 0xbeef, 7, data));
     assert!(i.is_empty());
@@ -492,7 +492,7 @@ fn echo_to_vip_ext_addr_and_dip_is_answered() {
 
 #[test]
 fn echo_to_other_addresses_is_dropped() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     let mut l3 = L3::to_vip();
     l3.dst = NOT_OURS;
     let (e, i) = lab.ext(&echo_request(&l3, 1, 1, b"x"));
@@ -664,7 +664,7 @@ fn icmp_error_about_unknown_connection_is_dropped() {
 /// worker that does not own the flow is handed to the owner, which translates it.
 #[test]
 fn icmp_error_is_handed_off_to_the_owning_worker() {
-    let mut lab = Lab::with_workers(2, UDP_53);
+    let mut lab = MemDirector::with_workers(2, UDP_53);
     lab.resolve_all();
     let cport = (5000u16..)
         .find(|&p| owner(be(CLIENT), p, 2, 0) == 1)
@@ -728,7 +728,7 @@ fn check_arp_reply(
 
 #[test]
 fn arp_for_our_addresses_is_answered() {
-    let mut lab = Lab::new(&["-A -t 198.18.0.110:80 -s rr"]);
+    let mut lab = MemDirector::new(&["-A -t 198.18.0.110:80 -s rr"]);
     let req = arp_frame(1, CLIENT_MAC, CLIENT, [0; 6], VIP, BCAST);
     let (e, i) = lab.ext(&req);
     assert!(i.is_empty());
@@ -745,7 +745,7 @@ fn arp_for_our_addresses_is_answered() {
 
 #[test]
 fn arp_for_other_addresses_is_not_answered() {
-    let mut lab = Lab::new(&["-A -t 198.18.0.110:80 -s rr"]);
+    let mut lab = MemDirector::new(&["-A -t 198.18.0.110:80 -s rr"]);
     let cases = [
         (
             Nic::Ext,
@@ -776,7 +776,7 @@ fn arp_for_other_addresses_is_not_answered() {
 
 #[test]
 fn unsolicited_arp_reply_is_not_learned_but_a_solicited_one_is() {
-    let mut lab = Lab::new(&["-A -t 198.18.0.110:80 -s rr"]);
+    let mut lab = MemDirector::new(&["-A -t 198.18.0.110:80 -s rr"]);
     let mut table = NeighTable::new();
     let t = lab.now;
     // Unsolicited: 198.19.0.2 is-at RS1_MAC, sent to the DIP.
@@ -811,7 +811,7 @@ fn unsolicited_arp_reply_is_not_learned_but_a_solicited_one_is() {
 
 #[test]
 fn frames_wait_for_arp_then_go_out() {
-    let mut lab = Lab::new(&[
+    let mut lab = MemDirector::new(&[
         "-A -t 198.18.0.110:80 -s rr",
         "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
         "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
@@ -1363,7 +1363,7 @@ fn icmp_sum(icmp: &[u8]) -> [u8; 2] {
 
 #[test]
 fn ttl_1_from_real_server_is_dropped() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, SYN));
     let mut l3 = L3::from_rs(RS1, CLIENT);
     l3.ttl = 1;
@@ -1449,7 +1449,7 @@ mod props {
 
     /// A lab with one established TCP connection (CLIENT:40000 ↔ RS1:80) and one
     /// UDP flow (CLIENT:5000 ↔ RS1:53).
-    fn lab() -> Lab {
+    fn lab() -> MemDirector {
         let mut lab = lab_with(&[
             "-A -t 198.18.0.110:80 -s rr",
             "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
@@ -1469,7 +1469,7 @@ mod props {
     }
 
     /// Feed one frame; check it had exactly one outcome. Returns the frames sent.
-    fn feed(lab: &mut Lab, nic: Nic, frame: &[u8], m: RxMeta) -> Result<(), TestCaseError> {
+    fn feed(lab: &mut MemDirector, nic: Nic, frame: &[u8], m: RxMeta) -> Result<(), TestCaseError> {
         let before = lab.w().core.ctr.clone();
         match nic {
             Nic::Ext => lab.w().rx[Nic::Ext].push_with(frame, m),
@@ -1579,7 +1579,7 @@ mod props {
 // 9. Expiry
 // ---------------------------------------------------------------------------
 
-fn establish(lab: &mut Lab, cport: u16) {
+fn establish(lab: &mut MemDirector, cport: u16) {
     client_to_rs(lab, &tcp_frame(&L3::to_vip(), cport, 80, SYN));
     rs_to_client(
         lab,
@@ -1590,7 +1590,7 @@ fn establish(lab: &mut Lab, cport: u16) {
 
 #[test]
 fn established_expires_after_900_s() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
     establish(&mut lab, 40000);
     assert_eq!(lab.published[0].gauges.get(rs1), (1, 0));
@@ -1612,7 +1612,7 @@ fn established_expires_after_900_s() {
 
 #[test]
 fn traffic_keeps_a_connection_alive() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     establish(&mut lab, 40000);
     lab.advance(Duration::from_secs(600));
     rs_to_client(
@@ -1630,7 +1630,7 @@ fn traffic_keeps_a_connection_alive() {
 
 #[test]
 fn syn_recv_expires_after_60_s() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
     client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, SYN));
     lab.advance(Duration::from_secs(59));
@@ -1687,7 +1687,7 @@ fn off_link_clients_are_answered_through_the_gateway() {
     let far: std::net::Ipv4Addr = "198.18.7.9".parse().unwrap();
     let mut e = env();
     e.gateway = Some(gw);
-    let mut lab = Lab::with_env(1, SEED_RULES, e, 1024);
+    let mut lab = MemDirector::with_env(1, SEED_RULES, e, 1024);
     lab.resolve(Nic::Int, RS1, RS1_MAC);
     lab.resolve(Nic::Int, RS2, RS2_MAC);
     let l3 = L3 {
@@ -1713,7 +1713,7 @@ fn off_link_clients_are_answered_through_the_gateway() {
     assert_eq!((q.src, q.dst, q.dst_mac), (VIP, far, gw_mac));
     // Without a gateway an off-link client could never be answered: its SYN creates
     // no connection (and moves no scheduler).
-    let mut lab = Lab::with_env(1, SEED_RULES, env(), 1024);
+    let mut lab = MemDirector::with_env(1, SEED_RULES, env(), 1024);
     lab.resolve_all();
     let (ext, int) = lab.ext(&tcp_frame(&l3, 40000, 80, SYN));
     assert!(ext.is_empty() && int.is_empty());
@@ -1723,7 +1723,7 @@ fn off_link_clients_are_answered_through_the_gateway() {
 
 #[test]
 fn sources_that_cannot_be_clients_open_nothing() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     for src in [
         "198.19.0.9",
         "198.19.0.1",
@@ -1767,7 +1767,7 @@ fn icmp_errors_go_only_where_their_connection_goes() {
 
 /// A full handshake for client port `cport` through the standard lab; returns
 /// the real server it went to.
-fn establish_any(lab: &mut Lab, cport: u16) -> std::net::Ipv4Addr {
+fn establish_any(lab: &mut MemDirector, cport: u16) -> std::net::Ipv4Addr {
     let p = client_to_rs(lab, &tcp_frame(&L3::to_vip(), cport, 80, SYN));
     let rs = p.dst;
     rs_to_client(
@@ -1779,7 +1779,7 @@ fn establish_any(lab: &mut Lab, cport: u16) -> std::net::Ipv4Addr {
 }
 
 /// Both directions of an established connection still pass.
-fn still_forwards(lab: &mut Lab, cport: u16, rs: std::net::Ipv4Addr) {
+fn still_forwards(lab: &mut MemDirector, cport: u16, rs: std::net::Ipv4Addr) {
     let p = client_to_rs(lab, &tcp_frame(&L3::to_vip(), cport, 80, PSH | ACK));
     assert_eq!((p.dst, p.sport), (rs, cport));
     let q = rs_to_client(
@@ -1791,7 +1791,7 @@ fn still_forwards(lab: &mut Lab, cport: u16, rs: std::net::Ipv4Addr) {
 
 #[test]
 fn a_full_table_of_established_connections_refuses_new_ones_and_keeps_old_ones() {
-    let mut lab = Lab::with_env(1, SEED_RULES, env(), 3);
+    let mut lab = MemDirector::with_env(1, SEED_RULES, env(), 3);
     lab.resolve_all();
     let rss: Vec<_> = (0..3).map(|i| establish_any(&mut lab, 40000 + i)).collect();
     assert_eq!(lab.w().core.state_count(State::Established), 3);
@@ -1818,7 +1818,7 @@ fn a_full_table_of_established_connections_refuses_new_ones_and_keeps_old_ones()
 
 #[test]
 fn a_full_table_of_half_open_entries_evicts_the_oldest_for_a_new_client() {
-    let mut lab = Lab::with_env(1, SEED_RULES, env(), 4);
+    let mut lab = MemDirector::with_env(1, SEED_RULES, env(), 4);
     lab.resolve_all();
     // Four SYN_RECV entries, one second apart: 40000 is the stalest.
     for i in 0..4 {
@@ -1872,7 +1872,7 @@ fn a_full_table_of_half_open_entries_evicts_the_oldest_for_a_new_client() {
 #[test]
 fn a_syn_flood_recycles_its_own_entries_and_spares_established_ones() {
     const MAX: usize = 8;
-    let mut lab = Lab::with_env(1, SEED_RULES, env(), MAX);
+    let mut lab = MemDirector::with_env(1, SEED_RULES, env(), MAX);
     lab.resolve_all();
     let rss: Vec<_> = (0..4).map(|i| establish_any(&mut lab, 40000 + i)).collect();
     // A flood of SYNs from one client's many ports: every one is admitted (so a
@@ -1916,7 +1916,7 @@ fn a_syn_flood_recycles_its_own_entries_and_spares_established_ones() {
 fn io_only_moves_frames_unchanged_but_for_the_macs() {
     let mut e = env();
     e.io_only = true;
-    let mut lab = Lab::with_env(1, SEED_RULES, e, 1024);
+    let mut lab = MemDirector::with_env(1, SEED_RULES, e, 1024);
     lab.resolve_all();
     // Addressed to a real server directly: no NAT, no connection.
     let l3 = L3 {
@@ -1955,7 +1955,7 @@ const SVC: (u8, u32, u16) = (6, 0xc612_006e, 80);
 
 /// Push a frame into worker `k`'s queue, poll every worker, return what worker `k`
 /// sent as (ext, int).
-fn push(lab: &mut Lab, k: usize, nic: Nic, f: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+fn push(lab: &mut MemDirector, k: usize, nic: Nic, f: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     match nic {
         Nic::Ext => lab.workers[k].rx[Nic::Ext].push(f),
         Nic::Int => lab.workers[k].rx[Nic::Int].push(f),
@@ -1966,7 +1966,7 @@ fn push(lab: &mut Lab, k: usize, nic: Nic, f: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u
 }
 
 /// Where a client SYN into worker `k` went.
-fn syn_to(lab: &mut Lab, k: usize, client: Ipv4Addr, port: u16) -> Ipv4Addr {
+fn syn_to(lab: &mut MemDirector, k: usize, client: Ipv4Addr, port: u16) -> Ipv4Addr {
     let (e, i) = push(
         lab,
         k,
@@ -1978,7 +1978,7 @@ fn syn_to(lab: &mut Lab, k: usize, client: Ipv4Addr, port: u16) -> Ipv4Addr {
 }
 
 /// Remove a real server the way `ipvsadm -d` does (ids of the others kept).
-fn remove_rs(lab: &mut Lab, rs: Ipv4Addr) {
+fn remove_rs(lab: &mut MemDirector, rs: Ipv4Addr) {
     lab.cfg
         .del_dest(&ServiceKey::new(Proto::Tcp, VIP, 80), rs, 80)
         .expect("configured");
@@ -1986,7 +1986,7 @@ fn remove_rs(lab: &mut Lab, rs: Ipv4Addr) {
 }
 
 /// Set `-x`/`-y` of one real server in the published snapshot.
-fn thresholds(lab: &mut Lab, rs: Ipv4Addr, u: u32, l: u32) {
+fn thresholds(lab: &mut MemDirector, rs: Ipv4Addr, u: u32, l: u32) {
     let id = lab.dest_id(Proto::Tcp, 80, rs, 80);
     lab.publish_with(|s| {
         for svc in s.services.values_mut() {
@@ -1999,7 +1999,7 @@ fn thresholds(lab: &mut Lab, rs: Ipv4Addr, u: u32, l: u32) {
     });
 }
 
-fn view(lab: &mut Lab, k: usize, rs: Ipv4Addr) -> DestView {
+fn view(lab: &mut MemDirector, k: usize, rs: Ipv4Addr) -> DestView {
     lab.workers[k]
         .core
         .candidates(SVC)
@@ -2009,7 +2009,7 @@ fn view(lab: &mut Lab, k: usize, rs: Ipv4Addr) -> DestView {
         .expect("listed")
 }
 
-fn establish_to(lab: &mut Lab, port: u16, rs: Ipv4Addr) {
+fn establish_to(lab: &mut MemDirector, port: u16, rs: Ipv4Addr) {
     let c = L3::to_vip();
     assert_eq!(client_to_rs(lab, &tcp_frame(&c, port, 80, SYN)).dst, rs);
     rs_to_client(
@@ -2021,7 +2021,7 @@ fn establish_to(lab: &mut Lab, port: u16, rs: Ipv4Addr) {
 
 #[test]
 fn dest_stats_count_connections_packets_and_bytes_then_zero() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
     let rs2 = lab.dest_id(Proto::Tcp, 80, RS2, 80);
     let (c, s) = (L3::to_vip(), L3::from_rs(RS1, CLIENT));
@@ -2078,7 +2078,7 @@ fn dest_stats_count_connections_packets_and_bytes_then_zero() {
 
 #[test]
 fn connection_listing_has_addresses_states_and_expiry() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     assert!(lab.published[0].take_conns().is_none(), "not asked");
     establish_to(&mut lab, 40000, RS1);
     client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40001, 80, SYN));
@@ -2114,7 +2114,7 @@ fn connection_listing_has_addresses_states_and_expiry() {
 
 #[test]
 fn scheduler_inputs_sum_the_gauges_of_every_worker() {
-    let mut lab = Lab::with_workers(2, &[]);
+    let mut lab = MemDirector::with_workers(2, &[]);
     lab.reconfigure(&[
         "-A -t 198.18.0.110:80 -s rr",
         "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
@@ -2167,7 +2167,7 @@ fn overload_hysteresis_follows_connection_counts() {
     lab.poll();
     // Half-open connections (SYN_RECV, 60 s) opened at 0, 5, 10 and 10 s.
     let c = L3::to_vip();
-    let at = |lab: &mut Lab, s: u64| {
+    let at = |lab: &mut MemDirector, s: u64| {
         lab.now = lab.t0 + Duration::from_secs(s);
         lab.poll();
     };
@@ -2204,7 +2204,7 @@ fn overload_hysteresis_follows_connection_counts() {
 
 #[test]
 fn upper_threshold_sends_new_connections_elsewhere() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     thresholds(&mut lab, RS1, 2, 0);
     let got: Vec<_> = (40000..40006)
         .map(|p| syn_to(&mut lab, 0, CLIENT, p))
@@ -2218,7 +2218,7 @@ const PERSIST: &[&str] = &[
     "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
 ];
 
-fn templates(lab: &mut Lab) -> Vec<ConnInfo> {
+fn templates(lab: &mut MemDirector) -> Vec<ConnInfo> {
     let mut t: Vec<_> = lab.conns(0).into_iter().filter(|c| c.template).collect();
     t.sort_by_key(|c| c.client.0);
     t
@@ -2238,7 +2238,7 @@ fn template(client: Ipv4Addr, rs: Ipv4Addr, expires_in: u32) -> ConnInfo {
 
 #[test]
 fn persistence_keeps_a_client_on_one_server_across_ports_and_workers() {
-    let mut lab = Lab::with_workers(2, PERSIST);
+    let mut lab = MemDirector::with_workers(2, PERSIST);
     lab.resolve_all();
     for (i, port) in (40000..40006).enumerate() {
         assert_eq!(syn_to(&mut lab, i % 2, CLIENT, port), RS1, "{port}");
@@ -2325,7 +2325,7 @@ fn persistence_survives_quiescing_but_not_removal() {
 
 #[test]
 fn removed_server_connections_keep_flowing_by_default() {
-    let mut lab = Lab::standard();
+    let mut lab = MemDirector::standard();
     establish_to(&mut lab, 40000, RS1);
     remove_rs(&mut lab, RS1);
     let p = client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, ACK));
@@ -2347,7 +2347,7 @@ fn expire_nodest_conn_expires_connections_of_removed_servers() {
         expire_nodest_conn: true,
         ..env()
     };
-    let mut lab = Lab::with_env(1, RR_80, env, 1024);
+    let mut lab = MemDirector::with_env(1, RR_80, env, 1024);
     lab.resolve_all();
     let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
     establish_to(&mut lab, 40000, RS1);

@@ -1,6 +1,13 @@
-//! Helpers for the pipeline tests: a worker on the in-memory backend with its
-//! channels, frame builders on `pnet` and frame checkers on `smoltcp::wire`, so
-//! that what the worker does is judged by two implementations that are not ours.
+//! The in-memory harness: a director's workers on in-memory queues
+//! ([`MemDirector`], built with `ringvs::dataplane::Director`), frame builders on
+//! `pnet` and frame checkers on `smoltcp::wire`, so that what the workers do is
+//! judged by two implementations that are not ours. No root, no namespaces, no
+//! processes: the test drives the clock and pushes frames itself.
+//!
+//! Use it for what one frame (or a handful) does in the packet path: NAT,
+//! scheduling, state, counters, drops. For a real director process on real NICs
+//! (AF_PACKET/AF_XDP rings, kernel clients and servers, the control socket) use
+//! the namespace helper `tests/nslab` instead.
 
 #![allow(dead_code)]
 
@@ -95,7 +102,7 @@ pub fn config(rules: &[&str]) -> Config {
 }
 
 /// A director with `n` workers on in-memory queues, wired like `control::run`.
-pub struct Lab {
+pub struct MemDirector {
     pub workers: Vec<W>,
     pub shared: Arc<Shared>,
     pub published: Vec<Arc<Published>>,
@@ -108,7 +115,7 @@ pub struct Lab {
 
 pub const HANDOFF_DEPTH: usize = 8;
 
-impl Lab {
+impl MemDirector {
     /// One worker, the usual rules: TCP VIP:80 rr over RS1:80 and RS2:80.
     pub fn new(rules: &[&str]) -> Self {
         Self::with_workers(1, rules)
@@ -147,16 +154,16 @@ impl Lab {
         }
     }
 
-    /// The standard lab: rr over the two real servers on port 80, and every
+    /// The standard director: rr over the two real servers on port 80, and every
     /// neighbor (client, both real servers) resolved.
     pub fn standard() -> Self {
-        let mut lab = Self::new(&[
+        let mut d = Self::new(&[
             "-A -t 198.18.0.110:80 -s rr",
             "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
             "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
         ]);
-        lab.resolve_all();
-        lab
+        d.resolve_all();
+        d
     }
 
     pub fn resolve_all(&mut self) {
@@ -214,7 +221,7 @@ impl Lab {
         v
     }
 
-    /// Seconds since the lab started (the workers' clock).
+    /// Seconds since the director started (the workers' clock).
     pub fn now_s(&self) -> u32 {
         self.now.duration_since(self.t0).as_secs() as u32
     }

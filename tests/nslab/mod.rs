@@ -1,0 +1,277 @@
+//! The namespace helper: a real `ringvs run` in a `ringvs::lab::Lab` (network
+//! namespaces, veths, a bridge, kernel TCP clients and servers) and the calls a
+//! test makes to it.
+//!
+//! Use it for what only a director process on real NICs shows: AF_PACKET and
+//! AF_XDP rings, checksum offload, ARP on the wire, the control socket, signals.
+//! It needs root and `ip netns` and takes seconds per test. For what the packet
+//! path does to a frame, use the in-memory harness `tests/inmem` (no root, no
+//! processes, milliseconds).
+//!
+//! Every namespace test starts the same way, with [`Scenario`]:
+//!
+//! ```ignore
+//! let Some(NsDirector { lab, control }) = Scenario::new("flood")
+//!     .director_args(&["--max-conns", "256"])
+//!     .seed_service()
+//!     .start()
+//! else {
+//!     return; // not root or no `ip netns`, and not under CI: it said why
+//! };
+//! ```
+//!
+//! [`Scenario::start`] checks that the lab can run here: under `CI=true` a
+//! missing capability panics, so that a test never passes by skipping;
+//! elsewhere it prints why and returns `None`. Then it builds the lab under a
+//! tag of its own, starts an HTTP server (`i am rsN`) on port 80 of every real
+//! server, runs the [`Scenario::before_director`] step if any, starts the
+//! director (`--workers`, `--rules`, the extra arguments) with its control socket
+//! at `/run/ringvs-{name}-{tag}.sock`, waits until the socket answers, and adds
+//! the seed's service if asked.
+//!
+//! The [`NsDirector`] it returns owns the lab: when the lab is dropped (whole
+//! or after destructuring), the director and every process started in the lab
+//! are stopped, the control socket is removed and the namespaces are deleted.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use ringvs::control::proto::{self, Command, Response};
+use ringvs::lab::{self, Lab, LabOptions};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// The `ringvs` binary under test.
+pub const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
+
+/// A step of the test's own on the lab before the director starts.
+type LabStep = Box<dyn FnOnce(&mut Lab)>;
+
+/// A director about to run in a fresh lab; [`Scenario::start`] makes it so.
+#[must_use = "a scenario does nothing until start()"]
+pub struct Scenario {
+    name: &'static str,
+    tools: Vec<&'static str>,
+    lab: LabOptions,
+    workers: usize,
+    args: Vec<String>,
+    rules: Option<String>,
+    seed: Option<Vec<String>>,
+    before_director: Option<LabStep>,
+}
+
+/// A running director in its lab (see the module docs).
+pub struct NsDirector {
+    /// The namespaces, the HTTP servers and the director; dropping it ends them.
+    pub lab: Lab,
+    /// The director's control socket.
+    pub control: PathBuf,
+}
+
+impl Scenario {
+    /// A scenario named `name` (in the control socket's and rules file's names):
+    /// two real servers, a director with two workers, no service.
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            tools: Vec::new(),
+            lab: LabOptions::default(),
+            workers: 2,
+            args: Vec::new(),
+            rules: None,
+            seed: None,
+            before_director: None,
+        }
+    }
+
+    /// Tools the test runs besides `ip` (e.g. `tcpdump`): like root and
+    /// `ip netns`, a missing one fails under CI and skips elsewhere.
+    pub fn needs(mut self, tools: &[&'static str]) -> Self {
+        self.tools.extend_from_slice(tools);
+        self
+    }
+
+    /// How many real servers the lab has (default 2).
+    pub fn real_servers(mut self, n: usize) -> Self {
+        self.lab.n_real_servers = n;
+        self
+    }
+
+    /// The director's `--workers` (default 2).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
+    /// More arguments for `ringvs run`, after `--workers`.
+    pub fn director_args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Start the director with `--rules FILE`, FILE holding `text`
+    /// (`ipvsadm -S` format); the file is removed once the director started.
+    pub fn rules(mut self, text: &str) -> Self {
+        self.rules = Some(text.to_owned());
+        self
+    }
+
+    /// Once the director runs, add the seed's service (see [`seed_service`]).
+    pub fn seed_service(self) -> Self {
+        self.seed_service_with(&[])
+    }
+
+    /// [`Scenario::seed_service`] with more options for its `-A` (e.g. `-p 60`).
+    pub fn seed_service_with(mut self, service_opts: &[&str]) -> Self {
+        self.seed = Some(service_opts.iter().map(|a| a.to_string()).collect());
+        self
+    }
+
+    /// A step of the test's own between the HTTP servers and the director
+    /// (e.g. more servers the director's rules point at).
+    pub fn before_director(mut self, step: impl FnOnce(&mut Lab) + 'static) -> Self {
+        self.before_director = Some(Box::new(step));
+        self
+    }
+
+    /// Build the lab and start the director; `None` where the lab cannot run
+    /// here and this is not CI (the reason is printed; under `CI=true` it
+    /// panics instead). Panics, naming the step, if a step fails.
+    pub fn start(self) -> Option<NsDirector> {
+        if !lab::lab_available_with(&self.tools) {
+            return None;
+        }
+        let tag = Lab::unique_tag();
+        let mut lab = Lab::build_with(&tag, self.lab).expect("build lab");
+        lab.start_http_servers(Path::new(EXE))
+            .expect("http servers");
+        if let Some(step) = self.before_director {
+            step(&mut lab);
+        }
+        let control = PathBuf::from(format!("/run/ringvs-{}-{tag}.sock", self.name));
+        let workers = self.workers.to_string();
+        let mut args = vec!["--workers", &workers];
+        args.extend(self.args.iter().map(String::as_str));
+        let rules_file = self.rules.map(|text| {
+            let file = std::env::temp_dir().join(format!("ringvs-{}-{tag}.rules", self.name));
+            std::fs::write(&file, text).expect("write rules");
+            file
+        });
+        let rules_arg = rules_file.as_ref().map(|f| f.display().to_string());
+        if let Some(f) = &rules_arg {
+            args.extend(["--rules", f]);
+        }
+        let started = lab.start_director(Path::new(EXE), &control, &args);
+        if let Some(f) = &rules_file {
+            let _ = std::fs::remove_file(f);
+        }
+        started.expect("director");
+        if let Some(opts) = &self.seed {
+            let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+            seed_service_with(&control, &format!("{}:80", lab::VIP), &opts);
+        }
+        Some(NsDirector { lab, control })
+    }
+}
+
+/// The traffic generator `ringvs-gen`, from the dev-only workspace member
+/// tools/ringvs-bench: cargo puts it next to `ringvs` (`cargo test --workspace`
+/// builds it).
+pub fn generator() -> PathBuf {
+    let exe = Path::new(EXE);
+    let generator = exe.with_file_name("ringvs-gen");
+    assert!(
+        generator.is_file(),
+        "no {} (build it: cargo build --release -p ringvs-bench --bins, or run \
+         cargo test --release --workspace)",
+        generator.display()
+    );
+    generator
+}
+
+/// `ringvs adm ARGS` through the control socket, whatever it answers.
+pub fn call(control: &Path, args: &[&str]) -> Response {
+    proto::call(
+        control,
+        Command::Adm {
+            argv: args.iter().map(|s| s.to_string()).collect(),
+        },
+    )
+    .expect("control socket answers")
+}
+
+/// `ringvs adm ARGS` through the control socket; asserts it succeeded.
+pub fn adm(control: &Path, args: &[&str]) -> String {
+    let r = call(control, args);
+    assert_eq!(r.code, 0, "ringvs adm {args:?}: {}", r.err);
+    r.out
+}
+
+/// `ringvs stats --json`.
+pub fn stats(control: &Path) -> Value {
+    let r = proto::call(control, Command::Stats { json: true }).expect("stats");
+    serde_json::from_str(&r.out).expect("stats --json is JSON")
+}
+
+/// A counter of `stats --json`, summed over the workers.
+pub fn total(s: &Value, name: &str) -> u64 {
+    s["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .map(|w| {
+            w[name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no counter {name}"))
+        })
+        .sum()
+}
+
+/// The seed's service: `VIP` round robin over both real servers, masquerading.
+pub fn seed_service(control: &Path, vip: &str) {
+    seed_service_with(control, vip, &[]);
+}
+
+/// [`seed_service`] with more options for its `-A`.
+pub fn seed_service_with(control: &Path, vip: &str, service_opts: &[&str]) {
+    let mut add = vec!["-A", "-t", vip, "-s", "rr"];
+    add.extend_from_slice(service_opts);
+    adm(control, &add);
+    for n in 1..=2 {
+        let rip = format!("{}:80", lab::rs_addr(n));
+        adm(control, &["-a", "-t", vip, "-r", &rip, "-m"]);
+    }
+}
+
+/// `count` HTTP/1.0 requests to `addr`, each on a new connection, from the
+/// client namespace: the bodies, one a line.
+pub fn http_bodies(lab: &Lab, addr: &str, count: usize) -> Vec<String> {
+    let out = lab::ns_command(
+        &lab.ns_client(),
+        Path::new(EXE),
+        &["http-get", addr, "--count", &count.to_string()],
+    )
+    .output()
+    .expect("run http-get");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Start `ringvs serve-http` on real server `n` (not waiting for it to listen),
+/// stopped with the lab.
+pub fn spawn_http_server(lab: &mut Lab, n: usize, listen: &str, body: &str, max_secs: &str) {
+    lab.spawn_in(
+        &lab.ns_rs(n),
+        Path::new(EXE),
+        &[
+            "serve-http",
+            "--listen",
+            listen,
+            "--body",
+            body,
+            "--max-secs",
+            max_secs,
+        ],
+    )
+    .expect("start http server");
+}
