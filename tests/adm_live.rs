@@ -7,7 +7,7 @@
 
 mod nslab;
 use nslab::{EXE, NsDirector, Scenario, adm, call, http_bodies};
-use ringvs::control::proto::{self, Command};
+use ringvs::proto::{self, Command};
 use ringvs::lab;
 use std::process::Command as Process;
 

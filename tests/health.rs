@@ -204,7 +204,7 @@ fn edit_replaces_or_removes_the_check() {
 // Namespace tests (root): failover under load, passive checks.
 // ---------------------------------------------------------------------------
 
-use ringvs::control::proto::{self, Command};
+use ringvs::proto::{self, Command};
 use ringvs::lab::{self, Lab};
 use std::io::BufRead;
 use std::path::Path;

@@ -34,7 +34,7 @@
 //! are stopped, the control socket is removed and the namespaces are deleted.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use ringvs::control::proto::{self, Command, Response};
+use ringvs::proto::{self, Command, Response};
 use ringvs::lab::{self, Lab, LabOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
