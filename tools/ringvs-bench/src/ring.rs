@@ -363,6 +363,59 @@ pub fn ring_bench(
     lab.start_http_servers(ringvs).map_err(|e| e.to_string())?;
 
     let control = PathBuf::from(format!("/run/ringvs-bench-{tag}.sock"));
+    start_director(&mut lab, ringvs, &control, opts)?;
+    add_services(&lab, &control)?;
+
+    // Latency, from the client namespace, one probe at a time.
+    let ns_cli = lab.ns_client();
+    let (lat_keepalive, lat_newconn) = latency_probes(&ns_cli, probes, opts)?;
+
+    // UDP: a sink per real server, then the blast.
+    let sinks = start_sinks(&lab, probes, opts)?;
+    let sent = blast(&ns_cli, probes, opts)?;
+    let mut received = 0;
+    for sink in sinks {
+        let out = wait_output(sink, Duration::from_secs(opts.secs + SINK_EXTRA_SECS + 5))?;
+        received += last_u64(&out)?;
+    }
+
+    let rcvbuf_errors = rcvbuf_errors(&lab)?;
+    let stats = proto::call(&control, Command::Stats { json: true })?;
+    let director = counters(&stats.out);
+
+    Ok(RingBenchResult {
+        ring: match opts.ring {
+            Ring::V2 => "v2",
+            Ring::V3 { .. } => "v3",
+        },
+        v3_timeout_ms: match opts.ring {
+            Ring::V2 => None,
+            Ring::V3 { timeout_ms } => Some(timeout_ms),
+        },
+        workers: opts.workers,
+        busy_poll: opts.busy_poll,
+        lat_keepalive,
+        lat_newconn,
+        udp_secs: opts.secs,
+        udp_flows: opts.flows,
+        udp_sent: sent,
+        udp_received: received,
+        udp_pps: received / opts.secs,
+        udp_fwd_pps: (received + rcvbuf_errors) / opts.secs,
+        udp_loss: sent.saturating_sub(received),
+        udp_rs_rcvbuf_errors: rcvbuf_errors,
+        director,
+    })
+}
+
+/// Start the director in `lab` with `opts`' workers, RX ring and polling, its
+/// control socket at `control`.
+fn start_director(
+    lab: &mut Lab,
+    ringvs: &Path,
+    control: &Path,
+    opts: &RingBenchOptions,
+) -> Result<(), String> {
     let workers = opts.workers.to_string();
     let timeout = match opts.ring {
         Ring::V2 => String::new(),
@@ -376,22 +429,34 @@ pub fn ring_bench(
     if opts.busy_poll {
         extra.push("--busy-poll");
     }
-    lab.start_director(ringvs, &control, &extra)
-        .map_err(|e| e.to_string())?;
+    lab.start_director(ringvs, control, &extra)
+        .map_err(|e| e.to_string())
+}
 
+/// The services: TCP VIP:80 and UDP VIP:9000, round robin over every real
+/// server of `lab` (masquerading).
+fn add_services(lab: &Lab, control: &Path) -> Result<(), String> {
     let tvip = format!("{VIP}:80");
     let uvip = format!("{VIP}:{UDP_PORT}");
-    adm(&control, &["-A", "-t", &tvip, "-s", "rr"])?;
-    adm(&control, &["-A", "-u", &uvip, "-s", "rr"])?;
+    adm(control, &["-A", "-t", &tvip, "-s", "rr"])?;
+    adm(control, &["-A", "-u", &uvip, "-s", "rr"])?;
     for n in 1..=lab.n_real_servers() {
         let trip = format!("{}:80", rs_addr(n));
         let urip = format!("{}:{UDP_PORT}", rs_addr(n));
-        adm(&control, &["-a", "-t", &tvip, "-r", &trip, "-m"])?;
-        adm(&control, &["-a", "-u", &uvip, "-r", &urip, "-m"])?;
+        adm(control, &["-a", "-t", &tvip, "-r", &trip, "-m"])?;
+        adm(control, &["-a", "-u", &uvip, "-r", &urip, "-m"])?;
     }
+    Ok(())
+}
 
-    // Latency, from the client namespace, one probe at a time.
-    let ns_cli = lab.ns_client();
+/// The latency probes to TCP VIP:80 from namespace `ns_cli`, one after the
+/// other: keep-alive, then a new connection per request.
+fn latency_probes(
+    ns_cli: &str,
+    probes: &Path,
+    opts: &RingBenchOptions,
+) -> Result<(LatencySummary, LatencySummary), String> {
+    let tvip = format!("{VIP}:80");
     let count = opts.requests.to_string();
     let lat_cap = LATENCY_WALL_CAP + Duration::from_secs(10);
     let mut lat = Vec::new();
@@ -400,14 +465,20 @@ pub fn ring_bench(
         if new_conn {
             args.push("--new-conn");
         }
-        let out = run_in_ns(&ns_cli, probes, &args, lat_cap)?;
+        let out = run_in_ns(ns_cli, probes, &args, lat_cap)?;
         let line = out.lines().last().unwrap_or("");
         let s: LatencySummary =
             serde_json::from_str(line).map_err(|e| format!("latency output {line:?}: {e}"))?;
         lat.push(s);
     }
+    let lat_newconn = lat.pop().ok_or("no latency")?;
+    let lat_keepalive = lat.pop().ok_or("no latency")?;
+    Ok((lat_keepalive, lat_newconn))
+}
 
-    // UDP: a sink per real server, then the blast.
+/// A `udp-sink` on port 9000 in each real server of `lab`, listening, for the
+/// blast's seconds and [`SINK_EXTRA_SECS`]; stopped when dropped.
+fn start_sinks(lab: &Lab, probes: &Path, opts: &RingBenchOptions) -> Result<Vec<Spawned>, String> {
     let sink_secs = (opts.secs + SINK_EXTRA_SECS).to_string();
     let listen = format!("0.0.0.0:{UDP_PORT}");
     let mut sinks = Vec::new();
@@ -432,6 +503,12 @@ pub fn ring_bench(
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+    Ok(sinks)
+}
+
+/// `udp-blast` to UDP VIP:9000 from namespace `ns_cli`; the datagrams it sent.
+fn blast(ns_cli: &str, probes: &Path, opts: &RingBenchOptions) -> Result<u64, String> {
+    let uvip = format!("{VIP}:{UDP_PORT}");
     let secs = opts.secs.to_string();
     let flows = opts.flows.to_string();
     let rate = opts.udp_rate.map(|r| r.to_string());
@@ -448,46 +525,17 @@ pub fn ring_bench(
         args.extend(["--rate", r]);
     }
     let blast_cap = Duration::from_secs(opts.secs + 10);
-    let sent = last_u64(&run_in_ns(&ns_cli, probes, &args, blast_cap)?)?;
-    let mut received = 0;
-    for sink in sinks {
-        let out = wait_output(sink, Duration::from_secs(opts.secs + SINK_EXTRA_SECS + 5))?;
-        received += last_u64(&out)?;
-    }
+    last_u64(&run_in_ns(ns_cli, probes, &args, blast_cap)?)
+}
 
+/// UDP `RcvbufErrors` summed over the real servers of `lab`.
+fn rcvbuf_errors(lab: &Lab) -> Result<u64, String> {
     let mut rcvbuf_errors = 0;
     for n in 1..=lab.n_real_servers() {
         let snmp = ns_run(&lab.ns_rs(n), "cat", &["/proc/net/snmp"]).map_err(|e| e.to_string())?;
         rcvbuf_errors += udp_snmp(&snmp, "RcvbufErrors").unwrap_or(0);
     }
-    let stats = proto::call(&control, Command::Stats { json: true })?;
-    let director = counters(&stats.out);
-
-    let lat_newconn = lat.pop().ok_or("no latency")?;
-    let lat_keepalive = lat.pop().ok_or("no latency")?;
-    Ok(RingBenchResult {
-        ring: match opts.ring {
-            Ring::V2 => "v2",
-            Ring::V3 { .. } => "v3",
-        },
-        v3_timeout_ms: match opts.ring {
-            Ring::V2 => None,
-            Ring::V3 { timeout_ms } => Some(timeout_ms),
-        },
-        workers: opts.workers,
-        busy_poll: opts.busy_poll,
-        lat_keepalive,
-        lat_newconn,
-        udp_secs: opts.secs,
-        udp_flows: opts.flows,
-        udp_sent: sent,
-        udp_received: received,
-        udp_pps: received / opts.secs,
-        udp_fwd_pps: (received + rcvbuf_errors) / opts.secs,
-        udp_loss: sent.saturating_sub(received),
-        udp_rs_rcvbuf_errors: rcvbuf_errors,
-        director,
-    })
+    Ok(rcvbuf_errors)
 }
 
 /// The `Udp:` counter `name` of a `/proc/net/snmp` text.

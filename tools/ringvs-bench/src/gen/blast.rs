@@ -129,22 +129,7 @@ struct RxResult {
 pub fn run(plan: Plan) -> Result<Report, String> {
     let frame_len = plan.frames.frame_len();
     let n_flows = plan.frames.len();
-    let mut tx = TxRing::open(plan.tx_index, RingSize::new(TX_BLOCKS))
-        .map_err(|e| format!("opening the TX ring: {e} (run as root)"))?;
-    match tx.slot() {
-        Some(s) if s.len() >= frame_len => {}
-        Some(s) => {
-            return Err(format!(
-                "--size {frame_len}: a TX ring slot holds at most {} bytes",
-                s.len()
-            ));
-        }
-        None => return Err("the new TX ring has no free slot".into()),
-    }
-    let (mut rx, _) = RxRing::open(plan.rx_index, RxVersion::V2, RingSize::new(RX_BLOCKS), None)
-        .map_err(|e| format!("opening the RX ring: {e} (run as root)"))?;
-    rx.discard_ready();
-    rx.take_kernel_drops();
+    let (mut tx, mut rx) = open_rings(&plan, frame_len)?;
 
     let mode = plan.mode;
     let warm_ns = match mode {
@@ -152,8 +137,6 @@ pub fn run(plan: Plan) -> Result<Report, String> {
         Mode::Syn => 0,
     };
     let end_ns = warm_ns.saturating_add((plan.secs * 1e9) as u64);
-    let run_id = plan.run;
-    let src_net = plan.src_net;
     let stop_rx = Arc::new(AtomicBool::new(false));
     // When TX stopped (ns since start), for the RX thread's own deadline.
     let tx_done_ns = Arc::new(AtomicU64::new(u64::MAX));
@@ -163,79 +146,27 @@ pub fn run(plan: Plan) -> Result<Report, String> {
     let start = Instant::now();
 
     let rx_thread = {
-        let stop = Arc::clone(&stop_rx);
-        let tx_done = Arc::clone(&tx_done_ns);
         let core = plan.rx_core;
         let drain_ns = u64::try_from(DRAIN.as_nanos()).unwrap_or(u64::MAX);
-        // Never run past the longest possible TX plus drain plus slack.
-        let hard_end = end_ns.saturating_add(2 * drain_ns + 1_000_000_000);
+        let sink = Sink {
+            mode,
+            run_id: plan.run,
+            src_net: plan.src_net,
+            dedicated,
+            start,
+            warm_ns,
+            end_ns,
+            drain_ns,
+            // Never run past the longest possible TX plus drain plus slack.
+            hard_end: end_ns.saturating_add(2 * drain_ns + 1_000_000_000),
+            stop: Arc::clone(&stop_rx),
+            tx_done: Arc::clone(&tx_done_ns),
+        };
         thread::Builder::new()
             .name("gen-rx".into())
             .spawn(move || -> Result<RxResult, String> {
                 pin(core, "RX");
-                let mut hist = Histogram::<u64>::new_with_bounds(1, HIST_MAX_NS, 3)
-                    .map_err(|e| e.to_string())?;
-                let (mut received, mut warm_received) = (0u64, 0u64);
-                let fd = rx.poll_fd();
-                let mut seen: u32 = 0;
-                let mut empty: u32 = 0;
-                loop {
-                    if let Some(f) = rx.peek() {
-                        match mode {
-                            Mode::Udp => {
-                                if let Some(st) = frame::parse_udp(f.data, run_id) {
-                                    let now = ns_since(start);
-                                    if st.ts_ns < warm_ns {
-                                        warm_received += 1;
-                                    } else if st.ts_ns < end_ns {
-                                        received += 1;
-                                        hist.saturating_record(now.saturating_sub(st.ts_ns).max(1));
-                                    }
-                                }
-                            }
-                            Mode::Syn => {
-                                if frame::is_our_syn(f.data, src_net, run_id) {
-                                    received += 1;
-                                }
-                            }
-                        }
-                        rx.advance();
-                        empty = 0;
-                        seen = seen.wrapping_add(1);
-                        if seen.is_multiple_of(4096) && stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        continue;
-                    }
-                    // Ring empty: check the clock now and then.
-                    empty = empty.saturating_add(1);
-                    if empty.is_multiple_of(256) {
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        let now = ns_since(start);
-                        let done = tx_done.load(Ordering::Relaxed);
-                        if now >= hard_end || now >= done.saturating_add(drain_ns) {
-                            break;
-                        }
-                    }
-                    if dedicated || empty < IDLE_SPINS {
-                        // Busy-poll: the sink owns its core (no wake-up
-                        // latency in the measurement).
-                        std::hint::spin_loop();
-                    } else if let Some(fd) = fd {
-                        // Sharing a core with TX: sleep until a frame comes.
-                        poll_readable(&[fd], 1);
-                    } else {
-                        thread::yield_now();
-                    }
-                }
-                Ok(RxResult {
-                    received,
-                    warm_received,
-                    hist,
-                    ring_drops: rx.take_kernel_drops(),
-                })
+                receive(&mut rx, &sink)
             })
             .map_err(|e| format!("starting the RX thread: {e}"))?
     };
@@ -271,7 +202,132 @@ pub fn run(plan: Plan) -> Result<Report, String> {
     let rxr = rx_thread.join();
     let txr = txr.map_err(|_| "the TX thread panicked".to_string())?;
     let rxr = rxr.map_err(|_| "the RX thread panicked".to_string())??;
+    Ok(report(mode, &txr, &rxr, n_flows, frame_len))
+}
 
+/// The TX ring on `plan.tx_index` (checked to hold a `frame_len`-byte frame in
+/// a slot) and the RX ring on `plan.rx_index`, emptied.
+fn open_rings(plan: &Plan, frame_len: usize) -> Result<(TxRing, RxRing), String> {
+    let mut tx = TxRing::open(plan.tx_index, RingSize::new(TX_BLOCKS))
+        .map_err(|e| format!("opening the TX ring: {e} (run as root)"))?;
+    match tx.slot() {
+        Some(s) if s.len() >= frame_len => {}
+        Some(s) => {
+            return Err(format!(
+                "--size {frame_len}: a TX ring slot holds at most {} bytes",
+                s.len()
+            ));
+        }
+        None => return Err("the new TX ring has no free slot".into()),
+    }
+    let (mut rx, _) = RxRing::open(plan.rx_index, RxVersion::V2, RingSize::new(RX_BLOCKS), None)
+        .map_err(|e| format!("opening the RX ring: {e} (run as root)"))?;
+    rx.discard_ready();
+    rx.take_kernel_drops();
+    Ok((tx, rx))
+}
+
+/// What the RX loop needs besides its ring.
+struct Sink {
+    mode: Mode,
+    run_id: u16,
+    src_net: Net,
+    dedicated: bool,
+    start: Instant,
+    warm_ns: u64,
+    end_ns: u64,
+    drain_ns: u64,
+    hard_end: u64,
+    /// Set when the sink is to stop.
+    stop: Arc<AtomicBool>,
+    /// When TX stopped (ns since start).
+    tx_done: Arc<AtomicU64>,
+}
+
+/// The RX loop: count our frames (UDP: by window, with their latency; SYN:
+/// every SYN of this run) until told to stop, or the drain after TX, or the
+/// hard end.
+fn receive(rx: &mut RxRing, sink: &Sink) -> Result<RxResult, String> {
+    let Sink {
+        mode,
+        run_id,
+        src_net,
+        dedicated,
+        start,
+        warm_ns,
+        end_ns,
+        drain_ns,
+        hard_end,
+        ref stop,
+        ref tx_done,
+    } = *sink;
+    let mut hist =
+        Histogram::<u64>::new_with_bounds(1, HIST_MAX_NS, 3).map_err(|e| e.to_string())?;
+    let (mut received, mut warm_received) = (0u64, 0u64);
+    let fd = rx.poll_fd();
+    let mut seen: u32 = 0;
+    let mut empty: u32 = 0;
+    loop {
+        if let Some(f) = rx.peek() {
+            match mode {
+                Mode::Udp => {
+                    if let Some(st) = frame::parse_udp(f.data, run_id) {
+                        let now = ns_since(start);
+                        if st.ts_ns < warm_ns {
+                            warm_received += 1;
+                        } else if st.ts_ns < end_ns {
+                            received += 1;
+                            hist.saturating_record(now.saturating_sub(st.ts_ns).max(1));
+                        }
+                    }
+                }
+                Mode::Syn => {
+                    if frame::is_our_syn(f.data, src_net, run_id) {
+                        received += 1;
+                    }
+                }
+            }
+            rx.advance();
+            empty = 0;
+            seen = seen.wrapping_add(1);
+            if seen.is_multiple_of(4096) && stop.load(Ordering::Relaxed) {
+                break;
+            }
+            continue;
+        }
+        // Ring empty: check the clock now and then.
+        empty = empty.saturating_add(1);
+        if empty.is_multiple_of(256) {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let now = ns_since(start);
+            let done = tx_done.load(Ordering::Relaxed);
+            if now >= hard_end || now >= done.saturating_add(drain_ns) {
+                break;
+            }
+        }
+        if dedicated || empty < IDLE_SPINS {
+            // Busy-poll: the sink owns its core (no wake-up
+            // latency in the measurement).
+            std::hint::spin_loop();
+        } else if let Some(fd) = fd {
+            // Sharing a core with TX: sleep until a frame comes.
+            poll_readable(&[fd], 1);
+        } else {
+            thread::yield_now();
+        }
+    }
+    Ok(RxResult {
+        received,
+        warm_received,
+        hist,
+        ring_drops: rx.take_kernel_drops(),
+    })
+}
+
+/// The report of a run from what TX and RX counted.
+fn report(mode: Mode, txr: &TxResult, rxr: &RxResult, n_flows: usize, frame_len: usize) -> Report {
     let secs = txr.window.1.saturating_sub(txr.window.0) as f64 / 1e9;
     let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
     let loss = if txr.sent == 0 {
@@ -297,7 +353,7 @@ pub fn run(plan: Plan) -> Result<Report, String> {
         }
         Mode::Syn => None,
     };
-    Ok(Report {
+    Report {
         mode: match mode {
             Mode::Udp => "udp",
             Mode::Syn => "syn",
@@ -316,7 +372,7 @@ pub fn run(plan: Plan) -> Result<Report, String> {
         rx_ring_drops: rxr.ring_drops,
         tx_rejected: txr.rejected,
         tx_ring_full: txr.ring_full,
-    })
+    }
 }
 
 fn round3(x: f64) -> f64 {
@@ -347,7 +403,6 @@ fn transmit(tx: &mut TxRing, frames: &FrameSet, pace: Pace) -> TxResult {
     } = pace;
     let batch = rate::batch_for_rate(rate);
     let mut bucket = rate.map(|r| TokenBucket::new(r, TokenBucket::burst_for(r, batch), 0));
-    let len = frames.frame_len();
     let n_flows = frames.len();
     let (mut sent, mut warm_sent, mut ring_full) = (0u64, 0u64, 0u64);
     let mut seq: u32 = 0;
@@ -376,27 +431,7 @@ fn transmit(tx: &mut TxRing, frames: &FrameSet, pace: Pace) -> TxResult {
             }
             continue;
         }
-        let mut n = 0;
-        while n < want {
-            let Some(slot) = tx.slot() else { break };
-            match mode {
-                Mode::Udp => {
-                    frames.write(flow, slot);
-                    frame::stamp(slot, seq, now);
-                    seq = seq.wrapping_add(1);
-                    flow += 1;
-                    if flow == n_flows {
-                        flow = 0;
-                    }
-                }
-                Mode::Syn => {
-                    frames.write(flow, slot);
-                    flow += 1;
-                }
-            }
-            tx.commit(len);
-            n += 1;
-        }
+        let n = fill(tx, frames, mode, want, &mut flow, &mut seq, now);
         if n == 0 {
             // Ring full: the kernel has not sent the previous batches yet.
             // (Tokens taken for it are lost: the rate cannot be met anyway.)
@@ -411,11 +446,64 @@ fn transmit(tx: &mut TxRing, frames: &FrameSet, pace: Pace) -> TxResult {
             warm_sent += n as u64;
         }
     }
-    // A flush whose sendto() failed (a veth's full backlog: ENOBUFS) leaves
-    // the frames behind the failing one queued in the ring until the next
-    // sendto(), which only a new commit triggers. Kick twice with a frame the
-    // sink ignores (UDP: stamped at or after the window's end; SYN: the first
-    // flow's SYN with another ISN) so that none of the counted frames stays behind.
+    kick(tx, frames, mode, seq, start, end_ns);
+    // UDP: the window is [warm-up end, stop]; SYN: from the start until the
+    // last batch went out (the loop's exit time).
+    TxResult {
+        sent,
+        warm_sent,
+        window: (warm_ns, stop_ns.max(warm_ns)),
+        rejected: tx.rejected,
+        ring_full,
+    }
+}
+
+/// Write up to `want` frames into `tx`'s free slots, from flow `*flow` on
+/// (UDP: stamped with sequence numbers from `*seq` and time `now`, cycling over
+/// the flows; SYN: each flow once), advancing both; how many.
+fn fill(
+    tx: &mut TxRing,
+    frames: &FrameSet,
+    mode: Mode,
+    want: usize,
+    flow: &mut usize,
+    seq: &mut u32,
+    now: u64,
+) -> usize {
+    let len = frames.frame_len();
+    let n_flows = frames.len();
+    let mut n = 0;
+    while n < want {
+        let Some(slot) = tx.slot() else { break };
+        match mode {
+            Mode::Udp => {
+                frames.write(*flow, slot);
+                frame::stamp(slot, *seq, now);
+                *seq = seq.wrapping_add(1);
+                *flow += 1;
+                if *flow == n_flows {
+                    *flow = 0;
+                }
+            }
+            Mode::Syn => {
+                frames.write(*flow, slot);
+                *flow += 1;
+            }
+        }
+        tx.commit(len);
+        n += 1;
+    }
+    n
+}
+
+/// A flush whose sendto() failed (a veth's full backlog: ENOBUFS) leaves the
+/// frames behind the failing one queued in the ring until the next sendto(),
+/// which only a new commit triggers. Kick twice with a frame the sink ignores
+/// (UDP: sequence `seq` stamped at or after the window's end, `end_ns`; SYN: the
+/// first flow's SYN with another ISN) so that none of the counted frames stays
+/// behind.
+fn kick(tx: &mut TxRing, frames: &FrameSet, mode: Mode, seq: u32, start: Instant, end_ns: u64) {
+    let len = frames.frame_len();
     for _ in 0..2 {
         thread::sleep(Duration::from_millis(1));
         if let Some(slot) = tx.slot() {
@@ -427,14 +515,5 @@ fn transmit(tx: &mut TxRing, frames: &FrameSet, pace: Pace) -> TxResult {
             tx.commit(len);
             tx.flush();
         }
-    }
-    // UDP: the window is [warm-up end, stop]; SYN: from the start until the
-    // last batch went out (the loop's exit time).
-    TxResult {
-        sent,
-        warm_sent,
-        window: (warm_ns, stop_ns.max(warm_ns)),
-        rejected: tx.rejected,
-        ring_full,
     }
 }

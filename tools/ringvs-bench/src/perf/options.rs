@@ -1,0 +1,220 @@
+//! The options of `ringvs-bench perf` ([`PerfArgs`]), their bounds, and the
+//! datapaths it can measure ([`Datapath`], by name).
+
+use super::{MAX_RUNS, MAX_SECS, MEM_CONNS, R, UDP_PORT};
+use ringvs::lab::{VIP, rs_addr};
+use std::path::PathBuf;
+
+/// `ringvs-bench perf`: see the module docs.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PerfArgs {
+    /// The director's binary (`ringvs`; default: the one next to this program).
+    #[arg(long, default_value_os_t = crate::beside_me("ringvs"))]
+    pub ringvs: PathBuf,
+    /// The traffic generator binary (`ringvs-gen`; default: the one next to this
+    /// program).
+    #[arg(long, default_value_os_t = crate::beside_me("ringvs-gen"))]
+    pub generator: PathBuf,
+    /// Directory for report.json and report.svg.
+    #[arg(long, default_value = "target/bench")]
+    pub out: PathBuf,
+    /// Runs per figure (medians over runs).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Seconds of each packet-rate, latency and CPS measurement.
+    #[arg(long, default_value_t = 3)]
+    pub secs: u64,
+    /// Flow counts of the packet-rate test (comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,1000,100000")]
+    pub flows: Vec<u64>,
+    /// Datapaths to measure (comma separated), in the first run's order (reversed
+    /// in every other run).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "kernel-nft,ringvs-nat-1w,ringvs-io-only,ringvs-xdp-1w,ringvs-xdp-io-only,ringvs-nat-2w"
+    )]
+    pub datapaths: Vec<String>,
+    /// CPU of the director (ringvs worker, RPS of its NICs).
+    #[arg(long, default_value_t = 1)]
+    pub dir_cpu: usize,
+    /// CPU of the generator and of the sink side.
+    #[arg(long, default_value_t = 0)]
+    pub gen_cpu: usize,
+    /// Connections of the memory test (0: skip it).
+    #[arg(long, default_value_t = MEM_CONNS)]
+    pub conns: u64,
+    /// Client threads of the CPS test.
+    #[arg(long, default_value_t = 2)]
+    pub cps_threads: usize,
+    /// Skip the CPS test.
+    #[arg(long)]
+    pub no_cps: bool,
+    /// Run ringvs with `--busy-poll` (workers spin instead of sleeping in poll()).
+    /// Off by default: on the shared CPU the spinning worker starves the kernel's
+    /// receive softirq (ksoftirqd) that feeds its own RX ring.
+    #[arg(long)]
+    pub busy_poll: bool,
+    /// For the ringvs datapaths, drop every frame at the netdev ingress hook of the
+    /// director's NICs (after the AF_PACKET taps), so the director's kernel does not
+    /// run IP input on frames it would drop anyway (ARCHITECTURE trap 1).
+    #[arg(long)]
+    pub ingress_drop: bool,
+}
+
+/// One datapath under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Datapath {
+    RingvsNat { workers: usize, io: Io },
+    KernelNft,
+    RingvsIoOnly { io: Io },
+}
+
+/// ringvs's packet I/O in a datapath.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Io {
+    /// AF_PACKET rings.
+    Packet,
+    /// AF_XDP with the XDP program in generic mode: it runs in the core receive
+    /// path, on the CPU RPS steers the NIC to, so its work counts on the
+    /// director's CPU like everyone else's.
+    XdpGeneric,
+    /// AF_XDP with the XDP program in veth's native mode. On veth the program and
+    /// the copy into the socket run in the *sender's* NAPI context, i.e. on the
+    /// generator's CPU: the director's CPU does less than it would on a real NIC,
+    /// so this figure flatters ringvs and is reported apart.
+    XdpNative,
+}
+
+const DATAPATHS: [(&str, Datapath); 7] = [
+    (
+        "ringvs-nat-1w",
+        Datapath::RingvsNat {
+            workers: 1,
+            io: Io::Packet,
+        },
+    ),
+    (
+        "ringvs-nat-2w",
+        Datapath::RingvsNat {
+            workers: 2,
+            io: Io::Packet,
+        },
+    ),
+    (
+        "ringvs-xdp-1w",
+        Datapath::RingvsNat {
+            workers: 1,
+            io: Io::XdpGeneric,
+        },
+    ),
+    (
+        "ringvs-xdp-native-1w",
+        Datapath::RingvsNat {
+            workers: 1,
+            io: Io::XdpNative,
+        },
+    ),
+    ("kernel-nft", Datapath::KernelNft),
+    ("ringvs-io-only", Datapath::RingvsIoOnly { io: Io::Packet }),
+    (
+        "ringvs-xdp-io-only",
+        Datapath::RingvsIoOnly { io: Io::XdpGeneric },
+    ),
+];
+
+impl Datapath {
+    pub fn parse(s: &str) -> R<Self> {
+        DATAPATHS
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, d)| *d)
+            .ok_or_else(|| {
+                let all: Vec<&str> = DATAPATHS.iter().map(|(n, _)| *n).collect();
+                format!("unknown datapath {s:?} ({})", all.join(", "))
+            })
+    }
+    pub fn name(self) -> String {
+        DATAPATHS
+            .iter()
+            .find(|(_, d)| *d == self)
+            .map_or_else(|| format!("{self:?}"), |(n, _)| (*n).to_owned())
+    }
+    pub(super) fn workers(self) -> usize {
+        match self {
+            Self::RingvsNat { workers, .. } => workers,
+            _ => 1,
+        }
+    }
+    pub(super) fn io(self) -> Io {
+        match self {
+            Self::RingvsNat { io, .. } | Self::RingvsIoOnly { io } => io,
+            Self::KernelNft => Io::Packet,
+        }
+    }
+    pub(super) fn io_only(self) -> bool {
+        matches!(self, Self::RingvsIoOnly { .. })
+    }
+    /// Where the generator sends UDP: the VIP, or (no NAT) a real server.
+    pub(super) fn udp_dst(self) -> String {
+        if self.io_only() {
+            format!("{}:{UDP_PORT}", rs_addr(1))
+        } else {
+            format!("{VIP}:{UDP_PORT}")
+        }
+    }
+    pub(super) fn tcp_dst(self) -> String {
+        if self.io_only() {
+            format!("{}:80", rs_addr(1))
+        } else {
+            format!("{VIP}:80")
+        }
+    }
+}
+
+/// Check `a` against the benchmark's bounds and this machine (its CPUs, the
+/// binaries); the number of CPUs.
+pub(super) fn check(a: &PerfArgs) -> R<usize> {
+    if a.runs == 0 || a.runs > MAX_RUNS {
+        return Err(format!("--runs {} not in 1..={MAX_RUNS}", a.runs));
+    }
+    if a.secs == 0 || a.secs > MAX_SECS {
+        return Err(format!("--secs {} not in 1..={MAX_SECS}", a.secs));
+    }
+    if a.flows.is_empty() || a.flows.iter().any(|&n| n == 0 || n > 1_000_000) {
+        return Err("--flows: each in 1..=1000000".into());
+    }
+    if a.conns > 4_000_000 {
+        return Err("--conns at most 4000000".into());
+    }
+    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if a.dir_cpu >= ncpu || a.gen_cpu >= ncpu || a.dir_cpu == a.gen_cpu {
+        return Err(format!(
+            "--dir-cpu {} and --gen-cpu {} must differ and be < {ncpu}",
+            a.dir_cpu, a.gen_cpu
+        ));
+    }
+    for (what, bin) in [("ringvs", &a.ringvs), ("traffic generator", &a.generator)] {
+        if !bin.is_file() {
+            return Err(format!(
+                "no {what} at {} (build both: cargo build --release --workspace --bins)",
+                bin.display()
+            ));
+        }
+    }
+    Ok(ncpu)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (crate rule)
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datapath_names_round_trip() {
+        for (n, _) in DATAPATHS {
+            assert_eq!(Datapath::parse(n).unwrap().name(), n);
+        }
+        assert!(Datapath::parse("x").is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! The packet tests: in a fresh packet lab per datapath, the highest rate it
+//! carries over each flow count (with the run at the generator's full rate), and
+//! UDP latency at a given offered load.
+
+use super::generator::{Gen, num};
+use super::options::{Datapath, PerfArgs};
+use super::setup::{Director, PacketLab, start_datapath};
+use super::{Figures, LOSS_TOLERANCE, R, SEARCH_STEPS, put};
+use ringvs::lab::Lab;
+use serde_json::Value;
+use std::path::Path;
+
+/// The figure key of the packet rate over `n` flows.
+pub(super) fn flows_key(n: u64) -> String {
+    match n {
+        1 => "pps_64b_1_flow".into(),
+        n if n.is_multiple_of(1000) => format!("pps_64b_{}k_flows", n / 1000),
+        n => format!("pps_64b_{n}_flows"),
+    }
+}
+
+/// A fresh packet lab with datapath `dp` running, primed (ARP resolved, rings
+/// warm), and the generator to drive it. Dropping it stops and deletes all.
+struct PacketSetup<'a> {
+    g: Gen<'a>,
+    dst: String,
+    // Field order is drop order: the director stops before its namespaces go.
+    _dir: Director,
+    _lab: PacketLab,
+}
+
+fn packet_setup<'a>(exe: &Path, a: &'a PerfArgs, dp: Datapath) -> R<PacketSetup<'a>> {
+    let tag = Lab::unique_tag();
+    let lab = PacketLab::build(&tag, a)?;
+    let dir = start_datapath(exe, &lab.dir_ns(), &tag, dp, a, None)?;
+    let g = Gen {
+        bin: a.generator.display().to_string(),
+        ns: lab.gen_ns(),
+        mac: lab.ext_mac.clone(),
+        a,
+    };
+    let dst = dp.udp_dst();
+    // Prime: ARP for the real servers, rings and caches warm.
+    g.udp(&dst, 16, Some(10_000), 1)?;
+    Ok(PacketSetup {
+        g,
+        dst,
+        _dir: dir,
+        _lab: lab,
+    })
+}
+
+/// UDP with 1k flows at `rate`: latency percentiles and loss, keys with `suffix`.
+fn latency_at(p: &PacketSetup, dp: Datapath, rate: u64, suffix: &str, f: &mut Figures) -> R<()> {
+    let v = p.g.udp(&p.dst, 1000, Some(rate), p.g.a.secs)?;
+    put(f, &format!("lat_rate_pps{suffix}"), Some(rate as f64));
+    for k in ["p50", "p99", "p999"] {
+        put(f, &format!("{k}_us{suffix}"), num(&v, &["lat_us", k]));
+    }
+    put(f, &format!("loss{suffix}"), num(&v, &["loss"]));
+    eprintln!(
+        "#   {:<16} latency at {rate} pps: p50 {} p99 {} p99.9 {} us, loss {:.4}",
+        dp.name(),
+        num(&v, &["lat_us", "p50"]).unwrap_or(-1.0),
+        num(&v, &["lat_us", "p99"]).unwrap_or(-1.0),
+        num(&v, &["lat_us", "p999"]).unwrap_or(-1.0),
+        num(&v, &["loss"]).unwrap_or(-1.0)
+    );
+    Ok(())
+}
+
+/// Packet rate over each flow count, then latency at half the 1k-flow peak.
+pub(super) fn packet_tests(exe: &Path, a: &PerfArgs, dp: Datapath, f: &mut Figures) -> R<()> {
+    let p = packet_setup(exe, a, dp)?;
+    let mut peak_1k = None;
+    for &flows in &a.flows {
+        let (rx, v) = highest_carried(&p, dp, flows)?;
+        let key = flows_key(flows);
+        put(f, &key, Some(rx));
+        put(f, &format!("{key}_overload"), num(&v, &["rx_pps"]));
+        put(f, &format!("offered_{key}_overload"), num(&v, &["tx_pps"]));
+        if flows == 1000 || peak_1k.is_none() {
+            peak_1k = Some(rx);
+        }
+    }
+    let peak = peak_1k.ok_or("no packet rate measured")?;
+    put(f, "peak_pps", Some(peak));
+    latency_at(&p, dp, (peak / 2.0) as u64, "", f)
+}
+
+/// The highest rate `dp` forwards with at most [`LOSS_TOLERANCE`] loss over
+/// `flows` flows (RFC 2544 throughput, binary search between 0 and what the
+/// generator offers at `--rate max`), and the run at `--rate max` itself.
+fn highest_carried(p: &PacketSetup, dp: Datapath, flows: u64) -> R<(f64, Value)> {
+    let secs = p.g.a.secs;
+    let max = p.g.udp(&p.dst, flows, None, secs)?;
+    let (tx, rx) = (
+        num(&max, &["tx_pps"]).unwrap_or(0.0),
+        num(&max, &["rx_pps"]).unwrap_or(0.0),
+    );
+    let loss = num(&max, &["loss"]).unwrap_or(1.0);
+    eprintln!(
+        "#   {:<16} {flows:>7} flows: at max rate: offered {tx:.0} pps, forwarded {rx:.0} (loss {:.2} %)",
+        dp.name(),
+        loss * 100.0
+    );
+    if loss <= LOSS_TOLERANCE {
+        return Ok((rx, max));
+    }
+    let trial_secs = secs.div_ceil(2).max(1);
+    let (mut lo, mut hi, mut best) = (0.0f64, tx, 0.0f64);
+    for _ in 0..SEARCH_STEPS {
+        let mid = (lo + hi) / 2.0;
+        let v = p.g.udp(&p.dst, flows, Some(mid as u64), trial_secs)?;
+        let l = num(&v, &["loss"]).unwrap_or(1.0);
+        let got = num(&v, &["rx_pps"]).unwrap_or(0.0);
+        if l <= LOSS_TOLERANCE {
+            lo = mid;
+            best = best.max(got);
+        } else {
+            hi = mid;
+        }
+    }
+    eprintln!(
+        "#   {:<16} {flows:>7} flows: highest carried rate {best:.0} pps (loss <= {} %)",
+        dp.name(),
+        LOSS_TOLERANCE * 100.0
+    );
+    Ok((best, max))
+}
+
+/// Latency at the common offered load (the same for every datapath).
+pub(super) fn common_latency(
+    exe: &Path,
+    a: &PerfArgs,
+    dp: Datapath,
+    rate: u64,
+    f: &mut Figures,
+) -> R<()> {
+    let p = packet_setup(exe, a, dp)?;
+    latency_at(&p, dp, rate, "_common", f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_counts_name_their_figures() {
+        assert_eq!(flows_key(1), "pps_64b_1_flow");
+        assert_eq!(flows_key(100_000), "pps_64b_100k_flows");
+    }
+}

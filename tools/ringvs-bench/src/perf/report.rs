@@ -1,0 +1,258 @@
+//! The report: `report.json` (host, method, per-datapath medians and runs,
+//! ratios, goals, errors), `report.svg`, and the table, ratios and goals printed
+//! on stdout.
+
+use super::options::PerfArgs;
+use super::packets::flows_key;
+use super::stats::{NAT_PAIRS, goals, paired_ratio};
+use super::svg::svg;
+use super::{Figures, ME, R, Runs, s};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What the runs gave.
+pub(super) struct Outcome {
+    /// The datapaths' names, in the first run's order.
+    pub names: Vec<String>,
+    pub runs: Runs,
+    /// Medians over runs, by datapath name.
+    pub med: BTreeMap<String, Figures>,
+    /// The common offered load of the latency test (pps; 0 when there was none).
+    pub common_rate: f64,
+    pub errors: Vec<String>,
+    /// CPUs of this machine.
+    pub ncpu: usize,
+    pub started: Instant,
+}
+
+impl Outcome {
+    /// Whether a second worker had to share the generator's CPU.
+    fn contended(&self) -> bool {
+        self.ncpu < 3
+    }
+}
+
+/// The report (what `report.json` holds).
+pub(super) fn report(a: &PerfArgs, o: &Outcome) -> Value {
+    json!({
+        "host": host_facts(),
+        "method": {
+            "runs": a.runs,
+            "secs": a.secs,
+            "flows": a.flows,
+            "frame_bytes": 64,
+            "director_cpu": a.dir_cpu,
+            "generator_cpu": a.gen_cpu,
+            "common_rate_pps": o.common_rate,
+            "latency_flows": 1000,
+            "conns": a.conns,
+            "cps_threads": a.cps_threads,
+            "ringvs_busy_poll": a.busy_poll,
+            "elapsed_s": o.started.elapsed().as_secs(),
+        },
+        "datapaths": datapaths(o),
+        "ratios": ratios(&o.runs),
+        "goals": goals(&o.runs),
+        "errors": o.errors,
+    })
+}
+
+/// One object per datapath: its medians (rounded) and every run's figures.
+fn datapaths(o: &Outcome) -> Vec<Value> {
+    let (names, med, runs, contended) = (&o.names, &o.med, &o.runs, o.contended());
+    names
+        .iter()
+        .map(|n| {
+            let mut o = serde_json::Map::new();
+            o.insert("name".into(), json!(n));
+            let two = n == "ringvs-nat-2w";
+            o.insert("contended".into(), json!(two && contended));
+            for (k, v) in med.get(n).into_iter().flatten() {
+                o.insert(k.clone(), json!((v * 100.0).round() / 100.0));
+            }
+            o.insert(
+                "runs".into(),
+                json!(runs.iter().map(|r| r.get(n)).collect::<Vec<_>>()),
+            );
+            Value::Object(o)
+        })
+        .collect()
+}
+
+/// The ratios of each ringvs NAT datapath to its I/O-only datapath and to the
+/// kernel's, for the main figures (medians of the ratios within each run).
+fn ratios(runs: &Runs) -> Vec<Value> {
+    NAT_PAIRS
+        .iter()
+        .flat_map(|&(a, io)| [(a, io), (a, "kernel-nft")])
+        .flat_map(|(a, b)| {
+            [
+                "pps_64b_1_flow",
+                "pps_64b_1k_flows",
+                "pps_64b_100k_flows",
+                "p99_us_common",
+                "cps",
+            ]
+            .iter()
+            .filter_map(|k| {
+                paired_ratio(runs, a, b, k).map(|r| {
+                    json!({"a": a, "b": b, "key": k,
+                           "ratio": (r * 1000.0).round() / 1000.0})
+                })
+            })
+            .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Write `report.json` and `report.svg` into `--out`; their paths.
+pub(super) fn write(a: &PerfArgs, o: &Outcome, report: &Value) -> R<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    let jpath = a.out.join("report.json");
+    let text = serde_json::to_string_pretty(report).map_err(s)?;
+    std::fs::write(&jpath, text + "\n").map_err(|e| format!("{}: {e}", jpath.display()))?;
+    let spath = a.out.join("report.svg");
+    std::fs::write(&spath, svg(&o.names, &o.med, &a.flows, o.common_rate))
+        .map_err(|e| format!("{}: {e}", spath.display()))?;
+    Ok((jpath, spath))
+}
+
+/// Print the summary on stdout: how it was measured, the table of medians, the
+/// ratios, the goals, the errors, and where the report went.
+pub(super) fn print(a: &PerfArgs, o: &Outcome, report: &Value, jpath: &Path, spath: &Path) {
+    let (names, med, common_rate, ncpu) = (&o.names, &o.med, o.common_rate, o.ncpu);
+    println!(
+        "{ME}: {} run(s) of {} s, 64-byte frames, director on CPU {}, generator on CPU {}, \
+         kernel {}, {:.0} s",
+        a.runs,
+        a.secs,
+        a.dir_cpu,
+        a.gen_cpu,
+        report["host"]["kernel"].as_str().unwrap_or("?"),
+        o.started.elapsed().as_secs_f64()
+    );
+    println!(
+        "medians over runs; p50/p99/p99.9 in µs at half each datapath's own 1k-flow peak (@kpps); \
+         p99=/p99.9= at the same load for all ({:.1} kpps); MB@1M: ringvs VmRSS, kernel slab growth",
+        common_rate / 1000.0
+    );
+    println!();
+    print!("{}", table(names, med, &a.flows));
+    if o.contended() && names.iter().any(|n| n == "ringvs-nat-2w") {
+        println!(
+            "(ringvs-nat-2w: contended: {ncpu} CPUs, the second worker shares the generator's CPU)"
+        );
+    }
+    println!();
+    print_ratios_and_goals(report);
+    for e in &o.errors {
+        println!("error: {e}");
+    }
+    println!();
+    println!("report: {}  plot: {}", jpath.display(), spath.display());
+}
+
+/// The ratios, one a line, then each goal with its verdict.
+fn print_ratios_and_goals(report: &Value) {
+    for r in report["ratios"].as_array().into_iter().flatten() {
+        println!(
+            "ratio {:>13} / {:<18} {:<20} {:>7.3}",
+            r["a"].as_str().unwrap_or(""),
+            r["b"].as_str().unwrap_or(""),
+            r["key"].as_str().unwrap_or(""),
+            r["ratio"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    println!();
+    for g in report["goals"].as_array().into_iter().flatten() {
+        let verdict = match (g["met"].as_bool(), g["missed_by_pct"].as_f64()) {
+            (Some(true), _) => "met".to_string(),
+            (Some(false), Some(p)) => format!("MISSED by {p:.1} %"),
+            _ => "not measured".to_string(),
+        };
+        println!(
+            "goal: {:<80} measured {:>7} -> {verdict}",
+            g["goal"].as_str().unwrap_or(""),
+            g["measured"]
+                .as_f64()
+                .map_or("-".into(), |m| format!("{m:.3}"))
+        );
+    }
+}
+
+fn kpps(v: Option<&f64>) -> String {
+    v.map_or("-".into(), |v| format!("{:.1}", v / 1000.0))
+}
+fn int(v: Option<&f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.0}"))
+}
+fn one(v: Option<&f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.1}"))
+}
+
+fn table(names: &[String], med: &BTreeMap<String, Figures>, flows: &[u64]) -> String {
+    let mut t = String::new();
+    let _ = write!(t, "{:<16}", "datapath");
+    for &n in flows {
+        let _ = write!(t, " {:>10}", format!("kpps/{}", short_n(n)));
+    }
+    let _ = writeln!(
+        t,
+        " {:>6} {:>6} {:>7} {:>9} {:>8} {:>8} {:>7} {:>8} {:>8}",
+        "p50", "p99", "p99.9", "@kpps", "p99=", "p99.9=", "cps", "MB@1M", "conns"
+    );
+    for n in names {
+        let Some(f) = med.get(n) else { continue };
+        let _ = write!(t, "{n:<16}");
+        for &fl in flows {
+            let _ = write!(t, " {:>10}", kpps(f.get(&flows_key(fl))));
+        }
+        let _ = writeln!(
+            t,
+            " {:>6} {:>6} {:>7} {:>9} {:>8} {:>8} {:>7} {:>8} {:>8}",
+            int(f.get("p50_us")),
+            int(f.get("p99_us")),
+            int(f.get("p999_us")),
+            kpps(f.get("lat_rate_pps")),
+            int(f.get("p99_us_common")),
+            int(f.get("p999_us_common")),
+            int(f.get("cps")),
+            one(f.get("rss_mb_1m_conns")),
+            int(f.get("conns_tracked")),
+        );
+    }
+    t
+}
+
+pub(super) fn short_n(n: u64) -> String {
+    if n >= 1000 && n.is_multiple_of(1000) {
+        format!("{}k", n / 1000)
+    } else {
+        n.to_string()
+    }
+}
+
+fn host_facts() -> Value {
+    let cmd = |p: &str, a: &[&str]| {
+        std::process::Command::new(p)
+            .args(a)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
+        c.lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+    });
+    json!({
+        "date": cmd("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]),
+        "kernel": cmd("uname", &["-r"]),
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
+        "cpu_model": model,
+        "commit": cmd("git", &["rev-parse", "--short", "HEAD"]),
+    })
+}

@@ -1,0 +1,337 @@
+//! Setting up the datapaths under test: the packet lab's two namespaces
+//! ([`PacketLab`]), the director's CPU steering, and each datapath started in a
+//! director namespace with its services ([`start_datapath`], [`Director`]).
+
+use super::options::{Datapath, Io, PerfArgs};
+use super::{ME, R, UDP_PORT, s};
+use ringvs::control::proto;
+use ringvs::lab::{
+    DIRECTOR_READY_TIMEOUT, EXT_ADDR_CIDR, INT_ADDR_CIDR, Spawned, VIP, ip, kill_and_delete_ns,
+    ns_command, ns_run, rs_addr,
+};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn mask(cpu: usize) -> String {
+    format!("{:x}", 1u128 << cpu)
+}
+
+/// Steer the receive work of `ifname` in `ns` to `cpu` (RPS on rx-0).
+pub(super) fn rps(ns: &str, ifname: &str, cpu: usize) -> R<()> {
+    let cmd = format!(
+        "echo {} > /sys/class/net/{ifname}/queues/rx-0/rps_cpus",
+        mask(cpu)
+    );
+    ns_run(ns, "sh", &["-c", &cmd]).map(drop).map_err(s)
+}
+
+fn offloads(ns: &str, ifname: &str) -> R<()> {
+    ns_run(
+        ns,
+        "ethtool",
+        &["-K", ifname, "gro", "off", "gso", "off", "tso", "off"],
+    )
+    .map(drop)
+    .map_err(s)
+}
+
+pub(super) fn sysctl(ns: &str, kv: &str) -> R<()> {
+    ns_run(ns, "sysctl", &["-qw", kv]).map(drop).map_err(s)
+}
+
+/// Namespaces made for a packet test; deleted (with their processes) on drop.
+pub(super) struct PacketLab {
+    tag: String,
+    namespaces: Vec<String>,
+    pub(super) ext_mac: String,
+}
+
+impl PacketLab {
+    pub(super) fn gen_ns(&self) -> String {
+        format!("rv{}-pg", self.tag)
+    }
+    pub(super) fn dir_ns(&self) -> String {
+        format!("rv{}-pd", self.tag)
+    }
+
+    pub(super) fn build(tag: &str, a: &PerfArgs) -> R<Self> {
+        let mut l = PacketLab {
+            tag: tag.to_owned(),
+            namespaces: Vec::new(),
+            ext_mac: String::new(),
+        };
+        l.populate(a)?; // on error `l` drops and deletes what was made
+        Ok(l)
+    }
+
+    fn populate(&mut self, a: &PerfArgs) -> R<()> {
+        let (g, d) = (self.gen_ns(), self.dir_ns());
+        for ns in [&g, &d] {
+            ip(&["netns", "add", ns]).map_err(s)?;
+            self.namespaces.push(ns.clone());
+            for key in ["all", "default"] {
+                sysctl(ns, &format!("net.ipv6.conf.{key}.disable_ipv6=1"))?;
+            }
+            ip(&["-n", ns, "link", "set", "lo", "up"]).map_err(s)?;
+        }
+        ip(&[
+            "-n", &d, "link", "add", "ext0", "type", "veth", "peer", "name", "g0", "netns", &g,
+        ])
+        .map_err(s)?;
+        ip(&[
+            "-n", &d, "link", "add", "int0", "type", "veth", "peer", "name", "s0", "netns", &g,
+        ])
+        .map_err(s)?;
+        for (ns, ifname) in [(&d, "ext0"), (&d, "int0"), (&g, "g0"), (&g, "s0")] {
+            offloads(ns, ifname)?;
+        }
+        ip(&["-n", &g, "addr", "add", "198.18.0.1/24", "dev", "g0"]).map_err(s)?;
+        for n in [1, 2] {
+            let cidr = format!("{}/24", rs_addr(n));
+            ip(&["-n", &g, "addr", "add", &cidr, "dev", "s0"]).map_err(s)?;
+        }
+        for (ns, ifname) in [(&d, "ext0"), (&d, "int0"), (&g, "g0"), (&g, "s0")] {
+            ip(&["-n", ns, "link", "set", ifname, "up"]).map_err(s)?;
+        }
+        // The sink: IPv4 arriving on s0 is dropped at netdev ingress, after the
+        // generator's AF_PACKET RX ring has seen it. ARP still passes.
+        nft(
+            &g,
+            &self.tag,
+            "table netdev rvsink {\n  chain in {\n    type filter hook ingress device s0 priority 0; policy accept;\n    meta protocol ip drop\n  }\n}\n",
+        )?;
+        rps(&d, "ext0", a.dir_cpu)?;
+        rps(&d, "int0", a.dir_cpu)?;
+        rps(&g, "g0", a.gen_cpu)?;
+        rps(&g, "s0", a.gen_cpu)?;
+        self.ext_mac = ns_run(&d, "cat", &["/sys/class/net/ext0/address"])
+            .map_err(s)?
+            .trim()
+            .to_owned();
+        Ok(())
+    }
+}
+
+impl Drop for PacketLab {
+    fn drop(&mut self) {
+        while let Some(ns) = self.namespaces.pop() {
+            if let Err(e) = kill_and_delete_ns(&ns) {
+                eprintln!("{ME}: could not delete namespace {ns}: {e}");
+            }
+        }
+    }
+}
+
+/// Load an nftables ruleset into `ns` (through a temporary file).
+fn nft(ns: &str, tag: &str, ruleset: &str) -> R<()> {
+    let path = std::env::temp_dir().join(format!("rvperf-{tag}-{}.nft", std::process::id()));
+    std::fs::write(&path, ruleset).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    let p = path.display().to_string();
+    let r = ns_run(ns, "nft", &["-f", &p]).map(drop).map_err(s);
+    let _ = std::fs::remove_file(&path);
+    r
+}
+
+/// The datapath running in a director namespace. For ringvs, its process (stopped
+/// on drop, with its control socket removed); for the kernel, nothing to stop: its
+/// configuration goes with the namespace.
+pub(super) struct Director {
+    child: Option<Spawned>,
+    pub(super) control: PathBuf,
+}
+
+impl Director {
+    pub(super) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Spawned::id)
+    }
+}
+
+impl Drop for Director {
+    fn drop(&mut self) {
+        if self.child.take().is_some() {
+            let _ = std::fs::remove_file(&self.control);
+        }
+    }
+}
+
+/// Start datapath `dp` in director namespace `ns` (NICs `ext0`/`int0`), with
+/// round-robin services UDP VIP:9000 and TCP VIP:80 over the two real servers.
+pub(super) fn start_datapath(
+    exe: &Path,
+    ns: &str,
+    tag: &str,
+    dp: Datapath,
+    a: &PerfArgs,
+    max_conns: Option<u64>,
+) -> R<Director> {
+    let control = PathBuf::from(format!("/run/ringvs-perf-{tag}.sock"));
+    if dp == Datapath::KernelNft {
+        kernel_nat(ns, tag)?;
+        return Ok(Director {
+            child: None,
+            control,
+        });
+    }
+    if a.ingress_drop && dp.io() == Io::Packet {
+        nft(
+            ns,
+            tag,
+            "table netdev rvdir {\n  chain ext {\n    type filter hook ingress device ext0 priority 0; policy drop;\n  }\n  chain int {\n    type filter hook ingress device int0 priority 0; policy drop;\n  }\n}\n",
+        )?;
+    }
+    let args = ringvs_args(exe, &control, dp, a, max_conns);
+    let d = spawn_ringvs(ns, &args, control)?;
+    if !dp.io_only() {
+        add_services(&d.control)?;
+    }
+    Ok(d)
+}
+
+/// The kernel's NAT in `ns`: addresses, forwarding without reverse-path
+/// filtering, and nftables DNAT of both services to the real servers.
+fn kernel_nat(ns: &str, tag: &str) -> R<()> {
+    let vip = format!("{VIP}/24");
+    ip(&["-n", ns, "addr", "add", &vip, "dev", "ext0"]).map_err(s)?;
+    ip(&["-n", ns, "addr", "add", INT_ADDR_CIDR, "dev", "int0"]).map_err(s)?;
+    for kv in [
+        "net.ipv4.ip_forward=1",
+        "net.ipv4.conf.all.rp_filter=0",
+        "net.ipv4.conf.default.rp_filter=0",
+        "net.ipv4.conf.ext0.rp_filter=0",
+        "net.ipv4.conf.int0.rp_filter=0",
+    ] {
+        sysctl(ns, kv)?;
+    }
+    let map = format!("{{ 0 : {}, 1 : {} }}", rs_addr(1), rs_addr(2));
+    let ruleset = format!(
+        "table ip rvnat {{\n  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n    \
+         ip daddr {VIP} udp dport {UDP_PORT} dnat to numgen inc mod 2 map {map}\n    \
+         ip daddr {VIP} tcp dport 80 dnat to numgen inc mod 2 map {map}\n  }}\n}}\n"
+    );
+    nft(ns, tag, &ruleset)
+}
+
+/// `--cpus` for `workers` ringvs workers: the director's CPU first; the others
+/// share the generator's (contended, see the module docs).
+fn worker_cpus(a: &PerfArgs, workers: usize) -> String {
+    if workers == 1 {
+        a.dir_cpu.to_string()
+    } else {
+        // The second worker shares the generator's CPU (contended, see the docs).
+        let mut v = vec![a.dir_cpu];
+        let mut c = 0;
+        while v.len() < workers {
+            if c != a.dir_cpu {
+                v.push(c);
+            }
+            c += 1;
+        }
+        v.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// `taskset`'s arguments to run ringvs as datapath `dp` with control socket
+/// `control` (and `--max-conns` per worker when given).
+fn ringvs_args(
+    exe: &Path,
+    control: &Path,
+    dp: Datapath,
+    a: &PerfArgs,
+    max_conns: Option<u64>,
+) -> Vec<String> {
+    let workers = dp.workers();
+    let cpus = worker_cpus(a, workers);
+    let exe_s = exe.display().to_string();
+    let control_s = control.display().to_string();
+    let workers_s = workers.to_string();
+    let mut args: Vec<String> = Vec::new();
+    if workers == 1 {
+        // The whole process (control thread too) on the director's CPU.
+        args.extend(["-c".into(), a.dir_cpu.to_string()]);
+    } else {
+        args.extend(["-a".into(), "-c".into(), "0-1023".into()]);
+    }
+    args.push(exe_s);
+    for x in [
+        "run",
+        "--ext",
+        "ext0",
+        "--ext-addr",
+        EXT_ADDR_CIDR,
+        "--int",
+        "int0",
+        "--int-addr",
+        INT_ADDR_CIDR,
+        "--control",
+        &control_s,
+        "--workers",
+        &workers_s,
+        "--cpus",
+        &cpus,
+    ] {
+        args.push(x.to_owned());
+    }
+    if let Some(m) = max_conns {
+        args.extend(["--max-conns".into(), m.to_string()]);
+    }
+    if dp.io_only() {
+        args.push("--io-only".into());
+    }
+    match dp.io() {
+        Io::Packet => {}
+        Io::XdpGeneric => args.extend(["--io", "xdp", "--xdp-mode", "generic"].map(String::from)),
+        Io::XdpNative => args.extend(["--io", "xdp", "--xdp-mode", "native"].map(String::from)),
+    }
+    if a.busy_poll {
+        args.push("--busy-poll".into());
+    }
+    args
+}
+
+/// Run `taskset args` (ringvs) in `ns` and wait for its control socket.
+fn spawn_ringvs(ns: &str, args: &[String], control: PathBuf) -> R<Director> {
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let _ = std::fs::remove_file(&control);
+    let child = ns_command(ns, Path::new("taskset"), &argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting ringvs in {ns}: {e}"))?;
+    let mut d = Director {
+        child: Some(Spawned(child)),
+        control,
+    };
+    let start = Instant::now();
+    loop {
+        if std::os::unix::net::UnixStream::connect(&d.control).is_ok() {
+            break;
+        }
+        if let Some(c) = d.child.as_mut()
+            && let Ok(Some(st)) = c.0.try_wait()
+        {
+            return Err(format!("ringvs run in {ns} exited early ({st})"));
+        }
+        if start.elapsed() > DIRECTOR_READY_TIMEOUT {
+            return Err(format!("ringvs in {ns}: no control socket after {start:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(d)
+}
+
+/// The benchmark's services on a running ringvs: UDP VIP:9000 and TCP VIP:80,
+/// round robin over the two real servers (masquerading).
+fn add_services(control: &Path) -> R<()> {
+    let uvip = format!("{VIP}:{UDP_PORT}");
+    let tvip = format!("{VIP}:80");
+    proto::adm(control, &["-A", "-u", &uvip, "-s", "rr"])?;
+    proto::adm(control, &["-A", "-t", &tvip, "-s", "rr"])?;
+    for n in [1, 2] {
+        let urip = format!("{}:{UDP_PORT}", rs_addr(n));
+        let trip = format!("{}:80", rs_addr(n));
+        proto::adm(control, &["-a", "-u", &uvip, "-r", &urip, "-m"])?;
+        proto::adm(control, &["-a", "-t", &tvip, "-r", &trip, "-m"])?;
+    }
+    Ok(())
+}
