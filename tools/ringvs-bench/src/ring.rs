@@ -11,7 +11,7 @@
 //! Every load is bounded in count and in wall-clock time.
 
 use hdrhistogram::Histogram;
-use ringvs::control::proto::{self, Command};
+use ringvs::proto::{self, Command};
 use ringvs::lab::http;
 use ringvs::lab::{Lab, Spawned, VIP, ns_command, ns_run, rs_addr};
 use serde::Serialize;

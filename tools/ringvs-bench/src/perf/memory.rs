@@ -6,7 +6,7 @@ use super::generator::Gen;
 use super::options::{Datapath, PerfArgs};
 use super::setup::{Director, PacketLab, start_datapath};
 use super::{Figures, ME, MEM_MAX_CONNS, R, SYN_PASSES, put, s};
-use ringvs::control::proto::{self, Command};
+use ringvs::proto::{self, Command};
 use ringvs::lab::{Lab, ns_run};
 use serde_json::Value;
 use std::path::Path;
