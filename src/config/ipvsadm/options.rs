@@ -4,6 +4,7 @@
 
 use super::super::AdmError;
 
+/// An option (or command), whichever way it is spelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Tag {
     // Commands.
@@ -76,6 +77,7 @@ pub(super) enum Tag {
     InhibitOnFailure,
 }
 
+/// Whether an option takes an argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Arg {
     No,
@@ -83,6 +85,7 @@ pub(super) enum Arg {
     Optional,
 }
 
+/// One option: its long and short names, its argument, what it is.
 pub(super) struct Spec {
     pub(super) long: &'static str,
     pub(super) short: Option<char>,

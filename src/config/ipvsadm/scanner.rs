@@ -5,6 +5,7 @@
 use super::super::AdmError;
 use super::options::{Arg, SPECS, Tag};
 
+/// One option as found in argv.
 pub(super) struct Found {
     pub(super) tag: Tag,
     pub(super) arg: Option<String>,
@@ -12,6 +13,7 @@ pub(super) struct Found {
     pub(super) word: String,
 }
 
+/// popt's walk over argv, one option at a time.
 pub(super) struct Scanner<'a> {
     args: &'a [String],
     next: usize,

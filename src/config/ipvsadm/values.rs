@@ -5,10 +5,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::super::names::Names;
 use super::super::{AdmError, Proto, SchedFlags};
+use super::command::{DEFAULT_PERSISTENT_TIMEOUT, MAX_TIMEOUT};
 use super::messages::usage;
 
 /// C's `strtol(s, &end, 10)` with the whole string consumed.
-pub(super) fn c_strtol(s: &str) -> Option<i64> {
+fn c_strtol(s: &str) -> Option<i64> {
     let t = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
     let (neg, digits) = match t.as_bytes().first() {
         Some(b'+') => (false, &t[1..]),
@@ -28,7 +29,7 @@ pub(super) fn number_in(s: &str, min: i64, max: i64) -> Option<i64> {
 }
 
 /// Why `HOST[:PORT]` did not parse.
-pub(super) enum AddrError {
+enum AddrError {
     /// ipvsadm would reject it too.
     Illegal,
     /// ipvsadm would accept it, ringvs does not.
@@ -36,7 +37,7 @@ pub(super) enum AddrError {
 }
 
 /// ipvsadm's `parse_service` for IPv4 `HOST[:PORT]`; names from [`Names`].
-pub(super) fn parse_addr_port(
+fn parse_addr_port(
     buf: &str,
     proto: Proto,
     names: &Names,
@@ -76,6 +77,88 @@ pub(super) fn parse_addr_port(
         },
     };
     Ok((addr, port))
+}
+
+/// `-t`/`-u`'s service address `HOST[:PORT]`; port 0 when not given.
+pub(super) fn service_address(
+    val: &str,
+    proto: Proto,
+    names: &Names,
+) -> Result<(Ipv4Addr, u16), AdmError> {
+    match parse_addr_port(val, proto, names) {
+        Ok((a, p)) => Ok((a, p.unwrap_or(0))),
+        Err(AddrError::Illegal) => Err(usage("illegal virtual server address[:port] specified")),
+        Err(AddrError::Unsupported(m)) => Err(AdmError::Unsupported(m)),
+    }
+}
+
+/// `-r`'s real server address `HOST[:PORT]`; `svc_port` when no port is
+/// given (the service port as parsed so far).
+pub(super) fn server_address(
+    val: &str,
+    proto: Proto,
+    names: &Names,
+    svc_port: u16,
+) -> Result<(Ipv4Addr, u16), AdmError> {
+    match parse_addr_port(val, proto, names) {
+        Ok((a, p)) => Ok((a, p.unwrap_or(svc_port))),
+        Err(AddrError::Illegal) => Err(usage("illegal real server address[:port] specified")),
+        Err(AddrError::Unsupported(m)) => Err(AdmError::Unsupported(m)),
+    }
+}
+
+/// `-f`'s firewall mark: checked as ipvsadm checks it (ringvs then refuses
+/// fwmark services anyway).
+pub(super) fn check_fwmark(val: &str) -> Result<(), AdmError> {
+    match c_strtol(val) {
+        Some(v) if v > 0 && v <= i64::from(u32::MAX) => Ok(()),
+        _ => Err(usage(format!("invalid fwmark value `{val}' specified"))),
+    }
+}
+
+/// `-p`'s optional timeout; ipvsadm's default without one.
+pub(super) fn persistent_timeout(arg: Option<&str>) -> Result<u32, AdmError> {
+    Ok(match arg {
+        None => DEFAULT_PERSISTENT_TIMEOUT,
+        Some(t) => match number_in(t, 1, i64::from(MAX_TIMEOUT)) {
+            Some(t) => t as u32,
+            None => {
+                return Err(usage(format!("invalid timeout value `{t}' specified")));
+            }
+        },
+    })
+}
+
+/// `-M`: a dotted quad or a name from `/etc/hosts`.
+pub(super) fn netmask(val: &str, names: &Names) -> Result<Ipv4Addr, AdmError> {
+    match val.parse::<Ipv4Addr>().ok().or_else(|| names.addr(val)) {
+        Some(m) => Ok(m),
+        None => Err(usage("illegal virtual server persistent mask specified")),
+    }
+}
+
+/// `-w`.
+pub(super) fn weight(val: &str) -> Result<u32, AdmError> {
+    match number_in(val, 0, 65535) {
+        Some(w) => Ok(w as u32),
+        None => Err(usage("illegal weight specified")),
+    }
+}
+
+/// `-x` (`which` "u") or `-y` (`which` "l").
+pub(super) fn threshold(val: &str, which: &str) -> Result<u32, AdmError> {
+    match number_in(val, 0, i64::from(i32::MAX)) {
+        Some(v) => Ok(v as u32),
+        None => Err(usage(format!("illegal {which}_threshold specified"))),
+    }
+}
+
+/// One of `--set`'s timeouts (0 leaves the timeout unchanged).
+pub(super) fn set_timeout(val: &str) -> Result<u32, AdmError> {
+    match number_in(val, 0, i64::from(MAX_TIMEOUT)) {
+        Some(n) => Ok(n as u32),
+        None => Err(usage(format!("invalid timeout value `{val}' specified"))),
+    }
 }
 
 /// ipvsadm's `parse_sched_flags` against the scheduler the command names.
