@@ -1,0 +1,67 @@
+//! Applying a parsed command to a [`Config`].
+
+use super::super::{AdmError, Config};
+use super::command::AdmCommand;
+
+/// Applies a command that changes the table to `cfg`.  The others (`List`,
+/// `Save`, `Zero`, `SetTimeout`, `Restore`) change nothing here: the control
+/// thread handles them.
+pub fn apply(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
+    match cmd {
+        AdmCommand::AddService { key, opts } => {
+            cfg.add_service(*key, opts.sched, opts.persistent)?;
+            cfg.set_service_options(key, opts.sched_flags, opts.netmask)?;
+            cfg.set_service_check(key, opts.check.clone())
+        }
+        AdmCommand::EditService { key, opts } => {
+            cfg.edit_service(key, opts.sched, opts.persistent)?;
+            cfg.set_service_options(key, opts.sched_flags, opts.netmask)?;
+            cfg.set_service_check(key, opts.check.clone())
+        }
+        _ => apply_other(cfg, cmd),
+    }
+}
+
+fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
+    match *cmd {
+        AdmCommand::AddService { .. } | AdmCommand::EditService { .. } => Ok(()),
+        AdmCommand::DelService { key } => cfg.del_service(&key),
+        AdmCommand::Clear => {
+            cfg.clear();
+            Ok(())
+        }
+        AdmCommand::AddDest {
+            key,
+            addr,
+            port,
+            opts,
+        } => {
+            if opts.l_threshold > opts.u_threshold {
+                return Err(AdmError::ThresholdRange);
+            }
+            cfg.add_dest(&key, addr, port, opts.weight)?;
+            cfg.set_dest_thresholds(&key, addr, port, opts.u_threshold, opts.l_threshold)
+        }
+        AdmCommand::EditDest {
+            key,
+            addr,
+            port,
+            opts,
+        } => {
+            if opts.l_threshold > opts.u_threshold {
+                return Err(AdmError::ThresholdRange);
+            }
+            cfg.edit_dest(&key, addr, port, opts.weight)?;
+            cfg.set_dest_thresholds(&key, addr, port, opts.u_threshold, opts.l_threshold)
+        }
+        AdmCommand::DelDest { key, addr, port } => cfg.del_dest(&key, addr, port).map(|_| ()),
+        AdmCommand::Zero { service: Some(key) } => {
+            cfg.service(&key).map(|_| ()).ok_or(AdmError::NoSuchService)
+        }
+        AdmCommand::List(_)
+        | AdmCommand::Save { .. }
+        | AdmCommand::Zero { service: None }
+        | AdmCommand::SetTimeout { .. }
+        | AdmCommand::Restore => Ok(()),
+    }
+}

@@ -1,0 +1,139 @@
+//! ringvs's health-check options (`--check` and its settings, a ringvs
+//! extension of ipvsadm's syntax): gathered one by one, then checked
+//! against each other and the command.
+
+use super::super::{AdmError, CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, HealthCheck};
+use super::messages::usage;
+use super::options::{Cmd, Tag};
+use super::values::number_in;
+
+/// Largest `--delay-loop`, `--connect-timeout`, `--delay-before-retry` (one day).
+pub const MAX_CHECK_SECS: i64 = 86400;
+/// Largest `--retry`.
+pub const MAX_CHECK_RETRY: i64 = 100;
+/// Longest `--check-path`.
+pub const MAX_CHECK_PATH: usize = 255;
+
+/// The health-check options of one command line, before they are checked
+/// against each other.
+#[derive(Default)]
+pub(super) struct CheckArgs {
+    /// Every health-check option seen, by long name, in order (for messages).
+    seen: Vec<&'static str>,
+    kind: Option<String>,
+    path: Option<String>,
+    status: Option<u16>,
+    delay_loop: Option<u32>,
+    connect_timeout: Option<u32>,
+    retry: Option<u32>,
+    delay_before_retry: Option<u32>,
+    inhibit: bool,
+}
+
+impl CheckArgs {
+    pub(super) fn take(&mut self, tag: Tag, val: &str) -> Result<bool, AdmError> {
+        let secs = |name: &str, min: i64| {
+            number_in(val, min, MAX_CHECK_SECS)
+                .map(|v| v as u32)
+                .ok_or_else(|| usage(format!("illegal {name} specified")))
+        };
+        let name = match tag {
+            Tag::Check => {
+                self.kind = Some(val.to_string());
+                "check"
+            }
+            Tag::CheckPath => {
+                let ok = val.starts_with('/')
+                    && val.len() <= MAX_CHECK_PATH
+                    && val.bytes().all(|b| b.is_ascii_graphic());
+                if !ok {
+                    return Err(usage("illegal check-path specified"));
+                }
+                self.path = Some(val.to_string());
+                "check-path"
+            }
+            Tag::CheckStatus => {
+                self.status = Some(
+                    number_in(val, 100, 599)
+                        .map(|v| v as u16)
+                        .ok_or_else(|| usage("illegal check-status specified"))?,
+                );
+                "check-status"
+            }
+            Tag::DelayLoop => {
+                self.delay_loop = Some(secs("delay-loop", 1)?);
+                "delay-loop"
+            }
+            Tag::ConnectTimeout => {
+                self.connect_timeout = Some(secs("connect-timeout", 1)?);
+                "connect-timeout"
+            }
+            Tag::Retry => {
+                self.retry = Some(
+                    number_in(val, 0, MAX_CHECK_RETRY)
+                        .map(|v| v as u32)
+                        .ok_or_else(|| usage("illegal retry specified"))?,
+                );
+                "retry"
+            }
+            Tag::DelayBeforeRetry => {
+                self.delay_before_retry = Some(secs("delay-before-retry", 0)?);
+                "delay-before-retry"
+            }
+            Tag::InhibitOnFailure => {
+                self.inhibit = true;
+                "inhibit-on-failure"
+            }
+            _ => return Ok(false),
+        };
+        if self.seen.contains(&name) {
+            return Err(usage(format!("multiple '{name}' options specified")));
+        }
+        self.seen.push(name);
+        Ok(true)
+    }
+
+    /// The check these options describe (`None`: no `--check`).
+    pub(super) fn build(self, cmd: Cmd) -> Result<Option<HealthCheck>, AdmError> {
+        let Some(first) = self.seen.first() else {
+            return Ok(None);
+        };
+        if cmd != Cmd::Add && cmd != Cmd::Edit {
+            return Err(usage(format!(
+                "Illegal '{first}' option with the '{}' command",
+                cmd.name()
+            )));
+        }
+        let Some(kind) = self.kind else {
+            return Err(usage(format!(
+                "the '{first}' option needs the 'check' option"
+            )));
+        };
+        let kind = match kind.as_str() {
+            "tcp" => {
+                if self.path.is_some() || self.status.is_some() {
+                    return Err(usage("check-path and check-status need --check http"));
+                }
+                CheckKind::Tcp
+            }
+            "http" => CheckKind::Http {
+                path: self.path.unwrap_or_else(|| DEFAULT_CHECK_PATH.to_string()),
+                status: self.status.unwrap_or(DEFAULT_CHECK_STATUS),
+            },
+            _ => {
+                return Err(usage(format!(
+                    "illegal check `{kind}' specified (tcp or http)"
+                )));
+            }
+        };
+        let d = HealthCheck::new(kind);
+        Ok(Some(HealthCheck {
+            delay_loop: self.delay_loop.unwrap_or(d.delay_loop),
+            connect_timeout: self.connect_timeout.unwrap_or(d.connect_timeout),
+            retry: self.retry.unwrap_or(d.retry),
+            delay_before_retry: self.delay_before_retry.unwrap_or(d.delay_before_retry),
+            inhibit_on_failure: self.inhibit,
+            ..d
+        }))
+    }
+}

@@ -1,0 +1,105 @@
+//! What an ipvsadm command line means: [`AdmCommand`], the settings of
+//! services and real servers it carries, and ipvsadm's defaults for them.
+
+use std::net::Ipv4Addr;
+
+use super::super::listing::ListOpts;
+use super::super::{HealthCheck, SchedFlags, Scheduler, ServiceKey};
+
+/// ipvsadm's default persistence timeout, seconds.
+pub const DEFAULT_PERSISTENT_TIMEOUT: u32 = 6 * 60;
+/// ipvsadm's largest persistence timeout: 31 days.
+pub const MAX_TIMEOUT: u32 = 86400 * 31;
+/// ipvsadm's default scheduler.
+pub const DEFAULT_SCHEDULER: &str = "wlc";
+
+/// Settings of a virtual service given with `-A`/`-E`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceOpts {
+    pub sched: Scheduler,
+    /// `-p`: persistence timeout, seconds.
+    pub persistent: Option<u32>,
+    /// `-M` (255.255.255.255 when not given).
+    pub netmask: Ipv4Addr,
+    /// `-b`.
+    pub sched_flags: SchedFlags,
+    /// `--check` and its settings (a ringvs extension).
+    pub check: Option<HealthCheck>,
+}
+
+impl ServiceOpts {
+    /// A service with scheduler `sched` and nothing else.
+    pub fn new(sched: Scheduler) -> Self {
+        ServiceOpts {
+            sched,
+            persistent: None,
+            netmask: Ipv4Addr::BROADCAST,
+            sched_flags: SchedFlags::default(),
+            check: None,
+        }
+    }
+}
+
+/// Settings of a real server given with `-a`/`-e`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DestOpts {
+    /// `-w` (1 when not given).
+    pub weight: u32,
+    /// `-x` (0: no limit).
+    pub u_threshold: u32,
+    /// `-y`.
+    pub l_threshold: u32,
+}
+
+impl DestOpts {
+    pub fn weight(weight: u32) -> Self {
+        DestOpts {
+            weight,
+            u_threshold: 0,
+            l_threshold: 0,
+        }
+    }
+}
+
+/// A parsed ipvsadm command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdmCommand {
+    /// `-A`
+    AddService { key: ServiceKey, opts: ServiceOpts },
+    /// `-E` (the full new setup of the service)
+    EditService { key: ServiceKey, opts: ServiceOpts },
+    /// `-D`
+    DelService { key: ServiceKey },
+    /// `-C`
+    Clear,
+    /// `-a`
+    AddDest {
+        key: ServiceKey,
+        addr: Ipv4Addr,
+        port: u16,
+        opts: DestOpts,
+    },
+    /// `-e`
+    EditDest {
+        key: ServiceKey,
+        addr: Ipv4Addr,
+        port: u16,
+        opts: DestOpts,
+    },
+    /// `-d`
+    DelDest {
+        key: ServiceKey,
+        addr: Ipv4Addr,
+        port: u16,
+    },
+    /// `-L`/`-l`, and an empty command line.
+    List(ListOpts),
+    /// `-S`
+    Save { numeric: bool },
+    /// `-Z [SERVICE]`
+    Zero { service: Option<ServiceKey> },
+    /// `--set tcp tcpfin udp` (0 leaves a timeout unchanged)
+    SetTimeout { tcp: u32, tcpfin: u32, udp: u32 },
+    /// `-R`: the rules come on standard input.
+    Restore,
+}

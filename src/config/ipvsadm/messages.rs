@@ -1,0 +1,99 @@
+//! What the parser says besides a command: the `-h` and `-v` texts and the
+//! kinds of error ipvsadm reports (usage errors, "try -h", and ringvs's
+//! "not supported").
+
+use super::super::AdmError;
+use super::super::listing::IPVS_VERSION;
+
+pub(super) fn usage_text() -> String {
+    let p = "ringvs adm";
+    format!(
+        "{version}\
+         Usage:\n\
+         \x20 {p} -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags]\n\
+         \x20 {p} -D virtual-service\n\
+         \x20 {p} -C\n\
+         \x20 {p} -R\n\
+         \x20 {p} -S [-n]\n\
+         \x20 {p} -a|e virtual-service -r server-address [options]\n\
+         \x20 {p} -d virtual-service -r server-address\n\
+         \x20 {p} -L|l [virtual-service] [options]\n\
+         \x20 {p} -Z [virtual-service]\n\
+         \x20 {p} --set tcp tcpfin udp\n\
+         \x20 {p} -h\n\
+         \n\
+         Commands:\n\
+         Either long or short options are allowed.\n\
+         \x20 --add-service     -A        add virtual service with options\n\
+         \x20 --edit-service    -E        edit virtual service with options\n\
+         \x20 --delete-service  -D        delete virtual service\n\
+         \x20 --clear           -C        clear the whole table\n\
+         \x20 --restore         -R        restore rules from stdin\n\
+         \x20 --save            -S        save rules to stdout\n\
+         \x20 --add-server      -a        add real server with options\n\
+         \x20 --edit-server     -e        edit real server with options\n\
+         \x20 --delete-server   -d        delete real server\n\
+         \x20 --list            -L|-l     list the table\n\
+         \x20 --zero            -Z        zero counters in a service or all services\n\
+         \x20 --set tcp tcpfin udp        set connection timeout values\n\
+         \x20 --help            -h        display this help message\n\
+         \n\
+         virtual-service:\n\
+         \x20 --tcp-service|-t  service-address   service-address is host[:port]\n\
+         \x20 --udp-service|-u  service-address   service-address is host[:port]\n\
+         \n\
+         Options:\n\
+         \x20 --scheduler    -s scheduler         one of rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh|twos,\n\
+         \x20                                     the default scheduler is wlc.\n\
+         \x20 --persistent   -p [timeout]         persistent service\n\
+         \x20 --netmask      -M netmask           persistent granularity mask\n\
+         \x20 --real-server  -r server-address    server-address is host (and port)\n\
+         \x20 --masquerading -m                   masquerading (NAT), the only method\n\
+         \x20 --weight       -w weight            capacity of real server\n\
+         \x20 --u-threshold  -x uthreshold        upper threshold of connections\n\
+         \x20 --l-threshold  -y lthreshold        lower threshold of connections\n\
+         \x20 --connection   -c                   output of current IPVS connections\n\
+         \x20 --timeout                           output of timeout (tcp tcpfin udp)\n\
+         \x20 --daemon                            output of daemon information\n\
+         \x20 --stats                             output of statistics information\n\
+         \x20 --rate                              output of rate information\n\
+         \x20 --exact                             expand numbers (display exact values)\n\
+         \x20 --thresholds                        output of thresholds information\n\
+         \x20 --persistent-conn                   output of persistent connection info\n\
+         \x20 --tun-info                          output of tunnel information\n\
+         \x20 --nosort                            disable sorting output of service/server entries\n\
+         \x20 --sort                              does nothing, for backwards compatibility\n\
+         \x20 --numeric      -n                   numeric output of addresses and ports\n\
+         \x20 --sched-flags  -b flags             scheduler flags (comma-separated)\n\
+         \n\
+         Health checks (ringvs, with -A|E; keepalived's names and defaults, see docs/health.md):\n\
+         \x20 --check tcp|http                    check the real servers: connect, or HTTP GET\n\
+         \x20 --check-path path                   HTTP path to get (default /)\n\
+         \x20 --check-status code                 HTTP status expected (default 200)\n\
+         \x20 --delay-loop secs                   seconds between checks (default 60)\n\
+         \x20 --connect-timeout secs              seconds a check may take (default 5)\n\
+         \x20 --retry n                           retries before a server is down (default 1)\n\
+         \x20 --delay-before-retry secs           seconds before a retry (default 1)\n\
+         \x20 --inhibit-on-failure                weight 0 instead of removal when down\n",
+        version = version_text()
+    )
+}
+
+pub(super) fn version_text() -> String {
+    format!(
+        "ringvs {} (ipvsadm-compatible, IPVS v{IPVS_VERSION})\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+pub(super) fn try_help() -> AdmError {
+    AdmError::Option("Try `ringvs adm -h' or 'ringvs adm --help' for more information.".into())
+}
+
+pub(super) fn unsupported(what: &str) -> AdmError {
+    AdmError::Unsupported(format!("ringvs does not support {what}"))
+}
+
+pub(super) fn usage(msg: impl Into<String>) -> AdmError {
+    AdmError::Usage(msg.into())
+}

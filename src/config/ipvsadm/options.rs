@@ -1,0 +1,368 @@
+//! ipvsadm's option table: every option ipvsadm knows ([`SPECS`]), the
+//! option columns its messages name, the commands ringvs implements, and
+//! which options each command takes (ipvsadm's `generic_opt_check`).
+
+use super::super::AdmError;
+
+/// An option (or command), whichever way it is spelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Tag {
+    // Commands.
+    AddService,
+    EditService,
+    DelService,
+    Clear,
+    List,
+    Zero,
+    AddServer,
+    EditServer,
+    DelServer,
+    Set,
+    Help,
+    Version,
+    Restore,
+    Save,
+    StartDaemon,
+    StopDaemon,
+    // Options.
+    Tcp,
+    Udp,
+    Sctp,
+    Fwmark,
+    Scheduler,
+    Persistent,
+    Netmask,
+    RealServer,
+    Masq,
+    Ipip,
+    Gate,
+    Weight,
+    UThreshold,
+    LThreshold,
+    Numeric,
+    Connection,
+    McastInterface,
+    SyncId,
+    Timeout,
+    Daemon,
+    Stats,
+    Rate,
+    Thresholds,
+    PersistentConn,
+    NoSort,
+    Sort,
+    Exact,
+    Ipv6,
+    Ops,
+    Pe,
+    SchedFlags,
+    McastGroup,
+    McastPort,
+    McastTtl,
+    SyncMaxlen,
+    TunInfo,
+    TunType,
+    TunPort,
+    TunNocsum,
+    TunCsum,
+    TunRemcsum,
+    // ringvs's health-check options (no ipvsadm column: -A/-E only).
+    Check,
+    CheckPath,
+    CheckStatus,
+    DelayLoop,
+    ConnectTimeout,
+    Retry,
+    DelayBeforeRetry,
+    InhibitOnFailure,
+}
+
+/// Whether an option takes an argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Arg {
+    No,
+    Required,
+    Optional,
+}
+
+/// One option: its long and short names, its argument, what it is.
+pub(super) struct Spec {
+    pub(super) long: &'static str,
+    pub(super) short: Option<char>,
+    pub(super) arg: Arg,
+    pub(super) tag: Tag,
+}
+
+const fn spec(long: &'static str, short: Option<char>, arg: Arg, tag: Tag) -> Spec {
+    Spec {
+        long,
+        short,
+        arg,
+        tag,
+    }
+}
+
+/// Every option ipvsadm knows, so that ipvsadm syntax we do not implement
+/// gets a clear "not supported" rather than "unknown option".
+pub(super) const SPECS: &[Spec] = &[
+    spec("add-service", Some('A'), Arg::No, Tag::AddService),
+    spec("edit-service", Some('E'), Arg::No, Tag::EditService),
+    spec("delete-service", Some('D'), Arg::No, Tag::DelService),
+    spec("clear", Some('C'), Arg::No, Tag::Clear),
+    spec("list", Some('L'), Arg::No, Tag::List),
+    spec("list", Some('l'), Arg::No, Tag::List),
+    spec("zero", Some('Z'), Arg::No, Tag::Zero),
+    spec("add-server", Some('a'), Arg::No, Tag::AddServer),
+    spec("edit-server", Some('e'), Arg::No, Tag::EditServer),
+    spec("delete-server", Some('d'), Arg::No, Tag::DelServer),
+    spec("set", None, Arg::No, Tag::Set),
+    spec("help", Some('h'), Arg::No, Tag::Help),
+    spec("version", Some('v'), Arg::No, Tag::Version),
+    spec("restore", Some('R'), Arg::No, Tag::Restore),
+    spec("save", Some('S'), Arg::No, Tag::Save),
+    spec("start-daemon", None, Arg::Required, Tag::StartDaemon),
+    spec("stop-daemon", None, Arg::Required, Tag::StopDaemon),
+    spec("tcp-service", Some('t'), Arg::Required, Tag::Tcp),
+    spec("udp-service", Some('u'), Arg::Required, Tag::Udp),
+    spec("sctp-service", None, Arg::Required, Tag::Sctp),
+    spec("fwmark-service", Some('f'), Arg::Required, Tag::Fwmark),
+    spec("scheduler", Some('s'), Arg::Required, Tag::Scheduler),
+    spec("persistent", Some('p'), Arg::Optional, Tag::Persistent),
+    spec("netmask", Some('M'), Arg::Required, Tag::Netmask),
+    spec("real-server", Some('r'), Arg::Required, Tag::RealServer),
+    spec("masquerading", Some('m'), Arg::No, Tag::Masq),
+    spec("ipip", Some('i'), Arg::No, Tag::Ipip),
+    spec("gatewaying", Some('g'), Arg::No, Tag::Gate),
+    spec("weight", Some('w'), Arg::Required, Tag::Weight),
+    spec("u-threshold", Some('x'), Arg::Required, Tag::UThreshold),
+    spec("l-threshold", Some('y'), Arg::Required, Tag::LThreshold),
+    spec("numeric", Some('n'), Arg::No, Tag::Numeric),
+    spec("connection", Some('c'), Arg::No, Tag::Connection),
+    spec("mcast-interface", None, Arg::Required, Tag::McastInterface),
+    spec("syncid", None, Arg::Required, Tag::SyncId),
+    spec("timeout", None, Arg::No, Tag::Timeout),
+    spec("daemon", None, Arg::No, Tag::Daemon),
+    spec("stats", None, Arg::No, Tag::Stats),
+    spec("rate", None, Arg::No, Tag::Rate),
+    spec("thresholds", None, Arg::No, Tag::Thresholds),
+    spec("persistent-conn", None, Arg::No, Tag::PersistentConn),
+    spec("nosort", None, Arg::No, Tag::NoSort),
+    spec("sort", None, Arg::No, Tag::Sort),
+    spec("exact", Some('X'), Arg::No, Tag::Exact),
+    spec("ipv6", Some('6'), Arg::No, Tag::Ipv6),
+    spec("ops", Some('o'), Arg::No, Tag::Ops),
+    spec("pe", None, Arg::Required, Tag::Pe),
+    spec("sched-flags", Some('b'), Arg::Required, Tag::SchedFlags),
+    spec("mcast-group", None, Arg::Required, Tag::McastGroup),
+    spec("mcast-port", None, Arg::Required, Tag::McastPort),
+    spec("mcast-ttl", None, Arg::Required, Tag::McastTtl),
+    spec("sync-maxlen", None, Arg::Required, Tag::SyncMaxlen),
+    spec("tun-info", None, Arg::No, Tag::TunInfo),
+    spec("tun-type", None, Arg::Required, Tag::TunType),
+    spec("tun-port", None, Arg::Required, Tag::TunPort),
+    spec("tun-nocsum", None, Arg::No, Tag::TunNocsum),
+    spec("tun-csum", None, Arg::No, Tag::TunCsum),
+    spec("tun-remcsum", None, Arg::No, Tag::TunRemcsum),
+    spec("check", None, Arg::Required, Tag::Check),
+    spec("check-path", None, Arg::Required, Tag::CheckPath),
+    spec("check-status", None, Arg::Required, Tag::CheckStatus),
+    spec("delay-loop", None, Arg::Required, Tag::DelayLoop),
+    spec("connect-timeout", None, Arg::Required, Tag::ConnectTimeout),
+    spec("retry", None, Arg::Required, Tag::Retry),
+    spec(
+        "delay-before-retry",
+        None,
+        Arg::Required,
+        Tag::DelayBeforeRetry,
+    ),
+    spec("inhibit-on-failure", None, Arg::No, Tag::InhibitOnFailure),
+];
+
+/// ipvsadm's option names, indexed by option column (used in messages).
+pub(super) const OPT_NAMES: [&str; 34] = [
+    "numeric",
+    "connection",
+    "service-address",
+    "scheduler",
+    "persistent",
+    "netmask",
+    "real-server",
+    "forwarding-method",
+    "weight",
+    "u-threshold",
+    "l-threshold",
+    "mcast-interface",
+    "timeout",
+    "daemon",
+    "stats",
+    "rate",
+    "thresholds",
+    "persistent-conn",
+    "nosort",
+    "syncid",
+    "exact",
+    "ops",
+    "pe",
+    "sched-flags",
+    "mcast-group",
+    "mcast-port",
+    "mcast-ttl",
+    "sync-maxlen",
+    "tun-info",
+    "tun-type",
+    "tun-port",
+    "tun-nocsum",
+    "tun-csum",
+    "tun-remcsum",
+];
+
+const COL_NUMERIC: usize = 0;
+const COL_CONNECTION: usize = 1;
+const COL_SERVICE: usize = 2;
+const COL_SCHEDULER: usize = 3;
+const COL_PERSISTENT: usize = 4;
+const COL_NETMASK: usize = 5;
+const COL_SERVER: usize = 6;
+const COL_FORWARD: usize = 7;
+const COL_WEIGHT: usize = 8;
+const COL_TIMEOUT: usize = 12;
+const COL_DAEMON: usize = 13;
+const COL_STATS: usize = 14;
+const COL_RATE: usize = 15;
+const COL_THRESHOLDS: usize = 16;
+const COL_PERSISTENTCONN: usize = 17;
+const COL_NOSORT: usize = 18;
+const COL_EXACT: usize = 20;
+const COL_TUN_INFO: usize = 28;
+
+/// The option column a tag sets, if any.
+pub(super) fn column(tag: Tag) -> Option<usize> {
+    Some(match tag {
+        Tag::Numeric => COL_NUMERIC,
+        Tag::Connection => COL_CONNECTION,
+        Tag::Tcp | Tag::Udp | Tag::Sctp | Tag::Fwmark => COL_SERVICE,
+        Tag::Scheduler => COL_SCHEDULER,
+        Tag::Persistent => COL_PERSISTENT,
+        Tag::Netmask => COL_NETMASK,
+        Tag::RealServer => COL_SERVER,
+        Tag::Masq | Tag::Ipip | Tag::Gate => COL_FORWARD,
+        Tag::Weight => COL_WEIGHT,
+        Tag::UThreshold => 9,
+        Tag::LThreshold => 10,
+        Tag::McastInterface => 11,
+        Tag::Timeout => COL_TIMEOUT,
+        Tag::Daemon => COL_DAEMON,
+        Tag::Stats => COL_STATS,
+        Tag::Rate => COL_RATE,
+        Tag::Thresholds => COL_THRESHOLDS,
+        Tag::PersistentConn => COL_PERSISTENTCONN,
+        Tag::NoSort => COL_NOSORT,
+        Tag::SyncId => 19,
+        Tag::Exact => COL_EXACT,
+        Tag::Ops => 21,
+        Tag::Pe => 22,
+        Tag::SchedFlags => 23,
+        Tag::McastGroup => 24,
+        Tag::McastPort => 25,
+        Tag::McastTtl => 26,
+        Tag::SyncMaxlen => 27,
+        Tag::TunInfo => COL_TUN_INFO,
+        Tag::TunType => 29,
+        Tag::TunPort => 30,
+        Tag::TunNocsum => 31,
+        Tag::TunCsum => 32,
+        Tag::TunRemcsum => 33,
+        _ => return None,
+    })
+}
+
+/// The commands ringvs implements, with ipvsadm's names for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Cmd {
+    Add,
+    Edit,
+    Del,
+    Flush,
+    List,
+    AddDest,
+    DelDest,
+    EditDest,
+    Save,
+    Zero,
+    SetTimeout,
+    Restore,
+}
+
+impl Cmd {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Cmd::Add => "add-service",
+            Cmd::Edit => "edit-service",
+            Cmd::Del => "delete-service",
+            Cmd::Flush => "flush",
+            Cmd::List => "list",
+            Cmd::AddDest => "add-server",
+            Cmd::DelDest => "delete-server",
+            Cmd::EditDest => "edit-server",
+            Cmd::Save => "save",
+            Cmd::Zero => "zero",
+            Cmd::SetTimeout => "set",
+            Cmd::Restore => "restore",
+        }
+    }
+
+    /// ipvsadm's legal command/option combinations, one character per
+    /// option column: `+` compulsory, `x` illegal, `1` at most one of the
+    /// `1`s, ` ` optional.
+    fn legal(self) -> &'static [u8; 34] {
+        match self {
+            Cmd::Add | Cmd::Edit => b"xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx",
+            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Flush | Cmd::SetTimeout | Cmd::Restore => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::List => b" 11xxxxxxxxx11       xxxxxxx xxxxx",
+            Cmd::AddDest | Cmd::EditDest => b"xx+xxx+    xxxxxxxxxxxxxxxxxx     ",
+            Cmd::DelDest => b"xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        }
+    }
+}
+
+/// ipvsadm's `generic_opt_check`: options against the command.
+pub(super) fn check_options(cmd: Cmd, options: u64) -> Result<(), AdmError> {
+    let legal = cmd.legal();
+    let mut first_one: Option<usize> = None;
+    for (j, &rule) in legal.iter().enumerate() {
+        if options & (1 << j) == 0 {
+            if rule == b'+' {
+                return Err(AdmError::Usage(format!(
+                    "You need to supply the '{}' option for the '{}' command",
+                    OPT_NAMES[j],
+                    cmd.name()
+                )));
+            }
+        } else {
+            if rule == b'x' {
+                return Err(AdmError::Usage(format!(
+                    "Illegal '{}' option with the '{}' command",
+                    OPT_NAMES[j],
+                    cmd.name()
+                )));
+            }
+            if rule == b'1' {
+                match first_one {
+                    None => first_one = Some(j),
+                    Some(last) => {
+                        return Err(AdmError::Usage(format!(
+                            "The option '{}' conflicts with the '{}' option in the '{}' command",
+                            OPT_NAMES[j],
+                            OPT_NAMES[last],
+                            cmd.name()
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,339 @@
+//! Parsing one ipvsadm command line.
+//!
+//! The first option names the command ([`command`]); the others are
+//! gathered one at a time ([`Gathered::take`]), then checked against each
+//! other and the command in ipvsadm's order ([`Gathered::finish`]), so that
+//! a command line with several mistakes gets ipvsadm's message for the
+//! first one ipvsadm would find.
+
+use std::net::Ipv4Addr;
+
+use super::super::listing::ListOpts;
+use super::super::names::Names;
+use super::super::{AdmError, Proto, SchedFlags, ServiceKey};
+use super::check::CheckArgs;
+use super::command::{AdmCommand, DEFAULT_SCHEDULER, DestOpts, ServiceOpts};
+use super::messages::{try_help, unsupported, usage, usage_text, version_text};
+use super::options::{Cmd, OPT_NAMES, Tag, check_options, column};
+use super::scanner::{Found, Scanner};
+use super::values::{
+    check_fwmark, netmask, parse_sched_flags, persistent_timeout, server_address, service_address,
+    set_timeout, threshold, weight,
+};
+
+/// Parses one ipvsadm command line (`args` exclude the program name) with
+/// no host or service names known.  An empty command line lists the table,
+/// as bare `ipvsadm` does.
+pub fn parse(args: &[String]) -> Result<AdmCommand, AdmError> {
+    parse_with(args, &Names::none())
+}
+
+/// [`parse`], resolving host and service names with `names`.
+pub fn parse_with(args: &[String], names: &Names) -> Result<AdmCommand, AdmError> {
+    if args.is_empty() {
+        return Ok(AdmCommand::List(ListOpts::default()));
+    }
+    let mut sc = Scanner::new(args);
+    let cmd = command(sc.next_opt())?;
+    let mut gathered = Gathered::new();
+    while let Some(found) = sc.next_opt() {
+        gathered.take(found?, names)?;
+    }
+    let timeouts = leftovers(cmd, &sc.leftovers)?;
+    gathered.finish(cmd, timeouts)
+}
+
+/// The command the first option names.  `-h`, `-v` and the sync daemon's
+/// commands end the parse here.
+fn command(first: Option<Result<Found, AdmError>>) -> Result<Cmd, AdmError> {
+    let first = match first {
+        Some(Ok(f)) => f,
+        _ => return Err(try_help()),
+    };
+    Ok(match first.tag {
+        Tag::AddService => Cmd::Add,
+        Tag::EditService => Cmd::Edit,
+        Tag::DelService => Cmd::Del,
+        Tag::Clear => Cmd::Flush,
+        Tag::List => Cmd::List,
+        Tag::AddServer => Cmd::AddDest,
+        Tag::EditServer => Cmd::EditDest,
+        Tag::DelServer => Cmd::DelDest,
+        Tag::Save => Cmd::Save,
+        Tag::Zero => Cmd::Zero,
+        Tag::Set => Cmd::SetTimeout,
+        Tag::Restore => Cmd::Restore,
+        Tag::Help => return Err(AdmError::Help(usage_text())),
+        Tag::Version => return Err(AdmError::Help(version_text())),
+        Tag::StartDaemon | Tag::StopDaemon => {
+            let v = first.arg.as_deref().unwrap_or("");
+            if v != "master" && v != "backup" {
+                return Err(usage(if first.tag == Tag::StartDaemon {
+                    "illegal start-daemon parameter specified"
+                } else {
+                    "illegal start_daemon specified"
+                }));
+            }
+            return Err(unsupported("the connection sync daemon"));
+        }
+        _ => return Err(try_help()),
+    })
+}
+
+/// The words that are not options: `--set`'s three timeouts, and nothing
+/// for any other command.
+fn leftovers(cmd: Cmd, words: &[String]) -> Result<[u32; 3], AdmError> {
+    let mut words = words.iter();
+    let mut timeouts = [0u32; 3];
+    if cmd == Cmd::SetTimeout {
+        for t in &mut timeouts {
+            let Some(v) = words.next() else {
+                return Err(usage("--set option requires 3 timeout values"));
+            };
+            *t = set_timeout(v)?;
+        }
+    }
+    if let Some(extra) = words.next() {
+        return Err(usage(format!("unexpected argument {extra}")));
+    }
+    Ok(timeouts)
+}
+
+/// Everything the options after the command say, as ipvsadm gathers it
+/// before checking.
+struct Gathered {
+    /// The option columns seen (bit `1 << column`).
+    options: u64,
+    /// `-t`/`-u` (TCP until one is seen).
+    proto: Proto,
+    /// The service address and port (0 when not given).
+    svc: Option<(Ipv4Addr, u16)>,
+    sched: Option<String>,
+    persistent: Option<u32>,
+    netmask: Ipv4Addr,
+    /// `-b`, parsed once the scheduler is known.
+    flags_arg: Option<String>,
+    dest: Option<(Ipv4Addr, u16)>,
+    dopts: DestOpts,
+    list: ListOpts,
+    fwmark: bool,
+    checks: CheckArgs,
+    /// The first valid-ipvsadm-but-not-ringvs thing seen; reported after
+    /// ipvsadm's own checks.
+    deferred: Option<AdmError>,
+}
+
+impl Gathered {
+    fn new() -> Self {
+        Gathered {
+            options: 0,
+            proto: Proto::Tcp,
+            svc: None,
+            sched: None,
+            persistent: None,
+            netmask: Ipv4Addr::BROADCAST,
+            flags_arg: None,
+            dest: None,
+            dopts: DestOpts::weight(1),
+            list: ListOpts::default(),
+            fwmark: false,
+            checks: CheckArgs::default(),
+            deferred: None,
+        }
+    }
+
+    /// One option after the command.
+    fn take(&mut self, found: Found, names: &Names) -> Result<(), AdmError> {
+        let Found { tag, arg, word } = found;
+        let val = arg.clone().unwrap_or_default();
+        if let Some(col) = column(tag) {
+            if self.options & (1 << col) != 0 {
+                return Err(usage(format!(
+                    "multiple '{}' options specified",
+                    OPT_NAMES[col]
+                )));
+            }
+            self.options |= 1 << col;
+        }
+        match tag {
+            Tag::Tcp | Tag::Udp => {
+                self.proto = if tag == Tag::Tcp {
+                    Proto::Tcp
+                } else {
+                    Proto::Udp
+                };
+                self.svc = Some(service_address(&val, self.proto, names)?);
+            }
+            Tag::Sctp => self.defer(unsupported("SCTP services (--sctp-service)")),
+            Tag::Fwmark => {
+                check_fwmark(&val)?;
+                self.fwmark = true;
+                self.defer(unsupported(
+                    "fwmark services (-f): use -t or -u with an address and port",
+                ));
+            }
+            Tag::Scheduler => self.sched = Some(val),
+            Tag::Persistent => self.persistent = Some(persistent_timeout(arg.as_deref())?),
+            Tag::Netmask => self.netmask = netmask(&val, names)?,
+            Tag::RealServer => {
+                let svc_port = self.svc.map_or(0, |(_, port)| port);
+                self.dest = Some(server_address(&val, self.proto, names, svc_port)?);
+            }
+            Tag::Masq => {}
+            Tag::Gate | Tag::Ipip => self.defer(AdmError::Unsupported(format!(
+                "ringvs does not support {} yet: it forwards by masquerading (-m) only",
+                if tag == Tag::Gate {
+                    "direct routing (-g)"
+                } else {
+                    "IP-IP tunnelling (-i)"
+                }
+            ))),
+            Tag::Weight => self.dopts.weight = weight(&val)?,
+            Tag::UThreshold => self.dopts.u_threshold = threshold(&val, "u")?,
+            Tag::LThreshold => self.dopts.l_threshold = threshold(&val, "l")?,
+            Tag::Ipv6 if !self.fwmark => return Err(usage("-6 used before -f\n")),
+            Tag::Ipv6 => {}
+            Tag::Ops => self.defer(unsupported("one-packet scheduling (-o)")),
+            Tag::Pe => self.defer(unsupported("persistence engines (--pe)")),
+            Tag::SchedFlags => self.flags_arg = Some(val),
+            Tag::McastInterface
+            | Tag::SyncId
+            | Tag::McastGroup
+            | Tag::McastPort
+            | Tag::McastTtl
+            | Tag::SyncMaxlen => self.defer(unsupported("the connection sync daemon")),
+            Tag::TunType | Tag::TunPort | Tag::TunNocsum | Tag::TunCsum | Tag::TunRemcsum => {
+                self.defer(unsupported("tunnelling options"))
+            }
+            _ if self.list_option(tag) => {}
+            _ if self.checks.take(tag, &val)? => {}
+            // A second command, -h or -v after the command.
+            _ => return Err(usage(format!("invalid option `{word}'"))),
+        }
+        Ok(())
+    }
+
+    /// Sets the listing flag `tag` stands for; false if it stands for none.
+    fn list_option(&mut self, tag: Tag) -> bool {
+        let l = &mut self.list;
+        let flag = match tag {
+            Tag::Numeric => &mut l.numeric,
+            Tag::Sort => &mut l.sort,
+            Tag::Connection => &mut l.connections,
+            Tag::Timeout => &mut l.timeout,
+            Tag::Daemon => &mut l.daemon,
+            Tag::Stats => &mut l.stats,
+            Tag::Rate => &mut l.rate,
+            Tag::Thresholds => &mut l.thresholds,
+            Tag::PersistentConn => &mut l.persistent_conn,
+            Tag::NoSort => &mut l.nosort,
+            Tag::Exact => &mut l.exact,
+            Tag::TunInfo => &mut l.tun_info,
+            _ => return false,
+        };
+        *flag = true;
+        true
+    }
+
+    /// Keeps `e` to report after ipvsadm's own checks, unless something
+    /// unsupported came first.
+    fn defer(&mut self, e: AdmError) {
+        if self.deferred.is_none() {
+            self.deferred = Some(e);
+        }
+    }
+
+    /// ipvsadm's checks of the whole command line, in ipvsadm's order, then
+    /// the command.
+    fn finish(self, cmd: Cmd, timeouts: [u32; 3]) -> Result<AdmCommand, AdmError> {
+        let sched = self.sched.as_deref().unwrap_or(DEFAULT_SCHEDULER);
+        let sched_flags = match &self.flags_arg {
+            Some(a) => parse_sched_flags(sched, a)?,
+            None => SchedFlags::default(),
+        };
+        check_options(cmd, self.options)?;
+        let check = self.checks.build(cmd)?;
+        if let Some(e) = self.deferred {
+            return Err(e);
+        }
+
+        let proto = self.proto;
+        let key = self
+            .svc
+            .map(|(addr, port)| ServiceKey { proto, addr, port });
+        let need_key =
+            || key.ok_or_else(|| usage("illegal virtual server address[:port] specified"));
+        let need_dest = || {
+            self.dest
+                .ok_or_else(|| usage("illegal real server address[:port] specified"))
+        };
+        Ok(match cmd {
+            Cmd::Add | Cmd::Edit => {
+                let key = need_key()?;
+                if key.port == 0 && self.persistent.is_none() {
+                    return Err(AdmError::ZeroPort);
+                }
+                let opts = ServiceOpts {
+                    sched: sched.parse()?,
+                    persistent: self.persistent,
+                    netmask: self.netmask,
+                    sched_flags,
+                    check,
+                };
+                if cmd == Cmd::Add {
+                    AdmCommand::AddService { key, opts }
+                } else {
+                    AdmCommand::EditService { key, opts }
+                }
+            }
+            Cmd::Del => AdmCommand::DelService { key: need_key()? },
+            Cmd::Flush => AdmCommand::Clear,
+            Cmd::AddDest | Cmd::EditDest => {
+                let (key, (addr, port)) = (need_key()?, need_dest()?);
+                let opts = self.dopts;
+                if cmd == Cmd::AddDest {
+                    AdmCommand::AddDest {
+                        key,
+                        addr,
+                        port,
+                        opts,
+                    }
+                } else {
+                    AdmCommand::EditDest {
+                        key,
+                        addr,
+                        port,
+                        opts,
+                    }
+                }
+            }
+            Cmd::DelDest => {
+                let (key, (addr, port)) = (need_key()?, need_dest()?);
+                AdmCommand::DelDest { key, addr, port }
+            }
+            Cmd::List => list_command(self.list, key)?,
+            Cmd::Save => AdmCommand::Save {
+                numeric: self.list.numeric,
+            },
+            Cmd::Zero => AdmCommand::Zero { service: key },
+            Cmd::SetTimeout => AdmCommand::SetTimeout {
+                tcp: timeouts[0],
+                tcpfin: timeouts[1],
+                udp: timeouts[2],
+            },
+            Cmd::Restore => AdmCommand::Restore,
+        })
+    }
+}
+
+/// `-L`, after ipvsadm's check of its format options against each other.
+fn list_command(mut list: ListOpts, service: Option<ServiceKey>) -> Result<AdmCommand, AdmError> {
+    let l = &list;
+    if ((l.connections || l.timeout || l.daemon) && (l.stats || l.rate || l.thresholds))
+        || ((l.timeout || l.daemon) && l.persistent_conn)
+    {
+        return Err(usage("options conflicts in the list command"));
+    }
+    list.service = service;
+    Ok(AdmCommand::List(list))
+}

@@ -1,0 +1,76 @@
+//! Rules files in `ipvsadm -S` format: splitting them into command lines,
+//! parsing them, and `-R` (restoring them into a [`Config`]).
+
+use super::super::names::Names;
+use super::super::{AdmError, Config};
+use super::apply::apply;
+use super::command::AdmCommand;
+use super::messages::try_help;
+use super::parse::parse_with;
+
+/// Splits a rules file in `ipvsadm -S` format into command lines: words
+/// separated by blanks; empty lines and lines starting with `#` are skipped.
+/// Each line comes with its 1-based number.
+pub fn rule_lines(text: &str) -> Vec<(usize, Vec<String>)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                return None;
+            }
+            Some((i + 1, line.split_whitespace().map(str::to_string).collect()))
+        })
+        .collect()
+}
+
+/// Parses a rules file (see [`rule_lines`]) with host and service names from
+/// `names`.  Errors carry the line number.  `-R` inside a rules file is an
+/// error, as in ipvsadm.
+pub fn parse_rules_with(text: &str, names: &Names) -> Result<Vec<AdmCommand>, AdmError> {
+    let mut cmds = Vec::new();
+    for (line, words) in rule_lines(text) {
+        let at = |e| AdmError::Line {
+            line,
+            error: Box::new(e),
+        };
+        let cmd = parse_with(&words, names).map_err(at)?;
+        if cmd == AdmCommand::Restore {
+            return Err(at(try_help()));
+        }
+        cmds.push(cmd);
+    }
+    Ok(cmds)
+}
+
+/// [`parse_rules_with`] with no names known.
+pub fn parse_rules(text: &str) -> Result<Vec<AdmCommand>, AdmError> {
+    parse_rules_with(text, &Names::none())
+}
+
+/// `-R`: applies the rules in `text` to `cfg` the way `ipvsadm -R` does, but
+/// all or nothing for syntax: a line that does not parse changes nothing and
+/// is the error.  Otherwise every line is applied in turn; a line the table
+/// refuses (say "Service already exists") is reported, with its number, and
+/// the rest still apply, as ipvsadm does.  Returns the messages of the
+/// refused lines.  `--set` lines call `set_timeout`; listing lines print
+/// nothing.
+pub fn restore(
+    cfg: &mut Config,
+    text: &str,
+    names: &Names,
+    set_timeout: &mut dyn FnMut(u32, u32, u32),
+) -> Result<Vec<String>, AdmError> {
+    let cmds = parse_rules_with(text, names)?;
+    let lines: Vec<usize> = rule_lines(text).into_iter().map(|(n, _)| n).collect();
+    let mut errors = Vec::new();
+    for (cmd, line) in cmds.iter().zip(lines) {
+        if let AdmCommand::SetTimeout { tcp, tcpfin, udp } = *cmd {
+            set_timeout(tcp, tcpfin, udp);
+        }
+        if let Err(e) = apply(cfg, cmd) {
+            errors.push(format!("line {line}: {e}"));
+        }
+    }
+    Ok(errors)
+}
