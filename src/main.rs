@@ -242,76 +242,8 @@ enum XdpModeArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Run(a) => {
-            let opts = RunOptions {
-                ext: a.ext,
-                ext_net: a.ext_addr,
-                gateway: a.gateway,
-                int: a.int,
-                int_net: a.int_addr,
-                workers: a.workers,
-                rules: a.rules,
-                control: a.control,
-                busy_poll: a.busy_poll,
-                rx_version: match a.rx_ring {
-                    RingVersion::V2 => RxVersion::V2,
-                    RingVersion::V3 => RxVersion::V3 {
-                        block_timeout_ms: a.v3_timeout_ms,
-                    },
-                },
-                ring_blocks: a.ring_blocks,
-                max_conns: a.max_conns,
-                io_only: a.io_only,
-                burst: a.burst,
-                cpus: a.cpus,
-                expire_nodest_conn: a.expire_nodest_conn,
-                metrics: a.metrics,
-                io: match a.io {
-                    IoArg::Packet => IoBackend::Packet,
-                    IoArg::Xdp => IoBackend::Xdp(match a.xdp_mode {
-                        XdpModeArg::Auto => XdpMode::Auto,
-                        XdpModeArg::Native => XdpMode::Native,
-                        XdpModeArg::Generic => XdpMode::Generic,
-                    }),
-                },
-            };
-            match control::run(opts) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("ringvs: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Cmd::Adm { control, argv } => {
-            // Check the syntax here so a typo is reported even with no director.
-            let names = ringvs::config::names::Names::system();
-            match ringvs::config::ipvsadm::parse_with(&argv, &names) {
-                Err(ringvs::config::AdmError::Help(text)) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::from(u8::try_from(e.exit_code() & 0xff).unwrap_or(1))
-                }
-                Ok(ringvs::config::ipvsadm::AdmCommand::Restore) => {
-                    use std::io::Read;
-                    let mut rules = String::new();
-                    if let Err(e) = std::io::stdin().read_to_string(&mut rules) {
-                        eprintln!("ringvs adm -R: reading standard input: {e}");
-                        return ExitCode::from(2);
-                    }
-                    // A syntax error is reported here, before anything is sent.
-                    if let Err(e) = ringvs::config::ipvsadm::parse_rules_with(&rules, &names) {
-                        eprintln!("{e}");
-                        return ExitCode::from(u8::try_from(e.exit_code() & 0xff).unwrap_or(1));
-                    }
-                    client("ringvs adm", &control, Command::Restore { rules })
-                }
-                Ok(_) => client("ringvs adm", &control, Command::Adm { argv }),
-            }
-        }
+        Cmd::Run(a) => cmd_run(a),
+        Cmd::Adm { control, argv } => cmd_adm(&control, argv),
         Cmd::Stats { control, json } => client("ringvs stats", &control, Command::Stats { json }),
         Cmd::Capture {
             control,
@@ -320,21 +252,13 @@ fn main() -> ExitCode {
             filter,
             count,
             write,
-        } => capture(&control, nic, dir, filter, count, &write),
+        } => cmd_capture(&control, nic, dir, filter, count, &write),
         Cmd::Trace {
             control,
             filter,
             count,
-        } => trace(&control, filter.join(" "), count),
-        Cmd::Top { control, once } => {
-            match ringvs::observe::top::run(&control, once, &mut std::io::stdout().lock()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("ringvs top: {e}");
-                    ExitCode::from(2)
-                }
-            }
-        }
+        } => cmd_trace(&control, filter.join(" "), count),
+        Cmd::Top { control, once } => cmd_top(&control, once),
         Cmd::Demo {
             requests,
             stats,
@@ -344,13 +268,7 @@ fn main() -> ExitCode {
             listen,
             body,
             max_secs,
-        } => match ringvs::lab::http::serve(listen, &body, max_secs) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("serve-http: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        } => cmd_serve_http(listen, &body, max_secs),
         Cmd::HttpGet {
             addr,
             count,
@@ -358,49 +276,156 @@ fn main() -> ExitCode {
             keepalive,
             interval_ms,
             retries,
-        } => {
-            use ringvs::lab::http;
-            use std::io::Write;
-            let timeout = Duration::from_millis(timeout_ms);
-            let mut conn = None;
-            let mut ok = true;
-            for i in 0..count {
-                if i > 0 && interval_ms > 0 {
-                    std::thread::sleep(Duration::from_millis(interval_ms));
-                }
-                let r = if keepalive {
-                    match &mut conn {
-                        Some(c) => http::KeepAliveClient::get(c, "/"),
-                        None => http::KeepAliveClient::connect(addr, timeout).and_then(|mut c| {
-                            let r = c.get("/");
-                            conn = Some(c);
-                            r
-                        }),
-                    }
-                } else {
-                    let mut r = http::get(addr, "/", timeout);
-                    for _ in 0..retries {
-                        let Err(e) = &r else { break };
-                        println!("retried: {e}");
-                        r = http::get(addr, "/", timeout);
-                    }
-                    r
-                };
-                match r {
-                    Ok(r) => println!("{}", r.body.trim_end()),
-                    Err(e) => {
-                        println!("error: {e}");
-                        ok = false;
-                    }
-                }
-                let _ = std::io::stdout().flush();
+        } => cmd_http_get(addr, count, timeout_ms, keepalive, interval_ms, retries),
+    }
+}
+
+/// `ringvs run`: the director in the foreground.
+fn cmd_run(a: RunArgs) -> ExitCode {
+    let opts = RunOptions {
+        ext: a.ext,
+        ext_net: a.ext_addr,
+        gateway: a.gateway,
+        int: a.int,
+        int_net: a.int_addr,
+        workers: a.workers,
+        rules: a.rules,
+        control: a.control,
+        busy_poll: a.busy_poll,
+        rx_version: match a.rx_ring {
+            RingVersion::V2 => RxVersion::V2,
+            RingVersion::V3 => RxVersion::V3 {
+                block_timeout_ms: a.v3_timeout_ms,
+            },
+        },
+        ring_blocks: a.ring_blocks,
+        max_conns: a.max_conns,
+        io_only: a.io_only,
+        burst: a.burst,
+        cpus: a.cpus,
+        expire_nodest_conn: a.expire_nodest_conn,
+        metrics: a.metrics,
+        io: match a.io {
+            IoArg::Packet => IoBackend::Packet,
+            IoArg::Xdp => IoBackend::Xdp(match a.xdp_mode {
+                XdpModeArg::Auto => XdpMode::Auto,
+                XdpModeArg::Native => XdpMode::Native,
+                XdpModeArg::Generic => XdpMode::Generic,
+            }),
+        },
+    };
+    match control::run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringvs: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `ringvs adm`: send an ipvsadm command line (for `-R`, the rules read from
+/// standard input) to the director.
+fn cmd_adm(control: &std::path::Path, argv: Vec<String>) -> ExitCode {
+    // Check the syntax here so a typo is reported even with no director.
+    let names = ringvs::config::names::Names::system();
+    match ringvs::config::ipvsadm::parse_with(&argv, &names) {
+        Err(ringvs::config::AdmError::Help(text)) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(u8::try_from(e.exit_code() & 0xff).unwrap_or(1))
+        }
+        Ok(ringvs::config::ipvsadm::AdmCommand::Restore) => {
+            use std::io::Read;
+            let mut rules = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut rules) {
+                eprintln!("ringvs adm -R: reading standard input: {e}");
+                return ExitCode::from(2);
             }
-            if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
+            // A syntax error is reported here, before anything is sent.
+            if let Err(e) = ringvs::config::ipvsadm::parse_rules_with(&rules, &names) {
+                eprintln!("{e}");
+                return ExitCode::from(u8::try_from(e.exit_code() & 0xff).unwrap_or(1));
+            }
+            client("ringvs adm", control, Command::Restore { rules })
+        }
+        Ok(_) => client("ringvs adm", control, Command::Adm { argv }),
+    }
+}
+
+/// `ringvs top`.
+fn cmd_top(control: &std::path::Path, once: bool) -> ExitCode {
+    match ringvs::observe::top::run(control, once, &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringvs top: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `ringvs serve-http` (lab).
+fn cmd_serve_http(listen: SocketAddr, body: &str, max_secs: u64) -> ExitCode {
+    match ringvs::lab::http::serve(listen, body, max_secs) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("serve-http: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `ringvs http-get` (lab): one body (or `error: ...`) per line.
+fn cmd_http_get(
+    addr: SocketAddr,
+    count: usize,
+    timeout_ms: u64,
+    keepalive: bool,
+    interval_ms: u64,
+    retries: usize,
+) -> ExitCode {
+    use ringvs::lab::http;
+    use std::io::Write;
+    let timeout = Duration::from_millis(timeout_ms);
+    let mut conn = None;
+    let mut ok = true;
+    for i in 0..count {
+        if i > 0 && interval_ms > 0 {
+            std::thread::sleep(Duration::from_millis(interval_ms));
+        }
+        let r = if keepalive {
+            match &mut conn {
+                Some(c) => http::KeepAliveClient::get(c, "/"),
+                None => http::KeepAliveClient::connect(addr, timeout).and_then(|mut c| {
+                    let r = c.get("/");
+                    conn = Some(c);
+                    r
+                }),
+            }
+        } else {
+            let mut r = http::get(addr, "/", timeout);
+            for _ in 0..retries {
+                let Err(e) = &r else { break };
+                println!("retried: {e}");
+                r = http::get(addr, "/", timeout);
+            }
+            r
+        };
+        match r {
+            Ok(r) => println!("{}", r.body.trim_end()),
+            Err(e) => {
+                println!("error: {e}");
+                ok = false;
             }
         }
+        let _ = std::io::stdout().flush();
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -421,7 +446,7 @@ fn client(name: &str, socket: &std::path::Path, cmd: Command) -> ExitCode {
 
 /// `ringvs capture`: check the filter here (a typo is reported without a
 /// director), then stream the pcap into the file or standard output.
-fn capture(
+fn cmd_capture(
     socket: &std::path::Path,
     nic: String,
     dir: String,
@@ -467,7 +492,7 @@ fn capture(
 }
 
 /// `ringvs trace`.
-fn trace(socket: &std::path::Path, filter: String, count: u64) -> ExitCode {
+fn cmd_trace(socket: &std::path::Path, filter: String, count: u64) -> ExitCode {
     use ringvs::observe::{filter::Filter, stream};
     if let Err(e) = Filter::parse(&filter) {
         eprintln!("ringvs trace: {e}");

@@ -1,297 +1,20 @@
-//! The AF_XDP room: AF_XDP sockets and the `bpf(2)` calls that load, attach and
-//! feed their XDP program; one of the crate's three modules with `unsafe` code
-//! (see [`super`]). The memory it shares with the kernel (rings and UMEM) is an
-//! `Mmap` of the AF_PACKET room, used here only through its bounds-checked
-//! methods, so every `unsafe` block of this file is a system call or the zeroing
-//! of a kernel struct.
-//!
-//! With `ringvs run --io xdp` a worker's queues are AF_XDP sockets instead of
-//! AF_PACKET rings. An XDP program on each NIC ([`XdpProgram`]) redirects IPv4 and
-//! ARP frames to the socket bound to the frame's receive queue, before the kernel
-//! builds an `sk_buff` for them: the kernel's IP stack never sees those frames
-//! (nothing to drop, no "not a router" trap), and frames other than IPv4 and ARP
-//! (IPv6, LLDP, VLAN-tagged) still reach the kernel.
-//!
-//! Each socket has its own UMEM (frame memory shared with the kernel), split into
-//! an RX half, whose frames cycle between the fill ring and the RX ring, and a TX
-//! half, whose frames cycle between a free list, the TX ring and the completion
-//! ring. The socket is split into an [`XskRx`] and an [`XskTx`] that touch disjoint
-//! halves and disjoint rings, so the worker can own them as it owns its AF_PACKET
-//! rings.
-//!
-//! Every ring is single-producer/single-consumer: the producer writes descriptors
-//! and then publishes its index with release ordering; the consumer reads the
-//! other side's index with acquire ordering before reading descriptors.
-//!
-//! What AF_XDP cannot tell: whether the sender left a TCP/UDP checksum to an
-//! offload (`CHECKSUM_PARTIAL`, seen on veth). [`checksum::looks_partial`] recognises such a
-//! checksum from its value (see there), so the worker completes it as it does for
-//! an AF_PACKET frame marked `TP_STATUS_CSUMNOTREADY`.
-#![allow(unsafe_code)]
+//! The AF_XDP socket: its UMEM, its four rings, and its receive and transmit
+//! halves.
 
-use super::ring::{Mmap, MmapPart, kick};
-use super::{RxFrame, RxMeta, RxQueue, TxQueue, cvt, with_context};
+use super::{FRAME_SIZE, owned};
+use crate::io::ring::{Mmap, MmapPart, kick};
+use crate::io::{RxFrame, RxMeta, RxQueue, TxQueue, cvt, with_context};
 use crate::wire::checksum;
-use crate::wire::ethernet::{ETHERTYPE_OFFSET, HEADER_LEN, ethertype};
 use std::io;
 use std::mem::{offset_of, size_of, zeroed};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Bytes per UMEM frame: one page holds two; a frame holds the kernel's 256 bytes
-/// of XDP headroom plus a 1500-byte MTU frame.
-pub const FRAME_SIZE: u32 = 2048;
-/// The largest frame (Ethernet header included) a TX slot holds.
-pub const TX_FRAME_MAX: usize = FRAME_SIZE as usize;
-/// The largest frame the kernel can copy into an RX frame (after its headroom).
-pub const RX_FRAME_MAX: usize = FRAME_SIZE as usize - 256;
 /// Most `sendto` kicks per flush. In copy mode one kick makes the kernel send at
 /// most 32 frames (`TX_BATCH_SIZE` in `net/xdp/xsk.c`), so a larger batch needs
 /// several.
 const KICKS_MAX: usize = 16;
-
-// ---------------------------------------------------------------------------
-// The XDP program
-
-const BPF_MAP_CREATE: libc::c_long = 0;
-const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_LINK_CREATE: libc::c_long = 28;
-const BPF_MAP_TYPE_XSKMAP: u32 = 17;
-const BPF_PROG_TYPE_XDP: u32 = 6;
-const BPF_XDP: u32 = 37;
-const BPF_PSEUDO_MAP_FD: u8 = 1;
-const BPF_FUNC_REDIRECT_MAP: i32 = 51;
-const XDP_PASS: i32 = 2;
-/// Entries in the socket map: receive queues a NIC may have.
-const XSKMAP_ENTRIES: u32 = 256;
-
-#[repr(C)]
-#[derive(Default)]
-struct MapCreateAttr {
-    map_type: u32,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    map_flags: u32,
-    inner_map_fd: u32,
-    numa_node: u32,
-    map_name: [u8; 16],
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct MapUpdateAttr {
-    map_fd: u32,
-    _pad: u32,
-    key: u64,
-    value: u64,
-    flags: u64,
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct LinkCreateAttr {
-    prog_fd: u32,
-    target_ifindex: u32,
-    attach_type: u32,
-    flags: u32,
-}
-
-/// bpf(2) with one of the attribute structs above; returns the new fd, if any.
-fn bpf<T>(cmd: libc::c_long, attr: &mut T, what: &str) -> io::Result<libc::c_int> {
-    // SAFETY: `attr` is a live, fully initialised repr(C) struct whose layout is a
-    // prefix of the kernel's `union bpf_attr` for `cmd`; the size passed is its own,
-    // and the kernel treats the bytes it knows beyond that as zero.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            (attr as *mut T).cast::<libc::c_void>(),
-            size_of::<T>() as libc::c_uint,
-        )
-    };
-    cvt(ret as libc::c_int).map_err(|e| with_context(e, what))
-}
-
-fn owned(fd: libc::c_int) -> OwnedFd {
-    // SAFETY: `fd` was just returned by the kernel to us and is owned by nobody else.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
-/// One eBPF instruction (`struct bpf_insn`).
-const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
-    let regs = if cfg!(target_endian = "little") {
-        dst | (src << 4)
-    } else {
-        (dst << 4) | src
-    };
-    let o = off.to_ne_bytes();
-    let i = imm.to_ne_bytes();
-    [code, regs, o[0], o[1], i[0], i[1], i[2], i[3]]
-}
-
-/// The redirect program: IPv4 and ARP frames go to the socket in `map` at the
-/// frame's receive queue (or to the kernel if there is none); everything else goes
-/// to the kernel.
-fn program(map_fd: i32) -> [[u8; 8]; 16] {
-    // EtherTypes as a 16-bit load from the frame reads them (network order).
-    let ipv4 = i32::from(ethertype::IPV4.to_be());
-    let arp = i32::from(ethertype::ARP.to_be());
-    let (eth_len, ty_at) = (HEADER_LEN as i32, ETHERTYPE_OFFSET as i16);
-    [
-        insn(0x61, 2, 1, 0, 0),                      // 0: r2 = ctx->data
-        insn(0x61, 3, 1, 4, 0),                      // 1: r3 = ctx->data_end
-        insn(0xbf, 4, 2, 0, 0),                      // 2: r4 = r2
-        insn(0x07, 4, 0, 0, eth_len),                // 3: r4 += Ethernet header
-        insn(0x2d, 4, 3, 9, 0),                      // 4: if r4 > r3 goto pass
-        insn(0x69, 4, 2, ty_at, 0),                  // 5: r4 = *(u16 *)(r2 + ty_at)
-        insn(0x15, 4, 0, 1, ipv4),                   // 6: if r4 == IPv4 goto redirect
-        insn(0x55, 4, 0, 6, arp),                    // 7: if r4 != ARP goto pass
-        insn(0x61, 2, 1, 16, 0),                     // 8: redirect: r2 = ctx->rx_queue_index
-        insn(0x18, 1, BPF_PSEUDO_MAP_FD, 0, map_fd), // 9: r1 = map (ld_imm64,
-        insn(0x00, 0, 0, 0, 0),                      // 10:   second half)
-        insn(0xb7, 3, 0, 0, XDP_PASS),               // 11: r3 = XDP_PASS (if no socket)
-        insn(0x85, 0, 0, 0, BPF_FUNC_REDIRECT_MAP),  // 12: call bpf_redirect_map
-        insn(0x95, 0, 0, 0, 0),                      // 13: exit
-        insn(0xb7, 0, 0, 0, XDP_PASS),               // 14: pass: r0 = XDP_PASS
-        insn(0x95, 0, 0, 0, 0),                      // 15: exit
-    ]
-}
-
-/// Where the XDP program runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum XdpMode {
-    /// Native (driver) mode where the driver has it, generic otherwise.
-    Auto,
-    /// In the driver, before an `sk_buff` exists (fails if the driver lacks it).
-    Native,
-    /// In the core receive path, after the `sk_buff` is built (any NIC; on the
-    /// CPU that RPS picks).
-    Generic,
-}
-
-impl XdpMode {
-    fn flags(self) -> u32 {
-        match self {
-            Self::Auto => 0,
-            Self::Native => 1 << 2,  // XDP_FLAGS_DRV_MODE
-            Self::Generic => 1 << 1, // XDP_FLAGS_SKB_MODE
-        }
-    }
-}
-
-/// The XDP program attached to one NIC, with its socket map. Dropping it detaches
-/// the program (it is held by a BPF link, not pinned): a director that dies leaves
-/// no program behind.
-pub struct XdpProgram {
-    map: OwnedFd,
-    _prog: OwnedFd,
-    _link: OwnedFd,
-}
-
-impl XdpProgram {
-    /// Load the redirect program and attach it to `ifindex`.
-    pub fn attach(ifindex: u32, mode: XdpMode) -> io::Result<Self> {
-        let mut name = [0u8; 16];
-        name[..6].copy_from_slice(b"ringvs");
-        let mut m = MapCreateAttr {
-            map_type: BPF_MAP_TYPE_XSKMAP,
-            key_size: 4,
-            value_size: 4,
-            max_entries: XSKMAP_ENTRIES,
-            map_name: name,
-            ..Default::default()
-        };
-        let map = owned(bpf(BPF_MAP_CREATE, &mut m, "bpf(BPF_MAP_CREATE xskmap)")?);
-        let insns = program(map.as_raw_fd());
-        let license = c"Dual MIT/GPL";
-        let mut log = vec![0u8; 1 << 14];
-        let mut p = ProgLoadAttr {
-            prog_type: BPF_PROG_TYPE_XDP,
-            insn_cnt: insns.len() as u32,
-            insns: insns.as_ptr() as u64,
-            license: license.as_ptr() as u64,
-            log_level: 1,
-            log_size: log.len() as u32,
-            log_buf: log.as_mut_ptr() as u64,
-            prog_name: name,
-            expected_attach_type: BPF_XDP,
-            ..Default::default()
-        };
-        let prog = match bpf(BPF_PROG_LOAD, &mut p, "bpf(BPF_PROG_LOAD xdp)") {
-            Ok(fd) => owned(fd),
-            Err(e) => {
-                let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-                let text = String::from_utf8_lossy(&log[..end]);
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("{e}; verifier: {}", text.trim()),
-                ));
-            }
-        };
-        let mut l = LinkCreateAttr {
-            prog_fd: prog.as_raw_fd() as u32,
-            target_ifindex: ifindex,
-            attach_type: BPF_XDP,
-            flags: mode.flags(),
-        };
-        let link = bpf(BPF_LINK_CREATE, &mut l, "attaching the XDP program").map_err(|e| {
-            if e.raw_os_error() == Some(libc::EBUSY) {
-                io::Error::new(
-                    e.kind(),
-                    format!("{e} (another XDP program is attached to this NIC)"),
-                )
-            } else {
-                e
-            }
-        })?;
-        Ok(Self {
-            map,
-            _prog: prog,
-            _link: owned(link),
-        })
-    }
-
-    /// Send frames received on `queue` to `sock`.
-    pub fn register(&self, queue: u32, sock: &XskRx) -> io::Result<()> {
-        let key = queue;
-        let value = sock.fd.as_raw_fd() as u32;
-        let mut u = MapUpdateAttr {
-            map_fd: self.map.as_raw_fd() as u32,
-            key: &key as *const u32 as u64,
-            value: &value as *const u32 as u64,
-            ..Default::default()
-        };
-        bpf(
-            BPF_MAP_UPDATE_ELEM,
-            &mut u,
-            "bpf(BPF_MAP_UPDATE_ELEM xskmap)",
-        )
-        .map(drop)
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Memory shared with the kernel
 
 /// A descriptor of one of the rings: a `u64` frame address (fill, completion) or
 /// an `xdp_desc` (RX, TX), read and written field by field.
@@ -437,7 +160,7 @@ fn getsockopt<T>(fd: RawFd, opt: libc::c_int, val: &mut T) -> io::Result<libc::s
 
 /// Open an AF_XDP socket on `ifindex`'s receive queue `queue`, split into its
 /// receive and transmit halves. Register the RX half with the NIC's
-/// [`XdpProgram`] to start receiving.
+/// [`XdpProgram`](super::XdpProgram) to start receiving.
 pub fn open(ifindex: u32, queue: u32, size: XskSize) -> io::Result<(XskRx, XskTx)> {
     let n = size.entries;
     // SAFETY: plain socket(2) call.
@@ -557,7 +280,7 @@ pub fn open(ifindex: u32, queue: u32, size: XskSize) -> io::Result<(XskRx, XskTx
 
 /// The receive half of an AF_XDP socket.
 pub struct XskRx {
-    fd: Arc<OwnedFd>,
+    pub(super) fd: Arc<OwnedFd>,
     /// The RX half of the UMEM.
     umem: MmapPart,
     rx: Ring<libc::xdp_desc>,
@@ -729,23 +452,5 @@ impl TxQueue for XskTx {
         }
         self.reclaim();
         n
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn program_layout() {
-        let p = program(7);
-        // Jumps land where the comments say.
-        let target =
-            |i: usize| (i as i64 + 1 + i64::from(i16::from_ne_bytes([p[i][2], p[i][3]]))) as usize;
-        assert_eq!(target(4), 14);
-        assert_eq!(target(6), 8);
-        assert_eq!(target(7), 14);
-        assert_eq!(i32::from_ne_bytes([p[9][4], p[9][5], p[9][6], p[9][7]]), 7);
-        assert_eq!(p[15][0], 0x95);
     }
 }

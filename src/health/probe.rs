@@ -1,0 +1,225 @@
+//! One real server's checks: the state of its probe, one step of a check in
+//! flight ([`drive`]) and what an outcome does to the probe ([`verdict`]).
+
+use super::Target;
+use crate::Nic;
+use crate::config::CheckKind;
+use crate::dataplane::Shared;
+use crate::neigh::NeighEvent;
+use crossbeam_channel::Sender;
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::tcp;
+use smoltcp::wire::Ipv4Address;
+use std::time::{Duration, Instant};
+
+/// Least time between the start of a check and one a passive hint asks for.
+const SUSPECT_GAP: Duration = Duration::from_secs(1);
+/// Bytes of an HTTP answer read to find the status line.
+pub(super) const STATUS_LINE_MAX: usize = 256;
+
+/// How one check ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    Ok,
+    Timeout,
+    Refused,
+    Closed,
+    Status(u16),
+}
+
+impl Outcome {
+    fn reason(self) -> String {
+        match self {
+            Outcome::Ok => "check passed".into(),
+            Outcome::Timeout => "connect timeout".into(),
+            Outcome::Refused => "connection refused".into(),
+            Outcome::Closed => "connection closed before an HTTP status".into(),
+            Outcome::Status(s) => format!("HTTP status {s}"),
+        }
+    }
+}
+
+/// A check connection in flight.
+pub(super) struct InFlight {
+    pub(super) handle: SocketHandle,
+    pub(super) started: Instant,
+    pub(super) sent: bool,
+    pub(super) got: Vec<u8>,
+}
+
+/// The state of one target's checks.
+pub(super) struct Probe {
+    pub(super) t: Target,
+    pub(super) up: bool,
+    /// Failed tries in a row.
+    pub(super) fails: u32,
+    pub(super) next: Instant,
+    pub(super) flight: Option<InFlight>,
+    /// Since when a due check waits for the server's MAC (at most
+    /// `connect_timeout`, then it runs anyway and fails if ARP does).
+    pub(super) arp_wait: Option<Instant>,
+    /// When the last check started.
+    pub(super) last_start: Option<Instant>,
+}
+
+impl Probe {
+    /// Passive checks: a suspect that is up and not already being retried is
+    /// checked now (a retry keeps its delay_before_retry).
+    pub(super) fn take_suspect(&mut self, shared: &Shared, now: Instant) {
+        // At most one such check per SUSPECT_GAP: clients cannot make the
+        // director check in a loop.
+        if self.flight.is_none()
+            && self.up
+            && self.fails == 0
+            && self
+                .last_start
+                .is_none_or(|t| now.duration_since(t) >= SUSPECT_GAP)
+            && shared.health.take_suspect(self.t.id)
+        {
+            self.next = now;
+        }
+    }
+
+    /// Whether a due check still waits for the server's MAC (asking the control
+    /// thread for it the first time). Resolve the server first, so that a check
+    /// does not spend its connect_timeout on ARP (smoltcp would only resend the
+    /// SYN later).
+    pub(super) fn waits_for_mac(
+        &mut self,
+        shared: &Shared,
+        neigh_tx: &Sender<NeighEvent>,
+        now: Instant,
+    ) -> bool {
+        let ip = u32::from(self.t.addr);
+        if shared.neigh.load().get(Nic::Int, ip).is_none() {
+            let since = *self.arp_wait.get_or_insert(now);
+            let limit = Duration::from_secs(u64::from(self.t.check.connect_timeout));
+            if now.duration_since(since) < limit {
+                if since == now {
+                    let _ = neigh_tx.try_send(NeighEvent::Resolve { nic: Nic::Int, ip });
+                }
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// One step of a check: its outcome once it has one.
+pub(super) fn drive(
+    s: &mut tcp::Socket,
+    f: &mut InFlight,
+    kind: &CheckKind,
+    addr: &Ipv4Address,
+    timed_out: bool,
+) -> Option<Outcome> {
+    let state = s.state();
+    let established = matches!(
+        state,
+        tcp::State::Established
+            | tcp::State::CloseWait
+            | tcp::State::FinWait1
+            | tcp::State::FinWait2
+    );
+    match kind {
+        CheckKind::Tcp if established => return Some(Outcome::Ok),
+        CheckKind::Tcp => {}
+        CheckKind::Http { path, status } => {
+            if !f.sent && s.may_send() {
+                let req = format!(
+                    "GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: ringvs-health\r\nConnection: close\r\n\r\n"
+                );
+                if s.send_slice(req.as_bytes()).is_ok() {
+                    f.sent = true;
+                }
+            }
+            while s.can_recv() && f.got.len() < STATUS_LINE_MAX {
+                let mut buf = [0u8; STATUS_LINE_MAX];
+                let room = STATUS_LINE_MAX - f.got.len();
+                match s.recv_slice(&mut buf[..room]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => f.got.extend_from_slice(&buf[..n]),
+                }
+            }
+            if let Some(code) = status_code(&f.got) {
+                return Some(if code == *status {
+                    Outcome::Ok
+                } else {
+                    Outcome::Status(code)
+                });
+            }
+            if f.got.len() >= STATUS_LINE_MAX || (f.sent && !s.may_recv() && !s.can_recv()) {
+                return Some(Outcome::Closed);
+            }
+        }
+    }
+    if state == tcp::State::Closed {
+        // Reset while connecting, or the socket's own timeout.
+        return Some(if f.sent {
+            Outcome::Closed
+        } else if timed_out {
+            Outcome::Timeout
+        } else {
+            Outcome::Refused
+        });
+    }
+    timed_out.then_some(Outcome::Timeout)
+}
+
+/// `HTTP/1.x NNN` at the start of an answer, once its first line is complete.
+pub(super) fn status_code(got: &[u8]) -> Option<u16> {
+    let end = got.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(&got[..end]).ok()?;
+    let mut words = line.split(' ');
+    let proto = words.next()?;
+    if !proto.starts_with("HTTP/") {
+        return Some(0);
+    }
+    let code = words.next()?;
+    if code.len() != 3 {
+        return Some(0);
+    }
+    Some(code.parse().unwrap_or(0))
+}
+
+/// Applies a check's outcome to its probe; true if the server went down or up.
+pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
+    let c = &p.t.check;
+    let loop_ = Duration::from_secs(u64::from(c.delay_loop));
+    let name = format!("{}:{}", p.t.addr, p.t.port);
+    if o == Outcome::Ok {
+        p.fails = 0;
+        p.next = now + loop_;
+        if !p.up {
+            p.up = true;
+            eprintln!(
+                "ringvs: health: {name} UP ({}) in {}",
+                o.reason(),
+                p.t.service
+            );
+            return true;
+        }
+        return false;
+    }
+    if !p.up {
+        // keepalived retries only servers that are up; a down one waits delay_loop.
+        p.next = now + loop_;
+        return false;
+    }
+    p.fails += 1;
+    if p.fails <= c.retry {
+        p.next = now + Duration::from_secs(u64::from(c.delay_before_retry));
+        return false;
+    }
+    let tries = p.fails;
+    p.fails = 0;
+    p.next = now + loop_;
+    p.up = false;
+    eprintln!(
+        "ringvs: health: {name} DOWN ({} after {tries} {}) in {}",
+        o.reason(),
+        if tries == 1 { "try" } else { "tries" },
+        p.t.service
+    );
+    true
+}

@@ -1,0 +1,218 @@
+//! The health thread's smoltcp side: the device that wraps smoltcp's IP packets
+//! in Ethernet for the TX ring and feeds it the diverted replies, and the
+//! interface holding the DIP with the sockets of the checks in flight.
+
+use super::probe::{InFlight, Outcome, Probe, STATUS_LINE_MAX, drive};
+use super::{PORTS, Packet};
+use crate::Nic;
+use crate::dataplane::Shared;
+use crate::io::{FRAME_MAX, TxQueue};
+use crate::neigh::NeighEvent;
+use crate::wire::Mac;
+use crossbeam_channel::Sender;
+use smoltcp::iface::{Config as IfConfig, Interface, SocketSet};
+use smoltcp::phy::{Checksum, Device, DeviceCapabilities, Medium};
+use smoltcp::socket::tcp;
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+/// Where the device sends: the TX ring, with the addresses to wrap packets in.
+pub(super) struct Out<'a, T> {
+    pub(super) tx: &'a mut T,
+    pub(super) mac: Mac,
+    pub(super) shared: &'a Shared,
+    pub(super) neigh_tx: &'a Sender<NeighEvent>,
+}
+
+/// smoltcp's device: sends through `out`, receives the diverted packets queued
+/// in `rxq` (giving their boxes back to `pool`).
+pub(super) struct Dev<'a, T> {
+    pub(super) out: Out<'a, T>,
+    pub(super) rxq: std::collections::VecDeque<Box<Packet>>,
+    pub(super) pool: Sender<Box<Packet>>,
+    pub(super) mtu: usize,
+}
+
+pub(super) struct RxTok<'b> {
+    pkt: Box<Packet>,
+    pool: &'b Sender<Box<Packet>>,
+}
+
+impl smoltcp::phy::RxToken for RxTok<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        let r = f(self.pkt.bytes());
+        let _ = self.pool.try_send(self.pkt);
+        r
+    }
+}
+
+pub(super) struct TxTok<'b, 'a, T> {
+    out: &'b mut Out<'a, T>,
+}
+
+impl<T: TxQueue> smoltcp::phy::TxToken for TxTok<'_, '_, T> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut buf = [0u8; FRAME_MAX];
+        let eth = crate::wire::ethernet::HEADER_LEN;
+        let end = (eth + len).min(FRAME_MAX);
+        let r = f(&mut buf[eth..end]);
+        if end - eth < 20 {
+            return r;
+        }
+        let dst = u32::from_be_bytes([buf[eth + 16], buf[eth + 17], buf[eth + 18], buf[eth + 19]]);
+        let Some(mac) = self.out.shared.neigh.load().get(Nic::Int, dst) else {
+            // The control thread resolves it; TCP sends again.
+            let _ = self.out.neigh_tx.try_send(NeighEvent::Resolve {
+                nic: Nic::Int,
+                ip: dst,
+            });
+            return r;
+        };
+        buf[..6].copy_from_slice(&mac.0);
+        buf[6..12].copy_from_slice(&self.out.mac.0);
+        buf[12..14].copy_from_slice(&crate::wire::ethernet::ethertype::IPV4.to_be_bytes());
+        self.out.tx.send_one(&buf[..end]);
+        r
+    }
+}
+
+impl<'a, T: TxQueue> Device for Dev<'a, T> {
+    type RxToken<'b>
+        = RxTok<'b>
+    where
+        Self: 'b;
+    type TxToken<'b>
+        = TxTok<'b, 'a, T>
+    where
+        Self: 'b;
+
+    fn receive(
+        &mut self,
+        _: smoltcp::time::Instant,
+    ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        let pkt = self.rxq.pop_front()?;
+        Some((
+            RxTok {
+                pkt,
+                pool: &self.pool,
+            },
+            TxTok { out: &mut self.out },
+        ))
+    }
+
+    fn transmit(&mut self, _: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
+        Some(TxTok { out: &mut self.out })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut c = DeviceCapabilities::default();
+        c.medium = Medium::Ip;
+        c.max_transmission_unit = self.mtu.min(FRAME_MAX - crate::wire::ethernet::HEADER_LEN);
+        // Workers verified the IP checksum; TCP checksums of frames from a local
+        // veth may be left to an offload (CHECKSUM_PARTIAL): do not verify them.
+        c.checksum.ipv4 = Checksum::Tx;
+        c.checksum.tcp = Checksum::Tx;
+        c
+    }
+}
+
+/// smoltcp's clock: time since `start`.
+fn clock(start: Instant, now: Instant) -> smoltcp::time::Instant {
+    smoltcp::time::Instant::from_micros(now.duration_since(start).as_micros() as i64)
+}
+
+/// The health thread's smoltcp side: the interface holding the DIP, its device,
+/// and the sockets of the checks in flight.
+pub(super) struct Stack<'a, T> {
+    pub(super) iface: Interface,
+    pub(super) dev: Dev<'a, T>,
+    pub(super) sockets: SocketSet<'static>,
+    /// Where [`clock`] starts.
+    start: Instant,
+    /// The local port of the next check (cycles through [`PORTS`]).
+    next_port: u16,
+}
+
+impl<'a, T: TxQueue> Stack<'a, T> {
+    /// Sets up the interface (`Medium::Ip`, the DIP with its prefix) over `dev`.
+    pub(super) fn new(mut dev: Dev<'a, T>, dip: Ipv4Addr, prefix_len: u8) -> Self {
+        let start = Instant::now();
+        let seed = {
+            use std::hash::{BuildHasher, Hasher};
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+        };
+        let mut cfg = IfConfig::new(HardwareAddress::Ip);
+        cfg.random_seed = seed;
+        let mut iface = Interface::new(cfg, &mut dev, clock(start, start));
+        iface.update_ip_addrs(|a| {
+            let _ = a.push(IpCidr::new(IpAddress::Ipv4(dip), prefix_len));
+        });
+        Self {
+            iface,
+            dev,
+            sockets: SocketSet::new(Vec::new()),
+            start,
+            next_port: *PORTS.start(),
+        }
+    }
+
+    /// Lets smoltcp take the received packets and send what it has to.
+    pub(super) fn poll(&mut self, now: Instant) {
+        self.iface
+            .poll(clock(self.start, now), &mut self.dev, &mut self.sockets);
+    }
+
+    /// Starts `p`'s check: opens its connection (or, if smoltcp refuses, tries
+    /// again in a second).
+    pub(super) fn start(&mut self, p: &mut Probe, now: Instant) {
+        p.arp_wait = None;
+        p.last_start = Some(now);
+        let mut s = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; 1024]),
+            tcp::SocketBuffer::new(vec![0; 512]),
+        );
+        let port = self.next_port;
+        self.next_port = if self.next_port >= *PORTS.end() {
+            *PORTS.start()
+        } else {
+            self.next_port + 1
+        };
+        let remote = (IpAddress::Ipv4(p.t.addr), p.t.port);
+        if s.connect(self.iface.context(), remote, port).is_err() {
+            p.next = now + Duration::from_secs(1);
+            return;
+        }
+        p.flight = Some(InFlight {
+            handle: self.sockets.add(s),
+            started: now,
+            sent: false,
+            got: Vec::with_capacity(STATUS_LINE_MAX),
+        });
+    }
+
+    /// One step of `p`'s check in flight ([`drive`]): its outcome once it has
+    /// one, and then the connection is reset and its socket dropped.
+    pub(super) fn step(&mut self, p: &mut Probe, now: Instant) -> Option<Outcome> {
+        let f = p.flight.as_mut()?;
+        let s = self.sockets.get_mut::<tcp::Socket>(f.handle);
+        let timeout = Duration::from_secs(u64::from(p.t.check.connect_timeout));
+        let outcome = drive(
+            s,
+            f,
+            &p.t.check.kind,
+            &p.t.addr,
+            now.duration_since(f.started) >= timeout,
+        );
+        let o = outcome?;
+        s.abort();
+        if let Some(f) = p.flight.take() {
+            // Let the RST go out before the socket is dropped.
+            self.poll(now);
+            self.sockets.remove(f.handle);
+        }
+        Some(o)
+    }
+}

@@ -1,0 +1,223 @@
+//! Memory shared with the kernel, for both rooms' rings and the AF_XDP UMEM.
+
+use crate::io::with_context;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+
+/// Memory shared with the kernel: a socket's ring (AF_PACKET, or one of the four
+/// rings of an AF_XDP socket) or an AF_XDP UMEM; unmapped on drop.
+///
+/// Every access is bounds-checked. Which bytes are ours at a given moment is
+/// the ring protocol's business: the owner of a `Mmap` reads or writes a slot
+/// only after the status word or ring index that hands it over says so, and
+/// accesses those words only through [`Mmap::word`] (atomically).
+pub(in crate::io) struct Mmap {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory shared with the kernel, not tied to the
+// thread that made it; its owners hand out slots only through `&mut self` (or,
+// for a split UMEM, each half through its own `&mut MmapPart`), so moving it to
+// another thread is sound.
+unsafe impl Send for Mmap {}
+// SAFETY: through `&Mmap` one can only read (bytes, plain fields) and touch the
+// status/index words atomically; writes need `&mut Mmap` or a `&mut MmapPart`,
+// whose byte ranges are disjoint.
+unsafe impl Sync for Mmap {}
+
+impl Mmap {
+    /// Map `len` bytes of `fd`'s ring at `offset`, which the kernel defines for
+    /// the socket (0 for a packet ring, `XDP_PGOFF_*` for AF_XDP rings).
+    pub(in crate::io) fn ring(
+        fd: &OwnedFd,
+        len: usize,
+        offset: u64,
+        what: &str,
+    ) -> io::Result<Self> {
+        Self::map(Some(fd), len, offset, what)
+    }
+
+    /// Map `len` bytes of fresh zeroed memory (an AF_XDP UMEM, registered with
+    /// the kernel by its [`Mmap::addr`]).
+    pub(in crate::io) fn anonymous(len: usize, what: &str) -> io::Result<Self> {
+        Self::map(None, len, 0, what)
+    }
+
+    fn map(fd: Option<&OwnedFd>, len: usize, offset: u64, what: &str) -> io::Result<Self> {
+        let (flags, raw) = match fd {
+            Some(fd) => (libc::MAP_SHARED, fd.as_raw_fd()),
+            None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1),
+        };
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::other(format!("{what}: offset out of range")))?;
+        // SAFETY: a fresh mapping of `len` bytes at an address the kernel picks
+        // (so it overlaps nothing of ours): anonymous memory, or the ring of a
+        // packet or AF_XDP socket at the offset the kernel defines for it (the
+        // kernel checks the length against the ring it set up).
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags | libc::MAP_POPULATE,
+                raw,
+                offset,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(with_context(io::Error::last_os_error(), what));
+        }
+        let ptr =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Self { ptr, len })
+    }
+
+    /// The user-space address of the mapping (for `XDP_UMEM_REG`).
+    pub(in crate::io) fn addr(&self) -> u64 {
+        self.ptr.as_ptr() as u64
+    }
+
+    pub(in crate::io) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `off..off + len` lies inside the mapping.
+    fn check(&self, off: usize, len: usize) {
+        assert!(
+            off.checked_add(len).is_some_and(|end| end <= self.len),
+            "{off}+{len} is outside a mapping of {}",
+            self.len
+        );
+    }
+
+    /// The status or ring-index word at `off`, shared with the kernel.
+    ///
+    /// # Panics
+    /// If `off + 4` is past the mapping or `off` is not 4-byte aligned.
+    pub(in crate::io) fn word(&self, off: usize) -> &AtomicU32 {
+        self.check(off, 4);
+        assert!(off.is_multiple_of(4));
+        // SAFETY: in bounds and aligned (checked above; the mapping is page
+        // aligned); the kernel and we access this word only atomically.
+        unsafe { &*self.ptr.as_ptr().add(off).cast::<AtomicU32>() }
+    }
+
+    /// A plain u16 field of a slot we own at `off`.
+    ///
+    /// # Panics
+    /// If the field is past the mapping (so are the other accessors).
+    pub(in crate::io) fn read_u16(&self, off: usize) -> u16 {
+        self.check(off, 2);
+        // SAFETY: in bounds (checked above); the slot is ours (its owner checked).
+        unsafe { self.ptr.as_ptr().add(off).cast::<u16>().read_unaligned() }
+    }
+
+    /// A plain u32 field of a slot we own at `off`.
+    pub(in crate::io) fn read_u32(&self, off: usize) -> u32 {
+        self.check(off, 4);
+        // SAFETY: as for `read_u16`.
+        unsafe { self.ptr.as_ptr().add(off).cast::<u32>().read_unaligned() }
+    }
+
+    /// A plain u64 field of a slot we own at `off`.
+    pub(in crate::io) fn read_u64(&self, off: usize) -> u64 {
+        self.check(off, 8);
+        // SAFETY: as for `read_u16`.
+        unsafe { self.ptr.as_ptr().add(off).cast::<u64>().read_unaligned() }
+    }
+
+    pub(in crate::io) fn write_u32(&mut self, off: usize, v: u32) {
+        self.check(off, 4);
+        // SAFETY: in bounds (checked above); the slot is ours until we release it.
+        unsafe { self.ptr.as_ptr().add(off).cast::<u32>().write_unaligned(v) }
+    }
+
+    pub(in crate::io) fn write_u64(&mut self, off: usize, v: u64) {
+        self.check(off, 8);
+        // SAFETY: as for `write_u32`.
+        unsafe { self.ptr.as_ptr().add(off).cast::<u64>().write_unaligned(v) }
+    }
+
+    /// Bytes `off..off + len` of a slot we own.
+    pub(in crate::io) fn bytes(&self, off: usize, len: usize) -> &[u8] {
+        self.check(off, len);
+        // SAFETY: in bounds; the caller owns the slot (its status said so), so the
+        // kernel does not write it while the borrow lives.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(off), len) }
+    }
+
+    pub(in crate::io) fn bytes_mut(&mut self, off: usize, len: usize) -> &mut [u8] {
+        self.check(off, len);
+        // SAFETY: as for `bytes`, and `&mut self` makes the borrow unique.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(off), len) }
+    }
+
+    /// Split the mapping into `..at` and `at..`, for two owners that each touch
+    /// only their own part (the RX and TX halves of an AF_XDP UMEM).
+    ///
+    /// # Panics
+    /// If `at` is past the mapping.
+    pub(in crate::io) fn split(self, at: usize) -> (MmapPart, MmapPart) {
+        self.check(at, 0);
+        let len = self.len;
+        let map = Arc::new(self);
+        (
+            MmapPart {
+                map: Arc::clone(&map),
+                start: 0,
+                end: at,
+            },
+            MmapPart {
+                map,
+                start: at,
+                end: len,
+            },
+        )
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the region `map` mapped; no borrow outlives self.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// One of the two disjoint parts [`Mmap::split`] makes; offsets are those of the
+/// whole mapping (as the kernel's descriptors give them).
+pub(in crate::io) struct MmapPart {
+    map: Arc<Mmap>,
+    start: usize,
+    end: usize,
+}
+
+impl MmapPart {
+    /// Whether `off..off + len` lies inside this part.
+    fn holds(&self, off: usize, len: usize) -> bool {
+        off >= self.start && off.checked_add(len).is_some_and(|end| end <= self.end)
+    }
+
+    /// Bytes `off..off + len` of a frame we own, or `None` if they are not all
+    /// in this part.
+    pub(in crate::io) fn get(&self, off: usize, len: usize) -> Option<&[u8]> {
+        self.holds(off, len).then(|| self.map.bytes(off, len))
+    }
+
+    /// As [`MmapPart::get`], writable.
+    pub(in crate::io) fn get_mut(&mut self, off: usize, len: usize) -> Option<&mut [u8]> {
+        if !self.holds(off, len) {
+            return None;
+        }
+        // SAFETY: in bounds of the mapping (inside this part, which `split` cut
+        // from it). No other Rust reference can alias these bytes: the only
+        // other part covers a disjoint range, the `Mmap` is reachable only
+        // through the two parts, and `&mut self` makes the borrow unique within
+        // this one. That the kernel leaves the frame alone meanwhile is the
+        // owner's ring protocol, as for `Mmap::bytes`.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.map.ptr.as_ptr().add(off), len) })
+    }
+}

@@ -1,0 +1,300 @@
+//! The receive ring: `TPACKET_V2` or `TPACKET_V3`, joined to a fanout group.
+
+use super::sys::{bind, getsockopt, packet_socket, setsockopt};
+use super::{Fanout, Mmap, RingSize, RxVersion, V2_LEN, V2_MAC, V2_SNAPLEN, V2_STATUS};
+use crate::io::fanout;
+use crate::io::{RxFrame, RxMeta, RxQueue, with_context};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::Ordering;
+
+// tpacket_block_desc / tpacket_hdr_v1 offsets.
+const BD_STATUS: usize = 8;
+const BD_NUM_PKTS: usize = 12;
+const BD_FIRST: usize = 16;
+// tpacket3_hdr offsets.
+const V3_NEXT: usize = 0;
+const V3_SNAPLEN: usize = 12;
+const V3_LEN: usize = 16;
+const V3_STATUS: usize = 20;
+const V3_MAC: usize = 24;
+
+fn meta_from(status: u32, wire_len: u32) -> RxMeta {
+    RxMeta {
+        wire_len,
+        csum_partial: status & libc::TP_STATUS_CSUMNOTREADY != 0,
+        vlan: status & libc::TP_STATUS_VLAN_VALID != 0,
+    }
+}
+
+enum Cursor {
+    V2 {
+        frame: u32,
+    },
+    V3 {
+        block: u32,
+        /// Packets left in the current block (0 = no block held).
+        left: u32,
+        /// Offset of the current packet header in the mapping.
+        pkt: usize,
+    },
+}
+
+/// A receive ring bound to one NIC.
+pub struct RxRing {
+    map: Mmap,
+    size: RingSize,
+    cursor: Cursor,
+    v3: bool,
+    fd: OwnedFd,
+}
+
+impl RxRing {
+    /// Open a receive ring on `ifindex` and join `fanout` if given.
+    pub fn open(
+        ifindex: i32,
+        version: RxVersion,
+        size: RingSize,
+        fanout: Option<Fanout>,
+    ) -> io::Result<(Self, u16)> {
+        let fd = packet_socket()?;
+        let v3 = matches!(version, RxVersion::V3 { .. });
+        let ver = if v3 {
+            libc::tpacket_versions::TPACKET_V3
+        } else {
+            libc::tpacket_versions::TPACKET_V2
+        } as libc::c_int;
+        setsockopt(&fd, libc::PACKET_VERSION, &ver, "PACKET_VERSION")?;
+        let one: libc::c_int = 1;
+        // Our own TX (on other sockets) must not come back into our RX ring.
+        setsockopt(
+            &fd,
+            libc::PACKET_IGNORE_OUTGOING,
+            &one,
+            "PACKET_IGNORE_OUTGOING",
+        )?;
+        let req = libc::tpacket_req3 {
+            tp_block_size: size.block_size,
+            tp_block_nr: size.block_nr,
+            tp_frame_size: size.frame_size,
+            tp_frame_nr: size.frame_nr(),
+            tp_retire_blk_tov: match version {
+                RxVersion::V3 { block_timeout_ms } => block_timeout_ms,
+                RxVersion::V2 => 0,
+            },
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
+        };
+        if v3 {
+            setsockopt(&fd, libc::PACKET_RX_RING, &req, "PACKET_RX_RING")?;
+        } else {
+            let req2 = libc::tpacket_req {
+                tp_block_size: req.tp_block_size,
+                tp_block_nr: req.tp_block_nr,
+                tp_frame_size: req.tp_frame_size,
+                tp_frame_nr: req.tp_frame_nr,
+            };
+            setsockopt(&fd, libc::PACKET_RX_RING, &req2, "PACKET_RX_RING")?;
+        }
+        let map = Mmap::ring(&fd, size.bytes(), 0, "mmap(packet ring)")?;
+        bind(&fd, ifindex, libc::ETH_P_ALL as u16)?;
+        let mut group = 0;
+        if let Some(f) = fanout {
+            group = join_fanout(&fd, f)?;
+        }
+        let cursor = if v3 {
+            Cursor::V3 {
+                block: 0,
+                left: 0,
+                pkt: 0,
+            }
+        } else {
+            Cursor::V2 { frame: 0 }
+        };
+        Ok((
+            Self {
+                map,
+                size,
+                cursor,
+                v3,
+                fd,
+            },
+            group,
+        ))
+    }
+
+    /// Hand every frame received so far back to the kernel (before the worker starts:
+    /// frames that arrived before all fanout members had joined).
+    pub fn discard_ready(&mut self) {
+        let mut n = 0;
+        while self.peek().is_some() && n < self.size.frame_nr() * 2 {
+            self.advance();
+            n += 1;
+        }
+    }
+
+    fn frame_off(&self, frame: u32) -> usize {
+        frame as usize * self.size.frame_size as usize
+    }
+
+    fn block_off(&self, block: u32) -> usize {
+        block as usize * self.size.block_size as usize
+    }
+
+    /// The captured bytes of the packet whose header is at `hdr`, bounded to the slot.
+    fn packet(&self, hdr: usize, mac: usize, snaplen: usize, limit: usize) -> &[u8] {
+        let start = hdr + mac;
+        if mac == 0 || start + snaplen > limit {
+            // A header that points outside its slot: hand out nothing, the worker
+            // counts an empty frame as truncated.
+            return &[];
+        }
+        self.map.bytes(start, snaplen)
+    }
+}
+
+impl RxQueue for RxRing {
+    #[inline]
+    fn peek(&mut self) -> Option<RxFrame<'_>> {
+        match self.cursor {
+            Cursor::V2 { frame } => {
+                let off = self.frame_off(frame);
+                let status = self.map.word(off + V2_STATUS).load(Ordering::Acquire);
+                if status & libc::TP_STATUS_USER == 0 {
+                    return None;
+                }
+                let wire_len = self.map.read_u32(off + V2_LEN);
+                let snap = self.map.read_u32(off + V2_SNAPLEN) as usize;
+                let mac = self.map.read_u16(off + V2_MAC) as usize;
+                let limit = off + self.size.frame_size as usize;
+                Some(RxFrame {
+                    data: self.packet(off, mac, snap, limit),
+                    meta: meta_from(status, wire_len),
+                })
+            }
+            Cursor::V3 {
+                mut block,
+                mut left,
+                mut pkt,
+            } => {
+                // Skip blocks the kernel retired empty.
+                let mut spins = 0;
+                while left == 0 {
+                    let boff = self.block_off(block);
+                    let status = self.map.word(boff + BD_STATUS).load(Ordering::Acquire);
+                    if status & libc::TP_STATUS_USER == 0 {
+                        self.cursor = Cursor::V3 { block, left, pkt };
+                        return None;
+                    }
+                    left = self.map.read_u32(boff + BD_NUM_PKTS);
+                    pkt = boff + self.map.read_u32(boff + BD_FIRST) as usize;
+                    if left == 0 {
+                        self.map.word(boff + BD_STATUS).store(0, Ordering::Release);
+                        block = (block + 1) % self.size.block_nr;
+                        spins += 1;
+                        if spins > self.size.block_nr {
+                            self.cursor = Cursor::V3 { block, left, pkt };
+                            return None;
+                        }
+                    }
+                }
+                self.cursor = Cursor::V3 { block, left, pkt };
+                let status = self.map.read_u32(pkt + V3_STATUS);
+                let wire_len = self.map.read_u32(pkt + V3_LEN);
+                let snap = self.map.read_u32(pkt + V3_SNAPLEN) as usize;
+                let mac = self.map.read_u16(pkt + V3_MAC) as usize;
+                let limit = self.block_off(block) + self.size.block_size as usize;
+                Some(RxFrame {
+                    data: self.packet(pkt, mac, snap, limit),
+                    meta: meta_from(status, wire_len),
+                })
+            }
+        }
+    }
+
+    #[inline]
+    fn advance(&mut self) {
+        match self.cursor {
+            Cursor::V2 { frame } => {
+                let off = self.frame_off(frame);
+                let st = self.map.word(off + V2_STATUS);
+                if st.load(Ordering::Relaxed) & libc::TP_STATUS_USER == 0 {
+                    return;
+                }
+                st.store(libc::TP_STATUS_KERNEL, Ordering::Release);
+                self.cursor = Cursor::V2 {
+                    frame: (frame + 1) % self.size.frame_nr(),
+                };
+            }
+            Cursor::V3 { block, left, pkt } => {
+                if left == 0 {
+                    return;
+                }
+                if left == 1 {
+                    let boff = self.block_off(block);
+                    self.map
+                        .word(boff + BD_STATUS)
+                        .store(libc::TP_STATUS_KERNEL, Ordering::Release);
+                    self.cursor = Cursor::V3 {
+                        block: (block + 1) % self.size.block_nr,
+                        left: 0,
+                        pkt: 0,
+                    };
+                } else {
+                    let next = self.map.read_u32(pkt + V3_NEXT) as usize;
+                    self.cursor = Cursor::V3 {
+                        block,
+                        left: left - 1,
+                        pkt: pkt + next,
+                    };
+                }
+            }
+        }
+    }
+
+    fn poll_fd(&self) -> Option<RawFd> {
+        Some(self.fd.as_raw_fd())
+    }
+
+    fn take_kernel_drops(&mut self) -> u64 {
+        if self.v3 {
+            let mut st = libc::tpacket_stats_v3 {
+                tp_packets: 0,
+                tp_drops: 0,
+                tp_freeze_q_cnt: 0,
+            };
+            getsockopt(self.fd.as_raw_fd(), libc::PACKET_STATISTICS, &mut st)
+                .map_or(0, |()| u64::from(st.tp_drops))
+        } else {
+            let mut st = libc::tpacket_stats {
+                tp_packets: 0,
+                tp_drops: 0,
+            };
+            getsockopt(self.fd.as_raw_fd(), libc::PACKET_STATISTICS, &mut st)
+                .map_or(0, |()| u64::from(st.tp_drops))
+        }
+    }
+}
+
+fn join_fanout(fd: &OwnedFd, f: Fanout) -> io::Result<u16> {
+    let mut kind = libc::PACKET_FANOUT_CBPF;
+    if f.id == 0 {
+        kind |= libc::PACKET_FANOUT_FLAG_UNIQUEID;
+    }
+    let arg: libc::c_int = (u32::from(f.id) | (kind << 16)) as libc::c_int;
+    setsockopt(fd, libc::PACKET_FANOUT, &arg, "PACKET_FANOUT")?;
+    let mut got: libc::c_int = 0;
+    getsockopt(fd.as_raw_fd(), libc::PACKET_FANOUT, &mut got)
+        .map_err(|e| with_context(e, "getsockopt(PACKET_FANOUT)"))?;
+    let id = (got & 0xffff) as u16;
+    if f.id == 0 {
+        // The first member installs the program for the whole group.
+        let prog = fanout::program(f.side, f.key);
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
+        setsockopt(fd, libc::PACKET_FANOUT_DATA, &fprog, "PACKET_FANOUT_DATA")?;
+    }
+    Ok(id)
+}

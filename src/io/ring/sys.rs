@@ -1,0 +1,98 @@
+//! The packet socket's system calls, and the two calls both kinds of socket
+//! need: the empty `sendto(2)` that kicks a TX ring and the idle `poll(2)`.
+
+use crate::io::{cvt, with_context};
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+pub(super) fn packet_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; protocol 0 so nothing is received before bind.
+    let fd = cvt(unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    })
+    .map_err(|e| with_context(e, "socket(AF_PACKET)"))?;
+    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub(super) fn setsockopt<T>(fd: &OwnedFd, opt: libc::c_int, val: &T, what: &str) -> io::Result<()> {
+    // SAFETY: `val` points to a live `T` of `size_of::<T>()` bytes for the call.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            opt,
+            (val as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+    .map_err(|e| with_context(e, what))
+}
+
+pub(super) fn getsockopt<T: Copy>(fd: RawFd, opt: libc::c_int, val: &mut T) -> io::Result<()> {
+    let mut len = size_of::<T>() as libc::socklen_t;
+    // SAFETY: `val` is a valid, writable `T`; `len` tells the kernel its size.
+    cvt(unsafe { libc::getsockopt(fd, libc::SOL_PACKET, opt, (val as *mut T).cast(), &mut len) })
+        .map(drop)
+}
+
+pub(super) fn bind(fd: &OwnedFd, ifindex: i32, protocol: u16) -> io::Result<()> {
+    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = protocol.to_be();
+    sll.sll_ifindex = ifindex;
+    // SAFETY: `sll` is a valid sockaddr_ll and the length given is its size.
+    cvt(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+    .map_err(|e| with_context(e, "bind(AF_PACKET)"))
+}
+
+/// `sendto(2)` with no buffer: asks the kernel to transmit what the socket's TX
+/// ring holds (frames marked for sending, or published AF_XDP descriptors).
+pub(in crate::io) fn kick(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: no buffer and no address are passed; the kernel reads only our ring.
+    let ret = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            std::ptr::null(),
+            0,
+            libc::MSG_DONTWAIT,
+            std::ptr::null(),
+            0,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Sleep until one of `fds` is readable or `timeout_ms` passes.
+pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) {
+    let mut pfds = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; 4];
+    let n = fds.len().min(pfds.len());
+    for (p, &fd) in pfds.iter_mut().zip(fds) {
+        p.fd = fd;
+        p.events = libc::POLLIN;
+    }
+    // SAFETY: `pfds` holds `n` initialised pollfd entries and lives across the call.
+    unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+}

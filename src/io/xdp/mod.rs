@@ -1,0 +1,57 @@
+//! The AF_XDP room: AF_XDP sockets and the `bpf(2)` calls that load, attach and
+//! feed their XDP program; one of the crate's three modules with `unsafe` code
+//! (see [`super`]). The memory it shares with the kernel (rings and UMEM) is an
+//! `Mmap` of the AF_PACKET room, used here only through its bounds-checked
+//! methods, so every `unsafe` block of this room is a system call or the zeroing
+//! of a kernel struct.
+//!
+//! With `ringvs run --io xdp` a worker's queues are AF_XDP sockets instead of
+//! AF_PACKET rings. An XDP program on each NIC ([`XdpProgram`]) redirects IPv4 and
+//! ARP frames to the socket bound to the frame's receive queue, before the kernel
+//! builds an `sk_buff` for them: the kernel's IP stack never sees those frames
+//! (nothing to drop, no "not a router" trap), and frames other than IPv4 and ARP
+//! (IPv6, LLDP, VLAN-tagged) still reach the kernel.
+//!
+//! Each socket has its own UMEM (frame memory shared with the kernel), split into
+//! an RX half, whose frames cycle between the fill ring and the RX ring, and a TX
+//! half, whose frames cycle between a free list, the TX ring and the completion
+//! ring. The socket is split into an [`XskRx`] and an [`XskTx`] that touch disjoint
+//! halves and disjoint rings, so the worker can own them as it owns its AF_PACKET
+//! rings.
+//!
+//! Every ring is single-producer/single-consumer: the producer writes descriptors
+//! and then publishes its index with release ordering; the consumer reads the
+//! other side's index with acquire ordering before reading descriptors.
+//!
+//! What AF_XDP cannot tell: whether the sender left a TCP/UDP checksum to an
+//! offload (`CHECKSUM_PARTIAL`, seen on veth).
+//! [`checksum::looks_partial`](crate::wire::checksum::looks_partial) recognises
+//! such a checksum from its value (see there), so the worker completes it as it
+//! does for an AF_PACKET frame marked `TP_STATUS_CSUMNOTREADY`.
+//!
+//! Files: `bpf` (the XDP program and its socket map, [`XdpProgram`]) and `xsk`
+//! (the socket, its four rings and its UMEM: [`open`], [`XskRx`], [`XskTx`]).
+//! They are one room: the `allow(unsafe_code)` of this module covers both.
+#![allow(unsafe_code)]
+
+mod bpf;
+mod xsk;
+
+pub use bpf::{XdpMode, XdpProgram};
+pub use xsk::{XskRx, XskSize, XskTx, open};
+
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// Bytes per UMEM frame: one page holds two; a frame holds the kernel's 256 bytes
+/// of XDP headroom plus a 1500-byte MTU frame.
+pub const FRAME_SIZE: u32 = 2048;
+/// The largest frame (Ethernet header included) a TX slot holds.
+pub const TX_FRAME_MAX: usize = FRAME_SIZE as usize;
+/// The largest frame the kernel can copy into an RX frame (after its headroom).
+pub const RX_FRAME_MAX: usize = FRAME_SIZE as usize - 256;
+
+/// The new fd a system call (`bpf(2)`, `socket(2)`) just returned.
+fn owned(fd: libc::c_int) -> OwnedFd {
+    // SAFETY: `fd` was just returned by the kernel to us and is owned by nobody else.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
