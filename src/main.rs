@@ -1,11 +1,11 @@
 //! `ringvs`: the command line.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ringvs::control::proto::{self, Command};
 use ringvs::control::{self, IoBackend, RunOptions};
 use ringvs::io::ring::RxVersion;
 use ringvs::io::xdp::XdpMode;
 use ringvs::neigh::Prefix;
+use ringvs::proto::{self, Command};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;

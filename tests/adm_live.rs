@@ -7,8 +7,8 @@
 
 mod nslab;
 use nslab::{EXE, NsDirector, Scenario, adm, call, http_bodies};
-use ringvs::proto::{self, Command};
 use ringvs::lab;
+use ringvs::proto::{self, Command};
 use std::process::Command as Process;
 
 const RULES: &str = "\

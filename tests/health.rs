@@ -204,8 +204,8 @@ fn edit_replaces_or_removes_the_check() {
 // Namespace tests (root): failover under load, passive checks.
 // ---------------------------------------------------------------------------
 
-use ringvs::proto::{self, Command};
 use ringvs::lab::{self, Lab};
+use ringvs::proto::{self, Command};
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command as Process, Stdio};

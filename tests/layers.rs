@@ -108,7 +108,11 @@ fn top_level_modules_have_no_import_cycle() {
     let mut done = BTreeSet::new();
     for m in deps.keys() {
         let cycle = visit(m, &deps, &mut Vec::new(), &mut done);
-        assert!(cycle.is_none(), "import cycle: {}", cycle.unwrap_or_default().join(" -> "));
+        assert!(
+            cycle.is_none(),
+            "import cycle: {}",
+            cycle.unwrap_or_default().join(" -> ")
+        );
     }
     // The bottom stays the bottom.
     for low in ["wire", "config"] {
@@ -123,11 +127,12 @@ fn top_level_modules_have_no_import_cycle() {
 #[test]
 fn unsafe_is_allowed_only_in_the_kernel_interface_rooms() {
     for file in sources() {
-        let allows = code(&file)
-            .iter()
-            .any(|l| l.contains("allow(unsafe_code)"));
+        let allows = code(&file).iter().any(|l| l.contains("allow(unsafe_code)"));
         let room = UNSAFE_ROOMS.iter().any(|r| file.starts_with(r));
-        assert!(!allows || room, "{file} allows unsafe code outside the rooms");
+        assert!(
+            !allows || room,
+            "{file} allows unsafe code outside the rooms"
+        );
     }
     for room in UNSAFE_ROOMS {
         let file = format!("{room}.rs");
@@ -137,7 +142,9 @@ fn unsafe_is_allowed_only_in_the_kernel_interface_rooms() {
             format!("{room}/mod.rs")
         };
         assert!(
-            code(&path).iter().any(|l| l.contains("#![allow(unsafe_code)]")),
+            code(&path)
+                .iter()
+                .any(|l| l.contains("#![allow(unsafe_code)]")),
             "{path}: a room declares its unsafe at the top"
         );
     }
@@ -153,8 +160,11 @@ fn no_source_file_is_over_about_700_lines() {
 
 #[test]
 fn module_map_names_every_source_file() {
-    let design = std::fs::read_to_string(Path::new(ROOT).join("docs/design.md")).expect("design.md");
-    let start = design.find("## Module map").expect("docs/design.md has a Module map section");
+    let design =
+        std::fs::read_to_string(Path::new(ROOT).join("docs/design.md")).expect("design.md");
+    let start = design
+        .find("## Module map")
+        .expect("docs/design.md has a Module map section");
     let section = &design[start..];
     let end = section[3..].find("\n## ").map_or(section.len(), |e| e + 3);
     let mut mapped = BTreeSet::new();
@@ -174,6 +184,12 @@ fn module_map_names_every_source_file() {
     let files: BTreeSet<String> = sources().into_iter().collect();
     let missing: Vec<_> = files.difference(&mapped).collect();
     let stale: Vec<_> = mapped.difference(&files).collect();
-    assert!(missing.is_empty(), "not in docs/design.md's module map: {missing:?}");
-    assert!(stale.is_empty(), "in the module map but not in the tree: {stale:?}");
+    assert!(
+        missing.is_empty(),
+        "not in docs/design.md's module map: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "in the module map but not in the tree: {stale:?}"
+    );
 }

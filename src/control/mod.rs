@@ -23,9 +23,6 @@
 
 mod adm;
 mod neigh;
-/// The socket's protocol lives below control (clients such as `observe` use it
-/// too); this path keeps `control::proto` working for the binaries.
-pub use crate::proto;
 mod report;
 mod server;
 mod startup;

@@ -34,8 +34,8 @@
 //! are stopped, the control socket is removed and the namespaces are deleted.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use ringvs::proto::{self, Command, Response};
 use ringvs::lab::{self, Lab, LabOptions};
+use ringvs::proto::{self, Command, Response};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

@@ -11,9 +11,9 @@
 //! Every load is bounded in count and in wall-clock time.
 
 use hdrhistogram::Histogram;
-use ringvs::proto::{self, Command};
 use ringvs::lab::http;
 use ringvs::lab::{Lab, Spawned, VIP, ns_command, ns_run, rs_addr};
+use ringvs::proto::{self, Command};
 use serde::Serialize;
 use std::io::{self, Read};
 use std::net::{SocketAddr, UdpSocket};

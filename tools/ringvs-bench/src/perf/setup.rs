@@ -4,11 +4,11 @@
 
 use super::options::{Datapath, Io, PerfArgs};
 use super::{ME, R, UDP_PORT, s};
-use ringvs::control::proto;
 use ringvs::lab::{
     DIRECTOR_READY_TIMEOUT, EXT_ADDR_CIDR, INT_ADDR_CIDR, Spawned, VIP, ip, kill_and_delete_ns,
     ns_command, ns_run, rs_addr,
 };
+use ringvs::proto;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
