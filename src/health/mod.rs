@@ -10,7 +10,8 @@
 //!   in [`PORTS`], over a bounded channel of pre-allocated boxes ([`Tap::divert`]:
 //!   never blocks, counts drops).
 //! * **Passive checks** (DPVS's dest-check): a worker that sees a real server
-//!   answer a new connection's SYN with RST marks it suspect ([`Tap::suspect`], one
+//!   answer a new connection's SYN with RST, or a client send its SYN again
+//!   (no SYN-ACK within its RTO), marks it suspect ([`Tap::suspect`], one
 //!   atomic OR); the health thread checks a suspect at once instead of waiting for
 //!   `delay_loop`.
 //! * **Verdicts** change only the published snapshot (see [`effective`]): the
