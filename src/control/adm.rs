@@ -34,8 +34,13 @@ pub(super) fn vips(cfg: &Config) -> Vec<Ipv4Addr> {
     cfg.services().iter().map(|s| s.key.addr).collect()
 }
 
-/// Load an `ipvsadm -S` rules file into `cfg`.
-pub fn load_rules(cfg: &mut Config, path: &std::path::Path) -> Result<(), RunError> {
+/// Load an `ipvsadm -S` rules file into `cfg`; its `--set` lines go to
+/// `timeouts` (as `adm -R` applies them).
+pub fn load_rules(
+    cfg: &mut Config,
+    timeouts: &mut Timeouts,
+    path: &std::path::Path,
+) -> Result<(), RunError> {
     let err = |e: String| RunError::Rules {
         path: path.display().to_string(),
         err: e,
@@ -44,6 +49,9 @@ pub fn load_rules(cfg: &mut Config, path: &std::path::Path) -> Result<(), RunErr
     let names = Names::system();
     let cmds = ipvsadm::parse_rules_with(&text, &names).map_err(|e| err(e.to_string()))?;
     for (cmd, (line, _)) in cmds.iter().zip(ipvsadm::rule_lines(&text)) {
+        if let AdmCommand::SetTimeout { tcp, tcpfin, udp } = *cmd {
+            timeouts.set(tcp, tcpfin, udp);
+        }
         ipvsadm::apply(cfg, cmd).map_err(|e| err(format!("line {line}: {e}")))?;
     }
     Ok(())
@@ -263,14 +271,36 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/golden/kernel-ipvsadm-save.rules");
         let mut cfg = Config::new();
-        load_rules(&mut cfg, &path).unwrap();
+        let mut timeouts = Timeouts::default();
+        load_rules(&mut cfg, &mut timeouts, &path).unwrap();
         assert_eq!((cfg.services().len(), cfg.dest_count()), (5, 8));
         let bad = std::env::temp_dir().join(format!("ringvs-bad-{}.rules", std::process::id()));
         std::fs::write(&bad, "-A -t 10.0.0.1:80 -s rr\n-A -t 10.0.0.1:80 -s rr\n").unwrap();
-        let e = load_rules(&mut Config::new(), &bad)
+        let e = load_rules(&mut Config::new(), &mut timeouts, &bad)
             .unwrap_err()
             .to_string();
         let _ = std::fs::remove_file(&bad);
         assert!(e.ends_with("line 2: Service already exists"), "{e}");
+    }
+
+    /// `ringvs run --rules` applies the file's `--set` line, as `adm -R` does.
+    #[test]
+    fn rules_file_sets_timeouts() {
+        let path = std::env::temp_dir().join(format!("ringvs-set-{}.rules", std::process::id()));
+        std::fs::write(&path, "--set 100 20 30\n-A -t 10.0.0.1:80 -s rr\n").unwrap();
+        let (mut cfg, mut timeouts) = (Config::new(), Timeouts::default());
+        let r = load_rules(&mut cfg, &mut timeouts, &path);
+        let _ = std::fs::remove_file(&path);
+        r.unwrap();
+        let secs = |s| timeouts.secs(s);
+        assert_eq!(
+            (
+                secs(State::Established),
+                secs(State::FinWait),
+                secs(State::Udp)
+            ),
+            (100, 20, 30)
+        );
+        assert_eq!(cfg.services().len(), 1);
     }
 }

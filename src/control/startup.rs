@@ -76,7 +76,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         timeouts: Timeouts::default(),
     };
     if let Some(path) = &opts.rules {
-        load_rules(&mut adm.cfg, path)?;
+        load_rules(&mut adm.cfg, &mut adm.timeouts, path)?;
     }
     // The data plane's shared state and wiring (`dataplane::Director`); the
     // workers themselves are built once their queues are open.
