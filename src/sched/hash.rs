@@ -1,6 +1,7 @@
 //! The hashing schedulers: `dh` (destination hashing), `sh` (source hashing)
-//! and `mh` (Maglev hashing). Each builds a static table when the snapshot is
-//! published; a pick is one hash and one lookup, no lock, no write.
+//! and `mh` (Maglev hashing). Each builds a static table, again only when a
+//! published snapshot changes what it is built from; a pick is one hash and
+//! one lookup, no lock, no write.
 //!
 //! `dh` and `sh` use IPVS's 256-bucket tables and its multiplicative hash (the
 //! golden-ratio `hash_32`), so the same address lands in the same bucket as in

@@ -318,7 +318,8 @@ impl Lblcr {
         self.len() == 0
     }
 
-    /// The server set of a destination, most recently added first.
+    /// The server set of a destination, most recently added first, as the
+    /// indices the members had when last used.
     pub fn set_of(&self, vaddr: u32) -> Vec<usize> {
         lock(&self.0)
             .map

@@ -1,7 +1,9 @@
 //! Schedulers: which real server gets a new connection.
 //!
 //! A scheduler is built by the control thread when it publishes a configuration
-//! snapshot and is shared by every worker; [`SchedState::pick`] is called once per
+//! snapshot, carried into later snapshots while the service keeps its scheduler
+//! ([`SchedState::carry`], as the kernel keeps `svc->sched_data`), and shared by
+//! every worker; [`SchedState::pick`] is called once per
 //! *new* connection (never per packet), concurrently from every worker.
 //!
 //! Every IPVS scheduler is here, with the kernel's rules (see each module):
