@@ -2384,3 +2384,73 @@ const RR_80: &[&str] = &[
     "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
     "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
 ];
+
+// Scheduler state across publishes (issue 11): what the workers pick after a
+// publish that follows the running snapshot, as `Ctl::publish` does.
+
+/// Publish `lab.cfg` as the control thread does: following the snapshot the
+/// workers run, so services keep their scheduler state.
+fn publish_following(lab: &mut MemDirector) {
+    let prev = lab.shared.config.load_full();
+    let next = ringvs::nat::Snapshot::build_from(&lab.cfg, Timeouts::default(), Some(&prev));
+    lab.shared.config.store(std::sync::Arc::new(next));
+    lab.shared.bump();
+}
+
+#[test]
+fn rr_position_survives_an_unrelated_adm_publish() {
+    let mut lab = MemDirector::standard();
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS1);
+    // `ipvsadm -A` of another service, and a server for it.
+    let other = ServiceKey::new(Proto::Tcp, VIP, 443);
+    lab.cfg
+        .add_service(other, ringvs::config::Scheduler::Wlc, None)
+        .expect("service");
+    lab.cfg.add_dest(&other, RS1, 443, 1).expect("dest");
+    publish_following(&mut lab);
+    // rr resumes after its last choice instead of starting over.
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40001), RS2);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40002), RS1);
+}
+
+#[test]
+fn mh_quiesce_and_restore_through_the_workers_moves_nobody() {
+    let mut lab = MemDirector::new(&[
+        "-A -t 198.18.0.110:80 -s mh",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+    ]);
+    lab.resolve_all();
+    // On-link clients (the test network has no gateway).
+    let clients: Vec<Ipv4Addr> = (10..110).map(|i| Ipv4Addr::new(198, 18, 0, i)).collect();
+    let first: Vec<Ipv4Addr> = clients
+        .iter()
+        .map(|&c| syn_to(&mut lab, 0, c, 40000))
+        .collect();
+    assert!(first.contains(&RS1) && first.contains(&RS2));
+    let svc = ServiceKey::new(Proto::Tcp, VIP, 80);
+    // `ipvsadm -e -w 0`: RS1 quiesced. Its clients find no server (no
+    // mh-fallback); RS2's keep RS2.
+    lab.cfg.edit_dest(&svc, RS1, 80, 0).expect("quiesce");
+    publish_following(&mut lab);
+    for (&c, &was) in clients.iter().zip(&first) {
+        let (e, i) = push(
+            &mut lab,
+            0,
+            Nic::Ext,
+            &tcp_frame(&L3::from_client(c), 40001, 80, SYN),
+        );
+        assert!(e.is_empty());
+        if was == RS1 {
+            assert!(i.is_empty(), "{c}: no server while RS1 is quiesced");
+        } else {
+            assert_eq!(parse_ip(&one(i)).dst, RS2, "{c}");
+        }
+    }
+    // Restored: every client is back on its first server.
+    lab.cfg.edit_dest(&svc, RS1, 80, 1).expect("restore");
+    publish_following(&mut lab);
+    for (&c, &was) in clients.iter().zip(&first) {
+        assert_eq!(syn_to(&mut lab, 0, c, 40002), was, "{c}");
+    }
+}

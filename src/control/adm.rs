@@ -64,9 +64,15 @@ impl Ctl {
         self.health.set_targets(crate::health::targets(&st.cfg));
         let down = self.health.down();
         let run = crate::health::effective(&st.cfg, &down, false);
-        self.shared
-            .config
-            .store(Arc::new(Snapshot::build(&run, st.timeouts)));
+        // Every publish happens under the configuration lock, so the snapshot
+        // loaded here is the one this publish replaces: services keep their
+        // scheduler state and servers their last weight across it.
+        let prev = self.shared.config.load_full();
+        self.shared.config.store(Arc::new(Snapshot::build_from(
+            &run,
+            st.timeouts,
+            Some(&prev),
+        )));
         self.shared.bump();
     }
 

@@ -10,9 +10,10 @@ pub mod state;
 pub mod table;
 
 use crate::config::{Config, DestId, MAX_DEST_IDS, Scheduler};
-use crate::sched::{Candidate, SchedState};
+use crate::sched::{Candidate, SchedState, same_dest};
 use hashbrown::{HashMap, HashSet};
 pub use state::{Dir, State, Timeouts};
+use std::sync::Arc;
 pub use table::{Conn, ConnTable, FlowKey};
 
 /// A real server as the workers see it.
@@ -24,11 +25,21 @@ pub struct DestEntry {
     pub id: DestId,
     pub u_threshold: u32,
     pub l_threshold: u32,
+    /// IPVS's `last_weight`: the weight the server was added with, then its
+    /// latest non-zero weight (`__ip_vs_update_dest`). `mh` builds its table
+    /// from it, so quiescing a server (weight 0) keeps its slots.
+    pub last_weight: u32,
 }
 
 impl Candidate for DestEntry {
     fn weight(&self) -> u32 {
         self.weight
+    }
+    fn last_weight(&self) -> u32 {
+        self.last_weight
+    }
+    fn id(&self) -> u32 {
+        self.id.0
     }
     fn addr(&self) -> u32 {
         self.addr
@@ -68,6 +79,12 @@ impl Candidate for DestView {
     }
     fn port(&self) -> u16 {
         self.entry.port
+    }
+    fn last_weight(&self) -> u32 {
+        self.entry.last_weight
+    }
+    fn id(&self) -> u32 {
+        self.entry.id.0
     }
 }
 
@@ -124,7 +141,9 @@ impl crate::config::listing::StateName for State {
 /// A virtual service as the workers see it.
 #[derive(Debug)]
 pub struct ServiceEntry {
-    pub sched: SchedState,
+    /// Shared with the previous snapshot's entry while the scheduler and what
+    /// its state depends on are unchanged (see [`SchedState::carry`]).
+    pub sched: Arc<SchedState>,
     pub dests: Box<[DestEntry]>,
     /// The scheduler looks at connection counts (lc, wlc, sed, nq, ovf, twos,
     /// lblc, lblcr) or some server has an upper threshold: the workers sum the
@@ -156,7 +175,24 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The first snapshot: every scheduler starts afresh.
     pub fn build(cfg: &Config, timeouts: Timeouts) -> Self {
+        Self::build_from(cfg, timeouts, None)
+    }
+
+    /// A snapshot of `cfg` that follows `prev` (the one the workers run now):
+    /// a service keeps its scheduler's state (rr position, wrr walk, hash
+    /// tables, lblc/lblcr cache, twos random source) as long as it keeps its
+    /// scheduler, updated for a changed server list as the kernel's hooks do
+    /// ([`SchedState::carry`]); and each real server keeps its
+    /// `last_weight`.
+    ///
+    /// Cost beyond [`Snapshot::build`]: one lookup of each service in `prev`
+    /// and a pass over its previous server list (matching servers by id,
+    /// usually in the same order); schedulers are shared (an `Arc` clone),
+    /// and only a table whose inputs changed is rebuilt, as the kernel
+    /// rebuilds it. No cache is walked or copied.
+    pub fn build_from(cfg: &Config, timeouts: Timeouts, prev: Option<&Snapshot>) -> Self {
         let mut services = HashMap::new();
         let mut vips = HashSet::new();
         let mut live = vec![0u64; (MAX_DEST_IDS as usize).div_ceil(64)].into_boxed_slice();
@@ -168,7 +204,10 @@ impl Snapshot {
                 live[i / 64] |= 1 << (i % 64);
             }
             max_dests = max_dests.max(s.dests.len());
-            let dests: Box<[DestEntry]> = s
+            let addr = u32::from(s.key.addr);
+            let key = (s.key.proto.number(), addr, s.key.port);
+            let before = prev.and_then(|p| p.services.get(&key));
+            let mut dests: Box<[DestEntry]> = s
                 .dests
                 .iter()
                 .map(|d| DestEntry {
@@ -178,9 +217,12 @@ impl Snapshot {
                     id: d.id,
                     u_threshold: d.u_threshold,
                     l_threshold: d.l_threshold,
+                    last_weight: d.weight,
                 })
                 .collect();
-            let addr = u32::from(s.key.addr);
+            if let Some(b) = before {
+                keep_last_weights(&b.dests, &mut dests);
+            }
             vips.insert(addr);
             let needs_counts = matches!(
                 s.sched,
@@ -198,10 +240,14 @@ impl Snapshot {
                 mask: u32::from(s.netmask),
             });
             any_persistent |= persist.is_some();
+            let sched = match before {
+                Some(b) => SchedState::carry(&b.sched, &b.dests, s.sched, s.sched_flags, &dests),
+                None => Arc::new(SchedState::new(s.sched, s.sched_flags, &dests)),
+            };
             services.insert(
-                (s.key.proto.number(), addr, s.key.port),
+                key,
                 ServiceEntry {
-                    sched: SchedState::new(s.sched, s.sched_flags, &dests),
+                    sched,
                     dests,
                     needs_counts,
                     persist,
@@ -225,6 +271,24 @@ impl Snapshot {
         self.live
             .get(i / 64)
             .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+/// IPVS's `last_weight` rule (`__ip_vs_update_dest`): a server added now
+/// takes its weight; a server that was there keeps its previous
+/// `last_weight` while its weight is 0, and takes its weight otherwise.
+/// `dests` come with `last_weight` = `weight`, so only quiesced servers are
+/// looked up, by identity: one comparison where the list kept its order, a
+/// search of `before` where it did not.
+fn keep_last_weights(before: &[DestEntry], dests: &mut [DestEntry]) {
+    for (i, d) in dests.iter_mut().enumerate().filter(|(_, d)| d.weight == 0) {
+        let was = match before.get(i) {
+            Some(b) if same_dest(b, d) => Some(b),
+            _ => before.iter().find(|b| same_dest(*b, d)),
+        };
+        if let Some(b) = was {
+            d.last_weight = b.last_weight;
+        }
     }
 }
 
@@ -286,5 +350,343 @@ mod test {
         assert!(overload_check(&f, 10, 0, 12));
         assert!(!overload_check(&f, 0, 0, 12));
         assert_eq!(f.load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
+
+    /// Scheduler state across publishes, through the production path
+    /// (`Snapshot::build_from`, the real `SchedState`, real `DestEntry`s).
+    mod carry {
+        use super::*;
+        use crate::config::{Proto, SchedFlags, ServiceKey};
+        use crate::sched::{Flow, SchedState};
+        use std::net::Ipv4Addr;
+
+        fn key(port: u16) -> ServiceKey {
+            ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), port)
+        }
+        fn rip(i: u8) -> Ipv4Addr {
+            Ipv4Addr::new(198, 19, 0, i)
+        }
+        fn svc(s: &Snapshot, port: u16) -> &ServiceEntry {
+            &s.services[&(6, u32::from(Ipv4Addr::new(198, 18, 0, 110)), port)]
+        }
+        /// The server (address) a new connection of `flow` gets on `port`.
+        fn pick(s: &Snapshot, port: u16, flow: &Flow) -> Option<Ipv4Addr> {
+            let e = svc(s, port);
+            e.sched
+                .pick(flow, &e.dests)
+                .map(|i| Ipv4Addr::from(e.dests[i].addr))
+        }
+        /// As `pick`, with these inactive connection counts per server.
+        fn pick_loaded(s: &Snapshot, port: u16, flow: &Flow, inact: &[u32]) -> Option<Ipv4Addr> {
+            let e = svc(s, port);
+            let v: Vec<DestView> = e
+                .dests
+                .iter()
+                .zip(inact)
+                .map(|(d, &i)| DestView {
+                    entry: *d,
+                    active: 0,
+                    inactive: i,
+                    overloaded: false,
+                })
+                .collect();
+            e.sched
+                .pick(flow, &v)
+                .map(|i| Ipv4Addr::from(e.dests[i].addr))
+        }
+        fn service(cfg: &mut Config, port: u16, sched: Scheduler, weights: &[u32]) {
+            cfg.add_service(key(port), sched, None).expect("service");
+            for (i, &w) in weights.iter().enumerate() {
+                cfg.add_dest(&key(port), rip(2 + i as u8), port, w)
+                    .expect("dest");
+            }
+        }
+        /// An `adm` change that does not touch the service on port 80.
+        fn unrelated(cfg: &mut Config, port: u16) {
+            service(cfg, port, Scheduler::Wlc, &[1]);
+        }
+        fn next(cfg: &Config, prev: &Snapshot) -> Snapshot {
+            Snapshot::build_from(cfg, Timeouts::default(), Some(prev))
+        }
+
+        #[test]
+        fn rr_position_survives_publishes_and_follows_ip_vs_rr_del_dest() {
+            let mut cfg = Config::new();
+            service(&mut cfg, 80, Scheduler::Rr, &[1, 1, 1]);
+            let f = Flow::default();
+            let s1 = Snapshot::build(&cfg, Timeouts::default());
+            assert_eq!(pick(&s1, 80, &f), Some(rip(2)));
+            // Another service added: rr resumes after its last choice.
+            unrelated(&mut cfg, 443);
+            let s2 = next(&cfg, &s1);
+            assert_eq!(pick(&s2, 80, &f), Some(rip(3)));
+            // A weight edit keeps the list, and the position.
+            cfg.edit_dest(&key(80), rip(2), 80, 5).expect("edit");
+            let s3 = next(&cfg, &s2);
+            assert_eq!(pick(&s3, 80, &f), Some(rip(4)));
+            assert_eq!(pick(&s3, 80, &f), Some(rip(2)));
+            // The last chosen (.2) removed: the cursor moves back to the
+            // entry before it (the head), so the next is the first of the rest.
+            cfg.del_dest(&key(80), rip(2), 80).expect("del");
+            let s4 = next(&cfg, &s3);
+            assert_eq!(pick(&s4, 80, &f), Some(rip(3)));
+            // The last chosen (.3) removed again: back to the head.
+            cfg.del_dest(&key(80), rip(3), 80).expect("del");
+            cfg.add_dest(&key(80), rip(9), 80, 1).expect("add");
+            let s5 = next(&cfg, &s4);
+            assert_eq!(pick(&s5, 80, &f), Some(rip(4)));
+            // A server added at the tail comes next after the cursor.
+            cfg.add_dest(&key(80), rip(8), 80, 1).expect("add");
+            let s6 = next(&cfg, &s5);
+            assert_eq!(pick(&s6, 80, &f), Some(rip(9)));
+            assert_eq!(pick(&s6, 80, &f), Some(rip(8)));
+            assert_eq!(pick(&s6, 80, &f), Some(rip(4)));
+        }
+
+        #[test]
+        fn rr_cursor_removed_moves_to_the_previous_server() {
+            let mut cfg = Config::new();
+            service(&mut cfg, 80, Scheduler::Rr, &[1, 1, 1, 1]);
+            let f = Flow::default();
+            let s1 = Snapshot::build(&cfg, Timeouts::default());
+            assert_eq!(pick(&s1, 80, &f), Some(rip(2)));
+            assert_eq!(pick(&s1, 80, &f), Some(rip(3)));
+            // .3 (the cursor) removed: the cursor is .2, the next is .4.
+            cfg.del_dest(&key(80), rip(3), 80).expect("del");
+            let s2 = next(&cfg, &s1);
+            assert_eq!(pick(&s2, 80, &f), Some(rip(4)));
+            assert_eq!(pick(&s2, 80, &f), Some(rip(5)));
+            assert_eq!(pick(&s2, 80, &f), Some(rip(2)));
+        }
+
+        #[test]
+        fn lblc_cache_survives_publishes_and_server_changes() {
+            let mut cfg = Config::new();
+            service(&mut cfg, 80, Scheduler::Lblc, &[1, 1]);
+            let f = Flow {
+                vaddr: 0x0808_0808,
+                now_s: 10,
+                ..Flow::default()
+            };
+            let s1 = Snapshot::build(&cfg, Timeouts::default());
+            // .2 busier: the destination goes to .3 and is remembered.
+            assert_eq!(pick_loaded(&s1, 80, &f, &[5, 0]), Some(rip(3)));
+            // Unrelated publish: still .3, though wlc alone would say .2.
+            unrelated(&mut cfg, 443);
+            let s2 = next(&cfg, &s1);
+            assert_eq!(pick_loaded(&s2, 80, &f, &[0, 0]), Some(rip(3)));
+            // .2 removed and .4 added: .3 moved to index 0 and is still found,
+            // though wlc would say .4 (idle).
+            cfg.add_dest(&key(80), rip(4), 80, 1).expect("add");
+            cfg.del_dest(&key(80), rip(2), 80).expect("del");
+            let s3 = next(&cfg, &s2);
+            assert_eq!(pick_loaded(&s3, 80, &f, &[3, 0]), Some(rip(3)));
+            // .3 removed: the entry finds no server and is scheduled afresh.
+            cfg.del_dest(&key(80), rip(3), 80).expect("del");
+            let s4 = next(&cfg, &s3);
+            assert_eq!(pick_loaded(&s4, 80, &f, &[0]), Some(rip(4)));
+            let SchedState::Lblc(c) = &*svc(&s4, 80).sched else {
+                unreachable!()
+            };
+            assert_eq!(c.len(), 1);
+        }
+
+        #[test]
+        fn lblcr_sets_survive_publishes() {
+            let mut cfg = Config::new();
+            service(&mut cfg, 80, Scheduler::Lblcr, &[1, 1, 1]);
+            let f = Flow {
+                vaddr: 0x0808_0808,
+                now_s: 10,
+                ..Flow::default()
+            };
+            let s1 = Snapshot::build(&cfg, Timeouts::default());
+            assert_eq!(pick_loaded(&s1, 80, &f, &[5, 5, 0]), Some(rip(4)));
+            cfg.del_dest(&key(80), rip(2), 80).expect("del");
+            let s2 = next(&cfg, &s1);
+            assert_eq!(pick_loaded(&s2, 80, &f, &[0, 3]), Some(rip(4)));
+            let SchedState::Lblcr(c) = &*svc(&s2, 80).sched else {
+                unreachable!()
+            };
+            assert_eq!(c.set_of(0x0808_0808), [1], ".4 is now index 1");
+        }
+
+        #[test]
+        fn twos_random_source_survives_publishes() {
+            let mut cfg = Config::new();
+            service(&mut cfg, 80, Scheduler::Twos, &[1, 1, 1, 1]);
+            let f = Flow::default();
+            let s1 = Snapshot::build(&cfg, Timeouts::default());
+            let dests = svc(&s1, 80).dests.clone();
+            // What the same scheduler picks without any publish.
+            let alone = SchedState::new(Scheduler::Twos, SchedFlags::default(), &dests);
+            let mut expect = (0..48).map(|_| {
+                alone
+                    .pick(&f, &dests)
+                    .map(|i| Ipv4Addr::from(dests[i].addr))
+            });
+            for _ in 0..16 {
+                assert_eq!(pick(&s1, 80, &f), expect.next().flatten());
+            }
+            unrelated(&mut cfg, 443);
+            let s2 = next(&cfg, &s1);
+            let got: Vec<_> = (0..32).map(|_| pick(&s2, 80, &f)).collect();
+            let want: Vec<_> = expect.collect();
+            assert_eq!(got, want, "the draws continue, they do not restart");
+        }
+
+        /// Clients 100.64.0.0 and up.
+        fn client(i: u32) -> Flow {
+            Flow {
+                client: 0x6440_0000 + i,
+                cport: 40_000,
+                ..Flow::default()
+            }
+        }
+
+        /// Quiesce one `mh` server (weight 0) and restore it, publishing each
+        /// step as `adm -e` does, over 100k clients. Returns how many clients
+        /// of the other servers changed server at the quiesce, how many
+        /// changed at the restore, and how many are not back on their first
+        /// server after it. The quiesced server's own clients must leave it
+        /// (to no server, or to another with `mh-fallback`) and come back:
+        /// those moves are not counted.
+        fn mh_quiesce_restore(weights: &[u32], q: usize, flags: SchedFlags) -> [usize; 3] {
+            const N: u32 = 100_000;
+            let mut cfg = Config::new();
+            service(&mut cfg, 80, Scheduler::Mh, weights);
+            cfg.set_service_options(&key(80), flags, Ipv4Addr::BROADCAST)
+                .expect("flags");
+            let qa = rip(2 + q as u8);
+            let picks =
+                |s: &Snapshot| -> Vec<_> { (0..N).map(|i| pick(s, 80, &client(i))).collect() };
+            let s1 = Snapshot::build(&cfg, Timeouts::default());
+            let before = picks(&s1);
+            cfg.edit_dest(&key(80), qa, 80, 0).expect("quiesce");
+            let s2 = next(&cfg, &s1);
+            let during = picks(&s2);
+            cfg.edit_dest(&key(80), qa, 80, weights[q])
+                .expect("restore");
+            let s3 = next(&cfg, &s2);
+            let after = picks(&s3);
+            let (mut at_quiesce, mut at_restore, mut not_back) = (0, 0, 0);
+            for i in 0..N as usize {
+                if before[i] == Some(qa) {
+                    // No server, or another with mh-fallback.
+                    assert_eq!(during[i].is_some(), flags.fallback, "client {i}");
+                    assert_ne!(during[i], Some(qa));
+                } else {
+                    at_quiesce += usize::from(during[i] != before[i]);
+                    at_restore += usize::from(after[i] != during[i]);
+                }
+                not_back += usize::from(after[i] != before[i]);
+            }
+            [at_quiesce, at_restore, not_back]
+        }
+
+        #[test]
+        fn mh_quiesce_then_restore_moves_under_one_percent_of_100k_clients() {
+            let cases: [(&[u32], usize); 3] =
+                [(&[1, 1, 1, 1, 1], 2), (&[1, 2, 3, 4, 5], 4), (&[1; 10], 0)];
+            for (weights, q) in cases {
+                for fallback in [false, true] {
+                    let flags = SchedFlags {
+                        fallback,
+                        port: false,
+                    };
+                    let m = mh_quiesce_restore(weights, q, flags);
+                    assert!(
+                        m.iter().sum::<usize>() < 1000,
+                        "{weights:?} quiesce {q} fallback {fallback}: \
+                         moved at quiesce, at restore, not back: {m:?}"
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn mh_last_weight_follows_ip_vs_update_dest() {
+            let mut cfg = Config::new();
+            service(&mut cfg, 80, Scheduler::Mh, &[3, 1]);
+            let s1 = Snapshot::build(&cfg, Timeouts::default());
+            let lw = |s: &Snapshot| -> Vec<(u32, u32)> {
+                svc(s, 80)
+                    .dests
+                    .iter()
+                    .map(|d| (d.weight, d.last_weight))
+                    .collect()
+            };
+            assert_eq!(lw(&s1), [(3, 3), (1, 1)]);
+            cfg.edit_dest(&key(80), rip(2), 80, 0).expect("quiesce");
+            let s2 = next(&cfg, &s1);
+            assert_eq!(lw(&s2), [(0, 3), (1, 1)]);
+            assert!(Arc::ptr_eq(&svc(&s1, 80).sched, &svc(&s2, 80).sched));
+            // Still quiesced over another publish; then a new weight.
+            unrelated(&mut cfg, 443);
+            let s3 = next(&cfg, &s2);
+            assert_eq!(lw(&s3), [(0, 3), (1, 1)]);
+            cfg.edit_dest(&key(80), rip(2), 80, 2).expect("edit");
+            let s4 = next(&cfg, &s3);
+            assert_eq!(lw(&s4), [(2, 2), (1, 1)]);
+            assert!(!Arc::ptr_eq(&svc(&s3, 80).sched, &svc(&s4, 80).sched));
+            // A server added with weight 0 has last weight 0: no slot.
+            cfg.add_dest(&key(80), rip(7), 80, 0).expect("add");
+            let s5 = next(&cfg, &s4);
+            assert_eq!(lw(&s5)[2], (0, 0));
+            let SchedState::Maglev { table, .. } = &*svc(&s5, 80).sched else {
+                unreachable!()
+            };
+            assert_eq!(table.shares(3)[2], 0);
+        }
+
+        #[test]
+        fn changing_the_scheduler_resets_and_other_service_edits_do_not() {
+            let mut cfg = Config::new();
+            service(&mut cfg, 80, Scheduler::Rr, &[1, 1, 1]);
+            let f = Flow::default();
+            let s1 = Snapshot::build(&cfg, Timeouts::default());
+            assert_eq!(pick(&s1, 80, &f), Some(rip(2)));
+            // `-E` with the same scheduler (persistence on): kept.
+            cfg.edit_service(&key(80), Scheduler::Rr, Some(300))
+                .expect("edit");
+            let s2 = next(&cfg, &s1);
+            assert_eq!(pick(&s2, 80, &f), Some(rip(3)));
+            // Another scheduler, then rr again: each starts afresh.
+            cfg.edit_service(&key(80), Scheduler::Wrr, Some(300))
+                .expect("edit");
+            let s3 = next(&cfg, &s2);
+            assert_eq!(pick(&s3, 80, &f), Some(rip(2)));
+            cfg.edit_service(&key(80), Scheduler::Rr, Some(300))
+                .expect("edit");
+            let s4 = next(&cfg, &s3);
+            assert_eq!(pick(&s4, 80, &f), Some(rip(2)));
+            // lblc's cache does not pass to lblcr.
+            cfg.edit_service(&key(80), Scheduler::Lblc, None)
+                .expect("edit");
+            let s5 = next(&cfg, &s4);
+            assert!(pick(&s5, 80, &f).is_some());
+            cfg.edit_service(&key(80), Scheduler::Lblcr, None)
+                .expect("edit");
+            let s6 = next(&cfg, &s5);
+            let SchedState::Lblcr(c) = &*svc(&s6, 80).sched else {
+                unreachable!()
+            };
+            assert!(c.is_empty());
+            // A service deleted and added again starts afresh too.
+            let s7 = next(&cfg, &s6);
+            assert!(pick(&s7, 80, &f).is_some());
+            let SchedState::Lblcr(c) = &*svc(&s7, 80).sched else {
+                unreachable!()
+            };
+            assert_eq!(c.len(), 1, "kept across a publish");
+            cfg.del_service(&key(80)).expect("del");
+            let s8 = next(&cfg, &s7);
+            service(&mut cfg, 80, Scheduler::Lblcr, &[1, 1, 1]);
+            let s9 = next(&cfg, &s8);
+            let SchedState::Lblcr(c) = &*svc(&s9, 80).sched else {
+                unreachable!()
+            };
+            assert!(c.is_empty());
+        }
     }
 }

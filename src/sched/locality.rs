@@ -19,11 +19,17 @@
 //!   collected yet (the kernel may still use it until the next full check).
 //!
 //! Unlike the kernel, the cache is bounded: beyond [`HARD_MAX_ENTRIES`] a new
-//! destination is scheduled (by `wlc`) but not remembered. A new configuration
-//! snapshot starts an empty cache (the kernel keeps it across server edits).
+//! destination is scheduled (by `wlc`) but not remembered.
+//!
+//! The cache lives as long as the service keeps its scheduler, across
+//! configuration snapshots (`SchedState::carry`), as the kernel's lives as
+//! long as the service. Entries name servers by identity ([`DestRef`]), not by
+//! their index in one snapshot's list: an entry whose server was removed finds
+//! none and is scheduled afresh at its next use, as the kernel's entry finds
+//! its server no longer `IP_VS_DEST_F_AVAILABLE`.
 
 use super::lc::least_weighted;
-use super::{Candidate, Flow, available, overhead};
+use super::{Candidate, DestRef, Flow, available, overhead};
 use hashbrown::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
@@ -138,7 +144,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[derive(Debug)]
 struct One {
-    dest: u32,
+    dest: DestRef,
     lastuse: u32,
 }
 
@@ -166,10 +172,9 @@ impl Lblc {
         c.collect(now);
         if let Some(e) = c.live(flow.vaddr, now) {
             e.lastuse = now;
-            let d = e.dest as usize;
-            if dests
-                .get(d)
-                .is_some_and(|x| available(x) && !lb_overloaded(x, dests))
+            if let Some(d) = e.dest.find(dests)
+                && available(&dests[d])
+                && !lb_overloaded(&dests[d], dests)
             {
                 return Some(d);
             }
@@ -178,7 +183,7 @@ impl Lblc {
         c.insert(
             flow.vaddr,
             One {
-                dest: d as u32,
+                dest: DestRef::of(dests, d),
                 lastuse: now,
             },
         );
@@ -198,7 +203,7 @@ impl Lblc {
 #[derive(Debug)]
 struct Set {
     /// Members, the most recently added first (the kernel adds at the head).
-    dests: Vec<u32>,
+    dests: Vec<DestRef>,
     /// When a member was last added or removed.
     lastmod: u32,
     lastuse: u32,
@@ -213,9 +218,9 @@ impl Entry for Set {
 impl Set {
     /// The member with the least overhead / weight among available ones; the
     /// first in set order on ties.
-    fn min<C: Candidate>(&self, dests: &[C]) -> Option<usize> {
+    fn min<C: Candidate>(&mut self, dests: &[C]) -> Option<usize> {
         let mut best: Option<(usize, u64, u32)> = None;
-        for d in self.dests.iter().map(|&d| d as usize) {
+        for d in self.dests.iter_mut().filter_map(|m| m.find(dests)) {
             let Some(x) = dests.get(d).filter(|x| available(*x)) else {
                 continue;
             };
@@ -231,9 +236,9 @@ impl Set {
 
     /// The member with the most overhead / weight among those with a weight
     /// (overloaded ones included); the first in set order on ties.
-    fn max<C: Candidate>(&self, dests: &[C]) -> Option<usize> {
+    fn max<C: Candidate>(&mut self, dests: &[C]) -> Option<usize> {
         let mut best: Option<(usize, u64, u32)> = None;
-        for d in self.dests.iter().map(|&d| d as usize) {
+        for d in self.dests.iter_mut().filter_map(|m| m.find(dests)) {
             let Some(x) = dests.get(d).filter(|x| x.weight() > 0) else {
                 continue;
             };
@@ -247,11 +252,18 @@ impl Set {
         best.map(|(d, _, _)| d)
     }
 
-    fn add(&mut self, d: usize, now: u32) {
-        if !self.dests.contains(&(d as u32)) {
-            self.dests.insert(0, d as u32);
+    /// Adds server `d`; members whose server was removed leave the set now.
+    fn add<C: Candidate>(&mut self, dests: &[C], d: usize, now: u32) {
+        self.dests.retain_mut(|m| m.find(dests).is_some());
+        if !self.dests.iter_mut().any(|m| m.find(dests) == Some(d)) {
+            self.dests.insert(0, DestRef::of(dests, d));
             self.lastmod = now;
         }
+    }
+
+    /// Removes server `d` (found by [`Set::max`], so its hint is current).
+    fn remove<C: Candidate>(&mut self, dests: &[C], d: usize) {
+        self.dests.retain_mut(|m| m.find(dests) != Some(d));
     }
 }
 
@@ -275,21 +287,21 @@ impl Lblcr {
                 && elapsed(e.lastmod, now) > EXPIRATION_S
                 && let Some(m) = e.max(dests)
             {
-                e.dests.retain(|&x| x as usize != m);
+                e.remove(dests, m);
                 e.lastmod = now;
             }
             if let Some(d) = min.filter(|&d| !lb_overloaded(&dests[d], dests)) {
                 return Some(d);
             }
             let d = least_weighted(dests, overhead)?;
-            e.add(d, now);
+            e.add(dests, d, now);
             return Some(d);
         }
         let d = least_weighted(dests, overhead)?;
         c.insert(
             flow.vaddr,
             Set {
-                dests: vec![d as u32],
+                dests: vec![DestRef::of(dests, d)],
                 lastmod: now,
                 lastuse: now,
             },
@@ -306,12 +318,13 @@ impl Lblcr {
         self.len() == 0
     }
 
-    /// The server set of a destination, most recently added first.
+    /// The server set of a destination, most recently added first, as the
+    /// indices the members had when last used.
     pub fn set_of(&self, vaddr: u32) -> Vec<usize> {
         lock(&self.0)
             .map
             .get(&vaddr)
-            .map(|e| e.dests.iter().map(|&d| d as usize).collect())
+            .map(|e| e.dests.iter().map(DestRef::hint).collect())
             .unwrap_or_default()
     }
 }

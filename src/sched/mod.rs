@@ -1,7 +1,9 @@
 //! Schedulers: which real server gets a new connection.
 //!
 //! A scheduler is built by the control thread when it publishes a configuration
-//! snapshot and is shared by every worker; [`SchedState::pick`] is called once per
+//! snapshot, carried into later snapshots while the service keeps its scheduler
+//! ([`SchedState::carry`], as the kernel keeps `svc->sched_data`), and shared by
+//! every worker; [`SchedState::pick`] is called once per
 //! *new* connection (never per packet), concurrently from every worker.
 //!
 //! Every IPVS scheduler is here, with the kernel's rules (see each module):
@@ -35,6 +37,7 @@ pub mod lc;
 pub mod locality;
 
 use crate::config::{SchedFlags, Scheduler};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// The longest precomputed `wrr` cycle. Weights whose cycle (sum of weights over
@@ -69,6 +72,70 @@ pub trait Candidate {
     /// reshuffle the other servers' clients. Defaults to the current weight.
     fn last_weight(&self) -> u32 {
         self.weight()
+    }
+    /// The server's identity across snapshots (the configuration's `DestId`).
+    /// With [`Candidate::addr`] and [`Candidate::port`] it says whether two
+    /// snapshots' entries are the same server (see [`same_dest`]).
+    fn id(&self) -> u32 {
+        0
+    }
+}
+
+/// Whether `a` and `b`, from two snapshots, are the same real server: the
+/// same id, address and port. The address and port guard against an id
+/// reused after the allocator wrapped.
+#[inline]
+pub fn same_dest<A: Candidate, B: Candidate>(a: &A, b: &B) -> bool {
+    a.id() == b.id() && a.addr() == b.addr() && a.port() == b.port()
+}
+
+/// A reference to a real server that outlives a snapshot: its identity, and
+/// its index in the list it was taken from as a hint. Schedulers whose state
+/// survives a change of the server list (`lblc`, `lblcr`) keep these instead
+/// of bare indices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DestRef {
+    idx: u32,
+    id: u32,
+    addr: u32,
+    port: u16,
+}
+
+impl DestRef {
+    /// Server `i` of `dests`.
+    pub fn of<C: Candidate>(dests: &[C], i: usize) -> Self {
+        let (id, addr, port) = dests
+            .get(i)
+            .map_or((0, 0, 0), |d| (d.id(), d.addr(), d.port()));
+        DestRef {
+            idx: i as u32,
+            id,
+            addr,
+            port,
+        }
+    }
+
+    /// The index the server had when last found.
+    pub fn hint(&self) -> usize {
+        self.idx as usize
+    }
+
+    fn is<C: Candidate>(&self, d: &C) -> bool {
+        self.id == d.id() && self.addr == d.addr() && self.port == d.port()
+    }
+
+    /// The server's index in `dests`, or `None` if it is not there (removed):
+    /// one comparison while the list is the one the reference was taken
+    /// from, a pass over the list (and the hint updated) after it changed.
+    #[inline]
+    pub fn find<C: Candidate>(&mut self, dests: &[C]) -> Option<usize> {
+        let i = self.idx as usize;
+        if dests.get(i).is_some_and(|d| self.is(d)) {
+            return Some(i);
+        }
+        let i = dests.iter().position(|d| self.is(d))?;
+        self.idx = i as u32;
+        Some(i)
     }
 }
 
@@ -162,6 +229,117 @@ impl SchedState {
         }
     }
 
+    /// Which scheduler this is.
+    pub fn kind(&self) -> Scheduler {
+        match self {
+            SchedState::RoundRobin { .. } => Scheduler::Rr,
+            SchedState::Weighted { .. } => Scheduler::Wrr,
+            SchedState::Least(lc::Least::Lc) => Scheduler::Lc,
+            SchedState::Least(lc::Least::Wlc) => Scheduler::Wlc,
+            SchedState::Least(lc::Least::Sed) => Scheduler::Sed,
+            SchedState::Least(lc::Least::Nq) => Scheduler::Nq,
+            SchedState::Least(lc::Least::Fo) => Scheduler::Fo,
+            SchedState::Least(lc::Least::Ovf) => Scheduler::Ovf,
+            SchedState::Twos { .. } => Scheduler::Twos,
+            SchedState::Dest(_) => Scheduler::Dh,
+            SchedState::Source { .. } => Scheduler::Sh,
+            SchedState::Maglev { .. } => Scheduler::Mh,
+            SchedState::Lblc(_) => Scheduler::Lblc,
+            SchedState::Lblcr(_) => Scheduler::Lblcr,
+        }
+    }
+
+    /// The state for a service's next snapshot, given the state it runs with
+    /// now (`prev`, over the servers `before`): kept as long as the service
+    /// keeps its scheduler, and updated for a changed server list the way
+    /// the kernel scheduler's `add_dest`/`del_dest`/`upd_dest` hooks update
+    /// it. A different scheduler starts afresh, as the kernel's
+    /// `init_service` does after `ip_vs_edit_service` swaps schedulers.
+    ///
+    /// Sharing the `Arc` costs a comparison of the two server lists (ids,
+    /// and weights for the schedulers whose tables depend on them); nothing
+    /// walks a cache or a table unless the kernel would rebuild it too.
+    ///
+    /// * `rr` (`ip_vs_rr.c`): the position survives. The same servers: the
+    ///   same counter, shared. A changed list: the cursor (the last server
+    ///   chosen) is found in the new list, and if it was removed it moves back
+    ///   to the nearest earlier server that remains, or to the head, as
+    ///   `ip_vs_rr_del_dest` moves it to the previous entry. Picks made on the
+    ///   old snapshot while the new one is being built may be missed (the
+    ///   counter is read once).
+    /// * `wrr` (`ip_vs_wrr.c`): kept while servers and weights are unchanged;
+    ///   otherwise the walk restarts, as `ip_vs_wrr_dest_changed` resets it.
+    /// * `lc`, `wlc`, `sed`, `nq`, `fo`, `ovf`: no state.
+    /// * `twos`: its random source is kept whatever the servers (the kernel's
+    ///   `ip_vs_twos.c` has no per-service state at all).
+    /// * `dh`, `sh`, `mh` (`ip_vs_dh_dest_changed`, `ip_vs_sh_dest_changed`,
+    ///   `ip_vs_mh_dest_changed`): the table is rebuilt when what it is
+    ///   built from changed (the number of servers for `dh`; the weights for
+    ///   `sh`; the servers and their `last_weight`s for `mh`), and shared
+    ///   otherwise. Quiescing an `mh` server leaves its `last_weight`, so
+    ///   the table is shared, not rebuilt.
+    /// * `lblc`, `lblcr` (`ip_vs_lblc.c`, `ip_vs_lblcr.c`, which have no
+    ///   server hooks): the cache is kept, whatever the servers. Its entries
+    ///   name servers by identity, so an entry whose server was removed finds
+    ///   none at its next use and is scheduled afresh.
+    pub fn carry<C: Candidate>(
+        prev: &Arc<SchedState>,
+        before: &[C],
+        kind: Scheduler,
+        flags: SchedFlags,
+        dests: &[C],
+    ) -> Arc<SchedState> {
+        if prev.kind() != kind {
+            return Arc::new(SchedState::new(kind, flags, dests));
+        }
+        let same_list =
+            before.len() == dests.len() && before.iter().zip(dests).all(|(a, b)| same_dest(a, b));
+        let same_weights = same_list
+            && before
+                .iter()
+                .zip(dests)
+                .all(|(a, b)| a.weight() == b.weight());
+        let keep = match &**prev {
+            SchedState::RoundRobin { next } => {
+                if same_list {
+                    true
+                } else {
+                    let next = rr_carry(next.load(Ordering::Relaxed), before, dests);
+                    return Arc::new(SchedState::RoundRobin {
+                        next: AtomicUsize::new(next),
+                    });
+                }
+            }
+            SchedState::Weighted { .. } => same_weights,
+            SchedState::Least(_)
+            | SchedState::Twos { .. }
+            | SchedState::Lblc(_)
+            | SchedState::Lblcr(_) => true,
+            SchedState::Dest(_) => before.len() == dests.len(),
+            SchedState::Source { flags: f, .. } => {
+                *f == flags && before.len() == dests.len() && {
+                    before
+                        .iter()
+                        .zip(dests)
+                        .all(|(a, b)| a.weight() == b.weight())
+                }
+            }
+            SchedState::Maglev { flags: f, .. } => {
+                *f == flags
+                    && same_list
+                    && before
+                        .iter()
+                        .zip(dests)
+                        .all(|(a, b)| a.last_weight() == b.last_weight())
+            }
+        };
+        if keep {
+            Arc::clone(prev)
+        } else {
+            Arc::new(SchedState::new(kind, flags, dests))
+        }
+    }
+
     /// The index of the real server for a new connection, or `None` when no
     /// server is available (all quiesced or overloaded, none at all, or — for
     /// `dh`, and `sh`/`mh` without fallback — the hashed one is unavailable).
@@ -179,6 +357,23 @@ impl SchedState {
             SchedState::Lblcr(t) => t.pick(flow, dests),
         }
     }
+}
+
+/// `rr`'s counter for a changed server list. The counter `next` is one past
+/// the last server chosen (`before[(next - 1) % n]`), 0 before the first
+/// pick (the kernel's cursor at the list head). That server keeps its place
+/// in `dests`; if it is gone, the nearest earlier server of `before` that
+/// remains takes it, or the head if none does (`ip_vs_rr_del_dest`).
+fn rr_carry<A: Candidate, B: Candidate>(next: usize, before: &[A], dests: &[B]) -> usize {
+    let n = before.len();
+    if next == 0 || n == 0 {
+        return 0;
+    }
+    let cursor = (next - 1) % n;
+    (0..=cursor)
+        .rev()
+        .find_map(|k| dests.iter().position(|d| same_dest(&before[k], d)))
+        .map_or(0, |i| i + 1)
 }
 
 /// Round robin over available servers; the position is global (one counter
@@ -267,7 +462,6 @@ pub(crate) mod testing {
     #[derive(Clone, Copy, Debug, Default)]
     pub struct D {
         pub w: u32,
-        pub lw: Option<u32>,
         pub act: u32,
         pub inact: u32,
         pub over: bool,
@@ -311,9 +505,6 @@ pub(crate) mod testing {
         }
         fn port(&self) -> u16 {
             self.port
-        }
-        fn last_weight(&self) -> u32 {
-            self.lw.unwrap_or(self.w)
         }
     }
 
