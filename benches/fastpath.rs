@@ -210,7 +210,7 @@ mod lab {
                 int_net: "198.19.0.1/24".parse().expect("prefix"),
                 io_only: false,
                 fanout_key: 0,
-                expire_nodest_conn: false,
+                sysctl: Default::default(),
             };
             // Built as `ringvs run` builds it, for one worker.
             let plan = ringvs::dataplane::Plan::new(1, env, max_conns);

@@ -202,7 +202,7 @@ impl Harness {
             int_net: "198.19.0.1/24".parse().expect("prefix"),
             io_only: false,
             fanout_key: 0,
-            expire_nodest_conn: false,
+            sysctl: Default::default(),
         };
         let plan = Plan {
             handoff_depth: 4,

@@ -215,11 +215,22 @@ struct RunArgs {
     /// NIC, on the CPU RPS picks), `auto` native where the driver has it.
     #[arg(long, value_enum, default_value = "auto")]
     xdp_mode: XdpModeArg,
-    /// IPVS's `expire_nodest_conn`: the first packet of a connection whose real
-    /// server was removed expires the connection and is dropped (default: such
-    /// connections keep flowing until they time out).
+    /// IPVS's `conn_reuse_mode` sysctl: non-zero (default 1), a client SYN that
+    /// meets a connection in TIME_WAIT or CLOSE of the same ports expires it and
+    /// is scheduled anew; 0, it goes to that connection's real server.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=3))]
+    conn_reuse_mode: u8,
+    /// IPVS's `expire_nodest_conn` sysctl: a client packet of a connection whose
+    /// real server was removed expires the connection and is treated as new (a
+    /// SYN is scheduled again). Default: such packets are dropped and the
+    /// connection kept until it times out.
     #[arg(long)]
     expire_nodest_conn: bool,
+    /// IPVS's `expire_quiescent_template` sysctl: a persistence template whose
+    /// real server has weight 0 is not used; the client is scheduled anew.
+    /// Default: quiesced servers keep their persistent clients.
+    #[arg(long)]
+    expire_quiescent_template: bool,
     /// Serve Prometheus metrics (counters per worker, per-server traffic and
     /// connections) over HTTP on this address, e.g. 127.0.0.1:9100.
     #[arg(long, value_name = "ADDR")]
@@ -303,7 +314,11 @@ fn cmd_run(a: RunArgs) -> ExitCode {
         io_only: a.io_only,
         burst: a.burst,
         cpus: a.cpus,
-        expire_nodest_conn: a.expire_nodest_conn,
+        sysctl: ringvs::dataplane::Sysctl {
+            conn_reuse_mode: a.conn_reuse_mode,
+            expire_nodest_conn: a.expire_nodest_conn,
+            expire_quiescent_template: a.expire_quiescent_template,
+        },
         metrics: a.metrics,
         io: match a.io {
             IoArg::Packet => IoBackend::Packet,

@@ -123,8 +123,9 @@ counters! {
     DropHandoffFull => "drop_handoff_full",
     /// Packet larger than the egress MTU.
     DropTooBig => "drop_too_big",
-    /// Packet of a connection whose real server was removed, with
-    /// `--expire-nodest-conn`: the connection is expired and the packet dropped.
+    /// Packet of a connection whose real server was removed: a client packet
+    /// (the connection kept, IPVS's `expire_nodest_conn` 0), or with
+    /// `--expire-nodest-conn` a reply (the connection expired).
     DropNoDestConn => "drop_nodest_conn",
     /// Frames `ringvs capture` matched but could not copy because its reader was
     /// behind (the frame itself was handled as usual).

@@ -200,21 +200,26 @@ fn rule_changes_apply_to_new_connections_only() {
     };
     assert!(row(kept).contains("Masq    1      1"), "{list}");
 
-    // Take its real server out of the service: new connections go elsewhere...
+    // Quiesce its real server (weight 0): new connections go elsewhere...
     adm(
         &control,
         &[
-            "-d",
+            "-e",
             "-t",
             &vip,
             "-r",
             &format!("{}:80", lab::rs_addr(kept)),
+            "-m",
+            "-w",
+            "0",
         ],
     );
     let bodies = http_bodies(&lab, &vip, 4);
     assert_eq!(bodies, vec![format!("i am rs{other}"); 4]);
-    // ...while the established connection keeps its real server (IPVS's default,
-    // expire_nodest_conn = 0).
+    // ...while the established connection keeps its real server, which is still
+    // available in IPVS's sense (`ip_vs_in_hook`, `ip_vs_core.c`). (A server
+    // deleted with `-d` is not: its connections' packets would be dropped, see
+    // tests/pipeline.rs; this test used `-d` before issue 11.)
     let rest: Vec<String> = std::io::BufRead::lines(out)
         .map(|l| l.expect("line"))
         .collect();

@@ -270,24 +270,34 @@ fn wrr_3_to_1_over_40_connections() {
     }
 }
 
+/// A changed configuration applies to new connections; an existing one keeps
+/// its server while the server stays in the service (here quiesced: weight 0 is
+/// still available in IPVS). Removing the service removes its servers: their
+/// connections' client packets are dropped, as IPVS's `__ip_vs_del_service`
+/// unlinks every server (`ip_vs_ctl.c`) and `ip_vs_in_hook` then drops. (Before
+/// issue 11 this test let them flow on.)
 #[test]
 fn config_change_keeps_existing_connections_on_their_server() {
     let mut lab = MemDirector::standard();
     client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, SYN));
     lab.reconfigure(&[
         "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 0",
         "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
     ]);
     let p = client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, ACK));
     assert_eq!(p.dst, RS1, "existing connection keeps RS1");
     let p = client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40001, 80, SYN));
     assert_eq!(p.dst, RS2, "new connection uses the new config");
-    // Removing the service stops new connections only.
+    // Removing the service: no new connection, and the old ones' servers are
+    // gone with it.
     lab.reconfigure(&[]);
     let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40002, 80, SYN));
     assert!(e.is_empty() && i.is_empty());
     assert_eq!(lab.ctr(Ctr::DropNoService), 1);
-    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40001, 80, ACK));
+    let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40001, 80, ACK));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropNoDestConn), 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -1946,7 +1956,7 @@ fn io_only_moves_frames_unchanged_but_for_the_macs() {
 // ---------------------------------------------------------------------------
 
 use ringvs::config::ServiceKey;
-use ringvs::dataplane::Env;
+use ringvs::dataplane::{Env, Sysctl};
 use ringvs::nat::{ConnInfo, DestView, Timeouts};
 use ringvs::stats::DestStats;
 use std::net::Ipv4Addr;
@@ -2323,60 +2333,327 @@ fn persistence_survives_quiescing_but_not_removal() {
     assert_eq!(templates(&mut lab), [template(CLIENT, RS2, 300)]);
 }
 
+/// IPVS (`ip_vs_in_hook`, `ip_vs_core.c`, `expire_nodest_conn` 0): a client
+/// packet of a connection whose real server was removed is dropped silently and
+/// the connection kept (it flows again if the server comes back); replies are
+/// not checked (`ip_vs_out_hook`). ringvs used to forward the client's packets
+/// to the removed server.
 #[test]
-fn removed_server_connections_keep_flowing_by_default() {
+fn removed_server_connections_drop_client_packets_by_default() {
     let mut lab = MemDirector::standard();
     establish_to(&mut lab, 40000, RS1);
     remove_rs(&mut lab, RS1);
-    let p = client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, ACK));
-    assert_eq!(p.dst, RS1);
+    let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, ACK));
+    assert!(e.is_empty() && i.is_empty(), "dropped");
+    assert_eq!(lab.ctr(Ctr::DropNoDestConn), 1);
+    // A SYN of the same ports (an established connection: no port reuse) too.
+    let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+    assert!(e.is_empty() && i.is_empty(), "dropped");
+    assert_eq!(lab.ctr(Ctr::DropNoDestConn), 2);
+    // The connection stays, and the server's replies still reach the client.
+    assert_eq!(lab.w().core.state_count(State::Established), 1);
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 0);
     let q = rs_to_client(
         &mut lab,
         &tcp_frame(&L3::from_rs(RS1, CLIENT), 80, 40000, ACK),
     );
     assert_eq!(q.src, VIP);
-    assert_eq!(lab.ctr(Ctr::DropNoDestConn), 0);
-    assert_eq!(lab.w().core.state_count(State::Established), 1);
     // New connections go to the servers left.
     assert_eq!(syn_to(&mut lab, 0, CLIENT, 40001), RS2);
 }
 
+/// `expire_nodest_conn` 1 (`ip_vs_in_hook`): the client packet of a removed
+/// server's connection expires it and goes on as a packet of no connection: a
+/// SYN is scheduled anew, anything else finds no connection. A reply expires
+/// its connection too (IPVS's `ip_vs_expire_nodest_conn_flush` would have).
 #[test]
-fn expire_nodest_conn_expires_connections_of_removed_servers() {
+fn expire_nodest_conn_expires_and_reschedules_connections_of_removed_servers() {
     let env = Env {
-        expire_nodest_conn: true,
+        sysctl: Sysctl {
+            expire_nodest_conn: true,
+            ..Sysctl::default()
+        },
         ..env()
     };
     let mut lab = MemDirector::with_env(1, RR_80, env, 1024);
     lab.resolve_all();
     let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
     establish_to(&mut lab, 40000, RS1);
-    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40001), RS2);
+    establish_to(&mut lab, 40001, RS2);
     assert_eq!(syn_to(&mut lab, 0, CLIENT, 40002), RS1);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40003), RS2);
+    establish_to(&mut lab, 40004, RS1);
     remove_rs(&mut lab, RS1);
-    // From the client side: dropped, the connection gone.
+    // A client ACK: the connection expired, the ACK of no connection dropped.
     let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, ACK));
     assert!(e.is_empty() && i.is_empty());
-    assert_eq!(lab.ctr(Ctr::DropNoDestConn), 1);
-    assert_eq!(lab.w().core.state_count(State::Established), 0);
-    // From the server side too.
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 1);
+    assert_eq!(lab.ctr(Ctr::DropNoConn), 1);
+    // From the server side: expired and dropped.
     let (e, i) = lab.int(&tcp_frame(&L3::from_rs(RS1, CLIENT), 80, 40002, SYN | ACK));
     assert!(e.is_empty() && i.is_empty());
-    assert_eq!(lab.ctr(Ctr::DropNoDestConn), 2);
+    assert_eq!(lab.ctr(Ctr::DropNoDestConn), 1);
     assert_eq!(lab.ctr(Ctr::ConnExpired), 2);
+    // A SYN on the ports of RS1's established connection: expired, and the SYN
+    // scheduled to the server left.
+    let new_before = lab.ctr(Ctr::ConnNew);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40004), RS2);
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 3);
+    assert_eq!(lab.ctr(Ctr::ConnNew), new_before + 1);
     assert_eq!(lab.published[0].gauges.get(rs1), (0, 0));
-    // The next packet finds no connection.
-    lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, ACK));
-    assert_eq!(lab.ctr(Ctr::DropNoConn), 1);
-    // RS2's connection is untouched; a new SYN goes to RS2.
+    // RS2's connections are untouched; the expired client port opens anew.
     assert_eq!(
         client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40001, 80, ACK)).dst,
         RS2
     );
     assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS2);
     let l = lab.conns(0);
-    assert_eq!(l.len(), 2);
+    assert_eq!(l.len(), 4);
     assert!(l.iter().all(|c| c.dest.0 == RS2));
+}
+
+/// Set the weight of `rs` in the published snapshot.
+fn set_weight(lab: &mut MemDirector, rs: Ipv4Addr, weight: u32) {
+    let id = lab.dest_id(Proto::Tcp, 80, rs, 80);
+    lab.publish_with(|s| {
+        for svc in s.services.values_mut() {
+            for d in svc.dests.iter_mut().filter(|d| d.id == id) {
+                d.weight = weight;
+            }
+        }
+    });
+}
+
+/// A weight-0 server is available (IPVS: `IP_VS_DEST_F_AVAILABLE` stays set):
+/// its connections keep flowing, a SYN on an established connection's ports
+/// stays on it. With `expire_nodest_conn`, such a SYN is scheduled anew
+/// (`ip_vs_in_hook`).
+#[test]
+fn quiesced_servers_keep_their_connections_and_expire_nodest_conn_reschedules_syns() {
+    let mut lab = MemDirector::standard();
+    establish_to(&mut lab, 40000, RS1);
+    set_weight(&mut lab, RS1, 0);
+    assert_eq!(
+        client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, ACK)).dst,
+        RS1
+    );
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS1);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 1);
+    assert_eq!(lab.ctr(Ctr::DropNoDestConn), 0);
+
+    let env = Env {
+        sysctl: Sysctl {
+            expire_nodest_conn: true,
+            ..Sysctl::default()
+        },
+        ..env()
+    };
+    let mut lab = MemDirector::with_env(1, RR_80, env, 1024);
+    lab.resolve_all();
+    establish_to(&mut lab, 40000, RS1);
+    set_weight(&mut lab, RS1, 0);
+    assert_eq!(
+        client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, ACK)).dst,
+        RS1,
+        "only a SYN is rescheduled"
+    );
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS2);
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 1);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 2);
+}
+
+/// Take the connection of `port` (established to `rs`) to TIME_WAIT: the real
+/// server closes first, then the client.
+fn to_time_wait(lab: &mut MemDirector, port: u16, rs: Ipv4Addr) {
+    rs_to_client(
+        lab,
+        &tcp_frame(&L3::from_rs(rs, CLIENT), 80, port, FIN | ACK),
+    );
+    client_to_rs(lab, &tcp_frame(&L3::to_vip(), port, 80, FIN | ACK));
+}
+
+/// `conn_reuse_mode` 1 (IPVS's default; `ip_vs_in_hook` and
+/// `is_new_conn_expected`, `ip_vs_core.c`): a SYN that meets a connection in
+/// TIME_WAIT or CLOSE expires it and is scheduled like any new connection. A
+/// retransmitted SYN (SYN_RECV) and an established connection's ports are not
+/// reuse. ringvs used to send the SYN to the old connection's server.
+#[test]
+fn syn_reusing_the_ports_of_a_finished_connection_is_scheduled_anew() {
+    let mut lab = MemDirector::standard();
+    establish_to(&mut lab, 40000, RS1);
+    to_time_wait(&mut lab, 40000, RS1);
+    assert_eq!(lab.w().core.state_count(State::TimeWait), 1);
+    // rr's next server is RS2: the SYN goes there, on a new connection.
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS2);
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 1);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 2);
+    assert_eq!(lab.w().core.state_count(State::TimeWait), 0);
+    assert_eq!(lab.w().core.state_count(State::SynRecv), 1);
+    // Its SYN again (retransmitted): the same connection, the same server.
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS2);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 2);
+    // Established, then reset by the client (CLOSE): the next SYN is
+    // scheduled anew, to RS1.
+    rs_to_client(
+        &mut lab,
+        &tcp_frame(&L3::from_rs(RS2, CLIENT), 80, 40000, SYN | ACK),
+    );
+    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, ACK));
+    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, RST));
+    assert_eq!(lab.w().core.state_count(State::Close), 1);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS1);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 3);
+    assert_eq!(lab.conns(0).len(), 1);
+    // A reply of the old connection finds nothing.
+    let (e, i) = lab.int(&tcp_frame(&L3::from_rs(RS2, CLIENT), 80, 40000, ACK));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropNoConn), 1);
+    // The gauges follow: one inactive connection (SYN_RECV) on RS1, none on RS2.
+    let (rs1, rs2) = (
+        lab.dest_id(Proto::Tcp, 80, RS1, 80),
+        lab.dest_id(Proto::Tcp, 80, RS2, 80),
+    );
+    assert_eq!(lab.published[0].gauges.get(rs1), (0, 1));
+    assert_eq!(lab.published[0].gauges.get(rs2), (0, 0));
+}
+
+#[test]
+fn conn_reuse_mode_0_sends_a_reused_port_to_the_old_server() {
+    let env = Env {
+        sysctl: Sysctl {
+            conn_reuse_mode: 0,
+            ..Sysctl::default()
+        },
+        ..env()
+    };
+    let mut lab = MemDirector::with_env(1, RR_80, env, 1024);
+    lab.resolve_all();
+    establish_to(&mut lab, 40000, RS1);
+    to_time_wait(&mut lab, 40000, RS1);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS1);
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 0);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 1);
+    assert_eq!(lab.w().core.state_count(State::SynRecv), 1);
+}
+
+/// A connection controlled by a persistence template is not expired by port
+/// reuse (`is_new_conn_expected`: `cp->control`); the SYN reuses it.
+#[test]
+fn port_reuse_keeps_connections_of_a_persistence_template() {
+    let mut lab = lab_with(PERSIST);
+    establish_to(&mut lab, 40000, RS1);
+    to_time_wait(&mut lab, 40000, RS1);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS1);
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 0);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 1);
+}
+
+/// `expire_quiescent_template` (`ip_vs_check_template`, `ip_vs_conn.c`): a
+/// template whose server has weight 0 is not used; the client is scheduled
+/// anew. (Off, the default, is `persistence_survives_quiescing_but_not_removal`.)
+#[test]
+fn expire_quiescent_template_reschedules_clients_of_weight_0_servers() {
+    let env = Env {
+        sysctl: Sysctl {
+            expire_quiescent_template: true,
+            ..Sysctl::default()
+        },
+        ..env()
+    };
+    let mut lab = MemDirector::with_env(1, PERSIST, env, 1024);
+    lab.resolve_all();
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS1);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40001), RS1);
+    set_weight(&mut lab, RS1, 0);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40002), RS2);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40003), RS2);
+    assert_eq!(templates(&mut lab), [template(CLIENT, RS2, 300)]);
+    // The connections already on RS1 stay there.
+    assert_eq!(
+        client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, ACK)).dst,
+        RS1
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Port-0 (catch-all) services
+// ---------------------------------------------------------------------------
+
+const PORT0: &[&str] = &[
+    "-A -t 198.18.0.110:0 -s rr -p 60",
+    "-a -t 198.18.0.110:0 -r 198.19.0.2 -m",
+    "-a -t 198.18.0.110:0 -r 198.19.0.3:8080 -m",
+];
+
+/// A client SYN to `VIP:dport`: the frame the real server got.
+fn syn_port(lab: &mut MemDirector, client: Ipv4Addr, sport: u16, dport: u16) -> Parsed {
+    client_to_rs(lab, &tcp_frame(&L3::from_client(client), sport, dport, SYN))
+}
+
+/// `ip_vs_service_find` (`ip_vs_ctl.c`): a packet with no service of its port
+/// takes the VIP's port-0 service; its template covers every port of the VIP;
+/// the connection keeps the client's destination port (`ip_vs_sched_persist`:
+/// a persistent service's server port is used only for the service's own port).
+/// An exact port's service wins over port 0.
+#[test]
+fn port_0_service_takes_every_port_and_keeps_it() {
+    let mut lab = lab_with(PORT0);
+    let p = syn_port(&mut lab, CLIENT, 40000, 80);
+    assert_eq!((p.dst, p.dport), (RS1, 80));
+    let p = syn_port(&mut lab, CLIENT, 40001, 443);
+    assert_eq!(
+        (p.dst, p.dport),
+        (RS1, 443),
+        "the template holds every port"
+    );
+    // Another client: rr's next server, whose configured port is not used.
+    let p = syn_port(&mut lab, CLIENT2, 40000, 22);
+    assert_eq!((p.dst, p.dport), (RS2, 22));
+    rs_to_client(
+        &mut lab,
+        &tcp_frame(&L3::from_rs(RS2, CLIENT2), 22, 40000, SYN | ACK),
+    );
+    client_to_rs(
+        &mut lab,
+        &tcp_frame(&L3::from_client(CLIENT2), 40000, 22, ACK),
+    );
+    // Replies come from the port the client asked for.
+    let q = rs_to_client(
+        &mut lab,
+        &tcp_frame(&L3::from_rs(RS1, CLIENT), 443, 40001, SYN | ACK),
+    );
+    assert_eq!((q.src, q.sport), (VIP, 443));
+    // UDP has no port-0 service here.
+    let (e, i) = lab.ext(&udp_frame(&L3::to_vip(), 5000, 53, b"q", true));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropNoService), 1);
+    // The templates are the service's: port 0, listed as ipvsadm does.
+    let t = templates(&mut lab);
+    assert_eq!(t.len(), 2);
+    assert!(t.iter().all(|c| c.vip == (VIP, 0)), "{t:?}");
+    // Both of CLIENT's connections go (reset, then CLOSE's 10 s): uncounted on
+    // the port-0 template, which then expires at its timeout.
+    for (sport, dport) in [(40000, 80), (40001, 443)] {
+        client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), sport, dport, RST));
+    }
+    lab.advance(Duration::from_secs(11));
+    lab.poll();
+    lab.advance(Duration::from_secs(50));
+    lab.poll();
+    let t = templates(&mut lab);
+    assert_eq!(t.len(), 1, "CLIENT's template released and expired: {t:?}");
+    assert_eq!(t[0].client.0, CLIENT2);
+    // An exact port's service takes its port back from port 0.
+    let mut rules = PORT0.to_vec();
+    rules.extend([
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:8080 -m",
+    ]);
+    lab.reconfigure(&rules);
+    let p = syn_port(&mut lab, CLIENT, 40002, 80);
+    assert_eq!((p.dst, p.dport), (RS2, 8080));
+    let p = syn_port(&mut lab, CLIENT, 40003, 81);
+    assert_eq!(p.dport, 81);
 }
 
 const RR_80: &[&str] = &[

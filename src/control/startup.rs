@@ -50,8 +50,8 @@ pub struct RunOptions {
     pub cpus: Option<Vec<usize>>,
     /// Which sockets the workers read and write frames with.
     pub io: IoBackend,
-    /// IPVS's `expire_nodest_conn` sysctl (see `dataplane::Env`).
-    pub expire_nodest_conn: bool,
+    /// IPVS's sysctls of the packet path (see `dataplane::Sysctl`).
+    pub sysctl: crate::dataplane::Sysctl,
     /// Serve Prometheus metrics over HTTP here (`--metrics`).
     pub metrics: Option<std::net::SocketAddr>,
 }
@@ -230,7 +230,7 @@ fn worker_env(opts: &RunOptions, ext: &NicInfo, int: &NicInfo, fanout_key: u32) 
         int_net: opts.int_net,
         io_only: opts.io_only,
         fanout_key,
-        expire_nodest_conn: opts.expire_nodest_conn,
+        sysctl: opts.sysctl,
     }
 }
 

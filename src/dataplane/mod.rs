@@ -41,6 +41,6 @@ pub mod tx;
 pub mod worker;
 
 pub use build::{Director, HANDOFF_DEPTH, Plan};
-pub use shared::{Env, Handoff, MAX_LISTING, Published, Shared};
+pub use shared::{Env, Handoff, MAX_LISTING, Published, Shared, Sysctl};
 pub use tx::TxPair;
 pub use worker::{BURST, Core, Worker};

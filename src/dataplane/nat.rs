@@ -4,6 +4,13 @@
 //! packet to a virtual service; advance its TCP state; rewrite destination
 //! (inbound) or source (outbound) with the connection's precomputed checksum
 //! deltas; hand the frame to TX.
+//!
+//! Before a client packet uses its connection, the two checks of `ip_vs_in_hook`
+//! (`ip_vs_core.c`): port reuse (a SYN meeting a finished connection expires it
+//! and is scheduled anew, `conn_reuse_mode` with `is_new_conn_expected`) and the
+//! real server's availability (a removed server's connection drops the packet,
+//! or with `expire_nodest_conn` is expired and the packet treated as new). On
+//! the established path that is a flag test and a bit test.
 
 use super::classify::Segment;
 use super::shared::Published;
@@ -28,7 +35,15 @@ impl Core {
     /// server, scheduling a new connection if it has none.
     pub(super) fn nat_in<T: TxQueue>(&mut self, seg: Segment<'_>, tx: &mut TxPair<T>) {
         let key = FlowKey::new(0, seg.proto, seg.src, seg.sport, seg.dst, seg.dport);
-        let idx = match self.table.lookup(&key) {
+        let found = match self.table.lookup(&key) {
+            Some(i) => match self.check_in(i, seg.proto, seg.flags) {
+                InConn::Use => Some(i),
+                InConn::Drop => return self.ctr.inc(Ctr::DropNoDestConn),
+                InConn::Expired => None,
+            },
+            None => None,
+        };
+        let idx = match found {
             Some(i) => i,
             None => {
                 // A source we could never answer, or one that must not come
@@ -63,7 +78,73 @@ impl Core {
         let Some(idx) = self.table.lookup(&key) else {
             return self.ctr.inc(Ctr::DropNoConn);
         };
+        // IPVS checks no availability on replies (`ip_vs_out_hook`); with
+        // `expire_nodest_conn` it expires a removed server's connections in the
+        // background (`ip_vs_expire_nodest_conn_flush`, `ip_vs_conn.c`). Here a
+        // reply expires its connection instead, so it finds none, as it would
+        // there once the flush ran.
+        if self.env.sysctl.expire_nodest_conn
+            && !self.snap.cfg.dest_live(self.table.get(idx).dest())
+        {
+            self.drop_conn(idx);
+            return self.ctr.inc(Ctr::DropNoDestConn);
+        }
         self.nat_forward(idx, Dir::Output, seg, tx);
+    }
+
+    /// What a client packet does with the connection it found (`ip_vs_in_hook`,
+    /// `ip_vs_core.c`, after `conn_in_get`):
+    ///
+    /// 1. A TCP SYN (`is_new_conn`) meeting a connection that ended, TIME_WAIT or
+    ///    CLOSE, not controlled by a persistence template (`is_new_conn_expected`),
+    ///    with `conn_reuse_mode` non-zero; or, with `expire_nodest_conn`, meeting
+    ///    a connection of a weight-0 server: the connection is expired now and
+    ///    the SYN scheduled as a new connection.
+    /// 2. A connection whose real server is not available (removed from its
+    ///    service): the packet is dropped and the connection kept
+    ///    (`expire_nodest_conn` 0), or the connection is expired and the packet
+    ///    goes on as one of no connection (1). A weight-0 server is available.
+    ///
+    /// On an established flow: one flag test and one bit test.
+    #[inline]
+    fn check_in(&mut self, idx: u32, proto: u8, flags: u8) -> InConn {
+        let c = self.table.get(idx);
+        let live = self.snap.cfg.dest_live(c.dest());
+        if flags & SYN != 0 && proto == protocol::TCP && self.reuse_reschedules(c) {
+            self.drop_conn(idx);
+            return InConn::Expired;
+        }
+        if live {
+            InConn::Use
+        } else if self.env.sysctl.expire_nodest_conn {
+            self.drop_conn(idx);
+            InConn::Expired
+        } else {
+            InConn::Drop
+        }
+    }
+
+    /// Whether a SYN that found connection `c` expires it and is scheduled
+    /// anew (step 1 of [`Core::check_in`]).
+    #[cold]
+    fn reuse_reschedules(&self, c: &Conn) -> bool {
+        let s = self.env.sysctl;
+        if s.expire_nodest_conn {
+            let weight = self
+                .snap
+                .cfg
+                .service_for(c.proto, c.vip, c.vport)
+                .and_then(|(_, svc)| svc.dests.iter().find(|d| d.id == c.dest()))
+                .map(|d| d.weight);
+            if weight == Some(0) {
+                return true;
+            }
+        }
+        // The FIN_WAIT case of bit 2 needs a connection that sees no replies
+        // (`IP_VS_CONN_F_NOOUTPUT`: DR/TUN), which NAT never has.
+        s.conn_reuse_mode != 0
+            && c.template == 0
+            && matches!(c.state, State::TimeWait | State::Close)
     }
 
     /// Track connection `idx` for a packet going `dir`, rewrite the packet and
@@ -76,10 +157,6 @@ impl Core {
         seg: Segment<'_>,
         tx: &mut TxPair<T>,
     ) {
-        if self.env.expire_nodest_conn && !self.snap.cfg.dest_live(self.table.get(idx).dest()) {
-            self.drop_conn(idx);
-            return self.ctr.inc(Ctr::DropNoDestConn);
-        }
         self.track(idx, dir, seg.proto, seg.flags);
         let c = self.table.get(idx);
         let (rw, dest) = (c.rewrite(dir), c.dest());
@@ -114,7 +191,8 @@ impl Core {
         let (proto, flags) = (seg.proto, seg.flags);
         let (client, vip) = ((seg.src, seg.sport), (seg.dst, seg.dport));
         // Borrow the snapshot (no refcount traffic on a line all workers share).
-        let Some(svc) = self.snap.cfg.services.get(&(proto, vip.0, vip.1)) else {
+        // The exact port's service, else the VIP's port-0 one (`ip_vs_service_find`).
+        let Some((svc_id, svc)) = self.snap.cfg.service_for(proto, vip.0, vip.1) else {
             self.ctr.inc(Ctr::DropNoService);
             return None;
         };
@@ -159,16 +237,24 @@ impl Core {
                 }
             },
             Some(p) => {
+                // Keyed by the service, so a port-0 service's template holds
+                // every port of the VIP (IPVS's `<caddr, 0, vaddr, 0>` template of
+                // `ip_vs_sched_persist`).
                 let key = TemplateKey {
-                    svc: (proto, vip.0, vip.1),
+                    svc: svc_id,
                     client: client.0 & p.mask,
                 };
-                // The template's server must still be one of the service's (with
-                // any weight: IPVS keeps quiesced servers' templates by default).
+                // `ip_vs_check_template` (`ip_vs_conn.c`): the template's server
+                // must still be available (one of the service's), and with
+                // `expire_quiescent_template` not have weight 0.
+                let expire_quiescent = self.env.sysctl.expire_quiescent_template;
                 let valid = |t: &TemplateDest| {
-                    dests
-                        .iter()
-                        .any(|d| d.id == t.id && d.addr == t.addr && d.port == t.port)
+                    dests.iter().any(|d| {
+                        d.id == t.id
+                            && d.addr == t.addr
+                            && d.port == t.port
+                            && !(expire_quiescent && d.weight == 0)
+                    })
                 };
                 let chosen = || {
                     pick().map(|i| TemplateDest {
@@ -189,9 +275,15 @@ impl Core {
                 found
             }
         };
-        // A real server added without a port (`-r RIP`) of a port-0 service takes
-        // the packet's destination port, as in IPVS.
-        let rport = if d.port == 0 { vip.1 } else { d.port };
+        // The real server's port, or the packet's when it has none (`-r RIP`), as
+        // `ip_vs_schedule`. A persistent service takes the packet's port too
+        // when the packet is not to the service's own port (a port-0 service),
+        // as `ip_vs_sched_persist` (`ip_vs_core.c`).
+        let rport = if d.port != 0 && (svc.persist.is_none() || vip.1 == svc_id.2) {
+            d.port
+        } else {
+            vip.1
+        };
         let mut conn = Conn::new(proto, client, vip, (d.addr, rport), d.id);
         conn.template = template;
         let fail = |core: &mut Self, why: Ctr| {
@@ -246,7 +338,8 @@ impl Core {
         self.table.touch(idx, new, self.clock.now_s);
     }
 
-    /// Remove connection `idx` now (its real server is gone).
+    /// Expire connection `idx` now (IPVS's `ip_vs_conn_expire_now`): its real
+    /// server is gone, or a SYN reuses its ports.
     pub(super) fn drop_conn(&mut self, idx: u32) {
         let c = self.table.get(idx).clone();
         self.table.remove(idx);
@@ -268,6 +361,16 @@ impl Core {
             self.ctr.inc(Ctr::ConnEvicted);
         }
     }
+}
+
+/// What a client packet does with the connection it found ([`Core::check_in`]).
+enum InConn {
+    /// Forward it on this connection.
+    Use,
+    /// Drop it; the connection stays (its server is unavailable).
+    Drop,
+    /// The connection was expired; the packet is one of no connection.
+    Expired,
 }
 
 /// Fill `out` with the views of `dests`: connections summed over every worker's
@@ -307,10 +410,13 @@ pub(super) fn release_template(templates: &Templates, cfg: &Snapshot, c: &Conn) 
     if c.template == 0 {
         return;
     }
-    let svc = (c.proto, c.vip, c.vport);
-    // The key under the service's current netmask: if `-M` changed, the template
-    // of the old mask is swept (it would not be found or not match generations).
-    if let Some(p) = cfg.services.get(&svc).and_then(|s| s.persist) {
+    // The service it was scheduled by (a port-0 one if no exact port's), its
+    // key under the service's current netmask: if `-M` changed, the template of
+    // the old mask is swept (it would not be found or not match generations).
+    if let Some((svc, p)) = cfg
+        .service_for(c.proto, c.vip, c.vport)
+        .and_then(|(id, s)| s.persist.map(|p| (id, p)))
+    {
         let key = TemplateKey {
             svc,
             client: c.client & p.mask,

@@ -40,10 +40,43 @@ pub struct Env {
     pub io_only: bool,
     /// The fanout programs' hash key (to find the worker owning a flow).
     pub fanout_key: u32,
-    /// IPVS's `expire_nodest_conn`: a packet of a connection whose real server
-    /// was removed expires the connection and is dropped. Off (default), such
-    /// connections keep flowing until they expire.
+    /// IPVS's sysctls that change the packet path (`ringvs run` options).
+    pub sysctl: Sysctl,
+}
+
+/// The IPVS sysctls (`/proc/sys/net/ipv4/vs/`) ringvs has, with IPVS's defaults
+/// (`Sysctl::default()`). Fixed for the life of the director.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sysctl {
+    /// `conn_reuse_mode` (`--conn-reuse-mode`, default 1): a SYN that meets a
+    /// connection in TIME_WAIT or CLOSE (not controlled by a persistence
+    /// template) expires it and is scheduled anew, as `ip_vs_in_hook` with
+    /// `is_new_conn_expected` (`ip_vs_core.c`). 0: the SYN goes to the old
+    /// connection's real server. Bit 2 only concerns connections that see no
+    /// replies (DR/TUN), which NAT never has.
+    pub conn_reuse_mode: u8,
+    /// `expire_nodest_conn` (`--expire-nodest-conn`, default off). A client
+    /// packet of a connection whose real server is no longer available (removed
+    /// from its service, by `-d` or a failing health check) is dropped and the
+    /// connection kept; with it on, the connection is expired and the packet
+    /// treated as one of no connection (a SYN is scheduled anew), as
+    /// `ip_vs_in_hook` (`ip_vs_core.c`). A SYN meeting a connection of a
+    /// weight-0 server is scheduled anew too.
     pub expire_nodest_conn: bool,
+    /// `expire_quiescent_template` (`--expire-quiescent-template`, default off):
+    /// a persistence template whose real server has weight 0 is not used
+    /// (`ip_vs_check_template`, `ip_vs_conn.c`).
+    pub expire_quiescent_template: bool,
+}
+
+impl Default for Sysctl {
+    fn default() -> Self {
+        Self {
+            conn_reuse_mode: 1,
+            expire_nodest_conn: false,
+            expire_quiescent_template: false,
+        }
+    }
 }
 
 impl Env {

@@ -264,7 +264,32 @@ impl Snapshot {
         }
     }
 
-    /// Whether real server `id` exists in this configuration (one bit test).
+    /// The service of a packet to `vip:port`, as `ip_vs_service_find`
+    /// (`ip_vs_ctl.c`) finds it: the service of that exact port, else the VIP's
+    /// port-0 (catch-all) service. IPVS looks for a firewall-mark service first
+    /// and, for TCP, for an FTP service (port 21) before port 0; ringvs has
+    /// neither fwmark services nor the FTP helper. Returns the service's id (its
+    /// port is 0 for the catch-all) with it. The second lookup happens only for
+    /// packets no exact service takes.
+    #[inline]
+    pub fn service_for(
+        &self,
+        proto: u8,
+        vip: u32,
+        port: u16,
+    ) -> Option<(ServiceId, &ServiceEntry)> {
+        let exact = (proto, vip, port);
+        if let Some(s) = self.services.get(&exact) {
+            return Some((exact, s));
+        }
+        let any = (proto, vip, 0);
+        self.services.get(&any).map(|s| (any, s))
+    }
+
+    /// Whether real server `id` exists in this configuration (one bit test):
+    /// IPVS's `IP_VS_DEST_F_AVAILABLE`. A server removed from its service (`-d`,
+    /// or a failing health check without `--inhibit-on-failure`) is not; a
+    /// weight-0 (quiesced, or inhibited) server still is, as in IPVS.
     #[inline]
     pub fn dest_live(&self, id: DestId) -> bool {
         let i = id.0 as usize;

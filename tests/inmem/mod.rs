@@ -86,7 +86,7 @@ pub fn env() -> Env {
         int_net: "198.19.0.1/24".parse().expect("prefix"),
         io_only: false,
         fanout_key: 0,
-        expire_nodest_conn: false,
+        sysctl: Default::default(),
     }
 }
 
