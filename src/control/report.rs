@@ -9,7 +9,7 @@
 use super::adm::dest_ids;
 use super::{Ctl, RunError};
 use crate::config::DestId;
-use crate::dataplane::Published;
+use crate::dataplane::{Listing, MAX_LISTING};
 use crate::nat::{ConnInfo, State};
 use crate::proto::Response;
 use crate::stats::{BatchSummary, Counters, Ctr, DestStats};
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// How often the rate estimator samples the counters, as IPVS's estimator.
 pub const RATE_INTERVAL: Duration = Duration::from_secs(2);
-/// How long `-L -c` waits for the workers' connection listings.
+/// How long `-L -c` waits for a worker that sends nothing of its listing.
 pub const CONNS_WAIT: Duration = Duration::from_secs(1);
 
 /// IPVS's rate estimator: every [`RATE_INTERVAL`] the change of each real
@@ -129,28 +129,15 @@ impl Ctl {
         }
     }
 
-    /// Every worker's connection listing; workers that do not answer within
-    /// [`CONNS_WAIT`] are left out.
+    /// Every worker's connection listing, then the persistence templates. Each
+    /// caller gets its own answer (see `dataplane::Listing`); workers that send
+    /// nothing for [`CONNS_WAIT`] are left out.
     pub(super) fn connections(&self) -> Vec<ConnInfo> {
-        for p in &self.published {
-            p.request_conns();
-        }
-        let deadline = Instant::now() + CONNS_WAIT;
-        let mut pending: Vec<&Arc<Published>> = self.published.iter().collect();
-        let mut all = Vec::new();
-        loop {
-            pending.retain(|p| match p.take_conns() {
-                Some(v) => {
-                    all.extend(v);
-                    false
-                }
-                None => true,
-            });
-            if pending.is_empty() || Instant::now() >= deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let mut l = Listing::start(self.published.iter().map(|p| &**p));
+        l.wait(CONNS_WAIT);
+        let (mut all, now, _missing) = l.finish();
+        let limit = all.len() + MAX_LISTING;
+        self.shared.templates.list(now, &mut all, limit);
         all
     }
 
