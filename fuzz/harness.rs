@@ -165,8 +165,97 @@ pub fn templates() -> Vec<(Nic, Vec<u8>)> {
     ]
 }
 
+/// How far into the pipeline a frame got, judged by the counters it moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Dropped for a bad IP or L4 checksum.
+    Checksum,
+    /// An ICMP error whose quoted packet was translated for a connection.
+    IcmpTranslated,
+    /// ICMP error handling, then dropped (no connection, malformed quote).
+    Icmp,
+    /// The connection table: forwarded through a connection (its state
+    /// updated), a new one, or dropped there (no connection, clash, full).
+    State,
+    /// Anything else: ARP, echo, parsing drops, no service...
+    Other,
+}
+
+/// Frames per [`Stage`] (in its order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stages(pub [u64; 5]);
+
+impl Stages {
+    pub fn add(&mut self, s: Stage) {
+        self.0[s as usize] += 1;
+    }
+    pub fn get(&self, s: Stage) -> u64 {
+        self.0[s as usize]
+    }
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+/// Recompute the IPv4 header checksum and the TCP, UDP or ICMP checksum of a
+/// (mutated) frame, as far as its headers say where they are; for an ICMP
+/// error, the quoted IP header's checksum first. Frames that are not IPv4 or
+/// whose headers do not fit are left as they are.
+pub fn fix_checksums(f: &mut [u8]) {
+    if f.len() < 34 || f[12..14] != [8, 0] {
+        return;
+    }
+    let ihl = usize::from(f[14] & 15) * 4;
+    if ihl < 20 || 14 + ihl > f.len() {
+        return;
+    }
+    let ip_end = (14 + usize::from(u16::from_be_bytes([f[16], f[17]]))).min(f.len());
+    f[24] = 0;
+    f[25] = 0;
+    let c = !fold(sum(&f[14..14 + ihl]));
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    if ip_end <= 14 + ihl {
+        return;
+    }
+    let src = Ipv4Addr::new(f[26], f[27], f[28], f[29]);
+    let dst = Ipv4Addr::new(f[30], f[31], f[32], f[33]);
+    let proto = f[23];
+    let l4 = &mut f[14 + ihl..ip_end];
+    let at = match proto {
+        6 if l4.len() >= 20 => 16,
+        17 if l4.len() >= 8 => 6,
+        1 if l4.len() >= 8 => 2,
+        _ => return,
+    };
+    if proto == 1 && matches!(l4[0], 3 | 11 | 12) && l4.len() >= 28 {
+        let qihl = usize::from(l4[8] & 15) * 4;
+        if qihl >= 20 && 8 + qihl <= l4.len() {
+            l4[18] = 0;
+            l4[19] = 0;
+            let c = !fold(sum(&l4[8..8 + qihl]));
+            l4[18..20].copy_from_slice(&c.to_be_bytes());
+        }
+    }
+    l4[at] = 0;
+    l4[at + 1] = 0;
+    let pseudo = if proto == 1 {
+        0
+    } else {
+        pseudo_header_v4(src, dst, proto, l4.len() as u16)
+    };
+    let c = !fold(combine(pseudo, sum(l4)));
+    let c = if proto == 17 && c == 0 { 0xffff } else { c };
+    l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+}
+
 pub struct Harness {
     pub w: Worker<MemRx, MemTx>,
+    /// Where the last frame fed got to.
+    pub last: Stage,
+    /// Mutated templates per stage reached: with checksums recomputed after
+    /// the mutation, and without.
+    pub fixed: Stages,
+    pub unfixed: Stages,
     neigh_rx: Receiver<NeighEvent>,
     now: Instant,
     templates: Vec<(Nic, Vec<u8>)>,
@@ -238,6 +327,9 @@ impl Harness {
         let neigh_rx = dp.neigh_rx.clone();
         let mut h = Self {
             w,
+            last: Stage::Other,
+            fixed: Stages::default(),
+            unfixed: Stages::default(),
             neigh_rx,
             now,
             templates: templates(),
@@ -299,6 +391,24 @@ impl Harness {
             d(Ctr::NeighQueued),
             d(Ctr::HandoffOut)
         );
+        self.last = if d(Ctr::DropIpChecksum) + d(Ctr::DropL4Checksum) > 0 {
+            Stage::Checksum
+        } else if d(Ctr::IcmpErrorNat) > 0 {
+            Stage::IcmpTranslated
+        } else if d(Ctr::DropIcmp) + d(Ctr::DropIcmpNoConn) > 0 {
+            Stage::Icmp
+        } else if d(Ctr::FwdIn)
+            + d(Ctr::FwdOut)
+            + d(Ctr::ConnNew)
+            + d(Ctr::DropNoConn)
+            + d(Ctr::DropConnClash)
+            + d(Ctr::DropTableFull)
+            > 0
+        {
+            Stage::State
+        } else {
+            Stage::Other
+        };
         self.fed += 1;
         self.sent += sent;
         sent
@@ -307,7 +417,10 @@ impl Harness {
     /// Interpret fuzzer bytes as a run of frames: per frame a header byte (bit 0:
     /// internal NIC; bit 1: partial checksum; bit 2: mutate a template, chosen by
     /// the next byte, with the following (offset, value) pairs, else raw bytes;
-    /// bit 3: address the raw bytes to our MAC as IPv4) and a length byte.
+    /// bit 3: address the raw bytes to our MAC as IPv4; bit 4: recompute the
+    /// checksums of a mutated template, so that the mutation gets past the
+    /// checksum checks to ICMP translation and connection state) and a length
+    /// byte.
     pub fn run(&mut self, mut data: &[u8]) {
         while let [hdr, len, rest @ ..] = data {
             let n = usize::from(*len).min(rest.len());
@@ -328,7 +441,17 @@ impl Harness {
                         f.truncate(at % (f.len() + 1));
                     }
                 }
+                let fix = hdr & 16 != 0;
+                if fix {
+                    fix_checksums(&mut f);
+                }
                 self.one(nic, &f, partial);
+                let tally = if fix {
+                    &mut self.fixed
+                } else {
+                    &mut self.unfixed
+                };
+                tally.add(self.last);
             } else {
                 let nic = if hdr & 1 != 0 { Nic::Int } else { Nic::Ext };
                 let mut f = body.to_vec();

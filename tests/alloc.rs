@@ -9,6 +9,12 @@
 //! * `fast_path_allocates_nothing`: a real worker handles established-flow packets
 //!   in both directions, ARP requests, ICMP echoes, new connections (SYN) and
 //!   expiry with zero allocations.
+//! * `poll_loop_allocates_nothing`: the whole loop (`poll_once`) over a ring-like
+//!   RX queue (preallocated slots): 4000 persistent clients (a template each)
+//!   expired through the loop with their gauges and templates, then made again
+//!   in the warmed-up maps, with zero allocations.
+//! * `pending_arp_allocates_nothing`: frames parked for an unresolved real
+//!   server and flushed when the snapshot resolves it, through `poll_once`.
 //!
 //! Counting is per thread (the test harness runs tests on several threads), and
 //! the tests take one lock so that the process-wide resident size of one is not
@@ -315,16 +321,28 @@ impl TxQueue for SlotTx {
 
 /// One worker with TCP VIP:80 (`sched`) over two real servers, every neighbor
 /// resolved, and zero-allocation TX queues.
-struct TestDirector {
-    w: Worker<MemRx, SlotTx>,
+struct TestDirector<R = MemRx> {
+    w: Worker<R, SlotTx>,
     neigh_rx: Receiver<NeighEvent>,
     out: Arc<Published>,
+    shared: Arc<ringvs::dataplane::Shared>,
+    neigh: NeighTable,
+    start: std::time::Instant,
 }
 
 impl TestDirector {
     /// `counts`: the scheduler gets every worker's gauges and overload flags (as
     /// for lc/wlc or servers with `-x`), here by upper thresholds never reached.
     fn new(sched: &str, max_conns: usize, counts: bool) -> Self {
+        let rx = NicPair::new(MemRx::new(), MemRx::new());
+        TestDirector::on(sched, max_conns, counts, rx, true)
+    }
+}
+
+impl<R: ringvs::io::RxQueue> TestDirector<R> {
+    /// On the RX queues `rx`; `both_rs`: whether the second real server is
+    /// resolved too (if not, frames to it wait for ARP).
+    fn on(sched: &str, max_conns: usize, counts: bool, rx: NicPair<R>, both_rs: bool) -> Self {
         let rules = [
             format!("-A -t {VIP}:80 -s {sched}"),
             format!("-a -t {VIP}:80 -r {}:8080 -m -w 3", RS[0]),
@@ -347,7 +365,8 @@ impl TestDirector {
         let env = Env {
             mac: [Mac(EXT_MAC), Mac(INT_MAC)],
             mtu: [1500, 1500],
-            ext_net: format!("{EXT_ADDR}/24").parse().expect("prefix"),
+            // A /16: room for thousands of on-link clients.
+            ext_net: format!("{EXT_ADDR}/16").parse().expect("prefix"),
             gateway: None,
             int_net: "198.19.0.1/24".parse().expect("prefix"),
             io_only: false,
@@ -363,10 +382,10 @@ impl TestDirector {
         let mut neigh = NeighTable::new();
         let hosts = [
             (Nic::Int, RS[0], RS_MAC[0]),
-            (Nic::Int, RS[1], RS_MAC[1]),
             (Nic::Ext, CLIENT, CLIENT_MAC),
+            (Nic::Int, RS[1], RS_MAC[1]),
         ];
-        for (nic, ip, mac) in hosts {
+        for (nic, ip, mac) in hosts.into_iter().take(if both_rs { 3 } else { 2 }) {
             let ip = u32::from(ip);
             neigh.event(NeighEvent::Resolve { nic, ip }, start);
             let heard = NeighEvent::Heard {
@@ -381,16 +400,16 @@ impl TestDirector {
             .neigh
             .store(Arc::new(neigh.take_snapshot().expect("learned")));
         dp.shared.bump();
-        let queues = (
-            NicPair::new(MemRx::new(), MemRx::new()),
-            NicPair::new(SlotTx::new(), SlotTx::new()),
-        );
+        let queues = (rx, NicPair::new(SlotTx::new(), SlotTx::new()));
         let mut w = dp.workers([queues]).pop().expect("one worker");
         w.poll_once(start);
         Self {
             w,
             neigh_rx: dp.neigh_rx.clone(),
             out: Arc::clone(&dp.published[0]),
+            shared: Arc::clone(&dp.shared),
+            neigh,
+            start,
         }
     }
 
@@ -546,4 +565,228 @@ fn eviction_from_a_full_table_allocates_nothing() {
     assert_eq!(d.w.tx[Nic::Int].committed - int0, 2 * CONNS as u64);
     assert_eq!(d.ctr(Ctr::DropTableFull), 0);
     assert_eq!(d.w.core.table.len(), CONNS);
+}
+
+/// A receive queue like a ring: a fixed number of preallocated slots, frames
+/// copied in by the test and handed out in place (`MemRx` allocates a `Vec`
+/// per frame it is given).
+struct RingRx {
+    slots: Box<[u8]>,
+    lens: Box<[usize]>,
+    head: usize,
+    tail: usize,
+}
+
+const RING_SLOTS: usize = 256;
+
+impl RingRx {
+    fn new() -> Self {
+        Self {
+            slots: vec![0; RING_SLOTS * SLOT_LEN].into_boxed_slice(),
+            lens: vec![0; RING_SLOTS].into_boxed_slice(),
+            head: 0,
+            tail: 0,
+        }
+    }
+
+    /// Copy `f` into the next free slot; false if the ring is full.
+    fn push(&mut self, f: &[u8]) -> bool {
+        if self.tail - self.head == RING_SLOTS {
+            return false;
+        }
+        let i = self.tail % RING_SLOTS;
+        self.slots[i * SLOT_LEN..i * SLOT_LEN + f.len()].copy_from_slice(f);
+        self.lens[i] = f.len();
+        self.tail += 1;
+        true
+    }
+
+    fn is_empty(&self) -> bool {
+        self.head == self.tail
+    }
+}
+
+impl ringvs::io::RxQueue for RingRx {
+    fn peek(&mut self) -> Option<ringvs::io::RxFrame<'_>> {
+        if self.is_empty() {
+            return None;
+        }
+        let i = self.head % RING_SLOTS;
+        let len = self.lens[i];
+        Some(ringvs::io::RxFrame {
+            data: &self.slots[i * SLOT_LEN..i * SLOT_LEN + len],
+            meta: RxMeta {
+                wire_len: len as u32,
+                csum_partial: false,
+                vlan: false,
+            },
+        })
+    }
+
+    fn advance(&mut self) {
+        if !self.is_empty() {
+            self.head += 1;
+        }
+    }
+
+    fn poll_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
+    fn take_kernel_drops(&mut self) -> u64 {
+        0
+    }
+}
+
+type RingDirector = TestDirector<RingRx>;
+
+impl RingDirector {
+    fn ring(sched: &str, max_conns: usize, both_rs: bool) -> Self {
+        let rx = NicPair::new(RingRx::new(), RingRx::new());
+        TestDirector::on(sched, max_conns, true, rx, both_rs)
+    }
+
+    /// Feed `frames` through the external ring, a ring's worth at a time, with
+    /// `poll_once` at `now` draining it.
+    fn feed(&mut self, frames: &[Vec<u8>], now: std::time::Instant) {
+        let mut it = frames.iter().peekable();
+        while it.peek().is_some() {
+            while let Some(f) = it.peek() {
+                if !self.w.rx[Nic::Ext].push(f) {
+                    break;
+                }
+                it.next();
+            }
+            while !self.w.rx[Nic::Ext].is_empty() {
+                self.w.poll_once(now);
+            }
+        }
+    }
+}
+
+/// Client `i` of thousands (198.18.1.0 and up: each its own template).
+fn client(i: usize) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 1, 0)) + i as u32)
+}
+
+/// The whole worker loop (`poll_once`) over a ring-like queue: thousands of
+/// persistent clients (a template each) made and expired, connection expiry
+/// through the loop with its gauge updates and template release, and again
+/// into the warmed-up maps: nothing allocated once warm.
+#[test]
+fn poll_loop_allocates_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const CLIENTS: usize = 4000;
+    let mut d = RingDirector::ring("rr -p 300", 2 * CLIENTS, true);
+    let syns = |port: u16| -> Vec<Vec<u8>> {
+        (0..CLIENTS)
+            .map(|i| tcp((CLIENT_MAC, EXT_MAC), (client(i), port), (VIP, 80), SYN, 0))
+            .collect()
+    };
+    let (first, second) = (syns(10_000), syns(20_000));
+    let mut now = d.start;
+    let gauges = |d: &RingDirector| {
+        (0..2).fold((0, 0), |(a, i), id| {
+            let (da, di) = d.out.gauges.get(DestId(id));
+            (a + da, i + di)
+        })
+    };
+    // Expire everything through the loop: connections (their gauges, their
+    // templates' counts), then the templates by the once-a-second sweep.
+    let expire_all = |d: &mut RingDirector, now: &mut std::time::Instant| {
+        for _ in 0..400 {
+            *now += std::time::Duration::from_secs(1);
+            for _ in 0..4 {
+                d.w.poll_once(*now);
+            }
+        }
+    };
+
+    // Warm-up: the template shards' maps grow to hold the clients.
+    d.feed(&first, now);
+    assert_eq!(
+        d.ctr(Ctr::ConnNew),
+        CLIENTS as u64,
+        "every client connected"
+    );
+    let start = d.start;
+    let now_s = |now: std::time::Instant| now.duration_since(start).as_secs() as u32;
+    assert_eq!(
+        d.shared.templates.len(now_s(now)),
+        CLIENTS,
+        "a template each"
+    );
+    assert_eq!(gauges(&d), (0, CLIENTS as u32), "SYN_RECV is inactive");
+
+    let before = allocs();
+    expire_all(&mut d, &mut now);
+    let n = allocs() - before;
+    assert_eq!(d.w.core.table.len(), 0);
+    assert_eq!(d.ctr(Ctr::ConnExpired), CLIENTS as u64);
+    assert_eq!(gauges(&d), (0, 0), "gauges follow expiry");
+    assert_eq!(d.shared.templates.len(now_s(now)), 0, "templates swept");
+    assert_eq!(
+        n, 0,
+        "{n} allocations expiring {CLIENTS} connections and templates"
+    );
+
+    // The same clients again: templates made anew in the warmed maps.
+    let before = allocs();
+    d.feed(&second, now);
+    let n = allocs() - before;
+    assert_eq!(d.ctr(Ctr::ConnNew), 2 * CLIENTS as u64);
+    assert_eq!(d.shared.templates.len(now_s(now)), CLIENTS);
+    assert_eq!(
+        d.w.tx[Nic::Int].committed,
+        2 * CLIENTS as u64,
+        "all forwarded"
+    );
+    assert_eq!(n, 0, "{n} allocations for {CLIENTS} persistent clients");
+}
+
+/// Frames to a real server not resolved yet wait for ARP and leave when it is
+/// resolved, through `poll_once`, allocating nothing.
+#[test]
+fn pending_arp_allocates_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut d = RingDirector::ring("rr", 1000, false);
+    let now = d.start;
+    // Four frames wait per unresolved neighbor at most: eight SYNs, every
+    // other one to RS[1].
+    let syns: Vec<Vec<u8>> = (0..8)
+        .map(|i| tcp((CLIENT_MAC, EXT_MAC), (CLIENT, port(i)), (VIP, 80), SYN, 0))
+        .collect();
+    // The snapshot that resolves RS[1], made before counting (the control
+    // thread makes it, not the worker).
+    let ip = u32::from(RS[1]);
+    d.neigh
+        .event(NeighEvent::Resolve { nic: Nic::Int, ip }, now);
+    let heard = NeighEvent::Heard {
+        nic: Nic::Int,
+        ip,
+        mac: Mac(RS_MAC[1]),
+        reply: true,
+    };
+    d.neigh.event(heard, now);
+    let snap = Arc::new(d.neigh.take_snapshot().expect("learned"));
+
+    let before = allocs();
+    d.feed(&syns, now);
+    let n = allocs() - before;
+    let waiting = d.ctr(Ctr::NeighQueued);
+    assert_eq!(d.ctr(Ctr::ConnNew), 8);
+    assert_eq!(waiting, 4, "rr: every other SYN waits for RS[1]");
+    assert_eq!(d.ctr(Ctr::DropNeighQueue), 0);
+    assert_eq!(d.w.tx[Nic::Int].committed, 4);
+    assert_eq!(n, 0, "{n} allocations parking {waiting} frames");
+    assert!(d.neigh_rx.try_recv().is_ok(), "asked to resolve RS[1]");
+    while d.neigh_rx.try_recv().is_ok() {}
+
+    d.shared.neigh.store(snap);
+    d.shared.bump();
+    let before = allocs();
+    d.w.poll_once(now);
+    let n = allocs() - before;
+    assert_eq!(d.w.tx[Nic::Int].committed, 8, "the waiting frames left");
+    assert_eq!(n, 0, "{n} allocations flushing {waiting} waiting frames");
 }

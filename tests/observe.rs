@@ -501,6 +501,15 @@ fn metrics_match_the_traffic_sent() {
         in_pkts += pi;
         out_pkts += po;
     }
+    // node_exporter's IPVS totals are the per-server counters summed.
+    assert_eq!(sample(&page, "node_ipvs_connections_total"), 4.0);
+    assert_eq!(sample(&page, "node_ipvs_incoming_packets_total"), in_pkts);
+    assert_eq!(sample(&page, "node_ipvs_outgoing_packets_total"), out_pkts);
+    assert_eq!(
+        sample(&page, "node_ipvs_incoming_bytes_total"),
+        sum(&page, "ringvs_server_in_bytes_total")
+    );
+    assert_eq!(sum(&page, "node_ipvs_backend_weight"), 2.0, "{page}");
     // Every packet forwarded went to one of the two servers, and the per-worker
     // counters agree with the per-server ones.
     assert_eq!(sum(&page, "ringvs_fwd_in_total"), in_pkts);

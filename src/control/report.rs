@@ -9,7 +9,7 @@
 use super::adm::dest_ids;
 use super::{Ctl, RunError};
 use crate::config::DestId;
-use crate::dataplane::Published;
+use crate::dataplane::{Listing, MAX_LISTING};
 use crate::nat::{ConnInfo, State};
 use crate::proto::Response;
 use crate::stats::{BatchSummary, Counters, Ctr, DestStats};
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// How often the rate estimator samples the counters, as IPVS's estimator.
 pub const RATE_INTERVAL: Duration = Duration::from_secs(2);
-/// How long `-L -c` waits for the workers' connection listings.
+/// How long `-L -c` waits for a worker that sends nothing of its listing.
 pub const CONNS_WAIT: Duration = Duration::from_secs(1);
 
 /// IPVS's rate estimator: every [`RATE_INTERVAL`] the change of each real
@@ -129,28 +129,15 @@ impl Ctl {
         }
     }
 
-    /// Every worker's connection listing; workers that do not answer within
-    /// [`CONNS_WAIT`] are left out.
+    /// Every worker's connection listing, then the persistence templates. Each
+    /// caller gets its own answer (see `dataplane::Listing`); workers that send
+    /// nothing for [`CONNS_WAIT`] are left out.
     pub(super) fn connections(&self) -> Vec<ConnInfo> {
-        for p in &self.published {
-            p.request_conns();
-        }
-        let deadline = Instant::now() + CONNS_WAIT;
-        let mut pending: Vec<&Arc<Published>> = self.published.iter().collect();
-        let mut all = Vec::new();
-        loop {
-            pending.retain(|p| match p.take_conns() {
-                Some(v) => {
-                    all.extend(v);
-                    false
-                }
-                None => true,
-            });
-            if pending.is_empty() || Instant::now() >= deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let mut l = Listing::start(self.published.iter().map(|p| &**p));
+        l.wait(CONNS_WAIT);
+        let (mut all, now, _missing) = l.finish();
+        let limit = all.len() + MAX_LISTING;
+        self.shared.templates.list(now, &mut all, limit);
         all
     }
 
@@ -278,7 +265,107 @@ impl Ctl {
             self.shared.neigh.load().len() as f64,
         );
         self.server_metrics(&mut t);
+        self.ipvs_metrics(&mut t);
         t.finish()
+    }
+
+    /// The metrics of node_exporter's IPVS collector (`collector/ipvs_linux.go`),
+    /// same names, labels and help, so that dashboards written for kernel IPVS
+    /// work unchanged: the totals of `/proc/net/ip_vs_stats` (here: summed over
+    /// the real servers configured now) and per real server its connections and
+    /// weight, labelled as node_exporter labels them (`proto` in capitals as
+    /// `/proc/net/ip_vs` shows it, `local_mark` empty: no firewall-mark
+    /// services).
+    fn ipvs_metrics(&self, t: &mut crate::observe::metrics::Text) {
+        let st = self
+            .adm
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut total = DestStats::default();
+        let mut rows = Vec::new();
+        for svc in st.cfg.services() {
+            let vip = svc.key.addr.to_string();
+            let vport = svc.key.port.to_string();
+            let proto = svc.key.proto.name().to_uppercase();
+            for d in &svc.dests {
+                total.add(&self.raw_stats(d.id));
+                let (active, inactive) = self.counts(d.id);
+                let labels = [
+                    vip.clone(),
+                    vport.clone(),
+                    d.addr.to_string(),
+                    d.port.to_string(),
+                    proto.clone(),
+                    String::new(),
+                ];
+                rows.push((labels, active, inactive, d.weight));
+            }
+        }
+        drop(st);
+        for (name, help, v) in [
+            (
+                "node_ipvs_connections_total",
+                "The total number of connections made.",
+                total.conns,
+            ),
+            (
+                "node_ipvs_incoming_packets_total",
+                "The total number of incoming packets.",
+                total.inpkts,
+            ),
+            (
+                "node_ipvs_outgoing_packets_total",
+                "The total number of outgoing packets.",
+                total.outpkts,
+            ),
+            (
+                "node_ipvs_incoming_bytes_total",
+                "The total amount of incoming data.",
+                total.inbytes,
+            ),
+            (
+                "node_ipvs_outgoing_bytes_total",
+                "The total amount of outgoing data.",
+                total.outbytes,
+            ),
+        ] {
+            t.sample(name, "counter", help, &[], v as f64);
+        }
+        const LABELS: [&str; 6] = [
+            "local_address",
+            "local_port",
+            "remote_address",
+            "remote_port",
+            "proto",
+            "local_mark",
+        ];
+        for (name, help, pick) in [
+            (
+                "node_ipvs_backend_connections_active",
+                "The current active connections by local and remote address.",
+                0,
+            ),
+            (
+                "node_ipvs_backend_connections_inactive",
+                "The current inactive connections by local and remote address.",
+                1,
+            ),
+            (
+                "node_ipvs_backend_weight",
+                "The current backend weight by local and remote address.",
+                2,
+            ),
+        ] {
+            for (values, active, inactive, weight) in &rows {
+                let l: Vec<(&str, &str)> = LABELS
+                    .iter()
+                    .zip(values)
+                    .map(|(k, v)| (*k, v.as_str()))
+                    .collect();
+                let v = [f64::from(*active), f64::from(*inactive), f64::from(*weight)][pick];
+                t.sample(name, "gauge", help, &l, v);
+            }
+        }
     }
 
     /// Per worker: every counter, and connections by state.
@@ -455,6 +542,58 @@ pub(super) fn serve_metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// node_exporter's IPVS metrics: its names, its labels in its order, its
+    /// help texts and types, one backend series per real server.
+    #[test]
+    fn metrics_have_node_exporters_ipvs_names_and_labels() {
+        let (c, _garp) = crate::control::test_ctl(2);
+        for line in [
+            "-A -t 198.18.0.110:80 -s wrr",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 3",
+            "-a -t 198.18.0.110:80 -r 198.19.0.3:8080 -m -w 1",
+            "-A -u 198.18.0.110:53 -s rr",
+            "-a -u 198.18.0.110:53 -r 198.19.0.2:53 -m",
+        ] {
+            let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+            assert_eq!(c.adm(&argv).code, 0, "{line}");
+        }
+        let page = c.metrics();
+        for name in [
+            "connections_total",
+            "incoming_packets_total",
+            "outgoing_packets_total",
+            "incoming_bytes_total",
+            "outgoing_bytes_total",
+        ] {
+            assert!(
+                page.contains(&format!(
+                    "# TYPE node_ipvs_{name} counter\nnode_ipvs_{name} 0\n"
+                )),
+                "{name}: {page}"
+            );
+        }
+        let l = |a: &str, p: u16, r: &str, rp: u16, proto: &str| {
+            format!(
+                "{{local_address=\"{a}\",local_port=\"{p}\",remote_address=\"{r}\",remote_port=\"{rp}\",proto=\"{proto}\",local_mark=\"\"}}"
+            )
+        };
+        let w3 = l("198.18.0.110", 80, "198.19.0.2", 80, "TCP");
+        let w1 = l("198.18.0.110", 80, "198.19.0.3", 8080, "TCP");
+        let udp = l("198.18.0.110", 53, "198.19.0.2", 53, "UDP");
+        for want in [
+            format!("node_ipvs_backend_weight{w3} 3\n"),
+            format!("node_ipvs_backend_weight{w1} 1\n"),
+            format!("node_ipvs_backend_weight{udp} 1\n"),
+            format!("node_ipvs_backend_connections_active{w3} 0\n"),
+            format!("node_ipvs_backend_connections_inactive{udp} 0\n"),
+            "# HELP node_ipvs_backend_connections_active The current active connections by local and remote address.\n# TYPE node_ipvs_backend_connections_active gauge\n".to_string(),
+            "# HELP node_ipvs_incoming_bytes_total The total amount of incoming data.\n".to_string(),
+        ] {
+            assert!(page.contains(&want), "{want}: {page}");
+        }
+        assert_eq!(page.matches("node_ipvs_backend_weight{").count(), 3);
+    }
 
     #[test]
     fn estimator_moves_a_quarter_towards_the_rate() {

@@ -85,8 +85,16 @@ pub(super) fn bind_control(path: &std::path::Path) -> Result<UnixListener, RunEr
         err: e,
     };
     // A socket file left by a director that died: replace it, but never steal the
-    // socket of one that is alive.
-    if path.exists() {
+    // socket of one that is alive, and never remove anything that is not a socket
+    // (a mistyped --control naming a file or a directory).
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists and is not a socket; not removing it (use another --control PATH)",
+            )));
+        }
         if UnixStream::connect(path).is_ok() {
             return Err(err(std::io::Error::new(
                 std::io::ErrorKind::AddrInUse,
@@ -285,6 +293,38 @@ mod tests {
 
     fn cred_euid() -> u32 {
         crate::io::cred::euid()
+    }
+
+    /// `--control PATH` replaces a stale socket but never removes a file, a
+    /// directory or a symlink that is there.
+    #[test]
+    fn binding_never_removes_a_non_socket() {
+        let dir = std::env::temp_dir().join(format!("ringvs-bind-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("rules.txt");
+        std::fs::write(&file, "precious\n").unwrap();
+        let sub = dir.join("subdir");
+        std::fs::create_dir(&sub).unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        for p in [&file, &sub, &link] {
+            let e = bind_control(p).map(|_| ()).unwrap_err().to_string();
+            assert!(e.contains("not a socket"), "{}: {e}", p.display());
+        }
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious\n");
+        assert!(sub.is_dir());
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        // A stale socket (nothing listening) is replaced.
+        let stale = dir.join("stale.sock");
+        drop(UnixListener::bind(&stale).unwrap());
+        let l = bind_control(&stale).unwrap();
+        assert!(UnixStream::connect(&stale).is_ok());
+        // A live one is not.
+        let e = bind_control(&stale).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("another director"), "{e}");
+        drop(l);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -234,20 +234,38 @@ fn worker_env(opts: &RunOptions, ext: &NicInfo, int: &NicInfo, fanout_key: u32) 
     }
 }
 
-/// The MTU the data plane enforces: the NIC's, but no more than a ring slot holds.
+/// The MTU the data plane enforces: the NIC's, but no more than a ring slot holds
+/// (start-up says so when it clamps).
 fn clamp_mtu(nic: &NicInfo, io: IoBackend) -> usize {
-    let frame_max = match io {
-        IoBackend::Packet => crate::io::ring::TX_FRAME_MAX,
-        IoBackend::Xdp(_) => crate::io::xdp::RX_FRAME_MAX,
+    let (mtu, note) = mtu_clamp(&nic.name, nic.mtu, io);
+    if let Some(n) = note {
+        eprintln!("ringvs: {n}");
+    }
+    mtu
+}
+
+/// The MTU for a NIC of MTU `mtu` on `io`, and what to say if it was clamped.
+/// On AF_PACKET a frame must fit both a TPACKET_V2 RX slot (the kernel cuts the
+/// rest: 1982 bytes of frame in a 2 KiB slot) and a TX slot; the V3 ring is
+/// clamped the same, so both formats drop the same frames. Above the clamp the
+/// director drops whole frames (`drop_oversize`) instead of forwarding cut ones.
+fn mtu_clamp(name: &str, mtu: usize, io: IoBackend) -> (usize, Option<String>) {
+    let (frame_max, why) = match io {
+        IoBackend::Packet if crate::io::ring::RX_FRAME_MAX <= crate::io::ring::TX_FRAME_MAX => {
+            (crate::io::ring::RX_FRAME_MAX, "an AF_PACKET RX slot")
+        }
+        IoBackend::Packet => (crate::io::ring::TX_FRAME_MAX, "an AF_PACKET TX slot"),
+        IoBackend::Xdp(_) => (crate::io::xdp::RX_FRAME_MAX, "an AF_XDP RX frame"),
     };
     let max = frame_max - crate::wire::ethernet::HEADER_LEN;
-    if nic.mtu > max {
-        eprintln!(
-            "ringvs: {} has MTU {}; frames above {max} bytes of IP are dropped (drop_oversize)",
-            nic.name, nic.mtu
-        );
+    if mtu <= max {
+        return (mtu, None);
     }
-    nic.mtu.min(max)
+    let note = format!(
+        "{name}: MTU {mtu} clamped to {max} ({why} holds {frame_max} bytes of frame); \
+         larger IP packets are dropped (drop_oversize)"
+    );
+    (max, Some(note))
 }
 
 /// A TX ring of `size` on `info`.
@@ -497,7 +515,12 @@ fn stop(
     // takes the socket's disappearance to mean that the director let go of
     // everything.
     drop(xdp);
-    let _ = std::fs::remove_file(&opts.control);
+    // Only our socket: never a file someone put at the path since.
+    let ours = std::fs::symlink_metadata(&opts.control)
+        .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()));
+    if ours {
+        let _ = std::fs::remove_file(&opts.control);
+    }
     if let Some(k) = failed {
         return Err(RunError::Invalid(format!(
             "worker {k} stopped unexpectedly; the director stopped with it"
@@ -505,4 +528,29 @@ fn stop(
     }
     eprintln!("ringvs: stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The clamp lets through no frame an RX slot cannot hold whole, and says
+    /// what it clamped.
+    #[test]
+    fn mtu_clamp_fits_the_rx_slot_and_says_so() {
+        let eth = crate::wire::ethernet::HEADER_LEN;
+        let (mtu, note) = mtu_clamp("eth9", 9000, IoBackend::Packet);
+        assert_eq!(mtu, 1968, "2048 - 66 (MAC header offset in a V2 slot) - 14");
+        assert!(mtu + eth <= crate::io::ring::RX_FRAME_MAX);
+        assert!(mtu + eth <= crate::io::ring::TX_FRAME_MAX);
+        let note = note.unwrap_or_default();
+        assert!(
+            note.contains("eth9: MTU 9000 clamped to 1968") && note.contains("RX slot"),
+            "{note}"
+        );
+        // 1969..=2002 used to pass (the TX slot's limit) and be cut on receive.
+        assert_eq!(mtu_clamp("eth9", 2002, IoBackend::Packet).0, 1968);
+        assert_eq!(mtu_clamp("eth9", 1500, IoBackend::Packet), (1500, None));
+        assert_eq!(mtu_clamp("eth9", 1968, IoBackend::Packet), (1968, None));
+    }
 }

@@ -41,6 +41,9 @@ pub mod tx;
 pub mod worker;
 
 pub use build::{Director, HANDOFF_DEPTH, Plan};
-pub use shared::{Env, Handoff, MAX_LISTING, Published, Shared, Sysctl};
+pub use shared::{
+    Env, Handoff, LISTING_CHUNK, Listing, ListingChunk, MAX_LISTING, MAX_QUEUED_LISTINGS,
+    Published, Shared, Sysctl,
+};
 pub use tx::TxPair;
 pub use worker::{BURST, Core, Worker};

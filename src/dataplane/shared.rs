@@ -17,12 +17,22 @@ use crate::neigh::{NeighSnapshot, Prefix};
 use crate::stats::{DestGauges, DestStats, DestTraffic, MAX_DESTS, SharedCounters};
 use crate::wire::Mac;
 use arc_swap::ArcSwap;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// Most entries (connections and templates) one worker's listing holds.
+/// Most connections one worker's listing holds (and most templates a listing
+/// holds).
 pub const MAX_LISTING: usize = 1 << 20;
+/// Slab entries a worker looks at for a listing in one pass of its loop at most:
+/// a listing of a big table is served in steps, so no pass takes much longer
+/// than a batch of frames.
+pub const LISTING_CHUNK: usize = 4096;
+/// Listing requests waiting for one worker at most (one per control client).
+pub const MAX_QUEUED_LISTINGS: usize = 16;
 
 /// The director's fixed facts a worker needs: its NICs and addresses.
 #[derive(Clone, Debug)]
@@ -161,8 +171,12 @@ pub struct Published {
     /// Traffic per real server (counted per packet by this worker alone).
     pub traffic: DestTraffic,
     pub(super) zero_req: AtomicBool,
-    pub(super) conns_req: AtomicBool,
-    pub(super) conns: Mutex<Option<Vec<ConnInfo>>>,
+    /// Listing requests waiting for this worker (FIFO), and their number (the
+    /// worker reads the number, one relaxed load per pass, before it locks).
+    pub(super) listings: Mutex<VecDeque<ListingJob>>,
+    pub(super) listings_queued: AtomicUsize,
+    /// The listing of `request_conns`/`take_conns`.
+    own: Mutex<Option<Listing>>,
     /// Time per non-empty batch, copied from the worker once a second.
     pub batch: crate::stats::BatchLatency,
 }
@@ -174,26 +188,214 @@ impl Published {
         self.traffic.get(id)
     }
 
-    /// Ask this worker for a listing of its connections (and, for worker 0, the
-    /// persistence templates, which all workers share); it answers from its loop
-    /// within a few milliseconds (see `take_conns`). At most [`MAX_LISTING`]
-    /// entries.
+    /// Ask this worker alone for a listing of its connections, for one caller
+    /// that then takes it with `take_conns` (tests; concurrent callers each
+    /// start their own [`Listing`]). A request made while one is pending
+    /// replaces it.
     pub fn request_conns(&self) {
-        self.conns_req.store(true, Ordering::Release);
+        let l = Listing::start([self]);
+        *lock(&self.own) = Some(l);
     }
 
-    /// The listing asked for with `request_conns`, once the worker has made it.
+    /// The listing asked for with `request_conns`, once the worker has made all
+    /// of it (templates not included: see [`Listing`]).
     pub fn take_conns(&self) -> Option<Vec<ConnInfo>> {
-        self.conns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
+        let mut own = lock(&self.own);
+        let l = own.as_mut()?;
+        l.poll();
+        if !l.complete() {
+            return None;
+        }
+        own.take().map(|l| l.finish().0)
+    }
+
+    /// Queue a listing request; false if too many are waiting.
+    fn queue_listing(&self, job: ListingJob) -> bool {
+        let mut q = lock(&self.listings);
+        if q.len() >= MAX_QUEUED_LISTINGS {
+            return false;
+        }
+        q.push_back(job);
+        self.listings_queued.store(q.len(), Ordering::Release);
+        true
+    }
+
+    /// The next listing request, for the worker.
+    pub(super) fn next_listing(&self) -> Option<ListingJob> {
+        if self.listings_queued.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut q = lock(&self.listings);
+        let job = q.pop_front();
+        self.listings_queued.store(q.len(), Ordering::Release);
+        job
     }
 
     /// Ask this worker to zero its per-real-server traffic counters (`-Z`); it
     /// does so at its next loop.
     pub fn request_zero(&self) {
         self.zero_req.store(true, Ordering::Release);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A worker's part of a listing, as it sends it: up to a step's worth of
+/// entries in a buffer the requester gave, and whether it was the last.
+#[derive(Debug)]
+pub struct ListingChunk {
+    /// The worker's index in the listing (the order `Listing::start` was given).
+    pub part: usize,
+    pub entries: Vec<ConnInfo>,
+    /// The worker's clock (seconds since start) when it sent its last chunk.
+    pub done: Option<u32>,
+}
+
+/// One listing request as a worker holds it: the requester's own channels, so
+/// an answer can only reach the caller that asked, and a caller that gave up
+/// (dropped its [`Listing`]) is noticed at the next send.
+#[derive(Debug)]
+pub struct ListingJob {
+    pub(super) part: usize,
+    /// Empty buffers of [`LISTING_CHUNK`] entries from the requester: the worker
+    /// fills them and allocates nothing.
+    pub(super) spare: Receiver<Vec<ConnInfo>>,
+    pub(super) full: Sender<ListingChunk>,
+}
+
+/// A connection listing being gathered from some workers, each walking its
+/// table in steps of at most [`LISTING_CHUNK`] entries per pass into buffers
+/// this side provides (two per worker, handed back as they are read). Callers
+/// each start their own: they queue at every worker and are answered in turn.
+///
+/// Persistence templates are shared by the workers, not in their tables:
+/// list them with `Templates::list` at the clock [`Listing::finish`] returns.
+#[derive(Debug)]
+pub struct Listing {
+    full: Receiver<ListingChunk>,
+    spare: Sender<Vec<ConnInfo>>,
+    parts: Vec<Option<Vec<ConnInfo>>>,
+    /// Per part: done (its clock) or not yet.
+    done: Vec<Option<u32>>,
+}
+
+impl Listing {
+    /// Ask each worker of `workers` for its connections. A worker with too many
+    /// requests waiting is not asked (it never completes).
+    pub fn start<'a>(workers: impl IntoIterator<Item = &'a Published>) -> Self {
+        let workers: Vec<&Published> = workers.into_iter().collect();
+        let n = workers.len();
+        let (spare_tx, spare_rx) = crossbeam_channel::bounded(2 * n);
+        let (full_tx, full_rx) = crossbeam_channel::bounded(2 * n);
+        for _ in 0..2 * n {
+            let _ = spare_tx.try_send(Vec::with_capacity(LISTING_CHUNK));
+        }
+        for (part, p) in workers.iter().enumerate() {
+            p.queue_listing(ListingJob {
+                part,
+                spare: spare_rx.clone(),
+                full: full_tx.clone(),
+            });
+        }
+        Self {
+            full: full_rx,
+            spare: spare_tx,
+            parts: (0..n).map(|_| Some(Vec::new())).collect(),
+            done: vec![None; n],
+        }
+    }
+
+    fn take(&mut self, c: ListingChunk) {
+        if let Some(Some(v)) = self.parts.get_mut(c.part) {
+            v.extend_from_slice(&c.entries);
+        }
+        if let (Some(d), Some(now)) = (self.done.get_mut(c.part), c.done) {
+            *d = Some(now);
+        }
+        let mut buf = c.entries;
+        buf.clear();
+        let _ = self.spare.try_send(buf);
+    }
+
+    /// Take what the workers have sent so far, without waiting.
+    pub fn poll(&mut self) {
+        while let Ok(c) = self.full.try_recv() {
+            self.take(c);
+        }
+    }
+
+    /// Entries received so far.
+    pub fn received(&self) -> usize {
+        self.parts.iter().flatten().map(Vec::len).sum()
+    }
+
+    /// Every worker has sent all of its listing.
+    pub fn complete(&self) -> bool {
+        self.done.iter().all(Option::is_some)
+    }
+
+    /// Wait until every worker has answered, giving up on those that sent
+    /// nothing for `stall` (a worker that stopped, or one with too many
+    /// requests waiting).
+    pub fn wait(&mut self, stall: Duration) {
+        let mut deadline = Instant::now() + stall;
+        while !self.complete() {
+            match self.full.recv_deadline(deadline) {
+                Ok(c) => {
+                    self.take(c);
+                    deadline = Instant::now() + stall;
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    }
+
+    /// The entries of the workers that answered completely, in the order they
+    /// were given, the latest clock among them (for templates), and how many
+    /// workers did not answer completely.
+    pub fn finish(mut self) -> (Vec<ConnInfo>, u32, usize) {
+        let mut all = Vec::new();
+        let mut now = 0;
+        let mut missing = 0;
+        for (part, done) in self.parts.iter_mut().zip(&self.done) {
+            match (part.take(), done) {
+                (Some(v), Some(t)) => {
+                    now = now.max(*t);
+                    if all.is_empty() {
+                        all = v;
+                    } else {
+                        all.extend(v);
+                    }
+                }
+                _ => missing += 1,
+            }
+        }
+        (all, now, missing)
+    }
+}
+
+impl ListingJob {
+    /// A buffer to fill: `Ok(None)` if none is free yet (the requester is still
+    /// reading), `Err` if the requester gave up.
+    pub(super) fn buffer(&self) -> Result<Option<Vec<ConnInfo>>, ()> {
+        match self.spare.try_recv() {
+            Ok(b) => Ok(Some(b)),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(()),
+        }
+    }
+
+    /// Send a filled buffer; false if the requester gave up.
+    pub(super) fn send(&self, entries: Vec<ConnInfo>, done: Option<u32>) -> bool {
+        self.full
+            .try_send(ListingChunk {
+                part: self.part,
+                entries,
+                done,
+            })
+            .is_ok()
     }
 }
 

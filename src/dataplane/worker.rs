@@ -8,7 +8,7 @@
 //! for ARP, and cached copies of the snapshots the control thread publishes (re-
 //! loaded only when the shared epoch moves: one relaxed load per pass).
 
-use super::shared::{Env, Handoff, MAX_LISTING, Published, Shared};
+use super::shared::{Env, Handoff, LISTING_CHUNK, ListingJob, MAX_LISTING, Published, Shared};
 use super::tx::{Pending, TxPair};
 use crate::io::{RxMeta, RxQueue, TxQueue};
 use crate::nat::{Conn, ConnInfo, ConnTable, DestView, ServiceId, Snapshot, State};
@@ -86,6 +86,16 @@ pub struct Core {
     sweep_at: usize,
     /// Time per non-empty batch (recorded in `Worker::run`).
     batch: crate::stats::BatchRecorder,
+    /// The listing being served, in steps (see [`Core::listings`]).
+    walk: Option<Walk>,
+}
+
+/// A listing request being served: where the walk of the table goes on from,
+/// and the entries listed so far.
+struct Walk {
+    job: ListingJob,
+    at: u32,
+    listed: usize,
 }
 
 /// A worker: its queues on both NICs and its [`Core`].
@@ -130,6 +140,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 cfg,
             },
             batch: crate::stats::BatchRecorder::default(),
+            walk: None,
             env,
             shared,
             table: ConnTable::with_capacity(max_conns),
@@ -166,7 +177,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                     self.rx[Nic::Ext].take_kernel_drops() + self.rx[Nic::Int].take_kernel_drops();
                 self.core.ctr.add(Ctr::KernelDrop, k);
             }
-            if n == 0 {
+            if n == 0 && !self.core.listing() {
                 if busy {
                     std::hint::spin_loop();
                 } else {
@@ -306,40 +317,65 @@ impl Core {
         if out.zero_req.load(Ordering::Relaxed) && out.zero_req.swap(false, Ordering::Acquire) {
             out.traffic.zero();
         }
-        if out.conns_req.load(Ordering::Relaxed) && out.conns_req.swap(false, Ordering::Acquire) {
-            let list = self.listing();
-            *self
-                .out
-                .conns
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(list);
-        }
+        self.listings();
     }
 
-    /// This worker's connections (and, on worker 0, the shared templates), at
-    /// most [`MAX_LISTING`] entries.
-    pub fn listing(&self) -> Vec<ConnInfo> {
-        let now = self.clock.now_s;
-        let templates = if self.id == 0 {
-            self.shared.templates.len(now)
-        } else {
-            0
-        };
-        let mut v = Vec::with_capacity((self.table.len() + templates).min(MAX_LISTING));
-        let to = &self.snap.cfg.timeouts;
-        v.extend(self.table.iter().take(MAX_LISTING).map(|c| ConnInfo {
-            proto: c.proto,
-            client: (Ipv4Addr::from(c.client), c.cport),
-            vip: (Ipv4Addr::from(c.vip), c.vport),
-            dest: (Ipv4Addr::from(c.rip), c.rport),
-            state: c.state,
-            expires_in: to.secs(c.state).saturating_sub(now.saturating_sub(c.seen)),
-            template: false,
-        }));
-        if self.id == 0 {
-            self.shared.templates.list(now, &mut v, MAX_LISTING);
+    /// A listing is being served or waits: the loop does not sleep.
+    fn listing(&self) -> bool {
+        self.walk.is_some() || self.out.listings_queued.load(Ordering::Relaxed) > 0
+    }
+
+    /// One step of the listing being served (the next request's first step if
+    /// none is): at most [`LISTING_CHUNK`] slab entries looked at, the live ones
+    /// copied into a buffer the requester gave, sent. Requests are served in
+    /// turn; a requester that gave up is dropped at the next send.
+    fn listings(&mut self) {
+        if self.walk.is_none() {
+            self.walk = self.out.next_listing().map(|job| Walk {
+                job,
+                at: 0,
+                listed: 0,
+            });
         }
-        v
+        let Some(w) = &mut self.walk else { return };
+        let mut buf = match w.job.buffer() {
+            Ok(Some(b)) => b,
+            // The requester is still reading the last ones: next pass.
+            Ok(None) => return,
+            Err(()) => {
+                self.walk = None;
+                return;
+            }
+        };
+        buf.clear();
+        let now = self.clock.now_s;
+        let to = &self.snap.cfg.timeouts;
+        let room = LISTING_CHUNK.min(buf.capacity());
+        let left = MAX_LISTING - w.listed;
+        let next = self.table.walk(w.at, room, |c| {
+            if buf.len() < left {
+                buf.push(ConnInfo {
+                    proto: c.proto,
+                    client: (Ipv4Addr::from(c.client), c.cport),
+                    vip: (Ipv4Addr::from(c.vip), c.vport),
+                    dest: (Ipv4Addr::from(c.rip), c.rport),
+                    state: c.state,
+                    expires_in: to.secs(c.state).saturating_sub(now.saturating_sub(c.seen)),
+                    template: false,
+                });
+            }
+        });
+        w.listed += buf.len();
+        let done = match next {
+            Some(at) if w.listed < MAX_LISTING => {
+                w.at = at;
+                None
+            }
+            _ => Some(now),
+        };
+        if !w.job.send(buf, done) || done.is_some() {
+            self.walk = None;
+        }
     }
 
     /// The candidates a new connection of service `svc` would be scheduled from

@@ -85,6 +85,8 @@ impl Hash for FlowKey {
 }
 
 const NIL: u32 = u32::MAX;
+/// `Conn::prev` of a free slab entry (no slab index reaches it: see `MAX_CONNS`).
+const FREE: u32 = u32::MAX - 1;
 
 /// A tracked connection: the addresses and ports of both legs, its state, its real
 /// server and its expiry-list links. The checksum updates of the rewrites are not
@@ -441,6 +443,7 @@ impl ConnTable {
         self.unlink(idx, state);
         self.counts[state as usize] -= 1;
         self.slab[idx as usize].next = self.free;
+        self.slab[idx as usize].prev = FREE;
         self.free = idx;
         self.len -= 1;
         (dest, state)
@@ -540,6 +543,21 @@ impl ConnTable {
         } else {
             self.slab[next as usize].prev = prev;
         }
+    }
+
+    /// Look at slab entries `from..` (at most `n` of them), calling `f` with each
+    /// live one; returns where to go on from, `None` past the last entry. Slow
+    /// path: listings in bounded steps. An entry keeps its index while it lives,
+    /// so a walk in steps meets once every connection that lives through it.
+    pub fn walk(&self, from: u32, n: usize, mut f: impl FnMut(&Conn)) -> Option<u32> {
+        let from = from as usize;
+        let end = from.saturating_add(n).min(self.slab.len());
+        for c in self.slab.get(from..end).unwrap_or_default() {
+            if c.prev != FREE {
+                f(c);
+            }
+        }
+        (end < self.slab.len()).then_some(end as u32)
     }
 
     /// Every live connection (slow path: listings).

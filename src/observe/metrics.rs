@@ -1,49 +1,94 @@
-//! `ringvs run --metrics ADDR`: the figures of `ringvs stats` and the per-server
-//! counters of `ipvsadm -L --stats` in Prometheus' text exposition format, served
-//! over plain HTTP/1.0 by one thread (one scrape at a time; any path).
+//! `ringvs run --metrics ADDR`: the figures of `ringvs stats`, the per-server
+//! counters of `ipvsadm -L --stats` and node_exporter's `node_ipvs_*` metrics in
+//! Prometheus' text exposition format, served over plain HTTP/1.0 (any path).
+//!
+//! Each scrape is answered on its own thread, up to [`MAX_SCRAPES`] at once (more
+//! get a 503 at once), and each has [`REQUEST_DEADLINE`] in all to send its
+//! request and read the answer: a slow or silent client never holds up another.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// Scrapes answered at once.
+pub const MAX_SCRAPES: usize = 8;
+/// Time a scrape has in all, to send its request head and to read the answer.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 const ACCEPT_POLL: Duration = Duration::from_millis(50);
+const HEAD_MAX: usize = 8192;
 
 /// Bind `addr` and serve `render()` to every scrape until `stop` is set.
 pub fn serve(
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    render: impl Fn() -> String + Send + 'static,
+    render: impl Fn() -> String + Send + Sync + 'static,
 ) -> io::Result<std::thread::JoinHandle<()>> {
     let listener = TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
+    let render = Arc::new(render);
+    let active = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("ringvs-metrics".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((s, _)) => {
-                        let _ = answer(s, &render);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(ACCEPT_POLL)
-                    }
+                    Ok((s, _)) => scrape(s, &render, &active),
                     Err(_) => std::thread::sleep(ACCEPT_POLL),
                 }
             }
         })
 }
 
-fn answer(mut s: TcpStream, render: &impl Fn() -> String) -> io::Result<()> {
+/// Answer one scrape on its own thread, or 503 if too many are being answered.
+fn scrape<F: Fn() -> String + Send + Sync + 'static>(
+    s: TcpStream,
+    render: &Arc<F>,
+    active: &Arc<AtomicUsize>,
+) {
+    if active.fetch_add(1, Ordering::AcqRel) >= MAX_SCRAPES {
+        active.fetch_sub(1, Ordering::AcqRel);
+        busy(s);
+        return;
+    }
+    let (r, a) = (Arc::clone(render), Arc::clone(active));
+    let spawned = std::thread::Builder::new()
+        .name("ringvs-scrape".into())
+        .spawn(move || {
+            let _ = answer(s, &*r, Instant::now() + REQUEST_DEADLINE);
+            a.fetch_sub(1, Ordering::AcqRel);
+        });
+    if spawned.is_err() {
+        active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn busy(mut s: TcpStream) {
+    let _ = s.set_nonblocking(false);
+    let _ = s.set_write_timeout(Some(Duration::from_millis(100)));
+    let _ = s.write_all(
+        b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+}
+
+/// Time left before `deadline`, or a timeout error.
+fn left(deadline: Instant) -> io::Result<Duration> {
+    let d = deadline.saturating_duration_since(Instant::now());
+    if d.is_zero() {
+        return Err(io::Error::new(io::ErrorKind::TimedOut, "scrape deadline"));
+    }
+    Ok(d)
+}
+
+fn answer(mut s: TcpStream, render: &impl Fn() -> String, deadline: Instant) -> io::Result<()> {
     s.set_nonblocking(false)?;
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
-    s.set_write_timeout(Some(IO_TIMEOUT))?;
-    // Read the request head (bounded); its content does not matter.
+    // Read the request head (bounded in size and in time); its content does not
+    // matter.
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < HEAD_MAX {
+        s.set_read_timeout(Some(left(deadline)?))?;
         let n = s.read(&mut buf)?;
         if n == 0 {
             break;
@@ -51,12 +96,23 @@ fn answer(mut s: TcpStream, render: &impl Fn() -> String) -> io::Result<()> {
         head.extend_from_slice(&buf[..n]);
     }
     let body = render();
-    write!(
-        s,
+    let mut out = format!(
         "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
-    )?;
-    s.write_all(body.as_bytes())
+    )
+    .into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    let mut at = 0;
+    while at < out.len() {
+        s.set_write_timeout(Some(left(deadline)?))?;
+        match s.write(&out[at..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Accumulates metric families: `# HELP`/`# TYPE` once per name, then samples.
@@ -118,6 +174,73 @@ mod test {
         s.read_to_string(&mut r).unwrap();
         assert!(r.starts_with("HTTP/1.0 200 OK\r\n"), "{r}");
         assert!(r.ends_with("\r\n\r\nx 1\n"), "{r}");
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap();
+    }
+
+    fn get(addr: SocketAddr) -> String {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut r = String::new();
+        let _ = s.read_to_string(&mut r);
+        r
+    }
+
+    /// Silent and dripping clients do not hold up other scrapes, and each is cut
+    /// off at the request deadline however it drips; past MAX_SCRAPES at once
+    /// a scrape gets a 503 at once.
+    #[test]
+    fn slow_clients_do_not_hold_up_scrapes() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let h = serve(addr, Arc::clone(&stop), || "x 1\n".to_string()).unwrap();
+        let silent = TcpStream::connect(addr).unwrap();
+        let mut drip = TcpStream::connect(addr).unwrap();
+        let t = Instant::now();
+        let r = get(addr);
+        assert!(r.starts_with("HTTP/1.0 200 OK\r\n"), "{r}");
+        assert!(t.elapsed() < REQUEST_DEADLINE / 2, "{:?}", t.elapsed());
+        // A byte every 100 ms never finishes the head: the server closes it by
+        // the deadline (a timeout per read would keep it forever).
+        let t = Instant::now();
+        let mut cut = false;
+        while t.elapsed() < REQUEST_DEADLINE * 3 {
+            if drip.write_all(b"G").is_err() {
+                cut = true;
+                break;
+            }
+            drip.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            let mut b = [0u8; 64];
+            match drip.read(&mut b) {
+                Ok(0) => {
+                    cut = true;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    cut = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert!(cut, "dripping client still served after {:?}", t.elapsed());
+        assert!(t.elapsed() < REQUEST_DEADLINE * 2, "{:?}", t.elapsed());
+        drop(silent);
+        // More silent clients than scrape threads: the next one hears 503 now.
+        let hold: Vec<TcpStream> = (0..MAX_SCRAPES + 1)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        let deadline = Instant::now() + REQUEST_DEADLINE;
+        let mut r = get(addr);
+        while !r.starts_with("HTTP/1.0 503") && Instant::now() < deadline {
+            r = get(addr);
+        }
+        assert!(r.starts_with("HTTP/1.0 503"), "{r}");
+        drop(hold);
         stop.store(true, Ordering::Relaxed);
         h.join().unwrap();
     }

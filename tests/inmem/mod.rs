@@ -210,14 +210,28 @@ impl MemDirector {
         self.shared.bump();
     }
 
-    /// Worker `k`'s connection listing, as the control thread gets it: ask, let
-    /// the worker loop once, take.
+    /// Worker `k`'s connection listing (and for worker 0 the persistence
+    /// templates), as the control thread gets it: ask, let the workers loop
+    /// until the listing is complete, take.
     pub fn conns(&mut self, k: usize) -> Vec<ConnInfo> {
         assert!(self.published[k].take_conns().is_none(), "nothing pending");
         self.published[k].request_conns();
-        self.poll();
-        let v = self.published[k].take_conns().expect("answered");
+        let mut v = None;
+        for _ in 0..1000 {
+            self.poll();
+            v = self.published[k].take_conns();
+            if v.is_some() {
+                break;
+            }
+        }
+        let mut v = v.expect("answered");
         assert!(self.published[k].take_conns().is_none(), "taken once");
+        if k == 0 {
+            let now = self.now_s();
+            self.shared
+                .templates
+                .list(now, &mut v, ringvs::dataplane::MAX_LISTING);
+        }
         v
     }
 

@@ -35,7 +35,7 @@ mod sys;
 mod tx;
 
 pub(super) use mmap::{Mmap, MmapPart};
-pub use rx::RxRing;
+pub use rx::{RX_FRAME_MAX, RxRing};
 pub(super) use sys::kick;
 pub use sys::poll_readable;
 pub use tx::{TX_FRAME_MAX, TxRing};

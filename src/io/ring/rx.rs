@@ -8,6 +8,16 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 
+/// The largest frame (Ethernet header included) a `TPACKET_V2` RX slot holds
+/// whole. The kernel (`tpacket_rcv`, no `tp_reserve`, no vnet header) puts the
+/// network header at `TPACKET_ALIGN(TPACKET2_HDRLEN + 16)` in the slot, the
+/// Ethernet header 14 bytes before it, and cuts what goes past the slot's end.
+pub const RX_FRAME_MAX: usize = {
+    let align = libc::TPACKET_ALIGNMENT;
+    let net = (libc::TPACKET2_HDRLEN + 16).div_ceil(align) * align;
+    RingSize::new(1).frame_size as usize - (net - 14)
+};
+
 // tpacket_block_desc / tpacket_hdr_v1 offsets.
 const BD_STATUS: usize = 8;
 const BD_NUM_PKTS: usize = 12;
