@@ -53,8 +53,13 @@ counters! {
     ConnEvicted => "conn_evicted",
     /// ARP replies sent for our addresses.
     ArpReply => "arp_reply",
-    /// ARP replies addressed to us, passed to the neighbor table.
+    /// ARP passed to the neighbor table without an answer: replies addressed to
+    /// us, and gratuitous ARP claiming a known neighbor's address from a new MAC.
     ArpHeard => "arp_heard",
+    /// ARP claiming a known neighbor's address from a new MAC (a move or a
+    /// forgery): the neighbor table asks the old MAC by unicast and switches
+    /// only if it stays silent for 750 ms.
+    ArpClaim => "arp_claim",
     /// ICMP echo replies sent.
     IcmpEchoReply => "icmp_echo_reply",
     /// ICMP errors translated for a connection.

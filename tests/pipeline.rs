@@ -2384,3 +2384,120 @@ const RR_80: &[&str] = &[
     "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
     "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
 ];
+
+// ---------------------------------------------------------------------------
+// Issue 11: neighbors that move
+// ---------------------------------------------------------------------------
+
+/// One step of the control thread (`control::neigh`) on the harness's table:
+/// what the workers reported, then a tick, then publish. Returns the probes it
+/// would send.
+fn control_step(lab: &mut MemDirector) -> Vec<ringvs::neigh::Probe> {
+    let now = lab.now;
+    let mut probes = Vec::new();
+    for ev in lab.neigh_events() {
+        probes.extend(lab.neigh.event(ev, now));
+    }
+    lab.neigh.tick(now, &mut probes);
+    if let Some(s) = lab.neigh.take_snapshot() {
+        lab.shared.neigh.store(std::sync::Arc::new(s));
+        lab.shared.bump();
+    }
+    probes
+}
+
+/// A connection client:40000 → RS1; returns the MAC its next data segment goes to.
+fn rs1_conn(lab: &mut MemDirector) {
+    let p = client_to_rs(lab, &tcp_seg(&L3::to_vip(), 40000, 80, SYN, 1, 0, &[]));
+    assert_eq!((p.dst, p.dst_mac), (RS1, RS1_MAC));
+}
+
+fn data_to_rs1_mac(lab: &mut MemDirector, seq: u32) -> [u8; 6] {
+    let f = tcp_seg(&L3::to_vip(), 40000, 80, ACK, seq, 1, b"x");
+    let p = client_to_rs(lab, &f);
+    assert_eq!(p.dst, RS1);
+    p.dst_mac
+}
+
+const RS1_NEW_MAC: [u8; 6] = [0x02, 0x55, 0, 0, 0, 0x22];
+
+/// A forger claims RS1's address (gratuitous ARP, then a reply to the DIP) while
+/// RS1 answers the unicast probes the claims trigger: the traffic never leaves
+/// RS1's MAC, and no claim is ever adopted.
+#[test]
+fn neigh_forged_claim_is_ignored_while_the_owner_answers() {
+    let mut lab = MemDirector::standard();
+    rs1_conn(&mut lab);
+    let claims = [
+        arp_frame(1, OTHER_MAC, RS1, [0; 6], RS1, BCAST),
+        arp_frame(2, OTHER_MAC, RS1, [0; 6], RS1, BCAST),
+        arp_frame(2, OTHER_MAC, RS1, INT_MAC, DIP, INT_MAC),
+    ];
+    let mut seq = 2;
+    for (k, claim) in claims.iter().enumerate() {
+        let (e, i) = lab.int(claim);
+        assert!(e.is_empty() && i.is_empty(), "claim {k} not answered");
+        assert_eq!(lab.ctr(Ctr::ArpClaim), k as u64 + 1);
+        let probes = control_step(&mut lab);
+        assert_eq!(probes.len(), 1, "claim {k}: {probes:?}");
+        assert_eq!(
+            (probes[0].nic, probes[0].ip, probes[0].to.map(|m| m.0)),
+            (Nic::Int, be(RS1), Some(RS1_MAC)),
+            "unicast probe of the old MAC"
+        );
+        // The real RS1 answers the probe.
+        lab.int(&arp_frame(2, RS1_MAC, RS1, INT_MAC, DIP, INT_MAC));
+        for _ in 0..30 {
+            assert_eq!(data_to_rs1_mac(&mut lab, seq), RS1_MAC, "claim {k}");
+            seq += 1;
+            lab.advance(Duration::from_millis(100));
+            assert!(control_step(&mut lab).is_empty());
+        }
+    }
+    assert_eq!((lab.neigh.moved, lab.neigh.refuted), (0, 3));
+    assert_eq!(drop_sum(&lab.w().core.ctr), 0);
+}
+
+/// RS1 really moves: its MAC changes and it says so with gratuitous ARP. Its old
+/// MAC stays silent; the traffic goes on to the old MAC meanwhile and switches to
+/// the new one within a second, with no frame lost.
+#[test]
+fn neigh_genuine_move_is_adopted_within_a_second() {
+    let mut lab = MemDirector::standard();
+    rs1_conn(&mut lab);
+    lab.advance(Duration::from_secs(5));
+    let (e, i) = lab.int(&arp_frame(1, RS1_NEW_MAC, RS1, [0; 6], RS1, BCAST));
+    assert!(
+        e.is_empty() && i.is_empty(),
+        "gratuitous ARP is not answered"
+    );
+    assert_eq!(lab.ctr(Ctr::ArpClaim), 1);
+    let moved_at = lab.now;
+    let mut probes = control_step(&mut lab);
+    let mut seq = 2;
+    let switched = loop {
+        let mac = data_to_rs1_mac(&mut lab, seq);
+        seq += 1;
+        let waited = lab.now - moved_at;
+        if mac == RS1_NEW_MAC {
+            break waited;
+        }
+        assert_eq!(mac, RS1_MAC);
+        assert!(
+            waited <= Duration::from_secs(1),
+            "not switched after {waited:?}"
+        );
+        lab.advance(Duration::from_millis(100));
+        probes.extend(control_step(&mut lab));
+    };
+    assert!(switched <= Duration::from_secs(1), "{switched:?}");
+    assert_eq!(probes.len(), 3, "{probes:?}");
+    assert!(
+        probes
+            .iter()
+            .all(|p| p.to.map(|m| m.0) == Some(RS1_MAC) && p.ip == be(RS1))
+    );
+    assert_eq!(lab.neigh.moved, 1);
+    assert_eq!(drop_sum(&lab.w().core.ctr), 0);
+    assert_eq!(data_to_rs1_mac(&mut lab, seq), RS1_NEW_MAC);
+}
