@@ -64,6 +64,13 @@ counters! {
     IcmpEchoReply => "icmp_echo_reply",
     /// ICMP errors translated for a connection.
     IcmpErrorNat => "icmp_error_nat",
+    /// ICMP "fragmentation needed" (type 3 code 4, with the egress MTU) sent back
+    /// to the sender of a DF packet too big for the egress NIC (the packet itself
+    /// is counted in `drop_too_big`).
+    IcmpFragNeeded => "icmp_frag_needed",
+    /// "Fragmentation needed" errors not sent: over the rate limit (per worker,
+    /// 1000/s with bursts of 50, as the kernel's `icmp_msgs_per_sec`) or no TX slot.
+    IcmpFragNeededLimited => "icmp_frag_needed_limited",
     /// Frames handed to the worker that owns their flow.
     HandoffOut => "handoff_out",
     /// Frames received from another worker.
@@ -126,7 +133,8 @@ counters! {
     DropTxFull => "drop_tx_full",
     /// Handoff channel to the owning worker full.
     DropHandoffFull => "drop_handoff_full",
-    /// Packet larger than the egress MTU.
+    /// Packet larger than the egress MTU (with DF, the sender is told:
+    /// `icmp_frag_needed`; without, it is not fragmented).
     DropTooBig => "drop_too_big",
     /// Packet of a connection whose real server was removed, with
     /// `--expire-nodest-conn`: the connection is expired and the packet dropped.
