@@ -53,12 +53,24 @@ counters! {
     ConnEvicted => "conn_evicted",
     /// ARP replies sent for our addresses.
     ArpReply => "arp_reply",
-    /// ARP replies addressed to us, passed to the neighbor table.
+    /// ARP passed to the neighbor table without an answer: replies addressed to
+    /// us, and gratuitous ARP claiming a known neighbor's address from a new MAC.
     ArpHeard => "arp_heard",
+    /// ARP claiming a known neighbor's address from a new MAC (a move or a
+    /// forgery): the neighbor table asks the old MAC by unicast and switches
+    /// only if it stays silent for 750 ms.
+    ArpClaim => "arp_claim",
     /// ICMP echo replies sent.
     IcmpEchoReply => "icmp_echo_reply",
     /// ICMP errors translated for a connection.
     IcmpErrorNat => "icmp_error_nat",
+    /// ICMP "fragmentation needed" (type 3 code 4, with the egress MTU) sent back
+    /// to the sender of a DF packet too big for the egress NIC (the packet itself
+    /// is counted in `drop_too_big`).
+    IcmpFragNeeded => "icmp_frag_needed",
+    /// "Fragmentation needed" errors not sent: over the rate limit (per worker,
+    /// 1000/s with bursts of 50, as the kernel's `icmp_msgs_per_sec`) or no TX slot.
+    IcmpFragNeededLimited => "icmp_frag_needed_limited",
     /// Frames handed to the worker that owns their flow.
     HandoffOut => "handoff_out",
     /// Frames received from another worker.
@@ -121,7 +133,8 @@ counters! {
     DropTxFull => "drop_tx_full",
     /// Handoff channel to the owning worker full.
     DropHandoffFull => "drop_handoff_full",
-    /// Packet larger than the egress MTU.
+    /// Packet larger than the egress MTU (with DF, the sender is told:
+    /// `icmp_frag_needed`; without, it is not fragmented).
     DropTooBig => "drop_too_big",
     /// Packet of a connection whose real server was removed: a client packet
     /// (the connection kept, IPVS's `expire_nodest_conn` 0), or with

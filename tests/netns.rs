@@ -248,10 +248,20 @@ fn rule_changes_apply_to_new_connections_only() {
             "198.18.0.111",
         ])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("tcpdump");
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Wait until tcpdump says it listens (`timeout 5` bounds the wait), so the
+    // announcement cannot go out before the capture is open.
+    let mut dump = dump;
+    if let Some(err) = dump.stderr.take() {
+        use std::io::BufRead;
+        let ready = std::io::BufReader::new(err)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("listening on"));
+        assert!(ready, "tcpdump did not start listening");
+    }
     adm(&control, &["-A", "-u", "198.18.0.111:53", "-s", "rr"]);
     let seen = dump.wait_with_output().expect("tcpdump output");
     let text = String::from_utf8_lossy(&seen.stdout);
@@ -478,12 +488,9 @@ fn rule_edits_under_http_load_keep_established_connections() {
     );
     let b = http_bodies(&lab, &vip, 4);
     assert_eq!(b, vec![rs2.clone(); 4], "after -w 0");
-    // ...and so does a deleted one.
-    adm(&control, &["-d", "-t", &vip, "-r", &rip(1)]);
-    let b = http_bodies(&lab, &vip, 4);
-    assert_eq!(b, vec![rs2.clone(); 4], "after -d");
 
-    // Every established connection lived through all of it, on rs1 throughout.
+    // Every established connection lived through all of it, on rs1 throughout
+    // (quiescing keeps a server's connections, as in IPVS).
     for c in clients.drain(..) {
         let out = c.wait_with_output().expect("client output");
         let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -496,6 +503,13 @@ fn rule_edits_under_http_load_keep_established_connections() {
         );
         assert_eq!(lines, vec![rs1.clone(); 40]);
     }
+    // A deleted server takes no new connections either. Its connections' client
+    // packets are dropped from then on (the availability check of `ip_vs_core.c`
+    // `ip_vs_in_hook`; `drop_nodest_conn`), so this step comes after the
+    // keep-alive clients are done.
+    adm(&control, &["-d", "-t", &vip, "-r", &rip(1)]);
+    let b = http_bodies(&lab, &vip, 4);
+    assert_eq!(b, vec![rs2.clone(); 4], "after -d");
     let s = stats(&control);
     let workers = s["workers"].as_array().expect("workers").clone();
     assert_eq!(counter(&workers, "drop_no_conn").iter().sum::<u64>(), 0);

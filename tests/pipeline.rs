@@ -2731,3 +2731,264 @@ fn mh_quiesce_and_restore_through_the_workers_moves_nobody() {
         assert_eq!(syn_to(&mut lab, 0, c, 40002), was, "{c}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Issue 11: neighbors that move; path MTU
+// ---------------------------------------------------------------------------
+
+/// One step of the control thread (`control::neigh`) on the harness's table:
+/// what the workers reported, then a tick, then publish. Returns the probes it
+/// would send.
+fn control_step(lab: &mut MemDirector) -> Vec<ringvs::neigh::Probe> {
+    let now = lab.now;
+    let mut probes = Vec::new();
+    for ev in lab.neigh_events() {
+        probes.extend(lab.neigh.event(ev, now));
+    }
+    lab.neigh.tick(now, &mut probes);
+    if let Some(s) = lab.neigh.take_snapshot() {
+        lab.shared.neigh.store(std::sync::Arc::new(s));
+        lab.shared.bump();
+    }
+    probes
+}
+
+/// A connection client:40000 → RS1; returns the MAC its next data segment goes to.
+fn rs1_conn(lab: &mut MemDirector) {
+    let p = client_to_rs(lab, &tcp_seg(&L3::to_vip(), 40000, 80, SYN, 1, 0, &[]));
+    assert_eq!((p.dst, p.dst_mac), (RS1, RS1_MAC));
+}
+
+fn data_to_rs1_mac(lab: &mut MemDirector, seq: u32) -> [u8; 6] {
+    let f = tcp_seg(&L3::to_vip(), 40000, 80, ACK, seq, 1, b"x");
+    let p = client_to_rs(lab, &f);
+    assert_eq!(p.dst, RS1);
+    p.dst_mac
+}
+
+const RS1_NEW_MAC: [u8; 6] = [0x02, 0x55, 0, 0, 0, 0x22];
+
+/// A forger claims RS1's address (gratuitous ARP, then a reply to the DIP) while
+/// RS1 answers the unicast probes the claims trigger: the traffic never leaves
+/// RS1's MAC, and no claim is ever adopted.
+#[test]
+fn neigh_forged_claim_is_ignored_while_the_owner_answers() {
+    let mut lab = MemDirector::standard();
+    rs1_conn(&mut lab);
+    let claims = [
+        arp_frame(1, OTHER_MAC, RS1, [0; 6], RS1, BCAST),
+        arp_frame(2, OTHER_MAC, RS1, [0; 6], RS1, BCAST),
+        arp_frame(2, OTHER_MAC, RS1, INT_MAC, DIP, INT_MAC),
+    ];
+    let mut seq = 2;
+    for (k, claim) in claims.iter().enumerate() {
+        let (e, i) = lab.int(claim);
+        assert!(e.is_empty() && i.is_empty(), "claim {k} not answered");
+        assert_eq!(lab.ctr(Ctr::ArpClaim), k as u64 + 1);
+        let probes = control_step(&mut lab);
+        assert_eq!(probes.len(), 1, "claim {k}: {probes:?}");
+        assert_eq!(
+            (probes[0].nic, probes[0].ip, probes[0].to.map(|m| m.0)),
+            (Nic::Int, be(RS1), Some(RS1_MAC)),
+            "unicast probe of the old MAC"
+        );
+        // The real RS1 answers the probe.
+        lab.int(&arp_frame(2, RS1_MAC, RS1, INT_MAC, DIP, INT_MAC));
+        for _ in 0..30 {
+            assert_eq!(data_to_rs1_mac(&mut lab, seq), RS1_MAC, "claim {k}");
+            seq += 1;
+            lab.advance(Duration::from_millis(100));
+            assert!(control_step(&mut lab).is_empty());
+        }
+    }
+    assert_eq!((lab.neigh.moved, lab.neigh.refuted), (0, 3));
+    assert_eq!(drop_sum(&lab.w().core.ctr), 0);
+}
+
+/// RS1 really moves: its MAC changes and it says so with gratuitous ARP. Its old
+/// MAC stays silent; the traffic goes on to the old MAC meanwhile and switches to
+/// the new one within a second, with no frame lost.
+#[test]
+fn neigh_genuine_move_is_adopted_within_a_second() {
+    let mut lab = MemDirector::standard();
+    rs1_conn(&mut lab);
+    lab.advance(Duration::from_secs(5));
+    let (e, i) = lab.int(&arp_frame(1, RS1_NEW_MAC, RS1, [0; 6], RS1, BCAST));
+    assert!(
+        e.is_empty() && i.is_empty(),
+        "gratuitous ARP is not answered"
+    );
+    assert_eq!(lab.ctr(Ctr::ArpClaim), 1);
+    let moved_at = lab.now;
+    let mut probes = control_step(&mut lab);
+    let mut seq = 2;
+    let switched = loop {
+        let mac = data_to_rs1_mac(&mut lab, seq);
+        seq += 1;
+        let waited = lab.now - moved_at;
+        if mac == RS1_NEW_MAC {
+            break waited;
+        }
+        assert_eq!(mac, RS1_MAC);
+        assert!(
+            waited <= Duration::from_secs(1),
+            "not switched after {waited:?}"
+        );
+        lab.advance(Duration::from_millis(100));
+        probes.extend(control_step(&mut lab));
+    };
+    // 3 probes 250 ms apart, the switch seen at the next 100 ms control tick.
+    assert_eq!(switched, Duration::from_millis(800));
+    assert_eq!(probes.len(), 3, "{probes:?}");
+    assert!(
+        probes
+            .iter()
+            .all(|p| p.to.map(|m| m.0) == Some(RS1_MAC) && p.ip == be(RS1))
+    );
+    assert_eq!(lab.neigh.moved, 1);
+    assert_eq!(drop_sum(&lab.w().core.ctr), 0);
+    assert_eq!(data_to_rs1_mac(&mut lab, seq), RS1_NEW_MAC);
+}
+
+/// A director whose internal NIC has MTU `mtu` (the external one 1500).
+fn lab_int_mtu(mtu: usize) -> MemDirector {
+    let mut env = env();
+    env.mtu = [MTU, mtu];
+    let mut lab = MemDirector::with_env(
+        1,
+        &[
+            "-A -t 198.18.0.110:80 -s rr",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        ],
+        env,
+        1024,
+    );
+    lab.resolve_all();
+    lab
+}
+
+/// A client's DF segment too big for the internal MTU: dropped, and the client
+/// gets ICMP 3/4 from the VIP with the internal MTU, quoting its segment as sent
+/// (before translation) — what the kernel's `icmp_send` does under IPVS.
+#[test]
+fn pmtu_oversize_df_segment_gets_frag_needed_from_the_vip() {
+    let mut lab = lab_int_mtu(1400);
+    rs1_conn(&mut lab);
+    let big = tcp_seg(&L3::to_vip(), 40000, 80, ACK, 2, 1, &[0x5a; 1460]);
+    assert_eq!(big.len(), 1514);
+    let (e, i) = lab.ext(&big);
+    assert!(i.is_empty(), "nothing forwarded");
+    assert_eq!(lab.ctr(Ctr::DropTooBig), 1);
+    assert_eq!(lab.ctr(Ctr::IcmpFragNeeded), 1);
+    let p = parse_ip(&one(e));
+    assert_eq!((p.src_mac, p.dst_mac), (EXT_MAC, CLIENT_MAC));
+    assert_eq!((p.src, p.dst, p.proto), (VIP, CLIENT, 1));
+    let icmp = Icmpv4Packet::new_checked(&p.l4[..]).expect("icmp");
+    assert_eq!((u8::from(icmp.msg_type()), icmp.msg_code()), (3, 4));
+    assert_eq!(u16::from_be_bytes([p.l4[6], p.l4[7]]), 1400, "next-hop MTU");
+    // The quote: the IP header and 8 bytes of TCP, exactly as the client sent them.
+    assert_eq!(p.payload, big[14..14 + 28]);
+    let q = parse_quoted(&p);
+    assert_eq!((q.src, q.dst, q.sport, q.dport), (CLIENT, VIP, 40000, 80));
+    // A segment that fits still goes through.
+    let fits = tcp_seg(&L3::to_vip(), 40000, 80, ACK, 2, 1, &[0x5a; 1360]);
+    let f = client_to_rs(&mut lab, &fits);
+    assert_eq!(f.dst, RS1);
+}
+
+/// A real server's DF segment too big for the external MTU: ICMP 3/4 back to it
+/// from the DIP, quoting its segment untranslated (RS1:80 → client).
+#[test]
+fn pmtu_oversize_reply_gets_frag_needed_from_the_dip() {
+    let mut env = env();
+    env.mtu = [1280, MTU];
+    let mut lab = MemDirector::with_env(
+        1,
+        &[
+            "-A -t 198.18.0.110:80 -s rr",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        ],
+        env,
+        1024,
+    );
+    lab.resolve_all();
+    rs1_conn(&mut lab);
+    let big = tcp_seg(&L3::from_rs(RS1, CLIENT), 80, 40000, ACK, 1, 2, &[7; 1400]);
+    let (e, i) = lab.int(&big);
+    assert!(e.is_empty());
+    let p = parse_ip(&one(i));
+    assert_eq!((p.src_mac, p.dst_mac), (INT_MAC, RS1_MAC));
+    assert_eq!((p.src, p.dst), (DIP, RS1));
+    assert_eq!(&p.l4[..2], &[3, 4]);
+    assert_eq!(u16::from_be_bytes([p.l4[6], p.l4[7]]), 1280);
+    assert_eq!(p.payload, big[14..14 + 28]);
+    assert_eq!(lab.ctr(Ctr::IcmpFragNeeded), 1);
+}
+
+/// No error for what IPVS does not answer: no DF (dropped, not fragmented),
+/// or ICMP errors being forwarded.
+#[test]
+fn pmtu_no_error_without_df_or_for_icmp() {
+    let mut lab = lab_int_mtu(1400);
+    rs1_conn(&mut lab);
+    let mut no_df = tcp_seg(&L3::to_vip(), 40000, 80, ACK, 2, 1, &[1; 1460]);
+    no_df[20] = 0; // flags/fragment offset: DF clear
+    fix_ip_checksum(&mut no_df);
+    let (e, i) = lab.ext(&no_df);
+    assert!(e.is_empty() && i.is_empty());
+    // An ICMP error from the client's side about the connection (quoting what
+    // we sent it, VIP:80 → client:40000), too big to forward.
+    let sent = L3 {
+        src: VIP,
+        dst: CLIENT,
+        ..L3::to_vip()
+    };
+    let quoted = tcp_seg(&sent, 80, 40000, ACK, 1, 2, &[]);
+    let body = [&quoted[14..14 + 28], &[0u8; 1440][..]].concat();
+    let err = icmp_frame(&L3::to_vip(), 3, 3, [0; 4], &body);
+    assert!(err.len() > 1414);
+    let (e, i) = lab.ext(&err);
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(
+        lab.ctr(Ctr::DropIcmpNoConn),
+        0,
+        "the error is about the connection"
+    );
+    assert_eq!(lab.ctr(Ctr::DropTooBig), 2);
+    assert_eq!(lab.ctr(Ctr::IcmpFragNeeded), 0);
+}
+
+/// Errors are rate-limited per worker: a burst of 50, then 1 per ms.
+#[test]
+fn pmtu_errors_are_rate_limited() {
+    let mut lab = lab_int_mtu(1400);
+    rs1_conn(&mut lab);
+    let big = tcp_seg(&L3::to_vip(), 40000, 80, ACK, 2, 1, &[0x5a; 1460]);
+    let mut sent = 0;
+    for _ in 0..200 {
+        let (e, _) = lab.ext(&big);
+        sent += e.len();
+    }
+    assert_eq!(sent, 50, "the burst");
+    assert_eq!(lab.ctr(Ctr::IcmpFragNeeded), 50);
+    assert_eq!(lab.ctr(Ctr::IcmpFragNeededLimited), 150);
+    assert_eq!(lab.ctr(Ctr::DropTooBig), 200);
+    // 10 ms later: 10 more.
+    lab.advance(Duration::from_millis(10));
+    let mut sent = 0;
+    for _ in 0..100 {
+        let (e, _) = lab.ext(&big);
+        sent += e.len();
+    }
+    assert_eq!(sent, 10);
+    // Over a second at 2000 per second offered, about 1000 go out.
+    let mut sent = 0;
+    for _ in 0..1000 {
+        lab.advance(Duration::from_micros(500));
+        for _ in 0..2 {
+            let (e, _) = lab.ext(&big);
+            sent += e.len();
+        }
+    }
+    assert!((500..=560).contains(&sent), "{sent} in 0.5 s");
+}

@@ -1,6 +1,9 @@
 //! ARP on both NICs: answer requests for our addresses (VIPs and the external
 //! address on the external NIC, the DIP on the internal one), and tell the control
 //! thread what we heard, which learns only what it asked for (`crate::neigh`).
+//! Gratuitous ARP (sender address = target address) is passed on only when it
+//! claims a neighbor we know from another MAC: the table then asks the old MAC
+//! before believing it (a move or a forgery).
 
 use super::worker::Core;
 use crate::Nic;
@@ -19,24 +22,30 @@ impl Core {
         };
         let (sip, tip) = (u32::from(pkt.sender_ip()), u32::from(pkt.target_ip()));
         let smac = pkt.sender_mac();
-        if !self.is_ours(nic, tip) || sip == tip || smac.is_multicast() {
-            return self.ctr.inc(Ctr::DropArp);
-        }
         let op = pkt.operation();
         // Only requests and replies: anything else (RARP, InARP, garbage) would
         // be reported as a request and then go uncounted.
-        if op != arp::operation::REQUEST && op != arp::operation::REPLY {
+        if smac.is_multicast() || (op != arp::operation::REQUEST && op != arp::operation::REPLY) {
             return self.ctr.inc(Ctr::DropArp);
+        }
+        // A claim: a neighbor we know, from another MAC.
+        let claim = self.snap.neigh.get(nic, sip).is_some_and(|m| m != smac);
+        let gratuitous = sip == tip && !self.is_ours(nic, sip);
+        if !(gratuitous && claim) && (!self.is_ours(nic, tip) || sip == tip) {
+            return self.ctr.inc(Ctr::DropArp);
+        }
+        if claim {
+            self.ctr.inc(Ctr::ArpClaim);
         }
         let heard = NeighEvent::Heard {
             nic,
             ip: sip,
             mac: smac,
-            reply: op == arp::operation::REPLY,
+            reply: op == arp::operation::REPLY && !gratuitous,
         };
         // Best effort: if the control thread is behind, the next ARP will tell again.
         let _ = self.links.neigh_tx.try_send(heard);
-        if op != arp::operation::REQUEST {
+        if op != arp::operation::REQUEST || gratuitous {
             return self.ctr.inc(Ctr::ArpHeard);
         }
         let Some(slot) = tx.slot() else {

@@ -4,6 +4,13 @@
 //! from the real servers' side). An error belongs to the worker that owns the
 //! connection it quotes, which may not be the one that received it: such a frame
 //! is handed to its owner over a bounded channel ([`Core::hand_off`]).
+//!
+//! The director makes up one error itself: "fragmentation needed" for a DF packet
+//! that does not fit the egress MTU ([`Core::frag_needed`]), as IPVS does in
+//! `ip_vs_xmit.c`: `ensure_mtu_is_adequate` (called from `__ip_vs_get_out_rt`,
+//! before `ip_vs_nat_xmit` rewrites the packet) for client → real server, and
+//! `ip_forward` (before the FORWARD hook where `ip_vs_out` translates) for real
+//! server → client.
 
 use super::shared::Handoff;
 use super::tx::TxPair;
@@ -13,9 +20,9 @@ use crate::io::{FRAME_MAX, TxQueue, fanout};
 use crate::nat::{Dir, FlowKey, rewrite};
 use crate::neigh;
 use crate::stats::Ctr;
-use crate::wire::icmpv4::{Icmpv4Packet, msg};
+use crate::wire::icmpv4::{self, Icmpv4Packet, msg, unreach};
 use crate::wire::ipv4::{self, Ipv4Packet, protocol};
-use crate::wire::{UdpPacket, ethernet};
+use crate::wire::{EthernetFrame, UdpPacket, ethernet};
 use crossbeam_channel::TrySendError;
 
 /// The connection an ICMP error quotes, from the quoted packet's header.
@@ -169,6 +176,77 @@ impl Core {
                 Dir::Output => self.out.traffic.outbound(dest, bytes),
             }
         }
+    }
+
+    /// `frame` (as received: Ethernet, IPv4, not yet translated) does not fit
+    /// the MTU of `out`: if it has DF, tell its sender with ICMP "fragmentation
+    /// needed" carrying `out`'s MTU, out of the NIC the frame came in by, to the
+    /// MAC it came from. As the kernel's `icmp_send` does for IPVS: the error
+    /// quotes the packet before translation, and its source is the packet's
+    /// destination when that is ours (a client's packet to the VIP: the VIP is a
+    /// local address, `RTCF_LOCAL`), else our address on that NIC (a real
+    /// server's reply, forwarded: the DIP). Not for ICMP (`!ip_vs_iph_icmp`) or
+    /// later fragments; rate-limited per worker ([`super::tx::ICMP_PER_SEC`]).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn frag_needed<T: TxQueue>(&mut self, out: Nic, frame: &[u8], tx: &mut TxPair<T>) {
+        let Some(ip) = frame
+            .get(ethernet::HEADER_LEN..)
+            .and_then(|d| Ipv4Packet::new_checked(d).ok())
+        else {
+            return;
+        };
+        if !ip.dont_frag() || ip.frag_offset() != 0 || ip.protocol() == protocol::ICMP {
+            return;
+        }
+        let inn = out.other();
+        let to = ip.src_raw();
+        let from = match ip.dst_raw() {
+            dst if self.is_ours(inn, dst) => dst,
+            _ => match inn {
+                Nic::Ext => self.env.ext_addr(),
+                Nic::Int => self.env.dip(),
+            },
+        };
+        let hl = ip.header_len();
+        let ip_len = usize::from(ip.total_len());
+        let Some(quote) = frame
+            .get(ethernet::HEADER_LEN..ethernet::HEADER_LEN + ip_len.min(hl + icmpv4::QUOTE_L4))
+        else {
+            return;
+        };
+        let mtu = self.env.mtu[out as usize] as u32;
+        let back = EthernetFrame::new_unchecked(frame).src();
+        let ours = self.env.mac[inn as usize];
+        if !self.pending.1.allow(self.clock.now) {
+            return self.ctr.inc(Ctr::IcmpFragNeededLimited);
+        }
+        let ident = self.pending.1.ident;
+        let tx = &mut tx[inn];
+        let Some(slot) = tx.slot() else {
+            return self.ctr.inc(Ctr::IcmpFragNeededLimited);
+        };
+        let Some(len) = slot.get_mut(ethernet::HEADER_LEN..).and_then(|b| {
+            icmpv4::emit_error(
+                b,
+                (from, to, ident),
+                (msg::DEST_UNREACHABLE, unreach::FRAG_NEEDED, mtu),
+                quote,
+            )
+        }) else {
+            return self.ctr.inc(Ctr::IcmpFragNeededLimited);
+        };
+        let len = ethernet::HEADER_LEN + len;
+        {
+            let mut eth = EthernetFrame::new_unchecked(&mut slot[..len]);
+            eth.set_dst(back);
+            eth.set_src(ours);
+            eth.set_ethertype(ethernet::ethertype::IPV4);
+        }
+        tx.commit(len);
+        self.pending.1.ident = ident.wrapping_add(1);
+        self.ctr.add(Ctr::tx_bytes(inn), len as u64);
+        self.ctr.inc(Ctr::IcmpFragNeeded);
     }
 
     /// Pass `frame` to worker `owner` (a copy into a pooled box; never blocks,

@@ -2,7 +2,8 @@
 //! it leaves by, with the next hop's MAC — or, when that MAC is not known yet,
 //! into the hop's queue of frames waiting for ARP ([`Pending`]), which the core
 //! loop sends when the neighbor snapshot learns the MAC and drops when it waited
-//! [`PENDING_MAX_AGE`].
+//! [`PENDING_MAX_AGE`]. A frame over the egress MTU is dropped; if it has DF,
+//! its sender gets "fragmentation needed" ([`Core::frag_needed`], the cold path).
 
 use super::worker::Core;
 use crate::io::{FRAME_MAX, TxQueue};
@@ -32,9 +33,43 @@ struct PendingHop {
     frames: Box<[[u8; FRAME_MAX]; PENDING_PER_HOP]>,
 }
 
+/// Errors a worker may send per second, and in a burst: the kernel's defaults
+/// for `net.ipv4.icmp_msgs_per_sec` and `icmp_msgs_burst` (`icmp_global_allow`).
+pub const ICMP_PER_SEC: u32 = 1000;
+pub const ICMP_BURST: u32 = 50;
+
+/// A worker's token bucket for the ICMP errors it makes up itself.
+pub(super) struct IcmpLimit {
+    tokens: u32,
+    /// Refilled up to here.
+    last: Instant,
+    /// The IP identification of the next error.
+    pub(super) ident: u16,
+}
+
+impl IcmpLimit {
+    /// Take a token at `now`, if there is one.
+    pub(super) fn allow(&mut self, now: Instant) -> bool {
+        let ms = now.saturating_duration_since(self.last).as_millis();
+        if ms > 0 {
+            let add = ms.saturating_mul(u128::from(ICMP_PER_SEC)) / 1000;
+            self.tokens = u128::from(self.tokens)
+                .saturating_add(add)
+                .min(u128::from(ICMP_BURST)) as u32;
+            self.last += Duration::from_millis(ms as u64);
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
 /// The frames waiting for ARP, allocated once ([`PENDING_HOPS`] next hops of
-/// [`PENDING_PER_HOP`] frames each).
-pub(super) struct Pending(Vec<PendingHop>);
+/// [`PENDING_PER_HOP`] frames each), and the rate limit of the ICMP errors the
+/// worker makes up (the other state of `forward`'s slow paths).
+pub(super) struct Pending(Vec<PendingHop>, pub(super) IcmpLimit);
 
 impl Pending {
     pub fn new(start: Instant) -> Self {
@@ -49,6 +84,11 @@ impl Pending {
                     frames: Box::new([[0; FRAME_MAX]; PENDING_PER_HOP]),
                 })
                 .collect(),
+            IcmpLimit {
+                tokens: ICMP_BURST,
+                last: start,
+                ident: 0,
+            },
         )
     }
 }
@@ -75,6 +115,7 @@ impl Core {
     ) -> bool {
         let len = frame.len();
         if len > self.env.mtu[nic as usize] + ethernet::HEADER_LEN {
+            self.frag_needed(nic, frame, tx);
             return self.drop(Ctr::DropTooBig);
         }
         let our = self.env.mac[nic as usize];

@@ -9,6 +9,16 @@
 //! resolving is ignored, so unsolicited ARP cannot poison the table. A request
 //! addressed to one of our own addresses refreshes the sender only if we already
 //! know it (RFC 826's "merge" rule), and creates nothing.
+//!
+//! A known neighbor's address claimed from another MAC (a reply, a request to us,
+//! or gratuitous ARP) is a move or a forgery. The entry is not overwritten: it
+//! goes to [`EntryState::Verifying`], where the old MAC keeps getting the traffic
+//! and is asked, by unicast, whether it still owns the address ([`MOVE_PROBES`]
+//! probes, [`MOVE_RETRANS`] apart). If the old MAC answers, the claim is ignored;
+//! if it stays silent, the last claimant is adopted, [`MOVE_PROBES`] ×
+//! [`MOVE_RETRANS`] after the claim. A host that fails over without a virtual MAC
+//! (VRRP, a moved VM) is relearned within a second instead of 60 s, and a forger
+//! wins only against an owner that does not answer ARP.
 
 use crate::Nic;
 use crate::wire::Mac;
@@ -26,6 +36,11 @@ pub const RETRANS: Duration = Duration::from_secs(1);
 pub const MAX_PROBES: u8 = 3;
 /// How long an unreachable neighbor is not asked for again.
 pub const FAILED_HOLD: Duration = Duration::from_secs(5);
+/// Unicast probes of the old MAC when a known neighbor's address is claimed from
+/// another MAC, and the time between them: the claimant is adopted
+/// `MOVE_PROBES * MOVE_RETRANS` (750 ms) after the claim if none is answered.
+pub const MOVE_PROBES: u8 = 3;
+pub const MOVE_RETRANS: Duration = Duration::from_millis(250);
 
 /// An IPv4 prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +138,14 @@ pub enum EntryState {
     Failed {
         until: Instant,
     },
+    /// `mac` (still published) is being asked whether it owns the address,
+    /// which `claimed` says it has now.
+    Verifying {
+        mac: Mac,
+        claimed: Mac,
+        probes: u8,
+        next: Instant,
+    },
 }
 
 /// An ARP request the control thread must send.
@@ -140,6 +163,10 @@ pub struct NeighTable {
     entries: HashMap<(Nic, u32), EntryState>,
     /// The published view is stale.
     dirty: bool,
+    /// Neighbors whose MAC changed after their old MAC stayed silent.
+    pub moved: u64,
+    /// Claims from another MAC that the old MAC refuted by answering.
+    pub refuted: u64,
 }
 
 impl NeighTable {
@@ -173,32 +200,71 @@ impl NeighTable {
                 mac,
                 reply,
             } => {
-                let known = self.entries.get(&(nic, ip));
-                let learn = match known {
-                    Some(EntryState::Incomplete { .. }) => reply,
-                    // A known neighbor is refreshed by ARP from its own MAC only: an
-                    // unsolicited reply (or request) claiming its address from another
-                    // MAC would poison the entry. A host that really moved is found
-                    // again when the entry runs out (its refresh probe goes unicast
-                    // to the old MAC and is not answered).
-                    Some(EntryState::Reachable { mac: m, .. }) => *m == mac,
-                    Some(EntryState::Failed { .. }) => reply,
-                    None => false,
-                };
-                if learn && !mac.is_multicast() {
-                    let changed =
-                        !matches!(known, Some(EntryState::Reachable { mac: m, .. }) if *m == mac);
-                    self.entries.insert(
-                        (nic, ip),
-                        EntryState::Reachable {
-                            mac,
-                            until: now + REACHABLE,
-                            probed: false,
-                        },
-                    );
-                    self.dirty |= changed;
+                if mac.is_multicast() {
+                    return None;
                 }
-                None
+                let key = (nic, ip);
+                let learned = EntryState::Reachable {
+                    mac,
+                    until: now + REACHABLE,
+                    probed: false,
+                };
+                match self.entries.get(&key).copied() {
+                    Some(EntryState::Incomplete { .. } | EntryState::Failed { .. }) if reply => {
+                        self.entries.insert(key, learned);
+                        self.dirty = true;
+                        None
+                    }
+                    // Its own MAC refreshes a known neighbor (and refutes a claim).
+                    Some(EntryState::Reachable { mac: m, .. }) if m == mac => {
+                        self.entries.insert(key, learned);
+                        None
+                    }
+                    Some(EntryState::Verifying { mac: m, .. }) if m == mac => {
+                        self.refuted += 1;
+                        self.entries.insert(key, learned);
+                        None
+                    }
+                    // Another MAC claims a known neighbor's address: ask the old
+                    // MAC (unicast) before believing it; it keeps the traffic.
+                    Some(EntryState::Reachable { mac: old, .. }) => {
+                        self.entries.insert(
+                            key,
+                            EntryState::Verifying {
+                                mac: old,
+                                claimed: mac,
+                                probes: 1,
+                                next: now + MOVE_RETRANS,
+                            },
+                        );
+                        Some(Probe {
+                            nic,
+                            ip,
+                            to: Some(old),
+                        })
+                    }
+                    Some(EntryState::Verifying {
+                        mac: old,
+                        probes,
+                        next,
+                        ..
+                    }) => {
+                        // The latest claimant is the one adopted if the old MAC
+                        // stays silent.
+                        self.entries.insert(
+                            key,
+                            EntryState::Verifying {
+                                mac: old,
+                                claimed: mac,
+                                probes,
+                                next,
+                            },
+                        );
+                        None
+                    }
+                    // Unsolicited ARP for an unknown (or unresolved) address.
+                    _ => None,
+                }
             }
         }
     }
@@ -206,6 +272,7 @@ impl NeighTable {
     /// Advance time: retransmit, refresh, and expire. Returns the probes to send.
     pub fn tick(&mut self, now: Instant, probes: &mut Vec<Probe>) {
         let mut dirty = false;
+        let mut moved = 0;
         self.entries.retain(|&(nic, ip), e| match *e {
             EntryState::Incomplete { probes: n, next } if next <= now => {
                 if n >= MAX_PROBES {
@@ -240,9 +307,43 @@ impl NeighTable {
                 };
                 true
             }
+            EntryState::Verifying {
+                mac,
+                claimed,
+                probes: n,
+                next,
+            } if next <= now => {
+                if n >= MOVE_PROBES {
+                    // The old MAC stayed silent: the neighbor moved.
+                    *e = EntryState::Reachable {
+                        mac: claimed,
+                        until: now + REACHABLE,
+                        probed: false,
+                    };
+                    moved += 1;
+                    dirty = true;
+                } else {
+                    probes.push(Probe {
+                        nic,
+                        ip,
+                        to: Some(mac),
+                    });
+                    // From the deadline, not from `now`: the switch comes
+                    // MOVE_PROBES * MOVE_RETRANS after the claim plus at most one
+                    // tick, however late the ticks.
+                    *e = EntryState::Verifying {
+                        mac,
+                        claimed,
+                        probes: n + 1,
+                        next: (next + MOVE_RETRANS).max(now),
+                    };
+                }
+                true
+            }
             EntryState::Failed { until } => until > now,
             _ => true,
         });
+        self.moved += moved;
         self.dirty |= dirty;
     }
 
@@ -253,7 +354,7 @@ impl NeighTable {
         }
         let mut snap = NeighSnapshot::default();
         for (&(nic, ip), e) in &self.entries {
-            if let EntryState::Reachable { mac, .. } = e {
+            if let EntryState::Reachable { mac, .. } | EntryState::Verifying { mac, .. } = e {
                 snap.maps[nic as usize].insert(ip, *mac);
             }
         }
@@ -388,11 +489,7 @@ mod test {
         assert!("1.2.3.4/33".parse::<Prefix>().is_err());
     }
 
-    /// ARP from another MAC for a known neighbor (solicited-looking or not) does
-    /// not replace its entry; ARP from its own MAC refreshes it.
-    #[test]
-    fn a_reachable_entry_is_not_poisoned_by_another_mac() {
-        let t0 = Instant::now();
+    fn resolved(t0: Instant) -> NeighTable {
         let mut t = NeighTable::new();
         t.event(
             NeighEvent::Resolve {
@@ -403,18 +500,134 @@ mod test {
         );
         t.event(heard(RS, MAC, true), t0);
         assert!(t.take_snapshot().is_some());
-        let bogus = Mac([2, 0xde, 0xad, 0xbe, 0xef, 1]);
-        for reply in [true, false] {
-            t.event(heard(RS, bogus, reply), t0);
-            assert!(t.take_snapshot().is_none(), "entry changed (reply {reply})");
-            assert!(
-                matches!(t.state(Nic::Int, RS), Some(EntryState::Reachable { mac, .. }) if mac == MAC)
-            );
+        t
+    }
+
+    fn published(t: &NeighTable) -> Option<Mac> {
+        match t.state(Nic::Int, RS) {
+            Some(EntryState::Reachable { mac, .. } | EntryState::Verifying { mac, .. }) => {
+                Some(mac)
+            }
+            _ => None,
         }
+    }
+
+    const BOGUS: Mac = Mac([2, 0xde, 0xad, 0xbe, 0xef, 1]);
+    const OLD_PROBE: Probe = Probe {
+        nic: Nic::Int,
+        ip: RS,
+        to: Some(MAC),
+    };
+
+    /// ARP from another MAC for a known neighbor (solicited-looking or not) does
+    /// not replace its entry while its own MAC answers the unicast probe that the
+    /// claim triggers; ARP from its own MAC refreshes it.
+    #[test]
+    fn a_reachable_entry_is_not_poisoned_by_another_mac() {
+        let t0 = Instant::now();
+        let mut t = resolved(t0);
+        for reply in [true, false] {
+            assert_eq!(
+                t.event(heard(RS, BOGUS, reply), t0),
+                Some(OLD_PROBE),
+                "the claim makes us ask the old MAC (reply {reply})"
+            );
+            assert!(t.take_snapshot().is_none(), "entry changed (reply {reply})");
+            assert_eq!(published(&t), Some(MAC));
+            // The owner answers the probe: the claim is refuted.
+            t.event(heard(RS, MAC, true), t0 + Duration::from_millis(1));
+            assert!(matches!(
+                t.state(Nic::Int, RS),
+                Some(EntryState::Reachable { mac, .. }) if mac == MAC
+            ));
+        }
+        assert_eq!((t.refuted, t.moved), (2, 0));
+        // Time passes well beyond the probes: nothing switches.
+        let mut p = vec![];
+        for ms in (0..3000).step_by(100) {
+            t.tick(t0 + Duration::from_millis(ms), &mut p);
+        }
+        assert!(p.is_empty(), "{p:?}");
+        assert!(t.take_snapshot().is_none());
         let later = t0 + Duration::from_secs(5);
         t.event(heard(RS, MAC, true), later);
         assert!(
             matches!(t.state(Nic::Int, RS), Some(EntryState::Reachable { until, .. }) if until == later + REACHABLE)
         );
+    }
+
+    /// A forger that keeps claiming while the owner answers each probe never
+    /// gets the entry; claims during a verification send no extra probe.
+    #[test]
+    fn repeated_claims_lose_to_an_owner_that_answers() {
+        let t0 = Instant::now();
+        let mut t = resolved(t0);
+        let mut p = vec![];
+        for ms in (0..5000u64).step_by(50) {
+            let now = t0 + Duration::from_millis(ms);
+            p.extend(t.event(heard(RS, BOGUS, false), now));
+            t.tick(now, &mut p);
+            if !p.is_empty() {
+                assert!(p.iter().all(|x| *x == OLD_PROBE), "{p:?}");
+                p.clear();
+                t.event(heard(RS, MAC, true), now);
+            }
+            assert_eq!(published(&t), Some(MAC), "at {ms} ms");
+        }
+        assert_eq!(t.moved, 0);
+        assert!(t.take_snapshot().is_none());
+    }
+
+    /// Gratuitous ARP from a new MAC while the old MAC is silent: unicast
+    /// probes of the old MAC, then the new MAC is adopted and published within
+    /// `MOVE_PROBES * MOVE_RETRANS` (+ one 100 ms control tick).
+    #[test]
+    fn a_silent_old_mac_is_replaced_by_the_claimant_within_a_second() {
+        let t0 = Instant::now();
+        let mut t = resolved(t0);
+        let claim = t0 + Duration::from_secs(10);
+        assert_eq!(t.event(heard(RS, BOGUS, false), claim), Some(OLD_PROBE));
+        let mut p = vec![];
+        let mut switched = None;
+        for ms in (0..=2000u64).step_by(100) {
+            let now = claim + Duration::from_millis(ms);
+            t.tick(now, &mut p);
+            if let Some(s) = t.take_snapshot() {
+                assert_eq!(s.get(Nic::Int, RS), Some(BOGUS));
+                switched = Some(ms);
+                break;
+            }
+            assert_eq!(published(&t), Some(MAC));
+        }
+        assert_eq!(p, vec![OLD_PROBE; usize::from(MOVE_PROBES) - 1]);
+        let ms = switched.expect("adopted");
+        // 750 ms, seen at the next 100 ms tick.
+        assert_eq!(ms, 800, "switched after {ms} ms");
+        assert_eq!(t.moved, 1);
+        assert!(matches!(
+            t.state(Nic::Int, RS),
+            Some(EntryState::Reachable { mac, until, .. }) if mac == BOGUS && until > claim + REACHABLE
+        ));
+        // The old MAC coming back later is now the claimant.
+        assert_eq!(
+            t.event(heard(RS, MAC, true), claim + Duration::from_secs(2)),
+            Some(Probe {
+                nic: Nic::Int,
+                ip: RS,
+                to: Some(BOGUS)
+            })
+        );
+    }
+
+    /// Multicast MACs never claim, and unknown addresses are not verified.
+    #[test]
+    fn claims_need_a_known_entry_and_a_unicast_mac() {
+        let t0 = Instant::now();
+        let mut t = resolved(t0);
+        assert_eq!(t.event(heard(RS, Mac::BROADCAST, true), t0), None);
+        assert_eq!(published(&t), Some(MAC));
+        let other = RS + 1;
+        assert_eq!(t.event(heard(other, BOGUS, false), t0), None);
+        assert_eq!(t.state(Nic::Int, other), None);
     }
 }

@@ -6,6 +6,55 @@ use super::{Error, Result, be16, be32};
 /// Length of the fixed header: type, code, checksum and rest-of-header.
 pub const HEADER_LEN: usize = 8;
 
+/// Codes of destination unreachable.
+pub mod unreach {
+    /// Fragmentation needed and DF set (RFC 792); the next-hop MTU is in the
+    /// low 16 bits of the rest-of-header (RFC 1191).
+    pub const FRAG_NEEDED: u8 = 4;
+}
+
+/// Quoted bytes of the offending datagram after its IP header (RFC 792: "the
+/// first 64 bits of the original data datagram's data").
+pub const QUOTE_L4: usize = 8;
+
+/// Write, into `buf`, an IPv4 packet holding an ICMP error (`ty`, `code`,
+/// `rest` as bytes 4..8) from `src` to `dst` that quotes `quote` (the offending
+/// datagram's IP header and its first [`QUOTE_L4`] bytes). The IP header is the
+/// kernel's for its own errors (`icmp_send`): no options, TOS 0xc0 (internetwork
+/// control), DF clear, TTL 64. Returns the packet length, or `None` when `buf` is
+/// too small.
+pub fn emit_error(
+    buf: &mut [u8],
+    (src, dst, ident): (u32, u32, u16),
+    (ty, code, rest): (u8, u8, u32),
+    quote: &[u8],
+) -> Option<usize> {
+    use super::ipv4::{self, Ipv4Packet, protocol};
+    let icmp_len = HEADER_LEN + quote.len();
+    let len = ipv4::HEADER_LEN + icmp_len;
+    let buf = buf.get_mut(..len)?;
+    let (hdr, body) = buf.split_at_mut(ipv4::HEADER_LEN);
+    body[field::DATA..].copy_from_slice(quote);
+    let mut icmp = Icmpv4Packet::new_unchecked(&mut *body);
+    icmp.set_msg_type(ty);
+    icmp.set_code(code);
+    icmp.set_rest_of_header(rest);
+    icmp.fill_checksum();
+    let mut ip = Ipv4Packet::new_unchecked(hdr);
+    ip.set_version(4);
+    ip.set_header_len(ipv4::HEADER_LEN);
+    ip.set_dscp_ecn(0xc0);
+    ip.set_total_len(len as u16);
+    ip.set_ident(ident);
+    ip.set_fragmentation(false, false, 0);
+    ip.set_ttl(64);
+    ip.set_protocol(protocol::ICMP);
+    ip.set_src_raw(src);
+    ip.set_dst_raw(dst);
+    ip.fill_checksum();
+    Some(len)
+}
+
 /// Message types.
 pub mod msg {
     pub const ECHO_REPLY: u8 = 0;
@@ -254,6 +303,37 @@ mod test {
                 "{msg_type}"
             );
         }
+    }
+
+    #[test]
+    fn emit_frag_needed_parses_with_smoltcp() {
+        let quote: Vec<u8> = (0..28u8).collect();
+        let mut buf = [0u8; 80];
+        let src = u32::from_be_bytes([198, 18, 0, 110]);
+        let dst = u32::from_be_bytes([198, 18, 0, 1]);
+        let n = emit_error(
+            &mut buf,
+            (src, dst, 7),
+            (msg::DEST_UNREACHABLE, unreach::FRAG_NEEDED, 1400),
+            &quote,
+        )
+        .expect("fits");
+        assert_eq!(n, 20 + 8 + 28);
+        let ip = smoltcp::wire::Ipv4Packet::new_checked(&buf[..n]).expect("ipv4");
+        assert!(ip.verify_checksum());
+        assert_eq!(ip.next_header(), smoltcp::wire::IpProtocol::Icmp);
+        assert_eq!(ip.src_addr().octets(), src.to_be_bytes());
+        assert_eq!(ip.dst_addr().octets(), dst.to_be_bytes());
+        assert!(!ip.dont_frag());
+        let icmp = smoltcp::wire::Icmpv4Packet::new_checked(ip.payload()).expect("icmp");
+        assert!(icmp.verify_checksum());
+        assert_eq!((icmp.msg_type().into(), icmp.msg_code()), (3u8, 4u8));
+        assert_eq!(&ip.payload()[4..8], &[0, 0, 0x05, 0x78]);
+        assert_eq!(&ip.payload()[8..], &quote[..]);
+        assert_eq!(
+            emit_error(&mut buf[..n - 1], (src, dst, 7), (3, 4, 1400), &quote),
+            None
+        );
     }
 
     #[test]
