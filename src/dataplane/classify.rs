@@ -205,8 +205,14 @@ impl Core {
         let Some((sport, dport, flags)) = ports(proto, l4) else {
             return self.ctr.inc(Ctr::DropL4Malformed);
         };
-        // As IPVS does before it rewrites: a damaged segment is not forwarded (nor
-        // allowed to create a connection). Partial checksums are completed later.
+        // A damaged segment is not forwarded (nor allowed to create a connection).
+        // A deliberate difference, as hardening: IPVS verifies TCP/UDP checksums
+        // only for connections with an application helper (`ip_vs_proto_tcp.c`:
+        // `tcp_dnat_handler`, `tcp_snat_handler`; `ip_vs_proto_udp.c`:
+        // `udp_dnat_handler`, `udp_snat_handler`, which call `*_csum_check` only
+        // with `cp->app`) and otherwise patches the checksum incrementally, so it
+        // forwards a damaged segment still damaged. Partial checksums are
+        // completed later.
         if !meta.csum_partial && !l4_checksum_ok(proto, src, dst, l4) {
             return self.ctr.inc(Ctr::DropL4Checksum);
         }
