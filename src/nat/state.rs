@@ -1,9 +1,13 @@
-//! Connection states and timeouts, as kernel IPVS tracks them.
+//! Connection states and timeouts, as kernel IPVS tracks them
+//! (`ip_vs_proto_tcp.c`: `tcp_states`, `set_tcp_state`, `tcp_timeouts`;
+//! `ip_vs_proto_udp.c`: `udp_timeouts`).
 //!
-//! The TCP transitions are IPVS's (`ip_vs_proto_tcp.c`, the table used for NAT
-//! without `secure_tcp`): the event is the packet's most significant flag (RST, then
-//! SYN, then FIN, then ACK) and the direction is *input* (client → real server) or
-//! *output* (real server → client). `docs/tcp-states.md` draws the diagram.
+//! The TCP transitions are IPVS's (`tcp_states`, the table used for NAT without
+//! `secure_tcp`): the event is the packet's most significant flag (RST, then
+//! SYN, then FIN, then ACK, `tcp_state_idx`), a segment with none of them moves
+//! the connection to CLOSE (`set_tcp_state`), and the direction is *input*
+//! (client → real server) or *output* (real server → client).
+//! `docs/tcp-states.md` draws the diagram.
 
 use std::time::Duration;
 
@@ -117,7 +121,8 @@ impl Timeouts {
     }
 
     /// `ipvsadm --set tcp tcpfin udp`: established, FIN_WAIT and UDP timeouts.
-    /// A zero leaves that timeout unchanged, as ipvsadm does.
+    /// A zero leaves that timeout unchanged, as the kernel's `ip_vs_set_timeout`
+    /// (`ip_vs_ctl.c`) does (ipvsadm passes the zero on).
     pub fn set(&mut self, tcp: u32, tcpfin: u32, udp: u32) {
         for (s, v) in [
             (State::Established, tcp),
@@ -142,8 +147,10 @@ pub enum Dir {
 
 use crate::wire::tcp::flags::{ACK as TCP_ACK, FIN as TCP_FIN, RST as TCP_RST, SYN as TCP_SYN};
 
-/// The next TCP state after a segment with `flags` going `dir`, or the current state
-/// when the segment carries no flag IPVS tracks.
+/// The next TCP state after a segment with `flags` going `dir`. A segment with
+/// none of RST, SYN, FIN and ACK moves the connection to CLOSE, as in the
+/// kernel: `set_tcp_state` (`ip_vs_proto_tcp.c`) starts from
+/// `IP_VS_TCP_S_CLOSE` and keeps it when `tcp_state_idx` finds no flag.
 pub fn tcp_next(state: State, dir: Dir, flags: u8) -> State {
     use State::*;
     // Columns: the current state in `State` order, None..=SynAck.
@@ -169,12 +176,13 @@ pub fn tcp_next(state: State, dir: Dir, flags: u8) -> State {
     if col >= 11 {
         return state;
     }
-    // The event is the most significant flag: RST, then SYN, then FIN, then ACK.
+    // The event is the most significant flag: RST, then SYN, then FIN, then ACK
+    // (`tcp_state_idx`); none of them: CLOSE (`set_tcp_state`).
     let Some(event) = [TCP_RST, TCP_SYN, TCP_FIN, TCP_ACK]
         .iter()
         .position(|f| flags & f != 0)
     else {
-        return state;
+        return Close;
     };
     let rows: [&Row; 4] = match dir {
         Dir::Input => [&IN_RST, &IN_SYN, &IN_FIN, &IN_ACK],
@@ -244,7 +252,11 @@ mod test {
         assert_eq!(est[2], Established);
         assert_eq!(tcp_next(Established, Output, TCP_FIN | TCP_ACK), FinWait);
         assert_eq!(tcp_next(FinWait, Input, TCP_FIN | TCP_ACK), TimeWait);
-        assert_eq!(tcp_next(Established, Input, 0), Established);
+        // No tracked flag (PSH alone, or none): CLOSE, as the kernel's
+        // `set_tcp_state`, from either side.
+        assert_eq!(tcp_next(Established, Input, 0), Close);
+        assert_eq!(tcp_next(Established, Output, 0x08), Close);
+        assert_eq!(tcp_next(SynRecv, Input, 0x08 | 0x20), Close);
     }
 
     #[test]
