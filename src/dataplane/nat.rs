@@ -11,6 +11,11 @@
 //! real server's availability (a removed server's connection drops the packet,
 //! or with `expire_nodest_conn` is expired and the packet treated as new). On
 //! the established path that is a flag test and a bit test.
+//!
+//! Deliberate differences from IPVS, both stricter: TCP/UDP checksums are
+//! verified before this path (`classify`; IPVS checks them only with an FTP
+//! helper), and only a SYN without ACK starts a TCP connection (`Core::new_conn`;
+//! IPVS's `tcp_conn_schedule` also takes a SYN+ACK).
 
 use super::classify::Segment;
 use super::shared::Published;
@@ -196,8 +201,11 @@ impl Core {
             self.ctr.inc(Ctr::DropNoService);
             return None;
         };
-        // TCP connections start with a SYN (no ACK, no RST), as in IPVS without
-        // sloppy_tcp; anything else of an unknown connection is dropped.
+        // TCP connections start with a SYN without ACK or RST; anything else of an
+        // unknown connection is dropped. Stricter than IPVS on purpose: the
+        // kernel's `tcp_conn_schedule` (`ip_vs_proto_tcp.c`) schedules any SYN
+        // without RST, SYN+ACK included (for active FTP, which ringvs lacks), and
+        // with sloppy_tcp anything without RST; a client never opens with SYN+ACK.
         if proto == protocol::TCP && (flags & SYN == 0 || flags & (ACK | RST) != 0) {
             self.ctr.inc(Ctr::DropNoConn);
             return None;
