@@ -1,7 +1,11 @@
 //! ICMP: echo replies for our own addresses, and the errors that concern a NATed
 //! connection, translated both ways as IPVS does (`ip_vs_core.c`:
 //! `ip_vs_in_icmp` for errors from the client side, `ip_vs_out_icmp` for errors
-//! from the real servers' side). An error belongs to the worker that owns the
+//! from the real servers' side) for destination unreachable, source quench and
+//! time exceeded. A deliberate difference: ringvs also translates parameter
+//! problem, which those two functions treat as not related and let through
+//! untranslated (so an endpoint could not match it to its connection); RFC 5508
+//! asks a NAT to translate it too. An error belongs to the worker that owns the
 //! connection it quotes, which may not be the one that received it: such a frame
 //! is handed to its owner over a bounded channel ([`Core::hand_off`]).
 //!

@@ -132,7 +132,10 @@ impl Maglev {
     /// each server in list order claims its next free preferred slot, as many
     /// times per round as its scaled weight, until every slot is taken.
     ///
-    /// Weights are IPVS's: `last_weight` over the gcd of all non-zero ones,
+    /// Weights are IPVS's (`ip_vs_mh.c`: `ip_vs_mh_permutate`,
+    /// `ip_vs_mh_gcd_weight`, `ip_vs_mh_shift_weight`): `last_weight` (kept by
+    /// the data plane's `DestEntry` as `__ip_vs_update_dest` keeps it) over the
+    /// gcd of all non-zero ones,
     /// shifted right so the largest fits in 6 bits (a server whose weight
     /// shifts to 0 still gets one turn); a server whose last weight is 0 gets
     /// no slot. More servers than slots: an empty table (the kernel refuses
@@ -213,7 +216,10 @@ impl Maglev {
     /// `mh`: the slot of the client address (plus the client port with
     /// `mh-port`). If that server is unavailable: no server, or with
     /// `mh-fallback` the slots of rehashes of the key with offsets
-    /// 1, 2, ... (as the kernel does), until an available server.
+    /// 1, 2, ..., until an available server. The kernel's
+    /// `ip_vs_mh_get_fallback` (`ip_vs_mh.c`) also rehashes, but with offsets
+    /// `(ihash + k) mod size` for k = 0, 1, ... (ihash: the first slot) and
+    /// stops at an empty slot; the hash differs anyway (see the module doc).
     pub fn pick<C: Candidate>(&self, flags: SchedFlags, flow: &Flow, dests: &[C]) -> Option<usize> {
         let port = if flags.port { flow.cport } else { 0 };
         let key = (u64::from(flow.client) << 16) | u64::from(port);

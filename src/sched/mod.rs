@@ -67,9 +67,12 @@ pub trait Candidate {
     fn port(&self) -> u16 {
         0
     }
-    /// The last non-zero weight the server had (IPVS's `last_weight`): `mh`
-    /// builds its table from it, so quiescing a server (weight 0) does not
-    /// reshuffle the other servers' clients. Defaults to the current weight.
+    /// The last non-zero weight the server had (IPVS's `last_weight`, kept by
+    /// `__ip_vs_update_dest` in `ip_vs_ctl.c`): `mh` builds its table from it
+    /// (`ip_vs_mh_permutate`), so quiescing a server (weight 0) does not
+    /// reshuffle the other servers' clients. Defaults to the current weight;
+    /// the data plane's `DestEntry` and `DestView` (`nat/mod.rs`) give the
+    /// kept one.
     fn last_weight(&self) -> u32 {
         self.weight()
     }
