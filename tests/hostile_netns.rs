@@ -333,6 +333,8 @@ fn a_battery_of_hostile_frames_is_dropped_counted_and_harmless() {
     );
     assert_eq!(d("conn_new"), 0);
     // The SYN with a damaged TCP checksum was dropped for it, not scheduled.
+    // ringvs's hardening, not IPVS's behaviour: `tcp_dnat_handler`
+    // (`ip_vs_proto_tcp.c`) checks the checksum only with an FTP helper.
     assert_eq!(d("drop_l4_checksum"), 1, "{per_reason:?}");
     // Other traffic may arrive meanwhile (the client's kernel ARPs for the VIP),
     // so: at least every battery frame is counted, and everything received is

@@ -1103,6 +1103,10 @@ fn malformed_and_unwanted_frames_are_dropped_by_reason() {
             None,
             Ctr::DropNoConn,
         ),
+        // A deliberate difference, not IPVS's behaviour: the kernel's
+        // `tcp_conn_schedule` (`ip_vs_proto_tcp.c`) would schedule this SYN+ACK
+        // (SYN set, RST clear); ringvs starts connections only with a SYN
+        // without ACK (`docs/tcp-states.md`, "How a connection starts").
         (
             "syn-ack, no connection",
             Nic::Ext,
