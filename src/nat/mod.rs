@@ -91,7 +91,9 @@ impl Candidate for DestView {
 /// IPVS's overload hysteresis for one real server, given its connections over all
 /// workers (`total`, active + inactive) and its thresholds. `flag` is the shared
 /// per-`DestId` state: 0 when not overloaded, else the upper threshold in force
-/// when the server became overloaded. As in IPVS, a server becomes overloaded when
+/// when the server became overloaded. As in IPVS (`ip_vs_conn.c`:
+/// `ip_vs_bind_dest` sets `IP_VS_DEST_F_OVERLOAD`, `ip_vs_unbind_dest` clears
+/// it), a server becomes overloaded when
 /// `total` reaches `u` (if non-zero) and stays so until `total` drops below `l`,
 /// or below 3/4 of `u` when `l` is 0; raising `u` (or clearing it) ends the
 /// overload at once (`__ip_vs_update_dest`). The flag is written with plain

@@ -1,7 +1,8 @@
 //! Persistence templates (`ipvsadm -p timeout -M netmask`), shared by all workers.
 //!
-//! As in IPVS, a new connection to a persistent service first looks for the
-//! template of (service, client address & netmask); the template names the real
+//! As in IPVS (`ip_vs_core.c`: `ip_vs_sched_persist`), a new connection to a
+//! persistent service first looks for the template of (service, client address
+//! & netmask); the template names the real
 //! server every connection of that client (any source port) goes to while it
 //! lives. The fanout spreads one client's source ports over the workers, so a
 //! template cannot live in one worker's table: templates sit in [`TEMPLATE_SHARDS`]

@@ -76,13 +76,16 @@ impl State {
         !matches!(self, State::Established | State::Udp)
     }
 
-    /// ipvsadm counts ESTABLISHED connections as ActiveConn, all others as InActConn.
+    /// The kernel counts ESTABLISHED connections as activeconns (ipvsadm's
+    /// ActiveConn), all others as inactconns (`set_tcp_state`,
+    /// `IP_VS_CONN_F_INACTIVE`; `ip_vs_conn.c`: `ip_vs_bind_dest`).
     pub fn is_active(self) -> bool {
         self == State::Established
     }
 }
 
-/// Timeouts per state, IPVS's defaults.
+/// Timeouts per state, IPVS's defaults (`ip_vs_proto_tcp.c`: `tcp_timeouts`;
+/// `ip_vs_proto_udp.c`: `udp_timeouts`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
     secs: [u32; STATES],
