@@ -236,7 +236,8 @@ pub struct Dest {
     #[serde(default)]
     pub u_threshold: u32,
     /// Lower connection threshold (`-y`): an overloaded server is available again
-    /// below this many (0: below three quarters of the upper threshold, as IPVS).
+    /// below this many (0: below three quarters of the upper threshold, as IPVS
+    /// clears `IP_VS_DEST_F_OVERLOAD` in `ip_vs_conn.c` `ip_vs_unbind_dest`).
     #[serde(default)]
     pub l_threshold: u32,
 }

@@ -18,12 +18,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// How often the rate estimator samples the counters, as IPVS's estimator.
+/// How often the rate estimator samples the counters, as IPVS's estimator
+/// (`ip_vs_est.c`: 2 s periods, `ip_vs_chain_estimation` in current kernels,
+/// `estimation_timer` in older ones).
 pub const RATE_INTERVAL: Duration = Duration::from_secs(2);
 /// How long `-L -c` waits for a worker that sends nothing of its listing.
 pub const CONNS_WAIT: Duration = Duration::from_secs(1);
 
-/// IPVS's rate estimator: every [`RATE_INTERVAL`] the change of each real
+/// IPVS's rate estimator (`ip_vs_est.c` `ip_vs_chain_estimation`, read by
+/// `ip_vs_read_estimator`): every [`RATE_INTERVAL`] the change of each real
 /// server's counters gives a rate per second, and the shown rate moves a
 /// quarter of the way towards it (`avg += (rate - avg) / 4`).
 #[derive(Default)]

@@ -171,7 +171,8 @@ impl Core {
         };
         let (rw, dest) = (c.rewrite(dir), c.dest());
         let bytes = (frame.len() - ethernet::HEADER_LEN) as u64;
-        // Counted with the connection's traffic, as IPVS does.
+        // Counted with the connection's traffic, as IPVS does (`ip_vs_core.c`
+        // `ip_vs_in_icmp` / `ip_vs_out_icmp` call `ip_vs_in_stats` / `ip_vs_out_stats`).
         if self.forward((nic.other(), hop), frame, tx, Ctr::IcmpErrorNat, |b| {
             rewrite::nat_icmp_error(b, &rw)
         }) {

@@ -10,7 +10,9 @@
 //! the servers; once a minute (on the clock the picks bring) it also does the
 //! kernel's garbage collection.
 //!
-//! Expiry follows the kernel's timers, driven by `Flow::now_s` instead:
+//! Expiry follows the kernel's timers (`ip_vs_lblc.c` `ip_vs_lblc_check_expire` and
+//! `ip_vs_lblc_full_check`, their `ip_vs_lblcr.c` twins), driven by `Flow::now_s`
+//! instead:
 //! * every [`CHECK_INTERVAL_S`], if the cache holds more than [`MAX_ENTRIES`],
 //!   entries unused for [`ENTRY_TIMEOUT_S`] are dropped (at most
 //!   (excess * 4/3), at most half of [`MAX_ENTRIES`]);
@@ -23,10 +25,10 @@
 //!
 //! The cache lives as long as the service keeps its scheduler, across
 //! configuration snapshots (`SchedState::carry`), as the kernel's lives as
-//! long as the service. Entries name servers by identity ([`DestRef`]), not by
+//! long as the service (`ip_vs_lblc_init_svc` to `ip_vs_lblc_done_svc`). Entries name servers by identity ([`DestRef`]), not by
 //! their index in one snapshot's list: an entry whose server was removed finds
 //! none and is scheduled afresh at its next use, as the kernel's entry finds
-//! its server no longer `IP_VS_DEST_F_AVAILABLE`.
+//! its server no longer `IP_VS_DEST_F_AVAILABLE` (`ip_vs_lblc_schedule`).
 
 use super::lc::least_weighted;
 use super::{Candidate, DestRef, Flow, available, overhead};
@@ -55,7 +57,8 @@ fn elapsed(a: u32, b: u32) -> u32 {
     (b.wrapping_sub(a) as i32).max(0) as u32
 }
 
-/// The kernel's locality overload test: the server has more active
+/// The kernel's locality overload test (`ip_vs_lblc.c` `is_overloaded`, and
+/// `ip_vs_lblcr.c` `is_overloaded`): the server has more active
 /// connections than its weight while some server has fewer than half its own.
 fn lb_overloaded<C: Candidate>(d: &C, dests: &[C]) -> bool {
     u64::from(d.active()) > u64::from(d.weight())

@@ -19,12 +19,14 @@
 //!
 //! Only `lblc` and `lblcr` take a lock, and only for their own new connections:
 //! their cache (destination address → server, or server set) is shared by all
-//! workers, exactly as the kernel shares it under `svc->sched_lock`.
+//! workers, exactly as the kernel shares it under `svc->sched_lock`
+//! (`ip_vs_lblc.c` `ip_vs_lblc_schedule`).
 //!
 //! Round robin is one atomic increment, so the choice alternates across all
-//! workers exactly as kernel IPVS's global `rr` does. Weighted round robin walks a
+//! workers exactly as kernel IPVS's global `rr` does (`ip_vs_rr.c`
+//! `ip_vs_rr_schedule`, one cursor per service). Weighted round robin walks a
 //! sequence precomputed with IPVS's own interleaving (the `cw`/`mw`/`gcd` walk of
-//! `ip_vs_wrr.c`), so `wrr` gives the same order as the kernel; servers that are
+//! `ip_vs_wrr.c` `ip_vs_wrr_schedule`), so `wrr` gives the same order as the kernel; servers that are
 //! quiesced or overloaded at pick time are stepped over, as the kernel's walk
 //! steps over them.
 //!
@@ -381,7 +383,8 @@ fn rr_carry<A: Candidate, B: Candidate>(next: usize, before: &[A], dests: &[B]) 
 
 /// Round robin over available servers; the position is global (one counter
 /// for every worker), and skipped servers advance it so the next pick resumes
-/// after the chosen one, as IPVS's `rr` resumes after its last choice.
+/// after the chosen one, as IPVS's `rr` resumes after its last choice
+/// (`ip_vs_rr.c` `ip_vs_rr_schedule`).
 fn rr_pick<C: Candidate>(next: &AtomicUsize, dests: &[C]) -> Option<usize> {
     let n = dests.len();
     if n == 0 {
