@@ -202,16 +202,11 @@ mod lab {
                 let cmd = parse(&args).unwrap_or_else(|e| panic!("{r}: {e}"));
                 apply(&mut cfg, &cmd).unwrap_or_else(|e| panic!("{r}: {e}"));
             }
-            let env = Env {
-                mac: [Mac(EXT_MAC), Mac(INT_MAC)],
-                mtu: [1500, 1500],
-                ext_net: "198.18.0.2/24".parse().expect("prefix"),
-                gateway: None,
-                int_net: "198.19.0.1/24".parse().expect("prefix"),
-                io_only: false,
-                fanout_key: 0,
-                sysctl: Default::default(),
-            };
+            let env = Env::new(
+                [Mac(EXT_MAC), Mac(INT_MAC)],
+                "198.18.0.2/24".parse().expect("prefix"),
+                "198.19.0.1/24".parse().expect("prefix"),
+            );
             // Built as `ringvs run` builds it, for one worker.
             let plan = ringvs::dataplane::Plan::new(1, env, max_conns);
             let start = plan.start;

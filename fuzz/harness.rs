@@ -283,16 +283,11 @@ impl Harness {
     /// A worker (table of 64) with an established TCP connection
     /// (CLIENT:40000 ↔ RS1:80) and a UDP flow (CLIENT:5000 ↔ RS1:53).
     pub fn new() -> Self {
-        let env = Env {
-            mac: [Mac(EXT_MAC), Mac(INT_MAC)],
-            mtu: [1500, 1500],
-            ext_net: "198.18.0.2/24".parse().expect("prefix"),
-            gateway: None,
-            int_net: "198.19.0.1/24".parse().expect("prefix"),
-            io_only: false,
-            fanout_key: 0,
-            sysctl: Default::default(),
-        };
+        let env = Env::new(
+            [Mac(EXT_MAC), Mac(INT_MAC)],
+            "198.18.0.2/24".parse().expect("prefix"),
+            "198.19.0.1/24".parse().expect("prefix"),
+        );
         let plan = Plan {
             handoff_depth: 4,
             ..Plan::new(1, env, 64)

@@ -362,17 +362,12 @@ impl<R: ringvs::io::RxQueue> TestDirector<R> {
                 }
             }
         }
-        let env = Env {
-            mac: [Mac(EXT_MAC), Mac(INT_MAC)],
-            mtu: [1500, 1500],
+        let env = Env::new(
+            [Mac(EXT_MAC), Mac(INT_MAC)],
             // A /16: room for thousands of on-link clients.
-            ext_net: format!("{EXT_ADDR}/16").parse().expect("prefix"),
-            gateway: None,
-            int_net: "198.19.0.1/24".parse().expect("prefix"),
-            io_only: false,
-            fanout_key: 0,
-            sysctl: Default::default(),
-        };
+            format!("{EXT_ADDR}/16").parse().expect("prefix"),
+            "198.19.0.1/24".parse().expect("prefix"),
+        );
         let plan = Plan {
             handoff_depth: 8,
             ..Plan::new(1, env, max_conns)

@@ -7,10 +7,8 @@
 mod nslab;
 use nslab::{NsDirector, Scenario, adm, http_bodies, spawn_http_server, stats, total};
 use ringvs::lab;
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Command as Process, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command as Process;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Polls `f` every 50 ms until it holds or `limit` passes; the time it took.
@@ -95,35 +93,22 @@ while time.time() < end:
 "#;
 
 /// (start of the request, seconds since the epoch; its line).
-type Lines = Arc<Mutex<Vec<(f64, String)>>>;
+type Lines = nslab::StampedLines<f64>;
 
 fn reuse_client(lab: &mut lab::Lab, vip: &str, ports: u16, secs: u32) -> Lines {
     let (ports, secs) = (ports.to_string(), secs.to_string());
-    let mut child = lab::ns_command(
+    let cmd = lab::ns_command(
         &lab.ns_client(),
         Path::new("python3"),
         &["-c", REUSE_CLIENT, vip, "40000", &ports, &secs],
-    )
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .spawn()
-    .expect("python3 client");
-    let out = child.stdout.take().expect("client stdout");
-    lab.adopt(child);
-    let lines: Lines = Arc::new(Mutex::new(Vec::new()));
-    let l = Arc::clone(&lines);
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            let start = line
-                .split(' ')
-                .next()
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(0.0);
-            l.lock().expect("lines").push((start, line));
-        }
-    });
-    lines
+    );
+    // Each line starts with the request's start time.
+    nslab::spawn_collecting(lab, cmd, |line| {
+        line.split(' ')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0.0)
+    })
 }
 
 /// Lines of requests started at or after `since` that `f` accepts.

@@ -206,10 +206,8 @@ fn edit_replaces_or_removes_the_check() {
 
 use ringvs::lab::{self, Lab};
 use ringvs::proto::{self, Command};
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Command as Process, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
 /// The weight `-L -n` shows for `rs` (None: not listed).
@@ -257,7 +255,7 @@ fn serve_again(lab: &mut Lab, n: usize) {
 }
 
 /// Lines the client loop printed, with when they arrived.
-type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
+type Lines = nslab::StampedLines<Instant>;
 
 /// A client loop in the client namespace: a new connection per request, every
 /// 20 ms, each request retried once on failure.
@@ -267,7 +265,7 @@ fn client_loop(lab: &mut Lab, vip: &str) -> Lines {
 
 fn client_loop_with(lab: &mut Lab, vip: &str, timeout_ms: u64) -> Lines {
     let timeout = timeout_ms.to_string();
-    let mut child = lab::ns_command(
+    let cmd = lab::ns_command(
         &lab.ns_client(),
         Path::new(EXE),
         &[
@@ -282,22 +280,8 @@ fn client_loop_with(lab: &mut Lab, vip: &str, timeout_ms: u64) -> Lines {
             "--retries",
             "1",
         ],
-    )
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .spawn()
-    .expect("client loop");
-    let out = child.stdout.take().expect("client stdout");
-    lab.adopt(child);
-    let lines: Lines = Arc::new(Mutex::new(Vec::new()));
-    let l = Arc::clone(&lines);
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            l.lock().expect("lines").push((Instant::now(), line));
-        }
-    });
-    lines
+    );
+    nslab::spawn_collecting(lab, cmd, |_| Instant::now())
 }
 
 fn count(lines: &Lines, since: Instant, f: impl Fn(&str) -> bool) -> usize {

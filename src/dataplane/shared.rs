@@ -90,6 +90,23 @@ impl Default for Sysctl {
 }
 
 impl Env {
+    /// A director on these NICs and prefixes with everything else at its
+    /// default: 1500-byte MTUs, no gateway, NAT (not `--io-only`), fanout key 0,
+    /// IPVS's sysctl defaults. `ringvs run` sets every field itself; tests,
+    /// fuzzing and benches start from this.
+    pub fn new(mac: [Mac; 2], ext_net: Prefix, int_net: Prefix) -> Env {
+        Env {
+            mac,
+            mtu: [1500, 1500],
+            ext_net,
+            gateway: None,
+            int_net,
+            io_only: false,
+            fanout_key: 0,
+            sysctl: Sysctl::default(),
+        }
+    }
+
     pub fn ext_addr(&self) -> u32 {
         u32::from(self.ext_net.addr)
     }

@@ -79,14 +79,12 @@ pub type W = Worker<MemRx, MemTx>;
 
 pub fn env() -> Env {
     Env {
-        mac: [Mac(EXT_MAC), Mac(INT_MAC)],
         mtu: [MTU, MTU],
-        ext_net: "198.18.0.2/24".parse().expect("prefix"),
-        gateway: None,
-        int_net: "198.19.0.1/24".parse().expect("prefix"),
-        io_only: false,
-        fanout_key: 0,
-        sysctl: Default::default(),
+        ..Env::new(
+            [Mac(EXT_MAC), Mac(INT_MAC)],
+            "198.18.0.2/24".parse().expect("prefix"),
+            "198.19.0.1/24".parse().expect("prefix"),
+        )
     }
 }
 

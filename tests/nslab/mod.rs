@@ -275,3 +275,35 @@ pub fn spawn_http_server(lab: &mut Lab, n: usize, listen: &str, body: &str, max_
     )
     .expect("start http server");
 }
+
+/// Lines a program printed, each with a stamp (when it arrived, or what the
+/// line itself says).
+pub type StampedLines<S> = std::sync::Arc<std::sync::Mutex<Vec<(S, String)>>>;
+
+/// Start `cmd` (built with `lab::ns_command`) under the lab, which kills it at
+/// cleanup, and collect its standard output line by line, each stamped by
+/// `stamp` as it arrives.
+pub fn spawn_collecting<S: Send + 'static>(
+    lab: &mut Lab,
+    mut cmd: std::process::Command,
+    stamp: impl Fn(&str) -> S + Send + 'static,
+) -> StampedLines<S> {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn a lab client");
+    let out = child.stdout.take().expect("client stdout");
+    lab.adopt(child);
+    let lines: StampedLines<S> = Default::default();
+    let l = std::sync::Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            let s = stamp(&line);
+            l.lock().expect("lines").push((s, line));
+        }
+    });
+    lines
+}
