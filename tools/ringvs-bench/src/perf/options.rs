@@ -84,9 +84,15 @@ pub enum Io {
     /// generator's CPU: the director's CPU does less than it would on a real NIC,
     /// so this figure flatters ringvs and is reported apart.
     XdpNative,
+    /// Native mode with the director's veth NAPI instances threaded
+    /// (`/sys/class/net/IF/threaded`) and their kthreads pinned to the director's
+    /// CPU: the receive work native mode moves to the sender's CPU comes back to
+    /// the director's, where it would be on a NIC with a native XDP driver. The
+    /// fair native-mode comparison.
+    XdpNapi,
 }
 
-const DATAPATHS: [(&str, Datapath); 7] = [
+const DATAPATHS: [(&str, Datapath); 9] = [
     (
         "ringvs-nat-1w",
         Datapath::RingvsNat {
@@ -115,11 +121,22 @@ const DATAPATHS: [(&str, Datapath); 7] = [
             io: Io::XdpNative,
         },
     ),
+    (
+        "ringvs-xdp-napi-1w",
+        Datapath::RingvsNat {
+            workers: 1,
+            io: Io::XdpNapi,
+        },
+    ),
     ("kernel-nft", Datapath::KernelNft),
     ("ringvs-io-only", Datapath::RingvsIoOnly { io: Io::Packet }),
     (
         "ringvs-xdp-io-only",
         Datapath::RingvsIoOnly { io: Io::XdpGeneric },
+    ),
+    (
+        "ringvs-xdp-napi-io-only",
+        Datapath::RingvsIoOnly { io: Io::XdpNapi },
     ),
 ];
 

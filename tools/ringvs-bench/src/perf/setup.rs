@@ -182,10 +182,58 @@ pub(super) fn start_datapath(
     }
     let args = ringvs_args(exe, &control, dp, a, max_conns);
     let d = spawn_ringvs(ns, &args, control)?;
+    if dp.io() == Io::XdpNapi {
+        // ringvs attached its program, so veth's NAPI instances exist now.
+        for ifname in ["ext0", "int0"] {
+            thread_napi(ns, ifname, a.dir_cpu)?;
+        }
+    }
     if !dp.io_only() {
         add_services(&d.control)?;
     }
     Ok(d)
+}
+
+/// The kthreads named `napi/{ifname}-…`, by pid.
+fn napi_threads(ifname: &str) -> Vec<u32> {
+    let prefix = format!("napi/{ifname}-");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        comm.trim_end().starts_with(&prefix).then_some(pid)
+    })
+    .collect()
+}
+
+/// Make `ifname`'s NAPI instances in `ns` threaded and pin their kthreads to
+/// `cpu`. The kthreads are named after the device only, so ours are the ones that
+/// appear when `threaded` is switched on.
+fn thread_napi(ns: &str, ifname: &str, cpu: usize) -> R<()> {
+    let before = napi_threads(ifname);
+    let cmd = format!("echo 1 > /sys/class/net/{ifname}/threaded");
+    ns_run(ns, "sh", &["-c", &cmd]).map_err(s)?;
+    let ours: Vec<u32> = napi_threads(ifname)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    if ours.is_empty() {
+        return Err(format!("no napi/{ifname}-* kthread appeared in {ns}"));
+    }
+    for pid in ours {
+        let st = std::process::Command::new("taskset")
+            .args(["-p", "-c", &cpu.to_string(), &pid.to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| format!("taskset: {e}"))?;
+        if !st.success() {
+            return Err(format!("taskset -p -c {cpu} {pid}: {st}"));
+        }
+    }
+    Ok(())
 }
 
 /// The kernel's NAT in `ns`: addresses, forwarding without reverse-path
@@ -281,7 +329,9 @@ fn ringvs_args(
     match dp.io() {
         Io::Packet => {}
         Io::XdpGeneric => args.extend(["--io", "xdp", "--xdp-mode", "generic"].map(String::from)),
-        Io::XdpNative => args.extend(["--io", "xdp", "--xdp-mode", "native"].map(String::from)),
+        Io::XdpNative | Io::XdpNapi => {
+            args.extend(["--io", "xdp", "--xdp-mode", "native"].map(String::from));
+        }
     }
     if a.busy_poll {
         args.push("--busy-poll".into());
