@@ -38,7 +38,7 @@ mod bpf;
 mod xsk;
 
 pub use bpf::{XdpMode, XdpProgram};
-pub use xsk::{XskRx, XskSize, XskTx, open};
+pub use xsk::{BUSY_POLL_USECS, Xsk, XskOptions, XskRx, XskSize, XskTx, open};
 
 use std::os::fd::{FromRawFd, OwnedFd};
 
