@@ -82,12 +82,18 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     // The data plane's shared state and wiring (`dataplane::Director`); the
     // workers themselves are built once their queues are open.
     let fanout_key = fanout_key();
+    // AF_PACKET's fanout program already brings both directions of a flow to
+    // one worker; RSS on AF_XDP queues does not. When steering, a ring to a
+    // peer holds a whole pass's worth (a burst from each NIC).
+    let steer = matches!(opts.io, IoBackend::Xdp(_)) && n > 1;
     let plan = Plan {
         burst: opts.burst,
-        handoff_depth: HANDOFF_DEPTH,
-        // AF_PACKET's fanout program already brings both directions of a flow
-        // to one worker; RSS on AF_XDP queues does not.
-        steer: matches!(opts.io, IoBackend::Xdp(_)) && n > 1,
+        handoff_depth: if steer {
+            (2 * opts.burst).clamp(HANDOFF_DEPTH, 1024)
+        } else {
+            HANDOFF_DEPTH
+        },
+        steer,
         ..Plan::new(n, worker_env(&opts, &ext, &int, fanout_key), opts.max_conns)
     };
     let mut dp = Director::new(plan, Snapshot::build(&adm.cfg, adm.timeouts));
