@@ -62,7 +62,7 @@ fn run(depth: usize, n: u64, send_pause: u64, recv_pause: u64) -> Run {
                     got.push(seq);
                     t.fetch_add(1, Ordering::Release);
                     rx.recycle(r);
-                    if recv_pause > 0 && got.len() as u64 % recv_pause == 0 {
+                    if recv_pause > 0 && (got.len() as u64).is_multiple_of(recv_pause) {
                         std::thread::yield_now();
                     }
                 }
@@ -88,7 +88,7 @@ fn run(depth: usize, n: u64, send_pause: u64, recv_pause: u64) -> Run {
         }
         assert!(tx.queued_to(1) <= depth);
         assert!(tx.room_to(1) <= depth);
-        if send_pause > 0 && seq % send_pause == 0 {
+        if send_pause > 0 && seq.is_multiple_of(send_pause) {
             std::thread::yield_now();
         }
         assert!(Instant::now() < deadline, "producer ran out of time");
