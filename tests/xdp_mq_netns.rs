@@ -10,7 +10,7 @@
 //! Needs root and `ip netns`; under `CI=true` a missing capability fails the test.
 
 mod nslab;
-use nslab::{EXE, NsDirector, Scenario, http_bodies, stats};
+use nslab::{EXE, NsDirector, Scenario, adm, http_bodies, stats};
 use ringvs::lab;
 use serde_json::Value;
 use std::process::Command as Process;
@@ -50,6 +50,7 @@ fn two_af_xdp_workers_on_two_queues_hand_off_to_the_owner() {
         return;
     };
     seed_through_two_workers(&d, "xdp", true);
+    icmp_errors_reach_the_client_through_their_owner(&d);
 
     // A second director asked for more workers than the NICs have queues is
     // refused before it touches them, and told how to fix it.
@@ -192,4 +193,55 @@ fn seed_through_two_workers(d: &NsDirector, mode: &str, spread: bool) {
     // as out in total, every one counted once.
     assert!(sum(&s, "fwd_in") >= 4 * CONNS as u64);
     assert!(sum(&s, "fwd_out") >= 3 * CONNS as u64);
+}
+
+/// UDP datagrams to a real server port nobody listens on: the real server's
+/// kernel answers each with ICMP port unreachable, which reaches whichever
+/// worker its queue belongs to, is handed to the owner of the connection it
+/// quotes, and is translated towards the client.
+fn icmp_errors_reach_the_client_through_their_owner(d: &NsDirector) {
+    let NsDirector { lab, control } = d;
+    let vip53 = format!("{}:53", lab::VIP);
+    adm(control, &["-A", "-u", &vip53, "-s", "rr"]);
+    let rip = format!("{}:5353", lab::rs_addr(1));
+    adm(control, &["-a", "-u", &vip53, "-r", &rip, "-m"]);
+    let before = stats(control);
+    // Six datagrams, each from a new port (bash's /dev/udp): the real server's
+    // kernel sends up to 6 errors to one host in a burst (`icmp_ratelimit`).
+    let script = format!(
+        "for i in 1 2 3 4 5 6; do echo ringvs > /dev/udp/{}/53; sleep 0.05; done",
+        lab::VIP
+    );
+    let out = lab::ns_command(
+        &lab.ns_client(),
+        std::path::Path::new("bash"),
+        &["-c", &script],
+    )
+    .output()
+    .expect("bash");
+    assert!(out.status.success(), "{out:?}");
+    // Bounded wait for the errors to be translated.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let d = |name: &str| {
+        let after = stats(control);
+        sum(&after, name) - sum(&before, name)
+    };
+    while d("icmp_error_nat") < 6 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let after = stats(control);
+    eprintln!(
+        "UDP: conn_new {:?} icmp_error_nat {:?} handoff_out {:?}",
+        counter(&after, "conn_new"),
+        counter(&after, "icmp_error_nat"),
+        counter(&after, "handoff_out")
+    );
+    assert_eq!(d("conn_new"), 6, "one UDP connection per datagram");
+    assert_eq!(
+        d("icmp_error_nat"),
+        6,
+        "every port unreachable translated (the real server's burst allows 6)"
+    );
+    assert_eq!(d("drop_icmp_no_conn"), 0);
+    assert_eq!(d("drop_no_conn"), 0);
 }
