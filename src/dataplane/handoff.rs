@@ -14,13 +14,14 @@
 //! (`drop_handoff_full`).
 //!
 //! A worker drains its incoming rings round-robin, one frame from each in turn,
-//! a burst in total per pass ([`Core::drain_handoffs`]): a busy sender cannot
+//! a burst in total per pass (`Core::drain_handoffs`): a busy sender cannot
 //! starve the others.
 //!
 //! Who hands off what: an ICMP error quotes its connection in its payload, so
-//! it may reach any worker (`icmp.rs`); with [`Core::steer`] on (AF_XDP with
-//! several queues, where the NIC's RSS and not our fanout program picks the
-//! queue), so may a TCP/UDP segment ([`Core::steer_to`]).
+//! it may reach any worker (`icmp.rs`). With steering on
+//! ([`super::Plan::steer`]: AF_XDP with several queues, where the NIC's RSS
+//! and not our fanout program picks the queue), so may a TCP/UDP segment
+//! (`Core::steer_to`).
 
 use super::shared::Handoff;
 use super::tx::TxPair;
@@ -187,13 +188,6 @@ impl Handoffs {
 }
 
 impl Core {
-    /// Whether TCP/UDP frames are steered to the worker owning their client
-    /// key (see [`super::Plan::steer`]).
-    #[inline]
-    pub fn steer(&self) -> bool {
-        self.steer
-    }
-
     /// With steering on, the worker that owns a TCP/UDP segment received here
     /// from `client` (the source on the external NIC, the destination on the
     /// internal one), if it is another one.
