@@ -247,3 +247,54 @@ fn cost_of_a_handoff() {
         }
     }
 }
+
+/// A worker asleep in `poll()` is woken by a frame handed to it, long before
+/// its timeout (1 s here): the sender rings its doorbell. And a worker that
+/// finds a frame waiting does not go to sleep at all.
+#[test]
+fn a_sleeping_worker_is_woken_by_a_handoff() {
+    let mut rings = mesh(2, 32);
+    let mut rx = rings.pop().expect("worker 1");
+    let mut tx = rings.pop().expect("worker 0");
+    let fd = rx.wake_fd().expect("an eventfd");
+    const FRAMES: u64 = 20;
+    let epoch = Instant::now();
+    let receiver = std::thread::spawn(move || {
+        let mut delays = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while (delays.len() as u64) < FRAMES && Instant::now() < deadline {
+            if rx.sleep() {
+                ringvs::io::ring::poll_readable(&[fd], 1000);
+                rx.woke();
+            }
+            while let Some(r) = rx.recv() {
+                let sent_ns = seq_of(&r.frame.data);
+                let now_ns = epoch.elapsed().as_nanos() as u64;
+                delays.push(Duration::from_nanos(now_ns - sent_ns));
+                rx.recycle(r);
+            }
+        }
+        delays
+    });
+    for _ in 0..FRAMES {
+        // Long enough for the receiver to be asleep again.
+        std::thread::sleep(Duration::from_millis(20));
+        let at = epoch.elapsed().as_nanos() as u64;
+        tx.send(1, Nic::Ext, &frame(at), false).expect("room");
+    }
+    let delays = receiver.join().expect("receiver");
+    assert_eq!(delays.len() as u64, FRAMES);
+    let worst = delays.iter().max().copied().unwrap_or_default();
+    assert!(
+        worst < Duration::from_millis(200),
+        "a handed frame waited {worst:?} (poll timeout 1 s)"
+    );
+
+    // A frame already waiting: no sleep.
+    let mut rings = mesh(2, 4);
+    let rx = rings.pop().expect("worker 1");
+    let mut tx = rings.pop().expect("worker 0");
+    tx.send(1, Nic::Ext, &frame(1), false).expect("room");
+    assert!(rx.pending());
+    assert!(!rx.sleep(), "slept with a frame waiting");
+}

@@ -126,7 +126,9 @@ fn seed_through_two_workers(d: &NsDirector, mode: &str, spread: bool) {
     // Connections one after the other, each from a new port: bounded by
     // http-get's own timeouts.
     let vip80 = format!("{}:80", lab::VIP);
+    let t = std::time::Instant::now();
     let bodies = http_bodies(lab, &vip80, CONNS);
+    eprintln!("{CONNS} requests in {:?}", t.elapsed());
     assert_eq!(bodies.len(), CONNS, "every request answered: {bodies:?}");
     let rs1 = bodies.iter().filter(|b| *b == "i am rs1").count();
     let rs2 = bodies.iter().filter(|b| *b == "i am rs2").count();

@@ -17,6 +17,15 @@
 //! a burst in total per pass (`Core::drain_handoffs`): a busy sender cannot
 //! starve the others.
 //!
+//! A worker with nothing to do sleeps in `poll()` (5 ms at most). So that a
+//! frame handed to it does not wait out that timeout, it raises its
+//! `sleeping` flag first, and a sender that sees the flag (one load per
+//! handoff) takes it down and rings the worker's [`Doorbell`]: a syscall per
+//! sleep, never per frame under load. The flag and the rings are `SeqCst`
+//! (crossbeam's send is a `SeqCst` read-modify-write), so a frame sent while
+//! the worker decides to sleep is either seen by its last look at the rings
+//! or rings the bell.
+//!
 //! Who hands off what: an ICMP error quotes its connection in its payload, so
 //! it may reach any worker (`icmp.rs`). With steering on
 //! ([`super::Plan::steer`]: AF_XDP with several queues, where the NIC's RSS
@@ -27,9 +36,13 @@ use super::shared::Handoff;
 use super::tx::TxPair;
 use super::worker::Core;
 use crate::Nic;
+use crate::io::ring::Doorbell;
 use crate::io::{FRAME_MAX, RxMeta, TxQueue, fanout};
 use crate::stats::Ctr;
 use crossbeam_channel::{Receiver, Sender, bounded};
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Why a frame was not handed off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +67,13 @@ struct Inbox {
     empty: Sender<Box<Handoff>>,
 }
 
+/// How to wake a worker sleeping in `poll()`.
+struct Bell {
+    sleeping: AtomicBool,
+    /// `None` if no eventfd could be made: the worker wakes at its timeout.
+    door: Option<Doorbell>,
+}
+
 /// One worker's ends of every ring it is part of.
 pub struct Handoffs {
     /// By destination worker; `None` for the worker itself.
@@ -62,6 +82,9 @@ pub struct Handoffs {
     inn: Vec<Option<Inbox>>,
     /// The source worker to look at first in the next [`Handoffs::recv`].
     next: usize,
+    /// Every worker's bell (this one's at its own id), by worker.
+    bells: Vec<Arc<Bell>>,
+    id: usize,
 }
 
 /// A received frame; give it back with [`Handoffs::recycle`].
@@ -85,11 +108,22 @@ fn empty_box() -> Box<Handoff> {
 /// [`FRAME_MAX`] bytes.
 pub fn mesh(n: usize, depth: usize) -> Vec<Handoffs> {
     let depth = depth.max(1);
+    // A single worker hands nothing off and needs no bell.
+    let bells: Vec<Arc<Bell>> = (0..n)
+        .map(|_| {
+            Arc::new(Bell {
+                sleeping: AtomicBool::new(false),
+                door: if n > 1 { Doorbell::new().ok() } else { None },
+            })
+        })
+        .collect();
     let mut all: Vec<Handoffs> = (0..n)
-        .map(|_| Handoffs {
+        .map(|id| Handoffs {
             out: (0..n).map(|_| None).collect(),
             inn: (0..n).map(|_| None).collect(),
             next: 0,
+            bells: bells.clone(),
+            id,
         })
         .collect();
     for i in 0..n {
@@ -141,7 +175,52 @@ impl Handoffs {
         // The ring holds `depth` and only `depth` boxes exist for it: never full.
         // (Should it be, the box is dropped and the ring shrinks by one; still
         // bounded.)
-        o.full.try_send(h).map_err(|_| Refused::Full)
+        o.full.try_send(h).map_err(|_| Refused::Full)?;
+        if let Some(b) = self.bells.get(to)
+            && b.sleeping.load(Ordering::SeqCst)
+            && b.sleeping.swap(false, Ordering::SeqCst)
+            && let Some(d) = &b.door
+        {
+            d.ring();
+        }
+        Ok(())
+    }
+
+    /// Whether a frame waits in one of this worker's incoming rings.
+    pub fn pending(&self) -> bool {
+        self.inn.iter().flatten().any(|i| !i.full.is_empty())
+    }
+
+    /// The descriptor that becomes readable when another worker hands this one
+    /// a frame while it sleeps (see [`Handoffs::sleep`]).
+    pub fn wake_fd(&self) -> Option<RawFd> {
+        self.bells.get(self.id)?.door.as_ref().map(Doorbell::fd)
+    }
+
+    /// About to sleep in `poll()` (with [`Handoffs::wake_fd`] among its
+    /// descriptors): ask senders to ring. False, and no sleep, if a frame
+    /// already waits.
+    pub fn sleep(&self) -> bool {
+        let Some(b) = self.bells.get(self.id) else {
+            return true;
+        };
+        b.sleeping.store(true, Ordering::SeqCst);
+        if self.pending() {
+            b.sleeping.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Back from `poll()`: senders need not ring any more; a ring that came
+    /// is cleared.
+    pub fn woke(&self) {
+        if let Some(b) = self.bells.get(self.id) {
+            b.sleeping.store(false, Ordering::SeqCst);
+            if let Some(d) = &b.door {
+                d.clear();
+            }
+        }
     }
 
     /// The next frame handed to this worker: the sources are taken in turn,

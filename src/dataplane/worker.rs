@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 pub const BURST: usize = 64;
 /// Connections expired per loop at most (so expiry never stalls the fast path).
 pub const EXPIRE_BUDGET: usize = 256;
-/// Idle `poll()` timeout: bounds the latency of handoffs and neighbor updates
-/// when no traffic wakes the worker.
+/// Idle `poll()` timeout: bounds the latency of neighbor updates and control
+/// requests when no traffic wakes the worker (a handoff rings its doorbell).
 pub const IDLE_POLL_MS: i32 = 5;
 /// Template shards each worker sweeps per second.
 const SWEEP_SHARDS: usize = 4;
@@ -164,6 +164,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         let mut fds = Vec::with_capacity(2);
         fds.extend(self.rx[Nic::Ext].poll_fd());
         fds.extend(self.rx[Nic::Int].poll_fd());
+        fds.extend(self.core.links.handoffs.wake_fd());
         let mut last_stats = Instant::now();
         while !self.core.shared.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
@@ -181,8 +182,10 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             if n == 0 && !self.core.listing() {
                 if busy {
                     std::hint::spin_loop();
-                } else {
+                } else if self.core.links.handoffs.sleep() {
+                    // Another worker's handoff rings the doorbell in `fds`.
                     crate::io::ring::poll_readable(&fds, IDLE_POLL_MS);
+                    self.core.links.handoffs.woke();
                 }
             }
         }
