@@ -179,7 +179,9 @@ struct RunArgs {
     /// Control socket path.
     #[arg(long, default_value = proto::DEFAULT_SOCKET)]
     control: PathBuf,
-    /// Spin instead of sleeping in poll() when idle (lowest latency, a full core each).
+    /// Spin instead of sleeping in poll() when idle (lowest latency, a full core
+    /// each); with `--io xdp` also the kernel's preferred busy polling on the
+    /// sockets.
     #[arg(long)]
     busy_poll: bool,
     /// RX ring format: v2 hands each frame over at once; v3 batches frames in blocks.
@@ -207,7 +209,8 @@ struct RunArgs {
     io_only: bool,
     /// Packet I/O: `packet` (AF_PACKET rings, any NIC, any number of workers) or
     /// `xdp` (AF_XDP sockets fed by an XDP program: IPv4 and ARP skip the kernel's
-    /// stack; one worker, NICs with one receive queue).
+    /// stack; one worker per NIC receive queue: each NIC needs `--workers` RX
+    /// queues, `ethtool -L IF combined N`).
     #[arg(long, value_enum, default_value = "packet")]
     io: IoArg,
     /// With `--io xdp`: where the XDP program runs. `native` in the driver (before

@@ -71,7 +71,8 @@ counters! {
     /// "Fragmentation needed" errors not sent: over the rate limit (per worker,
     /// 1000/s with bursts of 50, as the kernel's `icmp_msgs_per_sec`) or no TX slot.
     IcmpFragNeededLimited => "icmp_frag_needed_limited",
-    /// Frames handed to the worker that owns their flow.
+    /// Frames handed to the worker that owns their flow (ICMP errors; with
+    /// `--io xdp` on several queues, any TCP/UDP frame RSS gave another worker).
     HandoffOut => "handoff_out",
     /// Frames received from another worker.
     HandoffIn => "handoff_in",
@@ -131,7 +132,8 @@ counters! {
     DropNeighQueue => "drop_neigh_queue",
     /// TX ring full.
     DropTxFull => "drop_tx_full",
-    /// Handoff channel to the owning worker full.
+    /// Handoff ring to the owning worker full: as many frames in flight to it
+    /// as the ring holds.
     DropHandoffFull => "drop_handoff_full",
     /// Packet larger than the egress MTU (with DF, the sender is told:
     /// `icmp_frag_needed`; without, it is not fragmented).

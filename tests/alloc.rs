@@ -15,6 +15,11 @@
 //!   in the warmed-up maps, with zero allocations.
 //! * `pending_arp_allocates_nothing`: frames parked for an unresolved real
 //!   server and flushed when the snapshot resolves it, through `poll_once`.
+//! * `steering_and_handoffs_allocate_nothing`: two workers with steering on
+//!   (as `--io xdp --workers 2`): TCP frames in both directions that land on
+//!   the worker not owning them go through the pair's handoff ring, and a ring
+//!   whose owner does not run refuses (`drop_handoff_full`), with zero
+//!   allocations.
 //!
 //! Counting is per thread (the test harness runs tests on several threads), and
 //! the tests take one lock so that the process-wide resident size of one is not
@@ -784,4 +789,243 @@ fn pending_arp_allocates_nothing() {
     let n = allocs() - before;
     assert_eq!(d.w.tx[Nic::Int].committed, 8, "the waiting frames left");
     assert_eq!(n, 0, "{n} allocations flushing {waiting} waiting frames");
+}
+
+// ---------------------------------------------------------------------------
+// Handoffs between two workers (the steering of AF_XDP on several queues)
+// ---------------------------------------------------------------------------
+
+/// Two workers with steering on, as `ringvs run --io xdp --workers 2` wires
+/// them, on ring-like queues (the XDP sockets cannot run here; the steering
+/// and handoff code they feed is the same).
+struct SteeredPair {
+    w: Vec<Worker<RingRx, SlotTx>>,
+    start: std::time::Instant,
+    _neigh_rx: Receiver<NeighEvent>,
+}
+
+impl SteeredPair {
+    fn new(max_conns: usize, depth: usize) -> Self {
+        let mut cfg = Config::new();
+        for r in [
+            format!("-A -t {VIP}:80 -s rr"),
+            format!("-a -t {VIP}:80 -r {}:8080 -m", RS[0]),
+            format!("-a -t {VIP}:80 -r {}:8080 -m", RS[1]),
+        ] {
+            let args: Vec<String> = r.split_whitespace().map(String::from).collect();
+            apply(&mut cfg, &parse(&args).expect("rule")).expect("rule applies");
+        }
+        let env = Env::new(
+            [Mac(EXT_MAC), Mac(INT_MAC)],
+            format!("{EXT_ADDR}/16").parse().expect("prefix"),
+            "198.19.0.1/24".parse().expect("prefix"),
+        );
+        let plan = Plan {
+            handoff_depth: depth,
+            steer: true,
+            ..Plan::new(2, env, max_conns)
+        };
+        let start = plan.start;
+        let mut dp = Director::new(plan, Snapshot::build(&cfg, Timeouts::default()));
+        let mut neigh = NeighTable::new();
+        for (nic, ip, mac) in [
+            (Nic::Int, RS[0], RS_MAC[0]),
+            (Nic::Int, RS[1], RS_MAC[1]),
+            (Nic::Ext, CLIENT, CLIENT_MAC),
+        ] {
+            let ip = u32::from(ip);
+            neigh.event(NeighEvent::Resolve { nic, ip }, start);
+            let mac = Mac(mac);
+            neigh.event(
+                NeighEvent::Heard {
+                    nic,
+                    ip,
+                    mac,
+                    reply: true,
+                },
+                start,
+            );
+        }
+        dp.shared
+            .neigh
+            .store(Arc::new(neigh.take_snapshot().expect("learned")));
+        dp.shared.bump();
+        let queues = (0..2).map(|_| {
+            (
+                NicPair::new(RingRx::new(), RingRx::new()),
+                NicPair::new(SlotTx::new(), SlotTx::new()),
+            )
+        });
+        let mut w = dp.workers(queues);
+        for w in &mut w {
+            w.poll_once(start);
+        }
+        SteeredPair {
+            w,
+            start,
+            _neigh_rx: dp.neigh_rx.clone(),
+        }
+    }
+
+    fn ctr(&self, k: usize, c: Ctr) -> u64 {
+        self.w[k].core.ctr.get(c)
+    }
+
+    fn sum(&self, c: Ctr) -> u64 {
+        self.ctr(0, c) + self.ctr(1, c)
+    }
+
+    /// Feed `(worker, nic, frame)` through the workers' rings, 32 frames at a
+    /// time, each batch followed by passes of both workers until nothing is
+    /// left in a ring or in flight between them.
+    fn feed(&mut self, frames: &[(usize, Nic, Vec<u8>)]) {
+        let now = self.start;
+        for chunk in frames.chunks(32) {
+            for (k, nic, f) in chunk {
+                assert!(self.w[*k].rx[*nic].push(f), "ring full");
+            }
+            for _ in 0..3 {
+                for w in &mut self.w {
+                    w.poll_once(now);
+                }
+            }
+            assert!(
+                self.w
+                    .iter()
+                    .all(|w| w.rx[Nic::Ext].is_empty() && w.rx[Nic::Int].is_empty())
+            );
+        }
+    }
+}
+
+/// Steering: TCP frames that reach the worker not owning their client key are
+/// handed to the owner through the pair's ring, in both directions, and the
+/// owner forwards them: nothing allocated once the rings exist, no frame of a
+/// connection meets a worker without it. A ring that its owner does not drain
+/// refuses what does not fit, counted as `drop_handoff_full`.
+#[test]
+fn steering_and_handoffs_allocate_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const CONNS: usize = 400;
+    const ROUNDS: usize = 5;
+    let mut p = SteeredPair::new(2 * CONNS, 64);
+    let owner = |port: u16| ringvs::io::fanout::owner(u32::from(CLIENT), port, 2, 0);
+    // Where a frame lands: the external NIC's queue by the port's low bit, the
+    // internal one's by the next bit (as RSS would: unrelated to the owner).
+    let ext_q = |port: u16| usize::from(port & 1);
+    let int_q = |port: u16| usize::from((port >> 1) & 1);
+    let ports: Vec<u16> = (0..CONNS).map(port).collect();
+    assert!(ports.iter().any(|&q| owner(q) == 0) && ports.iter().any(|&q| owner(q) == 1));
+
+    // Handshakes (allocation not counted): SYN, then the server's SYN+ACK to
+    // whichever real server the owner chose, then the client's ACK.
+    let syns: Vec<_> = ports
+        .iter()
+        .map(|&q| {
+            let f = tcp((CLIENT_MAC, EXT_MAC), (CLIENT, q), (VIP, 80), SYN, 0);
+            (ext_q(q), Nic::Ext, f)
+        })
+        .collect();
+    p.feed(&syns);
+    assert_eq!(p.sum(Ctr::ConnNew), CONNS as u64);
+    let server = |p: &SteeredPair, q: u16| {
+        let key = FlowKey::new(0, 6, u32::from(CLIENT), q, u32::from(VIP), 80);
+        let t = &p.w[owner(q)].core.table;
+        let c = t.get(t.lookup(&key).expect("the owner holds the connection"));
+        (Ipv4Addr::from(c.rip), c.rport)
+    };
+    let mut hs = Vec::new();
+    let (mut input, mut output) = (Vec::new(), Vec::new());
+    for &q in &ports {
+        let (rip, rport) = server(&p, q);
+        let mac = RS_MAC[usize::from(rip == RS[1])];
+        let (c, s) = ((CLIENT, q), (rip, rport));
+        hs.push((int_q(q), Nic::Int, tcp((mac, INT_MAC), s, c, SYN | ACK, 0)));
+        hs.push((
+            ext_q(q),
+            Nic::Ext,
+            tcp((CLIENT_MAC, EXT_MAC), c, (VIP, 80), ACK, 0),
+        ));
+        input.push((
+            ext_q(q),
+            Nic::Ext,
+            tcp((CLIENT_MAC, EXT_MAC), c, (VIP, 80), ACK | PSH, 64),
+        ));
+        output.push((
+            int_q(q),
+            Nic::Int,
+            tcp((mac, INT_MAC), s, c, ACK | PSH, 512),
+        ));
+    }
+    p.feed(&hs);
+    let est = |p: &SteeredPair| {
+        p.w.iter()
+            .map(|w| w.core.state_count(State::Established) as usize)
+            .sum::<usize>()
+    };
+    assert_eq!(est(&p), CONNS);
+    let handed = |fs: &[(usize, Nic, Vec<u8>)], ports: &[u16]| {
+        fs.iter()
+            .zip(ports)
+            .filter(|(f, q)| f.0 != owner(**q))
+            .count() as u64
+    };
+    let expect_handed = handed(&input, &ports) + handed(&output, &ports);
+    assert!(expect_handed > 0);
+
+    // Established traffic both ways, a good part of it through the rings.
+    let (out0, fwd_in0, fwd_out0) = (
+        p.sum(Ctr::HandoffOut),
+        p.sum(Ctr::FwdIn),
+        p.sum(Ctr::FwdOut),
+    );
+    let frames: Vec<_> = input.into_iter().chain(output).collect();
+    let before = allocs();
+    for _ in 0..ROUNDS {
+        p.feed(&frames);
+    }
+    let n = allocs() - before;
+    let packets = (ROUNDS * CONNS) as u64;
+    assert_eq!(p.sum(Ctr::FwdIn) - fwd_in0, packets, "forwarded in");
+    assert_eq!(p.sum(Ctr::FwdOut) - fwd_out0, packets, "forwarded out");
+    assert_eq!(p.sum(Ctr::HandoffOut) - out0, ROUNDS as u64 * expect_handed);
+    assert_eq!(p.sum(Ctr::HandoffOut), p.sum(Ctr::HandoffIn));
+    assert_eq!(p.sum(Ctr::DropNoConn), 0);
+    assert_eq!(p.sum(Ctr::DropHandoffFull), 0);
+    assert_eq!(n, 0, "{n} allocations for {} frames", 2 * packets);
+    // Each worker forwarded only its own connections' frames (a SYN, an ACK
+    // and a frame per round each).
+    for k in 0..2 {
+        let mine = ports.iter().filter(|&&q| owner(q) == k).count() as u64;
+        assert_eq!(
+            p.ctr(k, Ctr::FwdIn),
+            (ROUNDS as u64 + 2) * mine,
+            "worker {k}"
+        );
+    }
+
+    // The owner does not run: its ring from the other worker fills at 64.
+    let stuck: Vec<_> = ports
+        .iter()
+        .copied()
+        .filter(|&q| owner(q) == 1)
+        .take(100)
+        .collect();
+    assert_eq!(stuck.len(), 100);
+    let full0 = p.ctr(0, Ctr::DropHandoffFull);
+    for &q in &stuck {
+        let f = tcp((CLIENT_MAC, EXT_MAC), (CLIENT, q), (VIP, 80), ACK | PSH, 64);
+        assert!(p.w[0].rx[Nic::Ext].push(&f));
+    }
+    let before = allocs();
+    for _ in 0..4 {
+        p.w[0].poll_once(p.start);
+    }
+    let n = allocs() - before;
+    assert_eq!(p.ctr(0, Ctr::DropHandoffFull) - full0, 100 - 64);
+    assert_eq!(n, 0, "{n} allocations refusing handoffs");
+    // Once the owner runs, the 64 get through.
+    let fwd = p.ctr(1, Ctr::FwdIn);
+    p.w[1].poll_once(p.start);
+    assert_eq!(p.ctr(1, Ctr::FwdIn) - fwd, 64);
 }

@@ -12,7 +12,7 @@ use crate::dataplane::{Director, Env, Plan, Shared, Worker};
 use crate::io::fanout::Side;
 use crate::io::nic::{self, NicInfo};
 use crate::io::ring::{Fanout, RingSize, RxRing, RxVersion, TxRing};
-use crate::io::xdp::{self, XdpMode, XdpProgram, XskRx, XskSize, XskTx};
+use crate::io::xdp::{self, XdpMode, XdpProgram, XskOptions, XskRx, XskSize, XskTx};
 use crate::io::{RxQueue, TxQueue};
 use crate::nat::{Snapshot, Timeouts};
 use crate::neigh::Prefix;
@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-/// Handoff frames in flight per worker at most.
+/// Handoff frames in flight from one worker to another at most.
 pub const HANDOFF_DEPTH: usize = 64;
 
 /// How `ringvs run` was asked to run.
@@ -63,7 +63,8 @@ pub enum IoBackend {
     /// of workers; the kernel also sees every frame).
     Packet,
     /// AF_XDP sockets fed by an XDP redirect program: frames skip the kernel's
-    /// stack. One worker per NIC receive queue.
+    /// stack. One worker per NIC receive queue; frames that RSS put on another
+    /// worker's queue are handed to the worker owning their client key.
     Xdp(XdpMode),
 }
 
@@ -81,9 +82,18 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     // The data plane's shared state and wiring (`dataplane::Director`); the
     // workers themselves are built once their queues are open.
     let fanout_key = fanout_key();
+    // AF_PACKET's fanout program already brings both directions of a flow to
+    // one worker; RSS on AF_XDP queues does not. When steering, a ring to a
+    // peer holds a whole pass's worth (a burst from each NIC).
+    let steer = matches!(opts.io, IoBackend::Xdp(_)) && n > 1;
     let plan = Plan {
         burst: opts.burst,
-        handoff_depth: HANDOFF_DEPTH,
+        handoff_depth: if steer {
+            (2 * opts.burst).clamp(HANDOFF_DEPTH, 1024)
+        } else {
+            HANDOFF_DEPTH
+        },
+        steer,
         ..Plan::new(n, worker_env(&opts, &ext, &int, fanout_key), opts.max_conns)
     };
     let mut dp = Director::new(plan, Snapshot::build(&adm.cfg, adm.timeouts));
@@ -166,7 +176,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
 }
 
 /// The options `clap` cannot check: the CPUs to pin workers to (and so their
-/// number), `--burst`, `--io xdp`'s single worker, `--max-conns`.
+/// number), `--burst`, `--max-conns`.
 fn check_options(opts: &RunOptions) -> Result<(Vec<core_affinity::CoreId>, usize), RunError> {
     let mut cores = core_affinity::get_core_ids().unwrap_or_default();
     if let Some(list) = &opts.cpus {
@@ -184,11 +194,6 @@ fn check_options(opts: &RunOptions) -> Result<(Vec<core_affinity::CoreId>, usize
     let n = opts.workers.unwrap_or(cores.len()).max(1);
     if opts.burst == 0 {
         return Err(RunError::Invalid("--burst must be at least 1".into()));
-    }
-    if matches!(opts.io, IoBackend::Xdp(_)) && n != 1 {
-        return Err(RunError::Invalid(format!(
-            "--io xdp runs one worker (only the AF_PACKET fanout keeps both directions of a flow on one worker); use --workers 1, not {n}"
-        )));
     }
     if opts.max_conns == 0 || opts.max_conns > crate::nat::table::MAX_CONNS {
         return Err(RunError::Invalid(format!(
@@ -288,7 +293,15 @@ fn open_queues(
     let size = RingSize::new(opts.ring_blocks);
     Ok(match opts.io {
         IoBackend::Packet => Queues::Packet(open_packet(opts, n, ext, int, size, fanout_key)?),
-        IoBackend::Xdp(mode) => Queues::Xdp(open_xdp(ext, int, size, mode)?),
+        IoBackend::Xdp(mode) => {
+            let xsk = XskOptions {
+                size: XskSize::new(size.block_size / size.frame_size * size.block_nr),
+                busy_poll: opts
+                    .busy_poll
+                    .then(|| u16::try_from(opts.burst).unwrap_or(u16::MAX)),
+            };
+            Queues::Xdp(open_xdp(n, [ext, int], xsk, mode)?)
+        }
     })
 }
 
@@ -362,43 +375,80 @@ fn open_packet(
     Ok(q)
 }
 
-/// AF_XDP: one worker (checked by `run`: a flow's two directions must reach the
-/// same worker, which only the AF_PACKET fanout program guarantees) on receive
-/// queue 0 of each NIC; the NICs must have one receive queue each (a frame on a
-/// queue without a socket would go to the kernel instead of the worker).
+/// AF_XDP: worker k opens a socket on receive queue k of each NIC and
+/// registers it in that NIC's XDP socket map at key k (the program redirects
+/// by receive queue). Each NIC must have exactly `n` receive queues: a frame on
+/// a queue without a socket would go to the kernel instead of a worker. Which
+/// worker a frame reaches is RSS's choice; the workers steer TCP/UDP frames to
+/// the owner of their client key (`Plan::steer`).
 fn open_xdp(
-    ext: &NicInfo,
-    int: &NicInfo,
-    size: RingSize,
+    n: usize,
+    nics: [&NicInfo; 2],
+    opts: XskOptions,
     mode: XdpMode,
 ) -> Result<XdpQueues, RunError> {
-    let entries = XskSize::new(size.block_size / size.frame_size * size.block_nr);
+    for info in nics {
+        check_rx_queues(&info.name, nic::rx_queues(&info.name), n)?;
+    }
     let mut q = XdpQueues {
-        ext: Vec::new(),
-        int: Vec::new(),
+        ext: Vec::with_capacity(n),
+        int: Vec::with_capacity(n),
         programs: Vec::new(),
     };
-    for (info, out) in [(ext, &mut q.ext), (int, &mut q.int)] {
+    let (mut zero_copy, mut copy) = (Vec::new(), Vec::new());
+    let mut refused = None;
+    for (info, out) in [(nics[0], &mut q.ext), (nics[1], &mut q.int)] {
         let err = |what: &'static str| {
             let nic = info.name.clone();
             move |err| RunError::Ring { what, nic, err }
         };
-        let rxq = nic::rx_queues(&info.name);
-        if rxq != 1 {
-            return Err(RunError::Invalid(format!(
-                "--io xdp needs one receive queue on {}, it has {rxq} (ethtool -L {} combined 1)",
-                info.name, info.name
-            )));
-        }
         let index = u32::try_from(info.index)
             .map_err(|_| RunError::Invalid(format!("bad ifindex for {}", info.name)))?;
         let prog = XdpProgram::attach(index, mode).map_err(err("XDP program"))?;
-        let (rx, tx) = xdp::open(index, 0, entries).map_err(err("AF_XDP socket"))?;
-        prog.register(0, &rx).map_err(err("XDP socket map"))?;
-        out.push((rx, tx));
+        for k in 0..n as u32 {
+            let x = xdp::open(index, k, opts).map_err(err("AF_XDP socket"))?;
+            prog.register(k, &x.rx).map_err(err("XDP socket map"))?;
+            if x.zero_copy {
+                &mut zero_copy
+            } else {
+                &mut copy
+            }
+            .push(format!("{}:{k}", info.name));
+            refused = refused.or(x.busy_poll_refused);
+            out.push((x.rx, x.tx));
+        }
         q.programs.push(prog);
     }
+    if !copy.is_empty() {
+        eprintln!(
+            "ringvs: AF_XDP zero-copy refused by the driver, copy mode on {} (zero-copy on: {})",
+            copy.join(" "),
+            if zero_copy.is_empty() {
+                "none".into()
+            } else {
+                zero_copy.join(" ")
+            }
+        );
+    }
+    if let Some(e) = refused {
+        eprintln!(
+            "ringvs: --busy-poll: the kernel refused preferred busy polling on the AF_XDP sockets ({e}); the workers spin without it"
+        );
+    }
     Ok(q)
+}
+
+/// `--io xdp` with `n` workers on a NIC with `rxq` receive queues: one queue
+/// per worker, or say how to make it so.
+fn check_rx_queues(name: &str, rxq: usize, n: usize) -> Result<(), RunError> {
+    if rxq == n {
+        return Ok(());
+    }
+    Err(RunError::Invalid(format!(
+        "--io xdp runs one worker per receive queue: {name} has {rxq} receive queue(s) and \
+         --workers is {n}; make them equal (`ethtool -L {name} combined {n}`, or \
+         `rx {n}` on NICs with separate RX channels), or run --workers {rxq}"
+    )))
 }
 
 /// One pinned thread per worker, started in worker order.
@@ -552,5 +602,20 @@ mod tests {
         assert_eq!(mtu_clamp("eth9", 2002, IoBackend::Packet).0, 1968);
         assert_eq!(mtu_clamp("eth9", 1500, IoBackend::Packet), (1500, None));
         assert_eq!(mtu_clamp("eth9", 1968, IoBackend::Packet), (1968, None));
+    }
+
+    /// `--io xdp` takes one worker per receive queue, and says how to fix a
+    /// mismatch.
+    #[test]
+    fn xdp_needs_one_rx_queue_per_worker() {
+        assert!(check_rx_queues("eth9", 4, 4).is_ok());
+        let e = check_rx_queues("eth9", 8, 2).err().map(|e| e.to_string());
+        let e = e.unwrap_or_default();
+        assert!(
+            e.contains("eth9 has 8 receive queue(s)")
+                && e.contains("ethtool -L eth9 combined 2")
+                && e.contains("--workers 8"),
+            "{e}"
+        );
     }
 }

@@ -4,12 +4,12 @@
 //!
 //! [`Director::new`] makes what exists before any worker: the [`Shared`] state the
 //! control thread publishes into, one [`Published`] per worker, the neighbor
-//! channel, the handoff channels between every pair of workers and the pool of
-//! handoff boxes. [`Director::workers`] then builds the workers on the queues the
+//! channel, and the handoff rings between every ordered pair of workers with
+//! their boxes ([`super::handoff::mesh`]). [`Director::workers`] then builds the workers on the queues the
 //! caller opened (AF_PACKET, AF_XDP or in-memory), each wired to the others.
 
-use super::icmp::empty_handoff;
-use super::shared::{Env, Handoff, Published, Shared};
+use super::handoff::{Handoffs, mesh};
+use super::shared::{Env, Published, Shared};
 use super::tx::TxPair;
 use super::worker::{BURST, CoreParts, Links, Worker};
 use crate::NicPair;
@@ -20,7 +20,8 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Handoff frames in flight to one worker at most (default of [`Plan`]).
+/// Handoff frames in flight from one worker to another at most (default of
+/// [`Plan`]).
 pub const HANDOFF_DEPTH: usize = 64;
 /// Neighbor events in flight from the workers to the control thread at most.
 pub const NEIGH_DEPTH: usize = 4096;
@@ -35,9 +36,15 @@ pub struct Plan {
     pub max_conns: usize,
     /// Frames per RX queue per pass (`--burst`).
     pub burst: usize,
-    /// Handoff channel depth per worker; the shared box pool holds as many for
-    /// every worker.
+    /// Depth of each handoff ring (one per ordered pair of workers, each with
+    /// as many boxes).
     pub handoff_depth: usize,
+    /// Steer every TCP/UDP frame to the worker that owns its client key
+    /// ([`crate::io::fanout::owner`]), handing it off when another worker
+    /// received it. For queues that do not keep a flow's two directions on one
+    /// worker (AF_XDP on several NIC queues, where RSS picks the queue); off
+    /// where the AF_PACKET fanout program already does it.
+    pub steer: bool,
     /// The instant worker clocks count from.
     pub start: Instant,
 }
@@ -51,6 +58,7 @@ impl Plan {
             max_conns,
             burst: BURST,
             handoff_depth: HANDOFF_DEPTH,
+            steer: false,
             start: Instant::now(),
         }
     }
@@ -68,9 +76,8 @@ pub struct Director {
     /// receives.
     pub neigh_tx: Sender<NeighEvent>,
     pub neigh_rx: Receiver<NeighEvent>,
-    handoff_tx: Vec<Sender<Box<Handoff>>>,
-    handoff_rx: Vec<Receiver<Box<Handoff>>>,
-    pool: (Sender<Box<Handoff>>, Receiver<Box<Handoff>>),
+    /// Each worker's ends of the handoff rings, until [`Director::workers`].
+    handoffs: Vec<Handoffs>,
 }
 
 impl Director {
@@ -78,14 +85,7 @@ impl Director {
     pub fn new(plan: Plan, config: Snapshot) -> Self {
         let n = plan.workers;
         let (neigh_tx, neigh_rx) = bounded(NEIGH_DEPTH);
-        let (handoff_tx, handoff_rx) = (0..n).map(|_| bounded(plan.handoff_depth)).unzip();
-        // One pool of boxes for all workers: a box returns to the pool whoever
-        // used it, so handing off never allocates.
-        let boxes = plan.handoff_depth * n;
-        let pool = bounded(boxes);
-        for _ in 0..boxes {
-            let _ = pool.0.try_send(empty_handoff());
-        }
+        let handoffs = mesh(n, plan.handoff_depth);
         Director {
             env: Arc::new(plan.env.clone()),
             shared: Arc::new(Shared::new(config)),
@@ -93,9 +93,7 @@ impl Director {
             plan,
             neigh_tx,
             neigh_rx,
-            handoff_tx,
-            handoff_rx,
-            pool,
+            handoffs,
         }
     }
 
@@ -103,23 +101,21 @@ impl Director {
     /// other. Each registers its [`Published`] state in [`Shared::peers`].
     ///
     /// Queue sets beyond the plan's worker count are ignored; a second call
-    /// builds nothing (the handoff receivers went to the first).
+    /// builds nothing (the handoff rings went to the first).
     pub fn workers<R: RxQueue, T: TxQueue>(
         &mut self,
         queues: impl IntoIterator<Item = (NicPair<R>, TxPair<T>)>,
     ) -> Vec<Worker<R, T>> {
-        let handoff_rx = std::mem::take(&mut self.handoff_rx);
+        let handoffs = std::mem::take(&mut self.handoffs);
         let mut workers = Vec::with_capacity(self.plan.workers);
-        for (id, ((rx, tx), handoff_rx)) in queues.into_iter().zip(handoff_rx).enumerate() {
+        for (id, ((rx, tx), handoffs)) in queues.into_iter().zip(handoffs).enumerate() {
             let links = Links {
-                handoff_rx,
-                handoff_tx: self.handoff_tx.clone(),
-                pool_rx: self.pool.1.clone(),
-                pool_tx: self.pool.0.clone(),
+                handoffs,
                 neigh_tx: self.neigh_tx.clone(),
             };
             let parts = CoreParts {
                 workers: self.plan.workers,
+                steer: self.plan.steer && self.plan.workers > 1,
                 env: Arc::clone(&self.env),
                 shared: Arc::clone(&self.shared),
                 out: Arc::clone(&self.published[id]),

@@ -205,6 +205,17 @@ impl Core {
         let Some((sport, dport, flags)) = ports(proto, l4) else {
             return self.ctr.inc(Ctr::DropL4Malformed);
         };
+        // Steering (AF_XDP on several queues): the owner of the client key
+        // checks the rest, once.
+        if !handed {
+            let client = match nic {
+                Nic::Ext => (src, sport),
+                Nic::Int => (dst, dport),
+            };
+            if let Some(owner) = self.steer_to(client) {
+                return self.hand_off(owner, nic, frame, meta.csum_partial);
+            }
+        }
         // A damaged segment is not forwarded (nor allowed to create a connection).
         // A deliberate difference, as hardening: IPVS verifies TCP/UDP checksums
         // only for connections with an application helper (`ip_vs_proto_tcp.c`:

@@ -7,7 +7,7 @@
 //! untranslated (so an endpoint could not match it to its connection); RFC 5508
 //! asks a NAT to translate it too. An error belongs to the worker that owns the
 //! connection it quotes, which may not be the one that received it: such a frame
-//! is handed to its owner over a bounded channel ([`Core::hand_off`]).
+//! is handed to its owner over the handoff ring to it (`handoff.rs`).
 //!
 //! The director makes up one error itself: "fragmentation needed" for a DF packet
 //! that does not fit the egress MTU ([`Core::frag_needed`]), as IPVS does in
@@ -16,18 +16,16 @@
 //! `ip_forward` (before the FORWARD hook where `ip_vs_out` translates) for real
 //! server → client.
 
-use super::shared::Handoff;
 use super::tx::TxPair;
 use super::worker::Core;
 use crate::Nic;
-use crate::io::{FRAME_MAX, TxQueue, fanout};
+use crate::io::{TxQueue, fanout};
 use crate::nat::{Dir, FlowKey, rewrite};
 use crate::neigh;
 use crate::stats::Ctr;
 use crate::wire::icmpv4::{self, Icmpv4Packet, msg, unreach};
 use crate::wire::ipv4::{self, Ipv4Packet, protocol};
 use crate::wire::{EthernetFrame, UdpPacket, ethernet};
-use crossbeam_channel::TrySendError;
 
 /// The connection an ICMP error quotes, from the quoted packet's header.
 struct Quoted {
@@ -139,7 +137,7 @@ impl Core {
         };
         let owner = fanout::owner(client.0, client.1, self.workers, self.env.fanout_key);
         if owner != self.id && !handed {
-            return self.hand_off(owner, nic, frame);
+            return self.hand_off(owner, nic, frame, false);
         }
         let Some(idx) = self.table.lookup(&key) else {
             return self.ctr.inc(Ctr::DropIcmpNoConn);
@@ -253,43 +251,4 @@ impl Core {
         self.ctr.add(Ctr::tx_bytes(inn), len as u64);
         self.ctr.inc(Ctr::IcmpFragNeeded);
     }
-
-    /// Pass `frame` to worker `owner` (a copy into a pooled box; never blocks,
-    /// never allocates; a full channel or an empty pool is a counted drop).
-    pub(super) fn hand_off(&mut self, owner: usize, nic: Nic, frame: &[u8]) {
-        let Some(tx) = self.links.handoff_tx.get(owner) else {
-            return self.ctr.inc(Ctr::DropIcmpNoConn);
-        };
-        // All workers share one pool of boxes, as many as the handoff channels can
-        // hold together, so it runs dry only if the channels are full anyway.
-        let Ok(mut h) = self.links.pool_rx.try_recv() else {
-            return self.ctr.inc(Ctr::DropHandoffFull);
-        };
-        let len = frame.len();
-        if len > FRAME_MAX {
-            let _ = self.links.pool_tx.try_send(h);
-            return self.ctr.inc(Ctr::DropTooBig);
-        }
-        h.nic = nic;
-        h.len = len as u16;
-        h.csum_partial = false;
-        h.data[..len].copy_from_slice(&frame[..len]);
-        match tx.try_send(h) {
-            Ok(()) => self.ctr.inc(Ctr::HandoffOut),
-            Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => {
-                let _ = self.links.pool_tx.try_send(b);
-                self.ctr.inc(Ctr::DropHandoffFull);
-            }
-        }
-    }
-}
-
-/// A box for [`Core::hand_off`] (allocated when the pool is filled, at build).
-pub(super) fn empty_handoff() -> Box<Handoff> {
-    Box::new(Handoff {
-        nic: Nic::Ext,
-        len: 0,
-        csum_partial: false,
-        data: [0; FRAME_MAX],
-    })
 }

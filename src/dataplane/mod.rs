@@ -12,7 +12,8 @@
 //! | `classify.rs` | counting and validating a frame, dispatch by protocol |
 //! | `arp.rs` | ARP replies for our addresses, what we heard to the control thread |
 //! | `nat.rs` | TCP/UDP: connection lookup or scheduling, state, NAT rewrite |
-//! | `icmp.rs` | echo replies, ICMP error translation, handoff to the owning worker |
+//! | `icmp.rs` | echo replies, ICMP error translation (handed to the owning worker) |
+//! | `handoff.rs` | rings per worker pair to the owning worker, steering by client key |
 //! | `tx.rs` | into a TX slot with the next hop's MAC, or parked until ARP answers |
 //! | `tap.rs` | the capture/trace hooks, only while something is attached |
 //! | `divert.rs` | health-check replies handed to the health thread, suspects |
@@ -33,6 +34,7 @@ mod arp;
 pub mod build;
 mod classify;
 pub mod divert;
+pub mod handoff;
 mod icmp;
 mod nat;
 pub mod shared;

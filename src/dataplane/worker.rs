@@ -1,4 +1,4 @@
-//! The core loop: one pass drains both RX queues and the handoff channel (a burst
+//! The core loop: one pass drains both RX queues and the handoff rings (a burst
 //! each, every frame through [`Core::handle`]), kicks both TX queues once, then
 //! does the per-pass housekeeping (frames waiting for ARP, connection expiry,
 //! control requests, publishing counters).
@@ -8,14 +8,14 @@
 //! for ARP, and cached copies of the snapshots the control thread publishes (re-
 //! loaded only when the shared epoch moves: one relaxed load per pass).
 
-use super::shared::{Env, Handoff, LISTING_CHUNK, ListingJob, MAX_LISTING, Published, Shared};
+use super::shared::{Env, LISTING_CHUNK, ListingJob, MAX_LISTING, Published, Shared};
 use super::tx::{Pending, TxPair};
-use crate::io::{RxMeta, RxQueue, TxQueue};
+use crate::io::{RxQueue, TxQueue};
 use crate::nat::{Conn, ConnInfo, ConnTable, DestView, ServiceId, Snapshot, State};
 use crate::neigh::{NeighEvent, NeighSnapshot};
 use crate::stats::{Counters, Ctr};
 use crate::{Nic, NicPair};
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -26,20 +26,16 @@ use std::time::{Duration, Instant};
 pub const BURST: usize = 64;
 /// Connections expired per loop at most (so expiry never stalls the fast path).
 pub const EXPIRE_BUDGET: usize = 256;
-/// Idle `poll()` timeout: bounds the latency of handoffs and neighbor updates
-/// when no traffic wakes the worker.
+/// Idle `poll()` timeout: bounds the latency of neighbor updates and control
+/// requests when no traffic wakes the worker (a handoff rings its doorbell).
 pub const IDLE_POLL_MS: i32 = 5;
 /// Template shards each worker sweeps per second.
 const SWEEP_SHARDS: usize = 4;
 
 /// The channels that connect a worker to the others and to the control thread.
 pub struct Links {
-    pub handoff_rx: Receiver<Box<Handoff>>,
-    pub handoff_tx: Vec<Sender<Box<Handoff>>>,
-    /// Spare boxes for handoffs, shared by all workers (a box goes back to the
-    /// pool after use, so handing off never allocates).
-    pub pool_rx: Receiver<Box<Handoff>>,
-    pub pool_tx: Sender<Box<Handoff>>,
+    /// This worker's ends of the handoff rings (see [`super::handoff`]).
+    pub handoffs: super::handoff::Handoffs,
     pub neigh_tx: Sender<NeighEvent>,
 }
 
@@ -67,6 +63,9 @@ pub(super) struct Cached {
 pub struct Core {
     pub id: usize,
     pub workers: usize,
+    /// Steer TCP/UDP frames to the worker owning their client key (see
+    /// [`super::Plan::steer`]).
+    pub(super) steer: bool,
     /// Frames per RX queue per loop (`--burst`).
     pub burst: usize,
     pub table: crate::nat::ConnTable,
@@ -116,6 +115,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
     ) -> Self {
         let CoreParts {
             workers,
+            steer,
             env,
             shared,
             out,
@@ -128,6 +128,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         let core = Core {
             id,
             workers,
+            steer,
             burst,
             scratch: Vec::with_capacity(cfg.max_dests),
             swept_s: 0,
@@ -163,6 +164,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         let mut fds = Vec::with_capacity(2);
         fds.extend(self.rx[Nic::Ext].poll_fd());
         fds.extend(self.rx[Nic::Int].poll_fd());
+        fds.extend(self.core.links.handoffs.wake_fd());
         let mut last_stats = Instant::now();
         while !self.core.shared.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
@@ -180,8 +182,10 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             if n == 0 && !self.core.listing() {
                 if busy {
                     std::hint::spin_loop();
-                } else {
+                } else if self.core.links.handoffs.sleep() {
+                    // Another worker's handoff rings the doorbell in `fds`.
                     crate::io::ring::poll_readable(&fds, IDLE_POLL_MS);
+                    self.core.links.handoffs.woke();
                 }
             }
         }
@@ -189,7 +193,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         self.core.batch.publish(&self.core.out.batch);
     }
 
-    /// One pass: refresh snapshots, drain both RX queues and the handoff channel (up
+    /// One pass: refresh snapshots, drain both RX queues and the handoff rings (up
     /// to a burst each), kick the TX queues, expire. Returns the frames handled.
     pub fn poll_once(&mut self, now: Instant) -> usize {
         let core = &mut self.core;
@@ -213,6 +217,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
 /// What a [`Core`] is made of besides its id and links (see [`super::build`]).
 pub(super) struct CoreParts {
     pub workers: usize,
+    pub steer: bool,
     pub env: Arc<Env>,
     pub shared: Arc<Shared>,
     pub out: Arc<Published>,
@@ -263,28 +268,6 @@ impl Core {
         let changed = !Arc::ptr_eq(&neigh, &s.neigh);
         s.neigh = neigh;
         changed
-    }
-
-    /// Frames other workers handed to this one (up to a burst).
-    fn drain_handoffs<T: TxQueue>(&mut self, tx: &mut TxPair<T>) -> usize {
-        let mut h = 0;
-        while h < self.burst {
-            let Ok(frame) = self.links.handoff_rx.try_recv() else {
-                break;
-            };
-            self.ctr.inc(Ctr::HandoffIn);
-            let meta = RxMeta {
-                wire_len: u32::from(frame.len),
-                csum_partial: frame.csum_partial,
-                vlan: false,
-            };
-            let len = usize::from(frame.len);
-            self.handle(frame.nic, &frame.data[..len], meta, true, tx);
-            // Give the box back to the shared pool.
-            let _ = self.links.pool_tx.try_send(frame);
-            h += 1;
-        }
-        h
     }
 
     fn publish(&self) {

@@ -66,6 +66,8 @@ pub const CLIENT_CIDR: &str = "198.18.0.1/24";
 
 /// The most real servers a lab can have (addresses 198.19.0.2 ..= .201).
 pub const MAX_REAL_SERVERS: usize = 200;
+/// The most queues [`LabOptions::queues`] gives a veth.
+pub const MAX_QUEUES: usize = 16;
 /// The longest tag accepted: `rv{tag}-rs200` must stay a short name.
 pub const MAX_TAG_LEN: usize = 8;
 /// How long [`Lab::start_http_servers`] waits for port 80 to listen.
@@ -124,6 +126,10 @@ pub struct LabOptions {
     pub rs_tx_csum: bool,
     /// Number of real servers, `1..=MAX_REAL_SERVERS`. Default 2.
     pub n_real_servers: usize,
+    /// RX and TX queues of the director's two veths and their peers (`c0`,
+    /// `d0`), `1..=MAX_QUEUES`, for multi-queue AF_XDP. A frame lands on the RX
+    /// queue numbered like the peer's TX queue it was sent from. Default 1.
+    pub queues: usize,
 }
 
 impl Default for LabOptions {
@@ -132,6 +138,7 @@ impl Default for LabOptions {
             client_tx_csum: true,
             rs_tx_csum: true,
             n_real_servers: 2,
+            queues: 1,
         }
     }
 }
@@ -293,6 +300,12 @@ impl Lab {
                 opts.n_real_servers
             )));
         }
+        if !(1..=MAX_QUEUES).contains(&opts.queues) {
+            return Err(LabError::InvalidOptions(format!(
+                "queues = {}, must be in 1..={MAX_QUEUES}",
+                opts.queues
+            )));
+        }
         let mut lab = Lab {
             tag: tag.to_owned(),
             n_rs: opts.n_real_servers,
@@ -335,12 +348,15 @@ impl Lab {
         }
 
         // Director <-> client, director <-> switch.
-        ip(&[
-            "-n", &dir, "link", "add", "ext0", "type", "veth", "peer", "name", "c0", "netns", &cli,
-        ])?;
-        ip(&[
-            "-n", &dir, "link", "add", "int0", "type", "veth", "peer", "name", "d0", "netns", &sw,
-        ])?;
+        let q = opts.queues.to_string();
+        for (ours, peer, ns) in [("ext0", "c0", &cli), ("int0", "d0", &sw)] {
+            #[rustfmt::skip]
+            ip(&[
+                "-n", &dir, "link", "add", ours, "numrxqueues", &q, "numtxqueues", &q,
+                "type", "veth", "peer", "name", peer, "numrxqueues", &q, "numtxqueues", &q,
+                "netns", ns,
+            ])?;
+        }
         ip(&[
             "-n",
             &sw,

@@ -133,6 +133,7 @@ fn lab_options_and_spawned_children() {
         client_tx_csum: false,
         rs_tx_csum: false,
         n_real_servers: 3,
+        ..LabOptions::default()
     };
     let mut lab = Lab::build_with(&tag, opts).unwrap();
     assert_eq!(lab.namespaces().len(), 6);

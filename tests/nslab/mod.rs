@@ -95,6 +95,13 @@ impl Scenario {
         self
     }
 
+    /// RX/TX queues of the director's veths and their peers (default 1; see
+    /// `LabOptions::queues`).
+    pub fn queues(mut self, n: usize) -> Self {
+        self.lab.queues = n;
+        self
+    }
+
     /// The director's `--workers` (default 2).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;

@@ -21,9 +21,10 @@
 //! Besides the packet socket itself this room owns what both kinds of socket need
 //! from the kernel: the shared mapping (`Mmap`, whose bounds-checked methods the
 //! AF_XDP room [`super::xdp`] uses for its rings and UMEM), the empty `sendto(2)`
-//! that kicks a TX ring, and the worker's idle `poll(2)` ([`poll_readable`]).
+//! that kicks a TX ring, and the worker's idle `poll(2)` ([`poll_readable`])
+//! with the `eventfd(2)` another worker wakes it with ([`Doorbell`]).
 //!
-//! Files: `sys` (the socket calls, `kick`, `poll_readable`), `mmap` (the shared
+//! Files: `sys` (the socket calls, `kick`, `poll_readable`, `Doorbell`), `mmap` (the shared
 //! mapping), `rx` ([`RxRing`]) and `tx` ([`TxRing`]). They are one room: the
 //! `allow(unsafe_code)` of this module covers them all, and they share the
 //! `tpacket2_hdr` layout below.
@@ -37,7 +38,7 @@ mod tx;
 pub(super) use mmap::{Mmap, MmapPart};
 pub use rx::{RX_FRAME_MAX, RxRing};
 pub(super) use sys::kick;
-pub use sys::poll_readable;
+pub use sys::{Doorbell, poll_readable};
 pub use tx::{TX_FRAME_MAX, TxRing};
 
 use super::fanout::Side;

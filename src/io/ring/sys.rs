@@ -1,5 +1,6 @@
-//! The packet socket's system calls, and the two calls both kinds of socket
-//! need: the empty `sendto(2)` that kicks a TX ring and the idle `poll(2)`.
+//! The packet socket's system calls, and the calls both kinds of socket need:
+//! the empty `sendto(2)` that kicks a TX ring, the idle `poll(2)` and the
+//! `eventfd(2)` that ends it early.
 
 use crate::io::{cvt, with_context};
 use std::io;
@@ -95,4 +96,40 @@ pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) {
     }
     // SAFETY: `pfds` holds `n` initialised pollfd entries and lives across the call.
     unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+}
+
+/// An `eventfd(2)` that wakes a worker sleeping in [`poll_readable`]: another
+/// worker rings it after handing it a frame, only when the sleeper said it was
+/// going to sleep (so never per frame under load).
+#[derive(Debug)]
+pub struct Doorbell(OwnedFd);
+
+impl Doorbell {
+    pub fn new() -> io::Result<Self> {
+        // SAFETY: plain eventfd(2) call.
+        let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })
+            .map_err(|e| with_context(e, "eventfd"))?;
+        // SAFETY: `fd` was just returned by eventfd(2) and is owned by nobody else.
+        Ok(Self(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Make the descriptor readable (wakes a `poll` on it).
+    pub fn ring(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes the 8 bytes of `one`, which lives across the call. A
+        // full counter (EAGAIN) is as good as a ring.
+        unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Make it unreadable again (after the wake-up).
+    pub fn clear(&self) {
+        let mut n: u64 = 0;
+        // SAFETY: reads at most 8 bytes into `n`, which lives across the call;
+        // EAGAIN (not rung) leaves it untouched.
+        unsafe { libc::read(self.0.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
 }

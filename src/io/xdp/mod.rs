@@ -12,6 +12,11 @@
 //! (nothing to drop, no "not a router" trap), and frames other than IPv4 and ARP
 //! (IPv6, LLDP, VLAN-tagged) still reach the kernel.
 //!
+//! With `--workers N`, worker k opens a socket on receive queue k of each NIC
+//! and registers it at key k of the NIC's socket map. Sockets bind zero-copy
+//! where the driver can, copy mode otherwise; with `--busy-poll` they ask for
+//! the kernel's preferred busy polling.
+//!
 //! Each socket has its own UMEM (frame memory shared with the kernel), split into
 //! an RX half, whose frames cycle between the fill ring and the RX ring, and a TX
 //! half, whose frames cycle between a free list, the TX ring and the completion
@@ -38,7 +43,7 @@ mod bpf;
 mod xsk;
 
 pub use bpf::{XdpMode, XdpProgram};
-pub use xsk::{XskRx, XskSize, XskTx, open};
+pub use xsk::{BUSY_POLL_USECS, Xsk, XskOptions, XskRx, XskSize, XskTx, open};
 
 use std::os::fd::{FromRawFd, OwnedFd};
 

@@ -137,11 +137,21 @@ impl XskSize {
 }
 
 fn setsockopt<T>(fd: &OwnedFd, opt: libc::c_int, val: &T, what: &str) -> io::Result<()> {
+    setsockopt_at(fd, libc::SOL_XDP, opt, val, what)
+}
+
+fn setsockopt_at<T>(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+    val: &T,
+    what: &str,
+) -> io::Result<()> {
     // SAFETY: `val` points to a live `T` of `size_of::<T>()` bytes for the call.
     cvt(unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
-            libc::SOL_XDP,
+            level,
             opt,
             (val as *const T).cast(),
             size_of::<T>() as libc::socklen_t,
@@ -158,11 +168,89 @@ fn getsockopt<T>(fd: RawFd, opt: libc::c_int, val: &mut T) -> io::Result<libc::s
     Ok(len)
 }
 
+/// `SO_BUSY_POLL` (`asm-generic/socket.h`; libc may lack the three).
+const SO_BUSY_POLL: libc::c_int = 46;
+/// `SO_PREFER_BUSY_POLL` (Linux 5.11).
+const SO_PREFER_BUSY_POLL: libc::c_int = 69;
+/// `SO_BUSY_POLL_BUDGET` (Linux 5.11).
+const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
+/// Microseconds a busy-polling syscall spins on the NIC queue at most.
+pub const BUSY_POLL_USECS: libc::c_int = 20;
+
+/// How to open a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XskOptions {
+    pub size: XskSize,
+    /// Preferred busy polling (`--busy-poll`) with this budget (frames per
+    /// NAPI poll): the worker drives the NIC queue from its own syscalls.
+    pub busy_poll: Option<u16>,
+}
+
+/// An open socket: its two halves, and what the kernel granted.
+pub struct Xsk {
+    pub rx: XskRx,
+    pub tx: XskTx,
+    /// Bound in zero-copy mode (else copy mode: the driver refused zero-copy).
+    pub zero_copy: bool,
+    /// Why preferred busy polling could not be set, if it was asked for and
+    /// the kernel refused (the socket works without it).
+    pub busy_poll_refused: Option<io::Error>,
+}
+
+/// Ask for the kernel's preferred busy polling on `fd` (see the kernel's
+/// `Documentation/networking/napi.rst`): prefer busy polling over interrupts,
+/// spin `BUSY_POLL_USECS` per call, `budget` frames per poll.
+fn busy_poll(fd: &OwnedFd, budget: u16) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    setsockopt_at(
+        fd,
+        libc::SOL_SOCKET,
+        SO_PREFER_BUSY_POLL,
+        &one,
+        "SO_PREFER_BUSY_POLL",
+    )?;
+    setsockopt_at(
+        fd,
+        libc::SOL_SOCKET,
+        SO_BUSY_POLL,
+        &BUSY_POLL_USECS,
+        "SO_BUSY_POLL",
+    )?;
+    let budget = libc::c_int::from(budget);
+    setsockopt_at(
+        fd,
+        libc::SOL_SOCKET,
+        SO_BUSY_POLL_BUDGET,
+        &budget,
+        "SO_BUSY_POLL_BUDGET",
+    )
+}
+
+/// Bind `fd` to `queue` of `ifindex` with `flags` (plus need_wakeup).
+fn bind(fd: &OwnedFd, ifindex: u32, queue: u32, flags: u16) -> io::Result<()> {
+    // SAFETY: sockaddr_xdp is plain old data; all-zero is a valid value.
+    let mut sa: libc::sockaddr_xdp = unsafe { zeroed() };
+    sa.sxdp_family = libc::AF_XDP as u16;
+    sa.sxdp_flags = libc::XDP_USE_NEED_WAKEUP | flags;
+    sa.sxdp_ifindex = ifindex;
+    sa.sxdp_queue_id = queue;
+    // SAFETY: `sa` is a valid sockaddr_xdp and the length given is its size.
+    cvt(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sa as *const libc::sockaddr_xdp).cast(),
+            size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
 /// Open an AF_XDP socket on `ifindex`'s receive queue `queue`, split into its
-/// receive and transmit halves. Register the RX half with the NIC's
-/// [`XdpProgram`](super::XdpProgram) to start receiving.
-pub fn open(ifindex: u32, queue: u32, size: XskSize) -> io::Result<(XskRx, XskTx)> {
-    let n = size.entries;
+/// receive and transmit halves: zero-copy if the driver can, copy mode
+/// otherwise ([`Xsk::zero_copy`] says which). Register the RX half with the
+/// NIC's [`XdpProgram`](super::XdpProgram) to start receiving.
+pub fn open(ifindex: u32, queue: u32, opts: XskOptions) -> io::Result<Xsk> {
+    let n = opts.size.entries;
     // SAFETY: plain socket(2) call.
     let fd = owned(
         cvt(unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })
@@ -230,22 +318,13 @@ pub fn open(ifindex: u32, queue: u32, size: XskSize) -> io::Result<(XskRx, XskTx
     }
     fill.producer().store(n, Ordering::Release);
 
-    // SAFETY: sockaddr_xdp is plain old data; all-zero is a valid value.
-    let mut sa: libc::sockaddr_xdp = unsafe { zeroed() };
-    sa.sxdp_family = libc::AF_XDP as u16;
-    // Zero-copy where the driver can, copy mode otherwise.
-    sa.sxdp_flags = libc::XDP_USE_NEED_WAKEUP;
-    sa.sxdp_ifindex = ifindex;
-    sa.sxdp_queue_id = queue;
-    // SAFETY: `sa` is a valid sockaddr_xdp and the length given is its size.
-    cvt(unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_xdp).cast(),
-            size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
-        )
-    })
-    .map_err(|e| with_context(e, "bind(AF_XDP)"))?;
+    // Zero-copy where the driver has it (the frames are DMAed into the UMEM),
+    // copy mode otherwise (veth, generic XDP).
+    let zero_copy = bind(&fd, ifindex, queue, libc::XDP_ZEROCOPY).is_ok();
+    if !zero_copy {
+        bind(&fd, ifindex, queue, libc::XDP_COPY).map_err(|e| with_context(e, "bind(AF_XDP)"))?;
+    }
+    let busy_poll_refused = opts.busy_poll.and_then(|b| busy_poll(&fd, b).err());
 
     let fd = Arc::new(fd);
     let (rx_half, tx_half) = umem.split(half);
@@ -254,8 +333,8 @@ pub fn open(ifindex: u32, queue: u32, size: XskSize) -> io::Result<(XskRx, XskTx
         .rev()
         .map(|i| tx_base + i * u64::from(FRAME_SIZE))
         .collect();
-    Ok((
-        XskRx {
+    Ok(Xsk {
+        rx: XskRx {
             fd: Arc::clone(&fd),
             umem: rx_half,
             rx,
@@ -264,8 +343,9 @@ pub fn open(ifindex: u32, queue: u32, size: XskSize) -> io::Result<(XskRx, XskTx
             prod: 0,
             fill_prod: n,
             dropped: 0,
+            busy: opts.busy_poll.is_some(),
         },
-        XskTx {
+        tx: XskTx {
             fd,
             umem: tx_half,
             tx,
@@ -275,7 +355,9 @@ pub fn open(ifindex: u32, queue: u32, size: XskSize) -> io::Result<(XskRx, XskTx
             published: 0,
             comp_cons: 0,
         },
-    ))
+        zero_copy,
+        busy_poll_refused,
+    })
 }
 
 /// The receive half of an AF_XDP socket.
@@ -291,6 +373,8 @@ pub struct XskRx {
     prod: u32,
     fill_prod: u32,
     dropped: u64,
+    /// Preferred busy polling: an empty RX ring is refilled from our syscall.
+    busy: bool,
 }
 
 impl XskRx {
@@ -313,6 +397,12 @@ impl RxQueue for XskRx {
         if self.cons == self.prod {
             self.prod = self.rx.producer().load(Ordering::Acquire);
             if self.cons == self.prod {
+                // Nothing ready: a syscall only if the driver asked to be woken
+                // (need_wakeup on the fill ring, zero-copy drivers) or busy
+                // polling drives the queue; never per frame.
+                if self.busy || self.fill.needs_wakeup() {
+                    wake(&self.fd);
+                }
                 return None;
             }
         }
@@ -360,6 +450,23 @@ impl RxQueue for XskRx {
         self.dropped = total;
         new
     }
+}
+
+/// `recvfrom(2)` with no buffer: runs the driver's RX (a busy poll of the NIC
+/// queue when preferred busy polling is on) so the ring gets frames.
+fn wake(fd: &OwnedFd) {
+    // SAFETY: no buffer and no address are passed; the kernel only polls the
+    // socket's queue.
+    unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            std::ptr::null_mut(),
+            0,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
 }
 
 /// The transmit half of an AF_XDP socket.
@@ -437,10 +544,11 @@ impl TxQueue for XskTx {
             self.published = self.prod;
             self.tx.producer().store(self.prod, Ordering::Release);
         }
-        // Copy mode sends only from sendto(2), at most a few dozen frames per
-        // call; zero-copy drivers ask for a kick through the ring flags.
+        // Kick only when the kernel asks through the ring's need_wakeup flag:
+        // copy mode keeps it set (it sends only from sendto(2), at most a few
+        // dozen frames per call), zero-copy drivers set it when their TX stops.
         let mut kicks = 0;
-        while kicks < KICKS_MAX && (self.tx.needs_wakeup() || n > 0) && self.unsent() {
+        while kicks < KICKS_MAX && self.tx.needs_wakeup() && self.unsent() {
             kicks += 1;
             // EAGAIN: a batch went out and more remain. Anything else (ENOBUFS,
             // EBUSY, ENETDOWN): try again at the next flush.

@@ -1,0 +1,315 @@
+//! Handoff between workers: a frame that reached a worker that does not own its
+//! connection goes to the owner over a bounded, lock-free ring per ordered pair
+//! of workers (i → j), never through a table or a lock shared by all.
+//!
+//! A ring is two `crossbeam_channel::bounded` channels of `depth` boxes each
+//! (array-backed: `try_send`/`try_recv` are a few atomic operations, and take
+//! no lock while no thread blocks on them, which workers never do): `full`
+//! carries boxed frames from i to j, `empty` gives the boxes back from j to i.
+//! The pair owns exactly `depth` boxes, allocated when the director is built
+//! ([`mesh`]): i takes an empty box, copies the frame in and sends it; j
+//! handles the frame and returns the box. So handing off never allocates,
+//! never blocks, and never has more than `depth` frames in flight from i to j;
+//! when i finds no empty box the ring is full and the frame is a counted drop
+//! (`drop_handoff_full`).
+//!
+//! A worker drains its incoming rings round-robin, one frame from each in turn,
+//! a burst in total per pass (`Core::drain_handoffs`): a busy sender cannot
+//! starve the others.
+//!
+//! A worker with nothing to do sleeps in `poll()` (5 ms at most). So that a
+//! frame handed to it does not wait out that timeout, it raises its
+//! `sleeping` flag first, and a sender that sees the flag (one load per
+//! handoff) takes it down and rings the worker's [`Doorbell`]: a syscall per
+//! sleep, never per frame under load. The flag and the rings are `SeqCst`
+//! (crossbeam's send is a `SeqCst` read-modify-write), so a frame sent while
+//! the worker decides to sleep is either seen by its last look at the rings
+//! or rings the bell.
+//!
+//! Who hands off what: an ICMP error quotes its connection in its payload, so
+//! it may reach any worker (`icmp.rs`). With steering on
+//! ([`super::Plan::steer`]: AF_XDP with several queues, where the NIC's RSS
+//! and not our fanout program picks the queue), so may a TCP/UDP segment
+//! (`Core::steer_to`).
+
+use super::shared::Handoff;
+use super::tx::TxPair;
+use super::worker::Core;
+use crate::Nic;
+use crate::io::ring::Doorbell;
+use crate::io::{FRAME_MAX, RxMeta, TxQueue, fanout};
+use crate::stats::Ctr;
+use crossbeam_channel::{Receiver, Sender, bounded};
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Why a frame was not handed off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// `depth` frames are already in flight to that worker.
+    Full,
+    /// Larger than a handoff box ([`FRAME_MAX`]).
+    TooBig,
+    /// No such worker (or the worker itself).
+    NoRing,
+}
+
+/// The sending end of the ring i → j.
+struct Outbox {
+    full: Sender<Box<Handoff>>,
+    empty: Receiver<Box<Handoff>>,
+}
+
+/// The receiving end of the ring i → j.
+struct Inbox {
+    full: Receiver<Box<Handoff>>,
+    empty: Sender<Box<Handoff>>,
+}
+
+/// How to wake a worker sleeping in `poll()`.
+struct Bell {
+    sleeping: AtomicBool,
+    /// `None` if no eventfd could be made: the worker wakes at its timeout.
+    door: Option<Doorbell>,
+}
+
+/// One worker's ends of every ring it is part of.
+pub struct Handoffs {
+    /// By destination worker; `None` for the worker itself.
+    out: Vec<Option<Outbox>>,
+    /// By source worker; `None` for the worker itself.
+    inn: Vec<Option<Inbox>>,
+    /// The source worker to look at first in the next [`Handoffs::recv`].
+    next: usize,
+    /// Every worker's bell (this one's at its own id), by worker.
+    bells: Vec<Arc<Bell>>,
+    id: usize,
+}
+
+/// A received frame; give it back with [`Handoffs::recycle`].
+pub struct Received {
+    pub from: usize,
+    pub frame: Box<Handoff>,
+}
+
+/// A box for a ring (allocated at build only).
+fn empty_box() -> Box<Handoff> {
+    Box::new(Handoff {
+        nic: Nic::Ext,
+        len: 0,
+        csum_partial: false,
+        data: [0; FRAME_MAX],
+    })
+}
+
+/// The rings between `n` workers, `depth` frames each: one [`Handoffs`] per
+/// worker, in worker order. Allocates `depth × n × (n − 1)` boxes of
+/// [`FRAME_MAX`] bytes.
+pub fn mesh(n: usize, depth: usize) -> Vec<Handoffs> {
+    let depth = depth.max(1);
+    // A single worker hands nothing off and needs no bell.
+    let bells: Vec<Arc<Bell>> = (0..n)
+        .map(|_| {
+            Arc::new(Bell {
+                sleeping: AtomicBool::new(false),
+                door: if n > 1 { Doorbell::new().ok() } else { None },
+            })
+        })
+        .collect();
+    let mut all: Vec<Handoffs> = (0..n)
+        .map(|id| Handoffs {
+            out: (0..n).map(|_| None).collect(),
+            inn: (0..n).map(|_| None).collect(),
+            next: 0,
+            bells: bells.clone(),
+            id,
+        })
+        .collect();
+    for i in 0..n {
+        for j in (0..n).filter(|&j| j != i) {
+            let (full_tx, full_rx) = bounded(depth);
+            let (empty_tx, empty_rx) = bounded(depth);
+            for _ in 0..depth {
+                // Room for exactly `depth`: cannot fail.
+                let _ = empty_tx.try_send(empty_box());
+            }
+            all[i].out[j] = Some(Outbox {
+                full: full_tx,
+                empty: empty_rx,
+            });
+            all[j].inn[i] = Some(Inbox {
+                full: full_rx,
+                empty: empty_tx,
+            });
+        }
+    }
+    all
+}
+
+impl Handoffs {
+    /// Copy `frame` into a box of the ring to worker `to` and send it.
+    #[inline]
+    pub fn send(
+        &mut self,
+        to: usize,
+        nic: Nic,
+        frame: &[u8],
+        csum_partial: bool,
+    ) -> Result<(), Refused> {
+        let Some(Some(o)) = self.out.get(to) else {
+            return Err(Refused::NoRing);
+        };
+        let len = frame.len();
+        if len > FRAME_MAX {
+            return Err(Refused::TooBig);
+        }
+        // No empty box: all `depth` are in flight to `to` or being handled there.
+        let Ok(mut h) = o.empty.try_recv() else {
+            return Err(Refused::Full);
+        };
+        h.nic = nic;
+        h.len = len as u16;
+        h.csum_partial = csum_partial;
+        h.data[..len].copy_from_slice(frame);
+        // The ring holds `depth` and only `depth` boxes exist for it: never full.
+        // (Should it be, the box is dropped and the ring shrinks by one; still
+        // bounded.)
+        o.full.try_send(h).map_err(|_| Refused::Full)?;
+        if let Some(b) = self.bells.get(to)
+            && b.sleeping.load(Ordering::SeqCst)
+            && b.sleeping.swap(false, Ordering::SeqCst)
+            && let Some(d) = &b.door
+        {
+            d.ring();
+        }
+        Ok(())
+    }
+
+    /// Whether a frame waits in one of this worker's incoming rings.
+    pub fn pending(&self) -> bool {
+        self.inn.iter().flatten().any(|i| !i.full.is_empty())
+    }
+
+    /// The descriptor that becomes readable when another worker hands this one
+    /// a frame while it sleeps (see [`Handoffs::sleep`]).
+    pub fn wake_fd(&self) -> Option<RawFd> {
+        self.bells.get(self.id)?.door.as_ref().map(Doorbell::fd)
+    }
+
+    /// About to sleep in `poll()` (with [`Handoffs::wake_fd`] among its
+    /// descriptors): ask senders to ring. False, and no sleep, if a frame
+    /// already waits.
+    pub fn sleep(&self) -> bool {
+        let Some(b) = self.bells.get(self.id) else {
+            return true;
+        };
+        b.sleeping.store(true, Ordering::SeqCst);
+        if self.pending() {
+            b.sleeping.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Back from `poll()`: senders need not ring any more; a ring that came
+    /// is cleared.
+    pub fn woke(&self) {
+        if let Some(b) = self.bells.get(self.id) {
+            b.sleeping.store(false, Ordering::SeqCst);
+            if let Some(d) = &b.door {
+                d.clear();
+            }
+        }
+    }
+
+    /// The next frame handed to this worker: the sources are taken in turn,
+    /// one frame each, starting after the last one served.
+    #[inline]
+    pub fn recv(&mut self) -> Option<Received> {
+        let n = self.inn.len();
+        for k in 0..n {
+            let from = (self.next + k) % n;
+            if let Some(i) = &self.inn[from]
+                && let Ok(frame) = i.full.try_recv()
+            {
+                self.next = (from + 1) % n;
+                return Some(Received { from, frame });
+            }
+        }
+        None
+    }
+
+    /// Give a received frame's box back to its sender.
+    #[inline]
+    pub fn recycle(&mut self, r: Received) {
+        if let Some(Some(i)) = self.inn.get(r.from) {
+            // Room for every box of the ring: cannot fail.
+            let _ = i.empty.try_send(r.frame);
+        }
+    }
+
+    /// Frames sent to worker `to` and not yet received there.
+    pub fn queued_to(&self, to: usize) -> usize {
+        match self.out.get(to) {
+            Some(Some(o)) => o.full.len(),
+            _ => 0,
+        }
+    }
+
+    /// Boxes this worker may still fill for worker `to`.
+    pub fn room_to(&self, to: usize) -> usize {
+        match self.out.get(to) {
+            Some(Some(o)) => o.empty.len(),
+            _ => 0,
+        }
+    }
+}
+
+impl Core {
+    /// With steering on, the worker that owns a TCP/UDP segment received here
+    /// from `client` (the source on the external NIC, the destination on the
+    /// internal one), if it is another one.
+    #[inline]
+    pub(super) fn steer_to(&self, client: (u32, u16)) -> Option<usize> {
+        if !self.steer {
+            return None;
+        }
+        let owner = fanout::owner(client.0, client.1, self.workers, self.env.fanout_key);
+        (owner != self.id).then_some(owner)
+    }
+
+    /// Pass `frame` to worker `owner` (a copy into a box of the pair's ring;
+    /// never blocks, never allocates; a full ring is a counted drop).
+    pub(super) fn hand_off(&mut self, owner: usize, nic: Nic, frame: &[u8], csum_partial: bool) {
+        match self.links.handoffs.send(owner, nic, frame, csum_partial) {
+            Ok(()) => self.ctr.inc(Ctr::HandoffOut),
+            Err(Refused::Full) => self.ctr.inc(Ctr::DropHandoffFull),
+            Err(Refused::TooBig) => self.ctr.inc(Ctr::DropTooBig),
+            Err(Refused::NoRing) => self.ctr.inc(Ctr::DropHandoffFull),
+        }
+    }
+
+    /// Frames other workers handed to this one: up to a burst in total, the
+    /// rings taken round-robin.
+    pub(super) fn drain_handoffs<T: TxQueue>(&mut self, tx: &mut TxPair<T>) -> usize {
+        let mut h = 0;
+        while h < self.burst {
+            let Some(r) = self.links.handoffs.recv() else {
+                break;
+            };
+            self.ctr.inc(Ctr::HandoffIn);
+            let f = &r.frame;
+            let meta = RxMeta {
+                wire_len: u32::from(f.len),
+                csum_partial: f.csum_partial,
+                vlan: false,
+            };
+            let len = usize::from(f.len);
+            self.handle(f.nic, &f.data[..len], meta, true, tx);
+            self.links.handoffs.recycle(r);
+            h += 1;
+        }
+        h
+    }
+}
