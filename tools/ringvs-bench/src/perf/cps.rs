@@ -61,6 +61,7 @@ fn cps_lab(exe: &Path, a: &PerfArgs, dp: Datapath, tag: &str) -> R<Lab> {
     let opts = LabOptions {
         client_tx_csum: false,
         rs_tx_csum: false,
+        queues: dp.queues(),
         ..LabOptions::default()
     };
     let mut lab = Lab::build_with(tag, opts).map_err(s)?;

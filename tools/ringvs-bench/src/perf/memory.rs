@@ -91,7 +91,7 @@ pub(super) fn memory_test(exe: &Path, a: &PerfArgs, dp: Datapath, f: &mut Figure
         .max(20_000);
     let _ct = (dp == Datapath::KernelNft).then(|| ConntrackMax::raise(a.conns + a.conns / 4));
     let tag = Lab::unique_tag();
-    let lab = PacketLab::build(&tag, a)?;
+    let lab = PacketLab::build(&tag, a, dp)?;
     let max = (dp != Datapath::KernelNft).then_some(MEM_MAX_CONNS.max(a.conns));
     let dir = start_datapath(exe, &lab.dir_ns(), &tag, dp, a, max)?;
     let g = Gen {

@@ -60,6 +60,10 @@ pub struct PerfArgs {
     /// run IP input on frames it would drop anyway (ARCHITECTURE trap 1).
     #[arg(long)]
     pub ingress_drop: bool,
+    /// Run ringvs's workers under SCHED_FIFO at this priority (`chrt -f -p`), so
+    /// a woken worker preempts the kernel's receive threads on its CPU.
+    #[arg(long)]
+    pub worker_fifo: Option<u8>,
 }
 
 /// One datapath under test.
@@ -90,9 +94,14 @@ pub enum Io {
     /// the director's, where it would be on a NIC with a native XDP driver. The
     /// fair native-mode comparison.
     XdpNapi,
+    /// [`Io::XdpNapi`] plus the kernel's preferred busy polling: ringvs runs with
+    /// `--busy-poll`, and the NICs defer their NAPI to it (`napi_defer_hard_irqs`
+    /// 2, `gro_flush_timeout` 200 µs), so the worker runs veth's receive work in
+    /// its own context instead of waiting for the NAPI kthread.
+    XdpBusy,
 }
 
-const DATAPATHS: [(&str, Datapath); 9] = [
+const DATAPATHS: [(&str, Datapath); 12] = [
     (
         "ringvs-nat-1w",
         Datapath::RingvsNat {
@@ -128,6 +137,20 @@ const DATAPATHS: [(&str, Datapath); 9] = [
             io: Io::XdpNapi,
         },
     ),
+    (
+        "ringvs-xdp-napi-2w",
+        Datapath::RingvsNat {
+            workers: 2,
+            io: Io::XdpNapi,
+        },
+    ),
+    (
+        "ringvs-xdp-busy-1w",
+        Datapath::RingvsNat {
+            workers: 1,
+            io: Io::XdpBusy,
+        },
+    ),
     ("kernel-nft", Datapath::KernelNft),
     ("ringvs-io-only", Datapath::RingvsIoOnly { io: Io::Packet }),
     (
@@ -137,6 +160,10 @@ const DATAPATHS: [(&str, Datapath); 9] = [
     (
         "ringvs-xdp-napi-io-only",
         Datapath::RingvsIoOnly { io: Io::XdpNapi },
+    ),
+    (
+        "ringvs-xdp-busy-io-only",
+        Datapath::RingvsIoOnly { io: Io::XdpBusy },
     ),
 ];
 
@@ -167,6 +194,15 @@ impl Datapath {
         match self {
             Self::RingvsNat { io, .. } | Self::RingvsIoOnly { io } => io,
             Self::KernelNft => Io::Packet,
+        }
+    }
+    /// RX/TX queues of the director's veths: one per worker for AF_XDP (each
+    /// worker owns one queue of each NIC), one for AF_PACKET (its fanout spreads).
+    pub(super) fn queues(self) -> usize {
+        if self.io() == Io::Packet {
+            1
+        } else {
+            self.workers()
         }
     }
     pub(super) fn io_only(self) -> bool {

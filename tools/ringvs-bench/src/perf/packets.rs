@@ -31,7 +31,7 @@ struct PacketSetup<'a> {
 
 fn packet_setup<'a>(exe: &Path, a: &'a PerfArgs, dp: Datapath) -> R<PacketSetup<'a>> {
     let tag = Lab::unique_tag();
-    let lab = PacketLab::build(&tag, a)?;
+    let lab = PacketLab::build(&tag, a, dp)?;
     let dir = start_datapath(exe, &lab.dir_ns(), &tag, dp, a, None)?;
     let g = Gen {
         bin: a.generator.display().to_string(),

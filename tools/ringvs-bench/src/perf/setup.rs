@@ -17,10 +17,10 @@ fn mask(cpu: usize) -> String {
     format!("{:x}", 1u128 << cpu)
 }
 
-/// Steer the receive work of `ifname` in `ns` to `cpu` (RPS on rx-0).
+/// Steer the receive work of `ifname` in `ns` to `cpu` (RPS on every RX queue).
 pub(super) fn rps(ns: &str, ifname: &str, cpu: usize) -> R<()> {
     let cmd = format!(
-        "echo {} > /sys/class/net/{ifname}/queues/rx-0/rps_cpus",
+        "for q in /sys/class/net/{ifname}/queues/rx-*; do echo {} > $q/rps_cpus; done",
         mask(cpu)
     );
     ns_run(ns, "sh", &["-c", &cmd]).map(drop).map_err(s)
@@ -55,17 +55,18 @@ impl PacketLab {
         format!("rv{}-pd", self.tag)
     }
 
-    pub(super) fn build(tag: &str, a: &PerfArgs) -> R<Self> {
+    /// The lab for datapath `dp` (its veths get [`Datapath::queues`] queues).
+    pub(super) fn build(tag: &str, a: &PerfArgs, dp: Datapath) -> R<Self> {
         let mut l = PacketLab {
             tag: tag.to_owned(),
             namespaces: Vec::new(),
             ext_mac: String::new(),
         };
-        l.populate(a)?; // on error `l` drops and deletes what was made
+        l.populate(a, dp.queues())?; // on error `l` drops and deletes what was made
         Ok(l)
     }
 
-    fn populate(&mut self, a: &PerfArgs) -> R<()> {
+    fn populate(&mut self, a: &PerfArgs, queues: usize) -> R<()> {
         let (g, d) = (self.gen_ns(), self.dir_ns());
         for ns in [&g, &d] {
             ip(&["netns", "add", ns]).map_err(s)?;
@@ -75,14 +76,32 @@ impl PacketLab {
             }
             ip(&["-n", ns, "link", "set", "lo", "up"]).map_err(s)?;
         }
-        ip(&[
-            "-n", &d, "link", "add", "ext0", "type", "veth", "peer", "name", "g0", "netns", &g,
-        ])
-        .map_err(s)?;
-        ip(&[
-            "-n", &d, "link", "add", "int0", "type", "veth", "peer", "name", "s0", "netns", &g,
-        ])
-        .map_err(s)?;
+        let q = queues.to_string();
+        for (ours, peer) in [("ext0", "g0"), ("int0", "s0")] {
+            ip(&[
+                "-n",
+                &d,
+                "link",
+                "add",
+                ours,
+                "numrxqueues",
+                &q,
+                "numtxqueues",
+                &q,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                peer,
+                "numrxqueues",
+                &q,
+                "numtxqueues",
+                &q,
+                "netns",
+                &g,
+            ])
+            .map_err(s)?;
+        }
         for (ns, ifname) in [(&d, "ext0"), (&d, "int0"), (&g, "g0"), (&g, "s0")] {
             offloads(ns, ifname)?;
         }
@@ -182,16 +201,61 @@ pub(super) fn start_datapath(
     }
     let args = ringvs_args(exe, &control, dp, a, max_conns);
     let d = spawn_ringvs(ns, &args, control)?;
-    if dp.io() == Io::XdpNapi {
+    if matches!(dp.io(), Io::XdpNapi | Io::XdpBusy) {
         // ringvs attached its program, so veth's NAPI instances exist now.
         for ifname in ["ext0", "int0"] {
             thread_napi(ns, ifname, a.dir_cpu)?;
+            if dp.io() == Io::XdpBusy {
+                let cmd = format!(
+                    "echo 2 > /sys/class/net/{ifname}/napi_defer_hard_irqs && \
+                     echo 200000 > /sys/class/net/{ifname}/gro_flush_timeout"
+                );
+                ns_run(ns, "sh", &["-c", &cmd]).map_err(s)?;
+            }
         }
     }
     if !dp.io_only() {
         add_services(&d.control)?;
     }
+    if let (Some(prio), Some(pid)) = (a.worker_fifo, d.pid()) {
+        fifo_workers(pid, prio)?;
+    }
     Ok(d)
+}
+
+/// Put the worker threads (`ringvs-w*`) of process `pid` under SCHED_FIFO.
+fn fifo_workers(pid: u32, prio: u8) -> R<()> {
+    let start = Instant::now();
+    let mut done = 0;
+    while done == 0 && start.elapsed() < DIRECTOR_READY_TIMEOUT {
+        done = fifo_some(pid, prio)?;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if done == 0 {
+        return Err(format!("no worker thread in ringvs {pid}"));
+    }
+    Ok(())
+}
+
+fn fifo_some(pid: u32, prio: u8) -> R<usize> {
+    let mut n = 0;
+    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| format!("{e}"))?;
+    for e in dir.flatten() {
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("ringvs-w") {
+            continue;
+        }
+        let tid = e.file_name().to_string_lossy().into_owned();
+        let st = std::process::Command::new("chrt")
+            .args(["-f", "-p", &prio.to_string(), &tid])
+            .status()
+            .map_err(|e| format!("chrt: {e}"))?;
+        if !st.success() {
+            return Err(format!("chrt -f -p {prio} {tid}: {st}"));
+        }
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// The kthreads named `napi/{ifname}-…`, by pid.
@@ -329,11 +393,11 @@ fn ringvs_args(
     match dp.io() {
         Io::Packet => {}
         Io::XdpGeneric => args.extend(["--io", "xdp", "--xdp-mode", "generic"].map(String::from)),
-        Io::XdpNative | Io::XdpNapi => {
+        Io::XdpNative | Io::XdpNapi | Io::XdpBusy => {
             args.extend(["--io", "xdp", "--xdp-mode", "native"].map(String::from));
         }
     }
-    if a.busy_poll {
+    if a.busy_poll || dp.io() == Io::XdpBusy {
         args.push("--busy-poll".into());
     }
     args
