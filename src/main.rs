@@ -218,6 +218,15 @@ struct RunArgs {
     /// NIC, on the CPU RPS picks), `auto` native where the driver has it.
     #[arg(long, value_enum, default_value = "auto")]
     xdp_mode: XdpModeArg,
+    /// With `--io xdp` and several workers: which worker owns a flow. `hash`
+    /// (default) ringvs's hash of the client address and port: works on any NIC,
+    /// but a frame RSS puts on another worker's queue is handed over (most of
+    /// them). `rss` the queue the NICs' own RSS gives the client address: no
+    /// handoffs, on NICs that hash the client address alone with the same
+    /// Toeplitz key and indirection table (checked with ethtool at start; see
+    /// docs/operations.md).
+    #[arg(long, value_enum, default_value = "hash")]
+    steer: SteerArg,
     /// IPVS's `conn_reuse_mode` sysctl: non-zero (default 1), a client SYN that
     /// meets a connection in TIME_WAIT or CLOSE of the same ports expires it and
     /// is scheduled anew; 0, it goes to that connection's real server.
@@ -244,6 +253,12 @@ struct RunArgs {
 enum IoArg {
     Packet,
     Xdp,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SteerArg {
+    Hash,
+    Rss,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -323,6 +338,7 @@ fn cmd_run(a: RunArgs) -> ExitCode {
             expire_quiescent_template: a.expire_quiescent_template,
         },
         metrics: a.metrics,
+        steer_rss: a.steer == SteerArg::Rss,
         io: match a.io {
             IoArg::Packet => IoBackend::Packet,
             IoArg::Xdp => IoBackend::Xdp(match a.xdp_mode {

@@ -225,3 +225,19 @@ fn af_xdp_with_several_workers_gets_past_the_options() {
         "ringvs: interface rvsnosuch0 does not exist (see `ip link`)\n"
     );
 }
+
+#[test]
+fn steering_by_rss_needs_af_xdp() {
+    // Checked before any NIC is looked at: AF_PACKET's fanout picks the worker.
+    let o = run_director(
+        "rvsnosuch0",
+        "198.18.0.2/24",
+        &["--workers", "2", "--cpus", "0", "--steer", "rss"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--steer rss needs --io xdp"),
+        "{}",
+        stderr(&o)
+    );
+}

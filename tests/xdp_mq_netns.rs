@@ -88,6 +88,38 @@ fn two_af_xdp_workers_on_two_queues_hand_off_to_the_owner() {
         err.contains("ext0 has 2 receive queue(s)") && err.contains("ethtool -L ext0 combined 3"),
         "{err}"
     );
+    // `--steer rss` reads the NICs' RSS settings with ethtool before it trusts
+    // them; veth has none, so it is refused, naming the NIC and the call.
+    let out = lab::ns_command(
+        &d.lab.ns_director(),
+        std::path::Path::new("timeout"),
+        &[
+            "20",
+            EXE,
+            "run",
+            "--ext",
+            "ext0",
+            "--ext-addr",
+            lab::EXT_ADDR_CIDR,
+            "--int",
+            "int0",
+            "--int-addr",
+            lab::INT_ADDR_CIDR,
+            "--control",
+            &format!("{}.rss", d.control.display()),
+            "--io",
+            "xdp",
+            "--workers",
+            "2",
+            "--steer",
+            "rss",
+        ],
+    )
+    .output()
+    .expect("run a director with --steer rss");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "--steer rss on veth started: {err}");
+    assert!(err.contains("--steer rss: ethtool -x ext0 failed"), "{err}");
     // The first director still serves.
     let bodies = http_bodies(&d.lab, &format!("{}:80", lab::VIP), 2);
     assert_eq!(bodies.len(), 2, "{bodies:?}");

@@ -12,6 +12,7 @@ use crate::dataplane::{Director, Env, Plan, Shared, Worker};
 use crate::io::fanout::Side;
 use crate::io::nic::{self, NicInfo};
 use crate::io::ring::{Fanout, RingSize, RxRing, RxVersion, TxRing};
+use crate::io::rss::Rss;
 use crate::io::xdp::{self, XdpMode, XdpProgram, XskOptions, XskRx, XskSize, XskTx};
 use crate::io::{RxQueue, TxQueue};
 use crate::nat::{Snapshot, Timeouts};
@@ -50,6 +51,9 @@ pub struct RunOptions {
     pub cpus: Option<Vec<usize>>,
     /// Which sockets the workers read and write frames with.
     pub io: IoBackend,
+    /// `--steer rss`: with AF_XDP, a flow's owner is the queue the NICs' RSS
+    /// gives its client address (see `io::rss`).
+    pub steer_rss: bool,
     /// IPVS's sysctls of the packet path (see `dataplane::Sysctl`).
     pub sysctl: crate::dataplane::Sysctl,
     /// Serve Prometheus metrics over HTTP here (`--metrics`).
@@ -86,6 +90,14 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     // one worker; RSS on AF_XDP queues does not. When steering, a ring to a
     // peer holds a whole pass's worth (a burst from each NIC).
     let steer = matches!(opts.io, IoBackend::Xdp(_)) && n > 1;
+    let mut env = worker_env(&opts, &ext, &int, fanout_key);
+    if opts.steer_rss {
+        let rss = |nic: &NicInfo| crate::io::rss::read(&nic.name);
+        let pair = rss(&ext).and_then(|e| rss(&int).and_then(|i| Rss::for_pair(&e, &i, n)));
+        env.rss = Some(Arc::new(
+            pair.map_err(|e| RunError::Invalid(e.to_string()))?,
+        ));
+    }
     let plan = Plan {
         burst: opts.burst,
         handoff_depth: if steer {
@@ -94,7 +106,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
             HANDOFF_DEPTH
         },
         steer,
-        ..Plan::new(n, worker_env(&opts, &ext, &int, fanout_key), opts.max_conns)
+        ..Plan::new(n, env, opts.max_conns)
     };
     let mut dp = Director::new(plan, Snapshot::build(&adm.cfg, adm.timeouts));
     let (shared, env) = (Arc::clone(&dp.shared), Arc::clone(&dp.env));
@@ -176,7 +188,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
 }
 
 /// The options `clap` cannot check: the CPUs to pin workers to (and so their
-/// number), `--burst`, `--max-conns`.
+/// number), `--burst`, `--steer`, `--max-conns`.
 fn check_options(opts: &RunOptions) -> Result<(Vec<core_affinity::CoreId>, usize), RunError> {
     let mut cores = core_affinity::get_core_ids().unwrap_or_default();
     if let Some(list) = &opts.cpus {
@@ -194,6 +206,12 @@ fn check_options(opts: &RunOptions) -> Result<(Vec<core_affinity::CoreId>, usize
     let n = opts.workers.unwrap_or(cores.len()).max(1);
     if opts.burst == 0 {
         return Err(RunError::Invalid("--burst must be at least 1".into()));
+    }
+    if opts.steer_rss && !matches!(opts.io, IoBackend::Xdp(_)) {
+        return Err(RunError::Invalid(
+            "--steer rss needs --io xdp (AF_PACKET's fanout program picks the worker itself)"
+                .into(),
+        ));
     }
     if opts.max_conns == 0 || opts.max_conns > crate::nat::table::MAX_CONNS {
         return Err(RunError::Invalid(format!(
@@ -235,6 +253,7 @@ fn worker_env(opts: &RunOptions, ext: &NicInfo, int: &NicInfo, fanout_key: u32) 
         int_net: opts.int_net,
         io_only: opts.io_only,
         fanout_key,
+        rss: None,
         sysctl: opts.sysctl,
     }
 }

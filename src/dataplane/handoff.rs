@@ -37,7 +37,7 @@ use super::tx::TxPair;
 use super::worker::Core;
 use crate::Nic;
 use crate::io::ring::Doorbell;
-use crate::io::{FRAME_MAX, RxMeta, TxQueue, fanout};
+use crate::io::{FRAME_MAX, RxMeta, TxQueue};
 use crate::stats::Ctr;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::os::fd::RawFd;
@@ -275,7 +275,7 @@ impl Core {
         if !self.steer {
             return None;
         }
-        let owner = fanout::owner(client.0, client.1, self.workers, self.env.fanout_key);
+        let owner = self.env.owner(client, self.workers);
         (owner != self.id).then_some(owner)
     }
 

@@ -19,7 +19,7 @@
 use super::tx::TxPair;
 use super::worker::Core;
 use crate::Nic;
-use crate::io::{TxQueue, fanout};
+use crate::io::TxQueue;
 use crate::nat::{Dir, FlowKey, rewrite};
 use crate::neigh;
 use crate::stats::Ctr;
@@ -135,7 +135,7 @@ impl Core {
                 (q.src, q.sport),
             ),
         };
-        let owner = fanout::owner(client.0, client.1, self.workers, self.env.fanout_key);
+        let owner = self.env.owner(client, self.workers);
         if owner != self.id && !handed {
             return self.hand_off(owner, nic, frame, false);
         }

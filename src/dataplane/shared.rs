@@ -50,6 +50,9 @@ pub struct Env {
     pub io_only: bool,
     /// The fanout programs' hash key (to find the worker owning a flow).
     pub fanout_key: u32,
+    /// `--steer rss`: the owner of a flow is the queue the NICs' RSS gives its
+    /// client address ([`crate::io::rss`]), not the fanout hash.
+    pub rss: Option<Arc<crate::io::rss::Rss>>,
     /// IPVS's sysctls that change the packet path (`ringvs run` options).
     pub sysctl: Sysctl,
 }
@@ -103,7 +106,17 @@ impl Env {
             int_net,
             io_only: false,
             fanout_key: 0,
+            rss: None,
             sysctl: Sysctl::default(),
+        }
+    }
+
+    /// The worker of `workers` that owns the flows of `client` (address, port).
+    #[inline]
+    pub fn owner(&self, client: (u32, u16), workers: usize) -> usize {
+        match &self.rss {
+            Some(rss) if workers > 1 => rss.queue(client.0),
+            _ => crate::io::fanout::owner(client.0, client.1, workers, self.fanout_key),
         }
     }
 

@@ -34,6 +34,7 @@ pub mod fanout;
 pub mod mem;
 pub mod nic;
 pub mod ring;
+pub mod rss;
 pub mod xdp;
 
 use std::io;
