@@ -184,6 +184,13 @@ struct RunArgs {
     /// sockets.
     #[arg(long)]
     busy_poll: bool,
+    /// Run the workers under SCHED_FIFO at this priority (1-99), as keepalived's
+    /// `vrrp_rt_priority` does for its VRRP thread: a worker woken by a frame then
+    /// preempts the kernel's receive threads on its CPU (ksoftirqd, threaded
+    /// NAPI) instead of queueing behind them. Not with --busy-poll (a spinning
+    /// real-time worker starves the kernel threads that feed it).
+    #[arg(long, value_name = "PRIO", value_parser = clap::value_parser!(u8).range(1..=99), conflicts_with = "busy_poll")]
+    rt_priority: Option<u8>,
     /// RX ring format: v2 hands each frame over at once; v3 batches frames in blocks.
     #[arg(long, value_enum, default_value = "v2")]
     rx_ring: RingVersion,
@@ -321,6 +328,7 @@ fn cmd_run(a: RunArgs) -> ExitCode {
         rules: a.rules,
         control: a.control,
         busy_poll: a.busy_poll,
+        rt_priority: a.rt_priority,
         rx_version: match a.rx_ring {
             RingVersion::V2 => RxVersion::V2,
             RingVersion::V3 => RxVersion::V3 {

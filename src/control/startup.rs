@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub rules: Option<PathBuf>,
     pub control: PathBuf,
     pub busy_poll: bool,
+    /// `--rt-priority`: run the workers under SCHED_FIFO at this priority.
+    pub rt_priority: Option<u8>,
     pub rx_version: RxVersion,
     pub ring_blocks: u32,
     pub max_conns: usize,
@@ -141,7 +143,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     // Keep the XDP programs attached for as long as the workers run.
     let (threads, xdp) = match queues {
         Queues::Packet(q) => (
-            spawn_workers(dp.workers(q.pairs()), busy, &cores)?,
+            spawn_workers(dp.workers(q.pairs()), (busy, opts.rt_priority), &cores)?,
             Vec::new(),
         ),
         Queues::Xdp(q) => {
@@ -150,7 +152,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
                 int: q.int,
             };
             (
-                spawn_workers(dp.workers(queues.pairs()), busy, &cores)?,
+                spawn_workers(dp.workers(queues.pairs()), (busy, opts.rt_priority), &cores)?,
                 q.programs,
             )
         }
@@ -473,7 +475,7 @@ fn check_rx_queues(name: &str, rxq: usize, n: usize) -> Result<(), RunError> {
 /// One pinned thread per worker, started in worker order.
 fn spawn_workers<R, T>(
     workers: Vec<Worker<R, T>>,
-    busy: bool,
+    (busy, rt): (bool, Option<u8>),
     cores: &[core_affinity::CoreId],
 ) -> Result<Vec<JoinHandle<()>>, RunError>
 where
@@ -488,6 +490,11 @@ where
             .spawn(move || {
                 if let Some(c) = core {
                     core_affinity::set_for_current(c);
+                }
+                if let Some(p) = rt
+                    && let Err(e) = crate::io::ring::set_fifo(p)
+                {
+                    eprintln!("ringvs: worker {k}: --rt-priority {p}: {e}");
                 }
                 w.run(busy);
             })

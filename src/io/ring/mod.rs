@@ -38,7 +38,7 @@ mod tx;
 pub(super) use mmap::{Mmap, MmapPart};
 pub use rx::{RX_FRAME_MAX, RxRing};
 pub(super) use sys::kick;
-pub use sys::{Doorbell, poll_readable};
+pub use sys::{Doorbell, poll_readable, set_fifo};
 pub use tx::{TX_FRAME_MAX, TxRing};
 
 use super::fanout::Side;

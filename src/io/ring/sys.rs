@@ -133,3 +133,16 @@ impl Doorbell {
         self.0.as_raw_fd()
     }
 }
+
+/// Put the calling thread under `SCHED_FIFO` at `priority` (1..=99), so that
+/// when it wakes it preempts the kernel's receive threads (`ksoftirqd`, threaded
+/// NAPI) on its CPU instead of waiting for their time slice to end.
+pub fn set_fifo(priority: u8) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: libc::c_int::from(priority),
+    };
+    // SAFETY: `param` is a valid sched_param for the call; pid 0 is this thread.
+    cvt(unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) })
+        .map(drop)
+        .map_err(|e| with_context(e, "sched_setscheduler(SCHED_FIFO)"))
+}

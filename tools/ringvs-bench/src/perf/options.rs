@@ -60,8 +60,9 @@ pub struct PerfArgs {
     /// run IP input on frames it would drop anyway (ARCHITECTURE trap 1).
     #[arg(long)]
     pub ingress_drop: bool,
-    /// Run ringvs's workers under SCHED_FIFO at this priority (`chrt -f -p`), so
-    /// a woken worker preempts the kernel's receive threads on its CPU.
+    /// Run ringvs's workers under SCHED_FIFO at this priority (`ringvs run
+    /// --rt-priority`), so a woken worker preempts the kernel's receive threads on
+    /// its CPU (not with busy polling: `ringvs-xdp-busy-1w` then runs without it).
     #[arg(long)]
     pub worker_fifo: Option<u8>,
 }

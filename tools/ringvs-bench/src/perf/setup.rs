@@ -217,45 +217,7 @@ pub(super) fn start_datapath(
     if !dp.io_only() {
         add_services(&d.control)?;
     }
-    if let (Some(prio), Some(pid)) = (a.worker_fifo, d.pid()) {
-        fifo_workers(pid, prio)?;
-    }
     Ok(d)
-}
-
-/// Put the worker threads (`ringvs-w*`) of process `pid` under SCHED_FIFO.
-fn fifo_workers(pid: u32, prio: u8) -> R<()> {
-    let start = Instant::now();
-    let mut done = 0;
-    while done == 0 && start.elapsed() < DIRECTOR_READY_TIMEOUT {
-        done = fifo_some(pid, prio)?;
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    if done == 0 {
-        return Err(format!("no worker thread in ringvs {pid}"));
-    }
-    Ok(())
-}
-
-fn fifo_some(pid: u32, prio: u8) -> R<usize> {
-    let mut n = 0;
-    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| format!("{e}"))?;
-    for e in dir.flatten() {
-        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with("ringvs-w") {
-            continue;
-        }
-        let tid = e.file_name().to_string_lossy().into_owned();
-        let st = std::process::Command::new("chrt")
-            .args(["-f", "-p", &prio.to_string(), &tid])
-            .status()
-            .map_err(|e| format!("chrt: {e}"))?;
-        if !st.success() {
-            return Err(format!("chrt -f -p {prio} {tid}: {st}"));
-        }
-        n += 1;
-    }
-    Ok(n)
 }
 
 /// The kthreads named `napi/{ifname}-…`, by pid.
@@ -397,7 +359,9 @@ fn ringvs_args(
             args.extend(["--io", "xdp", "--xdp-mode", "native"].map(String::from));
         }
     }
-    if a.busy_poll || dp.io() == Io::XdpBusy {
+    if let Some(p) = a.worker_fifo {
+        args.extend(["--rt-priority".into(), p.to_string()]);
+    } else if a.busy_poll || dp.io() == Io::XdpBusy {
         args.push("--busy-poll".into());
     }
     args
