@@ -60,6 +60,10 @@ pub struct PerfArgs {
     /// run IP input on frames it would drop anyway (ARCHITECTURE trap 1).
     #[arg(long)]
     pub ingress_drop: bool,
+    /// Skip the software-path benchmark (`ringvs-bench software`: the worker
+    /// loop over in-memory queues, the `software` section of report.json).
+    #[arg(long)]
+    pub no_software: bool,
 }
 
 /// One datapath under test.
