@@ -276,6 +276,7 @@ impl Core {
             let meta = RxMeta {
                 wire_len: u32::from(frame.len),
                 csum_partial: frame.csum_partial,
+                csum_valid: false,
                 vlan: false,
             };
             let len = usize::from(frame.len);

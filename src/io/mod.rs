@@ -52,6 +52,10 @@ pub struct RxMeta {
     /// The L4 checksum field holds only the pseudo-header sum
     /// (`TP_STATUS_CSUMNOTREADY`: the sender left checksumming to an offload).
     pub csum_partial: bool,
+    /// The L4 checksum was already verified (`TP_STATUS_CSUM_VALID`: the NIC's RX
+    /// checksum offload, or the kernel, found it good), so the worker need not
+    /// verify it again.
+    pub csum_valid: bool,
     /// The kernel stripped an 802.1Q tag into the ring header.
     pub vlan: bool,
 }

@@ -33,6 +33,7 @@ fn meta_from(status: u32, wire_len: u32) -> RxMeta {
     RxMeta {
         wire_len,
         csum_partial: status & libc::TP_STATUS_CSUMNOTREADY != 0,
+        csum_valid: status & libc::TP_STATUS_CSUM_VALID != 0,
         vlan: status & libc::TP_STATUS_VLAN_VALID != 0,
     }
 }

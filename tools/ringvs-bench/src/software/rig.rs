@@ -102,7 +102,9 @@ pub fn meta(verified: bool) -> RxMeta {
 }
 
 /// Mark `m` as checksum-verified by the NIC (`TP_STATUS_CSUM_VALID`).
-fn set_verified(_m: &mut RxMeta, _verified: bool) {}
+fn set_verified(m: &mut RxMeta, verified: bool) {
+    m.csum_valid = verified;
+}
 
 /// An RX queue that replays a ring of pre-built frames, `STRIDE` bytes apart,
 /// round and round, until `left` frames were handed out.
