@@ -73,6 +73,13 @@ pub trait RxQueue {
     fn peek(&mut self) -> Option<RxFrame<'_>>;
     /// Give the frame at the cursor back and move on. A no-op when nothing is ready.
     fn advance(&mut self);
+    /// The bytes of the `k`th ready frame after the cursor (`0`: the one `peek`
+    /// returns), if the backend can look ahead and that many are ready. Lets the
+    /// worker start the table lookups of a burst before handling its first frame
+    /// (`dataplane::batch`). By default it cannot (`None`).
+    fn peek_ahead(&self, _k: usize) -> Option<&[u8]> {
+        None
+    }
     /// The descriptor to `poll()` on when idle, if the backend has one.
     fn poll_fd(&self) -> Option<RawFd>;
     /// Frames the kernel dropped because the ring was full, since the last call.

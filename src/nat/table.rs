@@ -334,6 +334,45 @@ impl ConnTable {
         self.find(key, self.hash(key))
     }
 
+    /// The hash [`ConnTable::lookup`] would compute for `key`, for the two
+    /// prefetch steps of a burst and [`ConnTable::lookup_hashed`].
+    #[inline]
+    pub fn hash_key(&self, key: &FlowKey) -> u64 {
+        self.hash(key)
+    }
+
+    /// [`ConnTable::lookup`] with the hash already computed (`h` must be
+    /// [`ConnTable::hash_key`] of `key`).
+    #[inline]
+    pub fn lookup_hashed(&self, key: &FlowKey, h: u64) -> Option<u32> {
+        self.find(key, h)
+    }
+
+    /// Prefetch, step 1: load the first index slot a lookup of hash `h` probes.
+    /// The value means nothing; fold it into a `std::hint::black_box` so the
+    /// load is made, and the cache miss overlaps with the next ones (safe code
+    /// has no prefetch instruction).
+    #[inline]
+    pub fn touch_slot(&self, h: u64) -> u32 {
+        self.slots[h as usize & self.mask]
+    }
+
+    /// Prefetch, step 2 (after step 1 for the same hash): load the slab entry
+    /// that the first slot of `h`'s probe names, if its tag and `side` match.
+    /// The value means nothing (see [`ConnTable::touch_slot`]).
+    #[inline]
+    pub fn touch_entry(&self, h: u64, side: u8) -> u32 {
+        let want = ((h >> 32) as u32 & self.tag_mask) | u32::from(side);
+        let s = self.slots[h as usize & self.mask];
+        if s == EMPTY || s & (self.tag_mask | 1) != want {
+            return 0;
+        }
+        // Both ends of the 36-byte entry: it may straddle two cache lines.
+        self.slab
+            .get(((s >> 1) & self.idx_mask) as usize)
+            .map_or(0, |c| c.client ^ c.next)
+    }
+
     #[inline]
     pub fn get(&self, idx: u32) -> &Conn {
         &self.slab[idx as usize]

@@ -164,6 +164,15 @@ impl RxQueue for ReplayRx {
         }
     }
 
+    #[inline]
+    fn peek_ahead(&self, k: usize) -> Option<&[u8]> {
+        if k as u64 >= self.left {
+            return None;
+        }
+        let off = (self.at + k) % self.n * STRIDE;
+        Some(&self.buf[off..off + FRAME_LEN])
+    }
+
     fn poll_fd(&self) -> Option<RawFd> {
         None
     }
