@@ -432,11 +432,11 @@ impl ConnTable {
             return 0;
         }
         // A 36-byte entry straddles two cache lines more often than not: load
-        // its first field and its last ones (the compiler puts the 4-byte
-        // fields first and the 1-byte ones last), so both lines come in.
+        // its first and its last byte (`client`, `state`: the compiler orders
+        // fields by alignment; test `sizes` checks it), so both lines come in.
         self.slab
             .get(((s >> 1) & self.idx_mask) as usize)
-            .map_or(0, |c| c.client ^ u32::from(c.proto) ^ u32::from(c.rport))
+            .map_or(0, |c| c.client ^ c.state as u32)
     }
 
     #[inline]
@@ -873,6 +873,9 @@ mod test {
     fn sizes() {
         // 36 bytes of entry plus two index slots at a load of at most 3/4.
         assert_eq!(size_of::<Conn>(), 36);
+        // `touch_entry` loads the first and the last byte of an entry.
+        assert_eq!(std::mem::offset_of!(Conn, client), 0);
+        assert_eq!(std::mem::offset_of!(Conn, state), size_of::<Conn>() - 1);
         let t = ConnTable::with_capacity(1 << 20);
         assert_eq!(t.slots.len(), 1 << 22);
         assert_eq!(ConnTable::with_capacity(0).slots.len(), 8);
