@@ -25,6 +25,11 @@ use crate::wire::{TcpPacket, UdpPacket};
 /// Frames of a burst whose lookups are started ahead at most.
 pub const AHEAD: usize = 64;
 
+/// Below this many connections the index and the slab (56 bytes or less per
+/// connection) fit in a core's L2 cache, the lookups hardly miss, and the
+/// second parse and hash of every frame would cost more than they save.
+pub const PREFETCH_MIN_CONNS: usize = 16_384;
+
 /// Whether to look ahead at all: on CPUs whose out-of-order window overlaps
 /// independent loads (the scalar path elsewhere handles frames one by one).
 const PREFETCH: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
@@ -60,10 +65,11 @@ fn key_of(nic: Nic, data: &[u8]) -> Option<FlowKey> {
 impl Core {
     /// Start the table lookups of the next `n` (at most [`AHEAD`]) ready frames
     /// of `rx`, which arrived on `nic`: hash and load their index slots, then
-    /// load the slab entries those slots name. Changes nothing.
+    /// load the slab entries those slots name (with at least
+    /// [`PREFETCH_MIN_CONNS`] connections). Changes nothing.
     #[inline]
     pub(super) fn prefetch<R: RxQueue>(&self, nic: Nic, rx: &R, n: usize) {
-        if !PREFETCH {
+        if !PREFETCH || self.table.len() < PREFETCH_MIN_CONNS {
             return;
         }
         let mut hashes = [0u64; AHEAD];
