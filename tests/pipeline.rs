@@ -308,8 +308,42 @@ fn partial_meta(frame: &[u8]) -> RxMeta {
     RxMeta {
         wire_len: frame.len() as u32,
         csum_partial: true,
+        csum_valid: false,
         vlan: false,
     }
+}
+
+/// A segment with a wrong TCP checksum is dropped, unless the ring says it
+/// verified the checksum already (`TP_STATUS_CSUM_VALID`): then the worker
+/// does not sum it again, and forwards it with the checksum patched as it came.
+#[test]
+fn ring_verified_checksum_is_not_summed_again() {
+    let mut lab = lab_with(RR_8080);
+    let c = L3::to_vip();
+    let mut syn = tcp_seg(&c, 40000, 80, SYN, 1, 0, &[]);
+    // Damage the TCP checksum (Ethernet 14 + IPv4 20 + offset 16).
+    syn[14 + 20 + 16] ^= 0x5a;
+    let plain = RxMeta {
+        wire_len: syn.len() as u32,
+        ..RxMeta::default()
+    };
+    lab.w().rx[Nic::Ext].push_with(&syn, plain);
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropL4Checksum), 1);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 0);
+
+    let verified = RxMeta {
+        csum_valid: true,
+        ..plain
+    };
+    lab.w().rx[Nic::Ext].push_with(&syn, verified);
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty());
+    let out = one(i);
+    assert!(try_parse_ip(&out).is_err(), "still damaged, as it came");
+    assert_eq!(lab.ctr(Ctr::DropL4Checksum), 1);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 1);
 }
 
 #[test]
@@ -881,6 +915,7 @@ fn meta(frame: &[u8]) -> RxMeta {
     RxMeta {
         wire_len: frame.len() as u32,
         csum_partial: false,
+        csum_valid: false,
         vlan: false,
     }
 }
@@ -2995,4 +3030,61 @@ fn pmtu_errors_are_rate_limited() {
         }
     }
     assert!((500..=560).contains(&sent), "{sent} in 0.5 s");
+}
+
+/// With more connections than `dataplane::batch::PREFETCH_MIN_CONNS` (16 384)
+/// the worker starts each burst's table lookups ahead of handling it. That
+/// changes no outcome: in bursts that mix new and known connections and both
+/// directions, every packet finds its own connection and is rewritten to its own
+/// real server, or back to the VIP.
+#[test]
+fn bursts_over_a_large_table_find_every_connection() {
+    const N: u16 = 20_000;
+    let mut lab = MemDirector::with_env(1, RR_8080, env(), usize::from(N));
+    lab.resolve_all();
+    let c = L3::to_vip();
+    let mut server = std::collections::HashMap::new();
+    let drain = |lab: &mut MemDirector, out: &mut Vec<Vec<u8>>, back: &mut Vec<Vec<u8>>| {
+        while !(lab.w().rx[Nic::Ext].is_empty() && lab.w().rx[Nic::Int].is_empty()) {
+            let (e, i) = lab.poll_take();
+            back.extend(e);
+            out.extend(i);
+        }
+    };
+    let (mut int, mut ext) = (Vec::new(), Vec::new());
+    for p in 0..N {
+        lab.w().rx[Nic::Ext].push(&tcp_frame(&c, 1024 + p, 80, SYN));
+    }
+    drain(&mut lab, &mut int, &mut ext);
+    assert!(ext.is_empty());
+    assert_eq!(lab.w().core.table.len(), usize::from(N));
+    for f in int.drain(..) {
+        let p = parse_ip(&f);
+        assert_eq!(p.dport, 8080);
+        server.insert(p.sport, p.dst);
+    }
+    assert_eq!(server.len(), usize::from(N));
+    // Client ACKs in one order, the servers' SYN-ACKs in the other, so the
+    // bursts of both NICs look up different connections.
+    for p in 0..N {
+        lab.w().rx[Nic::Ext].push(&tcp_frame(&c, 1024 + p, 80, ACK));
+        let q = 1024 + N - 1 - p;
+        let rs = server[&q];
+        let reply = tcp_frame(&L3::from_rs(rs, CLIENT), 8080, q, SYN | ACK);
+        lab.w().rx[Nic::Int].push(&reply);
+    }
+    drain(&mut lab, &mut int, &mut ext);
+    assert_eq!((int.len(), ext.len()), (usize::from(N), usize::from(N)));
+    for f in &int {
+        let p = parse_ip(f);
+        assert_eq!((p.dst, p.dport, p.flags), (server[&p.sport], 8080, ACK));
+    }
+    for f in &ext {
+        let p = parse_ip(f);
+        assert_eq!((p.src, p.sport, p.dst), (VIP, 80, CLIENT));
+        assert!(server.contains_key(&p.dport));
+    }
+    assert_eq!(lab.ctr(Ctr::DropNoConn), 0);
+    assert_eq!(lab.ctr(Ctr::FwdIn), 2 * u64::from(N));
+    assert_eq!(lab.ctr(Ctr::FwdOut), u64::from(N));
 }
