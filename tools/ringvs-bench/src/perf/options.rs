@@ -74,9 +74,16 @@ pub struct PerfArgs {
 /// One datapath under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Datapath {
-    RingvsNat { workers: usize, io: Io },
+    /// `rt`: workers under SCHED_FIFO (`ringvs run --rt-priority 10`).
+    RingvsNat {
+        workers: usize,
+        io: Io,
+        rt: bool,
+    },
     KernelNft,
-    RingvsIoOnly { io: Io },
+    RingvsIoOnly {
+        io: Io,
+    },
 }
 
 /// ringvs's packet I/O in a datapath.
@@ -106,12 +113,13 @@ pub enum Io {
     XdpBusy,
 }
 
-const DATAPATHS: [(&str, Datapath); 12] = [
+const DATAPATHS: [(&str, Datapath); 14] = [
     (
         "ringvs-nat-1w",
         Datapath::RingvsNat {
             workers: 1,
             io: Io::Packet,
+            rt: false,
         },
     ),
     (
@@ -119,6 +127,7 @@ const DATAPATHS: [(&str, Datapath); 12] = [
         Datapath::RingvsNat {
             workers: 2,
             io: Io::Packet,
+            rt: false,
         },
     ),
     (
@@ -126,6 +135,7 @@ const DATAPATHS: [(&str, Datapath); 12] = [
         Datapath::RingvsNat {
             workers: 1,
             io: Io::XdpGeneric,
+            rt: false,
         },
     ),
     (
@@ -133,6 +143,7 @@ const DATAPATHS: [(&str, Datapath); 12] = [
         Datapath::RingvsNat {
             workers: 1,
             io: Io::XdpNative,
+            rt: false,
         },
     ),
     (
@@ -140,6 +151,7 @@ const DATAPATHS: [(&str, Datapath); 12] = [
         Datapath::RingvsNat {
             workers: 1,
             io: Io::XdpNapi,
+            rt: false,
         },
     ),
     (
@@ -147,6 +159,7 @@ const DATAPATHS: [(&str, Datapath); 12] = [
         Datapath::RingvsNat {
             workers: 2,
             io: Io::XdpNapi,
+            rt: false,
         },
     ),
     (
@@ -154,6 +167,23 @@ const DATAPATHS: [(&str, Datapath); 12] = [
         Datapath::RingvsNat {
             workers: 1,
             io: Io::XdpBusy,
+            rt: false,
+        },
+    ),
+    (
+        "ringvs-xdp-rt-1w",
+        Datapath::RingvsNat {
+            workers: 1,
+            io: Io::XdpGeneric,
+            rt: true,
+        },
+    ),
+    (
+        "ringvs-xdp-napi-rt-1w",
+        Datapath::RingvsNat {
+            workers: 1,
+            io: Io::XdpNapi,
+            rt: true,
         },
     ),
     ("kernel-nft", Datapath::KernelNft),
@@ -209,6 +239,10 @@ impl Datapath {
         } else {
             self.workers()
         }
+    }
+    /// Workers under SCHED_FIFO.
+    pub(super) fn rt(self) -> bool {
+        matches!(self, Self::RingvsNat { rt: true, .. })
     }
     pub(super) fn io_only(self) -> bool {
         matches!(self, Self::RingvsIoOnly { .. })

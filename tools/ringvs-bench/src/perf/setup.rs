@@ -359,7 +359,7 @@ fn ringvs_args(
             args.extend(["--io", "xdp", "--xdp-mode", "native"].map(String::from));
         }
     }
-    if let Some(p) = a.worker_fifo {
+    if let Some(p) = a.worker_fifo.or(dp.rt().then_some(10)) {
         args.extend(["--rt-priority".into(), p.to_string()]);
     } else if a.busy_poll || dp.io() == Io::XdpBusy {
         args.push("--busy-poll".into());
