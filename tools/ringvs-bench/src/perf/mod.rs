@@ -7,7 +7,11 @@
 //! * `kernel-nft`: the Linux kernel forwarding, with nftables DNAT to the real
 //!   servers (`numgen inc` round robin) and conntrack;
 //! * `ringvs-io-only`: `ringvs run --io-only`, forwarding by destination address
-//!   with no NAT (the ceiling of ringvs's own I/O path).
+//!   with no NAT (the ceiling of ringvs's own I/O path);
+//! * the AF_XDP datapaths (`ringvs-xdp-*`, see [`options::Io`]): generic XDP,
+//!   native XDP with the director's veth NAPI threaded on the director's CPU
+//!   (`-napi-`), busy polling (`-busy-`), SCHED_FIFO workers (`-rt-`), two
+//!   workers on two-queue veths (`-2w`).
 //!
 //! Packet tests use two namespaces and the traffic generator `ringvs-gen`:
 //!

@@ -32,7 +32,7 @@ pub struct PerfArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "kernel-nft,ringvs-nat-1w,ringvs-io-only,ringvs-xdp-1w,ringvs-xdp-io-only,ringvs-nat-2w"
+        default_value = "kernel-nft,ringvs-nat-1w,ringvs-io-only,ringvs-xdp-1w,ringvs-xdp-io-only,ringvs-xdp-napi-1w,ringvs-xdp-napi-io-only,ringvs-xdp-napi-rt-1w,ringvs-nat-2w,ringvs-xdp-napi-2w"
     )]
     pub datapaths: Vec<String>,
     /// CPU of the director (ringvs worker, RPS of its NICs).

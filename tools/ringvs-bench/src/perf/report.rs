@@ -74,7 +74,7 @@ fn datapaths(o: &Outcome) -> Vec<Value> {
         .map(|n| {
             let mut o = serde_json::Map::new();
             o.insert("name".into(), json!(n));
-            let two = n == "ringvs-nat-2w";
+            let two = n.ends_with("-2w");
             o.insert("contended".into(), json!(two && contended));
             for (k, v) in med.get(n).into_iter().flatten() {
                 o.insert(k.clone(), json!((v * 100.0).round() / 100.0));
@@ -147,10 +147,10 @@ pub(super) fn print(a: &PerfArgs, o: &Outcome, report: &Value, jpath: &Path, spa
     );
     println!();
     print!("{}", table(names, med, &a.flows));
-    if o.contended() && names.iter().any(|n| n == "ringvs-nat-2w") {
-        println!(
-            "(ringvs-nat-2w: contended: {ncpu} CPUs, the second worker shares the generator's CPU)"
-        );
+    if o.contended() {
+        for n in names.iter().filter(|n| n.ends_with("-2w")) {
+            println!("({n}: contended: {ncpu} CPUs, the second worker shares the generator's CPU)");
+        }
     }
     if let Some(sw) = &o.software {
         println!();

@@ -50,11 +50,12 @@ pub(super) fn paired_ratio(runs: &Runs, a: &str, b: &str, key: &str) -> Option<f
 }
 
 /// The ringvs NAT datapaths and the I/O-only datapath of the same I/O backend.
-pub(super) const NAT_PAIRS: [(&str, &str); 4] = [
+pub(super) const NAT_PAIRS: [(&str, &str); 5] = [
     ("ringvs-nat-1w", "ringvs-io-only"),
     ("ringvs-xdp-1w", "ringvs-xdp-io-only"),
     ("ringvs-xdp-napi-1w", "ringvs-xdp-napi-io-only"),
     ("ringvs-xdp-busy-1w", "ringvs-xdp-busy-io-only"),
+    ("ringvs-xdp-napi-rt-1w", "ringvs-xdp-napi-io-only"),
 ];
 
 struct Goal {
