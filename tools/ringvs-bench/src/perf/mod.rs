@@ -63,6 +63,7 @@ mod memory;
 mod options;
 mod packets;
 mod report;
+mod sched;
 mod setup;
 mod stats;
 mod svg;

@@ -65,6 +65,11 @@ pub struct PerfArgs {
     /// its CPU (not with busy polling: `ringvs-xdp-busy-1w` then runs without it).
     #[arg(long)]
     pub worker_fifo: Option<u8>,
+    /// Trace the director's CPU with `perf sched` during each ringvs datapath's
+    /// common-load latency measurement: the worker's scheduling delays and what
+    /// held the CPU meanwhile (`sched_*` keys; see `perf/sched.rs`).
+    #[arg(long)]
+    pub sched_trace: bool,
     /// Skip the software-path benchmark (`ringvs-bench software`: the worker
     /// loop over in-memory queues, the `software` section of report.json).
     #[arg(long)]
@@ -285,6 +290,9 @@ pub(super) fn check(a: &PerfArgs) -> R<usize> {
             "--dir-cpu {} and --gen-cpu {} must differ and be < {ncpu}",
             a.dir_cpu, a.gen_cpu
         ));
+    }
+    if a.sched_trace && !super::sched::available(std::path::Path::new("perf")) {
+        return Err("--sched-trace needs perf (apt-get install linux-perf)".into());
     }
     for (what, bin) in [("ringvs", &a.ringvs), ("traffic generator", &a.generator)] {
         if !bin.is_file() {

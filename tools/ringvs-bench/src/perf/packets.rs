@@ -138,7 +138,12 @@ pub(super) fn common_latency(
     f: &mut Figures,
 ) -> R<()> {
     let p = packet_setup(exe, a, dp)?;
-    latency_at(&p, dp, rate, "_common", f)
+    if !a.sched_trace || dp == Datapath::KernelNft {
+        return latency_at(&p, dp, rate, "_common", f);
+    }
+    let trace = super::sched::Trace::start(a.dir_cpu, a.secs + 1, &Lab::unique_tag())?;
+    latency_at(&p, dp, rate, "_common", f)?;
+    trace.finish(&dp.name(), "_common", f)
 }
 
 #[cfg(test)]
