@@ -134,6 +134,7 @@ pub fn perf_bench(a: &PerfArgs) -> R<Value> {
         .collect::<R<Vec<_>>>()?;
     let names: Vec<String> = dps.iter().map(|d| d.name()).collect();
     let started = Instant::now();
+    let jitter = sched::wake_jitter(&[a.dir_cpu, a.gen_cpu], 2.0);
     let mut m = Measured::default();
     for r in 0..a.runs {
         measure_run(a, &dps, r, started, &mut m);
@@ -152,6 +153,7 @@ pub fn perf_bench(a: &PerfArgs) -> R<Value> {
         errors: m.errors,
         ncpu,
         started,
+        jitter,
     };
     let report = report::report(a, &o);
     let (jpath, spath) = report::write(a, &o, &report)?;

@@ -28,6 +28,9 @@ pub(super) struct Outcome {
     /// CPUs of this machine.
     pub ncpu: usize,
     pub started: Instant,
+    /// How late 100 µs sleeps woke on the director's and the generator's CPUs
+    /// before the datapaths ran (`sched::wake_jitter`): the noise floor.
+    pub jitter: Value,
 }
 
 impl Outcome {
@@ -41,6 +44,7 @@ impl Outcome {
 pub(super) fn report(a: &PerfArgs, o: &Outcome) -> Value {
     json!({
         "host": host_facts(),
+        "wake_jitter_us": o.jitter,
         "method": {
             "runs": a.runs,
             "secs": a.secs,
@@ -139,6 +143,10 @@ pub(super) fn print(a: &PerfArgs, o: &Outcome, report: &Value, jpath: &Path, spa
         a.gen_cpu,
         report["host"]["kernel"].as_str().unwrap_or("?"),
         o.started.elapsed().as_secs_f64()
+    );
+    println!(
+        "noise floor (100 us sleeps woke this late, us): {}",
+        o.jitter
     );
     println!(
         "medians over runs; p50/p99/p99.9 in µs at half each datapath's own 1k-flow peak (@kpps); \

@@ -178,6 +178,51 @@ fn summarise(rows: &[Row]) -> Summary {
     }
 }
 
+/// The machine's noise floor: how late 100 µs sleeps wake up on each of `cpus`
+/// (pinned threads, measured together for `secs`), as percentiles in µs. On a
+/// shared virtual machine the host's scheduling shows here before it shows in
+/// any datapath's tail: a datapath's p99 below this floor's cannot be told from
+/// noise.
+pub(super) fn wake_jitter(cpus: &[usize], secs: f64) -> serde_json::Value {
+    let threads: Vec<_> = cpus
+        .iter()
+        .map(|&cpu| {
+            std::thread::spawn(move || {
+                if let Some(c) = core_affinity::get_core_ids()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|c| c.id == cpu)
+                {
+                    core_affinity::set_for_current(c);
+                }
+                let nap = std::time::Duration::from_micros(100);
+                let end = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+                let mut late = Vec::with_capacity(40_000);
+                while std::time::Instant::now() < end {
+                    let t = std::time::Instant::now();
+                    std::thread::sleep(nap);
+                    late.push(t.elapsed().saturating_sub(nap).as_secs_f64() * 1e6);
+                }
+                late.sort_by(f64::total_cmp);
+                (cpu, late)
+            })
+        })
+        .collect();
+    let mut out = serde_json::Map::new();
+    for t in threads {
+        let Ok((cpu, late)) = t.join() else { continue };
+        if late.is_empty() {
+            continue;
+        }
+        let q = |f: f64| (late[((f * late.len() as f64) as usize).min(late.len() - 1)]).round();
+        out.insert(
+            format!("cpu{cpu}"),
+            serde_json::json!({"p50": q(0.5), "p99": q(0.99), "p999": q(0.999), "max": q(1.0)}),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
