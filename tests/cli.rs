@@ -241,3 +241,15 @@ fn steering_by_rss_needs_af_xdp() {
         stderr(&o)
     );
 }
+
+#[test]
+fn rt_priority_is_checked() {
+    for args in [
+        &["--rt-priority", "0"][..],
+        &["--rt-priority", "100"][..],
+        &["--rt-priority", "5", "--busy-poll"][..],
+    ] {
+        let o = run_director("rvsnosuch0", "198.18.0.2/24", args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+}

@@ -515,3 +515,68 @@ fn rule_edits_under_http_load_keep_established_connections() {
     assert_eq!(counter(&workers, "drop_no_conn").iter().sum::<u64>(), 0);
     assert_eq!(counter(&workers, "conn_new").iter().sum::<u64>(), 6 + 20);
 }
+
+/// The threads of the process whose command line names `control`, with their
+/// `comm` and their scheduling policy and real-time priority (`stat` fields 41
+/// and 40).
+fn director_threads(control: &Path) -> Vec<(String, u32, u32)> {
+    let want = control.display().to_string();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if !cmd.contains(" run ") || !cmd.contains(&want) {
+            continue;
+        }
+        for t in std::fs::read_dir(e.path().join("task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            // Fields after the parenthesised comm, which may hold spaces.
+            let rest: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r.split_whitespace().collect())
+                .unwrap_or_default();
+            // `rest[0]` is field 3 (state): field n is rest[n - 3].
+            let field = |n: usize| rest.get(n - 3).and_then(|v| v.parse().ok()).unwrap_or(0);
+            out.push((comm.trim().to_owned(), field(41), field(40)));
+        }
+    }
+    out
+}
+
+#[test]
+fn workers_run_real_time_with_rt_priority() {
+    let Some(NsDirector { lab, control }) = Scenario::new("rtprio")
+        .workers(2)
+        .director_args(&["--rt-priority", "7"])
+        .seed_service()
+        .start()
+    else {
+        return;
+    };
+    let threads = director_threads(&control);
+    let workers: Vec<_> = threads
+        .iter()
+        .filter(|(c, _, _)| c.starts_with("ringvs-w"))
+        .collect();
+    assert_eq!(workers.len(), 2, "{threads:?}");
+    // SCHED_FIFO is policy 1; the other threads stay SCHED_OTHER (0).
+    for (comm, policy, prio) in &workers {
+        assert_eq!((*policy, *prio), (1, 7), "{comm}: {threads:?}");
+    }
+    assert!(
+        threads
+            .iter()
+            .filter(|(c, _, _)| !c.starts_with("ringvs-w"))
+            .all(|(_, policy, _)| *policy == 0),
+        "{threads:?}"
+    );
+    // And they forward: the seed's alternation.
+    let bodies = http_bodies(&lab, &format!("{}:80", lab::VIP), 4);
+    assert_eq!(bodies.len(), 4, "{bodies:?}");
+    assert!(alternates(&bodies, "i am rs1", "i am rs2"), "{bodies:?}");
+}
