@@ -144,7 +144,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             walk: None,
             env,
             shared,
-            table: ConnTable::with_capacity(max_conns),
+            table: ConnTable::with_capacity_hinted(max_conns, crate::io::ring::advise_huge),
             ctr: Counters::default(),
             out,
             links,

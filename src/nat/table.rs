@@ -306,6 +306,17 @@ impl ConnTable {
     /// # Panics
     /// If `max` exceeds [`MAX_CONNS`].
     pub fn with_capacity(max: usize) -> Self {
+        Self::with_capacity_hinted(max, |_, _| {})
+    }
+
+    /// [`ConnTable::with_capacity`], first telling `hint` (address, bytes) where
+    /// the index and the slab will live, before any of it is touched: the data
+    /// plane asks the kernel for huge pages there (`io::ring::advise_huge`), so
+    /// a lookup in a big table misses the TLB far less often.
+    ///
+    /// # Panics
+    /// If `max` exceeds [`MAX_CONNS`].
+    pub fn with_capacity_hinted(max: usize, hint: impl Fn(usize, usize)) -> Self {
         assert!(
             max <= MAX_CONNS,
             "at most {MAX_CONNS} connections per table"
@@ -318,13 +329,18 @@ impl ConnTable {
             .next_power_of_two()
             .max(8);
         let idx_bits = usize::BITS - max.leading_zeros();
+        let mut index: Vec<u32> = Vec::with_capacity(slots);
+        let slab: Vec<Conn> = Vec::with_capacity(max);
+        hint(index.as_ptr() as usize, slots * size_of::<u32>());
+        hint(slab.as_ptr() as usize, max * size_of::<Conn>());
+        index.resize(slots, EMPTY);
         Self {
-            slots: vec![EMPTY; slots].into_boxed_slice(),
+            slots: index.into_boxed_slice(),
             mask: slots - 1,
             idx_mask: (1 << idx_bits) - 1,
             tag_mask: u32::MAX << (idx_bits + 1),
             hasher: DefaultHashBuilder::default(),
-            slab: Vec::with_capacity(max),
+            slab,
             free: NIL,
             len: 0,
             lists: [List {

@@ -35,6 +35,7 @@ mod rx;
 mod sys;
 mod tx;
 
+pub use mmap::advise_huge;
 pub(super) use mmap::{Mmap, MmapPart};
 pub use rx::{RX_FRAME_MAX, RxRing};
 pub(super) use sys::kick;
