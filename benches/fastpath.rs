@@ -133,6 +133,7 @@ mod lab {
         RxMeta {
             wire_len: frame.len() as u32,
             csum_partial: false,
+            csum_valid: false,
             vlan: false,
         }
     }

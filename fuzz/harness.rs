@@ -354,6 +354,7 @@ impl Harness {
         let meta = RxMeta {
             wire_len: frame.len() as u32,
             csum_partial: partial,
+            csum_valid: false,
             vlan: false,
         };
         match nic {

@@ -417,6 +417,7 @@ impl<R: ringvs::io::RxQueue> TestDirector<R> {
         let meta = RxMeta {
             wire_len: f.len() as u32,
             csum_partial: false,
+            csum_valid: false,
             vlan: false,
         };
         self.w.core.handle(nic, f, meta, false, &mut self.w.tx);
@@ -618,6 +619,7 @@ impl ringvs::io::RxQueue for RingRx {
             meta: RxMeta {
                 wire_len: len as u32,
                 csum_partial: false,
+                csum_valid: false,
                 vlan: false,
             },
         })

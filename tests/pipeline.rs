@@ -308,8 +308,42 @@ fn partial_meta(frame: &[u8]) -> RxMeta {
     RxMeta {
         wire_len: frame.len() as u32,
         csum_partial: true,
+        csum_valid: false,
         vlan: false,
     }
+}
+
+/// A segment with a wrong TCP checksum is dropped, unless the ring says it
+/// verified the checksum already (`TP_STATUS_CSUM_VALID`): then the worker
+/// does not sum it again, and forwards it with the checksum patched as it came.
+#[test]
+fn ring_verified_checksum_is_not_summed_again() {
+    let mut lab = lab_with(RR_8080);
+    let c = L3::to_vip();
+    let mut syn = tcp_seg(&c, 40000, 80, SYN, 1, 0, &[]);
+    // Damage the TCP checksum (Ethernet 14 + IPv4 20 + offset 16).
+    syn[14 + 20 + 16] ^= 0x5a;
+    let plain = RxMeta {
+        wire_len: syn.len() as u32,
+        ..RxMeta::default()
+    };
+    lab.w().rx[Nic::Ext].push_with(&syn, plain);
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropL4Checksum), 1);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 0);
+
+    let verified = RxMeta {
+        csum_valid: true,
+        ..plain
+    };
+    lab.w().rx[Nic::Ext].push_with(&syn, verified);
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty());
+    let out = one(i);
+    assert!(try_parse_ip(&out).is_err(), "still damaged, as it came");
+    assert_eq!(lab.ctr(Ctr::DropL4Checksum), 1);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 1);
 }
 
 #[test]
@@ -881,6 +915,7 @@ fn meta(frame: &[u8]) -> RxMeta {
     RxMeta {
         wire_len: frame.len() as u32,
         csum_partial: false,
+        csum_valid: false,
         vlan: false,
     }
 }

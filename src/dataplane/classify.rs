@@ -5,7 +5,8 @@
 //! Everything a later step relies on is checked here, once: the frame is not
 //! truncated, fits the MTU, carries a 20-byte IPv4 header with a good checksum,
 //! is no fragment, has a complete TCP or UDP header with a good checksum (unless
-//! the ring says it is partial), and a TTL that survives forwarding.
+//! the ring says it is partial, or already verified it), and a TTL that
+//! survives forwarding.
 
 use super::tx::TxPair;
 use super::worker::Core;
@@ -223,8 +224,9 @@ impl Core {
         // `udp_dnat_handler`, `udp_snat_handler`, which call `*_csum_check` only
         // with `cp->app`) and otherwise patches the checksum incrementally, so it
         // forwards a damaged segment still damaged. Partial checksums are
-        // completed later.
-        if !meta.csum_partial && !l4_checksum_ok(proto, src, dst, l4) {
+        // completed later; checksums the ring marked verified
+        // (`TP_STATUS_CSUM_VALID`) are not summed a second time.
+        if !meta.csum_partial && !meta.csum_valid && !l4_checksum_ok(proto, src, dst, l4) {
             return self.ctr.inc(Ctr::DropL4Checksum);
         }
         // Before scheduling: a packet that cannot be forwarded must not create a

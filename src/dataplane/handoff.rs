@@ -303,6 +303,7 @@ impl Core {
             let meta = RxMeta {
                 wire_len: u32::from(f.len),
                 csum_partial: f.csum_partial,
+                csum_valid: false,
                 vlan: false,
             };
             let len = usize::from(f.len);

@@ -9,6 +9,7 @@
 //! | `shared.rs` | the contract with the control thread: snapshots in, counters out |
 //! | `build.rs` | the one constructor of a director's workers and their wiring |
 //! | `worker.rs` | the core loop: RX bursts, handoffs, TX kicks, expiry, requests |
+//! | `batch.rs` | a burst's table lookups started ahead, so their cache misses overlap |
 //! | `classify.rs` | counting and validating a frame, dispatch by protocol |
 //! | `arp.rs` | ARP replies for our addresses, what we heard to the control thread |
 //! | `nat.rs` | TCP/UDP: connection lookup or scheduling, state, NAT rewrite |
@@ -31,6 +32,7 @@
 //! loop checks once per pass.
 
 mod arp;
+mod batch;
 pub mod build;
 mod classify;
 pub mod divert;

@@ -343,7 +343,8 @@ impl Core {
                 .gauges
                 .adjust(c.dest(), Some(old.is_active()), Some(new.is_active()));
         }
-        self.table.touch(idx, new, self.clock.now_s);
+        let timeouts = &self.snap.cfg.timeouts;
+        self.table.touch(idx, new, self.clock.now_s, timeouts);
     }
 
     /// Expire connection `idx` now (IPVS's `ip_vs_conn_expire_now`): its real

@@ -234,6 +234,8 @@ fn drain<R: RxQueue, T: TxQueue>(
     rx: &mut R,
     tx: &mut TxPair<T>,
 ) -> usize {
+    // Start the burst's table lookups, so their cache misses overlap (batch.rs).
+    core.prefetch(nic, rx, core.burst);
     let mut n = 0;
     while n < core.burst {
         let Some(f) = rx.peek() else { break };

@@ -57,6 +57,10 @@ impl RxQueue for MemRx {
         self.queue.pop_front();
     }
 
+    fn peek_ahead(&self, k: usize) -> Option<&[u8]> {
+        self.queue.get(k).map(|(data, _)| &data[..])
+    }
+
     fn poll_fd(&self) -> Option<RawFd> {
         None
     }

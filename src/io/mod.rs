@@ -53,6 +53,10 @@ pub struct RxMeta {
     /// The L4 checksum field holds only the pseudo-header sum
     /// (`TP_STATUS_CSUMNOTREADY`: the sender left checksumming to an offload).
     pub csum_partial: bool,
+    /// The L4 checksum was already verified (`TP_STATUS_CSUM_VALID`: the NIC's RX
+    /// checksum offload, or the kernel, found it good), so the worker need not
+    /// verify it again.
+    pub csum_valid: bool,
     /// The kernel stripped an 802.1Q tag into the ring header.
     pub vlan: bool,
 }
@@ -70,6 +74,13 @@ pub trait RxQueue {
     fn peek(&mut self) -> Option<RxFrame<'_>>;
     /// Give the frame at the cursor back and move on. A no-op when nothing is ready.
     fn advance(&mut self);
+    /// The bytes of the `k`th ready frame after the cursor (`0`: the one `peek`
+    /// returns), if the backend can look ahead and that many are ready. Lets the
+    /// worker start the table lookups of a burst before handling its first frame
+    /// (`dataplane::batch`). By default it cannot (`None`).
+    fn peek_ahead(&self, _k: usize) -> Option<&[u8]> {
+        None
+    }
     /// The descriptor to `poll()` on when idle, if the backend has one.
     fn poll_fd(&self) -> Option<RawFd>;
     /// Frames the kernel dropped because the ring was full, since the last call.

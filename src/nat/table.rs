@@ -16,9 +16,21 @@
 //! of at most 3/4, i.e. 36 + 16..22 bytes (`tests/alloc.rs` measures it).
 //!
 //! Every connection sits on the expiry list of its state: a doubly linked list
-//! through the slab whose head is the stalest entry and whose tail the freshest
-//! (times are whole seconds, and a connection moves to the tail at most once a
-//! second), so expiry pops from the heads and never scans the table.
+//! through the slab whose head is the stalest entry and whose tail the freshest,
+//! so expiry pops from the heads and never scans the table. Moving an entry to
+//! its list's tail touches its neighbours' entries, two cache misses with a
+//! large table, so a packet that leaves the state unchanged moves it only once
+//! [`slack`] seconds have passed since it was last moved (times are whole
+//! seconds): at most every 1 + min(timeout / 16, [`MAX_SLACK`]) seconds per
+//! connection. Such a packet still sets `seen` (the entry's line is in the
+//! cache), and records in the entry how far `seen` ran ahead of its place in
+//! the list (its *lag*, at most the slack, in the spare top bits of the links).
+//! The lists are ordered by the time each entry was linked; a connection
+//! expires exactly `timeout` seconds after its last packet once it is a head,
+//! and an expired connection waits behind an unexpired head at most that
+//! head's lag. So a connection never expires early and at most `slack`
+//! seconds late: exact for timeouts under 16 s (CLOSE), at most 3 s late for
+//! SYN_RECV's 60 s, 15 s for ESTABLISHED's 900 s and UDP's 300 s.
 //!
 //! A full table makes room for a new connection by evicting one transitory
 //! entry ([`ConnTable::evict_one`]): the stalest of the heads of the lists of
@@ -34,6 +46,19 @@ use super::state::{Dir, STATES, State, Timeouts};
 /// A UDP flow idle this many seconds may be evicted to make room (with recent
 /// traffic it is kept like an established TCP connection).
 pub const UDP_EVICT_IDLE: u32 = 30;
+
+/// The most seconds an entry's `seen` runs ahead of its place in its list (the
+/// lag fits the 4 spare bits of its two links).
+pub const MAX_SLACK: u32 = 15;
+
+/// How many seconds after an entry was linked a packet in the same state may
+/// come without moving it to its list's tail, for a state whose timeout is
+/// `limit` seconds; also how late expiry may be. A sixteenth of the timeout,
+/// at most [`MAX_SLACK`].
+#[inline]
+pub fn slack(limit: u32) -> u32 {
+    (limit / 16).min(MAX_SLACK)
+}
 use crate::config::{DestId, MAX_DEST_IDS};
 use crate::wire::checksum::Delta;
 use hashbrown::DefaultHashBuilder;
@@ -84,9 +109,13 @@ impl Hash for FlowKey {
     }
 }
 
-const NIL: u32 = u32::MAX;
+/// The link bits of `Conn::prev` and `Conn::next`; their top two bits each hold
+/// half of the entry's lag (see the module docs).
+const LINK: u32 = (1 << 30) - 1;
+/// No entry (end of a list).
+const NIL: u32 = LINK;
 /// `Conn::prev` of a free slab entry (no slab index reaches it: see `MAX_CONNS`).
-const FREE: u32 = u32::MAX - 1;
+const FREE: u32 = LINK - 1;
 
 /// A tracked connection: the addresses and ports of both legs, its state, its real
 /// server and its expiry-list links. The checksum updates of the rewrites are not
@@ -109,6 +138,7 @@ pub struct Conn {
     pub template: u16,
     /// Last second the connection was seen (on the caller's clock).
     pub seen: u32,
+    /// Links of the expiry list ([`LINK`] bits), and the lag in the top bits.
     prev: u32,
     next: u32,
 }
@@ -146,6 +176,39 @@ impl Conn {
     #[inline]
     pub fn dest(&self) -> DestId {
         DestId(u32::from(self.dest))
+    }
+
+    #[inline]
+    fn prev(&self) -> u32 {
+        self.prev & LINK
+    }
+
+    #[inline]
+    fn next(&self) -> u32 {
+        self.next & LINK
+    }
+
+    #[inline]
+    fn set_prev(&mut self, v: u32) {
+        self.prev = (self.prev & !LINK) | v;
+    }
+
+    #[inline]
+    fn set_next(&mut self, v: u32) {
+        self.next = (self.next & !LINK) | v;
+    }
+
+    /// How many seconds `seen` ran ahead of the second the entry was linked.
+    #[inline]
+    fn lag(&self) -> u32 {
+        (self.prev >> 30) | (self.next >> 30) << 2
+    }
+
+    #[inline]
+    fn set_lag(&mut self, lag: u32) {
+        debug_assert!(lag <= MAX_SLACK);
+        self.prev = (self.prev & LINK) | (lag & 3) << 30;
+        self.next = (self.next & LINK) | (lag >> 2 & 3) << 30;
     }
 
     /// The key of packets from the client (external NIC).
@@ -209,8 +272,9 @@ pub enum AddError {
 pub type Gone = (DestId, State);
 
 /// The largest table [`ConnTable::with_capacity`] makes: a slot packs the slab
-/// index, the direction and at least one tag bit into 32 bits.
-pub const MAX_CONNS: usize = (1 << 30) - 1;
+/// index, the direction and at least one tag bit into 32 bits, and the indices
+/// stay below the list links' `NIL` and `FREE`.
+pub const MAX_CONNS: usize = (1 << 30) - 2;
 
 /// An index slot holding nothing. No used slot equals it: its index field is below
 /// `max`, which is below the all-ones index.
@@ -334,6 +398,47 @@ impl ConnTable {
         self.find(key, self.hash(key))
     }
 
+    /// The hash [`ConnTable::lookup`] would compute for `key`, for the two
+    /// prefetch steps of a burst and [`ConnTable::lookup_hashed`].
+    #[inline]
+    pub fn hash_key(&self, key: &FlowKey) -> u64 {
+        self.hash(key)
+    }
+
+    /// [`ConnTable::lookup`] with the hash already computed (`h` must be
+    /// [`ConnTable::hash_key`] of `key`).
+    #[inline]
+    pub fn lookup_hashed(&self, key: &FlowKey, h: u64) -> Option<u32> {
+        self.find(key, h)
+    }
+
+    /// Prefetch, step 1: load the first index slot a lookup of hash `h` probes.
+    /// The value means nothing; fold it into a `std::hint::black_box` so the
+    /// load is made, and the cache miss overlaps with the next ones (safe code
+    /// has no prefetch instruction).
+    #[inline]
+    pub fn touch_slot(&self, h: u64) -> u32 {
+        self.slots[h as usize & self.mask]
+    }
+
+    /// Prefetch, step 2 (after step 1 for the same hash): load the slab entry
+    /// that the first slot of `h`'s probe names, if its tag and `side` match.
+    /// The value means nothing (see [`ConnTable::touch_slot`]).
+    #[inline]
+    pub fn touch_entry(&self, h: u64, side: u8) -> u32 {
+        let want = ((h >> 32) as u32 & self.tag_mask) | u32::from(side);
+        let s = self.slots[h as usize & self.mask];
+        if s == EMPTY || s & (self.tag_mask | 1) != want {
+            return 0;
+        }
+        // A 36-byte entry straddles two cache lines more often than not: load
+        // its first field and its last ones (the compiler puts the 4-byte
+        // fields first and the 1-byte ones last), so both lines come in.
+        self.slab
+            .get(((s >> 1) & self.idx_mask) as usize)
+            .map_or(0, |c| c.client ^ u32::from(c.proto) ^ u32::from(c.rport))
+    }
+
     #[inline]
     pub fn get(&self, idx: u32) -> &Conn {
         &self.slab[idx as usize]
@@ -398,7 +503,7 @@ impl ConnTable {
         let state = conn.state;
         let idx = if self.free != NIL {
             let i = self.free;
-            self.free = self.slab[i as usize].next;
+            self.free = self.slab[i as usize].next();
             self.slab[i as usize] = conn;
             i
         } else {
@@ -415,13 +520,26 @@ impl ConnTable {
         Ok(idx)
     }
 
-    /// Record that connection `idx` was seen at `now` in state `state` (possibly new).
+    /// Record that connection `idx` was seen at `now` in state `state` (possibly
+    /// new). In the same state within [`slack`] seconds of `seen` this changes
+    /// nothing (see the module docs).
     #[inline]
-    pub fn touch(&mut self, idx: u32, state: State, now: u32) {
+    pub fn touch(&mut self, idx: u32, state: State, now: u32, timeouts: &Timeouts) {
         let c = &self.slab[idx as usize];
         let old = c.state;
-        if old == state && c.seen == now {
-            return;
+        if old == state {
+            if c.seen == now {
+                return;
+            }
+            // The second it was linked, and how long ago that is.
+            let linked = c.seen.wrapping_sub(c.lag());
+            let lag = now.saturating_sub(linked);
+            if lag <= slack(timeouts.secs(state)) {
+                let c = &mut self.slab[idx as usize];
+                c.seen = now;
+                c.set_lag(lag);
+                return;
+            }
         }
         self.unlink(idx, old);
         let c = &mut self.slab[idx as usize];
@@ -449,8 +567,9 @@ impl ConnTable {
         (dest, state)
     }
 
-    /// Remove up to `budget` connections whose state's timeout has passed at `now`,
-    /// calling `gone` with each (as it was when it left).
+    /// Remove up to `budget` connections whose state's timeout has passed at `now`
+    /// (since their last packet; at most [`slack`] seconds later), calling `gone`
+    /// with each (as it was when it left).
     pub fn expire(
         &mut self,
         now: u32,
@@ -520,7 +639,7 @@ impl ConnTable {
         if old_tail == NIL {
             l.head = idx;
         } else {
-            self.slab[old_tail as usize].next = idx;
+            self.slab[old_tail as usize].set_next(idx);
         }
         let c = &mut self.slab[idx as usize];
         c.prev = old_tail;
@@ -530,18 +649,18 @@ impl ConnTable {
     fn unlink(&mut self, idx: u32, state: State) {
         let (prev, next) = {
             let c = &self.slab[idx as usize];
-            (c.prev, c.next)
+            (c.prev(), c.next())
         };
         let l = &mut self.lists[state as usize];
         if prev == NIL {
             l.head = next;
         } else {
-            self.slab[prev as usize].next = next;
+            self.slab[prev as usize].set_next(next);
         }
         if next == NIL {
             l.tail = prev;
         } else {
-            self.slab[next as usize].prev = prev;
+            self.slab[next as usize].set_prev(prev);
         }
     }
 
@@ -553,7 +672,7 @@ impl ConnTable {
         let from = from as usize;
         let end = from.saturating_add(n).min(self.slab.len());
         for c in self.slab.get(from..end).unwrap_or_default() {
-            if c.prev != FREE {
+            if c.prev() != FREE {
                 f(c);
             }
         }
@@ -581,7 +700,7 @@ impl<'a> Iterator for ListIter<'a> {
             return None;
         }
         let c = &self.table.slab[self.at as usize];
-        self.at = c.next;
+        self.at = c.next();
         Some(c)
     }
 }
@@ -622,9 +741,9 @@ mod test {
         let a = t.insert(conn(1), 0).unwrap();
         let b = t.insert(conn(2), 0).unwrap();
         let c = t.insert(conn(3), 0).unwrap();
-        t.touch(a, State::Established, 1);
-        t.touch(b, State::SynRecv, 1);
-        t.touch(c, State::SynRecv, 30);
+        t.touch(a, State::Established, 1, &to);
+        t.touch(b, State::SynRecv, 1, &to);
+        t.touch(c, State::SynRecv, 30, &to);
         assert_eq!(t.counts()[State::SynRecv as usize], 2);
         let mut gone = vec![];
         // SYN_RECV lasts 60 s: b (seen at 1) goes at 61, c (seen at 30) stays.
@@ -641,19 +760,58 @@ mod test {
         assert_eq!(t.counts().iter().sum::<u32>(), 0);
     }
 
+    /// A packet in the same state within the slack sets `seen` but moves
+    /// nothing; the connection expires exactly its timeout after its last
+    /// packet, and an expired one behind it waits at most the slack.
+    #[test]
+    fn same_state_packets_within_the_slack_never_expire_a_connection_early() {
+        let to = Timeouts::default();
+        let est = to.secs(State::Established);
+        let s = slack(est);
+        assert!(s > 0 && s <= MAX_SLACK);
+        let mut t = ConnTable::with_capacity(8);
+        let a = t.insert(conn(1), 0).unwrap();
+        let b = t.insert(conn(2), 0).unwrap();
+        let c = t.insert(conn(3), 0).unwrap();
+        for i in [a, b, c] {
+            t.touch(i, State::Established, 10, &to);
+        }
+        // b: a packet within the slack (not moved, `seen` 10 + s) ...
+        t.touch(b, State::Established, 10 + s, &to);
+        assert_eq!((t.get(b).seen, t.get(b).lag()), (10 + s, s));
+        // ... a: one past it (moved to the tail, `seen` 11 + s).
+        t.touch(a, State::Established, 11 + s, &to);
+        assert_eq!(t.get(a).seen, 11 + s);
+        let order: Vec<u16> = t.iter().map(|c| c.cport).collect();
+        assert_eq!(order, [2, 3, 1]);
+        // At b's last packet + timeout - 1 nothing goes; b at the head holds
+        // c (due at 10 + timeout) back until b goes: c is s late, b on time.
+        let mut gone = vec![];
+        assert_eq!(
+            t.expire(10 + s + est - 1, &to, 100, |c| gone.push(c.cport)),
+            0
+        );
+        assert_eq!(t.expire(10 + s + est, &to, 100, |c| gone.push(c.cport)), 2);
+        assert_eq!(gone, [2, 3]);
+        assert_eq!(t.expire(11 + s + est - 1, &to, 100, |_| {}), 0);
+        assert_eq!(t.expire(11 + s + est, &to, 100, |_| {}), 1);
+        assert!(t.is_empty());
+    }
+
     #[test]
     fn eviction_takes_the_stalest_transitory_entry_and_spares_live_ones() {
+        let to = Timeouts::default();
         let mut t = ConnTable::with_capacity(8);
         let est = t.insert(conn(1), 0).unwrap();
-        t.touch(est, State::Established, 0);
+        t.touch(est, State::Established, 0, &to);
         // Nothing transitory: nothing to evict.
         assert_eq!(t.eviction_candidate(1000), None);
         let a = t.insert(conn(2), 5).unwrap();
-        t.touch(a, State::SynRecv, 5);
+        t.touch(a, State::SynRecv, 5, &to);
         let b = t.insert(conn(3), 3).unwrap();
-        t.touch(b, State::TimeWait, 3);
+        t.touch(b, State::TimeWait, 3, &to);
         let c = t.insert(conn(4), 4).unwrap();
-        t.touch(c, State::SynRecv, 7);
+        t.touch(c, State::SynRecv, 7, &to);
         // The stalest head over all transitory lists: b (TIME_WAIT, seen at 3).
         assert_eq!(t.eviction_candidate(8), Some(b));
         let mut gone = vec![];
@@ -675,11 +833,12 @@ mod test {
 
     #[test]
     fn iter_visits_every_connection_once() {
+        let to = Timeouts::default();
         let mut t = ConnTable::with_capacity(8);
         for p in 0..5 {
             let i = t.insert(conn(p), 0).unwrap();
             if p % 2 == 0 {
-                t.touch(i, State::Established, 1);
+                t.touch(i, State::Established, 1, &to);
             }
         }
         let mut ports: Vec<u16> = t.iter().map(|c| c.cport).collect();

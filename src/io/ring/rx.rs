@@ -33,6 +33,7 @@ fn meta_from(status: u32, wire_len: u32) -> RxMeta {
     RxMeta {
         wire_len,
         csum_partial: status & libc::TP_STATUS_CSUMNOTREADY != 0,
+        csum_valid: status & libc::TP_STATUS_CSUM_VALID != 0,
         vlan: status & libc::TP_STATUS_VLAN_VALID != 0,
     }
 }
@@ -220,6 +221,26 @@ impl RxQueue for RxRing {
                 })
             }
         }
+    }
+
+    /// `TPACKET_V2` only (a V3 block's packets are chained, not indexed).
+    #[inline]
+    fn peek_ahead(&self, k: usize) -> Option<&[u8]> {
+        let Cursor::V2 { frame } = self.cursor else {
+            return None;
+        };
+        let nr = self.size.frame_nr();
+        if k >= nr as usize {
+            return None;
+        }
+        let off = self.frame_off((frame + k as u32) % nr);
+        let status = self.map.word(off + V2_STATUS).load(Ordering::Acquire);
+        if status & libc::TP_STATUS_USER == 0 {
+            return None;
+        }
+        let snap = self.map.read_u32(off + V2_SNAPLEN) as usize;
+        let mac = self.map.read_u16(off + V2_MAC) as usize;
+        Some(self.packet(off, mac, snap, off + self.size.frame_size as usize))
     }
 
     #[inline]

@@ -413,6 +413,7 @@ impl RxQueue for XskRx {
             meta: RxMeta {
                 wire_len: d.len,
                 csum_partial: checksum::looks_partial(data),
+                csum_valid: false,
                 vlan: false,
             },
         })

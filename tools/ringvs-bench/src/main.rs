@@ -4,6 +4,8 @@
 //! * `perf`: the side-by-side benchmark of `tools/bench` ([`perf`]): ringvs NAT,
 //!   the kernel's nftables NAT and ringvs I/O-only, with the traffic generator
 //!   `ringvs-gen` (the other binary of this crate);
+//! * `software`: the worker loop alone over in-memory queues, pinned to one
+//!   CPU: ns/packet and new connections/s near the memory limit ([`software`]);
 //! * `ring`: TPACKET_V2 against V3 through a director in a fresh lab, as one JSON
 //!   line (`tools/ring-versions`, [`ring`]);
 //! * `latency`, `udp-sink`, `udp-blast`: the probes `ring` runs inside the lab's
@@ -15,6 +17,7 @@
 
 mod perf;
 mod ring;
+mod software;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -38,6 +41,10 @@ enum Cmd {
     /// Side-by-side benchmark: ringvs NAT, kernel nftables NAT, ringvs I/O-only
     /// (what `tools/bench` runs; see docs/benchmarks.md).
     Perf(perf::PerfArgs),
+    /// The software path alone: the real worker loop over in-memory queues (no
+    /// syscalls), ns/packet at 1k/100k/1M connections and new connections/s
+    /// (see docs/benchmarks.md, "Software path").
+    Software(software::SoftwareArgs),
     /// Latency and UDP throughput through a director in a fresh lab with a given
     /// RX ring format, as one JSON line (what `tools/ring-versions` runs).
     Ring {
@@ -131,6 +138,7 @@ fn print_line<T: std::fmt::Display>(what: &str, r: Result<T, String>) -> ExitCod
 fn main() -> ExitCode {
     match Cli::parse().cmd {
         Cmd::Perf(a) => perf::main(a),
+        Cmd::Software(a) => software::main(a),
         Cmd::Ring {
             ringvs,
             rx_ring,

@@ -48,7 +48,9 @@
 //! (namespaces, CPU steering, each datapath started), [`generator`] (running
 //! `ringvs-gen` and other programs in the namespaces), the tests [`packets`],
 //! [`memory`] and [`cps`], then [`stats`] (medians, paired ratios, goals),
-//! [`report`] (JSON, printed table) and [`svg`] (the plot). This file runs them:
+//! [`report`] (JSON, printed table) and [`svg`] (the plot). After the datapaths,
+//! the software path alone (`crate::software`: the worker loop over in-memory
+//! queues on the director's CPU) adds the `software` section. This file runs them:
 //! [`perf_bench`].
 
 mod cps;
@@ -135,7 +137,9 @@ pub fn perf_bench(a: &PerfArgs) -> R<Value> {
         .iter()
         .map(|n| (n.clone(), medians(&m.runs, n)))
         .collect();
+    let software = software_test(a, &mut m.errors);
     let o = Outcome {
+        software,
         names,
         runs: m.runs,
         med,
@@ -148,6 +152,23 @@ pub fn perf_bench(a: &PerfArgs) -> R<Value> {
     let (jpath, spath) = report::write(a, &o, &report)?;
     report::print(a, &o, &report, &jpath, &spath);
     Ok(report)
+}
+
+/// The software path alone (`ringvs-bench software`, on the director's CPU,
+/// `--runs` runs), unless `--no-software`; a failure is added to `errors`.
+fn software_test(a: &PerfArgs, errors: &mut Vec<String>) -> Option<Value> {
+    if a.no_software {
+        return None;
+    }
+    eprintln!("# software path (null I/O) on CPU {}", a.dir_cpu);
+    match crate::software::measure(&crate::software::SoftwareArgs::with(a.dir_cpu, a.runs)) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            eprintln!("{ME}: software: {e}");
+            errors.push(format!("software: {e}"));
+            None
+        }
+    }
 }
 
 /// What the runs so far measured.

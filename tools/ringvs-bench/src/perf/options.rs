@@ -65,6 +65,10 @@ pub struct PerfArgs {
     /// its CPU (not with busy polling: `ringvs-xdp-busy-1w` then runs without it).
     #[arg(long)]
     pub worker_fifo: Option<u8>,
+    /// Skip the software-path benchmark (`ringvs-bench software`: the worker
+    /// loop over in-memory queues, the `software` section of report.json).
+    #[arg(long)]
+    pub no_software: bool,
 }
 
 /// One datapath under test.

@@ -15,6 +15,8 @@ use std::time::Instant;
 
 /// What the runs gave.
 pub(super) struct Outcome {
+    /// The software path's section (`crate::software::measure`), if measured.
+    pub software: Option<Value>,
     /// The datapaths' names, in the first run's order.
     pub names: Vec<String>,
     pub runs: Runs,
@@ -55,7 +57,11 @@ pub(super) fn report(a: &PerfArgs, o: &Outcome) -> Value {
         },
         "datapaths": datapaths(o),
         "ratios": ratios(&o.runs),
-        "goals": goals(&o.runs),
+        "software": o.software,
+        "goals": goals(&o.runs)
+            .into_iter()
+            .chain(o.software.iter().flat_map(crate::software::goals))
+            .collect::<Vec<_>>(),
         "errors": o.errors,
     })
 }
@@ -145,6 +151,10 @@ pub(super) fn print(a: &PerfArgs, o: &Outcome, report: &Value, jpath: &Path, spa
         println!(
             "(ringvs-nat-2w: contended: {ncpu} CPUs, the second worker shares the generator's CPU)"
         );
+    }
+    if let Some(sw) = &o.software {
+        println!();
+        print!("{}", crate::software::table(sw));
     }
     println!();
     print_ratios_and_goals(report);
