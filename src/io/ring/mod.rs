@@ -35,7 +35,7 @@ mod rx;
 mod sys;
 mod tx;
 
-pub(super) use mmap::{Mmap, MmapPart};
+pub(super) use mmap::Mmap;
 pub use rx::{RX_FRAME_MAX, RxRing};
 pub(super) use sys::kick;
 pub use sys::{Doorbell, poll_readable, set_fifo};
