@@ -138,6 +138,10 @@ impl RxQueue for XskRx {
             .store(self.fill_prod, Ordering::Release);
         self.cons = self.cons.wrapping_add(1);
         self.rx.consumer().store(self.cons, Ordering::Release);
+        if self.owed > 0 {
+            // The pool ran dry when frames were lent: try again.
+            self.repay();
+        }
     }
 
     fn poll_fd(&self) -> Option<RawFd> {
