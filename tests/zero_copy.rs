@@ -125,3 +125,42 @@ fn one(frames: Vec<Vec<u8>>) -> Vec<u8> {
     assert_eq!(frames.len(), 1, "expected exactly one frame");
     frames.into_iter().next().expect("one frame")
 }
+
+/// While a capture is attached, frames go through the copy path, so the
+/// capture sees what is sent; once detached, they go in place again.
+#[test]
+fn a_capture_sees_forwarded_frames_as_copies() {
+    use ringvs::observe::filter::Filter;
+    use ringvs::observe::{Capture, Point, points};
+    use std::sync::Arc;
+
+    let mut zc = MemDirector::in_place();
+    zc.resolve_all();
+    let cap = Arc::new(Capture::new(
+        Filter::parse("tcp").expect("filter"),
+        points("int", "tx").expect("points"),
+        8,
+    ));
+    zc.shared
+        .tap
+        .attach(Some(Arc::clone(&cap)), None)
+        .expect("attach");
+    zc.shared.bump();
+    let (_, i) = zc.ext(&tcp_frame(&L3::to_vip(), 40002, 80, SYN));
+    let sent = one(i);
+    assert_eq!(zc.ctr(Ctr::TxZeroCopy), 0, "copied while tapped");
+    let got = cap.full_rx.try_recv().expect("the SYN as sent on int");
+    let int_tx = Point {
+        nic: Nic::Int,
+        tx: true,
+    };
+    assert_eq!(Point::from_code(got.point), int_tx);
+    assert_eq!(&got.data[..usize::from(got.len)], &sent[..]);
+
+    zc.shared.tap.detach(Some(&cap), None);
+    zc.shared.bump();
+    let (_, i) = zc.ext(&tcp_frame(&L3::to_vip(), 40002, 80, ACK));
+    assert_eq!(i.len(), 1);
+    assert_eq!(zc.ctr(Ctr::TxZeroCopy), 1, "in place once detached");
+    assert!(cap.full_rx.try_recv().is_err());
+}
