@@ -38,6 +38,10 @@ counters! {
     TxExt => "tx_ext",
     /// Frames sent on the internal NIC.
     TxInt => "tx_int",
+    /// Frames sent from the buffer they arrived in (AF_XDP, a worker's sockets
+    /// on one UMEM): rewritten in place, their descriptor moved from an RX
+    /// ring to a TX ring, no copy. Counted in `tx_ext`/`tx_int` too.
+    TxZeroCopy => "tx_zero_copy",
     /// Frames that arrived with a partial (pseudo-header only) L4 checksum.
     RxCsumPartial => "rx_csum_partial",
     /// Packets forwarded client → real server.

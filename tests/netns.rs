@@ -346,7 +346,7 @@ fn seed_scenario_through_af_xdp() {
     // status, so the director must recognise the partial checksums by their value.
     let Some(NsDirector { lab, control }) = Scenario::new("netns")
         .workers(1)
-        .director_args(&["--io", "xdp", "--xdp-mode", "generic"])
+        .director_args(&["--io", "xdp", "--xdp-mode", "generic", "--ring-blocks", "2"])
         .seed_service()
         .start()
     else {
@@ -360,8 +360,8 @@ fn seed_scenario_through_af_xdp() {
     let vip80 = format!("{}:80", lab::VIP);
     let kernel_before = ip_in_receives(&dns);
 
-    let bodies = http_bodies(&lab, &vip80, 20);
-    assert_eq!(bodies.len(), 20, "{bodies:?}");
+    let bodies = http_bodies(&lab, &vip80, 40);
+    assert_eq!(bodies.len(), 40, "{bodies:?}");
     assert!(alternates(&bodies, "i am rs1", "i am rs2"), "{bodies:?}");
     let p = ping(&lab.ns_client(), &lab::VIP.to_string());
     assert!(
@@ -373,10 +373,10 @@ fn seed_scenario_through_af_xdp() {
     let s = stats(&control);
     let workers = s["workers"].as_array().expect("workers").clone();
     assert_eq!(workers.len(), 1);
-    assert_eq!(counter(&workers, "conn_new"), [20]);
+    assert_eq!(counter(&workers, "conn_new"), [40]);
     assert_eq!(counter(&workers, "drop_no_conn"), [0]);
     assert_eq!(counter(&workers, "icmp_echo_reply"), [3]);
-    // Every client segment of the 20 connections (at least SYN, request, FIN) came
+    // Every client segment of the 40 connections (at least SYN, request, FIN) came
     // with a partial checksum, and was recognised and completed: the real servers'
     // kernels accepted them (the requests succeeded).
     let partial = counter(&workers, "rx_csum_partial")[0];
@@ -386,6 +386,18 @@ fn seed_scenario_through_af_xdp() {
     // input on every one of them).
     let kernel = ip_in_receives(&dns) - kernel_before;
     assert!(rx >= 200, "frames through ringvs: {rx}");
+    // The worker's two sockets share one UMEM: every frame forwarded went out
+    // from the buffer it arrived in, but those parked while ARP resolved the
+    // next hop (copied into the parking slots).
+    let fwd = counter(&workers, "fwd_in")[0] + counter(&workers, "fwd_out")[0];
+    let zc = counter(&workers, "tx_zero_copy")[0];
+    let parked = counter(&workers, "neigh_queued")[0];
+    eprintln!("forwarded {fwd}: {zc} from their own buffers, {parked} parked");
+    assert_eq!(zc + parked, fwd, "zero-copy forwarding");
+    // The UMEM is 4 x 64 frames (`--ring-blocks 2`): the frames lent to TX
+    // came back, or the traffic above (more frames than that) would have
+    // starved the fill rings.
+    assert!(fwd > 256, "{fwd}");
     assert_eq!(
         kernel, 0,
         "the director's kernel received {kernel} datagrams"

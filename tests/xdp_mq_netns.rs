@@ -227,6 +227,21 @@ fn seed_through_two_workers(d: &NsDirector, mode: &str, spread: bool) {
     // as out in total, every one counted once.
     assert!(sum(&s, "fwd_in") >= 4 * CONNS as u64);
     assert!(sum(&s, "fwd_out") >= 3 * CONNS as u64);
+    // Each worker's sockets share one UMEM: a frame its owner received itself
+    // went out from its own buffer; only frames handed over by the other
+    // worker or parked for ARP were copied.
+    let fwd = sum(&s, "fwd_in") + sum(&s, "fwd_out");
+    let zc = sum(&s, "tx_zero_copy");
+    eprintln!(
+        "forwarded {fwd}, from their own buffers {zc}, handed in {inn}, parked {}",
+        sum(&s, "neigh_queued")
+    );
+    assert!(zc > 0, "no frame sent from its RX buffer");
+    assert!(
+        zc + inn + sum(&s, "neigh_queued") >= fwd,
+        "a frame received by its owner was copied: {zc} + {inn} < {fwd}"
+    );
+    assert!(zc <= fwd);
 }
 
 /// UDP datagrams to a real server port nobody listens on: the real server's

@@ -417,18 +417,32 @@ fn open_xdp(
         programs: Vec::new(),
     };
     let (mut zero_copy, mut copy) = (Vec::new(), Vec::new());
-    let mut refused = None;
-    for (info, out) in [(nics[0], &mut q.ext), (nics[1], &mut q.int)] {
-        let err = |what: &'static str| {
-            let nic = info.name.clone();
-            move |err| RunError::Ring { what, nic, err }
-        };
-        let index = u32::try_from(info.index)
+    let (mut refused, mut unshared) = (None, Vec::new());
+    let err = |info: &NicInfo, what: &'static str| {
+        let nic = info.name.clone();
+        move |err| RunError::Ring { what, nic, err }
+    };
+    let mut index = [0; 2];
+    for (i, info) in nics.iter().enumerate() {
+        index[i] = u32::try_from(info.index)
             .map_err(|_| RunError::Invalid(format!("bad ifindex for {}", info.name)))?;
-        let prog = XdpProgram::attach(index, mode).map_err(err("XDP program"))?;
-        for k in 0..n as u32 {
-            let x = xdp::open(index, k, opts).map_err(err("AF_XDP socket"))?;
-            prog.register(k, &x.rx).map_err(err("XDP socket map"))?;
+        let prog = XdpProgram::attach(index[i], mode).map_err(err(info, "XDP program"))?;
+        q.programs.push(prog);
+    }
+    // Worker k's sockets on both NICs share one UMEM (`xdp::open_pair`).
+    for k in 0..n as u32 {
+        let pair = xdp::open_pair((index[0], k), (index[1], k), opts)
+            .map_err(err(nics[0], "AF_XDP socket"))?;
+        if let Some(e) = pair.unshared {
+            unshared.push(format!("{k} ({e})"));
+        }
+        for ((info, x), (prog, out)) in nics
+            .iter()
+            .zip([pair.ext, pair.int])
+            .zip(q.programs.iter().zip([&mut q.ext, &mut q.int]))
+        {
+            prog.register(k, &x.rx)
+                .map_err(err(info, "XDP socket map"))?;
             if x.zero_copy {
                 &mut zero_copy
             } else {
@@ -438,7 +452,14 @@ fn open_xdp(
             refused = refused.or(x.busy_poll_refused);
             out.push((x.rx, x.tx));
         }
-        q.programs.push(prog);
+    }
+    if !unshared.is_empty() {
+        eprintln!(
+            "ringvs: AF_XDP: the kernel refused to share a UMEM between {} and {}, forwarded frames are copied for worker(s) {}",
+            nics[0].name,
+            nics[1].name,
+            unshared.join(", ")
+        );
     }
     if !copy.is_empty() {
         eprintln!(

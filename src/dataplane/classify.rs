@@ -8,7 +8,7 @@
 //! the ring says it is partial, or already verified it), and a TTL that
 //! survives forwarding.
 
-use super::tx::TxPair;
+use super::tx::{Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
 use crate::io::{RxMeta, TxQueue};
@@ -143,7 +143,7 @@ impl Core {
         let Some(hop) = hop else {
             return self.ctr.inc(Ctr::DropNoService);
         };
-        self.forward((nic.other(), hop), frame, tx, done, |_| {});
+        self.forward((nic.other(), hop), frame, tx, done, Patch::None);
     }
 
     /// Whether `src` may open a connection from the external side: not one of our

@@ -16,7 +16,7 @@
 //! `ip_forward` (before the FORWARD hook where `ip_vs_out` translates) for real
 //! server → client.
 
-use super::tx::TxPair;
+use super::tx::{Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
 use crate::io::TxQueue;
@@ -171,9 +171,8 @@ impl Core {
         let bytes = (frame.len() - ethernet::HEADER_LEN) as u64;
         // Counted with the connection's traffic, as IPVS does (`ip_vs_core.c`
         // `ip_vs_in_icmp` / `ip_vs_out_icmp` call `ip_vs_in_stats` / `ip_vs_out_stats`).
-        if self.forward((nic.other(), hop), frame, tx, Ctr::IcmpErrorNat, |b| {
-            rewrite::nat_icmp_error(b, &rw)
-        }) {
+        let patch = Patch::IcmpError(rw);
+        if self.forward((nic.other(), hop), frame, tx, Ctr::IcmpErrorNat, patch) {
             match dir {
                 Dir::Input => self.out.traffic.inbound(dest, bytes),
                 Dir::Output => self.out.traffic.outbound(dest, bytes),

@@ -19,12 +19,11 @@
 
 use super::classify::Segment;
 use super::shared::Published;
-use super::tx::TxPair;
+use super::tx::{Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
 use crate::io::TxQueue;
 use crate::nat::persist::{TemplateDest, TemplateKey, Templates};
-use crate::nat::rewrite;
 use crate::nat::table::AddError;
 use crate::nat::{Conn, DestEntry, DestView, Dir, FlowKey, Snapshot, State, overload_check, state};
 use crate::neigh;
@@ -181,9 +180,7 @@ impl Core {
             return self.ctr.inc(Ctr::DropNoService);
         };
         let bytes = seg.ip_len();
-        if self.forward((out, hop), seg.frame, tx, done, |b| {
-            rewrite::nat_l4(b, &rw, seg.partial)
-        }) {
+        if self.forward((out, hop), seg.frame, tx, done, Patch::Nat(rw, seg.partial)) {
             match dir {
                 Dir::Input => self.out.traffic.inbound(dest, bytes),
                 Dir::Output => self.out.traffic.outbound(dest, bytes),

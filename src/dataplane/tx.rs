@@ -4,9 +4,21 @@
 //! loop sends when the neighbor snapshot learns the MAC and drops when it waited
 //! [`PENDING_MAX_AGE`]. A frame over the egress MTU is dropped; if it has DF,
 //! its sender gets "fragmentation needed" ([`Core::frag_needed`], the cold path).
+//!
+//! Zero copy: where the frame being handled came straight from an RX queue
+//! that shares its frame memory with the TX queue of the NIC it leaves by
+//! (AF_XDP sockets of one worker on one UMEM, see `crate::io::Umem`), and
+//! nothing else wants the frame (no capture or trace attached, not a handoff),
+//! `forward` only records its verdict (`InPlace`: out NIC, length, MACs and
+//! the rewrite as data, `Patch`). Once `handle` has returned and the frame is
+//! no longer borrowed, the drain loop rewrites it in place and moves its
+//! descriptor from the RX ring to the TX ring (`Core::send_in_place`).
+//! Everything else (frames parked for ARP, handoffs, taps, frames the worker
+//! makes up) is copied into a TX slot.
 
 use super::worker::Core;
-use crate::io::{FRAME_MAX, TxQueue};
+use crate::io::{FRAME_MAX, RxQueue, TxQueue};
+use crate::nat::rewrite::{self, Rewrite};
 use crate::neigh::NeighEvent;
 use crate::stats::Ctr;
 use crate::wire::EthernetFrame;
@@ -93,6 +105,51 @@ impl Pending {
     }
 }
 
+/// How [`Core::forward`] rewrites a frame, as data rather than a closure so
+/// that a frame sent from its own buffer can be rewritten after `handle`.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Patch {
+    /// `--io-only`: the frame as it came.
+    None,
+    /// TCP/UDP NAT (`rewrite::nat_l4`); `true`: the L4 checksum arrived partial.
+    Nat(Rewrite, bool),
+    /// An ICMP error about a connection (`rewrite::nat_icmp_error`).
+    IcmpError(Rewrite),
+}
+
+impl Patch {
+    #[inline]
+    fn apply(self, frame: &mut [u8]) {
+        match self {
+            Patch::None => {}
+            Patch::Nat(rw, partial) => rewrite::nat_l4(frame, &rw, partial),
+            Patch::IcmpError(rw) => rewrite::nat_icmp_error(frame, &rw),
+        }
+    }
+}
+
+/// What [`Core::forward`] decided for a frame to be sent from its own RX
+/// buffer: everything but the bytes, which the drain loop rewrites once the
+/// frame is no longer borrowed ([`Core::send_in_place`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct InPlace {
+    out: Nic,
+    len: usize,
+    to: crate::wire::Mac,
+    ours: crate::wire::Mac,
+    patch: Patch,
+}
+
+/// The zero-copy state of the frame being handled (see the module doc).
+#[derive(Debug, Default)]
+pub(super) struct ZeroCopy {
+    /// The NIC the frame being handled may leave by from its own buffer, if
+    /// any; set by the drain loop around `handle`.
+    pub(super) out: Option<Nic>,
+    /// What `forward` decided for it, if it took that way.
+    pub(super) verdict: Option<InPlace>,
+}
+
 /// Put our MAC as source and `to` as destination.
 #[inline]
 fn set_macs(frame: &mut [u8], to: crate::wire::Mac, ours: crate::wire::Mac) {
@@ -111,7 +168,7 @@ impl Core {
         frame: &[u8],
         tx: &mut TxPair<T>,
         done: Ctr,
-        patch: impl FnOnce(&mut [u8]),
+        patch: Patch,
     ) -> bool {
         let len = frame.len();
         if len > self.env.mtu[nic as usize] + ethernet::HEADER_LEN {
@@ -123,6 +180,20 @@ impl Core {
             return self.park((nic, hop), frame, done, patch);
         };
         let tx = &mut tx[nic];
+        if self.zc.out == Some(nic) && tx.can_send_lent() {
+            // Sent from its own buffer once `handle` returns (`send_in_place`).
+            self.zc.out = None;
+            self.zc.verdict = Some(InPlace {
+                out: nic,
+                len,
+                to: mac,
+                ours: our,
+                patch,
+            });
+            self.ctr.add(Ctr::tx_bytes(nic), len as u64);
+            self.ctr.inc(done);
+            return true;
+        }
         let Some(slot) = tx.slot() else {
             return self.drop(Ctr::DropTxFull);
         };
@@ -130,12 +201,58 @@ impl Core {
             return self.drop(Ctr::DropTooBig);
         };
         buf.copy_from_slice(frame);
-        patch(buf);
+        patch.apply(buf);
         set_macs(buf, mac, our);
         tx.commit(len);
         self.ctr.add(Ctr::tx_bytes(nic), len as u64);
         self.ctr.inc(done);
         true
+    }
+
+    /// The NIC a frame received on `nic` from `rx` may leave by from its own
+    /// buffer: the other one, if its TX queue shares `rx`'s frame memory and
+    /// nothing is attached for capture or trace (which see frames as copies).
+    #[inline]
+    pub(super) fn in_place_to<R: RxQueue, T: TxQueue>(
+        &self,
+        nic: Nic,
+        rx: &R,
+        tx: &TxPair<T>,
+    ) -> Option<Nic> {
+        let out = nic.other();
+        let umem = rx.umem()?;
+        (self.snap.tap.is_none() && tx[out].umem() == Some(umem)).then_some(out)
+    }
+
+    /// Carry out `forward`'s verdict on the frame at `rx`'s cursor: rewrite it
+    /// in place and move its descriptor to the TX ring of the NIC it leaves by
+    /// (its byte and `done` counters were counted by `forward`).
+    #[inline]
+    pub(super) fn send_in_place<R: RxQueue, T: TxQueue>(
+        &mut self,
+        v: InPlace,
+        rx: &mut R,
+        tx: &mut TxPair<T>,
+    ) {
+        // The frame `forward` saw is still at the cursor and fits (it is the
+        // prefix `handle` was given), and `forward` checked the TX ring's room:
+        // the drops below are for a queue that breaks its word.
+        let Some(buf) = rx.peek_mut().and_then(|b| b.get_mut(..v.len)) else {
+            rx.advance();
+            return self.ctr.inc(Ctr::DropTxFull);
+        };
+        v.patch.apply(buf);
+        set_macs(buf, v.to, v.ours);
+        let Some(frame) = rx.lend() else {
+            return self.ctr.inc(Ctr::DropTxFull);
+        };
+        match tx[v.out].send_lent(frame, v.len) {
+            Ok(()) => self.ctr.inc(Ctr::TxZeroCopy),
+            Err(frame) => {
+                rx.give_back(frame);
+                self.ctr.inc(Ctr::DropTxFull);
+            }
+        }
     }
 
     #[inline]
@@ -145,13 +262,7 @@ impl Core {
     }
 
     /// Slow path of [`Core::forward`]: park the frame until ARP answers.
-    fn park(
-        &mut self,
-        (nic, hop): (Nic, u32),
-        frame: &[u8],
-        done: Ctr,
-        patch: impl FnOnce(&mut [u8]),
-    ) -> bool {
+    fn park(&mut self, (nic, hop): (Nic, u32), frame: &[u8], done: Ctr, patch: Patch) -> bool {
         let len = frame.len();
         let now = self.clock.now;
         let hops = &mut self.pending.0;
@@ -181,7 +292,7 @@ impl Core {
         }
         let buf = &mut p.frames[p.n][..len];
         buf.copy_from_slice(frame);
-        patch(buf);
+        patch.apply(buf);
         EthernetFrame::new_unchecked(&mut *buf).set_src(self.env.mac[nic as usize]);
         p.lens[p.n] = len;
         p.n += 1;

@@ -9,7 +9,7 @@
 //! loaded only when the shared epoch moves: one relaxed load per pass).
 
 use super::shared::{Env, LISTING_CHUNK, ListingJob, MAX_LISTING, Published, Shared};
-use super::tx::{Pending, TxPair};
+use super::tx::{Pending, TxPair, ZeroCopy};
 use crate::io::{RxQueue, TxQueue};
 use crate::nat::{Conn, ConnInfo, ConnTable, DestView, ServiceId, Snapshot, State};
 use crate::neigh::{NeighEvent, NeighSnapshot};
@@ -76,6 +76,8 @@ pub struct Core {
     pub(super) out: Arc<Published>,
     pub(super) links: Links,
     pub(super) pending: Pending,
+    /// The frame being handled may be sent from its own buffer (`tx.rs`).
+    pub(super) zc: ZeroCopy,
     pub(super) clock: Clock,
     /// Candidate views for schedulers that look at connection counts: room for
     /// the largest service is reserved when a snapshot arrives, never per packet.
@@ -149,6 +151,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             out,
             links,
             pending: Pending::new(start),
+            zc: ZeroCopy::default(),
             clock: Clock {
                 start,
                 now: start,
@@ -236,11 +239,19 @@ fn drain<R: RxQueue, T: TxQueue>(
 ) -> usize {
     // Start the burst's table lookups, so their cache misses overlap (batch.rs).
     core.prefetch(nic, rx, core.burst);
+    // Zero copy (tx.rs): where `forward` decides to send the frame from its
+    // own buffer, it is rewritten and sent once `handle` has let go of it.
+    let in_place = core.in_place_to(nic, rx, tx);
     let mut n = 0;
     while n < core.burst {
         let Some(f) = rx.peek() else { break };
+        core.zc.out = in_place;
         core.handle(nic, f.data, f.meta, false, tx);
-        rx.advance();
+        core.zc.out = None;
+        match core.zc.verdict.take() {
+            None => rx.advance(),
+            Some(v) => core.send_in_place(v, rx, tx),
+        }
         n += 1;
     }
     n

@@ -3,10 +3,54 @@
 //! A test pushes frames into a [`MemRx`], runs the worker, and reads what the
 //! worker sent from [`MemTx::sent`]. `flush` moves committed frames to `sent`, so a
 //! test also sees whether the worker kicked its TX queues.
+//!
+//! Queues made with [`MemRx::in_place`] and [`MemTx::in_place`] on one
+//! [`MemUmem`] send a received frame from its own buffer, as AF_XDP sockets on
+//! a shared UMEM do: the worker rewrites the frame in the RX queue and the TX
+//! queue takes the very buffer ([`RxQueue::lend`], [`TxQueue::send_lent`]).
 
-use super::{RxFrame, RxMeta, RxQueue, TxQueue};
+use super::{Lent, RxFrame, RxMeta, RxQueue, TxQueue, Umem};
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
+use std::sync::{Arc, Mutex};
+
+/// The "frame memory" of in-place in-memory queues: the frames lent by RX
+/// queues and not yet taken by a TX queue, by their address.
+#[derive(Debug, Default)]
+pub struct MemUmem {
+    lent: Mutex<Lended>,
+}
+
+/// The last address given out, and the frames lent by address.
+#[derive(Debug, Default)]
+struct Lended(u64, Vec<(u64, Vec<u8>)>);
+
+impl MemUmem {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn id(self: &Arc<Self>) -> Umem {
+        Umem(Arc::as_ptr(self) as u64)
+    }
+
+    fn lend(self: &Arc<Self>, frame: Vec<u8>) -> Lent {
+        let mut l = self.lent.lock().unwrap_or_else(|e| e.into_inner());
+        l.0 += 1;
+        let addr = l.0;
+        l.1.push((addr, frame));
+        Lent {
+            umem: self.id(),
+            addr,
+        }
+    }
+
+    fn take(&self, f: &Lent) -> Option<Vec<u8>> {
+        let mut l = self.lent.lock().unwrap_or_else(|e| e.into_inner());
+        let i = l.1.iter().position(|(a, _)| *a == f.addr)?;
+        Some(l.1.swap_remove(i).1)
+    }
+}
 
 /// Largest frame a [`MemTx`] slot holds, like a 2 KiB ring frame.
 pub const SLOT_LEN: usize = 2048 - 32;
@@ -16,11 +60,20 @@ pub struct MemRx {
     queue: VecDeque<(Vec<u8>, RxMeta)>,
     /// Pretend kernel drops, reported by `take_kernel_drops`.
     pub kernel_drops: u64,
+    umem: Option<Arc<MemUmem>>,
 }
 
 impl MemRx {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A queue that lends its frames to [`MemTx`] queues of `umem`.
+    pub fn in_place(umem: &Arc<MemUmem>) -> Self {
+        Self {
+            umem: Some(Arc::clone(umem)),
+            ..Self::default()
+        }
     }
 
     /// Queue a complete frame (checksums complete, not truncated).
@@ -65,6 +118,27 @@ impl RxQueue for MemRx {
         None
     }
 
+    fn umem(&self) -> Option<Umem> {
+        self.umem.as_ref().map(MemUmem::id)
+    }
+
+    fn peek_mut(&mut self) -> Option<&mut [u8]> {
+        self.umem.as_ref()?;
+        self.queue.front_mut().map(|(data, _)| &mut data[..])
+    }
+
+    fn lend(&mut self) -> Option<Lent> {
+        let umem = self.umem.as_ref()?;
+        let (data, _) = self.queue.pop_front()?;
+        Some(umem.lend(data))
+    }
+
+    fn give_back(&mut self, frame: Lent) {
+        if let Some(u) = &self.umem {
+            u.take(&frame);
+        }
+    }
+
     fn take_kernel_drops(&mut self) -> u64 {
         std::mem::take(&mut self.kernel_drops)
     }
@@ -78,6 +152,7 @@ pub struct MemTx {
     pub sent: Vec<Vec<u8>>,
     /// How many frames may be committed before `slot` reports the ring full.
     pub capacity: usize,
+    umem: Option<Arc<MemUmem>>,
 }
 
 impl Default for MemTx {
@@ -87,6 +162,7 @@ impl Default for MemTx {
             committed: Vec::new(),
             sent: Vec::new(),
             capacity: 256,
+            umem: None,
         }
     }
 }
@@ -94,6 +170,14 @@ impl Default for MemTx {
 impl MemTx {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A queue that sends the frames [`MemRx`] queues of `umem` lend it.
+    pub fn in_place(umem: &Arc<MemUmem>) -> Self {
+        Self {
+            umem: Some(Arc::clone(umem)),
+            ..Self::default()
+        }
     }
 
     /// Take everything sent so far.
@@ -120,5 +204,25 @@ impl TxQueue for MemTx {
         let n = self.committed.len();
         self.sent.append(&mut self.committed);
         n
+    }
+
+    fn umem(&self) -> Option<Umem> {
+        self.umem.as_ref().map(MemUmem::id)
+    }
+
+    fn can_send_lent(&mut self) -> bool {
+        self.umem.is_some() && self.committed.len() < self.capacity
+    }
+
+    fn send_lent(&mut self, frame: Lent, len: usize) -> Result<(), Lent> {
+        if Some(frame.umem) != self.umem() || !self.can_send_lent() {
+            return Err(frame);
+        }
+        let Some(mut data) = self.umem.as_ref().and_then(|u| u.take(&frame)) else {
+            return Err(frame);
+        };
+        data.truncate(len);
+        self.committed.push(data);
+        Ok(())
     }
 }

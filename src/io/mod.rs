@@ -11,6 +11,12 @@
 //! ([`TxQueue::slot`], [`TxQueue::commit`]) and the kernel is kicked once per batch
 //! ([`TxQueue::flush`]).
 //!
+//! Where an RX queue and a TX queue share their frame memory (AF_XDP sockets of
+//! one worker on a shared UMEM, [`Umem`]), a received frame need not be copied
+//! at all: the worker rewrites it in place ([`RxQueue::peek_mut`]) and moves its
+//! descriptor to the TX queue ([`RxQueue::lend`], [`TxQueue::send_lent`]). The
+//! other backends say they cannot (the default methods), and frames are copied.
+//!
 //! # The `unsafe` rooms
 //!
 //! `unsafe` code is denied in the whole crate (`[lints.rust]` in `Cargo.toml`)
@@ -61,6 +67,25 @@ pub struct RxMeta {
     pub vlan: bool,
 }
 
+/// The frame memory (AF_XDP UMEM) a queue's frames live in, for the queues that
+/// can send a received frame from its own buffer: an RX queue and a TX queue
+/// with the same `Umem` can pass a frame by its descriptor ([`RxQueue::lend`],
+/// [`TxQueue::send_lent`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Umem(pub(crate) u64);
+
+/// A received frame taken out of its RX queue without being given back to the
+/// kernel ([`RxQueue::lend`]), to be sent from its own buffer by a TX queue of
+/// the same [`Umem`] ([`TxQueue::send_lent`]), or given back
+/// ([`RxQueue::give_back`]). Dropping it loses the frame's buffer.
+#[must_use]
+#[derive(Debug)]
+pub struct Lent {
+    pub(crate) umem: Umem,
+    /// Where the frame's bytes start in the UMEM.
+    pub(crate) addr: u64,
+}
+
 /// A received frame, borrowed from the ring until [`RxQueue::advance`].
 #[derive(Debug)]
 pub struct RxFrame<'a> {
@@ -83,6 +108,24 @@ pub trait RxQueue {
     }
     /// The descriptor to `poll()` on when idle, if the backend has one.
     fn poll_fd(&self) -> Option<RawFd>;
+    /// The frame memory this queue's frames live in, if a TX queue of the same
+    /// memory can send them from their own buffers. By default none: the
+    /// frame is copied into a TX slot.
+    fn umem(&self) -> Option<Umem> {
+        None
+    }
+    /// The frame at the cursor, writable (only where [`RxQueue::umem`] is some).
+    fn peek_mut(&mut self) -> Option<&mut [u8]> {
+        None
+    }
+    /// Move past the frame at the cursor without giving its buffer back to
+    /// the kernel: it is lent to a TX queue of the same [`Umem`]. `None` (and
+    /// nothing moves) when nothing is ready or the backend cannot lend.
+    fn lend(&mut self) -> Option<Lent> {
+        None
+    }
+    /// A lent frame that could not be sent: its buffer goes back to the kernel.
+    fn give_back(&mut self, _frame: Lent) {}
     /// Frames the kernel dropped because the ring was full, since the last call.
     /// (A syscall on the real backend: call it from slow paths only.)
     fn take_kernel_drops(&mut self) -> u64;
@@ -100,6 +143,24 @@ pub trait TxQueue {
     /// call tries again). One syscall per call on the real backend, none when
     /// nothing is pending.
     fn flush(&mut self) -> usize;
+
+    /// The frame memory this queue sends from, if it can send a received frame
+    /// of the same memory from its own buffer ([`TxQueue::send_lent`]). By
+    /// default none.
+    fn umem(&self) -> Option<Umem> {
+        None
+    }
+    /// Whether [`TxQueue::send_lent`] would find room now.
+    fn can_send_lent(&mut self) -> bool {
+        false
+    }
+    /// Queue the first `len` bytes of a lent frame for sending, from its own
+    /// buffer (sent at the next [`TxQueue::flush`], counted by it like a
+    /// committed slot). Gives the frame back if it cannot: no room, another
+    /// [`Umem`], or a backend that cannot.
+    fn send_lent(&mut self, frame: Lent, _len: usize) -> Result<(), Lent> {
+        Err(frame)
+    }
 
     /// Copy `frame` into a slot and send it now (slow paths: ARP from the control
     /// thread). False if no slot is free or the frame does not fit.

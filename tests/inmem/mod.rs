@@ -23,7 +23,7 @@ use pnet::util::MacAddr;
 use ringvs::config::ipvsadm::{apply, parse};
 use ringvs::config::{Config, DestId, Proto, ServiceKey};
 use ringvs::dataplane::{Director, Env, Plan, Published, Shared, Worker};
-use ringvs::io::mem::{MemRx, MemTx};
+use ringvs::io::mem::{MemRx, MemTx, MemUmem};
 use ringvs::nat::{ConnInfo, Snapshot, Timeouts};
 use ringvs::neigh::{NeighEvent, NeighTable};
 use ringvs::stats::Ctr;
@@ -113,6 +113,13 @@ pub struct MemDirector {
 
 pub const HANDOFF_DEPTH: usize = 8;
 
+/// The standard rules: rr over the two real servers on port 80.
+pub const STANDARD: &[&str] = &[
+    "-A -t 198.18.0.110:80 -s rr",
+    "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+    "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+];
+
 impl MemDirector {
     /// One worker, the usual rules: TCP VIP:80 rr over RS1:80 and RS2:80.
     pub fn new(rules: &[&str]) -> Self {
@@ -126,6 +133,17 @@ impl MemDirector {
     /// `n` workers with the given addresses and connection table size, built by
     /// the director's own constructor (`dataplane::Director`).
     pub fn with_env(n: usize, rules: &[&str], env: Env, max_conns: usize) -> Self {
+        Self::with_queues(n, rules, env, max_conns, false)
+    }
+
+    /// The standard director on queues that send a forwarded frame from its
+    /// own RX buffer (each worker's queues on one `MemUmem`), as AF_XDP
+    /// sockets on a shared UMEM do; no neighbor resolved yet.
+    pub fn in_place() -> Self {
+        Self::with_queues(1, STANDARD, env(), 1024, true)
+    }
+
+    fn with_queues(n: usize, rules: &[&str], env: Env, max_conns: usize, in_place: bool) -> Self {
         let cfg = config(rules);
         let plan = Plan {
             handoff_depth: HANDOFF_DEPTH,
@@ -134,10 +152,18 @@ impl MemDirector {
         let t0 = plan.start;
         let mut dp = Director::new(plan, Snapshot::build(&cfg, Timeouts::default()));
         let queues = (0..n).map(|_| {
-            (
-                NicPair::new(MemRx::new(), MemRx::new()),
-                NicPair::new(MemTx::new(), MemTx::new()),
-            )
+            if in_place {
+                let u = MemUmem::new();
+                (
+                    NicPair::new(MemRx::in_place(&u), MemRx::in_place(&u)),
+                    NicPair::new(MemTx::in_place(&u), MemTx::in_place(&u)),
+                )
+            } else {
+                (
+                    NicPair::new(MemRx::new(), MemRx::new()),
+                    NicPair::new(MemTx::new(), MemTx::new()),
+                )
+            }
         });
         let workers = dp.workers(queues);
         Self {
@@ -155,11 +181,7 @@ impl MemDirector {
     /// The standard director: rr over the two real servers on port 80, and every
     /// neighbor (client, both real servers) resolved.
     pub fn standard() -> Self {
-        let mut d = Self::new(&[
-            "-A -t 198.18.0.110:80 -s rr",
-            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
-            "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
-        ]);
+        let mut d = Self::new(STANDARD);
         d.resolve_all();
         d
     }

@@ -4,7 +4,6 @@ use crate::io::with_context;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 
 /// Memory shared with the kernel: a socket's ring (AF_PACKET, or one of the four
@@ -21,12 +20,13 @@ pub(in crate::io) struct Mmap {
 
 // SAFETY: the mapping is plain memory shared with the kernel, not tied to the
 // thread that made it; its owners hand out slots only through `&mut self` (or,
-// for a split UMEM, each half through its own `&mut MmapPart`), so moving it to
-// another thread is sound.
+// for a UMEM, through `frame_mut`, whose callers hold the frame), so moving it
+// to another thread is sound.
 unsafe impl Send for Mmap {}
 // SAFETY: through `&Mmap` one can only read (bytes, plain fields) and touch the
-// status/index words atomically; writes need `&mut Mmap` or a `&mut MmapPart`,
-// whose byte ranges are disjoint.
+// status/index words atomically; writes need `&mut Mmap`, or go through the
+// unsafe `frame_mut`, whose callers hold the frame they write (the queues of
+// one worker, one thread, share a UMEM).
 unsafe impl Sync for Mmap {}
 
 impl Mmap {
@@ -156,27 +156,22 @@ impl Mmap {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(off), len) }
     }
 
-    /// Split the mapping into `..at` and `at..`, for two owners that each touch
-    /// only their own part (the RX and TX halves of an AF_XDP UMEM).
+    /// Bytes `off..off + len` of a frame we own, writable through a shared
+    /// reference: the AF_XDP UMEM that the queues of one worker share, each
+    /// writing the frames its bookkeeping says it holds.
     ///
     /// # Panics
-    /// If `at` is past the mapping.
-    pub(in crate::io) fn split(self, at: usize) -> (MmapPart, MmapPart) {
-        self.check(at, 0);
-        let len = self.len;
-        let map = Arc::new(self);
-        (
-            MmapPart {
-                map: Arc::clone(&map),
-                start: 0,
-                end: at,
-            },
-            MmapPart {
-                map,
-                start: at,
-                end: len,
-            },
-        )
+    /// If the range is past the mapping.
+    ///
+    /// # Safety
+    /// While the returned slice lives, no other reference to any of its bytes
+    /// may exist (no other frame holder may be writing or reading the same
+    /// frame): the caller holds the frame by its ring protocol.
+    #[allow(clippy::mut_from_ref)]
+    pub(in crate::io) unsafe fn frame_mut(&self, off: usize, len: usize) -> &mut [u8] {
+        self.check(off, len);
+        // SAFETY: in bounds (checked above); uniqueness is the caller's promise.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(off), len) }
     }
 }
 
@@ -184,41 +179,6 @@ impl Drop for Mmap {
     fn drop(&mut self) {
         // SAFETY: unmapping exactly the region `map` mapped; no borrow outlives self.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
-    }
-}
-
-/// One of the two disjoint parts [`Mmap::split`] makes; offsets are those of the
-/// whole mapping (as the kernel's descriptors give them).
-pub(in crate::io) struct MmapPart {
-    map: Arc<Mmap>,
-    start: usize,
-    end: usize,
-}
-
-impl MmapPart {
-    /// Whether `off..off + len` lies inside this part.
-    fn holds(&self, off: usize, len: usize) -> bool {
-        off >= self.start && off.checked_add(len).is_some_and(|end| end <= self.end)
-    }
-
-    /// Bytes `off..off + len` of a frame we own, or `None` if they are not all
-    /// in this part.
-    pub(in crate::io) fn get(&self, off: usize, len: usize) -> Option<&[u8]> {
-        self.holds(off, len).then(|| self.map.bytes(off, len))
-    }
-
-    /// As [`MmapPart::get`], writable.
-    pub(in crate::io) fn get_mut(&mut self, off: usize, len: usize) -> Option<&mut [u8]> {
-        if !self.holds(off, len) {
-            return None;
-        }
-        // SAFETY: in bounds of the mapping (inside this part, which `split` cut
-        // from it). No other Rust reference can alias these bytes: the only
-        // other part covers a disjoint range, the `Mmap` is reachable only
-        // through the two parts, and `&mut self` makes the borrow unique within
-        // this one. That the kernel leaves the frame alone meanwhile is the
-        // owner's ring protocol, as for `Mmap::bytes`.
-        Some(unsafe { std::slice::from_raw_parts_mut(self.map.ptr.as_ptr().add(off), len) })
     }
 }
 

@@ -35,8 +35,8 @@ mod rx;
 mod sys;
 mod tx;
 
+pub(super) use mmap::Mmap;
 pub use mmap::advise_huge;
-pub(super) use mmap::{Mmap, MmapPart};
 pub use rx::{RX_FRAME_MAX, RxRing};
 pub(super) use sys::kick;
 pub use sys::{Doorbell, poll_readable, set_fifo};

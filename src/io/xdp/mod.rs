@@ -2,8 +2,8 @@
 //! feed their XDP program; one of the crate's three modules with `unsafe` code
 //! (see [`super`]). The memory it shares with the kernel (rings and UMEM) is an
 //! `Mmap` of the AF_PACKET room, used here only through its bounds-checked
-//! methods, so every `unsafe` block of this room is a system call or the zeroing
-//! of a kernel struct.
+//! methods, so every `unsafe` block of this room is a system call, the zeroing
+//! of a kernel struct, or the writable view of a UMEM frame its queue holds.
 //!
 //! With `ringvs run --io xdp` a worker's queues are AF_XDP sockets instead of
 //! AF_PACKET rings. An XDP program on each NIC ([`XdpProgram`]) redirects IPv4 and
@@ -17,12 +17,17 @@
 //! where the driver can, copy mode otherwise; with `--busy-poll` they ask for
 //! the kernel's preferred busy polling.
 //!
-//! Each socket has its own UMEM (frame memory shared with the kernel), split into
-//! an RX half, whose frames cycle between the fill ring and the RX ring, and a TX
-//! half, whose frames cycle between a free list, the TX ring and the completion
-//! ring. The socket is split into an [`XskRx`] and an [`XskTx`] that touch disjoint
-//! halves and disjoint rings, so the worker can own them as it owns its AF_PACKET
-//! rings.
+//! A worker's two sockets (one per NIC) share one UMEM, frame memory shared
+//! with the kernel ([`open_pair`]: the second socket binds with
+//! `XDP_SHARED_UMEM`). Each socket is split into an [`XskRx`] (fill and RX
+//! rings) and an [`XskTx`] (TX and completion rings), which the worker owns as
+//! it owns its AF_PACKET rings. A frame received on one NIC and forwarded to the
+//! other is rewritten in place and its descriptor moved from the RX ring to the
+//! other socket's TX ring ([`RxQueue::lend`](crate::io::RxQueue::lend),
+//! [`TxQueue::send_lent`](crate::io::TxQueue::send_lent)): no copy but those the
+//! kernel makes in copy mode. The free frames are a pool the four queues share,
+//! taken and given back in batches (`umem`); every frame is held by exactly one
+//! place at a time, which is what lets a queue write the frames it holds.
 //!
 //! Every ring is single-producer/single-consumer: the producer writes descriptors
 //! and then publishes its index with release ordering; the consumer reads the
@@ -34,16 +39,19 @@
 //! such a checksum from its value (see there), so the worker completes it as it
 //! does for an AF_PACKET frame marked `TP_STATUS_CSUMNOTREADY`.
 //!
-//! Files: `bpf` (the XDP program and its socket map, [`XdpProgram`]) and `xsk`
-//! (the socket, its four rings and its UMEM: [`open`], [`XskRx`], [`XskTx`]).
-//! They are one room: the `allow(unsafe_code)` of this module covers both.
+//! Files: `bpf` (the XDP program and its socket map, [`XdpProgram`]), `xsk`
+//! (the socket and its four rings: [`open`], [`open_pair`]), `queue` (its
+//! queues: [`XskRx`], [`XskTx`]) and `umem` (the free frames of a UMEM).
+//! They are one room: the `allow(unsafe_code)` of this module covers them all.
 #![allow(unsafe_code)]
 
 mod bpf;
+mod queue;
+mod umem;
 mod xsk;
 
 pub use bpf::{XdpMode, XdpProgram};
-pub use xsk::{BUSY_POLL_USECS, Xsk, XskOptions, XskRx, XskSize, XskTx, open};
+pub use xsk::{BUSY_POLL_USECS, Xsk, XskOptions, XskPair, XskRx, XskSize, XskTx, open, open_pair};
 
 use std::os::fd::{FromRawFd, OwnedFd};
 

@@ -1,10 +1,11 @@
 //! The AF_XDP socket: its UMEM, its four rings, and its receive and transmit
 //! halves.
 
+pub use super::queue::{XskRx, XskTx};
+use super::umem::Pool;
 use super::{FRAME_SIZE, owned};
-use crate::io::ring::{Mmap, MmapPart, kick};
-use crate::io::{RxFrame, RxMeta, RxQueue, TxQueue, cvt, with_context};
-use crate::wire::checksum;
+use crate::io::ring::Mmap;
+use crate::io::{cvt, with_context};
 use std::io;
 use std::mem::{offset_of, size_of, zeroed};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -14,11 +15,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// Most `sendto` kicks per flush. In copy mode one kick makes the kernel send at
 /// most 32 frames (`TX_BATCH_SIZE` in `net/xdp/xsk.c`), so a larger batch needs
 /// several.
-const KICKS_MAX: usize = 16;
+pub(super) const KICKS_MAX: usize = 16;
 
 /// A descriptor of one of the rings: a `u64` frame address (fill, completion) or
 /// an `xdp_desc` (RX, TX), read and written field by field.
-trait Desc: Copy {
+pub(super) trait Desc: Copy {
     fn load(map: &Mmap, off: usize) -> Self;
     fn store(self, map: &mut Mmap, off: usize);
 }
@@ -51,7 +52,7 @@ impl Desc for libc::xdp_desc {
 
 /// One mapped ring: producer and consumer indices, flags, and `N` descriptors of
 /// type `D` (`u64` frame addresses for fill/completion, `xdp_desc` for RX/TX).
-struct Ring<D> {
+pub(super) struct Ring<D> {
     map: Mmap,
     producer: usize,
     consumer: usize,
@@ -89,15 +90,15 @@ impl<D: Desc> Ring<D> {
         Ok(r)
     }
 
-    fn producer(&self) -> &AtomicU32 {
+    pub(super) fn producer(&self) -> &AtomicU32 {
         self.map.word(self.producer)
     }
 
-    fn consumer(&self) -> &AtomicU32 {
+    pub(super) fn consumer(&self) -> &AtomicU32 {
         self.map.word(self.consumer)
     }
 
-    fn needs_wakeup(&self) -> bool {
+    pub(super) fn needs_wakeup(&self) -> bool {
         self.map.word(self.flags).load(Ordering::Relaxed) & libc::XDP_RING_NEED_WAKEUP != 0
     }
 
@@ -109,12 +110,12 @@ impl<D: Desc> Ring<D> {
 
     /// The descriptor in slot `idx`; the caller owns it: it lies between the
     /// consumer and producer indices it has loaded.
-    fn read(&self, idx: u32) -> D {
+    pub(super) fn read(&self, idx: u32) -> D {
         D::load(&self.map, self.slot(idx))
     }
 
     /// Fill slot `idx`; it is ours until we publish the producer index past it.
-    fn write(&mut self, idx: u32, d: D) {
+    pub(super) fn write(&mut self, idx: u32, d: D) {
         let off = self.slot(idx);
         d.store(&mut self.map, off);
     }
@@ -123,8 +124,9 @@ impl<D: Desc> Ring<D> {
 /// Sizes of one socket's rings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct XskSize {
-    /// Entries in each of the four rings (a power of two); the UMEM holds twice as
-    /// many frames (an RX half and a TX half).
+    /// Entries in each of the four rings (a power of two); a socket brings
+    /// twice as many frames to its UMEM (as many as its fill ring holds, and
+    /// as many again for the pool its TX queue sends from).
     pub entries: u32,
 }
 
@@ -161,7 +163,11 @@ fn setsockopt_at<T>(
     .map_err(|e| with_context(e, what))
 }
 
-fn getsockopt<T>(fd: RawFd, opt: libc::c_int, val: &mut T) -> io::Result<libc::socklen_t> {
+pub(super) fn getsockopt<T>(
+    fd: RawFd,
+    opt: libc::c_int,
+    val: &mut T,
+) -> io::Result<libc::socklen_t> {
     let mut len = size_of::<T>() as libc::socklen_t;
     // SAFETY: `val` is a valid, writable `T`; `len` tells the kernel its size.
     cvt(unsafe { libc::getsockopt(fd, libc::SOL_XDP, opt, (val as *mut T).cast(), &mut len) })?;
@@ -186,7 +192,7 @@ pub struct XskOptions {
     pub busy_poll: Option<u16>,
 }
 
-/// An open socket: its two halves, and what the kernel granted.
+/// An open socket: its two queues, and what the kernel granted.
 pub struct Xsk {
     pub rx: XskRx,
     pub tx: XskTx,
@@ -228,12 +234,18 @@ fn busy_poll(fd: &OwnedFd, budget: u16) -> io::Result<()> {
 
 /// Bind `fd` to `queue` of `ifindex` with `flags` (plus need_wakeup).
 fn bind(fd: &OwnedFd, ifindex: u32, queue: u32, flags: u16) -> io::Result<()> {
+    bind_to(fd, ifindex, queue, libc::XDP_USE_NEED_WAKEUP | flags, 0)
+}
+
+/// `bind(2)` with these `sockaddr_xdp` fields.
+fn bind_to(fd: &OwnedFd, ifindex: u32, queue: u32, flags: u16, shared: u32) -> io::Result<()> {
     // SAFETY: sockaddr_xdp is plain old data; all-zero is a valid value.
     let mut sa: libc::sockaddr_xdp = unsafe { zeroed() };
     sa.sxdp_family = libc::AF_XDP as u16;
-    sa.sxdp_flags = libc::XDP_USE_NEED_WAKEUP | flags;
+    sa.sxdp_flags = flags;
     sa.sxdp_ifindex = ifindex;
     sa.sxdp_queue_id = queue;
+    sa.sxdp_shared_umem_fd = shared;
     // SAFETY: `sa` is a valid sockaddr_xdp and the length given is its size.
     cvt(unsafe {
         libc::bind(
@@ -245,28 +257,45 @@ fn bind(fd: &OwnedFd, ifindex: u32, queue: u32, flags: u16) -> io::Result<()> {
     .map(drop)
 }
 
-/// Open an AF_XDP socket on `ifindex`'s receive queue `queue`, split into its
-/// receive and transmit halves: zero-copy if the driver can, copy mode
-/// otherwise ([`Xsk::zero_copy`] says which). Register the RX half with the
-/// NIC's [`XdpProgram`](super::XdpProgram) to start receiving.
-pub fn open(ifindex: u32, queue: u32, opts: XskOptions) -> io::Result<Xsk> {
-    let n = opts.size.entries;
+/// Bind in zero-copy mode where the driver can (the frames are DMAed into the
+/// UMEM), copy mode otherwise (veth, generic XDP). True for zero-copy.
+fn bind_any(fd: &OwnedFd, (ifindex, queue): (u32, u32)) -> io::Result<bool> {
+    if bind(fd, ifindex, queue, libc::XDP_ZEROCOPY).is_ok() {
+        return Ok(true);
+    }
+    bind(fd, ifindex, queue, libc::XDP_COPY).map_err(|e| with_context(e, "bind(AF_XDP)"))?;
+    Ok(false)
+}
+
+/// A socket with its four rings mapped, not yet bound.
+pub(super) struct Socket {
+    pub(super) fd: OwnedFd,
+    pub(super) rx: Ring<libc::xdp_desc>,
+    pub(super) tx: Ring<libc::xdp_desc>,
+    pub(super) fill: Ring<u64>,
+    pub(super) comp: Ring<u64>,
+}
+
+/// A new AF_XDP socket with rings of `n` entries, registering `umem` if given
+/// (a socket that will share another's UMEM registers none, but has fill and
+/// completion rings of its own: Linux 5.10 or later).
+fn socket(n: u32, umem: Option<&Mmap>) -> io::Result<Socket> {
     // SAFETY: plain socket(2) call.
     let fd = owned(
         cvt(unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })
             .map_err(|e| with_context(e, "socket(AF_XDP)"))?,
     );
-    let half = n as usize * FRAME_SIZE as usize;
-    let umem = Mmap::anonymous(2 * half, "mmap(UMEM)")?;
-    let reg = libc::xdp_umem_reg {
-        addr: umem.addr(),
-        len: umem.len() as u64,
-        chunk_size: FRAME_SIZE,
-        headroom: 0,
-        flags: 0,
-        tx_metadata_len: 0,
-    };
-    setsockopt(&fd, libc::XDP_UMEM_REG, &reg, "XDP_UMEM_REG")?;
+    if let Some(umem) = umem {
+        let reg = libc::xdp_umem_reg {
+            addr: umem.addr(),
+            len: umem.len() as u64,
+            chunk_size: FRAME_SIZE,
+            headroom: 0,
+            flags: 0,
+            tx_metadata_len: 0,
+        };
+        setsockopt(&fd, libc::XDP_UMEM_REG, &reg, "XDP_UMEM_REG")?;
+    }
     for (opt, what) in [
         (libc::XDP_UMEM_FILL_RING, "XDP_UMEM_FILL_RING"),
         (libc::XDP_UMEM_COMPLETION_RING, "XDP_UMEM_COMPLETION_RING"),
@@ -284,282 +313,162 @@ pub fn open(ifindex: u32, queue: u32, opts: XskOptions) -> io::Result<Xsk> {
             "kernel too old for AF_XDP ring flags (needs Linux 5.4 or later)",
         ));
     }
-    let rx = Ring::<libc::xdp_desc>::map(
+    let rx = Ring::map(
         &fd,
         &off.rx,
         n,
         libc::XDP_PGOFF_RX_RING as u64,
         "mmap(XDP RX ring)",
     )?;
-    let tx = Ring::<libc::xdp_desc>::map(
+    let tx = Ring::map(
         &fd,
         &off.tx,
         n,
         libc::XDP_PGOFF_TX_RING as u64,
         "mmap(XDP TX ring)",
     )?;
-    let mut fill = Ring::<u64>::map(
+    let fill = Ring::map(
         &fd,
         &off.fr,
         n,
         libc::XDP_UMEM_PGOFF_FILL_RING,
         "mmap(XDP fill ring)",
     )?;
-    let comp = Ring::<u64>::map(
+    let comp = Ring::map(
         &fd,
         &off.cr,
         n,
         libc::XDP_UMEM_PGOFF_COMPLETION_RING,
         "mmap(XDP completion ring)",
     )?;
-    // The RX half: every frame starts in the fill ring.
-    for i in 0..n {
-        fill.write(i, u64::from(i) * u64::from(FRAME_SIZE));
-    }
-    fill.producer().store(n, Ordering::Release);
+    Ok(Socket {
+        fd,
+        rx,
+        tx,
+        fill,
+        comp,
+    })
+}
 
-    // Zero-copy where the driver has it (the frames are DMAed into the UMEM),
-    // copy mode otherwise (veth, generic XDP).
-    let zero_copy = bind(&fd, ifindex, queue, libc::XDP_ZEROCOPY).is_ok();
-    if !zero_copy {
-        bind(&fd, ifindex, queue, libc::XDP_COPY).map_err(|e| with_context(e, "bind(AF_XDP)"))?;
-    }
-    let busy_poll_refused = opts.busy_poll.and_then(|b| busy_poll(&fd, b).err());
+/// Frame addresses `first..first + n` (in frames) of a UMEM.
+fn frames(first: u32, n: u32) -> impl Iterator<Item = u64> {
+    (u64::from(first)..u64::from(first) + u64::from(n)).map(|i| i * u64::from(FRAME_SIZE))
+}
 
-    let fd = Arc::new(fd);
-    let (rx_half, tx_half) = umem.split(half);
-    let tx_base = u64::from(n) * u64::from(FRAME_SIZE);
-    let free = (0..u64::from(n))
-        .rev()
-        .map(|i| tx_base + i * u64::from(FRAME_SIZE))
-        .collect();
+impl Socket {
+    /// Give the kernel frames `first..first + n` to receive into (before bind).
+    fn fill(&mut self, first: u32, n: u32) {
+        for (i, addr) in (0..n).zip(frames(first, n)) {
+            self.fill.write(i, addr);
+        }
+        self.fill.producer().store(n, Ordering::Release);
+    }
+}
+
+/// Open an AF_XDP socket on `ifindex`'s receive queue `queue`, with a UMEM of
+/// its own, split into its receive and transmit queues: zero-copy if the
+/// driver can, copy mode otherwise ([`Xsk::zero_copy`] says which). Register
+/// the RX queue with the NIC's [`XdpProgram`](super::XdpProgram) to start
+/// receiving.
+pub fn open(ifindex: u32, queue: u32, opts: XskOptions) -> io::Result<Xsk> {
+    let n = opts.size.entries;
+    let umem = Arc::new(umem(2 * n)?);
+    let mut s = socket(n, Some(&umem))?;
+    s.fill(0, n);
+    let zero_copy = bind_any(&s.fd, (ifindex, queue))?;
+    let busy_poll_refused = opts.busy_poll.and_then(|b| busy_poll(&s.fd, b).err());
+    let pool = Pool::new(frames(n, n), 2 * n as usize);
+    let (rx, tx) = s.queues(&umem, &pool, opts);
     Ok(Xsk {
-        rx: XskRx {
-            fd: Arc::clone(&fd),
-            umem: rx_half,
-            rx,
-            fill,
-            cons: 0,
-            prod: 0,
-            fill_prod: n,
-            dropped: 0,
-            busy: opts.busy_poll.is_some(),
-        },
-        tx: XskTx {
-            fd,
-            umem: tx_half,
-            tx,
-            comp,
-            free,
-            prod: 0,
-            published: 0,
-            comp_cons: 0,
-        },
+        rx,
+        tx,
         zero_copy,
         busy_poll_refused,
     })
 }
 
-/// The receive half of an AF_XDP socket.
-pub struct XskRx {
-    pub(super) fd: Arc<OwnedFd>,
-    /// The RX half of the UMEM.
-    umem: MmapPart,
-    rx: Ring<libc::xdp_desc>,
-    fill: Ring<u64>,
-    /// Our copy of the RX consumer index (published on every `advance`).
-    cons: u32,
-    /// The RX producer index as last loaded.
-    prod: u32,
-    fill_prod: u32,
-    dropped: u64,
-    /// Preferred busy polling: an empty RX ring is refilled from our syscall.
-    busy: bool,
+/// A UMEM of `frames` frames.
+fn umem(frames: u32) -> io::Result<Mmap> {
+    Mmap::anonymous(frames as usize * FRAME_SIZE as usize, "mmap(UMEM)")
 }
 
-impl XskRx {
-    /// The bytes of a received frame. The frame is ours: the kernel wrote it
-    /// before publishing the descriptor and does not reuse it until we put its
-    /// address back in the fill ring in `advance`, which needs `&mut self` and
-    /// so ends this borrow.
-    fn frame(&self, d: &libc::xdp_desc) -> &[u8] {
-        // Frames of the RX half only, as the kernel hands them out; anything else
-        // reads as empty (a counted drop in the worker).
-        self.umem
-            .get(d.addr as usize, d.len as usize)
-            .unwrap_or(&[])
-    }
+/// One worker's sockets on both NICs.
+pub struct XskPair {
+    pub ext: Xsk,
+    pub int: Xsk,
+    /// Why the internal NIC's socket has a UMEM of its own, if the kernel
+    /// refused to share the external one's (then every frame forwarded is
+    /// copied from one UMEM to the other).
+    pub unshared: Option<io::Error>,
 }
 
-impl RxQueue for XskRx {
-    #[inline]
-    fn peek(&mut self) -> Option<RxFrame<'_>> {
-        if self.cons == self.prod {
-            self.prod = self.rx.producer().load(Ordering::Acquire);
-            if self.cons == self.prod {
-                // Nothing ready: a syscall only if the driver asked to be woken
-                // (need_wakeup on the fill ring, zero-copy drivers) or busy
-                // polling drives the queue; never per frame.
-                if self.busy || self.fill.needs_wakeup() {
-                    wake(&self.fd);
-                }
-                return None;
-            }
-        }
-        let d = self.rx.read(self.cons);
-        let data = self.frame(&d);
-        Some(RxFrame {
-            data,
-            meta: RxMeta {
-                wire_len: d.len,
-                csum_partial: checksum::looks_partial(data),
-                csum_valid: false,
-                vlan: false,
-            },
-        })
-    }
-
-    #[inline]
-    fn advance(&mut self) {
-        if self.cons == self.prod {
-            return;
-        }
-        let d = self.rx.read(self.cons);
-        // The fill ring has room: it has as many slots as the RX half has frames.
-        self.fill
-            .write(self.fill_prod, d.addr & !u64::from(FRAME_SIZE - 1));
-        self.fill_prod = self.fill_prod.wrapping_add(1);
-        self.fill
-            .producer()
-            .store(self.fill_prod, Ordering::Release);
-        self.cons = self.cons.wrapping_add(1);
-        self.rx.consumer().store(self.cons, Ordering::Release);
-    }
-
-    fn poll_fd(&self) -> Option<RawFd> {
-        Some(self.fd.as_raw_fd())
-    }
-
-    fn take_kernel_drops(&mut self) -> u64 {
-        // SAFETY: xdp_statistics is plain old data; all-zero is a valid value.
-        let mut st: libc::xdp_statistics = unsafe { zeroed() };
-        if getsockopt(self.fd.as_raw_fd(), libc::XDP_STATISTICS, &mut st).is_err() {
-            return 0;
-        }
-        let total = st.rx_dropped + st.rx_ring_full;
-        let new = total.saturating_sub(self.dropped);
-        self.dropped = total;
-        new
-    }
-}
-
-/// `recvfrom(2)` with no buffer: runs the driver's RX (a busy poll of the NIC
-/// queue when preferred busy polling is on) so the ring gets frames.
-fn wake(fd: &OwnedFd) {
-    // SAFETY: no buffer and no address are passed; the kernel only polls the
-    // socket's queue.
-    unsafe {
-        libc::recvfrom(
-            fd.as_raw_fd(),
-            std::ptr::null_mut(),
-            0,
-            libc::MSG_DONTWAIT,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
+/// Open a worker's sockets on `ext` and `int` (each `(ifindex, queue)`) on one
+/// UMEM, so a frame received on either can be sent on the other from its own
+/// buffer (`RxQueue::lend`, `TxQueue::send_lent`). The second socket binds
+/// with `XDP_SHARED_UMEM` (on another device: Linux 5.10 or later) and so
+/// inherits the first one's mode (zero-copy or copy); if the kernel refuses,
+/// it gets a UMEM of its own ([`XskPair::unshared`] says why).
+///
+/// The UMEM holds `4 * entries` frames: each fill ring starts full, the rest
+/// is the pool both TX queues send locally made frames from and both RX queues
+/// refill their fill rings from when they lend frames to TX.
+pub fn open_pair(ext: (u32, u32), int: (u32, u32), opts: XskOptions) -> io::Result<XskPair> {
+    let n = opts.size.entries;
+    let umem = Arc::new(umem(4 * n)?);
+    let mut a = socket(n, Some(&umem))?;
+    a.fill(0, n);
+    let zero_copy = bind_any(&a.fd, ext)?;
+    let refused = |fd: &OwnedFd| opts.busy_poll.and_then(|b| busy_poll(fd, b).err());
+    let ext_refused = refused(&a.fd);
+    let shared = socket(n, None).and_then(|mut b| {
+        b.fill(n, n);
+        // Shared sockets give no mode flags: they take the first socket's.
+        bind_to(
+            &b.fd,
+            int.0,
+            int.1,
+            libc::XDP_SHARED_UMEM,
+            a.fd.as_raw_fd() as u32,
         )
-    };
-}
-
-/// The transmit half of an AF_XDP socket.
-pub struct XskTx {
-    fd: Arc<OwnedFd>,
-    /// The TX half of the UMEM.
-    umem: MmapPart,
-    tx: Ring<libc::xdp_desc>,
-    comp: Ring<u64>,
-    /// TX-half frames that are ours to fill (top = next slot).
-    free: Vec<u64>,
-    /// Next TX descriptor to write.
-    prod: u32,
-    /// TX producer index as last published to the kernel.
-    published: u32,
-    comp_cons: u32,
-}
-
-impl XskTx {
-    /// Take back the frames the kernel has sent.
-    fn reclaim(&mut self) {
-        let prod = self.comp.producer().load(Ordering::Acquire);
-        if prod == self.comp_cons {
-            return;
+        .map_err(|e| with_context(e, "bind(AF_XDP, XDP_SHARED_UMEM)"))?;
+        Ok(b)
+    });
+    match shared {
+        Ok(b) => {
+            let int_refused = refused(&b.fd);
+            let pool = Pool::new(frames(2 * n, 2 * n), 4 * n as usize);
+            let (erx, etx) = a.queues(&umem, &pool, opts);
+            let (irx, itx) = b.queues(&umem, &pool, opts);
+            Ok(XskPair {
+                ext: Xsk {
+                    rx: erx,
+                    tx: etx,
+                    zero_copy,
+                    busy_poll_refused: ext_refused,
+                },
+                int: Xsk {
+                    rx: irx,
+                    tx: itx,
+                    zero_copy,
+                    busy_poll_refused: int_refused,
+                },
+                unshared: None,
+            })
         }
-        while self.comp_cons != prod {
-            let addr = self.comp.read(self.comp_cons);
-            // Never more than the TX half's frames are outstanding, so this never
-            // grows the vector past its capacity.
-            self.free.push(addr & !u64::from(FRAME_SIZE - 1));
-            self.comp_cons = self.comp_cons.wrapping_add(1);
+        Err(e) => {
+            // The frames meant for the second fill ring join the pool.
+            let pool = Pool::new(frames(n, 3 * n), 4 * n as usize);
+            let (rx, tx) = a.queues(&umem, &pool, opts);
+            Ok(XskPair {
+                ext: Xsk {
+                    rx,
+                    tx,
+                    zero_copy,
+                    busy_poll_refused: ext_refused,
+                },
+                int: open(int.0, int.1, opts)?,
+                unshared: Some(e),
+            })
         }
-        self.comp
-            .consumer()
-            .store(self.comp_cons, Ordering::Release);
-    }
-
-    /// Frames handed to the kernel and not yet sent.
-    fn unsent(&self) -> bool {
-        self.tx.consumer().load(Ordering::Acquire) != self.published
-    }
-}
-
-impl TxQueue for XskTx {
-    #[inline]
-    fn slot(&mut self) -> Option<&mut [u8]> {
-        if self.free.is_empty() {
-            self.reclaim();
-        }
-        let &addr = self.free.last()?;
-        // A whole frame of the TX half that is on our free list: the kernel has
-        // completed it or never had it, and only this `XskTx` touches the TX half.
-        self.umem.get_mut(addr as usize, FRAME_SIZE as usize)
-    }
-
-    #[inline]
-    fn commit(&mut self, len: usize) {
-        let Some(addr) = self.free.pop() else {
-            return;
-        };
-        self.tx.write(
-            self.prod,
-            libc::xdp_desc {
-                addr,
-                len: len.min(FRAME_SIZE as usize) as u32,
-                options: 0,
-            },
-        );
-        self.prod = self.prod.wrapping_add(1);
-    }
-
-    fn flush(&mut self) -> usize {
-        let n = self.prod.wrapping_sub(self.published) as usize;
-        if n > 0 {
-            self.published = self.prod;
-            self.tx.producer().store(self.prod, Ordering::Release);
-        }
-        // Kick only when the kernel asks through the ring's need_wakeup flag:
-        // copy mode keeps it set (it sends only from sendto(2), at most a few
-        // dozen frames per call), zero-copy drivers set it when their TX stops.
-        let mut kicks = 0;
-        while kicks < KICKS_MAX && self.tx.needs_wakeup() && self.unsent() {
-            kicks += 1;
-            // EAGAIN: a batch went out and more remain. Anything else (ENOBUFS,
-            // EBUSY, ENETDOWN): try again at the next flush.
-            if let Err(e) = kick(&self.fd)
-                && e.raw_os_error() != Some(libc::EAGAIN)
-            {
-                break;
-            }
-        }
-        self.reclaim();
-        n
     }
 }

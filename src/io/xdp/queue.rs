@@ -1,0 +1,363 @@
+//! The receive and transmit queues of an AF_XDP socket ([`XskRx`],
+//! [`XskTx`]), over the UMEM their worker's sockets share (`umem`).
+
+use super::FRAME_SIZE;
+use super::umem::{Frames, Pool, base};
+use super::xsk::{KICKS_MAX, Ring, Socket, XskOptions, getsockopt};
+use crate::io::ring::{Mmap, kick};
+use crate::io::{Lent, RxFrame, RxMeta, RxQueue, TxQueue, Umem};
+use crate::wire::checksum;
+use std::mem::zeroed;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+impl Socket {
+    /// The bound socket's queues, on `umem` whose free frames are in `pool`.
+    pub(super) fn queues(
+        self,
+        umem: &Arc<Mmap>,
+        pool: &Arc<Pool>,
+        opts: XskOptions,
+    ) -> (XskRx, XskTx) {
+        let fd = Arc::new(self.fd);
+        let n = opts.size.entries;
+        (
+            XskRx {
+                fd: Arc::clone(&fd),
+                frames: Frames::new(umem, pool),
+                rx: self.rx,
+                fill: self.fill,
+                cons: 0,
+                prod: 0,
+                fill_prod: n,
+                owed: 0,
+                dropped: 0,
+                busy: opts.busy_poll.is_some(),
+            },
+            XskTx {
+                fd,
+                frames: Frames::new(umem, pool),
+                tx: self.tx,
+                comp: self.comp,
+                prod: 0,
+                published: 0,
+                tx_cons: 0,
+                comp_cons: 0,
+                size: n,
+            },
+        )
+    }
+}
+
+/// The receive queue of an AF_XDP socket.
+pub struct XskRx {
+    pub(super) fd: Arc<OwnedFd>,
+    frames: Frames,
+    rx: Ring<libc::xdp_desc>,
+    fill: Ring<u64>,
+    /// Our copy of the RX consumer index (published on every `advance`).
+    cons: u32,
+    /// The RX producer index as last loaded.
+    prod: u32,
+    fill_prod: u32,
+    /// Fill-ring slots left empty by frames lent to TX, to refill from the
+    /// pool: `fill_prod - cons + owed` is always the fill ring's size.
+    owed: u32,
+    dropped: u64,
+    /// Preferred busy polling: an empty RX ring is refilled from our syscall.
+    busy: bool,
+}
+
+impl XskRx {
+    /// Refill the fill-ring slots lent frames left empty, from the free frames.
+    #[inline]
+    fn repay(&mut self) {
+        let start = self.fill_prod;
+        while self.owed > 0 {
+            let Some(addr) = self.frames.take() else {
+                break;
+            };
+            self.fill.write(self.fill_prod, addr);
+            self.fill_prod = self.fill_prod.wrapping_add(1);
+            self.owed -= 1;
+        }
+        if self.fill_prod != start {
+            self.fill
+                .producer()
+                .store(self.fill_prod, Ordering::Release);
+        }
+    }
+}
+
+impl RxQueue for XskRx {
+    #[inline]
+    fn peek(&mut self) -> Option<RxFrame<'_>> {
+        if self.cons == self.prod {
+            self.prod = self.rx.producer().load(Ordering::Acquire);
+            if self.cons == self.prod {
+                if self.owed > 0 {
+                    self.repay();
+                }
+                // Nothing ready: a syscall only if the driver asked to be woken
+                // (need_wakeup on the fill ring, zero-copy drivers) or busy
+                // polling drives the queue; never per frame.
+                if self.busy || self.fill.needs_wakeup() {
+                    wake(&self.fd);
+                }
+                return None;
+            }
+        }
+        let d = self.rx.read(self.cons);
+        // The frame is ours: the kernel wrote it before publishing the
+        // descriptor and does not reuse it until we give its address back.
+        // An address outside the UMEM reads as empty (a counted drop).
+        let data = self.frames.bytes(d.addr, d.len).unwrap_or(&[]);
+        Some(RxFrame {
+            data,
+            meta: RxMeta {
+                wire_len: d.len,
+                csum_partial: checksum::looks_partial(data),
+                csum_valid: false,
+                vlan: false,
+            },
+        })
+    }
+
+    #[inline]
+    fn advance(&mut self) {
+        if self.cons == self.prod {
+            return;
+        }
+        let d = self.rx.read(self.cons);
+        // The fill ring has room: `fill_prod - cons` never exceeds its size.
+        self.fill.write(self.fill_prod, base(d.addr));
+        self.fill_prod = self.fill_prod.wrapping_add(1);
+        self.fill
+            .producer()
+            .store(self.fill_prod, Ordering::Release);
+        self.cons = self.cons.wrapping_add(1);
+        self.rx.consumer().store(self.cons, Ordering::Release);
+        if self.owed > 0 {
+            // The pool ran dry when frames were lent: try again.
+            self.repay();
+        }
+    }
+
+    fn poll_fd(&self) -> Option<RawFd> {
+        Some(self.fd.as_raw_fd())
+    }
+
+    fn umem(&self) -> Option<Umem> {
+        Some(self.frames.id())
+    }
+
+    #[inline]
+    fn peek_mut(&mut self) -> Option<&mut [u8]> {
+        if self.cons == self.prod {
+            return None;
+        }
+        let d = self.rx.read(self.cons);
+        // The frame at the cursor, held by this queue as in `peek`.
+        self.frames.bytes_mut(d.addr, d.len)
+    }
+
+    #[inline]
+    fn lend(&mut self) -> Option<Lent> {
+        if self.cons == self.prod {
+            return None;
+        }
+        let d = self.rx.read(self.cons);
+        self.cons = self.cons.wrapping_add(1);
+        self.rx.consumer().store(self.cons, Ordering::Release);
+        self.owed += 1;
+        self.repay();
+        Some(Lent {
+            umem: self.frames.id(),
+            addr: d.addr,
+        })
+    }
+
+    fn give_back(&mut self, frame: Lent) {
+        self.frames.give(frame.addr);
+        self.repay();
+    }
+
+    fn take_kernel_drops(&mut self) -> u64 {
+        // SAFETY: xdp_statistics is plain old data; all-zero is a valid value.
+        let mut st: libc::xdp_statistics = unsafe { zeroed() };
+        if getsockopt(self.fd.as_raw_fd(), libc::XDP_STATISTICS, &mut st).is_err() {
+            return 0;
+        }
+        let total = st.rx_dropped + st.rx_ring_full;
+        let new = total.saturating_sub(self.dropped);
+        self.dropped = total;
+        new
+    }
+}
+
+impl Drop for XskRx {
+    fn drop(&mut self) {
+        // In the fill ring, the kernel's hands or the RX ring.
+        self.frames.in_rings = self.fill_prod.wrapping_sub(self.cons) as usize;
+    }
+}
+
+/// `recvfrom(2)` with no buffer: runs the driver's RX (a busy poll of the NIC
+/// queue when preferred busy polling is on) so the ring gets frames.
+fn wake(fd: &OwnedFd) {
+    // SAFETY: no buffer and no address are passed; the kernel only polls the
+    // socket's queue.
+    unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            std::ptr::null_mut(),
+            0,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+}
+
+/// The transmit queue of an AF_XDP socket.
+pub struct XskTx {
+    fd: Arc<OwnedFd>,
+    frames: Frames,
+    tx: Ring<libc::xdp_desc>,
+    comp: Ring<u64>,
+    /// Next TX descriptor to write.
+    prod: u32,
+    /// TX producer index as last published to the kernel.
+    published: u32,
+    /// The kernel's TX consumer index as last loaded.
+    tx_cons: u32,
+    comp_cons: u32,
+    /// Entries in the TX ring.
+    size: u32,
+}
+
+impl XskTx {
+    /// Take back the frames the kernel has sent.
+    fn reclaim(&mut self) {
+        let prod = self.comp.producer().load(Ordering::Acquire);
+        if prod == self.comp_cons {
+            return;
+        }
+        while self.comp_cons != prod {
+            let addr = self.comp.read(self.comp_cons);
+            self.frames.give(addr);
+            self.comp_cons = self.comp_cons.wrapping_add(1);
+        }
+        self.comp
+            .consumer()
+            .store(self.comp_cons, Ordering::Release);
+    }
+
+    /// Frames handed to the kernel and not yet sent.
+    fn unsent(&self) -> bool {
+        self.tx.consumer().load(Ordering::Acquire) != self.published
+    }
+
+    /// Whether the TX ring has a free descriptor: frames from the pool and
+    /// frames lent by RX queues both go into it, more than it holds at times.
+    #[inline]
+    fn room(&mut self) -> bool {
+        if self.prod.wrapping_sub(self.tx_cons) < self.size {
+            return true;
+        }
+        self.tx_cons = self.tx.consumer().load(Ordering::Acquire);
+        self.prod.wrapping_sub(self.tx_cons) < self.size
+    }
+
+    fn push(&mut self, addr: u64, len: usize) {
+        self.tx.write(
+            self.prod,
+            libc::xdp_desc {
+                addr,
+                len: len.min(FRAME_SIZE as usize) as u32,
+                options: 0,
+            },
+        );
+        self.prod = self.prod.wrapping_add(1);
+    }
+}
+
+impl TxQueue for XskTx {
+    #[inline]
+    fn slot(&mut self) -> Option<&mut [u8]> {
+        if !self.room() {
+            return None;
+        }
+        let addr = match self.frames.next() {
+            Some(a) => a,
+            None => {
+                self.reclaim();
+                self.frames.next()?
+            }
+        };
+        // A whole free frame of this queue's cache: the kernel has completed it
+        // or never had it.
+        self.frames.bytes_mut(addr, FRAME_SIZE)
+    }
+
+    #[inline]
+    fn commit(&mut self, len: usize) {
+        if !self.room() {
+            return;
+        }
+        let Some(addr) = self.frames.take() else {
+            return;
+        };
+        self.push(addr, len);
+    }
+
+    fn flush(&mut self) -> usize {
+        let n = self.prod.wrapping_sub(self.published) as usize;
+        if n > 0 {
+            self.published = self.prod;
+            self.tx.producer().store(self.prod, Ordering::Release);
+        }
+        // Kick only when the kernel asks through the ring's need_wakeup flag:
+        // copy mode keeps it set (it sends only from sendto(2), at most a few
+        // dozen frames per call), zero-copy drivers set it when their TX stops.
+        let mut kicks = 0;
+        while kicks < KICKS_MAX && self.tx.needs_wakeup() && self.unsent() {
+            kicks += 1;
+            // EAGAIN: a batch went out and more remain. Anything else (ENOBUFS,
+            // EBUSY, ENETDOWN): try again at the next flush.
+            if let Err(e) = kick(&self.fd)
+                && e.raw_os_error() != Some(libc::EAGAIN)
+            {
+                break;
+            }
+        }
+        self.reclaim();
+        n
+    }
+
+    fn umem(&self) -> Option<Umem> {
+        Some(self.frames.id())
+    }
+
+    #[inline]
+    fn can_send_lent(&mut self) -> bool {
+        self.room()
+    }
+
+    #[inline]
+    fn send_lent(&mut self, frame: Lent, len: usize) -> Result<(), Lent> {
+        if frame.umem != self.frames.id() || !self.room() {
+            return Err(frame);
+        }
+        self.push(frame.addr, len);
+        Ok(())
+    }
+}
+
+impl Drop for XskTx {
+    fn drop(&mut self) {
+        // In the TX ring, the kernel's hands or the completion ring.
+        self.frames.in_rings = self.prod.wrapping_sub(self.comp_cons) as usize;
+    }
+}

@@ -1,0 +1,248 @@
+//! A UMEM's frames and who holds them: the free frames no ring holds sit in a
+//! [`Pool`] shared by every queue on the UMEM, each queue keeping a small cache
+//! ([`Frames`]) that it fills from and spills to the pool [`BATCH`] frames at a
+//! time, so the pool's lock is taken once per batch, never per frame.
+//!
+//! Every frame is in exactly one place at any time: a fill ring or the kernel's
+//! RX side, an RX ring not yet consumed, a TX ring or the kernel's TX side, a
+//! completion ring, a queue's cache, or the pool. A queue reads or writes the
+//! bytes of the frames it holds only (an RX queue: the frame at its cursor; a TX
+//! queue: the free frame it fills), which is what makes [`Frames::bytes_mut`]
+//! sound. When the last queue of a UMEM is dropped, the pool checks that the
+//! frames the queues held and its own add up to the UMEM's (a leak or a double
+//! free would show there).
+
+use super::FRAME_SIZE;
+use crate::io::Umem;
+use crate::io::ring::Mmap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Frames moved between a queue's cache and the pool at once.
+pub(super) const BATCH: usize = 32;
+
+/// The free frames of a UMEM that no queue holds.
+pub(super) struct Pool {
+    free: Mutex<Vec<u64>>,
+    /// Frames in the UMEM.
+    total: usize,
+    /// Frames the queues dropped so far said they held (with the kernel).
+    held: AtomicUsize,
+}
+
+impl Pool {
+    /// A pool of `free`, in a UMEM of `total` frames; room for all of them, so
+    /// giving frames back never allocates.
+    pub(super) fn new(free: impl Iterator<Item = u64>, total: usize) -> Arc<Self> {
+        let mut v = Vec::with_capacity(total);
+        v.extend(free);
+        Arc::new(Self {
+            free: Mutex::new(v),
+            total,
+            held: AtomicUsize::new(0),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<u64>> {
+        // A queue that panicked holding the lock left a valid vector.
+        self.free.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Frames in the pool now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let (free, held) = (self.lock().len(), self.held.load(Ordering::Relaxed));
+        if free + held != self.total {
+            eprintln!(
+                "ringvs: AF_XDP UMEM bookkeeping: {free} free and {held} held frames of {}",
+                self.total
+            );
+        }
+    }
+}
+
+/// One queue's view of its UMEM: the memory, the pool, and the queue's cache of
+/// free frames (at most `2 * BATCH`).
+pub(super) struct Frames {
+    map: Arc<Mmap>,
+    pool: Arc<Pool>,
+    local: Vec<u64>,
+    /// Frames this queue holds besides `local`: in its rings or the kernel's
+    /// hands (the queue keeps it up to date only for the check at drop).
+    pub(super) in_rings: usize,
+}
+
+impl Frames {
+    pub(super) fn new(map: &Arc<Mmap>, pool: &Arc<Pool>) -> Self {
+        Self {
+            map: Arc::clone(map),
+            pool: Arc::clone(pool),
+            local: Vec::with_capacity(2 * BATCH),
+            in_rings: 0,
+        }
+    }
+
+    /// Which UMEM this is.
+    pub(super) fn id(&self) -> Umem {
+        Umem(self.map.addr())
+    }
+
+    /// The next free frame [`Frames::take`] would give, taking a batch from the
+    /// pool if the cache is empty.
+    #[inline]
+    pub(super) fn next(&mut self) -> Option<u64> {
+        if self.local.is_empty() {
+            let mut free = self.pool.lock();
+            let k = free.len().saturating_sub(BATCH);
+            self.local.extend(free.drain(k..));
+        }
+        self.local.last().copied()
+    }
+
+    /// A free frame, now held by the caller's rings.
+    #[inline]
+    pub(super) fn take(&mut self) -> Option<u64> {
+        self.next()?;
+        self.local.pop()
+    }
+
+    /// A frame back from the caller's rings (its address, any offset inside it).
+    #[inline]
+    pub(super) fn give(&mut self, addr: u64) {
+        if self.local.len() == self.local.capacity() {
+            let k = self.local.len() - BATCH;
+            self.pool.lock().extend(self.local.drain(k..));
+        }
+        self.local.push(base(addr));
+    }
+
+    /// `off..off + len` lies inside one frame of the UMEM.
+    fn holds(&self, off: u64, len: u32) -> bool {
+        off.checked_add(u64::from(len)).is_some_and(|end| {
+            base(off) + u64::from(FRAME_SIZE) >= end && end <= self.map.len() as u64
+        })
+    }
+
+    /// Bytes `off..off + len` of a frame the caller holds, if they lie in one
+    /// frame of the UMEM.
+    #[inline]
+    pub(super) fn bytes(&self, off: u64, len: u32) -> Option<&[u8]> {
+        self.holds(off, len)
+            .then(|| self.map.bytes(off as usize, len as usize))
+    }
+
+    /// As [`Frames::bytes`], writable. The caller holds the frame (the kernel
+    /// handed it over in an RX or completion ring, or it is a free frame of
+    /// this queue's): no other queue on the UMEM reads or writes it meanwhile.
+    #[inline]
+    pub(super) fn bytes_mut(&mut self, off: u64, len: u32) -> Option<&mut [u8]> {
+        if !self.holds(off, len) {
+            return None;
+        }
+        // SAFETY: in one frame of the mapping (checked above, `frame_mut`
+        // checks again). The frame is held by this queue alone (see the module
+        // doc: every frame is in one place, and a queue touches only the frames
+        // it holds), and `&mut self` keeps this the only borrow through this
+        // queue; the kernel leaves a frame alone while a queue holds it.
+        Some(unsafe { self.map.frame_mut(off as usize, len as usize) })
+    }
+}
+
+impl Drop for Frames {
+    fn drop(&mut self) {
+        self.pool
+            .held
+            .fetch_add(self.local.len() + self.in_rings, Ordering::Relaxed);
+    }
+}
+
+/// The start of the frame holding UMEM address `addr`.
+#[inline]
+pub(super) fn base(addr: u64) -> u64 {
+    addr & !u64::from(FRAME_SIZE - 1)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    const TOTAL: u32 = 256;
+
+    fn umem() -> (Arc<Mmap>, Arc<Pool>) {
+        let map = Mmap::anonymous(TOTAL as usize * FRAME_SIZE as usize, "test UMEM").unwrap();
+        let pool = Pool::new(
+            (0..u64::from(TOTAL)).map(|i| i * u64::from(FRAME_SIZE)),
+            TOTAL as usize,
+        );
+        (Arc::new(map), pool)
+    }
+
+    /// Frames move between the caches and the pool a batch at a time, none
+    /// is lost or doubled, and the caches stay within their bound.
+    #[test]
+    fn frames_cycle_through_the_pool_in_batches() {
+        let (map, pool) = umem();
+        let (mut rx, mut tx) = (Frames::new(&map, &pool), Frames::new(&map, &pool));
+        assert_eq!(rx.id(), tx.id());
+        // An RX queue refilling its fill ring takes one batch from the pool.
+        let mut held: Vec<u64> = (0..3).map(|_| rx.take().unwrap()).collect();
+        assert_eq!(pool.len(), TOTAL as usize - BATCH);
+        assert_eq!(rx.local.len(), BATCH - 3);
+        // Frames sent and completed come back through the TX cache, offsets
+        // inside a frame stripped, spilling a batch when the cache is full.
+        for _ in 0..10 {
+            for a in held.drain(..) {
+                tx.give(a + 256);
+            }
+            held.extend((0..40).map_while(|_| rx.take()));
+            assert!(tx.local.len() <= 2 * BATCH && rx.local.len() <= 2 * BATCH);
+        }
+        for a in held.drain(..) {
+            tx.give(a);
+        }
+        let mut all: Vec<u64> = pool.lock().clone();
+        all.extend(&rx.local);
+        all.extend(&tx.local);
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), TOTAL as usize, "every frame once");
+        assert!(all.iter().all(|a| a % u64::from(FRAME_SIZE) == 0));
+        // The pool runs dry and fills again.
+        let mut taken = Vec::new();
+        while let Some(a) = rx.take() {
+            taken.push(a);
+        }
+        assert_eq!(taken.len() + tx.local.len(), TOTAL as usize);
+        assert_eq!(rx.next(), None);
+        tx.give(taken.pop().unwrap());
+        // What the queues say they hold when they go adds up with the pool.
+        let cached = tx.local.len();
+        drop(tx);
+        assert_eq!(pool.held.load(Ordering::Relaxed), cached);
+        rx.in_rings = taken.len();
+        drop(rx);
+        let held = pool.held.load(Ordering::Relaxed);
+        assert_eq!(held + pool.len(), TOTAL as usize);
+    }
+
+    /// Only ranges inside one frame of the UMEM are readable or writable.
+    #[test]
+    fn bytes_stay_inside_one_frame() {
+        let (map, pool) = umem();
+        let mut f = Frames::new(&map, &pool);
+        let fs = u64::from(FRAME_SIZE);
+        assert_eq!(f.bytes(256, 1792).map(<[u8]>::len), Some(1792));
+        assert!(f.bytes(256, 1793).is_none(), "crosses into the next frame");
+        assert!(f.bytes(u64::from(TOTAL) * fs, 1).is_none(), "past the UMEM");
+        assert!(f.bytes(u64::MAX - 1, 8).is_none(), "wraps");
+        let b = f.bytes_mut(fs + 10, 4).unwrap();
+        b.copy_from_slice(&[1, 2, 3, 4]);
+        assert_eq!(f.bytes(fs + 10, 4), Some(&[1, 2, 3, 4][..]));
+    }
+}

@@ -1,0 +1,166 @@
+//! Zero-copy forwarding on the in-memory backend: queues on one `MemUmem`
+//! lend a received frame to the other NIC's TX queue, as AF_XDP sockets on a
+//! shared UMEM do (`dataplane/tx.rs`, `Core::send_in_place`). The same frames
+//! go through a copying director and an in-place one: what comes out must be
+//! the same bytes, and the in-place one must have sent every forwarded frame
+//! from its own RX buffer.
+
+mod inmem;
+
+use inmem::*;
+use ringvs::Nic;
+use ringvs::io::RxMeta;
+use ringvs::stats::Ctr;
+
+/// Push `frame` on `nic` of both directors, poll, and check both sent the same.
+fn both(a: &mut MemDirector, b: &mut MemDirector, nic: Nic, frame: &[u8]) -> Vec<Vec<u8>> {
+    let meta = RxMeta {
+        wire_len: frame.len() as u32,
+        ..RxMeta::default()
+    };
+    both_with(a, b, nic, frame, meta)
+}
+
+fn both_with(
+    a: &mut MemDirector,
+    b: &mut MemDirector,
+    nic: Nic,
+    frame: &[u8],
+    meta: RxMeta,
+) -> Vec<Vec<u8>> {
+    let out = |d: &mut MemDirector| {
+        d.w().rx[nic].push_with(frame, meta);
+        d.poll_take()
+    };
+    let (ea, ia) = out(a);
+    let (eb, ib) = out(b);
+    assert_eq!(ea, eb, "external NIC");
+    assert_eq!(ia, ib, "internal NIC");
+    ea.into_iter().chain(ia).collect()
+}
+
+#[test]
+fn in_place_forwarding_sends_what_copying_sends() {
+    let (mut copy, mut zc) = (MemDirector::standard(), MemDirector::in_place());
+    zc.resolve_all();
+    let c = L3::to_vip();
+    // A connection: SYN in, SYN-ACK back, data in with a partial checksum
+    // and Ethernet padding behind the IP packet (only the packet is sent).
+    let fwd = both(&mut copy, &mut zc, Nic::Ext, &tcp_frame(&c, 40000, 80, SYN));
+    let p = parse_ip(&fwd[0]);
+    let rs = L3::from_rs(p.dst, CLIENT);
+    both(
+        &mut copy,
+        &mut zc,
+        Nic::Int,
+        &tcp_frame(&rs, 80, 40000, SYN | ACK),
+    );
+    let mut data = tcp_seg(
+        &c,
+        40000,
+        80,
+        ACK | PSH,
+        1001,
+        5001,
+        b"GET / HTTP/1.0\r\n\r\n",
+    );
+    make_partial(&mut data);
+    data.extend_from_slice(&[0xee; 10]);
+    let partial = RxMeta {
+        wire_len: data.len() as u32,
+        csum_partial: true,
+        ..RxMeta::default()
+    };
+    let out = both_with(&mut copy, &mut zc, Nic::Ext, &data, partial);
+    assert_eq!(out[0].len(), data.len() - 10, "padding not sent");
+    let p = parse_ip(&out[0]); // checksums completed, in place
+    assert_eq!(p.payload, b"GET / HTTP/1.0\r\n\r\n");
+    // An ICMP error about the connection, translated in place.
+    let err = icmp_error(&rs, 3, 3, [0; 4], &fwd[0], 64);
+    assert_eq!(both(&mut copy, &mut zc, Nic::Int, &err).len(), 1);
+    // An echo request to the VIP is answered by a frame the worker makes.
+    both(
+        &mut copy,
+        &mut zc,
+        Nic::Ext,
+        &echo_request(&c, 7, 1, b"ping"),
+    );
+
+    let fwd = zc.ctr(Ctr::FwdIn) + zc.ctr(Ctr::FwdOut) + zc.ctr(Ctr::IcmpErrorNat);
+    assert_eq!(fwd, 4);
+    assert_eq!(
+        zc.ctr(Ctr::TxZeroCopy),
+        fwd,
+        "every forwarded frame in place"
+    );
+    assert_eq!(copy.ctr(Ctr::TxZeroCopy), 0);
+    assert_eq!(zc.ctr(Ctr::IcmpEchoReply), 1);
+    for c in [Ctr::TxExt, Ctr::TxInt, Ctr::TxExtBytes, Ctr::TxIntBytes] {
+        assert_eq!(zc.ctr(c), copy.ctr(c), "{}", c.name());
+    }
+    assert_eq!(drop_sum(&zc.w().core.ctr), 0);
+}
+
+/// A frame whose next hop is not resolved yet is parked (copied) and sent
+/// when ARP answers; the frames after it go in place.
+#[test]
+fn a_parked_frame_is_copied_and_the_next_ones_go_in_place() {
+    let mut zc = MemDirector::in_place();
+    zc.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+    let c = L3::to_vip();
+    let (e, i) = zc.ext(&tcp_frame(&c, 40001, 80, SYN));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(zc.ctr(Ctr::NeighQueued), 1);
+    zc.resolve(Nic::Int, RS1, RS1_MAC);
+    zc.resolve(Nic::Int, RS2, RS2_MAC);
+    let (_, i) = zc.poll_take();
+    assert_eq!(i.len(), 1, "the parked SYN");
+    assert_eq!(zc.ctr(Ctr::TxZeroCopy), 0);
+    let (_, i) = zc.ext(&tcp_frame(&c, 40001, 80, ACK));
+    assert_eq!(parse_ip(&one(i)).flags, ACK);
+    assert_eq!(zc.ctr(Ctr::TxZeroCopy), 1);
+}
+
+fn one(frames: Vec<Vec<u8>>) -> Vec<u8> {
+    assert_eq!(frames.len(), 1, "expected exactly one frame");
+    frames.into_iter().next().expect("one frame")
+}
+
+/// While a capture is attached, frames go through the copy path, so the
+/// capture sees what is sent; once detached, they go in place again.
+#[test]
+fn a_capture_sees_forwarded_frames_as_copies() {
+    use ringvs::observe::filter::Filter;
+    use ringvs::observe::{Capture, Point, points};
+    use std::sync::Arc;
+
+    let mut zc = MemDirector::in_place();
+    zc.resolve_all();
+    let cap = Arc::new(Capture::new(
+        Filter::parse("tcp").expect("filter"),
+        points("int", "tx").expect("points"),
+        8,
+    ));
+    zc.shared
+        .tap
+        .attach(Some(Arc::clone(&cap)), None)
+        .expect("attach");
+    zc.shared.bump();
+    let (_, i) = zc.ext(&tcp_frame(&L3::to_vip(), 40002, 80, SYN));
+    let sent = one(i);
+    assert_eq!(zc.ctr(Ctr::TxZeroCopy), 0, "copied while tapped");
+    let got = cap.full_rx.try_recv().expect("the SYN as sent on int");
+    let int_tx = Point {
+        nic: Nic::Int,
+        tx: true,
+    };
+    assert_eq!(Point::from_code(got.point), int_tx);
+    assert_eq!(&got.data[..usize::from(got.len)], &sent[..]);
+
+    zc.shared.tap.detach(Some(&cap), None);
+    zc.shared.bump();
+    let (_, i) = zc.ext(&tcp_frame(&L3::to_vip(), 40002, 80, ACK));
+    assert_eq!(i.len(), 1);
+    assert_eq!(zc.ctr(Ctr::TxZeroCopy), 1, "in place once detached");
+    assert!(cap.full_rx.try_recv().is_err());
+}
