@@ -91,6 +91,20 @@ impl XskRx {
 }
 
 impl RxQueue for XskRx {
+    /// The frames between our consumer index and the kernel's producer index
+    /// (loaded with acquire ordering, so their descriptors and bytes are
+    /// visible): published by the kernel and ours until given back.
+    #[inline]
+    fn peek_ahead(&self, k: usize) -> Option<&[u8]> {
+        let prod = self.rx.producer().load(Ordering::Acquire);
+        let ready = prod.wrapping_sub(self.cons) as usize;
+        if k >= ready {
+            return None;
+        }
+        let d = self.rx.read(self.cons.wrapping_add(k as u32));
+        self.frames.bytes(d.addr, d.len)
+    }
+
     #[inline]
     fn peek(&mut self) -> Option<RxFrame<'_>> {
         if self.cons == self.prod {
