@@ -10,28 +10,9 @@
 //! Needs root and `ip netns`; under `CI=true` a missing capability fails the test.
 
 mod nslab;
-use nslab::{EXE, NsDirector, Scenario, adm, http_bodies, stats};
+use nslab::{EXE, NsDirector, Scenario, adm, http_bodies, per_worker, stats, total};
 use ringvs::lab;
-use serde_json::Value;
 use std::process::Command as Process;
-
-/// A counter of every worker, in worker order.
-fn counter(s: &Value, name: &str) -> Vec<u64> {
-    s["workers"]
-        .as_array()
-        .expect("workers")
-        .iter()
-        .map(|w| {
-            w[name]
-                .as_u64()
-                .unwrap_or_else(|| panic!("no counter {name}"))
-        })
-        .collect()
-}
-
-fn sum(s: &Value, name: &str) -> u64 {
-    counter(s, name).iter().sum()
-}
 
 /// How many connections (each a new client port) the test makes.
 const CONNS: usize = 60;
@@ -54,31 +35,7 @@ fn two_af_xdp_workers_on_two_queues_hand_off_to_the_owner() {
 
     // A second director asked for more workers than the NICs have queues is
     // refused before it touches them, and told how to fix it.
-    let out = lab::ns_command(
-        &d.lab.ns_director(),
-        std::path::Path::new("timeout"),
-        &[
-            "20",
-            EXE,
-            "run",
-            "--ext",
-            "ext0",
-            "--ext-addr",
-            lab::EXT_ADDR_CIDR,
-            "--int",
-            "int0",
-            "--int-addr",
-            lab::INT_ADDR_CIDR,
-            "--control",
-            &format!("{}.refused", d.control.display()),
-            "--io",
-            "xdp",
-            "--workers",
-            "3",
-        ],
-    )
-    .output()
-    .expect("run a second director");
+    let out = second_director(&d, "refused", &["--workers", "3"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),
@@ -90,33 +47,7 @@ fn two_af_xdp_workers_on_two_queues_hand_off_to_the_owner() {
     );
     // `--steer rss` reads the NICs' RSS settings with ethtool before it trusts
     // them; veth has none, so it is refused, naming the NIC and the call.
-    let out = lab::ns_command(
-        &d.lab.ns_director(),
-        std::path::Path::new("timeout"),
-        &[
-            "20",
-            EXE,
-            "run",
-            "--ext",
-            "ext0",
-            "--ext-addr",
-            lab::EXT_ADDR_CIDR,
-            "--int",
-            "int0",
-            "--int-addr",
-            lab::INT_ADDR_CIDR,
-            "--control",
-            &format!("{}.rss", d.control.display()),
-            "--io",
-            "xdp",
-            "--workers",
-            "2",
-            "--steer",
-            "rss",
-        ],
-    )
-    .output()
-    .expect("run a director with --steer rss");
+    let out = second_director(&d, "rss", &["--workers", "2", "--steer", "rss"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "--steer rss on veth started: {err}");
     assert!(err.contains("--steer rss: ethtool -x ext0 failed"), "{err}");
@@ -193,14 +124,14 @@ fn seed_through_two_workers(d: &NsDirector, mode: &str, spread: bool) {
     eprintln!(
         "per worker: rx_ext {:?} rx_int {:?} conn_new {:?} handoff_out {:?} handoff_in {:?} \
          drop_handoff_full {:?}",
-        counter(&s, "rx_ext"),
-        counter(&s, "rx_int"),
-        counter(&s, "conn_new"),
-        counter(&s, "handoff_out"),
-        counter(&s, "handoff_in"),
-        counter(&s, "drop_handoff_full"),
+        per_worker(&s, "rx_ext"),
+        per_worker(&s, "rx_int"),
+        per_worker(&s, "conn_new"),
+        per_worker(&s, "handoff_out"),
+        per_worker(&s, "handoff_in"),
+        per_worker(&s, "drop_handoff_full"),
     );
-    let conn_new = counter(&s, "conn_new");
+    let conn_new = per_worker(&s, "conn_new");
     assert_eq!(conn_new.len(), 2);
     assert_eq!(conn_new.iter().sum::<u64>(), CONNS as u64, "{conn_new:?}");
     assert!(
@@ -209,36 +140,36 @@ fn seed_through_two_workers(d: &NsDirector, mode: &str, spread: bool) {
     );
     // Both queues of the external NIC carried frames: RSS (here, the client's
     // TX queue choice) and not our owner picked the worker.
-    let rx_ext = counter(&s, "rx_ext");
+    let rx_ext = per_worker(&s, "rx_ext");
     assert!(
         rx_ext.iter().all(|&n| n > 0) || !spread,
         "a queue of ext0 got nothing: {rx_ext:?}"
     );
     assert!(rx_ext[0] > 0);
-    let (out, inn) = (sum(&s, "handoff_out"), sum(&s, "handoff_in"));
+    let (out, inn) = (total(&s, "handoff_out"), total(&s, "handoff_in"));
     assert!(inn > 0, "no handoff");
     assert_eq!(out, inn, "every frame handed off was received");
-    assert_eq!(sum(&s, "drop_handoff_full"), 0);
+    assert_eq!(total(&s, "drop_handoff_full"), 0);
     // No frame of a connection met a worker without it.
-    assert_eq!(counter(&s, "drop_no_conn"), [0, 0]);
-    assert!(sum(&s, "arp_reply") > 0, "the client's ARP for the VIP");
-    assert_eq!(sum(&s, "icmp_echo_reply"), 3);
+    assert_eq!(per_worker(&s, "drop_no_conn"), [0, 0]);
+    assert!(total(&s, "arp_reply") > 0, "the client's ARP for the VIP");
+    assert_eq!(total(&s, "icmp_echo_reply"), 3);
     // Each connection's frames were forwarded by its owner only: as many in
     // as out in total, every one counted once.
-    assert!(sum(&s, "fwd_in") >= 4 * CONNS as u64);
-    assert!(sum(&s, "fwd_out") >= 3 * CONNS as u64);
+    assert!(total(&s, "fwd_in") >= 4 * CONNS as u64);
+    assert!(total(&s, "fwd_out") >= 3 * CONNS as u64);
     // Each worker's sockets share one UMEM: a frame its owner received itself
     // went out from its own buffer; only frames handed over by the other
     // worker or parked for ARP were copied.
-    let fwd = sum(&s, "fwd_in") + sum(&s, "fwd_out");
-    let zc = sum(&s, "tx_zero_copy");
+    let fwd = total(&s, "fwd_in") + total(&s, "fwd_out");
+    let zc = total(&s, "tx_zero_copy");
     eprintln!(
         "forwarded {fwd}, from their own buffers {zc}, handed in {inn}, parked {}",
-        sum(&s, "neigh_queued")
+        total(&s, "neigh_queued")
     );
     assert!(zc > 0, "no frame sent from its RX buffer");
     assert!(
-        zc + inn + sum(&s, "neigh_queued") >= fwd,
+        zc + inn + total(&s, "neigh_queued") >= fwd,
         "a frame received by its owner was copied: {zc} + {inn} < {fwd}"
     );
     assert!(zc <= fwd);
@@ -273,7 +204,7 @@ fn icmp_errors_reach_the_client_through_their_owner(d: &NsDirector) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     let d = |name: &str| {
         let after = stats(control);
-        sum(&after, name) - sum(&before, name)
+        total(&after, name) - total(&before, name)
     };
     while d("icmp_error_nat") < 6 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -281,9 +212,9 @@ fn icmp_errors_reach_the_client_through_their_owner(d: &NsDirector) {
     let after = stats(control);
     eprintln!(
         "UDP: conn_new {:?} icmp_error_nat {:?} handoff_out {:?}",
-        counter(&after, "conn_new"),
-        counter(&after, "icmp_error_nat"),
-        counter(&after, "handoff_out")
+        per_worker(&after, "conn_new"),
+        per_worker(&after, "icmp_error_nat"),
+        per_worker(&after, "handoff_out")
     );
     assert_eq!(d("conn_new"), 6, "one UDP connection per datagram");
     assert_eq!(
@@ -293,4 +224,31 @@ fn icmp_errors_reach_the_client_through_their_owner(d: &NsDirector) {
     );
     assert_eq!(d("drop_icmp_no_conn"), 0);
     assert_eq!(d("drop_no_conn"), 0);
+}
+
+/// Start a second `--io xdp` director on the lab's NICs with `extra` options
+/// (control socket `<first's>.<tag>`), for refusals; at most 20 s.
+fn second_director(d: &NsDirector, tag: &str, extra: &[&str]) -> std::process::Output {
+    let control = format!("{}.{tag}", d.control.display());
+    let mut args = vec![
+        "20",
+        EXE,
+        "run",
+        "--ext",
+        "ext0",
+        "--ext-addr",
+        lab::EXT_ADDR_CIDR,
+        "--int",
+        "int0",
+        "--int-addr",
+        lab::INT_ADDR_CIDR,
+        "--control",
+        &control,
+        "--io",
+        "xdp",
+    ];
+    args.extend_from_slice(extra);
+    lab::ns_command(&d.lab.ns_director(), std::path::Path::new("timeout"), &args)
+        .output()
+        .expect("run a second director")
 }

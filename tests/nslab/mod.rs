@@ -218,8 +218,8 @@ pub fn stats(control: &Path) -> Value {
     serde_json::from_str(&r.out).expect("stats --json is JSON")
 }
 
-/// A counter of `stats --json`, summed over the workers.
-pub fn total(s: &Value, name: &str) -> u64 {
+/// A counter of `stats --json`, worker by worker.
+pub fn per_worker(s: &Value, name: &str) -> Vec<u64> {
     s["workers"]
         .as_array()
         .expect("workers")
@@ -229,7 +229,12 @@ pub fn total(s: &Value, name: &str) -> u64 {
                 .as_u64()
                 .unwrap_or_else(|| panic!("no counter {name}"))
         })
-        .sum()
+        .collect()
+}
+
+/// A counter of `stats --json`, summed over the workers.
+pub fn total(s: &Value, name: &str) -> u64 {
+    per_worker(s, name).iter().sum()
 }
 
 /// The seed's service: `VIP` round robin over both real servers, masquerading.
