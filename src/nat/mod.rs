@@ -4,6 +4,7 @@
 //! Nothing here does I/O or reads a clock: time comes in as an argument, so every
 //! scenario replays deterministically in tests.
 
+pub mod conn;
 pub mod persist;
 pub mod rewrite;
 pub mod state;
