@@ -27,7 +27,7 @@ use crossbeam_channel::Receiver;
 use ringvs::config::Config;
 use ringvs::config::ipvsadm::{apply, parse};
 use ringvs::dataplane::{Env, Worker};
-use ringvs::io::mem::{MemRx, MemTx, SLOT_LEN};
+use ringvs::io::mem::{MemRx, MemTx, SinkTx};
 use ringvs::io::{RxMeta, TxQueue};
 use ringvs::nat::{FlowKey, Snapshot, State, Timeouts};
 use ringvs::neigh::{NeighEvent, NeighTable};
@@ -138,59 +138,13 @@ mod lab {
         }
     }
 
-    /// A TX queue that allocates nothing: one slot, reused, and a count.
-    ///
-    /// `MemTx` copies every committed frame into a fresh `Vec` (by design: tests
-    /// read what was sent), which would put an allocation and a free into every
-    /// measured packet. The AF_PACKET ring writes into a mapped slot instead, which
-    /// this imitates: the worker still copies the frame into the slot and patches
-    /// it there.
-    pub struct CountTx {
-        slot: Box<[u8]>,
-        pub committed: u64,
-        pub bytes: u64,
-    }
-
-    impl CountTx {
-        pub fn new() -> Self {
-            Self {
-                slot: vec![0; SLOT_LEN].into_boxed_slice(),
-                committed: 0,
-                bytes: 0,
-            }
-        }
-
-        /// The last frame committed (for checks).
-        pub fn last(&self, len: usize) -> &[u8] {
-            &self.slot[..len]
-        }
-    }
-
-    impl TxQueue for CountTx {
-        #[inline]
-        fn slot(&mut self) -> Option<&mut [u8]> {
-            Some(&mut self.slot)
-        }
-
-        #[inline]
-        fn commit(&mut self, len: usize) {
-            self.committed += 1;
-            self.bytes += len as u64;
-        }
-
-        #[inline]
-        fn flush(&mut self) -> usize {
-            0
-        }
-    }
-
     /// A one-worker director on in-memory queues with `rules` (ipvsadm syntax) and
     /// every neighbor of `n` connections resolved.
     pub struct Director {
         pub w: Worker<MemRx, MemTx>,
         /// What the measured packets are sent into (the worker's own `MemTx`
         /// queues serve the `mem_tx` comparison).
-        pub tx: NicPair<CountTx>,
+        pub tx: NicPair<SinkTx>,
         // Kept so the workers' sends find their channels open, as in `run`.
         _neigh_rx: Receiver<NeighEvent>,
     }
@@ -248,7 +202,7 @@ mod lab {
             w.poll_once(start);
             Self {
                 w,
-                tx: NicPair::new(CountTx::new(), CountTx::new()),
+                tx: NicPair::new(SinkTx::new(), SinkTx::new()),
                 _neigh_rx: dp.neigh_rx.clone(),
             }
         }
@@ -513,7 +467,7 @@ mod established {
             let mut s = setup(n);
             for (name, nic) in [("in", Nic::Ext), ("out", Nic::Int)] {
                 s.check(nic);
-                // The TX slot is reused: no allocation per packet (see `CountTx`).
+                // The TX slot is reused: no allocation per packet (see `SinkTx`).
                 g.bench_function(BenchmarkId::new(format!("{name}/zero_tx"), n), |b| {
                     let mut j = 0;
                     let Setup {

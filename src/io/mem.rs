@@ -144,6 +144,61 @@ impl RxQueue for MemRx {
     }
 }
 
+/// A TX queue that sends nowhere and allocates nothing: one slot, reused, and
+/// counts. [`MemTx`] keeps every frame (tests read what was sent), which would
+/// put an allocation into every measured packet; benchmarks use this instead.
+/// The worker still copies each frame into the slot and patches it there, as
+/// into a mapped ring slot.
+pub struct SinkTx {
+    slot: Box<[u8]>,
+    /// Frames committed since the last flush.
+    pending: usize,
+    /// Frames and bytes committed in all.
+    pub committed: u64,
+    pub bytes: u64,
+}
+
+impl Default for SinkTx {
+    fn default() -> Self {
+        Self {
+            slot: vec![0; SLOT_LEN].into_boxed_slice(),
+            pending: 0,
+            committed: 0,
+            bytes: 0,
+        }
+    }
+}
+
+impl SinkTx {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The last frame committed, `len` bytes.
+    pub fn last(&self, len: usize) -> &[u8] {
+        &self.slot[..len.min(self.slot.len())]
+    }
+}
+
+impl TxQueue for SinkTx {
+    #[inline]
+    fn slot(&mut self) -> Option<&mut [u8]> {
+        Some(&mut self.slot)
+    }
+
+    #[inline]
+    fn commit(&mut self, len: usize) {
+        self.pending += 1;
+        self.committed += 1;
+        self.bytes += len as u64;
+    }
+
+    #[inline]
+    fn flush(&mut self) -> usize {
+        std::mem::take(&mut self.pending)
+    }
+}
+
 #[derive(Debug)]
 pub struct MemTx {
     slot: Vec<u8>,

@@ -9,7 +9,8 @@
 use ringvs::config::Config;
 use ringvs::config::ipvsadm::{apply, parse};
 use ringvs::dataplane::{Director, Env, Plan, TxPair, Worker};
-use ringvs::io::{RxFrame, RxMeta, RxQueue, TxQueue};
+use ringvs::io::mem::SinkTx;
+use ringvs::io::{RxFrame, RxMeta, RxQueue};
 use ringvs::nat::{FlowKey, Snapshot, Timeouts};
 use ringvs::neigh::{NeighEvent, NeighTable};
 use ringvs::wire::Mac;
@@ -179,47 +180,6 @@ impl RxQueue for ReplayRx {
 
     fn take_kernel_drops(&mut self) -> u64 {
         0
-    }
-}
-
-/// A TX queue that sends nowhere: one slot, reused (the worker still copies
-/// and patches every frame into it, as into a mapped ring slot), and counts.
-pub struct SinkTx {
-    slot: Box<[u8]>,
-    pending: usize,
-    pub sent: u64,
-}
-
-impl SinkTx {
-    pub fn new() -> Self {
-        Self {
-            slot: vec![0; 2048].into_boxed_slice(),
-            pending: 0,
-            sent: 0,
-        }
-    }
-
-    /// The last frame committed, `len` bytes.
-    pub fn last(&self, len: usize) -> &[u8] {
-        &self.slot[..len]
-    }
-}
-
-impl TxQueue for SinkTx {
-    #[inline]
-    fn slot(&mut self) -> Option<&mut [u8]> {
-        Some(&mut self.slot)
-    }
-
-    #[inline]
-    fn commit(&mut self, _len: usize) {
-        self.pending += 1;
-    }
-
-    #[inline]
-    fn flush(&mut self) -> usize {
-        self.sent += self.pending as u64;
-        std::mem::take(&mut self.pending)
     }
 }
 
