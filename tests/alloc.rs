@@ -379,23 +379,13 @@ impl<R: ringvs::io::RxQueue> TestDirector<R> {
         };
         let start = plan.start;
         let mut dp = Director::new(plan, snap);
-        let mut neigh = NeighTable::new();
         let hosts = [
-            (Nic::Int, RS[0], RS_MAC[0]),
-            (Nic::Ext, CLIENT, CLIENT_MAC),
-            (Nic::Int, RS[1], RS_MAC[1]),
+            (Nic::Int, RS[0], Mac(RS_MAC[0])),
+            (Nic::Ext, CLIENT, Mac(CLIENT_MAC)),
+            (Nic::Int, RS[1], Mac(RS_MAC[1])),
         ];
-        for (nic, ip, mac) in hosts.into_iter().take(if both_rs { 3 } else { 2 }) {
-            let ip = u32::from(ip);
-            neigh.event(NeighEvent::Resolve { nic, ip }, start);
-            let heard = NeighEvent::Heard {
-                nic,
-                ip,
-                mac: Mac(mac),
-                reply: true,
-            };
-            neigh.event(heard, start);
-        }
+        let n = if both_rs { 3 } else { 2 };
+        let mut neigh = NeighTable::learned(hosts.into_iter().take(n), start);
         dp.shared
             .neigh
             .store(Arc::new(neigh.take_snapshot().expect("learned")));

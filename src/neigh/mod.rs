@@ -347,6 +347,25 @@ impl NeighTable {
         self.dirty |= dirty;
     }
 
+    /// A table that resolved `hosts` (NIC, address, MAC) at `now` as the
+    /// control thread does (a probe, then its reply): the neighbors of
+    /// benchmarks and test fixtures, learned through the real state machine.
+    pub fn learned(hosts: impl IntoIterator<Item = (Nic, Ipv4Addr, Mac)>, now: Instant) -> Self {
+        let mut t = Self::new();
+        for (nic, ip, mac) in hosts {
+            let ip = u32::from(ip);
+            t.event(NeighEvent::Resolve { nic, ip }, now);
+            let heard = NeighEvent::Heard {
+                nic,
+                ip,
+                mac,
+                reply: true,
+            };
+            t.event(heard, now);
+        }
+        t
+    }
+
     /// A new snapshot if anything a worker can see changed since the last call.
     pub fn take_snapshot(&mut self) -> Option<NeighSnapshot> {
         if !std::mem::take(&mut self.dirty) {

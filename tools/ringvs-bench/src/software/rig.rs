@@ -12,7 +12,7 @@ use ringvs::dataplane::{Director, Env, Plan, TxPair, Worker};
 use ringvs::io::mem::SinkTx;
 use ringvs::io::{RxFrame, RxMeta, RxQueue};
 use ringvs::nat::{FlowKey, Snapshot, Timeouts};
-use ringvs::neigh::{NeighEvent, NeighTable};
+use ringvs::neigh::NeighTable;
 use ringvs::wire::Mac;
 use ringvs::wire::checksum;
 use ringvs::{Nic, NicPair};
@@ -216,21 +216,14 @@ impl Rig {
         let start = plan.start;
         let mut dp = Director::new(plan, Snapshot::build(&cfg, Timeouts::default()));
         // Neighbors learned as the control thread learns them.
-        let mut neigh = NeighTable::new();
         let hosts = (0..clients.div_ceil(PORTS_PER_CLIENT))
-            .map(|k| (Nic::Ext, client(k * PORTS_PER_CLIENT).0, CLIENT_MAC))
-            .chain(RS.iter().zip(RS_MAC).map(|(ip, mac)| (Nic::Int, *ip, mac)));
-        for (nic, ip, mac) in hosts {
-            let ip = u32::from(ip);
-            neigh.event(NeighEvent::Resolve { nic, ip }, start);
-            let heard = NeighEvent::Heard {
-                nic,
-                ip,
-                mac: Mac(mac),
-                reply: true,
-            };
-            neigh.event(heard, start);
-        }
+            .map(|k| (Nic::Ext, client(k * PORTS_PER_CLIENT).0, Mac(CLIENT_MAC)))
+            .chain(
+                RS.iter()
+                    .zip(RS_MAC)
+                    .map(|(ip, mac)| (Nic::Int, *ip, Mac(mac))),
+            );
+        let mut neigh = NeighTable::learned(hosts, start);
         let snap = neigh.take_snapshot().ok_or("no neighbors learned")?;
         dp.shared.neigh.store(Arc::new(snap));
         dp.shared.bump();
