@@ -146,6 +146,24 @@ counters! {
     /// (the connection kept, IPVS's `expire_nodest_conn` 0), or with
     /// `--expire-nodest-conn` a reply (the connection expired).
     DropNoDestConn => "drop_nodest_conn",
+    /// Frames not answered or forwarded because the director is a standby
+    /// (`--ha standby`): it answers no ARP or ping and forwards nothing.
+    DropStandby => "drop_standby",
+    /// Connection changes reported to the master sync daemon (a persistent
+    /// connection's template counts as one more).
+    SyncReported => "sync_reported",
+    /// Connection changes not reported: the queue to the master sync daemon
+    /// was full.
+    SyncQueueFull => "sync_queue_full",
+    /// Synced connections installed in this worker's table.
+    SyncInstalled => "sync_installed",
+    /// Synced connections this standby already had, their state updated.
+    SyncUpdated => "sync_updated",
+    /// Synced connections this active director already had: kept as they are
+    /// (its own packets are newer than the message).
+    SyncKept => "sync_kept",
+    /// Synced connections that found no room (table full) or a clashing entry.
+    SyncInstallFailed => "sync_install_failed",
     /// Frames `ringvs capture` matched but could not copy because its reader was
     /// behind (the frame itself was handled as usual).
     CaptureDropped => "capture_dropped",

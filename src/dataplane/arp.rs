@@ -48,6 +48,11 @@ impl Core {
         if op != arp::operation::REQUEST || gratuitous {
             return self.ctr.inc(Ctr::ArpHeard);
         }
+        // A standby learns what it hears but answers for none of its addresses:
+        // the active director owns them (`sync.rs`).
+        if self.sync.standby {
+            return self.ctr.inc(Ctr::DropStandby);
+        }
         let Some(slot) = tx.slot() else {
             return self.ctr.inc(Ctr::DropTxFull);
         };

@@ -78,6 +78,11 @@ pub struct Director {
     pub neigh_rx: Receiver<NeighEvent>,
     /// Each worker's ends of the handoff rings, until [`Director::workers`].
     handoffs: Vec<Handoffs>,
+    /// The sync daemons' ends of every worker's sync channels (taken by the
+    /// control plane that runs the daemons).
+    pub sync: Option<super::sync::SyncPorts>,
+    /// Each worker's ends, until [`Director::workers`].
+    sync_links: Vec<super::sync::SyncLink>,
 }
 
 impl Director {
@@ -86,7 +91,10 @@ impl Director {
         let n = plan.workers;
         let (neigh_tx, neigh_rx) = bounded(NEIGH_DEPTH);
         let handoffs = mesh(n, plan.handoff_depth);
+        let (sync, sync_links) = super::sync::channels(n);
         Director {
+            sync: Some(sync),
+            sync_links,
             env: Arc::new(plan.env.clone()),
             shared: Arc::new(Shared::new(config)),
             published: (0..n).map(|_| Arc::new(Published::default())).collect(),
@@ -107,11 +115,13 @@ impl Director {
         queues: impl IntoIterator<Item = (NicPair<R>, TxPair<T>)>,
     ) -> Vec<Worker<R, T>> {
         let handoffs = std::mem::take(&mut self.handoffs);
+        let mut sync = std::mem::take(&mut self.sync_links).into_iter();
         let mut workers = Vec::with_capacity(self.plan.workers);
         for (id, ((rx, tx), handoffs)) in queues.into_iter().zip(handoffs).enumerate() {
             let links = Links {
                 handoffs,
                 neigh_tx: self.neigh_tx.clone(),
+                sync: sync.next(),
             };
             let parts = CoreParts {
                 workers: self.plan.workers,

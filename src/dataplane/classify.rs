@@ -118,6 +118,10 @@ impl Core {
             ethernet::ethertype::ARP if to_us || eth.dst().is_broadcast() => {
                 self.arp(nic, eth.payload(), &mut tx[nic])
             }
+            // A standby forwards nothing and answers no ping (`sync.rs`).
+            ethernet::ethertype::IPV4 if to_us && self.sync.standby => {
+                self.ctr.inc(Ctr::DropStandby)
+            }
             ethernet::ethertype::IPV4 if to_us && self.env.io_only => self.io_only(nic, data, tx),
             ethernet::ethertype::IPV4 if to_us => self.ipv4(nic, data, meta, handed, tx),
             ethernet::ethertype::ARP | ethernet::ethertype::IPV4 => self.ctr.inc(Ctr::DropNotForUs),

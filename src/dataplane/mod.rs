@@ -18,6 +18,7 @@
 //! | `tx.rs` | into a TX slot with the next hop's MAC, or parked until ARP answers |
 //! | `tap.rs` | the capture/trace hooks, only while something is attached |
 //! | `divert.rs` | health-check replies handed to the health thread, suspects |
+//! | `sync.rs` | connection sync (reports to the master daemon, installs from the backup) and the standby role |
 //!
 //! A worker reads the configuration and neighbor snapshots the control thread
 //! publishes, re-loading them only when the shared epoch moves (one relaxed load
@@ -40,6 +41,7 @@ pub mod handoff;
 mod icmp;
 mod nat;
 pub mod shared;
+pub mod sync;
 mod tap;
 pub mod tx;
 pub mod worker;

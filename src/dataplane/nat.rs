@@ -309,6 +309,11 @@ impl Core {
                 self.ctr.inc(Ctr::ConnNew);
                 self.out.gauges.adjust(d.id, None, Some(state.is_active()));
                 self.out.traffic.conn(d.id);
+                // UDP connections are synced when created; TCP ones once
+                // established (`track`).
+                if self.sync.reporting() && super::sync::syncs(state) {
+                    self.sync_report(i);
+                }
                 Some(i)
             }
             Err(AddError::Full) => fail(self, Ctr::DropTableFull),
@@ -342,6 +347,9 @@ impl Core {
         }
         let timeouts = &self.snap.cfg.timeouts;
         self.table.touch(idx, new, self.clock.now_s, timeouts);
+        if old != new && self.sync.reporting() && super::sync::syncs(new) {
+            self.sync_report(idx);
+        }
     }
 
     /// Expire connection `idx` now (IPVS's `ip_vs_conn_expire_now`): its real

@@ -147,6 +147,8 @@ pub struct Shared {
     pub health: divert::Tap,
     /// What `ringvs capture` / `ringvs trace` attached (see `crate::observe`).
     pub tap: crate::observe::TapSlot,
+    /// The HA role and the connection-sync switches (see `super::sync`).
+    pub ha: super::sync::Ha,
 }
 
 impl Shared {
@@ -161,6 +163,7 @@ impl Shared {
             templates: Templates::default(),
             health: divert::Tap::default(),
             tap: crate::observe::TapSlot::default(),
+            ha: super::sync::Ha::default(),
         }
     }
 

@@ -37,6 +37,8 @@ pub struct Links {
     /// This worker's ends of the handoff rings (see [`super::handoff`]).
     pub handoffs: super::handoff::Handoffs,
     pub neigh_tx: Sender<NeighEvent>,
+    /// This worker's ends of the connection-sync channels (see [`super::sync`]).
+    pub(super) sync: Option<super::sync::SyncLink>,
 }
 
 /// The worker's view of time: the pass's instant, and whole seconds since start
@@ -89,6 +91,8 @@ pub struct Core {
     batch: crate::stats::BatchRecorder,
     /// The listing being served, in steps (see [`Core::listings`]).
     walk: Option<Walk>,
+    /// Connection sync and the HA role (see [`super::sync`]).
+    pub(super) sync: super::sync::SyncLink,
 }
 
 /// A listing request being served: where the walk of the table goes on from,
@@ -113,7 +117,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         rx: NicPair<R>,
         tx: TxPair<T>,
         core: CoreParts,
-        links: Links,
+        mut links: Links,
     ) -> Self {
         let CoreParts {
             workers,
@@ -127,7 +131,11 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         } = core;
         shared.register(&out);
         let cfg = shared.config.load_full();
-        let core = Core {
+        let sync = links
+            .sync
+            .take()
+            .unwrap_or_else(|| super::sync::channels(1).1.remove(0));
+        let mut core = Core {
             id,
             workers,
             steer,
@@ -157,7 +165,9 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 now: start,
                 now_s: 0,
             },
+            sync,
         };
+        core.refresh_ha();
         Self { rx, tx, core }
     }
 
@@ -211,6 +221,8 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         core.ctr.add(Ctr::TxInt, self.tx[Nic::Int].flush() as u64);
         core.expire_pending();
         core.expire();
+        core.sync_installs();
+        core.sync_resend();
         core.requests();
         core.publish();
         n + m + h
@@ -272,6 +284,8 @@ impl Core {
             return false;
         }
         s.epoch = e;
+        self.refresh_ha();
+        let s = &mut self.snap;
         s.tap = self.shared.tap.current();
         s.cfg = self.shared.config.load_full();
         s.peers = self.shared.peers.load_full();

@@ -496,11 +496,23 @@ impl ConnTable {
     /// path: listings in bounded steps. An entry keeps its index while it lives,
     /// so a walk in steps meets once every connection that lives through it.
     pub fn walk(&self, from: u32, n: usize, mut f: impl FnMut(&Conn)) -> Option<u32> {
+        self.walk_indexed(from, n, |_, c| f(c))
+    }
+
+    /// [`ConnTable::walk`], telling `f` each entry's index too (the resend
+    /// sweep of connection sync reports entries by index).
+    pub fn walk_indexed(&self, from: u32, n: usize, mut f: impl FnMut(u32, &Conn)) -> Option<u32> {
         let from = from as usize;
         let end = from.saturating_add(n).min(self.slab.len());
-        for c in self.slab.get(from..end).unwrap_or_default() {
+        for (i, c) in self
+            .slab
+            .get(from..end)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             if c.prev() != FREE {
-                f(c);
+                f((from + i) as u32, c);
             }
         }
         (end < self.slab.len()).then_some(end as u32)

@@ -109,6 +109,8 @@ pub struct MemDirector {
     pub neigh_rx: Receiver<NeighEvent>,
     pub t0: Instant,
     pub now: Instant,
+    /// The sync daemons' ends of the workers' sync channels.
+    pub sync: ringvs::dataplane::sync::SyncPorts,
 }
 
 pub const HANDOFF_DEPTH: usize = 8;
@@ -166,7 +168,9 @@ impl MemDirector {
             }
         });
         let workers = dp.workers(queues);
+        let sync = dp.sync.take().expect("sync ports");
         Self {
+            sync,
             workers,
             shared: Arc::clone(&dp.shared),
             published: dp.published.clone(),

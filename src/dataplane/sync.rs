@@ -1,0 +1,341 @@
+//! Connection sync and the HA role, the workers' side (the daemons that send
+//! and receive IPVS sync messages are `crate::sync`).
+//!
+//! * **Master** (a `--start-daemon master` runs, the director is active): a
+//!   worker reports a connection when it enters a state IPVS syncs
+//!   (`ip_vs_sync_conn_needed`, `ip_vs_sync.c`: TCP ESTABLISHED, FIN_WAIT,
+//!   CLOSE, CLOSE_WAIT and TIME_WAIT; a UDP connection when it is created),
+//!   with its persistence template if it has one, and re-reports every
+//!   connection of those states once per resend period (the *resend sweep*, a
+//!   ringvs addition: see `docs/ha.md`). Reports go into a bounded channel per
+//!   worker that the daemon drains; a full channel is counted
+//!   (`sync_queue_full`), never waited on.
+//! * **Backup**: the daemon resolves each received entry to a service and real
+//!   server of the current rules and queues it to the worker owning its client
+//!   key; the worker installs it in its table (state, real server; its timeout
+//!   is the backup's own for that state). An active director keeps the
+//!   connections it already has (its own packets are newer than any message);
+//!   a standby takes the entry's state.
+//! * **Standby**: a worker answers no ARP or ping and forwards nothing
+//!   (`drop_standby`); it still learns the ARP it hears and installs synced
+//!   connections, so that on becoming active it serves them at once.
+//!
+//! Per packet this costs one predictable branch on a cached flag; the channel
+//! operations happen on state changes and new connections only.
+
+use super::worker::Core;
+use crate::config::DestId;
+use crate::nat::table::AddError;
+use crate::nat::{Conn, FlowKey, State};
+use crate::stats::Ctr;
+use crossbeam_channel::{Receiver, Sender, bounded};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+/// Entries in flight from a worker to the master daemon, and from the backup
+/// daemon to a worker, at most.
+pub const SYNC_DEPTH: usize = 16384;
+/// Synced connections a worker installs per pass at most.
+pub const INSTALL_BUDGET: usize = 1024;
+/// Slab entries the resend sweep looks at per pass at most.
+const RESEND_CHUNK: usize = 2048;
+/// Default resend period (seconds).
+pub const RESEND_DEFAULT_S: u32 = 10;
+
+/// A connection (or persistence template) as sync carries it, in host order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncEntry {
+    /// IP protocol number (6 or 17).
+    pub proto: u8,
+    /// Client address and port (a template: the masked address and port 0).
+    pub client: (u32, u16),
+    /// Virtual address and port (a template: the service's port, 0 for a
+    /// port-0 service).
+    pub vip: (u32, u16),
+    /// Real server address and port.
+    pub rip: (u32, u16),
+    pub state: State,
+    /// A persistence template, not a connection.
+    pub template: bool,
+    /// Seconds it has to live (the state's timeout; a template's `-p`).
+    pub timeout: u32,
+}
+
+/// A received entry resolved to the real server it goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Install {
+    pub entry: SyncEntry,
+    pub dest: DestId,
+}
+
+/// The role and sync switches the control plane sets and the workers follow
+/// (re-read when the shared epoch moves).
+#[derive(Debug)]
+pub struct Ha {
+    standby: AtomicBool,
+    master: AtomicBool,
+    resend_s: AtomicU32,
+}
+
+impl Default for Ha {
+    fn default() -> Self {
+        Self {
+            standby: AtomicBool::new(false),
+            master: AtomicBool::new(false),
+            resend_s: AtomicU32::new(RESEND_DEFAULT_S),
+        }
+    }
+}
+
+impl Ha {
+    pub fn standby(&self) -> bool {
+        self.standby.load(Ordering::Acquire)
+    }
+    /// Set the role (the caller bumps the shared epoch).
+    pub fn set_standby(&self, standby: bool) {
+        self.standby.store(standby, Ordering::Release);
+    }
+    pub fn master(&self) -> bool {
+        self.master.load(Ordering::Acquire)
+    }
+    /// A master daemon runs (or stopped): workers report (or stop).
+    pub fn set_master(&self, on: bool) {
+        self.master.store(on, Ordering::Release);
+    }
+    pub fn resend_s(&self) -> u32 {
+        self.resend_s.load(Ordering::Relaxed)
+    }
+    /// The resend sweep's period (0: no sweep).
+    pub fn set_resend_s(&self, s: u32) {
+        self.resend_s.store(s, Ordering::Relaxed);
+    }
+}
+
+/// The daemons' ends of every worker's sync channels, in worker order.
+#[derive(Debug)]
+pub struct SyncPorts {
+    /// What each worker reports (the master daemon drains these).
+    pub reports: Vec<Receiver<SyncEntry>>,
+    /// Where the backup daemon queues each worker's installs.
+    pub installs: Vec<Sender<Install>>,
+}
+
+/// A worker's ends, and what it caches of [`Ha`].
+pub struct SyncLink {
+    report: Sender<SyncEntry>,
+    install: Receiver<Install>,
+    /// Cached flags (see [`Core::refresh_ha`]).
+    pub(super) standby: bool,
+    reporting: bool,
+    resend_s: u32,
+    /// The resend sweep: next slab index, the second it last ran, slab
+    /// entries left to look at in that second, and the second the next pass
+    /// over the table may start.
+    sweep_at: u32,
+    sweep_s: u32,
+    sweep_left: usize,
+    pass_due: u32,
+}
+
+/// The channels of `workers` workers: the daemons' ends and each worker's.
+pub(super) fn channels(workers: usize) -> (SyncPorts, Vec<SyncLink>) {
+    let mut ports = SyncPorts {
+        reports: Vec::with_capacity(workers),
+        installs: Vec::with_capacity(workers),
+    };
+    let mut links = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (report, reports) = bounded(SYNC_DEPTH);
+        let (installs, install) = bounded(SYNC_DEPTH);
+        ports.reports.push(reports);
+        ports.installs.push(installs);
+        links.push(SyncLink {
+            report,
+            install,
+            standby: false,
+            reporting: false,
+            resend_s: 0,
+            sweep_at: 0,
+            sweep_s: 0,
+            sweep_left: 0,
+            pass_due: 0,
+        });
+    }
+    (ports, links)
+}
+
+impl SyncLink {
+    /// A master reports connection changes (one cached flag).
+    #[inline]
+    pub(super) fn reporting(&self) -> bool {
+        self.reporting
+    }
+}
+
+/// Whether IPVS syncs a connection in `state` (`ip_vs_sync_conn_needed`).
+#[inline]
+pub fn syncs(state: State) -> bool {
+    matches!(
+        state,
+        State::Established
+            | State::FinWait
+            | State::Close
+            | State::CloseWait
+            | State::TimeWait
+            | State::Udp
+    )
+}
+
+impl Core {
+    /// Re-read the role and sync switches (when the epoch moved).
+    pub(super) fn refresh_ha(&mut self) {
+        let ha = &self.shared.ha;
+        let s = &mut self.sync;
+        s.standby = ha.standby();
+        s.reporting = ha.master() && !s.standby;
+        s.resend_s = ha.resend_s();
+    }
+
+    /// Report connection `idx` (and its template) to the master daemon.
+    #[cold]
+    pub(super) fn sync_report(&mut self, idx: u32) {
+        let c = self.table.get(idx);
+        let entry = SyncEntry {
+            proto: c.proto,
+            client: (c.client, c.cport),
+            vip: (c.vip, c.vport),
+            rip: (c.rip, c.rport),
+            state: c.state,
+            template: false,
+            timeout: self.snap.cfg.timeouts.secs(c.state),
+        };
+        let template = if c.template != 0 {
+            self.template_entry(c)
+        } else {
+            None
+        };
+        for e in std::iter::once(entry).chain(template) {
+            if self.sync.report.try_send(e).is_err() {
+                self.ctr.inc(Ctr::SyncQueueFull);
+            } else {
+                self.ctr.inc(Ctr::SyncReported);
+            }
+        }
+    }
+
+    /// The persistence template a connection of a persistent service is
+    /// controlled by, as IPVS syncs it (`ip_vs_sync_conn` sends `cp->control`
+    /// too): client address masked, client port 0, the service's port.
+    fn template_entry(&self, c: &Conn) -> Option<SyncEntry> {
+        let ((_, _, port), svc) = self.snap.cfg.service_for(c.proto, c.vip, c.vport)?;
+        let p = svc.persist?;
+        let d = svc.dests.iter().find(|d| d.id == c.dest())?;
+        Some(SyncEntry {
+            proto: c.proto,
+            client: (c.client & p.mask, 0),
+            vip: (c.vip, port),
+            rip: (d.addr, d.port),
+            state: State::None,
+            template: true,
+            timeout: p.timeout,
+        })
+    }
+
+    /// Install what the backup daemon queued for this worker (a budget per pass).
+    pub(super) fn sync_installs(&mut self) {
+        for _ in 0..INSTALL_BUDGET {
+            let Ok(i) = self.sync.install.try_recv() else {
+                return;
+            };
+            self.install(i);
+        }
+    }
+
+    fn install(&mut self, Install { entry: e, dest }: Install) {
+        let key = FlowKey::new(0, e.proto, e.client.0, e.client.1, e.vip.0, e.vip.1);
+        let now = self.clock.now_s;
+        if let Some(idx) = self.table.lookup(&key) {
+            let c = self.table.get(idx);
+            if !self.sync.standby {
+                // Our own packets are newer than any message about them.
+                return self.ctr.inc(Ctr::SyncKept);
+            }
+            if c.dest() == dest && c.rip == e.rip.0 && c.rport == e.rip.1 {
+                let old = c.state;
+                if old.is_active() != e.state.is_active() {
+                    self.out
+                        .gauges
+                        .adjust(dest, Some(old.is_active()), Some(e.state.is_active()));
+                }
+                let timeouts = &self.snap.cfg.timeouts;
+                self.table.touch(idx, e.state, now, timeouts);
+                return self.ctr.inc(Ctr::SyncUpdated);
+            }
+            // The ports were reused for a connection to another server.
+            self.drop_conn(idx);
+        }
+        let mut conn = Conn::new(e.proto, e.client, e.vip, e.rip, dest);
+        conn.state = e.state;
+        if self.table.len() >= self.table.capacity() {
+            self.evict_one();
+        }
+        match self.table.insert(conn, now) {
+            Ok(_) => {
+                self.out
+                    .gauges
+                    .adjust(dest, None, Some(e.state.is_active()));
+                self.ctr.inc(Ctr::SyncInstalled);
+            }
+            Err(AddError::Full | AddError::Clash) => self.ctr.inc(Ctr::SyncInstallFailed),
+        }
+    }
+
+    /// The resend sweep: look at a share of the table each second so that
+    /// every connection in a synced state is reported again once per period.
+    pub(super) fn sync_resend(&mut self) {
+        let s = &mut self.sync;
+        if !s.reporting || s.resend_s == 0 {
+            return;
+        }
+        let now = self.clock.now_s;
+        if now != s.sweep_s {
+            s.sweep_s = now;
+            s.sweep_left = self.table.capacity().div_ceil(s.resend_s as usize).max(1);
+        }
+        if s.sweep_left == 0 || (s.sweep_at == 0 && now < s.pass_due) {
+            return;
+        }
+        if s.sweep_at == 0 {
+            s.pass_due = now.saturating_add(s.resend_s);
+        }
+        let n = s.sweep_left.min(RESEND_CHUNK);
+        s.sweep_left -= n;
+        let mut found = [0u32; 64];
+        let mut k = 0;
+        let from = s.sweep_at;
+        // Collect the indexes first (the walk borrows the table), in rounds
+        // of at most 64.
+        let mut at = from;
+        let end = from.saturating_add(n as u32);
+        while at < end {
+            let step = (end - at).min(64) as usize;
+            let next = self.table.walk_indexed(at, step, |i, c| {
+                if syncs(c.state) && k < found.len() {
+                    found[k] = i;
+                    k += 1;
+                }
+            });
+            for &i in &found[..k] {
+                self.sync_report(i);
+            }
+            k = 0;
+            match next {
+                Some(x) => at = x,
+                None => {
+                    at = 0;
+                    break;
+                }
+            }
+        }
+        self.sync.sweep_at = at;
+    }
+}
