@@ -254,6 +254,25 @@ struct RunArgs {
     /// connections) over HTTP on this address, e.g. 127.0.0.1:9100.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// The director's role in an active/standby pair: a standby answers no ARP
+    /// or ping for its addresses, forwards nothing and runs no health checks;
+    /// it keeps its rules and the connections the sync daemon gives it, and
+    /// serves them as soon as `ringvs adm --ha active` (keepalived's
+    /// notify_master script) makes it active (docs/ha.md).
+    #[arg(long, value_enum, default_value = "active")]
+    ha: HaArg,
+    /// Connection sync: every connection in a synced state is sent again at
+    /// least every SECS seconds while this director is the active master, so a
+    /// backup that (re)started has the whole table after one period (0: only
+    /// changes are sent, as IPVS). See docs/ha.md.
+    #[arg(long, value_name = "SECS", default_value_t = ringvs::dataplane::sync::RESEND_DEFAULT_S)]
+    sync_resend: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum HaArg {
+    Active,
+    Standby,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -346,6 +365,8 @@ fn cmd_run(a: RunArgs) -> ExitCode {
             expire_quiescent_template: a.expire_quiescent_template,
         },
         metrics: a.metrics,
+        standby: a.ha == HaArg::Standby,
+        sync_resend: a.sync_resend,
         steer_rss: a.steer == SteerArg::Rss,
         io: match a.io {
             IoArg::Packet => IoBackend::Packet,

@@ -751,8 +751,43 @@ fn error_messages_and_exit_codes() {
             2,
         ),
         (
-            "--start-daemon master",
-            "ringvs does not support the connection sync daemon",
+            "--start-daemon master --syncid 256",
+            "illegal syncid specified",
+            2,
+        ),
+        (
+            "--start-daemon backup --sync-maxlen 0",
+            "illegal sync-maxlen specified",
+            2,
+        ),
+        (
+            "--start-daemon master --mcast-group 198.18.0.1",
+            "illegal mcast-group specified",
+            2,
+        ),
+        (
+            "--start-daemon master --mcast-port 0",
+            "illegal mcast-port specified",
+            2,
+        ),
+        (
+            "--start-daemon master --mcast-ttl 256",
+            "illegal mcast-ttl specified",
+            2,
+        ),
+        (
+            "--start-daemon master -t 198.18.0.110:80",
+            "Illegal 'service-address' option with the 'start-daemon' command",
+            2,
+        ),
+        (
+            "--stop-daemon master --mcast-interface eth0",
+            "Illegal 'mcast-interface' option with the 'stop-daemon' command",
+            2,
+        ),
+        (
+            "--ha bogus",
+            "illegal --ha role `bogus': active or standby",
             2,
         ),
         (
@@ -1101,4 +1136,46 @@ mod round_trip {
             prop_assert_eq!(format_save(&c, true, &Names::none()), text);
         }
     }
+}
+
+/// The sync daemon's commands parse into what the director runs: ipvsadm's
+/// options, the defaults left to the daemon (`None`) as the kernel fills them.
+#[test]
+fn sync_daemon_and_role_commands() {
+    use ringvs::config::ipvsadm::{DaemonOpts, SyncRole};
+    assert_eq!(
+        ok(
+            "--start-daemon master --mcast-interface sync0 --syncid 7 --sync-maxlen 1000 \
+            --mcast-group 224.0.0.82 --mcast-port 9000 --mcast-ttl 2"
+        ),
+        AdmCommand::StartDaemon(DaemonOpts {
+            role: SyncRole::Master,
+            mcast_ifn: "sync0".into(),
+            syncid: 7,
+            maxlen: Some(1000),
+            group: Some(Ipv4Addr::new(224, 0, 0, 82)),
+            port: Some(9000),
+            ttl: Some(2),
+        })
+    );
+    assert_eq!(
+        ok("--start-daemon backup --mcast-interface sync0"),
+        AdmCommand::StartDaemon(DaemonOpts {
+            role: SyncRole::Backup,
+            mcast_ifn: "sync0".into(),
+            syncid: 0,
+            maxlen: None,
+            group: None,
+            port: None,
+            ttl: None,
+        })
+    );
+    assert_eq!(
+        ok("--stop-daemon backup"),
+        AdmCommand::StopDaemon {
+            role: SyncRole::Backup
+        }
+    );
+    assert_eq!(ok("--ha standby"), AdmCommand::SetRole { standby: true });
+    assert_eq!(ok("--ha active"), AdmCommand::SetRole { standby: false });
 }

@@ -164,6 +164,10 @@ impl Ctl {
                 }
                 Response::ok(String::new())
             }
+            AdmCommand::SetRole { standby } => {
+                self.set_role(standby);
+                Response::ok(String::new())
+            }
             AdmCommand::SetTimeout { tcp, tcpfin, udp } => {
                 st.timeouts.set(tcp, tcpfin, udp);
                 self.publish(&st);

@@ -18,10 +18,13 @@
 //!   `ringvs capture` / `ringvs trace` streams.
 //! * `adm.rs`: the configuration: `ringvs adm` commands, `-R` restore, `-L`
 //!   listings, [`load_rules`], publishing the rules to the workers.
+//! * `ha.rs`: the HA role and the connection-sync daemons (`--ha`,
+//!   `--start-daemon`, `--stop-daemon`, `-L --daemon`).
 //! * `report.rs`: `ringvs stats`, Prometheus metrics, the rate estimator,
 //!   batch-time summaries, per-server counters and connection listings.
 
 mod adm;
+mod ha;
 mod neigh;
 mod report;
 mod server;

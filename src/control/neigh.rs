@@ -34,6 +34,11 @@ pub(super) struct Resolver {
     pub(super) garp: Receiver<Ipv4Addr>,
 }
 
+/// When a director that became active announces its addresses again after
+/// the first time (gratuitous ARP can be lost; keepalived repeats its own
+/// too, `vrrp_garp_master_repeat`).
+const GARP_REPEATS: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(2)];
+
 impl Resolver {
     /// Gratuitous ARP for `ip` on `nic`.
     fn garp(&mut self, nic: Nic, ip: Ipv4Addr) {
@@ -42,8 +47,12 @@ impl Resolver {
         self.tx[i].send_one(&f[..len]);
     }
 
-    /// Announce our addresses, and every VIP on the external NIC.
+    /// Announce our addresses, and every VIP on the external NIC (a standby
+    /// announces nothing: the addresses are the active director's).
     pub(super) fn announce(&mut self, ctl: &Ctl) {
+        if ctl.shared.ha.standby() {
+            return;
+        }
         self.garp(Nic::Ext, self.own[Nic::Ext as usize]);
         self.garp(Nic::Int, self.own[Nic::Int as usize]);
         if let Ok(st) = ctl.adm.lock() {
@@ -57,14 +66,18 @@ impl Resolver {
     /// index of the worker that stopped, if one did.
     pub(super) fn run(
         &mut self,
-        shared: &Shared,
+        ctl: &Ctl,
         term: &AtomicBool,
         workers: &[JoinHandle<()>],
     ) -> Option<usize> {
+        let shared: &Shared = &ctl.shared;
         let mut table = NeighTable::new();
         let mut probes: Vec<Probe> = Vec::new();
         let mut last_tick = Instant::now();
         let mut failed = None;
+        let mut standby = shared.ha.standby();
+        // Announcements still to repeat after becoming active.
+        let mut repeats: Vec<Instant> = Vec::new();
         while !term.load(Ordering::Relaxed) {
             if let Some(k) = workers.iter().position(|t| t.is_finished()) {
                 failed = Some(k);
@@ -84,6 +97,23 @@ impl Resolver {
             if now.duration_since(last_tick) >= Duration::from_millis(100) {
                 last_tick = now;
                 table.tick(now, &mut probes);
+            }
+            // The role: a standby sends no ARP at all (its probes would claim
+            // the DIP for its own MAC); becoming active, it announces every
+            // address at once, then twice more.
+            let now_standby = shared.ha.standby();
+            if standby && !now_standby {
+                self.announce(ctl);
+                repeats = GARP_REPEATS.iter().map(|d| now + *d).collect();
+            }
+            standby = now_standby;
+            if !standby && repeats.first().is_some_and(|t| now >= *t) {
+                repeats.remove(0);
+                self.announce(ctl);
+            }
+            if standby {
+                probes.clear();
+                while self.garp.try_recv().is_ok() {}
             }
             for p in probes.drain(..) {
                 let i = p.nic as usize;

@@ -198,6 +198,7 @@ impl Ctl {
             })
             .collect();
         let v = serde_json::json!({
+            "role": self.role(),
             "workers": workers,
             "neighbors": neigh,
             "batch_us": all_batch,
@@ -251,6 +252,7 @@ impl Ctl {
             out.push('\n');
         }
         out.push_str(&format!("neighbors {neigh}\n"));
+        out.push_str(&format!("role {}\n", self.role()));
         Response::ok(out)
     }
 

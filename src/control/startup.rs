@@ -60,6 +60,10 @@ pub struct RunOptions {
     pub sysctl: crate::dataplane::Sysctl,
     /// Serve Prometheus metrics over HTTP here (`--metrics`).
     pub metrics: Option<std::net::SocketAddr>,
+    /// `--ha standby`: start as the standby of an active/standby pair.
+    pub standby: bool,
+    /// `--sync-resend`: the master's resend period, seconds (0: none).
+    pub sync_resend: u32,
 }
 
 /// The packet I/O under the workers.
@@ -112,6 +116,8 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     };
     let mut dp = Director::new(plan, Snapshot::build(&adm.cfg, adm.timeouts));
     let (shared, env) = (Arc::clone(&dp.shared), Arc::clone(&dp.env));
+    shared.ha.set_standby(opts.standby);
+    shared.ha.set_resend_s(opts.sync_resend);
 
     // The control thread's own sockets (ARP probes, gratuitous ARP): AF_PACKET
     // whatever the workers use.
@@ -185,7 +191,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     };
     // Announce our addresses.
     resolver.announce(&ctl);
-    let failed = resolver.run(&shared, &term, &threads);
+    let failed = resolver.run(&ctl, &term, &threads);
     stop(&opts, &shared, metrics_stop, (threads, xdp), failed)
 }
 

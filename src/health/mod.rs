@@ -206,6 +206,13 @@ impl<T: TxQueue> Checker<'_, T> {
         if self.update_targets(now) {
             republish();
         }
+        // A standby checks nothing: the real servers answer the DIP, which
+        // is the active director's. It keeps its verdicts, and checks again
+        // from the next due time once active.
+        if self.shared.ha.standby() {
+            self.pause();
+            return;
+        }
         self.start_due(now);
         self.stack.poll(now);
         if self.drive_flights(now) {
@@ -265,6 +272,19 @@ impl<T: TxQueue> Checker<'_, T> {
             return true;
         }
         false
+    }
+
+    /// Abandon the checks in flight without a verdict (the director became a
+    /// standby): they start again when due.
+    fn pause(&mut self) {
+        let sockets = &mut self.stack.sockets;
+        for p in &mut self.probes {
+            if let Some(f) = p.flight.take() {
+                sockets.get_mut::<tcp::Socket>(f.handle).abort();
+                sockets.remove(f.handle);
+            }
+            p.arp_wait = None;
+        }
     }
 
     /// The servers held down now, with their `inhibit_on_failure`.

@@ -63,5 +63,11 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
         | AdmCommand::Zero { service: None }
         | AdmCommand::SetTimeout { .. }
         | AdmCommand::Restore => Ok(()),
+        // Not rules: the running director's control socket handles them.
+        AdmCommand::StartDaemon(_) | AdmCommand::StopDaemon { .. } | AdmCommand::SetRole { .. } => {
+            Err(AdmError::Unsupported(
+                "the sync daemon and --ha in a rules file: give them to `ringvs adm`".into(),
+            ))
+        }
     }
 }

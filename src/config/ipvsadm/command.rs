@@ -102,4 +102,45 @@ pub enum AdmCommand {
     SetTimeout { tcp: u32, tcpfin: u32, udp: u32 },
     /// `-R`: the rules come on standard input.
     Restore,
+    /// `--start-daemon master|backup` and the sync daemon's options.
+    StartDaemon(DaemonOpts),
+    /// `--stop-daemon master|backup`.
+    StopDaemon { role: SyncRole },
+    /// `--ha active|standby` (a ringvs command: the director's HA role).
+    SetRole { standby: bool },
+}
+
+/// Which connection-sync daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SyncRole {
+    Master,
+    Backup,
+}
+
+impl SyncRole {
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncRole::Master => "master",
+            SyncRole::Backup => "backup",
+        }
+    }
+}
+
+/// `--start-daemon`'s settings; `None`: the default the daemon picks (as the
+/// kernel fills in what ipvsadm did not send).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DaemonOpts {
+    pub role: SyncRole,
+    /// `--mcast-interface` (empty when not given).
+    pub mcast_ifn: String,
+    /// `--syncid` (0 when not given).
+    pub syncid: u8,
+    /// `--sync-maxlen`.
+    pub maxlen: Option<u16>,
+    /// `--mcast-group`.
+    pub group: Option<Ipv4Addr>,
+    /// `--mcast-port`.
+    pub port: Option<u16>,
+    /// `--mcast-ttl`.
+    pub ttl: Option<u8>,
 }

@@ -50,7 +50,8 @@ mod values;
 pub use apply::apply;
 pub use check::{MAX_CHECK_PATH, MAX_CHECK_RETRY, MAX_CHECK_SECS};
 pub use command::{
-    AdmCommand, DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, DestOpts, MAX_TIMEOUT, ServiceOpts,
+    AdmCommand, DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, DaemonOpts, DestOpts, MAX_TIMEOUT,
+    ServiceOpts, SyncRole,
 };
 pub use parse::{parse, parse_with};
 pub use rules::{parse_rules, parse_rules_with, restore, rule_lines};

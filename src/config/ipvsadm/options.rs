@@ -24,6 +24,8 @@ pub(super) enum Tag {
     Save,
     StartDaemon,
     StopDaemon,
+    /// `--ha active|standby` (a ringvs command).
+    Ha,
     // Options.
     Tcp,
     Udp,
@@ -122,6 +124,7 @@ pub(super) const SPECS: &[Spec] = &[
     spec("save", Some('S'), Arg::No, Tag::Save),
     spec("start-daemon", None, Arg::Required, Tag::StartDaemon),
     spec("stop-daemon", None, Arg::Required, Tag::StopDaemon),
+    spec("ha", None, Arg::Required, Tag::Ha),
     spec("tcp-service", Some('t'), Arg::Required, Tag::Tcp),
     spec("udp-service", Some('u'), Arg::Required, Tag::Udp),
     spec("sctp-service", None, Arg::Required, Tag::Sctp),
@@ -291,6 +294,10 @@ pub(super) enum Cmd {
     Zero,
     SetTimeout,
     Restore,
+    StartDaemon,
+    StopDaemon,
+    /// `--ha` (ringvs).
+    Ha,
 }
 
 impl Cmd {
@@ -308,6 +315,9 @@ impl Cmd {
             Cmd::Zero => "zero",
             Cmd::SetTimeout => "set",
             Cmd::Restore => "restore",
+            Cmd::StartDaemon => "start-daemon",
+            Cmd::StopDaemon => "stop-daemon",
+            Cmd::Ha => "ha",
         }
     }
 
@@ -318,7 +328,12 @@ impl Cmd {
         match self {
             Cmd::Add | Cmd::Edit => b"xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx",
             Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Flush | Cmd::SetTimeout | Cmd::Restore => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Flush | Cmd::SetTimeout | Cmd::Restore | Cmd::Ha => {
+                b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+            }
+            // ipvsadm's `commands_v_options` rows STARTD and STOPD.
+            Cmd::StartDaemon => b"xxxxxxxxxxx xxxxxxx xxxx    xxxxxx",
+            Cmd::StopDaemon => b"xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxx",
             Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             Cmd::List => b" 11xxxxxxxxx11       xxxxxxx xxxxx",
             Cmd::AddDest | Cmd::EditDest => b"xx+xxx+    xxxxxxxxxxxxxxxxxx     ",

@@ -12,13 +12,13 @@ use super::super::listing::ListOpts;
 use super::super::names::Names;
 use super::super::{AdmError, Proto, SchedFlags, ServiceKey};
 use super::check::CheckArgs;
-use super::command::{AdmCommand, DEFAULT_SCHEDULER, DestOpts, ServiceOpts};
+use super::command::{AdmCommand, DEFAULT_SCHEDULER, DaemonOpts, DestOpts, ServiceOpts, SyncRole};
 use super::messages::{try_help, unsupported, usage, usage_text, version_text};
 use super::options::{Cmd, OPT_NAMES, Tag, check_options, column};
 use super::scanner::{Found, Scanner};
 use super::values::{
-    check_fwmark, netmask, parse_sched_flags, persistent_timeout, server_address, service_address,
-    set_timeout, threshold, weight,
+    check_fwmark, netmask, number_in, parse_sched_flags, persistent_timeout, server_address,
+    service_address, set_timeout, threshold, weight,
 };
 
 /// Parses one ipvsadm command line (`args` exclude the program name) with
@@ -34,8 +34,9 @@ pub fn parse_with(args: &[String], names: &Names) -> Result<AdmCommand, AdmError
         return Ok(AdmCommand::List(ListOpts::default()));
     }
     let mut sc = Scanner::new(args);
-    let cmd = command(sc.next_opt())?;
+    let (cmd, cmd_arg) = command(sc.next_opt())?;
     let mut gathered = Gathered::new();
+    gathered.cmd_arg = cmd_arg;
     while let Some(found) = sc.next_opt() {
         gathered.take(found?, names)?;
     }
@@ -43,14 +44,15 @@ pub fn parse_with(args: &[String], names: &Names) -> Result<AdmCommand, AdmError
     gathered.finish(cmd, timeouts)
 }
 
-/// The command the first option names.  `-h`, `-v` and the sync daemon's
-/// commands end the parse here.
-fn command(first: Option<Result<Found, AdmError>>) -> Result<Cmd, AdmError> {
+/// The command the first option names, and its argument (the sync daemon's
+/// role, `--ha`'s).  `-h` and `-v` end the parse here.
+fn command(first: Option<Result<Found, AdmError>>) -> Result<(Cmd, String), AdmError> {
     let first = match first {
         Some(Ok(f)) => f,
         _ => return Err(try_help()),
     };
-    Ok(match first.tag {
+    let arg = first.arg.clone().unwrap_or_default();
+    let cmd = match first.tag {
         Tag::AddService => Cmd::Add,
         Tag::EditService => Cmd::Edit,
         Tag::DelService => Cmd::Del,
@@ -65,19 +67,33 @@ fn command(first: Option<Result<Found, AdmError>>) -> Result<Cmd, AdmError> {
         Tag::Restore => Cmd::Restore,
         Tag::Help => return Err(AdmError::Help(usage_text())),
         Tag::Version => return Err(AdmError::Help(version_text())),
+        // ipvsadm's messages for a role that is neither (sic: `start_daemon`
+        // for --stop-daemon).
         Tag::StartDaemon | Tag::StopDaemon => {
-            let v = first.arg.as_deref().unwrap_or("");
-            if v != "master" && v != "backup" {
+            if arg != "master" && arg != "backup" {
                 return Err(usage(if first.tag == Tag::StartDaemon {
                     "illegal start-daemon parameter specified"
                 } else {
                     "illegal start_daemon specified"
                 }));
             }
-            return Err(unsupported("the connection sync daemon"));
+            if first.tag == Tag::StartDaemon {
+                Cmd::StartDaemon
+            } else {
+                Cmd::StopDaemon
+            }
+        }
+        Tag::Ha => {
+            if arg != "active" && arg != "standby" {
+                return Err(usage(format!(
+                    "illegal --ha role `{arg}': active or standby"
+                )));
+            }
+            Cmd::Ha
         }
         _ => return Err(try_help()),
-    })
+    };
+    Ok((cmd, arg))
 }
 
 /// The words that are not options: `--set`'s three timeouts, and nothing
@@ -121,6 +137,10 @@ struct Gathered {
     /// The first valid-ipvsadm-but-not-ringvs thing seen; reported after
     /// ipvsadm's own checks.
     deferred: Option<AdmError>,
+    /// The command's own argument (`--start-daemon`'s role, `--ha`'s).
+    cmd_arg: String,
+    /// `--start-daemon`'s options.
+    daemon: DaemonOpts,
 }
 
 impl Gathered {
@@ -139,6 +159,16 @@ impl Gathered {
             fwmark: false,
             checks: CheckArgs::default(),
             deferred: None,
+            cmd_arg: String::new(),
+            daemon: DaemonOpts {
+                role: SyncRole::Master,
+                mcast_ifn: String::new(),
+                syncid: 0,
+                maxlen: None,
+                group: None,
+                port: None,
+                ttl: None,
+            },
         }
     }
 
@@ -196,12 +226,37 @@ impl Gathered {
             Tag::Ops => self.defer(unsupported("one-packet scheduling (-o)")),
             Tag::Pe => self.defer(unsupported("persistence engines (--pe)")),
             Tag::SchedFlags => self.flags_arg = Some(val),
-            Tag::McastInterface
-            | Tag::SyncId
-            | Tag::McastGroup
-            | Tag::McastPort
-            | Tag::McastTtl
-            | Tag::SyncMaxlen => self.defer(unsupported("the connection sync daemon")),
+            // ipvsadm's checks and messages (`parse_options`, ipvsadm.c).
+            Tag::McastInterface => self.daemon.mcast_ifn = val,
+            Tag::SyncId => {
+                self.daemon.syncid =
+                    number_in(&val, 0, 255).ok_or_else(|| usage("illegal syncid specified"))? as u8
+            }
+            Tag::SyncMaxlen => {
+                self.daemon.maxlen = Some(
+                    number_in(&val, 1, 65535 - 20 - 8)
+                        .ok_or_else(|| usage("illegal sync-maxlen specified"))?
+                        as u16,
+                )
+            }
+            Tag::McastGroup => match val.parse::<Ipv4Addr>() {
+                Ok(a) if a.is_multicast() => self.daemon.group = Some(a),
+                _ if val.contains(':') => self.defer(unsupported("IPv6 sync groups")),
+                _ => return Err(usage("illegal mcast-group specified")),
+            },
+            Tag::McastPort => {
+                self.daemon.port = Some(
+                    number_in(&val, 1, 65535)
+                        .ok_or_else(|| usage("illegal mcast-port specified"))?
+                        as u16,
+                )
+            }
+            Tag::McastTtl => {
+                self.daemon.ttl = Some(
+                    number_in(&val, 1, 255).ok_or_else(|| usage("illegal mcast-ttl specified"))?
+                        as u8,
+                )
+            }
             Tag::TunType | Tag::TunPort | Tag::TunNocsum | Tag::TunCsum | Tag::TunRemcsum => {
                 self.defer(unsupported("tunnelling options"))
             }
@@ -322,7 +377,26 @@ impl Gathered {
                 udp: timeouts[2],
             },
             Cmd::Restore => AdmCommand::Restore,
+            Cmd::StartDaemon => AdmCommand::StartDaemon(DaemonOpts {
+                role: role(&self.cmd_arg),
+                ..self.daemon
+            }),
+            Cmd::StopDaemon => AdmCommand::StopDaemon {
+                role: role(&self.cmd_arg),
+            },
+            Cmd::Ha => AdmCommand::SetRole {
+                standby: self.cmd_arg == "standby",
+            },
         })
+    }
+}
+
+/// The sync daemon `master` or `backup` names (checked by [`command`]).
+fn role(arg: &str) -> SyncRole {
+    if arg == "backup" {
+        SyncRole::Backup
+    } else {
+        SyncRole::Master
     }
 }
 
