@@ -14,6 +14,7 @@ pub mod observe;
 pub mod proto;
 pub mod sched;
 pub mod stats;
+pub mod sync;
 pub mod wire;
 
 /// The director's two NICs.

@@ -1,0 +1,311 @@
+//! IPVS connection sync messages, protocol version 1, byte for byte as
+//! `net/netfilter/ipvs/ip_vs_sync.c` writes them (`ip_vs_sync_conn`) and reads
+//! them (`ip_vs_process_message`, `ip_vs_proc_sync_conn`). Fields are big-endian.
+//!
+//! A message is one UDP datagram (to 224.0.0.81:8848 by default):
+//!
+//! ```text
+//! offset size  struct ip_vs_sync_mesg
+//!      0    1  reserved, 0 (a version-0 message has its nr_conns here)
+//!      1    1  syncid
+//!      2    2  size: the whole message, header included
+//!      4    1  nr_conns
+//!      5    1  version, 1
+//!      6    2  spare, 0
+//!      8       nr_conns entries, each starting 4-byte aligned
+//! ```
+//!
+//! An entry, `struct ip_vs_sync_v4` (type 0; `ip_vs_sync_v6`, type 1, has
+//! 16-byte addresses and is 72 bytes):
+//!
+//! ```text
+//!      0    1  type: bit 0 = IPv6 (STYPE_F_INET6)
+//!      1    1  protocol
+//!      2    2  ver_size: entry version (top 4 bits, 0) | size (low 12 bits)
+//!      4    4  flags (IP_VS_CONN_F_*)
+//!      8    2  state (IP_VS_TCP_S_*; 0 for UDP; IP_VS_CTPL_S_* for a template)
+//!     10    2  cport
+//!     12    2  vport
+//!     14    2  dport
+//!     16    4  fwmark
+//!     20    4  timeout, in seconds
+//!     24    4  caddr
+//!     28    4  vaddr
+//!     32    4  daddr
+//!     36       options, up to size: type (1 byte), length (1 byte, not 0), data
+//! ```
+//!
+//! Options: 1 = sequence adjustment (24 bytes: init_seq, delta, previous_delta
+//! of the incoming, then of the outgoing direction), 2 = persistence-engine
+//! data, 3 = persistence-engine name. A receiver skips an unknown type with bit
+//! 6 (64) set; any other unknown type drops the entry.
+//!
+//! A sender pads with zero bytes before an entry so that it starts 4-byte
+//! aligned (`ip_vs_sync_conn`: `pad = (4 - head) & 3`); a pad is not part of any
+//! entry's size and nothing follows the last entry. A plain IPv4 entry is 36
+//! bytes: only an entry with options ever needs a pad after it.
+//!
+//! [`parse`] checks a datagram as IPVS's backup does, in the same order; each
+//! way it can be wrong is its own error, so each can be counted.
+//! [`MessageBuilder`] writes messages into a buffer the caller reuses.
+
+use std::net::Ipv4Addr;
+
+use crate::nat::State;
+use crate::wire::ipv4::protocol;
+
+mod build;
+mod parse;
+mod view;
+
+pub use build::{BufferTooSmall, Full, MessageBuilder};
+pub use parse::{Entries, EntryError, MessageError, parse};
+pub use view::{SyncEntry, SyncMessage};
+
+/// The default multicast group (`IP_VS_SYNC_GROUP`).
+pub const DEFAULT_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 81);
+/// The default UDP port (`IP_VS_SYNC_PORT`). With `sync_ports` > 1 the kernel
+/// runs one thread per port, thread `id` on port + `id` (`get_mcast_sockaddr`).
+pub const DEFAULT_PORT: u16 = 8848;
+/// The default multicast TTL (`start_sync_thread`).
+pub const DEFAULT_TTL: u8 = 1;
+/// `SYNC_PROTO_VER`.
+pub const VERSION: u8 = 1;
+/// `sizeof(struct ip_vs_sync_mesg)`.
+pub const HEADER_LEN: usize = 8;
+/// `sizeof(struct ip_vs_sync_mesg_v0)`: the least `ip_vs_process_message` reads.
+pub const HEADER_V0_LEN: usize = 4;
+/// `sizeof(struct ip_vs_sync_v4)`.
+pub const ENTRY_V4_LEN: usize = 36;
+/// `sizeof(struct ip_vs_sync_v6)`.
+pub const ENTRY_V6_LEN: usize = 72;
+/// `sizeof(struct ip_vs_sync_conn_options)`: the sequence option's data.
+pub const SEQ_DATA_LEN: usize = 24;
+/// An IPv4 and a UDP header, what `start_sync_thread` takes off the MTU.
+pub const IP_UDP_LEN: usize = 28;
+/// A master's message size limit without `--sync-maxlen`: 1500 - 28, whatever
+/// the interface MTU (`start_sync_thread`); ipvsadm's help says "default=1472".
+pub const DEFAULT_MAXLEN: usize = 1500 - IP_UDP_LEN;
+/// The largest `--sync-maxlen` (`start_sync_thread`; ipvsadm takes 1..=65507).
+pub const MAX_MAXLEN: usize = 65535 - IP_UDP_LEN;
+/// Most entries in one message: `nr_conns` is one byte.
+pub const MAX_CONNS: u8 = u8::MAX;
+/// The longest entry [`MessageBuilder`] writes: IPv4 with the sequence option.
+pub const MAX_BUILT_ENTRY: usize = ENTRY_V4_LEN + 2 + SEQ_DATA_LEN;
+/// The least buffer [`MessageBuilder`] takes.
+pub const MIN_BUFFER: usize = HEADER_LEN + MAX_BUILT_ENTRY;
+/// Bit 0 of an entry's type: IPv6 (`STYPE_F_INET6`).
+pub const TYPE_F_INET6: u8 = 1;
+
+/// A sync daemon's role, as `ipvsadm --start-daemon` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Daemon {
+    Master,
+    Backup,
+}
+
+impl Daemon {
+    /// `IP_VS_STATE_MASTER` (1) or `IP_VS_STATE_BACKUP` (2).
+    pub fn ipvs_state(self) -> u32 {
+        match self {
+            Daemon::Master => 1,
+            Daemon::Backup => 2,
+        }
+    }
+
+    /// `master` or `backup`, as ipvsadm takes and prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Daemon::Master => "master",
+            Daemon::Backup => "backup",
+        }
+    }
+}
+
+/// The message size limit IPVS settles on (`start_sync_thread`). `requested`
+/// is `--sync-maxlen` (0: not given) and `mtu` the sync interface's MTU.
+/// Without a request a master uses 1500 - 28 whatever the MTU, and a backup its
+/// MTU clamped to 1500..=65535, less 28; a request is clamped to
+/// 1..=65507 (master) or 1024..=65507 (backup). A backup receives into a buffer
+/// of this size, so a longer datagram is cut and then fails the size check.
+pub fn sync_maxlen(requested: u32, mtu: u32, daemon: Daemon) -> usize {
+    let (mtu, least) = match daemon {
+        Daemon::Master => (1500, 1),
+        Daemon::Backup => (mtu.clamp(1500, 65535), 1024),
+    };
+    match requested {
+        0 => mtu as usize - IP_UDP_LEN,
+        r => (r as usize).clamp(least, MAX_MAXLEN),
+    }
+}
+
+/// Whether a backup with syncid `ours` takes a message sent with `theirs`: a
+/// backup with syncid 0 takes every message (`ip_vs_process_message`).
+pub fn syncid_accepts(ours: u8, theirs: u8) -> bool {
+    ours == 0 || ours == theirs
+}
+
+/// Connection flags (`include/uapi/linux/ip_vs.h`, `IP_VS_CONN_F_*`). Only bits
+/// 0..15 travel in a sync entry.
+pub mod flags {
+    /// The forwarding method's bits.
+    pub const FWD_MASK: u32 = 0x0007;
+    /// Masquerading (NAT), ringvs's one method.
+    pub const MASQ: u32 = 0x0000;
+    pub const LOCALNODE: u32 = 0x0001;
+    pub const TUNNEL: u32 = 0x0002;
+    pub const DROUTE: u32 = 0x0003;
+    pub const BYPASS: u32 = 0x0004;
+    /// Set by the backup on what it learned by sync; never sent.
+    pub const SYNC: u32 = 0x0020;
+    /// Kernel-internal; the master clears it before sending.
+    pub const HASHED: u32 = 0x0040;
+    pub const NOOUTPUT: u32 = 0x0080;
+    /// Not established: counted in InActConn.
+    pub const INACTIVE: u32 = 0x0100;
+    pub const OUT_SEQ: u32 = 0x0200;
+    pub const IN_SEQ: u32 = 0x0400;
+    pub const SEQ_MASK: u32 = 0x0600;
+    pub const NO_CPORT: u32 = 0x0800;
+    /// A persistence template, not a connection.
+    pub const TEMPLATE: u32 = 0x1000;
+    /// One-packet scheduling: never synced.
+    pub const ONE_PACKET: u32 = 0x2000;
+    /// What a backup keeps of a received entry's flags
+    /// (`IP_VS_CONN_F_BACKUP_MASK`, applied in `ip_vs_proc_sync_conn`).
+    pub const BACKUP_MASK: u32 = FWD_MASK | NOOUTPUT | INACTIVE | SEQ_MASK | NO_CPORT | TEMPLATE;
+    /// What an update may change on a connection the backup already has
+    /// (`IP_VS_CONN_F_BACKUP_UPD_MASK`, `ip_vs_proc_conn`).
+    pub const BACKUP_UPD_MASK: u32 = INACTIVE | SEQ_MASK;
+}
+
+/// Option types (`IPVS_OPT_*`) and the lengths IPVS allows.
+pub mod opt {
+    pub const SEQ_DATA: u8 = 1;
+    pub const PE_DATA: u8 = 2;
+    pub const PE_NAME: u8 = 3;
+    /// Set in an option's type: a receiver that does not know it may skip it
+    /// (`IPVS_OPT_F_PARAM`, 1 << (7 - 1)).
+    pub const F_PARAM: u8 = 1 << 6;
+    /// `IP_VS_PENAME_MAXLEN`.
+    pub const PE_NAME_MAXLEN: usize = 16;
+}
+
+/// IPVS's state numbers (`include/net/ip_vs.h`).
+pub mod ipvs_state {
+    /// `IP_VS_TCP_S_LAST`: TCP's states are 0..11, in `nat::State`'s order
+    /// (NONE, ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT, TIME_WAIT, CLOSE,
+    /// CLOSE_WAIT, LAST_ACK, LISTEN, SYNACK).
+    pub const TCP_LAST: u16 = 11;
+    /// `IP_VS_UDP_S_NORMAL`, UDP's one state (`IP_VS_UDP_S_LAST` is 1).
+    pub const UDP_NORMAL: u16 = 0;
+    /// `IP_VS_CTPL_S_NONE` and `IP_VS_CTPL_S_ASSURED`: a template's state bits.
+    pub const CTPL_NONE: u16 = 0;
+    pub const CTPL_ASSURED: u16 = 1;
+}
+
+/// IPVS's number for a state (`IP_VS_TCP_S_*`, or `IP_VS_UDP_S_NORMAL`).
+pub fn state_to_ipvs(state: State) -> u16 {
+    match state {
+        State::Udp => ipvs_state::UDP_NORMAL,
+        // The TCP states are declared in IPVS's order, NONE = 0 to SYNACK = 10.
+        tcp => tcp as u16,
+    }
+}
+
+/// The state IPVS's number `n` stands for in protocol `proto`; `None` for a
+/// number out of range (`ip_vs_proc_sync_conn`: `state >= pp->num_states`)
+/// or a protocol ringvs does not serve.
+pub fn state_from_ipvs(proto: u8, n: u16) -> Option<State> {
+    match proto {
+        protocol::TCP => State::ALL
+            .get(usize::from(n))
+            .copied()
+            .filter(|s| *s != State::Udp),
+        protocol::UDP => (n == ipvs_state::UDP_NORMAL).then_some(State::Udp),
+        _ => None,
+    }
+}
+
+/// One direction's sequence adjustment (`struct ip_vs_seq`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Seq {
+    pub init_seq: u32,
+    pub delta: u32,
+    pub previous_delta: u32,
+}
+
+/// The sequence option's data (`struct ip_vs_sync_conn_options`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SeqOpt {
+    pub in_seq: Seq,
+    pub out_seq: Seq,
+}
+
+/// One IPv4 connection or persistence template, as a sync entry carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SyncConn {
+    /// IP protocol: TCP or UDP; a template may carry 0 (`IPPROTO_IP`, a
+    /// firewall-mark service's template).
+    pub proto: u8,
+    /// `IP_VS_CONN_F_*` ([`flags`]). [`parse`] keeps only
+    /// [`flags::BACKUP_MASK`], as IPVS's backup does; the builder sends them
+    /// without [`flags::HASHED`], as IPVS's master does.
+    pub flags: u32,
+    /// IPVS's state number ([`state_to_ipvs`], [`ipvs_state`]).
+    pub state: u16,
+    pub caddr: Ipv4Addr,
+    pub cport: u16,
+    pub vaddr: Ipv4Addr,
+    pub vport: u16,
+    pub daddr: Ipv4Addr,
+    pub dport: u16,
+    pub fwmark: u32,
+    /// Seconds.
+    pub timeout: u32,
+    /// The sequence option, sent when present (IPVS sends it when the flags
+    /// have [`flags::SEQ_MASK`] bits; ringvs never adjusts sequence numbers).
+    pub seq: Option<SeqOpt>,
+}
+
+impl SyncConn {
+    /// A persistence template (`IP_VS_CONN_F_TEMPLATE`), not a connection.
+    pub fn is_template(&self) -> bool {
+        self.flags & flags::TEMPLATE != 0
+    }
+
+    /// Not established: counted in InActConn (`IP_VS_CONN_F_INACTIVE`).
+    pub fn is_inactive(&self) -> bool {
+        self.flags & flags::INACTIVE != 0
+    }
+
+    /// The connection's state; `None` for a template.
+    pub fn nat_state(&self) -> Option<State> {
+        (!self.is_template())
+            .then(|| state_from_ipvs(self.proto, self.state))
+            .flatten()
+    }
+
+    /// The flags IPVS gives a NAT connection in `state`, or a NAT template:
+    /// masquerading, and inactive unless an established TCP connection (a real
+    /// server's connections start with its `conn_flags`, which always hold
+    /// INACTIVE: `__ip_vs_update_dest`; `set_tcp_state` clears it on
+    /// ESTABLISHED and sets it again on leaving).
+    pub fn nat_flags(template: bool, state: State) -> u32 {
+        let mut f = flags::MASQ;
+        if template {
+            f |= flags::TEMPLATE | flags::INACTIVE;
+        } else if state != State::Established {
+            f |= flags::INACTIVE;
+        }
+        f
+    }
+
+    /// Bytes this entry takes in a message, without a pad before it.
+    pub fn entry_len(&self) -> usize {
+        match self.seq {
+            Some(_) => ENTRY_V4_LEN + 2 + SEQ_DATA_LEN,
+            None => ENTRY_V4_LEN,
+        }
+    }
+}
