@@ -136,6 +136,9 @@ impl Ctl {
             Err(e) => return Response::fail(e.exit_code(), e.to_string()),
         };
         if let AdmCommand::List(o) = &cmd {
+            if o.daemon {
+                return Response::ok(self.daemon_lines());
+            }
             return self.list(o, &names);
         }
         let Ok(mut st) = self.adm.lock() else {
@@ -168,6 +171,8 @@ impl Ctl {
                 self.set_role(standby);
                 Response::ok(String::new())
             }
+            AdmCommand::StartDaemon(o) => self.start_daemon(&o),
+            AdmCommand::StopDaemon { role } => self.stop_daemon(role),
             AdmCommand::SetTimeout { tcp, tcpfin, udp } => {
                 st.timeouts.set(tcp, tcpfin, udp);
                 self.publish(&st);

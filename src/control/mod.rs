@@ -82,6 +82,8 @@ struct Ctl {
     est: Mutex<Estimator>,
     /// Health checks: what to check, and who is down (`crate::health`).
     health: Arc<crate::health::Monitor>,
+    /// The connection-sync daemons (none in tests without a data plane).
+    sync: Mutex<Option<crate::sync::daemon::Daemons>>,
 }
 
 impl Ctl {
@@ -101,6 +103,7 @@ impl Ctl {
             zero: Mutex::new(HashMap::new()),
             est: Mutex::new(Estimator::default()),
             health: Arc::new(crate::health::Monitor::default()),
+            sync: Mutex::new(None),
         }
     }
 }

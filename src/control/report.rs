@@ -199,6 +199,7 @@ impl Ctl {
             .collect();
         let v = serde_json::json!({
             "role": self.role(),
+            "sync": self.sync_json(),
             "workers": workers,
             "neighbors": neigh,
             "batch_us": all_batch,
@@ -253,6 +254,7 @@ impl Ctl {
         }
         out.push_str(&format!("neighbors {neigh}\n"));
         out.push_str(&format!("role {}\n", self.role()));
+        out.push_str(&self.sync_text());
         Response::ok(out)
     }
 

@@ -135,6 +135,14 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         dp.published.clone(),
         garp_tx,
     ));
+    if let Some(ports) = dp.sync.take() {
+        ctl.set_daemons(crate::sync::daemon::Daemons::new(
+            Arc::clone(&shared),
+            Arc::clone(&env),
+            ports,
+            dp.plan.start,
+        ));
+    }
 
     // Health checks: their own TX ring on the internal NIC, replies diverted by
     // the workers (connected before the workers start).

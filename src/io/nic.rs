@@ -53,6 +53,19 @@ pub fn discover(name: &str) -> Result<NicInfo, NicError> {
     })
 }
 
+/// The first IPv4 address the kernel has on interface `name` (the sync link's).
+pub fn ipv4_addr(name: &str) -> Option<std::net::Ipv4Addr> {
+    pnet_datalink::interfaces()
+        .into_iter()
+        .find(|i| i.name == name)?
+        .ips
+        .into_iter()
+        .find_map(|n| match n.ip() {
+            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V6(_) => None,
+        })
+}
+
 /// How many receive queues the NIC has (`/sys/class/net/NAME/queues/rx-*`); 0 if
 /// sysfs cannot say.
 pub fn rx_queues(name: &str) -> usize {

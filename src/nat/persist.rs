@@ -163,6 +163,37 @@ impl Templates {
         Some((dest, generation))
     }
 
+    /// A template received from a sync master (`ip_vs_proc_conn` of a
+    /// template, `ip_vs_sync.c`): the client of `key` goes to `dest` until
+    /// `expires` at least. A live template to the same server is extended; any
+    /// other is replaced (the master decided later). No connection is counted
+    /// on it: synced connections carry no template generation.
+    pub fn install(&self, key: TemplateKey, dest: TemplateDest, mask: u32, expires: u32) {
+        let mut shard = self.lock(shard_of(&key));
+        if let Some(t) = shard.map.get_mut(&key)
+            && t.dest == dest
+            && t.mask == mask
+        {
+            t.expires = t.expires.max(expires);
+            return;
+        }
+        if !shard.map.contains_key(&key) && shard.map.len() >= PER_SHARD {
+            return;
+        }
+        shard.generation = shard.generation.checked_add(1).unwrap_or(1);
+        let generation = shard.generation;
+        shard.map.insert(
+            key,
+            Template {
+                dest,
+                expires,
+                mask,
+                n_control: 0,
+                generation,
+            },
+        );
+    }
+
     /// A connection counted on template `key` of `generation` left its table.
     pub fn release(&self, key: TemplateKey, generation: u16) {
         let mut shard = self.lock(shard_of(&key));

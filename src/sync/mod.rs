@@ -5,4 +5,5 @@
 //! [`wire`] is the message format (`net/netfilter/ipvs/ip_vs_sync.c`, protocol
 //! version 1): building messages into a reused buffer and parsing received ones.
 
+pub mod daemon;
 pub mod wire;
