@@ -536,3 +536,36 @@ fn standby_is_silent_forged_sync_is_dropped_and_a_dead_ringvs_is_demoted() {
         fault.at - killed_at,
     );
 }
+
+/// `docs/ha.md` shows the keepalived.conf, notify script and track script
+/// this test runs, unchanged (no root needed).
+#[test]
+fn docs_show_the_tested_keepalived_configuration_and_scripts() {
+    let read = |p: &str| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(p);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let page = read("docs/ha.md");
+    let template = read("tests/data/ha/keepalived.conf.in");
+    let conf = template
+        .find("global_defs {")
+        .map(|at| &template[at..])
+        .expect("the template has a global_defs block");
+    let begin = "<!-- keepalived.conf:begin (tests/data/ha/keepalived.conf.in; checked by tests/ha_netns.rs) -->\n```text\n";
+    let shown = page
+        .split_once(begin)
+        .and_then(|(_, rest)| rest.split_once("```\n<!-- keepalived.conf:end -->"))
+        .map(|(c, _)| c);
+    assert_eq!(
+        shown,
+        Some(conf),
+        "docs/ha.md must show tests/data/ha/keepalived.conf.in from `global_defs` on, between its markers"
+    );
+    for script in ["notify.sh", "check.sh"] {
+        let text = read(&format!("tests/data/ha/{script}"));
+        assert!(
+            page.contains(&format!("```sh\n{text}```\n")),
+            "docs/ha.md must show tests/data/ha/{script} unchanged"
+        );
+    }
+}
