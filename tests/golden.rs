@@ -762,7 +762,7 @@ fn error_messages_and_exit_codes() {
         ),
         (
             "--start-daemon master --mcast-group 198.18.0.1",
-            "illegal mcast-group specified",
+            "invalid IPv4 mcast-group `198.18.0.1'",
             2,
         ),
         (

@@ -36,6 +36,9 @@ use std::time::{Duration, Instant};
 
 /// How often the master drains the workers' reports.
 pub const TICK: Duration = Duration::from_millis(10);
+/// The interface of a daemon started without `--mcast-interface` (ipvsadm's
+/// `DEF_MCAST_IFN`).
+pub const DEFAULT_IFNAME: &str = "eth0";
 /// How long the backup waits in `recv` before looking at its stop flag.
 const RECV_WAIT: Duration = Duration::from_millis(50);
 
@@ -129,8 +132,6 @@ pub enum DaemonError {
     /// libipvs's message for `ESRCH` on stop.
     #[error("No daemon is running")]
     NotRunning,
-    #[error("--mcast-interface is needed: the sync link's interface")]
-    NoInterface,
     #[error("sync interface {0}: no such device")]
     NoDevice(String),
     #[error(
@@ -201,20 +202,23 @@ impl Daemons {
         if slot.is_some() {
             return Err(DaemonError::Running);
         }
-        if o.mcast_ifn.is_empty() {
-            return Err(DaemonError::NoInterface);
-        }
-        let nic = crate::io::nic::discover(&o.mcast_ifn)
-            .map_err(|_| DaemonError::NoDevice(o.mcast_ifn.clone()))?;
-        let addr = crate::io::nic::ipv4_addr(&o.mcast_ifn)
-            .ok_or_else(|| DaemonError::NoAddress(o.mcast_ifn.clone()))?;
+        // ipvsadm sends `eth0` when no interface is named (`DEF_MCAST_IFN`).
+        let ifname = if o.mcast_ifn.is_empty() {
+            DEFAULT_IFNAME
+        } else {
+            &o.mcast_ifn
+        };
+        let nic = crate::io::nic::discover(ifname)
+            .map_err(|_| DaemonError::NoDevice(ifname.to_string()))?;
+        let addr = crate::io::nic::ipv4_addr(ifname)
+            .ok_or_else(|| DaemonError::NoAddress(ifname.to_string()))?;
         let daemon = match o.role {
             SyncRole::Master => Daemon::Master,
             SyncRole::Backup => Daemon::Backup,
         };
         let config = DaemonConfig {
             role: o.role,
-            ifname: o.mcast_ifn.clone(),
+            ifname: ifname.to_string(),
             syncid: o.syncid,
             maxlen: wire::sync_maxlen(u32::from(o.maxlen.unwrap_or(0)), nic.mtu as u32, daemon),
             group: o.group.unwrap_or(wire::DEFAULT_GROUP),

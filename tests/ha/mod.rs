@@ -78,15 +78,11 @@ pub const DIRECTOR_READY: Duration = Duration::from_secs(10);
 /// The names are fixed by the director side of issue 13: adapt them here only.
 pub mod stat {
     /// The role, `"active"` or `"standby"`.
-    pub const ROLE: &str = "/ha/role";
-    /// Sync messages or entries received and dropped, by reason; their sum
-    /// must grow by one per forged or malformed message.
-    pub const SYNC_DROPS: &[&str] = &[
-        "/sync/backup/rx_malformed",
-        "/sync/backup/rx_bad_version",
-        "/sync/backup/rx_bad_syncid",
-        "/sync/backup/rx_unknown_service",
-    ];
+    pub const ROLE: &str = "/role";
+    /// The sync daemons' counters; those named `drop_REASON` are the
+    /// messages or entries received and dropped, by reason: their sum must
+    /// grow by one per forged or malformed message.
+    pub const SYNC_COUNTERS: &str = "/sync/counters";
 }
 
 /// One of the two directors.
@@ -637,9 +633,18 @@ pub fn role(s: &Value) -> String {
         .to_owned()
 }
 
-/// Sync messages and entries dropped, all reasons ([`stat::SYNC_DROPS`]).
+/// Sync messages and entries dropped, all reasons (the `drop_*` counters at
+/// [`stat::SYNC_COUNTERS`]).
 pub fn sync_drops(s: &Value) -> u64 {
-    stat::SYNC_DROPS.iter().map(|p| stat_u64(s, p)).sum()
+    s.pointer(stat::SYNC_COUNTERS)
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.starts_with("drop_"))
+                .filter_map(|(_, v)| v.as_u64())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// The client ports of `client`'s connections that `-L -n -c` lists.

@@ -242,7 +242,7 @@ impl Gathered {
             Tag::McastGroup => match val.parse::<Ipv4Addr>() {
                 Ok(a) if a.is_multicast() => self.daemon.group = Some(a),
                 _ if val.contains(':') => self.defer(unsupported("IPv6 sync groups")),
-                _ => return Err(usage("illegal mcast-group specified")),
+                _ => return Err(usage(format!("invalid IPv4 mcast-group `{val}'"))),
             },
             Tag::McastPort => {
                 self.daemon.port = Some(
