@@ -130,3 +130,154 @@ impl<'a> MessageBuilder<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::sync::wire::{DEFAULT_MAXLEN, ENTRY_V4_LEN, SeqOpt, SyncEntry};
+    use std::net::Ipv4Addr;
+
+    fn conn(i: u16) -> SyncConn {
+        SyncConn {
+            proto: 6,
+            flags: flags::MASQ,
+            state: 1,
+            caddr: Ipv4Addr::new(198, 18, 0, 1 + (i % 250) as u8),
+            cport: 1000 + i,
+            vaddr: Ipv4Addr::new(198, 18, 1, 1),
+            vport: 80,
+            daddr: Ipv4Addr::new(198, 18, 2, 11),
+            dport: 8080,
+            fwmark: 0,
+            timeout: 900,
+            seq: None,
+        }
+    }
+
+    fn with_seq(i: u16) -> SyncConn {
+        SyncConn {
+            flags: flags::SEQ_MASK,
+            seq: Some(SeqOpt::default()),
+            ..conn(i)
+        }
+    }
+
+    #[test]
+    fn a_default_master_message_holds_40_plain_entries() {
+        let mut buf = [0xa5; DEFAULT_MAXLEN];
+        let mut b = MessageBuilder::new(&mut buf, DEFAULT_MAXLEN, 1).expect("buffer of maxlen");
+        assert!(b.is_empty());
+        for i in 0..40 {
+            b.push(&conn(i))
+                .expect("40 entries of 36 bytes fit in 1472");
+        }
+        assert_eq!(b.push(&conn(40)), Err(Full));
+        assert_eq!(
+            (b.len(), b.nr_conns()),
+            (HEADER_LEN + 40 * ENTRY_V4_LEN, 40)
+        );
+        // reserved, syncid 1, size 1448, 40 entries, version 1, spare.
+        assert_eq!(&b.as_bytes()[..8], &[0, 1, 0x05, 0xa8, 40, 1, 0, 0]);
+    }
+
+    #[test]
+    fn an_entry_after_an_option_is_padded_to_4_bytes() {
+        let mut buf = [0xa5; 200];
+        let mut b = MessageBuilder::new(&mut buf, 200, 1).expect("buffer of maxlen");
+        b.push(&with_seq(0)).expect("fits");
+        assert_eq!(b.len(), HEADER_LEN + 62);
+        b.push(&conn(1)).expect("fits");
+        assert_eq!(b.len(), HEADER_LEN + 62 + 2 + 36);
+        let m = b.as_bytes();
+        assert_eq!(&m[70..72], &[0, 0], "the pad is zeros");
+        let e = SyncEntry::new_checked(&m[72..]).expect("an entry at 72");
+        assert_eq!((e.size(), e.cport()), (36, 1001));
+    }
+
+    #[test]
+    fn the_pad_counts_against_maxlen() {
+        for (maxlen, fits) in [(107, false), (108, true)] {
+            let mut buf = [0; 200];
+            let mut b = MessageBuilder::new(&mut buf, maxlen, 1).expect("buffer of maxlen");
+            b.push(&with_seq(0)).expect("fits");
+            assert_eq!(b.push(&conn(1)).is_ok(), fits, "maxlen {maxlen}");
+        }
+    }
+
+    #[test]
+    fn an_empty_message_takes_one_entry_whatever_maxlen() {
+        // `--sync-maxlen 1` on a master: one entry per message.
+        let mut buf = [0; MIN_BUFFER];
+        let mut b = MessageBuilder::new(&mut buf, 1, 1).expect("MIN_BUFFER");
+        b.push(&with_seq(0))
+            .expect("an empty message grows for one entry");
+        assert_eq!(b.push(&conn(1)), Err(Full));
+        b.clear();
+        b.push(&conn(1)).expect("again after clear");
+    }
+
+    #[test]
+    fn a_message_ends_at_255_entries() {
+        let mut buf = vec![0; MAX_MAXLEN];
+        let mut b = MessageBuilder::new(&mut buf, MAX_MAXLEN, 1).expect("buffer of maxlen");
+        for i in 0..255 {
+            b.push(&conn(i)).expect("room for 255");
+        }
+        assert_eq!(b.push(&conn(255)), Err(Full));
+        assert_eq!(b.as_bytes()[4], 255);
+    }
+
+    #[test]
+    fn full_leaves_the_message_as_it_was() {
+        let mut buf = [0xa5; 150];
+        let mut b = MessageBuilder::new(&mut buf, 107, 3).expect("buffer");
+        b.push(&with_seq(0)).expect("fits");
+        let before = b.as_bytes().to_vec();
+        assert_eq!(b.push(&conn(1)), Err(Full));
+        assert_eq!(b.as_bytes(), &before[..]);
+        assert_eq!(buf[70..], [0xa5; 80], "nothing written past the message");
+    }
+
+    #[test]
+    fn clear_keeps_the_syncid() {
+        let mut buf = [0xa5; 100];
+        let mut b = MessageBuilder::new(&mut buf, 100, 5).expect("buffer");
+        b.push(&conn(0)).expect("fits");
+        b.clear();
+        assert!(b.is_empty());
+        assert_eq!(b.as_bytes(), &[0, 5, 0, 8, 0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn a_short_buffer_is_refused() {
+        let mut buf = [0; 100];
+        let e = MessageBuilder::new(&mut buf[..69], 1, 0).map(|_| ());
+        assert_eq!(e, Err(BufferTooSmall { len: 69, need: 70 }));
+        let e = MessageBuilder::new(&mut buf, DEFAULT_MAXLEN, 0).map(|_| ());
+        assert_eq!(
+            e,
+            Err(BufferTooSmall {
+                len: 100,
+                need: 1472
+            })
+        );
+        let mut big = vec![0; MAX_MAXLEN];
+        assert!(
+            MessageBuilder::new(&mut big, 100_000, 0).is_ok(),
+            "maxlen capped"
+        );
+    }
+
+    #[test]
+    fn hashed_is_not_sent() {
+        let mut buf = [0; 100];
+        let mut b = MessageBuilder::new(&mut buf, 100, 0).expect("buffer");
+        let c = SyncConn {
+            flags: flags::HASHED | flags::INACTIVE,
+            ..conn(0)
+        };
+        b.push(&c).expect("fits");
+        let e = SyncEntry::new_checked(&b.as_bytes()[HEADER_LEN..]).expect("an entry");
+        assert_eq!(e.flags(), flags::INACTIVE);
+    }
+}

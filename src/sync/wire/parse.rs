@@ -86,8 +86,9 @@ pub enum EntryError {
     /// A persistence-engine name over 16 bytes, or twice (`ip_vs_proc_str`, -70).
     #[error("sync entry persistence-engine name malformed or repeated")]
     PeName,
-    /// An IPv6 entry, well formed; ringvs serves IPv4 only (IPVS without
-    /// `CONFIG_IP_VS_IPV6` skips it, 10).
+    /// An IPv6 entry, well formed: ringvs serves IPv4 only. Its size and
+    /// options are checked first, as a kernel with `CONFIG_IP_VS_IPV6` does
+    /// before installing it (a kernel without skips it unchecked, 10).
     #[error("IPv6 sync entry not supported")]
     Ipv6,
     /// An unknown option without the may-skip bit (20).
@@ -344,5 +345,405 @@ fn seq_opt(d: &[u8]) -> SeqOpt {
             delta: w(4),
             previous_delta: w(5),
         },
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::sync::wire::{ENTRY_V6_LEN, MessageBuilder, TYPE_F_INET6, ipvs_state};
+    use std::net::Ipv4Addr;
+
+    fn tcp() -> SyncConn {
+        SyncConn {
+            proto: protocol::TCP,
+            flags: flags::MASQ,
+            state: 1,
+            caddr: Ipv4Addr::new(198, 18, 0, 10),
+            cport: 40000,
+            vaddr: Ipv4Addr::new(198, 18, 1, 1),
+            vport: 80,
+            daddr: Ipv4Addr::new(198, 18, 2, 11),
+            dport: 8080,
+            fwmark: 0,
+            timeout: 900,
+            seq: None,
+        }
+    }
+
+    /// One entry's bytes, as the builder writes it.
+    fn entry(c: &SyncConn) -> Vec<u8> {
+        let mut buf = [0; 100];
+        let mut b = MessageBuilder::new(&mut buf, 100, 0).expect("buffer");
+        b.push(c).expect("fits");
+        b.as_bytes()[HEADER_LEN..].to_vec()
+    }
+
+    /// A TCP entry with `opts` appended and its size field set to match.
+    fn with_options(opts: &[u8]) -> Vec<u8> {
+        let mut e = entry(&tcp());
+        e.extend_from_slice(opts);
+        let n = e.len() as u16;
+        e[2..4].copy_from_slice(&n.to_be_bytes());
+        e
+    }
+
+    /// A version-1 message around `entries`, padded and sized as IPVS does.
+    fn message(syncid: u8, entries: &[&[u8]]) -> Vec<u8> {
+        let mut m = vec![0, syncid, 0, 0, entries.len() as u8, 1, 0, 0];
+        for e in entries {
+            m.resize(m.len().next_multiple_of(4), 0);
+            m.extend_from_slice(e);
+        }
+        let n = m.len() as u16;
+        m[2..4].copy_from_slice(&n.to_be_bytes());
+        m
+    }
+
+    fn entries(m: &[u8]) -> Vec<Result<SyncConn, EntryError>> {
+        parse(m, 0).expect("a good header").collect()
+    }
+
+    /// The one result of a message holding `e` alone.
+    fn only(e: &[u8]) -> Result<SyncConn, EntryError> {
+        let all = entries(&message(0, &[e]));
+        assert_eq!(all.len(), 1, "{all:?}");
+        all[0]
+    }
+
+    #[test]
+    fn a_good_message_parses() {
+        let m = message(7, &[&entry(&tcp())]);
+        let mut it = parse(&m, 7).expect("good header");
+        assert_eq!((it.syncid(), it.nr_conns()), (7, 1));
+        assert_eq!(it.next(), Some(Ok(tcp())));
+        assert_eq!(it.next(), None);
+        assert_eq!(it.next(), None);
+    }
+
+    #[test]
+    fn header_faults() {
+        for len in 0..4 {
+            let m = vec![0; len];
+            assert_eq!(parse(&m, 0).err(), Some(MessageError::TooShort { len }));
+        }
+        for len in 4..8u8 {
+            let mut m = vec![0, 0, 0, len, 0, 1, 0];
+            m.truncate(usize::from(len));
+            assert_eq!(
+                parse(&m, 0).err(),
+                Some(MessageError::TooShort { len: len.into() })
+            );
+        }
+        let good = message(0, &[&entry(&tcp())]);
+        let mut m = good.clone();
+        m[3] += 1;
+        let size = u16::from_be_bytes([m[2], m[3]]);
+        let len = m.len();
+        assert_eq!(parse(&m, 0).err(), Some(MessageError::Size { size, len }));
+        // A datagram longer than the receive buffer arrives cut short.
+        let cut = &good[..good.len() - 1];
+        assert!(matches!(parse(cut, 0), Err(MessageError::Size { .. })));
+        for (at, byte, err) in [
+            (5, 2, MessageError::Version(2)),
+            (5, 0, MessageError::Version(0)),
+            (6, 1, MessageError::Spare(0x0100)),
+            (7, 1, MessageError::Spare(0x0001)),
+            (0, 1, MessageError::Version0),
+        ] {
+            let mut m = good.clone();
+            m[at] = byte;
+            assert_eq!(parse(&m, 0).err(), Some(err), "byte {at} = {byte}");
+        }
+    }
+
+    #[test]
+    fn a_version_0_message_is_recognised() {
+        // struct ip_vs_sync_mesg_v0 (nr_conns 1, syncid 3, size 28) and one
+        // 24-byte struct ip_vs_sync_conn_v0.
+        let mut m = vec![1, 3, 0, 28];
+        m.extend_from_slice(&[0, 6, 0x9c, 0x40, 0, 80, 0x1f, 0x90]);
+        m.extend_from_slice(&[198, 18, 0, 10, 198, 18, 1, 1, 198, 18, 2, 11]);
+        m.extend_from_slice(&[0, 0, 0, 1]);
+        assert_eq!(parse(&m, 0).err(), Some(MessageError::Version0));
+        assert_eq!(
+            parse(&m, 4).err(),
+            Some(MessageError::SyncId { got: 3, ours: 4 })
+        );
+    }
+
+    #[test]
+    fn syncid_filter() {
+        let m = message(7, &[&entry(&tcp())]);
+        assert!(parse(&m, 7).is_ok());
+        assert!(parse(&m, 0).is_ok(), "a backup with syncid 0 takes all");
+        assert_eq!(
+            parse(&m, 8).err(),
+            Some(MessageError::SyncId { got: 7, ours: 8 })
+        );
+    }
+
+    #[test]
+    fn nr_conns_above_the_entries_present() {
+        let e = entry(&tcp());
+        let mut m = message(0, &[&e]);
+        m[4] = 2;
+        assert_eq!(
+            entries(&m),
+            vec![Ok(tcp()), Err(EntryError::Truncated { left: 0 })]
+        );
+        let mut m = message(0, &[&e[..20]]);
+        m[4] = 1;
+        assert_eq!(entries(&m), vec![Err(EntryError::Truncated { left: 20 })]);
+    }
+
+    #[test]
+    fn nr_conns_below_the_entries_present() {
+        let e = entry(&tcp());
+        let mut m = message(0, &[&e, &e]);
+        m[4] = 1;
+        assert_eq!(
+            entries(&m),
+            vec![Ok(tcp()), Err(EntryError::Trailing { bytes: 36 })]
+        );
+        // The alignment pad after a last entry with options is not trailing.
+        let seq = SyncConn {
+            seq: Some(SeqOpt::default()),
+            ..tcp()
+        };
+        let mut m = message(0, &[&entry(&seq)]);
+        m.extend_from_slice(&[0, 0]);
+        m[3] += 2;
+        assert_eq!(entries(&m), vec![Ok(seq)]);
+        m.push(0);
+        m[3] += 1;
+        assert_eq!(
+            entries(&m),
+            vec![Ok(seq), Err(EntryError::Trailing { bytes: 1 })]
+        );
+    }
+
+    #[test]
+    fn entry_framing_faults() {
+        let good = entry(&tcp());
+        let mut e = good.clone();
+        e[3] = 40;
+        assert_eq!(only(&e), Err(EntryError::Overrun { size: 40 }));
+        let mut e = good.clone();
+        e[2] = 0x10;
+        assert_eq!(only(&e), Err(EntryError::EntryVersion(1)));
+        for t in [2, 4, 0x80] {
+            let mut e = good.clone();
+            e[0] = t;
+            assert_eq!(only(&e), Err(EntryError::Type(t)));
+        }
+        let mut e = good.clone();
+        e[3] = 20;
+        assert_eq!(only(&e), Err(EntryError::TooSmall { size: 20 }));
+        // Any type with bit 0 set is IPv6, whose fixed part is 72 bytes.
+        let mut e = good.clone();
+        e[0] = 3;
+        assert_eq!(only(&e), Err(EntryError::TooSmall { size: 36 }));
+    }
+
+    #[test]
+    fn option_faults() {
+        let seq = [0; 24];
+        let cases: [(Vec<u8>, EntryError); 8] = [
+            (vec![0x47], EntryError::OptionHeader),
+            (
+                vec![0x47, 0],
+                EntryError::OptionLength {
+                    ptype: 0x47,
+                    plen: 0,
+                },
+            ),
+            (
+                vec![0x47, 3, 1, 2],
+                EntryError::OptionLength {
+                    ptype: 0x47,
+                    plen: 3,
+                },
+            ),
+            ([&[1, 12][..], &seq[..12]].concat(), EntryError::SeqOption),
+            (
+                [&[1, 24][..], &seq, &[1, 24], &seq].concat(),
+                EntryError::SeqOption,
+            ),
+            (vec![2, 1, 0xaa, 2, 1, 0xbb], EntryError::PeData),
+            ([&[3, 17][..], &[b's'; 17]].concat(), EntryError::PeName),
+            (vec![3, 1, b's', 3, 1, b's'], EntryError::PeName),
+        ];
+        for (opts, err) in cases {
+            assert!(err.ends_message());
+            assert_eq!(only(&with_options(&opts)), Err(err), "{opts:?}");
+        }
+    }
+
+    #[test]
+    fn known_options_are_read() {
+        let mut opt = vec![1 | opt::F_PARAM, 24];
+        for w in 1..=6u32 {
+            opt.extend_from_slice(&w.to_be_bytes());
+        }
+        let c = only(&with_options(&opt)).expect("a sequence option");
+        let s = c.seq.expect("seq present");
+        assert_eq!(
+            (s.in_seq.init_seq, s.in_seq.delta, s.in_seq.previous_delta),
+            (1, 2, 3)
+        );
+        assert_eq!(
+            (
+                s.out_seq.init_seq,
+                s.out_seq.delta,
+                s.out_seq.previous_delta
+            ),
+            (4, 5, 6)
+        );
+        // An unknown option that may be skipped is; a name without data too.
+        let c = only(&with_options(&[
+            9 | opt::F_PARAM,
+            2,
+            0,
+            0,
+            3,
+            3,
+            b's',
+            b'i',
+            b'p',
+        ]));
+        assert_eq!(c, Ok(tcp()));
+    }
+
+    #[test]
+    fn entry_faults_that_drop_only_the_entry() {
+        let good = entry(&tcp());
+        let mut v6 = vec![0; ENTRY_V6_LEN];
+        v6[0] = TYPE_F_INET6;
+        v6[1] = protocol::TCP;
+        v6[3] = ENTRY_V6_LEN as u8;
+        let mandatory = with_options(&[9, 1, 0]);
+        let pe = with_options(&[2, 1, 0xaa, 3, 3, b's', b'i', b'p']);
+        let pe_data_alone = with_options(&[2, 1, 0xaa]);
+        let conn = |proto, state| {
+            entry(&SyncConn {
+                proto,
+                state,
+                ..tcp()
+            })
+        };
+        let cases = [
+            (v6, EntryError::Ipv6),
+            (mandatory, EntryError::MandatoryOption(9)),
+            (conn(132, 1), EntryError::Protocol(132)),
+            (conn(1, 0), EntryError::Protocol(1)),
+            (
+                conn(protocol::TCP, 11),
+                EntryError::State {
+                    proto: 6,
+                    state: 11,
+                },
+            ),
+            (
+                conn(protocol::UDP, 1),
+                EntryError::State {
+                    proto: 17,
+                    state: 1,
+                },
+            ),
+            (pe, EntryError::PersistenceEngine),
+            (pe_data_alone, EntryError::PersistenceEngine),
+        ];
+        for (bad, err) in cases {
+            assert!(!err.ends_message());
+            let m = message(0, &[&good, &bad, &good]);
+            assert_eq!(entries(&m), vec![Ok(tcp()), Err(err), Ok(tcp())], "{err}");
+        }
+    }
+
+    #[test]
+    fn a_fault_that_ends_the_message_ends_it() {
+        let good = entry(&tcp());
+        let bad = with_options(&[0x47, 0]);
+        let m = message(0, &[&good, &bad, &good]);
+        let all = entries(&m);
+        assert_eq!(all.len(), 2);
+        assert!(all[1].is_err_and(|e| e.ends_message()));
+    }
+
+    #[test]
+    fn states_and_templates() {
+        for state in 0..ipvs_state::TCP_LAST {
+            let c = SyncConn { state, ..tcp() };
+            assert_eq!(only(&entry(&c)), Ok(c));
+        }
+        let udp = SyncConn {
+            proto: protocol::UDP,
+            state: 0,
+            flags: flags::INACTIVE,
+            ..tcp()
+        };
+        assert_eq!(only(&entry(&udp)), Ok(udp));
+        // A template's protocol and state are not checked (a fwmark
+        // service's template has protocol 0).
+        let template = SyncConn {
+            proto: 0,
+            state: 7,
+            flags: flags::TEMPLATE | flags::INACTIVE,
+            cport: 0,
+            ..tcp()
+        };
+        let got = only(&entry(&template)).expect("a template");
+        assert!(got.is_template() && got.is_inactive());
+        assert_eq!(got, template);
+    }
+
+    #[test]
+    fn flags_outside_the_backup_mask_are_dropped() {
+        let c = SyncConn {
+            flags: !flags::TEMPLATE,
+            ..tcp()
+        };
+        let got = only(&entry(&c)).expect("a connection");
+        assert_eq!(got.flags, flags::BACKUP_MASK & !flags::TEMPLATE);
+    }
+
+    #[test]
+    fn every_fault_has_its_own_counter_name() {
+        let entry_errors = [
+            EntryError::Truncated { left: 0 },
+            EntryError::Overrun { size: 0 },
+            EntryError::EntryVersion(0),
+            EntryError::Type(0),
+            EntryError::TooSmall { size: 0 },
+            EntryError::OptionHeader,
+            EntryError::OptionLength { ptype: 0, plen: 0 },
+            EntryError::SeqOption,
+            EntryError::PeData,
+            EntryError::PeName,
+            EntryError::Ipv6,
+            EntryError::MandatoryOption(0),
+            EntryError::Protocol(0),
+            EntryError::State { proto: 0, state: 0 },
+            EntryError::PersistenceEngine,
+            EntryError::Trailing { bytes: 0 },
+        ];
+        let message_errors = [
+            MessageError::TooShort { len: 0 },
+            MessageError::Size { size: 0, len: 0 },
+            MessageError::SyncId { got: 0, ours: 0 },
+            MessageError::Version0,
+            MessageError::Version(0),
+            MessageError::Spare(0),
+        ];
+        let mut names: Vec<_> = entry_errors.iter().map(|e| e.kind()).collect();
+        names.extend(message_errors.iter().map(|e| e.kind()));
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "{names:?}");
+        // The first ten end the message, as IPVS's negative returns do.
+        let ends: Vec<_> = entry_errors.iter().map(|e| e.ends_message()).collect();
+        assert_eq!(ends, [[true; 10].as_slice(), &[false; 6]].concat());
     }
 }

@@ -313,3 +313,142 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> SyncEntry<T> {
         &mut self.buffer.as_mut()[at..]
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use proptest::prelude::*;
+    use std::hint::black_box;
+
+    /// An IPv4 entry laid out by hand from `struct ip_vs_sync_v4`.
+    static ENTRY_BYTES: [u8; 40] = [
+        0x00, 0x11, 0x00, 0x28, // type 0, protocol 17, ver_size: version 0, size 40
+        0x00, 0x00, 0x01, 0x00, // flags: INACTIVE
+        0x00, 0x00, 0x30, 0x39, // state 0, cport 12345
+        0x00, 0x35, 0x00, 0x35, // vport 53, dport 53
+        0x00, 0x00, 0x00, 0x07, // fwmark 7
+        0x00, 0x00, 0x01, 0x2c, // timeout 300 s
+        0xc6, 0x12, 0x00, 0x05, // caddr 198.18.0.5
+        0xc6, 0x12, 0x01, 0x01, // vaddr 198.18.1.1
+        0xc6, 0x12, 0x02, 0x0b, // daddr 198.18.2.11
+        0xc7, 0x02, 0xaa, 0xbb, // options: type 0x47 (may skip), length 2, data
+    ];
+
+    #[test]
+    fn entry_deconstruct() {
+        let e = SyncEntry::new_checked(&ENTRY_BYTES[..]).expect("fixture is long enough");
+        assert_eq!(e.entry_type(), 0);
+        assert!(!e.is_v6());
+        assert_eq!(e.fixed_len(), ENTRY_V4_LEN);
+        assert_eq!(e.protocol(), 17);
+        assert_eq!((e.entry_version(), e.size()), (0, 40));
+        assert_eq!(e.flags(), 0x0100);
+        assert_eq!(e.state(), 0);
+        assert_eq!((e.cport(), e.vport(), e.dport()), (12345, 53, 53));
+        assert_eq!((e.fwmark(), e.timeout()), (7, 300));
+        assert_eq!(e.caddr(), Ipv4Addr::new(198, 18, 0, 5));
+        assert_eq!(e.vaddr(), Ipv4Addr::new(198, 18, 1, 1));
+        assert_eq!(e.daddr(), Ipv4Addr::new(198, 18, 2, 11));
+        assert_eq!(e.options(), &[0xc7, 0x02, 0xaa, 0xbb]);
+    }
+
+    #[test]
+    fn entry_construct() {
+        let mut bytes = [0xa5; 40];
+        let mut e = SyncEntry::new_unchecked(&mut bytes[..]);
+        e.set_type(0);
+        e.set_protocol(17);
+        e.set_size(40);
+        e.set_flags(0x0100);
+        e.set_state(0);
+        e.set_cport(12345);
+        e.set_vport(53);
+        e.set_dport(53);
+        e.set_fwmark(7);
+        e.set_timeout(300);
+        e.set_caddr(Ipv4Addr::new(198, 18, 0, 5));
+        e.set_vaddr(Ipv4Addr::new(198, 18, 1, 1));
+        e.set_daddr(Ipv4Addr::new(198, 18, 2, 11));
+        e.options_mut().copy_from_slice(&[0xc7, 0x02, 0xaa, 0xbb]);
+        assert_eq!(bytes, ENTRY_BYTES);
+    }
+
+    #[test]
+    fn entry_version_and_size_share_a_field() {
+        let mut bytes = ENTRY_BYTES;
+        bytes[2] = 0x1f; // version 1, size 0xf28
+        let e = SyncEntry::new_unchecked(&bytes[..]);
+        assert_eq!((e.entry_version(), e.size()), (1, 0xf28));
+    }
+
+    #[test]
+    fn entry_check_len_follows_the_type() {
+        assert_eq!(SyncEntry::new_checked(&ENTRY_BYTES[..35]), Err(Error));
+        assert!(SyncEntry::new_checked(&ENTRY_BYTES[..36]).is_ok());
+        let mut v6 = [0u8; ENTRY_V6_LEN];
+        v6[0] = TYPE_F_INET6;
+        assert!(SyncEntry::new_checked(&v6[..]).is_ok());
+        assert_eq!(SyncEntry::new_checked(&v6[..71]), Err(Error));
+        let e = SyncEntry::new_unchecked(&v6[..]);
+        assert!(e.is_v6());
+        assert_eq!(e.options(), &[] as &[u8]);
+    }
+
+    #[test]
+    fn message_header() {
+        let mut bytes = [0xa5; 12];
+        SyncMessage::new_checked(&mut bytes[..])
+            .expect("12 bytes hold a header")
+            .init(9);
+        assert_eq!(bytes, [0, 9, 0, 8, 0, 1, 0, 0, 0xa5, 0xa5, 0xa5, 0xa5]);
+        let mut m = SyncMessage::new_unchecked(&mut bytes[..]);
+        m.set_reserved(1);
+        m.set_syncid(2);
+        m.set_size(0x0304);
+        m.set_nr_conns(5);
+        m.set_version(6);
+        m.set_spare(0x0708);
+        m.entries_mut().fill(0xee);
+        let m = SyncMessage::new_unchecked(&bytes[..]);
+        assert_eq!((m.reserved(), m.syncid(), m.size()), (1, 2, 0x0304));
+        assert_eq!((m.nr_conns(), m.version(), m.spare()), (5, 6, 0x0708));
+        assert_eq!(m.entries(), &[0xee; 4]);
+        assert_eq!(SyncMessage::new_checked(&bytes[..7]), Err(Error));
+    }
+
+    proptest! {
+        /// The contract: once `check_len` passes, no accessor or setter panics.
+        #[test]
+        fn checked_views_never_panic(mut bytes in prop::collection::vec(any::<u8>(), 0..100)) {
+            if let Ok(m) = SyncMessage::new_checked(&bytes[..]) {
+                black_box((m.reserved(), m.syncid(), m.size(), m.nr_conns()));
+                black_box((m.version(), m.spare(), m.entries().len()));
+            }
+            if let Ok(mut m) = SyncMessage::new_checked(&mut bytes[..]) {
+                m.set_size(u16::MAX);
+                m.set_spare(1);
+                m.entries_mut().fill(0);
+                m.init(3);
+            }
+            if let Ok(mut e) = SyncEntry::new_checked(&mut bytes[..]) {
+                black_box((e.entry_type(), e.is_v6(), e.protocol(), e.entry_version()));
+                black_box((e.size(), e.flags(), e.state(), e.cport(), e.vport(), e.dport()));
+                black_box((e.fwmark(), e.timeout(), e.caddr(), e.vaddr(), e.daddr()));
+                black_box(e.options().len());
+                e.set_protocol(6);
+                e.set_size(4095);
+                e.set_flags(u32::MAX);
+                e.set_state(u16::MAX);
+                e.set_cport(1);
+                e.set_vport(2);
+                e.set_dport(3);
+                e.set_fwmark(4);
+                e.set_timeout(5);
+                e.set_caddr(Ipv4Addr::BROADCAST);
+                e.set_vaddr(Ipv4Addr::BROADCAST);
+                e.set_daddr(Ipv4Addr::BROADCAST);
+                e.options_mut().fill(0);
+            }
+        }
+    }
+}
