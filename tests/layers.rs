@@ -24,11 +24,11 @@ const LAYERS: [&str; 14] = [
     "nat",
     "neigh",
     "stats",
-    "sync",
     "io",
     "observe",
     "dataplane",
     "health",
+    "sync",
     "control",
     "lab",
 ];

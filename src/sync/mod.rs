@@ -4,6 +4,9 @@
 //!
 //! [`wire`] is the message format (`net/netfilter/ipvs/ip_vs_sync.c`, protocol
 //! version 1): building messages into a reused buffer and parsing received ones.
+//! [`daemon`] runs the master and backup daemons on the sync link, between the
+//! workers' sync channels (`dataplane::sync`) and the network; the control
+//! plane starts and stops them (`ipvsadm --start-daemon`).
 
 pub mod daemon;
 pub mod wire;
