@@ -510,6 +510,14 @@ impl Pair {
         if !pids.is_empty() {
             let _ = Command::new("kill").arg("-KILL").args(&pids).status();
         }
+        // Reap the director's processes we started: a zombie keeps its pid,
+        // and a restarted keepalived would take its pid file's pid for a
+        // running daemon ("daemon is already running").
+        for (s, child) in &mut self.children {
+            if *s == Some(side) {
+                let _ = child.0.wait();
+            }
+        }
         (at, pids.len())
     }
 
