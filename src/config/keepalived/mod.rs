@@ -29,6 +29,7 @@
 //! module uses `ipvsadm`'s limits (the same as `--check`'s and `-p`'s).
 
 mod check;
+mod diff;
 mod glob;
 mod lexer;
 mod lvs;
@@ -40,6 +41,7 @@ use std::sync::Arc;
 
 use super::Config;
 
+pub use diff::{Change, DestSettings, ServiceSettings, apply_changes, apply_differences, diff};
 
 /// A place in the configuration: a file and a 1-based line.
 #[derive(Clone, Debug, PartialEq, Eq)]
