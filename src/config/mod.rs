@@ -16,6 +16,7 @@
 
 pub mod format;
 pub mod ipvsadm;
+pub mod keepalived;
 pub mod listing;
 pub mod names;
 

@@ -1,0 +1,418 @@
+//! The checkers of a `real_server` (`TCP_CHECK`, `HTTP_GET`) and the one
+//! check per service that ringvs runs.
+//!
+//! keepalived (`check_api.c` `install_checker_common_keywords`, `check_tcp.c`,
+//! `check_http.c` `install_http_ssl_check_keyword`) runs checkers per real
+//! server, each with its own times; a time not given on the checker comes from
+//! the real server, then from the virtual server, then from the checker's
+//! default (`check_data.c` `validate_check_config`): `delay_loop` 60 s,
+//! `connect_timeout` 5 s, `retry` 1, `delay_before_retry` 1 s for
+//! `TCP_CHECK` and 3 s for `HTTP_GET` (`http_get_handler`). A server goes
+//! down after `retry + 1` failures in a row (`tcp_epilog`), as in ringvs.
+//!
+//! ringvs runs one check per service (see `docs/health.md`), on each real
+//! server's own address and port. So: the service's check is that of its
+//! first real server with a checker; a real server whose check differs, or
+//! that has none (keepalived would never take it out), is named in a warning;
+//! so is a second checker in one real server (keepalived needs them all up,
+//! ringvs runs the first). `inhibit_on_failure` belongs to the real server in
+//! keepalived and to the check in ringvs, so it is compared with the rest.
+//! Other checkers (`MISC_CHECK`, `SSL_GET`, `SMTP_CHECK`, ...) are warned
+//! about and not run.
+
+use std::net::Ipv4Addr;
+
+use super::super::ipvsadm::{MAX_CHECK_PATH, MAX_CHECK_RETRY, MAX_CHECK_SECS};
+use super::super::{CheckKind, DEFAULT_CHECK_STATUS, HealthCheck};
+use super::lexer::Stmt;
+use super::values::Cx;
+use super::{KaError, Pos};
+
+/// keepalived's default `delay_before_retry` of `HTTP_GET` (`check_http.c`
+/// `http_get_handler`: `default_delay_before_retry = 3 * TIMER_HZ`).
+pub(crate) const HTTP_GET_DELAY_BEFORE_RETRY: u32 = 3;
+
+/// keepalived's checkers that ringvs does not run.
+const OTHER_CHECKERS: [&str; 8] = [
+    "SSL_GET",
+    "SMTP_CHECK",
+    "MISC_CHECK",
+    "DNS_CHECK",
+    "BFD_CHECK",
+    "UDP_CHECK",
+    "PING_CHECK",
+    "FILE_CHECK",
+];
+
+/// Whether `kw` names one of keepalived's checkers.
+pub(crate) fn is_checker(kw: &str) -> bool {
+    kw == "TCP_CHECK" || kw == "HTTP_GET" || OTHER_CHECKERS.contains(&kw)
+}
+
+/// The check times set at one level (checker, real server or virtual server).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Times {
+    pub delay_loop: Option<u32>,
+    pub connect_timeout: Option<u32>,
+    pub retry: Option<u32>,
+    pub delay_before_retry: Option<u32>,
+}
+
+impl Times {
+    /// Takes `s` if it is one of the four times; `retry_min` is 1 on virtual
+    /// and real servers and 0 on checkers (keepalived's ranges).
+    pub fn take(&mut self, cx: &mut Cx<'_>, s: &Stmt, retry_min: u32) -> Result<bool, KaError> {
+        let max = MAX_CHECK_SECS as u32;
+        match s.keyword() {
+            "delay_loop" => self.delay_loop = Some(cx.seconds(s, 1, max)?),
+            "connect_timeout" => self.connect_timeout = Some(cx.seconds(s, 1, max)?),
+            "retry" => self.retry = Some(cx.number(s, retry_min, MAX_CHECK_RETRY as u32)?),
+            "delay_before_retry" => self.delay_before_retry = Some(cx.seconds(s, 0, max)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Each time of `self`, else of `then`.
+    pub fn or(self, then: Times) -> Times {
+        Times {
+            delay_loop: self.delay_loop.or(then.delay_loop),
+            connect_timeout: self.connect_timeout.or(then.connect_timeout),
+            retry: self.retry.or(then.retry),
+            delay_before_retry: self.delay_before_retry.or(then.delay_before_retry),
+        }
+    }
+}
+
+/// One checker of a real server, as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Checker {
+    pub pos: Pos,
+    pub kind: CheckKind,
+    pub times: Times,
+    /// `connect_ip` and `connect_port`, checked against the real server later.
+    pub connect_ip: Option<Ipv4Addr>,
+    pub connect_port: Option<u16>,
+}
+
+impl Checker {
+    /// The check this checker runs on the real server `addr:port` with the
+    /// times of the real server `rs` and the virtual server `vs`.
+    pub fn check(
+        &self,
+        cx: &mut Cx<'_>,
+        rs: Times,
+        vs: Times,
+        inhibit: bool,
+        (addr, port): (Ipv4Addr, u16),
+    ) -> HealthCheck {
+        let name = self.name();
+        if let Some(ip) = self.connect_ip.filter(|&ip| ip != addr) {
+            cx.w.at(
+                &self.pos,
+                format!(
+                    "connect_ip {ip} (in {name}): not supported by ringvs, which checks the real server's own address {addr}"
+                ),
+            );
+        }
+        if let Some(p) = self.connect_port.filter(|&p| p != port) {
+            cx.w.at(
+                &self.pos,
+                format!(
+                    "connect_port {p} (in {name}): not supported by ringvs, which checks the real server's own port {port}"
+                ),
+            );
+        }
+        let t = self.times.or(rs).or(vs);
+        let default_dbr = match self.kind {
+            CheckKind::Tcp => 1,
+            CheckKind::Http { .. } => HTTP_GET_DELAY_BEFORE_RETRY,
+        };
+        let d = HealthCheck::new(self.kind.clone());
+        HealthCheck {
+            delay_loop: t.delay_loop.unwrap_or(d.delay_loop),
+            connect_timeout: t.connect_timeout.unwrap_or(d.connect_timeout),
+            retry: t.retry.unwrap_or(d.retry),
+            delay_before_retry: t.delay_before_retry.unwrap_or(default_dbr),
+            inhibit_on_failure: inhibit,
+            kind: d.kind,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self.kind {
+            CheckKind::Tcp => "TCP_CHECK",
+            CheckKind::Http { .. } => "HTTP_GET",
+        }
+    }
+}
+
+/// Reads a checker block (`s` is a keyword [`is_checker`] accepts). `None`:
+/// not run by ringvs (warned about).
+pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
+    let http = match s.keyword() {
+        "TCP_CHECK" => false,
+        "HTTP_GET" => true,
+        other => {
+            cx.w.at(
+                &s.pos,
+                format!(
+                    "{other} (in real_server): checker not supported by ringvs, ignored (the real server is not checked by it)"
+                ),
+            );
+            return Ok(None);
+        }
+    };
+    let name = s.keyword();
+    let mut c = Checker {
+        pos: s.pos.clone(),
+        kind: CheckKind::Tcp,
+        times: Times::default(),
+        connect_ip: None,
+        connect_port: None,
+    };
+    let mut urls = Vec::new();
+    for k in s.children() {
+        if c.times.take(cx, k, 0)? {
+            continue;
+        }
+        match k.keyword() {
+            "connect_port" => c.connect_port = Some(cx.number(k, 1, 65535)? as u16),
+            "connect_ip" => {
+                let v = cx.value(k)?;
+                c.connect_ip = Some(v.parse().map_err(|_| {
+                    KaError::at(&k.pos, format!("connect_ip {v}: not an IPv4 address"))
+                })?);
+            }
+            "nb_get_retry" if http => {
+                cx.w.at(&k.pos, "nb_get_retry: deprecated, taken as 'retry'");
+                c.times.retry = Some(cx.number(k, 0, MAX_CHECK_RETRY as u32)?);
+            }
+            "url" if http => urls.push(url(cx, k)?),
+            _ => cx.unsupported(k, name),
+        }
+    }
+    if !http {
+        return Ok(Some(c));
+    }
+    let mut with_path = Vec::new();
+    for (pos, path, status) in urls {
+        match path {
+            Some(p) => with_path.push((pos, p, status)),
+            None => {
+                cx.w.at(&pos, "url without path: ignored (as keepalived does)")
+            }
+        }
+    }
+    let mut with_path = with_path.into_iter();
+    let Some((pos, path, status)) = with_path.next() else {
+        cx.w.at(
+            &s.pos,
+            "HTTP_GET without a url path: keepalived ignores such a checker, so does ringvs",
+        );
+        return Ok(None);
+    };
+    for (later, _, _) in with_path {
+        cx.w.at(
+            &later,
+            "url (in HTTP_GET): ringvs checks one url per check, this one is ignored",
+        );
+    }
+    let status = match status.as_slice() {
+        [] => {
+            cx.w.at(
+                &pos,
+                format!(
+                    "url without status_code: keepalived accepts 200-299, ringvs expects {DEFAULT_CHECK_STATUS}"
+                ),
+            );
+            DEFAULT_CHECK_STATUS
+        }
+        [(lo, hi, _)] if lo == hi => *lo,
+        [(lo, _, at), ..] => {
+            let all: Vec<String> = status
+                .iter()
+                .map(|(l, h, _)| {
+                    if l == h {
+                        format!("{l}")
+                    } else {
+                        format!("{l}-{h}")
+                    }
+                })
+                .collect();
+            cx.w.at(
+                at,
+                format!(
+                    "status_code {}: ringvs expects one status, using {lo}",
+                    all.join(" ")
+                ),
+            );
+            *lo
+        }
+    };
+    c.kind = CheckKind::Http { path, status };
+    Ok(Some(c))
+}
+
+/// A status code or a range `lo-hi`, and where it was given.
+type Status = (u16, u16, Pos);
+
+/// A `url` block: its path (if given) and status codes.
+fn url(cx: &mut Cx<'_>, s: &Stmt) -> Result<(Pos, Option<String>, Vec<Status>), KaError> {
+    let mut path = None;
+    let mut status = Vec::new();
+    for k in s.children() {
+        match k.keyword() {
+            "path" => {
+                let p = cx.value(k)?;
+                let ok = p.starts_with('/')
+                    && p.len() <= MAX_CHECK_PATH
+                    && p.bytes().all(|b| b.is_ascii_graphic());
+                if !ok {
+                    return Err(KaError::at(
+                        &k.pos,
+                        format!(
+                            "path {p}: ringvs needs a path that starts with '/', without blanks, at most {MAX_CHECK_PATH} bytes"
+                        ),
+                    ));
+                }
+                path = Some(p.to_string());
+            }
+            "status_code" => {
+                if k.args().is_empty() {
+                    return Err(KaError::at(&k.pos, "status_code: a value is missing"));
+                }
+                for v in k.args() {
+                    status.push(
+                        status_code(v)
+                            .map(|(lo, hi)| (lo, hi, k.pos.clone()))
+                            .ok_or_else(|| {
+                                KaError::at(
+                                    &k.pos,
+                                    format!("status_code {v}: not a status in 100..599"),
+                                )
+                            })?,
+                    );
+                }
+            }
+            _ => cx.unsupported(k, "url"),
+        }
+    }
+    Ok((s.pos.clone(), path, status))
+}
+
+/// `NNN` or `NNN-MMM` within 100..=599 (`check_http.c` `status_code_handler`).
+fn status_code(v: &str) -> Option<(u16, u16)> {
+    let (lo, hi) = v.split_once('-').unwrap_or((v, v));
+    let (lo, hi) = (lo.parse::<u16>().ok()?, hi.parse::<u16>().ok()?);
+    let ok = |n: u16| (100..=599).contains(&n);
+    (ok(lo) && ok(hi) && lo <= hi).then_some((lo, hi))
+}
+
+/// One real server's part in choosing the service's check.
+pub(crate) struct ServerCheck {
+    /// The real server's statement, and its `addr:port` for messages.
+    pub pos: Pos,
+    pub name: String,
+    /// Its check and the checker's position, if it has one.
+    pub check: Option<(HealthCheck, Pos)>,
+}
+
+/// The service's check: that of its first real server with one; the others
+/// are compared with it and each difference is a warning.
+pub(crate) fn service_check(cx: &mut Cx<'_>, servers: &[ServerCheck]) -> Option<HealthCheck> {
+    let (first, at) = servers.iter().find_map(|s| s.check.as_ref())?;
+    for s in servers {
+        match &s.check {
+            None => cx.w.at(
+                &s.pos,
+                format!(
+                    "real_server {} has no TCP_CHECK or HTTP_GET: ringvs checks every real server of a virtual_server, this one with the check of {at}",
+                    s.name
+                ),
+            ),
+            Some((c, _)) if c != first => {
+                let diff = differences(first, c).join(", ");
+                cx.w.at(
+                    &s.pos,
+                    format!(
+                        "real_server {}: its check differs ({diff}) from the one of {at}; ringvs runs one check per virtual_server and uses that one",
+                        s.name
+                    ),
+                )
+            }
+            Some(_) => {}
+        }
+    }
+    Some(first.clone())
+}
+
+/// The names of the settings in which two checks differ.
+fn differences(a: &HealthCheck, b: &HealthCheck) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    match (&a.kind, &b.kind) {
+        (CheckKind::Http { path: p, status: s }, CheckKind::Http { path: q, status: t }) => {
+            if p != q {
+                v.push("path");
+            }
+            if s != t {
+                v.push("status_code");
+            }
+        }
+        (x, y) if x != y => v.push("checker"),
+        _ => {}
+    }
+    let fields = [
+        (a.delay_loop != b.delay_loop, "delay_loop"),
+        (a.connect_timeout != b.connect_timeout, "connect_timeout"),
+        (a.retry != b.retry, "retry"),
+        (
+            a.delay_before_retry != b.delay_before_retry,
+            "delay_before_retry",
+        ),
+        (
+            a.inhibit_on_failure != b.inhibit_on_failure,
+            "inhibit_on_failure",
+        ),
+    ];
+    v.extend(fields.iter().filter(|(d, _)| *d).map(|&(_, n)| n));
+    v
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_and_ranges() {
+        assert_eq!(status_code("200"), Some((200, 200)));
+        assert_eq!(status_code("200-299"), Some((200, 299)));
+        assert_eq!(status_code("299-200"), None);
+        assert_eq!(status_code("99"), None);
+        assert_eq!(status_code("600"), None);
+        assert_eq!(status_code("2xx"), None);
+    }
+
+    #[test]
+    fn differences_name_the_settings() {
+        let a = HealthCheck::new(CheckKind::Http {
+            path: "/".into(),
+            status: 200,
+        });
+        let mut b = a.clone();
+        b.retry = 3;
+        b.inhibit_on_failure = true;
+        b.kind = CheckKind::Http {
+            path: "/x".into(),
+            status: 200,
+        };
+        assert_eq!(
+            differences(&a, &b),
+            vec!["path", "retry", "inhibit_on_failure"]
+        );
+        let t = HealthCheck::new(CheckKind::Tcp);
+        assert_eq!(differences(&a, &t), vec!["checker"]);
+        assert!(differences(&a, &a).is_empty());
+    }
+}

@@ -1,0 +1,454 @@
+//! What changed between two configs, and applying only that (a reload).
+//!
+//! keepalived reloads the same way (`check_daemon.c` reload →
+//! `ipwrapper.c` `clear_diff_services`: services and real servers that are
+//! gone are removed, changed ones edited, the rest left alone). Here a real
+//! server is its service plus address and port; only its weight and
+//! thresholds can be edited, so it keeps its [`DestId`](super::super::DestId)
+//! as long as it stays in the file, and connections that refer to it carry
+//! on. A service whose settings (scheduler, persistence, netmask, scheduler
+//! flags, check) changed is edited in place, never removed and added again.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use super::super::{
+    AdmError, Config, Dest, HealthCheck, SchedFlags, Scheduler, Service, ServiceKey,
+};
+use super::KaError;
+
+/// The settings of a service that an edit can change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSettings {
+    pub sched: Scheduler,
+    pub persistent: Option<u32>,
+    pub sched_flags: SchedFlags,
+    pub netmask: Ipv4Addr,
+    pub check: Option<HealthCheck>,
+}
+
+impl ServiceSettings {
+    fn of(s: &Service) -> Self {
+        ServiceSettings {
+            sched: s.sched,
+            persistent: s.persistent,
+            sched_flags: s.sched_flags,
+            netmask: s.netmask,
+            check: s.check.clone(),
+        }
+    }
+}
+
+/// The settings of a real server that an edit can change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DestSettings {
+    pub weight: u32,
+    pub u_threshold: u32,
+    pub l_threshold: u32,
+}
+
+impl DestSettings {
+    fn of(d: &Dest) -> Self {
+        DestSettings {
+            weight: d.weight,
+            u_threshold: d.u_threshold,
+            l_threshold: d.l_threshold,
+        }
+    }
+}
+
+/// One change to the table, in ipvsadm's terms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// `-A` (its real servers follow as [`Change::AddDest`]).
+    AddService {
+        key: ServiceKey,
+        settings: ServiceSettings,
+    },
+    /// `-E`: the service's new settings, all of them.
+    EditService {
+        key: ServiceKey,
+        settings: ServiceSettings,
+    },
+    /// `-D`
+    DelService { key: ServiceKey },
+    /// `-a`
+    AddDest {
+        key: ServiceKey,
+        addr: Ipv4Addr,
+        port: u16,
+        settings: DestSettings,
+    },
+    /// `-e`
+    EditDest {
+        key: ServiceKey,
+        addr: Ipv4Addr,
+        port: u16,
+        settings: DestSettings,
+    },
+    /// `-d`
+    DelDest {
+        key: ServiceKey,
+        addr: Ipv4Addr,
+        port: u16,
+    },
+}
+
+/// Prints a change as the ipvsadm command that would make it (for logs).
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let svc = |f: &mut fmt::Formatter<'_>, cmd: &str, k: &ServiceKey| {
+            write!(f, "{cmd} {} {}:{}", k.proto.option(), k.addr, k.port)
+        };
+        let dest = |f: &mut fmt::Formatter<'_>, a: &Ipv4Addr, p: &u16, s: Option<&DestSettings>| {
+            write!(f, " -r {a}:{p}")?;
+            if let Some(s) = s {
+                write!(f, " -m -w {}", s.weight)?;
+                if s.u_threshold != 0 || s.l_threshold != 0 {
+                    write!(f, " -x {} -y {}", s.u_threshold, s.l_threshold)?;
+                }
+            }
+            Ok(())
+        };
+        match self {
+            Change::AddService { key, settings } | Change::EditService { key, settings } => {
+                let cmd = if matches!(self, Change::AddService { .. }) {
+                    "-A"
+                } else {
+                    "-E"
+                };
+                svc(f, cmd, key)?;
+                write!(f, " -s {}", settings.sched)?;
+                if let Some(p) = settings.persistent {
+                    write!(f, " -p {p}")?;
+                }
+                if settings.netmask != Ipv4Addr::BROADCAST {
+                    write!(f, " -M {}", settings.netmask)?;
+                }
+                match settings.check.as_ref().map(|c| &c.kind) {
+                    Some(super::super::CheckKind::Tcp) => f.write_str(" --check tcp"),
+                    Some(super::super::CheckKind::Http { path, status }) => {
+                        write!(
+                            f,
+                            " --check http --check-path {path} --check-status {status}"
+                        )
+                    }
+                    None => Ok(()),
+                }
+            }
+            Change::DelService { key } => svc(f, "-D", key),
+            Change::AddDest {
+                key,
+                addr,
+                port,
+                settings,
+            } => {
+                svc(f, "-a", key)?;
+                dest(f, addr, port, Some(settings))
+            }
+            Change::EditDest {
+                key,
+                addr,
+                port,
+                settings,
+            } => {
+                svc(f, "-e", key)?;
+                dest(f, addr, port, Some(settings))
+            }
+            Change::DelDest { key, addr, port } => {
+                svc(f, "-d", key)?;
+                dest(f, addr, port, None)
+            }
+        }
+    }
+}
+
+/// The changes that turn `old` into `new`: removed services first, then, for
+/// each service of `new` in its order, its addition or edit and those of its
+/// real servers (removals first).
+pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
+    let mut out = Vec::new();
+    for s in old.services() {
+        if new.service(&s.key).is_none() {
+            out.push(Change::DelService { key: s.key });
+        }
+    }
+    for n in new.services() {
+        let key = n.key;
+        let settings = ServiceSettings::of(n);
+        let o = old.service(&key);
+        match o {
+            None => out.push(Change::AddService { key, settings }),
+            Some(o) if ServiceSettings::of(o) != settings => {
+                out.push(Change::EditService { key, settings });
+            }
+            Some(_) => {}
+        }
+        if let Some(o) = o {
+            for d in &o.dests {
+                if n.dest(d.addr, d.port).is_none() {
+                    out.push(Change::DelDest {
+                        key,
+                        addr: d.addr,
+                        port: d.port,
+                    });
+                }
+            }
+        }
+        for d in &n.dests {
+            let (addr, port, settings) = (d.addr, d.port, DestSettings::of(d));
+            match o.and_then(|o| o.dest(addr, port)) {
+                None => out.push(Change::AddDest {
+                    key,
+                    addr,
+                    port,
+                    settings,
+                }),
+                Some(od) if DestSettings::of(od) != settings => out.push(Change::EditDest {
+                    key,
+                    addr,
+                    port,
+                    settings,
+                }),
+                Some(_) => {}
+            }
+        }
+    }
+    out
+}
+
+/// Applies `changes` to `cfg`, all or nothing: if the table refuses one (say
+/// a real server to edit is not there), `cfg` is left as it was.
+pub fn apply_changes(cfg: &mut Config, changes: &[Change]) -> Result<(), KaError> {
+    let mut next = cfg.clone();
+    for c in changes {
+        apply_one(&mut next, c).map_err(|e| KaError::Apply {
+            change: c.to_string(),
+            message: e.to_string(),
+        })?;
+    }
+    *cfg = next;
+    Ok(())
+}
+
+/// Makes `current` what `new` describes by changing only what differs
+/// ([`diff`], then [`apply_changes`]); returns the changes made. Unchanged
+/// services are not touched and unchanged real servers keep their ids.
+pub fn apply_differences(current: &mut Config, new: &Config) -> Result<Vec<Change>, KaError> {
+    let changes = diff(current, new);
+    apply_changes(current, &changes)?;
+    Ok(changes)
+}
+
+fn apply_one(cfg: &mut Config, c: &Change) -> Result<(), AdmError> {
+    match c {
+        Change::AddService { key, settings } => {
+            cfg.add_service(*key, settings.sched, settings.persistent)?;
+            cfg.set_service_options(key, settings.sched_flags, settings.netmask)?;
+            cfg.set_service_check(key, settings.check.clone())
+        }
+        Change::EditService { key, settings } => {
+            cfg.edit_service(key, settings.sched, settings.persistent)?;
+            cfg.set_service_options(key, settings.sched_flags, settings.netmask)?;
+            cfg.set_service_check(key, settings.check.clone())
+        }
+        Change::DelService { key } => cfg.del_service(key),
+        Change::AddDest {
+            key,
+            addr,
+            port,
+            settings: s,
+        } => {
+            if s.l_threshold > s.u_threshold {
+                return Err(AdmError::ThresholdRange);
+            }
+            cfg.add_dest(key, *addr, *port, s.weight)?;
+            cfg.set_dest_thresholds(key, *addr, *port, s.u_threshold, s.l_threshold)
+        }
+        Change::EditDest {
+            key,
+            addr,
+            port,
+            settings: s,
+        } => {
+            if s.l_threshold > s.u_threshold {
+                return Err(AdmError::ThresholdRange);
+            }
+            cfg.edit_dest(key, *addr, *port, s.weight)?;
+            cfg.set_dest_thresholds(key, *addr, *port, s.u_threshold, s.l_threshold)
+        }
+        Change::DelDest { key, addr, port } => cfg.del_dest(key, *addr, *port).map(|_| ()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::super::{CheckKind, DestId, Proto};
+    use super::*;
+
+    fn key(port: u16) -> ServiceKey {
+        ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), port)
+    }
+
+    fn rip(last: u8) -> Ipv4Addr {
+        Ipv4Addr::new(198, 19, 0, last)
+    }
+
+    /// A service port, its scheduler and real servers `(last octet, weight)`.
+    type Svc<'a> = (u16, Scheduler, &'a [(u8, u32)]);
+
+    fn cfg(services: &[Svc<'_>]) -> Config {
+        let mut c = Config::new();
+        for (port, sched, dests) in services {
+            c.add_service(key(*port), *sched, None).unwrap();
+            for (last, w) in *dests {
+                c.add_dest(&key(*port), rip(*last), *port, *w).unwrap();
+            }
+        }
+        c
+    }
+
+    fn id(c: &Config, port: u16, last: u8) -> Option<DestId> {
+        c.service(&key(port))?.dest(rip(last), port).map(|d| d.id)
+    }
+
+    #[test]
+    fn unchanged_dests_keep_their_ids_removed_go_weights_are_edited() {
+        let mut cur = cfg(&[
+            (80, Scheduler::Wrr, &[(2, 1), (3, 1), (4, 1)]),
+            (443, Scheduler::Rr, &[(2, 1)]),
+        ]);
+        let before = cur.clone();
+        let (id2, id3, id4) = (id(&cur, 80, 2), id(&cur, 80, 3), id(&cur, 80, 4));
+        let id443 = id(&cur, 443, 2);
+        // The file now: rs .3 gone, .4 weighted 5, .5 new; 443 unchanged.
+        let new = cfg(&[
+            (80, Scheduler::Wrr, &[(2, 1), (4, 5), (5, 1)]),
+            (443, Scheduler::Rr, &[(2, 1)]),
+        ]);
+        let changes = apply_differences(&mut cur, &new).unwrap();
+        let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            vec![
+                "-d -t 198.18.0.110:80 -r 198.19.0.3:80",
+                "-e -t 198.18.0.110:80 -r 198.19.0.4:80 -m -w 5",
+                "-a -t 198.18.0.110:80 -r 198.19.0.5:80 -m -w 1",
+            ]
+        );
+        assert_eq!(id(&cur, 80, 2), id2, "unchanged server keeps its id");
+        assert_eq!(id(&cur, 80, 4), id4, "edited server keeps its id");
+        assert_eq!(id(&cur, 80, 3), None, "removed server is gone");
+        assert!(id3.is_some());
+        let new_id = id(&cur, 80, 5).unwrap();
+        assert!(![id2, id3, id4, id443].contains(&Some(new_id)), "fresh id");
+        assert_eq!(id(&cur, 443, 2), id443);
+        assert_eq!(
+            cur.service(&key(443)),
+            before.service(&key(443)),
+            "an unchanged service is not touched"
+        );
+        assert_eq!(
+            cur.service(&key(80))
+                .unwrap()
+                .dest(rip(4), 80)
+                .unwrap()
+                .weight,
+            5
+        );
+        assert_eq!(cur.dest_count(), 4);
+        // Applying the same file again changes nothing.
+        assert!(apply_differences(&mut cur, &new).unwrap().is_empty());
+    }
+
+    #[test]
+    fn services_are_added_edited_and_removed_in_place() {
+        let mut cur = cfg(&[
+            (80, Scheduler::Rr, &[(2, 1)]),
+            (81, Scheduler::Rr, &[(2, 1)]),
+            (82, Scheduler::Rr, &[(2, 1)]),
+        ]);
+        let id80 = id(&cur, 80, 2);
+        let mut new = cfg(&[
+            (80, Scheduler::Wlc, &[(2, 1)]),
+            (82, Scheduler::Rr, &[(2, 1)]),
+            (90, Scheduler::Sh, &[(7, 2)]),
+        ]);
+        new.set_service_check(&key(82), Some(HealthCheck::new(CheckKind::Tcp)))
+            .unwrap();
+        let changes = apply_differences(&mut cur, &new).unwrap();
+        let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            vec![
+                "-D -t 198.18.0.110:81",
+                "-E -t 198.18.0.110:80 -s wlc",
+                "-E -t 198.18.0.110:82 -s rr --check tcp",
+                "-A -t 198.18.0.110:90 -s sh",
+                "-a -t 198.18.0.110:90 -r 198.19.0.7:90 -m -w 2",
+            ]
+        );
+        assert_eq!(
+            id(&cur, 80, 2),
+            id80,
+            "a scheduler change keeps the servers"
+        );
+        let ports: Vec<u16> = cur.services().iter().map(|s| s.key.port).collect();
+        assert_eq!(ports, vec![80, 82, 90]);
+        assert_eq!(cur.service(&key(80)).unwrap().sched, Scheduler::Wlc);
+        assert!(cur.service(&key(82)).unwrap().check.is_some());
+        // The table now holds what the file says (ids aside).
+        assert!(diff(&cur, &new).is_empty());
+        assert!(diff(&new, &cur).is_empty());
+    }
+
+    #[test]
+    fn a_refused_change_leaves_the_table_as_it_was() {
+        let mut cur = cfg(&[(80, Scheduler::Rr, &[(2, 1)])]);
+        let before = cur.clone();
+        let changes = vec![
+            Change::AddDest {
+                key: key(80),
+                addr: rip(3),
+                port: 80,
+                settings: DestSettings {
+                    weight: 1,
+                    u_threshold: 0,
+                    l_threshold: 0,
+                },
+            },
+            Change::EditDest {
+                key: key(80),
+                addr: rip(9),
+                port: 80,
+                settings: DestSettings {
+                    weight: 4,
+                    u_threshold: 0,
+                    l_threshold: 0,
+                },
+            },
+        ];
+        let e = apply_changes(&mut cur, &changes).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "applying -e -t 198.18.0.110:80 -r 198.19.0.9:80 -m -w 4: No such destination"
+        );
+        assert_eq!(cur, before);
+    }
+
+    #[test]
+    fn thresholds_are_part_of_a_real_server() {
+        let mut cur = cfg(&[(80, Scheduler::Rr, &[(2, 1)])]);
+        let mut new = cur.clone();
+        new.set_dest_thresholds(&key(80), rip(2), 80, 100, 50)
+            .unwrap();
+        let changes = apply_differences(&mut cur, &new).unwrap();
+        assert_eq!(
+            changes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec!["-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 -x 100 -y 50"]
+        );
+        let d = cur.service(&key(80)).unwrap().dests[0];
+        assert_eq!((d.u_threshold, d.l_threshold), (100, 50));
+    }
+}

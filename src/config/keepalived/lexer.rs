@@ -1,0 +1,602 @@
+//! keepalived.conf's syntax, as keepalived's `lib/parser.c` reads it, into a
+//! tree of statements ([`Stmt`]): a statement is a keyword and its words, with
+//! the block that follows it, if any.
+//!
+//! * `#` and `!` start a comment anywhere outside double quotes (`\#`, `\!`
+//!   are the characters themselves): `decomment`.
+//! * A word is a run of non-blanks, or a double-quoted string (quotes
+//!   removed): `alloc_strvec_r`.
+//! * `{` and `}` outside quotes split a line wherever they are, so
+//!   `real_server 198.19.0.2 80 { weight 2 }` is four statements' worth of
+//!   tokens, and a block may open on the keyword's line or on the next one
+//!   (`read_line`, `process_stream`).
+//! * `@ID line` is read only when ID is the config-id, `@^ID line` only when it
+//!   is not (`read_line`).
+//! * `$NAME=value` defines a parameter, `$NAME` and `${NAME}` use it
+//!   (`check_definition`, `replace_param`), as do keepalived's `_PWD` and
+//!   `_INSTANCE`; multi-line definitions and `~SEQ` are refused with an
+//!   error (not supported), `$_RANDOM` is left as written.
+//! * `include PATTERN` reads the matching files in place; a relative pattern
+//!   is taken from the directory of the file that includes (keepalived
+//!   `chdir`s there). Unlike keepalived, an include loop is an error (it
+//!   would recurse without end), as are unreadable files (keepalived skips
+//!   them); a pattern that matches nothing, and executable or non-regular
+//!   files, are skipped with a warning, as keepalived logs them.
+//! * A `}` too many, and a block still open at the end, are errors (keepalived
+//!   only logs them).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{KaError, LoadOptions, Pos, Warnings, glob};
+
+/// Deepest nesting of includes.
+const MAX_INCLUDE_DEPTH: usize = 32;
+/// Most files read for one load.
+const MAX_FILES: usize = 1024;
+/// Largest file read.
+const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// A statement: a keyword (`words[0]`, never missing), its arguments and the
+/// block that follows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Stmt {
+    pub words: Vec<String>,
+    pub pos: Pos,
+    pub block: Option<Vec<Stmt>>,
+}
+
+impl Stmt {
+    pub fn keyword(&self) -> &str {
+        self.words.first().map_or("", String::as_str)
+    }
+
+    pub fn args(&self) -> &[String] {
+        self.words.get(1..).unwrap_or(&[])
+    }
+
+    /// The statements of its block (none without a block).
+    pub fn children(&self) -> &[Stmt] {
+        self.block.as_deref().unwrap_or(&[])
+    }
+}
+
+#[derive(Debug)]
+enum Tok {
+    Words(Vec<String>, Pos),
+    Open(Pos),
+    Close(Pos),
+}
+
+/// Reads `path` and what it includes into top-level statements.
+pub(crate) fn read(
+    path: &Path,
+    opts: &LoadOptions,
+    warnings: &mut Warnings,
+) -> Result<Vec<Stmt>, KaError> {
+    let mut r = Reader {
+        config_id: opts.config_id.as_deref(),
+        defs: Vec::new(),
+        stack: Vec::new(),
+        files: 0,
+        toks: Vec::new(),
+        warnings,
+    };
+    r.file(path, None)?;
+    build(r.toks)
+}
+
+struct Reader<'a> {
+    config_id: Option<&'a str>,
+    /// `$NAME=value` definitions, latest last.
+    defs: Vec<(String, String)>,
+    /// Canonical paths of the files being read (the include chain).
+    stack: Vec<PathBuf>,
+    files: usize,
+    toks: Vec<Tok>,
+    warnings: &'a mut Warnings,
+}
+
+impl Reader<'_> {
+    /// Reads one file; `from` is the `include` that names it.
+    fn file(&mut self, path: &Path, from: Option<&Pos>) -> Result<(), KaError> {
+        let fail = |message: String| match from {
+            Some(pos) => KaError::at(pos, format!("include {}: {message}", path.display())),
+            None => KaError::File {
+                file: path.to_path_buf(),
+                message,
+            },
+        };
+        let canon = std::fs::canonicalize(path).map_err(|e| fail(e.to_string()))?;
+        if self.stack.contains(&canon) {
+            return Err(fail("include loop: the file is already being read".into()));
+        }
+        if self.stack.len() >= MAX_INCLUDE_DEPTH {
+            return Err(fail(format!(
+                "includes nested deeper than {MAX_INCLUDE_DEPTH}"
+            )));
+        }
+        self.files += 1;
+        if self.files > MAX_FILES {
+            return Err(fail(format!("more than {MAX_FILES} files included")));
+        }
+        let meta = std::fs::metadata(&canon).map_err(|e| fail(e.to_string()))?;
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(fail(format!("larger than {MAX_FILE_BYTES} bytes")));
+        }
+        let bytes = std::fs::read(&canon).map_err(|e| fail(e.to_string()))?;
+        let text = String::from_utf8_lossy(&bytes);
+        self.stack.push(canon);
+        let r = self.text(Arc::from(path), &text);
+        self.stack.pop();
+        r
+    }
+
+    fn text(&mut self, file: Arc<Path>, text: &str) -> Result<(), KaError> {
+        self.warnings.file(&file);
+        for (i, raw) in text.lines().enumerate() {
+            let pos = Pos {
+                file: file.clone(),
+                line: i + 1,
+            };
+            self.line(raw, &pos)?;
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, raw: &str, pos: &Pos) -> Result<(), KaError> {
+        let mut line = decomment(raw).ok_or_else(|| KaError::at(pos, "unterminated quote"))?;
+        if let Some(rest) = line.strip_prefix('@') {
+            let (rev, rest) = match rest.strip_prefix('^') {
+                Some(r) => (true, r),
+                None => (false, rest),
+            };
+            let Some((id, text)) = rest.split_once([' ', '\t']) else {
+                return Ok(());
+            };
+            if (self.config_id != Some(id)) != rev {
+                return Ok(());
+            }
+            line = text.trim_start().to_string();
+        }
+        if line.starts_with('$') && self.definition(&line, pos)? {
+            return Ok(());
+        }
+        if line.starts_with("~SEQ") {
+            return Err(KaError::at(pos, "~SEQ: not supported by ringvs"));
+        }
+        if line.contains('$') {
+            line = self.substitute(&line, pos);
+        }
+        let words = split_words(&line).ok_or_else(|| KaError::at(pos, "unterminated quote"))?;
+        if words.len() == 2 && words[0] == "include" {
+            return self.include(&words[1], pos);
+        }
+        tokens(&line, pos, &mut self.toks);
+        Ok(())
+    }
+
+    /// `$NAME=value`: true if the line is a definition.
+    fn definition(&mut self, line: &str, pos: &Pos) -> Result<bool, KaError> {
+        let body = &line[1..];
+        let name_len = body
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(body.len());
+        let name = &body[..name_len];
+        let Some(value) = body[name_len..].trim_start().strip_prefix('=') else {
+            return Ok(false);
+        };
+        if !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            return Ok(false);
+        }
+        let value = value.trim();
+        if value.ends_with('\\') {
+            return Err(KaError::at(
+                pos,
+                format!("${name}: multi-line definitions are not supported by ringvs"),
+            ));
+        }
+        self.defs.retain(|(n, _)| n != name);
+        self.defs.push((name.to_string(), value.to_string()));
+        Ok(true)
+    }
+
+    /// Replaces `$NAME` (followed by a blank, `,`, `)` or the end) and `${NAME}`
+    /// of defined names, and keepalived's own `_PWD` (the directory of the file
+    /// being read, where keepalived has `chdir`ed) and `_INSTANCE` (the
+    /// config-id); anything else (`_RANDOM` too) stays as it is.
+    fn substitute(&self, line: &str, pos: &Pos) -> String {
+        let pwd = pos.file.parent().map(|d| d.display().to_string());
+        let builtin = |name: &str| match name {
+            "_PWD" => pwd.clone(),
+            "_INSTANCE" => self.config_id.map(str::to_string),
+            _ => None,
+        };
+        let mut out = String::new();
+        let mut rest = line;
+        while let Some(i) = rest.find('$') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            let (braced, name_start) = match after.strip_prefix('{') {
+                Some(a) => (true, a),
+                None => (false, after),
+            };
+            let len = name_start
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(name_start.len());
+            let name = &name_start[..len];
+            let tail = &name_start[len..];
+            let ok_end = if braced {
+                tail.starts_with('}')
+            } else {
+                tail.is_empty() || tail.starts_with([' ', '\t', ',', ')'])
+            };
+            let value = self
+                .defs
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .or_else(|| builtin(name));
+            match value {
+                Some(value) if ok_end && !name.is_empty() => {
+                    out.push_str(&value);
+                    rest = if braced { &tail[1..] } else { tail };
+                }
+                _ => {
+                    out.push('$');
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn include(&mut self, pattern: &str, pos: &Pos) -> Result<(), KaError> {
+        let dir = pos.file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let files = glob::files(&dir, pattern)
+            .map_err(|e| KaError::at(pos, format!("include {pattern}: {e}")))?;
+        if files.is_empty() {
+            self.warnings
+                .at(pos, format!("include {pattern}: no file matches"));
+        }
+        for f in files {
+            if is_executable(&f) {
+                self.warnings.at(
+                    pos,
+                    format!(
+                        "include {}: skipped, an executable file (as keepalived does)",
+                        f.display()
+                    ),
+                );
+                continue;
+            }
+            self.file(&f, Some(pos))?;
+        }
+        Ok(())
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+/// A line without its comment and surrounding blanks; `None` if a double quote
+/// is left open. `\#` and `\!` outside quotes become `#` and `!`.
+fn decomment(raw: &str) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut quote = false;
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                quote = !quote;
+                out.push(c);
+            }
+            '\\' => match chars.peek() {
+                Some(&n @ ('#' | '!')) if !quote => {
+                    out.push(n);
+                    chars.next();
+                }
+                Some(&n) => {
+                    out.push(c);
+                    out.push(n);
+                    chars.next();
+                }
+                None => out.push(c),
+            },
+            '#' | '!' if !quote => break,
+            c => out.push(c),
+        }
+    }
+    (!quote).then(|| out.trim().to_string())
+}
+
+/// The words of a line, braces included as words (`include`'s view of it).
+fn split_words(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+                let mut q = String::new();
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        c => q.push(c),
+                    }
+                }
+                words.push(q);
+            }
+            c if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    Some(words)
+}
+
+/// Splits a line (quotes already checked) into words and braces.
+fn tokens(line: &str, pos: &Pos, out: &mut Vec<Tok>) {
+    let mut words: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut quoted: Option<String> = None;
+    let flush = |cur: &mut String, words: &mut Vec<String>| {
+        if !cur.is_empty() {
+            words.push(std::mem::take(cur));
+        }
+    };
+    for c in line.chars() {
+        if let Some(q) = quoted.as_mut() {
+            if c == '"' {
+                words.extend(quoted.take());
+            } else {
+                q.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                flush(&mut cur, &mut words);
+                quoted = Some(String::new());
+            }
+            '{' | '}' => {
+                flush(&mut cur, &mut words);
+                if !words.is_empty() {
+                    out.push(Tok::Words(std::mem::take(&mut words), pos.clone()));
+                }
+                out.push(if c == '{' {
+                    Tok::Open(pos.clone())
+                } else {
+                    Tok::Close(pos.clone())
+                });
+            }
+            c if c.is_whitespace() => flush(&mut cur, &mut words),
+            c => cur.push(c),
+        }
+    }
+    flush(&mut cur, &mut words);
+    if !words.is_empty() {
+        out.push(Tok::Words(words, pos.clone()));
+    }
+}
+
+/// Builds the statement tree: a `{` opens the block of the statement just
+/// before it.
+fn build(toks: Vec<Tok>) -> Result<Vec<Stmt>, KaError> {
+    // The statements of each open block, outermost first; the last is the
+    // current one. The statement owning a block is the last of its parent.
+    let mut levels: Vec<Vec<Stmt>> = vec![Vec::new()];
+    let mut after_words = false;
+    for t in toks {
+        match t {
+            Tok::Words(words, pos) => {
+                if let Some(cur) = levels.last_mut() {
+                    cur.push(Stmt {
+                        words,
+                        pos,
+                        block: None,
+                    });
+                }
+                after_words = true;
+            }
+            Tok::Open(pos) => {
+                let owner_free = levels
+                    .last()
+                    .and_then(|l| l.last())
+                    .is_some_and(|s| s.block.is_none());
+                if !after_words || !owner_free {
+                    return Err(KaError::at(&pos, "unexpected '{'"));
+                }
+                levels.push(Vec::new());
+                after_words = false;
+            }
+            Tok::Close(pos) => {
+                if levels.len() < 2 {
+                    return Err(KaError::at(&pos, "unexpected '}' (no block is open)"));
+                }
+                let inner = levels.pop().unwrap_or_default();
+                if let Some(owner) = levels.last_mut().and_then(|l| l.last_mut()) {
+                    owner.block = Some(inner);
+                }
+                after_words = false;
+            }
+        }
+    }
+    if levels.len() > 1 {
+        // The owner of the innermost open block is the last statement of the
+        // level above it.
+        let n = levels.len();
+        let owner = levels[n - 2]
+            .last()
+            .map(|s| (s.keyword().to_string(), s.pos.clone()));
+        if let Some((kw, pos)) = owner {
+            return Err(KaError::at(
+                &pos,
+                format!("missing '}}': the block of '{kw}' is not closed"),
+            ));
+        }
+    }
+    Ok(levels.pop().unwrap_or_default())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Reads `text` as if it were the file `name` (includes relative to its
+    /// directory).
+    fn read_str(
+        name: &Path,
+        text: &str,
+        opts: &LoadOptions,
+        warnings: &mut Warnings,
+    ) -> Result<Vec<Stmt>, KaError> {
+        let mut r = Reader {
+            config_id: opts.config_id.as_deref(),
+            defs: Vec::new(),
+            stack: vec![name.to_path_buf()],
+            files: 1,
+            toks: Vec::new(),
+            warnings,
+        };
+        r.text(Arc::from(name), text)?;
+        build(r.toks)
+    }
+
+    fn parse(text: &str) -> Result<Vec<Stmt>, KaError> {
+        parse_id(text, None).map(|(s, _)| s)
+    }
+
+    fn parse_id(text: &str, id: Option<&str>) -> Result<(Vec<Stmt>, Vec<String>), KaError> {
+        let mut w = Warnings::default();
+        let opts = LoadOptions {
+            config_id: id.map(str::to_string),
+        };
+        let s = read_str(Path::new("/k/ka.conf"), text, &opts, &mut w)?;
+        Ok((s, w.into_strings()))
+    }
+
+    /// The tree as `kw arg {..}` strings, one per statement, nested by indent.
+    fn shape(stmts: &[Stmt], depth: usize, out: &mut Vec<String>) {
+        for s in stmts {
+            let mut l = format!("{}{}@{}", "  ".repeat(depth), s.words.join(" "), s.pos.line);
+            if s.block.is_some() {
+                l.push_str(" {");
+            }
+            out.push(l);
+            shape(s.children(), depth + 1, out);
+        }
+    }
+
+    fn lines(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        shape(&parse(text).unwrap(), 0, &mut out);
+        out
+    }
+
+    #[test]
+    fn braces_comments_and_quotes() {
+        let text = "! Configuration File\n\
+            virtual_server 198.18.0.110 80 {   # a comment\n\
+            \tlb_algo rr\n\
+            \treal_server 198.19.0.2 80 { weight 2 }\n\
+            \treal_server 198.19.0.3 80\n\
+            \t{\n\
+            \t\tHTTP_GET { url { path \"/a b#c\" } }\n\
+            \t}\n\
+            }\n\
+            notify \"x\\#y\" a\\#b\n";
+        assert_eq!(
+            lines(text),
+            vec![
+                "virtual_server 198.18.0.110 80@2 {",
+                "  lb_algo rr@3",
+                "  real_server 198.19.0.2 80@4 {",
+                "    weight 2@4",
+                "  real_server 198.19.0.3 80@5 {",
+                "    HTTP_GET@7 {",
+                "      url@7 {",
+                "        path /a b#c@7",
+                "notify x\\#y a#b@10",
+            ]
+        );
+    }
+
+    #[test]
+    fn brace_errors_name_the_line() {
+        let e = parse("a {\n b\n}\n}\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/k/ka.conf:4: unexpected '}' (no block is open)"
+        );
+        let e = parse("virtual_server 198.18.0.110 80 {\n real_server 198.19.0.2 80 {\n}\n")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/k/ka.conf:1: missing '}': the block of 'virtual_server' is not closed"
+        );
+        let e = parse("{\n}\n").unwrap_err();
+        assert_eq!(e.to_string(), "/k/ka.conf:1: unexpected '{'");
+        let e = parse("a { }\n{\n}\n").unwrap_err();
+        assert_eq!(e.to_string(), "/k/ka.conf:2: unexpected '{'");
+        let e = parse("path \"/open\n").unwrap_err();
+        assert_eq!(e.to_string(), "/k/ka.conf:1: unterminated quote");
+    }
+
+    #[test]
+    fn conditional_lines_follow_the_config_id() {
+        let text = "@lb1 priority 150\n@lb2 priority 100\n@^lb1 state BACKUP\n@lb1\nx 1\n";
+        let (s, _) = parse_id(text, Some("lb1")).unwrap();
+        let words: Vec<String> = s.iter().map(|s| s.words.join(" ")).collect();
+        assert_eq!(words, vec!["priority 150", "x 1"]);
+        let (s, _) = parse_id(text, None).unwrap();
+        let words: Vec<String> = s.iter().map(|s| s.words.join(" ")).collect();
+        assert_eq!(words, vec!["state BACKUP", "x 1"]);
+    }
+
+    #[test]
+    fn definitions_are_substituted() {
+        let text = "$VIP=198.18.0.110\n$ RS = x\nvirtual_server $VIP ${VIP}:80 $VIPX $NOPE\n\
+                    x ${_PWD}/a $_INSTANCE $_RANDOM\n";
+        let (s, _) = parse_id(text, Some("lb1")).unwrap();
+        assert_eq!(s.len(), 3, "'$ RS = x' is not a definition: {s:?}");
+        assert_eq!(s[2].words, vec!["x", "/k/a", "lb1", "$_RANDOM"]);
+        assert_eq!(
+            s[1].words,
+            vec![
+                "virtual_server",
+                "198.18.0.110",
+                "198.18.0.110:80",
+                "$VIPX",
+                "$NOPE"
+            ]
+        );
+        let e = parse("$M=a \\\n").unwrap_err();
+        assert!(e.to_string().contains("multi-line definitions"), "{e}");
+        let e = parse("~SEQ(i,1,3) x $i\n").unwrap_err();
+        assert_eq!(e.to_string(), "/k/ka.conf:1: ~SEQ: not supported by ringvs");
+    }
+
+    #[test]
+    fn decomment_keeps_quoted_and_escaped_marks() {
+        assert_eq!(decomment("  a b ! c").unwrap(), "a b");
+        assert_eq!(decomment("a \"#x!\" # c").unwrap(), "a \"#x!\"");
+        assert_eq!(decomment("a\\#b \\!c").unwrap(), "a#b !c");
+        assert_eq!(decomment("a \"b").as_deref(), None);
+        assert_eq!(decomment("# all").unwrap(), "");
+    }
+}

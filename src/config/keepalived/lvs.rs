@@ -1,0 +1,484 @@
+//! The LVS part of keepalived.conf: `virtual_server` blocks and their
+//! `real_server`s, into services and real servers of a [`Config`].
+//!
+//! Mirrors keepalived's `check_parser.c` (the keyword handlers) and
+//! `check_data.c` (`alloc_vs`, `alloc_rs`, `validate_check_config`):
+//!
+//! * defaults, each taken with a warning as keepalived reports it: no
+//!   `protocol` means UDP, no `lb_algo` means `wlc`, no `lb_kind` means NAT,
+//!   port 0 without persistence gets `persistence_timeout` 360;
+//! * `persistence_timeout` alone means 360 s, `persistence_granularity` alone
+//!   also sets it to 360 s; a real server without a port (or port 0) takes the
+//!   virtual server's; `weight` defaults to the virtual server's `weight`
+//!   (default 1); `inhibit_on_failure` and the check times are inherited from
+//!   the virtual server;
+//! * a `virtual_server` without real servers is ignored, a duplicate
+//!   `real_server` removed, both with a warning (as keepalived does);
+//! * `sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`, `flag-1`, `flag-2` are
+//!   scheduler flags (`-b`); a `sh-*`/`mh-*` flag for another scheduler is
+//!   ignored with a warning (keepalived checks the scheduler named *before*
+//!   the flag; ringvs the block's scheduler, wherever it is written).
+//!
+//! Deliberate differences: keepalived logs a bad value and goes on, ringvs
+//! refuses the file (unknown `lb_algo`, bad numbers and addresses); ringvs
+//! knows every scheduler it has, `twos` included (keepalived's list lacks it);
+//! `weight` is 0..65535 as with `ipvsadm -w` (keepalived takes up to
+//! 2147483647); `lb_kind DR`/`TUN`, `fwmark` and `group` virtual servers,
+//! IPv6 and SCTP are errors (not supported yet); a `virtual_server` defined
+//! twice is an error.
+
+use std::net::Ipv4Addr;
+
+use super::super::ipvsadm::{DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, MAX_TIMEOUT};
+use super::super::{AdmError, Config, HealthCheck, Proto, SchedFlags, Scheduler, ServiceKey};
+use super::check::{self, Checker, ServerCheck, Times};
+use super::lexer::Stmt;
+use super::values::{Cx, addr_port};
+use super::{KaError, Pos, Warnings};
+
+/// Top-level blocks and keywords that keepalived itself uses (VRRP, global
+/// settings, BFD, ...): skipped without a word.
+const KEEPALIVED_ONLY: [&str; 22] = [
+    "vrrp_instance",
+    "vrrp_sync_group",
+    "vrrp_script",
+    "vrrp_track_file",
+    "track_file",
+    "vrrp_track_process",
+    "track_process",
+    "static_ipaddress",
+    "static_routes",
+    "static_rules",
+    "track_group",
+    "garp_group",
+    "linkbeat_interfaces",
+    "linkbeat_use_polling",
+    "bfd_instance",
+    "SSL",
+    "net_namespace",
+    "net_namespace_ipvs",
+    "namespace_with_ipsets",
+    "instance",
+    "use_pid_dir",
+    "child_wait_time",
+];
+
+/// Largest `uthreshold`/`lthreshold` (as `ipvsadm -x`/`-y`).
+const MAX_THRESHOLD: u32 = i32::MAX as u32;
+/// Largest real server weight (as `ipvsadm -w`).
+const MAX_WEIGHT: u32 = 65535;
+
+/// The services of the top-level statements `top`.
+pub(crate) fn config(top: &[Stmt], w: &mut Warnings) -> Result<Config, KaError> {
+    let mut cx = Cx { w };
+    let mut cfg = Config::new();
+    let mut seen: Vec<(ServiceKey, Pos)> = Vec::new();
+    for s in top {
+        match s.keyword() {
+            "virtual_server" => {
+                let Some(vs) = virtual_server(&mut cx, s)? else {
+                    continue;
+                };
+                if let Some((_, first)) = seen.iter().find(|(k, _)| *k == vs.key) {
+                    return Err(KaError::at(
+                        &s.pos,
+                        format!(
+                            "virtual_server {}: defined twice (first at {first})",
+                            vs.key
+                        ),
+                    ));
+                }
+                seen.push((vs.key, s.pos.clone()));
+                vs.add_to(&mut cfg)?;
+            }
+            "virtual_server_group" => cx.w.at(
+                &s.pos,
+                "virtual_server_group: not supported by ringvs, ignored",
+            ),
+            "global_defs" => global_defs(&mut cx, s),
+            k if KEEPALIVED_ONLY.contains(&k) => {}
+            k => {
+                cx.w.at(&s.pos, format!("{k}: unknown top-level keyword, skipped"))
+            }
+        }
+    }
+    Ok(cfg)
+}
+
+/// `global_defs` is keepalived's; only the LVS settings in it concern the
+/// director, and ringvs takes them from `ringvs adm` instead.
+fn global_defs(cx: &mut Cx<'_>, s: &Stmt) {
+    for k in s.children() {
+        let how = match k.keyword() {
+            "lvs_timeouts" => "set them with 'ringvs adm --set'",
+            "lvs_sync_daemon" => "start it with 'ringvs adm --start-daemon'",
+            _ => continue,
+        };
+        cx.w.at(
+            &k.pos,
+            format!(
+                "{} (in global_defs): not applied by ringvs, {how}",
+                k.keyword()
+            ),
+        );
+    }
+}
+
+/// A virtual server, ready to be added.
+struct Vs {
+    pos: Pos,
+    key: ServiceKey,
+    sched: Scheduler,
+    persistent: Option<u32>,
+    netmask: Ipv4Addr,
+    flags: SchedFlags,
+    check: Option<HealthCheck>,
+    dests: Vec<Rs>,
+}
+
+impl Vs {
+    fn add_to(&self, cfg: &mut Config) -> Result<(), KaError> {
+        let key = &self.key;
+        let refused = |pos: &Pos, e: AdmError| KaError::at(pos, e.to_string());
+        cfg.add_service(*key, self.sched, self.persistent)
+            .and_then(|()| cfg.set_service_options(key, self.flags, self.netmask))
+            .and_then(|()| cfg.set_service_check(key, self.check.clone()))
+            .map_err(|e| refused(&self.pos, e))?;
+        for d in &self.dests {
+            if d.l_threshold > d.u_threshold {
+                return Err(KaError::at(
+                    &d.pos,
+                    format!(
+                        "lthreshold {} is above uthreshold {}",
+                        d.l_threshold, d.u_threshold
+                    ),
+                ));
+            }
+            cfg.add_dest(key, d.addr, d.port, d.weight)
+                .and_then(|_| {
+                    cfg.set_dest_thresholds(key, d.addr, d.port, d.u_threshold, d.l_threshold)
+                })
+                .map_err(|e| refused(&d.pos, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// A real server as written.
+struct Rs {
+    pos: Pos,
+    addr: Ipv4Addr,
+    port: u16,
+    weight: u32,
+    u_threshold: u32,
+    l_threshold: u32,
+}
+
+/// A `real_server` block before the virtual server's defaults.
+struct RsDraft {
+    pos: Pos,
+    addr: Ipv4Addr,
+    port: Option<u16>,
+    weight: Option<u32>,
+    u_threshold: u32,
+    l_threshold: u32,
+    inhibit: Option<bool>,
+    nat: bool,
+    times: Times,
+    checker: Option<Checker>,
+}
+
+/// Reads a `virtual_server` block; `None` if keepalived would ignore it.
+fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
+    if let Some(how @ ("fwmark" | "group")) = s.args().first().map(String::as_str) {
+        return Err(KaError::at(
+            &s.pos,
+            format!("virtual_server {how}: not supported by ringvs (address and port only)"),
+        ));
+    }
+    let (addr, port) = addr_port(s, "virtual_server")?;
+    cx.no_more(s, 2);
+    let mut proto = None;
+    let mut sched = None;
+    let mut nat = false;
+    let mut persistent = None;
+    let mut netmask = None;
+    let mut flags: Vec<&Stmt> = Vec::new();
+    let mut weight = None;
+    let mut inhibit = None;
+    let mut times = Times::default();
+    let mut servers = Vec::new();
+    for k in s.children() {
+        if times.take(cx, k, 1)? {
+            continue;
+        }
+        match k.keyword() {
+            "real_server" => servers.push(real_server(cx, k)?),
+            "protocol" => proto = Some(protocol(cx, k)?),
+            "lb_algo" | "lvs_sched" => {
+                let v = cx.value(k)?;
+                sched = Some(v.parse::<Scheduler>().map_err(|_| {
+                    KaError::at(
+                        &k.pos,
+                        format!(
+                            "{} {v}: unknown scheduler (ringvs has rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos)",
+                            k.keyword()
+                        ),
+                    )
+                })?);
+            }
+            "lb_kind" | "lvs_method" => nat = forwarding(cx, k)?,
+            "persistence_timeout" => {
+                persistent = Some(if k.args().is_empty() {
+                    DEFAULT_PERSISTENT_TIMEOUT
+                } else {
+                    cx.number(k, 1, MAX_TIMEOUT)?
+                });
+            }
+            "persistence_granularity" => {
+                let v = cx.value(k)?;
+                netmask = Some(v.parse::<Ipv4Addr>().map_err(|_| {
+                    KaError::at(
+                        &k.pos,
+                        format!("persistence_granularity {v}: not an IPv4 netmask"),
+                    )
+                })?);
+            }
+            "ip_family" => match cx.value(k)? {
+                "inet" => {}
+                "inet6" => {
+                    return Err(KaError::at(
+                        &k.pos,
+                        "ip_family inet6: IPv6 is not supported by ringvs (IPv4 only)",
+                    ));
+                }
+                v => {
+                    return Err(KaError::at(
+                        &k.pos,
+                        format!("ip_family {v}: not inet or inet6"),
+                    ));
+                }
+            },
+            "weight" => weight = Some(cx.number(k, 1, MAX_WEIGHT)?),
+            "inhibit_on_failure" => inhibit = Some(cx.boolean(k)?),
+            "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "flag-1" | "flag-2"
+            | "flag-3" => {
+                cx.no_more(k, 0);
+                flags.push(k);
+            }
+            _ => cx.unsupported(k, "virtual_server"),
+        }
+    }
+    let port = port.unwrap_or(0);
+    if servers.is_empty() {
+        cx.w.at(
+            &s.pos,
+            format!(
+                "virtual_server {addr} {port} has no real_server: ignored (as keepalived does)"
+            ),
+        );
+        return Ok(None);
+    }
+    let proto = proto.unwrap_or_else(|| {
+        cx.w.at(
+            &s.pos,
+            "virtual_server without protocol: UDP (keepalived's default)",
+        );
+        Proto::Udp
+    });
+    let sched = sched.unwrap_or_else(|| {
+        cx.w.at(
+            &s.pos,
+            format!("virtual_server without lb_algo: {DEFAULT_SCHEDULER} (keepalived's default)"),
+        );
+        Scheduler::Wlc
+    });
+    if !nat && servers.iter().any(|r| !r.nat) {
+        cx.w.at(
+            &s.pos,
+            "virtual_server without lb_kind: NAT (keepalived's default)",
+        );
+    }
+    if netmask.is_some() && persistent.is_none() {
+        persistent = Some(DEFAULT_PERSISTENT_TIMEOUT);
+    }
+    if port == 0 && persistent.is_none() {
+        cx.w.at(
+            &s.pos,
+            format!(
+                "virtual_server with port 0: persistence_timeout {DEFAULT_PERSISTENT_TIMEOUT} (port 0 needs persistence, as in keepalived)"
+            ),
+        );
+        persistent = Some(DEFAULT_PERSISTENT_TIMEOUT);
+    }
+    let key = ServiceKey::new(proto, addr, port);
+    let flags = sched_flags(cx, sched, &flags);
+    let vs_times = times;
+    let (dests, checks) = servers_of(cx, servers, port, (weight, inhibit, vs_times));
+    let check = check::service_check(cx, &checks);
+    Ok(Some(Vs {
+        pos: s.pos.clone(),
+        key,
+        sched,
+        persistent,
+        netmask: netmask.unwrap_or(Ipv4Addr::BROADCAST),
+        flags,
+        check,
+        dests,
+    }))
+}
+
+/// The real servers with the virtual server's defaults (`vs`: its weight,
+/// `inhibit_on_failure` and check times), duplicates removed, and each one's
+/// part in the service's check.
+fn servers_of(
+    cx: &mut Cx<'_>,
+    servers: Vec<RsDraft>,
+    vs_port: u16,
+    vs: (Option<u32>, Option<bool>, Times),
+) -> (Vec<Rs>, Vec<ServerCheck>) {
+    let (vs_weight, vs_inhibit, vs_times) = vs;
+    let mut dests: Vec<Rs> = Vec::new();
+    let mut checks = Vec::new();
+    for r in servers {
+        let port = r.port.filter(|&p| p != 0).unwrap_or(vs_port);
+        if let Some(first) = dests.iter().find(|d| d.addr == r.addr && d.port == port) {
+            cx.w.at(
+                &r.pos,
+                format!(
+                    "real_server {}:{port}: duplicate of {}, removed (as keepalived does)",
+                    r.addr, first.pos
+                ),
+            );
+            continue;
+        }
+        let inhibit = r.inhibit.or(vs_inhibit).unwrap_or(false);
+        let check = r.checker.as_ref().map(|c| {
+            let hc = c.check(cx, r.times, vs_times, inhibit, (r.addr, port));
+            (hc, c.pos.clone())
+        });
+        checks.push(ServerCheck {
+            pos: r.pos.clone(),
+            name: format!("{}:{port}", r.addr),
+            check,
+        });
+        dests.push(Rs {
+            pos: r.pos,
+            addr: r.addr,
+            port,
+            weight: r.weight.or(vs_weight).unwrap_or(1),
+            u_threshold: r.u_threshold,
+            l_threshold: r.l_threshold,
+        });
+    }
+    (dests, checks)
+}
+
+/// The scheduler flags of `flags` for the scheduler `sched`.
+fn sched_flags(cx: &mut Cx<'_>, sched: Scheduler, flags: &[&Stmt]) -> SchedFlags {
+    let mut f = SchedFlags::default();
+    for k in flags {
+        let kw = k.keyword();
+        let needs = match kw {
+            "sh-port" | "sh-fallback" => Some(Scheduler::Sh),
+            "mh-port" | "mh-fallback" => Some(Scheduler::Mh),
+            _ => None,
+        };
+        if let Some(n) = needs.filter(|&n| n != sched) {
+            cx.w.at(
+                &k.pos,
+                format!(
+                    "{kw}: applies to the {n} scheduler only, ignored with {sched} (as keepalived does)"
+                ),
+            );
+            continue;
+        }
+        match kw {
+            "flag-3" => cx.unsupported(k, "virtual_server"),
+            "sh-port" | "mh-port" | "flag-2" => f.port = true,
+            _ => f.fallback = true,
+        }
+    }
+    f
+}
+
+fn protocol(cx: &mut Cx<'_>, k: &Stmt) -> Result<Proto, KaError> {
+    let v = cx.value(k)?;
+    match v.to_ascii_uppercase().as_str() {
+        "TCP" => Ok(Proto::Tcp),
+        "UDP" => Ok(Proto::Udp),
+        "SCTP" => Err(KaError::at(
+            &k.pos,
+            "protocol SCTP: not supported by ringvs (TCP and UDP only)",
+        )),
+        _ => Err(KaError::at(
+            &k.pos,
+            format!("protocol {v}: not TCP, UDP or SCTP"),
+        )),
+    }
+}
+
+/// `lb_kind`/`lvs_method`: true for NAT, an error for the others.
+fn forwarding(cx: &mut Cx<'_>, k: &Stmt) -> Result<bool, KaError> {
+    match cx.value(k)? {
+        "NAT" => Ok(true),
+        m @ ("DR" | "TUN") => Err(KaError::at(
+            &k.pos,
+            format!(
+                "{} {m}: not supported yet (ringvs forwards with NAT only)",
+                k.keyword()
+            ),
+        )),
+        m => Err(KaError::at(
+            &k.pos,
+            format!("{} {m}: not NAT, DR or TUN", k.keyword()),
+        )),
+    }
+}
+
+/// Reads a `real_server` block.
+fn real_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<RsDraft, KaError> {
+    let (addr, port) = addr_port(s, "real_server")?;
+    cx.no_more(s, 2);
+    let mut r = RsDraft {
+        pos: s.pos.clone(),
+        addr,
+        port,
+        weight: None,
+        u_threshold: 0,
+        l_threshold: 0,
+        inhibit: None,
+        nat: false,
+        times: Times::default(),
+        checker: None,
+    };
+    for k in s.children() {
+        if r.times.take(cx, k, 1)? {
+            continue;
+        }
+        match k.keyword() {
+            "weight" => r.weight = Some(cx.number(k, 0, MAX_WEIGHT)?),
+            "inhibit_on_failure" => r.inhibit = Some(cx.boolean(k)?),
+            "uthreshold" => r.u_threshold = cx.number(k, 0, MAX_THRESHOLD)?,
+            "lthreshold" => r.l_threshold = cx.number(k, 0, MAX_THRESHOLD)?,
+            "lvs_method" => r.nat = forwarding(cx, k)?,
+            kw if check::is_checker(kw) => {
+                let Some(c) = check::checker(cx, k)? else {
+                    continue;
+                };
+                match &r.checker {
+                    Some(first) => cx.w.at(
+                        &k.pos,
+                        format!(
+                            "{kw} (in real_server): ringvs runs one checker per real server, the first ({}) is used",
+                            first.pos
+                        ),
+                    ),
+                    None => r.checker = Some(c),
+                }
+            }
+            _ => cx.unsupported(k, "real_server"),
+        }
+    }
+    Ok(r)
+}

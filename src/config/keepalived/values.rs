@@ -1,0 +1,256 @@
+//! The values of keywords: numbers, seconds, booleans, addresses, ports, each
+//! refused with `FILE:LINE: keyword: ...` when malformed or out of range.
+//!
+//! keepalived reads numbers with `read_unsigned_strvec` and times with
+//! `read_timer` (decimal seconds, microsecond resolution) and, for most
+//! keywords, logs a bad value and goes on with the default; ringvs refuses the
+//! file instead (a reload then keeps the rules running). ringvs counts whole
+//! seconds: a fractional time is rounded up, with a warning.
+
+use std::net::Ipv4Addr;
+
+use super::lexer::Stmt;
+use super::{KaError, Warnings};
+
+/// Reads the values of statements, collecting warnings.
+pub(crate) struct Cx<'a> {
+    pub w: &'a mut Warnings,
+}
+
+impl Cx<'_> {
+    /// The one value of `s`; words after it are ignored with a warning.
+    pub fn value<'s>(&mut self, s: &'s Stmt) -> Result<&'s str, KaError> {
+        let Some(v) = s.args().first() else {
+            return Err(KaError::at(
+                &s.pos,
+                format!("{}: a value is missing", s.keyword()),
+            ));
+        };
+        self.no_more(s, 1);
+        Ok(v)
+    }
+
+    /// Warns about the words of `s` after its first `n` arguments.
+    pub fn no_more(&mut self, s: &Stmt, n: usize) {
+        if s.args().len() > n {
+            let extra = s.args()[n..].join(" ");
+            self.w.at(
+                &s.pos,
+                format!("{}: extra words '{extra}' ignored", s.keyword()),
+            );
+        }
+    }
+
+    /// An unsigned number in `min..=max`.
+    pub fn number(&mut self, s: &Stmt, min: u32, max: u32) -> Result<u32, KaError> {
+        let v = self.value(s)?;
+        v.parse::<u32>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                KaError::at(
+                    &s.pos,
+                    format!("{} {v}: not a number in {min}..{max}", s.keyword()),
+                )
+            })
+    }
+
+    /// Whole seconds in `min..=max`, from keepalived's decimal seconds.
+    pub fn seconds(&mut self, s: &Stmt, min: u32, max: u32) -> Result<u32, KaError> {
+        let v = self.value(s)?;
+        let bad = || {
+            KaError::at(
+                &s.pos,
+                format!("{} {v}: not a time in {min}..{max} seconds", s.keyword()),
+            )
+        };
+        let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+        let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+        if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
+            return Err(bad());
+        }
+        let whole: u64 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| bad())?
+        };
+        let up = frac.bytes().any(|b| b != b'0');
+        let secs = whole + u64::from(up);
+        let secs = u32::try_from(secs)
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(bad)?;
+        if up {
+            self.w.at(
+                &s.pos,
+                format!(
+                    "{} {v}: ringvs counts whole seconds, using {secs}",
+                    s.keyword()
+                ),
+            );
+        }
+        Ok(secs)
+    }
+
+    /// keepalived's `<BOOL>` (on|off|true|false|yes|no); no value means true.
+    pub fn boolean(&mut self, s: &Stmt) -> Result<bool, KaError> {
+        let Some(v) = s.args().first() else {
+            return Ok(true);
+        };
+        self.no_more(s, 1);
+        match v.as_str() {
+            "on" | "true" | "yes" => Ok(true),
+            "off" | "false" | "no" => Ok(false),
+            _ => Err(KaError::at(
+                &s.pos,
+                format!("{} {v}: not one of on|off|true|false|yes|no", s.keyword()),
+            )),
+        }
+    }
+
+    /// Warns that `s` (inside `within`) is not carried out.
+    pub fn unsupported(&mut self, s: &Stmt, within: &str) {
+        self.w.at(
+            &s.pos,
+            format!(
+                "{} (in {within}): not supported by ringvs, ignored",
+                s.keyword()
+            ),
+        );
+    }
+}
+
+/// An address and an optional port, as `virtual_server` and `real_server`
+/// take them; `what` names the statement in errors. IPv6 is refused (ringvs is
+/// IPv4 only).
+pub(crate) fn addr_port(s: &Stmt, what: &str) -> Result<(Ipv4Addr, Option<u16>), KaError> {
+    let Some(a) = s.args().first() else {
+        return Err(KaError::at(
+            &s.pos,
+            format!("{what}: an address is missing"),
+        ));
+    };
+    let addr = match a.parse::<Ipv4Addr>() {
+        Ok(addr) => addr,
+        Err(_) if a.contains(':') => {
+            return Err(KaError::at(
+                &s.pos,
+                format!("{what} {a}: IPv6 is not supported by ringvs (IPv4 only)"),
+            ));
+        }
+        Err(_) => {
+            return Err(KaError::at(
+                &s.pos,
+                format!("{what} {a}: not an IPv4 address"),
+            ));
+        }
+    };
+    let port =
+        match s.args().get(1) {
+            None => None,
+            Some(p) => Some(p.parse::<u16>().map_err(|_| {
+                KaError::at(&s.pos, format!("{what} {a} {p}: not a port (0..65535)"))
+            })?),
+        };
+    Ok((addr, port))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::keepalived::Pos;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    fn stmt(line: &str) -> Stmt {
+        Stmt {
+            words: line.split_whitespace().map(str::to_string).collect(),
+            pos: Pos {
+                file: Arc::from(Path::new("f.conf")),
+                line: 7,
+            },
+            block: None,
+        }
+    }
+
+    #[test]
+    fn numbers_and_seconds() {
+        let mut w = Warnings::default();
+        let mut cx = Cx { w: &mut w };
+        assert_eq!(cx.number(&stmt("weight 3"), 0, 65535).unwrap(), 3);
+        assert_eq!(
+            cx.number(&stmt("weight 65536"), 0, 65535)
+                .unwrap_err()
+                .to_string(),
+            "f.conf:7: weight 65536: not a number in 0..65535"
+        );
+        assert!(cx.number(&stmt("weight -1"), 0, 65535).is_err());
+        assert!(cx.number(&stmt("weight x"), 0, 65535).is_err());
+        assert_eq!(
+            cx.number(&stmt("weight"), 0, 65535)
+                .unwrap_err()
+                .to_string(),
+            "f.conf:7: weight: a value is missing"
+        );
+        assert_eq!(cx.seconds(&stmt("delay_loop 6"), 1, 86400).unwrap(), 6);
+        assert_eq!(cx.seconds(&stmt("delay_loop 6.000"), 1, 86400).unwrap(), 6);
+        assert_eq!(cx.seconds(&stmt("delay_loop 0.5"), 1, 86400).unwrap(), 1);
+        assert_eq!(cx.seconds(&stmt("delay_loop 2.25"), 1, 86400).unwrap(), 3);
+        assert_eq!(cx.seconds(&stmt("delay_loop .5"), 1, 86400).unwrap(), 1);
+        assert!(cx.seconds(&stmt("delay_loop 0"), 1, 86400).is_err());
+        assert!(cx.seconds(&stmt("delay_loop ."), 1, 86400).is_err());
+        assert!(cx.seconds(&stmt("delay_loop 1e3"), 1, 86400).is_err());
+        assert!(cx.seconds(&stmt("delay_loop 86401"), 1, 86400).is_err());
+        assert_eq!(
+            cx.seconds(&stmt("delay_before_retry 0"), 0, 86400).unwrap(),
+            0
+        );
+        assert_eq!(cx.number(&stmt("retry 2 3"), 0, 100).unwrap(), 2);
+        assert_eq!(
+            w.into_strings(),
+            vec![
+                "f.conf:7: delay_loop 0.5: ringvs counts whole seconds, using 1",
+                "f.conf:7: delay_loop 2.25: ringvs counts whole seconds, using 3",
+                "f.conf:7: delay_loop .5: ringvs counts whole seconds, using 1",
+                "f.conf:7: retry: extra words '3' ignored",
+            ]
+        );
+    }
+
+    #[test]
+    fn booleans_and_addresses() {
+        let mut w = Warnings::default();
+        let mut cx = Cx { w: &mut w };
+        assert!(cx.boolean(&stmt("inhibit_on_failure")).unwrap());
+        assert!(!cx.boolean(&stmt("inhibit_on_failure off")).unwrap());
+        assert!(cx.boolean(&stmt("inhibit_on_failure maybe")).is_err());
+        let a = Ipv4Addr::new(198, 18, 0, 110);
+        assert_eq!(
+            addr_port(&stmt("vs 198.18.0.110 80"), "vs").unwrap(),
+            (a, Some(80))
+        );
+        assert_eq!(
+            addr_port(&stmt("vs 198.18.0.110"), "vs").unwrap(),
+            (a, None)
+        );
+        assert_eq!(
+            addr_port(&stmt("virtual_server 2001:2::110 80"), "virtual_server")
+                .unwrap_err()
+                .to_string(),
+            "f.conf:7: virtual_server 2001:2::110: IPv6 is not supported by ringvs (IPv4 only)"
+        );
+        assert_eq!(
+            addr_port(&stmt("real_server 198.19.0.300 80"), "real_server")
+                .unwrap_err()
+                .to_string(),
+            "f.conf:7: real_server 198.19.0.300: not an IPv4 address"
+        );
+        assert_eq!(
+            addr_port(&stmt("real_server 198.19.0.3 http"), "real_server")
+                .unwrap_err()
+                .to_string(),
+            "f.conf:7: real_server 198.19.0.3 http: not a port (0..65535)"
+        );
+    }
+}

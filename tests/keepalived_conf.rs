@@ -1,0 +1,460 @@
+//! keepalived.conf as a config source: the LVS part of a real two-director
+//! configuration (with includes, checks and persistence) into a `Config`;
+//! VRRP blocks skipped; warnings for what ringvs does not carry out; errors
+//! naming file and line; a reload that changes only what differs.
+//!
+//! Fixtures are in `tests/data/keepalived/`; error cases write small files
+//! into a temporary directory removed when the test ends.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use ringvs::config::keepalived::{LoadOptions, Loaded, apply_differences, load, load_with};
+use ringvs::config::{CheckKind, Config, HealthCheck, Proto, SchedFlags, Scheduler, ServiceKey};
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/keepalived")
+        .join(rel)
+}
+
+fn load_as(path: &Path, id: Option<&str>) -> Result<Loaded, String> {
+    let opts = LoadOptions {
+        config_id: id.map(str::to_string),
+    };
+    load_with(path, &opts).map_err(|e| e.to_string())
+}
+
+fn vip(last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, 0, last)
+}
+
+fn rip(last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 19, 0, last)
+}
+
+/// A directory of test files, removed on drop (also when the test fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("ringvs-ka-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+
+    fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.0.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What `pair/` describes, built with the rule model's own calls.
+fn pair_config() -> Config {
+    let mut c = Config::new();
+    let http = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    c.add_service(http, Scheduler::Wrr, Some(300)).unwrap();
+    c.set_service_options(
+        &http,
+        SchedFlags::default(),
+        Ipv4Addr::new(255, 255, 255, 0),
+    )
+    .unwrap();
+    let check = HealthCheck {
+        kind: CheckKind::Http {
+            path: "/health".into(),
+            status: 200,
+        },
+        delay_loop: 5,
+        connect_timeout: 2,
+        retry: 2,
+        delay_before_retry: 1,
+        inhibit_on_failure: true,
+    };
+    c.set_service_check(&http, Some(check)).unwrap();
+    c.add_dest(&http, rip(2), 80, 3).unwrap();
+    c.add_dest(&http, rip(3), 8080, 1).unwrap();
+    c.set_dest_thresholds(&http, rip(3), 8080, 1000, 800)
+        .unwrap();
+    let https = ServiceKey::new(Proto::Tcp, vip(110), 443);
+    c.add_service(https, Scheduler::Sh, None).unwrap();
+    let flags = SchedFlags {
+        fallback: false,
+        port: true,
+    };
+    c.set_service_options(&https, flags, Ipv4Addr::BROADCAST)
+        .unwrap();
+    let tcp = HealthCheck {
+        connect_timeout: 3,
+        ..HealthCheck::new(CheckKind::Tcp)
+    };
+    c.set_service_check(&https, Some(tcp)).unwrap();
+    c.add_dest(&https, rip(2), 443, 1).unwrap();
+    c.add_dest(&https, rip(3), 443, 1).unwrap();
+    c
+}
+
+#[test]
+fn a_two_director_pair_config_loads_with_includes_checks_and_persistence() {
+    let l = load_as(&fixture("pair/keepalived.conf"), Some("lb1")).unwrap();
+    assert_eq!(
+        l.warnings,
+        Vec::<String>::new(),
+        "a clean file warns of nothing"
+    );
+    assert_eq!(l.config, pair_config());
+    // keepalived's defaults where the file says nothing: HTTP_GET's own
+    // delay_before_retry is 3 s, TCP_CHECK's 1 s; delay_loop 60 s; retry 1.
+    let https = l
+        .config
+        .service(&ServiceKey::new(Proto::Tcp, vip(110), 443))
+        .unwrap();
+    let c = https.check.as_ref().unwrap();
+    assert_eq!((c.delay_loop, c.retry, c.delay_before_retry), (60, 1, 1));
+    // The real server without a port took the service's.
+    assert_eq!(https.dests[1].port, 443);
+}
+
+#[test]
+fn the_lvs_part_does_not_depend_on_the_config_id() {
+    let lb1 = load_as(&fixture("pair/keepalived.conf"), Some("lb1")).unwrap();
+    let lb2 = load_as(&fixture("pair/keepalived.conf"), Some("lb2")).unwrap();
+    let none = load_as(&fixture("pair/keepalived.conf"), None).unwrap();
+    assert_eq!(lb1, lb2);
+    assert_eq!(lb1, none);
+    // The host's own id works too (whatever the host is called).
+    assert_eq!(load(&fixture("pair/keepalived.conf")).unwrap(), lb1);
+}
+
+#[test]
+fn vrrp_and_global_blocks_are_skipped_silently() {
+    let t = TempDir::new("vrrp");
+    // Words that would be errors inside a virtual_server (IPv6, DR, braces
+    // on their own lines) are nobody's business here.
+    let p = t.write(
+        "keepalived.conf",
+        "global_defs {\n  router_id lb1\n  vrrp_garp_master_delay 1\n}\n\
+         vrrp_script chk { script \"/bin/true\"\n interval 2 }\n\
+         vrrp_sync_group G {\n  group {\n    V1\n  }\n}\n\
+         vrrp_instance V1\n{\n  state MASTER\n  lb_kind DR\n  virtual_ipaddress {\n    2001:2:0:1::110/64\n  }\n}\n\
+         static_ipaddress {\n  198.19.255.1/24 dev sync0\n}\n\
+         static_routes {\n  0.0.0.0/0 via 198.18.0.254\n}\n\
+         vrrp_track_process p { process ringvs }\n\
+         bfd_instance b { neighbor_ip 198.19.255.2 }\n",
+    );
+    let l = load_as(&p, None).unwrap();
+    assert!(l.config.services().is_empty());
+    assert_eq!(l.warnings, Vec::<String>::new());
+}
+
+#[test]
+fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
+    let path = fixture("unsupported/keepalived.conf");
+    let l = load_as(&path, None).unwrap();
+    let f = path.display().to_string();
+    let expected: Vec<String> = [
+        "3: lvs_timeouts (in global_defs): not applied by ringvs, set them with 'ringvs adm --set'",
+        "4: lvs_sync_daemon (in global_defs): not applied by ringvs, start it with 'ringvs adm --start-daemon'",
+        "15: virtual_server_group: not supported by ringvs, ignored",
+        "18: no_such_block: unknown top-level keyword, skipped",
+        "22: delay_loop 2.5: ringvs counts whole seconds, using 3",
+        "26: sh-port: applies to the sh scheduler only, ignored with rr (as keepalived does)",
+        "27: ops (in virtual_server): not supported by ringvs, ignored",
+        "28: ha_suspend (in virtual_server): not supported by ringvs, ignored",
+        "29: quorum (in virtual_server): not supported by ringvs, ignored",
+        "30: sorry_server (in virtual_server): not supported by ringvs, ignored",
+        "33: notify_up (in real_server): not supported by ringvs, ignored",
+        "37: status_code 200-299: ringvs expects one status, using 200",
+        "38: digest (in url): not supported by ringvs, ignored",
+        "40: url (in HTTP_GET): ringvs checks one url per check, this one is ignored",
+        "43: http_protocol (in HTTP_GET): not supported by ringvs, ignored",
+        "44: bindto (in HTTP_GET): not supported by ringvs, ignored",
+        "46: MISC_CHECK (in real_server): checker not supported by ringvs, ignored (the real server is not checked by it)",
+        &format!(
+            "50: real_server 198.19.0.3:80: its check differs (checker, delay_before_retry) from the one of {f}:34; ringvs runs one check per virtual_server and uses that one"
+        ),
+        "51: connect_port 81 (in TCP_CHECK): not supported by ringvs, which checks the real server's own port 80",
+        &format!(
+            "55: real_server 198.19.0.4:80 has no TCP_CHECK or HTTP_GET: ringvs checks every real server of a virtual_server, this one with the check of {f}:34"
+        ),
+        &format!(
+            "57: real_server 198.19.0.2:80: duplicate of {f}:31, removed (as keepalived does)"
+        ),
+        "61: virtual_server without protocol: UDP (keepalived's default)",
+        "61: virtual_server without lb_algo: wlc (keepalived's default)",
+        "61: virtual_server without lb_kind: NAT (keepalived's default)",
+        "66: virtual_server 198.18.0.113 80 has no real_server: ignored (as keepalived does)",
+    ]
+    .iter()
+    .map(|w| format!("{f}:{w}"))
+    .collect();
+    assert_eq!(l.warnings, expected);
+    // What was carried out: the first HTTP_GET url with keepalived's HTTP
+    // default delay_before_retry, the rounded delay_loop, the duplicate gone;
+    // the bare UDP service with keepalived's defaults; the empty one ignored.
+    let keys: Vec<ServiceKey> = l.config.services().iter().map(|s| s.key).collect();
+    assert_eq!(
+        keys,
+        vec![
+            ServiceKey::new(Proto::Tcp, vip(110), 80),
+            ServiceKey::new(Proto::Udp, vip(112), 53),
+        ]
+    );
+    let web = &l.config.services()[0];
+    assert_eq!(web.sched_flags, SchedFlags::default());
+    let weights: Vec<(u8, u32)> = web
+        .dests
+        .iter()
+        .map(|d| (d.addr.octets()[3], d.weight))
+        .collect();
+    assert_eq!(weights, vec![(2, 2), (3, 1), (4, 1)]);
+    assert_eq!(
+        web.check,
+        Some(HealthCheck {
+            kind: CheckKind::Http {
+                path: "/a".into(),
+                status: 200
+            },
+            delay_loop: 3,
+            delay_before_retry: 3,
+            ..HealthCheck::new(CheckKind::Tcp)
+        })
+    );
+    let dns = &l.config.services()[1];
+    assert_eq!((dns.sched, dns.check.is_none()), (Scheduler::Wlc, true));
+}
+
+/// Each case: a keepalived.conf and the error it gives (after `FILE:`).
+const ERRORS: &[(&str, &str)] = &[
+    (
+        "virtual_server 198.18.0.300 80 {\n}\n",
+        "1: virtual_server 198.18.0.300: not an IPv4 address",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lb_algo roundrobin\n}\n",
+        "2: lb_algo roundrobin: unknown scheduler (ringvs has rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos)",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lb_algo rr\n  real_server 198.19.0.2 80 {\n    weight 1\n}\n",
+        "1: missing '}': the block of 'virtual_server' is not closed",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n}\n}\n",
+        "3: unexpected '}' (no block is open)",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  real_server 198.19.0.2 80 {\n    weight 70000\n  }\n}\n",
+        "3: weight 70000: not a number in 0..65535",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  real_server 198.19.0.2 80 {\n    weight\n  }\n}\n",
+        "3: weight: a value is missing",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  delay_loop soon\n}\n",
+        "2: delay_loop soon: not a time in 1..86400 seconds",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lb_kind TUN\n}\n",
+        "2: lb_kind TUN: not supported yet (ringvs forwards with NAT only)",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lb_kind NAT\n  real_server 198.19.0.2 80 {\n    lvs_method DR\n  }\n}\n",
+        "4: lvs_method DR: not supported yet (ringvs forwards with NAT only)",
+    ),
+    (
+        "virtual_server fwmark 7 {\n}\n",
+        "1: virtual_server fwmark: not supported by ringvs (address and port only)",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  real_server 2001:2:0:2::2 80 {\n  }\n}\n",
+        "2: real_server 2001:2:0:2::2: IPv6 is not supported by ringvs (IPv4 only)",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  protocol SCTP\n}\n",
+        "2: protocol SCTP: not supported by ringvs (TCP and UDP only)",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  protocol TCP\n  real_server 198.19.0.2 80\n}\nvirtual_server 198.18.0.110 80 {\n  protocol TCP\n  real_server 198.19.0.3 80\n}\n",
+        "5: virtual_server TCP 198.18.0.110:80: defined twice (first at FILE:1)",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  real_server 198.19.0.2 80 {\n    uthreshold 10\n    lthreshold 20\n  }\n}\n",
+        "2: lthreshold 20 is above uthreshold 10",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  real_server 198.19.0.2 80 {\n    HTTP_GET {\n      url {\n        path health\n      }\n    }\n  }\n}\n",
+        "5: path health: ringvs needs a path that starts with '/', without blanks, at most 255 bytes",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  real_server 198.19.0.2 80 {\n    TCP_CHECK {\n      retry 1000\n    }\n  }\n}\n",
+        "4: retry 1000: not a number in 0..100",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  persistence_granularity 24\n}\n",
+        "2: persistence_granularity 24: not an IPv4 netmask",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  inhibit_on_failure maybe\n}\n",
+        "2: inhibit_on_failure maybe: not one of on|off|true|false|yes|no",
+    ),
+    ("include \"missing\n", "1: unterminated quote"),
+];
+
+#[test]
+fn errors_name_file_and_line() {
+    let t = TempDir::new("errors");
+    for (i, (text, want)) in ERRORS.iter().enumerate() {
+        let p = t.write(&format!("case{i}.conf"), text);
+        let f = p.display().to_string();
+        let got = load_as(&p, None).unwrap_err();
+        assert_eq!(got, format!("{f}:{}", want.replace("FILE", &f)), "{text}");
+    }
+}
+
+#[test]
+fn an_error_in_an_included_file_names_that_file() {
+    let got = load_as(&fixture("bad_include/keepalived.conf"), None).unwrap_err();
+    let f = fixture("bad_include/lvs/dr.conf");
+    assert_eq!(
+        got,
+        format!(
+            "{}:3: lb_kind DR: not supported yet (ringvs forwards with NAT only)",
+            f.display()
+        )
+    );
+}
+
+#[test]
+fn include_loops_are_refused() {
+    let got = load_as(&fixture("loop/a.conf"), None).unwrap_err();
+    let b = fixture("loop/b.conf");
+    let a = fixture("loop/a.conf");
+    assert_eq!(
+        got,
+        format!(
+            "{}:2: include {}: include loop: the file is already being read",
+            b.display(),
+            a.display()
+        )
+    );
+}
+
+#[test]
+fn includes_are_relative_to_the_including_file_and_may_match_nothing() {
+    let t = TempDir::new("include");
+    let main = t.write(
+        "etc/keepalived.conf",
+        "include lvs/*.conf\ninclude nothing-here/*.conf\n",
+    );
+    t.write("etc/lvs/web.conf", "include ../svc/web-servers.inc\n");
+    t.write(
+        "etc/svc/web-servers.inc",
+        "virtual_server 198.18.0.110 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  real_server 198.19.0.2 80\n}\n",
+    );
+    // An executable file is skipped, as keepalived does.
+    let exe = t.write("etc/lvs/zz.conf", "this would not parse {\n");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let l = load_as(&main, None).unwrap();
+    assert_eq!(l.config.services().len(), 1);
+    let m = main.display();
+    assert_eq!(
+        l.warnings,
+        vec![
+            format!(
+                "{m}:1: include {}: skipped, an executable file (as keepalived does)",
+                exe.display()
+            ),
+            format!("{m}:2: include nothing-here/*.conf: no file matches"),
+        ]
+    );
+    // Missing files are errors that name them.
+    let missing = t.0.join("nope.conf");
+    let e = load_as(&missing, None).unwrap_err();
+    assert!(e.starts_with(&format!("{}: ", missing.display())), "{e}");
+}
+
+#[test]
+fn a_reload_applies_only_the_differences() {
+    let t = TempDir::new("reload");
+    let conf = |w2: u32, third: bool, sched: &str| {
+        let mut s = format!(
+            "virtual_server 198.18.0.110 80 {{\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n\
+             \x20 real_server 198.19.0.2 80 {{\n    weight {w2}\n  }}\n\
+             \x20 real_server 198.19.0.3 80 {{\n    weight 1\n  }}\n"
+        );
+        if third {
+            s.push_str("  real_server 198.19.0.4 80 {\n    weight 1\n  }\n");
+        }
+        s.push_str(&format!(
+            "}}\nvirtual_server 198.18.0.110 443 {{\n  lb_algo {sched}\n  lb_kind NAT\n  protocol TCP\n  real_server 198.19.0.2 443\n}}\n"
+        ));
+        s
+    };
+    let p = t.write("keepalived.conf", &conf(1, true, "rr"));
+    let mut running = load_as(&p, None).unwrap().config;
+    let web = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    let tls = ServiceKey::new(Proto::Tcp, vip(110), 443);
+    let id = |c: &Config, k: &ServiceKey, last: u8, port: u16| {
+        c.service(k).unwrap().dest(rip(last), port).map(|d| d.id)
+    };
+    let (id2, id3, id4) = (
+        id(&running, &web, 2, 80),
+        id(&running, &web, 3, 80),
+        id(&running, &web, 4, 80),
+    );
+    let tls_before = running.service(&tls).cloned();
+
+    // SIGHUP after editing the file: .2 weighted 5, .4 removed; 443 unchanged.
+    t.write("keepalived.conf", &conf(5, false, "rr"));
+    let changes = apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
+    let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        vec![
+            "-d -t 198.18.0.110:80 -r 198.19.0.4:80",
+            "-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 5",
+        ]
+    );
+    assert_eq!(id(&running, &web, 2, 80), id2, "edited server keeps its id");
+    assert_eq!(
+        id(&running, &web, 3, 80),
+        id3,
+        "unchanged server keeps its id"
+    );
+    assert_eq!(id(&running, &web, 4, 80), None, "removed server is gone");
+    assert!(id4.is_some());
+    assert_eq!(running.service(&tls).cloned(), tls_before, "untouched");
+
+    // A scheduler change edits the service in place.
+    t.write("keepalived.conf", &conf(5, false, "wlc"));
+    let changes = apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(running.service(&tls).unwrap().sched, Scheduler::Wlc);
+    assert_eq!(
+        running.service(&tls).unwrap().dests,
+        tls_before.unwrap().dests
+    );
+
+    // A file that no longer loads changes nothing (the error is reported).
+    t.write("keepalived.conf", "virtual_server 198.18.0.110 80 {\n");
+    let before = running.clone();
+    assert!(load_as(&p, None).is_err());
+    assert_eq!(running, before);
+}
