@@ -176,6 +176,11 @@ struct RunArgs {
     /// Load rules in `ipvsadm -S` format at start.
     #[arg(long)]
     rules: Option<PathBuf>,
+    /// Load the `virtual_server` blocks of a keepalived.conf (the one keepalived
+    /// reads for VRRP) at start; SIGHUP re-reads it and applies only what
+    /// changed (docs/ha.md).
+    #[arg(long, value_name = "FILE")]
+    keepalived: Option<PathBuf>,
     /// Control socket path.
     #[arg(long, default_value = proto::DEFAULT_SOCKET)]
     control: PathBuf,
@@ -345,6 +350,7 @@ fn cmd_run(a: RunArgs) -> ExitCode {
         int_net: a.int_addr,
         workers: a.workers,
         rules: a.rules,
+        keepalived: a.keepalived,
         control: a.control,
         busy_poll: a.busy_poll,
         rt_priority: a.rt_priority,

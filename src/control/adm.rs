@@ -78,7 +78,7 @@ impl Ctl {
 
     /// After a change: publish, announce new VIPs, forget zero baselines of
     /// real servers that are gone.
-    fn changed(&self, st: &AdmState, before: &[Ipv4Addr]) {
+    pub(super) fn changed(&self, st: &AdmState, before: &[Ipv4Addr]) {
         self.publish(st);
         for v in vips(&st.cfg) {
             if !before.contains(&v) {

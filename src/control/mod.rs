@@ -20,12 +20,14 @@
 //!   listings, [`load_rules`], publishing the rules to the workers.
 //! * `ha.rs`: the HA role and the connection-sync daemons (`--ha`,
 //!   `--start-daemon`, `--stop-daemon`, `-L --daemon`).
+//! * `reload.rs`: `--keepalived FILE` as a rule source, re-read on SIGHUP.
 //! * `report.rs`: `ringvs stats`, Prometheus metrics, the rate estimator,
 //!   batch-time summaries, per-server counters and connection listings.
 
 mod adm;
 mod ha;
 mod neigh;
+mod reload;
 mod report;
 mod server;
 mod startup;
@@ -84,6 +86,8 @@ struct Ctl {
     health: Arc<crate::health::Monitor>,
     /// The connection-sync daemons (none in tests without a data plane).
     sync: Mutex<Option<crate::sync::daemon::Daemons>>,
+    /// `--keepalived FILE`: the file and what it gave last (`reload.rs`).
+    ka: Mutex<Option<reload::KaSource>>,
 }
 
 impl Ctl {
@@ -104,6 +108,7 @@ impl Ctl {
             est: Mutex::new(Estimator::default()),
             health: Arc::new(crate::health::Monitor::default()),
             sync: Mutex::new(None),
+            ka: Mutex::new(None),
         }
     }
 }

@@ -38,6 +38,9 @@ pub struct RunOptions {
     pub int_net: Prefix,
     pub workers: Option<usize>,
     pub rules: Option<PathBuf>,
+    /// `--keepalived FILE`: rules from keepalived.conf's `virtual_server`
+    /// blocks, re-read on SIGHUP.
+    pub keepalived: Option<PathBuf>,
     pub control: PathBuf,
     pub busy_poll: bool,
     /// `--rt-priority`: run the workers under SCHED_FIFO at this priority.
@@ -89,6 +92,10 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     if let Some(path) = &opts.rules {
         load_rules(&mut adm.cfg, &mut adm.timeouts, path)?;
     }
+    let ka = match &opts.keepalived {
+        Some(path) => Some(super::reload::load_at_start(&mut adm.cfg, path)?),
+        None => None,
+    };
     // The data plane's shared state and wiring (`dataplane::Director`); the
     // workers themselves are built once their queues are open.
     let fanout_key = fanout_key();
@@ -135,6 +142,10 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         dp.published.clone(),
         garp_tx,
     ));
+    if let Some(src) = ka {
+        ctl.set_ka_source(src);
+        super::reload::watch_sighup(&ctl)?;
+    }
     if let Some(ports) = dp.sync.take() {
         ctl.set_daemons(crate::sync::daemon::Daemons::new(
             Arc::clone(&shared),

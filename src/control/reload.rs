@@ -1,0 +1,97 @@
+//! `ringvs run --keepalived FILE`: the `virtual_server` blocks of keepalived's
+//! own configuration as a rule source (`config::keepalived`), loaded at start
+//! and re-read on SIGHUP, which applies only the differences between the file
+//! as it was last loaded and as it is now. Services and real servers the file
+//! did not change keep their identity (so their established connections carry
+//! on), and rules added with `ringvs adm` that the file never named are left
+//! alone, as keepalived leaves alone what it did not configure.
+
+use super::adm::vips;
+use super::{Ctl, RunError};
+use crate::config::Config;
+use crate::config::keepalived::{self, apply_changes, diff};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The file and the rules it gave at its last (re)load.
+pub(super) struct KaSource {
+    path: PathBuf,
+    last: Config,
+}
+
+/// Load `path` at start into `cfg`; its warnings are printed.
+pub(super) fn load_at_start(cfg: &mut Config, path: &Path) -> Result<KaSource, RunError> {
+    let l = keepalived::load(path).map_err(|e| RunError::Invalid(e.to_string()))?;
+    for w in &l.warnings {
+        eprintln!("ringvs: warning: {w}");
+    }
+    let changes = diff(&Config::new(), &l.config);
+    apply_changes(cfg, &changes).map_err(|e| RunError::Invalid(e.to_string()))?;
+    Ok(KaSource {
+        path: path.to_path_buf(),
+        last: l.config,
+    })
+}
+
+impl Ctl {
+    /// Remember the keepalived file the rules came from (at start).
+    pub(super) fn set_ka_source(&self, src: KaSource) {
+        *self.ka.lock().unwrap_or_else(|e| e.into_inner()) = Some(src);
+    }
+
+    /// SIGHUP: re-read the keepalived file and apply what changed in it. A
+    /// file that does not load changes nothing (the error is printed).
+    /// Returns the changes applied, as ipvsadm commands.
+    pub(super) fn reload_keepalived(&self) -> Result<Vec<String>, String> {
+        let mut ka = self.ka.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(src) = ka.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let l = keepalived::load(&src.path).map_err(|e| e.to_string())?;
+        for w in &l.warnings {
+            eprintln!("ringvs: warning: {w}");
+        }
+        let changes = diff(&src.last, &l.config);
+        let Ok(mut st) = self.adm.lock() else {
+            return Err("internal error: configuration lock poisoned".into());
+        };
+        let before = vips(&st.cfg);
+        let mut next = st.cfg.clone();
+        apply_changes(&mut next, &changes).map_err(|e| e.to_string())?;
+        st.cfg = next;
+        self.changed(&st, &before);
+        src.last = l.config;
+        Ok(changes.iter().map(ToString::to_string).collect())
+    }
+}
+
+/// Re-read the keepalived file on each SIGHUP until the director stops.
+pub(super) fn watch_sighup(ctl: &Arc<Ctl>) -> Result<(), RunError> {
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+        .map_err(|e| RunError::Invalid(format!("installing the SIGHUP handler: {e}")))?;
+    let ctl = Arc::clone(ctl);
+    std::thread::Builder::new()
+        .name("ringvs-reload".into())
+        .spawn(move || {
+            while !ctl.shared.stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                if !hup.swap(false, Ordering::AcqRel) {
+                    continue;
+                }
+                match ctl.reload_keepalived() {
+                    Ok(changes) => {
+                        eprintln!("ringvs: SIGHUP: {} change(s)", changes.len());
+                        for c in changes {
+                            eprintln!("ringvs: SIGHUP: {c}");
+                        }
+                    }
+                    Err(e) => eprintln!("ringvs: SIGHUP: {e}; the rules are unchanged"),
+                }
+            }
+        })
+        .map_err(|e| RunError::Invalid(format!("spawning the reload thread: {e}")))?;
+    Ok(())
+}
