@@ -25,13 +25,6 @@ use ringvs::lab::{self, Lab};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The service: round robin over both real servers, masquerading, a TCP check.
-const RULES: &str = "\
--A -t 198.18.0.110:80 -s rr --check tcp --delay-loop 2 --connect-timeout 1 --retry 1 --delay-before-retry 1
--a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1
--a -t 198.18.0.110:80 -r 198.19.0.3:80 -m -w 1
-";
-
 /// Keep-alive connections of the failover test.
 const KEEPALIVE_CONNS: usize = 20;
 /// Their pause between two requests on one connection.
@@ -195,7 +188,7 @@ fn crash_of_the_active_director_keeps_established_connections_and_failback_too()
         return;
     };
     pair.start_http_servers();
-    pair.start_both(RULES);
+    pair.start_both();
     let (a_ctl, b_ctl) = (pair.control(Side::A), pair.control(Side::B));
     let cli = pair.ns_client();
     let vip = VIP.to_string();
@@ -287,7 +280,7 @@ fn crash_of_the_active_director_keeps_established_connections_and_failback_too()
     // (b) Failback: A restarts (standby), resyncs from B's master daemon and
     // preempts after preempt_delay.
     let restart_at = now();
-    pair.start_director(Side::A, RULES);
+    pair.start_director(Side::A);
     pair.start_keepalived(Side::A);
     let ports: Vec<u16> = ka_conns(&ka).values().map(|c| c.port).collect();
     let resync = wait_for(Duration::from_secs(PREEMPT_DELAY + 10), || {
@@ -417,7 +410,7 @@ fn standby_is_silent_forged_sync_is_dropped_and_a_dead_ringvs_is_demoted() {
         return;
     };
     pair.start_http_servers();
-    pair.start_both(RULES);
+    pair.start_both();
     let b_ctl = pair.control(Side::B);
     let (cli, rs1) = (pair.ns_client(), pair.ns_rs(1));
     let (da, db) = (pair.ns_director(Side::A), pair.ns_director(Side::B));

@@ -185,6 +185,18 @@ pub fn syncs(state: State) -> bool {
     )
 }
 
+/// Whether the resend sweep sends a connection in `state` again: those that
+/// still carry data (a connection in TIME_WAIT or CLOSE is reported when it
+/// gets there, not again: at 1k new connections/s the two minutes of
+/// TIME_WAIT alone would hold 120k entries to resend).
+#[inline]
+fn resends(state: State) -> bool {
+    matches!(
+        state,
+        State::Established | State::FinWait | State::CloseWait | State::Udp
+    )
+}
+
 impl Core {
     /// Re-read the role and sync switches (when the epoch moved).
     pub(super) fn refresh_ha(&mut self) {
@@ -319,7 +331,7 @@ impl Core {
         while at < end {
             let step = (end - at).min(64) as usize;
             let next = self.table.walk_indexed(at, step, |i, c| {
-                if syncs(c.state) && k < found.len() {
+                if resends(c.state) && k < found.len() {
                     found[k] = i;
                     k += 1;
                 }

@@ -401,13 +401,13 @@ impl Pair {
         }
     }
 
-    /// Start director `side`: `ringvs run … --ha standby` with `rules`
-    /// (`ipvsadm -S` lines), wait for its control socket, then start its
+    /// Start director `side`: `ringvs run … --ha standby` with its rules
+    /// from the `virtual_server` block of the keepalived.conf its keepalived
+    /// reads (`--keepalived`), wait for its control socket, then start its
     /// master and backup sync daemons on `sync0`.
-    pub fn start_director(&mut self, side: Side, rules: &str) {
+    pub fn start_director(&mut self, side: Side) {
         let name = side.name();
-        let rules_file = self.dir.join(format!("rules-{name}"));
-        fs::write(&rules_file, rules).expect("write rules");
+        let rules_file = self.write_keepalived_conf(side);
         let control = self.control(side);
         let _ = fs::remove_file(&control);
         let (control_s, rules_s) = (
@@ -418,7 +418,7 @@ impl Pair {
         let args = [
             "run", "--ext", "ext0", "--ext-addr", lab::EXT_ADDR_CIDR,
             "--int", "int0", "--int-addr", lab::INT_ADDR_CIDR,
-            "--control", &control_s, "--rules", &rules_s, "--workers", "1",
+            "--control", &control_s, "--keepalived", &rules_s, "--workers", "1",
             "--ha", "standby",
         ];
         let cmd = ns_command(&self.ns_director(side), Path::new(EXE), &args);
@@ -452,7 +452,7 @@ impl Pair {
         let template = fs::read_to_string(Path::new(DATA).join("keepalived.conf.in"))
             .expect("read keepalived.conf.in");
         let name = side.name();
-        let vars: [(&str, String); 14] = [
+        let vars: [(&str, String); 17] = [
             ("ROUTER_ID", format!("ringvs_{}_{name}", self.tag)),
             ("PRIORITY", side.priority().to_string()),
             ("SYNC_IF", "sync0".into()),
@@ -467,6 +467,9 @@ impl Pair {
             ("RINGVS", EXE.into()),
             ("CONTROL", self.control(side).display().to_string()),
             ("LOG", self.notify_log_path(side).display().to_string()),
+            ("VIP", lab::VIP.to_string()),
+            ("RS1", lab::rs_addr(1).to_string()),
+            ("RS2", lab::rs_addr(2).to_string()),
         ];
         let mut conf = template;
         for (k, v) in vars {
@@ -480,11 +483,18 @@ impl Pair {
         self.dir.join(format!("notify-{}.log", side.name()))
     }
 
-    /// Start keepalived (VRRP only) in director `side`'s namespace.
+    /// Write director `side`'s keepalived.conf; returns its path.
+    fn write_keepalived_conf(&self, side: Side) -> PathBuf {
+        let conf = self.dir.join(format!("keepalived-{}.conf", side.name()));
+        fs::write(&conf, self.keepalived_conf(side)).expect("write keepalived.conf");
+        conf
+    }
+
+    /// Start keepalived (VRRP only) in director `side`'s namespace, on the
+    /// same keepalived.conf its ringvs read.
     pub fn start_keepalived(&mut self, side: Side) {
         let name = side.name();
-        let conf = self.dir.join(format!("keepalived-{name}.conf"));
-        fs::write(&conf, self.keepalived_conf(side)).expect("write keepalived.conf");
+        let conf = self.write_keepalived_conf(side);
         let pid = |what: &str| {
             self.dir
                 .join(format!("keepalived-{name}{what}.pid"))
@@ -581,9 +591,9 @@ impl Pair {
 
     /// Start both directors (standby), then A's keepalived; once A is master
     /// (active), B's. Returns when both roles are as expected.
-    pub fn start_both(&mut self, rules: &str) {
-        self.start_director(Side::A, rules);
-        self.start_director(Side::B, rules);
+    pub fn start_both(&mut self) {
+        self.start_director(Side::A);
+        self.start_director(Side::B);
         let t0 = now();
         self.start_keepalived(Side::A);
         let limit = Duration::from_secs(3 * ADVERT_INT + 5);
