@@ -456,6 +456,49 @@ fn standby_is_silent_forged_sync_is_dropped_and_a_dead_ringvs_is_demoted() {
     }
     assert_eq!(ha::role(&nslab::stats(&b_ctl)), "standby");
 
+    // Issue 13, item 6: sync traffic per new connection, with four clients
+    // opening connections back to back for 3 s through A (the master).
+    let a_ctl = pair.control(Side::A);
+    let sync = |ctl: &std::path::Path, what: &str| {
+        ha::stat_u64(&nslab::stats(ctl), &format!("/sync/counters/{what}"))
+    };
+    let (bytes0, msgs0, sent0) = (
+        sync(&a_ctl, "bytes_sent"),
+        sync(&a_ctl, "msgs_sent"),
+        sync(&a_ctl, "conns_sent"),
+    );
+    let runs: Vec<_> = (0..4)
+        .map(|_| pair.spawn_python(&cli, "clients.py", &["newconn", &vip, "80", "0", "3", "1"]))
+        .collect();
+    std::thread::sleep(Duration::from_millis(3500));
+    let made: usize = runs
+        .iter()
+        .map(|l| new_conns(l).iter().filter(|c| c.ok).count())
+        .sum();
+    // Let the last state changes (TIME_WAIT) reach the daemon.
+    std::thread::sleep(Duration::from_millis(300));
+    let (bytes, msgs, entries) = (
+        sync(&a_ctl, "bytes_sent") - bytes0,
+        sync(&a_ctl, "msgs_sent") - msgs0,
+        sync(&a_ctl, "conns_sent") - sent0,
+    );
+    assert!(
+        made > 0 && entries > 0,
+        "connections made {made}, entries sent {entries}"
+    );
+    // On the wire each datagram also takes UDP, IPv4 and Ethernet headers.
+    let wire = bytes + msgs * (8 + 20 + 14);
+    let cps = made as f64 / 3.0;
+    println!(
+        "HA-MEASURE sync_new_conns={made} sync_cps={cps:.0} sync_entries_per_conn={:.2} \
+         sync_msgs={msgs} sync_entries_per_msg={:.1} sync_wire_bytes_per_conn={:.1} \
+         sync_kbit_s_per_1k_cps={:.0}",
+        entries as f64 / made as f64,
+        entries as f64 / msgs.max(1) as f64,
+        wire as f64 / made as f64,
+        wire as f64 * 8.0 / 3.0 / 1000.0 / (cps / 1000.0),
+    );
+
     // (d) Forged and malformed sync messages from a third host on the link.
     let before = ha::sync_drops(&nslab::stats(&b_ctl));
     let sent = pair.run_python(
