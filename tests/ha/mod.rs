@@ -418,7 +418,7 @@ impl Pair {
         let args = [
             "run", "--ext", "ext0", "--ext-addr", lab::EXT_ADDR_CIDR,
             "--int", "int0", "--int-addr", lab::INT_ADDR_CIDR,
-            "--control", &control_s, "--keepalived", &rules_s, "--workers", "1",
+            "--control", &control_s, "--keepalived", &rules_s, "--workers", "2",
             "--ha", "standby",
         ];
         let cmd = ns_command(&self.ns_director(side), Path::new(EXE), &args);
