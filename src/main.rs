@@ -167,6 +167,10 @@ struct RunArgs {
     /// Internal NIC (real servers).
     #[arg(long)]
     int: String,
+    /// Router on the internal segment, for tunnelled real servers (`-i`)
+    /// outside the DIP's prefix.
+    #[arg(long, value_name = "ADDR")]
+    int_gateway: Option<Ipv4Addr>,
     /// The DIP and prefix: the real servers' gateway address.
     #[arg(long, value_name = "DIP/P")]
     int_addr: Prefix,
@@ -346,6 +350,7 @@ fn cmd_run(a: RunArgs) -> ExitCode {
         ext: a.ext,
         ext_net: a.ext_addr,
         gateway: a.gateway,
+        int_gateway: a.int_gateway,
         int: a.int,
         int_net: a.int_addr,
         workers: a.workers,

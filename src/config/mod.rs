@@ -15,6 +15,7 @@
 //! Forwarding is always masquerading (LVS-NAT); addresses are IPv4 only.
 
 pub mod format;
+pub mod forward;
 pub mod ipvsadm;
 pub mod keepalived;
 pub mod listing;
@@ -24,6 +25,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
+pub use forward::{Forward, TunCsum, TunKind, Tunnel};
 use hashbrown::HashSet;
 use serde::{Deserialize, Serialize};
 
@@ -241,6 +243,9 @@ pub struct Dest {
     /// clears `IP_VS_DEST_F_OVERLOAD` in `ip_vs_conn.c` `ip_vs_unbind_dest`).
     #[serde(default)]
     pub l_threshold: u32,
+    /// How the server is reached (`-m`, `-g`, `-i`).
+    #[serde(default)]
+    pub forward: Forward,
 }
 
 /// A virtual service.
@@ -562,6 +567,7 @@ impl Config {
             id,
             u_threshold: 0,
             l_threshold: 0,
+            forward: Forward::Masq,
         });
         Ok(id)
     }

@@ -34,6 +34,9 @@ pub struct RunOptions {
     pub ext: String,
     pub ext_net: Prefix,
     pub gateway: Option<Ipv4Addr>,
+    /// `--int-gateway`: the router on the internal segment (tunnel targets
+    /// outside the DIP's prefix).
+    pub int_gateway: Option<Ipv4Addr>,
     pub int: String,
     pub int_net: Prefix,
     pub workers: Option<usize>,
@@ -277,6 +280,7 @@ fn worker_env(opts: &RunOptions, ext: &NicInfo, int: &NicInfo, fanout_key: u32) 
         mtu: [clamp_mtu(ext, opts.io), clamp_mtu(int, opts.io)],
         ext_net: opts.ext_net,
         gateway: opts.gateway,
+        int_gateway: opts.int_gateway,
         int_net: opts.int_net,
         io_only: opts.io_only,
         fanout_key,

@@ -192,6 +192,19 @@ impl Core {
     #[cold]
     #[inline(never)]
     pub(super) fn frag_needed<T: TxQueue>(&mut self, out: Nic, frame: &[u8], tx: &mut TxPair<T>) {
+        let mtu = self.env.mtu[out as usize] as u32;
+        self.frag_needed_mtu(out, frame, mtu, tx);
+    }
+
+    /// [`Core::frag_needed`] telling the sender `mtu` (a tunnel's: the egress
+    /// MTU less the encapsulation).
+    pub(super) fn frag_needed_mtu<T: TxQueue>(
+        &mut self,
+        out: Nic,
+        frame: &[u8],
+        mtu: u32,
+        tx: &mut TxPair<T>,
+    ) {
         let Some(ip) = frame
             .get(ethernet::HEADER_LEN..)
             .and_then(|d| Ipv4Packet::new_checked(d).ok())
@@ -217,7 +230,6 @@ impl Core {
         else {
             return;
         };
-        let mtu = self.env.mtu[out as usize] as u32;
         let back = EthernetFrame::new_unchecked(frame).src();
         let ours = self.env.mac[inn as usize];
         if !self.pending.1.allow(self.clock.now) {

@@ -13,6 +13,7 @@
 //! | `classify.rs` | counting and validating a frame, dispatch by protocol |
 //! | `arp.rs` | ARP replies for our addresses, what we heard to the control thread |
 //! | `nat.rs` | TCP/UDP: connection lookup or scheduling, state, NAT rewrite |
+//! | `direct.rs` | DR (`-g`: a new destination MAC) and TUN (`-i`: IPIP/GUE/GRE) instead of NAT |
 //! | `icmp.rs` | echo replies, ICMP error translation (handed to the owning worker) |
 //! | `handoff.rs` | rings per worker pair to the owning worker, steering by client key |
 //! | `tx.rs` | into a TX slot with the next hop's MAC, or parked until ARP answers |
@@ -36,6 +37,7 @@ mod arp;
 mod batch;
 pub mod build;
 mod classify;
+mod direct;
 pub mod divert;
 pub mod handoff;
 mod icmp;

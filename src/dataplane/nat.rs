@@ -22,6 +22,7 @@ use super::shared::Published;
 use super::tx::{Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
+use crate::config::Forward;
 use crate::io::TxQueue;
 use crate::nat::persist::{TemplateDest, TemplateKey, Templates};
 use crate::nat::table::AddError;
@@ -161,6 +162,14 @@ impl Core {
         seg: Segment<'_>,
         tx: &mut TxPair<T>,
     ) {
+        // DR and TUN real servers (`direct.rs`): one flag test when no
+        // service has any.
+        if dir == Dir::Input && self.snap.cfg.any_direct {
+            let fwd = self.snap.cfg.forward_of(self.table.get(idx).dest());
+            if fwd != Forward::Masq {
+                return self.direct(idx, fwd, seg, tx);
+            }
+        }
         self.track(idx, dir, seg.proto, seg.flags);
         let c = self.table.get(idx);
         let (rw, dest) = (c.rewrite(dir), c.dest());
@@ -185,6 +194,19 @@ impl Core {
                 Dir::Input => self.out.traffic.inbound(dest, bytes),
                 Dir::Output => self.out.traffic.outbound(dest, bytes),
             }
+        }
+    }
+
+    /// A client packet of a DR or TUN connection: tracked from the client's
+    /// side alone, sent to the real server as `direct.rs` does.
+    #[cold]
+    fn direct<T: TxQueue>(&mut self, idx: u32, fwd: Forward, seg: Segment<'_>, tx: &mut TxPair<T>) {
+        self.track_input_only(idx, seg.proto, seg.flags);
+        let c = self.table.get(idx);
+        let (rip, dest) = (c.rip, c.dest());
+        let bytes = seg.ip_len();
+        if self.forward_direct(fwd, rip, seg, tx) {
+            self.out.traffic.inbound(dest, bytes);
         }
     }
 
@@ -296,8 +318,9 @@ impl Core {
             core.ctr.inc(why);
             None
         };
-        if !self.env.int_net.contains(d.addr) {
-            // LVS-NAT needs the real servers on the DIP's segment.
+        if !self.reachable(d.forward, d.addr) {
+            // NAT needs the real servers on the DIP's segment, DR on a segment
+            // of ours, TUN a route.
             return fail(self, Ctr::DropNoDest);
         }
         let state = conn.state;
@@ -324,13 +347,31 @@ impl Core {
     /// Advance the connection's state for a packet going `dir`.
     #[inline]
     fn track(&mut self, idx: u32, dir: Dir, proto: u8, flags: u8) {
-        let c = self.table.get(idx);
-        let old = c.state;
+        let old = self.table.get(idx).state;
         let new = if proto == protocol::TCP {
             state::tcp_next(old, dir, flags)
         } else {
             old
         };
+        self.track_to(idx, dir, old, new, flags);
+    }
+
+    /// [`Core::track`] for a DR or TUN connection: the client's side alone.
+    fn track_input_only(&mut self, idx: u32, proto: u8, flags: u8) {
+        let old = self.table.get(idx).state;
+        let new = if proto == protocol::TCP {
+            state::tcp_next_input_only(old, flags)
+        } else {
+            old
+        };
+        self.track_to(idx, Dir::Input, old, new, flags);
+    }
+
+    /// Move connection `idx` from state `old` to `new` after a packet going
+    /// `dir` with `flags`.
+    #[inline]
+    fn track_to(&mut self, idx: u32, dir: Dir, old: State, new: State, flags: u8) {
+        let c = self.table.get(idx);
         // Passive health check: in SYN_RECV, the real server resets the connection,
         // or the client sends its SYN again (no SYN-ACK within its RTO, ~1 s).
         if old == State::SynRecv {

@@ -42,6 +42,9 @@ pub struct Env {
     /// The director's external address and on-link prefix.
     pub ext_net: Prefix,
     pub gateway: Option<Ipv4Addr>,
+    /// `--int-gateway`: the router on the internal segment, for tunnel real
+    /// servers outside the DIP's prefix.
+    pub int_gateway: Option<Ipv4Addr>,
     /// The DIP and the internal prefix.
     pub int_net: Prefix,
     /// Benchmark mode: move IPv4 frames to the other NIC (next hop by destination
@@ -103,6 +106,7 @@ impl Env {
             mtu: [1500, 1500],
             ext_net,
             gateway: None,
+            int_gateway: None,
             int_net,
             io_only: false,
             fanout_key: 0,

@@ -115,6 +115,9 @@ pub(super) enum Patch {
     Nat(Rewrite, bool),
     /// An ICMP error about a connection (`rewrite::nat_icmp_error`).
     IcmpError(Rewrite),
+    /// DR: the packet as it came, its partial TCP/UDP checksum (of protocol
+    /// `.0`) completed.
+    Complete(u8),
 }
 
 impl Patch {
@@ -124,6 +127,7 @@ impl Patch {
             Patch::None => {}
             Patch::Nat(rw, partial) => rewrite::nat_l4(frame, &rw, partial),
             Patch::IcmpError(rw) => rewrite::nat_icmp_error(frame, &rw),
+            Patch::Complete(proto) => rewrite::fill_l4_checksum(frame, proto),
         }
     }
 }
@@ -256,7 +260,7 @@ impl Core {
     }
 
     #[inline]
-    fn drop(&mut self, why: Ctr) -> bool {
+    pub(super) fn drop(&mut self, why: Ctr) -> bool {
         self.ctr.inc(why);
         false
     }

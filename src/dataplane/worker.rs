@@ -93,6 +93,10 @@ pub struct Core {
     walk: Option<Walk>,
     /// Connection sync and the HA role (see [`super::sync`]).
     pub(super) sync: super::sync::SyncLink,
+    /// Where a tunnelled frame is built (`direct.rs`), and the outer
+    /// headers' IP id.
+    pub(super) encap_buf: Vec<u8>,
+    pub(super) encap_ident: u16,
 }
 
 /// A listing request being served: where the walk of the table goes on from,
@@ -166,6 +170,8 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 now_s: 0,
             },
             sync,
+            encap_buf: vec![0; crate::io::FRAME_MAX + 64],
+            encap_ident: 0,
         };
         core.refresh_ha();
         Self { rx, tx, core }

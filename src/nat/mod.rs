@@ -30,6 +30,8 @@ pub struct DestEntry {
     /// latest non-zero weight (`__ip_vs_update_dest`). `mh` builds its table
     /// from it, so quiescing a server (weight 0) keeps its slots.
     pub last_weight: u32,
+    /// How the server is reached: masquerading, DR or a tunnel.
+    pub forward: crate::config::Forward,
 }
 
 impl Candidate for DestEntry {
@@ -157,6 +159,22 @@ pub struct ServiceEntry {
     pub persist: Option<Persist>,
 }
 
+/// Each real server's forwarding method by id, if any is not masquerading
+/// (else empty: NAT-only configurations pay nothing per packet).
+fn direct_forwards(cfg: &Config) -> Box<[crate::config::Forward]> {
+    use crate::config::Forward;
+    let dests = || cfg.services().iter().flat_map(|s| s.dests.iter());
+    if dests().all(|d| d.forward == Forward::Masq) {
+        return Box::default();
+    }
+    let len = dests().map(|d| d.id.0 as usize + 1).max().unwrap_or(0);
+    let mut v = vec![Forward::Masq; len];
+    for d in dests() {
+        v[d.id.0 as usize] = d.forward;
+    }
+    v.into_boxed_slice()
+}
+
 /// (protocol number, VIP, port).
 pub type ServiceId = (u8, u32, u16);
 
@@ -175,6 +193,12 @@ pub struct Snapshot {
     pub max_dests: usize,
     /// Some service is persistent (the workers sweep templates).
     pub any_persistent: bool,
+    /// Some real server is reached by DR or TUN (`-g`, `-i`): only then do
+    /// the workers look up a connection's forwarding method.
+    pub any_direct: bool,
+    /// The forwarding method of each real server by `DestId` (empty unless
+    /// `any_direct`; ids beyond it masquerade).
+    pub forwards: Box<[crate::config::Forward]>,
 }
 
 impl Snapshot {
@@ -221,6 +245,7 @@ impl Snapshot {
                     u_threshold: d.u_threshold,
                     l_threshold: d.l_threshold,
                     last_weight: d.weight,
+                    forward: d.forward,
                 })
                 .collect();
             if let Some(b) = before {
@@ -257,6 +282,7 @@ impl Snapshot {
                 },
             );
         }
+        let forwards = direct_forwards(cfg);
         Self {
             services,
             vips,
@@ -264,7 +290,18 @@ impl Snapshot {
             live,
             max_dests,
             any_persistent,
+            any_direct: !forwards.is_empty(),
+            forwards,
         }
+    }
+
+    /// How real server `id` is reached: one indexed load (see `forwards`).
+    #[inline]
+    pub fn forward_of(&self, id: DestId) -> crate::config::Forward {
+        self.forwards
+            .get(id.0 as usize)
+            .copied()
+            .unwrap_or(crate::config::Forward::Masq)
     }
 
     /// The service of a packet to `vip:port`, as `ip_vs_service_find`

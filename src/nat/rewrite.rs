@@ -100,7 +100,13 @@ pub fn nat_l4(frame: &mut [u8], rw: &Rewrite, partial: bool) {
 /// Compute a TCP or UDP checksum from scratch (for frames that arrived partial).
 /// `frame` spans Ethernet + IPv4 total length, with complete L4 headers.
 pub fn fill_l4_checksum(frame: &mut [u8], proto: u8) {
-    let mut ip = ip_of(frame);
+    fill_l4_checksum_ip(&mut frame[ethernet::HEADER_LEN..], proto);
+}
+
+/// [`fill_l4_checksum`] of an IPv4 packet without its Ethernet header (the
+/// inner packet of a tunnel).
+pub fn fill_l4_checksum_ip(packet: &mut [u8], proto: u8) {
+    let mut ip = Ipv4Packet::new_unchecked(packet);
     let (src, dst) = (ip.src(), ip.dst());
     if proto == protocol::TCP {
         TcpPacket::new_unchecked(ip.payload_mut()).fill_checksum(src, dst);

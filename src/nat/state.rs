@@ -155,6 +155,19 @@ use crate::wire::tcp::flags::{ACK as TCP_ACK, FIN as TCP_FIN, RST as TCP_RST, SY
 /// kernel: `set_tcp_state` (`ip_vs_proto_tcp.c`) starts from
 /// `IP_VS_TCP_S_CLOSE` and keeps it when `tcp_state_idx` finds no flag.
 pub fn tcp_next(state: State, dir: Dir, flags: u8) -> State {
+    tcp_step(state, Some(dir), flags)
+}
+
+/// The next TCP state of a connection whose replies bypass the director (DR,
+/// TUN) after a client segment with `flags`: IPVS's INPUT-ONLY rows of
+/// `tcp_states`, used by `set_tcp_state` while `IP_VS_CONN_F_NOOUTPUT` is set
+/// (`ip_vs_proto_tcp.c`).
+pub fn tcp_next_input_only(state: State, flags: u8) -> State {
+    tcp_step(state, None, flags)
+}
+
+/// `dir` `None`: input only.
+fn tcp_step(state: State, dir: Option<Dir>, flags: u8) -> State {
     use State::*;
     // Columns: the current state in `State` order, None..=SynAck.
     type Row = [State; 11];
@@ -174,6 +187,14 @@ pub fn tcp_next(state: State, dir: Dir, flags: u8) -> State {
     const OUT_ACK: Row = [Established, Established, SynSent, Established, FinWait, TimeWait, Close, CloseWait, LastAck, Established, Established];
     #[rustfmt::skip]
     const OUT_RST: Row = [Close, Close, SynSent, Close, Close, TimeWait, Close, Close, Close, Close, Close];
+    #[rustfmt::skip]
+    const ONLY_SYN: Row = [SynRecv, Established, Established, SynRecv, SynRecv, SynRecv, SynRecv, SynRecv, SynRecv, SynRecv, SynRecv];
+    #[rustfmt::skip]
+    const ONLY_FIN: Row = [Close, FinWait, SynSent, TimeWait, FinWait, TimeWait, Close, CloseWait, LastAck, Listen, TimeWait];
+    #[rustfmt::skip]
+    const ONLY_ACK: Row = [Close, Established, SynSent, Established, FinWait, TimeWait, Close, CloseWait, Close, Listen, Established];
+    #[rustfmt::skip]
+    const ONLY_RST: Row = [Close, Close, Close, SynRecv, Close, Close, Close, Close, LastAck, Listen, Close];
 
     let col = state as usize;
     if col >= 11 {
@@ -188,8 +209,9 @@ pub fn tcp_next(state: State, dir: Dir, flags: u8) -> State {
         return Close;
     };
     let rows: [&Row; 4] = match dir {
-        Dir::Input => [&IN_RST, &IN_SYN, &IN_FIN, &IN_ACK],
-        Dir::Output => [&OUT_RST, &OUT_SYN, &OUT_FIN, &OUT_ACK],
+        Some(Dir::Input) => [&IN_RST, &IN_SYN, &IN_FIN, &IN_ACK],
+        Some(Dir::Output) => [&OUT_RST, &OUT_SYN, &OUT_FIN, &OUT_ACK],
+        Option::None => [&ONLY_RST, &ONLY_SYN, &ONLY_FIN, &ONLY_ACK],
     };
     let row = rows[event];
     row[col]
@@ -260,6 +282,26 @@ mod test {
         assert_eq!(tcp_next(Established, Input, 0), Close);
         assert_eq!(tcp_next(Established, Output, 0x08), Close);
         assert_eq!(tcp_next(SynRecv, Input, 0x08 | 0x20), Close);
+    }
+
+    /// DR/TUN: the client's packets alone drive the state (IPVS's INPUT-ONLY
+    /// rows of `tcp_states`): its ACK establishes, its FIN goes to FIN_WAIT
+    /// (not CLOSE_WAIT), its last ACK of a FIN_WAIT stays there, a RST closes.
+    #[test]
+    fn input_only_states_follow_the_client_alone() {
+        use State::*;
+        let i = tcp_next_input_only;
+        let mut s = State::None;
+        let mut seen = Vec::new();
+        for f in [TCP_SYN, TCP_ACK, TCP_ACK, TCP_FIN | TCP_ACK, TCP_ACK] {
+            s = i(s, f);
+            seen.push(s);
+        }
+        assert_eq!(seen, [SynRecv, Established, Established, FinWait, FinWait]);
+        assert_eq!(i(Established, TCP_RST), Close);
+        assert_eq!(i(SynRecv, TCP_RST), SynRecv);
+        assert_eq!(i(SynAck, TCP_RST), Close, "unlike INPUT's SynRecv");
+        assert_eq!(i(Established, 0), Close);
     }
 
     #[test]

@@ -21,6 +21,7 @@
 
 pub mod arp;
 pub mod checksum;
+pub mod encap;
 pub mod ethernet;
 pub mod icmpv4;
 pub mod ipv4;

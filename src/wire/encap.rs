@@ -1,0 +1,261 @@
+//! IPv4 tunnel encapsulation as IPVS's tunnelling mode writes it
+//! (`ip_vs_xmit.c`: `ip_vs_tunnel_xmit`, `ipvs_gue_encap`, `ipvs_gre_encap`):
+//! an outer IPv4 header from the director to the real server, then
+//!
+//! * IPIP: the inner packet (protocol 4);
+//! * GUE: UDP to the tunnel port, a 4-byte GUE header (version 0, `hlen` 0,
+//!   `proto_ctype` 4) and the inner packet (RFC draft-ietf-intarea-gue, the
+//!   variant the kernel's `fou` module decapsulates);
+//! * GRE: a 4-byte GRE header (protocol 0x0800), 8 bytes with the checksum
+//!   present bit and a checksum over the GRE header and payload (RFC 2784).
+//!
+//! The outer header takes the inner one's DSCP/ECN byte and DF bit, as
+//! `ip_vs_tunnel_xmit` does; the inner packet is copied unchanged.
+
+use super::checksum;
+use super::ipv4::{Ipv4Packet, protocol};
+use std::net::Ipv4Addr;
+
+/// The outer IPv4 header.
+pub const OUTER_IP: usize = 20;
+/// UDP header.
+pub const UDP: usize = 8;
+/// The GUE header (no options).
+pub const GUE: usize = 4;
+/// The GRE header without and with its checksum field.
+pub const GRE: usize = 4;
+pub const GRE_CSUM: usize = 8;
+/// IP protocol numbers of the outer header.
+pub const PROTO_IPIP: u8 = 4;
+pub const PROTO_GRE: u8 = 47;
+/// GRE's protocol type of an IPv4 payload, and its checksum-present bit.
+const GRE_PROTO_IPV4: u16 = 0x0800;
+const GRE_FLAG_CSUM: u16 = 0x8000;
+
+/// What goes around the inner packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encap {
+    Ipip,
+    /// GUE to `port` from `sport`; `csum`: the outer UDP checksum is computed
+    /// (`--tun-csum`), else 0 (`--tun-nocsum`).
+    Gue {
+        sport: u16,
+        port: u16,
+        csum: bool,
+    },
+    /// GRE; `csum`: with the checksum field (`--tun-csum`).
+    Gre {
+        csum: bool,
+    },
+}
+
+impl Encap {
+    /// Bytes the encapsulation adds in front of the inner packet.
+    pub const fn overhead(self) -> usize {
+        OUTER_IP
+            + match self {
+                Encap::Ipip => 0,
+                Encap::Gue { .. } => UDP + GUE,
+                Encap::Gre { csum: false } => GRE,
+                Encap::Gre { csum: true } => GRE_CSUM,
+            }
+    }
+}
+
+/// The outer header's addresses and the fields not taken from the inner one.
+#[derive(Clone, Copy, Debug)]
+pub struct Outer {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub ident: u16,
+    pub ttl: u8,
+}
+
+/// Write `inner` (a whole IPv4 packet, header checked by the caller) into
+/// `out` encapsulated as `e` from `o`; `fix` may change the inner packet's
+/// copy before the outer checksums are computed. Returns the bytes written,
+/// or `None` if `out` is too short or the result would exceed 65535 bytes.
+pub fn encapsulate(
+    out: &mut [u8],
+    inner: &[u8],
+    e: Encap,
+    o: &Outer,
+    fix: impl FnOnce(&mut [u8]),
+) -> Option<usize> {
+    let head = e.overhead();
+    let total = head + inner.len();
+    if total > usize::from(u16::MAX) || out.len() < total {
+        return None;
+    }
+    let (tos, df) = match Ipv4Packet::new_checked(inner) {
+        Ok(ip) => (ip.dscp_ecn(), ip.dont_frag()),
+        Err(_) => return None,
+    };
+    let out = &mut out[..total];
+    out[head..].copy_from_slice(inner);
+    fix(&mut out[head..]);
+    let proto = match e {
+        Encap::Ipip => PROTO_IPIP,
+        Encap::Gue { .. } => protocol::UDP,
+        Encap::Gre { .. } => PROTO_GRE,
+    };
+    {
+        let mut ip = Ipv4Packet::new_unchecked(&mut out[..OUTER_IP]);
+        ip.set_version(4);
+        ip.set_header_len(OUTER_IP);
+        ip.set_dscp_ecn(tos);
+        ip.set_total_len(total as u16);
+        ip.set_ident(o.ident);
+        ip.set_fragmentation(df, false, 0);
+        ip.set_ttl(o.ttl);
+        ip.set_protocol(proto);
+        ip.set_src(o.src);
+        ip.set_dst(o.dst);
+        ip.fill_checksum();
+    }
+    match e {
+        Encap::Ipip => {}
+        Encap::Gue { sport, port, csum } => {
+            let udp_len = (total - OUTER_IP) as u16;
+            let u = &mut out[OUTER_IP..];
+            u[0..2].copy_from_slice(&sport.to_be_bytes());
+            u[2..4].copy_from_slice(&port.to_be_bytes());
+            u[4..6].copy_from_slice(&udp_len.to_be_bytes());
+            u[6..8].copy_from_slice(&[0, 0]);
+            // GUE: version 0, C 0, hlen 0, proto_ctype IPIP, flags 0.
+            u[8..12].copy_from_slice(&[0, PROTO_IPIP, 0, 0]);
+            if csum {
+                let ph = checksum::pseudo_header_v4(o.src, o.dst, protocol::UDP, udp_len);
+                let c = !checksum::fold(checksum::combine(ph, checksum::sum(u)));
+                // 0 means "no checksum" in UDP: a computed 0 is sent as 0xffff.
+                let c = if c == 0 { 0xffff } else { c };
+                u[6..8].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+        Encap::Gre { csum } => {
+            let g = &mut out[OUTER_IP..];
+            let flags = if csum { GRE_FLAG_CSUM } else { 0 };
+            g[0..2].copy_from_slice(&flags.to_be_bytes());
+            g[2..4].copy_from_slice(&GRE_PROTO_IPV4.to_be_bytes());
+            if csum {
+                g[4..8].copy_from_slice(&[0; 4]);
+                let c = checksum::checksum(g);
+                g[4..6].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 28-byte inner UDP packet 198.18.0.1 → 198.18.0.110 with DF and DSCP.
+    fn inner() -> Vec<u8> {
+        let mut p = vec![0u8; 28];
+        {
+            let mut ip = Ipv4Packet::new_unchecked(&mut p[..]);
+            ip.set_version(4);
+            ip.set_header_len(20);
+            ip.set_dscp_ecn(0x2e << 2);
+            ip.set_total_len(28);
+            ip.set_fragmentation(true, false, 0);
+            ip.set_ttl(63);
+            ip.set_protocol(protocol::UDP);
+            ip.set_src(Ipv4Addr::new(198, 18, 0, 1));
+            ip.set_dst(Ipv4Addr::new(198, 18, 0, 110));
+            ip.fill_checksum();
+        }
+        p[20..28].copy_from_slice(&[0x13, 0x88, 0x00, 0x35, 0x00, 0x08, 0, 0]);
+        p
+    }
+
+    fn outer() -> Outer {
+        Outer {
+            src: Ipv4Addr::new(198, 19, 0, 1),
+            dst: Ipv4Addr::new(198, 19, 0, 2),
+            ident: 7,
+            ttl: 64,
+        }
+    }
+
+    fn check_outer(b: &[u8], proto: u8, total: usize) {
+        let ip = Ipv4Packet::new_checked(b).expect("outer header");
+        assert_eq!(ip.protocol(), proto);
+        assert_eq!(usize::from(ip.total_len()), total);
+        assert!(ip.verify_checksum());
+        assert!(ip.dont_frag(), "DF copied from the inner packet");
+        assert_eq!(ip.dscp_ecn(), 0x2e << 2, "DSCP copied");
+        assert_eq!(ip.src(), Ipv4Addr::new(198, 19, 0, 1));
+        assert_eq!(ip.dst(), Ipv4Addr::new(198, 19, 0, 2));
+        assert_eq!(ip.ttl(), 64);
+    }
+
+    #[test]
+    fn ipip_is_an_outer_header_and_the_packet_unchanged() {
+        let i = inner();
+        let mut b = [0u8; 100];
+        let n = encapsulate(&mut b, &i, Encap::Ipip, &outer(), |_| {}).expect("fits");
+        assert_eq!(n, 48);
+        check_outer(&b[..n], PROTO_IPIP, 48);
+        assert_eq!(&b[20..48], &i[..]);
+    }
+
+    #[test]
+    fn gue_is_udp_to_the_port_a_gue_header_and_the_packet() {
+        let i = inner();
+        let mut b = [0u8; 100];
+        for csum in [false, true] {
+            let e = Encap::Gue {
+                sport: 50000,
+                port: 6080,
+                csum,
+            };
+            assert_eq!(e.overhead(), 32);
+            let n = encapsulate(&mut b, &i, e, &outer(), |_| {}).expect("fits");
+            assert_eq!(n, 60);
+            check_outer(&b[..n], protocol::UDP, 60);
+            let udp = super::super::UdpPacket::new_checked(&b[20..n]).expect("udp");
+            assert_eq!(
+                (udp.src_port(), udp.dst_port(), udp.len()),
+                (50000, 6080, 40)
+            );
+            if csum {
+                assert!(udp.verify_checksum(outer().src, outer().dst));
+                assert_ne!(udp.checksum(), 0);
+            } else {
+                assert_eq!(udp.checksum(), 0);
+            }
+            assert_eq!(&b[28..32], &[0, 4, 0, 0], "GUE v0, IPIP inside");
+            assert_eq!(&b[32..60], &i[..]);
+        }
+    }
+
+    #[test]
+    fn gre_with_and_without_checksum() {
+        let i = inner();
+        let mut b = [0u8; 100];
+        let n =
+            encapsulate(&mut b, &i, Encap::Gre { csum: false }, &outer(), |_| {}).expect("fits");
+        check_outer(&b[..n], PROTO_GRE, 52);
+        assert_eq!(&b[20..24], &[0, 0, 0x08, 0x00]);
+        let n = encapsulate(&mut b, &i, Encap::Gre { csum: true }, &outer(), |_| {}).expect("fits");
+        check_outer(&b[..n], PROTO_GRE, 56);
+        assert_eq!(&b[20..22], &[0x80, 0]);
+        assert_eq!(checksum::checksum(&b[20..n]), 0, "GRE checksum verifies");
+        assert_eq!(&b[28..56], &i[..]);
+    }
+
+    #[test]
+    fn too_small_a_buffer_or_a_bad_inner_header_writes_nothing() {
+        let i = inner();
+        let mut b = [0u8; 40];
+        assert_eq!(encapsulate(&mut b, &i, Encap::Ipip, &outer(), |_| {}), None);
+        let mut big = [0u8; 100];
+        assert_eq!(
+            encapsulate(&mut big, &i[..10], Encap::Ipip, &outer(), |_| {}),
+            None
+        );
+    }
+}

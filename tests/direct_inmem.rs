@@ -1,0 +1,201 @@
+//! Direct routing and tunnelling in the packet path, in memory: what leaves
+//! the director for a DR real server (the client's packet, only the MACs
+//! changed) and for a TUN one (IPIP, GUE, GRE around the untouched packet),
+//! the input-only TCP states, and the tunnel's "fragmentation needed".
+
+mod inmem;
+
+use inmem::*;
+use ringvs::Nic;
+use ringvs::config::{Forward, TunCsum, TunKind, Tunnel};
+use ringvs::nat::State;
+use ringvs::stats::Ctr;
+use smoltcp::wire::{IpProtocol, Ipv4Packet as SIp, TcpPacket as STcp, UdpPacket as SUdp};
+
+const CPORT: u16 = 40000;
+
+/// The standard director with every real server reached by `fwd`.
+fn director(fwd: Forward) -> MemDirector {
+    let mut d = MemDirector::standard();
+    d.publish_with(|s| {
+        let mut max = 0;
+        for svc in s.services.values_mut() {
+            for e in svc.dests.iter_mut() {
+                e.forward = fwd;
+                max = max.max(e.id.0 as usize + 1);
+            }
+        }
+        s.forwards = vec![fwd; max].into_boxed_slice();
+        s.any_direct = fwd != Forward::Masq;
+    });
+    d
+}
+
+fn tunnel(kind: TunKind, port: u16, csum: TunCsum) -> Forward {
+    Forward::Tunnel(Tunnel { kind, port, csum })
+}
+
+#[test]
+fn dr_sends_the_clients_packet_unchanged_to_the_real_servers_mac() {
+    let mut d = director(Forward::Route);
+    let syn = tcp_frame(&L3::to_vip(), CPORT, 80, SYN);
+    let (ext, int) = d.ext(&syn);
+    assert!(ext.is_empty());
+    assert_eq!(int.len(), 1);
+    let out = &int[0];
+    assert_eq!(
+        &out[14..],
+        &syn[14..],
+        "the IP packet untouched (TTL, checksums)"
+    );
+    assert_eq!(&out[6..12], &INT_MAC, "from the internal NIC");
+    let rs = [RS1_MAC, RS2_MAC];
+    assert!(
+        rs.iter().any(|m| out[..6] == m[..]),
+        "to a real server's MAC"
+    );
+    // Input-only states: the client's ACK establishes, its FIN goes to
+    // FIN_WAIT (IPVS's INPUT-ONLY rows), with no reply ever seen.
+    assert_eq!(d.conns(0)[0].state, State::SynRecv);
+    d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, ACK));
+    assert_eq!(d.conns(0)[0].state, State::Established);
+    d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, FIN | ACK));
+    assert_eq!(d.conns(0)[0].state, State::FinWait);
+    assert_eq!(d.ctr(Ctr::FwdIn), 3);
+    assert_eq!((d.ctr(Ctr::FwdOut), d.ctr(Ctr::TxExt)), (0, 0));
+}
+
+#[test]
+fn dr_completes_a_partial_checksum() {
+    let mut d = director(Forward::Route);
+    let mut f = udp_frame(&L3::to_vip(), 5000, 80, b"hello", true);
+    make_partial(&mut f);
+    d.w().rx[Nic::Ext].push_with(
+        &f,
+        ringvs::io::RxMeta {
+            wire_len: f.len() as u32,
+            csum_partial: true,
+            csum_valid: false,
+            vlan: false,
+        },
+    );
+    // UDP to a TCP-only service is not forwarded; use TCP instead.
+    let _ = d.poll_take();
+    let mut t = tcp_frame(&L3::to_vip(), CPORT, 80, SYN);
+    make_partial(&mut t);
+    d.w().rx[Nic::Ext].push_with(
+        &t,
+        ringvs::io::RxMeta {
+            wire_len: t.len() as u32,
+            csum_partial: true,
+            csum_valid: false,
+            vlan: false,
+        },
+    );
+    let (_, int) = d.poll_take();
+    assert_eq!(int.len(), 1);
+    let ip = SIp::new_checked(&int[0][14..]).expect("ip");
+    let tcp = STcp::new_checked(ip.payload()).expect("tcp");
+    assert!(
+        tcp.verify_checksum(&ip.src_addr().into(), &ip.dst_addr().into()),
+        "the checksum the sender left to an offload is completed"
+    );
+}
+
+/// The outer header of a tunnelled frame, checked by smoltcp; returns the
+/// outer protocol and the payload after the outer IP header.
+fn outer(frame: &[u8]) -> (IpProtocol, Vec<u8>) {
+    assert_eq!(&frame[12..14], &[0x08, 0x00]);
+    let ip = SIp::new_checked(&frame[14..]).expect("outer ip");
+    assert!(ip.verify_checksum(), "outer header checksum");
+    assert_eq!(ip.src_addr(), DIP, "from the DIP");
+    assert!([RS1, RS2].contains(&ip.dst_addr()), "to a real server");
+    assert!(ip.dont_frag(), "DF copied from the client's packet");
+    (ip.next_header(), ip.payload().to_vec())
+}
+
+#[test]
+fn tun_ipip_gue_and_gre_wrap_the_untouched_packet() {
+    let syn = tcp_frame(&L3::to_vip(), CPORT, 80, SYN);
+    let inner = &syn[14..];
+    for (fwd, proto, head) in [
+        (
+            tunnel(TunKind::Ipip, 0, TunCsum::NoCsum),
+            IpProtocol::Unknown(4),
+            0,
+        ),
+        (
+            tunnel(TunKind::Gue, 6080, TunCsum::NoCsum),
+            IpProtocol::Udp,
+            12,
+        ),
+        (
+            tunnel(TunKind::Gue, 6080, TunCsum::Csum),
+            IpProtocol::Udp,
+            12,
+        ),
+        (
+            tunnel(TunKind::Gre, 0, TunCsum::NoCsum),
+            IpProtocol::Unknown(47),
+            4,
+        ),
+        (
+            tunnel(TunKind::Gre, 0, TunCsum::Csum),
+            IpProtocol::Unknown(47),
+            8,
+        ),
+    ] {
+        let mut d = director(fwd);
+        let (ext, int) = d.ext(&syn);
+        assert!(ext.is_empty());
+        assert_eq!(int.len(), 1, "{fwd:?}");
+        let (p, payload) = outer(&int[0]);
+        assert_eq!(p, proto, "{fwd:?}");
+        assert_eq!(
+            &payload[head..],
+            inner,
+            "{fwd:?}: the inner packet untouched"
+        );
+        if let Forward::Tunnel(Tunnel {
+            kind: TunKind::Gue,
+            csum,
+            ..
+        }) = fwd
+        {
+            let ip = SIp::new_checked(&int[0][14..]).expect("ip");
+            let udp = SUdp::new_checked(ip.payload()).expect("udp");
+            assert_eq!(udp.dst_port(), 6080);
+            assert!(udp.src_port() >= 49152);
+            assert_eq!(&payload[8..12], &[0, 4, 0, 0], "GUE v0, IPIP");
+            if csum == TunCsum::Csum {
+                assert!(udp.verify_checksum(&ip.src_addr().into(), &ip.dst_addr().into()));
+            } else {
+                assert_eq!(udp.checksum(), 0);
+            }
+        }
+        assert_eq!(d.ctr(Ctr::TunnelEncap), 1);
+    }
+}
+
+#[test]
+fn a_df_packet_too_big_for_the_tunnel_gets_the_mtu_less_the_overhead() {
+    let mut d = director(tunnel(TunKind::Gue, 6080, TunCsum::NoCsum));
+    d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
+    // 1500 bytes of IP: fits the NIC, not the NIC after 32 bytes of GUE.
+    let big = tcp_seg(&L3::to_vip(), CPORT, 80, ACK, 1, 1, &[0u8; 1460]);
+    let (ext, int) = d.ext(&big);
+    assert!(int.is_empty(), "not sent");
+    assert_eq!(ext.len(), 1, "an ICMP error back to the client");
+    let p = parse_ip(&ext[0]);
+    assert_eq!((p.dst, p.proto), (CLIENT, 1));
+    let icmp = &ext[0][34..];
+    assert_eq!((icmp[0], icmp[1]), (3, 4), "fragmentation needed");
+    assert_eq!(u16::from_be_bytes([icmp[6], icmp[7]]), 1500 - 32);
+    assert_eq!(d.ctr(Ctr::DropTooBig), 1);
+    assert_eq!(d.ctr(Ctr::IcmpFragNeeded), 1);
+    // One that fits after the overhead goes.
+    let ok = tcp_seg(&L3::to_vip(), CPORT, 80, ACK, 1, 1, &[0u8; 1428]);
+    let (_, int) = d.ext(&ok);
+    assert_eq!(int.len(), 1);
+    assert_eq!(int[0].len(), 14 + 1500);
+}
