@@ -11,8 +11,7 @@ impl Ctl {
     /// pass; the control thread announces every address with gratuitous ARP
     /// when the director becomes active (`neigh.rs`).
     pub(super) fn set_role(&self, standby: bool) {
-        let was = self.shared.ha.standby();
-        self.shared.ha.set_standby(standby);
+        let was = self.shared.ha.set_standby(standby);
         self.shared.bump();
         if was != standby {
             eprintln!("ringvs: now {}", role_name(standby));
@@ -67,6 +66,12 @@ impl Ctl {
             }
             Err(e) => Response::fail(255, e.to_string()),
         }
+    }
+
+    /// Stop every daemon (the director stops): their threads are joined and
+    /// their sockets closed.
+    pub(super) fn stop_daemons(&self) {
+        drop(self.daemons().take());
     }
 
     /// `-L --daemon`: a line per running daemon, master first, as ipvsadm.

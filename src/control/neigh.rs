@@ -75,7 +75,7 @@ impl Resolver {
         let mut probes: Vec<Probe> = Vec::new();
         let mut last_tick = Instant::now();
         let mut failed = None;
-        let mut standby = shared.ha.standby();
+        let mut activations = shared.ha.activations();
         // Announcements still to repeat after becoming active.
         let mut repeats: Vec<Instant> = Vec::new();
         while !term.load(Ordering::Relaxed) {
@@ -99,14 +99,15 @@ impl Resolver {
                 table.tick(now, &mut probes);
             }
             // The role: a standby sends no ARP at all (its probes would claim
-            // the DIP for its own MAC); becoming active, it announces every
-            // address at once, then twice more.
-            let now_standby = shared.ha.standby();
-            if standby && !now_standby {
+            // the DIP for its own MAC); made active (however briefly it was
+            // standby), it announces every address at once, then twice more.
+            let standby = shared.ha.standby();
+            let a = shared.ha.activations();
+            if a != activations && !standby {
+                activations = a;
                 self.announce(ctl);
                 repeats = GARP_REPEATS.iter().map(|d| now + *d).collect();
             }
-            standby = now_standby;
             if !standby && repeats.first().is_some_and(|t| now >= *t) {
                 repeats.remove(0);
                 self.announce(ctl);
@@ -114,14 +115,15 @@ impl Resolver {
             if standby {
                 probes.clear();
                 while self.garp.try_recv().is_ok() {}
-            }
-            for p in probes.drain(..) {
-                let i = p.nic as usize;
-                let (f, len) = arp_frame(self.macs[i], self.own[i], Ipv4Addr::from(p.ip), p.to);
-                self.tx[i].send_one(&f[..len]);
-            }
-            while let Ok(v) = self.garp.try_recv() {
-                self.garp(Nic::Ext, v);
+            } else {
+                for p in probes.drain(..) {
+                    let i = p.nic as usize;
+                    let (f, len) = arp_frame(self.macs[i], self.own[i], Ipv4Addr::from(p.ip), p.to);
+                    self.tx[i].send_one(&f[..len]);
+                }
+                while let Ok(v) = self.garp.try_recv() {
+                    self.garp(Nic::Ext, v);
+                }
             }
             if let Some(snap) = table.take_snapshot() {
                 shared.neigh.store(Arc::new(snap));

@@ -214,6 +214,8 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     // Announce our addresses.
     resolver.announce(&ctl);
     let failed = resolver.run(&ctl, &term, &threads);
+    // The sync daemons' sockets and threads go before the control socket.
+    ctl.stop_daemons();
     stop(&opts, &shared, metrics_stop, (threads, xdp), failed)
 }
 

@@ -4,7 +4,8 @@
 //! * **Master** (a `--start-daemon master` runs, the director is active): a
 //!   worker reports a connection when it enters a state IPVS syncs
 //!   (`ip_vs_sync_conn_needed`, `ip_vs_sync.c`: TCP ESTABLISHED, FIN_WAIT,
-//!   CLOSE, CLOSE_WAIT and TIME_WAIT; a UDP connection when it is created),
+//!   CLOSE, CLOSE_WAIT and TIME_WAIT; and, a ringvs choice where IPVS counts
+//!   packets, a UDP connection when it is created),
 //!   with its persistence template if it has one, and re-reports every
 //!   connection of those states once per resend period (the *resend sweep*, a
 //!   ringvs addition: see `docs/ha.md`). Reports go into a bounded channel per
@@ -74,6 +75,9 @@ pub struct Ha {
     standby: AtomicBool,
     master: AtomicBool,
     resend_s: AtomicU32,
+    /// Times the director was made active (the control thread announces
+    /// the addresses when it moves, however fast the role flapped).
+    activations: AtomicU32,
 }
 
 impl Default for Ha {
@@ -82,6 +86,7 @@ impl Default for Ha {
             standby: AtomicBool::new(false),
             master: AtomicBool::new(false),
             resend_s: AtomicU32::new(RESEND_DEFAULT_S),
+            activations: AtomicU32::new(0),
         }
     }
 }
@@ -90,9 +95,18 @@ impl Ha {
     pub fn standby(&self) -> bool {
         self.standby.load(Ordering::Acquire)
     }
-    /// Set the role (the caller bumps the shared epoch).
-    pub fn set_standby(&self, standby: bool) {
-        self.standby.store(standby, Ordering::Release);
+    /// Set the role (the caller bumps the shared epoch); returns the role
+    /// it had.
+    pub fn set_standby(&self, standby: bool) -> bool {
+        let was = self.standby.swap(standby, Ordering::AcqRel);
+        if !standby {
+            self.activations.fetch_add(1, Ordering::AcqRel);
+        }
+        was
+    }
+    /// How many times the director was made active.
+    pub fn activations(&self) -> u32 {
+        self.activations.load(Ordering::Acquire)
     }
     pub fn master(&self) -> bool {
         self.master.load(Ordering::Acquire)
@@ -171,7 +185,9 @@ impl SyncLink {
     }
 }
 
-/// Whether IPVS syncs a connection in `state` (`ip_vs_sync_conn_needed`).
+/// Whether a connection entering `state` is reported: the TCP states IPVS
+/// syncs (`ip_vs_sync_conn_needed`), and UDP (ringvs reports a UDP
+/// connection when it is created; IPVS on its 3rd packet and every 50th).
 #[inline]
 pub fn syncs(state: State) -> bool {
     matches!(
@@ -316,10 +332,19 @@ impl Core {
         if s.sweep_left == 0 || (s.sweep_at == 0 && now < s.pass_due) {
             return;
         }
+        // Leave room in the channel for the reports of state changes, and
+        // resume where the sweep stopped once the daemon has drained it: a
+        // sweep never pushes the same connections out of a full channel
+        // period after period.
+        let room = (SYNC_DEPTH / 2).saturating_sub(s.report.len());
+        if room < 64 {
+            return;
+        }
         if s.sweep_at == 0 {
             s.pass_due = now.saturating_add(s.resend_s);
         }
-        let n = s.sweep_left.min(RESEND_CHUNK);
+        // At most half the room: a persistent connection reports its template too.
+        let n = s.sweep_left.min(RESEND_CHUNK).min(room / 2);
         s.sweep_left -= n;
         let mut found = [0u32; 64];
         let mut k = 0;

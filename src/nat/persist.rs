@@ -85,6 +85,33 @@ struct Shard {
     generation: u16,
 }
 
+impl Shard {
+    /// A new template (the next generation), counting `n_control`
+    /// connections; returns its generation.
+    fn insert(
+        &mut self,
+        key: TemplateKey,
+        dest: TemplateDest,
+        mask: u32,
+        expires: u32,
+        n_control: u32,
+    ) -> u16 {
+        self.generation = self.generation.checked_add(1).unwrap_or(1);
+        let generation = self.generation;
+        self.map.insert(
+            key,
+            Template {
+                dest,
+                expires,
+                mask,
+                n_control,
+                generation,
+            },
+        );
+        generation
+    }
+}
+
 #[derive(Debug)]
 pub struct Templates {
     shards: Box<[Mutex<Shard>]>,
@@ -148,50 +175,39 @@ impl Templates {
         if shard.map.len() >= PER_SHARD {
             return Some((dest, 0));
         }
-        shard.generation = shard.generation.checked_add(1).unwrap_or(1);
-        let generation = shard.generation;
-        shard.map.insert(
-            key,
-            Template {
-                dest,
-                expires,
-                mask: p.mask,
-                n_control: 1,
-                generation,
-            },
-        );
+        let generation = shard.insert(key, dest, p.mask, expires, 1);
         Some((dest, generation))
     }
 
     /// A template received from a sync master (`ip_vs_proc_conn` of a
     /// template, `ip_vs_sync.c`): the client of `key` goes to `dest` until
-    /// `expires` at least. A live template to the same server is extended; any
-    /// other is replaced (the master decided later). No connection is counted
-    /// on it: synced connections carry no template generation.
-    pub fn install(&self, key: TemplateKey, dest: TemplateDest, mask: u32, expires: u32) {
+    /// `expires` at least. A live template to the same server is extended; one
+    /// to another server is replaced only if `replace` (a standby takes the
+    /// master's word; an active director keeps its own). No connection is
+    /// counted on it: synced connections carry no template generation.
+    /// Returns whether the template is now the one received.
+    pub fn install(
+        &self,
+        key: TemplateKey,
+        dest: TemplateDest,
+        mask: u32,
+        expires: u32,
+        replace: bool,
+    ) -> bool {
         let mut shard = self.lock(shard_of(&key));
-        if let Some(t) = shard.map.get_mut(&key)
-            && t.dest == dest
-            && t.mask == mask
-        {
-            t.expires = t.expires.max(expires);
-            return;
+        if let Some(t) = shard.map.get_mut(&key) {
+            if t.dest == dest && t.mask == mask {
+                t.expires = t.expires.max(expires);
+                return true;
+            }
+            if !replace {
+                return false;
+            }
+        } else if shard.map.len() >= PER_SHARD {
+            return false;
         }
-        if !shard.map.contains_key(&key) && shard.map.len() >= PER_SHARD {
-            return;
-        }
-        shard.generation = shard.generation.checked_add(1).unwrap_or(1);
-        let generation = shard.generation;
-        shard.map.insert(
-            key,
-            Template {
-                dest,
-                expires,
-                mask,
-                n_control: 0,
-                generation,
-            },
-        );
+        shard.insert(key, dest, mask, expires, 0);
+        true
     }
 
     /// A connection counted on template `key` of `generation` left its table.

@@ -85,7 +85,8 @@ pub struct SyncCounters {
     pub templates_installed: AtomicU64,
     /// Dropped messages and entries by reason (`wire`'s error kinds, and the
     /// resolution's: `unknown_service`, `unknown_dest`, `not_masq`,
-    /// `queue_full`, `bad_state`).
+    /// `not_persistent`, `template_kept_or_full`, `queue_full`, `bad_state`,
+    /// `no_worker`; and `recv_error`).
     drops: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -240,8 +241,10 @@ impl Daemons {
                     counters: Arc::clone(&self.counters),
                     stop: Arc::clone(&stop),
                 };
-                self.shared.ha.set_master(true);
-                self.shared.bump();
+                // Reports left from an earlier master are stale.
+                for r in &self.ports.reports {
+                    while r.try_recv().is_ok() {}
+                }
                 spawn("ringvs-sync-m", move || m.run())
             }
             SyncRole::Backup => {
@@ -266,7 +269,12 @@ impl Daemons {
             thread: Some(thread),
         };
         match o.role {
-            SyncRole::Master => self.master = Some(running),
+            SyncRole::Master => {
+                self.master = Some(running);
+                // Only now do the workers report: a daemon drains them.
+                self.shared.ha.set_master(true);
+                self.shared.bump();
+            }
             SyncRole::Backup => self.backup = Some(running),
         }
         Ok(config)
@@ -337,11 +345,14 @@ impl Master {
             );
             return;
         };
+        // Drain once per tick on a fixed schedule (not "again at once if
+        // something came"): a steady trickle of reports still makes one
+        // message per tick, not one datagram per entry.
+        let mut next = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
-            let mut any = false;
             for r in &self.ports.reports {
-                for e in r.try_iter() {
-                    any = true;
+                // What is there now; later reports wait for the next tick.
+                for e in r.try_iter().take(r.capacity().unwrap_or(0)) {
                     let c = to_wire(&e);
                     if msg.push(&c).is_err() {
                         self.send(msg.as_bytes(), msg.nr_conns());
@@ -355,8 +366,12 @@ impl Master {
                 self.send(msg.as_bytes(), msg.nr_conns());
                 msg.clear();
             }
-            if !any {
-                std::thread::sleep(TICK);
+            next += TICK;
+            let now = Instant::now();
+            match next.checked_duration_since(now) {
+                Some(d) => std::thread::sleep(d),
+                // Behind (a long drain): start a new schedule from now.
+                None => next = now,
             }
         }
     }
@@ -416,7 +431,22 @@ impl Backup {
         while !self.stop.load(Ordering::Relaxed) {
             let n = match self.sock.recv(&mut buf) {
                 Ok(n) => n,
-                Err(_) => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue;
+                }
+                // The interface went away, or worse: count, and do not spin.
+                Err(_) => {
+                    self.counters.dropped("recv_error");
+                    std::thread::sleep(RECV_WAIT);
+                    continue;
+                }
             };
             self.message(&buf[..n]);
         }
@@ -466,7 +496,7 @@ impl Backup {
             .find(|d| d.addr == daddr && (d.port == c.dport || d.port == 0))
             .ok_or("unknown_dest")?;
         if c.is_template() {
-            let p = svc.persist.ok_or("unknown_service")?;
+            let p = svc.persist.ok_or("not_persistent")?;
             let now = self.start.elapsed().as_secs() as u32;
             let key = TemplateKey {
                 svc: svc_id,
@@ -477,12 +507,17 @@ impl Backup {
                 addr: dest.addr,
                 port: dest.port,
             };
-            self.shared.templates.install(
-                key,
-                to,
-                p.mask,
-                now.saturating_add(c.timeout.min(p.timeout)),
-            );
+            // An active director's own templates win (as its connections do):
+            // it only extends one to the same server.
+            let replace = self.shared.ha.standby();
+            let expires = now.saturating_add(c.timeout.min(p.timeout));
+            if !self
+                .shared
+                .templates
+                .install(key, to, p.mask, expires, replace)
+            {
+                return Err("template_kept_or_full");
+            }
             self.counters
                 .templates_installed
                 .fetch_add(1, Ordering::Relaxed);
@@ -506,7 +541,7 @@ impl Backup {
             dest: dest.id,
         };
         let owner = self.env.owner(client, self.ports.installs.len());
-        let q = self.ports.installs.get(owner).ok_or("queue_full")?;
+        let q = self.ports.installs.get(owner).ok_or("no_worker")?;
         q.try_send(install).map_err(|_| "queue_full")?;
         self.counters.conns_queued.fetch_add(1, Ordering::Relaxed);
         Ok(())

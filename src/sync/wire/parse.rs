@@ -3,8 +3,8 @@
 
 use super::view::{SyncEntry, SyncMessage, field};
 use super::{
-    ENTRY_V4_LEN, HEADER_LEN, HEADER_V0_LEN, SEQ_DATA_LEN, Seq, SeqOpt, SyncConn, VERSION, flags,
-    opt, state_from_ipvs, syncid_accepts,
+    ENTRY_V4_LEN, HEADER_LEN, HEADER_V0_LEN, SEQ_DATA_LEN, Seq, SeqOpt, SyncConn, TYPE_F_INET6,
+    VERSION, flags, opt, state_from_ipvs, syncid_accepts,
 };
 use crate::wire::ipv4::protocol;
 use crate::wire::{be16, be32};
@@ -230,7 +230,10 @@ impl Entries<'_> {
         }
         // The next entry starts 4-byte aligned: `msg_end = p + ((size + 3) & ~3)`.
         self.at += (size + 3) & !3;
-        decode(&rest[..size])
+        // The type is read where the entry starts, whatever its size says
+        // (`ip_vs_proc_sync_conn` tests it before the size): `rest` holds at
+        // least a whole fixed part here, `rest[..size]` may hold nothing.
+        decode(rest[0], &rest[..size])
     }
 }
 
@@ -255,12 +258,11 @@ impl Iterator for Entries<'_> {
     }
 }
 
-/// One entry of exactly `size` bytes (at least 36), as `ip_vs_proc_sync_conn`
-/// checks it: type, fixed part, options, then flags, protocol and state.
-fn decode(bytes: &[u8]) -> Result<SyncConn, EntryError> {
-    let e = SyncEntry::new_unchecked(bytes);
-    let t = e.entry_type();
-    if !e.is_v6() && t != 0 {
+/// One entry of exactly `size` bytes (any size: a short one is an error), of
+/// type `t`, as `ip_vs_proc_sync_conn` checks it: type, fixed part, options,
+/// then flags, protocol and state.
+fn decode(t: u8, bytes: &[u8]) -> Result<SyncConn, EntryError> {
+    if t & TYPE_F_INET6 == 0 && t != 0 {
         return Err(EntryError::Type(t));
     }
     let e =
