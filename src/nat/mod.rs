@@ -30,6 +30,8 @@ pub struct DestEntry {
     /// latest non-zero weight (`__ip_vs_update_dest`). `mh` builds its table
     /// from it, so quiescing a server (weight 0) keeps its slots.
     pub last_weight: u32,
+    /// How packets to this server are forwarded (`-m`, `-g`, `-i`).
+    pub forward: crate::config::Forward,
 }
 
 impl Candidate for DestEntry {
@@ -221,6 +223,7 @@ impl Snapshot {
                     u_threshold: d.u_threshold,
                     l_threshold: d.l_threshold,
                     last_weight: d.weight,
+                    forward: d.forward,
                 })
                 .collect();
             if let Some(b) = before {
