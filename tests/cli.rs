@@ -79,9 +79,18 @@ fn adm_reports_ipvsadm_errors_without_a_director() {
             "illegal weight specified\n",
         ),
         (
-            &["-a", "-t", "198.18.0.110:80", "-r", "198.19.0.2:80", "-g"],
+            &[
+                "-a",
+                "-t",
+                "198.18.0.110:80",
+                "-r",
+                "198.19.0.2:80",
+                "-g",
+                "--tun-type",
+                "gue",
+            ],
             2,
-            "ringvs does not support direct routing (-g) yet: it forwards by masquerading (-m) only\n",
+            "Tunnel options conflict with forward method\n",
         ),
         (
             &["-L", "-c", "--stats"],

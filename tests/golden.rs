@@ -9,7 +9,10 @@ use ringvs::config::ipvsadm::{
     self, AdmCommand, DestOpts, ListOpts, ServiceOpts, apply, parse, parse_rules, parse_with,
 };
 use ringvs::config::names::Names;
-use ringvs::config::{AdmError, Config, DestId, Proto, SchedFlags, Scheduler, ServiceKey};
+use ringvs::config::{
+    AdmError, Config, DestId, Forward, Proto, SchedFlags, Scheduler, ServiceKey, TunCsum, TunKind,
+    Tunnel,
+};
 use ringvs::nat::{ConnInfo, State};
 use ringvs::stats::DestStats;
 use std::net::Ipv4Addr;
@@ -63,6 +66,17 @@ const SCENARIO: &[&str] = &[
     "-A -t 198.18.0.120:8080 -s mh -b mh-port",
     "-a -t 198.18.0.120:8080 -r 198.19.0.8 -w 3",
     "-A -t 198.18.0.130:25 -b flag-1",
+    // One service mixing every forwarding method; -g and -i take the
+    // service's port, as ipvsadm's process_options makes them.
+    "-A -t 198.18.0.140:80 -s wrr",
+    "-a -t 198.18.0.140:80 -r 198.19.0.11:8080 -g -w 2",
+    "-a -t 198.18.0.140:80 -r 198.19.0.12 -i",
+    "-a -t 198.18.0.140:80 -r 198.19.0.13:9 --ipip --tun-type gue --tun-port 6080 --tun-csum -w 4",
+    "-a -r 198.19.0.14 -t 198.18.0.140:80 -i --tun-type=gre -x 10 -y 5",
+    "-a -t 198.18.0.140:80 -r 198.19.0.15:8000 -m",
+    "-a -t 198.18.0.140:80 -r 198.19.0.16 --gatewaying",
+    "-e -t 198.18.0.140:80 -r 198.19.0.16 -i --tun-type gue --tun-port 65535 --tun-remcsum",
+    "-a -t 198.18.0.140:80 -r 198.19.0.17 -i --tun-type gre --tun-csum",
 ];
 
 fn scenario() -> Config {
@@ -268,6 +282,7 @@ fn nosort_keeps_insertion_order() {
             "TCP  198.18.0.9:443 sh (sh-fallback,sh-port) persistent 1800 mask 255.255.255.0",
             "TCP  198.18.0.120:8080 mh (mh-port)",
             "TCP  198.18.0.130:25 wlc (flag-1)",
+            "TCP  198.18.0.140:80 wrr",
         ]
     );
     assert!(out.contains(
@@ -433,6 +448,7 @@ fn real_server_options() {
             weight: w,
             u_threshold: u,
             l_threshold: l,
+            forward: Forward::Masq,
         },
     };
     assert_eq!(
@@ -472,6 +488,128 @@ fn real_server_options() {
             port: 80
         }
     );
+}
+
+/// `-m`, `-g`, `-i` and the tunnel options parse into the real server's
+/// `Forward`, with ipvsadm's defaults (`ipip`, no checksum) and its port rule.
+#[test]
+fn forwarding_methods() {
+    let k = tcp("198.18.0.110", 80);
+    let tun = |kind, port, csum| Forward::Tunnel(Tunnel { kind, port, csum });
+    let fwd_of = |line: &str| match ok(line) {
+        AdmCommand::AddDest { port, opts, .. } | AdmCommand::EditDest { port, opts, .. } => {
+            (port, opts.forward)
+        }
+        other => panic!("{line}: {other:?}"),
+    };
+    for (line, port, want) in [
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:8080",
+            8080,
+            Forward::Masq,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:8080 --masquerading",
+            8080,
+            Forward::Masq,
+        ),
+        // -g and -i: the service's port, whatever -r says, wherever -t is.
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:8080 -g",
+            80,
+            Forward::Route,
+        ),
+        ("-a -r 198.19.0.2 -t 198.18.0.110:80 -g", 80, Forward::Route),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:8080 -i",
+            80,
+            Forward::Tunnel(Tunnel::IPIP),
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-type ipip",
+            80,
+            Forward::Tunnel(Tunnel::IPIP),
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-type gue --tun-port 6080",
+            80,
+            tun(TunKind::Gue, 6080, TunCsum::NoCsum),
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 --ipip --tun-port=5555 --tun-type=gue --tun-remcsum",
+            80,
+            tun(TunKind::Gue, 5555, TunCsum::RemCsum),
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-type gue --tun-port 1 --tun-nocsum",
+            80,
+            tun(TunKind::Gue, 1, TunCsum::NoCsum),
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-type gre",
+            80,
+            tun(TunKind::Gre, 0, TunCsum::NoCsum),
+        ),
+        (
+            "-e -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-type gre --tun-csum",
+            80,
+            tun(TunKind::Gre, 0, TunCsum::Csum),
+        ),
+        (
+            "-e -t 198.18.0.110:80 -r 198.19.0.2:8080",
+            8080,
+            Forward::Masq,
+        ),
+    ] {
+        assert_eq!(fwd_of(line), (port, want), "{line}");
+    }
+    // -e sets the method as it sets the weight: without -m/-g/-i, back to
+    // masquerading (ringvs's default; ipvsadm's would be -g).
+    let mut c = Config::new();
+    for line in [
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2 -g -w 3",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3 -m",
+    ] {
+        apply(&mut c, &ok(line)).unwrap();
+    }
+    let fwd = |c: &Config, last: u8| {
+        let d = c
+            .service(&k)
+            .unwrap()
+            .dest(ip(&format!("198.19.0.{last}")), 80)
+            .unwrap();
+        (d.forward, d.weight)
+    };
+    assert_eq!(fwd(&c, 2), (Forward::Route, 3));
+    apply(
+        &mut c,
+        &ok("-e -t 198.18.0.110:80 -r 198.19.0.3 -i --tun-type gue --tun-port 6080"),
+    )
+    .unwrap();
+    assert_eq!(fwd(&c, 3), (tun(TunKind::Gue, 6080, TunCsum::NoCsum), 1));
+    apply(&mut c, &ok("-e -t 198.18.0.110:80 -r 198.19.0.2 -w 5")).unwrap();
+    assert_eq!(fwd(&c, 2), (Forward::Masq, 5));
+    // A GUE tunnel without port never comes from ipvsadm's syntax; the
+    // table refuses it as the kernel does (EINVAL), and adds nothing.
+    let bad = AdmCommand::AddDest {
+        key: k,
+        addr: ip("198.19.0.9"),
+        port: 80,
+        opts: DestOpts {
+            forward: tun(TunKind::Gue, 0, TunCsum::NoCsum),
+            ..DestOpts::weight(1)
+        },
+    };
+    let e = apply(&mut c, &bad).unwrap_err();
+    assert_eq!(
+        (e.to_string(), e.exit_code()),
+        (
+            "Invalid operation.  Possibly wrong module version, address not unicast, ...".into(),
+            255
+        )
+    );
+    assert_eq!(c.service(&k).unwrap().dests.len(), 2);
 }
 
 #[test]
@@ -731,16 +869,6 @@ fn error_messages_and_exit_codes() {
             2,
         ),
         (
-            "-a -t 198.18.0.110:80 -r 198.19.0.2 -g",
-            "ringvs does not support direct routing (-g) yet: it forwards by masquerading (-m) only",
-            2,
-        ),
-        (
-            "-a -t 198.18.0.110:80 -r 198.19.0.2 --ipip",
-            "ringvs does not support IP-IP tunnelling (-i) yet: it forwards by masquerading (-m) only",
-            2,
-        ),
-        (
             "-A -u 198.18.0.110:53 -s rr -o",
             "ringvs does not support one-packet scheduling (-o)",
             2,
@@ -790,9 +918,115 @@ fn error_messages_and_exit_codes() {
             "illegal --ha role `bogus': active or standby",
             2,
         ),
+        // The tunnel options, with ipvsadm's checks in ipvsadm's order:
+        // values while parsing, then the command's columns
+        // (commands_v_options), then the forwarding method, then the tunnel
+        // type's columns (tunnel_types_v_options).
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-type vxlan",
+            "illegal tunnel type specified",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-type GUE",
+            "illegal tunnel type specified",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-type gue --tun-port 0",
+            "illegal tunnel port specified",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-type gue --tun-port 65536",
+            "illegal tunnel port specified",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i -g",
+            "multiple 'forwarding-method' options specified",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-type gue --tun-type gre",
+            "multiple 'tun-type' options specified",
+            2,
+        ),
+        (
+            "-A -t 198.18.0.110:80 -s rr --tun-type ipip",
+            "Illegal 'tun-type' option with the 'add-service' command",
+            2,
+        ),
+        (
+            "-A -t 198.18.0.110:80 -s rr -g",
+            "Illegal 'forwarding-method' option with the 'add-service' command",
+            2,
+        ),
+        (
+            "-d -t 198.18.0.110:80 -r 198.19.0.2 --tun-csum",
+            "Illegal 'tun-csum' option with the 'delete-server' command",
+            2,
+        ),
+        (
+            "-L -n --tun-port 6080",
+            "Illegal 'tun-port' option with the 'list' command",
+            2,
+        ),
         (
             "-a -t 198.18.0.110:80 -r 198.19.0.2 --tun-type gue",
-            "ringvs does not support tunnelling options",
+            "Tunnel options conflict with forward method",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -g --tun-nocsum",
+            "Tunnel options conflict with forward method",
+            2,
+        ),
+        (
+            "-e -t 198.18.0.110:80 -r 198.19.0.2 -m --tun-port 6080",
+            "Tunnel options conflict with forward method",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-type gue",
+            "You need to supply the 'tun-port' option for the 'gue' tunnel type",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-port 6080",
+            "Illegal 'tun-port' option with the 'ipip' tunnel type",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-csum",
+            "Illegal 'tun-csum' option with the 'ipip' tunnel type",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-type gre --tun-port 6080",
+            "Illegal 'tun-port' option with the 'gre' tunnel type",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-type gre --tun-remcsum",
+            "Illegal 'tun-remcsum' option with the 'gre' tunnel type",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-type gre --tun-nocsum --tun-csum",
+            "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gre' tunnel type",
+            2,
+        ),
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -i --tun-type gue --tun-port 1 --tun-remcsum --tun-csum",
+            "The option 'tun-remcsum' conflicts with the 'tun-csum' option in the 'gue' tunnel type",
+            2,
+        ),
+        // ipvsadm's order: a missing real server (generic_opt_check) before
+        // the tunnel checks.
+        (
+            "-a -t 198.18.0.110:80 -i --tun-type gue",
+            "You need to supply the 'real-server' option for the 'add-server' command",
             2,
         ),
         (
@@ -1005,7 +1239,26 @@ mod round_trip {
         persistent: Option<u32>,
         mask: u32,
         flags: (bool, bool),
-        dests: Vec<(u32, u16, u32, u32, u32)>,
+        dests: Vec<RealServer>,
+    }
+
+    /// Address, port, weight, thresholds and (method selector, GUE port).
+    type RealServer = (u32, u16, u32, u32, u32, (u8, u16));
+
+    /// A forwarding method from a selector and a GUE port.
+    fn forward((sel, port): (u8, u16)) -> Forward {
+        let tun = |kind, port, csum| Forward::Tunnel(Tunnel { kind, port, csum });
+        let port = port.max(1);
+        match sel % 8 {
+            0 => Forward::Masq,
+            1 => Forward::Route,
+            2 => Forward::Tunnel(Tunnel::IPIP),
+            3 => tun(TunKind::Gue, port, TunCsum::NoCsum),
+            4 => tun(TunKind::Gue, port, TunCsum::Csum),
+            5 => tun(TunKind::Gue, port, TunCsum::RemCsum),
+            6 => tun(TunKind::Gre, 0, TunCsum::NoCsum),
+            _ => tun(TunKind::Gre, 0, TunCsum::Csum),
+        }
     }
 
     fn svc() -> impl Strategy<Value = Svc> {
@@ -1024,6 +1277,7 @@ mod round_trip {
                     0..=65535u32,
                     any::<u32>(),
                     any::<u32>(),
+                    (any::<u8>(), any::<u16>()),
                 ),
                 0..5,
             ),
@@ -1073,9 +1327,17 @@ mod round_trip {
             if apply(&mut c, &AdmCommand::AddService { key, opts }).is_err() {
                 continue;
             }
-            for &(a, p, w, x, y) in &s.dests {
+            for &(a, p, w, x, y, f) in &s.dests {
                 let (u, l) = (x % 1_000_000, y % 1_000_000);
                 let (u, l) = (u.max(l), u.min(l));
+                let forward = forward(f);
+                // A direct-routed or tunnelled server has the service's port,
+                // as ipvsadm -a gives it (and -R restores it).
+                let p = if forward == Forward::Masq {
+                    p
+                } else {
+                    key.port
+                };
                 let _ = apply(
                     &mut c,
                     &AdmCommand::AddDest {
@@ -1086,6 +1348,7 @@ mod round_trip {
                             weight: w,
                             u_threshold: u,
                             l_threshold: l,
+                            forward,
                         },
                     },
                 );
@@ -1104,8 +1367,8 @@ mod round_trip {
                     .iter()
                     .map(|d| {
                         format!(
-                            "{}:{} w{} x{} y{}",
-                            d.addr, d.port, d.weight, d.u_threshold, d.l_threshold
+                            "{}:{} w{} x{} y{} {:?}",
+                            d.addr, d.port, d.weight, d.u_threshold, d.l_threshold, d.forward
                         )
                     })
                     .collect();

@@ -12,7 +12,10 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use ringvs::config::keepalived::{LoadOptions, Loaded, apply_differences, load, load_with};
-use ringvs::config::{CheckKind, Config, HealthCheck, Proto, SchedFlags, Scheduler, ServiceKey};
+use ringvs::config::{
+    CheckKind, Config, Forward, HealthCheck, Proto, SchedFlags, Scheduler, ServiceKey, TunCsum,
+    TunKind, Tunnel,
+};
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -142,14 +145,14 @@ fn the_lvs_part_does_not_depend_on_the_config_id() {
 #[test]
 fn vrrp_and_global_blocks_are_skipped_silently() {
     let t = TempDir::new("vrrp");
-    // Words that would be errors inside a virtual_server (IPv6, DR, braces
+    // Words that would be errors inside a virtual_server (IPv6, FULLNAT, braces
     // on their own lines) are nobody's business here.
     let p = t.write(
         "keepalived.conf",
         "global_defs {\n  router_id lb1\n  vrrp_garp_master_delay 1\n}\n\
          vrrp_script chk { script \"/bin/true\"\n interval 2 }\n\
          vrrp_sync_group G {\n  group {\n    V1\n  }\n}\n\
-         vrrp_instance V1\n{\n  state MASTER\n  lb_kind DR\n  virtual_ipaddress {\n    2001:2:0:1::110/64\n  }\n}\n\
+         vrrp_instance V1\n{\n  state MASTER\n  lb_kind FULLNAT\n  virtual_ipaddress {\n    2001:2:0:1::110/64\n  }\n}\n\
          static_ipaddress {\n  198.19.255.1/24 dev sync0\n}\n\
          static_routes {\n  0.0.0.0/0 via 198.18.0.254\n}\n\
          vrrp_track_process p { process ringvs }\n\
@@ -267,13 +270,67 @@ const ERRORS: &[(&str, &str)] = &[
         "virtual_server 198.18.0.110 80 {\n  delay_loop soon\n}\n",
         "2: delay_loop soon: not a time in 1..86400 seconds",
     ),
+    // The forwarding method and its tunnel, with keepalived's checks
+    // (svr_forwarding_handler) and, where it has them, its words.
     (
-        "virtual_server 198.18.0.110 80 {\n  lb_kind TUN\n}\n",
-        "2: lb_kind TUN: not supported yet (ringvs forwards with NAT only)",
+        "virtual_server 198.18.0.110 80 {\n  lb_kind FULLNAT\n}\n",
+        "2: lb_kind FULLNAT: not NAT, DR or TUN",
     ),
     (
-        "virtual_server 198.18.0.110 80 {\n  lb_kind NAT\n  real_server 198.19.0.2 80 {\n    lvs_method DR\n  }\n}\n",
-        "4: lvs_method DR: not supported yet (ringvs forwards with NAT only)",
+        "virtual_server 198.18.0.110 80 {\n  lb_kind tun\n}\n",
+        "2: lb_kind tun: not NAT, DR or TUN",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lvs_method\n}\n",
+        "2: lvs_method: a value is missing",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  real_server 198.19.0.2 80 {\n    lvs_method TUN type gue\n  }\n}\n",
+        "3: lvs_method TUN type gue: gue tunnels require port, otherwise cannot have port",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lb_kind TUN port 6080\n}\n",
+        "2: lb_kind TUN port 6080: gue tunnels require port, otherwise cannot have port",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lb_kind TUN type gre port 6080\n}\n",
+        "2: lb_kind TUN type gre port 6080: gue tunnels require port, otherwise cannot have port",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lb_kind TUN csum\n}\n",
+        "2: lb_kind TUN csum: ipip tunnels do not support checksum option",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lb_kind TUN type gre remcsum\n}\n",
+        "2: lb_kind TUN type gre remcsum: gre tunnels do not support remote checksum option",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lb_kind TUN type vxlan\n}\n",
+        "2: lb_kind TUN type vxlan: unknown tunnel type vxlan (ipip, gue or gre)",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lb_kind TUN type\n}\n",
+        "2: lb_kind TUN type: the tunnel type is missing after 'type'",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lb_kind TUN type gue port\n}\n",
+        "2: lb_kind TUN type gue port: the gue tunnel port is missing after 'port'",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lb_kind TUN type gue port 0\n}\n",
+        "2: lb_kind TUN type gue port 0: invalid gue tunnel port 0 (1..65535)",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lb_kind TUN type gue port 65536\n}\n",
+        "2: lb_kind TUN type gue port 65536: invalid gue tunnel port 65536 (1..65535)",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lb_kind TUN type gue port 6080 checksum\n}\n",
+        "2: lb_kind TUN type gue port 6080 checksum: invalid tunnel option checksum (type, port, nocsum, csum or remcsum)",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  lb_kind DR port 6080\n}\n",
+        "2: lb_kind DR port 6080: gue tunnels require port, otherwise cannot have port",
     ),
     (
         "virtual_server fwmark 7 {\n}\n",
@@ -328,11 +385,11 @@ fn errors_name_file_and_line() {
 #[test]
 fn an_error_in_an_included_file_names_that_file() {
     let got = load_as(&fixture("bad_include/keepalived.conf"), None).unwrap_err();
-    let f = fixture("bad_include/lvs/dr.conf");
+    let f = fixture("bad_include/lvs/tun.conf");
     assert_eq!(
         got,
         format!(
-            "{}:3: lb_kind DR: not supported yet (ringvs forwards with NAT only)",
+            "{}:3: lb_kind TUN type gue: gue tunnels require port, otherwise cannot have port",
             f.display()
         )
     );
@@ -388,6 +445,106 @@ fn includes_are_relative_to_the_including_file_and_may_match_nothing() {
     let missing = t.0.join("nope.conf");
     let e = load_as(&missing, None).unwrap_err();
     assert!(e.starts_with(&format!("{}: ", missing.display())), "{e}");
+}
+
+/// `lb_kind`/`lvs_method` DR and TUN with keepalived's tunnel words: one
+/// service mixing methods per real server, a real server's own method over
+/// the virtual server's (wherever that is written), ports kept as written.
+#[test]
+fn dr_and_tun_real_servers_load_with_their_tunnels() {
+    let path = fixture("methods/keepalived.conf");
+    let l = load_as(&path, None).unwrap();
+    let f = path.display().to_string();
+    let expected: Vec<String> = [
+        "29: virtual_server without lb_algo: wlc (keepalived's default)",
+        "35: lvs_method DR type ipip: tunnel options apply to TUN only, ignored",
+        "36: tun_type: not a keepalived keyword, ignored (keepalived writes the tunnel after the method: lvs_method TUN type ipip|gue|gre [port N] [nocsum|csum|remcsum])",
+    ]
+    .iter()
+    .map(|w| format!("{f}:{w}"))
+    .collect();
+    assert_eq!(l.warnings, expected);
+
+    let tun = |kind, port, csum| Forward::Tunnel(Tunnel { kind, port, csum });
+    let got = |proto, last: u8, port: u16| -> Vec<(u8, u16, u32, Forward)> {
+        l.config
+            .service(&ServiceKey::new(proto, vip(last), port))
+            .unwrap()
+            .dests
+            .iter()
+            .map(|d| (d.addr.octets()[3], d.port, d.weight, d.forward))
+            .collect()
+    };
+    assert_eq!(
+        got(Proto::Tcp, 140, 80),
+        vec![
+            (11, 80, 2, Forward::Route),
+            (12, 80, 1, Forward::Tunnel(Tunnel::IPIP)),
+            (13, 8080, 1, tun(TunKind::Gue, 6080, TunCsum::Csum)),
+            (14, 80, 1, tun(TunKind::Gre, 0, TunCsum::Csum)),
+            (15, 80, 1, Forward::Masq),
+            (16, 80, 1, tun(TunKind::Gue, 65535, TunCsum::RemCsum)),
+        ]
+    );
+    assert_eq!(
+        got(Proto::Udp, 141, 53),
+        vec![
+            (21, 53, 1, tun(TunKind::Gre, 0, TunCsum::NoCsum)),
+            (22, 53, 1, Forward::Route),
+        ]
+    );
+}
+
+#[test]
+fn a_reload_edits_a_real_server_whose_method_changed() {
+    let t = TempDir::new("reload-method");
+    let conf = |method: &str| {
+        format!(
+            "virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n\
+             \x20 real_server 198.19.0.2 80 {{\n    lvs_method {method}\n  }}\n\
+             \x20 real_server 198.19.0.3 80\n}}\n"
+        )
+    };
+    let p = t.write("keepalived.conf", &conf("NAT"));
+    let mut running = load_as(&p, None).unwrap().config;
+    let web = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    let ids = |c: &Config| -> Vec<_> {
+        c.service(&web)
+            .unwrap()
+            .dests
+            .iter()
+            .map(|d| d.id)
+            .collect()
+    };
+    let before = ids(&running);
+    t.write("keepalived.conf", &conf("TUN type gue port 6080"));
+    let changes = apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
+    let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        vec![
+            "-e -t 198.18.0.110:80 -r 198.19.0.2:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum"
+        ]
+    );
+    assert_eq!(ids(&running), before, "an edited server keeps its id");
+    let fwd: Vec<Forward> = running
+        .service(&web)
+        .unwrap()
+        .dests
+        .iter()
+        .map(|d| d.forward)
+        .collect();
+    assert_eq!(
+        fwd,
+        vec![
+            Forward::Tunnel(Tunnel {
+                kind: TunKind::Gue,
+                port: 6080,
+                csum: TunCsum::NoCsum
+            }),
+            Forward::Route
+        ]
+    );
 }
 
 #[test]

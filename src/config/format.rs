@@ -9,8 +9,8 @@
 //! Differences, all deliberate:
 //! * Services are sorted by (protocol, address, port) in true numeric order
 //!   (ipvsadm compares addresses by a wrapping signed subtraction).
-//! * `-S` adds ` -x U -y L` to a real server's line when it has thresholds
-//!   (ipvsadm's `-S` drops them, so its round trip loses them).
+//! * `-S` adds ` -x U -y L` at the end of a real server's line when it has
+//!   thresholds (ipvsadm's `-S` drops them, so its round trip loses them).
 //! * `-c --sort` sorts the entries (ipvsadm's `--sort` does nothing).
 
 use std::fmt::Write as _;
@@ -213,16 +213,20 @@ fn service_entry<S>(out: &mut String, svc: &Service, o: &ListOpts, live: &Live<S
                 persist_conns(svc, d, live.conns)
             )
         } else if o.tun_info {
+            let info = d.forward.tun_info();
             writeln!(
                 out,
                 "  -> {dname:<28} {:<7} {:<13} {:<6} {active:<10} {inactive:<10}",
-                "Masq", "n/a", d.weight
+                d.forward.name(),
+                info.as_deref().unwrap_or("n/a"),
+                d.weight
             )
         } else {
             writeln!(
                 out,
                 "  -> {dname:<28} {:<7} {:<6} {active:<10} {inactive:<10}",
-                "Masq", d.weight
+                d.forward.name(),
+                d.weight
             )
         };
     }
@@ -364,7 +368,13 @@ pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
         out.push('\n');
         for d in dests(svc, false) {
             let dname = names.addr_port(d.addr, d.port, proto, numeric);
-            let _ = write!(out, "-a {svc_name} -r {dname} -m -w {}", d.weight);
+            let _ = write!(
+                out,
+                "-a {svc_name} -r {dname} {} -w {}{}",
+                d.forward.option(),
+                d.weight,
+                d.forward.save_options()
+            );
             if d.u_threshold != 0 || d.l_threshold != 0 {
                 let _ = write!(out, " -x {} -y {}", d.u_threshold, d.l_threshold);
             }

@@ -7,15 +7,16 @@
 //! [`format`](mod@format) prints the table back the way ipvsadm does, from a
 //! [`Config`] and the live numbers of [`listing`].
 //!
-//! Layers within `config`: this file at the bottom; [`listing`] and [`names`]
+//! Layers within `config`: this file and `forward` at the bottom; [`listing`] and [`names`]
 //! on it; [`ipvsadm`] and [`format`](mod@format) on top, neither importing the
 //! other.  `config` imports nothing else of the crate (the data plane's `nat`
 //! and `stats` import it).
 //!
-//! Forwarding is always masquerading (LVS-NAT); addresses are IPv4 only.
+//! Each real server has its forwarding method ([`Forward`], in `forward`:
+//! masquerading, direct routing or tunnelling); addresses are IPv4 only.
 
 pub mod format;
-pub mod forward;
+mod forward;
 pub mod ipvsadm;
 pub mod keepalived;
 pub mod listing;
@@ -222,7 +223,7 @@ impl FromStr for Scheduler {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DestId(pub u32);
 
-/// A real server of a service.  Forwarding is always masquerading.
+/// A real server of a service.
 ///
 /// `port == 0` is what ipvsadm stores when `-r` comes before `-t` on the
 /// command line (the default real port is copied from the service port as
@@ -243,7 +244,8 @@ pub struct Dest {
     /// clears `IP_VS_DEST_F_OVERLOAD` in `ip_vs_conn.c` `ip_vs_unbind_dest`).
     #[serde(default)]
     pub l_threshold: u32,
-    /// How the server is reached (`-m`, `-g`, `-i`).
+    /// How its packets are forwarded (`-m`, `-g`, `-i`); masquerading in
+    /// state saved before there was a choice.
     #[serde(default)]
     pub forward: Forward,
 }
@@ -367,6 +369,10 @@ pub enum AdmError {
     /// A lower connection threshold above the upper one (the kernel's ERANGE).
     #[error("Numerical result out of range")]
     ThresholdRange,
+    /// What the kernel refuses with `EINVAL`, in libipvs's words (here: a
+    /// tunnel setup ipvsadm would not make, see [`Tunnel::check`]).
+    #[error("Invalid operation.  Possibly wrong module version, address not unicast, ...")]
+    InvalidOperation,
     /// A command-line error that ipvsadm reports with `fail(2, ...)`.
     #[error("{0}")]
     Usage(String),
@@ -536,6 +542,23 @@ impl Config {
         Ok(())
     }
 
+    /// Sets a real server's forwarding method (`-m`, `-g`, `-i` and the
+    /// tunnel options); a tunnel [`Tunnel::check`] refuses is not set.
+    pub fn set_dest_forward(
+        &mut self,
+        key: &ServiceKey,
+        addr: Ipv4Addr,
+        port: u16,
+        forward: Forward,
+    ) -> Result<(), AdmError> {
+        forward.check()?;
+        let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
+        let svc = &mut self.services[i];
+        let j = svc.dest_index(addr, port).ok_or(AdmError::NoSuchDest)?;
+        svc.dests[j].forward = forward;
+        Ok(())
+    }
+
     fn alloc_id(&mut self) -> Result<DestId, AdmError> {
         for _ in 0..MAX_DEST_IDS {
             let id = self.next_id;
@@ -547,7 +570,8 @@ impl Config {
         Err(AdmError::NoMemory)
     }
 
-    /// `-a`: adds a real server to a service and returns its new id.
+    /// `-a`: adds a masquerading real server to a service and returns its
+    /// new id ([`Config::set_dest_forward`] sets another method).
     pub fn add_dest(
         &mut self,
         key: &ServiceKey,
@@ -790,6 +814,44 @@ mod tests {
         c.del_dest(&key(1), Ipv4Addr::from(0x0a00_0000 + 77), 80)
             .unwrap();
         assert_eq!(c.add_dest(&key(1), rip(1), 1, 1).unwrap(), DestId(77));
+    }
+
+    #[test]
+    fn forward_is_set_per_real_server() {
+        let mut c = Config::new();
+        c.add_service(key(80), Scheduler::Rr, None).unwrap();
+        c.add_dest(&key(80), rip(2), 80, 1).unwrap();
+        c.add_dest(&key(80), rip(3), 80, 1).unwrap();
+        let gue = Forward::Tunnel(Tunnel {
+            kind: TunKind::Gue,
+            port: 6080,
+            csum: TunCsum::Csum,
+        });
+        c.set_dest_forward(&key(80), rip(3), 80, gue).unwrap();
+        let fwd: Vec<Forward> = c.services()[0].dests.iter().map(|d| d.forward).collect();
+        assert_eq!(fwd, vec![Forward::Masq, gue]);
+        // A GUE tunnel without port is the kernel's EINVAL; nothing changes.
+        let bad = Forward::Tunnel(Tunnel {
+            kind: TunKind::Gue,
+            ..Tunnel::IPIP
+        });
+        assert_eq!(
+            c.set_dest_forward(&key(80), rip(3), 80, bad),
+            Err(AdmError::InvalidOperation)
+        );
+        assert_eq!(c.services()[0].dests[1].forward, gue);
+        assert_eq!(
+            c.set_dest_forward(&key(80), rip(4), 80, Forward::Route),
+            Err(AdmError::NoSuchDest)
+        );
+        assert_eq!(
+            c.set_dest_forward(&key(81), rip(2), 80, Forward::Route),
+            Err(AdmError::ServiceNotDefined)
+        );
+        // State saved before the field existed loads as masquerading.
+        let old = r#"{"addr":"198.19.0.2","port":80,"weight":1,"id":0}"#;
+        let d: Dest = serde_json::from_str(old).unwrap();
+        assert_eq!(d.forward, Forward::Masq);
     }
 
     #[test]

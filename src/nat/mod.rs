@@ -30,7 +30,7 @@ pub struct DestEntry {
     /// latest non-zero weight (`__ip_vs_update_dest`). `mh` builds its table
     /// from it, so quiescing a server (weight 0) keeps its slots.
     pub last_weight: u32,
-    /// How the server is reached: masquerading, DR or a tunnel.
+    /// How packets to this server are forwarded (`-m`, `-g`, `-i`).
     pub forward: crate::config::Forward,
 }
 

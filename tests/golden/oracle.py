@@ -2,8 +2,9 @@
 """Writes the expected listings for tests/golden.rs.
 
 An oracle independent of the Rust formatters: it replays ipvsadm 1.31's
-printf calls (print_title, print_service_entry, print_largenum, list_conn,
-print_conn, list_timeout) with Python's %-formatting, which follows C's
+printf calls (print_title, print_service_entry, print_tunnel_rule,
+fwd_name, fwd_switch, fwd_tun_info, print_largenum, list_conn, print_conn,
+list_timeout) with Python's %-formatting, which follows C's
 printf, over the scenario that tests/golden.rs builds.  Run it from this
 directory after changing the scenario; the .txt files are committed.
 """
@@ -14,17 +15,53 @@ HOSTS = {"198.19.0.2": "server1", "198.18.0.110": "vip.example",
 SERVICES = {(80, "tcp"): "http", (53, "udp"): "domain", (443, "tcp"): "https",
             (8080, "tcp"): "http-alt"}
 
-# (proto, vip, port, sched, flags, persistent, netmask, [(rip, rport, weight, u, l, id)])
+# A real server's forwarding: ("m",), ("g",), or ("i", tun_type, tun_port, tun_flags)
+# with ip_vs.h's values (IPIP 0, GUE 1, GRE 2; NOCSUM 0, CSUM 1, REMCSUM 2).
+M, G = ("m",), ("g",)
+TUNNAMES = ["ipip", "gue", "gre"]
+TUNFLAGS = ["-c", "+c", "r+c"]
+TUN_FLAGS_OPTS = ["--tun-nocsum", "--tun-csum", "--tun-remcsum"]
+
+def fwd_name(f): return {"m": "Masq", "g": "Route", "i": "Tunnel"}[f[0]]
+def fwd_switch(f): return "-" + f[0]
+
+def fwd_tun_info(f):
+    if f[0] != "i":
+        return None
+    _, t, port, flags = f
+    if t == 0: info = "%s" % TUNNAMES[t]
+    elif t == 1: info = "%s:%d:%s" % (TUNNAMES[t], port, TUNFLAGS[flags])
+    else: info = "%s:%s" % (TUNNAMES[t], TUNFLAGS[flags])
+    return info[:15]  # snprintf(info, 16, ...)
+
+def tunnel_rule(svc, dname, d):
+    _, t, port, flags = d[6]
+    if t == 2:
+        return "-a %s -r %s %s -w %d --tun-type %s %s" % (svc, dname, fwd_switch(d[6]), d[2], TUNNAMES[t], TUN_FLAGS_OPTS[flags])
+    if t == 1:
+        return "-a %s -r %s %s -w %d --tun-type %s --tun-port %d %s" % (svc, dname, fwd_switch(d[6]), d[2], TUNNAMES[t], port, TUN_FLAGS_OPTS[flags])
+    return "-a %s -r %s %s -w %d --tun-type %s" % (svc, dname, fwd_switch(d[6]), d[2], TUNNAMES[t])
+
+# (proto, vip, port, sched, flags, persistent, netmask, [(rip, rport, weight, u, l, id, fwd)])
 SVCS = [
     ("TCP", "198.18.0.110", 80, "rr", "", None, None,
-     [("198.19.0.10", 80, 1, 0, 0, 0), ("198.19.0.2", 80, 1, 100, 50, 1)]),
+     [("198.19.0.10", 80, 1, 0, 0, 0, M), ("198.19.0.2", 80, 1, 100, 50, 1, M)]),
     ("UDP", "198.18.0.110", 53, "wrr", "", 360, None,
-     [("198.19.0.3", 5353, 10, 0, 0, 2)]),
+     [("198.19.0.3", 5353, 10, 0, 0, 2, M)]),
     ("TCP", "198.18.0.9", 443, "sh", "sh-fallback,sh-port", 1800, "255.255.255.0",
-     [("198.19.0.7", 8443, 65535, 0, 0, 3), ("198.19.0.7", 443, 0, 0, 0, 4)]),
+     [("198.19.0.7", 8443, 65535, 0, 0, 3, M), ("198.19.0.7", 443, 0, 0, 0, 4, M)]),
     ("TCP", "198.18.0.120", 8080, "mh", "mh-port", None, None,
-     [("198.19.0.8", 8080, 3, 0, 0, 5)]),
+     [("198.19.0.8", 8080, 3, 0, 0, 5, M)]),
     ("TCP", "198.18.0.130", 25, "wlc", "flag-1", None, None, []),
+    # One service mixing every method; -g and -i take the service's port.
+    ("TCP", "198.18.0.140", 80, "wrr", "", None, None,
+     [("198.19.0.11", 80, 2, 0, 0, 6, G),
+      ("198.19.0.12", 80, 1, 0, 0, 7, ("i", 0, 0, 0)),
+      ("198.19.0.13", 80, 4, 0, 0, 8, ("i", 1, 6080, 1)),
+      ("198.19.0.14", 80, 1, 10, 5, 9, ("i", 2, 0, 0)),
+      ("198.19.0.15", 8000, 1, 0, 0, 10, M),
+      ("198.19.0.16", 80, 1, 0, 0, 11, ("i", 1, 65535, 2)),
+      ("198.19.0.17", 80, 1, 0, 0, 12, ("i", 2, 0, 1))]),
 ]
 
 def gauges(i): return (i * 11, i * 1000)
@@ -103,9 +140,10 @@ def entry(s, fmt, numeric, exact):
         elif fmt == "pc":
             out += "  -> %-28s %-9u %-11u %-10u %-10u\n" % (dname, d[2], persistconns(s, d), a, ina)
         elif fmt == "tun":
-            out += "  -> %-28s %-7s %-13s %-6d %-10u %-10u\n" % (dname, "Masq", "n/a", d[2], a, ina)
+            ti = fwd_tun_info(d[6])
+            out += "  -> %-28s %-7s %-13s %-6d %-10u %-10u\n" % (dname, fwd_name(d[6]), ti if ti else "n/a", d[2], a, ina)
         else:
-            out += "  -> %-28s %-7s %-6d %-10u %-10u\n" % (dname, "Masq", d[2], a, ina)
+            out += "  -> %-28s %-7s %-6d %-10u %-10u\n" % (dname, fwd_name(d[6]), d[2], a, ina)
     return out
 
 def list_all(fmt, numeric=True, exact=False):
@@ -141,8 +179,12 @@ def save(numeric):
         if flags: out += " -b " + flags
         out += "\n"
         for d in sorted(dests, key=lambda d: (key_addr(d[0]), d[1])):
-            out += "-a %s -r %s %s -w %d" % (svc, name(d[0], d[1], proto, numeric), "-m", d[2])
-            if d[3] or d[4]: out += " -x %d -y %d" % (d[3], d[4])  # ringvs extension
+            dname = name(d[0], d[1], proto, numeric)
+            if d[6][0] == "i":
+                out += tunnel_rule(svc, dname, d)
+            else:
+                out += "-a %s -r %s %s -w %d" % (svc, dname, fwd_switch(d[6]), d[2])
+            if d[3] or d[4]: out += " -x %d -y %d" % (d[3], d[4])  # ringvs extension, at the end
             out += "\n"
     return out
 

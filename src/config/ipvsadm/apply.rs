@@ -39,7 +39,9 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
             if opts.l_threshold > opts.u_threshold {
                 return Err(AdmError::ThresholdRange);
             }
+            opts.forward.check()?;
             cfg.add_dest(&key, addr, port, opts.weight)?;
+            cfg.set_dest_forward(&key, addr, port, opts.forward)?;
             cfg.set_dest_thresholds(&key, addr, port, opts.u_threshold, opts.l_threshold)
         }
         AdmCommand::EditDest {
@@ -51,7 +53,9 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
             if opts.l_threshold > opts.u_threshold {
                 return Err(AdmError::ThresholdRange);
             }
+            opts.forward.check()?;
             cfg.edit_dest(&key, addr, port, opts.weight)?;
+            cfg.set_dest_forward(&key, addr, port, opts.forward)?;
             cfg.set_dest_thresholds(&key, addr, port, opts.u_threshold, opts.l_threshold)
         }
         AdmCommand::DelDest { key, addr, port } => cfg.del_dest(&key, addr, port).map(|_| ()),

@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use super::super::listing::ListOpts;
-use super::super::{HealthCheck, SchedFlags, Scheduler, ServiceKey};
+use super::super::{Forward, HealthCheck, SchedFlags, Scheduler, ServiceKey};
 
 /// ipvsadm's default persistence timeout, seconds.
 pub const DEFAULT_PERSISTENT_TIMEOUT: u32 = 6 * 60;
@@ -49,6 +49,9 @@ pub struct DestOpts {
     pub u_threshold: u32,
     /// `-y`.
     pub l_threshold: u32,
+    /// `-m`, `-g`, `-i` and the tunnel options (masquerading when none is
+    /// given: ringvs's default, where ipvsadm's is `-g`).
+    pub forward: Forward,
 }
 
 impl DestOpts {
@@ -57,6 +60,7 @@ impl DestOpts {
             weight,
             u_threshold: 0,
             l_threshold: 0,
+            forward: Forward::Masq,
         }
     }
 }

@@ -48,7 +48,15 @@ pub(super) fn usage_text() -> String {
          \x20 --persistent   -p [timeout]         persistent service\n\
          \x20 --netmask      -M netmask           persistent granularity mask\n\
          \x20 --real-server  -r server-address    server-address is host (and port)\n\
-         \x20 --masquerading -m                   masquerading (NAT), the only method\n\
+         \x20 --gatewaying   -g                   gatewaying (direct routing)\n\
+         \x20 --ipip         -i                   ipip encapsulation (tunneling)\n\
+         \x20 --masquerading -m                   masquerading (NAT) (default)\n\
+         \x20 --tun-type      type                one of ipip|gue|gre,\n\
+         \x20                                     the default tunnel type is ipip.\n\
+         \x20 --tun-port      port                tunnel destination port\n\
+         \x20 --tun-nocsum                        tunnel encapsulation without checksum\n\
+         \x20 --tun-csum                          tunnel encapsulation with checksum\n\
+         \x20 --tun-remcsum                       tunnel encapsulation with remote checksum\n\
          \x20 --weight       -w weight            capacity of real server\n\
          \x20 --u-threshold  -x uthreshold        upper threshold of connections\n\
          \x20 --l-threshold  -y lthreshold        lower threshold of connections\n\

@@ -21,9 +21,13 @@
 //!   without `-b` clears the scheduler flags.
 //! * `-e` without `-w` sets the weight back to 1 and without `-x`/`-y` the
 //!   thresholds back to 0 (ipvsadm's defaults).
-//! * `-a`/`-e` without a forwarding option mean masquerading here.  (ipvsadm
-//!   would pick `-g`, direct routing, which ringvs does not do; `-g` and
-//!   `-i` given explicitly are rejected.)
+//! * `-a`/`-e` without a forwarding option mean masquerading (`-m`) here,
+//!   where ipvsadm picks `-g`: ringvs started as a NAT director and its
+//!   rules files rely on that.  `-e` sets the method too (without `-m`,
+//!   `-g`, `-i`: masquerading).  `-g` and `-i` replace the real server's
+//!   port with the service's, as ipvsadm does.  The tunnel options are
+//!   checked as ipvsadm checks them (`Tunnel options conflict with forward
+//!   method` without `-i`; `tunnel_types_v_options` per tunnel type).
 //! * Host and service names are looked up in `/etc/hosts` and
 //!   `/etc/services` only (see [`Names`](super::names::Names)), never in DNS.
 //!

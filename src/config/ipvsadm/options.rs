@@ -2,7 +2,7 @@
 //! option columns its messages name, the commands ringvs implements, and
 //! which options each command takes (ipvsadm's `generic_opt_check`).
 
-use super::super::AdmError;
+use super::super::{AdmError, TunKind};
 
 /// An option (or command), whichever way it is spelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -270,8 +270,8 @@ pub(super) fn column(tag: Tag) -> Option<usize> {
         Tag::McastTtl => 26,
         Tag::SyncMaxlen => 27,
         Tag::TunInfo => COL_TUN_INFO,
-        Tag::TunType => 29,
-        Tag::TunPort => 30,
+        Tag::TunType => COL_TUN_TYPE,
+        Tag::TunPort => COL_TUN_PORT,
         Tag::TunNocsum => 31,
         Tag::TunCsum => 32,
         Tag::TunRemcsum => 33,
@@ -341,6 +341,58 @@ impl Cmd {
             Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
         }
     }
+}
+
+/// The option columns of the tunnel options (`--tun-type` .. `--tun-remcsum`).
+pub(super) const TUNNEL_OPTIONS: u64 = 0b11111 << COL_TUN_TYPE;
+const COL_TUN_TYPE: usize = 29;
+const COL_TUN_PORT: usize = 30;
+
+/// ipvsadm's `tunnel_types_v_options`: for each tunnel type, the columns
+/// `tun-port`, `tun-nocsum`, `tun-csum`, `tun-remcsum` with
+/// [`Cmd::legal`]'s key.
+fn tunnel_legal(kind: TunKind) -> &'static [u8; 4] {
+    match kind {
+        TunKind::Ipip => b"xxxx",
+        TunKind::Gue => b"+111",
+        TunKind::Gre => b"x11x",
+    }
+}
+
+/// ipvsadm's `tunnel_opt_check`: the tunnel options against the tunnel type.
+pub(super) fn check_tunnel_options(kind: TunKind, options: u64) -> Result<(), AdmError> {
+    let tun = kind.name();
+    let mut first_one: Option<usize> = None;
+    for (i, &rule) in tunnel_legal(kind).iter().enumerate() {
+        let j = COL_TUN_PORT + i;
+        if options & (1 << j) == 0 {
+            if rule == b'+' {
+                return Err(AdmError::Usage(format!(
+                    "You need to supply the '{}' option for the '{tun}' tunnel type",
+                    OPT_NAMES[j]
+                )));
+            }
+            continue;
+        }
+        if rule == b'x' {
+            return Err(AdmError::Usage(format!(
+                "Illegal '{}' option with the '{tun}' tunnel type",
+                OPT_NAMES[j]
+            )));
+        }
+        if rule == b'1' {
+            match first_one {
+                None => first_one = Some(j),
+                Some(last) => {
+                    return Err(AdmError::Usage(format!(
+                        "The option '{}' conflicts with the '{}' option in the '{tun}' tunnel type",
+                        OPT_NAMES[j], OPT_NAMES[last]
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// ipvsadm's `generic_opt_check`: options against the command.

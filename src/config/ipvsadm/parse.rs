@@ -10,11 +10,13 @@ use std::net::Ipv4Addr;
 
 use super::super::listing::ListOpts;
 use super::super::names::Names;
-use super::super::{AdmError, Proto, SchedFlags, ServiceKey};
+use super::super::{AdmError, Forward, Proto, SchedFlags, ServiceKey, TunCsum, TunKind, Tunnel};
 use super::check::CheckArgs;
 use super::command::{AdmCommand, DEFAULT_SCHEDULER, DaemonOpts, DestOpts, ServiceOpts, SyncRole};
 use super::messages::{try_help, unsupported, usage, usage_text, version_text};
-use super::options::{Cmd, OPT_NAMES, Tag, check_options, column};
+use super::options::{
+    Cmd, OPT_NAMES, TUNNEL_OPTIONS, Tag, check_options, check_tunnel_options, column,
+};
 use super::scanner::{Found, Scanner};
 use super::values::{
     check_fwmark, netmask, number_in, parse_sched_flags, persistent_timeout, server_address,
@@ -131,6 +133,15 @@ struct Gathered {
     flags_arg: Option<String>,
     dest: Option<(Ipv4Addr, u16)>,
     dopts: DestOpts,
+    /// `-m`, `-g` or `-i`, if one was given.
+    fwd: Option<Tag>,
+    /// `--tun-type` (ipvsadm's default `ipip`).
+    tun_kind: TunKind,
+    /// `--tun-port` (0 when not given).
+    tun_port: u16,
+    /// The checksum options given, as the kernel's flag bits
+    /// (`IP_VS_TUNNEL_ENCAP_FLAG_CSUM` 1, `_REMCSUM` 2; `--tun-nocsum` is 0).
+    tun_flags: u8,
     list: ListOpts,
     fwmark: bool,
     checks: CheckArgs,
@@ -155,6 +166,10 @@ impl Gathered {
             flags_arg: None,
             dest: None,
             dopts: DestOpts::weight(1),
+            fwd: None,
+            tun_kind: TunKind::Ipip,
+            tun_port: 0,
+            tun_flags: 0,
             list: ListOpts::default(),
             fwmark: false,
             checks: CheckArgs::default(),
@@ -209,15 +224,7 @@ impl Gathered {
                 let svc_port = self.svc.map_or(0, |(_, port)| port);
                 self.dest = Some(server_address(&val, self.proto, names, svc_port)?);
             }
-            Tag::Masq => {}
-            Tag::Gate | Tag::Ipip => self.defer(AdmError::Unsupported(format!(
-                "ringvs does not support {} yet: it forwards by masquerading (-m) only",
-                if tag == Tag::Gate {
-                    "direct routing (-g)"
-                } else {
-                    "IP-IP tunnelling (-i)"
-                }
-            ))),
+            Tag::Masq | Tag::Gate | Tag::Ipip => self.fwd = Some(tag),
             Tag::Weight => self.dopts.weight = weight(&val)?,
             Tag::UThreshold => self.dopts.u_threshold = threshold(&val, "u")?,
             Tag::LThreshold => self.dopts.l_threshold = threshold(&val, "l")?,
@@ -257,9 +264,19 @@ impl Gathered {
                         as u8,
                 )
             }
-            Tag::TunType | Tag::TunPort | Tag::TunNocsum | Tag::TunCsum | Tag::TunRemcsum => {
-                self.defer(unsupported("tunnelling options"))
+            // ipvsadm's checks and messages (`parse_options`, `parse_tun_type`).
+            Tag::TunType => {
+                self.tun_kind = TunKind::from_name(&val)
+                    .ok_or_else(|| usage("illegal tunnel type specified"))?
             }
+            Tag::TunPort => {
+                self.tun_port = number_in(&val, 1, 65535)
+                    .ok_or_else(|| usage("illegal tunnel port specified"))?
+                    as u16
+            }
+            Tag::TunNocsum => {}
+            Tag::TunCsum => self.tun_flags |= 1,
+            Tag::TunRemcsum => self.tun_flags |= 2,
             _ if self.list_option(tag) => {}
             _ if self.checks.take(tag, &val)? => {}
             // A second command, -h or -v after the command.
@@ -290,6 +307,34 @@ impl Gathered {
         true
     }
 
+    /// The forwarding method of `-a`/`-e`, after ipvsadm's checks of the
+    /// tunnel options (`process_options`, then `tunnel_opt_check`).
+    fn forward(&self) -> Result<Forward, AdmError> {
+        let fwd = match self.fwd {
+            Some(Tag::Gate) => Forward::Route,
+            Some(Tag::Ipip) => Forward::Tunnel(Tunnel::IPIP),
+            _ => Forward::Masq,
+        };
+        if self.options & TUNNEL_OPTIONS != 0 && !matches!(fwd, Forward::Tunnel(_)) {
+            return Err(usage("Tunnel options conflict with forward method"));
+        }
+        check_tunnel_options(self.tun_kind, self.options)?;
+        Ok(match fwd {
+            Forward::Tunnel(_) => Forward::Tunnel(Tunnel {
+                kind: self.tun_kind,
+                port: self.tun_port,
+                csum: if self.tun_flags & 2 != 0 {
+                    TunCsum::RemCsum
+                } else if self.tun_flags & 1 != 0 {
+                    TunCsum::Csum
+                } else {
+                    TunCsum::NoCsum
+                },
+            }),
+            other => other,
+        })
+    }
+
     /// Keeps `e` to report after ipvsadm's own checks, unless something
     /// unsupported came first.
     fn defer(&mut self, e: AdmError) {
@@ -307,6 +352,10 @@ impl Gathered {
             None => SchedFlags::default(),
         };
         check_options(cmd, self.options)?;
+        let forward = match cmd {
+            Cmd::AddDest | Cmd::EditDest => self.forward()?,
+            _ => Forward::Masq,
+        };
         let check = self.checks.build(cmd)?;
         if let Some(e) = self.deferred {
             return Err(e);
@@ -344,8 +393,16 @@ impl Gathered {
             Cmd::Del => AdmCommand::DelService { key: need_key()? },
             Cmd::Flush => AdmCommand::Clear,
             Cmd::AddDest | Cmd::EditDest => {
-                let (key, (addr, port)) = (need_key()?, need_dest()?);
-                let opts = self.dopts;
+                let (key, (addr, mut port)) = (need_key()?, need_dest()?);
+                // ipvsadm's `process_options`: a direct-routed or tunnelled
+                // server takes the service's port (its packets keep theirs).
+                if forward != Forward::Masq {
+                    port = key.port;
+                }
+                let opts = DestOpts {
+                    forward,
+                    ..self.dopts
+                };
                 if cmd == Cmd::AddDest {
                     AdmCommand::AddDest {
                         key,

@@ -3,8 +3,9 @@
 //! keepalived reloads the same way (`check_daemon.c` reload →
 //! `ipwrapper.c` `clear_diff_services`: services and real servers that are
 //! gone are removed, changed ones edited, the rest left alone). Here a real
-//! server is its service plus address and port; only its weight and
-//! thresholds can be edited, so it keeps its [`DestId`](super::super::DestId)
+//! server is its service plus address and port; only its weight, thresholds
+//! and forwarding method can be edited (keepalived's `clear_diff_rs` edits a
+//! server whose method or tunnel changed, too), so it keeps its [`DestId`](super::super::DestId)
 //! as long as it stays in the file, and connections that refer to it carry
 //! on. A service whose settings (scheduler, persistence, netmask, scheduler
 //! flags, check) changed is edited in place, never removed and added again.
@@ -13,7 +14,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use super::super::{
-    AdmError, Config, Dest, HealthCheck, SchedFlags, Scheduler, Service, ServiceKey,
+    AdmError, Config, Dest, Forward, HealthCheck, SchedFlags, Scheduler, Service, ServiceKey,
 };
 use super::KaError;
 
@@ -45,6 +46,7 @@ pub struct DestSettings {
     pub weight: u32,
     pub u_threshold: u32,
     pub l_threshold: u32,
+    pub forward: Forward,
 }
 
 impl DestSettings {
@@ -53,6 +55,7 @@ impl DestSettings {
             weight: d.weight,
             u_threshold: d.u_threshold,
             l_threshold: d.l_threshold,
+            forward: d.forward,
         }
     }
 }
@@ -103,7 +106,13 @@ impl fmt::Display for Change {
         let dest = |f: &mut fmt::Formatter<'_>, a: &Ipv4Addr, p: &u16, s: Option<&DestSettings>| {
             write!(f, " -r {a}:{p}")?;
             if let Some(s) = s {
-                write!(f, " -m -w {}", s.weight)?;
+                write!(
+                    f,
+                    " {} -w {}{}",
+                    s.forward.option(),
+                    s.weight,
+                    s.forward.save_options()
+                )?;
                 if s.u_threshold != 0 || s.l_threshold != 0 {
                     write!(f, " -x {} -y {}", s.u_threshold, s.l_threshold)?;
                 }
@@ -262,7 +271,9 @@ fn apply_one(cfg: &mut Config, c: &Change) -> Result<(), AdmError> {
             if s.l_threshold > s.u_threshold {
                 return Err(AdmError::ThresholdRange);
             }
+            s.forward.check()?;
             cfg.add_dest(key, *addr, *port, s.weight)?;
+            cfg.set_dest_forward(key, *addr, *port, s.forward)?;
             cfg.set_dest_thresholds(key, *addr, *port, s.u_threshold, s.l_threshold)
         }
         Change::EditDest {
@@ -274,7 +285,9 @@ fn apply_one(cfg: &mut Config, c: &Change) -> Result<(), AdmError> {
             if s.l_threshold > s.u_threshold {
                 return Err(AdmError::ThresholdRange);
             }
+            s.forward.check()?;
             cfg.edit_dest(key, *addr, *port, s.weight)?;
+            cfg.set_dest_forward(key, *addr, *port, s.forward)?;
             cfg.set_dest_thresholds(key, *addr, *port, s.u_threshold, s.l_threshold)
         }
         Change::DelDest { key, addr, port } => cfg.del_dest(key, *addr, *port).map(|_| ()),
@@ -416,6 +429,7 @@ mod tests {
                     weight: 1,
                     u_threshold: 0,
                     l_threshold: 0,
+                    forward: Forward::Masq,
                 },
             },
             Change::EditDest {
@@ -426,6 +440,7 @@ mod tests {
                     weight: 4,
                     u_threshold: 0,
                     l_threshold: 0,
+                    forward: Forward::Masq,
                 },
             },
         ];
@@ -450,5 +465,33 @@ mod tests {
         );
         let d = cur.service(&key(80)).unwrap().dests[0];
         assert_eq!((d.u_threshold, d.l_threshold), (100, 50));
+    }
+
+    #[test]
+    fn a_changed_forwarding_method_is_an_edit_that_keeps_the_id() {
+        use super::super::super::{TunCsum, TunKind, Tunnel};
+        let mut cur = cfg(&[(80, Scheduler::Rr, &[(2, 1), (3, 1)])]);
+        let (id2, id3) = (id(&cur, 80, 2), id(&cur, 80, 3));
+        let mut new = cur.clone();
+        let gue = Forward::Tunnel(Tunnel {
+            kind: TunKind::Gue,
+            port: 6080,
+            csum: TunCsum::RemCsum,
+        });
+        new.set_dest_forward(&key(80), rip(2), 80, Forward::Route)
+            .unwrap();
+        new.set_dest_forward(&key(80), rip(3), 80, gue).unwrap();
+        let changes = apply_differences(&mut cur, &new).unwrap();
+        assert_eq!(
+            changes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec![
+                "-e -t 198.18.0.110:80 -r 198.19.0.2:80 -g -w 1",
+                "-e -t 198.18.0.110:80 -r 198.19.0.3:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-remcsum",
+            ]
+        );
+        let fwd: Vec<Forward> = cur.services()[0].dests.iter().map(|d| d.forward).collect();
+        assert_eq!(fwd, vec![Forward::Route, gue]);
+        assert_eq!((id(&cur, 80, 2), id(&cur, 80, 3)), (id2, id3));
+        assert!(apply_differences(&mut cur, &new).unwrap().is_empty());
     }
 }

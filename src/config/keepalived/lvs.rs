@@ -14,6 +14,18 @@
 //!   the virtual server;
 //! * a `virtual_server` without real servers is ignored, a duplicate
 //!   `real_server` removed, both with a warning (as keepalived does);
+//! * `lb_kind`/`lvs_method` `NAT`, `DR` or `TUN` in a `virtual_server`, and
+//!   `lvs_method` in a `real_server` (which wins), as `svr_forwarding_handler`
+//!   reads them: after `TUN`, `type ipip|gue|gre`, `port N` (GUE's, required
+//!   for GUE and only there) and `nocsum|csum|remcsum` (not for IPIP;
+//!   `remcsum` only for GUE); a real server without its own takes the
+//!   virtual server's, wherever in the block it is written (keepalived copies
+//!   it when the real server is read and again in `validate_check_config`);
+//!   neither: NAT with a warning. Tunnel words after `NAT` or `DR` are checked
+//!   and ignored with a warning (keepalived stores them unused). The real
+//!   server keeps its own port (the kernel stores it; `ipvsadm -a` would
+//!   replace it with the service's); for DR and TUN it is where its health
+//!   check connects, packets keep their port;
 //! * `sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`, `flag-1`, `flag-2` are
 //!   scheduler flags (`-b`); a `sh-*`/`mh-*` flag for another scheduler is
 //!   ignored with a warning (keepalived checks the scheduler named *before*
@@ -23,14 +35,18 @@
 //! refuses the file (unknown `lb_algo`, bad numbers and addresses); ringvs
 //! knows every scheduler it has, `twos` included (keepalived's list lacks it);
 //! `weight` is 0..65535 as with `ipvsadm -w` (keepalived takes up to
-//! 2147483647); `lb_kind DR`/`TUN`, `fwmark` and `group` virtual servers,
-//! IPv6 and SCTP are errors (not supported yet); a `virtual_server` defined
-//! twice is an error.
+//! 2147483647); `fwmark` and `group` virtual servers, IPv6 and SCTP are
+//! errors (not supported yet); a `virtual_server` defined twice is an error;
+//! `tun_type`, `tun_port`, `tun_flags` (not keepalived keywords) are ignored
+//! with a warning that shows keepalived's syntax.
 
 use std::net::Ipv4Addr;
 
 use super::super::ipvsadm::{DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, MAX_TIMEOUT};
-use super::super::{AdmError, Config, HealthCheck, Proto, SchedFlags, Scheduler, ServiceKey};
+use super::super::{
+    AdmError, Config, Forward, HealthCheck, Proto, SchedFlags, Scheduler, ServiceKey, TunCsum,
+    TunKind, Tunnel,
+};
 use super::check::{self, Checker, ServerCheck, Times};
 use super::lexer::Stmt;
 use super::values::{Cx, addr_port};
@@ -155,7 +171,8 @@ impl Vs {
                 ));
             }
             cfg.add_dest(key, d.addr, d.port, d.weight)
-                .and_then(|_| {
+                .and_then(|_| cfg.set_dest_forward(key, d.addr, d.port, d.forward))
+                .and_then(|()| {
                     cfg.set_dest_thresholds(key, d.addr, d.port, d.u_threshold, d.l_threshold)
                 })
                 .map_err(|e| refused(&d.pos, e))?;
@@ -172,6 +189,7 @@ struct Rs {
     weight: u32,
     u_threshold: u32,
     l_threshold: u32,
+    forward: Forward,
 }
 
 /// A `real_server` block before the virtual server's defaults.
@@ -183,7 +201,7 @@ struct RsDraft {
     u_threshold: u32,
     l_threshold: u32,
     inhibit: Option<bool>,
-    nat: bool,
+    forward: Option<Forward>,
     times: Times,
     checker: Option<Checker>,
 }
@@ -200,7 +218,7 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
     cx.no_more(s, 2);
     let mut proto = None;
     let mut sched = None;
-    let mut nat = false;
+    let mut forward = None;
     let mut persistent = None;
     let mut netmask = None;
     let mut flags: Vec<&Stmt> = Vec::new();
@@ -227,7 +245,8 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
                     )
                 })?);
             }
-            "lb_kind" | "lvs_method" => nat = forwarding(cx, k)?,
+            "lb_kind" | "lvs_method" => forward = Some(forwarding(cx, k)?),
+            "tun_type" | "tun_port" | "tun_flags" => not_keepalived(cx, k),
             "persistence_timeout" => {
                 persistent = Some(if k.args().is_empty() {
                     DEFAULT_PERSISTENT_TIMEOUT
@@ -293,7 +312,7 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
         );
         Scheduler::Wlc
     });
-    if !nat && servers.iter().any(|r| !r.nat) {
+    if forward.is_none() && servers.iter().any(|r| r.forward.is_none()) {
         cx.w.at(
             &s.pos,
             "virtual_server without lb_kind: NAT (keepalived's default)",
@@ -314,7 +333,8 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
     let key = ServiceKey::new(proto, addr, port);
     let flags = sched_flags(cx, sched, &flags);
     let vs_times = times;
-    let (dests, checks) = servers_of(cx, servers, port, (weight, inhibit, vs_times));
+    let vs_defaults = (weight, inhibit, vs_times, forward.unwrap_or_default());
+    let (dests, checks) = servers_of(cx, servers, port, vs_defaults);
     let check = check::service_check(cx, &checks);
     Ok(Some(Vs {
         pos: s.pos.clone(),
@@ -329,15 +349,15 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
 }
 
 /// The real servers with the virtual server's defaults (`vs`: its weight,
-/// `inhibit_on_failure` and check times), duplicates removed, and each one's
-/// part in the service's check.
+/// `inhibit_on_failure`, check times and forwarding method), duplicates
+/// removed, and each one's part in the service's check.
 fn servers_of(
     cx: &mut Cx<'_>,
     servers: Vec<RsDraft>,
     vs_port: u16,
-    vs: (Option<u32>, Option<bool>, Times),
+    vs: (Option<u32>, Option<bool>, Times, Forward),
 ) -> (Vec<Rs>, Vec<ServerCheck>) {
-    let (vs_weight, vs_inhibit, vs_times) = vs;
+    let (vs_weight, vs_inhibit, vs_times, vs_forward) = vs;
     let mut dests: Vec<Rs> = Vec::new();
     let mut checks = Vec::new();
     for r in servers {
@@ -369,6 +389,7 @@ fn servers_of(
             weight: r.weight.or(vs_weight).unwrap_or(1),
             u_threshold: r.u_threshold,
             l_threshold: r.l_threshold,
+            forward: r.forward.unwrap_or(vs_forward),
         });
     }
     (dests, checks)
@@ -418,22 +439,103 @@ fn protocol(cx: &mut Cx<'_>, k: &Stmt) -> Result<Proto, KaError> {
     }
 }
 
-/// `lb_kind`/`lvs_method`: true for NAT, an error for the others.
-fn forwarding(cx: &mut Cx<'_>, k: &Stmt) -> Result<bool, KaError> {
-    match cx.value(k)? {
-        "NAT" => Ok(true),
-        m @ ("DR" | "TUN") => Err(KaError::at(
+/// `lb_kind`/`lvs_method METHOD [type ipip|gue|gre] [port N]
+/// [nocsum|csum|remcsum]`, with keepalived's checks
+/// (`svr_forwarding_handler`, `check_parser.c`); a malformed one is an error
+/// that quotes the statement.
+fn forwarding(cx: &mut Cx<'_>, k: &Stmt) -> Result<Forward, KaError> {
+    let args = k.args();
+    let Some(method) = args.first() else {
+        return Err(KaError::at(
+            &k.pos,
+            format!("{}: a value is missing", k.keyword()),
+        ));
+    };
+    let fwd = match method.as_str() {
+        "NAT" => Forward::Masq,
+        "DR" => Forward::Route,
+        "TUN" => Forward::Tunnel(Tunnel::IPIP),
+        m => {
+            return Err(KaError::at(
+                &k.pos,
+                format!("{} {m}: not NAT, DR or TUN", k.keyword()),
+            ));
+        }
+    };
+    let bad =
+        |msg: String| KaError::at(&k.pos, format!("{} {}: {msg}", k.keyword(), args.join(" ")));
+    let mut t = Tunnel::IPIP;
+    let mut words = args[1..].iter();
+    while let Some(w) = words.next() {
+        match w.as_str() {
+            "type" => {
+                let v = words
+                    .next()
+                    .ok_or_else(|| bad("the tunnel type is missing after 'type'".into()))?;
+                t.kind = TunKind::from_name(v)
+                    .ok_or_else(|| bad(format!("unknown tunnel type {v} (ipip, gue or gre)")))?;
+            }
+            "port" => {
+                let v = words
+                    .next()
+                    .ok_or_else(|| bad("the gue tunnel port is missing after 'port'".into()))?;
+                t.port = v
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|&p| p != 0)
+                    .ok_or_else(|| bad(format!("invalid gue tunnel port {v} (1..65535)")))?;
+            }
+            "nocsum" => t.csum = TunCsum::NoCsum,
+            "csum" => t.csum = TunCsum::Csum,
+            "remcsum" => t.csum = TunCsum::RemCsum,
+            _ => {
+                return Err(bad(format!(
+                    "invalid tunnel option {w} (type, port, nocsum, csum or remcsum)"
+                )));
+            }
+        }
+    }
+    // keepalived's words for the combinations it refuses.
+    if (t.kind == TunKind::Gue) != (t.port != 0) {
+        return Err(bad(
+            "gue tunnels require port, otherwise cannot have port".into()
+        ));
+    }
+    if t.kind == TunKind::Ipip && t.csum != TunCsum::NoCsum {
+        return Err(bad("ipip tunnels do not support checksum option".into()));
+    }
+    if t.kind == TunKind::Gre && t.csum == TunCsum::RemCsum {
+        return Err(bad(
+            "gre tunnels do not support remote checksum option".into()
+        ));
+    }
+    if let Forward::Tunnel(_) = fwd {
+        return Ok(Forward::Tunnel(t));
+    }
+    if args.len() > 1 {
+        cx.w.at(
             &k.pos,
             format!(
-                "{} {m}: not supported yet (ringvs forwards with NAT only)",
-                k.keyword()
+                "{} {}: tunnel options apply to TUN only, ignored",
+                k.keyword(),
+                args.join(" ")
             ),
-        )),
-        m => Err(KaError::at(
-            &k.pos,
-            format!("{} {m}: not NAT, DR or TUN", k.keyword()),
-        )),
+        );
     }
+    Ok(fwd)
+}
+
+/// `tun_type`, `tun_port`, `tun_flags`: ipvsadm's tunnel options spelled as
+/// keywords, which keepalived does not know (it would log an unknown keyword); ignored with a
+/// warning that shows keepalived's way of saying it.
+fn not_keepalived(cx: &mut Cx<'_>, k: &Stmt) {
+    cx.w.at(
+        &k.pos,
+        format!(
+            "{}: not a keepalived keyword, ignored (keepalived writes the tunnel after the method: lvs_method TUN type ipip|gue|gre [port N] [nocsum|csum|remcsum])",
+            k.keyword()
+        ),
+    );
 }
 
 /// Reads a `real_server` block.
@@ -448,7 +550,7 @@ fn real_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<RsDraft, KaError> {
         u_threshold: 0,
         l_threshold: 0,
         inhibit: None,
-        nat: false,
+        forward: None,
         times: Times::default(),
         checker: None,
     };
@@ -461,7 +563,8 @@ fn real_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<RsDraft, KaError> {
             "inhibit_on_failure" => r.inhibit = Some(cx.boolean(k)?),
             "uthreshold" => r.u_threshold = cx.number(k, 0, MAX_THRESHOLD)?,
             "lthreshold" => r.l_threshold = cx.number(k, 0, MAX_THRESHOLD)?,
-            "lvs_method" => r.nat = forwarding(cx, k)?,
+            "lvs_method" => r.forward = Some(forwarding(cx, k)?),
+            "tun_type" | "tun_port" | "tun_flags" => not_keepalived(cx, k),
             kw if check::is_checker(kw) => {
                 let Some(c) = check::checker(cx, k)? else {
                     continue;
