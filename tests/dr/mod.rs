@@ -50,7 +50,7 @@ use serde_json::Value;
 use std::io::BufRead;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -555,6 +555,19 @@ impl DrLab {
             file,
             child: Some(Spawned(child)),
         }
+    }
+
+    /// IPv4 datagrams the router's kernel has forwarded (`ForwDatagrams` of
+    /// its `/proc/net/snmp`): the replies of real servers to the client.
+    pub fn router_forwarded(&self) -> u64 {
+        let snmp = lab::ns_run(&self.ns_router(), "cat", &["/proc/net/snmp"]).expect("snmp");
+        let mut ip_lines = snmp.lines().filter(|l| l.starts_with("Ip:"));
+        let (names, values) = (ip_lines.next(), ip_lines.next());
+        let names = names.unwrap_or_default().split_whitespace();
+        let at = names.clone().position(|n| n == "ForwDatagrams");
+        let values: Vec<&str> = values.unwrap_or_default().split_whitespace().collect();
+        at.and_then(|i| values.get(i)?.parse().ok())
+            .unwrap_or_else(|| panic!("no Ip ForwDatagrams in the router's snmp: {snmp}"))
     }
 
     /// The kernel stand-in of the self-check: gives the director's NICs

@@ -7,7 +7,8 @@ usage:
   python3 udp_client.py pmtu ADDR PORT SIZE
       One connected socket with DF set on every datagram (IP_PMTUDISC_DO) and
       the error queue on (IP_RECVERR); sends SIZE-byte datagrams every 200 ms
-      for at most 3 s until an ICMP error arrives, then prints one JSON line:
+      for at most 3 s until an ICMP error or an answer arrives, then prints
+      one JSON line:
       the error (`type`, `code`, `info` = next-hop MTU for type 3 code 4,
       `offender` = who sent it), the socket's path MTU (`ip_mtu`) and whether
       an answer came back (`answered`).
@@ -51,14 +52,14 @@ def pmtu(addr, port, size):
     s.connect((addr, port))
     result = {"sent": 0, "answered": False}
     deadline = time.time() + 3.0
-    while time.time() < deadline and "type" not in result:
+    while time.time() < deadline and "type" not in result and not result["answered"]:
         try:
             s.send(b"x" * size)
             result["sent"] += 1
         except OSError as e:
             result.setdefault("send_error", e.errno)
         end = min(deadline, time.time() + 0.2)
-        while time.time() < end and "type" not in result:
+        while time.time() < end and "type" not in result and not result["answered"]:
             r, _, x = select.select([s], [], [s], max(0.0, end - time.time()))
             if not (r or x):
                 break
