@@ -1,0 +1,782 @@
+//! Issue 14, as root in network namespaces: direct routing (`-g`) and
+//! tunnelling (`-i`), with a router that carries the replies from the real
+//! servers to the client past the director. The topology is in
+//! `tests/dr/mod.rs`.
+//!
+//! * The lab's self-check runs without ringvs: the director namespace's kernel
+//!   does direct routing (a route to the VIP via a real server) and a small
+//!   script does the tunnelling, so the real servers' side (VIP on lo, ARP
+//!   sysctls, the decapsulating helper, the router) and the captures' checks
+//!   are known good before ringvs is judged on them.
+//! * DR: the seed scenario with `-g` (HTTP alternates, curl, UDP), the IP
+//!   packets forwarded byte for byte, only the destination MAC changed;
+//!   persistence; health checks; and the director sent nothing to the client
+//!   but ARP (`fwd_out` 0, `tx_ext` all ARP).
+//! * TUN: the seed scenario over IPIP, GUE (checksum off and on) and GRE,
+//!   with every frame the director sends checked on the wire (outer and
+//!   tunnel headers, checksums, lengths, DF), and a real server behind the
+//!   router reached through `--int-gateway`.
+//! * PMTU: a DF datagram that no longer fits once encapsulated gets ICMP
+//!   "fragmentation needed" with the egress MTU less the overhead.
+//!
+//! Each test prints its numbers in lines starting `DR-MEASURE`.
+
+mod dr;
+
+use dr::{
+    CLIENT, DIP, DrLab, GUE_PORT, Tun, VIP, check_tunnel_frame, eth, fmt_mac, ip4, lines_of,
+    rs_addr, rs_name, wait_for,
+};
+use std::time::{Duration, Instant};
+
+/// HTTP requests of a seed scenario run (each on a new connection).
+const REQUESTS: usize = 20;
+/// UDP requests of a seed scenario run (each from a new port).
+const UDP_REQUESTS: usize = 10;
+/// The UDP service's port.
+const UDP_PORT: u16 = 53;
+
+/// `bodies` alternate between `a` and `b`, whichever comes first.
+fn alternates(bodies: &[String], a: &str, b: &str) -> bool {
+    let first = bodies.first().map(String::as_str);
+    let (x, y) = if first == Some(a) { (a, b) } else { (b, a) };
+    !bodies.is_empty()
+        && bodies
+            .iter()
+            .enumerate()
+            .all(|(i, s)| s == if i % 2 == 0 { x } else { y })
+}
+
+/// The UDP answers (`i am rsN LEN`) without their length.
+fn udp_names(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| l.rsplit_once(' ').map_or(l.as_str(), |(n, _)| n).to_owned())
+        .collect()
+}
+
+/// A counter of `stats --json`, summed over the workers.
+fn total(s: &serde_json::Value, name: &str) -> u64 {
+    s["workers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("stats --json has no workers: {s}"))
+        .iter()
+        .map(|w| {
+            w[name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no counter {name} in {w}"))
+        })
+        .sum()
+}
+
+/// Differences of counters between two `stats --json`.
+fn delta(before: &serde_json::Value, after: &serde_json::Value, name: &str) -> u64 {
+    total(after, name) - total(before, name)
+}
+
+/// Frames of `frames` whose Ethernet source is `mac`, split into (ARP, IPv4,
+/// other).
+fn by_kind(frames: &[Vec<u8>], mac: [u8; 6]) -> (usize, usize, usize) {
+    let mut k = (0, 0, 0);
+    for f in frames {
+        match eth(f) {
+            Some(e) if e.src == mac && e.ethertype == 0x0806 => k.0 += 1,
+            Some(e) if e.src == mac && e.ethertype == 0x0800 => k.1 += 1,
+            Some(e) if e.src == mac => k.2 += 1,
+            _ => {}
+        }
+    }
+    k
+}
+
+/// Stops `cap` once what it saw agrees with what the real servers' helpers
+/// decapsulated (both counted per real server by `sent` and `decapped`; the
+/// last packets may still be on their way), or after 2 s. The frames and
+/// both counts.
+fn settle(
+    cap: dr::Capture,
+    sent: impl Fn(&[Vec<u8>]) -> Vec<usize>,
+    decapped: impl Fn() -> Vec<usize>,
+) -> (Vec<Vec<u8>>, Vec<usize>, Vec<usize>) {
+    let _ = wait_for(Duration::from_secs(2), || {
+        (sent(&cap.frames()) == decapped()).then_some(())
+    });
+    let frames = cap.finish(Duration::ZERO, |_| true);
+    let (s, d) = (sent(&frames), decapped());
+    (frames, s, d)
+}
+
+/// How many frames of `frames` carry an IPv4 packet to each of `rips`.
+fn per_outer_dst(frames: &[Vec<u8>], rips: &[std::net::Ipv4Addr]) -> Vec<usize> {
+    let mut v = vec![0; rips.len()];
+    for f in frames {
+        let dst = eth(f).and_then(|e| ip4(e.payload)).map(|p| p.dst);
+        if let Some(i) = rips.iter().position(|r| Some(*r) == dst) {
+            v[i] += 1;
+        }
+    }
+    v
+}
+
+/// Every IPv4 frame from `mac` in `frames` is a correct tunnel frame toward
+/// `rip` (see `check_tunnel_frame`); how many there are.
+fn assert_tunnel_frames(
+    frames: &[Vec<u8>],
+    mac: [u8; 6],
+    tun: Tun,
+    rip: std::net::Ipv4Addr,
+) -> usize {
+    let mut n = 0;
+    for (i, f) in frames.iter().enumerate() {
+        let Some(e) = eth(f) else { continue };
+        if e.src != mac || e.ethertype != 0x0800 {
+            continue;
+        }
+        if let Err(why) = check_tunnel_frame(f, tun, DIP, rip, CLIENT, VIP) {
+            panic!(
+                "{} frame {i} toward {rip}: {why}; frame {:02x?}",
+                tun.name(),
+                &f[..f.len().min(80)]
+            );
+        }
+        n += 1;
+    }
+    n
+}
+
+/// The HTTP and UDP parts of the seed scenario through whatever forwards
+/// VIP traffic to real servers 1 and 2 (`both`) or to one (`only`).
+fn seed_traffic(l: &DrLab, only: Option<usize>) -> (Vec<String>, Vec<String>, Duration) {
+    let t0 = Instant::now();
+    let bodies = l.http_bodies(REQUESTS);
+    let took = t0.elapsed();
+    let udp = udp_names(&l.udp_client("ask", UDP_PORT, UDP_REQUESTS));
+    match only {
+        Some(n) => {
+            let want = vec![rs_name(n); REQUESTS];
+            assert_eq!(bodies, want, "HTTP through the stand-in");
+            assert_eq!(
+                udp,
+                vec![rs_name(n); UDP_REQUESTS],
+                "UDP through the stand-in"
+            );
+        }
+        None => {
+            let (a, b) = (rs_name(1), rs_name(2));
+            assert_eq!(bodies.len(), REQUESTS, "HTTP answers: {bodies:?}");
+            assert!(
+                alternates(&bodies, &a, &b),
+                "HTTP does not alternate: {bodies:?}"
+            );
+            assert_eq!(udp.len(), UDP_REQUESTS, "UDP answers: {udp:?}");
+            assert!(alternates(&udp, &a, &b), "UDP does not alternate: {udp:?}");
+        }
+    }
+    (bodies, udp, took)
+}
+
+/// The lab without ringvs: the director namespace's kernel routes (DR: the
+/// VIP via rs1; TUN: the VIP into a TUN device read by `kernel_tunnel.py`),
+/// so the topology, the real servers' setup, the decapsulating helper, the
+/// frame checks and the PMTU probe are shown to work on their own.
+#[test]
+fn lab_self_check_with_kernel_stand_ins() {
+    let Some((_serial, mut l)) = dr::lab() else {
+        return;
+    };
+    l.kernel_director();
+    l.start_http(&[1, 3]);
+    l.start_udp_echo(&[1, 3], UDP_PORT);
+    let d = l.ns_director();
+    let int_mac = l.mac(&d, "int0");
+    let vip32 = format!("{VIP}/32");
+
+    // DR: the kernel forwards to rs1's MAC; rs1 answers through the router.
+    let rip1 = rs_addr(1).to_string();
+    ringvs::lab::ip(&[
+        "-n", &d, "route", "add", &vip32, "via", &rip1, "dev", "int0",
+    ])
+    .expect("route");
+    let cap = l.capture("self-dr", "pdi", "ip dst 198.18.0.110");
+    seed_traffic(&l, Some(1));
+    assert_eq!(l.curl(), rs_name(1), "curl through the kernel's DR");
+    let rs1_mac = l.mac(&l.ns_rs(1), "eth0");
+    let frames = cap.finish(Duration::from_secs(2), |f| !f.is_empty());
+    assert!(!frames.is_empty(), "no DR frame on the real-server segment");
+    for f in &frames {
+        let e = eth(f).expect("frame");
+        assert_eq!(e.dst, rs1_mac, "DR frame not to rs1's MAC");
+        let p = ip4(e.payload).expect("IPv4");
+        assert_eq!((p.src, p.dst), (CLIENT, VIP));
+    }
+    // The replies went through the router.
+    let routed = l.router_forwarded();
+    assert!(
+        routed >= (REQUESTS * 3) as u64,
+        "the router forwarded {routed}"
+    );
+    println!(
+        "DR-MEASURE self-check dr frames={} router_forwarded={routed}",
+        frames.len()
+    );
+    ringvs::lab::ip(&["-n", &d, "route", "del", &vip32]).expect("route del");
+
+    // TUN: each encapsulation to rs1, then IPIP to rs3 behind the router.
+    let decap1 = l.start_decap(1, &["--ipip", "--gre", "--gue", &GUE_PORT.to_string()]);
+    let decap3 = l.start_decap(3, &["--ipip"]);
+    let tunnels = [
+        (Tun::Ipip, 1),
+        (
+            Tun::Gue {
+                port: GUE_PORT,
+                csum: false,
+            },
+            1,
+        ),
+        (Tun::Gre, 1),
+        (Tun::Ipip, 3),
+    ];
+    for (tun, n) in tunnels {
+        let rip = rs_addr(n).to_string();
+        let args = [
+            "kd0",
+            tun.name(),
+            &DIP.to_string(),
+            &rip,
+            &GUE_PORT.to_string(),
+            dr::MAX_SECS,
+        ];
+        let name = format!("stand-in-{}-rs{n}", tun.name());
+        l.spawn_python(&name, &d, "kernel_tunnel.py", &args);
+        ringvs::lab::ip(&["-n", &d, "route", "replace", &vip32, "dev", "kd0"]).expect("route");
+        let port = if n == 3 { "prs3" } else { "pdi" };
+        let cap = l.capture(&format!("self-{}-{n}", tun.name()), port, "ip and not arp");
+        let before = lines_of(if n == 3 { &decap3 } else { &decap1 }).len();
+        let t0 = Instant::now();
+        seed_traffic(&l, Some(n));
+        let took = t0.elapsed();
+        // Checked where the director sends them, or behind the router (the
+        // router's MAC, TTL one less).
+        let src_mac = if n == 3 {
+            l.mac(&l.ns_router(), "r2")
+        } else {
+            int_mac
+        };
+        let decap = if n == 3 { &decap3 } else { &decap1 };
+        let (frames, sent, decapped) = settle(
+            cap,
+            |f| per_outer_dst(f, &[rs_addr(n)]),
+            || vec![lines_of(decap).len() - before],
+        );
+        let count = assert_tunnel_frames(&frames, src_mac, tun, rs_addr(n));
+        assert_eq!(
+            sent,
+            vec![count],
+            "{}: every IPv4 frame is a tunnel frame",
+            tun.name()
+        );
+        assert!(
+            count >= REQUESTS * 4,
+            "{} frames to rs{n}: {count}",
+            tun.name()
+        );
+        assert_eq!(decapped, sent, "decap lines vs frames ({})", tun.name());
+        println!(
+            "DR-MEASURE self-check tun={} rs={n} frames={count} secs={:.3}",
+            tun.name(),
+            took.as_secs_f64()
+        );
+
+        // PMTU: the stand-in's TUN device has the tunnel's MTU; the kernel's
+        // forwarding answers a DF packet too big for it.
+        let mtu = 1500 - tun.overhead();
+        ringvs::lab::ip(&["-n", &d, "link", "set", "kd0", "mtu", &mtu.to_string()]).expect("mtu");
+        let probe = l.pmtu_probe(UDP_PORT, 1500 - 28);
+        assert_eq!(
+            (probe["type"].as_u64(), probe["code"].as_u64()),
+            (Some(3), Some(4)),
+            "{probe}"
+        );
+        assert_eq!(probe["info"].as_u64(), Some(mtu as u64), "{probe}");
+        assert_eq!(probe["ip_mtu"].as_u64(), Some(mtu as u64), "{probe}");
+        // The route cache keeps the MTU; drop it for the next round.
+        ringvs::lab::ip(&["-n", &l.ns_client(), "route", "flush", "cache"]).expect("flush");
+        l.stop(&name);
+    }
+}
+
+/// The seed's services on the running director: TCP VIP:80 and UDP VIP:53,
+/// round robin (with `service_opts`) over real servers `rss` with `fwd`
+/// (`-g`, or `-i` and its options).
+fn add_services(l: &DrLab, rss: &[usize], service_opts: &[&str], fwd: &[String]) {
+    for (proto, port) in [("-t", 80), ("-u", UDP_PORT)] {
+        let vip = format!("{VIP}:{port}");
+        let mut add = vec!["-A", proto, &vip, "-s", "rr"];
+        if proto == "-t" {
+            add.extend_from_slice(service_opts);
+        }
+        l.adm(&add);
+        for &n in rss {
+            let rip = format!("{}:{port}", rs_addr(n));
+            let mut a = vec!["-a", proto, &vip, "-r", &rip];
+            a.extend(fwd.iter().map(String::as_str));
+            l.adm(&a);
+        }
+    }
+}
+
+/// What the director sent toward the client side while `run` ran: a capture
+/// of everything from its external MAC, and its counters. Asserts it was ARP
+/// only: no IPv4 frame on the wire, `fwd_out` 0, and no more `tx_ext` than
+/// ARP frames captured. Returns `run`'s value, the counters before and after.
+fn nothing_back<T>(
+    l: &mut DrLab,
+    name: &str,
+    run: impl FnOnce(&mut DrLab) -> T,
+) -> (T, serde_json::Value, serde_json::Value) {
+    let ext_mac = l.mac(&l.ns_director(), "ext0");
+    let filter = format!("ether src {}", fmt_mac(&ext_mac));
+    let cap = l.capture(&format!("{name}-ext"), "pdx", &filter);
+    let before = l.stats();
+    let value = run(l);
+    // The workers publish their counters once per loop: let them settle.
+    std::thread::sleep(Duration::from_millis(200));
+    let after = l.stats();
+    let frames = cap.finish(Duration::from_millis(300), |_| false);
+    let (arp, ipv4, other) = by_kind(&frames, ext_mac);
+    assert_eq!(
+        (ipv4, other),
+        (0, 0),
+        "{name}: the director sent IPv4 ({ipv4}) or other ({other}) frames toward the clients"
+    );
+    assert_eq!(
+        delta(&before, &after, "fwd_out"),
+        0,
+        "{name}: fwd_out moved"
+    );
+    let tx_ext = delta(&before, &after, "tx_ext");
+    assert!(
+        tx_ext <= arp as u64,
+        "{name}: tx_ext +{tx_ext} but only {arp} ARP frames went out on ext0"
+    );
+    (value, before, after)
+}
+
+/// `-L -n` line of real server `rip:port`: its words.
+fn listed(l: &DrLab, rip: &str) -> Option<Vec<String>> {
+    l.adm(&["-L", "-n"])
+        .lines()
+        .find(|line| line.split_whitespace().nth(1) == Some(rip))
+        .map(|line| line.split_whitespace().map(str::to_owned).collect())
+}
+
+/// The seed scenario with `-g`: HTTP (ringvs's client and curl) and UDP
+/// alternate between rs1 and rs2, replies come back through the router, the
+/// director forwards the client's IP packets byte for byte with only the
+/// destination MAC changed, and sends nothing to the client but ARP.
+#[test]
+fn dr_seed_scenario_replies_bypass_the_director() {
+    let Some((_serial, mut l)) = dr::lab() else {
+        return;
+    };
+    l.start_http(&[1, 2]);
+    l.start_udp_echo(&[1, 2], UDP_PORT);
+    l.start_director(&[]);
+    add_services(&l, &[1, 2], &[], &["-g".to_owned()]);
+    let list = l.adm(&["-L", "-n"]);
+    for n in 1..=2 {
+        let words = listed(&l, &format!("{}:80", rs_addr(n)));
+        assert_eq!(
+            words.as_ref().and_then(|w| w.get(2)).map(String::as_str),
+            Some("Route"),
+            "{list}"
+        );
+    }
+    // Warm up: ARP on both segments.
+    assert!(l.curl().starts_with("i am rs"), "first curl: {}", l.curl());
+
+    let int_mac = l.mac(&l.ns_director(), "int0");
+    let rs_macs = [l.mac(&l.ns_rs(1), "eth0"), l.mac(&l.ns_rs(2), "eth0")];
+    let sent = l.capture("dr-client", "pcli", "ip dst 198.18.0.110");
+    let fwd = l.capture("dr-int", "pdi", "ip dst 198.18.0.110");
+    let routed_before = l.router_forwarded();
+    let ((took, curls), before, after) = nothing_back(&mut l, "dr", |l| {
+        let (_, _, took) = seed_traffic(l, None);
+        let curls = [l.curl(), l.curl()];
+        (took, curls)
+    });
+    let routed = l.router_forwarded() - routed_before;
+    assert!(
+        routed >= (REQUESTS * 3) as u64,
+        "the router forwarded {routed} replies"
+    );
+    let mut curls_sorted = curls.clone();
+    curls_sorted.sort();
+    assert_eq!(curls_sorted, [rs_name(1), rs_name(2)], "two curls");
+
+    // Byte for byte: each frame on the real-server segment carries one of the
+    // client's IP packets, from the director's MAC to a real server's.
+    let sent = sent.finish(Duration::from_millis(300), |_| false);
+    let mut client_packets: Vec<Vec<u8>> = sent
+        .iter()
+        .filter_map(|f| Some(ip4(eth(f)?.payload)?.packet.to_vec()))
+        .collect();
+    let n_client = client_packets.len();
+    let fwd = fwd.finish(Duration::from_secs(2), |f| f.len() >= n_client);
+    let mut per_rs = [0usize; 2];
+    for f in &fwd {
+        let e = eth(f).expect("frame");
+        assert_eq!(
+            e.src, int_mac,
+            "a frame to the VIP on the real servers' segment not from the director"
+        );
+        let rs = rs_macs.iter().position(|m| *m == e.dst);
+        let rs =
+            rs.unwrap_or_else(|| panic!("DR frame to {}, no real server's MAC", fmt_mac(&e.dst)));
+        per_rs[rs] += 1;
+        let p = ip4(e.payload).expect("IPv4").packet;
+        let at = client_packets.iter().position(|c| c == p);
+        let at =
+            at.unwrap_or_else(|| panic!("forwarded packet not as the client sent it: {p:02x?}"));
+        client_packets.swap_remove(at);
+    }
+    assert!(
+        client_packets.is_empty(),
+        "{} client packets not forwarded",
+        client_packets.len()
+    );
+    let fwd_in = delta(&before, &after, "fwd_in");
+    assert!(
+        fwd_in >= fwd.len() as u64,
+        "fwd_in +{fwd_in} < {} frames forwarded",
+        fwd.len()
+    );
+    assert!(
+        per_rs[0] > 0 && per_rs[1] > 0,
+        "frames per real server {per_rs:?}"
+    );
+    println!(
+        "DR-MEASURE dr http requests={REQUESTS} secs={:.3} rps={:.0} frames_in={} per_rs={per_rs:?} \
+         fwd_in=+{fwd_in} fwd_out=+{} tx_int=+{} tx_ext=+{} arp_reply=+{} router_forwarded=+{routed}",
+        took.as_secs_f64(),
+        REQUESTS as f64 / took.as_secs_f64(),
+        fwd.len(),
+        delta(&before, &after, "fwd_out"),
+        delta(&before, &after, "tx_int"),
+        delta(&before, &after, "tx_ext"),
+        delta(&before, &after, "arp_reply"),
+    );
+}
+
+/// `-g` with persistence and a TCP health check: one client sticks to one
+/// real server; when that server's HTTP server stops, the check takes it out
+/// (weight 0 in `-L`), the client moves to the other, and stays there once
+/// the first is back.
+#[test]
+fn dr_persistence_and_health_checks() {
+    let Some((_serial, mut l)) = dr::lab() else {
+        return;
+    };
+    l.start_http(&[1, 2]);
+    l.start_udp_echo(&[1, 2], UDP_PORT);
+    l.start_director(&[]);
+    #[rustfmt::skip]
+    let opts = ["-p", "60", "--check", "tcp", "--delay-loop", "1", "--connect-timeout", "1", "--retry", "0"];
+    add_services(&l, &[1, 2], &opts, &["-g".to_owned()]);
+    let ((first, udp), _, _) = nothing_back(&mut l, "dr-persist", |l| {
+        (
+            l.http_bodies(10),
+            udp_names(&l.udp_client("ask", UDP_PORT, 4)),
+        )
+    });
+    let x = match first.first().map(String::as_str) {
+        Some("i am rs1") => 1,
+        Some("i am rs2") => 2,
+        other => panic!("first answer {other:?}"),
+    };
+    let y = 3 - x;
+    assert_eq!(
+        first,
+        vec![rs_name(x); 10],
+        "persistence: one server for the client"
+    );
+    assert!(
+        alternates(&udp, &rs_name(1), &rs_name(2)),
+        "UDP (not persistent): {udp:?}"
+    );
+
+    let rip_x = format!("{}:80", rs_addr(x));
+    let weight = |l: &DrLab| listed(l, &rip_x).and_then(|w| w.get(3).cloned());
+    assert_eq!(weight(&l).as_deref(), Some("1"), "{}", l.adm(&["-L", "-n"]));
+    l.stop(&format!("http-rs{x}"));
+    let t0 = Instant::now();
+    let down = wait_for(Duration::from_secs(10), || {
+        (weight(&l).as_deref() == Some("0")).then_some(())
+    });
+    let down_secs = t0.elapsed().as_secs_f64();
+    assert!(
+        down.is_some(),
+        "rs{x} not taken out: {}\n{}",
+        l.adm(&["-L", "-n"]),
+        l.log("director")
+    );
+    let moved = l.http_bodies(5);
+    assert_eq!(moved, vec![rs_name(y); 5], "after rs{x} went down");
+
+    l.start_http(&[x]);
+    let t1 = Instant::now();
+    let up = wait_for(Duration::from_secs(10), || {
+        (weight(&l).as_deref() == Some("1")).then_some(())
+    });
+    let up_secs = t1.elapsed().as_secs_f64();
+    assert!(up.is_some(), "rs{x} not back: {}", l.adm(&["-L", "-n"]));
+    let stays = l.http_bodies(5);
+    assert_eq!(
+        stays,
+        vec![rs_name(y); 5],
+        "persistence after rs{x} came back"
+    );
+    println!(
+        "DR-MEASURE dr health down_secs={down_secs:.2} up_secs={up_secs:.2} (delay_loop 1, connect_timeout 1, retry 0)"
+    );
+}
+
+/// The checks of one tunnel: the seed scenario over `tun` to rs1 and rs2,
+/// each frame the director sends on the real servers' segment checked, as
+/// many decapsulated as sent, nothing back toward the client.
+fn tun_round(l: &mut DrLab, tun: Tun, decaps: &[dr::Lines; 2]) {
+    l.adm(&["-C"]);
+    add_services(l, &[1, 2], &[], &tun.adm_opts());
+    let info = l.adm(&["-L", "-n", "--tun-info"]);
+    for n in 1..=2 {
+        let words = listed(l, &format!("{}:80", rs_addr(n)));
+        assert_eq!(
+            words.as_ref().and_then(|w| w.get(2)).map(String::as_str),
+            Some("Tunnel")
+        );
+    }
+    assert!(
+        info.to_lowercase().contains(tun.name()),
+        "--tun-info without {}: {info}",
+        tun.name()
+    );
+    if let Tun::Gue { port, .. } = tun {
+        assert!(
+            info.contains(&port.to_string()),
+            "--tun-info without the port: {info}"
+        );
+    }
+    // Warm up the neighbours.
+    let _ = l.http_bodies(2);
+    let int_mac = l.mac(&l.ns_director(), "int0");
+    let cap = l.capture(
+        &format!("tun-{}", tun.name()),
+        "pdi",
+        &format!("ether src {} and ip", fmt_mac(&int_mac)),
+    );
+    let start = [lines_of(&decaps[0]).len(), lines_of(&decaps[1]).len()];
+    let ((_, _, took), before, after) = nothing_back(l, tun.name(), |l| seed_traffic(l, None));
+    let (frames, _, decapped) = settle(
+        cap,
+        |f| per_outer_dst(f, &[rs_addr(1), rs_addr(2)]),
+        || {
+            (0..2)
+                .map(|i| lines_of(&decaps[i]).len() - start[i])
+                .collect()
+        },
+    );
+    let mut per_rs = [0usize; 2];
+    for (i, f) in frames.iter().enumerate() {
+        let outer_dst = eth(f).and_then(|e| ip4(e.payload)).map(|p| p.dst);
+        let n = (1..=2).find(|&n| Some(rs_addr(n)) == outer_dst);
+        let n = n
+            .unwrap_or_else(|| panic!("{} frame {i} to {outer_dst:?}, no real server", tun.name()));
+        if let Err(why) = check_tunnel_frame(f, tun, DIP, rs_addr(n), CLIENT, VIP) {
+            panic!(
+                "{} frame {i} toward rs{n}: {why}; {:02x?}",
+                tun.name(),
+                &f[..f.len().min(80)]
+            );
+        }
+        per_rs[n - 1] += 1;
+    }
+    assert_eq!(
+        per_rs.to_vec(),
+        decapped,
+        "{}: frames sent vs decapsulated per real server",
+        tun.name()
+    );
+    for (i, lines) in decaps.iter().enumerate() {
+        let drops: Vec<String> = lines_of(lines)
+            .into_iter()
+            .filter(|l| l.starts_with("drop"))
+            .collect();
+        assert!(
+            drops.is_empty(),
+            "rs{} dropped tunnel packets: {drops:?}",
+            i + 1
+        );
+    }
+    let fwd_in = delta(&before, &after, "fwd_in");
+    assert!(
+        fwd_in >= frames.len() as u64,
+        "fwd_in +{fwd_in}, {} frames",
+        frames.len()
+    );
+    println!(
+        "DR-MEASURE tun={} requests={REQUESTS} secs={:.3} rps={:.0} frames={} per_rs={per_rs:?} overhead={} fwd_in=+{fwd_in} fwd_out=+{} tx_ext=+{}",
+        tun.name(),
+        took.as_secs_f64(),
+        REQUESTS as f64 / took.as_secs_f64(),
+        frames.len(),
+        tun.overhead(),
+        delta(&before, &after, "fwd_out"),
+        delta(&before, &after, "tx_ext"),
+    );
+}
+
+/// `-i` over IPIP, GUE (UDP checksum off, then on) and GRE.
+#[test]
+fn tun_seed_scenario_over_ipip_gue_and_gre() {
+    let Some((_serial, mut l)) = dr::lab() else {
+        return;
+    };
+    l.start_http(&[1, 2]);
+    l.start_udp_echo(&[1, 2], UDP_PORT);
+    let port = GUE_PORT.to_string();
+    let decaps = [
+        l.start_decap(1, &["--ipip", "--gre", "--gue", &port]),
+        l.start_decap(2, &["--ipip", "--gre", "--gue", &port]),
+    ];
+    l.start_director(&[]);
+    for tun in [
+        Tun::Ipip,
+        Tun::Gue {
+            port: GUE_PORT,
+            csum: false,
+        },
+        Tun::Gue {
+            port: GUE_PORT,
+            csum: true,
+        },
+        Tun::Gre,
+    ] {
+        tun_round(&mut l, tun, &decaps);
+    }
+}
+
+/// `-i` to rs3, behind the router: the outer packets go to the router's MAC
+/// (`--int-gateway`), arrive at rs3 and the answers come back to the client.
+#[test]
+fn tun_to_an_off_link_real_server_through_the_int_gateway() {
+    let Some((_serial, mut l)) = dr::lab() else {
+        return;
+    };
+    l.start_http(&[3]);
+    l.start_udp_echo(&[3], UDP_PORT);
+    let decap = l.start_decap(3, &["--ipip"]);
+    l.start_director(&["--int-gateway", &dr::ROUTER_INT.to_string()]);
+    add_services(&l, &[3], &[], &Tun::Ipip.adm_opts());
+    let _ = l.http_bodies(1);
+    let int_mac = l.mac(&l.ns_director(), "int0");
+    let router_mac = l.mac(&l.ns_router(), "r1");
+    let cap = l.capture(
+        "tun-far",
+        "pdi",
+        &format!("ether src {} and ip", fmt_mac(&int_mac)),
+    );
+    let start = lines_of(&decap).len();
+    let ((_, _, took), _, _) = nothing_back(&mut l, "tun-far", |l| seed_traffic(l, Some(3)));
+    let (frames, _, decapped) = settle(
+        cap,
+        |f| per_outer_dst(f, &[rs_addr(3)]),
+        || vec![lines_of(&decap).len() - start],
+    );
+    for (i, f) in frames.iter().enumerate() {
+        let e = eth(f).expect("frame");
+        assert_eq!(
+            e.dst, router_mac,
+            "frame {i} to rs3 not sent to the router's MAC"
+        );
+    }
+    let count = assert_tunnel_frames(&frames, int_mac, Tun::Ipip, rs_addr(3));
+    assert_eq!(vec![count], decapped, "frames sent vs decapsulated on rs3");
+    println!(
+        "DR-MEASURE tun=ipip off-link requests={REQUESTS} secs={:.3} frames={count}",
+        took.as_secs_f64()
+    );
+}
+
+/// A DF datagram that fits the real servers' segment (1500) but not once
+/// encapsulated gets ICMP "fragmentation needed" with 1500 less the
+/// overhead; one of exactly that size passes; a big one without DF is
+/// reported (what the director does with it is its documented choice).
+#[test]
+fn tun_pmtu_frag_needed_carries_the_mtu_less_the_overhead() {
+    let Some((_serial, mut l)) = dr::lab() else {
+        return;
+    };
+    l.start_http(&[1]);
+    l.start_udp_echo(&[1], UDP_PORT);
+    let port = GUE_PORT.to_string();
+    l.start_decap(1, &["--ipip", "--gre", "--gue", &port]);
+    l.start_director(&[]);
+    for tun in [
+        Tun::Ipip,
+        Tun::Gue {
+            port: GUE_PORT,
+            csum: false,
+        },
+        Tun::Gre,
+    ] {
+        l.adm(&["-C"]);
+        add_services(&l, &[1], &[], &tun.adm_opts());
+        let mtu = 1500 - tun.overhead();
+        let small = udp_names(&l.udp_client("ask", UDP_PORT, 1));
+        assert_eq!(small, vec![rs_name(1)], "{}: a small datagram", tun.name());
+        let before = l.stats();
+        let fits = l.pmtu_probe(UDP_PORT, mtu - 28);
+        assert_eq!(
+            fits["answered"].as_bool(),
+            Some(true),
+            "{}: {} bytes should fit: {fits}",
+            tun.name(),
+            mtu
+        );
+        let probe = l.pmtu_probe(UDP_PORT, 1500 - 28);
+        let after = l.stats();
+        assert_eq!(
+            (probe["type"].as_u64(), probe["code"].as_u64()),
+            (Some(3), Some(4)),
+            "{}: {probe}",
+            tun.name()
+        );
+        assert_eq!(
+            probe["info"].as_u64(),
+            Some(mtu as u64),
+            "{}: next-hop MTU: {probe}",
+            tun.name()
+        );
+        assert_eq!(
+            probe["ip_mtu"].as_u64(),
+            Some(mtu as u64),
+            "{}: the client's path MTU: {probe}",
+            tun.name()
+        );
+        assert!(
+            delta(&before, &after, "icmp_frag_needed") >= 1,
+            "{}: icmp_frag_needed",
+            tun.name()
+        );
+        ringvs::lab::ip(&["-n", &l.ns_client(), "route", "flush", "cache"]).expect("flush");
+        let nodf = l.udp_client("nodf", UDP_PORT, 1500 - 28);
+        println!(
+            "DR-MEASURE pmtu tun={} mtu={} offender={} fits={} nodf_1500={:?}",
+            tun.name(),
+            probe["info"],
+            probe["offender"],
+            fits["answered"],
+            nodf.last().map(String::as_str).unwrap_or(""),
+        );
+    }
+}
