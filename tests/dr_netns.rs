@@ -337,6 +337,9 @@ fn nothing_back<T>(
     let ext_mac = l.mac(&l.ns_director(), "ext0");
     let filter = format!("ether src {}", fmt_mac(&ext_mac));
     let cap = l.capture(&format!("{name}-ext"), "pdx", &filter);
+    // The workers publish their counters once per loop: a frame sent before
+    // the capture started must be in `before`, not in the difference.
+    std::thread::sleep(Duration::from_millis(200));
     let before = l.stats();
     let value = run(l);
     // The workers publish their counters once per loop: let them settle.
@@ -355,9 +358,15 @@ fn nothing_back<T>(
         "{name}: fwd_out moved"
     );
     let tx_ext = delta(&before, &after, "tx_ext");
+    let moved: Vec<String> = ringvs::stats::Ctr::ALL
+        .iter()
+        .map(|c| (c.name(), delta(&before, &after, c.name())))
+        .filter(|(_, d)| *d > 0)
+        .map(|(n, d)| format!("{n} +{d}"))
+        .collect();
     assert!(
         tx_ext <= arp as u64,
-        "{name}: tx_ext +{tx_ext} but only {arp} ARP frames went out on ext0"
+        "{name}: tx_ext +{tx_ext} but only {arp} ARP frames went out on ext0 (counters moved: {moved:?})"
     );
     (value, before, after)
 }

@@ -530,7 +530,7 @@ impl DrLab {
         let file = self.dir.join(format!("{name}.pcap"));
         let file_s = file.display().to_string();
         #[rustfmt::skip]
-        let args = ["60", "tcpdump", "-U", "-n", "-s", "0", "-i", port, "-w", &file_s, filter];
+        let args = ["60", "tcpdump", "--immediate-mode", "-U", "-n", "-s", "0", "-i", port, "-w", &file_s, filter];
         let mut child = ns_command(&self.ns_switch(), Path::new("timeout"), &args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
