@@ -175,7 +175,9 @@ fn measure_pinned(a: &SoftwareArgs) -> R<Value> {
             });
         }
     }
+    let direct = direct_runs(a, pops.first().copied().unwrap_or(1000))?;
     Ok(json!({
+        "direct": direct,
         "method": {
             "cpu": a.cpu,
             "runs": a.runs,
@@ -233,6 +235,66 @@ fn established_runs(
         }
     }
     Ok(out)
+}
+
+/// The client-to-server direction alone (the only one DR and TUN carry) with
+/// `n` established connections, for NAT, DR and TUN (IPIP, GUE) side by side,
+/// interleaved run by run; ns per packet (medians) and each to NAT's ratio.
+fn direct_runs(a: &SoftwareArgs, n: usize) -> R<Value> {
+    const METHODS: [(&str, &str); 4] = [
+        ("nat", "-m"),
+        ("dr", "-g"),
+        ("tun-ipip", "-i"),
+        ("tun-gue", "-i --tun-type gue --tun-port 6080"),
+    ];
+    let meta = rig::meta(!a.verify_csum);
+    let mut rigs = Vec::new();
+    for (name, method) in METHODS {
+        let mut rig = Rig::with_method(n, n, method)?;
+        let servers = rig.establish_with(0, n, name == "nat")?;
+        if rig.w.core.state_count(State::Established) as usize != n {
+            return Err(format!(
+                "{name}: {n} handshakes did not give {n} connections"
+            ));
+        }
+        let (input, _) = Rig::ack_rings(&servers);
+        rig.w.rx[Nic::Ext] = ReplayRx::new(input, meta);
+        rig.w.rx[Nic::Ext].replay(n as u64);
+        rig.run(None);
+        rigs.push((name, rig, Vec::new()));
+    }
+    for _ in 0..a.runs {
+        for (name, rig, runs) in &mut rigs {
+            let before = rig.w.core.ctr.get(Ctr::FwdIn);
+            rig.w.rx[Nic::Ext].replay(a.packets);
+            let t = Instant::now();
+            let handled = rig.run(None);
+            let dt = t.elapsed();
+            let fwd = rig.w.core.ctr.get(Ctr::FwdIn) - before;
+            if handled != a.packets || fwd != a.packets {
+                return Err(format!(
+                    "{name}: handled {handled}, forwarded {fwd} of {}",
+                    a.packets
+                ));
+            }
+            runs.push(dt.as_secs_f64() * 1e9 / handled as f64);
+        }
+    }
+    let nat = median(rigs[0].2.clone());
+    let rows: Vec<Value> = rigs
+        .iter()
+        .map(|(name, _, runs)| {
+            let m = median(runs.clone());
+            json!({
+                "method": name,
+                "conns": n,
+                "ns_per_packet": round(m, 1),
+                "ratio_to_nat": round(m / nat, 2),
+                "runs_ns_per_packet": runs.iter().map(|v| round(*v, 1)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Value::Array(rows))
 }
 
 fn replay_both(rig: &mut Rig, n: u64) {
@@ -361,6 +423,18 @@ pub fn table(software: &Value) -> String {
             e["ns_per_packet"].as_f64().unwrap_or(f64::NAN),
             e["mpps"].as_f64().unwrap_or(f64::NAN)
         );
+    }
+    if let Some(rows) = software["direct"].as_array() {
+        t += "client to server only, by forwarding method (same connections, interleaved runs):\n";
+        t += &format!("{:<12} {:>10} {:>12}\n", "method", "ns/packet", "vs NAT");
+        for r in rows {
+            t += &format!(
+                "{:<12} {:>10.1} {:>12.2}\n",
+                r["method"].as_str().unwrap_or(""),
+                r["ns_per_packet"].as_f64().unwrap_or(f64::NAN),
+                r["ratio_to_nat"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
     }
     let nc = &software["new_conns"];
     if let Some(p) = nc["per_s"].as_f64() {

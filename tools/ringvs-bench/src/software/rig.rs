@@ -195,11 +195,17 @@ pub struct Rig {
 impl Rig {
     /// Room for `max_conns` connections; neighbors for `clients` client endpoints.
     pub fn new(max_conns: usize, clients: usize) -> Result<Self, String> {
+        Self::with_method(max_conns, clients, "-m")
+    }
+
+    /// [`Rig::new`] with the real servers reached by `method` (ipvsadm's
+    /// options: `-m`, `-g`, `-i [--tun-type …]`).
+    pub fn with_method(max_conns: usize, clients: usize, method: &str) -> Result<Self, String> {
         let mut cfg = Config::new();
         let rules = [
             format!("-A -t {VIP}:80 -s rr"),
-            format!("-a -t {VIP}:80 -r {}:80 -m", RS[0]),
-            format!("-a -t {VIP}:80 -r {}:80 -m", RS[1]),
+            format!("-a -t {VIP}:80 -r {}:80 {method}", RS[0]),
+            format!("-a -t {VIP}:80 -r {}:80 {method}", RS[1]),
         ];
         for r in &rules {
             let args: Vec<String> = r.split_whitespace().map(String::from).collect();
@@ -248,6 +254,17 @@ impl Rig {
         from: usize,
         to: usize,
     ) -> Result<Vec<(usize, Ipv4Addr, u16)>, String> {
+        self.establish_with(from, to, true)
+    }
+
+    /// [`Rig::establish`]; without `replies` (DR, TUN: the real server answers
+    /// the client directly) the SYN-ACK does not cross the director.
+    pub fn establish_with(
+        &mut self,
+        from: usize,
+        to: usize,
+        replies: bool,
+    ) -> Result<Vec<(usize, Ipv4Addr, u16)>, String> {
         let mut tx = NicPair::new(SinkTx::new(), SinkTx::new());
         let mut servers = Vec::with_capacity(to - from);
         for i in from..to {
@@ -270,7 +287,9 @@ impl Rig {
                 SYN | ACK,
                 (5000, 1001),
             );
-            self.handle(Nic::Int, &synack, &mut tx);
+            if replies {
+                self.handle(Nic::Int, &synack, &mut tx);
+            }
             let ack = tcp_frame(
                 (CLIENT_MAC, EXT_MAC),
                 (cip, cport),
