@@ -199,3 +199,34 @@ fn a_df_packet_too_big_for_the_tunnel_gets_the_mtu_less_the_overhead() {
     assert_eq!(int.len(), 1);
     assert_eq!(int[0].len(), 14 + 1500);
 }
+
+/// One service mixing methods per real server, as IPVS allows: round robin
+/// sends one client to a NAT server (addresses rewritten, replies through the
+/// director) and the next to a DR one (the packet untouched).
+#[test]
+fn one_service_mixes_nat_and_dr_servers() {
+    let mut d = MemDirector::new(&[
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -g",
+    ]);
+    d.resolve_all();
+    let mut seen = Vec::new();
+    for port in [CPORT, CPORT + 1] {
+        let syn = tcp_frame(&L3::to_vip(), port, 80, SYN);
+        let (_, int) = d.ext(&syn);
+        assert_eq!(int.len(), 1);
+        let p = parse_ip(&int[0]);
+        if p.dst == RS1 {
+            assert_eq!(&int[0][..6], &RS1_MAC);
+            seen.push("nat");
+        } else {
+            assert_eq!(p.dst, VIP, "DR keeps the VIP as destination");
+            assert_eq!(&int[0][..6], &RS2_MAC);
+            assert_eq!(&int[0][14..], &syn[14..]);
+            seen.push("dr");
+        }
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, ["dr", "nat"]);
+}
