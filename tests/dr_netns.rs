@@ -685,14 +685,18 @@ fn tun_to_an_off_link_real_server_through_the_int_gateway() {
     l.start_udp_echo(&[3], UDP_PORT);
     let decap = l.start_decap(3, &["--ipip"]);
     l.start_director(&["--int-gateway", &dr::ROUTER_INT.to_string()]);
-    add_services(&l, &[3], &[], &Tun::Ipip.adm_opts());
+    // A health check too: from the DIP through the router to rs3 and back.
+    #[rustfmt::skip]
+    let check = ["--check", "tcp", "--delay-loop", "1", "--connect-timeout", "1", "--retry", "0"];
+    add_services(&l, &[3], &check, &Tun::Ipip.adm_opts());
     let _ = l.http_bodies(1);
     let int_mac = l.mac(&l.ns_director(), "int0");
     let router_mac = l.mac(&l.ns_router(), "r1");
     let cap = l.capture(
         "tun-far",
         "pdi",
-        &format!("ether src {} and ip", fmt_mac(&int_mac)),
+        // The tunnel only: the health checks (TCP from the DIP) go that way too.
+        &format!("ether src {} and ip proto 4", fmt_mac(&int_mac)),
     );
     let start = lines_of(&decap).len();
     let ((_, _, took), _, _) = nothing_back(&mut l, "tun-far", |l| seed_traffic(l, Some(3)));
@@ -710,6 +714,17 @@ fn tun_to_an_off_link_real_server_through_the_int_gateway() {
     }
     let count = assert_tunnel_frames(&frames, int_mac, Tun::Ipip, rs_addr(3));
     assert_eq!(vec![count], decapped, "frames sent vs decapsulated on rs3");
+    // Checks every second, one failure takes a server down: after 3 s of
+    // checks through the router rs3 must still be up (weight 1, listed).
+    std::thread::sleep(Duration::from_secs(3));
+    let rip = format!("{}:80", rs_addr(3));
+    let w = listed(&l, &rip).and_then(|w| w.get(3).cloned());
+    assert_eq!(
+        w.as_deref(),
+        Some("1"),
+        "the off-link server's health checks go through the router: {}",
+        l.adm(&["-L", "-n"])
+    );
     println!(
         "DR-MEASURE tun=ipip off-link requests={REQUESTS} secs={:.3} frames={count}",
         took.as_secs_f64()

@@ -195,6 +195,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
             prefix_len: opts.int_net.len,
             mtu: env.mtu[Nic::Int as usize],
             neigh_tx: neigh_tx.clone(),
+            gateway: opts.int_gateway,
         };
         start_health(&ctl, io)?;
     }

@@ -141,6 +141,24 @@ pub struct HealthIo<T> {
     pub prefix_len: u8,
     pub mtu: usize,
     pub neigh_tx: Sender<NeighEvent>,
+    /// `--int-gateway`: checks of real servers off the internal segment
+    /// (tunnelled ones) go through it.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// Where a check's packets go on the internal NIC: the server if on the
+/// DIP's segment, else the internal router if there is one.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    pub net: crate::neigh::Prefix,
+    pub gateway: Option<Ipv4Addr>,
+}
+
+impl Route {
+    /// The next hop towards `ip`, if any.
+    pub fn hop(&self, ip: u32) -> Option<u32> {
+        crate::neigh::next_hop(&self.net, self.gateway, ip)
+    }
 }
 
 /// Runs the health checks until `stop`. `republish` is called (without any lock
@@ -160,13 +178,22 @@ pub fn run<T: TxQueue>(
         prefix_len,
         mtu,
         neigh_tx,
+        gateway,
     } = io;
+    let route = Route {
+        net: crate::neigh::Prefix {
+            addr: dip,
+            len: prefix_len,
+        },
+        gateway,
+    };
     let dev = Dev {
         out: Out {
             tx: &mut tx,
             mac,
             shared: &shared,
             neigh_tx: &neigh_tx,
+            route,
         },
         rxq: std::collections::VecDeque::with_capacity(DEPTH),
         pool: tap.pool_tx.clone(),
@@ -303,7 +330,7 @@ impl<T: TxQueue> Checker<'_, T> {
             if p.flight.is_some() || now < p.next {
                 continue;
             }
-            if p.waits_for_mac(self.shared, self.neigh_tx, now) {
+            if p.waits_for_mac(self.shared, self.neigh_tx, now, self.stack.dev.out.route) {
                 continue;
             }
             self.stack.start(p, now);

@@ -89,8 +89,13 @@ impl Probe {
         shared: &Shared,
         neigh_tx: &Sender<NeighEvent>,
         now: Instant,
+        route: super::Route,
     ) -> bool {
-        let ip = u32::from(self.t.addr);
+        // The next hop: the server, or the internal router for a server off
+        // the segment (none: the check fails on its own, it has no way out).
+        let Some(ip) = route.hop(u32::from(self.t.addr)) else {
+            return false;
+        };
         if shared.neigh.load().get(Nic::Int, ip).is_none() {
             let since = *self.arp_wait.get_or_insert(now);
             let limit = Duration::from_secs(u64::from(self.t.check.connect_timeout));

@@ -23,6 +23,9 @@ pub(super) struct Out<'a, T> {
     pub(super) mac: Mac,
     pub(super) shared: &'a Shared,
     pub(super) neigh_tx: &'a Sender<NeighEvent>,
+    /// The internal segment and its router (`--int-gateway`): a check of a
+    /// tunnelled real server off the segment goes through the router.
+    pub(super) route: super::Route,
 }
 
 /// smoltcp's device: sends through `out`, receives the diverted packets queued
@@ -61,6 +64,9 @@ impl<T: TxQueue> smoltcp::phy::TxToken for TxTok<'_, '_, T> {
             return r;
         }
         let dst = u32::from_be_bytes([buf[eth + 16], buf[eth + 17], buf[eth + 18], buf[eth + 19]]);
+        let Some(dst) = self.out.route.hop(dst) else {
+            return r;
+        };
         let Some(mac) = self.out.shared.neigh.load().get(Nic::Int, dst) else {
             // The control thread resolves it; TCP sends again.
             let _ = self.out.neigh_tx.try_send(NeighEvent::Resolve {
@@ -137,6 +143,7 @@ pub(super) struct Stack<'a, T> {
 impl<'a, T: TxQueue> Stack<'a, T> {
     /// Sets up the interface (`Medium::Ip`, the DIP with its prefix) over `dev`.
     pub(super) fn new(mut dev: Dev<'a, T>, dip: Ipv4Addr, prefix_len: u8) -> Self {
+        let gateway = dev.out.route.gateway;
         let start = Instant::now();
         let seed = {
             use std::hash::{BuildHasher, Hasher};
@@ -150,6 +157,9 @@ impl<'a, T: TxQueue> Stack<'a, T> {
         iface.update_ip_addrs(|a| {
             let _ = a.push(IpCidr::new(IpAddress::Ipv4(dip), prefix_len));
         });
+        if let Some(gw) = gateway {
+            let _ = iface.routes_mut().add_default_ipv4_route(gw);
+        }
         Self {
             iface,
             dev,
