@@ -119,6 +119,7 @@ fn synced(d: &MemDirector, state: State) -> Install {
             state,
             template: false,
             timeout: 900,
+            forward: ringvs::config::Forward::Masq,
         },
         dest: d.dest_id(ringvs::config::Proto::Tcp, 80, RS2, 80),
     }

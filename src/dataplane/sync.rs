@@ -59,6 +59,8 @@ pub struct SyncEntry {
     pub template: bool,
     /// Seconds it has to live (the state's timeout; a template's `-p`).
     pub timeout: u32,
+    /// How the real server is reached (IPVS's forwarding bits of the flags).
+    pub forward: crate::config::Forward,
 }
 
 /// A received entry resolved to the real server it goes to.
@@ -235,6 +237,7 @@ impl Core {
             state: c.state,
             template: false,
             timeout: self.snap.cfg.timeouts.secs(c.state),
+            forward: self.snap.cfg.forward_of(c.dest()),
         };
         let template = if c.template != 0 {
             self.template_entry(c)
@@ -265,6 +268,7 @@ impl Core {
             state: State::None,
             template: true,
             timeout: p.timeout,
+            forward: d.forward,
         })
     }
 

@@ -21,6 +21,7 @@
 //! bounded and a full one is counted, on both sides.
 
 use super::wire::{self, Daemon, MessageBuilder, SyncConn, flags};
+use crate::config::Forward;
 use crate::config::ipvsadm::{DaemonOpts, SyncRole};
 use crate::dataplane::sync::{Install, SyncEntry, SyncPorts};
 use crate::dataplane::{Env, Shared};
@@ -84,7 +85,7 @@ pub struct SyncCounters {
     pub conns_queued: AtomicU64,
     pub templates_installed: AtomicU64,
     /// Dropped messages and entries by reason (`wire`'s error kinds, and the
-    /// resolution's: `unknown_service`, `unknown_dest`, `not_masq`,
+    /// resolution's: `unknown_service`, `unknown_dest`, `method_differs`,
     /// `not_persistent`, `template_kept_or_full`, `queue_full`, `bad_state`,
     /// `no_worker`; and `recv_error`).
     drops: Mutex<BTreeMap<&'static str, u64>>,
@@ -396,7 +397,7 @@ impl Master {
 pub fn to_wire(e: &SyncEntry) -> SyncConn {
     SyncConn {
         proto: e.proto,
-        flags: SyncConn::nat_flags(e.template, e.state),
+        flags: SyncConn::nat_flags(e.template, e.state) | fwd_bits(e.forward),
         state: if e.template {
             0
         } else {
@@ -411,6 +412,15 @@ pub fn to_wire(e: &SyncEntry) -> SyncConn {
         fwmark: 0,
         timeout: e.timeout,
         seq: None,
+    }
+}
+
+/// IPVS's forwarding-method bits (`IP_VS_CONN_F_MASQ`, `_DROUTE`, `_TUNNEL`).
+fn fwd_bits(f: Forward) -> u32 {
+    match f {
+        Forward::Masq => flags::MASQ,
+        Forward::Route => flags::DROUTE,
+        Forward::Tunnel(_) => flags::TUNNEL,
     }
 }
 
@@ -483,9 +493,6 @@ impl Backup {
 
     /// One entry: resolved against the rules and handed on, or why not.
     fn entry(&self, snap: &crate::nat::Snapshot, c: &SyncConn) -> Result<(), &'static str> {
-        if c.flags & flags::FWD_MASK != flags::MASQ {
-            return Err("not_masq");
-        }
         let (vaddr, daddr) = (u32::from(c.vaddr), u32::from(c.daddr));
         let (svc_id, svc) = snap
             .service_for(c.proto, vaddr, c.vport)
@@ -495,6 +502,10 @@ impl Backup {
             .iter()
             .find(|d| d.addr == daddr && (d.port == c.dport || d.port == 0))
             .ok_or("unknown_dest")?;
+        // The backup's own server must be reached the way the master's is.
+        if c.flags & flags::FWD_MASK != fwd_bits(dest.forward) {
+            return Err("method_differs");
+        }
         if c.is_template() {
             let p = svc.persist.ok_or("not_persistent")?;
             let now = self.start.elapsed().as_secs() as u32;
@@ -537,6 +548,7 @@ impl Backup {
                 state,
                 template: false,
                 timeout: c.timeout,
+                forward: dest.forward,
             },
             dest: dest.id,
         };
@@ -564,6 +576,7 @@ mod tests {
             state: State::Established,
             template: false,
             timeout: 900,
+            forward: Forward::Masq,
         };
         let c = to_wire(&e);
         assert_eq!(c.flags, flags::MASQ, "established: not INACTIVE");
@@ -585,6 +598,17 @@ mod tests {
         });
         assert!(t.is_template());
         assert_eq!(t.state, 0);
+        // DR and TUN connections carry IPVS's method bits.
+        let dr = to_wire(&SyncEntry {
+            forward: Forward::Route,
+            ..e
+        });
+        assert_eq!(dr.flags & flags::FWD_MASK, flags::DROUTE);
+        let tun = to_wire(&SyncEntry {
+            forward: Forward::Tunnel(crate::config::Tunnel::IPIP),
+            ..e
+        });
+        assert_eq!(tun.flags & flags::FWD_MASK, flags::TUNNEL);
     }
 
     #[test]
