@@ -845,6 +845,12 @@ struct Sample {
     dir_cpu: f64,
     /// The machine's busy CPU time, both cores.
     machine_cpu: f64,
+    /// wrk's CPU time (one thread).
+    wrk_cpu: f64,
+    /// Both nginx's CPU time (one worker each).
+    nginx_cpu: f64,
+    /// Both TUN decapsulators' CPU time (`tun_decap.py`).
+    decap_cpu: f64,
 }
 
 fn kind_name(close: bool) -> &'static str {
@@ -912,9 +918,16 @@ fn wrk_run(l: &DrLab, m: Method, close: bool, director: u32, tck: f64) -> Sample
     std::thread::sleep(Duration::from_millis(200));
     let before = l.stats();
     let routed_before = l.router_forwarded();
+    let helpers = |name: &str| -> u64 {
+        (1..=2)
+            .map(|n| l.helper_cpu_ticks(&format!("{name}-rs{n}")))
+            .sum()
+    };
     let (dir0, all0) = (dr::cpu_ticks(director), dr::machine_busy_ticks());
+    let (nginx0, decap0) = (helpers("nginx"), helpers("decap"));
     let w = l.wrk(WRK_CONNS, WRK_SECS, close);
     let (dir1, all1) = (dr::cpu_ticks(director), dr::machine_busy_ticks());
+    let (nginx1, decap1) = (helpers("nginx"), helpers("decap"));
     std::thread::sleep(Duration::from_millis(200));
     let after = l.stats();
     let routed = l.router_forwarded() - routed_before;
@@ -954,10 +967,13 @@ fn wrk_run(l: &DrLab, m: Method, close: bool, director: u32, tck: f64) -> Sample
     }
     let dir_cpu = dir1.saturating_sub(dir0) as f64 / tck;
     let machine_cpu = all1.saturating_sub(all0) as f64 / tck;
+    let nginx_cpu = nginx1.saturating_sub(nginx0) as f64 / tck;
+    let decap_cpu = decap1.saturating_sub(decap0) as f64 / tck;
     println!(
         "DR-MEASURE wrk mode={name} kind={kind} rps={:.0} requests={} secs={:.2} latency_avg={} \
          socket_errors={} dir_cpu_s={dir_cpu:.2} req_per_dir_cpu_s={:.0} machine_cpu_s={machine_cpu:.2} \
-         req_per_machine_cpu_s={:.0} fwd_in=+{fwd_in} fwd_out=+{fwd_out} router_forwarded=+{routed} \
+         req_per_machine_cpu_s={:.0} wrk_cpu_s={:.2} nginx_cpu_s={nginx_cpu:.2} \
+         decap_cpu_s={decap_cpu:.2} fwd_in=+{fwd_in} fwd_out=+{fwd_out} router_forwarded=+{routed} \
          conns={conns:?}",
         w.rps,
         w.requests,
@@ -966,6 +982,7 @@ fn wrk_run(l: &DrLab, m: Method, close: bool, director: u32, tck: f64) -> Sample
         w.socket_errors,
         w.requests as f64 / dir_cpu,
         w.requests as f64 / machine_cpu,
+        w.cpu_secs,
     );
     Sample {
         method: m,
@@ -974,6 +991,9 @@ fn wrk_run(l: &DrLab, m: Method, close: bool, director: u32, tck: f64) -> Sample
         requests: w.requests,
         dir_cpu,
         machine_cpu,
+        wrk_cpu: w.cpu_secs,
+        nginx_cpu,
+        decap_cpu,
     }
 }
 
@@ -1061,9 +1081,14 @@ fn dr_tun_nat_throughput_with_wrk() {
             let c = stat(m, close, &|s| s.requests as f64 / s.dir_cpu);
             let a = stat(m, close, &|s| s.requests as f64 / s.machine_cpu);
             let d = stat(m, close, &|s| s.dir_cpu);
+            let mc = stat(m, close, &|s| s.machine_cpu);
+            let w = stat(m, close, &|s| s.wrk_cpu);
+            let n = stat(m, close, &|s| s.nginx_cpu);
+            let t = stat(m, close, &|s| s.decap_cpu);
             println!(
                 "DR-MEASURE wrk median mode={} kind={kind} rps={r:.0} dir_cpu_s={d:.2} \
-                 req_per_dir_cpu_s={c:.0} req_per_machine_cpu_s={a:.0}",
+                 req_per_dir_cpu_s={c:.0} machine_cpu_s={mc:.2} req_per_machine_cpu_s={a:.0} \
+                 wrk_cpu_s={w:.2} nginx_cpu_s={n:.2} decap_cpu_s={t:.2}",
                 m.name()
             );
             rps.push(r);

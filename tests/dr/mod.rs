@@ -664,6 +664,20 @@ pub struct WrkRun {
     pub non_2xx: u64,
     /// The average latency as wrk wrote it (`1.23ms`).
     pub latency_avg: String,
+    /// wrk's CPU time, user + system (the shell's `times`).
+    pub cpu_secs: f64,
+}
+
+/// The children's user and system times of `times`'s output (its second
+/// line, `0m1.230000s 0m0.450000s`), summed, in seconds.
+fn times_children(text: &str) -> Option<f64> {
+    let line = text.lines().rfind(|l| !l.trim().is_empty())?;
+    let secs = |v: &str| -> Option<f64> {
+        let (m, s) = v.strip_suffix('s')?.split_once('m')?;
+        Some(m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+    };
+    let mut words = line.split_whitespace();
+    Some(secs(words.next()?)? + secs(words.next()?)?)
 }
 
 /// `5.00s`, `1.00m`, `900.00ms` in seconds.
@@ -711,6 +725,7 @@ pub fn parse_wrk(text: &str) -> Option<WrkRun> {
         socket_errors,
         non_2xx,
         latency_avg,
+        cpu_secs: 0.0,
     })
 }
 
@@ -729,6 +744,30 @@ pub fn cpu_ticks(pid: u32) -> u64 {
             .unwrap_or_else(|| panic!("no field {n} in {path}: {stat}"))
     };
     field(14) + field(15)
+}
+
+/// Process `pid` and its descendants, as far as they are still there
+/// (`/proc/PID/task/TID/children`).
+pub fn with_descendants(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut at = 0;
+    while at < all.len() {
+        let p = all[at];
+        at += 1;
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let children = std::fs::read_to_string(task.path().join("children"));
+            let children = children.unwrap_or_default();
+            all.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+    }
+    all
 }
 
 /// Busy clock ticks of the whole machine, every CPU (`/proc/stat`'s `cpu`
@@ -849,28 +888,47 @@ impl DrLab {
     /// `wrk -t1 -c CONNECTIONS -d SECS` to `http://VIP/` from the client,
     /// with `Connection: close` (a new connection a request) when `close`;
     /// bounded by `timeout`. Panics with wrk's output if it fails.
+    /// wrk's CPU time comes from the shell's `times` after it.
     pub fn wrk(&self, connections: u32, secs: u32, close: bool) -> WrkRun {
         let url = format!("http://{VIP}/");
         let (c, d) = (connections.to_string(), format!("{secs}s"));
         let limit = (secs + 15).to_string();
+        let script = r#"timeout "$0" wrk "$@"; r=$?; times >&2; exit $r"#;
         #[rustfmt::skip]
-        let mut args = vec![limit.as_str(), "wrk", "-t1", "-c", &c, "-d", &d, "--timeout", "2s"];
+        let mut args = vec!["-c", script, limit.as_str(), "-t1", "-c", &c, "-d", &d, "--timeout", "2s"];
         if close {
             args.extend(["-H", "Connection: close"]);
         }
         args.push(&url);
-        let out = ns_command(&self.ns_client(), Path::new("timeout"), &args)
+        let out = ns_command(&self.ns_client(), Path::new("sh"), &args)
             .stdin(Stdio::null())
             .output()
             .expect("run wrk");
-        let text = String::from_utf8_lossy(&out.stdout);
+        let (text, err) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
         assert!(
             out.status.success(),
-            "wrk {args:?}: {}\n{text}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
+            "wrk {:?}: {}\n{text}{err}",
+            &args[2..],
+            out.status
         );
-        parse_wrk(&text).unwrap_or_else(|| panic!("wrk's report not understood:\n{text}"))
+        let mut run =
+            parse_wrk(&text).unwrap_or_else(|| panic!("wrk's report not understood:\n{text}"));
+        run.cpu_secs =
+            times_children(&err).unwrap_or_else(|| panic!("no `times` after wrk: {err}"));
+        run
+    }
+
+    /// CPU ticks (utime + stime) of helper `name` and its descendants
+    /// (nginx's master and worker under `timeout`).
+    pub fn helper_cpu_ticks(&self, name: &str) -> u64 {
+        with_descendants(self.pid(name))
+            .into_iter()
+            .filter(|p| Path::new(&format!("/proc/{p}/stat")).exists())
+            .map(cpu_ticks)
+            .sum()
     }
 }
 
