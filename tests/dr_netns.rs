@@ -18,6 +18,9 @@
 //!   router reached through `--int-gateway`.
 //! * PMTU: a DF datagram that no longer fits once encapsulated gets ICMP
 //!   "fragmentation needed" with the egress MTU less the overhead.
+//! * Measured, `#[ignore]`d (run by hand, needs wrk and nginx): requests per
+//!   second and per director CPU-second with DR and TUN against NAT
+//!   (`dr_tun_nat_throughput_with_wrk`; docs/benchmarks.md).
 //!
 //! Each test prints its numbers in lines starting `DR-MEASURE`.
 
