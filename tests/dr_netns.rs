@@ -18,6 +18,9 @@
 //!   router reached through `--int-gateway`.
 //! * PMTU: a DF datagram that no longer fits once encapsulated gets ICMP
 //!   "fragmentation needed" with the egress MTU less the overhead.
+//! * Measured, `#[ignore]`d (run by hand, needs wrk and nginx): requests per
+//!   second and per director CPU-second with DR and TUN against NAT
+//!   (`dr_tun_nat_throughput_with_wrk`; docs/benchmarks.md).
 //!
 //! Each test prints its numbers in lines starting `DR-MEASURE`.
 
@@ -801,6 +804,321 @@ fn tun_pmtu_frag_needed_carries_the_mtu_less_the_overhead() {
             probe["offender"],
             fits["answered"],
             nodf.last().map(String::as_str).unwrap_or(""),
+        );
+    }
+}
+
+/// The forwarding methods the wrk measurement compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Nat,
+    Dr,
+    Tun,
+}
+
+impl Method {
+    const ALL: [Method; 3] = [Method::Nat, Method::Dr, Method::Tun];
+
+    fn name(self) -> &'static str {
+        match self {
+            Method::Nat => "nat",
+            Method::Dr => "dr",
+            Method::Tun => "tun",
+        }
+    }
+
+    /// `ringvs adm -a` options of the real servers.
+    fn adm_opts(self) -> Vec<String> {
+        match self {
+            Method::Nat => vec!["-m".to_owned()],
+            Method::Dr => vec!["-g".to_owned()],
+            Method::Tun => Tun::Ipip.adm_opts(),
+        }
+    }
+
+    /// The real servers' default gateway: replies of NAT go back through
+    /// the director (the DIP), those of DR and TUN through the router.
+    fn gateway(self) -> std::net::Ipv4Addr {
+        match self {
+            Method::Nat => DIP,
+            Method::Dr | Method::Tun => dr::ROUTER_INT,
+        }
+    }
+}
+
+/// Seconds of one wrk run.
+const WRK_SECS: u32 = 5;
+/// wrk's connections (`-c`), on one thread (`-t1`).
+const WRK_CONNS: u32 = 16;
+/// Runs per method and kind, interleaved.
+const WRK_RUNS: usize = 3;
+
+/// One wrk run and what the director and the machine spent on it.
+struct Sample {
+    method: Method,
+    close: bool,
+    rps: f64,
+    requests: u64,
+    /// The director's CPU time (utime + stime of the ringvs process).
+    dir_cpu: f64,
+    /// The machine's busy CPU time, both cores.
+    machine_cpu: f64,
+    /// wrk's CPU time (one thread).
+    wrk_cpu: f64,
+    /// Both nginx's CPU time (one worker each).
+    nginx_cpu: f64,
+    /// Both TUN decapsulators' CPU time (`tun_decap.py`).
+    decap_cpu: f64,
+}
+
+fn kind_name(close: bool) -> &'static str {
+    if close { "close" } else { "keepalive" }
+}
+
+/// The median of `v` (the mean of the middle two for an even count).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    assert!(n > 0, "median of nothing");
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The connections of each real server since the last `-Z` (`-L -n
+/// --stats`, the Conns column).
+fn conns_per_rs(l: &DrLab) -> [u64; 2] {
+    let list = l.adm(&["-L", "-n", "--stats"]);
+    let conns = |n: usize| {
+        let rip = format!("{}:80", rs_addr(n));
+        list.lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .find(|w| w.get(1) == Some(&rip.as_str()))
+            .and_then(|w| w.get(2)?.parse().ok())
+            .unwrap_or_else(|| panic!("no Conns of {rip} in:\n{list}"))
+    };
+    [conns(1), conns(2)]
+}
+
+/// Puts the lab in `m`: the real servers' gateway, the service VIP:80
+/// round robin over rs1 and rs2 with `m`'s option, and four curls that
+/// alternate between them through the new path.
+fn use_method(l: &DrLab, m: Method) {
+    l.set_rs_gateway(&[1, 2], m.gateway());
+    l.adm(&["-C"]);
+    let vip = format!("{VIP}:80");
+    l.adm(&["-A", "-t", &vip, "-s", "rr"]);
+    for n in 1..=2 {
+        let rip = format!("{}:80", rs_addr(n));
+        let mut a = vec!["-a", "-t", &vip, "-r", &rip];
+        let opts = m.adm_opts();
+        a.extend(opts.iter().map(String::as_str));
+        l.adm(&a);
+    }
+    let bodies: Vec<String> = (0..4).map(|_| l.curl()).collect();
+    assert!(
+        alternates(&bodies, &rs_name(1), &rs_name(2)),
+        "{}: curl does not alternate: {bodies:?}",
+        m.name()
+    );
+}
+
+/// One wrk run through the director in method `m`, keep-alive or a new
+/// connection a request (`close`), with the director's and the machine's
+/// CPU time over it. Checks the traffic took `m`'s path: NAT's replies
+/// through the director (`fwd_out`), DR's and TUN's through the router and
+/// none through the director; both real servers served.
+fn wrk_run(l: &DrLab, m: Method, close: bool, director: u32, tck: f64) -> Sample {
+    l.adm(&["-Z"]);
+    // The workers publish their counters once per loop.
+    std::thread::sleep(Duration::from_millis(200));
+    let before = l.stats();
+    let routed_before = l.router_forwarded();
+    let helpers = |name: &str| -> u64 {
+        (1..=2)
+            .map(|n| l.helper_cpu_ticks(&format!("{name}-rs{n}")))
+            .sum()
+    };
+    let (dir0, all0) = (dr::cpu_ticks(director), dr::machine_busy_ticks());
+    let (nginx0, decap0) = (helpers("nginx"), helpers("decap"));
+    let w = l.wrk(WRK_CONNS, WRK_SECS, close);
+    let (dir1, all1) = (dr::cpu_ticks(director), dr::machine_busy_ticks());
+    let (nginx1, decap1) = (helpers("nginx"), helpers("decap"));
+    std::thread::sleep(Duration::from_millis(200));
+    let after = l.stats();
+    let routed = l.router_forwarded() - routed_before;
+    let conns = conns_per_rs(l);
+    let (fwd_in, fwd_out) = (
+        delta(&before, &after, "fwd_in"),
+        delta(&before, &after, "fwd_out"),
+    );
+    let (name, kind) = (m.name(), kind_name(close));
+    assert!(w.requests > 0, "{name} {kind}: wrk did no request: {w:?}");
+    assert_eq!(w.non_2xx, 0, "{name} {kind}: answers not 200: {w:?}");
+    assert!(
+        conns[0] > 0 && conns[1] > 0,
+        "{name} {kind}: connections per real server {conns:?}"
+    );
+    match m {
+        Method::Nat => {
+            assert!(
+                fwd_out >= w.requests,
+                "{name} {kind}: fwd_out +{fwd_out} for {} requests",
+                w.requests
+            );
+            assert!(
+                routed * 10 < w.requests,
+                "{name} {kind}: the router forwarded {routed} for {} requests",
+                w.requests
+            );
+        }
+        Method::Dr | Method::Tun => {
+            assert_eq!(fwd_out, 0, "{name} {kind}: replies through the director");
+            assert!(
+                routed >= w.requests,
+                "{name} {kind}: the router forwarded {routed} for {} requests",
+                w.requests
+            );
+        }
+    }
+    let dir_cpu = dir1.saturating_sub(dir0) as f64 / tck;
+    let machine_cpu = all1.saturating_sub(all0) as f64 / tck;
+    let nginx_cpu = nginx1.saturating_sub(nginx0) as f64 / tck;
+    let decap_cpu = decap1.saturating_sub(decap0) as f64 / tck;
+    println!(
+        "DR-MEASURE wrk mode={name} kind={kind} rps={:.0} requests={} secs={:.2} latency_avg={} \
+         socket_errors={} dir_cpu_s={dir_cpu:.2} req_per_dir_cpu_s={:.0} machine_cpu_s={machine_cpu:.2} \
+         req_per_machine_cpu_s={:.0} wrk_cpu_s={:.2} nginx_cpu_s={nginx_cpu:.2} \
+         decap_cpu_s={decap_cpu:.2} fwd_in=+{fwd_in} fwd_out=+{fwd_out} router_forwarded=+{routed} \
+         conns={conns:?}",
+        w.rps,
+        w.requests,
+        w.secs,
+        w.latency_avg,
+        w.socket_errors,
+        w.requests as f64 / dir_cpu,
+        w.requests as f64 / machine_cpu,
+        w.cpu_secs,
+    );
+    Sample {
+        method: m,
+        close,
+        rps: w.rps,
+        requests: w.requests,
+        dir_cpu,
+        machine_cpu,
+        wrk_cpu: w.cpu_secs,
+        nginx_cpu,
+        decap_cpu,
+    }
+}
+
+/// Issue 14, item 6: requests per second through the director with DR and
+/// TUN (IPIP) against NAT, on this lab, with wrk and nginx (`apt-get
+/// install wrk nginx-light`; the test installs nothing). `wrk -t1 -c16
+/// -d5s` keep-alive, and with `Connection: close` (a new connection a
+/// request); NAT, DR, TUN interleaved, 3 runs each, so they share the
+/// machine's noise; the medians, the ratios to NAT, and the requests per
+/// second of the director's CPU time (utime + stime of its process). The
+/// director's worker is pinned to CPU 1 (`--cpus 1`) and the receive work
+/// of the frames it sends to CPU 0 (RPS on the switch's ports `pdx`,
+/// `pdi`); nothing else is pinned. A measurement, not a check
+/// of speed: its assertions are only that the traffic took each method's
+/// path. Results and reading: docs/benchmarks.md, "DR and TUN against NAT".
+#[test]
+#[ignore = "a measurement with wrk and nginx, run by hand (docs/benchmarks.md)"]
+fn dr_tun_nat_throughput_with_wrk() {
+    dr::require_wrk_and_nginx();
+    let Some((_serial, mut l)) = dr::lab() else {
+        return;
+    };
+    let tck = dr::clk_tck();
+    l.client_for_many_connections();
+    l.start_nginx(&[1, 2]);
+    // TUN's real servers: this kernel has no ipip (tests/dr/mod.rs).
+    let decaps = [
+        l.start_decap_for(1, dr::NGINX_MAX_SECS, &["--ipip", "--quiet"]),
+        l.start_decap_for(2, dr::NGINX_MAX_SECS, &["--ipip", "--quiet"]),
+    ];
+    // The director's worker on CPU 1; what it sends is received (by the
+    // switch, then the real servers, the router and the client) on CPU 0, so
+    // that the receivers' work is not done in its context and charged to it.
+    let sw = l.ns_switch();
+    for port in ["pdx", "pdi"] {
+        l.rps(&sw, port, "1");
+    }
+    // A connection left from the previous method's rules is expired by its
+    // next packet instead of dropping it.
+    l.start_director(&["--cpus", "1", "--expire-nodest-conn"]);
+    let director = l.pid("director");
+    let comm = std::fs::read_to_string(format!("/proc/{director}/comm")).unwrap_or_default();
+    assert_eq!(comm.trim(), "ringvs", "the director's pid is not ringvs's");
+
+    let mut samples = Vec::new();
+    for _ in 0..WRK_RUNS {
+        for m in Method::ALL {
+            use_method(&l, m);
+            for close in [false, true] {
+                samples.push(wrk_run(&l, m, close, director, tck));
+            }
+        }
+    }
+    l.set_rs_gateway(&[1, 2], dr::ROUTER_INT);
+
+    for n in 1..=2 {
+        l.stop(&format!("decap-rs{n}"));
+        let total = wait_for(Duration::from_secs(2), || {
+            lines_of(&decaps[n - 1])
+                .into_iter()
+                .find(|l| l.starts_with("total"))
+        });
+        let total = total.unwrap_or_else(|| panic!("no total from decap-rs{n}"));
+        assert!(total.ends_with(" drop 0"), "rs{n}'s decapsulator: {total}");
+        println!("DR-MEASURE wrk decap rs{n}: {total}");
+    }
+
+    // Medians per method and kind: requests/s, requests per director CPU
+    // second, requests per machine CPU second.
+    let stat = |m: Method, close: bool, f: &dyn Fn(&Sample) -> f64| {
+        median(
+            samples
+                .iter()
+                .filter(|s| s.method == m && s.close == close)
+                .map(f)
+                .collect(),
+        )
+    };
+    for close in [false, true] {
+        let kind = kind_name(close);
+        let mut rps = Vec::new();
+        let mut per_cpu = Vec::new();
+        for m in Method::ALL {
+            let r = stat(m, close, &|s| s.rps);
+            let c = stat(m, close, &|s| s.requests as f64 / s.dir_cpu);
+            let a = stat(m, close, &|s| s.requests as f64 / s.machine_cpu);
+            let d = stat(m, close, &|s| s.dir_cpu);
+            let mc = stat(m, close, &|s| s.machine_cpu);
+            let w = stat(m, close, &|s| s.wrk_cpu);
+            let n = stat(m, close, &|s| s.nginx_cpu);
+            let t = stat(m, close, &|s| s.decap_cpu);
+            println!(
+                "DR-MEASURE wrk median mode={} kind={kind} rps={r:.0} dir_cpu_s={d:.2} \
+                 req_per_dir_cpu_s={c:.0} machine_cpu_s={mc:.2} req_per_machine_cpu_s={a:.0} \
+                 wrk_cpu_s={w:.2} nginx_cpu_s={n:.2} decap_cpu_s={t:.2}",
+                m.name()
+            );
+            rps.push(r);
+            per_cpu.push(c);
+        }
+        println!(
+            "DR-MEASURE wrk ratio kind={kind} rps dr/nat={:.2} tun/nat={:.2} \
+             req_per_dir_cpu_s dr/nat={:.2} tun/nat={:.2}",
+            rps[1] / rps[0],
+            rps[2] / rps[0],
+            per_cpu[1] / per_cpu[0],
+            per_cpu[2] / per_cpu[0],
         );
     }
 }

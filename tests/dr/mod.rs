@@ -396,7 +396,12 @@ impl DrLab {
     /// Start `tun_decap.py` on real server `n` with `kinds` (`--ipip`,
     /// `--gre`, `--gue PORT`); its lines (`decap …`, `drop …`).
     pub fn start_decap(&mut self, n: usize, kinds: &[&str]) -> Lines {
-        let mut args = vec![TUN_DEV, MAX_SECS];
+        self.start_decap_for(n, MAX_SECS, kinds)
+    }
+
+    /// [`DrLab::start_decap`] bounded by `max_secs` instead of [`MAX_SECS`].
+    pub fn start_decap_for(&mut self, n: usize, max_secs: &str, kinds: &[&str]) -> Lines {
+        let mut args = vec![TUN_DEV, max_secs];
         args.extend_from_slice(kinds);
         self.spawn_python(
             &format!("decap-rs{n}"),
@@ -597,6 +602,333 @@ impl DrLab {
         #[rustfmt::skip]
         ip(&["-n", &self.ns_client(), "neigh", "replace", &VIP.to_string(), "lladdr", &mac, "dev", "c0", "nud", "permanent"])
             .expect("client neighbour for the VIP");
+    }
+}
+
+/// How long nginx may live (`timeout`), past the longest measurement.
+pub const NGINX_MAX_SECS: &str = "900";
+
+/// The wrk measurement's programs (`apt-get install wrk nginx-light`); a
+/// missing one fails it with that hint, under CI or not (it is run by hand).
+pub fn require_wrk_and_nginx() {
+    // `wrk -v` prints its version and exits 1: that it starts is enough.
+    let starts = |program: &str| {
+        std::process::Command::new(program)
+            .arg("-v")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    };
+    let missing: Vec<&str> = ["wrk", "nginx"]
+        .into_iter()
+        .filter(|p| !starts(p))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the wrk measurement needs {missing:?}, not found: apt-get install wrk nginx-light"
+    );
+}
+
+/// nginx's configuration for real server `n` under `root`: one worker, no
+/// access log, a fixed body (`i am rsN`), keep-alive for a million
+/// requests, on RIP:80 (NAT) and VIP:80 (DR, TUN: the VIP is on `lo`).
+fn nginx_conf(root: &Path, n: usize) -> String {
+    let r = root.display();
+    let (rip, name) = (rs_addr(n), rs_name(n));
+    format!(
+        "daemon off;\nmaster_process on;\nworker_processes 1;\nuser root;\n\
+         pid {r}/nginx.pid;\nerror_log {r}/error.log warn;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n\
+         \x20 client_body_temp_path {r}/body;\n  proxy_temp_path {r}/proxy;\n\
+         \x20 fastcgi_temp_path {r}/fastcgi;\n  uwsgi_temp_path {r}/uwsgi;\n\
+         \x20 scgi_temp_path {r}/scgi;\n\
+         \x20 keepalive_requests 1000000;\n  keepalive_timeout 60s;\n\
+         \x20 server {{\n    listen {rip}:80 backlog=4096;\n    listen {VIP}:80 backlog=4096;\n\
+         \x20   location / {{ default_type text/plain; return 200 \"{name}\\n\"; }}\n  }}\n}}\n"
+    )
+}
+
+/// What one wrk run printed.
+#[derive(Debug, Clone)]
+pub struct WrkRun {
+    pub requests: u64,
+    /// wrk's own measured duration.
+    pub secs: f64,
+    /// wrk's `Requests/sec`.
+    pub rps: f64,
+    /// connect + read + write + timeout of `Socket errors` (0 when absent).
+    pub socket_errors: u64,
+    /// `Non-2xx or 3xx responses` (0 when absent).
+    pub non_2xx: u64,
+    /// The average latency as wrk wrote it (`1.23ms`).
+    pub latency_avg: String,
+    /// wrk's CPU time, user + system (the shell's `times`).
+    pub cpu_secs: f64,
+}
+
+/// The children's user and system times of `times`'s output (its second
+/// line, `0m1.230000s 0m0.450000s`), summed, in seconds.
+fn times_children(text: &str) -> Option<f64> {
+    let line = text.lines().rfind(|l| !l.trim().is_empty())?;
+    let secs = |v: &str| -> Option<f64> {
+        let (m, s) = v.strip_suffix('s')?.split_once('m')?;
+        Some(m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+    };
+    let mut words = line.split_whitespace();
+    Some(secs(words.next()?)? + secs(words.next()?)?)
+}
+
+/// `5.00s`, `1.00m`, `900.00ms` in seconds.
+fn wrk_secs(text: &str) -> Option<f64> {
+    let text = text.trim_end_matches(',');
+    if let Some(v) = text.strip_suffix("ms") {
+        return Some(v.parse::<f64>().ok()? / 1000.0);
+    }
+    if let Some(v) = text.strip_suffix('s') {
+        return v.parse().ok();
+    }
+    Some(text.strip_suffix('m')?.parse::<f64>().ok()? * 60.0)
+}
+
+/// The figures of wrk's report (`None` if a required line is missing).
+pub fn parse_wrk(text: &str) -> Option<WrkRun> {
+    let mut requests = None;
+    let mut secs = None;
+    let mut rps = None;
+    let mut socket_errors = 0;
+    let mut non_2xx = 0;
+    let mut latency_avg = String::new();
+    for line in text.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if line.contains(" requests in ") {
+            requests = words.first()?.parse().ok();
+            secs = wrk_secs(words.get(3)?);
+        } else if let Some(v) = line.strip_prefix("Requests/sec:") {
+            rps = v.trim().parse().ok();
+        } else if let Some(v) = line.strip_prefix("Socket errors:") {
+            socket_errors = v
+                .split(',')
+                .filter_map(|kv| kv.split_whitespace().last()?.parse::<u64>().ok())
+                .sum();
+        } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
+            non_2xx = v.trim().parse().ok()?;
+        } else if words.first() == Some(&"Latency") {
+            latency_avg = words.get(1)?.to_string();
+        }
+    }
+    Some(WrkRun {
+        requests: requests?,
+        secs: secs?,
+        rps: rps?,
+        socket_errors,
+        non_2xx,
+        latency_avg,
+        cpu_secs: 0.0,
+    })
+}
+
+/// utime + stime of process `pid`, all its threads, in clock ticks
+/// (`/proc/PID/stat`, fields 14 and 15).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| -> u64 {
+        fields
+            .get(n - 3)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no field {n} in {path}: {stat}"))
+    };
+    field(14) + field(15)
+}
+
+/// Process `pid` and its descendants, as far as they are still there
+/// (`/proc/PID/task/TID/children`).
+pub fn with_descendants(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut at = 0;
+    while at < all.len() {
+        let p = all[at];
+        at += 1;
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let children = std::fs::read_to_string(task.path().join("children"));
+            let children = children.unwrap_or_default();
+            all.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+    }
+    all
+}
+
+/// Busy clock ticks of the whole machine, every CPU (`/proc/stat`'s `cpu`
+/// line less idle and iowait).
+pub fn machine_busy_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_else(|e| panic!("/proc/stat: {e}"));
+    let line = stat.lines().find(|l| l.starts_with("cpu "));
+    let v: Vec<u64> = line
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    assert!(v.len() >= 5, "no cpu line in /proc/stat: {stat}");
+    // user nice system idle iowait irq softirq steal (guest is in user).
+    v.iter().take(8).sum::<u64>() - v[3] - v[4]
+}
+
+/// Clock ticks a second (`getconf CLK_TCK`).
+pub fn clk_tck() -> f64 {
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .expect("run getconf CLK_TCK");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("getconf CLK_TCK said {text:?}"))
+}
+
+impl DrLab {
+    /// The process id of helper `name` (`ip netns exec` execs the program,
+    /// so the director's is ringvs's own).
+    pub fn pid(&self, name: &str) -> u32 {
+        let child = self.children.iter().find(|(n, _)| n == name);
+        child
+            .map(|(_, c)| c.id())
+            .unwrap_or_else(|| panic!("no helper {name}"))
+    }
+
+    /// Real servers `rss` route by default via `gw`: the router for DR and
+    /// TUN, the DIP for NAT.
+    pub fn set_rs_gateway(&self, rss: &[usize], gw: Ipv4Addr) {
+        for &n in rss {
+            let ns = self.ns_rs(n);
+            #[rustfmt::skip]
+            ip(&["-n", &ns, "route", "replace", "default", "via", &gw.to_string()])
+                .unwrap_or_else(|e| panic!("default route of rs{n} via {gw}: {e}"));
+        }
+    }
+
+    /// The client opens tens of thousands of connections a run when each
+    /// request has its own: every port from 1024, and a port in TIME_WAIT
+    /// reused after a second (`tcp_tw_reuse`; timestamps keep it safe).
+    pub fn client_for_many_connections(&self) {
+        let kv = [
+            "net.ipv4.ip_local_port_range=1024 65535".to_owned(),
+            "net.ipv4.tcp_tw_reuse=1".to_owned(),
+        ];
+        Self::sysctl(&self.ns_client(), &kv).expect("client sysctls");
+    }
+
+    /// RPS on every receive queue of `ifname` in `ns`: the kernel's receive
+    /// work for the frames sent into it runs on the CPUs of `mask` (hex).
+    /// On a veth it would otherwise run in the sender's context, charged to
+    /// the sending process.
+    pub fn rps(&self, ns: &str, ifname: &str, mask: &str) {
+        let script = format!(
+            "for q in /sys/class/net/{ifname}/queues/rx-*; do echo {mask} > $q/rps_cpus; done"
+        );
+        lab::ns_run(ns, "sh", &["-c", &script])
+            .unwrap_or_else(|e| panic!("rps_cpus {mask} on {ifname} in {ns}: {e}"));
+    }
+
+    /// Start nginx ([`nginx_conf`]) on real servers `rss`, each in its own
+    /// directory under the lab's, bounded by [`NGINX_MAX_SECS`]; waits until
+    /// each listens on RIP:80 and VIP:80.
+    pub fn start_nginx(&mut self, rss: &[usize]) {
+        for &n in rss {
+            let root = self.dir.join(format!("nginx-rs{n}"));
+            std::fs::create_dir_all(&root).expect("create nginx's directory");
+            let conf = root.join("nginx.conf");
+            std::fs::write(&conf, nginx_conf(&root, n)).expect("write nginx.conf");
+            let (r, c) = (root.display().to_string(), conf.display().to_string());
+            let err = root.join("startup.log").display().to_string();
+            let ns = self.ns_rs(n);
+            // Checked first, so that a bad configuration fails with nginx's words.
+            if let Err(e) = lab::ns_run(&ns, "nginx", &["-t", "-q", "-p", &r, "-e", &err, "-c", &c])
+            {
+                panic!("nginx -t on rs{n}: {e}");
+            }
+            #[rustfmt::skip]
+            let args = [NGINX_MAX_SECS, "nginx", "-p", &r, "-e", &err, "-c", &c];
+            self.spawn(&format!("nginx-rs{n}"), &ns, "timeout", &args);
+        }
+        for &n in rss {
+            let ns = self.ns_rs(n);
+            let want = [format!("{}:80", rs_addr(n)), format!("{VIP}:80")];
+            let up = wait_for(Duration::from_secs(5), || {
+                let out = lab::ns_run(&ns, "ss", &["-Hltn"]).ok()?;
+                let local: Vec<&str> = out
+                    .lines()
+                    .filter_map(|l| l.split_whitespace().nth(3))
+                    .collect();
+                want.iter()
+                    .all(|w| local.contains(&w.as_str()))
+                    .then_some(())
+            });
+            if up.is_none() {
+                panic!(
+                    "nginx on rs{n} does not listen on {want:?}: {}",
+                    self.log(&format!("nginx-rs{n}"))
+                );
+            }
+        }
+    }
+
+    /// `wrk -t1 -c CONNECTIONS -d SECS` to `http://VIP/` from the client,
+    /// with `Connection: close` (a new connection a request) when `close`;
+    /// bounded by `timeout`. Panics with wrk's output if it fails.
+    /// wrk's CPU time comes from the shell's `times` after it.
+    pub fn wrk(&self, connections: u32, secs: u32, close: bool) -> WrkRun {
+        let url = format!("http://{VIP}/");
+        let (c, d) = (connections.to_string(), format!("{secs}s"));
+        let limit = (secs + 15).to_string();
+        let script = r#"timeout "$0" wrk "$@"; r=$?; times >&2; exit $r"#;
+        #[rustfmt::skip]
+        let mut args = vec!["-c", script, limit.as_str(), "-t1", "-c", &c, "-d", &d, "--timeout", "2s"];
+        if close {
+            args.extend(["-H", "Connection: close"]);
+        }
+        args.push(&url);
+        let out = ns_command(&self.ns_client(), Path::new("sh"), &args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run wrk");
+        let (text, err) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            out.status.success(),
+            "wrk {:?}: {}\n{text}{err}",
+            &args[2..],
+            out.status
+        );
+        let mut run =
+            parse_wrk(&text).unwrap_or_else(|| panic!("wrk's report not understood:\n{text}"));
+        run.cpu_secs =
+            times_children(&err).unwrap_or_else(|| panic!("no `times` after wrk: {err}"));
+        run
+    }
+
+    /// CPU ticks (utime + stime) of helper `name` and its descendants
+    /// (nginx's master and worker under `timeout`).
+    pub fn helper_cpu_ticks(&self, name: &str) -> u64 {
+        with_descendants(self.pid(name))
+            .into_iter()
+            .filter(|p| Path::new(&format!("/proc/{p}/stat")).exists())
+            .map(cpu_ticks)
+            .sum()
     }
 }
 
