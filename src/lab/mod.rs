@@ -226,6 +226,51 @@ pub fn ns_run(ns: &str, program: &str, args: &[&str]) -> Result<String, LabError
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// A new host namespace for a multi-namespace test lab: IPv6 off (no
+/// router solicitations or DAD on the wire), loopback up.
+pub fn add_host_ns(ns: &str) -> Result<(), LabError> {
+    ip(&["netns", "add", ns])?;
+    for key in ["all", "default"] {
+        let kv = format!("net.ipv6.conf.{key}.disable_ipv6=1");
+        ns_run(ns, "sysctl", &["-qw", &kv])?;
+    }
+    ip(&["-n", ns, "link", "set", "lo", "up"])?;
+    Ok(())
+}
+
+/// A bridge `br` in the switch namespace `sw`: no STP, no forwarding delay.
+pub fn add_bridge(sw: &str, br: &str) -> Result<(), LabError> {
+    #[rustfmt::skip]
+    ip(&["-n", sw, "link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"])?;
+    ip(&["-n", sw, "link", "set", br, "up"])?;
+    Ok(())
+}
+
+/// A veth from `ifname` in `ns` to port `port` of bridge `br` in the switch
+/// namespace `sw`, both ends up, with the `ethtool -K` features in `off`
+/// turned off on both (offloads that would hide the frames' real sizes or
+/// checksums from the director and the captures).
+pub fn plug_veth(
+    (ns, ifname): (&str, &str),
+    (sw, port, br): (&str, &str, &str),
+    off: &[&str],
+) -> Result<(), LabError> {
+    #[rustfmt::skip]
+    ip(&["-n", ns, "link", "add", ifname, "type", "veth", "peer", "name", port, "netns", sw])?;
+    ip(&["-n", sw, "link", "set", port, "master", br])?;
+    let mut args = vec!["-K"];
+    for (n, i) in [(ns, ifname), (sw, port)] {
+        args.truncate(1);
+        args.push(i);
+        for f in off {
+            args.extend([*f, "off"]);
+        }
+        ns_run(n, "ethtool", &args)?;
+        ip(&["-n", n, "link", "set", i, "up"])?;
+    }
+    Ok(())
+}
+
 /// Names of the existing network namespaces (`ip netns list`).
 pub fn list_namespaces() -> Result<Vec<String>, LabError> {
     Ok(ip(&["netns", "list"])?

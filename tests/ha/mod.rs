@@ -243,39 +243,20 @@ impl Pair {
 
     fn add_ns(&mut self, name: &str) -> Result<String, lab::LabError> {
         let ns = self.ns(name);
-        ip(&["netns", "add", &ns])?;
+        lab::add_host_ns(&ns)?;
         self.namespaces.push(ns.clone());
-        for key in ["all", "default"] {
-            let kv = format!("net.ipv6.conf.{key}.disable_ipv6=1");
-            lab::ns_run(&ns, "sysctl", &["-qw", &kv])?;
-        }
-        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
         Ok(ns)
     }
 
-    /// A veth from `ifname` in `ns` to port `port` of bridge `br` in the switch.
     fn plug(&self, ns: &str, ifname: &str, port: &str, br: &str) -> Result<(), lab::LabError> {
         let sw = self.ns_switch();
-        #[rustfmt::skip]
-        ip(&["-n", ns, "link", "add", ifname, "type", "veth", "peer", "name", port, "netns", &sw])?;
-        ip(&["-n", &sw, "link", "set", port, "master", br])?;
-        for (n, i) in [(ns, ifname), (sw.as_str(), port)] {
-            lab::ns_run(
-                n,
-                "ethtool",
-                &["-K", i, "gro", "off", "gso", "off", "tso", "off"],
-            )?;
-            ip(&["-n", n, "link", "set", i, "up"])?;
-        }
-        Ok(())
+        lab::plug_veth((ns, ifname), (&sw, port, br), &["gro", "gso", "tso"])
     }
 
     fn populate(&mut self) -> Result<(), lab::LabError> {
         let sw = self.add_ns("sw")?;
         for br in ["brx", "bri", "brs"] {
-            #[rustfmt::skip]
-            ip(&["-n", &sw, "link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"])?;
-            ip(&["-n", &sw, "link", "set", br, "up"])?;
+            lab::add_bridge(&sw, br)?;
         }
         let cli = self.add_ns("cli")?;
         self.plug(&cli, "c0", "pcli", "brx")?;
