@@ -249,49 +249,62 @@ pub fn apply_differences(current: &mut Config, new: &Config) -> Result<Vec<Chang
     Ok(changes)
 }
 
+/// One change, as the ipvsadm command it stands for (applied by the same
+/// code as `ringvs adm`, so both check the same things).
 fn apply_one(cfg: &mut Config, c: &Change) -> Result<(), AdmError> {
-    match c {
-        Change::AddService { key, settings } => {
-            cfg.add_service(*key, settings.sched, settings.persistent)?;
-            cfg.set_service_options(key, settings.sched_flags, settings.netmask)?;
-            cfg.set_service_check(key, settings.check.clone())
-        }
-        Change::EditService { key, settings } => {
-            cfg.edit_service(key, settings.sched, settings.persistent)?;
-            cfg.set_service_options(key, settings.sched_flags, settings.netmask)?;
-            cfg.set_service_check(key, settings.check.clone())
-        }
-        Change::DelService { key } => cfg.del_service(key),
+    use super::super::ipvsadm::{AdmCommand, DestOpts, ServiceOpts, apply};
+    let service = |s: &ServiceSettings| ServiceOpts {
+        sched: s.sched,
+        persistent: s.persistent,
+        netmask: s.netmask,
+        sched_flags: s.sched_flags,
+        check: s.check.clone(),
+    };
+    let dest = |s: &DestSettings| DestOpts {
+        weight: s.weight,
+        u_threshold: s.u_threshold,
+        l_threshold: s.l_threshold,
+        forward: s.forward,
+    };
+    let cmd = match c {
+        Change::AddService { key, settings } => AdmCommand::AddService {
+            key: *key,
+            opts: service(settings),
+        },
+        Change::EditService { key, settings } => AdmCommand::EditService {
+            key: *key,
+            opts: service(settings),
+        },
+        Change::DelService { key } => AdmCommand::DelService { key: *key },
         Change::AddDest {
             key,
             addr,
             port,
-            settings: s,
-        } => {
-            if s.l_threshold > s.u_threshold {
-                return Err(AdmError::ThresholdRange);
-            }
-            s.forward.check()?;
-            cfg.add_dest(key, *addr, *port, s.weight)?;
-            cfg.set_dest_forward(key, *addr, *port, s.forward)?;
-            cfg.set_dest_thresholds(key, *addr, *port, s.u_threshold, s.l_threshold)
-        }
+            settings,
+        } => AdmCommand::AddDest {
+            key: *key,
+            addr: *addr,
+            port: *port,
+            opts: dest(settings),
+        },
         Change::EditDest {
             key,
             addr,
             port,
-            settings: s,
-        } => {
-            if s.l_threshold > s.u_threshold {
-                return Err(AdmError::ThresholdRange);
-            }
-            s.forward.check()?;
-            cfg.edit_dest(key, *addr, *port, s.weight)?;
-            cfg.set_dest_forward(key, *addr, *port, s.forward)?;
-            cfg.set_dest_thresholds(key, *addr, *port, s.u_threshold, s.l_threshold)
-        }
-        Change::DelDest { key, addr, port } => cfg.del_dest(key, *addr, *port).map(|_| ()),
-    }
+            settings,
+        } => AdmCommand::EditDest {
+            key: *key,
+            addr: *addr,
+            port: *port,
+            opts: dest(settings),
+        },
+        Change::DelDest { key, addr, port } => AdmCommand::DelDest {
+            key: *key,
+            addr: *addr,
+            port: *port,
+        },
+    };
+    apply(cfg, &cmd)
 }
 
 #[cfg(test)]
