@@ -199,7 +199,6 @@ impl Core {
 
     /// A client packet of a DR or TUN connection: tracked from the client's
     /// side alone, sent to the real server as `direct.rs` does.
-    #[cold]
     fn direct<T: TxQueue>(&mut self, idx: u32, fwd: Forward, seg: Segment<'_>, tx: &mut TxPair<T>) {
         self.track_input_only(idx, seg.proto, seg.flags);
         let c = self.table.get(idx);

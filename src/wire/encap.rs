@@ -125,11 +125,7 @@ pub fn encapsulate(
             // GUE: version 0, C 0, hlen 0, proto_ctype IPIP, flags 0.
             u[8..12].copy_from_slice(&[0, PROTO_IPIP, 0, 0]);
             if csum {
-                let ph = checksum::pseudo_header_v4(o.src, o.dst, protocol::UDP, udp_len);
-                let c = !checksum::fold(checksum::combine(ph, checksum::sum(u)));
-                // 0 means "no checksum" in UDP: a computed 0 is sent as 0xffff.
-                let c = if c == 0 { 0xffff } else { c };
-                u[6..8].copy_from_slice(&c.to_be_bytes());
+                super::UdpPacket::new_unchecked(u).fill_checksum(o.src, o.dst);
             }
         }
         Encap::Gre { csum } => {

@@ -74,14 +74,7 @@ pub(crate) fn read(
     opts: &LoadOptions,
     warnings: &mut Warnings,
 ) -> Result<Vec<Stmt>, KaError> {
-    let mut r = Reader {
-        config_id: opts.config_id.as_deref(),
-        defs: Vec::new(),
-        stack: Vec::new(),
-        files: 0,
-        toks: Vec::new(),
-        warnings,
-    };
+    let mut r = Reader::new(opts, warnings);
     r.file(path, None)?;
     build(r.toks)
 }
@@ -97,7 +90,18 @@ struct Reader<'a> {
     warnings: &'a mut Warnings,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(opts: &'a LoadOptions, warnings: &'a mut Warnings) -> Self {
+        Reader {
+            config_id: opts.config_id.as_deref(),
+            defs: Vec::new(),
+            stack: Vec::new(),
+            files: 0,
+            toks: Vec::new(),
+            warnings,
+        }
+    }
+
     /// Reads one file; `from` is the `include` that names it.
     fn file(&mut self, path: &Path, from: Option<&Pos>) -> Result<(), KaError> {
         let fail = |message: String| match from {
@@ -465,14 +469,9 @@ mod tests {
         opts: &LoadOptions,
         warnings: &mut Warnings,
     ) -> Result<Vec<Stmt>, KaError> {
-        let mut r = Reader {
-            config_id: opts.config_id.as_deref(),
-            defs: Vec::new(),
-            stack: vec![name.to_path_buf()],
-            files: 1,
-            toks: Vec::new(),
-            warnings,
-        };
+        let mut r = Reader::new(opts, warnings);
+        r.stack.push(name.to_path_buf());
+        r.files = 1;
         r.text(Arc::from(name), text)?;
         build(r.toks)
     }
