@@ -200,8 +200,8 @@ impl Ctr {
     }
 }
 
-// Trace records mark the counters a packet moved in a `u64`.
-const _: () = assert!(Ctr::ALL.len() <= 64);
+// Trace records mark the counters a packet moved in a `u128`.
+const _: () = assert!(Ctr::ALL.len() <= 128);
 
 pub const NCTR: usize = Ctr::ALL.len();
 

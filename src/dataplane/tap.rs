@@ -82,7 +82,7 @@ impl Core {
             rec.len = data.len() as u16;
             for (i, (a, b)) in self.ctr.0.iter().zip(before.iter()).enumerate() {
                 if a != b {
-                    rec.moved |= 1 << i;
+                    rec.moved |= 1u128 << i;
                 }
             }
             // The connection may have been created under the reply's key too;

@@ -215,7 +215,7 @@ pub struct TraceRec {
     pub len: u16,
     pub sum: filter::Summary,
     /// Bit `Ctr as usize` set for every counter the packet moved.
-    pub moved: u64,
+    pub moved: u128,
     pub before: Option<ConnSnap>,
     pub after: Option<ConnSnap>,
     /// Up to two frames sent (a NAT'd packet; an ARP or echo reply).

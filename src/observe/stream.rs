@@ -314,7 +314,7 @@ pub fn format_trace(
         tuple(&r.sum),
         r.len
     ));
-    let moved = |c: Ctr| r.moved & (1 << c as usize) != 0;
+    let moved = |c: Ctr| r.moved & (1u128 << c as usize) != 0;
     let conn = r.after.or(r.before);
     if let Some(c) = conn {
         let s = sched(c.proto, c.vip.0, c.vip.1).unwrap_or("?");
