@@ -55,6 +55,15 @@ counters! {
     /// Transitory connections (SYN_RECV, TIME_WAIT, CLOSE, …, or idle UDP)
     /// evicted from a full table to make room for a new one.
     ConnEvicted => "conn_evicted",
+    /// IPv6 frames addressed to us (or to a solicited-node multicast address),
+    /// on either NIC; the IPv6 share of `rx_ext` + `rx_int`.
+    RxIpv6 => "rx_ipv6",
+    /// IPv6 packets forwarded client → real server (counted in `fwd_in` too).
+    FwdIn6 => "fwd_in6",
+    /// IPv6 packets forwarded real server → client (counted in `fwd_out` too).
+    FwdOut6 => "fwd_out6",
+    /// IPv6 connections created (counted in `conn_new` too).
+    ConnNew6 => "conn_new6",
     /// ARP replies sent for our addresses.
     ArpReply => "arp_reply",
     /// ARP passed to the neighbor table without an answer: replies addressed to
@@ -64,6 +73,11 @@ counters! {
     /// forgery): the neighbor table asks the old MAC by unicast and switches
     /// only if it stays silent for 750 ms.
     ArpClaim => "arp_claim",
+    /// Neighbor advertisements sent in answer to solicitations for our
+    /// IPv6 addresses (the VIPs and the external address; the DIP).
+    NdpReply => "ndp_reply",
+    /// Neighbor solicitations and advertisements passed to the neighbor table.
+    NdpHeard => "ndp_heard",
     /// ICMP echo replies sent.
     IcmpEchoReply => "icmp_echo_reply",
     /// ICMP errors translated for a connection.
@@ -75,6 +89,11 @@ counters! {
     /// "Fragmentation needed" errors not sent: over the rate limit (per worker,
     /// 1000/s with bursts of 50, as the kernel's `icmp_msgs_per_sec`) or no TX slot.
     IcmpFragNeededLimited => "icmp_frag_needed_limited",
+    /// ICMPv6 packet-too-big sent for an IPv6 packet over the egress MTU
+    /// (nobody fragments IPv6 on the path: the director must tell the sender).
+    Icmp6TooBig => "icmp6_too_big",
+    /// Packet-too-big not sent: over the rate limit (as `icmp_frag_needed_limited`).
+    Icmp6TooBigLimited => "icmp6_too_big_limited",
     /// Frames handed to the worker that owns their flow (ICMP errors; with
     /// `--io xdp` on several queues, any TCP/UDP frame RSS gave another worker).
     HandoffOut => "handoff_out",
@@ -92,26 +111,37 @@ counters! {
     DropVlan => "drop_vlan",
     /// Unicast frame for another MAC address.
     DropNotForUs => "drop_not_for_us",
-    /// Neither IPv4 nor ARP.
+    /// Neither IPv4, ARP nor IPv6.
     DropEthertype => "drop_ethertype",
     /// Malformed ARP, or ARP for an address we do not own.
     DropArp => "drop_arp",
-    /// Truncated IPv4 header, bad version, IHL or total length.
+    /// Invalid neighbor discovery (RFC 4861 §7.1 checks: hop limit, code,
+    /// length, options), or a solicitation for an address we do not own.
+    DropNdp => "drop_ndp",
+    /// Router solicitations, advertisements and redirects: ignored (the
+    /// director's routes are configured, never learned).
+    DropRouterAdvert => "drop_router_advert",
+    /// Truncated IPv4 or IPv6 header, bad version, IHL, total or payload length.
     DropIpMalformed => "drop_ip_malformed",
     /// IPv4 header checksum wrong.
     DropIpChecksum => "drop_ip_checksum",
     /// IPv4 options present.
     DropIpOptions => "drop_ip_options",
-    /// IPv4 fragment.
+    /// IPv4 fragment, or IPv6 fragment header.
     DropFragment => "drop_fragment",
-    /// TTL would reach 0 on forwarding.
+    /// IPv6 extension headers refused: a chain too long, hop-by-hop options
+    /// not first, a routing header with segments left, or a truncated or
+    /// inconsistent header length.
+    DropExtHeader => "drop_ext_header",
+    /// TTL (IPv6: hop limit) would reach 0 on forwarding.
     DropTtl => "drop_ttl",
-    /// Not TCP, UDP or ICMP.
+    /// Not TCP, UDP or ICMP (ICMPv6 over IPv6).
     DropProto => "drop_proto",
     /// Truncated or inconsistent TCP/UDP header.
     DropL4Malformed => "drop_l4_malformed",
-    /// TCP or UDP checksum wrong (frames whose sender left it to an offload are
-    /// completed instead, never checked).
+    /// TCP or UDP checksum wrong, or a UDP checksum of 0 over IPv6 (RFC 8200
+    /// §8.1: mandatory there); frames whose sender left it to an offload are
+    /// completed instead, never checked.
     DropL4Checksum => "drop_l4_checksum",
     /// Not for a virtual service, a connection or the director (not a router).
     DropNoService => "drop_no_service",
