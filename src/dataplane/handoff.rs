@@ -30,7 +30,7 @@
 //! it may reach any worker (`icmp.rs`). With steering on
 //! ([`super::Plan::steer`]: AF_XDP with several queues, where the NIC's RSS
 //! and not our fanout program picks the queue), so may a TCP/UDP segment
-//! (`Core::steer_to`).
+//! (`Core::steer_to`, `Core::steer_to6`).
 
 use super::shared::Handoff;
 use super::tx::TxPair;
@@ -279,6 +279,19 @@ impl Core {
         (owner != self.id).then_some(owner)
     }
 
+    /// [`Core::steer_to`] for an IPv6 segment: the owner of `client` (the
+    /// source on the external NIC, the destination on the internal one), if
+    /// steering is on and it is another worker.
+    #[inline]
+    #[allow(dead_code, reason = "the IPv6 classify path (issue 15) calls it")]
+    pub(super) fn steer_to6(&self, client: (std::net::Ipv6Addr, u16)) -> Option<usize> {
+        if !self.steer {
+            return None;
+        }
+        let owner = self.env.owner6(client, self.workers);
+        (owner != self.id).then_some(owner)
+    }
+
     /// Pass `frame` to worker `owner` (a copy into a box of the pair's ring;
     /// never blocks, never allocates; a full ring is a counted drop).
     pub(super) fn hand_off(&mut self, owner: usize, nic: Nic, frame: &[u8], csum_partial: bool) {
@@ -312,5 +325,93 @@ impl Core {
             h += 1;
         }
         h
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use crate::dataplane::Env;
+    use crate::io::fanout;
+    use crate::io::rss::{Field, NicRss, Rss};
+    use crate::wire::Mac;
+    use std::net::Ipv6Addr;
+    use std::sync::Arc;
+
+    fn env() -> Env {
+        let prefix = |s: &str| s.parse().unwrap_or_else(|_| panic!("prefix {s}"));
+        Env {
+            fanout_key: 0x5eed_1234,
+            ..Env::new(
+                [Mac([2, 0, 0, 0, 0, 1]), Mac([2, 0, 0, 0, 0, 2])],
+                prefix("198.18.0.1/24"),
+                prefix("198.19.0.1/24"),
+            )
+        }
+    }
+
+    fn clients() -> impl Iterator<Item = (Ipv6Addr, u16)> {
+        (1..200u16).map(|n| {
+            let a =
+                0x2001_0002_0000_0001_0000_0000_0000_0000u128 | u128::from(n) << 40 | u128::from(n);
+            (Ipv6Addr::from(a), 30000 + 2 * n)
+        })
+    }
+
+    #[test]
+    fn ipv6_owner_is_the_fanout_member_or_the_rss_queue() {
+        let mut env = env();
+        for workers in [1, 2, 3] {
+            for c in clients() {
+                assert_eq!(
+                    env.owner6(c, workers),
+                    fanout::owner6(c.0, c.1, workers, env.fanout_key)
+                );
+            }
+        }
+        // NICs that hash both families on the client's address alone, with a
+        // 40-byte key (long enough for IPv6).
+        let nic = |name: &str, f: Field| NicRss {
+            name: name.into(),
+            key: (0..40u8).map(|i| i.wrapping_mul(37) ^ 0x6d).collect(),
+            indir: vec![0, 1, 2, 0, 1, 2, 0, 1],
+            toeplitz: true,
+            tcp4: vec![f],
+            udp4: vec![f],
+            tcp6: vec![f],
+            udp6: vec![f],
+        };
+        let (ext, int) = (nic("ext0", Field::SrcIp), nic("int0", Field::DstIp));
+        let rss = Arc::new(Rss::for_pair(&ext, &int, 3).expect("rss"));
+        env.rss = Some(Arc::clone(&rss));
+        assert!(rss.aligned6());
+        let mut seen = [0usize; 3];
+        for c in clients() {
+            let owner = env.owner6(c, 3);
+            assert_eq!(owner, rss.queue6(c.0));
+            // The port plays no part: all of a client's flows, one queue.
+            assert_eq!(env.owner6((c.0, c.1 ^ 0x5555), 3), owner);
+            seen[owner] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
+        // One worker owns everything.
+        assert!(clients().all(|c| env.owner6(c, 1) == 0));
+
+        // The internal NIC hashes IPv6 on the whole tuple: RSS does not bring
+        // a reply to its request's queue, so the fanout hash owns IPv6 flows
+        // (and RSS still owns IPv4 ones).
+        let mut int4 = nic("int0", Field::DstIp);
+        int4.tcp6
+            .extend([Field::SrcIp, Field::SrcPort, Field::DstPort]);
+        let rss = Arc::new(Rss::for_pair(&ext, &int4, 3).expect("rss"));
+        env.rss = Some(Arc::clone(&rss));
+        assert!(!rss.aligned6());
+        for c in clients() {
+            assert_eq!(
+                env.owner6(c, 3),
+                fanout::owner6(c.0, c.1, 3, env.fanout_key)
+            );
+        }
+        let v4 = u32::from_be_bytes([198, 18, 0, 7]);
+        assert_eq!(env.owner((v4, 40000), 3), rss.queue(v4));
     }
 }

@@ -124,6 +124,18 @@ impl Env {
         }
     }
 
+    /// The worker of `workers` that owns the flows of an IPv6 `client`
+    /// (address, port): its RSS queue under `--steer rss` when the NICs hash
+    /// IPv6 on the client's address ([`crate::io::rss::Rss::aligned6`]), the
+    /// fanout hash otherwise.
+    #[inline]
+    pub fn owner6(&self, client: (std::net::Ipv6Addr, u16), workers: usize) -> usize {
+        match &self.rss {
+            Some(rss) if workers > 1 && rss.aligned6() => rss.queue6(client.0),
+            _ => crate::io::fanout::owner6(client.0, client.1, workers, self.fanout_key),
+        }
+    }
+
     pub fn ext_addr(&self) -> u32 {
         u32::from(self.ext_net.addr)
     }

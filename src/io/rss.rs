@@ -22,9 +22,28 @@
 //! do not meet these conditions, saying which command fixes them.
 //!
 //! Toeplitz hash: for every set bit of the input (most significant first), XOR
-//! the 32-bit window of the key that starts at that bit. [`Rss`] keeps the four
-//! 256-entry tables of a 4-byte input (one per byte position), so a hash is four
-//! loads and three XORs.
+//! the 32-bit window of the key that starts at that bit. The hash is linear in
+//! the input, so [`Rss`] keeps one 256-entry table per byte position (the hash
+//! of that byte alone there) and a hash is a load per byte and XORs: four for
+//! an IPv4 address, sixteen for an IPv6 one.
+//!
+//! # IPv6
+//!
+//! A NIC's IPv6 RSS input is the source then the destination address (16 bytes
+//! each), then the ports when it hashes them (Microsoft's "RSS hashing
+//! functions", `NDIS_HASH_IPV6`). Told to hash only the client's address
+//! (`ethtool -N EXT rx-flow-hash tcp6 s`, `udp6 s`; `… d` on the internal
+//! NIC), its input is that address alone, and [`Rss::queue6`] computes the
+//! queue over the same 16 bytes. Since a key window starts at every input bit,
+//! the 16 tables of an IPv6 address begin with the four of an IPv4 one, and the
+//! key must be 20 bytes long to cover them (NICs' keys are 40 or 52).
+//!
+//! Both families must be set up on the NICs for IPv6 flows to arrive at their
+//! owner, but only IPv4's is required to start: [`Rss::for_pair`] records
+//! whether IPv6's is ([`Rss::aligned6`]). When it is not, IPv6 flows are owned
+//! by the fanout hash ([`super::fanout::owner6`]) as under `--steer hash`:
+//! either way every frame reaches its owner, directly or handed over, but only
+//! the fanout hash spreads one client's connections over the workers.
 
 use std::fmt;
 use std::process::Command;
@@ -65,17 +84,21 @@ pub fn toeplitz(key: &[u8], data: &[u8]) -> u32 {
     h
 }
 
-/// Ownership by RSS queue: the Toeplitz tables of a 4-byte address and the
-/// indirection table.
+/// Ownership by RSS queue: the Toeplitz tables of a 16-byte input (the first
+/// four serve an IPv4 address) and the indirection table.
 #[derive(Clone, Debug)]
 pub struct Rss {
-    tables: Box<[[u32; 256]; 4]>,
+    tables: Box<[[u32; 256]; 16]>,
     indir: Box<[u16]>,
+    /// Why IPv6 is not set up for RSS ownership, if it is not.
+    advice6: Option<Box<str>>,
 }
 
 impl Rss {
-    /// From a Toeplitz `key` (at least 8 bytes) and an indirection table whose
-    /// entries are queue numbers below `queues`.
+    /// From a Toeplitz `key` (at least 8 bytes; 20 to hash IPv6 addresses as a
+    /// NIC does, the key bits missing beyond it counting as 0) and an
+    /// indirection table whose entries are queue numbers below `queues`.
+    /// IPv6 counts as set up alike ([`Rss::aligned6`]).
     pub fn new(key: &[u8], indir: &[u16], queues: usize) -> Result<Self, RssError> {
         if key.len() < 8 {
             return Err(err(format!(
@@ -91,10 +114,10 @@ impl Rss {
                 "the RSS indirection table sends flows to queue {q}, but there are {queues} workers"
             )));
         }
-        let mut tables = Box::new([[0u32; 256]; 4]);
+        let mut tables = Box::new([[0u32; 256]; 16]);
         for (pos, t) in tables.iter_mut().enumerate() {
             for (v, slot) in t.iter_mut().enumerate() {
-                let mut data = [0u8; 4];
+                let mut data = [0u8; 16];
                 data[pos] = v as u8;
                 *slot = toeplitz(key, &data);
             }
@@ -102,6 +125,7 @@ impl Rss {
         Ok(Self {
             tables,
             indir: indir.into(),
+            advice6: None,
         })
     }
 
@@ -115,12 +139,46 @@ impl Rss {
             ^ self.tables[3][usize::from(d)]
     }
 
+    /// The Toeplitz hash of an IPv6 address.
+    #[inline]
+    pub fn hash6(&self, addr: std::net::Ipv6Addr) -> u32 {
+        self.tables
+            .iter()
+            .zip(addr.octets())
+            .fold(0, |h, (t, b)| h ^ t[usize::from(b)])
+    }
+
     /// The queue RSS gives a frame whose hashed field is `addr` (the kernel
     /// indexes the table with the hash's low bits: `hash % size`, the size a
     /// power of two).
     #[inline]
     pub fn queue(&self, addr: u32) -> usize {
-        usize::from(self.indir[self.hash(addr) as usize % self.indir.len()])
+        self.pick(self.hash(addr))
+    }
+
+    /// The queue RSS gives an IPv6 frame whose hashed field is `addr`.
+    #[inline]
+    pub fn queue6(&self, addr: std::net::Ipv6Addr) -> usize {
+        self.pick(self.hash6(addr))
+    }
+
+    #[inline]
+    fn pick(&self, hash: u32) -> usize {
+        usize::from(self.indir[hash as usize % self.indir.len()])
+    }
+
+    /// Whether both NICs hash IPv6 TCP and UDP on the client's address alone
+    /// with a key long enough for it, so that [`Rss::queue6`] is the queue an
+    /// IPv6 flow arrives on (see the module docs).
+    #[inline]
+    pub fn aligned6(&self) -> bool {
+        self.advice6.is_none()
+    }
+
+    /// When IPv6 is not aligned, a line for the operator saying so and naming
+    /// the commands that would align it.
+    pub fn advice6(&self) -> Option<&str> {
+        self.advice6.as_deref()
     }
 
     /// Ownership for the NIC pair, if their settings allow it (see the module
@@ -148,8 +206,38 @@ impl Rss {
                 ext.name, int.name
             )));
         }
-        Self::new(&ext.key, &ext.indir, queues)
+        let mut rss = Self::new(&ext.key, &ext.indir, queues)?;
+        rss.advice6 = misaligned6(ext, int).map(Into::into);
+        Ok(rss)
     }
+}
+
+/// What keeps IPv6 flows from arriving at their RSS owner on this NIC pair
+/// (see the module docs), as the commands that fix it; `None` if nothing does.
+fn misaligned6(ext: &NicRss, int: &NicRss) -> Option<String> {
+    let mut fix = Vec::new();
+    for (nic, want, flag) in [(ext, Field::SrcIp, "s"), (int, Field::DstIp, "d")] {
+        for (proto, fields) in [("tcp6", &nic.tcp6), ("udp6", &nic.udp6)] {
+            if fields.as_slice() != [want] {
+                fix.push(format!(
+                    "ethtool -N {} rx-flow-hash {proto} {flag}",
+                    nic.name
+                ));
+            }
+        }
+    }
+    if ext.key.len() < 20 {
+        fix.push(format!(
+            "a key of 20 bytes or more (ethtool -X IF hkey KEY; it has {})",
+            ext.key.len()
+        ));
+    }
+    (!fix.is_empty()).then(|| {
+        format!(
+            "--steer rss: IPv6 flows are owned by the fanout hash, not their RSS queue, so most are handed over; to align them: {}",
+            fix.join("; ")
+        )
+    })
 }
 
 /// A field a NIC's RSS hashes (`ethtool -n IF rx-flow-hash tcp4`).
@@ -172,6 +260,9 @@ pub struct NicRss {
     pub toeplitz: bool,
     pub tcp4: Vec<Field>,
     pub udp4: Vec<Field>,
+    /// IPv6's fields; empty if the NIC would not say (no IPv6 RSS).
+    pub tcp6: Vec<Field>,
+    pub udp6: Vec<Field>,
 }
 
 /// Read `ifname`'s RSS settings with `ethtool -x` and `ethtool -n`.
@@ -195,6 +286,12 @@ pub fn read(ifname: &str) -> Result<NicRss, RssError> {
         .map_err(|e| err(format!("--steer rss: ethtool -x {ifname}: {e}")))?;
     let tcp4 = parse_flow_hash(&run(&["-n", ifname, "rx-flow-hash", "tcp4"])?);
     let udp4 = parse_flow_hash(&run(&["-n", ifname, "rx-flow-hash", "udp4"])?);
+    // IPv6 is optional (see the module docs): a NIC that cannot tell has none.
+    let v6 = |proto| {
+        run(&["-n", ifname, "rx-flow-hash", proto])
+            .map(|t| parse_flow_hash(&t))
+            .unwrap_or_default()
+    };
     Ok(NicRss {
         name: ifname.to_owned(),
         key,
@@ -202,6 +299,8 @@ pub fn read(ifname: &str) -> Result<NicRss, RssError> {
         toeplitz,
         tcp4,
         udp4,
+        tcp6: v6("tcp6"),
+        udp6: v6("udp6"),
     })
 }
 
@@ -259,7 +358,7 @@ pub fn parse_flow_hash(text: &str) -> Vec<Field> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     /// The key of Microsoft's "Verifying the RSS hash calculation".
     const KEY: [u8; 40] = [
@@ -287,6 +386,74 @@ mod tests {
             let data: Vec<u8> = ip(src).into_iter().chain(ip(dst)).collect();
             assert_eq!(toeplitz(&KEY, &data), want, "{src} -> {dst}");
         }
+    }
+
+    #[test]
+    fn toeplitz_matches_the_published_ipv6_vectors() {
+        // (destination, port, source, port, IPv6 hash, IPv6 with TCP hash):
+        // the input is the source address, the destination address, then
+        // the source and destination ports.
+        for (dst, dport, src, sport, want, want_tcp) in [
+            (
+                "3ffe:2501:200:3::1",
+                1766u16,
+                "3ffe:2501:200:1fff::7",
+                2794u16,
+                0x2cc1_8cd5u32,
+                0x4020_7d3du32,
+            ),
+            (
+                "ff02::1",
+                4739,
+                "3ffe:501:8::260:97ff:fe40:efab",
+                14230,
+                0x0f0c_461c,
+                0xdde5_1bbf,
+            ),
+            (
+                "fe80::200:f8ff:fe21:67cf",
+                38024,
+                "3ffe:1900:4545:3:200:f8ff:fe21:67cf",
+                44251,
+                0x4b61_e985,
+                0x02d1_feef,
+            ),
+        ] {
+            let addr = |s: &str| {
+                s.parse::<Ipv6Addr>()
+                    .map(|a| a.octets())
+                    .unwrap_or_default()
+            };
+            let mut data: Vec<u8> = addr(src).into_iter().chain(addr(dst)).collect();
+            assert_eq!(toeplitz(&KEY, &data), want, "{src} -> {dst}");
+            data.extend(sport.to_be_bytes().into_iter().chain(dport.to_be_bytes()));
+            assert_eq!(
+                toeplitz(&KEY, &data),
+                want_tcp,
+                "{src}.{sport} -> {dst}.{dport}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_ipv6_tables_agree_with_the_reference() {
+        let rss = Rss::new(&KEY, &[0, 1, 2], 3).expect("rss");
+        let mut x = 0x2001_0002_0000_0001_0123_4567_89ab_cdefu128;
+        for _ in 0..2000 {
+            x = x
+                .wrapping_mul(0x2360_ed05_1fc6_5da4_4385_df64_9fcc_f645)
+                .wrapping_add(0x5851_f42d_4c95_7f2d_1405_7b7e_f767_814f);
+            let a = Ipv6Addr::from(x);
+            assert_eq!(rss.hash6(a), toeplitz(&KEY, &a.octets()), "{a}");
+            assert_eq!(rss.queue6(a), (rss.hash6(a) % 3) as usize);
+        }
+        // An IPv4 address and an IPv6 one starting with its bytes (the rest
+        // zero) hash alike: the IPv4 tables are the IPv6 ones' first four.
+        let v4 = u32::from(Ipv4Addr::new(198, 18, 0, 7));
+        assert_eq!(
+            rss.hash(v4),
+            rss.hash6(Ipv6Addr::from(u128::from(v4) << 96))
+        );
     }
 
     #[test]
@@ -331,6 +498,8 @@ RSS hash function:
             toeplitz,
             tcp4: vec![f],
             udp4: vec![f],
+            tcp6: vec![f],
+            udp6: vec![f],
         }
     }
 
@@ -361,5 +530,44 @@ RSS hash function:
         let mut bad = nic("ext0", Field::SrcIp);
         bad.toeplitz = false;
         assert!(Rss::for_pair(&bad, &int, 2).is_err());
+    }
+
+    #[test]
+    fn ipv6_alignment_is_recorded_not_required() {
+        let (ext, int) = (nic("ext0", Field::SrcIp), nic("int0", Field::DstIp));
+        let rss = Rss::for_pair(&ext, &int, 2).expect("a good pair");
+        assert!(rss.aligned6());
+        assert_eq!(rss.advice6(), None);
+
+        // The internal NIC hashes IPv6 TCP on the whole tuple, and the
+        // external one cannot tell for UDP: IPv4 still starts, IPv6 is not
+        // aligned and the advice names both fixes.
+        let both = "TCP over IPV6 flows use these fields for computing Hash flow key:\nIP SA\nIP DA\nL4 bytes 0 & 1 [TCP/UDP src port]\nL4 bytes 2 & 3 [TCP/UDP dst port]\n";
+        let mut int4 = nic("int0", Field::DstIp);
+        int4.tcp6 = parse_flow_hash(both);
+        let mut ext_no_udp6 = nic("ext0", Field::SrcIp);
+        ext_no_udp6.udp6.clear();
+        let rss = Rss::for_pair(&ext_no_udp6, &int4, 2).expect("IPv4 is enough");
+        assert!(!rss.aligned6());
+        let advice = rss.advice6().unwrap_or_default();
+        assert!(
+            advice.contains("ethtool -N ext0 rx-flow-hash udp6 s"),
+            "{advice}"
+        );
+        assert!(
+            advice.contains("ethtool -N int0 rx-flow-hash tcp6 d"),
+            "{advice}"
+        );
+        assert!(
+            !advice.contains("tcp6 s") && !advice.contains("udp6 d"),
+            "{advice}"
+        );
+
+        // A key too short for the 16-byte input.
+        let (mut ext16, mut int16) = (ext.clone(), int.clone());
+        ext16.key.truncate(16);
+        int16.key.truncate(16);
+        let rss = Rss::for_pair(&ext16, &int16, 2).expect("16 bytes do for IPv4");
+        assert!(rss.advice6().is_some_and(|a| a.contains("it has 16")));
     }
 }

@@ -1,5 +1,16 @@
-//! The XDP program that redirects IPv4 and ARP to the AF_XDP sockets, and the
-//! `bpf(2)` calls that load it, attach it and fill its socket map.
+//! The XDP program that redirects IPv4, IPv6 and ARP to the AF_XDP sockets, and
+//! the `bpf(2)` calls that load it, attach it and fill its socket map.
+//!
+//! # IPv6
+//!
+//! IPv6 frames (EtherType 0x86DD) go to the socket as IPv4 ones do, all of
+//! them: not only the flows to VIPs but neighbor discovery too, since the
+//! worker answers solicitations for the VIPs and the DIP itself, as it answers
+//! ARP (the kernel's own NDP and IPv6 on these NICs are not used, as its IPv4
+//! is not). The program looks no further than the EtherType: the worker, not
+//! the program, walks extension headers and hands a frame to the worker that
+//! owns its flow. Everything that is neither IPv4, IPv6 nor ARP (LLDP,
+//! VLAN-tagged frames, ...) stays with the kernel.
 
 use super::XskRx;
 use super::owned;
@@ -99,12 +110,13 @@ const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
     [code, regs, o[0], o[1], i[0], i[1], i[2], i[3]]
 }
 
-/// The redirect program: IPv4 and ARP frames go to the socket in `map` at the
-/// frame's receive queue (or to the kernel if there is none); everything else goes
-/// to the kernel.
-fn program(map_fd: i32) -> [[u8; 8]; 16] {
+/// The redirect program: IPv4, IPv6 and ARP frames go to the socket in `map` at
+/// the frame's receive queue (or to the kernel if there is none); everything
+/// else goes to the kernel.
+fn program(map_fd: i32) -> [[u8; 8]; 17] {
     // EtherTypes as a 16-bit load from the frame reads them (network order).
     let ipv4 = i32::from(ethertype::IPV4.to_be());
+    let ipv6 = i32::from(ethertype::IPV6.to_be());
     let arp = i32::from(ethertype::ARP.to_be());
     let (eth_len, ty_at) = (HEADER_LEN as i32, ETHERTYPE_OFFSET as i16);
     [
@@ -112,18 +124,19 @@ fn program(map_fd: i32) -> [[u8; 8]; 16] {
         insn(0x61, 3, 1, 4, 0),                      // 1: r3 = ctx->data_end
         insn(0xbf, 4, 2, 0, 0),                      // 2: r4 = r2
         insn(0x07, 4, 0, 0, eth_len),                // 3: r4 += Ethernet header
-        insn(0x2d, 4, 3, 9, 0),                      // 4: if r4 > r3 goto pass
+        insn(0x2d, 4, 3, 10, 0),                     // 4: if r4 > r3 goto pass
         insn(0x69, 4, 2, ty_at, 0),                  // 5: r4 = *(u16 *)(r2 + ty_at)
-        insn(0x15, 4, 0, 1, ipv4),                   // 6: if r4 == IPv4 goto redirect
-        insn(0x55, 4, 0, 6, arp),                    // 7: if r4 != ARP goto pass
-        insn(0x61, 2, 1, 16, 0),                     // 8: redirect: r2 = ctx->rx_queue_index
-        insn(0x18, 1, BPF_PSEUDO_MAP_FD, 0, map_fd), // 9: r1 = map (ld_imm64,
-        insn(0x00, 0, 0, 0, 0),                      // 10:   second half)
-        insn(0xb7, 3, 0, 0, XDP_PASS),               // 11: r3 = XDP_PASS (if no socket)
-        insn(0x85, 0, 0, 0, BPF_FUNC_REDIRECT_MAP),  // 12: call bpf_redirect_map
-        insn(0x95, 0, 0, 0, 0),                      // 13: exit
-        insn(0xb7, 0, 0, 0, XDP_PASS),               // 14: pass: r0 = XDP_PASS
-        insn(0x95, 0, 0, 0, 0),                      // 15: exit
+        insn(0x15, 4, 0, 2, ipv4),                   // 6: if r4 == IPv4 goto redirect
+        insn(0x15, 4, 0, 1, ipv6),                   // 7: if r4 == IPv6 goto redirect
+        insn(0x55, 4, 0, 6, arp),                    // 8: if r4 != ARP goto pass
+        insn(0x61, 2, 1, 16, 0),                     // 9: redirect: r2 = ctx->rx_queue_index
+        insn(0x18, 1, BPF_PSEUDO_MAP_FD, 0, map_fd), // 10: r1 = map (ld_imm64,
+        insn(0x00, 0, 0, 0, 0),                      // 11:   second half)
+        insn(0xb7, 3, 0, 0, XDP_PASS),               // 12: r3 = XDP_PASS (if no socket)
+        insn(0x85, 0, 0, 0, BPF_FUNC_REDIRECT_MAP),  // 13: call bpf_redirect_map
+        insn(0x95, 0, 0, 0, 0),                      // 14: exit
+        insn(0xb7, 0, 0, 0, XDP_PASS),               // 15: pass: r0 = XDP_PASS
+        insn(0x95, 0, 0, 0, 0),                      // 16: exit
     ]
 }
 
@@ -250,10 +263,18 @@ mod tests {
         // Jumps land where the comments say.
         let target =
             |i: usize| (i as i64 + 1 + i64::from(i16::from_ne_bytes([p[i][2], p[i][3]]))) as usize;
-        assert_eq!(target(4), 14);
-        assert_eq!(target(6), 8);
-        assert_eq!(target(7), 14);
-        assert_eq!(i32::from_ne_bytes([p[9][4], p[9][5], p[9][6], p[9][7]]), 7);
-        assert_eq!(p[15][0], 0x95);
+        let imm = |i: usize| i32::from_ne_bytes([p[i][4], p[i][5], p[i][6], p[i][7]]);
+        assert_eq!(target(4), 15);
+        assert_eq!(target(6), 9);
+        assert_eq!(target(7), 9);
+        assert_eq!(target(8), 15);
+        // The EtherTypes compared, as the 16-bit load reads them off the wire.
+        let wire = |t: u16| i32::from(u16::from_ne_bytes(t.to_be_bytes()));
+        assert_eq!(imm(6), wire(0x0800));
+        assert_eq!(imm(7), wire(0x86dd));
+        assert_eq!(imm(8), wire(0x0806));
+        assert_eq!(imm(10), 7);
+        assert_eq!(p[14][0], 0x95);
+        assert_eq!(p[16][0], 0x95);
     }
 }
