@@ -12,7 +12,7 @@ use ringvs::dataplane::tx::PENDING_MAX_AGE;
 use ringvs::io::RxMeta;
 use ringvs::io::fanout::owner;
 use ringvs::nat::State;
-use ringvs::neigh::{NeighEvent, NeighTable};
+use ringvs::neigh::{NeighEvent, NeighTable, Probe};
 use ringvs::stats::Ctr;
 use smoltcp::wire::{ArpOperation, ArpPacket, EthernetFrame, Icmpv4Packet};
 use std::sync::atomic::Ordering;
@@ -2827,8 +2827,12 @@ fn neigh_forged_claim_is_ignored_while_the_owner_answers() {
         let probes = control_step(&mut lab);
         assert_eq!(probes.len(), 1, "claim {k}: {probes:?}");
         assert_eq!(
-            (probes[0].nic, probes[0].ip, probes[0].to.map(|m| m.0)),
-            (Nic::Int, be(RS1), Some(RS1_MAC)),
+            probes[0],
+            Probe::Arp {
+                nic: Nic::Int,
+                ip: be(RS1),
+                to: Some(ringvs::wire::Mac(RS1_MAC))
+            },
             "unicast probe of the old MAC"
         );
         // The real RS1 answers the probe.
@@ -2879,11 +2883,12 @@ fn neigh_genuine_move_is_adopted_within_a_second() {
     // 3 probes 250 ms apart, the switch seen at the next 100 ms control tick.
     assert_eq!(switched, Duration::from_millis(800));
     assert_eq!(probes.len(), 3, "{probes:?}");
-    assert!(
-        probes
-            .iter()
-            .all(|p| p.to.map(|m| m.0) == Some(RS1_MAC) && p.ip == be(RS1))
-    );
+    let old = Probe::Arp {
+        nic: Nic::Int,
+        ip: be(RS1),
+        to: Some(ringvs::wire::Mac(RS1_MAC)),
+    };
+    assert!(probes.iter().all(|p| *p == old));
     assert_eq!(lab.neigh.moved, 1);
     assert_eq!(drop_sum(&lab.w().core.ctr), 0);
     assert_eq!(data_to_rs1_mac(&mut lab, seq), RS1_NEW_MAC);

@@ -1,8 +1,15 @@
 //! Neighbor resolution, the control thread's main loop once the director runs:
 //! it feeds what the workers report (`NeighEvent`) to the neighbor table,
-//! sends the ARP probes the table asks for, announces our addresses and new
-//! VIPs with gratuitous ARP, and publishes the table's snapshot to the workers.
-//! It also watches the workers: the director stops when one does.
+//! sends the probes the table asks for (ARP requests, neighbor
+//! solicitations), announces our addresses and new VIPs (gratuitous ARP,
+//! unsolicited neighbor advertisements) when `neigh::Announcer` says so, and
+//! publishes the table's snapshot to the workers. It also watches the
+//! workers: the director stops when one does.
+//!
+//! IPv6 frames are not built yet: [`neighbor_solicitation`] and
+//! [`unsolicited_advertisement`] return `None` until they are wired to the
+//! NDP emitter of `wire`, and nothing is sent (nor counted as sent) for them
+//! meanwhile.
 
 use super::Ctl;
 use super::adm::vips;
@@ -10,34 +17,39 @@ use crate::Nic;
 use crate::dataplane::Shared;
 use crate::io::TxQueue;
 use crate::io::ring::TxRing;
-use crate::neigh::{NeighEvent, NeighTable, Probe};
+use crate::neigh::{Announce, Announcer, NeighEvent, NeighTable, Probe};
 use crate::wire::{Mac, arp};
 use crossbeam_channel::Receiver;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The control thread's ARP: its sockets, addresses and queues.
+/// The control thread's ARP and NDP: its sockets, addresses and queues.
 pub(super) struct Resolver {
     /// The control thread's own TX rings on ext and int (AF_PACKET whatever
     /// the workers use).
     pub(super) tx: [TxRing; 2],
     /// Our MAC address on ext and int.
     pub(super) macs: [Mac; 2],
-    /// Our address on ext and int (the DIP).
+    /// Our IPv4 address on ext and int (the DIP).
     pub(super) own: [Ipv4Addr; 2],
-    /// What the workers (and health checks) report: neighbors to resolve, ARP seen.
+    /// Our IPv6 address on ext and int, if the NIC has one: the source of
+    /// neighbor solicitations, and announced like the IPv4 ones. No IPv6
+    /// probe goes out of a NIC without one.
+    pub(super) own6: [Option<Ipv6Addr>; 2],
+    /// What the workers (and health checks) report: neighbors to resolve, ARP
+    /// and NDP seen.
     pub(super) events: Receiver<NeighEvent>,
     /// New VIPs to announce (`Ctl::changed`).
     pub(super) garp: Receiver<Ipv4Addr>,
 }
 
-/// When a director that became active announces its addresses again after
-/// the first time (gratuitous ARP can be lost; keepalived repeats its own
-/// too, `vrrp_garp_master_repeat`).
-const GARP_REPEATS: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(2)];
+/// The largest NDP frame the control thread sends: Ethernet, IPv6, a
+/// solicitation or advertisement and one link-layer address option (86
+/// bytes), rounded up.
+pub(super) const NDP_FRAME: usize = 96;
 
 impl Resolver {
     /// Gratuitous ARP for `ip` on `nic`.
@@ -47,17 +59,70 @@ impl Resolver {
         self.tx[i].send_one(&f[..len]);
     }
 
-    /// Announce our addresses, and every VIP on the external NIC (a standby
+    /// An unsolicited neighbor advertisement for `ip` on `nic`, once it can
+    /// be built.
+    fn unsolicited_na(&mut self, nic: Nic, ip: Ipv6Addr) {
+        let i = nic as usize;
+        if let Some((f, len)) = unsolicited_advertisement(nic, self.macs[i], ip) {
+            self.tx[i].send_one(&f[..len]);
+        }
+    }
+
+    /// The probe the table asked for, out of its NIC.
+    fn probe(&mut self, p: Probe) {
+        let i = p.nic() as usize;
+        match p {
+            Probe::Arp { ip, to, .. } => {
+                let (f, len) = arp_frame(self.macs[i], self.own[i], Ipv4Addr::from(ip), to);
+                self.tx[i].send_one(&f[..len]);
+            }
+            Probe::Ns { nic, ip, to } => {
+                if let Some(sip) = self.own6[i]
+                    && let Some((f, len)) = neighbor_solicitation(nic, self.macs[i], sip, ip, to)
+                {
+                    self.tx[i].send_one(&f[..len]);
+                }
+            }
+        }
+    }
+
+    /// Announce our addresses of both families once, now (a standby
     /// announces nothing: the addresses are the active director's).
     pub(super) fn announce(&mut self, ctl: &Ctl) {
         if ctl.shared.ha.standby() {
             return;
         }
-        self.garp(Nic::Ext, self.own[Nic::Ext as usize]);
-        self.garp(Nic::Int, self.own[Nic::Int as usize]);
+        self.send(ctl, Announce::Own4);
+        self.send(ctl, Announce::Own6);
+    }
+
+    /// One announcement.
+    fn send(&mut self, ctl: &Ctl, what: Announce) {
+        match what {
+            Announce::Vip(IpAddr::V4(v)) => self.garp(Nic::Ext, v),
+            Announce::Vip(IpAddr::V6(v)) => self.unsolicited_na(Nic::Ext, v),
+            Announce::Own4 => self.announce_own(ctl, false),
+            Announce::Own6 => self.announce_own(ctl, true),
+        }
+    }
+
+    /// The DIPs of one family on their NICs, and its VIPs on the external NIC.
+    fn announce_own(&mut self, ctl: &Ctl, v6: bool) {
+        for nic in [Nic::Ext, Nic::Int] {
+            let i = nic as usize;
+            match (v6, self.own6[i]) {
+                (false, _) => self.garp(nic, self.own[i]),
+                (true, Some(ip)) => self.unsolicited_na(nic, ip),
+                (true, None) => {}
+            }
+        }
         if let Ok(st) = ctl.adm.lock() {
             for v in vips(&st.cfg) {
-                self.garp(Nic::Ext, v);
+                match IpAddr::from(v) {
+                    IpAddr::V4(v) if !v6 => self.garp(Nic::Ext, v),
+                    IpAddr::V6(v) if v6 => self.unsolicited_na(Nic::Ext, v),
+                    _ => {}
+                }
             }
         }
     }
@@ -76,8 +141,8 @@ impl Resolver {
         let mut last_tick = Instant::now();
         let mut failed = None;
         let mut activations = shared.ha.activations();
-        // Announcements still to repeat after becoming active.
-        let mut repeats: Vec<Instant> = Vec::new();
+        let mut announcer = Announcer::new();
+        let mut due: Vec<Announce> = Vec::new();
         while !term.load(Ordering::Relaxed) {
             if let Some(k) = workers.iter().position(|t| t.is_finished()) {
                 failed = Some(k);
@@ -98,31 +163,30 @@ impl Resolver {
                 last_tick = now;
                 table.tick(now, &mut probes);
             }
-            // The role: a standby sends no ARP at all (its probes would claim
-            // the DIP for its own MAC); made active (however briefly it was
-            // standby), it announces every address at once, then twice more.
+            // The role: a standby sends no ARP nor NDP at all (its probes would
+            // claim the DIP for its own MAC); made active (however briefly it
+            // was standby), it announces every address on the announcer's
+            // schedule.
             let standby = shared.ha.standby();
             let a = shared.ha.activations();
             if a != activations && !standby {
                 activations = a;
-                self.announce(ctl);
-                repeats = GARP_REPEATS.iter().map(|d| now + *d).collect();
-            }
-            if !standby && repeats.first().is_some_and(|t| now >= *t) {
-                repeats.remove(0);
-                self.announce(ctl);
+                announcer.activated(now);
             }
             if standby {
                 probes.clear();
+                announcer.standby();
                 while self.garp.try_recv().is_ok() {}
             } else {
                 for p in probes.drain(..) {
-                    let i = p.nic as usize;
-                    let (f, len) = arp_frame(self.macs[i], self.own[i], Ipv4Addr::from(p.ip), p.to);
-                    self.tx[i].send_one(&f[..len]);
+                    self.probe(p);
                 }
                 while let Ok(v) = self.garp.try_recv() {
-                    self.garp(Nic::Ext, v);
+                    announcer.vip_added(IpAddr::from(v), now);
+                }
+                announcer.due(now, &mut due);
+                for what in due.drain(..) {
+                    self.send(ctl, what);
                 }
             }
             if let Some(snap) = table.take_snapshot() {
@@ -147,4 +211,37 @@ fn arp_frame(mac: Mac, sip: Ipv4Addr, tip: Ipv4Addr, to: Option<Mac>) -> ([u8; 6
         to.unwrap_or(Mac::BROADCAST),
     );
     (buf, len.max(60))
+}
+
+/// The neighbor solicitation for `target` that a [`Probe::Ns`] asks for, out
+/// of `nic` from `mac` and `sip` with our source link-layer option, to the
+/// target's solicited-node group, or unicast to `to` and the target itself
+/// (`neigh::solicitation_dest` gives both destinations).
+///
+/// Not built yet: it returns `None`, so no solicitation goes out and none is
+/// counted, until it calls the ICMPv6/NDP emitter of `wire` (written on
+/// another branch).
+pub(super) fn neighbor_solicitation(
+    _nic: Nic,
+    _mac: Mac,
+    _sip: Ipv6Addr,
+    _target: Ipv6Addr,
+    _to: Option<Mac>,
+) -> Option<([u8; NDP_FRAME], usize)> {
+    None
+}
+
+/// The unsolicited neighbor advertisement announcing `ip` at `mac` out of
+/// `nic`: from `ip` to all nodes (`neigh::ALL_NODES`, Ethernet
+/// 33:33:00:00:00:01), target `ip`, O set, S clear, R clear, with the target
+/// link-layer option (RFC 4861 §7.2.6).
+///
+/// Not built yet: it returns `None`, so nothing goes out and nothing is
+/// counted, until it calls the NDP emitter of `wire`.
+pub(super) fn unsolicited_advertisement(
+    _nic: Nic,
+    _mac: Mac,
+    _ip: Ipv6Addr,
+) -> Option<([u8; NDP_FRAME], usize)> {
+    None
 }

@@ -209,6 +209,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         tx: ctl_tx,
         macs: [ext.mac, int.mac],
         own: [opts.ext_net.addr, opts.int_net.addr],
+        own6: [None, None],
         events: neigh_rx,
         garp: garp_rx,
     };

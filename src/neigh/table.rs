@@ -1,0 +1,627 @@
+//! One address family's neighbor entries and their rules, written once for
+//! both families: resolution, ageing, refresh and the verification of moves
+//! (the module documentation of `crate::neigh` gives the rules; `ndp.rs` maps
+//! IPv6's messages onto them).
+
+use super::{
+    FAILED_HOLD, MAX_PROBES, MOVE_PROBES, MOVE_RETRANS, NeighAddr, Probe, REACHABLE, REFRESH_AFTER,
+    RETRANS,
+};
+use crate::Nic;
+use crate::wire::Mac;
+use hashbrown::HashMap;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryState {
+    Incomplete {
+        probes: u8,
+        next: Instant,
+    },
+    Reachable {
+        mac: Mac,
+        until: Instant,
+        probed: bool,
+    },
+    Failed {
+        until: Instant,
+    },
+    /// `mac` (still published) is being asked whether it owns the address,
+    /// which `claimed` says it has now.
+    Verifying {
+        mac: Mac,
+        claimed: Mac,
+        probes: u8,
+        next: Instant,
+    },
+}
+
+/// What a message heard from a neighbor may do to its entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Claim {
+    /// It answers our probe (an ARP reply; a solicited NA with the target's
+    /// link-layer address): it resolves an entry we are resolving. Nothing
+    /// else does.
+    pub answer: bool,
+    /// From a MAC other than the entry's, it claims the address: the old MAC
+    /// is verified. When false (an NA without the override flag, or without a
+    /// link-layer address), another MAC is ignored.
+    pub may_move: bool,
+}
+
+impl Claim {
+    /// Any ARP: a reply answers, and anything from another MAC is a claim.
+    pub(super) fn arp(reply: bool) -> Self {
+        Self {
+            answer: reply,
+            may_move: true,
+        }
+    }
+}
+
+/// The entries of one address family (`A`: `u32` for IPv4, `Ipv6Addr`).
+#[derive(Debug)]
+pub(super) struct Family<A> {
+    entries: HashMap<(Nic, A), EntryState>,
+    /// The published view is stale.
+    pub(super) dirty: bool,
+    /// Neighbors whose MAC changed after their old MAC stayed silent.
+    pub(super) moved: u64,
+    /// Claims from another MAC that the old MAC refuted by answering.
+    pub(super) refuted: u64,
+}
+
+impl<A> Default for Family<A> {
+    fn default() -> Self {
+        Self {
+            entries: HashMap::new(),
+            dirty: false,
+            moved: 0,
+            refuted: 0,
+        }
+    }
+}
+
+impl<A: NeighAddr> Family<A> {
+    /// A worker asks for `ip` on `nic`: the first request starts resolving it
+    /// (a broadcast or multicast probe); a failed entry may be retried once
+    /// its hold has passed.
+    pub(super) fn resolve(&mut self, nic: Nic, ip: A, now: Instant) -> Option<Probe> {
+        match self.entries.get(&(nic, ip)) {
+            Some(EntryState::Failed { until }) if *until <= now => {
+                self.entries.remove(&(nic, ip));
+                self.resolve(nic, ip, now)
+            }
+            Some(_) => None,
+            None => {
+                self.entries.insert(
+                    (nic, ip),
+                    EntryState::Incomplete {
+                        probes: 1,
+                        next: now + RETRANS,
+                    },
+                );
+                Some(A::probe(nic, ip, None))
+            }
+        }
+    }
+
+    /// A message from `ip` at `mac`; returns a probe to send right away, if any.
+    pub(super) fn heard(
+        &mut self,
+        nic: Nic,
+        ip: A,
+        mac: Mac,
+        claim: Claim,
+        now: Instant,
+    ) -> Option<Probe> {
+        if mac.is_multicast() {
+            return None;
+        }
+        let key = (nic, ip);
+        let learned = EntryState::Reachable {
+            mac,
+            until: now + REACHABLE,
+            probed: false,
+        };
+        match self.entries.get(&key).copied() {
+            Some(EntryState::Incomplete { .. } | EntryState::Failed { .. }) if claim.answer => {
+                self.entries.insert(key, learned);
+                self.dirty = true;
+                None
+            }
+            // Its own MAC refreshes a known neighbor (and refutes a claim).
+            Some(EntryState::Reachable { mac: m, .. }) if m == mac => {
+                self.entries.insert(key, learned);
+                None
+            }
+            Some(EntryState::Verifying { mac: m, .. }) if m == mac => {
+                self.refuted += 1;
+                self.entries.insert(key, learned);
+                None
+            }
+            // Another MAC claims a known neighbor's address: ask the old MAC
+            // (unicast) before believing it; it keeps the traffic.
+            Some(EntryState::Reachable { mac: old, .. }) if claim.may_move => {
+                self.entries.insert(
+                    key,
+                    EntryState::Verifying {
+                        mac: old,
+                        claimed: mac,
+                        probes: 1,
+                        next: now + MOVE_RETRANS,
+                    },
+                );
+                Some(A::probe(nic, ip, Some(old)))
+            }
+            Some(EntryState::Verifying {
+                mac: old,
+                probes,
+                next,
+                ..
+            }) if claim.may_move => {
+                // The latest claimant is the one adopted if the old MAC stays
+                // silent.
+                self.entries.insert(
+                    key,
+                    EntryState::Verifying {
+                        mac: old,
+                        claimed: mac,
+                        probes,
+                        next,
+                    },
+                );
+                None
+            }
+            // Unsolicited for an unknown (or unresolved) address, or another
+            // MAC that does not claim.
+            _ => None,
+        }
+    }
+
+    /// Advance time: retransmit, refresh, verify and expire; the probes to
+    /// send go to `probes`.
+    pub(super) fn tick(&mut self, now: Instant, probes: &mut Vec<Probe>) {
+        let mut dirty = false;
+        let mut moved = 0;
+        self.entries.retain(|&(nic, ip), e| match *e {
+            EntryState::Incomplete { probes: n, next } if next <= now => {
+                if n >= MAX_PROBES {
+                    *e = EntryState::Failed {
+                        until: now + FAILED_HOLD,
+                    };
+                } else {
+                    probes.push(A::probe(nic, ip, None));
+                    *e = EntryState::Incomplete {
+                        probes: n + 1,
+                        next: now + RETRANS,
+                    };
+                }
+                true
+            }
+            EntryState::Reachable { until, .. } if until <= now => {
+                dirty = true;
+                false
+            }
+            EntryState::Reachable { mac, until, probed }
+                if !probed && until <= now + (REACHABLE - REFRESH_AFTER) =>
+            {
+                probes.push(A::probe(nic, ip, Some(mac)));
+                *e = EntryState::Reachable {
+                    mac,
+                    until,
+                    probed: true,
+                };
+                true
+            }
+            EntryState::Verifying {
+                mac,
+                claimed,
+                probes: n,
+                next,
+            } if next <= now => {
+                if n >= MOVE_PROBES {
+                    // The old MAC stayed silent: the neighbor moved.
+                    *e = EntryState::Reachable {
+                        mac: claimed,
+                        until: now + REACHABLE,
+                        probed: false,
+                    };
+                    moved += 1;
+                    dirty = true;
+                } else {
+                    probes.push(A::probe(nic, ip, Some(mac)));
+                    // From the deadline, not from `now`: the switch comes
+                    // MOVE_PROBES * MOVE_RETRANS after the claim plus at most one
+                    // tick, however late the ticks.
+                    *e = EntryState::Verifying {
+                        mac,
+                        claimed,
+                        probes: n + 1,
+                        next: (next + MOVE_RETRANS).max(now),
+                    };
+                }
+                true
+            }
+            EntryState::Failed { until } => until > now,
+            _ => true,
+        });
+        self.moved += moved;
+        self.dirty |= dirty;
+    }
+
+    /// The MACs workers may send to: reachable entries, and entries being
+    /// verified (their old MAC keeps the traffic meanwhile).
+    pub(super) fn publish(&self, maps: &mut [HashMap<A, Mac>; 2]) {
+        for (&(nic, ip), e) in &self.entries {
+            if let EntryState::Reachable { mac, .. } | EntryState::Verifying { mac, .. } = e {
+                maps[nic as usize].insert(ip, *mac);
+            }
+        }
+    }
+
+    pub(super) fn state(&self, nic: Nic, ip: A) -> Option<EntryState> {
+        self.entries.get(&(nic, ip)).copied()
+    }
+
+    pub(super) fn entries(&self) -> impl Iterator<Item = (Nic, A, EntryState)> + '_ {
+        self.entries.iter().map(|(&(nic, ip), &e)| (nic, ip, e))
+    }
+}
+
+/// The table's rules, once for both families: every test is generic over the
+/// address type and runs for IPv4 and IPv6 (`ipv4::` and `ipv6::`), through
+/// the public events a worker sends.
+#[cfg(test)]
+mod test {
+    use super::super::{NeighEvent, NeighTable};
+    use super::*;
+    use std::net::Ipv6Addr;
+    use std::time::Duration;
+
+    /// What the tests need of a family beyond `NeighAddr`.
+    trait Fam: NeighAddr {
+        /// A real server on the internal link.
+        fn rs() -> Self;
+        /// Another address on that link.
+        fn other() -> Self;
+        /// What claims `ip` for `mac` without our having asked: every kind
+        /// of message that starts a verification of a known entry.
+        fn claims(ip: Self, mac: Mac) -> Vec<NeighEvent>;
+        /// The message a host that moved sends on its own: gratuitous ARP, an
+        /// unsolicited advertisement with the override flag.
+        fn announcement(ip: Self, mac: Mac) -> NeighEvent;
+        /// The family's multicast MAC.
+        fn group_mac() -> Mac;
+    }
+
+    impl Fam for u32 {
+        fn rs() -> u32 {
+            u32::from_be_bytes([198, 19, 0, 2])
+        }
+        fn other() -> u32 {
+            u32::from_be_bytes([198, 19, 0, 3])
+        }
+        fn claims(ip: u32, mac: Mac) -> Vec<NeighEvent> {
+            [true, false]
+                .map(|reply| NeighEvent::Heard {
+                    nic: Nic::Int,
+                    ip,
+                    mac,
+                    reply,
+                })
+                .into()
+        }
+        fn announcement(ip: u32, mac: Mac) -> NeighEvent {
+            // Gratuitous ARP is a request from the address for itself.
+            NeighEvent::Heard {
+                nic: Nic::Int,
+                ip,
+                mac,
+                reply: false,
+            }
+        }
+        fn group_mac() -> Mac {
+            Mac::BROADCAST
+        }
+    }
+
+    impl Fam for Ipv6Addr {
+        fn rs() -> Ipv6Addr {
+            Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 2)
+        }
+        fn other() -> Ipv6Addr {
+            Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 3)
+        }
+        fn claims(ip: Ipv6Addr, mac: Mac) -> Vec<NeighEvent> {
+            let na = |solicited| NeighEvent::HeardNa {
+                nic: Nic::Int,
+                ip,
+                tlla: Some(mac),
+                src: mac,
+                solicited,
+                overrides: true,
+            };
+            vec![
+                na(true),
+                na(false),
+                NeighEvent::HeardNs {
+                    nic: Nic::Int,
+                    ip,
+                    mac,
+                },
+            ]
+        }
+        fn announcement(ip: Ipv6Addr, mac: Mac) -> NeighEvent {
+            NeighEvent::HeardNa {
+                nic: Nic::Int,
+                ip,
+                tlla: Some(mac),
+                src: mac,
+                solicited: false,
+                overrides: true,
+            }
+        }
+        fn group_mac() -> Mac {
+            Mac([0x33, 0x33, 0, 0, 0, 1])
+        }
+    }
+
+    const MAC: Mac = Mac([2, 0, 0, 0, 0, 2]);
+    const BOGUS: Mac = Mac([2, 0xde, 0xad, 0xbe, 0xef, 1]);
+
+    fn resolve<A: Fam>(ip: A) -> NeighEvent {
+        A::resolve(Nic::Int, ip)
+    }
+
+    fn answer<A: Fam>(ip: A, mac: Mac) -> NeighEvent {
+        A::answer(Nic::Int, ip, mac)
+    }
+
+    /// The unicast probe of the entry's old MAC.
+    fn old_probe<A: Fam>() -> Probe {
+        A::probe(Nic::Int, A::rs(), Some(MAC))
+    }
+
+    fn resolve_retries_then_fails_then_may_retry<A: Fam>() {
+        let t0 = Instant::now();
+        let mut t = NeighTable::new();
+        let ev = resolve(A::rs());
+        assert_eq!(t.event(ev, t0), Some(A::probe(Nic::Int, A::rs(), None)));
+        assert_eq!(t.event(ev, t0), None, "one outstanding request");
+        let mut p = vec![];
+        for s in 1..=3 {
+            t.tick(t0 + RETRANS * s, &mut p);
+        }
+        assert_eq!(
+            p,
+            vec![A::probe(Nic::Int, A::rs(), None); 2],
+            "probes 2 and 3"
+        );
+        assert!(matches!(
+            t.state(Nic::Int, A::rs()),
+            Some(EntryState::Failed { .. })
+        ));
+        assert_eq!(t.event(ev, t0 + RETRANS * 3), None, "held while failed");
+        assert!(t.event(ev, t0 + RETRANS * 3 + FAILED_HOLD).is_some());
+    }
+
+    fn reply_resolves_and_publishes<A: Fam>() {
+        let t0 = Instant::now();
+        let mut t = NeighTable::new();
+        t.event(resolve(A::rs()), t0);
+        assert!(t.take_snapshot().is_none());
+        t.event(answer(A::rs(), MAC), t0);
+        let snap = t.take_snapshot().expect("changed");
+        assert_eq!(snap.get(Nic::Int, A::rs()), Some(MAC));
+        assert_eq!(snap.get(Nic::Ext, A::rs()), None);
+        assert_eq!(snap.len(), 1);
+        assert!(t.take_snapshot().is_none());
+    }
+
+    /// Neither an answer nor a claim creates an entry we did not ask for.
+    fn unsolicited_is_not_learned<A: Fam>() {
+        let t0 = Instant::now();
+        let mut t = NeighTable::new();
+        let mut evs = A::claims(A::rs(), MAC);
+        evs.push(answer(A::rs(), MAC));
+        for ev in evs {
+            assert_eq!(t.event(ev, t0), None, "{ev:?}");
+            assert!(t.take_snapshot().is_none(), "{ev:?}");
+            assert_eq!(t.state(Nic::Int, A::rs()), None, "{ev:?}");
+        }
+    }
+
+    fn reachable_is_refreshed_then_expires<A: Fam>() {
+        let t0 = Instant::now();
+        let mut t = resolved::<A>(t0);
+        let mut p = vec![];
+        t.tick(t0 + REFRESH_AFTER, &mut p);
+        assert_eq!(p, [old_probe::<A>()]);
+        t.tick(t0 + REACHABLE, &mut p);
+        let snap = t.take_snapshot().expect("expired");
+        assert!(snap.is_empty());
+        assert_eq!(t.state(Nic::Int, A::rs()), None);
+    }
+
+    fn resolved<A: Fam>(t0: Instant) -> NeighTable {
+        let mut t = NeighTable::new();
+        t.event(resolve(A::rs()), t0);
+        t.event(answer(A::rs(), MAC), t0);
+        assert!(t.take_snapshot().is_some());
+        t
+    }
+
+    fn published<A: Fam>(t: &NeighTable) -> Option<Mac> {
+        match t.state(Nic::Int, A::rs()) {
+            Some(EntryState::Reachable { mac, .. } | EntryState::Verifying { mac, .. }) => {
+                Some(mac)
+            }
+            _ => None,
+        }
+    }
+
+    /// Every kind of claim from another MAC for a known neighbor does not
+    /// replace its entry while its own MAC answers the unicast probe that the
+    /// claim triggers; messages from its own MAC refresh it.
+    fn a_reachable_entry_is_not_poisoned_by_another_mac<A: Fam>() {
+        let t0 = Instant::now();
+        let mut t = resolved::<A>(t0);
+        let claims = A::claims(A::rs(), BOGUS);
+        for claim in &claims {
+            assert_eq!(
+                t.event(*claim, t0),
+                Some(old_probe::<A>()),
+                "the claim makes us ask the old MAC: {claim:?}"
+            );
+            assert!(t.take_snapshot().is_none(), "entry changed: {claim:?}");
+            assert_eq!(published::<A>(&t), Some(MAC));
+            // The owner answers the probe: the claim is refuted.
+            t.event(answer(A::rs(), MAC), t0 + Duration::from_millis(1));
+            assert!(matches!(
+                t.state(Nic::Int, A::rs()),
+                Some(EntryState::Reachable { mac, .. }) if mac == MAC
+            ));
+        }
+        assert_eq!((t.refuted, t.moved), (claims.len() as u64, 0));
+        // Time passes well beyond the probes: nothing switches.
+        let mut p = vec![];
+        for ms in (0..3000).step_by(100) {
+            t.tick(t0 + Duration::from_millis(ms), &mut p);
+        }
+        assert!(p.is_empty(), "{p:?}");
+        assert!(t.take_snapshot().is_none());
+        // Every message from the owner's MAC refreshes the entry.
+        for (k, ev) in A::claims(A::rs(), MAC).into_iter().enumerate() {
+            let later = t0 + Duration::from_secs(5 + k as u64);
+            assert_eq!(t.event(ev, later), None);
+            assert!(
+                matches!(t.state(Nic::Int, A::rs()), Some(EntryState::Reachable { until, .. }) if until == later + REACHABLE),
+                "{ev:?}"
+            );
+        }
+    }
+
+    /// A forger that keeps claiming while the owner answers each probe never
+    /// gets the entry; claims during a verification send no extra probe.
+    fn repeated_claims_lose_to_an_owner_that_answers<A: Fam>() {
+        let t0 = Instant::now();
+        let mut t = resolved::<A>(t0);
+        let claims = A::claims(A::rs(), BOGUS);
+        let mut p = vec![];
+        for (k, ms) in (0..5000u64).step_by(50).enumerate() {
+            let now = t0 + Duration::from_millis(ms);
+            p.extend(t.event(claims[k % claims.len()], now));
+            t.tick(now, &mut p);
+            if !p.is_empty() {
+                assert!(p.iter().all(|x| *x == old_probe::<A>()), "{p:?}");
+                p.clear();
+                t.event(answer(A::rs(), MAC), now);
+            }
+            assert_eq!(published::<A>(&t), Some(MAC), "at {ms} ms");
+        }
+        assert_eq!(t.moved, 0);
+        assert!(t.refuted > 0);
+        assert!(t.take_snapshot().is_none());
+    }
+
+    /// A host that moved says so from its new MAC while the old MAC is
+    /// silent: unicast probes of the old MAC, then the new MAC is adopted and
+    /// published `MOVE_PROBES * MOVE_RETRANS` after the claim (+ one 100 ms
+    /// control tick).
+    fn a_silent_old_mac_is_replaced_by_the_claimant_within_a_second<A: Fam>() {
+        let t0 = Instant::now();
+        let mut t = resolved::<A>(t0);
+        let claim = t0 + Duration::from_secs(10);
+        assert_eq!(
+            t.event(A::announcement(A::rs(), BOGUS), claim),
+            Some(old_probe::<A>())
+        );
+        let mut p = vec![];
+        let mut switched = None;
+        for ms in (0..=2000u64).step_by(100) {
+            let now = claim + Duration::from_millis(ms);
+            t.tick(now, &mut p);
+            if let Some(s) = t.take_snapshot() {
+                assert_eq!(s.get(Nic::Int, A::rs()), Some(BOGUS));
+                switched = Some(ms);
+                break;
+            }
+            assert_eq!(published::<A>(&t), Some(MAC));
+        }
+        assert_eq!(p, vec![old_probe::<A>(); usize::from(MOVE_PROBES) - 1]);
+        let ms = switched.expect("adopted");
+        // 750 ms, seen at the next 100 ms tick.
+        assert_eq!(ms, 800, "switched after {ms} ms");
+        assert_eq!(t.moved, 1);
+        assert!(matches!(
+            t.state(Nic::Int, A::rs()),
+            Some(EntryState::Reachable { mac, until, .. }) if mac == BOGUS && until > claim + REACHABLE
+        ));
+        // The old MAC coming back later is now the claimant.
+        let back = A::claims(A::rs(), MAC)[0];
+        assert_eq!(
+            t.event(back, claim + Duration::from_secs(2)),
+            Some(A::probe(Nic::Int, A::rs(), Some(BOGUS)))
+        );
+    }
+
+    /// Multicast MACs never claim, and unknown addresses are not verified.
+    fn claims_need_a_known_entry_and_a_unicast_mac<A: Fam>() {
+        let t0 = Instant::now();
+        let mut t = resolved::<A>(t0);
+        for ev in A::claims(A::rs(), A::group_mac()) {
+            assert_eq!(t.event(ev, t0), None, "{ev:?}");
+            assert_eq!(published::<A>(&t), Some(MAC));
+        }
+        for ev in A::claims(A::other(), BOGUS) {
+            assert_eq!(t.event(ev, t0), None, "{ev:?}");
+            assert_eq!(t.state(Nic::Int, A::other()), None);
+        }
+    }
+
+    /// `learn` goes through the state machine: the entry is reachable and
+    /// published, as after a real probe and answer.
+    fn learn_resolves_like_a_probe_and_its_answer<A: Fam>() {
+        let t0 = Instant::now();
+        let mut t = NeighTable::new();
+        t.learn(Nic::Int, A::rs(), MAC, t0);
+        assert!(matches!(
+            t.state(Nic::Int, A::rs()),
+            Some(EntryState::Reachable { mac, until, probed: false }) if mac == MAC && until == t0 + REACHABLE
+        ));
+        assert_eq!(
+            t.take_snapshot().expect("learned").get(Nic::Int, A::rs()),
+            Some(MAC)
+        );
+    }
+
+    macro_rules! for_both_families {
+        ($($name:ident),* $(,)?) => {
+            mod ipv4 {
+                $(#[test]
+                fn $name() {
+                    super::$name::<u32>()
+                })*
+            }
+            mod ipv6 {
+                $(#[test]
+                fn $name() {
+                    super::$name::<std::net::Ipv6Addr>()
+                })*
+            }
+        };
+    }
+
+    for_both_families!(
+        resolve_retries_then_fails_then_may_retry,
+        reply_resolves_and_publishes,
+        unsolicited_is_not_learned,
+        reachable_is_refreshed_then_expires,
+        a_reachable_entry_is_not_poisoned_by_another_mac,
+        repeated_claims_lose_to_an_owner_that_answers,
+        a_silent_old_mac_is_replaced_by_the_claimant_within_a_second,
+        claims_need_a_known_entry_and_a_unicast_mac,
+        learn_resolves_like_a_probe_and_its_answer,
+    );
+}
