@@ -27,6 +27,7 @@ pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub mod ndp;
 pub mod tcp;
 pub mod udp;
 
@@ -37,6 +38,7 @@ pub use icmpv4::Icmpv4Packet;
 pub use icmpv6::Icmpv6Packet;
 pub use ipv4::Ipv4Packet;
 pub use ipv6::{Endpoints, ExtError, Ipv6Packet, Upper};
+pub use ndp::{Ndp, NeighborPacket};
 pub use tcp::TcpPacket;
 pub use udp::UdpPacket;
 
@@ -223,6 +225,19 @@ mod test {
                 i.data_mut().fill(0);
                 i.fill_checksum(a, b);
                 prop_assert!(i.verify_checksum(a, b));
+            }
+            if let Ok(mut n) = NeighborPacket::new_checked(&mut bytes[..]) {
+                let (a, b) = (std::net::Ipv6Addr::LOCALHOST, std::net::Ipv6Addr::UNSPECIFIED);
+                black_box((n.msg_type(), n.code(), n.flags(), n.router(), n.solicited()));
+                black_box((n.override_flag(), n.target(), n.options().len()));
+                let _ = black_box((n.ll_option(1), n.ll_option(2)));
+                n.set_msg_type(135);
+                n.set_code(0);
+                n.set_flags(0xe0);
+                n.set_target(a);
+                n.options_mut().fill(1);
+                n.fill_checksum(a, b);
+                prop_assert!(n.verify_checksum(a, b));
             }
             if let Ok(mut t) = TcpPacket::new_checked(&mut bytes[..]) {
                 black_box((t.src_port(), t.dst_port(), t.seq_number(), t.ack_number()));
