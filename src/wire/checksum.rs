@@ -4,7 +4,7 @@
 //! `0xffff`, to the one's complement sum of the 16-bit words they cover;
 //! [`combine`] adds two of them and [`fold`] reduces one to 16 bits.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// One's complement sum of `data` taken as big-endian 16-bit words; an odd
 /// trailing byte is padded with a zero byte. The result is not folded.
@@ -43,6 +43,26 @@ pub fn combine(a: u32, b: u32) -> u32 {
 pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4_len: u16) -> u32 {
     let acc =
         u64::from(src.to_bits()) + u64::from(dst.to_bits()) + u64::from(proto) + u64::from(l4_len);
+    combine((acc >> 32) as u32, acc as u32)
+}
+
+/// The four 32-bit words of an IPv6 address, summed without folding.
+#[inline]
+fn addr6_words(addr: Ipv6Addr) -> u64 {
+    let bits = addr.to_bits();
+    u64::from((bits >> 96) as u32)
+        + u64::from((bits >> 64) as u32)
+        + u64::from((bits >> 32) as u32)
+        + u64::from(bits as u32)
+}
+
+/// Partial sum of the IPv6 pseudo-header (RFC 8200 §8.1) used by TCP, UDP and
+/// ICMPv6: both addresses, the upper-layer packet length as 32 bits, and the
+/// upper-layer protocol (the last next-header value, not the fixed header's
+/// when extension headers come between).
+#[inline]
+pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, l4_len: u32) -> u32 {
+    let acc = addr6_words(src) + addr6_words(dst) + u64::from(l4_len) + u64::from(next_header);
     combine((acc >> 32) as u32, acc as u32)
 }
 
@@ -85,6 +105,17 @@ impl Delta {
     #[inline]
     pub fn add_addr(self, old: Ipv4Addr, new: Ipv4Addr) -> Delta {
         self.add32(old.to_bits(), new.to_bits())
+    }
+
+    /// Records an IPv6 address changing: all eight of its 16-bit words. IPv6 has
+    /// no header checksum, so this is for the TCP, UDP and ICMPv6 checksums,
+    /// whose pseudo-header holds the addresses.
+    #[inline]
+    pub fn add_addr6(self, old: Ipv6Addr, new: Ipv6Addr) -> Delta {
+        let (old, new) = (old.to_bits(), new.to_bits());
+        [96, 64, 32, 0].into_iter().fold(self, |d, shift| {
+            d.add32((old >> shift) as u32, (new >> shift) as u32)
+        })
     }
 
     /// Merges two updates.
@@ -135,7 +166,8 @@ impl Delta {
 /// folded, uncomplemented pseudo-header sum in the field. A complete checksum
 /// equals that value for about one frame in 65,536; completing such a frame again
 /// computes the same checksum, so a false positive costs CPU time, never a wrong
-/// frame. (AF_XDP does not report partial checksums; AF_PACKET does.)
+/// frame. (AF_XDP does not report partial checksums; AF_PACKET does.) IPv4 and
+/// IPv6 frames alike; an IPv6 fragment or a bad extension-header chain never.
 #[inline]
 pub fn looks_partial(frame: &[u8]) -> bool {
     use super::ethernet::{EthernetFrame, ethertype};
@@ -144,6 +176,9 @@ pub fn looks_partial(frame: &[u8]) -> bool {
     let Ok(eth) = EthernetFrame::new_checked(frame) else {
         return false;
     };
+    if eth.ethertype() == ethertype::IPV6 {
+        return looks_partial_v6(eth.payload());
+    }
     if eth.ethertype() != ethertype::IPV4 {
         return false;
     }
@@ -172,12 +207,37 @@ pub fn looks_partial(frame: &[u8]) -> bool {
     u16::from_be_bytes([field[0], field[1]]) == pseudo
 }
 
+/// [`looks_partial`] for an IPv6 packet: the pseudo-header covers the
+/// upper-layer length and protocol past any extension headers.
+fn looks_partial_v6(packet: &[u8]) -> bool {
+    use super::ipv6::{Ipv6Packet, next_header};
+    use super::{tcp, udp};
+    let Ok(ip) = Ipv6Packet::new_checked(packet) else {
+        return false;
+    };
+    let Ok((proto, l4)) = ip.l4() else {
+        return false;
+    };
+    let at = match proto {
+        next_header::TCP => tcp::CHECKSUM_OFFSET,
+        next_header::UDP => udp::CHECKSUM_OFFSET,
+        _ => return false,
+    };
+    let Some(field) = l4.get(at..at + 2) else {
+        return false;
+    };
+    let pseudo = fold(pseudo_header_v6(ip.src(), ip.dst(), proto, l4.len() as u32));
+    u16::from_be_bytes([field[0], field[1]]) == pseudo
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::wire::{TcpPacket, UdpPacket};
     use proptest::prelude::*;
     use smoltcp::wire::{
-        IpAddress, IpProtocol, Ipv4Packet as SIpv4, TcpPacket as STcp, UdpPacket as SUdp,
+        IpAddress, IpProtocol, Ipv4Packet as SIpv4, Ipv6Packet as SIpv6, TcpPacket as STcp,
+        UdpPacket as SUdp,
     };
 
     const SRC: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -562,6 +622,153 @@ mod test {
             tcp.set_checksum(complete);
             prop_assert!(tcp.verify_checksum(&new_src.into(), &new_dst.into()));
         }
+    }
+
+    const SRC6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 1);
+    const DST6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x110);
+
+    #[test]
+    fn pseudo_header_v6_matches_bytes() {
+        // RFC 8200 §8.1: source, destination, 32-bit length, 3 zero bytes and
+        // the next header.
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&SRC6.octets());
+        bytes.extend_from_slice(&DST6.octets());
+        bytes.extend_from_slice(&[0, 1, 0x05, 0xdc, 0, 0, 0, 58]);
+        assert_eq!(
+            fold(pseudo_header_v6(SRC6, DST6, 58, 0x1_05dc)),
+            fold(sum(&bytes))
+        );
+        let theirs = smoltcp::wire::checksum::pseudo_header_v6(&SRC6, &DST6, IpProtocol::Udp, 1500);
+        assert_eq!(fold(pseudo_header_v6(SRC6, DST6, 17, 1500)), theirs);
+    }
+
+    #[test]
+    fn delta_of_an_ipv6_address() {
+        let new = Ipv6Addr::new(0x2001, 2, 0, 2, 0xffff, 0, 0x1234, 2);
+        let words = |a: Ipv6Addr| a.segments();
+        let by_word = words(SRC6)
+            .iter()
+            .zip(words(new))
+            .fold(Delta::new(), |d, (&o, n)| d.add16(o, n));
+        assert_eq!(
+            Delta::new().add_addr6(SRC6, new).apply(0x4321),
+            by_word.apply(0x4321)
+        );
+        let round = Delta::new().add_addr6(SRC6, new).add_addr6(new, SRC6);
+        assert_eq!(round.apply(0x4321), 0x4321);
+    }
+
+    /// An IPv6 packet from `src` to `dst` carrying `l4_len` bytes of `proto`.
+    fn ip6_packet(proto: IpProtocol, src: Ipv6Addr, dst: Ipv6Addr, l4_len: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; 40 + l4_len];
+        let mut ip = SIpv6::new_unchecked(&mut buf);
+        ip.set_version(6);
+        ip.set_payload_len(l4_len as u16);
+        ip.set_next_header(proto);
+        ip.set_hop_limit(64);
+        ip.set_src_addr(src);
+        ip.set_dst_addr(dst);
+        buf
+    }
+
+    /// Any address in 2001:2::/48; the low 80 bits vary freely.
+    fn addr6() -> impl Strategy<Value = Ipv6Addr> {
+        any::<u128>().prop_map(|host| {
+            Ipv6Addr::from_bits((0x2001_0002_0000u128 << 80) | (host & ((1 << 80) - 1)))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn ipv6_incremental_equals_full_recompute(
+            tcp in any::<bool>(),
+            src in addr6(), dst in addr6(), new_src in opt(addr6()), new_dst in opt(addr6()),
+            sport in any::<u16>(), dport in any::<u16>(), new_dport in opt(any::<u16>()),
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let l4_len = payload.len() + if tcp { 20 } else { 8 };
+            let proto = if tcp { IpProtocol::Tcp } else { IpProtocol::Udp };
+            let mut pkt = ip6_packet(proto, src, dst, l4_len);
+            let (s, d) = (IpAddress::Ipv6(src), IpAddress::Ipv6(dst));
+            if tcp {
+                let mut t = STcp::new_unchecked(&mut pkt[40..]);
+                t.set_header_len(20);
+                t.set_src_port(sport);
+                t.set_dst_port(dport);
+                t.payload_mut().copy_from_slice(&payload);
+                t.fill_checksum(&s, &d);
+            } else {
+                let mut u = SUdp::new_unchecked(&mut pkt[40..]);
+                u.set_len(l4_len as u16);
+                u.set_src_port(sport);
+                u.set_dst_port(dport);
+                u.payload_mut().copy_from_slice(&payload);
+                u.fill_checksum(&s, &d);
+            }
+
+            // The NAT rewrite, with incremental updates.
+            let (src2, dst2) = (new_src.unwrap_or(src), new_dst.unwrap_or(dst));
+            let mut delta = Delta::new().add_addr6(src, src2).add_addr6(dst, dst2);
+            let mut ip = SIpv6::new_unchecked(&mut pkt);
+            ip.set_src_addr(src2);
+            ip.set_dst_addr(dst2);
+            let l4 = &mut pkt[40..];
+            if let Some(p) = new_dport {
+                delta = delta.add16(dport, p);
+                l4[2..4].copy_from_slice(&p.to_be_bytes());
+            }
+            let at = if tcp { 16 } else { 6 };
+            let hc = u16::from_be_bytes([l4[at], l4[at + 1]]);
+            let hc2 = if tcp { delta.apply(hc) } else { delta.apply_udp(hc) };
+            l4[at..at + 2].copy_from_slice(&hc2.to_be_bytes());
+
+            // The oracle: smoltcp's full recompute.
+            let mut oracle = pkt.clone();
+            let (s2, d2) = (IpAddress::Ipv6(src2), IpAddress::Ipv6(dst2));
+            if tcp {
+                STcp::new_unchecked(&mut oracle[40..]).fill_checksum(&s2, &d2);
+                prop_assert!(TcpPacket::new_unchecked(&pkt[40..]).verify_checksum_v6(src2, dst2));
+            } else {
+                SUdp::new_unchecked(&mut oracle[40..]).fill_checksum(&s2, &d2);
+                prop_assert!(UdpPacket::new_unchecked(&pkt[40..]).verify_checksum_v6(src2, dst2));
+            }
+            prop_assert_eq!(&pkt, &oracle);
+        }
+    }
+
+    #[test]
+    fn partial_checksum_is_recognised_over_ipv6() {
+        // A TCP segment behind a destination-options header, its checksum field
+        // holding the pseudo-header sum only.
+        let mut f = vec![0u8; 14 + 40 + 8 + 20 + 4];
+        f[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+        let l4_len = 24;
+        let mut ip = SIpv6::new_unchecked(&mut f[14..]);
+        ip.set_version(6);
+        ip.set_payload_len(8 + l4_len);
+        ip.set_next_header(IpProtocol::Ipv6Opts);
+        ip.set_hop_limit(64);
+        ip.set_src_addr(SRC6);
+        ip.set_dst_addr(DST6);
+        f[54] = 6;
+        f[56..58].copy_from_slice(&[1, 4]);
+        f[62 + 12] = 0x50;
+        let pseudo = fold(pseudo_header_v6(SRC6, DST6, 6, 24));
+        f[62 + 16..62 + 18].copy_from_slice(&pseudo.to_be_bytes());
+        assert!(looks_partial(&f));
+        let mut tcp = TcpPacket::new_unchecked(&mut f[62..]);
+        tcp.fill_checksum_v6(SRC6, DST6);
+        assert!(!looks_partial(&f));
+        // A fragment never.
+        let mut g = f.clone();
+        TcpPacket::new_unchecked(&mut g[62..]).set_checksum(pseudo);
+        assert!(looks_partial(&g));
+        let mut frag = g.clone();
+        frag[20] = 44;
+        assert!(!looks_partial(&frag));
     }
 
     #[test]

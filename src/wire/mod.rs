@@ -24,7 +24,10 @@ pub mod checksum;
 pub mod encap;
 pub mod ethernet;
 pub mod icmpv4;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
+pub mod ndp;
 pub mod tcp;
 pub mod udp;
 
@@ -32,7 +35,10 @@ pub use arp::{ArpPacket, emit_arp};
 pub use checksum::Delta;
 pub use ethernet::EthernetFrame;
 pub use icmpv4::Icmpv4Packet;
+pub use icmpv6::Icmpv6Packet;
 pub use ipv4::Ipv4Packet;
+pub use ipv6::{Endpoints, ExtError, Ipv6Packet, Upper};
+pub use ndp::{Ndp, NeighborPacket};
 pub use tcp::TcpPacket;
 pub use udp::UdpPacket;
 
@@ -126,7 +132,7 @@ mod test {
     proptest! {
         /// The module contract: once `check_len` passes, every accessor and
         /// every setter of a non-length field is safe on arbitrary bytes.
-        /// Random bytes rarely pass the IPv4, UDP and ARP checks, so those
+        /// Random bytes rarely pass the IPv4, IPv6, UDP and ARP checks, so those
         /// views get copies with plausible version, format and length fields.
         #[test]
         fn checked_views_never_panic(
@@ -134,7 +140,8 @@ mod test {
             len_field in any::<u16>(),
         ) {
             let addr = Ipv4Addr::new(198, 18, 0, 1);
-            let len_field = (len_field % (bytes.len() as u16 + 1)).to_be_bytes();
+            let len_value = len_field % (bytes.len() as u16 + 1);
+            let len_field = len_value.to_be_bytes();
             let patched = |at: usize, patch: &[u8]| {
                 let mut copy = bytes.clone();
                 if let Some(dst) = copy.get_mut(at..at + patch.len()) {
@@ -148,6 +155,10 @@ mod test {
             }
             let mut arp_bytes = patched(0, &[0, 1, 8, 0, 6, 4]);
             let mut udp_bytes = patched(4, &len_field);
+            let mut ip6_bytes = patched(4, &len_value.saturating_sub(40).to_be_bytes());
+            if let Some(b) = ip6_bytes.first_mut() {
+                *b = 0x60 | (*b & 0x0f);
+            }
             let mut bytes = bytes;
             if let Ok(mut f) = EthernetFrame::new_checked(&mut bytes[..]) {
                 black_box((f.dst(), f.src(), f.ethertype(), f.payload().len()));
@@ -181,6 +192,52 @@ mod test {
                 ip.fill_checksum();
                 prop_assert!(ip.verify_checksum());
                 ip.payload_mut().fill(0);
+            }
+            if let Ok(mut ip) = Ipv6Packet::new_checked(&mut ip6_bytes[..]) {
+                let addr6 = std::net::Ipv6Addr::LOCALHOST;
+                black_box((ip.traffic_class(), ip.flow_label(), ip.payload_len()));
+                black_box((ip.next_header(), ip.hop_limit(), ip.src(), ip.dst()));
+                black_box((ip.src_raw(), ip.dst_raw(), ip.payload().len()));
+                let _ = black_box((ip.upper_layer(), ip.l4().map(|(p, l)| (p, l.len()))));
+                ip.set_traffic_class(1);
+                ip.set_flow_label(2);
+                ip.set_next_header(3);
+                ip.set_hop_limit(4);
+                ip.set_src(addr6);
+                ip.set_dst(addr6);
+                ip.set_src_raw([1; 16]);
+                ip.set_dst_raw([2; 16]);
+                ip.payload_mut().fill(0);
+                if let Ok((_, l4)) = ip.l4_mut() {
+                    l4.fill(0);
+                }
+            }
+            if let Ok(mut i) = Icmpv6Packet::new_checked(&mut bytes[..]) {
+                let (a, b) = (std::net::Ipv6Addr::LOCALHOST, std::net::Ipv6Addr::UNSPECIFIED);
+                black_box((i.msg_type(), i.code(), i.echo_ident(), i.echo_seq()));
+                black_box((i.mtu(), i.pointer(), i.is_error(), i.data().len()));
+                i.set_msg_type(128);
+                i.set_code(0);
+                i.set_echo_ident(1);
+                i.set_echo_seq(2);
+                i.set_mtu(1280);
+                i.set_pointer(3);
+                i.data_mut().fill(0);
+                i.fill_checksum(a, b);
+                prop_assert!(i.verify_checksum(a, b));
+            }
+            if let Ok(mut n) = NeighborPacket::new_checked(&mut bytes[..]) {
+                let (a, b) = (std::net::Ipv6Addr::LOCALHOST, std::net::Ipv6Addr::UNSPECIFIED);
+                black_box((n.msg_type(), n.code(), n.flags(), n.router(), n.solicited()));
+                black_box((n.override_flag(), n.target(), n.options().len()));
+                let _ = black_box((n.ll_option(1), n.ll_option(2)));
+                n.set_msg_type(135);
+                n.set_code(0);
+                n.set_flags(0xe0);
+                n.set_target(a);
+                n.options_mut().fill(1);
+                n.fill_checksum(a, b);
+                prop_assert!(n.verify_checksum(a, b));
             }
             if let Ok(mut t) = TcpPacket::new_checked(&mut bytes[..]) {
                 black_box((t.src_port(), t.dst_port(), t.seq_number(), t.ack_number()));

@@ -1,9 +1,10 @@
 //! UDP headers (RFC 768).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::checksum;
 use super::ipv4::protocol;
+use super::ipv6::next_header;
 use super::{Error, Result, be16};
 
 pub const HEADER_LEN: usize = 8;
@@ -105,6 +106,22 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         let data = &self.buffer.as_ref()[..usize::from(len)];
         checksum::combine(pseudo, checksum::sum(data))
     }
+
+    /// Whether the checksum is correct over IPv6, where it is mandatory: a
+    /// datagram without one (zero) fails (RFC 8200 §8.1: "IPv6 receivers must
+    /// discard UDP packets containing a zero checksum").
+    #[inline]
+    pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        self.checksum() != 0 && checksum::fold(self.sum_v6(src, dst)) == 0xffff
+    }
+
+    #[inline]
+    fn sum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> u32 {
+        let len = self.len();
+        let pseudo = checksum::pseudo_header_v6(src, dst, next_header::UDP, u32::from(len));
+        let data = &self.buffer.as_ref()[..usize::from(len)];
+        checksum::combine(pseudo, checksum::sum(data))
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
@@ -139,6 +156,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
         self.set_checksum(0);
         let value = match !checksum::fold(self.sum(src, dst)) {
+            0 => 0xffff,
+            value => value,
+        };
+        self.set_checksum(value);
+    }
+
+    /// Recomputes the checksum over IPv6; a computed zero is sent as all ones
+    /// (RFC 8200 §8.1), since zero would mean "none", which IPv6 forbids.
+    #[inline]
+    pub fn fill_checksum_v6(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
+        self.set_checksum(0);
+        let value = match !checksum::fold(self.sum_v6(src, dst)) {
             0 => 0xffff,
             value => value,
         };
@@ -213,6 +242,56 @@ mod test {
         udp.set_checksum(0);
         assert_eq!(udp.checksum(), 0);
         assert!(udp.verify_checksum(SRC, SRC));
+    }
+
+    const SRC6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 1);
+    const DST6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x110);
+    /// The fixture's checksum over IPv6 between SRC6 and DST6, as smoltcp
+    /// computes it.
+    const V6_CHECKSUM: u16 = 0xe560;
+
+    #[test]
+    fn checksum_v6() {
+        let mut bytes = PACKET_BYTES;
+        bytes[6..8].copy_from_slice(&V6_CHECKSUM.to_be_bytes());
+        let theirs = smoltcp::wire::UdpPacket::new_checked(&bytes[..]).expect("valid");
+        assert!(theirs.verify_checksum(&SRC6.into(), &DST6.into()));
+        let udp = UdpPacket::new_checked(&bytes[..]).expect("valid");
+        assert!(udp.verify_checksum_v6(SRC6, DST6));
+        assert!(!udp.verify_checksum_v6(SRC6, SRC6));
+        assert!(!udp.verify_checksum(SRC, DST));
+
+        let mut copy = bytes;
+        let mut udp = UdpPacket::new_checked(&mut copy[..]).expect("valid");
+        udp.fill_checksum_v6(SRC6, DST6);
+        assert_eq!(copy, bytes);
+    }
+
+    #[test]
+    fn zero_checksum_is_invalid_over_ipv6() {
+        let mut bytes = PACKET_BYTES;
+        let mut udp = UdpPacket::new_checked(&mut bytes[..]).expect("valid");
+        udp.set_checksum(0);
+        // IPv4 takes zero as "no checksum"; IPv6 forbids it (RFC 8200 §8.1).
+        assert!(udp.verify_checksum(SRC, DST));
+        assert!(!udp.verify_checksum_v6(SRC6, DST6));
+    }
+
+    #[test]
+    fn computed_zero_is_sent_as_all_ones_over_ipv6() {
+        let mut bytes = [0; 10];
+        let mut udp = UdpPacket::new_unchecked(&mut bytes[..]);
+        udp.set_src_port(53000);
+        udp.set_dst_port(53);
+        udp.set_len(10);
+        udp.fill_checksum_v6(SRC6, DST6);
+        let fix = udp.checksum();
+        udp.payload_mut().copy_from_slice(&fix.to_be_bytes());
+        udp.fill_checksum_v6(SRC6, DST6);
+        assert_eq!(udp.checksum(), 0xffff);
+        assert!(udp.verify_checksum_v6(SRC6, DST6));
+        let theirs = smoltcp::wire::UdpPacket::new_checked(&bytes[..]).expect("valid");
+        assert!(theirs.verify_checksum(&SRC6.into(), &DST6.into()));
     }
 
     #[test]
