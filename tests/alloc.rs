@@ -4,8 +4,10 @@
 //! * `table_memory_per_connection`: a [`ConnTable`] for 1M connections, filled with
 //!   1M distinct connections, must hold at most 64 bytes per connection (bytes
 //!   allocated, not counting freed ones) and its resident size (`/proc/self/statm`)
-//!   must stay within 128 MiB. Prints both:
-//!   `cargo test --release --test alloc -- --nocapture`.
+//!   must stay within 128 MiB; then the same for IPv6 (`ConnTable<Ipv6Addr>`),
+//!   which must cost exactly 36 bytes per connection more (its wider entries:
+//!   the index is the same) and stay within 100 bytes per connection. Prints
+//!   both: `cargo test --release --test alloc -- --nocapture`.
 //! * `fast_path_allocates_nothing`: a real worker handles established-flow packets
 //!   in both directions, ARP requests, ICMP echoes, new connections (SYN) and
 //!   expiry with zero allocations.
@@ -37,7 +39,7 @@ use ringvs::config::{Config, DestId};
 use ringvs::dataplane::{Director, Env, Plan, Published, Worker};
 use ringvs::io::mem::{MemRx, SLOT_LEN};
 use ringvs::io::{RxMeta, TxQueue};
-use ringvs::nat::{Conn, ConnTable, FlowKey, Snapshot, State, Timeouts};
+use ringvs::nat::{Addr, Conn, ConnTable, FlowKey, Snapshot, State, Timeouts};
 use ringvs::neigh::{NeighEvent, NeighTable};
 use ringvs::stats::{Ctr, DestStats};
 use ringvs::wire::Mac;
@@ -45,7 +47,7 @@ use ringvs::wire::checksum;
 use ringvs::{Nic, NicPair};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 
 // ---------------------------------------------------------------------------
@@ -146,25 +148,36 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 const MILLION: usize = 1_000_000;
 
-#[test]
-fn table_memory_per_connection() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let vip = u32::from(Ipv4Addr::new(198, 18, 0, 110));
-    let rips = [
-        u32::from(Ipv4Addr::new(198, 19, 0, 2)),
-        u32::from(Ipv4Addr::new(198, 19, 0, 3)),
-    ];
+/// What filling a table of [`MILLION`] connections cost.
+struct TableCost {
+    /// Bytes allocated per connection, filled, and at the peak.
+    per_conn: f64,
+    peak_per_conn: f64,
+    /// Bytes allocated in all, filled.
+    bytes: isize,
+    /// Growth of the resident size, filled.
+    rss: usize,
+}
+
+/// Fill a table of family `A` (named `family` in the output) with [`MILLION`] distinct connections from
+/// `client(i)` (port `i` mod 2^16) to `vip`:80 over the two `rips`, check that
+/// the inserts allocate nothing and both keys of a sample find their
+/// connection, print the cost and return it.
+fn fill_a_million<A: Addr>(
+    family: &str,
+    client: impl Fn(usize) -> A,
+    vip: A,
+    rips: [A; 2],
+) -> TableCost {
     let (bytes0, rss0) = (live(), rss());
     PEAK.with(|p| p.set(bytes0));
-    let mut t = ConnTable::with_capacity(MILLION);
+    let mut t = ConnTable::<A>::with_capacity(MILLION);
     let (bytes1, rss1) = (live(), rss());
     let allocs0 = allocs();
     for i in 0..MILLION {
-        // 198.18.0.0/15 clients, 64k ports each.
-        let client = u32::from(Ipv4Addr::new(198, 18, 0, 0)) + (i >> 16) as u32;
         let c = Conn::new(
             6,
-            (client, i as u16),
+            (client(i), i as u16),
             (vip, 80),
             (rips[i & 1], 8080),
             DestId((i & 1) as u32),
@@ -176,39 +189,100 @@ fn table_memory_per_connection() {
     let peak = PEAK.with(Cell::get);
     assert_eq!(t.len(), MILLION);
     assert_eq!(t.counts()[State::None as usize] as usize, MILLION);
+    assert_eq!(inserts_allocated, 0, "inserts allocated");
 
     let per_conn = (bytes2 - bytes0) as f64 / MILLION as f64;
     let peak_per_conn = (peak - bytes0) as f64 / MILLION as f64;
     let mib = |b: usize| b as f64 / (1 << 20) as f64;
     println!(
-        "conn table, {MILLION} connections: {per_conn:.1} bytes/conn allocated \
+        "conn table ({}), {MILLION} connections: {per_conn:.1} bytes/conn allocated \
          ({:.1} at creation, peak {peak_per_conn:.1}); RSS +{:.1} MiB \
          ({:.1} MiB at creation, {:.1} MiB filled); size_of::<Conn>() = {}",
+        family,
         (bytes1 - bytes0) as f64 / MILLION as f64,
         mib(rss2.saturating_sub(rss0)),
         mib(rss1.saturating_sub(rss0)),
         mib(rss2.saturating_sub(rss1)),
-        size_of::<Conn>(),
-    );
-    assert_eq!(inserts_allocated, 0, "inserts allocated");
-    assert!(per_conn <= 64.0, "{per_conn} bytes per connection");
-    assert!(
-        peak_per_conn <= 64.0,
-        "{peak_per_conn} bytes per connection at peak"
-    );
-    assert!(
-        rss2.saturating_sub(rss0) <= 128 << 20,
-        "RSS grew by {:.1} MiB",
-        mib(rss2 - rss0)
+        size_of::<Conn<A>>(),
     );
 
     // Both keys of a sample find their connection.
     for i in (0..MILLION).step_by(9973) {
-        let client = u32::from(Ipv4Addr::new(198, 18, 0, 0)) + (i >> 16) as u32;
-        let key = FlowKey::new(0, 6, client, i as u16, vip, 80);
+        let key = FlowKey::new(0, 6, client(i), i as u16, vip, 80);
         let idx = t.lookup(&key).expect("inserted");
         assert_eq!(t.lookup(&t.get(idx).out_key()), Some(idx));
     }
+    TableCost {
+        per_conn,
+        peak_per_conn,
+        bytes: bytes2 - bytes0,
+        rss: rss2.saturating_sub(rss0),
+    }
+}
+
+#[test]
+fn table_memory_per_connection() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
+
+    // IPv4: 198.18.0.0/15 clients, 64k ports each.
+    let v4 = |a: Ipv4Addr| u32::from(a);
+    let cost4 = fill_a_million(
+        "IPv4",
+        |i| v4(Ipv4Addr::new(198, 18, 0, 0)) + (i >> 16) as u32,
+        v4(Ipv4Addr::new(198, 18, 0, 110)),
+        [
+            v4(Ipv4Addr::new(198, 19, 0, 2)),
+            v4(Ipv4Addr::new(198, 19, 0, 3)),
+        ],
+    );
+    assert_eq!(size_of::<Conn>(), 36, "IPv4 entries grew");
+    assert!(
+        cost4.per_conn <= 64.0,
+        "{} bytes per connection",
+        cost4.per_conn
+    );
+    assert!(
+        cost4.peak_per_conn <= 64.0,
+        "{} bytes per connection at peak",
+        cost4.peak_per_conn
+    );
+    assert!(
+        cost4.rss <= 128 << 20,
+        "RSS grew by {:.1} MiB",
+        mib(cost4.rss)
+    );
+
+    // IPv6: clients of 2001:2:0:1::/64, the same ports.
+    let v6 = |n: u16| Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, n);
+    let cost6 = fill_a_million(
+        "IPv6",
+        |i| Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0x10, (i >> 16) as u16),
+        v6(0x110),
+        [
+            Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 2),
+            Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 3),
+        ],
+    );
+    // The index costs both families the same: the difference is the
+    // entries' 36 bytes of wider addresses, nothing else.
+    assert_eq!(size_of::<Conn<Ipv6Addr>>(), 72);
+    assert_eq!(cost6.bytes - cost4.bytes, 36 * MILLION as isize);
+    assert!(
+        cost6.per_conn <= 100.0,
+        "{} bytes per connection",
+        cost6.per_conn
+    );
+    assert!(
+        cost6.peak_per_conn <= 100.0,
+        "{} bytes per connection at peak",
+        cost6.peak_per_conn
+    );
+    assert!(
+        cost6.rss <= 128 << 20,
+        "RSS grew by {:.1} MiB",
+        mib(cost6.rss)
+    );
 }
 
 // ---------------------------------------------------------------------------

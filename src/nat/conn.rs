@@ -2,20 +2,28 @@
 //! ([`FlowKey`]): the entries of a worker's [`ConnTable`](super::ConnTable),
 //! which keeps them in a slab and links them on its expiry lists through the
 //! links stored here.
+//!
+//! Both are generic over the address family ([`Addr`]), `u32` (IPv4) by
+//! default. The fields are laid out in a fixed order (`repr(C)`), widest
+//! alignment first, so neither family has padding: an IPv4 entry is 36 bytes
+//! and its key 16, an IPv6 entry 72 bytes and its key 40. In both the first
+//! byte is the client address and the last the state, which
+//! [`ConnTable::touch_entry`](super::ConnTable::touch_entry) relies on.
 
+use super::addr::Addr;
 use super::rewrite::{End, Rewrite};
 use super::state::{Dir, State};
 use super::table::MAX_SLACK;
 use crate::config::{DestId, MAX_DEST_IDS};
-use crate::wire::checksum::Delta;
 use std::hash::{Hash, Hasher};
+use std::net::Ipv6Addr;
 
 /// One direction's 5-tuple plus the NIC it arrives on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
-pub struct FlowKey {
-    pub src: u32,
-    pub dst: u32,
+pub struct FlowKey<A = u32> {
+    pub src: A,
+    pub dst: A,
     pub sport: u16,
     pub dport: u16,
     pub proto: u8,
@@ -25,10 +33,11 @@ pub struct FlowKey {
 }
 
 const _: () = assert!(size_of::<FlowKey>() == 16);
+const _: () = assert!(size_of::<FlowKey<Ipv6Addr>>() == 40);
 
-impl FlowKey {
+impl<A: Addr> FlowKey<A> {
     #[inline]
-    pub fn new(side: u8, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> Self {
+    pub fn new(side: u8, proto: u8, src: A, sport: u16, dst: A, dport: u16) -> Self {
         Self {
             src,
             dst,
@@ -41,11 +50,12 @@ impl FlowKey {
     }
 }
 
-impl Hash for FlowKey {
-    /// Two words instead of seven fields: the same equality, half the hasher rounds.
+impl<A: Addr> Hash for FlowKey<A> {
+    /// Whole words instead of seven fields (two for IPv4, five for IPv6): the
+    /// same equality, fewer hasher rounds.
     #[inline]
     fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u64(u64::from(self.src) | u64::from(self.dst) << 32);
+        A::hash_pair(self.src, self.dst, h);
         h.write_u64(
             u64::from(self.sport)
                 | u64::from(self.dport) << 16
@@ -66,38 +76,41 @@ pub(super) const FREE: u32 = LINK - 1;
 /// A tracked connection: the addresses and ports of both legs, its state, its real
 /// server and its expiry-list links. The checksum updates of the rewrites are not
 /// stored: [`Conn::rewrite`] derives them from the addresses (four one's
-/// complement additions, cheaper than the bytes they would take in every entry).
+/// complement additions for IPv4, sixteen for IPv6, cheaper than the bytes
+/// they would take in every entry).
 #[derive(Clone, Debug)]
-pub struct Conn {
-    pub client: u32,
-    pub vip: u32,
-    pub rip: u32,
-    pub cport: u16,
-    pub vport: u16,
-    pub rport: u16,
-    pub proto: u8,
-    pub state: State,
-    /// The real server's [`DestId`] (ids are below [`MAX_DEST_IDS`] = 2^16).
-    dest: u16,
-    /// Generation of the persistence template the connection is counted on, 0
-    /// for none (see `nat::persist`; these 2 bytes were padding).
-    pub template: u16,
+#[repr(C)]
+pub struct Conn<A = u32> {
+    pub client: A,
+    pub vip: A,
+    pub rip: A,
     /// Last second the connection was seen (on the caller's clock).
     pub seen: u32,
     /// Links of the expiry list ([`LINK`] bits), and the lag in the top bits.
     pub(super) prev: u32,
     pub(super) next: u32,
+    pub cport: u16,
+    pub vport: u16,
+    pub rport: u16,
+    /// The real server's [`DestId`] (ids are below [`MAX_DEST_IDS`] = 2^16).
+    dest: u16,
+    /// Generation of the persistence template the connection is counted on, 0
+    /// for none (see `nat::persist`; these 2 bytes were padding).
+    pub template: u16,
+    pub proto: u8,
+    pub state: State,
 }
 
 const _: () = assert!(MAX_DEST_IDS <= 1 << 16);
 const _: () = assert!(size_of::<Conn>() == 36);
+const _: () = assert!(size_of::<Conn<Ipv6Addr>>() == 72);
 
-impl Conn {
+impl<A: Addr> Conn<A> {
     pub fn new(
         proto: u8,
-        (client, cport): (u32, u16),
-        (vip, vport): (u32, u16),
-        (rip, rport): (u32, u16),
+        (client, cport): (A, u16),
+        (vip, vport): (A, u16),
+        (rip, rport): (A, u16),
         dest: DestId,
     ) -> Self {
         debug_assert!(dest.0 < MAX_DEST_IDS);
@@ -159,18 +172,18 @@ impl Conn {
 
     /// The key of packets from the client (external NIC).
     #[inline]
-    pub fn in_key(&self) -> FlowKey {
+    pub fn in_key(&self) -> FlowKey<A> {
         FlowKey::new(0, self.proto, self.client, self.cport, self.vip, self.vport)
     }
 
     /// The key of packets from the real server (internal NIC).
     #[inline]
-    pub fn out_key(&self) -> FlowKey {
+    pub fn out_key(&self) -> FlowKey<A> {
         FlowKey::new(1, self.proto, self.rip, self.rport, self.client, self.cport)
     }
 
     #[inline]
-    pub(super) fn key(&self, side: u32) -> FlowKey {
+    pub(super) fn key(&self, side: u32) -> FlowKey<A> {
         if side == 0 {
             self.in_key()
         } else {
@@ -182,13 +195,13 @@ impl Conn {
     /// VIP:vport into RIP:rport at the destination, output turns RIP:rport back
     /// into VIP:vport at the source.
     #[inline]
-    pub fn rewrite(&self, dir: Dir) -> Rewrite {
+    pub fn rewrite(&self, dir: Dir) -> Rewrite<A> {
         let (end, (from, fport), (to, tport)) = match dir {
             Dir::Input => (End::Dst, (self.vip, self.vport), (self.rip, self.rport)),
             Dir::Output => (End::Src, (self.rip, self.rport), (self.vip, self.vport)),
         };
         // RFC 1624 §3: each changed 16-bit word m → m' adds ~m + m'.
-        let addr_delta = Delta::new().add32(from, to);
+        let addr_delta = from.delta(to);
         Rewrite {
             end,
             addr: to,
@@ -196,5 +209,103 @@ impl Conn {
             addr_delta,
             l4_delta: addr_delta.add16(fport, tport),
         }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::nat::addr::TestAddr;
+    use proptest::prelude::*;
+
+    /// The internet checksum of `data`, summed here word by word (RFC 1071)
+    /// rather than by `wire::checksum`, so the test does not share its code.
+    fn internet_checksum(data: &[u8]) -> u16 {
+        let mut acc: u64 = data
+            .chunks(2)
+            .map(|w| u64::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+            .sum();
+        while acc > 0xffff {
+            acc = (acc >> 16) + (acc & 0xffff);
+        }
+        !(acc as u16)
+    }
+
+    /// The checksum of an upper-layer packet `l4` (its checksum field zero)
+    /// from `src` to `dst`: over the IPv4 pseudo-header (RFC 793 §3.1) or the
+    /// IPv6 one (RFC 8200 §8.1), by the address's length.
+    fn l4_checksum<A: TestAddr>(src: A, dst: A, next: u8, l4: &[u8]) -> u16 {
+        let mut buf = src.bytes();
+        buf.extend(dst.bytes());
+        if buf.len() == 8 {
+            buf.extend([0, next]);
+            buf.extend((l4.len() as u16).to_be_bytes());
+        } else {
+            buf.extend((l4.len() as u32).to_be_bytes());
+            buf.extend([0, 0, 0, next]);
+        }
+        buf.extend(l4);
+        internet_checksum(&buf)
+    }
+
+    /// A TCP segment from `sport` to `dport` with `payload`, checksum zero.
+    fn segment(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut s = vec![0u8; 20];
+        s[0..2].copy_from_slice(&sport.to_be_bytes());
+        s[2..4].copy_from_slice(&dport.to_be_bytes());
+        s[12] = 5 << 4;
+        s.extend(payload);
+        s
+    }
+
+    /// A packet's checksum updated by the connection's rewrite equals the
+    /// checksum computed afresh over the rewritten packet, both ways: the TCP
+    /// one with `l4_delta`, and one over the addresses alone (an ICMPv6
+    /// message's pseudo-header) with `addr_delta`.
+    fn deltas_equal_a_recompute<A: TestAddr>(h: [u128; 3], ports: [u16; 3], payload: &[u8]) {
+        let ([client, vip, rip], [cport, vport, rport]) = (h.map(A::in_test_net), ports);
+        let c = Conn::new(6, (client, cport), (vip, vport), (rip, rport), DestId(1));
+        // (source, destination) of the packet before and after each rewrite.
+        let cases = [
+            (
+                Dir::Input,
+                (client, cport),
+                (vip, vport),
+                (client, cport),
+                (rip, rport),
+            ),
+            (
+                Dir::Output,
+                (rip, rport),
+                (client, cport),
+                (vip, vport),
+                (client, cport),
+            ),
+        ];
+        for (dir, (s0, sp0), (d0, dp0), (s1, sp1), (d1, dp1)) in cases {
+            let rw = c.rewrite(dir);
+            let (addr, port) = match rw.end {
+                End::Dst => (d1, dp1),
+                End::Src => (s1, sp1),
+            };
+            assert_eq!((rw.addr, rw.port), (addr, port));
+            let before = l4_checksum(s0, d0, 6, &segment(sp0, dp0, payload));
+            let after = l4_checksum(s1, d1, 6, &segment(sp1, dp1, payload));
+            assert_eq!(rw.l4_delta.apply(before), after, "{dir:?} TCP");
+            let before = l4_checksum(s0, d0, 58, payload);
+            let after = l4_checksum(s1, d1, 58, payload);
+            assert_eq!(rw.addr_delta.apply(before), after, "{dir:?} ICMPv6");
+        }
+    }
+
+    #[test]
+    fn rewrite_deltas_equal_a_recompute() {
+        let hosts = proptest::array::uniform3(any::<u128>());
+        let ports = proptest::array::uniform3(any::<u16>());
+        let payload = proptest::collection::vec(any::<u8>(), 0..64);
+        proptest!(|(h in hosts, p in ports, payload in payload)| {
+            deltas_equal_a_recompute::<u32>(h, p, &payload);
+            deltas_equal_a_recompute::<std::net::Ipv6Addr>(h, p, &payload);
+        });
     }
 }

@@ -4,6 +4,7 @@
 //! Nothing here does I/O or reads a clock: time comes in as an argument, so every
 //! scenario replays deterministically in tests.
 
+pub mod addr;
 pub mod conn;
 pub mod persist;
 pub mod rewrite;
@@ -12,6 +13,7 @@ pub mod table;
 
 use crate::config::{Config, DestId, MAX_DEST_IDS, Scheduler};
 use crate::sched::{Candidate, SchedState, same_dest};
+pub use addr::Addr;
 use hashbrown::{HashMap, HashSet};
 pub use state::{Dir, State, Timeouts};
 use std::sync::Arc;

@@ -31,11 +31,17 @@
 //! new client is scheduled without a template. The shards' maps start small and
 //! grow (an allocation when a template is created and the map doubles, never per
 //! packet).
+//!
+//! Templates are of one address family ([`Addr`]; `u32`, IPv4, by default):
+//! IPv6 clients have a `Templates<Ipv6Addr>` of their own, keyed by the
+//! client's prefix of the service's `-M` length (as IPVS, see
+//! [`Addr::masked`]).
 
-use super::{ConnInfo, Persist, ServiceId, Snapshot, State};
+use super::{Addr, ConnInfo, Persist, ServiceId, Snapshot, State};
 use crate::config::DestId;
 use hashbrown::HashMap;
 use std::net::Ipv4Addr;
+use std::ops::ControlFlow;
 use std::sync::{Mutex, MutexGuard};
 
 pub const TEMPLATE_SHARDS: usize = 64;
@@ -45,24 +51,37 @@ const PER_SHARD: usize = MAX_TEMPLATES / TEMPLATE_SHARDS;
 /// Templates each shard has room for before its map grows.
 const SHARD_START: usize = 64;
 
-/// What a template is found by: the service and the masked client address.
+/// What a template is found by: the service (protocol, VIP, port; a
+/// [`ServiceId`] for IPv4) and the masked client address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TemplateKey {
-    pub svc: ServiceId,
-    pub client: u32,
+pub struct TemplateKey<A = u32> {
+    pub svc: (u8, A, u16),
+    pub client: A,
+}
+
+impl<A: Addr> TemplateKey<A> {
+    /// The key of `client`'s template of service `svc` under the service's
+    /// `-M` `mask` (see [`Addr::masked`]).
+    #[inline]
+    pub fn new(svc: (u8, A, u16), client: A, mask: u32) -> Self {
+        Self {
+            svc,
+            client: client.masked(mask),
+        }
+    }
 }
 
 /// The real server a template sends its client to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TemplateDest {
+pub struct TemplateDest<A = u32> {
     pub id: DestId,
-    pub addr: u32,
+    pub addr: A,
     pub port: u16,
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Template {
-    dest: TemplateDest,
+struct Template<A> {
+    dest: TemplateDest<A>,
     /// Second (on the workers' clock) after which it may go.
     expires: u32,
     /// The netmask it was made under (a changed `-M` retires it).
@@ -72,26 +91,26 @@ struct Template {
     generation: u16,
 }
 
-impl Template {
+impl<A> Template<A> {
     fn alive(&self, now: u32) -> bool {
         now < self.expires || self.n_control > 0
     }
 }
 
 #[derive(Debug)]
-struct Shard {
-    map: HashMap<TemplateKey, Template>,
+struct Shard<A> {
+    map: HashMap<TemplateKey<A>, Template<A>>,
     /// Last generation handed out (never 0: 0 means "no template" in a `Conn`).
     generation: u16,
 }
 
-impl Shard {
+impl<A: Addr> Shard<A> {
     /// A new template (the next generation), counting `n_control`
     /// connections; returns its generation.
     fn insert(
         &mut self,
-        key: TemplateKey,
-        dest: TemplateDest,
+        key: TemplateKey<A>,
+        dest: TemplateDest<A>,
         mask: u32,
         expires: u32,
         n_control: u32,
@@ -112,12 +131,13 @@ impl Shard {
     }
 }
 
+/// The templates of one address family (`u32`, IPv4, by default).
 #[derive(Debug)]
-pub struct Templates {
-    shards: Box<[Mutex<Shard>]>,
+pub struct Templates<A = u32> {
+    shards: Box<[Mutex<Shard<A>>]>,
 }
 
-impl Default for Templates {
+impl<A: Addr> Default for Templates<A> {
     fn default() -> Self {
         Self {
             shards: (0..TEMPLATE_SHARDS)
@@ -133,14 +153,14 @@ impl Default for Templates {
 }
 
 /// Which shard a key lives in: a multiplicative mix of all its fields.
-fn shard_of(k: &TemplateKey) -> usize {
+fn shard_of<A: Addr>(k: &TemplateKey<A>) -> usize {
     let (proto, vip, port) = k.svc;
-    let x = u64::from(k.client) << 32 ^ u64::from(vip) ^ u64::from(port) << 8 ^ u64::from(proto);
+    let x = k.client.fold().rotate_left(32) ^ vip.fold() ^ u64::from(port) << 8 ^ u64::from(proto);
     (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % TEMPLATE_SHARDS
 }
 
-impl Templates {
-    fn lock(&self, i: usize) -> MutexGuard<'_, Shard> {
+impl<A: Addr> Templates<A> {
+    fn lock(&self, i: usize) -> MutexGuard<'_, Shard<A>> {
         // A worker that panicked holding a shard aborts the process (release
         // builds abort on panic); in tests, keep going with the data as it is.
         self.shards[i]
@@ -155,12 +175,12 @@ impl Templates {
     /// goes into the connection for [`Templates::release`].
     pub fn schedule(
         &self,
-        key: TemplateKey,
+        key: TemplateKey<A>,
         p: Persist,
         now: u32,
-        valid: impl FnOnce(&TemplateDest) -> bool,
-        pick: impl FnOnce() -> Option<TemplateDest>,
-    ) -> Option<(TemplateDest, u16)> {
+        valid: impl FnOnce(&TemplateDest<A>) -> bool,
+        pick: impl FnOnce() -> Option<TemplateDest<A>>,
+    ) -> Option<(TemplateDest<A>, u16)> {
         let mut shard = self.lock(shard_of(&key));
         let expires = now.saturating_add(p.timeout);
         if let Some(t) = shard.map.get_mut(&key) {
@@ -188,8 +208,8 @@ impl Templates {
     /// Returns whether the template is now the one received.
     pub fn install(
         &self,
-        key: TemplateKey,
-        dest: TemplateDest,
+        key: TemplateKey<A>,
+        dest: TemplateDest<A>,
         mask: u32,
         expires: u32,
         replace: bool,
@@ -211,7 +231,7 @@ impl Templates {
     }
 
     /// A connection counted on template `key` of `generation` left its table.
-    pub fn release(&self, key: TemplateKey, generation: u16) {
+    pub fn release(&self, key: TemplateKey<A>, generation: u16) {
         let mut shard = self.lock(shard_of(&key));
         if let Some(t) = shard.map.get_mut(&key)
             && t.generation == generation
@@ -221,21 +241,22 @@ impl Templates {
     }
 
     /// Drop the templates of shards `first..first + n` (wrapping) that expired,
-    /// whose service is gone or no longer persistent, or whose netmask changed.
-    /// Busy shards are skipped.
-    pub fn sweep(&self, first: usize, n: usize, now: u32, snap: &Snapshot) {
+    /// whose service is gone or no longer persistent (`persist` of it is
+    /// `None`), or whose netmask changed. Busy shards are skipped.
+    pub fn sweep_by(
+        &self,
+        first: usize,
+        n: usize,
+        now: u32,
+        persist: impl Fn(&(u8, A, u16)) -> Option<Persist>,
+    ) {
         for i in (first..first + n).map(|i| i % TEMPLATE_SHARDS) {
             let Ok(mut shard) = self.shards[i].try_lock() else {
                 continue;
             };
-            shard.map.retain(|k, t| {
-                t.alive(now)
-                    && snap
-                        .services
-                        .get(&k.svc)
-                        .and_then(|s| s.persist)
-                        .is_some_and(|p| p.mask == t.mask)
-            });
+            shard
+                .map
+                .retain(|k, t| t.alive(now) && persist(&k.svc).is_some_and(|p| p.mask == t.mask));
         }
     }
 
@@ -250,32 +271,57 @@ impl Templates {
         self.len(now) == 0
     }
 
-    /// Append the live templates to a listing, at most `limit` entries in all.
-    pub fn list(&self, now: u32, out: &mut Vec<ConnInfo>, limit: usize) {
+    /// Call `f` with each live template (key, real server, seconds until it
+    /// may expire) until it breaks: listings of any family.
+    pub fn for_each_live(
+        &self,
+        now: u32,
+        mut f: impl FnMut(&TemplateKey<A>, &TemplateDest<A>, u32) -> ControlFlow<()>,
+    ) {
         for i in 0..TEMPLATE_SHARDS {
             let shard = self.lock(i);
             for (k, t) in shard.map.iter().filter(|(_, t)| t.alive(now)) {
-                if out.len() >= limit {
+                if f(k, &t.dest, t.expires.saturating_sub(now)).is_break() {
                     return;
                 }
-                let (proto, vip, vport) = k.svc;
-                out.push(ConnInfo {
-                    proto,
-                    client: (Ipv4Addr::from(k.client), 0),
-                    vip: (Ipv4Addr::from(vip), vport),
-                    dest: (Ipv4Addr::from(t.dest.addr), t.dest.port),
-                    state: State::None,
-                    expires_in: t.expires.saturating_sub(now),
-                    template: true,
-                });
             }
         }
+    }
+}
+
+impl Templates {
+    /// [`Templates::sweep_by`] the services of `snap`.
+    pub fn sweep(&self, first: usize, n: usize, now: u32, snap: &Snapshot) {
+        self.sweep_by(first, n, now, |svc: &ServiceId| {
+            snap.services.get(svc).and_then(|s| s.persist)
+        });
+    }
+
+    /// Append the live templates to a listing, at most `limit` entries in all.
+    pub fn list(&self, now: u32, out: &mut Vec<ConnInfo>, limit: usize) {
+        self.for_each_live(now, |k, dest, expires_in| {
+            if out.len() >= limit {
+                return ControlFlow::Break(());
+            }
+            let (proto, vip, vport) = k.svc;
+            out.push(ConnInfo {
+                proto,
+                client: (Ipv4Addr::from(k.client), 0),
+                vip: (Ipv4Addr::from(vip), vport),
+                dest: (Ipv4Addr::from(dest.addr), dest.port),
+                state: State::None,
+                expires_in,
+                template: true,
+            });
+            ControlFlow::Continue(())
+        });
     }
 }
 
 #[cfg(test)]
 mod test {
     use super::*;
+    use std::net::Ipv6Addr;
 
     const P: Persist = Persist {
         timeout: 300,
@@ -340,5 +386,148 @@ mod test {
         // Nothing to pick: no template.
         assert!(t.schedule(key(9 << 8), P, 1, |_| true, || None).is_none());
         assert_eq!(t.len(1), 1);
+    }
+
+    /// Templates of either family: clients of one masked group share one,
+    /// another group gets its own; listings see them; a changed `-M` sweeps
+    /// them, the same one keeps them.
+    fn masked_clients_share_a_template<A: crate::nat::addr::TestAddr>() {
+        let p = Persist {
+            timeout: 300,
+            mask: A::MASK24,
+        };
+        let svc = (6, A::host(110), 80);
+        let key = |n| TemplateKey::new(svc, A::host(n), p.mask);
+        let dest = |id: u32| TemplateDest {
+            id: DestId(id),
+            addr: A::host(1 << 16 | id),
+            port: 80,
+        };
+        assert_eq!(key(0x101), key(0x1ff));
+        assert_ne!(key(0x101), key(0x201));
+        let t = Templates::<A>::default();
+        let (a, g) = t
+            .schedule(key(0x101), p, 0, |_| true, || Some(dest(1)))
+            .unwrap();
+        let (b, g2) = t
+            .schedule(key(0x1ff), p, 1, |_| true, || Some(dest(2)))
+            .unwrap();
+        assert_eq!((a, b, g), (dest(1), dest(1), g2));
+        let (c, _) = t
+            .schedule(key(0x201), p, 1, |_| true, || Some(dest(2)))
+            .unwrap();
+        assert_eq!(c, dest(2));
+        let mut seen = vec![];
+        t.for_each_live(1, |k, d, expires_in| {
+            seen.push((k.client, d.id, expires_in));
+            ControlFlow::Continue(())
+        });
+        seen.sort_by_key(|s| s.1.0);
+        // The first was extended by its second connection, at second 1.
+        assert_eq!(
+            seen,
+            [
+                (A::host(0x100), DestId(1), 300),
+                (A::host(0x200), DestId(2), 300)
+            ]
+        );
+        let mut first = 0;
+        t.for_each_live(1, |_, _, _| {
+            first += 1;
+            ControlFlow::Break(())
+        });
+        assert_eq!(first, 1);
+        let full = Persist {
+            mask: A::FULL_MASK,
+            ..p
+        };
+        t.sweep_by(0, TEMPLATE_SHARDS, 1, |s| (*s == svc).then_some(p));
+        assert_eq!(t.len(1), 2);
+        t.sweep_by(0, TEMPLATE_SHARDS, 1, |s| (*s == svc).then_some(full));
+        assert_eq!(t.len(1), 0);
+    }
+
+    #[test]
+    fn masked_clients_share_a_template_v4() {
+        masked_clients_share_a_template::<u32>();
+    }
+
+    #[test]
+    fn masked_clients_share_a_template_v6() {
+        masked_clients_share_a_template::<Ipv6Addr>();
+    }
+
+    /// For IPv6, `-M` is a prefix length (ipvsadm's man page: "for IPv6 the
+    /// netmask is a prefix length").
+    #[test]
+    fn ipv6_templates_key_by_prefix_length() {
+        let ip = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        let svc = (17, ip("2001:2:0:1::110"), 53);
+        let (a, b, c) = (
+            ip("2001:2:0:1::1"),
+            ip("2001:2:0:1:ffff::2"),
+            ip("2001:2:0:3::1"),
+        );
+        let key = |x, m| TemplateKey::new(svc, x, m);
+        assert_eq!(key(a, 64), key(b, 64));
+        assert_eq!(key(a, 64).client, ip("2001:2:0:1::"));
+        assert_ne!(key(a, 64), key(c, 64));
+        assert_eq!(key(a, 48), key(c, 48));
+        assert_ne!(key(a, 128), key(b, 128));
+        let p = Persist {
+            timeout: 60,
+            mask: 64,
+        };
+        let dest = |id: u32, addr| TemplateDest {
+            id: DestId(id),
+            addr: ip(addr),
+            port: 53,
+        };
+        let t = Templates::<Ipv6Addr>::default();
+        let r2 = dest(1, "2001:2:0:2::2");
+        let r3 = dest(2, "2001:2:0:2::3");
+        assert_eq!(
+            t.schedule(key(a, 64), p, 0, |_| true, || Some(r2)),
+            Some((r2, 1))
+        );
+        assert_eq!(
+            t.schedule(key(b, 64), p, 0, |_| true, || Some(r3)),
+            Some((r2, 1))
+        );
+        assert_eq!(
+            t.schedule(key(c, 64), p, 0, |_| true, || Some(r3)),
+            Some((r3, 2))
+        );
+        // A synced template for the third client's /64 extends its own.
+        assert!(t.install(key(c, 64), r3, 64, 100, false));
+        assert!(!t.install(key(c, 64), r2, 64, 100, false));
+        t.release(key(c, 64), 2);
+        assert_eq!(t.len(99), 2);
+        assert_eq!(t.len(100), 1);
+    }
+
+    /// Clients that differ only in their /64 (the usual IPv6 persistence
+    /// mask) spread over the shards as IPv4 clients of distinct /24s do.
+    #[test]
+    fn ipv6_prefixes_spread_over_the_shards() {
+        use std::collections::HashSet;
+        let vip = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x110);
+        let v6: HashSet<usize> = (0..1024u16)
+            .map(|n| {
+                let client = Ipv6Addr::new(0x2001, 2, 0, n, 0, 0, 0, 1);
+                shard_of(&TemplateKey::new((6, vip, 80), client, 64))
+            })
+            .collect();
+        let v4: HashSet<usize> = (0..1024u32)
+            .map(|n| {
+                shard_of(&TemplateKey::new(
+                    (6, 0xc612_006e, 80),
+                    0xc612_0001 + (n << 8),
+                    P.mask,
+                ))
+            })
+            .collect();
+        assert_eq!(v6.len(), TEMPLATE_SHARDS);
+        assert_eq!(v4.len(), TEMPLATE_SHARDS);
     }
 }

@@ -28,13 +28,15 @@ pub enum End {
     Src,
 }
 
-/// One direction's rewrite of a connection.
+/// One direction's rewrite of a connection, in an address family `A`
+/// ([`Addr`](super::Addr); IPv4 by default, which the functions here take).
 #[derive(Clone, Copy, Debug)]
-pub struct Rewrite {
+pub struct Rewrite<A = u32> {
     pub end: End,
-    pub addr: u32,
+    pub addr: A,
     pub port: u16,
-    /// Update for the address alone (IPv4 header, inner headers of ICMP errors).
+    /// Update for the address alone (IPv4 header, ICMPv6 pseudo-header, inner
+    /// headers of ICMP errors).
     pub addr_delta: Delta,
     /// Update for address and port (TCP/UDP checksum).
     pub l4_delta: Delta,

@@ -14,6 +14,9 @@
 //!
 //! Memory per connection: a 36-byte [`Conn`] plus two slots of 4 bytes at a load
 //! of at most 3/4, i.e. 36 + 16..22 bytes (`tests/alloc.rs` measures it).
+//! IPv6 connections live in a table of their own, `ConnTable<Ipv6Addr>` (see
+//! [`Addr`]), whose 72-byte entries make it 72 + 16..22 bytes per connection:
+//! the index is the same, and IPv4 entries do not grow for IPv6's sake.
 //!
 //! Every connection sits on the expiry list of its state: a doubly linked list
 //! through the slab whose head is the stalest entry and whose tail the freshest,
@@ -58,6 +61,7 @@ pub const MAX_SLACK: u32 = 15;
 pub fn slack(limit: u32) -> u32 {
     (limit / 16).min(MAX_SLACK)
 }
+use super::addr::Addr;
 pub use super::conn::{Conn, FlowKey};
 use super::conn::{FREE, NIL};
 use crate::config::DestId;
@@ -91,7 +95,9 @@ pub const MAX_CONNS: usize = (1 << 30) - 2;
 /// `max`, which is below the all-ones index.
 const EMPTY: u32 = u32::MAX;
 
-pub struct ConnTable {
+/// A table of connections of one address family (`u32`: IPv4, the default;
+/// or `Ipv6Addr`).
+pub struct ConnTable<A = u32> {
     /// The index: `EMPTY`, or `tag | slab index << 1 | side` (see `place`).
     slots: Box<[u32]>,
     /// `slots.len() - 1` (a power of two minus one).
@@ -101,7 +107,7 @@ pub struct ConnTable {
     /// The tag bits of a slot (the top bits, above the index and the side).
     tag_mask: u32,
     hasher: DefaultHashBuilder,
-    slab: Vec<Conn>,
+    slab: Vec<Conn<A>>,
     /// Head of the free slab entries, chained through `Conn::next`.
     free: u32,
     len: usize,
@@ -111,7 +117,7 @@ pub struct ConnTable {
     max: usize,
 }
 
-impl ConnTable {
+impl<A: Addr> ConnTable<A> {
     /// A table for at most `max` connections, allocated now.
     ///
     /// # Panics
@@ -141,9 +147,9 @@ impl ConnTable {
             .max(8);
         let idx_bits = usize::BITS - max.leading_zeros();
         let mut index: Vec<u32> = Vec::with_capacity(slots);
-        let slab: Vec<Conn> = Vec::with_capacity(max);
+        let slab: Vec<Conn<A>> = Vec::with_capacity(max);
         hint(index.as_ptr() as usize, slots * size_of::<u32>());
-        hint(slab.as_ptr() as usize, max * size_of::<Conn>());
+        hint(slab.as_ptr() as usize, max * size_of::<Conn<A>>());
         index.resize(slots, EMPTY);
         Self {
             slots: index.into_boxed_slice(),
@@ -182,7 +188,7 @@ impl ConnTable {
     }
 
     #[inline]
-    fn hash(&self, key: &FlowKey) -> u64 {
+    fn hash(&self, key: &FlowKey<A>) -> u64 {
         self.hasher.hash_one(key)
     }
 
@@ -200,7 +206,7 @@ impl ConnTable {
     }
 
     #[inline]
-    fn find(&self, key: &FlowKey, h: u64) -> Option<u32> {
+    fn find(&self, key: &FlowKey<A>, h: u64) -> Option<u32> {
         // Tag and side must match before the key is rebuilt from the slab entry.
         let want = ((h >> 32) as u32 & self.tag_mask) | u32::from(key.side);
         let meta = self.tag_mask | 1;
@@ -221,21 +227,21 @@ impl ConnTable {
     }
 
     #[inline]
-    pub fn lookup(&self, key: &FlowKey) -> Option<u32> {
+    pub fn lookup(&self, key: &FlowKey<A>) -> Option<u32> {
         self.find(key, self.hash(key))
     }
 
     /// The hash [`ConnTable::lookup`] would compute for `key`, for the two
     /// prefetch steps of a burst and [`ConnTable::lookup_hashed`].
     #[inline]
-    pub fn hash_key(&self, key: &FlowKey) -> u64 {
+    pub fn hash_key(&self, key: &FlowKey<A>) -> u64 {
         self.hash(key)
     }
 
     /// [`ConnTable::lookup`] with the hash already computed (`h` must be
     /// [`ConnTable::hash_key`] of `key`).
     #[inline]
-    pub fn lookup_hashed(&self, key: &FlowKey, h: u64) -> Option<u32> {
+    pub fn lookup_hashed(&self, key: &FlowKey<A>, h: u64) -> Option<u32> {
         self.find(key, h)
     }
 
@@ -258,16 +264,17 @@ impl ConnTable {
         if s == EMPTY || s & (self.tag_mask | 1) != want {
             return 0;
         }
-        // A 36-byte entry straddles two cache lines more often than not: load
-        // its first and its last byte (`client`, `state`: the compiler orders
-        // fields by alignment; test `sizes` checks it), so both lines come in.
+        // A 36-byte entry straddles two cache lines more often than not, and a
+        // 72-byte one always: load its first and its last byte (`client`,
+        // `state`: see `Conn`'s layout; test `sizes` checks it), so both lines
+        // come in (72 bytes at a multiple of 8 never reach a third line).
         self.slab
             .get(((s >> 1) & self.idx_mask) as usize)
-            .map_or(0, |c| c.client ^ c.state as u32)
+            .map_or(0, |c| c.client.fold() as u32 ^ c.state as u32)
     }
 
     #[inline]
-    pub fn get(&self, idx: u32) -> &Conn {
+    pub fn get(&self, idx: u32) -> &Conn<A> {
         &self.slab[idx as usize]
     }
 
@@ -283,7 +290,7 @@ impl ConnTable {
 
     /// Take slab entry `idx`'s key of `side` out of the index. The entry must still
     /// hold the connection (its keys rehash the slots that move).
-    fn unplace(&mut self, key: &FlowKey, idx: u32, side: u32) {
+    fn unplace(&mut self, key: &FlowKey<A>, idx: u32, side: u32) {
         let h = self.hash(key);
         let v = self.slot_value(h, idx, side);
         let mut i = h as usize & self.mask;
@@ -315,7 +322,7 @@ impl ConnTable {
     }
 
     /// Add a connection seen at second `now`.
-    pub fn insert(&mut self, mut conn: Conn, now: u32) -> Result<u32, AddError> {
+    pub fn insert(&mut self, mut conn: Conn<A>, now: u32) -> Result<u32, AddError> {
         if self.len >= self.max {
             return Err(AddError::Full);
         }
@@ -402,7 +409,7 @@ impl ConnTable {
         now: u32,
         timeouts: &Timeouts,
         mut budget: usize,
-        mut gone: impl FnMut(&Conn),
+        mut gone: impl FnMut(&Conn<A>),
     ) -> usize {
         let mut n = 0;
         for s in State::ALL {
@@ -450,7 +457,7 @@ impl ConnTable {
     /// Remove one transitory connection (see [`ConnTable::eviction_candidate`]) to
     /// make room at `now`, calling `gone` with it before it leaves. Returns whether
     /// one was removed.
-    pub fn evict_one(&mut self, now: u32, gone: impl FnOnce(&Conn)) -> bool {
+    pub fn evict_one(&mut self, now: u32, gone: impl FnOnce(&Conn<A>)) -> bool {
         let Some(idx) = self.eviction_candidate(now) else {
             return false;
         };
@@ -495,13 +502,18 @@ impl ConnTable {
     /// live one; returns where to go on from, `None` past the last entry. Slow
     /// path: listings in bounded steps. An entry keeps its index while it lives,
     /// so a walk in steps meets once every connection that lives through it.
-    pub fn walk(&self, from: u32, n: usize, mut f: impl FnMut(&Conn)) -> Option<u32> {
+    pub fn walk(&self, from: u32, n: usize, mut f: impl FnMut(&Conn<A>)) -> Option<u32> {
         self.walk_indexed(from, n, |_, c| f(c))
     }
 
     /// [`ConnTable::walk`], telling `f` each entry's index too (the resend
     /// sweep of connection sync reports entries by index).
-    pub fn walk_indexed(&self, from: u32, n: usize, mut f: impl FnMut(u32, &Conn)) -> Option<u32> {
+    pub fn walk_indexed(
+        &self,
+        from: u32,
+        n: usize,
+        mut f: impl FnMut(u32, &Conn<A>),
+    ) -> Option<u32> {
         let from = from as usize;
         let end = from.saturating_add(n).min(self.slab.len());
         for (i, c) in self
@@ -519,7 +531,7 @@ impl ConnTable {
     }
 
     /// Every live connection (slow path: listings).
-    pub fn iter(&self) -> impl Iterator<Item = &Conn> {
+    pub fn iter(&self) -> impl Iterator<Item = &Conn<A>> {
         self.lists.iter().flat_map(move |l| ListIter {
             table: self,
             at: l.head,
@@ -527,14 +539,14 @@ impl ConnTable {
     }
 }
 
-struct ListIter<'a> {
-    table: &'a ConnTable,
+struct ListIter<'a, A> {
+    table: &'a ConnTable<A>,
     at: u32,
 }
 
-impl<'a> Iterator for ListIter<'a> {
-    type Item = &'a Conn;
-    fn next(&mut self) -> Option<&'a Conn> {
+impl<'a, A: Addr> Iterator for ListIter<'a, A> {
+    type Item = &'a Conn<A>;
+    fn next(&mut self) -> Option<&'a Conn<A>> {
         if self.at == NIL {
             return None;
         }
@@ -546,18 +558,27 @@ impl<'a> Iterator for ListIter<'a> {
 
 #[cfg(test)]
 mod test {
+    //! Each scenario is a function generic over the address family, run for
+    //! both by the `v4` and `v6` modules at the end.
     use super::*;
+    use crate::nat::addr::TestAddr;
     use crate::nat::rewrite::End;
     use crate::nat::state::Dir;
     use crate::wire::checksum::Delta;
+    use std::net::Ipv6Addr;
 
-    fn conn(cport: u16) -> Conn {
-        Conn::new(6, (1, cport), (2, 80), (3, 8080), DestId(7))
+    fn conn<A: TestAddr>(cport: u16) -> Conn<A> {
+        Conn::new(
+            6,
+            (A::host(1), cport),
+            (A::host(2), 80),
+            (A::host(3), 8080),
+            DestId(7),
+        )
     }
 
-    #[test]
-    fn both_keys_find_the_connection() {
-        let mut t = ConnTable::with_capacity(4);
+    fn both_keys_find_the_connection<A: TestAddr>() {
+        let mut t = ConnTable::<A>::with_capacity(4);
         let i = t.insert(conn(1000), 5).unwrap();
         let c = t.get(i).clone();
         assert_eq!(t.lookup(&c.in_key()), Some(i));
@@ -568,18 +589,29 @@ mod test {
         assert!(t.is_empty());
     }
 
-    #[test]
-    fn full_table_refuses() {
-        let mut t = ConnTable::with_capacity(2);
+    /// A connection whose replies would look like another's (same client
+    /// and real server, another VIP) is refused, not merged.
+    fn a_shared_reply_key_clashes<A: TestAddr>() {
+        let mut t = ConnTable::<A>::with_capacity(4);
+        let i = t.insert(conn(1000), 5).unwrap();
+        let mut other = conn::<A>(1000);
+        other.vip = A::host(4);
+        assert_ne!(other.in_key(), t.get(i).in_key());
+        assert_eq!(other.out_key(), t.get(i).out_key());
+        assert_eq!(t.insert(other, 5), Err(AddError::Clash));
+        assert_eq!(t.len(), 1);
+    }
+
+    fn full_table_refuses<A: TestAddr>() {
+        let mut t = ConnTable::<A>::with_capacity(2);
         t.insert(conn(1), 0).unwrap();
         t.insert(conn(2), 0).unwrap();
         assert_eq!(t.insert(conn(3), 0), Err(AddError::Full));
     }
 
-    #[test]
-    fn expiry_follows_state_timeouts_and_touches() {
+    fn expiry_follows_state_timeouts_and_touches<A: TestAddr>() {
         let to = Timeouts::default();
-        let mut t = ConnTable::with_capacity(8);
+        let mut t = ConnTable::<A>::with_capacity(8);
         let a = t.insert(conn(1), 0).unwrap();
         let b = t.insert(conn(2), 0).unwrap();
         let c = t.insert(conn(3), 0).unwrap();
@@ -605,13 +637,12 @@ mod test {
     /// A packet in the same state within the slack sets `seen` but moves
     /// nothing; the connection expires exactly its timeout after its last
     /// packet, and an expired one behind it waits at most the slack.
-    #[test]
-    fn same_state_packets_within_the_slack_never_expire_a_connection_early() {
+    fn same_state_packets_within_the_slack_never_expire_a_connection_early<A: TestAddr>() {
         let to = Timeouts::default();
         let est = to.secs(State::Established);
         let s = slack(est);
         assert!(s > 0 && s <= MAX_SLACK);
-        let mut t = ConnTable::with_capacity(8);
+        let mut t = ConnTable::<A>::with_capacity(8);
         let a = t.insert(conn(1), 0).unwrap();
         let b = t.insert(conn(2), 0).unwrap();
         let c = t.insert(conn(3), 0).unwrap();
@@ -640,10 +671,9 @@ mod test {
         assert!(t.is_empty());
     }
 
-    #[test]
-    fn eviction_takes_the_stalest_transitory_entry_and_spares_live_ones() {
+    fn eviction_takes_the_stalest_transitory_entry_and_spares_live_ones<A: TestAddr>() {
         let to = Timeouts::default();
-        let mut t = ConnTable::with_capacity(8);
+        let mut t = ConnTable::<A>::with_capacity(8);
         let est = t.insert(conn(1), 0).unwrap();
         t.touch(est, State::Established, 0, &to);
         // Nothing transitory: nothing to evict.
@@ -666,17 +696,25 @@ mod test {
         assert_eq!(t.lookup(&t.get(est).in_key()), Some(est));
         // UDP only once idle for UDP_EVICT_IDLE seconds.
         let u = t
-            .insert(Conn::new(17, (9, 53), (2, 53), (3, 53), DestId(1)), 100)
+            .insert(
+                Conn::new(
+                    17,
+                    (A::host(9), 53),
+                    (A::host(2), 53),
+                    (A::host(3), 53),
+                    DestId(1),
+                ),
+                100,
+            )
             .unwrap();
         assert_eq!(t.eviction_candidate(100 + UDP_EVICT_IDLE - 1), None);
         assert_eq!(t.eviction_candidate(100 + UDP_EVICT_IDLE), Some(u));
         assert_eq!(t.counts().iter().sum::<u32>(), 2);
     }
 
-    #[test]
-    fn iter_visits_every_connection_once() {
+    fn iter_visits_every_connection_once<A: TestAddr>() {
         let to = Timeouts::default();
-        let mut t = ConnTable::with_capacity(8);
+        let mut t = ConnTable::<A>::with_capacity(8);
         for p in 0..5 {
             let i = t.insert(conn(p), 0).unwrap();
             if p % 2 == 0 {
@@ -686,6 +724,10 @@ mod test {
         let mut ports: Vec<u16> = t.iter().map(|c| c.cport).collect();
         ports.sort_unstable();
         assert_eq!(ports, [0, 1, 2, 3, 4]);
+        let mut walked = vec![];
+        assert_eq!(t.walk(0, 3, |c| walked.push(c.cport)), Some(3));
+        assert_eq!(t.walk(3, 3, |c| walked.push(c.cport)), None);
+        assert_eq!(walked, [0, 1, 2, 3, 4]);
     }
 
     #[test]
@@ -715,30 +757,48 @@ mod test {
     fn sizes() {
         // 36 bytes of entry plus two index slots at a load of at most 3/4.
         assert_eq!(size_of::<Conn>(), 36);
+        assert_eq!(size_of::<FlowKey>(), 16);
+        // IPv6: the addresses are 12 bytes wider each, nothing else grows.
+        assert_eq!(size_of::<Conn<Ipv6Addr>>(), 72);
+        assert_eq!(size_of::<FlowKey<Ipv6Addr>>(), 40);
         // `touch_entry` loads the first and the last byte of an entry.
         assert_eq!(std::mem::offset_of!(Conn, client), 0);
         assert_eq!(std::mem::offset_of!(Conn, state), size_of::<Conn>() - 1);
-        let t = ConnTable::with_capacity(1 << 20);
+        assert_eq!(std::mem::offset_of!(Conn<Ipv6Addr>, client), 0);
+        assert_eq!(
+            std::mem::offset_of!(Conn<Ipv6Addr>, state),
+            size_of::<Conn<Ipv6Addr>>() - 1
+        );
+        let t = ConnTable::<u32>::with_capacity(1 << 20);
         assert_eq!(t.slots.len(), 1 << 22);
-        assert_eq!(ConnTable::with_capacity(0).slots.len(), 8);
-        assert_eq!(ConnTable::with_capacity(3).slots.len(), 16);
+        assert_eq!(ConnTable::<u32>::with_capacity(0).slots.len(), 8);
+        assert_eq!(ConnTable::<u32>::with_capacity(3).slots.len(), 16);
+        // The index does not depend on the family.
+        assert_eq!(ConnTable::<Ipv6Addr>::with_capacity(3).slots.len(), 16);
     }
 
     /// The index against a model: random inserts and removes in small tables (long
     /// probe runs, wrap-around at the end of the slot array, backward shifts).
-    #[test]
-    fn index_agrees_with_a_model() {
+    fn index_agrees_with_a_model<A: TestAddr>() {
         use proptest::prelude::*;
         use std::collections::HashMap;
         let ops = proptest::collection::vec((any::<bool>(), 0u16..24, 0u32..3), 1..400);
+        let udp = |host: u32, port: u16| {
+            Conn::new(
+                17,
+                (A::host(host), port),
+                (A::host(9), 53),
+                (A::host(5), 5353 + port),
+                DestId(1),
+            )
+        };
         proptest!(|(max in 1usize..20, ops in ops)| {
-            let mut t = ConnTable::with_capacity(max);
+            let mut t = ConnTable::<A>::with_capacity(max);
             let mut model: HashMap<(u16, u32), u32> = HashMap::new();
             for (add, port, host) in ops {
-                let c = Conn::new(17, (host, port), (9, 53), (5, 5353 + port), DestId(1));
                 let known = model.get(&(port, host)).copied();
                 if add {
-                    match t.insert(c, 0) {
+                    match t.insert(udp(host, port), 0) {
                         Ok(i) => {
                             prop_assert!(known.is_none());
                             model.insert((port, host), i);
@@ -754,7 +814,7 @@ mod test {
                 prop_assert_eq!(t.slots.iter().filter(|s| **s != EMPTY).count(), 2 * model.len());
                 for port in 0..24 {
                     for host in 0..3 {
-                        let c = Conn::new(17, (host, port), (9, 53), (5, 5353 + port), DestId(1));
+                        let c = udp(host, port);
                         let want = model.get(&(port, host)).copied();
                         prop_assert_eq!(t.lookup(&c.in_key()), want);
                         prop_assert_eq!(t.lookup(&c.out_key()), want);
@@ -763,4 +823,26 @@ mod test {
             }
         });
     }
+
+    macro_rules! for_both_families {
+        ($($name:ident),* $(,)?) => {
+            mod v4 {
+                $(#[test] fn $name() { super::$name::<u32>() })*
+            }
+            mod v6 {
+                $(#[test] fn $name() { super::$name::<std::net::Ipv6Addr>() })*
+            }
+        };
+    }
+
+    for_both_families!(
+        both_keys_find_the_connection,
+        a_shared_reply_key_clashes,
+        full_table_refuses,
+        expiry_follows_state_timeouts_and_touches,
+        same_state_packets_within_the_slack_never_expire_a_connection_early,
+        eviction_takes_the_stalest_transitory_entry_and_spares_live_ones,
+        iter_visits_every_connection_once,
+        index_agrees_with_a_model,
+    );
 }
