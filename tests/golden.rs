@@ -10,8 +10,8 @@ use ringvs::config::ipvsadm::{
 };
 use ringvs::config::names::Names;
 use ringvs::config::{
-    AdmError, Config, DestId, Forward, Proto, SchedFlags, Scheduler, ServiceKey, TunCsum, TunKind,
-    Tunnel,
+    AdmError, Config, DestId, Forward, Netmask, Proto, SchedFlags, Scheduler, ServiceKey, TunCsum,
+    TunKind, Tunnel,
 };
 use ringvs::nat::{ConnInfo, State};
 use ringvs::stats::DestStats;
@@ -369,7 +369,7 @@ fn service_options() {
     let opts = |p: Option<u32>, m: &str, fallback: bool, port: bool, s: Scheduler| ServiceOpts {
         sched: s,
         persistent: p,
-        netmask: ip(m),
+        netmask: ip(m).into(),
         sched_flags: SchedFlags { fallback, port },
         check: None,
     };
@@ -442,7 +442,7 @@ fn real_server_options() {
     let k = tcp("198.18.0.110", 80);
     let add = |a: &str, port, w, u, l| AdmCommand::AddDest {
         key: k,
-        addr: ip(a),
+        addr: ip(a).into(),
         port,
         opts: DestOpts {
             weight: w,
@@ -475,7 +475,7 @@ fn real_server_options() {
         ok("-e -t 198.18.0.110:80 -r 198.19.0.2 -m"),
         AdmCommand::EditDest {
             key: k,
-            addr: ip("198.19.0.2"),
+            addr: ip("198.19.0.2").into(),
             port: 80,
             opts: DestOpts::weight(1)
         }
@@ -484,7 +484,7 @@ fn real_server_options() {
         ok("-d -t 198.18.0.110:80 -r 198.19.0.2"),
         AdmCommand::DelDest {
             key: k,
-            addr: ip("198.19.0.2"),
+            addr: ip("198.19.0.2").into(),
             port: 80
         }
     );
@@ -594,7 +594,7 @@ fn forwarding_methods() {
     // table refuses it as the kernel does (EINVAL), and adds nothing.
     let bad = AdmCommand::AddDest {
         key: k,
-        addr: ip("198.19.0.9"),
+        addr: ip("198.19.0.9").into(),
         port: 80,
         opts: DestOpts {
             forward: tun(TunKind::Gue, 0, TunCsum::NoCsum),
@@ -657,7 +657,7 @@ fn names_on_the_command_line() {
         parse_with(&words("-a -u vip.example:domain -r server1"), &n).unwrap(),
         AdmCommand::AddDest {
             key: udp("198.18.0.110", 53),
-            addr: ip("198.19.0.2"),
+            addr: ip("198.19.0.2").into(),
             port: 53,
             opts: DestOpts::weight(1)
         }
@@ -1030,11 +1030,6 @@ fn error_messages_and_exit_codes() {
             2,
         ),
         (
-            "-A -t [2001:db8::1]:80 -s rr",
-            "ringvs supports only IPv4 addresses: `[2001:db8::1]:80'",
-            2,
-        ),
-        (
             "-A -t nosuchhost.example:80 -s rr",
             "host name `nosuchhost.example' is not in /etc/hosts (ringvs does not use DNS)",
             2,
@@ -1115,12 +1110,7 @@ fn edit_replaces_the_whole_setup() {
     let s = c.service(&tcp("198.18.0.9", 443)).unwrap();
     assert_eq!(
         (s.sched, s.persistent, s.netmask, s.sched_flags),
-        (
-            Scheduler::Rr,
-            None,
-            Ipv4Addr::BROADCAST,
-            SchedFlags::default()
-        )
+        (Scheduler::Rr, None, Netmask::HOST4, SchedFlags::default())
     );
     let d = c
         .service(&tcp("198.18.0.110", 80))
@@ -1314,9 +1304,9 @@ mod round_trip {
                 persistent: s.persistent,
                 // -S writes -M only for persistent services, as ipvsadm.
                 netmask: if s.persistent.is_some() {
-                    Ipv4Addr::from(s.mask)
+                    Ipv4Addr::from(s.mask).into()
                 } else {
-                    Ipv4Addr::BROADCAST
+                    Netmask::HOST4
                 },
                 sched_flags: SchedFlags {
                     fallback: s.flags.0,
@@ -1342,7 +1332,7 @@ mod round_trip {
                     &mut c,
                     &AdmCommand::AddDest {
                         key,
-                        addr: Ipv4Addr::from(a),
+                        addr: Ipv4Addr::from(a).into(),
                         port: p,
                         opts: DestOpts {
                             weight: w,

@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use ringvs::config::keepalived::{LoadOptions, Loaded, apply_differences, load, load_with};
@@ -28,6 +28,14 @@ fn load_as(path: &Path, id: Option<&str>) -> Result<Loaded, String> {
         config_id: id.map(str::to_string),
     };
     load_with(path, &opts).map_err(|e| e.to_string())
+}
+
+/// The last byte of an address of either family.
+fn last_octet(a: IpAddr) -> u8 {
+    match a {
+        IpAddr::V4(a) => a.octets()[3],
+        IpAddr::V6(a) => a.octets()[15],
+    }
 }
 
 fn vip(last: u8) -> Ipv4Addr {
@@ -221,7 +229,7 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
     let weights: Vec<(u8, u32)> = web
         .dests
         .iter()
-        .map(|d| (d.addr.octets()[3], d.weight))
+        .map(|d| (last_octet(d.addr), d.weight))
         .collect();
     assert_eq!(weights, vec![(2, 2), (3, 1), (4, 1)]);
     assert_eq!(
@@ -337,8 +345,28 @@ const ERRORS: &[(&str, &str)] = &[
         "1: virtual_server fwmark: not supported by ringvs (address and port only)",
     ),
     (
-        "virtual_server 198.18.0.110 80 {\n  real_server 2001:2:0:2::2 80 {\n  }\n}\n",
-        "2: real_server 2001:2:0:2::2: IPv6 is not supported by ringvs (IPv4 only)",
+        "virtual_server 198.18.0.110 80 {\n  real_server 2001:2:0:2::2::9 80 {\n  }\n}\n",
+        "2: real_server 2001:2:0:2::2::9: not an IPv6 address",
+    ),
+    (
+        "virtual_server [2001:2:0:1::110]:80 {\n}\n",
+        "1: virtual_server [2001:2:0:1::110]:80: not an IPv6 address",
+    ),
+    (
+        "virtual_server 2001:2:0:1::110 80 {\n  persistence_granularity 255.255.255.0\n}\n",
+        "2: persistence_granularity 255.255.255.0: not an IPv6 prefix length (1..128)",
+    ),
+    (
+        "virtual_server 2001:2:0:1::110 80 {\n  persistence_granularity 129\n}\n",
+        "2: persistence_granularity 129: not an IPv6 prefix length (1..128)",
+    ),
+    (
+        "virtual_server 2001:2:0:1::110 80 {\n  ip_family inet\n}\n",
+        "2: ip_family inet: conflicts with the virtual server's address 2001:2:0:1::110",
+    ),
+    (
+        "virtual_server 198.18.0.110 80 {\n  ip_family inet6\n}\n",
+        "2: ip_family inet6: conflicts with the virtual server's address 198.18.0.110",
     ),
     (
         "virtual_server 198.18.0.110 80 {\n  protocol SCTP\n}\n",
@@ -472,7 +500,7 @@ fn dr_and_tun_real_servers_load_with_their_tunnels() {
             .unwrap()
             .dests
             .iter()
-            .map(|d| (d.addr.octets()[3], d.port, d.weight, d.forward))
+            .map(|d| (last_octet(d.addr), d.port, d.weight, d.forward))
             .collect()
     };
     assert_eq!(

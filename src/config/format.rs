@@ -12,11 +12,22 @@
 //! * `-S` adds ` -x U -y L` at the end of a real server's line when it has
 //!   thresholds (ipvsadm's `-S` drops them, so its round trip loses them).
 //! * `-c --sort` sorts the entries (ipvsadm's `--sort` does nothing).
+//! * Real servers of both families in one service (tunnels) are sorted
+//!   IPv4 first (ipvsadm's `ipvs_cmp_dests` compares them as the first
+//!   one's family, which orders nothing).
+//!
+//! IPv6, as ipvsadm prints it: `[ADDR]:PORT` (names too, see
+//! [`Names::addr_port`]); the service column is cut at 33 bytes and the
+//! real server column at 28 for IPv4 only, so IPv6 lines run past the
+//! columns (`print_service_entry` cuts `svc_name` and `dname` unless the
+//! family is `AF_INET6`); the mask is a prefix length (`mask 64`, `-M 64`)
+//! and shown unless 128.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
 
-use super::listing::{CONN_TAB_SIZE, ConnInfo, DestStats, IPVS_VERSION, ListOpts, StateName};
+use super::listing::{
+    CONN_TAB_SIZE, ConnInfo, DestStats, IPVS_VERSION, ListAddr, ListOpts, StateName,
+};
 use super::names::Names;
 use super::{
     AdmError, CheckKind, Config, Dest, DestId, HealthCheck, Proto, Scheduler, Service, ServiceKey,
@@ -133,22 +144,35 @@ fn title(out: &mut String, o: &ListOpts) {
 }
 
 /// Persistence templates that point at real server `d` of `svc`.
-fn persist_conns<S>(svc: &Service, d: &Dest, conns: &[ConnInfo<S>]) -> usize {
+fn persist_conns<S, A: ListAddr>(svc: &Service, d: &Dest, conns: &[ConnInfo<S, A>]) -> usize {
+    let ip = |(a, p): (A, u16)| (a.into(), p);
     conns
         .iter()
         .filter(|c| {
             c.template
                 && c.proto == svc.key.proto.number()
-                && c.vip == (svc.key.addr, svc.key.port)
-                && c.dest == (d.addr, d.port)
+                && ip(c.vip) == (svc.key.addr, svc.key.port)
+                && ip(c.dest) == (d.addr, d.port)
         })
         .count()
 }
 
-fn service_entry<S>(out: &mut String, svc: &Service, o: &ListOpts, live: &Live<S>, names: &Names) {
+/// `s` cut at `n` bytes for an IPv4 entry; an IPv6 one is left whole.
+fn cut_v4(s: String, n: usize, v6: bool) -> String {
+    if v6 { s } else { cut(s, n) }
+}
+
+fn service_entry<S, A: ListAddr>(
+    out: &mut String,
+    svc: &Service,
+    o: &ListOpts,
+    live: &Live<S, A>,
+    names: &Names,
+) {
     let proto = Some(svc.key.proto);
+    let v6 = svc.key.addr.is_ipv6();
     let vname = names.addr_port(svc.key.addr, svc.key.port, proto, o.numeric);
-    let svc_name = cut(format!("{:<4} {vname}", svc.key.proto.name()), 33);
+    let svc_name = cut_v4(format!("{:<4} {vname}", svc.key.proto.name()), 33, v6);
     let ds = dests(svc, o.nosort);
     let sum = |f: &dyn Fn(DestId) -> DestStats| {
         let mut t = DestStats::default();
@@ -176,14 +200,15 @@ fn service_entry<S>(out: &mut String, svc: &Service, o: &ListOpts, live: &Live<S
         }
         if let Some(t) = svc.persistent {
             let _ = write!(out, " persistent {t}");
-            if svc.netmask != Ipv4Addr::BROADCAST {
+            if !svc.netmask.is_host() {
                 let _ = write!(out, " mask {}", svc.netmask);
             }
         }
     }
     out.push('\n');
     for d in ds {
-        let dname = cut(names.addr_port(d.addr, d.port, proto, o.numeric), 28);
+        let dname = names.addr_port(d.addr, d.port, proto, o.numeric);
+        let dname = cut_v4(dname, 28, d.addr.is_ipv6());
         let (active, inactive) = (live.gauges)(d.id);
         let _ = if o.stats {
             let _ = write!(out, "  -> {dname:<28}");
@@ -242,8 +267,14 @@ fn proto_name(p: u8) -> &'static str {
     }
 }
 
-/// `ipvsadm -L -c`: the connection entries (and persistence templates).
-pub fn format_conns<S: StateName>(conns: &[ConnInfo<S>], o: &ListOpts, names: &Names) -> String {
+/// `ipvsadm -L -c`: the connection entries (and persistence templates),
+/// each address in its own family (`[ADDR]:PORT` for IPv6, padded to the
+/// same 18 columns and never cut, as `print_conn` does).
+pub fn format_conns<S: StateName, A: ListAddr>(
+    conns: &[ConnInfo<S, A>],
+    o: &ListOpts,
+    names: &Names,
+) -> String {
     let mut out = String::from("IPVS connection entries\n");
     let _ = if o.persistent_conn {
         writeln!(
@@ -258,7 +289,7 @@ pub fn format_conns<S: StateName>(conns: &[ConnInfo<S>], o: &ListOpts, names: &N
             "state", "source", "virtual"
         )
     };
-    let mut v: Vec<&ConnInfo<S>> = conns.iter().collect();
+    let mut v: Vec<&ConnInfo<S, A>> = conns.iter().collect();
     if o.sort {
         v.sort_by_key(|c| (c.proto, c.client, c.vip, c.dest, c.template));
     }
@@ -268,7 +299,7 @@ pub fn format_conns<S: StateName>(conns: &[ConnInfo<S>], o: &ListOpts, names: &N
             17 => Some(Proto::Udp),
             _ => None,
         };
-        let name = |(a, p): (Ipv4Addr, u16)| names.addr_port(a, p, proto, o.numeric);
+        let name = |(a, p): (A, u16)| names.addr_port(a, p, proto, o.numeric);
         let expire = format!("{:02}:{:02}", c.expires_in / 60, c.expires_in % 60);
         let _ = writeln!(
             out,
@@ -286,10 +317,10 @@ pub fn format_conns<S: StateName>(conns: &[ConnInfo<S>], o: &ListOpts, names: &N
 /// Everything `-L`/`-l` can print, chosen as ipvsadm chooses: `-c` first,
 /// then one service, `--timeout`, `--daemon` (no sync daemon: nothing), else
 /// the whole table.  Listing a missing service is "No such service".
-pub fn format_list<S: StateName>(
+pub fn format_list<S: StateName, A: ListAddr>(
     cfg: &Config,
     o: &ListOpts,
-    live: &Live<S>,
+    live: &Live<S, A>,
     names: &Names,
 ) -> Result<String, AdmError> {
     if o.connections {
@@ -354,7 +385,7 @@ pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
         let _ = write!(out, "-A {svc_name} -s {}", svc.sched.name());
         if let Some(t) = svc.persistent {
             let _ = write!(out, " -p {t}");
-            if svc.netmask != Ipv4Addr::BROADCAST {
+            if !svc.netmask.is_host() {
                 let _ = write!(out, " -M {}", svc.netmask);
             }
         }

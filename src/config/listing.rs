@@ -8,7 +8,7 @@
 //! (with their connection state as `S`) and [`DestStats`] under their old
 //! names, so `config` depends on neither.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::{DestId, ServiceKey};
 
@@ -56,13 +56,19 @@ pub trait StateName: Copy {
 
 /// One entry of a connection listing (`ipvsadm -L -c`), as a worker reports it;
 /// `S` is the connection state (`nat::State`, whose `nat::ConnInfo` this is).
+///
+/// `A` is the address type: `Ipv4Addr` where the connections are IPv4 only
+/// (the data plane's today), `IpAddr` for a dual-stack listing, where each
+/// address is shown in its own family (ipvsadm's `print_conn` reads the
+/// client's and the real server's families apart: a tunnelled server may be
+/// of the other one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ConnInfo<S> {
+pub struct ConnInfo<S, A = Ipv4Addr> {
     /// IP protocol number of the service (6 TCP, 17 UDP).
     pub proto: u8,
-    pub client: (Ipv4Addr, u16),
-    pub vip: (Ipv4Addr, u16),
-    pub dest: (Ipv4Addr, u16),
+    pub client: (A, u16),
+    pub vip: (A, u16),
+    pub dest: (A, u16),
     pub state: S,
     /// Seconds until the entry expires.
     pub expires_in: u32,
@@ -93,9 +99,14 @@ impl DestStats {
     }
 }
 
+/// An address a listing can show: either family, or one of them.
+pub trait ListAddr: Copy + Ord + Into<IpAddr> {}
+
+impl<A: Copy + Ord + Into<IpAddr>> ListAddr for A {}
+
 /// The live numbers a listing shows, per real server; `S` is the state type
-/// of the connections.
-pub struct Live<'a, S> {
+/// of the connections, `A` their address type (see [`ConnInfo`]).
+pub struct Live<'a, S, A = Ipv4Addr> {
     /// (ActiveConn, InActConn).
     pub gauges: &'a dyn Fn(DestId) -> (u32, u32),
     /// Traffic since start or the last `-Z`.
@@ -103,7 +114,7 @@ pub struct Live<'a, S> {
     /// Rates per second (`conns` is CPS, `inpkts` InPPS, ... `outbytes` OutBPS).
     pub rates: &'a dyn Fn(DestId) -> DestStats,
     /// Connections and persistence templates (for `-c` and PersistConn).
-    pub conns: &'a [ConnInfo<S>],
+    pub conns: &'a [ConnInfo<S, A>],
     /// TCP established, TCP FIN_WAIT and UDP timeouts, seconds.
     pub timeouts: [u32; 3],
 }

@@ -13,7 +13,15 @@
 //! and `stats` import it).
 //!
 //! Each real server has its forwarding method ([`Forward`], in `forward`:
-//! masquerading, direct routing or tunnelling); addresses are IPv4 only.
+//! masquerading, direct routing or tunnelling).
+//!
+//! Dual-stack: a service's address and a real server's are `IpAddr`s. As in
+//! IPVS, a service and its real servers share a family unless the server is
+//! tunnelled (`ip_vs_ctl.c`, `ip_vs_genl_set_cmd`: a destination of another
+//! family than its service is `EINVAL` unless its method is
+//! `IP_VS_CONN_F_TUNNEL`, of any tunnel type), and a service's persistence
+//! granularity ([`Netmask`]) is an IPv4 netmask or an IPv6 prefix length
+//! after its family.
 
 pub mod format;
 mod forward;
@@ -22,8 +30,9 @@ pub mod keepalived;
 pub mod listing;
 pub mod names;
 
+use std::cmp::Ordering;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 pub use forward::{Forward, TunCsum, TunKind, Tunnel};
@@ -75,27 +84,157 @@ impl fmt::Display for Proto {
 
 /// Identity of a virtual service: protocol, address and port.
 ///
-/// The derived `Ord` (protocol number, then address, then port) is the
-/// order in which ipvsadm sorts services in `-L` and `-S` output.  A
-/// [`Config`] itself keeps services in insertion order.
+/// `Ord` is the order in which ipvsadm sorts services in `-L` and `-S`
+/// output (libipvs `ipvs_cmp_services`): family (IPv4 first), then protocol
+/// number, then address, then port.  A [`Config`] itself keeps services in
+/// insertion order.
 ///
 /// Port 0 means "every port"; ipvsadm only allows it on persistent services.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ServiceKey {
     pub proto: Proto,
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub port: u16,
 }
 
 impl ServiceKey {
-    pub fn new(proto: Proto, addr: Ipv4Addr, port: u16) -> Self {
-        ServiceKey { proto, addr, port }
+    pub fn new(proto: Proto, addr: impl Into<IpAddr>, port: u16) -> Self {
+        ServiceKey {
+            proto,
+            addr: addr.into(),
+            port,
+        }
+    }
+
+    /// The IPv4 address of an IPv4 service.
+    pub fn addr4(&self) -> Option<Ipv4Addr> {
+        match self.addr {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        }
+    }
+
+    /// The IPv6 address of an IPv6 service.
+    pub fn addr6(&self) -> Option<Ipv6Addr> {
+        match self.addr {
+            IpAddr::V4(_) => None,
+            IpAddr::V6(a) => Some(a),
+        }
+    }
+
+    /// What ipvsadm sorts by, in its order.
+    fn sort_key(&self) -> (bool, Proto, IpAddr, u16) {
+        (self.addr.is_ipv6(), self.proto, self.addr, self.port)
+    }
+}
+
+impl Ord for ServiceKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.sort_key().cmp(&other.sort_key())
+    }
+}
+
+impl PartialOrd for ServiceKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
 impl fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}:{}", self.proto.name(), self.addr, self.port)
+        match self.addr {
+            IpAddr::V4(a) => write!(f, "{} {a}:{}", self.proto.name(), self.port),
+            IpAddr::V6(a) => write!(f, "{} [{a}]:{}", self.proto.name(), self.port),
+        }
+    }
+}
+
+/// A service's persistence granularity (`-M`), in the service's family.
+///
+/// The kernel keeps one 32-bit `netmask` per service and reads it after the
+/// service's family: an IPv4 netmask, or for an IPv6 service a prefix length
+/// that must be 1..=128 (`ip_vs_ctl.c`, `ip_vs_add_service` and
+/// `ip_vs_edit_service`: `EINVAL` otherwise; `ip_vs_core.c`,
+/// `ip_vs_sched_persist` masks an IPv6 client with `ipv6_addr_prefix`).
+/// Serialized untagged: an IPv4 mask as its dotted string, as before there
+/// was IPv6, a prefix length as a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Netmask {
+    /// An IPv4 netmask (`-M 255.255.255.0`); client addresses are ANDed with it.
+    V4(Ipv4Addr),
+    /// An IPv6 prefix length (`-M 64`); clients are cut to this prefix.
+    V6(u8),
+}
+
+impl Netmask {
+    /// No granularity for an IPv4 service: each client address is its own.
+    pub const HOST4: Netmask = Netmask::V4(Ipv4Addr::BROADCAST);
+    /// No granularity for an IPv6 service (ipvsadm's `parse_service` sets 128).
+    pub const HOST6: Netmask = Netmask::V6(128);
+
+    /// The host mask of `addr`'s family (what a service has without `-M`).
+    pub fn host(addr: IpAddr) -> Netmask {
+        if addr.is_ipv6() {
+            Netmask::HOST6
+        } else {
+            Netmask::HOST4
+        }
+    }
+
+    /// A host mask of either family: no granularity.
+    pub fn is_host(self) -> bool {
+        self == Netmask::HOST4 || self == Netmask::HOST6
+    }
+
+    /// Whether the kernel would take this mask for a service at `addr`:
+    /// the same family, and an IPv6 prefix in 1..=128.
+    pub fn fits(self, addr: IpAddr) -> bool {
+        match (self, addr) {
+            (Netmask::V4(_), IpAddr::V4(_)) => true,
+            (Netmask::V6(p), IpAddr::V6(_)) => (1..=128).contains(&p),
+            _ => false,
+        }
+    }
+
+    /// The host-order IPv4 mask, for an IPv4 service's mask.
+    pub fn v4_bits(self) -> Option<u32> {
+        match self {
+            Netmask::V4(m) => Some(u32::from(m)),
+            Netmask::V6(_) => None,
+        }
+    }
+
+    /// `client` reduced to its persistence group: ANDed with an IPv4 mask, cut
+    /// to an IPv6 prefix (`ipv6_addr_prefix`). A client of the other family
+    /// is returned unchanged.
+    pub fn apply(self, client: IpAddr) -> IpAddr {
+        match (self, client) {
+            (Netmask::V4(m), IpAddr::V4(a)) => IpAddr::V4(a & m),
+            (Netmask::V6(p), IpAddr::V6(a)) => {
+                let bits = u32::from(p.min(128));
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
+            }
+            (_, other) => other,
+        }
+    }
+}
+
+impl From<Ipv4Addr> for Netmask {
+    fn from(m: Ipv4Addr) -> Self {
+        Netmask::V4(m)
+    }
+}
+
+impl fmt::Display for Netmask {
+    /// As ipvsadm prints it after `mask` (`-L`) and `-M` (`-S`): the dotted
+    /// quad of an IPv4 mask (`inet_ntoa`), the number of an IPv6 prefix.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Netmask::V4(m) => write!(f, "{m}"),
+            Netmask::V6(p) => write!(f, "{p}"),
+        }
     }
 }
 
@@ -229,9 +368,12 @@ pub struct DestId(pub u32);
 /// command line (the default real port is copied from the service port as
 /// known at that moment); like the kernel, the data plane should then use
 /// the packet's destination port unchanged.
+///
+/// Its address is of the service's family, unless it is tunnelled (see the
+/// module notes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Dest {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub port: u16,
     pub weight: u32,
     pub id: DestId,
@@ -263,8 +405,9 @@ pub struct Service {
     #[serde(default)]
     pub sched_flags: SchedFlags,
     /// Persistence granularity (`-M`): client addresses are masked with it.
+    /// Always of the service's family ([`Netmask::fits`]).
     #[serde(default = "host_netmask")]
-    pub netmask: Ipv4Addr,
+    pub netmask: Netmask,
     /// Active health check of the service's real servers (`--check`), a ringvs
     /// extension with keepalived's vocabulary (see `docs/health.md`).
     #[serde(default)]
@@ -320,21 +463,33 @@ impl HealthCheck {
     }
 }
 
-fn host_netmask() -> Ipv4Addr {
-    Ipv4Addr::BROADCAST
+/// What a service saved before there was IPv6 had without `-M`.
+fn host_netmask() -> Netmask {
+    Netmask::HOST4
 }
 
 impl Service {
     /// The real server with this address and port, if any.
-    pub fn dest(&self, addr: Ipv4Addr, port: u16) -> Option<&Dest> {
+    pub fn dest(&self, addr: impl Into<IpAddr>, port: u16) -> Option<&Dest> {
+        let addr = addr.into();
         self.dests.iter().find(|d| d.addr == addr && d.port == port)
     }
 
-    fn dest_index(&self, addr: Ipv4Addr, port: u16) -> Option<usize> {
+    fn dest_index(&self, addr: IpAddr, port: u16) -> Option<usize> {
         self.dests
             .iter()
             .position(|d| d.addr == addr && d.port == port)
     }
+}
+
+/// Refuses a real server at `addr` forwarded by `forward` for a service at
+/// `svc`: only a tunnelled one may be of the other family (`ip_vs_ctl.c`,
+/// `ip_vs_genl_set_cmd`; ipvsadm checks it first, in `process_options`).
+fn check_family(svc: IpAddr, addr: IpAddr, forward: Forward) -> Result<(), AdmError> {
+    if svc.is_ipv6() != addr.is_ipv6() && !matches!(forward, Forward::Tunnel(_)) {
+        return Err(AdmError::MixedFamily);
+    }
+    Ok(())
 }
 
 /// Errors of configuration commands and of parsing them.
@@ -366,6 +521,11 @@ pub enum AdmError {
     SchedulerNotSupported(String),
     #[error("Zero port specified for non-persistent service")]
     ZeroPort,
+    /// A masquerading or direct-routed real server of the other family than
+    /// its service: ipvsadm's message (`process_options`), which it prints
+    /// before the kernel's `EINVAL` could.
+    #[error("Different address family is allowed only for tunneling servers")]
+    MixedFamily,
     /// A lower connection threshold above the upper one (the kernel's ERANGE).
     #[error("Numerical result out of range")]
     ThresholdRange,
@@ -395,7 +555,10 @@ impl AdmError {
     pub fn exit_code(&self) -> i32 {
         match self {
             AdmError::Help(_) => 0,
-            AdmError::Usage(_) | AdmError::Unsupported(_) | AdmError::ZeroPort => 2,
+            AdmError::Usage(_)
+            | AdmError::Unsupported(_)
+            | AdmError::ZeroPort
+            | AdmError::MixedFamily => 2,
             AdmError::Line { error, .. } => error.exit_code(),
             // ipvsadm returns -1 from main for kernel and popt errors.
             _ => 255,
@@ -455,7 +618,7 @@ impl Config {
             dests: Vec::new(),
             persistent,
             sched_flags: SchedFlags::default(),
-            netmask: host_netmask(),
+            netmask: Netmask::host(key.addr),
             check: None,
         });
         Ok(())
@@ -497,13 +660,23 @@ impl Config {
     }
 
     /// Sets a service's scheduler flags (`-b`) and persistence netmask (`-M`).
+    /// A host mask of either family means none (the service's family's host
+    /// mask is stored); another mask must fit the service ([`Netmask::fits`],
+    /// else the kernel's `EINVAL`).
     pub fn set_service_options(
         &mut self,
         key: &ServiceKey,
         sched_flags: SchedFlags,
-        netmask: Ipv4Addr,
+        netmask: impl Into<Netmask>,
     ) -> Result<(), AdmError> {
         let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
+        let mut netmask = netmask.into();
+        if netmask.is_host() {
+            netmask = Netmask::host(key.addr);
+        }
+        if !netmask.fits(key.addr) {
+            return Err(AdmError::InvalidOperation);
+        }
         let svc = &mut self.services[i];
         svc.sched_flags = sched_flags;
         svc.netmask = netmask;
@@ -526,7 +699,7 @@ impl Config {
     pub fn set_dest_thresholds(
         &mut self,
         key: &ServiceKey,
-        addr: Ipv4Addr,
+        addr: impl Into<IpAddr>,
         port: u16,
         u_threshold: u32,
         l_threshold: u32,
@@ -536,25 +709,30 @@ impl Config {
         }
         let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
         let svc = &mut self.services[i];
-        let j = svc.dest_index(addr, port).ok_or(AdmError::NoSuchDest)?;
+        let j = svc
+            .dest_index(addr.into(), port)
+            .ok_or(AdmError::NoSuchDest)?;
         svc.dests[j].u_threshold = u_threshold;
         svc.dests[j].l_threshold = l_threshold;
         Ok(())
     }
 
     /// Sets a real server's forwarding method (`-m`, `-g`, `-i` and the
-    /// tunnel options); a tunnel [`Tunnel::check`] refuses is not set.
+    /// tunnel options); a tunnel [`Tunnel::check`] refuses is not set, nor a
+    /// method other than tunnelling for a server of the other family.
     pub fn set_dest_forward(
         &mut self,
         key: &ServiceKey,
-        addr: Ipv4Addr,
+        addr: impl Into<IpAddr>,
         port: u16,
         forward: Forward,
     ) -> Result<(), AdmError> {
+        let addr = addr.into();
         forward.check()?;
         let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
         let svc = &mut self.services[i];
         let j = svc.dest_index(addr, port).ok_or(AdmError::NoSuchDest)?;
+        check_family(key.addr, addr, forward)?;
         svc.dests[j].forward = forward;
         Ok(())
     }
@@ -575,11 +753,29 @@ impl Config {
     pub fn add_dest(
         &mut self,
         key: &ServiceKey,
-        addr: Ipv4Addr,
+        addr: impl Into<IpAddr>,
         port: u16,
         weight: u32,
     ) -> Result<DestId, AdmError> {
+        self.add_dest_with(key, addr, port, weight, Forward::Masq)
+    }
+
+    /// `-a` with its forwarding method: the way to add a tunnelled real
+    /// server of the other family than its service.
+    pub fn add_dest_with(
+        &mut self,
+        key: &ServiceKey,
+        addr: impl Into<IpAddr>,
+        port: u16,
+        weight: u32,
+        forward: Forward,
+    ) -> Result<DestId, AdmError> {
+        // The kernel's order: the service, the family
+        // (`ip_vs_genl_set_cmd`), the tunnel, the duplicate (`ip_vs_add_dest`).
+        let addr = addr.into();
         let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
+        check_family(key.addr, addr, forward)?;
+        forward.check()?;
         if self.services[i].dest(addr, port).is_some() {
             return Err(AdmError::DestExists);
         }
@@ -591,22 +787,35 @@ impl Config {
             id,
             u_threshold: 0,
             l_threshold: 0,
-            forward: Forward::Masq,
+            forward,
         });
         Ok(id)
+    }
+
+    /// Whether some real server is of the other family than its service (a
+    /// tunnel): IPVS then refuses to start a sync daemon
+    /// (`ip_vs_genl_new_daemon`, `mixed_address_family_dests`).
+    pub fn has_mixed_families(&self) -> bool {
+        self.services.iter().any(|s| {
+            s.dests
+                .iter()
+                .any(|d| d.addr.is_ipv6() != s.key.addr.is_ipv6())
+        })
     }
 
     /// `-e`: sets a real server's weight; returns its (unchanged) id.
     pub fn edit_dest(
         &mut self,
         key: &ServiceKey,
-        addr: Ipv4Addr,
+        addr: impl Into<IpAddr>,
         port: u16,
         weight: u32,
     ) -> Result<DestId, AdmError> {
         let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
         let svc = &mut self.services[i];
-        let j = svc.dest_index(addr, port).ok_or(AdmError::NoSuchDest)?;
+        let j = svc
+            .dest_index(addr.into(), port)
+            .ok_or(AdmError::NoSuchDest)?;
         svc.dests[j].weight = weight;
         Ok(svc.dests[j].id)
     }
@@ -615,12 +824,14 @@ impl Config {
     pub fn del_dest(
         &mut self,
         key: &ServiceKey,
-        addr: Ipv4Addr,
+        addr: impl Into<IpAddr>,
         port: u16,
     ) -> Result<DestId, AdmError> {
         let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
         let svc = &mut self.services[i];
-        let j = svc.dest_index(addr, port).ok_or(AdmError::NoSuchDest)?;
+        let j = svc
+            .dest_index(addr.into(), port)
+            .ok_or(AdmError::NoSuchDest)?;
         let d = svc.dests.remove(j);
         self.ids_in_use.remove(&d.id.0);
         Ok(d.id)

@@ -29,9 +29,14 @@ pub(super) fn dest_ids(cfg: &Config, only: Option<&ServiceKey>) -> Vec<DestId> {
         .collect()
 }
 
-/// Every service's virtual address (VIP), as configured.
+/// Every IPv4 service's virtual address (VIP), as configured: the ones
+/// announced with gratuitous ARP. IPv6 VIPs are left out: their unsolicited
+/// neighbor advertisement belongs to the NDP path (issue 15, pending).
 pub(super) fn vips(cfg: &Config) -> Vec<Ipv4Addr> {
-    cfg.services().iter().map(|s| s.key.addr).collect()
+    cfg.services()
+        .iter()
+        .filter_map(|s| s.key.addr4())
+        .collect()
 }
 
 /// Load an `ipvsadm -S` rules file into `cfg`; its `--set` lines go to

@@ -59,7 +59,7 @@ impl Ctl {
                 .iter()
                 .find(|s| {
                     s.key.proto.number() == proto
-                        && u32::from(s.key.addr) == vip
+                        && s.key.addr == std::net::IpAddr::from(std::net::Ipv4Addr::from(vip))
                         && s.key.port == port
                 })
                 .map(|s| s.sched.name())

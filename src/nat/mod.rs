@@ -11,11 +11,12 @@ pub mod rewrite;
 pub mod state;
 pub mod table;
 
-use crate::config::{Config, DestId, MAX_DEST_IDS, Scheduler};
+use crate::config::{Config, DestId, MAX_DEST_IDS, SchedFlags, Scheduler, Service};
 use crate::sched::{Candidate, SchedState, same_dest};
 pub use addr::Addr;
 use hashbrown::{HashMap, HashSet};
 pub use state::{Dir, State, Timeouts};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 pub use table::{Conn, ConnTable, FlowKey};
 
@@ -180,14 +181,94 @@ fn direct_forwards(cfg: &Config) -> Box<[crate::config::Forward]> {
 /// (protocol number, VIP, port).
 pub type ServiceId = (u8, u32, u16);
 
+/// (protocol number, IPv6 VIP, port): the key of [`Snapshot::services6`].
+pub type ServiceId6 = (u8, Ipv6Addr, u16);
+
+/// An IPv6 service as the snapshot carries it for the IPv6 data path, which
+/// does not exist yet (issue 15): what the IPv4 path's [`ServiceEntry`] is
+/// built from, with IPv6 addresses, and no scheduler state (the schedulers
+/// take IPv4 candidates today). No worker reads it yet: IPv6 frames are
+/// dropped as before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceEntry6 {
+    pub sched: Scheduler,
+    pub sched_flags: SchedFlags,
+    /// The IPv6 real servers, in configuration order. An IPv4 real server of
+    /// an IPv6 service (a tunnel, as IPVS allows) is not here: tunnelling to
+    /// the other family is pending.
+    pub dests: Box<[DestEntry6]>,
+    /// `-p timeout -M prefix`.
+    pub persist: Option<Persist6>,
+}
+
+/// A real server of an IPv6 service (see [`ServiceEntry6`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DestEntry6 {
+    pub addr: Ipv6Addr,
+    pub port: u16,
+    pub weight: u32,
+    pub id: DestId,
+    pub u_threshold: u32,
+    pub l_threshold: u32,
+    pub forward: crate::config::Forward,
+}
+
+/// Persistence of an IPv6 service: the timeout and the client prefix length
+/// (1..=128; `-M`, 128 without it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Persist6 {
+    pub timeout: u32,
+    pub prefix: u8,
+}
+
+impl ServiceEntry6 {
+    fn of(s: &Service) -> Self {
+        let dests = s
+            .dests
+            .iter()
+            .filter_map(|d| match d.addr {
+                IpAddr::V6(addr) => Some(DestEntry6 {
+                    addr,
+                    port: d.port,
+                    weight: d.weight,
+                    id: d.id,
+                    u_threshold: d.u_threshold,
+                    l_threshold: d.l_threshold,
+                    forward: d.forward,
+                }),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        let prefix = match s.netmask {
+            crate::config::Netmask::V6(p) => p,
+            crate::config::Netmask::V4(_) => 128,
+        };
+        ServiceEntry6 {
+            sched: s.sched,
+            sched_flags: s.sched_flags,
+            dests,
+            persist: s.persistent.map(|timeout| Persist6 { timeout, prefix }),
+        }
+    }
+}
+
 /// An immutable view of the configuration, published by the control thread and
 /// read by every worker. New connections are scheduled from the newest snapshot;
 /// existing connections carry their real server and never look here again.
 #[derive(Debug, Default)]
 pub struct Snapshot {
+    /// The IPv4 services. An IPv6 real server of one of them (a tunnel, as
+    /// IPVS allows) is left out of its `dests`: tunnelling to the other
+    /// family is pending (issue 15).
     pub services: HashMap<ServiceId, ServiceEntry>,
-    /// Every address some service listens on (answered for ARP and ping).
+    /// Every IPv4 address some service listens on (answered for ARP and ping).
     pub vips: HashSet<u32>,
+    /// The IPv6 services, kept apart so that the IPv4 maps and their lookups
+    /// stay as they were; for the IPv6 data path (issue 15), which no worker
+    /// runs yet.
+    pub services6: HashMap<ServiceId6, ServiceEntry6>,
+    /// Every IPv6 address some service listens on (for NDP and echo, pending).
+    pub vips6: HashSet<Ipv6Addr>,
     pub timeouts: Timeouts,
     /// Bitmap of the `DestId`s that exist (for `--expire-nodest-conn`).
     pub live: Box<[u64]>,
@@ -224,6 +305,8 @@ impl Snapshot {
     pub fn build_from(cfg: &Config, timeouts: Timeouts, prev: Option<&Snapshot>) -> Self {
         let mut services = HashMap::new();
         let mut vips = HashSet::new();
+        let mut services6 = HashMap::new();
+        let mut vips6 = HashSet::new();
         let mut live = vec![0u64; (MAX_DEST_IDS as usize).div_ceil(64)].into_boxed_slice();
         let mut max_dests = 0;
         let mut any_persistent = false;
@@ -233,21 +316,36 @@ impl Snapshot {
                 live[i / 64] |= 1 << (i % 64);
             }
             max_dests = max_dests.max(s.dests.len());
-            let addr = u32::from(s.key.addr);
+            let Some(addr) = s.key.addr4() else {
+                // An IPv6 service: into its own map, never the IPv4 ones.
+                if let Some(vip6) = s.key.addr6() {
+                    services6.insert(
+                        (s.key.proto.number(), vip6, s.key.port),
+                        ServiceEntry6::of(s),
+                    );
+                    vips6.insert(vip6);
+                }
+                continue;
+            };
+            let addr = u32::from(addr);
             let key = (s.key.proto.number(), addr, s.key.port);
             let before = prev.and_then(|p| p.services.get(&key));
             let mut dests: Box<[DestEntry]> = s
                 .dests
                 .iter()
-                .map(|d| DestEntry {
-                    addr: u32::from(d.addr),
-                    port: d.port,
-                    weight: d.weight,
-                    id: d.id,
-                    u_threshold: d.u_threshold,
-                    l_threshold: d.l_threshold,
-                    last_weight: d.weight,
-                    forward: d.forward,
+                .filter_map(|d| match d.addr {
+                    IpAddr::V4(a) => Some(DestEntry {
+                        addr: u32::from(a),
+                        port: d.port,
+                        weight: d.weight,
+                        id: d.id,
+                        u_threshold: d.u_threshold,
+                        l_threshold: d.l_threshold,
+                        last_weight: d.weight,
+                        forward: d.forward,
+                    }),
+                    // An IPv6 tunnel of an IPv4 service: pending.
+                    IpAddr::V6(_) => None,
                 })
                 .collect();
             if let Some(b) = before {
@@ -267,7 +365,7 @@ impl Snapshot {
             ) || dests.iter().any(|d| d.u_threshold > 0);
             let persist = s.persistent.map(|timeout| Persist {
                 timeout,
-                mask: u32::from(s.netmask),
+                mask: s.netmask.v4_bits().unwrap_or(u32::MAX),
             });
             any_persistent |= persist.is_some();
             let sched = match before {
@@ -288,6 +386,8 @@ impl Snapshot {
         Self {
             services,
             vips,
+            services6,
+            vips6,
             timeouts,
             live,
             max_dests,
@@ -379,8 +479,8 @@ mod test {
         let ida = cfg.add_dest(&a, rip, 80, 1).expect("dest");
         let idb = cfg.add_dest(&b, rip, 443, 1).expect("dest");
         let s = Snapshot::build(&cfg, Timeouts::default());
-        let sa = &s.services[&(6, u32::from(a.addr), 80)];
-        let sb = &s.services[&(6, u32::from(b.addr), 443)];
+        let sa = &s.services[&(6, u32::from(Ipv4Addr::new(198, 18, 0, 110)), 80)];
+        let sb = &s.services[&(6, u32::from(Ipv4Addr::new(198, 18, 0, 110)), 443)];
         assert!(sa.needs_counts, "wlc reads connection counts");
         assert!(!sb.needs_counts, "rr without thresholds does not");
         assert_eq!(sa.persist, None);

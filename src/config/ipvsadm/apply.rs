@@ -40,8 +40,7 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
                 return Err(AdmError::ThresholdRange);
             }
             opts.forward.check()?;
-            cfg.add_dest(&key, addr, port, opts.weight)?;
-            cfg.set_dest_forward(&key, addr, port, opts.forward)?;
+            cfg.add_dest_with(&key, addr, port, opts.weight, opts.forward)?;
             cfg.set_dest_thresholds(&key, addr, port, opts.u_threshold, opts.l_threshold)
         }
         AdmCommand::EditDest {
@@ -54,8 +53,10 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
                 return Err(AdmError::ThresholdRange);
             }
             opts.forward.check()?;
-            cfg.edit_dest(&key, addr, port, opts.weight)?;
+            // The method first: a server of the other family refused as
+            // anything but a tunnel is left as it was.
             cfg.set_dest_forward(&key, addr, port, opts.forward)?;
+            cfg.edit_dest(&key, addr, port, opts.weight)?;
             cfg.set_dest_thresholds(&key, addr, port, opts.u_threshold, opts.l_threshold)
         }
         AdmCommand::DelDest { key, addr, port } => cfg.del_dest(&key, addr, port).map(|_| ()),

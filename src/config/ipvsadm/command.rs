@@ -1,10 +1,10 @@
 //! What an ipvsadm command line means: [`AdmCommand`], the settings of
 //! services and real servers it carries, and ipvsadm's defaults for them.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::super::listing::ListOpts;
-use super::super::{Forward, HealthCheck, SchedFlags, Scheduler, ServiceKey};
+use super::super::{Forward, HealthCheck, Netmask, SchedFlags, Scheduler, ServiceKey};
 
 /// ipvsadm's default persistence timeout, seconds.
 pub const DEFAULT_PERSISTENT_TIMEOUT: u32 = 6 * 60;
@@ -19,8 +19,10 @@ pub struct ServiceOpts {
     pub sched: Scheduler,
     /// `-p`: persistence timeout, seconds.
     pub persistent: Option<u32>,
-    /// `-M` (255.255.255.255 when not given).
-    pub netmask: Ipv4Addr,
+    /// `-M`: an IPv4 netmask, or an IPv6 service's prefix length; the host
+    /// mask of the service's family when not given (either host mask
+    /// means none, see [`Config::set_service_options`](super::super::Config::set_service_options)).
+    pub netmask: Netmask,
     /// `-b`.
     pub sched_flags: SchedFlags,
     /// `--check` and its settings (a ringvs extension).
@@ -33,7 +35,7 @@ impl ServiceOpts {
         ServiceOpts {
             sched,
             persistent: None,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: Netmask::HOST4,
             sched_flags: SchedFlags::default(),
             check: None,
         }
@@ -79,21 +81,21 @@ pub enum AdmCommand {
     /// `-a`
     AddDest {
         key: ServiceKey,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         port: u16,
         opts: DestOpts,
     },
     /// `-e`
     EditDest {
         key: ServiceKey,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         port: u16,
         opts: DestOpts,
     },
     /// `-d`
     DelDest {
         key: ServiceKey,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         port: u16,
     },
     /// `-L`/`-l`, and an empty command line.

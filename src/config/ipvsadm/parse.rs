@@ -6,11 +6,13 @@
 //! a command line with several mistakes gets ipvsadm's message for the
 //! first one ipvsadm would find.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::super::listing::ListOpts;
 use super::super::names::Names;
-use super::super::{AdmError, Forward, Proto, SchedFlags, ServiceKey, TunCsum, TunKind, Tunnel};
+use super::super::{
+    AdmError, Forward, Netmask, Proto, SchedFlags, ServiceKey, TunCsum, TunKind, Tunnel,
+};
 use super::check::CheckArgs;
 use super::command::{AdmCommand, DEFAULT_SCHEDULER, DaemonOpts, DestOpts, ServiceOpts, SyncRole};
 use super::messages::{try_help, unsupported, usage, usage_text, version_text};
@@ -19,8 +21,8 @@ use super::options::{
 };
 use super::scanner::{Found, Scanner};
 use super::values::{
-    check_fwmark, netmask, number_in, parse_sched_flags, persistent_timeout, server_address,
-    service_address, set_timeout, threshold, weight,
+    check_fwmark, netmask, number_in, parse_sched_flags, persistent_timeout, prefix6,
+    server_address, service_address, set_timeout, threshold, weight,
 };
 
 /// Parses one ipvsadm command line (`args` exclude the program name) with
@@ -125,13 +127,14 @@ struct Gathered {
     /// `-t`/`-u` (TCP until one is seen).
     proto: Proto,
     /// The service address and port (0 when not given).
-    svc: Option<(Ipv4Addr, u16)>,
+    svc: Option<(IpAddr, u16)>,
     sched: Option<String>,
     persistent: Option<u32>,
-    netmask: Ipv4Addr,
+    /// `-M`, read in the family of the service seen so far.
+    netmask: Netmask,
     /// `-b`, parsed once the scheduler is known.
     flags_arg: Option<String>,
-    dest: Option<(Ipv4Addr, u16)>,
+    dest: Option<(IpAddr, u16)>,
     dopts: DestOpts,
     /// `-m`, `-g` or `-i`, if one was given.
     fwd: Option<Tag>,
@@ -162,7 +165,7 @@ impl Gathered {
             svc: None,
             sched: None,
             persistent: None,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: Netmask::HOST4,
             flags_arg: None,
             dest: None,
             dopts: DestOpts::weight(1),
@@ -207,7 +210,13 @@ impl Gathered {
                 } else {
                     Proto::Udp
                 };
-                self.svc = Some(service_address(&val, self.proto, names)?);
+                let (addr, port) = service_address(&val, self.proto, names)?;
+                // ipvsadm's `parse_service` sets an IPv6 service's mask to
+                // 128 here, over an `-M` given before `-t`/`-u`.
+                if addr.is_ipv6() {
+                    self.netmask = Netmask::HOST6;
+                }
+                self.svc = Some((addr, port));
             }
             Tag::Sctp => self.defer(unsupported("SCTP services (--sctp-service)")),
             Tag::Fwmark => {
@@ -219,7 +228,14 @@ impl Gathered {
             }
             Tag::Scheduler => self.sched = Some(val),
             Tag::Persistent => self.persistent = Some(persistent_timeout(arg.as_deref())?),
-            Tag::Netmask => self.netmask = netmask(&val, names)?,
+            // ipvsadm reads `-M` in the family of the service parsed so far:
+            // a prefix length after an IPv6 `-t`/`-u`, else an IPv4 mask.
+            Tag::Netmask => {
+                self.netmask = match self.svc {
+                    Some((IpAddr::V6(_), _)) => Netmask::V6(prefix6(&val)?),
+                    _ => Netmask::V4(netmask(&val, names)?),
+                }
+            }
             Tag::RealServer => {
                 let svc_port = self.svc.map_or(0, |(_, port)| port);
                 self.dest = Some(server_address(&val, self.proto, names, svc_port)?);
@@ -335,6 +351,20 @@ impl Gathered {
         })
     }
 
+    /// ipvsadm's check that a real server is of its service's family unless
+    /// tunnelled (`process_options`, after the option table and before the
+    /// tunnel options).
+    fn check_family(&self) -> Result<(), AdmError> {
+        match (self.svc, self.dest) {
+            (Some((svc, _)), Some((dest, _)))
+                if svc.is_ipv6() != dest.is_ipv6() && self.fwd != Some(Tag::Ipip) =>
+            {
+                Err(AdmError::MixedFamily)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Keeps `e` to report after ipvsadm's own checks, unless something
     /// unsupported came first.
     fn defer(&mut self, e: AdmError) {
@@ -352,6 +382,9 @@ impl Gathered {
             None => SchedFlags::default(),
         };
         check_options(cmd, self.options)?;
+        if matches!(cmd, Cmd::AddDest | Cmd::EditDest) {
+            self.check_family()?;
+        }
         let forward = match cmd {
             Cmd::AddDest | Cmd::EditDest => self.forward()?,
             _ => Forward::Masq,

@@ -1,7 +1,7 @@
 //! The values of options: ipvsadm's number, address and scheduler-flag
 //! parsing, with its messages for bad values.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::super::names::Names;
 use super::super::{AdmError, Proto, SchedFlags};
@@ -36,23 +36,37 @@ enum AddrError {
     Unsupported(String),
 }
 
-/// ipvsadm's `parse_service` for IPv4 `HOST[:PORT]`; names from [`Names`].
+/// ipvsadm's `parse_service`: `HOST[:PORT]` (an IPv4 address or a name from
+/// [`Names`]), `[IPV6]:PORT`, or an IPv6 address alone (without a port, as
+/// `inet_pton` takes the whole word). Its quirks are kept: a word of digits
+/// only is refused; `[...]` must be followed by `:PORT`; inside brackets
+/// anything that is not IPv6 is read as IPv4 `HOST[:PORT]` on its own, so
+/// `[198.18.0.1]:80` is 198.18.0.1 *without* a port.
 fn parse_addr_port(
     buf: &str,
     proto: Proto,
     names: &Names,
-) -> Result<(Ipv4Addr, Option<u16>), AddrError> {
+) -> Result<(IpAddr, Option<u16>), AddrError> {
     if buf.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AddrError::Illegal);
     }
-    if buf.starts_with('[') || buf.parse::<Ipv6Addr>().is_ok() {
-        return Err(AddrError::Unsupported(format!(
-            "ringvs supports only IPv4 addresses: `{buf}'"
-        )));
-    }
-    let (host, port) = match buf.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
+    let (inner, after_bracket) = match buf.strip_prefix('[') {
+        Some(rest) => {
+            let (inner, after) = rest.split_once(']').ok_or(AddrError::Illegal)?;
+            (
+                inner,
+                Some(after.strip_prefix(':').ok_or(AddrError::Illegal)?),
+            )
+        }
         None => (buf, None),
+    };
+    if let Ok(a) = inner.parse::<Ipv6Addr>() {
+        let port = after_bracket.map(|p| port(p, proto, names)).transpose()?;
+        return Ok((IpAddr::V6(a), port));
+    }
+    let (host, port_text) = match inner.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (inner, None),
     };
     let addr = match host.parse::<Ipv4Addr>() {
         Ok(a) => a,
@@ -66,17 +80,16 @@ fn parse_addr_port(
             }
         },
     };
-    let port = match port {
-        None => None,
-        Some(p) => match number_in(p, 0, 65535) {
-            Some(n) => Some(n as u16),
-            None => match names.port(p, proto) {
-                Some(n) => Some(n),
-                None => return Err(AddrError::Illegal),
-            },
-        },
-    };
-    Ok((addr, port))
+    let port = port_text.map(|p| port(p, proto, names)).transpose()?;
+    Ok((IpAddr::V4(addr), port))
+}
+
+/// The `PORT` of `HOST:PORT`: a number or a service name of `proto`.
+fn port(p: &str, proto: Proto, names: &Names) -> Result<u16, AddrError> {
+    match number_in(p, 0, 65535) {
+        Some(n) => Ok(n as u16),
+        None => names.port(p, proto).ok_or(AddrError::Illegal),
+    }
 }
 
 /// `-t`/`-u`'s service address `HOST[:PORT]`; port 0 when not given.
@@ -84,7 +97,7 @@ pub(super) fn service_address(
     val: &str,
     proto: Proto,
     names: &Names,
-) -> Result<(Ipv4Addr, u16), AdmError> {
+) -> Result<(IpAddr, u16), AdmError> {
     match parse_addr_port(val, proto, names) {
         Ok((a, p)) => Ok((a, p.unwrap_or(0))),
         Err(AddrError::Illegal) => Err(usage("illegal virtual server address[:port] specified")),
@@ -99,7 +112,7 @@ pub(super) fn server_address(
     proto: Proto,
     names: &Names,
     svc_port: u16,
-) -> Result<(Ipv4Addr, u16), AdmError> {
+) -> Result<(IpAddr, u16), AdmError> {
     match parse_addr_port(val, proto, names) {
         Ok((a, p)) => Ok((a, p.unwrap_or(svc_port))),
         Err(AddrError::Illegal) => Err(usage("illegal real server address[:port] specified")),
@@ -129,12 +142,41 @@ pub(super) fn persistent_timeout(arg: Option<&str>) -> Result<u32, AdmError> {
     })
 }
 
-/// `-M`: a dotted quad or a name from `/etc/hosts`.
+/// `-M` of a service not known (yet) to be IPv6: a dotted quad or a name
+/// from `/etc/hosts` (ipvsadm's `parse_netmask`).
 pub(super) fn netmask(val: &str, names: &Names) -> Result<Ipv4Addr, AdmError> {
     match val.parse::<Ipv4Addr>().ok().or_else(|| names.addr(val)) {
         Some(m) => Ok(m),
         None => Err(usage("illegal virtual server persistent mask specified")),
     }
+}
+
+/// `-M` of an IPv6 service: a prefix length 1..128 read as C's `atoi` reads
+/// it (ipvsadm's `parse_options`, case `'M'`), so `64abc` is 64 and `abc`
+/// is 0, refused.
+pub(super) fn prefix6(val: &str) -> Result<u8, AdmError> {
+    match c_atoi(val) {
+        n @ 1..=128 => Ok(n as u8),
+        _ => Err(usage("illegal ipv6 netmask specified")),
+    }
+}
+
+/// C's `atoi`: blanks, a sign, then as many digits as there are (none: 0);
+/// saturating where C would overflow.
+fn c_atoi(s: &str) -> i64 {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (neg, rest) = match t.as_bytes().first() {
+        Some(b'+') => (false, &t[1..]),
+        Some(b'-') => (true, &t[1..]),
+        _ => (false, t),
+    };
+    let v = rest
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0i64, |v, d| {
+            v.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+        });
+    if neg { -v } else { v }
 }
 
 /// `-w`.

@@ -20,7 +20,7 @@
 //! Other checkers (`MISC_CHECK`, `SSL_GET`, `SMTP_CHECK`, ...) are warned
 //! about and not run.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::super::ipvsadm::{MAX_CHECK_PATH, MAX_CHECK_RETRY, MAX_CHECK_SECS};
 use super::super::{CheckKind, DEFAULT_CHECK_STATUS, HealthCheck};
@@ -91,7 +91,7 @@ pub(crate) struct Checker {
     pub kind: CheckKind,
     pub times: Times,
     /// `connect_ip` and `connect_port`, checked against the real server later.
-    pub connect_ip: Option<Ipv4Addr>,
+    pub connect_ip: Option<IpAddr>,
     pub connect_port: Option<u16>,
 }
 
@@ -104,7 +104,7 @@ impl Checker {
         rs: Times,
         vs: Times,
         inhibit: bool,
-        (addr, port): (Ipv4Addr, u16),
+        (addr, port): (IpAddr, u16),
     ) -> HealthCheck {
         let name = self.name();
         if let Some(ip) = self.connect_ip.filter(|&ip| ip != addr) {
@@ -181,7 +181,7 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
             "connect_ip" => {
                 let v = cx.value(k)?;
                 c.connect_ip = Some(v.parse().map_err(|_| {
-                    KaError::at(&k.pos, format!("connect_ip {v}: not an IPv4 address"))
+                    KaError::at(&k.pos, format!("connect_ip {v}: not an IP address"))
                 })?);
             }
             "nb_get_retry" if http => {

@@ -11,10 +11,12 @@
 //! flags, check) changed is edited in place, never removed and added again.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
+use super::super::names::Names;
 use super::super::{
-    AdmError, Config, Dest, Forward, HealthCheck, SchedFlags, Scheduler, Service, ServiceKey,
+    AdmError, Config, Dest, Forward, HealthCheck, Netmask, SchedFlags, Scheduler, Service,
+    ServiceKey,
 };
 use super::KaError;
 
@@ -24,7 +26,7 @@ pub struct ServiceSettings {
     pub sched: Scheduler,
     pub persistent: Option<u32>,
     pub sched_flags: SchedFlags,
-    pub netmask: Ipv4Addr,
+    pub netmask: Netmask,
     pub check: Option<HealthCheck>,
 }
 
@@ -78,21 +80,21 @@ pub enum Change {
     /// `-a`
     AddDest {
         key: ServiceKey,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         port: u16,
         settings: DestSettings,
     },
     /// `-e`
     EditDest {
         key: ServiceKey,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         port: u16,
         settings: DestSettings,
     },
     /// `-d`
     DelDest {
         key: ServiceKey,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         port: u16,
     },
 }
@@ -100,11 +102,13 @@ pub enum Change {
 /// Prints a change as the ipvsadm command that would make it (for logs).
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Addresses as ipvsadm takes them back: `[IPV6]:PORT`.
+        let at = |a: IpAddr, p: u16| Names::none().addr_port(a, p, None, true);
         let svc = |f: &mut fmt::Formatter<'_>, cmd: &str, k: &ServiceKey| {
-            write!(f, "{cmd} {} {}:{}", k.proto.option(), k.addr, k.port)
+            write!(f, "{cmd} {} {}", k.proto.option(), at(k.addr, k.port))
         };
-        let dest = |f: &mut fmt::Formatter<'_>, a: &Ipv4Addr, p: &u16, s: Option<&DestSettings>| {
-            write!(f, " -r {a}:{p}")?;
+        let dest = |f: &mut fmt::Formatter<'_>, a: &IpAddr, p: &u16, s: Option<&DestSettings>| {
+            write!(f, " -r {}", at(*a, *p))?;
             if let Some(s) = s {
                 write!(
                     f,
@@ -131,7 +135,7 @@ impl fmt::Display for Change {
                 if let Some(p) = settings.persistent {
                     write!(f, " -p {p}")?;
                 }
-                if settings.netmask != Ipv4Addr::BROADCAST {
+                if !settings.netmask.is_host() {
                     write!(f, " -M {}", settings.netmask)?;
                 }
                 match settings.check.as_ref().map(|c| &c.kind) {
@@ -312,6 +316,7 @@ fn apply_one(cfg: &mut Config, c: &Change) -> Result<(), AdmError> {
 mod tests {
     use super::super::super::{CheckKind, DestId, Proto};
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn key(port: u16) -> ServiceKey {
         ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), port)
@@ -436,7 +441,7 @@ mod tests {
         let changes = vec![
             Change::AddDest {
                 key: key(80),
-                addr: rip(3),
+                addr: rip(3).into(),
                 port: 80,
                 settings: DestSettings {
                     weight: 1,
@@ -447,7 +452,7 @@ mod tests {
             },
             Change::EditDest {
                 key: key(80),
-                addr: rip(9),
+                addr: rip(9).into(),
                 port: 80,
                 settings: DestSettings {
                     weight: 4,

@@ -31,21 +31,33 @@
 //!   ignored with a warning (keepalived checks the scheduler named *before*
 //!   the flag; ringvs the block's scheduler, wherever it is written).
 //!
+//! * IPv6: `virtual_server 2001:2:0:1::110 80` and `real_server 2001:2:0:2::2
+//!   8080`, bare addresses as keepalived writes them (`inet_stosockaddr`);
+//!   `persistence_granularity` of an IPv6 virtual server is a prefix length
+//!   1..128 (`pgr_handler`), of an IPv4 one a netmask; `ip_family inet|inet6`
+//!   must agree with the address (`ip_family_handler`); a real server of the
+//!   other family than its virtual server is skipped with a warning unless
+//!   tunnelled (`rs_end_handler`: "Address family of virtual server and real
+//!   server ... don't match - skipping real server"), as IPVS allows only
+//!   tunnels across families.
+//!
 //! Deliberate differences: keepalived logs a bad value and goes on, ringvs
-//! refuses the file (unknown `lb_algo`, bad numbers and addresses); ringvs
+//! refuses the file (unknown `lb_algo`, bad numbers and addresses, an
+//! `ip_family` that contradicts the address); ringvs
 //! knows every scheduler it has, `twos` included (keepalived's list lacks it);
 //! `weight` is 0..65535 as with `ipvsadm -w` (keepalived takes up to
-//! 2147483647); `fwmark` and `group` virtual servers, IPv6 and SCTP are
+//! 2147483647); `fwmark` and `group` virtual servers and SCTP are
 //! errors (not supported yet); a `virtual_server` defined twice is an error;
 //! `tun_type`, `tun_port`, `tun_flags` (not keepalived keywords) are ignored
 //! with a warning that shows keepalived's syntax.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::super::ipvsadm::{DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, MAX_TIMEOUT};
+use super::super::names::Names;
 use super::super::{
-    AdmError, Config, Forward, HealthCheck, Proto, SchedFlags, Scheduler, ServiceKey, TunCsum,
-    TunKind, Tunnel,
+    AdmError, Config, Forward, HealthCheck, Netmask, Proto, SchedFlags, Scheduler, ServiceKey,
+    TunCsum, TunKind, Tunnel,
 };
 use super::check::{self, Checker, ServerCheck, Times};
 use super::lexer::Stmt;
@@ -146,7 +158,7 @@ struct Vs {
     key: ServiceKey,
     sched: Scheduler,
     persistent: Option<u32>,
-    netmask: Ipv4Addr,
+    netmask: Netmask,
     flags: SchedFlags,
     check: Option<HealthCheck>,
     dests: Vec<Rs>,
@@ -170,9 +182,8 @@ impl Vs {
                     ),
                 ));
             }
-            cfg.add_dest(key, d.addr, d.port, d.weight)
-                .and_then(|_| cfg.set_dest_forward(key, d.addr, d.port, d.forward))
-                .and_then(|()| {
+            cfg.add_dest_with(key, d.addr, d.port, d.weight, d.forward)
+                .and_then(|_| {
                     cfg.set_dest_thresholds(key, d.addr, d.port, d.u_threshold, d.l_threshold)
                 })
                 .map_err(|e| refused(&d.pos, e))?;
@@ -184,7 +195,7 @@ impl Vs {
 /// A real server as written.
 struct Rs {
     pos: Pos,
-    addr: Ipv4Addr,
+    addr: IpAddr,
     port: u16,
     weight: u32,
     u_threshold: u32,
@@ -195,7 +206,7 @@ struct Rs {
 /// A `real_server` block before the virtual server's defaults.
 struct RsDraft {
     pos: Pos,
-    addr: Ipv4Addr,
+    addr: IpAddr,
     port: Option<u16>,
     weight: Option<u32>,
     u_threshold: u32,
@@ -254,30 +265,28 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
                     cx.number(k, 1, MAX_TIMEOUT)?
                 });
             }
-            "persistence_granularity" => {
+            "persistence_granularity" => netmask = Some(granularity(cx, k, addr)?),
+            "ip_family" => {
                 let v = cx.value(k)?;
-                netmask = Some(v.parse::<Ipv4Addr>().map_err(|_| {
-                    KaError::at(
+                let v6 = match v {
+                    "inet" => false,
+                    "inet6" => true,
+                    _ => {
+                        return Err(KaError::at(
+                            &k.pos,
+                            format!("ip_family {v}: not inet or inet6"),
+                        ));
+                    }
+                };
+                if v6 != addr.is_ipv6() {
+                    return Err(KaError::at(
                         &k.pos,
-                        format!("persistence_granularity {v}: not an IPv4 netmask"),
-                    )
-                })?);
+                        format!(
+                            "ip_family {v}: conflicts with the virtual server's address {addr}"
+                        ),
+                    ));
+                }
             }
-            "ip_family" => match cx.value(k)? {
-                "inet" => {}
-                "inet6" => {
-                    return Err(KaError::at(
-                        &k.pos,
-                        "ip_family inet6: IPv6 is not supported by ringvs (IPv4 only)",
-                    ));
-                }
-                v => {
-                    return Err(KaError::at(
-                        &k.pos,
-                        format!("ip_family {v}: not inet or inet6"),
-                    ));
-                }
-            },
             "weight" => weight = Some(cx.number(k, 1, MAX_WEIGHT)?),
             "inhibit_on_failure" => inhibit = Some(cx.boolean(k)?),
             "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "flag-1" | "flag-2"
@@ -289,6 +298,7 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
         }
     }
     let port = port.unwrap_or(0);
+    let servers = same_family(cx, addr, servers, forward.unwrap_or_default());
     if servers.is_empty() {
         cx.w.at(
             &s.pos,
@@ -341,7 +351,7 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
         key,
         sched,
         persistent,
-        netmask: netmask.unwrap_or(Ipv4Addr::BROADCAST),
+        netmask: netmask.unwrap_or(Netmask::host(addr)),
         flags,
         check,
         dests,
@@ -362,12 +372,13 @@ fn servers_of(
     let mut checks = Vec::new();
     for r in servers {
         let port = r.port.filter(|&p| p != 0).unwrap_or(vs_port);
+        let at = Names::none().addr_port(r.addr, port, None, true);
         if let Some(first) = dests.iter().find(|d| d.addr == r.addr && d.port == port) {
             cx.w.at(
                 &r.pos,
                 format!(
-                    "real_server {}:{port}: duplicate of {}, removed (as keepalived does)",
-                    r.addr, first.pos
+                    "real_server {at}: duplicate of {}, removed (as keepalived does)",
+                    first.pos
                 ),
             );
             continue;
@@ -379,7 +390,7 @@ fn servers_of(
         });
         checks.push(ServerCheck {
             pos: r.pos.clone(),
-            name: format!("{}:{port}", r.addr),
+            name: at,
             check,
         });
         dests.push(Rs {
@@ -393,6 +404,59 @@ fn servers_of(
         });
     }
     (dests, checks)
+}
+
+/// The real servers of the virtual server at `vs_addr` that keepalived
+/// keeps: those of its family, and tunnelled ones of the other
+/// (`rs_end_handler`); the others are skipped with a warning. `vs_forward`
+/// is the virtual server's method, for a real server without its own.
+fn same_family(
+    cx: &mut Cx<'_>,
+    vs_addr: IpAddr,
+    servers: Vec<RsDraft>,
+    vs_forward: Forward,
+) -> Vec<RsDraft> {
+    let mut kept = Vec::with_capacity(servers.len());
+    for r in servers {
+        let tunnel = matches!(r.forward.unwrap_or(vs_forward), Forward::Tunnel(_));
+        if r.addr.is_ipv6() != vs_addr.is_ipv6() && !tunnel {
+            cx.w.at(
+                &r.pos,
+                format!(
+                    "real_server {}: address family of virtual server and real server don't match, skipped (as keepalived does; only a TUN real server may differ)",
+                    r.addr
+                ),
+            );
+            continue;
+        }
+        kept.push(r);
+    }
+    kept
+}
+
+/// `persistence_granularity` of the virtual server at `vs_addr`: a netmask
+/// for IPv4, a prefix length 1..128 for IPv6 (keepalived's `pgr_handler`).
+fn granularity(cx: &mut Cx<'_>, k: &Stmt, vs_addr: IpAddr) -> Result<Netmask, KaError> {
+    let v = cx.value(k)?;
+    if vs_addr.is_ipv6() {
+        return v
+            .parse::<u8>()
+            .ok()
+            .filter(|p| (1..=128).contains(p))
+            .map(Netmask::V6)
+            .ok_or_else(|| {
+                KaError::at(
+                    &k.pos,
+                    format!("persistence_granularity {v}: not an IPv6 prefix length (1..128)"),
+                )
+            });
+    }
+    v.parse::<Ipv4Addr>().map(Netmask::V4).map_err(|_| {
+        KaError::at(
+            &k.pos,
+            format!("persistence_granularity {v}: not an IPv4 netmask"),
+        )
+    })
 }
 
 /// The scheduler flags of `flags` for the scheduler `sched`.

@@ -7,7 +7,7 @@
 //! file instead (a reload then keeps the rules running). ringvs counts whole
 //! seconds: a fractional time is rounded up, with a warning.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::lexer::Stmt;
 use super::{KaError, Warnings};
@@ -121,29 +121,24 @@ impl Cx<'_> {
 }
 
 /// An address and an optional port, as `virtual_server` and `real_server`
-/// take them; `what` names the statement in errors. IPv6 is refused (ringvs is
-/// IPv4 only).
-pub(crate) fn addr_port(s: &Stmt, what: &str) -> Result<(Ipv4Addr, Option<u16>), KaError> {
+/// take them; `what` names the statement in errors. As keepalived's
+/// `inet_stosockaddr` (`lib/utils.c`): a word with a `:` is an IPv6 address,
+/// written bare (`2001:2:0:1::110 80`, no brackets), any other an IPv4 one.
+pub(crate) fn addr_port(s: &Stmt, what: &str) -> Result<(IpAddr, Option<u16>), KaError> {
     let Some(a) = s.args().first() else {
         return Err(KaError::at(
             &s.pos,
             format!("{what}: an address is missing"),
         ));
     };
-    let addr = match a.parse::<Ipv4Addr>() {
-        Ok(addr) => addr,
-        Err(_) if a.contains(':') => {
-            return Err(KaError::at(
-                &s.pos,
-                format!("{what} {a}: IPv6 is not supported by ringvs (IPv4 only)"),
-            ));
-        }
-        Err(_) => {
-            return Err(KaError::at(
-                &s.pos,
-                format!("{what} {a}: not an IPv4 address"),
-            ));
-        }
+    let addr = if a.contains(':') {
+        a.parse::<Ipv6Addr>()
+            .map(IpAddr::V6)
+            .map_err(|_| KaError::at(&s.pos, format!("{what} {a}: not an IPv6 address")))?
+    } else {
+        a.parse::<Ipv4Addr>()
+            .map(IpAddr::V4)
+            .map_err(|_| KaError::at(&s.pos, format!("{what} {a}: not an IPv4 address")))?
     };
     let port =
         match s.args().get(1) {
@@ -225,7 +220,7 @@ mod tests {
         assert!(cx.boolean(&stmt("inhibit_on_failure")).unwrap());
         assert!(!cx.boolean(&stmt("inhibit_on_failure off")).unwrap());
         assert!(cx.boolean(&stmt("inhibit_on_failure maybe")).is_err());
-        let a = Ipv4Addr::new(198, 18, 0, 110);
+        let a = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 110));
         assert_eq!(
             addr_port(&stmt("vs 198.18.0.110 80"), "vs").unwrap(),
             (a, Some(80))
@@ -234,11 +229,26 @@ mod tests {
             addr_port(&stmt("vs 198.18.0.110"), "vs").unwrap(),
             (a, None)
         );
+        let a6: IpAddr = "2001:2:0:1::110".parse().unwrap();
         assert_eq!(
-            addr_port(&stmt("virtual_server 2001:2::110 80"), "virtual_server")
+            addr_port(&stmt("virtual_server 2001:2:0:1::110 80"), "vs").unwrap(),
+            (a6, Some(80))
+        );
+        assert_eq!(
+            addr_port(&stmt("real_server 2001:2:0:1::110"), "vs").unwrap(),
+            (a6, None)
+        );
+        assert_eq!(
+            addr_port(&stmt("virtual_server [2001:2::110] 80"), "virtual_server")
                 .unwrap_err()
                 .to_string(),
-            "f.conf:7: virtual_server 2001:2::110: IPv6 is not supported by ringvs (IPv4 only)"
+            "f.conf:7: virtual_server [2001:2::110]: not an IPv6 address"
+        );
+        assert_eq!(
+            addr_port(&stmt("real_server 2001:2::1::2 80"), "real_server")
+                .unwrap_err()
+                .to_string(),
+            "f.conf:7: real_server 2001:2::1::2: not an IPv6 address"
         );
         assert_eq!(
             addr_port(&stmt("real_server 198.19.0.300 80"), "real_server")
