@@ -4,10 +4,11 @@
 //! links stored here.
 //!
 //! Both are generic over the address family ([`Addr`]), `u32` (IPv4) by
-//! default. The fields are laid out in a fixed order (`repr(C)`), widest
-//! alignment first, so neither family has padding: an IPv4 entry is 36 bytes
-//! and its key 16, an IPv6 entry 72 bytes and its key 40. In both the first
-//! byte is the client address and the last the state, which
+//! default. The fields are laid out in a fixed order (`repr(C)`): the
+//! addresses first (4 or 16 bytes each, so the next field stays 4-aligned),
+//! then the 32-, 16- and 8-bit fields, so neither family has padding: an IPv4
+//! entry is 36 bytes and its key 16, an IPv6 entry 72 bytes and its key 40. In
+//! both the first byte is the client address and the last the state, which
 //! [`ConnTable::touch_entry`](super::ConnTable::touch_entry) relies on.
 
 use super::addr::Addr;
@@ -75,9 +76,9 @@ pub(super) const FREE: u32 = LINK - 1;
 
 /// A tracked connection: the addresses and ports of both legs, its state, its real
 /// server and its expiry-list links. The checksum updates of the rewrites are not
-/// stored: [`Conn::rewrite`] derives them from the addresses (four one's
-/// complement additions for IPv4, sixteen for IPv6, cheaper than the bytes
-/// they would take in every entry).
+/// stored: [`Conn::rewrite`] derives them from the addresses (one one's
+/// complement addition per changed 16-bit word, three for IPv4 and nine for
+/// IPv6, cheaper than the bytes they would take in every entry).
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub struct Conn<A = u32> {

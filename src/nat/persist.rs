@@ -457,8 +457,9 @@ mod test {
         masked_clients_share_a_template::<Ipv6Addr>();
     }
 
-    /// For IPv6, `-M` is a prefix length (ipvsadm's man page: "for IPv6 the
-    /// netmask is a prefix length").
+    /// For IPv6, `-M` is a prefix length (ipvsadm(8), `--netmask`; the kernel
+    /// keys the template by `ipv6_addr_prefix` of the client in
+    /// `ip_vs_sched_persist`, `ip_vs_core.c`).
     #[test]
     fn ipv6_templates_key_by_prefix_length() {
         let ip = |s: &str| s.parse::<Ipv6Addr>().unwrap();
