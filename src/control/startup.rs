@@ -286,6 +286,10 @@ fn worker_env(opts: &RunOptions, ext: &NicInfo, int: &NicInfo, fanout_key: u32) 
         gateway: opts.gateway,
         int_gateway: opts.int_gateway,
         int_net: opts.int_net,
+        // IPv6 addresses on the command line come with the IPv6 data path.
+        ext_net6: None,
+        gateway6: None,
+        int_net6: None,
         io_only: opts.io_only,
         fanout_key,
         rss: None,

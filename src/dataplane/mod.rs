@@ -13,6 +13,7 @@
 //! | `classify.rs` | counting and validating a frame, dispatch by protocol |
 //! | `arp.rs` | ARP replies for our addresses, what we heard to the control thread |
 //! | `nat.rs` | TCP/UDP: connection lookup or scheduling, state, NAT rewrite |
+//! | `nat6.rs` | the same for IPv6, and ICMPv6 errors about IPv6 connections |
 //! | `direct.rs` | DR (`-g`: a new destination MAC) and TUN (`-i`: IPIP/GUE/GRE) instead of NAT |
 //! | `icmp.rs` | echo replies, ICMP error translation (handed to the owning worker) |
 //! | `handoff.rs` | rings per worker pair to the owning worker, steering by client key |
@@ -42,6 +43,7 @@ pub mod divert;
 pub mod handoff;
 mod icmp;
 mod nat;
+mod nat6;
 pub mod shared;
 pub mod sync;
 mod tap;

@@ -47,6 +47,15 @@ pub struct Env {
     pub int_gateway: Option<Ipv4Addr>,
     /// The DIP and the internal prefix.
     pub int_net: Prefix,
+    /// The director's IPv6 external address and prefix, if it has one
+    /// (`--ext-addr` given an IPv6 prefix): IPv6 is off without both this
+    /// and [`Env::int_net6`].
+    pub ext_net6: Option<crate::neigh::Prefix6>,
+    /// The IPv6 router for clients outside `ext_net6` (`--gateway` given an
+    /// IPv6 address).
+    pub gateway6: Option<std::net::Ipv6Addr>,
+    /// The IPv6 DIP and the internal IPv6 prefix (`--int-addr`).
+    pub int_net6: Option<crate::neigh::Prefix6>,
     /// Benchmark mode: move IPv4 frames to the other NIC (next hop by destination
     /// address, MACs rewritten) without NAT or connection tracking — the ceiling of
     /// the I/O path. ARP and ping are answered as usual.
@@ -108,6 +117,9 @@ impl Env {
             gateway: None,
             int_gateway: None,
             int_net,
+            ext_net6: None,
+            gateway6: None,
+            int_net6: None,
             io_only: false,
             fanout_key: 0,
             rss: None,
@@ -141,6 +153,18 @@ impl Env {
     }
     pub fn dip(&self) -> u32 {
         u32::from(self.int_net.addr)
+    }
+    /// The director's IPv6 external address, if IPv6 is on.
+    pub fn ext_addr6(&self) -> Option<std::net::Ipv6Addr> {
+        self.ext_net6.map(|p| p.addr)
+    }
+    /// The IPv6 DIP, if IPv6 is on.
+    pub fn dip6(&self) -> Option<std::net::Ipv6Addr> {
+        self.int_net6.map(|p| p.addr)
+    }
+    /// IPv6 is on: the director has an IPv6 address on both NICs.
+    pub fn ipv6(&self) -> bool {
+        self.ext_net6.is_some() && self.int_net6.is_some()
     }
 }
 
