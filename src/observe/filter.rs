@@ -3,21 +3,27 @@
 //! ```text
 //! expr  := term { ("and" | "&&") term }
 //! term  := ["not" | "!"] prim
-//! prim  := "tcp" | "udp" | "icmp" | "arp" | "ip"
-//!        | [src | dst] [host] ADDR            host 198.18.0.1, src 198.18.0.1
-//!        | [src | dst] net ADDR/LEN            net 198.19.0.0/24
+//! prim  := "tcp" | "udp" | "icmp" | "icmp6" | "arp" | "ip" | "ip6"
+//!        | [src | dst] [host] ADDR            host 198.18.0.1, src 2001:2:0:1::1
+//!        | [src | dst] net ADDR/LEN            net 198.19.0.0/24, net 2001:2:0:2::/64
 //!        | [src | dst] port N                  port 80, dst port 8080
 //! ```
 //!
-//! An empty expression matches every frame. `host`/`net` match the IPv4 source or
-//! destination (for ARP, the sender or target protocol address); `port` matches
-//! TCP/UDP ports (never a fragment). Matching reads only the headers, allocates
-//! nothing and never panics on short or malformed frames.
+//! An empty expression matches every frame. As in tcpdump, `ip` is IPv4 and `ip6`
+//! IPv6, `icmp` is ICMPv4 and `icmp6` ICMPv6, while `tcp`, `udp` and `port` match
+//! either family. `host`/`net` match the source or destination of the address's
+//! family (IPv6 addresses written bare, as tcpdump takes them; for ARP, the sender
+//! or target protocol address); `port` matches TCP/UDP ports (never a fragment).
+//! IPv6 frames are looked at past their extension headers (`wire::ipv6::walk`).
+//! Matching reads only the headers, allocates nothing and never panics on short or
+//! malformed frames.
 
 use crate::wire::ethernet::{EthernetFrame, ethertype};
+use crate::wire::icmpv6::{self, Icmpv6Packet};
 use crate::wire::ipv4::{self, Ipv4Packet, protocol};
-use crate::wire::{ArpPacket, TcpPacket, UdpPacket, arp, tcp};
-use std::net::Ipv4Addr;
+use crate::wire::ipv6::{self, ExtError, Ipv6Packet, next_header};
+use crate::wire::{ArpPacket, NeighborPacket, TcpPacket, UdpPacket, arp, ndp, tcp, udp};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Side {
@@ -33,12 +39,15 @@ enum Kind {
     Icmp,
     Arp,
     Ip,
+    Icmp6,
+    Ip6,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Prim {
     Kind(Kind),
     Net { side: Side, addr: u32, mask: u32 },
+    Net6 { side: Side, addr: u128, mask: u128 },
     Port { side: Side, port: u16 },
 }
 
@@ -71,6 +80,23 @@ pub struct Summary {
     pub ports: Option<(u16, u16)>,
     /// TCP flags, 0 otherwise.
     pub flags: u8,
+    /// An IPv6 frame (`ip` is false): the addresses are `src6` and `dst6`
+    /// (`Ipv6Addr::to_bits`), `proto` the upper-layer protocol past the
+    /// extension headers.
+    pub ip6: bool,
+    pub src6: u128,
+    pub dst6: u128,
+    /// Why an IPv6 frame's extension headers could not be walked (then `proto`
+    /// is 0 and there are no ports).
+    pub ext_error: Option<ExtError>,
+    /// The length tcpdump prints for an IPv6 frame: TCP or UDP payload bytes, the
+    /// whole ICMPv6 message, or else the IPv6 payload; as the headers claim it.
+    pub len6: u16,
+    /// ICMPv6 type, code and bytes 4..8 (echo identifier and sequence, MTU,
+    /// pointer).
+    pub icmp6: Option<(u8, u8, u32)>,
+    /// The target of a neighbor solicitation or advertisement.
+    pub target6: u128,
 }
 
 /// Read the headers of an Ethernet frame (no VLAN tags; see `drop_vlan`). The
@@ -115,9 +141,145 @@ pub fn summarize(frame: &[u8]) -> Summary {
                 s.flags = TcpPacket::new_unchecked(l4).flags();
             }
         }
+        ethertype::IPV6 if payload.len() >= ipv6::HEADER_LEN => summarize6(payload, &mut s),
         _ => {}
     }
     s
+}
+
+/// The IPv6 part of [`summarize`].
+fn summarize6(payload: &[u8], s: &mut Summary) {
+    let ip = Ipv6Packet::new_unchecked(payload);
+    if ip.version() != 6 {
+        return;
+    }
+    s.ip6 = true;
+    s.src6 = u128::from_be_bytes(ip.src_raw());
+    s.dst6 = u128::from_be_bytes(ip.dst_raw());
+    s.len6 = ip.payload_len();
+    // Walk what the frame holds of the packet (a capture may have cut it).
+    let end = ip.total_len().min(payload.len());
+    let up = match ipv6::walk(ip.next_header(), &payload[..end], ipv6::HEADER_LEN) {
+        Ok(up) => up,
+        Err(e) => {
+            s.ext_error = Some(e);
+            return;
+        }
+    };
+    s.proto = up.protocol;
+    let l4 = &payload[up.offset..end];
+    let l4_len = ip.total_len() - up.offset;
+    s.len6 = l4_len as u16;
+    match s.proto {
+        next_header::TCP | next_header::UDP if l4.len() >= 4 => {
+            let ports = UdpPacket::new_unchecked(l4);
+            s.ports = Some((ports.src_port(), ports.dst_port()));
+            if s.proto == next_header::UDP {
+                s.len6 = (l4_len as u16).saturating_sub(udp::HEADER_LEN as u16);
+            } else if let Ok(t) = TcpPacket::new_checked(l4) {
+                s.flags = t.flags();
+                s.len6 = (l4_len as u16).saturating_sub(t.header_len() as u16);
+            } else if l4.len() > tcp::FLAGS_OFFSET {
+                s.flags = TcpPacket::new_unchecked(l4).flags();
+            }
+        }
+        next_header::ICMPV6 => {
+            if let Ok(i) = Icmpv6Packet::new_checked(l4) {
+                s.icmp6 = Some((i.msg_type(), i.code(), i.rest_of_header()));
+            }
+            if let Ok(n) = NeighborPacket::new_checked(l4)
+                && ndp::is_neighbor_msg(n.msg_type())
+            {
+                s.target6 = n.target().to_bits();
+            }
+        }
+        _ => {}
+    }
+}
+
+impl Summary {
+    /// An IPv6 frame's line as `tcpdump -n` prints it, without the timestamp:
+    /// `IP6 2001:2:0:1::1.40000 > 2001:2:0:1::110.80: Flags [S], length 0`,
+    /// `IP6 2001:2:0:1::1 > ff02::1:ff00:110: ICMP6, neighbor solicitation, who
+    /// has 2001:2:0:1::110, length 32`. `None` for other frames. Approximate
+    /// where tcpdump reads deeper than the summary: no TCP sequence numbers or
+    /// options, no names of extension headers, ICMPv6 errors without the
+    /// quoted packet's addresses, fragments as `frag`.
+    pub fn tcpdump6(&self) -> Option<String> {
+        if !self.ip6 {
+            return None;
+        }
+        let (a, b) = (
+            Ipv6Addr::from_bits(self.src6),
+            Ipv6Addr::from_bits(self.dst6),
+        );
+        let len = self.len6;
+        let line = match (self.ext_error, self.proto, self.ports, self.icmp6) {
+            (Some(ExtError::Fragment), ..) => format!("IP6 {a} > {b}: frag, length {len}"),
+            (Some(e), ..) => format!("IP6 {a} > {b}: [bad extension header: {e}], length {len}"),
+            (None, next_header::TCP, Some((sp, dp)), _) => format!(
+                "IP6 {a}.{sp} > {b}.{dp}: Flags [{}], length {len}",
+                tcpdump_flags(self.flags)
+            ),
+            (None, next_header::UDP, Some((sp, dp)), _) => {
+                format!("IP6 {a}.{sp} > {b}.{dp}: UDP, length {len}")
+            }
+            (None, next_header::TCP, None, _) => format!("IP6 {a} > {b}: [|tcp]"),
+            (None, next_header::UDP, None, _) => format!("IP6 {a} > {b}: [|udp]"),
+            (None, next_header::ICMPV6, _, Some(icmp)) => format!(
+                "IP6 {a} > {b}: ICMP6, {}, length {len}",
+                icmp6_text(icmp, Ipv6Addr::from_bits(self.target6))
+            ),
+            (None, next_header::ICMPV6, _, None) => format!("IP6 {a} > {b}: [|icmp6]"),
+            (None, p, ..) => format!("IP6 {a} > {b}: ip-proto-{p} {len}"),
+        };
+        Some(line)
+    }
+}
+
+/// TCP flags as tcpdump writes them between brackets (`S.`, `P.`, `F.`, `none`).
+fn tcpdump_flags(f: u8) -> String {
+    let names = [
+        (tcp::flags::FIN, 'F'),
+        (tcp::flags::SYN, 'S'),
+        (tcp::flags::RST, 'R'),
+        (tcp::flags::PSH, 'P'),
+        (tcp::flags::ACK, '.'),
+        (tcp::flags::URG, 'U'),
+        (0x40, 'E'),
+        (0x80, 'W'),
+    ];
+    let s: String = names
+        .iter()
+        .filter(|(b, _)| f & b != 0)
+        .map(|(_, c)| *c)
+        .collect();
+    if s.is_empty() { "none".into() } else { s }
+}
+
+/// What tcpdump writes about an ICMPv6 message between `ICMP6, ` and its length.
+fn icmp6_text((ty, code, rest): (u8, u8, u32), target: Ipv6Addr) -> String {
+    use icmpv6::msg;
+    let (id, seq) = (rest >> 16, rest & 0xffff);
+    match ty {
+        msg::ECHO_REQUEST => format!("echo request, id {id}, seq {seq}"),
+        msg::ECHO_REPLY => format!("echo reply, id {id}, seq {seq}"),
+        msg::NEIGHBOR_SOLICIT => format!("neighbor solicitation, who has {target}"),
+        msg::NEIGHBOR_ADVERT => format!("neighbor advertisement, tgt is {target}"),
+        msg::ROUTER_SOLICIT => "router solicitation".into(),
+        msg::ROUTER_ADVERT => "router advertisement".into(),
+        msg::REDIRECT => "redirect".into(),
+        msg::PACKET_TOO_BIG => format!("packet too big, mtu {rest}"),
+        msg::DEST_UNREACHABLE => format!("destination unreachable, code {code}"),
+        msg::TIME_EXCEEDED if code == 0 => "time exceeded in-transit".into(),
+        msg::TIME_EXCEEDED => "ip6 reassembly time exceeded".into(),
+        msg::PARAM_PROBLEM => format!("parameter problem, code {code}, pointer {rest}"),
+        130 => "multicast listener query".into(),
+        131 => "multicast listener report".into(),
+        132 => "multicast listener done".into(),
+        143 => "multicast listener report v2".into(),
+        _ => format!("type {ty}, code {code}"),
+    }
 }
 
 impl Filter {
@@ -177,17 +339,33 @@ impl Prim {
             Side::Src => f(src),
             Side::Dst => f(dst),
         };
+        let ip = s.ip || s.ip6;
         match *self {
             Prim::Kind(Kind::Arp) => s.arp,
             Prim::Kind(Kind::Ip) => s.ip,
-            Prim::Kind(Kind::Tcp) => s.ip && s.proto == 6,
-            Prim::Kind(Kind::Udp) => s.ip && s.proto == 17,
-            Prim::Kind(Kind::Icmp) => s.ip && s.proto == 1,
+            Prim::Kind(Kind::Ip6) => s.ip6,
+            Prim::Kind(Kind::Tcp) => ip && s.proto == protocol::TCP,
+            Prim::Kind(Kind::Udp) => ip && s.proto == protocol::UDP,
+            Prim::Kind(Kind::Icmp) => s.ip && s.proto == protocol::ICMP,
+            Prim::Kind(Kind::Icmp6) => s.ip6 && s.proto == next_header::ICMPV6,
             Prim::Net {
                 side: d,
                 addr,
                 mask,
             } => (s.ip || s.arp) && side(d, &|a| a & mask == addr, s.src, s.dst),
+            Prim::Net6 {
+                side: d,
+                addr,
+                mask,
+            } => {
+                let hit = |a: u128| a & mask == addr;
+                s.ip6
+                    && match d {
+                        Side::Either => hit(s.src6) || hit(s.dst6),
+                        Side::Src => hit(s.src6),
+                        Side::Dst => hit(s.dst6),
+                    }
+            }
             Prim::Port { side: d, port } => match s.ports {
                 Some((sp, dp)) => side(d, &|p| p == u32::from(port), u32::from(sp), u32::from(dp)),
                 None => false,
@@ -206,6 +384,8 @@ fn prim(w: &[&str]) -> Result<(Prim, usize), String> {
         "icmp" => Some(Kind::Icmp),
         "arp" => Some(Kind::Arp),
         "ip" => Some(Kind::Ip),
+        "icmp6" => Some(Kind::Icmp6),
+        "ip6" => Some(Kind::Ip6),
         _ => None,
     };
     if let Some(k) = kind {
@@ -232,6 +412,9 @@ fn prim(w: &[&str]) -> Result<(Prim, usize), String> {
             let (a, len) = v
                 .split_once('/')
                 .ok_or_else(|| format!("`net` needs ADDR/LEN, not `{v}`"))?;
+            if a.contains(':') {
+                return Ok((net6(side, a, len, v)?, i + 2));
+            }
             let addr: Ipv4Addr = a.parse().map_err(|_| format!("bad address `{a}`"))?;
             let len: u32 = len
                 .parse()
@@ -253,6 +436,9 @@ fn prim(w: &[&str]) -> Result<(Prim, usize), String> {
                 i += 1;
             }
             let v = word(i)?;
+            if v.contains(':') {
+                return Ok((net6(side, v, "128", v)?, i + 1));
+            }
             let addr: Ipv4Addr = v
                 .parse()
                 .map_err(|_| format!("unknown filter word `{v}`"))?;
@@ -266,6 +452,25 @@ fn prim(w: &[&str]) -> Result<(Prim, usize), String> {
             ))
         }
     }
+}
+
+/// `net ADDR/LEN` (or `host ADDR`, as LEN 128) with an IPv6 address; `v` is the
+/// word as written, for messages.
+fn net6(side: Side, addr: &str, len: &str, v: &str) -> Result<Prim, String> {
+    let addr: Ipv6Addr = addr
+        .parse()
+        .map_err(|_| format!("bad IPv6 address `{addr}`"))?;
+    let len: u32 = len
+        .parse()
+        .ok()
+        .filter(|l| *l <= 128)
+        .ok_or_else(|| format!("bad prefix length in `{v}`"))?;
+    let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+    Ok(Prim::Net6 {
+        side,
+        addr: addr.to_bits() & mask,
+        mask,
+    })
 }
 
 #[cfg(test)]
@@ -322,6 +527,228 @@ mod test {
         }
         let s = summarize(&f);
         assert_eq!(s.flags, 0x02);
+    }
+
+    const C6: &str = "2001:2:0:1::1";
+    const V6: &str = "2001:2:0:1::110";
+
+    fn a6(s: &str) -> Ipv6Addr {
+        s.parse().expect("an IPv6 address")
+    }
+
+    /// An Ethernet frame holding an IPv6 packet from `src` to `dst` with the
+    /// extension headers `ext` (the first of type `first`) and then `l4` of
+    /// protocol `proto`.
+    fn ip6(src: &str, dst: &str, (first, ext): (u8, &[u8]), proto: u8, l4: &[u8]) -> Vec<u8> {
+        let ends = crate::wire::Endpoints {
+            src_mac: crate::wire::Mac([2, 0, 0, 0, 0, 1]),
+            dst_mac: crate::wire::Mac([2, 0, 0, 0, 0, 2]),
+            src: a6(src),
+            dst: a6(dst),
+        };
+        let mut f = vec![0u8; 14 + 40 + ext.len() + l4.len()];
+        let nh = if ext.is_empty() { proto } else { first };
+        ipv6::emit_headers(&mut f, &ends, nh, 64, ext.len() + l4.len()).expect("fits");
+        f[54..54 + ext.len()].copy_from_slice(ext);
+        f[54 + ext.len()..].copy_from_slice(l4);
+        f
+    }
+
+    /// TCP SYN (or UDP) ports `sp` > `dp` with `data` bytes of payload.
+    fn l4_ports(tcp: bool, sp: u16, dp: u16, data: usize) -> Vec<u8> {
+        let hl = if tcp { 20 } else { 8 };
+        let mut l4 = vec![0u8; hl + data];
+        l4[0..2].copy_from_slice(&sp.to_be_bytes());
+        l4[2..4].copy_from_slice(&dp.to_be_bytes());
+        if tcp {
+            l4[12] = 0x50;
+            l4[13] = tcp::flags::SYN;
+        } else {
+            l4[4..6].copy_from_slice(&((hl + data) as u16).to_be_bytes());
+        }
+        l4
+    }
+
+    fn yes_no(f: &[u8], yes: &[&str], no: &[&str]) {
+        for e in yes {
+            assert!(Filter::parse(e).expect(e).matches(f), "should match: {e}");
+        }
+        for e in no {
+            assert!(
+                !Filter::parse(e).expect(e).matches(f),
+                "should not match: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn ipv6_primitives_match_what_they_say() {
+        // TCP behind a destination-options header.
+        let dest_opts: &[u8] = &[6, 0, 1, 4, 0, 0, 0, 0];
+        let f = ip6(C6, V6, (60, dest_opts), 6, &l4_ports(true, 40000, 80, 0));
+        yes_no(
+            &f,
+            &[
+                "ip6",
+                "tcp",
+                "not ip",
+                "not udp and not icmp6",
+                "host 2001:2:0:1::1",
+                "2001:2:0:1::110",
+                "src 2001:2:0:1::1",
+                "dst host 2001:2:0:1::110",
+                "net 2001:2:0:1::/64",
+                "src net 2001:2::/48 and dst net 2001:2:0:1::100/120",
+                "net ::/0",
+                "port 80 and src port 40000",
+                "ip6 and tcp and dst port 80",
+            ],
+            &[
+                "ip",
+                "udp",
+                "icmp",
+                "icmp6",
+                "arp",
+                "host 2001:2:0:1::2",
+                "dst 2001:2:0:1::1",
+                "src 2001:2:0:1::110",
+                "net 2001:2:0:2::/64",
+                "dst net 2001:2:0:1::/120",
+                "port 81",
+                "dst port 40000",
+                "host 198.18.0.1",
+                "net 0.0.0.0/0",
+            ],
+        );
+        let s = summarize(&f);
+        assert!(s.ip6 && !s.ip);
+        assert_eq!((s.src6, s.dst6), (a6(C6).to_bits(), a6(V6).to_bits()));
+        assert_eq!((s.proto, s.ports, s.flags), (6, Some((40000, 80)), 0x02));
+
+        let u = ip6(C6, V6, (0, &[]), 17, &l4_ports(false, 53000, 53, 29));
+        yes_no(
+            &u,
+            &["udp", "port 53", "ip6 and src port 53000"],
+            &["tcp", "port 80"],
+        );
+        let echo = [128, 0, 0, 0, 0x1c, 0x2b, 0, 1];
+        let i = ip6(C6, V6, (0, &[]), 58, &echo);
+        yes_no(
+            &i,
+            &["icmp6", "ip6", "not port 0"],
+            &["icmp", "tcp", "udp", "ip"],
+        );
+
+        // IPv4 frames are not IPv6 ones.
+        let v4 = tcp([198, 18, 0, 1], 40000, [198, 18, 0, 110], 80);
+        yes_no(
+            &v4,
+            &["not ip6", "not icmp6", "tcp"],
+            &["ip6", "net ::/0", "host 2001:2:0:1::1"],
+        );
+    }
+
+    #[test]
+    fn ipv6_ports_never_match_fragments_or_bad_chains() {
+        let l4 = l4_ports(true, 40000, 80, 0);
+        let frag: &[u8] = &[6, 0, 0, 0, 0, 0, 0, 1];
+        let route: &[u8] = &[6, 0, 4, 1, 0, 0, 0, 0];
+        for (first, ext, why) in [
+            (44, frag, ExtError::Fragment),
+            (43, route, ExtError::SourceRoute),
+        ] {
+            let f = ip6(C6, V6, (first, ext), 6, &l4);
+            yes_no(&f, &["ip6", "host 2001:2:0:1::110"], &["port 80", "tcp"]);
+            assert_eq!(summarize(&f).ext_error, Some(why));
+        }
+    }
+
+    #[test]
+    fn ipv6_summaries_read_as_tcpdump_writes_them() {
+        let line = |f: &[u8]| summarize(f).tcpdump6().expect("an IPv6 frame");
+        let syn = ip6(C6, V6, (0, &[]), 6, &l4_ports(true, 40000, 80, 0));
+        assert_eq!(
+            line(&syn),
+            "IP6 2001:2:0:1::1.40000 > 2001:2:0:1::110.80: Flags [S], length 0"
+        );
+        let mut ack = l4_ports(true, 80, 40000, 100);
+        ack[13] = tcp::flags::PSH | tcp::flags::ACK;
+        assert_eq!(
+            line(&ip6(V6, C6, (0, &[]), 6, &ack)),
+            "IP6 2001:2:0:1::110.80 > 2001:2:0:1::1.40000: Flags [P.], length 100"
+        );
+        let udp = ip6(C6, V6, (0, &[]), 17, &l4_ports(false, 53000, 53, 29));
+        assert_eq!(
+            line(&udp),
+            "IP6 2001:2:0:1::1.53000 > 2001:2:0:1::110.53: UDP, length 29"
+        );
+        let mut echo = vec![128, 0, 0, 0, 0x1c, 0x2b, 0, 1];
+        echo.resize(64, 0);
+        assert_eq!(
+            line(&ip6(C6, V6, (0, &[]), 58, &echo)),
+            "IP6 2001:2:0:1::1 > 2001:2:0:1::110: ICMP6, echo request, id 7211, seq 1, length 64"
+        );
+        let mut buf = [0; 128];
+        let our = crate::wire::Mac([2, 0, 0, 0, 0, 2]);
+        let n = ndp::emit_solicit(&mut buf, (our, a6(C6)), a6(V6), None).expect("fits");
+        assert_eq!(
+            line(&buf[..n]),
+            "IP6 2001:2:0:1::1 > ff02::1:ff00:110: ICMP6, neighbor solicitation, who has 2001:2:0:1::110, length 32"
+        );
+        let n = ndp::emit_advert(&mut buf, our, a6(V6), None, false).expect("fits");
+        assert_eq!(
+            line(&buf[..n]),
+            "IP6 2001:2:0:1::110 > ff02::1: ICMP6, neighbor advertisement, tgt is 2001:2:0:1::110, length 32"
+        );
+        let ptb = [2, 0, 0, 0, 0, 0, 0x05, 0x78];
+        assert_eq!(
+            line(&ip6(V6, C6, (0, &[]), 58, &ptb)),
+            "IP6 2001:2:0:1::110 > 2001:2:0:1::1: ICMP6, packet too big, mtu 1400, length 8"
+        );
+        let frag = ip6(C6, V6, (44, &[6, 0, 0, 0, 0, 0, 0, 1]), 6, &[0; 20]);
+        assert_eq!(
+            line(&frag),
+            "IP6 2001:2:0:1::1 > 2001:2:0:1::110: frag, length 28"
+        );
+        assert_eq!(
+            line(&ip6(C6, V6, (0, &[]), 50, &[0; 24])),
+            "IP6 2001:2:0:1::1 > 2001:2:0:1::110: ip-proto-50 24"
+        );
+        // Cut by a snap length inside the TCP header.
+        assert_eq!(
+            line(&syn[..14 + 40 + 2]),
+            "IP6 2001:2:0:1::1 > 2001:2:0:1::110: [|tcp]"
+        );
+        let v4 = tcp([198, 18, 0, 1], 40000, [198, 18, 0, 110], 80);
+        assert_eq!(summarize(&v4).tcpdump6(), None);
+    }
+
+    #[test]
+    fn bad_ipv6_expressions_are_errors_and_short_frames_are_safe() {
+        for e in [
+            "host 2001:2::zz",
+            "net 2001:2::",
+            "net 2001:2::/129",
+            "net 2001:2::/x",
+            "src net 198.18.0.1/64",
+        ] {
+            assert!(Filter::parse(e).is_err(), "{e}");
+        }
+        // Cut anywhere, a frame matches once it holds both ports, and before
+        // that nothing panics.
+        let p = Filter::parse("port 80 and net 2001:2::/48 and tcp").expect("valid");
+        let f = ip6(
+            C6,
+            V6,
+            (60, &[6, 0, 1, 4, 0, 0, 0, 0]),
+            6,
+            &l4_ports(true, 1, 80, 8),
+        );
+        let ports_end = 14 + 40 + 8 + 4;
+        for len in 0..=f.len() {
+            assert_eq!(p.matches(&f[..len]), len >= ports_end, "{len}");
+            let _ = summarize(&f[..len]).tcpdump6();
+        }
     }
 
     #[test]

@@ -251,8 +251,12 @@ fn proto_name(p: u8) -> String {
     }
 }
 
-/// `tcp 198.18.0.1:40000 > 198.18.0.110:80`
+/// `tcp 198.18.0.1:40000 > 198.18.0.110:80`; IPv6 frames as tcpdump -n writes
+/// them (`Summary::tcpdump6`).
 pub fn tuple(s: &Summary) -> String {
+    if let Some(line) = s.tcpdump6() {
+        return line;
+    }
     let (a, b) = (Ipv4Addr::from(s.src), Ipv4Addr::from(s.dst));
     if s.arp {
         return format!("arp {a} > {b}");
