@@ -233,6 +233,31 @@ fn rig_self_check_with_a_kernel_director() {
     );
 
     v.kernel_director();
+    // The battery's capture catches what a director forwards: one valid SYN
+    // marked as the battery's frames are, injected at the client, is seen
+    // leaving for a real server with its flow label.
+    let (dns, cns, sw) = (v.lab.ns_director(), v.lab.ns_client(), v.lab.ns_switch());
+    let to_vip = L3 {
+        src_mac: v.mac(&cns, "c0"),
+        dst_mac: v.mac(&dns, "ext0"),
+        src: CLIENT6,
+        dst: VIP6,
+        hop_limit: 64,
+    };
+    let cap = v.tcpdump(&sw, "d0", &forwarded(v.mac(&dns, "int0")));
+    v.inject(
+        &cns,
+        "c0",
+        &[frames::tcp(&to_vip, &[], 41999, 80, 0x02, b"x")],
+    );
+    let seen = cap.finish(Duration::from_millis(500));
+    let mark = format!("flowlabel 0x{:x}", frames::MARK);
+    assert!(
+        seen.iter()
+            .any(|p| p.contains(&mark) && p.contains(".41999 > ")),
+        "the marked SYN was not caught: {seen:?}"
+    );
+
     check_seed_traffic(&v);
     check_ping(&v);
     v.start_udp_echo(53);
@@ -369,6 +394,17 @@ fn packet_too_big_across_an_mtu_step() {
 }
 
 // ---- the hostile battery -----------------------------------------------------
+
+/// A tcpdump filter for anything the director (`mac`) forwards: TCP or UDP,
+/// or ICMPv6 carrying the battery's flow label.
+fn forwarded(mac: [u8; 6]) -> String {
+    let m: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "ether src {} and ip6 and (not icmp6 or (ip6[0:4] & 0xfffff) == 0x{:x})",
+        m.join(":"),
+        frames::MARK
+    )
+}
 
 /// A frame with a byte changed.
 fn edit(base: &[u8], at: usize, value: u8) -> Vec<u8> {
@@ -591,15 +627,6 @@ fn hostile_ipv6_battery_is_dropped_counted_and_harmless() {
 
     let before = v.stats();
     let neighbors = before["neighbors"].as_u64().expect("neighbors");
-    // Anything the director forwards: TCP or UDP, or ICMPv6 with the mark.
-    let forwarded = |mac: [u8; 6]| {
-        let m: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
-        format!(
-            "ether src {} and ip6 and (not icmp6 or (ip6[0:4] & 0xfffff) == 0x{:x})",
-            m.join(":"),
-            frames::MARK
-        )
-    };
     let cap_int = v.tcpdump(&sw, "d0", &forwarded(int));
     let cap_ext = v.tcpdump(&cns, "c0", &forwarded(ext));
     v.inject(&cns, "c0", &ext_frames);

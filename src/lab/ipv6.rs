@@ -55,17 +55,20 @@ pub fn rs_addr6(n: usize) -> Ipv6Addr {
 }
 
 /// The per-interface IPv6 settings of a quiet host, as `sysctl -w` arguments
-/// for `key` (`all`, `default` or an interface name): IPv6 on, no DAD, no
-/// router solicitations, no router advertisements or autoconfiguration.
+/// for `key` (`all`, `default` or an interface name): no DAD, no router
+/// solicitations, no router advertisements or autoconfiguration, and then
+/// (last, so that an interface that is up gets its link-local address
+/// without DAD) IPv6 on. Writing `all.disable_ipv6` turns every interface of
+/// the namespace on at once: quiet the interfaces before `all`.
 pub fn quiet_ipv6_sysctls(key: &str) -> Vec<String> {
     [
-        "disable_ipv6=0",
         "accept_dad=0",
         "dad_transmits=0",
         "router_solicitations=0",
         "accept_ra=0",
         "autoconf=0",
         "accept_redirects=0",
+        "disable_ipv6=0",
     ]
     .iter()
     .map(|kv| format!("net.ipv6.conf.{key}.{kv}"))

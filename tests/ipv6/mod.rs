@@ -144,7 +144,10 @@ impl V6 {
     /// to the two real servers in turn (`numgen inc`), `[VIP6]:8080` to rs1.
     pub fn kernel_director(&self) {
         let d = self.lab.ns_director();
-        for key in ["all", "default", "ext0", "int0"] {
+        // `all` last: it turns IPv6 on for both NICs, which must be quiet by then
+        // (a tentative link-local address would hold the neighbor solicitations
+        // of forwarded packets back for a second).
+        for key in ["default", "ext0", "int0", "all"] {
             lab::enable_quiet_ipv6(&d, key).expect("IPv6 on in the director");
         }
         lab::ns_run(&d, "sysctl", &["-qw", "net.ipv6.conf.all.forwarding=1"]).expect("forward");
@@ -408,7 +411,7 @@ impl Tcpdump {
 /// tcpdump's `-vv` packets, each with its indented continuation lines.
 pub fn join_continuations(text: &str) -> Vec<String> {
     let mut packets: Vec<String> = Vec::new();
-    for line in text.lines() {
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
         match packets.last_mut() {
             Some(last) if line.starts_with([' ', '\t']) => {
                 last.push(' ');
