@@ -706,3 +706,73 @@ fn hostile_ipv6_battery_is_dropped_counted_and_harmless() {
         "after the battery: {after_bodies:?} (timeout {REQUEST_TIMEOUT_MS} ms each)"
     );
 }
+
+// ---- the demo ----------------------------------------------------------------
+
+#[test]
+fn demo_over_ipv6_alternates_and_cleans_up() {
+    if !lab::lab_available_with(&["ethtool", "ss"]) {
+        return;
+    }
+    let _serial = ipv6::serial();
+    let mut demo = std::process::Command::new(ipv6::EXE)
+        .args(["demo", "--ipv6", "--requests", "4"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ringvs demo --ipv6");
+    // The demo's lab tag derives from its pid (`Lab::unique_tag`).
+    let prefix = format!("rv{:04x}0-", demo.id() & 0xffff);
+    let read = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let out_reader = read(demo.stdout.take().map(|o| Box::new(o) as _));
+    let err_reader = read(demo.stderr.take().map(|e| Box::new(e) as _));
+    // Bounded: interrupted after a minute (it cleans up on SIGINT). The child
+    // is not reaped before, so its pid cannot name another process.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = demo.try_wait().expect("wait for the demo") {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &demo.id().to_string()])
+                .status();
+            break demo.wait().expect("demo exits on SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = out_reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    let left: Vec<String> = lab::list_namespaces()
+        .expect("ip netns list")
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "the demo left {left:?} behind");
+    assert!(status.success(), "ringvs demo --ipv6 failed: {err}\n{text}");
+    assert!(
+        text.contains("client 2001:2:0:1::1, VIP 2001:2:0:1::110,"),
+        "{text}"
+    );
+    let get = format!("GET http://{}/", vip(80));
+    assert!(text.contains(&get), "{text}");
+    let bodies: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with("i am rs"))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        bodies.len() == 4 && alternates(&bodies, &rs_name(1), &rs_name(2)),
+        "{text}"
+    );
+    assert!(text.contains("TCP  [2001:2:0:1::110]:80 rr"), "{text}");
+}

@@ -93,6 +93,12 @@ pub struct V6 {
     _serial: MutexGuard<'static, ()>,
 }
 
+/// The lock that runs one IPv6 lab (or demo) at a time.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// See the module docs. `tools`: programs the test runs besides `ip`
 /// (`--version` must work). `before`: a step on the lab before the caller
 /// starts a director (e.g. an MTU, more servers).
@@ -102,8 +108,7 @@ pub fn rig(name: &str, tools: &[&str], before: impl FnOnce(&mut Lab)) -> Option<
     if !lab::lab_available_with(&all) {
         return None;
     }
-    static SERIAL: Mutex<()> = Mutex::new(());
-    let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let serial = serial();
     let tag = Lab::unique_tag();
     let opts = LabOptions {
         ipv6: true,
