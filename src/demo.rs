@@ -26,7 +26,8 @@ struct Family {
     client: IpAddr,
     vip: IpAddr,
     dip: IpAddr,
-    rs: fn(usize) -> IpAddr,
+    /// rs1 and rs2.
+    rs: [IpAddr; 2],
 }
 
 impl Family {
@@ -36,14 +37,14 @@ impl Family {
                 client: lab::CLIENT6.into(),
                 vip: lab::VIP6.into(),
                 dip: lab::DIP6.into(),
-                rs: |n| lab::rs_addr6(n).into(),
+                rs: [lab::rs_addr6(1).into(), lab::rs_addr6(2).into()],
             }
         } else {
             Self {
                 client: lab::CLIENT.into(),
                 vip: lab::VIP.into(),
                 dip: lab::DIP.into(),
-                rs: |n| lab::rs_addr(n).into(),
+                rs: [lab::rs_addr(1).into(), lab::rs_addr(2).into()],
             }
         }
     }
@@ -94,7 +95,7 @@ fn demo(
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
     let tag = Lab::unique_tag();
     let f = Family::new(ipv6);
-    let (rs1, rs2) = ((f.rs)(1), (f.rs)(2));
+    let [rs1, rs2] = f.rs;
     println!(
         "Building the lab (namespaces rv{tag}-*): client {}, VIP {},",
         f.client, f.vip
@@ -123,7 +124,7 @@ fn demo(
 
     let vip = Family::port80(f.vip);
     adm(&control, &["-A", "-t", &vip, "-s", "rr"])?;
-    for rs in [rs1, rs2] {
+    for rs in f.rs {
         let rip = Family::port80(rs);
         adm(&control, &["-a", "-t", &vip, "-r", &rip, "-m"])?;
     }
