@@ -5,10 +5,15 @@
 //! seed's ipvsadm commands through `ringvs adm`, makes HTTP requests from the
 //! client to the VIP and prints the bodies and `ipvsadm -L -n`. Everything it made
 //! is deleted on the way out, also on error or Ctrl-C.
+//!
+//! `--ipv6` runs the same scenario over IPv6 (issue 15) in a dual-stack lab:
+//! VIP `[2001:2:0:1::110]:80`, real servers `[2001:2:0:2::2]:80` and
+//! `[2001:2:0:2::3]:80`.
 
-use ringvs::lab::{self, Lab};
+use ringvs::lab::{self, Lab, LabOptions};
 use ringvs::proto::{self, Command};
 use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::process::Stdio;
@@ -16,7 +21,41 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub fn run(requests: usize, show_stats: bool, xdp: bool) -> ExitCode {
+/// The addresses of the demo's address family.
+struct Family {
+    client: IpAddr,
+    vip: IpAddr,
+    dip: IpAddr,
+    /// rs1 and rs2.
+    rs: [IpAddr; 2],
+}
+
+impl Family {
+    fn new(ipv6: bool) -> Self {
+        if ipv6 {
+            Self {
+                client: lab::CLIENT6.into(),
+                vip: lab::VIP6.into(),
+                dip: lab::DIP6.into(),
+                rs: [lab::rs_addr6(1).into(), lab::rs_addr6(2).into()],
+            }
+        } else {
+            Self {
+                client: lab::CLIENT.into(),
+                vip: lab::VIP.into(),
+                dip: lab::DIP.into(),
+                rs: [lab::rs_addr(1).into(), lab::rs_addr(2).into()],
+            }
+        }
+    }
+
+    /// `ADDR:80`, or `[ADDR]:80` for IPv6 (as ipvsadm and `http-get` take it).
+    fn port80(ip: IpAddr) -> String {
+        SocketAddr::new(ip, 80).to_string()
+    }
+}
+
+pub fn run(requests: usize, show_stats: bool, xdp: bool, ipv6: bool) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
@@ -24,7 +63,7 @@ pub fn run(requests: usize, show_stats: bool, xdp: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    match demo(requests, show_stats, xdp, &stop) {
+    match demo(requests, show_stats, xdp, ipv6, &stop) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("demo: {e}");
@@ -46,12 +85,30 @@ fn adm(control: &Path, args: &[&str]) -> Result<String, String> {
     proto::adm(control, args)
 }
 
-fn demo(requests: usize, show_stats: bool, xdp: bool, stop: &AtomicBool) -> Result<(), String> {
+fn demo(
+    requests: usize,
+    show_stats: bool,
+    xdp: bool,
+    ipv6: bool,
+    stop: &AtomicBool,
+) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
     let tag = Lab::unique_tag();
-    println!("Building the lab (namespaces rv{tag}-*): client 198.18.0.1, VIP 198.18.0.110,");
-    println!("director DIP 198.19.0.1, real servers rs1 198.19.0.2 and rs2 198.19.0.3.");
-    let mut lab = Lab::build(&tag).map_err(|e| e.to_string())?;
+    let f = Family::new(ipv6);
+    let [rs1, rs2] = f.rs;
+    println!(
+        "Building the lab (namespaces rv{tag}-*): client {}, VIP {},",
+        f.client, f.vip
+    );
+    println!(
+        "director DIP {}, real servers rs1 {rs1} and rs2 {rs2}.",
+        f.dip
+    );
+    let opts = LabOptions {
+        ipv6,
+        ..LabOptions::default()
+    };
+    let mut lab = Lab::build_with(&tag, opts).map_err(|e| e.to_string())?;
     step(stop)?;
     lab.start_http_servers(&exe).map_err(|e| e.to_string())?;
     step(stop)?;
@@ -65,10 +122,10 @@ fn demo(requests: usize, show_stats: bool, xdp: bool, stop: &AtomicBool) -> Resu
     );
     step(stop)?;
 
-    let vip = format!("{}:80", lab::VIP);
+    let vip = Family::port80(f.vip);
     adm(&control, &["-A", "-t", &vip, "-s", "rr"])?;
-    for n in 1..=2 {
-        let rip = format!("{}:80", lab::rs_addr(n));
+    for rs in f.rs {
+        let rip = Family::port80(rs);
         adm(&control, &["-a", "-t", &vip, "-r", &rip, "-m"])?;
     }
     step(stop)?;

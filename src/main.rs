@@ -114,6 +114,10 @@ enum Cmd {
         /// The director's packet I/O (`xdp` runs one worker instead of two).
         #[arg(long, value_enum, default_value = "packet")]
         io: IoArg,
+        /// The same scenario over IPv6: VIP [2001:2:0:1::110]:80, real servers
+        /// [2001:2:0:2::2]:80 and [2001:2:0:2::3]:80 (a dual-stack lab).
+        #[arg(long)]
+        ipv6: bool,
     },
     /// (lab) A tiny HTTP server answering every request with BODY.
     #[command(hide = true)]
@@ -327,7 +331,8 @@ fn main() -> ExitCode {
             requests,
             stats,
             io,
-        } => demo::run(requests, stats, matches!(io, IoArg::Xdp)),
+            ipv6,
+        } => demo::run(requests, stats, matches!(io, IoArg::Xdp), ipv6),
         Cmd::ServeHttp {
             listen,
             body,

@@ -76,9 +76,29 @@ fn content_length(head: &str) -> io::Result<Option<usize>> {
         .transpose()
 }
 
-/// Serve `body` on `listen` for at most `max_secs` seconds.
+/// Serve `body` on `listen` for at most `max_secs` seconds. `[::]:PORT`
+/// serves both families (see [`bind`]).
 pub fn serve(listen: SocketAddr, body: &str, max_secs: u64) -> io::Result<()> {
-    serve_listener(TcpListener::bind(listen)?, body, max_secs)
+    serve_listener(bind(listen)?, body, max_secs)
+}
+
+/// A listener on `listen`. The IPv6 wildcard `[::]` is bound dual stack
+/// (`IPV6_V6ONLY` off, whatever `net.ipv6.bindv6only` says), so that one
+/// server answers IPv4 clients (as `::ffff:a.b.c.d`) and IPv6 clients alike;
+/// every other address binds as `TcpListener::bind` would.
+pub fn bind(listen: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    if !(listen.is_ipv6() && listen.ip().is_unspecified()) {
+        return TcpListener::bind(listen);
+    }
+    let s = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    s.set_only_v6(false)?;
+    // As `TcpListener::bind` does on Unix: a restarted server may rebind at
+    // once although connections of the last one are in TIME_WAIT.
+    s.set_reuse_address(true)?;
+    s.bind(&listen.into())?;
+    s.listen(128)?;
+    Ok(s.into())
 }
 
 /// [`serve`] on an already bound listener (lets tests bind port 0).
@@ -374,6 +394,21 @@ mod tests {
         let start = Instant::now();
         serve_listener(listener, "x", 1).unwrap();
         assert!(start.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn ipv6_wildcard_serves_both_families() {
+        let listener = bind("[::]:0".parse().unwrap()).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        thread::spawn(move || serve_listener(listener, "both", 20));
+        for host in ["127.0.0.1", "[::1]"] {
+            let addr: SocketAddr = format!("{host}:{port}").parse().unwrap();
+            let r = get(addr, "/", T).unwrap();
+            assert_eq!((r.status, r.body.as_str()), (200, "both\n"), "via {addr}");
+            let mut c = KeepAliveClient::connect(addr, T).unwrap();
+            assert_eq!(c.get("/").unwrap().body, "both\n", "keep-alive via {addr}");
+            assert_eq!(c.local_addr().unwrap().is_ipv6(), host.starts_with('['));
+        }
     }
 
     #[test]

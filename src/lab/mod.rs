@@ -34,18 +34,35 @@
 //!   offload stays on for the client's `c0` and the real servers' `eth0`
 //!   unless [`LabOptions`] says otherwise, so the director sees frames with
 //!   partial checksums, as on real veth traffic.
-//! * IPv6 is disabled in every namespace to keep the wire quiet.
+//! * IPv6 is disabled in every namespace to keep the wire quiet, unless
+//!   [`LabOptions::ipv6`] asks for a dual-stack lab: then the client and the
+//!   real servers also have the IPv6 addresses of the `ipv6` module (VIP6
+//!   2001:2:0:1::110 on-link for the client, real servers 2001:2:0:2::(1+N)
+//!   with default route via the DIP6 2001:2:0:2::1), with DAD, router
+//!   solicitations and advertisements off; the director's kernel keeps IPv6
+//!   disabled, so only ringvs answers neighbor solicitations.
 //!
 //! Every namespace (hence every veth) is deleted when the [`Lab`] is dropped,
 //! after the processes started through [`Lab::spawn_in`] are killed.
-//! All addresses are in 198.18.0.0/15 (RFC 2544 benchmarking space).
+//! All addresses are in 198.18.0.0/15 (RFC 2544 benchmarking space) and
+//! 2001:2::/48 (RFC 5180's IPv6 benchmarking prefix).
 
+mod cmd;
 pub mod http;
+mod ipv6;
 
-use std::fmt::Write as _;
+use cmd::describe;
+pub use cmd::{
+    Spawned, add_bridge, add_host_ns, ip, kill_and_delete_ns, lab_available, lab_available_with,
+    list_namespaces, listens_on, ns_command, ns_run, plug_veth,
+};
+pub use ipv6::{
+    CLIENT6, CLIENT6_CIDR, DIP6, EXT_ADDR6, EXT_ADDR6_CIDR, INT_ADDR6_CIDR, PREFIX6_LEN, VIP6,
+    add_addr6, default_route6, enable_quiet_ipv6, quiet_ipv6_sysctls, rs_addr6,
+};
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -130,6 +147,12 @@ pub struct LabOptions {
     /// `d0`), `1..=MAX_QUEUES`, for multi-queue AF_XDP. A frame lands on the RX
     /// queue numbered like the peer's TX queue it was sent from. Default 1.
     pub queues: usize,
+    /// Dual stack (issue 15): IPv6 on in the client and the real servers, with
+    /// the addresses of the `ipv6` module beside the IPv4 ones, HTTP servers on
+    /// `[::]:80` (both families), and the director given `--ext-addr
+    /// EXT_ADDR6_CIDR --int-addr INT_ADDR6_CIDR` too. Default `false`: IPv6 off
+    /// in every namespace.
+    pub ipv6: bool,
 }
 
 impl Default for LabOptions {
@@ -139,158 +162,9 @@ impl Default for LabOptions {
             rs_tx_csum: true,
             n_real_servers: 2,
             queues: 1,
+            ipv6: false,
         }
     }
-}
-
-/// A child process that is killed and reaped when dropped.
-#[derive(Debug)]
-pub struct Spawned(pub Child);
-
-impl Spawned {
-    /// The child's process id.
-    pub fn id(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        // Ask politely first (a director removes its control socket on SIGTERM),
-        // then kill. Errors mean the child is already gone; nothing more to do.
-        let asked = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if asked {
-            let deadline = Instant::now() + STOP_GRACE;
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.0.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `ip netns exec NS PROGRAM ARGS...`
-pub fn ns_command(ns: &str, program: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", ns]).arg(program).args(args);
-    cmd
-}
-
-/// Render a command line for error messages.
-fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        let _ = write!(s, " {}", a.to_string_lossy());
-    }
-    s
-}
-
-/// Run `cmd` to completion; a non-zero exit is an error carrying stderr.
-fn run_cmd(mut cmd: Command) -> Result<Output, LabError> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| LabError::Spawn {
-            cmd: describe(&cmd),
-            source,
-        })?;
-    if out.status.success() {
-        Ok(out)
-    } else {
-        Err(LabError::Command {
-            cmd: describe(&cmd),
-            status: out.status,
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        })
-    }
-}
-
-/// Run `ip ARGS...`, returning its stdout.
-pub fn ip(args: &[&str]) -> Result<String, LabError> {
-    let mut cmd = Command::new("ip");
-    cmd.args(args);
-    Ok(String::from_utf8_lossy(&run_cmd(cmd)?.stdout).into_owned())
-}
-
-/// Run `ip netns exec NS PROGRAM ARGS...`, returning its stdout.
-pub fn ns_run(ns: &str, program: &str, args: &[&str]) -> Result<String, LabError> {
-    let out = run_cmd(ns_command(ns, Path::new(program), args))?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// A new host namespace for a multi-namespace test lab: IPv6 off (no
-/// router solicitations or DAD on the wire), loopback up.
-pub fn add_host_ns(ns: &str) -> Result<(), LabError> {
-    ip(&["netns", "add", ns])?;
-    for key in ["all", "default"] {
-        let kv = format!("net.ipv6.conf.{key}.disable_ipv6=1");
-        ns_run(ns, "sysctl", &["-qw", &kv])?;
-    }
-    ip(&["-n", ns, "link", "set", "lo", "up"])?;
-    Ok(())
-}
-
-/// A bridge `br` in the switch namespace `sw`: no STP, no forwarding delay.
-pub fn add_bridge(sw: &str, br: &str) -> Result<(), LabError> {
-    #[rustfmt::skip]
-    ip(&["-n", sw, "link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"])?;
-    ip(&["-n", sw, "link", "set", br, "up"])?;
-    Ok(())
-}
-
-/// A veth from `ifname` in `ns` to port `port` of bridge `br` in the switch
-/// namespace `sw`, both ends up, with the `ethtool -K` features in `off`
-/// turned off on both (offloads that would hide the frames' real sizes or
-/// checksums from the director and the captures).
-pub fn plug_veth(
-    (ns, ifname): (&str, &str),
-    (sw, port, br): (&str, &str, &str),
-    off: &[&str],
-) -> Result<(), LabError> {
-    #[rustfmt::skip]
-    ip(&["-n", ns, "link", "add", ifname, "type", "veth", "peer", "name", port, "netns", sw])?;
-    ip(&["-n", sw, "link", "set", port, "master", br])?;
-    let mut args = vec!["-K"];
-    for (n, i) in [(ns, ifname), (sw, port)] {
-        args.truncate(1);
-        args.push(i);
-        for f in off {
-            args.extend([*f, "off"]);
-        }
-        ns_run(n, "ethtool", &args)?;
-        ip(&["-n", n, "link", "set", i, "up"])?;
-    }
-    Ok(())
-}
-
-/// Names of the existing network namespaces (`ip netns list`).
-pub fn list_namespaces() -> Result<Vec<String>, LabError> {
-    Ok(ip(&["netns", "list"])?
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .map(str::to_owned)
-        .collect())
-}
-
-/// Kill every process still inside `ns`, then delete it (best effort).
-pub fn kill_and_delete_ns(ns: &str) -> Result<(), LabError> {
-    if let Ok(pids) = ip(&["netns", "pids", ns]) {
-        for pid in pids.split_whitespace() {
-            let mut kill = Command::new("kill");
-            kill.args(["-KILL", pid]);
-            // The process may exit on its own meanwhile: ignore failures.
-            let _ = run_cmd(kill);
-        }
-    }
-    ip(&["netns", "del", ns]).map(drop)
 }
 
 fn check_tag(tag: &str) -> Result<(), LabError> {
@@ -314,6 +188,8 @@ fn check_tag(tag: &str) -> Result<(), LabError> {
 pub struct Lab {
     tag: String,
     n_rs: usize,
+    /// Dual stack ([`LabOptions::ipv6`]).
+    ipv6: bool,
     /// Namespaces made so far, in creation order (deleted in reverse).
     namespaces: Vec<String>,
     /// Processes to kill before the namespaces go.
@@ -354,6 +230,7 @@ impl Lab {
         let mut lab = Lab {
             tag: tag.to_owned(),
             n_rs: opts.n_real_servers,
+            ipv6: opts.ipv6,
             namespaces: Vec::new(),
             children: Vec::new(),
             sockets: Vec::new(),
@@ -363,13 +240,19 @@ impl Lab {
         Ok(lab)
     }
 
-    fn add_ns(&mut self, ns: &str) -> Result<(), LabError> {
+    /// A namespace of the lab, loopback up. IPv6 is off unless `v6`, when it is
+    /// on and quiet (see the `ipv6` module). `default` is set too: veths
+    /// created in the namespace later inherit it.
+    fn add_ns(&mut self, ns: &str, v6: bool) -> Result<(), LabError> {
         ip(&["netns", "add", ns])?;
         self.namespaces.push(ns.to_owned());
-        // Set `default` too: veths created in the namespace later inherit it.
         for key in ["all", "default"] {
-            let kv = format!("net.ipv6.conf.{key}.disable_ipv6=1");
-            ns_run(ns, "sysctl", &["-qw", &kv])?;
+            if v6 {
+                enable_quiet_ipv6(ns, key)?;
+            } else {
+                let kv = format!("net.ipv6.conf.{key}.disable_ipv6=1");
+                ns_run(ns, "sysctl", &["-qw", &kv])?;
+            }
         }
         ip(&["-n", ns, "link", "set", "lo", "up"]).map(drop)
     }
@@ -385,11 +268,13 @@ impl Lab {
 
     fn populate(&mut self, opts: &LabOptions) -> Result<(), LabError> {
         let (cli, dir, sw) = (self.ns_client(), self.ns_director(), self.ns_switch());
-        for ns in [&cli, &dir, &sw] {
-            self.add_ns(ns)?;
+        let v6 = opts.ipv6;
+        // The director's kernel keeps IPv6 off in every mode: only ringvs talks.
+        for (ns, hosts_v6) in [(&cli, v6), (&dir, false), (&sw, false)] {
+            self.add_ns(ns, hosts_v6)?;
         }
         for n in 1..=self.n_rs {
-            self.add_ns(&self.ns_rs(n))?;
+            self.add_ns(&self.ns_rs(n), v6)?;
         }
 
         // Director <-> client, director <-> switch.
@@ -402,19 +287,22 @@ impl Lab {
                 "netns", ns,
             ])?;
         }
-        ip(&[
-            "-n",
-            &sw,
-            "link",
-            "add",
-            "br0",
-            "type",
-            "bridge",
-            "stp_state",
-            "0",
-            "forward_delay",
-            "0",
-        ])?;
+        #[rustfmt::skip]
+        ip(&["-n", &sw, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"])?;
+        if v6 {
+            // Solicited-node multicast reaches every port (ringvs sends no MLD).
+            ip(&[
+                "-n",
+                &sw,
+                "link",
+                "set",
+                "br0",
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+            ])?;
+        }
         ip(&["-n", &sw, "link", "set", "d0", "master", "br0"])?;
 
         Self::offloads(&cli, "c0", opts.client_tx_csum)?;
@@ -422,6 +310,9 @@ impl Lab {
         Self::offloads(&dir, "int0", true)?;
         Self::offloads(&sw, "d0", true)?;
         ip(&["-n", &cli, "addr", "add", CLIENT_CIDR, "dev", "c0"])?;
+        if v6 {
+            add_addr6(&cli, "c0", CLIENT6_CIDR)?;
+        }
         for (ns, ifname) in [(&cli, "c0"), (&dir, "ext0"), (&dir, "int0"), (&sw, "d0")] {
             ip(&["-n", ns, "link", "set", ifname, "up"])?;
         }
@@ -440,9 +331,16 @@ impl Lab {
             Self::offloads(&rs, "eth0", opts.rs_tx_csum)?;
             Self::offloads(&sw, &port, true)?;
             ip(&["-n", &rs, "addr", "add", &cidr, "dev", "eth0"])?;
+            if v6 {
+                let cidr6 = format!("{}/{PREFIX6_LEN}", rs_addr6(n));
+                add_addr6(&rs, "eth0", &cidr6)?;
+            }
             ip(&["-n", &rs, "link", "set", "eth0", "up"])?;
             ip(&["-n", &sw, "link", "set", &port, "up"])?;
             ip(&["-n", &rs, "route", "add", "default", "via", &dip])?;
+            if v6 {
+                default_route6(&rs, DIP6, "eth0")?;
+            }
         }
         ip(&["-n", &sw, "link", "set", "br0", "up"]).map(drop)
     }
@@ -467,6 +365,10 @@ impl Lab {
     /// Number of real servers.
     pub fn n_real_servers(&self) -> usize {
         self.n_rs
+    }
+    /// Whether the lab is dual stack ([`LabOptions::ipv6`]).
+    pub fn ipv6(&self) -> bool {
+        self.ipv6
     }
     /// The client's namespace (`rv{tag}-cli`).
     pub fn ns_client(&self) -> String {
@@ -519,8 +421,9 @@ impl Lab {
     }
 
     /// In every real server start `PROGRAM serve-http --listen 0.0.0.0:80
-    /// --body "i am rsN" --max-secs 600`, then wait (at most
-    /// [`HTTP_READY_TIMEOUT`]) until each listens on TCP port 80.
+    /// --body "i am rsN" --max-secs 600` (`--listen [::]:80`, both families,
+    /// in a dual-stack lab), then wait (at most [`HTTP_READY_TIMEOUT`]) until
+    /// each listens on TCP port 80.
     pub fn start_http_servers(&mut self, program: &Path) -> Result<(), LabError> {
         let first = self.children.len();
         for n in 1..=self.n_rs {
@@ -528,7 +431,7 @@ impl Lab {
             let args = [
                 "serve-http",
                 "--listen",
-                "0.0.0.0:80",
+                if self.ipv6 { "[::]:80" } else { "0.0.0.0:80" },
                 "--body",
                 &body,
                 "--max-secs",
@@ -566,7 +469,10 @@ impl Lab {
 impl Lab {
     /// Start `PROGRAM run` in the director namespace on `ext0`/`int0` with the lab's
     /// addresses, control socket `control` and `extra` options, and wait (at most
-    /// [`DIRECTOR_READY_TIMEOUT`]) until its control socket answers.
+    /// [`DIRECTOR_READY_TIMEOUT`]) until its control socket answers. A dual-stack
+    /// lab gives each NIC its IPv6 address too: `--ext ext0 --ext-addr
+    /// 198.18.0.2/24 --ext-addr 2001:2:0:1::2/64 --int int0 --int-addr
+    /// 198.19.0.1/24 --int-addr 2001:2:0:2::1/64`.
     pub fn start_director(
         &mut self,
         program: &Path,
@@ -574,19 +480,15 @@ impl Lab {
         extra: &[&str],
     ) -> Result<(), LabError> {
         let control_s = control.display().to_string();
-        let mut args = vec![
-            "run",
-            "--ext",
-            self.ext_if(),
-            "--ext-addr",
-            EXT_ADDR_CIDR,
-            "--int",
-            self.int_if(),
-            "--int-addr",
-            INT_ADDR_CIDR,
-            "--control",
-            &control_s,
-        ];
+        let mut args = vec!["run", "--ext", self.ext_if(), "--ext-addr", EXT_ADDR_CIDR];
+        if self.ipv6 {
+            args.extend(["--ext-addr", EXT_ADDR6_CIDR]);
+        }
+        args.extend(["--int", self.int_if(), "--int-addr", INT_ADDR_CIDR]);
+        if self.ipv6 {
+            args.extend(["--int-addr", INT_ADDR6_CIDR]);
+        }
+        args.extend(["--control", &control_s]);
         args.extend_from_slice(extra);
         let first = self.children.len();
         self.spawn_in(&self.ns_director(), program, &args)?;
@@ -611,57 +513,6 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-/// Whether the namespace tests can run here: root, `ip netns`, and each of
-/// `tools` (run with `--version`). Under `CI=true` a missing one panics, so a test
-/// never passes by skipping; elsewhere the test prints why it did not run.
-pub fn lab_available_with(tools: &[&str]) -> bool {
-    let ok = |cmd: &str, args: &[&str]| {
-        Command::new(cmd)
-            .args(args)
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    };
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    let netns = ok("ip", &["netns", "list"]);
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| !ok(t, &["--version"]))
-        .collect();
-    if root && netns && missing.is_empty() {
-        return true;
-    }
-    let why = format!(
-        "needs root, `ip netns` and {tools:?} (root: {root}, ip netns: {netns}, missing: {missing:?})"
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("namespace test cannot run under CI: {why}");
-    }
-    eprintln!("SKIPPED (not CI): {why}");
-    false
-}
-
-/// [`lab_available_with`] no extra tools.
-pub fn lab_available() -> bool {
-    lab_available_with(&[])
-}
-
-/// Whether something listens on TCP `port` inside `ns` (per `ss -ltn`).
-pub fn listens_on(ns: &str, port: u16) -> Result<bool, LabError> {
-    let out = ns_run(ns, "ss", &["-Hltn"])?;
-    let suffix = format!(":{port}");
-    Ok(out.lines().any(|l| {
-        l.split_whitespace()
-            .nth(3)
-            .is_some_and(|local| local.ends_with(&suffix))
-    }))
 }
 
 impl Drop for Lab {

@@ -33,10 +33,11 @@ fn on_path(program: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
-/// Whether `ns` reaches `ip` over IPv4: a TCP connect to a closed port must
-/// be refused (the peer answered with RST), not time out or be unroutable.
-/// Uses bash's /dev/tcp so it needs no ping.
-fn tcp_reaches(ns: &str, ip: Ipv4Addr) -> bool {
+/// Whether `ns` reaches `ip`: a TCP connect to a closed port must be refused
+/// (the peer answered with RST), not time out or be unroutable. Uses bash's
+/// /dev/tcp so it needs no ping.
+fn tcp_reaches(ns: &str, ip: impl Into<std::net::IpAddr>) -> bool {
+    let ip = ip.into();
     let script = format!("exec 3<>/dev/tcp/{ip}/9");
     let out = ns_command(ns, Path::new("timeout"), &["3", "bash", "-c", &script])
         .output()
@@ -178,4 +179,94 @@ fn failed_build_cleans_up() {
     assert!(existing.contains(&sw));
     Lab::cleanup_stale(&tag).unwrap();
     assert!(!list_namespaces().unwrap().contains(&sw));
+}
+
+#[test]
+fn rs_addr6_plan() {
+    assert_eq!(rs_addr6(1).to_string(), "2001:2:0:2::2");
+    assert_eq!(rs_addr6(2).to_string(), "2001:2:0:2::3");
+    assert_eq!(rs_addr6(9).to_string(), "2001:2:0:2::a");
+    assert_eq!(rs_addr6(0), rs_addr6(1));
+    assert_eq!(format!("{VIP6}"), "2001:2:0:1::110");
+    assert_eq!(format!("{CLIENT6}/{PREFIX6_LEN}"), CLIENT6_CIDR);
+    assert_eq!(format!("{EXT_ADDR6}/{PREFIX6_LEN}"), EXT_ADDR6_CIDR);
+    assert_eq!(format!("{DIP6}/{PREFIX6_LEN}"), INT_ADDR6_CIDR);
+    assert!(quiet_ipv6_sysctls("c0").contains(&"net.ipv6.conf.c0.accept_ra=0".to_owned()));
+}
+
+/// `sysctl -n KEY` in `ns`.
+fn sysctl(ns: &str, key: &str) -> String {
+    ns_run(ns, "sysctl", &["-n", key])
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn dual_stack_lab_build_and_drop() {
+    if !lab_possible("dual_stack_lab_build_and_drop") {
+        return;
+    }
+    let tag = Lab::unique_tag();
+    Lab::cleanup_stale(&tag).unwrap();
+    let opts = LabOptions {
+        ipv6: true,
+        ..LabOptions::default()
+    };
+    let lab = Lab::build_with(&tag, opts).unwrap();
+    assert!(lab.ipv6());
+    let names = lab.namespaces().to_vec();
+    assert_eq!(names.len(), 5);
+    let (cli, dir, rs1) = (lab.ns_client(), lab.ns_director(), lab.ns_rs(1));
+
+    // Addresses without DAD (never tentative), routes, quiet sysctls.
+    let a = ip(&["-n", &cli, "-6", "addr", "show", "dev", "c0"]).unwrap();
+    assert!(a.contains("inet6 2001:2:0:1::1/64"), "{a}");
+    assert!(!a.contains("tentative"), "{a}");
+    let a = ip(&["-n", &rs1, "-6", "addr", "show", "dev", "eth0"]).unwrap();
+    assert!(a.contains("inet6 2001:2:0:2::2/64"), "{a}");
+    let r = ip(&["-n", &rs1, "-6", "route", "show", "default"]).unwrap();
+    assert!(r.contains("via 2001:2:0:2::1 dev eth0"), "{r}");
+    let r = ip(&["-n", &cli, "-6", "route", "get", &VIP6.to_string()]).unwrap();
+    assert!(
+        r.contains("dev c0") && !r.contains("via"),
+        "VIP6 not on-link: {r}"
+    );
+    for (ns, nic) in [(&cli, "c0"), (&rs1, "eth0")] {
+        for (key, want) in [
+            ("accept_ra", "0"),
+            ("dad_transmits", "0"),
+            ("disable_ipv6", "0"),
+        ] {
+            let k = format!("net.ipv6.conf.{nic}.{key}");
+            assert_eq!(sysctl(ns, &k), want, "{k} in {ns}");
+        }
+    }
+
+    // The director's kernel stays out of IPv6: disabled, no address.
+    for nic in [lab.ext_if(), lab.int_if()] {
+        let k = format!("net.ipv6.conf.{nic}.disable_ipv6");
+        assert_eq!(sysctl(&dir, &k), "1", "{k}");
+        let a = ip(&["-n", &dir, "addr", "show", "dev", nic]).unwrap();
+        assert!(!a.contains("inet"), "{nic} has an address: {a}");
+    }
+
+    // Real servers reach each other over both families through the bridge.
+    assert!(
+        tcp_reaches(&rs1, rs_addr6(2)),
+        "rs1 cannot reach rs2 over IPv6"
+    );
+    assert!(
+        tcp_reaches(&rs1, rs_addr(2)),
+        "rs1 cannot reach rs2 over IPv4"
+    );
+    if on_path("ping") {
+        ns_run(&rs1, "ping", &["-6", "-c1", "-W1", "2001:2:0:2::3"]).unwrap();
+    }
+
+    drop(lab);
+    let existing = list_namespaces().unwrap();
+    for ns in &names {
+        assert!(!existing.contains(ns), "{ns} survived drop");
+    }
 }

@@ -1,0 +1,57 @@
+"""IPv6 UDP helpers for tests/ipv6_netns.rs.
+
+usage:
+  python3 udp6.py echo PORT NAME MAX_SECS
+      Binds [::]:PORT and answers every datagram with `NAME LEN`, LEN the size
+      of what it received. Prints `ready` once bound. Exits after MAX_SECS.
+  python3 udp6.py ask ADDR PORT COUNT
+      COUNT requests of 32 bytes to [ADDR]:PORT, each from a new socket (a new
+      source port: a new connection for the director), each waiting at most
+      1.5 s; prints each answer as `ANSWER from ADDR PORT` (who sent it), or
+      `timeout`.
+"""
+
+import socket
+import sys
+import time
+
+
+def echo(port, name, max_secs):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind(("::", port))
+    s.settimeout(0.2)
+    print("ready", flush=True)
+    deadline = time.time() + max_secs
+    while time.time() < deadline:
+        try:
+            data, peer = s.recvfrom(65535)
+        except socket.timeout:
+            continue
+        s.sendto(("%s %d" % (name, len(data))).encode(), peer)
+
+
+def ask(addr, port, count):
+    for i in range(count):
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.settimeout(1.5)
+        s.sendto(b"q%031d" % i, (addr, port))
+        try:
+            data, peer = s.recvfrom(2048)
+            print("%s from %s %d" % (data.decode(errors="replace"), peer[0], peer[1]), flush=True)
+        except socket.timeout:
+            print("timeout", flush=True)
+        s.close()
+
+
+def main():
+    mode = sys.argv[1]
+    if mode == "echo":
+        echo(int(sys.argv[2]), sys.argv[3], float(sys.argv[4]))
+    elif mode == "ask":
+        ask(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        sys.exit("unknown mode %r" % mode)
+
+
+if __name__ == "__main__":
+    main()
