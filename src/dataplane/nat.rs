@@ -16,32 +16,191 @@
 //! verified before this path (`classify`; IPVS checks them only with an FTP
 //! helper), and only a SYN without ACK starts a TCP connection (`Core::new_conn`;
 //! IPVS's `tcp_conn_schedule` also takes a SYN+ACK).
+//!
+//! Both address families run this one path: it is generic over [`Family`]
+//! (`u32` for IPv4, `Ipv6Addr` for IPv6, see `nat6.rs`), which names the
+//! family's table, templates, services, next hops and rewrite. What is
+//! IPv4-only (DR/TUN real servers, connection sync, health-check replies) is
+//! behind `Family::V4`, a constant, so the IPv4 path compiles to what it was.
 
 use super::classify::Segment;
-use super::shared::Published;
-use super::tx::{Patch, TxPair};
+use super::shared::{Env, Published, Shared};
+use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
 use crate::config::Forward;
 use crate::io::TxQueue;
 use crate::nat::persist::{TemplateDest, TemplateKey, Templates};
+use crate::nat::rewrite::Rewrite;
 use crate::nat::table::AddError;
-use crate::nat::{Conn, DestEntry, DestView, Dir, FlowKey, Snapshot, State, overload_check, state};
+use crate::nat::{
+    Addr, Conn, ConnTable, DestEntry, DestView, Dir, FlowKey, ServiceEntry, Snapshot, State,
+    fold32, overload_check, state,
+};
 use crate::neigh;
 use crate::sched::Flow;
 use crate::stats::{Ctr, MAX_DESTS};
 use crate::wire::ipv4::protocol;
 use crate::wire::tcp::flags::{ACK, RST, SYN};
+use crate::wire::{ethernet, ipv4};
+use std::net::Ipv6Addr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
+
+/// A TCP segment or UDP datagram that passed `classify`'s checks, of either
+/// family: what the connection path needs of IPv4's `Segment` and IPv6's
+/// `Segment6`.
+#[derive(Clone, Copy)]
+pub(super) struct Seg<'a, A> {
+    /// Ethernet + the IP packet (no padding).
+    pub frame: &'a [u8],
+    /// Where the TCP/UDP header starts in `frame`.
+    pub l4_off: usize,
+    pub proto: u8,
+    pub src: A,
+    pub dst: A,
+    pub sport: u16,
+    pub dport: u16,
+    pub flags: u8,
+    pub partial: bool,
+}
+
+impl<A> Seg<'_, A> {
+    /// The IP packet's length (what per-server byte counters count).
+    #[inline]
+    pub fn ip_len(&self) -> u64 {
+        (self.frame.len() - ethernet::HEADER_LEN) as u64
+    }
+}
+
+impl<'a> From<Segment<'a>> for Seg<'a, u32> {
+    #[inline]
+    fn from(s: Segment<'a>) -> Self {
+        Seg {
+            frame: s.frame,
+            l4_off: ethernet::HEADER_LEN + ipv4::HEADER_LEN,
+            proto: s.proto,
+            src: s.src,
+            dst: s.dst,
+            sport: s.sport,
+            dport: s.dport,
+            flags: s.flags,
+            partial: s.partial,
+        }
+    }
+}
+
+/// A virtual service found for a new connection: its id (protocol, VIP,
+/// port; port 0 for a catch-all), its entry, and for IPv6 its real servers'
+/// addresses (index-aligned with the entry's; empty for IPv4).
+pub(super) struct Svc<'a, A> {
+    pub id: (u8, A, u16),
+    pub entry: &'a ServiceEntry,
+    pub addrs6: &'a [Ipv6Addr],
+}
+
+/// A family's connection table and the worker state its updates touch
+/// (gauges, templates, timeouts), borrowed apart from the rest of the core.
+pub(super) struct Split<'a, A> {
+    pub table: &'a mut ConnTable<A>,
+    pub snap: &'a Snapshot,
+    pub out: &'a Published,
+    pub shared: &'a Shared,
+}
+
+/// An address family of the NAT path: where its state lives in the worker and
+/// what differs in how its packets are forwarded.
+pub(super) trait Family: Addr {
+    /// IPv4: DR/TUN real servers, connection sync and health-check replies
+    /// exist for it (IPv6 has none of them yet, issue 15).
+    const V4: bool;
+    fn table(core: &Core) -> &ConnTable<Self>;
+    fn table_mut(core: &mut Core) -> &mut ConnTable<Self>;
+    /// The table with what its updates touch, borrowed apart.
+    fn split(core: &mut Core) -> Split<'_, Self>;
+    fn templates(shared: &Shared) -> &Templates<Self>;
+    /// The service of a packet to `vip:port` ([`Snapshot::service_for`]).
+    fn service(snap: &Snapshot, proto: u8, vip: Self, port: u16) -> Option<Svc<'_, Self>>;
+    /// The address of the service's real server `i`.
+    fn dest_addr(svc: &Svc<'_, Self>, i: usize) -> Option<Self>;
+    /// Whether `src` may open a connection from the external side.
+    fn plausible_client(core: &Core, src: Self) -> bool;
+    /// Whether a real server reached by `fwd` at `rip` can be sent to.
+    fn reachable(core: &Core, fwd: Forward, rip: Self) -> bool;
+    /// The next hop of a packet of `c` going `dir` (out of the other NIC).
+    fn hop(env: &Env, dir: Dir, c: &Conn<Self>) -> Option<Hop>;
+    /// The rewrite of a TCP/UDP packet of `seg`.
+    fn patch(rw: Rewrite<Self>, seg: &Seg<'_, Self>) -> Patch;
+}
+
+impl Family for u32 {
+    const V4: bool = true;
+    #[inline]
+    fn table(core: &Core) -> &ConnTable<Self> {
+        &core.table
+    }
+    #[inline]
+    fn table_mut(core: &mut Core) -> &mut ConnTable<Self> {
+        &mut core.table
+    }
+    #[inline]
+    fn split(core: &mut Core) -> Split<'_, Self> {
+        Split {
+            table: &mut core.table,
+            snap: &core.snap.cfg,
+            out: &core.out,
+            shared: &core.shared,
+        }
+    }
+    #[inline]
+    fn templates(shared: &Shared) -> &Templates<Self> {
+        &shared.templates
+    }
+    #[inline]
+    fn service(snap: &Snapshot, proto: u8, vip: Self, port: u16) -> Option<Svc<'_, Self>> {
+        snap.service_for(proto, vip, port).map(|(id, entry)| Svc {
+            id,
+            entry,
+            addrs6: &[],
+        })
+    }
+    #[inline]
+    fn dest_addr(svc: &Svc<'_, Self>, i: usize) -> Option<Self> {
+        svc.entry.dests.get(i).map(|d| d.addr)
+    }
+    fn plausible_client(core: &Core, src: Self) -> bool {
+        core.plausible_client(src)
+    }
+    fn reachable(core: &Core, fwd: Forward, rip: Self) -> bool {
+        core.reachable(fwd, rip)
+    }
+    #[inline]
+    fn hop(env: &Env, dir: Dir, c: &Conn<Self>) -> Option<Hop> {
+        match dir {
+            Dir::Input => neigh::next_hop(&env.int_net, None, c.rip),
+            Dir::Output => neigh::next_hop(&env.ext_net, env.gateway, c.client),
+        }
+        .map(Hop::V4)
+    }
+    #[inline]
+    fn patch(rw: Rewrite<Self>, seg: &Seg<'_, Self>) -> Patch {
+        Patch::Nat(rw, seg.partial)
+    }
+}
 
 impl Core {
     /// A TCP/UDP packet from a client (external NIC): to its connection's real
     /// server, scheduling a new connection if it has none.
     pub(super) fn nat_in<T: TxQueue>(&mut self, seg: Segment<'_>, tx: &mut TxPair<T>) {
+        self.nat_in_of(Seg::from(seg), tx);
+    }
+
+    /// [`Core::nat_in`] of either family.
+    #[inline]
+    pub(super) fn nat_in_of<A: Family, T: TxQueue>(&mut self, seg: Seg<'_, A>, tx: &mut TxPair<T>) {
         let key = FlowKey::new(0, seg.proto, seg.src, seg.sport, seg.dst, seg.dport);
-        let found = match self.table.lookup(&key) {
-            Some(i) => match self.check_in(i, seg.proto, seg.flags) {
+        let found = match A::table(self).lookup(&key) {
+            Some(i) => match self.check_in::<A>(i, seg.proto, seg.flags) {
                 InConn::Use => Some(i),
                 InConn::Drop => return self.ctr.inc(Ctr::DropNoDestConn),
                 InConn::Expired => None,
@@ -53,7 +212,7 @@ impl Core {
             None => {
                 // A source we could never answer, or one that must not come
                 // from outside, creates nothing.
-                if !self.plausible_client(seg.src) {
+                if !A::plausible_client(self, seg.src) {
                     return self.ctr.inc(Ctr::DropBadSource);
                 }
                 match self.new_conn(&seg) {
@@ -79,8 +238,18 @@ impl Core {
                 .divert(&seg.frame[crate::wire::ethernet::HEADER_LEN..]);
             return;
         }
+        self.nat_out_of(Seg::from(seg), tx);
+    }
+
+    /// [`Core::nat_out`] of either family, after the health-check replies.
+    #[inline]
+    pub(super) fn nat_out_of<A: Family, T: TxQueue>(
+        &mut self,
+        seg: Seg<'_, A>,
+        tx: &mut TxPair<T>,
+    ) {
         let key = FlowKey::new(1, seg.proto, seg.src, seg.sport, seg.dst, seg.dport);
-        let Some(idx) = self.table.lookup(&key) else {
+        let Some(idx) = A::table(self).lookup(&key) else {
             return self.ctr.inc(Ctr::DropNoConn);
         };
         // IPVS checks no availability on replies (`ip_vs_out_hook`); with
@@ -89,9 +258,9 @@ impl Core {
         // reply expires its connection instead, so it finds none, as it would
         // there once the flush ran.
         if self.env.sysctl.expire_nodest_conn
-            && !self.snap.cfg.dest_live(self.table.get(idx).dest())
+            && !self.snap.cfg.dest_live(A::table(self).get(idx).dest())
         {
-            self.drop_conn(idx);
+            self.drop_conn_of::<A>(idx);
             return self.ctr.inc(Ctr::DropNoDestConn);
         }
         self.nat_forward(idx, Dir::Output, seg, tx);
@@ -112,17 +281,17 @@ impl Core {
     ///
     /// On an established flow: one flag test and one bit test.
     #[inline]
-    fn check_in(&mut self, idx: u32, proto: u8, flags: u8) -> InConn {
-        let c = self.table.get(idx);
+    fn check_in<A: Family>(&mut self, idx: u32, proto: u8, flags: u8) -> InConn {
+        let c = A::table(self).get(idx);
         let live = self.snap.cfg.dest_live(c.dest());
         if flags & SYN != 0 && proto == protocol::TCP && self.reuse_reschedules(c) {
-            self.drop_conn(idx);
+            self.drop_conn_of::<A>(idx);
             return InConn::Expired;
         }
         if live {
             InConn::Use
         } else if self.env.sysctl.expire_nodest_conn {
-            self.drop_conn(idx);
+            self.drop_conn_of::<A>(idx);
             InConn::Expired
         } else {
             InConn::Drop
@@ -132,14 +301,11 @@ impl Core {
     /// Whether a SYN that found connection `c` expires it and is scheduled
     /// anew (step 1 of [`Core::check_in`]).
     #[cold]
-    fn reuse_reschedules(&self, c: &Conn) -> bool {
+    fn reuse_reschedules<A: Family>(&self, c: &Conn<A>) -> bool {
         let s = self.env.sysctl;
         if s.expire_nodest_conn {
-            let weight = self
-                .snap
-                .cfg
-                .service_for(c.proto, c.vip, c.vport)
-                .and_then(|(_, svc)| svc.dests.iter().find(|d| d.id == c.dest()))
+            let weight = A::service(&self.snap.cfg, c.proto, c.vip, c.vport)
+                .and_then(|svc| svc.entry.dests.iter().find(|d| d.id == c.dest()))
                 .map(|d| d.weight);
             if weight == Some(0) {
                 return true;
@@ -155,41 +321,40 @@ impl Core {
     /// Track connection `idx` for a packet going `dir`, rewrite the packet and
     /// send it on to the other NIC.
     #[inline]
-    fn nat_forward<T: TxQueue>(
+    fn nat_forward<A: Family, T: TxQueue>(
         &mut self,
         idx: u32,
         dir: Dir,
-        seg: Segment<'_>,
+        seg: Seg<'_, A>,
         tx: &mut TxPair<T>,
     ) {
         // DR and TUN real servers (`direct.rs`): one flag test when no
-        // service has any.
-        if dir == Dir::Input && self.snap.cfg.any_direct {
-            let fwd = self.snap.cfg.forward_of(self.table.get(idx).dest());
+        // service has any. IPv6 services have none (`nat6.rs`).
+        if A::V4 && dir == Dir::Input && self.snap.cfg.any_direct {
+            let fwd = self.snap.cfg.forward_of(A::table(self).get(idx).dest());
             if fwd != Forward::Masq {
                 return self.direct(idx, fwd, seg, tx);
             }
         }
-        self.track(idx, dir, seg.proto, seg.flags);
-        let c = self.table.get(idx);
+        self.track::<A>(idx, dir, seg.proto, seg.flags);
+        let c = A::table(self).get(idx);
         let (rw, dest) = (c.rewrite(dir), c.dest());
-        let (out, hop, done) = match dir {
-            Dir::Input => (
-                Nic::Int,
-                neigh::next_hop(&self.env.int_net, None, c.rip),
-                Ctr::FwdIn,
-            ),
-            Dir::Output => (
-                Nic::Ext,
-                neigh::next_hop(&self.env.ext_net, self.env.gateway, c.client),
-                Ctr::FwdOut,
-            ),
-        };
-        let Some(hop) = hop else {
+        let Some(hop) = A::hop(&self.env, dir, c) else {
             return self.ctr.inc(Ctr::DropNoService);
         };
+        let (out, done) = match dir {
+            Dir::Input => (Nic::Int, Ctr::FwdIn),
+            Dir::Output => (Nic::Ext, Ctr::FwdOut),
+        };
         let bytes = seg.ip_len();
-        if self.forward((out, hop), seg.frame, tx, done, Patch::Nat(rw, seg.partial)) {
+        let patch = A::patch(rw, &seg);
+        if self.forward_to((out, hop), seg.frame, tx, done, patch) {
+            if !A::V4 {
+                self.ctr.inc(match dir {
+                    Dir::Input => Ctr::FwdIn6,
+                    Dir::Output => Ctr::FwdOut6,
+                });
+            }
             match dir {
                 Dir::Input => self.out.traffic.inbound(dest, bytes),
                 Dir::Output => self.out.traffic.outbound(dest, bytes),
@@ -197,12 +362,33 @@ impl Core {
         }
     }
 
-    /// A client packet of a DR or TUN connection: tracked from the client's
-    /// side alone, sent to the real server as `direct.rs` does.
-    fn direct<T: TxQueue>(&mut self, idx: u32, fwd: Forward, seg: Segment<'_>, tx: &mut TxPair<T>) {
-        self.track_input_only(idx, seg.proto, seg.flags);
-        let c = self.table.get(idx);
-        let (rip, dest) = (c.rip, c.dest());
+    /// A client packet of a DR or TUN connection (IPv4 only): tracked from the
+    /// client's side alone, sent to the real server as `direct.rs` does.
+    fn direct<A: Family, T: TxQueue>(
+        &mut self,
+        idx: u32,
+        fwd: Forward,
+        seg: Seg<'_, A>,
+        tx: &mut TxPair<T>,
+    ) {
+        let (Some(src), Some(dst)) = (as_v4(seg.src), as_v4(seg.dst)) else {
+            return self.ctr.inc(Ctr::DropNoDest);
+        };
+        self.track_input_only::<A>(idx, seg.proto, seg.flags);
+        let c = A::table(self).get(idx);
+        let (Some(rip), dest) = (as_v4(c.rip), c.dest()) else {
+            return self.ctr.inc(Ctr::DropNoDest);
+        };
+        let seg = Segment {
+            frame: seg.frame,
+            proto: seg.proto,
+            src,
+            dst,
+            sport: seg.sport,
+            dport: seg.dport,
+            flags: seg.flags,
+            partial: seg.partial,
+        };
         let bytes = seg.ip_len();
         if self.forward_direct(fwd, rip, seg, tx) {
             self.out.traffic.inbound(dest, bytes);
@@ -210,12 +396,12 @@ impl Core {
     }
 
     /// Schedule a new connection from a client packet to a virtual service.
-    fn new_conn(&mut self, seg: &Segment<'_>) -> Option<u32> {
+    fn new_conn<A: Family>(&mut self, seg: &Seg<'_, A>) -> Option<u32> {
         let (proto, flags) = (seg.proto, seg.flags);
         let (client, vip) = ((seg.src, seg.sport), (seg.dst, seg.dport));
         // Borrow the snapshot (no refcount traffic on a line all workers share).
         // The exact port's service, else the VIP's port-0 one (`ip_vs_service_find`).
-        let Some((svc_id, svc)) = self.snap.cfg.service_for(proto, vip.0, vip.1) else {
+        let Some(svc) = A::service(&self.snap.cfg, proto, vip.0, vip.1) else {
             self.ctr.inc(Ctr::DropNoService);
             return None;
         };
@@ -228,17 +414,20 @@ impl Core {
             self.ctr.inc(Ctr::DropNoConn);
             return None;
         }
+        // The schedulers see IPv6 addresses folded as IPVS folds them
+        // (`fold32`; an IPv4 address is itself).
         let flow = Flow {
-            client: client.0,
+            client: fold32(client.0),
             cport: client.1,
-            vaddr: vip.0,
+            vaddr: fold32(vip.0),
             vport: vip.1,
             now_s: self.clock.now_s,
         };
-        let dests: &[DestEntry] = &svc.dests;
+        let dests: &[DestEntry] = &svc.entry.dests;
+        let (needs_counts, sched) = (svc.entry.needs_counts, &svc.entry.sched);
         // Counts over all workers and overload flags only for the schedulers and
         // services that look at them.
-        if svc.needs_counts {
+        if needs_counts {
             fill_views(
                 &mut self.scratch,
                 dests,
@@ -248,15 +437,15 @@ impl Core {
         }
         let views = &self.scratch;
         let pick = || {
-            if svc.needs_counts {
-                svc.sched.pick(&flow, views)
+            if needs_counts {
+                sched.pick(&flow, views)
             } else {
-                svc.sched.pick(&flow, dests)
+                sched.pick(&flow, dests)
             }
         };
-        let (d, template) = match svc.persist {
+        let (i, template) = match svc.entry.persist {
             None => match pick() {
-                Some(i) => (dests[i], 0),
+                Some(i) => (i, 0),
                 None => {
                     self.ctr.inc(Ctr::DropNoDest);
                     return None;
@@ -266,34 +455,31 @@ impl Core {
                 // Keyed by the service, so a port-0 service's template holds
                 // every port of the VIP (IPVS's `<caddr, 0, vaddr, 0>` template of
                 // `ip_vs_sched_persist`).
-                let key = TemplateKey {
-                    svc: svc_id,
-                    client: client.0 & p.mask,
-                };
+                let key = TemplateKey::new(svc.id, client.0, p.mask);
                 // `ip_vs_check_template` (`ip_vs_conn.c`): the template's server
                 // must still be available (one of the service's), and with
                 // `expire_quiescent_template` not have weight 0.
                 let expire_quiescent = self.env.sysctl.expire_quiescent_template;
-                let valid = |t: &TemplateDest| {
-                    dests.iter().any(|d| {
+                let svc = &svc;
+                let valid = |t: &TemplateDest<A>| {
+                    dests.iter().enumerate().any(|(i, d)| {
                         d.id == t.id
-                            && d.addr == t.addr
+                            && A::dest_addr(svc, i) == Some(t.addr)
                             && d.port == t.port
                             && !(expire_quiescent && d.weight == 0)
                     })
                 };
                 let chosen = || {
-                    pick().map(|i| TemplateDest {
+                    let i = pick()?;
+                    Some(TemplateDest {
                         id: dests[i].id,
-                        addr: dests[i].addr,
+                        addr: A::dest_addr(svc, i)?,
                         port: dests[i].port,
                     })
                 };
-                let found = self
-                    .shared
-                    .templates
+                let found = A::templates(&self.shared)
                     .schedule(key, p, self.clock.now_s, valid, chosen)
-                    .and_then(|(t, g)| dests.iter().find(|d| d.id == t.id).map(|d| (*d, g)));
+                    .and_then(|(t, g)| dests.iter().position(|d| d.id == t.id).map(|i| (i, g)));
                 let Some(found) = found else {
                     self.ctr.inc(Ctr::DropNoDest);
                     return None;
@@ -301,39 +487,48 @@ impl Core {
                 found
             }
         };
+        let (Some(d), Some(rip)) = (dests.get(i).copied(), A::dest_addr(&svc, i)) else {
+            self.ctr.inc(Ctr::DropNoDest);
+            return None;
+        };
         // The real server's port, or the packet's when it has none (`-r RIP`), as
         // `ip_vs_schedule`. A persistent service takes the packet's port too
         // when the packet is not to the service's own port (a port-0 service),
         // as `ip_vs_sched_persist` (`ip_vs_core.c`).
-        let rport = if d.port != 0 && (svc.persist.is_none() || vip.1 == svc_id.2) {
+        let rport = if d.port != 0 && (svc.entry.persist.is_none() || vip.1 == svc.id.2) {
             d.port
         } else {
             vip.1
         };
-        let mut conn = Conn::new(proto, client, vip, (d.addr, rport), d.id);
+        let mut conn = Conn::new(proto, client, vip, (rip, rport), d.id);
         conn.template = template;
         let fail = |core: &mut Self, why: Ctr| {
-            release_template(&core.shared.templates, &core.snap.cfg, &conn);
+            release_template(A::templates(&core.shared), &core.snap.cfg, &conn);
             core.ctr.inc(why);
             None
         };
-        if !self.reachable(d.forward, d.addr) {
+        if !A::reachable(self, d.forward, rip) {
             // NAT needs the real servers on the DIP's segment, DR on a segment
-            // of ours, TUN a route.
+            // of ours, TUN a route (IPv6: NAT only, see `nat6.rs`).
             return fail(self, Ctr::DropNoDest);
         }
         let state = conn.state;
-        if self.table.len() >= self.table.capacity() {
-            self.evict_one();
+        if A::table(self).len() >= A::table(self).capacity() {
+            self.evict_one_of::<A>();
         }
-        match self.table.insert(conn.clone(), self.clock.now_s) {
+        let now = self.clock.now_s;
+        match A::table_mut(self).insert(conn.clone(), now) {
             Ok(i) => {
                 self.ctr.inc(Ctr::ConnNew);
+                if !A::V4 {
+                    self.ctr.inc(Ctr::ConnNew6);
+                }
                 self.out.gauges.adjust(d.id, None, Some(state.is_active()));
                 self.out.traffic.conn(d.id);
                 // UDP connections are synced when created; TCP ones once
-                // established (`track`).
-                if self.sync.reporting() && super::sync::syncs(state) {
+                // established (`track`). IPv4 only: the sync protocol's
+                // IPv6 entries are pending.
+                if A::V4 && self.sync.reporting() && super::sync::syncs(state) {
                     self.sync_report(i);
                 }
                 Some(i)
@@ -345,32 +540,32 @@ impl Core {
 
     /// Advance the connection's state for a packet going `dir`.
     #[inline]
-    fn track(&mut self, idx: u32, dir: Dir, proto: u8, flags: u8) {
-        let old = self.table.get(idx).state;
+    fn track<A: Family>(&mut self, idx: u32, dir: Dir, proto: u8, flags: u8) {
+        let old = A::table(self).get(idx).state;
         let new = if proto == protocol::TCP {
             state::tcp_next(old, dir, flags)
         } else {
             old
         };
-        self.track_to(idx, dir, old, new, flags);
+        self.track_to::<A>(idx, dir, old, new, flags);
     }
 
     /// [`Core::track`] for a DR or TUN connection: the client's side alone.
-    fn track_input_only(&mut self, idx: u32, proto: u8, flags: u8) {
-        let old = self.table.get(idx).state;
+    fn track_input_only<A: Family>(&mut self, idx: u32, proto: u8, flags: u8) {
+        let old = A::table(self).get(idx).state;
         let new = if proto == protocol::TCP {
             state::tcp_next_input_only(old, flags)
         } else {
             old
         };
-        self.track_to(idx, Dir::Input, old, new, flags);
+        self.track_to::<A>(idx, Dir::Input, old, new, flags);
     }
 
     /// Move connection `idx` from state `old` to `new` after a packet going
     /// `dir` with `flags`.
     #[inline]
-    fn track_to(&mut self, idx: u32, dir: Dir, old: State, new: State, flags: u8) {
-        let c = self.table.get(idx);
+    fn track_to<A: Family>(&mut self, idx: u32, dir: Dir, old: State, new: State, flags: u8) {
+        let c = A::table(self).get(idx);
         // Passive health check: in SYN_RECV, the real server resets the connection,
         // or the client sends its SYN again (no SYN-ACK within its RTO, ~1 s).
         if old == State::SynRecv {
@@ -385,9 +580,10 @@ impl Core {
                 .gauges
                 .adjust(c.dest(), Some(old.is_active()), Some(new.is_active()));
         }
-        let timeouts = &self.snap.cfg.timeouts;
-        self.table.touch(idx, new, self.clock.now_s, timeouts);
-        if old != new && self.sync.reporting() && super::sync::syncs(new) {
+        let now = self.clock.now_s;
+        let sp = A::split(self);
+        sp.table.touch(idx, new, now, &sp.snap.timeouts);
+        if A::V4 && old != new && self.sync.reporting() && super::sync::syncs(new) {
             self.sync_report(idx);
         }
     }
@@ -395,25 +591,46 @@ impl Core {
     /// Expire connection `idx` now (IPVS's `ip_vs_conn_expire_now`): its real
     /// server is gone, or a SYN reuses its ports.
     pub(super) fn drop_conn(&mut self, idx: u32) {
-        let c = self.table.get(idx).clone();
-        self.table.remove(idx);
+        self.drop_conn_of::<u32>(idx);
+    }
+
+    /// [`Core::drop_conn`] of either family's table.
+    pub(super) fn drop_conn_of<A: Family>(&mut self, idx: u32) {
+        let c = A::table(self).get(idx).clone();
+        A::table_mut(self).remove(idx);
         self.out
             .gauges
             .adjust(c.dest(), Some(c.state.is_active()), None);
-        release_template(&self.shared.templates, &self.snap.cfg, &c);
+        release_template(A::templates(&self.shared), &self.snap.cfg, &c);
         self.ctr.inc(Ctr::ConnExpired);
     }
 
     /// Full table: make room by evicting the stalest transitory connection, if any
     /// (never an established one; see `ConnTable::evict_one`).
     pub(super) fn evict_one(&mut self) {
-        let (gauges, templates, cfg) = (&self.out.gauges, &self.shared.templates, &self.snap.cfg);
-        if self.table.evict_one(self.clock.now_s, |c| {
-            gauges.adjust(c.dest(), Some(c.state.is_active()), None);
+        self.evict_one_of::<u32>();
+    }
+
+    /// [`Core::evict_one`] of either family's table.
+    pub(super) fn evict_one_of<A: Family>(&mut self) {
+        let now = self.clock.now_s;
+        let sp = A::split(self);
+        let (out, templates, cfg) = (sp.out, A::templates(sp.shared), sp.snap);
+        if sp.table.evict_one(now, |c| {
+            out.gauges.adjust(c.dest(), Some(c.state.is_active()), None);
             release_template(templates, cfg, c);
         }) {
             self.ctr.inc(Ctr::ConnEvicted);
         }
+    }
+}
+
+/// An IPv4 address of the generic path (DR/TUN are IPv4 only).
+#[inline]
+fn as_v4<A: Addr>(a: A) -> Option<u32> {
+    match a.to_ip() {
+        std::net::IpAddr::V4(v) => Some(v.to_bits()),
+        std::net::IpAddr::V6(_) => None,
     }
 }
 
@@ -460,21 +677,16 @@ pub(super) fn fill_views(
 }
 
 /// Uncount a leaving connection on its persistence template, if it has one.
-pub(super) fn release_template(templates: &Templates, cfg: &Snapshot, c: &Conn) {
+pub(super) fn release_template<A: Family>(templates: &Templates<A>, cfg: &Snapshot, c: &Conn<A>) {
     if c.template == 0 {
         return;
     }
     // The service it was scheduled by (a port-0 one if no exact port's), its
     // key under the service's current netmask: if `-M` changed, the template of
     // the old mask is swept (it would not be found or not match generations).
-    if let Some((svc, p)) = cfg
-        .service_for(c.proto, c.vip, c.vport)
-        .and_then(|(id, s)| s.persist.map(|p| (id, p)))
+    if let Some(svc) = A::service(cfg, c.proto, c.vip, c.vport)
+        && let Some(p) = svc.entry.persist
     {
-        let key = TemplateKey {
-            svc,
-            client: c.client & p.mask,
-        };
-        templates.release(key, c.template);
+        templates.release(TemplateKey::new(svc.id, c.client, p.mask), c.template);
     }
 }

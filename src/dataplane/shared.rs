@@ -183,6 +183,8 @@ pub struct Shared {
     pub overload: Box<[AtomicU32]>,
     /// Persistence templates, shared by all workers (see `nat::persist`).
     pub templates: Templates,
+    /// The IPv6 services' templates, keyed by the client's `-M` prefix.
+    pub templates6: Templates<std::net::Ipv6Addr>,
     /// Health checks: check replies to divert, suspect servers (`crate::health`).
     pub health: divert::Tap,
     /// What `ringvs capture` / `ringvs trace` attached (see `crate::observe`).
@@ -201,6 +203,7 @@ impl Shared {
             peers: ArcSwap::from_pointee(Vec::new()),
             overload: (0..MAX_DESTS).map(|_| AtomicU32::new(0)).collect(),
             templates: Templates::default(),
+            templates6: Templates::default(),
             health: divert::Tap::default(),
             tap: crate::observe::TapSlot::default(),
             ha: super::sync::Ha::default(),

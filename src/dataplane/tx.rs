@@ -3,7 +3,9 @@
 //! into the hop's queue of frames waiting for ARP ([`Pending`]), which the core
 //! loop sends when the neighbor snapshot learns the MAC and drops when it waited
 //! [`PENDING_MAX_AGE`]. A frame over the egress MTU is dropped; if it has DF,
-//! its sender gets "fragmentation needed" ([`Core::frag_needed`], the cold path).
+//! its sender gets "fragmentation needed" ([`Core::frag_needed`], the cold path);
+//! an IPv6 one always has its sender told, with ICMPv6 packet-too-big
+//! ([`Core::too_big6`]). Next hops are of either family ([`Hop`]).
 //!
 //! Zero copy: where the frame being handled came straight from an RX queue
 //! that shares its frame memory with the TX queue of the NIC it leaves by
@@ -21,9 +23,11 @@ use crate::io::{FRAME_MAX, RxQueue, TxQueue};
 use crate::nat::rewrite::{self, Rewrite};
 use crate::neigh::NeighEvent;
 use crate::stats::Ctr;
-use crate::wire::EthernetFrame;
-use crate::wire::ethernet;
+use crate::wire::icmpv6::{self, msg};
+use crate::wire::ipv6::{self, Endpoints, Ipv6Packet};
+use crate::wire::{EthernetFrame, ethernet};
 use crate::{Nic, NicPair};
+use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
 /// Frames queued per unresolved next hop, and next hops resolved at once.
@@ -35,10 +39,37 @@ pub const PENDING_MAX_AGE: Duration = Duration::from_secs(3);
 /// A worker's TX queues, indexed by [`Nic`].
 pub type TxPair<T> = NicPair<T>;
 
+/// The next hop of a frame: an address of its family on the NIC it leaves by,
+/// whose MAC the neighbor table holds (ARP or NDP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Hop {
+    V4(u32),
+    V6(Ipv6Addr),
+}
+
+impl Hop {
+    /// The hop's MAC, if known.
+    #[inline]
+    fn mac(self, neigh: &crate::neigh::NeighSnapshot, nic: Nic) -> Option<crate::wire::Mac> {
+        match self {
+            Hop::V4(ip) => neigh.get(nic, ip),
+            Hop::V6(ip) => neigh.get(nic, ip),
+        }
+    }
+
+    /// What asks the control thread to resolve it.
+    fn resolve(self, nic: Nic) -> NeighEvent {
+        match self {
+            Hop::V4(ip) => NeighEvent::Resolve { nic, ip },
+            Hop::V6(ip) => NeighEvent::Resolve6 { nic, ip },
+        }
+    }
+}
+
 /// Frames of one next hop waiting for its MAC.
 struct PendingHop {
     nic: Nic,
-    ip: u32,
+    ip: Hop,
     since: Instant,
     n: usize,
     lens: [usize; PENDING_PER_HOP],
@@ -89,7 +120,7 @@ impl Pending {
             (0..PENDING_HOPS)
                 .map(|_| PendingHop {
                     nic: Nic::Ext,
-                    ip: 0,
+                    ip: Hop::V4(0),
                     since: start,
                     n: 0,
                     lens: [0; PENDING_PER_HOP],
@@ -115,6 +146,14 @@ pub(super) enum Patch {
     Nat(Rewrite, bool),
     /// An ICMP error about a connection (`rewrite::nat_icmp_error`).
     IcmpError(Rewrite),
+    /// IPv6 TCP/UDP NAT (`rewrite::nat_l4_v6`): the rewrite, where the L4
+    /// header starts in the frame and its protocol, whether its checksum
+    /// arrived partial.
+    Nat6(Rewrite<Ipv6Addr>, (u16, u8), bool),
+    /// An ICMPv6 error about a connection (`rewrite::nat_icmp6_error`): the
+    /// rewrite, where the ICMPv6 header and the quoted packet's L4 header
+    /// start in the frame, and the quoted packet's protocol.
+    Icmp6Error(Rewrite<Ipv6Addr>, (u16, u16, u8)),
     /// DR: the packet as it came, its partial TCP/UDP checksum (of protocol
     /// `.0`) completed.
     Complete(u8),
@@ -127,6 +166,12 @@ impl Patch {
             Patch::None => {}
             Patch::Nat(rw, partial) => rewrite::nat_l4(frame, &rw, partial),
             Patch::IcmpError(rw) => rewrite::nat_icmp_error(frame, &rw),
+            Patch::Nat6(rw, (l4, proto), partial) => {
+                rewrite::nat_l4_v6(frame, &rw, (l4.into(), proto), partial);
+            }
+            Patch::Icmp6Error(rw, (icmp, l4, proto)) => {
+                rewrite::nat_icmp6_error(frame, &rw, (icmp.into(), l4.into(), proto));
+            }
             Patch::Complete(proto) => rewrite::fill_l4_checksum(frame, proto),
         }
     }
@@ -166,6 +211,7 @@ impl Core {
     /// Send `frame`, rewritten by `patch`, out of `nic` towards next hop `hop`: into a
     /// TX slot when the hop's MAC is known, else into the hop's pending queue. `done`
     /// is counted when the frame went out or was queued; a drop counts its reason.
+    #[inline]
     pub(super) fn forward<T: TxQueue>(
         &mut self,
         (nic, hop): (Nic, u32),
@@ -174,13 +220,28 @@ impl Core {
         done: Ctr,
         patch: Patch,
     ) -> bool {
+        self.forward_to((nic, Hop::V4(hop)), frame, tx, done, patch)
+    }
+
+    /// [`Core::forward`] to a next hop of either family.
+    pub(super) fn forward_to<T: TxQueue>(
+        &mut self,
+        (nic, hop): (Nic, Hop),
+        frame: &[u8],
+        tx: &mut TxPair<T>,
+        done: Ctr,
+        patch: Patch,
+    ) -> bool {
         let len = frame.len();
         if len > self.env.mtu[nic as usize] + ethernet::HEADER_LEN {
-            self.frag_needed(nic, frame, tx);
+            match hop {
+                Hop::V4(_) => self.frag_needed(nic, frame, tx),
+                Hop::V6(_) => self.too_big6(nic, frame, tx),
+            }
             return self.drop(Ctr::DropTooBig);
         }
         let our = self.env.mac[nic as usize];
-        let Some(mac) = self.snap.neigh.get(nic, hop) else {
+        let Some(mac) = hop.mac(&self.snap.neigh, nic) else {
             return self.park((nic, hop), frame, done, patch);
         };
         let tx = &mut tx[nic];
@@ -266,7 +327,7 @@ impl Core {
     }
 
     /// Slow path of [`Core::forward`]: park the frame until ARP answers.
-    fn park(&mut self, (nic, hop): (Nic, u32), frame: &[u8], done: Ctr, patch: Patch) -> bool {
+    fn park(&mut self, (nic, hop): (Nic, Hop), frame: &[u8], done: Ctr, patch: Patch) -> bool {
         let len = frame.len();
         let now = self.clock.now;
         let hops = &mut self.pending.0;
@@ -283,10 +344,7 @@ impl Core {
                 p.nic = nic;
                 p.ip = hop;
                 p.since = now;
-                let _ = self
-                    .links
-                    .neigh_tx
-                    .try_send(NeighEvent::Resolve { nic, ip: hop });
+                let _ = self.links.neigh_tx.try_send(hop.resolve(nic));
                 i
             }
         };
@@ -308,7 +366,7 @@ impl Core {
     /// Send the frames whose next hop got resolved.
     pub(super) fn flush_pending<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
         for p in self.pending.0.iter_mut().filter(|p| p.n > 0) {
-            let Some(mac) = self.snap.neigh.get(p.nic, p.ip) else {
+            let Some(mac) = p.ip.mac(&self.snap.neigh, p.nic) else {
                 continue;
             };
             let tx = &mut tx[p.nic];
@@ -339,5 +397,67 @@ impl Core {
                 p.n = 0;
             }
         }
+    }
+
+    /// `frame` (as received: Ethernet, IPv6, not yet translated) does not fit
+    /// the MTU of `out`: its sender gets ICMPv6 packet-too-big with that MTU
+    /// (at least the IPv6 minimum, 1280), out of the NIC the frame came in
+    /// by, to the MAC it came from, as the kernel does for IPVS: in
+    /// `ip6_forward` (real server → client, forwarded) and in
+    /// `__mtu_check_toobig_v6` (`ip_vs_xmit.c`, client → real server). IPv6
+    /// routers never fragment, so there is no DF to look at; RFC 4443
+    /// §2.4(e) says which packets get no error (`icmpv6::error_allowed`). The
+    /// error comes from the packet's destination when that is ours on the
+    /// sender's NIC (a VIP, as `icmp6_send` picks a local destination), else
+    /// from our address there (the DIP for a real server, the external
+    /// address for a client); it quotes as much of the packet as fits 1280
+    /// bytes. Rate-limited by the worker's ICMP bucket ([`ICMP_PER_SEC`]).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn too_big6<T: TxQueue>(&mut self, out: Nic, frame: &[u8], tx: &mut TxPair<T>) {
+        let mtu = (self.env.mtu[out as usize] as u32).max(ipv6::MIN_MTU as u32);
+        let inn = out.other();
+        let Some(invoking) = frame.get(ethernet::HEADER_LEN..) else {
+            return;
+        };
+        if !icmpv6::error_allowed(invoking, false, msg::PACKET_TOO_BIG, 0) {
+            return;
+        }
+        // `error_allowed` parsed the fixed header.
+        let ip = Ipv6Packet::new_unchecked(invoking);
+        let (to, dst) = (ip.src(), ip.dst());
+        let ours = match inn {
+            Nic::Ext => self.env.ext_addr6() == Some(dst) || self.snap.cfg.vips6.contains(&dst),
+            Nic::Int => self.env.dip6() == Some(dst),
+        };
+        let from = if ours {
+            Some(dst)
+        } else {
+            match inn {
+                Nic::Ext => self.env.ext_addr6(),
+                Nic::Int => self.env.dip6(),
+            }
+        };
+        let Some(from) = from else { return };
+        if !self.pending.1.allow(self.clock.now) {
+            return self.ctr.inc(Ctr::Icmp6TooBigLimited);
+        }
+        let ends = Endpoints {
+            src_mac: self.env.mac[inn as usize],
+            dst_mac: EthernetFrame::new_unchecked(frame).src(),
+            src: from,
+            dst: to,
+        };
+        let tx = &mut tx[inn];
+        let Some(slot) = tx.slot() else {
+            return self.ctr.inc(Ctr::DropTxFull);
+        };
+        let Some(len) = icmpv6::emit_error(slot, &ends, (msg::PACKET_TOO_BIG, 0, mtu), invoking)
+        else {
+            return self.ctr.inc(Ctr::DropTxFull);
+        };
+        tx.commit(len);
+        self.ctr.add(Ctr::tx_bytes(inn), len as u64);
+        self.ctr.inc(Ctr::Icmp6TooBig);
     }
 }

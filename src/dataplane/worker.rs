@@ -16,7 +16,7 @@ use crate::neigh::{NeighEvent, NeighSnapshot};
 use crate::stats::{Counters, Ctr};
 use crate::{Nic, NicPair};
 use crossbeam_channel::Sender;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -29,6 +29,9 @@ pub const EXPIRE_BUDGET: usize = 256;
 /// Idle `poll()` timeout: bounds the latency of neighbor updates and control
 /// requests when no traffic wakes the worker (a handoff rings its doorbell).
 pub const IDLE_POLL_MS: i32 = 5;
+/// The capacity of the IPv6 table when IPv6 is off (nothing is ever added:
+/// no IPv6 service can be reached without IPv6 addresses).
+const TABLE6_OFF: usize = 1;
 /// Template shards each worker sweeps per second.
 const SWEEP_SHARDS: usize = 4;
 
@@ -71,6 +74,9 @@ pub struct Core {
     /// Frames per RX queue per loop (`--burst`).
     pub burst: usize,
     pub table: crate::nat::ConnTable,
+    /// The IPv6 connections (`nat6.rs`): `--max-conns` of them when IPv6 is
+    /// on ([`super::Env::ipv6`]), else a token table nothing is added to.
+    pub table6: crate::nat::ConnTable<Ipv6Addr>,
     pub ctr: Counters,
     pub(super) env: Arc<Env>,
     pub(super) shared: Arc<Shared>,
@@ -156,9 +162,13 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             },
             batch: crate::stats::BatchRecorder::default(),
             walk: None,
+            table: ConnTable::with_capacity_hinted(max_conns, crate::io::ring::advise_huge),
+            table6: ConnTable::with_capacity_hinted(
+                if env.ipv6() { max_conns } else { TABLE6_OFF },
+                crate::io::ring::advise_huge,
+            ),
             env,
             shared,
-            table: ConnTable::with_capacity_hinted(max_conns, crate::io::ring::advise_huge),
             ctr: Counters::default(),
             out,
             links,
@@ -303,28 +313,46 @@ impl Core {
         changed
     }
 
+    /// Counters and the connections by state, of both tables.
     fn publish(&self) {
         self.out.counters.publish(&self.ctr);
-        for (s, n) in self.out.states.iter().zip(self.table.counts()) {
-            s.store(u64::from(*n), Ordering::Relaxed);
+        let both = self.table.counts().iter().zip(self.table6.counts());
+        for (s, (n, n6)) in self.out.states.iter().zip(both) {
+            s.store(u64::from(*n) + u64::from(*n6), Ordering::Relaxed);
         }
     }
 
     fn expire(&mut self) {
-        let gauges = &self.out.gauges;
-        let templates = &self.shared.templates;
-        let cfg = &self.snap.cfg;
-        let now_s = self.clock.now_s;
-        let n = self.table.expire(now_s, &cfg.timeouts, EXPIRE_BUDGET, |c| {
-            gauges.adjust(c.dest(), Some(c.state.is_active()), None);
-            super::nat::release_template(templates, cfg, c);
-        });
+        let mut n = self.expire_of::<u32>(EXPIRE_BUDGET);
+        if !self.table6.is_empty() {
+            n += self.expire_of::<Ipv6Addr>(EXPIRE_BUDGET);
+        }
         self.ctr.add(Ctr::ConnExpired, n as u64);
+        let (cfg, now_s) = (&self.snap.cfg, self.clock.now_s);
         if cfg.any_persistent && now_s != self.swept_s {
             self.swept_s = now_s;
-            templates.sweep(self.sweep_at, SWEEP_SHARDS, now_s, cfg);
+            self.shared
+                .templates
+                .sweep(self.sweep_at, SWEEP_SHARDS, now_s, cfg);
+            self.shared
+                .templates6
+                .sweep_by(self.sweep_at, SWEEP_SHARDS, now_s, |svc| {
+                    cfg.services6.get(svc).and_then(|s| s.entry.persist)
+                });
             self.sweep_at = (self.sweep_at + SWEEP_SHARDS) % crate::nat::persist::TEMPLATE_SHARDS;
         }
+    }
+
+    /// Expire at most `budget` connections of one family's table: their
+    /// gauges and templates let go. Returns how many.
+    fn expire_of<A: super::nat::Family>(&mut self, budget: usize) -> usize {
+        let now_s = self.clock.now_s;
+        let sp = A::split(self);
+        let (gauges, templates, cfg) = (&sp.out.gauges, A::templates(sp.shared), sp.snap);
+        sp.table.expire(now_s, &cfg.timeouts, budget, |c| {
+            gauges.adjust(c.dest(), Some(c.state.is_active()), None);
+            super::nat::release_template(templates, cfg, c);
+        })
     }
 
     /// Serve the control thread's requests (two relaxed loads when there are none).

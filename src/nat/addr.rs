@@ -137,6 +137,18 @@ impl Addr for Ipv6Addr {
     }
 }
 
+/// The address folded to 32 bits as IPVS folds an IPv6 address for its
+/// hashing schedulers (`ip_vs_sh.c` `ip_vs_sh_hashkey`, `ip_vs_dh.c`
+/// `ip_vs_dh_hashkey`, `ip_vs_mh.c` `ip_vs_mh_hashkey`, `ip_vs_lblc.c`
+/// `ip_vs_lblc_hashkey`: the XOR of its four 32-bit words); an IPv4 address
+/// is itself. What the schedulers see of an address ([`crate::sched::Flow`],
+/// `DestEntry::addr`), so that every bit of an IPv6 address moves the hash.
+#[inline]
+pub fn fold32<A: Addr>(a: A) -> u32 {
+    let f = a.fold();
+    (f as u32) ^ (f >> 32) as u32
+}
+
 /// Test addresses of both families from a number, so one test body runs over
 /// IPv4 and IPv6.
 #[cfg(test)]

@@ -11,9 +11,9 @@ pub mod rewrite;
 pub mod state;
 pub mod table;
 
-use crate::config::{Config, DestId, MAX_DEST_IDS, SchedFlags, Scheduler, Service};
+use crate::config::{Config, DestId, MAX_DEST_IDS, Scheduler, Service};
 use crate::sched::{Candidate, SchedState, same_dest};
-pub use addr::Addr;
+pub use addr::{Addr, fold32};
 use hashbrown::{HashMap, HashSet};
 pub use state::{Dir, State, Timeouts};
 use std::net::{IpAddr, Ipv6Addr};
@@ -131,7 +131,9 @@ pub fn overload_check(flag: &std::sync::atomic::AtomicU32, u: u32, l: u32, total
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Persist {
     pub timeout: u32,
-    /// Host-order netmask applied to the client address.
+    /// The `-M` of the service's family: for IPv4 a host-order netmask ANDed
+    /// with the client address, for IPv6 a prefix length (1..=128) the client
+    /// address is cut to ([`Addr::masked`]).
     pub mask: u32,
 }
 
@@ -184,72 +186,29 @@ pub type ServiceId = (u8, u32, u16);
 /// (protocol number, IPv6 VIP, port): the key of [`Snapshot::services6`].
 pub type ServiceId6 = (u8, Ipv6Addr, u16);
 
-/// An IPv6 service as the snapshot carries it for the IPv6 data path, which
-/// does not exist yet (issue 15): what the IPv4 path's [`ServiceEntry`] is
-/// built from, with IPv6 addresses, and no scheduler state (the schedulers
-/// take IPv4 candidates today). No worker reads it yet: IPv6 frames are
-/// dropped as before.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An IPv6 service as the workers see it: the same [`ServiceEntry`] as an
+/// IPv4 one (scheduler state carried across snapshots, gauges, `needs_counts`,
+/// persistence, overload), whose real servers' [`DestEntry::addr`] hold their
+/// address folded to 32 bits as IPVS folds IPv6 addresses for hashing
+/// ([`fold32`]), with the real addresses index-aligned in `addrs6`.
+///
+/// So every scheduler runs unchanged on IPv6 services, and the hashing ones
+/// (`sh`, `dh`, `mh`, `lblc`, `lblcr`) hash every bit of the address, as IPVS
+/// does: the flow's client and VIP are folded the same way. Persistence keys
+/// on the whole client address masked by the `-M` prefix length, which
+/// [`Persist::mask`] then holds (see [`Addr::masked`]).
+///
+/// One deliberate difference from IPVS: `lblc`/`lblcr` key their cache by the
+/// folded destination address, where `ip_vs_lblc.c` (`ip_vs_lblc_get`)
+/// compares the whole one; two VIPs of one service folding alike would share
+/// an entry. A service has one VIP, so this never happens in NAT mode.
+#[derive(Debug)]
 pub struct ServiceEntry6 {
-    pub sched: Scheduler,
-    pub sched_flags: SchedFlags,
-    /// The IPv6 real servers, in configuration order. An IPv4 real server of
-    /// an IPv6 service (a tunnel, as IPVS allows) is not here: tunnelling to
-    /// the other family is pending.
-    pub dests: Box<[DestEntry6]>,
-    /// `-p timeout -M prefix`.
-    pub persist: Option<Persist6>,
-}
-
-/// A real server of an IPv6 service (see [`ServiceEntry6`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DestEntry6 {
-    pub addr: Ipv6Addr,
-    pub port: u16,
-    pub weight: u32,
-    pub id: DestId,
-    pub u_threshold: u32,
-    pub l_threshold: u32,
-    pub forward: crate::config::Forward,
-}
-
-/// Persistence of an IPv6 service: the timeout and the client prefix length
-/// (1..=128; `-M`, 128 without it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Persist6 {
-    pub timeout: u32,
-    pub prefix: u8,
-}
-
-impl ServiceEntry6 {
-    fn of(s: &Service) -> Self {
-        let dests = s
-            .dests
-            .iter()
-            .filter_map(|d| match d.addr {
-                IpAddr::V6(addr) => Some(DestEntry6 {
-                    addr,
-                    port: d.port,
-                    weight: d.weight,
-                    id: d.id,
-                    u_threshold: d.u_threshold,
-                    l_threshold: d.l_threshold,
-                    forward: d.forward,
-                }),
-                IpAddr::V4(_) => None,
-            })
-            .collect();
-        let prefix = match s.netmask {
-            crate::config::Netmask::V6(p) => p,
-            crate::config::Netmask::V4(_) => 128,
-        };
-        ServiceEntry6 {
-            sched: s.sched,
-            sched_flags: s.sched_flags,
-            dests,
-            persist: s.persistent.map(|timeout| Persist6 { timeout, prefix }),
-        }
-    }
+    pub entry: ServiceEntry,
+    /// The real servers' IPv6 addresses, index-aligned with `entry.dests`. An
+    /// IPv4 real server of an IPv6 service (a tunnel, as IPVS allows) is not
+    /// there: tunnelling to the other family is pending.
+    pub addrs6: Box<[Ipv6Addr]>,
 }
 
 /// An immutable view of the configuration, published by the control thread and
@@ -316,71 +275,48 @@ impl Snapshot {
                 live[i / 64] |= 1 << (i % 64);
             }
             max_dests = max_dests.max(s.dests.len());
-            let Some(addr) = s.key.addr4() else {
+            let proto = s.key.proto.number();
+            let mask = s.netmask.v4_bits().unwrap_or(u32::MAX);
+            if let Some(vip6) = s.key.addr6() {
                 // An IPv6 service: into its own map, never the IPv4 ones.
-                if let Some(vip6) = s.key.addr6() {
-                    services6.insert(
-                        (s.key.proto.number(), vip6, s.key.port),
-                        ServiceEntry6::of(s),
-                    );
-                    vips6.insert(vip6);
-                }
+                let key = (proto, vip6, s.key.port);
+                let before = prev.and_then(|p| p.services6.get(&key)).map(|b| &b.entry);
+                let (addrs6, dests): (Vec<Ipv6Addr>, Vec<DestEntry>) = s
+                    .dests
+                    .iter()
+                    .filter_map(|d| match d.addr {
+                        IpAddr::V6(a) => Some((a, dest_entry(d, fold32(a)))),
+                        IpAddr::V4(_) => None,
+                    })
+                    .unzip();
+                let prefix = match s.netmask {
+                    crate::config::Netmask::V6(p) => u32::from(p),
+                    crate::config::Netmask::V4(_) => 128,
+                };
+                let entry = service_entry(s, dests.into(), before, prefix);
+                any_persistent |= entry.persist.is_some();
+                let addrs6 = addrs6.into();
+                services6.insert(key, ServiceEntry6 { entry, addrs6 });
+                vips6.insert(vip6);
                 continue;
-            };
+            }
+            let Some(addr) = s.key.addr4() else { continue };
             let addr = u32::from(addr);
-            let key = (s.key.proto.number(), addr, s.key.port);
+            let key = (proto, addr, s.key.port);
             let before = prev.and_then(|p| p.services.get(&key));
-            let mut dests: Box<[DestEntry]> = s
+            let dests: Box<[DestEntry]> = s
                 .dests
                 .iter()
                 .filter_map(|d| match d.addr {
-                    IpAddr::V4(a) => Some(DestEntry {
-                        addr: u32::from(a),
-                        port: d.port,
-                        weight: d.weight,
-                        id: d.id,
-                        u_threshold: d.u_threshold,
-                        l_threshold: d.l_threshold,
-                        last_weight: d.weight,
-                        forward: d.forward,
-                    }),
+                    IpAddr::V4(a) => Some(dest_entry(d, u32::from(a))),
                     // An IPv6 tunnel of an IPv4 service: pending.
                     IpAddr::V6(_) => None,
                 })
                 .collect();
-            if let Some(b) = before {
-                keep_last_weights(&b.dests, &mut dests);
-            }
             vips.insert(addr);
-            let needs_counts = matches!(
-                s.sched,
-                Scheduler::Lc
-                    | Scheduler::Wlc
-                    | Scheduler::Sed
-                    | Scheduler::Nq
-                    | Scheduler::Ovf
-                    | Scheduler::Twos
-                    | Scheduler::Lblc
-                    | Scheduler::Lblcr
-            ) || dests.iter().any(|d| d.u_threshold > 0);
-            let persist = s.persistent.map(|timeout| Persist {
-                timeout,
-                mask: s.netmask.v4_bits().unwrap_or(u32::MAX),
-            });
-            any_persistent |= persist.is_some();
-            let sched = match before {
-                Some(b) => SchedState::carry(&b.sched, &b.dests, s.sched, s.sched_flags, &dests),
-                None => Arc::new(SchedState::new(s.sched, s.sched_flags, &dests)),
-            };
-            services.insert(
-                key,
-                ServiceEntry {
-                    sched,
-                    dests,
-                    needs_counts,
-                    persist,
-                },
-            );
+            let entry = service_entry(s, dests, before, mask);
+            any_persistent |= entry.persist.is_some();
+            services.insert(key, entry);
         }
         let forwards = direct_forwards(cfg);
         Self {
@@ -428,6 +364,22 @@ impl Snapshot {
         self.services.get(&any).map(|s| (any, s))
     }
 
+    /// [`Snapshot::service_for`] for an IPv6 packet to `[vip]:port`.
+    #[inline]
+    pub fn service_for6(
+        &self,
+        proto: u8,
+        vip: Ipv6Addr,
+        port: u16,
+    ) -> Option<(ServiceId6, &ServiceEntry6)> {
+        let exact = (proto, vip, port);
+        if let Some(s) = self.services6.get(&exact) {
+            return Some((exact, s));
+        }
+        let any = (proto, vip, 0);
+        self.services6.get(&any).map(|s| (any, s))
+    }
+
     /// Whether real server `id` exists in this configuration (one bit test):
     /// IPVS's `IP_VS_DEST_F_AVAILABLE`. A server removed from its service (`-d`,
     /// or a failing health check without `--inhibit-on-failure`) is not; a
@@ -438,6 +390,57 @@ impl Snapshot {
         self.live
             .get(i / 64)
             .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+/// A real server of the configuration as the workers see it, its address
+/// given (an IPv4 one, or an IPv6 one folded by [`fold32`]).
+fn dest_entry(d: &crate::config::Dest, addr: u32) -> DestEntry {
+    DestEntry {
+        addr,
+        port: d.port,
+        weight: d.weight,
+        id: d.id,
+        u_threshold: d.u_threshold,
+        l_threshold: d.l_threshold,
+        last_weight: d.weight,
+        forward: d.forward,
+    }
+}
+
+/// The workers' entry of service `s` with its real servers `dests`, following
+/// `before` (its entry in the previous snapshot) as [`Snapshot::build_from`]
+/// says; `mask` is the `-M` of its family ([`Persist::mask`]).
+fn service_entry(
+    s: &Service,
+    mut dests: Box<[DestEntry]>,
+    before: Option<&ServiceEntry>,
+    mask: u32,
+) -> ServiceEntry {
+    if let Some(b) = before {
+        keep_last_weights(&b.dests, &mut dests);
+    }
+    let needs_counts = matches!(
+        s.sched,
+        Scheduler::Lc
+            | Scheduler::Wlc
+            | Scheduler::Sed
+            | Scheduler::Nq
+            | Scheduler::Ovf
+            | Scheduler::Twos
+            | Scheduler::Lblc
+            | Scheduler::Lblcr
+    ) || dests.iter().any(|d| d.u_threshold > 0);
+    let persist = s.persistent.map(|timeout| Persist { timeout, mask });
+    let sched = match before {
+        Some(b) => SchedState::carry(&b.sched, &b.dests, s.sched, s.sched_flags, &dests),
+        None => Arc::new(SchedState::new(s.sched, s.sched_flags, &dests)),
+    };
+    ServiceEntry {
+        sched,
+        dests,
+        needs_counts,
+        persist,
     }
 }
 

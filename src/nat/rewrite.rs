@@ -13,8 +13,11 @@
 
 use crate::wire::checksum::Delta;
 use crate::wire::icmpv4::{Icmpv4Packet, msg};
+use crate::wire::icmpv6::{self, Icmpv6Packet};
 use crate::wire::ipv4::{self, Ipv4Packet, protocol};
+use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::{EthernetFrame, TcpPacket, UdpPacket, ethernet, tcp, udp};
+use std::net::Ipv6Addr;
 
 /// The TTL a reply we originate starts with.
 const REPLY_TTL: u8 = 64;
@@ -167,6 +170,114 @@ pub fn nat_icmp_error(frame: &mut [u8], rw: &Rewrite) {
         _ => {}
     }
     icmp.fill_checksum();
+}
+
+/// Rewrite an IPv6 TCP or UDP packet for NAT, in place: the address and port
+/// of `rw.end`, the hop limit down by one (IPv6 has no header checksum), the
+/// L4 checksum by the connection's delta (the pseudo-header covers the
+/// addresses, RFC 8200 §8.1), or computed whole if it arrived partial.
+/// `frame` spans exactly Ethernet + IPv6 header + payload length; the L4
+/// header of protocol `proto` starts at `l4_off`, complete (checked by
+/// `classify`), and the hop limit is above 1.
+#[inline]
+pub fn nat_l4_v6(
+    frame: &mut [u8],
+    rw: &Rewrite<Ipv6Addr>,
+    (l4_off, proto): (usize, u8),
+    partial: bool,
+) {
+    let Some((head, l4)) = frame.split_at_mut_checked(l4_off) else {
+        return;
+    };
+    let Some(ip) = head.get_mut(ethernet::HEADER_LEN..) else {
+        return;
+    };
+    let mut ip = Ipv6Packet::new_unchecked(ip);
+    match rw.end {
+        End::Dst => ip.set_dst(rw.addr),
+        End::Src => ip.set_src(rw.addr),
+    }
+    ip.set_hop_limit(ip.hop_limit().saturating_sub(1));
+    let (src, dst) = (ip.src(), ip.dst());
+    if proto == protocol::TCP {
+        let mut seg = TcpPacket::new_unchecked(l4);
+        match rw.end {
+            End::Dst => seg.set_dst_port(rw.port),
+            End::Src => seg.set_src_port(rw.port),
+        }
+        if partial {
+            seg.fill_checksum_v6(src, dst);
+        } else {
+            seg.set_checksum(rw.l4_delta.apply(seg.checksum()));
+        }
+    } else {
+        let mut dgram = UdpPacket::new_unchecked(l4);
+        match rw.end {
+            End::Dst => dgram.set_dst_port(rw.port),
+            End::Src => dgram.set_src_port(rw.port),
+        }
+        if partial {
+            dgram.fill_checksum_v6(src, dst);
+        } else {
+            dgram.set_checksum(rw.l4_delta.apply_udp(dgram.checksum()));
+        }
+    }
+}
+
+/// Rewrite an ICMPv6 error that concerns a NATed IPv6 connection, in place:
+/// the outer address as `rw.end` says (the hop limit down by one), the quoted
+/// packet the other way round (its source for an error towards the real
+/// server, its destination for one towards the client) with its port, its L4
+/// checksum by the connection's delta where the quote reaches it, then the
+/// ICMPv6 checksum recomputed over the new pseudo-header (errors are small and
+/// rare). `frame` spans Ethernet + IPv6 header + payload length; the ICMPv6
+/// header starts at `icmp_off`, the quoted IPv6 header 8 bytes later, and the
+/// quoted TCP/UDP (`proto`) header at `l4_off` with at least its 8 first bytes there
+/// (checked by the caller, `Core::icmp6_error`).
+pub fn nat_icmp6_error(
+    frame: &mut [u8],
+    rw: &Rewrite<Ipv6Addr>,
+    (icmp_off, l4_off, proto): (usize, usize, u8),
+) {
+    let inner_off = icmp_off + icmpv6::HEADER_LEN;
+    if frame.len() < l4_off + udp::HEADER_LEN || l4_off < inner_off + ipv6::HEADER_LEN {
+        return;
+    }
+    let (head, icmp) = frame.split_at_mut(icmp_off);
+    let mut ip = Ipv6Packet::new_unchecked(&mut head[ethernet::HEADER_LEN..]);
+    // The outer address is not necessarily the connection's (an error may come
+    // from a router, or be sent to another of ours): it is simply replaced,
+    // the checksum being recomputed below.
+    match rw.end {
+        End::Dst => ip.set_dst(rw.addr),
+        End::Src => ip.set_src(rw.addr),
+    }
+    ip.set_hop_limit(ip.hop_limit().saturating_sub(1));
+    let (src, dst) = (ip.src(), ip.dst());
+    let (quoted, l4) = icmp.split_at_mut(l4_off - icmp_off);
+    let mut inner = Ipv6Packet::new_unchecked(&mut quoted[icmpv6::HEADER_LEN..]);
+    match rw.end {
+        End::Dst => inner.set_src(rw.addr),
+        End::Src => inner.set_dst(rw.addr),
+    }
+    // The ports are the first four bytes of TCP and UDP alike.
+    let mut ports = UdpPacket::new_unchecked(&mut *l4);
+    match rw.end {
+        End::Dst => ports.set_src_port(rw.port),
+        End::Src => ports.set_dst_port(rw.port),
+    }
+    match proto {
+        protocol::UDP => {
+            let mut d = UdpPacket::new_unchecked(&mut *l4);
+            d.set_checksum(rw.l4_delta.apply_udp(d.checksum()));
+        }
+        protocol::TCP if l4.len() >= tcp::CHECKSUM_OFFSET + 2 => {
+            let mut s = TcpPacket::new_unchecked(&mut *l4);
+            s.set_checksum(rw.l4_delta.apply(s.checksum()));
+        }
+        _ => {}
+    }
+    Icmpv6Packet::new_unchecked(&mut frame[icmp_off..]).fill_checksum(src, dst);
 }
 
 /// Turn an ICMP echo request addressed to us into its reply, in place: swap the
