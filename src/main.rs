@@ -4,9 +4,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ringvs::control::{self, IoBackend, RunOptions};
 use ringvs::io::ring::RxVersion;
 use ringvs::io::xdp::XdpMode;
-use ringvs::neigh::Prefix;
+use ringvs::neigh::{Prefix, Prefix6};
 use ringvs::proto::{self, Command};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -162,12 +162,15 @@ struct RunArgs {
     #[arg(long)]
     ext: String,
     /// The director's address and prefix on the external segment; clients in that
-    /// prefix are on-link, others are reached via --gateway.
-    #[arg(long, value_name = "A.B.C.D/P")]
-    ext_addr: Prefix,
-    /// Router for clients outside --ext-addr's prefix.
-    #[arg(long)]
-    gateway: Option<Ipv4Addr>,
+    /// prefix are on-link, others are reached via --gateway. Once per family:
+    /// IPv4 is required, an IPv6 prefix (e.g. `--ext-addr 198.18.0.2/24
+    /// --ext-addr 2001:2:0:1::2/64`) turns IPv6 on and needs an IPv6 --int-addr.
+    #[arg(long, value_name = "A.B.C.D/P|X:X::X/P", required = true, value_parser = any_prefix)]
+    ext_addr: Vec<AnyPrefix>,
+    /// Router for clients outside --ext-addr's prefix; once per family (an IPv6
+    /// one for IPv6 clients).
+    #[arg(long, value_name = "ADDR")]
+    gateway: Vec<IpAddr>,
     /// Internal NIC (real servers).
     #[arg(long)]
     int: String,
@@ -175,9 +178,12 @@ struct RunArgs {
     /// outside the DIP's prefix.
     #[arg(long, value_name = "ADDR")]
     int_gateway: Option<Ipv4Addr>,
-    /// The DIP and prefix: the real servers' gateway address.
-    #[arg(long, value_name = "DIP/P")]
-    int_addr: Prefix,
+    /// The DIP and prefix: the real servers' gateway address. Once per family:
+    /// IPv4 is required, an IPv6 prefix (e.g. `--int-addr 198.19.0.1/24
+    /// --int-addr 2001:2:0:2::1/64`) is the IPv6 real servers' gateway and
+    /// needs an IPv6 --ext-addr.
+    #[arg(long, value_name = "DIP/P|X:X::X/P", required = true, value_parser = any_prefix)]
+    int_addr: Vec<AnyPrefix>,
     /// Worker threads (default: one per core this process may use).
     #[arg(long)]
     workers: Option<usize>,
@@ -282,6 +288,76 @@ struct RunArgs {
     sync_resend: u32,
 }
 
+/// An address and prefix of either family (`--ext-addr`, `--int-addr`).
+#[derive(Clone, Copy, Debug)]
+enum AnyPrefix {
+    V4(Prefix),
+    V6(Prefix6),
+}
+
+fn any_prefix(s: &str) -> Result<AnyPrefix, String> {
+    match s.split_once('/') {
+        Some((a, _)) if a.contains(':') => s.parse().map(AnyPrefix::V6),
+        _ => s.parse().map(AnyPrefix::V4),
+    }
+}
+
+/// At most one value of each family for the option `flag` (each value given
+/// with how the command line wrote it): the IPv4 one and the IPv6 one.
+fn per_family<A, B>(
+    flag: &str,
+    values: impl IntoIterator<Item = (Result<A, B>, String)>,
+) -> Result<(Option<A>, Option<B>), String> {
+    let (mut v4, mut v6) = (None, None);
+    for (v, text) in values {
+        let (family, first) = match v {
+            Ok(a) => match v4.replace((a, text.clone())) {
+                None => continue,
+                Some((_, first)) => ("IPv4", first),
+            },
+            Err(b) => match v6.replace((b, text.clone())) {
+                None => continue,
+                Some((_, first)) => ("IPv6", first),
+            },
+        };
+        return Err(format!(
+            "{flag} given twice for {family} ({first} and {text}): once per family"
+        ));
+    }
+    Ok((v4.map(|v| v.0), v6.map(|v| v.0)))
+}
+
+/// The addresses of `ringvs run` by family: IPv4's required, IPv6's
+/// optional (checked further by `control::run`: both NICs or neither).
+type Addrs = (
+    (Prefix, Option<Prefix6>),
+    (Prefix, Option<Prefix6>),
+    (Option<Ipv4Addr>, Option<Ipv6Addr>),
+);
+
+fn run_addrs(a: &RunArgs) -> Result<Addrs, String> {
+    let split = |p: &AnyPrefix| match *p {
+        AnyPrefix::V4(p) => (Ok(p), format!("{}/{}", p.addr, p.len)),
+        AnyPrefix::V6(p) => (Err(p), format!("{}/{}", p.addr, p.len)),
+    };
+    let prefix = |flag: &str, v: &[AnyPrefix]| {
+        let (v4, v6) = per_family(flag, v.iter().map(split))?;
+        let v4 = v4.ok_or_else(|| {
+            format!("{flag} needs an IPv4 prefix (an IPv6 one comes in addition, not instead)")
+        })?;
+        Ok::<_, String>((v4, v6))
+    };
+    let gw = |g: &IpAddr| match *g {
+        IpAddr::V4(a) => (Ok(a), a.to_string()),
+        IpAddr::V6(a) => (Err(a), a.to_string()),
+    };
+    Ok((
+        prefix("--ext-addr", &a.ext_addr)?,
+        prefix("--int-addr", &a.int_addr)?,
+        per_family("--gateway", a.gateway.iter().map(gw))?,
+    ))
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum HaArg {
     Active,
@@ -351,13 +427,28 @@ fn main() -> ExitCode {
 
 /// `ringvs run`: the director in the foreground.
 fn cmd_run(a: RunArgs) -> ExitCode {
+    let ((ext_net, ext_net6), (int_net, int_net6), (gateway, gateway6)) = match run_addrs(&a) {
+        Ok(addrs) => addrs,
+        Err(e) => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            cmd.build();
+            let run = cmd.find_subcommand_mut("run").map(|c| c.clone());
+            run.unwrap_or(cmd)
+                .error(clap::error::ErrorKind::ArgumentConflict, e)
+                .exit()
+        }
+    };
     let opts = RunOptions {
         ext: a.ext,
-        ext_net: a.ext_addr,
-        gateway: a.gateway,
+        ext_net,
+        ext_net6,
+        gateway,
+        gateway6,
         int_gateway: a.int_gateway,
         int: a.int,
-        int_net: a.int_addr,
+        int_net,
+        int_net6,
         workers: a.workers,
         rules: a.rules,
         keepalived: a.keepalived,

@@ -11,7 +11,7 @@ use crate::config::names::Names;
 use crate::config::{AdmError, Config, DestId, ServiceKey};
 use crate::nat::{Snapshot, State, Timeouts};
 use crate::proto::Response;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// The configuration as the control thread keeps it.
@@ -29,14 +29,10 @@ pub(super) fn dest_ids(cfg: &Config, only: Option<&ServiceKey>) -> Vec<DestId> {
         .collect()
 }
 
-/// Every IPv4 service's virtual address (VIP), as configured: the ones
-/// announced with gratuitous ARP. IPv6 VIPs are left out: their unsolicited
-/// neighbor advertisement belongs to the NDP path (issue 15, pending).
-pub(super) fn vips(cfg: &Config) -> Vec<Ipv4Addr> {
-    cfg.services()
-        .iter()
-        .filter_map(|s| s.key.addr4())
-        .collect()
+/// Every service's virtual address (VIP), as configured: the ones announced
+/// (gratuitous ARP for IPv4, an unsolicited neighbor advertisement for IPv6).
+pub(super) fn vips(cfg: &Config) -> Vec<IpAddr> {
+    cfg.services().iter().map(|s| s.key.addr).collect()
 }
 
 /// Load an `ipvsadm -S` rules file into `cfg`; its `--set` lines go to
@@ -83,7 +79,7 @@ impl Ctl {
 
     /// After a change: publish, announce new VIPs, forget zero baselines of
     /// real servers that are gone.
-    pub(super) fn changed(&self, st: &AdmState, before: &[Ipv4Addr]) {
+    pub(super) fn changed(&self, st: &AdmState, before: &[IpAddr]) {
         self.publish(st);
         for v in vips(&st.cfg) {
             if !before.contains(&v) {
@@ -184,7 +180,7 @@ impl Ctl {
                 Response::ok(String::new())
             }
             _ => {
-                let before: Vec<Ipv4Addr> = vips(&st.cfg);
+                let before: Vec<IpAddr> = vips(&st.cfg);
                 if let Err(e) = ipvsadm::apply(&mut st.cfg, &cmd) {
                     return Response::fail(e.exit_code(), e.to_string());
                 }
@@ -201,7 +197,7 @@ impl Ctl {
             return Response::fail(1, "internal error: configuration lock poisoned");
         };
         let st = &mut *guard;
-        let before: Vec<Ipv4Addr> = vips(&st.cfg);
+        let before: Vec<IpAddr> = vips(&st.cfg);
         let mut timeouts = st.timeouts;
         let r = ipvsadm::restore(&mut st.cfg, rules, &names, &mut |a, b, c| {
             timeouts.set(a, b, c)
@@ -236,7 +232,7 @@ mod tests {
     fn adm_commands_timeouts_zero_and_restore() {
         let (c, garp) = ctl(2);
         assert_eq!(adm(&c, "-A -t 198.18.0.110:80 -s wlc -p").code, 0);
-        assert_eq!(garp.try_recv().ok(), Some(Ipv4Addr::new(198, 18, 0, 110)));
+        assert_eq!(garp.try_recv().ok(), Some(IpAddr::from([198, 18, 0, 110])));
         assert_eq!(adm(&c, "-a -t 198.18.0.110:80 -r 198.19.0.2 -x 10").code, 0);
         let r = adm(&c, "-A -t 198.18.0.110:80 -s rr");
         assert_eq!((r.code, r.err.as_str()), (255, "Service already exists\n"));

@@ -45,7 +45,7 @@ use adm::AdmState;
 use crossbeam_channel::Sender;
 use report::Estimator;
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
@@ -75,8 +75,9 @@ struct Ctl {
     adm: Mutex<AdmState>,
     shared: Arc<Shared>,
     published: Vec<Arc<Published>>,
-    /// New VIPs to announce with gratuitous ARP.
-    garp_tx: Sender<Ipv4Addr>,
+    /// New VIPs to announce (gratuitous ARP, unsolicited neighbor
+    /// advertisement).
+    garp_tx: Sender<IpAddr>,
     clients: AtomicUsize,
     /// Per-real-server counters at the last `-Z` (listings subtract them).
     zero: Mutex<HashMap<DestId, DestStats>>,
@@ -96,7 +97,7 @@ impl Ctl {
         adm: AdmState,
         shared: Arc<Shared>,
         published: Vec<Arc<Published>>,
-        garp_tx: Sender<Ipv4Addr>,
+        garp_tx: Sender<IpAddr>,
     ) -> Self {
         Ctl {
             adm: Mutex::new(adm),
@@ -116,7 +117,7 @@ impl Ctl {
 /// A control state for tests: no rules, `workers` workers that never answer,
 /// and the receiving end of the gratuitous-ARP queue.
 #[cfg(test)]
-fn test_ctl(workers: usize) -> (Arc<Ctl>, crossbeam_channel::Receiver<Ipv4Addr>) {
+fn test_ctl(workers: usize) -> (Arc<Ctl>, crossbeam_channel::Receiver<IpAddr>) {
     use crate::nat::{Snapshot, Timeouts};
     let adm = AdmState {
         cfg: crate::config::Config::new(),

@@ -5,20 +5,15 @@
 //! unsolicited neighbor advertisements) when `neigh::Announcer` says so, and
 //! publishes the table's snapshot to the workers. It also watches the
 //! workers: the director stops when one does.
-//!
-//! IPv6 frames are not built yet: [`neighbor_solicitation`] and
-//! [`unsolicited_advertisement`] return `None` until they are wired to the
-//! NDP emitter of `wire`, and nothing is sent (nor counted as sent) for them
-//! meanwhile.
 
 use super::Ctl;
 use super::adm::vips;
 use crate::Nic;
-use crate::dataplane::Shared;
+use crate::dataplane::{ROUTER_FLAG, Shared};
 use crate::io::TxQueue;
 use crate::io::ring::TxRing;
 use crate::neigh::{Announce, Announcer, NeighEvent, NeighTable, Probe};
-use crate::wire::{Mac, arp};
+use crate::wire::{Mac, arp, ndp};
 use crossbeam_channel::Receiver;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -42,8 +37,9 @@ pub(super) struct Resolver {
     /// What the workers (and health checks) report: neighbors to resolve, ARP
     /// and NDP seen.
     pub(super) events: Receiver<NeighEvent>,
-    /// New VIPs to announce (`Ctl::changed`).
-    pub(super) garp: Receiver<Ipv4Addr>,
+    /// New VIPs to announce (`Ctl::changed`): gratuitous ARP or an
+    /// unsolicited neighbor advertisement.
+    pub(super) garp: Receiver<IpAddr>,
 }
 
 /// The largest NDP frame the control thread sends: Ethernet, IPv6, a
@@ -59,8 +55,7 @@ impl Resolver {
         self.tx[i].send_one(&f[..len]);
     }
 
-    /// An unsolicited neighbor advertisement for `ip` on `nic`, once it can
-    /// be built.
+    /// An unsolicited neighbor advertisement for `ip` on `nic`.
     fn unsolicited_na(&mut self, nic: Nic, ip: Ipv6Addr) {
         let i = nic as usize;
         if let Some((f, len)) = unsolicited_advertisement(nic, self.macs[i], ip) {
@@ -118,7 +113,7 @@ impl Resolver {
         }
         if let Ok(st) = ctl.adm.lock() {
             for v in vips(&st.cfg) {
-                match IpAddr::from(v) {
+                match v {
                     IpAddr::V4(v) if !v6 => self.garp(Nic::Ext, v),
                     IpAddr::V6(v) if v6 => self.unsolicited_na(Nic::Ext, v),
                     _ => {}
@@ -182,7 +177,7 @@ impl Resolver {
                     self.probe(p);
                 }
                 while let Ok(v) = self.garp.try_recv() {
-                    announcer.vip_added(IpAddr::from(v), now);
+                    announcer.vip_added(v, now);
                 }
                 announcer.due(now, &mut due);
                 for what in due.drain(..) {
@@ -217,31 +212,29 @@ fn arp_frame(mac: Mac, sip: Ipv4Addr, tip: Ipv4Addr, to: Option<Mac>) -> ([u8; 6
 /// of `nic` from `mac` and `sip` with our source link-layer option, to the
 /// target's solicited-node group, or unicast to `to` and the target itself
 /// (`neigh::solicitation_dest` gives both destinations).
-///
-/// Not built yet: it returns `None`, so no solicitation goes out and none is
-/// counted, until it calls the ICMPv6/NDP emitter of `wire` (written on
-/// another branch).
 pub(super) fn neighbor_solicitation(
     _nic: Nic,
-    _mac: Mac,
-    _sip: Ipv6Addr,
-    _target: Ipv6Addr,
-    _to: Option<Mac>,
+    mac: Mac,
+    sip: Ipv6Addr,
+    target: Ipv6Addr,
+    to: Option<Mac>,
 ) -> Option<([u8; NDP_FRAME], usize)> {
-    None
+    let mut buf = [0u8; NDP_FRAME];
+    let len = ndp::emit_solicit(&mut buf, (mac, sip), target, to)?;
+    Some((buf, len))
 }
 
 /// The unsolicited neighbor advertisement announcing `ip` at `mac` out of
 /// `nic`: from `ip` to all nodes (`neigh::ALL_NODES`, Ethernet
-/// 33:33:00:00:00:01), target `ip`, O set, S clear, R clear, with the target
-/// link-layer option (RFC 4861 §7.2.6).
-///
-/// Not built yet: it returns `None`, so nothing goes out and nothing is
-/// counted, until it calls the NDP emitter of `wire`.
+/// 33:33:00:00:00:01), target `ip`, O set, S clear, with the target
+/// link-layer option (RFC 4861 §7.2.6), and R as in every advertisement of
+/// the director ([`ROUTER_FLAG`]).
 pub(super) fn unsolicited_advertisement(
     _nic: Nic,
-    _mac: Mac,
-    _ip: Ipv6Addr,
+    mac: Mac,
+    ip: Ipv6Addr,
 ) -> Option<([u8; NDP_FRAME], usize)> {
-    None
+    let mut buf = [0u8; NDP_FRAME];
+    let len = ndp::emit_advert(&mut buf, mac, ip, None, ROUTER_FLAG)?;
+    Some((buf, len))
 }

@@ -16,10 +16,10 @@ use crate::io::rss::Rss;
 use crate::io::xdp::{self, XdpMode, XdpProgram, XskOptions, XskRx, XskSize, XskTx};
 use crate::io::{RxQueue, TxQueue};
 use crate::nat::{Snapshot, Timeouts};
-use crate::neigh::Prefix;
+use crate::neigh::{Prefix, Prefix6};
 use crate::{Nic, NicPair};
 use crossbeam_channel::bounded;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +39,13 @@ pub struct RunOptions {
     pub int_gateway: Option<Ipv4Addr>,
     pub int: String,
     pub int_net: Prefix,
+    /// The IPv6 address and prefix on each NIC (`--ext-addr`/`--int-addr`
+    /// given once more, an IPv6 prefix) and the IPv6 router for clients off
+    /// that prefix (`--gateway`): IPv6 is on with both addresses, off without
+    /// either, and one alone is refused ([`check_options`]).
+    pub ext_net6: Option<Prefix6>,
+    pub int_net6: Option<Prefix6>,
+    pub gateway6: Option<Ipv6Addr>,
     pub workers: Option<usize>,
     pub rules: Option<PathBuf>,
     /// `--keepalived FILE`: rules from keepalived.conf's `virtual_server`
@@ -138,7 +145,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     let queues = open_queues(&opts, n, &ext, &int, fanout_key)?;
 
     let (neigh_tx, neigh_rx) = (dp.neigh_tx.clone(), dp.neigh_rx.clone());
-    let (garp_tx, garp_rx) = bounded::<Ipv4Addr>(256);
+    let (garp_tx, garp_rx) = bounded::<IpAddr>(256);
     let ctl = Arc::new(Ctl::new(
         adm,
         Arc::clone(&shared),
@@ -209,7 +216,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         tx: ctl_tx,
         macs: [ext.mac, int.mac],
         own: [opts.ext_net.addr, opts.int_net.addr],
-        own6: [None, None],
+        own6: [opts.ext_net6.map(|p| p.addr), opts.int_net6.map(|p| p.addr)],
         events: neigh_rx,
         garp: garp_rx,
     };
@@ -247,6 +254,7 @@ fn check_options(opts: &RunOptions) -> Result<(Vec<core_affinity::CoreId>, usize
                 .into(),
         ));
     }
+    check_ipv6(opts).map_err(RunError::Invalid)?;
     if opts.max_conns == 0 || opts.max_conns > crate::nat::table::MAX_CONNS {
         return Err(RunError::Invalid(format!(
             "--max-conns must be 1..={}",
@@ -254,6 +262,27 @@ fn check_options(opts: &RunOptions) -> Result<(Vec<core_affinity::CoreId>, usize
         )));
     }
     Ok((cores, n))
+}
+
+/// IPv6 needs an address on both NICs (a VIP's clients and its real servers
+/// are of one family), and an IPv6 gateway needs the external address.
+fn check_ipv6(opts: &RunOptions) -> Result<(), String> {
+    match (opts.ext_net6, opts.int_net6) {
+        (Some(e), None) => Err(format!(
+            "--ext-addr {}/{} needs an IPv6 --int-addr too (the DIP of the real servers' \
+             segment): IPv6 runs on both NICs or on neither",
+            e.addr, e.len
+        )),
+        (None, Some(i)) => Err(format!(
+            "--int-addr {}/{} needs an IPv6 --ext-addr too (the director's address on the \
+             clients' segment): IPv6 runs on both NICs or on neither",
+            i.addr, i.len
+        )),
+        (None, None) if opts.gateway6.is_some() => {
+            Err("an IPv6 --gateway needs IPv6 --ext-addr and --int-addr".into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `--ext` and `--int`: two different NICs that exist.
@@ -286,10 +315,9 @@ fn worker_env(opts: &RunOptions, ext: &NicInfo, int: &NicInfo, fanout_key: u32) 
         gateway: opts.gateway,
         int_gateway: opts.int_gateway,
         int_net: opts.int_net,
-        // IPv6 addresses on the command line come with the IPv6 data path.
-        ext_net6: None,
-        gateway6: None,
-        int_net6: None,
+        ext_net6: opts.ext_net6,
+        gateway6: opts.gateway6,
+        int_net6: opts.int_net6,
         io_only: opts.io_only,
         fanout_key,
         rss: None,
@@ -586,8 +614,9 @@ fn start_health(ctl: &Arc<Ctl>, io: crate::health::HealthIo<TxRing>) -> Result<(
 
 /// The line that tells the operator what runs where.
 fn say_started(opts: &RunOptions, n: usize, ext: &NicInfo, int: &NicInfo) {
+    let v6 = |p: Option<Prefix6>| p.map(|p| format!(" {}", p.addr)).unwrap_or_default();
     eprintln!(
-        "ringvs: {n} worker(s) ({}) on {} ({}, {}) and {} ({}, DIP {}); control socket {}",
+        "ringvs: {n} worker(s) ({}) on {} ({}, {}{}) and {} ({}, DIP {}{}); control socket {}",
         match opts.io {
             IoBackend::Packet => "AF_PACKET",
             IoBackend::Xdp(_) => "AF_XDP",
@@ -595,9 +624,11 @@ fn say_started(opts: &RunOptions, n: usize, ext: &NicInfo, int: &NicInfo) {
         ext.name,
         ext.mac,
         opts.ext_net.addr,
+        v6(opts.ext_net6),
         int.name,
         int.mac,
         opts.int_net.addr,
+        v6(opts.int_net6),
         opts.control.display()
     );
 }

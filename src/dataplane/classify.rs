@@ -1,13 +1,17 @@
-//! The first step of every received frame: count it, check the Ethernet and IPv4
+//! The first step of every received frame: count it, check the Ethernet and IP
 //! headers with the `wire` views, and send it on to the handler it belongs to —
-//! ARP (`arp.rs`), ICMP (`icmp.rs`), TCP/UDP NAT (`nat.rs`), or a named drop.
+//! ARP (`arp.rs`), ICMP (`icmp.rs`), TCP/UDP NAT (`nat.rs`); for IPv6 neighbor
+//! discovery (`ndp.rs`), ICMPv6 (`icmp6.rs`), TCP/UDP NAT (`nat6.rs`) — or a
+//! named drop.
 //!
 //! Everything a later step relies on is checked here, once: the frame is not
-//! truncated, fits the MTU, carries a 20-byte IPv4 header with a good checksum,
-//! is no fragment, has a complete TCP or UDP header with a good checksum (unless
-//! the ring says it is partial, or already verified it), and a TTL that
-//! survives forwarding.
+//! truncated, fits the MTU, carries a 20-byte IPv4 header with a good checksum
+//! (IPv6: a consistent payload length and extension headers that lead to the
+//! upper-layer header), is no fragment, has a complete TCP or UDP header with a
+//! good checksum (unless the ring says it is partial, or already verified it),
+//! and a TTL (hop limit) that survives forwarding.
 
+use super::nat6::Segment6;
 use super::tx::{Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
@@ -16,8 +20,9 @@ use crate::neigh;
 use crate::stats::Ctr;
 use crate::wire::ethernet::{self, EthernetFrame};
 use crate::wire::ipv4::{self, Ipv4Packet, protocol};
-use crate::wire::{TcpPacket, UdpPacket};
-use std::net::Ipv4Addr;
+use crate::wire::ipv6::{ExtError, Ipv6Packet, next_header};
+use crate::wire::{Mac, TcpPacket, UdpPacket};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A TCP segment or UDP datagram that passed every check of [`Core::ipv4`].
 #[derive(Clone, Copy)]
@@ -65,6 +70,27 @@ fn l4_checksum_ok(proto: u8, src: u32, dst: u32, l4: &[u8]) -> bool {
     } else {
         TcpPacket::new_unchecked(l4).verify_checksum(src, dst)
     }
+}
+
+/// [`l4_checksum_ok`] over the IPv6 pseudo-header: UDP's 0 is invalid there
+/// (RFC 8200 §8.1).
+#[inline]
+fn l4_checksum_ok6(proto: u8, src: Ipv6Addr, dst: Ipv6Addr, l4: &[u8]) -> bool {
+    if proto == protocol::UDP {
+        UdpPacket::new_unchecked(l4).verify_checksum_v6(src, dst)
+    } else {
+        TcpPacket::new_unchecked(l4).verify_checksum_v6(src, dst)
+    }
+}
+
+/// Whether `mac` is a multicast group an IPv6 node on Ethernet listens to
+/// for neighbor discovery: a solicited-node group (33:33:ff:…, RFC 4291
+/// §2.7.1 mapped by RFC 2464 §7; which of them are ours is known only from
+/// the target of the solicitation inside), all nodes or all routers.
+#[inline]
+fn is_ndp_group(mac: Mac) -> bool {
+    let m = mac.0;
+    m[..2] == [0x33, 0x33] && (m[2] == 0xff || (m[2..5] == [0, 0, 0] && (m[5] == 1 || m[5] == 2)))
 }
 
 impl Core {
@@ -125,6 +151,7 @@ impl Core {
             ethernet::ethertype::IPV4 if to_us && self.env.io_only => self.io_only(nic, data, tx),
             ethernet::ethertype::IPV4 if to_us => self.ipv4(nic, data, meta, handed, tx),
             ethernet::ethertype::ARP | ethernet::ethertype::IPV4 => self.ctr.inc(Ctr::DropNotForUs),
+            ethernet::ethertype::IPV6 => self.ipv6_frame(nic, data, meta, handed, tx),
             ethernet::ethertype::VLAN => self.ctr.inc(Ctr::DropVlan),
             _ => self.ctr.inc(Ctr::DropEthertype),
         }
@@ -162,6 +189,15 @@ impl Core {
             || self.env.int_net.contains(src)
             || self.is_ours(Nic::Ext, src))
             && neigh::next_hop(&self.env.ext_net, self.env.gateway, src).is_some()
+    }
+
+    /// Whether `ip` is one of the director's IPv6 addresses on `nic` (a VIP or
+    /// the external address; the DIP).
+    pub(super) fn is_ours6(&self, nic: Nic, ip: Ipv6Addr) -> bool {
+        match nic {
+            Nic::Ext => self.env.ext_addr6() == Some(ip) || self.snap.cfg.vips6.contains(&ip),
+            Nic::Int => self.env.dip6() == Some(ip),
+        }
     }
 
     /// Whether `ip` is one of the director's addresses on `nic` (a VIP or the
@@ -251,6 +287,127 @@ impl Core {
         match nic {
             Nic::Ext => self.nat_in(seg, tx),
             Nic::Int => self.nat_out(seg, tx),
+        }
+    }
+
+    /// An IPv6 frame, to our MAC or to a neighbor discovery group: with IPv6
+    /// on, counted and checked by [`Core::ipv6`]; without, a frame of a
+    /// protocol the director does not speak. Out of line, so that the IPv4
+    /// path around it stays as it was.
+    #[inline(never)]
+    fn ipv6_frame<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        data: &[u8],
+        meta: RxMeta,
+        handed: bool,
+        tx: &mut TxPair<T>,
+    ) {
+        let dst = EthernetFrame::new_unchecked(data).dst();
+        let group = dst != self.env.mac[nic as usize];
+        if group && !is_ndp_group(dst) {
+            return self.ctr.inc(Ctr::DropNotForUs);
+        }
+        if !self.env.ipv6() {
+            return self.ctr.inc(Ctr::DropEthertype);
+        }
+        if !handed {
+            self.ctr.inc(Ctr::RxIpv6);
+        }
+        self.ipv6(nic, data, meta, (handed, group), tx)
+    }
+
+    /// An IPv6 packet to us (`group`: to a multicast group, where only neighbor
+    /// discovery concerns us): validate, then neighbor discovery and ICMPv6, or
+    /// TCP/UDP NAT. A standby handles only neighbor discovery (it learns what
+    /// it hears, answers nothing).
+    fn ipv6<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        data: &[u8],
+        meta: RxMeta,
+        (handed, group): (bool, bool),
+        tx: &mut TxPair<T>,
+    ) {
+        let Ok(ip) = Ipv6Packet::new_checked(&data[ethernet::HEADER_LEN..]) else {
+            return self.ctr.inc(Ctr::DropIpMalformed);
+        };
+        // Link-layer padding cut off: everything below sees the packet only.
+        let frame = &data[..ethernet::HEADER_LEN + ip.total_len()];
+        let ip = Ipv6Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
+        let up = match ip.upper_layer() {
+            Ok(up) => up,
+            Err(ExtError::Fragment) => return self.ctr.inc(Ctr::DropFragment),
+            Err(_) => return self.ctr.inc(Ctr::DropExtHeader),
+        };
+        let (src, dst, proto) = (ip.src(), ip.dst(), up.protocol);
+        // RFC 4291 §2.7: a multicast address is never a source.
+        if src.is_multicast() {
+            return self.ctr.inc(Ctr::DropBadSource);
+        }
+        let l4_off = ethernet::HEADER_LEN + up.offset;
+        if proto == next_header::ICMPV6 {
+            return self.icmp6(nic, frame, l4_off, (handed, group), tx);
+        }
+        if group {
+            return self.ctr.inc(Ctr::DropNotForUs);
+        }
+        // A standby forwards nothing (`sync.rs`).
+        if self.sync.standby {
+            return self.ctr.inc(Ctr::DropStandby);
+        }
+        // The unspecified address is only a source of duplicate address
+        // detection (RFC 4291 §2.5.2), never of a connection.
+        if src.is_unspecified() {
+            return self.ctr.inc(Ctr::DropBadSource);
+        }
+        if proto != protocol::TCP && proto != protocol::UDP {
+            return self.ctr.inc(if self.is_ours6(nic, dst) {
+                Ctr::DropProto
+            } else {
+                Ctr::DropNoService
+            });
+        }
+        let l4 = &frame[l4_off..];
+        let Some((sport, dport, flags)) = ports(proto, l4) else {
+            return self.ctr.inc(Ctr::DropL4Malformed);
+        };
+        // Steering, as for IPv4: the owner of the client key checks the rest.
+        if !handed {
+            let client = match nic {
+                Nic::Ext => (src, sport),
+                Nic::Int => (dst, dport),
+            };
+            if let Some(owner) = self.steer_to6(client) {
+                return self.hand_off(owner, nic, frame, meta.csum_partial);
+            }
+        }
+        // As for IPv4 (see there). A UDP checksum of 0 is refused even when
+        // the ring vouched for the datagram: over IPv6 it means a sender that
+        // skipped a mandatory checksum, not "none" (RFC 8200 §8.1).
+        let zero_udp = proto == protocol::UDP && UdpPacket::new_unchecked(l4).checksum() == 0;
+        if !meta.csum_partial
+            && (zero_udp || !meta.csum_valid && !l4_checksum_ok6(proto, src, dst, l4))
+        {
+            return self.ctr.inc(Ctr::DropL4Checksum);
+        }
+        if ip.hop_limit() <= 1 {
+            return self.ctr.inc(Ctr::DropTtl);
+        }
+        let seg = Segment6 {
+            frame,
+            l4_off,
+            proto,
+            src,
+            dst,
+            sport,
+            dport,
+            flags,
+            partial: meta.csum_partial,
+        };
+        match nic {
+            Nic::Ext => self.nat_in6(seg, tx),
+            Nic::Int => self.nat_out6(seg, tx),
         }
     }
 }

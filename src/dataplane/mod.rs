@@ -12,10 +12,12 @@
 //! | `batch.rs` | a burst's table lookups started ahead, so their cache misses overlap |
 //! | `classify.rs` | counting and validating a frame, dispatch by protocol |
 //! | `arp.rs` | ARP replies for our addresses, what we heard to the control thread |
+//! | `ndp.rs` | the same for IPv6: neighbor advertisements answering solicitations |
 //! | `nat.rs` | TCP/UDP: connection lookup or scheduling, state, NAT rewrite |
 //! | `nat6.rs` | the same for IPv6, and ICMPv6 errors about IPv6 connections |
 //! | `direct.rs` | DR (`-g`: a new destination MAC) and TUN (`-i`: IPIP/GUE/GRE) instead of NAT |
 //! | `icmp.rs` | echo replies, ICMP error translation (handed to the owning worker) |
+//! | `icmp6.rs` | ICMPv6: echo replies, errors to `nat6.rs`, router discovery ignored |
 //! | `handoff.rs` | rings per worker pair to the owning worker, steering by client key |
 //! | `tx.rs` | into a TX slot with the next hop's MAC, or parked until ARP answers |
 //! | `tap.rs` | the capture/trace hooks, only while something is attached |
@@ -42,8 +44,10 @@ mod direct;
 pub mod divert;
 pub mod handoff;
 mod icmp;
+mod icmp6;
 mod nat;
 mod nat6;
+mod ndp;
 pub mod shared;
 pub mod sync;
 mod tap;
@@ -51,6 +55,7 @@ pub mod tx;
 pub mod worker;
 
 pub use build::{Director, HANDOFF_DEPTH, Plan};
+pub use ndp::ROUTER_FLAG;
 pub use shared::{
     Env, Handoff, LISTING_CHUNK, Listing, ListingChunk, MAX_LISTING, MAX_QUEUED_LISTINGS,
     Published, Shared, Sysctl,

@@ -11,6 +11,11 @@
 
 #![allow(dead_code)]
 
+/// The IPv6 frame builders of the namespace tests (byte by byte, every field
+/// the test's choice), for the dual-stack director ([`MemDirector::dual_stack`]).
+#[path = "../ipv6/frames.rs"]
+pub mod frames6;
+
 use crossbeam_channel::Receiver;
 use pnet::packet::arp::{ArpHardwareTypes, ArpOperation, MutableArpPacket};
 use pnet::packet::ethernet::{EtherType, EtherTypes, MutableEthernetPacket};
@@ -33,7 +38,7 @@ use smoltcp::wire::{
     EthernetFrame, EthernetProtocol, Icmpv4Packet, IpAddress, IpProtocol, Ipv4Packet, TcpPacket,
     UdpPacket,
 };
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,6 +66,22 @@ pub const BCAST: [u8; 6] = [0xff; 6];
 
 pub const MTU: usize = 1500;
 
+// IPv6 (2001:2::/48 only): the namespace lab's plan (`ringvs::lab`).
+pub const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 1);
+pub const EXT_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 2);
+pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x110);
+pub const DIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 1);
+pub const RS1_6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 2);
+pub const RS2_6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 3);
+pub const NOT_OURS6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x99);
+
+/// The standard rules over IPv6: rr over the two IPv6 real servers on port 80.
+pub const STANDARD6: &[&str] = &[
+    "-A -t [2001:2:0:1::110]:80 -s rr",
+    "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:80 -m",
+    "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::3]:80 -m",
+];
+
 pub const SYN: u8 = 0x02;
 pub const ACK: u8 = 0x10;
 pub const FIN: u8 = 0x01;
@@ -85,6 +106,16 @@ pub fn env() -> Env {
             "198.18.0.2/24".parse().expect("prefix"),
             "198.19.0.1/24".parse().expect("prefix"),
         )
+    }
+}
+
+/// [`env`] with IPv6 on too: `--ext-addr 2001:2:0:1::2/64 --int-addr
+/// 2001:2:0:2::1/64`, no IPv6 gateway.
+pub fn env6() -> Env {
+    Env {
+        ext_net6: Some("2001:2:0:1::2/64".parse().expect("prefix")),
+        int_net6: Some("2001:2:0:2::1/64".parse().expect("prefix")),
+        ..env()
     }
 }
 
@@ -179,6 +210,33 @@ impl MemDirector {
             neigh_rx: dp.neigh_rx.clone(),
             t0,
             now: t0,
+        }
+    }
+
+    /// A dual-stack director (one worker, [`env6`]) with `rules`, nobody
+    /// resolved.
+    pub fn dual_stack(rules: &[&str]) -> Self {
+        Self::with_env(1, rules, env6(), 1024)
+    }
+
+    /// Resolve an IPv6 neighbor the way the control thread does (a
+    /// solicitation answered), and publish.
+    pub fn resolve6(&mut self, nic: Nic, ip: Ipv6Addr, mac: [u8; 6]) {
+        self.neigh.event(NeighEvent::Resolve6 { nic, ip }, self.now);
+        self.neigh.event(
+            NeighEvent::HeardNa {
+                nic,
+                ip,
+                tlla: Some(Mac(mac)),
+                src: Mac(mac),
+                solicited: true,
+                overrides: true,
+            },
+            self.now,
+        );
+        if let Some(s) = self.neigh.take_snapshot() {
+            self.shared.neigh.store(Arc::new(s));
+            self.shared.bump();
         }
     }
 
@@ -569,6 +627,43 @@ pub fn make_partial(frame: &mut [u8]) {
     frame[at..at + 2].copy_from_slice(&(sum as u16).to_be_bytes());
 }
 
+/// Client → VIP6 on the external NIC, hop limit 64.
+pub fn l3_to_vip6() -> frames6::L3 {
+    frames6::L3 {
+        src_mac: CLIENT_MAC,
+        dst_mac: EXT_MAC,
+        src: CLIENT6,
+        dst: VIP6,
+        hop_limit: 64,
+    }
+}
+
+/// Real server `rs` → `client` on the internal NIC (the DIP6 is its gateway).
+pub fn l3_from_rs6(rs: Ipv6Addr, client: Ipv6Addr) -> frames6::L3 {
+    frames6::L3 {
+        src_mac: if rs == RS2_6 { RS2_MAC } else { RS1_MAC },
+        dst_mac: INT_MAC,
+        src: rs,
+        dst: client,
+        hop_limit: 64,
+    }
+}
+
+/// A neighbor solicitation for `target` from `src` at `src_mac` (with its
+/// source link-layer option), to `target`'s solicited-node group, hop limit
+/// 255 as RFC 4861 wants.
+pub fn ns6(src_mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr, dst_mac: [u8; 6]) -> Vec<u8> {
+    let group = frames6::solicited_node(target);
+    let l = frames6::L3 {
+        src_mac,
+        dst_mac,
+        src,
+        dst: group,
+        hop_limit: 255,
+    };
+    frames6::neighbor_solicit(&l, target, src_mac)
+}
+
 // ---------------------------------------------------------------------------
 // Frame checkers (smoltcp)
 // ---------------------------------------------------------------------------
@@ -715,4 +810,64 @@ pub fn quoted_udp_ok(q: &Quoted) -> bool {
 pub fn quoted_tcp_ok(q: &Quoted) -> bool {
     let t = TcpPacket::new_checked(&q.l4[..]).expect("quoted tcp");
     t.verify_checksum(&IpAddress::Ipv4(q.src), &IpAddress::Ipv4(q.dst))
+}
+
+/// An IPv6 frame parsed and checked by smoltcp: Ethernet, IPv6 with the
+/// frame exactly as long as its payload length says, no extension header,
+/// and for TCP/UDP/ICMPv6 a valid checksum over the IPv6 pseudo-header.
+#[derive(Clone, Debug)]
+pub struct Parsed6 {
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    pub hop_limit: u8,
+    pub next_header: u8,
+    /// The upper-layer bytes (header and data).
+    pub l4: Vec<u8>,
+}
+
+pub fn parse_ip6(frame: &[u8]) -> Parsed6 {
+    try_parse_ip6(frame).unwrap_or_else(|e| panic!("{e}: {frame:02x?}"))
+}
+
+pub fn try_parse_ip6(frame: &[u8]) -> Result<Parsed6, String> {
+    use smoltcp::wire::{Icmpv6Packet, Ipv6Packet};
+    let eth = EthernetFrame::new_checked(frame).map_err(|_| "ethernet")?;
+    ensure!(eth.ethertype() == EthernetProtocol::Ipv6, "not IPv6");
+    let ip = Ipv6Packet::new_checked(eth.payload()).map_err(|_| "ipv6 (smoltcp)")?;
+    ensure!(
+        usize::from(ip.payload_len()) + 54 == frame.len(),
+        "frame length {} is not the payload length {} + 54",
+        frame.len(),
+        ip.payload_len()
+    );
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    let (sa, da) = (IpAddress::Ipv6(src), IpAddress::Ipv6(dst));
+    let l4 = ip.payload();
+    match ip.next_header() {
+        IpProtocol::Tcp => {
+            let t = TcpPacket::new_checked(l4).map_err(|_| "tcp (smoltcp)")?;
+            ensure!(t.verify_checksum(&sa, &da), "TCP checksum");
+        }
+        IpProtocol::Udp => {
+            let u = UdpPacket::new_checked(l4).map_err(|_| "udp (smoltcp)")?;
+            ensure!(u.checksum() != 0, "UDP checksum 0 over IPv6");
+            ensure!(u.verify_checksum(&sa, &da), "UDP checksum");
+        }
+        IpProtocol::Icmpv6 => {
+            let i = Icmpv6Packet::new_checked(l4).map_err(|_| "icmpv6 (smoltcp)")?;
+            ensure!(i.verify_checksum(&src, &dst), "ICMPv6 checksum");
+        }
+        p => return Err(format!("next header {p}")),
+    }
+    Ok(Parsed6 {
+        src_mac: eth.src_addr().0,
+        dst_mac: eth.dst_addr().0,
+        src,
+        dst,
+        hop_limit: ip.hop_limit(),
+        next_header: u8::from(ip.next_header()),
+        l4: l4.to_vec(),
+    })
 }

@@ -1,0 +1,89 @@
+//! ICMPv6 (RFC 4443) to the director: echo replies for our own addresses (the
+//! VIPs and the external address; the DIP), neighbor discovery to `ndp.rs`,
+//! router discovery and redirects ignored (the director's routes are
+//! configured), and the four error messages to `nat6.rs`, which translates
+//! them for the connection they quote as IPVS does (`ip_vs_core.c`:
+//! `ip_vs_in_icmp_v6`, `ip_vs_out_icmp_v6`).
+
+use super::tx::TxPair;
+use super::worker::Core;
+use crate::Nic;
+use crate::io::TxQueue;
+use crate::stats::Ctr;
+use crate::wire::icmpv6::{self, Icmpv6Packet, msg};
+use crate::wire::{Ipv6Packet, ethernet};
+
+impl Core {
+    /// An ICMPv6 message (`frame`: Ethernet + the IPv6 header + its payload
+    /// length; the message starts at `l4_off`). `group`: the frame came to a
+    /// multicast group, where only neighbor and router discovery concern us.
+    pub(super) fn icmp6<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        frame: &[u8],
+        l4_off: usize,
+        (handed, group): (bool, bool),
+        tx: &mut TxPair<T>,
+    ) {
+        let Some(&ty) = frame.get(l4_off) else {
+            return self.ctr.inc(Ctr::DropIcmp);
+        };
+        match ty {
+            msg::NEIGHBOR_SOLICIT | msg::NEIGHBOR_ADVERT => {
+                return self.ndp(nic, frame, &mut tx[nic]);
+            }
+            msg::ROUTER_SOLICIT | msg::ROUTER_ADVERT | msg::REDIRECT => {
+                return self.ctr.inc(Ctr::DropRouterAdvert);
+            }
+            _ => {}
+        }
+        if group {
+            return self.ctr.inc(Ctr::DropNotForUs);
+        }
+        // A standby answers no ping and translates nothing (`sync.rs`).
+        if self.sync.standby {
+            return self.ctr.inc(Ctr::DropStandby);
+        }
+        let ip = Ipv6Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
+        let (src, dst) = (ip.src(), ip.dst());
+        let Ok(icmp) = Icmpv6Packet::new_checked(&frame[l4_off..]) else {
+            return self.ctr.inc(Ctr::DropIcmp);
+        };
+        if !icmp.verify_checksum(src, dst) {
+            return self.ctr.inc(Ctr::DropIcmp);
+        }
+        let ours = self.is_ours6(nic, dst);
+        match ty {
+            // RFC 4443 §4.2: the reply goes to the request's source, which the
+            // unspecified address is not.
+            msg::ECHO_REQUEST if ours && src.is_unspecified() => self.ctr.inc(Ctr::DropBadSource),
+            msg::ECHO_REQUEST if ours => self.echo6(nic, frame, &mut tx[nic]),
+            msg::DEST_UNREACHABLE
+            | msg::PACKET_TOO_BIG
+            | msg::TIME_EXCEEDED
+            | msg::PARAM_PROBLEM => self.icmp6_error(nic, frame, l4_off, handed, tx),
+            _ if ours => self.ctr.inc(Ctr::DropIcmp),
+            _ => self.ctr.inc(Ctr::DropNoService),
+        }
+    }
+
+    /// Answer an echo request to one of our addresses, out of the NIC it came
+    /// in, to the MAC it came from (its checksum checked: the reply's is
+    /// updated from it).
+    fn echo6<T: TxQueue>(&mut self, nic: Nic, frame: &[u8], tx: &mut T) {
+        let Some(slot) = tx.slot() else {
+            return self.ctr.inc(Ctr::DropTxFull);
+        };
+        let len = frame.len();
+        let Some(buf) = slot.get_mut(..len) else {
+            return self.ctr.inc(Ctr::DropTooBig);
+        };
+        buf.copy_from_slice(frame);
+        let Some(len) = icmpv6::echo_reply_in_place(buf, icmpv6::DEFAULT_HOP_LIMIT) else {
+            return self.ctr.inc(Ctr::DropIcmp);
+        };
+        tx.commit(len);
+        self.ctr.add(Ctr::tx_bytes(nic), len as u64);
+        self.ctr.inc(Ctr::IcmpEchoReply);
+    }
+}
