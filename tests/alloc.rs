@@ -11,6 +11,10 @@
 //! * `fast_path_allocates_nothing`: a real worker handles established-flow packets
 //!   in both directions, ARP requests, ICMP echoes, new connections (SYN) and
 //!   expiry with zero allocations.
+//! * `ipv6_fast_path_allocates_nothing`: the same for IPv6 connections (rr,
+//!   mh, persistence by a /64): new connections, established traffic both
+//!   ways, packet-too-big answers, ICMPv6 errors translated, and expiry of
+//!   the IPv6 table.
 //! * `poll_loop_allocates_nothing`: the whole loop (`poll_once`) over a ring-like
 //!   RX queue (preallocated slots): 4000 persistent clients (a template each)
 //!   expired through the loop with their gauges and templates, then made again
@@ -601,6 +605,239 @@ fn fast_path_allocates_nothing() {
         let n = allocs() - before;
         assert_eq!(gone, 2 * CONNS);
         assert_eq!(n, 0, "{sched}: {n} allocations expiring {gone} connections");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The IPv6 fast path
+// ---------------------------------------------------------------------------
+
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x110);
+const RS6: [Ipv6Addr; 2] = [
+    Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 2),
+    Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 3),
+];
+
+/// IPv6 client `i` of the external /64.
+fn client6(i: usize) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 1, i as u16)
+}
+
+/// An IPv6 TCP segment with `data` bytes, checksum right, hop limit 64.
+fn tcp6(
+    (smac, dmac): ([u8; 6], [u8; 6]),
+    (src, sport): (Ipv6Addr, u16),
+    (dst, dport): (Ipv6Addr, u16),
+    flags: u8,
+    data: usize,
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    ether(dmac, smac, 0x86dd, &mut f);
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&((20 + data) as u16).to_be_bytes());
+    f.extend_from_slice(&[6, 64]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    let at = f.len();
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&[
+        0, 0, 0x10, 0, 0, 0, 0x20, 0, 0x50, flags, 0xfa, 0xf0, 0, 0, 0, 0,
+    ]);
+    f.extend((0..data).map(|k| k as u8));
+    let ph = checksum::pseudo_header_v6(src, dst, 6, (20 + data) as u32);
+    let c = !checksum::fold(checksum::combine(ph, checksum::sum(&f[at..])));
+    f[at + 16..at + 18].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// An ICMPv6 destination unreachable from `src` (MAC `smac`) to `dst`,
+/// quoting the first 48 bytes of `quoted`'s IPv6 packet.
+fn unreach6(
+    smac: [u8; 6],
+    dmac: [u8; 6],
+    (src, dst): (Ipv6Addr, Ipv6Addr),
+    quoted: &[u8],
+) -> Vec<u8> {
+    let quote = &quoted[14..14 + 48];
+    let mut f = Vec::new();
+    ether(dmac, smac, 0x86dd, &mut f);
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&((8 + quote.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[58, 64]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    let at = f.len();
+    f.extend_from_slice(&[1, 4, 0, 0, 0, 0, 0, 0]);
+    f.extend_from_slice(quote);
+    let ph = checksum::pseudo_header_v6(src, dst, 58, (8 + quote.len()) as u32);
+    let c = !checksum::fold(checksum::combine(ph, checksum::sum(&f[at..])));
+    f[at + 2..at + 4].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// One dual-stack worker with TCP [VIP6]:80 (`sched`) over two IPv6 real
+/// servers, every neighbor resolved, an internal MTU of 1400 and
+/// zero-allocation TX queues.
+fn director6(sched: &str, max_conns: usize) -> TestDirector {
+    let rules = [
+        format!("-A -t [{VIP6}]:80 -s {sched}"),
+        format!("-a -t [{VIP6}]:80 -r [{}]:8080 -m", RS6[0]),
+        format!("-a -t [{VIP6}]:80 -r [{}]:8080 -m", RS6[1]),
+    ];
+    let mut cfg = Config::new();
+    for r in &rules {
+        let args: Vec<String> = r.split_whitespace().map(String::from).collect();
+        apply(&mut cfg, &parse(&args).expect("rule")).expect("rule applies");
+    }
+    let env = Env {
+        ext_net6: Some("2001:2:0:1::2/64".parse().expect("prefix")),
+        int_net6: Some("2001:2:0:2::1/64".parse().expect("prefix")),
+        mtu: [1500, 1400],
+        ..Env::new(
+            [Mac(EXT_MAC), Mac(INT_MAC)],
+            format!("{EXT_ADDR}/16").parse().expect("prefix"),
+            "198.19.0.1/24".parse().expect("prefix"),
+        )
+    };
+    let plan = Plan {
+        handoff_depth: 8,
+        ..Plan::new(1, env, max_conns)
+    };
+    let start = plan.start;
+    let mut dp = Director::new(plan, Snapshot::build(&cfg, Timeouts::default()));
+    let mut neigh = NeighTable::new();
+    for (i, rs) in RS6.iter().enumerate() {
+        neigh.learn(Nic::Int, *rs, Mac(RS_MAC[i]), start);
+    }
+    for i in 0..max_conns {
+        neigh.learn(Nic::Ext, client6(i), Mac(CLIENT_MAC), start);
+    }
+    dp.shared
+        .neigh
+        .store(Arc::new(neigh.take_snapshot().expect("learned")));
+    dp.shared.bump();
+    let queues = (
+        NicPair::new(MemRx::new(), MemRx::new()),
+        NicPair::new(SlotTx::new(), SlotTx::new()),
+    );
+    let mut w = dp.workers([queues]).pop().expect("one worker");
+    w.poll_once(start);
+    TestDirector {
+        w,
+        neigh_rx: dp.neigh_rx.clone(),
+        out: Arc::clone(&dp.published[0]),
+        shared: Arc::clone(&dp.shared),
+        neigh,
+        start,
+    }
+}
+
+#[test]
+fn ipv6_fast_path_allocates_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const CONNS: usize = 300;
+    const ROUNDS: usize = 5;
+    for sched in ["rr", "mh", "rr -p 300 -M 64"] {
+        let mut d = director6(sched, 2 * CONNS);
+        let syns: Vec<Vec<u8>> = (0..2 * CONNS)
+            .map(|i| {
+                tcp6(
+                    (CLIENT_MAC, EXT_MAC),
+                    (client6(i), port(i)),
+                    (VIP6, 80),
+                    SYN,
+                    0,
+                )
+            })
+            .collect();
+        // Established connections, by a real handshake (allocation not counted).
+        let (mut input, mut output, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, syn) in syns[..CONNS].iter().enumerate() {
+            d.handle(Nic::Ext, syn);
+            let key = FlowKey::new(0, 6, client6(i), port(i), VIP6, 80);
+            let t = &d.w.core.table6;
+            let c = t.get(t.lookup(&key).expect("made"));
+            let (rip, rport) = (c.rip, c.rport);
+            let k = usize::from(rip == RS6[1]);
+            let client = (client6(i), port(i));
+            let server = (rip, rport);
+            d.handle(
+                Nic::Int,
+                &tcp6((RS_MAC[k], INT_MAC), server, client, SYN | ACK, 0),
+            );
+            d.handle(
+                Nic::Ext,
+                &tcp6((CLIENT_MAC, EXT_MAC), client, (VIP6, 80), ACK, 0),
+            );
+            input.push(tcp6(
+                (CLIENT_MAC, EXT_MAC),
+                client,
+                (VIP6, 80),
+                ACK | PSH,
+                64,
+            ));
+            output.push(tcp6((RS_MAC[k], INT_MAC), server, client, ACK | PSH, 512));
+            // Too big for the internal MTU: packet-too-big (or its limit).
+            let big = tcp6((CLIENT_MAC, EXT_MAC), client, (VIP6, 80), ACK, 1400);
+            // The real server's port unreachable, about what it received.
+            let got = tcp6((CLIENT_MAC, EXT_MAC), client, server, ACK, 0);
+            let unreach = unreach6(RS_MAC[k], INT_MAC, (rip, client.0), &got);
+            errors.push((big, unreach));
+        }
+        assert_eq!(d.w.core.state_count(State::Established) as usize, CONNS);
+        let (fwd_in, fwd_out) = (d.ctr(Ctr::FwdIn6), d.ctr(Ctr::FwdOut6));
+        let icmp0 = d.ctr(Ctr::IcmpErrorNat);
+        let too_big0 = d.ctr(Ctr::DropTooBig);
+
+        let before = allocs();
+        for _ in 0..ROUNDS {
+            for ((i, o), (big, unreach)) in input.iter().zip(&output).zip(&errors) {
+                d.handle(Nic::Ext, i);
+                d.handle(Nic::Int, o);
+                d.handle(Nic::Ext, big);
+                d.handle(Nic::Int, unreach);
+            }
+        }
+        let n = allocs() - before;
+        let packets = (ROUNDS * CONNS) as u64;
+        assert_eq!(
+            d.ctr(Ctr::FwdIn6) - fwd_in,
+            packets,
+            "{sched}: forwarded in"
+        );
+        assert_eq!(
+            d.ctr(Ctr::FwdOut6) - fwd_out,
+            packets,
+            "{sched}: forwarded out"
+        );
+        assert_eq!(d.ctr(Ctr::IcmpErrorNat) - icmp0, packets, "{sched}: errors");
+        assert_eq!(
+            d.ctr(Ctr::DropTooBig) - too_big0,
+            packets,
+            "{sched}: too big"
+        );
+        assert!(d.ctr(Ctr::Icmp6TooBig) > 0, "{sched}: packet too big sent");
+        assert_eq!(n, 0, "{sched}: {n} allocations for {} frames", 4 * packets);
+
+        // New connections into the preallocated table, then expiry of them all.
+        let new0 = d.ctr(Ctr::ConnNew6);
+        let before = allocs();
+        for syn in &syns[CONNS..] {
+            d.handle(Nic::Ext, syn);
+        }
+        let n = allocs() - before;
+        assert_eq!(d.ctr(Ctr::ConnNew6) - new0, CONNS as u64, "{sched}: SYNs");
+        assert_eq!(n, 0, "{sched}: {n} allocations for {CONNS} new connections");
+        let before = allocs();
+        let gone =
+            d.w.core
+                .table6
+                .expire(u32::MAX, &Timeouts::default(), usize::MAX, |_| {});
+        let n = allocs() - before;
+        assert_eq!(gone, 2 * CONNS);
+        assert_eq!(n, 0, "{sched}: {n} allocations expiring {gone} connections");
+        while d.neigh_rx.try_recv().is_ok() {}
     }
 }
 

@@ -17,11 +17,6 @@
 //!   IPv6 DIP finds no connection (`drop_no_conn`);
 //! * connection sync carries IPv4 connections only.
 
-#![allow(
-    dead_code,
-    reason = "classify.rs calls it once the IPv6 edge lands (issue 15, dp6a)"
-)]
-
 use super::nat::{Family, Seg, Split, Svc};
 use super::shared::{Env, Shared};
 use super::tx::{Hop, Patch, TxPair};

@@ -441,7 +441,8 @@ impl Core {
         self.table.iter()
     }
 
+    /// Connections of this worker in state `s`, of both families.
     pub fn state_count(&self, s: State) -> u32 {
-        self.table.counts()[s as usize]
+        self.table.counts()[s as usize] + self.table6.counts()[s as usize]
     }
 }

@@ -1,0 +1,470 @@
+//! Issue 15, items 3-5, on the in-memory director: IPv6 connections through
+//! NAT — scheduling over IPv6 real servers (rr, sh, mh, persistence by
+//! prefix), the rewrites both ways with checksums checked by smoltcp and by
+//! `ringvs::wire`, expiry, packet-too-big over the egress MTU (and its rate
+//! limit), ICMPv6 errors translated both ways. Frames are built byte by byte
+//! (`tests/ipv6/frames.rs`).
+
+mod inmem;
+
+use inmem::frames6::{self, L3};
+use inmem::*;
+use ringvs::Nic;
+use ringvs::dataplane::Env;
+use ringvs::stats::Ctr;
+use ringvs::wire::{TcpPacket, UdpPacket};
+use std::net::Ipv6Addr;
+use std::time::Duration;
+
+const GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0xfe);
+const GW_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0xfe];
+
+/// A dual-stack director with `rules` and `env`, everybody resolved: the
+/// client, the IPv6 gateway, both real servers.
+fn director_with(rules: &[&str], env: Env) -> MemDirector {
+    let mut d = MemDirector::with_env(1, rules, env, 1024);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    d.resolve6(Nic::Ext, GW6, GW_MAC);
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    d.resolve6(Nic::Int, RS2_6, RS2_MAC);
+    d
+}
+
+fn env_gw() -> Env {
+    Env {
+        gateway6: Some(GW6),
+        ..env6()
+    }
+}
+
+fn director(rules: &[&str]) -> MemDirector {
+    director_with(rules, env_gw())
+}
+
+/// `client` → VIP6 from the client's MAC (on-link) or the gateway's.
+fn from(client: Ipv6Addr) -> L3 {
+    let on_link = client.segments()[..4] == CLIENT6.segments()[..4];
+    L3 {
+        src: client,
+        src_mac: if on_link { CLIENT_MAC } else { GW_MAC },
+        ..l3_to_vip6()
+    }
+}
+
+fn syn(client: Ipv6Addr, sport: u16) -> Vec<u8> {
+    frames6::tcp(&from(client), &[], sport, 80, SYN, &[])
+}
+
+/// The one frame that came out of the internal NIC for `frame` (nothing
+/// out of the external one).
+fn inward(d: &mut MemDirector, frame: &[u8]) -> Parsed6 {
+    let (ext, mut int) = d.ext(frame);
+    assert!(
+        ext.is_empty(),
+        "out of ext: {ext:02x?}; {:?}",
+        drops(&d.w().core.ctr)
+    );
+    assert_eq!(
+        int.len(),
+        1,
+        "one frame to a real server: {:?}",
+        drops(&d.w().core.ctr)
+    );
+    parse_ip6(&int.remove(0))
+}
+
+/// The one frame that came out of the external NIC for `frame`.
+fn outward(d: &mut MemDirector, frame: &[u8]) -> Parsed6 {
+    let (mut ext, int) = d.int(frame);
+    assert!(int.is_empty(), "out of int: {int:02x?}");
+    assert_eq!(
+        ext.len(),
+        1,
+        "one frame to the client: {:?}",
+        drops(&d.w().core.ctr)
+    );
+    parse_ip6(&ext.remove(0))
+}
+
+fn ports(p: &Parsed6) -> (u16, u16) {
+    let l4 = &p.l4;
+    (
+        u16::from_be_bytes([l4[0], l4[1]]),
+        u16::from_be_bytes([l4[2], l4[3]]),
+    )
+}
+
+/// The real server a client's SYN went to.
+fn server_of(d: &mut MemDirector, client: Ipv6Addr, sport: u16) -> Ipv6Addr {
+    inward(d, &syn(client, sport)).dst
+}
+
+#[test]
+fn rr_alternates_over_ipv6_servers_and_replies_are_snated_with_good_checksums() {
+    let mut d = director(STANDARD6);
+    let mut seen = Vec::new();
+    for sport in 40000..40004 {
+        let p = inward(&mut d, &syn(CLIENT6, sport));
+        assert_eq!(
+            (p.src, p.src_mac, p.dst_mac),
+            (
+                CLIENT6,
+                INT_MAC,
+                if p.dst == RS1_6 { RS1_MAC } else { RS2_MAC }
+            )
+        );
+        assert_eq!(ports(&p), (sport, 80));
+        assert_eq!(p.hop_limit, 63, "hop limit down by one");
+        // Our own checksum code agrees with smoltcp's (parse_ip6).
+        assert!(
+            TcpPacket::new_checked(&p.l4[..])
+                .expect("tcp")
+                .verify_checksum_v6(p.src, p.dst)
+        );
+        seen.push(p.dst);
+    }
+    assert_eq!(seen, [RS1_6, RS2_6, RS1_6, RS2_6], "rr alternates");
+    // The SYN-ACK of the first connection goes back from the VIP.
+    let l = l3_from_rs6(RS1_6, CLIENT6);
+    let back = outward(&mut d, &frames6::tcp(&l, &[], 80, 40000, SYN | ACK, b"hi"));
+    assert_eq!(
+        (back.src, back.dst, back.src_mac, back.dst_mac, ports(&back)),
+        (VIP6, CLIENT6, EXT_MAC, CLIENT_MAC, (80, 40000))
+    );
+    assert!(
+        TcpPacket::new_checked(&back.l4[..])
+            .expect("tcp")
+            .verify_checksum_v6(VIP6, CLIENT6)
+    );
+    assert_eq!(&back.l4[20..], b"hi");
+    assert_eq!(d.ctr(Ctr::ConnNew6), 4);
+    assert_eq!(d.ctr(Ctr::ConnNew), 4);
+    assert_eq!((d.ctr(Ctr::FwdIn6), d.ctr(Ctr::FwdOut6)), (4, 1));
+    assert_eq!((d.ctr(Ctr::FwdIn), d.ctr(Ctr::FwdOut)), (4, 1));
+    assert_eq!(d.w().core.table6.len(), 4);
+    assert!(d.w().core.table.is_empty(), "the IPv4 table is left alone");
+    assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
+}
+
+#[test]
+fn udp_over_ipv6_both_ways_with_good_checksums() {
+    let mut d = director(&[
+        "-A -u [2001:2:0:1::110]:53 -s rr",
+        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:5353 -m",
+    ]);
+    let q = frames6::udp(&l3_to_vip6(), &[], 41000, 53, b"query", false);
+    let p = inward(&mut d, &q);
+    assert_eq!((p.dst, ports(&p)), (RS1_6, (41000, 5353)));
+    assert!(
+        UdpPacket::new_checked(&p.l4[..])
+            .expect("udp")
+            .verify_checksum_v6(CLIENT6, RS1_6)
+    );
+    let l = l3_from_rs6(RS1_6, CLIENT6);
+    let a = outward(
+        &mut d,
+        &frames6::udp(&l, &[], 5353, 41000, b"answer", false),
+    );
+    assert_eq!((a.src, ports(&a)), (VIP6, (53, 41000)));
+    assert!(
+        UdpPacket::new_checked(&a.l4[..])
+            .expect("udp")
+            .verify_checksum_v6(VIP6, CLIENT6)
+    );
+    assert_eq!(&a.l4[8..], b"answer");
+}
+
+#[test]
+fn a_reply_of_no_connection_is_dropped() {
+    let mut d = director(STANDARD6);
+    let l = l3_from_rs6(RS1_6, CLIENT6);
+    let (ext, int) = d.int(&frames6::tcp(&l, &[], 80, 40000, SYN | ACK, &[]));
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(drops(&d.w().core.ctr), [("drop_no_conn", 1)]);
+    // Nor does a client packet other than a SYN open one.
+    let (ext, int) = d.ext(&frames6::tcp(&l3_to_vip6(), &[], 40000, 80, ACK, &[]));
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(d.ctr(Ctr::DropNoConn), 2);
+    assert!(d.w().core.table6.is_empty());
+}
+
+/// Clients of the external /64 that differ only in their low 64 bits.
+fn low_bits_clients(n: u16) -> impl Iterator<Item = Ipv6Addr> {
+    (1..=n).map(|i| Ipv6Addr::new(0x2001, 2, 0, 1, i.wrapping_mul(0x9e37), i, 0x51, 0x20 + i))
+}
+
+fn hashing_uses_the_whole_address(sched: &str) {
+    let add = format!("-A -t [2001:2:0:1::110]:80 -s {sched}");
+    let mut d = director(&[
+        &add,
+        "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:80 -m",
+        "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::3]:80 -m",
+    ]);
+    let mut got = Vec::new();
+    for (i, c) in low_bits_clients(32).enumerate() {
+        let first = server_of(&mut d, c, 30000 + i as u16);
+        // The same client from other ports: the same server.
+        for k in 1..3 {
+            assert_eq!(
+                server_of(&mut d, c, 31000 + (i * 3 + k) as u16),
+                first,
+                "{sched}: {c}"
+            );
+        }
+        got.push(first);
+    }
+    assert!(
+        got.contains(&RS1_6) && got.contains(&RS2_6),
+        "{sched}: clients differing in their low 64 bits all went to one server: {got:?}"
+    );
+}
+
+#[test]
+fn sh_gives_each_client_one_server_by_its_whole_address() {
+    hashing_uses_the_whole_address("sh");
+}
+
+#[test]
+fn mh_gives_each_client_one_server_by_its_whole_address() {
+    hashing_uses_the_whole_address("mh");
+}
+
+#[test]
+fn persistence_with_a_64_bit_prefix_groups_a_64() {
+    let mut d = director(&[
+        "-A -t [2001:2:0:1::110]:80 -s rr -p 300 -M 64",
+        "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:80 -m",
+        "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::3]:80 -m",
+    ]);
+    let a: Vec<Ipv6Addr> = low_bits_clients(6).collect();
+    let first = server_of(&mut d, a[0], 30000);
+    for (i, c) in a.iter().enumerate() {
+        assert_eq!(
+            server_of(&mut d, *c, 30001 + i as u16),
+            first,
+            "{c} in the same /64"
+        );
+    }
+    // Another /64 (behind the gateway) gets a template of its own: rr's next.
+    let other = Ipv6Addr::new(0x2001, 2, 0, 5, 0, 0, 0, 1);
+    let second = server_of(&mut d, other, 30100);
+    assert_ne!(second, first);
+    assert_eq!(
+        server_of(&mut d, Ipv6Addr::new(0x2001, 2, 0, 5, 9, 9, 9, 9), 30101),
+        second
+    );
+    assert_eq!(
+        d.shared.templates6.len(d.now_s()),
+        2,
+        "one template per /64"
+    );
+    assert!(d.shared.templates.is_empty(d.now_s()));
+}
+
+#[test]
+fn ipv6_connections_expire_and_free_their_gauges() {
+    let mut d = director(&[
+        "-A -u [2001:2:0:1::110]:53 -s rr",
+        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
+    ]);
+    let q = frames6::udp(&l3_to_vip6(), &[], 41000, 53, b"q", false);
+    inward(&mut d, &q);
+    assert_eq!(d.w().core.table6.len(), 1);
+    // Published: the connection counts by state include IPv6.
+    d.poll();
+    let udp = ringvs::nat::State::Udp as usize;
+    let states = d.published[0].states[udp].load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(states, 1);
+    // UDP's timeout is 300 s.
+    d.advance(Duration::from_secs(299));
+    d.poll();
+    assert_eq!(d.w().core.table6.len(), 1);
+    d.advance(Duration::from_secs(3));
+    d.poll();
+    assert!(d.w().core.table6.is_empty(), "expired");
+    assert_eq!(d.ctr(Ctr::ConnExpired), 1);
+    let id = d.cfg.services()[0].dests[0].id;
+    assert_eq!(d.published[0].gauges.get(id), (0, 0));
+}
+
+#[test]
+fn dr_servers_of_ipv6_services_are_refused() {
+    let mut d = director(&[
+        "-A -t [2001:2:0:1::110]:80 -s rr",
+        "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:80 -g",
+    ]);
+    let (ext, int) = d.ext(&syn(CLIENT6, 40000));
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(drops(&d.w().core.ctr), [("drop_no_dest", 1)]);
+    assert!(d.w().core.table6.is_empty());
+}
+
+#[test]
+fn implausible_clients_open_nothing() {
+    let mut d = director(STANDARD6);
+    for bad in [
+        DIP6,
+        RS1_6,
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
+        Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0xc612, 1),
+    ] {
+        let (ext, int) = d.ext(&syn(bad, 40000));
+        assert!(ext.is_empty() && int.is_empty(), "{bad}");
+    }
+    assert_eq!(drops(&d.w().core.ctr), [("drop_bad_source", 4)]);
+}
+
+/// A TCP segment of `len` bytes of payload from the client on an
+/// established connection.
+fn big(len: usize) -> Vec<u8> {
+    frames6::tcp(&l3_to_vip6(), &[], 40000, 80, ACK, &vec![0x5a; len])
+}
+
+#[test]
+fn packet_too_big_carries_the_egress_mtu_and_is_rate_limited() {
+    let env = Env {
+        mtu: [1500, 1400],
+        ..env_gw()
+    };
+    let mut d = director_with(STANDARD6, env);
+    inward(&mut d, &syn(CLIENT6, 40000));
+    // 1400 bytes of IPv6 fit the internal MTU; one more does not.
+    let fits = big(1400 - 40 - 20);
+    assert_eq!(inward(&mut d, &fits).dst, RS1_6);
+    let too_big = big(1400 - 40 - 20 + 1);
+    let (mut ext, int) = d.ext(&too_big);
+    assert!(int.is_empty(), "not forwarded");
+    assert_eq!(ext.len(), 1);
+    let e = parse_ip6(&ext.remove(0));
+    // From the VIP (the packet's destination, ours), to the client's MAC.
+    assert_eq!(
+        (e.src, e.dst, e.src_mac, e.dst_mac, e.next_header),
+        (VIP6, CLIENT6, EXT_MAC, CLIENT_MAC, frames6::ICMPV6)
+    );
+    assert_eq!(&e.l4[..2], &[2, 0], "packet too big");
+    assert_eq!(
+        u32::from_be_bytes([e.l4[4], e.l4[5], e.l4[6], e.l4[7]]),
+        1400
+    );
+    // It quotes the packet from its IPv6 header, up to 1280 bytes in all.
+    assert_eq!(e.l4.len(), 1280 - 40);
+    assert_eq!(&e.l4[8..], &too_big[14..14 + 1280 - 48]);
+    assert_eq!((d.ctr(Ctr::DropTooBig), d.ctr(Ctr::Icmp6TooBig)), (1, 1));
+    // A burst: 50 errors at once at most (the worker's ICMP bucket), then
+    // one per millisecond.
+    let mut sent = 0;
+    for _ in 0..60 {
+        let (ext, int) = d.ext(&too_big);
+        assert!(int.is_empty());
+        sent += ext.len();
+    }
+    assert_eq!(sent, 49, "the burst's other 49 tokens");
+    assert_eq!(d.ctr(Ctr::Icmp6TooBigLimited), 11);
+    assert_eq!(d.ctr(Ctr::DropTooBig), 61);
+    d.advance(Duration::from_millis(2));
+    let (ext, _) = d.ext(&too_big);
+    assert_eq!(ext.len(), 1, "tokens come back");
+}
+
+#[test]
+fn packet_too_big_for_a_reply_comes_from_the_dip() {
+    let env = Env {
+        mtu: [1400, 1500],
+        ..env_gw()
+    };
+    let mut d = director_with(STANDARD6, env);
+    inward(&mut d, &syn(CLIENT6, 40000));
+    let l = l3_from_rs6(RS1_6, CLIENT6);
+    let reply = frames6::tcp(&l, &[], 80, 40000, ACK, &[0x33; 1400]);
+    let (ext, mut int) = d.int(&reply);
+    assert!(ext.is_empty());
+    let e = parse_ip6(&int.remove(0));
+    assert_eq!((e.src, e.dst, e.dst_mac), (DIP6, RS1_6, RS1_MAC));
+    assert_eq!(
+        u32::from_be_bytes([e.l4[4], e.l4[5], e.l4[6], e.l4[7]]),
+        1400
+    );
+    assert_eq!(d.ctr(Ctr::Icmp6TooBig), 1);
+}
+
+/// An ICMPv6 error of `ty`/`code` from `l`, quoting `quoted` (an IPv6 frame:
+/// its Ethernet header is cut) up to `cut` bytes.
+fn error6(l: &L3, ty: u8, rest: u32, quoted: &[u8], cut: usize) -> Vec<u8> {
+    let mut body = rest.to_be_bytes().to_vec();
+    body.extend_from_slice(&quoted[14..quoted.len().min(14 + cut)]);
+    frames6::icmp6(l, ty, 0, &body)
+}
+
+#[test]
+fn icmpv6_errors_are_translated_both_ways() {
+    let mut d = director(STANDARD6);
+    inward(&mut d, &syn(CLIENT6, 40000));
+    // From inside: the real server says the client's port is unreachable,
+    // quoting what it got ([CLIENT6]:40000 → [RS1_6]:80, whole).
+    let to_rs = L3 {
+        dst: RS1_6,
+        ..from(CLIENT6)
+    };
+    let sent_in = frames6::tcp(&to_rs, &[], 40000, 80, ACK, b"data");
+    let l = l3_from_rs6(RS1_6, CLIENT6);
+    let e = outward(&mut d, &error6(&l, 1, 0, &sent_in, 1000));
+    assert_eq!((e.src, e.dst, e.dst_mac), (VIP6, CLIENT6, CLIENT_MAC));
+    let q = &e.l4[8..];
+    let (qsrc, qdst) = (addr_at(q, 8), addr_at(q, 24));
+    assert_eq!((qsrc, qdst), (CLIENT6, VIP6), "the quote names the VIP");
+    assert_eq!(u16::from_be_bytes([q[42], q[43]]), 80);
+    assert!(
+        TcpPacket::new_checked(&q[40..])
+            .expect("quoted tcp")
+            .verify_checksum_v6(qsrc, qdst)
+    );
+    // From outside: a router on the client's path says the client is
+    // unreachable, quoting our reply ([VIP6]:80 → [CLIENT6]:40000, cut to 8
+    // bytes of TCP).
+    let reply = frames6::tcp(
+        &L3 {
+            src: VIP6,
+            dst: CLIENT6,
+            ..from(CLIENT6)
+        },
+        &[],
+        80,
+        40000,
+        ACK,
+        &[],
+    );
+    let router = L3 {
+        src: GW6,
+        src_mac: GW_MAC,
+        ..l3_to_vip6()
+    };
+    let i = inward(&mut d, &error6(&router, 1, 0, &reply, 48));
+    assert_eq!((i.src, i.dst, i.dst_mac), (GW6, RS1_6, RS1_MAC));
+    let q = &i.l4[8..];
+    assert_eq!((addr_at(q, 8), addr_at(q, 24)), (RS1_6, CLIENT6));
+    assert_eq!(u16::from_be_bytes([q[40], q[41]]), 80);
+    assert_eq!(q.len(), 48);
+    assert_eq!(d.ctr(Ctr::IcmpErrorNat), 2);
+    // An error about no connection of ours goes nowhere.
+    let stray = frames6::tcp(
+        &L3 {
+            src: VIP6,
+            dst: CLIENT6,
+            ..from(CLIENT6)
+        },
+        &[],
+        80,
+        40999,
+        ACK,
+        &[],
+    );
+    let (ext, int) = d.ext(&error6(&router, 1, 0, &stray, 48));
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(drops(&d.w().core.ctr), [("drop_icmp_no_conn", 1)]);
+}
+
+fn addr_at(b: &[u8], at: usize) -> Ipv6Addr {
+    let mut a = [0; 16];
+    a.copy_from_slice(&b[at..at + 16]);
+    Ipv6Addr::from(a)
+}
