@@ -335,6 +335,14 @@ fn tcp(
     let mut f = Vec::new();
     ether(dmac, smac, 0x0800, &mut f);
     ipv4(src, dst, 6, 20 + data, &mut f);
+    let ph = checksum::pseudo_header_v4(src, dst, 6, (20 + data) as u16);
+    tcp_segment(&mut f, (sport, dport), flags, data, ph);
+    f
+}
+
+/// A TCP header (20 bytes) and `data` bytes appended to `f`, checksummed
+/// with the pseudo-header sum `ph`.
+fn tcp_segment(f: &mut Vec<u8>, (sport, dport): (u16, u16), flags: u8, data: usize, ph: u32) {
     let at = f.len();
     f.extend_from_slice(&sport.to_be_bytes());
     f.extend_from_slice(&dport.to_be_bytes());
@@ -342,10 +350,14 @@ fn tcp(
         0, 0, 0x10, 0, 0, 0, 0x20, 0, 0x50, flags, 0xfa, 0xf0, 0, 0, 0, 0,
     ]);
     f.extend((0..data).map(|k| k as u8));
-    let ph = checksum::pseudo_header_v4(src, dst, 6, (20 + data) as u16);
+    set_checksum(f, at, 16, ph);
+}
+
+/// The checksum of `f[at..]` with pseudo-header sum `ph`, into its field
+/// `field` bytes after `at`.
+fn set_checksum(f: &mut [u8], at: usize, field: usize, ph: u32) {
     let c = !checksum::fold(checksum::combine(ph, checksum::sum(&f[at..])));
-    f[at + 16..at + 18].copy_from_slice(&c.to_be_bytes());
-    f
+    f[at + field..at + field + 2].copy_from_slice(&c.to_be_bytes());
 }
 
 fn arp_request(tip: Ipv4Addr) -> Vec<u8> {
@@ -402,6 +414,26 @@ impl TxQueue for SlotTx {
     }
 }
 
+/// A configuration of ipvsadm `rules`.
+fn rules_config(rules: &[String]) -> Config {
+    let mut cfg = Config::new();
+    for r in rules {
+        let args: Vec<String> = r.split_whitespace().map(String::from).collect();
+        apply(&mut cfg, &parse(&args).expect("rule")).expect("rule applies");
+    }
+    cfg
+}
+
+/// The test director's addresses: a /16 outside (room for thousands of
+/// on-link clients), a /24 inside.
+fn test_env() -> Env {
+    Env::new(
+        [Mac(EXT_MAC), Mac(INT_MAC)],
+        format!("{EXT_ADDR}/16").parse().expect("prefix"),
+        "198.19.0.1/24".parse().expect("prefix"),
+    )
+}
+
 /// One worker with TCP VIP:80 (`sched`) over two real servers, every neighbor
 /// resolved, and zero-allocation TX queues.
 struct TestDirector<R = MemRx> {
@@ -426,16 +458,11 @@ impl<R: ringvs::io::RxQueue> TestDirector<R> {
     /// On the RX queues `rx`; `both_rs`: whether the second real server is
     /// resolved too (if not, frames to it wait for ARP).
     fn on(sched: &str, max_conns: usize, counts: bool, rx: NicPair<R>, both_rs: bool) -> Self {
-        let rules = [
+        let cfg = rules_config(&[
             format!("-A -t {VIP}:80 -s {sched}"),
             format!("-a -t {VIP}:80 -r {}:8080 -m -w 3", RS[0]),
             format!("-a -t {VIP}:80 -r {}:8080 -m -w 1", RS[1]),
-        ];
-        let mut cfg = Config::new();
-        for r in &rules {
-            let args: Vec<String> = r.split_whitespace().map(String::from).collect();
-            apply(&mut cfg, &parse(&args).expect("rule")).expect("rule applies");
-        }
+        ]);
         let mut snap = Snapshot::build(&cfg, Timeouts::default());
         if counts {
             for svc in snap.services.values_mut() {
@@ -445,25 +472,34 @@ impl<R: ringvs::io::RxQueue> TestDirector<R> {
                 }
             }
         }
-        let env = Env::new(
-            [Mac(EXT_MAC), Mac(INT_MAC)],
-            // A /16: room for thousands of on-link clients.
-            format!("{EXT_ADDR}/16").parse().expect("prefix"),
-            "198.19.0.1/24".parse().expect("prefix"),
-        );
-        let plan = Plan {
-            handoff_depth: 8,
-            ..Plan::new(1, env, max_conns)
-        };
-        let start = plan.start;
-        let mut dp = Director::new(plan, snap);
         let hosts = [
             (Nic::Int, RS[0], Mac(RS_MAC[0])),
             (Nic::Ext, CLIENT, Mac(CLIENT_MAC)),
             (Nic::Int, RS[1], Mac(RS_MAC[1])),
         ];
         let n = if both_rs { 3 } else { 2 };
-        let mut neigh = NeighTable::learned(hosts.into_iter().take(n), start);
+        Self::start((snap, test_env(), max_conns), rx, |neigh, start| {
+            for (nic, ip, mac) in hosts.into_iter().take(n) {
+                neigh.learn(nic, u32::from(ip), mac, start);
+            }
+        })
+    }
+
+    /// One worker on `snap`, `env` and a table of `max_conns`, reading `rx`,
+    /// with the neighbors `learn` resolves in its table.
+    fn start(
+        (snap, env, max_conns): (Snapshot, Env, usize),
+        rx: NicPair<R>,
+        learn: impl FnOnce(&mut NeighTable, std::time::Instant),
+    ) -> Self {
+        let plan = Plan {
+            handoff_depth: 8,
+            ..Plan::new(1, env, max_conns)
+        };
+        let start = plan.start;
+        let mut dp = Director::new(plan, snap);
+        let mut neigh = NeighTable::new();
+        learn(&mut neigh, start);
         dp.shared
             .neigh
             .store(Arc::new(neigh.take_snapshot().expect("learned")));
@@ -589,23 +625,36 @@ fn fast_path_allocates_nothing() {
         assert_eq!(traffic.outpkts, d.ctr(Ctr::FwdOut));
 
         // New connections into the preallocated table, then expiry of them all.
-        let new0 = d.ctr(Ctr::ConnNew);
-        let before = allocs();
-        for syn in &syns[CONNS..] {
-            d.handle(Nic::Ext, syn);
-        }
-        let n = allocs() - before;
-        assert_eq!(d.ctr(Ctr::ConnNew) - new0, CONNS as u64, "{sched}: SYNs");
-        assert_eq!(n, 0, "{sched}: {n} allocations for {CONNS} new connections");
-        let before = allocs();
-        let gone =
-            d.w.core
-                .table
-                .expire(u32::MAX, &Timeouts::default(), usize::MAX, |_| {});
-        let n = allocs() - before;
-        assert_eq!(gone, 2 * CONNS);
-        assert_eq!(n, 0, "{sched}: {n} allocations expiring {gone} connections");
+        new_then_expired(&mut d, &syns[CONNS..], Ctr::ConnNew, sched, |c| {
+            c.table
+                .expire(u32::MAX, &Timeouts::default(), usize::MAX, |_| {})
+        });
     }
+}
+
+/// `syns` (new connections, counted by `new`) into the preallocated table,
+/// then every connection of the table `expire` empties: no allocation.
+fn new_then_expired(
+    d: &mut TestDirector,
+    syns: &[Vec<u8>],
+    new: Ctr,
+    sched: &str,
+    expire: impl FnOnce(&mut ringvs::dataplane::Core) -> usize,
+) {
+    let new0 = d.ctr(new);
+    let before = allocs();
+    for syn in syns {
+        d.handle(Nic::Ext, syn);
+    }
+    let n = allocs() - before;
+    let k = syns.len();
+    assert_eq!(d.ctr(new) - new0, k as u64, "{sched}: SYNs");
+    assert_eq!(n, 0, "{sched}: {n} allocations for {k} new connections");
+    let before = allocs();
+    let gone = expire(&mut d.w.core);
+    let n = allocs() - before;
+    assert_eq!(gone, 2 * k);
+    assert_eq!(n, 0, "{sched}: {n} allocations expiring {gone} connections");
 }
 
 // ---------------------------------------------------------------------------
@@ -632,22 +681,9 @@ fn tcp6(
     data: usize,
 ) -> Vec<u8> {
     let mut f = Vec::new();
-    ether(dmac, smac, 0x86dd, &mut f);
-    f.extend_from_slice(&[0x60, 0, 0, 0]);
-    f.extend_from_slice(&((20 + data) as u16).to_be_bytes());
-    f.extend_from_slice(&[6, 64]);
-    f.extend_from_slice(&src.octets());
-    f.extend_from_slice(&dst.octets());
-    let at = f.len();
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&dport.to_be_bytes());
-    f.extend_from_slice(&[
-        0, 0, 0x10, 0, 0, 0, 0x20, 0, 0x50, flags, 0xfa, 0xf0, 0, 0, 0, 0,
-    ]);
-    f.extend((0..data).map(|k| k as u8));
+    ipv6_header((smac, dmac), (src, dst), 6, 20 + data, &mut f);
     let ph = checksum::pseudo_header_v6(src, dst, 6, (20 + data) as u32);
-    let c = !checksum::fold(checksum::combine(ph, checksum::sum(&f[at..])));
-    f[at + 16..at + 18].copy_from_slice(&c.to_be_bytes());
+    tcp_segment(&mut f, (sport, dport), flags, data, ph);
     f
 }
 
@@ -661,76 +697,57 @@ fn unreach6(
 ) -> Vec<u8> {
     let quote = &quoted[14..14 + 48];
     let mut f = Vec::new();
-    ether(dmac, smac, 0x86dd, &mut f);
-    f.extend_from_slice(&[0x60, 0, 0, 0]);
-    f.extend_from_slice(&((8 + quote.len()) as u16).to_be_bytes());
-    f.extend_from_slice(&[58, 64]);
-    f.extend_from_slice(&src.octets());
-    f.extend_from_slice(&dst.octets());
+    ipv6_header((smac, dmac), (src, dst), 58, 8 + quote.len(), &mut f);
     let at = f.len();
     f.extend_from_slice(&[1, 4, 0, 0, 0, 0, 0, 0]);
     f.extend_from_slice(quote);
     let ph = checksum::pseudo_header_v6(src, dst, 58, (8 + quote.len()) as u32);
-    let c = !checksum::fold(checksum::combine(ph, checksum::sum(&f[at..])));
-    f[at + 2..at + 4].copy_from_slice(&c.to_be_bytes());
+    set_checksum(&mut f, at, 2, ph);
     f
+}
+
+/// Ethernet and a 40-byte IPv6 header (hop limit 64) for `len` bytes of
+/// `next`.
+fn ipv6_header(
+    (smac, dmac): ([u8; 6], [u8; 6]),
+    (src, dst): (Ipv6Addr, Ipv6Addr),
+    next: u8,
+    len: usize,
+    f: &mut Vec<u8>,
+) {
+    ether(dmac, smac, 0x86dd, f);
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&(len as u16).to_be_bytes());
+    f.extend_from_slice(&[next, 64]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
 }
 
 /// One dual-stack worker with TCP [VIP6]:80 (`sched`) over two IPv6 real
 /// servers, every neighbor resolved, an internal MTU of 1400 and
 /// zero-allocation TX queues.
 fn director6(sched: &str, max_conns: usize) -> TestDirector {
-    let rules = [
+    let cfg = rules_config(&[
         format!("-A -t [{VIP6}]:80 -s {sched}"),
         format!("-a -t [{VIP6}]:80 -r [{}]:8080 -m", RS6[0]),
         format!("-a -t [{VIP6}]:80 -r [{}]:8080 -m", RS6[1]),
-    ];
-    let mut cfg = Config::new();
-    for r in &rules {
-        let args: Vec<String> = r.split_whitespace().map(String::from).collect();
-        apply(&mut cfg, &parse(&args).expect("rule")).expect("rule applies");
-    }
+    ]);
     let env = Env {
         ext_net6: Some("2001:2:0:1::2/64".parse().expect("prefix")),
         int_net6: Some("2001:2:0:2::1/64".parse().expect("prefix")),
         mtu: [1500, 1400],
-        ..Env::new(
-            [Mac(EXT_MAC), Mac(INT_MAC)],
-            format!("{EXT_ADDR}/16").parse().expect("prefix"),
-            "198.19.0.1/24".parse().expect("prefix"),
-        )
+        ..test_env()
     };
-    let plan = Plan {
-        handoff_depth: 8,
-        ..Plan::new(1, env, max_conns)
-    };
-    let start = plan.start;
-    let mut dp = Director::new(plan, Snapshot::build(&cfg, Timeouts::default()));
-    let mut neigh = NeighTable::new();
-    for (i, rs) in RS6.iter().enumerate() {
-        neigh.learn(Nic::Int, *rs, Mac(RS_MAC[i]), start);
-    }
-    for i in 0..max_conns {
-        neigh.learn(Nic::Ext, client6(i), Mac(CLIENT_MAC), start);
-    }
-    dp.shared
-        .neigh
-        .store(Arc::new(neigh.take_snapshot().expect("learned")));
-    dp.shared.bump();
-    let queues = (
-        NicPair::new(MemRx::new(), MemRx::new()),
-        NicPair::new(SlotTx::new(), SlotTx::new()),
-    );
-    let mut w = dp.workers([queues]).pop().expect("one worker");
-    w.poll_once(start);
-    TestDirector {
-        w,
-        neigh_rx: dp.neigh_rx.clone(),
-        out: Arc::clone(&dp.published[0]),
-        shared: Arc::clone(&dp.shared),
-        neigh,
-        start,
-    }
+    let snap = Snapshot::build(&cfg, Timeouts::default());
+    let rx = NicPair::new(MemRx::new(), MemRx::new());
+    TestDirector::start((snap, env, max_conns), rx, |neigh, start| {
+        for (i, rs) in RS6.iter().enumerate() {
+            neigh.learn(Nic::Int, *rs, Mac(RS_MAC[i]), start);
+        }
+        for i in 0..max_conns {
+            neigh.learn(Nic::Ext, client6(i), Mac(CLIENT_MAC), start);
+        }
+    })
 }
 
 #[test]
@@ -821,22 +838,10 @@ fn ipv6_fast_path_allocates_nothing() {
         assert_eq!(n, 0, "{sched}: {n} allocations for {} frames", 4 * packets);
 
         // New connections into the preallocated table, then expiry of them all.
-        let new0 = d.ctr(Ctr::ConnNew6);
-        let before = allocs();
-        for syn in &syns[CONNS..] {
-            d.handle(Nic::Ext, syn);
-        }
-        let n = allocs() - before;
-        assert_eq!(d.ctr(Ctr::ConnNew6) - new0, CONNS as u64, "{sched}: SYNs");
-        assert_eq!(n, 0, "{sched}: {n} allocations for {CONNS} new connections");
-        let before = allocs();
-        let gone =
-            d.w.core
-                .table6
-                .expire(u32::MAX, &Timeouts::default(), usize::MAX, |_| {});
-        let n = allocs() - before;
-        assert_eq!(gone, 2 * CONNS);
-        assert_eq!(n, 0, "{sched}: {n} allocations expiring {gone} connections");
+        new_then_expired(&mut d, &syns[CONNS..], Ctr::ConnNew6, sched, |c| {
+            c.table6
+                .expire(u32::MAX, &Timeouts::default(), usize::MAX, |_| {})
+        });
         while d.neigh_rx.try_recv().is_ok() {}
     }
 }

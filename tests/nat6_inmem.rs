@@ -146,12 +146,15 @@ fn rr_alternates_over_ipv6_servers_and_replies_are_snated_with_good_checksums() 
     assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
 }
 
+/// UDP [VIP6]:53 to RS1_6 at `rport`.
+fn udp_director(rport: u16) -> MemDirector {
+    let rs = format!("-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:{rport} -m");
+    director(&["-A -u [2001:2:0:1::110]:53 -s rr", &rs])
+}
+
 #[test]
 fn udp_over_ipv6_both_ways_with_good_checksums() {
-    let mut d = director(&[
-        "-A -u [2001:2:0:1::110]:53 -s rr",
-        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:5353 -m",
-    ]);
+    let mut d = udp_director(5353);
     let q = frames6::udp(&l3_to_vip6(), &[], 41000, 53, b"query", false);
     let p = inward(&mut d, &q);
     assert_eq!((p.dst, ports(&p)), (RS1_6, (41000, 5353)));
@@ -263,10 +266,7 @@ fn persistence_with_a_64_bit_prefix_groups_a_64() {
 
 #[test]
 fn ipv6_connections_expire_and_free_their_gauges() {
-    let mut d = director(&[
-        "-A -u [2001:2:0:1::110]:53 -s rr",
-        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
-    ]);
+    let mut d = udp_director(53);
     let q = frames6::udp(&l3_to_vip6(), &[], 41000, 53, b"q", false);
     inward(&mut d, &q);
     assert_eq!(d.w().core.table6.len(), 1);
@@ -320,14 +320,17 @@ fn big(len: usize) -> Vec<u8> {
     frames6::tcp(&l3_to_vip6(), &[], 40000, 80, ACK, &vec![0x5a; len])
 }
 
+/// The standard IPv6 director with MTUs `mtu` (external, internal) and the
+/// connection [CLIENT6]:40000 → [RS1_6]:80 made.
+fn connected_with_mtu(mtu: [usize; 2]) -> MemDirector {
+    let mut d = director_with(STANDARD6, Env { mtu, ..env_gw() });
+    assert_eq!(inward(&mut d, &syn(CLIENT6, 40000)).dst, RS1_6);
+    d
+}
+
 #[test]
 fn packet_too_big_carries_the_egress_mtu_and_is_rate_limited() {
-    let env = Env {
-        mtu: [1500, 1400],
-        ..env_gw()
-    };
-    let mut d = director_with(STANDARD6, env);
-    inward(&mut d, &syn(CLIENT6, 40000));
+    let mut d = connected_with_mtu([1500, 1400]);
     // 1400 bytes of IPv6 fit the internal MTU; one more does not.
     let fits = big(1400 - 40 - 20);
     assert_eq!(inward(&mut d, &fits).dst, RS1_6);
@@ -368,12 +371,7 @@ fn packet_too_big_carries_the_egress_mtu_and_is_rate_limited() {
 
 #[test]
 fn packet_too_big_for_a_reply_comes_from_the_dip() {
-    let env = Env {
-        mtu: [1400, 1500],
-        ..env_gw()
-    };
-    let mut d = director_with(STANDARD6, env);
-    inward(&mut d, &syn(CLIENT6, 40000));
+    let mut d = connected_with_mtu([1400, 1500]);
     let l = l3_from_rs6(RS1_6, CLIENT6);
     let reply = frames6::tcp(&l, &[], 80, 40000, ACK, &[0x33; 1400]);
     let (ext, mut int) = d.int(&reply);
@@ -421,18 +419,7 @@ fn icmpv6_errors_are_translated_both_ways() {
     // From outside: a router on the client's path says the client is
     // unreachable, quoting our reply ([VIP6]:80 → [CLIENT6]:40000, cut to 8
     // bytes of TCP).
-    let reply = frames6::tcp(
-        &L3 {
-            src: VIP6,
-            dst: CLIENT6,
-            ..from(CLIENT6)
-        },
-        &[],
-        80,
-        40000,
-        ACK,
-        &[],
-    );
+    let reply = our_reply(40000);
     let router = L3 {
         src: GW6,
         src_mac: GW_MAC,
@@ -446,21 +433,20 @@ fn icmpv6_errors_are_translated_both_ways() {
     assert_eq!(q.len(), 48);
     assert_eq!(d.ctr(Ctr::IcmpErrorNat), 2);
     // An error about no connection of ours goes nowhere.
-    let stray = frames6::tcp(
-        &L3 {
-            src: VIP6,
-            dst: CLIENT6,
-            ..from(CLIENT6)
-        },
-        &[],
-        80,
-        40999,
-        ACK,
-        &[],
-    );
+    let stray = our_reply(40999);
     let (ext, int) = d.ext(&error6(&router, 1, 0, &stray, 48));
     assert!(ext.is_empty() && int.is_empty());
     assert_eq!(drops(&d.w().core.ctr), [("drop_icmp_no_conn", 1)]);
+}
+
+/// A reply as we send it: [VIP6]:80 → [CLIENT6]:`cport`.
+fn our_reply(cport: u16) -> Vec<u8> {
+    let l = L3 {
+        src: VIP6,
+        dst: CLIENT6,
+        ..from(CLIENT6)
+    };
+    frames6::tcp(&l, &[], 80, cport, ACK, &[])
 }
 
 fn addr_at(b: &[u8], at: usize) -> Ipv6Addr {

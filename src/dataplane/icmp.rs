@@ -16,47 +16,36 @@
 //! `ip_forward` (before the FORWARD hook where `ip_vs_out` translates) for real
 //! server → client.
 
+use super::family::Quote;
 use super::tx::{Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
 use crate::io::TxQueue;
-use crate::nat::{Dir, FlowKey, rewrite};
-use crate::neigh;
+use crate::nat::rewrite;
 use crate::stats::Ctr;
 use crate::wire::icmpv4::{self, Icmpv4Packet, msg, unreach};
 use crate::wire::ipv4::{self, Ipv4Packet, protocol};
 use crate::wire::{EthernetFrame, UdpPacket, ethernet};
 
-/// The connection an ICMP error quotes, from the quoted packet's header.
-struct Quoted {
-    proto: u8,
-    src: u32,
-    dst: u32,
-    sport: u16,
-    dport: u16,
-}
-
-impl Quoted {
-    /// The quoted packet of an error message: a 20-byte IPv4 header and at least
-    /// the 8 bytes of TCP/UDP that hold the ports.
-    fn parse(data: &[u8]) -> Option<Quoted> {
-        if data.len() < ipv4::HEADER_LEN + 8 {
-            return None;
-        }
-        let ip = Ipv4Packet::new_unchecked(data);
-        if ip.version() != 4 || ip.header_len() != ipv4::HEADER_LEN {
-            return None;
-        }
-        // The ports are the first 4 bytes of TCP and UDP alike.
-        let l4 = UdpPacket::new_unchecked(&data[ipv4::HEADER_LEN..]);
-        Some(Quoted {
-            proto: ip.protocol(),
-            src: ip.src_raw(),
-            dst: ip.dst_raw(),
-            sport: l4.src_port(),
-            dport: l4.dst_port(),
-        })
+/// The quoted packet of an error message: a 20-byte IPv4 header and at least
+/// the 8 bytes of TCP/UDP that hold the ports.
+fn quoted(data: &[u8]) -> Option<Quote<u32>> {
+    if data.len() < ipv4::HEADER_LEN + 8 {
+        return None;
     }
+    let ip = Ipv4Packet::new_unchecked(data);
+    if ip.version() != 4 || ip.header_len() != ipv4::HEADER_LEN {
+        return None;
+    }
+    // The ports are the first 4 bytes of TCP and UDP alike.
+    let l4 = UdpPacket::new_unchecked(&data[ipv4::HEADER_LEN..]);
+    Some(Quote {
+        proto: ip.protocol(),
+        src: ip.src_raw(),
+        dst: ip.dst_raw(),
+        sport: l4.src_port(),
+        dport: l4.dst_port(),
+    })
 }
 
 impl Core {
@@ -86,13 +75,22 @@ impl Core {
                 Ctr::DropNoService
             });
         }
-        let Some(q) = Quoted::parse(icmp.data()) else {
+        let Some(q) = quoted(icmp.data()) else {
             return self.ctr.inc(Ctr::DropIcmp);
         };
         if q.proto != protocol::TCP && q.proto != protocol::UDP {
             return self.ctr.inc(Ctr::DropIcmpNoConn);
         }
-        self.icmp_error(nic, frame, (dst, ip.ttl()), &q, handed, tx);
+        // To the owning worker, then translated towards the connection's
+        // other end (`family.rs`, shared with ICMPv6).
+        self.icmp_error_of(
+            (nic, frame),
+            (dst, ip.ttl()),
+            &q,
+            handed,
+            tx,
+            Patch::IcmpError,
+        );
     }
 
     /// Answer an echo request to one of our addresses, out of the NIC it came in.
@@ -109,75 +107,6 @@ impl Core {
         tx.commit(len);
         self.ctr.add(Ctr::tx_bytes(nic), len as u64);
         self.ctr.inc(Ctr::IcmpEchoReply);
-    }
-
-    /// An ICMP error quoting `q`: to the owning worker, then translated towards
-    /// the connection's other end.
-    fn icmp_error<T: TxQueue>(
-        &mut self,
-        nic: Nic,
-        frame: &[u8],
-        (dst, ttl): (u32, u8),
-        q: &Quoted,
-        handed: bool,
-        tx: &mut TxPair<T>,
-    ) {
-        // Which end of the quoted packet is the client decides the owning worker.
-        let (key, client) = match nic {
-            // We sent VIP:vport → CIP:cport; the connection's input key reverses it.
-            Nic::Ext => (
-                FlowKey::new(0, q.proto, q.dst, q.dport, q.src, q.sport),
-                (q.dst, q.dport),
-            ),
-            // We sent CIP:cport → RIP:rport; the output key reverses it.
-            Nic::Int => (
-                FlowKey::new(1, q.proto, q.dst, q.dport, q.src, q.sport),
-                (q.src, q.sport),
-            ),
-        };
-        let owner = self.env.owner(client, self.workers);
-        if owner != self.id && !handed {
-            return self.hand_off(owner, nic, frame, false);
-        }
-        let Some(idx) = self.table.lookup(&key) else {
-            return self.ctr.inc(Ctr::DropIcmpNoConn);
-        };
-        if ttl <= 1 {
-            return self.ctr.inc(Ctr::DropTtl);
-        }
-        let c = self.table.get(idx);
-        // The error must travel where the connection goes: to the client from the
-        // inside, to the VIP from the outside. Anything else would let a host steer
-        // ICMP from the VIP to an address of its choice.
-        let (bound, dir, hop) = match nic {
-            Nic::Ext => (
-                dst == c.vip,
-                Dir::Input,
-                neigh::next_hop(&self.env.int_net, None, c.rip),
-            ),
-            Nic::Int => (
-                dst == c.client,
-                Dir::Output,
-                neigh::next_hop(&self.env.ext_net, self.env.gateway, c.client),
-            ),
-        };
-        if !bound {
-            return self.ctr.inc(Ctr::DropIcmpNoConn);
-        }
-        let Some(hop) = hop else {
-            return self.ctr.inc(Ctr::DropNoService);
-        };
-        let (rw, dest) = (c.rewrite(dir), c.dest());
-        let bytes = (frame.len() - ethernet::HEADER_LEN) as u64;
-        // Counted with the connection's traffic, as IPVS does (`ip_vs_core.c`
-        // `ip_vs_in_icmp` / `ip_vs_out_icmp` call `ip_vs_in_stats` / `ip_vs_out_stats`).
-        let patch = Patch::IcmpError(rw);
-        if self.forward((nic.other(), hop), frame, tx, Ctr::IcmpErrorNat, patch) {
-            match dir {
-                Dir::Input => self.out.traffic.inbound(dest, bytes),
-                Dir::Output => self.out.traffic.outbound(dest, bytes),
-            }
-        }
     }
 
     /// `frame` (as received: Ethernet, IPv4, not yet translated) does not fit

@@ -42,6 +42,7 @@ pub mod build;
 mod classify;
 mod direct;
 pub mod divert;
+mod family;
 pub mod handoff;
 mod icmp;
 mod icmp6;

@@ -24,169 +24,24 @@
 //! behind `Family::V4`, a constant, so the IPv4 path compiles to what it was.
 
 use super::classify::Segment;
-use super::shared::{Env, Published, Shared};
-use super::tx::{Hop, Patch, TxPair};
+pub(super) use super::family::{Family, Seg};
+use super::shared::Published;
+use super::tx::TxPair;
 use super::worker::Core;
 use crate::Nic;
 use crate::config::Forward;
 use crate::io::TxQueue;
 use crate::nat::persist::{TemplateDest, TemplateKey, Templates};
-use crate::nat::rewrite::Rewrite;
 use crate::nat::table::AddError;
 use crate::nat::{
-    Addr, Conn, ConnTable, DestEntry, DestView, Dir, FlowKey, ServiceEntry, Snapshot, State,
-    fold32, overload_check, state,
+    Addr, Conn, DestEntry, DestView, Dir, FlowKey, Snapshot, State, fold32, overload_check, state,
 };
-use crate::neigh;
 use crate::sched::Flow;
 use crate::stats::{Ctr, MAX_DESTS};
 use crate::wire::ipv4::protocol;
 use crate::wire::tcp::flags::{ACK, RST, SYN};
-use crate::wire::{ethernet, ipv4};
-use std::net::Ipv6Addr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
-
-/// A TCP segment or UDP datagram that passed `classify`'s checks, of either
-/// family: what the connection path needs of IPv4's `Segment` and IPv6's
-/// `Segment6`.
-#[derive(Clone, Copy)]
-pub(super) struct Seg<'a, A> {
-    /// Ethernet + the IP packet (no padding).
-    pub frame: &'a [u8],
-    /// Where the TCP/UDP header starts in `frame`.
-    pub l4_off: usize,
-    pub proto: u8,
-    pub src: A,
-    pub dst: A,
-    pub sport: u16,
-    pub dport: u16,
-    pub flags: u8,
-    pub partial: bool,
-}
-
-impl<A> Seg<'_, A> {
-    /// The IP packet's length (what per-server byte counters count).
-    #[inline]
-    pub fn ip_len(&self) -> u64 {
-        (self.frame.len() - ethernet::HEADER_LEN) as u64
-    }
-}
-
-impl<'a> From<Segment<'a>> for Seg<'a, u32> {
-    #[inline]
-    fn from(s: Segment<'a>) -> Self {
-        Seg {
-            frame: s.frame,
-            l4_off: ethernet::HEADER_LEN + ipv4::HEADER_LEN,
-            proto: s.proto,
-            src: s.src,
-            dst: s.dst,
-            sport: s.sport,
-            dport: s.dport,
-            flags: s.flags,
-            partial: s.partial,
-        }
-    }
-}
-
-/// A virtual service found for a new connection: its id (protocol, VIP,
-/// port; port 0 for a catch-all), its entry, and for IPv6 its real servers'
-/// addresses (index-aligned with the entry's; empty for IPv4).
-pub(super) struct Svc<'a, A> {
-    pub id: (u8, A, u16),
-    pub entry: &'a ServiceEntry,
-    pub addrs6: &'a [Ipv6Addr],
-}
-
-/// A family's connection table and the worker state its updates touch
-/// (gauges, templates, timeouts), borrowed apart from the rest of the core.
-pub(super) struct Split<'a, A> {
-    pub table: &'a mut ConnTable<A>,
-    pub snap: &'a Snapshot,
-    pub out: &'a Published,
-    pub shared: &'a Shared,
-}
-
-/// An address family of the NAT path: where its state lives in the worker and
-/// what differs in how its packets are forwarded.
-pub(super) trait Family: Addr {
-    /// IPv4: DR/TUN real servers, connection sync and health-check replies
-    /// exist for it (IPv6 has none of them yet, issue 15).
-    const V4: bool;
-    fn table(core: &Core) -> &ConnTable<Self>;
-    fn table_mut(core: &mut Core) -> &mut ConnTable<Self>;
-    /// The table with what its updates touch, borrowed apart.
-    fn split(core: &mut Core) -> Split<'_, Self>;
-    fn templates(shared: &Shared) -> &Templates<Self>;
-    /// The service of a packet to `vip:port` ([`Snapshot::service_for`]).
-    fn service(snap: &Snapshot, proto: u8, vip: Self, port: u16) -> Option<Svc<'_, Self>>;
-    /// The address of the service's real server `i`.
-    fn dest_addr(svc: &Svc<'_, Self>, i: usize) -> Option<Self>;
-    /// Whether `src` may open a connection from the external side.
-    fn plausible_client(core: &Core, src: Self) -> bool;
-    /// Whether a real server reached by `fwd` at `rip` can be sent to.
-    fn reachable(core: &Core, fwd: Forward, rip: Self) -> bool;
-    /// The next hop of a packet of `c` going `dir` (out of the other NIC).
-    fn hop(env: &Env, dir: Dir, c: &Conn<Self>) -> Option<Hop>;
-    /// The rewrite of a TCP/UDP packet of `seg`.
-    fn patch(rw: Rewrite<Self>, seg: &Seg<'_, Self>) -> Patch;
-}
-
-impl Family for u32 {
-    const V4: bool = true;
-    #[inline]
-    fn table(core: &Core) -> &ConnTable<Self> {
-        &core.table
-    }
-    #[inline]
-    fn table_mut(core: &mut Core) -> &mut ConnTable<Self> {
-        &mut core.table
-    }
-    #[inline]
-    fn split(core: &mut Core) -> Split<'_, Self> {
-        Split {
-            table: &mut core.table,
-            snap: &core.snap.cfg,
-            out: &core.out,
-            shared: &core.shared,
-        }
-    }
-    #[inline]
-    fn templates(shared: &Shared) -> &Templates<Self> {
-        &shared.templates
-    }
-    #[inline]
-    fn service(snap: &Snapshot, proto: u8, vip: Self, port: u16) -> Option<Svc<'_, Self>> {
-        snap.service_for(proto, vip, port).map(|(id, entry)| Svc {
-            id,
-            entry,
-            addrs6: &[],
-        })
-    }
-    #[inline]
-    fn dest_addr(svc: &Svc<'_, Self>, i: usize) -> Option<Self> {
-        svc.entry.dests.get(i).map(|d| d.addr)
-    }
-    fn plausible_client(core: &Core, src: Self) -> bool {
-        core.plausible_client(src)
-    }
-    fn reachable(core: &Core, fwd: Forward, rip: Self) -> bool {
-        core.reachable(fwd, rip)
-    }
-    #[inline]
-    fn hop(env: &Env, dir: Dir, c: &Conn<Self>) -> Option<Hop> {
-        match dir {
-            Dir::Input => neigh::next_hop(&env.int_net, None, c.rip),
-            Dir::Output => neigh::next_hop(&env.ext_net, env.gateway, c.client),
-        }
-        .map(Hop::V4)
-    }
-    #[inline]
-    fn patch(rw: Rewrite<Self>, seg: &Seg<'_, Self>) -> Patch {
-        Patch::Nat(rw, seg.partial)
-    }
-}
 
 impl Core {
     /// A TCP/UDP packet from a client (external NIC): to its connection's real

@@ -17,7 +17,7 @@
 //!   IPv6 DIP finds no connection (`drop_no_conn`);
 //! * connection sync carries IPv4 connections only.
 
-use super::nat::{Family, Seg, Split, Svc};
+use super::family::{Family, Quote, Seg, Split, Svc, family_state};
 use super::shared::{Env, Shared};
 use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
@@ -26,7 +26,7 @@ use crate::config::Forward;
 use crate::io::TxQueue;
 use crate::nat::persist::Templates;
 use crate::nat::rewrite::Rewrite;
-use crate::nat::{Conn, ConnTable, Dir, FlowKey, Snapshot};
+use crate::nat::{Conn, ConnTable, Dir, Snapshot};
 use crate::neigh;
 use crate::stats::Ctr;
 use crate::wire::icmpv6::{self, Icmpv6Packet};
@@ -36,65 +36,15 @@ use std::net::Ipv6Addr;
 
 /// An IPv6 TCP segment or UDP datagram that passed every check of
 /// `Core::ipv6` (`classify.rs`): header and extension headers walked,
-/// lengths consistent, checksum good (or partial), hop limit above 1.
-#[derive(Clone, Copy)]
-pub(super) struct Segment6<'a> {
-    /// Ethernet + the 40-byte IPv6 header + its payload length (no padding).
-    pub frame: &'a [u8],
-    /// Where the TCP/UDP header starts in `frame` (after any extension
-    /// headers).
-    pub l4_off: usize,
-    pub proto: u8,
-    pub src: Ipv6Addr,
-    pub dst: Ipv6Addr,
-    pub sport: u16,
-    pub dport: u16,
-    /// TCP flags (0 for UDP).
-    pub flags: u8,
-    /// The L4 checksum is partial (see `RxMeta::csum_partial`).
-    pub partial: bool,
-}
-
-impl<'a> From<Segment6<'a>> for Seg<'a, Ipv6Addr> {
-    #[inline]
-    fn from(s: Segment6<'a>) -> Self {
-        Seg {
-            frame: s.frame,
-            l4_off: s.l4_off,
-            proto: s.proto,
-            src: s.src,
-            dst: s.dst,
-            sport: s.sport,
-            dport: s.dport,
-            flags: s.flags,
-            partial: s.partial,
-        }
-    }
-}
+/// lengths consistent, checksum good (or partial), hop limit above 1. The
+/// connection path's segment ([`Seg`]) of IPv6: its `frame` spans Ethernet +
+/// the 40-byte IPv6 header + its payload length (no padding), `l4_off` is
+/// where the TCP/UDP header starts (after any extension headers).
+pub(super) type Segment6<'a> = Seg<'a, Ipv6Addr>;
 
 impl Family for Ipv6Addr {
     const V4: bool = false;
-    #[inline]
-    fn table(core: &Core) -> &ConnTable<Self> {
-        &core.table6
-    }
-    #[inline]
-    fn table_mut(core: &mut Core) -> &mut ConnTable<Self> {
-        &mut core.table6
-    }
-    #[inline]
-    fn split(core: &mut Core) -> Split<'_, Self> {
-        Split {
-            table: &mut core.table6,
-            snap: &core.snap.cfg,
-            out: &core.out,
-            shared: &core.shared,
-        }
-    }
-    #[inline]
-    fn templates(shared: &Shared) -> &Templates<Self> {
-        &shared.templates6
-    }
+    family_state!(table6, templates6);
     #[inline]
     fn service(snap: &Snapshot, proto: u8, vip: Self, port: u16) -> Option<Svc<'_, Self>> {
         snap.service_for6(proto, vip, port).map(|(id, s)| Svc {
@@ -149,55 +99,48 @@ impl Family for Ipv6Addr {
         // A frame's offsets fit 16 bits (frames are at most `FRAME_MAX`).
         Patch::Nat6(rw, (seg.l4_off as u16, seg.proto), seg.partial)
     }
-}
 
-/// The connection an ICMPv6 error quotes: its TCP/UDP tuple and where the
-/// quoted L4 header starts, from the start of the quoted IPv6 header.
-struct Quoted6 {
-    proto: u8,
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
-    sport: u16,
-    dport: u16,
-    l4_off: usize,
-}
-
-impl Quoted6 {
-    /// The quoted packet of an error (its data): an IPv6 header, any extension
-    /// headers (walked as a received packet's are: a fragment is not
-    /// translated), and at least the 8 first bytes of TCP or UDP.
-    fn parse(data: &[u8]) -> Option<Quoted6> {
-        if data.len() < ipv6::HEADER_LEN {
-            return None;
-        }
-        let ip = Ipv6Packet::new_unchecked(data);
-        if ip.version() != 6 {
-            return None;
-        }
-        let up = ipv6::walk(ip.next_header(), data, ipv6::HEADER_LEN).ok()?;
-        let l4 = data.get(up.offset..up.offset + 8)?;
-        // The ports are the first 4 bytes of TCP and UDP alike.
-        let ports = UdpPacket::new_unchecked(l4);
-        Some(Quoted6 {
-            proto: up.protocol,
-            src: ip.src(),
-            dst: ip.dst(),
-            sport: ports.src_port(),
-            dport: ports.dst_port(),
-            l4_off: up.offset,
-        })
+    #[inline]
+    fn owner(env: &Env, client: (Self, u16), workers: usize) -> usize {
+        env.owner6(client, workers)
     }
+}
+
+/// The quoted packet of an ICMPv6 error (its data): an IPv6 header, any
+/// extension headers (walked as a received packet's are: a fragment is not
+/// translated), and at least the 8 first bytes of TCP or UDP. Returns its
+/// tuple and where its L4 header starts in `data`.
+fn quoted6(data: &[u8]) -> Option<(Quote<Ipv6Addr>, usize)> {
+    if data.len() < ipv6::HEADER_LEN {
+        return None;
+    }
+    let ip = Ipv6Packet::new_unchecked(data);
+    if ip.version() != 6 {
+        return None;
+    }
+    let up = ipv6::walk(ip.next_header(), data, ipv6::HEADER_LEN).ok()?;
+    let l4 = data.get(up.offset..up.offset + 8)?;
+    // The ports are the first 4 bytes of TCP and UDP alike.
+    let ports = UdpPacket::new_unchecked(l4);
+    let q = Quote {
+        proto: up.protocol,
+        src: ip.src(),
+        dst: ip.dst(),
+        sport: ports.src_port(),
+        dport: ports.dst_port(),
+    };
+    Some((q, up.offset))
 }
 
 impl Core {
     /// An IPv6 TCP/UDP packet from a client (external NIC).
     pub(super) fn nat_in6<T: TxQueue>(&mut self, seg: Segment6<'_>, tx: &mut TxPair<T>) {
-        self.nat_in_of(Seg::from(seg), tx);
+        self.nat_in_of(seg, tx);
     }
 
     /// An IPv6 TCP/UDP packet from a real server (internal NIC).
     pub(super) fn nat_out6<T: TxQueue>(&mut self, seg: Segment6<'_>, tx: &mut TxPair<T>) {
-        self.nat_out_of(Seg::from(seg), tx);
+        self.nat_out_of(seg, tx);
     }
 
     /// An ICMPv6 error (destination unreachable, packet too big, time
@@ -227,59 +170,19 @@ impl Core {
         else {
             return self.ctr.inc(Ctr::DropIcmp);
         };
-        let Some(q) = Quoted6::parse(icmp.data()) else {
+        let Some((q, l4_off)) = quoted6(icmp.data()) else {
             return self.ctr.inc(Ctr::DropIcmp);
         };
         if q.proto != next_header::TCP && q.proto != next_header::UDP {
             return self.ctr.inc(Ctr::DropIcmpNoConn);
         }
-        let (key, client) = match nic {
-            // We sent [VIP]:vport → [CIP]:cport; the input key reverses it.
-            Nic::Ext => (
-                FlowKey::new(0, q.proto, q.dst, q.dport, q.src, q.sport),
-                (q.dst, q.dport),
-            ),
-            // We sent [CIP]:cport → [RIP]:rport; the output key reverses it.
-            Nic::Int => (
-                FlowKey::new(1, q.proto, q.dst, q.dport, q.src, q.sport),
-                (q.src, q.sport),
-            ),
-        };
-        let owner = self.env.owner6(client, self.workers);
-        if owner != self.id && !handed {
-            return self.hand_off(owner, nic, frame, false);
-        }
-        let Some(idx) = self.table6.lookup(&key) else {
-            return self.ctr.inc(Ctr::DropIcmpNoConn);
-        };
         // `classify` checked the outer fixed header.
         let outer = Ipv6Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
-        if outer.hop_limit() <= 1 {
-            return self.ctr.inc(Ctr::DropTtl);
-        }
-        let (dst, c) = (outer.dst(), self.table6.get(idx));
-        let (bound, dir) = match nic {
-            Nic::Ext => (dst == c.vip, Dir::Input),
-            Nic::Int => (dst == c.client, Dir::Output),
-        };
-        if !bound {
-            return self.ctr.inc(Ctr::DropIcmpNoConn);
-        }
-        let Some(hop) = Ipv6Addr::hop(&self.env, dir, c) else {
-            return self.ctr.inc(Ctr::DropNoService);
-        };
-        let (rw, dest) = (c.rewrite(dir), c.dest());
-        let bytes = (frame.len() - ethernet::HEADER_LEN) as u64;
-        let inner_l4 = icmp_off + icmpv6::HEADER_LEN + q.l4_off;
+        let (dst, hop_limit) = (outer.dst(), outer.hop_limit());
         // Offsets within a frame (at most `FRAME_MAX`) fit 16 bits.
-        let patch = Patch::Icmp6Error(rw, (icmp_off as u16, inner_l4 as u16, q.proto));
-        // Counted with the connection's traffic, as IPVS does (`ip_vs_in_icmp_v6`
-        // / `ip_vs_out_icmp_v6` call `ip_vs_in_stats` / `ip_vs_out_stats`).
-        if self.forward_to((nic.other(), hop), frame, tx, Ctr::IcmpErrorNat, patch) {
-            match dir {
-                Dir::Input => self.out.traffic.inbound(dest, bytes),
-                Dir::Output => self.out.traffic.outbound(dest, bytes),
-            }
-        }
+        let inner_l4 = (icmp_off + icmpv6::HEADER_LEN + l4_off) as u16;
+        let at = (icmp_off as u16, inner_l4, q.proto);
+        let patch = |rw| Patch::Icmp6Error(rw, at);
+        self.icmp_error_of((nic, frame), (dst, hop_limit), &q, handed, tx, patch);
     }
 }

@@ -17,7 +17,7 @@ use crate::wire::icmpv6::{self, Icmpv6Packet};
 use crate::wire::ipv4::{self, Ipv4Packet, protocol};
 use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::{EthernetFrame, TcpPacket, UdpPacket, ethernet, tcp, udp};
-use std::net::Ipv6Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The TTL a reply we originate starts with.
 const REPLY_TTL: u8 = 64;
@@ -76,17 +76,36 @@ pub fn nat_l4(frame: &mut [u8], rw: &Rewrite, partial: bool) {
     let ttl = ip.ttl() - 1;
     set_ttl(&mut ip, ttl, rw.addr_delta);
     let (proto, src, dst) = (ip.protocol(), ip.src(), ip.dst());
-    let l4 = ip.payload_mut();
+    nat_ports(
+        ip.payload_mut(),
+        proto,
+        rw,
+        partial.then_some(Ends::V4(src, dst)),
+    );
+}
+
+/// Where a partial checksum's pseudo-header runs, by family.
+#[derive(Clone, Copy)]
+enum Ends {
+    V4(Ipv4Addr, Ipv4Addr),
+    V6(Ipv6Addr, Ipv6Addr),
+}
+
+/// The L4 half of a NAT rewrite, either family: the port of `rw.end`, and
+/// the checksum updated by the connection's delta or, when it arrived
+/// partial, computed whole over the pseudo-header of `partial`'s addresses.
+#[inline]
+fn nat_ports<A>(l4: &mut [u8], proto: u8, rw: &Rewrite<A>, partial: Option<Ends>) {
     if proto == protocol::TCP {
         let mut seg = TcpPacket::new_unchecked(l4);
         match rw.end {
             End::Dst => seg.set_dst_port(rw.port),
             End::Src => seg.set_src_port(rw.port),
         }
-        if partial {
-            seg.fill_checksum(src, dst);
-        } else {
-            seg.set_checksum(rw.l4_delta.apply(seg.checksum()));
+        match partial {
+            None => seg.set_checksum(rw.l4_delta.apply(seg.checksum())),
+            Some(Ends::V4(src, dst)) => seg.fill_checksum(src, dst),
+            Some(Ends::V6(src, dst)) => seg.fill_checksum_v6(src, dst),
         }
     } else {
         let mut dgram = UdpPacket::new_unchecked(l4);
@@ -94,11 +113,35 @@ pub fn nat_l4(frame: &mut [u8], rw: &Rewrite, partial: bool) {
             End::Dst => dgram.set_dst_port(rw.port),
             End::Src => dgram.set_src_port(rw.port),
         }
-        if partial {
-            dgram.fill_checksum(src, dst);
-        } else {
-            dgram.set_checksum(rw.l4_delta.apply_udp(dgram.checksum()));
+        match partial {
+            None => dgram.set_checksum(rw.l4_delta.apply_udp(dgram.checksum())),
+            Some(Ends::V4(src, dst)) => dgram.fill_checksum(src, dst),
+            Some(Ends::V6(src, dst)) => dgram.fill_checksum_v6(src, dst),
         }
+    }
+}
+
+/// The L4 header of the packet an ICMP error quotes, either family: the port
+/// of the end `rw` does not rewrite outside (the quoted packet went the other
+/// way), and its checksum by the connection's delta where the quote reaches
+/// it. `l4` holds at least the 8 bytes of the ports.
+fn quoted_ports<A>(l4: &mut [u8], proto: u8, rw: &Rewrite<A>) {
+    // The ports are the first four bytes of TCP and UDP alike.
+    let mut ports = UdpPacket::new_unchecked(&mut *l4);
+    match rw.end {
+        End::Dst => ports.set_src_port(rw.port),
+        End::Src => ports.set_dst_port(rw.port),
+    }
+    match proto {
+        protocol::UDP if l4.len() >= udp::HEADER_LEN => {
+            let mut d = UdpPacket::new_unchecked(l4);
+            d.set_checksum(rw.l4_delta.apply_udp(d.checksum()));
+        }
+        protocol::TCP if l4.len() >= tcp::CHECKSUM_OFFSET + 2 => {
+            let mut s = TcpPacket::new_unchecked(l4);
+            s.set_checksum(rw.l4_delta.apply(s.checksum()));
+        }
+        _ => {}
     }
 }
 
@@ -151,24 +194,7 @@ pub fn nat_icmp_error(frame: &mut [u8], rw: &Rewrite) {
     }
     inner.set_checksum(rw.addr_delta.apply(inner.checksum()));
     let proto = inner.protocol();
-    // The ports are the first four bytes of TCP and UDP alike.
-    let mut ports = UdpPacket::new_unchecked(&mut *l4);
-    match rw.end {
-        End::Dst => ports.set_src_port(rw.port),
-        End::Src => ports.set_dst_port(rw.port),
-    }
-    // The quoted checksum is patched only when the quote reaches it.
-    match proto {
-        protocol::UDP if l4.len() >= udp::HEADER_LEN => {
-            let mut d = UdpPacket::new_unchecked(l4);
-            d.set_checksum(rw.l4_delta.apply_udp(d.checksum()));
-        }
-        protocol::TCP if l4.len() >= tcp::CHECKSUM_OFFSET + 2 => {
-            let mut s = TcpPacket::new_unchecked(l4);
-            s.set_checksum(rw.l4_delta.apply(s.checksum()));
-        }
-        _ => {}
-    }
+    quoted_ports(l4, proto, rw);
     icmp.fill_checksum();
 }
 
@@ -199,29 +225,7 @@ pub fn nat_l4_v6(
     }
     ip.set_hop_limit(ip.hop_limit().saturating_sub(1));
     let (src, dst) = (ip.src(), ip.dst());
-    if proto == protocol::TCP {
-        let mut seg = TcpPacket::new_unchecked(l4);
-        match rw.end {
-            End::Dst => seg.set_dst_port(rw.port),
-            End::Src => seg.set_src_port(rw.port),
-        }
-        if partial {
-            seg.fill_checksum_v6(src, dst);
-        } else {
-            seg.set_checksum(rw.l4_delta.apply(seg.checksum()));
-        }
-    } else {
-        let mut dgram = UdpPacket::new_unchecked(l4);
-        match rw.end {
-            End::Dst => dgram.set_dst_port(rw.port),
-            End::Src => dgram.set_src_port(rw.port),
-        }
-        if partial {
-            dgram.fill_checksum_v6(src, dst);
-        } else {
-            dgram.set_checksum(rw.l4_delta.apply_udp(dgram.checksum()));
-        }
-    }
+    nat_ports(l4, proto, rw, partial.then_some(Ends::V6(src, dst)));
 }
 
 /// Rewrite an ICMPv6 error that concerns a NATed IPv6 connection, in place:
@@ -260,23 +264,7 @@ pub fn nat_icmp6_error(
         End::Dst => inner.set_src(rw.addr),
         End::Src => inner.set_dst(rw.addr),
     }
-    // The ports are the first four bytes of TCP and UDP alike.
-    let mut ports = UdpPacket::new_unchecked(&mut *l4);
-    match rw.end {
-        End::Dst => ports.set_src_port(rw.port),
-        End::Src => ports.set_dst_port(rw.port),
-    }
-    match proto {
-        protocol::UDP => {
-            let mut d = UdpPacket::new_unchecked(&mut *l4);
-            d.set_checksum(rw.l4_delta.apply_udp(d.checksum()));
-        }
-        protocol::TCP if l4.len() >= tcp::CHECKSUM_OFFSET + 2 => {
-            let mut s = TcpPacket::new_unchecked(&mut *l4);
-            s.set_checksum(rw.l4_delta.apply(s.checksum()));
-        }
-        _ => {}
-    }
+    quoted_ports(l4, proto, rw);
     Icmpv6Packet::new_unchecked(&mut frame[icmp_off..]).fill_checksum(src, dst);
 }
 

@@ -1,0 +1,256 @@
+//! The address families of the connection path: what the IPv4 path
+//! (`nat.rs`, `icmp.rs`) and the IPv6 one (`nat6.rs`) share by being written
+//! once, generic over [`Family`] (`u32` for IPv4, as the fast path carries
+//! IPv4 addresses; `Ipv6Addr`, implemented in `nat6.rs`).
+//!
+//! A family names its connection table and templates in the worker, its
+//! services in the snapshot, its next hops and its rewrites. What only IPv4
+//! has (DR/TUN real servers, connection sync, health-check replies) is behind
+//! the constant [`Family::V4`], so the generic code compiles, for IPv4, to
+//! what the IPv4 path was.
+
+use super::classify::Segment;
+use super::shared::{Env, Published, Shared};
+use super::tx::{Hop, Patch, TxPair};
+use super::worker::Core;
+use crate::Nic;
+use crate::config::Forward;
+use crate::io::TxQueue;
+use crate::nat::persist::Templates;
+use crate::nat::rewrite::Rewrite;
+use crate::nat::{Addr, Conn, ConnTable, Dir, FlowKey, ServiceEntry, Snapshot};
+use crate::neigh;
+use crate::stats::Ctr;
+use crate::wire::{ethernet, ipv4};
+use std::net::Ipv6Addr;
+
+/// The four accessors of a family's state in the worker: its table (field
+/// `$table` of `Core`) and its templates (field `$templates` of `Shared`).
+macro_rules! family_state {
+    ($table:ident, $templates:ident) => {
+        #[inline]
+        fn table(core: &Core) -> &ConnTable<Self> {
+            &core.$table
+        }
+        #[inline]
+        fn table_mut(core: &mut Core) -> &mut ConnTable<Self> {
+            &mut core.$table
+        }
+        #[inline]
+        fn split(core: &mut Core) -> Split<'_, Self> {
+            Split {
+                table: &mut core.$table,
+                snap: &core.snap.cfg,
+                out: &core.out,
+                shared: &core.shared,
+            }
+        }
+        #[inline]
+        fn templates(shared: &Shared) -> &Templates<Self> {
+            &shared.$templates
+        }
+    };
+}
+pub(super) use family_state;
+
+/// A TCP segment or UDP datagram that passed `classify`'s checks, of either
+/// family: what the connection path needs of IPv4's `Segment` and IPv6's
+/// `Segment6`.
+#[derive(Clone, Copy)]
+pub(super) struct Seg<'a, A> {
+    /// Ethernet + the IP packet (no padding).
+    pub frame: &'a [u8],
+    /// Where the TCP/UDP header starts in `frame`.
+    pub l4_off: usize,
+    pub proto: u8,
+    pub src: A,
+    pub dst: A,
+    pub sport: u16,
+    pub dport: u16,
+    pub flags: u8,
+    pub partial: bool,
+}
+
+impl<A> Seg<'_, A> {
+    /// The IP packet's length (what per-server byte counters count).
+    #[inline]
+    pub fn ip_len(&self) -> u64 {
+        (self.frame.len() - ethernet::HEADER_LEN) as u64
+    }
+}
+
+impl<'a> From<Segment<'a>> for Seg<'a, u32> {
+    #[inline]
+    fn from(s: Segment<'a>) -> Self {
+        Seg {
+            frame: s.frame,
+            l4_off: ethernet::HEADER_LEN + ipv4::HEADER_LEN,
+            proto: s.proto,
+            src: s.src,
+            dst: s.dst,
+            sport: s.sport,
+            dport: s.dport,
+            flags: s.flags,
+            partial: s.partial,
+        }
+    }
+}
+
+/// A virtual service found for a new connection: its id (protocol, VIP,
+/// port; port 0 for a catch-all), its entry, and for IPv6 its real servers'
+/// addresses (index-aligned with the entry's; empty for IPv4).
+pub(super) struct Svc<'a, A> {
+    pub id: (u8, A, u16),
+    pub entry: &'a ServiceEntry,
+    pub addrs6: &'a [Ipv6Addr],
+}
+
+/// A family's connection table and the worker state its updates touch
+/// (gauges, templates, timeouts), borrowed apart from the rest of the core.
+pub(super) struct Split<'a, A> {
+    pub table: &'a mut ConnTable<A>,
+    pub snap: &'a Snapshot,
+    pub out: &'a Published,
+    pub shared: &'a Shared,
+}
+
+/// An address family of the NAT path: where its state lives in the worker and
+/// what differs in how its packets are forwarded.
+pub(super) trait Family: Addr {
+    /// IPv4: DR/TUN real servers, connection sync and health-check replies
+    /// exist for it (IPv6 has none of them yet, issue 15).
+    const V4: bool;
+    fn table(core: &Core) -> &ConnTable<Self>;
+    fn table_mut(core: &mut Core) -> &mut ConnTable<Self>;
+    /// The table with what its updates touch, borrowed apart.
+    fn split(core: &mut Core) -> Split<'_, Self>;
+    fn templates(shared: &Shared) -> &Templates<Self>;
+    /// The service of a packet to `vip:port` ([`Snapshot::service_for`]).
+    fn service(snap: &Snapshot, proto: u8, vip: Self, port: u16) -> Option<Svc<'_, Self>>;
+    /// The address of the service's real server `i`.
+    fn dest_addr(svc: &Svc<'_, Self>, i: usize) -> Option<Self>;
+    /// Whether `src` may open a connection from the external side.
+    fn plausible_client(core: &Core, src: Self) -> bool;
+    /// Whether a real server reached by `fwd` at `rip` can be sent to.
+    fn reachable(core: &Core, fwd: Forward, rip: Self) -> bool;
+    /// The next hop of a packet of `c` going `dir` (out of the other NIC).
+    fn hop(env: &Env, dir: Dir, c: &Conn<Self>) -> Option<Hop>;
+    /// The rewrite of a TCP/UDP packet of `seg`.
+    fn patch(rw: Rewrite<Self>, seg: &Seg<'_, Self>) -> Patch;
+    /// The worker of `workers` owning the flows of `client`.
+    fn owner(env: &Env, client: (Self, u16), workers: usize) -> usize;
+}
+
+impl Family for u32 {
+    const V4: bool = true;
+    family_state!(table, templates);
+    #[inline]
+    fn service(snap: &Snapshot, proto: u8, vip: Self, port: u16) -> Option<Svc<'_, Self>> {
+        snap.service_for(proto, vip, port).map(|(id, entry)| Svc {
+            id,
+            entry,
+            addrs6: &[],
+        })
+    }
+    #[inline]
+    fn dest_addr(svc: &Svc<'_, Self>, i: usize) -> Option<Self> {
+        svc.entry.dests.get(i).map(|d| d.addr)
+    }
+    fn plausible_client(core: &Core, src: Self) -> bool {
+        core.plausible_client(src)
+    }
+    fn reachable(core: &Core, fwd: Forward, rip: Self) -> bool {
+        core.reachable(fwd, rip)
+    }
+    #[inline]
+    fn hop(env: &Env, dir: Dir, c: &Conn<Self>) -> Option<Hop> {
+        match dir {
+            Dir::Input => neigh::next_hop(&env.int_net, None, c.rip),
+            Dir::Output => neigh::next_hop(&env.ext_net, env.gateway, c.client),
+        }
+        .map(Hop::V4)
+    }
+    #[inline]
+    fn patch(rw: Rewrite<Self>, seg: &Seg<'_, Self>) -> Patch {
+        Patch::Nat(rw, seg.partial)
+    }
+    #[inline]
+    fn owner(env: &Env, client: (Self, u16), workers: usize) -> usize {
+        env.owner(client, workers)
+    }
+}
+
+/// The TCP/UDP packet an ICMP error quotes: its tuple as we sent it.
+pub(super) struct Quote<A> {
+    pub proto: u8,
+    pub src: A,
+    pub dst: A,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+impl Core {
+    /// An ICMP error received on `nic` (outer destination and TTL or hop
+    /// limit `outer`), quoting `q`: to the worker owning the connection, then
+    /// translated towards the connection's other end by the rewrite `patch`
+    /// makes of the connection's. As IPVS does (`ip_vs_core.c`:
+    /// `ip_vs_out_icmp` / `ip_vs_out_icmp_v6` from the real servers' side,
+    /// `ip_vs_in_icmp` / `ip_vs_in_icmp_v6` from the clients').
+    pub(super) fn icmp_error_of<A: Family, T: TxQueue>(
+        &mut self,
+        (nic, frame): (Nic, &[u8]),
+        (dst, ttl): (A, u8),
+        q: &Quote<A>,
+        handed: bool,
+        tx: &mut TxPair<T>,
+        patch: impl FnOnce(Rewrite<A>) -> Patch,
+    ) {
+        // Which end of the quoted packet is the client decides the owning worker.
+        let (key, client) = match nic {
+            // We sent VIP:vport → CIP:cport; the connection's input key reverses it.
+            Nic::Ext => (
+                FlowKey::new(0, q.proto, q.dst, q.dport, q.src, q.sport),
+                (q.dst, q.dport),
+            ),
+            // We sent CIP:cport → RIP:rport; the output key reverses it.
+            Nic::Int => (
+                FlowKey::new(1, q.proto, q.dst, q.dport, q.src, q.sport),
+                (q.src, q.sport),
+            ),
+        };
+        let owner = A::owner(&self.env, client, self.workers);
+        if owner != self.id && !handed {
+            return self.hand_off(owner, nic, frame, false);
+        }
+        let Some(idx) = A::table(self).lookup(&key) else {
+            return self.ctr.inc(Ctr::DropIcmpNoConn);
+        };
+        if ttl <= 1 {
+            return self.ctr.inc(Ctr::DropTtl);
+        }
+        let c = A::table(self).get(idx);
+        // The error must travel where the connection goes: to the client from the
+        // inside, to the VIP from the outside. Anything else would let a host steer
+        // ICMP from the VIP to an address of its choice.
+        let (bound, dir) = match nic {
+            Nic::Ext => (dst == c.vip, Dir::Input),
+            Nic::Int => (dst == c.client, Dir::Output),
+        };
+        if !bound {
+            return self.ctr.inc(Ctr::DropIcmpNoConn);
+        }
+        let Some(hop) = A::hop(&self.env, dir, c) else {
+            return self.ctr.inc(Ctr::DropNoService);
+        };
+        let (rw, dest) = (c.rewrite(dir), c.dest());
+        let bytes = (frame.len() - ethernet::HEADER_LEN) as u64;
+        // Counted with the connection's traffic, as IPVS does (`ip_vs_in_icmp`
+        // / `ip_vs_out_icmp` call `ip_vs_in_stats` / `ip_vs_out_stats`).
+        if self.forward_to((nic.other(), hop), frame, tx, Ctr::IcmpErrorNat, patch(rw)) {
+            match dir {
+                Dir::Input => self.out.traffic.inbound(dest, bytes),
+                Dir::Output => self.out.traffic.outbound(dest, bytes),
+            }
+        }
+    }
+}
