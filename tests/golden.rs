@@ -13,7 +13,9 @@ use ringvs::config::{
     AdmError, Config, DestId, Forward, Netmask, Proto, SchedFlags, Scheduler, ServiceKey, TunCsum,
     TunKind, Tunnel,
 };
-use ringvs::nat::{ConnInfo, State};
+use ringvs::nat::State;
+/// IPv4 entries: the listings of this file are of IPv4 services.
+type ConnInfo = ringvs::config::listing::ConnInfo<State>;
 use ringvs::stats::DestStats;
 use std::net::Ipv4Addr;
 

@@ -270,6 +270,22 @@ fn ipv6_connections_expire_and_free_their_gauges() {
     let q = frames6::udp(&l3_to_vip6(), &[], 41000, 53, b"q", false);
     inward(&mut d, &q);
     assert_eq!(d.w().core.table6.len(), 1);
+    // Listed (`ipvsadm -L -c`) with its IPv6 addresses.
+    let l = d.conns(0);
+    assert_eq!(l.len(), 1, "{l:?}");
+    let c = l[0];
+    assert_eq!(
+        (c.proto, c.client, c.vip, c.dest, c.state, c.template),
+        (
+            17,
+            (CLIENT6.into(), 41000),
+            (VIP6.into(), 53),
+            (RS1_6.into(), 53),
+            ringvs::nat::State::Udp,
+            false
+        )
+    );
+    assert!(c.expires_in > 290 && c.expires_in <= 300, "{c:?}");
     // Published: the connection counts by state include IPv6.
     d.poll();
     let udp = ringvs::nat::State::Udp as usize;

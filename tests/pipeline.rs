@@ -2135,11 +2135,11 @@ fn connection_listing_has_addresses_states_and_expiry() {
     let mut l = lab.conns(0);
     l.sort_by_key(|c| c.client.1);
     let to = Timeouts::default();
-    let conn = |port, rs, state| ConnInfo {
+    let conn = |port, rs: Ipv4Addr, state| ConnInfo {
         proto: 6,
-        client: (CLIENT, port),
-        vip: (VIP, 80),
-        dest: (rs, 80),
+        client: (CLIENT.into(), port),
+        vip: (VIP.into(), 80),
+        dest: (rs.into(), 80),
         state,
         expires_in: to.secs(state) - 10,
         template: false,
@@ -2276,9 +2276,9 @@ fn templates(lab: &mut MemDirector) -> Vec<ConnInfo> {
 fn template(client: Ipv4Addr, rs: Ipv4Addr, expires_in: u32) -> ConnInfo {
     ConnInfo {
         proto: 6,
-        client: (client, 0),
-        vip: (VIP, 80),
-        dest: (rs, 80),
+        client: (client.into(), 0),
+        vip: (VIP.into(), 80),
+        dest: (rs.into(), 80),
         state: State::None,
         expires_in,
         template: true,
@@ -2669,7 +2669,7 @@ fn port_0_service_takes_every_port_and_keeps_it() {
     // The templates are the service's: port 0, listed as ipvsadm does.
     let t = templates(&mut lab);
     assert_eq!(t.len(), 2);
-    assert!(t.iter().all(|c| c.vip == (VIP, 0)), "{t:?}");
+    assert!(t.iter().all(|c| c.vip == (VIP.into(), 0)), "{t:?}");
     // Both of CLIENT's connections go (reset, then CLOSE's 10 s): uncounted on
     // the port-0 template, which then expires at its timeout.
     for (sport, dport) in [(40000, 80), (40001, 443)] {

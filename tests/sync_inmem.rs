@@ -135,7 +135,7 @@ fn a_standby_installs_synced_connections_forwards_nothing_and_serves_them_once_a
     assert_eq!(d.ctr(Ctr::SyncInstalled), 1);
     let c = d.conns(0);
     assert_eq!(c.len(), 1);
-    assert_eq!((c[0].state, c[0].dest.0), (State::Established, RS2));
+    assert_eq!((c[0].state, c[0].dest.0), (State::Established, RS2.into()));
 
     // Standby: a packet of the connection, a ping and ARP for the VIP get nothing.
     let (ext, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, ACK | PSH));

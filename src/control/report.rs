@@ -140,7 +140,7 @@ impl Ctl {
         l.wait(CONNS_WAIT);
         let (mut all, now, _missing) = l.finish();
         let limit = all.len() + MAX_LISTING;
-        self.shared.templates.list(now, &mut all, limit);
+        self.shared.list_templates(now, &mut all, limit);
         all
     }
 

@@ -223,6 +223,13 @@ impl Shared {
     pub fn bump(&self) {
         self.epoch.fetch_add(1, Ordering::Release);
     }
+
+    /// Append the live persistence templates of both families to a listing,
+    /// at most `limit` entries in all.
+    pub fn list_templates(&self, now: u32, out: &mut Vec<ConnInfo>, limit: usize) {
+        self.templates.list(now, out, limit);
+        self.templates6.list(now, out, limit);
+    }
 }
 
 impl crate::observe::stream::TapHost for Shared {

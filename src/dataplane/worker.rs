@@ -16,7 +16,7 @@ use crate::neigh::{NeighEvent, NeighSnapshot};
 use crate::stats::{Counters, Ctr};
 use crate::{Nic, NicPair};
 use crossbeam_channel::Sender;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -111,6 +111,33 @@ struct Walk {
     job: ListingJob,
     at: u32,
     listed: usize,
+    /// The IPv4 table was walked; the IPv6 one is being walked.
+    v6: bool,
+}
+
+/// One step of a listing over `table` from slab entry `at`: at most `room`
+/// entries looked at, the live ones (up to `left`) into `buf`. Returns where
+/// the next step goes on, `None` at the end of the table.
+fn list_step<A: crate::nat::Addr>(
+    table: &ConnTable<A>,
+    at: u32,
+    (room, left): (usize, usize),
+    (to, now): (&crate::nat::Timeouts, u32),
+    buf: &mut Vec<ConnInfo>,
+) -> Option<u32> {
+    table.walk(at, room, |c| {
+        if buf.len() < left {
+            buf.push(ConnInfo {
+                proto: c.proto,
+                client: (c.client.to_ip(), c.cport),
+                vip: (c.vip.to_ip(), c.vport),
+                dest: (c.rip.to_ip(), c.rport),
+                state: c.state,
+                expires_in: to.secs(c.state).saturating_sub(now.saturating_sub(c.seen)),
+                template: false,
+            });
+        }
+    })
 }
 
 /// A worker: its queues on both NICs and its [`Core`].
@@ -379,6 +406,7 @@ impl Core {
                 job,
                 at: 0,
                 listed: 0,
+                v6: false,
             });
         }
         let Some(w) = &mut self.walk else { return };
@@ -396,23 +424,20 @@ impl Core {
         let to = &self.snap.cfg.timeouts;
         let room = LISTING_CHUNK.min(buf.capacity());
         let left = MAX_LISTING - w.listed;
-        let next = self.table.walk(w.at, room, |c| {
-            if buf.len() < left {
-                buf.push(ConnInfo {
-                    proto: c.proto,
-                    client: (Ipv4Addr::from(c.client), c.cport),
-                    vip: (Ipv4Addr::from(c.vip), c.vport),
-                    dest: (Ipv4Addr::from(c.rip), c.rport),
-                    state: c.state,
-                    expires_in: to.secs(c.state).saturating_sub(now.saturating_sub(c.seen)),
-                    template: false,
-                });
-            }
-        });
+        // The IPv4 table, then the IPv6 one.
+        let next = if w.v6 {
+            list_step(&self.table6, w.at, (room, left), (to, now), &mut buf)
+        } else {
+            list_step(&self.table, w.at, (room, left), (to, now), &mut buf)
+        };
         w.listed += buf.len();
         let done = match next {
             Some(at) if w.listed < MAX_LISTING => {
                 w.at = at;
+                None
+            }
+            None if !w.v6 && !self.table6.is_empty() && w.listed < MAX_LISTING => {
+                (w.v6, w.at) = (true, 0);
                 None
             }
             _ => Some(now),

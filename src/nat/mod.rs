@@ -140,7 +140,7 @@ pub struct Persist {
 /// One entry of a connection listing (`ipvsadm -L -c`), as a worker reports it.
 /// Defined in `config::listing` (listings take it from there without importing
 /// `nat`), with our [`State`].
-pub type ConnInfo = crate::config::listing::ConnInfo<State>;
+pub type ConnInfo = crate::config::listing::ConnInfo<State, std::net::IpAddr>;
 
 impl crate::config::listing::StateName for State {
     fn name(self) -> &'static str {

@@ -40,7 +40,6 @@
 use super::{Addr, ConnInfo, Persist, ServiceId, Snapshot, State};
 use crate::config::DestId;
 use hashbrown::HashMap;
-use std::net::Ipv4Addr;
 use std::ops::ControlFlow;
 use std::sync::{Mutex, MutexGuard};
 
@@ -271,6 +270,26 @@ impl<A: Addr> Templates<A> {
         self.len(now) == 0
     }
 
+    /// Append the live templates to a listing, at most `limit` entries in all.
+    pub fn list(&self, now: u32, out: &mut Vec<ConnInfo>, limit: usize) {
+        self.for_each_live(now, |k, dest, expires_in| {
+            if out.len() >= limit {
+                return ControlFlow::Break(());
+            }
+            let (proto, vip, vport) = k.svc;
+            out.push(ConnInfo {
+                proto,
+                client: (k.client.to_ip(), 0),
+                vip: (vip.to_ip(), vport),
+                dest: (dest.addr.to_ip(), dest.port),
+                state: State::None,
+                expires_in,
+                template: true,
+            });
+            ControlFlow::Continue(())
+        });
+    }
+
     /// Call `f` with each live template (key, real server, seconds until it
     /// may expire) until it breaks: listings of any family.
     pub fn for_each_live(
@@ -294,26 +313,6 @@ impl Templates {
     pub fn sweep(&self, first: usize, n: usize, now: u32, snap: &Snapshot) {
         self.sweep_by(first, n, now, |svc: &ServiceId| {
             snap.services.get(svc).and_then(|s| s.persist)
-        });
-    }
-
-    /// Append the live templates to a listing, at most `limit` entries in all.
-    pub fn list(&self, now: u32, out: &mut Vec<ConnInfo>, limit: usize) {
-        self.for_each_live(now, |k, dest, expires_in| {
-            if out.len() >= limit {
-                return ControlFlow::Break(());
-            }
-            let (proto, vip, vport) = k.svc;
-            out.push(ConnInfo {
-                proto,
-                client: (Ipv4Addr::from(k.client), 0),
-                vip: (Ipv4Addr::from(vip), vport),
-                dest: (Ipv4Addr::from(dest.addr), dest.port),
-                state: State::None,
-                expires_in,
-                template: true,
-            });
-            ControlFlow::Continue(())
         });
     }
 }
@@ -381,7 +380,10 @@ mod test {
         let mut l = vec![];
         t.list(1, &mut l, 10);
         assert_eq!(l.len(), 1);
-        assert_eq!(l[0].dest.0, Ipv4Addr::from(102));
+        assert_eq!(
+            l[0].dest.0,
+            std::net::IpAddr::from(std::net::Ipv4Addr::from(102))
+        );
         assert_eq!(l[0].expires_in, 300);
         // Nothing to pick: no template.
         assert!(t.schedule(key(9 << 8), P, 1, |_| true, || None).is_none());
