@@ -502,6 +502,48 @@ mod test {
     }
 
     #[test]
+    fn ipv6_services_fold_addresses_and_carry_their_scheduler() {
+        use crate::config::{Proto, ServiceKey};
+        let vip: Ipv6Addr = "2001:2:0:1::110".parse().expect("vip");
+        let key = ServiceKey::new(Proto::Tcp, vip, 80);
+        let rips: [Ipv6Addr; 2] = [
+            "2001:2:0:2::2".parse().expect("rip"),
+            "2001:2:0:2:aaaa:bbbb:cccc:3".parse().expect("rip"),
+        ];
+        let mut cfg = Config::new();
+        cfg.add_service(key, Scheduler::Mh, Some(300)).expect("svc");
+        for r in rips {
+            cfg.add_dest(&key, r, 80, 1).expect("dest");
+        }
+        let s = Snapshot::build(&cfg, Timeouts::default());
+        assert!(s.services.is_empty() && s.vips.is_empty(), "not IPv4");
+        assert!(s.vips6.contains(&vip));
+        let (id, e) = s.service_for6(6, vip, 80).expect("service");
+        assert_eq!(id, (6, vip, 80));
+        assert_eq!(&*e.addrs6, &rips);
+        // IPVS's folding: the XOR of the four 32-bit words.
+        let words = |a: Ipv6Addr| {
+            let b = a.to_bits();
+            (b >> 96) as u32 ^ (b >> 64) as u32 ^ (b >> 32) as u32 ^ b as u32
+        };
+        let folded: Vec<u32> = e.entry.dests.iter().map(|d| d.addr).collect();
+        assert_eq!(folded, rips.map(words));
+        // -M defaults to the whole address: a prefix length of 128.
+        assert_eq!(
+            e.entry.persist,
+            Some(Persist {
+                timeout: 300,
+                mask: 128
+            })
+        );
+        assert!(s.any_persistent);
+        // A later snapshot keeps the service's scheduler (its Maglev table).
+        let t = Snapshot::build_from(&cfg, Timeouts::default(), Some(&s));
+        let e2 = &t.services6[&(6, vip, 80)];
+        assert!(Arc::ptr_eq(&e.entry.sched, &e2.entry.sched));
+    }
+
+    #[test]
     fn overload_has_hysteresis() {
         let f = AtomicU32::new(0);
         // u = 4, l = 0: overloaded at 4, back below 3 (3/4 of 4).

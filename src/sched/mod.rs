@@ -61,7 +61,8 @@ pub trait Candidate {
     fn overloaded(&self) -> bool {
         false
     }
-    /// The server's address (for hashing schedulers' stable tables).
+    /// The server's address (for hashing schedulers' stable tables): IPv4, or
+    /// IPv6 folded to 32 bits (`nat::fold32`).
     fn addr(&self) -> u32 {
         0
     }
@@ -145,7 +146,9 @@ impl DestRef {
 }
 
 /// The new connection being scheduled: what the hashing and locality
-/// schedulers look at. Addresses are host-order `u32`s.
+/// schedulers look at. Addresses are host-order `u32`s: an IPv4 address, or
+/// an IPv6 one folded as IPVS folds it for hashing (`nat::fold32`, the XOR of
+/// its four words), so every bit of it counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flow {
     pub client: u32,
