@@ -448,13 +448,15 @@ impl Core {
             src: from,
             dst: to,
         };
+        // No room for it: withheld, as the rate limit withholds (the frame
+        // itself is counted `drop_too_big` by the caller).
         let tx = &mut tx[inn];
         let Some(slot) = tx.slot() else {
-            return self.ctr.inc(Ctr::DropTxFull);
+            return self.ctr.inc(Ctr::Icmp6TooBigLimited);
         };
         let Some(len) = icmpv6::emit_error(slot, &ends, (msg::PACKET_TOO_BIG, 0, mtu), invoking)
         else {
-            return self.ctr.inc(Ctr::DropTxFull);
+            return self.ctr.inc(Ctr::Icmp6TooBigLimited);
         };
         tx.commit(len);
         self.ctr.add(Ctr::tx_bytes(inn), len as u64);
