@@ -470,3 +470,43 @@ fn addr_at(b: &[u8], at: usize) -> Ipv6Addr {
     a.copy_from_slice(&b[at..at + 16]);
     Ipv6Addr::from(a)
 }
+
+#[test]
+fn an_icmpv6_error_goes_to_the_worker_owning_its_connection() {
+    let mut d = MemDirector::with_env(2, STANDARD6, env_gw(), 1024);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    d.resolve6(Nic::Int, RS2_6, RS2_MAC);
+    // A client port worker 1 owns: its connection lives there.
+    let port = (40000..41000)
+        .find(|p| env_gw().owner6((CLIENT6, *p), 2) == 1)
+        .expect("some port is worker 1's");
+    d.workers[1].rx[Nic::Ext].push(&syn(CLIENT6, port));
+    d.poll();
+    let to_rs = d.workers[1].tx[Nic::Int].take_sent();
+    assert_eq!(to_rs.len(), 1);
+    let rs = parse_ip6(&to_rs[0]).dst;
+    // The real server's error about it reaches worker 0, which hands it over.
+    let got = frames6::tcp(
+        &L3 {
+            dst: rs,
+            ..from(CLIENT6)
+        },
+        &[],
+        port,
+        80,
+        ACK,
+        &[],
+    );
+    let l = l3_from_rs6(rs, CLIENT6);
+    d.workers[0].rx[Nic::Int].push(&error6(&l, 1, 0, &got, 48));
+    d.poll();
+    d.poll();
+    assert_eq!(d.workers[0].core.ctr.get(Ctr::HandoffOut), 1);
+    assert!(d.workers[0].tx[Nic::Ext].take_sent().is_empty());
+    let out = d.workers[1].tx[Nic::Ext].take_sent();
+    assert_eq!(out.len(), 1, "{:?}", drops(&d.workers[1].core.ctr));
+    let e = parse_ip6(&out[0]);
+    assert_eq!((e.src, e.dst), (VIP6, CLIENT6));
+    assert_eq!(d.workers[1].core.ctr.get(Ctr::IcmpErrorNat), 1);
+}
