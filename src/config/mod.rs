@@ -888,6 +888,33 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_keys_sort_after_ipv4_and_show_in_brackets() {
+        let v6: Ipv6Addr = "2001:2:0:1::110".parse().unwrap();
+        let a = ServiceKey::new(Proto::Tcp, v6, 80);
+        let b = ServiceKey::new(Proto::Udp, Ipv4Addr::new(198, 18, 0, 1), 53);
+        let c = ServiceKey::new(Proto::Tcp, "2001:2:0:1::9".parse::<Ipv6Addr>().unwrap(), 80);
+        let mut v = vec![a, b, c];
+        v.sort();
+        // Family first (ipvs_cmp_services), then protocol, address, port.
+        assert_eq!(v, vec![b, c, a]);
+        assert_eq!(a.to_string(), "TCP [2001:2:0:1::110]:80");
+        assert_eq!((a.addr6(), a.addr4()), (Some(v6), None));
+        assert_eq!(b.to_string(), "UDP 198.18.0.1:53");
+    }
+
+    #[test]
+    fn netmask_serde_keeps_the_old_form() {
+        let old = r#""255.255.255.0""#;
+        let m: Netmask = serde_json::from_str(old).unwrap();
+        assert_eq!(m, Netmask::V4(Ipv4Addr::new(255, 255, 255, 0)));
+        assert_eq!(serde_json::to_string(&m).unwrap(), old);
+        let m6: Netmask = serde_json::from_str("64").unwrap();
+        assert_eq!(m6, Netmask::V6(64));
+        assert!(Netmask::HOST6.is_host() && Netmask::HOST4.is_host());
+        assert!(!Netmask::V6(64).fits(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    }
+
+    #[test]
     fn service_duplicates_and_missing() {
         let mut c = Config::new();
         c.add_service(key(80), Scheduler::Rr, None).unwrap();
