@@ -118,6 +118,29 @@ fn adm_reports_ipvsadm_errors_without_a_director() {
             2,
             "ringvs does not support fwmark services (-f): use -t or -u with an address and port\n",
         ),
+        // IPv6: ipvsadm's words for each mistake.
+        (
+            &[
+                "-a",
+                "-t",
+                "[2001:2:0:1::110]:80",
+                "-r",
+                "198.19.0.2:80",
+                "-m",
+            ],
+            2,
+            "Different address family is allowed only for tunneling servers\n",
+        ),
+        (
+            &["-A", "-t", "[2001:2:0:1::110]", "-s", "rr"],
+            2,
+            "illegal virtual server address[:port] specified\n",
+        ),
+        (
+            &["-A", "-t", "[2001:2:0:1::110]:80", "-p", "-M", "129"],
+            2,
+            "illegal ipv6 netmask specified\n",
+        ),
     ];
     for (args, code, msg) in cases {
         let mut a = vec!["adm", "--control", "/nonexistent/ringvs.sock"];
@@ -150,6 +173,13 @@ fn restore_checks_stdin_first() {
     let o = run("-A -t 198.18.0.110:80 -s rr\n-a -t 198.18.0.110:80 -r 198.19.0.2 -w x\n");
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(stderr(&o), "line 2: illegal weight specified\n");
+    let o =
+        run("-A -t [2001:2:0:1::110]:80 -s rr\n-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2:80\n");
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "line 2: illegal real server address[:port] specified\n"
+    );
     let o = run("-A -t 198.18.0.110:80 -s rr\n");
     assert_eq!(o.status.code(), Some(2));
     assert!(

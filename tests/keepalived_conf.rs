@@ -643,3 +643,126 @@ fn a_reload_applies_only_the_differences() {
     assert!(load_as(&p, None).is_err());
     assert_eq!(running, before);
 }
+
+/// keepalived's IPv6: bare addresses (`virtual_server 2001:2:0:1::110 80`),
+/// `persistence_granularity` as a prefix length, `ip_family inet6`, a real
+/// server of the other family skipped unless TUN (`rs_end_handler`).
+const DUAL_STACK: &str = "\
+virtual_server 2001:2:0:1::110 80 {
+    delay_loop 6
+    lb_algo wrr
+    lb_kind NAT
+    protocol TCP
+    persistence_timeout 600
+    persistence_granularity GRAN
+    real_server 2001:2:0:2::2 8080 {
+        weight W2
+        TCP_CHECK {
+            connect_timeout 3
+        }
+    }
+    real_server 2001:2:0:2::3 8080 {
+        TCP_CHECK {
+            connect_timeout 3
+        }
+    }
+    real_server 198.19.0.2 8080 {
+        weight 1
+    }
+    real_server 198.19.0.3 80 {
+        lvs_method TUN type gue port 6080
+        weight 2
+        TCP_CHECK {
+            connect_timeout 3
+        }
+    }
+}
+virtual_server 198.18.0.110 80 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 198.19.0.4 80
+    real_server 2001:2:0:2::4 80
+}
+virtual_server 2001:2:0:1::110 53 {
+    ip_family inet6
+    lb_algo rr
+    lb_kind NAT
+    protocol UDP
+    real_server 2001:2:0:2::2 5353
+}
+";
+
+fn dual_stack(gran: u8, w2: u32, third: bool) -> String {
+    let mut s = DUAL_STACK
+        .replace("GRAN", &gran.to_string())
+        .replace("W2", &w2.to_string());
+    if !third {
+        s = s.replace(
+            "    real_server 2001:2:0:2::3 8080 {\n        TCP_CHECK {\n            connect_timeout 3\n        }\n    }\n",
+            "",
+        );
+    }
+    s
+}
+
+#[test]
+fn ipv6_virtual_and_real_servers_load() {
+    use ringvs::config::format::format_save;
+    use ringvs::config::names::Names;
+    let t = TempDir::new("ipv6");
+    let p = t.write("keepalived.conf", &dual_stack(64, 3, true));
+    let l = load_as(&p, None).unwrap();
+    let f = p.display().to_string();
+    assert_eq!(
+        l.warnings,
+        [
+            format!(
+                "{f}:19: real_server 198.19.0.2: address family of virtual server and real server don't match, skipped (as keepalived does; only a TUN real server may differ)"
+            ),
+            format!(
+                "{f}:35: real_server 2001:2:0:2::4: address family of virtual server and real server don't match, skipped (as keepalived does; only a TUN real server may differ)"
+            ),
+        ]
+    );
+    assert_eq!(
+        format_save(&l.config, true, &Names::none()),
+        "-A -t 198.18.0.110:80 -s rr\n\
+         -a -t 198.18.0.110:80 -r 198.19.0.4:80 -g -w 1\n\
+         -A -t [2001:2:0:1::110]:80 -s wrr -p 600 -M 64 --check tcp --delay-loop 6 --connect-timeout 3 --retry 1 --delay-before-retry 1\n\
+         -a -t [2001:2:0:1::110]:80 -r 198.19.0.3:80 -i -w 2 --tun-type gue --tun-port 6080 --tun-nocsum\n\
+         -a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:8080 -m -w 3\n\
+         -a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::3]:8080 -m -w 1\n\
+         -A -u [2001:2:0:1::110]:53 -s rr\n\
+         -a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:5353 -m -w 1\n"
+    );
+}
+
+#[test]
+fn an_ipv6_reload_applies_only_the_differences() {
+    let t = TempDir::new("ipv6-reload");
+    let p = t.write("keepalived.conf", &dual_stack(64, 3, true));
+    let mut running = load_as(&p, None).unwrap().config;
+    let vip6: IpAddr = "2001:2:0:1::110".parse().unwrap();
+    let web = ServiceKey::new(Proto::Tcp, vip6, 80);
+    let rs2: IpAddr = "2001:2:0:2::2".parse().unwrap();
+    let id2 = running.service(&web).unwrap().dest(rs2, 8080).unwrap().id;
+
+    // ::2 weighted 5, ::3 removed, the prefix 48: an edit of each.
+    t.write("keepalived.conf", &dual_stack(48, 5, false));
+    let changes = apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
+    let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "-E -t [2001:2:0:1::110]:80 -s wrr -p 600 -M 48 --check tcp",
+            "-d -t [2001:2:0:1::110]:80 -r [2001:2:0:2::3]:8080",
+            "-e -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:8080 -m -w 5",
+        ]
+    );
+    let svc = running.service(&web).unwrap();
+    assert_eq!(svc.netmask, ringvs::config::Netmask::V6(48));
+    let d = svc.dest(rs2, 8080).unwrap();
+    assert_eq!((d.id, d.weight), (id2, 5), "edited in place, same id");
+    assert_eq!(svc.dests.len(), 2);
+}

@@ -281,6 +281,49 @@ mod tests {
         assert_eq!(r.code, 2);
     }
 
+    /// IPv6 rules through the control thread: changed, listed, saved and
+    /// restored; no gratuitous ARP for an IPv6 VIP (its NDP is pending).
+    #[test]
+    fn adm_ipv6_rules() {
+        let (c, garp) = ctl(1);
+        assert_eq!(adm(&c, "-A -t [2001:2:0:1::110]:80 -s rr -p -M 64").code, 0);
+        assert!(garp.try_recv().is_err(), "no ARP for an IPv6 VIP");
+        assert_eq!(
+            adm(&c, "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:8080 -m").code,
+            0
+        );
+        let r = adm(&c, "-a -t [2001:2:0:1::110]:80 -r 198.19.0.2:80 -m");
+        assert_eq!(
+            (r.code, r.err.as_str()),
+            (
+                2,
+                "Different address family is allowed only for tunneling servers\n"
+            )
+        );
+        assert_eq!(
+            adm(&c, "-L -n").out,
+            "IP Virtual Server version 1.2.1 (size=4096)\n\
+             Prot LocalAddress:Port Scheduler Flags\n\
+             \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+             TCP  [2001:2:0:1::110]:80 rr persistent 360 mask 64\n\
+             \x20 -> [2001:2:0:2::2]:8080         Masq    1      0          0         \n"
+        );
+        let saved = adm(&c, "-S -n").out;
+        assert_eq!(
+            saved,
+            "-A -t [2001:2:0:1::110]:80 -s rr -p 360 -M 64\n\
+             -a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:8080 -m -w 1\n"
+        );
+        let snap = c.shared.config.load_full();
+        assert!(snap.services.is_empty());
+        assert_eq!(snap.services6.len(), 1);
+        assert_eq!(adm(&c, "-C").code, 0);
+        assert_eq!(c.restore(&saved).code, 0);
+        assert_eq!(adm(&c, "-S -n").out, saved);
+        let r = adm(&c, "-L -n -t [2001:2:0:1::110]:81");
+        assert_eq!((r.code, r.err.as_str()), (1, "No such service\n"));
+    }
+
     /// `ringvs run --rules` loads a file saved by a kernel ipvsadm.
     #[test]
     fn kernel_ipvsadm_rules_file_loads() {

@@ -438,11 +438,13 @@ impl Ctl {
             .adm
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // `ADDR:PORT`, an IPv6 address in brackets (as the listings show it).
+        let at = |a, p| crate::config::names::Names::none().addr_port(a, p, None, true);
         for svc in st.cfg.services() {
-            let service = format!("{}:{}", svc.key.addr, svc.key.port);
+            let service = at(svc.key.addr, svc.key.port);
             let proto = svc.key.proto.name().to_lowercase();
             for d in &svc.dests {
-                let server = format!("{}:{}", d.addr, d.port);
+                let server = at(d.addr, d.port);
                 let l = [
                     ("proto", proto.as_str()),
                     ("service", service.as_str()),
@@ -600,6 +602,27 @@ mod tests {
             assert!(page.contains(&want), "{want}: {page}");
         }
         assert_eq!(page.matches("node_ipvs_backend_weight{").count(), 3);
+    }
+
+    /// IPv6 labels: bare addresses where node_exporter has them (it prints
+    /// the address alone), `[ADDR]:PORT` in ringvs's own `service`/`server`.
+    #[test]
+    fn ipv6_metric_labels() {
+        let (c, _garp) = crate::control::test_ctl(1);
+        for line in [
+            "-A -t [2001:2:0:1::110]:80 -s rr",
+            "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:8080 -m -w 2",
+        ] {
+            let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+            assert_eq!(c.adm(&argv).code, 0, "{line}");
+        }
+        let page = c.metrics();
+        for want in [
+            "node_ipvs_backend_weight{local_address=\"2001:2:0:1::110\",local_port=\"80\",remote_address=\"2001:2:0:2::2\",remote_port=\"8080\",proto=\"TCP\",local_mark=\"\"} 2\n",
+            "service=\"[2001:2:0:1::110]:80\",server=\"[2001:2:0:2::2]:8080\"",
+        ] {
+            assert!(page.contains(want), "{want}: {page}");
+        }
     }
 
     #[test]

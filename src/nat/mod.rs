@@ -501,6 +501,67 @@ mod test {
         assert!(!Snapshot::default().dest_live(ida));
     }
 
+    /// IPv6 services stay out of the IPv4 maps; an IPv4 service's IPv6
+    /// tunnel stays out of its servers (pending); both are in `services6`'s
+    /// terms for the IPv6 path.
+    #[test]
+    fn ipv6_rules_are_kept_apart() {
+        use crate::config::{Forward, Netmask, Proto, ServiceKey, Tunnel};
+        use std::net::Ipv4Addr;
+        let v6: Ipv6Addr = "2001:2:0:1::110".parse().expect("v6");
+        let r6: Ipv6Addr = "2001:2:0:2::2".parse().expect("v6");
+        let (k6, k4) = (
+            ServiceKey::new(Proto::Tcp, v6, 80),
+            ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80),
+        );
+        let mut cfg = Config::new();
+        cfg.add_service(k6, Scheduler::Sh, Some(60)).expect("k6");
+        cfg.set_service_options(&k6, SchedFlags::default(), Netmask::V6(64))
+            .expect("mask");
+        cfg.add_service(k4, Scheduler::Rr, None).expect("k4");
+        let ipip = Forward::Tunnel(Tunnel::IPIP);
+        let id6 = cfg.add_dest(&k6, r6, 8080, 2).expect("r6");
+        let cross = cfg
+            .add_dest_with(&k6, Ipv4Addr::new(198, 19, 0, 2), 80, 1, ipip)
+            .expect("v4 tunnel");
+        let id4 = cfg
+            .add_dest(&k4, Ipv4Addr::new(198, 19, 0, 3), 80, 1)
+            .expect("r4");
+        cfg.add_dest_with(&k4, r6, 80, 1, ipip).expect("v6 tunnel");
+        let s = Snapshot::build(&cfg, Timeouts::default());
+        assert_eq!(s.services.len(), 1);
+        assert_eq!(s.vips.iter().copied().collect::<Vec<_>>(), [0xc612_006e]);
+        let e4 = &s.services[&(6, 0xc612_006e, 80)];
+        let ids: Vec<DestId> = e4.dests.iter().map(|d| d.id).collect();
+        assert_eq!(ids, [id4]);
+        assert_eq!(s.vips6.iter().copied().collect::<Vec<_>>(), [v6]);
+        let e6 = &s.services6[&(6, v6, 80)];
+        assert_eq!(
+            *e6,
+            ServiceEntry6 {
+                sched: Scheduler::Sh,
+                sched_flags: SchedFlags::default(),
+                dests: Box::new([DestEntry6 {
+                    addr: r6,
+                    port: 8080,
+                    weight: 2,
+                    id: id6,
+                    u_threshold: 0,
+                    l_threshold: 0,
+                    forward: Forward::Masq,
+                }]),
+                persist: Some(Persist6 {
+                    timeout: 60,
+                    prefix: 64
+                }),
+            }
+        );
+        // Every configured server is live, whatever path carries it.
+        assert!(s.dest_live(cross) && s.dest_live(id6));
+        // Templates are swept for IPv4 services only (none is persistent).
+        assert!(!s.any_persistent);
+    }
+
     #[test]
     fn ipv6_services_fold_addresses_and_carry_their_scheduler() {
         use crate::config::{Proto, ServiceKey};

@@ -492,6 +492,10 @@ impl Backup {
     }
 
     /// One entry: resolved against the rules and handed on, or why not.
+    /// Only the IPv4 services are looked up (`Snapshot::services`): syncing
+    /// IPv6 connections, and real servers of the other family, is pending
+    /// (issue 15), as is refusing to start while such servers exist
+    /// (`Config::has_mixed_families`, IPVS's `ip_vs_genl_new_daemon`).
     fn entry(&self, snap: &crate::nat::Snapshot, c: &SyncConn) -> Result<(), &'static str> {
         let (vaddr, daddr) = (u32::from(c.vaddr), u32::from(c.daddr));
         let (svc_id, svc) = snap

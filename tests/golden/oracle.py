@@ -7,6 +7,15 @@ fwd_name, fwd_switch, fwd_tun_info, print_largenum, list_conn, print_conn,
 list_timeout) with Python's %-formatting, which follows C's
 printf, over the scenario that tests/golden.rs builds.  Run it from this
 directory after changing the scenario; the .txt files are committed.
+
+The dual_*.txt files are the dual-stack scenario of tests/golden_ipv6.rs:
+IPv6 services and real servers as ipvsadm prints them (addrport_to_anyname:
+"[ADDR]:PORT", names too, at most 59 bytes; print_service_entry cuts the
+service at 33 and the real server at 28 bytes for IPv4 only; an IPv6 mask
+is printed with %i unless 128; ipvs_cmp_services sorts by family first).
+Real servers of both families in one service (tunnels) are sorted IPv4
+first: ipvs_cmp_dests compares them as the first one's family, which is no
+order at all, so that line follows ringvs's documented rule.
 """
 import ipaddress
 
@@ -77,12 +86,22 @@ CONNS = [
     ("TCP", "203.0.113.7", 0, "198.18.0.9", 443, "198.19.0.7", 443, "NONE", 1799),
 ]
 
-def key_addr(a): return int(ipaddress.IPv4Address(a))
+def is_v6(a): return ":" in a
+
+def key_addr(a):
+    ip = ipaddress.ip_address(a)
+    return (ip.version == 6, int(ip))
 
 def name(a, p, proto, numeric):
+    o, c = ("[", "]") if is_v6(a) else ("", "")
+    a = str(ipaddress.ip_address(a))  # inet_ntop
     if numeric:
-        return "%s:%u" % (a, p)
-    return "%s:%s" % (HOSTS.get(a, a), SERVICES.get((p, proto.lower()), str(p)) if proto in ("TCP", "UDP") else str(p))
+        return ("%s%s%s:%u" % (o, a, c, p))[:59]
+    return ("%s%s%s:%s" % (o, HOSTS.get(a, a), c, SERVICES.get((p, proto.lower()), str(p)) if proto in ("TCP", "UDP") else str(p)))[:59]
+
+PROTO_NUM = {"TCP": 6, "UDP": 17}
+
+def svc_order(s): return (is_v6(s[1]), PROTO_NUM[s[0]], key_addr(s[1]), s[2])
 
 def largenum(i, exact):
     if exact:
@@ -114,7 +133,9 @@ def persistconns(s, d):
 def entry(s, fmt, numeric, exact):
     out = ""
     proto, vip, port, sched, flags, pers, mask, dests = s
-    svc_name = ("%-4s %s" % (proto, name(vip, port, proto, numeric)))[:33]
+    svc_name = "%-4s %s" % (proto, name(vip, port, proto, numeric))
+    if not is_v6(vip):
+        svc_name = svc_name[:33]
     ds = sorted(dests, key=lambda d: (key_addr(d[0]), d[1]))
     if fmt in ("stats", "rate"):
         f = stats if fmt == "stats" else rates
@@ -128,7 +149,9 @@ def entry(s, fmt, numeric, exact):
             if mask: out += " mask %s" % mask
         out += "\n"
     for d in ds:
-        dname = name(d[0], d[1], proto, numeric)[:28]
+        dname = name(d[0], d[1], proto, numeric)
+        if not is_v6(d[0]):
+            dname = dname[:28]
         a, ina = gauges(d[5])
         if fmt == "stats":
             out += "  -> %-28s" % dname + "".join(largenum(v, exact) for v in stats(d[5])) + "\n"
@@ -148,7 +171,7 @@ def entry(s, fmt, numeric, exact):
 
 def list_all(fmt, numeric=True, exact=False):
     out = "IP Virtual Server version 1.2.1 (size=4096)\n" + title(fmt)
-    for s in sorted(SVCS, key=lambda s: (s[0] != "TCP", key_addr(s[1]), s[2])):
+    for s in sorted(SVCS, key=svc_order):
         out += entry(s, fmt, numeric, exact)
     return out
 
@@ -169,7 +192,7 @@ def conns(numeric, pc=False, sort=False):
 
 def save(numeric):
     out = ""
-    for s in sorted(SVCS, key=lambda s: (s[0] != "TCP", key_addr(s[1]), s[2])):
+    for s in sorted(SVCS, key=svc_order):
         proto, vip, port, sched, flags, pers, mask, dests = s
         svc = "%s %s" % ("-t" if proto == "TCP" else "-u", name(vip, port, proto, numeric))
         out += "-A %s -s %s" % (svc, sched)
@@ -208,5 +231,53 @@ FILES = {
     "save_names.txt": save(False),
 }
 for f, text in FILES.items():
+    with open(f, "w") as fh:
+        fh.write(text)
+
+# ---- the dual-stack scenario of tests/golden_ipv6.rs ----------------------
+
+HOSTS = {"2001:2:0:2::2": "server6", "2001:2:0:1::110": "vip6.example",
+         "198.19.0.2": "server1",
+         "2001:2:0:1::1": "client6-with-a-very-long-host-name-that-runs-on.example.com"}
+LONG_VIP = "2001:2:0:1:aaaa:bbbb:cccc:dddd"
+LONG_RIP = "2001:2:0:2:ffff:ffff:ffff:fffe"
+SVCS = [
+    ("TCP", "2001:2:0:1::110", 80, "rr", "", None, None,
+     [("2001:2:0:2::10", 8080, 1, 0, 0, 0, M), ("2001:2:0:2::2", 8080, 2, 100, 50, 1, M),
+      ("2001:2:0:2::3", 80, 1, 0, 0, 2, G), ("198.19.0.20", 80, 3, 0, 0, 3, ("i", 0, 0, 0))]),
+    ("UDP", "2001:2:0:1::110", 53, "wrr", "", 360, None,
+     [("2001:2:0:2::2", 5353, 10, 0, 0, 4, M)]),
+    ("TCP", "2001:2:0:1::120", 443, "sh", "sh-port", 1800, 64,
+     [(LONG_RIP, 65535, 65535, 0, 0, 5, M), ("2001:2:0:2::4", 443, 0, 0, 0, 6, M)]),
+    ("TCP", LONG_VIP, 65535, "wlc", "", 60, None,
+     [("2001:2:0:2::5", 65535, 1, 0, 0, 7, ("i", 1, 6080, 1))]),
+    ("TCP", "198.18.0.110", 80, "rr", "", None, None,
+     [("198.19.0.2", 80, 1, 0, 0, 8, M), ("2001:2:0:2::30", 80, 1, 0, 0, 9, ("i", 2, 0, 1))]),
+]
+CONNS = [
+    ("TCP", "2001:2:0:1::1", 40000, "2001:2:0:1::110", 80, "2001:2:0:2::2", 8080, "ESTABLISHED", 899),
+    ("TCP", "2001:2:0:1::7", 1, "2001:2:0:1::110", 80, "198.19.0.20", 80, "SYN_RECV", 59),
+    ("UDP", "2001:2:0:1::8", 5353, "2001:2:0:1::110", 53, "2001:2:0:2::2", 5353, "UDP", 299),
+    ("TCP", "2001:2:0:1::9", 0, "2001:2:0:1::120", 443, LONG_RIP, 65535, "NONE", 1799),
+    ("TCP", "198.18.0.5", 33000, "198.18.0.110", 80, "198.19.0.2", 80, "TIME_WAIT", 119),
+]
+
+DUAL = {
+    "dual_list_n.txt": list_all("normal"),
+    "dual_list_names.txt": list_all("normal", numeric=False),
+    "dual_stats.txt": list_all("stats"),
+    "dual_stats_exact.txt": list_all("stats", exact=True),
+    "dual_rate.txt": list_all("rate"),
+    "dual_thresholds.txt": list_all("thresholds"),
+    "dual_persistent_conn.txt": list_all("pc"),
+    "dual_tun_info.txt": list_all("tun"),
+    "dual_service443.txt": title("normal") + entry(SVCS[2], "normal", True, False),
+    "dual_conns_n.txt": conns(True),
+    "dual_conns_names.txt": conns(False),
+    "dual_conns_sorted.txt": conns(True, sort=True),
+    "dual_save_n.txt": save(True),
+    "dual_save_names.txt": save(False),
+}
+for f, text in DUAL.items():
     with open(f, "w") as fh:
         fh.write(text)

@@ -30,6 +30,11 @@
 //!   method` without `-i`; `tunnel_types_v_options` per tunnel type).
 //! * Host and service names are looked up in `/etc/hosts` and
 //!   `/etc/services` only (see [`Names`](super::names::Names)), never in DNS.
+//! * IPv6 as ipvsadm takes it (`parse_service`): `[ADDR]:PORT`, or a bare
+//!   address without port; `-M` after an IPv6 service is a prefix length
+//!   1..128; a real server of the other family than its service is refused
+//!   unless `-i` (`Different address family is allowed only for tunneling
+//!   servers`). See `docs/ipvsadm.md`, "IPv6".
 //!
 //! Listings are in [`super::format`].
 //!

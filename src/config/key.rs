@@ -1,0 +1,218 @@
+//! What identifies a service, and its address family: the protocol
+//! ([`Proto`]), the key ([`ServiceKey`]: protocol, address, port, in
+//! ipvsadm's sort order), the persistence granularity in the service's
+//! family ([`Netmask`]) and IPVS's rule for a real server of the other
+//! family (`check_family`).
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, Serialize};
+
+use super::{AdmError, Forward};
+
+/// Transport protocol of a virtual service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    /// IP protocol number (6 or 17).
+    pub fn number(self) -> u8 {
+        match self {
+            Proto::Tcp => 6,
+            Proto::Udp => 17,
+        }
+    }
+
+    /// The name ipvsadm prints in listings: `TCP` or `UDP`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "TCP",
+            Proto::Udp => "UDP",
+        }
+    }
+
+    /// The ipvsadm option that selects this protocol: `-t` or `-u`.
+    pub fn option(self) -> &'static str {
+        match self {
+            Proto::Tcp => "-t",
+            Proto::Udp => "-u",
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Identity of a virtual service: protocol, address and port.
+///
+/// `Ord` is the order in which ipvsadm sorts services in `-L` and `-S`
+/// output (libipvs `ipvs_cmp_services`): family (IPv4 first), then protocol
+/// number, then address, then port.  A [`Config`] itself keeps services in
+/// insertion order.
+///
+/// Port 0 means "every port"; ipvsadm only allows it on persistent services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ServiceKey {
+    pub proto: Proto,
+    pub addr: IpAddr,
+    pub port: u16,
+}
+
+impl ServiceKey {
+    pub fn new(proto: Proto, addr: impl Into<IpAddr>, port: u16) -> Self {
+        ServiceKey {
+            proto,
+            addr: addr.into(),
+            port,
+        }
+    }
+
+    /// The IPv4 address of an IPv4 service.
+    pub fn addr4(&self) -> Option<Ipv4Addr> {
+        match self.addr {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        }
+    }
+
+    /// The IPv6 address of an IPv6 service.
+    pub fn addr6(&self) -> Option<Ipv6Addr> {
+        match self.addr {
+            IpAddr::V4(_) => None,
+            IpAddr::V6(a) => Some(a),
+        }
+    }
+
+    /// What ipvsadm sorts by, in its order.
+    fn sort_key(&self) -> (bool, Proto, IpAddr, u16) {
+        (self.addr.is_ipv6(), self.proto, self.addr, self.port)
+    }
+}
+
+impl Ord for ServiceKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.sort_key().cmp(&other.sort_key())
+    }
+}
+
+impl PartialOrd for ServiceKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.addr {
+            IpAddr::V4(a) => write!(f, "{} {a}:{}", self.proto.name(), self.port),
+            IpAddr::V6(a) => write!(f, "{} [{a}]:{}", self.proto.name(), self.port),
+        }
+    }
+}
+
+/// A service's persistence granularity (`-M`), in the service's family.
+///
+/// The kernel keeps one 32-bit `netmask` per service and reads it after the
+/// service's family: an IPv4 netmask, or for an IPv6 service a prefix length
+/// that must be 1..=128 (`ip_vs_ctl.c`, `ip_vs_add_service` and
+/// `ip_vs_edit_service`: `EINVAL` otherwise; `ip_vs_core.c`,
+/// `ip_vs_sched_persist` masks an IPv6 client with `ipv6_addr_prefix`).
+/// Serialized untagged: an IPv4 mask as its dotted string, as before there
+/// was IPv6, a prefix length as a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Netmask {
+    /// An IPv4 netmask (`-M 255.255.255.0`); client addresses are ANDed with it.
+    V4(Ipv4Addr),
+    /// An IPv6 prefix length (`-M 64`); clients are cut to this prefix.
+    V6(u8),
+}
+
+impl Netmask {
+    /// No granularity for an IPv4 service: each client address is its own.
+    pub const HOST4: Netmask = Netmask::V4(Ipv4Addr::BROADCAST);
+    /// No granularity for an IPv6 service (ipvsadm's `parse_service` sets 128).
+    pub const HOST6: Netmask = Netmask::V6(128);
+
+    /// The host mask of `addr`'s family (what a service has without `-M`).
+    pub fn host(addr: IpAddr) -> Netmask {
+        if addr.is_ipv6() {
+            Netmask::HOST6
+        } else {
+            Netmask::HOST4
+        }
+    }
+
+    /// A host mask of either family: no granularity.
+    pub fn is_host(self) -> bool {
+        self == Netmask::HOST4 || self == Netmask::HOST6
+    }
+
+    /// Whether the kernel would take this mask for a service at `addr`:
+    /// the same family, and an IPv6 prefix in 1..=128.
+    pub fn fits(self, addr: IpAddr) -> bool {
+        match (self, addr) {
+            (Netmask::V4(_), IpAddr::V4(_)) => true,
+            (Netmask::V6(p), IpAddr::V6(_)) => (1..=128).contains(&p),
+            _ => false,
+        }
+    }
+
+    /// The host-order IPv4 mask, for an IPv4 service's mask.
+    pub fn v4_bits(self) -> Option<u32> {
+        match self {
+            Netmask::V4(m) => Some(u32::from(m)),
+            Netmask::V6(_) => None,
+        }
+    }
+
+    /// `client` reduced to its persistence group: ANDed with an IPv4 mask, cut
+    /// to an IPv6 prefix (`ipv6_addr_prefix`). A client of the other family
+    /// is returned unchanged.
+    pub fn apply(self, client: IpAddr) -> IpAddr {
+        match (self, client) {
+            (Netmask::V4(m), IpAddr::V4(a)) => IpAddr::V4(a & m),
+            (Netmask::V6(p), IpAddr::V6(a)) => {
+                let bits = u32::from(p.min(128));
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
+            }
+            (_, other) => other,
+        }
+    }
+}
+
+impl From<Ipv4Addr> for Netmask {
+    fn from(m: Ipv4Addr) -> Self {
+        Netmask::V4(m)
+    }
+}
+
+impl fmt::Display for Netmask {
+    /// As ipvsadm prints it after `mask` (`-L`) and `-M` (`-S`): the dotted
+    /// quad of an IPv4 mask (`inet_ntoa`), the number of an IPv6 prefix.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Netmask::V4(m) => write!(f, "{m}"),
+            Netmask::V6(p) => write!(f, "{p}"),
+        }
+    }
+}
+
+/// Refuses a real server at `addr` forwarded by `forward` for a service at
+/// `svc`: only a tunnelled one may be of the other family (`ip_vs_ctl.c`,
+/// `ip_vs_genl_set_cmd`; ipvsadm checks it first, in `process_options`).
+pub(super) fn check_family(svc: IpAddr, addr: IpAddr, forward: Forward) -> Result<(), AdmError> {
+    if svc.is_ipv6() != addr.is_ipv6() && !matches!(forward, Forward::Tunnel(_)) {
+        return Err(AdmError::MixedFamily);
+    }
+    Ok(())
+}
