@@ -516,7 +516,7 @@ mod test {
         );
         let mut cfg = Config::new();
         cfg.add_service(k6, Scheduler::Sh, Some(60)).expect("k6");
-        cfg.set_service_options(&k6, SchedFlags::default(), Netmask::V6(64))
+        cfg.set_service_options(&k6, crate::config::SchedFlags::default(), Netmask::V6(64))
             .expect("mask");
         cfg.add_service(k4, Scheduler::Rr, None).expect("k4");
         let ipip = Forward::Tunnel(Tunnel::IPIP);
@@ -536,30 +536,34 @@ mod test {
         assert_eq!(ids, [id4]);
         assert_eq!(s.vips6.iter().copied().collect::<Vec<_>>(), [v6]);
         let e6 = &s.services6[&(6, v6, 80)];
+        // The IPv6 server alone (the IPv4 tunnel is pending), its address
+        // folded for the schedulers and kept whole beside it.
+        assert_eq!(&*e6.addrs6, &[r6]);
         assert_eq!(
-            *e6,
-            ServiceEntry6 {
-                sched: Scheduler::Sh,
-                sched_flags: SchedFlags::default(),
-                dests: Box::new([DestEntry6 {
-                    addr: r6,
-                    port: 8080,
-                    weight: 2,
-                    id: id6,
-                    u_threshold: 0,
-                    l_threshold: 0,
-                    forward: Forward::Masq,
-                }]),
-                persist: Some(Persist6 {
-                    timeout: 60,
-                    prefix: 64
-                }),
-            }
+            *e6.entry.dests,
+            [DestEntry {
+                addr: fold32(r6),
+                port: 8080,
+                weight: 2,
+                id: id6,
+                u_threshold: 0,
+                l_threshold: 0,
+                last_weight: 2,
+                forward: Forward::Masq,
+            }]
+        );
+        assert!(matches!(*e6.entry.sched, SchedState::Source { .. }), "sh");
+        assert_eq!(
+            e6.entry.persist,
+            Some(Persist {
+                timeout: 60,
+                mask: 64
+            })
         );
         // Every configured server is live, whatever path carries it.
         assert!(s.dest_live(cross) && s.dest_live(id6));
-        // Templates are swept for IPv4 services only (none is persistent).
-        assert!(!s.any_persistent);
+        // The IPv6 service's templates are swept too.
+        assert!(s.any_persistent);
     }
 
     #[test]
