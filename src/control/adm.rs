@@ -281,6 +281,18 @@ mod tests {
         assert_eq!(r.code, 2);
     }
 
+    /// A new IPv6 VIP is announced like an IPv4 one (an unsolicited
+    /// neighbor advertisement), once, when its first service is added.
+    #[test]
+    fn new_ipv6_vips_are_announced() {
+        let (c, garp) = ctl(1);
+        assert_eq!(adm(&c, "-A -t [2001:2:0:1::110]:80 -s rr").code, 0);
+        let vip: IpAddr = "2001:2:0:1::110".parse().unwrap();
+        assert_eq!(garp.try_iter().collect::<Vec<_>>(), [vip]);
+        assert_eq!(adm(&c, "-A -u [2001:2:0:1::110]:53 -s rr").code, 0);
+        assert!(garp.try_recv().is_err(), "announced already");
+    }
+
     /// `ringvs run --rules` loads a file saved by a kernel ipvsadm.
     #[test]
     fn kernel_ipvsadm_rules_file_loads() {
