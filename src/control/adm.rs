@@ -282,12 +282,17 @@ mod tests {
     }
 
     /// IPv6 rules through the control thread: changed, listed, saved and
-    /// restored; no gratuitous ARP for an IPv6 VIP (its NDP is pending).
+    /// restored.
     #[test]
     fn adm_ipv6_rules() {
         let (c, garp) = ctl(1);
         assert_eq!(adm(&c, "-A -t [2001:2:0:1::110]:80 -s rr -p -M 64").code, 0);
-        assert!(garp.try_recv().is_err(), "no ARP for an IPv6 VIP");
+        let vip: IpAddr = "2001:2:0:1::110".parse().unwrap();
+        assert_eq!(
+            garp.try_iter().collect::<Vec<_>>(),
+            [vip],
+            "announced by NDP"
+        );
         assert_eq!(
             adm(&c, "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:8080 -m").code,
             0
@@ -322,6 +327,18 @@ mod tests {
         assert_eq!(adm(&c, "-S -n").out, saved);
         let r = adm(&c, "-L -n -t [2001:2:0:1::110]:81");
         assert_eq!((r.code, r.err.as_str()), (1, "No such service\n"));
+    }
+
+    /// A new IPv6 VIP is announced like an IPv4 one (an unsolicited
+    /// neighbor advertisement), once, when its first service is added.
+    #[test]
+    fn new_ipv6_vips_are_announced() {
+        let (c, garp) = ctl(1);
+        assert_eq!(adm(&c, "-A -t [2001:2:0:1::110]:80 -s rr").code, 0);
+        let vip: IpAddr = "2001:2:0:1::110".parse().unwrap();
+        assert_eq!(garp.try_iter().collect::<Vec<_>>(), [vip]);
+        assert_eq!(adm(&c, "-A -u [2001:2:0:1::110]:53 -s rr").code, 0);
+        assert!(garp.try_recv().is_err(), "announced already");
     }
 
     /// `ringvs run --rules` loads a file saved by a kernel ipvsadm.

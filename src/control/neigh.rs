@@ -238,3 +238,70 @@ pub(super) fn unsolicited_advertisement(
     let len = ndp::emit_advert(&mut buf, mac, ip, None, ROUTER_FLAG)?;
     Some((buf, len))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::wire::ndp::{Ndp, flags};
+    use crate::wire::{EthernetFrame, Ipv6Packet, ipv6};
+
+    const MAC: Mac = Mac([0x02, 0xee, 0, 0, 0, 0x02]);
+    const OURS: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 2);
+    const CLIENT: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 1);
+    const CLIENT_MAC: Mac = Mac([0x02, 0xcc, 0, 0, 0, 1]);
+
+    /// The frame's Ethernet destination, IPv6 source and destination, and
+    /// its neighbor message as `wire::ndp` checks it on receipt.
+    fn read(frame: &[u8]) -> (Mac, Ipv6Addr, Ipv6Addr, Ndp) {
+        let eth = EthernetFrame::new_checked(frame).unwrap();
+        let ip = Ipv6Packet::new_checked(eth.payload()).unwrap();
+        assert_eq!(ip.total_len() + 14, frame.len());
+        (eth.dst(), ip.src(), ip.dst(), ndp::parse(&ip).unwrap())
+    }
+
+    #[test]
+    fn solicitations_go_to_the_group_or_to_the_neighbor() {
+        let (f, len) = neighbor_solicitation(Nic::Ext, MAC, OURS, CLIENT, None).unwrap();
+        let group = ipv6::solicited_node(CLIENT);
+        let want = Ndp::Solicit {
+            target: CLIENT,
+            src_ll: Some(MAC),
+        };
+        assert_eq!(
+            read(&f[..len]),
+            (ipv6::multicast_mac(group), OURS, group, want)
+        );
+        // As `neigh::solicitation_dest` says for both cases.
+        assert_eq!(
+            crate::neigh::solicitation_dest(CLIENT, None),
+            (group, ipv6::multicast_mac(group))
+        );
+        let (f, len) =
+            neighbor_solicitation(Nic::Ext, MAC, OURS, CLIENT, Some(CLIENT_MAC)).unwrap();
+        assert_eq!(read(&f[..len]), (CLIENT_MAC, OURS, CLIENT, want));
+        assert_eq!(
+            crate::neigh::solicitation_dest(CLIENT, Some(CLIENT_MAC)),
+            (CLIENT, CLIENT_MAC)
+        );
+    }
+
+    #[test]
+    fn unsolicited_advertisements_override_and_go_to_all_nodes() {
+        let (f, len) = unsolicited_advertisement(Nic::Ext, MAC, OURS).unwrap();
+        let all = crate::neigh::ALL_NODES;
+        assert_eq!(
+            read(&f[..len]),
+            (
+                ipv6::multicast_mac(all),
+                OURS,
+                all,
+                Ndp::Advert {
+                    target: OURS,
+                    flags: flags::OVERRIDE | flags::ROUTER,
+                    target_ll: Some(MAC),
+                }
+            )
+        );
+    }
+}
