@@ -203,6 +203,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
             mtu: env.mtu[Nic::Int as usize],
             neigh_tx: neigh_tx.clone(),
             gateway: opts.int_gateway,
+            net6: env.int_net6,
         };
         start_health(&ctl, io)?;
     }

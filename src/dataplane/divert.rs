@@ -2,14 +2,18 @@
 //! servers the workers saw fail a handshake: the part of health checking that
 //! lives on the packet path (the checks themselves are `crate::health`).
 //!
-//! A worker hands a TCP segment to the DIP with a destination port in [`PORTS`]
-//! to the health thread over a bounded channel of pre-allocated boxes
-//! ([`Tap::divert`]: never blocks, never allocates, counts drops), and marks a
-//! real server suspect with one atomic OR ([`Tap::suspect`]).
+//! A worker hands a TCP segment to the DIP (or the IPv6 DIP) with a destination
+//! port in [`PORTS`] to the health thread over a bounded channel of
+//! pre-allocated boxes ([`Tap::divert`]: never blocks, never allocates, counts
+//! drops), and marks a real server suspect with one atomic OR
+//! ([`Tap::suspect`]). The channel carries IP packets of either version as
+//! they came (from the IP header on); the health thread's smoltcp interface
+//! tells them apart by their version nibble.
 
 use crate::config::{DestId, MAX_DEST_IDS};
 use crate::io::FRAME_MAX;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use std::net::Ipv6Addr;
 use std::ops::RangeInclusive;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +30,18 @@ pub fn is_check_port(port: u16) -> bool {
     port >= *PORTS.start() && port <= *PORTS.end()
 }
 
-/// An IP packet handed from a worker to the health thread.
+/// Whether an IPv6 packet of protocol `proto` (the upper-layer protocol, after
+/// any extension headers) to `dst`, destination port `dport`, is the reply to a
+/// health check: TCP to the IPv6 DIP `dip6` (None: IPv6 is off) on a port of
+/// [`PORTS`]. The IPv6 data path asks this of every packet from a real server
+/// before it looks for a connection, and hands those it accepts to
+/// [`Tap::divert`] (the IPv6 header on), as the IPv4 one does with the DIP.
+#[inline]
+pub fn is_check_reply6(proto: u8, dst: Ipv6Addr, dport: u16, dip6: Option<Ipv6Addr>) -> bool {
+    proto == crate::wire::ipv6::next_header::TCP && Some(dst) == dip6 && is_check_port(dport)
+}
+
+/// An IP packet (IPv4 or IPv6) handed from a worker to the health thread.
 pub struct Packet {
     len: u16,
     data: [u8; FRAME_MAX],
@@ -97,8 +112,9 @@ impl Tap {
         Some(TapRx { rx, pool_tx })
     }
 
-    /// Hands the IP packet `ip` to the health thread: a copy into a pooled box and
-    /// a `try_send`; never blocks, never allocates. False (and counted) if dropped.
+    /// Hands the IP packet `ip` (IPv4 or IPv6, from its IP header on) to the
+    /// health thread: a copy into a pooled box and a `try_send`; never blocks,
+    /// never allocates. False (and counted) if dropped.
     pub fn divert(&self, ip: &[u8]) -> bool {
         let Some(l) = self.link.get() else {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -160,6 +176,18 @@ mod tests {
         assert!(!t.take_suspect(DestId(71)));
         assert!(t.take_suspect(DestId(70)));
         assert!(!t.take_suspect(DestId(70)));
+    }
+
+    #[test]
+    fn check_replies6_are_tcp_to_the_ipv6_dip_on_a_check_port() {
+        let dip6: Ipv6Addr = "2001:2:0:2::1".parse().unwrap();
+        let other: Ipv6Addr = "2001:2:0:2::2".parse().unwrap();
+        assert!(is_check_reply6(6, dip6, 61000, Some(dip6)));
+        assert!(is_check_reply6(6, dip6, 61999, Some(dip6)));
+        assert!(!is_check_reply6(6, dip6, 62000, Some(dip6)), "port");
+        assert!(!is_check_reply6(17, dip6, 61000, Some(dip6)), "UDP");
+        assert!(!is_check_reply6(6, other, 61000, Some(dip6)), "not the DIP");
+        assert!(!is_check_reply6(6, dip6, 61000, None), "IPv6 off");
     }
 
     #[test]

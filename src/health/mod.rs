@@ -1,14 +1,16 @@
 //! Health checks of the real servers, in process, from the DIP.
 //!
 //! * **Active checks** (keepalived's `TCP_CHECK` and `HTTP_GET`): one thread runs a
-//!   smoltcp [`Interface`](smoltcp::iface::Interface) with `Medium::Ip` holding the DIP. Its device wraps the
-//!   IP packets smoltcp sends in Ethernet (source: the internal NIC's MAC,
-//!   destination: the real server's MAC from the neighbor snapshot; unknown ones
-//!   are asked of the control thread and the packet is dropped, TCP retransmits)
-//!   and writes them to its own AF_PACKET TX ring on the internal NIC. It receives
-//!   the replies that workers divert to it: TCP to the DIP with a destination port
-//!   in [`PORTS`], over a bounded channel of pre-allocated boxes ([`Tap::divert`]:
-//!   never blocks, counts drops).
+//!   smoltcp [`Interface`](smoltcp::iface::Interface) with `Medium::Ip` holding the DIP,
+//!   and the IPv6 DIP when the director has one, so IPv4 and IPv6 real servers
+//!   are checked alike. Its device wraps the IP packets smoltcp sends in
+//!   Ethernet (source: the internal NIC's MAC, destination: the next hop's MAC
+//!   from the neighbor snapshot of the packet's family; unknown ones are asked
+//!   of the control thread, ARP or NDP, and the packet is dropped, TCP
+//!   retransmits) and writes them to its own AF_PACKET TX ring on the internal
+//!   NIC. It receives the replies that workers divert to it: TCP to either DIP
+//!   with a destination port in [`PORTS`], over a bounded channel of
+//!   pre-allocated boxes ([`Tap::divert`]: never blocks, counts drops).
 //! * **Passive checks** (DPVS's dest-check): a worker that sees a real server
 //!   answer a new connection's SYN with RST, or a client send its SYN again
 //!   (no SYN-ACK within its RTO), marks it suspect ([`Tap::suspect`], one
@@ -27,18 +29,21 @@
 mod probe;
 mod stack;
 
+use crate::Nic;
 use crate::config::{Config, DestId, HealthCheck, ServiceKey};
 use crate::dataplane::Shared;
-pub use crate::dataplane::divert::{DEPTH, PORTS, Packet, Tap, TapRx, is_check_port};
+pub use crate::dataplane::divert::{
+    DEPTH, PORTS, Packet, Tap, TapRx, is_check_port, is_check_reply6,
+};
 use crate::io::TxQueue;
-use crate::neigh::NeighEvent;
+use crate::neigh::{NeighAddr, NeighEvent, Prefix, Prefix6};
 use crate::wire::Mac;
 use crossbeam_channel::Sender;
 use probe::{Probe, verdict};
 use smoltcp::socket::tcp;
 use stack::{Dev, Out, Stack};
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,28 +58,21 @@ const IDLE_TICK: Duration = Duration::from_millis(100);
 pub struct Target {
     pub service: ServiceKey,
     pub id: DestId,
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub port: u16,
     pub check: HealthCheck,
 }
 
-/// Every IPv4 real server of every service with a check.
-///
-/// IPv6 real servers are not checked yet: the checker's smoltcp interface
-/// has no IPv6 address or neighbor path (issue 15, pending). They are left
-/// out, so they are never held down either and stay in service as configured.
+/// Every real server, of either family, of every service with a check.
 pub fn targets(cfg: &Config) -> Vec<Target> {
     let mut v = Vec::new();
     for s in cfg.services() {
         let Some(check) = &s.check else { continue };
         for d in &s.dests {
-            let std::net::IpAddr::V4(addr) = d.addr else {
-                continue;
-            };
             v.push(Target {
                 service: s.key,
                 id: d.id,
-                addr,
+                addr: d.addr,
                 // Port 0 (`-r` before `-t`): the data plane keeps the service port.
                 port: if d.port == 0 { s.key.port } else { d.port },
                 check: check.clone(),
@@ -151,21 +149,54 @@ pub struct HealthIo<T> {
     /// `--int-gateway`: checks of real servers off the internal segment
     /// (tunnelled ones) go through it.
     pub gateway: Option<Ipv4Addr>,
+    /// The IPv6 DIP and internal prefix (`Env::int_net6`): IPv6 real servers
+    /// are checked from it. Without it they are not checked (never held
+    /// down), as the director cannot reach them either.
+    pub net6: Option<Prefix6>,
 }
 
 /// Where a check's packets go on the internal NIC: the server if on the
-/// DIP's segment, else the internal router if there is one.
+/// DIP's segment, else the internal router if there is one. IPv6 has no
+/// internal router option: an IPv6 server off the segment has no way out.
 #[derive(Clone, Copy, Debug)]
 pub struct Route {
-    pub net: crate::neigh::Prefix,
+    pub net: Prefix,
     pub gateway: Option<Ipv4Addr>,
+    pub net6: Option<Prefix6>,
 }
 
 impl Route {
     /// The next hop towards `ip`, if any.
-    pub fn hop(&self, ip: u32) -> Option<u32> {
-        crate::neigh::next_hop(&self.net, self.gateway, ip)
+    pub fn hop(&self, ip: IpAddr) -> Option<IpAddr> {
+        match ip {
+            IpAddr::V4(a) => crate::neigh::next_hop(&self.net, self.gateway, u32::from(a))
+                .map(|h| IpAddr::V4(Ipv4Addr::from(h))),
+            IpAddr::V6(a) => self
+                .net6
+                .and_then(|n| crate::neigh::next_hop6(&n, None, a))
+                .map(IpAddr::V6),
+        }
     }
+}
+
+/// The MAC of next hop `hop` on the internal NIC in the workers' neighbor
+/// snapshot, if known.
+fn hop_mac(shared: &Shared, hop: IpAddr) -> Option<Mac> {
+    let snap = shared.neigh.load();
+    match hop {
+        IpAddr::V4(a) => snap.get(Nic::Int, u32::from(a)),
+        IpAddr::V6(a) => snap.get(Nic::Int, a),
+    }
+}
+
+/// Asks the control thread to resolve `hop` on the internal NIC (ARP or NDP);
+/// never blocks (a full queue: asked again by the next packet or check).
+fn resolve(neigh_tx: &Sender<NeighEvent>, hop: IpAddr) {
+    let ev = match hop {
+        IpAddr::V4(a) => u32::resolve(Nic::Int, u32::from(a)),
+        IpAddr::V6(a) => Ipv6Addr::resolve(Nic::Int, a),
+    };
+    let _ = neigh_tx.try_send(ev);
 }
 
 /// Runs the health checks until `stop`. `republish` is called (without any lock
@@ -186,13 +217,15 @@ pub fn run<T: TxQueue>(
         mtu,
         neigh_tx,
         gateway,
+        net6,
     } = io;
     let route = Route {
-        net: crate::neigh::Prefix {
+        net: Prefix {
             addr: dip,
             len: prefix_len,
         },
         gateway,
+        net6,
     };
     let dev = Dev {
         out: Out {
@@ -211,7 +244,8 @@ pub fn run<T: TxQueue>(
         shared: &shared,
         neigh_tx: &neigh_tx,
         tap: &tap,
-        stack: Stack::new(dev, dip, prefix_len),
+        stack: Stack::new(dev, dip, prefix_len, net6),
+        unreachable: 0,
         probes: Vec::new(),
         epoch: u64::MAX,
     };
@@ -231,6 +265,8 @@ struct Checker<'a, T> {
     probes: Vec<Probe>,
     /// The monitor's epoch `probes` were made for.
     epoch: u64,
+    /// IPv6 targets left out for want of an IPv6 DIP (logged when it changes).
+    unreachable: usize,
 }
 
 impl<T: TxQueue> Checker<'_, T> {
@@ -263,12 +299,13 @@ impl<T: TxQueue> Checker<'_, T> {
             return false;
         }
         self.epoch = e;
-        let want = self
+        let mut want = self
             .mon
             .targets
             .lock()
             .map(|t| t.clone())
             .unwrap_or_default();
+        self.leave_out_unreachable(&mut want);
         let mut old: HashMap<DestId, Probe> = self.probes.drain(..).map(|p| (p.t.id, p)).collect();
         let sockets = &mut self.stack.sockets;
         for t in want {
@@ -306,6 +343,24 @@ impl<T: TxQueue> Checker<'_, T> {
             return true;
         }
         false
+    }
+
+    /// Without an IPv6 DIP, IPv6 targets cannot be checked (nor reached by
+    /// the data plane): they are left out, so never held down, and the
+    /// operator is told once per change.
+    fn leave_out_unreachable(&mut self, want: &mut Vec<Target>) {
+        if self.stack.dev.out.route.net6.is_some() {
+            return;
+        }
+        let before = want.len();
+        want.retain(|t| t.addr.is_ipv4());
+        let n = before - want.len();
+        if n != self.unreachable && n > 0 {
+            eprintln!(
+                "ringvs: health: {n} IPv6 real server(s) not checked: the director has no IPv6 DIP (--int-addr)"
+            );
+        }
+        self.unreachable = n;
     }
 
     /// Abandon the checks in flight without a verdict (the director became a
@@ -399,7 +454,7 @@ mod tests {
             t: Target {
                 service: ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80),
                 id: DestId(1),
-                addr: Ipv4Addr::new(198, 19, 0, 2),
+                addr: Ipv4Addr::new(198, 19, 0, 2).into(),
                 port: 80,
                 check,
             },
@@ -436,6 +491,63 @@ mod tests {
         assert!(!verdict(&mut q, Outcome::Ok, now));
         assert!(!verdict(&mut q, Outcome::Timeout, now));
         assert!(q.up);
+    }
+
+    #[test]
+    fn routes_and_host_names_of_both_families() {
+        let v6 = |s: &str| -> Ipv6Addr { s.parse().unwrap() };
+        let mut r = Route {
+            net: "198.19.0.1/24".parse().unwrap(),
+            gateway: Some(Ipv4Addr::new(198, 19, 0, 254)),
+            net6: None,
+        };
+        let on = IpAddr::V6(v6("2001:2:0:2::2"));
+        assert_eq!(r.hop(on), None, "no IPv6 DIP: no way");
+        r.net6 = Some("2001:2:0:2::1/64".parse().unwrap());
+        assert_eq!(r.hop(on), Some(on));
+        assert_eq!(
+            r.hop(IpAddr::V6(v6("2001:2:0:9::2"))),
+            None,
+            "no IPv6 router"
+        );
+        let far4 = IpAddr::V4(Ipv4Addr::new(198, 18, 7, 2));
+        assert_eq!(
+            r.hop(far4),
+            Some(IpAddr::V4(Ipv4Addr::new(198, 19, 0, 254)))
+        );
+        assert_eq!(super::probe::host(&on), "[2001:2:0:2::2]");
+        assert_eq!(super::probe::host(&far4), "198.18.7.2");
+    }
+
+    #[test]
+    fn targets_include_both_families() {
+        let mut c = Config::new();
+        let k6 = ServiceKey::new(Proto::Tcp, v6addr("2001:2:0:1::110"), 80);
+        c.add_service(k6, Scheduler::Rr, None).unwrap();
+        c.add_dest(&k6, v6addr("2001:2:0:2::2"), 0, 1).unwrap();
+        let k4 = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
+        c.add_service(k4, Scheduler::Rr, None).unwrap();
+        c.add_dest(&k4, Ipv4Addr::new(198, 19, 0, 2), 8080, 1)
+            .unwrap();
+        assert!(targets(&c).is_empty(), "no check, no target");
+        for k in [k6, k4] {
+            c.set_service_check(&k, Some(HealthCheck::new(CheckKind::Tcp)))
+                .unwrap();
+        }
+        let t: Vec<(IpAddr, u16)> = targets(&c).iter().map(|t| (t.addr, t.port)).collect();
+        assert!(
+            t.contains(&(IpAddr::V6(v6addr("2001:2:0:2::2")), 80)),
+            "{t:?}"
+        );
+        assert!(
+            t.contains(&(IpAddr::V4(Ipv4Addr::new(198, 19, 0, 2)), 8080)),
+            "{t:?}"
+        );
+        assert_eq!(t.len(), 2);
+    }
+
+    fn v6addr(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
     }
 
     #[test]

@@ -1,15 +1,14 @@
 //! One real server's checks: the state of its probe, one step of a check in
 //! flight ([`drive`]) and what an outcome does to the probe ([`verdict`]).
 
-use super::Target;
-use crate::Nic;
+use super::{Target, hop_mac, resolve};
 use crate::config::CheckKind;
 use crate::dataplane::Shared;
 use crate::neigh::NeighEvent;
 use crossbeam_channel::Sender;
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
-use smoltcp::wire::Ipv4Address;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Least time between the start of a check and one a passive hint asks for.
@@ -56,7 +55,7 @@ pub(super) struct Probe {
     pub(super) next: Instant,
     pub(super) flight: Option<InFlight>,
     /// Since when a due check waits for the server's MAC (at most
-    /// `connect_timeout`, then it runs anyway and fails if ARP does).
+    /// `connect_timeout`, then it runs anyway and fails if ARP or NDP does).
     pub(super) arp_wait: Option<Instant>,
     /// When the last check started.
     pub(super) last_start: Option<Instant>,
@@ -82,8 +81,8 @@ impl Probe {
 
     /// Whether a due check still waits for the server's MAC (asking the control
     /// thread for it the first time). Resolve the server first, so that a check
-    /// does not spend its connect_timeout on ARP (smoltcp would only resend the
-    /// SYN later).
+    /// does not spend its connect_timeout on ARP or NDP (smoltcp would only
+    /// resend the SYN later).
     pub(super) fn waits_for_mac(
         &mut self,
         shared: &Shared,
@@ -93,15 +92,15 @@ impl Probe {
     ) -> bool {
         // The next hop: the server, or the internal router for a server off
         // the segment (none: the check fails on its own, it has no way out).
-        let Some(ip) = route.hop(u32::from(self.t.addr)) else {
+        let Some(hop) = route.hop(self.t.addr) else {
             return false;
         };
-        if shared.neigh.load().get(Nic::Int, ip).is_none() {
+        if hop_mac(shared, hop).is_none() {
             let since = *self.arp_wait.get_or_insert(now);
             let limit = Duration::from_secs(u64::from(self.t.check.connect_timeout));
             if now.duration_since(since) < limit {
                 if since == now {
-                    let _ = neigh_tx.try_send(NeighEvent::Resolve { nic: Nic::Int, ip });
+                    resolve(neigh_tx, hop);
                 }
                 return true;
             }
@@ -115,7 +114,7 @@ pub(super) fn drive(
     s: &mut tcp::Socket,
     f: &mut InFlight,
     kind: &CheckKind,
-    addr: &Ipv4Address,
+    addr: &IpAddr,
     timed_out: bool,
 ) -> Option<Outcome> {
     let state = s.state();
@@ -132,7 +131,8 @@ pub(super) fn drive(
         CheckKind::Http { path, status } => {
             if !f.sent && s.may_send() {
                 let req = format!(
-                    "GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: ringvs-health\r\nConnection: close\r\n\r\n"
+                    "GET {path} HTTP/1.0\r\nHost: {}\r\nUser-Agent: ringvs-health\r\nConnection: close\r\n\r\n",
+                    host(addr)
                 );
                 if s.send_slice(req.as_bytes()).is_ok() {
                     f.sent = true;
@@ -171,6 +171,16 @@ pub(super) fn drive(
     timed_out.then_some(Outcome::Timeout)
 }
 
+/// The `Host` header's value for a server at `addr`: an IPv6 address in
+/// brackets, as a URI's IP-literal (RFC 3986 section 3.2.2, which RFC 9110
+/// section 7.2 uses for `Host`).
+pub(super) fn host(addr: &IpAddr) -> String {
+    match addr {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
+    }
+}
+
 /// `HTTP/1.x NNN` at the start of an answer, once its first line is complete.
 pub(super) fn status_code(got: &[u8]) -> Option<u16> {
     let end = got.windows(2).position(|w| w == b"\r\n")?;
@@ -191,7 +201,8 @@ pub(super) fn status_code(got: &[u8]) -> Option<u16> {
 pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
     let c = &p.t.check;
     let loop_ = Duration::from_secs(u64::from(c.delay_loop));
-    let name = format!("{}:{}", p.t.addr, p.t.port);
+    // `198.19.0.2:80` or `[2001:2:0:2::2]:80`, as `-L -n` writes them.
+    let name = SocketAddr::new(p.t.addr, p.t.port);
     if o == Outcome::Ok {
         p.fails = 0;
         p.next = now + loop_;

@@ -1,20 +1,21 @@
 //! The health thread's smoltcp side: the device that wraps smoltcp's IP packets
-//! in Ethernet for the TX ring and feeds it the diverted replies, and the
-//! interface holding the DIP with the sockets of the checks in flight.
+//! (IPv4 or IPv6) in Ethernet for the TX ring and feeds it the diverted
+//! replies, and the interface holding the DIP (and the IPv6 DIP) with the
+//! sockets of the checks in flight.
 
 use super::probe::{InFlight, Outcome, Probe, STATUS_LINE_MAX, drive};
-use super::{PORTS, Packet};
-use crate::Nic;
+use super::{PORTS, Packet, hop_mac, resolve};
 use crate::dataplane::Shared;
 use crate::io::{FRAME_MAX, TxQueue};
-use crate::neigh::NeighEvent;
+use crate::neigh::{NeighEvent, Prefix6};
 use crate::wire::Mac;
+use crate::wire::ethernet::ethertype;
 use crossbeam_channel::Sender;
 use smoltcp::iface::{Config as IfConfig, Interface, SocketSet};
 use smoltcp::phy::{Checksum, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 /// Where the device sends: the TX ring, with the addresses to wrap packets in.
@@ -60,26 +61,38 @@ impl<T: TxQueue> smoltcp::phy::TxToken for TxTok<'_, '_, T> {
         let eth = crate::wire::ethernet::HEADER_LEN;
         let end = (eth + len).min(FRAME_MAX);
         let r = f(&mut buf[eth..end]);
-        if end - eth < 20 {
-            return r;
-        }
-        let dst = u32::from_be_bytes([buf[eth + 16], buf[eth + 17], buf[eth + 18], buf[eth + 19]]);
-        let Some(dst) = self.out.route.hop(dst) else {
+        let Some((ty, dst)) = destination(&buf[eth..end]) else {
             return r;
         };
-        let Some(mac) = self.out.shared.neigh.load().get(Nic::Int, dst) else {
-            // The control thread resolves it; TCP sends again.
-            let _ = self.out.neigh_tx.try_send(NeighEvent::Resolve {
-                nic: Nic::Int,
-                ip: dst,
-            });
+        let Some(hop) = self.out.route.hop(dst) else {
+            return r;
+        };
+        let Some(mac) = hop_mac(self.out.shared, hop) else {
+            // The control thread resolves it (ARP or NDP); TCP sends again.
+            resolve(self.out.neigh_tx, hop);
             return r;
         };
         buf[..6].copy_from_slice(&mac.0);
         buf[6..12].copy_from_slice(&self.out.mac.0);
-        buf[12..14].copy_from_slice(&crate::wire::ethernet::ethertype::IPV4.to_be_bytes());
+        buf[12..14].copy_from_slice(&ty.to_be_bytes());
         self.out.tx.send_one(&buf[..end]);
         r
+    }
+}
+
+/// The EtherType and the destination address of an IP packet smoltcp made,
+/// by its version nibble (None: too short, or neither version).
+fn destination(ip: &[u8]) -> Option<(u16, IpAddr)> {
+    match ip.first()? >> 4 {
+        4 => {
+            let d: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
+            Some((ethertype::IPV4, IpAddr::V4(Ipv4Addr::from(d))))
+        }
+        6 => {
+            let d: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
+            Some((ethertype::IPV6, IpAddr::V6(Ipv6Addr::from(d))))
+        }
+        _ => None,
     }
 }
 
@@ -128,8 +141,8 @@ fn clock(start: Instant, now: Instant) -> smoltcp::time::Instant {
     smoltcp::time::Instant::from_micros(now.duration_since(start).as_micros() as i64)
 }
 
-/// The health thread's smoltcp side: the interface holding the DIP, its device,
-/// and the sockets of the checks in flight.
+/// The health thread's smoltcp side: the interface holding the DIP (and the
+/// IPv6 DIP), its device, and the sockets of the checks in flight.
 pub(super) struct Stack<'a, T> {
     pub(super) iface: Interface,
     pub(super) dev: Dev<'a, T>,
@@ -141,8 +154,15 @@ pub(super) struct Stack<'a, T> {
 }
 
 impl<'a, T: TxQueue> Stack<'a, T> {
-    /// Sets up the interface (`Medium::Ip`, the DIP with its prefix) over `dev`.
-    pub(super) fn new(mut dev: Dev<'a, T>, dip: Ipv4Addr, prefix_len: u8) -> Self {
+    /// Sets up the interface (`Medium::Ip`, the DIP with its prefix, and the
+    /// IPv6 DIP with its prefix if there is one) over `dev`. smoltcp picks the
+    /// source address of each check by the server's family.
+    pub(super) fn new(
+        mut dev: Dev<'a, T>,
+        dip: Ipv4Addr,
+        prefix_len: u8,
+        net6: Option<Prefix6>,
+    ) -> Self {
         let gateway = dev.out.route.gateway;
         let start = Instant::now();
         let seed = {
@@ -156,6 +176,9 @@ impl<'a, T: TxQueue> Stack<'a, T> {
         let mut iface = Interface::new(cfg, &mut dev, clock(start, start));
         iface.update_ip_addrs(|a| {
             let _ = a.push(IpCidr::new(IpAddress::Ipv4(dip), prefix_len));
+            if let Some(n) = net6 {
+                let _ = a.push(IpCidr::new(IpAddress::Ipv6(n.addr), n.len));
+            }
         });
         if let Some(gw) = gateway {
             let _ = iface.routes_mut().add_default_ipv4_route(gw);
@@ -190,7 +213,7 @@ impl<'a, T: TxQueue> Stack<'a, T> {
         } else {
             self.next_port + 1
         };
-        let remote = (IpAddress::Ipv4(p.t.addr), p.t.port);
+        let remote = (IpAddress::from(p.t.addr), p.t.port);
         if s.connect(self.iface.context(), remote, port).is_err() {
             p.next = now + Duration::from_secs(1);
             return;
@@ -224,5 +247,32 @@ impl<'a, T: TxQueue> Stack<'a, T> {
             self.sockets.remove(f.handle);
         }
         Some(o)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destination_by_version_nibble() {
+        let mut v4 = [0u8; 20];
+        v4[0] = 0x45;
+        v4[16..20].copy_from_slice(&[198, 19, 0, 2]);
+        assert_eq!(
+            destination(&v4),
+            Some((ethertype::IPV4, IpAddr::V4(Ipv4Addr::new(198, 19, 0, 2))))
+        );
+        let mut v6 = [0u8; 40];
+        v6[0] = 0x60;
+        let rs: Ipv6Addr = "2001:2:0:2::2".parse().unwrap();
+        v6[24..40].copy_from_slice(&rs.octets());
+        assert_eq!(destination(&v6), Some((ethertype::IPV6, IpAddr::V6(rs))));
+        assert_eq!(destination(&v6[..39]), None, "short");
+        assert_eq!(destination(&v4[..19]), None, "short");
+        v6[0] = 0x50;
+        assert_eq!(destination(&v6), None, "neither version");
+        assert_eq!(destination(&[]), None);
     }
 }
