@@ -71,3 +71,33 @@ fn a_reset_or_a_repeated_syn_in_the_handshake_marks_the_server_suspect() {
     assert!(lab.shared.health.take_suspect(rs1));
     assert!(!lab.shared.health.take_suspect(rs2));
 }
+
+/// The IPv6 data path hands check replies to the IPv6 DIP over: TCP to the
+/// DIP6 on ports 61000–61999, the IPv6 packet as it came (from its header
+/// on); other ports, UDP, and the IPv4 DIP's address family stay apart.
+#[test]
+fn ipv6_check_replies_are_diverted_and_nothing_else() {
+    let mut lab = MemDirector::dual_stack(STANDARD6);
+    lab.resolve6(ringvs::Nic::Int, RS1_6, RS1_MAC);
+    let rx = lab.shared.health.connect().expect("connects once");
+    let l = l3_from_rs6(RS1_6, DIP6);
+    let reply = frames6::tcp(&l, &[], 80, 61000, SYN | ACK, b"");
+    let (ext, int) = lab.int(&reply);
+    assert!(ext.is_empty() && int.is_empty());
+    let got = rx.rx.try_recv().expect("diverted");
+    assert_eq!(got.bytes(), &reply[14..], "the IPv6 packet as it came");
+    let via_ext = frames6::tcp(&l, &[frames6::Ext::DestOpts], 80, 61999, ACK, b"x");
+    lab.int(&via_ext);
+    let got = rx
+        .rx
+        .try_recv()
+        .expect("diverted after an extension header");
+    assert_eq!(got.bytes(), &via_ext[14..]);
+    assert_eq!(lab.shared.health.diverted.load(Ordering::Relaxed), 2);
+    let before = lab.ctr(Ctr::DropNoConn);
+    lab.int(&frames6::tcp(&l, &[], 80, 62000, SYN | ACK, b""));
+    lab.int(&frames6::udp(&l, &[], 80, 61000, b"x", false));
+    assert!(rx.rx.try_recv().is_err());
+    assert_eq!(lab.shared.health.diverted.load(Ordering::Relaxed), 2);
+    assert_eq!(lab.ctr(Ctr::DropNoConn), before + 2, "the usual path");
+}

@@ -20,7 +20,7 @@
 //! Both address families run this one path: it is generic over [`Family`]
 //! (`u32` for IPv4, `Ipv6Addr` for IPv6, see `nat6.rs`), which names the
 //! family's table, templates, services, next hops and rewrite. What is
-//! IPv4-only (DR/TUN real servers, connection sync, health-check replies) is
+//! IPv4-only (DR/TUN real servers, connection sync) is
 //! behind `Family::V4`, a constant, so the IPv4 path compiles to what it was.
 
 use super::classify::Segment;

@@ -13,8 +13,6 @@
 //! Not yet for IPv6 (issue 15), each a counted drop:
 //! * DR and TUN real servers of IPv6 services: refused when a connection is
 //!   scheduled (`drop_no_dest`), as a NAT-only data path must;
-//! * health checks are IPv4 only, so nothing is diverted: a TCP reply to the
-//!   IPv6 DIP finds no connection (`drop_no_conn`);
 //! * connection sync carries IPv4 connections only.
 
 use super::family::{Family, Quote, Seg, Split, Svc, family_state};
@@ -140,6 +138,13 @@ impl Core {
 
     /// An IPv6 TCP/UDP packet from a real server (internal NIC).
     pub(super) fn nat_out6<T: TxQueue>(&mut self, seg: Segment6<'_>, tx: &mut TxPair<T>) {
+        // Replies to the IPv6 DIP's health checks (`health`).
+        if super::divert::is_check_reply6(seg.proto, seg.dst, seg.dport, self.env.dip6()) {
+            self.shared
+                .health
+                .divert(&seg.frame[crate::wire::ethernet::HEADER_LEN..]);
+            return;
+        }
         self.nat_out_of(seg, tx);
     }
 
