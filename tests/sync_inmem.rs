@@ -206,3 +206,107 @@ fn the_resend_sweep_reports_live_connections_again_each_period() {
     }
     assert!(reports(&d).is_empty());
 }
+
+/// The backup daemon's intake (the daemon without its socket) on a
+/// director's own channels: one message of both families installs the IPv4
+/// connection in the table of the worker owning its client (`Env::owner`)
+/// and queues the IPv6 one, resolved to its real server, for the worker
+/// owning its IPv6 client (`Env::owner6`). The IPv6 install itself is the
+/// worker's IPv6 table's: until it drains `SyncLink::next_install6`, the
+/// entry waits in the channel, which this test checks (then: installed).
+#[test]
+fn a_backup_message_of_both_families_reaches_the_owning_workers() {
+    use ringvs::dataplane::sync::SyncPorts;
+    use ringvs::sync::daemon::Intake;
+    use ringvs::sync::wire::{self, MessageBuilder, SyncConn};
+    use std::net::Ipv6Addr;
+    use std::sync::Arc;
+
+    let ip6 = |s: &str| s.parse::<Ipv6Addr>().expect("an IPv6 address");
+    let mut rules = STANDARD.to_vec();
+    rules.extend([
+        "-A -t [2001:2:0:1::110]:80 -s rr",
+        "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:80 -m",
+    ]);
+    let env = ringvs::dataplane::Env {
+        ext_net6: Some("2001:2:0:1::2/64".parse().expect("prefix")),
+        int_net6: Some("2001:2:0:2::1/64".parse().expect("prefix")),
+        fanout_key: 0x5eed,
+        ..env()
+    };
+    let mut d = MemDirector::with_env(2, &rules, env.clone(), 1024);
+    d.resolve_all();
+    set(&d, false, true);
+    let ports = SyncPorts {
+        reports: vec![],
+        installs: d.sync.installs.clone(),
+        reports6: vec![],
+        installs6: d.sync.installs6.clone(),
+    };
+    let intake = Intake {
+        syncid: 7,
+        shared: Arc::clone(&d.shared),
+        env: Arc::new(env.clone()),
+        ports: Arc::new(ports),
+        counters: Arc::default(),
+        start: d.t0,
+    };
+    let v4 = SyncConn {
+        proto: 6,
+        flags: wire::nat_flags(false, State::Established),
+        state: wire::state_to_ipvs(State::Established),
+        caddr: CLIENT,
+        cport: CPORT,
+        vaddr: VIP,
+        vport: 80,
+        daddr: RS2,
+        dport: 80,
+        fwmark: 0,
+        timeout: 900,
+        seq: None,
+    };
+    let v6 = SyncConn {
+        proto: 6,
+        flags: wire::nat_flags(false, State::Established),
+        state: wire::state_to_ipvs(State::Established),
+        caddr: ip6("2001:2:0:1::10"),
+        cport: CPORT,
+        vaddr: ip6("2001:2:0:1::110"),
+        vport: 80,
+        daddr: ip6("2001:2:0:2::2"),
+        dport: 80,
+        fwmark: 0,
+        timeout: 900,
+        seq: None,
+    };
+    let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
+    let mut m = MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 7).expect("buffer");
+    m.push(&v4).expect("fits");
+    m.push(&v6).expect("fits");
+    intake.message(m.as_bytes());
+    let c = &intake.counters;
+    assert_eq!(
+        c.conns_queued.load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "{:?}",
+        c.drops()
+    );
+
+    d.poll();
+    let owner4 = env.owner((be(CLIENT), CPORT), 2);
+    for k in 0..2 {
+        let installed = d.workers[k].core.ctr.get(Ctr::SyncInstalled);
+        assert_eq!(installed, u64::from(k == owner4), "worker {k}");
+    }
+    let conns = d.conns(owner4);
+    assert_eq!(conns.len(), 1);
+    assert_eq!(
+        (conns[0].state, conns[0].dest.0),
+        (State::Established, std::net::IpAddr::V4(RS2))
+    );
+    let owner6 = env.owner6((ip6("2001:2:0:1::10"), CPORT), 2);
+    let queued: Vec<usize> = d.sync.installs6.iter().map(|q| q.len()).collect();
+    let mut want = vec![0, 0];
+    want[owner6] = 1;
+    assert_eq!(queued, want, "the IPv6 entry waits for worker {owner6}");
+}

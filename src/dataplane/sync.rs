@@ -30,6 +30,7 @@ use crate::nat::table::AddError;
 use crate::nat::{Conn, FlowKey, State};
 use crate::stats::Ctr;
 use crossbeam_channel::{Receiver, Sender, bounded};
+use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// Entries in flight from a worker to the master daemon, and from the backup
@@ -42,18 +43,20 @@ const RESEND_CHUNK: usize = 2048;
 /// Default resend period (seconds).
 pub const RESEND_DEFAULT_S: u32 = 10;
 
-/// A connection (or persistence template) as sync carries it, in host order.
+/// A connection (or persistence template) as sync carries it, in host order:
+/// IPv4 (`u32` addresses, as the IPv4 table holds them) by default, or IPv6
+/// (`SyncEntry<Ipv6Addr>`, over the IPv6 channels of [`SyncLink`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SyncEntry {
+pub struct SyncEntry<A = u32> {
     /// IP protocol number (6 or 17).
     pub proto: u8,
     /// Client address and port (a template: the masked address and port 0).
-    pub client: (u32, u16),
+    pub client: (A, u16),
     /// Virtual address and port (a template: the service's port, 0 for a
     /// port-0 service).
-    pub vip: (u32, u16),
+    pub vip: (A, u16),
     /// Real server address and port.
-    pub rip: (u32, u16),
+    pub rip: (A, u16),
     pub state: State,
     /// A persistence template, not a connection.
     pub template: bool,
@@ -65,8 +68,8 @@ pub struct SyncEntry {
 
 /// A received entry resolved to the real server it goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Install {
-    pub entry: SyncEntry,
+pub struct Install<A = u32> {
+    pub entry: SyncEntry<A>,
     pub dest: DestId,
 }
 
@@ -126,19 +129,27 @@ impl Ha {
     }
 }
 
-/// The daemons' ends of every worker's sync channels, in worker order.
+/// The daemons' ends of every worker's sync channels, in worker order. Each
+/// family has its own channels, so IPv4 entries stay as small as they were.
 #[derive(Debug)]
 pub struct SyncPorts {
     /// What each worker reports (the master daemon drains these).
     pub reports: Vec<Receiver<SyncEntry>>,
     /// Where the backup daemon queues each worker's installs.
     pub installs: Vec<Sender<Install>>,
+    /// What each worker reports of its IPv6 connections.
+    pub reports6: Vec<Receiver<SyncEntry<Ipv6Addr>>>,
+    /// Where the backup daemon queues each worker's IPv6 installs (the
+    /// owner of an IPv6 client key, `Env::owner6`).
+    pub installs6: Vec<Sender<Install<Ipv6Addr>>>,
 }
 
 /// A worker's ends, and what it caches of [`Ha`].
 pub struct SyncLink {
     report: Sender<SyncEntry>,
     install: Receiver<Install>,
+    report6: Sender<SyncEntry<Ipv6Addr>>,
+    install6: Receiver<Install<Ipv6Addr>>,
     /// Cached flags (see [`Core::refresh_ha`]).
     pub(super) standby: bool,
     reporting: bool,
@@ -157,16 +168,24 @@ pub(super) fn channels(workers: usize) -> (SyncPorts, Vec<SyncLink>) {
     let mut ports = SyncPorts {
         reports: Vec::with_capacity(workers),
         installs: Vec::with_capacity(workers),
+        reports6: Vec::with_capacity(workers),
+        installs6: Vec::with_capacity(workers),
     };
     let mut links = Vec::with_capacity(workers);
     for _ in 0..workers {
         let (report, reports) = bounded(SYNC_DEPTH);
         let (installs, install) = bounded(SYNC_DEPTH);
+        let (report6, reports6) = bounded(SYNC_DEPTH);
+        let (installs6, install6) = bounded(SYNC_DEPTH);
         ports.reports.push(reports);
         ports.installs.push(installs);
+        ports.reports6.push(reports6);
+        ports.installs6.push(installs6);
         links.push(SyncLink {
             report,
             install,
+            report6,
+            install6,
             standby: false,
             reporting: false,
             resend_s: 0,
@@ -184,6 +203,22 @@ impl SyncLink {
     #[inline]
     pub(super) fn reporting(&self) -> bool {
         self.reporting
+    }
+
+    /// Report an IPv6 connection (or template) to the master daemon, as
+    /// `Core::sync_report` does an IPv4 one; false if the channel is full
+    /// (count `Ctr::SyncQueueFull`, else `Ctr::SyncReported`). For the IPv6
+    /// table's state changes and resend sweep, under the same
+    /// [`reporting`](Self::reporting) flag.
+    pub fn report6(&self, e: SyncEntry<Ipv6Addr>) -> bool {
+        self.report6.try_send(e).is_ok()
+    }
+
+    /// The next IPv6 connection the backup daemon queued for this worker,
+    /// to install in its IPv6 table as `Core::install` does an IPv4 one
+    /// (within the same `INSTALL_BUDGET` per pass).
+    pub fn next_install6(&self) -> Option<Install<Ipv6Addr>> {
+        self.install6.try_recv().ok()
     }
 }
 

@@ -13,23 +13,28 @@
 //!   and resolves each entry against the current rules: the service of its
 //!   protocol, virtual address and port, the real server of its address and
 //!   port. What resolves goes to the worker owning the client key (the same
-//!   function as the fanout program, `Env::owner`) over a bounded channel;
-//!   templates go into the shared persistence templates. Everything else is
-//!   counted under its reason and dropped.
+//!   function as the fanout program, `Env::owner`, or `Env::owner6` for an
+//!   IPv6 client) over a bounded channel; templates go into the shared
+//!   persistence templates. Everything else is counted under its reason and
+//!   dropped.
+//!
+//! Both families take one code path: what differs (the address types, the
+//! rules' maps, the owner function, the channels) is `super::family`.
 //!
 //! Neither blocks a worker: a worker's report and install channels are
 //! bounded and a full one is counted, on both sides.
 
-use super::wire::{self, Daemon, MessageBuilder, SyncConn, flags};
-use crate::config::Forward;
+use super::family::{Family, fwd_bits, to_wire};
+use super::wire::{self, AnyConn, Daemon, MessageBuilder, SyncConn, flags};
 use crate::config::ipvsadm::{DaemonOpts, SyncRole};
 use crate::dataplane::sync::{Install, SyncEntry, SyncPorts};
 use crate::dataplane::{Env, Shared};
-use crate::nat::State;
 use crate::nat::persist::{TemplateDest, TemplateKey};
+use crate::nat::{Snapshot, State};
+use crossbeam_channel::Receiver;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -87,7 +92,7 @@ pub struct SyncCounters {
     /// Dropped messages and entries by reason (`wire`'s error kinds, and the
     /// resolution's: `unknown_service`, `unknown_dest`, `method_differs`,
     /// `not_persistent`, `template_kept_or_full`, `queue_full`, `bad_state`,
-    /// `no_worker`; and `recv_error`).
+    /// `no_worker`, `ipv6_off`, `no_template_table`; and `recv_error`).
     drops: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -246,19 +251,25 @@ impl Daemons {
                 for r in &self.ports.reports {
                     while r.try_recv().is_ok() {}
                 }
+                for r in &self.ports.reports6 {
+                    while r.try_recv().is_ok() {}
+                }
                 spawn("ringvs-sync-m", move || m.run())
             }
             SyncRole::Backup => {
                 let sock = backup_socket(&config, addr).map_err(sock_err)?;
                 let b = Backup {
                     sock,
-                    config: config.clone(),
-                    shared: Arc::clone(&self.shared),
-                    env: Arc::clone(&self.env),
-                    ports: Arc::clone(&self.ports),
-                    counters: Arc::clone(&self.counters),
+                    maxlen: config.maxlen,
                     stop: Arc::clone(&stop),
-                    start: self.start,
+                    intake: Intake {
+                        syncid: config.syncid,
+                        shared: Arc::clone(&self.shared),
+                        env: Arc::clone(&self.env),
+                        ports: Arc::clone(&self.ports),
+                        counters: Arc::clone(&self.counters),
+                        start: self.start,
+                    },
                 };
                 spawn("ringvs-sync-b", move || b.run())
             }
@@ -351,20 +362,11 @@ impl Master {
         // message per tick, not one datagram per entry.
         let mut next = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
-            for r in &self.ports.reports {
-                // What is there now; later reports wait for the next tick.
-                for e in r.try_iter().take(r.capacity().unwrap_or(0)) {
-                    let c = to_wire(&e);
-                    if msg.push(&c).is_err() {
-                        self.send(msg.as_bytes(), msg.nr_conns());
-                        msg.clear();
-                        // An entry always fits an empty message (`MIN_BUFFER`).
-                        let _ = msg.push(&c);
-                    }
-                }
-            }
+            let mut send = |m: &MessageBuilder| self.send(m.as_bytes(), m.nr_conns());
+            pack::<Ipv4Addr>(&self.ports.reports, &mut msg, &mut send);
+            pack::<Ipv6Addr>(&self.ports.reports6, &mut msg, &mut send);
             if !msg.is_empty() {
-                self.send(msg.as_bytes(), msg.nr_conns());
+                send(&msg);
                 msg.clear();
             }
             next += TICK;
@@ -392,52 +394,37 @@ impl Master {
     }
 }
 
-/// A worker's report as a sync entry: masquerading, the state's IPVS number,
-/// `INACTIVE` unless established (see `SyncConn::nat_flags`).
-pub fn to_wire(e: &SyncEntry) -> SyncConn {
-    SyncConn {
-        proto: e.proto,
-        flags: SyncConn::nat_flags(e.template, e.state) | fwd_bits(e.forward),
-        state: if e.template {
-            0
-        } else {
-            wire::state_to_ipvs(e.state)
-        },
-        caddr: Ipv4Addr::from(e.client.0),
-        cport: e.client.1,
-        vaddr: Ipv4Addr::from(e.vip.0),
-        vport: e.vip.1,
-        daddr: Ipv4Addr::from(e.rip.0),
-        dport: e.rip.1,
-        fwmark: 0,
-        timeout: e.timeout,
-        seq: None,
-    }
-}
-
-/// IPVS's forwarding-method bits (`IP_VS_CONN_F_MASQ`, `_DROUTE`, `_TUNNEL`).
-fn fwd_bits(f: Forward) -> u32 {
-    match f {
-        Forward::Masq => flags::MASQ,
-        Forward::Route => flags::DROUTE,
-        Forward::Tunnel(_) => flags::TUNNEL,
+/// Packs what the workers reported on `reports` (what is there now; later
+/// reports wait for the next tick) into `msg`, handing each full message to
+/// `send` and starting the next.
+fn pack<A: Family>(
+    reports: &[Receiver<SyncEntry<A::Nat>>],
+    msg: &mut MessageBuilder,
+    send: &mut impl FnMut(&MessageBuilder),
+) {
+    for r in reports {
+        for e in r.try_iter().take(r.capacity().unwrap_or(0)) {
+            let c = to_wire::<A>(&e);
+            if msg.push(&c).is_err() {
+                send(msg);
+                msg.clear();
+                // An entry always fits an empty message (`MIN_BUFFER`).
+                let _ = msg.push(&c);
+            }
+        }
     }
 }
 
 struct Backup {
     sock: UdpSocket,
-    config: DaemonConfig,
-    shared: Arc<Shared>,
-    env: Arc<Env>,
-    ports: Arc<SyncPorts>,
-    counters: Arc<SyncCounters>,
+    maxlen: usize,
     stop: Arc<AtomicBool>,
-    start: Instant,
+    intake: Intake,
 }
 
 impl Backup {
     fn run(self) {
-        let mut buf = vec![0u8; self.config.maxlen.max(wire::MIN_BUFFER)];
+        let mut buf = vec![0u8; self.maxlen.max(wire::MIN_BUFFER)];
         while !self.stop.load(Ordering::Relaxed) {
             let n = match self.sock.recv(&mut buf) {
                 Ok(n) => n,
@@ -453,21 +440,37 @@ impl Backup {
                 }
                 // The interface went away, or worse: count, and do not spin.
                 Err(_) => {
-                    self.counters.dropped("recv_error");
+                    self.intake.counters.dropped("recv_error");
                     std::thread::sleep(RECV_WAIT);
                     continue;
                 }
             };
-            self.message(&buf[..n]);
+            self.intake.message(&buf[..n]);
         }
     }
+}
 
+/// What a backup does with a received datagram, apart from the socket: check
+/// it, resolve each entry against the current rules and hand it to the
+/// worker that owns it (or to the shared templates), counting every drop.
+pub struct Intake {
+    /// The backup's syncid (0 takes every message).
+    pub syncid: u8,
+    pub shared: Arc<Shared>,
+    pub env: Arc<Env>,
+    pub ports: Arc<SyncPorts>,
+    pub counters: Arc<SyncCounters>,
+    /// The workers' clock origin (persistence templates count from it).
+    pub start: Instant,
+}
+
+impl Intake {
     /// One datagram.
-    fn message(&self, datagram: &[u8]) {
+    pub fn message(&self, datagram: &[u8]) {
         let c = &self.counters;
         c.bytes_received
             .fetch_add(datagram.len() as u64, Ordering::Relaxed);
-        let entries = match wire::parse(datagram, self.config.syncid) {
+        let entries = match wire::parse(datagram, self.syncid) {
             Ok(e) => e,
             Err(e) => return c.dropped(e.kind()),
         };
@@ -477,7 +480,11 @@ impl Backup {
             match e {
                 Ok(conn) => {
                     c.conns_received.fetch_add(1, Ordering::Relaxed);
-                    if let Err(why) = self.entry(&snap, &conn) {
+                    let r = match &conn {
+                        AnyConn::V4(conn) => self.entry(&snap, conn),
+                        AnyConn::V6(conn) => self.entry(&snap, conn),
+                    };
+                    if let Err(why) = r {
                         c.dropped(why);
                     }
                 }
@@ -491,46 +498,35 @@ impl Backup {
         }
     }
 
-    /// One entry: resolved against the rules and handed on, or why not.
-    /// Only the IPv4 services are looked up (`Snapshot::services`): syncing
-    /// IPv6 connections, and real servers of the other family, is pending
-    /// (issue 15), as is refusing to start while such servers exist
-    /// (`Config::has_mixed_families`, IPVS's `ip_vs_genl_new_daemon`).
-    fn entry(&self, snap: &crate::nat::Snapshot, c: &SyncConn) -> Result<(), &'static str> {
-        let (vaddr, daddr) = (u32::from(c.vaddr), u32::from(c.daddr));
-        let (svc_id, svc) = snap
-            .service_for(c.proto, vaddr, c.vport)
-            .ok_or("unknown_service")?;
-        let dest = svc
-            .dests
-            .iter()
-            .find(|d| d.addr == daddr && (d.port == c.dport || d.port == 0))
-            .ok_or("unknown_dest")?;
+    /// One entry: resolved against the rules of its family and handed on,
+    /// or why not. Real servers of the other family than their service stay
+    /// pending (issue 15), as does refusing to start a daemon while such
+    /// servers exist (`Config::has_mixed_families`, IPVS's
+    /// `ip_vs_genl_new_daemon`).
+    fn entry<A: Family>(&self, snap: &Snapshot, c: &SyncConn<A>) -> Result<(), &'static str> {
+        if !A::enabled(&self.env) {
+            return Err("ipv6_off");
+        }
+        let t = A::resolve(snap, c)?;
         // The backup's own server must be reached the way the master's is.
-        if c.flags & flags::FWD_MASK != fwd_bits(dest.forward) {
+        if c.flags & flags::FWD_MASK != fwd_bits(t.forward) {
             return Err("method_differs");
         }
         if c.is_template() {
-            let p = svc.persist.ok_or("not_persistent")?;
+            let (timeout, mask) = t.persist.ok_or("not_persistent")?;
+            let templates = A::templates(&self.shared).ok_or("no_template_table")?;
             let now = self.start.elapsed().as_secs() as u32;
-            let key = TemplateKey {
-                svc: svc_id,
-                client: u32::from(c.caddr) & p.mask,
-            };
+            let key = TemplateKey::new(t.svc, c.caddr.to_nat(), mask);
             let to = TemplateDest {
-                id: dest.id,
-                addr: dest.addr,
-                port: dest.port,
+                id: t.dest,
+                addr: t.addr,
+                port: t.port,
             };
             // An active director's own templates win (as its connections do):
             // it only extends one to the same server.
             let replace = self.shared.ha.standby();
-            let expires = now.saturating_add(c.timeout.min(p.timeout));
-            if !self
-                .shared
-                .templates
-                .install(key, to, p.mask, expires, replace)
-            {
+            let expires = now.saturating_add(c.timeout.min(timeout));
+            if !templates.install(key, to, mask, expires, replace) {
                 return Err("template_kept_or_full");
             }
             self.counters
@@ -542,22 +538,23 @@ impl Backup {
         if state == State::None {
             return Err("bad_state");
         }
-        let client = (u32::from(c.caddr), c.cport);
+        let client = (c.caddr.to_nat(), c.cport);
         let install = Install {
             entry: SyncEntry {
                 proto: c.proto,
                 client,
-                vip: (vaddr, c.vport),
-                rip: (daddr, c.dport),
+                vip: (c.vaddr.to_nat(), c.vport),
+                rip: (c.daddr.to_nat(), c.dport),
                 state,
                 template: false,
                 timeout: c.timeout,
-                forward: dest.forward,
+                forward: t.forward,
             },
-            dest: dest.id,
+            dest: t.dest,
         };
-        let owner = self.env.owner(client, self.ports.installs.len());
-        let q = self.ports.installs.get(owner).ok_or("no_worker")?;
+        let installs = A::installs(&self.ports);
+        let owner = A::owner(&self.env, client, installs.len());
+        let q = installs.get(owner).ok_or("no_worker")?;
         q.try_send(install).map_err(|_| "queue_full")?;
         self.counters.conns_queued.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -567,6 +564,7 @@ impl Backup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{DestId, Forward};
 
     /// A worker's report goes out as IPVS would send the same connection,
     /// and a backup parses it back to the same report.
@@ -582,20 +580,20 @@ mod tests {
             timeout: 900,
             forward: Forward::Masq,
         };
-        let c = to_wire(&e);
+        let c = to_wire::<Ipv4Addr>(&e);
         assert_eq!(c.flags, flags::MASQ, "established: not INACTIVE");
         assert_eq!(c.state, 1, "IP_VS_TCP_S_ESTABLISHED");
         let mut buf = vec![0u8; 1472];
         let mut m = MessageBuilder::new(&mut buf, 1472, 7).expect("buffer");
         m.push(&c).expect("fits");
         let bytes = m.as_bytes().to_vec();
-        let back: Vec<SyncConn> = wire::parse(&bytes, 7)
+        let back: Vec<AnyConn> = wire::parse(&bytes, 7)
             .expect("message")
             .map(|r| r.expect("entry"))
             .collect();
-        assert_eq!(back, vec![c]);
-        assert_eq!(back[0].nat_state(), Some(State::Established));
-        let t = to_wire(&SyncEntry {
+        assert_eq!(back, vec![AnyConn::V4(c)]);
+        assert_eq!(c.nat_state(), Some(State::Established));
+        let t = to_wire::<Ipv4Addr>(&SyncEntry {
             template: true,
             state: State::None,
             ..e
@@ -603,16 +601,384 @@ mod tests {
         assert!(t.is_template());
         assert_eq!(t.state, 0);
         // DR and TUN connections carry IPVS's method bits.
-        let dr = to_wire(&SyncEntry {
+        let dr = to_wire::<Ipv4Addr>(&SyncEntry {
             forward: Forward::Route,
             ..e
         });
         assert_eq!(dr.flags & flags::FWD_MASK, flags::DROUTE);
-        let tun = to_wire(&SyncEntry {
+        let tun = to_wire::<Ipv4Addr>(&SyncEntry {
             forward: Forward::Tunnel(crate::config::Tunnel::IPIP),
             ..e
         });
         assert_eq!(tun.flags & flags::FWD_MASK, flags::TUNNEL);
+    }
+
+    fn ip6(s: &str) -> Ipv6Addr {
+        s.parse().expect("an IPv6 address")
+    }
+
+    fn report6(cport: u16) -> SyncEntry<Ipv6Addr> {
+        SyncEntry {
+            proto: 6,
+            client: (ip6("2001:2:0:1::10"), cport),
+            vip: (ip6("2001:2:0:1::110"), 80),
+            rip: (ip6("2001:2:0:2::2"), 8080),
+            state: State::Established,
+            template: false,
+            timeout: 900,
+            forward: Forward::Masq,
+        }
+    }
+
+    /// A worker's IPv6 report goes out as IPVS's IPv6 entry of the same
+    /// connection: type 1, 72 bytes, the same flags and state as IPv4.
+    #[test]
+    fn ipv6_reports_go_out_as_ipv6_entries() {
+        let e = report6(40000);
+        let c = to_wire::<Ipv6Addr>(&e);
+        assert_eq!((c.caddr, c.cport), e.client);
+        assert_eq!(
+            (c.vaddr, c.vport, c.daddr, c.dport),
+            (e.vip.0, 80, e.rip.0, 8080)
+        );
+        assert_eq!((c.flags, c.state, c.timeout), (flags::MASQ, 1, 900));
+        let mut buf = vec![0u8; 1472];
+        let mut m = MessageBuilder::new(&mut buf, 1472, 7).expect("buffer");
+        m.push(&c).expect("fits");
+        let bytes = m.as_bytes();
+        assert_eq!(bytes.len(), wire::HEADER_LEN + wire::ENTRY_V6_LEN);
+        assert_eq!(bytes[wire::HEADER_LEN], wire::TYPE_F_INET6);
+        let back: Vec<_> = wire::parse(bytes, 7).expect("message").collect();
+        assert_eq!(back, vec![Ok(AnyConn::V6(c))]);
+    }
+
+    /// The master packs both families' reports into the same messages, and
+    /// starts a new message where the next entry would pass `maxlen`.
+    #[test]
+    fn a_master_packs_both_families_within_maxlen() {
+        let (tx4, rx4) = crossbeam_channel::bounded(16);
+        let (tx6, rx6) = crossbeam_channel::bounded(16);
+        let v4 = SyncEntry {
+            proto: 6,
+            client: (0xc612_000a, 40000),
+            vip: (0xc612_006e, 80),
+            rip: (0xc613_0002, 8080),
+            state: State::Established,
+            template: false,
+            timeout: 900,
+            forward: Forward::Masq,
+        };
+        for i in 0..3 {
+            tx4.send(SyncEntry {
+                client: (v4.client.0, 40000 + i),
+                ..v4
+            })
+            .expect("queued");
+            tx6.send(report6(50000 + i)).expect("queued");
+        }
+        let maxlen = 150;
+        let mut buf = vec![0u8; wire::MIN_BUFFER.max(maxlen)];
+        let mut msg = MessageBuilder::new(&mut buf, maxlen, 3).expect("buffer");
+        let mut sent = Vec::new();
+        let mut send = |m: &MessageBuilder| sent.push(m.as_bytes().to_vec());
+        pack::<Ipv4Addr>(&[rx4], &mut msg, &mut send);
+        pack::<Ipv6Addr>(&[rx6], &mut msg, &mut send);
+        if !msg.is_empty() {
+            send(&msg);
+        }
+        let lens: Vec<usize> = sent.iter().map(Vec::len).collect();
+        // 8 + 3 × 36 = 116 holds the IPv4 entries; an IPv6 one after them
+        // would end at 188, and two in a message at 152: past 150 both, so
+        // each IPv6 entry goes alone (8 + 72 = 80).
+        assert_eq!(lens, vec![116, 80, 80, 80]);
+        let mut got = Vec::new();
+        for m in &sent {
+            assert!(m.len() <= maxlen);
+            got.extend(
+                wire::parse(m, 3)
+                    .expect("message")
+                    .map(|r| r.expect("entry")),
+            );
+        }
+        let ports: Vec<(bool, u16)> = got
+            .iter()
+            .map(|c| match c {
+                AnyConn::V4(c) => (false, c.cport),
+                AnyConn::V6(c) => (true, c.cport),
+            })
+            .collect();
+        assert_eq!(
+            ports,
+            vec![
+                (false, 40000),
+                (false, 40001),
+                (false, 40002),
+                (true, 50000),
+                (true, 50001),
+                (true, 50002)
+            ]
+        );
+    }
+
+    /// A backup's intake over `workers` channel pairs, the receivers kept.
+    struct Bench {
+        intake: Intake,
+        installs: Vec<Receiver<Install>>,
+        installs6: Vec<Receiver<Install<Ipv6Addr>>>,
+    }
+
+    fn config(rules: &[&str]) -> crate::config::Config {
+        use crate::config::ipvsadm;
+        let mut cfg = crate::config::Config::new();
+        for r in rules {
+            let args: Vec<String> = r.split_whitespace().map(String::from).collect();
+            let cmd = ipvsadm::parse(&args).unwrap_or_else(|e| panic!("{r}: {e}"));
+            ipvsadm::apply(&mut cfg, &cmd).unwrap_or_else(|e| panic!("{r}: {e}"));
+        }
+        cfg
+    }
+
+    const RULES: &[&str] = &[
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:8080 -m",
+        "-A -t [2001:2:0:1::110]:80 -s rr",
+        "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:8080 -m",
+        "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::3]:8080 -m",
+        "-A -u [2001:2:0:1::110]:0 -s rr -p 300 -M 64",
+        "-a -u [2001:2:0:1::110]:0 -r 2001:2:0:2::4 -m",
+    ];
+
+    fn bench(workers: usize, ipv6: bool) -> Bench {
+        let snap = Snapshot::build(&config(RULES), crate::nat::Timeouts::default());
+        let mut env = Env::new(
+            [
+                crate::wire::Mac([2, 0, 0, 0, 0, 1]),
+                crate::wire::Mac([2, 0, 0, 0, 0, 2]),
+            ],
+            "198.18.0.2/24".parse().expect("prefix"),
+            "198.19.0.1/24".parse().expect("prefix"),
+        );
+        if ipv6 {
+            env.ext_net6 = Some("2001:2:0:1::2/64".parse().expect("prefix"));
+            env.int_net6 = Some("2001:2:0:2::1/64".parse().expect("prefix"));
+        }
+        env.fanout_key = 0x5eed;
+        let (mut installs, mut rx4, mut installs6, mut rx6) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..workers {
+            let (t, r) = crossbeam_channel::bounded(4);
+            installs.push(t);
+            rx4.push(r);
+            let (t, r) = crossbeam_channel::bounded(4);
+            installs6.push(t);
+            rx6.push(r);
+        }
+        let ports = SyncPorts {
+            reports: vec![],
+            installs,
+            reports6: vec![],
+            installs6,
+        };
+        Bench {
+            intake: Intake {
+                syncid: 0,
+                shared: Arc::new(Shared::new(snap)),
+                env: Arc::new(env),
+                ports: Arc::new(ports),
+                counters: Arc::default(),
+                start: Instant::now(),
+            },
+            installs: rx4,
+            installs6: rx6,
+        }
+    }
+
+    fn conn6(cport: u16) -> SyncConn<Ipv6Addr> {
+        to_wire::<Ipv6Addr>(&report6(cport))
+    }
+
+    /// One message of `conns`.
+    fn datagram(conns: &[AnyConn]) -> Vec<u8> {
+        let mut buf = vec![0u8; 1472];
+        let mut m = MessageBuilder::new(&mut buf, 1472, 9).expect("buffer");
+        for c in conns {
+            m.push_any(c).expect("fits");
+        }
+        m.as_bytes().to_vec()
+    }
+
+    fn dest6(b: &Bench, addr: &str) -> DestId {
+        let snap = b.intake.shared.config.load();
+        snap.services6
+            .values()
+            .flat_map(|s| s.entry.dests.iter().zip(s.addrs6.iter()))
+            .find(|(_, a)| **a == ip6(addr))
+            .map(|(d, _)| d.id)
+            .expect("a real server of the rules")
+    }
+
+    /// A message of both families: the IPv4 entry goes to the IPv4 install
+    /// channel of `Env::owner`'s worker, the IPv6 entry to the IPv6 channel
+    /// of `Env::owner6`'s, resolved to its real server.
+    #[test]
+    fn a_backup_queues_each_family_to_its_owner() {
+        let b = bench(4, true);
+        let v4 = to_wire::<Ipv4Addr>(&SyncEntry {
+            proto: 6,
+            client: (0xc612_000a, 40000),
+            vip: (0xc612_006e, 80),
+            rip: (0xc613_0002, 8080),
+            state: State::Established,
+            template: false,
+            timeout: 900,
+            forward: Forward::Masq,
+        });
+        // Another client port per try until the two owners differ, so a
+        // swapped owner function shows.
+        let (cport, owner6) = (41000..41100)
+            .map(|p| (p, b.intake.env.owner6((ip6("2001:2:0:1::10"), p), 4)))
+            .find(|&(_, o)| o != b.intake.env.owner((0xc612_000a, 40000), 4))
+            .expect("some port has another owner");
+        let v6 = SyncConn {
+            daddr: ip6("2001:2:0:2::3"),
+            ..conn6(cport)
+        };
+        b.intake.message(&datagram(&[v4.into(), v6.into()]));
+        let c = &b.intake.counters;
+        assert_eq!(c.conns_received.load(Ordering::Relaxed), 2);
+        assert_eq!(c.conns_queued.load(Ordering::Relaxed), 2, "{:?}", c.drops());
+        let owner4 = b.intake.env.owner((0xc612_000a, 40000), 4);
+        for (k, r) in b.installs.iter().enumerate() {
+            assert_eq!(r.len(), usize::from(k == owner4), "IPv4 worker {k}");
+        }
+        for (k, r) in b.installs6.iter().enumerate() {
+            assert_eq!(r.len(), usize::from(k == owner6), "IPv6 worker {k}");
+        }
+        let i = b.installs6[owner6].try_recv().expect("queued");
+        assert_eq!(i.dest, dest6(&b, "2001:2:0:2::3"));
+        assert_eq!(
+            i.entry,
+            SyncEntry {
+                proto: 6,
+                client: (ip6("2001:2:0:1::10"), cport),
+                vip: (ip6("2001:2:0:1::110"), 80),
+                rip: (ip6("2001:2:0:2::3"), 8080),
+                state: State::Established,
+                template: false,
+                timeout: 900,
+                forward: Forward::Masq,
+            }
+        );
+    }
+
+    /// IPv6 entries are resolved and dropped under the same reasons as
+    /// IPv4 ones, plus `ipv6_off` on a director without IPv6; a template
+    /// goes into the IPv6 templates (no worker queue).
+    #[test]
+    fn ipv6_entries_are_resolved_or_dropped_by_reason() {
+        let udp = |cport| SyncConn {
+            proto: 17,
+            state: 0,
+            flags: flags::INACTIVE,
+            vport: 53,
+            daddr: ip6("2001:2:0:2::4"),
+            dport: 53,
+            ..conn6(cport)
+        };
+        let template = SyncConn {
+            proto: 17,
+            flags: flags::TEMPLATE | flags::INACTIVE,
+            state: 0,
+            cport: 0,
+            vport: 0,
+            daddr: ip6("2001:2:0:2::4"),
+            dport: 0,
+            ..conn6(0)
+        };
+        let cases: [(SyncConn<Ipv6Addr>, Option<&str>); 6] = [
+            (conn6(1), None),
+            // The port-0 service of the VIP takes any port; its server's
+            // port 0 takes the entry's.
+            (udp(2), None),
+            (
+                SyncConn {
+                    vport: 81,
+                    ..conn6(3)
+                },
+                Some("unknown_service"),
+            ),
+            (
+                SyncConn {
+                    vaddr: ip6("2001:2:0:1::111"),
+                    ..conn6(4)
+                },
+                Some("unknown_service"),
+            ),
+            (
+                SyncConn {
+                    daddr: ip6("2001:2:0:2::9"),
+                    ..conn6(5)
+                },
+                Some("unknown_dest"),
+            ),
+            (
+                SyncConn {
+                    flags: flags::DROUTE,
+                    ..conn6(6)
+                },
+                Some("method_differs"),
+            ),
+        ];
+        for (c, why) in cases {
+            let b = bench(2, true);
+            b.intake.message(&datagram(&[c.into()]));
+            let queued: usize = b.installs6.iter().map(Receiver::len).sum();
+            let drops = b.intake.counters.drops();
+            match why {
+                None => assert_eq!((queued, drops.len()), (1, 0), "{c:?}: {drops:?}"),
+                Some(why) => {
+                    assert_eq!(queued, 0, "{c:?}");
+                    assert_eq!(drops, BTreeMap::from([(why, 1)]), "{c:?}");
+                }
+            }
+            assert!(b.installs.iter().all(|r| r.is_empty()));
+        }
+        // A template of a persistent service: installed in the IPv6
+        // templates, queued to no worker, dropped for no reason.
+        let b = bench(2, true);
+        b.intake.message(&datagram(&[template.into()]));
+        assert!(b.intake.counters.drops().is_empty());
+        assert_eq!(b.installs6.iter().map(Receiver::len).sum::<usize>(), 0);
+        assert_eq!(b.intake.shared.templates6.len(0), 1);
+        // A template of a service that is not persistent.
+        let b = bench(2, true);
+        let t = SyncConn {
+            flags: flags::TEMPLATE | flags::INACTIVE,
+            cport: 0,
+            ..conn6(0)
+        };
+        b.intake.message(&datagram(&[t.into()]));
+        assert_eq!(
+            b.intake.counters.drops(),
+            BTreeMap::from([("not_persistent", 1)])
+        );
+        // No IPv6 on the director: nothing would use the connection.
+        let b = bench(2, false);
+        b.intake.message(&datagram(&[conn6(1).into()]));
+        assert_eq!(b.intake.counters.drops(), BTreeMap::from([("ipv6_off", 1)]));
+    }
+
+    /// A bad IPv6 entry is counted under its parse error, as an IPv4 one.
+    #[test]
+    fn a_malformed_ipv6_entry_is_counted_by_its_fault() {
+        let b = bench(1, true);
+        let mut m = datagram(&[conn6(1).into()]);
+        m[wire::HEADER_LEN + 3] = 40; // size 40: under the IPv6 entry's 72
+        b.intake.message(&m);
+        assert_eq!(
+            b.intake.counters.drops(),
+            BTreeMap::from([("too_small", 1)])
+        );
+        assert!(b.installs6[0].is_empty());
     }
 
     #[test]

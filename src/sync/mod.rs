@@ -6,7 +6,9 @@
 //! version 1): building messages into a reused buffer and parsing received ones.
 //! [`daemon`] runs the master and backup daemons on the sync link, between the
 //! workers' sync channels (`dataplane::sync`) and the network; the control
-//! plane starts and stops them (`ipvsadm --start-daemon`).
+//! plane starts and stops them (`ipvsadm --start-daemon`). Both carry IPv4
+//! and IPv6 connections, as IPVS's version 1 does; `family` is what differs.
 
 pub mod daemon;
+mod family;
 pub mod wire;

@@ -15,25 +15,34 @@
 //!      8       nr_conns entries, each starting 4-byte aligned
 //! ```
 //!
-//! An entry, `struct ip_vs_sync_v4` (type 0; `ip_vs_sync_v6`, type 1, has
-//! 16-byte addresses and is 72 bytes):
+//! An entry, `struct ip_vs_sync_v4` (type 0, 36 bytes) or `struct
+//! ip_vs_sync_v6` (type 1, 72 bytes): the same first 24 bytes, then the three
+//! addresses of the connection's family, then the options:
 //!
 //! ```text
-//!      0    1  type: bit 0 = IPv6 (STYPE_F_INET6)
-//!      1    1  protocol
-//!      2    2  ver_size: entry version (top 4 bits, 0) | size (low 12 bits)
-//!      4    4  flags (IP_VS_CONN_F_*)
-//!      8    2  state (IP_VS_TCP_S_*; 0 for UDP; IP_VS_CTPL_S_* for a template)
-//!     10    2  cport
-//!     12    2  vport
-//!     14    2  dport
-//!     16    4  fwmark
-//!     20    4  timeout, in seconds
-//!     24    4  caddr
-//!     28    4  vaddr
-//!     32    4  daddr
-//!     36       options, up to size: type (1 byte), length (1 byte, not 0), data
+//!   v4   v6 size
+//!    0    0    1  type: bit 0 = IPv6 (STYPE_F_INET6)
+//!    1    1    1  protocol
+//!    2    2    2  ver_size: entry version (top 4 bits, 0) | size (low 12 bits)
+//!    4    4    4  flags (IP_VS_CONN_F_*)
+//!    8    8    2  state (IP_VS_TCP_S_*; 0 for UDP; IP_VS_CTPL_S_* for a template)
+//!   10   10    2  cport
+//!   12   12    2  vport
+//!   14   14    2  dport
+//!   16   16    4  fwmark
+//!   20   20    4  timeout, in seconds
+//!   24   24 4|16  caddr
+//!   28   40 4|16  vaddr
+//!   32   56 4|16  daddr
+//!   36   72       options, up to size: type (1 byte), length (1 byte, not 0), data
 //! ```
+//!
+//! The three addresses of an entry are of one family (IPVS syncs no
+//! connection whose real server is of the other family: `ip_vs_proc_conn`
+//! looks the real server up in the connection's own). [`SyncConn`] is generic
+//! over that family ([`SyncAddr`]: `Ipv4Addr` by default, or `Ipv6Addr`), so
+//! building and checking an entry is one code path for both, and [`AnyConn`]
+//! is what [`parse`] yields: a connection of either.
 //!
 //! Options: 1 = sequence adjustment (24 bytes: init_seq, delta, previous_delta
 //! of the incoming, then of the outgoing direction), 2 = persistence-engine
@@ -43,13 +52,16 @@
 //! A sender pads with zero bytes before an entry so that it starts 4-byte
 //! aligned (`ip_vs_sync_conn`: `pad = (4 - head) & 3`); a pad is not part of any
 //! entry's size and nothing follows the last entry. A plain IPv4 entry is 36
-//! bytes: only an entry with options ever needs a pad after it.
+//! bytes and a plain IPv6 entry 72: only an entry with options ever needs a
+//! pad after it.
 //!
 //! [`parse`] checks a datagram as IPVS's backup does, in the same order; each
 //! way it can be wrong is its own error, so each can be counted.
 //! [`MessageBuilder`] writes messages into a buffer the caller reuses.
 
-use std::net::Ipv4Addr;
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::nat::State;
 use crate::wire::ipv4::protocol;
@@ -90,8 +102,10 @@ pub const DEFAULT_MAXLEN: usize = 1500 - IP_UDP_LEN;
 pub const MAX_MAXLEN: usize = 65535 - IP_UDP_LEN;
 /// Most entries in one message: `nr_conns` is one byte.
 pub const MAX_CONNS: u8 = u8::MAX;
-/// The longest entry [`MessageBuilder`] writes: IPv4 with the sequence option.
-pub const MAX_BUILT_ENTRY: usize = ENTRY_V4_LEN + 2 + SEQ_DATA_LEN;
+/// The longest entry [`MessageBuilder`] writes: IPv6 with the sequence option.
+pub const MAX_BUILT_ENTRY: usize = ENTRY_V6_LEN + 2 + SEQ_DATA_LEN;
+/// Where an entry's addresses start (both families).
+pub const ADDRS_AT: usize = 24;
 /// The least buffer [`MessageBuilder`] takes.
 pub const MIN_BUFFER: usize = HEADER_LEN + MAX_BUILT_ENTRY;
 /// Bit 0 of an entry's type: IPv6 (`STYPE_F_INET6`).
@@ -242,9 +256,61 @@ pub struct SeqOpt {
     pub out_seq: Seq,
 }
 
-/// One IPv4 connection or persistence template, as a sync entry carries it.
+/// An address family of sync entries: `Ipv4Addr` (`struct ip_vs_sync_v4`)
+/// or `Ipv6Addr` (`struct ip_vs_sync_v6`). Sealed: the wire has these two.
+pub trait SyncAddr: Copy + Eq + Hash + Debug + Send + Sync + 'static + sealed::Sealed {
+    /// Bytes of one address.
+    const LEN: usize;
+    /// The entry's type byte (`ip_vs_sync_conn`: `STYPE_F_INET6` or 0).
+    const TYPE: u8;
+    /// The entry without options: 36 or 72 bytes.
+    const FIXED_LEN: usize = ADDRS_AT + 3 * Self::LEN;
+    /// The address in the first [`LEN`](Self::LEN) bytes of `b` (which
+    /// holds at least that many).
+    fn read(b: &[u8]) -> Self;
+    /// Writes the address into the first [`LEN`](Self::LEN) bytes of `b`.
+    fn write(self, b: &mut [u8]);
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for std::net::Ipv4Addr {}
+    impl Sealed for std::net::Ipv6Addr {}
+}
+
+impl SyncAddr for Ipv4Addr {
+    const LEN: usize = 4;
+    const TYPE: u8 = 0;
+
+    fn read(b: &[u8]) -> Self {
+        Ipv4Addr::from_bits(crate::wire::be32(b))
+    }
+
+    fn write(self, b: &mut [u8]) {
+        b[..4].copy_from_slice(&self.octets());
+    }
+}
+
+impl SyncAddr for Ipv6Addr {
+    const LEN: usize = 16;
+    const TYPE: u8 = TYPE_F_INET6;
+
+    fn read(b: &[u8]) -> Self {
+        let mut a = [0; 16];
+        a.copy_from_slice(&b[..16]);
+        Ipv6Addr::from(a)
+    }
+
+    fn write(self, b: &mut [u8]) {
+        b[..16].copy_from_slice(&self.octets());
+    }
+}
+
+/// One connection or persistence template, as a sync entry carries it: IPv4
+/// by default, `SyncConn<Ipv6Addr>` for IPv6 (the three addresses share the
+/// family).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct SyncConn {
+pub struct SyncConn<A = Ipv4Addr> {
     /// IP protocol: TCP or UDP; a template may carry 0 (`IPPROTO_IP`, a
     /// firewall-mark service's template).
     pub proto: u8,
@@ -254,11 +320,11 @@ pub struct SyncConn {
     pub flags: u32,
     /// IPVS's state number ([`state_to_ipvs`], [`ipvs_state`]).
     pub state: u16,
-    pub caddr: Ipv4Addr,
+    pub caddr: A,
     pub cport: u16,
-    pub vaddr: Ipv4Addr,
+    pub vaddr: A,
     pub vport: u16,
-    pub daddr: Ipv4Addr,
+    pub daddr: A,
     pub dport: u16,
     pub fwmark: u32,
     /// Seconds.
@@ -268,7 +334,7 @@ pub struct SyncConn {
     pub seq: Option<SeqOpt>,
 }
 
-impl SyncConn {
+impl<A> SyncConn<A> {
     /// A persistence template (`IP_VS_CONN_F_TEMPLATE`), not a connection.
     pub fn is_template(&self) -> bool {
         self.flags & flags::TEMPLATE != 0
@@ -285,28 +351,67 @@ impl SyncConn {
             .then(|| state_from_ipvs(self.proto, self.state))
             .flatten()
     }
+}
 
-    /// The flags IPVS gives a NAT connection in `state`, or a NAT template:
-    /// masquerading, and inactive unless an established TCP connection (a real
-    /// server's connections start with its `conn_flags`, which always hold
-    /// INACTIVE: `__ip_vs_update_dest`; `set_tcp_state` clears it on
-    /// ESTABLISHED and sets it again on leaving).
-    pub fn nat_flags(template: bool, state: State) -> u32 {
-        let mut f = flags::MASQ;
-        if template {
-            f |= flags::TEMPLATE | flags::INACTIVE;
-        } else if state != State::Established {
-            f |= flags::INACTIVE;
-        }
-        f
-    }
-
-    /// Bytes this entry takes in a message, without a pad before it.
+impl<A: SyncAddr> SyncConn<A> {
+    /// Bytes this entry takes in a message, without a pad before it
+    /// (`ip_vs_sync_conn`: the family's struct, then the options).
     pub fn entry_len(&self) -> usize {
         match self.seq {
-            Some(_) => ENTRY_V4_LEN + 2 + SEQ_DATA_LEN,
-            None => ENTRY_V4_LEN,
+            Some(_) => A::FIXED_LEN + 2 + SEQ_DATA_LEN,
+            None => A::FIXED_LEN,
         }
+    }
+}
+
+/// The flags IPVS gives a NAT connection in `state`, or a NAT template:
+/// masquerading, and inactive unless an established TCP connection (a real
+/// server's connections start with its `conn_flags`, which always hold
+/// INACTIVE: `__ip_vs_update_dest`; `set_tcp_state` clears it on
+/// ESTABLISHED and sets it again on leaving).
+pub fn nat_flags(template: bool, state: State) -> u32 {
+    let mut f = flags::MASQ;
+    if template {
+        f |= flags::TEMPLATE | flags::INACTIVE;
+    } else if state != State::Established {
+        f |= flags::INACTIVE;
+    }
+    f
+}
+
+/// A received entry: a connection of either family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AnyConn {
+    V4(SyncConn<Ipv4Addr>),
+    V6(SyncConn<Ipv6Addr>),
+}
+
+impl AnyConn {
+    /// Bytes the entry takes in a message, without a pad before it.
+    pub fn entry_len(&self) -> usize {
+        match self {
+            AnyConn::V4(c) => c.entry_len(),
+            AnyConn::V6(c) => c.entry_len(),
+        }
+    }
+
+    pub fn is_template(&self) -> bool {
+        match self {
+            AnyConn::V4(c) => c.is_template(),
+            AnyConn::V6(c) => c.is_template(),
+        }
+    }
+}
+
+impl From<SyncConn<Ipv4Addr>> for AnyConn {
+    fn from(c: SyncConn<Ipv4Addr>) -> Self {
+        AnyConn::V4(c)
+    }
+}
+
+impl From<SyncConn<Ipv6Addr>> for AnyConn {
+    fn from(c: SyncConn<Ipv6Addr>) -> Self {
+        AnyConn::V6(c)
     }
 }
 
@@ -320,7 +425,9 @@ mod test {
         assert_eq!(DEFAULT_GROUP, Ipv4Addr::new(224, 0, 0, 81));
         assert_eq!((DEFAULT_PORT, DEFAULT_TTL, VERSION), (8848, 1, 1));
         assert_eq!((HEADER_LEN, ENTRY_V4_LEN, ENTRY_V6_LEN), (8, 36, 72));
-        assert_eq!((DEFAULT_MAXLEN, MAX_MAXLEN, MIN_BUFFER), (1472, 65507, 70));
+        assert_eq!((DEFAULT_MAXLEN, MAX_MAXLEN, MIN_BUFFER), (1472, 65507, 106));
+        assert_eq!((Ipv4Addr::FIXED_LEN, Ipv6Addr::FIXED_LEN), (36, 72));
+        assert_eq!((Ipv4Addr::TYPE, Ipv6Addr::TYPE), (0, TYPE_F_INET6));
         assert_eq!(
             (Daemon::Master.ipvs_state(), Daemon::Backup.ipvs_state()),
             (1, 2)
@@ -398,11 +505,11 @@ mod test {
 
     #[test]
     fn nat_flags_as_ipvs_sets_them() {
-        assert_eq!(SyncConn::nat_flags(false, State::Established), 0);
-        assert_eq!(SyncConn::nat_flags(false, State::SynRecv), flags::INACTIVE);
-        assert_eq!(SyncConn::nat_flags(false, State::Udp), flags::INACTIVE);
+        assert_eq!(nat_flags(false, State::Established), 0);
+        assert_eq!(nat_flags(false, State::SynRecv), flags::INACTIVE);
+        assert_eq!(nat_flags(false, State::Udp), flags::INACTIVE);
         assert_eq!(
-            SyncConn::nat_flags(true, State::Established),
+            nat_flags(true, State::Established),
             flags::TEMPLATE | flags::INACTIVE
         );
     }
@@ -413,7 +520,7 @@ mod test {
         let rs = Ipv4Addr::new(198, 18, 2, 11);
         let established = SyncConn {
             proto: protocol::TCP,
-            flags: SyncConn::nat_flags(false, State::Established),
+            flags: nat_flags(false, State::Established),
             state: state_to_ipvs(State::Established),
             caddr: client,
             cport: 40000,
@@ -426,7 +533,7 @@ mod test {
             seq: None,
         };
         let with_seq = SyncConn {
-            flags: SyncConn::nat_flags(false, State::SynRecv) | flags::SEQ_MASK,
+            flags: nat_flags(false, State::SynRecv) | flags::SEQ_MASK,
             state: state_to_ipvs(State::SynRecv),
             caddr: Ipv4Addr::new(198, 18, 0, 12),
             cport: 40001,
@@ -449,7 +556,7 @@ mod test {
             ..established
         };
         let template = SyncConn {
-            flags: SyncConn::nat_flags(true, State::Established),
+            flags: nat_flags(true, State::Established),
             state: ipvs_state::CTPL_NONE,
             cport: 0,
             timeout: 300,
@@ -520,13 +627,177 @@ mod test {
     #[test]
     fn golden_message_parse() {
         let got: Vec<_> = parse(&GOLDEN, 7).expect("good header").collect();
-        let want: Vec<_> = golden_conns().into_iter().map(Ok).collect();
+        let want: Vec<_> = golden_conns().into_iter().map(|c| Ok(c.into())).collect();
         assert_eq!(got, want);
         let m = SyncMessage::new_checked(&GOLDEN[..]).expect("a header");
         assert_eq!((m.syncid(), m.size(), m.nr_conns()), (7, 144, 3));
     }
 
-    fn any_conn() -> impl Strategy<Value = SyncConn> {
+    fn ip6(s: &str) -> Ipv6Addr {
+        s.parse().expect("an IPv6 address")
+    }
+
+    /// `c` between the addresses `[caddr, vaddr, daddr]` of another family.
+    fn readdr<A, B>(c: SyncConn<A>, [caddr, vaddr, daddr]: [B; 3]) -> SyncConn<B> {
+        SyncConn {
+            proto: c.proto,
+            flags: c.flags,
+            state: c.state,
+            caddr,
+            cport: c.cport,
+            vaddr,
+            vport: c.vport,
+            daddr,
+            dport: c.dport,
+            fwmark: c.fwmark,
+            timeout: c.timeout,
+            seq: c.seq,
+        }
+    }
+
+    /// An established IPv6 connection, and one in SYN_RECV with the sequence
+    /// option (the IPv6 twins of `golden_conns`'s first two).
+    fn golden6_conns() -> [SyncConn<Ipv6Addr>; 2] {
+        let [v4, v4_seq, _] = golden_conns();
+        let vip = ip6("2001:2:0:1::110");
+        let established = readdr(v4, [ip6("2001:2:0:1::10"), vip, ip6("2001:2:0:2::2")]);
+        let with_seq = readdr(v4_seq, [ip6("2001:2:0:1::12"), vip, ip6("2001:2:0:2::3")]);
+        [established, with_seq]
+    }
+
+    /// One `struct ip_vs_sync_v6` in a message, laid out by hand from the
+    /// kernel's struct (`ip_vs_sync.c`): the 24 bytes an IPv4 entry starts
+    /// with, then three 16-byte addresses at 24, 40 and 56.
+    #[rustfmt::skip]
+    static GOLDEN6: [u8; 80] = [
+        // header
+        0x00, 0x07, 0x00, 0x50, // reserved 0, syncid 7, size 80
+        0x01, 0x01, 0x00, 0x00, // nr_conns 1, version 1, spare 0
+        // entry at 8: an established TCP connection over IPv6
+        0x01, 0x06, 0x00, 0x48, // type 1 (STYPE_F_INET6), protocol 6, size 72
+        0x00, 0x00, 0x00, 0x00, // flags: masquerading, active
+        0x00, 0x01, 0x9c, 0x40, // state 1 (ESTABLISHED), cport 40000
+        0x00, 0x50, 0x1f, 0x90, // vport 80, dport 8080
+        0x00, 0x00, 0x00, 0x00, // fwmark 0
+        0x00, 0x00, 0x03, 0x84, // timeout 900 s
+        // entry + 24: caddr 2001:2:0:1::10
+        0x20, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
+        // entry + 40: vaddr 2001:2:0:1::110
+        0x20, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x10,
+        // entry + 56: daddr 2001:2:0:2::2
+        0x20, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,
+    ];
+
+    /// Both families in one message, as IPVS's master mixes them in one
+    /// buffer: an IPv4 entry, an IPv6 entry with the sequence option (98
+    /// bytes, so a 2-byte pad after it), an IPv4 template, an IPv6 entry.
+    #[rustfmt::skip]
+    static GOLDEN_MIXED: [u8; 252] = [
+        // header
+        0x00, 0x07, 0x00, 0xfc, // reserved 0, syncid 7, size 252
+        0x04, 0x01, 0x00, 0x00, // nr_conns 4, version 1, spare 0
+        // entry 1 at 8: IPv4, established (as GOLDEN's first)
+        0x00, 0x06, 0x00, 0x24, // type 0, protocol 6, size 36
+        0x00, 0x00, 0x00, 0x00, // flags
+        0x00, 0x01, 0x9c, 0x40, // state 1, cport 40000
+        0x00, 0x50, 0x1f, 0x90, // vport 80, dport 8080
+        0x00, 0x00, 0x00, 0x00, // fwmark 0
+        0x00, 0x00, 0x03, 0x84, // timeout 900 s
+        0xc6, 0x12, 0x00, 0x0a, // caddr 198.18.0.10
+        0xc6, 0x12, 0x01, 0x01, // vaddr 198.18.1.1
+        0xc6, 0x12, 0x02, 0x0b, // daddr 198.18.2.11
+        // entry 2 at 44: IPv6, SYN_RECV with sequence adjustment
+        0x01, 0x06, 0x00, 0x62, // type 1, protocol 6, size 98 (72 + 2 + 24)
+        0x00, 0x00, 0x07, 0x00, // flags: INACTIVE | OUT_SEQ | IN_SEQ
+        0x00, 0x03, 0x9c, 0x41, // state 3 (SYN_RECV), cport 40001
+        0x00, 0x15, 0x00, 0x15, // vport 21, dport 21
+        0x00, 0x00, 0x00, 0x00, // fwmark 0
+        0x00, 0x00, 0x00, 0x3c, // timeout 60 s
+        // 68 (entry + 24): caddr 2001:2:0:1::12
+        0x20, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x12,
+        // 84 (entry + 40): vaddr 2001:2:0:1::110
+        0x20, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x10,
+        // 100 (entry + 56): daddr 2001:2:0:2::3
+        0x20, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03,
+        // 116 (entry + 72): option IPVS_OPT_SEQ_DATA, length 24
+        0x01, 0x18,
+        0x01, 0x02, 0x03, 0x04, // in_seq.init_seq
+        0x00, 0x00, 0x00, 0x10, // in_seq.delta
+        0x00, 0x00, 0x00, 0x00, // in_seq.previous_delta
+        0x0a, 0x0b, 0x0c, 0x0d, // out_seq.init_seq
+        0xff, 0xff, 0xff, 0xf0, // out_seq.delta
+        0x00, 0x00, 0x00, 0x08, // out_seq.previous_delta
+        0x00, 0x00,             // 142: pad to 144, a multiple of 4
+        // entry 3 at 144: IPv4 persistence template (as GOLDEN's third)
+        0x00, 0x06, 0x00, 0x24, // type 0, protocol 6, size 36
+        0x00, 0x00, 0x11, 0x00, // flags: TEMPLATE | INACTIVE
+        0x00, 0x00, 0x00, 0x00, // state 0, cport 0
+        0x00, 0x50, 0x1f, 0x90, // vport 80, dport 8080
+        0x00, 0x00, 0x00, 0x00, // fwmark 0
+        0x00, 0x00, 0x01, 0x2c, // timeout 300 s
+        0xc6, 0x12, 0x00, 0x0a, // caddr 198.18.0.10
+        0xc6, 0x12, 0x01, 0x01, // vaddr 198.18.1.1
+        0xc6, 0x12, 0x02, 0x0b, // daddr 198.18.2.11
+        // entry 4 at 180: IPv6, established (as GOLDEN6's)
+        0x01, 0x06, 0x00, 0x48, // type 1, protocol 6, size 72
+        0x00, 0x00, 0x00, 0x00, // flags
+        0x00, 0x01, 0x9c, 0x40, // state 1, cport 40000
+        0x00, 0x50, 0x1f, 0x90, // vport 80, dport 8080
+        0x00, 0x00, 0x00, 0x00, // fwmark 0
+        0x00, 0x00, 0x03, 0x84, // timeout 900 s
+        0x20, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, // caddr 2001:2:0:1::10
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
+        0x20, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, // vaddr 2001:2:0:1::110
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x10,
+        0x20, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02, // daddr 2001:2:0:2::2
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,
+    ];
+
+    fn golden_mixed() -> [AnyConn; 4] {
+        let [v4, _, template] = golden_conns();
+        let [v6, v6_seq] = golden6_conns();
+        [v4.into(), v6_seq.into(), template.into(), v6.into()]
+    }
+
+    #[test]
+    fn golden_ipv6_message_emit_and_parse() {
+        let mut buf = [0xa5; DEFAULT_MAXLEN];
+        let mut b = MessageBuilder::new(&mut buf, DEFAULT_MAXLEN, 7).expect("buffer");
+        let [c, _] = golden6_conns();
+        b.push(&c).expect("fits");
+        assert_eq!(b.as_bytes(), &GOLDEN6[..]);
+        let got: Vec<_> = parse(&GOLDEN6, 7).expect("good header").collect();
+        assert_eq!(got, vec![Ok(AnyConn::V6(c))]);
+        let e = SyncEntry::new_checked(&GOLDEN6[HEADER_LEN..]).expect("an entry");
+        assert!(e.is_v6());
+        assert_eq!((e.size(), e.fixed_len()), (ENTRY_V6_LEN, ENTRY_V6_LEN));
+        assert_eq!(e.addrs::<Ipv6Addr>(), Some([c.caddr, c.vaddr, c.daddr]));
+        assert_eq!(e.addrs::<Ipv4Addr>(), None, "not an IPv4 entry");
+    }
+
+    #[test]
+    fn golden_mixed_message_emit_and_parse() {
+        let mut buf = [0xa5; DEFAULT_MAXLEN];
+        let mut b = MessageBuilder::new(&mut buf, DEFAULT_MAXLEN, 7).expect("buffer");
+        for c in golden_mixed() {
+            b.push_any(&c).expect("fits");
+        }
+        assert_eq!(b.as_bytes(), &GOLDEN_MIXED[..]);
+        let got: Vec<_> = parse(&GOLDEN_MIXED, 7).expect("good header").collect();
+        let want: Vec<_> = golden_mixed().into_iter().map(Ok).collect();
+        assert_eq!(got, want);
+        assert_eq!(golden_mixed().map(|c| c.entry_len()), [36, 98, 36, 72]);
+    }
+
+    /// A connection of either family, with or without the sequence option,
+    /// or a template.
+    fn any_conn() -> impl Strategy<Value = AnyConn> {
         let seq = (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(a, b, c)| Seq {
             init_seq: a,
             delta: b,
@@ -545,35 +816,44 @@ mod test {
                 Just(true)
             ),
         ];
-        let fields = (any::<u32>(), any::<[u32; 3]>(), any::<[u16; 3]>());
+        let fields = (
+            any::<u32>(),
+            any::<[u128; 3]>(),
+            any::<[u16; 3]>(),
+            any::<bool>(),
+        );
         (kind, fields, any::<u32>(), any::<u32>(), seq_opt).prop_map(
-            |((proto, state, template), (f, a, p), fwmark, timeout, seq)| {
+            |((proto, state, template), (f, a, p, v6), fwmark, timeout, seq)| {
                 let mut flags = f & flags::BACKUP_MASK & !flags::TEMPLATE;
                 if template {
                     flags |= flags::TEMPLATE;
                 }
-                SyncConn {
+                let c = SyncConn {
                     proto,
                     flags,
                     state,
-                    caddr: Ipv4Addr::from_bits(a[0]),
+                    caddr: Ipv6Addr::from_bits(a[0]),
                     cport: p[0],
-                    vaddr: Ipv4Addr::from_bits(a[1]),
+                    vaddr: Ipv6Addr::from_bits(a[1]),
                     vport: p[1],
-                    daddr: Ipv4Addr::from_bits(a[2]),
+                    daddr: Ipv6Addr::from_bits(a[2]),
                     dport: p[2],
                     fwmark,
                     timeout,
                     seq,
+                };
+                match v6 {
+                    true => AnyConn::V6(c),
+                    false => AnyConn::V4(readdr(c, a.map(|x| Ipv4Addr::from_bits(x as u32)))),
                 }
             },
         )
     }
 
     proptest! {
-        /// Whatever the entries and the limit, building then parsing gives the
-        /// entries back in order, every message within its limit, with no
-        /// trailing bytes.
+        /// Whatever the entries (of both families, mixed) and the limit,
+        /// building then parsing gives the entries back in order, every
+        /// message within its limit, with no trailing bytes.
         #[test]
         fn build_then_parse_round_trips(
             conns in prop::collection::vec(any_conn(), 0..300),
@@ -584,11 +864,11 @@ mod test {
             let mut b = MessageBuilder::new(&mut buf, maxlen, syncid).expect("buffer");
             let mut messages = Vec::new();
             for c in &conns {
-                if b.push(c).is_err() {
+                if b.push_any(c).is_err() {
                     prop_assert!(!b.is_empty());
                     messages.push(b.as_bytes().to_vec());
                     b.clear();
-                    b.push(c).expect("an empty message takes any entry");
+                    b.push_any(c).expect("an empty message takes any entry");
                 }
             }
             if !b.is_empty() {

@@ -1,7 +1,10 @@
-//! Writing IPv4 entries into a message, as `ip_vs_sync_conn` does.
+//! Writing entries of either family into a message, as `ip_vs_sync_conn` does.
 
 use super::view::{SyncEntry, SyncMessage, field};
-use super::{HEADER_LEN, MAX_CONNS, MAX_MAXLEN, MIN_BUFFER, SEQ_DATA_LEN, SyncConn, flags, opt};
+use super::{
+    AnyConn, HEADER_LEN, MAX_CONNS, MAX_MAXLEN, MIN_BUFFER, SEQ_DATA_LEN, SyncAddr, SyncConn,
+    flags, opt,
+};
 
 /// The entry does not fit: send the message and start the next one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -16,7 +19,7 @@ pub struct BufferTooSmall {
     pub need: usize,
 }
 
-/// Writes IPv4 entries into one message, in a buffer the caller reuses: push
+/// Writes entries into one message, in a buffer the caller reuses: push
 /// until [`Full`], send [`as_bytes`](Self::as_bytes), [`clear`](Self::clear),
 /// push again. Nothing is allocated.
 ///
@@ -24,6 +27,9 @@ pub struct BufferTooSmall {
 /// its bytes end within `maxlen`, or, in an empty message, within the header
 /// plus the entry (`ip_vs_sync_buff_create` grows a buffer for one entry that
 /// `maxlen` cannot hold), so pushing to an empty message never fails.
+/// IPv4 and IPv6 entries mix in one message, as IPVS's master mixes them in
+/// one buffer; an IPv6 entry takes 72 bytes (98 with the sequence option), so
+/// a default 1472-byte message holds 20 plain IPv6 entries against 40 IPv4.
 /// Deliberate difference: a message also ends at 255 entries, where IPVS's
 /// one-byte `nr_conns` would wrap (a `--sync-maxlen` above 9188 bytes).
 #[derive(Debug)]
@@ -83,8 +89,9 @@ impl<'a> MessageBuilder<'a> {
     }
 
     /// Appends `c` after a zero pad to 4-byte alignment, or leaves the message
-    /// as it was and says it is [`Full`].
-    pub fn push(&mut self, c: &SyncConn) -> Result<(), Full> {
+    /// as it was and says it is [`Full`]. The entry is `struct ip_vs_sync_v4`
+    /// or `ip_vs_sync_v6` by `A`, with the type byte to match.
+    pub fn push<A: SyncAddr>(&mut self, c: &SyncConn<A>) -> Result<(), Full> {
         let elen = c.entry_len();
         let pad = (4 - self.len % 4) % 4;
         let end = self.len + pad + elen;
@@ -98,7 +105,7 @@ impl<'a> MessageBuilder<'a> {
         }
         self.buf[self.len..self.len + pad].fill(0);
         let mut e = SyncEntry::new_unchecked(&mut self.buf[self.len + pad..end]);
-        e.set_type(0);
+        e.set_type(A::TYPE);
         e.set_protocol(c.proto);
         e.set_size(elen);
         e.set_flags(c.flags & !flags::HASHED);
@@ -108,9 +115,7 @@ impl<'a> MessageBuilder<'a> {
         e.set_dport(c.dport);
         e.set_fwmark(c.fwmark);
         e.set_timeout(c.timeout);
-        e.set_caddr(c.caddr);
-        e.set_vaddr(c.vaddr);
-        e.set_daddr(c.daddr);
+        e.set_addrs([c.caddr, c.vaddr, c.daddr]);
         if let Some(s) = c.seq {
             let o = e.options_mut();
             o[0] = opt::SEQ_DATA;
@@ -129,13 +134,22 @@ impl<'a> MessageBuilder<'a> {
         m.set_nr_conns(self.nr);
         Ok(())
     }
+
+    /// [`push`](Self::push) for an entry of either family.
+    pub fn push_any(&mut self, c: &AnyConn) -> Result<(), Full> {
+        match c {
+            AnyConn::V4(c) => self.push(c),
+            AnyConn::V6(c) => self.push(c),
+        }
+    }
 }
 
 #[cfg(test)]
 mod test {
     use super::*;
-    use crate::sync::wire::{DEFAULT_MAXLEN, ENTRY_V4_LEN, SeqOpt, SyncEntry};
-    use std::net::Ipv4Addr;
+    use crate::sync::wire::{DEFAULT_MAXLEN, ENTRY_V4_LEN, ENTRY_V6_LEN, SeqOpt, SyncEntry};
+    use crate::sync::wire::{TYPE_F_INET6, parse};
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn conn(i: u16) -> SyncConn {
         SyncConn {
@@ -160,6 +174,102 @@ mod test {
             seq: Some(SeqOpt::default()),
             ..conn(i)
         }
+    }
+
+    fn conn6(i: u16) -> SyncConn<Ipv6Addr> {
+        let c = conn(i);
+        let host = |net: u16, h: u16| Ipv6Addr::new(0x2001, 2, 0, net, 0, 0, 0, h);
+        SyncConn {
+            proto: c.proto,
+            flags: c.flags,
+            state: c.state,
+            caddr: host(1, 0x1000 + i),
+            cport: c.cport,
+            vaddr: host(1, 0x110),
+            vport: c.vport,
+            daddr: host(2, 2),
+            dport: c.dport,
+            fwmark: c.fwmark,
+            timeout: c.timeout,
+            seq: None,
+        }
+    }
+
+    fn with_seq6(i: u16) -> SyncConn<Ipv6Addr> {
+        SyncConn {
+            flags: flags::SEQ_MASK,
+            seq: Some(SeqOpt::default()),
+            ..conn6(i)
+        }
+    }
+
+    #[test]
+    fn a_default_master_message_holds_20_plain_ipv6_entries() {
+        let mut buf = [0xa5; DEFAULT_MAXLEN];
+        let mut b = MessageBuilder::new(&mut buf, DEFAULT_MAXLEN, 1).expect("buffer of maxlen");
+        for i in 0..20 {
+            b.push(&conn6(i))
+                .expect("20 entries of 72 bytes fit in 1472");
+        }
+        assert_eq!(b.push(&conn6(20)), Err(Full), "8 + 21 × 72 = 1520");
+        assert_eq!(
+            (b.len(), b.nr_conns()),
+            (HEADER_LEN + 20 * ENTRY_V6_LEN, 20)
+        );
+        // reserved, syncid 1, size 1448, 20 entries, version 1, spare.
+        assert_eq!(&b.as_bytes()[..8], &[0, 1, 0x05, 0xa8, 20, 1, 0, 0]);
+        let e = SyncEntry::new_checked(&b.as_bytes()[HEADER_LEN..]).expect("an entry");
+        assert_eq!((e.entry_type(), e.size()), (TYPE_F_INET6, ENTRY_V6_LEN));
+    }
+
+    #[test]
+    fn the_fill_counts_each_entry_by_its_family() {
+        // 38 IPv4 entries end at 1376: an IPv6 one still fits (1448).
+        let mut buf = [0; DEFAULT_MAXLEN];
+        let mut b = MessageBuilder::new(&mut buf, DEFAULT_MAXLEN, 1).expect("buffer of maxlen");
+        for i in 0..38 {
+            b.push(&conn(i)).expect("fits");
+        }
+        b.push(&conn6(0)).expect("1376 + 72 = 1448 fits");
+        assert_eq!(b.len(), 1448);
+        // 39 IPv4 entries end at 1412: an IPv6 one would end at 1484, an
+        // IPv4 one fits (1448).
+        b.clear();
+        for i in 0..39 {
+            b.push(&conn(i)).expect("fits");
+        }
+        assert_eq!(b.push(&conn6(0)), Err(Full));
+        assert_eq!(b.len(), 1412, "left as it was");
+        b.push(&conn(39)).expect("1412 + 36 = 1448 fits");
+        let n = parse(b.as_bytes(), 1).expect("a good header").count();
+        assert_eq!(n, 40);
+    }
+
+    #[test]
+    fn an_ipv6_entry_with_an_option_is_padded_and_the_pad_counts() {
+        let mut buf = [0xa5; 300];
+        let mut b = MessageBuilder::new(&mut buf, 300, 1).expect("buffer of maxlen");
+        b.push(&with_seq6(0)).expect("fits");
+        assert_eq!(b.len(), HEADER_LEN + ENTRY_V6_LEN + 2 + 24);
+        b.push(&conn6(1)).expect("fits");
+        let m = b.as_bytes();
+        assert_eq!(m.len(), 8 + 98 + 2 + 72);
+        assert_eq!(&m[106..108], &[0, 0], "the pad is zeros");
+        let e = SyncEntry::new_checked(&m[108..]).expect("an entry at 108");
+        assert_eq!(e.addrs::<Ipv6Addr>().map(|a| a[0]), Some(conn6(1).caddr));
+        for (maxlen, fits) in [(179, false), (180, true)] {
+            let mut buf = [0; 300];
+            let mut b = MessageBuilder::new(&mut buf, maxlen, 1).expect("buffer of maxlen");
+            b.push(&with_seq6(0)).expect("fits");
+            assert_eq!(b.push(&conn6(1)).is_ok(), fits, "maxlen {maxlen}");
+        }
+        // `--sync-maxlen 1`: an empty message grows for the longest entry.
+        let mut buf = [0; MIN_BUFFER];
+        let mut b = MessageBuilder::new(&mut buf, 1, 1).expect("MIN_BUFFER");
+        b.push(&with_seq6(0))
+            .expect("an empty message takes any entry");
+        assert_eq!(b.len(), MIN_BUFFER);
+        assert_eq!(b.push(&conn(1)), Err(Full));
     }
 
     #[test]
@@ -240,7 +350,7 @@ mod test {
 
     #[test]
     fn clear_keeps_the_syncid() {
-        let mut buf = [0xa5; 100];
+        let mut buf = [0xa5; MIN_BUFFER];
         let mut b = MessageBuilder::new(&mut buf, 100, 5).expect("buffer");
         b.push(&conn(0)).expect("fits");
         b.clear();
@@ -250,14 +360,21 @@ mod test {
 
     #[test]
     fn a_short_buffer_is_refused() {
-        let mut buf = [0; 100];
-        let e = MessageBuilder::new(&mut buf[..69], 1, 0).map(|_| ());
-        assert_eq!(e, Err(BufferTooSmall { len: 69, need: 70 }));
+        let mut buf = [0; 200];
+        // An IPv6 entry with the sequence option must fit, whatever maxlen.
+        let e = MessageBuilder::new(&mut buf[..105], 1, 0).map(|_| ());
+        assert_eq!(
+            e,
+            Err(BufferTooSmall {
+                len: 105,
+                need: 106
+            })
+        );
         let e = MessageBuilder::new(&mut buf, DEFAULT_MAXLEN, 0).map(|_| ());
         assert_eq!(
             e,
             Err(BufferTooSmall {
-                len: 100,
+                len: 200,
                 need: 1472
             })
         );
@@ -270,7 +387,7 @@ mod test {
 
     #[test]
     fn hashed_is_not_sent() {
-        let mut buf = [0; 100];
+        let mut buf = [0; MIN_BUFFER];
         let mut b = MessageBuilder::new(&mut buf, 100, 0).expect("buffer");
         let c = SyncConn {
             flags: flags::HASHED | flags::INACTIVE,

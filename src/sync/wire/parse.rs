@@ -3,11 +3,12 @@
 
 use super::view::{SyncEntry, SyncMessage, field};
 use super::{
-    ENTRY_V4_LEN, HEADER_LEN, HEADER_V0_LEN, SEQ_DATA_LEN, Seq, SeqOpt, SyncConn, TYPE_F_INET6,
-    VERSION, flags, opt, state_from_ipvs, syncid_accepts,
+    AnyConn, ENTRY_V4_LEN, HEADER_LEN, HEADER_V0_LEN, SEQ_DATA_LEN, Seq, SeqOpt, SyncAddr,
+    SyncConn, TYPE_F_INET6, VERSION, flags, opt, state_from_ipvs, syncid_accepts,
 };
 use crate::wire::ipv4::protocol;
 use crate::wire::{be16, be32};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A datagram dropped whole, before any entry (`ip_vs_process_message`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -56,6 +57,9 @@ impl MessageError {
 pub enum EntryError {
     /// Fewer than 36 bytes left where nr_conns promises another entry
     /// ("Dropping buffer, too small"; also nr_conns above the entries present).
+    /// IPVS checks for an IPv4 entry's 36 bytes whatever the type: an IPv6
+    /// entry cut after 36 bytes fails [`Overrun`](Self::Overrun) or
+    /// [`TooSmall`](Self::TooSmall) instead.
     #[error("sync message ends {left} bytes into an entry it promises")]
     Truncated { left: usize },
     /// The entry's size runs past the datagram ("msg > buffer").
@@ -67,7 +71,7 @@ pub enum EntryError {
     /// A type neither 0 nor with the IPv6 bit (-10).
     #[error("sync entry type {0} unknown")]
     Type(u8),
-    /// A size under the type's fixed part (-20).
+    /// A size under the type's fixed part, 36 or 72 bytes (-20).
     #[error("sync entry of {size} bytes is shorter than its fixed part")]
     TooSmall { size: usize },
     /// An option header cut by the entry's end (-30).
@@ -86,11 +90,6 @@ pub enum EntryError {
     /// A persistence-engine name over 16 bytes, or twice (`ip_vs_proc_str`, -70).
     #[error("sync entry persistence-engine name malformed or repeated")]
     PeName,
-    /// An IPv6 entry, well formed: ringvs serves IPv4 only. Its size and
-    /// options are checked first, as a kernel with `CONFIG_IP_VS_IPV6` does
-    /// before installing it (a kernel without skips it unchecked, 10).
-    #[error("IPv6 sync entry not supported")]
-    Ipv6,
     /// An unknown option without the may-skip bit (20).
     #[error("sync entry has unknown mandatory option {0}")]
     MandatoryOption(u8),
@@ -144,7 +143,6 @@ impl EntryError {
             SeqOption => "seq_option",
             PeData => "pe_data",
             PeName => "pe_name",
-            Ipv6 => "ipv6",
             MandatoryOption(_) => "mandatory_option",
             Protocol(_) => "protocol",
             State { .. } => "state",
@@ -192,7 +190,7 @@ pub fn parse(datagram: &[u8], syncid: u8) -> Result<Entries<'_>, MessageError> {
 }
 
 /// The entries of a message [`parse`] accepted, in order: each a connection
-/// or the reason it is dropped. After an error that
+/// of either family or the reason it is dropped. After an error that
 /// [`ends_message`](EntryError::ends_message) nothing follows; after the
 /// last entry may come one [`EntryError::Trailing`].
 #[derive(Clone, Debug)]
@@ -215,7 +213,7 @@ impl Entries<'_> {
     }
 
     /// The next entry, as `ip_vs_process_message`'s loop reads it.
-    fn entry(&mut self) -> Result<SyncConn, EntryError> {
+    fn entry(&mut self) -> Result<AnyConn, EntryError> {
         let rest = self.msg.get(self.at..).unwrap_or_default();
         if rest.len() < ENTRY_V4_LEN {
             return Err(EntryError::Truncated { left: rest.len() });
@@ -238,7 +236,7 @@ impl Entries<'_> {
 }
 
 impl Iterator for Entries<'_> {
-    type Item = Result<SyncConn, EntryError>;
+    type Item = Result<AnyConn, EntryError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
@@ -259,9 +257,11 @@ impl Iterator for Entries<'_> {
 }
 
 /// One entry of exactly `size` bytes (any size: a short one is an error), of
-/// type `t`, as `ip_vs_proc_sync_conn` checks it: type, fixed part, options,
-/// then flags, protocol and state.
-fn decode(t: u8, bytes: &[u8]) -> Result<SyncConn, EntryError> {
+/// type `t`, as `ip_vs_proc_sync_conn` checks it: type, fixed part (36 or 72
+/// bytes by the type), options, then flags, protocol and state. An IPv6 entry
+/// is taken as a kernel built with `CONFIG_IP_VS_IPV6` takes it (one built
+/// without skips it unchecked, 10).
+fn decode(t: u8, bytes: &[u8]) -> Result<AnyConn, EntryError> {
     if t & TYPE_F_INET6 == 0 && t != 0 {
         return Err(EntryError::Type(t));
     }
@@ -298,9 +298,6 @@ fn decode(t: u8, bytes: &[u8]) -> Result<SyncConn, EntryError> {
         }
         o = &rest[n..];
     }
-    if e.is_v6() {
-        return Err(EntryError::Ipv6);
-    }
     let flags = e.flags() & flags::BACKUP_MASK;
     let (proto, state) = (e.protocol(), e.state());
     // A template's protocol and state are not checked (IPVS only logs a
@@ -317,15 +314,27 @@ fn decode(t: u8, bytes: &[u8]) -> Result<SyncConn, EntryError> {
     if pe_data {
         return Err(EntryError::PersistenceEngine);
     }
-    Ok(SyncConn {
-        proto,
+    let c = match e.is_v6() {
+        false => conn::<Ipv4Addr>(&e, flags, seq).map(AnyConn::V4),
+        true => conn::<Ipv6Addr>(&e, flags, seq).map(AnyConn::V6),
+    };
+    // `conn` of the entry's own family always has its addresses.
+    c.ok_or(EntryError::Type(t))
+}
+
+/// The connection of family `A` in a checked entry; `None` if the entry is
+/// of the other family.
+fn conn<A: SyncAddr>(e: &SyncEntry<&[u8]>, flags: u32, seq: Option<SeqOpt>) -> Option<SyncConn<A>> {
+    let [caddr, vaddr, daddr] = e.addrs::<A>()?;
+    Some(SyncConn {
+        proto: e.protocol(),
         flags,
-        state,
-        caddr: e.caddr(),
+        state: e.state(),
+        caddr,
         cport: e.cport(),
-        vaddr: e.vaddr(),
+        vaddr,
         vport: e.vport(),
-        daddr: e.daddr(),
+        daddr,
         dport: e.dport(),
         fwmark: e.fwmark(),
         timeout: e.timeout(),
@@ -353,8 +362,7 @@ fn seq_opt(d: &[u8]) -> SeqOpt {
 #[cfg(test)]
 mod test {
     use super::*;
-    use crate::sync::wire::{ENTRY_V6_LEN, MessageBuilder, TYPE_F_INET6, ipvs_state};
-    use std::net::Ipv4Addr;
+    use crate::sync::wire::{ENTRY_V4_LEN, ENTRY_V6_LEN, MessageBuilder, ipvs_state};
 
     fn tcp() -> SyncConn {
         SyncConn {
@@ -373,17 +381,40 @@ mod test {
         }
     }
 
+    /// `tcp()` between IPv6 addresses of 2001:2::/48.
+    fn tcp6() -> SyncConn<Ipv6Addr> {
+        let ip = |s: &str| s.parse::<Ipv6Addr>().expect("address");
+        SyncConn {
+            proto: protocol::TCP,
+            flags: flags::MASQ,
+            state: 1,
+            caddr: ip("2001:2:0:1::10"),
+            cport: 40000,
+            vaddr: ip("2001:2:0:1::110"),
+            vport: 80,
+            daddr: ip("2001:2:0:2::2"),
+            dport: 8080,
+            fwmark: 0,
+            timeout: 900,
+            seq: None,
+        }
+    }
+
     /// One entry's bytes, as the builder writes it.
-    fn entry(c: &SyncConn) -> Vec<u8> {
-        let mut buf = [0; 100];
-        let mut b = MessageBuilder::new(&mut buf, 100, 0).expect("buffer");
+    fn entry<A: SyncAddr>(c: &SyncConn<A>) -> Vec<u8> {
+        let mut buf = [0; 200];
+        let mut b = MessageBuilder::new(&mut buf, 200, 0).expect("buffer");
         b.push(c).expect("fits");
         b.as_bytes()[HEADER_LEN..].to_vec()
     }
 
     /// A TCP entry with `opts` appended and its size field set to match.
     fn with_options(opts: &[u8]) -> Vec<u8> {
-        let mut e = entry(&tcp());
+        with_options_to(entry(&tcp()), opts)
+    }
+
+    /// `e` with `opts` appended and its size field set to match.
+    fn with_options_to(mut e: Vec<u8>, opts: &[u8]) -> Vec<u8> {
         e.extend_from_slice(opts);
         let n = e.len() as u16;
         e[2..4].copy_from_slice(&n.to_be_bytes());
@@ -402,13 +433,29 @@ mod test {
         m
     }
 
-    fn entries(m: &[u8]) -> Vec<Result<SyncConn, EntryError>> {
+    fn any_entries(m: &[u8]) -> Vec<Result<AnyConn, EntryError>> {
         parse(m, 0).expect("a good header").collect()
     }
 
-    /// The one result of a message holding `e` alone.
+    /// The results of a message of IPv4 entries.
+    fn entries(m: &[u8]) -> Vec<Result<SyncConn, EntryError>> {
+        let v4 = |c| match c {
+            AnyConn::V4(c) => c,
+            AnyConn::V6(c) => panic!("an IPv6 entry: {c:?}"),
+        };
+        any_entries(m).into_iter().map(|r| r.map(v4)).collect()
+    }
+
+    /// The one result of a message holding `e` alone (IPv4).
     fn only(e: &[u8]) -> Result<SyncConn, EntryError> {
         let all = entries(&message(0, &[e]));
+        assert_eq!(all.len(), 1, "{all:?}");
+        all[0]
+    }
+
+    /// The one result of a message holding `e` alone, either family.
+    fn only_any(e: &[u8]) -> Result<AnyConn, EntryError> {
+        let all = any_entries(&message(0, &[e]));
         assert_eq!(all.len(), 1, "{all:?}");
         all[0]
     }
@@ -418,7 +465,7 @@ mod test {
         let m = message(7, &[&entry(&tcp())]);
         let mut it = parse(&m, 7).expect("good header");
         assert_eq!((it.syncid(), it.nr_conns()), (7, 1));
-        assert_eq!(it.next(), Some(Ok(tcp())));
+        assert_eq!(it.next(), Some(Ok(tcp().into())));
         assert_eq!(it.next(), None);
         assert_eq!(it.next(), None);
     }
@@ -620,10 +667,6 @@ mod test {
     #[test]
     fn entry_faults_that_drop_only_the_entry() {
         let good = entry(&tcp());
-        let mut v6 = vec![0; ENTRY_V6_LEN];
-        v6[0] = TYPE_F_INET6;
-        v6[1] = protocol::TCP;
-        v6[3] = ENTRY_V6_LEN as u8;
         let mandatory = with_options(&[9, 1, 0]);
         let pe = with_options(&[2, 1, 0xaa, 3, 3, b's', b'i', b'p']);
         let pe_data_alone = with_options(&[2, 1, 0xaa]);
@@ -635,7 +678,6 @@ mod test {
             })
         };
         let cases = [
-            (v6, EntryError::Ipv6),
             (mandatory, EntryError::MandatoryOption(9)),
             (conn(132, 1), EntryError::Protocol(132)),
             (conn(1, 0), EntryError::Protocol(1)),
@@ -711,6 +753,157 @@ mod test {
     }
 
     #[test]
+    fn ipv6_entries_parse() {
+        let c = tcp6();
+        assert_eq!(entry(&c).len(), ENTRY_V6_LEN);
+        assert_eq!(only_any(&entry(&c)), Ok(AnyConn::V6(c)));
+        let seq = SyncConn {
+            flags: flags::SEQ_MASK,
+            seq: Some(SeqOpt {
+                in_seq: Seq {
+                    init_seq: 1,
+                    delta: 2,
+                    previous_delta: 3,
+                },
+                out_seq: Seq::default(),
+            }),
+            ..tcp6()
+        };
+        assert_eq!(only_any(&entry(&seq)), Ok(AnyConn::V6(seq)));
+        let template = SyncConn {
+            proto: 0,
+            flags: flags::TEMPLATE | flags::INACTIVE,
+            state: 0,
+            cport: 0,
+            ..tcp6()
+        };
+        assert_eq!(only_any(&entry(&template)), Ok(AnyConn::V6(template)));
+        // Any type with bit 0 set is IPv6 (`ip_vs_proc_sync_conn` tests that
+        // bit alone).
+        let mut e = entry(&c);
+        e[0] = 3;
+        assert_eq!(only_any(&e), Ok(AnyConn::V6(c)));
+        // Options follow the 72 bytes, and an unknown one that may be
+        // skipped is.
+        let e = with_options_to(entry(&c), &[9 | opt::F_PARAM, 2, 0, 0]);
+        assert_eq!(only_any(&e), Ok(AnyConn::V6(c)));
+    }
+
+    #[test]
+    fn ipv6_entry_framing_faults() {
+        let good = entry(&tcp6());
+        // Under 36 bytes left: the IPv4 size IPVS checks first, whatever the type.
+        let mut m = message(0, &[&good[..30]]);
+        m[4] = 1;
+        assert_eq!(
+            any_entries(&m),
+            vec![Err(EntryError::Truncated { left: 30 })]
+        );
+        // Cut in the addresses: 36 bytes or more, fewer than its size says.
+        for cut in [ENTRY_V4_LEN, 40, 56, ENTRY_V6_LEN - 1] {
+            let m = message(0, &[&good[..cut]]);
+            assert_eq!(
+                any_entries(&m),
+                vec![Err(EntryError::Overrun { size: 72 })],
+                "cut at {cut}"
+            );
+        }
+        // A size under the IPv6 fixed part, the bytes there or not.
+        for size in [ENTRY_V4_LEN, 40, ENTRY_V6_LEN - 1] {
+            let mut e = good.clone();
+            e[3] = size as u8;
+            let m = message(0, &[&e[..size]]);
+            assert_eq!(any_entries(&m), vec![Err(EntryError::TooSmall { size })]);
+            // The 72 bytes present, but the size says fewer: the next entry
+            // would start inside this one, so the message ends here.
+            let m = message(0, &[&e, &good]);
+            let all = any_entries(&m);
+            assert_eq!(all[0], Err(EntryError::TooSmall { size }), "size {size}");
+            assert_eq!(all.len(), 1);
+        }
+        let mut e = good.clone();
+        e[2] = 0x10;
+        assert_eq!(only_any(&e), Err(EntryError::EntryVersion(1)));
+        // Options after the addresses, checked as for IPv4.
+        let e = with_options_to(good.clone(), &[0x47]);
+        assert_eq!(only_any(&e), Err(EntryError::OptionHeader));
+        let e = with_options_to(good.clone(), &[0x47, 3, 1]);
+        assert_eq!(
+            only_any(&e),
+            Err(EntryError::OptionLength {
+                ptype: 0x47,
+                plen: 3
+            })
+        );
+        let e = with_options_to(good.clone(), &[&[1, 12][..], &[0; 12]].concat());
+        assert_eq!(only_any(&e), Err(EntryError::SeqOption));
+    }
+
+    #[test]
+    fn ipv6_entry_faults_that_drop_only_the_entry() {
+        let good = entry(&tcp6());
+        let conn = |proto, state| {
+            entry(&SyncConn {
+                proto,
+                state,
+                ..tcp6()
+            })
+        };
+        let cases = [
+            (
+                with_options_to(good.clone(), &[9, 1, 0]),
+                EntryError::MandatoryOption(9),
+            ),
+            (conn(132, 1), EntryError::Protocol(132)),
+            (
+                conn(protocol::UDP, 1),
+                EntryError::State {
+                    proto: 17,
+                    state: 1,
+                },
+            ),
+            (
+                with_options_to(good.clone(), &[2, 1, 0xaa]),
+                EntryError::PersistenceEngine,
+            ),
+        ];
+        for (bad, err) in cases {
+            assert!(!err.ends_message());
+            let m = message(0, &[&good, &bad, &good]);
+            let ok = Ok(AnyConn::V6(tcp6()));
+            assert_eq!(any_entries(&m), vec![ok, Err(err), ok], "{err}");
+        }
+    }
+
+    #[test]
+    fn families_mix_in_a_message() {
+        let seq6 = SyncConn {
+            seq: Some(SeqOpt::default()),
+            ..tcp6()
+        };
+        let m = message(
+            0,
+            &[
+                &entry(&tcp()),
+                &entry(&seq6),
+                &entry(&tcp6()),
+                &entry(&tcp()),
+            ],
+        );
+        // 8 + 36 + 98 + 2 (pad) + 72 + 36.
+        assert_eq!(m.len(), 252);
+        assert_eq!(
+            any_entries(&m),
+            vec![
+                Ok(tcp().into()),
+                Ok(seq6.into()),
+                Ok(tcp6().into()),
+                Ok(tcp().into())
+            ]
+        );
+    }
+
+    #[test]
     fn every_fault_has_its_own_counter_name() {
         let entry_errors = [
             EntryError::Truncated { left: 0 },
@@ -723,7 +916,6 @@ mod test {
             EntryError::SeqOption,
             EntryError::PeData,
             EntryError::PeName,
-            EntryError::Ipv6,
             EntryError::MandatoryOption(0),
             EntryError::Protocol(0),
             EntryError::State { proto: 0, state: 0 },
@@ -746,6 +938,6 @@ mod test {
         assert_eq!(names.len(), n, "{names:?}");
         // The first ten end the message, as IPVS's negative returns do.
         let ends: Vec<_> = entry_errors.iter().map(|e| e.ends_message()).collect();
-        assert_eq!(ends, [[true; 10].as_slice(), &[false; 6]].concat());
+        assert_eq!(ends, [[true; 10].as_slice(), &[false; 5]].concat());
     }
 }

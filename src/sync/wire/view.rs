@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{ENTRY_V4_LEN, ENTRY_V6_LEN, HEADER_LEN, TYPE_F_INET6, VERSION};
+use super::{ADDRS_AT, ENTRY_V4_LEN, ENTRY_V6_LEN, HEADER_LEN, SyncAddr, TYPE_F_INET6, VERSION};
 use crate::wire::{Error, Result, be16, be32};
 
 /// Field offsets, shared with the builder and the parser.
@@ -18,7 +18,8 @@ pub(super) mod field {
     pub const VERSION: usize = 5;
     pub const SPARE: Range<usize> = 6..8;
 
-    // struct ip_vs_sync_v4 (and the first 24 bytes of ip_vs_sync_v6)
+    // struct ip_vs_sync_v4 (and the first 24 bytes of ip_vs_sync_v6, whose
+    // 16-byte addresses are at 24, 40 and 56: see `SyncEntry::addrs`)
     pub const TYPE: usize = 0;
     pub const PROTOCOL: usize = 1;
     pub const VER_SIZE: Range<usize> = 2..4;
@@ -136,8 +137,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> SyncMessage<T> {
     }
 }
 
-/// A view of one sync entry. The address accessors read the IPv4 layout; an
-/// IPv6 entry (`is_v6`) has other bytes there.
+/// A view of one sync entry. `caddr`, `vaddr` and `daddr` read the IPv4
+/// layout; an IPv6 entry (`is_v6`) has other bytes there: [`addrs`](Self::addrs)
+/// reads either.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncEntry<T: AsRef<[u8]>> {
     buffer: T,
@@ -246,6 +248,17 @@ impl<T: AsRef<[u8]>> SyncEntry<T> {
         Ipv4Addr::from_bits(be32(&self.buffer.as_ref()[field::DADDR]))
     }
 
+    /// The client, virtual and destination addresses if the entry's type is
+    /// of family `A` (`is_v6` for `Ipv6Addr`), else `None`: after
+    /// `check_len` the buffer holds the addresses of its own type only.
+    pub fn addrs<A: SyncAddr>(&self) -> Option<[A; 3]> {
+        if self.is_v6() != (A::TYPE & TYPE_F_INET6 != 0) {
+            return None;
+        }
+        let b = &self.buffer.as_ref()[ADDRS_AT..];
+        Some([A::read(b), A::read(&b[A::LEN..]), A::read(&b[2 * A::LEN..])])
+    }
+
     /// The bytes after the fixed part: the options, when the buffer ends
     /// where `size` says.
     pub fn options(&self) -> &[u8] {
@@ -308,6 +321,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> SyncEntry<T> {
         self.buffer.as_mut()[field::DADDR].copy_from_slice(&value.octets());
     }
 
+    /// Writes the client, virtual and destination addresses in family `A`'s
+    /// layout, for an entry whose type is `A::TYPE` (the buffer must hold
+    /// `A::FIXED_LEN` bytes, as `check_len` ensures for that type).
+    pub fn set_addrs<A: SyncAddr>(&mut self, [c, v, d]: [A; 3]) {
+        let b = &mut self.buffer.as_mut()[ADDRS_AT..];
+        c.write(b);
+        v.write(&mut b[A::LEN..]);
+        d.write(&mut b[2 * A::LEN..]);
+    }
+
     pub fn options_mut(&mut self) -> &mut [u8] {
         let at = self.fixed_len();
         &mut self.buffer.as_mut()[at..]
@@ -319,6 +342,7 @@ mod test {
     use super::*;
     use proptest::prelude::*;
     use std::hint::black_box;
+    use std::net::Ipv6Addr;
 
     /// An IPv4 entry laid out by hand from `struct ip_vs_sync_v4`.
     static ENTRY_BYTES: [u8; 40] = [
@@ -371,6 +395,69 @@ mod test {
         e.set_daddr(Ipv4Addr::new(198, 18, 2, 11));
         e.options_mut().copy_from_slice(&[0xc7, 0x02, 0xaa, 0xbb]);
         assert_eq!(bytes, ENTRY_BYTES);
+    }
+
+    /// An IPv6 entry laid out by hand from `struct ip_vs_sync_v6`: the IPv4
+    /// entry's first 24 bytes, then 16-byte addresses at 24, 40 and 56, then
+    /// the options at 72.
+    #[rustfmt::skip]
+    static ENTRY6_BYTES: [u8; 76] = [
+        0x01, 0x11, 0x00, 0x4c, // type 1 (IPv6), protocol 17, size 76
+        0x00, 0x00, 0x01, 0x00, // flags: INACTIVE
+        0x00, 0x00, 0x30, 0x39, // state 0, cport 12345
+        0x00, 0x35, 0x00, 0x35, // vport 53, dport 53
+        0x00, 0x00, 0x00, 0x07, // fwmark 7
+        0x00, 0x00, 0x01, 0x2c, // timeout 300 s
+        0x20, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, // caddr 2001:2:0:1::5
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05,
+        0x20, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, // vaddr 2001:2:0:1::110
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x10,
+        0x20, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02, // daddr 2001:2:0:2::b
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0b,
+        0xc7, 0x02, 0xaa, 0xbb, // options at 72
+    ];
+
+    fn addrs6() -> [Ipv6Addr; 3] {
+        ["2001:2:0:1::5", "2001:2:0:1::110", "2001:2:0:2::b"]
+            .map(|a| a.parse().expect("an IPv6 address"))
+    }
+
+    #[test]
+    fn ipv6_entry_deconstruct_and_construct() {
+        let e = SyncEntry::new_checked(&ENTRY6_BYTES[..]).expect("fixture is long enough");
+        assert!(e.is_v6());
+        assert_eq!(
+            (e.fixed_len(), e.size(), e.protocol()),
+            (ENTRY_V6_LEN, 76, 17)
+        );
+        assert_eq!((e.cport(), e.vport(), e.dport()), (12345, 53, 53));
+        assert_eq!((e.flags(), e.fwmark(), e.timeout()), (0x0100, 7, 300));
+        assert_eq!(e.addrs::<Ipv6Addr>(), Some(addrs6()));
+        assert_eq!(e.addrs::<Ipv4Addr>(), None);
+        assert_eq!(e.options(), &[0xc7, 0x02, 0xaa, 0xbb]);
+
+        let mut bytes = [0xa5; 76];
+        let mut e = SyncEntry::new_unchecked(&mut bytes[..]);
+        e.set_type(TYPE_F_INET6);
+        e.set_protocol(17);
+        e.set_size(76);
+        e.set_flags(0x0100);
+        e.set_state(0);
+        e.set_cport(12345);
+        e.set_vport(53);
+        e.set_dport(53);
+        e.set_fwmark(7);
+        e.set_timeout(300);
+        e.set_addrs(addrs6());
+        e.options_mut().copy_from_slice(&[0xc7, 0x02, 0xaa, 0xbb]);
+        assert_eq!(bytes, ENTRY6_BYTES);
+        // The IPv4 layout reads the same addresses as `caddr`, ...
+        let v4 = SyncEntry::new_checked(&ENTRY_BYTES[..]).expect("an IPv4 entry");
+        assert_eq!(
+            v4.addrs::<Ipv4Addr>(),
+            Some([v4.caddr(), v4.vaddr(), v4.daddr()])
+        );
+        assert_eq!(v4.addrs::<Ipv6Addr>(), None);
     }
 
     #[test]
@@ -434,7 +521,11 @@ mod test {
                 black_box((e.entry_type(), e.is_v6(), e.protocol(), e.entry_version()));
                 black_box((e.size(), e.flags(), e.state(), e.cport(), e.vport(), e.dport()));
                 black_box((e.fwmark(), e.timeout(), e.caddr(), e.vaddr(), e.daddr()));
-                black_box(e.options().len());
+                black_box((e.options().len(), e.addrs::<Ipv4Addr>(), e.addrs::<Ipv6Addr>()));
+                match e.is_v6() {
+                    true => e.set_addrs([Ipv6Addr::LOCALHOST; 3]),
+                    false => e.set_addrs([Ipv4Addr::BROADCAST; 3]),
+                }
                 e.set_protocol(6);
                 e.set_size(4095);
                 e.set_flags(u32::MAX);

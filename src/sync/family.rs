@@ -1,0 +1,194 @@
+//! What the sync daemons do differently for IPv4 and IPv6 entries, behind
+//! one trait ([`Family`], implemented for `Ipv4Addr` and `Ipv6Addr`), so that
+//! packing reports and resolving received entries (`super::daemon`) are one
+//! code path for both: the address types of the wire and of the workers'
+//! tables, the rules' maps, the owner of a client key (`Env::owner`,
+//! `Env::owner6`), the channels, the persistence templates.
+
+use super::wire::{self, SyncAddr, SyncConn, flags};
+use crate::config::{DestId, Forward};
+use crate::dataplane::sync::{Install, SyncEntry, SyncPorts};
+use crate::dataplane::{Env, Shared};
+use crate::nat::persist::Templates;
+use crate::nat::{Addr, Snapshot};
+use crossbeam_channel::Sender;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// A worker's report as a sync entry of its family: masquerading, the
+/// state's IPVS number, `INACTIVE` unless established (see
+/// [`wire::nat_flags`]).
+pub(super) fn to_wire<A: Family>(e: &SyncEntry<A::Nat>) -> SyncConn<A> {
+    SyncConn {
+        proto: e.proto,
+        flags: wire::nat_flags(e.template, e.state) | fwd_bits(e.forward),
+        state: if e.template {
+            0
+        } else {
+            wire::state_to_ipvs(e.state)
+        },
+        caddr: A::from_nat(e.client.0),
+        cport: e.client.1,
+        vaddr: A::from_nat(e.vip.0),
+        vport: e.vip.1,
+        daddr: A::from_nat(e.rip.0),
+        dport: e.rip.1,
+        fwmark: 0,
+        timeout: e.timeout,
+        seq: None,
+    }
+}
+
+/// IPVS's forwarding-method bits (`IP_VS_CONN_F_MASQ`, `_DROUTE`, `_TUNNEL`).
+pub(super) fn fwd_bits(f: Forward) -> u32 {
+    match f {
+        Forward::Masq => flags::MASQ,
+        Forward::Route => flags::DROUTE,
+        Forward::Tunnel(_) => flags::TUNNEL,
+    }
+}
+
+/// What the daemons do differently for IPv4 and IPv6 entries; the rest is
+/// one code path (`daemon::pack`, `daemon::Intake`).
+pub(super) trait Family: SyncAddr {
+    /// The address as the workers' tables hold it (`u32` for IPv4).
+    type Nat: Addr;
+    fn to_nat(self) -> Self::Nat;
+    fn from_nat(a: Self::Nat) -> Self;
+    /// Whether the director serves this family at all.
+    fn enabled(env: &Env) -> bool;
+    /// The service and real server of a received entry in the current
+    /// rules, or why there is none.
+    fn resolve(snap: &Snapshot, c: &SyncConn<Self>) -> Result<Target<Self::Nat>, &'static str>;
+    /// The shared persistence templates of this family, if the director
+    /// keeps them.
+    fn templates(shared: &Shared) -> Option<&Templates<Self::Nat>>;
+    /// The worker owning `client`'s flows (the packet path's steering).
+    fn owner(env: &Env, client: (Self::Nat, u16), workers: usize) -> usize;
+    /// The install channels, in worker order.
+    fn installs(ports: &SyncPorts) -> &[Sender<Install<Self::Nat>>];
+}
+
+/// A received entry's service and real server on this director.
+pub(super) struct Target<A> {
+    pub svc: (u8, A, u16),
+    pub dest: DestId,
+    pub addr: A,
+    pub port: u16,
+    pub forward: Forward,
+    /// The service's persistence: its timeout and `-M` as [`Addr::masked`]
+    /// takes it (a netmask for IPv4, a prefix length for IPv6).
+    pub persist: Option<(u32, u32)>,
+}
+
+/// Whether a real server at `addr:port` is the one an entry names: the
+/// address, and the port unless the server's is 0 (it takes the VIP's).
+fn serves<A: PartialEq>(addr: A, port: u16, daddr: A, dport: u16) -> bool {
+    addr == daddr && (port == dport || port == 0)
+}
+
+impl Family for Ipv4Addr {
+    type Nat = u32;
+
+    fn to_nat(self) -> u32 {
+        self.to_bits()
+    }
+
+    fn from_nat(a: u32) -> Self {
+        Ipv4Addr::from_bits(a)
+    }
+
+    fn enabled(_: &Env) -> bool {
+        true
+    }
+
+    fn resolve(snap: &Snapshot, c: &SyncConn) -> Result<Target<u32>, &'static str> {
+        let daddr = c.daddr.to_bits();
+        let (svc, s) = snap
+            .service_for(c.proto, c.vaddr.to_bits(), c.vport)
+            .ok_or("unknown_service")?;
+        let d = s
+            .dests
+            .iter()
+            .find(|d| serves(d.addr, d.port, daddr, c.dport))
+            .ok_or("unknown_dest")?;
+        Ok(Target {
+            svc,
+            dest: d.id,
+            addr: d.addr,
+            port: d.port,
+            forward: d.forward,
+            persist: s.persist.map(|p| (p.timeout, p.mask)),
+        })
+    }
+
+    fn templates(shared: &Shared) -> Option<&Templates> {
+        Some(&shared.templates)
+    }
+
+    fn owner(env: &Env, client: (u32, u16), workers: usize) -> usize {
+        env.owner(client, workers)
+    }
+
+    fn installs(ports: &SyncPorts) -> &[Sender<Install>] {
+        &ports.installs
+    }
+}
+
+impl Family for Ipv6Addr {
+    type Nat = Ipv6Addr;
+
+    fn to_nat(self) -> Ipv6Addr {
+        self
+    }
+
+    fn from_nat(a: Ipv6Addr) -> Self {
+        a
+    }
+
+    /// With no IPv6 address on both NICs nothing would use the connection
+    /// (as a kernel built without IPv6 skips the entry, `ip_vs_proc_sync_conn`).
+    fn enabled(env: &Env) -> bool {
+        env.ipv6()
+    }
+
+    /// The service as `Snapshot::service_for` finds an IPv4 one: the exact
+    /// port, else the VIP's port-0 service.
+    fn resolve(snap: &Snapshot, c: &SyncConn<Ipv6Addr>) -> Result<Target<Ipv6Addr>, &'static str> {
+        let (svc, s) = [c.vport, 0]
+            .into_iter()
+            .find_map(|port| {
+                let key = (c.proto, c.vaddr, port);
+                snap.services6.get(&key).map(|s| (key, s))
+            })
+            .ok_or("unknown_service")?;
+        // The real addresses are index-aligned with the entries (whose `addr`
+        // is the folded one the schedulers hash).
+        let (d, addr) = s
+            .entry
+            .dests
+            .iter()
+            .zip(s.addrs6.iter())
+            .find(|(d, a)| serves(**a, d.port, c.daddr, c.dport))
+            .ok_or("unknown_dest")?;
+        Ok(Target {
+            svc,
+            dest: d.id,
+            addr: *addr,
+            port: d.port,
+            forward: d.forward,
+            persist: s.entry.persist.map(|p| (p.timeout, p.mask)),
+        })
+    }
+
+    fn templates(shared: &Shared) -> Option<&Templates<Ipv6Addr>> {
+        Some(&shared.templates6)
+    }
+
+    fn owner(env: &Env, client: (Ipv6Addr, u16), workers: usize) -> usize {
+        env.owner6(client, workers)
+    }
+
+    fn installs(ports: &SyncPorts) -> &[Sender<Install<Ipv6Addr>>] {
+        &ports.installs6
+    }
+}
