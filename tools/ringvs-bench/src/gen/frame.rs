@@ -476,14 +476,8 @@ pub fn untag_syn(frame: &mut [u8]) {
     t.set_checksum(c);
 }
 
-/// Stamp an IPv4 UDP frame written by [`FrameSet::write`] with `seq` and
-/// `ts_ns`, patching its UDP checksum (the template holds zeros in both fields).
-#[inline]
-pub fn stamp(frame: &mut [u8], seq: u32, ts_ns: u64) {
-    stamp_at(frame, 0, seq, ts_ns);
-}
-
-/// [`stamp`] of a frame whose UDP header lies `shift` bytes later than IPv4's.
+/// [`FrameSet::stamp`] of a frame whose UDP header lies `shift` bytes later
+/// than IPv4's.
 #[inline]
 fn stamp_at(frame: &mut [u8], shift: usize, seq: u32, ts_ns: u64) {
     let (s, t, c) = (OFF_SEQ + shift, OFF_TS + shift, UDP_CSUM + shift);
@@ -622,7 +616,7 @@ mod test {
                 let (src, sport, plen) = smol_udp(f);
                 assert_eq!((src, sport), flows.get(i));
                 assert_eq!(plen, size - UDP_HDRS);
-                stamp(f, seq, ts);
+                set.stamp(f, seq, ts);
                 smol_udp(f);
                 assert!(
                     UdpPacket::new_checked(&f[34..])
@@ -688,7 +682,7 @@ mod test {
             x ^= x >> 7;
             x ^= x << 17;
             set.write((x % 4) as usize, &mut buf);
-            stamp(&mut buf, (x >> 7) as u32, x);
+            set.stamp(&mut buf, (x >> 7) as u32, x);
             let (src, _, _) = smol_udp(&buf);
             let mut copy = buf;
             let mut u = UdpPacket::new_unchecked(&mut copy[34..]);

@@ -95,6 +95,9 @@ fn s<E: std::fmt::Display>(e: E) -> String {
 pub const UDP_PORT: u16 = 9000;
 /// Frame size the generator is asked for (64 bytes on the wire with the FCS).
 pub const FRAME: &str = "60";
+/// The same for IPv6 datapaths: the smallest stamped IPv6 UDP frame (84 bytes
+/// on the wire; IPv6's header is 20 bytes longer than IPv4's).
+pub const FRAME6: &str = "80";
 /// Connections the memory test tracks.
 pub const MEM_CONNS: u64 = 1_000_000;
 /// `--max-conns` per worker in the memory test.
