@@ -11,7 +11,10 @@
 //! * the AF_XDP datapaths (`ringvs-xdp-*`, see [`options::Io`]): generic XDP,
 //!   native XDP with the director's veth NAPI threaded on the director's CPU
 //!   (`-napi-`), busy polling (`-busy-`), SCHED_FIFO workers (`-rt-`), two
-//!   workers on two-queue veths (`-2w`).
+//!   workers on two-queue veths (`-2w`);
+//! * `ringvs-nat6-1w` and `kernel-nft6` (by `--datapaths` only): the same NAT
+//!   job over IPv6 (84-byte frames, [VIP6]:9000) in a dual-stack packet lab,
+//!   compared with the kernel's and with their IPv4 figures ([`stats::V6_PAIRS`]).
 //!
 //! Packet tests use two namespaces and the traffic generator `ringvs-gen`:
 //!

@@ -594,3 +594,47 @@ pub fn main(a: SoftwareArgs) -> std::process::ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (crate rule)
+mod tests {
+    use super::*;
+
+    /// A small run of the whole benchmark: every packet of both families is
+    /// forwarded (the runs check it), and the IPv6 section pairs each IPv4
+    /// row with a finite ratio.
+    #[test]
+    fn both_families_are_measured_side_by_side() {
+        let a = SoftwareArgs {
+            conns: vec![300, 20_000],
+            packets: 5_000,
+            new_conns: 500,
+            ..SoftwareArgs::with(0, 2)
+        };
+        let v = measure(&a).unwrap();
+        let (v4, v6) = (&v["established"], &v["ipv6"]["established"]);
+        for (i, n) in [300, 20_000].into_iter().enumerate() {
+            assert_eq!(v4[i]["conns"], n);
+            assert_eq!(v6[i]["conns"], n);
+            assert_eq!(v6[i]["runs_ns_per_packet"].as_array().unwrap().len(), 2);
+            let r = v6[i]["ratio_to_ipv4"].as_f64().unwrap();
+            assert!(r.is_finite() && r > 0.0, "{r}");
+        }
+        assert_eq!(v["ipv6"]["new_conns"]["tracked"], 20_000);
+        assert!(v["ipv6"]["new_conns"]["per_s"].as_f64().unwrap() > 0.0);
+        assert_eq!(v["ipv6"]["frame_bytes"], FRAME_LEN6);
+        assert!(table(&v).contains("IPv6 new connections/s with 20000 tracked"));
+    }
+
+    #[test]
+    fn ipv6_frames_carry_a_valid_tcp_checksum() {
+        let mut f = [0u8; FRAME_LEN6];
+        rig::syn::<Ipv6Addr>(70_000, &mut f);
+        let (src, sport) = rig::client6(70_000);
+        assert_eq!(src, "2001:2:0:1::1:1".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(sport, 1024 + 10_000);
+        assert!(<Ipv6Addr as Family>::sent_ok(&f));
+        let tcp = ringvs::wire::TcpPacket::new_checked(&f[54..]).unwrap();
+        assert!(tcp.verify_checksum_v6(src, rig::VIP6));
+    }
+}
