@@ -478,7 +478,7 @@ fn fill(
         match mode {
             Mode::Udp => {
                 frames.write(*flow, slot);
-                frame::stamp(slot, *seq, now);
+                frames.stamp(slot, *seq, now);
                 *seq = seq.wrapping_add(1);
                 *flow += 1;
                 if *flow == n_flows {
@@ -509,7 +509,7 @@ fn kick(tx: &mut TxRing, frames: &FrameSet, mode: Mode, seq: u32, start: Instant
         if let Some(slot) = tx.slot() {
             frames.write(0, slot);
             match mode {
-                Mode::Udp => frame::stamp(slot, seq, end_ns.max(ns_since(start))),
+                Mode::Udp => frames.stamp(slot, seq, end_ns.max(ns_since(start))),
                 Mode::Syn => frame::untag_syn(slot),
             }
             tx.commit(len);

@@ -22,7 +22,7 @@ use ringvs::wire::ethernet::{self, ethertype};
 use ringvs::wire::ipv4::{self, protocol};
 use ringvs::wire::tcp::{self, flags};
 use ringvs::wire::{EthernetFrame, Ipv4Packet, Mac, TcpPacket, UdpPacket, udp};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The benchmarking space (RFC 2544) every address must be in.
 pub const BENCH_NET: Net = Net {
@@ -52,6 +52,25 @@ const OFF_TS: usize = OFF_SEQ + 4;
 /// Bytes of the stamped UDP payload.
 pub const STAMP_LEN: usize = OFF_TS + 8 - UDP_HDRS;
 const UDP_CSUM: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::CHECKSUM_OFFSET;
+/// How much longer IPv6's header is than IPv4's: an IPv6 frame's UDP header
+/// and stamp lie this many bytes later.
+const V6_SHIFT: usize = IPV6_HEADER_LEN - ipv4::HEADER_LEN;
+const IPV6_HEADER_LEN: usize = 40;
+/// Ethernet + IPv6 + UDP headers.
+pub const UDP6_HDRS: usize = UDP_HDRS + V6_SHIFT;
+/// The smallest IPv6 UDP frame that carries the stamp: 80 bytes without FCS
+/// (84 on the wire), IPv6's "64-byte frame" (the smallest the benchmark can
+/// send: IPv6's header is 20 bytes longer).
+pub const MIN_FRAME6: usize = UDP6_HDRS + STAMP_LEN;
+/// IPv6 clients: 2001:2:0:1::1:k for k in 1..=this, as many addresses as an
+/// IPv4 /24 gives (see [`Flows::new`]), so both families' flows spread alike.
+pub const HOSTS6: u16 = 252;
+
+/// Whether `a` lies in 2001:2::/48 (RFC 5180's benchmarking prefix).
+pub fn in_bench_net6(a: Ipv6Addr) -> bool {
+    let s = a.segments();
+    s[0] == 0x2001 && s[1] == 2 && s[2] == 0
+}
 
 /// An IPv4 network `base/len`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,6 +216,40 @@ impl Flows {
     }
 }
 
+/// IPv6 client (source address, source port) pairs, enumerated as
+/// [`Flows`]: flow `i` is address 2001:2:0:1::1:(1 + i % h), port
+/// `PORT_BASE + i / h`, h = [`HOSTS6`] (less `avoid`).
+#[derive(Clone, Debug)]
+pub struct Flows6 {
+    hosts: Vec<Ipv6Addr>,
+    n: usize,
+}
+
+impl Flows6 {
+    pub fn new(n: usize, avoid: Ipv6Addr) -> Result<Self, String> {
+        if n == 0 || n > MAX_FLOWS {
+            return Err(format!("--flows {n}: must be 1..={MAX_FLOWS}"));
+        }
+        let hosts: Vec<Ipv6Addr> = (1..=HOSTS6)
+            .map(|k| Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 1, k))
+            .filter(|a| *a != avoid)
+            .take(n)
+            .collect();
+        Ok(Self { hosts, n })
+    }
+
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Flow `i` (`i < len()`).
+    pub fn get(&self, i: usize) -> (Ipv6Addr, u16) {
+        let h = self.hosts.len();
+        // n <= MAX_FLOWS < 251 * 64512, so the port fits.
+        (self.hosts[i % h], PORT_BASE + (i / h) as u16)
+    }
+}
+
 /// Link-level and destination settings shared by every flow.
 #[derive(Clone, Copy, Debug)]
 pub struct Endpoints {
@@ -206,12 +259,23 @@ pub struct Endpoints {
     pub dst_port: u16,
 }
 
+/// [`Endpoints`] of IPv6 flows.
+#[derive(Clone, Copy, Debug)]
+pub struct Endpoints6 {
+    pub src_mac: Mac,
+    pub dst_mac: Mac,
+    pub dst: Ipv6Addr,
+    pub dst_port: u16,
+}
+
 /// All flows' prebuilt frames: `hdr_len` bytes per flow, then a shared tail.
 pub struct FrameSet {
     hdr_len: usize,
     hdrs: Vec<u8>,
     tail: Vec<u8>,
     n: usize,
+    /// 0 for IPv4 frames, [`V6_SHIFT`] for IPv6 ones (where the stamp lies).
+    shift: usize,
 }
 
 impl FrameSet {
@@ -271,7 +335,72 @@ impl FrameSet {
             hdrs,
             tail,
             n: flows.len(),
+            shift: 0,
         })
+    }
+
+    /// The IPv6 twin of [`FrameSet::udp`]: frames of `size` bytes (at least
+    /// [`MIN_FRAME6`]), hop limit 64, flow label 0, UDP checksum complete (it
+    /// is mandatory over IPv6).
+    pub fn udp6(flows: &Flows6, ep: Endpoints6, size: usize, run: u16) -> Result<Self, String> {
+        if size < MIN_FRAME6 {
+            return Err(format!(
+                "--size {size}: the smallest IPv6 frame is {MIN_FRAME6}"
+            ));
+        }
+        let udp_len = u16::try_from(size - UDP6_HDRS + udp::HEADER_LEN)
+            .map_err(|_| format!("--size {size}"))?;
+        let mut tail = vec![0u8; size - UDP6_HDRS];
+        tail[..4].copy_from_slice(&MAGIC);
+        tail[4..6].copy_from_slice(&run.to_be_bytes());
+        let tail_sum = checksum::sum(&tail);
+        let mut hdrs = vec![0u8; flows.len() * UDP6_HDRS];
+        for (i, hdr) in hdrs.chunks_exact_mut(UDP6_HDRS).enumerate() {
+            let (src, sport) = flows.get(i);
+            hdr[0..6].copy_from_slice(&ep.dst_mac.0);
+            hdr[6..12].copy_from_slice(&ep.src_mac.0);
+            hdr[12..14].copy_from_slice(&ethertype::IPV6.to_be_bytes());
+            let ip = &mut hdr[14..14 + IPV6_HEADER_LEN];
+            ip[0] = 0x60;
+            ip[4..6].copy_from_slice(&udp_len.to_be_bytes());
+            ip[6] = protocol::UDP;
+            ip[7] = 64;
+            ip[8..24].copy_from_slice(&src.octets());
+            ip[24..40].copy_from_slice(&ep.dst.octets());
+            let mut u = UdpPacket::new_unchecked(&mut hdr[UDP6_HDRS - udp::HEADER_LEN..]);
+            u.set_src_port(sport);
+            u.set_dst_port(ep.dst_port);
+            u.set_len(udp_len);
+            u.set_checksum(0);
+            let s = checksum::combine(
+                checksum::combine(
+                    checksum::pseudo_header_v6(src, ep.dst, protocol::UDP, u32::from(udp_len)),
+                    checksum::sum(&hdr[UDP6_HDRS - udp::HEADER_LEN..]),
+                ),
+                tail_sum,
+            );
+            let c = match !checksum::fold(s) {
+                0 => 0xffff,
+                c => c,
+            };
+            let at = UDP_CSUM + V6_SHIFT;
+            hdr[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        }
+        Ok(Self {
+            hdr_len: UDP6_HDRS,
+            hdrs,
+            tail,
+            n: flows.len(),
+            shift: V6_SHIFT,
+        })
+    }
+
+    /// Stamp a UDP frame written by [`FrameSet::write`] with `seq` and
+    /// `ts_ns`, patching its UDP checksum (the template holds zeros in both
+    /// fields).
+    #[inline]
+    pub fn stamp(&self, frame: &mut [u8], seq: u32, ts_ns: u64) {
+        stamp_at(frame, self.shift, seq, ts_ns);
     }
 
     /// TCP SYN frames (60 bytes: 54 of headers, padded), one per flow. The
@@ -298,6 +427,7 @@ impl FrameSet {
             hdrs,
             tail: vec![0u8; MIN_FRAME - TCP_HDRS],
             n: flows.len(),
+            shift: 0,
         })
     }
 }
@@ -346,18 +476,19 @@ pub fn untag_syn(frame: &mut [u8]) {
     t.set_checksum(c);
 }
 
-/// Stamp a UDP frame written by [`FrameSet::write`] with `seq` and `ts_ns`,
-/// patching its UDP checksum (the template holds zeros in both fields).
+/// [`FrameSet::stamp`] of a frame whose UDP header lies `shift` bytes later
+/// than IPv4's.
 #[inline]
-pub fn stamp(frame: &mut [u8], seq: u32, ts_ns: u64) {
-    frame[OFF_SEQ..OFF_SEQ + 4].copy_from_slice(&seq.to_be_bytes());
-    frame[OFF_TS..OFF_TS + 8].copy_from_slice(&ts_ns.to_be_bytes());
+fn stamp_at(frame: &mut [u8], shift: usize, seq: u32, ts_ns: u64) {
+    let (s, t, c) = (OFF_SEQ + shift, OFF_TS + shift, UDP_CSUM + shift);
+    frame[s..s + 4].copy_from_slice(&seq.to_be_bytes());
+    frame[t..t + 8].copy_from_slice(&ts_ns.to_be_bytes());
     let d = Delta::new()
         .add32(0, seq)
         .add32(0, (ts_ns >> 32) as u32)
         .add32(0, ts_ns as u32);
-    let old = u16::from_be_bytes([frame[UDP_CSUM], frame[UDP_CSUM + 1]]);
-    frame[UDP_CSUM..UDP_CSUM + 2].copy_from_slice(&d.apply_udp(old).to_be_bytes());
+    let old = u16::from_be_bytes([frame[c], frame[c + 1]]);
+    frame[c..c + 2].copy_from_slice(&d.apply_udp(old).to_be_bytes());
 }
 
 /// A generator frame seen by the sink.
@@ -367,18 +498,31 @@ pub struct Stamp {
     pub ts_ns: u64,
 }
 
-/// The stamp of a received UDP frame of run `run`, if it is one.
+/// The stamp of a received UDP frame (IPv4, or IPv6 without extension
+/// headers) of run `run`, if it is one.
 #[inline]
 pub fn parse_udp(frame: &[u8], run: u16) -> Option<Stamp> {
     let eth = EthernetFrame::new_checked(frame).ok()?;
-    if eth.ethertype() != ethertype::IPV4 {
-        return None;
-    }
-    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
-    if ip.protocol() != protocol::UDP || ip.is_fragment() {
-        return None;
-    }
-    let u = UdpPacket::new_checked(ip.payload()).ok()?;
+    let l4 = match eth.ethertype() {
+        ethertype::IPV4 => {
+            let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+            if ip.protocol() != protocol::UDP || ip.is_fragment() {
+                return None;
+            }
+            let (h, t) = (ip.header_len(), usize::from(ip.total_len()));
+            eth.payload().get(h..t)?
+        }
+        ethertype::IPV6 => {
+            let ip = eth.payload();
+            if ip.len() < IPV6_HEADER_LEN || ip[0] >> 4 != 6 || ip[6] != protocol::UDP {
+                return None;
+            }
+            let len = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+            ip.get(IPV6_HEADER_LEN..IPV6_HEADER_LEN + len)?
+        }
+        _ => return None,
+    };
+    let u = UdpPacket::new_checked(l4).ok()?;
     let p = u.payload().get(..STAMP_LEN)?;
     if p[..4] != MAGIC || p[4..6] != run.to_be_bytes() {
         return None;
@@ -472,7 +616,7 @@ mod test {
                 let (src, sport, plen) = smol_udp(f);
                 assert_eq!((src, sport), flows.get(i));
                 assert_eq!(plen, size - UDP_HDRS);
-                stamp(f, seq, ts);
+                set.stamp(f, seq, ts);
                 smol_udp(f);
                 assert!(
                     UdpPacket::new_checked(&f[34..])
@@ -486,6 +630,48 @@ mod test {
     }
 
     #[test]
+    fn udp6_frames_are_valid_before_and_after_stamping() {
+        use smoltcp::wire::Ipv6Packet as SIpv6;
+        let dst = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x110);
+        let flows = Flows6::new(600, dst).unwrap();
+        let ep = Endpoints6 {
+            src_mac: Mac([0x02, 0, 0, 0, 0, 1]),
+            dst_mac: Mac([0x02, 0, 0, 0, 0, 2]),
+            dst,
+            dst_port: 9000,
+        };
+        assert!(FrameSet::udp6(&flows, ep, MIN_FRAME6 - 1, 1).is_err());
+        for size in [MIN_FRAME6, 81, 1514] {
+            let set = FrameSet::udp6(&flows, ep, size, 0xbeef).unwrap();
+            assert_eq!(set.frame_len(), size);
+            let mut buf = vec![0u8; 2048];
+            for (i, seq, ts) in [(0, 0, 0), (599, u32::MAX, u64::MAX), (252, 7, 1 << 40)] {
+                set.write(i, &mut buf);
+                let f = &mut buf[..size];
+                set.stamp(f, seq, ts);
+                let eth = SEth::new_checked(&f[..]).unwrap();
+                assert_eq!(u16::from(eth.ethertype()), 0x86dd);
+                let ip = SIpv6::new_checked(eth.payload()).unwrap();
+                assert_eq!(usize::from(ip.payload_len()), size - 54);
+                assert_eq!(ip.hop_limit(), 64);
+                let (s, d) = (ip.src_addr(), ip.dst_addr());
+                assert_eq!((s, d), (flows.get(i).0, dst));
+                let u = SUdp::new_checked(ip.payload()).unwrap();
+                assert_eq!(u.src_port(), flows.get(i).1);
+                assert_ne!(u.checksum(), 0);
+                assert!(u.verify_checksum(&IpAddress::Ipv6(s), &IpAddress::Ipv6(d)));
+                assert_eq!(parse_udp(f, 0xbeef), Some(Stamp { seq, ts_ns: ts }));
+                assert_eq!(parse_udp(f, 0xbeee), None);
+            }
+        }
+        // As many client addresses as an IPv4 /24 gives, the destination skipped.
+        let hosts: HashSet<_> = (0..flows.len()).map(|i| flows.get(i).0).collect();
+        assert_eq!(hosts.len(), 252);
+        assert!(hosts.iter().all(|h| in_bench_net6(*h) && *h != dst));
+        assert!(Flows6::new(0, dst).is_err());
+    }
+
+    #[test]
     fn stamp_matches_a_full_recompute_over_many_values() {
         let flows = Flows::new(net("198.18.0.0/24"), 4, DST).unwrap();
         let set = FrameSet::udp(&flows, ep(), 60, 7).unwrap();
@@ -496,7 +682,7 @@ mod test {
             x ^= x >> 7;
             x ^= x << 17;
             set.write((x % 4) as usize, &mut buf);
-            stamp(&mut buf, (x >> 7) as u32, x);
+            set.stamp(&mut buf, (x >> 7) as u32, x);
             let (src, _, _) = smol_udp(&buf);
             let mut copy = buf;
             let mut u = UdpPacket::new_unchecked(&mut copy[34..]);

@@ -21,10 +21,10 @@ mod rate;
 mod raw;
 
 use clap::{Args, Parser, Subcommand};
-use frame::{BENCH_NET, Endpoints, Flows, FrameSet, Net};
+use frame::{BENCH_NET, Endpoints, Endpoints6, Flows, Flows6, FrameSet, Net};
 use ringvs::io::nic;
 use ringvs::wire::Mac;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -90,9 +90,10 @@ struct BlastArgs {
     /// (`ip netns exec DIRNS cat /sys/class/net/ext0/address`).
     #[arg(long, value_parser = frame::parse_mac)]
     dst_mac: Mac,
-    /// Destination VIP:PORT.
+    /// Destination VIP:PORT, IPv4 or `[IPv6]:PORT` (`udp` only; IPv6 clients
+    /// are 2001:2:0:1::1:1 to ::1:252, and --src-net is ignored).
     #[arg(long, value_parser = parse_dst)]
-    dst: SocketAddrV4,
+    dst: SocketAddr,
     /// Client addresses come from this network (inside 198.18.0.0/15), skipping
     /// its network and broadcast addresses, every address ending in .0, .2
     /// (director), .110 (VIP) or .255, and --dst.
@@ -127,9 +128,9 @@ struct BlastArgs {
 
 #[derive(Args)]
 struct CpsArgs {
-    /// VIP:PORT to connect to.
+    /// VIP:PORT to connect to (IPv4, or `[IPv6]:PORT`).
     #[arg(long, value_parser = parse_dst)]
-    dst: SocketAddrV4,
+    dst: SocketAddr,
     /// Client threads, 1..=256.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -159,14 +160,22 @@ fn parse_rate(s: &str) -> Result<Rate, String> {
     }
 }
 
-fn parse_dst(s: &str) -> Result<SocketAddrV4, String> {
-    let a: SocketAddrV4 = s
+fn parse_dst(s: &str) -> Result<SocketAddr, String> {
+    let a: SocketAddr = s
         .parse()
-        .map_err(|_| format!("{s}: expected IPv4:PORT, e.g. 198.18.0.110:80"))?;
-    if !BENCH_NET.contains(*a.ip()) {
-        return Err(format!(
-            "{s}: the destination must lie in {BENCH_NET} (RFC 2544 benchmarking space)"
-        ));
+        .map_err(|_| format!("{s}: expected IPv4:PORT or [IPv6]:PORT, e.g. 198.18.0.110:80"))?;
+    match a.ip() {
+        IpAddr::V4(ip) if !BENCH_NET.contains(ip) => {
+            return Err(format!(
+                "{s}: the destination must lie in {BENCH_NET} (RFC 2544 benchmarking space)"
+            ));
+        }
+        IpAddr::V6(ip) if !frame::in_bench_net6(ip) => {
+            return Err(format!(
+                "{s}: the destination must lie in 2001:2::/48 (RFC 5180 benchmarking space)"
+            ));
+        }
+        _ => {}
     }
     if a.port() == 0 {
         return Err(format!("{s}: port 0"));
@@ -208,30 +217,58 @@ fn blast(a: &BlastArgs, mode: blast::Mode) -> Result<String, String> {
     }
     let tx = nic::discover(&a.tx_if).map_err(|e| format!("--tx-if: {e}"))?;
     let rx = nic::discover(&a.rx_if).map_err(|e| format!("--rx-if: {e}"))?;
+    let v6 = a.dst.is_ipv6();
+    let smallest = if v6 {
+        frame::MIN_FRAME6
+    } else {
+        frame::MIN_FRAME
+    };
     let size = match mode {
-        blast::Mode::Udp => a.size.unwrap_or(frame::MIN_FRAME),
+        blast::Mode::Udp => a.size.unwrap_or(smallest),
         blast::Mode::Syn => frame::MIN_FRAME,
     };
     let largest = tx.mtu + 14;
-    if size < frame::MIN_FRAME || size > largest {
+    if size < smallest || size > largest {
         return Err(format!(
-            "--size {size}: must be {}..={largest} (MTU {} of {} + 14; sizes exclude the FCS)",
-            frame::MIN_FRAME,
-            tx.mtu,
-            tx.name
+            "--size {size}: must be {smallest}..={largest} (MTU {} of {} + 14; sizes exclude the FCS)",
+            tx.mtu, tx.name
         ));
     }
-    let flows = Flows::new(a.src_net, a.flows, *a.dst.ip())?;
-    let ep = Endpoints {
-        src_mac: tx.mac,
-        dst_mac: a.dst_mac,
-        dst: *a.dst.ip(),
-        dst_port: a.dst.port(),
-    };
     let run = run_id();
-    let frames = match mode {
-        blast::Mode::Udp => FrameSet::udp(&flows, ep, size, run)?,
-        blast::Mode::Syn => FrameSet::syn(&flows, ep, run)?,
+    let frames = match (mode, a.dst) {
+        (blast::Mode::Udp, SocketAddr::V4(dst)) => {
+            let flows = Flows::new(a.src_net, a.flows, *dst.ip())?;
+            let ep = Endpoints {
+                src_mac: tx.mac,
+                dst_mac: a.dst_mac,
+                dst: *dst.ip(),
+                dst_port: dst.port(),
+            };
+            FrameSet::udp(&flows, ep, size, run)?
+        }
+        (blast::Mode::Udp, SocketAddr::V6(dst)) => {
+            let flows = Flows6::new(a.flows, *dst.ip())?;
+            let ep = Endpoints6 {
+                src_mac: tx.mac,
+                dst_mac: a.dst_mac,
+                dst: *dst.ip(),
+                dst_port: dst.port(),
+            };
+            FrameSet::udp6(&flows, ep, size, run)?
+        }
+        (blast::Mode::Syn, SocketAddr::V4(dst)) => {
+            let flows = Flows::new(a.src_net, a.flows, *dst.ip())?;
+            let ep = Endpoints {
+                src_mac: tx.mac,
+                dst_mac: a.dst_mac,
+                dst: *dst.ip(),
+                dst_port: dst.port(),
+            };
+            FrameSet::syn(&flows, ep, run)?
+        }
+        (blast::Mode::Syn, SocketAddr::V6(_)) => {
+            return Err("syn: IPv4 destinations only".into());
+        }
     };
     let report = blast::run(blast::Plan {
         mode,
@@ -295,7 +332,7 @@ fn tcp_cps(a: &CpsArgs) -> Result<String, String> {
             cps::MAX_THREADS
         ));
     }
-    let r = cps::run(SocketAddr::V4(a.dst), a.threads, a.secs)?;
+    let r = cps::run(a.dst, a.threads, a.secs)?;
     if a.json {
         return serde_json::to_string(&r).map_err(|e| e.to_string());
     }
@@ -367,6 +404,9 @@ mod test {
         assert!(parse_dst("10.0.0.1:80").is_err());
         assert!(parse_dst("198.18.0.110").is_err());
         assert!(parse_dst("198.18.0.110:0").is_err());
+        assert!(parse_dst("[2001:2:0:1::110]:9000").is_ok());
+        assert!(parse_dst("[2001:db8::1]:9000").is_err());
+        assert!(parse_dst("[2001:2:0:1::110]:0").is_err());
         assert!(check_secs(120.0).is_ok());
         assert!(check_secs(120.5).is_err());
         assert!(check_secs(0.0).is_err());

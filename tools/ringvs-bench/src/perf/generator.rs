@@ -3,7 +3,7 @@
 //! generator `ringvs-gen` in a packet lab ([`Gen`]).
 
 use super::options::PerfArgs;
-use super::{FRAME, R, SYN_SECS, s};
+use super::{FRAME, FRAME6, R, SYN_SECS, s};
 use ringvs::lab::{Spawned, ns_command};
 use serde_json::Value;
 use std::io::Read;
@@ -81,6 +81,8 @@ impl Gen<'_> {
     fn base(&self, mode: &str, dst: &str, flows: u64, rate: Option<u64>, secs: u64) -> Vec<String> {
         let cpu = self.a.gen_cpu.to_string();
         let rate = rate.map_or("max".to_string(), |r| r.max(1).to_string());
+        // The smallest frame of the destination's family.
+        let size = if dst.starts_with('[') { FRAME6 } else { FRAME };
         [
             "-c",
             &cpu,
@@ -103,7 +105,7 @@ impl Gen<'_> {
         .chain([
             flows.to_string(),
             "--size".into(),
-            FRAME.into(),
+            size.into(),
             "--rate".into(),
             rate,
             "--secs".into(),

@@ -11,7 +11,10 @@
 //! * the AF_XDP datapaths (`ringvs-xdp-*`, see [`options::Io`]): generic XDP,
 //!   native XDP with the director's veth NAPI threaded on the director's CPU
 //!   (`-napi-`), busy polling (`-busy-`), SCHED_FIFO workers (`-rt-`), two
-//!   workers on two-queue veths (`-2w`).
+//!   workers on two-queue veths (`-2w`);
+//! * `ringvs-nat6-1w` and `kernel-nft6` (by `--datapaths` only): the same NAT
+//!   job over IPv6 (84-byte frames, [VIP6]:9000) in a dual-stack packet lab,
+//!   compared with the kernel's and with their IPv4 figures ([`stats::V6_PAIRS`]).
 //!
 //! Packet tests use two namespaces and the traffic generator `ringvs-gen`:
 //!
@@ -95,6 +98,9 @@ fn s<E: std::fmt::Display>(e: E) -> String {
 pub const UDP_PORT: u16 = 9000;
 /// Frame size the generator is asked for (64 bytes on the wire with the FCS).
 pub const FRAME: &str = "60";
+/// The same for IPv6 datapaths: the smallest stamped IPv6 UDP frame (84 bytes
+/// on the wire; IPv6's header is 20 bytes longer than IPv4's).
+pub const FRAME6: &str = "80";
 /// Connections the memory test tracks.
 pub const MEM_CONNS: u64 = 1_000_000;
 /// `--max-conns` per worker in the memory test.

@@ -2,7 +2,7 @@
 //! datapaths it can measure ([`Datapath`], by name).
 
 use super::{MAX_RUNS, MAX_SECS, MEM_CONNS, R, UDP_PORT};
-use ringvs::lab::{VIP, rs_addr};
+use ringvs::lab::{VIP, VIP6, rs_addr};
 use std::path::PathBuf;
 
 /// `ringvs-bench perf`: see the module docs.
@@ -89,6 +89,12 @@ pub enum Datapath {
     RingvsIoOnly {
         io: Io,
     },
+    /// `ringvs-nat6-1w`: [`Datapath::RingvsNat`] with 1 worker on AF_PACKET,
+    /// dual stack, the load over IPv6 (to [VIP6]:9000).
+    RingvsNat6,
+    /// `kernel-nft6`: Linux IPv6 forwarding with nftables `ip6` DNAT
+    /// (`numgen inc`) and conntrack, the load over IPv6.
+    KernelNft6,
 }
 
 /// ringvs's packet I/O in a datapath.
@@ -118,7 +124,7 @@ pub enum Io {
     XdpBusy,
 }
 
-const DATAPATHS: [(&str, Datapath); 14] = [
+const DATAPATHS: [(&str, Datapath); 16] = [
     (
         "ringvs-nat-1w",
         Datapath::RingvsNat {
@@ -205,6 +211,8 @@ const DATAPATHS: [(&str, Datapath); 14] = [
         "ringvs-xdp-busy-io-only",
         Datapath::RingvsIoOnly { io: Io::XdpBusy },
     ),
+    ("ringvs-nat6-1w", Datapath::RingvsNat6),
+    ("kernel-nft6", Datapath::KernelNft6),
 ];
 
 impl Datapath {
@@ -233,8 +241,16 @@ impl Datapath {
     pub(super) fn io(self) -> Io {
         match self {
             Self::RingvsNat { io, .. } | Self::RingvsIoOnly { io } => io,
-            Self::KernelNft => Io::Packet,
+            Self::KernelNft | Self::RingvsNat6 | Self::KernelNft6 => Io::Packet,
         }
+    }
+    /// The load is IPv6 (the lab is dual stack).
+    pub(super) fn ipv6(self) -> bool {
+        matches!(self, Self::RingvsNat6 | Self::KernelNft6)
+    }
+    /// The kernel's NAT, of either family.
+    pub(super) fn kernel(self) -> bool {
+        matches!(self, Self::KernelNft | Self::KernelNft6)
     }
     /// RX/TX queues of the director's veths: one per worker for AF_XDP (each
     /// worker owns one queue of each NIC), one for AF_PACKET (its fanout spreads).
@@ -254,14 +270,18 @@ impl Datapath {
     }
     /// Where the generator sends UDP: the VIP, or (no NAT) a real server.
     pub(super) fn udp_dst(self) -> String {
-        if self.io_only() {
+        if self.ipv6() {
+            format!("[{VIP6}]:{UDP_PORT}")
+        } else if self.io_only() {
             format!("{}:{UDP_PORT}", rs_addr(1))
         } else {
             format!("{VIP}:{UDP_PORT}")
         }
     }
     pub(super) fn tcp_dst(self) -> String {
-        if self.io_only() {
+        if self.ipv6() {
+            format!("[{VIP6}]:80")
+        } else if self.io_only() {
             format!("{}:80", rs_addr(1))
         } else {
             format!("{VIP}:80")
@@ -315,6 +335,12 @@ mod tests {
         for (n, _) in DATAPATHS {
             assert_eq!(Datapath::parse(n).unwrap().name(), n);
         }
+        let v6 = Datapath::parse("ringvs-nat6-1w").unwrap();
+        assert!(v6.ipv6() && !v6.kernel() && v6.workers() == 1 && v6.io() == Io::Packet);
+        assert_eq!(v6.udp_dst(), "[2001:2:0:1::110]:9000");
+        let k6 = Datapath::parse("kernel-nft6").unwrap();
+        assert!(k6.ipv6() && k6.kernel());
+        assert!(!Datapath::parse("kernel-nft").unwrap().ipv6());
         assert!(Datapath::parse("x").is_err());
     }
 }

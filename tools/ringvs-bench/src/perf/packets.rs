@@ -138,7 +138,7 @@ pub(super) fn common_latency(
     f: &mut Figures,
 ) -> R<()> {
     let p = packet_setup(exe, a, dp)?;
-    if !a.sched_trace || dp == Datapath::KernelNft {
+    if !a.sched_trace || dp.kernel() {
         return latency_at(&p, dp, rate, "_common", f);
     }
     let trace = super::sched::Trace::start(a.dir_cpu, a.secs + 1, &Lab::unique_tag())?;

@@ -4,7 +4,7 @@
 
 use super::options::PerfArgs;
 use super::packets::flows_key;
-use super::stats::{NAT_PAIRS, goals, paired_ratio};
+use super::stats::{NAT_PAIRS, V6_PAIRS, goals, paired_ratio};
 use super::svg::svg;
 use super::{Figures, ME, R, Runs, s};
 use serde_json::{Value, json};
@@ -93,7 +93,9 @@ fn datapaths(o: &Outcome) -> Vec<Value> {
 }
 
 /// The ratios of each ringvs NAT datapath to its I/O-only datapath and to the
-/// kernel's, for the main figures (medians of the ratios within each run).
+/// kernel's, for the main figures, then the IPv6 ones ([`V6_PAIRS`]; their
+/// packet rates are of 84-byte frames on the wire, IPv4's of 64) (medians of
+/// the ratios within each run).
 fn ratios(runs: &Runs) -> Vec<Value> {
     NAT_PAIRS
         .iter()
@@ -115,6 +117,23 @@ fn ratios(runs: &Runs) -> Vec<Value> {
             })
             .collect::<Vec<_>>()
         })
+        .chain(V6_PAIRS.iter().flat_map(|&(a, b)| {
+            [
+                "pps_64b_1_flow",
+                "pps_64b_1k_flows",
+                "pps_64b_100k_flows",
+                "p50_us_common",
+                "p99_us_common",
+            ]
+            .iter()
+            .filter_map(|k| {
+                paired_ratio(runs, a, b, k).map(|r| {
+                    json!({"a": a, "b": b, "key": k,
+                           "ratio": (r * 1000.0).round() / 1000.0})
+                })
+            })
+            .collect::<Vec<_>>()
+        }))
         .collect()
 }
 
@@ -135,7 +154,7 @@ pub(super) fn write(a: &PerfArgs, o: &Outcome, report: &Value) -> R<(PathBuf, Pa
 pub(super) fn print(a: &PerfArgs, o: &Outcome, report: &Value, jpath: &Path, spath: &Path) {
     let (names, med, common_rate, ncpu) = (&o.names, &o.med, o.common_rate, o.ncpu);
     println!(
-        "{ME}: {} run(s) of {} s, 64-byte frames, director on CPU {}, generator on CPU {}, \
+        "{ME}: {} run(s) of {} s, 64-byte frames (IPv6: 84), director on CPU {}, generator on CPU {}, \
          kernel {}, {:.0} s",
         a.runs,
         a.secs,

@@ -5,8 +5,9 @@
 use super::options::{Datapath, Io, PerfArgs};
 use super::{ME, R, UDP_PORT, s};
 use ringvs::lab::{
-    DIRECTOR_READY_TIMEOUT, EXT_ADDR_CIDR, INT_ADDR_CIDR, Spawned, VIP, ip, kill_and_delete_ns,
-    ns_command, ns_run, rs_addr,
+    DIRECTOR_READY_TIMEOUT, EXT_ADDR_CIDR, EXT_ADDR6_CIDR, INT_ADDR_CIDR, INT_ADDR6_CIDR,
+    PREFIX6_LEN, Spawned, VIP, VIP6, add_addr6, enable_quiet_ipv6, ip, kill_and_delete_ns,
+    ns_command, ns_run, rs_addr, rs_addr6,
 };
 use ringvs::proto;
 use std::path::{Path, PathBuf};
@@ -62,11 +63,11 @@ impl PacketLab {
             namespaces: Vec::new(),
             ext_mac: String::new(),
         };
-        l.populate(a, dp.queues())?; // on error `l` drops and deletes what was made
+        l.populate(a, dp.queues(), dp.ipv6())?; // on error `l` drops and deletes what was made
         Ok(l)
     }
 
-    fn populate(&mut self, a: &PerfArgs, queues: usize) -> R<()> {
+    fn populate(&mut self, a: &PerfArgs, queues: usize, v6: bool) -> R<()> {
         let (g, d) = (self.gen_ns(), self.dir_ns());
         for ns in [&g, &d] {
             ip(&["netns", "add", ns]).map_err(s)?;
@@ -110,15 +111,33 @@ impl PacketLab {
             let cidr = format!("{}/24", rs_addr(n));
             ip(&["-n", &g, "addr", "add", &cidr, "dev", "s0"]).map_err(s)?;
         }
+        if v6 {
+            // Dual stack: s0 also has the real servers' IPv6 addresses (quiet
+            // IPv6, no DAD), so it answers the director's neighbor
+            // solicitations for them.
+            for n in [1, 2] {
+                let cidr = format!("{}/{PREFIX6_LEN}", rs_addr6(n));
+                add_addr6(&g, "s0", &cidr).map_err(s)?;
+            }
+        }
         for (ns, ifname) in [(&d, "ext0"), (&d, "int0"), (&g, "g0"), (&g, "s0")] {
             ip(&["-n", ns, "link", "set", ifname, "up"]).map_err(s)?;
         }
         // The sink: IPv4 arriving on s0 is dropped at netdev ingress, after the
-        // generator's AF_PACKET RX ring has seen it. ARP still passes.
+        // generator's AF_PACKET RX ring has seen it. ARP still passes; so does
+        // ICMPv6 (neighbor discovery) in a dual-stack lab, where IPv6 UDP and
+        // TCP are dropped too.
+        let v6_rule = if v6 {
+            "    ip6 nexthdr { udp, tcp } drop\n"
+        } else {
+            ""
+        };
         nft(
             &g,
             &self.tag,
-            "table netdev rvsink {\n  chain in {\n    type filter hook ingress device s0 priority 0; policy accept;\n    meta protocol ip drop\n  }\n}\n",
+            &format!(
+                "table netdev rvsink {{\n  chain in {{\n    type filter hook ingress device s0 priority 0; policy accept;\n    meta protocol ip drop\n{v6_rule}  }}\n}}\n"
+            ),
         )?;
         rps(&d, "ext0", a.dir_cpu)?;
         rps(&d, "int0", a.dir_cpu)?;
@@ -185,8 +204,12 @@ pub(super) fn start_datapath(
     max_conns: Option<u64>,
 ) -> R<Director> {
     let control = PathBuf::from(format!("/run/ringvs-perf-{tag}.sock"));
-    if dp == Datapath::KernelNft {
-        kernel_nat(ns, tag)?;
+    if dp.kernel() {
+        if dp.ipv6() {
+            kernel_nat6(ns, tag)?;
+        } else {
+            kernel_nat(ns, tag)?;
+        }
         return Ok(Director {
             child: None,
             control,
@@ -214,7 +237,9 @@ pub(super) fn start_datapath(
             }
         }
     }
-    if !dp.io_only() {
+    if dp.ipv6() {
+        add_services6(&d.control)?;
+    } else if !dp.io_only() {
         add_services(&d.control)?;
     }
     Ok(d)
@@ -286,6 +311,30 @@ fn kernel_nat(ns: &str, tag: &str) -> R<()> {
     nft(ns, tag, &ruleset)
 }
 
+/// The kernel's IPv6 NAT in `ns`: quiet IPv6 on, the VIP6 on `ext0` and the
+/// DIP6 on `int0` (no DAD), IPv6 forwarding, and nftables `ip6` DNAT of UDP
+/// [VIP6]:9000 and TCP [VIP6]:80 to the IPv6 real servers (the same
+/// `numgen inc` round robin as [`kernel_nat`]).
+fn kernel_nat6(ns: &str, tag: &str) -> R<()> {
+    for key in ["ext0", "int0", "default", "all"] {
+        enable_quiet_ipv6(ns, key).map_err(s)?;
+    }
+    let vip6 = format!("{VIP6}/{PREFIX6_LEN}");
+    #[rustfmt::skip]
+    let adds = [("ext0", vip6.as_str()), ("int0", INT_ADDR6_CIDR)];
+    for (ifname, cidr) in adds {
+        ip(&["-n", ns, "-6", "addr", "add", cidr, "dev", ifname, "nodad"]).map_err(s)?;
+    }
+    sysctl(ns, "net.ipv6.conf.all.forwarding=1")?;
+    let map = format!("{{ 0 : {}, 1 : {} }}", rs_addr6(1), rs_addr6(2));
+    let ruleset = format!(
+        "table ip6 rvnat6 {{\n  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n    \
+         ip6 daddr {VIP6} udp dport {UDP_PORT} dnat to numgen inc mod 2 map {map}\n    \
+         ip6 daddr {VIP6} tcp dport 80 dnat to numgen inc mod 2 map {map}\n  }}\n}}\n"
+    );
+    nft(ns, tag, &ruleset)
+}
+
 /// `--cpus` for `workers` ringvs workers: the director's CPU first; the others
 /// share the generator's (contended, see the module docs).
 fn worker_cpus(a: &PerfArgs, workers: usize) -> String {
@@ -346,6 +395,17 @@ fn ringvs_args(
     ] {
         args.push(x.to_owned());
     }
+    if dp.ipv6() {
+        // Dual stack, as the lab's director (`ringvs run --ext-addr … --ext-addr
+        // 2001:2:0:1::2/64 …`); its namespace keeps kernel IPv6 off, so only
+        // ringvs answers neighbor solicitations.
+        for (opt, cidr) in [
+            ("--ext-addr", EXT_ADDR6_CIDR),
+            ("--int-addr", INT_ADDR6_CIDR),
+        ] {
+            args.extend([opt.to_owned(), cidr.to_owned()]);
+        }
+    }
     if let Some(m) = max_conns {
         args.extend(["--max-conns".into(), m.to_string()]);
     }
@@ -396,6 +456,22 @@ fn spawn_ringvs(ns: &str, args: &[String], control: PathBuf) -> R<Director> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(d)
+}
+
+/// The IPv6 twins of [`add_services`]: UDP [VIP6]:9000 and TCP [VIP6]:80,
+/// round robin over the two IPv6 real servers (masquerading).
+fn add_services6(control: &Path) -> R<()> {
+    let uvip = format!("[{VIP6}]:{UDP_PORT}");
+    let tvip = format!("[{VIP6}]:80");
+    proto::adm(control, &["-A", "-u", &uvip, "-s", "rr"])?;
+    proto::adm(control, &["-A", "-t", &tvip, "-s", "rr"])?;
+    for n in [1, 2] {
+        let urip = format!("[{}]:{UDP_PORT}", rs_addr6(n));
+        let trip = format!("[{}]:80", rs_addr6(n));
+        proto::adm(control, &["-a", "-u", &uvip, "-r", &urip, "-m"])?;
+        proto::adm(control, &["-a", "-t", &tvip, "-r", &trip, "-m"])?;
+    }
+    Ok(())
 }
 
 /// The benchmark's services on a running ringvs: UDP VIP:9000 and TCP VIP:80,

@@ -58,6 +58,14 @@ pub(super) const NAT_PAIRS: [(&str, &str); 5] = [
     ("ringvs-xdp-napi-rt-1w", "ringvs-xdp-napi-io-only"),
 ];
 
+/// The IPv6 comparisons: ringvs against the kernel over IPv6, and each
+/// against its own IPv4 figure.
+pub(super) const V6_PAIRS: [(&str, &str); 3] = [
+    ("ringvs-nat6-1w", "kernel-nft6"),
+    ("ringvs-nat6-1w", "ringvs-nat-1w"),
+    ("kernel-nft6", "kernel-nft"),
+];
+
 struct Goal {
     name: &'static str,
     /// The datapath in the denominator; `None`: the NAT pair's I/O-only datapath.

@@ -16,6 +16,14 @@
 //!   tracked (each SYN is scheduled, inserted and forwarded; between runs the
 //!   worker's clock jumps past the SYN_RECV timeout so its own expiry removes them).
 //!
+//! Both families, side by side: the director is dual stack and the same
+//! connections exist over IPv4 and IPv6 (the same client ports, the same
+//! service behind VIP:80 and [VIP6]:80); every run times IPv4 then IPv6
+//! (74-byte frames instead of 54), and the `ipv6` section gives IPv6's figures
+//! with `ratio_to_ipv4`, the median of the per-run ratios (ns per packet, ns
+//! per connection). The client-to-server-only comparison of forwarding methods
+//! (`direct`) is IPv4's.
+//!
 //! Every figure is the median over `--runs` runs (after one untimed warm-up
 //! pass); every run checks that each packet was forwarded. The frames are
 //! marked checksum-verified by the ring (`TP_STATUS_CSUM_VALID`, as a NIC with
@@ -30,11 +38,12 @@
 
 mod rig;
 
-use rig::{FRAME_LEN, ReplayRx, Rig, STRIDE};
-use ringvs::Nic;
+use rig::{FRAME_LEN, FRAME_LEN6, Family, ReplayRx, Rig, STRIDE, Server};
 use ringvs::nat::{State, Timeouts};
 use ringvs::stats::Ctr;
+use ringvs::{Nic, NicPair};
 use serde_json::{Value, json};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 type R<T> = Result<T, String>;
@@ -149,30 +158,26 @@ fn measure_pinned(a: &SoftwareArgs) -> R<Value> {
     pops.sort_unstable();
     pops.dedup();
     let largest = pops.last().copied().unwrap_or(0);
-    let mut established = Vec::new();
-    let mut new_conns = Value::Null;
+    let (mut established, mut established6) = (Vec::new(), Vec::new());
+    let (mut new_conns, mut new_conns6) = (Value::Null, Value::Null);
     for &n in &pops {
         let extra = if n == largest { a.new_conns } else { 0 };
         let mut rig = Rig::new(n + extra, n + extra)?;
-        let servers = rig.establish(0, n)?;
-        if rig.w.core.state_count(State::Established) as usize != n {
-            return Err(format!("{n} handshakes did not give {n} connections"));
+        let servers = rig.establish::<Ipv4Addr>(0, n)?;
+        let servers6 = rig.establish::<Ipv6Addr>(0, n)?;
+        if rig.w.core.state_count(State::Established) as usize != 2 * n {
+            return Err(format!(
+                "{n} handshakes of each family did not give {} connections",
+                2 * n
+            ));
         }
-        let runs = established_runs(a, &mut rig, &servers)?;
-        established.push(json!({
-            "conns": n,
-            "ns_per_packet": round(median(runs.clone()), 1),
-            "mpps": round(1000.0 / median(runs.clone()), 2),
-            "runs_ns_per_packet": runs.iter().map(|v| round(*v, 1)).collect::<Vec<_>>(),
-        }));
+        let (runs, runs6) = established_runs(a, &mut rig, &servers, &servers6)?;
+        established.push(established_row(n, &runs, None));
+        established6.push(established_row(n, &runs6, Some(&runs)));
         if extra > 0 {
-            let runs = new_conn_runs(a, &mut rig, n)?;
-            new_conns = json!({
-                "tracked": n,
-                "per_s": round(median(runs.clone()), 0),
-                "ns_per_conn": round(1e9 / median(runs.clone()), 1),
-                "runs_per_s": runs.iter().map(|v| round(*v, 0)).collect::<Vec<_>>(),
-            });
+            let (runs, runs6) = new_conn_runs(a, &mut rig, n)?;
+            new_conns = new_conn_row(n, &runs, None);
+            new_conns6 = new_conn_row(n, &runs6, Some(&runs));
         }
     }
     let direct = direct_runs(a, pops.first().copied().unwrap_or(1000))?;
@@ -190,49 +195,112 @@ fn measure_pinned(a: &SoftwareArgs) -> R<Value> {
         },
         "established": established,
         "new_conns": new_conns,
+        "ipv6": {
+            "frame_bytes": FRAME_LEN6,
+            "note": "the same worker, connections and runs as IPv4 (dual stack), interleaved run by run; ratio_to_ipv4 is the median of the per-run ratios",
+            "established": established6,
+            "new_conns": new_conns6,
+        },
     }))
 }
 
+/// Medians of the per-run ratios `runs[i] / base[i]`.
+fn paired_ratio(runs: &[f64], base: &[f64]) -> f64 {
+    median(runs.iter().zip(base).map(|(r, b)| r / b).collect())
+}
+
+/// A row of `established`: `runs` in ns/packet; with `base` (the IPv4 runs
+/// of the same rig), the paired ratio to it.
+fn established_row(n: usize, runs: &[f64], base: Option<&[f64]>) -> Value {
+    let m = median(runs.to_vec());
+    let mut row = json!({
+        "conns": n,
+        "ns_per_packet": round(m, 1),
+        "mpps": round(1000.0 / m, 2),
+        "runs_ns_per_packet": runs.iter().map(|v| round(*v, 1)).collect::<Vec<_>>(),
+    });
+    if let Some(b) = base {
+        row["ratio_to_ipv4"] = json!(round(paired_ratio(runs, b), 3));
+    }
+    row
+}
+
+/// The `new_conns` object: `runs` in connections/s; with `base`, the paired
+/// ratio of ns per connection to it.
+fn new_conn_row(tracked: usize, runs: &[f64], base: Option<&[f64]>) -> Value {
+    let m = median(runs.to_vec());
+    let mut row = json!({
+        "tracked": tracked,
+        "per_s": round(m, 0),
+        "ns_per_conn": round(1e9 / m, 1),
+        "runs_per_s": runs.iter().map(|v| round(*v, 0)).collect::<Vec<_>>(),
+    });
+    if let Some(b) = base {
+        // ns per connection: the inverse of the rates' ratio.
+        row["ratio_to_ipv4"] = json!(round(paired_ratio(b, runs), 3));
+    }
+    row
+}
+
+/// Both directions' replay rings of `servers`' connections, as the worker's RX
+/// queues.
+fn ack_queues<A: Family>(a: &SoftwareArgs, servers: &[Server<A>]) -> NicPair<ReplayRx> {
+    let (input, output) = Rig::ack_rings(servers);
+    let meta = rig::meta(A::FRAME_LEN, !a.verify_csum);
+    NicPair::new(
+        ReplayRx::new(input, A::STRIDE, meta),
+        ReplayRx::new(output, A::STRIDE, meta),
+    )
+}
+
+/// Replay `packets` frames each way from `queues` (swapped in as the worker's
+/// RX queues for the run, and back out after), timed unless `warm`; ns per
+/// packet, after checking every one was forwarded and the last one sent each
+/// way is a well-formed `A` frame.
+fn replay_run<A: Family>(rig: &mut Rig, queues: &mut NicPair<ReplayRx>, packets: u64) -> R<f64> {
+    std::mem::swap(&mut rig.w.rx, queues);
+    let ctr = &rig.w.core.ctr;
+    let (fin, fout) = (ctr.get(Ctr::FwdIn), ctr.get(Ctr::FwdOut));
+    rig.w.rx[Nic::Ext].replay(packets);
+    rig.w.rx[Nic::Int].replay(packets);
+    let t = Instant::now();
+    let handled = rig.run(None);
+    let dt = t.elapsed();
+    std::mem::swap(&mut rig.w.rx, queues);
+    let ctr = &rig.w.core.ctr;
+    let (din, dout) = (ctr.get(Ctr::FwdIn) - fin, ctr.get(Ctr::FwdOut) - fout);
+    if handled != 2 * packets || din != packets || dout != packets {
+        return Err(format!(
+            "{}: handled {handled}, forwarded {din} in and {dout} out of {packets} each way",
+            A::NAME
+        ));
+    }
+    for nic in [Nic::Ext, Nic::Int] {
+        if !A::sent_ok(rig.w.tx[nic].last(A::FRAME_LEN)) {
+            return Err(format!("{}: a frame sent on {nic:?} is malformed", A::NAME));
+        }
+    }
+    Ok(dt.as_secs_f64() * 1e9 / handled as f64)
+}
+
 /// Timed runs of `a.packets` ACKs each way through `rig`'s established
-/// connections; ns per packet of each run.
+/// connections of each family, IPv4 then IPv6 in every run; ns per packet of
+/// each run, by family.
 fn established_runs(
     a: &SoftwareArgs,
     rig: &mut Rig,
-    servers: &[(usize, std::net::Ipv4Addr, u16)],
-) -> R<Vec<f64>> {
-    let (input, output) = Rig::ack_rings(servers);
-    let meta = rig::meta(!a.verify_csum);
-    rig.w.rx[Nic::Ext] = ReplayRx::new(input, meta);
-    rig.w.rx[Nic::Int] = ReplayRx::new(output, meta);
-    let n = servers.len() as u64;
+    servers: &[Server<Ipv4Addr>],
+    servers6: &[Server<Ipv6Addr>],
+) -> R<(Vec<f64>, Vec<f64>)> {
+    let mut q4 = ack_queues(a, servers);
+    let mut q6 = ack_queues(a, servers6);
     // Warm-up: every connection once each way.
-    let warm = n.min(a.packets);
-    replay_both(rig, warm);
-    rig.run(None);
-    let mut out = Vec::with_capacity(a.runs);
+    replay_run::<Ipv4Addr>(rig, &mut q4, (servers.len() as u64).min(a.packets))?;
+    replay_run::<Ipv6Addr>(rig, &mut q6, (servers6.len() as u64).min(a.packets))?;
+    let mut out = (Vec::with_capacity(a.runs), Vec::with_capacity(a.runs));
     for _ in 0..a.runs {
-        let ctr = &rig.w.core.ctr;
-        let (fin, fout) = (ctr.get(Ctr::FwdIn), ctr.get(Ctr::FwdOut));
-        replay_both(rig, a.packets);
-        let t = Instant::now();
-        let handled = rig.run(None);
-        let dt = t.elapsed();
-        let ctr = &rig.w.core.ctr;
-        let (din, dout) = (ctr.get(Ctr::FwdIn) - fin, ctr.get(Ctr::FwdOut) - fout);
-        if handled != 2 * a.packets || din != a.packets || dout != a.packets {
-            return Err(format!(
-                "{n} connections: handled {handled}, forwarded {din} in and {dout} out of {} each way",
-                a.packets
-            ));
-        }
-        out.push(dt.as_secs_f64() * 1e9 / handled as f64);
-    }
-    // What went out is a rewritten frame with a valid IPv4 header.
-    for nic in [Nic::Ext, Nic::Int] {
-        let sent = rig.w.tx[nic].last(FRAME_LEN);
-        if ringvs::wire::checksum::checksum(&sent[14..34]) != 0 {
-            return Err(format!("a frame sent on {nic:?} has a bad IPv4 checksum"));
-        }
+        out.0.push(replay_run::<Ipv4Addr>(rig, &mut q4, a.packets)?);
+        out.1.push(replay_run::<Ipv6Addr>(rig, &mut q6, a.packets)?);
     }
     Ok(out)
 }
@@ -247,18 +315,18 @@ fn direct_runs(a: &SoftwareArgs, n: usize) -> R<Value> {
         ("tun-ipip", "-i"),
         ("tun-gue", "-i --tun-type gue --tun-port 6080"),
     ];
-    let meta = rig::meta(!a.verify_csum);
+    let meta = rig::meta(FRAME_LEN, !a.verify_csum);
     let mut rigs = Vec::new();
     for (name, method) in METHODS {
         let mut rig = Rig::with_method(n, n, method)?;
-        let servers = rig.establish_with(0, n, name == "nat")?;
+        let servers = rig.establish_with::<Ipv4Addr>(0, n, name == "nat")?;
         if rig.w.core.state_count(State::Established) as usize != n {
             return Err(format!(
                 "{name}: {n} handshakes did not give {n} connections"
             ));
         }
         let (input, _) = Rig::ack_rings(&servers);
-        rig.w.rx[Nic::Ext] = ReplayRx::new(input, meta);
+        rig.w.rx[Nic::Ext] = ReplayRx::new(input, STRIDE, meta);
         rig.w.rx[Nic::Ext].replay(n as u64);
         rig.run(None);
         rigs.push((name, rig, Vec::new()));
@@ -297,50 +365,75 @@ fn direct_runs(a: &SoftwareArgs, n: usize) -> R<Value> {
     Ok(Value::Array(rows))
 }
 
-fn replay_both(rig: &mut Rig, n: u64) {
-    rig.w.rx[Nic::Ext].replay(n);
-    rig.w.rx[Nic::Int].replay(n);
+/// A replay ring of the SYNs of `k` new clients of family `A` (after the
+/// `tracked` established ones), as the external RX queue.
+fn syn_queues<A: Family>(a: &SoftwareArgs, tracked: usize, k: usize) -> NicPair<ReplayRx> {
+    let (len, stride) = (A::FRAME_LEN, A::STRIDE);
+    let mut ring = vec![0u8; stride * k];
+    for j in 0..k {
+        rig::syn::<A>(tracked + j, &mut ring[j * stride..j * stride + len]);
+    }
+    let meta = rig::meta(len, !a.verify_csum);
+    NicPair::new(ReplayRx::new(ring, stride, meta), ReplayRx::empty())
+}
+
+/// One timed run of the `k` SYNs in `queues` at worker time `at`; new
+/// connections per second, after checking each made one.
+fn syn_run<A: Family>(
+    rig: &mut Rig,
+    queues: &mut NicPair<ReplayRx>,
+    (k, tracked): (usize, usize),
+    at: Instant,
+) -> R<f64> {
+    std::mem::swap(&mut rig.w.rx, queues);
+    let made = rig.w.core.ctr.get(Ctr::ConnNew);
+    rig.w.rx[Nic::Ext].replay(k as u64);
+    let t = Instant::now();
+    let handled = rig.run(Some(at));
+    let dt = t.elapsed();
+    std::mem::swap(&mut rig.w.rx, queues);
+    let made = rig.w.core.ctr.get(Ctr::ConnNew) - made;
+    let table = A::tracked(&rig.w.core);
+    if handled != k as u64 || made != k as u64 || table != tracked + k {
+        return Err(format!(
+            "{} SYNs with {tracked} tracked ({}): handled {handled}, made {made}, table {table}",
+            k,
+            A::NAME
+        ));
+    }
+    Ok(k as f64 / dt.as_secs_f64())
 }
 
 /// Timed runs of `a.new_conns` SYNs of new clients with `tracked` established
-/// connections in `rig`; new connections per second of each run.
-fn new_conn_runs(a: &SoftwareArgs, rig: &mut Rig, tracked: usize) -> R<Vec<f64>> {
+/// connections of each family in `rig`, IPv4 then IPv6 at the same worker
+/// time in every run; new connections per second of each run, by family.
+fn new_conn_runs(a: &SoftwareArgs, rig: &mut Rig, tracked: usize) -> R<(Vec<f64>, Vec<f64>)> {
     let k = a.new_conns;
-    let mut ring = vec![0u8; STRIDE * k];
-    for j in 0..k {
-        ring[j * STRIDE..j * STRIDE + FRAME_LEN].copy_from_slice(&rig::syn(tracked + j));
-    }
-    let meta = rig::meta(!a.verify_csum);
-    rig.w.rx[Nic::Ext] = ReplayRx::new(ring, meta);
-    rig.w.rx[Nic::Int] = ReplayRx::empty();
+    let mut q4 = syn_queues::<Ipv4Addr>(a, tracked, k);
+    let mut q6 = syn_queues::<Ipv6Addr>(a, tracked, k);
     // The worker's clock, moved past the SYN_RECV timeout after each run (and
-    // its warm-up) so that its own expiry removes that run's connections.
+    // its warm-up) so that its own expiry removes that run's connections; both
+    // families' SYNs share each step, so the established connections (900 s)
+    // outlive every run.
     let step = Duration::from_secs(u64::from(Timeouts::default().secs(State::SynRecv)) + 1);
     let mut at = Instant::now().max(rig.start + step);
-    let mut out = Vec::with_capacity(a.runs);
+    let mut out = (Vec::with_capacity(a.runs), Vec::with_capacity(a.runs));
     for r in 0..=a.runs {
-        let made = rig.w.core.ctr.get(Ctr::ConnNew);
-        rig.w.rx[Nic::Ext].replay(k as u64);
-        let t = Instant::now();
-        let handled = rig.run(Some(at));
-        let dt = t.elapsed();
-        let made = rig.w.core.ctr.get(Ctr::ConnNew) - made;
-        if handled != k as u64 || made != k as u64 || rig.w.core.table.len() != tracked + k {
-            return Err(format!(
-                "{k} SYNs with {tracked} tracked: handled {handled}, made {made}, table {}",
-                rig.w.core.table.len()
-            ));
-        }
+        let v4 = syn_run::<Ipv4Addr>(rig, &mut q4, (k, tracked), at)?;
+        let v6 = syn_run::<Ipv6Addr>(rig, &mut q6, (k, tracked), at)?;
         if r > 0 {
-            out.push(k as f64 / dt.as_secs_f64());
+            out.0.push(v4);
+            out.1.push(v6);
         }
         at += step;
         let mut passes = 0;
-        while rig.w.core.table.len() > tracked && passes < k + 16 {
+        while (rig.w.core.table.len() > tracked || rig.w.core.table6.len() > tracked)
+            && passes < 2 * k + 16
+        {
             rig.w.poll_once(at);
             passes += 1;
         }
-        if rig.w.core.state_count(State::Established) as usize != tracked {
+        if rig.w.core.state_count(State::Established) as usize != 2 * tracked {
             return Err("established connections expired during the SYN test".into());
         }
     }
@@ -415,13 +508,25 @@ pub fn table(software: &Value) -> String {
             "verified in software"
         }
     );
-    t += &format!("{:<12} {:>10} {:>8}\n", "conns", "ns/packet", "Mpps");
+    t += &format!(
+        "{:<12} {:>10} {:>8} {:>13} {:>9} {:>9}\n",
+        "conns", "ns/packet", "Mpps", "v6 ns/packet", "v6 Mpps", "v6/v4"
+    );
+    let v6 = software["ipv6"]["established"].as_array();
     for e in software["established"].as_array().into_iter().flatten() {
+        let twin = v6
+            .into_iter()
+            .flatten()
+            .find(|r| r["conns"] == e["conns"])
+            .unwrap_or(&Value::Null);
         t += &format!(
-            "{:<12} {:>10.1} {:>8.2}\n",
+            "{:<12} {:>10.1} {:>8.2} {:>13.1} {:>9.2} {:>9.2}\n",
             e["conns"].as_u64().unwrap_or(0),
             e["ns_per_packet"].as_f64().unwrap_or(f64::NAN),
-            e["mpps"].as_f64().unwrap_or(f64::NAN)
+            e["mpps"].as_f64().unwrap_or(f64::NAN),
+            twin["ns_per_packet"].as_f64().unwrap_or(f64::NAN),
+            twin["mpps"].as_f64().unwrap_or(f64::NAN),
+            twin["ratio_to_ipv4"].as_f64().unwrap_or(f64::NAN)
         );
     }
     if let Some(rows) = software["direct"].as_array() {
@@ -443,6 +548,16 @@ pub fn table(software: &Value) -> String {
             nc["tracked"].as_u64().unwrap_or(0),
             p,
             nc["ns_per_conn"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    let nc6 = &software["ipv6"]["new_conns"];
+    if let Some(p) = nc6["per_s"].as_f64() {
+        t += &format!(
+            "IPv6 new connections/s with {} tracked: {:.0} ({:.1} ns each, {:.2}x IPv4's)\n",
+            nc6["tracked"].as_u64().unwrap_or(0),
+            p,
+            nc6["ns_per_conn"].as_f64().unwrap_or(f64::NAN),
+            nc6["ratio_to_ipv4"].as_f64().unwrap_or(f64::NAN)
         );
     }
     t
@@ -477,5 +592,49 @@ pub fn main(a: SoftwareArgs) -> std::process::ExitCode {
             eprintln!("ringvs-bench software: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (crate rule)
+mod tests {
+    use super::*;
+
+    /// A small run of the whole benchmark: every packet of both families is
+    /// forwarded (the runs check it), and the IPv6 section pairs each IPv4
+    /// row with a finite ratio.
+    #[test]
+    fn both_families_are_measured_side_by_side() {
+        let a = SoftwareArgs {
+            conns: vec![300, 20_000],
+            packets: 5_000,
+            new_conns: 500,
+            ..SoftwareArgs::with(0, 2)
+        };
+        let v = measure(&a).unwrap();
+        let (v4, v6) = (&v["established"], &v["ipv6"]["established"]);
+        for (i, n) in [300, 20_000].into_iter().enumerate() {
+            assert_eq!(v4[i]["conns"], n);
+            assert_eq!(v6[i]["conns"], n);
+            assert_eq!(v6[i]["runs_ns_per_packet"].as_array().unwrap().len(), 2);
+            let r = v6[i]["ratio_to_ipv4"].as_f64().unwrap();
+            assert!(r.is_finite() && r > 0.0, "{r}");
+        }
+        assert_eq!(v["ipv6"]["new_conns"]["tracked"], 20_000);
+        assert!(v["ipv6"]["new_conns"]["per_s"].as_f64().unwrap() > 0.0);
+        assert_eq!(v["ipv6"]["frame_bytes"], FRAME_LEN6);
+        assert!(table(&v).contains("IPv6 new connections/s with 20000 tracked"));
+    }
+
+    #[test]
+    fn ipv6_frames_carry_a_valid_tcp_checksum() {
+        let mut f = [0u8; FRAME_LEN6];
+        rig::syn::<Ipv6Addr>(70_000, &mut f);
+        let (src, sport) = rig::client6(70_000);
+        assert_eq!(src, "2001:2:0:1::1:1".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(sport, 1024 + 10_000);
+        assert!(<Ipv6Addr as Family>::sent_ok(&f));
+        let tcp = ringvs::wire::TcpPacket::new_checked(&f[54..]).unwrap();
+        assert!(tcp.verify_checksum_v6(src, rig::VIP6));
     }
 }

@@ -4,11 +4,18 @@
 //! frame into one reused slot and counts it — so what is timed is the real
 //! `Worker::poll_once` loop and nothing else.
 //!
-//! All addresses are RFC 2544 benchmarking space, as in the lab.
+//! The director is dual stack (the lab's `--ext-addr`/`--int-addr` of both
+//! families) with the same service over each: TCP VIP:80 and [VIP6]:80, round
+//! robin over two real servers, so the IPv4 and IPv6 figures come from one
+//! worker, one process, interleaved run by run. What differs between the
+//! families is the [`Family`] trait: addresses and frames.
+//!
+//! All addresses are benchmarking space (RFC 2544's 198.18.0.0/15, RFC 5180's
+//! 2001:2::/48), as in the lab.
 
 use ringvs::config::Config;
 use ringvs::config::ipvsadm::{apply, parse};
-use ringvs::dataplane::{Director, Env, Plan, TxPair, Worker};
+use ringvs::dataplane::{Core, Director, Env, Plan, TxPair, Worker};
 use ringvs::io::mem::SinkTx;
 use ringvs::io::{RxFrame, RxMeta, RxQueue};
 use ringvs::nat::{FlowKey, Snapshot, Timeouts};
@@ -16,13 +23,19 @@ use ringvs::neigh::NeighTable;
 use ringvs::wire::Mac;
 use ringvs::wire::checksum;
 use ringvs::{Nic, NicPair};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Instant;
 
 pub const VIP: Ipv4Addr = ringvs::lab::VIP;
 pub const RS: [Ipv4Addr; 2] = [Ipv4Addr::new(198, 19, 0, 2), Ipv4Addr::new(198, 19, 0, 3)];
+pub const VIP6: Ipv6Addr = ringvs::lab::VIP6;
+/// The lab's `rs_addr6(1)` and `rs_addr6(2)`.
+pub const RS6: [Ipv6Addr; 2] = [
+    Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 2),
+    Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 3),
+];
 const RS_MAC: [[u8; 6]; 2] = [[0x02, 0x55, 0, 0, 0, 0x02], [0x02, 0x55, 0, 0, 0, 0x03]];
 const EXT_MAC: [u8; 6] = [0x02, 0xee, 0, 0, 0, 0x02];
 const INT_MAC: [u8; 6] = [0x02, 0x11, 0, 0, 0, 0x01];
@@ -39,6 +52,10 @@ pub const ACK: u8 = 0x10;
 pub const FRAME_LEN: usize = 14 + 20 + 20;
 /// Frames lie one cache line apart in a replayed ring.
 pub const STRIDE: usize = 64;
+/// The IPv6 twin of [`FRAME_LEN`]: Ethernet + IPv6 + TCP, 74 bytes.
+pub const FRAME_LEN6: usize = 14 + 40 + 20;
+/// IPv6 frames lie two cache lines apart (74 bytes do not fit in one).
+pub const STRIDE6: usize = 128;
 
 /// The `i`th client endpoint.
 pub fn client(i: usize) -> (Ipv4Addr, u16) {
@@ -86,16 +103,165 @@ pub fn tcp_frame(
     f
 }
 
-/// Client `i`'s SYN to VIP:80.
-pub fn syn(i: usize) -> [u8; FRAME_LEN] {
-    tcp_frame((CLIENT_MAC, EXT_MAC), client(i), (VIP, 80), SYN, (1000, 0))
+/// The `i`th IPv6 client endpoint: as [`client`], the address
+/// 2001:2:0:1::1:k instead of 198.18.0.(10 + k), so that both families have as
+/// many neighbors and as many connections per client address.
+pub fn client6(i: usize) -> (Ipv6Addr, u16) {
+    let host = i / PORTS_PER_CLIENT;
+    (
+        Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 1, host as u16),
+        1024 + (i % PORTS_PER_CLIENT) as u16,
+    )
 }
 
-/// What the ring says about every replayed frame: complete, and (`verified`)
-/// checksum-checked by the NIC.
-pub fn meta(verified: bool) -> RxMeta {
+/// An Ethernet + IPv6 (hop limit 64) + TCP frame, no payload, complete checksum.
+pub fn tcp_frame6(
+    (src_mac, dst_mac): ([u8; 6], [u8; 6]),
+    (src, sport): (Ipv6Addr, u16),
+    (dst, dport): (Ipv6Addr, u16),
+    flags: u8,
+    (seq, ack): (u32, u32),
+) -> [u8; FRAME_LEN6] {
+    let mut f = [0u8; FRAME_LEN6];
+    f[0..6].copy_from_slice(&dst_mac);
+    f[6..12].copy_from_slice(&src_mac);
+    f[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    let ip = &mut f[14..54];
+    ip[0] = 0x60;
+    ip[4..6].copy_from_slice(&20u16.to_be_bytes());
+    ip[6] = 6;
+    ip[7] = 64;
+    ip[8..24].copy_from_slice(&src.octets());
+    ip[24..40].copy_from_slice(&dst.octets());
+    let tcp = &mut f[54..];
+    tcp[0..2].copy_from_slice(&sport.to_be_bytes());
+    tcp[2..4].copy_from_slice(&dport.to_be_bytes());
+    tcp[4..8].copy_from_slice(&seq.to_be_bytes());
+    tcp[8..12].copy_from_slice(&ack.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = flags;
+    tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
+    let ph = checksum::pseudo_header_v6(src, dst, 6, 20);
+    let c = !checksum::fold(checksum::combine(ph, checksum::sum(tcp)));
+    tcp[16..18].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// What differs between the families in the rig: addresses, frames, the
+/// connection table.
+pub trait Family: Copy + PartialEq + std::fmt::Debug {
+    /// `"ipv4"` or `"ipv6"`.
+    const NAME: &'static str;
+    /// Bytes of each replayed frame (a TCP segment without payload).
+    const FRAME_LEN: usize;
+    /// Bytes between frames in a replayed ring.
+    const STRIDE: usize;
+    const VIP: Self;
+    const RS: [Self; 2];
+    /// The `i`th client endpoint.
+    fn client(i: usize) -> (Self, u16);
+    /// A TCP frame, no payload, checksums complete, into `out` (`FRAME_LEN` bytes).
+    fn frame(
+        macs: ([u8; 6], [u8; 6]),
+        src: (Self, u16),
+        dst: (Self, u16),
+        flags: u8,
+        seq_ack: (u32, u32),
+        out: &mut [u8],
+    );
+    /// The real server (address, port) of `client`'s connection to VIP:80.
+    fn server_of(core: &Core, client: (Self, u16)) -> Option<(Self, u16)>;
+    /// Connections in this family's table.
+    fn tracked(core: &Core) -> usize;
+    /// Whether a frame the worker sent carries a well-formed network header
+    /// (IPv4: its checksum; IPv6: version and payload length).
+    fn sent_ok(frame: &[u8]) -> bool;
+}
+
+impl Family for Ipv4Addr {
+    const NAME: &'static str = "ipv4";
+    const FRAME_LEN: usize = FRAME_LEN;
+    const STRIDE: usize = STRIDE;
+    const VIP: Self = VIP;
+    const RS: [Self; 2] = RS;
+    fn client(i: usize) -> (Self, u16) {
+        client(i)
+    }
+    fn frame(
+        macs: ([u8; 6], [u8; 6]),
+        src: (Self, u16),
+        dst: (Self, u16),
+        flags: u8,
+        seq_ack: (u32, u32),
+        out: &mut [u8],
+    ) {
+        out.copy_from_slice(&tcp_frame(macs, src, dst, flags, seq_ack));
+    }
+    fn server_of(core: &Core, (cip, cport): (Self, u16)) -> Option<(Self, u16)> {
+        let key = FlowKey::new(0, 6, u32::from(cip), cport, u32::from(VIP), 80);
+        let c = core.table.get(core.table.lookup(&key)?);
+        Some((Ipv4Addr::from(c.rip), c.rport))
+    }
+    fn tracked(core: &Core) -> usize {
+        core.table.len()
+    }
+    fn sent_ok(frame: &[u8]) -> bool {
+        frame.len() >= 34 && checksum::checksum(&frame[14..34]) == 0
+    }
+}
+
+impl Family for Ipv6Addr {
+    const NAME: &'static str = "ipv6";
+    const FRAME_LEN: usize = FRAME_LEN6;
+    const STRIDE: usize = STRIDE6;
+    const VIP: Self = VIP6;
+    const RS: [Self; 2] = RS6;
+    fn client(i: usize) -> (Self, u16) {
+        client6(i)
+    }
+    fn frame(
+        macs: ([u8; 6], [u8; 6]),
+        src: (Self, u16),
+        dst: (Self, u16),
+        flags: u8,
+        seq_ack: (u32, u32),
+        out: &mut [u8],
+    ) {
+        out.copy_from_slice(&tcp_frame6(macs, src, dst, flags, seq_ack));
+    }
+    fn server_of(core: &Core, (cip, cport): (Self, u16)) -> Option<(Self, u16)> {
+        let key = FlowKey::new(0, 6, cip, cport, VIP6, 80);
+        let c = core.table6.get(core.table6.lookup(&key)?);
+        Some((c.rip, c.rport))
+    }
+    fn tracked(core: &Core) -> usize {
+        core.table6.len()
+    }
+    fn sent_ok(frame: &[u8]) -> bool {
+        frame.len() >= 54
+            && frame[12..14] == [0x86, 0xdd]
+            && frame[14] >> 4 == 6
+            && usize::from(u16::from_be_bytes([frame[18], frame[19]])) == frame.len() - 54
+    }
+}
+
+/// Client `i`'s SYN to VIP:80 (of family `A`).
+pub fn syn<A: Family>(i: usize, out: &mut [u8]) {
+    A::frame(
+        (CLIENT_MAC, EXT_MAC),
+        A::client(i),
+        (A::VIP, 80),
+        SYN,
+        (1000, 0),
+        out,
+    );
+}
+
+/// What the ring says about every replayed frame of `len` bytes: complete,
+/// and (`verified`) checksum-checked by the NIC.
+pub fn meta(len: usize, verified: bool) -> RxMeta {
     let mut m = RxMeta {
-        wire_len: FRAME_LEN as u32,
+        wire_len: len as u32,
         ..RxMeta::default()
     };
     set_verified(&mut m, verified);
@@ -107,10 +273,13 @@ fn set_verified(m: &mut RxMeta, verified: bool) {
     m.csum_valid = verified;
 }
 
-/// An RX queue that replays a ring of pre-built frames, `STRIDE` bytes apart,
-/// round and round, until `left` frames were handed out.
+/// An RX queue that replays a ring of pre-built frames of `meta.wire_len`
+/// bytes, `stride` bytes apart, round and round, until `left` frames were
+/// handed out.
 pub struct ReplayRx {
     buf: Vec<u8>,
+    stride: usize,
+    len: usize,
     n: usize,
     at: usize,
     /// Frames still to hand out (0: the queue looks empty).
@@ -121,13 +290,15 @@ pub struct ReplayRx {
 impl ReplayRx {
     /// An empty ring.
     pub fn empty() -> Self {
-        Self::new(Vec::new(), RxMeta::default())
+        Self::new(Vec::new(), STRIDE, RxMeta::default())
     }
 
-    /// A ring of `frames.len() / STRIDE` frames.
-    pub fn new(buf: Vec<u8>, meta: RxMeta) -> Self {
+    /// A ring of `buf.len() / stride` frames of `meta.wire_len` bytes.
+    pub fn new(buf: Vec<u8>, stride: usize, meta: RxMeta) -> Self {
         Self {
-            n: buf.len() / STRIDE,
+            n: buf.len() / stride,
+            stride,
+            len: (meta.wire_len as usize).min(stride),
             buf,
             at: 0,
             left: 0,
@@ -147,9 +318,9 @@ impl RxQueue for ReplayRx {
         if self.left == 0 {
             return None;
         }
-        let off = self.at * STRIDE;
+        let off = self.at * self.stride;
         Some(RxFrame {
-            data: &self.buf[off..off + FRAME_LEN],
+            data: &self.buf[off..off + self.len],
             meta: self.meta,
         })
     }
@@ -170,8 +341,8 @@ impl RxQueue for ReplayRx {
         if k as u64 >= self.left {
             return None;
         }
-        let off = (self.at + k) % self.n * STRIDE;
-        Some(&self.buf[off..off + FRAME_LEN])
+        let off = (self.at + k) % self.n * self.stride;
+        Some(&self.buf[off..off + self.len])
     }
 
     fn poll_fd(&self) -> Option<RawFd> {
@@ -184,7 +355,9 @@ impl RxQueue for ReplayRx {
 }
 
 /// A one-worker director on replaying queues, built as `ringvs run` builds it,
-/// TCP VIP:80 round robin over two real servers, every neighbor resolved.
+/// dual stack: TCP VIP:80 round robin over two real servers (and, for NAT, the
+/// same over IPv6: [VIP6]:80 over two IPv6 real servers), every neighbor
+/// resolved.
 pub struct Rig {
     pub w: Worker<ReplayRx, SinkTx>,
     pub start: Instant,
@@ -192,36 +365,55 @@ pub struct Rig {
     _dp: Director,
 }
 
+/// One client endpoint's connection: its real server's index and endpoint.
+pub type Server<A> = (usize, A, u16);
+
 impl Rig {
-    /// Room for `max_conns` connections; neighbors for `clients` client endpoints.
+    /// Room for `max_conns` connections of each family; neighbors for
+    /// `clients` client endpoints of each family.
     pub fn new(max_conns: usize, clients: usize) -> Result<Self, String> {
         Self::with_method(max_conns, clients, "-m")
     }
 
     /// [`Rig::new`] with the real servers reached by `method` (ipvsadm's
-    /// options: `-m`, `-g`, `-i [--tun-type …]`).
+    /// options: `-m`, `-g`, `-i [--tun-type …]`); the IPv6 service only with
+    /// `-m` (the other methods are measured over IPv4).
     pub fn with_method(max_conns: usize, clients: usize, method: &str) -> Result<Self, String> {
         let mut cfg = Config::new();
-        let rules = [
+        let mut rules = vec![
             format!("-A -t {VIP}:80 -s rr"),
             format!("-a -t {VIP}:80 -r {}:80 {method}", RS[0]),
             format!("-a -t {VIP}:80 -r {}:80 {method}", RS[1]),
         ];
+        if method == "-m" {
+            rules.extend([
+                format!("-A -t [{VIP6}]:80 -s rr"),
+                format!("-a -t [{VIP6}]:80 -r [{}]:80 -m", RS6[0]),
+                format!("-a -t [{VIP6}]:80 -r [{}]:80 -m", RS6[1]),
+            ]);
+        }
         for r in &rules {
             let args: Vec<String> = r.split_whitespace().map(String::from).collect();
             let cmd = parse(&args).map_err(|e| format!("{r}: {e}"))?;
             apply(&mut cfg, &cmd).map_err(|e| format!("{r}: {e}"))?;
         }
         let prefix = |s: &str| s.parse().map_err(|e| format!("{s}: {e:?}"));
-        let env = Env::new(
-            [Mac(EXT_MAC), Mac(INT_MAC)],
-            prefix(ringvs::lab::EXT_ADDR_CIDR)?,
-            prefix(ringvs::lab::INT_ADDR_CIDR)?,
-        );
+        let prefix6 = |s: &str| s.parse().map_err(|e| format!("{s}: {e:?}"));
+        // `ringvs run --ext-addr 198.18.0.2/24 --ext-addr 2001:2:0:1::2/64
+        // --int-addr 198.19.0.1/24 --int-addr 2001:2:0:2::1/64`, as the lab.
+        let env = Env {
+            ext_net6: Some(prefix6(ringvs::lab::EXT_ADDR6_CIDR)?),
+            int_net6: Some(prefix6(ringvs::lab::INT_ADDR6_CIDR)?),
+            ..Env::new(
+                [Mac(EXT_MAC), Mac(INT_MAC)],
+                prefix(ringvs::lab::EXT_ADDR_CIDR)?,
+                prefix(ringvs::lab::INT_ADDR_CIDR)?,
+            )
+        };
         let plan = Plan::new(1, env, max_conns);
         let start = plan.start;
         let mut dp = Director::new(plan, Snapshot::build(&cfg, Timeouts::default()));
-        // Neighbors learned as the control thread learns them.
+        // Neighbors learned as the control thread learns them (ARP, NDP).
         let hosts = (0..clients.div_ceil(PORTS_PER_CLIENT))
             .map(|k| (Nic::Ext, client(k * PORTS_PER_CLIENT).0, Mac(CLIENT_MAC)))
             .chain(
@@ -230,6 +422,13 @@ impl Rig {
                     .map(|(ip, mac)| (Nic::Int, *ip, Mac(mac))),
             );
         let mut neigh = NeighTable::learned(hosts, start);
+        for k in 0..clients.div_ceil(PORTS_PER_CLIENT) {
+            let ip = client6(k * PORTS_PER_CLIENT).0;
+            neigh.learn(Nic::Ext, ip, Mac(CLIENT_MAC), start);
+        }
+        for (ip, mac) in RS6.iter().zip(RS_MAC) {
+            neigh.learn(Nic::Int, *ip, Mac(mac), start);
+        }
         let snap = neigh.take_snapshot().ok_or("no neighbors learned")?;
         dp.shared.neigh.store(Arc::new(snap));
         dp.shared.bump();
@@ -244,60 +443,62 @@ impl Rig {
 
     /// Hand one frame to the worker's core, outside the replay (set-up).
     pub fn handle(&mut self, nic: Nic, frame: &[u8], tx: &mut TxPair<SinkTx>) {
-        self.w.core.handle(nic, frame, meta(false), false, tx);
+        self.w
+            .core
+            .handle(nic, frame, meta(frame.len(), false), false, tx);
     }
 
-    /// Connections `from..to` through a three-way handshake (SYN in, SYN-ACK
-    /// out, ACK in); for each, its real server's index and address.
-    pub fn establish(
+    /// Connections `from..to` of family `A` through a three-way handshake
+    /// (SYN in, SYN-ACK out, ACK in); for each, its real server.
+    pub fn establish<A: Family>(
         &mut self,
         from: usize,
         to: usize,
-    ) -> Result<Vec<(usize, Ipv4Addr, u16)>, String> {
-        self.establish_with(from, to, true)
+    ) -> Result<Vec<Server<A>>, String> {
+        self.establish_with::<A>(from, to, true)
     }
 
     /// [`Rig::establish`]; without `replies` (DR, TUN: the real server answers
     /// the client directly) the SYN-ACK does not cross the director.
-    pub fn establish_with(
+    pub fn establish_with<A: Family>(
         &mut self,
         from: usize,
         to: usize,
         replies: bool,
-    ) -> Result<Vec<(usize, Ipv4Addr, u16)>, String> {
+    ) -> Result<Vec<Server<A>>, String> {
         let mut tx = NicPair::new(SinkTx::new(), SinkTx::new());
         let mut servers = Vec::with_capacity(to - from);
+        let mut f = vec![0u8; A::FRAME_LEN];
         for i in from..to {
-            self.handle(Nic::Ext, &syn(i), &mut tx);
-            let (cip, cport) = client(i);
-            let key = FlowKey::new(0, 6, u32::from(cip), cport, u32::from(VIP), 80);
-            let idx = self
-                .w
-                .core
-                .table
-                .lookup(&key)
-                .ok_or_else(|| format!("the SYN of client {i} made no connection"))?;
-            let c = self.w.core.table.get(idx);
-            let (rip, rport) = (Ipv4Addr::from(c.rip), c.rport);
-            let k = RS.iter().position(|r| *r == rip).ok_or("unknown server")?;
-            let synack = tcp_frame(
-                (RS_MAC[k], INT_MAC),
-                (rip, rport),
-                (cip, cport),
-                SYN | ACK,
-                (5000, 1001),
-            );
+            syn::<A>(i, &mut f);
+            self.handle(Nic::Ext, &f, &mut tx);
+            let c = A::client(i);
+            let (rip, rport) = A::server_of(&self.w.core, c)
+                .ok_or_else(|| format!("the {} SYN of client {i} made no connection", A::NAME))?;
+            let k = A::RS
+                .iter()
+                .position(|r| *r == rip)
+                .ok_or("unknown server")?;
             if replies {
-                self.handle(Nic::Int, &synack, &mut tx);
+                A::frame(
+                    (RS_MAC[k], INT_MAC),
+                    (rip, rport),
+                    c,
+                    SYN | ACK,
+                    (5000, 1001),
+                    &mut f,
+                );
+                self.handle(Nic::Int, &f, &mut tx);
             }
-            let ack = tcp_frame(
+            A::frame(
                 (CLIENT_MAC, EXT_MAC),
-                (cip, cport),
-                (VIP, 80),
+                c,
+                (A::VIP, 80),
                 ACK,
                 (1001, 5001),
+                &mut f,
             );
-            self.handle(Nic::Ext, &ack, &mut tx);
+            self.handle(Nic::Ext, &f, &mut tx);
             servers.push((k, rip, rport));
         }
         Ok(servers)
@@ -306,33 +507,32 @@ impl Rig {
     /// One ACK per connection `0..servers.len()` in each direction, in a
     /// scattered order (a step coprime to their number, so neither the slab nor
     /// the index is walked in order), the two directions half a ring apart.
-    pub fn ack_rings(servers: &[(usize, Ipv4Addr, u16)]) -> (Vec<u8>, Vec<u8>) {
+    pub fn ack_rings<A: Family>(servers: &[Server<A>]) -> (Vec<u8>, Vec<u8>) {
         let n = servers.len();
+        let (len, stride) = (A::FRAME_LEN, A::STRIDE);
         let step = (7919..).find(|s| gcd(*s, n) == 1).unwrap_or(1);
-        let mut input = vec![0u8; STRIDE * n];
-        let mut output = vec![0u8; STRIDE * n];
+        let mut input = vec![0u8; stride * n];
+        let mut output = vec![0u8; stride * n];
         for j in 0..n {
             let i = (j * step) % n;
-            let (cip, cport) = client(i);
-            let f = tcp_frame(
+            A::frame(
                 (CLIENT_MAC, EXT_MAC),
-                (cip, cport),
-                (VIP, 80),
+                A::client(i),
+                (A::VIP, 80),
                 ACK,
                 (1001, 5001),
+                &mut input[j * stride..j * stride + len],
             );
-            input[j * STRIDE..j * STRIDE + FRAME_LEN].copy_from_slice(&f);
             let i = (j * step + n / 2) % n;
-            let (cip, cport) = client(i);
             let (k, rip, rport) = servers[i];
-            let f = tcp_frame(
+            A::frame(
                 (RS_MAC[k], INT_MAC),
                 (rip, rport),
-                (cip, cport),
+                A::client(i),
                 ACK,
                 (5001, 1001),
+                &mut output[j * stride..j * stride + len],
             );
-            output[j * STRIDE..j * STRIDE + FRAME_LEN].copy_from_slice(&f);
         }
         (input, output)
     }
