@@ -17,10 +17,11 @@
 use super::worker::Core;
 use crate::Nic;
 use crate::io::RxQueue;
-use crate::nat::FlowKey;
+use crate::nat::{Addr, ConnTable, FlowKey};
 use crate::wire::ethernet::{EthernetFrame, ethertype};
 use crate::wire::ipv4::{Ipv4Packet, protocol};
-use crate::wire::{TcpPacket, UdpPacket};
+use crate::wire::{Ipv6Packet, TcpPacket, UdpPacket};
+use std::net::Ipv6Addr;
 
 /// Frames of a burst whose lookups are started ahead at most.
 pub const AHEAD: usize = 64;
@@ -34,8 +35,24 @@ pub const PREFETCH_MIN_CONNS: usize = 16_384;
 /// independent loads (the scalar path elsewhere handles frames one by one).
 const PREFETCH: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
 
+/// The ports of a TCP or UDP header, if it is complete.
+#[inline]
+fn ports(proto: u8, l4: &[u8]) -> Option<(u16, u16)> {
+    match proto {
+        protocol::TCP => {
+            let t = TcpPacket::new_checked(l4).ok()?;
+            Some((t.src_port(), t.dst_port()))
+        }
+        protocol::UDP => {
+            let u = UdpPacket::new_checked(l4).ok()?;
+            Some((u.src_port(), u.dst_port()))
+        }
+        _ => None,
+    }
+}
+
 /// The key `nat_in` (external NIC) or `nat_out` (internal NIC) would look up
-/// for this frame, if it is an unfragmented TCP or UDP packet.
+/// for this frame, if it is an unfragmented IPv4 TCP or UDP packet.
 #[inline]
 fn key_of(nic: Nic, data: &[u8]) -> Option<FlowKey> {
     let eth = EthernetFrame::new_checked(data).ok()?;
@@ -47,51 +64,78 @@ fn key_of(nic: Nic, data: &[u8]) -> Option<FlowKey> {
         return None;
     }
     let proto = ip.protocol();
-    let (sport, dport) = match proto {
-        protocol::TCP => {
-            let t = TcpPacket::new_checked(ip.payload()).ok()?;
-            (t.src_port(), t.dst_port())
-        }
-        protocol::UDP => {
-            let u = UdpPacket::new_checked(ip.payload()).ok()?;
-            (u.src_port(), u.dst_port())
-        }
-        _ => return None,
-    };
+    let (sport, dport) = ports(proto, ip.payload())?;
     let (src, dst) = (ip.src_raw(), ip.dst_raw());
     Some(FlowKey::new(nic as u8, proto, src, sport, dst, dport))
+}
+
+/// The key `nat_in6` or `nat_out6` would look up for this frame, if it is an
+/// IPv6 TCP or UDP packet (past its extension headers, which the walk's fast
+/// path skips when there are none).
+#[inline]
+fn key6_of(nic: Nic, data: &[u8]) -> Option<FlowKey<Ipv6Addr>> {
+    let eth = EthernetFrame::new_checked(data).ok()?;
+    if eth.ethertype() != ethertype::IPV6 {
+        return None;
+    }
+    let ip = Ipv6Packet::new_checked(eth.payload()).ok()?;
+    let (proto, l4) = ip.l4().ok()?;
+    let (sport, dport) = ports(proto, l4)?;
+    Some(FlowKey::new(
+        nic as u8,
+        proto,
+        ip.src(),
+        sport,
+        ip.dst(),
+        dport,
+    ))
+}
+
+/// Load the index slots of `hashes` in `table`, then the slab entries they
+/// name (see [`Core::prefetch`]); the loaded values folded together.
+#[inline]
+fn touch<A: Addr>(table: &ConnTable<A>, hashes: &[u64], side: u8) -> u32 {
+    // The loads in loops of their own, a few instructions per frame: a load
+    // that misses blocks retirement, and only the instructions behind it that
+    // fit in the reorder buffer can issue their own loads meanwhile.
+    let mut acc = 0u32;
+    for &h in hashes {
+        acc ^= table.touch_slot(h);
+    }
+    for &h in hashes {
+        acc ^= table.touch_entry(h, side);
+    }
+    acc
 }
 
 impl Core {
     /// Start the table lookups of the next `n` (at most [`AHEAD`]) ready frames
     /// of `rx`, which arrived on `nic`: hash and load their index slots, then
-    /// load the slab entries those slots name (with at least
-    /// [`PREFETCH_MIN_CONNS`] connections). Changes nothing.
+    /// load the slab entries those slots name, in the table of each frame's
+    /// family that holds at least [`PREFETCH_MIN_CONNS`] connections. Changes
+    /// nothing.
     #[inline]
     pub(super) fn prefetch<R: RxQueue>(&self, nic: Nic, rx: &R, n: usize) {
-        if !PREFETCH || self.table.len() < PREFETCH_MIN_CONNS {
+        let v4 = self.table.len() >= PREFETCH_MIN_CONNS;
+        let v6 = self.table6.len() >= PREFETCH_MIN_CONNS;
+        if !PREFETCH || !(v4 || v6) {
             return;
         }
-        let mut hashes = [0u64; AHEAD];
-        let mut have = 0;
+        let (mut hashes, mut hashes6) = ([0u64; AHEAD], [0u64; AHEAD]);
+        let (mut have, mut have6) = (0, 0);
         for k in 0..n.min(AHEAD) {
             let Some(data) = rx.peek_ahead(k) else { break };
-            if let Some(key) = key_of(nic, data) {
+            if let Some(key) = key_of(nic, data).filter(|_| v4) {
                 hashes[have] = self.table.hash_key(&key);
                 have += 1;
+            } else if let Some(key) = key6_of(nic, data).filter(|_| v6) {
+                hashes6[have6] = self.table6.hash_key(&key);
+                have6 += 1;
             }
         }
-        // The loads in loops of their own, a few instructions per frame: a load
-        // that misses blocks retirement, and only the instructions behind it that
-        // fit in the reorder buffer can issue their own loads meanwhile.
-        let hashes = &hashes[..have];
-        let mut acc = 0u32;
-        for &h in hashes {
-            acc ^= self.table.touch_slot(h);
-        }
-        for &h in hashes {
-            acc ^= self.table.touch_entry(h, nic as u8);
-        }
+        let side = nic as u8;
+        let acc = touch(&self.table, &hashes[..have], side)
+            ^ touch(&self.table6, &hashes6[..have6], side);
         std::hint::black_box(acc);
     }
 }
@@ -136,5 +180,53 @@ mod test {
         let mut arp = frame(6);
         arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
         assert_eq!(key_of(Nic::Ext, &arp), None);
+        assert_eq!(key6_of(Nic::Ext, &frame(6)), None, "IPv4 has no IPv6 key");
+    }
+
+    /// Ethernet + IPv6 (+ a destination-options header if `ext`) + TCP from
+    /// [2001:2:0:1::1]:40000 to [2001:2:0:1::110]:80.
+    fn frame6(ext: bool) -> Vec<u8> {
+        let opts = if ext { 8 } else { 0 };
+        let mut f = vec![0u8; 14 + 40 + opts + 20];
+        f[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+        let ip = &mut f[14..54];
+        ip[0] = 0x60;
+        ip[4..6].copy_from_slice(&(20 + opts as u16).to_be_bytes());
+        ip[6] = if ext { 60 } else { 6 };
+        ip[7] = 64;
+        ip[8..24].copy_from_slice(&src6().octets());
+        ip[24..40].copy_from_slice(&dst6().octets());
+        let l4 = 54 + opts;
+        if ext {
+            f[54] = 6; // next header TCP, length 0 (8 bytes of PadN)
+            f[56] = 1;
+            f[57] = 4;
+        }
+        f[l4..l4 + 2].copy_from_slice(&40000u16.to_be_bytes());
+        f[l4 + 2..l4 + 4].copy_from_slice(&80u16.to_be_bytes());
+        f[l4 + 12] = 5 << 4;
+        f
+    }
+
+    fn src6() -> Ipv6Addr {
+        Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 1)
+    }
+
+    fn dst6() -> Ipv6Addr {
+        Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x110)
+    }
+
+    #[test]
+    fn ipv6_keys_are_the_ones_nat6_looks_up() {
+        for nic in [Nic::Ext, Nic::Int] {
+            let want = FlowKey::new(nic as u8, 6, src6(), 40000, dst6(), 80);
+            assert_eq!(key6_of(nic, &frame6(false)), Some(want));
+            assert_eq!(key6_of(nic, &frame6(true)), Some(want), "past the options");
+        }
+        assert_eq!(key_of(Nic::Ext, &frame6(false)), None, "no IPv4 key");
+        assert_eq!(key6_of(Nic::Ext, &frame6(false)[..60]), None, "cut short");
+        let mut frag = frame6(false);
+        frag[14 + 6] = 44;
+        assert_eq!(key6_of(Nic::Ext, &frag), None, "a fragment");
     }
 }
