@@ -3,7 +3,10 @@
 //!
 //! * **DR** (`ip_vs_dr_xmit`, `ip_vs_xmit.c`): the IP packet leaves as it came
 //!   (no TTL or checksum change), only the Ethernet header changes: to the
-//!   real server's MAC, on the NIC where the server is on-link.
+//!   real server's MAC, on the NIC where the server is on-link. An IPv6
+//!   packet (`ip_vs_dr_xmit_v6`) has its hop limit decremented, as
+//!   `__ip_vs_get_out_rt_v6` does through `decrement_ttl` (IPv6 has no header
+//!   checksum to fix); the neighbor is resolved by NDP.
 //! * **TUN** (`ip_vs_tunnel_xmit`): the packet is encapsulated, IPIP, GUE or
 //!   GRE (`wire::encap`), from the director's address on the egress NIC to the
 //!   real server's, which may be off-link (`--gateway` on the external side,
@@ -12,6 +15,16 @@
 //!   with the MTU less the overhead, as `ip_vs_tunnel_xmit` does through
 //!   `ensure_mtu_is_adequate`; one without DF is dropped (`drop_too_big`),
 //!   where IPVS would fragment the outer packet (ringvs never fragments).
+//! * **TUN of an IPv6 service** (`ip_vs_tunnel_xmit_v6`): IPv6-in-IPv6 (next
+//!   header 41, RFC 2473), GUE or GRE under an outer IPv6 header from the
+//!   director's IPv6 address on the egress NIC (the DIP, or the external
+//!   address towards `--gateway6`). As there, the inner hop limit is
+//!   decremented and the outer one is the same, the outer traffic class is
+//!   the inner one and the flow label 0. The tunnel's MTU is the egress MTU
+//!   less the overhead; a packet over it gets ICMPv6 packet-too-big with that
+//!   MTU (`__mtu_check_toobig_v6`), and a tunnel whose MTU falls below
+//!   IPv6's minimum (1280) carries nothing, as `__ip_vs_get_out_rt_v6` refuses
+//!   the route.
 //!
 //! The connection is tracked from the client's packets alone, with IPVS's
 //! input-only TCP states (`set_tcp_state` with `IP_VS_CONN_F_NOOUTPUT`,
@@ -19,18 +32,25 @@
 //!
 //! An encapsulated frame is built in a buffer of the worker's (the frame grows,
 //! so it cannot be sent from its RX buffer) and then sent like any other frame
-//! (`forward`): one more copy than NAT, no allocation.
+//! (`forward`): one more copy than NAT, no allocation. A DR frame, of either
+//! family, goes out from its own buffer where the rings allow (zero copy).
 
 use super::classify::Segment;
-use super::tx::{Patch, TxPair};
+use super::nat6::Segment6;
+use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
 use crate::config::{Forward, TunCsum, TunKind, Tunnel};
 use crate::io::TxQueue;
+use crate::nat::fold32;
+use crate::nat::rewrite::{End, Rewrite};
 use crate::neigh;
 use crate::stats::Ctr;
-use crate::wire::encap::{self, Encap, Outer};
-use crate::wire::ethernet;
+use crate::wire::checksum::Delta;
+use crate::wire::encap::{self, Encap, Outer, Outer6, OuterIp};
+use crate::wire::ipv6::{self, Ipv6Packet};
+use crate::wire::{EthernetFrame, TcpPacket, UdpPacket, ethernet};
+use std::net::Ipv6Addr;
 
 /// TTL of the outer header (the kernel's default `ip_default_ttl`).
 const OUTER_TTL: u8 = 64;
@@ -61,6 +81,30 @@ impl Core {
         })
     }
 
+    /// [`Core::dr_hop`] of an IPv6 real server: on the IPv6 prefix of
+    /// either NIC.
+    #[inline]
+    pub(super) fn dr_hop6(&self, rip: Ipv6Addr) -> Option<Nic> {
+        if self.env.int_net6.is_some_and(|p| p.contains(rip)) {
+            Some(Nic::Int)
+        } else if self.env.ext_net6.is_some_and(|p| p.contains(rip)) {
+            Some(Nic::Ext)
+        } else {
+            None
+        }
+    }
+
+    /// [`Core::tunnel_hop`] of an IPv6 endpoint: on-link on either NIC, else
+    /// through the IPv6 gateway (`--gateway6`, external; there is no internal
+    /// IPv6 gateway).
+    #[inline]
+    pub(super) fn tunnel_hop6(&self, rip: Ipv6Addr) -> Option<(Nic, Ipv6Addr)> {
+        self.dr_hop6(rip).map(|n| (n, rip)).or_else(|| {
+            let net = self.env.ext_net6?;
+            neigh::next_hop6(&net, self.env.gateway6, rip).map(|h| (Nic::Ext, h))
+        })
+    }
+
     /// Whether a real server reached by `fwd` at `rip` can be sent to at all
     /// (checked when a connection is scheduled).
     pub(super) fn reachable(&self, fwd: Forward, rip: u32) -> bool {
@@ -69,6 +113,15 @@ impl Core {
             Forward::Masq => self.env.int_net.contains(rip),
             Forward::Route => self.dr_hop(rip).is_some(),
             Forward::Tunnel(_) => self.tunnel_hop(rip).is_some(),
+        }
+    }
+
+    /// [`Core::reachable`] of an IPv6 real server.
+    pub(super) fn reachable6(&self, fwd: Forward, rip: Ipv6Addr) -> bool {
+        match fwd {
+            Forward::Masq => self.env.int_net6.is_some_and(|p| p.contains(rip)),
+            Forward::Route => self.dr_hop6(rip).is_some(),
+            Forward::Tunnel(_) => self.tunnel_hop6(rip).is_some(),
         }
     }
 
@@ -97,6 +150,44 @@ impl Core {
         }
     }
 
+    /// [`Core::forward_direct`] of an IPv6 client packet to its IPv6 real
+    /// server `rip`. True if it went out (or waits for NDP).
+    pub(super) fn forward_direct6<T: TxQueue>(
+        &mut self,
+        fwd: Forward,
+        rip: Ipv6Addr,
+        seg: Segment6<'_>,
+        tx: &mut TxPair<T>,
+    ) -> bool {
+        let sent = match fwd {
+            Forward::Masq => false,
+            Forward::Route => match self.dr_hop6(rip) {
+                Some(nic) => {
+                    // NAT's rewrite to where the packet already goes: the
+                    // addresses and ports stay, the hop limit goes down by
+                    // one, a partial checksum is completed.
+                    let same = Rewrite {
+                        end: End::Dst,
+                        addr: seg.dst,
+                        port: seg.dport,
+                        addr_delta: Delta::new(),
+                        l4_delta: Delta::new(),
+                    };
+                    // A frame's offsets fit 16 bits (frames are at most `FRAME_MAX`).
+                    let at = (seg.l4_off as u16, seg.proto);
+                    let patch = Patch::Nat6(same, at, seg.partial);
+                    self.forward_to((nic, Hop::V6(rip)), seg.frame, tx, Ctr::FwdIn, patch)
+                }
+                None => self.drop(Ctr::DropNoDest),
+            },
+            Forward::Tunnel(t) => self.tunnel6(t, rip, seg, tx),
+        };
+        if sent {
+            self.ctr.inc(Ctr::FwdIn6);
+        }
+        sent
+    }
+
     fn tunnel<T: TxQueue>(
         &mut self,
         t: Tunnel,
@@ -108,17 +199,7 @@ impl Core {
         let Some((nic, hop)) = self.tunnel_hop(rip) else {
             return self.drop(Ctr::DropNoDest);
         };
-        let e = match t.kind {
-            TunKind::Ipip => Encap::Ipip,
-            TunKind::Gue => Encap::Gue {
-                sport: gue_sport(&seg),
-                port: t.port,
-                csum: t.csum == TunCsum::Csum,
-            },
-            TunKind::Gre => Encap::Gre {
-                csum: t.csum == TunCsum::Csum,
-            },
-        };
+        let e = encap_of(t, gue_sport(seg.src, seg.dst, seg.sport, seg.dport));
         let mtu = self.env.mtu[nic as usize];
         let inner = &seg.frame[ethernet::HEADER_LEN..];
         if inner.len() + e.overhead() > mtu {
@@ -127,19 +208,17 @@ impl Core {
             self.frag_needed_mtu(nic, seg.frame, room, tx);
             return self.drop(Ctr::DropTooBig);
         }
-        let mut buf = std::mem::take(&mut self.encap_buf);
         let src = match nic {
             Nic::Int => self.env.int_net.addr,
             Nic::Ext => self.env.ext_net.addr,
         };
         self.encap_ident = self.encap_ident.wrapping_add(1);
-        let outer = Outer {
+        let outer = OuterIp::V4(Outer {
             src,
             dst: rip.into(),
             ident: self.encap_ident,
             ttl: OUTER_TTL,
-        };
-        let h = ethernet::HEADER_LEN;
+        });
         // A partial inner checksum is completed in the copy, before the outer
         // checksums cover it.
         let fix = |ip: &mut [u8]| {
@@ -147,15 +226,84 @@ impl Core {
                 crate::nat::rewrite::fill_l4_checksum_ip(ip, proto);
             }
         };
+        self.send_encapsulated((nic, Hop::V4(hop)), seg.frame, e, &outer, fix, tx)
+    }
+
+    /// IPv6-in-IPv6 (or GUE, GRE over IPv6) to `rip`, as the module doc says.
+    fn tunnel6<T: TxQueue>(
+        &mut self,
+        t: Tunnel,
+        rip: Ipv6Addr,
+        seg: Segment6<'_>,
+        tx: &mut TxPair<T>,
+    ) -> bool {
+        let Some((nic, hop)) = self.tunnel_hop6(rip) else {
+            return self.drop(Ctr::DropNoDest);
+        };
+        let src = match nic {
+            Nic::Int => self.env.dip6(),
+            Nic::Ext => self.env.ext_addr6(),
+        };
+        let Some(src) = src else {
+            return self.drop(Ctr::DropNoDest);
+        };
+        let sport = gue_sport(fold32(seg.src), fold32(seg.dst), seg.sport, seg.dport);
+        let e = encap_of(t, sport);
+        let room = self.env.mtu[nic as usize].saturating_sub(e.overhead6());
+        if room < ipv6::MIN_MTU {
+            return self.drop(Ctr::DropTooBig);
+        }
+        if seg.frame.len() - ethernet::HEADER_LEN > room {
+            // `__mtu_check_toobig_v6`: the client learns the tunnel's MTU.
+            self.too_big6_mtu(Nic::Ext, room as u32, seg.frame, tx);
+            return self.drop(Ctr::DropTooBig);
+        }
+        // `classify` let no packet with a hop limit under 2 through.
+        let hop_limit = seg.frame[ethernet::HEADER_LEN + 7].saturating_sub(1);
+        let outer = OuterIp::V6(Outer6 {
+            src,
+            dst: rip,
+            hop_limit,
+        });
+        let (l4, proto, partial) = (seg.l4_off - ethernet::HEADER_LEN, seg.proto, seg.partial);
+        let fix = |ip: &mut [u8]| {
+            let mut p = Ipv6Packet::new_unchecked(&mut *ip);
+            p.set_hop_limit(hop_limit);
+            if partial {
+                fill_l4_checksum6(ip, l4, proto);
+            }
+        };
+        self.send_encapsulated((nic, Hop::V6(hop)), seg.frame, e, &outer, fix, tx)
+    }
+
+    /// Encapsulate the IP packet of `frame` as `e` under `outer` in the
+    /// worker's buffer (`fix` applied to the inner copy first) and send it
+    /// to `hop` out of `nic`.
+    fn send_encapsulated<T: TxQueue>(
+        &mut self,
+        (nic, hop): (Nic, Hop),
+        frame: &[u8],
+        e: Encap,
+        outer: &OuterIp,
+        fix: impl FnOnce(&mut [u8]),
+        tx: &mut TxPair<T>,
+    ) -> bool {
+        let mut buf = std::mem::take(&mut self.encap_buf);
+        let h = ethernet::HEADER_LEN;
+        let inner = &frame[h..];
         let sent = match buf
             .get_mut(h..)
-            .and_then(|b| encap::encapsulate(b, inner, e, &outer, fix))
+            .and_then(|b| encap::encapsulate_ip(b, inner, e, outer, fix))
         {
             Some(n) => {
-                buf[..h].copy_from_slice(&seg.frame[..h]);
+                buf[..h].copy_from_slice(&frame[..h]);
+                EthernetFrame::new_unchecked(&mut buf[..h]).set_ethertype(match outer {
+                    OuterIp::V4(_) => ethernet::ethertype::IPV4,
+                    OuterIp::V6(_) => ethernet::ethertype::IPV6,
+                });
                 // `forward` must not take this for the RX frame (zero copy).
                 let zc = self.zc.out.take();
-                let ok = self.forward((nic, hop), &buf[..h + n], tx, Ctr::FwdIn, Patch::None);
+                let ok = self.forward_to((nic, hop), &buf[..h + n], tx, Ctr::FwdIn, Patch::None);
                 self.zc.out = zc;
                 if ok {
                     self.ctr.inc(Ctr::TunnelEncap);
@@ -169,11 +317,41 @@ impl Core {
     }
 }
 
-/// GUE's UDP source port: a hash of the inner flow in the ephemeral range, so
-/// that ECMP and RSS on the way spread flows (`udp_flow_src_port`).
+/// The encapsulation of tunnel `t`, GUE from `sport`.
 #[inline]
-fn gue_sport(seg: &Segment<'_>) -> u16 {
-    let x = seg.src ^ seg.dst.rotate_left(16) ^ (u32::from(seg.sport) << 16 | u32::from(seg.dport));
+fn encap_of(t: Tunnel, sport: u16) -> Encap {
+    match t.kind {
+        TunKind::Ipip => Encap::Ipip,
+        TunKind::Gue => Encap::Gue {
+            sport,
+            port: t.port,
+            csum: t.csum == TunCsum::Csum,
+        },
+        TunKind::Gre => Encap::Gre {
+            csum: t.csum == TunCsum::Csum,
+        },
+    }
+}
+
+/// Complete the partial TCP/UDP (`proto`) checksum of an IPv6 packet whose
+/// upper-layer header starts at `l4` (checked complete by `classify`).
+fn fill_l4_checksum6(ip: &mut [u8], l4: usize, proto: u8) {
+    let p = Ipv6Packet::new_unchecked(&*ip);
+    let (src, dst) = (p.src(), p.dst());
+    let Some(seg) = ip.get_mut(l4..) else { return };
+    if proto == crate::wire::ipv4::protocol::TCP {
+        TcpPacket::new_unchecked(seg).fill_checksum_v6(src, dst);
+    } else {
+        UdpPacket::new_unchecked(seg).fill_checksum_v6(src, dst);
+    }
+}
+
+/// GUE's UDP source port: a hash of the inner flow (IPv6 addresses folded)
+/// in the ephemeral range, so that ECMP and RSS on the way spread flows
+/// (`udp_flow_src_port`).
+#[inline]
+fn gue_sport(src: u32, dst: u32, sport: u16, dport: u16) -> u16 {
+    let x = src ^ dst.rotate_left(16) ^ (u32::from(sport) << 16 | u32::from(dport));
     let h = x.wrapping_mul(0x9e37_79b1) >> 16;
     49152 + (h % 16384) as u16
 }

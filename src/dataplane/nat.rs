@@ -34,7 +34,7 @@ use crate::io::TxQueue;
 use crate::nat::persist::{TemplateDest, TemplateKey, Templates};
 use crate::nat::table::AddError;
 use crate::nat::{
-    Addr, Conn, DestEntry, DestView, Dir, FlowKey, Snapshot, State, fold32, overload_check, state,
+    Conn, DestEntry, DestView, Dir, FlowKey, Snapshot, State, fold32, overload_check, state,
 };
 use crate::sched::Flow;
 use crate::stats::{Ctr, MAX_DESTS};
@@ -184,8 +184,8 @@ impl Core {
         tx: &mut TxPair<T>,
     ) {
         // DR and TUN real servers (`direct.rs`): one flag test when no
-        // service has any. IPv6 services have none (`nat6.rs`).
-        if A::V4 && dir == Dir::Input && self.snap.cfg.any_direct {
+        // service has any.
+        if dir == Dir::Input && self.snap.cfg.any_direct {
             let fwd = self.snap.cfg.forward_of(A::table(self).get(idx).dest());
             if fwd != Forward::Masq {
                 return self.direct(idx, fwd, seg, tx);
@@ -217,8 +217,8 @@ impl Core {
         }
     }
 
-    /// A client packet of a DR or TUN connection (IPv4 only): tracked from the
-    /// client's side alone, sent to the real server as `direct.rs` does.
+    /// A client packet of a DR or TUN connection: tracked from the client's
+    /// side alone, sent to the real server as `direct.rs` does for its family.
     fn direct<A: Family, T: TxQueue>(
         &mut self,
         idx: u32,
@@ -226,26 +226,45 @@ impl Core {
         seg: Seg<'_, A>,
         tx: &mut TxPair<T>,
     ) {
-        let (Some(src), Some(dst)) = (as_v4(seg.src), as_v4(seg.dst)) else {
-            return self.ctr.inc(Ctr::DropNoDest);
-        };
-        self.track_input_only::<A>(idx, seg.proto, seg.flags);
+        use std::net::IpAddr::{V4, V6};
         let c = A::table(self).get(idx);
-        let (Some(rip), dest) = (as_v4(c.rip), c.dest()) else {
-            return self.ctr.inc(Ctr::DropNoDest);
+        let (rip, dest) = (c.rip.to_ip(), c.dest());
+        let (sent, bytes) = match (seg.src.to_ip(), seg.dst.to_ip(), rip) {
+            (V4(src), V4(dst), V4(rip)) => {
+                self.track_input_only::<A>(idx, seg.proto, seg.flags);
+                let seg = Segment {
+                    frame: seg.frame,
+                    proto: seg.proto,
+                    src: src.to_bits(),
+                    dst: dst.to_bits(),
+                    sport: seg.sport,
+                    dport: seg.dport,
+                    flags: seg.flags,
+                    partial: seg.partial,
+                };
+                (
+                    self.forward_direct(fwd, rip.to_bits(), seg, tx),
+                    seg.ip_len(),
+                )
+            }
+            (V6(src), V6(dst), V6(rip)) => {
+                self.track_input_only::<A>(idx, seg.proto, seg.flags);
+                let seg = Seg {
+                    frame: seg.frame,
+                    l4_off: seg.l4_off,
+                    proto: seg.proto,
+                    src,
+                    dst,
+                    sport: seg.sport,
+                    dport: seg.dport,
+                    flags: seg.flags,
+                    partial: seg.partial,
+                };
+                (self.forward_direct6(fwd, rip, seg, tx), seg.ip_len())
+            }
+            _ => (self.drop(Ctr::DropNoDest), 0),
         };
-        let seg = Segment {
-            frame: seg.frame,
-            proto: seg.proto,
-            src,
-            dst,
-            sport: seg.sport,
-            dport: seg.dport,
-            flags: seg.flags,
-            partial: seg.partial,
-        };
-        let bytes = seg.ip_len();
-        if self.forward_direct(fwd, rip, seg, tx) {
+        if sent {
             self.out.traffic.inbound(dest, bytes);
         }
     }
@@ -364,7 +383,7 @@ impl Core {
         };
         if !A::reachable(self, d.forward, rip) {
             // NAT needs the real servers on the DIP's segment, DR on a segment
-            // of ours, TUN a route (IPv6: NAT only, see `nat6.rs`).
+            // of ours, TUN a route.
             return fail(self, Ctr::DropNoDest);
         }
         let state = conn.state;
@@ -477,15 +496,6 @@ impl Core {
         }) {
             self.ctr.inc(Ctr::ConnEvicted);
         }
-    }
-}
-
-/// An IPv4 address of the generic path (DR/TUN are IPv4 only).
-#[inline]
-fn as_v4<A: Addr>(a: A) -> Option<u32> {
-    match a.to_ip() {
-        std::net::IpAddr::V4(v) => Some(v.to_bits()),
-        std::net::IpAddr::V6(_) => None,
     }
 }
 
