@@ -363,4 +363,103 @@ mod tests {
             None
         );
     }
+
+    /// A 48-byte inner UDP packet 2001:2:0:1::1 → 2001:2:0:1::110, traffic
+    /// class 0xb8, flow label 5.
+    fn inner6() -> Vec<u8> {
+        let mut p = vec![0u8; 48];
+        {
+            let mut ip = Ipv6Packet::new_unchecked(&mut p[..]);
+            ip.set_version(6);
+            ip.set_traffic_class(0xb8);
+            ip.set_flow_label(5);
+            ip.set_payload_len(8);
+            ip.set_next_header(protocol::UDP);
+            ip.set_hop_limit(63);
+            ip.set_src("2001:2:0:1::1".parse().expect("v6"));
+            ip.set_dst("2001:2:0:1::110".parse().expect("v6"));
+        }
+        p[40..48].copy_from_slice(&[0x13, 0x88, 0x00, 0x35, 0x00, 0x08, 0, 0]);
+        p
+    }
+
+    fn outer6() -> OuterIp {
+        OuterIp::V6(Outer6 {
+            src: "2001:2:0:2::1".parse().expect("v6"),
+            dst: "2001:2:0:2::2".parse().expect("v6"),
+            hop_limit: 63,
+        })
+    }
+
+    fn check_outer6(b: &[u8], nh: u8, tc: u8) {
+        let ip = Ipv6Packet::new_checked(b).expect("outer header");
+        assert_eq!(ip.version(), 6);
+        assert_eq!(ip.next_header(), nh);
+        assert_eq!(ip.total_len(), b.len());
+        assert_eq!((ip.traffic_class(), ip.flow_label()), (tc, 0));
+        assert_eq!(ip.hop_limit(), 63);
+        assert_eq!(ip.src(), "2001:2:0:2::1".parse::<Ipv6Addr>().expect("v6"));
+        assert_eq!(ip.dst(), "2001:2:0:2::2".parse::<Ipv6Addr>().expect("v6"));
+    }
+
+    #[test]
+    fn ipv6_in_ipv6_gue_and_gre_over_ipv6() {
+        let i = inner6();
+        let mut b = [0u8; 200];
+        let n = encapsulate_ip(&mut b, &i, Encap::Ipip, &outer6(), |_| {}).expect("fits");
+        assert_eq!(n, 88);
+        check_outer6(&b[..n], PROTO_IPV6, 0xb8);
+        assert_eq!(&b[40..n], &i[..]);
+        for csum in [false, true] {
+            let e = Encap::Gue {
+                sport: 50000,
+                port: 6080,
+                csum,
+            };
+            assert_eq!(e.overhead6(), 52);
+            let n = encapsulate_ip(&mut b, &i, e, &outer6(), |_| {}).expect("fits");
+            check_outer6(&b[..n], protocol::UDP, 0xb8);
+            let udp = super::super::UdpPacket::new_checked(&b[40..n]).expect("udp");
+            let OuterIp::V6(o) = outer6() else { panic!() };
+            assert!(udp.verify_checksum_v6(o.src, o.dst), "always over IPv6");
+            assert_ne!(udp.checksum(), 0);
+            assert_eq!(&b[48..52], &[0, PROTO_IPV6, 0, 0]);
+            assert_eq!(&b[52..n], &i[..]);
+        }
+        let n =
+            encapsulate_ip(&mut b, &i, Encap::Gre { csum: true }, &outer6(), |_| {}).expect("fits");
+        check_outer6(&b[..n], PROTO_GRE, 0xb8);
+        assert_eq!(&b[40..44], &[0x80, 0, 0x86, 0xdd]);
+        assert_eq!(checksum::checksum(&b[40..n]), 0);
+    }
+
+    #[test]
+    fn across_families_the_protocol_follows_the_inner_packet() {
+        let mut b = [0u8; 200];
+        // IPv4 inside IPv6: next header 4, the TOS as traffic class.
+        let n = encapsulate_ip(&mut b, &inner(), Encap::Ipip, &outer6(), |_| {}).expect("fits");
+        check_outer6(&b[..n], PROTO_IPIP, 0x2e << 2);
+        // IPv6 inside IPv4: protocol 41, no DF (IPv6 has none to copy).
+        let i = inner6();
+        let n =
+            encapsulate_ip(&mut b, &i, Encap::Ipip, &OuterIp::V4(outer()), |_| {}).expect("fits");
+        let ip = Ipv4Packet::new_checked(&b[..n]).expect("outer");
+        assert_eq!(
+            (ip.protocol(), ip.dont_frag(), ip.dscp_ecn()),
+            (PROTO_IPV6, false, 0xb8)
+        );
+        assert!(ip.verify_checksum());
+        assert_eq!(&b[20..n], &i[..]);
+    }
+
+    #[test]
+    fn fix_runs_before_the_outer_header_copies_the_inner_one() {
+        let mut b = [0u8; 200];
+        let n = encapsulate_ip(&mut b, &inner6(), Encap::Ipip, &outer6(), |p| {
+            p[1] = 0; // traffic class low nibble and flow label high bits
+            p[0] = 0x60;
+        })
+        .expect("fits");
+        check_outer6(&b[..n], PROTO_IPV6, 0);
+    }
 }
