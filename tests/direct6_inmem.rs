@@ -367,3 +367,54 @@ fn a_partial_checksum_is_completed_for_dr_and_tun() {
         assert_eq!((p.dst, p.hop_limit), (VIP6, 63), "{opts}");
     }
 }
+
+/// Tunnels across families, as IPVS allows for `-i` real servers: an IPv4
+/// service's client packet inside IPv6 to an IPv6 endpoint (next header 4),
+/// an IPv6 service's inside IPv4 to an IPv4 one (protocol 41).
+#[test]
+fn tunnels_cross_families_both_ways() {
+    // IPv4 service, IPv6 endpoint.
+    let mut d = director(&[
+        "-A -t 198.18.0.110:80 -s rr".to_owned(),
+        format!("-a -t 198.18.0.110:80 -r [{RS1_6}]:80 -i"),
+    ]);
+    d.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+    let syn4 = tcp_frame(&inmem::L3::to_vip(), CPORT, 80, SYN);
+    let out = out_of(&mut d, Nic::Int, &syn4);
+    assert_eq!(out.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(&out[0][..6], &RS1_MAC, "the endpoint's MAC, by NDP");
+    let ip = SIp6::new_checked(&out[0][14..]).expect("outer IPv6");
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (DIP6, RS1_6));
+    assert_eq!(u8::from(ip.next_header()), 4, "IPv4 inside");
+    assert_eq!(ip.payload(), &syn4[14..], "the IPv4 packet untouched");
+    assert_eq!(&out[0][12..14], &[0x86, 0xdd]);
+    assert_eq!(d.ctr(Ctr::TunnelEncap), 1);
+    assert_eq!(d.conns(0)[0].state, State::SynRecv);
+
+    // IPv6 service, IPv4 endpoint.
+    let mut d = director(&[
+        format!("-A -t {V6} -s rr"),
+        format!("-a -t {V6} -r 198.19.0.2:80 -i"),
+    ]);
+    d.resolve(Nic::Int, RS1, RS1_MAC);
+    let syn6 = tcp(CPORT, SYN, &[]);
+    let out = out_of(&mut d, Nic::Int, &syn6);
+    assert_eq!(out.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(&out[0][..6], &RS1_MAC, "the endpoint's MAC, by ARP");
+    assert_eq!(&out[0][12..14], &[0x08, 0x00]);
+    let ip = smoltcp::wire::Ipv4Packet::new_checked(&out[0][14..]).expect("outer IPv4");
+    assert!(ip.verify_checksum());
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (DIP, RS1));
+    assert_eq!(u8::from(ip.next_header()), 41, "IPv6 inside");
+    assert_eq!(ip.payload(), &hop_down(&syn6)[14..]);
+    assert_eq!(d.ctr(Ctr::FwdIn6), 1);
+    // Over the IPv4 tunnel's MTU: packet-too-big, 1500 less 20.
+    let big = tcp(CPORT, ACK, &[0u8; 1500 - 60]);
+    let back = out_of(&mut d, Nic::Ext, &big);
+    let p = parse_ip6(&back[0]);
+    assert_eq!((p.dst, p.l4[0]), (CLIENT6, 2));
+    assert_eq!(
+        u32::from_be_bytes([p.l4[4], p.l4[5], p.l4[6], p.l4[7]]),
+        1480
+    );
+}

@@ -50,7 +50,7 @@ use crate::wire::checksum::Delta;
 use crate::wire::encap::{self, Encap, Outer, Outer6, OuterIp};
 use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::{EthernetFrame, TcpPacket, UdpPacket, ethernet};
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// TTL of the outer header (the kernel's default `ip_default_ttl`).
 const OUTER_TTL: u8 = 64;
@@ -105,6 +105,14 @@ impl Core {
         })
     }
 
+    /// [`Core::reachable`] of a real server of either family.
+    pub(super) fn reachable_ip(&self, fwd: Forward, rip: IpAddr) -> bool {
+        match rip {
+            IpAddr::V4(rip) => self.reachable(fwd, rip.to_bits()),
+            IpAddr::V6(rip) => self.reachable6(fwd, rip),
+        }
+    }
+
     /// Whether a real server reached by `fwd` at `rip` can be sent to at all
     /// (checked when a connection is scheduled).
     pub(super) fn reachable(&self, fwd: Forward, rip: u32) -> bool {
@@ -125,12 +133,12 @@ impl Core {
         }
     }
 
-    /// Send a client packet to its DR or TUN real server `rip`. True if it
-    /// went out (or waits for ARP).
+    /// Send a client packet to its DR or TUN real server `rip` (of the other
+    /// family only through a tunnel). True if it went out (or waits for ARP).
     pub(super) fn forward_direct<T: TxQueue>(
         &mut self,
         fwd: Forward,
-        rip: u32,
+        rip: IpAddr,
         seg: Segment<'_>,
         tx: &mut TxPair<T>,
     ) -> bool {
@@ -140,28 +148,31 @@ impl Core {
         } else {
             Patch::None
         };
-        match fwd {
-            Forward::Masq => false,
-            Forward::Route => match self.dr_hop(rip) {
+        match (fwd, rip) {
+            (Forward::Route, IpAddr::V4(rip)) => match self.dr_hop(rip.to_bits()) {
                 Some(hop) => self.forward(hop, seg.frame, tx, Ctr::FwdIn, patch),
                 None => self.drop(Ctr::DropNoDest),
             },
-            Forward::Tunnel(t) => self.tunnel(t, rip, seg, patch, tx),
+            (Forward::Tunnel(t), rip) => {
+                let sport = gue_sport(seg.src, seg.dst, seg.sport, seg.dport);
+                self.tunnel_to(t, rip, seg.frame, Inner::V4(patch, sport), tx)
+            }
+            (Forward::Masq, _) => false,
+            (Forward::Route, IpAddr::V6(_)) => self.drop(Ctr::DropNoDest),
         }
     }
 
-    /// [`Core::forward_direct`] of an IPv6 client packet to its IPv6 real
-    /// server `rip`. True if it went out (or waits for NDP).
+    /// [`Core::forward_direct`] of an IPv6 client packet. True if it went
+    /// out (or waits for NDP).
     pub(super) fn forward_direct6<T: TxQueue>(
         &mut self,
         fwd: Forward,
-        rip: Ipv6Addr,
+        rip: IpAddr,
         seg: Segment6<'_>,
         tx: &mut TxPair<T>,
     ) -> bool {
-        let sent = match fwd {
-            Forward::Masq => false,
-            Forward::Route => match self.dr_hop6(rip) {
+        let sent = match (fwd, rip) {
+            (Forward::Route, IpAddr::V6(rip)) => match self.dr_hop6(rip) {
                 Some(nic) => {
                     // NAT's rewrite to where the packet already goes: the
                     // addresses and ports stay, the hop limit goes down by
@@ -180,7 +191,9 @@ impl Core {
                 }
                 None => self.drop(Ctr::DropNoDest),
             },
-            Forward::Tunnel(t) => self.tunnel6(t, rip, seg, tx),
+            (Forward::Tunnel(t), rip) => self.tunnel_to(t, rip, seg.frame, Inner::of6(&seg), tx),
+            (Forward::Masq, _) => false,
+            (Forward::Route, IpAddr::V4(_)) => self.drop(Ctr::DropNoDest),
         };
         if sent {
             self.ctr.inc(Ctr::FwdIn6);
@@ -188,92 +201,78 @@ impl Core {
         sent
     }
 
-    fn tunnel<T: TxQueue>(
+    /// A client packet of either family (in `frame`, described by `inner`)
+    /// through tunnel `t` to an endpoint `rip` of either family: the outer
+    /// header from our address on the egress NIC, the tunnel's MTU checked
+    /// (the sender told as its family's ICMP says), then sent.
+    fn tunnel_to<T: TxQueue>(
         &mut self,
         t: Tunnel,
-        rip: u32,
-        seg: Segment<'_>,
-        patch: Patch,
+        rip: IpAddr,
+        frame: &[u8],
+        inner: Inner,
         tx: &mut TxPair<T>,
     ) -> bool {
-        let Some((nic, hop)) = self.tunnel_hop(rip) else {
-            return self.drop(Ctr::DropNoDest);
-        };
-        let e = encap_of(t, gue_sport(seg.src, seg.dst, seg.sport, seg.dport));
-        let mtu = self.env.mtu[nic as usize];
-        let inner = &seg.frame[ethernet::HEADER_LEN..];
-        if inner.len() + e.overhead() > mtu {
-            // `ip_vs_tunnel_xmit`: the sender learns the MTU less the overhead.
-            let room = mtu.saturating_sub(e.overhead()) as u32;
-            self.frag_needed_mtu(nic, seg.frame, room, tx);
-            return self.drop(Ctr::DropTooBig);
-        }
-        let src = match nic {
-            Nic::Int => self.env.int_net.addr,
-            Nic::Ext => self.env.ext_net.addr,
-        };
-        self.encap_ident = self.encap_ident.wrapping_add(1);
-        let outer = OuterIp::V4(Outer {
-            src,
-            dst: rip.into(),
-            ident: self.encap_ident,
-            ttl: OUTER_TTL,
-        });
-        // A partial inner checksum is completed in the copy, before the outer
-        // checksums cover it.
-        let fix = |ip: &mut [u8]| {
-            if let Patch::Complete(proto) = patch {
-                crate::nat::rewrite::fill_l4_checksum_ip(ip, proto);
+        let (nic, hop, outer) = match rip {
+            IpAddr::V4(rip) => {
+                let Some((nic, hop)) = self.tunnel_hop(rip.to_bits()) else {
+                    return self.drop(Ctr::DropNoDest);
+                };
+                let src = match nic {
+                    Nic::Int => self.env.int_net.addr,
+                    Nic::Ext => self.env.ext_net.addr,
+                };
+                self.encap_ident = self.encap_ident.wrapping_add(1);
+                let outer = Outer {
+                    src,
+                    dst: rip,
+                    ident: self.encap_ident,
+                    ttl: inner.outer_ttl(),
+                };
+                (nic, Hop::V4(hop), OuterIp::V4(outer))
+            }
+            IpAddr::V6(rip) => {
+                let Some((nic, hop)) = self.tunnel_hop6(rip) else {
+                    return self.drop(Ctr::DropNoDest);
+                };
+                let src = match nic {
+                    Nic::Int => self.env.dip6(),
+                    Nic::Ext => self.env.ext_addr6(),
+                };
+                let Some(src) = src else {
+                    return self.drop(Ctr::DropNoDest);
+                };
+                let outer = Outer6 {
+                    src,
+                    dst: rip,
+                    hop_limit: inner.outer_ttl(),
+                };
+                (nic, Hop::V6(hop), OuterIp::V6(outer))
             }
         };
-        self.send_encapsulated((nic, Hop::V4(hop)), seg.frame, e, &outer, fix, tx)
-    }
-
-    /// IPv6-in-IPv6 (or GUE, GRE over IPv6) to `rip`, as the module doc says.
-    fn tunnel6<T: TxQueue>(
-        &mut self,
-        t: Tunnel,
-        rip: Ipv6Addr,
-        seg: Segment6<'_>,
-        tx: &mut TxPair<T>,
-    ) -> bool {
-        let Some((nic, hop)) = self.tunnel_hop6(rip) else {
-            return self.drop(Ctr::DropNoDest);
+        let e = encap_of(t, inner.sport());
+        // `__ip_vs_get_out_rt(_v6)`: the tunnel's MTU is the route's less the
+        // overhead, and a route whose tunnel MTU is under the outer family's
+        // minimum (68, 1280) carries nothing.
+        let room = self.env.mtu[nic as usize].saturating_sub(outer.overhead(e));
+        let least = match outer {
+            OuterIp::V4(_) => 68,
+            OuterIp::V6(_) => ipv6::MIN_MTU,
         };
-        let src = match nic {
-            Nic::Int => self.env.dip6(),
-            Nic::Ext => self.env.ext_addr6(),
-        };
-        let Some(src) = src else {
-            return self.drop(Ctr::DropNoDest);
-        };
-        let sport = gue_sport(fold32(seg.src), fold32(seg.dst), seg.sport, seg.dport);
-        let e = encap_of(t, sport);
-        let room = self.env.mtu[nic as usize].saturating_sub(e.overhead6());
-        if room < ipv6::MIN_MTU {
+        if room < least {
             return self.drop(Ctr::DropTooBig);
         }
-        if seg.frame.len() - ethernet::HEADER_LEN > room {
-            // `__mtu_check_toobig_v6`: the client learns the tunnel's MTU.
-            self.too_big6_mtu(Nic::Ext, room as u32, seg.frame, tx);
-            return self.drop(Ctr::DropTooBig);
-        }
-        // `classify` let no packet with a hop limit under 2 through.
-        let hop_limit = seg.frame[ethernet::HEADER_LEN + 7].saturating_sub(1);
-        let outer = OuterIp::V6(Outer6 {
-            src,
-            dst: rip,
-            hop_limit,
-        });
-        let (l4, proto, partial) = (seg.l4_off - ethernet::HEADER_LEN, seg.proto, seg.partial);
-        let fix = |ip: &mut [u8]| {
-            let mut p = Ipv6Packet::new_unchecked(&mut *ip);
-            p.set_hop_limit(hop_limit);
-            if partial {
-                fill_l4_checksum6(ip, l4, proto);
+        if frame.len() - ethernet::HEADER_LEN > room {
+            // `ensure_mtu_is_adequate`: the client learns the tunnel's MTU,
+            // by its own family's error (an IPv4 packet only with DF).
+            match inner {
+                Inner::V4(..) => self.frag_needed_mtu(nic, frame, room as u32, tx),
+                Inner::V6 { .. } => self.too_big6_mtu(Nic::Ext, room as u32, frame, tx),
             }
-        };
-        self.send_encapsulated((nic, Hop::V6(hop)), seg.frame, e, &outer, fix, tx)
+            return self.drop(Ctr::DropTooBig);
+        }
+        let fix = |ip: &mut [u8]| inner.fix(ip);
+        self.send_encapsulated((nic, hop), frame, e, &outer, fix, tx)
     }
 
     /// Encapsulate the IP packet of `frame` as `e` under `outer` in the
@@ -314,6 +313,74 @@ impl Core {
         };
         self.encap_buf = buf;
         sent
+    }
+}
+
+/// What a tunnel does to the client's packet it carries, by family.
+#[derive(Clone, Copy)]
+enum Inner {
+    /// An IPv4 packet: left as it is (TTL included, as ringvs's IPv4 DR and
+    /// TUN always did), `Patch::Complete` if its checksum is partial; GUE
+    /// from the port given. The outer TTL is [`OUTER_TTL`].
+    V4(Patch, u16),
+    /// An IPv6 packet: its hop limit (already one less) written back, its
+    /// partial TCP/UDP checksum (`proto` at `l4` in the packet) completed;
+    /// the outer hop limit is the same (`ip_vs_tunnel_xmit_v6`).
+    V6 {
+        hop_limit: u8,
+        l4: usize,
+        proto: u8,
+        partial: bool,
+        sport: u16,
+    },
+}
+
+impl Inner {
+    /// The IPv6 segment's (`classify` let no packet with a hop limit under
+    /// 2 through).
+    fn of6(seg: &Segment6<'_>) -> Inner {
+        Inner::V6 {
+            hop_limit: seg.frame[ethernet::HEADER_LEN + 7].saturating_sub(1),
+            l4: seg.l4_off - ethernet::HEADER_LEN,
+            proto: seg.proto,
+            partial: seg.partial,
+            sport: gue_sport(fold32(seg.src), fold32(seg.dst), seg.sport, seg.dport),
+        }
+    }
+
+    fn outer_ttl(self) -> u8 {
+        match self {
+            Inner::V4(..) => OUTER_TTL,
+            Inner::V6 { hop_limit, .. } => hop_limit,
+        }
+    }
+
+    fn sport(self) -> u16 {
+        match self {
+            Inner::V4(_, sport) | Inner::V6 { sport, .. } => sport,
+        }
+    }
+
+    /// Applied to the inner packet's copy before the outer checksums.
+    fn fix(self, ip: &mut [u8]) {
+        match self {
+            Inner::V4(Patch::Complete(proto), _) => {
+                crate::nat::rewrite::fill_l4_checksum_ip(ip, proto);
+            }
+            Inner::V4(..) => {}
+            Inner::V6 {
+                hop_limit,
+                l4,
+                proto,
+                partial,
+                ..
+            } => {
+                Ipv6Packet::new_unchecked(&mut *ip).set_hop_limit(hop_limit);
+                if partial {
+                    fill_l4_checksum6(ip, l4, proto);
+                }
+            }
+        }
     }
 }
 

@@ -228,9 +228,15 @@ impl Core {
     ) {
         use std::net::IpAddr::{V4, V6};
         let c = A::table(self).get(idx);
-        let (rip, dest) = (c.rip.to_ip(), c.dest());
-        let (sent, bytes) = match (seg.src.to_ip(), seg.dst.to_ip(), rip) {
-            (V4(src), V4(dst), V4(rip)) => {
+        let dest = c.dest();
+        // A tunnel endpoint of the other family: the connection holds a
+        // placeholder (`Snapshot::cross`).
+        let rip = match self.snap.cfg.cross_rip(dest) {
+            Some(ip) => ip,
+            None => c.rip.to_ip(),
+        };
+        let (sent, bytes) = match (seg.src.to_ip(), seg.dst.to_ip()) {
+            (V4(src), V4(dst)) => {
                 self.track_input_only::<A>(idx, seg.proto, seg.flags);
                 let seg = Segment {
                     frame: seg.frame,
@@ -242,12 +248,9 @@ impl Core {
                     flags: seg.flags,
                     partial: seg.partial,
                 };
-                (
-                    self.forward_direct(fwd, rip.to_bits(), seg, tx),
-                    seg.ip_len(),
-                )
+                (self.forward_direct(fwd, rip, seg, tx), seg.ip_len())
             }
-            (V6(src), V6(dst), V6(rip)) => {
+            (V6(src), V6(dst)) => {
                 self.track_input_only::<A>(idx, seg.proto, seg.flags);
                 let seg = Seg {
                     frame: seg.frame,
@@ -381,7 +384,11 @@ impl Core {
             core.ctr.inc(why);
             None
         };
-        if !A::reachable(self, d.forward, rip) {
+        let reachable = match self.snap.cfg.cross_rip(d.id) {
+            Some(ip) => self.reachable_ip(d.forward, ip),
+            None => A::reachable(self, d.forward, rip),
+        };
+        if !reachable {
             // NAT needs the real servers on the DIP's segment, DR on a segment
             // of ours, TUN a route.
             return fail(self, Ctr::DropNoDest);
