@@ -268,3 +268,61 @@ fn tun6_ipip_gue_and_gre_alternate_through_decapsulating_servers() {
         l.adm(&["-C"]);
     }
 }
+
+#[test]
+fn tunnels_across_families_alternate() {
+    let Some((_serial, mut l)) = dr::lab() else {
+        return;
+    };
+    dual_stack(&mut l);
+    let mut decap = Vec::new();
+    for n in 1..=2 {
+        let args = [TUN_DEV, MAX_SECS, "--4in6", "--6in4"];
+        let ns = l.ns_rs(n);
+        decap.push(l.spawn_python(&format!("decap-x-rs{n}"), &ns, "tun_decap6.py", &args));
+    }
+    // An IPv4 service to IPv6 endpoints (IPv4 inside IPv6, from the DIP6),
+    // then an IPv6 service to IPv4 endpoints (IPv6 inside IPv4, from the
+    // DIP). The HTTP servers listen on both families ([::]:80).
+    let v4 = format!("{}:80", dr::VIP);
+    let v6 = format!("[{VIP6}]:80");
+    for (vip, kind, from) in [
+        (&v4, "4in6", DIP6.to_string()),
+        (&v6, "6in4", dr::DIP.to_string()),
+    ] {
+        l.adm(&["-A", "-t", vip, "-s", "rr"]);
+        for n in 1..=2 {
+            let rip = if kind == "4in6" {
+                format!("[{}]:80", rs6(n))
+            } else {
+                format!("{}:80", dr::rs_addr(n))
+            };
+            l.adm(&["-a", "-t", vip, "-r", &rip, "-i"]);
+        }
+        let get = |l: &DrLab| if kind == "4in6" { l.curl() } else { curl6(l) };
+        let first = get(&l);
+        assert!(first.starts_with("i am rs"), "{kind}: first curl: {first}");
+        let seen: Vec<usize> = decap.iter().map(|d| lines_of(d).len()).collect();
+        let before = l.stats();
+        let bodies: Vec<String> = (0..REQUESTS).map(|_| get(&l)).collect();
+        let after = l.stats();
+        assert!(
+            alternates(&bodies),
+            "{kind}: rr over rs1 and rs2: {bodies:?}"
+        );
+        let d = |k| total(&after, k) - total(&before, k);
+        assert!(d("tunnel_encap") >= 3 * REQUESTS as u64, "{kind}");
+        assert_eq!(d("fwd_out"), 0, "{kind}: replies went past the director");
+        for (n, lines) in decap.iter().enumerate() {
+            let new: Vec<String> = lines_of(lines)[seen[n]..].to_vec();
+            let want = format!("decap {kind} {from} ");
+            assert!(
+                new.iter().any(|x| x.starts_with(&want)),
+                "{kind}: rs{} decapsulated nothing from {from}: {new:?}",
+                n + 1
+            );
+            assert!(!new.iter().any(|x| x.starts_with("drop")), "{new:?}");
+        }
+        l.adm(&["-C"]);
+    }
+}

@@ -1,6 +1,7 @@
 """Tunnel decapsulation over IPv6 for a TUN real server of tests/dr6_netns.rs.
 
 usage: python3 tun_decap6.py TUNDEV MAX_SECS [--ipip] [--gre] [--gue PORT]
+                             [--4in6] [--6in4]
 
 The IPv6 counterpart of tun_decap.py: this kernel has no ip6_tunnel, ip6_gre
 or fou6, so the helper plays the tunnel device. It takes the director's
@@ -15,6 +16,10 @@ IPv6 on for new interfaces (net.ipv6.conf.default.disable_ipv6=0).
   present, protocol 0x86DD only.
 * GUE (--gue PORT): a UDP socket on [::]:PORT (the kernel checked the UDP
   checksum, mandatory over IPv6). GUE version 0, C=0, proto/ctype 41.
+* Across families: --4in6, IPv4 inside IPv6 (a raw IPv6 socket of next
+  header 4; reverse-path filtering is turned off for TUNDEV, as the client
+  is routed through eth0); --6in4, IPv6 inside IPv4 (a raw IPv4 socket of
+  protocol 41, which delivers the outer IPv4 header too).
 
 Prints `ready` once every socket is open and TUNDEV is up, then one line
 per packet: `decap KIND OUTER_SRC INNER_LEN`, or `drop KIND REASON`.
@@ -50,6 +55,9 @@ def open_tun(name):
     ifr = struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI).ljust(40, b"\0")
     fcntl.ioctl(fd, TUNSETIFF, ifr)
     subprocess.run(["ip", "link", "set", name, "up"], check=True)
+    for key in ("all", name):
+        with open("/proc/sys/net/ipv4/conf/%s/rp_filter" % key, "w") as f:
+            f.write("0")
     return fd
 
 
@@ -97,6 +105,10 @@ def main():
         socks["ipip"] = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 41)
     if "--gre" in args:
         socks["gre"] = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 47)
+    if "--4in6" in args:
+        socks["4in6"] = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 4)
+    if "--6in4" in args:
+        socks["6in4"] = socket.socket(socket.AF_INET, socket.SOCK_RAW, 41)
     if "--gue" in args:
         port = int(args[args.index("--gue") + 1])
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
@@ -115,9 +127,13 @@ def main():
                 inner, why = gue_inner(data)
             elif kind == "gre":
                 inner, why = gre_inner(data)
+            elif kind == "6in4":
+                inner, why = data[(data[0] & 0x0F) * 4 :], None
             else:
                 inner, why = data, None
-            if inner is not None and (len(inner) < 40 or inner[0] >> 4 != 6):
+            want = 4 if kind == "4in6" else 6
+            least = 20 if want == 4 else 40
+            if inner is not None and (len(inner) < least or inner[0] >> 4 != want):
                 inner, why = None, "inner"
             if inner is None:
                 print("drop %s %s" % (kind, why), flush=True)
