@@ -408,6 +408,9 @@ fn tunnels_cross_families_both_ways() {
     assert_eq!(u8::from(ip.next_header()), 41, "IPv6 inside");
     assert_eq!(ip.payload(), &hop_down(&syn6)[14..]);
     assert_eq!(d.ctr(Ctr::FwdIn6), 1);
+    // Listed by its placeholder in the IPv6 service (docs/operations.md).
+    let mapped = std::net::IpAddr::V6(RS1.to_ipv6_mapped());
+    assert_eq!(d.conns(0)[0].dest.0, mapped);
     // Over the IPv4 tunnel's MTU: packet-too-big, 1500 less 20.
     let big = tcp(CPORT, ACK, &[0u8; 1500 - 60]);
     let back = out_of(&mut d, Nic::Ext, &big);
