@@ -421,3 +421,32 @@ fn tunnels_cross_families_both_ways() {
         1480
     );
 }
+
+/// A client's packet too big for a tunnel that leaves by the external NIC
+/// (an endpoint behind the gateway) is answered out of that NIC too, to
+/// the client: IPv4 inside IPv6 here, "fragmentation needed" with 1500 less
+/// the 40 bytes of the outer IPv6 header.
+#[test]
+fn a_tunnel_by_the_external_nic_answers_too_big_there() {
+    let mut d = director(&[
+        "-A -t 198.18.0.110:80 -s rr".to_owned(),
+        format!("-a -t 198.18.0.110:80 -r [{FAR6}]:80 -i"),
+    ]);
+    d.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+    let out = out_of(
+        &mut d,
+        Nic::Ext,
+        &tcp_frame(&inmem::L3::to_vip(), CPORT, 80, SYN),
+    );
+    assert_eq!(&out[0][..6], &GW_MAC, "through the IPv6 gateway");
+    let big = tcp_seg(&inmem::L3::to_vip(), CPORT, 80, ACK, 1, 1, &[0u8; 1460]);
+    let back = out_of(&mut d, Nic::Ext, &big);
+    assert_eq!(back.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(&back[0][..6], &CLIENT_MAC);
+    let p = parse_ip(&back[0]);
+    assert_eq!((p.dst, p.proto), (CLIENT, 1));
+    let icmp = &back[0][34..];
+    assert_eq!((icmp[0], icmp[1]), (3, 4), "fragmentation needed");
+    assert_eq!(u16::from_be_bytes([icmp[6], icmp[7]]), 1460);
+    assert_eq!(d.ctr(Ctr::IcmpFragNeeded), 1);
+}

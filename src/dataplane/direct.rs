@@ -264,9 +264,12 @@ impl Core {
         }
         if frame.len() - ethernet::HEADER_LEN > room {
             // `ensure_mtu_is_adequate`: the client learns the tunnel's MTU,
-            // by its own family's error (an IPv4 packet only with DF).
+            // by its own family's error (an IPv4 packet only with DF), out of
+            // the external NIC it came in by, whichever NIC the tunnel takes
+            // (`frag_needed_mtu` answers out of the other NIC than the one
+            // it is given).
             match inner {
-                Inner::V4(..) => self.frag_needed_mtu(nic, frame, room as u32, tx),
+                Inner::V4(..) => self.frag_needed_mtu(Nic::Int, frame, room as u32, tx),
                 Inner::V6 { .. } => self.too_big6_mtu(Nic::Ext, room as u32, frame, tx),
             }
             return self.drop(Ctr::DropTooBig);

@@ -19,9 +19,10 @@
 //!
 //! Both address families run this one path: it is generic over [`Family`]
 //! (`u32` for IPv4, `Ipv6Addr` for IPv6, see `nat6.rs`), which names the
-//! family's table, templates, services, next hops and rewrite. What is
-//! IPv4-only (DR/TUN real servers, connection sync) is
-//! behind `Family::V4`, a constant, so the IPv4 path compiles to what it was.
+//! family's table, templates, services, next hops and rewrite; DR/TUN real
+//! servers of either family go to `direct.rs`. What is IPv4-only (connection
+//! sync) is behind `Family::V4`, a constant, so the IPv4 path compiles to
+//! what it was.
 
 use super::classify::Segment;
 pub(super) use super::family::{Family, Seg};
