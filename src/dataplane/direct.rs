@@ -18,13 +18,19 @@
 //! * **TUN of an IPv6 service** (`ip_vs_tunnel_xmit_v6`): IPv6-in-IPv6 (next
 //!   header 41, RFC 2473), GUE or GRE under an outer IPv6 header from the
 //!   director's IPv6 address on the egress NIC (the DIP, or the external
-//!   address towards `--gateway6`). As there, the inner hop limit is
+//!   address towards the IPv6 `--gateway`). As there, the inner hop limit is
 //!   decremented and the outer one is the same, the outer traffic class is
 //!   the inner one and the flow label 0. The tunnel's MTU is the egress MTU
 //!   less the overhead; a packet over it gets ICMPv6 packet-too-big with that
 //!   MTU (`__mtu_check_toobig_v6`), and a tunnel whose MTU falls below
 //!   IPv6's minimum (1280) carries nothing, as `__ip_vs_get_out_rt_v6` refuses
 //!   the route.
+//! * **TUN across families** (`ip_vs_ctl.c` allows a real server of the other
+//!   family for tunnels only): an IPv4 packet inside IPv6 (next header 4), an
+//!   IPv6 one inside IPv4 (protocol 41), by the same path (`tunnel_to`); the
+//!   connection holds a placeholder address, the real one is
+//!   `Snapshot::cross` (see `nat.rs`'s `direct`). The client is told of a
+//!   tunnel MTU by its own family's error.
 //!
 //! The connection is tracked from the client's packets alone, with IPVS's
 //! input-only TCP states (`set_tcp_state` with `IP_VS_CONN_F_NOOUTPUT`,
@@ -95,8 +101,8 @@ impl Core {
     }
 
     /// [`Core::tunnel_hop`] of an IPv6 endpoint: on-link on either NIC, else
-    /// through the IPv6 gateway (`--gateway6`, external; there is no internal
-    /// IPv6 gateway).
+    /// through the IPv6 gateway (the IPv6 `--gateway`, external; there is no
+    /// internal IPv6 gateway).
     #[inline]
     pub(super) fn tunnel_hop6(&self, rip: Ipv6Addr) -> Option<(Nic, Ipv6Addr)> {
         self.dr_hop6(rip).map(|n| (n, rip)).or_else(|| {
