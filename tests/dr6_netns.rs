@@ -18,6 +18,12 @@
 //! `arp_ignore=1` does for IPv4). The test checks the client learned the
 //! VIP's MAC from the director alone.
 //!
+//! * DR: curl alternates between the real servers, the replies bypass the
+//!   director, only the director advertises the VIP.
+//! * TUN: the same over IPv6-in-IPv6, GUE and GRE over IPv6, and across
+//!   families (IPv4 inside IPv6, IPv6 inside IPv4); the tunnel's PMTU reaches
+//!   the client's kernel as packet-too-big.
+//!
 //! This kernel has no ip6_tunnel, ip6_gre or fou: a TUN real server runs
 //! `tests/data/dr/tun_decap6.py`, which reads the tunnel from a raw or UDP
 //! socket and writes the inner packet into a TUN device.
@@ -325,4 +331,61 @@ fn tunnels_across_families_alternate() {
         }
         l.adm(&["-C"]);
     }
+}
+
+/// The tunnel's PMTU over IPv6: a 1500-byte datagram from the client no
+/// longer fits once wrapped in IPv6-in-IPv6; the director answers ICMPv6
+/// packet-too-big with 1500 − 40, and the client's kernel takes it (its
+/// route to the VIP gets that MTU).
+#[test]
+fn tun6_packet_too_big_carries_the_mtu_less_the_overhead() {
+    let Some((_serial, mut l)) = dr::lab() else {
+        return;
+    };
+    dual_stack(&mut l);
+    let vip = format!("[{VIP6}]:53");
+    l.adm(&["-A", "-u", &vip, "-s", "rr"]);
+    l.adm(&["-a", "-u", &vip, "-r", &format!("[{}]:53", rs6(1)), "-i"]);
+    let before = l.stats();
+    // 1452 bytes of payload: a 1500-byte IPv6 packet, the client's MTU.
+    let send = format!(
+        "import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); \
+         s.sendto(b'x' * 1452, ('{VIP6}', 53))"
+    );
+    let route = || {
+        let out = ip(&[
+            "-n",
+            &l.ns_client(),
+            "-6",
+            "route",
+            "get",
+            &VIP6.to_string(),
+        ]);
+        out.ok().filter(|r| r.contains("mtu 1460"))
+    };
+    let got = wait_for(Duration::from_secs(5), || {
+        let st = ns_command(&l.ns_client(), Path::new("python3"), &["-c", &send])
+            .stdin(Stdio::null())
+            .status()
+            .expect("run python3");
+        assert!(st.success(), "send the datagram");
+        route()
+    });
+    let after = l.stats();
+    let d = |k| total(&after, k) - total(&before, k);
+    assert!(
+        got.is_some(),
+        "the client's route to the VIP has no mtu 1460: {:?}; icmp6_too_big {}",
+        ip(&[
+            "-n",
+            &l.ns_client(),
+            "-6",
+            "route",
+            "get",
+            &VIP6.to_string()
+        ]),
+        d("icmp6_too_big")
+    );
+    assert!(d("icmp6_too_big") >= 1 && d("drop_too_big") >= 1);
+    assert_eq!(d("tunnel_encap"), 0, "nothing too big went through");
 }
