@@ -3,7 +3,10 @@
 //!
 //! * **DR** (`ip_vs_dr_xmit`, `ip_vs_xmit.c`): the IP packet leaves as it came
 //!   (no TTL or checksum change), only the Ethernet header changes: to the
-//!   real server's MAC, on the NIC where the server is on-link.
+//!   real server's MAC, on the NIC where the server is on-link. An IPv6
+//!   packet (`ip_vs_dr_xmit_v6`) has its hop limit decremented, as
+//!   `__ip_vs_get_out_rt_v6` does through `decrement_ttl` (IPv6 has no header
+//!   checksum to fix); the neighbor is resolved by NDP.
 //! * **TUN** (`ip_vs_tunnel_xmit`): the packet is encapsulated, IPIP, GUE or
 //!   GRE (`wire::encap`), from the director's address on the egress NIC to the
 //!   real server's, which may be off-link (`--gateway` on the external side,
@@ -12,6 +15,22 @@
 //!   with the MTU less the overhead, as `ip_vs_tunnel_xmit` does through
 //!   `ensure_mtu_is_adequate`; one without DF is dropped (`drop_too_big`),
 //!   where IPVS would fragment the outer packet (ringvs never fragments).
+//! * **TUN of an IPv6 service** (`ip_vs_tunnel_xmit_v6`): IPv6-in-IPv6 (next
+//!   header 41, RFC 2473), GUE or GRE under an outer IPv6 header from the
+//!   director's IPv6 address on the egress NIC (the DIP, or the external
+//!   address towards the IPv6 `--gateway`). As there, the inner hop limit is
+//!   decremented and the outer one is the same, the outer traffic class is
+//!   the inner one and the flow label 0. The tunnel's MTU is the egress MTU
+//!   less the overhead; a packet over it gets ICMPv6 packet-too-big with that
+//!   MTU (`__mtu_check_toobig_v6`), and a tunnel whose MTU falls below
+//!   IPv6's minimum (1280) carries nothing, as `__ip_vs_get_out_rt_v6` refuses
+//!   the route.
+//! * **TUN across families** (`ip_vs_ctl.c` allows a real server of the other
+//!   family for tunnels only): an IPv4 packet inside IPv6 (next header 4), an
+//!   IPv6 one inside IPv4 (protocol 41), by the same path (`tunnel_to`); the
+//!   connection holds a placeholder address, the real one is
+//!   `Snapshot::cross` (see `nat.rs`'s `direct`). The client is told of a
+//!   tunnel MTU by its own family's error.
 //!
 //! The connection is tracked from the client's packets alone, with IPVS's
 //! input-only TCP states (`set_tcp_state` with `IP_VS_CONN_F_NOOUTPUT`,
@@ -19,18 +38,25 @@
 //!
 //! An encapsulated frame is built in a buffer of the worker's (the frame grows,
 //! so it cannot be sent from its RX buffer) and then sent like any other frame
-//! (`forward`): one more copy than NAT, no allocation.
+//! (`forward`): one more copy than NAT, no allocation. A DR frame, of either
+//! family, goes out from its own buffer where the rings allow (zero copy).
 
 use super::classify::Segment;
-use super::tx::{Patch, TxPair};
+use super::nat6::Segment6;
+use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
 use crate::config::{Forward, TunCsum, TunKind, Tunnel};
 use crate::io::TxQueue;
+use crate::nat::fold32;
+use crate::nat::rewrite::{End, Rewrite};
 use crate::neigh;
 use crate::stats::Ctr;
-use crate::wire::encap::{self, Encap, Outer};
-use crate::wire::ethernet;
+use crate::wire::checksum::Delta;
+use crate::wire::encap::{self, Encap, Outer, Outer6, OuterIp};
+use crate::wire::ipv6::{self, Ipv6Packet};
+use crate::wire::{EthernetFrame, TcpPacket, UdpPacket, ethernet};
+use std::net::{IpAddr, Ipv6Addr};
 
 /// TTL of the outer header (the kernel's default `ip_default_ttl`).
 const OUTER_TTL: u8 = 64;
@@ -61,6 +87,38 @@ impl Core {
         })
     }
 
+    /// [`Core::dr_hop`] of an IPv6 real server: on the IPv6 prefix of
+    /// either NIC.
+    #[inline]
+    pub(super) fn dr_hop6(&self, rip: Ipv6Addr) -> Option<Nic> {
+        if self.env.int_net6.is_some_and(|p| p.contains(rip)) {
+            Some(Nic::Int)
+        } else if self.env.ext_net6.is_some_and(|p| p.contains(rip)) {
+            Some(Nic::Ext)
+        } else {
+            None
+        }
+    }
+
+    /// [`Core::tunnel_hop`] of an IPv6 endpoint: on-link on either NIC, else
+    /// through the IPv6 gateway (the IPv6 `--gateway`, external; there is no
+    /// internal IPv6 gateway).
+    #[inline]
+    pub(super) fn tunnel_hop6(&self, rip: Ipv6Addr) -> Option<(Nic, Ipv6Addr)> {
+        self.dr_hop6(rip).map(|n| (n, rip)).or_else(|| {
+            let net = self.env.ext_net6?;
+            neigh::next_hop6(&net, self.env.gateway6, rip).map(|h| (Nic::Ext, h))
+        })
+    }
+
+    /// [`Core::reachable`] of a real server of either family.
+    pub(super) fn reachable_ip(&self, fwd: Forward, rip: IpAddr) -> bool {
+        match rip {
+            IpAddr::V4(rip) => self.reachable(fwd, rip.to_bits()),
+            IpAddr::V6(rip) => self.reachable6(fwd, rip),
+        }
+    }
+
     /// Whether a real server reached by `fwd` at `rip` can be sent to at all
     /// (checked when a connection is scheduled).
     pub(super) fn reachable(&self, fwd: Forward, rip: u32) -> bool {
@@ -72,12 +130,21 @@ impl Core {
         }
     }
 
-    /// Send a client packet to its DR or TUN real server `rip`. True if it
-    /// went out (or waits for ARP).
+    /// [`Core::reachable`] of an IPv6 real server.
+    pub(super) fn reachable6(&self, fwd: Forward, rip: Ipv6Addr) -> bool {
+        match fwd {
+            Forward::Masq => self.env.int_net6.is_some_and(|p| p.contains(rip)),
+            Forward::Route => self.dr_hop6(rip).is_some(),
+            Forward::Tunnel(_) => self.tunnel_hop6(rip).is_some(),
+        }
+    }
+
+    /// Send a client packet to its DR or TUN real server `rip` (of the other
+    /// family only through a tunnel). True if it went out (or waits for ARP).
     pub(super) fn forward_direct<T: TxQueue>(
         &mut self,
         fwd: Forward,
-        rip: u32,
+        rip: IpAddr,
         seg: Segment<'_>,
         tx: &mut TxPair<T>,
     ) -> bool {
@@ -87,75 +154,164 @@ impl Core {
         } else {
             Patch::None
         };
-        match fwd {
-            Forward::Masq => false,
-            Forward::Route => match self.dr_hop(rip) {
+        match (fwd, rip) {
+            (Forward::Route, IpAddr::V4(rip)) => match self.dr_hop(rip.to_bits()) {
                 Some(hop) => self.forward(hop, seg.frame, tx, Ctr::FwdIn, patch),
                 None => self.drop(Ctr::DropNoDest),
             },
-            Forward::Tunnel(t) => self.tunnel(t, rip, seg, patch, tx),
+            (Forward::Tunnel(t), rip) => {
+                let sport = gue_sport(seg.src, seg.dst, seg.sport, seg.dport);
+                self.tunnel_to(t, rip, seg.frame, Inner::V4(patch, sport), tx)
+            }
+            (Forward::Masq, _) => false,
+            (Forward::Route, IpAddr::V6(_)) => self.drop(Ctr::DropNoDest),
         }
     }
 
-    fn tunnel<T: TxQueue>(
+    /// [`Core::forward_direct`] of an IPv6 client packet. True if it went
+    /// out (or waits for NDP).
+    pub(super) fn forward_direct6<T: TxQueue>(
         &mut self,
-        t: Tunnel,
-        rip: u32,
-        seg: Segment<'_>,
-        patch: Patch,
+        fwd: Forward,
+        rip: IpAddr,
+        seg: Segment6<'_>,
         tx: &mut TxPair<T>,
     ) -> bool {
-        let Some((nic, hop)) = self.tunnel_hop(rip) else {
-            return self.drop(Ctr::DropNoDest);
-        };
-        let e = match t.kind {
-            TunKind::Ipip => Encap::Ipip,
-            TunKind::Gue => Encap::Gue {
-                sport: gue_sport(&seg),
-                port: t.port,
-                csum: t.csum == TunCsum::Csum,
+        let sent = match (fwd, rip) {
+            (Forward::Route, IpAddr::V6(rip)) => match self.dr_hop6(rip) {
+                Some(nic) => {
+                    // NAT's rewrite to where the packet already goes: the
+                    // addresses and ports stay, the hop limit goes down by
+                    // one, a partial checksum is completed.
+                    let same = Rewrite {
+                        end: End::Dst,
+                        addr: seg.dst,
+                        port: seg.dport,
+                        addr_delta: Delta::new(),
+                        l4_delta: Delta::new(),
+                    };
+                    // A frame's offsets fit 16 bits (frames are at most `FRAME_MAX`).
+                    let at = (seg.l4_off as u16, seg.proto);
+                    let patch = Patch::Nat6(same, at, seg.partial);
+                    self.forward_to((nic, Hop::V6(rip)), seg.frame, tx, Ctr::FwdIn, patch)
+                }
+                None => self.drop(Ctr::DropNoDest),
             },
-            TunKind::Gre => Encap::Gre {
-                csum: t.csum == TunCsum::Csum,
-            },
+            (Forward::Tunnel(t), rip) => self.tunnel_to(t, rip, seg.frame, Inner::of6(&seg), tx),
+            (Forward::Masq, _) => false,
+            (Forward::Route, IpAddr::V4(_)) => self.drop(Ctr::DropNoDest),
         };
-        let mtu = self.env.mtu[nic as usize];
-        let inner = &seg.frame[ethernet::HEADER_LEN..];
-        if inner.len() + e.overhead() > mtu {
-            // `ip_vs_tunnel_xmit`: the sender learns the MTU less the overhead.
-            let room = mtu.saturating_sub(e.overhead()) as u32;
-            self.frag_needed_mtu(nic, seg.frame, room, tx);
-            return self.drop(Ctr::DropTooBig);
+        if sent {
+            self.ctr.inc(Ctr::FwdIn6);
         }
-        let mut buf = std::mem::take(&mut self.encap_buf);
-        let src = match nic {
-            Nic::Int => self.env.int_net.addr,
-            Nic::Ext => self.env.ext_net.addr,
-        };
-        self.encap_ident = self.encap_ident.wrapping_add(1);
-        let outer = Outer {
-            src,
-            dst: rip.into(),
-            ident: self.encap_ident,
-            ttl: OUTER_TTL,
-        };
-        let h = ethernet::HEADER_LEN;
-        // A partial inner checksum is completed in the copy, before the outer
-        // checksums cover it.
-        let fix = |ip: &mut [u8]| {
-            if let Patch::Complete(proto) = patch {
-                crate::nat::rewrite::fill_l4_checksum_ip(ip, proto);
+        sent
+    }
+
+    /// A client packet of either family (in `frame`, described by `inner`)
+    /// through tunnel `t` to an endpoint `rip` of either family: the outer
+    /// header from our address on the egress NIC, the tunnel's MTU checked
+    /// (the sender told as its family's ICMP says), then sent.
+    fn tunnel_to<T: TxQueue>(
+        &mut self,
+        t: Tunnel,
+        rip: IpAddr,
+        frame: &[u8],
+        inner: Inner,
+        tx: &mut TxPair<T>,
+    ) -> bool {
+        let (nic, hop, outer) = match rip {
+            IpAddr::V4(rip) => {
+                let Some((nic, hop)) = self.tunnel_hop(rip.to_bits()) else {
+                    return self.drop(Ctr::DropNoDest);
+                };
+                let src = match nic {
+                    Nic::Int => self.env.int_net.addr,
+                    Nic::Ext => self.env.ext_net.addr,
+                };
+                self.encap_ident = self.encap_ident.wrapping_add(1);
+                let outer = Outer {
+                    src,
+                    dst: rip,
+                    ident: self.encap_ident,
+                    ttl: inner.outer_ttl(),
+                };
+                (nic, Hop::V4(hop), OuterIp::V4(outer))
+            }
+            IpAddr::V6(rip) => {
+                let Some((nic, hop)) = self.tunnel_hop6(rip) else {
+                    return self.drop(Ctr::DropNoDest);
+                };
+                let src = match nic {
+                    Nic::Int => self.env.dip6(),
+                    Nic::Ext => self.env.ext_addr6(),
+                };
+                let Some(src) = src else {
+                    return self.drop(Ctr::DropNoDest);
+                };
+                let outer = Outer6 {
+                    src,
+                    dst: rip,
+                    hop_limit: inner.outer_ttl(),
+                };
+                (nic, Hop::V6(hop), OuterIp::V6(outer))
             }
         };
+        let e = encap_of(t, inner.sport());
+        // `__ip_vs_get_out_rt(_v6)`: the tunnel's MTU is the route's less the
+        // overhead, and a route whose tunnel MTU is under the outer family's
+        // minimum (68, 1280) carries nothing.
+        let room = self.env.mtu[nic as usize].saturating_sub(outer.overhead(e));
+        let least = match outer {
+            OuterIp::V4(_) => 68,
+            OuterIp::V6(_) => ipv6::MIN_MTU,
+        };
+        if room < least {
+            return self.drop(Ctr::DropTooBig);
+        }
+        if frame.len() - ethernet::HEADER_LEN > room {
+            // `ensure_mtu_is_adequate`: the client learns the tunnel's MTU,
+            // by its own family's error (an IPv4 packet only with DF), out of
+            // the external NIC it came in by, whichever NIC the tunnel takes
+            // (`frag_needed_mtu` answers out of the other NIC than the one
+            // it is given).
+            match inner {
+                Inner::V4(..) => self.frag_needed_mtu(Nic::Int, frame, room as u32, tx),
+                Inner::V6 { .. } => self.too_big6_mtu(Nic::Ext, room as u32, frame, tx),
+            }
+            return self.drop(Ctr::DropTooBig);
+        }
+        let fix = |ip: &mut [u8]| inner.fix(ip);
+        self.send_encapsulated((nic, hop), frame, e, &outer, fix, tx)
+    }
+
+    /// Encapsulate the IP packet of `frame` as `e` under `outer` in the
+    /// worker's buffer (`fix` applied to the inner copy first) and send it
+    /// to `hop` out of `nic`.
+    fn send_encapsulated<T: TxQueue>(
+        &mut self,
+        (nic, hop): (Nic, Hop),
+        frame: &[u8],
+        e: Encap,
+        outer: &OuterIp,
+        fix: impl FnOnce(&mut [u8]),
+        tx: &mut TxPair<T>,
+    ) -> bool {
+        let mut buf = std::mem::take(&mut self.encap_buf);
+        let h = ethernet::HEADER_LEN;
+        let inner = &frame[h..];
         let sent = match buf
             .get_mut(h..)
-            .and_then(|b| encap::encapsulate(b, inner, e, &outer, fix))
+            .and_then(|b| encap::encapsulate_ip(b, inner, e, outer, fix))
         {
             Some(n) => {
-                buf[..h].copy_from_slice(&seg.frame[..h]);
+                buf[..h].copy_from_slice(&frame[..h]);
+                EthernetFrame::new_unchecked(&mut buf[..h]).set_ethertype(match outer {
+                    OuterIp::V4(_) => ethernet::ethertype::IPV4,
+                    OuterIp::V6(_) => ethernet::ethertype::IPV6,
+                });
                 // `forward` must not take this for the RX frame (zero copy).
                 let zc = self.zc.out.take();
-                let ok = self.forward((nic, hop), &buf[..h + n], tx, Ctr::FwdIn, Patch::None);
+                let ok = self.forward_to((nic, hop), &buf[..h + n], tx, Ctr::FwdIn, Patch::None);
                 self.zc.out = zc;
                 if ok {
                     self.ctr.inc(Ctr::TunnelEncap);
@@ -169,11 +325,109 @@ impl Core {
     }
 }
 
-/// GUE's UDP source port: a hash of the inner flow in the ephemeral range, so
-/// that ECMP and RSS on the way spread flows (`udp_flow_src_port`).
+/// What a tunnel does to the client's packet it carries, by family.
+#[derive(Clone, Copy)]
+enum Inner {
+    /// An IPv4 packet: left as it is (TTL included, as ringvs's IPv4 DR and
+    /// TUN always did), `Patch::Complete` if its checksum is partial; GUE
+    /// from the port given. The outer TTL is [`OUTER_TTL`].
+    V4(Patch, u16),
+    /// An IPv6 packet: its hop limit (already one less) written back, its
+    /// partial TCP/UDP checksum (`proto` at `l4` in the packet) completed;
+    /// the outer hop limit is the same (`ip_vs_tunnel_xmit_v6`).
+    V6 {
+        hop_limit: u8,
+        l4: usize,
+        proto: u8,
+        partial: bool,
+        sport: u16,
+    },
+}
+
+impl Inner {
+    /// The IPv6 segment's (`classify` let no packet with a hop limit under
+    /// 2 through).
+    fn of6(seg: &Segment6<'_>) -> Inner {
+        Inner::V6 {
+            hop_limit: seg.frame[ethernet::HEADER_LEN + 7].saturating_sub(1),
+            l4: seg.l4_off - ethernet::HEADER_LEN,
+            proto: seg.proto,
+            partial: seg.partial,
+            sport: gue_sport(fold32(seg.src), fold32(seg.dst), seg.sport, seg.dport),
+        }
+    }
+
+    fn outer_ttl(self) -> u8 {
+        match self {
+            Inner::V4(..) => OUTER_TTL,
+            Inner::V6 { hop_limit, .. } => hop_limit,
+        }
+    }
+
+    fn sport(self) -> u16 {
+        match self {
+            Inner::V4(_, sport) | Inner::V6 { sport, .. } => sport,
+        }
+    }
+
+    /// Applied to the inner packet's copy before the outer checksums.
+    fn fix(self, ip: &mut [u8]) {
+        match self {
+            Inner::V4(Patch::Complete(proto), _) => {
+                crate::nat::rewrite::fill_l4_checksum_ip(ip, proto);
+            }
+            Inner::V4(..) => {}
+            Inner::V6 {
+                hop_limit,
+                l4,
+                proto,
+                partial,
+                ..
+            } => {
+                Ipv6Packet::new_unchecked(&mut *ip).set_hop_limit(hop_limit);
+                if partial {
+                    fill_l4_checksum6(ip, l4, proto);
+                }
+            }
+        }
+    }
+}
+
+/// The encapsulation of tunnel `t`, GUE from `sport`.
 #[inline]
-fn gue_sport(seg: &Segment<'_>) -> u16 {
-    let x = seg.src ^ seg.dst.rotate_left(16) ^ (u32::from(seg.sport) << 16 | u32::from(seg.dport));
+fn encap_of(t: Tunnel, sport: u16) -> Encap {
+    match t.kind {
+        TunKind::Ipip => Encap::Ipip,
+        TunKind::Gue => Encap::Gue {
+            sport,
+            port: t.port,
+            csum: t.csum == TunCsum::Csum,
+        },
+        TunKind::Gre => Encap::Gre {
+            csum: t.csum == TunCsum::Csum,
+        },
+    }
+}
+
+/// Complete the partial TCP/UDP (`proto`) checksum of an IPv6 packet whose
+/// upper-layer header starts at `l4` (checked complete by `classify`).
+fn fill_l4_checksum6(ip: &mut [u8], l4: usize, proto: u8) {
+    let p = Ipv6Packet::new_unchecked(&*ip);
+    let (src, dst) = (p.src(), p.dst());
+    let Some(seg) = ip.get_mut(l4..) else { return };
+    if proto == crate::wire::ipv4::protocol::TCP {
+        TcpPacket::new_unchecked(seg).fill_checksum_v6(src, dst);
+    } else {
+        UdpPacket::new_unchecked(seg).fill_checksum_v6(src, dst);
+    }
+}
+
+/// GUE's UDP source port: a hash of the inner flow (IPv6 addresses folded)
+/// in the ephemeral range, so that ECMP and RSS on the way spread flows
+/// (`udp_flow_src_port`).
+#[inline]
+fn gue_sport(src: u32, dst: u32, sport: u16, dport: u16) -> u16 {
+    let x = src ^ dst.rotate_left(16) ^ (u32::from(sport) << 16 | u32::from(dport));
     let h = x.wrapping_mul(0x9e37_79b1) >> 16;
     49152 + (h % 16384) as u16
 }

@@ -5,7 +5,7 @@
 //!
 //! A family names its connection table and templates in the worker, its
 //! services in the snapshot, its next hops and its rewrites. What only IPv4
-//! has (DR/TUN real servers, connection sync) is behind
+//! has (connection sync) is behind
 //! the constant [`Family::V4`], so the generic code compiles, for IPv4, to
 //! what the IPv4 path was.
 
@@ -117,9 +117,9 @@ pub(super) struct Split<'a, A> {
 /// An address family of the NAT path: where its state lives in the worker and
 /// what differs in how its packets are forwarded.
 pub(super) trait Family: Addr {
-    /// IPv4: DR/TUN real servers and connection sync exist for it (not yet
-    /// for IPv6, issue 15; health-check replies of both families are diverted
-    /// before the generic path, `nat.rs` and `nat6.rs`).
+    /// IPv4: connection sync exists for it (not yet for IPv6, issue 15; DR/TUN
+    /// real servers of both families go to `direct.rs`, health-check replies
+    /// of both are diverted before the generic path, `nat.rs` and `nat6.rs`).
     const V4: bool;
     fn table(core: &Core) -> &ConnTable<Self>;
     fn table_mut(core: &mut Core) -> &mut ConnTable<Self>;

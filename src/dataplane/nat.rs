@@ -19,9 +19,10 @@
 //!
 //! Both address families run this one path: it is generic over [`Family`]
 //! (`u32` for IPv4, `Ipv6Addr` for IPv6, see `nat6.rs`), which names the
-//! family's table, templates, services, next hops and rewrite. What is
-//! IPv4-only (DR/TUN real servers, connection sync) is
-//! behind `Family::V4`, a constant, so the IPv4 path compiles to what it was.
+//! family's table, templates, services, next hops and rewrite; DR/TUN real
+//! servers of either family go to `direct.rs`. What is IPv4-only (connection
+//! sync) is behind `Family::V4`, a constant, so the IPv4 path compiles to
+//! what it was.
 
 use super::classify::Segment;
 pub(super) use super::family::{Family, Seg};
@@ -34,7 +35,7 @@ use crate::io::TxQueue;
 use crate::nat::persist::{TemplateDest, TemplateKey, Templates};
 use crate::nat::table::AddError;
 use crate::nat::{
-    Addr, Conn, DestEntry, DestView, Dir, FlowKey, Snapshot, State, fold32, overload_check, state,
+    Conn, DestEntry, DestView, Dir, FlowKey, Snapshot, State, fold32, overload_check, state,
 };
 use crate::sched::Flow;
 use crate::stats::{Ctr, MAX_DESTS};
@@ -184,8 +185,8 @@ impl Core {
         tx: &mut TxPair<T>,
     ) {
         // DR and TUN real servers (`direct.rs`): one flag test when no
-        // service has any. IPv6 services have none (`nat6.rs`).
-        if A::V4 && dir == Dir::Input && self.snap.cfg.any_direct {
+        // service has any.
+        if dir == Dir::Input && self.snap.cfg.any_direct {
             let fwd = self.snap.cfg.forward_of(A::table(self).get(idx).dest());
             if fwd != Forward::Masq {
                 return self.direct(idx, fwd, seg, tx);
@@ -217,8 +218,8 @@ impl Core {
         }
     }
 
-    /// A client packet of a DR or TUN connection (IPv4 only): tracked from the
-    /// client's side alone, sent to the real server as `direct.rs` does.
+    /// A client packet of a DR or TUN connection: tracked from the client's
+    /// side alone, sent to the real server as `direct.rs` does for its family.
     fn direct<A: Family, T: TxQueue>(
         &mut self,
         idx: u32,
@@ -226,26 +227,48 @@ impl Core {
         seg: Seg<'_, A>,
         tx: &mut TxPair<T>,
     ) {
-        let (Some(src), Some(dst)) = (as_v4(seg.src), as_v4(seg.dst)) else {
-            return self.ctr.inc(Ctr::DropNoDest);
-        };
-        self.track_input_only::<A>(idx, seg.proto, seg.flags);
+        use std::net::IpAddr::{V4, V6};
         let c = A::table(self).get(idx);
-        let (Some(rip), dest) = (as_v4(c.rip), c.dest()) else {
-            return self.ctr.inc(Ctr::DropNoDest);
+        let dest = c.dest();
+        // A tunnel endpoint of the other family: the connection holds a
+        // placeholder (`Snapshot::cross`).
+        let rip = match self.snap.cfg.cross_rip(dest) {
+            Some(ip) => ip,
+            None => c.rip.to_ip(),
         };
-        let seg = Segment {
-            frame: seg.frame,
-            proto: seg.proto,
-            src,
-            dst,
-            sport: seg.sport,
-            dport: seg.dport,
-            flags: seg.flags,
-            partial: seg.partial,
+        let (sent, bytes) = match (seg.src.to_ip(), seg.dst.to_ip()) {
+            (V4(src), V4(dst)) => {
+                self.track_input_only::<A>(idx, seg.proto, seg.flags);
+                let seg = Segment {
+                    frame: seg.frame,
+                    proto: seg.proto,
+                    src: src.to_bits(),
+                    dst: dst.to_bits(),
+                    sport: seg.sport,
+                    dport: seg.dport,
+                    flags: seg.flags,
+                    partial: seg.partial,
+                };
+                (self.forward_direct(fwd, rip, seg, tx), seg.ip_len())
+            }
+            (V6(src), V6(dst)) => {
+                self.track_input_only::<A>(idx, seg.proto, seg.flags);
+                let seg = Seg {
+                    frame: seg.frame,
+                    l4_off: seg.l4_off,
+                    proto: seg.proto,
+                    src,
+                    dst,
+                    sport: seg.sport,
+                    dport: seg.dport,
+                    flags: seg.flags,
+                    partial: seg.partial,
+                };
+                (self.forward_direct6(fwd, rip, seg, tx), seg.ip_len())
+            }
+            _ => (self.drop(Ctr::DropNoDest), 0),
         };
-        let bytes = seg.ip_len();
-        if self.forward_direct(fwd, rip, seg, tx) {
+        if sent {
             self.out.traffic.inbound(dest, bytes);
         }
     }
@@ -362,9 +385,13 @@ impl Core {
             core.ctr.inc(why);
             None
         };
-        if !A::reachable(self, d.forward, rip) {
+        let reachable = match self.snap.cfg.cross_rip(d.id) {
+            Some(ip) => self.reachable_ip(d.forward, ip),
+            None => A::reachable(self, d.forward, rip),
+        };
+        if !reachable {
             // NAT needs the real servers on the DIP's segment, DR on a segment
-            // of ours, TUN a route (IPv6: NAT only, see `nat6.rs`).
+            // of ours, TUN a route.
             return fail(self, Ctr::DropNoDest);
         }
         let state = conn.state;
@@ -477,15 +504,6 @@ impl Core {
         }) {
             self.ctr.inc(Ctr::ConnEvicted);
         }
-    }
-}
-
-/// An IPv4 address of the generic path (DR/TUN are IPv4 only).
-#[inline]
-fn as_v4<A: Addr>(a: A) -> Option<u32> {
-    match a.to_ip() {
-        std::net::IpAddr::V4(v) => Some(v.to_bits()),
-        std::net::IpAddr::V6(_) => None,
     }
 }
 

@@ -10,10 +10,10 @@
 //! checked (`check_in`), scheduled, tracked and expired exactly as an IPv4
 //! one, by the same code.
 //!
-//! Not yet for IPv6 (issue 15), each a counted drop:
-//! * DR and TUN real servers of IPv6 services: refused when a connection is
-//!   scheduled (`drop_no_dest`), as a NAT-only data path must;
-//! * connection sync carries IPv4 connections only.
+//! DR and TUN real servers of IPv6 services take `direct.rs`'s IPv6 path
+//! (NDP-resolved DR, IPv6-in-IPv6, GUE and GRE over IPv6).
+//!
+//! Not yet for IPv6 (issue 15): connection sync carries IPv4 connections only.
 
 use super::family::{Family, Quote, Seg, Split, Svc, family_state};
 use super::shared::{Env, Shared};
@@ -76,11 +76,10 @@ impl Family for Ipv6Addr {
         !(odd || ours || internal) && reachable
     }
 
-    /// NAT real servers on the IPv6 DIP's prefix. DR and TUN real servers of
-    /// IPv6 services are not supported yet: never reachable, so a connection
-    /// to one is refused when scheduled (`drop_no_dest`).
+    /// NAT real servers on the IPv6 DIP's prefix, DR ones on an IPv6 prefix
+    /// of ours, TUN ones on-link or through `--gateway6` (`direct.rs`).
     fn reachable(core: &Core, fwd: Forward, rip: Self) -> bool {
-        fwd == Forward::Masq && core.env.int_net6.is_some_and(|p| p.contains(rip))
+        core.reachable6(fwd, rip)
     }
 
     #[inline]

@@ -415,8 +415,22 @@ impl Core {
     #[cold]
     #[inline(never)]
     pub(super) fn too_big6<T: TxQueue>(&mut self, out: Nic, frame: &[u8], tx: &mut TxPair<T>) {
-        let mtu = (self.env.mtu[out as usize] as u32).max(ipv6::MIN_MTU as u32);
-        let inn = out.other();
+        let mtu = self.env.mtu[out as usize] as u32;
+        self.too_big6_mtu(out.other(), mtu, frame, tx);
+    }
+
+    /// [`Core::too_big6`] for a frame that came in by `inn`, telling its
+    /// sender `mtu` (a tunnel's: the egress MTU less the encapsulation).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn too_big6_mtu<T: TxQueue>(
+        &mut self,
+        inn: Nic,
+        mtu: u32,
+        frame: &[u8],
+        tx: &mut TxPair<T>,
+    ) {
+        let mtu = mtu.max(ipv6::MIN_MTU as u32);
         let Some(invoking) = frame.get(ethernet::HEADER_LEN..) else {
             return;
         };

@@ -180,6 +180,25 @@ fn direct_forwards(cfg: &Config) -> Box<[crate::config::Forward]> {
     v.into_boxed_slice()
 }
 
+/// Each real server's address by id where it is not of its service's
+/// family (else empty: see [`Snapshot::cross`]).
+fn cross_family(cfg: &Config) -> Box<[Option<IpAddr>]> {
+    let cross = || {
+        cfg.services().iter().flat_map(|s| {
+            let v6 = s.key.addr6().is_some();
+            s.dests.iter().filter(move |d| d.addr.is_ipv6() != v6)
+        })
+    };
+    let Some(len) = cross().map(|d| d.id.0 as usize + 1).max() else {
+        return Box::default();
+    };
+    let mut v = vec![None; len];
+    for d in cross() {
+        v[d.id.0 as usize] = Some(d.addr);
+    }
+    v.into_boxed_slice()
+}
+
 /// (protocol number, VIP, port).
 pub type ServiceId = (u8, u32, u16);
 
@@ -206,8 +225,8 @@ pub type ServiceId6 = (u8, Ipv6Addr, u16);
 pub struct ServiceEntry6 {
     pub entry: ServiceEntry,
     /// The real servers' IPv6 addresses, index-aligned with `entry.dests`. An
-    /// IPv4 real server of an IPv6 service (a tunnel, as IPVS allows) is not
-    /// there: tunnelling to the other family is pending.
+    /// IPv4 real server of an IPv6 service (a tunnel, as IPVS allows) has its
+    /// IPv4-mapped address here ([`Snapshot::cross`]).
     pub addrs6: Box<[Ipv6Addr]>,
 }
 
@@ -217,8 +236,8 @@ pub struct ServiceEntry6 {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// The IPv4 services. An IPv6 real server of one of them (a tunnel, as
-    /// IPVS allows) is left out of its `dests`: tunnelling to the other
-    /// family is pending (issue 15).
+    /// IPVS allows) has its address folded in its `dests`
+    /// ([`Snapshot::cross`]).
     pub services: HashMap<ServiceId, ServiceEntry>,
     /// Every IPv4 address some service listens on (answered for ARP and ping).
     pub vips: HashSet<u32>,
@@ -241,6 +260,15 @@ pub struct Snapshot {
     /// The forwarding method of each real server by `DestId` (empty unless
     /// `any_direct`; ids beyond it masquerade).
     pub forwards: Box<[crate::config::Forward]>,
+    /// By `DestId`, the address of each real server of the other family
+    /// than its service: a tunnel endpoint, as IPVS allows (`ip_vs_ctl.c`
+    /// accepts a mixed family only with `IP_VS_CONN_F_TUNNEL`). Empty unless
+    /// some. The service's entry holds a placeholder of its own family in
+    /// the server's place (an IPv6 endpoint's address folded, [`fold32`]; an
+    /// IPv4 one's IPv4-mapped IPv6 address), which the schedulers hash and
+    /// connections keep as their real address; the workers tunnel to the
+    /// address here.
+    pub cross: Box<[Option<IpAddr>]>,
 }
 
 impl Snapshot {
@@ -284,9 +312,14 @@ impl Snapshot {
                 let (addrs6, dests): (Vec<Ipv6Addr>, Vec<DestEntry>) = s
                     .dests
                     .iter()
-                    .filter_map(|d| match d.addr {
-                        IpAddr::V6(a) => Some((a, dest_entry(d, fold32(a)))),
-                        IpAddr::V4(_) => None,
+                    .map(|d| {
+                        // An IPv4 tunnel endpoint: its IPv4-mapped address
+                        // holds its place (see `cross`).
+                        let a = match d.addr {
+                            IpAddr::V6(a) => a,
+                            IpAddr::V4(a) => a.to_ipv6_mapped(),
+                        };
+                        (a, dest_entry(d, fold32(a)))
                     })
                     .unzip();
                 let prefix = match s.netmask {
@@ -307,10 +340,11 @@ impl Snapshot {
             let dests: Box<[DestEntry]> = s
                 .dests
                 .iter()
-                .filter_map(|d| match d.addr {
-                    IpAddr::V4(a) => Some(dest_entry(d, u32::from(a))),
-                    // An IPv6 tunnel of an IPv4 service: pending.
-                    IpAddr::V6(_) => None,
+                .map(|d| match d.addr {
+                    IpAddr::V4(a) => dest_entry(d, u32::from(a)),
+                    // An IPv6 tunnel endpoint: its folded address holds its
+                    // place (see `cross`).
+                    IpAddr::V6(a) => dest_entry(d, fold32(a)),
                 })
                 .collect();
             vips.insert(addr);
@@ -319,6 +353,7 @@ impl Snapshot {
             services.insert(key, entry);
         }
         let forwards = direct_forwards(cfg);
+        let cross = cross_family(cfg);
         Self {
             services,
             vips,
@@ -330,7 +365,16 @@ impl Snapshot {
             any_persistent,
             any_direct: !forwards.is_empty(),
             forwards,
+            cross,
         }
+    }
+
+    /// The address of real server `id` when it is of the other family than
+    /// its service (see `cross`): one indexed load, made only for DR/TUN
+    /// connections.
+    #[inline]
+    pub fn cross_rip(&self, id: DestId) -> Option<IpAddr> {
+        self.cross.get(id.0 as usize).copied().flatten()
     }
 
     /// How real server `id` is reached: one indexed load (see `forwards`).
@@ -501,9 +545,9 @@ mod test {
         assert!(!Snapshot::default().dest_live(ida));
     }
 
-    /// IPv6 services stay out of the IPv4 maps; an IPv4 service's IPv6
-    /// tunnel stays out of its servers (pending); both are in `services6`'s
-    /// terms for the IPv6 path.
+    /// IPv6 services stay out of the IPv4 maps; a tunnel endpoint of the
+    /// other family holds a placeholder of its service's family, its
+    /// address in `cross`.
     #[test]
     fn ipv6_rules_are_kept_apart() {
         use crate::config::{Forward, Netmask, Proto, ServiceKey, Tunnel};
@@ -527,20 +571,30 @@ mod test {
         let id4 = cfg
             .add_dest(&k4, Ipv4Addr::new(198, 19, 0, 3), 80, 1)
             .expect("r4");
-        cfg.add_dest_with(&k4, r6, 80, 1, ipip).expect("v6 tunnel");
+        let cross6 = cfg.add_dest_with(&k4, r6, 80, 1, ipip).expect("v6 tunnel");
         let s = Snapshot::build(&cfg, Timeouts::default());
         assert_eq!(s.services.len(), 1);
         assert_eq!(s.vips.iter().copied().collect::<Vec<_>>(), [0xc612_006e]);
         let e4 = &s.services[&(6, 0xc612_006e, 80)];
-        let ids: Vec<DestId> = e4.dests.iter().map(|d| d.id).collect();
-        assert_eq!(ids, [id4]);
+        let ids: Vec<(DestId, u32)> = e4.dests.iter().map(|d| (d.id, d.addr)).collect();
+        assert_eq!(ids, [(id4, 0xc613_0003), (cross6, fold32(r6))]);
         assert_eq!(s.vips6.iter().copied().collect::<Vec<_>>(), [v6]);
-        let e6 = &s.services6[&(6, v6, 80)];
-        // The IPv6 server alone (the IPv4 tunnel is pending), its address
-        // folded for the schedulers and kept whole beside it.
-        assert_eq!(&*e6.addrs6, &[r6]);
+        // The real addresses of the two tunnels across families, by id.
+        assert_eq!(s.cross_rip(cross6), Some(IpAddr::V6(r6)));
         assert_eq!(
-            *e6.entry.dests,
+            s.cross_rip(cross),
+            Some(IpAddr::V4(Ipv4Addr::new(198, 19, 0, 2)))
+        );
+        assert_eq!((s.cross_rip(id4), s.cross_rip(id6)), (None, None));
+        let e6 = &s.services6[&(6, v6, 80)];
+        // The IPv6 server's address folded for the schedulers and kept whole
+        // beside it; the IPv4 tunnel's IPv4-mapped.
+        let mapped = Ipv4Addr::new(198, 19, 0, 2).to_ipv6_mapped();
+        assert_eq!(&*e6.addrs6, &[r6, mapped]);
+        assert_eq!(e6.entry.dests[1].id, cross);
+        assert_eq!(e6.entry.dests[1].addr, fold32(mapped));
+        assert_eq!(
+            e6.entry.dests[..1],
             [DestEntry {
                 addr: fold32(r6),
                 port: 8080,

@@ -1,23 +1,39 @@
-//! IPv4 tunnel encapsulation as IPVS's tunnelling mode writes it
-//! (`ip_vs_xmit.c`: `ip_vs_tunnel_xmit`, `ipvs_gue_encap`, `ipvs_gre_encap`):
-//! an outer IPv4 header from the director to the real server, then
+//! Tunnel encapsulation as IPVS's tunnelling mode writes it (`ip_vs_xmit.c`:
+//! `ip_vs_tunnel_xmit` for an IPv4 outer header, `ip_vs_tunnel_xmit_v6` for
+//! an IPv6 one, `ipvs_gue_encap`, `ipvs_gre_encap`): an outer header from the
+//! director to the real server, then
 //!
-//! * IPIP: the inner packet (protocol 4);
+//! * IPIP: the inner packet (protocol 4 for an inner IPv4 packet, 41 for an
+//!   inner IPv6 one: IPv4-in-IPv4, IPv6-in-IPv6 (RFC 2473), and across
+//!   families);
 //! * GUE: UDP to the tunnel port, a 4-byte GUE header (version 0, `hlen` 0,
-//!   `proto_ctype` 4) and the inner packet (RFC draft-ietf-intarea-gue, the
-//!   variant the kernel's `fou` module decapsulates);
-//! * GRE: a 4-byte GRE header (protocol 0x0800), 8 bytes with the checksum
-//!   present bit and a checksum over the GRE header and payload (RFC 2784).
+//!   `proto_ctype` the inner protocol, 4 or 41) and the inner packet (RFC
+//!   draft-ietf-intarea-gue, the variant the kernel's `fou` module
+//!   decapsulates);
+//! * GRE: a 4-byte GRE header (protocol 0x0800 or 0x86DD), 8 bytes with the
+//!   checksum present bit and a checksum over the GRE header and payload
+//!   (RFC 2784).
 //!
-//! The outer header takes the inner one's DSCP/ECN byte and DF bit, as
-//! `ip_vs_tunnel_xmit` does; the inner packet is copied unchanged.
+//! The outer header takes the inner one's DSCP/ECN byte (IPv6: traffic
+//! class), and an outer IPv4 header the inner IPv4 one's DF bit, as
+//! `ip_vs_prepare_tunneled_skb` gives them; an outer IPv6 header has flow
+//! label 0, as `ip_vs_tunnel_xmit_v6` writes it. The inner packet is copied
+//! unchanged (but for what the caller's `fix` does).
+//!
+//! One deliberate difference: GUE's UDP checksum over IPv6 is always
+//! computed. IPVS leaves it 0 without `--tun-csum` (`udp6_set_csum`), which
+//! only a receiver that accepts zero checksums on that socket takes (RFC 6935);
+//! RFC 8200 §8.1 makes it mandatory.
 
 use super::checksum;
 use super::ipv4::{Ipv4Packet, protocol};
-use std::net::Ipv4Addr;
+use super::ipv6::{self, Ipv6Packet};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The outer IPv4 header.
 pub const OUTER_IP: usize = 20;
+/// The outer IPv6 header.
+pub const OUTER_IP6: usize = ipv6::HEADER_LEN;
 /// UDP header.
 pub const UDP: usize = 8;
 /// The GUE header (no options).
@@ -25,11 +41,15 @@ pub const GUE: usize = 4;
 /// The GRE header without and with its checksum field.
 pub const GRE: usize = 4;
 pub const GRE_CSUM: usize = 8;
-/// IP protocol numbers of the outer header.
+/// IP protocol numbers of the outer header: an IPv4 packet inside, an IPv6
+/// packet inside, GRE.
 pub const PROTO_IPIP: u8 = 4;
+pub const PROTO_IPV6: u8 = 41;
 pub const PROTO_GRE: u8 = 47;
-/// GRE's protocol type of an IPv4 payload, and its checksum-present bit.
+/// GRE's protocol types of an IPv4 and an IPv6 payload, and its
+/// checksum-present bit.
 const GRE_PROTO_IPV4: u16 = 0x0800;
+const GRE_PROTO_IPV6: u16 = 0x86dd;
 const GRE_FLAG_CSUM: u16 = 0x8000;
 
 /// What goes around the inner packet.
@@ -37,7 +57,8 @@ const GRE_FLAG_CSUM: u16 = 0x8000;
 pub enum Encap {
     Ipip,
     /// GUE to `port` from `sport`; `csum`: the outer UDP checksum is computed
-    /// (`--tun-csum`), else 0 (`--tun-nocsum`).
+    /// (`--tun-csum`), else 0 (`--tun-nocsum`; over IPv6 it is always
+    /// computed, see the module doc).
     Gue {
         sport: u16,
         port: u16,
@@ -50,15 +71,25 @@ pub enum Encap {
 }
 
 impl Encap {
-    /// Bytes the encapsulation adds in front of the inner packet.
+    /// Bytes between the outer IP header and the inner packet.
+    pub const fn tunnel_len(self) -> usize {
+        match self {
+            Encap::Ipip => 0,
+            Encap::Gue { .. } => UDP + GUE,
+            Encap::Gre { csum: false } => GRE,
+            Encap::Gre { csum: true } => GRE_CSUM,
+        }
+    }
+
+    /// Bytes the encapsulation adds in front of the inner packet, with an
+    /// outer IPv4 header.
     pub const fn overhead(self) -> usize {
-        OUTER_IP
-            + match self {
-                Encap::Ipip => 0,
-                Encap::Gue { .. } => UDP + GUE,
-                Encap::Gre { csum: false } => GRE,
-                Encap::Gre { csum: true } => GRE_CSUM,
-            }
+        OUTER_IP + self.tunnel_len()
+    }
+
+    /// [`Encap::overhead`] with an outer IPv6 header.
+    pub const fn overhead6(self) -> usize {
+        OUTER_IP6 + self.tunnel_len()
     }
 }
 
@@ -69,6 +100,47 @@ pub struct Outer {
     pub dst: Ipv4Addr,
     pub ident: u16,
     pub ttl: u8,
+}
+
+/// An outer IPv6 header's addresses and hop limit.
+#[derive(Clone, Copy, Debug)]
+pub struct Outer6 {
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    pub hop_limit: u8,
+}
+
+/// The outer header of either family.
+#[derive(Clone, Copy, Debug)]
+pub enum OuterIp {
+    V4(Outer),
+    V6(Outer6),
+}
+
+impl OuterIp {
+    /// Bytes `e` adds in front of the inner packet under this header.
+    pub const fn overhead(&self, e: Encap) -> usize {
+        match self {
+            OuterIp::V4(_) => e.overhead(),
+            OuterIp::V6(_) => e.overhead6(),
+        }
+    }
+}
+
+/// The inner packet's family as its header says: its protocol number as a
+/// payload (4, 41), GRE protocol type, DSCP/ECN byte and DF bit (IPv6: none).
+fn inner_kind(inner: &[u8]) -> Option<(u8, u16, u8, bool)> {
+    match inner.first()? >> 4 {
+        4 => {
+            let ip = Ipv4Packet::new_checked(inner).ok()?;
+            Some((PROTO_IPIP, GRE_PROTO_IPV4, ip.dscp_ecn(), ip.dont_frag()))
+        }
+        6 => {
+            let ip = Ipv6Packet::new_checked(inner).ok()?;
+            Some((PROTO_IPV6, GRE_PROTO_IPV6, ip.traffic_class(), false))
+        }
+        _ => None,
+    }
 }
 
 /// Write `inner` (a whole IPv4 packet, header checked by the caller) into
@@ -82,57 +154,94 @@ pub fn encapsulate(
     o: &Outer,
     fix: impl FnOnce(&mut [u8]),
 ) -> Option<usize> {
-    let head = e.overhead();
+    encapsulate_ip(out, inner, e, &OuterIp::V4(*o), fix)
+}
+
+/// [`encapsulate`] for an inner IPv4 or IPv6 packet (told by its version)
+/// under an outer header of either family. A `fix` that changes the inner
+/// packet's hop limit or traffic class does so before the outer header
+/// copies them.
+pub fn encapsulate_ip(
+    out: &mut [u8],
+    inner: &[u8],
+    e: Encap,
+    o: &OuterIp,
+    fix: impl FnOnce(&mut [u8]),
+) -> Option<usize> {
+    let outer = match o {
+        OuterIp::V4(_) => OUTER_IP,
+        OuterIp::V6(_) => OUTER_IP6,
+    };
+    let head = outer + e.tunnel_len();
     let total = head + inner.len();
-    if total > usize::from(u16::MAX) || out.len() < total {
+    // An IPv4 total length, or an IPv6 payload length, fits 16 bits.
+    let length_field = match o {
+        OuterIp::V4(_) => total,
+        OuterIp::V6(_) => total - OUTER_IP6,
+    };
+    if length_field > usize::from(u16::MAX) || out.len() < total {
         return None;
     }
-    let (tos, df) = match Ipv4Packet::new_checked(inner) {
-        Ok(ip) => (ip.dscp_ecn(), ip.dont_frag()),
-        Err(_) => return None,
-    };
+    inner_kind(inner)?;
     let out = &mut out[..total];
     out[head..].copy_from_slice(inner);
     fix(&mut out[head..]);
+    let (inner_proto, gre_proto, tos, df) = inner_kind(&out[head..])?;
     let proto = match e {
-        Encap::Ipip => PROTO_IPIP,
+        Encap::Ipip => inner_proto,
         Encap::Gue { .. } => protocol::UDP,
         Encap::Gre { .. } => PROTO_GRE,
     };
-    {
-        let mut ip = Ipv4Packet::new_unchecked(&mut out[..OUTER_IP]);
-        ip.set_version(4);
-        ip.set_header_len(OUTER_IP);
-        ip.set_dscp_ecn(tos);
-        ip.set_total_len(total as u16);
-        ip.set_ident(o.ident);
-        ip.set_fragmentation(df, false, 0);
-        ip.set_ttl(o.ttl);
-        ip.set_protocol(proto);
-        ip.set_src(o.src);
-        ip.set_dst(o.dst);
-        ip.fill_checksum();
+    match o {
+        OuterIp::V4(o) => {
+            let mut ip = Ipv4Packet::new_unchecked(&mut out[..OUTER_IP]);
+            ip.set_version(4);
+            ip.set_header_len(OUTER_IP);
+            ip.set_dscp_ecn(tos);
+            ip.set_total_len(total as u16);
+            ip.set_ident(o.ident);
+            ip.set_fragmentation(df, false, 0);
+            ip.set_ttl(o.ttl);
+            ip.set_protocol(proto);
+            ip.set_src(o.src);
+            ip.set_dst(o.dst);
+            ip.fill_checksum();
+        }
+        OuterIp::V6(o) => {
+            let mut ip = Ipv6Packet::new_unchecked(&mut out[..OUTER_IP6]);
+            ip.set_version(6);
+            ip.set_traffic_class(tos);
+            ip.set_flow_label(0);
+            ip.set_payload_len((total - OUTER_IP6) as u16);
+            ip.set_next_header(proto);
+            ip.set_hop_limit(o.hop_limit);
+            ip.set_src(o.src);
+            ip.set_dst(o.dst);
+        }
     }
     match e {
         Encap::Ipip => {}
         Encap::Gue { sport, port, csum } => {
-            let udp_len = (total - OUTER_IP) as u16;
-            let u = &mut out[OUTER_IP..];
+            let udp_len = (total - outer) as u16;
+            let u = &mut out[outer..];
             u[0..2].copy_from_slice(&sport.to_be_bytes());
             u[2..4].copy_from_slice(&port.to_be_bytes());
             u[4..6].copy_from_slice(&udp_len.to_be_bytes());
             u[6..8].copy_from_slice(&[0, 0]);
-            // GUE: version 0, C 0, hlen 0, proto_ctype IPIP, flags 0.
-            u[8..12].copy_from_slice(&[0, PROTO_IPIP, 0, 0]);
-            if csum {
-                super::UdpPacket::new_unchecked(u).fill_checksum(o.src, o.dst);
+            // GUE: version 0, C 0, hlen 0, proto_ctype the inner packet's, flags 0.
+            u[8..12].copy_from_slice(&[0, inner_proto, 0, 0]);
+            let mut udp = super::UdpPacket::new_unchecked(u);
+            match o {
+                OuterIp::V4(o) if csum => udp.fill_checksum(o.src, o.dst),
+                OuterIp::V4(_) => {}
+                OuterIp::V6(o) => udp.fill_checksum_v6(o.src, o.dst),
             }
         }
         Encap::Gre { csum } => {
-            let g = &mut out[OUTER_IP..];
+            let g = &mut out[outer..];
             let flags = if csum { GRE_FLAG_CSUM } else { 0 };
             g[0..2].copy_from_slice(&flags.to_be_bytes());
-            g[2..4].copy_from_slice(&GRE_PROTO_IPV4.to_be_bytes());
+            g[2..4].copy_from_slice(&gre_proto.to_be_bytes());
             if csum {
                 g[4..8].copy_from_slice(&[0; 4]);
                 let c = checksum::checksum(g);
@@ -253,5 +362,104 @@ mod tests {
             encapsulate(&mut big, &i[..10], Encap::Ipip, &outer(), |_| {}),
             None
         );
+    }
+
+    /// A 48-byte inner UDP packet 2001:2:0:1::1 → 2001:2:0:1::110, traffic
+    /// class 0xb8, flow label 5.
+    fn inner6() -> Vec<u8> {
+        let mut p = vec![0u8; 48];
+        {
+            let mut ip = Ipv6Packet::new_unchecked(&mut p[..]);
+            ip.set_version(6);
+            ip.set_traffic_class(0xb8);
+            ip.set_flow_label(5);
+            ip.set_payload_len(8);
+            ip.set_next_header(protocol::UDP);
+            ip.set_hop_limit(63);
+            ip.set_src("2001:2:0:1::1".parse().expect("v6"));
+            ip.set_dst("2001:2:0:1::110".parse().expect("v6"));
+        }
+        p[40..48].copy_from_slice(&[0x13, 0x88, 0x00, 0x35, 0x00, 0x08, 0, 0]);
+        p
+    }
+
+    fn outer6() -> OuterIp {
+        OuterIp::V6(Outer6 {
+            src: "2001:2:0:2::1".parse().expect("v6"),
+            dst: "2001:2:0:2::2".parse().expect("v6"),
+            hop_limit: 63,
+        })
+    }
+
+    fn check_outer6(b: &[u8], nh: u8, tc: u8) {
+        let ip = Ipv6Packet::new_checked(b).expect("outer header");
+        assert_eq!(ip.version(), 6);
+        assert_eq!(ip.next_header(), nh);
+        assert_eq!(ip.total_len(), b.len());
+        assert_eq!((ip.traffic_class(), ip.flow_label()), (tc, 0));
+        assert_eq!(ip.hop_limit(), 63);
+        assert_eq!(ip.src(), "2001:2:0:2::1".parse::<Ipv6Addr>().expect("v6"));
+        assert_eq!(ip.dst(), "2001:2:0:2::2".parse::<Ipv6Addr>().expect("v6"));
+    }
+
+    #[test]
+    fn ipv6_in_ipv6_gue_and_gre_over_ipv6() {
+        let i = inner6();
+        let mut b = [0u8; 200];
+        let n = encapsulate_ip(&mut b, &i, Encap::Ipip, &outer6(), |_| {}).expect("fits");
+        assert_eq!(n, 88);
+        check_outer6(&b[..n], PROTO_IPV6, 0xb8);
+        assert_eq!(&b[40..n], &i[..]);
+        for csum in [false, true] {
+            let e = Encap::Gue {
+                sport: 50000,
+                port: 6080,
+                csum,
+            };
+            assert_eq!(e.overhead6(), 52);
+            let n = encapsulate_ip(&mut b, &i, e, &outer6(), |_| {}).expect("fits");
+            check_outer6(&b[..n], protocol::UDP, 0xb8);
+            let udp = super::super::UdpPacket::new_checked(&b[40..n]).expect("udp");
+            let OuterIp::V6(o) = outer6() else { panic!() };
+            assert!(udp.verify_checksum_v6(o.src, o.dst), "always over IPv6");
+            assert_ne!(udp.checksum(), 0);
+            assert_eq!(&b[48..52], &[0, PROTO_IPV6, 0, 0]);
+            assert_eq!(&b[52..n], &i[..]);
+        }
+        let n =
+            encapsulate_ip(&mut b, &i, Encap::Gre { csum: true }, &outer6(), |_| {}).expect("fits");
+        check_outer6(&b[..n], PROTO_GRE, 0xb8);
+        assert_eq!(&b[40..44], &[0x80, 0, 0x86, 0xdd]);
+        assert_eq!(checksum::checksum(&b[40..n]), 0);
+    }
+
+    #[test]
+    fn across_families_the_protocol_follows_the_inner_packet() {
+        let mut b = [0u8; 200];
+        // IPv4 inside IPv6: next header 4, the TOS as traffic class.
+        let n = encapsulate_ip(&mut b, &inner(), Encap::Ipip, &outer6(), |_| {}).expect("fits");
+        check_outer6(&b[..n], PROTO_IPIP, 0x2e << 2);
+        // IPv6 inside IPv4: protocol 41, no DF (IPv6 has none to copy).
+        let i = inner6();
+        let n =
+            encapsulate_ip(&mut b, &i, Encap::Ipip, &OuterIp::V4(outer()), |_| {}).expect("fits");
+        let ip = Ipv4Packet::new_checked(&b[..n]).expect("outer");
+        assert_eq!(
+            (ip.protocol(), ip.dont_frag(), ip.dscp_ecn()),
+            (PROTO_IPV6, false, 0xb8)
+        );
+        assert!(ip.verify_checksum());
+        assert_eq!(&b[20..n], &i[..]);
+    }
+
+    #[test]
+    fn fix_runs_before_the_outer_header_copies_the_inner_one() {
+        let mut b = [0u8; 200];
+        let n = encapsulate_ip(&mut b, &inner6(), Encap::Ipip, &outer6(), |p| {
+            p[1] = 0; // traffic class low nibble and flow label high bits
+            p[0] = 0x60;
+        })
+        .expect("fits");
+        check_outer6(&b[..n], PROTO_IPV6, 0);
     }
 }
