@@ -5,12 +5,15 @@
 //!
 //! A family names its connection table and templates in the worker, its
 //! services in the snapshot, its next hops and its rewrites. What only IPv4
-//! has (DR/TUN real servers, connection sync) is behind
+//! has (DR/TUN real servers) is behind
 //! the constant [`Family::V4`], so the generic code compiles, for IPv4, to
-//! what the IPv4 path was.
+//! what the IPv4 path was. Connection sync is written once for both
+//! (`sync.rs`, through the supertrait [`SyncFamily`]: each family's sync
+//! channels in the worker).
 
 use super::classify::Segment;
 use super::shared::{Env, Published, Shared};
+use super::sync::SyncFamily;
 use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
@@ -116,10 +119,10 @@ pub(super) struct Split<'a, A> {
 
 /// An address family of the NAT path: where its state lives in the worker and
 /// what differs in how its packets are forwarded.
-pub(super) trait Family: Addr {
-    /// IPv4: DR/TUN real servers and connection sync exist for it (not yet
-    /// for IPv6, issue 15; health-check replies of both families are diverted
-    /// before the generic path, `nat.rs` and `nat6.rs`).
+pub(super) trait Family: Addr + SyncFamily {
+    /// IPv4: DR/TUN real servers exist for it (not yet for IPv6, issue 15;
+    /// health-check replies of both families are diverted before the
+    /// generic path, `nat.rs` and `nat6.rs`).
     const V4: bool;
     fn table(core: &Core) -> &ConnTable<Self>;
     fn table_mut(core: &mut Core) -> &mut ConnTable<Self>;

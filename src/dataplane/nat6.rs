@@ -13,7 +13,6 @@
 //! Not yet for IPv6 (issue 15), each a counted drop:
 //! * DR and TUN real servers of IPv6 services: refused when a connection is
 //!   scheduled (`drop_no_dest`), as a NAT-only data path must;
-//! * connection sync carries IPv4 connections only.
 
 use super::family::{Family, Quote, Seg, Split, Svc, family_state};
 use super::shared::{Env, Shared};
