@@ -172,7 +172,7 @@ impl Ctl {
                 self.set_role(standby);
                 Response::ok(String::new())
             }
-            AdmCommand::StartDaemon(o) => self.start_daemon(&o),
+            AdmCommand::StartDaemon(o) => self.start_daemon(&o, &st.cfg),
             AdmCommand::StopDaemon { role } => self.stop_daemon(role),
             AdmCommand::SetTimeout { tcp, tcpfin, udp } => {
                 st.timeouts.set(tcp, tcpfin, udp);
@@ -181,7 +181,10 @@ impl Ctl {
             }
             _ => {
                 let before: Vec<IpAddr> = vips(&st.cfg);
-                if let Err(e) = ipvsadm::apply(&mut st.cfg, &cmd) {
+                if let Err(e) = self
+                    .sync_permits(&st.cfg, &cmd)
+                    .and_then(|()| ipvsadm::apply(&mut st.cfg, &cmd))
+                {
                     return Response::fail(e.exit_code(), e.to_string());
                 }
                 self.changed(&st, &before);
