@@ -499,10 +499,10 @@ impl Intake {
     }
 
     /// One entry: resolved against the rules of its family and handed on,
-    /// or why not. Real servers of the other family than their service stay
-    /// pending (issue 15), as does refusing to start a daemon while such
-    /// servers exist (`Config::has_mixed_families`, IPVS's
-    /// `ip_vs_genl_new_daemon`).
+    /// or why not. No daemon runs while a real server is of the other family
+    /// than its service (`control/ha.rs`, as IPVS's `ip_vs_genl_new_daemon`
+    /// and `ip_vs_genl_set_cmd`), so an entry's three addresses are of one
+    /// family.
     fn entry<A: Family>(&self, snap: &Snapshot, c: &SyncConn<A>) -> Result<(), &'static str> {
         if !A::enabled(&self.env) {
             return Err("ipv6_off");
