@@ -169,9 +169,12 @@ mod tests {
     use crate::wire::Mac;
     use std::sync::Arc;
 
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
     fn adm(c: &Ctl, line: &str) -> Response {
-        let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
-        c.adm(&argv)
+        c.adm(&words(line))
     }
 
     /// Daemons over no workers (the refusals happen before any socket).
@@ -234,10 +237,7 @@ mod tests {
         let (c, _garp) = ctl(1);
         c.set_daemons(daemons(&c.shared));
         assert_eq!(adm(&c, "-A -t 198.18.0.110:80 -s rr").code, 0);
-        let parse = |line: &str| {
-            let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
-            crate::config::ipvsadm::parse(&argv).unwrap()
-        };
+        let parse = |line: &str| crate::config::ipvsadm::parse(&words(line)).unwrap();
         let mixed = parse("-a -t 198.18.0.110:80 -r [2001:2:0:2::2]:80 -i");
         let edit = parse("-e -t 198.18.0.110:80 -r [2001:2:0:2::2]:80 -i -w 3");
         let same = parse("-a -t 198.18.0.110:80 -r 198.19.0.2:80 -i");

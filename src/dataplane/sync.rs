@@ -191,27 +191,23 @@ pub(super) trait SyncFamily: Addr {
     fn lane_mut(link: &mut SyncLink) -> &mut Lane<Self>;
 }
 
-impl SyncFamily for u32 {
-    #[inline]
-    fn lane(link: &SyncLink) -> &Lane<Self> {
-        &link.v4
-    }
-    #[inline]
-    fn lane_mut(link: &mut SyncLink) -> &mut Lane<Self> {
-        &mut link.v4
-    }
+/// [`SyncFamily`] for a family whose lane is field `$lane` of [`SyncLink`].
+macro_rules! sync_family {
+    ($a:ty, $lane:ident) => {
+        impl SyncFamily for $a {
+            #[inline]
+            fn lane(link: &SyncLink) -> &Lane<Self> {
+                &link.$lane
+            }
+            #[inline]
+            fn lane_mut(link: &mut SyncLink) -> &mut Lane<Self> {
+                &mut link.$lane
+            }
+        }
+    };
 }
-
-impl SyncFamily for Ipv6Addr {
-    #[inline]
-    fn lane(link: &SyncLink) -> &Lane<Self> {
-        &link.v6
-    }
-    #[inline]
-    fn lane_mut(link: &mut SyncLink) -> &mut Lane<Self> {
-        &mut link.v6
-    }
-}
+sync_family!(u32, v4);
+sync_family!(Ipv6Addr, v6);
 
 /// The channels of `workers` workers: the daemons' ends and each worker's.
 pub(super) fn channels(workers: usize) -> (SyncPorts, Vec<SyncLink>) {
