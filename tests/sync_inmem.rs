@@ -1,7 +1,8 @@
 //! Connection sync and the standby role in the packet path, in memory: what a
 //! master's workers report (and when), what a backup's workers install, and
 //! that a standby forwards nothing and answers no ARP or ping until it becomes
-//! active, then serves the synced connections at once.
+//! active, then serves the synced connections at once; for IPv4 and (module
+//! `v6`) IPv6 connections.
 
 mod inmem;
 
@@ -625,6 +626,67 @@ mod v6 {
         d.poll();
         assert_eq!(d.ctr(Ctr::SyncKept), 1);
         assert_eq!(d.conns(0)[0].dest, (IpAddr::V6(RS1_6), 80));
+    }
+
+    /// An IPv6 UDP connection is reported when created, with UDP's timeout;
+    /// on IPv6's channel only, and nothing from a standby.
+    #[test]
+    fn ipv6_udp_is_reported_when_created() {
+        let rules = &[
+            "-A -u [2001:2:0:1::110]:53 -s rr",
+            "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
+        ];
+        let mut d = director(1, rules);
+        set(&d, true, false);
+        let q = |sport| frames6::udp(&l3_to_vip6(), &[], sport, 53, b"q", false);
+        let (_, int) = d.ext(&q(5001));
+        assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));
+        let r = reports6(&d);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(
+            (r[0].proto, r[0].state, r[0].client, r[0].rip, r[0].timeout),
+            (17, State::Udp, (CLIENT6, 5001), (RS1_6, 53), 300)
+        );
+        assert!(reports(&d).is_empty());
+        set(&d, true, true);
+        let (_, int) = d.ext(&q(5002));
+        assert!(int.is_empty(), "a standby forwards nothing");
+        assert!(reports6(&d).is_empty(), "a standby reports nothing");
+    }
+
+    /// One install budget for both families per pass, neither waiting
+    /// behind the other's backlog: with more IPv4 entries queued than two
+    /// passes install, a pass installs the budget in all, and the IPv6
+    /// entries are in within two passes (not after the IPv4 backlog).
+    #[test]
+    fn both_families_share_the_install_budget() {
+        use ringvs::dataplane::sync::INSTALL_BUDGET;
+        let mut rules = STANDARD.to_vec();
+        rules.extend_from_slice(STANDARD6);
+        let mut d = MemDirector::with_env(1, &rules, dual_env(), 4096);
+        set(&d, false, true);
+        let v4 = synced(&d, State::Established);
+        let n4 = 2 * INSTALL_BUDGET + 100;
+        for i in 0..n4 {
+            let mut e = v4;
+            e.entry.client.1 = 10000 + i as u16;
+            d.sync.installs[0].send(e).expect("queued");
+        }
+        let v6 = synced6(&d, RS1_6, State::Established);
+        for i in 0..10u16 {
+            let mut e = v6;
+            e.entry.client.1 = 10000 + i;
+            d.sync.installs6[0].send(e).expect("queued");
+        }
+        d.poll();
+        let installed = d.ctr(Ctr::SyncInstalled);
+        assert_eq!(installed, INSTALL_BUDGET as u64, "one budget in all");
+        d.poll();
+        assert_eq!(d.w().core.table6.len(), 10, "IPv6 waited one pass at most");
+        assert_eq!(d.ctr(Ctr::SyncInstalled), 2 * INSTALL_BUDGET as u64);
+        d.poll();
+        assert_eq!(d.w().core.table.len(), n4);
+        assert_eq!(d.ctr(Ctr::SyncInstalled), n4 as u64 + 10);
     }
 
     /// The resend sweep goes over the IPv6 table too.
