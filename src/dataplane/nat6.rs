@@ -12,7 +12,7 @@
 //!
 //! Not yet for IPv6 (issue 15), each a counted drop:
 //! * DR and TUN real servers of IPv6 services: refused when a connection is
-//!   scheduled (`drop_no_dest`), as a NAT-only data path must;
+//!   scheduled (`drop_no_dest`), as a NAT-only data path must.
 
 use super::family::{Family, Quote, Seg, Split, Svc, family_state};
 use super::shared::{Env, Shared};
