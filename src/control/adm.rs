@@ -202,9 +202,9 @@ impl Ctl {
         let st = &mut *guard;
         let before: Vec<IpAddr> = vips(&st.cfg);
         let mut timeouts = st.timeouts;
-        let r = ipvsadm::restore(&mut st.cfg, rules, &names, &mut |a, b, c| {
-            timeouts.set(a, b, c)
-        });
+        let mut set = |a, b, c| timeouts.set(a, b, c);
+        let mut permit = |cfg: &Config, cmd: &AdmCommand| self.sync_permits(cfg, cmd);
+        let r = ipvsadm::restore_checked(&mut st.cfg, rules, &names, &mut set, &mut permit);
         st.timeouts = timeouts;
         match r {
             Err(e) => Response::fail(e.exit_code(), e.to_string()),

@@ -87,7 +87,8 @@ impl Ctl {
         }
     }
 
-    /// Whether `cmd` may change the rules `cfg` now: see [`sync_permits`].
+    /// Whether `cmd` (an `adm` command or a `-R` line) may change the rules
+    /// `cfg` now: see [`sync_permits`].
     pub(super) fn sync_permits(&self, cfg: &Config, cmd: &AdmCommand) -> Result<(), AdmError> {
         let running = || {
             self.daemons()
@@ -254,6 +255,22 @@ mod tests {
             EINVAL,
             "ipvsadm's message for EINVAL"
         );
+        // `-R` puts each line to the same check, the service of an earlier
+        // line counting: only the IPv6 server's line is refused.
+        let mut restored = crate::config::Config::new();
+        let rules = "-A -t 198.18.0.112:80 -s rr\n\
+                     -a -t 198.18.0.112:80 -r [2001:2:0:2::2]:80 -i\n\
+                     -a -t 198.18.0.112:80 -r 198.19.0.2:80 -i\n";
+        let errors = crate::config::ipvsadm::restore_checked(
+            &mut restored,
+            rules,
+            &crate::config::names::Names::none(),
+            &mut |_, _, _| {},
+            &mut |cfg, cmd| sync_permits(cfg, cmd, || true),
+        )
+        .unwrap();
+        assert_eq!(errors, [format!("line 2: {}", EINVAL.trim_end())]);
+        assert_eq!(restored.services()[0].dests.len(), 1);
         // No daemon runs: `adm` takes it.
         let r = adm(&c, "-a -t 198.18.0.110:80 -r [2001:2:0:2::2]:80 -i");
         assert_eq!(r.code, 0, "{}", r.err);
