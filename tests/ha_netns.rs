@@ -14,6 +14,8 @@
 //!   no ARP or IP with the VIP's, DIP's or external address), forged and
 //!   malformed sync messages are dropped and counted, and a director whose
 //!   ringvs died is demoted by the track script.
+//! * IPv6 (issue 15 item 6): IPv6 keep-alive connections are synced to the
+//!   standby and carry on through a crash of the active director.
 //!
 //! Each test prints its measurements in a line starting `HA-MEASURE`.
 
@@ -162,6 +164,37 @@ fn assert_kept(pair: &Pair, ka: &Lines, t: f64, what: &str) -> usize {
     kept
 }
 
+/// Waits for every keep-alive connection of `ka` to be open; them.
+fn all_opened(ka: &Lines) -> Option<BTreeMap<usize, KaConn>> {
+    wait_for(Duration::from_secs(10), || {
+        let c = ka_conns(ka);
+        (c.values().filter(|c| c.port != 0).count() == KEEPALIVE_CONNS).then_some(c)
+    })
+}
+
+/// Waits for every keep-alive connection of `ka` to have been answered a
+/// few times.
+fn assert_steady(ka: &Lines) {
+    let steady = wait_for(Duration::from_secs(10), || {
+        ka_conns(ka)
+            .values()
+            .all(|c| c.oks.len() >= 3)
+            .then_some(())
+    });
+    assert!(steady.is_some(), "clients not steady: {:?}", ka_conns(ka));
+}
+
+/// Crash director A; B's notify script made it active. When A was killed,
+/// and B's notification.
+fn crash_a(pair: &mut Pair) -> (f64, ha::Notify) {
+    let (kill_at, killed) = pair.crash(Side::A);
+    assert!(killed >= 2, "crash: {killed} processes in A's namespace");
+    let limit = Duration::from_secs_f64(TAKEOVER_LIMIT + 5.0);
+    let master = pair.wait_notify(Side::B, "master", kill_at, limit);
+    assert_eq!(master.rc, 0, "ringvs adm --ha active on B");
+    (kill_at, master)
+}
+
 /// Waits for a new connection started at or after `t` to succeed; the time
 /// from `t` to its end.
 fn first_new_conn_after(nc: &Lines, t: f64, limit: Duration) -> f64 {
@@ -206,11 +239,8 @@ fn crash_of_the_active_director_keeps_established_connections_and_failback_too()
 
     // (c) Sync lag: each connection, from the client's connect to the
     // standby listing it.
-    let opened = wait_for(Duration::from_secs(10), || {
-        let c = ka_conns(&ka);
-        (c.values().filter(|c| c.port != 0).count() == KEEPALIVE_CONNS).then_some(c)
-    })
-    .unwrap_or_else(|| panic!("not all keep-alive connections opened: {:?}", ka_conns(&ka)));
+    let opened = all_opened(&ka)
+        .unwrap_or_else(|| panic!("not all keep-alive connections opened: {:?}", ka_conns(&ka)));
     let mut seen: BTreeMap<u16, f64> = BTreeMap::new();
     let _ = wait_for(Duration::from_secs(10), || {
         let t = now();
@@ -234,20 +264,10 @@ fn crash_of_the_active_director_keeps_established_connections_and_failback_too()
     );
 
     // Steady: every connection answered a few times through A.
-    let steady = wait_for(Duration::from_secs(10), || {
-        ka_conns(&ka)
-            .values()
-            .all(|c| c.oks.len() >= 3)
-            .then_some(())
-    });
-    assert!(steady.is_some(), "clients not steady: {:?}", ka_conns(&ka));
+    assert_steady(&ka);
 
     // (a) The crash.
-    let (kill_at, killed) = pair.crash(Side::A);
-    assert!(killed >= 2, "crash: {killed} processes in A's namespace");
-    let limit = Duration::from_secs_f64(TAKEOVER_LIMIT + 5.0);
-    let master = pair.wait_notify(Side::B, "master", kill_at, limit);
-    assert_eq!(master.rc, 0, "ringvs adm --ha active on B");
+    let (kill_at, master) = crash_a(&mut pair);
     let takeover = master.at - kill_at;
     assert!(
         takeover <= TAKEOVER_LIMIT,
@@ -395,6 +415,66 @@ impl Capture {
 }
 
 /// The MACs that answered ARP for `target` asked from `ns`'s `ifname`.
+/// Issue 15 item 6 on the pair: IPv6 keep-alive connections through the
+/// active director are synced to the standby (listed there by their IPv6
+/// client), and carry on, each with its real server, when the active one
+/// crashes and the standby takes over (announcing the VIP6 with an
+/// unsolicited neighbor advertisement).
+#[test]
+fn ipv6_connections_are_synced_and_survive_a_crash_of_the_active_director() {
+    let Some((_serial, mut pair)) = pair() else {
+        return;
+    };
+    pair.add_ipv6();
+    pair.start_http_servers6();
+    pair.start_both();
+    let (a_ctl, b_ctl) = (pair.control(Side::A), pair.control(Side::B));
+    let vip6 = lab::VIP6.to_string();
+    let service = format!("[{vip6}]:80");
+    for ctl in [&a_ctl, &b_ctl] {
+        nslab::adm(ctl, &["-A", "-t", &service, "-s", "rr"]);
+        for n in 1..=2 {
+            let rs = format!("[{}]:80", lab::rs_addr6(n));
+            nslab::adm(ctl, &["-a", "-t", &service, "-r", &rs, "-m"]);
+        }
+    }
+    let cli = pair.ns_client();
+    let (n, interval) = (
+        KEEPALIVE_CONNS.to_string(),
+        KEEPALIVE_INTERVAL_MS.to_string(),
+    );
+    #[rustfmt::skip]
+    let ka = pair.spawn_python(&cli, "clients.py", &["keepalive", &vip6, "80", &n, &interval, "60", "20"]);
+    let opened = all_opened(&ka).unwrap_or_else(|| {
+        panic!(
+            "not all IPv6 keep-alive connections opened: {:?}\ndirector A's log:\n{}",
+            ka_conns(&ka),
+            pair.log("ringvs-A.log")
+        )
+    });
+    // The standby lists every connection by its IPv6 client.
+    let listed = wait_for(SYNC_LAG_LIMIT, || {
+        let ports = ha::listed_client_ports6(&b_ctl, lab::CLIENT6);
+        opened
+            .values()
+            .all(|c| ports.contains(&c.port))
+            .then_some(ports)
+    });
+    assert!(
+        listed.is_some(),
+        "the standby lists {:?}, opened {:?}",
+        ha::listed_client_ports6(&b_ctl, lab::CLIENT6),
+        opened.values().map(|c| c.port).collect::<Vec<_>>()
+    );
+    assert_steady(&ka);
+    let (_, master) = crash_a(&mut pair);
+    let kept = assert_kept(&pair, &ka, master.at, "IPv6 crash of A");
+    let b = nslab::stats(&b_ctl);
+    let fwd_out6 = nslab::total(&b, "fwd_out6");
+    assert!(fwd_out6 > 0, "B forwarded no IPv6 reply");
+    println!("HA-MEASURE ipv6 kept={kept}/{KEEPALIVE_CONNS} b_fwd_out6={fwd_out6}");
+}
+
 fn arp_answers(pair: &Pair, ns: &str, ifname: &str, sender: &str, target: &str) -> Vec<String> {
     pair.run_python(ns, "wire.py", &["arp", ifname, sender, target, "1.5"])
         .lines()

@@ -1,7 +1,8 @@
 //! Connection sync and the standby role in the packet path, in memory: what a
 //! master's workers report (and when), what a backup's workers install, and
 //! that a standby forwards nothing and answers no ARP or ping until it becomes
-//! active, then serves the synced connections at once.
+//! active, then serves the synced connections at once; for IPv4 and (module
+//! `v6`) IPv6 connections.
 
 mod inmem;
 
@@ -210,10 +211,8 @@ fn the_resend_sweep_reports_live_connections_again_each_period() {
 /// The backup daemon's intake (the daemon without its socket) on a
 /// director's own channels: one message of both families installs the IPv4
 /// connection in the table of the worker owning its client (`Env::owner`)
-/// and queues the IPv6 one, resolved to its real server, for the worker
-/// owning its IPv6 client (`Env::owner6`). The IPv6 install itself is the
-/// worker's IPv6 table's: until it drains `SyncLink::next_install6`, the
-/// entry waits in the channel, which this test checks (then: installed).
+/// and the IPv6 one, resolved to its real server, in the IPv6 table of the
+/// worker owning its IPv6 client (`Env::owner6`).
 #[test]
 fn a_backup_message_of_both_families_reaches_the_owning_workers() {
     use ringvs::dataplane::sync::SyncPorts;
@@ -294,19 +293,477 @@ fn a_backup_message_of_both_families_reaches_the_owning_workers() {
 
     d.poll();
     let owner4 = env.owner((be(CLIENT), CPORT), 2);
+    let owner6 = env.owner6((ip6("2001:2:0:1::10"), CPORT), 2);
     for k in 0..2 {
         let installed = d.workers[k].core.ctr.get(Ctr::SyncInstalled);
-        assert_eq!(installed, u64::from(k == owner4), "worker {k}");
+        let want = u64::from(k == owner4) + u64::from(k == owner6);
+        assert_eq!(installed, want, "worker {k}");
+        assert_eq!(d.workers[k].core.table.len(), usize::from(k == owner4));
+        assert_eq!(d.workers[k].core.table6.len(), usize::from(k == owner6));
     }
     let conns = d.conns(owner4);
-    assert_eq!(conns.len(), 1);
+    let c4 = conns
+        .iter()
+        .find(|c| c.client.0.is_ipv4())
+        .expect("the IPv4 connection listed");
     assert_eq!(
-        (conns[0].state, conns[0].dest.0),
+        (c4.state, c4.dest.0),
         (State::Established, std::net::IpAddr::V4(RS2))
     );
-    let owner6 = env.owner6((ip6("2001:2:0:1::10"), CPORT), 2);
-    let queued: Vec<usize> = d.sync.installs6.iter().map(|q| q.len()).collect();
-    let mut want = vec![0, 0];
-    want[owner6] = 1;
-    assert_eq!(queued, want, "the IPv6 entry waits for worker {owner6}");
+    assert!(d.sync.installs6.iter().all(|q| q.is_empty()), "drained");
+    let conns = d.conns(owner6);
+    let c6 = conns
+        .iter()
+        .find(|c| c.client.0.is_ipv6())
+        .expect("the IPv6 connection listed");
+    assert_eq!(
+        (c6.state, c6.dest),
+        (State::Established, (ip6("2001:2:0:2::2").into(), 80))
+    );
+}
+
+// ---------------------------------------------------------------------------
+// IPv6 connections (issue 15 item 6)
+// ---------------------------------------------------------------------------
+
+mod v6 {
+    use super::*;
+    use ringvs::Nic;
+    use ringvs::config::Forward;
+    use ringvs::dataplane::Env;
+    use ringvs::dataplane::sync::SyncPorts;
+    use ringvs::sync::daemon::Intake;
+    use ringvs::sync::wire::{self, MessageBuilder, SyncConn};
+    use std::net::{IpAddr, Ipv6Addr};
+    use std::sync::Arc;
+
+    fn reports6(d: &MemDirector) -> Vec<SyncEntry<Ipv6Addr>> {
+        d.sync.reports6.iter().flat_map(|r| r.try_iter()).collect()
+    }
+
+    /// The dual-stack addresses, the fanout spreading clients over workers.
+    fn dual_env() -> Env {
+        Env {
+            fanout_key: 0x5eed,
+            ..env6()
+        }
+    }
+
+    /// A dual-stack director of `workers` workers with `rules`, the client
+    /// and both IPv6 real servers resolved.
+    fn director(workers: usize, rules: &[&str]) -> MemDirector {
+        let mut d = MemDirector::with_env(workers, rules, dual_env(), 1024);
+        d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+        d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+        d.resolve6(Nic::Int, RS2_6, RS2_MAC);
+        d
+    }
+
+    /// `frame` into worker `k`'s `nic`, one poll of every worker; what
+    /// worker `k` sent out of (ext, int).
+    fn push(d: &mut MemDirector, k: usize, nic: Nic, frame: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        d.workers[k].rx[nic].push(frame);
+        d.poll();
+        let w = &mut d.workers[k];
+        (w.tx[Nic::Ext].take_sent(), w.tx[Nic::Int].take_sent())
+    }
+
+    fn ports(l4: &[u8]) -> (u16, u16) {
+        (
+            u16::from_be_bytes([l4[0], l4[1]]),
+            u16::from_be_bytes([l4[2], l4[3]]),
+        )
+    }
+
+    /// SYN, SYN-ACK, ACK of an IPv6 client connection from `client`
+    /// through worker 0; returns the real server it went to.
+    fn handshake6(d: &mut MemDirector, client: Ipv6Addr) -> Ipv6Addr {
+        let from = frames6::L3 {
+            src: client,
+            ..l3_to_vip6()
+        };
+        let (_, int) = d.ext(&frames6::tcp(&from, &[], CPORT, 80, SYN, &[]));
+        assert_eq!(int.len(), 1, "SYN forwarded: {:?}", drops(&d.w().core.ctr));
+        let rs = parse_ip6(&int[0]).dst;
+        let reply = frames6::tcp(&l3_from_rs6(rs, client), &[], 80, CPORT, SYN | ACK, &[]);
+        let (ext, _) = d.int(&reply);
+        assert_eq!(ext.len(), 1, "SYN-ACK forwarded");
+        let (_, int) = d.ext(&frames6::tcp(&from, &[], CPORT, 80, ACK, &[]));
+        assert_eq!(int.len(), 1, "ACK forwarded");
+        rs
+    }
+
+    /// What a master daemon sends of a worker's report (as `daemon::pack`
+    /// does: masquerading, the state's IPVS number).
+    fn on_the_wire(e: &SyncEntry<Ipv6Addr>) -> SyncConn<Ipv6Addr> {
+        assert_eq!(e.forward, Forward::Masq);
+        SyncConn {
+            proto: e.proto,
+            flags: wire::nat_flags(e.template, e.state),
+            state: if e.template {
+                0
+            } else {
+                wire::state_to_ipvs(e.state)
+            },
+            caddr: e.client.0,
+            cport: e.client.1,
+            vaddr: e.vip.0,
+            vport: e.vip.1,
+            daddr: e.rip.0,
+            dport: e.rip.1,
+            fwmark: 0,
+            timeout: e.timeout,
+            seq: None,
+        }
+    }
+
+    /// The backup daemon's intake on `d`'s channels: `entries` in one message.
+    fn receive(
+        d: &MemDirector,
+        entries: &[SyncConn<Ipv6Addr>],
+    ) -> Arc<ringvs::sync::daemon::SyncCounters> {
+        let env = dual_env();
+        let intake = Intake {
+            syncid: 7,
+            shared: Arc::clone(&d.shared),
+            env: Arc::new(env),
+            ports: Arc::new(SyncPorts {
+                reports: vec![],
+                installs: d.sync.installs.clone(),
+                reports6: vec![],
+                installs6: d.sync.installs6.clone(),
+            }),
+            counters: Arc::default(),
+            start: d.t0,
+        };
+        let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
+        let mut m = MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 7).expect("buffer");
+        for e in entries {
+            m.push(e).expect("fits");
+        }
+        intake.message(m.as_bytes());
+        intake.counters
+    }
+
+    /// An IPv6 TCP connection established through a master is reported
+    /// (its entry's every field), goes over the wire to a standby backup of
+    /// two workers, is installed by the worker owning its client
+    /// (`Env::owner6`), and once the backup is made active a reply of the
+    /// real server's is forwarded to the client with the VIP as source.
+    #[test]
+    fn an_ipv6_connection_is_reported_installed_and_served_after_takeover() {
+        let mut master = director(1, STANDARD6);
+        set(&master, true, false);
+        let rs = handshake6(&mut master, CLIENT6);
+        let r = reports6(&master);
+        assert_eq!(r.len(), 1, "{r:?}");
+        let e = r[0];
+        assert_eq!(
+            e,
+            SyncEntry {
+                proto: 6,
+                client: (CLIENT6, CPORT),
+                vip: (VIP6, 80),
+                rip: (rs, 80),
+                state: State::Established,
+                template: false,
+                timeout: 900,
+                forward: Forward::Masq,
+            }
+        );
+        assert!(reports(&master).is_empty(), "nothing on the IPv4 channel");
+        assert_eq!(master.ctr(Ctr::SyncReported), 1);
+        // The client's FIN: CLOSE_WAIT, reported too.
+        let fin = frames6::tcp(&l3_to_vip6(), &[], CPORT, 80, FIN | ACK, &[]);
+        master.ext(&fin);
+        let r = reports6(&master);
+        assert_eq!(
+            r.iter().map(|e| e.state).collect::<Vec<_>>(),
+            [State::CloseWait]
+        );
+
+        let mut backup = director(2, STANDARD6);
+        set(&backup, false, true);
+        let counters = receive(&backup, &[on_the_wire(&e)]);
+        assert_eq!(
+            counters
+                .conns_queued
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "{:?}",
+            counters.drops()
+        );
+        backup.poll();
+        let owner = dual_env().owner6((CLIENT6, CPORT), 2);
+        for k in 0..2 {
+            let c = &backup.workers[k].core;
+            assert_eq!(
+                c.ctr.get(Ctr::SyncInstalled),
+                u64::from(k == owner),
+                "worker {k}"
+            );
+            assert_eq!(c.table6.len(), usize::from(k == owner), "worker {k}");
+        }
+        let listed = backup.conns(owner);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].state, listed[0].client, listed[0].dest),
+            (
+                State::Established,
+                (IpAddr::V6(CLIENT6), CPORT),
+                (IpAddr::V6(rs), 80)
+            )
+        );
+
+        // Standby: the real server's reply goes nowhere.
+        let reply = frames6::tcp(
+            &l3_from_rs6(rs, CLIENT6),
+            &[],
+            80,
+            CPORT,
+            ACK | PSH,
+            b"data",
+        );
+        let (ext, int) = push(&mut backup, owner, Nic::Int, &reply);
+        assert!(
+            ext.is_empty() && int.is_empty(),
+            "a standby forwards nothing"
+        );
+
+        // Active: the synced connection carries the reply, rewritten.
+        set(&backup, false, false);
+        let (ext, int) = push(&mut backup, owner, Nic::Int, &reply);
+        assert!(int.is_empty());
+        assert_eq!(ext.len(), 1, "{:?}", drops(&backup.workers[owner].core.ctr));
+        let p = parse_ip6(&ext[0]);
+        assert_eq!(
+            (p.src, p.dst),
+            (VIP6, CLIENT6),
+            "source rewritten to the VIP"
+        );
+        assert_eq!(p.dst_mac, CLIENT_MAC);
+        assert_eq!(ports(&p.l4), (80, CPORT));
+        assert_eq!(&p.l4[20..], b"data");
+        let c = &backup.workers[owner].core.ctr;
+        assert_eq!((c.get(Ctr::FwdOut6), c.get(Ctr::FwdOut)), (1, 1));
+        // And a client packet goes to the synced real server, not a newly
+        // scheduled one.
+        let data = frames6::tcp(&l3_to_vip6(), &[], CPORT, 80, ACK | PSH, b"more");
+        let (ext, int) = push(&mut backup, owner, Nic::Ext, &data);
+        assert!(ext.is_empty());
+        assert_eq!(int.len(), 1);
+        assert_eq!(parse_ip6(&int[0]).dst, rs);
+        assert_eq!(backup.workers[owner].core.ctr.get(Ctr::ConnNew), 0);
+    }
+
+    /// An install of a dest id of `rs` for the IPv6 client connection.
+    fn synced6(d: &MemDirector, rs: Ipv6Addr, state: State) -> Install<Ipv6Addr> {
+        let dest = d
+            .cfg
+            .service(&ringvs::config::ServiceKey::new(
+                ringvs::config::Proto::Tcp,
+                VIP6,
+                80,
+            ))
+            .and_then(|s| s.dest(rs, 80))
+            .map(|d| d.id)
+            .expect("dest configured");
+        Install {
+            entry: SyncEntry {
+                proto: 6,
+                client: (CLIENT6, CPORT),
+                vip: (VIP6, 80),
+                rip: (rs, 80),
+                state,
+                template: false,
+                timeout: 900,
+                forward: Forward::Masq,
+            },
+            dest,
+        }
+    }
+
+    /// The IPv4 install rules, on the IPv6 table: a standby takes a later
+    /// state, replaces a connection whose ports were reused for another
+    /// real server; an active director keeps its own connection. The
+    /// active/inactive gauges follow.
+    #[test]
+    fn ipv6_installs_update_replace_and_keep_as_ipv4_ones() {
+        let mut d = director(1, STANDARD6);
+        set(&d, false, true);
+        let gauges = |d: &MemDirector, rs: Ipv6Addr| {
+            let id = synced6(d, rs, State::None).dest;
+            d.published[0].gauges.get(id)
+        };
+        d.sync.installs6[0]
+            .send(synced6(&d, RS2_6, State::Established))
+            .expect("queued");
+        d.poll();
+        assert_eq!(d.ctr(Ctr::SyncInstalled), 1);
+        assert_eq!(gauges(&d, RS2_6), (1, 0));
+        d.sync.installs6[0]
+            .send(synced6(&d, RS2_6, State::FinWait))
+            .expect("queued");
+        d.poll();
+        assert_eq!(d.ctr(Ctr::SyncUpdated), 1);
+        assert_eq!(d.conns(0)[0].state, State::FinWait);
+        assert_eq!(gauges(&d, RS2_6), (0, 1));
+        // The ports reused for a connection to the other server.
+        d.sync.installs6[0]
+            .send(synced6(&d, RS1_6, State::Established))
+            .expect("queued");
+        d.poll();
+        assert_eq!(d.ctr(Ctr::SyncInstalled), 2);
+        let c = d.conns(0);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].dest, (IpAddr::V6(RS1_6), 80));
+        assert_eq!((gauges(&d, RS2_6), gauges(&d, RS1_6)), ((0, 0), (1, 0)));
+        // Active: its own connection wins.
+        set(&d, false, false);
+        d.sync.installs6[0]
+            .send(synced6(&d, RS2_6, State::TimeWait))
+            .expect("queued");
+        d.poll();
+        assert_eq!(d.ctr(Ctr::SyncKept), 1);
+        assert_eq!(d.conns(0)[0].dest, (IpAddr::V6(RS1_6), 80));
+    }
+
+    /// An IPv6 UDP connection is reported when created, with UDP's timeout;
+    /// on IPv6's channel only, and nothing from a standby.
+    #[test]
+    fn ipv6_udp_is_reported_when_created() {
+        let rules = &[
+            "-A -u [2001:2:0:1::110]:53 -s rr",
+            "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
+        ];
+        let mut d = director(1, rules);
+        set(&d, true, false);
+        let q = |sport| frames6::udp(&l3_to_vip6(), &[], sport, 53, b"q", false);
+        let (_, int) = d.ext(&q(5001));
+        assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));
+        let r = reports6(&d);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(
+            (r[0].proto, r[0].state, r[0].client, r[0].rip, r[0].timeout),
+            (17, State::Udp, (CLIENT6, 5001), (RS1_6, 53), 300)
+        );
+        assert!(reports(&d).is_empty());
+        set(&d, true, true);
+        let (_, int) = d.ext(&q(5002));
+        assert!(int.is_empty(), "a standby forwards nothing");
+        assert!(reports6(&d).is_empty(), "a standby reports nothing");
+    }
+
+    /// One install budget for both families per pass, neither waiting
+    /// behind the other's backlog: with more IPv4 entries queued than two
+    /// passes install, a pass installs the budget in all, and the IPv6
+    /// entries are in within two passes (not after the IPv4 backlog).
+    #[test]
+    fn both_families_share_the_install_budget() {
+        use ringvs::dataplane::sync::INSTALL_BUDGET;
+        let mut rules = STANDARD.to_vec();
+        rules.extend_from_slice(STANDARD6);
+        let mut d = MemDirector::with_env(1, &rules, dual_env(), 4096);
+        set(&d, false, true);
+        let v4 = synced(&d, State::Established);
+        let n4 = 2 * INSTALL_BUDGET + 100;
+        for i in 0..n4 {
+            let mut e = v4;
+            e.entry.client.1 = 10000 + i as u16;
+            d.sync.installs[0].send(e).expect("queued");
+        }
+        let v6 = synced6(&d, RS1_6, State::Established);
+        for i in 0..10u16 {
+            let mut e = v6;
+            e.entry.client.1 = 10000 + i;
+            d.sync.installs6[0].send(e).expect("queued");
+        }
+        d.poll();
+        let installed = d.ctr(Ctr::SyncInstalled);
+        assert_eq!(installed, INSTALL_BUDGET as u64, "one budget in all");
+        d.poll();
+        assert_eq!(d.w().core.table6.len(), 10, "IPv6 waited one pass at most");
+        assert_eq!(d.ctr(Ctr::SyncInstalled), 2 * INSTALL_BUDGET as u64);
+        d.poll();
+        assert_eq!(d.w().core.table.len(), n4);
+        assert_eq!(d.ctr(Ctr::SyncInstalled), n4 as u64 + 10);
+    }
+
+    /// The resend sweep goes over the IPv6 table too.
+    #[test]
+    fn the_resend_sweep_reports_ipv6_connections_again() {
+        let mut d = director(1, STANDARD6);
+        d.shared.ha.set_resend_s(2);
+        set(&d, true, false);
+        let rs = handshake6(&mut d, CLIENT6);
+        assert_eq!(reports6(&d).len(), 1);
+        let mut again = vec![];
+        for _ in 0..6 {
+            d.advance(Duration::from_millis(500));
+            d.poll();
+            again.extend(reports6(&d));
+        }
+        // 3 s: one pass over the table (a 2 s period), maybe two.
+        assert!((1..=2).contains(&again.len()), "reported again {again:?}");
+        assert!(
+            again
+                .iter()
+                .all(|e| e.client == (CLIENT6, CPORT) && e.rip == (rs, 80))
+        );
+        assert!(reports(&d).is_empty(), "nothing on the IPv4 channel");
+    }
+
+    /// A connection of a `-M 64` service brings its template: the client
+    /// masked to its /64, port 0; the backup installs the template in the
+    /// shared IPv6 templates, so that another client of that /64 goes to
+    /// the same real server there.
+    #[test]
+    fn an_ipv6_template_is_masked_by_the_prefix_length() {
+        let rules = &[
+            "-A -t [2001:2:0:1::110]:80 -s rr -p 120 -M 64",
+            "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:80 -m",
+            "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::3]:80 -m",
+        ];
+        let client = Ipv6Addr::new(0x2001, 2, 0, 1, 0xaaaa, 0xbbbb, 0xcccc, 0xdddd);
+        let mut master = director(1, rules);
+        master.resolve6(Nic::Ext, client, CLIENT_MAC);
+        set(&master, true, false);
+        let rs = handshake6(&mut master, client);
+        let r = reports6(&master);
+        assert_eq!(r.len(), 2, "{r:?}");
+        let t = r.iter().find(|e| e.template).expect("template reported");
+        let net = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0);
+        assert_eq!(
+            (t.client, t.vip, t.rip, t.timeout, t.state),
+            ((net, 0), (VIP6, 80), (rs, 80), 120, State::None)
+        );
+        let c = r.iter().find(|e| !e.template).expect("connection reported");
+        assert_eq!(c.client, (client, CPORT));
+
+        // The backup: the template steers the /64's next client to `rs`
+        // whatever rr would pick.
+        let mut backup = director(1, rules);
+        set(&backup, false, true);
+        let counters = receive(&backup, &[on_the_wire(t)]);
+        assert_eq!(
+            counters
+                .templates_installed
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "{:?}",
+            counters.drops()
+        );
+        set(&backup, false, false);
+        for n in 0..2u16 {
+            let other = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x20 + n);
+            backup.resolve6(Nic::Ext, other, CLIENT_MAC);
+            let from = frames6::L3 {
+                src: other,
+                ..l3_to_vip6()
+            };
+            let (_, int) = backup.ext(&frames6::tcp(&from, &[], CPORT, 80, SYN, &[]));
+            assert_eq!(int.len(), 1, "{:?}", drops(&backup.w().core.ctr));
+            assert_eq!(parse_ip6(&int[0]).dst, rs, "client {other}");
+        }
+    }
 }

@@ -172,7 +172,7 @@ impl Ctl {
                 self.set_role(standby);
                 Response::ok(String::new())
             }
-            AdmCommand::StartDaemon(o) => self.start_daemon(&o),
+            AdmCommand::StartDaemon(o) => self.start_daemon(&o, &st.cfg),
             AdmCommand::StopDaemon { role } => self.stop_daemon(role),
             AdmCommand::SetTimeout { tcp, tcpfin, udp } => {
                 st.timeouts.set(tcp, tcpfin, udp);
@@ -181,7 +181,10 @@ impl Ctl {
             }
             _ => {
                 let before: Vec<IpAddr> = vips(&st.cfg);
-                if let Err(e) = ipvsadm::apply(&mut st.cfg, &cmd) {
+                if let Err(e) = self
+                    .sync_permits(&st.cfg, &cmd)
+                    .and_then(|()| ipvsadm::apply(&mut st.cfg, &cmd))
+                {
                     return Response::fail(e.exit_code(), e.to_string());
                 }
                 self.changed(&st, &before);
@@ -199,9 +202,9 @@ impl Ctl {
         let st = &mut *guard;
         let before: Vec<IpAddr> = vips(&st.cfg);
         let mut timeouts = st.timeouts;
-        let r = ipvsadm::restore(&mut st.cfg, rules, &names, &mut |a, b, c| {
-            timeouts.set(a, b, c)
-        });
+        let mut set = |a, b, c| timeouts.set(a, b, c);
+        let mut permit = |cfg: &Config, cmd: &AdmCommand| self.sync_permits(cfg, cmd);
+        let r = ipvsadm::restore_checked(&mut st.cfg, rules, &names, &mut set, &mut permit);
         st.timeouts = timeouts;
         match r {
             Err(e) => Response::fail(e.exit_code(), e.to_string()),

@@ -2,7 +2,8 @@
 //! `--ha active|standby`, `--start-daemon`/`--stop-daemon` and `-L --daemon`.
 
 use super::Ctl;
-use crate::config::ipvsadm::{DaemonOpts, SyncRole};
+use crate::config::ipvsadm::{AdmCommand, DaemonOpts, SyncRole};
+use crate::config::{AdmError, Config};
 use crate::proto::Response;
 use crate::sync::daemon::{DaemonError, Daemons};
 
@@ -28,6 +29,27 @@ fn role_name(standby: bool) -> &'static str {
     if standby { "standby" } else { "active" }
 }
 
+/// Whether `cmd` may change the rules `cfg` while a sync daemon runs (if
+/// `running()` says one does): adding (or editing) a real server of the
+/// other family than its service is refused, as IPVS refuses it
+/// (`ip_vs_genl_set_cmd`, `ip_vs_ctl.c`: with `sync_state` set, EINVAL,
+/// after the service is found and before the server is looked at), so that
+/// a running daemon never meets a connection it cannot carry.
+fn sync_permits(
+    cfg: &Config,
+    cmd: &AdmCommand,
+    running: impl FnOnce() -> bool,
+) -> Result<(), AdmError> {
+    let (AdmCommand::AddDest { key, addr, .. } | AdmCommand::EditDest { key, addr, .. }) = cmd
+    else {
+        return Ok(());
+    };
+    if cfg.service(key).is_none() || key.addr.is_ipv6() == addr.is_ipv6() || !running() {
+        return Ok(());
+    }
+    Err(AdmError::InvalidOperation)
+}
+
 impl Ctl {
     /// Give the control plane the data plane's sync daemons (at start).
     pub(super) fn set_daemons(&self, d: Daemons) {
@@ -38,12 +60,24 @@ impl Ctl {
         self.sync.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `--start-daemon`.
-    pub(super) fn start_daemon(&self, o: &DaemonOpts) -> Response {
+    /// `--start-daemon`, under the rules `cfg` (the caller holds them, so
+    /// that no real server is added while the daemon starts).
+    ///
+    /// Refused while some real server is of the other family than its
+    /// service (a tunnel, `Config::has_mixed_families`), as IPVS refuses it
+    /// (`ip_vs_genl_new_daemon`, `ip_vs_ctl.c`: the sync protocol cannot
+    /// carry such connections; EINVAL, which ipvsadm prints with the
+    /// generic message of `ipvs_strerror`, `libipvs.c`, having none of
+    /// `ipvs_start_daemon`'s own for it).
+    pub(super) fn start_daemon(&self, o: &DaemonOpts, cfg: &Config) -> Response {
         let mut d = self.daemons();
         let Some(d) = d.as_mut() else {
             return Response::fail(1, "no data plane to sync");
         };
+        if cfg.has_mixed_families() {
+            let e = AdmError::InvalidOperation;
+            return Response::fail(e.exit_code(), e.to_string());
+        }
         match d.start(o) {
             Ok(c) => {
                 eprintln!("ringvs: started {}", c.line());
@@ -51,6 +85,17 @@ impl Ctl {
             }
             Err(e) => Response::fail(255, e.to_string()),
         }
+    }
+
+    /// Whether `cmd` (an `adm` command or a `-R` line) may change the rules
+    /// `cfg` now: see [`sync_permits`].
+    pub(super) fn sync_permits(&self, cfg: &Config, cmd: &AdmCommand) -> Result<(), AdmError> {
+        let running = || {
+            self.daemons()
+                .as_ref()
+                .is_some_and(|d| !d.list().is_empty())
+        };
+        sync_permits(cfg, cmd, running)
     }
 
     /// `--stop-daemon`.
@@ -112,5 +157,124 @@ impl Ctl {
             out.push_str(&format!("{:<24} {v:>12}\n", format!("sync_{k}")));
         }
         out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::control::test_ctl as ctl;
+    use crate::dataplane::sync::SyncPorts;
+    use crate::dataplane::{Env, Shared};
+    use crate::wire::Mac;
+    use std::sync::Arc;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    fn adm(c: &Ctl, line: &str) -> Response {
+        c.adm(&words(line))
+    }
+
+    /// Daemons over no workers (the refusals happen before any socket).
+    fn daemons(shared: &Arc<Shared>) -> Daemons {
+        let env = Env::new(
+            [Mac([2, 0, 0, 0, 0, 1]), Mac([2, 0, 0, 0, 0, 2])],
+            "198.18.0.2/24".parse().unwrap(),
+            "198.19.0.1/24".parse().unwrap(),
+        );
+        let ports = SyncPorts {
+            reports: vec![],
+            installs: vec![],
+            reports6: vec![],
+            installs6: vec![],
+        };
+        Daemons::new(
+            Arc::clone(shared),
+            Arc::new(env),
+            ports,
+            std::time::Instant::now(),
+        )
+    }
+
+    const EINVAL: &str =
+        "Invalid operation.  Possibly wrong module version, address not unicast, ...\n";
+
+    /// `ip_vs_genl_new_daemon`: no daemon while an IPv4 service has an IPv6
+    /// (tunnel) real server; once it is gone the refusal is another one
+    /// (here: the interface), not this.
+    #[test]
+    fn no_daemon_starts_while_a_server_is_of_the_other_family() {
+        let (c, _garp) = ctl(1);
+        c.set_daemons(daemons(&c.shared));
+        assert_eq!(adm(&c, "-A -t 198.18.0.110:80 -s rr").code, 0);
+        assert_eq!(
+            adm(&c, "-a -t 198.18.0.110:80 -r [2001:2:0:2::2]:80 -i").code,
+            0
+        );
+        let start = "--start-daemon master --mcast-interface ringvs-none0";
+        let r = adm(&c, start);
+        assert_eq!((r.code, r.err.as_str()), (255, EINVAL));
+        assert_eq!(
+            adm(&c, "-d -t 198.18.0.110:80 -r [2001:2:0:2::2]:80").code,
+            0
+        );
+        let r = adm(&c, start);
+        assert_eq!(
+            (r.code, r.err.as_str()),
+            (255, "sync interface ringvs-none0: no such device\n")
+        );
+        assert_eq!(adm(&c, "-L --daemon").out, "");
+    }
+
+    /// `ip_vs_genl_set_cmd`: while a daemon runs, an IPv6 real server of an
+    /// IPv4 service is refused (after the service is found: a missing one is
+    /// left to `apply`'s "Service not defined"); a server of the service's
+    /// family, and the same server once no daemon runs, are taken.
+    #[test]
+    fn no_server_of_the_other_family_while_a_daemon_runs() {
+        let (c, _garp) = ctl(1);
+        c.set_daemons(daemons(&c.shared));
+        assert_eq!(adm(&c, "-A -t 198.18.0.110:80 -s rr").code, 0);
+        let parse = |line: &str| crate::config::ipvsadm::parse(&words(line)).unwrap();
+        let mixed = parse("-a -t 198.18.0.110:80 -r [2001:2:0:2::2]:80 -i");
+        let edit = parse("-e -t 198.18.0.110:80 -r [2001:2:0:2::2]:80 -i -w 3");
+        let same = parse("-a -t 198.18.0.110:80 -r 198.19.0.2:80 -i");
+        let elsewhere = parse("-a -t 198.18.0.111:80 -r [2001:2:0:2::2]:80 -i");
+        let cfg = c.adm.lock().unwrap().cfg.clone();
+        let refused = Err(AdmError::InvalidOperation);
+        assert_eq!(sync_permits(&cfg, &mixed, || true), refused);
+        assert_eq!(sync_permits(&cfg, &edit, || true), refused);
+        assert_eq!(sync_permits(&cfg, &same, || true), Ok(()));
+        assert_eq!(sync_permits(&cfg, &elsewhere, || true), Ok(()));
+        assert_eq!(sync_permits(&cfg, &mixed, || false), Ok(()));
+        assert_eq!(
+            AdmError::InvalidOperation.to_string() + "\n",
+            EINVAL,
+            "ipvsadm's message for EINVAL"
+        );
+        // `-R` puts each line to the same check, the service of an earlier
+        // line counting: only the IPv6 server's line is refused.
+        let mut restored = crate::config::Config::new();
+        let rules = "-A -t 198.18.0.112:80 -s rr\n\
+                     -a -t 198.18.0.112:80 -r [2001:2:0:2::2]:80 -i\n\
+                     -a -t 198.18.0.112:80 -r 198.19.0.2:80 -i\n";
+        let errors = crate::config::ipvsadm::restore_checked(
+            &mut restored,
+            rules,
+            &crate::config::names::Names::none(),
+            &mut |_, _, _| {},
+            &mut |cfg, cmd| sync_permits(cfg, cmd, || true),
+        )
+        .unwrap();
+        assert_eq!(errors, [format!("line 2: {}", EINVAL.trim_end())]);
+        assert_eq!(restored.services()[0].dests.len(), 1);
+        // No daemon runs: `adm` takes it.
+        let r = adm(&c, "-a -t 198.18.0.110:80 -r [2001:2:0:2::2]:80 -i");
+        assert_eq!(r.code, 0, "{}", r.err);
+        let dests = c.adm.lock().unwrap().cfg.services()[0].dests.len();
+        assert_eq!(dests, 1);
     }
 }

@@ -4,13 +4,16 @@
 //! IPv4 addresses; `Ipv6Addr`, implemented in `nat6.rs`).
 //!
 //! A family names its connection table and templates in the worker, its
-//! services in the snapshot, its next hops and its rewrites. What only IPv4
-//! has (connection sync) is behind
-//! the constant [`Family::V4`], so the generic code compiles, for IPv4, to
-//! what the IPv4 path was.
+//! services in the snapshot, its next hops and its rewrites. The constant
+//! [`Family::V4`] gates the IPv6 counters (`fwd_in6`, `conn_new6`, ...), so
+//! the generic code compiles, for IPv4, to what the IPv4 path was. DR/TUN
+//! (`direct.rs`) serve both families, and connection sync is written once for both
+//! (`sync.rs`, through the supertrait [`SyncFamily`]: each family's sync
+//! channels in the worker).
 
 use super::classify::Segment;
 use super::shared::{Env, Published, Shared};
+use super::sync::SyncFamily;
 use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
@@ -116,10 +119,10 @@ pub(super) struct Split<'a, A> {
 
 /// An address family of the NAT path: where its state lives in the worker and
 /// what differs in how its packets are forwarded.
-pub(super) trait Family: Addr {
-    /// IPv4: connection sync exists for it (not yet for IPv6, issue 15; DR/TUN
-    /// real servers of both families go to `direct.rs`, health-check replies
-    /// of both are diverted before the generic path, `nat.rs` and `nat6.rs`).
+pub(super) trait Family: Addr + SyncFamily {
+    /// IPv4: the IPv6 share of the counters is not counted (health-check
+    /// replies of both families are diverted before the generic path,
+    /// `nat.rs` and `nat6.rs`; DR/TUN and sync serve both).
     const V4: bool;
     fn table(core: &Core) -> &ConnTable<Self>;
     fn table_mut(core: &mut Core) -> &mut ConnTable<Self>;

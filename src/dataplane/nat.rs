@@ -20,9 +20,8 @@
 //! Both address families run this one path: it is generic over [`Family`]
 //! (`u32` for IPv4, `Ipv6Addr` for IPv6, see `nat6.rs`), which names the
 //! family's table, templates, services, next hops and rewrite; DR/TUN real
-//! servers of either family go to `direct.rs`. What is IPv4-only (connection
-//! sync) is behind `Family::V4`, a constant, so the IPv4 path compiles to
-//! what it was.
+//! servers of either family go to `direct.rs`, and connection sync is the
+//! same for both (`sync.rs`).
 
 use super::classify::Segment;
 pub(super) use super::family::{Family, Seg};
@@ -408,10 +407,10 @@ impl Core {
                 self.out.gauges.adjust(d.id, None, Some(state.is_active()));
                 self.out.traffic.conn(d.id);
                 // UDP connections are synced when created; TCP ones once
-                // established (`track`). IPv4 only: the sync protocol's
-                // IPv6 entries are pending.
-                if A::V4 && self.sync.reporting() && super::sync::syncs(state) {
-                    self.sync_report(i);
+                // established (`track`). Both families: IPVS syncs IPv6
+                // connections too (`ip_vs_sync_conn`, version 1 entries).
+                if self.sync.reporting() && super::sync::syncs(state) {
+                    self.sync_report_of::<A>(i);
                 }
                 Some(i)
             }
@@ -465,18 +464,14 @@ impl Core {
         let now = self.clock.now_s;
         let sp = A::split(self);
         sp.table.touch(idx, new, now, &sp.snap.timeouts);
-        if A::V4 && old != new && self.sync.reporting() && super::sync::syncs(new) {
-            self.sync_report(idx);
+        if old != new && self.sync.reporting() && super::sync::syncs(new) {
+            self.sync_report_of::<A>(idx);
         }
     }
 
-    /// Expire connection `idx` now (IPVS's `ip_vs_conn_expire_now`): its real
-    /// server is gone, or a SYN reuses its ports.
-    pub(super) fn drop_conn(&mut self, idx: u32) {
-        self.drop_conn_of::<u32>(idx);
-    }
-
-    /// [`Core::drop_conn`] of either family's table.
+    /// Expire connection `idx` of the family's table now (IPVS's
+    /// `ip_vs_conn_expire_now`): its real server is gone, or a SYN reuses its
+    /// ports, or a synced connection to another server replaces it.
     pub(super) fn drop_conn_of<A: Family>(&mut self, idx: u32) {
         let c = A::table(self).get(idx).clone();
         A::table_mut(self).remove(idx);
@@ -487,13 +482,9 @@ impl Core {
         self.ctr.inc(Ctr::ConnExpired);
     }
 
-    /// Full table: make room by evicting the stalest transitory connection, if any
-    /// (never an established one; see `ConnTable::evict_one`).
-    pub(super) fn evict_one(&mut self) {
-        self.evict_one_of::<u32>();
-    }
-
-    /// [`Core::evict_one`] of either family's table.
+    /// Full table (of the family): make room by evicting the stalest
+    /// transitory connection, if any (never an established one; see
+    /// `ConnTable::evict_one`).
     pub(super) fn evict_one_of<A: Family>(&mut self) {
         let now = self.clock.now_s;
         let sp = A::split(self);

@@ -11,9 +11,8 @@
 //! one, by the same code.
 //!
 //! DR and TUN real servers of IPv6 services take `direct.rs`'s IPv6 path
-//! (NDP-resolved DR, IPv6-in-IPv6, GUE and GRE over IPv6).
-//!
-//! Not yet for IPv6 (issue 15): connection sync carries IPv4 connections only.
+//! (NDP-resolved DR, IPv6-in-IPv6, GUE and GRE over IPv6), and IPv6
+//! connections are synced as IPv4 ones (`sync.rs`).
 
 use super::family::{Family, Quote, Seg, Split, Svc, family_state};
 use super::shared::{Env, Shared};

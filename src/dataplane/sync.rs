@@ -21,13 +21,20 @@
 //!   (`drop_standby`); it still learns the ARP it hears and installs synced
 //!   connections, so that on becoming active it serves them at once.
 //!
+//! IPv4 and IPv6 connections are synced alike, as IPVS syncs both
+//! (`ip_vs_sync_conn` packs `struct ip_vs_sync_v6` entries for `AF_INET6`):
+//! every step above is written once, generic over the family (`Family`, and
+//! its [`SyncFamily`] lane here: each family's table has its own report and
+//! install channels and its own resend sweep; the install budget is shared).
+//!
 //! Per packet this costs one predictable branch on a cached flag; the channel
 //! operations happen on state changes and new connections only.
 
+use super::family::Family;
 use super::worker::Core;
 use crate::config::DestId;
 use crate::nat::table::AddError;
-use crate::nat::{Conn, FlowKey, State};
+use crate::nat::{Addr, Conn, FlowKey, State};
 use crate::stats::Ctr;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::net::Ipv6Addr;
@@ -146,22 +153,61 @@ pub struct SyncPorts {
 
 /// A worker's ends, and what it caches of [`Ha`].
 pub struct SyncLink {
-    report: Sender<SyncEntry>,
-    install: Receiver<Install>,
-    report6: Sender<SyncEntry<Ipv6Addr>>,
-    install6: Receiver<Install<Ipv6Addr>>,
+    v4: Lane<u32>,
+    v6: Lane<Ipv6Addr>,
     /// Cached flags (see [`Core::refresh_ha`]).
     pub(super) standby: bool,
     reporting: bool,
     resend_s: u32,
-    /// The resend sweep: next slab index, the second it last ran, slab
-    /// entries left to look at in that second, and the second the next pass
-    /// over the table may start.
-    sweep_at: u32,
-    sweep_s: u32,
-    sweep_left: usize,
+    /// Which family installs first this pass (they alternate, so that
+    /// neither waits behind the other's backlog).
+    v6_first: bool,
+}
+
+/// One family's sync channels in a worker, and its resend sweep over that
+/// family's table.
+pub(super) struct Lane<A> {
+    report: Sender<SyncEntry<A>>,
+    install: Receiver<Install<A>>,
+    sweep: Sweep,
+}
+
+/// Where a resend sweep is: the next slab index, the second it last ran,
+/// slab entries left to look at in that second, and the second the next
+/// pass over the table may start.
+#[derive(Default)]
+struct Sweep {
+    at: u32,
+    s: u32,
+    left: usize,
     pass_due: u32,
 }
+
+/// The family's lane of a worker's [`SyncLink`]: what lets the reporting,
+/// installing and sweeping below be written once for both families (a
+/// supertrait of the connection path's `Family`).
+pub(super) trait SyncFamily: Addr {
+    fn lane(link: &SyncLink) -> &Lane<Self>;
+    fn lane_mut(link: &mut SyncLink) -> &mut Lane<Self>;
+}
+
+/// [`SyncFamily`] for a family whose lane is field `$lane` of [`SyncLink`].
+macro_rules! sync_family {
+    ($a:ty, $lane:ident) => {
+        impl SyncFamily for $a {
+            #[inline]
+            fn lane(link: &SyncLink) -> &Lane<Self> {
+                &link.$lane
+            }
+            #[inline]
+            fn lane_mut(link: &mut SyncLink) -> &mut Lane<Self> {
+                &mut link.$lane
+            }
+        }
+    };
+}
+sync_family!(u32, v4);
+sync_family!(Ipv6Addr, v6);
 
 /// The channels of `workers` workers: the daemons' ends and each worker's.
 pub(super) fn channels(workers: usize) -> (SyncPorts, Vec<SyncLink>) {
@@ -182,17 +228,20 @@ pub(super) fn channels(workers: usize) -> (SyncPorts, Vec<SyncLink>) {
         ports.reports6.push(reports6);
         ports.installs6.push(installs6);
         links.push(SyncLink {
-            report,
-            install,
-            report6,
-            install6,
+            v4: Lane {
+                report,
+                install,
+                sweep: Sweep::default(),
+            },
+            v6: Lane {
+                report: report6,
+                install: install6,
+                sweep: Sweep::default(),
+            },
             standby: false,
             reporting: false,
             resend_s: 0,
-            sweep_at: 0,
-            sweep_s: 0,
-            sweep_left: 0,
-            pass_due: 0,
+            v6_first: false,
         });
     }
     (ports, links)
@@ -205,20 +254,18 @@ impl SyncLink {
         self.reporting
     }
 
-    /// Report an IPv6 connection (or template) to the master daemon, as
-    /// `Core::sync_report` does an IPv4 one; false if the channel is full
-    /// (count `Ctr::SyncQueueFull`, else `Ctr::SyncReported`). For the IPv6
-    /// table's state changes and resend sweep, under the same
-    /// [`reporting`](Self::reporting) flag.
+    /// Report an IPv6 connection (or template) to the master daemon; false
+    /// if the channel is full. The workers report through
+    /// `Core::sync_report_of`, which counts `Ctr::SyncQueueFull` or
+    /// `Ctr::SyncReported`.
     pub fn report6(&self, e: SyncEntry<Ipv6Addr>) -> bool {
-        self.report6.try_send(e).is_ok()
+        self.v6.report.try_send(e).is_ok()
     }
 
-    /// The next IPv6 connection the backup daemon queued for this worker,
-    /// to install in its IPv6 table as `Core::install` does an IPv4 one
-    /// (within the same `INSTALL_BUDGET` per pass).
+    /// The next IPv6 connection the backup daemon queued for this worker
+    /// (the workers drain it in `Core::sync_installs`).
     pub fn next_install6(&self) -> Option<Install<Ipv6Addr>> {
-        self.install6.try_recv().ok()
+        self.v6.install.try_recv().ok()
     }
 }
 
@@ -260,10 +307,11 @@ impl Core {
         s.resend_s = ha.resend_s();
     }
 
-    /// Report connection `idx` (and its template) to the master daemon.
+    /// Report connection `idx` of the family's table (and its template)
+    /// to the master daemon.
     #[cold]
-    pub(super) fn sync_report(&mut self, idx: u32) {
-        let c = self.table.get(idx);
+    pub(super) fn sync_report_of<A: Family>(&mut self, idx: u32) {
+        let c = A::table(self).get(idx);
         let entry = SyncEntry {
             proto: c.proto,
             client: (c.client, c.cport),
@@ -280,7 +328,7 @@ impl Core {
             None
         };
         for e in std::iter::once(entry).chain(template) {
-            if self.sync.report.try_send(e).is_err() {
+            if A::lane(&self.sync).report.try_send(e).is_err() {
                 self.ctr.inc(Ctr::SyncQueueFull);
             } else {
                 self.ctr.inc(Ctr::SyncReported);
@@ -290,16 +338,18 @@ impl Core {
 
     /// The persistence template a connection of a persistent service is
     /// controlled by, as IPVS syncs it (`ip_vs_sync_conn` sends `cp->control`
-    /// too): client address masked, client port 0, the service's port.
-    fn template_entry(&self, c: &Conn) -> Option<SyncEntry> {
-        let ((_, _, port), svc) = self.snap.cfg.service_for(c.proto, c.vip, c.vport)?;
-        let p = svc.persist?;
-        let d = svc.dests.iter().find(|d| d.id == c.dest())?;
+    /// too): client address masked by `-M` (an IPv4 netmask, an IPv6 prefix
+    /// length: [`Addr::masked`]), client port 0, the service's port.
+    fn template_entry<A: Family>(&self, c: &Conn<A>) -> Option<SyncEntry<A>> {
+        let svc = A::service(&self.snap.cfg, c.proto, c.vip, c.vport)?;
+        let p = svc.entry.persist?;
+        let i = svc.entry.dests.iter().position(|d| d.id == c.dest())?;
+        let d = svc.entry.dests.get(i)?;
         Some(SyncEntry {
             proto: c.proto,
-            client: (c.client & p.mask, 0),
-            vip: (c.vip, port),
-            rip: (d.addr, d.port),
+            client: (c.client.masked(p.mask), 0),
+            vip: (c.vip, svc.id.2),
+            rip: (A::dest_addr(&svc, i)?, d.port),
             state: State::None,
             template: true,
             timeout: p.timeout,
@@ -307,21 +357,38 @@ impl Core {
         })
     }
 
-    /// Install what the backup daemon queued for this worker (a budget per pass).
+    /// Install what the backup daemon queued for this worker, of both
+    /// families, [`INSTALL_BUDGET`] per pass in all (the family that goes
+    /// first alternates).
     pub(super) fn sync_installs(&mut self) {
-        for _ in 0..INSTALL_BUDGET {
-            let Ok(i) = self.sync.install.try_recv() else {
-                return;
-            };
-            self.install(i);
+        let v6_first = self.sync.v6_first;
+        self.sync.v6_first = !v6_first;
+        if v6_first {
+            let left = self.sync_installs_of::<Ipv6Addr>(INSTALL_BUDGET);
+            self.sync_installs_of::<u32>(left);
+        } else {
+            let left = self.sync_installs_of::<u32>(INSTALL_BUDGET);
+            self.sync_installs_of::<Ipv6Addr>(left);
         }
     }
 
-    fn install(&mut self, Install { entry: e, dest }: Install) {
+    /// Install at most `budget` queued connections of the family; returns
+    /// what is left of the budget.
+    fn sync_installs_of<A: Family>(&mut self, budget: usize) -> usize {
+        for used in 0..budget {
+            let Ok(i) = A::lane(&self.sync).install.try_recv() else {
+                return budget - used;
+            };
+            self.install(i);
+        }
+        0
+    }
+
+    fn install<A: Family>(&mut self, Install { entry: e, dest }: Install<A>) {
         let key = FlowKey::new(0, e.proto, e.client.0, e.client.1, e.vip.0, e.vip.1);
         let now = self.clock.now_s;
-        if let Some(idx) = self.table.lookup(&key) {
-            let c = self.table.get(idx);
+        if let Some(idx) = A::table(self).lookup(&key) {
+            let c = A::table(self).get(idx);
             if !self.sync.standby {
                 // Our own packets are newer than any message about them.
                 return self.ctr.inc(Ctr::SyncKept);
@@ -333,19 +400,19 @@ impl Core {
                         .gauges
                         .adjust(dest, Some(old.is_active()), Some(e.state.is_active()));
                 }
-                let timeouts = &self.snap.cfg.timeouts;
-                self.table.touch(idx, e.state, now, timeouts);
+                let sp = A::split(self);
+                sp.table.touch(idx, e.state, now, &sp.snap.timeouts);
                 return self.ctr.inc(Ctr::SyncUpdated);
             }
             // The ports were reused for a connection to another server.
-            self.drop_conn(idx);
+            self.drop_conn_of::<A>(idx);
         }
         let mut conn = Conn::new(e.proto, e.client, e.vip, e.rip, dest);
         conn.state = e.state;
-        if self.table.len() >= self.table.capacity() {
-            self.evict_one();
+        if A::table(self).len() >= A::table(self).capacity() {
+            self.evict_one_of::<A>();
         }
-        match self.table.insert(conn, now) {
+        match A::table_mut(self).insert(conn, now) {
             Ok(_) => {
                 self.out
                     .gauges
@@ -356,52 +423,62 @@ impl Core {
         }
     }
 
-    /// The resend sweep: look at a share of the table each second so that
-    /// every connection in a synced state is reported again once per period.
+    /// The resend sweep: look at a share of each family's table each second
+    /// so that every connection in a synced state is reported again once per
+    /// period.
     pub(super) fn sync_resend(&mut self) {
-        let s = &mut self.sync;
-        if !s.reporting || s.resend_s == 0 {
+        if !self.sync.reporting || self.sync.resend_s == 0 {
             return;
         }
+        self.sync_resend_of::<u32>();
+        self.sync_resend_of::<Ipv6Addr>();
+    }
+
+    /// [`Core::sync_resend`] over the family's table.
+    fn sync_resend_of<A: Family>(&mut self) {
         let now = self.clock.now_s;
-        if now != s.sweep_s {
-            s.sweep_s = now;
-            s.sweep_left = self.table.capacity().div_ceil(s.resend_s as usize).max(1);
+        let capacity = A::table(self).capacity();
+        let resend_s = self.sync.resend_s;
+        let lane = A::lane_mut(&mut self.sync);
+        let s = &mut lane.sweep;
+        if now != s.s {
+            s.s = now;
+            s.left = capacity.div_ceil(resend_s as usize).max(1);
         }
-        if s.sweep_left == 0 || (s.sweep_at == 0 && now < s.pass_due) {
+        if s.left == 0 || (s.at == 0 && now < s.pass_due) {
             return;
         }
         // Leave room in the channel for the reports of state changes, and
         // resume where the sweep stopped once the daemon has drained it: a
         // sweep never pushes the same connections out of a full channel
         // period after period.
-        let room = (SYNC_DEPTH / 2).saturating_sub(s.report.len());
+        let room = (SYNC_DEPTH / 2).saturating_sub(lane.report.len());
         if room < 64 {
             return;
         }
-        if s.sweep_at == 0 {
-            s.pass_due = now.saturating_add(s.resend_s);
+        if s.at == 0 {
+            s.pass_due = now.saturating_add(resend_s);
         }
         // At most half the room: a persistent connection reports its template too.
-        let n = s.sweep_left.min(RESEND_CHUNK).min(room / 2);
-        s.sweep_left -= n;
+        let n = s.left.min(RESEND_CHUNK).min(room / 2);
+        s.left -= n;
         let mut found = [0u32; 64];
         let mut k = 0;
-        let from = s.sweep_at;
+        let from = s.at;
         // Collect the indexes first (the walk borrows the table), in rounds
         // of at most 64.
         let mut at = from;
         let end = from.saturating_add(n as u32);
         while at < end {
             let step = (end - at).min(64) as usize;
-            let next = self.table.walk_indexed(at, step, |i, c| {
+            let next = A::table(self).walk_indexed(at, step, |i, c| {
                 if resends(c.state) && k < found.len() {
                     found[k] = i;
                     k += 1;
                 }
             });
             for &i in &found[..k] {
-                self.sync_report(i);
+                self.sync_report_of::<A>(i);
             }
             k = 0;
             match next {
@@ -412,6 +489,6 @@ impl Core {
                 }
             }
         }
-        self.sync.sweep_at = at;
+        A::lane_mut(&mut self.sync).sweep.at = at;
     }
 }

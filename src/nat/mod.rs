@@ -245,7 +245,7 @@ pub struct Snapshot {
     /// stay as they were; for the IPv6 data path (issue 15), which no worker
     /// runs yet.
     pub services6: HashMap<ServiceId6, ServiceEntry6>,
-    /// Every IPv6 address some service listens on (for NDP and echo, pending).
+    /// Every IPv6 address some service listens on (answered for NDP and echo).
     pub vips6: HashSet<Ipv6Addr>,
     pub timeouts: Timeouts,
     /// Bitmap of the `DestId`s that exist (for `--expire-nodest-conn`).

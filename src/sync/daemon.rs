@@ -499,10 +499,11 @@ impl Intake {
     }
 
     /// One entry: resolved against the rules of its family and handed on,
-    /// or why not. Real servers of the other family than their service stay
-    /// pending (issue 15), as does refusing to start a daemon while such
-    /// servers exist (`Config::has_mixed_families`, IPVS's
-    /// `ip_vs_genl_new_daemon`).
+    /// or why not. An entry's three addresses are of one family, so a real
+    /// server of the other family than its service is never found here; no
+    /// daemon starts while one exists, and none is added (`-a`, `-e`, `-R`)
+    /// while a daemon runs (`control/ha.rs`, as IPVS's
+    /// `ip_vs_genl_new_daemon` and `ip_vs_genl_set_cmd`).
     fn entry<A: Family>(&self, snap: &Snapshot, c: &SyncConn<A>) -> Result<(), &'static str> {
         if !A::enabled(&self.env) {
             return Err("ipv6_off");

@@ -179,6 +179,8 @@ pub struct Pair {
     /// Processes, each with the director it belongs to (none: clients, servers).
     children: Vec<(Option<Side>, Spawned)>,
     dir: PathBuf,
+    /// The directors get IPv6 addresses too ([`Pair::add_ipv6`]).
+    ipv6: bool,
 }
 
 impl Pair {
@@ -192,6 +194,7 @@ impl Pair {
             namespaces: Vec::new(),
             children: Vec::new(),
             dir,
+            ipv6: false,
         };
         fs::create_dir_all(&pair.dir).expect("create the pair's directory");
         for script in ["notify.sh", "check.sh"] {
@@ -283,6 +286,28 @@ impl Pair {
         ip(&["-n", &syn, "addr", "add", &cidr, "dev", "s0"]).map(drop)
     }
 
+    /// IPv6 beside IPv4, on the lab's IPv6 plan (`ringvs::lab::ipv6`): the
+    /// client and real servers get their addresses (the real servers a
+    /// default route via the DIP6), the directors started after this their
+    /// IPv6 `--ext-addr` and `--int-addr`. The bridges stop snooping
+    /// multicast, so that a solicitation for the VIP6 reaches the directors
+    /// (ringvs sends no MLD report).
+    pub fn add_ipv6(&mut self) {
+        let sw = self.ns_switch();
+        for br in ["brx", "bri"] {
+            #[rustfmt::skip]
+            ip(&["-n", &sw, "link", "set", br, "type", "bridge", "mcast_snooping", "0"])
+                .expect("bridge without snooping");
+        }
+        lab::add_addr6(&self.ns_client(), "c0", lab::CLIENT6_CIDR).expect("client IPv6");
+        for n in 1..=2 {
+            let (rs, cidr) = (self.ns_rs(n), format!("{}/64", lab::rs_addr6(n)));
+            lab::add_addr6(&rs, "eth0", &cidr).expect("real server IPv6");
+            lab::default_route6(&rs, lab::DIP6, "eth0").expect("real server IPv6 route");
+        }
+        self.ipv6 = true;
+    }
+
     /// The MAC address of `ifname` in `ns`.
     pub fn mac(&self, ns: &str, ifname: &str) -> String {
         let out = ip(&["-n", ns, "-br", "link", "show", ifname]).expect("ip link show");
@@ -366,11 +391,21 @@ impl Pair {
     /// Start the keep-alive HTTP server (`i am rsN`) on port 80 of both real
     /// servers and wait until they listen.
     pub fn start_http_servers(&mut self) {
+        self.start_http_servers_on("0.0.0.0");
+    }
+
+    /// [`Pair::start_http_servers`] on IPv6 (`[::]:80`, IPv4 too).
+    pub fn start_http_servers6(&mut self) {
+        self.start_http_servers_on("::");
+    }
+
+    fn start_http_servers_on(&mut self, bind: &str) {
         for n in 1..=2 {
             let (ns, body) = (self.ns_rs(n), format!("i am rs{n}"));
             let script = Path::new(DATA).join("http_server.py");
             let script = script.display().to_string();
-            let cmd = ns_command(&ns, Path::new("python3"), &[&script, "80", &body, "600"]);
+            let args = [script.as_str(), "80", &body, "600", bind];
+            let cmd = ns_command(&ns, Path::new("python3"), &args);
             self.spawn(None, cmd, Some(&format!("http-rs{n}.log")));
         }
         for n in 1..=2 {
@@ -402,6 +437,11 @@ impl Pair {
             "--control", &control_s, "--keepalived", &rules_s, "--workers", "2",
             "--ha", "standby",
         ];
+        let mut args = args.to_vec();
+        if self.ipv6 {
+            #[rustfmt::skip]
+            args.extend(["--ext-addr", lab::EXT_ADDR6_CIDR, "--int-addr", lab::INT_ADDR6_CIDR]);
+        }
         let cmd = ns_command(&self.ns_director(side), Path::new(EXE), &args);
         self.spawn(Some(side), cmd, Some(&format!("ringvs-{name}.log")));
         let at = self.children.len() - 1;
@@ -648,7 +688,15 @@ pub fn sync_drops(s: &Value) -> u64 {
 
 /// The client ports of `client`'s connections that `-L -n -c` lists.
 pub fn listed_client_ports(control: &Path, client: Ipv4Addr) -> Vec<u16> {
-    let prefix = format!("{client}:");
+    listed_ports(control, format!("{client}:"))
+}
+
+/// [`listed_client_ports`] of an IPv6 client (listed as `[ADDR]:PORT`).
+pub fn listed_client_ports6(control: &Path, client: std::net::Ipv6Addr) -> Vec<u16> {
+    listed_ports(control, format!("[{client}]:"))
+}
+
+fn listed_ports(control: &Path, prefix: String) -> Vec<u16> {
     nslab::adm(control, &["-L", "-n", "-c"])
         .lines()
         .flat_map(|l| l.split_whitespace())

@@ -61,6 +61,20 @@ pub fn restore(
     names: &Names,
     set_timeout: &mut dyn FnMut(u32, u32, u32),
 ) -> Result<Vec<String>, AdmError> {
+    restore_checked(cfg, text, names, set_timeout, &mut |_, _| Ok(()))
+}
+
+/// [`restore`], each line first put to `permit` (with the rules as the
+/// lines before it left them): a refusal is that line's error, as a
+/// refusal of the table's is (the control plane's own checks, such as
+/// `control/ha.rs`'s while a sync daemon runs).
+pub fn restore_checked(
+    cfg: &mut Config,
+    text: &str,
+    names: &Names,
+    set_timeout: &mut dyn FnMut(u32, u32, u32),
+    permit: &mut dyn FnMut(&Config, &AdmCommand) -> Result<(), AdmError>,
+) -> Result<Vec<String>, AdmError> {
     let cmds = parse_rules_with(text, names)?;
     let lines: Vec<usize> = rule_lines(text).into_iter().map(|(n, _)| n).collect();
     let mut errors = Vec::new();
@@ -68,7 +82,7 @@ pub fn restore(
         if let AdmCommand::SetTimeout { tcp, tcpfin, udp } = *cmd {
             set_timeout(tcp, tcpfin, udp);
         }
-        if let Err(e) = apply(cfg, cmd) {
+        if let Err(e) = permit(cfg, cmd).and_then(|()| apply(cfg, cmd)) {
             errors.push(format!("line {line}: {e}"));
         }
     }

@@ -1,6 +1,9 @@
 """A keep-alive HTTP server for the HA namespace test (tests/ha_netns.rs).
 
-usage: python3 http_server.py PORT BODY MAX_SECS
+usage: python3 http_server.py PORT BODY MAX_SECS [BIND]
+
+BIND is the address to listen on, 0.0.0.0 by default; an IPv6 one (`::`)
+listens on IPv6 (and IPv4, as Linux's default `bindv6only` 0 has it).
 
 Answers every request with 200 and BODY. HTTP/1.1 connections stay open for
 more requests and may idle up to IDLE_SECS (the lab's `ringvs serve-http`
@@ -55,9 +58,10 @@ def main():
     port, body, max_secs = int(sys.argv[1]), sys.argv[2].encode(), float(sys.argv[3])
     deadline = time.time() + max_secs
     slots = threading.BoundedSemaphore(MAX_CONNS)
-    srv = socket.socket()
+    bind = sys.argv[4] if len(sys.argv) > 4 else "0.0.0.0"
+    srv = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("0.0.0.0", port))
+    srv.bind((bind, port))
     srv.listen(512)
     srv.settimeout(0.5)
     while time.time() < deadline:
