@@ -1,4 +1,6 @@
-//! The seed corpus of the worker fuzz target (`fuzz/corpus/worker/`): IPv6
+//! The seed corpus of the worker fuzz target (`fuzz/seeds/worker/`, kept
+//! apart from `fuzz/corpus/`, the fuzzer's untracked working corpus; pass both:
+//! `cargo fuzz run worker fuzz/corpus/worker fuzz/seeds/worker`): IPv6
 //! frames that reach every IPv6 path of the dual-stack harness (neighbor
 //! solicitation and advertisement, echo, a new and an established connection,
 //! UDP, ICMPv6 errors quoting the connection, extension-header chains and
@@ -74,7 +76,7 @@ fn input(nic: Nic, f: &[u8]) -> Vec<u8> {
 
 #[test]
 fn the_seed_corpus_is_current_and_reaches_the_ipv6_paths() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/worker");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/worker");
     let write = std::env::var_os("RINGVS_WRITE_CORPUS").is_some();
     let mut h = Harness::new();
     let before = h.w.core.ctr.clone();
