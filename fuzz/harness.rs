@@ -14,7 +14,9 @@
 
 #![allow(dead_code)]
 
-/// The IPv6 frame builders of the namespace tests (byte by byte).
+/// The IPv6 frame builders of the namespace tests (byte by byte); a test that
+/// also has `tests/inmem` loads them twice, harmlessly.
+#[allow(clippy::duplicate_mod)]
 #[path = "../tests/ipv6/frames.rs"]
 pub mod frames6;
 
