@@ -236,3 +236,21 @@ fn an_ip6_capture_writes_the_ipv6_frames_both_sides_of_nat_to_pcap() {
     );
     assert_eq!(lab.ctr(Ctr::CaptureDropped), 0);
 }
+
+/// The worker publishes its IPv6 table's size beside the connections by state
+/// (both families), which `ringvs stats` and `--metrics` split by family.
+#[test]
+fn the_worker_publishes_its_ipv6_connections_apart() {
+    let mut lab = dual_stack();
+    let syn4 = tcp_seg(&L3::to_vip(), 40000, 80, SYN, 1, 0, &[]);
+    assert_eq!(lab.ext(&syn4).1.len(), 1);
+    for sport in [40000, 40001] {
+        let syn = frames6::tcp(&l3_to_vip6(), &[], sport, 80, SYN, &[]);
+        assert_eq!(lab.ext(&syn).1.len(), 1);
+    }
+    lab.poll();
+    let p = &lab.published[0];
+    let all: u64 = p.states.iter().map(|s| s.load(Ordering::Relaxed)).sum();
+    assert_eq!((all, p.counters.conns6()), (3, 2));
+    assert_eq!(lab.published_ctr(Ctr::ConnNew6), 2);
+}
