@@ -48,3 +48,21 @@ fn a_dual_stack_director_opens_both_nics_to_multicast_and_an_ipv4_one_does_not()
         assert_eq!(allmulti(&lab, nic), 1, "{nic}");
     }
 }
+
+/// `--io xdp`: the XDP program sees only what the NIC accepted, so the
+/// membership is the same (held by its own packet socket, whatever the
+/// workers' sockets are).
+#[test]
+fn an_af_xdp_dual_stack_director_opens_both_nics_to_multicast_too() {
+    let Some(NsDirector { lab, .. }) = Scenario::new("mcastxdp")
+        .workers(1)
+        .ipv6()
+        .director_args(&["--io", "xdp", "--xdp-mode", "generic"])
+        .start()
+    else {
+        return;
+    };
+    for nic in ["ext0", "int0"] {
+        assert_eq!(allmulti(&lab, nic), 1, "{nic}");
+    }
+}
