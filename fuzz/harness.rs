@@ -3,11 +3,24 @@
 //! (a frame sent), parked for ARP, handed off, passed to the neighbor table as an
 //! ARP reply, or counted under one `drop_*` reason.
 //!
+//! The director is dual-stack (IPv6 addresses on both NICs, an IPv6 TCP and UDP
+//! service next to the IPv4 ones, an established IPv6 connection), so fuzzed
+//! frames reach every IPv6 path too: NDP, ICMPv6 echo and errors, extension
+//! headers, NAT over IPv6.
+//!
 //! Shared by the cargo-fuzz target (`fuzz/fuzz_targets/worker.rs`) and the
 //! bounded property test run in CI (`tests/hostile.rs`). Addresses are RFC 2544
 //! benchmarking space; nothing leaves the process.
 
 #![allow(dead_code)]
+
+/// The IPv6 frame builders of the namespace tests (byte by byte); a test that
+/// also has `tests/inmem` loads them twice, harmlessly.
+#[allow(clippy::duplicate_mod)]
+#[path = "../tests/ipv6/frames.rs"]
+pub mod frames6;
+
+use frames6::{Ext, L3};
 
 use crossbeam_channel::Receiver;
 use ringvs::config::Config;
@@ -21,7 +34,7 @@ use ringvs::stats::{Counters, Ctr};
 use ringvs::wire::Mac;
 use ringvs::wire::checksum::{combine, fold, pseudo_header_v4, sum};
 use ringvs::{Nic, NicPair};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,12 +43,16 @@ pub const EXT_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 110);
 pub const DIP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
 pub const RS1: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
+pub const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 1);
+pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x110);
+pub const DIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 1);
+pub const RS1_6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 2);
 pub const EXT_MAC: [u8; 6] = [0x02, 0xee, 0, 0, 0, 0x02];
 pub const INT_MAC: [u8; 6] = [0x02, 0x11, 0, 0, 0, 0x01];
 pub const CLIENT_MAC: [u8; 6] = [0x02, 0xcc, 0, 0, 0, 0x01];
 pub const RS1_MAC: [u8; 6] = [0x02, 0x55, 0, 0, 0, 0x02];
 
-const SYN: u8 = 0x02;
+pub const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
 const PSH: u8 = 0x08;
 
@@ -163,6 +180,99 @@ pub fn templates() -> Vec<(Nic, Vec<u8>)> {
         (Nic::Ext, arp(1, CLIENT_MAC, CLIENT, [0; 6], VIP, [0xff; 6])),
         (Nic::Int, arp(2, RS1_MAC, RS1, INT_MAC, DIP, INT_MAC)),
     ]
+    .into_iter()
+    .chain(templates6())
+    .collect()
+}
+
+/// Client → VIP6 on the external NIC.
+pub fn l3_in6() -> L3 {
+    L3 {
+        src_mac: CLIENT_MAC,
+        dst_mac: EXT_MAC,
+        src: CLIENT6,
+        dst: VIP6,
+        hop_limit: 64,
+    }
+}
+
+/// Real server → client on the internal NIC.
+pub fn l3_out6() -> L3 {
+    L3 {
+        src_mac: RS1_MAC,
+        dst_mac: INT_MAC,
+        src: RS1_6,
+        dst: CLIENT6,
+        hop_limit: 64,
+    }
+}
+
+/// The IPv6 templates: the established connection both ways, a new one (also
+/// behind an extension-header chain), UDP, echo to the VIP and the DIP, a
+/// solicitation for the VIP (to its solicited-node group), an advertisement
+/// from the real server, and ICMPv6 errors (unreachable, packet too big)
+/// quoting the connection.
+pub fn templates6() -> Vec<(Nic, Vec<u8>)> {
+    let (i, o) = (l3_in6(), l3_out6());
+    let to_dip = L3 { dst: DIP6, ..o };
+    let group = frames6::solicited_node(VIP6);
+    let ns = L3 {
+        dst: group,
+        dst_mac: frames6::multicast_mac(group),
+        hop_limit: 255,
+        ..i
+    };
+    let na = L3 {
+        dst: DIP6,
+        hop_limit: 255,
+        ..o
+    };
+    // What the director sent the client for the connection, as a router on
+    // the way quotes it back.
+    let quoted = frames6::tcp(
+        &L3 {
+            src: VIP6,
+            dst: CLIENT6,
+            src_mac: EXT_MAC,
+            dst_mac: CLIENT_MAC,
+            hop_limit: 64,
+        },
+        &[],
+        80,
+        40000,
+        ACK,
+        b"",
+    );
+    let mut unreach = vec![0u8; 4];
+    unreach.extend_from_slice(&quoted[14..]);
+    let mut too_big = 1280u32.to_be_bytes().to_vec();
+    too_big.extend_from_slice(&quoted[14..]);
+    vec![
+        (Nic::Ext, frames6::tcp(&i, &[], 40001, 80, SYN, b"")),
+        (
+            Nic::Ext,
+            frames6::tcp(&i, &[], 40000, 80, ACK | PSH, b"data"),
+        ),
+        (
+            Nic::Int,
+            frames6::tcp(&o, &[], 80, 40000, ACK | PSH, b"reply"),
+        ),
+        (
+            Nic::Ext,
+            frames6::tcp(&i, &[Ext::HopByHop, Ext::DestOpts], 40002, 80, SYN, b""),
+        ),
+        (Nic::Ext, frames6::udp(&i, &[], 5000, 53, b"query", false)),
+        (Nic::Int, frames6::udp(&o, &[], 53, 5000, b"answer", false)),
+        (Nic::Ext, frames6::echo_request(&i, 7, 1, b"ping")),
+        (Nic::Int, frames6::echo_request(&to_dip, 7, 1, b"ping")),
+        (Nic::Ext, frames6::neighbor_solicit(&ns, VIP6, CLIENT_MAC)),
+        (
+            Nic::Int,
+            frames6::neighbor_advert(&na, RS1_6, frames6::NA_SOLICITED, RS1_MAC),
+        ),
+        (Nic::Ext, frames6::icmp6(&i, 1, 4, &unreach)),
+        (Nic::Ext, frames6::icmp6(&i, 2, 0, &too_big)),
+    ]
 }
 
 /// How far into the pipeline a frame got, judged by the counters it moved.
@@ -202,6 +312,9 @@ impl Stages {
 /// error, the quoted IP header's checksum first. Frames that are not IPv4 or
 /// whose headers do not fit are left as they are.
 pub fn fix_checksums(f: &mut [u8]) {
+    if f.len() >= 54 && f[12..14] == [0x86, 0xdd] {
+        return fix_checksums6(f);
+    }
     if f.len() < 34 || f[12..14] != [8, 0] {
         return;
     }
@@ -248,6 +361,38 @@ pub fn fix_checksums(f: &mut [u8]) {
     l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
 }
 
+/// [`fix_checksums`] for IPv6: the TCP, UDP or ICMPv6 checksum past the
+/// extension headers (RFC 8200 section 8.1), as far as the payload length
+/// and the frame agree.
+fn fix_checksums6(f: &mut [u8]) {
+    let end = (54 + usize::from(u16::from_be_bytes([f[18], f[19]]))).min(f.len());
+    let Ok(up) = ringvs::wire::ipv6::walk(f[20], &f[14..end], 40) else {
+        return;
+    };
+    let mut src = [0u8; 16];
+    let mut dst = [0u8; 16];
+    src.copy_from_slice(&f[22..38]);
+    dst.copy_from_slice(&f[38..54]);
+    let Some(l4) = f.get_mut(14 + up.offset..end) else {
+        return;
+    };
+    let at = match up.protocol {
+        6 if l4.len() >= 20 => 16,
+        17 if l4.len() >= 8 => 6,
+        58 if l4.len() >= 4 => 2,
+        _ => return,
+    };
+    l4[at] = 0;
+    l4[at + 1] = 0;
+    let c = frames6::checksum6(src.into(), dst.into(), up.protocol, l4);
+    let c = if up.protocol == 17 && c == 0 {
+        0xffff
+    } else {
+        c
+    };
+    l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+}
+
 pub struct Harness {
     pub w: Worker<MemRx, MemTx>,
     /// Where the last frame fed got to.
@@ -271,6 +416,10 @@ fn config() -> Config {
         "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
         "-A -u 198.18.0.110:53 -s rr",
         "-a -u 198.18.0.110:53 -r 198.19.0.2:53 -m",
+        "-A -t [2001:2:0:1::110]:80 -s rr",
+        "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:80 -m",
+        "-A -u [2001:2:0:1::110]:53 -s rr",
+        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
     ] {
         let args: Vec<String> = r.split_whitespace().map(String::from).collect();
         let cmd = parse(&args).expect("rule parses");
@@ -280,14 +429,19 @@ fn config() -> Config {
 }
 
 impl Harness {
-    /// A worker (table of 64) with an established TCP connection
-    /// (CLIENT:40000 ↔ RS1:80) and a UDP flow (CLIENT:5000 ↔ RS1:53).
+    /// A dual-stack worker (tables of 64) with an established TCP connection
+    /// (CLIENT:40000 ↔ RS1:80) and a UDP flow (CLIENT:5000 ↔ RS1:53) in each
+    /// family.
     pub fn new() -> Self {
-        let env = Env::new(
-            [Mac(EXT_MAC), Mac(INT_MAC)],
-            "198.18.0.2/24".parse().expect("prefix"),
-            "198.19.0.1/24".parse().expect("prefix"),
-        );
+        let env = Env {
+            ext_net6: Some("2001:2:0:1::2/64".parse().expect("prefix")),
+            int_net6: Some("2001:2:0:2::1/64".parse().expect("prefix")),
+            ..Env::new(
+                [Mac(EXT_MAC), Mac(INT_MAC)],
+                "198.18.0.2/24".parse().expect("prefix"),
+                "198.19.0.1/24".parse().expect("prefix"),
+            )
+        };
         let plan = Plan {
             handoff_depth: 4,
             ..Plan::new(1, env, 64)
@@ -304,6 +458,20 @@ impl Harness {
                     ip,
                     mac: Mac(mac),
                     reply: true,
+                },
+                now,
+            );
+        }
+        for (nic, ip, mac) in [(Nic::Ext, CLIENT6, CLIENT_MAC), (Nic::Int, RS1_6, RS1_MAC)] {
+            neigh.event(NeighEvent::Resolve6 { nic, ip }, now);
+            neigh.event(
+                NeighEvent::HeardNa {
+                    nic,
+                    ip,
+                    tlla: Some(Mac(mac)),
+                    src: Mac(mac),
+                    solicited: true,
+                    overrides: true,
                 },
                 now,
             );
@@ -338,6 +506,16 @@ impl Harness {
             (Nic::Int, tcp(r, (RS1, 80), (CLIENT, 40000), SYN | ACK, b"")),
             (Nic::Ext, tcp(c, (CLIENT, 40000), (VIP, 80), ACK, b"")),
             (Nic::Ext, udp(c, (CLIENT, 5000), (VIP, 53), b"q")),
+            (Nic::Ext, frames6::tcp(&l3_in6(), &[], 40000, 80, SYN, b"")),
+            (
+                Nic::Int,
+                frames6::tcp(&l3_out6(), &[], 80, 40000, SYN | ACK, b""),
+            ),
+            (Nic::Ext, frames6::tcp(&l3_in6(), &[], 40000, 80, ACK, b"")),
+            (
+                Nic::Ext,
+                frames6::udp(&l3_in6(), &[], 5000, 53, b"q", false),
+            ),
         ] {
             assert_eq!(h.one(nic, &f, false), 1, "set-up frame forwarded");
         }
@@ -376,7 +554,7 @@ impl Harness {
         // or a gratuitous claim of a known neighbor's address from a new MAC
         // (which is reported as heard, not as a reply).
         let _ = self.neigh_rx.try_iter().count();
-        let heard = d(Ctr::ArpHeard);
+        let heard = d(Ctr::ArpHeard) + d(Ctr::NdpHeard);
         assert_eq!(d(Ctr::RxExt) + d(Ctr::RxInt), 1, "received once");
         assert_eq!(d(Ctr::TxExt) + d(Ctr::TxInt), sent, "sent as counted");
         let outcomes = sent + d(Ctr::NeighQueued) + d(Ctr::HandoffOut) + drops + heard;
@@ -413,7 +591,8 @@ impl Harness {
     /// Interpret fuzzer bytes as a run of frames: per frame a header byte (bit 0:
     /// internal NIC; bit 1: partial checksum; bit 2: mutate a template, chosen by
     /// the next byte, with the following (offset, value) pairs, else raw bytes;
-    /// bit 3: address the raw bytes to our MAC as IPv4; bit 4: recompute the
+    /// bit 3: address the raw bytes to our MAC as IPv4, or as IPv6 with bit 5;
+    /// bit 4: recompute the
     /// checksums of a mutated template, so that the mutation gets past the
     /// checksum checks to ICMP translation and connection state) and a length
     /// byte.
@@ -453,8 +632,8 @@ impl Harness {
                 let mut f = body.to_vec();
                 if hdr & 8 != 0 && f.len() >= 14 {
                     f[..6].copy_from_slice(if nic == Nic::Ext { &EXT_MAC } else { &INT_MAC });
-                    f[12] = 8;
-                    f[13] = 0;
+                    let ethertype: [u8; 2] = if hdr & 32 != 0 { [0x86, 0xdd] } else { [8, 0] };
+                    f[12..14].copy_from_slice(&ethertype);
                 }
                 self.one(nic, &f, partial);
             }

@@ -262,25 +262,44 @@ impl Counters {
     }
 }
 
-/// The copy of a worker's counters that other threads read.
+/// The copy of a worker's counters that other threads read, and the size of
+/// its IPv6 connection table (the published connections by state count both
+/// families; this splits them for `ringvs stats` and `--metrics`).
 #[derive(Debug)]
-pub struct SharedCounters([AtomicU64; NCTR]);
+pub struct SharedCounters {
+    ctr: [AtomicU64; NCTR],
+    conns6: AtomicU64,
+}
 
 impl Default for SharedCounters {
     fn default() -> Self {
-        Self(std::array::from_fn(|_| AtomicU64::new(0)))
+        Self {
+            ctr: std::array::from_fn(|_| AtomicU64::new(0)),
+            conns6: AtomicU64::new(0),
+        }
     }
 }
 
 impl SharedCounters {
     pub fn publish(&self, c: &Counters) {
-        for (s, v) in self.0.iter().zip(c.0.iter()) {
+        for (s, v) in self.ctr.iter().zip(c.0.iter()) {
             s.store(*v, Ordering::Relaxed);
         }
     }
 
     pub fn snapshot(&self) -> Counters {
-        Counters(std::array::from_fn(|i| self.0[i].load(Ordering::Relaxed)))
+        Counters(std::array::from_fn(|i| self.ctr[i].load(Ordering::Relaxed)))
+    }
+
+    /// Publish the number of IPv6 connections in the worker's table (the
+    /// worker, next to [`SharedCounters::publish`]).
+    pub fn publish_conns6(&self, n: usize) {
+        self.conns6.store(n as u64, Ordering::Relaxed);
+    }
+
+    /// IPv6 connections of the worker, as last published.
+    pub fn conns6(&self) -> u64 {
+        self.conns6.load(Ordering::Relaxed)
     }
 }
 

@@ -551,3 +551,91 @@ fn metrics_match_the_traffic_sent() {
     );
     drop(lab);
 }
+
+/// Issue 15 item 6 on a real director: over IPv6, `ringvs trace ip6 and host
+/// CLIENT6` names the IPv6 service (and its scheduler, looked up by the IPv6
+/// VIP), the connection created in the IPv6 table and the rewrite, and
+/// `ringvs capture --filter ip6` writes the IPv6 frames on both sides of NAT
+/// (and no IPv4 one) to the pcap.
+#[test]
+fn ipv6_trace_and_capture_over_one_http_request() {
+    let Some(NsDirector { lab, control }) = scenario("trace6").ipv6().start() else {
+        return;
+    };
+    let ctl = control.display().to_string();
+    let vip6 = format!("[{}]:80", lab::VIP6);
+    nslab::adm(&control, &["-A", "-t", &vip6, "-s", "rr"]);
+    for n in [1, 2] {
+        let rip = format!("[{}]:80", lab::rs_addr6(n));
+        nslab::adm(&control, &["-a", "-t", &vip6, "-r", &rip, "-m"]);
+    }
+    let pcap_file = TmpFile(tmp("ip6"));
+    let pcap_s = pcap_file.0.display().to_string();
+    let cap = spawn(
+        &[
+            "capture",
+            "--control",
+            &ctl,
+            "--nic",
+            "both",
+            "--dir",
+            "both",
+            "--filter",
+            "ip6",
+            "-w",
+            &pcap_s,
+        ],
+        Stdio::null(),
+    );
+    let client6 = lab::CLIENT6.to_string();
+    let mut tr = spawn(
+        &["trace", "--control", &ctl, "ip6", "and", "host", &client6],
+        Stdio::piped(),
+    );
+    std::thread::sleep(ATTACH);
+    // IPv4 traffic meanwhile: in neither.
+    ping_vip(&lab, 1);
+    assert_eq!(http_bodies(&lab, &vip6, 1).len(), 1);
+    std::thread::sleep(Duration::from_millis(300));
+    drop(cap);
+    let _ = Process::new("kill")
+        .args(["-TERM", &tr.id().to_string()])
+        .status();
+    wait_exit(&mut tr, DONE);
+    let mut out = String::new();
+    use std::io::Read;
+    if let Some(o) = tr.0.stdout.as_mut() {
+        let _ = o.read_to_string(&mut out);
+    }
+    eprintln!("{out}");
+    // The client's SYN (the client's solicitation for the VIP may come first).
+    let syn = out
+        .lines()
+        .find(|l| l.contains(&format!(" nic ext IP6 {client6}.")) && l.contains("Flags [S],"))
+        .unwrap_or_else(|| panic!("SYN traced: {out}"));
+    let seq = format!("{} ", syn.split(' ').next().expect("seq"));
+    let first: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix(&seq)).collect();
+    assert_eq!(first[1], "service tcp [2001:2:0:1::110]:80 sched rr");
+    assert!(
+        first[2].starts_with("conn created, scheduled by rr to [2001:2:0:2::"),
+        "{first:?}"
+    );
+    assert_eq!(first[3], "state NONE -> SYN_RECV");
+    assert!(
+        first[4].contains(" => tcp [2001:2:0:1::1]:") && first[4].contains(" > [2001:2:0:2::"),
+        "{first:?}"
+    );
+    assert!(out.contains("-> ESTABLISHED"), "{out}");
+    assert!(!out.contains("198.18."), "no IPv4 traced: {out}");
+
+    let frames = read_pcap(&pcap_file.0);
+    assert!(frames.iter().all(|(s, _)| s.ip6), "only IPv6 captured");
+    let vip = lab::VIP6.to_bits();
+    let to_vip = frames.iter().filter(|(s, _)| s.dst6 == vip).count();
+    let to_rs = frames
+        .iter()
+        .filter(|(s, _)| s.ports.is_some_and(|p| p.1 == 80) && s.dst6 != vip)
+        .count();
+    assert!(to_vip >= 3 && to_rs >= 3, "{to_vip} {to_rs}: {frames:?}");
+    drop(lab);
+}

@@ -156,15 +156,27 @@ impl Ctl {
             .map(|p| p.states.iter().map(|s| s.load(Ordering::Relaxed)).collect())
             .collect();
         let neigh = self.shared.neigh.load().len();
+        let fam = by_family(&per, &states, &self.conns6());
         if json {
-            return self.stats_json(&per, &states, neigh);
+            return self.stats_json(&per, &states, neigh, &fam);
         }
-        self.stats_text(&per, &states, neigh)
+        self.stats_text(&per, &states, neigh, &fam)
+    }
+
+    /// IPv6 connections per worker, as published.
+    fn conns6(&self) -> Vec<u64> {
+        self.published.iter().map(|p| p.counters.conns6()).collect()
     }
 
     /// `ringvs stats --json`: per worker its counters, connections by state and
     /// batch times; then the totals of the director.
-    fn stats_json(&self, per: &[Counters], states: &[Vec<u64>], neigh: usize) -> Response {
+    fn stats_json(
+        &self,
+        per: &[Counters],
+        states: &[Vec<u64>],
+        neigh: usize,
+        fam: &[FamilyRow],
+    ) -> Response {
         let workers: Vec<serde_json::Value> = per
             .iter()
             .zip(states)
@@ -180,6 +192,9 @@ impl Ctl {
                     .map(|st| (st.name().to_string(), s[*st as usize].into()))
                     .collect();
                 m.insert("conns".into(), conns.into());
+                for (name, row) in [("conns_ipv4", &fam[0]), ("conns_ipv6", &fam[1])] {
+                    m.insert(name.into(), row.per[i].into());
+                }
                 serde_json::Value::Object(m)
             })
             .collect();
@@ -202,6 +217,7 @@ impl Ctl {
             "sync": self.sync_json(),
             "workers": workers,
             "neighbors": neigh,
+            "family": family_json(fam),
             "batch_us": all_batch,
             "health": health,
         });
@@ -210,7 +226,13 @@ impl Ctl {
 
     /// `ringvs stats`: a table of every counter, connection state and batch-time
     /// percentile, one column per worker and a total.
-    fn stats_text(&self, per: &[Counters], states: &[Vec<u64>], neigh: usize) -> Response {
+    fn stats_text(
+        &self,
+        per: &[Counters],
+        states: &[Vec<u64>],
+        neigh: usize,
+        fam: &[FamilyRow],
+    ) -> Response {
         let mut out = String::new();
         out.push_str(&format!("{:<24}", "counter"));
         for i in 0..per.len() {
@@ -236,6 +258,13 @@ impl Ctl {
                 out.push_str(&format!(" {v:>12}"));
             }
             out.push_str(&format!(" {:>12}\n", vals.iter().sum::<u64>()));
+        }
+        for row in fam {
+            out.push_str(&format!("{:<24}", row.name));
+            for v in &row.per {
+                out.push_str(&format!(" {v:>12}"));
+            }
+            out.push_str(&format!(" {:>12}\n", row.per.iter().sum::<u64>()));
         }
         let (per_batch, all_batch) = self.batch_summaries();
         type Pick = fn(&BatchSummary) -> f64;
@@ -390,13 +419,25 @@ impl Ctl {
                     c.get(*ctr) as f64,
                 );
             }
+            let mut all = 0;
             for st in State::ALL {
                 let n = p.states[st as usize].load(Ordering::Relaxed);
+                all += n;
                 t.sample(
                     "ringvs_conns",
                     "gauge",
                     "Connections in the worker's table, by state.",
                     &[("worker", &w), ("state", st.name())],
+                    n as f64,
+                );
+            }
+            let v6 = p.counters.conns6().min(all);
+            for (family, n) in [("ipv4", all - v6), ("ipv6", v6)] {
+                t.sample(
+                    "ringvs_conns_family",
+                    "gauge",
+                    "Connections in the worker's tables, by address family.",
+                    &[("worker", &w), ("family", family)],
                     n as f64,
                 );
             }
@@ -517,6 +558,73 @@ impl Ctl {
     }
 }
 
+/// One row of `ringvs stats`'s figures by address family: a value per worker.
+struct FamilyRow {
+    name: &'static str,
+    per: Vec<u64>,
+}
+
+/// The figures of `ringvs stats` split by family, IPv4 rows first then their
+/// IPv6 twins: connections in the tables (the states count both families,
+/// the worker publishes its IPv6 table's size), and new connections and
+/// packets forwarded each way (the IPv6 counters are the IPv6 share of the
+/// family-neutral ones; see `stats::Ctr`).
+fn by_family(per: &[Counters], states: &[Vec<u64>], conns6: &[u64]) -> Vec<FamilyRow> {
+    let all: Vec<u64> = states.iter().map(|s| s.iter().sum()).collect();
+    let v6: Vec<u64> = conns6
+        .iter()
+        .zip(&all)
+        .map(|(v6, a)| (*v6).min(*a))
+        .collect();
+    let mut rows = vec![
+        FamilyRow {
+            name: "conns_ipv4",
+            per: all.iter().zip(&v6).map(|(a, v6)| a - v6).collect(),
+        },
+        FamilyRow {
+            name: "conns_ipv6",
+            per: v6,
+        },
+    ];
+    for (name4, name6, both, six) in [
+        (
+            "conn_new_ipv4",
+            "conn_new_ipv6",
+            Ctr::ConnNew,
+            Ctr::ConnNew6,
+        ),
+        ("fwd_in_ipv4", "fwd_in_ipv6", Ctr::FwdIn, Ctr::FwdIn6),
+        ("fwd_out_ipv4", "fwd_out_ipv6", Ctr::FwdOut, Ctr::FwdOut6),
+    ] {
+        let v6: Vec<u64> = per.iter().map(|c| c.get(six)).collect();
+        rows.push(FamilyRow {
+            name: name4,
+            per: per
+                .iter()
+                .zip(&v6)
+                .map(|(c, v6)| c.get(both).saturating_sub(*v6))
+                .collect(),
+        });
+        rows.push(FamilyRow {
+            name: name6,
+            per: v6,
+        });
+    }
+    rows
+}
+
+/// The director's totals by family: `{"ipv4": {"conns": n, ...}, "ipv6": ...}`.
+fn family_json(rows: &[FamilyRow]) -> serde_json::Value {
+    let mut v = serde_json::json!({ "ipv4": {}, "ipv6": {} });
+    for r in rows {
+        let Some((what, fam)) = r.name.rsplit_once('_') else {
+            continue;
+        };
+        v[fam][what] = r.per.iter().sum::<u64>().into();
+    }
+    v
+}
+
 /// Start the thread that samples per-real-server counters for `--rate`.
 pub(super) fn start_sampler(ctl: &Arc<Ctl>) -> Result<(), RunError> {
     let ctl = Arc::clone(ctl);
@@ -620,6 +728,77 @@ mod tests {
         for want in [
             "node_ipvs_backend_weight{local_address=\"2001:2:0:1::110\",local_port=\"80\",remote_address=\"2001:2:0:2::2\",remote_port=\"8080\",proto=\"TCP\",local_mark=\"\"} 2\n",
             "service=\"[2001:2:0:1::110]:80\",server=\"[2001:2:0:2::2]:8080\"",
+        ] {
+            assert!(page.contains(want), "{want}: {page}");
+        }
+    }
+
+    /// `ringvs stats` (text and JSON) and `--metrics` split connections, new
+    /// connections and forwarded packets by family: the IPv4 figure is the
+    /// family-neutral counter less its IPv6 share.
+    #[test]
+    fn stats_and_metrics_by_family() {
+        use crate::stats::Counters;
+        let (c, _garp) = crate::control::test_ctl(2);
+        let mut w0 = Counters::default();
+        for (ctr, n) in [
+            (Ctr::ConnNew, 5),
+            (Ctr::ConnNew6, 2),
+            (Ctr::FwdIn, 10),
+            (Ctr::FwdIn6, 4),
+            (Ctr::FwdOut, 7),
+            (Ctr::FwdOut6, 1),
+            (Ctr::RxIpv6, 6),
+        ] {
+            w0.add(ctr, n);
+        }
+        c.published[0].counters.publish(&w0);
+        c.published[0].states[State::Established as usize].store(3, Ordering::Relaxed);
+        c.published[0].counters.publish_conns6(1);
+        c.published[1].states[State::SynRecv as usize].store(4, Ordering::Relaxed);
+        c.published[1].counters.publish_conns6(4);
+
+        let text = c.stats(false).out;
+        let row = |name: &str| -> Vec<u64> {
+            let line = text
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(name))
+                .unwrap_or_else(|| panic!("no {name} in {text}"));
+            line.split_whitespace()
+                .skip(1)
+                .map(|v| v.parse().expect("number"))
+                .collect()
+        };
+        assert_eq!(row("conns_ipv4"), [2, 0, 2]);
+        assert_eq!(row("conns_ipv6"), [1, 4, 5]);
+        assert_eq!(row("conn_new_ipv4"), [3, 0, 3]);
+        assert_eq!(row("conn_new_ipv6"), [2, 0, 2]);
+        assert_eq!(row("fwd_in_ipv4"), [6, 0, 6]);
+        assert_eq!(row("fwd_in_ipv6"), [4, 0, 4]);
+        assert_eq!(row("fwd_out_ipv4"), [6, 0, 6]);
+        assert_eq!(row("fwd_out_ipv6"), [1, 0, 1]);
+        assert_eq!(row("rx_ipv6"), [6, 0, 6]);
+
+        let v: serde_json::Value = serde_json::from_str(&c.stats(true).out).expect("json");
+        assert_eq!(v["workers"][1]["conns_ipv6"], 4);
+        assert_eq!(v["workers"][0]["conns_ipv4"], 2);
+        assert_eq!(
+            v["family"],
+            serde_json::json!({
+                "ipv4": {"conns": 2, "conn_new": 3, "fwd_in": 6, "fwd_out": 6},
+                "ipv6": {"conns": 5, "conn_new": 2, "fwd_in": 4, "fwd_out": 1},
+            })
+        );
+
+        let page = c.metrics();
+        for want in [
+            "ringvs_conns_family{worker=\"0\",family=\"ipv4\"} 2\n",
+            "ringvs_conns_family{worker=\"0\",family=\"ipv6\"} 1\n",
+            "ringvs_conns_family{worker=\"1\",family=\"ipv4\"} 0\n",
+            "ringvs_conns_family{worker=\"1\",family=\"ipv6\"} 4\n",
+            "ringvs_fwd_in6_total{worker=\"0\"} 4\n",
+            "ringvs_conn_new6_total{worker=\"0\"} 2\n",
+            "ringvs_rx_ipv6_total{worker=\"0\"} 6\n",
         ] {
             assert!(page.contains(want), "{want}: {page}");
         }

@@ -49,7 +49,7 @@ impl Ctl {
     }
 
     fn trace(&self, stream: &UnixStream, filter: &str, count: u64) {
-        let sched = |proto: u8, vip: u32, port: u16| {
+        let sched = |proto: u8, vip: std::net::IpAddr, port: u16| {
             let st = self
                 .adm
                 .lock()
@@ -57,11 +57,7 @@ impl Ctl {
             st.cfg
                 .services()
                 .iter()
-                .find(|s| {
-                    s.key.proto.number() == proto
-                        && s.key.addr == std::net::IpAddr::from(std::net::Ipv4Addr::from(vip))
-                        && s.key.port == port
-                })
+                .find(|s| s.key.proto.number() == proto && s.key.addr == vip && s.key.port == port)
                 .map(|s| s.sched.name())
         };
         crate::observe::stream::serve_trace(&*self.shared, stream, filter, count, &sched);

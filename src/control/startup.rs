@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::dataplane::{Director, Env, Plan, Shared, Worker};
 use crate::io::fanout::Side;
 use crate::io::nic::{self, NicInfo};
-use crate::io::ring::{Fanout, RingSize, RxRing, RxVersion, TxRing};
+use crate::io::ring::{AllMulti, Fanout, RingSize, RxRing, RxVersion, TxRing};
 use crate::io::rss::Rss;
 use crate::io::xdp::{self, XdpMode, XdpProgram, XskOptions, XskRx, XskSize, XskTx};
 use crate::io::{RxQueue, TxQueue};
@@ -143,6 +143,13 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         open_tx(&int, RingSize::new(1))?,
     ];
     let queues = open_queues(&opts, n, &ext, &int, fanout_key)?;
+    // Neighbor solicitations go to solicited-node multicast groups the NICs
+    // drop unless opened to them (`AllMulti`), held until the director stops.
+    let _allmulti = if env.ipv6() {
+        vec![allmulti(&ext)?, allmulti(&int)?]
+    } else {
+        Vec::new()
+    };
 
     let (neigh_tx, neigh_rx) = (dp.neigh_tx.clone(), dp.neigh_rx.clone());
     let (garp_tx, garp_rx) = bounded::<IpAddr>(256);
@@ -364,6 +371,14 @@ fn mtu_clamp(name: &str, mtu: usize, io: IoBackend) -> (usize, Option<String>) {
 fn open_tx(info: &NicInfo, size: RingSize) -> Result<TxRing, RunError> {
     TxRing::open(info.index, size).map_err(|err| RunError::Ring {
         what: "TX",
+        nic: info.name.clone(),
+        err,
+    })
+}
+
+fn allmulti(info: &NicInfo) -> Result<AllMulti, RunError> {
+    AllMulti::join(info.index).map_err(|err| RunError::Ring {
+        what: "multicast membership",
         nic: info.name.clone(),
         err,
     })

@@ -12,7 +12,7 @@
 //! and a TTL (hop limit) that survives forwarding.
 
 use super::nat6::Segment6;
-use super::tx::{Patch, TxPair};
+use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
 use crate::io::{RxMeta, TxQueue};
@@ -151,6 +151,9 @@ impl Core {
             ethernet::ethertype::IPV4 if to_us && self.env.io_only => self.io_only(nic, data, tx),
             ethernet::ethertype::IPV4 if to_us => self.ipv4(nic, data, meta, handed, tx),
             ethernet::ethertype::ARP | ethernet::ethertype::IPV4 => self.ctr.inc(Ctr::DropNotForUs),
+            ethernet::ethertype::IPV6 if to_us && self.env.io_only && self.env.ipv6() => {
+                self.io_only6(nic, data, (meta, handed), tx)
+            }
             ethernet::ethertype::IPV6 => self.ipv6_frame(nic, data, meta, handed, tx),
             ethernet::ethertype::VLAN => self.ctr.inc(Ctr::DropVlan),
             _ => self.ctr.inc(Ctr::DropEthertype),
@@ -175,6 +178,50 @@ impl Core {
             return self.ctr.inc(Ctr::DropNoService);
         };
         self.forward((nic.other(), hop), frame, tx, done, Patch::None);
+    }
+
+    /// `--io-only` for IPv6, as [`Core::io_only`] for IPv4: to the destination
+    /// (on-link, or the external side's IPv6 gateway), the MACs rewritten and
+    /// nothing else, hop limit included. ICMPv6 straight after the fixed
+    /// header takes the usual path instead, so that neighbor discovery to our
+    /// MAC (unicast solicitations of neighbor unreachability detection) and
+    /// echo keep working in the benchmark mode; so does a standby (it forwards
+    /// nothing).
+    fn io_only6<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        data: &[u8],
+        (meta, handed): (RxMeta, bool),
+        tx: &mut TxPair<T>,
+    ) {
+        let Ok(ip) = Ipv6Packet::new_checked(&data[ethernet::HEADER_LEN..]) else {
+            return self.ctr.inc(Ctr::DropIpMalformed);
+        };
+        if ip.next_header() == next_header::ICMPV6 || self.sync.standby {
+            return self.ipv6_frame(nic, data, meta, handed, tx);
+        }
+        if !handed {
+            self.ctr.inc(Ctr::RxIpv6);
+        }
+        let dst = ip.dst();
+        let frame = &data[..ethernet::HEADER_LEN + ip.total_len()];
+        let (hop, done, done6) = match (nic, self.env.int_net6, self.env.ext_net6) {
+            (Nic::Ext, Some(net), _) => {
+                (neigh::next_hop6(&net, None, dst), Ctr::FwdIn, Ctr::FwdIn6)
+            }
+            (Nic::Int, _, Some(net)) => (
+                neigh::next_hop6(&net, self.env.gateway6, dst),
+                Ctr::FwdOut,
+                Ctr::FwdOut6,
+            ),
+            _ => (None, Ctr::FwdIn, Ctr::FwdIn6),
+        };
+        let Some(hop) = hop else {
+            return self.ctr.inc(Ctr::DropNoService);
+        };
+        if self.forward_to((nic.other(), Hop::V6(hop)), frame, tx, done, Patch::None) {
+            self.ctr.inc(done6);
+        }
     }
 
     /// Whether `src` may open a connection from the external side: not one of our

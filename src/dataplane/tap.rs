@@ -10,6 +10,7 @@ use crate::Nic;
 use crate::io::{RxMeta, TxQueue};
 use crate::nat::FlowKey;
 use crate::stats::Ctr;
+use std::net::Ipv6Addr;
 
 impl Core {
     /// [`Core::handle`] with a tap attached: offer the received frame to the
@@ -25,7 +26,7 @@ impl Core {
         handed: bool,
         tx: &mut TxPair<T>,
     ) {
-        use crate::observe::{ConnSnap, Point, TapTx, TraceRec, filter};
+        use crate::observe::{Point, TapTx, TraceRec, filter};
         // Taken out for the call (no refcount traffic), put back after.
         let Some(tap) = self.snap.tap.take() else {
             return self.handle_frame(nic, data, meta, handed, tx);
@@ -46,16 +47,8 @@ impl Core {
         let before = self.ctr.0;
         let key = if trace.is_some() {
             rec.sum = filter::summarize(data);
-            let dir = match nic {
-                Nic::Ext => 0,
-                Nic::Int => 1,
-            };
-            let (sp, dp) = rec.sum.ports.unwrap_or((0, 0));
-            let key = FlowKey::new(dir, rec.sum.proto, rec.sum.src, sp, rec.sum.dst, dp);
-            rec.before = (rec.sum.ports.is_some())
-                .then(|| self.table.lookup(&key))
-                .flatten()
-                .map(|i| ConnSnap::of(self.table.get(i)));
+            let key = TraceKey::of(nic, &rec.sum);
+            rec.before = key.as_ref().and_then(|k| self.snap_of(k));
             Some(key)
         } else {
             None
@@ -86,12 +79,9 @@ impl Core {
                 }
             }
             // The connection may have been created under the reply's key too;
-            // looking up the same key finds it either way.
-            rec.after = rec
-                .sum
-                .ports
-                .and_then(|_| self.table.lookup(&key))
-                .map(|i| ConnSnap::of(self.table.get(i)));
+            // looking up the same key finds it either way (IPv6 packets in the
+            // IPv6 table).
+            rec.after = key.as_ref().and_then(|k| self.snap_of(k));
             let sent = ext.traced.into_iter().chain(int.traced).flatten().flatten();
             for (slot, s) in rec.tx.iter_mut().zip(sent) {
                 *slot = Some(s);
@@ -101,5 +91,44 @@ impl Core {
             }
         }
         self.snap.tap = Some(tap);
+    }
+
+    /// The connection `key` names, in the table of its family.
+    fn snap_of(&self, key: &TraceKey) -> Option<crate::observe::ConnSnap> {
+        use crate::observe::ConnSnap;
+        match key {
+            TraceKey::V4(k) => self
+                .table
+                .lookup(k)
+                .map(|i| ConnSnap::of(self.table.get(i))),
+            TraceKey::V6(k) => self
+                .table6
+                .lookup(k)
+                .map(|i| ConnSnap::of(self.table6.get(i))),
+        }
+    }
+}
+
+/// The flow key a traced packet is looked up under, in its family's table.
+enum TraceKey {
+    V4(FlowKey),
+    V6(FlowKey<Ipv6Addr>),
+}
+
+impl TraceKey {
+    /// The key of a TCP or UDP packet received on `nic` (its ports read), in
+    /// the direction the NIC gives; none for anything else.
+    fn of(nic: Nic, s: &crate::observe::filter::Summary) -> Option<Self> {
+        let (sp, dp) = s.ports?;
+        let dir = match nic {
+            Nic::Ext => 0,
+            Nic::Int => 1,
+        };
+        Some(if s.ip6 {
+            let (a, b) = (Ipv6Addr::from_bits(s.src6), Ipv6Addr::from_bits(s.dst6));
+            Self::V6(FlowKey::new(dir, s.proto, a, sp, b, dp))
+        } else {
+            Self::V4(FlowKey::new(dir, s.proto, s.src, sp, s.dst, dp))
+        })
     }
 }

@@ -343,6 +343,7 @@ impl Core {
     /// Counters and the connections by state, of both tables.
     fn publish(&self) {
         self.out.counters.publish(&self.ctr);
+        self.out.counters.publish_conns6(self.table6.len());
         let both = self.table.counts().iter().zip(self.table6.counts());
         for (s, (n, n6)) in self.out.states.iter().zip(both) {
             s.store(u64::from(*n) + u64::from(*n6), Ordering::Relaxed);

@@ -24,6 +24,7 @@ use crate::io::TxQueue;
 use crate::nat::State;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use filter::Filter;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -173,24 +174,25 @@ impl Capture {
     }
 }
 
-/// A connection as a trace record shows it.
+/// A connection of either family as a trace record shows it (`IpAddr` keeps
+/// the record fixed-size: no heap for IPv6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnSnap {
     pub proto: u8,
-    pub client: (u32, u16),
-    pub vip: (u32, u16),
-    pub rip: (u32, u16),
+    pub client: (IpAddr, u16),
+    pub vip: (IpAddr, u16),
+    pub rip: (IpAddr, u16),
     pub dest: u16,
     pub state: State,
 }
 
 impl ConnSnap {
-    pub fn of(c: &crate::nat::Conn) -> Self {
+    pub fn of<A: crate::nat::Addr>(c: &crate::nat::Conn<A>) -> Self {
         Self {
             proto: c.proto,
-            client: (c.client, c.cport),
-            vip: (c.vip, c.vport),
-            rip: (c.rip, c.rport),
+            client: (c.client.to_ip(), c.cport),
+            vip: (c.vip.to_ip(), c.vport),
+            rip: (c.rip.to_ip(), c.rport),
             dest: c.dest().0 as u16,
             state: c.state,
         }

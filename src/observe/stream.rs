@@ -18,7 +18,7 @@ use super::{CAPTURE_SLOTS, Capture, TRACE_SLOTS, Trace, TraceRec, pcap};
 use crate::proto::{self, Command, Request, Response};
 use crate::stats::Ctr;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Arc;
@@ -207,7 +207,7 @@ pub fn serve_trace(
     stream: &UnixStream,
     filter: &str,
     count: u64,
-    sched: &dyn Fn(u8, u32, u16) -> Option<&'static str>,
+    sched: &dyn Fn(u8, IpAddr, u16) -> Option<&'static str>,
 ) {
     let filter = match Filter::parse(filter) {
         Ok(f) => f,
@@ -286,8 +286,29 @@ fn tcp_flags(f: u8) -> String {
     if s.is_empty() { "none".into() } else { s }
 }
 
-fn ep((a, p): (u32, u16)) -> String {
-    format!("{}:{p}", Ipv4Addr::from(a))
+/// `198.18.0.110:80`, `[2001:2:0:1::110]:80` (as ipvsadm writes them).
+fn ep((a, p): (IpAddr, u16)) -> String {
+    match a {
+        IpAddr::V4(a) => format!("{a}:{p}"),
+        IpAddr::V6(a) => format!("[{a}]:{p}"),
+    }
+}
+
+/// A summarized frame's source and destination addresses, of its family.
+fn addrs(s: &Summary) -> (IpAddr, IpAddr) {
+    if s.ip6 {
+        (
+            Ipv6Addr::from_bits(s.src6).into(),
+            Ipv6Addr::from_bits(s.dst6).into(),
+        )
+    } else {
+        (Ipv4Addr::from(s.src).into(), Ipv4Addr::from(s.dst).into())
+    }
+}
+
+/// What resolves a neighbor of the family of `a`.
+fn resolver(a: IpAddr) -> &'static str {
+    if a.is_ipv6() { "NDP" } else { "ARP" }
 }
 
 fn mac(m: &[u8; 6]) -> String {
@@ -303,7 +324,7 @@ fn mac(m: &[u8; 6]) -> String {
 pub fn format_trace(
     seq: u64,
     r: &TraceRec,
-    sched: &dyn Fn(u8, u32, u16) -> Option<&'static str>,
+    sched: &dyn Fn(u8, IpAddr, u16) -> Option<&'static str>,
 ) -> Vec<String> {
     let nic = if r.nic == 0 { "ext" } else { "int" };
     let mut v = Vec::new();
@@ -341,13 +362,15 @@ pub fn format_trace(
         let to = r.after.map_or("GONE", |a| a.state.name());
         v.push(format!("#{seq} state {from} -> {to}"));
     }
-    // The rewrite the connection applies (also when the frame waits for ARP).
+    // The rewrite the connection applies (also when the frame waits for a
+    // neighbor).
     let fwd = moved(Ctr::FwdIn) || moved(Ctr::FwdOut) || moved(Ctr::IcmpErrorNat);
+    let (rx_src, rx_dst) = addrs(&r.sum);
     if let (Some(c), true, Some((sp, dp))) = (conn, fwd, r.sum.ports) {
         let (src, dst, hop_nic, hop) = if r.nic == 0 {
-            ((r.sum.src, sp), c.rip, "int", c.rip.0)
+            ((rx_src, sp), c.rip, "int", c.rip.0)
         } else {
-            (c.vip, (r.sum.dst, dp), "ext", c.client.0)
+            (c.vip, (rx_dst, dp), "ext", c.client.0)
         };
         v.push(format!(
             "#{seq} rewrite {} => {} {} > {}",
@@ -358,18 +381,18 @@ pub fn format_trace(
         ));
         if moved(Ctr::NeighQueued) {
             v.push(format!(
-                "#{seq} neighbor {hop_nic} {} unknown: queued waiting for ARP",
-                Ipv4Addr::from(hop)
+                "#{seq} neighbor {hop_nic} {hop} unknown: queued waiting for {}",
+                resolver(hop)
             ));
         }
     } else if moved(Ctr::NeighQueued) {
-        v.push(format!("#{seq} queued waiting for ARP"));
+        v.push(format!("#{seq} queued waiting for {}", resolver(rx_dst)));
     }
     for t in r.tx.iter().flatten() {
         let tnic = if t.nic == 0 { "ext" } else { "int" };
         v.push(format!(
             "#{seq} neighbor {tnic} {} at {}",
-            Ipv4Addr::from(t.sum.dst),
+            addrs(&t.sum).1,
             mac(&t.dst_mac)
         ));
         v.push(format!("#{seq} tx nic {tnic} {}", tuple(&t.sum)));

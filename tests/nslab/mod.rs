@@ -102,6 +102,13 @@ impl Scenario {
         self
     }
 
+    /// A dual-stack lab (`LabOptions::ipv6`): the director gets IPv6
+    /// addresses on both NICs too.
+    pub fn ipv6(mut self) -> Self {
+        self.lab.ipv6 = true;
+        self
+    }
+
     /// The director's `--workers` (default 2).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;

@@ -24,7 +24,8 @@
 //! that kicks a TX ring, and the worker's idle `poll(2)` ([`poll_readable`])
 //! with the `eventfd(2)` another worker wakes it with ([`Doorbell`]).
 //!
-//! Files: `sys` (the socket calls, `kick`, `poll_readable`, `Doorbell`), `mmap` (the shared
+//! Files: `sys` (the socket calls, `kick`, `poll_readable`, `Doorbell`, the NIC
+//! multicast membership [`AllMulti`]), `mmap` (the shared
 //! mapping), `rx` ([`RxRing`]) and `tx` ([`TxRing`]). They are one room: the
 //! `allow(unsafe_code)` of this module covers them all, and they share the
 //! `tpacket2_hdr` layout below.
@@ -39,7 +40,7 @@ pub(super) use mmap::Mmap;
 pub use mmap::advise_huge;
 pub use rx::{RX_FRAME_MAX, RxRing};
 pub(super) use sys::kick;
-pub use sys::{Doorbell, poll_readable, set_fifo};
+pub use sys::{AllMulti, Doorbell, poll_readable, set_fifo};
 pub use tx::{TX_FRAME_MAX, TxRing};
 
 use super::fanout::Side;

@@ -134,6 +134,44 @@ impl Doorbell {
     }
 }
 
+/// A NIC's multicast filter opened to every group for as long as this lives:
+/// an otherwise idle packet socket (protocol 0, receives nothing) holding a
+/// `PACKET_MR_ALLMULTI` membership, which the kernel drops when the socket
+/// closes (`packet(7)`). The NIC then accepts the solicited-node multicast
+/// frames (33:33:ff:xx:xx:xx) that carry IPv6 neighbor solicitations, which
+/// it would filter out with the kernel's IPv6 off on it; both `--io` backends
+/// see only what the NIC accepts.
+///
+/// All groups rather than one `PACKET_MR_MULTICAST` membership per address:
+/// VIPs come and go at run time and would each need the control thread to
+/// join and leave their group, and a NIC's exact multicast filter holds a few
+/// dozen entries before it falls back to accepting every group anyway.
+#[derive(Debug)]
+pub struct AllMulti {
+    /// Kept open only: closing it leaves the membership.
+    _socket: OwnedFd,
+}
+
+impl AllMulti {
+    /// Open the filter of the NIC `ifindex`.
+    pub fn join(ifindex: i32) -> io::Result<Self> {
+        let fd = packet_socket()?;
+        let mr = libc::packet_mreq {
+            mr_ifindex: ifindex,
+            mr_type: libc::PACKET_MR_ALLMULTI as libc::c_ushort,
+            mr_alen: 0,
+            mr_address: [0; 8],
+        };
+        setsockopt(
+            &fd,
+            libc::PACKET_ADD_MEMBERSHIP,
+            &mr,
+            "PACKET_ADD_MEMBERSHIP(PACKET_MR_ALLMULTI)",
+        )?;
+        Ok(Self { _socket: fd })
+    }
+}
+
 /// Put the calling thread under `SCHED_FIFO` at `priority` (1..=99), so that
 /// when it wakes it preempts the kernel's receive threads (`ksoftirqd`, threaded
 /// NAPI) on its CPU instead of waiting for their time slice to end.

@@ -1,0 +1,115 @@
+//! The seed corpus of the worker fuzz target (`fuzz/seeds/worker/`, kept
+//! apart from `fuzz/corpus/`, the fuzzer's untracked working corpus; pass both:
+//! `cargo fuzz run worker fuzz/corpus/worker fuzz/seeds/worker`): IPv6
+//! frames that reach every IPv6 path of the dual-stack harness (neighbor
+//! solicitation and advertisement, echo, a new and an established connection,
+//! UDP, ICMPv6 errors quoting the connection, extension-header chains and
+//! fragments), each in the target's input format (a header byte, a length
+//! byte, the frame). The files are generated here: this test fails when they
+//! are stale, and `RINGVS_WRITE_CORPUS=1 cargo test --test fuzz_corpus`
+//! rewrites them.
+
+#[path = "../fuzz/harness.rs"]
+mod harness;
+
+use harness::frames6::{self, Ext};
+use harness::{Harness, SYN, l3_in6};
+use ringvs::Nic;
+use ringvs::stats::Ctr;
+use std::path::PathBuf;
+
+/// (file name, NIC, frame).
+fn seeds() -> Vec<(String, Nic, Vec<u8>)> {
+    let names = [
+        "syn6",
+        "data6",
+        "reply6",
+        "syn6_hbh_dstopts",
+        "udp6_query",
+        "udp6_answer",
+        "echo6_vip",
+        "echo6_dip",
+        "ns_vip",
+        "na_rs",
+        "unreach6_quote",
+        "too_big6_quote",
+    ];
+    let t = harness::templates6();
+    assert_eq!(t.len(), names.len(), "a name per IPv6 template");
+    let mut v: Vec<_> = names
+        .iter()
+        .zip(t)
+        .map(|(n, (nic, f))| (n.to_string(), nic, f))
+        .collect();
+    let i = l3_in6();
+    for (name, ext) in [
+        (
+            "syn6_routing",
+            Ext::Routing {
+                kind: 2,
+                segments_left: 0,
+            },
+        ),
+        (
+            "syn6_fragment",
+            Ext::Fragment {
+                offset: 0,
+                more: true,
+                id: 7,
+            },
+        ),
+        ("syn6_dstopts_lying", Ext::DestOptsClaiming { len8: 4 }),
+    ] {
+        let f = frames6::tcp(&i, &[Ext::HopByHop, ext], 40003, 80, SYN, b"");
+        v.push((name.into(), Nic::Ext, f));
+    }
+    v
+}
+
+/// The fuzz input of one raw frame on `nic`.
+fn input(nic: Nic, f: &[u8]) -> Vec<u8> {
+    let len = u8::try_from(f.len()).expect("a seed frame fits the length byte");
+    let mut b = vec![u8::from(nic == Nic::Int), len];
+    b.extend_from_slice(f);
+    b
+}
+
+#[test]
+fn the_seed_corpus_is_current_and_reaches_the_ipv6_paths() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/worker");
+    let write = std::env::var_os("RINGVS_WRITE_CORPUS").is_some();
+    let mut h = Harness::new();
+    let before = h.w.core.ctr.clone();
+    for (name, nic, f) in seeds() {
+        let want = input(nic, &f);
+        let path = dir.join(format!("ipv6_{name}"));
+        if write {
+            std::fs::create_dir_all(&dir).expect("corpus directory");
+            std::fs::write(&path, &want).expect("seed written");
+        }
+        let have = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{} is stale: rerun with RINGVS_WRITE_CORPUS=1",
+            path.display()
+        );
+        // The harness checks one outcome per frame.
+        h.run(&have);
+    }
+    let d = |c: Ctr| h.w.core.ctr.get(c) - before.get(c);
+    // Every IPv6 path the seeds aim at was taken.
+    for (c, n) in [
+        (Ctr::RxIpv6, 15),
+        (Ctr::ConnNew6, 3),
+        (Ctr::FwdIn6, 5),
+        (Ctr::FwdOut6, 2),
+        (Ctr::NdpReply, 1),
+        (Ctr::NdpHeard, 1),
+        (Ctr::IcmpEchoReply, 2),
+        (Ctr::IcmpErrorNat, 2),
+        (Ctr::DropFragment, 1),
+        (Ctr::DropExtHeader, 1),
+    ] {
+        assert_eq!(d(c), n, "{}", c.name());
+    }
+}
