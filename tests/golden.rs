@@ -4,32 +4,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "golden/shared.rs"]
+mod shared;
+
 use ringvs::config::format::{self, Live, format_list, format_save};
 use ringvs::config::ipvsadm::{
     self, AdmCommand, DestOpts, ListOpts, ServiceOpts, apply, parse, parse_rules, parse_with,
 };
 use ringvs::config::names::Names;
 use ringvs::config::{
-    AdmError, Config, DestId, Forward, Netmask, Proto, SchedFlags, Scheduler, ServiceKey, TunCsum,
-    TunKind, Tunnel,
+    AdmError, Config, Forward, Netmask, Proto, SchedFlags, Scheduler, ServiceKey, TunCsum, TunKind,
+    Tunnel,
 };
 use ringvs::nat::State;
+use shared::{build, golden, list_with, ok, p, words};
 /// IPv4 entries: the listings of this file are of IPv4 services.
 type ConnInfo = ringvs::config::listing::ConnInfo<State>;
-use ringvs::stats::DestStats;
 use std::net::Ipv4Addr;
-
-fn words(line: &str) -> Vec<String> {
-    line.split_whitespace().map(str::to_string).collect()
-}
-
-fn p(line: &str) -> Result<AdmCommand, AdmError> {
-    parse(&words(line))
-}
-
-fn ok(line: &str) -> AdmCommand {
-    p(line).unwrap_or_else(|e| panic!("{line}: {e}"))
-}
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
@@ -41,11 +32,6 @@ fn tcp(a: &str, port: u16) -> ServiceKey {
 
 fn udp(a: &str, port: u16) -> ServiceKey {
     ServiceKey::new(Proto::Udp, ip(a), port)
-}
-
-fn golden(name: &str) -> String {
-    let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn names() -> Names {
@@ -82,37 +68,7 @@ const SCENARIO: &[&str] = &[
 ];
 
 fn scenario() -> Config {
-    let mut c = Config::new();
-    for line in SCENARIO {
-        apply(&mut c, &ok(line)).unwrap_or_else(|e| panic!("{line}: {e}"));
-    }
-    c
-}
-
-fn gauges(id: DestId) -> (u32, u32) {
-    (id.0 * 11, id.0 * 1000)
-}
-
-fn stats(id: DestId) -> DestStats {
-    let i = u64::from(id.0);
-    DestStats {
-        conns: i * 50_000_000,
-        inpkts: i * 7_000_000_000,
-        outpkts: i * 3,
-        inbytes: i * 40_000_000_000_000,
-        outbytes: i * 99_999_999,
-    }
-}
-
-fn rates(id: DestId) -> DestStats {
-    let i = u64::from(id.0);
-    DestStats {
-        conns: i,
-        inpkts: i * 100,
-        outpkts: i * 90,
-        inbytes: i * 150_000_000,
-        outbytes: i * 1000,
-    }
+    build(SCENARIO)
 }
 
 fn conn(
@@ -186,19 +142,7 @@ fn conns() -> Vec<ConnInfo> {
 }
 
 fn list(line: &str) -> String {
-    let cs = conns();
-    let live = Live {
-        gauges: &gauges,
-        stats: &stats,
-        rates: &rates,
-        conns: &cs,
-        timeouts: [900, 120, 300],
-    };
-    match parse_with(&words(line), &names()).unwrap() {
-        AdmCommand::List(o) => format_list(&scenario(), &o, &live, &names()).unwrap(),
-        AdmCommand::Save { numeric } => format_save(&scenario(), numeric, &names()),
-        other => panic!("{line}: {other:?}"),
-    }
+    list_with(&scenario(), line, &names(), &conns())
 }
 
 // ---- listings ------------------------------------------------------------

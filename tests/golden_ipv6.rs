@@ -6,29 +6,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ringvs::config::format::{Live, format_list, format_save};
-use ringvs::config::ipvsadm::{AdmCommand, DestOpts, ServiceOpts, apply, parse, parse_with};
+#[path = "golden/shared.rs"]
+mod shared;
+
+use ringvs::config::format::format_save;
+use ringvs::config::ipvsadm::{AdmCommand, DestOpts, ServiceOpts, apply, parse_with};
 use ringvs::config::listing::ConnInfo;
 use ringvs::config::names::Names;
 use ringvs::config::{
-    AdmError, Config, DestId, Forward, Netmask, Proto, Scheduler, ServiceKey, TunCsum, TunKind,
-    Tunnel,
+    AdmError, Config, Forward, Netmask, Proto, Scheduler, ServiceKey, TunCsum, TunKind, Tunnel,
 };
 use ringvs::nat::State;
-use ringvs::stats::DestStats;
+use shared::{build, golden, list_with, ok, p, words};
 use std::net::IpAddr;
-
-fn words(line: &str) -> Vec<String> {
-    line.split_whitespace().map(str::to_string).collect()
-}
-
-fn p(line: &str) -> Result<AdmCommand, AdmError> {
-    parse(&words(line))
-}
-
-fn ok(line: &str) -> AdmCommand {
-    p(line).unwrap_or_else(|e| panic!("{line}: {e}"))
-}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -36,11 +26,6 @@ fn ip(s: &str) -> IpAddr {
 
 fn tcp(a: &str, port: u16) -> ServiceKey {
     ServiceKey::new(Proto::Tcp, ip(a), port)
-}
-
-fn golden(name: &str) -> String {
-    let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 const VIP6: &str = "2001:2:0:1::110";
@@ -78,37 +63,7 @@ const SCENARIO: &[&str] = &[
 ];
 
 fn scenario() -> Config {
-    let mut c = Config::new();
-    for line in SCENARIO {
-        apply(&mut c, &ok(line)).unwrap_or_else(|e| panic!("{line}: {e}"));
-    }
-    c
-}
-
-fn gauges(id: DestId) -> (u32, u32) {
-    (id.0 * 11, id.0 * 1000)
-}
-
-fn stats(id: DestId) -> DestStats {
-    let i = u64::from(id.0);
-    DestStats {
-        conns: i * 50_000_000,
-        inpkts: i * 7_000_000_000,
-        outpkts: i * 3,
-        inbytes: i * 40_000_000_000_000,
-        outbytes: i * 99_999_999,
-    }
-}
-
-fn rates(id: DestId) -> DestStats {
-    let i = u64::from(id.0);
-    DestStats {
-        conns: i,
-        inpkts: i * 100,
-        outpkts: i * 90,
-        inbytes: i * 150_000_000,
-        outbytes: i * 1000,
-    }
+    build(SCENARIO)
 }
 
 /// A connection of either family (`(proto, client, vip, dest, state,
@@ -185,19 +140,7 @@ fn conns() -> Vec<ConnInfo<State, IpAddr>> {
 }
 
 fn list_of(cfg: &Config, line: &str) -> String {
-    let cs = conns();
-    let live = Live {
-        gauges: &gauges,
-        stats: &stats,
-        rates: &rates,
-        conns: &cs,
-        timeouts: [900, 120, 300],
-    };
-    match parse_with(&words(line), &names()).unwrap() {
-        AdmCommand::List(o) => format_list(cfg, &o, &live, &names()).unwrap(),
-        AdmCommand::Save { numeric } => format_save(cfg, numeric, &names()),
-        other => panic!("{line}: {other:?}"),
-    }
+    list_with(cfg, line, &names(), &conns())
 }
 
 // ---- listings ------------------------------------------------------------
