@@ -32,7 +32,7 @@
 
 mod dr;
 
-use dr::{DrLab, EXE, MAX_SECS, TUN_DEV, lines_of, rs_name, wait_for};
+use dr::{DrLab, EXE, MAX_SECS, TUN_DEV, lines_of, rs_name, total, wait_for};
 use ringvs::lab::{self, add_addr6, default_route6, enable_quiet_ipv6, ip, ns_command};
 use std::net::Ipv6Addr;
 use std::path::Path;
@@ -154,20 +154,6 @@ fn alternates(bodies: &[String]) -> bool {
             .iter()
             .enumerate()
             .all(|(i, s)| s == if i % 2 == 0 { &x } else { &y })
-}
-
-/// A counter of `stats --json`, summed over the workers.
-fn total(s: &serde_json::Value, name: &str) -> u64 {
-    s["workers"]
-        .as_array()
-        .unwrap_or_else(|| panic!("stats --json has no workers: {s}"))
-        .iter()
-        .map(|w| {
-            w[name]
-                .as_u64()
-                .unwrap_or_else(|| panic!("no {name} in {w}"))
-        })
-        .sum()
 }
 
 /// The service on VIP6:80 with real servers 1 and 2 reached by `opts`.

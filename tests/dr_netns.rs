@@ -28,7 +28,7 @@ mod dr;
 
 use dr::{
     CLIENT, DIP, DrLab, GUE_PORT, Tun, VIP, check_tunnel_frame, eth, fmt_mac, ip4, lines_of,
-    rs_addr, rs_name, wait_for,
+    rs_addr, rs_name, total, wait_for,
 };
 use std::time::{Duration, Instant};
 
@@ -56,20 +56,6 @@ fn udp_names(lines: &[String]) -> Vec<String> {
         .iter()
         .map(|l| l.rsplit_once(' ').map_or(l.as_str(), |(n, _)| n).to_owned())
         .collect()
-}
-
-/// A counter of `stats --json`, summed over the workers.
-fn total(s: &serde_json::Value, name: &str) -> u64 {
-    s["workers"]
-        .as_array()
-        .unwrap_or_else(|| panic!("stats --json has no workers: {s}"))
-        .iter()
-        .map(|w| {
-            w[name]
-                .as_u64()
-                .unwrap_or_else(|| panic!("no counter {name} in {w}"))
-        })
-        .sum()
 }
 
 /// Differences of counters between two `stats --json`.

@@ -78,36 +78,6 @@ fn lldp(src_mac: [u8; 6]) -> Vec<u8> {
     f
 }
 
-fn inject(ns: &str, ifname: &str, frames: &[Vec<u8>], tag: &str) {
-    let hex: String = frames
-        .iter()
-        .map(|f| f.iter().map(|b| format!("{b:02x}")).collect::<String>() + "\n")
-        .collect();
-    let path = std::env::temp_dir().join(format!("ringvs-fanout6-{tag}-{ifname}.hex"));
-    std::fs::write(&path, hex).expect("write frames");
-    let out = lab::ns_command(
-        ns,
-        &nslab::generator(),
-        &[
-            "inject",
-            "--if",
-            ifname,
-            "--file",
-            &path.display().to_string(),
-        ],
-    )
-    .output()
-    .expect("inject");
-    let _ = std::fs::remove_file(&path);
-    assert!(
-        out.status.success(),
-        "inject: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("inject JSON");
-    assert_eq!(v["sent"].as_u64(), Some(frames.len() as u64), "{v}");
-}
-
 /// Per worker, how many frames each NIC delivered since `before`, once at
 /// least `want` have arrived in all (or the deadline passed).
 fn received_since(control: &Path, before: &Value, want: u64) -> (Vec<u64>, Vec<u64>) {
@@ -181,10 +151,10 @@ fn ipv6_requests_and_replies_meet_on_one_af_packet_worker() {
         let reply = tcp6(d0, int, (rip, 8080), (cip, cport));
         // One NIC at a time, so that each count belongs to one of them.
         let before = stats(&control);
-        inject(&cns, "c0", &vec![request; 3], &tag);
+        nslab::inject(&cns, "c0", &vec![request; 3], &format!("fanout6-{tag}-c0"));
         let on_ext = ipv6_since(&control, &before, 3);
         let before = stats(&control);
-        inject(&sw, "d0", &vec![reply; 3], &tag);
+        nslab::inject(&sw, "d0", &vec![reply; 3], &format!("fanout6-{tag}-d0"));
         let on_int = ipv6_since(&control, &before, 3);
         let owner = on_ext.iter().position(|&f| f > 0);
         eprintln!("{cip} port {cport}: ext {on_ext:?} int {on_int:?}");
@@ -238,7 +208,7 @@ fn ipv6_reaches_the_af_xdp_socket_and_lldp_stays_with_the_kernel() {
     for port in [40000, 40002, 40004, 40006] {
         frames.push(tcp6(c0, ext, (client, port), (addr(VIP6), 80)));
     }
-    inject(&cns, "c0", &frames, &tag);
+    nslab::inject(&cns, "c0", &frames, &format!("fanout6-{tag}-c0"));
     let (on_ext, on_int) = received_since(&control, &before, 5);
     assert_eq!(on_ext, [5], "the socket got the IPv6 frames, not LLDP");
     assert_eq!(on_int, [0]);

@@ -38,13 +38,6 @@ fn mac_of(ns: &str, ifname: &str) -> [u8; 6] {
     v.try_into().expect("6 bytes")
 }
 
-fn hex(frames: &[Vec<u8>]) -> String {
-    frames
-        .iter()
-        .map(|f| f.iter().map(|b| format!("{b:02x}")).collect::<String>() + "\n")
-        .collect()
-}
-
 /// Variants of a valid frame that must all be dropped: cut at every offset from
 /// the end of the Ethernet header, bad lengths, IHL, version, options,
 /// fragments, checksum, TTL 0/1, unknown protocol.
@@ -131,32 +124,6 @@ fn capture(ns: &str, ifname: &str, mac: [u8; 6]) -> std::process::Child {
         .expect("capture ready");
     assert_eq!(line.trim(), "ready", "capture: {line}");
     c
-}
-
-fn inject(ns: &str, ifname: &str, frames: &[Vec<u8>], tag: &str, side: &str) {
-    let path = std::env::temp_dir().join(format!("ringvs-battery-{tag}-{side}.hex"));
-    std::fs::write(&path, hex(frames)).expect("write battery");
-    let out = lab::ns_command(
-        ns,
-        &nslab::generator(),
-        &[
-            "inject",
-            "--if",
-            ifname,
-            "--file",
-            &path.display().to_string(),
-        ],
-    )
-    .output()
-    .expect("inject");
-    let _ = std::fs::remove_file(&path);
-    assert!(
-        out.status.success(),
-        "inject: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("inject JSON");
-    assert_eq!(v["sent"].as_u64(), Some(frames.len() as u64), "{v}");
 }
 
 #[test]
@@ -288,10 +255,15 @@ fn a_battery_of_hostile_frames_is_dropped_counted_and_harmless() {
     let neighbors = before["neighbors"].as_u64().expect("neighbors");
     let cap_int = capture(&lab.ns_switch(), "d0", int);
     let cap_ext = capture(&cns, "c0", ext);
-    inject(&cns, "c0", &ext_frames, &tag, "ext");
+    nslab::inject(&cns, "c0", &ext_frames, &format!("battery-{tag}-ext"));
     // Straight onto int0 from its peer (a bridge with br_netfilter would drop
     // malformed IPv4 before it reached the director).
-    inject(&lab.ns_switch(), "d0", &int_frames, &tag, "int");
+    nslab::inject(
+        &lab.ns_switch(),
+        "d0",
+        &int_frames,
+        &format!("battery-{tag}-int"),
+    );
 
     // Counters: every battery frame is accounted for, once the workers have
     // published them (poll with a deadline).

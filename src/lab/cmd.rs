@@ -48,6 +48,22 @@ pub fn ns_command(ns: &str, program: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// Polls `f` every 20 ms until it gives `Some` or `limit` passes: the bounded
+/// wait of every namespace rig (a director that never answers fails a test in
+/// `limit`, not never).
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Render a command line for error messages.
 pub(super) fn describe(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();

@@ -52,7 +52,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The `ringvs` binary under test.
 pub const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
@@ -110,18 +110,20 @@ pub fn lab() -> Option<(MutexGuard<'static, ()>, DrLab)> {
     Some((guard, DrLab::build(&lab::Lab::unique_tag())))
 }
 
-/// Polls `f` every 20 ms until it gives `Some` or `limit` passes.
-pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if start.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+pub use ringvs::lab::wait_for;
+
+/// A counter of `stats --json`, summed over the workers.
+pub fn total(s: &Value, name: &str) -> u64 {
+    s["workers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("stats --json has no workers: {s}"))
+        .iter()
+        .map(|w| {
+            w[name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no counter {name} in {w}"))
+        })
+        .sum()
 }
 
 /// Lines a helper printed, in order.

@@ -43,7 +43,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The `ringvs` binary under test.
 pub const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
@@ -130,19 +130,7 @@ pub fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Polls `f` every 20 ms until it gives `Some` or `limit` passes.
-pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if start.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+pub use ringvs::lab::wait_for;
 
 /// One pair test at a time in this process: the takeover times are measured
 /// and the machine has two cores.

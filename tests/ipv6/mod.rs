@@ -34,7 +34,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The `ringvs` binary under test.
 pub const EXE: &str = env!("CARGO_BIN_EXE_ringvs");
@@ -71,19 +71,7 @@ pub fn alternates(bodies: &[String], a: &str, b: &str) -> bool {
             .all(|(i, s)| s == if i % 2 == 0 { x } else { y })
 }
 
-/// Polls `f` every 20 ms until it gives `Some` or `limit` passes.
-pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if start.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+pub use ringvs::lab::wait_for;
 
 /// A dual-stack lab, its director's control socket, and the lock that keeps
 /// it the only IPv6 lab running (see the module docs).

@@ -239,6 +239,39 @@ pub fn per_worker(s: &Value, name: &str) -> Vec<u64> {
         .collect()
 }
 
+/// Send `frames` raw on `ifname` in `ns` with `ringvs-gen inject`, through a
+/// hex file named after `file_tag` (unique per test and interface, so tests
+/// running at once do not overwrite each other's), and check every frame went.
+pub fn inject(ns: &str, ifname: &str, frames: &[Vec<u8>], file_tag: &str) {
+    let hex: String = frames
+        .iter()
+        .map(|f| f.iter().map(|b| format!("{b:02x}")).collect::<String>() + "\n")
+        .collect();
+    let path = std::env::temp_dir().join(format!("ringvs-{file_tag}.hex"));
+    std::fs::write(&path, hex).expect("write frames");
+    let out = lab::ns_command(
+        ns,
+        &generator(),
+        &[
+            "inject",
+            "--if",
+            ifname,
+            "--file",
+            &path.display().to_string(),
+        ],
+    )
+    .output()
+    .expect("inject");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "inject: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("inject JSON");
+    assert_eq!(v["sent"].as_u64(), Some(frames.len() as u64), "{v}");
+}
+
 /// A counter of `stats --json`, summed over the workers.
 pub fn total(s: &Value, name: &str) -> u64 {
     per_worker(s, name).iter().sum()
