@@ -255,24 +255,29 @@ impl V6 {
         (all, text)
     }
 
-    /// Start `udp6.py echo` on `[::]:port` of both real servers (answers
-    /// `i am rsN LEN`); returns once both are bound.
+    /// Start `tests/data/dr/udp_echo.py` (the DR rig's) on `[::]:port` of both
+    /// real servers (answers `i am rsN LEN`); returns once both are bound.
     pub fn start_udp_echo(&mut self, port: u16) {
-        let script = Path::new(DATA).join("udp6.py").display().to_string();
+        let script = Path::new(DATA)
+            .join("../dr/udp_echo.py")
+            .display()
+            .to_string();
         for n in 1..=2 {
             let (port, name) = (port.to_string(), rs_name(n));
-            let args = ["-u", script.as_str(), "echo", &port, &name, MAX_SECS];
+            let args = ["-u", script.as_str(), "::", &port, &name, MAX_SECS];
             let mut child = ns_command(&self.lab.ns_rs(n), Path::new("python3"), &args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .spawn()
-                .expect("start udp6.py echo");
+                .expect("start udp_echo.py");
             let out = child.stdout.take().expect("piped stdout");
             self.lab.adopt(child);
             let mut line = String::new();
             // The script prints `ready` at once; EOF means it died.
-            BufReader::new(out).read_line(&mut line).expect("udp6.py");
-            assert_eq!(line.trim(), "ready", "udp6.py echo on rs{n}");
+            BufReader::new(out)
+                .read_line(&mut line)
+                .expect("udp_echo.py");
+            assert_eq!(line.trim(), "ready", "udp_echo.py on rs{n}");
         }
     }
 

@@ -1,9 +1,7 @@
-"""IPv6 UDP helpers for tests/ipv6_netns.rs.
+"""The IPv6 UDP client of tests/ipv6_netns.rs (its real servers run
+tests/data/dr/udp_echo.py on `::`).
 
 usage:
-  python3 udp6.py echo PORT NAME MAX_SECS
-      Binds [::]:PORT and answers every datagram with `NAME LEN`, LEN the size
-      of what it received. Prints `ready` once bound. Exits after MAX_SECS.
   python3 udp6.py ask ADDR PORT COUNT
       COUNT requests of 32 bytes to [ADDR]:PORT, each from a new socket (a new
       source port: a new connection for the director), each waiting at most
@@ -13,21 +11,6 @@ usage:
 
 import socket
 import sys
-import time
-
-
-def echo(port, name, max_secs):
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.bind(("::", port))
-    s.settimeout(0.2)
-    print("ready", flush=True)
-    deadline = time.time() + max_secs
-    while time.time() < deadline:
-        try:
-            data, peer = s.recvfrom(65535)
-        except socket.timeout:
-            continue
-        s.sendto(("%s %d" % (name, len(data))).encode(), peer)
 
 
 def ask(addr, port, count):
@@ -45,9 +28,7 @@ def ask(addr, port, count):
 
 def main():
     mode = sys.argv[1]
-    if mode == "echo":
-        echo(int(sys.argv[2]), sys.argv[3], float(sys.argv[4]))
-    elif mode == "ask":
+    if mode == "ask":
         ask(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         sys.exit("unknown mode %r" % mode)
