@@ -156,12 +156,31 @@ pub fn parse_mac(s: &str) -> Result<Mac, String> {
 
 /// The client (source address, source port) pairs, enumerated so that
 /// consecutive flows differ in address first: flow `i` is address
-/// `hosts[i % h]`, port `PORT_BASE + i / h`.
+/// `hosts[i % h]`, port `PORT_BASE + i / h`. One type for both families
+/// (`A` the address), so the enumeration is written once; only where the
+/// hosts come from differs ([`Flows::new`], [`Flows6::new`]).
 #[derive(Clone, Debug)]
-pub struct Flows {
-    hosts: Vec<Ipv4Addr>,
+pub struct FlowSet<A> {
+    hosts: Vec<A>,
     n: usize,
 }
+
+impl<A: Copy> FlowSet<A> {
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Flow `i` (`i < len()`).
+    pub fn get(&self, i: usize) -> (A, u16) {
+        let h = self.hosts.len();
+        // `new` checked that n fits in h addresses times the ports (IPv6:
+        // n <= MAX_FLOWS < 251 * 64512), so the port fits.
+        (self.hosts[i % h], PORT_BASE + (i / h) as u16)
+    }
+}
+
+/// IPv4 flows, from a `--src-net`.
+pub type Flows = FlowSet<Ipv4Addr>;
 
 impl Flows {
     /// `n` flows from `net`, skipping its network and broadcast addresses,
@@ -203,27 +222,12 @@ impl Flows {
         }
         Ok(Self { hosts, n })
     }
-
-    pub fn len(&self) -> usize {
-        self.n
-    }
-
-    /// Flow `i` (`i < len()`).
-    pub fn get(&self, i: usize) -> (Ipv4Addr, u16) {
-        let h = self.hosts.len();
-        // `new` checked n <= h * ports, so the port fits.
-        (self.hosts[i % h], PORT_BASE + (i / h) as u16)
-    }
 }
 
 /// IPv6 client (source address, source port) pairs, enumerated as
 /// [`Flows`]: flow `i` is address 2001:2:0:1::1:(1 + i % h), port
 /// `PORT_BASE + i / h`, h = [`HOSTS6`] (less `avoid`).
-#[derive(Clone, Debug)]
-pub struct Flows6 {
-    hosts: Vec<Ipv6Addr>,
-    n: usize,
-}
+pub type Flows6 = FlowSet<Ipv6Addr>;
 
 impl Flows6 {
     pub fn new(n: usize, avoid: Ipv6Addr) -> Result<Self, String> {
@@ -236,17 +240,6 @@ impl Flows6 {
             .take(n)
             .collect();
         Ok(Self { hosts, n })
-    }
-
-    pub fn len(&self) -> usize {
-        self.n
-    }
-
-    /// Flow `i` (`i < len()`).
-    pub fn get(&self, i: usize) -> (Ipv6Addr, u16) {
-        let h = self.hosts.len();
-        // n <= MAX_FLOWS < 251 * 64512, so the port fits.
-        (self.hosts[i % h], PORT_BASE + (i / h) as u16)
     }
 }
 
