@@ -67,14 +67,15 @@ def open_tun(name):
     return fd
 
 
-def gre_inner(payload):
-    """GRE header -> (inner packet, None) or (None, reason)."""
+def gre_inner(payload, inner_proto=0x0800):
+    """GRE header -> (inner packet, None) or (None, reason); the inner
+    packet's EtherType must be inner_proto (tun_decap6.py: 0x86DD)."""
     if len(payload) < 4:
         return None, "short"
     flags, proto = struct.unpack("!HH", payload[:4])
     if flags & 0x0007:
         return None, "version"
-    if proto != 0x0800:
+    if proto != inner_proto:
         return None, "protocol"
     hlen = 4
     if flags & 0x8000:  # C: checksum over GRE header and payload
@@ -88,8 +89,9 @@ def gre_inner(payload):
     return payload[hlen:], None
 
 
-def gue_inner(payload):
-    """GUE header -> (inner packet, None) or (None, reason)."""
+def gue_inner(payload, inner_proto=4):
+    """GUE header -> (inner packet, None) or (None, reason); the inner
+    packet's protocol must be inner_proto (tun_decap6.py: 41)."""
     if len(payload) < 4:
         return None, "short"
     b0, proto, flags = struct.unpack("!BBH", payload[:4])
@@ -97,7 +99,7 @@ def gue_inner(payload):
         return None, "version"
     if b0 & 0x20:
         return None, "control"
-    if proto != 4:
+    if proto != inner_proto:
         return None, "protocol"
     hlen = 4 + 4 * (b0 & 0x1F)
     if len(payload) < hlen:

@@ -26,75 +26,16 @@ per packet: `decap KIND OUTER_SRC INNER_LEN`, or `drop KIND REASON`.
 Bounded: exits after MAX_SECS.
 """
 
-import fcntl
 import os
 import select
 import socket
-import struct
-import subprocess
 import sys
 import time
 
-TUNSETIFF = 0x400454CA
-IFF_TUN = 0x0001
-IFF_NO_PI = 0x1000
-
-
-def csum(data):
-    """The Internet checksum of data."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
-
-
-def open_tun(name):
-    fd = os.open("/dev/net/tun", os.O_RDWR)
-    ifr = struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI).ljust(40, b"\0")
-    fcntl.ioctl(fd, TUNSETIFF, ifr)
-    subprocess.run(["ip", "link", "set", name, "up"], check=True)
-    for key in ("all", name):
-        with open("/proc/sys/net/ipv4/conf/%s/rp_filter" % key, "w") as f:
-            f.write("0")
-    return fd
-
-
-def gre_inner(payload):
-    if len(payload) < 4:
-        return None, "short"
-    flags, proto = struct.unpack("!HH", payload[:4])
-    if flags & 0x0007:
-        return None, "version"
-    if proto != 0x86DD:
-        return None, "protocol"
-    hlen = 4
-    if flags & 0x8000:
-        if csum(payload) != 0:
-            return None, "checksum"
-        hlen += 4
-    if flags & 0x2000:
-        hlen += 4
-    if flags & 0x1000:
-        hlen += 4
-    return payload[hlen:], None
-
-
-def gue_inner(payload):
-    if len(payload) < 4:
-        return None, "short"
-    b0, proto, _flags = struct.unpack("!BBH", payload[:4])
-    if b0 >> 6 != 0:
-        return None, "version"
-    if b0 & 0x20:
-        return None, "control"
-    if proto != 41:
-        return None, "protocol"
-    hlen = 4 + 4 * (b0 & 0x1F)
-    if len(payload) < hlen:
-        return None, "short"
-    return payload[hlen:], None
+# The tunnel parsing and the TUN device are tun_decap.py's (same folder, first
+# on sys.path); no bytecode cache is left in the source tree.
+sys.dont_write_bytecode = True
+from tun_decap import gre_inner, gue_inner, open_tun  # noqa: E402
 
 
 def main():
@@ -124,9 +65,9 @@ def main():
             kind, s = kinds[fileno]
             data, addr = s.recvfrom(65535)
             if kind == "gue":
-                inner, why = gue_inner(data)
+                inner, why = gue_inner(data, 41)
             elif kind == "gre":
-                inner, why = gre_inner(data)
+                inner, why = gre_inner(data, 0x86DD)
             elif kind == "6in4":
                 inner, why = data[(data[0] & 0x0F) * 4 :], None
             else:
