@@ -122,23 +122,7 @@ fn dual_stack(l: &mut DrLab) {
 
 /// `curl http://[VIP6]/` from the client: the body, or curl's error.
 fn curl6(l: &DrLab) -> String {
-    let url = format!("http://[{VIP6}]/");
-    let out = ns_command(
-        &l.ns_client(),
-        Path::new("curl"),
-        &["-sS", "-g", "-m", "3", &url],
-    )
-    .stdin(Stdio::null())
-    .output()
-    .expect("run curl");
-    if out.status.success() {
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    } else {
-        format!(
-            "curl error: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
-    }
+    l.curl_url(&format!("http://[{VIP6}]/"))
 }
 
 /// `bodies` alternate between rs1 and rs2, whichever comes first.

@@ -11,7 +11,6 @@
 
 mod nslab;
 use nslab::{NsDirector, Scenario, per_worker, stats};
-use ringvs::lab;
 use serde_json::Value;
 use std::net::Ipv6Addr;
 use std::path::Path;
@@ -19,17 +18,6 @@ use std::time::{Duration, Instant};
 
 const VIP6: &str = "2001:2:0:1::110";
 const RIP6: &str = "2001:2:0:2::2";
-
-fn mac_of(ns: &str, ifname: &str) -> [u8; 6] {
-    let s =
-        lab::ns_run(ns, "cat", &[&format!("/sys/class/net/{ifname}/address")]).expect("read MAC");
-    let v: Vec<u8> = s
-        .trim()
-        .split(':')
-        .map(|h| u8::from_str_radix(h, 16).expect("hex"))
-        .collect();
-    v.try_into().expect("6 bytes")
-}
 
 fn addr(s: &str) -> Ipv6Addr {
     s.parse().expect("IPv6 address")
@@ -128,8 +116,8 @@ fn ipv6_requests_and_replies_meet_on_one_af_packet_worker() {
     };
     let tag = lab.tag().to_owned();
     let (dns, cns, sw) = (lab.ns_director(), lab.ns_client(), lab.ns_switch());
-    let (ext, int) = (mac_of(&dns, "ext0"), mac_of(&dns, "int0"));
-    let (c0, d0) = (mac_of(&cns, "c0"), mac_of(&sw, "d0"));
+    let (ext, int) = (nslab::mac_of(&dns, "ext0"), nslab::mac_of(&dns, "int0"));
+    let (c0, d0) = (nslab::mac_of(&cns, "c0"), nslab::mac_of(&sw, "d0"));
     let (vip, rip) = (addr(VIP6), addr(RIP6));
 
     // Clients all over 2001:2::/48, so that every word of the address
@@ -183,7 +171,7 @@ fn ipv6_reaches_the_af_xdp_socket_and_lldp_stays_with_the_kernel() {
     };
     let tag = lab.tag().to_owned();
     let (dns, cns) = (lab.ns_director(), lab.ns_client());
-    let (ext, c0) = (mac_of(&dns, "ext0"), mac_of(&cns, "c0"));
+    let (ext, c0) = (nslab::mac_of(&dns, "ext0"), nslab::mac_of(&cns, "c0"));
     let client = addr("2001:2:0:1::1");
     // A neighbor solicitation for the VIP, to its solicited-node multicast
     // group (RFC 4291 section 2.7.1: ff02::1:ff00:110, MAC 33:33:ff:00:01:10).

@@ -27,17 +27,6 @@ use std::process::Stdio;
 
 const MARK: u16 = 0xbeef;
 
-fn mac_of(ns: &str, ifname: &str) -> [u8; 6] {
-    let s =
-        lab::ns_run(ns, "cat", &[&format!("/sys/class/net/{ifname}/address")]).expect("read MAC");
-    let v: Vec<u8> = s
-        .trim()
-        .split(':')
-        .map(|h| u8::from_str_radix(h, 16).expect("hex"))
-        .collect();
-    v.try_into().expect("6 bytes")
-}
-
 /// Variants of a valid frame that must all be dropped: cut at every offset from
 /// the end of the Ethernet header, bad lengths, IHL, version, options,
 /// fragments, checksum, TTL 0/1, unknown protocol.
@@ -144,10 +133,10 @@ fn a_battery_of_hostile_frames_is_dropped_counted_and_harmless() {
     assert!(warm.status.success(), "{warm:?}");
 
     let (dns, cns, rs1) = (lab.ns_director(), lab.ns_client(), lab.ns_rs(1));
-    let ext = mac_of(&dns, "ext0");
-    let int = mac_of(&dns, "int0");
-    let c0 = mac_of(&cns, "c0");
-    let rs1_mac = mac_of(&rs1, "eth0");
+    let ext = nslab::mac_of(&dns, "ext0");
+    let int = nslab::mac_of(&dns, "int0");
+    let c0 = nslab::mac_of(&cns, "c0");
+    let rs1_mac = nslab::mac_of(&rs1, "eth0");
     let client = lab::CLIENT;
     let (rs1_ip, rs2_ip) = (lab::rs_addr(1), lab::rs_addr(2));
     let bogus = [0x02, 0xde, 0xad, 0xbe, 0xef, 0x01];

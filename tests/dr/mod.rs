@@ -464,11 +464,16 @@ impl DrLab {
 
     /// `curl http://VIP/` from the client: the body, or curl's error.
     pub fn curl(&self) -> String {
-        let url = format!("http://{VIP}/");
+        self.curl_url(&format!("http://{VIP}/"))
+    }
+
+    /// `curl URL` from the client (`-g`: an IPv6 URL's brackets are not a
+    /// glob): the body, or curl's error.
+    pub fn curl_url(&self, url: &str) -> String {
         let out = ns_command(
             &self.ns_client(),
             Path::new("curl"),
-            &["-sS", "-m", "3", &url],
+            &["-sS", "-g", "-m", "3", url],
         )
         .stdin(Stdio::null())
         .output()

@@ -239,6 +239,18 @@ pub fn per_worker(s: &Value, name: &str) -> Vec<u64> {
         .collect()
 }
 
+/// The MAC address of `ifname` in `ns` (from sysfs), for hand-built frames.
+pub fn mac_of(ns: &str, ifname: &str) -> [u8; 6] {
+    let s =
+        lab::ns_run(ns, "cat", &[&format!("/sys/class/net/{ifname}/address")]).expect("read MAC");
+    let v: Vec<u8> = s
+        .trim()
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).expect("hex"))
+        .collect();
+    v.try_into().expect("6 bytes")
+}
+
 /// Send `frames` raw on `ifname` in `ns` with `ringvs-gen inject`, through a
 /// hex file named after `file_tag` (unique per test and interface, so tests
 /// running at once do not overwrite each other's), and check every frame went.
