@@ -27,6 +27,7 @@
 mod adm;
 mod ha;
 mod neigh;
+mod queues;
 mod reload;
 mod report;
 mod server;

@@ -1,0 +1,241 @@
+//! Opening the workers' queues for `ringvs run` (`startup.rs`): per worker an
+//! AF_PACKET fanout ring pair on each NIC, or AF_XDP sockets sharing one UMEM
+//! per worker with the XDP programs that feed them; the TX rings of the
+//! control threads; and the all-multicast membership IPv6 needs on real NICs.
+
+use super::RunError;
+use super::startup::{IoBackend, RunOptions};
+use crate::NicPair;
+use crate::io::fanout::Side;
+use crate::io::nic::{self, NicInfo};
+use crate::io::ring::{AllMulti, Fanout, RingSize, RxRing, TxRing};
+use crate::io::xdp::{self, XdpMode, XdpProgram, XskOptions, XskRx, XskSize, XskTx};
+
+/// A TX ring of `size` on `info`.
+pub(super) fn open_tx(info: &NicInfo, size: RingSize) -> Result<TxRing, RunError> {
+    TxRing::open(info.index, size).map_err(|err| RunError::Ring {
+        what: "TX",
+        nic: info.name.clone(),
+        err,
+    })
+}
+
+pub(super) fn allmulti(info: &NicInfo) -> Result<AllMulti, RunError> {
+    AllMulti::join(info.index).map_err(|err| RunError::Ring {
+        what: "multicast membership",
+        nic: info.name.clone(),
+        err,
+    })
+}
+
+/// The workers' queues on both NICs, with the sockets `--io` asks for.
+pub(super) fn open_queues(
+    opts: &RunOptions,
+    n: usize,
+    ext: &NicInfo,
+    int: &NicInfo,
+    fanout_key: u32,
+) -> Result<Queues, RunError> {
+    let size = RingSize::new(opts.ring_blocks);
+    Ok(match opts.io {
+        IoBackend::Packet => Queues::Packet(open_packet(opts, n, ext, int, size, fanout_key)?),
+        IoBackend::Xdp(mode) => {
+            let xsk = XskOptions {
+                size: XskSize::new(size.block_size / size.frame_size * size.block_nr),
+                busy_poll: opts
+                    .busy_poll
+                    .then(|| u16::try_from(opts.burst).unwrap_or(u16::MAX)),
+            };
+            Queues::Xdp(open_xdp(n, [ext, int], xsk, mode)?)
+        }
+    })
+}
+
+/// Every worker's queues on both NICs, in worker order.
+pub(super) struct WorkerQueues<R, T> {
+    pub(super) ext: Vec<(R, T)>,
+    pub(super) int: Vec<(R, T)>,
+}
+
+impl<R, T> WorkerQueues<R, T> {
+    /// Worker k's queues on both NICs, as `(rx, tx)` pairs.
+    pub(super) fn pairs(self) -> impl Iterator<Item = (NicPair<R>, NicPair<T>)> {
+        self.ext
+            .into_iter()
+            .zip(self.int)
+            .map(|((er, et), (ir, it))| (NicPair::new(er, ir), NicPair::new(et, it)))
+    }
+}
+
+/// AF_XDP: every worker's sockets on both NICs, and the programs feeding them.
+pub(super) struct XdpQueues {
+    pub(super) ext: Vec<(XskRx, XskTx)>,
+    pub(super) int: Vec<(XskRx, XskTx)>,
+    pub(super) programs: Vec<XdpProgram>,
+}
+
+/// Every worker's queues, on the backend `--io` chose.
+pub(super) enum Queues {
+    Packet(WorkerQueues<RxRing, TxRing>),
+    Xdp(XdpQueues),
+}
+
+/// AF_PACKET: every worker's ext RX socket joins the ext fanout group, then every
+/// int one the int group, in worker order, so member k of both groups is worker k.
+fn open_packet(
+    opts: &RunOptions,
+    n: usize,
+    ext: &NicInfo,
+    int: &NicInfo,
+    size: RingSize,
+    key: u32,
+) -> Result<WorkerQueues<RxRing, TxRing>, RunError> {
+    let open = |info: &NicInfo, side: Side| -> Result<Vec<(RxRing, TxRing)>, RunError> {
+        let ring_err = |what: &'static str| {
+            let nic = info.name.clone();
+            move |err| RunError::Ring { what, nic, err }
+        };
+        let mut group = 0;
+        (0..n)
+            .map(|_| {
+                let fanout = Fanout {
+                    id: group,
+                    side,
+                    key,
+                };
+                let (r, g) = RxRing::open(info.index, opts.rx_version, size, Some(fanout))
+                    .map_err(ring_err("RX"))?;
+                group = g;
+                let t = TxRing::open(info.index, size).map_err(ring_err("TX"))?;
+                Ok((r, t))
+            })
+            .collect()
+    };
+    let mut q = WorkerQueues {
+        ext: open(ext, Side::Ext)?,
+        int: open(int, Side::Int)?,
+    };
+    // Frames that reached a socket before the whole group had joined went to the
+    // wrong member: give them back.
+    for (r, _) in q.ext.iter_mut().chain(q.int.iter_mut()) {
+        r.discard_ready();
+    }
+    Ok(q)
+}
+
+/// AF_XDP: worker k opens a socket on receive queue k of each NIC and
+/// registers it in that NIC's XDP socket map at key k (the program redirects
+/// by receive queue). Each NIC must have exactly `n` receive queues: a frame on
+/// a queue without a socket would go to the kernel instead of a worker. Which
+/// worker a frame reaches is RSS's choice; the workers steer TCP/UDP frames to
+/// the owner of their client key (`Plan::steer`).
+fn open_xdp(
+    n: usize,
+    nics: [&NicInfo; 2],
+    opts: XskOptions,
+    mode: XdpMode,
+) -> Result<XdpQueues, RunError> {
+    for info in nics {
+        check_rx_queues(&info.name, nic::rx_queues(&info.name), n)?;
+    }
+    let mut q = XdpQueues {
+        ext: Vec::with_capacity(n),
+        int: Vec::with_capacity(n),
+        programs: Vec::new(),
+    };
+    let (mut zero_copy, mut copy) = (Vec::new(), Vec::new());
+    let (mut refused, mut unshared) = (None, Vec::new());
+    let err = |info: &NicInfo, what: &'static str| {
+        let nic = info.name.clone();
+        move |err| RunError::Ring { what, nic, err }
+    };
+    let mut index = [0; 2];
+    for (i, info) in nics.iter().enumerate() {
+        index[i] = u32::try_from(info.index)
+            .map_err(|_| RunError::Invalid(format!("bad ifindex for {}", info.name)))?;
+        let prog = XdpProgram::attach(index[i], mode).map_err(err(info, "XDP program"))?;
+        q.programs.push(prog);
+    }
+    // Worker k's sockets on both NICs share one UMEM (`xdp::open_pair`).
+    for k in 0..n as u32 {
+        let pair = xdp::open_pair((index[0], k), (index[1], k), opts)
+            .map_err(err(nics[0], "AF_XDP socket"))?;
+        if let Some(e) = pair.unshared {
+            unshared.push(format!("{k} ({e})"));
+        }
+        for ((info, x), (prog, out)) in nics
+            .iter()
+            .zip([pair.ext, pair.int])
+            .zip(q.programs.iter().zip([&mut q.ext, &mut q.int]))
+        {
+            prog.register(k, &x.rx)
+                .map_err(err(info, "XDP socket map"))?;
+            if x.zero_copy {
+                &mut zero_copy
+            } else {
+                &mut copy
+            }
+            .push(format!("{}:{k}", info.name));
+            refused = refused.or(x.busy_poll_refused);
+            out.push((x.rx, x.tx));
+        }
+    }
+    if !unshared.is_empty() {
+        eprintln!(
+            "ringvs: AF_XDP: the kernel refused to share a UMEM between {} and {}, forwarded frames are copied for worker(s) {}",
+            nics[0].name,
+            nics[1].name,
+            unshared.join(", ")
+        );
+    }
+    if !copy.is_empty() {
+        eprintln!(
+            "ringvs: AF_XDP zero-copy refused by the driver, copy mode on {} (zero-copy on: {})",
+            copy.join(" "),
+            if zero_copy.is_empty() {
+                "none".into()
+            } else {
+                zero_copy.join(" ")
+            }
+        );
+    }
+    if let Some(e) = refused {
+        eprintln!(
+            "ringvs: --busy-poll: the kernel refused preferred busy polling on the AF_XDP sockets ({e}); the workers spin without it"
+        );
+    }
+    Ok(q)
+}
+
+/// `--io xdp` with `n` workers on a NIC with `rxq` receive queues: one queue
+/// per worker, or say how to make it so.
+pub(super) fn check_rx_queues(name: &str, rxq: usize, n: usize) -> Result<(), RunError> {
+    if rxq == n {
+        return Ok(());
+    }
+    Err(RunError::Invalid(format!(
+        "--io xdp runs one worker per receive queue: {name} has {rxq} receive queue(s) and \
+         --workers is {n}; make them equal (`ethtool -L {name} combined {n}`, or \
+         `rx {n}` on NICs with separate RX channels), or run --workers {rxq}"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--io xdp` takes one worker per receive queue, and says how to fix a
+    /// mismatch.
+    #[test]
+    fn xdp_needs_one_rx_queue_per_worker() {
+        assert!(check_rx_queues("eth9", 4, 4).is_ok());
+        let e = check_rx_queues("eth9", 8, 2).err().map(|e| e.to_string());
+        let e = e.unwrap_or_default();
+        assert!(
+            e.contains("eth9 has 8 receive queue(s)")
+                && e.contains("ethtool -L eth9 combined 2")
+                && e.contains("--workers 8"),
+            "{e}"
+        );
+    }
+}
