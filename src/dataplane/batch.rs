@@ -1,23 +1,26 @@
 //! Overlapping the cache misses of a burst. With a million connections, a
 //! packet's index slot and slab entry are almost never in the cache, and one
-//! lookup after the other waits for DRAM twice per packet. Before a burst is
-//! handled, [`Core::prefetch`] walks it twice, as VPP's and DPDK's bulk lookups
-//! do: first it parses and hashes each frame's flow key and loads its first
-//! index slot, then it loads the slab entry each of those slots names. The
-//! loads are independent, so the CPU keeps many misses in flight at once; when
-//! the frames are then handled one by one (`classify`, `nat`), their lookups
-//! find the lines in the cache.
+//! lookup after the other waits for DRAM twice per packet. The lookups of a
+//! burst are pipelined, as VPP's and DPDK's bulk lookups do: before the burst
+//! is handled, [`Core::prefetch`] parses and hashes each frame's flow key and
+//! asks for its first index slot; then, while the frames are handled one by
+//! one (`classify`, `nat`), the drain loop reads the slot of the frame
+//! [`ENTRY_AHEAD`] places ahead and asks for the slab entry it names
+//! ([`Core::prefetch_entry`]). So when a frame's turn comes, its lookup finds
+//! both lines in the cache, and the misses were waited for in parallel and
+//! behind useful work.
 //!
-//! Safe Rust has no prefetch instruction (`_mm_prefetch` needs `unsafe`
-//! outside `#[target_feature]` code), so these are plain loads whose values are
-//! folded together and passed to `std::hint::black_box`, which keeps them from
-//! being optimised away. Parsing here is only a hint: a frame that does not
-//! parse is skipped, and `classify` checks everything again.
+//! The requests are prefetch instructions (`prefetch_index`, a safe wrapper:
+//! a prefetch never faults and never blocks the core), not loads: a load
+//! that misses blocks retirement, so a pass of loads stalls the core until
+//! they arrive; a prefetch retires at once. Parsing here is only a hint: a
+//! frame that does not parse is skipped, and `classify` checks everything
+//! again.
 
 use super::worker::Core;
 use crate::Nic;
 use crate::io::RxQueue;
-use crate::nat::{Addr, ConnTable, FlowKey};
+use crate::nat::FlowKey;
 use crate::wire::ethernet::{EthernetFrame, ethertype};
 use crate::wire::ipv4::{Ipv4Packet, protocol};
 use crate::wire::{Ipv6Packet, TcpPacket, UdpPacket};
@@ -91,52 +94,85 @@ fn key6_of(nic: Nic, data: &[u8]) -> Option<FlowKey<Ipv6Addr>> {
     ))
 }
 
-/// Load the index slots of `hashes` in `table`, then the slab entries they
-/// name (see [`Core::prefetch`]); the loaded values folded together.
-#[inline]
-fn touch<A: Addr>(table: &ConnTable<A>, hashes: &[u64], side: u8) -> u32 {
-    // The loads in loops of their own, a few instructions per frame: a load
-    // that misses blocks retirement, and only the instructions behind it that
-    // fit in the reorder buffer can issue their own loads meanwhile.
-    let mut acc = 0u32;
-    for &h in hashes {
-        acc ^= table.touch_slot(h);
-    }
-    for &h in hashes {
-        acc ^= table.touch_entry(h, side);
-    }
-    acc
+/// The family of a frame whose lookup was started, if it was.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fam {
+    None,
+    V4,
+    V6,
 }
+
+/// The lookups [`Core::prefetch`] started for a burst: each frame's family
+/// and hash, by its place in the burst.
+pub(super) struct Ahead {
+    fam: [Fam; AHEAD],
+    hash: [u64; AHEAD],
+    n: usize,
+}
+
+impl Ahead {
+    /// Nothing started.
+    const NONE: Self = Self {
+        fam: [Fam::None; AHEAD],
+        hash: [0; AHEAD],
+        n: 0,
+    };
+}
+
+/// How many frames ahead of the one being handled its slab entry is asked
+/// for: far enough that the line arrives before the frame is handled (a
+/// frame takes some tens of ns, a miss to DRAM about 100), near enough that
+/// the lines asked for are still in L1 when their frames come.
+pub const ENTRY_AHEAD: usize = 6;
 
 impl Core {
     /// Start the table lookups of the next `n` (at most [`AHEAD`]) ready frames
-    /// of `rx`, which arrived on `nic`: hash and load their index slots, then
-    /// load the slab entries those slots name, in the table of each frame's
-    /// family that holds at least [`PREFETCH_MIN_CONNS`] connections. Changes
-    /// nothing.
+    /// of `rx`, which arrived on `nic`, in the table of each frame's family
+    /// that holds at least [`PREFETCH_MIN_CONNS`] connections: hash each key
+    /// and ask for its first index slot. Then ask for the slab entries of the
+    /// first [`ENTRY_AHEAD`] frames (the drain loop asks for the others, one
+    /// per frame handled, with [`Core::prefetch_entry`]). Changes nothing.
     #[inline]
-    pub(super) fn prefetch<R: RxQueue>(&self, nic: Nic, rx: &R, n: usize) {
+    pub(super) fn prefetch<R: RxQueue>(&self, nic: Nic, rx: &R, n: usize) -> Ahead {
         let v4 = self.table.len() >= PREFETCH_MIN_CONNS;
         let v6 = self.table6.len() >= PREFETCH_MIN_CONNS;
+        let mut ahead = Ahead::NONE;
         if !PREFETCH || !(v4 || v6) {
-            return;
+            return ahead;
         }
-        let (mut hashes, mut hashes6) = ([0u64; AHEAD], [0u64; AHEAD]);
-        let (mut have, mut have6) = (0, 0);
         for k in 0..n.min(AHEAD) {
             let Some(data) = rx.peek_ahead(k) else { break };
             if let Some(key) = key_of(nic, data).filter(|_| v4) {
-                hashes[have] = self.table.hash_key(&key);
-                have += 1;
+                let h = self.table.hash_key(&key);
+                self.table.prefetch_slot(h);
+                (ahead.fam[k], ahead.hash[k]) = (Fam::V4, h);
             } else if let Some(key) = key6_of(nic, data).filter(|_| v6) {
-                hashes6[have6] = self.table6.hash_key(&key);
-                have6 += 1;
+                let h = self.table6.hash_key(&key);
+                self.table6.prefetch_slot(h);
+                (ahead.fam[k], ahead.hash[k]) = (Fam::V6, h);
             }
+            ahead.n = k + 1;
+        }
+        for k in 0..ENTRY_AHEAD {
+            self.prefetch_entry(nic, &ahead, k);
+        }
+        ahead
+    }
+
+    /// Ask for the slab entry of the `k`th frame of the burst `ahead`
+    /// describes, if its lookup was started (its index slot was asked for
+    /// in [`Core::prefetch`]).
+    #[inline]
+    pub(super) fn prefetch_entry(&self, nic: Nic, ahead: &Ahead, k: usize) {
+        if k >= ahead.n {
+            return;
         }
         let side = nic as u8;
-        let acc = touch(&self.table, &hashes[..have], side)
-            ^ touch(&self.table6, &hashes6[..have6], side);
-        std::hint::black_box(acc);
+        match ahead.fam[k] {
+            Fam::None => {}
+            Fam::V4 => self.table.prefetch_entry(ahead.hash[k], side),
+            Fam::V6 => self.table6.prefetch_entry(ahead.hash[k], side),
+        }
     }
 }
 

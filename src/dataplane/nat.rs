@@ -46,6 +46,7 @@ use std::sync::atomic::AtomicU32;
 impl Core {
     /// A TCP/UDP packet from a client (external NIC): to its connection's real
     /// server, scheduling a new connection if it has none.
+    #[inline(always)]
     pub(super) fn nat_in<T: TxQueue>(&mut self, seg: Segment<'_>, tx: &mut TxPair<T>) {
         self.nat_in_of(Seg::from(seg), tx);
     }
@@ -82,6 +83,7 @@ impl Core {
     /// A TCP/UDP packet from a real server (internal NIC): a reply of one of our
     /// connections goes to its client; a reply to a health check goes to the
     /// health thread; anything else is dropped.
+    #[inline(always)]
     pub(super) fn nat_out<T: TxQueue>(&mut self, seg: Segment<'_>, tx: &mut TxPair<T>) {
         // Replies to the DIP's health checks (one compare on other traffic).
         if seg.dst == self.env.dip()

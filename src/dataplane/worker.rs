@@ -293,12 +293,13 @@ fn drain<R: RxQueue, T: TxQueue>(
     tx: &mut TxPair<T>,
 ) -> usize {
     // Start the burst's table lookups, so their cache misses overlap (batch.rs).
-    core.prefetch(nic, rx, core.burst);
+    let ahead = core.prefetch(nic, rx, core.burst);
     // Zero copy (tx.rs): where `forward` decides to send the frame from its
     // own buffer, it is rewritten and sent once `handle` has let go of it.
     let in_place = core.in_place_to(nic, rx, tx);
     let mut n = 0;
     while n < core.burst {
+        core.prefetch_entry(nic, &ahead, n + super::batch::ENTRY_AHEAD);
         let Some(f) = rx.peek() else { break };
         core.zc.out = in_place;
         core.handle(nic, f.data, f.meta, false, tx);

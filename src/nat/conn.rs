@@ -9,7 +9,7 @@
 //! then the 32-, 16- and 8-bit fields, so neither family has padding: an IPv4
 //! entry is 36 bytes and its key 16, an IPv6 entry 72 bytes and its key 40. In
 //! both the first byte is the client address and the last the state, which
-//! [`ConnTable::touch_entry`](super::ConnTable::touch_entry) relies on.
+//! [`ConnTable::prefetch_entry`](super::ConnTable::prefetch_entry) relies on.
 
 use super::addr::Addr;
 use super::rewrite::{End, Rewrite};

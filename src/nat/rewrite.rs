@@ -68,20 +68,23 @@ fn set_ttl(ip: &mut Ipv4Packet<&mut [u8]>, ttl: u8, addr_delta: Delta) {
 /// length; the caller checked the L4 header fits and the TTL is above 1.
 #[inline]
 pub fn nat_l4(frame: &mut [u8], rw: &Rewrite, partial: bool) {
-    let mut ip = ip_of(frame);
+    // The header is 20 bytes (see the module doc): on a fixed-size view of
+    // it, the field offsets are checked at compile time, not per packet.
+    const L4: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+    let Some(head) = frame.first_chunk_mut::<L4>() else {
+        return;
+    };
+    let mut ip = Ipv4Packet::new_unchecked(&mut head[ethernet::HEADER_LEN..]);
     match rw.end {
         End::Dst => ip.set_dst_raw(rw.addr),
         End::Src => ip.set_src_raw(rw.addr),
     }
     let ttl = ip.ttl() - 1;
     set_ttl(&mut ip, ttl, rw.addr_delta);
-    let (proto, src, dst) = (ip.protocol(), ip.src(), ip.dst());
-    nat_ports(
-        ip.payload_mut(),
-        proto,
-        rw,
-        partial.then_some(Ends::V4(src, dst)),
-    );
+    let proto = ip.protocol();
+    let ends = partial.then(|| Ends::V4(ip.src(), ip.dst()));
+    // `frame` ends where the IP packet does.
+    nat_ports(&mut frame[L4..], proto, rw, ends);
 }
 
 /// Where a partial checksum's pseudo-header runs, by family.

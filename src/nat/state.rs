@@ -154,6 +154,7 @@ use crate::wire::tcp::flags::{ACK as TCP_ACK, FIN as TCP_FIN, RST as TCP_RST, SY
 /// none of RST, SYN, FIN and ACK moves the connection to CLOSE, as in the
 /// kernel: `set_tcp_state` (`ip_vs_proto_tcp.c`) starts from
 /// `IP_VS_TCP_S_CLOSE` and keeps it when `tcp_state_idx` finds no flag.
+#[inline]
 pub fn tcp_next(state: State, dir: Dir, flags: u8) -> State {
     tcp_step(state, Some(dir), flags)
 }
@@ -162,11 +163,13 @@ pub fn tcp_next(state: State, dir: Dir, flags: u8) -> State {
 /// TUN) after a client segment with `flags`: IPVS's INPUT-ONLY rows of
 /// `tcp_states`, used by `set_tcp_state` while `IP_VS_CONN_F_NOOUTPUT` is set
 /// (`ip_vs_proto_tcp.c`).
+#[inline]
 pub fn tcp_next_input_only(state: State, flags: u8) -> State {
     tcp_step(state, None, flags)
 }
 
 /// `dir` `None`: input only.
+#[inline]
 fn tcp_step(state: State, dir: Option<Dir>, flags: u8) -> State {
     use State::*;
     // Columns: the current state in `State` order, None..=SynAck.
@@ -201,25 +204,71 @@ fn tcp_step(state: State, dir: Option<Dir>, flags: u8) -> State {
         return state;
     }
     // The event is the most significant flag: RST, then SYN, then FIN, then ACK
-    // (`tcp_state_idx`); none of them: CLOSE (`set_tcp_state`).
-    let Some(event) = [TCP_RST, TCP_SYN, TCP_FIN, TCP_ACK]
-        .iter()
-        .position(|f| flags & f != 0)
-    else {
-        return Close;
+    // (`tcp_state_idx`); none of them: CLOSE (`set_tcp_state`). One lookup
+    // by the four flags (FIN, SYN and RST are bits 0-2, ACK bit 4: moved to
+    // bit 3) instead of a search, as this runs for every TCP packet.
+    const NONE: usize = 4;
+    const EVENT: [usize; 16] = {
+        let mut e = [NONE; 16];
+        let mut f = 1;
+        while f < 16 {
+            e[f] = if f & 4 != 0 {
+                0 // RST
+            } else if f & 2 != 0 {
+                1 // SYN
+            } else if f & 1 != 0 {
+                2 // FIN
+            } else {
+                3 // ACK
+            };
+            f += 1;
+        }
+        e
     };
-    let rows: [&Row; 4] = match dir {
-        Some(Dir::Input) => [&IN_RST, &IN_SYN, &IN_FIN, &IN_ACK],
-        Some(Dir::Output) => [&OUT_RST, &OUT_SYN, &OUT_FIN, &OUT_ACK],
-        Option::None => [&ONLY_RST, &ONLY_SYN, &ONLY_FIN, &ONLY_ACK],
+    const _: () = assert!(TCP_FIN == 1 && TCP_SYN == 2 && TCP_RST == 4 && TCP_ACK == 0x10);
+    let event = EVENT[usize::from(flags & 7 | (flags & TCP_ACK) >> 1)];
+    const TABLES: [[&Row; 4]; 3] = [
+        [&IN_RST, &IN_SYN, &IN_FIN, &IN_ACK],
+        [&OUT_RST, &OUT_SYN, &OUT_FIN, &OUT_ACK],
+        [&ONLY_RST, &ONLY_SYN, &ONLY_FIN, &ONLY_ACK],
+    ];
+    let rows = match dir {
+        Some(Dir::Input) => &TABLES[0],
+        Some(Dir::Output) => &TABLES[1],
+        Option::None => &TABLES[2],
     };
-    let row = rows[event];
-    row[col]
+    match rows.get(event) {
+        Some(row) => row[col],
+        Option::None => Close,
+    }
 }
 
 #[cfg(test)]
 mod test {
     use super::*;
+
+    /// The flag lookup picks the event as `tcp_state_idx` does, for every
+    /// byte of flags: the first of RST, SYN, FIN, ACK that is set; none of
+    /// them: CLOSE.
+    #[test]
+    fn event_lookup_is_the_flag_priority() {
+        use Dir::{Input, Output};
+        for flags in 0..=255u8 {
+            let first = [TCP_RST, TCP_SYN, TCP_FIN, TCP_ACK]
+                .into_iter()
+                .position(|f| flags & f != 0);
+            for s in State::ALL.into_iter().take(11) {
+                for dir in [Some(Input), Some(Output), None] {
+                    let want = match first {
+                        None => State::Close,
+                        // The same event: the same step as its lone flag.
+                        Some(e) => tcp_step(s, dir, [TCP_RST, TCP_SYN, TCP_FIN, TCP_ACK][e]),
+                    };
+                    assert_eq!(tcp_step(s, dir, flags), want, "{s:?} {dir:?} {flags:#04x}");
+                }
+            }
+        }
+    }
 
     fn walk(steps: &[(Dir, u8)]) -> Vec<State> {
         let mut s = State::None;

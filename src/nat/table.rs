@@ -205,7 +205,7 @@ impl<A: Addr> ConnTable<A> {
         self.hash(&c.key(s & 1)) as usize & self.mask
     }
 
-    #[inline]
+    #[inline(always)]
     fn find(&self, key: &FlowKey<A>, h: u64) -> Option<u32> {
         // Tag and side must match before the key is rebuilt from the slab entry.
         let want = ((h >> 32) as u32 & self.tag_mask) | u32::from(key.side);
@@ -226,7 +226,7 @@ impl<A: Addr> ConnTable<A> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&self, key: &FlowKey<A>) -> Option<u32> {
         self.find(key, self.hash(key))
     }
@@ -245,32 +245,32 @@ impl<A: Addr> ConnTable<A> {
         self.find(key, h)
     }
 
-    /// Prefetch, step 1: load the first index slot a lookup of hash `h` probes.
-    /// The value means nothing; fold it into a `std::hint::black_box` so the
-    /// load is made, and the cache miss overlaps with the next ones (safe code
-    /// has no prefetch instruction).
+    /// Prefetch, step 1: ask the CPU to bring in the first index slot a
+    /// lookup of hash `h` probes. A hint (`prefetch_index`: a prefetch
+    /// instruction, which neither faults nor waits), so the miss overlaps
+    /// with the work that follows.
     #[inline]
-    pub fn touch_slot(&self, h: u64) -> u32 {
-        self.slots[h as usize & self.mask]
+    pub fn prefetch_slot(&self, h: u64) {
+        prefetch_index::prefetch_index(&self.slots, h as usize & self.mask);
     }
 
-    /// Prefetch, step 2 (after step 1 for the same hash): load the slab entry
-    /// that the first slot of `h`'s probe names, if its tag and `side` match.
-    /// The value means nothing (see [`ConnTable::touch_slot`]).
+    /// Prefetch, step 2 (some time after step 1 for the same hash): read the
+    /// first slot of `h`'s probe and, if its tag and `side` match, ask for the
+    /// slab entry it names: both of its cache lines, as a 36-byte entry
+    /// straddles two lines half of the time and a 72-byte one always (the
+    /// line of its first field, `client`, and of its last, `state`: see
+    /// `Conn`'s layout; test `sizes` checks it).
     #[inline]
-    pub fn touch_entry(&self, h: u64, side: u8) -> u32 {
+    pub fn prefetch_entry(&self, h: u64, side: u8) {
         let want = ((h >> 32) as u32 & self.tag_mask) | u32::from(side);
         let s = self.slots[h as usize & self.mask];
         if s == EMPTY || s & (self.tag_mask | 1) != want {
-            return 0;
+            return;
         }
-        // A 36-byte entry straddles two cache lines more often than not, and a
-        // 72-byte one always: load its first and its last byte (`client`,
-        // `state`: see `Conn`'s layout; test `sizes` checks it), so both lines
-        // come in (72 bytes at a multiple of 8 never reach a third line).
-        self.slab
-            .get(((s >> 1) & self.idx_mask) as usize)
-            .map_or(0, |c| c.client.fold() as u32 ^ c.state as u32)
+        if let Some(c) = self.slab.get(((s >> 1) & self.idx_mask) as usize) {
+            prefetch_index::prefetch_index(std::slice::from_ref(&c.client), 0);
+            prefetch_index::prefetch_index(std::slice::from_ref(&c.state), 0);
+        }
     }
 
     #[inline]
@@ -761,7 +761,7 @@ mod test {
         // IPv6: the addresses are 12 bytes wider each, nothing else grows.
         assert_eq!(size_of::<Conn<Ipv6Addr>>(), 72);
         assert_eq!(size_of::<FlowKey<Ipv6Addr>>(), 40);
-        // `touch_entry` loads the first and the last byte of an entry.
+        // `prefetch_entry` asks for the first and the last byte of an entry.
         assert_eq!(std::mem::offset_of!(Conn, client), 0);
         assert_eq!(std::mem::offset_of!(Conn, state), size_of::<Conn>() - 1);
         assert_eq!(std::mem::offset_of!(Conn<Ipv6Addr>, client), 0);

@@ -31,18 +31,19 @@
 //! Router advertisements are not events: the table never learns from one.
 
 mod announce;
+mod macs;
 mod ndp;
 mod prefix;
 mod table;
 
 pub use announce::{Announce, Announcer, GARP_AT, GARP_VIP_AT, NA_AT};
+pub use macs::{Macs, Place};
 pub use ndp::{ALL_NODES, multicast_mac, solicitation_dest, solicited_node};
 pub use prefix::{Prefix, Prefix6, next_hop, next_hop6};
 pub use table::EntryState;
 
 use crate::Nic;
 use crate::wire::Mac;
-use hashbrown::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
@@ -78,7 +79,7 @@ mod sealed {
 
 /// A neighbor's address: `u32` (IPv4, host order) or [`Ipv6Addr`]. The
 /// table's rules and the snapshot's lookup are written once over it.
-pub trait NeighAddr: sealed::Sealed + Copy + Eq + Hash + std::fmt::Debug {
+pub trait NeighAddr: sealed::Sealed + Copy + Eq + Hash + std::fmt::Debug + Place {
     /// The event a worker sends to have `ip` resolved on `nic`.
     fn resolve(nic: Nic, ip: Self) -> NeighEvent;
     /// The event a worker sends when `mac` answers our probe for `ip` (an ARP
@@ -92,7 +93,7 @@ pub trait NeighAddr: sealed::Sealed + Copy + Eq + Hash + std::fmt::Debug {
 impl sealed::Sealed for u32 {
     #[inline]
     fn mac_in(s: &NeighSnapshot, nic: Nic, ip: u32) -> Option<Mac> {
-        s.v4[nic as usize].get(&ip).copied()
+        s.v4[nic as usize].get(ip)
     }
     fn state_in(t: &NeighTable, nic: Nic, ip: u32) -> Option<EntryState> {
         t.v4.state(nic, ip)
@@ -119,7 +120,7 @@ impl NeighAddr for u32 {
 impl sealed::Sealed for Ipv6Addr {
     #[inline]
     fn mac_in(s: &NeighSnapshot, nic: Nic, ip: Ipv6Addr) -> Option<Mac> {
-        s.v6[nic as usize].get(&ip).copied()
+        s.v6[nic as usize].get(ip)
     }
     fn state_in(t: &NeighTable, nic: Nic, ip: Ipv6Addr) -> Option<EntryState> {
         t.v6.state(nic, ip)
@@ -148,8 +149,8 @@ impl NeighAddr for Ipv6Addr {
 /// What the workers read: resolved neighbors per family and NIC.
 #[derive(Clone, Debug, Default)]
 pub struct NeighSnapshot {
-    v4: [HashMap<u32, Mac>; 2],
-    v6: [HashMap<Ipv6Addr, Mac>; 2],
+    v4: [Macs<u32>; 2],
+    v6: [Macs<Ipv6Addr>; 2],
 }
 
 impl NeighSnapshot {
@@ -160,8 +161,7 @@ impl NeighSnapshot {
     }
 
     pub fn len(&self) -> usize {
-        self.v4.iter().map(HashMap::len).sum::<usize>()
-            + self.v6.iter().map(HashMap::len).sum::<usize>()
+        self.v4.iter().map(Macs::len).sum::<usize>() + self.v6.iter().map(Macs::len).sum::<usize>()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -20,6 +20,7 @@ pub type Prefix6 = Prefix<Ipv6Addr>;
 impl Prefix {
     /// Whether `ip` (host order, as the data plane keeps IPv4 addresses) is in
     /// the prefix.
+    #[inline]
     pub fn contains(&self, ip: u32) -> bool {
         let mask = if self.len == 0 {
             0
@@ -32,6 +33,7 @@ impl Prefix {
 
 impl Prefix6 {
     /// Whether `ip` is in the prefix.
+    #[inline]
     pub fn contains(&self, ip: Ipv6Addr) -> bool {
         let mask = if self.len == 0 {
             0
@@ -81,6 +83,7 @@ impl std::str::FromStr for Prefix6 {
 
 /// Where an IPv4 packet to `dst` goes next on a NIC: `dst` itself when
 /// on-link, the gateway otherwise; `None` when there is no way.
+#[inline]
 pub fn next_hop(net: &Prefix, gateway: Option<Ipv4Addr>, dst: u32) -> Option<u32> {
     if net.contains(dst) {
         Some(dst)
@@ -92,6 +95,7 @@ pub fn next_hop(net: &Prefix, gateway: Option<Ipv4Addr>, dst: u32) -> Option<u32
 /// Where an IPv6 packet to `dst` goes next on a NIC: `dst` itself when it is
 /// in `net` or link-local (fe80::/10 is on-link on every link, RFC 4861 §5.2),
 /// the IPv6 gateway otherwise; `None` when there is no way.
+#[inline]
 pub fn next_hop6(net: &Prefix6, gateway: Option<Ipv6Addr>, dst: Ipv6Addr) -> Option<Ipv6Addr> {
     if net.contains(dst) || dst.is_unicast_link_local() {
         Some(dst)

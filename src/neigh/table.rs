@@ -252,7 +252,7 @@ impl<A: NeighAddr> Family<A> {
 
     /// The MACs workers may send to: reachable entries, and entries being
     /// verified (their old MAC keeps the traffic meanwhile).
-    pub(super) fn publish(&self, maps: &mut [HashMap<A, Mac>; 2]) {
+    pub(super) fn publish(&self, maps: &mut [super::Macs<A>; 2]) {
         for (&(nic, ip), e) in &self.entries {
             if let EntryState::Reachable { mac, .. } | EntryState::Verifying { mac, .. } = e {
                 maps[nic as usize].insert(ip, *mac);

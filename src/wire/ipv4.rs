@@ -172,7 +172,12 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn verify_checksum(&self) -> bool {
         let header = &self.buffer.as_ref()[..self.header_len()];
-        checksum::fold(checksum::sum(header)) == 0xffff
+        // The usual header, without options, as five words summed in line.
+        let sum = match header.first_chunk::<HEADER_LEN>() {
+            Some(h) if header.len() == HEADER_LEN => checksum::sum_words(h),
+            _ => checksum::sum(header),
+        };
+        checksum::fold(sum) == 0xffff
     }
 
     /// The bytes from the end of the header to `total_len`.
