@@ -21,9 +21,9 @@ use super::worker::Core;
 use crate::Nic;
 use crate::io::RxQueue;
 use crate::nat::FlowKey;
-use crate::wire::ethernet::{EthernetFrame, ethertype};
-use crate::wire::ipv4::{Ipv4Packet, protocol};
-use crate::wire::{Ipv6Packet, TcpPacket, UdpPacket};
+use crate::wire::ethernet::{self, EthernetFrame, ethertype};
+use crate::wire::ipv4::{self, protocol};
+use crate::wire::{Ipv6Packet, TcpPacket, UdpPacket, tcp, udp};
 use std::net::Ipv6Addr;
 
 /// Frames of a burst whose lookups are started ahead at most.
@@ -55,21 +55,38 @@ fn ports(proto: u8, l4: &[u8]) -> Option<(u16, u16)> {
 }
 
 /// The key `nat_in` (external NIC) or `nat_out` (internal NIC) would look up
-/// for this frame, if it is an unfragmented IPv4 TCP or UDP packet.
+/// for this frame, if it is an unfragmented IPv4 TCP or UDP packet without
+/// options: read at fixed offsets, as this runs for every frame of a burst
+/// before it is handled. A hint only: `classify` checks the frame, and a key
+/// read from a frame it then rejects is never looked up.
 #[inline]
 fn key_of(nic: Nic, data: &[u8]) -> Option<FlowKey> {
-    let eth = EthernetFrame::new_checked(data).ok()?;
-    if eth.ethertype() != ethertype::IPV4 {
+    const IP: usize = ethernet::HEADER_LEN;
+    const L4: usize = IP + ipv4::HEADER_LEN;
+    let h: &[u8; L4 + 4] = data.first_chunk()?;
+    let be16 = |at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
+    let be32 = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+    // IPv4, a 20-byte header, no fragment (MF clear, offset 0).
+    if be16(12) != ethertype::IPV4 || h[IP] != 0x45 || be16(IP + 6) & 0x3fff != 0 {
         return None;
     }
-    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
-    if ip.is_fragment() {
+    let proto = h[IP + 9];
+    let l4_len = match proto {
+        protocol::TCP => tcp::HEADER_LEN,
+        protocol::UDP => udp::HEADER_LEN,
+        _ => return None,
+    };
+    if data.len() < L4 + l4_len {
         return None;
     }
-    let proto = ip.protocol();
-    let (sport, dport) = ports(proto, ip.payload())?;
-    let (src, dst) = (ip.src_raw(), ip.dst_raw());
-    Some(FlowKey::new(nic as u8, proto, src, sport, dst, dport))
+    Some(FlowKey::new(
+        nic as u8,
+        proto,
+        be32(IP + 12),
+        be16(L4),
+        be32(IP + 16),
+        be16(L4 + 2),
+    ))
 }
 
 /// The key `nat_in6` or `nat_out6` would look up for this frame, if it is an
@@ -102,27 +119,70 @@ enum Fam {
     V6,
 }
 
-/// The lookups [`Core::prefetch`] started for a burst: each frame's family
-/// and hash, by its place in the burst.
+/// The lookups [`Core::prefetch`] started for a burst: each frame's family,
+/// key and hash, by its place in the burst; and the place of the frame being
+/// handled, whose lookup then takes the hash from here instead of hashing
+/// its key a second time ([`AheadKey::hash_in`]). Kept in the worker, so a
+/// burst writes only the places it uses.
 pub(super) struct Ahead {
     fam: [Fam; AHEAD],
     hash: [u64; AHEAD],
+    key4: [FlowKey; AHEAD],
+    key6: [FlowKey<Ipv6Addr>; AHEAD],
     n: usize,
+    /// The place of the frame being handled; [`AHEAD`] (none) outside the
+    /// drain loop, e.g. for frames handed over by other workers.
+    pub(super) at: usize,
 }
 
 impl Ahead {
-    /// Nothing started.
-    const NONE: Self = Self {
-        fam: [Fam::None; AHEAD],
-        hash: [0; AHEAD],
-        n: 0,
-    };
+    pub(super) fn new() -> Self {
+        Self {
+            fam: [Fam::None; AHEAD],
+            hash: [0; AHEAD],
+            key4: [FlowKey::new(0, 0, 0, 0, 0, 0); AHEAD],
+            key6: [FlowKey::new(0, 0, Ipv6Addr::UNSPECIFIED, 0, Ipv6Addr::UNSPECIFIED, 0); AHEAD],
+            n: 0,
+            at: AHEAD,
+        }
+    }
+
+    /// The place of the frame being handled, if its lookup was started as
+    /// family `fam`.
+    #[inline]
+    fn current(&self, fam: Fam) -> Option<usize> {
+        let k = self.at;
+        (k < self.n && self.fam.get(k) == Some(&fam)).then_some(k)
+    }
+}
+
+/// An address family whose lookups [`Ahead`] holds.
+pub(super) trait AheadKey: Sized {
+    /// The hash of `key` if it is the key whose lookup was started for the
+    /// frame being handled (so it was hashed already).
+    fn hash_in(ahead: &Ahead, key: &FlowKey<Self>) -> Option<u64>;
+}
+
+impl AheadKey for u32 {
+    #[inline(always)]
+    fn hash_in(ahead: &Ahead, key: &FlowKey) -> Option<u64> {
+        let k = ahead.current(Fam::V4)?;
+        (ahead.key4[k] == *key).then_some(ahead.hash[k])
+    }
+}
+
+impl AheadKey for Ipv6Addr {
+    #[inline(always)]
+    fn hash_in(ahead: &Ahead, key: &FlowKey<Ipv6Addr>) -> Option<u64> {
+        let k = ahead.current(Fam::V6)?;
+        (ahead.key6[k] == *key).then_some(ahead.hash[k])
+    }
 }
 
 /// How many frames ahead of the one being handled its slab entry is asked
 /// for: far enough that the line arrives before the frame is handled (a
-/// frame takes some tens of ns, a miss to DRAM about 100), near enough that
-/// the lines asked for are still in L1 when their frames come.
+/// frame takes some tens of ns, a miss to DRAM here about 170), near enough
+/// that the lines asked for are still in L1 when their frames come.
 pub const ENTRY_AHEAD: usize = 6;
 
 impl Core {
@@ -131,47 +191,49 @@ impl Core {
     /// that holds at least [`PREFETCH_MIN_CONNS`] connections: hash each key
     /// and ask for its first index slot. Then ask for the slab entries of the
     /// first [`ENTRY_AHEAD`] frames (the drain loop asks for the others, one
-    /// per frame handled, with [`Core::prefetch_entry`]). Changes nothing.
+    /// per frame handled, with [`Core::prefetch_entry`]). Changes nothing
+    /// but [`Ahead`].
     #[inline]
-    pub(super) fn prefetch<R: RxQueue>(&self, nic: Nic, rx: &R, n: usize) -> Ahead {
+    pub(super) fn prefetch<R: RxQueue>(&mut self, nic: Nic, rx: &R, n: usize) {
         let v4 = self.table.len() >= PREFETCH_MIN_CONNS;
         let v6 = self.table6.len() >= PREFETCH_MIN_CONNS;
-        let mut ahead = Ahead::NONE;
+        let ahead = &mut self.ahead;
+        (ahead.n, ahead.at) = (0, AHEAD);
         if !PREFETCH || !(v4 || v6) {
-            return ahead;
+            return;
         }
         for k in 0..n.min(AHEAD) {
             let Some(data) = rx.peek_ahead(k) else { break };
+            ahead.fam[k] = Fam::None;
             if let Some(key) = key_of(nic, data).filter(|_| v4) {
                 let h = self.table.hash_key(&key);
                 self.table.prefetch_slot(h);
-                (ahead.fam[k], ahead.hash[k]) = (Fam::V4, h);
+                (ahead.fam[k], ahead.hash[k], ahead.key4[k]) = (Fam::V4, h, key);
             } else if let Some(key) = key6_of(nic, data).filter(|_| v6) {
                 let h = self.table6.hash_key(&key);
                 self.table6.prefetch_slot(h);
-                (ahead.fam[k], ahead.hash[k]) = (Fam::V6, h);
+                (ahead.fam[k], ahead.hash[k], ahead.key6[k]) = (Fam::V6, h, key);
             }
             ahead.n = k + 1;
         }
         for k in 0..ENTRY_AHEAD {
-            self.prefetch_entry(nic, &ahead, k);
+            self.prefetch_entry(nic, k);
         }
-        ahead
     }
 
-    /// Ask for the slab entry of the `k`th frame of the burst `ahead`
-    /// describes, if its lookup was started (its index slot was asked for
-    /// in [`Core::prefetch`]).
+    /// Ask for the slab entry of the `k`th frame of the burst, if its lookup
+    /// was started (its index slot was asked for in [`Core::prefetch`]).
     #[inline]
-    pub(super) fn prefetch_entry(&self, nic: Nic, ahead: &Ahead, k: usize) {
-        if k >= ahead.n {
+    pub(super) fn prefetch_entry(&self, nic: Nic, k: usize) {
+        let a = &self.ahead;
+        if k >= a.n {
             return;
         }
         let side = nic as u8;
-        match ahead.fam[k] {
+        match a.fam[k] {
             Fam::None => {}
-            Fam::V4 => self.table.prefetch_entry(ahead.hash[k], side),
-            Fam::V6 => self.table6.prefetch_entry(ahead.hash[k], side),
+            Fam::V4 => self.table.prefetch_entry(a.hash[k], side),
+            Fam::V6 => self.table6.prefetch_entry(a.hash[k], side),
         }
     }
 }

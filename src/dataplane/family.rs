@@ -119,7 +119,7 @@ pub(super) struct Split<'a, A> {
 
 /// An address family of the NAT path: where its state lives in the worker and
 /// what differs in how its packets are forwarded.
-pub(super) trait Family: Addr + SyncFamily {
+pub(super) trait Family: Addr + SyncFamily + super::batch::AheadKey {
     /// IPv4: the IPv6 share of the counters is not counted (health-check
     /// replies of both families are diverted before the generic path,
     /// `nat.rs` and `nat6.rs`; DR/TUN and sync serve both).
@@ -143,6 +143,18 @@ pub(super) trait Family: Addr + SyncFamily {
     fn patch(rw: Rewrite<Self>, seg: &Seg<'_, Self>) -> Patch;
     /// The worker of `workers` owning the flows of `client`.
     fn owner(env: &Env, client: (Self, u16), workers: usize) -> usize;
+
+    /// The connection of `key` in the family's table; hashed once per
+    /// frame: the hash the burst's prefetch computed is used when the key
+    /// is the one it read (`batch.rs`).
+    #[inline(always)]
+    fn lookup(core: &Core, key: &FlowKey<Self>) -> Option<u32> {
+        let table = Self::table(core);
+        match Self::hash_in(&core.ahead, key) {
+            Some(h) => table.lookup_hashed(key, h),
+            None => table.lookup(key),
+        }
+    }
 }
 
 impl Family for u32 {

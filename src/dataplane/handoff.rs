@@ -270,11 +270,17 @@ impl Core {
     /// With steering on, the worker that owns a TCP/UDP segment received here
     /// from `client` (the source on the external NIC, the destination on the
     /// internal one), if it is another one.
-    #[inline]
+    #[inline(always)]
     pub(super) fn steer_to(&self, client: (u32, u16)) -> Option<usize> {
+        // One flag test in line; the owner is computed out of line.
         if !self.steer {
             return None;
         }
+        self.steer_owner(client)
+    }
+
+    #[inline(never)]
+    fn steer_owner(&self, client: (u32, u16)) -> Option<usize> {
         let owner = self.env.owner(client, self.workers);
         (owner != self.id).then_some(owner)
     }

@@ -55,7 +55,7 @@ impl Core {
     #[inline]
     pub(super) fn nat_in_of<A: Family, T: TxQueue>(&mut self, seg: Seg<'_, A>, tx: &mut TxPair<T>) {
         let key = FlowKey::new(0, seg.proto, seg.src, seg.sport, seg.dst, seg.dport);
-        let found = match A::table(self).lookup(&key) {
+        let found = match A::lookup(self, &key) {
             Some(i) => match self.check_in::<A>(i, seg.proto, seg.flags) {
                 InConn::Use => Some(i),
                 InConn::Drop => return self.ctr.inc(Ctr::DropNoDestConn),
@@ -106,7 +106,7 @@ impl Core {
         tx: &mut TxPair<T>,
     ) {
         let key = FlowKey::new(1, seg.proto, seg.src, seg.sport, seg.dst, seg.dport);
-        let Some(idx) = A::table(self).lookup(&key) else {
+        let Some(idx) = A::lookup(self, &key) else {
             return self.ctr.inc(Ctr::DropNoConn);
         };
         // IPVS checks no availability on replies (`ip_vs_out_hook`); with

@@ -99,6 +99,8 @@ pub struct Core {
     walk: Option<Walk>,
     /// Connection sync and the HA role (see [`super::sync`]).
     pub(super) sync: super::sync::SyncLink,
+    /// The lookups started for the burst being drained (`batch.rs`).
+    pub(super) ahead: super::batch::Ahead,
     /// Where a tunnelled frame is built (`direct.rs`), and the outer
     /// headers' IP id.
     pub(super) encap_buf: Vec<u8>,
@@ -207,6 +209,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 now_s: 0,
             },
             sync,
+            ahead: super::batch::Ahead::new(),
             encap_buf: vec![0; crate::io::FRAME_MAX + 64],
             encap_ident: 0,
         };
@@ -293,14 +296,15 @@ fn drain<R: RxQueue, T: TxQueue>(
     tx: &mut TxPair<T>,
 ) -> usize {
     // Start the burst's table lookups, so their cache misses overlap (batch.rs).
-    let ahead = core.prefetch(nic, rx, core.burst);
+    core.prefetch(nic, rx, core.burst);
     // Zero copy (tx.rs): where `forward` decides to send the frame from its
     // own buffer, it is rewritten and sent once `handle` has let go of it.
     let in_place = core.in_place_to(nic, rx, tx);
     let mut n = 0;
     while n < core.burst {
-        core.prefetch_entry(nic, &ahead, n + super::batch::ENTRY_AHEAD);
+        core.prefetch_entry(nic, n + super::batch::ENTRY_AHEAD);
         let Some(f) = rx.peek() else { break };
+        core.ahead.at = n;
         core.zc.out = in_place;
         core.handle(nic, f.data, f.meta, false, tx);
         core.zc.out = None;
@@ -310,6 +314,7 @@ fn drain<R: RxQueue, T: TxQueue>(
         }
         n += 1;
     }
+    core.ahead.at = super::batch::AHEAD;
     n
 }
 

@@ -240,7 +240,7 @@ impl<A: Addr> ConnTable<A> {
 
     /// [`ConnTable::lookup`] with the hash already computed (`h` must be
     /// [`ConnTable::hash_key`] of `key`).
-    #[inline]
+    #[inline(always)]
     pub fn lookup_hashed(&self, key: &FlowKey<A>, h: u64) -> Option<u32> {
         self.find(key, h)
     }
