@@ -23,7 +23,7 @@ use crate::io::RxQueue;
 use crate::nat::FlowKey;
 use crate::wire::ethernet::{self, EthernetFrame, ethertype};
 use crate::wire::ipv4::{self, protocol};
-use crate::wire::{Ipv6Packet, TcpPacket, UdpPacket, tcp, udp};
+use crate::wire::{Ipv6Packet, tcp, udp};
 use std::net::Ipv6Addr;
 
 /// Frames of a burst whose lookups are started ahead at most.
@@ -37,22 +37,6 @@ pub const PREFETCH_MIN_CONNS: usize = 16_384;
 /// Whether to look ahead at all: on CPUs whose out-of-order window overlaps
 /// independent loads (the scalar path elsewhere handles frames one by one).
 const PREFETCH: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
-
-/// The ports of a TCP or UDP header, if it is complete.
-#[inline]
-fn ports(proto: u8, l4: &[u8]) -> Option<(u16, u16)> {
-    match proto {
-        protocol::TCP => {
-            let t = TcpPacket::new_checked(l4).ok()?;
-            Some((t.src_port(), t.dst_port()))
-        }
-        protocol::UDP => {
-            let u = UdpPacket::new_checked(l4).ok()?;
-            Some((u.src_port(), u.dst_port()))
-        }
-        _ => None,
-    }
-}
 
 /// The key `nat_in` (external NIC) or `nat_out` (internal NIC) would look up
 /// for this frame, if it is an unfragmented IPv4 TCP or UDP packet without
@@ -100,7 +84,10 @@ fn key6_of(nic: Nic, data: &[u8]) -> Option<FlowKey<Ipv6Addr>> {
     }
     let ip = Ipv6Packet::new_checked(eth.payload()).ok()?;
     let (proto, l4) = ip.l4().ok()?;
-    let (sport, dport) = ports(proto, l4)?;
+    if proto != protocol::TCP && proto != protocol::UDP {
+        return None;
+    }
+    let (sport, dport, _) = super::classify::ports(proto, l4)?;
     Some(FlowKey::new(
         nic as u8,
         proto,

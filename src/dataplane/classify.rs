@@ -48,9 +48,10 @@ impl Segment<'_> {
     }
 }
 
-/// Ports and TCP flags of a TCP or UDP header, if it is complete and consistent.
+/// Ports and TCP flags of a TCP or UDP header, if it is complete and consistent
+/// (also the burst prefetch's, `batch.rs`).
 #[inline]
-fn ports(proto: u8, l4: &[u8]) -> Option<(u16, u16, u8)> {
+pub(super) fn ports(proto: u8, l4: &[u8]) -> Option<(u16, u16, u8)> {
     if proto == protocol::TCP {
         let tcp = TcpPacket::new_checked(l4).ok()?;
         Some((tcp.src_port(), tcp.dst_port(), tcp.flags()))
