@@ -68,6 +68,7 @@ mod packets;
 mod report;
 mod sched;
 mod setup;
+mod stages;
 mod stats;
 mod svg;
 

@@ -70,6 +70,12 @@ pub struct PerfArgs {
     /// held the CPU meanwhile (`sched_*` keys; see `perf/sched.rs`).
     #[arg(long)]
     pub sched_trace: bool,
+    /// Histogram, with bpftrace, where a frame may wait during each datapath's
+    /// common-load latency measurement: NAPI kthreads' and workers' run-queue
+    /// waits, NET_RX softirq raise-to-run and run time per CPU, the workers'
+    /// `sendto()` kicks (`stage_*` keys; see `perf/stages.rs`).
+    #[arg(long)]
+    pub stage_trace: bool,
     /// Skip the software-path benchmark (`ringvs-bench software`: the worker
     /// loop over in-memory queues, the `software` section of report.json).
     #[arg(long)]
@@ -117,6 +123,12 @@ pub enum Io {
     /// the director's, where it would be on a NIC with a native XDP driver. The
     /// fair native-mode comparison.
     XdpNapi,
+    /// [`Io::XdpNapi`] with the NAPI kthreads under `SCHED_FIFO` one priority
+    /// above the (real-time) worker: a frame's receive work runs as soon as it
+    /// arrives, ahead of the worker, as the kernel's own NAT runs it in softirq;
+    /// the worker runs when the kthread is done. Without it the kthread (a
+    /// CFS task) waits behind every pass of the real-time worker.
+    XdpNapiFirst,
     /// [`Io::XdpNapi`] plus the kernel's preferred busy polling: ringvs runs with
     /// `--busy-poll`, and the NICs defer their NAPI to it (`napi_defer_hard_irqs`
     /// 2, `gro_flush_timeout` 200 µs), so the worker runs veth's receive work in
@@ -124,7 +136,7 @@ pub enum Io {
     XdpBusy,
 }
 
-const DATAPATHS: [(&str, Datapath); 16] = [
+const DATAPATHS: [(&str, Datapath); 17] = [
     (
         "ringvs-nat-1w",
         Datapath::RingvsNat {
@@ -194,6 +206,14 @@ const DATAPATHS: [(&str, Datapath); 16] = [
         Datapath::RingvsNat {
             workers: 1,
             io: Io::XdpNapi,
+            rt: true,
+        },
+    ),
+    (
+        "ringvs-xdp-napi-first-1w",
+        Datapath::RingvsNat {
+            workers: 1,
+            io: Io::XdpNapiFirst,
             rt: true,
         },
     ),
@@ -313,6 +333,9 @@ pub(super) fn check(a: &PerfArgs) -> R<usize> {
     }
     if a.sched_trace && !super::sched::available(std::path::Path::new("perf")) {
         return Err("--sched-trace needs perf (apt-get install linux-perf)".into());
+    }
+    if a.stage_trace && !super::stages::available() {
+        return Err("--stage-trace needs bpftrace (apt-get install bpftrace)".into());
     }
     for (what, bin) in [("ringvs", &a.ringvs), ("traffic generator", &a.generator)] {
         if !bin.is_file() {

@@ -138,12 +138,26 @@ pub(super) fn common_latency(
     f: &mut Figures,
 ) -> R<()> {
     let p = packet_setup(exe, a, dp)?;
-    if !a.sched_trace || dp.kernel() {
-        return latency_at(&p, dp, rate, "_common", f);
-    }
-    let trace = super::sched::Trace::start(a.dir_cpu, a.secs + 1, &Lab::unique_tag())?;
+    let stages = match a.stage_trace {
+        true => Some(super::stages::Stages::start(a.secs)?),
+        false => None,
+    };
+    let trace = match a.sched_trace && !dp.kernel() {
+        true => Some(super::sched::Trace::start(
+            a.dir_cpu,
+            a.secs + 1,
+            &Lab::unique_tag(),
+        )?),
+        false => None,
+    };
     latency_at(&p, dp, rate, "_common", f)?;
-    trace.finish(&dp.name(), "_common", f)
+    if let Some(t) = trace {
+        t.finish(&dp.name(), "_common", f)?;
+    }
+    match stages {
+        Some(s) => s.finish(&dp.name(), "_common", f),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -224,10 +224,12 @@ pub(super) fn start_datapath(
     }
     let args = ringvs_args(exe, &control, dp, a, max_conns);
     let d = spawn_ringvs(ns, &args, control)?;
-    if matches!(dp.io(), Io::XdpNapi | Io::XdpBusy) {
+    if matches!(dp.io(), Io::XdpNapi | Io::XdpNapiFirst | Io::XdpBusy) {
         // ringvs attached its program, so veth's NAPI instances exist now.
+        let fifo = (dp.io() == Io::XdpNapiFirst)
+            .then(|| worker_fifo(a, dp).unwrap_or(0).saturating_add(1));
         for ifname in ["ext0", "int0"] {
-            thread_napi(ns, ifname, a.dir_cpu)?;
+            thread_napi(ns, ifname, a.dir_cpu, fifo)?;
             if dp.io() == Io::XdpBusy {
                 let cmd = format!(
                     "echo 2 > /sys/class/net/{ifname}/napi_defer_hard_irqs && \
@@ -261,9 +263,10 @@ fn napi_threads(ifname: &str) -> Vec<u32> {
 }
 
 /// Make `ifname`'s NAPI instances in `ns` threaded and pin their kthreads to
-/// `cpu`. The kthreads are named after the device only, so ours are the ones that
-/// appear when `threaded` is switched on.
-fn thread_napi(ns: &str, ifname: &str, cpu: usize) -> R<()> {
+/// `cpu`, under `SCHED_FIFO` at priority `fifo` if given. The kthreads are
+/// named after the device only, so ours are the ones that appear when
+/// `threaded` is switched on.
+fn thread_napi(ns: &str, ifname: &str, cpu: usize, fifo: Option<u8>) -> R<()> {
     let before = napi_threads(ifname);
     let cmd = format!("echo 1 > /sys/class/net/{ifname}/threaded");
     ns_run(ns, "sh", &["-c", &cmd]).map_err(s)?;
@@ -282,6 +285,16 @@ fn thread_napi(ns: &str, ifname: &str, cpu: usize) -> R<()> {
             .map_err(|e| format!("taskset: {e}"))?;
         if !st.success() {
             return Err(format!("taskset -p -c {cpu} {pid}: {st}"));
+        }
+        if let Some(prio) = fifo {
+            let (prio, pid) = (prio.to_string(), pid.to_string());
+            let st = std::process::Command::new("chrt")
+                .args(["-f", "-p", &prio, &pid])
+                .status()
+                .map_err(|e| format!("chrt: {e}"))?;
+            if !st.success() {
+                return Err(format!("chrt -f -p {prio} {pid}: {st}"));
+            }
         }
     }
     Ok(())
@@ -415,16 +428,22 @@ fn ringvs_args(
     match dp.io() {
         Io::Packet => {}
         Io::XdpGeneric => args.extend(["--io", "xdp", "--xdp-mode", "generic"].map(String::from)),
-        Io::XdpNative | Io::XdpNapi | Io::XdpBusy => {
+        Io::XdpNative | Io::XdpNapi | Io::XdpNapiFirst | Io::XdpBusy => {
             args.extend(["--io", "xdp", "--xdp-mode", "native"].map(String::from));
         }
     }
-    if let Some(p) = a.worker_fifo.or(dp.rt().then_some(10)) {
+    if let Some(p) = worker_fifo(a, dp) {
         args.extend(["--rt-priority".into(), p.to_string()]);
     } else if a.busy_poll || dp.io() == Io::XdpBusy {
         args.push("--busy-poll".into());
     }
     args
+}
+
+/// The `SCHED_FIFO` priority of `dp`'s workers, if they run under it: the
+/// real-time datapaths at 10, any at `--worker-fifo`.
+fn worker_fifo(a: &PerfArgs, dp: Datapath) -> Option<u8> {
+    a.worker_fifo.or(dp.rt().then_some(10))
 }
 
 /// Run `taskset args` (ringvs) in `ns` and wait for its control socket.
