@@ -225,6 +225,8 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         fds.extend(self.rx[Nic::Int].poll_fd());
         fds.extend(self.core.links.handoffs.wake_fd());
         let mut last_stats = Instant::now();
+        // Per NIC: whether busy polling's NAPI was checked (`busy_napi_note`).
+        let mut napi_checked = [!busy; 2];
         while !self.core.shared.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
             let n = self.poll_once(now);
@@ -237,6 +239,18 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 let k =
                     self.rx[Nic::Ext].take_kernel_drops() + self.rx[Nic::Int].take_kernel_drops();
                 self.core.ctr.add(Ctr::KernelDrop, k);
+                for (nic, ctr) in [(Nic::Ext, Ctr::RxExt), (Nic::Int, Ctr::RxInt)] {
+                    if napi_checked[nic as usize] {
+                        continue;
+                    }
+                    let received = self.core.ctr.get(ctr);
+                    let (done, note) =
+                        busy_napi_note(self.core.id, nic, received, self.rx[nic].busy_napi());
+                    napi_checked[nic as usize] = done;
+                    if let Some(note) = note {
+                        eprintln!("{note}");
+                    }
+                }
             }
             if n == 0 && !self.core.listing() {
                 if busy {
@@ -272,6 +286,37 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         core.requests();
         core.publish();
         n + m + h
+    }
+}
+
+/// `--busy-poll` on AF_XDP drives a NIC queue's NAPI from the worker's own
+/// syscalls only once the kernel has given the socket that NAPI's id, which
+/// it does with the first frame, on drivers that register ids for their
+/// queues (veth's XDP queues register none here: its sockets keep id 0).
+/// Once `nic` has `received` frames, say so once if its socket has no NAPI to
+/// drive (`napi`: [`RxQueue::busy_napi`]). Returns whether the check is done,
+/// and the line to log.
+pub(super) fn busy_napi_note(
+    worker: usize,
+    nic: Nic,
+    received: u64,
+    napi: Option<bool>,
+) -> (bool, Option<String>) {
+    match napi {
+        None | Some(true) => (true, None),
+        Some(false) if received == 0 => (false, None),
+        Some(false) => (
+            true,
+            Some(format!(
+                "ringvs: worker {worker}: --busy-poll has no NAPI to drive on the {} NIC \
+                 (its AF_XDP socket got no NAPI id from the driver): frames arrive when the \
+                 kernel runs the queue's NAPI itself",
+                match nic {
+                    Nic::Ext => "external",
+                    Nic::Int => "internal",
+                }
+            )),
+        ),
     }
 }
 
@@ -476,5 +521,28 @@ impl Core {
     /// Connections of this worker in state `s`, of both families.
     pub fn state_count(&self, s: State) -> u32 {
         self.table.counts()[s as usize] + self.table6.counts()[s as usize]
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn busy_napi_is_told_once_frames_came_without_it() {
+        // Not busy polling, or a NAPI to drive: nothing to say, done.
+        assert_eq!(busy_napi_note(0, Nic::Ext, 0, None), (true, None));
+        assert_eq!(busy_napi_note(0, Nic::Ext, 5, Some(true)), (true, None));
+        // No frame yet: the kernel sets the id with the first; ask again later.
+        assert_eq!(busy_napi_note(0, Nic::Int, 0, Some(false)), (false, None));
+        // Frames came and still no id: said once, for that NIC.
+        let (done, note) = busy_napi_note(1, Nic::Int, 7, Some(false));
+        assert!(done);
+        let note = note.unwrap_or_default();
+        assert!(
+            note.starts_with("ringvs: worker 1: --busy-poll has no NAPI"),
+            "{note}"
+        );
+        assert!(note.contains("internal NIC"), "{note}");
     }
 }

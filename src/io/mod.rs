@@ -129,6 +129,14 @@ pub trait RxQueue {
     /// Frames the kernel dropped because the ring was full, since the last call.
     /// (A syscall on the real backend: call it from slow paths only.)
     fn take_kernel_drops(&mut self) -> u64;
+    /// With preferred busy polling (`--busy-poll` on AF_XDP): whether the
+    /// kernel has given the socket a NAPI instance to drive (`Some(false)`:
+    /// not yet, or never on a driver that registers no NAPI id for its
+    /// queues; the worker's busy-polling syscalls then poll nothing). `None`
+    /// where the queue does not busy-poll. A syscall: slow paths only.
+    fn busy_napi(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// The transmit side of one NIC for one worker.

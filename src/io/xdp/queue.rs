@@ -3,7 +3,7 @@
 
 use super::FRAME_SIZE;
 use super::umem::{Frames, Pool, base};
-use super::xsk::{KICKS_MAX, Ring, Socket, XskOptions, getsockopt};
+use super::xsk::{KICKS_MAX, Ring, Socket, XskOptions, getsockopt, napi_id};
 use crate::io::ring::{Mmap, kick};
 use crate::io::{Lent, RxFrame, RxMeta, RxQueue, TxQueue, Umem};
 use crate::wire::checksum;
@@ -195,6 +195,13 @@ impl RxQueue for XskRx {
     fn give_back(&mut self, frame: Lent) {
         self.frames.give(frame.addr);
         self.repay();
+    }
+
+    fn busy_napi(&self) -> Option<bool> {
+        if !self.busy {
+            return None;
+        }
+        napi_id(self.fd.as_raw_fd()).ok().map(|id| id != 0)
     }
 
     fn take_kernel_drops(&mut self) -> u64 {

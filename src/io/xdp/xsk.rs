@@ -174,6 +174,29 @@ pub(super) fn getsockopt<T>(
     Ok(len)
 }
 
+/// `SO_INCOMING_NAPI_ID` (`asm-generic/socket.h`): the id of the NAPI
+/// instance the socket's last frame came through, 0 for none.
+const SO_INCOMING_NAPI_ID: libc::c_int = 56;
+
+/// The NAPI id the kernel gave socket `fd`, which busy polling drives: 0 until
+/// a frame arrives through a NAPI instance with an id, and for good on a
+/// driver whose receive queues register none (veth's XDP queues here).
+pub(super) fn napi_id(fd: RawFd) -> io::Result<u32> {
+    let mut id: libc::c_uint = 0;
+    let mut len = size_of::<libc::c_uint>() as libc::socklen_t;
+    // SAFETY: `id` is a valid, writable c_uint; `len` tells the kernel its size.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            SO_INCOMING_NAPI_ID,
+            (&mut id as *mut libc::c_uint).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(id)
+}
+
 /// `SO_BUSY_POLL` (`asm-generic/socket.h`; libc may lack the three).
 const SO_BUSY_POLL: libc::c_int = 46;
 /// `SO_PREFER_BUSY_POLL` (Linux 5.11).

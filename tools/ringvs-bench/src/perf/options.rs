@@ -131,8 +131,10 @@ pub enum Io {
     XdpNapiFirst,
     /// [`Io::XdpNapi`] plus the kernel's preferred busy polling: ringvs runs with
     /// `--busy-poll`, and the NICs defer their NAPI to it (`napi_defer_hard_irqs`
-    /// 2, `gro_flush_timeout` 200 µs), so the worker runs veth's receive work in
-    /// its own context instead of waiting for the NAPI kthread.
+    /// 2, `gro_flush_timeout` 200 µs), meant to have the worker run veth's
+    /// receive work in its own context. On veth it does not: the sockets get
+    /// no NAPI id, so there is nothing to busy-poll (ringvs logs it) and frames
+    /// wait for the deferred NAPI kthread.
     XdpBusy,
 }
 
