@@ -74,7 +74,8 @@ impl Trace {
     }
 }
 
-/// Is `perf` there (checked before a long run, not after)?
+/// Is the tool `perf` (or any that answers `--version`) there (checked
+/// before a long run, not after)?
 pub(super) fn available(perf: &Path) -> bool {
     Command::new(perf)
         .arg("--version")

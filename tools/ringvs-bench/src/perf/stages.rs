@@ -110,12 +110,7 @@ impl Stages {
 
 /// Is bpftrace there (checked before a long run, not after)?
 pub(super) fn available() -> bool {
-    Command::new("bpftrace")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    super::sched::available(std::path::Path::new("bpftrace"))
 }
 
 /// One histogram's summary.
