@@ -168,9 +168,19 @@ pub(super) fn getsockopt<T>(
     opt: libc::c_int,
     val: &mut T,
 ) -> io::Result<libc::socklen_t> {
+    getsockopt_at(fd, libc::SOL_XDP, opt, val)
+}
+
+/// [`getsockopt`] at any `level`.
+fn getsockopt_at<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+    val: &mut T,
+) -> io::Result<libc::socklen_t> {
     let mut len = size_of::<T>() as libc::socklen_t;
     // SAFETY: `val` is a valid, writable `T`; `len` tells the kernel its size.
-    cvt(unsafe { libc::getsockopt(fd, libc::SOL_XDP, opt, (val as *mut T).cast(), &mut len) })?;
+    cvt(unsafe { libc::getsockopt(fd, level, opt, (val as *mut T).cast(), &mut len) })?;
     Ok(len)
 }
 
@@ -183,17 +193,7 @@ const SO_INCOMING_NAPI_ID: libc::c_int = 56;
 /// driver whose receive queues register none (veth's XDP queues here).
 pub(super) fn napi_id(fd: RawFd) -> io::Result<u32> {
     let mut id: libc::c_uint = 0;
-    let mut len = size_of::<libc::c_uint>() as libc::socklen_t;
-    // SAFETY: `id` is a valid, writable c_uint; `len` tells the kernel its size.
-    cvt(unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            SO_INCOMING_NAPI_ID,
-            (&mut id as *mut libc::c_uint).cast(),
-            &mut len,
-        )
-    })?;
+    getsockopt_at(fd, libc::SOL_SOCKET, SO_INCOMING_NAPI_ID, &mut id)?;
     Ok(id)
 }
 

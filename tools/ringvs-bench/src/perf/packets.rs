@@ -138,18 +138,12 @@ pub(super) fn common_latency(
     f: &mut Figures,
 ) -> R<()> {
     let p = packet_setup(exe, a, dp)?;
-    let stages = match a.stage_trace {
-        true => Some(super::stages::Stages::start(a.secs)?),
-        false => None,
-    };
-    let trace = match a.sched_trace && !dp.kernel() {
-        true => Some(super::sched::Trace::start(
-            a.dir_cpu,
-            a.secs + 1,
-            &Lab::unique_tag(),
-        )?),
-        false => None,
-    };
+    let stages = (a.stage_trace)
+        .then(|| super::stages::Stages::start(a.secs))
+        .transpose()?;
+    let trace = (a.sched_trace && !dp.kernel())
+        .then(|| super::sched::Trace::start(a.dir_cpu, a.secs + 1, &Lab::unique_tag()))
+        .transpose()?;
     latency_at(&p, dp, rate, "_common", f)?;
     if let Some(t) = trace {
         t.finish(&dp.name(), "_common", f)?;
