@@ -253,6 +253,14 @@ struct RunArgs {
     /// docs/operations.md).
     #[arg(long, value_enum, default_value = "hash")]
     steer: SteerArg,
+    /// With `--io xdp` and several workers: the frame memory (UMEM) of the
+    /// sockets. `shared` (default) one for all workers: a frame handed to the
+    /// worker that owns its connection moves by its descriptor and leaves
+    /// from the buffer it arrived in. `per-worker` one per worker: a handed
+    /// frame is copied (for comparison; also taken when the kernel refuses
+    /// to share, with a log line).
+    #[arg(long, value_enum, default_value = "shared")]
+    umem: UmemArg,
     /// IPVS's `conn_reuse_mode` sysctl: non-zero (default 1), a client SYN that
     /// meets a connection in TIME_WAIT or CLOSE of the same ports expires it and
     /// is scheduled anew; 0, it goes to that connection's real server.
@@ -371,6 +379,12 @@ enum IoArg {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum UmemArg {
+    Shared,
+    PerWorker,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum SteerArg {
     Hash,
     Rss,
@@ -475,6 +489,7 @@ fn cmd_run(a: RunArgs) -> ExitCode {
         standby: a.ha == HaArg::Standby,
         sync_resend: a.sync_resend,
         steer_rss: a.steer == SteerArg::Rss,
+        per_worker_umem: a.umem == UmemArg::PerWorker,
         io: match a.io {
             IoArg::Packet => IoBackend::Packet,
             IoArg::Xdp => IoBackend::Xdp(match a.xdp_mode {

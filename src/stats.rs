@@ -38,9 +38,10 @@ counters! {
     TxExt => "tx_ext",
     /// Frames sent on the internal NIC.
     TxInt => "tx_int",
-    /// Frames sent from the buffer they arrived in (AF_XDP, a worker's sockets
-    /// on one UMEM): rewritten in place, their descriptor moved from an RX
-    /// ring to a TX ring, no copy. Counted in `tx_ext`/`tx_int` too.
+    /// Frames sent from the buffer they arrived in (AF_XDP, sockets on one
+    /// UMEM): rewritten in place, their descriptor moved from an RX ring to a
+    /// TX ring, no copy (frames handed over by another worker too). Counted
+    /// in `tx_ext`/`tx_int` too.
     TxZeroCopy => "tx_zero_copy",
     /// Frames that arrived with a partial (pseudo-header only) L4 checksum.
     RxCsumPartial => "rx_csum_partial",
@@ -99,6 +100,9 @@ counters! {
     HandoffOut => "handoff_out",
     /// Frames received from another worker.
     HandoffIn => "handoff_in",
+    /// Frames of `handoff_out` handed over by their descriptor, not copied
+    /// (`--io xdp`: every worker's sockets on one UMEM).
+    HandoffZeroCopy => "handoff_zero_copy",
     /// Frames queued while their next hop was being resolved.
     NeighQueued => "neigh_queued",
     /// Frames the kernel dropped because our RX ring was full.

@@ -282,6 +282,23 @@ fn steering_by_rss_needs_af_xdp() {
 }
 
 #[test]
+fn a_umem_per_worker_needs_af_xdp() {
+    let o = run_director(
+        "rvsnosuch0",
+        "198.18.0.2/24",
+        &["--workers", "2", "--cpus", "0", "--umem", "per-worker"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--umem per-worker needs --io xdp"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_director("rvsnosuch0", "198.18.0.2/24", &["--umem", "private"]);
+    assert_eq!(o.status.code(), Some(2), "clap refuses an unknown value");
+}
+
+#[test]
 fn rt_priority_is_checked() {
     for args in [
         &["--rt-priority", "0"][..],

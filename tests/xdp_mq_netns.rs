@@ -30,7 +30,7 @@ fn two_af_xdp_workers_on_two_queues_hand_off_to_the_owner() {
     else {
         return;
     };
-    seed_through_two_workers(&d, "xdp", true);
+    seed_through_two_workers(&d, "xdp", true, true);
     icmp_errors_reach_the_client_through_their_owner(&d);
 
     // A second director asked for more workers than the NICs have queues is
@@ -72,13 +72,37 @@ fn generic_xdp_with_busy_poll_on_two_queues() {
     else {
         return;
     };
-    seed_through_two_workers(&d, "xdpgeneric", false);
+    seed_through_two_workers(&d, "xdpgeneric", false, true);
+}
+
+/// `--umem per-worker`: each worker's sockets on their own UMEM, so a frame
+/// handed to its owner is copied; everything else as with one UMEM.
+#[test]
+fn a_umem_per_worker_copies_handoffs() {
+    let Some(d) = Scenario::new("xdpmqpw")
+        .queues(2)
+        .workers(2)
+        .director_args(&[
+            "--io",
+            "xdp",
+            "--xdp-mode",
+            "native",
+            "--umem",
+            "per-worker",
+        ])
+        .seed_service()
+        .start()
+    else {
+        return;
+    };
+    seed_through_two_workers(&d, "xdp", true, false);
 }
 
 /// The seed's traffic through a director of two AF_XDP workers whose NICs
 /// carry an XDP program shown as `mode` by `ip -d link`; `spread`: both RX
-/// queues of the external NIC get frames.
-fn seed_through_two_workers(d: &NsDirector, mode: &str, spread: bool) {
+/// queues of the external NIC get frames; `one_umem`: all the workers'
+/// sockets on one UMEM (`--umem shared`, the default).
+fn seed_through_two_workers(d: &NsDirector, mode: &str, spread: bool, one_umem: bool) {
     let NsDirector { lab, control } = d;
     let dns = lab.ns_director();
     for nic in [lab.ext_if(), lab.int_if()] {
@@ -158,21 +182,36 @@ fn seed_through_two_workers(d: &NsDirector, mode: &str, spread: bool) {
     // as out in total, every one counted once.
     assert!(total(&s, "fwd_in") >= 4 * CONNS as u64);
     assert!(total(&s, "fwd_out") >= 3 * CONNS as u64);
-    // Each worker's sockets share one UMEM: a frame its owner received itself
-    // went out from its own buffer; only frames handed over by the other
-    // worker or parked for ARP were copied.
+    // Every worker's sockets on one UMEM: a frame went out from the buffer
+    // it arrived in, whichever worker received it (a handoff moves its
+    // descriptor, not its bytes); only frames parked for ARP were copied.
+    // A UMEM per worker: frames handed over were copied too.
     let fwd = total(&s, "fwd_in") + total(&s, "fwd_out");
     let zc = total(&s, "tx_zero_copy");
+    let lent = total(&s, "handoff_zero_copy");
+    let parked = total(&s, "neigh_queued");
     eprintln!(
-        "forwarded {fwd}, from their own buffers {zc}, handed in {inn}, parked {}",
-        total(&s, "neigh_queued")
+        "forwarded {fwd}, from their own buffers {zc}, handed in {inn} ({lent} by descriptor), parked {parked}"
     );
     assert!(zc > 0, "no frame sent from its RX buffer");
-    assert!(
-        zc + inn + total(&s, "neigh_queued") >= fwd,
-        "a frame received by its owner was copied: {zc} + {inn} < {fwd}"
-    );
     assert!(zc <= fwd);
+    if one_umem {
+        assert_eq!(lent, out, "a frame handed off was copied");
+        assert!(
+            zc + parked >= fwd,
+            "a forwarded frame was copied: {zc} + {parked} < {fwd}"
+        );
+    } else {
+        assert_eq!(lent, 0, "handed by descriptor between UMEMs");
+        assert!(
+            zc + inn + parked >= fwd,
+            "a frame received by its owner was copied: {zc} + {inn} + {parked} < {fwd}"
+        );
+        assert!(
+            zc + inn <= fwd,
+            "a handed frame was not copied: {zc} + {inn} > {fwd}"
+        );
+    }
 }
 
 /// UDP datagrams to a real server port nobody listens on: the real server's

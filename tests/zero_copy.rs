@@ -164,3 +164,88 @@ fn a_capture_sees_forwarded_frames_as_copies() {
     assert_eq!(zc.ctr(Ctr::TxZeroCopy), 1, "in place once detached");
     assert!(cap.full_rx.try_recv().is_err());
 }
+
+/// Two workers that steer every TCP/UDP frame to the owner of its client
+/// key, all their queues on one frame memory (as `io::xdp::open_workers`
+/// opens AF_XDP sockets): a frame that reaches the other worker goes to its
+/// owner by its descriptor and leaves from the buffer it arrived in. A frame
+/// the owner drops, and one a full ring refuses, go back to the frame
+/// memory: nothing stays lent.
+#[test]
+fn handoffs_move_descriptors_on_one_frame_memory() {
+    use ringvs::io::fanout::owner;
+    use ringvs::io::mem::MemUmem;
+
+    let umem = MemUmem::new();
+    let mut d = MemDirector::steered_on(2, &umem);
+    d.resolve_all();
+    let now = d.now;
+    let port_of = |k: usize| {
+        (40000u16..)
+            .find(|&p| owner(be(CLIENT), p, 2, 0) == k)
+            .expect("a port")
+    };
+    let (cport, other) = (port_of(1), port_of(0));
+    let c = L3::to_vip();
+    let poll = |d: &mut MemDirector, k: usize| {
+        d.workers[k].poll_once(now);
+        let t = &mut d.workers[k].tx;
+        (t[Nic::Ext].take_sent(), t[Nic::Int].take_sent())
+    };
+
+    // The SYN reaches worker 0; worker 1 owns the connection.
+    d.workers[0].rx[Nic::Ext].push(&tcp_frame(&c, cport, 80, SYN));
+    let (e, i) = poll(&mut d, 0);
+    assert!(e.is_empty() && i.is_empty(), "worker 0 sent {e:?} {i:?}");
+    assert_eq!(umem.lent(), 1, "in the ring, by its descriptor");
+    let (e, i) = poll(&mut d, 1);
+    assert!(e.is_empty());
+    let syn = parse_ip(&one(i));
+    assert_eq!((syn.src, syn.sport, syn.dport), (CLIENT, cport, 80));
+    assert!(syn.dst == RS1 || syn.dst == RS2);
+    // The real server's answer reaches worker 0 too.
+    let rs = L3::from_rs(syn.dst, CLIENT);
+    d.workers[0].rx[Nic::Int].push(&tcp_frame(&rs, 80, cport, SYN | ACK));
+    poll(&mut d, 0);
+    let (e, _) = poll(&mut d, 1);
+    let back = parse_ip(&one(e));
+    assert_eq!((back.src, back.dst, back.sport), (VIP, CLIENT, 80));
+    let ctr = |d: &MemDirector, k: usize, c: Ctr| d.workers[k].core.ctr.get(c);
+    assert_eq!(ctr(&d, 0, Ctr::HandoffOut), 2);
+    assert_eq!(ctr(&d, 0, Ctr::HandoffZeroCopy), 2);
+    assert_eq!(ctr(&d, 1, Ctr::HandoffIn), 2);
+    assert_eq!(
+        ctr(&d, 1, Ctr::TxZeroCopy),
+        2,
+        "both sent from their own buffers"
+    );
+    assert_eq!(umem.lent(), 0);
+
+    // An ACK of no connection is handed over, dropped by its owner, and its
+    // frame given back.
+    d.workers[1].rx[Nic::Ext].push(&tcp_frame(&c, other, 80, ACK));
+    poll(&mut d, 1);
+    assert_eq!(umem.lent(), 1);
+    let (e, i) = poll(&mut d, 0);
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(ctr(&d, 0, Ctr::DropNoConn), 1);
+    assert_eq!(umem.lent(), 0, "the dropped frame went back");
+
+    // More frames than the ring holds while the owner does not run: the
+    // rest are refused, counted, and their frames go back at once.
+    let extra = 3;
+    for _ in 0..HANDOFF_DEPTH + extra {
+        d.workers[0].rx[Nic::Ext].push(&tcp_frame(&c, cport, 80, ACK));
+    }
+    poll(&mut d, 0);
+    assert_eq!(ctr(&d, 0, Ctr::DropHandoffFull), extra as u64);
+    assert_eq!(ctr(&d, 0, Ctr::HandoffZeroCopy), 2 + HANDOFF_DEPTH as u64);
+    assert_eq!(umem.lent(), HANDOFF_DEPTH);
+    let (_, i) = poll(&mut d, 1);
+    assert_eq!(i.len(), HANDOFF_DEPTH);
+    assert!(i.iter().all(|f| parse_ip(f).dst == syn.dst));
+    assert_eq!(umem.lent(), 0);
+    assert_eq!(ctr(&d, 0, Ctr::HandoffOut), ctr(&d, 1, Ctr::HandoffIn));
+    assert_eq!(ctr(&d, 1, Ctr::HandoffOut), ctr(&d, 0, Ctr::HandoffIn));
+    assert_eq!(ctr(&d, 1, Ctr::TxZeroCopy), 2 + HANDOFF_DEPTH as u64);
+}

@@ -45,6 +45,7 @@ pub(super) fn open_queues(
                 busy_poll: opts
                     .busy_poll
                     .then(|| u16::try_from(opts.burst).unwrap_or(u16::MAX)),
+                per_worker_umem: opts.per_worker_umem,
             };
             Queues::Xdp(open_xdp(n, [ext, int], xsk, mode)?)
         }
@@ -156,10 +157,18 @@ fn open_xdp(
         let prog = XdpProgram::attach(index[i], mode).map_err(err(info, "XDP program"))?;
         q.programs.push(prog);
     }
-    // Worker k's sockets on both NICs share one UMEM (`xdp::open_pair`).
-    for k in 0..n as u32 {
-        let pair = xdp::open_pair((index[0], k), (index[1], k), opts)
-            .map_err(err(nics[0], "AF_XDP socket"))?;
+    // All workers' sockets on both NICs share one UMEM (`xdp::open_workers`):
+    // a frame moves by its descriptor between NICs and between workers.
+    let at: Vec<_> = (0..n as u32)
+        .map(|k| ((index[0], k), (index[1], k)))
+        .collect();
+    let all = xdp::open_workers(&at, opts).map_err(err(nics[0], "AF_XDP socket"))?;
+    if let Some(e) = &all.unshared {
+        eprintln!(
+            "ringvs: AF_XDP: the kernel refused one UMEM for all workers ({e}): each worker has its own, and frames handed between workers are copied"
+        );
+    }
+    for (k, pair) in (0..).zip(all.pairs) {
         if let Some(e) = pair.unshared {
             unshared.push(format!("{k} ({e})"));
         }

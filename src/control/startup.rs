@@ -69,6 +69,10 @@ pub struct RunOptions {
     /// `--steer rss`: with AF_XDP, a flow's owner is the queue the NICs' RSS
     /// gives its client address (see `io::rss`).
     pub steer_rss: bool,
+    /// `--umem per-worker`: with AF_XDP, each worker's sockets on a UMEM of
+    /// their own instead of one for all (frames handed between workers are
+    /// then copied).
+    pub per_worker_umem: bool,
     /// IPVS's sysctls of the packet path (see `dataplane::Sysctl`).
     pub sysctl: crate::dataplane::Sysctl,
     /// Serve Prometheus metrics over HTTP here (`--metrics`).
@@ -260,6 +264,11 @@ fn check_options(opts: &RunOptions) -> Result<(Vec<core_affinity::CoreId>, usize
         return Err(RunError::Invalid(
             "--steer rss needs --io xdp (AF_PACKET's fanout program picks the worker itself)"
                 .into(),
+        ));
+    }
+    if opts.per_worker_umem && !matches!(opts.io, IoBackend::Xdp(_)) {
+        return Err(RunError::Invalid(
+            "--umem per-worker needs --io xdp (AF_PACKET rings have no UMEM)".into(),
         ));
     }
     check_ipv6(opts).map_err(RunError::Invalid)?;

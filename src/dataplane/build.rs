@@ -12,10 +12,10 @@ use super::handoff::{Handoffs, mesh};
 use super::shared::{Env, Published, Shared};
 use super::tx::TxPair;
 use super::worker::{BURST, CoreParts, Links, Worker};
-use crate::NicPair;
 use crate::io::{RxQueue, TxQueue};
 use crate::nat::Snapshot;
 use crate::neigh::NeighEvent;
+use crate::{Nic, NicPair};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::sync::Arc;
 use std::time::Instant;
@@ -117,6 +117,9 @@ impl Director {
         let handoffs = std::mem::take(&mut self.handoffs);
         let mut sync = std::mem::take(&mut self.sync_links).into_iter();
         let mut workers = Vec::with_capacity(self.plan.workers);
+        let queues: Vec<_> = queues.into_iter().take(self.plan.workers).collect();
+        let steer = self.plan.steer && self.plan.workers > 1;
+        let lend_handoffs = steer && one_umem(&queues);
         for (id, ((rx, tx), handoffs)) in queues.into_iter().zip(handoffs).enumerate() {
             let links = Links {
                 handoffs,
@@ -125,7 +128,8 @@ impl Director {
             };
             let parts = CoreParts {
                 workers: self.plan.workers,
-                steer: self.plan.steer && self.plan.workers > 1,
+                steer,
+                lend_handoffs,
                 env: Arc::clone(&self.env),
                 shared: Arc::clone(&self.shared),
                 out: Arc::clone(&self.published[id]),
@@ -138,4 +142,18 @@ impl Director {
         debug_assert_eq!(workers.len(), self.plan.workers, "one queue set per worker");
         workers
     }
+}
+
+/// Whether every queue of every worker is on one frame memory (`Umem`),
+/// so that a frame can go from any worker's RX queue to any other worker's
+/// TX queue by its descriptor (AF_XDP sockets on one UMEM:
+/// `io::xdp::open_workers`).
+fn one_umem<R: RxQueue, T: TxQueue>(queues: &[(NicPair<R>, TxPair<T>)]) -> bool {
+    let mut umems = queues.iter().flat_map(|(rx, tx)| {
+        [Nic::Ext, Nic::Int]
+            .into_iter()
+            .flat_map(move |nic| [rx[nic].umem(), tx[nic].umem()])
+    });
+    let first = umems.next().flatten();
+    first.is_some() && umems.all(|u| u == first)
 }

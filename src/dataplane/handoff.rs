@@ -33,16 +33,16 @@
 //! (`Core::steer_to`, `Core::steer_to6`).
 
 use super::shared::Handoff;
-use super::tx::TxPair;
+use super::tx::{LendTo, TxPair};
 use super::worker::Core;
-use crate::Nic;
 use crate::io::ring::Doorbell;
-use crate::io::{FRAME_MAX, RxMeta, TxQueue};
+use crate::io::{FRAME_MAX, Lent, RxMeta, RxQueue, TxQueue};
 use crate::stats::Ctr;
+use crate::{Nic, NicPair};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::os::fd::RawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Why a frame was not handed off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +84,8 @@ pub struct Handoffs {
     next: usize,
     /// Every worker's bell (this one's at its own id), by worker.
     bells: Vec<Arc<Bell>>,
+    /// Workers that stopped sending ([`Handoffs::finish`]).
+    finished: Arc<AtomicUsize>,
     id: usize,
 }
 
@@ -99,6 +101,7 @@ fn empty_box() -> Box<Handoff> {
         nic: Nic::Ext,
         len: 0,
         csum_partial: false,
+        lent: None,
         data: [0; FRAME_MAX],
     })
 }
@@ -117,12 +120,14 @@ pub fn mesh(n: usize, depth: usize) -> Vec<Handoffs> {
             })
         })
         .collect();
+    let finished = Arc::new(AtomicUsize::new(0));
     let mut all: Vec<Handoffs> = (0..n)
         .map(|id| Handoffs {
             out: (0..n).map(|_| None).collect(),
             inn: (0..n).map(|_| None).collect(),
             next: 0,
             bells: bells.clone(),
+            finished: Arc::clone(&finished),
             id,
         })
         .collect();
@@ -157,25 +162,68 @@ impl Handoffs {
         frame: &[u8],
         csum_partial: bool,
     ) -> Result<(), Refused> {
-        let Some(Some(o)) = self.out.get(to) else {
-            return Err(Refused::NoRing);
-        };
         let len = frame.len();
         if len > FRAME_MAX {
             return Err(Refused::TooBig);
         }
-        // No empty box: all `depth` are in flight to `to` or being handled there.
-        let Ok(mut h) = o.empty.try_recv() else {
-            return Err(Refused::Full);
-        };
+        let mut h = self.empty_box(to)?;
         h.nic = nic;
         h.len = len as u16;
         h.csum_partial = csum_partial;
+        h.lent = None;
         h.data[..len].copy_from_slice(frame);
+        self.send_box(to, h).map_err(|(why, _)| why)
+    }
+
+    /// Send worker `to` a frame by its descriptor (`len` bytes of a frame
+    /// lent by an RX queue on the UMEM the two workers share): no byte is
+    /// copied. A refused frame comes back with the reason (always, but
+    /// the type cannot say so: the box it was put in holds it).
+    #[inline]
+    pub fn send_lent(
+        &mut self,
+        to: usize,
+        nic: Nic,
+        (frame, len): (Lent, usize),
+        csum_partial: bool,
+    ) -> Result<(), (Refused, Option<Lent>)> {
+        let Ok(len16) = u16::try_from(len) else {
+            return Err((Refused::TooBig, Some(frame)));
+        };
+        let mut h = match self.empty_box(to) {
+            Ok(h) => h,
+            Err(why) => return Err((why, Some(frame))),
+        };
+        h.nic = nic;
+        h.len = len16;
+        h.csum_partial = csum_partial;
+        h.lent = Some(frame);
+        self.send_box(to, h)
+            .map_err(|(why, mut h)| (why, h.lent.take()))
+    }
+
+    /// An empty box of the ring to `to`.
+    #[inline]
+    fn empty_box(&self, to: usize) -> Result<Box<Handoff>, Refused> {
+        let Some(Some(o)) = self.out.get(to) else {
+            return Err(Refused::NoRing);
+        };
+        // No empty box: all `depth` are in flight to `to` or being handled there.
+        o.empty.try_recv().map_err(|_| Refused::Full)
+    }
+
+    /// Send a filled box to `to`, and ring its bell if it sleeps.
+    #[inline]
+    fn send_box(&self, to: usize, h: Box<Handoff>) -> Result<(), (Refused, Box<Handoff>)> {
+        let Some(Some(o)) = self.out.get(to) else {
+            return Err((Refused::NoRing, h));
+        };
         // The ring holds `depth` and only `depth` boxes exist for it: never full.
-        // (Should it be, the box is dropped and the ring shrinks by one; still
-        // bounded.)
-        o.full.try_send(h).map_err(|_| Refused::Full)?;
+        // (Should it be, the box is dropped by the caller and the ring shrinks
+        // by one; still bounded.)
+        o.full
+            .try_send(h)
+            .map_err(|e| (Refused::Full, e.into_inner()))?;
         if let Some(b) = self.bells.get(to)
             && b.sleeping.load(Ordering::SeqCst)
             && b.sleeping.swap(false, Ordering::SeqCst)
@@ -249,6 +297,22 @@ impl Handoffs {
         }
     }
 
+    /// This worker sends nothing more: wait (at most `limit`) until every
+    /// worker has said so, after which what the incoming rings hold is all
+    /// they will ever hold. True if all did.
+    pub fn finish(&self, limit: std::time::Duration) -> bool {
+        let n = self.bells.len();
+        self.finished.fetch_add(1, Ordering::SeqCst);
+        let until = std::time::Instant::now() + limit;
+        while self.finished.load(Ordering::SeqCst) < n {
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        true
+    }
+
     /// Frames sent to worker `to` and not yet received there.
     pub fn queued_to(&self, to: usize) -> usize {
         match self.out.get(to) {
@@ -298,10 +362,26 @@ impl Core {
         (owner != self.id).then_some(owner)
     }
 
-    /// Pass `frame` to worker `owner` (a copy into a box of the pair's ring;
-    /// never blocks, never allocates; a full ring is a counted drop).
+    /// Pass `frame` to worker `owner`: by its descriptor where every worker's
+    /// queues share one UMEM and the frame is at the RX cursor (the drain
+    /// loop lends it once `handle` lets go of it: [`Core::lend_to`]), else a
+    /// copy into a box of the pair's ring. Never blocks, never allocates; a
+    /// full ring is a counted drop.
     pub(super) fn hand_off(&mut self, owner: usize, nic: Nic, frame: &[u8], csum_partial: bool) {
-        match self.links.handoffs.send(owner, nic, frame, csum_partial) {
+        if self.lend_handoffs && self.zc.out.take().is_some() {
+            self.zc.handoff = Some(LendTo {
+                to: owner,
+                len: frame.len(),
+                csum_partial,
+            });
+            return;
+        }
+        let sent = self.links.handoffs.send(owner, nic, frame, csum_partial);
+        self.count_handoff(sent);
+    }
+
+    fn count_handoff(&mut self, sent: Result<(), Refused>) {
+        match sent {
             Ok(()) => self.ctr.inc(Ctr::HandoffOut),
             Err(Refused::Full) => self.ctr.inc(Ctr::DropHandoffFull),
             Err(Refused::TooBig) => self.ctr.inc(Ctr::DropTooBig),
@@ -309,28 +389,106 @@ impl Core {
         }
     }
 
+    /// Carry out `hand_off`'s decision for the frame at `rx`'s cursor
+    /// (received on `nic`): lend it and send its descriptor to the owner.
+    pub(super) fn lend_to<R: RxQueue>(&mut self, h: LendTo, nic: Nic, rx: &mut R) {
+        if self.links.handoffs.room_to(h.to) == 0 {
+            // Full (or no such ring): the frame goes back to the kernel.
+            rx.advance();
+            return self.count_handoff(Err(Refused::Full));
+        }
+        let Some(frame) = rx.lend() else {
+            return self.count_handoff(Err(Refused::Full));
+        };
+        let sent = self
+            .links
+            .handoffs
+            .send_lent(h.to, nic, (frame, h.len), h.csum_partial);
+        if sent.is_ok() {
+            self.ctr.inc(Ctr::HandoffZeroCopy);
+        }
+        self.count_handoff(sent.map_err(|(why, frame)| {
+            if let Some(frame) = frame {
+                rx.give_back(frame);
+            }
+            why
+        }));
+    }
+
     /// Frames other workers handed to this one: up to a burst in total, the
     /// rings taken round-robin.
-    pub(super) fn drain_handoffs<T: TxQueue>(&mut self, tx: &mut TxPair<T>) -> usize {
+    pub(super) fn drain_handoffs<R: RxQueue, T: TxQueue>(
+        &mut self,
+        rx: &mut NicPair<R>,
+        tx: &mut TxPair<T>,
+    ) -> usize {
         let mut h = 0;
         while h < self.burst {
-            let Some(r) = self.links.handoffs.recv() else {
+            let Some(mut r) = self.links.handoffs.recv() else {
                 break;
             };
             self.ctr.inc(Ctr::HandoffIn);
-            let f = &r.frame;
+            let f = &mut r.frame;
             let meta = RxMeta {
                 wire_len: u32::from(f.len),
                 csum_partial: f.csum_partial,
                 csum_valid: false,
                 vlan: false,
             };
-            let len = usize::from(f.len);
-            self.handle(f.nic, &f.data[..len], meta, true, tx);
+            let (nic, len) = (f.nic, usize::from(f.len));
+            match f.lent.take() {
+                None => self.handle(nic, &f.data[..len], meta, true, tx),
+                Some(frame) => self.handle_lent(nic, (frame, len), meta, &mut rx[nic], tx),
+            }
             self.links.handoffs.recycle(r);
             h += 1;
         }
         h
+    }
+
+    /// At exit, once no worker sends any more ([`Handoffs::finish`]): give
+    /// the frames still in this worker's incoming rings back, the lent ones
+    /// to the UMEM's free frames (so its bookkeeping adds up when the sockets
+    /// close). Returns how many.
+    pub(super) fn give_back_handoffs<R: RxQueue>(&mut self, rx: &mut NicPair<R>) -> usize {
+        let mut n = 0;
+        while let Some(mut r) = self.links.handoffs.recv() {
+            if let Some(frame) = r.frame.lent.take() {
+                rx[r.frame.nic].give_back(frame);
+            }
+            self.links.handoffs.recycle(r);
+            n += 1;
+        }
+        n
+    }
+
+    /// Handle `len` bytes of a frame another worker handed over by its
+    /// descriptor (received on `nic`, on the UMEM `rx` shares with that
+    /// worker): read and rewritten where it lies, and sent from there when
+    /// forwarded to the other NIC; else given back to the UMEM's free frames.
+    fn handle_lent<R: RxQueue, T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        (mut frame, len): (Lent, usize),
+        meta: RxMeta,
+        rx: &mut R,
+        tx: &mut TxPair<T>,
+    ) {
+        let out = nic.other();
+        let in_place = self.snap.tap.is_none() && tx[out].umem() == Some(frame.umem);
+        let Some(data) = rx.lent_bytes(&mut frame, len) else {
+            // Another UMEM (the sender's check makes it impossible): its frame
+            // cannot be read here, nor given back to this UMEM's free frames.
+            drop(frame);
+            return self.ctr.inc(Ctr::DropHandoffFull);
+        };
+        self.zc.out = in_place.then_some(out);
+        self.handle(nic, data, meta, true, tx);
+        self.zc.out = None;
+        match self.zc.verdict.take() {
+            Some(v) => self.send_lent_in_place(v, frame, rx, tx),
+            None => rx.give_back(frame),
+        }
     }
 }
 

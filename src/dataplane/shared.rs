@@ -482,11 +482,13 @@ impl ListingJob {
     }
 }
 
-/// A frame passed to the worker that owns its flow.
-#[derive(Clone)]
+/// A frame passed to the worker that owns its flow: its bytes copied into
+/// `data`, or (workers on one UMEM) its descriptor in `lent`.
 pub struct Handoff {
     pub nic: Nic,
     pub len: u16,
     pub csum_partial: bool,
+    /// The frame itself, left in the UMEM it arrived in; `data` is unused.
+    pub lent: Option<crate::io::Lent>,
     pub data: [u8; FRAME_MAX],
 }

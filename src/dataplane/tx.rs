@@ -19,7 +19,7 @@
 //! makes up) is copied into a TX slot.
 
 use super::worker::Core;
-use crate::io::{FRAME_MAX, RxQueue, TxQueue};
+use crate::io::{FRAME_MAX, Lent, RxQueue, TxQueue};
 use crate::nat::rewrite::{self, Rewrite};
 use crate::neigh::NeighEvent;
 use crate::stats::Ctr;
@@ -197,6 +197,27 @@ pub(super) struct ZeroCopy {
     pub(super) out: Option<Nic>,
     /// What `forward` decided for it, if it took that way.
     pub(super) verdict: Option<InPlace>,
+    /// The worker it goes to by its descriptor, if `hand_off` decided so
+    /// (the drain loop lends it once `handle` has let go of it:
+    /// [`Core::lend_to`](super::worker::Core)).
+    pub(super) handoff: Option<LendTo>,
+}
+
+/// A frame at the RX cursor to hand to another worker by its descriptor.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LendTo {
+    pub(super) to: usize,
+    pub(super) len: usize,
+    pub(super) csum_partial: bool,
+}
+
+impl InPlace {
+    /// Rewrite the frame as decided: the NAT patch, then the MACs.
+    #[inline]
+    fn rewrite(&self, buf: &mut [u8]) {
+        self.patch.apply(buf);
+        set_macs(buf, self.to, self.ours);
+    }
 }
 
 /// Put our MAC as source and `to` as destination.
@@ -306,11 +327,40 @@ impl Core {
             rx.advance();
             return self.ctr.inc(Ctr::DropTxFull);
         };
-        v.patch.apply(buf);
-        set_macs(buf, v.to, v.ours);
+        v.rewrite(buf);
         let Some(frame) = rx.lend() else {
             return self.ctr.inc(Ctr::DropTxFull);
         };
+        self.send_lent(v, frame, rx, tx);
+    }
+
+    /// [`Core::send_in_place`] for a frame another worker handed over by its
+    /// descriptor (`frame`, on the UMEM `rx` shares with that worker).
+    pub(super) fn send_lent_in_place<R: RxQueue, T: TxQueue>(
+        &mut self,
+        v: InPlace,
+        mut frame: Lent,
+        rx: &mut R,
+        tx: &mut TxPair<T>,
+    ) {
+        let Some(buf) = rx.lent_bytes(&mut frame, v.len) else {
+            rx.give_back(frame);
+            return self.ctr.inc(Ctr::DropTxFull);
+        };
+        v.rewrite(buf);
+        rx.release_lent(&frame);
+        self.send_lent(v, frame, rx, tx);
+    }
+
+    /// Move a rewritten lent frame's descriptor to the TX ring of its NIC.
+    #[inline]
+    fn send_lent<R: RxQueue, T: TxQueue>(
+        &mut self,
+        v: InPlace,
+        frame: Lent,
+        rx: &mut R,
+        tx: &mut TxPair<T>,
+    ) {
         match tx[v.out].send_lent(frame, v.len) {
             Ok(()) => self.ctr.inc(Ctr::TxZeroCopy),
             Err(frame) => {

@@ -71,6 +71,9 @@ pub struct Core {
     /// Steer TCP/UDP frames to the worker owning their client key (see
     /// [`super::Plan::steer`]).
     pub(super) steer: bool,
+    /// Hand frames to other workers by their descriptors: every worker's
+    /// queues share one UMEM (see `hand_off`).
+    pub(super) lend_handoffs: bool,
     /// Frames per RX queue per loop (`--burst`).
     pub burst: usize,
     pub table: crate::nat::ConnTable,
@@ -161,6 +164,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         let CoreParts {
             workers,
             steer,
+            lend_handoffs,
             env,
             shared,
             out,
@@ -178,6 +182,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             id,
             workers,
             steer,
+            lend_handoffs,
             burst,
             scratch: Vec::with_capacity(cfg.max_dests),
             swept_s: 0,
@@ -262,6 +267,11 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 }
             }
         }
+        // Frames in flight between workers go back to their UMEM once
+        // nobody sends any more (a worker that is gone is waited for 1 s).
+        if self.core.links.handoffs.finish(Duration::from_secs(1)) {
+            self.core.give_back_handoffs(&mut self.rx);
+        }
         self.core.publish();
         self.core.batch.publish(&self.core.out.batch);
     }
@@ -276,7 +286,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         }
         let n = drain(core, Nic::Ext, &mut self.rx[Nic::Ext], &mut self.tx);
         let m = drain(core, Nic::Int, &mut self.rx[Nic::Int], &mut self.tx);
-        let h = core.drain_handoffs(&mut self.tx);
+        let h = core.drain_handoffs(&mut self.rx, &mut self.tx);
         core.ctr.add(Ctr::TxExt, self.tx[Nic::Ext].flush() as u64);
         core.ctr.add(Ctr::TxInt, self.tx[Nic::Int].flush() as u64);
         core.expire_pending();
@@ -324,6 +334,8 @@ pub(super) fn busy_napi_note(
 pub(super) struct CoreParts {
     pub workers: usize,
     pub steer: bool,
+    /// Every worker's queues share one UMEM: hand frames off by descriptor.
+    pub lend_handoffs: bool,
     pub env: Arc<Env>,
     pub shared: Arc<Shared>,
     pub out: Arc<Published>,
@@ -353,9 +365,10 @@ fn drain<R: RxQueue, T: TxQueue>(
         core.zc.out = in_place;
         core.handle(nic, f.data, f.meta, false, tx);
         core.zc.out = None;
-        match core.zc.verdict.take() {
-            None => rx.advance(),
-            Some(v) => core.send_in_place(v, rx, tx),
+        match (core.zc.verdict.take(), core.zc.handoff.take()) {
+            (Some(v), _) => core.send_in_place(v, rx, tx),
+            (None, Some(h)) => core.lend_to(h, nic, rx),
+            (None, None) => rx.advance(),
         }
         n += 1;
     }

@@ -30,6 +30,11 @@ impl MemUmem {
         Arc::new(Self::default())
     }
 
+    /// Frames lent and not yet sent or given back (a test's leak check).
+    pub fn lent(&self) -> usize {
+        self.lent.lock().unwrap_or_else(|e| e.into_inner()).1.len()
+    }
+
     fn id(self: &Arc<Self>) -> Umem {
         Umem(Arc::as_ptr(self) as u64)
     }
@@ -43,6 +48,12 @@ impl MemUmem {
             umem: self.id(),
             addr,
         }
+    }
+
+    /// Put a frame taken with [`MemUmem::take`] back, still lent.
+    fn put(&self, addr: u64, frame: Vec<u8>) {
+        let mut l = self.lent.lock().unwrap_or_else(|e| e.into_inner());
+        l.1.push((addr, frame));
     }
 
     fn take(&self, f: &Lent) -> Option<Vec<u8>> {
@@ -61,6 +72,9 @@ pub struct MemRx {
     /// Pretend kernel drops, reported by `take_kernel_drops`.
     pub kernel_drops: u64,
     umem: Option<Arc<MemUmem>>,
+    /// A lent frame whose bytes [`RxQueue::lent_bytes`] gave out, by address:
+    /// out of the umem until [`RxQueue::release_lent`].
+    held: Option<(u64, Vec<u8>)>,
 }
 
 impl MemRx {
@@ -134,8 +148,31 @@ impl RxQueue for MemRx {
     }
 
     fn give_back(&mut self, frame: Lent) {
-        if let Some(u) = &self.umem {
+        if self.held.as_ref().is_some_and(|h| h.0 == frame.addr) {
+            self.held = None;
+        } else if let Some(u) = &self.umem {
             u.take(&frame);
+        }
+    }
+
+    fn lent_bytes<'a>(&'a mut self, frame: &'a mut Lent, len: usize) -> Option<&'a mut [u8]> {
+        let umem = self.umem.as_ref()?;
+        if Some(frame.umem) != self.umem() {
+            return None;
+        }
+        if self.held.as_ref().is_none_or(|h| h.0 != frame.addr) {
+            if let Some((addr, data)) = self.held.take() {
+                umem.put(addr, data);
+            }
+            self.held = Some((frame.addr, umem.take(frame)?));
+        }
+        self.held.as_mut().and_then(|h| h.1.get_mut(..len))
+    }
+
+    fn release_lent(&mut self, frame: &Lent) {
+        if let (Some(u), Some((addr, data))) = (&self.umem, self.held.take()) {
+            u.put(addr, data);
+            debug_assert_eq!(addr, frame.addr);
         }
     }
 

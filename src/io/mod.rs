@@ -126,6 +126,19 @@ pub trait RxQueue {
     }
     /// A lent frame that could not be sent: its buffer goes back to the kernel.
     fn give_back(&mut self, _frame: Lent) {}
+    /// The first `len` bytes of a frame lent by a queue of this queue's
+    /// [`Umem`] (possibly another worker's, that handed the frame over by its
+    /// descriptor), writable: whoever holds the [`Lent`] holds the frame
+    /// (borrowed mutably with it, so no two views of one frame coexist, not
+    /// even through two queues). `None` for another memory, a range outside
+    /// one frame, or a backend that cannot.
+    fn lent_bytes<'a>(&'a mut self, _frame: &'a mut Lent, _len: usize) -> Option<&'a mut [u8]> {
+        None
+    }
+    /// Done with the bytes [`RxQueue::lent_bytes`] gave, before the frame is
+    /// sent ([`TxQueue::send_lent`]): a backend that moved them into the queue
+    /// puts them back where the TX queues of its memory find them.
+    fn release_lent(&mut self, _frame: &Lent) {}
     /// Frames the kernel dropped because the ring was full, since the last call.
     /// (A syscall on the real backend: call it from slow paths only.)
     fn take_kernel_drops(&mut self) -> u64;

@@ -146,6 +146,16 @@ pub struct MemDirector {
 
 pub const HANDOFF_DEPTH: usize = 8;
 
+/// The frame memory of a [`MemDirector`]'s queues.
+enum Mem {
+    /// None: every forwarded frame is copied into a TX slot.
+    Copy,
+    /// One `MemUmem` per worker (a worker's AF_XDP sockets on its own UMEM).
+    PerWorker,
+    /// One for all workers.
+    Shared(Arc<MemUmem>),
+}
+
 /// The standard rules: rr over the two real servers on port 80.
 pub const STANDARD: &[&str] = &[
     "-A -t 198.18.0.110:80 -s rr",
@@ -166,37 +176,49 @@ impl MemDirector {
     /// `n` workers with the given addresses and connection table size, built by
     /// the director's own constructor (`dataplane::Director`).
     pub fn with_env(n: usize, rules: &[&str], env: Env, max_conns: usize) -> Self {
-        Self::with_queues(n, rules, env, max_conns, false)
+        Self::with_queues(n, rules, env, max_conns, Mem::Copy)
     }
 
     /// The standard director on queues that send a forwarded frame from its
     /// own RX buffer (each worker's queues on one `MemUmem`), as AF_XDP
     /// sockets on a shared UMEM do; no neighbor resolved yet.
     pub fn in_place() -> Self {
-        Self::with_queues(1, STANDARD, env(), 1024, true)
+        Self::with_queues(1, STANDARD, env(), 1024, Mem::PerWorker)
     }
 
-    fn with_queues(n: usize, rules: &[&str], env: Env, max_conns: usize, in_place: bool) -> Self {
+    /// `n` workers with the standard rules that steer every TCP/UDP frame
+    /// to the owner of its client key (as with `--io xdp` on several
+    /// queues), all their queues on `umem`, as the AF_XDP sockets of
+    /// `io::xdp::open_workers` are: a frame goes to its owner by its
+    /// descriptor and leaves from the buffer it arrived in.
+    pub fn steered_on(n: usize, umem: &Arc<MemUmem>) -> Self {
+        Self::with_queues(n, STANDARD, env(), 1024, Mem::Shared(Arc::clone(umem)))
+    }
+
+    fn with_queues(n: usize, rules: &[&str], env: Env, max_conns: usize, mem: Mem) -> Self {
         let cfg = config(rules);
         let plan = Plan {
             handoff_depth: HANDOFF_DEPTH,
+            steer: matches!(mem, Mem::Shared(_)),
             ..Plan::new(n, env, max_conns)
         };
         let t0 = plan.start;
         let mut dp = Director::new(plan, Snapshot::build(&cfg, Timeouts::default()));
         let queues = (0..n).map(|_| {
-            if in_place {
-                let u = MemUmem::new();
-                (
-                    NicPair::new(MemRx::in_place(&u), MemRx::in_place(&u)),
-                    NicPair::new(MemTx::in_place(&u), MemTx::in_place(&u)),
-                )
-            } else {
-                (
-                    NicPair::new(MemRx::new(), MemRx::new()),
-                    NicPair::new(MemTx::new(), MemTx::new()),
-                )
-            }
+            let u = match &mem {
+                Mem::Copy => {
+                    return (
+                        NicPair::new(MemRx::new(), MemRx::new()),
+                        NicPair::new(MemTx::new(), MemTx::new()),
+                    );
+                }
+                Mem::PerWorker => MemUmem::new(),
+                Mem::Shared(u) => Arc::clone(u),
+            };
+            (
+                NicPair::new(MemRx::in_place(&u), MemRx::in_place(&u)),
+                NicPair::new(MemTx::in_place(&u), MemTx::in_place(&u)),
+            )
         });
         let workers = dp.workers(queues);
         let sync = dp.sync.take().expect("sync ports");

@@ -51,7 +51,10 @@ mod umem;
 mod xsk;
 
 pub use bpf::{XdpMode, XdpProgram};
-pub use xsk::{BUSY_POLL_USECS, Xsk, XskOptions, XskPair, XskRx, XskSize, XskTx, open, open_pair};
+pub use xsk::{
+    BUSY_POLL_USECS, Xsk, XskOptions, XskPair, XskRx, XskSize, XskTx, XskWorkers, open, open_pair,
+    open_workers,
+};
 
 use std::os::fd::{FromRawFd, OwnedFd};
 

@@ -197,6 +197,16 @@ impl RxQueue for XskRx {
         self.repay();
     }
 
+    /// A lent frame of this UMEM, this worker's own or handed over by another
+    /// worker whose sockets share the UMEM (`open_workers`).
+    #[inline]
+    fn lent_bytes<'a>(&'a mut self, frame: &'a mut Lent, len: usize) -> Option<&'a mut [u8]> {
+        if frame.umem != self.frames.id() {
+            return None;
+        }
+        self.frames.bytes_mut(frame.addr, u32::try_from(len).ok()?)
+    }
+
     fn busy_napi(&self) -> Option<bool> {
         if !self.busy {
             return None;

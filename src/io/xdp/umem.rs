@@ -5,10 +5,16 @@
 //!
 //! Every frame is in exactly one place at any time: a fill ring or the kernel's
 //! RX side, an RX ring not yet consumed, a TX ring or the kernel's TX side, a
-//! completion ring, a queue's cache, or the pool. A queue reads or writes the
-//! bytes of the frames it holds only (an RX queue: the frame at its cursor; a TX
-//! queue: the free frame it fills), which is what makes [`Frames::bytes_mut`]
-//! sound. When the last queue of a UMEM is dropped, the pool checks that the
+//! completion ring, a queue's cache, the pool, or a [`Lent`](crate::io::Lent)
+//! (a received frame taken out of its RX ring: held by the worker that has
+//! the token, on its way to a TX ring, or in a handoff ring to another worker
+//! whose queues are on the same UMEM, `open_workers`). A queue reads or writes
+//! the bytes of the frames it or its worker holds only (an RX queue: the frame
+//! at its cursor, or a lent frame whose token the worker holds; a TX queue:
+//! the free frame it fills), which is what makes [`Frames::bytes_mut`] sound.
+//! The UMEM's queues may belong to several workers (threads): the pool is
+//! behind a lock, and a token crosses threads through a channel, whose send
+//! and receive order the frame's bytes before and after. When the last queue of a UMEM is dropped, the pool checks that the
 //! frames the queues held and its own add up to the UMEM's (a leak or a double
 //! free would show there).
 
@@ -138,18 +144,20 @@ impl Frames {
     }
 
     /// As [`Frames::bytes`], writable. The caller holds the frame (the kernel
-    /// handed it over in an RX or completion ring, or it is a free frame of
-    /// this queue's): no other queue on the UMEM reads or writes it meanwhile.
+    /// handed it over in an RX or completion ring, it is a free frame of this
+    /// queue's, or the caller's worker holds its `Lent` token): no other queue
+    /// on the UMEM reads or writes it meanwhile.
     #[inline]
     pub(super) fn bytes_mut(&mut self, off: u64, len: u32) -> Option<&mut [u8]> {
         if !self.holds(off, len) {
             return None;
         }
         // SAFETY: in one frame of the mapping (checked above, `frame_mut`
-        // checks again). The frame is held by this queue alone (see the module
-        // doc: every frame is in one place, and a queue touches only the frames
-        // it holds), and `&mut self` keeps this the only borrow through this
-        // queue; the kernel leaves a frame alone while a queue holds it.
+        // checks again). The frame is held by this queue, or by its worker
+        // as a `Lent` token, alone (see the module doc: every frame is in one
+        // place, and a queue touches only the frames it or its worker holds),
+        // and `&mut self` keeps this the only borrow through this queue; the
+        // kernel leaves a frame alone while a queue or a token holds it.
         Some(unsafe { self.map.frame_mut(off as usize, len as usize) })
     }
 }

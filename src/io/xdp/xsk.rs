@@ -213,6 +213,9 @@ pub struct XskOptions {
     /// Preferred busy polling (`--busy-poll`) with this budget (frames per
     /// NAPI poll): the worker drives the NIC queue from its own syscalls.
     pub busy_poll: Option<u16>,
+    /// Each worker's sockets on a UMEM of their own (`--umem per-worker`),
+    /// not one for all workers ([`open_workers`]).
+    pub per_worker_umem: bool,
 }
 
 /// An open socket: its two queues, and what the kernel granted.
@@ -423,6 +426,106 @@ pub struct XskPair {
     /// refused to share the external one's (then every frame forwarded is
     /// copied from one UMEM to the other).
     pub unshared: Option<io::Error>,
+}
+
+/// A NIC's receive queue: `(ifindex, queue)`.
+pub type Queue = (u32, u32);
+
+/// Every worker's sockets, from [`open_workers`].
+pub struct XskWorkers {
+    /// Worker k's sockets on both NICs, at k.
+    pub pairs: Vec<XskPair>,
+    /// Why each worker has a UMEM of its own, if the kernel refused one UMEM
+    /// for all of them (then a frame handed between workers is copied).
+    pub unshared: Option<io::Error>,
+}
+
+impl XskWorkers {
+    /// Whether all the workers' sockets are on one UMEM.
+    pub fn one_umem(&self) -> bool {
+        self.pairs.len() > 1 && self.unshared.is_none()
+    }
+}
+
+/// Open the sockets of `pairs.len()` workers, worker k's on `pairs[k]`
+/// (`(ext, int)`, each `(ifindex, queue)`), all on one UMEM: a frame then
+/// moves by its descriptor between a worker's two NICs and also from the
+/// worker that received it to the worker that owns its connection (a
+/// handoff: `RxQueue::lend`, `RxQueue::lent_bytes`). The first socket
+/// registers the UMEM; every other one binds with `XDP_SHARED_UMEM` to it,
+/// with fill and completion rings of its own (another queue or device:
+/// Linux 5.10 or later), and inherits its mode. The UMEM holds
+/// `4 * entries` frames per worker, as [`open_pair`]'s would: each fill ring
+/// starts full, the rest is the pool all queues share. If the kernel
+/// refuses, each worker gets a UMEM of its own ([`open_pair`]) and
+/// [`XskWorkers::unshared`] says why; so it does when asked to
+/// ([`XskOptions::per_worker_umem`]), without a reason.
+pub fn open_workers(pairs: &[(Queue, Queue)], opts: XskOptions) -> io::Result<XskWorkers> {
+    let unshared = if pairs.len() > 1 && !opts.per_worker_umem {
+        match open_one_umem(pairs, opts) {
+            Ok(pairs) => {
+                return Ok(XskWorkers {
+                    pairs,
+                    unshared: None,
+                });
+            }
+            Err(e) => Some(e),
+        }
+    } else {
+        None
+    };
+    let pairs = pairs
+        .iter()
+        .map(|&(ext, int)| open_pair(ext, int, opts))
+        .collect::<io::Result<_>>()?;
+    Ok(XskWorkers { pairs, unshared })
+}
+
+/// [`open_workers`] on one UMEM, or the first error.
+fn open_one_umem(pairs: &[(Queue, Queue)], opts: XskOptions) -> io::Result<Vec<XskPair>> {
+    let n = opts.size.entries;
+    let sockets =
+        u32::try_from(2 * pairs.len()).map_err(|_| io::Error::other("too many workers"))?;
+    let total = sockets
+        .checked_mul(2 * n)
+        .ok_or_else(|| io::Error::other("UMEM too large"))?;
+    let umem = Arc::new(umem(total)?);
+    let mut at = pairs.iter().flat_map(|&(ext, int)| [ext, int]);
+    let first_at = at.next().ok_or_else(|| io::Error::other("no worker"))?;
+    let mut first = socket(n, Some(&umem))?;
+    first.fill(0, n);
+    let zero_copy = bind_any(&first.fd, first_at)?;
+    let first_fd = first.fd.as_raw_fd() as u32;
+    let mut all = Vec::with_capacity(sockets as usize);
+    all.push(first);
+    for (k, (ifindex, queue)) in (1..).zip(at) {
+        let mut s = socket(n, None)?;
+        s.fill(k * n, n);
+        bind_to(&s.fd, ifindex, queue, libc::XDP_SHARED_UMEM, first_fd)
+            .map_err(|e| with_context(e, "bind(AF_XDP, XDP_SHARED_UMEM) across workers"))?;
+        all.push(s);
+    }
+    let pool = Pool::new(frames(sockets * n, sockets * n), total as usize);
+    let xsk = |s: Socket| {
+        let busy_poll_refused = opts.busy_poll.and_then(|b| busy_poll(&s.fd, b).err());
+        let (rx, tx) = s.queues(&umem, &pool, opts);
+        Xsk {
+            rx,
+            tx,
+            zero_copy,
+            busy_poll_refused,
+        }
+    };
+    let mut out = Vec::with_capacity(pairs.len());
+    let mut all = all.into_iter();
+    while let (Some(e), Some(i)) = (all.next(), all.next()) {
+        out.push(XskPair {
+            ext: xsk(e),
+            int: xsk(i),
+            unshared: None,
+        });
+    }
+    Ok(out)
 }
 
 /// Open a worker's sockets on `ext` and `int` (each `(ifindex, queue)`) on one
