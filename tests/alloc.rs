@@ -41,7 +41,7 @@ use crossbeam_channel::Receiver;
 use ringvs::config::ipvsadm::{apply, parse};
 use ringvs::config::{Config, DestId};
 use ringvs::dataplane::{Director, Env, Plan, Published, Worker};
-use ringvs::io::mem::{MemRx, SLOT_LEN};
+use ringvs::io::mem::{MemRx, MemTx, MemUmem, SLOT_LEN};
 use ringvs::io::{RxMeta, TxQueue};
 use ringvs::nat::{Addr, Conn, ConnTable, FlowKey, Snapshot, State, Timeouts};
 use ringvs::neigh::{NeighEvent, NeighTable};
@@ -1106,14 +1106,56 @@ fn pending_arp_allocates_nothing() {
 /// Two workers with steering on, as `ringvs run --io xdp --workers 2` wires
 /// them, on ring-like queues (the XDP sockets cannot run here; the steering
 /// and handoff code they feed is the same).
-struct SteeredPair {
-    w: Vec<Worker<RingRx, SlotTx>>,
+struct SteeredPair<R = RingRx, T = SlotTx> {
+    w: Vec<Worker<R, T>>,
     start: std::time::Instant,
     _neigh_rx: Receiver<NeighEvent>,
 }
 
+/// A test's receive queue: frames put in by the test.
+trait Fed: ringvs::io::RxQueue {
+    /// Queue `f`; false if full.
+    fn put(&mut self, f: &[u8]) -> bool;
+    fn drained(&self) -> bool;
+}
+
+impl Fed for RingRx {
+    fn put(&mut self, f: &[u8]) -> bool {
+        self.push(f)
+    }
+    fn drained(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl Fed for MemRx {
+    fn put(&mut self, f: &[u8]) -> bool {
+        self.push(f);
+        true
+    }
+    fn drained(&self) -> bool {
+        self.is_empty()
+    }
+}
+
 impl SteeredPair {
     fn new(max_conns: usize, depth: usize) -> Self {
+        let queues = (0..2).map(|_| {
+            (
+                NicPair::new(RingRx::new(), RingRx::new()),
+                NicPair::new(SlotTx::new(), SlotTx::new()),
+            )
+        });
+        Self::with_queues(max_conns, depth, queues)
+    }
+}
+
+impl<R: Fed, T: TxQueue> SteeredPair<R, T> {
+    fn with_queues(
+        max_conns: usize,
+        depth: usize,
+        queues: impl IntoIterator<Item = (NicPair<R>, NicPair<T>)>,
+    ) -> Self {
         let mut cfg = Config::new();
         for r in [
             format!("-A -t {VIP}:80 -s rr"),
@@ -1158,12 +1200,6 @@ impl SteeredPair {
             .neigh
             .store(Arc::new(neigh.take_snapshot().expect("learned")));
         dp.shared.bump();
-        let queues = (0..2).map(|_| {
-            (
-                NicPair::new(RingRx::new(), RingRx::new()),
-                NicPair::new(SlotTx::new(), SlotTx::new()),
-            )
-        });
         let mut w = dp.workers(queues);
         for w in &mut w {
             w.poll_once(start);
@@ -1190,7 +1226,7 @@ impl SteeredPair {
         let now = self.start;
         for chunk in frames.chunks(32) {
             for (k, nic, f) in chunk {
-                assert!(self.w[*k].rx[*nic].push(f), "ring full");
+                assert!(self.w[*k].rx[*nic].put(f), "ring full");
             }
             for _ in 0..3 {
                 for w in &mut self.w {
@@ -1200,29 +1236,30 @@ impl SteeredPair {
             assert!(
                 self.w
                     .iter()
-                    .all(|w| w.rx[Nic::Ext].is_empty() && w.rx[Nic::Int].is_empty())
+                    .all(|w| w.rx[Nic::Ext].drained() && w.rx[Nic::Int].drained())
             );
         }
     }
 }
 
-/// Steering: TCP frames that reach the worker not owning their client key are
-/// handed to the owner through the pair's ring, in both directions, and the
-/// owner forwards them: nothing allocated once the rings exist, no frame of a
-/// connection meets a worker without it. A ring that its owner does not drain
-/// refuses what does not fit, counted as `drop_handoff_full`.
-#[test]
-fn steering_and_handoffs_allocate_nothing() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    const CONNS: usize = 400;
-    const ROUNDS: usize = 5;
-    let mut p = SteeredPair::new(2 * CONNS, 64);
+/// A frame to feed, with the worker and the NIC it lands on.
+type Landing = (usize, Nic, Vec<u8>);
+
+/// Connections `conns` client ports make through `p` (SYN, SYN+ACK, ACK,
+/// each landing on a queue by its port's bits, as RSS would: unrelated to
+/// the owner), and a data frame each way per connection for the caller to
+/// send: the ports, those frames (client's first), and how many of them land
+/// on the worker that does not own them.
+fn establish<R: Fed, T: TxQueue>(
+    p: &mut SteeredPair<R, T>,
+    conns: usize,
+) -> (Vec<u16>, Vec<Landing>, u64) {
     let owner = |port: u16| ringvs::io::fanout::owner(u32::from(CLIENT), port, 2, 0);
     // Where a frame lands: the external NIC's queue by the port's low bit, the
     // internal one's by the next bit (as RSS would: unrelated to the owner).
     let ext_q = |port: u16| usize::from(port & 1);
     let int_q = |port: u16| usize::from((port >> 1) & 1);
-    let ports: Vec<u16> = (0..CONNS).map(port).collect();
+    let ports: Vec<u16> = (0..conns).map(port).collect();
     assert!(ports.iter().any(|&q| owner(q) == 0) && ports.iter().any(|&q| owner(q) == 1));
 
     // Handshakes (allocation not counted): SYN, then the server's SYN+ACK to
@@ -1235,8 +1272,8 @@ fn steering_and_handoffs_allocate_nothing() {
         })
         .collect();
     p.feed(&syns);
-    assert_eq!(p.sum(Ctr::ConnNew), CONNS as u64);
-    let server = |p: &SteeredPair, q: u16| {
+    assert_eq!(p.sum(Ctr::ConnNew), conns as u64);
+    let server = |p: &SteeredPair<R, T>, q: u16| {
         let key = FlowKey::new(0, 6, u32::from(CLIENT), q, u32::from(VIP), 80);
         let t = &p.w[owner(q)].core.table;
         let c = t.get(t.lookup(&key).expect("the owner holds the connection"));
@@ -1245,7 +1282,7 @@ fn steering_and_handoffs_allocate_nothing() {
     let mut hs = Vec::new();
     let (mut input, mut output) = (Vec::new(), Vec::new());
     for &q in &ports {
-        let (rip, rport) = server(&p, q);
+        let (rip, rport) = server(p, q);
         let mac = RS_MAC[usize::from(rip == RS[1])];
         let (c, s) = ((CLIENT, q), (rip, rport));
         hs.push((int_q(q), Nic::Int, tcp((mac, INT_MAC), s, c, SYN | ACK, 0)));
@@ -1266,12 +1303,12 @@ fn steering_and_handoffs_allocate_nothing() {
         ));
     }
     p.feed(&hs);
-    let est = |p: &SteeredPair| {
+    let est = |p: &SteeredPair<R, T>| {
         p.w.iter()
             .map(|w| w.core.state_count(State::Established) as usize)
             .sum::<usize>()
     };
-    assert_eq!(est(&p), CONNS);
+    assert_eq!(est(p), conns);
     let handed = |fs: &[(usize, Nic, Vec<u8>)], ports: &[u16]| {
         fs.iter()
             .zip(ports)
@@ -1280,6 +1317,89 @@ fn steering_and_handoffs_allocate_nothing() {
     };
     let expect_handed = handed(&input, &ports) + handed(&output, &ports);
     assert!(expect_handed > 0);
+    let frames = input.into_iter().chain(output).collect();
+    (ports, frames, expect_handed)
+}
+
+/// The same with every worker's queues on one frame memory, as
+/// `io::xdp::open_workers` opens AF_XDP sockets: the frames go to their owner
+/// by their descriptors and leave from the buffers they arrived in. The
+/// in-memory queues allocate a buffer per frame a test pushes in (not
+/// counted) and keep what was sent (cleared between bursts, not counted);
+/// what the workers do with the frames allocates nothing once warm.
+#[test]
+fn handoffs_by_descriptor_allocate_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const CONNS: usize = 200;
+    const ROUNDS: u64 = 5;
+    let umem = MemUmem::new();
+    let queues = (0..2).map(|_| {
+        (
+            NicPair::new(MemRx::in_place(&umem), MemRx::in_place(&umem)),
+            NicPair::new(MemTx::in_place(&umem), MemTx::in_place(&umem)),
+        )
+    });
+    let mut p = SteeredPair::with_queues(2 * CONNS, 64, queues);
+    let (_, frames, expect_handed) = establish(&mut p, CONNS);
+    let (lent0, in0, zc0) = (
+        p.sum(Ctr::HandoffZeroCopy),
+        p.sum(Ctr::HandoffIn),
+        p.sum(Ctr::TxZeroCopy),
+    );
+    let mut n = 0;
+    // Round 0 warms up the queues' vectors.
+    for round in 0..=ROUNDS {
+        for chunk in frames.chunks(32) {
+            for (k, nic, f) in chunk {
+                p.w[*k].rx[*nic].push(f);
+            }
+            let before = allocs();
+            for _ in 0..3 {
+                for w in &mut p.w {
+                    w.poll_once(p.start);
+                }
+            }
+            if round > 0 {
+                n += allocs() - before;
+            }
+            for w in &mut p.w {
+                assert!(w.rx[Nic::Ext].is_empty() && w.rx[Nic::Int].is_empty());
+                w.tx[Nic::Ext].sent.clear();
+                w.tx[Nic::Int].sent.clear();
+            }
+        }
+    }
+    let rounds = ROUNDS + 1;
+    assert_eq!(p.sum(Ctr::HandoffZeroCopy) - lent0, rounds * expect_handed);
+    assert_eq!(p.sum(Ctr::HandoffIn) - in0, rounds * expect_handed);
+    assert_eq!(
+        p.sum(Ctr::TxZeroCopy) - zc0,
+        rounds * 2 * CONNS as u64,
+        "every frame sent from its own buffer"
+    );
+    assert_eq!(p.sum(Ctr::DropNoConn) + p.sum(Ctr::DropHandoffFull), 0);
+    assert_eq!(umem.lent(), 0, "a frame left lent");
+    assert_eq!(
+        n,
+        0,
+        "{n} allocations for {} frames",
+        ROUNDS * frames.len() as u64
+    );
+}
+
+/// Steering: TCP frames that reach the worker not owning their client key are
+/// handed to the owner through the pair's ring, in both directions, and the
+/// owner forwards them: nothing allocated once the rings exist, no frame of a
+/// connection meets a worker without it. A ring that its owner does not drain
+/// refuses what does not fit, counted as `drop_handoff_full`.
+#[test]
+fn steering_and_handoffs_allocate_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const CONNS: usize = 400;
+    const ROUNDS: usize = 5;
+    let mut p = SteeredPair::new(2 * CONNS, 64);
+    let owner = |port: u16| ringvs::io::fanout::owner(u32::from(CLIENT), port, 2, 0);
+    let (ports, frames, expect_handed) = establish(&mut p, CONNS);
 
     // Established traffic both ways, a good part of it through the rings.
     let (out0, fwd_in0, fwd_out0) = (
@@ -1287,7 +1407,6 @@ fn steering_and_handoffs_allocate_nothing() {
         p.sum(Ctr::FwdIn),
         p.sum(Ctr::FwdOut),
     );
-    let frames: Vec<_> = input.into_iter().chain(output).collect();
     let before = allocs();
     for _ in 0..ROUNDS {
         p.feed(&frames);

@@ -108,6 +108,8 @@ pub struct Core {
     /// headers' IP id.
     pub(super) encap_buf: Vec<u8>,
     pub(super) encap_ident: u16,
+    /// The frames `drain_handoffs` took out of the rings, room for a burst.
+    pub(super) handed: Vec<super::handoff::Received>,
 }
 
 /// A listing request being served: where the walk of the table goes on from,
@@ -217,6 +219,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             ahead: super::batch::Ahead::new(),
             encap_buf: vec![0; crate::io::FRAME_MAX + 64],
             encap_ident: 0,
+            handed: Vec::with_capacity(burst),
         };
         core.refresh_ha();
         Self { rx, tx, core }

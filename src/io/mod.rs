@@ -135,6 +135,10 @@ pub trait RxQueue {
     fn lent_bytes<'a>(&'a mut self, _frame: &'a mut Lent, _len: usize) -> Option<&'a mut [u8]> {
         None
     }
+    /// Ask the CPU to bring in the first bytes of a lent frame (a prefetch:
+    /// a hint, it neither faults nor waits), to be read soon with
+    /// [`RxQueue::lent_bytes`]. By default nothing.
+    fn prefetch_lent(&self, _frame: &Lent) {}
     /// Done with the bytes [`RxQueue::lent_bytes`] gave, before the frame is
     /// sent ([`TxQueue::send_lent`]): a backend that moved them into the queue
     /// puts them back where the TX queues of its memory find them.

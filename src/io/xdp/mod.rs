@@ -17,17 +17,22 @@
 //! where the driver can, copy mode otherwise; with `--busy-poll` they ask for
 //! the kernel's preferred busy polling.
 //!
-//! A worker's two sockets (one per NIC) share one UMEM, frame memory shared
-//! with the kernel ([`open_pair`]: the second socket binds with
-//! `XDP_SHARED_UMEM`). Each socket is split into an [`XskRx`] (fill and RX
-//! rings) and an [`XskTx`] (TX and completion rings), which the worker owns as
-//! it owns its AF_PACKET rings. A frame received on one NIC and forwarded to the
-//! other is rewritten in place and its descriptor moved from the RX ring to the
-//! other socket's TX ring ([`RxQueue::lend`](crate::io::RxQueue::lend),
-//! [`TxQueue::send_lent`](crate::io::TxQueue::send_lent)): no copy but those the
-//! kernel makes in copy mode. The free frames are a pool the four queues share,
-//! taken and given back in batches (`umem`); every frame is held by exactly one
-//! place at a time, which is what lets a queue write the frames it holds.
+//! Every worker's sockets (one per NIC) share one UMEM, frame memory shared
+//! with the kernel ([`open_workers`]: the first socket registers it, the
+//! others bind with `XDP_SHARED_UMEM`; with `--umem per-worker`, or if the
+//! kernel refuses, each worker's two sockets share one: [`open_pair`]). Each
+//! socket is split into an [`XskRx`] (fill and RX rings) and an [`XskTx`] (TX
+//! and completion rings), which the worker owns as it owns its AF_PACKET
+//! rings. A frame received on one NIC and forwarded to the other is rewritten
+//! in place and its descriptor moved from the RX ring to the other socket's
+//! TX ring ([`RxQueue::lend`](crate::io::RxQueue::lend),
+//! [`TxQueue::send_lent`](crate::io::TxQueue::send_lent)), also when another
+//! worker received it and handed it over by its descriptor
+//! ([`RxQueue::lent_bytes`](crate::io::RxQueue::lent_bytes)): no copy but
+//! those the kernel makes in copy mode. The free frames are a pool all queues
+//! share, taken and given back in batches (`umem`); every frame is held by
+//! exactly one place at a time, which is what lets a queue write the frames
+//! it or its worker holds.
 //!
 //! Every ring is single-producer/single-consumer: the producer writes descriptors
 //! and then publishes its index with release ordering; the consumer reads the
@@ -40,7 +45,7 @@
 //! does for an AF_PACKET frame marked `TP_STATUS_CSUMNOTREADY`.
 //!
 //! Files: `bpf` (the XDP program and its socket map, [`XdpProgram`]), `xsk`
-//! (the socket and its four rings: [`open`], [`open_pair`]), `queue` (its
+//! (the socket and its four rings: [`open`], [`open_pair`], [`open_workers`]), `queue` (its
 //! queues: [`XskRx`], [`XskTx`]) and `umem` (the free frames of a UMEM).
 //! They are one room: the `allow(unsafe_code)` of this module covers them all.
 #![allow(unsafe_code)]

@@ -207,6 +207,15 @@ impl RxQueue for XskRx {
         self.frames.bytes_mut(frame.addr, u32::try_from(len).ok()?)
     }
 
+    #[inline]
+    fn prefetch_lent(&self, frame: &Lent) {
+        if frame.umem == self.frames.id()
+            && let Some(b) = self.frames.bytes(frame.addr, 1)
+        {
+            prefetch_index::prefetch_index(b, 0);
+        }
+    }
+
     fn busy_napi(&self) -> Option<bool> {
         if !self.busy {
             return None;

@@ -123,6 +123,11 @@ pub enum Io {
     /// the director's, where it would be on a NIC with a native XDP driver. The
     /// fair native-mode comparison.
     XdpNapi,
+    /// [`Io::XdpNapi`] with each worker's sockets on a UMEM of their own
+    /// (`ringvs run --umem per-worker`): a frame handed to its owner is
+    /// copied, where one UMEM for all workers (the default) moves its
+    /// descriptor. For the cost of a handoff, against `ringvs-xdp-napi-2w`.
+    XdpNapiOwnUmems,
     /// [`Io::XdpNapi`] with the NAPI kthreads under `SCHED_FIFO` one priority
     /// above the (real-time) worker: a frame's receive work runs as soon as it
     /// arrives, ahead of the worker, as the kernel's own NAT runs it in softirq;
@@ -138,7 +143,7 @@ pub enum Io {
     XdpBusy,
 }
 
-const DATAPATHS: [(&str, Datapath); 17] = [
+const DATAPATHS: [(&str, Datapath); 18] = [
     (
         "ringvs-nat-1w",
         Datapath::RingvsNat {
@@ -184,6 +189,14 @@ const DATAPATHS: [(&str, Datapath); 17] = [
         Datapath::RingvsNat {
             workers: 2,
             io: Io::XdpNapi,
+            rt: false,
+        },
+    ),
+    (
+        "ringvs-xdp-napi-2w-own-umems",
+        Datapath::RingvsNat {
+            workers: 2,
+            io: Io::XdpNapiOwnUmems,
             rt: false,
         },
     ),

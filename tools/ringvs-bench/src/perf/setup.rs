@@ -224,7 +224,10 @@ pub(super) fn start_datapath(
     }
     let args = ringvs_args(exe, &control, dp, a, max_conns);
     let d = spawn_ringvs(ns, &args, control)?;
-    if matches!(dp.io(), Io::XdpNapi | Io::XdpNapiFirst | Io::XdpBusy) {
+    if matches!(
+        dp.io(),
+        Io::XdpNapi | Io::XdpNapiOwnUmems | Io::XdpNapiFirst | Io::XdpBusy
+    ) {
         // ringvs attached its program, so veth's NAPI instances exist now.
         let fifo = (dp.io() == Io::XdpNapiFirst)
             .then(|| worker_fifo(a, dp).unwrap_or(0).saturating_add(1));
@@ -430,6 +433,19 @@ fn ringvs_args(
         Io::XdpGeneric => args.extend(["--io", "xdp", "--xdp-mode", "generic"].map(String::from)),
         Io::XdpNative | Io::XdpNapi | Io::XdpNapiFirst | Io::XdpBusy => {
             args.extend(["--io", "xdp", "--xdp-mode", "native"].map(String::from));
+        }
+        Io::XdpNapiOwnUmems => {
+            args.extend(
+                [
+                    "--io",
+                    "xdp",
+                    "--xdp-mode",
+                    "native",
+                    "--umem",
+                    "per-worker",
+                ]
+                .map(String::from),
+            );
         }
     }
     if let Some(p) = worker_fifo(a, dp) {
