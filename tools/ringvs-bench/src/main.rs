@@ -15,6 +15,7 @@
 //! `ringvs` binary: by default the one next to this program (both land in
 //! `target/release/` with `cargo build --release --workspace --bins`).
 
+mod memory;
 mod perf;
 mod ring;
 mod software;
@@ -45,6 +46,10 @@ enum Cmd {
     /// syscalls), ns/packet at 1k/100k/1M connections and new connections/s
     /// (see docs/benchmarks.md, "Software path").
     Software(software::SoftwareArgs),
+    /// This machine's memory under a table of a million connections: the
+    /// latency of a random cache line and the time per line with several in
+    /// flight (see docs/benchmarks.md, "Software path").
+    Memory(memory::MemoryArgs),
     /// Latency and UDP throughput through a director in a fresh lab with a given
     /// RX ring format, as one JSON line (what `tools/ring-versions` runs).
     Ring {
@@ -139,6 +144,7 @@ fn main() -> ExitCode {
     match Cli::parse().cmd {
         Cmd::Perf(a) => perf::main(a),
         Cmd::Software(a) => software::main(a),
+        Cmd::Memory(a) => memory::main(a),
         Cmd::Ring {
             ringvs,
             rx_ring,
