@@ -147,7 +147,7 @@ fn two_level(t: &[u64], order: &[u32], ahead: usize, work: u32) -> f64 {
 }
 
 pub fn main(a: MemoryArgs) -> ExitCode {
-    if a.mib.iter().any(|&m| m == 0)
+    if a.mib.contains(&0)
         || a.chains.iter().any(|&c| c == 0 || c > 256)
         || !(1..=8).contains(&a.lines)
     {
