@@ -17,8 +17,17 @@ use std::process::Command as Process;
 /// How many connections (each a new client port) the test makes.
 const CONNS: usize = 60;
 
+/// One director at a time: three at once (one with spinning `--busy-poll`
+/// workers) on two vCPUs only slow each other down.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn two_af_xdp_workers_on_two_queues_hand_off_to_the_owner() {
+    let _serial = one_at_a_time();
     // Native XDP where veth has it (it does: one NAPI per RX queue), generic
     // otherwise.
     let Some(d) = Scenario::new("xdpmq")
@@ -63,6 +72,7 @@ fn two_af_xdp_workers_on_two_queues_hand_off_to_the_owner() {
 /// everything and hands worker 1 what it owns.
 #[test]
 fn generic_xdp_with_busy_poll_on_two_queues() {
+    let _serial = one_at_a_time();
     let Some(d) = Scenario::new("xdpmqbp")
         .queues(2)
         .workers(2)
@@ -79,6 +89,7 @@ fn generic_xdp_with_busy_poll_on_two_queues() {
 /// handed to its owner is copied; everything else as with one UMEM.
 #[test]
 fn a_umem_per_worker_copies_handoffs() {
+    let _serial = one_at_a_time();
     let Some(d) = Scenario::new("xdpmqpw")
         .queues(2)
         .workers(2)
@@ -144,7 +155,14 @@ fn seed_through_two_workers(d: &NsDirector, mode: &str, spread: bool, one_umem: 
         String::from_utf8_lossy(&p.stdout)
     );
 
-    let s = stats(control);
+    // A worker publishes its counters after the pass that sent a reply: ping
+    // can see its third reply before the stats do (bounded wait).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut s = stats(control);
+    while total(&s, "icmp_echo_reply") < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        s = stats(control);
+    }
     eprintln!(
         "per worker: rx_ext {:?} rx_int {:?} conn_new {:?} handoff_out {:?} handoff_in {:?} \
          drop_handoff_full {:?}",

@@ -407,6 +407,8 @@ impl Core {
             return self.count_handoff(Err(Refused::Full));
         }
         let Some(frame) = rx.lend() else {
+            // Nothing lent (a queue that breaks its word): move on all the same.
+            rx.advance();
             return self.count_handoff(Err(Refused::Full));
         };
         let sent = self
@@ -503,11 +505,12 @@ impl Core {
         tx: &mut TxPair<T>,
     ) {
         let out = nic.other();
-        let in_place = self.snap.tap.is_none() && tx[out].umem() == Some(frame.umem);
+        let in_place = self.snap.tap.is_none() && tx[out].umem() == Some(frame.umem());
         let Some(data) = rx.lent_bytes(&mut frame, len) else {
-            // Another UMEM (the sender's check makes it impossible): its frame
-            // cannot be read here, nor given back to this UMEM's free frames.
-            drop(frame);
+            // Another UMEM or a range outside the frame (the sender's checks
+            // make both impossible): not read; `give_back` returns it to this
+            // UMEM's free frames if it is one of them.
+            rx.give_back(frame);
             return self.ctr.inc(Ctr::DropHandoffFull);
         };
         self.zc.out = in_place.then_some(out);
@@ -622,7 +625,7 @@ mod test {
     fn cost_of_a_handoff_by_descriptor_and_by_copy() {
         use super::mesh;
         use crate::Nic;
-        use crate::io::{Lent, Umem};
+        use crate::io::Lent;
         use std::time::{Duration, Instant};
 
         const N: u64 = 2_000_000;
@@ -646,7 +649,7 @@ mod test {
             let take = move |r: &super::Received, tx: &mut (Vec<u8>, usize)| -> u64 {
                 match &r.frame.lent {
                     Some(l) => {
-                        let at = l.addr as usize;
+                        let at = l.addr_for_test() as usize;
                         umem[at..at + 64].iter().map(|&b| u64::from(b)).sum()
                     }
                     None => {
@@ -668,10 +671,7 @@ mod test {
                 let headers: u64 = frames[addr..addr + 64].iter().map(|&b| u64::from(b)).sum();
                 std::hint::black_box(headers);
                 if lent {
-                    let l = Lent {
-                        umem: Umem(1),
-                        addr: addr as u64,
-                    };
+                    let l = Lent::forged_for_test(1, addr as u64);
                     h.send_lent(1, Nic::Ext, (l, len), false).is_ok()
                 } else {
                     h.send(1, Nic::Ext, &frames[addr..addr + len], false)
@@ -712,7 +712,10 @@ mod test {
                         while batch.len() < 32 {
                             let Some(r) = owner.recv() else { break };
                             match &r.frame.lent {
-                                Some(l) => prefetch_index::prefetch_index(&pumem, l.addr as usize),
+                                Some(l) => prefetch_index::prefetch_index(
+                                    &pumem,
+                                    l.addr_for_test() as usize,
+                                ),
                                 None => {
                                     prefetch_index::prefetch_index(&r.frame.data, 0);
                                     prefetch_index::prefetch_index(&r.frame.data, 63);

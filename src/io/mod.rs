@@ -81,9 +81,34 @@ pub struct Umem(pub(crate) u64);
 #[must_use]
 #[derive(Debug)]
 pub struct Lent {
-    pub(crate) umem: Umem,
+    /// Private to the I/O rooms: only an RX queue's `lend` makes a token, so
+    /// holding one means holding the frame ([`RxQueue::lent_bytes`]).
+    pub(in crate::io) umem: Umem,
     /// Where the frame's bytes start in the UMEM.
-    pub(crate) addr: u64,
+    pub(in crate::io) addr: u64,
+}
+
+impl Lent {
+    /// The frame memory the frame lives in.
+    pub fn umem(&self) -> Umem {
+        self.umem
+    }
+
+    /// A token for frame `addr` of memory `umem` no queue lent, for a unit
+    /// test that moves tokens through rings and never reads a frame.
+    #[cfg(test)]
+    pub(crate) fn forged_for_test(umem: u64, addr: u64) -> Self {
+        Self {
+            umem: Umem(umem),
+            addr,
+        }
+    }
+
+    /// The address of a token made by [`Lent::forged_for_test`].
+    #[cfg(test)]
+    pub(crate) fn addr_for_test(&self) -> u64 {
+        self.addr
+    }
 }
 
 /// A received frame, borrowed from the ring until [`RxQueue::advance`].

@@ -193,6 +193,12 @@ impl RxQueue for XskRx {
     }
 
     fn give_back(&mut self, frame: Lent) {
+        // A frame of another UMEM cannot join this one's free frames (it
+        // would be in two places); it is lost to its own, which says so when
+        // its queues close. No path hands a queue one.
+        if frame.umem != self.frames.id() {
+            return;
+        }
         self.frames.give(frame.addr);
         self.repay();
     }

@@ -477,7 +477,16 @@ pub fn open_workers(pairs: &[(Queue, Queue)], opts: XskOptions) -> io::Result<Xs
     let pairs = pairs
         .iter()
         .map(|&(ext, int)| open_pair(ext, int, opts))
-        .collect::<io::Result<_>>()?;
+        .collect::<io::Result<_>>()
+        .map_err(|e| match &unshared {
+            // The queues the refused attempt bound may still be busy: name
+            // both failures (`--umem per-worker` skips the first).
+            Some(first) => with_context(
+                e,
+                &format!("after one UMEM for all workers was refused ({first})"),
+            ),
+            None => e,
+        })?;
     Ok(XskWorkers { pairs, unshared })
 }
 
