@@ -190,35 +190,32 @@ pub fn main(a: MemoryArgs) -> ExitCode {
             })
             .collect();
         prefetched(&t, &order, 0, 0, 1);
-        let row: Vec<String> = a
-            .ahead
-            .iter()
-            .map(|&d| {
-                let what = if d == 0 {
-                    "no prefetch".to_owned()
-                } else {
-                    format!("prefetch {d} ahead")
-                };
-                format!("{what} {:.1}", prefetched(&t, &order, d, a.work, a.lines))
-            })
-            .collect();
-        println!("{mib:>5} MiB: {}", row.join(", "));
-        let row: Vec<String> = a
-            .ahead
-            .iter()
-            .map(|&d| {
-                let what = if d == 0 {
-                    "no prefetch".to_owned()
-                } else {
-                    format!("slots {d} ahead, entries {} ahead", d / 3)
-                };
-                format!("{what} {:.1}", two_level(&t, &order, d, a.work))
-            })
-            .collect();
-        println!(
-            "{mib:>5} MiB, a slot then the entry it names: {}",
-            row.join(", ")
+        // One row per pattern: `label` names a prefetch distance, `time`
+        // measures with it.
+        let row = |label: &dyn Fn(usize) -> String, time: &dyn Fn(usize) -> f64| {
+            let cells: Vec<String> = a
+                .ahead
+                .iter()
+                .map(|&d| {
+                    let what = if d == 0 {
+                        "no prefetch".to_owned()
+                    } else {
+                        label(d)
+                    };
+                    format!("{what} {:.1}", time(d))
+                })
+                .collect();
+            cells.join(", ")
+        };
+        let one = row(&|d| format!("prefetch {d} ahead"), &|d| {
+            prefetched(&t, &order, d, a.work, a.lines)
+        });
+        println!("{mib:>5} MiB: {one}");
+        let two = row(
+            &|d| format!("slots {d} ahead, entries {} ahead", d / 3),
+            &|d| two_level(&t, &order, d, a.work),
         );
+        println!("{mib:>5} MiB, a slot then the entry it names: {two}");
     }
     ExitCode::SUCCESS
 }
