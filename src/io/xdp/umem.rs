@@ -253,4 +253,66 @@ mod test {
         b.copy_from_slice(&[1, 2, 3, 4]);
         assert_eq!(f.bytes(fs + 10, 4), Some(&[1, 2, 3, 4][..]));
     }
+
+    /// What sharing one pool between workers costs: each thread cycles
+    /// frames as a worker's queues do (its RX queue takes a free frame to
+    /// refill the fill ring, its TX queue gives one back at completion),
+    /// alone, two threads on one pool (`open_workers`), and two threads on
+    /// pools of their own (`--umem per-worker`). Run with
+    /// `cargo test --release --lib cost_of_the_shared_pool -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn cost_of_the_shared_pool() {
+        use std::time::Instant;
+        const FRAMES: u32 = 8192;
+        const CYCLES: usize = 20_000_000;
+        let pool_of = || {
+            let map =
+                Mmap::anonymous(FRAMES as usize * FRAME_SIZE as usize, "test UMEM").expect("UMEM");
+            let pool = Pool::new(
+                (0..u64::from(FRAMES)).map(|i| i * u64::from(FRAME_SIZE)),
+                FRAMES as usize,
+            );
+            (Arc::new(map), pool)
+        };
+        // ns per frame cycled, for each thread given its (map, pool).
+        let run = |pools: Vec<(Arc<Mmap>, Arc<Pool>)>| -> f64 {
+            let start = Instant::now();
+            let threads: Vec<_> = pools
+                .into_iter()
+                .map(|(map, pool)| {
+                    std::thread::spawn(move || {
+                        let (mut rx, mut tx) = (Frames::new(&map, &pool), Frames::new(&map, &pool));
+                        for _ in 0..CYCLES {
+                            if let Some(a) = rx.take() {
+                                tx.give(a);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                assert!(t.join().is_ok());
+            }
+            start.elapsed().as_nanos() as f64 / CYCLES as f64
+        };
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (mut alone, mut shared, mut own) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..5 {
+            alone.push(run(vec![pool_of()]));
+            let one = pool_of();
+            shared.push(run(vec![one.clone(), one]));
+            own.push(run(vec![pool_of(), pool_of()]));
+        }
+        let (a, s, o) = (median(alone), median(shared), median(own));
+        println!(
+            "ns per frame taken and given back, per thread: alone {a:.1}, two threads on one \
+             pool {s:.1}, two on pools of their own {o:.1} (median of 5, alternated; \
+             one pool / own pools {:.2})",
+            s / o
+        );
+    }
 }
