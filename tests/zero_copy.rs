@@ -249,3 +249,43 @@ fn handoffs_move_descriptors_on_one_frame_memory() {
     assert_eq!(ctr(&d, 1, Ctr::HandoffOut), ctr(&d, 0, Ctr::HandoffIn));
     assert_eq!(ctr(&d, 1, Ctr::TxZeroCopy), 2 + HANDOFF_DEPTH as u64);
 }
+
+/// At exit, frames still in the handoff rings go back to the frame memory
+/// once every worker has stopped sending (`Worker::finish`, which `run`
+/// ends with), so nothing stays lent when the sockets close.
+#[test]
+fn frames_in_flight_between_workers_go_back_at_exit() {
+    use ringvs::io::fanout::owner;
+    use ringvs::io::mem::MemUmem;
+
+    let umem = MemUmem::new();
+    let mut d = MemDirector::steered_on(2, &umem);
+    d.resolve_all();
+    let now = d.now;
+    let cport = (40000u16..)
+        .find(|&p| owner(be(CLIENT), p, 2, 0) == 1)
+        .expect("a port");
+    // Worker 1 owns the connection; worker 0 receives its frames and hands
+    // them over, and worker 1 never runs to take them.
+    for _ in 0..5 {
+        d.workers[0].rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), cport, 80, SYN));
+    }
+    d.workers[0].poll_once(now);
+    assert_eq!(d.workers[0].core.ctr.get(Ctr::HandoffZeroCopy), 5);
+    assert_eq!(umem.lent(), 5, "in the ring to worker 1");
+    let given: Vec<usize> = std::thread::scope(|s| {
+        let all: Vec<_> = d
+            .workers
+            .iter_mut()
+            .map(|w| s.spawn(|| w.finish()))
+            .collect();
+        all.into_iter().map(|t| t.join().expect("finish")).collect()
+    });
+    assert_eq!(given, [0, 5], "worker 1 gave back what was handed to it");
+    assert_eq!(umem.lent(), 0);
+    assert_eq!(
+        d.workers[1].core.ctr.get(Ctr::HandoffIn),
+        0,
+        "given back, not handled"
+    );
+}

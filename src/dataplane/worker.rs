@@ -270,13 +270,21 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 }
             }
         }
-        // Frames in flight between workers go back to their UMEM once
-        // nobody sends any more (a worker that is gone is waited for 1 s).
+        self.finish();
+    }
+
+    /// Stop: once no worker sends any more (each one calls this; one that is
+    /// gone is waited for 1 s), give the frames still in this worker's
+    /// handoff rings back to their UMEM, and publish the last counters.
+    /// Returns how many frames came back.
+    pub fn finish(&mut self) -> usize {
+        let mut n = 0;
         if self.core.links.handoffs.finish(Duration::from_secs(1)) {
-            self.core.give_back_handoffs(&mut self.rx);
+            n = self.core.give_back_handoffs(&mut self.rx);
         }
         self.core.publish();
         self.core.batch.publish(&self.core.out.batch);
+        n
     }
 
     /// One pass: refresh snapshots, drain both RX queues and the handoff rings (up
