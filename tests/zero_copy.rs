@@ -165,6 +165,22 @@ fn a_capture_sees_forwarded_frames_as_copies() {
     assert!(cap.full_rx.try_recv().is_err());
 }
 
+/// Two steering workers with every queue on one frame memory, neighbors
+/// resolved.
+fn steered_pair() -> (std::sync::Arc<ringvs::io::mem::MemUmem>, MemDirector) {
+    let umem = ringvs::io::mem::MemUmem::new();
+    let mut d = MemDirector::steered_on(2, &umem);
+    d.resolve_all();
+    (umem, d)
+}
+
+/// A client port whose connection worker `k` of two owns.
+fn port_owned_by(k: usize) -> u16 {
+    (40000u16..)
+        .find(|&p| ringvs::io::fanout::owner(be(CLIENT), p, 2, 0) == k)
+        .expect("a port")
+}
+
 /// Two workers that steer every TCP/UDP frame to the owner of its client
 /// key, all their queues on one frame memory (as `io::xdp::open_workers`
 /// opens AF_XDP sockets): a frame that reaches the other worker goes to its
@@ -173,19 +189,9 @@ fn a_capture_sees_forwarded_frames_as_copies() {
 /// memory: nothing stays lent.
 #[test]
 fn handoffs_move_descriptors_on_one_frame_memory() {
-    use ringvs::io::fanout::owner;
-    use ringvs::io::mem::MemUmem;
-
-    let umem = MemUmem::new();
-    let mut d = MemDirector::steered_on(2, &umem);
-    d.resolve_all();
+    let (umem, mut d) = steered_pair();
     let now = d.now;
-    let port_of = |k: usize| {
-        (40000u16..)
-            .find(|&p| owner(be(CLIENT), p, 2, 0) == k)
-            .expect("a port")
-    };
-    let (cport, other) = (port_of(1), port_of(0));
+    let (cport, other) = (port_owned_by(1), port_owned_by(0));
     let c = L3::to_vip();
     let poll = |d: &mut MemDirector, k: usize| {
         d.workers[k].poll_once(now);
@@ -255,16 +261,9 @@ fn handoffs_move_descriptors_on_one_frame_memory() {
 /// ends with), so nothing stays lent when the sockets close.
 #[test]
 fn frames_in_flight_between_workers_go_back_at_exit() {
-    use ringvs::io::fanout::owner;
-    use ringvs::io::mem::MemUmem;
-
-    let umem = MemUmem::new();
-    let mut d = MemDirector::steered_on(2, &umem);
-    d.resolve_all();
+    let (umem, mut d) = steered_pair();
     let now = d.now;
-    let cport = (40000u16..)
-        .find(|&p| owner(be(CLIENT), p, 2, 0) == 1)
-        .expect("a port");
+    let cport = port_owned_by(1);
     // Worker 1 owns the connection; worker 0 receives its frames and hands
     // them over, and worker 1 never runs to take them.
     for _ in 0..5 {

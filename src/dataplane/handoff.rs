@@ -504,8 +504,8 @@ impl Core {
         rx: &mut R,
         tx: &mut TxPair<T>,
     ) {
-        let out = nic.other();
-        let in_place = self.snap.tap.is_none() && tx[out].umem() == Some(frame.umem());
+        // `rx` is on the frame's UMEM once `lent_bytes` below succeeds.
+        let in_place = self.in_place_to(nic, rx, tx);
         let Some(data) = rx.lent_bytes(&mut frame, len) else {
             // Another UMEM or a range outside the frame (the sender's checks
             // make both impossible): not read; `give_back` returns it to this
@@ -513,7 +513,7 @@ impl Core {
             rx.give_back(frame);
             return self.ctr.inc(Ctr::DropHandoffFull);
         };
-        self.zc.out = in_place.then_some(out);
+        self.zc.out = in_place;
         self.handle(nic, data, meta, true, tx);
         self.zc.out = None;
         match self.zc.verdict.take() {

@@ -45,8 +45,9 @@
 //! does for an AF_PACKET frame marked `TP_STATUS_CSUMNOTREADY`.
 //!
 //! Files: `bpf` (the XDP program and its socket map, [`XdpProgram`]), `xsk`
-//! (the socket and its four rings: [`open`], [`open_pair`], [`open_workers`]), `queue` (its
-//! queues: [`XskRx`], [`XskTx`]) and `umem` (the free frames of a UMEM).
+//! (the socket and its four rings: [`open`], [`open_pair`],
+//! [`open_workers`]), `queue` (its queues: [`XskRx`], [`XskTx`]) and `umem`
+//! (the free frames of a UMEM).
 //! They are one room: the `allow(unsafe_code)` of this module covers them all.
 #![allow(unsafe_code)]
 

@@ -13,10 +13,10 @@
 //! at its cursor, or a lent frame whose token the worker holds; a TX queue:
 //! the free frame it fills), which is what makes [`Frames::bytes_mut`] sound.
 //! The UMEM's queues may belong to several workers (threads): the pool is
-//! behind a lock, and a token crosses threads through a channel, whose send
-//! and receive order the frame's bytes before and after. When the last queue of a UMEM is dropped, the pool checks that the
-//! frames the queues held and its own add up to the UMEM's (a leak or a double
-//! free would show there).
+//! behind a lock, and a token crosses threads through a channel, whose send and
+//! receive order the frame's bytes before and after. When the last queue of a
+//! UMEM is dropped, the pool checks that the frames the queues held and its own
+//! add up to the UMEM's (a leak or a double free would show there).
 
 use super::FRAME_SIZE;
 use crate::io::Umem;

@@ -440,13 +440,6 @@ pub struct XskWorkers {
     pub unshared: Option<io::Error>,
 }
 
-impl XskWorkers {
-    /// Whether all the workers' sockets are on one UMEM.
-    pub fn one_umem(&self) -> bool {
-        self.pairs.len() > 1 && self.unshared.is_none()
-    }
-}
-
 /// Open the sockets of `pairs.len()` workers, worker k's on `pairs[k]`
 /// (`(ext, int)`, each `(ifindex, queue)`), all on one UMEM: a frame then
 /// moves by its descriptor between a worker's two NICs and also from the
