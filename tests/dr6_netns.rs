@@ -215,7 +215,9 @@ fn tun6_ipip_gue_and_gre_alternate_through_decapsulating_servers() {
         ("gue", &["-i", "--tun-type", "gue", "--tun-port", "6080", "--tun-csum"]),
         ("gre", &["-i", "--tun-type", "gre"]),
     ];
-    for (kind, opts) in tunnels {
+    for (round, (kind, opts)) in tunnels.into_iter().enumerate() {
+        // No client port of an earlier round's connections (`client_ports`).
+        l.client_ports(round);
         add_service(&l, opts);
         let seen: Vec<usize> = decap.iter().map(|d| lines_of(d).len()).collect();
         let (bodies, before, after) = run(&l);
@@ -262,10 +264,14 @@ fn tunnels_across_families_alternate() {
     // DIP). The HTTP servers listen on both families ([::]:80).
     let v4 = format!("{}:80", dr::VIP);
     let v6 = format!("[{VIP6}]:80");
-    for (vip, kind, from) in [
+    for (round, (vip, kind, from)) in [
         (&v4, "4in6", DIP6.to_string()),
         (&v6, "6in4", dr::DIP.to_string()),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        l.client_ports(round);
         l.adm(&["-A", "-t", vip, "-s", "rr"]);
         for n in 1..=2 {
             let rip = if kind == "4in6" {

@@ -542,8 +542,9 @@ fn dr_persistence_and_health_checks() {
 /// The checks of one tunnel: the seed scenario over `tun` to rs1 and rs2,
 /// each frame the director sends on the real servers' segment checked, as
 /// many decapsulated as sent, nothing back toward the client.
-fn tun_round(l: &mut DrLab, tun: Tun, decaps: &[dr::Lines; 2]) {
+fn tun_round(l: &mut DrLab, round: usize, tun: Tun, decaps: &[dr::Lines; 2]) {
     l.adm(&["-C"]);
+    l.client_ports(round);
     add_services(l, &[1, 2], &[], &tun.adm_opts());
     let info = l.adm(&["-L", "-n", "--tun-info"]);
     for n in 1..=2 {
@@ -647,7 +648,7 @@ fn tun_seed_scenario_over_ipip_gue_and_gre() {
         l.start_decap(2, &["--ipip", "--gre", "--gue", &port]),
     ];
     l.start_director(&[]);
-    for tun in [
+    let tuns = [
         Tun::Ipip,
         Tun::Gue {
             port: GUE_PORT,
@@ -658,8 +659,9 @@ fn tun_seed_scenario_over_ipip_gue_and_gre() {
             csum: true,
         },
         Tun::Gre,
-    ] {
-        tun_round(&mut l, tun, &decaps);
+    ];
+    for (round, tun) in tuns.into_iter().enumerate() {
+        tun_round(&mut l, round, tun, &decaps);
     }
 }
 
@@ -734,15 +736,17 @@ fn tun_pmtu_frag_needed_carries_the_mtu_less_the_overhead() {
     let port = GUE_PORT.to_string();
     l.start_decap(1, &["--ipip", "--gre", "--gue", &port]);
     l.start_director(&[]);
-    for tun in [
+    let tuns = [
         Tun::Ipip,
         Tun::Gue {
             port: GUE_PORT,
             csum: false,
         },
         Tun::Gre,
-    ] {
+    ];
+    for (round, tun) in tuns.into_iter().enumerate() {
         l.adm(&["-C"]);
+        l.client_ports(round);
         add_services(&l, &[1], &[], &tun.adm_opts());
         let mtu = 1500 - tun.overhead();
         let small = udp_names(&l.udp_client("ask", UDP_PORT, 1));

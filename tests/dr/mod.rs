@@ -817,6 +817,20 @@ impl DrLab {
         Self::sysctl(&self.ns_client(), &kv).expect("client sysctls");
     }
 
+    /// Source ports of the client's sockets from window `round` (0..=13) of
+    /// 2000 (`ip_local_port_range`), apart from every other window. A test
+    /// that flushes the services (`-C`) and adds them again each round keeps
+    /// the director's connections of earlier rounds (a UDP one 300 s): a new
+    /// request from a port of an earlier round would belong to one of them
+    /// (dropped for a removed server, or sent to its old real server), not be
+    /// scheduled anew.
+    pub fn client_ports(&self, round: usize) {
+        assert!(round <= 13, "client port window {round}");
+        let lo = 32768 + 2000 * round;
+        let kv = [format!("net.ipv4.ip_local_port_range={lo} {}", lo + 1999)];
+        Self::sysctl(&self.ns_client(), &kv).expect("client port range");
+    }
+
     /// RPS on every receive queue of `ifname` in `ns`: the kernel's receive
     /// work for the frames sent into it runs on the CPUs of `mask` (hex).
     /// On a veth it would otherwise run in the sender's context, charged to

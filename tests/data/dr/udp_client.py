@@ -3,7 +3,8 @@
 usage:
   python3 udp_client.py ask ADDR PORT COUNT
       COUNT requests of 32 bytes, each from a new socket (a new source port:
-      a new connection for the director); prints each answer, or `timeout`.
+      a new connection for the director; all held open to the end so no
+      port repeats); prints each answer, or `timeout`.
   python3 udp_client.py pmtu ADDR PORT SIZE
       One connected socket with DF set on every datagram (IP_PMTUDISC_DO) and
       the error queue on (IP_RECVERR); sends SIZE-byte datagrams every 200 ms
@@ -33,8 +34,13 @@ MSG_ERRQUEUE = 0x2000
 
 
 def ask(addr, port, count):
+    # Every socket stays open until the last answer: the kernel cannot give a
+    # later one the source port of an earlier one, which would be the same
+    # connection for the director (and the same real server), not a new one.
+    held = []
     for i in range(count):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        held.append(s)
         s.settimeout(2.0)
         s.sendto(b"q%031d" % i, (addr, port))
         try:
@@ -42,6 +48,7 @@ def ask(addr, port, count):
             print(data.decode(errors="replace"), flush=True)
         except socket.timeout:
             print("timeout", flush=True)
+    for s in held:
         s.close()
 
 

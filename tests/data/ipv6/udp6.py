@@ -4,9 +4,9 @@ tests/data/dr/udp_echo.py on `::`).
 usage:
   python3 udp6.py ask ADDR PORT COUNT
       COUNT requests of 32 bytes to [ADDR]:PORT, each from a new socket (a new
-      source port: a new connection for the director), each waiting at most
-      1.5 s; prints each answer as `ANSWER from ADDR PORT` (who sent it), or
-      `timeout`.
+      source port: a new connection for the director, none repeated), each
+      waiting at most 1.5 s; prints each answer as `ANSWER from ADDR PORT`
+      (who sent it), or `timeout`.
 """
 
 import socket
@@ -14,8 +14,12 @@ import sys
 
 
 def ask(addr, port, count):
+    # Every socket stays open until the last answer, so no source port (no
+    # director connection) repeats within one call.
+    held = []
     for i in range(count):
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        held.append(s)
         s.settimeout(1.5)
         s.sendto(b"q%031d" % i, (addr, port))
         try:
@@ -23,6 +27,7 @@ def ask(addr, port, count):
             print("%s from %s %d" % (data.decode(errors="replace"), peer[0], peer[1]), flush=True)
         except socket.timeout:
             print("timeout", flush=True)
+    for s in held:
         s.close()
 
 
