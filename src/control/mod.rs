@@ -33,10 +33,11 @@ mod report;
 mod server;
 mod startup;
 
+pub use crate::dataplane::HANDOFF_DEPTH;
 pub use adm::load_rules;
 pub use report::{CONNS_WAIT, RATE_INTERVAL};
 pub use server::{MAX_CLIENTS, check_peer};
-pub use startup::{HANDOFF_DEPTH, IoBackend, RunOptions, run};
+pub use startup::{IoBackend, RunOptions, run};
 
 use crate::config::DestId;
 use crate::dataplane::{Published, Shared};

@@ -10,7 +10,7 @@ use super::queues::{Queues, WorkerQueues, allmulti, open_queues, open_tx};
 use super::{Ctl, RunError, load_rules, neigh, report, server};
 use crate::Nic;
 use crate::config::Config;
-use crate::dataplane::{Director, Env, Plan, Shared, Worker};
+use crate::dataplane::{Director, Env, HANDOFF_DEPTH, Plan, Shared, Worker};
 use crate::io::nic::{self, NicInfo};
 use crate::io::ring::{RingSize, RxVersion, TxRing};
 use crate::io::rss::Rss;
@@ -24,9 +24,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-
-/// Handoff frames in flight from one worker to another at most.
-pub const HANDOFF_DEPTH: usize = 64;
 
 /// How `ringvs run` was asked to run.
 #[derive(Clone, Debug)]
