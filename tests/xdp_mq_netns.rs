@@ -243,10 +243,12 @@ fn icmp_errors_reach_the_client_through_their_owner(d: &NsDirector) {
     let rip = format!("{}:5353", lab::rs_addr(1));
     adm(control, &["-a", "-u", &vip53, "-r", &rip, "-m"]);
     let before = stats(control);
-    // Six datagrams, each from a new port (bash's /dev/udp): the real server's
-    // kernel sends up to 6 errors to one host in a burst (`icmp_ratelimit`).
+    // Six datagrams, each from a socket of its own (bash's /dev/udp), all held
+    // open to the end so the kernel cannot give two of them one port: six
+    // connections. The real server's kernel sends up to 6 errors to one host
+    // in a burst (`icmp_ratelimit`).
     let script = format!(
-        "for i in 1 2 3 4 5 6; do echo ringvs > /dev/udp/{}/53; sleep 0.05; done",
+        "for i in 1 2 3 4 5 6; do exec {{fd}}>/dev/udp/{}/53; echo ringvs >&$fd; sleep 0.05; done",
         lab::VIP
     );
     let out = lab::ns_command(
