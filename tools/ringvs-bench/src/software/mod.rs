@@ -8,9 +8,9 @@
 //!
 //! * **established flows** at 1k, 100k and 1M connections (each made by a real
 //!   three-way handshake): one pure ACK per connection and direction, replayed
-//!   round and round in a scattered order (a step coprime to the population,
-//!   the two directions half a ring apart), so at 1M connections nearly every
-//!   packet misses the cache for its index slot and its slab entry. ns/packet
+//!   round and round in a fixed random order (the two directions half a ring
+//!   apart), so at 1M connections nearly every packet misses the cache for
+//!   its index slot and its slab entry. ns/packet
 //!   and Mpps on one core;
 //! * **new connections/s**: SYNs of new clients with 1M connections already
 //!   tracked (each SYN is scheduled, inserted and forwarded; between runs the
@@ -78,6 +78,12 @@ pub struct SoftwareArgs {
     /// every TCP checksum itself.
     #[arg(long)]
     pub verify_csum: bool,
+    /// Frames in each replay ring at least (default: one per connection).
+    /// With more frames than connections the ring goes round them again: a
+    /// small table behind as many distinct frame buffers as a large one has,
+    /// to tell what the frames' memory costs from what the table's does.
+    #[arg(long, default_value_t = 0)]
+    pub replay_frames: usize,
     /// Print the result as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -93,6 +99,7 @@ impl SoftwareArgs {
             packets: 2_000_000,
             new_conns: 250_000,
             verify_csum: false,
+            replay_frames: 0,
             json: false,
         }
     }
@@ -106,6 +113,9 @@ impl SoftwareArgs {
         }
         if self.conns.is_empty() || self.conns.iter().any(|&n| n == 0 || n > 4 * MILLION) {
             return Err("--conns: each in 1..=4000000".into());
+        }
+        if self.replay_frames > 4 * MILLION {
+            return Err("--replay-frames at most 4000000".into());
         }
         if self.packets == 0 || self.packets > 100_000_000 {
             return Err("--packets in 1..=100000000".into());
@@ -245,7 +255,7 @@ fn new_conn_row(tracked: usize, runs: &[f64], base: Option<&[f64]>) -> Value {
 /// Both directions' replay rings of `servers`' connections, as the worker's RX
 /// queues.
 fn ack_queues<A: Family>(a: &SoftwareArgs, servers: &[Server<A>]) -> NicPair<ReplayRx> {
-    let (input, output) = Rig::ack_rings(servers);
+    let (input, output) = Rig::ack_rings(servers, a.replay_frames);
     let meta = rig::meta(A::FRAME_LEN, !a.verify_csum);
     NicPair::new(
         ReplayRx::new(input, A::STRIDE, meta),
@@ -325,7 +335,7 @@ fn direct_runs(a: &SoftwareArgs, n: usize) -> R<Value> {
                 "{name}: {n} handshakes did not give {n} connections"
             ));
         }
-        let (input, _) = Rig::ack_rings(&servers);
+        let (input, _) = Rig::ack_rings(&servers, 0);
         rig.w.rx[Nic::Ext] = ReplayRx::new(input, STRIDE, meta);
         rig.w.rx[Nic::Ext].replay(n as u64);
         rig.run(None);
