@@ -27,7 +27,7 @@ use crossbeam_channel::Receiver;
 use ringvs::config::Config;
 use ringvs::config::ipvsadm::{apply, parse};
 use ringvs::dataplane::{Env, Worker};
-use ringvs::io::mem::{MemRx, MemTx, SinkTx};
+use ringvs::io::mem::{MemRx, MemTx, SinkTx, shuffled};
 use ringvs::io::{RxMeta, TxQueue};
 use ringvs::nat::{FlowKey, Snapshot, State, Timeouts};
 use ringvs::neigh::{NeighEvent, NeighTable};
@@ -305,7 +305,7 @@ mod checksum_area {
 /// the table, the expiry lists and the gauges are as traffic leaves them. Each
 /// iteration hands the worker the next of `n` prebuilt 118-byte frames, one per
 /// connection. The frames lie back to back in the order they are used, but visit
-/// the connections in a scattered order, so at 100 000 and 1 000 000 connections
+/// the connections in a random order, so at 100 000 and 1 000 000 connections
 /// the cost includes the cache (and TLB) misses of the index lookup and of the
 /// slab entry. The
 /// worker clock stays on one second, so `touch` finds nothing to relink, as for
@@ -322,7 +322,7 @@ mod established {
     /// connection in each direction.
     struct Setup {
         d: Director,
-        /// Frames stored back to back, `stride` bytes apart, in a scattered order.
+        /// Frames stored back to back, `stride` bytes apart, in a random order.
         input: Vec<u8>,
         output: Vec<u8>,
         stride: usize,
@@ -372,18 +372,16 @@ mod established {
         assert_eq!(d.w.core.state_count(State::Established) as usize, n);
         assert_eq!(d.ctr(Ctr::ConnNew) as usize, n);
 
-        // Visit connections in a scattered order (a stride coprime to n), so that
-        // neither the slab nor the frames are walked sequentially.
-        let step = (0..)
-            .map(|k| 7919 + k)
-            .find(|s| gcd(*s, n) == 1)
-            .expect("a coprime step");
+        // Visit connections in a random order (a fixed shuffle), so that the
+        // slab is walked neither sequentially nor with a constant stride,
+        // which the CPU's stride prefetcher would follow (docs/benchmarks.md,
+        // "Where the 1M gap goes").
+        let order = shuffled(n);
         let len = 14 + 20 + 20 + DATA_LEN;
         let stride = len.next_multiple_of(64);
         let mut input = vec![0u8; stride * n];
         let mut output = vec![0u8; stride * n];
-        for j in 0..n {
-            let i = (j * step) % n;
+        for (j, &i) in order.iter().enumerate() {
             let (cip, cport) = client(i);
             let (k, rip, rport) = servers[i];
             let f = tcp_frame(
@@ -414,10 +412,6 @@ mod established {
             stride,
             n,
         }
-    }
-
-    fn gcd(a: usize, b: usize) -> usize {
-        if b == 0 { a } else { gcd(b, a % b) }
     }
 
     impl Setup {

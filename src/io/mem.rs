@@ -14,6 +14,24 @@ use std::collections::VecDeque;
 use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 
+/// `0..n` in a fixed random order (Fisher–Yates over xorshift64): the order
+/// in which a replay of one frame per connection (the software benchmark, the
+/// criterion fast-path bench) visits `n` connections. Random, because traffic
+/// arrives in no order related to where connections sit in the table; a
+/// constant step through them lets the CPU's stride prefetcher take misses
+/// the worker itself would meet (docs/benchmarks.md, "Where the 1M gap goes").
+pub fn shuffled(n: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for k in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(k, (x % (k as u64 + 1)) as usize);
+    }
+    v
+}
+
 /// The "frame memory" of in-place in-memory queues: the frames lent by RX
 /// queues and not yet taken by a TX queue, by their address.
 #[derive(Debug, Default)]
@@ -316,5 +334,28 @@ impl TxQueue for MemTx {
         data.truncate(len);
         self.committed.push(data);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::shuffled;
+
+    /// Every connection once, and no constant step between consecutive ones
+    /// for a stride prefetcher to follow.
+    #[test]
+    fn shuffled_is_a_permutation_without_a_stride() {
+        let n = 10_000;
+        let v = shuffled(n);
+        let mut seen = vec![false; n];
+        for &i in &v {
+            assert!(!std::mem::replace(&mut seen[i], true), "{i} twice");
+        }
+        assert!(seen.iter().all(|&s| s));
+        let steps: std::collections::HashSet<isize> = v
+            .windows(2)
+            .map(|w| w[1] as isize - w[0] as isize)
+            .collect();
+        assert!(steps.len() > n / 2, "{} distinct steps", steps.len());
     }
 }

@@ -16,7 +16,7 @@
 use ringvs::config::Config;
 use ringvs::config::ipvsadm::{apply, parse};
 use ringvs::dataplane::{Core, Director, Env, Plan, TxPair, Worker};
-use ringvs::io::mem::SinkTx;
+use ringvs::io::mem::{SinkTx, shuffled};
 use ringvs::io::{RxFrame, RxMeta, RxQueue};
 use ringvs::nat::{FlowKey, Snapshot, Timeouts};
 use ringvs::neigh::NeighTable;
@@ -556,17 +556,4 @@ impl Rig {
             n += m as u64;
         }
     }
-}
-
-/// `0..n` in a fixed random order (Fisher–Yates over xorshift64).
-fn shuffled(n: usize) -> Vec<usize> {
-    let mut v: Vec<usize> = (0..n).collect();
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    for k in (1..n).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.swap(k, (x % (k as u64 + 1)) as usize);
-    }
-    v
 }
