@@ -54,15 +54,8 @@ fn cycle(mib: usize, huge: bool) -> Vec<u64> {
         ringvs::io::ring::advise_huge(t.as_ptr() as usize, words * 8);
     }
     t.resize(words, 0);
-    // A random order of the lines (xorshift, fixed seed), linked in a cycle.
-    let mut order: Vec<usize> = (0..lines).collect();
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    for i in (1..lines).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        order.swap(i, (x % (i as u64 + 1)) as usize);
-    }
+    // A random order of the lines (fixed seed), linked in a cycle.
+    let order = ringvs::io::mem::shuffled(lines);
     for (k, &line) in order.iter().enumerate() {
         t[line * LINE] = (order[(k + 1) % lines] * LINE) as u64;
     }
