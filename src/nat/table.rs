@@ -208,6 +208,15 @@ impl<A: Addr> ConnTable<A> {
         ((h >> 32) as u32 & self.tag_mask) | idx << 1 | side
     }
 
+    /// What a slot naming a key of hash `h` on `side` holds under `meta`
+    /// (its tag and side bits), and `meta`: a slot `s` may name it when
+    /// `s & meta == want` (`find` then compares the keys).
+    #[inline(always)]
+    fn tag_of(&self, h: u64, side: u8) -> (u32, u32) {
+        let meta = self.tag_mask | 1;
+        (self.slot_value(h, 0, u32::from(side)), meta)
+    }
+
     /// Where the slot's key hashes to (its probe sequence's start).
     #[inline]
     fn home(&self, s: u32) -> usize {
@@ -218,8 +227,7 @@ impl<A: Addr> ConnTable<A> {
     #[inline(always)]
     fn find(&self, key: &FlowKey<A>, h: u64) -> Option<u32> {
         // Tag and side must match before the key is rebuilt from the slab entry.
-        let want = ((h >> 32) as u32 & self.tag_mask) | u32::from(key.side);
-        let meta = self.tag_mask | 1;
+        let (want, meta) = self.tag_of(h, key.side);
         let mut i = h as usize & self.mask;
         loop {
             let s = self.slots[i];
@@ -288,8 +296,7 @@ impl<A: Addr> ConnTable<A> {
     /// A guess where tags collide; `find` still compares the keys.
     #[inline]
     fn probe_ahead(&self, h: u64, side: u8) -> Option<u32> {
-        let want = ((h >> 32) as u32 & self.tag_mask) | u32::from(side);
-        let meta = self.tag_mask | 1;
+        let (want, meta) = self.tag_of(h, side);
         let mut i = h as usize & self.mask;
         for _ in 0..PROBE_AHEAD {
             let s = self.slots[i];
