@@ -3,12 +3,13 @@
 //! lookup after the other waits for DRAM twice per packet. The lookups of a
 //! burst are pipelined, as VPP's and DPDK's bulk lookups do: before the burst
 //! is handled, [`Core::prefetch`] parses and hashes each frame's flow key and
-//! asks for its first index slot; then, while the frames are handled one by
-//! one (`classify`, `nat`), the drain loop reads the slot of the frame
-//! [`ENTRY_AHEAD`] places ahead and asks for the slab entry it names
-//! ([`Core::prefetch_entry`]). So when a frame's turn comes, its lookup finds
-//! both lines in the cache, and the misses were waited for in parallel and
-//! behind useful work.
+//! asks for its index slots (the line of its first slot, and the next line,
+//! where its probe run may go on: `ConnTable::prefetch_slot`); then, while
+//! the frames are handled one by one (`classify`, `nat`), the drain loop
+//! reads the slot of the frame [`ENTRY_AHEAD`] places ahead and asks for the
+//! slab entry it names ([`Core::prefetch_entry`]). So when a frame's turn
+//! comes, its lookup finds both in the cache, and the misses were waited for
+//! in parallel and behind useful work.
 //!
 //! The requests are prefetch instructions (`prefetch_index`, a safe wrapper:
 //! a prefetch never faults and never blocks the core), not loads: a load
