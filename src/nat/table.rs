@@ -350,15 +350,22 @@ impl<A: Addr> ConnTable<A> {
         self.slots[i] = v;
     }
 
-    /// Take slab entry `idx`'s key of `side` out of the index. The entry must still
-    /// hold the connection (its keys rehash the slots that move).
-    fn unplace(&mut self, key: &FlowKey<A>, idx: u32, side: u32) {
-        let h = self.hash(key);
+    /// Where in the index slab entry `idx`'s key of `side` (hashed to `h`)
+    /// sits; it must be there.
+    fn slot_of(&self, h: u64, idx: u32, side: u32) -> usize {
         let v = self.slot_value(h, idx, side);
         let mut i = h as usize & self.mask;
         while self.slots[i] != v {
             i = (i + 1) & self.mask;
         }
+        i
+    }
+
+    /// Take slab entry `idx`'s key of `side` out of the index. The entry must still
+    /// hold the connection (its keys rehash the slots that move).
+    fn unplace(&mut self, key: &FlowKey<A>, idx: u32, side: u32) {
+        let h = self.hash(key);
+        let mut i = self.slot_of(h, idx, side);
         // Deletion by backward shift (Knuth, TAOCP vol. 3, 6.4 Algorithm R): walk
         // the run after the hole; a slot moves into the hole unless its home lies
         // cyclically in (hole, slot], where the probe from home would not pass it.
@@ -952,11 +959,7 @@ mod test {
                 let c = t.get(idx).clone();
                 for (side, key) in [(0u32, c.in_key()), (1, c.out_key())] {
                     let h = t.hash_key(&key);
-                    let (home, want) = (h as usize & t.mask, t.slot_value(h, idx, side));
-                    let mut j = home;
-                    while t.slots[j] != want {
-                        j = (j + 1) & t.mask;
-                    }
+                    let (home, j) = (h as usize & t.mask, t.slot_of(h, idx, side));
                     keys += 1;
                     first += usize::from(line(j) == line(home));
                     both += usize::from(t.slots_asked(h).iter().any(|&i| line(i) == line(j)));
