@@ -174,6 +174,20 @@ pub(super) fn print(a: &PerfArgs, o: &Outcome, report: &Value, jpath: &Path, spa
     );
     println!();
     print!("{}", table(names, med, &a.flows));
+    let bound = super::packets::bound_key("pps_64b_1k_flows");
+    for n in names {
+        let flags: Vec<bool> = (o.runs.iter())
+            .filter_map(|r| r.get(n)?.get(&bound).map(|v| *v > 0.0))
+            .collect();
+        let k = flags.iter().filter(|b| **b).count();
+        if k > 0 {
+            println!(
+                "({n}: carried all the generator offered at 1k flows in {k} of {} runs: \
+                 there its rate is the generator's, a lower bound of its own)",
+                flags.len()
+            );
+        }
+    }
     if o.contended() {
         for n in names.iter().filter(|n| n.ends_with("-2w")) {
             println!("({n}: contended: {ncpu} CPUs, the second worker shares the generator's CPU)");
@@ -208,7 +222,10 @@ fn print_ratios_and_goals(report: &Value) {
         let verdict = match (g["met"].as_bool(), g["missed_by_pct"].as_f64()) {
             (Some(true), _) => "met".to_string(),
             (Some(false), Some(p)) => format!("MISSED by {p:.1} %"),
-            _ => "not measured".to_string(),
+            _ => match g["undecided"].as_str() {
+                Some(why) => format!("UNDECIDED ({why})"),
+                None => "not measured".to_string(),
+            },
         };
         println!(
             "goal: {:<80} measured {:>7} -> {verdict}",

@@ -75,6 +75,9 @@ struct Goal {
     /// Goal is `a/b >= target` (or `<=` when `at_most`).
     target: f64,
     at_most: bool,
+    /// A packet rate, which may be the generator's ceiling rather than the
+    /// datapath's (`packets::bound_key`).
+    rate: bool,
 }
 
 const GOALS: [Goal; 3] = [
@@ -84,6 +87,7 @@ const GOALS: [Goal; 3] = [
         key: "pps_64b_1k_flows",
         target: 0.9,
         at_most: false,
+        rate: true,
     },
     Goal {
         name: "NAT >= 1.5 x kernel nftables NAT pps (64 B, 1k flows, same CPU)",
@@ -91,6 +95,7 @@ const GOALS: [Goal; 3] = [
         key: "pps_64b_1k_flows",
         target: 1.5,
         at_most: false,
+        rate: true,
     },
     Goal {
         name: "p99 <= kernel p99 at the same offered load",
@@ -98,6 +103,7 @@ const GOALS: [Goal; 3] = [
         key: "p99_us_common",
         target: 1.0,
         at_most: true,
+        rate: false,
     },
 ];
 
@@ -110,12 +116,18 @@ pub(super) fn goals(runs: &Runs) -> Vec<Value> {
         .flat_map(|&(a, io)| GOALS.iter().map(move |g| (a, g.b.unwrap_or(io), g)))
         .map(|(a, b, g)| {
             let r = paired_ratio(runs, a, b, g.key);
-            let met = r.map(|r| {
-                if g.at_most {
+            let bound = if g.rate {
+                bound_runs(runs, a, b, g.key)
+            } else {
+                Bound::default()
+            };
+            let met = r.and_then(|r| {
+                let met = if g.at_most {
                     r <= g.target
                 } else {
                     r >= g.target
-                }
+                };
+                bound.decides(met).then_some(met)
             });
             // How far off, as a fraction of the target (positive = missed by).
             let short = r.map(|r| {
@@ -135,9 +147,52 @@ pub(super) fn goals(runs: &Runs) -> Vec<Value> {
                     (Some(false), Some(sh)) => json!((sh * 1000.0).round() / 10.0),
                     _ => Value::Null,
                 },
+                "generator_bound_runs": g.rate.then(|| json!({"a": bound.a, "b": bound.b, "of": bound.of})),
+                "undecided": (r.is_some() && met.is_none()).then(|| format!(
+                    "generator-bound: {a} carried all the generator offered in {} of {} runs, {b} in {}",
+                    bound.a, bound.of, bound.b
+                )),
             })
         })
         .collect()
+}
+
+/// In how many of the `of` runs that measured both `a` and `b` each carried
+/// all the generator offered at its full rate (`packets::bound_key`): its
+/// rate there is a lower bound of its own, so `a/b` is a lower bound of the
+/// true ratio where only `a` was bound, an upper bound where only `b` was,
+/// and unknown where both were.
+#[derive(Default)]
+struct Bound {
+    a: usize,
+    b: usize,
+    of: usize,
+}
+
+impl Bound {
+    /// Whether a verdict on the paired median stands despite the bounds: the
+    /// median is monotone, so where every ratio is exact or a lower bound, the
+    /// true median is at least the measured one and a met `>=` goal is met
+    /// (or an `<=` one missed); where every ratio is exact or an upper bound,
+    /// the reverse. A ratio goal's verdict that needs the other direction is
+    /// undecided. (`met` is the verdict on the measured median, for a `>=`
+    /// goal; the only goals with rates are `>=` ones.)
+    fn decides(&self, met: bool) -> bool {
+        if met { self.b == 0 } else { self.a == 0 }
+    }
+}
+
+fn bound_runs(runs: &Runs, a: &str, b: &str, key: &str) -> Bound {
+    let k = super::packets::bound_key(key);
+    let flag = |r: &Figures| r.get(&k).is_some_and(|v| *v > 0.0);
+    runs.iter()
+        .filter_map(|r| Some((r.get(a)?, r.get(b)?)))
+        .filter(|(x, y)| x.contains_key(key) && y.contains_key(key))
+        .fold(Bound::default(), |n, (x, y)| Bound {
+            a: n.a + usize::from(flag(x)),
+            b: n.b + usize::from(flag(y)),
+            of: n.of + 1,
+        })
 }
 
 #[cfg(test)]
@@ -174,6 +229,69 @@ mod tests {
         assert_eq!(g[1]["met"], json!(true));
         assert_eq!(g[0]["met"], Value::Null);
         assert_eq!(median(vec![1.0, 4.0]), Some(2.5));
+    }
+
+    /// The goal "NAT >= 1.5 x kernel" over runs of `(ringvs, kernel)` rates,
+    /// each flagged as the generator's ceiling or not.
+    fn kernel_goal(rates: &[((f64, bool), (f64, bool))]) -> Value {
+        let k = "pps_64b_1k_flows";
+        let kb = super::super::packets::bound_key(k);
+        let flag = |b: bool| if b { 1.0 } else { 0.0 };
+        let runs: Vec<_> = rates
+            .iter()
+            .map(|&((x, xb), (y, yb))| {
+                run(&[
+                    ("ringvs-nat-1w", k, x),
+                    ("ringvs-nat-1w", &kb, flag(xb)),
+                    ("kernel-nft", k, y),
+                    ("kernel-nft", &kb, flag(yb)),
+                    ("ringvs-nat-1w", "p99_us_common", 90.0),
+                    ("kernel-nft", "p99_us_common", 100.0),
+                ])
+            })
+            .collect();
+        let g = goals(&runs);
+        assert_eq!(g[2]["met"], json!(true), "latency has no generator bound");
+        g[1].clone()
+    }
+
+    #[test]
+    fn rates_the_generator_bounds_decide_only_what_they_can() {
+        // Both carried all the generator offered: 1.03 says nothing.
+        let g = kernel_goal(&[((370.0, true), (360.0, true)); 3]);
+        assert_eq!(g["met"], Value::Null);
+        assert_eq!(g["missed_by_pct"], Value::Null);
+        assert_eq!(g["generator_bound_runs"], json!({"a": 3, "b": 3, "of": 3}));
+        assert!(g["undecided"].as_str().unwrap().contains("3 of 3"), "{g}");
+        // ringvs bound, the kernel not: a lower bound of the ratio. Above the
+        // target it is met; below, it could still be met.
+        let g = kernel_goal(&[((400.0, true), (200.0, false)); 3]);
+        assert_eq!(
+            (g["met"].clone(), g["undecided"].clone()),
+            (json!(true), Value::Null)
+        );
+        let g = kernel_goal(&[((400.0, true), (300.0, false)); 3]);
+        assert_eq!(g["met"], Value::Null);
+        // The kernel bound, ringvs not: an upper bound. Below the target it
+        // is missed; above, it could still be missed.
+        let g = kernel_goal(&[((200.0, false), (360.0, true)); 3]);
+        assert_eq!(g["met"], json!(false));
+        assert!(g["missed_by_pct"].as_f64().unwrap() > 0.0);
+        let g = kernel_goal(&[((600.0, false), (360.0, true)); 3]);
+        assert_eq!(g["met"], Value::Null);
+        // One bound run among exact ones is enough to withhold a verdict
+        // that needs the other direction.
+        let g = kernel_goal(&[
+            ((200.0, false), (100.0, false)),
+            ((200.0, false), (100.0, true)),
+            ((200.0, false), (100.0, false)),
+        ]);
+        assert_eq!(g["met"], Value::Null, "{g}");
+        assert_eq!(g["measured"], json!(2.0));
+        // No bound: as before.
+        let g = kernel_goal(&[((200.0, false), (100.0, false)); 3]);
+        assert_eq!(g["met"], json!(true));
+        assert_eq!(g["undecided"], Value::Null);
     }
 
     #[test]
