@@ -63,6 +63,32 @@ fn two_af_xdp_workers_on_two_queues_hand_off_to_the_owner() {
     // The first director still serves.
     let bodies = http_bodies(&d.lab, &format!("{}:80", lab::VIP), 2);
     assert_eq!(bodies.len(), 2, "{bodies:?}");
+
+    // With one transmit queue left on ext0, worker 1's sockets would bind
+    // (queue 1 < 2 receive queues) and then send nothing: refused, naming
+    // the NIC and the fix. The kernel shrinks no queue an AF_XDP socket is
+    // bound to: the first director goes first.
+    stop_director(&d);
+    let ns = d.lab.ns_director();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    // Its sockets' release is deferred (`xp_release_deferred`): retry, bounded.
+    while let Err(e) = lab::ns_run(&ns, "ethtool", &["-L", "ext0", "tx", "1"]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ethtool -L ext0 tx 1: {e}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = second_director(&d, "txq", &["--workers", "2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "2 workers on 1 TX queue started: {err}"
+    );
+    assert!(
+        err.contains("ext0 has 1 transmit queue(s)") && err.contains("ethtool -L ext0 combined 2"),
+        "{err}"
+    );
 }
 
 /// Generic XDP (in the core receive path, any NIC) and `--busy-poll`
@@ -283,6 +309,40 @@ fn icmp_errors_reach_the_client_through_their_owner(d: &NsDirector) {
     );
     assert_eq!(d("drop_icmp_no_conn"), 0);
     assert_eq!(d("drop_no_conn"), 0);
+}
+
+/// Stop the lab's director: SIGTERM to every `ringvs` process in its
+/// namespace, then wait (at most 5 s) until they are gone.
+fn stop_director(d: &NsDirector) {
+    let out = Process::new("ip")
+        .args(["netns", "pids", &d.lab.ns_director()])
+        .output()
+        .expect("ip netns pids");
+    let pids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "ringvs")
+        })
+        .map(str::to_string)
+        .collect();
+    assert!(!pids.is_empty(), "no director running");
+    for p in &pids {
+        let st = Process::new("kill")
+            .args(["-TERM", p])
+            .status()
+            .expect("kill");
+        assert!(st.success(), "kill -TERM {p}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while pids.iter().any(|p| {
+        std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| !s.contains(") Z "))
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "director {pids:?} still running"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Start a second `--io xdp` director on the lab's NICs with `extra` options

@@ -46,6 +46,7 @@ pub(super) fn open_queues(
                     .busy_poll
                     .then(|| u16::try_from(opts.burst).unwrap_or(u16::MAX)),
                 per_worker_umem: opts.per_worker_umem,
+                copy_only: mode == XdpMode::Generic,
             };
             Queues::Xdp(open_xdp(n, [ext, int], xsk, mode)?)
         }
@@ -138,6 +139,7 @@ fn open_xdp(
 ) -> Result<XdpQueues, RunError> {
     for info in nics {
         check_rx_queues(&info.name, nic::rx_queues(&info.name), n)?;
+        check_tx_queues(&info.name, nic::tx_queues(&info.name), n)?;
     }
     let mut q = XdpQueues {
         ext: Vec::with_capacity(n),
@@ -229,9 +231,42 @@ pub(super) fn check_rx_queues(name: &str, rxq: usize, n: usize) -> Result<(), Ru
     )))
 }
 
+/// Worker k's sockets send on transmit queue k of each NIC, so each needs at
+/// least `n`. A socket bound to queue k of a NIC with k transmit queues or
+/// fewer is accepted (the kernel checks the queue against the larger of the
+/// two counts) and then sends nothing, without an error: copy mode skips a
+/// queue past the NIC's transmit queues (`xsk_generic_xmit`,
+/// `net/xdp/xsk.c`), and the worker's frames would wait in a full TX ring.
+pub(super) fn check_tx_queues(name: &str, txq: usize, n: usize) -> Result<(), RunError> {
+    if txq >= n {
+        return Ok(());
+    }
+    Err(RunError::Invalid(format!(
+        "--io xdp sends on transmit queue k from worker k: {name} has {txq} transmit queue(s) \
+         and --workers is {n}; give it {n} (`ethtool -L {name} combined {n}`, or `tx {n}` on \
+         NICs with separate TX channels), or run --workers {txq}"
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fewer transmit queues than workers would leave some workers unable
+    /// to send: refused, with the fix; more are fine.
+    #[test]
+    fn xdp_needs_a_tx_queue_per_worker() {
+        assert!(check_tx_queues("eth9", 4, 4).is_ok());
+        assert!(check_tx_queues("eth9", 8, 2).is_ok());
+        let e = check_tx_queues("eth9", 1, 2).err().map(|e| e.to_string());
+        let e = e.unwrap_or_default();
+        assert!(
+            e.contains("eth9 has 1 transmit queue(s)")
+                && e.contains("ethtool -L eth9 combined 2")
+                && e.contains("--workers 1"),
+            "{e}"
+        );
+    }
 
     /// `--io xdp` takes one worker per receive queue, and says how to fix a
     /// mismatch.

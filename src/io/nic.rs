@@ -69,10 +69,20 @@ pub fn ipv4_addr(name: &str) -> Option<std::net::Ipv4Addr> {
 /// How many receive queues the NIC has (`/sys/class/net/NAME/queues/rx-*`); 0 if
 /// sysfs cannot say.
 pub fn rx_queues(name: &str) -> usize {
+    queues(name, "rx-")
+}
+
+/// Transmit queues of interface `name` in use (its `tx-*` queues in sysfs,
+/// which follow `ethtool -L`); 0 if it cannot be read.
+pub fn tx_queues(name: &str) -> usize {
+    queues(name, "tx-")
+}
+
+fn queues(name: &str, prefix: &str) -> usize {
     std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
         .map(|d| {
             d.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
                 .count()
         })
         .unwrap_or(0)
