@@ -25,8 +25,11 @@ pub(in crate::io) struct Mmap {
 unsafe impl Send for Mmap {}
 // SAFETY: through `&Mmap` one can only read (bytes, plain fields) and touch the
 // status/index words atomically; writes need `&mut Mmap`, or go through the
-// unsafe `frame_mut`, whose callers hold the frame they write (the queues of
-// one worker, one thread, share a UMEM).
+// unsafe `frame_mut`, whose callers hold the frame they write. One UMEM may
+// span every worker's threads (`xdp::open_workers`), and a frame is held by
+// one queue at a time: it crosses to another worker's thread only with its
+// `Lent` token, through a channel (`dataplane::handoff`), and free frames
+// move between threads only through the pool's mutex (`xdp::umem::Pool`).
 unsafe impl Sync for Mmap {}
 
 impl Mmap {

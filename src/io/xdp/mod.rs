@@ -6,16 +6,17 @@
 //! of a kernel struct, or the writable view of a UMEM frame its queue holds.
 //!
 //! With `ringvs run --io xdp` a worker's queues are AF_XDP sockets instead of
-//! AF_PACKET rings. An XDP program on each NIC ([`XdpProgram`]) redirects IPv4 and
-//! ARP frames to the socket bound to the frame's receive queue, before the kernel
-//! builds an `sk_buff` for them: the kernel's IP stack never sees those frames
-//! (nothing to drop, no "not a router" trap), and frames other than IPv4 and ARP
-//! (IPv6, LLDP, VLAN-tagged) still reach the kernel.
+//! AF_PACKET rings. An XDP program on each NIC ([`XdpProgram`]) redirects IPv4,
+//! IPv6 and ARP frames to the socket bound to the frame's receive queue, before
+//! the kernel builds an `sk_buff` for them: the kernel's IP stack never sees
+//! those frames (nothing to drop, no "not a router" trap), and other frames
+//! (LLDP, VLAN-tagged) still reach the kernel.
 //!
 //! With `--workers N`, worker k opens a socket on receive queue k of each NIC
 //! and registers it at key k of the NIC's socket map. Sockets bind zero-copy
-//! where the driver can, copy mode otherwise; with `--busy-poll` they ask for
-//! the kernel's preferred busy polling.
+//! where the driver can, copy mode otherwise (and always with
+//! `--xdp-mode generic`); with `--busy-poll` they ask for the kernel's
+//! preferred busy polling.
 //!
 //! Every worker's sockets (one per NIC) share one UMEM, frame memory shared
 //! with the kernel ([`open_workers`]: the first socket registers it, the

@@ -45,6 +45,7 @@ impl Socket {
                 tx_cons: 0,
                 comp_cons: 0,
                 size: n,
+                busy: opts.busy_poll.is_some(),
             },
         )
     }
@@ -281,6 +282,32 @@ pub struct XskTx {
     comp_cons: u32,
     /// Entries in the TX ring.
     size: u32,
+    /// Preferred busy polling: every flush with frames unsent kicks, whatever
+    /// the need_wakeup flag says ([`kicks_now`]).
+    busy: bool,
+}
+
+/// Whether a flush with frames still unsent calls `sendto(2)`: when the
+/// kernel asks through the TX ring's need_wakeup flag (copy mode keeps it
+/// set: it sends only from the call; zero-copy drivers set it when their TX
+/// stops), and always under preferred busy polling, as the kernel's
+/// `xdpsock` sample does: there the call is what runs the NIC queue's busy
+/// poll for TX (`__xsk_sendmsg`, `sk_busy_loop`), and a driver may clear the
+/// flag while frames are in flight and wait for an interrupt that busy
+/// polling defers.
+fn kicks_now(busy: bool, needs_wakeup: bool, unsent: bool) -> bool {
+    unsent && (busy || needs_wakeup)
+}
+
+/// The length a TX descriptor for `len` bytes at `addr` carries: at most what
+/// is left of the frame past `addr`'s offset in it (RX frames start some way
+/// in), and at least one byte. The kernel skips a descriptor that runs past
+/// its frame or is empty (`xp_validate_desc`) and never completes it, which
+/// would lose the frame; callers bound `len` already, this keeps it so.
+fn tx_len(addr: u64, len: usize) -> u32 {
+    let frame = u64::from(FRAME_SIZE);
+    let room = frame - addr % frame;
+    len.clamp(1, room as usize) as u32
 }
 
 impl XskTx {
@@ -321,7 +348,7 @@ impl XskTx {
             self.prod,
             libc::xdp_desc {
                 addr,
-                len: len.min(FRAME_SIZE as usize) as u32,
+                len: tx_len(addr, len),
                 options: 0,
             },
         );
@@ -364,15 +391,17 @@ impl TxQueue for XskTx {
             self.published = self.prod;
             self.tx.producer().store(self.prod, Ordering::Release);
         }
-        // Kick only when the kernel asks through the ring's need_wakeup flag:
-        // copy mode keeps it set (it sends only from sendto(2), at most a few
-        // dozen frames per call), zero-copy drivers set it when their TX stops.
+        // Copy mode sends at most a few dozen frames per call, and stops when
+        // the completion ring is full: frames sent are taken back between the
+        // calls, so each call has room to complete into.
         let mut kicks = 0;
-        while kicks < KICKS_MAX && self.tx.needs_wakeup() && self.unsent() {
+        while kicks < KICKS_MAX && kicks_now(self.busy, self.tx.needs_wakeup(), self.unsent()) {
             kicks += 1;
             // EAGAIN: a batch went out and more remain. Anything else (ENOBUFS,
             // EBUSY, ENETDOWN): try again at the next flush.
-            if let Err(e) = kick(&self.fd)
+            let r = kick(&self.fd);
+            self.reclaim();
+            if let Err(e) = r
                 && e.raw_os_error() != Some(libc::EAGAIN)
             {
                 break;
@@ -405,5 +434,39 @@ impl Drop for XskTx {
     fn drop(&mut self) {
         // In the TX ring, the kernel's hands or the completion ring.
         self.frames.in_rings = self.prod.wrapping_sub(self.comp_cons) as usize;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tx_kicks_when_asked_and_always_when_busy_polling() {
+        // Nothing unsent: no call, whatever else.
+        for (busy, wake) in [(false, false), (false, true), (true, false), (true, true)] {
+            assert!(!kicks_now(busy, wake, false));
+        }
+        assert!(kicks_now(false, true, true), "the kernel asked");
+        assert!(
+            !kicks_now(false, false, true),
+            "a zero-copy driver still sending"
+        );
+        assert!(
+            kicks_now(true, false, true),
+            "busy polling runs TX from the call"
+        );
+    }
+
+    #[test]
+    fn tx_descriptors_stay_inside_their_frame() {
+        let f = u64::from(FRAME_SIZE);
+        // A TX frame from the pool starts at its chunk; a lent RX frame 256 in.
+        assert_eq!(tx_len(3 * f, 60), 60);
+        assert_eq!(tx_len(3 * f, 9000), FRAME_SIZE);
+        assert_eq!(tx_len(3 * f + 256, 1514), 1514);
+        assert_eq!(tx_len(3 * f + 256, FRAME_SIZE as usize), FRAME_SIZE - 256);
+        // Never empty: the kernel would skip it and never complete the frame.
+        assert_eq!(tx_len(f, 0), 1);
     }
 }

@@ -216,6 +216,9 @@ pub struct XskOptions {
     /// Each worker's sockets on a UMEM of their own (`--umem per-worker`),
     /// not one for all workers ([`open_workers`]).
     pub per_worker_umem: bool,
+    /// Bind in copy mode only, never try zero-copy: the XDP program runs in
+    /// generic mode (`--xdp-mode generic`; see [`bind_modes`]).
+    pub copy_only: bool,
 }
 
 /// An open socket: its two queues, and what the kernel granted.
@@ -263,8 +266,28 @@ fn bind(fd: &OwnedFd, ifindex: u32, queue: u32, flags: u16) -> io::Result<()> {
     bind_to(fd, ifindex, queue, libc::XDP_USE_NEED_WAKEUP | flags, 0)
 }
 
-/// `bind(2)` with these `sockaddr_xdp` fields.
+/// How long a bind refused with EBUSY is retried: the queue's last socket is
+/// still being released, as after an attempt this process gave up on (the
+/// kernel frees a socket's buffer pool, and the queue with it, from a work
+/// item: `xp_put_pool`, `xp_release_deferred` in `net/xdp/xsk_buff_pool.c`).
+/// A queue another program holds stays busy, and the error is reported.
+const BIND_BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `bind(2)` with these `sockaddr_xdp` fields; EBUSY retried for up to
+/// [`BIND_BUSY_WAIT`].
 fn bind_to(fd: &OwnedFd, ifindex: u32, queue: u32, flags: u16, shared: u32) -> io::Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        match bind_once(fd, ifindex, queue, flags, shared) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < BIND_BUSY_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            r => return r,
+        }
+    }
+}
+
+fn bind_once(fd: &OwnedFd, ifindex: u32, queue: u32, flags: u16, shared: u32) -> io::Result<()> {
     // SAFETY: sockaddr_xdp is plain old data; all-zero is a valid value.
     let mut sa: libc::sockaddr_xdp = unsafe { zeroed() };
     sa.sxdp_family = libc::AF_XDP as u16;
@@ -283,14 +306,31 @@ fn bind_to(fd: &OwnedFd, ifindex: u32, queue: u32, flags: u16, shared: u32) -> i
     .map(drop)
 }
 
-/// Bind in zero-copy mode where the driver can (the frames are DMAed into the
-/// UMEM), copy mode otherwise (veth, generic XDP). True for zero-copy.
-fn bind_any(fd: &OwnedFd, (ifindex, queue): (u32, u32)) -> io::Result<bool> {
-    if bind(fd, ifindex, queue, libc::XDP_ZEROCOPY).is_ok() {
-        return Ok(true);
+/// The bind modes to try in order: zero-copy where the driver can (the
+/// frames are DMAed into the UMEM), copy mode otherwise (veth); copy mode
+/// only with `copy_only` (generic XDP). A zero-copy bind succeeds on a NIC
+/// whose driver has zero-copy even when the program runs in generic mode
+/// (`xp_assign_dev`, `net/xdp/xsk_buff_pool.c`, checks the NIC, not the
+/// program), and then nothing is sent: the driver's wakeup refuses without
+/// its native program (i40e's `i40e_xsk_wakeup`: EINVAL; mlx5: ENETDOWN).
+fn bind_modes(copy_only: bool) -> &'static [u16] {
+    if copy_only {
+        &[libc::XDP_COPY]
+    } else {
+        &[libc::XDP_ZEROCOPY, libc::XDP_COPY]
     }
-    bind(fd, ifindex, queue, libc::XDP_COPY).map_err(|e| with_context(e, "bind(AF_XDP)"))?;
-    Ok(false)
+}
+
+/// Bind in the first of [`bind_modes`] the kernel takes. True for zero-copy.
+fn bind_any(fd: &OwnedFd, (ifindex, queue): (u32, u32), copy_only: bool) -> io::Result<bool> {
+    let mut refused = io::Error::other("no bind mode");
+    for &m in bind_modes(copy_only) {
+        match bind(fd, ifindex, queue, m) {
+            Ok(()) => return Ok(m == libc::XDP_ZEROCOPY),
+            Err(e) => refused = e,
+        }
+    }
+    Err(with_context(refused, "bind(AF_XDP)"))
 }
 
 /// A socket with its four rings mapped, not yet bound.
@@ -401,7 +441,7 @@ pub fn open(ifindex: u32, queue: u32, opts: XskOptions) -> io::Result<Xsk> {
     let umem = Arc::new(umem(2 * n)?);
     let mut s = socket(n, Some(&umem))?;
     s.fill(0, n);
-    let zero_copy = bind_any(&s.fd, (ifindex, queue))?;
+    let zero_copy = bind_any(&s.fd, (ifindex, queue), opts.copy_only)?;
     let busy_poll_refused = opts.busy_poll.and_then(|b| busy_poll(&s.fd, b).err());
     let pool = Pool::new(frames(n, n), 2 * n as usize);
     let (rx, tx) = s.queues(&umem, &pool, opts);
@@ -496,7 +536,7 @@ fn open_one_umem(pairs: &[(Queue, Queue)], opts: XskOptions) -> io::Result<Vec<X
     let first_at = at.next().ok_or_else(|| io::Error::other("no worker"))?;
     let mut first = socket(n, Some(&umem))?;
     first.fill(0, n);
-    let zero_copy = bind_any(&first.fd, first_at)?;
+    let zero_copy = bind_any(&first.fd, first_at, opts.copy_only)?;
     let first_fd = first.fd.as_raw_fd() as u32;
     let mut all = Vec::with_capacity(sockets as usize);
     all.push(first);
@@ -545,7 +585,7 @@ pub fn open_pair(ext: (u32, u32), int: (u32, u32), opts: XskOptions) -> io::Resu
     let umem = Arc::new(umem(4 * n)?);
     let mut a = socket(n, Some(&umem))?;
     a.fill(0, n);
-    let zero_copy = bind_any(&a.fd, ext)?;
+    let zero_copy = bind_any(&a.fd, ext, opts.copy_only)?;
     let refused = |fd: &OwnedFd| opts.busy_poll.and_then(|b| busy_poll(fd, b).err());
     let ext_refused = refused(&a.fd);
     let shared = socket(n, None).and_then(|mut b| {
@@ -598,5 +638,18 @@ pub fn open_pair(ext: (u32, u32), int: (u32, u32), opts: XskOptions) -> io::Resu
                 unshared: Some(e),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Generic XDP binds in copy mode only; otherwise zero-copy is tried
+    /// first and copy mode is the fallback.
+    #[test]
+    fn generic_xdp_never_binds_zero_copy() {
+        assert_eq!(bind_modes(true), [libc::XDP_COPY]);
+        assert_eq!(bind_modes(false), [libc::XDP_ZEROCOPY, libc::XDP_COPY]);
     }
 }

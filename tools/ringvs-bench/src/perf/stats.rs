@@ -231,9 +231,11 @@ mod tests {
         assert_eq!(median(vec![1.0, 4.0]), Some(2.5));
     }
 
-    /// The goal "NAT >= 1.5 x kernel" over runs of `(ringvs, kernel)` rates,
-    /// each flagged as the generator's ceiling or not.
-    fn kernel_goal(rates: &[((f64, bool), (f64, bool))]) -> Value {
+    /// A rate, and whether it was the generator's ceiling.
+    type Rate = (f64, bool);
+
+    /// The goal "NAT >= 1.5 x kernel" over runs of `(ringvs, kernel)` rates.
+    fn kernel_goal(rates: &[(Rate, Rate)]) -> Value {
         let k = "pps_64b_1k_flows";
         let kb = super::super::packets::bound_key(k);
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
