@@ -31,6 +31,10 @@ struct Run {
     refused: Vec<u64>,
     received: Vec<u64>,
     max_in_flight: u64,
+    /// After both were done: boxes the sender may fill again, frames still
+    /// queued. Every box came back: `depth` and 0.
+    room_after: usize,
+    queued_after: usize,
 }
 
 /// Worker 0 sends `n` frames to worker 1 (yielding every `send_pause` frames),
@@ -100,6 +104,8 @@ fn run(depth: usize, n: u64, send_pause: u64, recv_pause: u64) -> Run {
         refused,
         received,
         max_in_flight,
+        room_after: tx.room_to(1),
+        queued_after: tx.queued_to(1),
     }
 }
 
@@ -120,6 +126,54 @@ proptest! {
         prop_assert_eq!(&r.received, &r.accepted);
         // Never more in flight than the ring holds.
         prop_assert!(r.max_in_flight <= depth as u64, "{} > {}", r.max_in_flight, depth);
+        // No box lost: all of them are the sender's again.
+        prop_assert_eq!((r.room_after, r.queued_after), (depth, 0));
+    }
+
+    /// One thread, any interleaving of sends, receptions and boxes given
+    /// back, against a model of the ring (a queue of at most `depth` frames
+    /// plus the frames received and not yet given back): a send is refused
+    /// as full exactly when every box is out, a reception gets the oldest
+    /// queued frame or none, and the counts agree after every step.
+    #[test]
+    fn a_ring_refuses_exactly_when_every_box_is_out(
+        depth in 1usize..=8,
+        ops in proptest::collection::vec(0u8..3, 1..200),
+    ) {
+        let mut rings = mesh(2, depth);
+        let mut rx = rings.pop().expect("worker 1");
+        let mut tx = rings.pop().expect("worker 0");
+        let mut queued = std::collections::VecDeque::new();
+        let mut held = std::collections::VecDeque::new();
+        let mut next = 0u64;
+        for op in ops {
+            match op {
+                0 => {
+                    let r = tx.send(1, Nic::Ext, &frame(next), false);
+                    if queued.len() + held.len() < depth {
+                        prop_assert_eq!(r, Ok(()));
+                        queued.push_back(next);
+                    } else {
+                        prop_assert_eq!(r, Err(Refused::Full));
+                    }
+                    next += 1;
+                }
+                1 => match rx.recv() {
+                    Some(r) => {
+                        prop_assert_eq!(Some(seq_of(&r.frame.data)), queued.pop_front());
+                        held.push_back(r);
+                    }
+                    None => prop_assert!(queued.is_empty()),
+                },
+                _ => {
+                    if let Some(r) = held.pop_front() {
+                        rx.recycle(r);
+                    }
+                }
+            }
+            prop_assert_eq!(tx.queued_to(1), queued.len());
+            prop_assert_eq!(tx.room_to(1), depth - queued.len() - held.len());
+        }
     }
 }
 
