@@ -288,3 +288,20 @@ fn frames_in_flight_between_workers_go_back_at_exit() {
         "given back, not handled"
     );
 }
+
+/// A worker whose peers never say they stopped (gone, or stuck) still gives
+/// back what its handoff rings hold once the wait for them runs out (1 s).
+#[test]
+fn frames_in_flight_go_back_even_when_a_peer_never_finishes() {
+    let (umem, mut d) = steered_pair();
+    let now = d.now;
+    let cport = port_owned_by(1);
+    for _ in 0..3 {
+        d.workers[0].rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), cport, 80, SYN));
+    }
+    d.workers[0].poll_once(now);
+    assert_eq!(umem.lent(), 3, "in the ring to worker 1");
+    // Worker 0 never calls finish.
+    assert_eq!(d.workers[1].finish(), 3);
+    assert_eq!(umem.lent(), 0);
+}

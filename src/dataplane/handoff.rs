@@ -362,7 +362,6 @@ impl Core {
     /// source on the external NIC, the destination on the internal one), if
     /// steering is on and it is another worker.
     #[inline]
-    #[allow(dead_code, reason = "the IPv6 classify path (issue 15) calls it")]
     pub(super) fn steer_to6(&self, client: (std::net::Ipv6Addr, u16)) -> Option<usize> {
         if !self.steer {
             return None;

@@ -276,12 +276,12 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
     /// Stop: once no worker sends any more (each one calls this; one that is
     /// gone is waited for 1 s), give the frames still in this worker's
     /// handoff rings back to their UMEM, and publish the last counters.
-    /// Returns how many frames came back.
+    /// Returns how many frames came back. After the wait runs out the rings
+    /// are emptied all the same: what a late sender adds afterwards is lost
+    /// to the UMEM, but nothing that was there already is.
     pub fn finish(&mut self) -> usize {
-        let mut n = 0;
-        if self.core.links.handoffs.finish(Duration::from_secs(1)) {
-            n = self.core.give_back_handoffs(&mut self.rx);
-        }
+        self.core.links.handoffs.finish(Duration::from_secs(1));
+        let n = self.core.give_back_handoffs(&mut self.rx);
         self.core.publish();
         self.core.batch.publish(&self.core.out.batch);
         n
