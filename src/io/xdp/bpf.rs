@@ -218,7 +218,9 @@ impl XdpProgram {
             flags: mode.flags(),
         };
         let link = bpf(BPF_LINK_CREATE, &mut l, "attaching the XDP program").map_err(|e| {
-            if e.raw_os_error() == Some(libc::EBUSY) {
+            // EBUSY: a program in the same mode; EEXIST: one in the other mode
+            // (e.g. generic while native is asked for).
+            if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EEXIST)) {
                 io::Error::new(
                     e.kind(),
                     format!("{e} (another XDP program is attached to this NIC)"),
