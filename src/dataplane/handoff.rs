@@ -609,6 +609,72 @@ mod test {
         assert_eq!(env.owner((v4, 40000), 3), rss.queue(v4));
     }
 
+    /// Frames handed over by descriptor under a sender and a receiver
+    /// running at once: each token arrives once, in order, with its length
+    /// and NIC, or comes back to the sender with the refusal (never both,
+    /// never neither), and every box is the sender's again at the end.
+    #[test]
+    fn lent_frames_cross_threads_once_each() {
+        use super::{Refused, mesh};
+        use crate::Nic;
+        use crate::io::Lent;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::{Duration, Instant};
+
+        const N: u64 = 20_000;
+        const DEPTH: usize = 8;
+        let mut rings = mesh(2, DEPTH);
+        let (Some(mut owner), Some(mut sender)) = (rings.pop(), rings.pop()) else {
+            panic!("two workers");
+        };
+        let done = Arc::new(AtomicBool::new(false));
+        let finished = Arc::clone(&done);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let consumer = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            loop {
+                let last = finished.load(Ordering::Acquire);
+                match owner.recv() {
+                    Some(mut r) => {
+                        let l = r.frame.lent.take().expect("handed by descriptor");
+                        let seq = l.addr_for_test() / 2048;
+                        assert_eq!(usize::from(r.frame.len), 60 + (seq % 64) as usize);
+                        assert_eq!(r.frame.nic, if seq % 2 == 0 { Nic::Ext } else { Nic::Int });
+                        got.push(seq);
+                        owner.recycle(r);
+                    }
+                    None if last => return got,
+                    None => std::thread::yield_now(),
+                }
+                assert!(Instant::now() < deadline, "receiver ran out of time");
+            }
+        });
+        let (mut sent, mut back) = (Vec::new(), Vec::new());
+        for seq in 0..N {
+            let nic = if seq % 2 == 0 { Nic::Ext } else { Nic::Int };
+            let l = Lent::forged_for_test(1, seq * 2048);
+            match sender.send_lent(1, nic, (l, 60 + (seq % 64) as usize), false) {
+                Ok(()) => sent.push(seq),
+                Err((Refused::Full, Some(l))) => back.push(l.addr_for_test() / 2048),
+                Err(e) => panic!("frame {seq}: {e:?}"),
+            }
+            if seq % 5 == 0 {
+                std::thread::yield_now();
+            }
+        }
+        done.store(true, Ordering::Release);
+        let got = consumer.join().expect("receiver");
+        assert_eq!(got, sent, "arrived once each, in order");
+        let mut all: Vec<u64> = sent.iter().chain(&back).copied().collect();
+        all.sort_unstable();
+        assert!(
+            all.iter().copied().eq(0..N),
+            "each token either went or came back"
+        );
+        assert!(!sent.is_empty());
+        assert_eq!((sender.room_to(1), sender.queued_to(1)), (DEPTH, 0));
+    }
+
     /// What a handoff costs by descriptor (the frame stays where it arrived;
     /// the owner reads its 64 bytes of headers there) against by copy (the
     /// sender copies it into the box, the owner copies it out into a TX
