@@ -7,8 +7,10 @@
 
 mod inmem;
 
+use inmem::frames6;
 use inmem::*;
 use ringvs::Nic;
+use ringvs::config::{Forward, TunCsum, TunKind, Tunnel};
 use ringvs::io::RxMeta;
 use ringvs::stats::Ctr;
 
@@ -304,4 +306,110 @@ fn frames_in_flight_go_back_even_when_a_peer_never_finishes() {
     // Worker 0 never calls finish.
     assert_eq!(d.workers[1].finish(), 3);
     assert_eq!(umem.lent(), 0);
+}
+
+/// Every real server of `d` forwarded by `fwd` (DR, a tunnel, or NAT).
+fn set_forward(d: &mut MemDirector, fwd: Forward) {
+    d.publish_with(|s| {
+        let mut max = 0;
+        for svc in s.services.values_mut() {
+            for e in svc.dests.iter_mut() {
+                e.forward = fwd;
+                max = max.max(e.id.0 as usize + 1);
+            }
+        }
+        s.forwards = vec![fwd; max].into_boxed_slice();
+        s.any_direct = fwd != Forward::Masq;
+    });
+}
+
+/// A copying and an in-place director, both forwarding by `fwd`.
+fn pair_by(fwd: Forward) -> (MemDirector, MemDirector) {
+    let (mut copy, mut zc) = (MemDirector::standard(), MemDirector::in_place());
+    zc.resolve_all();
+    set_forward(&mut copy, fwd);
+    set_forward(&mut zc, fwd);
+    (copy, zc)
+}
+
+/// A tunnelled frame grows by its outer headers, so it cannot leave from
+/// its RX buffer: it is built in a buffer of its own and copied, the same
+/// bytes as a copying director sends (Ethernet padding left behind).
+#[test]
+fn tunnelled_frames_are_built_apart_not_in_place() {
+    let gue = Forward::Tunnel(Tunnel {
+        kind: TunKind::Gue,
+        port: 6080,
+        csum: TunCsum::Csum,
+    });
+    let (mut copy, mut zc) = pair_by(gue);
+    let mut syn = tcp_frame(&L3::to_vip(), 40000, 80, SYN);
+    syn.extend_from_slice(&[0xee; 6]);
+    let out = both(&mut copy, &mut zc, Nic::Ext, &syn);
+    assert_eq!(out.len(), 1);
+    assert_eq!(zc.ctr(Ctr::TunnelEncap), 1);
+    assert_eq!(zc.ctr(Ctr::TxZeroCopy), 0);
+    assert_eq!(
+        drop_sum(&zc.w().core.ctr),
+        0,
+        "{:?}",
+        drops(&zc.w().core.ctr)
+    );
+}
+
+/// DR sends the frame as it came, its partial checksum completed, from its
+/// own buffer, without the Ethernet padding behind the IP packet.
+#[test]
+fn direct_routing_in_place_completes_the_checksum_and_drops_the_padding() {
+    let (mut copy, mut zc) = pair_by(Forward::Route);
+    let mut syn = tcp_frame(&L3::to_vip(), 40000, 80, SYN);
+    make_partial(&mut syn);
+    syn.extend_from_slice(&[0xee; 6]);
+    let meta = RxMeta {
+        wire_len: syn.len() as u32,
+        csum_partial: true,
+        ..RxMeta::default()
+    };
+    let out = both_with(&mut copy, &mut zc, Nic::Ext, &syn, meta);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].len(), syn.len() - 6);
+    assert_eq!(zc.ctr(Ctr::TxZeroCopy), 1);
+}
+
+/// IPv6 NAT in place: the same bytes as copying, padding left behind.
+#[test]
+fn ipv6_nat_in_place_sends_what_copying_sends() {
+    let mut copy = MemDirector::dual_stack(STANDARD6);
+    let mut zc = MemDirector::in_place_with(STANDARD6, env6());
+    for d in [&mut copy, &mut zc] {
+        d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+        d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+        d.resolve6(Nic::Int, RS2_6, RS2_MAC);
+    }
+    let mut syn = frames6::tcp(&l3_to_vip6(), &[], 40000, 80, SYN, b"hello");
+    syn.extend_from_slice(&[0xee; 7]);
+    let out = both(&mut copy, &mut zc, Nic::Ext, &syn);
+    assert_eq!(out.len(), 1, "{:?}", drops(&zc.w().core.ctr));
+    assert_eq!(out[0].len(), syn.len() - 7);
+    assert_eq!(zc.ctr(Ctr::TxZeroCopy), 1);
+}
+
+/// A full TX ring: the frame is dropped as `drop_tx_full`, given back to
+/// the RX ring's memory, and not counted as forwarded.
+#[test]
+fn a_full_tx_ring_drops_the_frame_and_counts_it_once() {
+    let mut zc = MemDirector::in_place();
+    zc.resolve_all();
+    zc.w().tx[Nic::Int].capacity = 0;
+    let (e, i) = zc.ext(&tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(zc.ctr(Ctr::DropTxFull), 1);
+    assert_eq!(
+        zc.ctr(Ctr::FwdIn),
+        0,
+        "a dropped frame counted as forwarded"
+    );
+    assert_eq!(zc.ctr(Ctr::TxIntBytes), 0);
+    assert_eq!(zc.ctr(Ctr::TxZeroCopy), 0);
+    assert!(zc.w().rx[Nic::Ext].is_empty());
 }

@@ -329,6 +329,9 @@ impl Core {
         };
         v.rewrite(buf);
         let Some(frame) = rx.lend() else {
+            // Past the frame all the same, or the next pass would handle
+            // the rewritten frame again.
+            rx.advance();
             return self.ctr.inc(Ctr::DropTxFull);
         };
         self.send_lent(v, frame, rx, tx);

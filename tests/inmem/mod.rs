@@ -186,6 +186,12 @@ impl MemDirector {
         Self::with_queues(1, STANDARD, env(), 1024, Mem::PerWorker)
     }
 
+    /// [`MemDirector::in_place`] with other rules and addresses (e.g. dual
+    /// stack).
+    pub fn in_place_with(rules: &[&str], env: Env) -> Self {
+        Self::with_queues(1, rules, env, 1024, Mem::PerWorker)
+    }
+
     /// `n` workers with the standard rules that steer every TCP/UDP frame
     /// to the owner of its client key (as with `--io xdp` on several
     /// queues), all their queues on `umem`, as the AF_XDP sockets of
