@@ -118,9 +118,13 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     if opts.steer_rss {
         let rss = |nic: &NicInfo| crate::io::rss::read(&nic.name);
         let pair = rss(&ext).and_then(|e| rss(&int).and_then(|i| Rss::for_pair(&e, &i, n)));
-        env.rss = Some(Arc::new(
-            pair.map_err(|e| RunError::Invalid(e.to_string()))?,
-        ));
+        let rss = pair.map_err(|e| RunError::Invalid(e.to_string()))?;
+        if env.ipv6()
+            && let Some(advice) = rss.advice6()
+        {
+            eprintln!("ringvs: {advice}");
+        }
+        env.rss = Some(Arc::new(rss));
     }
     let plan = Plan {
         burst: opts.burst,

@@ -109,6 +109,14 @@ impl Rss {
         if indir.is_empty() {
             return Err(err("empty RSS indirection table"));
         }
+        // NICs index the table with the hash's low bits; `pick`'s `%` is
+        // the same only for a power-of-two size.
+        if !indir.len().is_power_of_two() {
+            return Err(err(format!(
+                "an RSS indirection table of {} entries: --steer rss needs a power of two",
+                indir.len()
+            )));
+        }
         if let Some(q) = indir.iter().find(|&&q| usize::from(q) >= queues) {
             return Err(err(format!(
                 "the RSS indirection table sends flows to queue {q}, but there are {queues} workers"
@@ -148,9 +156,9 @@ impl Rss {
             .fold(0, |h, (t, b)| h ^ t[usize::from(b)])
     }
 
-    /// The queue RSS gives a frame whose hashed field is `addr` (the kernel
+    /// The queue RSS gives a frame whose hashed field is `addr` (the NIC
     /// indexes the table with the hash's low bits: `hash % size`, the size a
-    /// power of two).
+    /// power of two, which [`Rss::new`] checks).
     #[inline]
     pub fn queue(&self, addr: u32) -> usize {
         self.pick(self.hash(addr))
@@ -331,6 +339,16 @@ pub fn parse_rxfh(text: &str) -> Result<(Vec<u8>, Vec<u16>, bool), String> {
             key = Some(bytes.map_err(|_| format!("bad RSS hash key {:?}", k.trim()))?);
         } else if let Some(on) = t.strip_prefix("toeplitz:") {
             toeplitz = on.trim() == "on";
+        } else if let Some((xfrm, on)) = t.split_once(':')
+            && xfrm.starts_with("symmetric")
+            && on.trim() == "on"
+        {
+            // An input transformation (`RSS input transformation:` section):
+            // the NIC hashes a combination of source and destination, not the
+            // client's address as read.
+            return Err(format!(
+                "the RSS input is transformed ({xfrm}): turn it off (ethtool -X IF xfrm none)"
+            ));
         }
     }
     let key = key.ok_or("no RSS hash key")?;
@@ -437,7 +455,7 @@ mod tests {
 
     #[test]
     fn the_ipv6_tables_agree_with_the_reference() {
-        let rss = Rss::new(&KEY, &[0, 1, 2], 3).expect("rss");
+        let rss = Rss::new(&KEY, &[0, 1, 2, 0], 3).expect("rss");
         let mut x = 0x2001_0002_0000_0001_0123_4567_89ab_cdefu128;
         for _ in 0..2000 {
             x = x
@@ -445,7 +463,7 @@ mod tests {
                 .wrapping_add(0x5851_f42d_4c95_7f2d_1405_7b7e_f767_814f);
             let a = Ipv6Addr::from(x);
             assert_eq!(rss.hash6(a), toeplitz(&KEY, &a.octets()), "{a}");
-            assert_eq!(rss.queue6(a), (rss.hash6(a) % 3) as usize);
+            assert_eq!(rss.queue6(a), [0, 1, 2, 0][(rss.hash6(a) % 4) as usize]);
         }
         // An IPv4 address and an IPv6 one starting with its bytes (the rest
         // zero) hash alike: the IPv4 tables are the IPv6 ones' first four.
@@ -477,6 +495,23 @@ RSS hash function:
     xor: off
     crc32: off
 ";
+
+    /// A table whose size is not a power of two would be indexed otherwise
+    /// by the NIC than by `pick`: refused, as is a transformed input.
+    #[test]
+    fn tables_and_inputs_rss_cannot_predict_are_refused() {
+        let e = Rss::new(&KEY, &[0, 1, 2], 3).err().map(|e| e.to_string());
+        assert!(e.unwrap_or_default().contains("3 entries"));
+        assert!(Rss::new(&KEY, &[0; 128], 1).is_ok());
+        let sym = format!("{RXFH}RSS input transformation:\n    symmetric-xor: on\n");
+        let e = parse_rxfh(&sym).err().unwrap_or_default();
+        assert!(
+            e.contains("symmetric-xor") && e.contains("xfrm none"),
+            "{e}"
+        );
+        let off = format!("{RXFH}RSS input transformation:\n    symmetric-xor: off\n");
+        assert!(parse_rxfh(&off).is_ok());
+    }
 
     #[test]
     fn parses_ethtool_x() {
