@@ -17,17 +17,7 @@ const CPORT: u16 = 40000;
 /// The standard director with every real server reached by `fwd`.
 fn director(fwd: Forward) -> MemDirector {
     let mut d = MemDirector::standard();
-    d.publish_with(|s| {
-        let mut max = 0;
-        for svc in s.services.values_mut() {
-            for e in svc.dests.iter_mut() {
-                e.forward = fwd;
-                max = max.max(e.id.0 as usize + 1);
-            }
-        }
-        s.forwards = vec![fwd; max].into_boxed_slice();
-        s.any_direct = fwd != Forward::Masq;
-    });
+    d.forward_all(fwd);
     d
 }
 

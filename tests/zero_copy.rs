@@ -308,27 +308,12 @@ fn frames_in_flight_go_back_even_when_a_peer_never_finishes() {
     assert_eq!(umem.lent(), 0);
 }
 
-/// Every real server of `d` forwarded by `fwd` (DR, a tunnel, or NAT).
-fn set_forward(d: &mut MemDirector, fwd: Forward) {
-    d.publish_with(|s| {
-        let mut max = 0;
-        for svc in s.services.values_mut() {
-            for e in svc.dests.iter_mut() {
-                e.forward = fwd;
-                max = max.max(e.id.0 as usize + 1);
-            }
-        }
-        s.forwards = vec![fwd; max].into_boxed_slice();
-        s.any_direct = fwd != Forward::Masq;
-    });
-}
-
 /// A copying and an in-place director, both forwarding by `fwd`.
 fn pair_by(fwd: Forward) -> (MemDirector, MemDirector) {
     let (mut copy, mut zc) = (MemDirector::standard(), MemDirector::in_place());
     zc.resolve_all();
-    set_forward(&mut copy, fwd);
-    set_forward(&mut zc, fwd);
+    copy.forward_all(fwd);
+    zc.forward_all(fwd);
     (copy, zc)
 }
 

@@ -320,6 +320,22 @@ impl MemDirector {
         self.shared.bump();
     }
 
+    /// Publish the configuration with every real server reached by `fwd`
+    /// (DR, a tunnel, or NAT), as `-g`/`-i`/`-m` on each would.
+    pub fn forward_all(&mut self, fwd: ringvs::config::Forward) {
+        self.publish_with(|s| {
+            let mut max = 0;
+            for svc in s.services.values_mut() {
+                for e in svc.dests.iter_mut() {
+                    e.forward = fwd;
+                    max = max.max(e.id.0 as usize + 1);
+                }
+            }
+            s.forwards = vec![fwd; max].into_boxed_slice();
+            s.any_direct = fwd != ringvs::config::Forward::Masq;
+        });
+    }
+
     /// Worker `k`'s connection listing (and for worker 0 the persistence
     /// templates), as the control thread gets it: ask, let the workers loop
     /// until the listing is complete, take.
