@@ -235,6 +235,8 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         let mut last_stats = Instant::now();
         // Per NIC: whether busy polling's NAPI was checked (`busy_napi_note`).
         let mut napi_checked = [!busy; 2];
+        // Idle passes in a row with frames left unsent (`idle`).
+        let mut unsent_passes = 0;
         while !self.core.shared.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
             let n = self.poll_once(now);
@@ -260,13 +262,22 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                     }
                 }
             }
-            if n == 0 && !self.core.listing() {
-                if busy {
-                    std::hint::spin_loop();
-                } else if self.core.links.handoffs.sleep() {
-                    // Another worker's handoff rings the doorbell in `fds`.
-                    crate::io::ring::poll_readable(&fds, IDLE_POLL_MS);
-                    self.core.links.handoffs.woke();
+            let unsent = self.tx[Nic::Ext].unsent() || self.tx[Nic::Int].unsent();
+            unsent_passes = if n == 0 && unsent {
+                unsent_passes + 1
+            } else {
+                0
+            };
+            match idle(n, self.core.listing(), busy, unsent_passes) {
+                Idle::Work => {}
+                Idle::Spin => std::hint::spin_loop(),
+                Idle::Yield => std::thread::yield_now(),
+                Idle::Sleep => {
+                    if self.core.links.handoffs.sleep() {
+                        // Another worker's handoff rings the doorbell in `fds`.
+                        crate::io::ring::poll_readable(&fds, IDLE_POLL_MS);
+                        self.core.links.handoffs.woke();
+                    }
                 }
             }
         }
@@ -307,6 +318,41 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         core.requests();
         core.publish();
         n + m + h
+    }
+}
+
+/// Idle passes in a row a worker with frames left unsent yields its CPU
+/// instead of sleeping, so the next pass's flush sends them (no frame waits
+/// for the idle poll's timeout behind a refused kick); past them, a queue
+/// that stays stuck (a device that refuses everything) is retried at the
+/// idle poll's pace rather than spun on.
+pub const UNSENT_PASSES: u32 = 256;
+
+/// What a worker does after a pass.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Idle {
+    /// Another pass at once: the pass had work, or a listing is under way.
+    Work,
+    /// `--busy-poll`: spin.
+    Spin,
+    /// Frames are left unsent: let the CPU's other work (the receive
+    /// softirq that drains the device's backlog) run, then flush again.
+    Yield,
+    /// Sleep in `poll()` until a frame, a handoff or the timeout.
+    Sleep,
+}
+
+/// [`Idle`] after a pass that handled `n` frames, `unsent_passes` the idle
+/// passes in a row that ended with frames unsent (0 if none are).
+pub(super) fn idle(n: usize, listing: bool, busy: bool, unsent_passes: u32) -> Idle {
+    if n > 0 || listing {
+        Idle::Work
+    } else if busy {
+        Idle::Spin
+    } else if unsent_passes > 0 && unsent_passes <= UNSENT_PASSES {
+        Idle::Yield
+    } else {
+        Idle::Sleep
     }
 }
 
@@ -551,6 +597,19 @@ impl Core {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    /// Frames left unsent keep an idle worker from sleeping for a bounded
+    /// number of passes; work, listings and busy polling as before.
+    #[test]
+    fn unsent_frames_are_flushed_again_before_the_worker_sleeps() {
+        assert_eq!(idle(3, false, false, 0), Idle::Work);
+        assert_eq!(idle(0, true, false, 0), Idle::Work);
+        assert_eq!(idle(0, false, true, 5), Idle::Spin);
+        assert_eq!(idle(0, false, false, 0), Idle::Sleep);
+        assert_eq!(idle(0, false, false, 1), Idle::Yield);
+        assert_eq!(idle(0, false, false, UNSENT_PASSES), Idle::Yield);
+        assert_eq!(idle(0, false, false, UNSENT_PASSES + 1), Idle::Sleep);
+    }
 
     #[test]
     fn busy_napi_is_told_once_frames_came_without_it() {

@@ -194,6 +194,14 @@ pub trait TxQueue {
     /// nothing is pending.
     fn flush(&mut self) -> usize;
 
+    /// Whether frames handed to this queue wait for another [`TxQueue::flush`]
+    /// to be sent (the kernel refused the last kick, or it sends only from
+    /// the call and did not send them all), so a worker with nothing else
+    /// to do should flush again rather than sleep. By default never.
+    fn unsent(&self) -> bool {
+        false
+    }
+
     /// The frame memory this queue sends from, if it can send a received frame
     /// of the same memory from its own buffer ([`TxQueue::send_lent`]). By
     /// default none.

@@ -104,4 +104,8 @@ impl TxQueue for TxRing {
         self.pending = 0;
         n
     }
+
+    fn unsent(&self) -> bool {
+        self.pending > 0
+    }
 }

@@ -327,8 +327,8 @@ impl XskTx {
             .store(self.comp_cons, Ordering::Release);
     }
 
-    /// Frames handed to the kernel and not yet sent.
-    fn unsent(&self) -> bool {
+    /// Frames handed to the kernel and not yet taken from the TX ring.
+    fn not_taken(&self) -> bool {
         self.tx.consumer().load(Ordering::Acquire) != self.published
     }
 
@@ -395,7 +395,7 @@ impl TxQueue for XskTx {
         // the completion ring is full: frames sent are taken back between the
         // calls, so each call has room to complete into.
         let mut kicks = 0;
-        while kicks < KICKS_MAX && kicks_now(self.busy, self.tx.needs_wakeup(), self.unsent()) {
+        while kicks < KICKS_MAX && kicks_now(self.busy, self.tx.needs_wakeup(), self.not_taken()) {
             kicks += 1;
             // EAGAIN: a batch went out and more remain. Anything else (ENOBUFS,
             // EBUSY, ENETDOWN): try again at the next flush.
@@ -409,6 +409,12 @@ impl TxQueue for XskTx {
         }
         self.reclaim();
         n
+    }
+
+    /// Only frames a kick would send: a zero-copy driver that has not asked
+    /// for one sends the rest on its own.
+    fn unsent(&self) -> bool {
+        kicks_now(self.busy, self.tx.needs_wakeup(), self.not_taken())
     }
 
     fn umem(&self) -> Option<Umem> {
