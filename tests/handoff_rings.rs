@@ -352,3 +352,34 @@ fn a_sleeping_worker_is_woken_by_a_handoff() {
     assert!(rx.pending());
     assert!(!rx.sleep(), "slept with a frame waiting");
 }
+
+/// A new snapshot wakes a sleeping worker, a lone one too (`Shared::bump`
+/// rings every worker's bell): frames parked for ARP go out when the
+/// neighbor answers, not at the idle timeout (1 s here).
+#[test]
+fn a_sleeping_worker_is_woken_by_a_new_snapshot() {
+    let (mut rings, wakers) = ringvs::dataplane::handoff::mesh_with_wakers(1, 4);
+    let h = rings.pop().expect("worker 0");
+    let fd = h.wake_fd().expect("a lone worker has a bell too");
+    let (slept, woken) = (Arc::new(AtomicBool::new(false)), Instant::now());
+    let s = Arc::clone(&slept);
+    let sleeper = std::thread::spawn(move || {
+        assert!(h.sleep());
+        s.store(true, Ordering::SeqCst);
+        let t = Instant::now();
+        ringvs::io::ring::poll_readable(&[fd], 1000);
+        h.woke();
+        t.elapsed()
+    });
+    while !slept.load(Ordering::SeqCst) {
+        assert!(woken.elapsed() < Duration::from_secs(10), "never slept");
+        std::thread::yield_now();
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    wakers.wake_all();
+    let asleep = sleeper.join().expect("sleeper");
+    assert!(
+        asleep < Duration::from_millis(500),
+        "slept {asleep:?} (timeout 1 s)"
+    );
+}

@@ -5,10 +5,10 @@
 //! [`Director::new`] makes what exists before any worker: the [`Shared`] state the
 //! control thread publishes into, one [`Published`] per worker, the neighbor
 //! channel, and the handoff rings between every ordered pair of workers with
-//! their boxes ([`super::handoff::mesh`]). [`Director::workers`] then builds the workers on the queues the
+//! their boxes ([`super::handoff::mesh_with_wakers`]). [`Director::workers`] then builds the workers on the queues the
 //! caller opened (AF_PACKET, AF_XDP or in-memory), each wired to the others.
 
-use super::handoff::{Handoffs, mesh};
+use super::handoff::{Handoffs, mesh_with_wakers};
 use super::shared::{Env, Published, Shared};
 use super::tx::TxPair;
 use super::worker::{BURST, CoreParts, Links, Worker};
@@ -90,13 +90,16 @@ impl Director {
     pub fn new(plan: Plan, config: Snapshot) -> Self {
         let n = plan.workers;
         let (neigh_tx, neigh_rx) = bounded(NEIGH_DEPTH);
-        let handoffs = mesh(n, plan.handoff_depth);
+        let (handoffs, wakers) = mesh_with_wakers(n, plan.handoff_depth);
         let (sync, sync_links) = super::sync::channels(n);
+        let shared = Shared::new(config);
+        // Freshly made: cannot be set already.
+        let _ = shared.wakers.set(wakers);
         Director {
             sync: Some(sync),
             sync_links,
             env: Arc::new(plan.env.clone()),
-            shared: Arc::new(Shared::new(config)),
+            shared: Arc::new(shared),
             published: (0..n).map(|_| Arc::new(Published::default())).collect(),
             plan,
             neigh_tx,

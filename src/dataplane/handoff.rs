@@ -77,10 +77,39 @@ struct Inbox {
 }
 
 /// How to wake a worker sleeping in `poll()`.
-struct Bell {
+pub struct Bell {
     sleeping: AtomicBool,
     /// `None` if no eventfd could be made: the worker wakes at its timeout.
     door: Option<Doorbell>,
+}
+
+impl Bell {
+    /// Ring if the worker said it sleeps (once: the flag is taken). Callers
+    /// publish what the worker is to find first, and this loads the flag
+    /// with SeqCst after, so a worker that sets it and then looks cannot
+    /// miss both (see [`Handoffs::sleep`]).
+    fn wake(&self) {
+        if self.sleeping.load(Ordering::SeqCst)
+            && self.sleeping.swap(false, Ordering::SeqCst)
+            && let Some(d) = &self.door
+        {
+            d.ring();
+        }
+    }
+}
+
+/// Every worker's [`Bell`], for whoever publishes something a sleeping worker
+/// must act on (`Shared::bump`: a new configuration or neighbor snapshot).
+#[derive(Default)]
+pub struct Wakers(Vec<Arc<Bell>>);
+
+impl Wakers {
+    /// Ring every worker that sleeps.
+    pub fn wake_all(&self) {
+        for b in &self.0 {
+            b.wake();
+        }
+    }
 }
 
 /// One worker's ends of every ring it is part of.
@@ -119,16 +148,22 @@ fn empty_box() -> Box<Handoff> {
 /// worker, in worker order. Allocates `depth × n × (n − 1)` boxes of
 /// [`FRAME_MAX`] bytes.
 pub fn mesh(n: usize, depth: usize) -> Vec<Handoffs> {
+    mesh_with_wakers(n, depth).0
+}
+
+/// [`mesh`], and the workers' bells for [`Wakers::wake_all`]. Every worker
+/// has one, a single worker too: it is woken for new snapshots.
+pub fn mesh_with_wakers(n: usize, depth: usize) -> (Vec<Handoffs>, Wakers) {
     let depth = depth.max(1);
-    // A single worker hands nothing off and needs no bell.
     let bells: Vec<Arc<Bell>> = (0..n)
         .map(|_| {
             Arc::new(Bell {
                 sleeping: AtomicBool::new(false),
-                door: if n > 1 { Doorbell::new().ok() } else { None },
+                door: Doorbell::new().ok(),
             })
         })
         .collect();
+    let wakers = Wakers(bells.clone());
     let finished = Arc::new(AtomicUsize::new(0));
     let mut all: Vec<Handoffs> = (0..n)
         .map(|id| Handoffs {
@@ -158,7 +193,7 @@ pub fn mesh(n: usize, depth: usize) -> Vec<Handoffs> {
             });
         }
     }
-    all
+    (all, wakers)
 }
 
 impl Handoffs {
@@ -233,12 +268,8 @@ impl Handoffs {
         o.full
             .try_send(h)
             .map_err(|e| (Refused::Full, e.into_inner()))?;
-        if let Some(b) = self.bells.get(to)
-            && b.sleeping.load(Ordering::SeqCst)
-            && b.sleeping.swap(false, Ordering::SeqCst)
-            && let Some(d) = &b.door
-        {
-            d.ring();
+        if let Some(b) = self.bells.get(to) {
+            b.wake();
         }
         Ok(())
     }

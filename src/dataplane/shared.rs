@@ -191,6 +191,9 @@ pub struct Shared {
     pub tap: crate::observe::TapSlot,
     /// The HA role and the connection-sync switches (see `super::sync`).
     pub ha: super::sync::Ha,
+    /// The workers' bells, which [`Shared::bump`] rings (set once, when the
+    /// workers' rings are made: `Director::new`).
+    pub wakers: std::sync::OnceLock<super::handoff::Wakers>,
 }
 
 impl Shared {
@@ -207,6 +210,7 @@ impl Shared {
             health: divert::Tap::default(),
             tap: crate::observe::TapSlot::default(),
             ha: super::sync::Ha::default(),
+            wakers: std::sync::OnceLock::new(),
         }
     }
 
@@ -220,8 +224,15 @@ impl Shared {
         self.bump();
     }
 
+    /// Say the snapshots changed, and wake the workers that sleep so they
+    /// take the new ones now (neighbor updates release frames parked for
+    /// ARP), not at their idle timeout. SeqCst, as the worker's look at the
+    /// epoch after it says it sleeps (`Worker::run`).
     pub fn bump(&self) {
-        self.epoch.fetch_add(1, Ordering::Release);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Some(w) = self.wakers.get() {
+            w.wake_all();
+        }
     }
 
     /// Append the live persistence templates of both families to a listing,

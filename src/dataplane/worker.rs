@@ -273,10 +273,15 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 Idle::Spin => std::hint::spin_loop(),
                 Idle::Yield => std::thread::yield_now(),
                 Idle::Sleep => {
-                    if self.core.links.handoffs.sleep() {
-                        // Another worker's handoff rings the doorbell in `fds`.
-                        crate::io::ring::poll_readable(&fds, IDLE_POLL_MS);
-                        self.core.links.handoffs.woke();
+                    let h = &self.core.links.handoffs;
+                    // After saying so, look at the epoch: a snapshot published
+                    // before that is taken now, one after rings the doorbell
+                    // in `fds` (`Shared::bump`), as another worker's handoff does.
+                    if h.sleep() {
+                        if self.core.shared.epoch.load(Ordering::SeqCst) == self.core.snap.epoch {
+                            crate::io::ring::poll_readable(&fds, IDLE_POLL_MS);
+                        }
+                        h.woke();
                     }
                 }
             }
