@@ -361,7 +361,7 @@ fn a_sleeping_worker_is_woken_by_a_new_snapshot() {
     let (mut rings, wakers) = ringvs::dataplane::handoff::mesh_with_wakers(1, 4);
     let h = rings.pop().expect("worker 0");
     let fd = h.wake_fd().expect("a lone worker has a bell too");
-    let (slept, woken) = (Arc::new(AtomicBool::new(false)), Instant::now());
+    let (slept, started) = (Arc::new(AtomicBool::new(false)), Instant::now());
     let s = Arc::clone(&slept);
     let sleeper = std::thread::spawn(move || {
         assert!(h.sleep());
@@ -372,7 +372,7 @@ fn a_sleeping_worker_is_woken_by_a_new_snapshot() {
         t.elapsed()
     });
     while !slept.load(Ordering::SeqCst) {
-        assert!(woken.elapsed() < Duration::from_secs(10), "never slept");
+        assert!(started.elapsed() < Duration::from_secs(10), "never slept");
         std::thread::yield_now();
     }
     std::thread::sleep(Duration::from_millis(20));

@@ -92,9 +92,8 @@ impl Director {
         let (neigh_tx, neigh_rx) = bounded(NEIGH_DEPTH);
         let (handoffs, wakers) = mesh_with_wakers(n, plan.handoff_depth);
         let (sync, sync_links) = super::sync::channels(n);
-        let shared = Shared::new(config);
-        // Freshly made: cannot be set already.
-        let _ = shared.wakers.set(wakers);
+        let mut shared = Shared::new(config);
+        shared.wakers = wakers;
         Director {
             sync: Some(sync),
             sync_links,

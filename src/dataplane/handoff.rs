@@ -77,7 +77,7 @@ struct Inbox {
 }
 
 /// How to wake a worker sleeping in `poll()`.
-pub struct Bell {
+struct Bell {
     sleeping: AtomicBool,
     /// `None` if no eventfd could be made: the worker wakes at its timeout.
     door: Option<Doorbell>,

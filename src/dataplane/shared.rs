@@ -191,9 +191,9 @@ pub struct Shared {
     pub tap: crate::observe::TapSlot,
     /// The HA role and the connection-sync switches (see `super::sync`).
     pub ha: super::sync::Ha,
-    /// The workers' bells, which [`Shared::bump`] rings (set once, when the
-    /// workers' rings are made: `Director::new`).
-    pub wakers: std::sync::OnceLock<super::handoff::Wakers>,
+    /// The workers' bells, which [`Shared::bump`] rings (none until
+    /// `Director::new` makes the workers' rings).
+    pub wakers: super::handoff::Wakers,
 }
 
 impl Shared {
@@ -210,7 +210,7 @@ impl Shared {
             health: divert::Tap::default(),
             tap: crate::observe::TapSlot::default(),
             ha: super::sync::Ha::default(),
-            wakers: std::sync::OnceLock::new(),
+            wakers: super::handoff::Wakers::default(),
         }
     }
 
@@ -230,9 +230,7 @@ impl Shared {
     /// epoch after it says it sleeps (`Worker::run`).
     pub fn bump(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        if let Some(w) = self.wakers.get() {
-            w.wake_all();
-        }
+        self.wakers.wake_all();
     }
 
     /// Append the live persistence templates of both families to a listing,

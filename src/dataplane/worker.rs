@@ -262,12 +262,9 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                     }
                 }
             }
-            let unsent = self.tx[Nic::Ext].unsent() || self.tx[Nic::Int].unsent();
-            unsent_passes = if n == 0 && unsent {
-                unsent_passes + 1
-            } else {
-                0
-            };
+            // Only an idle pass asks (a busy one flushes again anyway).
+            let unsent = n == 0 && (self.tx[Nic::Ext].unsent() || self.tx[Nic::Int].unsent());
+            unsent_passes = if unsent { unsent_passes + 1 } else { 0 };
             match idle(n, self.core.listing(), busy, unsent_passes) {
                 Idle::Work => {}
                 Idle::Spin => std::hint::spin_loop(),
