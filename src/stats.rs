@@ -173,6 +173,10 @@ counters! {
     /// Handoff ring to the owning worker full: as many frames in flight to it
     /// as the ring holds.
     DropHandoffFull => "drop_handoff_full",
+    /// A handoff that could not be made or read: no ring to the owning
+    /// worker, or a frame lent by descriptor that lies outside this worker's
+    /// UMEM. Internal errors the senders' checks rule out: never expected.
+    DropHandoffBad => "drop_handoff_bad",
     /// Packet larger than the egress MTU (with DF, the sender is told:
     /// `icmp_frag_needed`; without, it is not fragmented).
     DropTooBig => "drop_too_big",

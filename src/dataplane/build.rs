@@ -92,6 +92,9 @@ impl Director {
         let (neigh_tx, neigh_rx) = bounded(NEIGH_DEPTH);
         let (handoffs, wakers) = mesh_with_wakers(n, plan.handoff_depth);
         let (sync, sync_links) = super::sync::channels(n);
+        let published = (0..n)
+            .map(|id| Arc::new(Published::woken_by(wakers.one(id))))
+            .collect();
         let mut shared = Shared::new(config);
         shared.wakers = wakers;
         Director {
@@ -99,7 +102,7 @@ impl Director {
             sync_links,
             env: Arc::new(plan.env.clone()),
             shared: Arc::new(shared),
-            published: (0..n).map(|_| Arc::new(Published::default())).collect(),
+            published,
             plan,
             neigh_tx,
             neigh_rx,

@@ -110,6 +110,30 @@ impl Wakers {
             b.wake();
         }
     }
+
+    /// Worker `id`'s bell alone, for whoever serves that worker only (its
+    /// listing requesters: `Published`).
+    pub fn one(&self, id: usize) -> Option<Waker> {
+        self.0.get(id).map(|b| Waker(Arc::clone(b)))
+    }
+}
+
+/// One worker's [`Bell`]: [`Waker::wake`] rings it if the worker sleeps.
+/// As with handoffs, publish what the worker is to find (a bounded channel's
+/// send, whose index update is a full barrier) before ringing.
+#[derive(Clone)]
+pub struct Waker(Arc<Bell>);
+
+impl Waker {
+    pub fn wake(&self) {
+        self.0.wake();
+    }
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waker")
+    }
 }
 
 /// One worker's ends of every ring it is part of.
@@ -424,7 +448,7 @@ impl Core {
             Ok(()) => self.ctr.inc(Ctr::HandoffOut),
             Err(Refused::Full) => self.ctr.inc(Ctr::DropHandoffFull),
             Err(Refused::TooBig) => self.ctr.inc(Ctr::DropTooBig),
-            Err(Refused::NoRing) => self.ctr.inc(Ctr::DropHandoffFull),
+            Err(Refused::NoRing) => self.ctr.inc(Ctr::DropHandoffBad),
         }
     }
 
@@ -541,7 +565,7 @@ impl Core {
             // make both impossible): not read; `give_back` returns it to this
             // UMEM's free frames if it is one of them.
             rx.give_back(frame);
-            return self.ctr.inc(Ctr::DropHandoffFull);
+            return self.ctr.inc(Ctr::DropHandoffBad);
         };
         self.zc.out = in_place;
         self.handle(nic, data, meta, true, tx);

@@ -267,6 +267,10 @@ pub struct Published {
     /// worker reads the number, one relaxed load per pass, before it locks).
     pub(super) listings: Mutex<VecDeque<ListingJob>>,
     pub(super) listings_queued: AtomicUsize,
+    /// The worker's bell: a listing request, and a buffer its requester gives
+    /// back, wake it (it sleeps while it waits for one). `None` for a
+    /// worker built without one (it looks at its idle timeout).
+    pub(super) waker: Option<super::handoff::Waker>,
     /// The listing of `request_conns`/`take_conns`.
     own: Mutex<Option<Listing>>,
     /// Time per non-empty batch, copied from the worker once a second.
@@ -274,6 +278,15 @@ pub struct Published {
 }
 
 impl Published {
+    /// A worker's published state, with the bell that wakes it (`None`:
+    /// it looks at its requests at its idle timeout).
+    pub fn woken_by(waker: Option<super::handoff::Waker>) -> Self {
+        Self {
+            waker,
+            ..Self::default()
+        }
+    }
+
     /// The traffic of real server `id` through this worker since start or the last
     /// zeroing.
     pub fn dest_stats(&self, id: crate::config::DestId) -> DestStats {
@@ -309,7 +322,16 @@ impl Published {
         }
         q.push_back(job);
         self.listings_queued.store(q.len(), Ordering::Release);
+        drop(q);
+        self.wake();
         true
+    }
+
+    /// Wake the worker if it sleeps.
+    fn wake(&self) {
+        if let Some(w) = &self.waker {
+            w.wake();
+        }
     }
 
     /// The next listing request, for the worker.
@@ -357,6 +379,14 @@ pub struct ListingJob {
     pub(super) full: Sender<ListingChunk>,
 }
 
+impl ListingJob {
+    /// A buffer waits to be filled (a worker with none sleeps until its
+    /// requester gives one back and rings: [`Listing::poll`]).
+    pub(super) fn ready(&self) -> bool {
+        !self.spare.is_empty()
+    }
+}
+
 /// A connection listing being gathered from some workers, each walking its
 /// table in steps of at most [`LISTING_CHUNK`] entries per pass into buffers
 /// this side provides (two per worker, handed back as they are read). Callers
@@ -371,6 +401,9 @@ pub struct Listing {
     parts: Vec<Option<Vec<ConnInfo>>>,
     /// Per part: done (its clock) or not yet.
     done: Vec<Option<u32>>,
+    /// The bells of the workers asked: any of them may be waiting for the
+    /// buffer given back.
+    wakers: Vec<super::handoff::Waker>,
 }
 
 impl Listing {
@@ -396,6 +429,7 @@ impl Listing {
             spare: spare_tx,
             parts: (0..n).map(|_| Some(Vec::new())).collect(),
             done: vec![None; n],
+            wakers: workers.iter().filter_map(|p| p.waker.clone()).collect(),
         }
     }
 
@@ -408,7 +442,11 @@ impl Listing {
         }
         let mut buf = c.entries;
         buf.clear();
-        let _ = self.spare.try_send(buf);
+        if self.spare.try_send(buf).is_ok() {
+            for w in &self.wakers {
+                w.wake();
+            }
+        }
     }
 
     /// Take what the workers have sent so far, without waiting.
@@ -500,4 +538,63 @@ pub struct Handoff {
     /// The frame itself, left in the UMEM it arrived in; `data` is unused.
     pub lent: Option<crate::io::Lent>,
     pub data: [u8; FRAME_MAX],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::handoff::mesh_with_wakers;
+    use std::time::Duration;
+
+    /// Run `f` while a worker sleeps in `poll()` on its bell (timeout 1 s);
+    /// how long it slept.
+    fn slept_while(h: &super::super::handoff::Handoffs, f: impl FnOnce()) -> Duration {
+        let fd = h.wake_fd().expect("a worker has a bell");
+        let slept = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let sleeper = s.spawn(|| {
+                assert!(h.sleep());
+                slept.store(true, Ordering::SeqCst);
+                let t = Instant::now();
+                crate::io::ring::poll_readable(&[fd], 1000);
+                h.woke();
+                t.elapsed()
+            });
+            let started = Instant::now();
+            while !slept.load(Ordering::SeqCst) {
+                assert!(started.elapsed() < Duration::from_secs(10), "never slept");
+                std::thread::yield_now();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            f();
+            sleeper.join().expect("sleeper")
+        })
+    }
+
+    /// A listing request wakes the worker it asks, and so does a buffer its
+    /// requester gives back: a worker waiting for one sleeps (it has no
+    /// listing step to take) instead of spinning until the reader is done.
+    #[test]
+    fn listing_requests_and_returned_buffers_wake_a_sleeping_worker() {
+        let (mut rings, wakers) = mesh_with_wakers(1, 4);
+        let h = rings.pop().expect("worker 0");
+        let p = Published::woken_by(wakers.one(0));
+        let mut listing = None;
+        let asleep = slept_while(&h, || listing = Some(Listing::start([&p])));
+        assert!(asleep < Duration::from_millis(500), "slept {asleep:?}");
+        let mut listing = listing.expect("started");
+
+        // The worker takes every buffer the requester gave and sends them.
+        let job = p.next_listing().expect("the request is queued");
+        let mut sent = 0;
+        while let Ok(Some(buf)) = job.buffer() {
+            assert!(job.send(buf, None));
+            sent += 1;
+        }
+        assert_eq!(sent, 2, "two buffers per worker");
+        assert!(!job.ready(), "nothing to fill: the worker may sleep");
+        let asleep = slept_while(&h, || listing.poll());
+        assert!(asleep < Duration::from_millis(500), "slept {asleep:?}");
+        assert!(job.ready(), "the buffers came back");
+    }
 }

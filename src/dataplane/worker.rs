@@ -235,7 +235,8 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         let mut last_stats = Instant::now();
         // Per NIC: whether busy polling's NAPI was checked (`busy_napi_note`).
         let mut napi_checked = [!busy; 2];
-        // Idle passes in a row with frames left unsent (`idle`).
+        // Idle passes in a row with frames left unsent or a fill ring short
+        // (`idle`).
         let mut unsent_passes = 0;
         while !self.core.shared.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
@@ -262,8 +263,12 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                     }
                 }
             }
-            // Only an idle pass asks (a busy one flushes again anyway).
-            let unsent = n == 0 && (self.tx[Nic::Ext].unsent() || self.tx[Nic::Int].unsent());
+            // Only an idle pass asks (a busy one flushes and refills anyway).
+            let unsent = n == 0
+                && (self.tx[Nic::Ext].unsent()
+                    || self.tx[Nic::Int].unsent()
+                    || self.rx[Nic::Ext].starved()
+                    || self.rx[Nic::Int].starved());
             unsent_passes = if unsent { unsent_passes + 1 } else { 0 };
             match idle(n, self.core.listing(), busy, unsent_passes) {
                 Idle::Work => {}
@@ -271,11 +276,15 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 Idle::Yield => std::thread::yield_now(),
                 Idle::Sleep => {
                     let h = &self.core.links.handoffs;
-                    // After saying so, look at the epoch: a snapshot published
-                    // before that is taken now, one after rings the doorbell
-                    // in `fds` (`Shared::bump`), as another worker's handoff does.
+                    // After saying so, look at the epoch and the listings: a
+                    // snapshot published (a listing buffer given) before that is
+                    // taken now, one after rings the doorbell in `fds`
+                    // (`Shared::bump`, `Listing::poll`), as another worker's
+                    // handoff does.
                     if h.sleep() {
-                        if self.core.shared.epoch.load(Ordering::SeqCst) == self.core.snap.epoch {
+                        if self.core.shared.epoch.load(Ordering::SeqCst) == self.core.snap.epoch
+                            && !self.core.listing()
+                        {
                             crate::io::ring::poll_readable(&fds, IDLE_POLL_MS);
                         }
                         h.woke();
@@ -323,9 +332,11 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
     }
 }
 
-/// Idle passes in a row a worker with frames left unsent yields its CPU
-/// instead of sleeping, so the next pass's flush sends them (no frame waits
-/// for the idle poll's timeout behind a refused kick); past them, a queue
+/// Idle passes in a row a worker with frames left unsent (or a fill ring
+/// short of frames still out for sending: `RxQueue::starved`) yields its CPU
+/// instead of sleeping, so the next pass's flush sends them and takes back
+/// what the kernel sent (no frame waits for the idle poll's timeout behind a
+/// refused kick or a late completion); past them, a queue
 /// that stays stuck (a device that refuses everything) is retried at the
 /// idle poll's pace rather than spun on.
 pub const UNSENT_PASSES: u32 = 256;
@@ -337,8 +348,9 @@ pub(super) enum Idle {
     Work,
     /// `--busy-poll`: spin.
     Spin,
-    /// Frames are left unsent: let the CPU's other work (the receive
-    /// softirq that drains the device's backlog) run, then flush again.
+    /// Frames are left unsent, or a fill ring is short: let the CPU's other
+    /// work (the receive softirq that drains the device's backlog, the
+    /// driver's completions) run, then flush and refill again.
     Yield,
     /// Sleep in `poll()` until a frame, a handoff or the timeout.
     Sleep,
@@ -515,9 +527,13 @@ impl Core {
         self.listings();
     }
 
-    /// A listing is being served or waits: the loop does not sleep.
+    /// A listing step can be taken now (a request waits, or the one being
+    /// served has a buffer to fill): the loop does not sleep. One whose
+    /// requester is still reading lets it sleep: giving a buffer back rings
+    /// (`Listing::poll`), so a slow reader does not keep the worker spinning.
     fn listing(&self) -> bool {
-        self.walk.is_some() || self.out.listings_queued.load(Ordering::Relaxed) > 0
+        self.out.listings_queued.load(Ordering::Relaxed) > 0
+            || self.walk.as_ref().is_some_and(|w| w.job.ready())
     }
 
     /// One step of the listing being served (the next request's first step if

@@ -168,6 +168,15 @@ pub trait RxQueue {
     /// sent ([`TxQueue::send_lent`]): a backend that moved them into the queue
     /// puts them back where the TX queues of its memory find them.
     fn release_lent(&mut self, _frame: &Lent) {}
+    /// Whether slots of the queue's fill ring stay empty for want of free
+    /// frames (its frames were lent to TX queues that have not had them back
+    /// from the kernel yet): the queue refills them as frames come back,
+    /// which only a pass of the worker notices, so a worker with nothing
+    /// else to do should pass again rather than sleep (a fill ring left
+    /// empty receives nothing that would wake it). By default never.
+    fn starved(&self) -> bool {
+        false
+    }
     /// Frames the kernel dropped because the ring was full, since the last call.
     /// (A syscall on the real backend: call it from slow paths only.)
     fn take_kernel_drops(&mut self) -> u64;

@@ -139,6 +139,10 @@ impl RxQueue for XskRx {
         })
     }
 
+    fn starved(&self) -> bool {
+        self.owed > 0
+    }
+
     #[inline]
     fn advance(&mut self) {
         if self.cons == self.prod {
