@@ -61,6 +61,7 @@
 //! [`perf_bench`].
 
 mod cps;
+mod cpu;
 mod generator;
 mod memory;
 mod options;

@@ -25,7 +25,7 @@ struct PacketSetup<'a> {
     g: Gen<'a>,
     dst: String,
     // Field order is drop order: the director stops before its namespaces go.
-    _dir: Director,
+    dir: Director,
     _lab: PacketLab,
 }
 
@@ -45,7 +45,7 @@ fn packet_setup<'a>(exe: &Path, a: &'a PerfArgs, dp: Datapath) -> R<PacketSetup<
     Ok(PacketSetup {
         g,
         dst,
-        _dir: dir,
+        dir,
         _lab: lab,
     })
 }
@@ -74,7 +74,9 @@ pub(super) fn packet_tests(exe: &Path, a: &PerfArgs, dp: Datapath, f: &mut Figur
     let p = packet_setup(exe, a, dp)?;
     let mut peak_1k = None;
     for &flows in &a.flows {
-        let (rx, v, bound) = highest_carried(&p, dp, flows)?;
+        // The director CPU's split over the 1k-flow run at full rate.
+        let split = (flows == 1000).then_some(&mut *f);
+        let (rx, v, bound) = highest_carried(&p, dp, flows, split)?;
         let key = flows_key(flows);
         put(f, &key, Some(rx));
         put(f, &bound_key(&key), Some(f64::from(u8::from(bound))));
@@ -101,10 +103,21 @@ pub(super) fn bound_key(key: &str) -> String {
 /// `flows` flows (RFC 2544 throughput, binary search between 0 and what the
 /// generator offers at `--rate max`), the run at `--rate max` itself, and
 /// whether that run was carried whole (the rate is then the generator's
-/// ceiling, a lower bound of the datapath's).
-fn highest_carried(p: &PacketSetup, dp: Datapath, flows: u64) -> R<(f64, Value, bool)> {
+/// ceiling, a lower bound of the datapath's). With `split`, the director
+/// CPU's time per packet in the run at `--rate max` goes there (`cpu.rs`).
+fn highest_carried(
+    p: &PacketSetup,
+    dp: Datapath,
+    flows: u64,
+    split: Option<&mut Figures>,
+) -> R<(f64, Value, bool)> {
     let secs = p.g.a.secs;
+    let cpu = |p: &PacketSetup| super::cpu::sample(p.g.a.dir_cpu, p.dir.pid());
+    let before = split.is_some().then(|| cpu(p)).flatten();
     let max = p.g.udp(&p.dst, flows, None, secs)?;
+    if let Some(f) = split {
+        super::cpu::record(before, cpu(p), &max, f);
+    }
     let (tx, rx) = (
         num(&max, &["tx_pps"]).unwrap_or(0.0),
         num(&max, &["rx_pps"]).unwrap_or(0.0),

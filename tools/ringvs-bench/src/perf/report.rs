@@ -193,6 +193,11 @@ pub(super) fn print(a: &PerfArgs, o: &Outcome, report: &Value, jpath: &Path, spa
             println!("({n}: contended: {ncpu} CPUs, the second worker shares the generator's CPU)");
         }
     }
+    let cpu = cpu_table(names, med);
+    if !cpu.is_empty() {
+        println!();
+        print!("{cpu}");
+    }
     if let Some(sw) = &o.software {
         println!();
         print!("{}", crate::software::table(sw));
@@ -234,6 +239,18 @@ fn print_ratios_and_goals(report: &Value) {
                 .as_f64()
                 .map_or("-".into(), |m| format!("{m:.3}"))
         );
+        let c = &g["cpu_bound"];
+        if let Some(r) = c["rate_ratio_at_full_cpu"].as_f64() {
+            println!(
+                "      by director CPU per packet: {r:.2} x at full CPU (estimate; I/O-only {})",
+                c["io_only_rate_ratio_at_full_cpu"]
+                    .as_f64()
+                    .map_or("-".into(), |x| format!("{x:.2} x"))
+            );
+        }
+        if let Some(b) = c["bound"].as_str() {
+            println!("      machine bound: {b}");
+        }
     }
 }
 
@@ -277,6 +294,49 @@ fn table(names: &[String], med: &BTreeMap<String, Figures>, flows: &[u64]) -> St
             one(f.get("rss_mb_1m_conns")),
             int(f.get("conns_tracked")),
         );
+    }
+    t
+}
+
+/// The director CPU's time per forwarded packet in the 1k-flow run at the
+/// generator's full rate (`cpu.rs`), for the datapaths that have it; empty
+/// if none does. `busy` is user + system + softirq + irq; where the CPU was
+/// not saturated (idle left), 1e9/busy is what it could carry at that cost
+/// per packet, an estimate, not a measured rate.
+fn cpu_table(names: &[String], med: &BTreeMap<String, Figures>) -> String {
+    let mut t = String::new();
+    let rows: Vec<(&String, &Figures)> = names
+        .iter()
+        .filter_map(|n| Some((n, med.get(n)?)))
+        .filter(|(_, f)| f.contains_key("cpu_busy_ns"))
+        .collect();
+    if rows.is_empty() {
+        return t;
+    }
+    let _ = writeln!(
+        t,
+        "director CPU per forwarded packet, 1k flows at the generator's full rate (ns, medians;          worker = ringvs's worker threads, part of user/system; est kpps = 1e9/busy)"
+    );
+    let cols = [
+        "busy", "user", "system", "softirq", "irq", "steal", "idle", "w-user", "w-sys",
+    ];
+    let _ = write!(t, "{:<16}", "datapath");
+    for c in cols {
+        let _ = write!(t, " {c:>8}");
+    }
+    let _ = writeln!(t, " {:>9}", "est kpps");
+    for (n, f) in rows {
+        let _ = write!(t, "{n:<16}");
+        for c in cols {
+            let k = match c {
+                "w-user" => "cpu_worker_user_ns".to_string(),
+                "w-sys" => "cpu_worker_system_ns".to_string(),
+                c => format!("cpu_{c}_ns"),
+            };
+            let _ = write!(t, " {:>8}", int(f.get(&k)));
+        }
+        let est = f.get("cpu_busy_ns").filter(|b| **b > 0.0).map(|b| 1e9 / b);
+        let _ = writeln!(t, " {:>9}", kpps(est.as_ref()));
     }
     t
 }

@@ -113,8 +113,9 @@ pub(super) fn goals(runs: &Runs) -> Vec<Value> {
     NAT_PAIRS
         .iter()
         .filter(|(a, _)| *a == "ringvs-nat-1w" || measured(a))
-        .flat_map(|&(a, io)| GOALS.iter().map(move |g| (a, g.b.unwrap_or(io), g)))
-        .map(|(a, b, g)| {
+        .flat_map(|&(a, io)| GOALS.iter().map(move |g| (a, io, g)))
+        .map(|(a, io, g)| {
+            let b = g.b.unwrap_or(io);
             let r = paired_ratio(runs, a, b, g.key);
             let bound = if g.rate {
                 bound_runs(runs, a, b, g.key)
@@ -152,9 +153,37 @@ pub(super) fn goals(runs: &Runs) -> Vec<Value> {
                     "generator-bound: {a} carried all the generator offered in {} of {} runs, {b} in {}",
                     bound.a, bound.of, bound.b
                 )),
+                "cpu_bound": (g.rate && g.b.is_some()).then(|| cpu_bound(runs, (a, io, b), g.target)).flatten(),
             })
         })
         .collect()
+}
+
+/// For a rate goal of `a` against `b` (the kernel), what the director CPU's
+/// time per packet (`cpu.rs`, `cpu_busy_ns`) says, paired by run: the ratio
+/// of `b`'s to `a`'s (the rate `a` could carry against `b` with the CPU
+/// saturated, if each packet kept its cost: an estimate), and the same for
+/// `a`'s I/O-only datapath `io` (the machine's bound on any NAT over that
+/// I/O path). Says so when the bound alone falls short of `target`. `None`
+/// when the runs have no CPU figures.
+fn cpu_bound(runs: &Runs, (a, io, b): (&str, &str, &str), target: f64) -> Option<Value> {
+    let key = "cpu_busy_ns";
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    // b's cost over a's: the rate ratio at equal CPU.
+    let nat = paired_ratio(runs, b, a, key);
+    let io_only = paired_ratio(runs, b, io, key);
+    if nat.is_none() && io_only.is_none() {
+        return None;
+    }
+    Some(json!({
+        "rate_ratio_at_full_cpu": nat.map(round),
+        "io_only_rate_ratio_at_full_cpu": io_only.map(round),
+        "bound": io_only.filter(|r| *r < target).map(|r| format!(
+            "the I/O alone ({io}) costs the director CPU {:.2} x what {b} spends per packet: \
+             at full CPU it carries at most {:.2} x {b}'s rate, below {target}, before any NAT",
+            1.0 / r, r
+        )),
+    }))
 }
 
 /// In how many of the `of` runs that measured both `a` and `b` each carried
@@ -294,6 +323,61 @@ mod tests {
         let g = kernel_goal(&[((200.0, false), (100.0, false)); 3]);
         assert_eq!(g["met"], json!(true));
         assert_eq!(g["undecided"], Value::Null);
+    }
+
+    /// The CPU split turns into what the rate goal against the kernel could
+    /// reach at full CPU, and names the bound when the I/O alone falls short.
+    #[test]
+    fn cpu_per_packet_gives_the_machine_bound() {
+        let k = "cpu_busy_ns";
+        let r = |nat: f64, io: f64, kernel: f64| {
+            run(&[
+                ("ringvs-xdp-napi-rt-1w", k, nat),
+                ("ringvs-xdp-napi-io-only", k, io),
+                ("kernel-nft", k, kernel),
+            ])
+        };
+        let goal = |runs: &Runs| {
+            goals(runs)
+                .into_iter()
+                .find(|g| {
+                    g["goal"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("ringvs-xdp-napi-rt-1w: NAT >= 1.5")
+                })
+                .unwrap()
+        };
+        // The kernel 2000 ns a packet, the I/O alone 3000, NAT 3500.
+        let g = goal(&vec![
+            r(3400.0, 3000.0, 2000.0),
+            r(3500.0, 3000.0, 2000.0),
+            r(3600.0, 3100.0, 2000.0),
+        ]);
+        let c = &g["cpu_bound"];
+        assert_eq!(c["rate_ratio_at_full_cpu"], json!(0.571), "{c}");
+        assert_eq!(c["io_only_rate_ratio_at_full_cpu"], json!(0.667), "{c}");
+        assert!(c["bound"].as_str().unwrap().contains("1.50 x"), "{c}");
+        // An I/O path cheap enough for the target: no bound named.
+        let g = goal(&vec![r(1300.0, 1000.0, 2000.0)]);
+        assert_eq!(g["cpu_bound"]["io_only_rate_ratio_at_full_cpu"], json!(2.0));
+        assert_eq!(g["cpu_bound"]["bound"], Value::Null);
+        // No CPU figures: nothing said; the goals against I/O-only never.
+        let g = goal(&vec![run(&[
+            ("ringvs-xdp-napi-rt-1w", "pps_64b_1k_flows", 1.0),
+            ("kernel-nft", "pps_64b_1k_flows", 1.0),
+        ])]);
+        assert_eq!(g["cpu_bound"], Value::Null);
+        let io_goal = goals(&vec![r(3500.0, 3000.0, 2000.0)])
+            .into_iter()
+            .find(|g| {
+                g["goal"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("ringvs-xdp-napi-rt-1w: NAT >= 0.9")
+            })
+            .unwrap();
+        assert_eq!(io_goal["cpu_bound"], Value::Null);
     }
 
     #[test]

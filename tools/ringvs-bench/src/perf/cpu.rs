@@ -1,0 +1,191 @@
+//! Where the director CPU's time goes per forwarded packet, in the run at the
+//! generator's full rate over 1k flows (issue 12, item 5: where the machine
+//! bounds the rate, report the per-packet CPU split). Read before and after
+//! that run: the director CPU's line of `/proc/stat` (user, system, softirq,
+//! irq, steal, idle) and, for ringvs, the user and system time of its worker
+//! threads (`ringvs-w*`, `/proc/PID/task/*/stat`). Each category's share of
+//! the CPU's ticks times the wall time between the reads, over the frames the
+//! sink received (warm-up included), is its nanoseconds per packet.
+//!
+//! The kernel counts in clock ticks (100 a second): a 2-second run gives about
+//! 200, so a share under 1 % is noise. Threaded NAPI (`napi/*` kthreads) is
+//! counted as system time, NET_RX run from an interrupt's exit or from
+//! `ksoftirqd` as softirq.
+
+use super::generator::num;
+use super::{Figures, put};
+use serde_json::Value;
+use std::time::Instant;
+
+/// The fields of a `cpuN` line of `/proc/stat`, in their order.
+const FIELDS: [&str; 8] = [
+    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
+];
+
+/// The categories reported, by the fields they sum (nice and iowait are
+/// folded into user and idle).
+const CATEGORIES: [(&str, &[usize]); 6] = [
+    ("user", &[0, 1]),
+    ("system", &[2]),
+    ("softirq", &[6]),
+    ("irq", &[5]),
+    ("steal", &[7]),
+    ("idle", &[3, 4]),
+];
+
+/// One read of the counters.
+#[derive(Clone, Debug)]
+pub(super) struct Sample {
+    cpu: [u64; FIELDS.len()],
+    /// User and system ticks of the ringvs worker threads, if a director
+    /// process runs.
+    workers: Option<(u64, u64)>,
+    at: Instant,
+}
+
+/// Read the counters of CPU `cpu` and of the worker threads of process `pid`.
+pub(super) fn sample(cpu: usize, pid: Option<u32>) -> Option<Sample> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    Some(Sample {
+        cpu: cpu_line(&stat, cpu)?,
+        workers: pid.and_then(workers),
+        at: Instant::now(),
+    })
+}
+
+/// The fields of CPU `cpu`'s line of a `/proc/stat` text.
+fn cpu_line(stat: &str, cpu: usize) -> Option<[u64; FIELDS.len()]> {
+    let tag = format!("cpu{cpu}");
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(tag.as_str()))?;
+    let mut out = [0; FIELDS.len()];
+    let mut vals = line.split_whitespace().skip(1);
+    for v in &mut out {
+        *v = vals.next()?.parse().ok()?;
+    }
+    Some(out)
+}
+
+/// User and system ticks of a `/proc/PID/task/TID/stat` text: fields 14 and
+/// 15, counted after the command name (which may hold spaces and parentheses,
+/// so from the last `)`).
+fn task_times(stat: &str) -> Option<(u64, u64)> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut f = rest.split_whitespace().skip(11);
+    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+}
+
+/// The summed user and system ticks of process `pid`'s worker threads.
+fn workers(pid: u32) -> Option<(u64, u64)> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut sum = None;
+    for t in dir.flatten() {
+        let path = t.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if !comm.starts_with("ringvs-w") {
+            continue;
+        }
+        if let Some((u, s)) = std::fs::read_to_string(path.join("stat"))
+            .ok()
+            .as_deref()
+            .and_then(task_times)
+        {
+            let (su, ss) = sum.unwrap_or((0, 0));
+            sum = Some((su + u, ss + s));
+        }
+    }
+    sum
+}
+
+/// Nanoseconds of the director CPU per forwarded packet between `a` and `b`,
+/// by category (`cpu_<category>_ns`, with `cpu_busy_ns` the sum of user,
+/// system, softirq and irq), and the workers' own (`cpu_worker_user_ns`,
+/// `cpu_worker_system_ns`). Nothing if no tick or no frame was counted.
+pub(super) fn split(a: &Sample, b: &Sample, forwarded: f64) -> Vec<(String, f64)> {
+    let d: Vec<u64> = (a.cpu.iter().zip(&b.cpu))
+        .map(|(x, y)| y.saturating_sub(*x))
+        .collect();
+    let ticks: u64 = d.iter().sum();
+    let wall_ns = b.at.saturating_duration_since(a.at).as_nanos() as f64;
+    if ticks == 0 || forwarded < 1.0 || wall_ns <= 0.0 {
+        return Vec::new();
+    }
+    let per_tick = wall_ns / ticks as f64 / forwarded;
+    let ns = |fields: &[usize]| fields.iter().map(|&i| d[i]).sum::<u64>() as f64 * per_tick;
+    let mut out: Vec<(String, f64)> = CATEGORIES
+        .iter()
+        .map(|(name, fields)| (format!("cpu_{name}_ns"), ns(fields)))
+        .collect();
+    out.push(("cpu_busy_ns".into(), ns(&[0, 1, 2, 5, 6])));
+    if let (Some((au, asys)), Some((bu, bsys))) = (a.workers, b.workers) {
+        out.push((
+            "cpu_worker_user_ns".into(),
+            bu.saturating_sub(au) as f64 * per_tick,
+        ));
+        out.push((
+            "cpu_worker_system_ns".into(),
+            bsys.saturating_sub(asys) as f64 * per_tick,
+        ));
+    }
+    out
+}
+
+/// Put the split of a full-rate run (`run`: the generator's JSON) into `f`.
+pub(super) fn record(a: Option<Sample>, b: Option<Sample>, run: &Value, f: &mut Figures) {
+    let (Some(a), Some(b)) = (a, b) else { return };
+    let forwarded =
+        num(run, &["received"]).unwrap_or(0.0) + num(run, &["warmup_received"]).unwrap_or(0.0);
+    for (k, v) in split(&a, &b, forwarded) {
+        put(f, &k, Some(v));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn reads_a_cpu_line_and_a_task_line() {
+        let stat =
+            "cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\ncpu1 10 0 30 40 0 60 70 80 0 0\n";
+        assert_eq!(cpu_line(stat, 1), Some([10, 0, 30, 40, 0, 60, 70, 80]));
+        assert_eq!(cpu_line(stat, 0), Some([1, 2, 3, 4, 5, 6, 7, 8]));
+        assert_eq!(cpu_line(stat, 2), None);
+        assert_eq!(cpu_line("cpu1 1 2\n", 1), None, "a short line");
+        // The command name may hold spaces and parentheses.
+        let task = "42 (ringvs-w0 (x) y) R 1 2 3 4 5 6 7 8 9 10 1234 567 0 0 20 0";
+        assert_eq!(task_times(task), Some((1234, 567)));
+        assert_eq!(task_times("42 (x) R 1 2"), None);
+    }
+
+    #[test]
+    fn splits_the_ticks_by_category_per_packet() {
+        let at = Instant::now();
+        let a = Sample {
+            cpu: [100, 0, 100, 100, 0, 0, 100, 0],
+            workers: Some((10, 10)),
+            at,
+        };
+        // 200 ticks over 2 s: user 40, system 60, softirq 80, idle 20; the
+        // workers 30 user and 50 system of them. 1M frames forwarded.
+        let b = Sample {
+            cpu: [140, 0, 160, 120, 0, 0, 180, 0],
+            workers: Some((40, 60)),
+            at: at + Duration::from_secs(2),
+        };
+        let got: std::collections::BTreeMap<String, f64> = split(&a, &b, 1e6).into_iter().collect();
+        let ns = |k: &str| got.get(k).copied().map(f64::round);
+        // A tick is 2 s / 200 = 10 ms; per packet 10 ns.
+        assert_eq!(ns("cpu_user_ns"), Some(400.0));
+        assert_eq!(ns("cpu_system_ns"), Some(600.0));
+        assert_eq!(ns("cpu_softirq_ns"), Some(800.0));
+        assert_eq!(ns("cpu_idle_ns"), Some(200.0));
+        assert_eq!(ns("cpu_busy_ns"), Some(1800.0));
+        assert_eq!(ns("cpu_worker_user_ns"), Some(300.0));
+        assert_eq!(ns("cpu_worker_system_ns"), Some(500.0));
+        assert!(split(&a, &a, 1e6).is_empty(), "no tick counted");
+        assert!(split(&a, &b, 0.0).is_empty(), "no frame forwarded");
+    }
+}
