@@ -1,5 +1,6 @@
-//! Where the director CPU's time goes per forwarded packet, in the run at the
-//! generator's full rate over 1k flows (issue 12, item 5: where the machine
+//! Where the director CPU's time goes per forwarded packet, in the 1k-flow
+//! run that gave the datapath's rate (`packets::highest_carried`: the one at
+//! the generator's full rate if carried whole) (issue 12, item 5: where the machine
 //! bounds the rate, report the per-packet CPU split). Read before and after
 //! that run: the director CPU's line of `/proc/stat` (user, system, softirq,
 //! irq, steal, idle) and, for ringvs, the user and system time of its worker
@@ -13,7 +14,6 @@
 //! `ksoftirqd` as softirq.
 
 use super::generator::num;
-use super::{Figures, put};
 use serde_json::Value;
 use std::time::Instant;
 
@@ -131,14 +131,15 @@ pub(super) fn split(a: &Sample, b: &Sample, forwarded: f64) -> Vec<(String, f64)
     out
 }
 
-/// Put the split of a full-rate run (`run`: the generator's JSON) into `f`.
-pub(super) fn record(a: Option<Sample>, b: Option<Sample>, run: &Value, f: &mut Figures) {
-    let (Some(a), Some(b)) = (a, b) else { return };
+/// The split over a generator run (`run`: its JSON) between two samples;
+/// empty if either is missing.
+pub(super) fn split_of(a: Option<Sample>, b: Option<Sample>, run: &Value) -> Vec<(String, f64)> {
+    let (Some(a), Some(b)) = (a, b) else {
+        return Vec::new();
+    };
     let forwarded =
         num(run, &["received"]).unwrap_or(0.0) + num(run, &["warmup_received"]).unwrap_or(0.0);
-    for (k, v) in split(&a, &b, forwarded) {
-        put(f, &k, Some(v));
-    }
+    split(&a, &b, forwarded)
 }
 
 #[cfg(test)]

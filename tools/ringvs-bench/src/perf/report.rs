@@ -298,8 +298,8 @@ fn table(names: &[String], med: &BTreeMap<String, Figures>, flows: &[u64]) -> St
     t
 }
 
-/// The director CPU's time per forwarded packet in the 1k-flow run at the
-/// generator's full rate (`cpu.rs`), for the datapaths that have it; empty
+/// The director CPU's time per forwarded packet in the 1k-flow run that gave
+/// the datapath's rate (`cpu.rs`), for the datapaths that have it; empty
 /// if none does. `busy` is user + system + softirq + irq; where the CPU was
 /// not saturated (idle left), 1e9/busy is what it could carry at that cost
 /// per packet, an estimate, not a measured rate.
@@ -315,7 +315,8 @@ fn cpu_table(names: &[String], med: &BTreeMap<String, Figures>) -> String {
     }
     let _ = writeln!(
         t,
-        "director CPU per forwarded packet, 1k flows at the generator's full rate (ns, medians;          worker = ringvs's worker threads, part of user/system; est kpps = 1e9/busy)"
+        "director CPU per forwarded packet, 1k flows, in the run that gave the rate (ns, medians; \
+         worker = ringvs's worker threads, part of user/system; est kpps = 1e9/busy)"
     );
     let cols = [
         "busy", "user", "system", "softirq", "irq", "steal", "idle", "w-user", "w-sys",
