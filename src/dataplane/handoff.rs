@@ -386,6 +386,12 @@ impl Handoffs {
     }
 
     /// Boxes this worker may still fill for worker `to`.
+    /// Whether this worker has a ring to worker `to` (not itself, and one
+    /// of the mesh).
+    pub fn has_ring(&self, to: usize) -> bool {
+        matches!(self.out.get(to), Some(Some(_)))
+    }
+
     pub fn room_to(&self, to: usize) -> usize {
         match self.out.get(to) {
             Some(Some(o)) => o.empty.len(),
@@ -455,15 +461,21 @@ impl Core {
     /// Carry out `hand_off`'s decision for the frame at `rx`'s cursor
     /// (received on `nic`): lend it and send its descriptor to the owner.
     pub(super) fn lend_to<R: RxQueue>(&mut self, h: LendTo, nic: Nic, rx: &mut R) {
-        if self.links.handoffs.room_to(h.to) == 0 {
+        let room = self.links.handoffs.room_to(h.to);
+        if room == 0 {
             // Full (or no such ring): the frame goes back to the kernel.
             rx.advance();
-            return self.count_handoff(Err(Refused::Full));
+            let why = if self.links.handoffs.has_ring(h.to) {
+                Refused::Full
+            } else {
+                Refused::NoRing
+            };
+            return self.count_handoff(Err(why));
         }
         let Some(frame) = rx.lend() else {
             // Nothing lent (a queue that breaks its word): move on all the same.
             rx.advance();
-            return self.count_handoff(Err(Refused::Full));
+            return self.ctr.inc(Ctr::DropHandoffBad);
         };
         let sent = self
             .links

@@ -321,7 +321,9 @@ impl Published {
             return false;
         }
         q.push_back(job);
-        self.listings_queued.store(q.len(), Ordering::Release);
+        // SeqCst, then the bell: a worker that says it sleeps and then looks
+        // (`Core::listing`) either sees the request or is rung.
+        self.listings_queued.store(q.len(), Ordering::SeqCst);
         drop(q);
         self.wake();
         true

@@ -527,13 +527,19 @@ impl Core {
         self.listings();
     }
 
-    /// A listing step can be taken now (a request waits, or the one being
-    /// served has a buffer to fill): the loop does not sleep. One whose
-    /// requester is still reading lets it sleep: giving a buffer back rings
-    /// (`Listing::poll`), so a slow reader does not keep the worker spinning.
+    /// A listing step can be taken now (the one being served has a buffer
+    /// to fill, or none is served and a request waits): the loop does not
+    /// sleep. One whose requester is still reading lets it sleep, requests
+    /// queued behind it too: giving a buffer back rings (`Listing::poll`),
+    /// so a slow reader does not keep the worker spinning.
     fn listing(&self) -> bool {
-        self.out.listings_queued.load(Ordering::Relaxed) > 0
-            || self.walk.as_ref().is_some_and(|w| w.job.ready())
+        match &self.walk {
+            // The next request is taken only once this one ends.
+            Some(w) => w.job.ready(),
+            // SeqCst: read after `Handoffs::sleep` says the worker sleeps,
+            // against `queue_listing`'s store before it rings.
+            None => self.out.listings_queued.load(Ordering::SeqCst) > 0,
+        }
     }
 
     /// One step of the listing being served (the next request's first step if

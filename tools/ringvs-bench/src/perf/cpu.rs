@@ -4,12 +4,17 @@
 //! bounds the rate, report the per-packet CPU split). Read before and after
 //! that run: the director CPU's line of `/proc/stat` (user, system, softirq,
 //! irq, steal, idle) and, for ringvs, the user and system time of its worker
-//! threads (`ringvs-w*`, `/proc/PID/task/*/stat`). Each category's share of
+//! threads that run on that CPU (`ringvs-w*`, `/proc/PID/task/*/stat`; a
+//! second worker on the generator's CPU is not counted). Each category's share of
 //! the CPU's ticks times the wall time between the reads, over the frames the
 //! sink received (warm-up included), is its nanoseconds per packet.
 //!
 //! The kernel counts in clock ticks (100 a second): a 2-second run gives about
-//! 200, so a share under 1 % is noise. Threaded NAPI (`napi/*` kthreads) is
+//! 200 (a 1-second trial of the rate search 100), so a share under 1 % is
+//! noise. The reads bracket the whole generator run, its start, warm-up and
+//! drain included: a datapath that sleeps when idle adds that time to idle,
+//! one that spins (`--busy-poll`) to busy, which overstates its busy time
+//! per packet. Threaded NAPI (`napi/*` kthreads) is
 //! counted as system time, NET_RX run from an interrupt's exit or from
 //! `ksoftirqd` as softirq.
 
@@ -43,12 +48,12 @@ pub(super) struct Sample {
     at: Instant,
 }
 
-/// Read the counters of CPU `cpu` and of the worker threads of process `pid`.
+/// Read the counters of CPU `cpu` and of process `pid`'s worker threads on it.
 pub(super) fn sample(cpu: usize, pid: Option<u32>) -> Option<Sample> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     Some(Sample {
         cpu: cpu_line(&stat, cpu)?,
-        workers: pid.and_then(workers),
+        workers: pid.and_then(|p| workers(p, cpu)),
         at: Instant::now(),
     })
 }
@@ -67,17 +72,20 @@ fn cpu_line(stat: &str, cpu: usize) -> Option<[u64; FIELDS.len()]> {
     Some(out)
 }
 
-/// User and system ticks of a `/proc/PID/task/TID/stat` text: fields 14 and
-/// 15, counted after the command name (which may hold spaces and parentheses,
-/// so from the last `)`).
-fn task_times(stat: &str) -> Option<(u64, u64)> {
+/// User and system ticks of a `/proc/PID/task/TID/stat` text (fields 14 and
+/// 15), and the CPU it last ran on (field 39), counted after the command
+/// name (which may hold spaces and parentheses, so from the last `)`).
+fn task_times(stat: &str) -> Option<(u64, u64, usize)> {
     let (_, rest) = stat.rsplit_once(')')?;
-    let mut f = rest.split_whitespace().skip(11);
-    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+    // `rest` starts at field 3.
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let num = |field: usize| f.get(field - 3)?.parse().ok();
+    Some((num(14)?, num(15)?, num(39)? as usize))
 }
 
-/// The summed user and system ticks of process `pid`'s worker threads.
-fn workers(pid: u32) -> Option<(u64, u64)> {
+/// The summed user and system ticks of process `pid`'s worker threads that
+/// run on `cpu` (workers are pinned).
+fn workers(pid: u32, cpu: usize) -> Option<(u64, u64)> {
     let dir = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
     let mut sum = None;
     for t in dir.flatten() {
@@ -86,10 +94,11 @@ fn workers(pid: u32) -> Option<(u64, u64)> {
         if !comm.starts_with("ringvs-w") {
             continue;
         }
-        if let Some((u, s)) = std::fs::read_to_string(path.join("stat"))
+        if let Some((u, s, _)) = std::fs::read_to_string(path.join("stat"))
             .ok()
             .as_deref()
             .and_then(task_times)
+            .filter(|t| t.2 == cpu)
         {
             let (su, ss) = sum.unwrap_or((0, 0));
             sum = Some((su + u, ss + s));
@@ -156,8 +165,13 @@ mod tests {
         assert_eq!(cpu_line(stat, 2), None);
         assert_eq!(cpu_line("cpu1 1 2\n", 1), None, "a short line");
         // The command name may hold spaces and parentheses.
-        let task = "42 (ringvs-w0 (x) y) R 1 2 3 4 5 6 7 8 9 10 1234 567 0 0 20 0";
-        assert_eq!(task_times(task), Some((1234, 567)));
+        // Fields 4..13, utime and stime (14, 15), 16..38, the CPU (39).
+        let rest: Vec<String> = (16..39).map(|f| f.to_string()).collect();
+        let task = format!(
+            "42 (ringvs-w0 (x) y) R 4 5 6 7 8 9 10 11 12 13 1234 567 {} 1 40",
+            rest.join(" ")
+        );
+        assert_eq!(task_times(&task), Some((1234, 567, 1)));
         assert_eq!(task_times("42 (x) R 1 2"), None);
     }
 
