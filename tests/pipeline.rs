@@ -1659,6 +1659,45 @@ fn established_expires_after_900_s() {
     assert_eq!(lab.ctr(Ctr::DropNoConn), 2);
 }
 
+/// Expiry stops for the rest of a second once every list was walked to its
+/// end (nothing more can expire before the clock's next second), but not
+/// when the pass's budget ran out first: the rest goes within the second.
+#[test]
+fn expiry_left_over_by_the_budget_goes_on_within_the_same_second() {
+    use ringvs::dataplane::worker::EXPIRE_BUDGET;
+    let mut lab = MemDirector::standard();
+    let n = EXPIRE_BUDGET + 44;
+    for k in 0..n {
+        client_to_rs(
+            &mut lab,
+            &tcp_frame(&L3::to_vip(), 20000 + k as u16, 80, SYN),
+        );
+    }
+    assert_eq!(lab.w().core.state_count(State::SynRecv), n as u32);
+    lab.advance(Duration::from_secs(60));
+    lab.poll();
+    assert_eq!(lab.ctr(Ctr::ConnExpired), EXPIRE_BUDGET as u64);
+    lab.poll();
+    assert_eq!(lab.ctr(Ctr::ConnExpired), n as u64, "the same second");
+    assert_eq!(lab.w().core.table.len(), 0);
+}
+
+/// New timeouts take effect at once, within the second in which expiry had
+/// already found nothing to do.
+#[test]
+fn shorter_timeouts_expire_connections_within_the_same_second() {
+    let mut lab = MemDirector::standard();
+    establish(&mut lab, 40000);
+    lab.advance(Duration::from_secs(100));
+    lab.poll();
+    assert_eq!(lab.w().core.table.len(), 1);
+    // ipvsadm --set 50 0 0: ESTABLISHED times out after 50 s.
+    lab.publish_with(|s| s.timeouts.set(50, 0, 0));
+    lab.poll();
+    assert_eq!(lab.w().core.table.len(), 0, "expired in the same second");
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 1);
+}
+
 #[test]
 fn traffic_keeps_a_connection_alive() {
     let mut lab = MemDirector::standard();
