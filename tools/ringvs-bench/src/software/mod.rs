@@ -84,6 +84,10 @@ pub struct SoftwareArgs {
     /// to tell what the frames' memory costs from what the table's does.
     #[arg(long, default_value_t = 0)]
     pub replay_frames: usize,
+    /// Frames the worker drains per NIC a pass (`ringvs run --burst`): small
+    /// bursts show a pass's fixed work per frame, as at low loads.
+    #[arg(long, default_value_t = ringvs::dataplane::BURST)]
+    pub burst: usize,
     /// Print the result as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -100,6 +104,7 @@ impl SoftwareArgs {
             new_conns: 250_000,
             verify_csum: false,
             replay_frames: 0,
+            burst: ringvs::dataplane::BURST,
             json: false,
         }
     }
@@ -172,7 +177,7 @@ fn measure_pinned(a: &SoftwareArgs) -> R<Value> {
     let (mut new_conns, mut new_conns6) = (Value::Null, Value::Null);
     for &n in &pops {
         let extra = if n == largest { a.new_conns } else { 0 };
-        let mut rig = Rig::new(n + extra, n + extra)?;
+        let mut rig = Rig::with_method(n + extra, n + extra, "-m", a.burst)?;
         let servers = rig.establish::<Ipv4Addr>(0, n)?;
         let servers6 = rig.establish::<Ipv6Addr>(0, n)?;
         if rig.w.core.state_count(State::Established) as usize != 2 * n {
@@ -200,7 +205,7 @@ fn measure_pinned(a: &SoftwareArgs) -> R<Value> {
             "new_conns_per_run": a.new_conns,
             "frame_bytes": FRAME_LEN,
             "csum_verified_by_ring": !a.verify_csum,
-            "burst": ringvs::dataplane::BURST,
+            "burst": a.burst,
             "elapsed_s": started.elapsed().as_secs(),
         },
         "established": established,
@@ -328,7 +333,7 @@ fn direct_runs(a: &SoftwareArgs, n: usize) -> R<Value> {
     let meta = rig::meta(FRAME_LEN, !a.verify_csum);
     let mut rigs = Vec::new();
     for (name, method) in METHODS {
-        let mut rig = Rig::with_method(n, n, method)?;
+        let mut rig = Rig::with_method(n, n, method, a.burst)?;
         let servers = rig.establish_with::<Ipv4Addr>(0, n, name == "nat")?;
         if rig.w.core.state_count(State::Established) as usize != n {
             return Err(format!(

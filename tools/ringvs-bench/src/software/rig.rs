@@ -370,15 +370,16 @@ pub type Server<A> = (usize, A, u16);
 
 impl Rig {
     /// Room for `max_conns` connections of each family; neighbors for
-    /// `clients` client endpoints of each family.
-    pub fn new(max_conns: usize, clients: usize) -> Result<Self, String> {
-        Self::with_method(max_conns, clients, "-m")
-    }
-
-    /// [`Rig::new`] with the real servers reached by `method` (ipvsadm's
+    /// `clients` client endpoints of each family; the real servers reached by `method` (ipvsadm's
     /// options: `-m`, `-g`, `-i [--tun-type …]`); the IPv6 service only with
-    /// `-m` (the other methods are measured over IPv4).
-    pub fn with_method(max_conns: usize, clients: usize, method: &str) -> Result<Self, String> {
+    /// `-m` (the other methods are measured over IPv4). The worker drains up
+    /// to `burst` frames per NIC a pass.
+    pub fn with_method(
+        max_conns: usize,
+        clients: usize,
+        method: &str,
+        burst: usize,
+    ) -> Result<Self, String> {
         let mut cfg = Config::new();
         let mut rules = vec![
             format!("-A -t {VIP}:80 -s rr"),
@@ -410,7 +411,8 @@ impl Rig {
                 prefix(ringvs::lab::INT_ADDR_CIDR)?,
             )
         };
-        let plan = Plan::new(1, env, max_conns);
+        let mut plan = Plan::new(1, env, max_conns);
+        plan.burst = burst.max(1);
         let start = plan.start;
         let mut dp = Director::new(plan, Snapshot::build(&cfg, Timeouts::default()));
         // Neighbors learned as the control thread learns them (ARP, NDP).
