@@ -385,13 +385,17 @@ impl Handoffs {
         }
     }
 
-    /// Boxes this worker may still fill for worker `to`.
-    /// Whether this worker has a ring to worker `to` (not itself, and one
-    /// of the mesh).
-    pub fn has_ring(&self, to: usize) -> bool {
-        matches!(self.out.get(to), Some(Some(_)))
+    /// Why a frame for worker `to` would be refused now, if it would: no
+    /// ring to it (itself, or not of the mesh), or no empty box.
+    pub fn refused_to(&self, to: usize) -> Option<Refused> {
+        match self.out.get(to) {
+            Some(Some(o)) if o.empty.is_empty() => Some(Refused::Full),
+            Some(Some(_)) => None,
+            _ => Some(Refused::NoRing),
+        }
     }
 
+    /// Boxes this worker may still fill for worker `to`.
     pub fn room_to(&self, to: usize) -> usize {
         match self.out.get(to) {
             Some(Some(o)) => o.empty.len(),
@@ -461,15 +465,9 @@ impl Core {
     /// Carry out `hand_off`'s decision for the frame at `rx`'s cursor
     /// (received on `nic`): lend it and send its descriptor to the owner.
     pub(super) fn lend_to<R: RxQueue>(&mut self, h: LendTo, nic: Nic, rx: &mut R) {
-        let room = self.links.handoffs.room_to(h.to);
-        if room == 0 {
+        if let Some(why) = self.links.handoffs.refused_to(h.to) {
             // Full (or no such ring): the frame goes back to the kernel.
             rx.advance();
-            let why = if self.links.handoffs.has_ring(h.to) {
-                Refused::Full
-            } else {
-                Refused::NoRing
-            };
             return self.count_handoff(Err(why));
         }
         let Some(frame) = rx.lend() else {

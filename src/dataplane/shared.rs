@@ -264,7 +264,7 @@ pub struct Published {
     pub traffic: DestTraffic,
     pub(super) zero_req: AtomicBool,
     /// Listing requests waiting for this worker (FIFO), and their number (the
-    /// worker reads the number, one relaxed load per pass, before it locks).
+    /// worker reads the number, one load per pass, before it locks).
     pub(super) listings: Mutex<VecDeque<ListingJob>>,
     pub(super) listings_queued: AtomicUsize,
     /// The worker's bell: a listing request, and a buffer its requester gives

@@ -124,8 +124,8 @@ fn highest_carried(
         };
         let before = cpu();
         let v = p.g.udp(&p.dst, flows, rate, secs)?;
-        let split = super::cpu::split_of(before, cpu(), &v);
-        Ok((v, split))
+        let per_packet = super::cpu::split_of(before, cpu(), &v);
+        Ok((v, per_packet))
     };
     let (max, max_split) = run(None, secs)?;
     let (tx, rx) = (
