@@ -12,9 +12,12 @@
 //! The kernel counts in clock ticks (100 a second): a 2-second run gives about
 //! 200 (a 1-second trial of the rate search 100), so a share under 1 % is
 //! noise. The reads bracket the whole generator run, its start, warm-up and
-//! drain included: a datapath that sleeps when idle adds that time to idle,
-//! one that spins (`--busy-poll`) to busy, which overstates its busy time
-//! per packet. Threaded NAPI (`napi/*` kthreads) is
+//! drain included: a datapath that sleeps when idle adds that time to idle;
+//! one whose workers spin (`--busy-poll`: `setup::spins`) would add it to
+//! busy, and a spinning worker is busy between frames anyway, so such a
+//! datapath gets no split. The workers' voluntary context switches
+//! (`/proc/PID/task/*/status`) over the same run give the frames a worker
+//! handles per wake-up. Threaded NAPI (`napi/*` kthreads) is
 //! counted as system time, NET_RX run from an interrupt's exit or from
 //! `ksoftirqd` as softirq.
 
@@ -42,9 +45,9 @@ const CATEGORIES: [(&str, &[usize]); 6] = [
 #[derive(Clone, Debug)]
 pub(super) struct Sample {
     cpu: [u64; FIELDS.len()],
-    /// User and system ticks of the ringvs worker threads, if a director
-    /// process runs.
-    workers: Option<(u64, u64)>,
+    /// User and system ticks of the ringvs worker threads, and how often they
+    /// went to sleep (voluntary context switches), if a director process runs.
+    workers: Option<(u64, u64, u64)>,
     at: Instant,
 }
 
@@ -83,9 +86,20 @@ fn task_times(stat: &str) -> Option<(u64, u64, usize)> {
     Some((num(14)?, num(15)?, num(39)? as usize))
 }
 
-/// The summed user and system ticks of process `pid`'s worker threads that
-/// run on `cpu` (workers are pinned).
-fn workers(pid: u32, cpu: usize) -> Option<(u64, u64)> {
+/// The `voluntary_ctxt_switches` of a `/proc/PID/task/TID/status` text: the
+/// times the task went to sleep.
+fn sleeps(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The summed user and system ticks and sleeps of process `pid`'s worker
+/// threads that run on `cpu` (workers are pinned).
+fn workers(pid: u32, cpu: usize) -> Option<(u64, u64, u64)> {
     let dir = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
     let mut sum = None;
     for t in dir.flatten() {
@@ -100,8 +114,13 @@ fn workers(pid: u32, cpu: usize) -> Option<(u64, u64)> {
             .and_then(task_times)
             .filter(|t| t.2 == cpu)
         {
-            let (su, ss) = sum.unwrap_or((0, 0));
-            sum = Some((su + u, ss + s));
+            let z = std::fs::read_to_string(path.join("status"))
+                .ok()
+                .as_deref()
+                .and_then(sleeps)
+                .unwrap_or(0);
+            let (su, ss, sz) = sum.unwrap_or((0, 0, 0));
+            sum = Some((su + u, ss + s, sz + z));
         }
     }
     sum
@@ -110,7 +129,9 @@ fn workers(pid: u32, cpu: usize) -> Option<(u64, u64)> {
 /// Nanoseconds of the director CPU per forwarded packet between `a` and `b`,
 /// by category (`cpu_<category>_ns`, with `cpu_busy_ns` the sum of user,
 /// system, softirq and irq), and the workers' own (`cpu_worker_user_ns`,
-/// `cpu_worker_system_ns`). Nothing if no tick or no frame was counted.
+/// `cpu_worker_system_ns`), with the times they went to sleep per 1000
+/// packets (`cpu_worker_sleeps_per_kpkt`: 1000 over it is the frames a
+/// worker handles per wake-up). Nothing if no tick or no frame was counted.
 pub(super) fn split(a: &Sample, b: &Sample, forwarded: f64) -> Vec<(String, f64)> {
     let d: Vec<u64> = (a.cpu.iter().zip(&b.cpu))
         .map(|(x, y)| y.saturating_sub(*x))
@@ -127,7 +148,7 @@ pub(super) fn split(a: &Sample, b: &Sample, forwarded: f64) -> Vec<(String, f64)
         .map(|(name, fields)| (format!("cpu_{name}_ns"), ns(fields)))
         .collect();
     out.push(("cpu_busy_ns".into(), ns(&[0, 1, 2, 5, 6])));
-    if let (Some((au, asys)), Some((bu, bsys))) = (a.workers, b.workers) {
+    if let (Some((au, asys, az)), Some((bu, bsys, bz))) = (a.workers, b.workers) {
         out.push((
             "cpu_worker_user_ns".into(),
             bu.saturating_sub(au) as f64 * per_tick,
@@ -135,6 +156,10 @@ pub(super) fn split(a: &Sample, b: &Sample, forwarded: f64) -> Vec<(String, f64)
         out.push((
             "cpu_worker_system_ns".into(),
             bsys.saturating_sub(asys) as f64 * per_tick,
+        ));
+        out.push((
+            "cpu_worker_sleeps_per_kpkt".into(),
+            bz.saturating_sub(az) as f64 * 1000.0 / forwarded,
         ));
     }
     out
@@ -173,6 +198,10 @@ mod tests {
         );
         assert_eq!(task_times(&task), Some((1234, 567, 1)));
         assert_eq!(task_times("42 (x) R 1 2"), None);
+        let status =
+            "Name:\tringvs-w0\nvoluntary_ctxt_switches:\t70068\nnonvoluntary_ctxt_switches:\t12\n";
+        assert_eq!(sleeps(status), Some(70068));
+        assert_eq!(sleeps("Name:\tx\n"), None);
     }
 
     #[test]
@@ -180,14 +209,14 @@ mod tests {
         let at = Instant::now();
         let a = Sample {
             cpu: [100, 0, 100, 100, 0, 0, 100, 0],
-            workers: Some((10, 10)),
+            workers: Some((10, 10, 1000)),
             at,
         };
         // 200 ticks over 2 s: user 40, system 60, softirq 80, idle 20; the
         // workers 30 user and 50 system of them. 1M frames forwarded.
         let b = Sample {
             cpu: [140, 0, 160, 120, 0, 0, 180, 0],
-            workers: Some((40, 60)),
+            workers: Some((40, 60, 251_000)),
             at: at + Duration::from_secs(2),
         };
         let got: std::collections::BTreeMap<String, f64> = split(&a, &b, 1e6).into_iter().collect();
@@ -200,6 +229,8 @@ mod tests {
         assert_eq!(ns("cpu_busy_ns"), Some(1800.0));
         assert_eq!(ns("cpu_worker_user_ns"), Some(300.0));
         assert_eq!(ns("cpu_worker_system_ns"), Some(500.0));
+        // 250 000 sleeps over 1M frames: 4 frames a wake-up.
+        assert_eq!(ns("cpu_worker_sleeps_per_kpkt"), Some(250.0));
         assert!(split(&a, &a, 1e6).is_empty(), "no tick counted");
         assert!(split(&a, &b, 0.0).is_empty(), "no frame forwarded");
     }

@@ -141,9 +141,15 @@ pub enum Io {
     /// no NAPI id, so there is nothing to busy-poll (ringvs logs it) and frames
     /// wait for the deferred NAPI kthread.
     XdpBusy,
+    /// [`Io::XdpNapi`] with the NAPI kthreads under `SCHED_FIFO` (priority 1)
+    /// and the worker spinning (`ringvs run --busy-poll`, not real-time), as
+    /// a poll-mode balancer runs: a frame's receive work preempts the worker at
+    /// once, and the worker, never asleep, takes the frame as soon as the
+    /// kthread is done: no wake-up of a sleeping worker on a frame's way.
+    XdpNapiSpin,
 }
 
-const DATAPATHS: [(&str, Datapath); 18] = [
+const DATAPATHS: [(&str, Datapath); 19] = [
     (
         "ringvs-nat-1w",
         Datapath::RingvsNat {
@@ -230,6 +236,14 @@ const DATAPATHS: [(&str, Datapath); 18] = [
             workers: 1,
             io: Io::XdpNapiFirst,
             rt: true,
+        },
+    ),
+    (
+        "ringvs-xdp-napi-spin-1w",
+        Datapath::RingvsNat {
+            workers: 1,
+            io: Io::XdpNapiSpin,
+            rt: false,
         },
     ),
     ("kernel-nft", Datapath::KernelNft),

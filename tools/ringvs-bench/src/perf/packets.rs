@@ -115,7 +115,9 @@ fn highest_carried(
     split: Option<&mut Figures>,
 ) -> R<(f64, Value, bool)> {
     let secs = p.g.a.secs;
-    let want = split.is_some();
+    // A spinning worker keeps the CPU busy between frames too: its split
+    // would say nothing about the cost of a packet (`cpu.rs`).
+    let want = split.is_some() && !super::setup::spins(p.g.a, dp);
     // A generator run at `rate` (None: max), with the director CPU's split.
     let run = |rate: Option<u64>, secs: u64| -> R<(Value, Vec<(String, f64)>)> {
         let cpu = || {

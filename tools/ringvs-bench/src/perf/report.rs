@@ -316,7 +316,8 @@ fn cpu_table(names: &[String], med: &BTreeMap<String, Figures>) -> String {
     let _ = writeln!(
         t,
         "director CPU per forwarded packet, 1k flows, in the run that gave the rate (ns, medians; \
-         worker = ringvs's worker threads, part of user/system; est kpps = 1e9/busy)"
+         worker = ringvs's worker threads, part of user/system; est kpps = 1e9/busy; \
+         per wake = frames a worker handled per wake-up)"
     );
     let cols = [
         "busy", "user", "system", "softirq", "irq", "steal", "idle", "w-user", "w-sys",
@@ -325,7 +326,7 @@ fn cpu_table(names: &[String], med: &BTreeMap<String, Figures>) -> String {
     for c in cols {
         let _ = write!(t, " {c:>8}");
     }
-    let _ = writeln!(t, " {:>9}", "est kpps");
+    let _ = writeln!(t, " {:>9} {:>9}", "est kpps", "per wake");
     for (n, f) in rows {
         let _ = write!(t, "{n:<16}");
         for c in cols {
@@ -337,7 +338,12 @@ fn cpu_table(names: &[String], med: &BTreeMap<String, Figures>) -> String {
             let _ = write!(t, " {:>8}", int(f.get(&k)));
         }
         let est = f.get("cpu_busy_ns").filter(|b| **b > 0.0).map(|b| 1e9 / b);
-        let _ = writeln!(t, " {:>9}", kpps(est.as_ref()));
+        let per_wake = f
+            .get("cpu_worker_sleeps_per_kpkt")
+            .filter(|z| **z > 0.0)
+            .map(|z| format!("{:.1}", 1000.0 / z))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(t, " {:>9} {per_wake:>9}", kpps(est.as_ref()));
     }
     t
 }
@@ -370,4 +376,55 @@ fn host_facts() -> Value {
         "cpu_model": model,
         "commit": cmd("git", &["rev-parse", "--short", "HEAD"]),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (crate rule)
+mod tests {
+    use super::*;
+
+    /// The CPU table lists the datapaths with a split (a spinning one has
+    /// none), and the frames a worker handled per wake-up where known.
+    #[test]
+    fn cpu_table_shows_the_split_and_the_frames_per_wake_up() {
+        let fig = |kv: &[(&str, f64)]| -> Figures {
+            kv.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()
+        };
+        let names: Vec<String> = [
+            "kernel-nft",
+            "ringvs-xdp-napi-rt-1w",
+            "ringvs-xdp-napi-spin-1w",
+        ]
+        .map(String::from)
+        .to_vec();
+        let med = BTreeMap::from([
+            (
+                names[0].clone(),
+                fig(&[("cpu_busy_ns", 1600.0), ("cpu_softirq_ns", 1550.0)]),
+            ),
+            (
+                names[1].clone(),
+                fig(&[
+                    ("cpu_busy_ns", 2500.0),
+                    ("cpu_worker_user_ns", 200.0),
+                    ("cpu_worker_sleeps_per_kpkt", 400.0),
+                ]),
+            ),
+            (names[2].clone(), fig(&[("pps_64b_1k_flows", 2.4e5)])),
+        ]);
+        let t = cpu_table(&names, &med);
+        let row = |n: &str| t.lines().find(|l| l.starts_with(n)).unwrap().to_owned();
+        let rt_row = row("ringvs-xdp-napi-rt-1w");
+        let rt: Vec<&str> = rt_row.split_whitespace().collect();
+        assert_eq!(rt.first(), Some(&"ringvs-xdp-napi-rt-1w"));
+        assert_eq!(rt.get(1), Some(&"2500"), "{t}");
+        assert_eq!(rt.last(), Some(&"2.5"), "1000 / 400 frames a wake-up: {t}");
+        assert_eq!(
+            row("kernel-nft").split_whitespace().last(),
+            Some("-"),
+            "{t}"
+        );
+        assert!(!t.contains("ringvs-xdp-napi-spin-1w"), "{t}");
+        assert!(cpu_table(&names[2..], &med).is_empty());
+    }
 }

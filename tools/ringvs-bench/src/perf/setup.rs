@@ -226,10 +226,10 @@ pub(super) fn start_datapath(
     let d = spawn_ringvs(ns, &args, control)?;
     if matches!(
         dp.io(),
-        Io::XdpNapi | Io::XdpNapiOwnUmems | Io::XdpNapiFirst | Io::XdpBusy
+        Io::XdpNapi | Io::XdpNapiOwnUmems | Io::XdpNapiFirst | Io::XdpBusy | Io::XdpNapiSpin
     ) {
         // ringvs attached its program, so veth's NAPI instances exist now.
-        let fifo = (dp.io() == Io::XdpNapiFirst)
+        let fifo = matches!(dp.io(), Io::XdpNapiFirst | Io::XdpNapiSpin)
             .then(|| worker_fifo(a, dp).unwrap_or(0).saturating_add(1));
         for ifname in ["ext0", "int0"] {
             thread_napi(ns, ifname, a.dir_cpu, fifo)?;
@@ -431,7 +431,7 @@ fn ringvs_args(
     match dp.io() {
         Io::Packet => {}
         Io::XdpGeneric => args.extend(["--io", "xdp", "--xdp-mode", "generic"].map(String::from)),
-        Io::XdpNative | Io::XdpNapi | Io::XdpNapiFirst | Io::XdpBusy => {
+        Io::XdpNative | Io::XdpNapi | Io::XdpNapiFirst | Io::XdpBusy | Io::XdpNapiSpin => {
             args.extend(["--io", "xdp", "--xdp-mode", "native"].map(String::from));
         }
         Io::XdpNapiOwnUmems => {
@@ -450,10 +450,20 @@ fn ringvs_args(
     }
     if let Some(p) = worker_fifo(a, dp) {
         args.extend(["--rt-priority".into(), p.to_string()]);
-    } else if a.busy_poll || dp.io() == Io::XdpBusy {
+    } else if spins(a, dp) {
         args.push("--busy-poll".into());
     }
     args
+}
+
+/// Whether `dp`'s workers spin when idle (`ringvs run --busy-poll`): with
+/// `--busy-poll`, or as `ringvs-xdp-busy-*` and `ringvs-xdp-napi-spin-1w`,
+/// unless they run under SCHED_FIFO (which excludes it). Such a datapath
+/// keeps the director CPU busy whatever it forwards.
+pub(super) fn spins(a: &PerfArgs, dp: Datapath) -> bool {
+    !dp.kernel()
+        && worker_fifo(a, dp).is_none()
+        && (a.busy_poll || matches!(dp.io(), Io::XdpBusy | Io::XdpNapiSpin))
 }
 
 /// The `SCHED_FIFO` priority of `dp`'s workers, if they run under it: the
@@ -523,4 +533,50 @@ fn add_services(control: &Path) -> R<()> {
         proto::adm(control, &["-a", "-t", &tvip, "-r", &trip, "-m"])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (crate rule)
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: PerfArgs,
+    }
+
+    fn args(argv: &[&str]) -> PerfArgs {
+        Cli::try_parse_from(std::iter::once("perf").chain(argv.iter().copied()))
+            .unwrap()
+            .a
+    }
+
+    /// Which datapaths' workers spin (and so get no CPU split), and that
+    /// ringvs is told to.
+    #[test]
+    fn spinning_datapaths_are_the_busy_polling_ones_not_real_time() {
+        let dp = |n| Datapath::parse(n).unwrap();
+        let (plain, busy) = (args(&[]), args(&["--busy-poll"]));
+        let spin = dp("ringvs-xdp-napi-spin-1w");
+        assert!(spins(&plain, spin) && spins(&plain, dp("ringvs-xdp-busy-1w")));
+        assert!(!spins(&plain, dp("ringvs-xdp-napi-rt-1w")));
+        assert!(!spins(&plain, dp("ringvs-nat-1w")) && spins(&busy, dp("ringvs-nat-1w")));
+        // Real-time workers never spin; the kernel has no workers.
+        assert!(!spins(&busy, dp("ringvs-xdp-napi-rt-1w")));
+        assert!(!spins(&busy, dp("kernel-nft")));
+        let exe = Path::new("ringvs");
+        let argv = ringvs_args(exe, Path::new("/run/x.sock"), spin, &plain, None);
+        assert!(argv.iter().any(|s| s == "--busy-poll"), "{argv:?}");
+        assert!(!argv.iter().any(|s| s == "--rt-priority"), "{argv:?}");
+        let rt = ringvs_args(
+            exe,
+            Path::new("/run/x.sock"),
+            dp("ringvs-xdp-napi-rt-1w"),
+            &busy,
+            None,
+        );
+        assert!(!rt.iter().any(|s| s == "--busy-poll"), "{rt:?}");
+    }
 }
