@@ -403,9 +403,9 @@ pub struct Listing {
     parts: Vec<Option<Vec<ConnInfo>>>,
     /// Per part: done (its clock) or not yet.
     done: Vec<Option<u32>>,
-    /// The bells of the workers asked: any of them may be waiting for the
-    /// buffer given back.
-    wakers: Vec<super::handoff::Waker>,
+    /// Per part, the bell of the worker asked: any of them not done yet may
+    /// be waiting for the buffer given back.
+    wakers: Vec<Option<super::handoff::Waker>>,
 }
 
 impl Listing {
@@ -431,7 +431,7 @@ impl Listing {
             spare: spare_tx,
             parts: (0..n).map(|_| Some(Vec::new())).collect(),
             done: vec![None; n],
-            wakers: workers.iter().filter_map(|p| p.waker.clone()).collect(),
+            wakers: workers.iter().map(|p| p.waker.clone()).collect(),
         }
     }
 
@@ -445,8 +445,16 @@ impl Listing {
         let mut buf = c.entries;
         buf.clear();
         if self.spare.try_send(buf).is_ok() {
-            for w in &self.wakers {
-                w.wake();
+            // Only a worker still walking can be waiting for it.
+            for (w, _) in self
+                .wakers
+                .iter()
+                .zip(&self.done)
+                .filter(|(_, d)| d.is_none())
+            {
+                if let Some(w) = w {
+                    w.wake();
+                }
             }
         }
     }
@@ -598,5 +606,16 @@ mod tests {
         let asleep = slept_while(&h, || listing.poll());
         assert!(asleep < Duration::from_millis(500), "slept {asleep:?}");
         assert!(job.ready(), "the buffers came back");
+
+        // Its last chunk sent, the worker waits for nothing: the buffer
+        // given back does not wake it (it sleeps the whole second).
+        let buf = job.buffer().expect("requester").expect("a buffer");
+        assert!(job.send(buf, Some(7)));
+        let asleep = slept_while(&h, || listing.poll());
+        assert!(
+            asleep >= Duration::from_millis(900),
+            "woken after {asleep:?}"
+        );
+        assert!(listing.complete());
     }
 }
