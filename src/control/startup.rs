@@ -396,10 +396,11 @@ where
                 if let Some(c) = core {
                     core_affinity::set_for_current(c);
                 }
-                if let Some(p) = rt
-                    && let Err(e) = crate::io::ring::set_fifo(p)
-                {
-                    eprintln!("ringvs: worker {k}: --rt-priority {p}: {e}");
+                if let Some(p) = rt {
+                    match crate::io::ring::set_fifo(p) {
+                        Ok(()) => w.realtime = true,
+                        Err(e) => eprintln!("ringvs: worker {k}: --rt-priority {p}: {e}"),
+                    }
                 }
                 w.run(busy);
             })

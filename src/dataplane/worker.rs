@@ -157,6 +157,10 @@ pub struct Worker<R, T> {
     pub rx: NicPair<R>,
     pub tx: TxPair<T>,
     pub core: Core,
+    /// The thread runs under `SCHED_FIFO` (`--rt-priority`): an idle pass
+    /// that must let the CPU's other work run sleeps briefly rather than
+    /// yields ([`relinquish`]).
+    pub realtime: bool,
 }
 
 impl<R: RxQueue, T: TxQueue> Worker<R, T> {
@@ -228,7 +232,12 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             handed: Vec::with_capacity(burst),
         };
         core.refresh_ha();
-        Self { rx, tx, core }
+        Self {
+            rx,
+            tx,
+            core,
+            realtime: false,
+        }
     }
 
     /// Run until the shared stop flag is set. `busy` spins instead of sleeping in
@@ -288,7 +297,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             match idle(n, self.core.listing(), busy, unsent_passes) {
                 Idle::Work => {}
                 Idle::Spin => std::hint::spin_loop(),
-                Idle::Yield => std::thread::yield_now(),
+                Idle::Yield => relinquish(self.realtime),
                 Idle::Sleep => {
                     let h = &self.core.links.handoffs;
                     // After saying so, look at the epoch and the listings: a
@@ -363,6 +372,25 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
 /// that stays stuck (a device that refuses everything) is retried at the
 /// idle poll's pace rather than spun on.
 pub const UNSENT_PASSES: u32 = 256;
+
+/// How long a real-time worker steps aside for the CPU's other work
+/// ([`relinquish`]).
+pub const RT_STEP_ASIDE: Duration = Duration::from_micros(20);
+
+/// Let the CPU's other work run before the next pass ([`Idle::Yield`]). A
+/// `SCHED_OTHER` worker yields. A `SCHED_FIFO` one sleeps [`RT_STEP_ASIDE`]
+/// instead: `sched_yield` only hands the CPU to real-time tasks of its own
+/// priority, so the work it waits for (the receive softirq in `ksoftirqd`, a
+/// threaded NAPI kthread completing its sends, both `SCHED_OTHER`) would
+/// not run before its next pass, and the worker would spin through
+/// [`UNSENT_PASSES`] passes for nothing.
+fn relinquish(realtime: bool) {
+    if realtime {
+        std::thread::sleep(RT_STEP_ASIDE);
+    } else {
+        std::thread::yield_now();
+    }
+}
 
 /// How stale a busy worker's published counters may get (`Worker::run`).
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(1);
@@ -656,6 +684,59 @@ impl Core {
 #[cfg(test)]
 mod test {
     use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+
+    /// A real-time worker stepping aside ([`relinquish`]) lets `SCHED_OTHER`
+    /// work on its CPU run, where `sched_yield` does not: a counter spun by a
+    /// normal thread pinned to the same CPU advances across the real-time
+    /// thread's steps only with the sleep. Needs `SCHED_FIFO` (root): under
+    /// CI a refusal fails the test.
+    #[test]
+    fn a_real_time_worker_stepping_aside_lets_other_work_on_its_cpu_run() {
+        let cpu = core_affinity::get_core_ids()
+            .and_then(|c| c.last().copied())
+            .expect("a CPU to pin to");
+        let (stop, spun, spinning) = (
+            AtomicBool::new(false),
+            AtomicU64::new(0),
+            AtomicBool::new(false),
+        );
+        let steps = |realtime: bool| {
+            let c0 = spun.load(Ordering::SeqCst);
+            for _ in 0..100 {
+                relinquish(realtime);
+            }
+            spun.load(Ordering::SeqCst) - c0
+        };
+        let got = std::thread::scope(|s| {
+            s.spawn(|| {
+                core_affinity::set_for_current(cpu);
+                spinning.store(true, Ordering::SeqCst);
+                while !stop.load(Ordering::SeqCst) {
+                    spun.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            while !spinning.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            let rt = s.spawn(|| {
+                core_affinity::set_for_current(cpu);
+                crate::io::ring::set_fifo(1).map(|()| (steps(false), steps(true)))
+            });
+            let got = rt.join().expect("real-time thread");
+            stop.store(true, Ordering::SeqCst);
+            got
+        });
+        let (yielding, stepping_aside) = match got {
+            Ok(g) => g,
+            Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+                return eprintln!("skipping: SCHED_FIFO refused: {e}");
+            }
+            Err(e) => panic!("SCHED_FIFO refused under CI: {e}"),
+        };
+        assert_eq!(yielding, 0, "sched_yield let a SCHED_OTHER thread run");
+        assert!(stepping_aside > 0, "the other thread never ran");
+    }
 
     /// Frames left unsent keep an idle worker from sleeping for a bounded
     /// number of passes; work, listings and busy polling as before.
