@@ -383,7 +383,8 @@ pub const RT_STEP_ASIDE: Duration = Duration::from_micros(20);
 /// priority, so the work it waits for (the receive softirq in `ksoftirqd`, a
 /// threaded NAPI kthread completing its sends, both `SCHED_OTHER`) would
 /// not run before its next pass, and the worker would spin through
-/// [`UNSENT_PASSES`] passes for nothing.
+/// [`UNSENT_PASSES`] passes for nothing. A frame that arrives during the
+/// sleep waits for its end (at most 20 µs; only in these rare passes).
 fn relinquish(realtime: bool) {
     if realtime {
         std::thread::sleep(RT_STEP_ASIDE);
@@ -701,16 +702,26 @@ mod test {
             AtomicU64::new(0),
             AtomicBool::new(false),
         );
-        let steps = |realtime: bool| {
+        // 100 yields; then steps aside until the spinner moves, for at most
+        // 200 ms (other tasks of the CPU may take the first gaps; less than
+        // the 950 ms after which RT throttling would let it run anyway).
+        let yields = || {
             let c0 = spun.load(Ordering::SeqCst);
             for _ in 0..100 {
-                relinquish(realtime);
+                relinquish(false);
+            }
+            spun.load(Ordering::SeqCst) - c0
+        };
+        let steps_aside = || {
+            let (c0, t) = (spun.load(Ordering::SeqCst), Instant::now());
+            while spun.load(Ordering::SeqCst) == c0 && t.elapsed() < Duration::from_millis(200) {
+                relinquish(true);
             }
             spun.load(Ordering::SeqCst) - c0
         };
         let got = std::thread::scope(|s| {
             s.spawn(|| {
-                core_affinity::set_for_current(cpu);
+                assert!(core_affinity::set_for_current(cpu), "pinning the spinner");
                 spinning.store(true, Ordering::SeqCst);
                 while !stop.load(Ordering::SeqCst) {
                     spun.fetch_add(1, Ordering::SeqCst);
@@ -720,20 +731,21 @@ mod test {
                 std::thread::yield_now();
             }
             let rt = s.spawn(|| {
-                core_affinity::set_for_current(cpu);
-                crate::io::ring::set_fifo(1).map(|()| (steps(false), steps(true)))
+                let pinned = core_affinity::set_for_current(cpu);
+                crate::io::ring::set_fifo(1).map(|()| (pinned, yields(), steps_aside()))
             });
-            let got = rt.join().expect("real-time thread");
+            let got = rt.join();
             stop.store(true, Ordering::SeqCst);
-            got
+            got.expect("real-time thread")
         });
-        let (yielding, stepping_aside) = match got {
+        let (pinned, yielding, stepping_aside) = match got {
             Ok(g) => g,
             Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
                 return eprintln!("skipping: SCHED_FIFO refused: {e}");
             }
             Err(e) => panic!("SCHED_FIFO refused under CI: {e}"),
         };
+        assert!(pinned, "pinning the real-time thread");
         assert_eq!(yielding, 0, "sched_yield let a SCHED_OTHER thread run");
         assert!(stepping_aside > 0, "the other thread never ran");
     }
