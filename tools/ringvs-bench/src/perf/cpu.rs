@@ -17,7 +17,9 @@
 //! busy, and a spinning worker is busy between frames anyway, so such a
 //! datapath gets no split. The workers' voluntary context switches
 //! (`/proc/PID/task/*/status`) over the same run give the frames a worker
-//! handles per wake-up. Threaded NAPI (`napi/*` kthreads) is
+//! handles per wake-up (a real-time worker's rare 20 µs steps aside count
+//! as sleeps too; with several workers, the director CPU's worker's sleeps
+//! over every forwarded frame, as for its times). Threaded NAPI (`napi/*` kthreads) is
 //! counted as system time, NET_RX run from an interrupt's exit or from
 //! `ksoftirqd` as softirq.
 
@@ -114,11 +116,15 @@ fn workers(pid: u32, cpu: usize) -> Option<(u64, u64, u64)> {
             .and_then(task_times)
             .filter(|t| t.2 == cpu)
         {
-            let z = std::fs::read_to_string(path.join("status"))
+            // A task whose status cannot be read is left out, as one whose
+            // stat cannot.
+            let Some(z) = std::fs::read_to_string(path.join("status"))
                 .ok()
                 .as_deref()
                 .and_then(sleeps)
-                .unwrap_or(0);
+            else {
+                continue;
+            };
             let (su, ss, sz) = sum.unwrap_or((0, 0, 0));
             sum = Some((su + u, ss + s, sz + z));
         }

@@ -10,11 +10,12 @@
 //! * `softirq_run_cpuN`: how long each NET_RX run held CPU N;
 //! * `tx_kick`: how long a worker's `sendto()` took (AF_XDP copy mode sends
 //!   its frames inside that call, through the driver, with the CPU held);
-//! * `worker_sleep`: how long a worker slept in `poll()`, and
-//!   `worker_timeout` the sleeps that ended by the timeout (5 ms) though the
-//!   worker's previous sleep had ended woken less than 2 ms before this one
-//!   began: traffic was flowing, so each is a frame that came without waking
-//!   the worker, or the traffic's end (one per generator run).
+//! * `worker_sleep`: how long a worker slept in `poll(2)` (the syscall glibc
+//!   uses for it on x86-64; `ppoll` is not traced), and `worker_timeout` the
+//!   sleeps that ended by the timeout (5 ms) less than 2 ms after the
+//!   worker's last sleep that ended woken: traffic was flowing, so each is a
+//!   frame that came without waking the worker, or the traffic's end (one per
+//!   generator run). No `worker_timeout` beside a `worker_sleep` means none.
 //!
 //! [`sched`](super::sched) says whether the *worker* waited; this says where a
 //! *frame* may have waited besides: a frame waits in veth's ring for its NAPI
@@ -59,7 +60,7 @@ tracepoint:syscalls:sys_enter_poll / strncmp(comm, "ringvs-w", 8) == 0 / { @poll
 tracepoint:syscalls:sys_exit_poll / @polled[tid] / {
   $d = (nsecs - @polled[tid]) / 1000; @worker_sleep = hist($d); @worker_sleep_max = max($d);
   if (args->ret > 0) { @ended[tid] = nsecs; }
-  else if (@ended[tid] && @polled[tid] - @ended[tid] < 2000000) {
+  else if (args->ret == 0 && @ended[tid] && @polled[tid] - @ended[tid] < 2000000) {
     @worker_timeout = hist($d); @worker_timeout_max = max($d);
   }
   delete(@polled[tid]);
