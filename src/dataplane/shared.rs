@@ -446,15 +446,13 @@ impl Listing {
         buf.clear();
         if self.spare.try_send(buf).is_ok() {
             // Only a worker still walking can be waiting for it.
-            for (w, _) in self
+            let walking = self
                 .wakers
                 .iter()
                 .zip(&self.done)
-                .filter(|(_, d)| d.is_none())
-            {
-                if let Some(w) = w {
-                    w.wake();
-                }
+                .filter(|(_, d)| d.is_none());
+            for w in walking.filter_map(|(w, _)| w.as_ref()) {
+                w.wake();
             }
         }
     }
