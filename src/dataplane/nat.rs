@@ -177,7 +177,7 @@ impl Core {
 
     /// Track connection `idx` for a packet going `dir`, rewrite the packet and
     /// send it on to the other NIC.
-    #[inline]
+    #[inline(always)]
     fn nat_forward<A: Family, T: TxQueue>(
         &mut self,
         idx: u32,
@@ -422,7 +422,7 @@ impl Core {
     }
 
     /// Advance the connection's state for a packet going `dir`.
-    #[inline]
+    #[inline(always)]
     fn track<A: Family>(&mut self, idx: u32, dir: Dir, proto: u8, flags: u8) {
         let old = A::table(self).get(idx).state;
         let new = if proto == protocol::TCP {
@@ -446,7 +446,7 @@ impl Core {
 
     /// Move connection `idx` from state `old` to `new` after a packet going
     /// `dir` with `flags`.
-    #[inline]
+    #[inline(always)]
     fn track_to<A: Family>(&mut self, idx: u32, dir: Dir, old: State, new: State, flags: u8) {
         let c = A::table(self).get(idx);
         // Passive health check: in SYN_RECV, the real server resets the connection,

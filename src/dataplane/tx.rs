@@ -49,7 +49,7 @@ pub(super) enum Hop {
 
 impl Hop {
     /// The hop's MAC, if known.
-    #[inline]
+    #[inline(always)]
     fn mac(self, neigh: &crate::neigh::NeighSnapshot, nic: Nic) -> Option<crate::wire::Mac> {
         match self {
             Hop::V4(ip) => neigh.get(nic, ip),
@@ -160,7 +160,7 @@ pub(super) enum Patch {
 }
 
 impl Patch {
-    #[inline]
+    #[inline(always)]
     fn apply(self, frame: &mut [u8]) {
         match self {
             Patch::None => {}
@@ -245,6 +245,7 @@ impl Core {
     }
 
     /// [`Core::forward`] to a next hop of either family.
+    #[inline(always)]
     pub(super) fn forward_to<T: TxQueue>(
         &mut self,
         (nic, hop): (Nic, Hop),

@@ -428,14 +428,24 @@ impl<A: Addr> ConnTable<A> {
     /// Record that connection `idx` was seen at `now` in state `state` (possibly
     /// new). In the same state within [`slack`] seconds of `seen` this changes
     /// nothing (see the module docs).
-    #[inline]
+    #[inline(always)]
     pub fn touch(&mut self, idx: u32, state: State, now: u32, timeouts: &Timeouts) {
+        // Most packets of a flow: the same state, the same second. Two
+        // compares in line; the rest out of line.
+        let c = &self.slab[idx as usize];
+        if c.state == state && c.seen == now {
+            return;
+        }
+        self.touch_moved(idx, state, now, timeouts);
+    }
+
+    /// [`ConnTable::touch`] past its first test: another second or another
+    /// state.
+    #[inline(never)]
+    fn touch_moved(&mut self, idx: u32, state: State, now: u32, timeouts: &Timeouts) {
         let c = &self.slab[idx as usize];
         let old = c.state;
         if old == state {
-            if c.seen == now {
-                return;
-            }
             // The second it was linked, and how long ago that is.
             let linked = c.seen.wrapping_sub(c.lag());
             let lag = now.saturating_sub(linked);
