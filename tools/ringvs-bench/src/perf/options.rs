@@ -134,6 +134,13 @@ pub enum Io {
     /// the worker runs when the kthread is done. Without it the kthread (a
     /// CFS task) waits behind every pass of the real-time worker.
     XdpNapiFirst,
+    /// [`Io::XdpNapi`] with the NAPI kthreads under `SCHED_FIFO` at the
+    /// (real-time) worker's own priority: neither preempts the other (a pass
+    /// of the worker is not cut short by a frame's receive work, nor the
+    /// reverse), and both preempt every CFS task, which the kthread of
+    /// `ringvs-xdp-napi-rt-1w` waits behind (`kdamond`, see
+    /// docs/benchmarks.md, "Seven paired runs at the report's common load").
+    XdpNapiEven,
     /// [`Io::XdpNapi`] plus the kernel's preferred busy polling: ringvs runs with
     /// `--busy-poll`, and the NICs defer their NAPI to it (`napi_defer_hard_irqs`
     /// 2, `gro_flush_timeout` 200 µs), meant to have the worker run veth's
@@ -149,7 +156,7 @@ pub enum Io {
     XdpNapiSpin,
 }
 
-const DATAPATHS: [(&str, Datapath); 19] = [
+const DATAPATHS: [(&str, Datapath); 20] = [
     (
         "ringvs-nat-1w",
         Datapath::RingvsNat {
@@ -235,6 +242,14 @@ const DATAPATHS: [(&str, Datapath); 19] = [
         Datapath::RingvsNat {
             workers: 1,
             io: Io::XdpNapiFirst,
+            rt: true,
+        },
+    ),
+    (
+        "ringvs-xdp-napi-even-1w",
+        Datapath::RingvsNat {
+            workers: 1,
+            io: Io::XdpNapiEven,
             rt: true,
         },
     ),

@@ -226,11 +226,15 @@ pub(super) fn start_datapath(
     let d = spawn_ringvs(ns, &args, control)?;
     if matches!(
         dp.io(),
-        Io::XdpNapi | Io::XdpNapiOwnUmems | Io::XdpNapiFirst | Io::XdpBusy | Io::XdpNapiSpin
+        Io::XdpNapi
+            | Io::XdpNapiOwnUmems
+            | Io::XdpNapiFirst
+            | Io::XdpNapiEven
+            | Io::XdpBusy
+            | Io::XdpNapiSpin
     ) {
         // ringvs attached its program, so veth's NAPI instances exist now.
-        let fifo = matches!(dp.io(), Io::XdpNapiFirst | Io::XdpNapiSpin)
-            .then(|| worker_fifo(a, dp).unwrap_or(0).saturating_add(1));
+        let fifo = napi_fifo(a, dp);
         for ifname in ["ext0", "int0"] {
             thread_napi(ns, ifname, a.dir_cpu, fifo)?;
             if dp.io() == Io::XdpBusy {
@@ -431,7 +435,12 @@ fn ringvs_args(
     match dp.io() {
         Io::Packet => {}
         Io::XdpGeneric => args.extend(["--io", "xdp", "--xdp-mode", "generic"].map(String::from)),
-        Io::XdpNative | Io::XdpNapi | Io::XdpNapiFirst | Io::XdpBusy | Io::XdpNapiSpin => {
+        Io::XdpNative
+        | Io::XdpNapi
+        | Io::XdpNapiFirst
+        | Io::XdpNapiEven
+        | Io::XdpBusy
+        | Io::XdpNapiSpin => {
             args.extend(["--io", "xdp", "--xdp-mode", "native"].map(String::from));
         }
         Io::XdpNapiOwnUmems => {
@@ -464,6 +473,19 @@ pub(super) fn spins(a: &PerfArgs, dp: Datapath) -> bool {
     !dp.kernel()
         && worker_fifo(a, dp).is_none()
         && (a.busy_poll || matches!(dp.io(), Io::XdpBusy | Io::XdpNapiSpin))
+}
+
+/// The `SCHED_FIFO` priority of `dp`'s threaded NAPI kthreads, if they run
+/// under it: one above the worker's (`napi-first`; `napi-spin`, whose worker
+/// is not real-time, at 1), or the worker's own (`napi-even`).
+fn napi_fifo(a: &PerfArgs, dp: Datapath) -> Option<u8> {
+    match dp.io() {
+        Io::XdpNapiFirst | Io::XdpNapiSpin => {
+            Some(worker_fifo(a, dp).unwrap_or(0).saturating_add(1))
+        }
+        Io::XdpNapiEven => Some(worker_fifo(a, dp).unwrap_or(1)),
+        _ => None,
+    }
 }
 
 /// The `SCHED_FIFO` priority of `dp`'s workers, if they run under it: the
@@ -578,5 +600,22 @@ mod tests {
             None,
         );
         assert!(!rt.iter().any(|s| s == "--busy-poll"), "{rt:?}");
+    }
+
+    #[test]
+    fn napi_kthreads_run_above_beside_or_below_the_worker() {
+        let dp = |n| Datapath::parse(n).unwrap();
+        let (plain, fifo5) = (args(&[]), args(&["--worker-fifo", "5"]));
+        // A CFS kthread for the plain and real-time datapaths.
+        assert_eq!(napi_fifo(&plain, dp("ringvs-xdp-napi-1w")), None);
+        assert_eq!(napi_fifo(&plain, dp("ringvs-xdp-napi-rt-1w")), None);
+        // Above the worker (10), at its priority, or above a CFS worker.
+        assert_eq!(napi_fifo(&plain, dp("ringvs-xdp-napi-first-1w")), Some(11));
+        assert_eq!(napi_fifo(&plain, dp("ringvs-xdp-napi-even-1w")), Some(10));
+        assert_eq!(napi_fifo(&plain, dp("ringvs-xdp-napi-spin-1w")), Some(1));
+        // They follow `--worker-fifo`.
+        assert_eq!(napi_fifo(&fifo5, dp("ringvs-xdp-napi-first-1w")), Some(6));
+        assert_eq!(napi_fifo(&fifo5, dp("ringvs-xdp-napi-even-1w")), Some(5));
+        assert_eq!(worker_fifo(&fifo5, dp("ringvs-xdp-napi-even-1w")), Some(5));
     }
 }

@@ -50,13 +50,14 @@ pub(super) fn paired_ratio(runs: &Runs, a: &str, b: &str, key: &str) -> Option<f
 }
 
 /// The ringvs NAT datapaths and the I/O-only datapath of the same I/O backend.
-pub(super) const NAT_PAIRS: [(&str, &str); 7] = [
+pub(super) const NAT_PAIRS: [(&str, &str); 8] = [
     ("ringvs-nat-1w", "ringvs-io-only"),
     ("ringvs-xdp-1w", "ringvs-xdp-io-only"),
     ("ringvs-xdp-napi-1w", "ringvs-xdp-napi-io-only"),
     ("ringvs-xdp-busy-1w", "ringvs-xdp-busy-io-only"),
     ("ringvs-xdp-napi-rt-1w", "ringvs-xdp-napi-io-only"),
     ("ringvs-xdp-napi-first-1w", "ringvs-xdp-napi-io-only"),
+    ("ringvs-xdp-napi-even-1w", "ringvs-xdp-napi-io-only"),
     ("ringvs-xdp-napi-spin-1w", "ringvs-xdp-napi-io-only"),
 ];
 
