@@ -907,6 +907,42 @@ fn frames_wait_for_arp_then_go_out() {
     assert!(e.is_empty() && i.is_empty());
 }
 
+/// Frames of two next hops wait at once; one hop's answer sends its frames
+/// and leaves the other's waiting, still expired on time (a pass looks at the
+/// hops only while some hold frames: that flag survives a partial flush).
+#[test]
+fn a_hop_resolved_leaves_the_other_waiting_and_expiring() {
+    let mut lab = MemDirector::new(&[
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+    ]);
+    lab.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+    // Round robin: the first SYN to RS1, the second to RS2; both wait.
+    for port in [40000, 40001] {
+        let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), port, 80, SYN));
+        assert!(e.is_empty() && i.is_empty());
+    }
+    assert_eq!(lab.ctr(Ctr::NeighQueued), 2);
+    lab.advance(Duration::from_millis(100));
+    lab.resolve(Nic::Int, RS1, RS1_MAC);
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty());
+    assert_eq!(i.len(), 1);
+    assert_eq!(parse_ip(&i[0]).dst, RS1);
+    // RS2's frame is still parked, and expires at its age.
+    lab.advance(PENDING_MAX_AGE - Duration::from_millis(200));
+    lab.poll_take();
+    assert_eq!(lab.ctr(Ctr::DropNeighUnresolved), 0);
+    lab.advance(Duration::from_millis(200));
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropNeighUnresolved), 1);
+    lab.resolve(Nic::Int, RS2, RS2_MAC);
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty() && i.is_empty(), "nothing stale after expiry");
+}
+
 // ---------------------------------------------------------------------------
 // 8. Malformed and unwanted frames
 // ---------------------------------------------------------------------------

@@ -110,9 +110,10 @@ impl IcmpLimit {
 }
 
 /// The frames waiting for ARP, allocated once ([`PENDING_HOPS`] next hops of
-/// [`PENDING_PER_HOP`] frames each), and the rate limit of the ICMP errors the
-/// worker makes up (the other state of `forward`'s slow paths).
-pub(super) struct Pending(Vec<PendingHop>, pub(super) IcmpLimit);
+/// [`PENDING_PER_HOP`] frames each); the rate limit of the ICMP errors the
+/// worker makes up (the other state of `forward`'s slow paths); and whether
+/// any hop may hold frames (false: the pass's expiry looks at none of them).
+pub(super) struct Pending(Vec<PendingHop>, pub(super) IcmpLimit, bool);
 
 impl Pending {
     pub fn new(start: Instant) -> Self {
@@ -132,6 +133,7 @@ impl Pending {
                 last: start,
                 ident: 0,
             },
+            false,
         )
     }
 }
@@ -412,6 +414,7 @@ impl Core {
         EthernetFrame::new_unchecked(&mut *buf).set_src(self.env.mac[nic as usize]);
         p.lens[p.n] = len;
         p.n += 1;
+        self.pending.2 = true;
         self.ctr.inc(Ctr::NeighQueued);
         self.ctr.inc(done);
         true
@@ -440,10 +443,15 @@ impl Core {
             }
             p.n = 0;
         }
+        self.pending.2 = self.pending.0.iter().any(|p| p.n > 0);
     }
 
-    /// Drop the frames that waited for their next hop too long.
+    /// Drop the frames that waited for their next hop too long. Once a pass:
+    /// with nothing parked (nearly always) one test, not a walk of every hop.
     pub(super) fn expire_pending(&mut self) {
+        if !self.pending.2 {
+            return;
+        }
         let now = self.clock.now;
         for p in self.pending.0.iter_mut().filter(|p| p.n > 0) {
             if now.saturating_duration_since(p.since) >= PENDING_MAX_AGE {
@@ -451,6 +459,7 @@ impl Core {
                 p.n = 0;
             }
         }
+        self.pending.2 = self.pending.0.iter().any(|p| p.n > 0);
     }
 
     /// `frame` (as received: Ethernet, IPv6, not yet translated) does not fit
