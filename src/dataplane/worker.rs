@@ -50,6 +50,8 @@ pub(super) struct Clock {
     pub start: Instant,
     pub now: Instant,
     pub now_s: u32,
+    /// When `now_s` moves on: `start` + `now_s` + 1 s.
+    next_s: Instant,
 }
 
 /// What the worker caches of [`Shared`], re-loaded when the epoch moves.
@@ -224,6 +226,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 start,
                 now: start,
                 now_s: 0,
+                next_s: start + Duration::from_secs(1),
             },
             sync,
             ahead: super::batch::Ahead::new(),
@@ -503,9 +506,16 @@ fn drain<R: RxQueue, T: TxQueue>(
 }
 
 impl Core {
+    /// Every pass: one compare of instants, and the whole seconds since
+    /// start (a subtraction and a division) only when they change.
     fn set_time(&mut self, now: Instant) {
-        self.clock.now = now;
-        self.clock.now_s = now.saturating_duration_since(self.clock.start).as_secs() as u32;
+        let c = &mut self.clock;
+        c.now = now;
+        if now >= c.next_s {
+            let s = now.saturating_duration_since(c.start).as_secs();
+            c.now_s = s as u32;
+            c.next_s = c.start + Duration::from_secs(s + 1);
+        }
     }
 
     /// Re-load the snapshots if the control thread published new ones. Returns true
