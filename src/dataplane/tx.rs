@@ -136,6 +136,11 @@ impl Pending {
             false,
         )
     }
+
+    /// Whether any hop holds frames (what the flag caches between walks).
+    fn holds_frames(&self) -> bool {
+        self.0.iter().any(|p| p.n > 0)
+    }
 }
 
 /// How [`Core::forward`] rewrites a frame, as data rather than a closure so
@@ -443,7 +448,7 @@ impl Core {
             }
             p.n = 0;
         }
-        self.pending.2 = self.pending.0.iter().any(|p| p.n > 0);
+        self.pending.2 = self.pending.holds_frames();
     }
 
     /// Drop the frames that waited for their next hop too long. Once a pass:
@@ -459,7 +464,7 @@ impl Core {
                 p.n = 0;
             }
         }
-        self.pending.2 = self.pending.0.iter().any(|p| p.n > 0);
+        self.pending.2 = self.pending.holds_frames();
     }
 
     /// `frame` (as received: Ethernet, IPv6, not yet translated) does not fit

@@ -156,6 +156,22 @@ pub enum Io {
     XdpNapiSpin,
 }
 
+impl Io {
+    /// Native XDP with the director's veths' NAPI made threaded and its
+    /// kthreads pinned to the director's CPU (the `napi` datapaths).
+    pub(super) fn threads_napi(self) -> bool {
+        matches!(
+            self,
+            Io::XdpNapi
+                | Io::XdpNapiOwnUmems
+                | Io::XdpNapiFirst
+                | Io::XdpNapiEven
+                | Io::XdpBusy
+                | Io::XdpNapiSpin
+        )
+    }
+}
+
 const DATAPATHS: [(&str, Datapath); 20] = [
     (
         "ringvs-nat-1w",

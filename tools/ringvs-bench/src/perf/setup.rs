@@ -224,15 +224,7 @@ pub(super) fn start_datapath(
     }
     let args = ringvs_args(exe, &control, dp, a, max_conns);
     let d = spawn_ringvs(ns, &args, control)?;
-    if matches!(
-        dp.io(),
-        Io::XdpNapi
-            | Io::XdpNapiOwnUmems
-            | Io::XdpNapiFirst
-            | Io::XdpNapiEven
-            | Io::XdpBusy
-            | Io::XdpNapiSpin
-    ) {
+    if dp.io().threads_napi() {
         // ringvs attached its program, so veth's NAPI instances exist now.
         let fifo = napi_fifo(a, dp);
         for ifname in ["ext0", "int0"] {
@@ -435,26 +427,12 @@ fn ringvs_args(
     match dp.io() {
         Io::Packet => {}
         Io::XdpGeneric => args.extend(["--io", "xdp", "--xdp-mode", "generic"].map(String::from)),
-        Io::XdpNative
-        | Io::XdpNapi
-        | Io::XdpNapiFirst
-        | Io::XdpNapiEven
-        | Io::XdpBusy
-        | Io::XdpNapiSpin => {
+        // Every other one is native XDP.
+        io => {
             args.extend(["--io", "xdp", "--xdp-mode", "native"].map(String::from));
-        }
-        Io::XdpNapiOwnUmems => {
-            args.extend(
-                [
-                    "--io",
-                    "xdp",
-                    "--xdp-mode",
-                    "native",
-                    "--umem",
-                    "per-worker",
-                ]
-                .map(String::from),
-            );
+            if io == Io::XdpNapiOwnUmems {
+                args.extend(["--umem", "per-worker"].map(String::from));
+            }
         }
     }
     if let Some(p) = worker_fifo(a, dp) {
