@@ -1,7 +1,8 @@
 //! `ringvs demo`: the seed's LVS-NAT walk-through, in network namespaces.
 //!
 //! Builds client, director and two real servers (each running ringvs's own tiny
-//! HTTP server), starts the director with two workers, configures it with the
+//! HTTP server), starts the director with two workers (AF_PACKET fanout, or with `--io xdp`
+//! one AF_XDP socket per queue of each NIC), configures it with the
 //! seed's ipvsadm commands through `ringvs adm`, makes HTTP requests from the
 //! client to the VIP and prints the bodies and `ipvsadm -L -n`. Everything it made
 //! is deleted on the way out, also on error or Ctrl-C.
@@ -104,8 +105,12 @@ fn demo(
         "director DIP {}, real servers rs1 {rs1} and rs2 {rs2}.",
         f.dip
     );
+    // Two workers either way; AF_XDP gives each a queue of each NIC, so
+    // its veths get two (issue 12: a connection's frames go to the worker
+    // owning its client key, handed over when RSS put them elsewhere).
     let opts = LabOptions {
         ipv6,
+        queues: if xdp { 2 } else { 1 },
         ..LabOptions::default()
     };
     let mut lab = Lab::build_with(&tag, opts).map_err(|e| e.to_string())?;
@@ -113,7 +118,7 @@ fn demo(
     lab.start_http_servers(&exe).map_err(|e| e.to_string())?;
     step(stop)?;
     let control = PathBuf::from(format!("/run/ringvs-demo-{tag}.sock"));
-    let (workers, io) = if xdp { ("1", "xdp") } else { ("2", "packet") };
+    let (workers, io) = ("2", if xdp { "xdp" } else { "packet" });
     lab.start_director(&exe, &control, &["--workers", workers, "--io", io])
         .map_err(|e| e.to_string())?;
     println!(

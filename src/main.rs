@@ -111,7 +111,7 @@ enum Cmd {
         /// Also print the director's per-worker counters at the end.
         #[arg(long)]
         stats: bool,
-        /// The director's packet I/O (`xdp` runs one worker instead of two).
+        /// The director's packet I/O (`xdp`: two AF_XDP workers, one per queue of the lab's two-queue veths).
         #[arg(long, value_enum, default_value = "packet")]
         io: IoArg,
         /// The same scenario over IPv6: VIP [2001:2:0:1::110]:80, real servers

@@ -371,3 +371,100 @@ fn second_director(d: &NsDirector, tag: &str, extra: &[&str]) -> std::process::O
         .output()
         .expect("run a second director")
 }
+
+/// `ringvs demo --io xdp`: the seed's walk-through through two AF_XDP
+/// workers on two-queue veths, as a user first meets issue 12. Every request
+/// answered, the real servers taking turns, both workers owning connections
+/// and handing frames over, and the lab gone afterwards.
+#[test]
+fn demo_over_af_xdp_runs_two_workers() {
+    let _serial = one_at_a_time();
+    if !lab::lab_available_with(&["ethtool"]) {
+        return;
+    }
+    const REQUESTS: usize = 40;
+    let mut demo = Process::new(EXE)
+        .args(["demo", "--io", "xdp", "--stats", "--requests"])
+        .arg(REQUESTS.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ringvs demo --io xdp");
+    // The demo's lab tag derives from its pid (`Lab::unique_tag`).
+    let prefix = format!("rv{:04x}0-", demo.id() & 0xffff);
+    let read = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let out = read(demo.stdout.take().map(|o| Box::new(o) as _));
+    let err = read(demo.stderr.take().map(|e| Box::new(e) as _));
+    // Bounded: interrupted after two minutes (it cleans up on SIGINT). The
+    // child is not reaped before, so its pid cannot name another process.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(st) = demo.try_wait().expect("wait for the demo") {
+            break st;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = Process::new("kill")
+                .args(["-INT", &demo.id().to_string()])
+                .status();
+            break demo.wait().expect("demo exits on SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let (text, err) = (
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    );
+    let left: Vec<String> = lab::list_namespaces()
+        .expect("ip netns list")
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "the demo left {left:?} behind");
+    assert!(
+        status.success(),
+        "ringvs demo --io xdp failed: {err}\n{text}"
+    );
+    assert!(
+        text.contains("with 2 worker(s) on xdp I/O"),
+        "not two AF_XDP workers: {text}"
+    );
+    let bodies: Vec<&str> = text.lines().filter(|l| l.starts_with("i am rs")).collect();
+    assert_eq!(bodies.len(), REQUESTS, "every request answered: {text}");
+    // Round robin over both servers, whichever worker scheduled.
+    assert!(
+        bodies.windows(2).all(|w| w[0] != w[1]),
+        "the servers did not take turns: {bodies:?}"
+    );
+    // `--stats`: a row per counter, one column per worker, then the total.
+    let row = |name: &str| -> Vec<u64> {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} row: {text}"))
+            .split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().expect("a count"))
+            .collect()
+    };
+    let conn_new = row("conn_new");
+    assert_eq!(conn_new.len(), 3, "two workers and the total: {conn_new:?}");
+    assert_eq!(conn_new[2], REQUESTS as u64, "{conn_new:?}");
+    assert!(
+        conn_new[..2].iter().all(|&n| n > 0),
+        "one worker owns no connection: {conn_new:?}"
+    );
+    assert!(
+        row("handoff_in")[2] > 0,
+        "no frame handed to its owner: {text}"
+    );
+    assert_eq!(row("drop_no_conn")[2], 0, "{text}");
+    assert_eq!(row("drop_handoff_full")[2], 0, "{text}");
+}
