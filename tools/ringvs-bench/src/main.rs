@@ -42,6 +42,10 @@ enum Cmd {
     /// Side-by-side benchmark: ringvs NAT, kernel nftables NAT, ringvs I/O-only
     /// (what `tools/bench` runs; see docs/benchmarks.md).
     Perf(perf::PerfArgs),
+    /// The p99 goal over several `perf` reports: per datapath the paired
+    /// ratios to the kernel's p99, by report and pooled, split by whether the
+    /// kernel's own tail was quiet in the run (see docs/benchmarks.md).
+    Pool(perf::pool::PoolArgs),
     /// The software path alone: the real worker loop over in-memory queues (no
     /// syscalls), ns/packet at 1k/100k/1M connections and new connections/s
     /// (see docs/benchmarks.md, "Software path").
@@ -143,6 +147,7 @@ fn print_line<T: std::fmt::Display>(what: &str, r: Result<T, String>) -> ExitCod
 fn main() -> ExitCode {
     match Cli::parse().cmd {
         Cmd::Perf(a) => perf::main(a),
+        Cmd::Pool(a) => perf::pool::main(a),
         Cmd::Software(a) => software::main(a),
         Cmd::Memory(a) => memory::main(a),
         Cmd::Ring {

@@ -66,6 +66,7 @@ mod generator;
 mod memory;
 mod options;
 mod packets;
+pub mod pool;
 mod report;
 mod sched;
 mod setup;
