@@ -23,6 +23,7 @@
 //! family is `AF_INET6`); the mask is a prefix length (`mask 64`, `-M 64`)
 //! and shown unless 128.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::listing::{
@@ -181,6 +182,14 @@ fn service_entry<S, A: ListAddr>(
         }
         t
     };
+    // The workers count on while the listing is made: each server's counters
+    // are read once, so its row and the service's sum agree.
+    let stats: HashMap<DestId, DestStats> = if o.stats {
+        ds.iter().map(|d| (d.id, (live.stats)(d.id))).collect()
+    } else {
+        HashMap::new()
+    };
+    let read = |id: DestId| stats.get(&id).copied().unwrap_or_default();
     let five = |out: &mut String, s: DestStats| {
         for v in [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes] {
             largenum(out, v, o.exact);
@@ -188,7 +197,7 @@ fn service_entry<S, A: ListAddr>(
     };
     if o.stats {
         let _ = write!(out, "{svc_name:<33}");
-        five(out, sum(live.stats));
+        five(out, sum(&read));
     } else if o.rate {
         let _ = write!(out, "{svc_name:<33}");
         five(out, sum(live.rates));
@@ -212,7 +221,7 @@ fn service_entry<S, A: ListAddr>(
         let (active, inactive) = (live.gauges)(d.id);
         let _ = if o.stats {
             let _ = write!(out, "  -> {dname:<28}");
-            five(out, (live.stats)(d.id));
+            five(out, read(d.id));
             writeln!(out)
         } else if o.rate {
             let r = (live.rates)(d.id);

@@ -29,6 +29,17 @@ pub(super) fn dest_ids(cfg: &Config, only: Option<&ServiceKey>) -> Vec<DestId> {
         .collect()
 }
 
+/// The warning of a connection listing that left out `missing` of `workers`
+/// workers (they sent nothing within `CONNS_WAIT`): the listing is shown all
+/// the same, and its reader told it is partial.
+fn left_out(missing: usize, workers: usize) -> String {
+    format!(
+        "ringvs: the connections of {missing} of {workers} worker(s) are not listed: \
+         no answer within {} s (a stopped or overloaded worker; try again)\n",
+        super::CONNS_WAIT.as_secs()
+    )
+}
+
 /// Every service's virtual address (VIP), as configured: the ones announced
 /// (gratuitous ARP for IPv4, an unsolicited neighbor advertisement for IPv6).
 pub(super) fn vips(cfg: &Config) -> Vec<IpAddr> {
@@ -94,10 +105,10 @@ impl Ctl {
 
     fn list(&self, o: &ListOpts, names: &Names) -> Response {
         // Ask the workers before taking the lock: it may take a while.
-        let conns = if o.connections || o.persistent_conn {
+        let (conns, missing) = if o.connections || o.persistent_conn {
             self.connections()
         } else {
-            Vec::new()
+            (Vec::new(), 0)
         };
         let Ok(st) = self.adm.lock() else {
             return Response::fail(1, "internal error: configuration lock poisoned");
@@ -121,6 +132,11 @@ impl Ctl {
         // Servers held down by health checks are listed with weight 0.
         let shown = crate::health::effective(&st.cfg, &self.health.down(), true);
         match format::format_list(&shown, o, &live, names) {
+            // A partial listing is still shown, and said to be partial.
+            Ok(text) if missing > 0 => Response {
+                err: left_out(missing, self.published.len()),
+                ..Response::ok(text)
+            },
             Ok(text) => Response::ok(text),
             // ipvsadm's list_service ends with exit(1) here, not the -1 (255)
             // of a failed change.
@@ -229,6 +245,24 @@ mod tests {
     fn adm(c: &Ctl, line: &str) -> Response {
         let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
         c.adm(&argv)
+    }
+
+    #[test]
+    fn a_listing_that_leaves_workers_out_says_so() {
+        // No worker threads behind these two: neither answers the listing.
+        let (c, _garp) = ctl(2);
+        assert_eq!(adm(&c, "-A -t 198.18.0.110:80 -s rr").code, 0);
+        let r = adm(&c, "-L -n -c");
+        assert_eq!(r.code, 0, "{}", r.err);
+        assert!(r.out.contains("IPVS connection entries"), "{}", r.out);
+        assert!(
+            r.err
+                .contains("the connections of 2 of 2 worker(s) are not listed"),
+            "{}",
+            r.err
+        );
+        // Nothing asked of the workers, nothing to warn about.
+        assert_eq!(adm(&c, "-L -n").err, "");
     }
 
     #[test]

@@ -132,16 +132,17 @@ impl Ctl {
         }
     }
 
-    /// Every worker's connection listing, then the persistence templates. Each
-    /// caller gets its own answer (see `dataplane::Listing`); workers that send
-    /// nothing for [`CONNS_WAIT`] are left out.
-    pub(super) fn connections(&self) -> Vec<ConnInfo> {
+    /// Every worker's connection listing, then the persistence templates, and
+    /// how many workers are left out: each caller gets its own answer (see
+    /// `dataplane::Listing`); workers that send nothing for [`CONNS_WAIT`]
+    /// are not waited for.
+    pub(super) fn connections(&self) -> (Vec<ConnInfo>, usize) {
         let mut l = Listing::start(self.published.iter().map(|p| &**p));
         l.wait(CONNS_WAIT);
-        let (mut all, now, _missing) = l.finish();
+        let (mut all, now, missing) = l.finish();
         let limit = all.len() + MAX_LISTING;
         self.shared.list_templates(now, &mut all, limit);
-        all
+        (all, missing)
     }
 
     pub(super) fn stats(&self, json: bool) -> Response {
