@@ -19,6 +19,7 @@
 //! self-check) nft; under `CI=true` a missing one fails the test.
 
 mod ipv6;
+mod nslab;
 
 use ipv6::frames::{self, Ext, L3};
 use ipv6::{
@@ -715,50 +716,15 @@ fn demo_over_ipv6_alternates_and_cleans_up() {
         return;
     }
     let _serial = ipv6::serial();
-    let mut demo = std::process::Command::new(ipv6::EXE)
-        .args(["demo", "--ipv6", "--requests", "4"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start ringvs demo --ipv6");
-    // The demo's lab tag derives from its pid (`Lab::unique_tag`).
-    let prefix = format!("rv{:04x}0-", demo.id() & 0xffff);
-    let read = |r: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_string(&mut text);
-            }
-            text
-        })
-    };
-    let out_reader = read(demo.stdout.take().map(|o| Box::new(o) as _));
-    let err_reader = read(demo.stderr.take().map(|e| Box::new(e) as _));
-    // Bounded: interrupted after a minute (it cleans up on SIGINT). The child
-    // is not reaped before, so its pid cannot name another process.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(st) = demo.try_wait().expect("wait for the demo") {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = std::process::Command::new("kill")
-                .args(["-INT", &demo.id().to_string()])
-                .status();
-            break demo.wait().expect("demo exits on SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = out_reader.join().unwrap_or_default();
-    let err = err_reader.join().unwrap_or_default();
-    let left: Vec<String> = lab::list_namespaces()
-        .expect("ip netns list")
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
-    assert!(left.is_empty(), "the demo left {left:?} behind");
-    assert!(status.success(), "ringvs demo --ipv6 failed: {err}\n{text}");
+    // Bounded: interrupted after a minute.
+    let run = nslab::run_demo(&["--ipv6", "--requests", "4"], Duration::from_secs(60));
+    let text = run.out;
+    assert!(run.left.is_empty(), "the demo left {:?} behind", run.left);
+    assert!(
+        run.status.success(),
+        "ringvs demo --ipv6 failed: {}\n{text}",
+        run.err
+    );
     assert!(
         text.contains("client 2001:2:0:1::1, VIP 2001:2:0:1::110,"),
         "{text}"

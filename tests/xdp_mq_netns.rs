@@ -10,7 +10,7 @@
 //! Needs root and `ip netns`; under `CI=true` a missing capability fails the test.
 
 mod nslab;
-use nslab::{EXE, NsDirector, Scenario, adm, http_bodies, per_worker, stats, total};
+use nslab::{EXE, NsDirector, Scenario, adm, http_bodies, per_worker, run_demo, stats, total};
 use ringvs::lab;
 use std::process::Command as Process;
 
@@ -383,55 +383,17 @@ fn demo_over_af_xdp_runs_two_workers() {
         return;
     }
     const REQUESTS: usize = 40;
-    let mut demo = Process::new(EXE)
-        .args(["demo", "--io", "xdp", "--stats", "--requests"])
-        .arg(REQUESTS.to_string())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start ringvs demo --io xdp");
-    // The demo's lab tag derives from its pid (`Lab::unique_tag`).
-    let prefix = format!("rv{:04x}0-", demo.id() & 0xffff);
-    let read = |r: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_string(&mut text);
-            }
-            text
-        })
-    };
-    let out = read(demo.stdout.take().map(|o| Box::new(o) as _));
-    let err = read(demo.stderr.take().map(|e| Box::new(e) as _));
-    // Bounded: interrupted after two minutes (it cleans up on SIGINT). The
-    // child is not reaped before, so its pid cannot name another process.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let status = loop {
-        if let Some(st) = demo.try_wait().expect("wait for the demo") {
-            break st;
-        }
-        if std::time::Instant::now() >= deadline {
-            let _ = Process::new("kill")
-                .args(["-INT", &demo.id().to_string()])
-                .status();
-            break demo.wait().expect("demo exits on SIGINT");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let (text, err) = (
-        out.join().unwrap_or_default(),
-        err.join().unwrap_or_default(),
+    let n = REQUESTS.to_string();
+    let run = run_demo(
+        &["--io", "xdp", "--stats", "--requests", &n],
+        std::time::Duration::from_secs(120),
     );
-    let left: Vec<String> = lab::list_namespaces()
-        .expect("ip netns list")
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
-    assert!(left.is_empty(), "the demo left {left:?} behind");
+    let text = run.out;
+    assert!(run.left.is_empty(), "the demo left {:?} behind", run.left);
     assert!(
-        status.success(),
-        "ringvs demo --io xdp failed: {err}\n{text}"
+        run.status.success(),
+        "ringvs demo --io xdp failed: {}\n{text}",
+        run.err
     );
     assert!(
         text.contains("with 2 worker(s) on xdp I/O"),

@@ -371,3 +371,64 @@ pub fn spawn_collecting<S: Send + 'static>(
     });
     lines
 }
+
+/// What a bounded run of `ringvs demo …` left behind.
+pub struct DemoRun {
+    pub status: std::process::ExitStatus,
+    pub out: String,
+    pub err: String,
+    /// Namespaces of its lab still there afterwards (there should be none).
+    pub left: Vec<String>,
+}
+
+/// Run `ringvs demo ARGS`, interrupted (SIGINT, on which it cleans up) if it
+/// is still running after `limit`; then list what is left of its lab.
+pub fn run_demo(args: &[&str], limit: std::time::Duration) -> DemoRun {
+    let mut demo = std::process::Command::new(EXE)
+        .arg("demo")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ringvs demo");
+    // The demo's lab tag derives from its pid (`Lab::unique_tag`).
+    let prefix = format!("rv{:04x}0-", demo.id() & 0xffff);
+    let read = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let out = read(demo.stdout.take().map(|o| Box::new(o) as _));
+    let err = read(demo.stderr.take().map(|e| Box::new(e) as _));
+    // The child is not reaped before the signal, so its pid cannot name
+    // another process.
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = demo.try_wait().expect("wait for the demo") {
+            break st;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &demo.id().to_string()])
+                .status();
+            break demo.wait().expect("demo exits on SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let left = lab::list_namespaces()
+        .expect("ip netns list")
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    DemoRun {
+        status,
+        out: out.join().unwrap_or_default(),
+        err: err.join().unwrap_or_default(),
+        left,
+    }
+}
