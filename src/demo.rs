@@ -56,6 +56,27 @@ impl Family {
     }
 }
 
+/// `println!` that returns an error instead of panicking: when the reader
+/// goes away (`ringvs demo | head -3`), the demo stops and cleans up its lab
+/// on the way out, where a panic (the release profile aborts) would leave
+/// the namespaces and the director running.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*)
+            .map_err(|e| format!("standard output: {e}; cleaning up"))
+    }};
+}
+
+/// [`say!`] without the newline.
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($t)*)
+            .map_err(|e| format!("standard output: {e}; cleaning up"))
+    }};
+}
+
 pub fn run(requests: usize, show_stats: bool, xdp: bool, ipv6: bool) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -67,7 +88,9 @@ pub fn run(requests: usize, show_stats: bool, xdp: bool, ipv6: bool) -> ExitCode
     match demo(requests, show_stats, xdp, ipv6, &stop) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("demo: {e}");
+            // Not `eprintln!`: it would panic if standard error is gone too.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "demo: {e}");
             ExitCode::FAILURE
         }
     }
@@ -82,7 +105,7 @@ fn step(stop: &AtomicBool) -> Result<(), String> {
 }
 
 fn adm(control: &Path, args: &[&str]) -> Result<String, String> {
-    println!("# ringvs adm {}", args.join(" "));
+    say!("# ringvs adm {}", args.join(" "))?;
     proto::adm(control, args)
 }
 
@@ -97,14 +120,15 @@ fn demo(
     let tag = Lab::unique_tag();
     let f = Family::new(ipv6);
     let [rs1, rs2] = f.rs;
-    println!(
+    say!(
         "Building the lab (namespaces rv{tag}-*): client {}, VIP {},",
-        f.client, f.vip
-    );
-    println!(
+        f.client,
+        f.vip
+    )?;
+    say!(
         "director DIP {}, real servers rs1 {rs1} and rs2 {rs2}.",
         f.dip
-    );
+    )?;
     // Two workers either way; AF_XDP gives each a queue of each NIC, so
     // its veths get two (issue 12: a connection's frames go to the worker
     // owning its client key, handed over when RSS put them elsewhere).
@@ -121,10 +145,10 @@ fn demo(
     let (workers, io) = ("2", if xdp { "xdp" } else { "packet" });
     lab.start_director(&exe, &control, &["--workers", workers, "--io", io])
         .map_err(|e| e.to_string())?;
-    println!(
+    say!(
         "Director running in rv{tag}-dir with {workers} worker(s) on {io} I/O; control socket {}",
         control.display()
-    );
+    )?;
     step(stop)?;
 
     let vip = Family::port80(f.vip);
@@ -135,7 +159,7 @@ fn demo(
     }
     step(stop)?;
 
-    println!("# from the client namespace: {requests} x GET http://{vip}/");
+    say!("# from the client namespace: {requests} x GET http://{vip}/")?;
     let count = requests.to_string();
     let mut client = lab::ns_command(
         &lab.ns_client(),
@@ -145,38 +169,57 @@ fn demo(
     .stdout(Stdio::piped())
     .spawn()
     .map_err(|e| format!("running the client: {e}"))?;
-    // Print the bodies as they come; stop the client if we are interrupted.
+    // Print the bodies as they come; stop the client if we are interrupted
+    // or nobody reads our output any more.
     let stdout = client.stdout.take();
-    let printer = std::thread::spawn(move || {
+    let printer = std::thread::spawn(move || -> Result<(), String> {
         if let Some(out) = stdout {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                println!("{line}");
+                say!("{line}")?;
             }
         }
+        Ok(())
     });
+    let join = |p: std::thread::JoinHandle<Result<(), String>>| {
+        p.join()
+            .unwrap_or_else(|_| Err("the output thread failed".into()))
+    };
+    let mut printer = Some(printer);
     let status = loop {
         if let Some(st) = client.try_wait().map_err(|e| e.to_string())? {
             break st;
         }
-        if stop.load(Ordering::Relaxed) {
+        let failed = if stop.load(Ordering::Relaxed) {
+            Some("interrupted; cleaning up".to_owned())
+        } else if printer.as_ref().is_some_and(|p| p.is_finished()) {
+            // Done with the client's output: an error only if ours failed.
+            printer.take().map(join).and_then(Result::err)
+        } else {
+            None
+        };
+        if let Some(why) = failed {
             let _ = client.kill();
             let _ = client.wait();
-            let _ = printer.join();
-            return Err("interrupted; cleaning up".into());
+            if let Some(p) = printer.take() {
+                let _ = join(p);
+            }
+            return Err(why);
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let _ = printer.join();
+    if let Some(p) = printer.take() {
+        join(p)?;
+    }
     step(stop)?;
-    print!("{}", adm(&control, &["-L", "-n"])?);
+    say_raw!("{}", adm(&control, &["-L", "-n"])?)?;
     if show_stats {
-        println!("# ringvs stats");
+        say!("# ringvs stats")?;
         let r = proto::call(&control, Command::Stats { json: false })?;
-        print!("{}", r.out);
+        say_raw!("{}", r.out)?;
     }
     if !status.success() {
         return Err("some requests failed".into());
     }
-    println!("Cleaning up the lab.");
+    say!("Cleaning up the lab.")?;
     Ok(())
 }

@@ -515,8 +515,11 @@ fn cmd_adm(control: &std::path::Path, argv: Vec<String>) -> ExitCode {
     let names = ringvs::config::names::Names::system();
     match ringvs::config::ipvsadm::parse_with(&argv, &names) {
         Err(ringvs::config::AdmError::Help(text)) => {
-            print!("{text}");
-            ExitCode::SUCCESS
+            if out(&text) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(e) => {
             eprintln!("{e}");
@@ -572,7 +575,6 @@ fn cmd_http_get(
     retries: usize,
 ) -> ExitCode {
     use ringvs::lab::http;
-    use std::io::Write;
     let timeout = Duration::from_millis(timeout_ms);
     let mut conn = None;
     let mut ok = true;
@@ -593,19 +595,23 @@ fn cmd_http_get(
             let mut r = http::get(addr, "/", timeout);
             for _ in 0..retries {
                 let Err(e) = &r else { break };
-                println!("retried: {e}");
+                if !out(&format!("retried: {e}\n")) {
+                    return ExitCode::FAILURE;
+                }
                 r = http::get(addr, "/", timeout);
             }
             r
         };
-        match r {
-            Ok(r) => println!("{}", r.body.trim_end()),
+        let line = match r {
+            Ok(r) => format!("{}\n", r.body.trim_end()),
             Err(e) => {
-                println!("error: {e}");
                 ok = false;
+                format!("error: {e}\n")
             }
+        };
+        if !out(&line) {
+            return ExitCode::FAILURE;
         }
-        let _ = std::io::stdout().flush();
     }
     if ok {
         ExitCode::SUCCESS
@@ -614,11 +620,24 @@ fn cmd_http_get(
     }
 }
 
+/// Write `text` to standard output; false if nobody reads it any more
+/// (`ringvs adm -L -n -c | head`), where `print!` would panic. The caller
+/// then stops, as a C tool stops on SIGPIPE.
+fn out(text: &str) -> bool {
+    use std::io::Write as _;
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())
+        .and_then(|()| o.flush())
+        .is_ok()
+}
+
 /// Send one command to the director and relay its answer.
 fn client(name: &str, socket: &std::path::Path, cmd: Command) -> ExitCode {
     match proto::call(socket, cmd) {
         Ok(r) => {
-            print!("{}", r.out);
+            if !out(&r.out) {
+                return ExitCode::FAILURE;
+            }
             eprint!("{}", r.err);
             ExitCode::from(u8::try_from(r.code & 0xff).unwrap_or(1))
         }

@@ -320,6 +320,66 @@ fn demo_cleans_up_when_interrupted() {
     assert!(!Path::new(&socket).exists(), "{socket} left behind");
 }
 
+/// `ringvs demo | head -3`: the reader goes away while the demo still writes.
+/// The demo stops, cleans up its lab and says why; nothing panics (the
+/// release profile aborts on a panic, which would leave the lab behind).
+#[test]
+fn demo_cleans_up_when_its_reader_goes_away() {
+    if !lab_available() {
+        return;
+    }
+    let mut demo = Process::new(EXE)
+        .args(["demo", "--requests", "50"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start demo");
+    // The demo's lab tag derives from its pid (`Lab::unique_tag`).
+    let prefix = format!("rv{:04x}0-", demo.id() & 0xffff);
+    let err = demo.stderr.take().expect("stderr");
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut { err }, &mut text);
+        text
+    });
+    {
+        // Three lines, then the pipe is closed, as `head -3` does.
+        let mut out = std::io::BufReader::new(demo.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        for _ in 0..3 {
+            line.clear();
+            let n = std::io::BufRead::read_line(&mut out, &mut line).expect("read demo");
+            assert!(n > 0, "demo ended early");
+        }
+    }
+    // Bounded: a demo that kept going is interrupted (and the test fails).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = demo.try_wait().expect("wait for the demo") {
+            break Some(st);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = Process::new("kill")
+                .args(["-INT", &demo.id().to_string()])
+                .status();
+            let _ = demo.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let err = err.join().unwrap_or_default();
+    let left: Vec<String> = lab::list_namespaces()
+        .expect("ip netns list")
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "the demo left {left:?} behind: {err}");
+    let status = status.expect("the demo went on writing to a closed pipe");
+    assert!(!status.success(), "a demo cut short reports failure: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("demo: standard output"), "{err}");
+}
+
 /// The kernel's count of IPv4 datagrams received (`Ip: InReceives`) in `ns`.
 fn ip_in_receives(ns: &str) -> u64 {
     let snmp = lab::ns_run(ns, "cat", &["/proc/net/snmp"]).expect("read /proc/net/snmp");

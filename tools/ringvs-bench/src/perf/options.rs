@@ -397,6 +397,9 @@ pub(super) fn check(a: &PerfArgs) -> R<usize> {
     if a.stage_trace && !super::stages::available() {
         return Err("--stage-trace needs bpftrace (apt-get install bpftrace)".into());
     }
+    if a.sched_trace || a.stage_trace {
+        super::sched::tracefs()?;
+    }
     for (what, bin) in [("ringvs", &a.ringvs), ("traffic generator", &a.generator)] {
         if !bin.is_file() {
             return Err(format!(

@@ -76,6 +76,32 @@ impl Trace {
 
 /// Is the tool `perf` (or any that answers `--version`) there (checked
 /// before a long run, not after)?
+/// Where `perf sched` and bpftrace find the kernel's tracepoints.
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// Make sure the kernel's tracepoints are reachable (tracefs mounted at
+/// [`TRACEFS`]), mounting it if it is not: a fresh host or container may have
+/// it unmounted, and then both tracers find no tracepoint at all.
+pub(super) fn tracefs() -> Result<(), String> {
+    let events = Path::new(TRACEFS).join("events");
+    if events.is_dir() {
+        return Ok(());
+    }
+    let mounted = Command::new("mount")
+        .args(["-t", "tracefs", "nodev", TRACEFS])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if mounted && events.is_dir() {
+        eprintln!("# mounted tracefs at {TRACEFS} (the tracers' tracepoints)");
+        return Ok(());
+    }
+    Err(format!(
+        "no tracepoints: tracefs is not mounted at {TRACEFS} and could not be (mount -t tracefs nodev {TRACEFS})"
+    ))
+}
+
 pub(super) fn available(perf: &Path) -> bool {
     Command::new(perf)
         .arg("--version")

@@ -84,7 +84,7 @@ impl Stages {
             .arg(format!("/bin/sleep {}", secs + 1))
             .args(["-e", PROGRAM])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("--stage-trace needs bpftrace: {e}"))?;
         std::thread::sleep(ATTACH);
@@ -100,7 +100,15 @@ impl Stages {
             .map_err(|e| format!("bpftrace: {e}"))?;
         let stages = parse(&String::from_utf8_lossy(&out.stdout));
         if stages.is_empty() {
-            return Err(format!("{name}: bpftrace gave no histogram"));
+            // Why, if bpftrace said (its last error: the one that stopped it,
+            // e.g. a tracepoint it could not attach).
+            let err = String::from_utf8_lossy(&out.stderr);
+            let why = err
+                .lines()
+                .rfind(|l| l.contains("ERROR"))
+                .map(|l| format!(" ({})", l.trim()))
+                .unwrap_or_default();
+            return Err(format!("{name}: bpftrace gave no histogram{why}"));
         }
         let mut line = Vec::new();
         for s in &stages {
