@@ -99,3 +99,5 @@ const V2_STATUS: usize = 0;
 const V2_LEN: usize = 4;
 const V2_SNAPLEN: usize = 8;
 const V2_MAC: usize = 12;
+const V2_SEC: usize = 16;
+const V2_NSEC: usize = 20;

@@ -81,6 +81,18 @@ pub struct Report {
     pub tx_rejected: u64,
     /// Times the TX thread found its ring full (back-pressure).
     pub tx_ring_full: u64,
+    /// The longest a measured frame waited in the sink's RX ring for its
+    /// reader (µs): left out of `lat_us`, which ends when the kernel took
+    /// the frame.
+    pub sink_wait_max_us: f64,
+}
+
+/// `CLOCK_REALTIME` in ns since the epoch: the clock of the RX ring's
+/// timestamps (`RxRing::peek_time_ns`); 0 before 1970.
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 fn ns_since(start: Instant) -> u64 {
@@ -122,6 +134,8 @@ struct RxResult {
     warm_received: u64,
     hist: Histogram<u64>,
     ring_drops: u64,
+    /// The longest wait of a measured frame in the ring (ns).
+    max_waited: u64,
 }
 
 /// Run a plan: open both rings (errors here are the user's: missing rights,
@@ -267,7 +281,12 @@ fn receive(rx: &mut RxRing, sink: &Sink) -> Result<RxResult, String> {
     let fd = rx.poll_fd();
     let mut seen: u32 = 0;
     let mut empty: u32 = 0;
+    let mut max_waited = 0u64;
     loop {
+        // When the kernel put the frame in the ring: the time it then waited
+        // for this thread (which shares a core with TX, and can wait
+        // milliseconds to run) is the sink's, not the path's.
+        let taken = rx.peek_time_ns();
         if let Some(f) = rx.peek() {
             match mode {
                 Mode::Udp => {
@@ -277,7 +296,10 @@ fn receive(rx: &mut RxRing, sink: &Sink) -> Result<RxResult, String> {
                             warm_received += 1;
                         } else if st.ts_ns < end_ns {
                             received += 1;
-                            hist.saturating_record(now.saturating_sub(st.ts_ns).max(1));
+                            let waited = taken.map_or(0, |t| realtime_ns().saturating_sub(t));
+                            let latency = now.saturating_sub(st.ts_ns).saturating_sub(waited);
+                            hist.saturating_record(latency.max(1));
+                            max_waited = max_waited.max(waited);
                         }
                     }
                 }
@@ -323,6 +345,7 @@ fn receive(rx: &mut RxRing, sink: &Sink) -> Result<RxResult, String> {
         warm_received,
         hist,
         ring_drops: rx.take_kernel_drops(),
+        max_waited,
     })
 }
 
@@ -372,6 +395,7 @@ fn report(mode: Mode, txr: &TxResult, rxr: &RxResult, n_flows: usize, frame_len:
         rx_ring_drops: rxr.ring_drops,
         tx_rejected: txr.rejected,
         tx_ring_full: txr.ring_full,
+        sink_wait_max_us: round3(rxr.max_waited as f64 / 1000.0),
     }
 }
 

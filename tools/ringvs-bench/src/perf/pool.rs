@@ -3,13 +3,14 @@
 //!
 //! One report's verdict is the median of its runs' paired ratios (each run's
 //! p99 at the common load over the kernel's in the same run), and on a shared
-//! host it moves from set to set with the kernel's own tail, which has two
-//! modes: a few hundred µs when its softirq work runs at once, milliseconds
-//! when the work is deferred to `ksoftirqd` and waits behind other tasks
-//! (docs/benchmarks.md, "Latency tail"). Pooling the runs of several sets and
-//! splitting them by the kernel's mode says which of the two a verdict rests
-//! on: the runs where the kernel's tail was quiet compare the datapaths
-//! themselves; the others compare how each bears the host's disturbance.
+//! host it moves from set to set with the kernel's own tail, which read in two
+//! modes: a few hundred µs, or milliseconds. Pooling the runs of several sets
+//! and splitting them by the kernel's mode says which of the two a verdict
+//! rests on. (The millisecond mode turned out to be the generator's sink
+//! waiting for its CPU, counted into every datapath's latency until the sink
+//! learnt to leave out a frame's wait in its ring: docs/benchmarks.md, "The
+//! instrument's own tail". In reports made before that, the quiet runs are
+//! the ones that compare the datapaths.)
 
 use serde_json::Value;
 use std::path::PathBuf;

@@ -5,6 +5,11 @@
 //! * `napi_wait`: how long a threaded-NAPI kthread (`napi/*`: the receive work
 //!   of the native-XDP datapaths) waited runnable after it was woken;
 //! * `worker_wait`: the same for ringvs's workers (`ringvs-w*`);
+//! * `gen_rx_wait`: the same for the generator's sink thread (`gen-rx`, on
+//!   the generator's CPU beside its TX thread): not the director's, but the
+//!   instrument's; it waited milliseconds in some runs, which the latency
+//!   figures counted until the sink learnt to leave out a frame's wait in
+//!   its ring (`blast.rs`, `receive`);
 //! * `softirq_wait_cpuN`: NET_RX raised to NET_RX run, per CPU (where the
 //!   kernel's NAT, RPS and the AF_PACKET taps do their work);
 //! * `softirq_run_cpuN`: how long each NET_RX run held CPU N;
@@ -39,6 +44,7 @@ tracepoint:sched:sched_switch {
     $d = (nsecs - $t) / 1000;
     if (strncmp(args->next_comm, "napi/", 5) == 0) { @napi_wait = hist($d); @napi_wait_max = max($d); }
     if (strncmp(args->next_comm, "ringvs-w", 8) == 0) { @worker_wait = hist($d); @worker_wait_max = max($d); }
+    if (strncmp(args->next_comm, "gen-rx", 6) == 0) { @gen_rx_wait = hist($d); @gen_rx_wait_max = max($d); }
     delete(@woke[args->next_pid]);
   }
 }
