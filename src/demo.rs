@@ -1,4 +1,6 @@
-//! `ringvs demo`: the seed's LVS-NAT walk-through, in network namespaces.
+//! `ringvs demo`: the seed's LVS-NAT walk-through, in network namespaces; and
+//! the lab's own HTTP server and client (`ringvs serve-http`, `ringvs
+//! http-get`), which the demo and the namespace tests run in their hosts.
 //!
 //! Builds client, director and two real servers (each running ringvs's own tiny
 //! HTTP server), starts the director with two workers (AF_PACKET fanout, or with `--io xdp`
@@ -56,25 +58,21 @@ impl Family {
     }
 }
 
-/// `println!` that returns an error instead of panicking: when the reader
-/// goes away (`ringvs demo | head -3`), the demo stops and cleans up its lab
-/// on the way out, where a panic (the release profile aborts) would leave
-/// the namespaces and the director running.
+/// `println!` that returns an error instead of panicking ([`crate::out`]):
+/// when the reader goes away (`ringvs demo | head -3`), the demo stops and
+/// cleans up its lab on the way out, where a panic (the release profile
+/// aborts) would leave the namespaces and the director running.
 macro_rules! say {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        writeln!(std::io::stdout().lock(), $($t)*)
-            .map_err(|e| format!("standard output: {e}; cleaning up"))
-    }};
+    ($($t:tt)*) => { say(&format!("{}\n", format_args!($($t)*))) };
 }
 
-/// [`say!`] without the newline.
-macro_rules! say_raw {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        write!(std::io::stdout().lock(), $($t)*)
-            .map_err(|e| format!("standard output: {e}; cleaning up"))
-    }};
+/// Write `text` to standard output, or the error that ends the demo.
+fn say(text: &str) -> Result<(), String> {
+    if crate::out(text) {
+        Ok(())
+    } else {
+        Err("standard output closed; cleaning up".into())
+    }
 }
 
 pub fn run(requests: usize, show_stats: bool, xdp: bool, ipv6: bool) -> ExitCode {
@@ -211,15 +209,81 @@ fn demo(
         join(p)?;
     }
     step(stop)?;
-    say_raw!("{}", adm(&control, &["-L", "-n"])?)?;
+    say(&adm(&control, &["-L", "-n"])?)?;
     if show_stats {
         say!("# ringvs stats")?;
         let r = proto::call(&control, Command::Stats { json: false })?;
-        say_raw!("{}", r.out)?;
+        say(&r.out)?;
     }
     if !status.success() {
         return Err("some requests failed".into());
     }
     say!("Cleaning up the lab.")?;
     Ok(())
+}
+
+/// `ringvs serve-http` (lab).
+pub fn serve_http(listen: SocketAddr, body: &str, max_secs: u64) -> ExitCode {
+    match ringvs::lab::http::serve(listen, body, max_secs) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("serve-http: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `ringvs http-get` (lab): one body (or `error: ...`) per line.
+pub fn http_get(
+    addr: SocketAddr,
+    count: usize,
+    timeout_ms: u64,
+    keepalive: bool,
+    interval_ms: u64,
+    retries: usize,
+) -> ExitCode {
+    use ringvs::lab::http;
+    let timeout = Duration::from_millis(timeout_ms);
+    let mut conn = None;
+    let mut ok = true;
+    for i in 0..count {
+        if i > 0 && interval_ms > 0 {
+            std::thread::sleep(Duration::from_millis(interval_ms));
+        }
+        let r = if keepalive {
+            match &mut conn {
+                Some(c) => http::KeepAliveClient::get(c, "/"),
+                None => http::KeepAliveClient::connect(addr, timeout).and_then(|mut c| {
+                    let r = c.get("/");
+                    conn = Some(c);
+                    r
+                }),
+            }
+        } else {
+            let mut r = http::get(addr, "/", timeout);
+            for _ in 0..retries {
+                let Err(e) = &r else { break };
+                if !crate::out(&format!("retried: {e}\n")) {
+                    return ExitCode::FAILURE;
+                }
+                r = http::get(addr, "/", timeout);
+            }
+            r
+        };
+        let line = match r {
+            Ok(r) => format!("{}\n", r.body.trim_end()),
+            Err(e) => {
+                ok = false;
+                format!("error: {e}\n")
+            }
+        };
+        if !crate::out(&line) {
+            return ExitCode::FAILURE;
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

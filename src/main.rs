@@ -9,7 +9,6 @@ use ringvs::proto::{self, Command};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 mod demo;
 
@@ -427,7 +426,7 @@ fn main() -> ExitCode {
             listen,
             body,
             max_secs,
-        } => cmd_serve_http(listen, &body, max_secs),
+        } => demo::serve_http(listen, &body, max_secs),
         Cmd::HttpGet {
             addr,
             count,
@@ -435,7 +434,7 @@ fn main() -> ExitCode {
             keepalive,
             interval_ms,
             retries,
-        } => cmd_http_get(addr, count, timeout_ms, keepalive, interval_ms, retries),
+        } => demo::http_get(addr, count, timeout_ms, keepalive, interval_ms, retries),
     }
 }
 
@@ -554,76 +553,10 @@ fn cmd_top(control: &std::path::Path, once: bool) -> ExitCode {
     }
 }
 
-/// `ringvs serve-http` (lab).
-fn cmd_serve_http(listen: SocketAddr, body: &str, max_secs: u64) -> ExitCode {
-    match ringvs::lab::http::serve(listen, body, max_secs) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("serve-http: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// `ringvs http-get` (lab): one body (or `error: ...`) per line.
-fn cmd_http_get(
-    addr: SocketAddr,
-    count: usize,
-    timeout_ms: u64,
-    keepalive: bool,
-    interval_ms: u64,
-    retries: usize,
-) -> ExitCode {
-    use ringvs::lab::http;
-    let timeout = Duration::from_millis(timeout_ms);
-    let mut conn = None;
-    let mut ok = true;
-    for i in 0..count {
-        if i > 0 && interval_ms > 0 {
-            std::thread::sleep(Duration::from_millis(interval_ms));
-        }
-        let r = if keepalive {
-            match &mut conn {
-                Some(c) => http::KeepAliveClient::get(c, "/"),
-                None => http::KeepAliveClient::connect(addr, timeout).and_then(|mut c| {
-                    let r = c.get("/");
-                    conn = Some(c);
-                    r
-                }),
-            }
-        } else {
-            let mut r = http::get(addr, "/", timeout);
-            for _ in 0..retries {
-                let Err(e) = &r else { break };
-                if !out(&format!("retried: {e}\n")) {
-                    return ExitCode::FAILURE;
-                }
-                r = http::get(addr, "/", timeout);
-            }
-            r
-        };
-        let line = match r {
-            Ok(r) => format!("{}\n", r.body.trim_end()),
-            Err(e) => {
-                ok = false;
-                format!("error: {e}\n")
-            }
-        };
-        if !out(&line) {
-            return ExitCode::FAILURE;
-        }
-    }
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
 /// Write `text` to standard output; false if nobody reads it any more
 /// (`ringvs adm -L -n -c | head`), where `print!` would panic. The caller
 /// then stops, as a C tool stops on SIGPIPE.
-fn out(text: &str) -> bool {
+pub(crate) fn out(text: &str) -> bool {
     use std::io::Write as _;
     let mut o = std::io::stdout().lock();
     o.write_all(text.as_bytes())

@@ -23,7 +23,6 @@
 //! family is `AF_INET6`); the mask is a prefix length (`mask 64`, `-M 64`)
 //! and shown unless 128.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::listing::{
@@ -184,12 +183,11 @@ fn service_entry<S, A: ListAddr>(
     };
     // The workers count on while the listing is made: each server's counters
     // are read once, so its row and the service's sum agree.
-    let stats: HashMap<DestId, DestStats> = if o.stats {
-        ds.iter().map(|d| (d.id, (live.stats)(d.id))).collect()
+    let stats: Vec<DestStats> = if o.stats {
+        ds.iter().map(|d| (live.stats)(d.id)).collect()
     } else {
-        HashMap::new()
+        Vec::new()
     };
-    let read = |id: DestId| stats.get(&id).copied().unwrap_or_default();
     let five = |out: &mut String, s: DestStats| {
         for v in [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes] {
             largenum(out, v, o.exact);
@@ -197,7 +195,13 @@ fn service_entry<S, A: ListAddr>(
     };
     if o.stats {
         let _ = write!(out, "{svc_name:<33}");
-        five(out, sum(&read));
+        five(
+            out,
+            stats.iter().fold(DestStats::default(), |mut t, s| {
+                t.add(s);
+                t
+            }),
+        );
     } else if o.rate {
         let _ = write!(out, "{svc_name:<33}");
         five(out, sum(live.rates));
@@ -215,13 +219,13 @@ fn service_entry<S, A: ListAddr>(
         }
     }
     out.push('\n');
-    for d in ds {
+    for (i, d) in ds.into_iter().enumerate() {
         let dname = names.addr_port(d.addr, d.port, proto, o.numeric);
         let dname = cut_v4(dname, 28, d.addr.is_ipv6());
         let (active, inactive) = (live.gauges)(d.id);
         let _ = if o.stats {
             let _ = write!(out, "  -> {dname:<28}");
-            five(out, read(d.id));
+            five(out, stats.get(i).copied().unwrap_or_default());
             writeln!(out)
         } else if o.rate {
             let r = (live.rates)(d.id);
