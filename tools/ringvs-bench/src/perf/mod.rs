@@ -264,6 +264,10 @@ fn measure_datapath(
 /// `ringvs-bench perf`: 0 when every figure was measured, 3 when the report
 /// lists errors, 1 when there is no report.
 pub fn main(a: PerfArgs) -> ExitCode {
+    if a.print_cap {
+        println!("{}", options::time_cap(&a));
+        return ExitCode::SUCCESS;
+    }
     match perf_bench(&a) {
         Ok(rep) if rep["errors"].as_array().is_some_and(Vec::is_empty) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(3),

@@ -80,6 +80,10 @@ pub struct PerfArgs {
     /// loop over in-memory queues, the `software` section of report.json).
     #[arg(long)]
     pub no_software: bool,
+    /// Print an upper bound of this measurement's duration in seconds (what
+    /// `tools/bench` waits for before it stops a hung run) and exit.
+    #[arg(long)]
+    pub print_cap: bool,
 }
 
 /// One datapath under test.
@@ -369,6 +373,46 @@ impl Datapath {
     }
 }
 
+/// An upper bound of the whole measurement's duration in seconds, from what
+/// it will run: per datapath and run, a packet lab and its priming, per flow
+/// count the run at the generator's full rate and the rate search's
+/// [`SEARCH_STEPS`](super::SEARCH_STEPS) trials of half as long, the latency
+/// at half the peak, the memory test's SYN passes at their lowest rate, the
+/// CPS test, and the latency at the common load in a lab of its own; then the
+/// software path once per run. Each step carries a margin for starting
+/// processes and building namespaces (the full default run of 2026-12-03,
+/// 10 datapaths, 3 runs of 3 s, spent 28–141 s per datapath and run; this
+/// bound gives each 322, half of it the memory test's three passes at the
+/// lowest SYN rate). A watchdog for a hung run, not a schedule: the
+/// fixed cap of `tools/bench` (by runs and seconds only) stopped that run
+/// after 26 of its ~40 minutes, once the default list had grown to ten
+/// datapaths.
+pub fn time_cap(a: &PerfArgs) -> u64 {
+    const LAB: u64 = 15;
+    const STEP: u64 = 1;
+    let secs = a.secs;
+    let trial = secs.div_ceil(2).max(1);
+    let steps = super::SEARCH_STEPS as u64;
+    let per_flows = secs + STEP + steps * (trial + STEP);
+    let traced = if a.sched_trace || a.stage_trace {
+        15
+    } else {
+        0
+    };
+    let mut per_dp = LAB + 1 + a.flows.len() as u64 * per_flows + (secs + STEP);
+    if a.conns > 0 {
+        // SYNs at 20k/s at the least (`memory_test`).
+        per_dp += LAB + super::SYN_PASSES as u64 * (a.conns.div_ceil(20_000) + STEP);
+    }
+    if !a.no_cps {
+        per_dp += LAB + secs + 30;
+    }
+    per_dp += LAB + 1 + secs + STEP + traced;
+    let software = if a.no_software { 0 } else { 120 };
+    let runs = a.runs as u64;
+    60 + runs * (a.datapaths.len() as u64 * per_dp + software)
+}
+
 /// Check `a` against the benchmark's bounds and this machine (its CPUs, the
 /// binaries); the number of CPUs.
 pub(super) fn check(a: &PerfArgs) -> R<usize> {
@@ -428,5 +472,41 @@ mod tests {
         assert!(k6.ipv6() && k6.kernel());
         assert!(!Datapath::parse("kernel-nft").unwrap().ipv6());
         assert!(Datapath::parse("x").is_err());
+    }
+
+    fn args(extra: &[&str]) -> PerfArgs {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            a: PerfArgs,
+        }
+        let argv = std::iter::once("perf").chain(extra.iter().copied());
+        <Cli as clap::Parser>::try_parse_from(argv).unwrap().a
+    }
+
+    #[test]
+    fn the_time_cap_covers_what_a_default_run_took_and_grows_with_its_work() {
+        let full = args(&[]);
+        assert_eq!(full.datapaths.len(), 10);
+        // The default run of 2026-12-03 22:46 UTC was past 1512 s at its
+        // third run's third datapath, ~70 s a datapath and run.
+        assert!(time_cap(&full) > 3 * 10 * 141, "{}", time_cap(&full));
+        let quick = args(&["--runs", "1", "--secs", "2", "--flows", "1000"]);
+        assert!(time_cap(&quick) < time_cap(&full) / 3);
+        let more = args(&[
+            "--runs",
+            "1",
+            "--secs",
+            "2",
+            "--flows",
+            "1000",
+            "--datapaths",
+            "kernel-nft",
+        ]);
+        assert!(time_cap(&more) < time_cap(&quick));
+        let plain = args(&["--no-cps", "--conns", "0", "--no-software"]);
+        assert!(time_cap(&plain) < time_cap(&full));
+        let traced = args(&["--no-cps", "--conns", "0", "--no-software", "--stage-trace"]);
+        assert!(time_cap(&traced) > time_cap(&plain));
     }
 }
