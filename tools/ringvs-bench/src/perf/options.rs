@@ -176,7 +176,7 @@ impl Io {
     }
 }
 
-const DATAPATHS: [(&str, Datapath); 20] = [
+const DATAPATHS: [(&str, Datapath); 21] = [
     (
         "ringvs-nat-1w",
         Datapath::RingvsNat {
@@ -191,6 +191,14 @@ const DATAPATHS: [(&str, Datapath); 20] = [
             workers: 2,
             io: Io::Packet,
             rt: false,
+        },
+    ),
+    (
+        "ringvs-nat-rt-1w",
+        Datapath::RingvsNat {
+            workers: 1,
+            io: Io::Packet,
+            rt: true,
         },
     ),
     (
