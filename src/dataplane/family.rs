@@ -59,7 +59,7 @@ pub(super) use family_state;
 /// A TCP segment or UDP datagram that passed `classify`'s checks, of either
 /// family: what the connection path needs of IPv4's `Segment` and IPv6's
 /// `Segment6`.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Seg<'a, A> {
     /// Ethernet + the IP packet (no padding).
     pub frame: &'a [u8],
