@@ -290,8 +290,8 @@ impl Core {
                 self.ctr.inc(Ctr::RxCsumPartial);
             }
         }
-        // The usual frame of a flow, checked in one pass (`fast4`); anything
-        // else, and every frame of a standby or in `--io-only`, below.
+        // The usual frame of a flow, checked in one pass (`fast4`, `fast6`);
+        // anything else, and every frame of a standby or in `--io-only`, below.
         if !self.sync.standby && !self.env.io_only {
             let (mac, mtu) = (self.env.mac[nic as usize], self.env.mtu[nic as usize]);
             match data.get(12..14) {
