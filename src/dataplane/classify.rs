@@ -66,6 +66,51 @@ pub(super) fn ports(proto: u8, l4: &[u8]) -> Option<(u16, u16, u8)> {
     }
 }
 
+/// The client end of a TCP/UDP segment, whose owner a steered frame goes to:
+/// the source on the external NIC, the destination on the internal one.
+#[inline(always)]
+fn client_of<A>(nic: Nic, src: (A, u16), dst: (A, u16)) -> (A, u16) {
+    match nic {
+        Nic::Ext => src,
+        Nic::Int => dst,
+    }
+}
+
+/// [`Core::handle_frame`]'s checks of a frame the fast paths take: to `mac`,
+/// of `ethertype`, whole (the ring kept all of it), within `mtu`, untagged.
+/// `data` holds at least the Ethernet header.
+#[inline(always)]
+fn fast_eth(data: &[u8], meta: RxMeta, (mac, mtu): (Mac, usize), ethertype: u16) -> bool {
+    let len = data.len();
+    data[..6] == mac.0
+        && u16::from_be_bytes([data[12], data[13]]) == ethertype
+        && meta.wire_len as usize <= len
+        && len <= mtu + ethernet::HEADER_LEN
+        && !meta.vlan
+}
+
+/// [`ports`]' checks at fixed offsets, for the fast paths: the TCP flags
+/// (0 for UDP) if `l4` holds a complete TCP header (its data offset inside
+/// `l4`) or UDP header (its length inside `l4`).
+#[inline(always)]
+fn fast_flags(proto: u8, l4: &[u8]) -> Option<u8> {
+    match proto {
+        protocol::TCP => {
+            let tcp = l4.first_chunk::<{ tcp::HEADER_LEN }>()?;
+            let off = usize::from(tcp[12] >> 4) * 4;
+            (tcp::HEADER_LEN..=l4.len())
+                .contains(&off)
+                .then_some(tcp[13])
+        }
+        protocol::UDP => {
+            let udp = l4.first_chunk::<{ udp::HEADER_LEN }>()?;
+            let ulen = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+            (udp::HEADER_LEN..=l4.len()).contains(&ulen).then_some(0)
+        }
+        _ => None,
+    }
+}
+
 /// The usual frame, checked in one pass at fixed offsets: a TCP segment or
 /// UDP datagram to `mac` in an unfragmented IPv4 packet without options,
 /// that every check of [`Core::handle_frame`] and [`Core::ipv4`] passes (not
@@ -91,11 +136,7 @@ fn fast4(data: &[u8], meta: RxMeta, mac: Mac, mtu: usize) -> Option<Segment<'_>>
     // Ethernet: to us, IPv4, whole, within the MTU, untagged. IPv4: version
     // 4 and a 20-byte header, its total length inside the frame, no
     // fragment, a TTL above 1.
-    if h[..6] != mac.0
-        || be16(12) != ethernet::ethertype::IPV4
-        || (meta.wire_len as usize) > len
-        || len > mtu + IP
-        || meta.vlan
+    if !fast_eth(data, meta, (mac, mtu), ethernet::ethertype::IPV4)
         || h[IP] != 0x45
         || total < ipv4::HEADER_LEN
         || IP + total > len
@@ -106,24 +147,7 @@ fn fast4(data: &[u8], meta: RxMeta, mac: Mac, mtu: usize) -> Option<Segment<'_>>
     }
     let proto = h[IP + 9];
     let l4 = &data[L4..IP + total];
-    let flags = match proto {
-        protocol::TCP => {
-            let tcp = l4.first_chunk::<{ tcp::HEADER_LEN }>()?;
-            let off = usize::from(tcp[12] >> 4) * 4;
-            if off < tcp::HEADER_LEN || off > l4.len() {
-                return None;
-            }
-            tcp[13]
-        }
-        protocol::UDP => {
-            let ulen = usize::from(be16(L4 + 4));
-            if ulen < udp::HEADER_LEN || ulen > l4.len() {
-                return None;
-            }
-            0
-        }
-        _ => return None,
-    };
+    let flags = fast_flags(proto, l4)?;
     // The header checksum: its five words summed in line.
     let (src, dst) = (be32(IP + 12), be32(IP + 16));
     let words = [be32(IP), be32(IP + 4), be32(IP + 8), src, dst];
@@ -169,11 +193,7 @@ fn fast6(data: &[u8], meta: RxMeta, mac: Mac, mtu: usize) -> Option<Segment6<'_>
     };
     let len = data.len();
     let total = ipv6::HEADER_LEN + usize::from(be16(IP + 4));
-    if h[..6] != mac.0
-        || be16(12) != ethernet::ethertype::IPV6
-        || (meta.wire_len as usize) > len
-        || len > mtu + IP
-        || meta.vlan
+    if !fast_eth(data, meta, (mac, mtu), ethernet::ethertype::IPV6)
         || h[IP] >> 4 != 6
         || IP + total > len
         || h[IP + 7] <= 1
@@ -185,24 +205,7 @@ fn fast6(data: &[u8], meta: RxMeta, mac: Mac, mtu: usize) -> Option<Segment6<'_>
         return None;
     }
     let l4 = &data[L4..IP + total];
-    let flags = match proto {
-        protocol::TCP => {
-            let tcp = l4.first_chunk::<{ tcp::HEADER_LEN }>()?;
-            let off = usize::from(tcp[12] >> 4) * 4;
-            if off < tcp::HEADER_LEN || off > l4.len() {
-                return None;
-            }
-            tcp[13]
-        }
-        protocol::UDP => {
-            let ulen = usize::from(be16(L4 + 4));
-            if ulen < udp::HEADER_LEN || ulen > l4.len() {
-                return None;
-            }
-            0
-        }
-        _ => return None,
-    };
+    let flags = fast_flags(proto, l4)?;
     let zero_udp = proto == protocol::UDP && be16(L4 + 6) == 0;
     if !meta.csum_partial && (zero_udp || !meta.csum_valid && !l4_checksum_ok6(proto, src, dst, l4))
     {
@@ -475,10 +478,7 @@ impl Core {
         // Steering (AF_XDP on several queues): the owner of the client key
         // checks the rest, once.
         if !handed {
-            let client = match nic {
-                Nic::Ext => (src, sport),
-                Nic::Int => (dst, dport),
-            };
+            let client = client_of(nic, (src, sport), (dst, dport));
             if let Some(owner) = self.steer_to(client) {
                 return self.hand_off(owner, nic, frame, meta.csum_partial);
             }
@@ -527,10 +527,7 @@ impl Core {
         tx: &mut TxPair<T>,
     ) {
         if !handed {
-            let client = match nic {
-                Nic::Ext => (seg.src, seg.sport),
-                Nic::Int => (seg.dst, seg.dport),
-            };
+            let client = client_of(nic, (seg.src, seg.sport), (seg.dst, seg.dport));
             if let Some(owner) = self.steer_to(client) {
                 return self.hand_off(owner, nic, seg.frame, seg.partial);
             }
@@ -553,10 +550,7 @@ impl Core {
     ) {
         if !handed {
             self.ctr.inc(Ctr::RxIpv6);
-            let client = match nic {
-                Nic::Ext => (seg.src, seg.sport),
-                Nic::Int => (seg.dst, seg.dport),
-            };
+            let client = client_of(nic, (seg.src, seg.sport), (seg.dst, seg.dport));
             if let Some(owner) = self.steer_to6(client) {
                 return self.hand_off(owner, nic, seg.frame, seg.partial);
             }
@@ -651,10 +645,7 @@ impl Core {
         };
         // Steering, as for IPv4: the owner of the client key checks the rest.
         if !handed {
-            let client = match nic {
-                Nic::Ext => (src, sport),
-                Nic::Int => (dst, dport),
-            };
+            let client = client_of(nic, (src, sport), (dst, dport));
             if let Some(owner) = self.steer_to6(client) {
                 return self.hand_off(owner, nic, frame, meta.csum_partial);
             }
