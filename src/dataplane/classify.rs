@@ -66,16 +66,6 @@ pub(super) fn ports(proto: u8, l4: &[u8]) -> Option<(u16, u16, u8)> {
     }
 }
 
-/// The client end of a TCP/UDP segment, whose owner a steered frame goes to:
-/// the source on the external NIC, the destination on the internal one.
-#[inline(always)]
-fn client_of<A>(nic: Nic, src: (A, u16), dst: (A, u16)) -> (A, u16) {
-    match nic {
-        Nic::Ext => src,
-        Nic::Int => dst,
-    }
-}
-
 /// [`Core::handle_frame`]'s checks of a frame the fast paths take: to `mac`,
 /// of `ethertype`, whole (the ring kept all of it), within `mtu`, untagged.
 /// `data` holds at least the Ethernet header.
@@ -478,7 +468,10 @@ impl Core {
         // Steering (AF_XDP on several queues): the owner of the client key
         // checks the rest, once.
         if !handed {
-            let client = client_of(nic, (src, sport), (dst, dport));
+            let client = match nic {
+                Nic::Ext => (src, sport),
+                Nic::Int => (dst, dport),
+            };
             if let Some(owner) = self.steer_to(client) {
                 return self.hand_off(owner, nic, frame, meta.csum_partial);
             }
@@ -527,7 +520,10 @@ impl Core {
         tx: &mut TxPair<T>,
     ) {
         if !handed {
-            let client = client_of(nic, (seg.src, seg.sport), (seg.dst, seg.dport));
+            let client = match nic {
+                Nic::Ext => (seg.src, seg.sport),
+                Nic::Int => (seg.dst, seg.dport),
+            };
             if let Some(owner) = self.steer_to(client) {
                 return self.hand_off(owner, nic, seg.frame, seg.partial);
             }
@@ -550,7 +546,10 @@ impl Core {
     ) {
         if !handed {
             self.ctr.inc(Ctr::RxIpv6);
-            let client = client_of(nic, (seg.src, seg.sport), (seg.dst, seg.dport));
+            let client = match nic {
+                Nic::Ext => (seg.src, seg.sport),
+                Nic::Int => (seg.dst, seg.dport),
+            };
             if let Some(owner) = self.steer_to6(client) {
                 return self.hand_off(owner, nic, seg.frame, seg.partial);
             }
@@ -645,7 +644,10 @@ impl Core {
         };
         // Steering, as for IPv4: the owner of the client key checks the rest.
         if !handed {
-            let client = client_of(nic, (src, sport), (dst, dport));
+            let client = match nic {
+                Nic::Ext => (src, sport),
+                Nic::Int => (dst, dport),
+            };
             if let Some(owner) = self.steer_to6(client) {
                 return self.hand_off(owner, nic, frame, meta.csum_partial);
             }
