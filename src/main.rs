@@ -526,9 +526,16 @@ fn cmd_adm(control: &std::path::Path, argv: Vec<String>) -> ExitCode {
         }
         Ok(ringvs::config::ipvsadm::AdmCommand::Restore) => {
             use std::io::Read;
+            // Bounded as the control socket bounds a request: more could
+            // never be sent.
+            let limit = ringvs::proto::MAX_REQUEST as u64;
             let mut rules = String::new();
-            if let Err(e) = std::io::stdin().read_to_string(&mut rules) {
+            if let Err(e) = std::io::stdin().take(limit + 1).read_to_string(&mut rules) {
                 eprintln!("ringvs adm -R: reading standard input: {e}");
+                return ExitCode::from(2);
+            }
+            if rules.len() as u64 > limit {
+                eprintln!("ringvs adm -R: standard input: larger than {limit} bytes");
                 return ExitCode::from(2);
             }
             // A syntax error is reported here, before anything is sent.

@@ -187,6 +187,20 @@ fn restore_checks_stdin_first() {
         "{}",
         stderr(&o)
     );
+    // No more than a control request holds is read, whatever comes.
+    let o = Command::new(EXE)
+        .args(["adm", "--control", "/nonexistent/ringvs.sock", "-R"])
+        .stdin(std::fs::File::open("/dev/zero").expect("open /dev/zero"))
+        .output()
+        .expect("run ringvs");
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "ringvs adm -R: standard input: larger than {} bytes\n",
+            ringvs::proto::MAX_REQUEST
+        )
+    );
 }
 
 #[test]

@@ -438,6 +438,15 @@ fn include_loops_are_refused() {
     );
 }
 
+/// A file whose size the file system does not tell (a device such as
+/// `/dev/zero`, which reports 0 bytes and never ends) is read only up to the
+/// limit. (`include` takes regular files only, as keepalived's glob does.)
+#[test]
+fn an_endless_file_is_an_error() {
+    let got = load_as(Path::new("/dev/zero"), None).unwrap_err();
+    assert_eq!(got, format!("/dev/zero: larger than {} bytes", 16 << 20));
+}
+
 #[test]
 fn includes_are_relative_to_the_including_file_and_may_match_nothing() {
     let t = TempDir::new("include");

@@ -41,6 +41,24 @@ use key::check_family;
 pub use key::{Netmask, Proto, ServiceKey};
 use serde::{Deserialize, Serialize};
 
+/// Read at most `limit` bytes of the file at `path`: an error if it holds
+/// more. The length the file system reports is not trusted (a device such as
+/// `/dev/zero` or a file in `/proc` reports 0, and a file may grow while it is
+/// read), so a configuration that names one fails with a message instead of
+/// reading without end.
+pub fn read_bounded(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    f.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("larger than {limit} bytes"));
+    }
+    Ok(bytes)
+}
+
 /// Number of distinct [`DestId`]s a [`Config`] hands out (ids are
 /// `0..MAX_DEST_IDS`).  It is also the most real servers a config can hold.
 pub const MAX_DEST_IDS: u32 = 65536;

@@ -57,7 +57,8 @@ pub fn load_rules(
         path: path.display().to_string(),
         err: e,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let bytes = crate::config::read_bounded(path, crate::proto::MAX_REQUEST as u64).map_err(err)?;
+    let text = String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))?;
     let names = Names::system();
     let cmds = ipvsadm::parse_rules_with(&text, &names).map_err(|e| err(e.to_string()))?;
     for (cmd, (line, _)) in cmds.iter().zip(ipvsadm::rule_lines(&text)) {
@@ -394,6 +395,28 @@ mod tests {
             .to_string();
         let _ = std::fs::remove_file(&bad);
         assert!(e.ends_with("line 2: Service already exists"), "{e}");
+    }
+
+    /// `ringvs run --rules` reads at most a control request's worth of a file
+    /// whatever size it claims (`/dev/zero` claims none), and refuses bytes
+    /// that are not text.
+    #[test]
+    fn rules_files_are_read_within_bounds() {
+        let mut timeouts = Timeouts::default();
+        let e = load_rules(&mut Config::new(), &mut timeouts, "/dev/zero".as_ref())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with(&format!("larger than {} bytes", crate::proto::MAX_REQUEST)),
+            "{e}"
+        );
+        let bad = std::env::temp_dir().join(format!("ringvs-bin-{}.rules", std::process::id()));
+        std::fs::write(&bad, b"-A -t 10.0.0.1:80 -s rr\n\xff\n").unwrap();
+        let e = load_rules(&mut Config::new(), &mut timeouts, &bad)
+            .unwrap_err()
+            .to_string();
+        let _ = std::fs::remove_file(&bad);
+        assert!(e.ends_with("not UTF-8 text"), "{e}");
     }
 
     /// `ringvs run --rules` applies the file's `--set` line, as `adm -R` does.

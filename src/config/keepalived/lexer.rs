@@ -124,11 +124,7 @@ impl<'a> Reader<'a> {
         if self.files > MAX_FILES {
             return Err(fail(format!("more than {MAX_FILES} files included")));
         }
-        let meta = std::fs::metadata(&canon).map_err(|e| fail(e.to_string()))?;
-        if meta.len() > MAX_FILE_BYTES {
-            return Err(fail(format!("larger than {MAX_FILE_BYTES} bytes")));
-        }
-        let bytes = std::fs::read(&canon).map_err(|e| fail(e.to_string()))?;
+        let bytes = crate::config::read_bounded(&canon, MAX_FILE_BYTES).map_err(fail)?;
         let text = String::from_utf8_lossy(&bytes);
         self.stack.push(canon);
         let r = self.text(Arc::from(path), &text);
