@@ -89,13 +89,15 @@ pub struct DestStats {
 }
 
 impl DestStats {
-    /// Field-wise sum (over workers, or over a service's real servers).
+    /// Field-wise sum (over workers, or over a service's real servers),
+    /// modulo 2^64 as the kernel's `u64` counters wrap: a sum past the top is
+    /// never a panic (it was one in builds with overflow checks).
     pub fn add(&mut self, o: &DestStats) {
-        self.conns += o.conns;
-        self.inpkts += o.inpkts;
-        self.outpkts += o.outpkts;
-        self.inbytes += o.inbytes;
-        self.outbytes += o.outbytes;
+        self.conns = self.conns.wrapping_add(o.conns);
+        self.inpkts = self.inpkts.wrapping_add(o.inpkts);
+        self.outpkts = self.outpkts.wrapping_add(o.outpkts);
+        self.inbytes = self.inbytes.wrapping_add(o.inbytes);
+        self.outbytes = self.outbytes.wrapping_add(o.outbytes);
     }
 }
 

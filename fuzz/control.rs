@@ -1,0 +1,210 @@
+//! Fuzz what the director reads as text from its operator: a control-socket
+//! request (`proto::read_request`) and the ipvsadm command line or `-R` rules
+//! it carries, applied to a table; ipvsadm command lines one after another,
+//! each also listed (`-L` with every option, numbers at their extremes); a
+//! capture filter (`ringvs capture`/`trace`), matched against frames; and a
+//! keepalived configuration file. Each must give a value or an error, never
+//! a panic, and two round trips must hold:
+//!
+//! * whatever table the commands built, `ipvsadm -S -n` of it restores
+//!   (`-R`) into an empty table without an error, and that table saves to
+//!   the same text (`ipvsadm -Sn | ipvsadm -R` on another director);
+//! * the same for the table of any keepalived configuration that loads, if
+//!   ipvsadm's command line can say it (`says_all`).
+//!
+//! The first byte chooses the input; the rest is the input ([`check`]).
+//!
+//! Shared by the cargo-fuzz target (`fuzz/fuzz_targets/control.rs`) and the
+//! bounded test run in CI (`tests/operator_text.rs`).
+
+#![allow(dead_code)]
+
+use ringvs::config::Config;
+use ringvs::config::format::{format_list, format_save};
+use ringvs::config::ipvsadm::{AdmCommand, apply, parse, restore};
+use ringvs::config::listing::{DestStats, Live};
+use ringvs::config::names::Names;
+use ringvs::config::{DestId, Forward, Service, keepalived};
+use ringvs::nat::State;
+use ringvs::observe::filter::{Filter, summarize};
+use ringvs::proto::{self, Command};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One input: its first byte chooses what the rest is.
+pub fn check(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    match mode % 4 {
+        0 => request(rest),
+        1 => session(&String::from_utf8_lossy(rest)),
+        2 => filter(&String::from_utf8_lossy(rest)),
+        _ => keepalived_file(rest),
+    }
+}
+
+/// One request as the control socket reads it, carried out on an empty table.
+fn request(bytes: &[u8]) {
+    let Ok(req) = proto::read_request(&mut &bytes[..]) else {
+        return;
+    };
+    let mut cfg = Config::new();
+    match req.cmd {
+        Command::Adm { argv } => command(&mut cfg, &argv),
+        Command::Restore { rules } => {
+            let _ = restore(&mut cfg, &rules, &Names::none(), &mut |_, _, _| {});
+        }
+        Command::Capture { filter: f, .. } | Command::Trace { filter: f, .. } => filter(&f),
+        Command::Stats { .. } => {}
+    }
+    round_trip(&cfg);
+}
+
+/// Lines of ipvsadm command lines, each applied (or listed) in turn, as an
+/// operator's session would.
+fn session(text: &str) {
+    let mut cfg = Config::new();
+    for line in text.lines().take(64) {
+        let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        command(&mut cfg, &argv);
+    }
+    round_trip(&cfg);
+}
+
+fn command(cfg: &mut Config, argv: &[String]) {
+    match parse(argv) {
+        Ok(AdmCommand::List(o)) => {
+            // Numbers at their extremes, so the listing's widths and unit
+            // scaling meet the largest counters a director can show.
+            let gauges = |id: DestId| (u32::MAX - id.0, id.0);
+            let stats = |id: DestId| big(u64::MAX - u64::from(id.0));
+            let rates = |id: DestId| big(u64::from(id.0) << 40);
+            let live = Live::<State> {
+                gauges: &gauges,
+                stats: &stats,
+                rates: &rates,
+                conns: &[],
+                timeouts: [u32::MAX, 0, 1],
+            };
+            let _ = format_list(cfg, &o, &live, &Names::none());
+        }
+        Ok(AdmCommand::Save { numeric }) => {
+            let _ = format_save(cfg, numeric, &Names::none());
+        }
+        Ok(cmd) => {
+            let _ = apply(cfg, &cmd);
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+}
+
+fn big(n: u64) -> DestStats {
+    DestStats {
+        conns: n,
+        inpkts: n,
+        outpkts: n / 3,
+        inbytes: n,
+        outbytes: n / 7,
+    }
+}
+
+/// `ipvsadm -Sn` of `cfg` restores into an empty table without a refusal,
+/// to the same services with the same real servers and every setting (a
+/// setting `-S` left out would come back as its default), and that table
+/// saves the same text.
+fn round_trip(cfg: &Config) {
+    let saved = format_save(cfg, true, &Names::none());
+    let mut again = Config::new();
+    let refused = restore(&mut again, &saved, &Names::none(), &mut |_, _, _| {})
+        .unwrap_or_else(|e| panic!("{e}: the saved rules do not parse:\n{saved}"));
+    assert!(
+        refused.is_empty(),
+        "restoring the saved rules refused {refused:?}:\n{saved}"
+    );
+    assert_eq!(shape(&again), shape(cfg), "through:\n{saved}");
+    assert_eq!(format_save(&again, true, &Names::none()), saved);
+}
+
+/// The services of `cfg` without the ids its real servers were given (a
+/// table that saw deletions hands out other ids than one restored afresh),
+/// in a fixed order (`-S` writes services as the listing orders them).
+fn shape(cfg: &Config) -> Vec<Service> {
+    let mut v = cfg.services().to_vec();
+    for s in &mut v {
+        for d in &mut s.dests {
+            d.id = DestId(0);
+        }
+        s.dests.sort_by_key(|d| (d.addr, d.port));
+    }
+    v.sort_by_key(|s| format!("{:?}", s.key));
+    v
+}
+
+/// Whether ipvsadm's command line can say what `cfg` holds: keepalived
+/// writes a direct-routing or tunnelled real server's port as given (over
+/// netlink, where the kernel keeps it), while ipvsadm's parser (`ipvsadm.c`,
+/// as ours) gives such a server the service's port, so its `-Sn | -R`
+/// through the kernel's own tools changes it too (or refuses it, where the
+/// server is there under the service's port already).
+fn says_all(cfg: &Config) -> bool {
+    cfg.services().iter().all(|s| {
+        s.dests
+            .iter()
+            .all(|d| d.forward == Forward::Masq || d.port == s.key.port)
+    })
+}
+
+/// A capture filter, and what it says of a few frames, whole and cut short.
+fn filter(text: &str) {
+    let Ok(f) = Filter::parse(text) else {
+        return;
+    };
+    // The normalized text (what `ringvs capture` echoes) means the same.
+    let g = Filter::parse(f.text()).unwrap_or_else(|e| panic!("{e}: {}", f.text()));
+    assert_eq!(g.text(), f.text());
+    for frame in FRAMES {
+        for cut in [0, 13, 14, 33, 34, 41, 53, 54, usize::MAX] {
+            let frame = &frame[..cut.min(frame.len())];
+            let s = summarize(frame);
+            let _ = s.tcpdump6();
+            assert_eq!(f.matches(frame), f.matches_summary(&s));
+            assert_eq!(g.matches(frame), f.matches(frame));
+        }
+    }
+}
+
+/// A keepalived configuration (one file; an `include` reads what it names).
+fn keepalived_file(bytes: &[u8]) {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("ringvs-fuzz-{}-{n}.conf", std::process::id()));
+    if std::fs::write(&path, bytes).is_err() {
+        return;
+    }
+    let loaded = keepalived::load(&path);
+    let _ = std::fs::remove_file(&path);
+    if let Ok(loaded) = loaded
+        && says_all(&loaded.config)
+    {
+        round_trip(&loaded.config);
+    }
+}
+
+/// An IPv4 TCP SYN, an IPv4 UDP datagram and an ARP request (198.18.0.0/15).
+const FRAMES: [&[u8]; 3] = [
+    &[
+        2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 8, 0, 0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 198,
+        18, 0, 10, 198, 18, 0, 110, 0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff,
+        0xff, 0, 0, 0, 0,
+    ],
+    &[
+        2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 8, 0, 0x45, 0, 0, 29, 0, 1, 0, 0, 64, 17, 0, 0, 198,
+        19, 0, 2, 198, 18, 0, 10, 0, 53, 0x9c, 0x41, 0, 9, 0, 0, 7,
+    ],
+    &[
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 2, 8, 6, 0, 1, 8, 0, 6, 4, 0, 1, 2, 0,
+        0, 0, 0, 2, 198, 18, 0, 10, 0, 0, 0, 0, 0, 0, 198, 18, 0, 110,
+    ],
+];

@@ -1,0 +1,164 @@
+//! What the director reads as text from its operator (control-socket
+//! requests, ipvsadm command lines and `-R` rules with their listings,
+//! capture filters, keepalived configurations): the bounded, CI-run version
+//! of the fuzz target `fuzz/fuzz_targets/control.rs` (same checks,
+//! `fuzz/control.rs`). Every input must give a value or an error, never a
+//! panic, and a table built by ipvsadm command lines (or a keepalived file
+//! ipvsadm can say) must come back unchanged through `-Sn | -R`.
+
+#[path = "../fuzz/control.rs"]
+mod control;
+
+use proptest::prelude::*;
+use std::path::PathBuf;
+
+/// The seed corpus, `fuzz/seeds/control/`: (name, bytes).
+fn seeds() -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/control");
+    let mut v: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            let p = e.expect("a directory entry").path();
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            (name.unwrap_or_default(), std::fs::read(&p).expect("a seed"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Each seed passes the checks, and the seeds cover every kind of input.
+#[test]
+fn the_seeds_pass() {
+    let seeds = seeds();
+    let mut kinds = [0usize; 4];
+    for (name, bytes) in &seeds {
+        let kind = usize::from(*bytes.first().unwrap_or_else(|| panic!("{name}: empty")) % 4);
+        kinds[kind] += 1;
+        control::check(bytes);
+    }
+    assert!(kinds.iter().all(|&n| n > 0), "seeds per kind: {kinds:?}");
+}
+
+/// The session seeds really build tables (so the round trip is not of an
+/// empty one): `-Sn` of what they build has services and real servers.
+#[test]
+fn the_session_seeds_build_tables() {
+    use ringvs::config::Config;
+    use ringvs::config::format::format_save;
+    use ringvs::config::ipvsadm::{apply, parse};
+    use ringvs::config::names::Names;
+    for (name, bytes) in seeds().iter().filter(|(_, b)| b.first() == Some(&1)) {
+        let mut cfg = Config::new();
+        for line in String::from_utf8_lossy(&bytes[1..]).lines() {
+            let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+            if let Ok(cmd) = parse(&argv) {
+                let _ = apply(&mut cfg, &cmd);
+            }
+        }
+        let saved = format_save(&cfg, true, &Names::none());
+        assert!(
+            saved.lines().any(|l| l.starts_with("-A"))
+                && saved.lines().any(|l| l.starts_with("-a")),
+            "{name}: {saved}"
+        );
+    }
+}
+
+/// Bytes an edit puts in: the words and marks these inputs are made of, and
+/// any byte.
+fn piece() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        prop::sample::select(vec![
+            " ",
+            "\n",
+            "-",
+            ":",
+            ".",
+            "[",
+            "]",
+            "{",
+            "}",
+            "\"",
+            "$",
+            "#",
+            "!",
+            "0",
+            "1",
+            "65535",
+            "-A ",
+            "-a ",
+            "-E ",
+            "-e ",
+            "-D ",
+            "-d ",
+            "-C",
+            "-L -n",
+            "-S",
+            "-t ",
+            "-u ",
+            "-f ",
+            "-r ",
+            "-m",
+            "-g",
+            "-i",
+            "-w ",
+            "-x ",
+            "-y ",
+            "-p ",
+            "-M ",
+            "-s ",
+            "-b ",
+            "--tun-type ",
+            "--tun-port ",
+            "198.18.0.110:80 ",
+            "[2001:2:0:1::110]:80 ",
+            "198.19.0.2 ",
+            "mh ",
+            "sh-port",
+            "and ",
+            "not ",
+            "port ",
+            "net ",
+            "host ",
+            "virtual_server ",
+            "real_server ",
+            "lb_kind ",
+            "include ",
+            "$X=",
+            "\\",
+            "'",
+            "`",
+        ])
+        .prop_map(|s| s.as_bytes().to_vec()),
+        any::<u8>().prop_map(|b| vec![b]),
+    ]
+}
+
+/// An edit of a seed: at `at` (a fraction of its length), take out up to
+/// `cut` bytes and put `put` in.
+fn edit() -> impl Strategy<Value = (f64, usize, Vec<u8>)> {
+    (0.0..1.0f64, 0usize..8, piece())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Seeds with up to six edits each.
+    #[test]
+    fn edited_seeds_never_panic(
+        pick in any::<prop::sample::Index>(),
+        edits in prop::collection::vec(edit(), 1..6),
+    ) {
+        let seeds = seeds();
+        let mut bytes = seeds[pick.index(seeds.len())].1.clone();
+        for (at, cut, put) in edits {
+            // Never the kind byte: an edit changes the input, not its kind.
+            let at = 1 + ((bytes.len().saturating_sub(1)) as f64 * at) as usize;
+            let at = at.min(bytes.len());
+            let end = (at + cut).min(bytes.len());
+            bytes.splice(at..end, put);
+        }
+        control::check(&bytes);
+    }
+}
