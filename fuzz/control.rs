@@ -1,9 +1,9 @@
 //! Fuzz what the director reads as text from its operator: a control-socket
 //! request (`proto::read_request`) and the ipvsadm command line or `-R` rules
 //! it carries, applied to a table; ipvsadm command lines one after another,
-//! each also listed (`-L` with every option, numbers at their extremes); a
-//! capture filter (`ringvs capture`/`trace`), matched against frames; and a
-//! keepalived configuration file. Each must give a value or an error, never
+//! each also listed (`-L` with every option, `-c` too, numbers at their
+//! extremes); a capture filter (`ringvs capture`/`trace`), matched against
+//! frames; and a keepalived configuration file. Each must give a value or an error, never
 //! a panic, and two round trips must hold:
 //!
 //! * whatever table the commands built, `ipvsadm -S -n` of it restores
@@ -22,12 +22,13 @@
 use ringvs::config::Config;
 use ringvs::config::format::{format_list, format_save};
 use ringvs::config::ipvsadm::{AdmCommand, apply, parse, restore};
-use ringvs::config::listing::{DestStats, Live};
+use ringvs::config::listing::{ConnInfo, DestStats, Live};
 use ringvs::config::names::Names;
 use ringvs::config::{DestId, Forward, Service, keepalived};
 use ringvs::nat::State;
 use ringvs::observe::filter::{Filter, summarize};
 use ringvs::proto::{self, Command};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One input: its first byte chooses what the rest is.
@@ -79,11 +80,12 @@ fn command(cfg: &mut Config, argv: &[String]) {
             let gauges = |id: DestId| (u32::MAX - id.0, id.0);
             let stats = |id: DestId| big(u64::MAX - u64::from(id.0));
             let rates = |id: DestId| big(u64::from(id.0) << 40);
-            let live = Live::<State> {
+            let conns = conns_of(cfg);
+            let live = Live::<State, IpAddr> {
                 gauges: &gauges,
                 stats: &stats,
                 rates: &rates,
-                conns: &[],
+                conns: &conns,
                 timeouts: [u32::MAX, 0, 1],
             };
             let _ = format_list(cfg, &o, &live, &Names::none());
@@ -98,6 +100,30 @@ fn command(cfg: &mut Config, argv: &[String]) {
             let _ = e.to_string();
         }
     }
+}
+
+/// A connection (or persistence template) to each real server of the table,
+/// in every state in turn, for `-L -c`: the first ones at the extremes of the
+/// expiry and port columns.
+fn conns_of(cfg: &Config) -> Vec<ConnInfo<State, IpAddr>> {
+    let client = IpAddr::from([198, 18, 0, 10]);
+    let servers = cfg
+        .services()
+        .iter()
+        .flat_map(|s| s.dests.iter().map(move |d| (s, d)));
+    servers
+        .take(64)
+        .enumerate()
+        .map(|(i, (s, d))| ConnInfo {
+            proto: s.key.proto.number(),
+            client: (client, [0, u16::MAX][i % 2]),
+            vip: (s.key.addr, s.key.port),
+            dest: (d.addr, d.port),
+            state: State::ALL[i % State::ALL.len()],
+            expires_in: [u32::MAX, 0, 900][i % 3],
+            template: i % 4 == 3,
+        })
+        .collect()
 }
 
 fn big(n: u64) -> DestStats {
