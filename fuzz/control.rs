@@ -3,7 +3,8 @@
 //! it carries, applied to a table; ipvsadm command lines one after another,
 //! each also listed (`-L` with every option, `-c` too, numbers at their
 //! extremes); a capture filter (`ringvs capture`/`trace`), matched against
-//! frames; and a keepalived configuration file. Each must give a value or an error, never
+//! frames; a keepalived configuration file; and sessions whose addresses
+//! and ports are named by a hosts and a services file. Each must give a value or an error, never
 //! a panic, and two round trips must hold:
 //!
 //! * whatever table the commands built, `ipvsadm -S -n` of it restores
@@ -21,10 +22,10 @@
 
 use ringvs::config::Config;
 use ringvs::config::format::{format_list, format_save};
-use ringvs::config::ipvsadm::{AdmCommand, apply, parse, restore};
+use ringvs::config::ipvsadm::{AdmCommand, apply, parse_with, restore};
 use ringvs::config::listing::{ConnInfo, DestStats, Live};
 use ringvs::config::names::Names;
-use ringvs::config::{DestId, Forward, Service, keepalived};
+use ringvs::config::{DestId, Forward, Netmask, Service, keepalived};
 use ringvs::nat::State;
 use ringvs::observe::filter::{Filter, summarize};
 use ringvs::proto::{self, Command};
@@ -36,11 +37,12 @@ pub fn check(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    match mode % 4 {
+    match mode % 5 {
         0 => request(rest),
-        1 => session(&String::from_utf8_lossy(rest)),
+        1 => session(&String::from_utf8_lossy(rest), &Names::none()),
         2 => filter(&String::from_utf8_lossy(rest)),
-        _ => keepalived_file(rest),
+        3 => keepalived_file(rest),
+        _ => named_session(&String::from_utf8_lossy(rest)),
     }
 }
 
@@ -51,7 +53,7 @@ fn request(bytes: &[u8]) {
     };
     let mut cfg = Config::new();
     match req.cmd {
-        Command::Adm { argv } => command(&mut cfg, &argv),
+        Command::Adm { argv } => command(&mut cfg, &argv, &Names::none()),
         Command::Restore { rules } => {
             let _ = restore(&mut cfg, &rules, &Names::none(), &mut |_, _, _| {});
         }
@@ -62,18 +64,30 @@ fn request(bytes: &[u8]) {
 }
 
 /// Lines of ipvsadm command lines, each applied (or listed) in turn, as an
-/// operator's session would.
-fn session(text: &str) {
+/// operator's session would, with host and service names from `names`.
+fn session(text: &str, names: &Names) {
     let mut cfg = Config::new();
     for line in text.lines().take(64) {
         let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
-        command(&mut cfg, &argv);
+        command(&mut cfg, &argv, names);
     }
     round_trip(&cfg);
 }
 
-fn command(cfg: &mut Config, argv: &[String]) {
-    match parse(argv) {
+/// A hosts file, a services file and a session, parted by `%%` lines: the
+/// names resolve the session's addresses and ports and name them in its
+/// listings and saves (`-S` without `-n`). No round trip through names:
+/// where a hosts file gives an address two names, or a name two addresses,
+/// the first line wins each way (as the C library's lookups do), so a saved
+/// name may stand for another address, for ipvsadm as for ringvs.
+fn named_session(text: &str) {
+    let mut parts = text.splitn(3, "\n%%\n");
+    let (hosts, services) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    session(parts.next().unwrap_or(""), &Names::parse(hosts, services));
+}
+
+fn command(cfg: &mut Config, argv: &[String], names: &Names) {
+    match parse_with(argv, names) {
         Ok(AdmCommand::List(o)) => {
             // Numbers at their extremes, so the listing's widths and unit
             // scaling meet the largest counters a director can show.
@@ -88,10 +102,10 @@ fn command(cfg: &mut Config, argv: &[String]) {
                 conns: &conns,
                 timeouts: [u32::MAX, 0, 1],
             };
-            let _ = format_list(cfg, &o, &live, &Names::none());
+            let _ = format_list(cfg, &o, &live, names);
         }
         Ok(AdmCommand::Save { numeric }) => {
-            let _ = format_save(cfg, numeric, &Names::none());
+            let _ = format_save(cfg, numeric, names);
         }
         Ok(cmd) => {
             let _ = apply(cfg, &cmd);
@@ -155,10 +169,17 @@ fn round_trip(cfg: &Config) {
 
 /// The services of `cfg` without the ids its real servers were given (a
 /// table that saw deletions hands out other ids than one restored afresh),
-/// in a fixed order (`-S` writes services as the listing orders them).
+/// in a fixed order (`-S` writes services as the listing orders them), and
+/// without the persistence mask of a service that is not persistent: `-M`
+/// is taken without `-p`, but `-S` writes it only after `-p`, as ipvsadm's
+/// `print_service_entry` does, and the mask means nothing without
+/// persistence (an `-E` that makes the service persistent sets its own).
 fn shape(cfg: &Config) -> Vec<Service> {
     let mut v = cfg.services().to_vec();
     for s in &mut v {
+        if s.persistent.is_none() {
+            s.netmask = Netmask::host(s.key.addr);
+        }
         for d in &mut s.dests {
             d.id = DestId(0);
         }

@@ -31,9 +31,9 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
 #[test]
 fn the_seeds_pass() {
     let seeds = seeds();
-    let mut kinds = [0usize; 4];
+    let mut kinds = [0usize; 5];
     for (name, bytes) in &seeds {
-        let kind = usize::from(*bytes.first().unwrap_or_else(|| panic!("{name}: empty")) % 4);
+        let kind = usize::from(*bytes.first().unwrap_or_else(|| panic!("{name}: empty")) % 5);
         kinds[kind] += 1;
         control::check(bytes);
     }
@@ -41,19 +41,40 @@ fn the_seeds_pass() {
 }
 
 /// The session seeds really build tables (so the round trip is not of an
-/// empty one): `-Sn` of what they build has services and real servers.
+/// empty one): `-Sn` of what they build has services and real servers. The
+/// named session's every line applies with its names, and its save without
+/// `-n` shows them.
 #[test]
 fn the_session_seeds_build_tables() {
     use ringvs::config::Config;
     use ringvs::config::format::format_save;
-    use ringvs::config::ipvsadm::{apply, parse};
+    use ringvs::config::ipvsadm::{AdmCommand, apply, parse_with};
     use ringvs::config::names::Names;
-    for (name, bytes) in seeds().iter().filter(|(_, b)| b.first() == Some(&1)) {
+    for (name, bytes) in seeds()
+        .iter()
+        .filter(|(_, b)| matches!(b.first(), Some(1 | 4)))
+    {
+        let text = String::from_utf8_lossy(&bytes[1..]).into_owned();
+        let (names, session) = if bytes[0] == 4 {
+            let p: Vec<&str> = text.splitn(3, "\n%%\n").collect();
+            assert_eq!(p.len(), 3, "{name}: hosts, services, session");
+            (Names::parse(p[0], p[1]), p[2].to_string())
+        } else {
+            (Names::none(), text)
+        };
         let mut cfg = Config::new();
-        for line in String::from_utf8_lossy(&bytes[1..]).lines() {
+        for line in session.lines() {
             let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
-            if let Ok(cmd) = parse(&argv) {
-                let _ = apply(&mut cfg, &cmd);
+            match parse_with(&argv, &names) {
+                Ok(AdmCommand::List(_) | AdmCommand::Save { .. }) => {}
+                Ok(cmd) => {
+                    let applied = apply(&mut cfg, &cmd);
+                    assert!(
+                        bytes[0] == 1 || applied.is_ok(),
+                        "{name}: {line}: {applied:?}"
+                    );
+                }
+                Err(e) => assert_eq!(bytes[0], 1, "{name}: {line}: {e}"),
             }
         }
         let saved = format_save(&cfg, true, &Names::none());
@@ -62,6 +83,14 @@ fn the_session_seeds_build_tables() {
                 && saved.lines().any(|l| l.starts_with("-a")),
             "{name}: {saved}"
         );
+        if bytes[0] == 4 {
+            let named = format_save(&cfg, false, &names);
+            assert!(
+                named.contains("-A -t www:http -s rr -p 60"),
+                "{name}: {named}"
+            );
+            assert!(named.contains("-r rs1:http-alt -m -w 2"), "{name}: {named}");
+        }
     }
 }
 
