@@ -81,9 +81,16 @@ fn session(text: &str, names: &Names) {
 /// the first line wins each way (as the C library's lookups do), so a saved
 /// name may stand for another address, for ipvsadm as for ringvs.
 fn named_session(text: &str) {
+    let (names, session_text) = names_and_session(text);
+    session(session_text, &names);
+}
+
+/// The names of a named session's hosts and services parts, and its
+/// session part (empty where a part is missing).
+pub fn names_and_session(text: &str) -> (Names, &str) {
     let mut parts = text.splitn(3, "\n%%\n");
     let (hosts, services) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    session(parts.next().unwrap_or(""), &Names::parse(hosts, services));
+    (Names::parse(hosts, services), parts.next().unwrap_or(""))
 }
 
 fn command(cfg: &mut Config, argv: &[String], names: &Names) {
@@ -185,7 +192,7 @@ fn shape(cfg: &Config) -> Vec<Service> {
         }
         s.dests.sort_by_key(|d| (d.addr, d.port));
     }
-    v.sort_by_key(|s| format!("{:?}", s.key));
+    v.sort_by_key(|s| (s.key.proto, s.key.addr, s.key.port));
     v
 }
 

@@ -56,11 +56,14 @@ fn the_session_seeds_build_tables() {
     {
         let text = String::from_utf8_lossy(&bytes[1..]).into_owned();
         let (names, session) = if bytes[0] == 4 {
-            let p: Vec<&str> = text.splitn(3, "\n%%\n").collect();
-            assert_eq!(p.len(), 3, "{name}: hosts, services, session");
-            (Names::parse(p[0], p[1]), p[2].to_string())
+            assert_eq!(
+                text.matches("\n%%\n").count(),
+                2,
+                "{name}: hosts, services, session"
+            );
+            control::names_and_session(&text)
         } else {
-            (Names::none(), text)
+            (Names::none(), text.as_str())
         };
         let mut cfg = Config::new();
         for line in session.lines() {
