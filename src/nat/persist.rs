@@ -200,16 +200,20 @@ impl<A: Addr> Templates<A> {
 
     /// A template received from a sync master (`ip_vs_proc_conn` of a
     /// template, `ip_vs_sync.c`): the client of `key` goes to `dest` until
-    /// `expires` at least. A live template to the same server is extended; one
-    /// to another server is replaced only if `replace` (a standby takes the
-    /// master's word; an active director keeps its own). No connection is
-    /// counted on it: synced connections carry no template generation.
-    /// Returns whether the template is now the one received.
+    /// `expires` at least. A template to the same server is extended; a live
+    /// one to another server is replaced only if `replace` (a standby takes
+    /// the master's word; an active director keeps its own). One that is no
+    /// longer alive at `now` (expired, no connection counted on it, waiting
+    /// for the sweep) is as none: the packet path would not use it either
+    /// ([`Templates::schedule`]). No connection is counted on the new one:
+    /// synced connections carry no template generation. Returns whether the
+    /// template is now the one received.
     pub fn install(
         &self,
         key: TemplateKey<A>,
         dest: TemplateDest<A>,
         mask: u32,
+        now: u32,
         expires: u32,
         replace: bool,
     ) -> bool {
@@ -219,7 +223,7 @@ impl<A: Addr> Templates<A> {
                 t.expires = t.expires.max(expires);
                 return true;
             }
-            if !replace {
+            if !replace && t.alive(now) {
                 return false;
             }
         } else if shard.map.len() >= PER_SHARD {
@@ -502,11 +506,41 @@ mod test {
             Some((r3, 2))
         );
         // A synced template for the third client's /64 extends its own.
-        assert!(t.install(key(c, 64), r3, 64, 100, false));
-        assert!(!t.install(key(c, 64), r2, 64, 100, false));
+        assert!(t.install(key(c, 64), r3, 64, 0, 100, false));
+        assert!(!t.install(key(c, 64), r2, 64, 0, 100, false));
         t.release(key(c, 64), 2);
         assert_eq!(t.len(99), 2);
         assert_eq!(t.len(100), 1);
+    }
+
+    /// An active director keeps a live template of its own against a
+    /// master's to another server, but one that expired (no connection on
+    /// it, not swept yet) is as none: the master's replaces it, as the next
+    /// new connection would have replaced it by scheduling.
+    #[test]
+    fn an_expired_template_does_not_keep_out_a_synced_one() {
+        let t = Templates::<u32>::default();
+        let k = TemplateKey::new((6, 0xc612_006e, 443), 0xc612_0001, 0xffff_ff00);
+        let dest = |id: u32, addr| TemplateDest {
+            id: DestId(id),
+            addr,
+            port: 443,
+        };
+        let (r1, r2) = (dest(0, 0xc613_0002), dest(1, 0xc613_0003));
+        assert!(t.install(k, r1, 0xffff_ff00, 0, 10, false));
+        // Live at 9: kept against another server, extended for its own.
+        assert!(!t.install(k, r2, 0xffff_ff00, 9, 20, false));
+        assert!(t.install(k, r1, 0xffff_ff00, 9, 15, false));
+        // Expired at 15 (still in the map until swept): replaced.
+        assert!(t.install(k, r2, 0xffff_ff00, 15, 40, false));
+        let mut listed = Vec::new();
+        t.list(15, &mut listed, 8);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            listed[0].dest.0,
+            std::net::IpAddr::from(std::net::Ipv4Addr::from_bits(0xc613_0003))
+        );
+        assert_eq!(listed[0].expires_in, 25);
     }
 
     /// Clients that differ only in their /64 (the usual IPv6 persistence

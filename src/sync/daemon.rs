@@ -527,7 +527,7 @@ impl Intake {
             // it only extends one to the same server.
             let replace = self.shared.ha.standby();
             let expires = now.saturating_add(c.timeout.min(timeout));
-            if !templates.install(key, to, mask, expires, replace) {
+            if !templates.install(key, to, mask, now, expires, replace) {
                 return Err("template_kept_or_full");
             }
             self.counters
