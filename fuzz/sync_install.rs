@@ -41,15 +41,13 @@ use inmem::*;
 use ringvs::Nic;
 use ringvs::config::Forward;
 use ringvs::dataplane::Env;
-use ringvs::dataplane::sync::SyncPorts;
 use ringvs::dataplane::tx::PENDING_PER_HOP;
 use ringvs::nat::{ConnInfo, State};
 use ringvs::stats::Ctr;
-use ringvs::sync::daemon::{Intake, SyncCounters};
+use ringvs::sync::daemon::Intake;
 use ringvs::sync::wire::{self, AnyConn, MessageBuilder, SyncConn, flags};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -669,20 +667,7 @@ impl Rig {
         d.resolve6(Nic::Int, RS2_6, RS2_MAC);
         d.shared.ha.set_standby(true);
         d.shared.bump();
-        let ports = SyncPorts {
-            reports: vec![],
-            installs: d.sync.installs.clone(),
-            reports6: vec![],
-            installs6: d.sync.installs6.clone(),
-        };
-        let intake = Intake {
-            syncid: SYNCID,
-            shared: Arc::clone(&d.shared),
-            env: Arc::new(env.clone()),
-            ports: Arc::new(ports),
-            counters: Arc::new(SyncCounters::default()),
-            start: d.t0,
-        };
+        let intake = d.intake(SYNCID, &env);
         Self {
             d,
             env,

@@ -10,21 +10,13 @@
 mod control;
 
 use proptest::prelude::*;
-use std::path::PathBuf;
+
+#[path = "common/seed_files.rs"]
+mod seed_files;
 
 /// The seed corpus, `fuzz/seeds/control/`: (name, bytes).
 fn seeds() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/control");
-    let mut v: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| {
-            let p = e.expect("a directory entry").path();
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
-            (name.unwrap_or_default(), std::fs::read(&p).expect("a seed"))
-        })
-        .collect();
-    v.sort();
-    v
+    seed_files::seeds("control")
 }
 
 /// Each seed passes the checks, and the seeds cover every kind of input.

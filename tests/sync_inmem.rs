@@ -215,11 +215,8 @@ fn the_resend_sweep_reports_live_connections_again_each_period() {
 /// worker owning its IPv6 client (`Env::owner6`).
 #[test]
 fn a_backup_message_of_both_families_reaches_the_owning_workers() {
-    use ringvs::dataplane::sync::SyncPorts;
-    use ringvs::sync::daemon::Intake;
     use ringvs::sync::wire::{self, MessageBuilder, SyncConn};
     use std::net::Ipv6Addr;
-    use std::sync::Arc;
 
     let ip6 = |s: &str| s.parse::<Ipv6Addr>().expect("an IPv6 address");
     let mut rules = STANDARD.to_vec();
@@ -236,20 +233,7 @@ fn a_backup_message_of_both_families_reaches_the_owning_workers() {
     let mut d = MemDirector::with_env(2, &rules, env.clone(), 1024);
     d.resolve_all();
     set(&d, false, true);
-    let ports = SyncPorts {
-        reports: vec![],
-        installs: d.sync.installs.clone(),
-        reports6: vec![],
-        installs6: d.sync.installs6.clone(),
-    };
-    let intake = Intake {
-        syncid: 7,
-        shared: Arc::clone(&d.shared),
-        env: Arc::new(env.clone()),
-        ports: Arc::new(ports),
-        counters: Arc::default(),
-        start: d.t0,
-    };
+    let intake = d.intake(7, &env);
     let v4 = SyncConn {
         proto: 6,
         flags: wire::nat_flags(false, State::Established),

@@ -15,23 +15,16 @@ use std::path::PathBuf;
 use ringvs::nat::State;
 use sync_install::{Fwd, Spec, Steps, Wire};
 
+#[path = "common/seed_files.rs"]
+mod seed_files;
+
 fn seed_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/sync_install")
+    seed_files::seed_dir("sync_install")
 }
 
 /// The seed corpus, `fuzz/seeds/sync_install/`: (name, bytes).
 fn seeds() -> Vec<(String, Vec<u8>)> {
-    let dir = seed_dir();
-    let mut v: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| {
-            let p = e.expect("a directory entry").path();
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
-            (name.unwrap_or_default(), std::fs::read(&p).expect("a seed"))
-        })
-        .collect();
-    v.sort();
-    v
+    seed_files::seeds("sync_install")
 }
 
 /// The seeds as written here (`Spec` names an entry's fields; the defaults

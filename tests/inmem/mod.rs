@@ -241,6 +241,27 @@ impl MemDirector {
         }
     }
 
+    /// A backup's intake of sync messages (`sync::daemon::Intake`, what the
+    /// backup daemon runs on each datagram) for backup `syncid`, queueing to
+    /// these workers; `env` is the director's (its owner function and
+    /// IPv6 switch).
+    pub fn intake(&self, syncid: u8, env: &Env) -> ringvs::sync::daemon::Intake {
+        let ports = ringvs::dataplane::sync::SyncPorts {
+            reports: vec![],
+            installs: self.sync.installs.clone(),
+            reports6: vec![],
+            installs6: self.sync.installs6.clone(),
+        };
+        ringvs::sync::daemon::Intake {
+            syncid,
+            shared: Arc::clone(&self.shared),
+            env: Arc::new(env.clone()),
+            ports: Arc::new(ports),
+            counters: Arc::default(),
+            start: self.t0,
+        }
+    }
+
     /// A dual-stack director (one worker, [`env6`]) with `rules`, nobody
     /// resolved.
     pub fn dual_stack(rules: &[&str]) -> Self {
