@@ -204,10 +204,11 @@ impl<A: Addr> Templates<A> {
     /// one to another server is replaced only if `replace` (a standby takes
     /// the master's word; an active director keeps its own). One that is no
     /// longer alive at `now` (expired, no connection counted on it, waiting
-    /// for the sweep) is as none: the packet path would not use it either
-    /// ([`Templates::schedule`]). No connection is counted on the new one:
-    /// synced connections carry no template generation. Returns whether the
-    /// template is now the one received.
+    /// for the sweep), or of another netmask (the service's `-M` changed), is
+    /// as none, as it is to [`Templates::schedule`] for a new connection. No
+    /// connection is counted on the new one: synced connections carry no
+    /// template generation. Returns whether the template is now the one
+    /// received.
     pub fn install(
         &self,
         key: TemplateKey<A>,
@@ -223,7 +224,7 @@ impl<A: Addr> Templates<A> {
                 t.expires = t.expires.max(expires);
                 return true;
             }
-            if !replace && t.alive(now) {
+            if !replace && t.alive(now) && t.mask == mask {
                 return false;
             }
         } else if shard.map.len() >= PER_SHARD {
@@ -515,8 +516,8 @@ mod test {
 
     /// An active director keeps a live template of its own against a
     /// master's to another server, but one that expired (no connection on
-    /// it, not swept yet) is as none: the master's replaces it, as the next
-    /// new connection would have replaced it by scheduling.
+    /// it, not swept yet) or has another netmask is as none: the master's
+    /// replaces it, as the next new connection would have by scheduling.
     #[test]
     fn an_expired_template_does_not_keep_out_a_synced_one() {
         let t = Templates::<u32>::default();
@@ -530,6 +531,9 @@ mod test {
         assert!(t.install(k, r1, 0xffff_ff00, 0, 10, false));
         // Live at 9: kept against another server, extended for its own.
         assert!(!t.install(k, r2, 0xffff_ff00, 9, 20, false));
+        assert!(t.install(k, r1, 0xffff_ff00, 9, 15, false));
+        // Another netmask (the service's `-M` changed): replaced.
+        assert!(t.install(k, r2, 0xffff_0000, 9, 20, false));
         assert!(t.install(k, r1, 0xffff_ff00, 9, 15, false));
         // Expired at 15 (still in the map until swept): replaced.
         assert!(t.install(k, r2, 0xffff_ff00, 15, 40, false));

@@ -465,8 +465,16 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// One datagram.
+    /// One datagram, now.
     pub fn message(&self, datagram: &[u8]) {
+        self.message_at(datagram, self.start.elapsed().as_secs() as u32);
+    }
+
+    /// One datagram at `now`, seconds on the workers' clock (from
+    /// [`Intake::start`]): what persistence templates count from. The
+    /// daemon passes the wall clock ([`Intake::message`]); a test drives its
+    /// own.
+    pub fn message_at(&self, datagram: &[u8], now: u32) {
         let c = &self.counters;
         c.bytes_received
             .fetch_add(datagram.len() as u64, Ordering::Relaxed);
@@ -481,8 +489,8 @@ impl Intake {
                 Ok(conn) => {
                     c.conns_received.fetch_add(1, Ordering::Relaxed);
                     let r = match &conn {
-                        AnyConn::V4(conn) => self.entry(&snap, conn),
-                        AnyConn::V6(conn) => self.entry(&snap, conn),
+                        AnyConn::V4(conn) => self.entry(&snap, conn, now),
+                        AnyConn::V6(conn) => self.entry(&snap, conn, now),
                     };
                     if let Err(why) = r {
                         c.dropped(why);
@@ -504,7 +512,12 @@ impl Intake {
     /// daemon starts while one exists, and none is added (`-a`, `-e`, `-R`)
     /// while a daemon runs (`control/ha.rs`, as IPVS's
     /// `ip_vs_genl_new_daemon` and `ip_vs_genl_set_cmd`).
-    fn entry<A: Family>(&self, snap: &Snapshot, c: &SyncConn<A>) -> Result<(), &'static str> {
+    fn entry<A: Family>(
+        &self,
+        snap: &Snapshot,
+        c: &SyncConn<A>,
+        now: u32,
+    ) -> Result<(), &'static str> {
         if !A::enabled(&self.env) {
             return Err("ipv6_off");
         }
@@ -516,15 +529,15 @@ impl Intake {
         if c.is_template() {
             let (timeout, mask) = t.persist.ok_or("not_persistent")?;
             let templates = A::templates(&self.shared).ok_or("no_template_table")?;
-            let now = self.start.elapsed().as_secs() as u32;
             let key = TemplateKey::new(t.svc, c.caddr.to_nat(), mask);
             let to = TemplateDest {
                 id: t.dest,
                 addr: t.addr,
                 port: t.port,
             };
-            // An active director's own templates win (as its connections do):
-            // it only extends one to the same server.
+            // An active director's own live templates win (as its connections
+            // do): it only extends one to the same server. A dead one, or one
+            // of another netmask, counts as none (`Templates::install`).
             let replace = self.shared.ha.standby();
             let expires = now.saturating_add(c.timeout.min(timeout));
             if !templates.install(key, to, mask, now, expires, replace) {
