@@ -5,27 +5,31 @@
 //! in-memory queues, lets the workers install what was queued to them while
 //! the director is standby or active, and then holds the result to:
 //!
-//! * **accounting**: every entry the parser yields (the check parses each
-//!   datagram itself) is queued to a worker, installed as a template, or
-//!   dropped under a reason of the resolution; every queued entry is
-//!   installed, updated, kept or counted as failed by the worker it went to;
+//! * **accounting**: every entry the parser yields is queued to a worker,
+//!   installed as a template, or dropped under a reason of the resolution;
+//!   every queued entry is installed, updated, kept or counted as failed by
+//!   the worker it went to;
 //! * **the tables**: each worker holds only connections it owns by their
 //!   client key (`Env::owner`, `Env::owner6`), to a real server of the
-//!   service they name, with no key twice; every template is of a persistent
-//!   service and names one of its real servers;
+//!   service they name, found by both keys, with no key twice, and publishes
+//!   gauges (ActiveConn, InActConn) and per-state counts that match; every
+//!   template is of a persistent service and names one of its real servers;
 //! * **the packet path**: once the director is active, a client's packet of
-//!   each installed connection goes to the real server the connection names
-//!   (its address and port rewritten for NAT, its MAC only for DR) and the
-//!   server's reply goes back from the VIP; a new connection from a client a
-//!   template covers goes to the template's server;
+//!   each installed connection of a known client goes to the real server
+//!   the connection names (its address and port rewritten for NAT, its MAC
+//!   only for DR) and the server's reply goes back from the VIP; a new
+//!   connection from a client a template covers goes to the template's
+//!   server;
 //! * **a model**, while every datagram was built entry by entry (no edits,
-//!   no raw bytes, no clock moved): the connections installed, updated, kept
-//!   or refused, and so the tables' contents and the workers' counters, are
-//!   what `dataplane/sync.rs` (`Core::install`) and `daemon.rs`
-//!   (`Intake::entry`) promise: a standby takes the master's word for a
-//!   connection it has (a new real server replaces the old), an active
-//!   director keeps its own, and a connection whose reply key another holds
-//!   is refused.
+//!   no raw bytes): what the parser takes and drops, and what the intake
+//!   (`daemon.rs`, `Intake::entry`) queues, drops by reason and keeps as
+//!   templates (listed while alive: the check drives the intake's clock);
+//!   and while besides the clock stood still, the connections installed,
+//!   updated, kept or refused, so the tables' contents and the workers'
+//!   counters, are what `dataplane/sync.rs` (`Core::install`) promises: a
+//!   standby takes the master's word for a connection it has (a new real
+//!   server replaces the old), an active director keeps its own, and a
+//!   connection whose reply key another holds is refused.
 //!
 //! Shared by the cargo-fuzz target `fuzz/fuzz_targets/sync_install.rs` and
 //! the bounded CI test `tests/sync_intake.rs`. Addresses are RFC 2544 and
@@ -39,11 +43,11 @@ pub mod inmem;
 
 use inmem::*;
 use ringvs::Nic;
-use ringvs::config::Forward;
+use ringvs::config::{Forward, Netmask, Proto, ServiceKey};
 use ringvs::dataplane::Env;
 use ringvs::dataplane::tx::PENDING_PER_HOP;
-use ringvs::nat::{ConnInfo, State};
-use ringvs::stats::Ctr;
+use ringvs::nat::{ConnInfo, FlowKey, State};
+use ringvs::stats::{Counters, Ctr};
 use ringvs::sync::daemon::Intake;
 use ringvs::sync::wire::{self, AnyConn, MessageBuilder, SyncConn, flags};
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,8 +104,8 @@ struct Svc {
     proto: u8,
     vip: IpAddr,
     vport: u16,
-    /// Persistence: timeout and the client mask as a prefix length.
-    persist: Option<(u32, u8)>,
+    /// Persistence: timeout and the client netmask.
+    persist: Option<(u32, Netmask)>,
     dests: &'static [(IpAddr, u16, Forward)],
 }
 
@@ -139,7 +143,7 @@ const SERVICES: &[Svc] = &[
         proto: 6,
         vip: v4(VIP),
         vport: 443,
-        persist: Some((120, 24)),
+        persist: Some((120, Netmask::V4(Ipv4Addr::new(255, 255, 255, 0)))),
         dests: &[(v4(RS1), 443, Forward::Masq), (v4(RS2), 443, Forward::Masq)],
     },
     Svc {
@@ -163,7 +167,7 @@ const SERVICES: &[Svc] = &[
         proto: 6,
         vip: v6(VIP6),
         vport: 443,
-        persist: Some((60, 128)),
+        persist: Some((60, Netmask::V6(128))),
         dests: &[(v6(RS1_6), 443, Forward::Masq)],
     },
 ];
@@ -255,38 +259,40 @@ struct Template {
 }
 
 /// The model of the backup: what each worker's table holds, what its
-/// counters say, the templates, and what waits in each worker's queue.
+/// counters say, the templates, what waits in each worker's queue, and what
+/// the intake counted.
 #[derive(Default)]
 struct Model {
     conns: [BTreeMap<Key, Conn>; WORKERS],
     pending: [Vec<Conn>; WORKERS],
     /// installed, updated, kept, failed per worker.
     ctrs: [[u64; 4]; WORKERS],
-    /// Template key → its real server, or `None` where the model cannot
-    /// say: the intake's clock is the wall clock since the director's start
-    /// (`Intake::start`), so a template given less than 2 s may be dead or
-    /// alive when the next entry for its key or the listing comes; such a
-    /// key is left out of the comparison from then on.
-    templates: BTreeMap<TemplateKey, Option<Endpoint>>,
+    /// Template key → its real server and when it expires (on the intake's
+    /// clock, which the check drives: `Intake::message_at`).
+    templates: BTreeMap<TemplateKey, (Endpoint, u32)>,
+    /// The intake's counters: entries queued, templates installed, drops by
+    /// reason (the parser's and the resolution's).
+    queued: u64,
+    templates_installed: u64,
+    drops: BTreeMap<&'static str, u64>,
 }
 
-fn masked(a: IpAddr, prefix: u8) -> IpAddr {
-    match a {
-        IpAddr::V4(a) => {
-            let m = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V4(Ipv4Addr::from_bits(a.to_bits() & m))
-        }
-        IpAddr::V6(a) => {
-            let m = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V6(Ipv6Addr::from_bits(a.to_bits() & m))
-        }
-    }
+/// What the intake did with an entry.
+enum Took {
+    Queued,
+    Template,
 }
 
 impl Model {
-    /// What the intake does with a parsed entry; `Some(worker)` if it is
-    /// queued to one.
-    fn intake(&mut self, e: &AnyConn, standby: bool, env: &Env) -> Option<(usize, Conn)> {
+    /// What the intake does with a parsed entry at `now` (`Intake::entry`):
+    /// queued to a worker, a template installed, or why not.
+    fn intake(
+        &mut self,
+        e: &AnyConn,
+        standby: bool,
+        now: u32,
+        env: &Env,
+    ) -> Result<Took, &'static str> {
         let (proto, fl, st, c, v, d, timeout) = match *e {
             AnyConn::V4(c) => (
                 c.proto,
@@ -307,33 +313,32 @@ impl Model {
                 c.timeout,
             ),
         };
-        let s = service(proto, v.0, v.1)?;
-        let fwd = dest_of(s, d.0, d.1)?;
+        let s = service(proto, v.0, v.1).ok_or("unknown_service")?;
+        let fwd = dest_of(s, d.0, d.1).ok_or("unknown_dest")?;
         let bits = match fwd {
             Forward::Masq => flags::MASQ,
             Forward::Route => flags::DROUTE,
             Forward::Tunnel(_) => flags::TUNNEL,
         };
         if fl & flags::FWD_MASK != bits {
-            return None;
+            return Err("method_differs");
         }
         if fl & flags::TEMPLATE != 0 {
-            let (svc_timeout, prefix) = s.persist?;
-            let key = (proto, v, masked(c.0, prefix));
-            let new = (timeout.min(svc_timeout) >= 2).then_some(d);
-            match self.templates.get(&key) {
-                // Unknown stays unknown.
-                Some(None) => {}
-                // A live one (2 s or more) is extended for its own server, and
-                // an active director keeps it against another.
-                Some(Some(dest)) if *dest == d || !standby => {}
+            let (svc_timeout, mask) = s.persist.ok_or("not_persistent")?;
+            let key = (proto, v, mask.apply(c.0));
+            let expires = now.saturating_add(timeout.min(svc_timeout));
+            match self.templates.get_mut(&key) {
+                // Extended for its own server.
+                Some((dest, t)) if *dest == d => *t = (*t).max(expires),
+                // An active director keeps a live one against another.
+                Some((_, t)) if !standby && now < *t => return Err("template_kept_or_full"),
                 _ => {
-                    self.templates.insert(key, new);
+                    self.templates.insert(key, (d, expires));
                 }
             }
-            return None;
+            return Ok(Took::Template);
         }
-        let state = st.filter(|s| *s != State::None)?;
+        let state = st.filter(|s| *s != State::None).ok_or("bad_state")?;
         let owner = match c.0 {
             IpAddr::V4(a) => env.owner((a.to_bits(), c.1), WORKERS),
             IpAddr::V6(a) => env.owner6((a, c.1), WORKERS),
@@ -346,7 +351,7 @@ impl Model {
             state,
         };
         self.pending[owner].push(conn);
-        Some((owner, conn))
+        Ok(Took::Queued)
     }
 
     /// What worker `k` does with what waits for it (`Core::install`).
@@ -429,7 +434,7 @@ fn entry(b: &[u8; 6]) -> AnyConn {
             flags: fl(proto, n),
             state: n,
             caddr: if template {
-                masked(v4(caddr), 24).to_v4()
+                Ipv4Addr::from_bits(caddr.to_bits() & 0xffff_ff00)
             } else {
                 caddr
             },
@@ -585,19 +590,6 @@ impl Steps {
     }
 }
 
-trait ToV4 {
-    fn to_v4(self) -> Ipv4Addr;
-}
-
-impl ToV4 for IpAddr {
-    fn to_v4(self) -> Ipv4Addr {
-        match self {
-            IpAddr::V4(a) => a,
-            IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-        }
-    }
-}
-
 /// What a run reached (so the CI test can show its seeds reach every
 /// outcome): summed counters of the workers (installed, updated, kept,
 /// failed), the intake's drops by reason, and what the packet path served.
@@ -606,7 +598,7 @@ pub struct Tally {
     pub workers: [u64; 4],
     pub drops: BTreeMap<&'static str, u64>,
     pub templates_installed: u64,
-    /// Whether the model held to the end.
+    /// Whether the whole model held to the end (summed: in any run).
     pub exact: bool,
     /// Connections forwarded (NAT both ways, DR one way), by family.
     pub nat4: u64,
@@ -618,6 +610,29 @@ pub struct Tally {
     pub dropped_waiting: u64,
     /// New connections a template steered.
     pub steered: u64,
+    /// Connections listed with no time left, not sent to (the next pass
+    /// may expire them).
+    pub expiring: u64,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, t: Tally) {
+        for (a, b) in self.workers.iter_mut().zip(t.workers) {
+            *a += b;
+        }
+        for (why, n) in t.drops {
+            *self.drops.entry(why).or_default() += n;
+        }
+        self.templates_installed += t.templates_installed;
+        self.exact |= t.exact;
+        self.nat4 += t.nat4;
+        self.nat6 += t.nat6;
+        self.dr += t.dr;
+        self.waiting += t.waiting;
+        self.dropped_waiting += t.dropped_waiting;
+        self.steered += t.steered;
+        self.expiring += t.expiring;
+    }
 }
 
 /// The director, its intake, and what the check counted.
@@ -629,11 +644,16 @@ struct Rig {
     env: Env,
     intake: Intake,
     model: Model,
-    /// Whether every datagram so far was built entry by entry and the clock
-    /// stood still (the model holds).
+    /// Whether every datagram so far was built entry by entry (the model of
+    /// the templates and the intake's counters holds), and whether besides
+    /// the clock stood still (the model of the connections holds too:
+    /// it does not expire them).
+    built_only: bool,
     exact: bool,
     standby: bool,
-    /// What the check's own parse of the datagrams found.
+    /// Messages and entries the intake must have taken, and what its parser
+    /// must have dropped: for built datagrams as the check predicts, for
+    /// others as `wire::parse` finds.
     entries: u64,
     msgs: u64,
     parse_drops: BTreeMap<&'static str, u64>,
@@ -675,6 +695,7 @@ impl Rig {
             model: Model::default(),
             tally: Tally::default(),
             waiting: [0; WORKERS],
+            built_only: true,
             exact: true,
             standby: true,
             entries: 0,
@@ -683,22 +704,48 @@ impl Rig {
         }
     }
 
-    /// Hand a datagram to the intake, after parsing it the same way to know
-    /// what it holds; the model follows if the datagram is exactly what was
-    /// built.
-    fn send(&mut self, datagram: &[u8], built: bool) {
+    /// Hand a datagram built of `entries` for `syncid` to the intake at the
+    /// check's clock, and follow it in the model: the parser takes the
+    /// message if the syncid is ours, then each entry but those whose state
+    /// its protocol lacks (`state`); the intake resolves the rest
+    /// ([`Model::intake`]).
+    fn send_built(&mut self, datagram: &[u8], syncid: u8, entries: &[AnyConn]) {
+        let now = self.d.now_s();
+        if syncid != SYNCID {
+            *self.parse_drops.entry("syncid").or_default() += 1;
+        } else {
+            self.msgs += 1;
+            for e in entries {
+                let (template, proto, state) = match e {
+                    AnyConn::V4(c) => (c.is_template(), c.proto, c.state),
+                    AnyConn::V6(c) => (c.is_template(), c.proto, c.state),
+                };
+                if !template && wire::state_from_ipvs(proto, state).is_none() {
+                    *self.parse_drops.entry("state").or_default() += 1;
+                    continue;
+                }
+                self.entries += 1;
+                let m = &mut self.model;
+                match m.intake(e, self.standby, now, &self.env) {
+                    Ok(Took::Queued) => m.queued += 1,
+                    Ok(Took::Template) => m.templates_installed += 1,
+                    Err(why) => *m.drops.entry(why).or_default() += 1,
+                }
+            }
+        }
+        self.intake.message_at(datagram, now);
+    }
+
+    /// Hand any other datagram to the intake, after parsing it the same way
+    /// to know what it holds; the model no longer holds.
+    fn send_raw(&mut self, datagram: &[u8]) {
         match wire::parse(datagram, SYNCID) {
             Err(e) => *self.parse_drops.entry(e.kind()).or_default() += 1,
             Ok(entries) => {
                 self.msgs += 1;
                 for e in entries {
                     match e {
-                        Ok(c) => {
-                            self.entries += 1;
-                            if self.exact && built {
-                                self.model.intake(&c, self.standby, &self.env);
-                            }
-                        }
+                        Ok(_) => self.entries += 1,
                         Err(e) => {
                             *self.parse_drops.entry(e.kind()).or_default() += 1;
                             if e.ends_message() {
@@ -709,10 +756,9 @@ impl Rig {
                 }
             }
         }
-        if !built {
-            self.exact = false;
-        }
-        self.intake.message(datagram);
+        self.built_only = false;
+        self.exact = false;
+        self.intake.message_at(datagram, self.d.now_s());
     }
 
     /// Every worker installs what waits for it.
@@ -764,14 +810,20 @@ pub fn check(data: &[u8]) -> Tally {
                 let Ok(mut m) = MessageBuilder::new(&mut buf, wire::MAX_MAXLEN, syncid) else {
                     unreachable!("the largest message fits its buffer")
                 };
+                let mut entries = Vec::new();
                 for _ in 0..=n % 8 {
                     let Some((b, tail)) = rest.split_first_chunk::<6>() else {
                         break;
                     };
                     rest = tail;
-                    if m.push_any(&entry(b)).is_err() {
-                        break;
+                    let e = entry(b);
+                    if m.push_any(&e).is_err() {
+                        unreachable!("eight entries fit the largest message")
                     }
+                    entries.push(e);
+                }
+                if entries.is_empty() {
+                    break;
                 }
                 let mut datagram = m.as_bytes().to_vec();
                 let mut built = true;
@@ -791,7 +843,11 @@ pub fn check(data: &[u8]) -> Tally {
                         }
                     }
                 }
-                r.send(&datagram, built);
+                if built {
+                    r.send_built(&datagram, syncid, &entries);
+                } else {
+                    r.send_raw(&datagram);
+                }
                 datagrams += 1;
             }
             4 => {
@@ -801,7 +857,7 @@ pub fn check(data: &[u8]) -> Tally {
                 let n = usize::from(n).min(tail.len());
                 let (raw, tail) = tail.split_at(n);
                 rest = tail;
-                r.send(raw, false);
+                r.send_raw(raw);
                 datagrams += 1;
             }
             5 => r.poll(),
@@ -812,7 +868,7 @@ pub fn check(data: &[u8]) -> Tally {
                 };
                 rest = tail;
                 r.d.advance(Duration::from_secs(u64::from(s)));
-                r.exact = false;
+                r.exact &= s == 0;
             }
         }
     }
@@ -847,6 +903,24 @@ fn judge(r: &mut Rig) {
         "every entry queued, a template, or dropped: {:?}",
         c.drops()
     );
+    if r.built_only {
+        let m = &r.model;
+        let resolution: BTreeMap<_, _> = c
+            .drops()
+            .into_iter()
+            .filter(|(why, _)| RESOLVE_DROPS.contains(why))
+            .collect();
+        assert_eq!(
+            resolution, m.drops,
+            "the resolution's drops against the model"
+        );
+        assert_eq!(queued, m.queued, "queued against the model");
+        assert_eq!(
+            got(&c.templates_installed),
+            m.templates_installed,
+            "templates against the model"
+        );
+    }
 
     // What the workers did with the queued ones.
     assert!(r.d.sync.installs.iter().all(|q| q.is_empty()), "all taken");
@@ -891,6 +965,52 @@ fn judge(r: &mut Rig) {
         assert_eq!(outs.len(), conns.len(), "worker {k}: an out-key twice");
         let w = &r.d.workers[k].core;
         assert_eq!(w.table.len() + w.table6.len(), conns.len(), "worker {k}");
+        // ActiveConn and InActConn per real server (the gauges `Core::install`
+        // and expiry move) and the connections per state, as the worker
+        // publishes them, against what its table lists.
+        let out = &r.d.published[k];
+        let mut by_dest: BTreeMap<(u8, Endpoint, Endpoint), (u32, u32)> = BTreeMap::new();
+        let mut by_state = [0u64; State::ALL.len()];
+        for c in &conns {
+            let g = by_dest.entry((c.proto, c.vip, c.rip)).or_default();
+            if c.state.is_active() {
+                g.0 += 1;
+            } else {
+                g.1 += 1;
+            }
+            by_state[c.state as usize] += 1;
+        }
+        for svc in SERVICES {
+            let proto = if svc.proto == 17 {
+                Proto::Udp
+            } else {
+                Proto::Tcp
+            };
+            let cfg = r.d.cfg.service(&ServiceKey::new(proto, svc.vip, svc.vport));
+            for &(rip, rport, _) in svc.dests {
+                let id = cfg
+                    .and_then(|s| s.dest(rip, rport))
+                    .map(|d| d.id)
+                    .unwrap_or_else(|| panic!("{rip}:{rport} configured"));
+                let want = by_dest
+                    .get(&(svc.proto, (svc.vip, svc.vport), (rip, rport)))
+                    .copied()
+                    .unwrap_or_default();
+                assert_eq!(
+                    out.gauges.get(id),
+                    want,
+                    "worker {k}: active, inactive of {rip}:{rport} of {}:{}",
+                    svc.vip,
+                    svc.vport
+                );
+            }
+        }
+        let states: Vec<u64> = out
+            .states
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(states, by_state, "worker {k}: connections per state");
         for c in &conns {
             let owner = match c.client.0 {
                 IpAddr::V4(a) => r.env.owner((a.to_bits(), c.client.1), WORKERS),
@@ -904,6 +1024,29 @@ fn judge(r: &mut Rig) {
                 "{c:?}: not its server"
             );
             assert_ne!(c.state, State::None, "{c:?}");
+            // Found by both its keys, as the packet path looks it up.
+            let (found_in, found_out) = match (c.client.0, c.vip.0, c.rip.0) {
+                (IpAddr::V4(a), IpAddr::V4(v), IpAddr::V4(d)) => {
+                    let (a, v, d) = (a.to_bits(), v.to_bits(), d.to_bits());
+                    (
+                        w.table
+                            .lookup(&FlowKey::new(0, c.proto, a, c.client.1, v, c.vip.1)),
+                        w.table
+                            .lookup(&FlowKey::new(1, c.proto, d, c.rip.1, a, c.client.1)),
+                    )
+                }
+                (IpAddr::V6(a), IpAddr::V6(v), IpAddr::V6(d)) => (
+                    w.table6
+                        .lookup(&FlowKey::new(0, c.proto, a, c.client.1, v, c.vip.1)),
+                    w.table6
+                        .lookup(&FlowKey::new(1, c.proto, d, c.rip.1, a, c.client.1)),
+                ),
+                _ => unreachable!("a connection's addresses are of one family"),
+            };
+            assert!(
+                found_in.is_some() && found_in == found_out,
+                "{c:?}: {found_in:?} {found_out:?}"
+            );
         }
         if r.exact {
             let want: Vec<Conn> = r.model.conns[k].values().copied().collect();
@@ -913,7 +1056,15 @@ fn judge(r: &mut Rig) {
                 "worker {k}: installed, updated, kept, failed"
             );
         }
-        tables.push(conns);
+        // What may expire in the next pass (its timeout ran out this second:
+        // `ConnTable::expire` takes it within a second, and sooner if the
+        // configuration's epoch moves, as the turn to active below does).
+        let expiring: BTreeSet<Key> = listed
+            .iter()
+            .filter(|c| !c.template && c.expires_in == 0)
+            .map(|c| Conn::of(c).in_key())
+            .collect();
+        tables.push((conns, expiring));
     }
     let now = r.d.now_s();
     let mut listed = Vec::new();
@@ -936,40 +1087,45 @@ fn judge(r: &mut Rig) {
     for t in &templates {
         let s =
             service(t.proto, t.vip.0, t.vip.1).unwrap_or_else(|| panic!("{t:?}: no such service"));
-        let (_, prefix) = s.persist.unwrap_or_else(|| panic!("{t:?}: not persistent"));
-        assert_eq!(masked(t.client, prefix), t.client, "{t:?}: not masked");
+        let (_, mask) = s.persist.unwrap_or_else(|| panic!("{t:?}: not persistent"));
+        assert_eq!(mask.apply(t.client), t.client, "{t:?}: not masked");
         assert!(
             dest_of(s, t.dest.0, t.dest.1).is_some(),
             "{t:?}: not its server"
         );
     }
-    if r.exact {
-        for (&(proto, vip, client), dest) in &r.model.templates {
-            if let Some(dest) = *dest {
-                let t = Template {
-                    proto,
-                    vip,
-                    client,
-                    dest,
-                };
-                assert!(templates.contains(&t), "{t:?} not listed: {templates:?}");
-            }
+    if r.built_only {
+        for (&(proto, vip, client), &(dest, expires)) in &r.model.templates {
+            let t = Template {
+                proto,
+                vip,
+                client,
+                dest,
+            };
+            assert_eq!(
+                templates.contains(&t),
+                now < expires,
+                "{t:?} (expires at {expires}, now {now}) against the listing: {templates:?}"
+            );
         }
         for t in &templates {
             let key = (t.proto, t.vip, t.client);
-            let model = r.model.templates.get(&key);
-            assert!(model.is_some(), "{t:?} listed, not in the model");
-            if let Some(Some(dest)) = model {
-                assert_eq!(*dest, t.dest, "{t:?} against the model");
-            }
+            assert!(
+                r.model.templates.contains_key(&key),
+                "{t:?} listed, not in the model"
+            );
         }
     }
 
     // The packet path, the director active.
     r.set_standby(false);
-    for (k, conns) in tables.iter().enumerate() {
+    for (k, (conns, expiring)) in tables.iter().enumerate() {
         for c in conns.iter().filter(|c| known_client(c.client.0)) {
-            forward(r, k, c);
+            if expiring.contains(&c.in_key()) {
+                r.tally.expiring += 1;
+            } else {
+                forward(r, k, c);
+            }
         }
     }
     for t in &templates {
@@ -982,9 +1138,15 @@ fn judge(r: &mut Rig) {
 fn forward(r: &mut Rig, k: usize, c: &Conn) {
     let s = service(c.proto, c.vip.0, c.vip.1).expect("checked");
     let fwd = dest_of(s, c.rip.0, c.rip.1).expect("checked");
+    let before = r.d.workers[k].core.ctr.clone();
     let (ext, int) = push(r, k, Nic::Ext, &client_frame(c));
     assert!(ext.is_empty(), "{c:?}: nothing back to the client");
-    assert_eq!(int.len(), 1, "{c:?}: forwarded once");
+    assert_eq!(
+        int.len(),
+        1,
+        "{c:?}: forwarded once; counters moved: {:?}",
+        moved(&before, &r.d.workers[k].core.ctr)
+    );
     let (dst, sport, dport, dst_mac) = l3_l4(&int[0]);
     assert_eq!(sport, c.client.1, "{c:?}");
     assert_eq!(dst_mac, rs_mac(c.rip.0), "{c:?}: to the server's MAC");
@@ -1001,11 +1163,7 @@ fn forward(r: &mut Rig, k: usize, c: &Conn) {
     assert!(int.is_empty(), "{c:?}: nothing back to the server");
     if ext.is_empty() {
         let after = &r.d.workers[k].core.ctr;
-        let moved: Vec<_> = Ctr::ALL
-            .iter()
-            .filter(|&&x| after.get(x) != before.get(x))
-            .map(|&x| (x.name(), after.get(x) - before.get(x)))
-            .collect();
+        let moved = moved(&before, after);
         // The client that does not answer ARP: its replies wait, up to
         // `PENDING_PER_HOP` of them a worker; past that each is a counted
         // drop.
@@ -1045,14 +1203,14 @@ fn forward(r: &mut Rig, k: usize, c: &Conn) {
 
 /// A new connection from a client the template covers goes to the
 /// template's real server.
-fn steer(r: &mut Rig, tables: &[Vec<Conn>], t: &Template) {
+fn steer(r: &mut Rig, tables: &[(Vec<Conn>, BTreeSet<Key>)], t: &Template) {
     let clients: Vec<IpAddr> = match t.client {
         IpAddr::V4(_) => CLIENT4.iter().map(|&a| v4(a)).collect(),
         IpAddr::V6(_) => CLIENT6S.iter().map(|&a| v6(a)).collect(),
     };
     let s = service(t.proto, t.vip.0, t.vip.1).expect("checked");
-    let (_, prefix) = s.persist.expect("checked");
-    let Some(&client) = clients.iter().find(|&&c| masked(c, prefix) == t.client) else {
+    let (_, mask) = s.persist.expect("checked");
+    let Some(&client) = clients.iter().find(|&&c| mask.apply(c) == t.client) else {
         return;
     };
     let c = Conn {
@@ -1063,7 +1221,11 @@ fn steer(r: &mut Rig, tables: &[Vec<Conn>], t: &Template) {
         state: State::SynRecv,
     };
     // Entries the check builds never carry the probe's port; raw ones may.
-    if tables.iter().flatten().any(|x| x.in_key() == c.in_key()) {
+    if tables
+        .iter()
+        .flat_map(|t| &t.0)
+        .any(|x| x.in_key() == c.in_key())
+    {
         return;
     }
     let k = match client {
@@ -1075,6 +1237,15 @@ fn steer(r: &mut Rig, tables: &[Vec<Conn>], t: &Template) {
     let (dst, _, dport, _) = l3_l4(&int[0]);
     assert_eq!((dst, dport), t.dest, "{t:?}: to the template's server");
     r.tally.steered += 1;
+}
+
+/// The counters that moved from `before` to `after`, by how much.
+fn moved(before: &Counters, after: &Counters) -> Vec<(&'static str, u64)> {
+    Ctr::ALL
+        .iter()
+        .filter(|&&x| after.get(x) != before.get(x))
+        .map(|&x| (x.name(), after.get(x) - before.get(x)))
+        .collect()
 }
 
 fn push(r: &mut Rig, k: usize, nic: Nic, frame: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
