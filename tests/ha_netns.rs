@@ -475,6 +475,74 @@ fn ipv6_connections_are_synced_and_survive_a_crash_of_the_active_director() {
     println!("HA-MEASURE ipv6 kept={kept}/{KEEPALIVE_CONNS} b_fwd_out6={fwd_out6}");
 }
 
+/// The pair on AF_XDP (`--io xdp --workers 2`, each worker on one queue of
+/// two-queue service NICs): a connection synced to the standby is installed
+/// on the worker that owns its client key (`Env::owner`, the function the
+/// XDP path steers frames by), so after a crash of the active director the
+/// new one finds every connection where its packets arrive.
+#[test]
+fn af_xdp_directors_keep_established_connections_through_a_crash() {
+    if !lab::lab_available_with(&["keepalived", "python3", "ethtool"]) {
+        return;
+    }
+    let _serial = ha::serial();
+    let mut pair = Pair::build_xdp(&Lab::unique_tag());
+    pair.start_http_servers();
+    pair.start_both();
+    let b_ctl = pair.control(Side::B);
+    let cli = pair.ns_client();
+    let vip = VIP.to_string();
+    let (n, interval) = (
+        KEEPALIVE_CONNS.to_string(),
+        KEEPALIVE_INTERVAL_MS.to_string(),
+    );
+    #[rustfmt::skip]
+    let ka = pair.spawn_python(&cli, "clients.py", &["keepalive", &vip, "80", &n, &interval, "60", "20"]);
+    let opened = all_opened(&ka).unwrap_or_else(|| {
+        panic!(
+            "not all keep-alive connections opened through AF_XDP: {:?}\ndirector A's log:\n{}",
+            ka_conns(&ka),
+            pair.log("ringvs-A.log")
+        )
+    });
+    let listed = wait_for(SYNC_LAG_LIMIT, || {
+        let ports = ha::listed_client_ports(&b_ctl, ha::CLIENT);
+        opened
+            .values()
+            .all(|c| ports.contains(&c.port))
+            .then_some(ports)
+    });
+    assert!(
+        listed.is_some(),
+        "the standby lists {:?}, opened {:?}",
+        ha::listed_client_ports(&b_ctl, ha::CLIENT),
+        opened.values().map(|c| c.port).collect::<Vec<_>>()
+    );
+    // Both of the standby's workers took synced connections.
+    let installed = nslab::per_worker(&nslab::stats(&b_ctl), "sync_installed");
+    assert!(
+        installed.len() == 2 && installed.iter().all(|&n| n > 0),
+        "sync_installed per worker on the standby: {installed:?}"
+    );
+    assert_steady(&ka);
+    let (_, master) = crash_a(&mut pair);
+    let kept = assert_kept(&pair, &ka, master.at, "AF_XDP crash of A");
+    let b = nslab::stats(&b_ctl);
+    let fwd = nslab::per_worker(&b, "fwd_in");
+    assert!(
+        fwd.iter().all(|&n| n > 0),
+        "B's workers forwarded {fwd:?} client packets after the takeover"
+    );
+    assert_eq!(
+        nslab::total(&b, "drop_no_conn"),
+        0,
+        "B found every connection"
+    );
+    println!(
+        "HA-MEASURE xdp kept={kept}/{KEEPALIVE_CONNS} b_sync_installed={installed:?} b_fwd_in={fwd:?}"
+    );
+}
+
 fn arp_answers(pair: &Pair, ns: &str, ifname: &str, sender: &str, target: &str) -> Vec<String> {
     pair.run_python(ns, "wire.py", &["arp", ifname, sender, target, "1.5"])
         .lines()

@@ -135,8 +135,24 @@ pub fn plug_veth(
     (sw, port, br): (&str, &str, &str),
     off: &[&str],
 ) -> Result<(), LabError> {
+    plug_veth_queues((ns, ifname), (sw, port, br), off, 1)
+}
+
+/// [`plug_veth`] with `queues` receive and transmit queues on both ends (a
+/// multi-queue NIC for `--io xdp --workers N`).
+pub fn plug_veth_queues(
+    (ns, ifname): (&str, &str),
+    (sw, port, br): (&str, &str, &str),
+    off: &[&str],
+    queues: u32,
+) -> Result<(), LabError> {
+    let q = queues.to_string();
     #[rustfmt::skip]
-    ip(&["-n", ns, "link", "add", ifname, "type", "veth", "peer", "name", port, "netns", sw])?;
+    ip(&[
+        "-n", ns, "link", "add", ifname, "numrxqueues", &q, "numtxqueues", &q,
+        "type", "veth", "peer", "name", port, "numrxqueues", &q, "numtxqueues", &q,
+        "netns", sw,
+    ])?;
     ip(&["-n", sw, "link", "set", port, "master", br])?;
     let mut args = vec!["-K"];
     for (n, i) in [(ns, ifname), (sw, port)] {

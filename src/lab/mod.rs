@@ -54,7 +54,7 @@ mod ipv6;
 use cmd::describe;
 pub use cmd::{
     Spawned, add_bridge, add_host_ns, ip, kill_and_delete_ns, lab_available, lab_available_with,
-    list_namespaces, listens_on, ns_command, ns_run, plug_veth, wait_for,
+    list_namespaces, listens_on, ns_command, ns_run, plug_veth, plug_veth_queues, wait_for,
 };
 pub use ipv6::{
     CLIENT6, CLIENT6_CIDR, DIP6, EXT_ADDR6, EXT_ADDR6_CIDR, INT_ADDR6_CIDR, PREFIX6_LEN, VIP6,

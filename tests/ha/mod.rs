@@ -169,6 +169,9 @@ pub struct Pair {
     dir: PathBuf,
     /// The directors get IPv6 addresses too ([`Pair::add_ipv6`]).
     ipv6: bool,
+    /// The directors' service NICs have two queues each and the directors
+    /// run `--io xdp` ([`Pair::build_xdp`]); else AF_PACKET.
+    xdp: bool,
 }
 
 impl Pair {
@@ -176,6 +179,16 @@ impl Pair {
     /// `Lab::unique_tag`) and the directory of the pair's files. Panics,
     /// naming the step, if one fails (what was made is removed).
     pub fn build(tag: &str) -> Pair {
+        Self::build_io(tag, false)
+    }
+
+    /// [`Pair::build`] with the directors on AF_XDP: `--io xdp` with their
+    /// two workers each on one queue of two-queue `ext0` and `int0`.
+    pub fn build_xdp(tag: &str) -> Pair {
+        Self::build_io(tag, true)
+    }
+
+    fn build_io(tag: &str, xdp: bool) -> Pair {
         let dir = PathBuf::from(format!("/run/ringvs-ha-{tag}"));
         let mut pair = Pair {
             tag: tag.to_owned(),
@@ -183,6 +196,7 @@ impl Pair {
             children: Vec::new(),
             dir,
             ipv6: false,
+            xdp,
         };
         fs::create_dir_all(&pair.dir).expect("create the pair's directory");
         for script in ["notify.sh", "check.sh"] {
@@ -240,8 +254,20 @@ impl Pair {
     }
 
     fn plug(&self, ns: &str, ifname: &str, port: &str, br: &str) -> Result<(), lab::LabError> {
+        self.plug_queues(ns, ifname, port, br, 1)
+    }
+
+    fn plug_queues(
+        &self,
+        ns: &str,
+        ifname: &str,
+        port: &str,
+        br: &str,
+        queues: u32,
+    ) -> Result<(), lab::LabError> {
         let sw = self.ns_switch();
-        lab::plug_veth((ns, ifname), (&sw, port, br), &["gro", "gso", "tso"])
+        let off = ["gro", "gso", "tso"];
+        lab::plug_veth_queues((ns, ifname), (&sw, port, br), &off, queues)
     }
 
     fn populate(&mut self) -> Result<(), lab::LabError> {
@@ -254,8 +280,9 @@ impl Pair {
         ip(&["-n", &cli, "addr", "add", lab::CLIENT_CIDR, "dev", "c0"])?;
         for side in [Side::A, Side::B] {
             let d = self.add_ns(&format!("d{}", side.name()))?;
-            self.plug(&d, "ext0", &self.switch_port(side, "x"), "brx")?;
-            self.plug(&d, "int0", &self.switch_port(side, "i"), "bri")?;
+            let queues = if self.xdp { 2 } else { 1 };
+            self.plug_queues(&d, "ext0", &self.switch_port(side, "x"), "brx", queues)?;
+            self.plug_queues(&d, "int0", &self.switch_port(side, "i"), "bri", queues)?;
             self.plug(&d, "sync0", &self.switch_port(side, "s"), "brs")?;
             let cidr = format!("{}/24", side.sync_addr());
             ip(&["-n", &d, "addr", "add", &cidr, "dev", "sync0"])?;
@@ -426,6 +453,9 @@ impl Pair {
             "--ha", "standby",
         ];
         let mut args = args.to_vec();
+        if self.xdp {
+            args.extend(["--io", "xdp"]);
+        }
         if self.ipv6 {
             #[rustfmt::skip]
             args.extend(["--ext-addr", lab::EXT_ADDR6_CIDR, "--int-addr", lab::INT_ADDR6_CIDR]);
