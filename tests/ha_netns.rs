@@ -40,11 +40,16 @@ const TAKEOVER_LIMIT: f64 = 3.0 * ADVERT_INT as f64 + 1.0;
 /// ethtool (fails under `CI=true`, prints why and skips elsewhere); then the
 /// serialising lock and a built pair.
 fn pair() -> Option<(std::sync::MutexGuard<'static, ()>, Pair)> {
+    pair_of(Pair::build)
+}
+
+/// [`pair`] built by `build` (e.g. `Pair::build_xdp`).
+fn pair_of(build: fn(&str) -> Pair) -> Option<(std::sync::MutexGuard<'static, ()>, Pair)> {
     if !lab::lab_available_with(&["keepalived", "python3", "ethtool"]) {
         return None;
     }
     let guard = ha::serial();
-    Some((guard, Pair::build(&Lab::unique_tag())))
+    Some((guard, build(&Lab::unique_tag())))
 }
 
 /// One keep-alive connection as the client saw it.
@@ -420,6 +425,47 @@ impl Capture {
 /// client), and carry on, each with its real server, when the active one
 /// crashes and the standby takes over (announcing the VIP6 with an
 /// unsolicited neighbor advertisement).
+/// The common start of the crash tests: 20 keep-alive clients to `vip`:80
+/// for 60 s, every one opened through A (`what` says how, for the message),
+/// listed by the standby B within the sync lag limit (`listed` gives the
+/// client ports B's listing holds), and each answered a few times.
+fn keepalive_synced(
+    pair: &mut Pair,
+    vip: &str,
+    what: &str,
+    listed: impl Fn(&std::path::Path) -> Vec<u16>,
+) -> Lines {
+    let (cli, b_ctl) = (pair.ns_client(), pair.control(Side::B));
+    let (n, interval) = (
+        KEEPALIVE_CONNS.to_string(),
+        KEEPALIVE_INTERVAL_MS.to_string(),
+    );
+    #[rustfmt::skip]
+    let ka = pair.spawn_python(&cli, "clients.py", &["keepalive", vip, "80", &n, &interval, "60", "20"]);
+    let opened = all_opened(&ka).unwrap_or_else(|| {
+        panic!(
+            "not all keep-alive connections opened {what}: {:?}\ndirector A's log:\n{}",
+            ka_conns(&ka),
+            pair.log("ringvs-A.log")
+        )
+    });
+    let synced = wait_for(SYNC_LAG_LIMIT, || {
+        let ports = listed(&b_ctl);
+        opened
+            .values()
+            .all(|c| ports.contains(&c.port))
+            .then_some(ports)
+    });
+    assert!(
+        synced.is_some(),
+        "the standby lists {:?}, opened {:?}",
+        listed(&b_ctl),
+        opened.values().map(|c| c.port).collect::<Vec<_>>()
+    );
+    assert_steady(&ka);
+    ka
+}
+
 #[test]
 fn ipv6_connections_are_synced_and_survive_a_crash_of_the_active_director() {
     let Some((_serial, mut pair)) = pair() else {
@@ -438,35 +484,9 @@ fn ipv6_connections_are_synced_and_survive_a_crash_of_the_active_director() {
             nslab::adm(ctl, &["-a", "-t", &service, "-r", &rs, "-m"]);
         }
     }
-    let cli = pair.ns_client();
-    let (n, interval) = (
-        KEEPALIVE_CONNS.to_string(),
-        KEEPALIVE_INTERVAL_MS.to_string(),
-    );
-    #[rustfmt::skip]
-    let ka = pair.spawn_python(&cli, "clients.py", &["keepalive", &vip6, "80", &n, &interval, "60", "20"]);
-    let opened = all_opened(&ka).unwrap_or_else(|| {
-        panic!(
-            "not all IPv6 keep-alive connections opened: {:?}\ndirector A's log:\n{}",
-            ka_conns(&ka),
-            pair.log("ringvs-A.log")
-        )
+    let ka = keepalive_synced(&mut pair, &vip6, "over IPv6", |ctl| {
+        ha::listed_client_ports6(ctl, lab::CLIENT6)
     });
-    // The standby lists every connection by its IPv6 client.
-    let listed = wait_for(SYNC_LAG_LIMIT, || {
-        let ports = ha::listed_client_ports6(&b_ctl, lab::CLIENT6);
-        opened
-            .values()
-            .all(|c| ports.contains(&c.port))
-            .then_some(ports)
-    });
-    assert!(
-        listed.is_some(),
-        "the standby lists {:?}, opened {:?}",
-        ha::listed_client_ports6(&b_ctl, lab::CLIENT6),
-        opened.values().map(|c| c.port).collect::<Vec<_>>()
-    );
-    assert_steady(&ka);
     let (_, master) = crash_a(&mut pair);
     let kept = assert_kept(&pair, &ka, master.at, "IPv6 crash of A");
     let b = nslab::stats(&b_ctl);
@@ -482,49 +502,21 @@ fn ipv6_connections_are_synced_and_survive_a_crash_of_the_active_director() {
 /// new one finds every connection where its packets arrive.
 #[test]
 fn af_xdp_directors_keep_established_connections_through_a_crash() {
-    if !lab::lab_available_with(&["keepalived", "python3", "ethtool"]) {
+    let Some((_serial, mut pair)) = pair_of(Pair::build_xdp) else {
         return;
-    }
-    let _serial = ha::serial();
-    let mut pair = Pair::build_xdp(&Lab::unique_tag());
+    };
     pair.start_http_servers();
     pair.start_both();
     let b_ctl = pair.control(Side::B);
-    let cli = pair.ns_client();
-    let vip = VIP.to_string();
-    let (n, interval) = (
-        KEEPALIVE_CONNS.to_string(),
-        KEEPALIVE_INTERVAL_MS.to_string(),
-    );
-    #[rustfmt::skip]
-    let ka = pair.spawn_python(&cli, "clients.py", &["keepalive", &vip, "80", &n, &interval, "60", "20"]);
-    let opened = all_opened(&ka).unwrap_or_else(|| {
-        panic!(
-            "not all keep-alive connections opened through AF_XDP: {:?}\ndirector A's log:\n{}",
-            ka_conns(&ka),
-            pair.log("ringvs-A.log")
-        )
+    let ka = keepalive_synced(&mut pair, &VIP.to_string(), "through AF_XDP", |ctl| {
+        ha::listed_client_ports(ctl, ha::CLIENT)
     });
-    let listed = wait_for(SYNC_LAG_LIMIT, || {
-        let ports = ha::listed_client_ports(&b_ctl, ha::CLIENT);
-        opened
-            .values()
-            .all(|c| ports.contains(&c.port))
-            .then_some(ports)
-    });
-    assert!(
-        listed.is_some(),
-        "the standby lists {:?}, opened {:?}",
-        ha::listed_client_ports(&b_ctl, ha::CLIENT),
-        opened.values().map(|c| c.port).collect::<Vec<_>>()
-    );
     // Both of the standby's workers took synced connections.
     let installed = nslab::per_worker(&nslab::stats(&b_ctl), "sync_installed");
     assert!(
         installed.len() == 2 && installed.iter().all(|&n| n > 0),
         "sync_installed per worker on the standby: {installed:?}"
     );
-    assert_steady(&ka);
     let (_, master) = crash_a(&mut pair);
     let kept = assert_kept(&pair, &ka, master.at, "AF_XDP crash of A");
     let b = nslab::stats(&b_ctl);
