@@ -66,23 +66,20 @@ fn lldp(src_mac: [u8; 6]) -> Vec<u8> {
     f
 }
 
-/// Per worker, how many frames each NIC delivered since `before`, once at
-/// least `want` have arrived in all (or the deadline passed).
-fn received_since(control: &Path, before: &Value, want: u64) -> (Vec<u64>, Vec<u64>) {
-    let delta = |s: &Value, name: &str| -> Vec<u64> {
-        per_worker(s, name)
-            .iter()
-            .zip(per_worker(before, name))
-            .map(|(now, then)| now - then)
-            .collect()
-    };
+/// Per worker, how many frames the external NIC delivered since `before`,
+/// once at least `want` have arrived in all (or the deadline passed). The
+/// internal NIC is not counted: the real servers' own ARP and IPv4 frames
+/// land there at any time (it made this test fail one CI run).
+fn ext_received_since(control: &Path, before: &Value, want: u64) -> Vec<u64> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let s = stats(control);
-        let (ext, int) = (delta(&s, "rx_ext"), delta(&s, "rx_int"));
-        let all: u64 = ext.iter().chain(&int).sum();
-        if all >= want || Instant::now() >= deadline {
-            return (ext, int);
+        let ext: Vec<u64> = per_worker(&stats(control), "rx_ext")
+            .iter()
+            .zip(per_worker(before, "rx_ext"))
+            .map(|(now, then)| now - then)
+            .collect();
+        if ext.iter().sum::<u64>() >= want || Instant::now() >= deadline {
+            return ext;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -188,6 +185,11 @@ fn ipv6_reaches_the_af_xdp_socket_and_lldp_stays_with_the_kernel() {
     ns.extend([135, 0, 0, 0, 0, 0, 0, 0]); // type, code, checksum, reserved
     ns.extend(addr(VIP6).octets());
 
+    // The client's kernel sends IPv6 of its own on c0 (router and neighbor
+    // solicitations, MLD reports) for some seconds after the link comes up;
+    // that would reach the socket too. The frames here are injected raw.
+    ringvs::lab::ns_run(&cns, "sysctl", &["-qw", "net.ipv6.conf.c0.disable_ipv6=1"])
+        .expect("IPv6 off on the client's c0");
     let before = stats(&control);
     // LLDP first, on the same queue: by the time the IPv6 frames are counted,
     // the LLDP frames have met the program too.
@@ -197,7 +199,6 @@ fn ipv6_reaches_the_af_xdp_socket_and_lldp_stays_with_the_kernel() {
         frames.push(tcp6(c0, ext, (client, port), (addr(VIP6), 80)));
     }
     nslab::inject(&cns, "c0", &frames, &format!("fanout6-{tag}-c0"));
-    let (on_ext, on_int) = received_since(&control, &before, 5);
+    let on_ext = ext_received_since(&control, &before, 5);
     assert_eq!(on_ext, [5], "the socket got the IPv6 frames, not LLDP");
-    assert_eq!(on_int, [0]);
 }
