@@ -66,37 +66,14 @@ fn lldp(src_mac: [u8; 6]) -> Vec<u8> {
     f
 }
 
-/// Per worker, how many frames the external NIC delivered since `before`,
-/// once at least `want` have arrived in all (or the deadline passed). The
-/// internal NIC is not counted: the real servers' own ARP and IPv4 frames
-/// land there at any time (it made this test fail one CI run).
-fn ext_received_since(control: &Path, before: &Value, want: u64) -> Vec<u64> {
+/// Per worker, how far counter `name` moved since `before`, once it moved by
+/// at least `want` in all (or the deadline passed).
+fn moved_since(control: &Path, before: &Value, name: &str, want: u64) -> Vec<u64> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let ext: Vec<u64> = per_worker(&stats(control), "rx_ext")
+        let got: Vec<u64> = per_worker(&stats(control), name)
             .iter()
-            .zip(per_worker(before, "rx_ext"))
-            .map(|(now, then)| now - then)
-            .collect();
-        if ext.iter().sum::<u64>() >= want || Instant::now() >= deadline {
-            return ext;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Per worker, how many IPv6 frames arrived since `before`, once at least
-/// `want` have arrived in all (or the deadline passed). This director has no
-/// IPv6 address, so each IPv6 frame is counted in `drop_ethertype` and
-/// nothing else there is: the lab's own IPv4 and ARP frames, which `rx_ext`
-/// and `rx_int` count too, cannot make the figures flaky.
-fn ipv6_since(control: &Path, before: &Value, want: u64) -> Vec<u64> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let s = stats(control);
-        let got: Vec<u64> = per_worker(&s, "drop_ethertype")
-            .iter()
-            .zip(per_worker(before, "drop_ethertype"))
+            .zip(per_worker(before, name))
             .map(|(now, then)| now - then)
             .collect();
         if got.iter().sum::<u64>() >= want || Instant::now() >= deadline {
@@ -104,6 +81,23 @@ fn ipv6_since(control: &Path, before: &Value, want: u64) -> Vec<u64> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Per worker, how many frames the external NIC delivered since `before`
+/// ([`moved_since`] of `rx_ext`). The internal NIC is not counted: the real
+/// servers' own ARP and IPv4 frames land there at any time (it made this
+/// test fail one CI run).
+fn ext_received_since(control: &Path, before: &Value, want: u64) -> Vec<u64> {
+    moved_since(control, before, "rx_ext", want)
+}
+
+/// Per worker, how many IPv6 frames arrived since `before` ([`moved_since`]
+/// of `drop_ethertype`). This director has no IPv6 address, so each IPv6
+/// frame is counted in `drop_ethertype` and nothing else there is: the lab's
+/// own IPv4 and ARP frames, which `rx_ext` and `rx_int` count too, cannot
+/// make the figures flaky.
+fn ipv6_since(control: &Path, before: &Value, want: u64) -> Vec<u64> {
+    moved_since(control, before, "drop_ethertype", want)
 }
 
 #[test]
