@@ -83,6 +83,10 @@ counters! {
     IcmpEchoReply => "icmp_echo_reply",
     /// ICMP errors translated for a connection.
     IcmpErrorNat => "icmp_error_nat",
+    /// ICMP errors from the client side about a DR or TUN connection, sent
+    /// on to its real server as its packets go, untranslated (not counted in
+    /// `icmp_error_nat`).
+    IcmpErrorDirect => "icmp_error_direct",
     /// ICMP "fragmentation needed" (type 3 code 4, with the egress MTU) sent back
     /// to the sender of a DF packet too big for the egress NIC (the packet itself
     /// is counted in `drop_too_big`).

@@ -450,3 +450,51 @@ fn a_tunnel_by_the_external_nic_answers_too_big_there() {
     assert_eq!(u16::from_be_bytes([icmp[6], icmp[7]]), 1460);
     assert_eq!(d.ctr(Ctr::IcmpFragNeeded), 1);
 }
+
+/// A router on the client's path finds a DR or TUN server's reply
+/// ([VIP6]:80 → client, never through the director) too big and tells the
+/// VIP: the director sends the packet-too-big on to the connection's real
+/// server untranslated, as `ip_vs_icmp_xmit_v6` hands it to the connection's
+/// transmitter (DR: the server's MAC, hop limit one less; TUN: wrapped as
+/// the client's packets are).
+#[test]
+fn a_client_side_icmpv6_error_about_dr_or_tun_goes_to_the_real_server_untranslated() {
+    let reply = {
+        let l = L3 {
+            src: VIP6,
+            dst: CLIENT6,
+            ..l3_to_vip6()
+        };
+        frames6::tcp(&l, &[], 80, CPORT, ACK, &[0x42; 1400])
+    };
+    let router = L3 {
+        src: GW6,
+        src_mac: GW_MAC,
+        ..l3_to_vip6()
+    };
+    // Packet too big, MTU 1400, quoting the reply's first 200 bytes.
+    let mut body = 1400u32.to_be_bytes().to_vec();
+    body.extend_from_slice(&reply[14..14 + 200]);
+    let err = frames6::icmp6(&router, 2, 0, &body);
+    for (opts, nh, head) in [("-g", 0, 0), TUNNELS[0], TUNNELS[1]] {
+        let mut d = director(&rules(&[RS1_6], opts));
+        out_of(&mut d, Nic::Int, &tcp(CPORT, SYN, &[]));
+        let out = out_of(&mut d, Nic::Int, &err);
+        assert_eq!(out.len(), 1, "{opts}: {:?}", drops(&d.w().core.ctr));
+        let f = &out[0];
+        assert_eq!((&f[..6], &f[6..12]), (&RS1_MAC[..], &INT_MAC[..]), "{opts}");
+        let ip = if nh == 0 {
+            f[14..].to_vec()
+        } else {
+            outer6(f, DIP6, RS1_6, nh, 0)[head..].to_vec()
+        };
+        assert_eq!(
+            ip,
+            hop_down(&err)[14..],
+            "{opts}: the error, hop limit one less"
+        );
+        assert_eq!(d.ctr(Ctr::IcmpErrorDirect), 1, "{opts}");
+        assert_eq!(d.ctr(Ctr::IcmpErrorNat), 0, "{opts}");
+        assert_eq!(d.ctr(Ctr::FwdIn6), 1, "{opts}: the SYN alone");
+    }
+}

@@ -220,3 +220,120 @@ fn one_service_mixes_nat_and_dr_servers() {
     seen.sort_unstable();
     assert_eq!(seen, ["dr", "nat"]);
 }
+
+/// A router near the client finds a DR or TUN server's reply (VIP:80 →
+/// client, which never crosses the director) too big and tells its source,
+/// the VIP: the director. The error goes on to the connection's real server
+/// untranslated, as IPVS hands it to the connection's transmitter
+/// (`ip_vs_icmp_xmit`), so the server's kernel finds its socket (bound to the
+/// VIP) and lowers its path MTU; translated as for NAT (to the RIP, the quote
+/// rewritten) it would find none.
+#[test]
+fn a_client_side_icmp_error_about_dr_or_tun_goes_to_the_real_server_untranslated() {
+    let reply = tcp_seg(
+        &L3 {
+            src: VIP,
+            dst: CLIENT,
+            ..L3::to_vip()
+        },
+        80,
+        CPORT,
+        ACK,
+        1,
+        1,
+        &[0x42; 1400],
+    );
+    let router = std::net::Ipv4Addr::new(198, 18, 0, 254);
+    let l3 = L3 {
+        src: router,
+        ..L3::to_vip()
+    };
+    // Frag needed, next-hop MTU 1400, quoting the reply's header and 100 bytes.
+    let err = icmp_error(&l3, 3, 4, [0, 0, 0x05, 0x78], &reply, 20 + 100);
+    for fwd in [
+        Forward::Route,
+        tunnel(TunKind::Ipip, 0, TunCsum::NoCsum),
+        tunnel(TunKind::Gue, 6080, TunCsum::Csum),
+        tunnel(TunKind::Gre, 0, TunCsum::NoCsum),
+    ] {
+        let mut d = director(fwd);
+        let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
+        let rs_mac: [u8; 6] = int[0][..6].try_into().expect("mac");
+        let (ext, int) = d.ext(&err);
+        assert!(ext.is_empty(), "{fwd:?}");
+        assert_eq!(int.len(), 1, "{fwd:?}: the error goes on");
+        assert_eq!(&int[0][..6], &rs_mac, "{fwd:?}: to the connection's server");
+        assert_eq!(&int[0][6..12], &INT_MAC, "{fwd:?}");
+        let ip = match fwd {
+            Forward::Route => int[0][14..].to_vec(),
+            Forward::Tunnel(t) => {
+                let (_, payload) = outer(&int[0]);
+                let head = match t.kind {
+                    TunKind::Ipip => 0,
+                    TunKind::Gue => 12,
+                    TunKind::Gre => 4,
+                };
+                payload[head..].to_vec()
+            }
+            Forward::Masq => unreachable!(),
+        };
+        assert_eq!(ip, &err[14..], "{fwd:?}: the error as it came");
+        assert_eq!(d.ctr(Ctr::IcmpErrorDirect), 1, "{fwd:?}");
+        assert_eq!(d.ctr(Ctr::IcmpErrorNat), 0, "{fwd:?}");
+        // The SYN and the error, each in its tunnel.
+        let tunnelled = 2 * u64::from(fwd != Forward::Route);
+        assert_eq!(d.ctr(Ctr::TunnelEncap), tunnelled, "{fwd:?}");
+        // Counted in the connection's traffic, as `ip_vs_in_icmp` does.
+        assert_eq!(d.ctr(Ctr::FwdIn), 1, "{fwd:?}: not a client packet");
+    }
+}
+
+/// What a client-side error for a DR connection must still satisfy, as for
+/// NAT: it names a connection, comes to the VIP the connection serves, and a
+/// TTL that would run out stops it.
+#[test]
+fn a_client_side_icmp_error_about_dr_is_bound_to_its_connection() {
+    let mut d = director(Forward::Route);
+    d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
+    let reply = tcp_frame(
+        &L3 {
+            src: VIP,
+            dst: CLIENT,
+            ..L3::to_vip()
+        },
+        80,
+        CPORT,
+        ACK,
+    );
+    let other_port = tcp_frame(
+        &L3 {
+            src: VIP,
+            dst: CLIENT,
+            ..L3::to_vip()
+        },
+        80,
+        CPORT + 1,
+        ACK,
+    );
+    let (_, int) = d.ext(&icmp_error(&L3::to_vip(), 3, 4, [0; 4], &other_port, 8));
+    assert!(int.is_empty(), "no connection");
+    assert_eq!(d.ctr(Ctr::DropIcmpNoConn), 1);
+    // To the director's own address, not the VIP: not where it goes.
+    let l3 = L3 {
+        dst: EXT_ADDR,
+        ..L3::to_vip()
+    };
+    let (_, int) = d.ext(&icmp_error(&l3, 3, 4, [0; 4], &reply, 8));
+    assert!(int.is_empty(), "not to the VIP");
+    assert_eq!(d.ctr(Ctr::DropIcmpNoConn), 2);
+    let mut l3 = L3::to_vip();
+    l3.ttl = 1;
+    let (_, int) = d.ext(&icmp_error(&l3, 3, 4, [0; 4], &reply, 8));
+    assert!(int.is_empty(), "TTL 1");
+    assert_eq!(d.ctr(Ctr::DropTtl), 1);
+    assert_eq!(d.ctr(Ctr::IcmpErrorDirect), 0);
+    // The same error with TTL 64 goes.
+    let (_, int) = d.ext(&icmp_error(&L3::to_vip(), 3, 4, [0; 4], &reply, 8));
+    assert_eq!(int.len(), 1);
+    assert_eq!(d.ctr(Ctr::IcmpErrorDirect), 1);
+}

@@ -798,6 +798,73 @@ fn tun_pmtu_frag_needed_carries_the_mtu_less_the_overhead() {
     }
 }
 
+/// Path MTU discovery of DR and TUN replies, which never cross the
+/// director: the router's link to the client is narrowed to 1400 bytes, so
+/// the real server's full-size replies (MSS 1460 from the client's 1500) do
+/// not fit, and the router tells their source, the VIP, with "fragmentation
+/// needed". The director sends that error on to the connection's real server
+/// untranslated, as IPVS hands it to the connection's transmitter
+/// (`ip_vs_icmp_xmit`, `ip_vs_xmit.c`), and the server's kernel, which holds
+/// the VIP, lowers its path MTU to the client: the transfer completes.
+/// Translated as for NAT (to the RIP, the quote rewritten), the error would
+/// name a socket the server does not have, and the transfer would stall.
+#[test]
+fn dr_and_tun_replies_learn_the_path_mtu_from_a_routers_error() {
+    const BODY_LEN: usize = 64 * 1024;
+    let Some((_serial, mut l)) = dr::lab() else {
+        return;
+    };
+    let body: String = (0..BODY_LEN)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let served = body.clone();
+    l.start_http_with(&[1], move |_| served.clone());
+    l.start_decap(1, &["--ipip"]);
+    l.start_director(&[]);
+    ringvs::lab::ip(&["-n", &l.ns_router(), "link", "set", "r0", "mtu", "1400"]).expect("r0 mtu");
+    let methods = [("dr", vec!["-g".to_owned()]), ("tun", Tun::Ipip.adm_opts())];
+    for (round, (name, fwd)) in methods.into_iter().enumerate() {
+        l.adm(&["-C"]);
+        l.client_ports(round);
+        // The real server forgets what the last round taught it.
+        ringvs::lab::ip(&["-n", &l.ns_rs(1), "route", "flush", "cache"]).expect("flush");
+        add_services(&l, &[1], &[], &fwd);
+        let before = l.stats();
+        let out = ringvs::lab::ns_command(
+            &l.ns_client(),
+            std::path::Path::new("curl"),
+            &["-sS", "-m", "10", &format!("http://{VIP}/")],
+        )
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run curl");
+        let after = l.stats();
+        let got = String::from_utf8_lossy(&out.stdout);
+        let d = |c: &str| delta(&before, &after, c);
+        assert!(
+            got.trim_end() == body,
+            "{name}: {} of {BODY_LEN} bytes ({}); icmp_error_direct +{}, icmp_error_nat +{}",
+            got.len(),
+            String::from_utf8_lossy(&out.stderr).trim(),
+            d("icmp_error_direct"),
+            d("icmp_error_nat"),
+        );
+        assert!(d("icmp_error_direct") >= 1, "{name}: no error sent on");
+        assert_eq!(d("icmp_error_nat"), 0, "{name}");
+        // The real server's kernel took the MTU from the router's error.
+        let route = ringvs::lab::ns_run(&l.ns_rs(1), "ip", &["route", "get", &CLIENT.to_string()])
+            .expect("ip route get");
+        assert!(route.contains("mtu 1400"), "{name}: {route}");
+        println!(
+            "DR-MEASURE pmtu-reply {name} bytes={} icmp_error_direct=+{} fwd_in=+{} tunnel_encap=+{}",
+            got.trim_end().len(),
+            d("icmp_error_direct"),
+            d("fwd_in"),
+            d("tunnel_encap"),
+        );
+    }
+}
+
 /// The forwarding methods the wrk measurement compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {

@@ -32,6 +32,12 @@
 //!   `Snapshot::cross` (see `nat.rs`'s `direct`). The client is told of a
 //!   tunnel MTU by its own family's error.
 //!
+//! * **ICMP errors from the client side** about a DR or TUN connection (a
+//!   router's "fragmentation needed" about the server's replies, sent to
+//!   their source, the VIP) go on to the real server untranslated, the way
+//!   the connection's packets go ([`Core::icmp_error_direct`]), as
+//!   `ip_vs_icmp_xmit` does: the server holds the VIP and finds its socket.
+//!
 //! The connection is tracked from the client's packets alone, with IPVS's
 //! input-only TCP states (`set_tcp_state` with `IP_VS_CONN_F_NOOUTPUT`,
 //! `ip_vs_proto_tcp.c`; see `nat::state`).
@@ -48,12 +54,13 @@ use super::worker::Core;
 use crate::Nic;
 use crate::config::{Forward, TunCsum, TunKind, Tunnel};
 use crate::io::TxQueue;
-use crate::nat::fold32;
 use crate::nat::rewrite::{End, Rewrite};
+use crate::nat::{Addr, Conn, fold32};
 use crate::neigh;
 use crate::stats::Ctr;
 use crate::wire::checksum::Delta;
 use crate::wire::encap::{self, Encap, Outer, Outer6, OuterIp};
+use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::{EthernetFrame, TcpPacket, UdpPacket, ethernet};
 use std::net::{IpAddr, Ipv6Addr};
@@ -139,6 +146,16 @@ impl Core {
         }
     }
 
+    /// Where a DR or TUN connection's packets go: its real server, or for a
+    /// tunnel endpoint of the other family the address `Snapshot::cross`
+    /// holds (the connection holds a placeholder).
+    pub(super) fn direct_rip<A: Addr>(&self, c: &Conn<A>) -> IpAddr {
+        match self.snap.cfg.cross_rip(c.dest()) {
+            Some(ip) => ip,
+            None => c.rip.to_ip(),
+        }
+    }
+
     /// Send a client packet to its DR or TUN real server `rip` (of the other
     /// family only through a tunnel). True if it went out (or waits for ARP).
     pub(super) fn forward_direct<T: TxQueue>(
@@ -161,7 +178,8 @@ impl Core {
             },
             (Forward::Tunnel(t), rip) => {
                 let sport = gue_sport(seg.src, seg.dst, seg.sport, seg.dport);
-                self.tunnel_to(t, rip, seg.frame, Inner::V4(patch, sport), tx)
+                let inner = Inner::V4(patch, sport);
+                self.tunnel_to(t, rip, (seg.frame, inner), tx, Ctr::FwdIn)
             }
             (Forward::Masq, _) => false,
             (Forward::Route, IpAddr::V6(_)) => self.drop(Ctr::DropNoDest),
@@ -197,7 +215,9 @@ impl Core {
                 }
                 None => self.drop(Ctr::DropNoDest),
             },
-            (Forward::Tunnel(t), rip) => self.tunnel_to(t, rip, seg.frame, Inner::of6(&seg), tx),
+            (Forward::Tunnel(t), rip) => {
+                self.tunnel_to(t, rip, (seg.frame, Inner::of6(&seg)), tx, Ctr::FwdIn)
+            }
             (Forward::Masq, _) => false,
             (Forward::Route, IpAddr::V4(_)) => self.drop(Ctr::DropNoDest),
         };
@@ -207,17 +227,78 @@ impl Core {
         sent
     }
 
+    /// An ICMP or ICMPv6 error from the client side about a DR or TUN
+    /// connection (its checks done by `Core::icmp_error_of`), sent on to
+    /// the connection's real server `rip` as its packets go, untranslated:
+    /// DR to the server's MAC (an IPv6 packet with its hop limit one less,
+    /// as `forward_direct6`), TUN encapsulated. As IPVS does
+    /// (`ip_vs_xmit.c`: `ip_vs_icmp_xmit` and `ip_vs_icmp_xmit_v6` hand an
+    /// error about a connection that is not MASQ to the connection's
+    /// `packet_xmit`): the server, which holds the VIP, matches the error
+    /// to its socket, so a router's "fragmentation needed" (or
+    /// packet-too-big) about the server's replies, which it sends to their
+    /// source, the VIP, reaches the server. True if it went out (or waits
+    /// for ARP or NDP).
+    pub(super) fn icmp_error_direct<T: TxQueue>(
+        &mut self,
+        fwd: Forward,
+        rip: IpAddr,
+        frame: &[u8],
+        tx: &mut TxPair<T>,
+    ) -> bool {
+        let done = Ctr::IcmpErrorDirect;
+        let ip = &frame[ethernet::HEADER_LEN..];
+        let v6 = ip[0] >> 4 == 6;
+        // No ports to hash (the error is no flow's packet): GUE's source
+        // port from the addresses alone.
+        let sport = if v6 {
+            let ip = Ipv6Packet::new_unchecked(ip);
+            gue_sport(fold32(ip.src()), fold32(ip.dst()), 0, 0)
+        } else {
+            let ip = Ipv4Packet::new_unchecked(ip);
+            gue_sport(ip.src_raw(), ip.dst_raw(), 0, 0)
+        };
+        match (fwd, rip) {
+            (Forward::Route, IpAddr::V4(rip)) if !v6 => match self.dr_hop(rip.to_bits()) {
+                Some(hop) => self.forward(hop, frame, tx, done, Patch::None),
+                None => self.drop(Ctr::DropNoDest),
+            },
+            (Forward::Route, IpAddr::V6(rip)) if v6 => match self.dr_hop6(rip) {
+                Some(nic) => {
+                    self.forward_to((nic, Hop::V6(rip)), frame, tx, done, Patch::HopLimit6)
+                }
+                None => self.drop(Ctr::DropNoDest),
+            },
+            (Forward::Tunnel(t), rip) => {
+                let inner = if v6 {
+                    Inner::V6 {
+                        hop_limit: ip[7].saturating_sub(1),
+                        l4: ipv6::HEADER_LEN,
+                        proto: ipv6::next_header::ICMPV6,
+                        partial: false,
+                        sport,
+                    }
+                } else {
+                    Inner::V4(Patch::None, sport)
+                };
+                self.tunnel_to(t, rip, (frame, inner), tx, done)
+            }
+            _ => self.drop(Ctr::DropNoDest),
+        }
+    }
+
     /// A client packet of either family (in `frame`, described by `inner`)
     /// through tunnel `t` to an endpoint `rip` of either family: the outer
     /// header from our address on the egress NIC, the tunnel's MTU checked
-    /// (the sender told as its family's ICMP says), then sent.
+    /// (the sender told as its family's ICMP says), then sent and counted
+    /// in `done`.
     fn tunnel_to<T: TxQueue>(
         &mut self,
         t: Tunnel,
         rip: IpAddr,
-        frame: &[u8],
-        inner: Inner,
+        (frame, inner): (&[u8], Inner),
         tx: &mut TxPair<T>,
+        done: Ctr,
     ) -> bool {
         let (nic, hop, outer) = match rip {
             IpAddr::V4(rip) => {
@@ -281,20 +362,20 @@ impl Core {
             return self.drop(Ctr::DropTooBig);
         }
         let fix = |ip: &mut [u8]| inner.fix(ip);
-        self.send_encapsulated((nic, hop), frame, e, &outer, fix, tx)
+        self.send_encapsulated((nic, hop), frame, (e, &outer), fix, tx, done)
     }
 
     /// Encapsulate the IP packet of `frame` as `e` under `outer` in the
     /// worker's buffer (`fix` applied to the inner copy first) and send it
-    /// to `hop` out of `nic`.
+    /// to `hop` out of `nic`, counted in `done`.
     fn send_encapsulated<T: TxQueue>(
         &mut self,
         (nic, hop): (Nic, Hop),
         frame: &[u8],
-        e: Encap,
-        outer: &OuterIp,
+        (e, outer): (Encap, &OuterIp),
         fix: impl FnOnce(&mut [u8]),
         tx: &mut TxPair<T>,
+        done: Ctr,
     ) -> bool {
         let mut buf = std::mem::take(&mut self.encap_buf);
         let h = ethernet::HEADER_LEN;
@@ -311,7 +392,7 @@ impl Core {
                 });
                 // `forward` must not take this for the RX frame (zero copy).
                 let zc = self.zc.out.take();
-                let ok = self.forward_to((nic, hop), &buf[..h + n], tx, Ctr::FwdIn, Patch::None);
+                let ok = self.forward_to((nic, hop), &buf[..h + n], tx, done, Patch::None);
                 self.zc.out = zc;
                 if ok {
                     self.ctr.inc(Ctr::TunnelEncap);

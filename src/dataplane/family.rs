@@ -255,11 +255,26 @@ impl Core {
         if !bound {
             return self.ctr.inc(Ctr::DropIcmpNoConn);
         }
+        let bytes = (frame.len() - ethernet::HEADER_LEN) as u64;
+        // DR and TUN: from the client side, to the real server untranslated
+        // (`direct.rs`). From the inside no DR or TUN connection is quoted:
+        // its real server answers from the VIP, and its output key (the
+        // server's address) is in no reply.
+        if dir == Dir::Input && self.snap.cfg.any_direct {
+            let dest = c.dest();
+            let fwd = self.snap.cfg.forward_of(dest);
+            if fwd != Forward::Masq {
+                let rip = self.direct_rip(c);
+                if self.icmp_error_direct(fwd, rip, frame, tx) {
+                    self.out.traffic.inbound(dest, bytes);
+                }
+                return;
+            }
+        }
         let Some(hop) = A::hop(&self.env, dir, c) else {
             return self.ctr.inc(Ctr::DropNoService);
         };
         let (rw, dest) = (c.rewrite(dir), c.dest());
-        let bytes = (frame.len() - ethernet::HEADER_LEN) as u64;
         // Counted with the connection's traffic, as IPVS does (`ip_vs_in_icmp`
         // / `ip_vs_out_icmp` call `ip_vs_in_stats` / `ip_vs_out_stats`).
         if self.forward_to((nic.other(), hop), frame, tx, Ctr::IcmpErrorNat, patch(rw)) {

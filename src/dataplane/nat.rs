@@ -230,13 +230,7 @@ impl Core {
     ) {
         use std::net::IpAddr::{V4, V6};
         let c = A::table(self).get(idx);
-        let dest = c.dest();
-        // A tunnel endpoint of the other family: the connection holds a
-        // placeholder (`Snapshot::cross`).
-        let rip = match self.snap.cfg.cross_rip(dest) {
-            Some(ip) => ip,
-            None => c.rip.to_ip(),
-        };
+        let (dest, rip) = (c.dest(), self.direct_rip(c));
         let (sent, bytes) = match (seg.src.to_ip(), seg.dst.to_ip()) {
             (V4(src), V4(dst)) => {
                 self.track_input_only::<A>(idx, seg.proto, seg.flags);

@@ -352,9 +352,14 @@ impl DrLab {
     /// Start `ringvs serve-http` (`i am rsN`) on port 80 of real servers
     /// `ns` and wait until they listen.
     pub fn start_http(&mut self, rss: &[usize]) {
+        self.start_http_with(rss, rs_name);
+    }
+
+    /// [`DrLab::start_http`] with real server `n` answering `body(n)`.
+    pub fn start_http_with(&mut self, rss: &[usize], body: impl Fn(usize) -> String) {
         for &n in rss {
             #[rustfmt::skip]
-            let args = ["serve-http", "--listen", "0.0.0.0:80", "--body", &rs_name(n), "--max-secs", MAX_SECS];
+            let args = ["serve-http", "--listen", "0.0.0.0:80", "--body", &body(n), "--max-secs", MAX_SECS];
             self.spawn(&format!("http-rs{n}"), &self.ns_rs(n), EXE, &args);
         }
         for &n in rss {
