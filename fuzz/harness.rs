@@ -567,7 +567,7 @@ impl Harness {
         );
         self.last = if d(Ctr::DropIpChecksum) + d(Ctr::DropL4Checksum) > 0 {
             Stage::Checksum
-        } else if d(Ctr::IcmpErrorNat) + d(Ctr::IcmpErrorDirect) > 0 {
+        } else if d(Ctr::IcmpErrorNat) + d(Ctr::IcmpErrorDirect) + d(Ctr::IcmpErrorTunnel) > 0 {
             Stage::IcmpTranslated
         } else if d(Ctr::DropIcmp) + d(Ctr::DropIcmpNoConn) > 0 {
             Stage::Icmp

@@ -87,6 +87,11 @@ counters! {
     /// on to its real server as its packets go, untranslated (not counted in
     /// `icmp_error_nat`).
     IcmpErrorDirect => "icmp_error_direct",
+    /// ICMP errors about a tunnel packet of ours (from a router on the way
+    /// to a TUN real server) sent to the client as errors about its own
+    /// packet, from the VIP ("fragmentation needed" with the MTU less the
+    /// tunnel's overhead).
+    IcmpErrorTunnel => "icmp_error_tunnel",
     /// ICMP "fragmentation needed" (type 3 code 4, with the egress MTU) sent back
     /// to the sender of a DF packet too big for the egress NIC (the packet itself
     /// is counted in `drop_too_big`).

@@ -337,3 +337,154 @@ fn a_client_side_icmp_error_about_dr_is_bound_to_its_connection() {
     assert_eq!(int.len(), 1);
     assert_eq!(d.ctr(Ctr::IcmpErrorDirect), 1);
 }
+
+/// A router between the director and a TUN real server cannot deliver a
+/// tunnel packet and tells its source, our address on that side (the DIP),
+/// quoting the tunnel packet. As IPVS's `ip_vs_in_icmp` does for IPv4 in
+/// IPv4, the client gets the error about its own packet from the VIP:
+/// "fragmentation needed" with the reported MTU less the tunnel's overhead
+/// (only if the client's packet had DF), other errors as they came.
+#[test]
+fn an_icmp_error_about_a_tunnel_packet_reaches_the_client_about_its_own_packet() {
+    let router = std::net::Ipv4Addr::new(198, 19, 0, 254);
+    let from_router = L3 {
+        src: router,
+        dst: DIP,
+        ..L3::from_rs(RS1, DIP)
+    };
+    for (fwd, overhead) in [
+        (tunnel(TunKind::Ipip, 0, TunCsum::NoCsum), 20u16),
+        (tunnel(TunKind::Gue, 6080, TunCsum::NoCsum), 32),
+        (tunnel(TunKind::Gue, 6080, TunCsum::Csum), 32),
+        (tunnel(TunKind::Gre, 0, TunCsum::NoCsum), 24),
+        (tunnel(TunKind::Gre, 0, TunCsum::Csum), 28),
+    ] {
+        let mut d = director(fwd);
+        let syn = tcp_frame(&L3::to_vip(), CPORT, 80, SYN);
+        let (_, int) = d.ext(&syn);
+        let sent = &int[0];
+        let tunnel_len = sent.len() - 14 - 20;
+        // Frag needed, MTU 1400, quoting the whole tunnel packet.
+        let err = icmp_error(&from_router, 3, 4, [0, 0, 0x05, 0x78], sent, tunnel_len);
+        let (ext, int) = d.int(&err);
+        assert!(int.is_empty(), "{fwd:?}");
+        assert_eq!(ext.len(), 1, "{fwd:?}: {:?}", drops(&d.w().core.ctr));
+        let p = parse_ip(&ext[0]);
+        assert_eq!((p.src_mac, p.dst_mac), (EXT_MAC, CLIENT_MAC), "{fwd:?}");
+        assert_eq!((p.src, p.dst, p.proto), (VIP, CLIENT, 1), "{fwd:?}");
+        let icmp = &p.l4;
+        assert_eq!((icmp[0], icmp[1]), (3, 4), "{fwd:?}");
+        let mtu = u16::from_be_bytes([icmp[6], icmp[7]]);
+        assert_eq!(mtu, 1400 - overhead, "{fwd:?}: the MTU less the overhead");
+        assert_eq!(
+            &icmp[8..],
+            &syn[14..14 + 28],
+            "{fwd:?}: quoting the client's packet: header and 8 bytes"
+        );
+        assert_eq!(d.ctr(Ctr::IcmpErrorTunnel), 1, "{fwd:?}");
+        // Any other error about the tunnel packet as it came.
+        let err = icmp_error(&from_router, 11, 0, [0; 4], sent, tunnel_len);
+        let (ext, _) = d.int(&err);
+        assert_eq!(ext.len(), 1, "{fwd:?}");
+        let p = parse_ip(&ext[0]);
+        assert_eq!((p.src, p.dst), (VIP, CLIENT));
+        assert_eq!(&p.l4[..2], &[11, 0], "{fwd:?}: time exceeded");
+        assert_eq!(d.ctr(Ctr::IcmpErrorTunnel), 2, "{fwd:?}");
+        assert_eq!(d.ctr(Ctr::IcmpErrorNat), 0);
+    }
+}
+
+/// What an error about a tunnel packet must be to reach the client: about a
+/// packet the client sent with DF (for "fragmentation needed"), to our
+/// address on that side, naming the connection's real server and its
+/// tunnel. Anything else is counted and goes nowhere.
+#[test]
+fn an_icmp_error_about_a_tunnel_packet_must_match_its_connection() {
+    let router = std::net::Ipv4Addr::new(198, 19, 0, 254);
+    let from_router = L3 {
+        src: router,
+        dst: DIP,
+        ..L3::from_rs(RS1, DIP)
+    };
+    let mut d = director(tunnel(TunKind::Gue, 6080, TunCsum::NoCsum));
+    let mut syn = tcp_frame(&L3::to_vip(), CPORT, 80, SYN);
+    let (_, int) = d.ext(&syn);
+    let sent = int[0].clone();
+    let n = sent.len() - 34;
+    let frag_needed = |quoted: &[u8], l3: &L3| icmp_error(l3, 3, 4, [0, 0, 5, 0x78], quoted, n);
+    let nothing = |d: &mut MemDirector, err: &[u8], why: &str| {
+        let (ext, int) = d.int(err);
+        assert!(ext.is_empty() && int.is_empty(), "{why}");
+    };
+    // Another real server than the connection's.
+    let mut other = sent.clone();
+    let rs = other[30..34].to_vec();
+    let to = if rs == RS1.octets() { RS2 } else { RS1 };
+    other[30..34].copy_from_slice(&to.octets());
+    fix_ip_checksum(&mut other);
+    nothing(&mut d, &frag_needed(&other, &from_router), "another server");
+    // Another GUE port than the server's.
+    let mut port = sent.clone();
+    port[36..38].copy_from_slice(&6081u16.to_be_bytes());
+    nothing(&mut d, &frag_needed(&port, &from_router), "another port");
+    // To the VIP rather than our address on that side.
+    let to_vip = L3 {
+        dst: VIP,
+        ..from_router
+    };
+    nothing(&mut d, &frag_needed(&sent, &to_vip), "to the VIP");
+    assert_eq!(d.ctr(Ctr::DropIcmpNoConn), 3);
+    // A parameter problem about our outer header means nothing to the client.
+    nothing(
+        &mut d,
+        &icmp_error(&from_router, 12, 0, [8, 0, 0, 0], &sent, n),
+        "parameter problem",
+    );
+    assert_eq!(d.ctr(Ctr::DropIcmp), 1);
+    // A client packet without DF: the client does no path MTU discovery.
+    syn[20] &= !0x40;
+    fix_ip_checksum(&mut syn);
+    let (_, int) = d.ext(&syn);
+    nothing(&mut d, &frag_needed(&int[0], &from_router), "no DF");
+    assert_eq!(d.ctr(Ctr::DropIcmp), 2);
+    assert_eq!(d.ctr(Ctr::IcmpErrorTunnel), 0);
+    // The same frag needed about the DF packet goes.
+    let (ext, _) = d.int(&frag_needed(&sent, &from_router));
+    assert_eq!(ext.len(), 1);
+    assert_eq!(d.ctr(Ctr::IcmpErrorTunnel), 1);
+}
+
+/// Two workers: an error about a tunnel packet that reaches the worker not
+/// owning the client's connection is handed to its owner, which answers the
+/// client.
+#[test]
+fn an_icmp_error_about_a_tunnel_packet_is_handed_to_the_owning_worker() {
+    let mut d = MemDirector::with_workers(2, STANDARD);
+    d.resolve_all();
+    d.forward_all(tunnel(TunKind::Ipip, 0, TunCsum::NoCsum));
+    let cport = (CPORT..)
+        .find(|&p| ringvs::io::fanout::owner(be(CLIENT), p, 2, 0) == 1)
+        .expect("a port owned by worker 1");
+    d.workers[1].rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), cport, 80, SYN));
+    d.poll();
+    let sent = d.workers[1].tx[Nic::Int].take_sent();
+    assert_eq!(sent.len(), 1);
+    let from_router = L3 {
+        src: std::net::Ipv4Addr::new(198, 19, 0, 254),
+        dst: DIP,
+        ..L3::from_rs(RS1, DIP)
+    };
+    let err = icmp_error(&from_router, 3, 4, [0, 0, 5, 0x78], &sent[0], 48);
+    d.workers[0].rx[Nic::Int].push(&err);
+    let now = d.now;
+    d.workers[0].poll_once(now);
+    assert!(d.workers[0].tx[Nic::Ext].take_sent().is_empty());
+    assert_eq!(d.workers[0].core.ctr.get(Ctr::HandoffOut), 1);
+    d.workers[1].poll_once(now);
+    let out = d.workers[1].tx[Nic::Ext].take_sent();
+    assert_eq!(out.len(), 1, "{:?}", drops(&d.workers[1].core.ctr));
+    let p = parse_ip(&out[0]);
+    assert_eq!((p.src, p.dst, &p.l4[..2]), (VIP, CLIENT, &[3u8, 4][..]));
+    assert_eq!(u16::from_be_bytes([p.l4[6], p.l4[7]]), 1400 - 20);
+    assert_eq!(d.workers[1].core.ctr.get(Ctr::IcmpErrorTunnel), 1);
+}

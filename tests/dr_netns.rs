@@ -865,6 +865,90 @@ fn dr_and_tun_replies_learn_the_path_mtu_from_a_routers_error() {
     }
 }
 
+/// A narrower link between the router and an off-link TUN real server
+/// (rs3's segment at 1400 bytes): a client datagram that fits the director's
+/// tunnel MTU no longer fits that link once encapsulated, and the router
+/// tells the tunnel packet's source, the DIP. The director turns that into
+/// "fragmentation needed" about the client's own datagram, from the VIP,
+/// with the link's MTU less the tunnel's overhead, as IPVS does for IPv4 in
+/// IPv4 (`ip_vs_in_icmp`'s tunnel case): the client's path MTU drops so
+/// that its datagrams fit the tunnel, and they are answered again.
+#[test]
+fn tun_a_routers_error_about_the_tunnel_packet_reaches_the_client() {
+    let Some((_serial, mut l)) = dr::lab() else {
+        return;
+    };
+    l.start_udp_echo(&[3], UDP_PORT);
+    let port = GUE_PORT.to_string();
+    l.start_decap(3, &["--ipip", "--gre", "--gue", &port]);
+    l.start_director(&["--int-gateway", &dr::ROUTER_INT.to_string()]);
+    ringvs::lab::ip(&["-n", &l.ns_router(), "link", "set", "r2", "mtu", "1400"]).expect("r2 mtu");
+    let tuns = [
+        Tun::Ipip,
+        Tun::Gue {
+            port: GUE_PORT,
+            csum: true,
+        },
+        Tun::Gre,
+    ];
+    for (round, tun) in tuns.into_iter().enumerate() {
+        l.adm(&["-C"]);
+        l.client_ports(round);
+        ringvs::lab::ip(&["-n", &l.ns_client(), "route", "flush", "cache"]).expect("flush");
+        add_services(&l, &[3], &[], &tun.adm_opts());
+        let small = udp_names(&l.udp_client("ask", UDP_PORT, 1));
+        assert_eq!(small, vec![rs_name(3)], "{}: a small datagram", tun.name());
+        let mtu = 1400 - tun.overhead();
+        let before = l.stats();
+        // Fits the director's tunnel MTU (1500 less the overhead), not the far link.
+        let probe = l.pmtu_probe(UDP_PORT, 1500 - tun.overhead() - 28);
+        let after = l.stats();
+        let d = |c: &str| delta(&before, &after, c);
+        assert_eq!(
+            (probe["type"].as_u64(), probe["code"].as_u64()),
+            (Some(3), Some(4)),
+            "{}: {probe}; icmp_error_tunnel +{}, drop_icmp_no_conn +{}",
+            tun.name(),
+            d("icmp_error_tunnel"),
+            d("drop_icmp_no_conn")
+        );
+        assert_eq!(
+            probe["info"].as_u64(),
+            Some(mtu as u64),
+            "{}: {probe}",
+            tun.name()
+        );
+        assert_eq!(
+            probe["offender"].as_str(),
+            Some("198.18.0.110"),
+            "from the VIP"
+        );
+        assert_eq!(probe["ip_mtu"].as_u64(), Some(mtu as u64), "{}", tun.name());
+        assert!(d("icmp_error_tunnel") >= 1, "{}", tun.name());
+        assert_eq!(
+            d("icmp_frag_needed"),
+            0,
+            "{}: not the director's own",
+            tun.name()
+        );
+        // What fits the far link less the overhead is answered.
+        let fits = l.pmtu_probe(UDP_PORT, mtu - 28);
+        assert_eq!(
+            fits["answered"].as_bool(),
+            Some(true),
+            "{}: {fits}",
+            tun.name()
+        );
+        println!(
+            "DR-MEASURE pmtu-tunnel tun={} info={} offender={} icmp_error_tunnel=+{}",
+            tun.name(),
+            probe["info"],
+            probe["offender"],
+            d("icmp_error_tunnel"),
+        );
+    }
+}
+
 /// The forwarding methods the wrk measurement compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {

@@ -37,6 +37,11 @@
 //!   their source, the VIP) go on to the real server untranslated, the way
 //!   the connection's packets go ([`Core::icmp_error_direct`]), as
 //!   `ip_vs_icmp_xmit` does: the server holds the VIP and finds its socket.
+//! * **ICMP errors about a tunnel packet of ours** (a router on the way to a
+//!   TUN server could not deliver it) reach the client as the same error
+//!   about its own packet, from the VIP, "fragmentation needed" with the
+//!   MTU less the overhead ([`Core::icmp_tunnel_error`]), as
+//!   `ip_vs_in_icmp`'s tunnel case does for IPv4 in IPv4.
 //!
 //! The connection is tracked from the client's packets alone, with IPVS's
 //! input-only TCP states (`set_tcp_state` with `IP_VS_CONN_F_NOOUTPUT`,
@@ -48,6 +53,7 @@
 //! family, goes out from its own buffer where the rings allow (zero copy).
 
 use super::classify::Segment;
+use super::family::Family;
 use super::nat6::Segment6;
 use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
@@ -55,12 +61,13 @@ use crate::Nic;
 use crate::config::{Forward, TunCsum, TunKind, Tunnel};
 use crate::io::TxQueue;
 use crate::nat::rewrite::{End, Rewrite};
-use crate::nat::{Addr, Conn, fold32};
+use crate::nat::{Addr, Conn, Dir, FlowKey, fold32};
 use crate::neigh;
 use crate::stats::Ctr;
 use crate::wire::checksum::Delta;
 use crate::wire::encap::{self, Encap, Outer, Outer6, OuterIp};
-use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::icmpv4::{self, Icmpv4Packet, msg, unreach};
+use crate::wire::ipv4::{self, Ipv4Packet, protocol};
 use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::{EthernetFrame, TcpPacket, UdpPacket, ethernet};
 use std::net::{IpAddr, Ipv6Addr};
@@ -285,6 +292,128 @@ impl Core {
             }
             _ => self.drop(Ctr::DropNoDest),
         }
+    }
+
+    /// An ICMP error to our address on `nic` that quotes a tunnel packet of
+    /// ours (`icmp`: its message; `frame` as received): a router on the way
+    /// to a TUN real server could not deliver what we encapsulated. As IPVS
+    /// does for IPv4 in IPv4 (`ip_vs_core.c`, `ip_vs_in_icmp`'s tunnel case):
+    /// the client, whose packet it was, gets an error of the same type and
+    /// code about its own packet, from the VIP, out of the external NIC; a
+    /// "fragmentation needed" carries the reported MTU less the
+    /// encapsulation's overhead, and only for a packet the client sent with
+    /// DF. False if the quote is no tunnel packet of a connection's (the
+    /// caller goes on as for any error); true once handled or counted.
+    ///
+    /// A deliberate difference: IPVS also stores the reported MTU in its
+    /// route to the real server (`ipv4_update_pmtu`), so that later packets
+    /// too big for it get "fragmentation needed" from the director itself;
+    /// ringvs keeps no MTU per real server, so each client learns it from
+    /// the translated error of its own first packet too big.
+    pub(super) fn icmp_tunnel_error<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        frame: &[u8],
+        icmp: &Icmpv4Packet<&[u8]>,
+        handed: bool,
+        tx: &mut TxPair<T>,
+    ) -> bool {
+        let data = icmp.data();
+        let Some((rip, encap, at)) = encap::quoted_tunnel(data) else {
+            return false;
+        };
+        let Some(q) = super::icmp::quoted(&data[at..]) else {
+            return false;
+        };
+        if q.proto != protocol::TCP && q.proto != protocol::UDP {
+            return false;
+        }
+        // Our packet went client → VIP: the connection's input key as it is.
+        let key = FlowKey::new(0, q.proto, q.src, q.sport, q.dst, q.dport);
+        let owner = u32::owner(&self.env, (q.src, q.sport), self.workers);
+        if owner != self.id && !handed {
+            self.hand_off(owner, nic, frame, false);
+            return true;
+        }
+        let Some(idx) = u32::table(self).lookup(&key) else {
+            return false;
+        };
+        let c = u32::table(self).get(idx);
+        let (dest, vip, client) = (c.dest(), c.vip, c.client);
+        let ours = match self.snap.cfg.forward_of(dest) {
+            Forward::Tunnel(t) => {
+                self.direct_rip(c) == IpAddr::V4(rip)
+                    && match (t.kind, encap) {
+                        (TunKind::Ipip, Encap::Ipip) | (TunKind::Gre, Encap::Gre { .. }) => true,
+                        (TunKind::Gue, Encap::Gue { port, .. }) => port == t.port,
+                        _ => false,
+                    }
+            }
+            _ => false,
+        };
+        if !ours {
+            return false;
+        }
+        let hop = u32::hop(&self.env, Dir::Output, c);
+        let (ty, code) = (icmp.msg_type(), icmp.code());
+        if !matches!(
+            ty,
+            msg::DEST_UNREACHABLE | msg::SOURCE_QUENCH | msg::TIME_EXCEEDED
+        ) {
+            self.ctr.inc(Ctr::DropIcmp);
+            return true;
+        }
+        let mut rest = icmp.rest_of_header();
+        let inner = Ipv4Packet::new_unchecked(&data[at..]);
+        if (ty, code) == (msg::DEST_UNREACHABLE, unreach::FRAG_NEEDED) {
+            // The client does not do path MTU discovery: nothing to tell.
+            if !inner.dont_frag() {
+                self.ctr.inc(Ctr::DropIcmp);
+                return true;
+            }
+            let (mtu, over) = (rest & 0xffff, encap.overhead() as u32);
+            rest = if mtu > 68 + over { mtu - over } else { mtu };
+        }
+        let Some(Hop::V4(hop)) = hop else {
+            self.ctr.inc(Ctr::DropNoService);
+            return true;
+        };
+        if !self.pending.1.allow(self.clock.now) {
+            self.ctr.inc(Ctr::IcmpFragNeededLimited);
+            return true;
+        }
+        // The client's packet as quoted: its header and what follows of it,
+        // as much as `frag_needed` quotes of a packet.
+        let hl = ipv4::HEADER_LEN;
+        let quote = &data[at..(at + hl + icmpv4::QUOTE_L4).min(data.len())];
+        let ident = self.pending.1.ident;
+        let mut buf = std::mem::take(&mut self.encap_buf);
+        let h = ethernet::HEADER_LEN;
+        let built = buf
+            .get_mut(h..)
+            .and_then(|b| icmpv4::emit_error(b, (vip, client, ident), (ty, code, rest), quote));
+        if let Some(n) = built {
+            EthernetFrame::new_unchecked(&mut buf[..h]).set_ethertype(ethernet::ethertype::IPV4);
+            self.pending.1.ident = ident.wrapping_add(1);
+            // `forward` must not take this for the RX frame (zero copy).
+            let zc = self.zc.out.take();
+            let sent = self.forward(
+                (Nic::Ext, hop),
+                &buf[..h + n],
+                tx,
+                Ctr::IcmpErrorTunnel,
+                Patch::None,
+            );
+            self.zc.out = zc;
+            // Counted with the connection's traffic, as `ip_vs_out_stats`.
+            if sent {
+                self.out.traffic.outbound(dest, n as u64);
+            }
+        } else {
+            self.ctr.inc(Ctr::DropTooBig);
+        }
+        self.encap_buf = buf;
+        true
     }
 
     /// A client packet of either family (in `frame`, described by `inner`)

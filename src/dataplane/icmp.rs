@@ -29,7 +29,7 @@ use crate::wire::{EthernetFrame, UdpPacket, ethernet};
 
 /// The quoted packet of an error message: a 20-byte IPv4 header and at least
 /// the 8 bytes of TCP/UDP that hold the ports.
-fn quoted(data: &[u8]) -> Option<Quote<u32>> {
+pub(super) fn quoted(data: &[u8]) -> Option<Quote<u32>> {
     if data.len() < ipv4::HEADER_LEN + 8 {
         return None;
     }
@@ -78,6 +78,19 @@ impl Core {
         let Some(q) = quoted(icmp.data()) else {
             return self.ctr.inc(Ctr::DropIcmp);
         };
+        // About a tunnel packet we sent to a TUN real server (`direct.rs`):
+        // its outer source is our address on the NIC it left by.
+        let tunnel_src = match nic {
+            Nic::Ext => self.env.ext_addr(),
+            Nic::Int => self.env.dip(),
+        };
+        if self.snap.cfg.any_direct
+            && q.src == dst
+            && dst == tunnel_src
+            && self.icmp_tunnel_error(nic, frame, &icmp, handed, tx)
+        {
+            return;
+        }
         if q.proto != protocol::TCP && q.proto != protocol::UDP {
             return self.ctr.inc(Ctr::DropIcmpNoConn);
         }

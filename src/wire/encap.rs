@@ -252,6 +252,55 @@ pub fn encapsulate_ip(
     Some(total)
 }
 
+/// A tunnel packet of ours as an ICMP error quotes it (`quote`: the
+/// quoted bytes, from the outer header on): an IPv4 packet inside an outer
+/// IPv4 header without options (what [`encapsulate_ip`] writes), by IPIP,
+/// GUE or GRE. Returns the outer destination, the encapsulation as a
+/// receiver tells it (`Encap::Gue` with the ports found and `csum` whether
+/// the UDP checksum is set, `Encap::Gre` with its checksum bit) and where
+/// the inner IPv4 header starts in `quote`. `None` for anything else: an
+/// IPv6 packet inside (as IPVS's `ip_vs_in_icmp` takes only IPv4 in IPv4),
+/// a later fragment, a GUE header of another version or with options or a
+/// control message, GRE with any flag but the checksum, or too few bytes to
+/// hold the inner IPv4 header.
+pub fn quoted_tunnel(quote: &[u8]) -> Option<(Ipv4Addr, Encap, usize)> {
+    let outer = quote.get(..OUTER_IP)?;
+    let ip = Ipv4Packet::new_unchecked(outer);
+    if ip.version() != 4 || ip.header_len() != OUTER_IP || ip.frag_offset() != 0 {
+        return None;
+    }
+    let t = &quote[OUTER_IP..];
+    let e = match ip.protocol() {
+        PROTO_IPIP => Encap::Ipip,
+        protocol::UDP => {
+            let h = t.get(..UDP + GUE)?;
+            // GUE version 0, C 0, hlen 0; an IPv4 packet inside.
+            if h[8] != 0 || h[9] != PROTO_IPIP {
+                return None;
+            }
+            Encap::Gue {
+                sport: u16::from_be_bytes([h[0], h[1]]),
+                port: u16::from_be_bytes([h[2], h[3]]),
+                csum: h[6..8] != [0, 0],
+            }
+        }
+        PROTO_GRE => {
+            let h = t.get(..GRE)?;
+            let flags = u16::from_be_bytes([h[0], h[1]]);
+            if flags & !GRE_FLAG_CSUM != 0 || u16::from_be_bytes([h[2], h[3]]) != GRE_PROTO_IPV4 {
+                return None;
+            }
+            Encap::Gre {
+                csum: flags == GRE_FLAG_CSUM,
+            }
+        }
+        _ => return None,
+    };
+    let at = OUTER_IP + e.tunnel_len();
+    let inner = quote.get(at..at + OUTER_IP)?;
+    (inner[0] >> 4 == 4).then_some((ip.dst(), e, at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,5 +510,102 @@ mod tests {
         })
         .expect("fits");
         check_outer6(&b[..n], PROTO_IPV6, 0);
+    }
+
+    /// What `quoted_tunnel` reads back is what `encapsulate` wrote, for each
+    /// encapsulation, from a quote that holds the inner header; anything
+    /// else it declines.
+    #[test]
+    fn a_quoted_tunnel_packet_reads_back_as_written() {
+        let i = inner();
+        let encaps = [
+            Encap::Ipip,
+            Encap::Gue {
+                sport: 50000,
+                port: 6080,
+                csum: false,
+            },
+            Encap::Gue {
+                sport: 50001,
+                port: 6081,
+                csum: true,
+            },
+            Encap::Gre { csum: false },
+            Encap::Gre { csum: true },
+        ];
+        for e in encaps {
+            let mut b = [0u8; 100];
+            let n = encapsulate(&mut b, &i, e, &outer(), |_| {}).expect("fits");
+            let at = e.overhead();
+            assert_eq!(quoted_tunnel(&b[..n]), Some((outer().dst, e, at)), "{e:?}");
+            // A router quoting only the inner header still names it.
+            assert_eq!(quoted_tunnel(&b[..at + 20]), Some((outer().dst, e, at)));
+            assert_eq!(quoted_tunnel(&b[..at + 19]), None, "{e:?}: inner cut");
+            // A later fragment of the outer packet has no tunnel header.
+            let mut frag = b;
+            Ipv4Packet::new_unchecked(&mut frag[..]).set_fragmentation(false, false, 8);
+            assert_eq!(quoted_tunnel(&frag[..n]), None, "{e:?}: fragment");
+            // An IPv6 packet inside: not IPv4 in IPv4.
+            let mut six = b;
+            six[at] = 0x60;
+            assert_eq!(quoted_tunnel(&six[..n]), None, "{e:?}: IPv6 inside");
+        }
+        let mut b = [0u8; 100];
+        let gue = encaps[1];
+        let n = encapsulate(&mut b, &i, gue, &outer(), |_| {}).expect("fits");
+        for (at, v) in [(28, 0x01), (28, 0x40), (29, PROTO_IPV6)] {
+            let mut g = b;
+            g[at] = v;
+            assert_eq!(quoted_tunnel(&g[..n]), None, "GUE byte {at} = {v:#x}");
+        }
+        let n = encapsulate(&mut b, &i, encaps[3], &outer(), |_| {}).expect("fits");
+        for (at, v) in [(20, 0x20), (20, 0x10), (21, 0x01), (22, 0x86)] {
+            let mut g = b;
+            g[at] = v;
+            assert_eq!(quoted_tunnel(&g[..n]), None, "GRE byte {at} = {v:#x}");
+        }
+        // Outer IP options, or another protocol: not a packet of ours.
+        let n = encapsulate(&mut b, &i, Encap::Ipip, &outer(), |_| {}).expect("fits");
+        let mut o = b;
+        o[0] = 0x46;
+        assert_eq!(quoted_tunnel(&o[..n]), None);
+        let mut o = b;
+        o[9] = protocol::TCP;
+        assert_eq!(quoted_tunnel(&o[..n]), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// Over tunnel packets with bytes changed and cut anywhere,
+        /// `quoted_tunnel` never reads past the quote, and what it accepts
+        /// is a consistent tunnel: the inner IPv4 header where the
+        /// encapsulation says, whole, after an outer header of ours.
+        #[test]
+        fn a_quoted_tunnel_is_read_within_the_quote(
+            which in 0usize..5,
+            edits in proptest::collection::vec((0usize..60, proptest::prelude::any::<u8>()), 0..4),
+            cut in 0usize..80,
+        ) {
+            let e = [
+                Encap::Ipip,
+                Encap::Gue { sport: 50000, port: 6080, csum: false },
+                Encap::Gue { sport: 50000, port: 6080, csum: true },
+                Encap::Gre { csum: false },
+                Encap::Gre { csum: true },
+            ][which];
+            let mut b = [0u8; 100];
+            let n = encapsulate(&mut b, &inner(), e, &outer(), |_| {}).expect("fits");
+            for (at, v) in edits {
+                b[at] = v;
+            }
+            let quote = &b[..cut.min(n)];
+            if let Some((_, got, at)) = quoted_tunnel(quote) {
+                proptest::prop_assert_eq!(at, got.overhead());
+                proptest::prop_assert!(at + OUTER_IP <= quote.len());
+                proptest::prop_assert_eq!(quote[0], 0x45);
+                proptest::prop_assert_eq!(quote[at] >> 4, 4);
+            }
+        }
     }
 }
