@@ -104,6 +104,11 @@ counters! {
     Icmp6TooBig => "icmp6_too_big",
     /// Packet-too-big not sent: over the rate limit (as `icmp_frag_needed_limited`).
     Icmp6TooBigLimited => "icmp6_too_big_limited",
+    /// IPv4 fragments sent: a packet without DF over the egress MTU (a
+    /// tunnel's overhead, a smaller MTU on the other NIC) goes out in
+    /// fragments, as the kernel fragments what IPVS sends (the packet is
+    /// counted once, in `fwd_in`, `fwd_out`, ...).
+    TxFragments => "tx_fragments",
     /// Frames handed to the worker that owns their flow (ICMP errors; with
     /// `--io xdp` on several queues, any TCP/UDP frame RSS gave another worker).
     HandoffOut => "handoff_out",
@@ -186,8 +191,9 @@ counters! {
     /// worker, or a frame lent by descriptor that lies outside this worker's
     /// UMEM. Internal errors the senders' checks rule out: never expected.
     DropHandoffBad => "drop_handoff_bad",
-    /// Packet larger than the egress MTU (with DF, the sender is told:
-    /// `icmp_frag_needed`; without, it is not fragmented).
+    /// Packet larger than the egress MTU that cannot go in fragments (with
+    /// DF, the sender is told: `icmp_frag_needed`; IPv6: `icmp6_too_big`);
+    /// an IPv4 packet without DF is fragmented instead (`tx_fragments`).
     DropTooBig => "drop_too_big",
     /// Packet of a connection whose real server was removed: a client packet
     /// (the connection kept, IPVS's `expire_nodest_conn` 0), or with

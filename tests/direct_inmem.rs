@@ -488,3 +488,49 @@ fn an_icmp_error_about_a_tunnel_packet_is_handed_to_the_owning_worker() {
     assert_eq!(u16::from_be_bytes([p.l4[6], p.l4[7]]), 1400 - 20);
     assert_eq!(d.workers[1].core.ctr.get(Ctr::IcmpErrorTunnel), 1);
 }
+
+/// A client packet without DF that fits the NIC but not the tunnel: the
+/// outer packet goes out in fragments, as the kernel fragments what
+/// `ip_vs_tunnel_xmit` sends (its DF copied from the client's: clear), and
+/// the real server's kernel reassembles the tunnel packet.
+#[test]
+fn a_packet_without_df_too_big_for_the_tunnel_goes_in_fragments() {
+    for (fwd, head) in [
+        (tunnel(TunKind::Ipip, 0, TunCsum::NoCsum), 0),
+        (tunnel(TunKind::Gue, 6080, TunCsum::Csum), 12),
+        (tunnel(TunKind::Gre, 0, TunCsum::Csum), 8),
+    ] {
+        let mut d = director(fwd);
+        d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
+        let mut big = tcp_seg(&L3::to_vip(), CPORT, 80, ACK, 1, 1, &[0x33; 1460]);
+        big[20] = 0; // DF clear
+        fix_ip_checksum(&mut big);
+        let (ext, int) = d.ext(&big);
+        assert!(ext.is_empty(), "{fwd:?}: no error to the client");
+        assert_eq!(int.len(), 2, "{fwd:?}: {:?}", drops(&d.w().core.ctr));
+        let whole = reassemble(&int, 1500);
+        let ip = SIp::new_checked(&whole[..]).expect("outer ip");
+        assert!(
+            !ip.dont_frag(),
+            "{fwd:?}: DF copied from the client's packet"
+        );
+        assert_eq!(ip.src_addr(), DIP);
+        assert!([RS1, RS2].contains(&ip.dst_addr()));
+        assert_eq!(
+            &ip.payload()[head..],
+            &big[14..],
+            "{fwd:?}: the packet, whole"
+        );
+        if head == 12 {
+            let udp = SUdp::new_checked(ip.payload()).expect("udp");
+            assert!(udp.verify_checksum(&ip.src_addr().into(), &ip.dst_addr().into()));
+        }
+        assert_eq!(d.ctr(Ctr::TxFragments), 2, "{fwd:?}");
+        assert_eq!(
+            d.ctr(Ctr::TunnelEncap),
+            2,
+            "{fwd:?}: the SYN and this packet"
+        );
+        assert_eq!(d.ctr(Ctr::DropTooBig), 0, "{fwd:?}");
+    }
+}

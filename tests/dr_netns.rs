@@ -724,8 +724,8 @@ fn tun_to_an_off_link_real_server_through_the_int_gateway() {
 
 /// A DF datagram that fits the real servers' segment (1500) but not once
 /// encapsulated gets ICMP "fragmentation needed" with 1500 less the
-/// overhead; one of exactly that size passes; a big one without DF is
-/// reported (what the director does with it is its documented choice).
+/// overhead; one of exactly that size passes; a big one without DF goes in
+/// fragments, which the real server reassembles, and is answered.
 #[test]
 fn tun_pmtu_frag_needed_carries_the_mtu_less_the_overhead() {
     let Some((_serial, mut l)) = dr::lab() else {
@@ -786,9 +786,21 @@ fn tun_pmtu_frag_needed_carries_the_mtu_less_the_overhead() {
             tun.name()
         );
         ringvs::lab::ip(&["-n", &l.ns_client(), "route", "flush", "cache"]).expect("flush");
+        // Without DF the tunnel packet goes in fragments, which the real
+        // server's kernel reassembles: the datagram is answered.
+        let before = l.stats();
         let nodf = l.udp_client("nodf", UDP_PORT, 1500 - 28);
+        let after = l.stats();
+        assert_eq!(
+            nodf.last(),
+            Some(&format!("{} {}", rs_name(1), 1500 - 28)),
+            "{}: a 1500-byte datagram without DF: {nodf:?}",
+            tun.name()
+        );
+        let frags = delta(&before, &after, "tx_fragments");
+        assert!(frags >= 2, "{}: tx_fragments +{frags}", tun.name());
         println!(
-            "DR-MEASURE pmtu tun={} mtu={} offender={} fits={} nodf_1500={:?}",
+            "DR-MEASURE pmtu tun={} mtu={} offender={} fits={} nodf_1500={:?} tx_fragments=+{frags}",
             tun.name(),
             probe["info"],
             probe["offender"],

@@ -3044,8 +3044,9 @@ fn pmtu_oversize_reply_gets_frag_needed_from_the_dip() {
     assert_eq!(lab.ctr(Ctr::IcmpFragNeeded), 1);
 }
 
-/// No error for what IPVS does not answer: no DF (dropped, not fragmented),
-/// or ICMP errors being forwarded.
+/// No error for what IPVS does not answer: a packet without DF, which goes
+/// on in fragments, as the kernel fragments what `ip_vs_nat_xmit` sends
+/// (`ip_do_fragment`), or ICMP errors being forwarded.
 #[test]
 fn pmtu_no_error_without_df_or_for_icmp() {
     let mut lab = lab_int_mtu(1400);
@@ -3054,7 +3055,29 @@ fn pmtu_no_error_without_df_or_for_icmp() {
     no_df[20] = 0; // flags/fragment offset: DF clear
     fix_ip_checksum(&mut no_df);
     let (e, i) = lab.ext(&no_df);
-    assert!(e.is_empty() && i.is_empty());
+    assert!(e.is_empty(), "no error to the client");
+    assert_eq!(i.len(), 2, "in two fragments");
+    for f in &i {
+        assert_eq!((&f[..6], &f[6..12]), (&RS1_MAC[..], &INT_MAC[..]));
+    }
+    // 1400 − 20 = 1380, down to a multiple of 8: 1376 then the last 104.
+    assert_eq!(i[0].len(), 14 + 20 + 1376);
+    let whole = reassemble(&i, 1400);
+    let mut want = no_df.clone();
+    want[14..].copy_from_slice(&whole);
+    let p = parse_ip(&want);
+    assert_eq!(
+        (p.src, p.dst, p.dport),
+        (CLIENT, RS1, 80),
+        "translated, checksum good"
+    );
+    assert_eq!(p.payload, [1; 1460], "and whole");
+    assert_eq!(lab.ctr(Ctr::TxFragments), 2);
+    assert_eq!(lab.ctr(Ctr::FwdIn), 2, "the SYN and this packet, once");
+    assert_eq!(
+        (lab.ctr(Ctr::DropTooBig), lab.ctr(Ctr::IcmpFragNeeded)),
+        (0, 0)
+    );
     // An ICMP error from the client's side about the connection (quoting what
     // we sent it, VIP:80 → client:40000), too big to forward.
     let sent = L3 {
@@ -3073,7 +3096,8 @@ fn pmtu_no_error_without_df_or_for_icmp() {
         0,
         "the error is about the connection"
     );
-    assert_eq!(lab.ctr(Ctr::DropTooBig), 2);
+    // With DF (and no error about an error): dropped.
+    assert_eq!(lab.ctr(Ctr::DropTooBig), 1);
     assert_eq!(lab.ctr(Ctr::IcmpFragNeeded), 0);
 }
 

@@ -13,8 +13,8 @@
 //!   `--int-gateway` on the internal one). A packet with DF that no longer
 //!   fits the egress MTU after encapsulation gets ICMP "fragmentation needed"
 //!   with the MTU less the overhead, as `ip_vs_tunnel_xmit` does through
-//!   `ensure_mtu_is_adequate`; one without DF is dropped (`drop_too_big`),
-//!   where IPVS would fragment the outer packet (ringvs never fragments).
+//!   `ensure_mtu_is_adequate`; one without DF goes on, the outer packet in
+//!   fragments (`Core::fragment`), as the kernel fragments what IPVS sends.
 //! * **TUN of an IPv6 service** (`ip_vs_tunnel_xmit_v6`): IPv6-in-IPv6 (next
 //!   header 41, RFC 2473), GUE or GRE under an outer IPv6 header from the
 //!   director's IPv6 address on the egress NIC (the DIP, or the external
@@ -478,7 +478,14 @@ impl Core {
         if room < least {
             return self.drop(Ctr::DropTooBig);
         }
-        if frame.len() - ethernet::HEADER_LEN > room {
+        // An IPv4 packet without DF in an IPv4 tunnel goes on: the outer
+        // packet is sent in fragments (`forward_to`), as the kernel
+        // fragments what `ip_vs_tunnel_xmit` sends.
+        let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
+        let fragments = matches!((inner, &outer), (Inner::V4(..), OuterIp::V4(_)))
+            && ip.check_len().is_ok()
+            && !ip.dont_frag();
+        if frame.len() - ethernet::HEADER_LEN > room && !fragments {
             // `ensure_mtu_is_adequate`: the client learns the tunnel's MTU,
             // by its own family's error (an IPv4 packet only with DF), out of
             // the external NIC it came in by, whichever NIC the tunnel takes

@@ -24,6 +24,7 @@ use crate::nat::rewrite::{self, Rewrite};
 use crate::neigh::NeighEvent;
 use crate::stats::Ctr;
 use crate::wire::icmpv6::{self, msg};
+use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::ipv6::{self, Endpoints, Ipv6Packet};
 use crate::wire::{EthernetFrame, ethernet};
 use crate::{Nic, NicPair};
@@ -237,6 +238,20 @@ impl InPlace {
 
 /// Put our MAC as source and `to` as destination.
 #[inline]
+/// Whether an IPv4 frame too big for its egress may be fragmented: DF
+/// clear, not a fragment already, a header without options (ringvs accepts
+/// no other, and writes none).
+fn may_fragment(frame: &[u8]) -> bool {
+    frame.get(ethernet::HEADER_LEN..).is_some_and(|ip| {
+        let ip = Ipv4Packet::new_unchecked(ip);
+        ip.check_len().is_ok()
+            && ip.version() == 4
+            && ip.header_len() == ipv4::HEADER_LEN
+            && !ip.dont_frag()
+            && !ip.is_fragment()
+    })
+}
+
 fn set_macs(frame: &mut [u8], to: crate::wire::Mac, ours: crate::wire::Mac) {
     let mut eth = EthernetFrame::new_unchecked(frame);
     eth.set_dst(to);
@@ -259,6 +274,67 @@ impl Core {
         self.forward_to((nic, Hop::V4(hop)), frame, tx, done, patch)
     }
 
+    /// An IPv4 packet without DF over the MTU of `nic`: sent as fragments,
+    /// as the kernel's `ip_do_fragment` (`net/ipv4/ip_output.c`) splits what
+    /// IPVS's transmitters hand it (`ip_vs_nat_xmit`, `ip_vs_tunnel_xmit`,
+    /// ...: only a DF packet gets "fragmentation needed" there, through
+    /// `ensure_mtu_is_adequate`). The frame is rewritten by `patch` in the
+    /// worker's fragment buffer first; each fragment carries the header
+    /// (same id, the offset, MF on all but the last, its own length and
+    /// checksum) and a multiple of 8 bytes of the payload but the last, and
+    /// goes out by [`Core::forward_to`] (into its own TX slot, or the hop's
+    /// pending queue), counted in `tx_fragments`; the packet is counted once
+    /// in `done` when its first fragment went. No receiver reassembles
+    /// before the packet's destination: ringvs itself drops fragments it
+    /// receives (`drop_fragment`).
+    #[cold]
+    #[inline(never)]
+    fn fragment<T: TxQueue>(
+        &mut self,
+        (nic, hop): (Nic, Hop),
+        frame: &[u8],
+        tx: &mut TxPair<T>,
+        done: Ctr,
+        patch: Patch,
+    ) -> bool {
+        let (h, hl) = (ethernet::HEADER_LEN, ipv4::HEADER_LEN);
+        let mtu = self.env.mtu[nic as usize];
+        // Payload bytes a fragment but the last carries.
+        let step = mtu.saturating_sub(hl) & !7;
+        let mut buf = std::mem::take(&mut self.frag_buf);
+        let len = frame.len();
+        if step == 0 || buf.len() < 2 * len {
+            self.frag_buf = buf;
+            return self.drop(Ctr::DropTooBig);
+        }
+        let (whole, piece) = buf.split_at_mut(len);
+        whole.copy_from_slice(frame);
+        patch.apply(whole);
+        let total = usize::from(Ipv4Packet::new_unchecked(&whole[h..]).total_len());
+        let payload = &whole[h + hl..(h + total).clamp(h + hl, len)];
+        // A frame in the worker's buffer is not the RX frame (zero copy).
+        let zc = self.zc.out.take();
+        let mut first = false;
+        for (i, chunk) in payload.chunks(step).enumerate() {
+            let at = i * step;
+            let n = h + hl + chunk.len();
+            piece[..h + hl].copy_from_slice(&whole[..h + hl]);
+            piece[h + hl..n].copy_from_slice(chunk);
+            let mut ip = Ipv4Packet::new_unchecked(&mut piece[h..n]);
+            ip.set_total_len((hl + chunk.len()) as u16);
+            ip.set_fragmentation(false, at + chunk.len() < payload.len(), at as u16);
+            ip.fill_checksum();
+            let sent = self.forward_to((nic, hop), &piece[..n], tx, Ctr::TxFragments, Patch::None);
+            first |= sent && i == 0;
+        }
+        self.zc.out = zc;
+        self.frag_buf = buf;
+        if first {
+            self.ctr.inc(done);
+        }
+        first
+    }
+
     /// [`Core::forward`] to a next hop of either family.
     #[inline(always)]
     pub(super) fn forward_to<T: TxQueue>(
@@ -272,6 +348,9 @@ impl Core {
         let len = frame.len();
         if len > self.env.mtu[nic as usize] + ethernet::HEADER_LEN {
             match hop {
+                Hop::V4(_) if may_fragment(frame) => {
+                    return self.fragment((nic, hop), frame, tx, done, patch);
+                }
                 Hop::V4(_) => self.frag_needed(nic, frame, tx),
                 Hop::V6(_) => self.too_big6(nic, frame, tx),
             }

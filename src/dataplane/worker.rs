@@ -115,6 +115,9 @@ pub struct Core {
     /// headers' IP id.
     pub(super) encap_buf: Vec<u8>,
     pub(super) encap_ident: u16,
+    /// Where a packet to be fragmented is rewritten, and each fragment
+    /// built (`tx.rs`, `fragment`): room for two frames.
+    pub(super) frag_buf: Vec<u8>,
     /// The frames `drain_handoffs` took out of the rings, room for a burst.
     pub(super) handed: Vec<super::handoff::Received>,
 }
@@ -232,6 +235,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             ahead: super::batch::Ahead::new(),
             encap_buf: vec![0; crate::io::FRAME_MAX + 64],
             encap_ident: 0,
+            frag_buf: vec![0; 2 * (crate::io::FRAME_MAX + 64)],
             handed: Vec::with_capacity(burst),
         };
         core.refresh_ha();

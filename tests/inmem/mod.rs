@@ -674,6 +674,58 @@ pub fn arp_frame(
     ether(sender_mac, eth_dst, EtherTypes::Arp, &buf)
 }
 
+/// The IPv4 packet the fragments in `frames` (Ethernet frames, in order)
+/// make up, checking each on the way: a valid header checksum, the same
+/// addresses, id and protocol, DF clear, MF on all but the last, offsets
+/// that follow on, and every fragment but the last a multiple of 8 bytes
+/// and within `mtu`. The result is the first header (total length and
+/// fragment field made whole, checksum made good) and the payloads.
+pub fn reassemble(frames: &[Vec<u8>], mtu: usize) -> Vec<u8> {
+    assert!(frames.len() >= 2, "{} fragments", frames.len());
+    let mut out = frames[0][14..34].to_vec();
+    let mut next = 0usize;
+    for (i, f) in frames.iter().enumerate() {
+        let ip = Ipv4Packet::new_checked(&f[14..]).expect("fragment: IPv4");
+        assert!(ip.verify_checksum(), "fragment {i}: header checksum");
+        assert_eq!(
+            usize::from(ip.total_len()) + 14,
+            f.len(),
+            "fragment {i}: length"
+        );
+        assert!(
+            usize::from(ip.total_len()) <= mtu,
+            "fragment {i} over the MTU"
+        );
+        assert_eq!(&f[14 + 4..14 + 6], &out[4..6], "fragment {i}: id");
+        assert_eq!(&f[14 + 9..14 + 10], &out[9..10], "fragment {i}: protocol");
+        assert_eq!(
+            &f[14 + 12..14 + 20],
+            &out[12..20],
+            "fragment {i}: addresses"
+        );
+        assert!(!ip.dont_frag(), "fragment {i}: DF");
+        let last = i + 1 == frames.len();
+        assert_eq!(ip.more_frags(), !last, "fragment {i}: MF");
+        assert_eq!(usize::from(ip.frag_offset()), next, "fragment {i}: offset");
+        let payload = ip.payload();
+        assert!(
+            last || payload.len() % 8 == 0,
+            "fragment {i}: {} bytes",
+            payload.len()
+        );
+        next += payload.len();
+        out.extend_from_slice(payload);
+    }
+    {
+        let mut ip = Ipv4Packet::new_unchecked(&mut out[..]);
+        ip.set_total_len((20 + next) as u16);
+        ip.set_more_frags(false);
+        ip.set_frag_offset(0);
+        ip.fill_checksum();
+    }
+    out
+}
+
 /// Turn a frame's complete TCP/UDP checksum into a partial one, as Linux
 /// CHECKSUM_PARTIAL leaves it: the folded, non-complemented pseudo-header sum.
 pub fn make_partial(frame: &mut [u8]) {
