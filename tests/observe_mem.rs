@@ -254,3 +254,75 @@ fn the_worker_publishes_its_ipv6_connections_apart() {
     assert_eq!((all, p.counters.conns6()), (3, 2));
     assert_eq!(lab.published_ctr(Ctr::ConnNew6), 2);
 }
+
+/// DR and TUN rewrite nothing: the trace says where the packet went and how
+/// (`direct route` or `direct tunnel`), not a NAT rewrite it did not make;
+/// a client-side ICMP error about the connection goes the same way.
+#[test]
+fn a_trace_of_dr_and_tun_says_direct_not_rewrite() {
+    use ringvs::config::{Forward, TunCsum, TunKind, Tunnel};
+    let tun = Forward::Tunnel(Tunnel {
+        kind: TunKind::Gue,
+        port: 6080,
+        csum: TunCsum::NoCsum,
+    });
+    for (fwd, want) in [
+        (
+            Forward::Route,
+            "#1 direct route to 198.19.0.2:80, not rewritten",
+        ),
+        (tun, "#1 direct tunnel gue to 198.19.0.2, encapsulated"),
+    ] {
+        let mut lab = MemDirector::standard();
+        lab.forward_all(fwd);
+        let tr = Arc::new(Trace::new(
+            Filter::parse("host 198.18.0.1").expect("filter"),
+            8,
+        ));
+        lab.shared
+            .tap
+            .attach(None, Some(Arc::clone(&tr)))
+            .expect("attach");
+        lab.shared.bump();
+        lab.poll();
+        let syn = tcp_seg(&L3::to_vip(), 40000, 80, SYN, 1, 0, &[]);
+        assert_eq!(lab.ext(&syn).1.len(), 1);
+        let reply = tcp_seg(
+            &L3 {
+                src: VIP,
+                dst: CLIENT,
+                ..L3::to_vip()
+            },
+            80,
+            40000,
+            ACK,
+            1,
+            2,
+            &[],
+        );
+        let err = icmp_error(&L3::to_vip(), 3, 4, [0, 0, 5, 0x78], &reply, 8);
+        assert_eq!(lab.ext(&err).1.len(), 1);
+        let recs: Vec<_> = tr.rx.try_iter().collect();
+        assert_eq!(recs.len(), 2, "{fwd:?}");
+        assert_eq!(recs[0].after.map(|c| c.forward), Some(fwd));
+        let lines = ringvs::observe::stream::format_trace(1, &recs[0], &|_, _, _| Some("rr"));
+        assert!(lines.contains(&want.to_string()), "{fwd:?}: {lines:#?}");
+        assert!(
+            !lines.iter().any(|l| l.contains(" rewrite ")),
+            "{fwd:?}: {lines:#?}"
+        );
+        // The error names no connection of its own (the trace looks up the
+        // frame's tuple): what it moved says where it went.
+        let lines = ringvs::observe::stream::format_trace(1, &recs[1], &|_, _, _| Some("rr"));
+        assert!(
+            lines.iter().any(|l| l.starts_with("#1 tx nic int ")),
+            "{fwd:?}: {lines:#?}"
+        );
+        assert!(
+            lines
+                .last()
+                .is_some_and(|l| l.contains("icmp_error_direct")),
+            "{fwd:?}: {lines:#?}"
+        );
+    }
+}

@@ -96,15 +96,16 @@ impl Core {
     /// The connection `key` names, in the table of its family.
     fn snap_of(&self, key: &TraceKey) -> Option<crate::observe::ConnSnap> {
         use crate::observe::ConnSnap;
+        let fwd = |d| self.snap.cfg.forward_of(d);
         match key {
-            TraceKey::V4(k) => self
-                .table
-                .lookup(k)
-                .map(|i| ConnSnap::of(self.table.get(i))),
-            TraceKey::V6(k) => self
-                .table6
-                .lookup(k)
-                .map(|i| ConnSnap::of(self.table6.get(i))),
+            TraceKey::V4(k) => self.table.lookup(k).map(|i| {
+                let c = self.table.get(i);
+                ConnSnap::of(c, fwd(c.dest()))
+            }),
+            TraceKey::V6(k) => self.table6.lookup(k).map(|i| {
+                let c = self.table6.get(i);
+                ConnSnap::of(c, fwd(c.dest()))
+            }),
         }
     }
 }

@@ -184,10 +184,15 @@ pub struct ConnSnap {
     pub rip: (IpAddr, u16),
     pub dest: u16,
     pub state: State,
+    /// How its real server is reached (NAT, DR, TUN).
+    pub forward: crate::config::Forward,
 }
 
 impl ConnSnap {
-    pub fn of<A: crate::nat::Addr>(c: &crate::nat::Conn<A>) -> Self {
+    pub fn of<A: crate::nat::Addr>(
+        c: &crate::nat::Conn<A>,
+        forward: crate::config::Forward,
+    ) -> Self {
         Self {
             proto: c.proto,
             client: (c.client.to_ip(), c.cport),
@@ -195,6 +200,7 @@ impl ConnSnap {
             rip: (c.rip.to_ip(), c.rport),
             dest: c.dest().0 as u16,
             state: c.state,
+            forward,
         }
     }
 }

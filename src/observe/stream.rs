@@ -15,6 +15,7 @@
 
 use super::filter::{Filter, Summary};
 use super::{CAPTURE_SLOTS, Capture, TRACE_SLOTS, Trace, TraceRec, pcap};
+use crate::config::Forward;
 use crate::proto::{self, Command, Request, Response};
 use crate::stats::Ctr;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
@@ -363,10 +364,21 @@ pub fn format_trace(
         v.push(format!("#{seq} state {from} -> {to}"));
     }
     // The rewrite the connection applies (also when the frame waits for a
-    // neighbor).
+    // neighbor); DR and TUN rewrite nothing: the client's packet goes to the
+    // real server as it came, or inside a tunnel.
     let fwd = moved(Ctr::FwdIn) || moved(Ctr::FwdOut) || moved(Ctr::IcmpErrorNat);
+    let direct = conn.filter(|c| r.nic == 0 && c.forward != Forward::Masq && moved(Ctr::FwdIn));
     let (rx_src, rx_dst) = addrs(&r.sum);
-    if let (Some(c), true, Some((sp, dp))) = (conn, fwd, r.sum.ports) {
+    if let Some(c) = direct {
+        let how = match c.forward {
+            Forward::Tunnel(t) => format!("tunnel {} to {}, encapsulated", t.kind.name(), c.rip.0),
+            _ => format!("route to {}, not rewritten", ep(c.rip)),
+        };
+        v.push(format!("#{seq} direct {how}"));
+        if moved(Ctr::NeighQueued) {
+            v.push(format!("#{seq} queued waiting for {}", resolver(c.rip.0)));
+        }
+    } else if let (Some(c), true, Some((sp, dp))) = (conn, fwd, r.sum.ports) {
         let (src, dst, hop_nic, hop) = if r.nic == 0 {
             ((rx_src, sp), c.rip, "int", c.rip.0)
         } else {
