@@ -632,6 +632,100 @@ fn fast_path_allocates_nothing() {
     }
 }
 
+/// An ICMP error from `src` to `dst` (`ty`, `code`, bytes 4..8 `rest`)
+/// quoting `quote`, from `macs`.
+fn icmp_error(
+    macs: ([u8; 6], [u8; 6]),
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    (ty, code, rest): (u8, u8, u32),
+    quote: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    ether(macs.1, macs.0, 0x0800, &mut f);
+    ipv4(src, dst, 1, 8 + quote.len(), &mut f);
+    let at = f.len();
+    f.extend_from_slice(&[ty, code, 0, 0]);
+    f.extend_from_slice(&rest.to_be_bytes());
+    f.extend_from_slice(quote);
+    let c = checksum::checksum(&f[at..]);
+    f[at + 2..at + 4].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// DR and TUN: client packets; a router's "fragmentation needed" about the
+/// server's reply, sent on to the server (`icmp_error_direct`); for TUN, a
+/// router's error about a tunnel packet turned into one to the client
+/// (`icmp_error_tunnel`) and a packet without DF too big for the tunnel,
+/// sent in fragments (`tx_fragments`): no allocation.
+#[test]
+fn dr_and_tun_paths_allocate_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Within the burst of the ICMP rate limit (the clock stands still here).
+    const ROUNDS: u64 = 40;
+    let (router, dip) = (Ipv4Addr::new(198, 19, 0, 254), Ipv4Addr::new(198, 19, 0, 1));
+    for (opts, tunnel) in [("-g", false), ("-i --tun-type gue --tun-port 6080", true)] {
+        let cfg = rules_config(&[
+            format!("-A -t {VIP}:80 -s rr"),
+            format!("-a -t {VIP}:80 -r {}:80 {opts}", RS[0]),
+        ]);
+        let snap = Snapshot::build(&cfg, Timeouts::default());
+        let rx = NicPair::new(MemRx::new(), MemRx::new());
+        let mut d = TestDirector::start((snap, test_env(), 64), rx, |neigh, start| {
+            neigh.learn(Nic::Int, u32::from(RS[0]), Mac(RS_MAC[0]), start);
+            neigh.learn(Nic::Ext, u32::from(CLIENT), Mac(CLIENT_MAC), start);
+        });
+        let client = (CLIENT, 40000);
+        let to_vip = (CLIENT_MAC, EXT_MAC);
+        d.handle(Nic::Ext, &tcp(to_vip, client, (VIP, 80), SYN, 0));
+        let data = tcp(to_vip, client, (VIP, 80), ACK | PSH, 64);
+        // What the director sent for `data` (the slot holds the last frame).
+        d.handle(Nic::Ext, &data);
+        let sent = d.w.tx[Nic::Int].slot[..data.len() + if tunnel { 32 } else { 0 }].to_vec();
+        let mut big = tcp(to_vip, client, (VIP, 80), ACK | PSH, 1460);
+        big[14 + 6] = 0; // DF clear
+        big[14 + 10..14 + 12].copy_from_slice(&[0, 0]);
+        let c = checksum::checksum(&big[14..34]);
+        big[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+        let reply = tcp(to_vip, (VIP, 80), client, ACK, 0);
+        let direct = icmp_error(
+            (CLIENT_MAC, EXT_MAC),
+            (CLIENT, VIP),
+            (3, 4, 1400),
+            &reply[14..14 + 28],
+        );
+        let about_tunnel = icmp_error(
+            (RS_MAC[1], INT_MAC),
+            (router, dip),
+            (3, 4, 1400),
+            &sent[14..],
+        );
+        let c0 = |c: Ctr| d.ctr(c);
+        let (fwd0, direct0, tun0, frag0) = (
+            c0(Ctr::FwdIn),
+            c0(Ctr::IcmpErrorDirect),
+            c0(Ctr::IcmpErrorTunnel),
+            c0(Ctr::TxFragments),
+        );
+        let before = allocs();
+        for _ in 0..ROUNDS {
+            d.handle(Nic::Ext, &data);
+            d.handle(Nic::Ext, &big);
+            d.handle(Nic::Ext, &direct);
+            if tunnel {
+                d.handle(Nic::Int, &about_tunnel);
+            }
+        }
+        let n = allocs() - before;
+        while d.neigh_rx.try_recv().is_ok() {}
+        assert_eq!(n, 0, "{opts}: {n} allocations");
+        assert_eq!(d.ctr(Ctr::FwdIn) - fwd0, 2 * ROUNDS, "{opts}: forwarded");
+        assert_eq!(d.ctr(Ctr::IcmpErrorDirect) - direct0, ROUNDS, "{opts}");
+        let t = u64::from(tunnel);
+        assert_eq!(d.ctr(Ctr::IcmpErrorTunnel) - tun0, t * ROUNDS, "{opts}");
+        assert_eq!(d.ctr(Ctr::TxFragments) - frag0, t * 2 * ROUNDS, "{opts}");
+    }
+}
+
 /// `syns` (new connections, counted by `new`) into the preallocated table,
 /// then every connection of the table `expire` empties: no allocation.
 fn new_then_expired(
