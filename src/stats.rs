@@ -178,6 +178,10 @@ counters! {
     DropIcmp => "drop_icmp",
     /// ICMP error about no connection we know.
     DropIcmpNoConn => "drop_icmp_no_conn",
+    /// An ICMP error about a tunnel packet of ours not passed on to the
+    /// client: over the rate limit of the errors the director makes (the
+    /// limit `icmp_frag_needed_limited` counts for its own).
+    DropIcmpLimited => "drop_icmp_limited",
     /// Next hop did not answer ARP.
     DropNeighUnresolved => "drop_neigh_unresolved",
     /// Queue for an unresolved next hop full.

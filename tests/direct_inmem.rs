@@ -534,3 +534,145 @@ fn a_packet_without_df_too_big_for_the_tunnel_goes_in_fragments() {
         assert_eq!(d.ctr(Ctr::DropTooBig), 0, "{fwd:?}");
     }
 }
+
+mod edited_icmp {
+    //! ICMP errors about DR and TUN connections with bytes changed: every
+    //! frame has exactly one outcome (sent, queued for a neighbor, handed
+    //! off, or a `drop_*` counter), as the worker fuzz target demands of any
+    //! frame, and nothing panics; 60 frames a case also run the director
+    //! past its ICMP rate limit's burst.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The errors a case edits: a router's about the TUN connection's tunnel
+    /// packet (internal NIC), and a client-side one about the server's reply
+    /// (external NIC).
+    fn bases(fwd: Forward) -> (MemDirector, Vec<(Nic, Vec<u8>)>) {
+        let mut d = director(fwd);
+        let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
+        let sent = int[0].clone();
+        let from_router = L3 {
+            src: std::net::Ipv4Addr::new(198, 19, 0, 254),
+            dst: DIP,
+            ..L3::from_rs(RS1, DIP)
+        };
+        let reply = tcp_frame(
+            &L3 {
+                src: VIP,
+                dst: CLIENT,
+                ..L3::to_vip()
+            },
+            80,
+            CPORT,
+            ACK,
+        );
+        let n = sent.len() - 34;
+        let bases = vec![
+            (
+                Nic::Int,
+                icmp_error(&from_router, 3, 4, [0, 0, 5, 0x78], &sent, n),
+            ),
+            (
+                Nic::Ext,
+                icmp_error(&L3::to_vip(), 3, 4, [0, 0, 5, 0x78], &reply, 20),
+            ),
+        ];
+        (d, bases)
+    }
+
+    /// The IPv4 header checksum and the ICMP checksum made good again.
+    fn fix(f: &mut [u8]) {
+        if f.len() < 38 {
+            return;
+        }
+        fix_ip_checksum(f);
+        {
+            f[36..38].copy_from_slice(&[0, 0]);
+            let mut sum: u32 = f[34..]
+                .chunks(2)
+                .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+                .sum();
+            while sum > 0xffff {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            f[36..38].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        }
+    }
+
+    /// One frame's outcomes: frames sent, queued, handed off, drops.
+    fn outcomes(d: &mut MemDirector, nic: Nic, f: &[u8]) -> u64 {
+        let before = d.w().core.ctr.clone();
+        let (ext, int) = match nic {
+            Nic::Ext => d.ext(f),
+            Nic::Int => d.int(f),
+        };
+        let after = &d.w().core.ctr;
+        let moved = |c: Ctr| after.get(c) - before.get(c);
+        (ext.len() + int.len()) as u64
+            + moved(Ctr::NeighQueued)
+            + moved(Ctr::HandoffOut)
+            + drop_sum(after)
+            - drop_sum(&before)
+    }
+
+    /// Past the burst of the ICMP rate limit (50; the clock stands still),
+    /// an error about a tunnel packet that is not passed on is a counted drop.
+    #[test]
+    fn errors_over_the_rate_limit_are_counted_drops() {
+        let (mut d, bases) = bases(tunnel(TunKind::Ipip, 0, TunCsum::NoCsum));
+        let (nic, f) = &bases[0];
+        for i in 0..60 {
+            assert_eq!(
+                outcomes(&mut d, *nic, f),
+                1,
+                "error {i}: {:?}",
+                drops(&d.w().core.ctr)
+            );
+        }
+        assert_eq!(d.ctr(Ctr::IcmpErrorTunnel), 50);
+        assert_eq!(d.ctr(Ctr::DropIcmpLimited), 10);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn every_edited_error_has_one_outcome(
+            kind in 0usize..4,
+            frames in proptest::collection::vec(
+                (0usize..2, proptest::collection::vec((0usize..120, any::<u8>()), 0..4), any::<bool>(), 0usize..200),
+                60,
+            ),
+        ) {
+            let fwd = [
+                Forward::Route,
+                tunnel(TunKind::Ipip, 0, TunCsum::NoCsum),
+                tunnel(TunKind::Gue, 6080, TunCsum::Csum),
+                tunnel(TunKind::Gre, 0, TunCsum::Csum),
+            ][kind];
+            let (mut d, bases) = bases(fwd);
+            for (which, edits, fixed, cut) in frames {
+                let (nic, mut f) = bases[which].clone();
+                for (at, v) in edits {
+                    // Mostly inside the quote, past the outer headers.
+                    let at = 34 + at;
+                    if at < f.len() {
+                        f[at] = v;
+                    }
+                }
+                if cut < 100 {
+                    let keep = (f.len() - cut).max(14);
+                    f.truncate(keep);
+                    let total = (keep - 14) as u16;
+                    if keep >= 34 {
+                        f[16..18].copy_from_slice(&total.to_be_bytes());
+                    }
+                }
+                if fixed {
+                    fix(&mut f);
+                }
+                let n = outcomes(&mut d, nic, &f);
+                prop_assert_eq!(n, 1, "{:?} {:?}: {:02x?}; {:?}", fwd, nic, f, drops(&d.w().core.ctr));
+            }
+        }
+    }
+}

@@ -379,7 +379,7 @@ impl Core {
             return true;
         };
         if !self.pending.1.allow(self.clock.now) {
-            self.ctr.inc(Ctr::IcmpFragNeededLimited);
+            self.ctr.inc(Ctr::DropIcmpLimited);
             return true;
         }
         // The client's packet as quoted: its header and what follows of it,
