@@ -203,8 +203,9 @@ counters! {
     /// (the connection kept, IPVS's `expire_nodest_conn` 0), or with
     /// `--expire-nodest-conn` a reply (the connection expired).
     DropNoDestConn => "drop_nodest_conn",
-    /// Client packets sent to a real server encapsulated (`-i`: IPIP, GUE or
-    /// GRE); counted in `fwd_in` too.
+    /// Packets sent to a real server encapsulated (`-i`: IPIP, GUE or GRE):
+    /// client packets (counted in `fwd_in` too) and client-side ICMP errors
+    /// about the connection (in `icmp_error_direct` too).
     TunnelEncap => "tunnel_encap",
     /// Frames not answered or forwarded because the director is a standby
     /// (`--ha standby`): it answers no ARP or ping and forwards nothing.

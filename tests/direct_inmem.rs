@@ -676,3 +676,79 @@ mod edited_icmp {
         }
     }
 }
+
+/// The outer IP id: 0 for a tunnel packet with DF (it is never
+/// fragmented), else a counter per worker, the workers' ids interleaved, so
+/// that two workers' fragments to one real server never share an id.
+#[test]
+fn outer_ids_are_zero_with_df_and_apart_between_workers_without() {
+    let mut d = MemDirector::with_workers(2, STANDARD);
+    d.resolve_all();
+    d.forward_all(tunnel(TunKind::Ipip, 0, TunCsum::NoCsum));
+    let mut ids = [Vec::new(), Vec::new()];
+    let outer_id = |f: &[u8]| u16::from_be_bytes([f[18], f[19]]);
+    for (w, ids) in ids.iter_mut().enumerate() {
+        let ports = (CPORT..).filter(|&p| ringvs::io::fanout::owner(be(CLIENT), p, 2, 0) == w);
+        for p in ports.take(3) {
+            // The SYN has DF (as the helpers make every packet).
+            d.workers[w].rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), p, 80, SYN));
+            d.poll();
+            let out = d.workers[w].tx[Nic::Int].take_sent();
+            assert_eq!(outer_id(&out[0]), 0, "worker {w}: DF, id 0");
+            let mut ack = tcp_frame(&L3::to_vip(), p, 80, ACK);
+            ack[20] = 0; // DF clear
+            fix_ip_checksum(&mut ack);
+            d.workers[w].rx[Nic::Ext].push(&ack);
+            d.poll();
+            let out = d.workers[w].tx[Nic::Int].take_sent();
+            assert_eq!(out.len(), 1);
+            ids.push(outer_id(&out[0]));
+        }
+    }
+    assert!(ids[0].iter().all(|i| i % 2 == 0), "{ids:?}");
+    assert!(ids[1].iter().all(|i| i % 2 == 1), "{ids:?}");
+    for (w, v) in ids.iter().enumerate() {
+        let mut u = v.clone();
+        u.sort_unstable();
+        u.dedup();
+        assert_eq!(u.len(), 3, "worker {w}: {ids:?}");
+    }
+}
+
+/// A router's error about a tunnel packet: an MTU under the kernel's floor
+/// for a path MTU (552) counts as 552; and an error that comes back by the
+/// other NIC than the tunnel leaves by is not taken.
+#[test]
+fn a_tunnel_error_is_taken_from_the_tunnels_side_with_a_floor_on_its_mtu() {
+    let mut d = director(tunnel(TunKind::Gue, 6080, TunCsum::NoCsum));
+    let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
+    let sent = int[0].clone();
+    let from_router = L3 {
+        src: std::net::Ipv4Addr::new(198, 19, 0, 254),
+        dst: DIP,
+        ..L3::from_rs(RS1, DIP)
+    };
+    let n = sent.len() - 34;
+    let (ext, _) = d.int(&icmp_error(&from_router, 3, 4, [0; 4], &sent, n));
+    assert_eq!(ext.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    let p = parse_ip(&ext[0]);
+    assert_eq!(
+        u16::from_be_bytes([p.l4[6], p.l4[7]]),
+        552 - 32,
+        "MTU 0 as 552"
+    );
+    // From outside, to our external address, quoting the tunnel packet as
+    // if it had left from there: the tunnel to that server leaves by the
+    // internal NIC, so it is not ours.
+    let outside = L3 {
+        dst: EXT_ADDR,
+        ..L3::to_vip()
+    };
+    let mut forged = sent.clone();
+    forged[26..30].copy_from_slice(&EXT_ADDR.octets());
+    fix_ip_checksum(&mut forged);
+    let (ext, int) = d.ext(&icmp_error(&outside, 3, 4, [0, 0, 5, 0x78], &forged, n));
+    assert!(ext.is_empty() && int.is_empty(), "not by the tunnel's side");
+    assert_eq!(d.ctr(Ctr::DropIcmpNoConn), 1);
+    assert_eq!(d.ctr(Ctr::IcmpErrorTunnel), 1);
+}

@@ -3044,9 +3044,9 @@ fn pmtu_oversize_reply_gets_frag_needed_from_the_dip() {
     assert_eq!(lab.ctr(Ctr::IcmpFragNeeded), 1);
 }
 
-/// No error for what IPVS does not answer: a packet without DF, which goes
-/// on in fragments, as the kernel fragments what `ip_vs_nat_xmit` sends
-/// (`ip_do_fragment`), or ICMP errors being forwarded.
+/// No error for what IPVS does not answer: a packet without DF, or an ICMP
+/// error being forwarded; both go on in fragments, as the kernel fragments
+/// what `ip_vs_nat_xmit` and `ip_vs_icmp_xmit` send (`ip_do_fragment`).
 #[test]
 fn pmtu_no_error_without_df_or_for_icmp() {
     let mut lab = lab_int_mtu(1400);
@@ -3089,16 +3089,69 @@ fn pmtu_no_error_without_df_or_for_icmp() {
     let body = [&quoted[14..14 + 28], &[0u8; 1440][..]].concat();
     let err = icmp_frame(&L3::to_vip(), 3, 3, [0; 4], &body);
     assert!(err.len() > 1414);
+    // Its DF notwithstanding it goes on in fragments, as `ip_vs_icmp_xmit`
+    // marks it `ignore_df`, and no error answers an error.
     let (e, i) = lab.ext(&err);
-    assert!(e.is_empty() && i.is_empty());
+    assert!(e.is_empty(), "no error about an error");
+    assert_eq!(i.len(), 2, "{:?}", drops(&lab.w().core.ctr));
+    let whole = reassemble(&i, 1400);
     assert_eq!(
-        lab.ctr(Ctr::DropIcmpNoConn),
-        0,
-        "the error is about the connection"
+        &whole[16..20],
+        &RS1.octets(),
+        "translated to the real server"
     );
-    // With DF (and no error about an error): dropped.
-    assert_eq!(lab.ctr(Ctr::DropTooBig), 1);
-    assert_eq!(lab.ctr(Ctr::IcmpFragNeeded), 0);
+    assert_eq!(whole[9], 1);
+    assert_eq!(lab.ctr(Ctr::IcmpErrorNat), 1);
+    assert_eq!(lab.ctr(Ctr::DropIcmpNoConn), 0);
+    assert_eq!(
+        (lab.ctr(Ctr::DropTooBig), lab.ctr(Ctr::IcmpFragNeeded)),
+        (0, 0)
+    );
+}
+
+/// Fragments to a real server whose MAC is not known yet wait for it only
+/// if the hop's queue holds them all (4 frames): 3 fragments wait and go
+/// once it answers; 6 would not fit, and the packet is dropped whole
+/// (`drop_neigh_queue`), none of its fragments queued.
+#[test]
+fn fragments_wait_for_arp_all_or_none() {
+    for (mtu, pieces) in [(576, 3usize), (300, 6)] {
+        let mut env = env();
+        env.mtu = [MTU, mtu];
+        let mut lab = MemDirector::with_env(
+            1,
+            &[
+                "-A -u 198.18.0.110:53 -s rr",
+                "-a -u 198.18.0.110:53 -r 198.19.0.2:53 -m",
+            ],
+            env,
+            1024,
+        );
+        lab.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+        let mut big = udp_frame(&L3::to_vip(), 5000, 53, &[9; 1472], true);
+        big[20] = 0; // DF clear
+        fix_ip_checksum(&mut big);
+        let (e, i) = lab.ext(&big);
+        assert!(
+            e.is_empty() && i.is_empty(),
+            "{mtu}: nothing sent before ARP"
+        );
+        if pieces > ringvs::dataplane::tx::PENDING_PER_HOP {
+            assert_eq!(lab.ctr(Ctr::NeighQueued), 0, "{mtu}: none queued");
+            assert_eq!(lab.ctr(Ctr::DropNeighQueue), 1, "{mtu}: one drop");
+            assert_eq!(lab.ctr(Ctr::TxFragments), 0);
+            continue;
+        }
+        assert_eq!(lab.ctr(Ctr::NeighQueued), pieces as u64, "{mtu}");
+        lab.resolve(Nic::Int, RS1, RS1_MAC);
+        let (_, i) = lab.poll_take();
+        assert_eq!(i.len(), pieces, "{mtu}: all sent once resolved");
+        let whole = reassemble(&i, mtu);
+        assert_eq!(&whole[16..20], &RS1.octets());
+        assert_eq!(&whole[28..], &[9; 1472][..], "{mtu}: the datagram whole");
+        assert_eq!(lab.ctr(Ctr::FwdIn), 1);
+        assert_eq!(drop_sum(&lab.w().core.ctr), 0);
+    }
 }
 
 /// Errors are rate-limited per worker: a burst of 50, then 1 per ms.

@@ -75,6 +75,10 @@ use std::net::{IpAddr, Ipv6Addr};
 /// TTL of the outer header (the kernel's default `ip_default_ttl`).
 const OUTER_TTL: u8 = 64;
 
+/// The least path MTU the kernel learns from "fragmentation needed"
+/// (`ip_rt_min_pmtu`: 512 + 20 + 20).
+const MIN_PMTU: u32 = 552;
+
 impl Core {
     /// Where a DR real server is: the NIC it is on-link on.
     #[inline]
@@ -245,7 +249,10 @@ impl Core {
     /// to its socket, so a router's "fragmentation needed" (or
     /// packet-too-big) about the server's replies, which it sends to their
     /// source, the VIP, reaches the server. True if it went out (or waits
-    /// for ARP or NDP).
+    /// for ARP or NDP). An ICMP parameter problem goes on too, as ringvs's
+    /// NAT translates it (a deliberate difference from `ip_vs_in_icmp`, which
+    /// takes destination unreachable, source quench and time exceeded only:
+    /// see `icmp.rs`); ICMPv6 errors all go, as in `ip_vs_in_icmp_v6`.
     pub(super) fn icmp_error_direct<T: TxQueue>(
         &mut self,
         fwd: Forward,
@@ -305,11 +312,19 @@ impl Core {
     /// DF. False if the quote is no tunnel packet of a connection's (the
     /// caller goes on as for any error); true once handled or counted.
     ///
-    /// A deliberate difference: IPVS also stores the reported MTU in its
+    /// Only errors that come back by the NIC the tunnel leaves by, to our
+    /// address there, quoting a tunnel of the connection's own kind (and
+    /// GUE port) to its own real server, are taken.
+    ///
+    /// Two deliberate differences. IPVS also stores the reported MTU in its
     /// route to the real server (`ipv4_update_pmtu`), so that later packets
     /// too big for it get "fragmentation needed" from the director itself;
     /// ringvs keeps no MTU per real server, so each client learns it from
-    /// the translated error of its own first packet too big.
+    /// the translated error of its own first packet too big. And IPVS tells
+    /// the client that MTU less 20 (the outer IPv4 header) whatever the
+    /// encapsulation, so a GUE or GRE client learns the size that fits only
+    /// from a second error; ringvs takes off the whole overhead (32 for GUE,
+    /// 24 or 28 for GRE). Both take an MTU under 552 as 552.
     pub(super) fn icmp_tunnel_error<T: TxQueue>(
         &mut self,
         nic: Nic,
@@ -351,7 +366,10 @@ impl Core {
             }
             _ => false,
         };
-        if !ours {
+        // And it came back by the side the tunnel leaves by: a host outside
+        // cannot reflect an error to a client by quoting a tunnel that goes
+        // the other way.
+        if !ours || self.tunnel_hop(rip.to_bits()).map(|(n, _)| n) != Some(nic) {
             return false;
         }
         let hop = u32::hop(&self.env, Dir::Output, c);
@@ -371,8 +389,11 @@ impl Core {
                 self.ctr.inc(Ctr::DropIcmp);
                 return true;
             }
-            let (mtu, over) = (rest & 0xffff, encap.overhead() as u32);
-            rest = if mtu > 68 + over { mtu - over } else { mtu };
+            // A router's MTU under the kernel's floor for a learned path MTU
+            // (`ip_rt_min_pmtu`, 552; RFC 1191's old routers say 0) counts
+            // as that floor, as `__ip_rt_update_pmtu` takes it.
+            let mtu = (rest & 0xffff).max(MIN_PMTU);
+            rest = mtu - encap.overhead() as u32;
         }
         let Some(Hop::V4(hop)) = hop else {
             self.ctr.inc(Ctr::DropNoService);
@@ -438,11 +459,10 @@ impl Core {
                     Nic::Int => self.env.int_net.addr,
                     Nic::Ext => self.env.ext_net.addr,
                 };
-                self.encap_ident = self.encap_ident.wrapping_add(1);
                 let outer = Outer {
                     src,
                     dst: rip,
-                    ident: self.encap_ident,
+                    ident: self.encap_ident(frame, inner),
                     ttl: inner.outer_ttl(),
                 };
                 (nic, Hop::V4(hop), OuterIp::V4(outer))
@@ -499,6 +519,25 @@ impl Core {
         }
         let fix = |ip: &mut [u8]| inner.fix(ip);
         self.send_encapsulated((nic, hop), frame, (e, &outer), fix, tx, done)
+    }
+
+    /// The IP id of an outer IPv4 header around `frame`. An outer header
+    /// with DF (the client's IPv4 packet had it) is never fragmented: id 0,
+    /// as the kernel's `ip_select_ident_segs` gives a DF packet of no
+    /// connected socket. Any other takes the worker's next id, the ids of
+    /// `workers` workers interleaved (worker `id` takes `id + k × workers`),
+    /// so that fragments of two workers' packets to one real server never
+    /// share an id until 65536 / `workers` packets later.
+    fn encap_ident(&mut self, frame: &[u8], inner: Inner) -> u16 {
+        let df = matches!(inner, Inner::V4(..))
+            && Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]).dont_frag();
+        if df {
+            return 0;
+        }
+        // Worker ids and counts as 16-bit steps (a director has far fewer
+        // than 65536 workers).
+        self.encap_ident = self.encap_ident.wrapping_add(self.workers as u16);
+        self.encap_ident.wrapping_add(self.id as u16)
     }
 
     /// Encapsulate the IP packet of `frame` as `e` under `outer` in the

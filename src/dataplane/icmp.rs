@@ -7,9 +7,13 @@
 //! untranslated (so an endpoint could not match it to its connection); RFC 5508
 //! asks a NAT to translate it too. An error belongs to the worker that owns the
 //! connection it quotes, which may not be the one that received it: such a frame
-//! is handed to its owner over the handoff ring to it (`handoff.rs`).
+//! is handed to its owner over the handoff ring to it (`handoff.rs`). Errors
+//! about DR and TUN connections go to their real servers untranslated, and
+//! errors about our own tunnel packets become errors to the client about its
+//! packet (`direct.rs`).
 //!
-//! The director makes up one error itself: "fragmentation needed" for a DF packet
+//! The director makes up two errors itself: those about tunnel packets
+//! (`Core::icmp_tunnel_error`), and "fragmentation needed" for a DF packet
 //! that does not fit the egress MTU ([`Core::frag_needed`]), as IPVS does in
 //! `ip_vs_xmit.c`: `ensure_mtu_is_adequate` (called from `__ip_vs_get_out_rt`,
 //! before `ip_vs_nat_xmit` rewrites the packet) for client → real server, and

@@ -96,16 +96,22 @@ impl Core {
     /// The connection `key` names, in the table of its family.
     fn snap_of(&self, key: &TraceKey) -> Option<crate::observe::ConnSnap> {
         use crate::observe::ConnSnap;
-        let fwd = |d| self.snap.cfg.forward_of(d);
+        // A DR or TUN connection's real server as its packets go (a tunnel
+        // endpoint of the other family is not the placeholder it holds).
+        fn snap<A: crate::nat::Addr>(core: &Core, c: &crate::nat::Conn<A>) -> ConnSnap {
+            let fwd = core.snap.cfg.forward_of(c.dest());
+            let mut s = ConnSnap::of(c, fwd);
+            if fwd != crate::config::Forward::Masq {
+                s.rip.0 = core.direct_rip(c);
+            }
+            s
+        }
         match key {
-            TraceKey::V4(k) => self.table.lookup(k).map(|i| {
-                let c = self.table.get(i);
-                ConnSnap::of(c, fwd(c.dest()))
-            }),
-            TraceKey::V6(k) => self.table6.lookup(k).map(|i| {
-                let c = self.table6.get(i);
-                ConnSnap::of(c, fwd(c.dest()))
-            }),
+            TraceKey::V4(k) => self.table.lookup(k).map(|i| snap(self, self.table.get(i))),
+            TraceKey::V6(k) => self
+                .table6
+                .lookup(k)
+                .map(|i| snap(self, self.table6.get(i))),
         }
     }
 }

@@ -2,10 +2,11 @@
 //! it leaves by, with the next hop's MAC — or, when that MAC is not known yet,
 //! into the hop's queue of frames waiting for ARP ([`Pending`]), which the core
 //! loop sends when the neighbor snapshot learns the MAC and drops when it waited
-//! [`PENDING_MAX_AGE`]. A frame over the egress MTU is dropped; if it has DF,
-//! its sender gets "fragmentation needed" ([`Core::frag_needed`], the cold path);
-//! an IPv6 one always has its sender told, with ICMPv6 packet-too-big
-//! ([`Core::too_big6`]). Next hops are of either family ([`Hop`]).
+//! [`PENDING_MAX_AGE`]. An IPv4 frame over the egress MTU without DF (or an ICMP
+//! error being passed on) goes out in fragments ([`Core::fragment`]); one with
+//! DF is dropped and its sender gets "fragmentation needed" ([`Core::frag_needed`],
+//! the cold path); an IPv6 one is dropped and its sender told with ICMPv6
+//! packet-too-big ([`Core::too_big6`]). Next hops are of either family ([`Hop`]).
 //!
 //! Zero copy: where the frame being handled came straight from an RX queue
 //! that shares its frame memory with the TX queue of the NIC it leaves by
@@ -236,22 +237,24 @@ impl InPlace {
     }
 }
 
-/// Put our MAC as source and `to` as destination.
-#[inline]
 /// Whether an IPv4 frame too big for its egress may be fragmented: DF
-/// clear, not a fragment already, a header without options (ringvs accepts
-/// no other, and writes none).
+/// clear, or an ICMP error being passed on (`ip_vs_icmp_xmit` sets
+/// `ignore_df` on those: "avoid icmp_send in ip_fragment"); not a fragment
+/// already; a header without options (ringvs accepts no other, and writes
+/// none).
 fn may_fragment(frame: &[u8]) -> bool {
     frame.get(ethernet::HEADER_LEN..).is_some_and(|ip| {
         let ip = Ipv4Packet::new_unchecked(ip);
         ip.check_len().is_ok()
             && ip.version() == 4
             && ip.header_len() == ipv4::HEADER_LEN
-            && !ip.dont_frag()
+            && (!ip.dont_frag() || ip.protocol() == ipv4::protocol::ICMP)
             && !ip.is_fragment()
     })
 }
 
+/// Put our MAC as source and `to` as destination.
+#[inline]
 fn set_macs(frame: &mut [u8], to: crate::wire::Mac, ours: crate::wire::Mac) {
     let mut eth = EthernetFrame::new_unchecked(frame);
     eth.set_dst(to);
@@ -274,19 +277,24 @@ impl Core {
         self.forward_to((nic, Hop::V4(hop)), frame, tx, done, patch)
     }
 
-    /// An IPv4 packet without DF over the MTU of `nic`: sent as fragments,
-    /// as the kernel's `ip_do_fragment` (`net/ipv4/ip_output.c`) splits what
-    /// IPVS's transmitters hand it (`ip_vs_nat_xmit`, `ip_vs_tunnel_xmit`,
-    /// ...: only a DF packet gets "fragmentation needed" there, through
+    /// An IPv4 packet without DF (or an ICMP error, see `may_fragment`)
+    /// over the MTU of `nic`: sent as fragments, as the kernel's
+    /// `ip_do_fragment` (`net/ipv4/ip_output.c`) splits what IPVS's
+    /// transmitters hand it (`ip_vs_nat_xmit`, `ip_vs_tunnel_xmit`, ...: only
+    /// a DF packet gets "fragmentation needed" there, through
     /// `ensure_mtu_is_adequate`). The frame is rewritten by `patch` in the
-    /// worker's fragment buffer first; each fragment carries the header
-    /// (same id, the offset, MF on all but the last, its own length and
-    /// checksum) and a multiple of 8 bytes of the payload but the last, and
-    /// goes out by [`Core::forward_to`] (into its own TX slot, or the hop's
-    /// pending queue), counted in `tx_fragments`; the packet is counted once
-    /// in `done` when its first fragment went. No receiver reassembles
-    /// before the packet's destination: ringvs itself drops fragments it
-    /// receives (`drop_fragment`).
+    /// worker's fragment buffer first; each fragment carries the header (same
+    /// id, DF clear, the offset, MF on all but the last, its own length and
+    /// checksum) and a multiple of 8 bytes of the payload but the last.
+    ///
+    /// All or nothing where ringvs can tell: to a hop whose MAC is not known
+    /// yet, the fragments wait in its pending queue only if all of them fit
+    /// there, else the packet is dropped (`drop_neigh_queue`) and the hop
+    /// asked for. Into TX slots they go one by one (a TX queue cannot say how
+    /// many slots are free), and the first that finds none stops the packet
+    /// (`drop_tx_full`, its earlier fragments are sent and wasted). Each
+    /// fragment sent or queued counts in `tx_fragments` (and the TX bytes);
+    /// the packet counts once in `done` when all of them went.
     #[cold]
     #[inline(never)]
     fn fragment<T: TxQueue>(
@@ -301,20 +309,25 @@ impl Core {
         let mtu = self.env.mtu[nic as usize];
         // Payload bytes a fragment but the last carries.
         let step = mtu.saturating_sub(hl) & !7;
-        let mut buf = std::mem::take(&mut self.frag_buf);
         let len = frame.len();
-        if step == 0 || buf.len() < 2 * len {
-            self.frag_buf = buf;
+        let total = usize::from(Ipv4Packet::new_unchecked(&frame[h..]).total_len());
+        let payload_len = (h + total).clamp(h + hl, len) - h - hl;
+        if step == 0 || self.frag_buf.len() < 2 * len {
             return self.drop(Ctr::DropTooBig);
         }
+        let pieces = payload_len.div_ceil(step);
+        if hop.mac(&self.snap.neigh, nic).is_none() && self.park_room(nic, hop) < pieces {
+            let _ = self.links.neigh_tx.try_send(hop.resolve(nic));
+            return self.drop(Ctr::DropNeighQueue);
+        }
+        let mut buf = std::mem::take(&mut self.frag_buf);
         let (whole, piece) = buf.split_at_mut(len);
         whole.copy_from_slice(frame);
         patch.apply(whole);
-        let total = usize::from(Ipv4Packet::new_unchecked(&whole[h..]).total_len());
-        let payload = &whole[h + hl..(h + total).clamp(h + hl, len)];
+        let payload = &whole[h + hl..h + hl + payload_len];
         // A frame in the worker's buffer is not the RX frame (zero copy).
         let zc = self.zc.out.take();
-        let mut first = false;
+        let mut all = true;
         for (i, chunk) in payload.chunks(step).enumerate() {
             let at = i * step;
             let n = h + hl + chunk.len();
@@ -324,15 +337,28 @@ impl Core {
             ip.set_total_len((hl + chunk.len()) as u16);
             ip.set_fragmentation(false, at + chunk.len() < payload.len(), at as u16);
             ip.fill_checksum();
-            let sent = self.forward_to((nic, hop), &piece[..n], tx, Ctr::TxFragments, Patch::None);
-            first |= sent && i == 0;
+            if !self.forward_to((nic, hop), &piece[..n], tx, Ctr::TxFragments, Patch::None) {
+                all = false;
+                break;
+            }
         }
         self.zc.out = zc;
         self.frag_buf = buf;
-        if first {
+        if all {
             self.ctr.inc(done);
         }
-        first
+        all
+    }
+
+    /// How many more frames to `hop` the pending queues can hold: the rest
+    /// of its queue, a whole one if it has none yet and one is free.
+    fn park_room(&self, nic: Nic, hop: Hop) -> usize {
+        let hops = &self.pending.0;
+        match hops.iter().find(|p| p.n > 0 && p.nic == nic && p.ip == hop) {
+            Some(p) => PENDING_PER_HOP - p.n,
+            None if hops.iter().any(|p| p.n == 0) => PENDING_PER_HOP,
+            None => 0,
+        }
     }
 
     /// [`Core::forward`] to a next hop of either family.

@@ -226,7 +226,8 @@ pub struct TraceRec {
     pub moved: u128,
     pub before: Option<ConnSnap>,
     pub after: Option<ConnSnap>,
-    /// Up to two frames sent (a NAT'd packet; an ARP or echo reply).
+    /// Up to two frames sent (a NAT'd packet; an ARP or echo reply; the
+    /// first two fragments of a fragmented one).
     pub tx: [Option<TxSnap>; 2],
 }
 
