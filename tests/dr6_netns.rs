@@ -23,6 +23,8 @@
 //! * TUN: the same over IPv6-in-IPv6, GUE and GRE over IPv6, and across
 //!   families (IPv4 inside IPv6, IPv6 inside IPv4); the tunnel's PMTU reaches
 //!   the client's kernel as packet-too-big.
+//! * PMTU of DR replies: a router's packet-too-big about them, sent to the
+//!   VIP, reaches the real server through the director.
 //!
 //! This kernel has no ip6_tunnel, ip6_gre or fou: a TUN real server runs
 //! `tests/data/dr/tun_decap6.py`, which reads the tunnel from a raw or UDP
@@ -53,6 +55,11 @@ fn rs6(n: usize) -> Ipv6Addr {
 /// IPv6 beside the lab's IPv4 plan (module doc), and HTTP servers on
 /// `[::]:80` of real servers 1 and 2.
 fn dual_stack(l: &mut DrLab) {
+    dual_stack_with(l, rs_name);
+}
+
+/// [`dual_stack`] with real server `n` answering `body(n)`.
+fn dual_stack_with(l: &mut DrLab, body: impl Fn(usize) -> String) {
     let sw = l.ns_switch();
     for br in ["brx", "bri"] {
         // Solicitations reach every port, whatever MLD reports were seen.
@@ -100,7 +107,7 @@ fn dual_stack(l: &mut DrLab) {
     }
     for n in 1..=2 {
         #[rustfmt::skip]
-        let args = ["serve-http", "--listen", "[::]:80", "--body", &rs_name(n), "--max-secs", MAX_SECS];
+        let args = ["serve-http", "--listen", "[::]:80", "--body", &body(n), "--max-secs", MAX_SECS];
         l.spawn(&format!("http6-rs{n}"), &l.ns_rs(n), EXE, &args);
     }
     for n in 1..=2 {
@@ -364,4 +371,52 @@ fn tun6_packet_too_big_carries_the_mtu_less_the_overhead() {
     );
     assert!(d("icmp6_too_big") >= 1 && d("drop_too_big") >= 1);
     assert_eq!(d("tunnel_encap"), 0, "nothing too big went through");
+}
+
+/// Path MTU discovery of DR replies over IPv6: the router's link to the
+/// client is narrowed to 1400 bytes, so the real server's full-size replies
+/// do not fit and the router sends packet-too-big to their source, the VIP.
+/// The director passes it on to the real server (hop limit one less, as
+/// `ip_vs_icmp_xmit_v6` hands it to `ip_vs_dr_xmit_v6`), whose kernel lowers
+/// its path MTU: a 64 KiB transfer completes.
+#[test]
+fn dr6_replies_learn_the_path_mtu_from_a_routers_packet_too_big() {
+    const BODY_LEN: usize = 64 * 1024;
+    let Some((_serial, mut l)) = dr::lab() else {
+        return;
+    };
+    let body: String = (0..BODY_LEN)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let served = body.clone();
+    dual_stack_with(&mut l, move |_| served.clone());
+    add_service(&l, &["-g"]);
+    ip(&["-n", &l.ns_router(), "link", "set", "r0", "mtu", "1400"]).expect("r0 mtu");
+    let before = l.stats();
+    let out = ns_command(
+        &l.ns_client(),
+        Path::new("curl"),
+        &["-sS", "-g", "-m", "10", &format!("http://[{VIP6}]/")],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .expect("run curl");
+    let after = l.stats();
+    let got = String::from_utf8_lossy(&out.stdout);
+    let d = |k| total(&after, k) - total(&before, k);
+    assert!(
+        got.trim_end() == body,
+        "{} of {BODY_LEN} bytes ({}); icmp_error_direct +{}, icmp_error_nat +{}",
+        got.len(),
+        String::from_utf8_lossy(&out.stderr).trim(),
+        d("icmp_error_direct"),
+        d("icmp_error_nat"),
+    );
+    assert!(d("icmp_error_direct") >= 1, "no packet-too-big passed on");
+    assert_eq!(d("icmp_error_nat"), 0);
+    println!(
+        "DR6-MEASURE pmtu-reply bytes={} icmp_error_direct=+{}",
+        got.trim_end().len(),
+        d("icmp_error_direct")
+    );
 }
