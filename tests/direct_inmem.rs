@@ -25,6 +25,16 @@ fn tunnel(kind: TunKind, port: u16, csum: TunCsum) -> Forward {
     Forward::Tunnel(Tunnel { kind, port, csum })
 }
 
+/// A router on the real servers' side writing to the DIP (the source of
+/// our tunnel packets).
+fn router_to_dip() -> L3 {
+    L3 {
+        src: std::net::Ipv4Addr::new(198, 19, 0, 254),
+        dst: DIP,
+        ..L3::from_rs(RS1, DIP)
+    }
+}
+
 #[test]
 fn dr_sends_the_clients_packet_unchanged_to_the_real_servers_mac() {
     let mut d = director(Forward::Route);
@@ -346,12 +356,7 @@ fn a_client_side_icmp_error_about_dr_is_bound_to_its_connection() {
 /// (only if the client's packet had DF), other errors as they came.
 #[test]
 fn an_icmp_error_about_a_tunnel_packet_reaches_the_client_about_its_own_packet() {
-    let router = std::net::Ipv4Addr::new(198, 19, 0, 254);
-    let from_router = L3 {
-        src: router,
-        dst: DIP,
-        ..L3::from_rs(RS1, DIP)
-    };
+    let from_router = router_to_dip();
     for (fwd, overhead) in [
         (tunnel(TunKind::Ipip, 0, TunCsum::NoCsum), 20u16),
         (tunnel(TunKind::Gue, 6080, TunCsum::NoCsum), 32),
@@ -400,12 +405,7 @@ fn an_icmp_error_about_a_tunnel_packet_reaches_the_client_about_its_own_packet()
 /// tunnel. Anything else is counted and goes nowhere.
 #[test]
 fn an_icmp_error_about_a_tunnel_packet_must_match_its_connection() {
-    let router = std::net::Ipv4Addr::new(198, 19, 0, 254);
-    let from_router = L3 {
-        src: router,
-        dst: DIP,
-        ..L3::from_rs(RS1, DIP)
-    };
+    let from_router = router_to_dip();
     let mut d = director(tunnel(TunKind::Gue, 6080, TunCsum::NoCsum));
     let mut syn = tcp_frame(&L3::to_vip(), CPORT, 80, SYN);
     let (_, int) = d.ext(&syn);
@@ -469,11 +469,7 @@ fn an_icmp_error_about_a_tunnel_packet_is_handed_to_the_owning_worker() {
     d.poll();
     let sent = d.workers[1].tx[Nic::Int].take_sent();
     assert_eq!(sent.len(), 1);
-    let from_router = L3 {
-        src: std::net::Ipv4Addr::new(198, 19, 0, 254),
-        dst: DIP,
-        ..L3::from_rs(RS1, DIP)
-    };
+    let from_router = router_to_dip();
     let err = icmp_error(&from_router, 3, 4, [0, 0, 5, 0x78], &sent[0], 48);
     d.workers[0].rx[Nic::Int].push(&err);
     let now = d.now;
@@ -551,11 +547,7 @@ mod edited_icmp {
         let mut d = director(fwd);
         let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
         let sent = int[0].clone();
-        let from_router = L3 {
-            src: std::net::Ipv4Addr::new(198, 19, 0, 254),
-            dst: DIP,
-            ..L3::from_rs(RS1, DIP)
-        };
+        let from_router = router_to_dip();
         let reply = tcp_frame(
             &L3 {
                 src: VIP,
@@ -723,11 +715,7 @@ fn a_tunnel_error_is_taken_from_the_tunnels_side_with_a_floor_on_its_mtu() {
     let mut d = director(tunnel(TunKind::Gue, 6080, TunCsum::NoCsum));
     let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
     let sent = int[0].clone();
-    let from_router = L3 {
-        src: std::net::Ipv4Addr::new(198, 19, 0, 254),
-        dst: DIP,
-        ..L3::from_rs(RS1, DIP)
-    };
+    let from_router = router_to_dip();
     let n = sent.len() - 34;
     let (ext, _) = d.int(&icmp_error(&from_router, 3, 4, [0; 4], &sent, n));
     assert_eq!(ext.len(), 1, "{:?}", drops(&d.w().core.ctr));

@@ -842,25 +842,17 @@ fn dr_and_tun_replies_learn_the_path_mtu_from_a_routers_error() {
         ringvs::lab::ip(&["-n", &l.ns_rs(1), "route", "flush", "cache"]).expect("flush");
         add_services(&l, &[1], &[], &fwd);
         let before = l.stats();
-        let out = ringvs::lab::ns_command(
-            &l.ns_client(),
-            std::path::Path::new("curl"),
-            &["-sS", "-m", "10", &format!("http://{VIP}/")],
-        )
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run curl");
+        let got = l.fetch(&format!("http://{VIP}/"), 10);
         let after = l.stats();
-        let got = String::from_utf8_lossy(&out.stdout);
         let d = |c: &str| delta(&before, &after, c);
         assert!(
-            got.trim_end() == body,
-            "{name}: {} of {BODY_LEN} bytes ({}); icmp_error_direct +{}, icmp_error_nat +{}",
-            got.len(),
-            String::from_utf8_lossy(&out.stderr).trim(),
+            got.as_deref().map(str::trim_end) == Ok(&body),
+            "{name}: {:.80?}; icmp_error_direct +{}, icmp_error_nat +{}",
+            got.as_ref().map(String::len),
             d("icmp_error_direct"),
             d("icmp_error_nat"),
         );
+        let got = got.unwrap_or_default();
         assert!(d("icmp_error_direct") >= 1, "{name}: no error sent on");
         assert_eq!(d("icmp_error_nat"), 0, "{name}");
         // The real server's kernel took the MTU from the router's error.

@@ -70,19 +70,22 @@ fn a_stuck_reader_drops_capture_frames_but_every_packet_is_forwarded() {
     assert_eq!(lab.ctr(Ctr::CaptureDropped), 200 - SLOTS as u64);
 }
 
-#[test]
-fn trace_records_say_what_happened_and_a_full_queue_only_loses_records() {
-    let mut lab = MemDirector::standard();
-    let tr = Arc::new(Trace::new(
-        Filter::parse("tcp and dst 198.18.0.110").expect("filter"),
-        4,
-    ));
+/// A trace of `filter` (`slots` records) attached to `lab`'s workers.
+fn trace(lab: &mut MemDirector, filter: &str, slots: usize) -> Arc<Trace> {
+    let tr = Arc::new(Trace::new(Filter::parse(filter).expect("filter"), slots));
     lab.shared
         .tap
         .attach(None, Some(Arc::clone(&tr)))
         .expect("attach");
     lab.shared.bump();
     lab.poll();
+    tr
+}
+
+#[test]
+fn trace_records_say_what_happened_and_a_full_queue_only_loses_records() {
+    let mut lab = MemDirector::standard();
+    let tr = trace(&mut lab, "tcp and dst 198.18.0.110", 4);
     for i in 0..6u16 {
         let syn = tcp_seg(&L3::to_vip(), 40000 + i, 80, SYN, 1, 0, &[]);
         assert_eq!(lab.ext(&syn).1.len(), 1);
@@ -130,16 +133,7 @@ fn dual_stack() -> MemDirector {
 fn an_ipv6_trace_shows_the_connection_before_and_after_and_the_rewritten_frame() {
     use std::net::IpAddr;
     let mut lab = dual_stack();
-    let tr = Arc::new(Trace::new(
-        Filter::parse("ip6 and host 2001:2:0:1::1").expect("filter"),
-        16,
-    ));
-    lab.shared
-        .tap
-        .attach(None, Some(Arc::clone(&tr)))
-        .expect("attach");
-    lab.shared.bump();
-    lab.poll();
+    let tr = trace(&mut lab, "ip6 and host 2001:2:0:1::1", 16);
     // IPv4 from the same client is not traced.
     let syn4 = tcp_seg(&L3::to_vip(), 40000, 80, SYN, 1, 0, &[]);
     assert_eq!(lab.ext(&syn4).1.len(), 1);
@@ -275,16 +269,7 @@ fn a_trace_of_dr_and_tun_says_direct_not_rewrite() {
     ] {
         let mut lab = MemDirector::standard();
         lab.forward_all(fwd);
-        let tr = Arc::new(Trace::new(
-            Filter::parse("host 198.18.0.1").expect("filter"),
-            8,
-        ));
-        lab.shared
-            .tap
-            .attach(None, Some(Arc::clone(&tr)))
-            .expect("attach");
-        lab.shared.bump();
-        lab.poll();
+        let tr = trace(&mut lab, "host 198.18.0.1", 8);
         let syn = tcp_seg(&L3::to_vip(), 40000, 80, SYN, 1, 0, &[]);
         assert_eq!(lab.ext(&syn).1.len(), 1);
         let reply = tcp_seg(

@@ -475,21 +475,28 @@ impl DrLab {
     /// `curl URL` from the client (`-g`: an IPv6 URL's brackets are not a
     /// glob): the body, or curl's error.
     pub fn curl_url(&self, url: &str) -> String {
+        match self.fetch(url, 3) {
+            Ok(body) => body.trim().to_owned(),
+            Err(e) => format!("curl error: {e}"),
+        }
+    }
+
+    /// `curl URL` from the client, given `secs` seconds: the body, or what
+    /// curl said.
+    pub fn fetch(&self, url: &str, secs: u32) -> Result<String, String> {
+        let secs = secs.to_string();
         let out = ns_command(
             &self.ns_client(),
             Path::new("curl"),
-            &["-sS", "-g", "-m", "3", url],
+            &["-sS", "-g", "-m", &secs, url],
         )
         .stdin(Stdio::null())
         .output()
         .expect("run curl");
         if out.status.success() {
-            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
-            format!(
-                "curl error: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
         }
     }
 
