@@ -240,19 +240,7 @@ fn one_service_mixes_nat_and_dr_servers() {
 /// rewritten) it would find none.
 #[test]
 fn a_client_side_icmp_error_about_dr_or_tun_goes_to_the_real_server_untranslated() {
-    let reply = tcp_seg(
-        &L3 {
-            src: VIP,
-            dst: CLIENT,
-            ..L3::to_vip()
-        },
-        80,
-        CPORT,
-        ACK,
-        1,
-        1,
-        &[0x42; 1400],
-    );
+    let reply = tcp_seg(&L3::vip_to_client(), 80, CPORT, ACK, 1, 1, &[0x42; 1400]);
     let router = std::net::Ipv4Addr::new(198, 18, 0, 254);
     let l3 = L3 {
         src: router,
@@ -305,26 +293,8 @@ fn a_client_side_icmp_error_about_dr_or_tun_goes_to_the_real_server_untranslated
 fn a_client_side_icmp_error_about_dr_is_bound_to_its_connection() {
     let mut d = director(Forward::Route);
     d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
-    let reply = tcp_frame(
-        &L3 {
-            src: VIP,
-            dst: CLIENT,
-            ..L3::to_vip()
-        },
-        80,
-        CPORT,
-        ACK,
-    );
-    let other_port = tcp_frame(
-        &L3 {
-            src: VIP,
-            dst: CLIENT,
-            ..L3::to_vip()
-        },
-        80,
-        CPORT + 1,
-        ACK,
-    );
+    let reply = tcp_frame(&L3::vip_to_client(), 80, CPORT, ACK);
+    let other_port = tcp_frame(&L3::vip_to_client(), 80, CPORT + 1, ACK);
     let (_, int) = d.ext(&icmp_error(&L3::to_vip(), 3, 4, [0; 4], &other_port, 8));
     assert!(int.is_empty(), "no connection");
     assert_eq!(d.ctr(Ctr::DropIcmpNoConn), 1);
@@ -548,16 +518,7 @@ mod edited_icmp {
         let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
         let sent = int[0].clone();
         let from_router = router_to_dip();
-        let reply = tcp_frame(
-            &L3 {
-                src: VIP,
-                dst: CLIENT,
-                ..L3::to_vip()
-            },
-            80,
-            CPORT,
-            ACK,
-        );
+        let reply = tcp_frame(&L3::vip_to_client(), 80, CPORT, ACK);
         let n = sent.len() - 34;
         let bases = vec![
             (

@@ -385,9 +385,7 @@ fn dr6_replies_learn_the_path_mtu_from_a_routers_packet_too_big() {
     let Some((_serial, mut l)) = dr::lab() else {
         return;
     };
-    let body: String = (0..BODY_LEN)
-        .map(|i| char::from(b'a' + (i % 26) as u8))
-        .collect();
+    let body = dr::alphabet(BODY_LEN);
     let served = body.clone();
     dual_stack_with(&mut l, move |_| served.clone());
     add_service(&l, &["-g"]);

@@ -826,9 +826,7 @@ fn dr_and_tun_replies_learn_the_path_mtu_from_a_routers_error() {
     let Some((_serial, mut l)) = dr::lab() else {
         return;
     };
-    let body: String = (0..BODY_LEN)
-        .map(|i| char::from(b'a' + (i % 26) as u8))
-        .collect();
+    let body = dr::alphabet(BODY_LEN);
     let served = body.clone();
     l.start_http_with(&[1], move |_| served.clone());
     l.start_decap(1, &["--ipip"]);

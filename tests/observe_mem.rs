@@ -272,19 +272,7 @@ fn a_trace_of_dr_and_tun_says_direct_not_rewrite() {
         let tr = trace(&mut lab, "host 198.18.0.1", 8);
         let syn = tcp_seg(&L3::to_vip(), 40000, 80, SYN, 1, 0, &[]);
         assert_eq!(lab.ext(&syn).1.len(), 1);
-        let reply = tcp_seg(
-            &L3 {
-                src: VIP,
-                dst: CLIENT,
-                ..L3::to_vip()
-            },
-            80,
-            40000,
-            ACK,
-            1,
-            2,
-            &[],
-        );
+        let reply = tcp_seg(&L3::vip_to_client(), 80, 40000, ACK, 1, 2, &[]);
         let err = icmp_error(&L3::to_vip(), 3, 4, [0, 0, 5, 0x78], &reply, 8);
         assert_eq!(lab.ext(&err).1.len(), 1);
         let recs: Vec<_> = tr.rx.try_iter().collect();

@@ -92,6 +92,14 @@ pub fn rs_addr(n: usize) -> Ipv4Addr {
     }
 }
 
+/// A body of `len` bytes, the alphabet over and over (a transfer that must
+/// arrive whole).
+pub fn alphabet(len: usize) -> String {
+    (0..len)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect()
+}
+
 /// What real server `n`'s HTTP and UDP servers answer.
 pub fn rs_name(n: usize) -> String {
     format!("i am rs{n}")

@@ -498,6 +498,16 @@ impl L3 {
         }
     }
 
+    /// VIP → client on the external NIC: what the director (or, for DR and
+    /// TUN, the real server) sends the client, as an ICMP error quotes it.
+    pub fn vip_to_client() -> Self {
+        Self {
+            src: VIP,
+            dst: CLIENT,
+            ..Self::to_vip()
+        }
+    }
+
     /// Real server → client on the internal NIC (the DIP is its gateway).
     pub fn from_rs(rs: Ipv4Addr, client: Ipv4Addr) -> Self {
         Self {
