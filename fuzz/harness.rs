@@ -51,6 +51,18 @@ pub const EXT_MAC: [u8; 6] = [0x02, 0xee, 0, 0, 0, 0x02];
 pub const INT_MAC: [u8; 6] = [0x02, 0x11, 0, 0, 0, 0x01];
 pub const CLIENT_MAC: [u8; 6] = [0x02, 0xcc, 0, 0, 0, 0x01];
 pub const RS1_MAC: [u8; 6] = [0x02, 0x55, 0, 0, 0, 0x02];
+pub const RS2: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 3);
+pub const RS2_MAC: [u8; 6] = [0x02, 0x55, 0, 0, 0, 0x03];
+/// A router on the real servers' side.
+pub const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 254);
+
+/// The services [`Harness::direct`] adds: TUN (GUE) and DR.
+const DIRECT_RULES: [&str; 4] = [
+    "-A -t 198.18.0.110:8080 -s rr",
+    "-a -t 198.18.0.110:8080 -r 198.19.0.3:8080 -i --tun-type gue --tun-port 6080",
+    "-A -t 198.18.0.110:8081 -s rr",
+    "-a -t 198.18.0.110:8081 -r 198.19.0.2:8081 -g",
+];
 
 pub const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
@@ -183,6 +195,70 @@ pub fn templates() -> Vec<(Nic, Vec<u8>)> {
     .into_iter()
     .chain(templates6())
     .collect()
+}
+
+/// [`templates`] and those of [`Harness::direct`]'s services: data to the
+/// TUN and the DR connection; a router's "fragmentation needed" about the
+/// tunnel packet of the TUN connection's data, and a client-side one about
+/// the DR server's reply; packets without DF over the internal MTU (576) to
+/// the UDP service (NAT) and to the TUN one.
+pub fn templates_direct() -> Vec<(Nic, Vec<u8>)> {
+    use ringvs::wire::encap::{Encap, Outer, encapsulate};
+    let c = (CLIENT_MAC, EXT_MAC);
+    let tun_data = tcp(c, (CLIENT, 40000), (VIP, 8080), ACK | PSH, b"data");
+    let mut tunnelled = vec![0u8; 14 + tun_data.len() + 32];
+    let outer = Outer {
+        src: DIP,
+        dst: RS2,
+        ident: 0,
+        ttl: 64,
+    };
+    let gue = Encap::Gue {
+        sport: 50000,
+        port: 6080,
+        csum: false,
+    };
+    let n = encapsulate(&mut tunnelled[14..], &tun_data[14..], gue, &outer, |_| {})
+        .unwrap_or_else(|| unreachable!("room for the tunnel packet"));
+    let mut about_tunnel = vec![3u8, 4, 0, 0, 0, 0, 5, 0x78];
+    about_tunnel.extend_from_slice(&tunnelled[14..14 + n]);
+    let reply = tcp(
+        (EXT_MAC, CLIENT_MAC),
+        (VIP, 8081),
+        (CLIENT, 40000),
+        ACK,
+        b"",
+    );
+    let mut about_reply = vec![3u8, 4, 0, 0, 0, 0, 5, 0x78];
+    about_reply.extend_from_slice(&reply[14..14 + 28]);
+    let no_df = |mut f: Vec<u8>| {
+        f[20] = 0;
+        f[24..26].copy_from_slice(&[0, 0]);
+        let c = !fold(sum(&f[14..34]));
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f
+    };
+    let r = (RS1_MAC, INT_MAC);
+    templates()
+        .into_iter()
+        .chain([
+            (Nic::Ext, tun_data),
+            (
+                Nic::Ext,
+                tcp(c, (CLIENT, 40000), (VIP, 8081), ACK | PSH, b"data"),
+            ),
+            (Nic::Int, ip_frame(r, ROUTER, DIP, 1, about_tunnel)),
+            (Nic::Ext, ip_frame(c, CLIENT, VIP, 1, about_reply)),
+            (
+                Nic::Ext,
+                no_df(udp(c, (CLIENT, 5000), (VIP, 53), &[7; 600])),
+            ),
+            (
+                Nic::Ext,
+                no_df(tcp(c, (CLIENT, 40000), (VIP, 8080), ACK | PSH, &[7; 560])),
+            ),
+        ])
+        .collect()
 }
 
 /// Client → VIP6 on the external NIC.
@@ -409,7 +485,7 @@ pub struct Harness {
     pub sent: u64,
 }
 
-fn config() -> Config {
+fn config(extra: &[&str]) -> Config {
     let mut cfg = Config::new();
     for r in [
         "-A -t 198.18.0.110:80 -s rr",
@@ -420,7 +496,10 @@ fn config() -> Config {
         "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:80 -m",
         "-A -u [2001:2:0:1::110]:53 -s rr",
         "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
-    ] {
+    ]
+    .iter()
+    .chain(extra)
+    {
         let args: Vec<String> = r.split_whitespace().map(String::from).collect();
         let cmd = parse(&args).expect("rule parses");
         apply(&mut cfg, &cmd).expect("rule applies");
@@ -433,7 +512,27 @@ impl Harness {
     /// (CLIENT:40000 ↔ RS1:80) and a UDP flow (CLIENT:5000 ↔ RS1:53) in each
     /// family.
     pub fn new() -> Self {
-        let env = Env {
+        Self::build(&[], 1500, templates())
+    }
+
+    /// [`Harness::new`] with two more services, one whose real server (RS2)
+    /// is reached by a GUE tunnel (VIP:8080) and one by direct routing
+    /// (VIP:8081, RS1), each with a connection, and an internal MTU of 576:
+    /// fuzzed frames reach DR and TUN forwarding, the ICMP errors about them
+    /// (`direct.rs`: passed on to the server, or about a tunnel packet of
+    /// ours turned into one to the client) and fragmentation (`tx.rs`).
+    pub fn direct() -> Self {
+        let mut h = Self::build(&DIRECT_RULES, 576, templates_direct());
+        let c = (CLIENT_MAC, EXT_MAC);
+        for port in [8080, 8081] {
+            let syn = tcp(c, (CLIENT, 40000), (VIP, port), SYN, b"");
+            assert_eq!(h.one(Nic::Ext, &syn, false), 1, "set-up SYN to {port}");
+        }
+        h
+    }
+
+    fn build(extra: &[&str], int_mtu: usize, templates: Vec<(Nic, Vec<u8>)>) -> Self {
+        let mut env = Env {
             ext_net6: Some("2001:2:0:1::2/64".parse().expect("prefix")),
             int_net6: Some("2001:2:0:2::1/64".parse().expect("prefix")),
             ..Env::new(
@@ -442,14 +541,19 @@ impl Harness {
                 "198.19.0.1/24".parse().expect("prefix"),
             )
         };
+        env.mtu[Nic::Int as usize] = int_mtu;
         let plan = Plan {
             handoff_depth: 4,
             ..Plan::new(1, env, 64)
         };
         let now = plan.start;
-        let mut dp = Director::new(plan, Snapshot::build(&config(), Timeouts::default()));
+        let mut dp = Director::new(plan, Snapshot::build(&config(extra), Timeouts::default()));
         let mut neigh = NeighTable::new();
-        for (nic, ip, mac) in [(Nic::Ext, CLIENT, CLIENT_MAC), (Nic::Int, RS1, RS1_MAC)] {
+        for (nic, ip, mac) in [
+            (Nic::Ext, CLIENT, CLIENT_MAC),
+            (Nic::Int, RS1, RS1_MAC),
+            (Nic::Int, RS2, RS2_MAC),
+        ] {
             let ip = u32::from(ip);
             neigh.event(NeighEvent::Resolve { nic, ip }, now);
             neigh.event(
@@ -495,7 +599,7 @@ impl Harness {
             unfixed: Stages::default(),
             neigh_rx,
             now,
-            templates: templates(),
+            templates,
             fed: 0,
             sent: 0,
         };

@@ -129,8 +129,69 @@ fn recomputed_checksums_reach_icmp_and_state() {
     assert!(unfixed.get(Checksum) * 4 > unfixed.total(), "{unfixed:?}");
 }
 
+/// The DR/TUN director's own templates get through: data to each
+/// connection goes to its server, the router's error about the tunnel
+/// packet reaches the client, the client-side error about the DR reply the
+/// real server, and the packets without DF over the internal MTU go in
+/// fragments (each counted as one outcome by the harness).
+#[test]
+fn direct_templates_get_through() {
+    let mut h = Harness::direct();
+    let base = harness::templates().len();
+    let t = harness::templates_direct();
+    let want = [
+        (Ctr::TunnelEncap, 1u64),
+        (Ctr::FwdIn, 1),
+        (Ctr::IcmpErrorTunnel, 1),
+        (Ctr::IcmpErrorDirect, 1),
+        (Ctr::TxFragments, 2),
+        (Ctr::TxFragments, 2),
+    ];
+    assert_eq!(t.len(), base + want.len());
+    for (i, ((nic, f), (ctr, n))) in t[base..].iter().zip(want).enumerate() {
+        inmem::try_parse_ip(f).unwrap_or_else(|e| panic!("template {i}: {e}"));
+        let before = h.w.core.ctr.get(ctr);
+        let sent = h.one(*nic, f, false);
+        assert!(sent >= 1, "template {i}: nothing sent");
+        assert_eq!(
+            h.w.core.ctr.get(ctr) - before,
+            n,
+            "template {i}: {}",
+            ctr.name()
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// [`Harness::direct`] under mutated templates, its own ones among
+    /// them: the ICMP paths of DR and TUN and fragmentation keep one
+    /// outcome per frame.
+    #[test]
+    fn mutated_direct_templates_have_one_outcome_per_frame(
+        muts in prop::collection::vec(
+            (any::<u8>(), any::<bool>(), prop::collection::vec((14u8..120, any::<u8>()), 0..4)),
+            1..24,
+        )
+    ) {
+        let mut h = Harness::direct();
+        let n = harness::templates_direct().len();
+        let base = harness::templates().len();
+        let mut data = Vec::new();
+        for (which, fix, edits) in muts {
+            // Mostly the DR/TUN templates.
+            let which = if which & 1 == 0 { (base + usize::from(which >> 1) % (n - base)) as u8 } else { which };
+            let body: Vec<u8> = std::iter::once(which)
+                .chain(edits.into_iter().flat_map(|(a, v)| [a, v]))
+                .collect();
+            data.push(4 | if fix { 16 } else { 0 });
+            data.push(body.len() as u8);
+            data.extend(body);
+        }
+        h.run(&data);
+        prop_assert!(h.fed >= 1);
+    }
 
     #[test]
     fn arbitrary_runs_have_one_outcome_per_frame(data in prop::collection::vec(any::<u8>(), 0..2048)) {
