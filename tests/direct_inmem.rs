@@ -701,3 +701,51 @@ fn a_tunnel_error_is_taken_from_the_tunnels_side_with_a_floor_on_its_mtu() {
     assert_eq!(d.ctr(Ctr::DropIcmpNoConn), 1);
     assert_eq!(d.ctr(Ctr::IcmpErrorTunnel), 1);
 }
+
+/// A router's "fragmentation needed" about a tunnel packet is kept for the
+/// tunnel's endpoint, as IPVS keeps it in its route to the real server
+/// (`ipv4_update_pmtu`): the next client's DF packet too big for that path
+/// gets the error from the director at once, without a trip to the router;
+/// one that fits goes; after 10 minutes (`ip_rt_mtu_expires`) the link's MTU
+/// holds again.
+#[test]
+fn a_path_mtu_learned_from_a_router_holds_for_ten_minutes() {
+    let mut d = director(tunnel(TunKind::Gue, 6080, TunCsum::NoCsum));
+    let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
+    let sent = int[0].clone();
+    let rs: [u8; 4] = sent[30..34].try_into().expect("outer dst");
+    let n = sent.len() - 34;
+    let (ext, _) = d.int(&icmp_error(
+        &router_to_dip(),
+        3,
+        4,
+        [0, 0, 5, 0x78],
+        &sent,
+        n,
+    ));
+    assert_eq!(ext.len(), 1);
+    // Another client (its connection to the same server: one server per
+    // test, so round robin alternates; take the next port that lands there).
+    let mut port = CPORT + 1;
+    loop {
+        let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), port, 80, SYN));
+        if int[0][30..34] == rs {
+            break;
+        }
+        port += 1;
+    }
+    let big = tcp_seg(&L3::to_vip(), port, 80, ACK, 1, 1, &[0; 1400 - 40 - 32 + 1]);
+    let (ext, int) = d.ext(&big);
+    assert!(int.is_empty(), "not sent into the narrower path");
+    assert_eq!(ext.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    let p = parse_ip(&ext[0]);
+    assert_eq!((p.src, p.dst, &p.l4[..2]), (VIP, CLIENT, &[3u8, 4][..]));
+    assert_eq!(u16::from_be_bytes([p.l4[6], p.l4[7]]), 1400 - 32);
+    assert_eq!(d.ctr(Ctr::IcmpFragNeeded), 1);
+    let fits = tcp_seg(&L3::to_vip(), port, 80, ACK, 1, 1, &[0; 1400 - 40 - 32]);
+    assert_eq!(d.ext(&fits).1.len(), 1, "what fits the path goes");
+    d.advance(ringvs::dataplane::PMTU_EXPIRES);
+    let (_, int) = d.ext(&big);
+    assert_eq!(int.len(), 1, "expired: the link's MTU again");
+    assert_eq!(d.ctr(Ctr::IcmpFragNeeded), 1);
+}

@@ -874,7 +874,10 @@ fn dr_and_tun_replies_learn_the_path_mtu_from_a_routers_error() {
 /// "fragmentation needed" about the client's own datagram, from the VIP,
 /// with the link's MTU less the tunnel's overhead, as IPVS does for IPv4 in
 /// IPv4 (`ip_vs_in_icmp`'s tunnel case): the client's path MTU drops so
-/// that its datagrams fit the tunnel, and they are answered again.
+/// that its datagrams fit the tunnel, and they are answered again. The
+/// director keeps that path MTU for rs3 (`ipv4_update_pmtu`), so in the
+/// next rounds (other encapsulations, the client's cache flushed) it tells
+/// the client itself.
 #[test]
 fn tun_a_routers_error_about_the_tunnel_packet_reaches_the_client() {
     let Some((_serial, mut l)) = dr::lab() else {
@@ -926,13 +929,23 @@ fn tun_a_routers_error_about_the_tunnel_packet_reaches_the_client() {
             "from the VIP"
         );
         assert_eq!(probe["ip_mtu"].as_u64(), Some(mtu as u64), "{}", tun.name());
-        assert!(d("icmp_error_tunnel") >= 1, "{}", tun.name());
-        assert_eq!(
-            d("icmp_frag_needed"),
-            0,
-            "{}: not the director's own",
-            tun.name()
-        );
+        // The first round learns from the router; the director keeps that
+        // path MTU for rs3 (as IPVS keeps it in its route), so in the later
+        // rounds it answers the too-big datagram itself.
+        let (from_router, own) = (d("icmp_error_tunnel"), d("icmp_frag_needed"));
+        if round == 0 {
+            assert!(
+                from_router >= 1 && own == 0,
+                "{}: {from_router} {own}",
+                tun.name()
+            );
+        } else {
+            assert!(
+                from_router == 0 && own >= 1,
+                "{}: {from_router} {own}",
+                tun.name()
+            );
+        }
         // What fits the far link less the overhead is answered.
         let fits = l.pmtu_probe(UDP_PORT, mtu - 28);
         assert_eq!(
@@ -942,11 +955,10 @@ fn tun_a_routers_error_about_the_tunnel_packet_reaches_the_client() {
             tun.name()
         );
         println!(
-            "DR-MEASURE pmtu-tunnel tun={} info={} offender={} icmp_error_tunnel=+{}",
+            "DR-MEASURE pmtu-tunnel tun={} info={} offender={} icmp_error_tunnel=+{from_router} icmp_frag_needed=+{own}",
             tun.name(),
             probe["info"],
             probe["offender"],
-            d("icmp_error_tunnel"),
         );
     }
 }

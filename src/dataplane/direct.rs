@@ -71,6 +71,7 @@ use crate::wire::ipv4::{self, Ipv4Packet, protocol};
 use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::{EthernetFrame, TcpPacket, UdpPacket, ethernet};
 use std::net::{IpAddr, Ipv6Addr};
+use std::time::{Duration, Instant};
 
 /// TTL of the outer header (the kernel's default `ip_default_ttl`).
 const OUTER_TTL: u8 = 64;
@@ -78,6 +79,57 @@ const OUTER_TTL: u8 = 64;
 /// The least path MTU the kernel learns from "fragmentation needed"
 /// (`ip_rt_min_pmtu`: 512 + 20 + 20).
 const MIN_PMTU: u32 = 552;
+
+/// How long a learned path MTU holds (the kernel's `ip_rt_mtu_expires`).
+pub const PMTU_EXPIRES: Duration = Duration::from_secs(600);
+
+/// Tunnel endpoints a worker keeps a learned path MTU for.
+const PMTU_SLOTS: usize = 16;
+
+/// Path MTUs to tunnel endpoints (IPv4 outer headers), learned from
+/// routers' "fragmentation needed" about our tunnel packets, as IPVS keeps
+/// them in its route to the real server (`ipv4_update_pmtu` in
+/// `ip_vs_in_icmp`), for [`PMTU_EXPIRES`]. Per worker, in a few fixed
+/// slots (a full set replaces the entry that expires first): a worker
+/// learns from the errors it handles, those about its own clients'
+/// connections. Empty, it costs the tunnel path one branch.
+#[derive(Debug, Default)]
+pub(super) struct PathMtus {
+    slots: [Option<(u32, u32, Instant)>; PMTU_SLOTS],
+    n: usize,
+}
+
+impl PathMtus {
+    /// The path MTU learned for `dst` and not expired at `now`.
+    #[inline]
+    fn get(&self, dst: u32, now: Instant) -> Option<usize> {
+        if self.n == 0 {
+            return None;
+        }
+        self.slots
+            .iter()
+            .flatten()
+            .find_map(|&(d, mtu, until)| (d == dst && now < until).then_some(mtu as usize))
+    }
+
+    /// Learn `mtu` for `dst` at `now`.
+    fn learn(&mut self, dst: u32, mtu: u32, now: Instant) {
+        let until = now + PMTU_EXPIRES;
+        let at = self
+            .slots
+            .iter()
+            .position(|s| s.is_some_and(|(d, ..)| d == dst))
+            .or_else(|| self.slots.iter().position(Option::is_none))
+            // Full: the entry that expires first.
+            .unwrap_or_else(|| {
+                (0..PMTU_SLOTS)
+                    .min_by_key(|&i| self.slots[i].map(|(.., until)| until))
+                    .unwrap_or(0)
+            });
+        self.slots[at] = Some((dst, mtu, until));
+        self.n = self.slots.iter().flatten().count();
+    }
+}
 
 impl Core {
     /// Where a DR real server is: the NIC it is on-link on.
@@ -316,15 +368,15 @@ impl Core {
     /// address there, quoting a tunnel of the connection's own kind (and
     /// GUE port) to its own real server, are taken.
     ///
-    /// Two deliberate differences. IPVS also stores the reported MTU in its
-    /// route to the real server (`ipv4_update_pmtu`), so that later packets
-    /// too big for it get "fragmentation needed" from the director itself;
-    /// ringvs keeps no MTU per real server, so each client learns it from
-    /// the translated error of its own first packet too big. And IPVS tells
-    /// the client that MTU less 20 (the outer IPv4 header) whatever the
-    /// encapsulation, so a GUE or GRE client learns the size that fits only
-    /// from a second error; ringvs takes off the whole overhead (32 for GUE,
-    /// 24 or 28 for GRE). Both take an MTU under 552 as 552.
+    /// The reported MTU is kept for the endpoint ([`PathMtus`], as IPVS
+    /// stores it in its route to the real server with `ipv4_update_pmtu`),
+    /// so that later packets too big for it get "fragmentation needed" from
+    /// the director itself (`tunnel_to`); per worker, where the kernel's
+    /// route is one for all. A deliberate difference: IPVS tells the client
+    /// that MTU less 20 (the outer IPv4 header) whatever the encapsulation,
+    /// so a GUE or GRE client learns the size that fits only from a second
+    /// error; ringvs takes off the whole overhead (32 for GUE, 24 or 28 for
+    /// GRE). Both take an MTU under 552 as 552.
     pub(super) fn icmp_tunnel_error<T: TxQueue>(
         &mut self,
         nic: Nic,
@@ -384,16 +436,19 @@ impl Core {
         let mut rest = icmp.rest_of_header();
         let inner = Ipv4Packet::new_unchecked(&data[at..]);
         if (ty, code) == (msg::DEST_UNREACHABLE, unreach::FRAG_NEEDED) {
+            // A router's MTU under the kernel's floor for a learned path MTU
+            // (`ip_rt_min_pmtu`, 552; RFC 1191's old routers say 0) counts
+            // as that floor, as `__ip_rt_update_pmtu` takes it; kept for the
+            // endpoint, as `ipv4_update_pmtu` keeps it, whatever follows.
+            let mtu = (rest & 0xffff).max(MIN_PMTU);
+            self.pmtu.learn(rip.to_bits(), mtu, self.clock.now);
             // The client does not do path MTU discovery: nothing to tell.
             if !inner.dont_frag() {
                 self.ctr.inc(Ctr::DropIcmp);
                 return true;
             }
-            // A router's MTU under the kernel's floor for a learned path MTU
-            // (`ip_rt_min_pmtu`, 552; RFC 1191's old routers say 0) counts
-            // as that floor, as `__ip_rt_update_pmtu` takes it.
-            let mtu = (rest & 0xffff).max(MIN_PMTU);
-            rest = mtu - encap.overhead() as u32;
+            let link = self.env.mtu[nic as usize] as u32;
+            rest = mtu.min(link).saturating_sub(encap.overhead() as u32);
         }
         let Some(Hop::V4(hop)) = hop else {
             self.ctr.inc(Ctr::DropNoService);
@@ -489,8 +544,17 @@ impl Core {
         let e = encap_of(t, inner.sport());
         // `__ip_vs_get_out_rt(_v6)`: the tunnel's MTU is the route's less the
         // overhead, and a route whose tunnel MTU is under the outer family's
-        // minimum (68, 1280) carries nothing.
-        let room = self.env.mtu[nic as usize].saturating_sub(outer.overhead(e));
+        // minimum (68, 1280) carries nothing. The route's MTU is the link's,
+        // or the path MTU a router told us for this endpoint.
+        let link = self.env.mtu[nic as usize];
+        let route = match outer {
+            OuterIp::V4(o) => self
+                .pmtu
+                .get(u32::from(o.dst), self.clock.now)
+                .map_or(link, |p| p.min(link)),
+            OuterIp::V6(_) => link,
+        };
+        let room = route.saturating_sub(outer.overhead(e));
         let least = match outer {
             OuterIp::V4(_) => 68,
             OuterIp::V6(_) => ipv6::MIN_MTU,
@@ -686,4 +750,34 @@ fn gue_sport(src: u32, dst: u32, sport: u16, dport: u16) -> u16 {
     let x = src ^ dst.rotate_left(16) ^ (u32::from(sport) << 16 | u32::from(dport));
     let h = x.wrapping_mul(0x9e37_79b1) >> 16;
     49152 + (h % 16384) as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Learned MTUs are found until they expire; a full set replaces the
+    /// entry that expires first, and learning again renews an entry.
+    #[test]
+    fn path_mtus_expire_and_a_full_set_replaces_the_oldest() {
+        let t0 = Instant::now();
+        let mut p = PathMtus::default();
+        assert_eq!(p.get(1, t0), None);
+        for i in 0..PMTU_SLOTS as u32 {
+            p.learn(i, 1000 + i, t0 + Duration::from_secs(u64::from(i)));
+        }
+        assert_eq!(p.get(3, t0), Some(1003));
+        // Endpoint 0 learned again: now the newest.
+        p.learn(0, 900, t0 + Duration::from_secs(100));
+        // One more endpoint: endpoint 1 (the first to expire) makes room.
+        p.learn(99, 1200, t0 + Duration::from_secs(101));
+        assert_eq!(p.get(1, t0), None);
+        assert_eq!(
+            (p.get(0, t0), p.get(99, t0), p.get(2, t0)),
+            (Some(900), Some(1200), Some(1002))
+        );
+        let late = t0 + Duration::from_secs(3) + PMTU_EXPIRES;
+        assert_eq!(p.get(3, late), None, "expired");
+        assert_eq!(p.get(4, late), Some(1004));
+    }
 }

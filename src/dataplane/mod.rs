@@ -56,6 +56,7 @@ pub mod tx;
 pub mod worker;
 
 pub use build::{Director, HANDOFF_DEPTH, Plan};
+pub use direct::PMTU_EXPIRES;
 pub use ndp::ROUTER_FLAG;
 pub use shared::{
     Env, Handoff, LISTING_CHUNK, Listing, ListingChunk, MAX_LISTING, MAX_QUEUED_LISTINGS,

@@ -118,6 +118,8 @@ pub struct Core {
     /// Where a packet to be fragmented is rewritten, and each fragment
     /// built (`tx.rs`, `fragment`): room for two frames.
     pub(super) frag_buf: Vec<u8>,
+    /// Path MTUs to tunnel endpoints learned from routers (`direct.rs`).
+    pub(super) pmtu: super::direct::PathMtus,
     /// The frames `drain_handoffs` took out of the rings, room for a burst.
     pub(super) handed: Vec<super::handoff::Received>,
 }
@@ -236,6 +238,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             encap_buf: vec![0; crate::io::FRAME_MAX + 64],
             encap_ident: 0,
             frag_buf: vec![0; 2 * (crate::io::FRAME_MAX + 64)],
+            pmtu: Default::default(),
             handed: Vec::with_capacity(burst),
         };
         core.refresh_ha();
