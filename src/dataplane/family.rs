@@ -257,7 +257,7 @@ impl Core {
         }
         let bytes = (frame.len() - ethernet::HEADER_LEN) as u64;
         // DR and TUN: from the client side, to the real server untranslated
-        // (`direct.rs`). From the inside no DR or TUN connection is quoted:
+        // (`direct_icmp.rs`). From the inside no DR or TUN connection is quoted:
         // its real server answers from the VIP, and its output key (the
         // server's address) is in no reply.
         if dir == Dir::Input && self.snap.cfg.any_direct {

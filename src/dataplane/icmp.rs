@@ -10,7 +10,7 @@
 //! is handed to its owner over the handoff ring to it (`handoff.rs`). Errors
 //! about DR and TUN connections go to their real servers untranslated, and
 //! errors about our own tunnel packets become errors to the client about its
-//! packet (`direct.rs`).
+//! packet (`direct_icmp.rs`).
 //!
 //! The director makes up two errors itself: those about tunnel packets
 //! (`Core::icmp_tunnel_error`), and "fragmentation needed" for a DF packet
@@ -82,7 +82,7 @@ impl Core {
         let Some(q) = quoted(icmp.data()) else {
             return self.ctr.inc(Ctr::DropIcmp);
         };
-        // About a tunnel packet we sent to a TUN real server (`direct.rs`):
+        // About a tunnel packet we sent to a TUN real server (`direct_icmp.rs`):
         // its outer source is our address on the NIC it left by.
         let tunnel_src = match nic {
             Nic::Ext => self.env.ext_addr(),

@@ -16,6 +16,7 @@
 //! | `nat.rs` | TCP/UDP: connection lookup or scheduling, state, NAT rewrite |
 //! | `nat6.rs` | the same for IPv6, and ICMPv6 errors about IPv6 connections |
 //! | `direct.rs` | DR (`-g`: a new destination MAC) and TUN (`-i`: IPIP/GUE/GRE) instead of NAT |
+//! | `direct_icmp.rs` | ICMP errors about DR/TUN connections and about our tunnel packets; path MTUs kept per tunnel endpoint |
 //! | `icmp.rs` | echo replies, ICMP error translation (handed to the owning worker) |
 //! | `icmp6.rs` | ICMPv6: echo replies, errors to `nat6.rs`, router discovery ignored |
 //! | `handoff.rs` | rings per worker pair to the owning worker, steering by client key |
@@ -41,6 +42,7 @@ mod batch;
 pub mod build;
 mod classify;
 mod direct;
+mod direct_icmp;
 pub mod divert;
 mod family;
 pub mod handoff;
@@ -56,7 +58,7 @@ pub mod tx;
 pub mod worker;
 
 pub use build::{Director, HANDOFF_DEPTH, Plan};
-pub use direct::PMTU_EXPIRES;
+pub use direct_icmp::PMTU_EXPIRES;
 pub use ndp::ROUTER_FLAG;
 pub use shared::{
     Env, Handoff, LISTING_CHUNK, Listing, ListingChunk, MAX_LISTING, MAX_QUEUED_LISTINGS,

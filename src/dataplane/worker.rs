@@ -118,8 +118,8 @@ pub struct Core {
     /// Where a packet to be fragmented is rewritten, and each fragment
     /// built (`tx.rs`, `fragment`): room for two frames.
     pub(super) frag_buf: Vec<u8>,
-    /// Path MTUs to tunnel endpoints learned from routers (`direct.rs`).
-    pub(super) pmtu: super::direct::PathMtus,
+    /// Path MTUs to tunnel endpoints learned from routers (`direct_icmp.rs`).
+    pub(super) pmtu: super::direct_icmp::PathMtus,
     /// The frames `drain_handoffs` took out of the rings, room for a burst.
     pub(super) handed: Vec<super::handoff::Received>,
 }
