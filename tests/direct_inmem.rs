@@ -539,17 +539,7 @@ mod edited_icmp {
             return;
         }
         fix_ip_checksum(f);
-        {
-            f[36..38].copy_from_slice(&[0, 0]);
-            let mut sum: u32 = f[34..]
-                .chunks(2)
-                .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-                .sum();
-            while sum > 0xffff {
-                sum = (sum & 0xffff) + (sum >> 16);
-            }
-            f[36..38].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-        }
+        fix_icmp_checksum(f);
     }
 
     /// One frame's outcomes: frames sent, queued, handed off, drops.

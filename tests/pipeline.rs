@@ -2971,19 +2971,22 @@ fn neigh_genuine_move_is_adopted_within_a_second() {
 
 /// A director whose internal NIC has MTU `mtu` (the external one 1500).
 fn lab_int_mtu(mtu: usize) -> MemDirector {
-    let mut env = env();
-    env.mtu = [MTU, mtu];
-    let mut lab = MemDirector::with_env(
-        1,
+    let mut lab = with_int_mtu(
+        mtu,
         &[
             "-A -t 198.18.0.110:80 -s rr",
             "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
         ],
-        env,
-        1024,
     );
     lab.resolve_all();
     lab
+}
+
+/// A director of `rules` whose internal NIC has MTU `mtu`, nobody resolved.
+fn with_int_mtu(mtu: usize, rules: &[&str]) -> MemDirector {
+    let mut env = env();
+    env.mtu = [MTU, mtu];
+    MemDirector::with_env(1, rules, env, 1024)
 }
 
 /// A client's DF segment too big for the internal MTU: dropped, and the client
@@ -3116,16 +3119,12 @@ fn pmtu_no_error_without_df_or_for_icmp() {
 #[test]
 fn fragments_wait_for_arp_all_or_none() {
     for (mtu, pieces) in [(576, 3usize), (300, 6)] {
-        let mut env = env();
-        env.mtu = [MTU, mtu];
-        let mut lab = MemDirector::with_env(
-            1,
+        let mut lab = with_int_mtu(
+            mtu,
             &[
                 "-A -u 198.18.0.110:53 -s rr",
                 "-a -u 198.18.0.110:53 -r 198.19.0.2:53 -m",
             ],
-            env,
-            1024,
         );
         lab.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
         let mut big = udp_frame(&L3::to_vip(), 5000, 53, &[9; 1472], true);

@@ -113,15 +113,6 @@ impl Core {
         let done = Ctr::IcmpErrorDirect;
         let ip = &frame[ethernet::HEADER_LEN..];
         let v6 = ip[0] >> 4 == 6;
-        // No ports to hash (the error is no flow's packet): GUE's source
-        // port from the addresses alone.
-        let sport = if v6 {
-            let ip = Ipv6Packet::new_unchecked(ip);
-            gue_sport(fold32(ip.src()), fold32(ip.dst()), 0, 0)
-        } else {
-            let ip = Ipv4Packet::new_unchecked(ip);
-            gue_sport(ip.src_raw(), ip.dst_raw(), 0, 0)
-        };
         match (fwd, rip) {
             (Forward::Route, IpAddr::V4(rip)) if !v6 => match self.dr_hop(rip.to_bits()) {
                 Some(hop) => self.forward(hop, frame, tx, done, Patch::None),
@@ -134,16 +125,20 @@ impl Core {
                 None => self.drop(Ctr::DropNoDest),
             },
             (Forward::Tunnel(t), rip) => {
+                // No ports to hash (the error is no flow's packet): GUE's
+                // source port from the addresses alone.
                 let inner = if v6 {
+                    let p = Ipv6Packet::new_unchecked(ip);
                     Inner::V6 {
                         hop_limit: ip[7].saturating_sub(1),
                         l4: ipv6::HEADER_LEN,
                         proto: ipv6::next_header::ICMPV6,
                         partial: false,
-                        sport,
+                        sport: gue_sport(fold32(p.src()), fold32(p.dst()), 0, 0),
                     }
                 } else {
-                    Inner::V4(Patch::None, sport)
+                    let p = Ipv4Packet::new_unchecked(ip);
+                    Inner::V4(Patch::None, gue_sport(p.src_raw(), p.dst_raw(), 0, 0))
                 };
                 self.tunnel_to(t, rip, (frame, inner), tx, done)
             }

@@ -111,12 +111,11 @@ pub struct Core {
     pub(super) sync: super::sync::SyncLink,
     /// The lookups started for the burst being drained (`batch.rs`).
     pub(super) ahead: super::batch::Ahead,
-    /// Where a tunnelled frame is built (`direct.rs`), and the outer
-    /// headers' IP id.
+    /// Scratch frames of cold paths: a tunnelled frame is built in
+    /// `encap_buf` (`direct.rs`; `encap_ident`: the outer IP id), a packet
+    /// to fragment rewritten and cut in `frag_buf` (`tx.rs`, two frames).
     pub(super) encap_buf: Vec<u8>,
     pub(super) encap_ident: u16,
-    /// Where a packet to be fragmented is rewritten, and each fragment
-    /// built (`tx.rs`, `fragment`): room for two frames.
     pub(super) frag_buf: Vec<u8>,
     /// Path MTUs to tunnel endpoints learned from routers (`direct_icmp.rs`).
     pub(super) pmtu: super::direct_icmp::PathMtus,

@@ -566,6 +566,15 @@ pub fn fix_ip_checksum(frame: &mut [u8]) {
     ip.set_checksum(c);
 }
 
+/// Recompute the ICMP checksum of an IPv4 frame (no IP options) after a
+/// test changed the message.
+pub fn fix_icmp_checksum(frame: &mut [u8]) {
+    let mut p = MutableIcmpPacket::new(&mut frame[34..]).expect("icmp");
+    p.set_checksum(0);
+    let c = icmp::checksum(&p.to_immutable());
+    p.set_checksum(c);
+}
+
 /// A TCP segment with a complete checksum.
 pub fn tcp_seg(
     l3: &L3,
