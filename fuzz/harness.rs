@@ -661,16 +661,22 @@ impl Harness {
         let heard = d(Ctr::ArpHeard) + d(Ctr::NdpHeard);
         assert_eq!(d(Ctr::RxExt) + d(Ctr::RxInt), 1, "received once");
         assert_eq!(d(Ctr::TxExt) + d(Ctr::TxInt), sent, "sent as counted");
-        // A packet sent (or queued) in fragments is one outcome.
-        let frags = d(Ctr::TxFragments);
-        let packets = sent + d(Ctr::NeighQueued) - frags + u64::from(frags > 0);
-        let outcomes = packets + d(Ctr::HandoffOut) + drops + heard;
+        // A packet sent (or queued) in fragments is one outcome; so is one
+        // too big for its egress (`drop_too_big`) whose sender is told so.
+        let told = d(Ctr::IcmpFragNeeded) + d(Ctr::Icmp6TooBig);
+        let packets =
+            sent + d(Ctr::NeighQueued) - d(Ctr::TxFragments) + d(Ctr::TxFragmented) - told;
+        // A fragment held for its datagram's first is one; one taken up
+        // again (sent on or dropped) has its own besides the frame's.
+        let held = d(Ctr::FragHeld);
+        let outcomes = packets + d(Ctr::HandoffOut) + drops + heard + held;
         assert_eq!(
             outcomes,
-            1,
-            "one outcome per frame: sent {sent}, queued {}, handed off {}, drops {drops}, heard {heard}; frame {frame:02x?}",
+            1 + d(Ctr::FragReleased),
+            "one outcome per frame: sent {sent}, queued {}, handed off {}, drops {drops}, heard {heard}, held {held}, released {}; frame {frame:02x?}",
             d(Ctr::NeighQueued),
-            d(Ctr::HandoffOut)
+            d(Ctr::HandoffOut),
+            d(Ctr::FragReleased),
         );
         self.last = if d(Ctr::DropIpChecksum) + d(Ctr::DropL4Checksum) > 0 {
             Stage::Checksum

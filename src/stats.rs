@@ -109,6 +109,19 @@ counters! {
     /// fragments, as the kernel fragments what IPVS sends (the packet is
     /// counted once, in `fwd_in`, `fwd_out`, ...).
     TxFragments => "tx_fragments",
+    /// Packets sent in fragments, each once all of its fragments went (so
+    /// `tx_fragments` / `tx_fragmented` is the fragments per packet).
+    TxFragmented => "tx_fragmented",
+    /// IPv4 fragments of TCP or UDP datagrams received (`frag.rs`): each is
+    /// forwarded on its own with its datagram's connection (counted again in
+    /// `fwd_in`, `fwd_out`, ...). Counted again by each worker it is handed to.
+    RxFragments => "rx_fragments",
+    /// Fragments held because their datagram's first fragment (the one with
+    /// the ports) had not come yet.
+    FragHeld => "frag_held",
+    /// Held fragments taken up again: sent on once their first came (and
+    /// counted again where they went), or dropped (`drop_frag_expired`).
+    FragReleased => "frag_released",
     /// Frames handed to the worker that owns their flow (ICMP errors; with
     /// `--io xdp` on several queues, any TCP/UDP frame RSS gave another worker).
     HandoffOut => "handoff_out",
@@ -145,8 +158,14 @@ counters! {
     DropIpChecksum => "drop_ip_checksum",
     /// IPv4 options present.
     DropIpOptions => "drop_ip_options",
-    /// IPv4 fragment, or IPv6 fragment header.
+    /// A fragment not forwarded: IPv4 other than TCP or UDP (ICMP, ...), a
+    /// first fragment too short for its whole TCP or UDP header, or IPv6
+    /// (a fragment header).
     DropFragment => "drop_fragment",
+    /// A held fragment whose datagram's first fragment did not come within
+    /// 30 s, or pushed out for a newer one when all 32 of a worker's places
+    /// were taken.
+    DropFragExpired => "drop_frag_expired",
     /// IPv6 extension headers refused: a chain too long, hop-by-hop options
     /// not first, a routing header with segments left, or a truncated or
     /// inconsistent header length.

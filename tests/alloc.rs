@@ -726,6 +726,45 @@ fn dr_and_tun_paths_allocate_nothing() {
     }
 }
 
+/// IPv4 fragments (`frag.rs`): a later fragment held until its first comes,
+/// then both forwarded on the connection; the datagram's entry is made and
+/// forgotten each round. No allocation.
+#[test]
+fn fragments_allocate_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const ROUNDS: u64 = 200;
+    let mut d = TestDirector::new("rr", 64, false);
+    let client = (CLIENT, 40000);
+    let to_vip = (CLIENT_MAC, EXT_MAC);
+    d.handle(Nic::Ext, &tcp(to_vip, client, (VIP, 80), SYN, 0));
+    let data = tcp(to_vip, client, (VIP, 80), ACK | PSH, 1000);
+    // Cut after 512 bytes of TCP: offset 0 with MF, then offset 512.
+    let cut = |from: usize, to: usize, more: bool| {
+        let mut f = data[..34].to_vec();
+        f.extend_from_slice(&data[34 + from..34 + to]);
+        f[16..18].copy_from_slice(&((20 + to - from) as u16).to_be_bytes());
+        let flags = (u16::from(more) << 13) | (from / 8) as u16;
+        f[20..22].copy_from_slice(&flags.to_be_bytes());
+        f[24..26].copy_from_slice(&[0, 0]);
+        let c = checksum::checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f
+    };
+    let (first, second) = (cut(0, 512, true), cut(512, 1020, false));
+    let c0 = |c: Ctr| d.ctr(c);
+    let (fwd0, held0, released0) = (c0(Ctr::FwdIn), c0(Ctr::FragHeld), c0(Ctr::FragReleased));
+    let before = allocs();
+    for _ in 0..ROUNDS {
+        d.handle(Nic::Ext, &second);
+        d.handle(Nic::Ext, &first);
+    }
+    let n = allocs() - before;
+    assert_eq!(n, 0, "{n} allocations");
+    assert_eq!(d.ctr(Ctr::FwdIn) - fwd0, 2 * ROUNDS, "forwarded");
+    assert_eq!(d.ctr(Ctr::FragHeld) - held0, ROUNDS);
+    assert_eq!(d.ctr(Ctr::FragReleased) - released0, ROUNDS);
+}
+
 /// `syns` (new connections, counted by `new`) into the preallocated table,
 /// then every connection of the table `expire` empties: no allocation.
 fn new_then_expired(

@@ -52,8 +52,17 @@ fn ip_battery(base: &[u8]) -> Vec<Vec<u8>> {
     out.push(edit(&|v| v[14] = 0x44, true)); // IHL 4
     out.push(edit(&|v| v[14] = 0x65, true)); // version 6
     out.push(edit(&|v| v[24] ^= 0x5a, false)); // header checksum wrong
-    out.push(edit(&|v| v[20] |= 0x20, true)); // MF: first fragment
-    out.push(edit(&|v| v[21] = 0x10, true)); // offset: a later fragment
+    // MF, cut to 16 bytes of TCP: a first fragment without the whole TCP
+    // header (RFC 1858). Whole TCP/UDP fragments are forwarded (`frag.rs`).
+    out.push(edit(
+        &|v| {
+            v[20] |= 0x20;
+            v.truncate(14 + 20 + 16);
+            tl(v, 36);
+        },
+        true,
+    ));
+    out.push(edit(&|v| (v[21], v[23]) = (0x10, 1), true)); // a later ICMP fragment
     out.push(edit(&|v| v[22] = 0, true)); // TTL 0
     out.push(edit(&|v| v[22] = 1, true)); // TTL 1
     out.push(edit(&|v| v[23] = 47, true)); // GRE: unknown protocol

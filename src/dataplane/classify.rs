@@ -446,11 +446,15 @@ impl Core {
         if !ip.verify_checksum() {
             return self.ctr.inc(Ctr::DropIpChecksum);
         }
-        if ip.is_fragment() {
-            return self.ctr.inc(Ctr::DropFragment);
-        }
         let (src, dst, proto) = (ip.src_raw(), ip.dst_raw(), ip.protocol());
         let frame = &data[..ethernet::HEADER_LEN + usize::from(ip.total_len())];
+        if ip.is_fragment() {
+            return match proto {
+                protocol::TCP | protocol::UDP if ip.ttl() <= 1 => self.ctr.inc(Ctr::DropTtl),
+                protocol::TCP | protocol::UDP => self.fragment4(nic, frame, self.frags.via, tx),
+                _ => self.ctr.inc(Ctr::DropFragment),
+            };
+        }
         if proto == protocol::ICMP {
             return self.icmp(nic, frame, &ip, handed, tx);
         }

@@ -41,6 +41,7 @@
 //! and not our fanout program picks the queue), so may a TCP/UDP segment
 //! (`Core::steer_to`, `Core::steer_to6`).
 
+use super::frag::FragHop;
 use super::shared::Handoff;
 use super::tx::{LendTo, TxPair};
 use super::worker::Core;
@@ -164,6 +165,7 @@ fn empty_box() -> Box<Handoff> {
         len: 0,
         csum_partial: false,
         lent: None,
+        frag: FragHop::None,
         data: [0; FRAME_MAX],
     })
 }
@@ -230,6 +232,27 @@ impl Handoffs {
         frame: &[u8],
         csum_partial: bool,
     ) -> Result<(), Refused> {
+        self.send_copy(to, (nic, frame), csum_partial, FragHop::None)
+    }
+
+    /// [`Handoffs::send`] of an IPv4 fragment, marked with why (`frag.rs`).
+    pub fn send_fragment(
+        &mut self,
+        to: usize,
+        nic: Nic,
+        frame: &[u8],
+        hop: FragHop,
+    ) -> Result<(), Refused> {
+        self.send_copy(to, (nic, frame), false, hop)
+    }
+
+    fn send_copy(
+        &mut self,
+        to: usize,
+        (nic, frame): (Nic, &[u8]),
+        csum_partial: bool,
+        frag: FragHop,
+    ) -> Result<(), Refused> {
         let len = frame.len();
         if len > FRAME_MAX {
             return Err(Refused::TooBig);
@@ -239,6 +262,7 @@ impl Handoffs {
         h.len = len as u16;
         h.csum_partial = csum_partial;
         h.lent = None;
+        h.frag = frag;
         h.data[..len].copy_from_slice(frame);
         self.send_box(to, h).map_err(|(why, _)| why)
     }
@@ -266,6 +290,7 @@ impl Handoffs {
         h.len = len16;
         h.csum_partial = csum_partial;
         h.lent = Some(frame);
+        h.frag = FragHop::None;
         self.send_box(to, h)
             .map_err(|(why, mut h)| (why, h.lent.take()))
     }
@@ -453,7 +478,7 @@ impl Core {
         self.count_handoff(sent);
     }
 
-    fn count_handoff(&mut self, sent: Result<(), Refused>) {
+    pub(super) fn count_handoff(&mut self, sent: Result<(), Refused>) {
         match sent {
             Ok(()) => self.ctr.inc(Ctr::HandoffOut),
             Err(Refused::Full) => self.ctr.inc(Ctr::DropHandoffFull),
@@ -531,6 +556,12 @@ impl Core {
             };
             let (nic, len) = (f.nic, usize::from(f.len));
             match f.lent.take() {
+                None if f.frag != FragHop::None => {
+                    // Read on the fragment's branch of `classify` (`frag.rs`).
+                    self.frags.via = f.frag;
+                    self.handle(nic, &f.data[..len], meta, true, tx);
+                    self.frags.via = FragHop::None;
+                }
                 None => self.handle(nic, &f.data[..len], meta, true, tx),
                 Some(frame) => self.handle_lent(nic, (frame, len), meta, &mut rx[nic], tx),
             }

@@ -17,6 +17,7 @@
 //! | `nat6.rs` | the same for IPv6, and ICMPv6 errors about IPv6 connections |
 //! | `direct.rs` | DR (`-g`: a new destination MAC) and TUN (`-i`: IPIP/GUE/GRE) instead of NAT |
 //! | `direct_icmp.rs` | ICMP errors about DR/TUN connections and about our tunnel packets; path MTUs kept per tunnel endpoint |
+//! | `frag.rs` | IPv4 fragments of TCP/UDP: each forwarded with its datagram's connection, held until its first |
 //! | `icmp.rs` | echo replies, ICMP error translation (handed to the owning worker) |
 //! | `icmp6.rs` | ICMPv6: echo replies, errors to `nat6.rs`, router discovery ignored |
 //! | `handoff.rs` | rings per worker pair to the owning worker, steering by client key |
@@ -45,6 +46,7 @@ mod direct;
 mod direct_icmp;
 pub mod divert;
 mod family;
+mod frag;
 pub mod handoff;
 mod icmp;
 mod icmp6;
@@ -59,6 +61,7 @@ pub mod worker;
 
 pub use build::{Director, HANDOFF_DEPTH, Plan};
 pub use direct_icmp::PMTU_EXPIRES;
+pub use frag::{FRAG_TIMEOUT_S, FragHop, HELD as FRAGS_HELD};
 pub use ndp::ROUTER_FLAG;
 pub use shared::{
     Env, Handoff, LISTING_CHUNK, Listing, ListingChunk, MAX_LISTING, MAX_QUEUED_LISTINGS,

@@ -545,6 +545,9 @@ pub struct Handoff {
     pub csum_partial: bool,
     /// The frame itself, left in the UMEM it arrived in; `data` is unused.
     pub lent: Option<crate::io::Lent>,
+    /// A fragment on its way to its datagram's tracker or connection's
+    /// owner (`frag.rs`), always a copy.
+    pub frag: super::frag::FragHop,
     pub data: [u8; FRAME_MAX],
 }
 

@@ -153,6 +153,9 @@ pub(super) enum Patch {
     None,
     /// TCP/UDP NAT (`rewrite::nat_l4`); `true`: the L4 checksum arrived partial.
     Nat(Rewrite, bool),
+    /// The IP half of TCP/UDP NAT, for a fragment past the first
+    /// (`rewrite::nat_ip`).
+    NatIp(Rewrite),
     /// An ICMP error about a connection (`rewrite::nat_icmp_error`).
     IcmpError(Rewrite),
     /// IPv6 TCP/UDP NAT (`rewrite::nat_l4_v6`): the rewrite, where the L4
@@ -177,6 +180,7 @@ impl Patch {
         match self {
             Patch::None => {}
             Patch::Nat(rw, partial) => rewrite::nat_l4(frame, &rw, partial),
+            Patch::NatIp(rw) => rewrite::nat_ip(frame, &rw),
             Patch::IcmpError(rw) => rewrite::nat_icmp_error(frame, &rw),
             Patch::Nat6(rw, (l4, proto), partial) => {
                 rewrite::nat_l4_v6(frame, &rw, (l4.into(), proto), partial);
@@ -239,8 +243,8 @@ impl InPlace {
 
 /// Whether an IPv4 frame too big for its egress may be fragmented: DF
 /// clear, or an ICMP error being passed on (`ip_vs_icmp_xmit` sets
-/// `ignore_df` on those: "avoid icmp_send in ip_fragment"); not a fragment
-/// already; a header without options (ringvs accepts no other, and writes
+/// `ignore_df` on those: "avoid icmp_send in ip_fragment"), a fragment
+/// too (its pieces keep its place); a header without options (ringvs accepts no other, and writes
 /// none).
 fn may_fragment(frame: &[u8]) -> bool {
     frame.get(ethernet::HEADER_LEN..).is_some_and(|ip| {
@@ -249,7 +253,6 @@ fn may_fragment(frame: &[u8]) -> bool {
             && ip.version() == 4
             && ip.header_len() == ipv4::HEADER_LEN
             && (!ip.dont_frag() || ip.protocol() == ipv4::protocol::ICMP)
-            && !ip.is_fragment()
     })
 }
 
@@ -310,9 +313,15 @@ impl Core {
         // Payload bytes a fragment but the last carries.
         let step = mtu.saturating_sub(hl) & !7;
         let len = frame.len();
-        let total = usize::from(Ipv4Packet::new_unchecked(&frame[h..]).total_len());
+        let ip = Ipv4Packet::new_unchecked(&frame[h..]);
+        // A fragment cut again keeps its place in its datagram (RFC 791).
+        let (total, base, more) = (
+            usize::from(ip.total_len()),
+            ip.frag_offset(),
+            ip.more_frags(),
+        );
         let payload_len = (h + total).clamp(h + hl, len) - h - hl;
-        if step == 0 || self.frag_buf.len() < 2 * len {
+        if step == 0 || self.frag_buf.len() < 2 * len || usize::from(base) + payload_len > 0xffff {
             return self.drop(Ctr::DropTooBig);
         }
         let pieces = payload_len.div_ceil(step);
@@ -335,7 +344,8 @@ impl Core {
             piece[h + hl..n].copy_from_slice(chunk);
             let mut ip = Ipv4Packet::new_unchecked(&mut piece[h..n]);
             ip.set_total_len((hl + chunk.len()) as u16);
-            ip.set_fragmentation(false, at + chunk.len() < payload.len(), at as u16);
+            let last = at + chunk.len() == payload.len();
+            ip.set_fragmentation(false, !last || more, base + at as u16); // ≤ 0xffff: above
             ip.fill_checksum();
             if !self.forward_to((nic, hop), &piece[..n], tx, Ctr::TxFragments, Patch::None) {
                 all = false;
@@ -346,6 +356,7 @@ impl Core {
         self.frag_buf = buf;
         if all {
             self.ctr.inc(done);
+            self.ctr.inc(Ctr::TxFragmented);
         }
         all
     }

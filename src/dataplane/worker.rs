@@ -119,6 +119,8 @@ pub struct Core {
     pub(super) frag_buf: Vec<u8>,
     /// Path MTUs to tunnel endpoints learned from routers (`direct_icmp.rs`).
     pub(super) pmtu: super::direct_icmp::PathMtus,
+    /// IPv4 fragments' datagrams in flight, fragments held (`frag.rs`).
+    pub(super) frags: super::frag::Frags,
     /// The frames `drain_handoffs` took out of the rings, room for a burst.
     pub(super) handed: Vec<super::handoff::Received>,
 }
@@ -238,6 +240,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             encap_ident: 0,
             frag_buf: vec![0; 2 * (crate::io::FRAME_MAX + 64)],
             pmtu: Default::default(),
+            frags: Default::default(),
             handed: Vec::with_capacity(burst),
         };
         core.refresh_ha();

@@ -87,6 +87,23 @@ pub fn nat_l4(frame: &mut [u8], rw: &Rewrite, partial: bool) {
     nat_ports(&mut frame[L4..], proto, rw, ends);
 }
 
+/// The IP half of [`nat_l4`], for an IPv4 fragment past the first: the
+/// address of `rw.end`, the TTL one less and the header checksum. Its
+/// datagram's TCP/UDP header, ports and checksum are in the first fragment.
+pub fn nat_ip(frame: &mut [u8], rw: &Rewrite) {
+    const L3: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+    let Some(head) = frame.first_chunk_mut::<L3>() else {
+        return;
+    };
+    let mut ip = Ipv4Packet::new_unchecked(&mut head[ethernet::HEADER_LEN..]);
+    match rw.end {
+        End::Dst => ip.set_dst_raw(rw.addr),
+        End::Src => ip.set_src_raw(rw.addr),
+    }
+    let ttl = ip.ttl().saturating_sub(1);
+    set_ttl(&mut ip, ttl, rw.addr_delta);
+}
+
 /// Where a partial checksum's pseudo-header runs, by family.
 #[derive(Clone, Copy)]
 enum Ends {

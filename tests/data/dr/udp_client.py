@@ -13,6 +13,13 @@ usage:
       the error (`type`, `code`, `info` = next-hop MTU for type 3 code 4,
       `offender` = who sent it), the socket's path MTU (`ip_mtu`) and whether
       an answer came back (`answered`).
+  python3 udp_client.py big ADDR PORT COUNT
+      COUNT requests of 4000 bytes without DF (the kernel sends each in
+      fragments), each from a new socket, asking `udp_echo.py` for a
+      5000-byte answer (which comes in fragments too); prints per answer
+      `NAME LEN ok` if it is 5000 bytes and quotes the request's length and
+      CRC-32 and its padding is the request's bytes (repeated), else
+      `NAME LEN bad`, or `timeout`.
   python3 udp_client.py nodf ADDR PORT SIZE
       SIZE-byte datagrams without DF (IP_PMTUDISC_DONT), every 200 ms for at
       most 3 s until one is answered; prints the answer or `timeout`.
@@ -24,6 +31,7 @@ import socket
 import struct
 import sys
 import time
+import zlib
 
 IP_MTU_DISCOVER = 10
 IP_PMTUDISC_DONT = 0
@@ -95,6 +103,36 @@ def pmtu(addr, port, size):
     print(json.dumps(result), flush=True)
 
 
+def big(addr, port, count):
+    held = []
+    for i in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
+        held.append(s)
+        s.settimeout(2.0)
+        head = b"big 5000 %d " % i
+        body = bytes((i * 31 + j * 7) & 0xFF for j in range(4000 - len(head)))
+        req = head + body
+        s.sendto(req, (addr, port))
+        try:
+            data, _ = s.recvfrom(65535)
+        except socket.timeout:
+            print("timeout", flush=True)
+            continue
+        words = data.split(b" ", 3)
+        prefix = b"%s %s %d " % (words[0], words[1], zlib.crc32(req))
+        good = (
+            len(data) == 5000
+            and words[1] == b"%d" % len(req)
+            and data.startswith(prefix)
+            and data[len(prefix):] == (req * 2)[: 5000 - len(prefix)]
+        )
+        name = words[0].decode(errors="replace")
+        print("%s %d %s" % (name, len(data), "ok" if good else "bad"), flush=True)
+    for s in held:
+        s.close()
+
+
 def nodf(addr, port, size):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
@@ -113,7 +151,7 @@ def nodf(addr, port, size):
 
 def main():
     mode, addr, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    {"ask": ask, "pmtu": pmtu, "nodf": nodf}[mode](addr, port, n)
+    {"ask": ask, "pmtu": pmtu, "nodf": nodf, "big": big}[mode](addr, port, n)
 
 
 if __name__ == "__main__":

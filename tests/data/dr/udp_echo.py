@@ -6,14 +6,18 @@ usage: python3 udp_echo.py ADDR PORT NAME MAX_SECS
 Binds ADDR:PORT (the VIP: a DR or TUN real server must answer from the
 address the client sent to, and a socket bound to 0.0.0.0 would answer from
 the address of the route to the client, eth0's) and answers every datagram
-with `NAME LEN`, LEN the size of what it received. An ADDR with a colon is
-IPv6 (`::` for every address). Prints `ready` once bound.
+with `NAME LEN`, LEN the size of what it received. A datagram that starts
+with `big N ` is answered with `NAME LEN CRC ` (CRC: the request's CRC-32)
+padded with the request's own bytes, repeated, to N bytes: a large answer,
+which leaves the real server in fragments. An ADDR with a colon is IPv6 (`::` for every
+address). Prints `ready` once bound.
 Bounded: exits after MAX_SECS.
 """
 
 import socket
 import sys
 import time
+import zlib
 
 
 def main():
@@ -33,7 +37,14 @@ def main():
             data, peer = s.recvfrom(65535)
         except socket.timeout:
             continue
-        s.sendto(("%s %d" % (name, len(data))).encode(), peer)
+        answer = ("%s %d" % (name, len(data))).encode()
+        words = data.split(b" ", 2)
+        if len(words) == 3 and words[0] == b"big" and words[1].isdigit():
+            answer += b" %d " % zlib.crc32(data)
+            want = min(int(words[1]), 65000)
+            while len(answer) < want:
+                answer += data[: want - len(answer)]
+        s.sendto(answer, peer)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,384 @@
+//! IPv4 fragments through the director, in memory (`dataplane/frag.rs`): each
+//! fragment of a TCP or UDP datagram goes to its connection's server (or
+//! client) translated, the datagram the far end reassembles is whole and its
+//! checksum good; fragments that come before their first wait for it; with
+//! several workers the fragments meet at the connection's owner.
+
+mod inmem;
+
+use inmem::*;
+use ringvs::Nic;
+use ringvs::config::Forward;
+use ringvs::dataplane::{FRAG_TIMEOUT_S, FRAGS_HELD};
+use ringvs::stats::Ctr;
+use smoltcp::wire::{IpAddress, Ipv4Packet as SIp, TcpPacket as STcp, UdpPacket as SUdp};
+use std::time::Duration;
+
+const CPORT: u16 = 40000;
+
+/// UDP port 53 on the VIP, rr over both real servers; TCP 80 as usual.
+const RULES: &[&str] = &[
+    "-A -u 198.18.0.110:53 -s rr",
+    "-a -u 198.18.0.110:53 -r 198.19.0.2:53 -m",
+    "-a -u 198.18.0.110:53 -r 198.19.0.3:53 -m",
+    "-A -t 198.18.0.110:80 -s rr",
+    "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+    "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+];
+
+fn director(workers: usize) -> MemDirector {
+    let mut d = MemDirector::with_workers(workers, RULES);
+    d.resolve_all();
+    d
+}
+
+/// `frame` (IPv4, no options) cut into fragments of `step` payload bytes (a
+/// multiple of 8), DF clear, as a sender's kernel does.
+fn cut(frame: &[u8], step: usize) -> Vec<Vec<u8>> {
+    let payload = &frame[34..];
+    payload
+        .chunks(step)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut f = frame[..34].to_vec();
+            f.extend_from_slice(chunk);
+            let mut ip = SIp::new_unchecked(&mut f[14..]);
+            ip.set_total_len((20 + chunk.len()) as u16);
+            ip.set_dont_frag(false);
+            ip.set_more_frags((i + 1) * step < payload.len());
+            ip.set_frag_offset((i * step) as u16);
+            ip.fill_checksum();
+            f
+        })
+        .collect()
+}
+
+/// A UDP datagram of `n` bytes of data, each byte its index's low byte.
+fn data(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + 3) as u8).collect()
+}
+
+/// The datagram the fragments `frames` (any order) make up, each checked.
+fn whole(frames: &[Vec<u8>], mtu: usize) -> Vec<u8> {
+    let mut v = frames.to_vec();
+    v.sort_by_key(|f| SIp::new_unchecked(&f[14..]).frag_offset());
+    reassemble(&v, mtu)
+}
+
+/// Check a reassembled UDP datagram: addresses, ports, checksum, data.
+fn check_udp(
+    ip: &[u8],
+    (src, sport): (std::net::Ipv4Addr, u16),
+    (dst, dport): (std::net::Ipv4Addr, u16),
+    body: &[u8],
+) {
+    let p = SIp::new_checked(ip).expect("ipv4");
+    assert_eq!((p.src_addr(), p.dst_addr()), (src, dst));
+    let u = SUdp::new_checked(p.payload()).expect("udp");
+    assert_eq!((u.src_port(), u.dst_port()), (sport, dport));
+    assert!(
+        u.verify_checksum(&IpAddress::Ipv4(src), &IpAddress::Ipv4(dst)),
+        "the datagram's checksum, updated in the first fragment"
+    );
+    assert_eq!(u.payload(), body);
+}
+
+/// Which real server a frame on the internal NIC goes to.
+fn rs_of(f: &[u8]) -> std::net::Ipv4Addr {
+    SIp::new_unchecked(&f[14..]).dst_addr()
+}
+
+#[test]
+fn a_fragmented_request_and_reply_go_through_whole() {
+    let mut d = director(1);
+    let body = data(3000);
+    let req = udp_frame(&L3::to_vip(), CPORT, 53, &body, true);
+    let frags = cut(&req, 1480);
+    assert_eq!(frags.len(), 3);
+    let mut int = vec![];
+    for f in &frags {
+        let (ext, i) = d.ext(f);
+        assert!(ext.is_empty());
+        int.extend(i);
+    }
+    assert_eq!(int.len(), 3, "each fragment forwarded");
+    let rs = rs_of(&int[0]);
+    for f in &int {
+        assert_eq!(rs_of(f), rs, "all to the connection's server");
+        assert_eq!(&f[6..12], &INT_MAC);
+        let mac = if rs == RS1 { RS1_MAC } else { RS2_MAC };
+        assert_eq!(&f[..6], &mac);
+    }
+    check_udp(&whole(&int, MTU), (CLIENT, CPORT), (rs, 53), &body);
+    assert_eq!(d.ctr(Ctr::RxFragments), 3);
+    assert_eq!(d.ctr(Ctr::FwdIn), 3);
+    assert_eq!(d.ctr(Ctr::ConnNew), 1);
+    assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
+
+    // The server's 4000-byte answer, fragmented by its kernel.
+    let answer = data(4000);
+    let rep = udp_frame(&L3::from_rs(rs, CLIENT), 53, CPORT, &answer, true);
+    let mut ext = vec![];
+    for f in cut(&rep, 1480) {
+        let (e, i) = d.int(&f);
+        assert!(i.is_empty());
+        ext.extend(e);
+    }
+    assert_eq!(ext.len(), 3);
+    for f in &ext {
+        assert_eq!(&f[..6], &CLIENT_MAC);
+    }
+    check_udp(&whole(&ext, MTU), (VIP, 53), (CLIENT, CPORT), &answer);
+    assert_eq!(d.ctr(Ctr::FwdOut), 3);
+    assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
+}
+
+#[test]
+fn fragments_before_their_first_wait_for_it() {
+    let mut d = director(1);
+    let body = data(4000);
+    let req = udp_frame(&L3::to_vip(), CPORT, 53, &body, true);
+    let frags = cut(&req, 1480);
+    // Last, middle, then first.
+    assert_eq!(d.ext(&frags[2]).1.len(), 0);
+    assert_eq!(d.ext(&frags[1]).1.len(), 0);
+    assert_eq!(d.ctr(Ctr::FragHeld), 2);
+    let (_, int) = d.ext(&frags[0]);
+    assert_eq!(int.len(), 3, "the first, then the two held");
+    assert_eq!(SIp::new_unchecked(&int[0][14..]).frag_offset(), 0);
+    assert_eq!(d.ctr(Ctr::FragReleased), 2);
+    let rs = rs_of(&int[0]);
+    assert!(int.iter().all(|f| rs_of(f) == rs));
+    check_udp(&whole(&int, MTU), (CLIENT, CPORT), (rs, 53), &body);
+    assert_eq!(drop_sum(&d.w().core.ctr), 0);
+
+    // The datagram is complete and forgotten: a stray copy of its last
+    // fragment now waits again rather than riding on the old ports.
+    assert_eq!(d.ext(&frags[2]).1.len(), 0);
+    assert_eq!(d.ctr(Ctr::FragHeld), 3);
+}
+
+#[test]
+fn two_datagrams_of_one_client_keep_their_own_ports() {
+    let mut d = director(1);
+    let (a, b) = (data(2000), data(2100));
+    let fa = cut(&udp_frame(&L3::to_vip(), CPORT, 53, &a, true), 1480);
+    let fb = cut(
+        &udp_frame(
+            &L3 {
+                id: 0x7777,
+                ..L3::to_vip()
+            },
+            CPORT + 1,
+            53,
+            &b,
+            true,
+        ),
+        1480,
+    );
+    let mut out = vec![];
+    for f in [&fa[0], &fb[0], &fb[1], &fa[1]] {
+        out.extend(d.ext(f).1);
+    }
+    assert_eq!(out.len(), 4);
+    assert_eq!(d.ctr(Ctr::ConnNew), 2);
+    let (ra, rb) = (rs_of(&out[0]), rs_of(&out[1]));
+    assert_ne!(ra, rb, "rr: one connection each");
+    check_udp(
+        &whole(&[out[0].clone(), out[3].clone()], MTU),
+        (CLIENT, CPORT),
+        (ra, 53),
+        &a,
+    );
+    check_udp(
+        &whole(&[out[1].clone(), out[2].clone()], MTU),
+        (CLIENT, CPORT + 1),
+        (rb, 53),
+        &b,
+    );
+}
+
+#[test]
+fn tcp_fragments_ride_on_the_connection_and_keep_its_state() {
+    let mut d = director(1);
+    d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
+    let rs = d.conns(0)[0].dest.0;
+    let std::net::IpAddr::V4(rs) = rs else {
+        panic!("v4")
+    };
+    d.int(&tcp_frame(&L3::from_rs(rs, CLIENT), 80, CPORT, SYN | ACK));
+    d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, ACK));
+    let state = d.conns(0)[0].state;
+    let body = data(2500);
+    let seg = tcp_seg(&L3::to_vip(), CPORT, 80, ACK | PSH, 1001, 5001, &body);
+    let mut int = vec![];
+    for f in cut(&seg, 1480) {
+        int.extend(d.ext(&f).1);
+    }
+    assert_eq!(int.len(), 2);
+    let ip = whole(&int, MTU);
+    let p = SIp::new_checked(&ip[..]).expect("ipv4");
+    let t = STcp::new_checked(p.payload()).expect("tcp");
+    assert_eq!((p.dst_addr(), t.dst_port()), (rs, 80));
+    assert!(t.verify_checksum(&IpAddress::Ipv4(CLIENT), &IpAddress::Ipv4(rs)));
+    assert_eq!(t.payload(), &body[..]);
+    assert_eq!(d.conns(0)[0].state, state, "a data segment moves no state");
+    assert_eq!(d.ctr(Ctr::ConnNew), 1);
+}
+
+#[test]
+fn a_fragment_with_no_connection_is_dropped() {
+    let mut d = director(1);
+    // A reply's fragments for a connection that does not exist.
+    let rep = udp_frame(&L3::from_rs(RS1, CLIENT), 53, CPORT, &data(2000), true);
+    for f in cut(&rep, 1480) {
+        let (e, i) = d.int(&f);
+        assert!(e.is_empty() && i.is_empty());
+    }
+    assert_eq!(d.ctr(Ctr::DropNoConn), 2, "{:?}", drops(&d.w().core.ctr));
+    // A first fragment too short to hold the UDP header.
+    let req = udp_frame(&L3::to_vip(), CPORT, 53, &data(100), true);
+    let mut tiny = cut(&req, 8);
+    let mut first = tiny.remove(0);
+    first.truncate(14 + 20 + 4);
+    {
+        let mut ip = SIp::new_unchecked(&mut first[14..]);
+        ip.set_total_len(24);
+        ip.fill_checksum();
+    }
+    d.ext(&first);
+    assert_eq!(d.ctr(Ctr::DropFragment), 1);
+    assert_eq!(d.ctr(Ctr::ConnNew), 0);
+}
+
+#[test]
+fn a_held_fragment_whose_first_never_comes_is_dropped() {
+    let mut d = director(1);
+    let stray = cut(
+        &udp_frame(&L3::to_vip(), CPORT, 53, &data(2000), true),
+        1480,
+    );
+    d.ext(&stray[1]);
+    assert_eq!(d.ctr(Ctr::FragHeld), 1);
+    d.advance(Duration::from_secs(u64::from(FRAG_TIMEOUT_S) + 1));
+    // Another datagram's first fragment sweeps the held ones.
+    let other = cut(
+        &udp_frame(
+            &L3 {
+                id: 9,
+                ..L3::to_vip()
+            },
+            CPORT,
+            53,
+            &data(2000),
+            true,
+        ),
+        1480,
+    );
+    assert_eq!(d.ext(&other[0]).1.len(), 1);
+    assert_eq!(d.ctr(Ctr::DropFragExpired), 1);
+    assert_eq!(d.ctr(Ctr::FragReleased), 1);
+    // Its first, now, finds nothing held: one frame out.
+    assert_eq!(d.ext(&stray[0]).1.len(), 1);
+
+    // All places taken: the oldest held gives way.
+    for id in 0..=FRAGS_HELD as u16 {
+        let f = cut(
+            &udp_frame(
+                &L3 {
+                    id: 1000 + id,
+                    ..L3::to_vip()
+                },
+                CPORT,
+                53,
+                &data(2000),
+                true,
+            ),
+            1480,
+        );
+        d.ext(&f[1]);
+    }
+    assert_eq!(d.ctr(Ctr::DropFragExpired), 2);
+}
+
+#[test]
+fn fragments_to_a_dr_server_go_unchanged_and_are_cut_again_for_a_smaller_mtu() {
+    let mut d = director(1);
+    d.forward_all(Forward::Route);
+    let body = data(3000);
+    let req = udp_frame(&L3::to_vip(), CPORT, 53, &body, true);
+    let frags = cut(&req, 1480);
+    let mut int = vec![];
+    for f in &frags {
+        int.extend(d.ext(f).1);
+    }
+    assert_eq!(int.len(), 3);
+    for (o, f) in int.iter().zip(&frags) {
+        assert_eq!(&o[14..], &f[14..], "the IP packet untouched");
+    }
+
+    // NAT with a 576-byte internal MTU: each fragment is cut again, in its
+    // place in the datagram.
+    let mut small = MemDirector::with_env(
+        1,
+        RULES,
+        ringvs::dataplane::Env {
+            mtu: [MTU, 576],
+            ..env()
+        },
+        1024,
+    );
+    small.resolve_all();
+    let mut int = vec![];
+    for f in &frags {
+        int.extend(small.ext(f).1);
+    }
+    // Two 1480-byte fragments in three pieces each; the last (48 bytes) fits.
+    assert_eq!(int.len(), 7);
+    assert_eq!(small.ctr(Ctr::TxFragmented), 2);
+    let rs = rs_of(&int[0]);
+    check_udp(&whole(&int, 576), (CLIENT, CPORT), (rs, 53), &body);
+}
+
+#[test]
+fn with_two_workers_the_fragments_meet_at_the_connections_owner() {
+    let mut d = director(2);
+    for client_port in [CPORT, CPORT + 1, CPORT + 2, CPORT + 3] {
+        let body = data(3000 + usize::from(client_port - CPORT));
+        let req = udp_frame(
+            &L3 {
+                id: client_port,
+                ..L3::to_vip()
+            },
+            client_port,
+            53,
+            &body,
+            true,
+        );
+        // Fragments land on either worker, as a fanout hashing bytes past
+        // the first fragment's header would spread them; the first last.
+        let frags = cut(&req, 1480);
+        for (i, f) in frags.iter().enumerate().rev() {
+            d.workers[i % 2].rx[Nic::Ext].push(f);
+        }
+        let mut int = vec![];
+        for _ in 0..4 {
+            d.poll();
+            for w in &mut d.workers {
+                int.extend(w.tx[Nic::Int].take_sent());
+            }
+        }
+        assert_eq!(int.len(), 3, "port {client_port}");
+        let rs = rs_of(&int[0]);
+        check_udp(&whole(&int, MTU), (CLIENT, client_port), (rs, 53), &body);
+    }
+    let sum = |c: Ctr| d.workers.iter().map(|w| w.core.ctr.get(c)).sum::<u64>();
+    assert_eq!(sum(Ctr::ConnNew), 4);
+    assert_eq!(sum(Ctr::FwdIn), 12);
+    assert!(sum(Ctr::HandoffOut) > 0, "fragments were handed over");
+    let drops: u64 = d.workers.iter().map(|w| drop_sum(&w.core.ctr)).sum();
+    assert_eq!(drops, 0);
+    // Each connection lives on one worker only, its owner's.
+    let per: Vec<usize> = (0..2).map(|k| d.conns(k).len()).collect();
+    assert_eq!(per.iter().sum::<usize>(), 4, "{per:?}");
+}

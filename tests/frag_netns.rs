@@ -1,0 +1,143 @@
+//! Fragmented UDP through the director with kernel endpoints (`dataplane/frag.rs`):
+//! the client's kernel sends each 4000-byte request in three fragments, the
+//! real server's kernel reassembles it and answers 5000 bytes, which leave the
+//! real server in four fragments; the client's kernel reassembles the answer.
+//! IPVS answers the same (it reassembles both ways and the kernel fragments
+//! again); before `frag.rs` every fragment was dropped (`drop_fragment`) and
+//! every request timed out.
+//!
+//! Two workers, on AF_PACKET (whose fanout hashes payload bytes as the ports of
+//! a fragment past the first, so fragments land on either worker) and on
+//! AF_XDP with two queues per NIC. Needs root and `ip netns`; under `CI=true`
+//! a missing capability fails the test.
+
+mod nslab;
+use nslab::{NsDirector, Scenario, stats, total};
+use ringvs::lab;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const PORT: u16 = 5353;
+const REQUESTS: usize = 8;
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dr");
+
+fn rules() -> String {
+    format!(
+        "-A -u {vip}:{PORT} -s rr\n\
+         -a -u {vip}:{PORT} -r 198.19.0.2:{PORT} -m -w 1\n\
+         -a -u {vip}:{PORT} -r 198.19.0.3:{PORT} -m -w 1\n",
+        vip = lab::VIP
+    )
+}
+
+/// `udp_echo.py` on both real servers (every address: NAT), named rs1 and rs2.
+fn start_echo(lab: &mut lab::Lab) {
+    let script = Path::new(DATA).join("udp_echo.py").display().to_string();
+    for n in 1..=2 {
+        let name = format!("rs{n}");
+        let port = PORT.to_string();
+        lab.spawn_in(
+            &lab.ns_rs(n),
+            Path::new("python3"),
+            &[&script, "0.0.0.0", &port, &name, "60"],
+        )
+        .expect("start udp_echo.py");
+    }
+}
+
+fn wait_bound(lab: &lab::Lab) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for n in 1..=2 {
+        loop {
+            let out = lab::ns_command(&lab.ns_rs(n), Path::new("ss"), &["-Hunl"])
+                .output()
+                .expect("ss");
+            if String::from_utf8_lossy(&out.stdout).contains(&format!(":{PORT}")) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "udp_echo.py on rs{n} not bound");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn big_requests(lab: &lab::Lab) -> Vec<String> {
+    let script = Path::new(DATA).join("udp_client.py").display().to_string();
+    let (vip, port, n) = (lab::VIP.to_string(), PORT.to_string(), REQUESTS.to_string());
+    let out = lab::ns_command(
+        &lab.ns_client(),
+        Path::new("python3"),
+        &[&script, "big", &vip, &port, &n],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .expect("udp_client.py");
+    assert!(
+        out.status.success(),
+        "udp_client.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn fragmented_udp_through(tag: &'static str, queues: usize, args: &[&str]) {
+    let rules = rules();
+    let Some(NsDirector { lab, control }) = Scenario::new(tag)
+        .needs(&["python3", "ss"])
+        .queues(queues)
+        .workers(2)
+        .director_args(args)
+        .before_director(start_echo)
+        .rules(&rules)
+        .start()
+    else {
+        return;
+    };
+    wait_bound(&lab);
+    let before = stats(&control);
+    let answers = big_requests(&lab);
+    let after = stats(&control);
+    let d = |n: &str| total(&after, n) - total(&before, n);
+    eprintln!(
+        "FRAG-MEASURE {tag}: answers {answers:?} rx_fragments=+{} fwd_in=+{} fwd_out=+{} frag_held=+{} handoff_out=+{} drop_fragment=+{} drop_no_conn=+{}",
+        d("rx_fragments"),
+        d("fwd_in"),
+        d("fwd_out"),
+        d("frag_held"),
+        d("handoff_out"),
+        d("drop_fragment"),
+        d("drop_no_conn"),
+    );
+    assert_eq!(answers.len(), REQUESTS, "{answers:?}");
+    for a in &answers {
+        assert!(
+            a == "rs1 5000 ok" || a == "rs2 5000 ok",
+            "a whole, intact answer: {answers:?}"
+        );
+    }
+    let rs1 = answers.iter().filter(|a| a.starts_with("rs1")).count();
+    assert_eq!(rs1, REQUESTS / 2, "rr over both servers: {answers:?}");
+    // 3 fragments a request, 4 an answer: each seen at least once (once
+    // more by each worker it is handed to).
+    assert!(d("rx_fragments") >= 7 * REQUESTS as u64);
+    assert_eq!(d("fwd_in"), 3 * REQUESTS as u64);
+    assert_eq!(d("fwd_out"), 4 * REQUESTS as u64);
+    assert_eq!(d("conn_new"), REQUESTS as u64);
+    for n in ["drop_fragment", "drop_no_conn", "drop_frag_expired"] {
+        assert_eq!(d(n), 0, "{n}");
+    }
+}
+
+#[test]
+fn fragmented_udp_through_af_packet_with_two_workers() {
+    fragmented_udp_through("frag", 1, &[]);
+}
+
+#[test]
+fn fragmented_udp_through_af_xdp_on_two_queues() {
+    fragmented_udp_through("fragxdp", 2, &["--io", "xdp", "--xdp-mode", "auto"]);
+}
