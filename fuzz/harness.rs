@@ -194,7 +194,39 @@ pub fn templates() -> Vec<(Nic, Vec<u8>)> {
     ]
     .into_iter()
     .chain(templates6())
+    .chain(fragments(c, r))
     .collect()
+}
+
+/// `f` as the fragment at `offset` bytes of its datagram, `more` to follow,
+/// DF clear, its IP length and header checksum made good.
+fn fragment(mut f: Vec<u8>, offset: usize, more: bool) -> Vec<u8> {
+    let flags = (u16::from(more) << 13) | (offset / 8) as u16;
+    f[20..22].copy_from_slice(&flags.to_be_bytes());
+    f[18..20].copy_from_slice(&0x2345u16.to_be_bytes());
+    let len = (f.len() - 14) as u16;
+    f[16..18].copy_from_slice(&len.to_be_bytes());
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = !fold(sum(&f[14..34]));
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// Fragments (`frag.rs`), in an order that gets each through: a client's
+/// UDP datagram to VIP:53 in two (the first with the UDP header and 16 bytes,
+/// then 8 bytes at offset 24), and the real server's answer in two.
+fn fragments(c: ([u8; 6], [u8; 6]), r: ([u8; 6], [u8; 6])) -> Vec<(Nic, Vec<u8>)> {
+    let query = udp(c, (CLIENT, 5000), (VIP, 53), b"a longer query, in two");
+    let answer = udp(r, (RS1, 53), (CLIENT, 5000), b"a longer answer, in two");
+    let cut = |f: &[u8], at: usize| (f[..34 + at].to_vec(), [&f[..34], &f[34 + at..]].concat());
+    let (q0, q1) = cut(&query, 24);
+    let (a0, a1) = cut(&answer, 24);
+    vec![
+        (Nic::Ext, fragment(q0, 0, true)),
+        (Nic::Ext, fragment(q1, 24, false)),
+        (Nic::Int, fragment(a0, 0, true)),
+        (Nic::Int, fragment(a1, 24, false)),
+    ]
 }
 
 /// [`templates`] and those of [`Harness::direct`]'s services: data to the

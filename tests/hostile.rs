@@ -19,7 +19,9 @@ use ringvs::stats::Ctr;
 fn templates_are_valid_and_get_through() {
     let mut h = Harness::new();
     for (i, (nic, f)) in harness::templates().into_iter().enumerate() {
-        if f[12..14] == [8, 0] {
+        // A fragment is no whole TCP/UDP packet for smoltcp to check.
+        let fragment = f.len() > 22 && (f[20] & 0x3f != 0 || f[21] != 0);
+        if f[12..14] == [8, 0] && !fragment {
             inmem::try_parse_ip(&f).unwrap_or_else(|e| panic!("template {i}: {e}"));
         }
         let sent = h.one(nic, &f, false);
