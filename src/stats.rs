@@ -112,9 +112,10 @@ counters! {
     /// Packets sent in fragments, each once all of its fragments went (so
     /// `tx_fragments` / `tx_fragmented` is the fragments per packet).
     TxFragmented => "tx_fragmented",
-    /// IPv4 fragments of TCP or UDP datagrams received (`frag.rs`): each is
-    /// forwarded on its own with its datagram's connection (counted again in
-    /// `fwd_in`, `fwd_out`, ...). Counted again by each worker it is handed to.
+    /// Fragments of TCP or UDP datagrams received, IPv4 and IPv6 (`frag.rs`):
+    /// each is forwarded on its own with its datagram's connection (counted
+    /// again in `fwd_in`, `fwd_out`, ...). Counted again by each worker it is
+    /// handed to.
     RxFragments => "rx_fragments",
     /// Fragments held because their datagram's first fragment (the one with
     /// the ports) had not come yet.
@@ -158,9 +159,8 @@ counters! {
     DropIpChecksum => "drop_ip_checksum",
     /// IPv4 options present.
     DropIpOptions => "drop_ip_options",
-    /// A fragment not forwarded: IPv4 other than TCP or UDP (ICMP, ...), a
-    /// first fragment too short for its whole TCP or UDP header, or IPv6
-    /// (a fragment header).
+    /// A fragment not forwarded: of another protocol than TCP or UDP (ICMP,
+    /// ...), or a first fragment too short for its whole TCP or UDP header.
     DropFragment => "drop_fragment",
     /// A held fragment whose datagram's first fragment did not come within
     /// 30 s, or pushed out for a newer one when all 32 of a worker's places

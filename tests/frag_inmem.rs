@@ -8,7 +8,7 @@ mod inmem;
 
 use inmem::*;
 use ringvs::Nic;
-use ringvs::config::Forward;
+use ringvs::config::{Forward, Proto, ServiceKey};
 use ringvs::dataplane::{FRAG_TIMEOUT_S, FRAGS_HELD};
 use ringvs::stats::Ctr;
 use smoltcp::wire::{IpAddress, Ipv4Packet as SIp, TcpPacket as STcp, UdpPacket as SUdp};
@@ -372,13 +372,253 @@ fn with_two_workers_the_fragments_meet_at_the_connections_owner() {
         let rs = rs_of(&int[0]);
         check_udp(&whole(&int, MTU), (CLIENT, client_port), (rs, 53), &body);
     }
-    let sum = |c: Ctr| d.workers.iter().map(|w| w.core.ctr.get(c)).sum::<u64>();
-    assert_eq!(sum(Ctr::ConnNew), 4);
-    assert_eq!(sum(Ctr::FwdIn), 12);
-    assert!(sum(Ctr::HandoffOut) > 0, "fragments were handed over");
-    let drops: u64 = d.workers.iter().map(|w| drop_sum(&w.core.ctr)).sum();
-    assert_eq!(drops, 0);
-    // Each connection lives on one worker only, its owner's.
-    let per: Vec<usize> = (0..2).map(|k| d.conns(k).len()).collect();
-    assert_eq!(per.iter().sum::<usize>(), 4, "{per:?}");
+    let sum = |d: &MemDirector, c: Ctr| d.workers.iter().map(|w| w.core.ctr.get(c)).sum::<u64>();
+    assert_eq!(sum(&d, Ctr::ConnNew), 4);
+    assert_eq!(sum(&d, Ctr::FwdIn), 12);
+    assert!(sum(&d, Ctr::HandoffOut) > 0, "fragments were handed over");
+    let drops = |d: &MemDirector| d.workers.iter().map(|w| drop_sum(&w.core.ctr)).sum::<u64>();
+    assert_eq!(drops(&d), 0);
+    // Each connection lives on the owner of its client key, as the fanout
+    // program would have brought its unfragmented packets there.
+    let owner = |port: u16| env().owner((be(CLIENT), port), 2);
+    for k in 0..2 {
+        for c in d.conns(k) {
+            assert_eq!(owner(c.client.1), k, "{c:?}");
+        }
+    }
+    assert!(
+        (0..2).all(|k| !d.conns(k).is_empty()),
+        "both workers own some"
+    );
+
+    // The answers, in fragments landing on either worker too, go back
+    // through each connection's owner.
+    for k in 0..2 {
+        for c in d.conns(k) {
+            let std::net::IpAddr::V4(rs) = c.dest.0 else {
+                panic!("v4")
+            };
+            let answer = data(2000 + usize::from(c.client.1 - CPORT));
+            let rep = udp_frame(
+                &L3 {
+                    id: c.client.1 ^ 0x5555,
+                    ..L3::from_rs(rs, CLIENT)
+                },
+                53,
+                c.client.1,
+                &answer,
+                true,
+            );
+            let frags = cut(&rep, 1480);
+            for (i, f) in frags.iter().enumerate() {
+                d.workers[(i + 1) % 2].rx[Nic::Int].push(f);
+            }
+            let mut ext = vec![];
+            for _ in 0..4 {
+                d.poll();
+                for w in &mut d.workers {
+                    ext.extend(w.tx[Nic::Ext].take_sent());
+                }
+            }
+            check_udp(&whole(&ext, MTU), (VIP, 53), (CLIENT, c.client.1), &answer);
+        }
+    }
+    assert_eq!(sum(&d, Ctr::FwdOut), 8);
+    assert_eq!(drops(&d), 0);
+}
+
+#[test]
+fn fragments_of_strangers_take_no_place() {
+    let mut d = director(1);
+    // To an address that is not ours, and from outside the real servers'
+    // segment on the internal NIC: counted as their whole packets would be.
+    let elsewhere = L3 {
+        dst: NOT_OURS,
+        ..L3::to_vip()
+    };
+    let f = cut(&udp_frame(&elsewhere, CPORT, 53, &data(2000), true), 1480);
+    d.ext(&f[1]);
+    let stranger = L3 {
+        src: NOT_OURS,
+        ..L3::from_rs(RS1, CLIENT)
+    };
+    let g = cut(&udp_frame(&stranger, 53, CPORT, &data(2000), true), 1480);
+    d.int(&g[1]);
+    assert_eq!(d.ctr(Ctr::FragHeld), 0);
+    assert_eq!(d.ctr(Ctr::DropNoService), 1);
+    assert_eq!(d.ctr(Ctr::DropNoConn), 1);
+}
+
+#[test]
+fn fragments_to_a_tun_server_are_encapsulated_each() {
+    use ringvs::config::{TunCsum, TunKind, Tunnel};
+    let mut d = director(1);
+    d.forward_all(Forward::Tunnel(Tunnel {
+        kind: TunKind::Ipip,
+        port: 0,
+        csum: TunCsum::NoCsum,
+    }));
+    let body = data(2500);
+    let frags = cut(&udp_frame(&L3::to_vip(), CPORT, 53, &body, true), 1200);
+    let mut int = vec![];
+    for f in frags.iter().rev() {
+        int.extend(d.ext(f).1);
+    }
+    assert_eq!(int.len(), 3, "{:?}", drops(&d.w().core.ctr));
+    let rs = SIp::new_unchecked(&int[0][14..]).dst_addr();
+    for o in &int {
+        let outer = SIp::new_checked(&o[14..]).expect("outer");
+        assert_eq!(u8::from(outer.next_header()), 4, "IPIP");
+        assert_eq!(outer.dst_addr(), rs, "one server for the datagram");
+        let inner = outer.payload();
+        assert!(
+            frags.iter().any(|f| f[14..] == *inner),
+            "a client's fragment inside, unchanged"
+        );
+    }
+}
+
+#[test]
+fn a_later_fragment_of_a_removed_servers_connection_is_dropped() {
+    let mut d = director(1);
+    let frags = cut(
+        &udp_frame(&L3::to_vip(), CPORT, 53, &data(3000), true),
+        1480,
+    );
+    assert_eq!(d.ext(&frags[0]).1.len(), 1);
+    let std::net::IpAddr::V4(rs) = d.conns(0)[0].dest.0 else {
+        panic!("v4")
+    };
+    // The connection's server leaves the service (`ipvsadm -d`).
+    d.cfg
+        .del_dest(&ServiceKey::new(Proto::Udp, VIP, 53), rs, 53)
+        .expect("configured");
+    d.publish_with(|_| {});
+    assert_eq!(d.ext(&frags[1]).1.len(), 0);
+    assert_eq!(d.ctr(Ctr::DropNoDestConn), 1);
+}
+
+#[test]
+fn fragments_sent_from_their_own_buffers_keep_their_order() {
+    // Each worker's queues on one frame memory (AF_XDP on one UMEM): a
+    // fragment is still copied, so a first fragment goes out before the
+    // ones held for it.
+    let mut d = MemDirector::in_place_with(RULES, env());
+    d.resolve_all();
+    let body = data(4000);
+    let frags = cut(&udp_frame(&L3::to_vip(), CPORT, 53, &body, true), 1480);
+    d.ext(&frags[2]);
+    d.ext(&frags[1]);
+    let (_, int) = d.ext(&frags[0]);
+    assert_eq!(int.len(), 3);
+    let offsets: Vec<u16> = int
+        .iter()
+        .map(|f| SIp::new_unchecked(&f[14..]).frag_offset())
+        .collect();
+    assert_eq!(
+        offsets,
+        [0, 2960, 1480],
+        "first, then the held in arrival order"
+    );
+    check_udp(
+        &whole(&int, MTU),
+        (CLIENT, CPORT),
+        (rs_of(&int[0]), 53),
+        &body,
+    );
+    assert_eq!(d.ctr(Ctr::TxZeroCopy), 0);
+}
+
+/// `frame` (IPv6, no extension header) cut into fragments of `step` bytes
+/// of its payload (a multiple of 8), a fragment header (id `id`) in each.
+fn cut6(frame: &[u8], step: usize, id: u32) -> Vec<Vec<u8>> {
+    let (head, payload) = frame.split_at(54);
+    let next = head[20];
+    payload
+        .chunks(step)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut f = head.to_vec();
+            f[20] = 44;
+            f[18..20].copy_from_slice(&((8 + chunk.len()) as u16).to_be_bytes());
+            let more = u16::from((i + 1) * step < payload.len());
+            let off = (i * step) as u16 | more;
+            f.extend_from_slice(&[next, 0]);
+            f.extend_from_slice(&off.to_be_bytes());
+            f.extend_from_slice(&id.to_be_bytes());
+            f.extend_from_slice(chunk);
+            f
+        })
+        .collect()
+}
+
+#[test]
+fn ipv6_fragments_go_through_whole() {
+    let rules = [
+        "-A -u [2001:2:0:1::110]:53 -s rr",
+        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
+    ];
+    let mut d = MemDirector::dual_stack(&rules);
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    let body = data(3000);
+    let req = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &body, false);
+    let frags = cut6(&req, 1232, 0xabcd_0001);
+    assert_eq!(frags.len(), 3);
+    let mut int = vec![];
+    // The last first: it waits for the first.
+    for f in [&frags[2], &frags[0], &frags[1]] {
+        int.extend(d.ext(f).1);
+    }
+    assert_eq!(int.len(), 3, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(d.ctr(Ctr::FragHeld), 1);
+    let got = whole6(&int);
+    let p = smoltcp::wire::Ipv6Packet::new_checked(&got[..]).expect("ipv6");
+    assert_eq!((p.src_addr(), p.dst_addr()), (CLIENT6, RS1_6));
+    let u = SUdp::new_checked(p.payload()).expect("udp");
+    assert_eq!(u.dst_port(), 53);
+    assert!(u.verify_checksum(&IpAddress::Ipv6(CLIENT6), &IpAddress::Ipv6(RS1_6)));
+    assert_eq!(u.payload(), &body[..]);
+
+    // The answer in fragments.
+    let answer = data(2600);
+    let rep = frames6::udp(&l3_from_rs6(RS1_6, CLIENT6), &[], 53, CPORT, &answer, false);
+    let mut ext = vec![];
+    for f in cut6(&rep, 1232, 0x77) {
+        ext.extend(d.int(&f).0);
+    }
+    assert_eq!(ext.len(), 3);
+    let got = whole6(&ext);
+    let p = smoltcp::wire::Ipv6Packet::new_checked(&got[..]).expect("ipv6");
+    assert_eq!((p.src_addr(), p.dst_addr()), (VIP6, CLIENT6));
+    let u = SUdp::new_checked(p.payload()).expect("udp");
+    assert_eq!(u.src_port(), 53);
+    assert!(u.verify_checksum(&IpAddress::Ipv6(VIP6), &IpAddress::Ipv6(CLIENT6)));
+    assert_eq!(u.payload(), &answer[..]);
+    assert_eq!(d.ctr(Ctr::FwdIn6), 3);
+    assert_eq!(d.ctr(Ctr::FwdOut6), 3);
+    assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
+}
+
+/// The IPv6 packet IPv6 fragments (Ethernet frames, any order) make up,
+/// checked: one id, offsets that follow on, M on all but the last, hop
+/// limit one less than sent (63).
+fn whole6(frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut v: Vec<&Vec<u8>> = frames.iter().collect();
+    v.sort_by_key(|f| u16::from_be_bytes([f[56], f[57]]) & !7);
+    let mut out = v[0][14..54].to_vec();
+    out[6] = v[0][54];
+    let mut next = 0usize;
+    for (i, f) in v.iter().enumerate() {
+        assert_eq!(f[20], 44, "fragment {i}: a fragment header");
+        assert_eq!(f[21], 63, "fragment {i}: hop limit");
+        assert_eq!(&f[58..62], &v[0][58..62], "fragment {i}: id");
+        let off = u16::from_be_bytes([f[56], f[57]]);
+        assert_eq!(usize::from(off & !7), next, "fragment {i}: offset");
+        assert_eq!(off & 1 == 1, i + 1 < v.len(), "fragment {i}: M");
+        next += f.len() - 62;
+        out.extend_from_slice(&f[62..]);
+    }
+    out[4..6].copy_from_slice(&(next as u16).to_be_bytes());
+    out
 }

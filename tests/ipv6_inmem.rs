@@ -326,15 +326,31 @@ fn extension_header_chains_and_fragments_are_counted() {
         assert_eq!(d.ctr(Ctr::DropExtHeader), 1, "{why}: {:?}", drops(ctrs(&d)));
         reset(&mut d);
     }
+    // Fragments of TCP/UDP are forwarded (`frag.rs`; tests/frag_inmem.rs
+    // cuts whole datagrams): a first fragment, a later one of its datagram,
+    // an atomic fragment (RFC 6946). A first fragment of ICMPv6 is not.
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    d.resolve6(Nic::Int, RS2_6, RS2_MAC);
     for (offset, more) in [(0, true), (185, false), (0, false)] {
         let frag = Ext::Fragment {
             offset,
             more,
             id: 0xbeef,
         };
-        silent(&mut d, Nic::Ext, &syn(&[frag]));
+        let (_, int) = d.ext(&syn(&[frag]));
+        assert_eq!(int.len(), 1, "fragment at {offset}: {:?}", drops(ctrs(&d)));
     }
-    only_drop(&d, Ctr::DropFragment, 3);
+    assert_eq!(d.ctr(Ctr::RxFragments), 3);
+    assert_eq!(drops(ctrs(&d)), vec![]);
+    let mut echo = frames6::echo_request(&l3_to_vip6(), 1, 1, b"ping");
+    // The fragment header (next header ICMPv6) between the fixed header and
+    // the message.
+    echo.splice(54..54, [58, 0, 0, 1, 0, 0, 0, 9]);
+    echo[20] = 44;
+    let plen = u16::from_be_bytes([echo[18], echo[19]]) + 8;
+    echo[18..20].copy_from_slice(&plen.to_be_bytes());
+    silent(&mut d, Nic::Ext, &echo);
+    only_drop(&d, Ctr::DropFragment, 1);
 }
 
 #[test]

@@ -1593,8 +1593,12 @@ mod props {
             heard_replies
         );
         // Whatever is forwarded is valid IPv4, and a TCP/UDP checksum that was
-        // valid (or partial) on the way in is valid on the way out.
-        if e.len() + i.len() == 1 && frame.len() > 14 && frame[12..14] == [8, 0] {
+        // valid (or partial) on the way in is valid on the way out; but for
+        // a fragment past the first, which holds no TCP/UDP header (its
+        // datagram's checksum is in the first fragment).
+        let later_fragment = frame.len() > 22 && (frame[20] & 0x1f != 0 || frame[21] != 0);
+        if e.len() + i.len() == 1 && frame.len() > 14 && frame[12..14] == [8, 0] && !later_fragment
+        {
             let out = e.first().or(i.first()).expect("one");
             let input_ok = m.csum_partial || l4_ok(frame);
             if input_ok {

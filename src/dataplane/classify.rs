@@ -451,7 +451,10 @@ impl Core {
         if ip.is_fragment() {
             return match proto {
                 protocol::TCP | protocol::UDP if ip.ttl() <= 1 => self.ctr.inc(Ctr::DropTtl),
-                protocol::TCP | protocol::UDP => self.fragment4(nic, frame, self.frags.via, tx),
+                protocol::TCP | protocol::UDP => {
+                    let piece = super::frag::Piece::v4(nic, frame);
+                    self.fragment_in(nic, frame, (piece, self.frags.via), tx)
+                }
                 _ => self.ctr.inc(Ctr::DropFragment),
             };
         }
@@ -611,7 +614,7 @@ impl Core {
         let ip = Ipv6Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
         let up = match ip.upper_layer() {
             Ok(up) => up,
-            Err(ExtError::Fragment) => return self.ctr.inc(Ctr::DropFragment),
+            Err(ExtError::Fragment) => return self.fragment6(nic, frame, group, tx),
             Err(_) => return self.ctr.inc(Ctr::DropExtHeader),
         };
         let (src, dst, proto) = (ip.src(), ip.dst(), up.protocol);

@@ -141,6 +141,8 @@ pub(super) trait Family: Addr + SyncFamily + super::batch::AheadKey {
     fn hop(env: &Env, dir: Dir, c: &Conn<Self>) -> Option<Hop>;
     /// The rewrite of a TCP/UDP packet of `seg`.
     fn patch(rw: Rewrite<Self>, seg: &Seg<'_, Self>) -> Patch;
+    /// The IP half of that rewrite, for a fragment past the first.
+    fn patch_ip(rw: Rewrite<Self>) -> Patch;
     /// The worker of `workers` owning the flows of `client`.
     fn owner(env: &Env, client: (Self, u16), workers: usize) -> usize;
 
@@ -189,6 +191,10 @@ impl Family for u32 {
     #[inline]
     fn patch(rw: Rewrite<Self>, seg: &Seg<'_, Self>) -> Patch {
         Patch::Nat(rw, seg.partial)
+    }
+    #[inline]
+    fn patch_ip(rw: Rewrite<Self>) -> Patch {
+        Patch::NatIp(rw)
     }
     #[inline]
     fn owner(env: &Env, client: (Self, u16), workers: usize) -> usize {

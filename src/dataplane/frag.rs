@@ -1,5 +1,5 @@
-//! IPv4 fragments of TCP and UDP datagrams: each fragment forwarded as it
-//! came, translated by its datagram's connection.
+//! Fragments of TCP and UDP datagrams, IPv4 and IPv6: each fragment forwarded
+//! as it came, translated by its datagram's connection.
 //!
 //! IPVS sees whole datagrams: the kernel reassembles what arrives for a VIP
 //! before `LOCAL_IN` (`ip_local_deliver` → `ip_defrag`), and `ip_vs_out_hook`
@@ -9,19 +9,21 @@
 //! `frag_max_size`). A large UDP answer (DNS with EDNS, RADIUS, syslog) or a
 //! client behind a link with a small MTU therefore works through IPVS.
 //!
-//! ringvs does what VPP's shallow virtual reassembly does (`ip4_sv_reass`)
-//! rather than buffering the whole datagram: only the first fragment carries
-//! the ports, so a table keyed by the datagram (source, destination,
-//! protocol, IP id and the NIC it came from) remembers them, and every
-//! fragment is forwarded on its own with its datagram's connection:
+//! ringvs does what VPP's shallow virtual reassembly does (`ip4_sv_reass`,
+//! `ip6_sv_reass`) rather than buffering the whole datagram: only the first
+//! fragment carries the ports, so a table keyed by the datagram (source,
+//! destination, protocol (IPv6: the fragment header's next header), IP id
+//! and the NIC it came from) remembers them, and every fragment is forwarded
+//! on its own with its datagram's connection:
 //!
 //! * the first (offset 0) goes through the usual NAT path, which creates the
 //!   connection if it is new; its TCP/UDP checksum, which covers the whole
 //!   datagram, is updated by the connection's delta like any other (it cannot
 //!   be verified here: IPVS does not verify it either);
 //! * the others find the connection by the remembered ports and get only the
-//!   IP half of the rewrite (`rewrite::nat_ip`), or go to a DR or TUN server
-//!   unchanged; they never create a connection nor move its TCP state;
+//!   IP half of the rewrite (`rewrite::nat_ip`, `nat_ip6`), or go to a DR or
+//!   TUN server unchanged; they never create a connection nor move its TCP
+//!   state;
 //! * a fragment that arrives before its datagram's first is held (up to
 //!   [`HELD`] per worker, copied) and sent on when the first arrives; one
 //!   held for [`FRAG_TIMEOUT_S`] (`net.ipv4.ipfrag_time`'s default), or
@@ -29,15 +31,17 @@
 //!   (`drop_frag_expired`).
 //!
 //! What goes out is what came in, fragment by fragment, as the kernel's
-//! refragmenting to `frag_max_size` gives on the same path; a fragment over
-//! the egress MTU is cut again (`Core::fragment` keeps its offset and MF).
+//! refragmenting to `frag_max_size` gives on the same path; an IPv4 fragment
+//! over the egress MTU is cut again (`Core::fragment` keeps its offset and
+//! MF), an IPv6 one is refused with packet-too-big as any IPv6 packet.
 //! Deliberate differences, documented in `docs/design.md`: per-server
 //! packet counters count fragments (IPVS counts the datagram once), and the
 //! fragments of a datagram that never completes are forwarded all the same
 //! (the kernel would drop them after `ipfrag_time`; the real server's or
 //! client's kernel does that instead). ICMP and other protocols' fragments
 //! are still dropped (`drop_fragment`), as is a first fragment too short to
-//! hold its whole TCP or UDP header (RFC 1858's tiny fragments).
+//! hold its whole TCP or UDP header (RFC 1858's tiny fragments; for IPv6
+//! RFC 7112 asks for the whole header chain in the first fragment too).
 //!
 //! # Which worker
 //!
@@ -51,8 +55,8 @@
 //! datagram's first fragment before the rest. With one worker, or when the
 //! tracker owns the connection, nothing is handed over.
 
-use super::nat::Family;
-use super::tx::{Patch, TxPair};
+use super::nat::{Family, Seg};
+use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
 use crate::config::Forward;
@@ -60,7 +64,9 @@ use crate::io::{FRAME_MAX, TxQueue};
 use crate::nat::{Dir, FlowKey};
 use crate::stats::Ctr;
 use crate::wire::ipv4::{self, Ipv4Packet, protocol};
+use crate::wire::ipv6::{self, FragmentHeader, Ipv6Packet, Upper};
 use crate::wire::{ethernet, tcp, udp};
+use std::net::Ipv6Addr;
 
 /// How long a fragment's datagram is remembered, and a fragment held for its
 /// first, in seconds: the kernel's `net.ipv4.ipfrag_time` default.
@@ -83,15 +89,80 @@ pub enum FragHop {
     Owner,
 }
 
-/// A datagram: its addresses, protocol and IP id, and the NIC it came from
-/// (the two directions of a connection are two datagrams).
+/// A datagram: its addresses (IPv4 ones in the low 32 bits), protocol (IPv6:
+/// the fragment header's next header), IP id, family, and the NIC it came
+/// from (the two directions of a connection are two datagrams).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Key {
-    src: u32,
-    dst: u32,
-    id: u16,
+    src: u128,
+    dst: u128,
+    id: u32,
     proto: u8,
     nic: u8,
+    v6: bool,
+}
+
+/// What a fragment's headers say: its datagram, the place of its data in the
+/// datagram, and for a first fragment its upper-layer protocol and where its
+/// header starts in the frame.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Piece {
+    key: Key,
+    off: u32,
+    len: u32,
+    more: bool,
+    upper: Option<(u8, u16)>,
+}
+
+impl Piece {
+    /// An IPv4 fragment, its header checked (20 bytes; `frame` cut to its
+    /// total length).
+    pub(super) fn v4(nic: Nic, frame: &[u8]) -> Piece {
+        let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
+        let len = usize::from(ip.total_len()).saturating_sub(ipv4::HEADER_LEN);
+        let off = ip.frag_offset();
+        Piece {
+            key: Key {
+                src: u128::from(ip.src_raw()),
+                dst: u128::from(ip.dst_raw()),
+                id: u32::from(ip.ident()),
+                proto: ip.protocol(),
+                nic: nic as u8,
+                v6: false,
+            },
+            off: u32::from(off),
+            len: len as u32,
+            more: ip.more_frags(),
+            upper: (off == 0).then_some((
+                ip.protocol(),
+                (ethernet::HEADER_LEN + ipv4::HEADER_LEN) as u16,
+            )),
+        }
+    }
+
+    /// An IPv6 fragment: its fragment header and (first fragment) upper
+    /// layer as `ipv6::walk_fragment` found them in `ip` (cut to its length).
+    pub(super) fn v6(
+        nic: Nic,
+        ip: &Ipv6Packet<&[u8]>,
+        (f, up): (FragmentHeader, Option<Upper>),
+    ) -> Piece {
+        let len = ip.total_len().saturating_sub(f.at + FragmentHeader::LEN);
+        Piece {
+            key: Key {
+                src: ip.src().to_bits(),
+                dst: ip.dst().to_bits(),
+                id: f.ident,
+                proto: f.next,
+                nic: nic as u8,
+                v6: true,
+            },
+            off: u32::from(f.offset),
+            len: len as u32,
+            more: f.more,
+            upper: up.map(|u| (u.protocol, (ethernet::HEADER_LEN + u.offset) as u16)),
+        }
+    }
 }
 
 /// What the first fragment told about its datagram.
@@ -102,8 +173,10 @@ enum Route {
     Unknown,
     /// To this worker: the connection's owner.
     Worker(u16),
-    /// Handled here: its source and destination ports.
-    Ports(u16, u16),
+    /// Handled here: the upper-layer protocol, where its header starts in
+    /// the first fragment (for the rest: nowhere), its source and
+    /// destination ports.
+    Ports(u8, u16, u16),
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -113,6 +186,8 @@ struct Entry {
     /// The second it was made (the worker's clock).
     born: u32,
     route: Route,
+    /// The second one of its fragments was last handled.
+    last: u32,
     /// Payload bytes of its fragments handled so far, and the datagram's
     /// (known from its last fragment; 0 until then).
     got: u32,
@@ -122,7 +197,7 @@ struct Entry {
 /// A held fragment: its bytes are slot `i` of `Frags::buf`.
 #[derive(Clone, Copy, Debug, Default)]
 struct Held {
-    key: Key,
+    piece: Piece,
     nic: Option<Nic>,
     len: u16,
     born: u32,
@@ -133,6 +208,9 @@ pub(super) struct Frags {
     /// Why the frame being handled was handed here, if it is a fragment
     /// (set around `handle` by `drain_handoffs`).
     pub(super) via: FragHop,
+    /// The director's fanout key: datagrams' hashes are not the sender's
+    /// to choose (no crafted ids that all land on one worker and set).
+    secret: u32,
     entries: Vec<Entry>,
     held: Vec<Held>,
     buf: Vec<u8>,
@@ -144,6 +222,7 @@ impl Default for Frags {
     fn default() -> Self {
         Frags {
             via: FragHop::None,
+            secret: 0,
             entries: vec![Entry::default(); SETS * WAYS],
             held: vec![Held::default(); HELD],
             buf: vec![0; HELD * FRAME_MAX],
@@ -152,45 +231,30 @@ impl Default for Frags {
     }
 }
 
-/// Its payload's offset and length, and whether more fragments follow.
-fn place(frame: &[u8]) -> (u32, u32, bool) {
-    let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
-    let len = usize::from(ip.total_len()).saturating_sub(ipv4::HEADER_LEN);
-    (u32::from(ip.frag_offset()), len as u32, ip.more_frags())
-}
-
-fn key_of(nic: Nic, frame: &[u8]) -> Key {
-    let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
-    Key {
-        src: ip.src_raw(),
-        dst: ip.dst_raw(),
-        id: ip.ident(),
-        proto: ip.protocol(),
-        nic: nic as u8,
-    }
-}
-
-fn hash(k: &Key) -> u32 {
-    let x = k.src.rotate_left(13)
-        ^ k.dst
-        ^ (u32::from(k.id) << 8 | u32::from(k.proto))
-        ^ u32::from(k.nic);
-    x.wrapping_mul(0x9e37_79b1) ^ (x >> 16)
+fn hash(k: &Key, secret: u32) -> u32 {
+    let fold = |a: u128| (a as u64 ^ (a >> 64) as u64) as u32 ^ (a >> 32) as u32;
+    let x = fold(k.src).rotate_left(13)
+        ^ fold(k.dst)
+        ^ k.id.rotate_left(7)
+        ^ (u32::from(k.proto) << 8 | u32::from(k.nic) << 1 | u32::from(k.v6))
+        ^ secret;
+    let x = x.wrapping_mul(0x9e37_79b1);
+    (x ^ (x >> 15)).wrapping_mul(0x85eb_ca6b) ^ secret.rotate_left(16)
 }
 
 /// The worker of `workers` that tracks datagram `k`: the same on every
 /// worker, whichever one the fragment reached.
-fn tracker(k: &Key, workers: usize) -> usize {
-    ((u64::from(hash(k)) * workers as u64) >> 32) as usize
+fn tracker(k: &Key, secret: u32, workers: usize) -> usize {
+    ((u64::from(hash(k, secret)) * workers as u64) >> 32) as usize
 }
 
-/// The ports and TCP flags of a first fragment, if it holds its whole
-/// TCP or UDP header.
+/// The ports and TCP flags of a first fragment, if it is TCP or UDP and holds
+/// its whole header.
 fn first_ports(proto: u8, l4: &[u8]) -> Option<(u16, u16, u8)> {
-    let need = if proto == protocol::TCP {
-        tcp::HEADER_LEN
-    } else {
-        udp::HEADER_LEN
+    let need = match proto {
+        protocol::TCP => tcp::HEADER_LEN,
+        protocol::UDP => udp::HEADER_LEN,
+        _ => return None,
     };
     if l4.len() < need {
         return None;
@@ -202,7 +266,7 @@ fn first_ports(proto: u8, l4: &[u8]) -> Option<(u16, u16, u8)> {
 
 impl Frags {
     fn set(&mut self, k: &Key) -> &mut [Entry] {
-        let s = (hash(k) as usize % SETS) * WAYS;
+        let s = (hash(k, self.secret) as usize % SETS) * WAYS;
         &mut self.entries[s..s + WAYS]
     }
 
@@ -213,7 +277,9 @@ impl Frags {
     }
 
     /// Start datagram `k` (its first fragment came): in its own way, a free
-    /// or expired one, or the oldest of its set's.
+    /// or expired one, or the one of its set's whose fragments came least
+    /// recently. (A first fragment of a live datagram starts it over: the
+    /// sender reused the id, or repeated the fragment.)
     fn start(&mut self, k: Key, now: u32, route: Route) {
         let set = self.set(&k);
         let old = |e: &Entry| !e.live || now.saturating_sub(e.born) >= FRAG_TIMEOUT_S;
@@ -221,34 +287,36 @@ impl Frags {
             .iter()
             .position(|e| e.live && e.key == k)
             .or_else(|| set.iter().position(old))
-            .or_else(|| (0..WAYS).min_by_key(|&i| set[i].born))
+            .or_else(|| (0..WAYS).min_by_key(|&i| set[i].last))
             .unwrap_or_default();
         set[at] = Entry {
             key: k,
             live: true,
             born: now,
+            last: now,
             route,
             got: 0,
             total: 0,
         };
     }
 
-    /// Take the first held fragment of `k` into `out`; its NIC and length.
-    fn take_held(&mut self, k: &Key) -> Option<(Nic, usize)> {
+    /// Take the first held fragment of `k` into `out`; its piece, NIC and
+    /// length.
+    fn take_held(&mut self, k: &Key) -> Option<(Piece, Nic, usize)> {
         let i = self
             .held
             .iter()
-            .position(|h| h.nic.is_some() && h.key == *k)?;
+            .position(|h| h.nic.is_some() && h.piece.key == *k)?;
         let h = std::mem::take(&mut self.held[i]);
         let len = usize::from(h.len);
         self.out[..len].copy_from_slice(&self.buf[i * FRAME_MAX..][..len]);
-        h.nic.map(|nic| (nic, len))
+        h.nic.map(|nic| (h.piece, nic, len))
     }
 
-    /// Hold `frame`: in a free slot, else in one held too long or, when all
-    /// are young, the oldest's. Returns how many held fragments it dropped
-    /// (0 or 1).
-    fn hold(&mut self, k: Key, nic: Nic, frame: &[u8], now: u32) -> u64 {
+    /// Hold `frame` (at most [`FRAME_MAX`] bytes): in a free slot, else in
+    /// one held too long or, when all are young, the oldest's. Returns how
+    /// many held fragments it dropped (0 or 1).
+    fn hold(&mut self, piece: Piece, nic: Nic, frame: &[u8], now: u32) -> u64 {
         let expired = |h: &Held| now.saturating_sub(h.born) >= FRAG_TIMEOUT_S;
         let (i, dropped) = match self.held.iter().position(|h| h.nic.is_none()) {
             Some(i) => (i, 0),
@@ -263,7 +331,7 @@ impl Frags {
             }
         };
         self.held[i] = Held {
-            key: k,
+            piece,
             nic: Some(nic),
             len: frame.len() as u16,
             born: now,
@@ -286,48 +354,126 @@ impl Frags {
 }
 
 impl Core {
-    /// A TCP/UDP fragment (IPv4 header already checked: 20 bytes, its
-    /// checksum, the TTL) received on `nic`, `frame` cut to the IP packet's
-    /// length; `via`: why it was handed here, if it was.
+    /// An IPv6 packet with a fragment header to us (`group`: to a multicast
+    /// group), `frame` cut to its length: the checks `classify` makes of
+    /// any IPv6 packet before TCP/UDP, then [`Core::fragment_in`].
     #[cold]
-    pub(super) fn fragment4<T: TxQueue>(
+    pub(super) fn fragment6<T: TxQueue>(
         &mut self,
         nic: Nic,
         frame: &[u8],
-        via: FragHop,
+        group: bool,
+        tx: &mut TxPair<T>,
+    ) {
+        use crate::wire::ipv6::next_header::{DEST_OPTS, ROUTING};
+        let ip = Ipv6Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
+        let src = ip.src();
+        if src.is_multicast() || src.is_unspecified() {
+            return self.ctr.inc(Ctr::DropBadSource);
+        }
+        if group {
+            return self.ctr.inc(Ctr::DropNotForUs);
+        }
+        if self.sync.standby {
+            return self.ctr.inc(Ctr::DropStandby);
+        }
+        let Ok(found) = ipv6::walk_fragment(
+            ip.next_header(),
+            &frame[ethernet::HEADER_LEN..],
+            ipv6::HEADER_LEN,
+        ) else {
+            return self.ctr.inc(Ctr::DropExtHeader);
+        };
+        // What the fragmentable part starts with: TCP, UDP, or a header that
+        // may come before them there.
+        if !matches!(
+            found.0.next,
+            protocol::TCP | protocol::UDP | DEST_OPTS | ROUTING
+        ) {
+            return self.ctr.inc(Ctr::DropFragment);
+        }
+        if ip.hop_limit() <= 1 {
+            return self.ctr.inc(Ctr::DropTtl);
+        }
+        let piece = Piece::v6(nic, &ip, found);
+        self.fragment_in(nic, frame, (piece, self.frags.via), tx);
+    }
+
+    /// A fragment `p` received on `nic` (its IP header already checked, the
+    /// TTL or hop limit above 1), `frame` cut to the packet's length; `via`:
+    /// why it was handed here, if it was.
+    #[cold]
+    pub(super) fn fragment_in<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        frame: &[u8],
+        (p, via): (Piece, FragHop),
         tx: &mut TxPair<T>,
     ) {
         self.ctr.inc(Ctr::RxFragments);
-        let k = key_of(nic, frame);
-        let (off, len, more) = place(frame);
-        let l4 = &frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..];
-        let first = match off {
-            0 => match first_ports(k.proto, l4) {
-                Some(p) => Some(p),
+        let k = p.key;
+        // Only fragments of what could be a connection of ours take a place
+        // in the table: to our addresses from outside, from the real
+        // servers' segment inside (else as the unfragmented path counts).
+        if !self.frag_plausible(nic, &k) {
+            return self.ctr.inc(match nic {
+                Nic::Ext => Ctr::DropNoService,
+                Nic::Int => Ctr::DropNoConn,
+            });
+        }
+        self.frags.secret = self.env.fanout_key;
+        // Not the RX frame that leaves: a first fragment sent from its own
+        // buffer would go after the held ones copied behind it, or not at all
+        // if they took the TX ring's last slots.
+        let zc = self.zc.out.take();
+        self.fragment_on(nic, frame, (p, via), tx);
+        self.zc.out = zc;
+    }
+
+    /// Whether datagram `k` received on `nic` may belong to a connection.
+    fn frag_plausible(&self, nic: Nic, k: &Key) -> bool {
+        match (nic, k.v6) {
+            (Nic::Ext, false) => self.is_ours(nic, k.dst as u32),
+            (Nic::Ext, true) => self.is_ours6(nic, Ipv6Addr::from_bits(k.dst)),
+            (Nic::Int, false) => self.env.int_net.contains(k.src as u32),
+            (Nic::Int, true) => self
+                .env
+                .int_net6
+                .is_some_and(|n| n.contains(Ipv6Addr::from_bits(k.src))),
+        }
+    }
+
+    fn fragment_on<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        frame: &[u8],
+        (p, via): (Piece, FragHop),
+        tx: &mut TxPair<T>,
+    ) {
+        let k = p.key;
+        let first = match p.upper {
+            Some((proto, at)) => match first_ports(proto, &frame[usize::from(at)..]) {
+                Some(ports) => Some((proto, ports)),
                 None => return self.ctr.inc(Ctr::DropFragment),
             },
-            _ => None,
+            None => None,
         };
         if via == FragHop::None && self.workers > 1 {
-            let t = tracker(&k, self.workers);
+            let t = tracker(&k, self.frags.secret, self.workers);
             if t != self.id {
                 return self.hand_fragment(t, nic, frame, FragHop::Tracker);
             }
         }
         let now = self.clock.now_s;
-        let route = if let Some((sport, dport, _)) = first {
-            let client = match nic {
-                Nic::Ext => (k.src, sport),
-                Nic::Int => (k.dst, dport),
-            };
+        let route = if let Some((proto, (sport, dport, _))) = first {
             let owner = match via {
                 // Sent here by the tracker: ours (the same function).
                 FragHop::Owner => self.id,
-                _ if self.workers > 1 => self.env.owner(client, self.workers),
+                _ if self.workers > 1 => self.owner_of(nic, &k, (sport, dport)),
                 _ => self.id,
             };
             let route = if owner == self.id {
-                Route::Ports(sport, dport)
+                Route::Ports(proto, sport, dport)
             } else {
                 Route::Worker(owner as u16)
             };
@@ -338,26 +484,42 @@ impl Core {
                 Some(e) => e.route,
                 None if frame.len() > FRAME_MAX => return self.ctr.inc(Ctr::DropTooBig),
                 None => {
-                    let dropped = self.frags.hold(k, nic, frame, now);
+                    let dropped = self.frags.hold(p, nic, frame, now);
                     self.ctr.add(Ctr::FragReleased, dropped);
                     self.ctr.add(Ctr::DropFragExpired, dropped);
                     return self.ctr.inc(Ctr::FragHeld);
                 }
             }
         };
-        self.frag_route(route, nic, frame, tx);
-        self.frag_done(&k, now, (off, len, more));
-        if off == 0 {
+        self.frag_route(route, nic, frame, p, tx);
+        self.frag_done(&k, now, &p);
+        if first.is_some() {
             self.release_held(&k, route, now, tx);
         }
     }
 
+    /// The worker owning the connection of a datagram received on `nic`
+    /// with ports `(sport, dport)`: that of its client key.
+    fn owner_of(&self, nic: Nic, k: &Key, (sport, dport): (u16, u16)) -> usize {
+        let client = match nic {
+            Nic::Ext => (k.src, sport),
+            Nic::Int => (k.dst, dport),
+        };
+        if k.v6 {
+            self.env
+                .owner6((Ipv6Addr::from_bits(client.0), client.1), self.workers)
+        } else {
+            self.env.owner((client.0 as u32, client.1), self.workers)
+        }
+    }
+
     /// Count a fragment of `k` handled; forget `k` once all of its bytes were.
-    fn frag_done(&mut self, k: &Key, now: u32, (off, len, more): (u32, u32, bool)) {
+    fn frag_done(&mut self, k: &Key, now: u32, p: &Piece) {
         if let Some(e) = self.frags.find(k, now) {
-            e.got = e.got.saturating_add(len);
-            if !more {
-                e.total = off + len;
+            e.last = now;
+            e.got = e.got.saturating_add(p.len);
+            if !p.more {
+                e.total = p.off + p.len;
             }
             if e.total != 0 && e.got >= e.total {
                 e.live = false;
@@ -371,23 +533,41 @@ impl Core {
         let expired = self.frags.expire(now);
         self.ctr.add(Ctr::FragReleased, expired);
         self.ctr.add(Ctr::DropFragExpired, expired);
-        // Not the RX frame: nothing here may leave from its buffer.
-        let zc = self.zc.out.take();
-        while let Some((nic, len)) = self.frags.take_held(k) {
+        while let Some((p, nic, len)) = self.frags.take_held(k) {
             self.ctr.inc(Ctr::FragReleased);
             let out = std::mem::take(&mut self.frags.out);
-            let frame = &out[..len];
-            self.frag_route(route, nic, frame, tx);
-            self.frag_done(k, now, place(frame));
+            self.frag_route(route, nic, &out[..len], p, tx);
+            self.frag_done(k, now, &p);
             self.frags.out = out;
         }
-        self.zc.out = zc;
     }
 
-    fn frag_route<T: TxQueue>(&mut self, route: Route, nic: Nic, frame: &[u8], tx: &mut TxPair<T>) {
+    fn frag_route<T: TxQueue>(
+        &mut self,
+        route: Route,
+        nic: Nic,
+        frame: &[u8],
+        p: Piece,
+        tx: &mut TxPair<T>,
+    ) {
         match route {
             Route::Worker(w) => self.hand_fragment(usize::from(w), nic, frame, FragHop::Owner),
-            Route::Ports(sport, dport) => self.frag_nat(nic, frame, (sport, dport), tx),
+            Route::Ports(proto, sport, dport) => {
+                let (src, dst) = (p.key.src, p.key.dst);
+                if p.key.v6 {
+                    let (src, dst) = (Ipv6Addr::from_bits(src), Ipv6Addr::from_bits(dst));
+                    self.frag_nat::<Ipv6Addr, T>(
+                        nic,
+                        frame,
+                        (p, proto),
+                        (src, sport, dst, dport),
+                        tx,
+                    );
+                } else {
+                    let (src, dst) = (src as u32, dst as u32);
+                    self.frag_nat::<u32, T>(nic, frame, (p, proto), (src, sport, dst, dport), tx);
+                }
+            }
             Route::Unknown => self.ctr.inc(Ctr::DropFragment),
         }
     }
@@ -400,43 +580,46 @@ impl Core {
     }
 
     /// A fragment whose datagram's ports are known, on this worker, which
-    /// owns its connection.
-    fn frag_nat<T: TxQueue>(
+    /// owns its connection: the first through the NAT path, the others on
+    /// the connection the ports name.
+    fn frag_nat<A: Family, T: TxQueue>(
         &mut self,
         nic: Nic,
         frame: &[u8],
-        (sport, dport): (u16, u16),
+        (p, proto): (Piece, u8),
+        (src, sport, dst, dport): (A, u16, A, u16),
         tx: &mut TxPair<T>,
     ) {
-        let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
-        let (src, dst, proto) = (ip.src_raw(), ip.dst_raw(), ip.protocol());
-        if ip.frag_offset() == 0 {
-            let l4 = &frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..];
-            let flags = first_ports(proto, l4).map_or(0, |p| p.2);
-            let seg = super::classify::Segment {
-                frame,
-                proto,
-                src,
-                dst,
-                sport,
-                dport,
-                flags,
-                partial: false,
-            };
-            return match nic {
-                Nic::Ext => self.nat_in(seg, tx),
-                Nic::Int => self.nat_out_of(super::nat::Seg::from(seg), tx),
-            };
-        }
         let dir = match nic {
             Nic::Ext => Dir::Input,
             Nic::Int => Dir::Output,
         };
+        let seg = |l4_off: usize, flags: u8| Seg {
+            frame,
+            l4_off,
+            proto,
+            src,
+            dst,
+            sport,
+            dport,
+            flags,
+            partial: false,
+        };
+        if let Some((_, at)) = p.upper {
+            let at = usize::from(at);
+            let flags = first_ports(proto, &frame[at..]).map_or(0, |p| p.2);
+            // Past `nat_out`'s health-check divert: the probes' replies are
+            // small TCP segments, never fragmented.
+            return match dir {
+                Dir::Input => self.nat_in_of(seg(at, flags), tx),
+                Dir::Output => self.nat_out_of(seg(at, flags), tx),
+            };
+        }
         let key = FlowKey::new(u8::from(dir == Dir::Output), proto, src, sport, dst, dport);
-        let Some(idx) = self.table.lookup(&key) else {
+        let Some(idx) = A::table(self).lookup(&key) else {
             return self.ctr.inc(Ctr::DropNoConn);
         };
-        let c = self.table.get(idx);
+        let c = A::table(self).get(idx);
         let dest = c.dest();
         if !self.snap.cfg.dest_live(dest)
             && (dir == Dir::Input || self.env.sysctl.expire_nodest_conn)
@@ -447,34 +630,83 @@ impl Core {
         let fwd = self.snap.cfg.forward_of(dest);
         if dir == Dir::Input && fwd != Forward::Masq {
             let rip = self.direct_rip(c);
-            let seg = super::classify::Segment {
-                frame,
-                proto,
-                src,
-                dst,
-                sport,
-                dport,
-                flags: 0,
-                partial: false,
-            };
-            if self.forward_direct(fwd, rip, seg, tx) {
+            if self.frag_direct(fwd, rip, seg(frame.len(), 0), tx) {
                 self.out.traffic.inbound(dest, bytes);
             }
             return;
         }
         let rw = c.rewrite(dir);
-        let Some(hop) = <u32 as Family>::hop(&self.env, dir, c) else {
+        let Some(hop) = A::hop(&self.env, dir, c) else {
             return self.ctr.inc(Ctr::DropNoService);
         };
         let (out, done) = match dir {
             Dir::Input => (Nic::Int, Ctr::FwdIn),
             Dir::Output => (Nic::Ext, Ctr::FwdOut),
         };
-        if self.forward_to((out, hop), frame, tx, done, Patch::NatIp(rw)) {
+        if self.forward_to((out, hop), frame, tx, done, A::patch_ip(rw)) {
+            if !A::V4 {
+                self.ctr.inc(match dir {
+                    Dir::Input => Ctr::FwdIn6,
+                    Dir::Output => Ctr::FwdOut6,
+                });
+            }
             match dir {
                 Dir::Input => self.out.traffic.inbound(dest, bytes),
                 Dir::Output => self.out.traffic.outbound(dest, bytes),
             }
+        }
+    }
+
+    /// A fragment past the first of a DR or TUN connection: to the real
+    /// server unchanged (but the TTL or hop limit) or encapsulated.
+    fn frag_direct<A: Family, T: TxQueue>(
+        &mut self,
+        fwd: Forward,
+        rip: std::net::IpAddr,
+        seg: Seg<'_, A>,
+        tx: &mut TxPair<T>,
+    ) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        match (seg.src.to_ip(), seg.dst.to_ip()) {
+            (V4(src), V4(dst)) => {
+                let seg = super::classify::Segment {
+                    frame: seg.frame,
+                    proto: seg.proto,
+                    src: src.to_bits(),
+                    dst: dst.to_bits(),
+                    sport: seg.sport,
+                    dport: seg.dport,
+                    flags: 0,
+                    partial: false,
+                };
+                self.forward_direct(fwd, rip, seg, tx)
+            }
+            (V6(src), V6(dst)) => match (fwd, rip) {
+                // Not `forward_direct6`, whose rewrite would write the ports
+                // into this fragment's data.
+                (Forward::Route, V6(rip)) => match self.dr_hop6(rip) {
+                    Some(nic) => {
+                        let hop = (nic, Hop::V6(rip));
+                        self.forward_to(hop, seg.frame, tx, Ctr::FwdIn, Patch::HopLimit6)
+                    }
+                    None => self.drop(Ctr::DropNoDest),
+                },
+                _ => {
+                    let seg = Seg {
+                        frame: seg.frame,
+                        l4_off: seg.l4_off,
+                        proto: seg.proto,
+                        src,
+                        dst,
+                        sport: seg.sport,
+                        dport: seg.dport,
+                        flags: 0,
+                        partial: false,
+                    };
+                    self.forward_direct6(fwd, rip, seg, tx)
+                }
+            },
+            _ => self.drop(Ctr::DropNoDest),
         }
     }
 }

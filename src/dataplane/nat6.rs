@@ -97,6 +97,11 @@ impl Family for Ipv6Addr {
     }
 
     #[inline]
+    fn patch_ip(rw: Rewrite<Self>) -> Patch {
+        Patch::NatIp6(rw)
+    }
+
+    #[inline]
     fn owner(env: &Env, client: (Self, u16), workers: usize) -> usize {
         env.owner6(client, workers)
     }

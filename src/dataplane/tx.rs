@@ -156,6 +156,8 @@ pub(super) enum Patch {
     /// The IP half of TCP/UDP NAT, for a fragment past the first
     /// (`rewrite::nat_ip`).
     NatIp(Rewrite),
+    /// [`Patch::NatIp`] of an IPv6 fragment (`rewrite::nat_ip6`).
+    NatIp6(Rewrite<Ipv6Addr>),
     /// An ICMP error about a connection (`rewrite::nat_icmp_error`).
     IcmpError(Rewrite),
     /// IPv6 TCP/UDP NAT (`rewrite::nat_l4_v6`): the rewrite, where the L4
@@ -181,6 +183,7 @@ impl Patch {
             Patch::None => {}
             Patch::Nat(rw, partial) => rewrite::nat_l4(frame, &rw, partial),
             Patch::NatIp(rw) => rewrite::nat_ip(frame, &rw),
+            Patch::NatIp6(rw) => rewrite::nat_ip6(frame, &rw),
             Patch::IcmpError(rw) => rewrite::nat_icmp_error(frame, &rw),
             Patch::Nat6(rw, (l4, proto), partial) => {
                 rewrite::nat_l4_v6(frame, &rw, (l4.into(), proto), partial);

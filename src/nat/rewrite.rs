@@ -248,6 +248,21 @@ pub fn nat_l4_v6(
     nat_ports(l4, proto, rw, partial.then_some(Ends::V6(src, dst)));
 }
 
+/// The IP half of [`nat_l4_v6`], for an IPv6 fragment past the first: the
+/// address of `rw.end` and the hop limit one less (no header checksum).
+pub fn nat_ip6(frame: &mut [u8], rw: &Rewrite<Ipv6Addr>) {
+    let Some(ip) = frame.get_mut(ethernet::HEADER_LEN..ethernet::HEADER_LEN + ipv6::HEADER_LEN)
+    else {
+        return;
+    };
+    let mut ip = Ipv6Packet::new_unchecked(ip);
+    match rw.end {
+        End::Dst => ip.set_dst(rw.addr),
+        End::Src => ip.set_src(rw.addr),
+    }
+    ip.set_hop_limit(ip.hop_limit().saturating_sub(1));
+}
+
 /// Rewrite an ICMPv6 error that concerns a NATed IPv6 connection, in place:
 /// the outer address as `rw.end` says (the hop limit down by one), the quoted
 /// packet the other way round (its source for an error towards the real

@@ -287,7 +287,7 @@ pub struct Upper {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtError {
     /// A fragment header: the packet is a fragment (even an atomic one, RFC
-    /// 6946); the director does not reassemble, as for IPv4.
+    /// 6946), for [`walk_fragment`] to read; or a second one after it.
     Fragment,
     /// An extension header or one of its options runs past the payload.
     BadLength,
@@ -345,20 +345,91 @@ const fn is_walked(nh: u8) -> bool {
 /// fragment headers, source routes and "no next header" end the walk with an
 /// error. Any other type is the upper-layer protocol, returned with its offset
 /// in `packet` (which may equal `packet.len()` when nothing follows).
-pub fn walk(mut nh: u8, packet: &[u8], start: usize) -> core::result::Result<Upper, ExtError> {
+pub fn walk(nh: u8, packet: &[u8], start: usize) -> core::result::Result<Upper, ExtError> {
+    match walk_from(nh, packet, start, 0)? {
+        Stop::Upper(up) => Ok(up),
+        Stop::Fragment(_) => Err(ExtError::Fragment),
+    }
+}
+
+/// A fragment header (RFC 8200 §4.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragmentHeader {
+    /// Its offset from the start of the bytes walked.
+    pub at: usize,
+    /// The first header of the fragmentable part (for a later fragment, the
+    /// type of what its data continues).
+    pub next: u8,
+    /// The fragment's offset in the fragmentable part, in bytes.
+    pub offset: u16,
+    /// More fragments follow.
+    pub more: bool,
+    pub ident: u32,
+}
+
+impl FragmentHeader {
+    /// Its length.
+    pub const LEN: usize = 8;
+}
+
+/// The fragment header of a packet [`walk`] refused as a fragment, the
+/// headers before it checked as `walk` checks them; for a first fragment
+/// (offset 0) also where its upper-layer header is, walked past the fragment
+/// header (a second fragment header there is refused).
+pub fn walk_fragment(
+    nh: u8,
+    packet: &[u8],
+    start: usize,
+) -> core::result::Result<(FragmentHeader, Option<Upper>), ExtError> {
+    let Stop::Fragment((at, n)) = walk_from(nh, packet, start, 0)? else {
+        return Err(ExtError::BadLength);
+    };
+    let Some(h) = packet.get(at..at + FragmentHeader::LEN) else {
+        return Err(ExtError::BadLength);
+    };
+    let flags = u16::from_be_bytes([h[2], h[3]]);
+    let frag = FragmentHeader {
+        at,
+        next: h[0],
+        offset: flags & !7,
+        more: flags & 1 != 0,
+        ident: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+    };
+    if frag.offset != 0 {
+        return Ok((frag, None));
+    }
+    match walk_from(frag.next, packet, at + FragmentHeader::LEN, n + 1)? {
+        Stop::Upper(up) => Ok((frag, Some(up))),
+        Stop::Fragment(_) => Err(ExtError::Fragment),
+    }
+}
+
+/// Where a walk stopped: at the upper layer, or at a fragment header (its
+/// offset, and how many headers came before it).
+enum Stop {
+    Upper(Upper),
+    Fragment((usize, usize)),
+}
+
+fn walk_from(
+    mut nh: u8,
+    packet: &[u8],
+    start: usize,
+    walked: usize,
+) -> core::result::Result<Stop, ExtError> {
     let mut at = start;
-    for n in 0..=MAX_EXT_HEADERS {
+    for n in walked..=MAX_EXT_HEADERS {
         if !is_walked(nh) {
-            return Ok(Upper {
+            return Ok(Stop::Upper(Upper {
                 protocol: nh,
                 offset: at,
-            });
+            }));
         }
         if n == MAX_EXT_HEADERS {
             break;
         }
         match nh {
-            next_header::FRAGMENT => return Err(ExtError::Fragment),
+            next_header::FRAGMENT => return Ok(Stop::Fragment((at, n))),
             next_header::NO_NEXT => return Err(ExtError::NoNextHeader),
             next_header::HOP_BY_HOP if n != 0 => return Err(ExtError::HopByHopNotFirst),
             _ => {}
@@ -667,6 +738,70 @@ mod test {
             (nh, at) = (h.next_header(), at + (usize::from(h.header_len()) + 1) * 8);
         }
         assert_eq!(at, up.offset);
+    }
+
+    #[test]
+    fn walks_to_a_fragment_header_and_past_a_first_ones() {
+        let frag = |off_m: u16, id: u32| {
+            let mut h = vec![UDP, 0];
+            h.extend_from_slice(&off_m.to_be_bytes());
+            h.extend_from_slice(&id.to_be_bytes());
+            h
+        };
+        // Hop-by-hop, then a first fragment (offset 0, M) of UDP.
+        let mut ext = vec![FRAGMENT, 0, 1, 4, 0, 0, 0, 0];
+        ext.extend(frag(1, 0xdead_beef));
+        let p = chained(HOP_BY_HOP, &ext);
+        let (f, up) = walk_fragment(HOP_BY_HOP, &p, HEADER_LEN).expect("a fragment");
+        assert_eq!(
+            f,
+            FragmentHeader {
+                at: 48,
+                next: UDP,
+                offset: 0,
+                more: true,
+                ident: 0xdead_beef
+            }
+        );
+        assert_eq!(
+            up,
+            Some(Upper {
+                protocol: UDP,
+                offset: 56
+            })
+        );
+        // A later fragment: offset 1480 (185 units), the last; no upper layer.
+        let p = chained(FRAGMENT, &frag(185 << 3, 7));
+        let (f, up) = walk_fragment(FRAGMENT, &p, HEADER_LEN).expect("a fragment");
+        assert_eq!((f.offset, f.more, f.ident, up), (1480, false, 7, None));
+        // Two fragment headers, a hop-by-hop after one, no fragment at all.
+        let mut two = frag(0, 1);
+        two[0] = FRAGMENT;
+        two.extend(frag(0, 2));
+        let p = chained(FRAGMENT, &two);
+        assert_eq!(
+            walk_fragment(FRAGMENT, &p, HEADER_LEN),
+            Err(ExtError::Fragment)
+        );
+        let mut hbh = frag(0, 1);
+        hbh[0] = HOP_BY_HOP;
+        hbh.extend([UDP, 0, 1, 4, 0, 0, 0, 0]);
+        let p = chained(FRAGMENT, &hbh);
+        assert_eq!(
+            walk_fragment(FRAGMENT, &p, HEADER_LEN),
+            Err(ExtError::HopByHopNotFirst)
+        );
+        let p = chained(DEST_OPTS, &[UDP, 0, 1, 4, 0, 0, 0, 0]);
+        assert_eq!(
+            walk_fragment(DEST_OPTS, &p, HEADER_LEN),
+            Err(ExtError::BadLength)
+        );
+        // A fragment header cut short.
+        let p = chained(FRAGMENT, &frag(0, 1));
+        assert_eq!(
+            walk_fragment(FRAGMENT, &p[..44], HEADER_LEN),
+            Err(ExtError::BadLength)
+        );
     }
 
     #[test]
