@@ -15,7 +15,7 @@ usage:
       an answer came back (`answered`).
   python3 udp_client.py big ADDR PORT COUNT
       COUNT requests of 4000 bytes without DF (the kernel sends each in
-      fragments), each from a new socket, asking `udp_echo.py` for a
+      fragments; ADDR may be IPv6), each from a new socket, asking `udp_echo.py` for a
       5000-byte answer (which comes in fragments too); prints per answer
       `NAME LEN ok` if it is 5000 bytes and quotes the request's length and
       CRC-32 and its padding is the request's bytes (repeated), else
@@ -106,8 +106,12 @@ def pmtu(addr, port, size):
 def big(addr, port, count):
     held = []
     for i in range(count):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.setsockopt(socket.SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
+        if ":" in addr:
+            # IPv6: the kernel fragments at the path MTU by itself.
+            s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        else:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
         held.append(s)
         s.settimeout(2.0)
         head = b"big 5000 %d " % i
