@@ -216,6 +216,9 @@ pub(super) struct Frags {
     buf: Vec<u8>,
     /// A held fragment's bytes while it is handled.
     out: Vec<u8>,
+    /// Some held fragments' datagram is known but its owner's ring had no
+    /// room for them: tried again next pass.
+    stalled: bool,
 }
 
 impl Default for Frags {
@@ -227,6 +230,7 @@ impl Default for Frags {
             held: vec![Held::default(); HELD],
             buf: vec![0; HELD * FRAME_MAX],
             out: vec![0; FRAME_MAX],
+            stalled: false,
         }
     }
 }
@@ -300,13 +304,15 @@ impl Frags {
         };
     }
 
-    /// Take the first held fragment of `k` into `out`; its piece, NIC and
-    /// length.
+    /// Take a held fragment of `k` into `out`, its first fragment before
+    /// any other; its piece, NIC and length.
     fn take_held(&mut self, k: &Key) -> Option<(Piece, Nic, usize)> {
+        let of_k = |h: &Held| h.nic.is_some() && h.piece.key == *k;
         let i = self
             .held
             .iter()
-            .position(|h| h.nic.is_some() && h.piece.key == *k)?;
+            .position(|h| of_k(h) && h.piece.upper.is_some())
+            .or_else(|| self.held.iter().position(of_k))?;
         let h = std::mem::take(&mut self.held[i]);
         let len = usize::from(h.len);
         self.out[..len].copy_from_slice(&self.buf[i * FRAME_MAX..][..len]);
@@ -482,20 +488,34 @@ impl Core {
         } else {
             match self.frags.find(&k, now) {
                 Some(e) => e.route,
-                None if frame.len() > FRAME_MAX => return self.ctr.inc(Ctr::DropTooBig),
-                None => {
-                    let dropped = self.frags.hold(p, nic, frame, now);
-                    self.ctr.add(Ctr::FragReleased, dropped);
-                    self.ctr.add(Ctr::DropFragExpired, dropped);
-                    return self.ctr.inc(Ctr::FragHeld);
-                }
+                None => return self.hold(p, nic, frame),
             }
         };
+        // The owner's ring full: this one waits with those held for it, to
+        // go in order (the first first) once there is room.
+        if let Route::Worker(w) = route
+            && self.links.handoffs.room_to(usize::from(w)) == 0
+        {
+            self.frags.stalled = true;
+            return self.hold(p, nic, frame);
+        }
         self.frag_route(route, nic, frame, p, tx);
         self.frag_done(&k, now, &p);
         if first.is_some() {
             self.release_held(&k, route, now, tx);
         }
+    }
+
+    /// Keep fragment `p` until its datagram's first (or room in its owner's
+    /// ring) comes.
+    fn hold(&mut self, p: Piece, nic: Nic, frame: &[u8]) {
+        if frame.len() > FRAME_MAX {
+            return self.ctr.inc(Ctr::DropTooBig);
+        }
+        let dropped = self.frags.hold(p, nic, frame, self.clock.now_s);
+        self.ctr.add(Ctr::FragReleased, dropped);
+        self.ctr.add(Ctr::DropFragExpired, dropped);
+        self.ctr.inc(Ctr::FragHeld);
     }
 
     /// The worker owning the connection of a datagram received on `nic`
@@ -533,13 +553,52 @@ impl Core {
         let expired = self.frags.expire(now);
         self.ctr.add(Ctr::FragReleased, expired);
         self.ctr.add(Ctr::DropFragExpired, expired);
-        while let Some((p, nic, len)) = self.frags.take_held(k) {
+        loop {
+            // Only as many as the owner's ring takes: the rest stay held
+            // (their datagram known) for `release_stalled`.
+            if let Route::Worker(w) = route
+                && self.links.handoffs.room_to(usize::from(w)) == 0
+            {
+                self.frags.stalled = true;
+                return;
+            }
+            let Some((p, nic, len)) = self.frags.take_held(k) else {
+                return;
+            };
             self.ctr.inc(Ctr::FragReleased);
             let out = std::mem::take(&mut self.frags.out);
             self.frag_route(route, nic, &out[..len], p, tx);
             self.frag_done(k, now, &p);
             self.frags.out = out;
         }
+    }
+
+    /// Once a pass: held fragments whose datagram became known while its
+    /// owner's ring was full go on now, as far as it has room.
+    #[inline]
+    pub(super) fn release_stalled<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
+        if self.frags.stalled {
+            self.release_stalled_now(tx);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn release_stalled_now<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
+        self.frags.stalled = false;
+        let now = self.clock.now_s;
+        // Between frames: none is at an RX cursor to leave from.
+        let zc = self.zc.out.take();
+        for i in 0..HELD {
+            let Held { piece, nic, .. } = self.frags.held[i];
+            if nic.is_none() {
+                continue;
+            }
+            if let Some(route) = self.frags.find(&piece.key, now).map(|e| e.route) {
+                self.release_held(&piece.key, route, now, tx);
+            }
+        }
+        self.zc.out = zc;
     }
 
     fn frag_route<T: TxQueue>(
