@@ -104,10 +104,10 @@ counters! {
     Icmp6TooBig => "icmp6_too_big",
     /// Packet-too-big not sent: over the rate limit (as `icmp_frag_needed_limited`).
     Icmp6TooBigLimited => "icmp6_too_big_limited",
-    /// IPv4 fragments sent: a packet without DF over the egress MTU (a
-    /// tunnel's overhead, a smaller MTU on the other NIC) goes out in
-    /// fragments, as the kernel fragments what IPVS sends (the packet is
-    /// counted once, in `fwd_in`, `fwd_out`, ...).
+    /// IPv4 fragments sent: a packet without DF (or a fragment received)
+    /// over the egress MTU (a tunnel's overhead, a smaller MTU on the other
+    /// NIC) goes out in fragments, as the kernel fragments what IPVS sends
+    /// (the packet is counted once, in `fwd_in`, `fwd_out`, ...).
     TxFragments => "tx_fragments",
     /// Packets sent in fragments, each once all of its fragments went (so
     /// `tx_fragments` / `tx_fragmented` is the fragments per packet).
@@ -118,7 +118,8 @@ counters! {
     /// handed to.
     RxFragments => "rx_fragments",
     /// Fragments held because their datagram's first fragment (the one with
-    /// the ports) had not come yet.
+    /// the ports) had not come yet, or because the worker owning their
+    /// connection had no room in its handoff ring.
     FragHeld => "frag_held",
     /// Held fragments taken up again: sent on once their first came (and
     /// counted again where they went), or dropped (`drop_frag_expired`).

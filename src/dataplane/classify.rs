@@ -452,7 +452,7 @@ impl Core {
             return match proto {
                 protocol::TCP | protocol::UDP if ip.ttl() <= 1 => self.ctr.inc(Ctr::DropTtl),
                 protocol::TCP | protocol::UDP => {
-                    let piece = super::frag::Piece::v4(nic, frame);
+                    let piece = super::frag_table::Piece::v4(nic, frame);
                     self.fragment_in(nic, frame, (piece, self.frags.via), tx)
                 }
                 _ => self.ctr.inc(Ctr::DropFragment),

@@ -25,9 +25,10 @@
 //!   TUN server unchanged; they never create a connection nor move its TCP
 //!   state;
 //! * a fragment that arrives before its datagram's first is held (up to
-//!   [`HELD`] per worker, copied) and sent on when the first arrives; one
-//!   held for [`FRAG_TIMEOUT_S`] (`net.ipv4.ipfrag_time`'s default), or
-//!   pushed out for a newer one when all are taken, is dropped
+//!   [`HELD`] per worker, copied) and sent on when the first arrives, or
+//!   while its owner's ring is full (below) until it has room; one held
+//!   for [`FRAG_TIMEOUT_S`] (`net.ipv4.ipfrag_time`'s default), or pushed
+//!   out for a newer one when all are taken, is dropped
 //!   (`drop_frag_expired`).
 //!
 //! What goes out is what came in, fragment by fragment, as the kernel's
@@ -52,9 +53,13 @@
 //! first fragment and sends each fragment on to the connection's owner
 //! (handoffs marked [`FragHop::Owner`], which the owner handles itself).
 //! One ring per worker pair is first in first out, so the owner sees a
-//! datagram's first fragment before the rest. With one worker, or when the
-//! tracker owns the connection, nothing is handed over.
+//! datagram's first fragment before the rest; while the owner's ring is
+//! full, the datagram's fragments wait held at the tracker (the first goes
+//! first) and are retried once a pass ([`Core::release_stalled`]). With one
+//! worker, or when the tracker owns the connection, nothing is handed over.
 
+pub use super::frag_table::{FRAG_TIMEOUT_S, FragHop, HELD};
+use super::frag_table::{Held, Key, Piece, Route, first_ports, tracker};
 use super::nat::{Family, Seg};
 use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
@@ -63,301 +68,10 @@ use crate::config::Forward;
 use crate::io::{FRAME_MAX, TxQueue};
 use crate::nat::{Dir, FlowKey};
 use crate::stats::Ctr;
-use crate::wire::ipv4::{self, Ipv4Packet, protocol};
-use crate::wire::ipv6::{self, FragmentHeader, Ipv6Packet, Upper};
-use crate::wire::{ethernet, tcp, udp};
+use crate::wire::ethernet;
+use crate::wire::ipv4::protocol;
+use crate::wire::ipv6::{self, Ipv6Packet};
 use std::net::Ipv6Addr;
-
-/// How long a fragment's datagram is remembered, and a fragment held for its
-/// first, in seconds: the kernel's `net.ipv4.ipfrag_time` default.
-pub const FRAG_TIMEOUT_S: u32 = 30;
-/// Datagrams remembered per worker: sets of [`WAYS`].
-const SETS: usize = 256;
-const WAYS: usize = 4;
-/// Fragments held per worker while their datagram's first has not come.
-pub const HELD: usize = 32;
-
-/// Why a fragment was handed to another worker.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum FragHop {
-    /// Not a fragment's handoff (or not handed over).
-    #[default]
-    None,
-    /// To the datagram's tracker.
-    Tracker,
-    /// To the connection's owner, from the tracker.
-    Owner,
-}
-
-/// A datagram: its addresses (IPv4 ones in the low 32 bits), protocol (IPv6:
-/// the fragment header's next header), IP id, family, and the NIC it came
-/// from (the two directions of a connection are two datagrams).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Key {
-    src: u128,
-    dst: u128,
-    id: u32,
-    proto: u8,
-    nic: u8,
-    v6: bool,
-}
-
-/// What a fragment's headers say: its datagram, the place of its data in the
-/// datagram, and for a first fragment its upper-layer protocol and where its
-/// header starts in the frame.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Piece {
-    key: Key,
-    off: u32,
-    len: u32,
-    more: bool,
-    upper: Option<(u8, u16)>,
-}
-
-impl Piece {
-    /// An IPv4 fragment, its header checked (20 bytes; `frame` cut to its
-    /// total length).
-    pub(super) fn v4(nic: Nic, frame: &[u8]) -> Piece {
-        let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
-        let len = usize::from(ip.total_len()).saturating_sub(ipv4::HEADER_LEN);
-        let off = ip.frag_offset();
-        Piece {
-            key: Key {
-                src: u128::from(ip.src_raw()),
-                dst: u128::from(ip.dst_raw()),
-                id: u32::from(ip.ident()),
-                proto: ip.protocol(),
-                nic: nic as u8,
-                v6: false,
-            },
-            off: u32::from(off),
-            len: len as u32,
-            more: ip.more_frags(),
-            upper: (off == 0).then_some((
-                ip.protocol(),
-                (ethernet::HEADER_LEN + ipv4::HEADER_LEN) as u16,
-            )),
-        }
-    }
-
-    /// An IPv6 fragment: its fragment header and (first fragment) upper
-    /// layer as `ipv6::walk_fragment` found them in `ip` (cut to its length).
-    pub(super) fn v6(
-        nic: Nic,
-        ip: &Ipv6Packet<&[u8]>,
-        (f, up): (FragmentHeader, Option<Upper>),
-    ) -> Piece {
-        let len = ip.total_len().saturating_sub(f.at + FragmentHeader::LEN);
-        Piece {
-            key: Key {
-                src: ip.src().to_bits(),
-                dst: ip.dst().to_bits(),
-                id: f.ident,
-                proto: f.next,
-                nic: nic as u8,
-                v6: true,
-            },
-            off: u32::from(f.offset),
-            len: len as u32,
-            more: f.more,
-            upper: up.map(|u| (u.protocol, (ethernet::HEADER_LEN + u.offset) as u16)),
-        }
-    }
-}
-
-/// What the first fragment told about its datagram.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Route {
-    /// Nothing yet: the first fragment has not come.
-    #[default]
-    Unknown,
-    /// To this worker: the connection's owner.
-    Worker(u16),
-    /// Handled here: the upper-layer protocol, where its header starts in
-    /// the first fragment (for the rest: nowhere), its source and
-    /// destination ports.
-    Ports(u8, u16, u16),
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Entry {
-    key: Key,
-    live: bool,
-    /// The second it was made (the worker's clock).
-    born: u32,
-    route: Route,
-    /// The second one of its fragments was last handled.
-    last: u32,
-    /// Payload bytes of its fragments handled so far, and the datagram's
-    /// (known from its last fragment; 0 until then).
-    got: u32,
-    total: u32,
-}
-
-/// A held fragment: its bytes are slot `i` of `Frags::buf`.
-#[derive(Clone, Copy, Debug, Default)]
-struct Held {
-    piece: Piece,
-    nic: Option<Nic>,
-    len: u16,
-    born: u32,
-}
-
-/// A worker's datagrams in flight and the fragments it holds; allocated once.
-pub(super) struct Frags {
-    /// Why the frame being handled was handed here, if it is a fragment
-    /// (set around `handle` by `drain_handoffs`).
-    pub(super) via: FragHop,
-    /// The director's fanout key: datagrams' hashes are not the sender's
-    /// to choose (no crafted ids that all land on one worker and set).
-    secret: u32,
-    entries: Vec<Entry>,
-    held: Vec<Held>,
-    buf: Vec<u8>,
-    /// A held fragment's bytes while it is handled.
-    out: Vec<u8>,
-    /// Some held fragments' datagram is known but its owner's ring had no
-    /// room for them: tried again next pass.
-    stalled: bool,
-}
-
-impl Default for Frags {
-    fn default() -> Self {
-        Frags {
-            via: FragHop::None,
-            secret: 0,
-            entries: vec![Entry::default(); SETS * WAYS],
-            held: vec![Held::default(); HELD],
-            buf: vec![0; HELD * FRAME_MAX],
-            out: vec![0; FRAME_MAX],
-            stalled: false,
-        }
-    }
-}
-
-fn hash(k: &Key, secret: u32) -> u32 {
-    let fold = |a: u128| (a as u64 ^ (a >> 64) as u64) as u32 ^ (a >> 32) as u32;
-    let x = fold(k.src).rotate_left(13)
-        ^ fold(k.dst)
-        ^ k.id.rotate_left(7)
-        ^ (u32::from(k.proto) << 8 | u32::from(k.nic) << 1 | u32::from(k.v6))
-        ^ secret;
-    let x = x.wrapping_mul(0x9e37_79b1);
-    (x ^ (x >> 15)).wrapping_mul(0x85eb_ca6b) ^ secret.rotate_left(16)
-}
-
-/// The worker of `workers` that tracks datagram `k`: the same on every
-/// worker, whichever one the fragment reached.
-fn tracker(k: &Key, secret: u32, workers: usize) -> usize {
-    ((u64::from(hash(k, secret)) * workers as u64) >> 32) as usize
-}
-
-/// The ports and TCP flags of a first fragment, if it is TCP or UDP and holds
-/// its whole header.
-fn first_ports(proto: u8, l4: &[u8]) -> Option<(u16, u16, u8)> {
-    let need = match proto {
-        protocol::TCP => tcp::HEADER_LEN,
-        protocol::UDP => udp::HEADER_LEN,
-        _ => return None,
-    };
-    if l4.len() < need {
-        return None;
-    }
-    let flags = if proto == protocol::TCP { l4[13] } else { 0 };
-    let port = |at: usize| u16::from_be_bytes([l4[at], l4[at + 1]]);
-    Some((port(0), port(2), flags))
-}
-
-impl Frags {
-    fn set(&mut self, k: &Key) -> &mut [Entry] {
-        let s = (hash(k, self.secret) as usize % SETS) * WAYS;
-        &mut self.entries[s..s + WAYS]
-    }
-
-    fn find(&mut self, k: &Key, now: u32) -> Option<&mut Entry> {
-        self.set(k)
-            .iter_mut()
-            .find(|e| e.live && e.key == *k && now.saturating_sub(e.born) < FRAG_TIMEOUT_S)
-    }
-
-    /// Start datagram `k` (its first fragment came): in its own way, a free
-    /// or expired one, or the one of its set's whose fragments came least
-    /// recently. (A first fragment of a live datagram starts it over: the
-    /// sender reused the id, or repeated the fragment.)
-    fn start(&mut self, k: Key, now: u32, route: Route) {
-        let set = self.set(&k);
-        let old = |e: &Entry| !e.live || now.saturating_sub(e.born) >= FRAG_TIMEOUT_S;
-        let at = set
-            .iter()
-            .position(|e| e.live && e.key == k)
-            .or_else(|| set.iter().position(old))
-            .or_else(|| (0..WAYS).min_by_key(|&i| set[i].last))
-            .unwrap_or_default();
-        set[at] = Entry {
-            key: k,
-            live: true,
-            born: now,
-            last: now,
-            route,
-            got: 0,
-            total: 0,
-        };
-    }
-
-    /// Take a held fragment of `k` into `out`, its first fragment before
-    /// any other; its piece, NIC and length.
-    fn take_held(&mut self, k: &Key) -> Option<(Piece, Nic, usize)> {
-        let of_k = |h: &Held| h.nic.is_some() && h.piece.key == *k;
-        let i = self
-            .held
-            .iter()
-            .position(|h| of_k(h) && h.piece.upper.is_some())
-            .or_else(|| self.held.iter().position(of_k))?;
-        let h = std::mem::take(&mut self.held[i]);
-        let len = usize::from(h.len);
-        self.out[..len].copy_from_slice(&self.buf[i * FRAME_MAX..][..len]);
-        h.nic.map(|nic| (h.piece, nic, len))
-    }
-
-    /// Hold `frame` (at most [`FRAME_MAX`] bytes): in a free slot, else in
-    /// one held too long or, when all are young, the oldest's. Returns how
-    /// many held fragments it dropped (0 or 1).
-    fn hold(&mut self, piece: Piece, nic: Nic, frame: &[u8], now: u32) -> u64 {
-        let expired = |h: &Held| now.saturating_sub(h.born) >= FRAG_TIMEOUT_S;
-        let (i, dropped) = match self.held.iter().position(|h| h.nic.is_none()) {
-            Some(i) => (i, 0),
-            None => {
-                let i = self
-                    .held
-                    .iter()
-                    .position(expired)
-                    .or_else(|| (0..HELD).min_by_key(|&i| self.held[i].born))
-                    .unwrap_or_default();
-                (i, 1)
-            }
-        };
-        self.held[i] = Held {
-            piece,
-            nic: Some(nic),
-            len: frame.len() as u16,
-            born: now,
-        };
-        self.buf[i * FRAME_MAX..][..frame.len()].copy_from_slice(frame);
-        dropped
-    }
-
-    /// Drop the held fragments older than [`FRAG_TIMEOUT_S`]; how many.
-    fn expire(&mut self, now: u32) -> u64 {
-        let mut n = 0;
-        for h in &mut self.held {
-            if h.nic.is_some() && now.saturating_sub(h.born) >= FRAG_TIMEOUT_S {
-                *h = Held::default();
-                n += 1;
-            }
-        }
-        n
-    }
-}
 
 impl Core {
     /// An IPv6 packet with a fragment header to us (`group`: to a multicast
@@ -494,7 +208,8 @@ impl Core {
         // The owner's ring full: this one waits with those held for it, to
         // go in order (the first first) once there is room.
         if let Route::Worker(w) = route
-            && self.links.handoffs.room_to(usize::from(w)) == 0
+            && (self.links.handoffs.room_to(usize::from(w)) == 0
+                || self.frags.stalled && self.frags.holds(&k))
         {
             self.frags.stalled = true;
             return self.hold(p, nic, frame);
@@ -502,6 +217,7 @@ impl Core {
         self.frag_route(route, nic, frame, p, tx);
         self.frag_done(&k, now, &p);
         if first.is_some() {
+            self.expire_held(now);
             self.release_held(&k, route, now, tx);
         }
     }
@@ -547,12 +263,16 @@ impl Core {
         }
     }
 
-    /// The fragments of `k` held for its first: on their way now. Any held
-    /// too long are dropped first.
-    fn release_held<T: TxQueue>(&mut self, k: &Key, route: Route, now: u32, tx: &mut TxPair<T>) {
+    /// Drop the fragments held too long.
+    fn expire_held(&mut self, now: u32) {
         let expired = self.frags.expire(now);
         self.ctr.add(Ctr::FragReleased, expired);
         self.ctr.add(Ctr::DropFragExpired, expired);
+    }
+
+    /// The fragments of `k` held for its first: on their way now, as far as
+    /// the owner's ring has room.
+    fn release_held<T: TxQueue>(&mut self, k: &Key, route: Route, now: u32, tx: &mut TxPair<T>) {
         loop {
             // Only as many as the owner's ring takes: the rest stay held
             // (their datagram known) for `release_stalled`.
@@ -587,6 +307,7 @@ impl Core {
     fn release_stalled_now<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
         self.frags.stalled = false;
         let now = self.clock.now_s;
+        self.expire_held(now);
         // Between frames: none is at an RX cursor to leave from.
         let zc = self.zc.out.take();
         for i in 0..HELD {
@@ -746,7 +467,12 @@ impl Core {
                 (Forward::Route, V6(rip)) => match self.dr_hop6(rip) {
                     Some(nic) => {
                         let hop = (nic, Hop::V6(rip));
-                        self.forward_to(hop, seg.frame, tx, Ctr::FwdIn, Patch::HopLimit6)
+                        let sent =
+                            self.forward_to(hop, seg.frame, tx, Ctr::FwdIn, Patch::HopLimit6);
+                        if sent {
+                            self.ctr.inc(Ctr::FwdIn6);
+                        }
+                        sent
                     }
                     None => self.drop(Ctr::DropNoDest),
                 },

@@ -235,7 +235,7 @@ impl Handoffs {
         self.send_copy(to, (nic, frame), csum_partial, FragHop::None)
     }
 
-    /// [`Handoffs::send`] of an IPv4 fragment, marked with why (`frag.rs`).
+    /// [`Handoffs::send`] of a fragment, marked with why (`frag.rs`).
     pub fn send_fragment(
         &mut self,
         to: usize,

@@ -17,7 +17,8 @@
 //! | `nat6.rs` | the same for IPv6, and ICMPv6 errors about IPv6 connections |
 //! | `direct.rs` | DR (`-g`: a new destination MAC) and TUN (`-i`: IPIP/GUE/GRE) instead of NAT |
 //! | `direct_icmp.rs` | ICMP errors about DR/TUN connections and about our tunnel packets; path MTUs kept per tunnel endpoint |
-//! | `frag.rs` | IPv4 fragments of TCP/UDP: each forwarded with its datagram's connection, held until its first |
+//! | `frag.rs` | fragments of TCP/UDP, IPv4 and IPv6: each forwarded with its datagram's connection, held until its first |
+//! | `frag_table.rs` | the datagrams in flight and the held fragments of `frag.rs`, the keyed hash that places them |
 //! | `icmp.rs` | echo replies, ICMP error translation (handed to the owning worker) |
 //! | `icmp6.rs` | ICMPv6: echo replies, errors to `nat6.rs`, router discovery ignored |
 //! | `handoff.rs` | rings per worker pair to the owning worker, steering by client key |
@@ -47,6 +48,7 @@ mod direct_icmp;
 pub mod divert;
 mod family;
 mod frag;
+mod frag_table;
 pub mod handoff;
 mod icmp;
 mod icmp6;

@@ -119,8 +119,8 @@ pub struct Core {
     pub(super) frag_buf: Vec<u8>,
     /// Path MTUs to tunnel endpoints learned from routers (`direct_icmp.rs`).
     pub(super) pmtu: super::direct_icmp::PathMtus,
-    /// IPv4 fragments' datagrams in flight, fragments held (`frag.rs`).
-    pub(super) frags: super::frag::Frags,
+    /// Fragments' datagrams in flight, fragments held (`frag.rs`).
+    pub(super) frags: super::frag_table::Frags,
     /// The frames `drain_handoffs` took out of the rings, room for a burst.
     pub(super) handed: Vec<super::handoff::Received>,
 }
@@ -304,7 +304,8 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 && (self.tx[Nic::Ext].unsent()
                     || self.tx[Nic::Int].unsent()
                     || self.rx[Nic::Ext].starved()
-                    || self.rx[Nic::Int].starved());
+                    || self.rx[Nic::Int].starved()
+                    || self.core.frags.stalled());
             unsent_passes = if unsent { unsent_passes + 1 } else { 0 };
             match idle(n, self.core.listing(), busy, unsent_passes) {
                 Idle::Work => {}
