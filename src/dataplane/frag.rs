@@ -424,16 +424,7 @@ impl Core {
             Dir::Output => (Nic::Ext, Ctr::FwdOut),
         };
         if self.forward_to((out, hop), frame, tx, done, A::patch_ip(rw)) {
-            if !A::V4 {
-                self.ctr.inc(match dir {
-                    Dir::Input => Ctr::FwdIn6,
-                    Dir::Output => Ctr::FwdOut6,
-                });
-            }
-            match dir {
-                Dir::Input => self.out.traffic.inbound(dest, bytes),
-                Dir::Output => self.out.traffic.outbound(dest, bytes),
-            }
+            self.forwarded::<A>(dir, dest, bytes);
         }
     }
 

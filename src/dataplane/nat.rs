@@ -29,7 +29,7 @@ use super::shared::Published;
 use super::tx::TxPair;
 use super::worker::Core;
 use crate::Nic;
-use crate::config::Forward;
+use crate::config::{DestId, Forward};
 use crate::io::TxQueue;
 use crate::nat::persist::{TemplateDest, TemplateKey, Templates};
 use crate::nat::table::AddError;
@@ -206,16 +206,23 @@ impl Core {
         let bytes = seg.ip_len();
         let patch = A::patch(rw, &seg);
         if self.forward_to((out, hop), seg.frame, tx, done, patch) {
-            if !A::V4 {
-                self.ctr.inc(match dir {
-                    Dir::Input => Ctr::FwdIn6,
-                    Dir::Output => Ctr::FwdOut6,
-                });
-            }
-            match dir {
-                Dir::Input => self.out.traffic.inbound(dest, bytes),
-                Dir::Output => self.out.traffic.outbound(dest, bytes),
-            }
+            self.forwarded::<A>(dir, dest, bytes);
+        }
+    }
+
+    /// Count a packet of connection server `dest` forwarded `dir`: the
+    /// family's counter (IPv6), the server's traffic.
+    #[inline(always)]
+    pub(super) fn forwarded<A: Family>(&mut self, dir: Dir, dest: DestId, bytes: u64) {
+        if !A::V4 {
+            self.ctr.inc(match dir {
+                Dir::Input => Ctr::FwdIn6,
+                Dir::Output => Ctr::FwdOut6,
+            });
+        }
+        match dir {
+            Dir::Input => self.out.traffic.inbound(dest, bytes),
+            Dir::Output => self.out.traffic.outbound(dest, bytes),
         }
     }
 

@@ -74,13 +74,7 @@ pub fn nat_l4(frame: &mut [u8], rw: &Rewrite, partial: bool) {
     let Some(head) = frame.first_chunk_mut::<L4>() else {
         return;
     };
-    let mut ip = Ipv4Packet::new_unchecked(&mut head[ethernet::HEADER_LEN..]);
-    match rw.end {
-        End::Dst => ip.set_dst_raw(rw.addr),
-        End::Src => ip.set_src_raw(rw.addr),
-    }
-    let ttl = ip.ttl() - 1;
-    set_ttl(&mut ip, ttl, rw.addr_delta);
+    let ip = nat_ip_header(head, rw);
     let proto = ip.protocol();
     let ends = partial.then(|| Ends::V4(ip.src(), ip.dst()));
     // `frame` ends where the IP packet does.
@@ -91,17 +85,26 @@ pub fn nat_l4(frame: &mut [u8], rw: &Rewrite, partial: bool) {
 /// address of `rw.end`, the TTL one less and the header checksum. Its
 /// datagram's TCP/UDP header, ports and checksum are in the first fragment.
 pub fn nat_ip(frame: &mut [u8], rw: &Rewrite) {
-    const L3: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
-    let Some(head) = frame.first_chunk_mut::<L3>() else {
-        return;
-    };
+    if let Some(head) = frame.first_chunk_mut::<{ ethernet::HEADER_LEN + ipv4::HEADER_LEN }>() {
+        nat_ip_header(head, rw);
+    }
+}
+
+/// [`nat_ip`] on the frame's Ethernet and IPv4 headers; the IPv4 header.
+#[inline(always)]
+fn nat_ip_header<'a>(
+    head: &'a mut [u8; ethernet::HEADER_LEN + ipv4::HEADER_LEN],
+    rw: &Rewrite,
+) -> Ipv4Packet<&'a mut [u8]> {
     let mut ip = Ipv4Packet::new_unchecked(&mut head[ethernet::HEADER_LEN..]);
     match rw.end {
         End::Dst => ip.set_dst_raw(rw.addr),
         End::Src => ip.set_src_raw(rw.addr),
     }
-    let ttl = ip.ttl().saturating_sub(1);
+    // Above 1: `classify` drops TTL 0 and 1.
+    let ttl = ip.ttl().wrapping_sub(1);
     set_ttl(&mut ip, ttl, rw.addr_delta);
+    ip
 }
 
 /// Where a partial checksum's pseudo-header runs, by family.
