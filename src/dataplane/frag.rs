@@ -263,8 +263,9 @@ impl Core {
         }
     }
 
-    /// Drop the fragments held too long.
-    fn expire_held(&mut self, now: u32) {
+    /// Drop the fragments held too long (also once a second from the
+    /// worker's expiry).
+    pub(super) fn expire_held(&mut self, now: u32) {
         let expired = self.frags.expire(now);
         self.ctr.add(Ctr::FragReleased, expired);
         self.ctr.add(Ctr::DropFragExpired, expired);

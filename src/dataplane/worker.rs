@@ -575,6 +575,7 @@ impl Core {
                 self.expired_s = self.clock.now_s;
             }
             self.ctr.add(Ctr::ConnExpired, (n4 + n6) as u64);
+            self.expire_held(self.clock.now_s);
         }
         let (cfg, now_s) = (&self.snap.cfg, self.clock.now_s);
         if cfg.any_persistent && now_s != self.swept_s {
