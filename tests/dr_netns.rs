@@ -133,6 +133,29 @@ fn assert_tunnel_frames(
     n
 }
 
+/// Large UDP through the director (`frag.rs`): 4 requests of 4000 bytes,
+/// which the client's kernel sends in fragments, each answered with 5000
+/// bytes (fragmented by the real server's kernel, straight to the client
+/// for DR and TUN); every answer whole and from a real server of `rss`.
+fn big_udp(l: &DrLab, what: &str, rss: &[usize]) {
+    let before = l.stats();
+    let answers = l.udp_client("big", UDP_PORT, 4);
+    let after = l.stats();
+    println!(
+        "DR-MEASURE {what} fragmented UDP answers={answers:?} rx_fragments=+{} fwd_in=+{} tx_fragments=+{} frag_held=+{}",
+        delta(&before, &after, "rx_fragments"),
+        delta(&before, &after, "fwd_in"),
+        delta(&before, &after, "tx_fragments"),
+        delta(&before, &after, "frag_held"),
+    );
+    assert_eq!(answers.len(), 4, "{what}: {answers:?}");
+    for a in &answers {
+        let ok = rss.iter().any(|&n| *a == format!("{} 5000 ok", rs_name(n)));
+        assert!(ok, "{what}: a whole answer from a real server: {answers:?}");
+    }
+    assert!(delta(&before, &after, "rx_fragments") >= 12, "{what}");
+}
+
 /// The HTTP and UDP parts of the seed scenario through whatever forwards
 /// VIP traffic to real servers 1 and 2 (`both`) or to one (`only`).
 fn seed_traffic(l: &DrLab, only: Option<usize>) -> (Vec<String>, Vec<String>, Duration) {
@@ -453,6 +476,7 @@ fn dr_seed_scenario_replies_bypass_the_director() {
         per_rs[0] > 0 && per_rs[1] > 0,
         "frames per real server {per_rs:?}"
     );
+    big_udp(&l, "dr", &[1, 2]);
     println!(
         "DR-MEASURE dr http requests={REQUESTS} secs={:.3} rps={:.0} frames_in={} per_rs={per_rs:?} \
          fwd_in=+{fwd_in} fwd_out=+{} tx_int=+{} tx_ext=+{} arp_reply=+{} router_forwarded=+{routed}",
@@ -622,6 +646,7 @@ fn tun_round(l: &mut DrLab, round: usize, tun: Tun, decaps: &[dr::Lines; 2]) {
         "fwd_in +{fwd_in}, {} frames",
         frames.len()
     );
+    big_udp(l, tun.name(), &[1, 2]);
     println!(
         "DR-MEASURE tun={} requests={REQUESTS} secs={:.3} rps={:.0} frames={} per_rs={per_rs:?} overhead={} fwd_in=+{fwd_in} fwd_out=+{} tx_ext=+{}",
         tun.name(),
