@@ -160,8 +160,9 @@ counters! {
     DropIpChecksum => "drop_ip_checksum",
     /// IPv4 options present.
     DropIpOptions => "drop_ip_options",
-    /// A fragment not forwarded: of another protocol than TCP or UDP (ICMP,
-    /// ...), or a first fragment too short for its whole TCP or UDP header.
+    /// A fragment not forwarded: of another protocol than TCP or UDP (ICMP
+    /// other than an echo request to us, which is answered, ...), or a first
+    /// fragment too short for its whole TCP or UDP header.
     DropFragment => "drop_fragment",
     /// A held fragment whose datagram's first fragment did not come within
     /// 30 s, or pushed out for a newer one when all 32 of a worker's places

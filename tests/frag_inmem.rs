@@ -533,6 +533,63 @@ fn fragments_sent_from_their_own_buffers_keep_their_order() {
     assert_eq!(d.ctr(Ctr::TxZeroCopy), 0);
 }
 
+#[test]
+fn echo_requests_in_fragments_are_answered_in_fragments() {
+    use smoltcp::wire::{Icmpv4Message, Icmpv4Packet, Icmpv6Message, Icmpv6Packet};
+    // IPv4, two workers, the fragments landing on either, the last first
+    // (`ping -s 3000 VIP`).
+    let mut d = director(2);
+    let body = data(3000);
+    let req = echo_request(&L3::to_vip(), 0x77, 5, &body);
+    let frags = cut(&req, 1480);
+    for (i, f) in frags.iter().enumerate().rev() {
+        d.workers[i % 2].rx[Nic::Ext].push(f);
+    }
+    let mut ext = vec![];
+    for _ in 0..4 {
+        d.poll();
+        for w in &mut d.workers {
+            ext.extend(w.tx[Nic::Ext].take_sent());
+        }
+    }
+    assert_eq!(ext.len(), 3, "a reply fragment for each");
+    for f in &ext {
+        assert_eq!((&f[..6], &f[6..12]), (&CLIENT_MAC[..], &EXT_MAC[..]));
+    }
+    let ip = whole(&ext, MTU);
+    let p = SIp::new_checked(&ip[..]).expect("ipv4");
+    assert_eq!((p.src_addr(), p.dst_addr()), (VIP, CLIENT));
+    let icmp = Icmpv4Packet::new_checked(p.payload()).expect("icmp");
+    assert!(
+        icmp.verify_checksum(),
+        "the reply's checksum over all of it"
+    );
+    assert_eq!(icmp.msg_type(), Icmpv4Message::EchoReply);
+    assert_eq!((icmp.echo_ident(), icmp.echo_seq_no()), (0x77, 5));
+    assert_eq!(icmp.data(), &body[..]);
+    let sum = |c: Ctr| d.workers.iter().map(|w| w.core.ctr.get(c)).sum::<u64>();
+    assert_eq!(sum(Ctr::IcmpEchoReply), 1);
+    assert_eq!(sum(Ctr::FwdIn), 0);
+
+    // IPv6 (`ping -6 -s 3000`), one worker.
+    let mut d = MemDirector::dual_stack(STANDARD6);
+    let req = frames6::echo_request(&l3_to_vip6(), 0x66, 9, &body);
+    let mut ext = vec![];
+    for f in cut6(&req, 1232, 0x5151) {
+        ext.extend(d.ext(&f).0);
+    }
+    assert_eq!(ext.len(), 3);
+    let got = whole6_from(&ext, 64);
+    let p = smoltcp::wire::Ipv6Packet::new_checked(&got[..]).expect("ipv6");
+    assert_eq!((p.src_addr(), p.dst_addr()), (VIP6, CLIENT6));
+    let icmp = Icmpv6Packet::new_checked(p.payload()).expect("icmpv6");
+    assert!(icmp.verify_checksum(&VIP6, &CLIENT6));
+    assert_eq!(icmp.msg_type(), Icmpv6Message::EchoReply);
+    assert_eq!((icmp.echo_ident(), icmp.echo_seq_no()), (0x66, 9));
+    assert_eq!(icmp.payload(), &body[..]);
+    assert_eq!(d.ctr(Ctr::IcmpEchoReply), 1);
+}
+
 /// `frame` (IPv6, no extension header) cut into fragments of `step` bytes
 /// of its payload (a multiple of 8), a fragment header (id `id`) in each.
 fn cut6(frame: &[u8], step: usize, id: u32) -> Vec<Vec<u8>> {
@@ -608,6 +665,11 @@ fn ipv6_fragments_go_through_whole() {
 /// checked: one id, offsets that follow on, M on all but the last, hop
 /// limit one less than sent (63).
 fn whole6(frames: &[Vec<u8>]) -> Vec<u8> {
+    whole6_from(frames, 63)
+}
+
+/// [`whole6`] of fragments with hop limit `hop_limit`.
+fn whole6_from(frames: &[Vec<u8>], hop_limit: u8) -> Vec<u8> {
     let mut v: Vec<&Vec<u8>> = frames.iter().collect();
     v.sort_by_key(|f| u16::from_be_bytes([f[56], f[57]]) & !7);
     let mut out = v[0][14..54].to_vec();
@@ -615,7 +677,7 @@ fn whole6(frames: &[Vec<u8>]) -> Vec<u8> {
     let mut next = 0usize;
     for (i, f) in v.iter().enumerate() {
         assert_eq!(f[20], 44, "fragment {i}: a fragment header");
-        assert_eq!(f[21], 63, "fragment {i}: hop limit");
+        assert_eq!(f[21], hop_limit, "fragment {i}: hop limit");
         assert_eq!(&f[58..62], &v[0][58..62], "fragment {i}: id");
         let off = u16::from_be_bytes([f[56], f[57]]);
         assert_eq!(usize::from(off & !7), next, "fragment {i}: offset");

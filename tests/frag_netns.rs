@@ -147,6 +147,31 @@ fn fragmented_udp_through(tag: &'static str, queues: usize, args: &[&str], v6: b
     for n in ["drop_fragment", "drop_no_conn", "drop_frag_expired"] {
         assert_eq!(d(n), 0, "{n}");
     }
+
+    // `ping -s 3000 VIP`: the kernel's echo request in three fragments, the
+    // director's reply in three (`frag.rs`), which the client reassembles.
+    let before = stats(&control);
+    let family = if v6 { "-6" } else { "-4" };
+    let out = lab::ns_command(
+        &lab.ns_client(),
+        Path::new("ping"),
+        &[
+            family, "-n", "-c", "3", "-i", "0.2", "-W", "2", "-s", "3000", &vip,
+        ],
+    )
+    .output()
+    .expect("ping");
+    let after = stats(&control);
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!(
+        "FRAG-MEASURE {tag} ping -s 3000: {} icmp_echo_reply=+{}",
+        text.lines().find(|l| l.contains("received")).unwrap_or("?"),
+        total(&after, "icmp_echo_reply") - total(&before, "icmp_echo_reply")
+    );
+    assert!(
+        text.contains("3 received") && text.contains("3008 bytes from"),
+        "ping -s 3000 {vip}: {text}"
+    );
 }
 
 #[test]

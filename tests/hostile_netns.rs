@@ -62,7 +62,7 @@ fn ip_battery(base: &[u8]) -> Vec<Vec<u8>> {
         },
         true,
     ));
-    out.push(edit(&|v| (v[21], v[23]) = (0x10, 1), true)); // a later ICMP fragment
+    out.push(edit(&|v| (v[21], v[23]) = (0x10, 47), true)); // a later GRE fragment
     out.push(edit(&|v| v[22] = 0, true)); // TTL 0
     out.push(edit(&|v| v[22] = 1, true)); // TTL 1
     out.push(edit(&|v| v[23] = 47, true)); // GRE: unknown protocol

@@ -344,11 +344,16 @@ fn extension_header_chains_and_fragments_are_counted() {
     assert_eq!(drops(ctrs(&d)), vec![]);
     let mut echo = frames6::echo_request(&l3_to_vip6(), 1, 1, b"ping");
     // The fragment header (next header ICMPv6) between the fixed header and
-    // the message.
+    // the message: a first fragment of an echo request is answered by the
+    // reply's (tests/frag_inmem.rs), one of another message is not.
     echo.splice(54..54, [58, 0, 0, 1, 0, 0, 0, 9]);
     echo[20] = 44;
     let plen = u16::from_be_bytes([echo[18], echo[19]]) + 8;
     echo[18..20].copy_from_slice(&plen.to_be_bytes());
+    let (ext, _) = d.ext(&echo);
+    assert_eq!(ext.len(), 1, "the reply's first fragment");
+    assert_eq!(ext[0][62], 129);
+    echo[62] = 200; // private experimentation (RFC 4443)
     silent(&mut d, Nic::Ext, &echo);
     only_drop(&d, Ctr::DropFragment, 1);
 }

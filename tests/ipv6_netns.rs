@@ -470,9 +470,10 @@ fn client_battery(c0: [u8; 6], ext: [u8; 6], bogus: [u8; 6]) -> (Vec<Vec<u8>>, u
             segments_left: 1,
         }]),
         syn(&[Ext::DestOptsClaiming { len8: 5 }]),
-        // TCP/UDP fragments are forwarded (`frag.rs`); these are not:
-        // a first fragment with 12 bytes of its TCP header (RFC 1858, RFC
-        // 7112), a later fragment of ICMPv6, an atomic one (RFC 6946) of an
+        // TCP/UDP fragments are forwarded and echo requests in fragments
+        // answered (`frag.rs`); these are not: a first fragment with 12
+        // bytes of its TCP header (RFC 1858, RFC 7112), a later fragment of
+        // GRE, an atomic one (RFC 6946) of an ICMPv6 message other than an
         // echo request.
         frames::frame(
             &to_vip,
@@ -491,11 +492,12 @@ fn client_battery(c0: [u8; 6], ext: [u8; 6], bogus: [u8; 6]) -> (Vec<Vec<u8>>, u
                 more: false,
                 id: 0xbeef_0001,
             }],
-            frames::ICMPV6,
+            47,
             b"RINGVS-BATTERY-LATER-FRAGMENT",
         ),
         {
-            let echo = frames::echo_request(&to_vip, 9, 9, data);
+            let mut echo = frames::echo_request(&to_vip, 9, 9, data);
+            echo[54] = 200; // private experimentation (RFC 4443)
             frames::frame(
                 &to_vip,
                 &[Ext::Fragment {

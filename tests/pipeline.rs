@@ -1067,11 +1067,13 @@ fn malformed_and_unwanted_frames_are_dropped_by_reason() {
             Ctr::DropFragment,
         ),
         (
+            // Echo requests in fragments are answered (`frag.rs`); a
+            // timestamp request (type 13) is not.
             "icmp fragment",
             Nic::Ext,
             with(echo_request(&L3::to_vip(), 7, 1, &[0; 16]), |f| {
-                f[20] = 0x00;
-                f[21] = 185;
+                f[20] = 0x20;
+                f[34] = 13;
                 fix_ip_checksum(f)
             }),
             None,

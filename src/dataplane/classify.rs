@@ -449,10 +449,14 @@ impl Core {
         let (src, dst, proto) = (ip.src_raw(), ip.dst_raw(), ip.protocol());
         let frame = &data[..ethernet::HEADER_LEN + usize::from(ip.total_len())];
         if ip.is_fragment() {
+            // TCP/UDP to forward, or an echo request to us (`frag.rs`).
+            let piece = super::frag_table::Piece::v4(nic, frame);
             return match proto {
                 protocol::TCP | protocol::UDP if ip.ttl() <= 1 => self.ctr.inc(Ctr::DropTtl),
                 protocol::TCP | protocol::UDP => {
-                    let piece = super::frag_table::Piece::v4(nic, frame);
+                    self.fragment_in(nic, frame, (piece, self.frags.via), tx)
+                }
+                protocol::ICMP if self.is_ours(nic, dst) => {
                     self.fragment_in(nic, frame, (piece, self.frags.via), tx)
                 }
                 _ => self.ctr.inc(Ctr::DropFragment),

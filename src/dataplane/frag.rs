@@ -39,10 +39,14 @@
 //! packet counters count fragments (IPVS counts the datagram once), and the
 //! fragments of a datagram that never completes are forwarded all the same
 //! (the kernel would drop them after `ipfrag_time`; the real server's or
-//! client's kernel does that instead). ICMP and other protocols' fragments
-//! are still dropped (`drop_fragment`), as is a first fragment too short to
-//! hold its whole TCP or UDP header (RFC 1858's tiny fragments; for IPv6
-//! RFC 7112 asks for the whole header chain in the first fragment too).
+//! client's kernel does that instead). An echo request to one of our
+//! addresses in fragments is answered fragment by fragment (the reply's
+//! fragment at the same place; the client reassembles it), as the kernel
+//! answers `ping -s 3000 VIP` under IPVS. Other ICMP and other protocols'
+//! fragments are still dropped (`drop_fragment`), as is a first fragment
+//! too short to hold its whole TCP or UDP header (RFC 1858's tiny
+//! fragments; for IPv6 RFC 7112 asks for the whole header chain in the
+//! first fragment too).
 //!
 //! # Which worker
 //!
@@ -59,7 +63,7 @@
 //! worker, or when the tracker owns the connection, nothing is handed over.
 
 pub use super::frag_table::{FRAG_TIMEOUT_S, FragHop, HELD};
-use super::frag_table::{Held, Key, Piece, Route, first_ports, tracker};
+use super::frag_table::{Held, Key, Piece, Route, echo_request, first_ports, tracker};
 use super::nat::{Family, Seg};
 use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
@@ -85,7 +89,7 @@ impl Core {
         group: bool,
         tx: &mut TxPair<T>,
     ) {
-        use crate::wire::ipv6::next_header::{DEST_OPTS, ROUTING};
+        use crate::wire::ipv6::next_header::{DEST_OPTS, ICMPV6, ROUTING};
         let ip = Ipv6Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
         let src = ip.src();
         if src.is_multicast() || src.is_unspecified() {
@@ -106,13 +110,17 @@ impl Core {
         };
         // What the fragmentable part starts with: TCP, UDP, or a header that
         // may come before them there.
-        if !matches!(
-            found.0.next,
-            protocol::TCP | protocol::UDP | DEST_OPTS | ROUTING
-        ) {
+        // (ICMPv6: an echo request to us, which a hop limit of 1 reaches.)
+        let echo = found.0.next == ICMPV6 && self.is_ours6(nic, ip.dst());
+        if !echo
+            && !matches!(
+                found.0.next,
+                protocol::TCP | protocol::UDP | DEST_OPTS | ROUTING
+            )
+        {
             return self.ctr.inc(Ctr::DropFragment);
         }
-        if ip.hop_limit() <= 1 {
+        if !echo && ip.hop_limit() <= 1 {
             return self.ctr.inc(Ctr::DropTtl);
         }
         let piece = Piece::v6(nic, &ip, found);
@@ -171,9 +179,12 @@ impl Core {
         tx: &mut TxPair<T>,
     ) {
         let k = p.key;
+        // A first fragment's route: the connection's ports, or an echo
+        // request's (`None`); a later one's is in the table.
         let first = match p.upper {
             Some((proto, at)) => match first_ports(proto, &frame[usize::from(at)..]) {
-                Some(ports) => Some((proto, ports)),
+                Some(ports) => Some(Some((proto, ports))),
+                None if echo_request(proto, &frame[usize::from(at)..]) => Some(None),
                 None => return self.ctr.inc(Ctr::DropFragment),
             },
             None => None,
@@ -185,7 +196,11 @@ impl Core {
             }
         }
         let now = self.clock.now_s;
-        let route = if let Some((proto, (sport, dport, _))) = first {
+        let route = if let Some(None) = first {
+            // Answered where it is tracked: no connection, no owner.
+            self.frags.start(k, now, Route::Echo);
+            Route::Echo
+        } else if let Some(Some((proto, (sport, dport, _)))) = first {
             let owner = match via {
                 // Sent here by the tracker: ours (the same function).
                 FragHop::Owner => self.id,
@@ -349,7 +364,35 @@ impl Core {
                     self.frag_nat::<u32, T>(nic, frame, (p, proto), (src, sport, dst, dport), tx);
                 }
             }
+            Route::Echo => self.echo_fragment(nic, frame, p, &mut tx[nic]),
             Route::Unknown => self.ctr.inc(Ctr::DropFragment),
+        }
+    }
+
+    /// The reply's fragment for fragment `p` of an echo request to us, out
+    /// of the NIC it came in, to the MAC it came from. The request's ICMP
+    /// checksum cannot be checked (it covers fragments still to come): a
+    /// damaged request gets a reply its sender's check refuses.
+    fn echo_fragment<T: TxQueue>(&mut self, nic: Nic, frame: &[u8], p: Piece, tx: &mut T) {
+        let Some(slot) = tx.slot() else {
+            return self.ctr.inc(Ctr::DropTxFull);
+        };
+        let len = frame.len();
+        let Some(buf) = slot.get_mut(..len) else {
+            return self.ctr.inc(Ctr::DropTooBig);
+        };
+        buf.copy_from_slice(frame);
+        let first = p.upper.map(|(_, at)| usize::from(at));
+        if p.key.v6 {
+            let hop_limit = crate::wire::icmpv6::DEFAULT_HOP_LIMIT;
+            crate::nat::rewrite::echo_reply_fragment6(buf, first, hop_limit);
+        } else {
+            crate::nat::rewrite::echo_reply_fragment(buf, first.is_some());
+        }
+        tx.commit(len);
+        self.ctr.add(Ctr::tx_bytes(nic), len as u64);
+        if first.is_some() {
+            self.ctr.inc(Ctr::IcmpEchoReply);
         }
     }
 

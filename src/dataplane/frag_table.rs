@@ -119,6 +119,9 @@ pub(super) enum Route {
     /// the first fragment (for the rest: nowhere), its source and
     /// destination ports.
     Ports(u8, u16, u16),
+    /// An echo request to one of our addresses: each fragment answered here
+    /// by the reply's fragment at the same place.
+    Echo,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -207,6 +210,18 @@ fn hash(k: &Key, secret: u32) -> u32 {
 /// worker, whichever one the fragment reached.
 pub(super) fn tracker(k: &Key, secret: u32, workers: usize) -> usize {
     ((u64::from(hash(k, secret)) * workers as u64) >> 32) as usize
+}
+
+/// Whether a first fragment's upper layer (`proto`, its bytes `l4`) is an
+/// ICMP or ICMPv6 echo request (its header whole: 8 bytes).
+pub(super) fn echo_request(proto: u8, l4: &[u8]) -> bool {
+    use crate::wire::{icmpv4, icmpv6, ipv6::next_header};
+    let want = match proto {
+        protocol::ICMP => icmpv4::msg::ECHO_REQUEST,
+        next_header::ICMPV6 => icmpv6::msg::ECHO_REQUEST,
+        _ => return false,
+    };
+    l4.len() >= 8 && l4[0] == want && l4[1] == 0
 }
 
 /// The ports and TCP flags of a first fragment, if it is TCP or UDP and holds

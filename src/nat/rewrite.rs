@@ -309,23 +309,72 @@ pub fn nat_icmp6_error(
 /// Turn an ICMP echo request addressed to us into its reply, in place: swap the
 /// addresses (Ethernet and IPv4), reset the TTL, set the echo-reply type.
 pub fn echo_reply(frame: &mut [u8]) {
-    let mut eth = EthernetFrame::new_unchecked(&mut *frame);
-    let (dst, src) = (eth.dst(), eth.src());
-    eth.set_dst(src);
-    eth.set_src(dst);
+    echo_reply_fragment(frame, true);
+}
+
+/// [`echo_reply`] of one fragment of an echo request (`frame` holds its
+/// whole IPv4 header): the reply's fragment at the same place, with the
+/// same id. Only the first (`first`) holds the ICMP header whose type and
+/// checksum change; the checksum covers the whole message, so its update is
+/// right for the reply the fragments make up.
+pub fn echo_reply_fragment(frame: &mut [u8], first: bool) {
+    swap_macs(frame);
     let mut ip = ip_of(frame);
     let (src, dst) = (ip.src_raw(), ip.dst_raw());
     ip.set_src_raw(dst);
     ip.set_dst_raw(src);
     // Swapping two words leaves the header sum unchanged; only the TTL moves.
     set_ttl(&mut ip, REPLY_TTL, Delta::new());
-    let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
-    let (ty, code) = (icmp.msg_type(), icmp.code());
-    icmp.set_msg_type(msg::ECHO_REPLY);
-    // The type shares a 16-bit word with the code.
+    if first {
+        let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
+        echo_type(icmp.msg_type(), icmp.code(), msg::ECHO_REPLY, |t, d| {
+            icmp.set_msg_type(t);
+            icmp.set_checksum(d.apply(icmp.checksum()));
+        });
+    }
+}
+
+/// [`echo_reply_fragment`] of an IPv6 echo request's fragment, the ICMPv6
+/// header at `first` in the first fragment (the extension headers stay, the
+/// fragment header with them): addresses swapped (the pseudo-header's sum
+/// does not move), hop limit `hop_limit`.
+pub fn echo_reply_fragment6(frame: &mut [u8], first: Option<usize>, hop_limit: u8) {
+    swap_macs(frame);
+    let Some(ip) = frame.get_mut(ethernet::HEADER_LEN..) else {
+        return;
+    };
+    let mut ip = Ipv6Packet::new_unchecked(ip);
+    let (src, dst) = (ip.src_raw(), ip.dst_raw());
+    ip.set_src_raw(dst);
+    ip.set_dst_raw(src);
+    ip.set_hop_limit(hop_limit);
+    if let Some(l4) = first.and_then(|at| frame.get_mut(at..)) {
+        let mut icmp = Icmpv6Packet::new_unchecked(l4);
+        echo_type(
+            icmp.msg_type(),
+            icmp.code(),
+            icmpv6::msg::ECHO_REPLY,
+            |t, d| {
+                icmp.set_msg_type(t);
+                icmp.set_checksum(d.apply(icmp.checksum()));
+            },
+        );
+    }
+}
+
+/// The reply's type `reply` for a request of `ty` and `code`, with the
+/// checksum's update for it (the type shares a 16-bit word with the code).
+fn echo_type(ty: u8, code: u8, reply: u8, set: impl FnOnce(u8, Delta)) {
     let d = Delta::new().add16(
         u16::from_be_bytes([ty, code]),
-        u16::from_be_bytes([msg::ECHO_REPLY, code]),
+        u16::from_be_bytes([reply, code]),
     );
-    icmp.set_checksum(d.apply(icmp.checksum()));
+    set(reply, d);
+}
+
+fn swap_macs(frame: &mut [u8]) {
+    let mut eth = EthernetFrame::new_unchecked(&mut *frame);
+    let (dst, src) = (eth.dst(), eth.src());
+    eth.set_dst(src);
+    eth.set_src(dst);
 }
