@@ -214,18 +214,27 @@ fn fragment(mut f: Vec<u8>, offset: usize, more: bool) -> Vec<u8> {
 
 /// Fragments (`frag.rs`), in an order that gets each through: a client's
 /// UDP datagram to VIP:53 in two (the first with the UDP header and 16 bytes,
-/// then 8 bytes at offset 24), and the real server's answer in two.
+/// then 8 bytes at offset 24), the real server's answer in two, and an echo
+/// request to the VIP in two.
 fn fragments(c: ([u8; 6], [u8; 6]), r: ([u8; 6], [u8; 6])) -> Vec<(Nic, Vec<u8>)> {
     let query = udp(c, (CLIENT, 5000), (VIP, 53), b"a longer query, in two");
     let answer = udp(r, (RS1, 53), (CLIENT, 5000), b"a longer answer, in two");
     let cut = |f: &[u8], at: usize| (f[..34 + at].to_vec(), [&f[..34], &f[34 + at..]].concat());
     let (q0, q1) = cut(&query, 24);
     let (a0, a1) = cut(&answer, 24);
+    // An echo request to the VIP in two (`ping -s`), answered in two.
+    let mut echo = vec![8u8, 0, 0, 0, 0, 7, 0, 1];
+    echo.extend_from_slice(b"a longer ping, in two fragments");
+    let csum = !fold(sum(&echo));
+    echo[2..4].copy_from_slice(&csum.to_be_bytes());
+    let (e0, e1) = cut(&ip_frame(c, CLIENT, VIP, 1, echo), 24);
     vec![
         (Nic::Ext, fragment(q0, 0, true)),
         (Nic::Ext, fragment(q1, 24, false)),
         (Nic::Int, fragment(a0, 0, true)),
         (Nic::Int, fragment(a1, 24, false)),
+        (Nic::Ext, fragment(e0, 0, true)),
+        (Nic::Ext, fragment(e1, 24, false)),
     ]
 }
 
