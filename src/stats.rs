@@ -162,7 +162,9 @@ counters! {
     DropIpOptions => "drop_ip_options",
     /// A fragment not forwarded: of another protocol than TCP or UDP (ICMP
     /// other than an echo request to us, which is answered, ...), or a first
-    /// fragment too short for its whole TCP or UDP header.
+    /// fragment too short for its whole TCP or UDP header. (A later
+    /// fragment of such a datagram to us cannot tell: it waits for a first
+    /// fragment that never starts it, then counts in `drop_frag_expired`.)
     DropFragment => "drop_fragment",
     /// A held fragment whose datagram's first fragment did not come within
     /// 30 s, or pushed out for a newer one when all 32 of a worker's places

@@ -588,6 +588,22 @@ fn echo_requests_in_fragments_are_answered_in_fragments() {
     assert_eq!((icmp.echo_ident(), icmp.echo_seq_no()), (0x66, 9));
     assert_eq!(icmp.payload(), &body[..]);
     assert_eq!(d.ctr(Ctr::IcmpEchoReply), 1);
+
+    // From the real servers' segment to an address that is not ours, the
+    // echo request behind a destination options header: not answered.
+    let mut l3 = l3_from_rs6(RS1_6, CLIENT6);
+    l3.dst = CLIENT6;
+    let req = frames6::echo_request(&l3, 1, 1, &body);
+    let mut first = cut6(&req, 1232, 0x99).remove(0);
+    // Destination options (8 bytes, PadN) between the fragment header and
+    // the echo request; the fragment header's next header points at them.
+    first.splice(62..62, [58, 0, 1, 4, 0, 0, 0, 0]);
+    first[54] = 60;
+    let plen = u16::from_be_bytes([first[18], first[19]]) + 8;
+    first[18..20].copy_from_slice(&plen.to_be_bytes());
+    let (ext, int) = d.int(&first);
+    assert!(ext.is_empty() && int.is_empty(), "{ext:02x?} {int:02x?}");
+    assert_eq!(d.ctr(Ctr::DropFragment), 1, "{:?}", drops(&d.w().core.ctr));
 }
 
 /// `frame` (IPv6, no extension header) cut into fragments of `step` bytes

@@ -158,11 +158,18 @@ impl Core {
         self.zc.out = zc;
     }
 
+    /// Whether datagram `k` received on `nic` is addressed to us.
+    fn to_us(&self, nic: Nic, k: &Key) -> bool {
+        match k.v6 {
+            false => self.is_ours(nic, k.dst as u32),
+            true => self.is_ours6(nic, Ipv6Addr::from_bits(k.dst)),
+        }
+    }
+
     /// Whether datagram `k` received on `nic` may belong to a connection.
     fn frag_plausible(&self, nic: Nic, k: &Key) -> bool {
         match (nic, k.v6) {
-            (Nic::Ext, false) => self.is_ours(nic, k.dst as u32),
-            (Nic::Ext, true) => self.is_ours6(nic, Ipv6Addr::from_bits(k.dst)),
+            (Nic::Ext, _) => self.to_us(nic, k),
             (Nic::Int, false) => self.env.int_net.contains(k.src as u32),
             (Nic::Int, true) => self
                 .env
@@ -184,7 +191,9 @@ impl Core {
         let first = match p.upper {
             Some((proto, at)) => match first_ports(proto, &frame[usize::from(at)..]) {
                 Some(ports) => Some(Some((proto, ports))),
-                None if echo_request(proto, &frame[usize::from(at)..]) => Some(None),
+                None if echo_request(proto, &frame[usize::from(at)..]) && self.to_us(nic, &k) => {
+                    Some(None)
+                }
                 None => return self.ctr.inc(Ctr::DropFragment),
             },
             None => None,

@@ -213,7 +213,8 @@ pub(super) fn tracker(k: &Key, secret: u32, workers: usize) -> usize {
 }
 
 /// Whether a first fragment's upper layer (`proto`, its bytes `l4`) is an
-/// ICMP or ICMPv6 echo request (its header whole: 8 bytes).
+/// ICMP or ICMPv6 echo request (its header whole: 8 bytes; any code, as
+/// the unfragmented path answers).
 pub(super) fn echo_request(proto: u8, l4: &[u8]) -> bool {
     use crate::wire::{icmpv4, icmpv6, ipv6::next_header};
     let want = match proto {
@@ -221,7 +222,7 @@ pub(super) fn echo_request(proto: u8, l4: &[u8]) -> bool {
         next_header::ICMPV6 => icmpv6::msg::ECHO_REQUEST,
         _ => return false,
     };
-    l4.len() >= 8 && l4[0] == want && l4[1] == 0
+    l4.len() >= 8 && l4[0] == want
 }
 
 /// The ports and TCP flags of a first fragment, if it is TCP or UDP and holds
