@@ -571,6 +571,35 @@ fn echo_requests_in_fragments_are_answered_in_fragments() {
     assert_eq!(sum(Ctr::IcmpEchoReply), 1);
     assert_eq!(sum(Ctr::FwdIn), 0);
 
+    // To the DIP from beyond the real servers' segment, as a whole echo
+    // request to it is answered.
+    let far = L3 {
+        src: std::net::Ipv4Addr::new(198, 18, 9, 9),
+        dst: DIP,
+        ..L3::from_rs(RS1, CLIENT)
+    };
+    let mut int = vec![];
+    for f in cut(&echo_request(&far, 1, 1, &body), 1480) {
+        d.workers[0].rx[Nic::Int].push(&f);
+        for _ in 0..3 {
+            d.poll();
+        }
+        for w in &mut d.workers {
+            int.extend(w.tx[Nic::Int].take_sent());
+        }
+    }
+    assert_eq!(
+        int.len(),
+        3,
+        "{:?}",
+        d.workers
+            .iter()
+            .map(|w| drops(&w.core.ctr))
+            .collect::<Vec<_>>()
+    );
+    let ip = whole(&int, MTU);
+    assert_eq!(SIp::new_unchecked(&ip[..]).dst_addr(), far.src);
+
     // IPv6 (`ping -6 -s 3000`), one worker.
     let mut d = MemDirector::dual_stack(STANDARD6);
     let req = frames6::echo_request(&l3_to_vip6(), 0x66, 9, &body);

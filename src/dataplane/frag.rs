@@ -166,10 +166,14 @@ impl Core {
         }
     }
 
-    /// Whether datagram `k` received on `nic` may belong to a connection.
+    /// Whether datagram `k` received on `nic` may belong to a connection or
+    /// be an echo request to us.
     fn frag_plausible(&self, nic: Nic, k: &Key) -> bool {
         match (nic, k.v6) {
-            (Nic::Ext, _) => self.to_us(nic, k),
+            // (An echo request to the DIP is answered from anywhere, as
+            // when it comes whole.)
+            (_, _) if self.to_us(nic, k) => true,
+            (Nic::Ext, _) => false,
             (Nic::Int, false) => self.env.int_net.contains(k.src as u32),
             (Nic::Int, true) => self
                 .env
@@ -383,24 +387,17 @@ impl Core {
     /// checksum cannot be checked (it covers fragments still to come): a
     /// damaged request gets a reply its sender's check refuses.
     fn echo_fragment<T: TxQueue>(&mut self, nic: Nic, frame: &[u8], p: Piece, tx: &mut T) {
-        let Some(slot) = tx.slot() else {
-            return self.ctr.inc(Ctr::DropTxFull);
-        };
-        let len = frame.len();
-        let Some(buf) = slot.get_mut(..len) else {
-            return self.ctr.inc(Ctr::DropTooBig);
-        };
-        buf.copy_from_slice(frame);
         let first = p.upper.map(|(_, at)| usize::from(at));
-        if p.key.v6 {
-            let hop_limit = crate::wire::icmpv6::DEFAULT_HOP_LIMIT;
-            crate::nat::rewrite::echo_reply_fragment6(buf, first, hop_limit);
-        } else {
-            crate::nat::rewrite::echo_reply_fragment(buf, first.is_some());
-        }
-        tx.commit(len);
-        self.ctr.add(Ctr::tx_bytes(nic), len as u64);
-        if first.is_some() {
+        let answered = self.answer(nic, frame, tx, |reply| {
+            if p.key.v6 {
+                let hop_limit = crate::wire::icmpv6::DEFAULT_HOP_LIMIT;
+                crate::nat::rewrite::echo_reply_fragment6(reply, first, hop_limit);
+            } else {
+                crate::nat::rewrite::echo_reply_fragment(reply, first.is_some());
+            }
+            Some(reply.len())
+        });
+        if answered && first.is_some() {
             self.ctr.inc(Ctr::IcmpEchoReply);
         }
     }

@@ -112,18 +112,38 @@ impl Core {
 
     /// Answer an echo request to one of our addresses, out of the NIC it came in.
     fn echo<T: TxQueue>(&mut self, nic: Nic, frame: &[u8], tx: &mut T) {
-        let Some(slot) = tx.slot() else {
-            return self.ctr.inc(Ctr::DropTxFull);
-        };
-        let len = frame.len();
-        if len > slot.len() {
-            return self.ctr.inc(Ctr::DropTooBig);
+        let answered = self.answer(nic, frame, tx, |reply| {
+            rewrite::echo_reply(reply);
+            Some(reply.len())
+        });
+        if answered {
+            self.ctr.inc(Ctr::IcmpEchoReply);
         }
-        slot[..len].copy_from_slice(frame);
-        rewrite::echo_reply(&mut slot[..len]);
+    }
+
+    /// Send on `nic` (its TX queue `tx`) the answer `make` writes over a copy
+    /// of `frame` in a TX slot (`None`: no answer, `drop_icmp`), its length.
+    /// Whether it went.
+    pub(super) fn answer<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        frame: &[u8],
+        tx: &mut T,
+        make: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> bool {
+        let Some(slot) = tx.slot() else {
+            return self.drop(Ctr::DropTxFull);
+        };
+        let Some(buf) = slot.get_mut(..frame.len()) else {
+            return self.drop(Ctr::DropTooBig);
+        };
+        buf.copy_from_slice(frame);
+        let Some(len) = make(buf) else {
+            return self.drop(Ctr::DropIcmp);
+        };
         tx.commit(len);
         self.ctr.add(Ctr::tx_bytes(nic), len as u64);
-        self.ctr.inc(Ctr::IcmpEchoReply);
+        true
     }
 
     /// `frame` (as received: Ethernet, IPv4, not yet translated) does not fit

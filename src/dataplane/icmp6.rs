@@ -71,19 +71,11 @@ impl Core {
     /// in, to the MAC it came from (its checksum checked: the reply's is
     /// updated from it).
     fn echo6<T: TxQueue>(&mut self, nic: Nic, frame: &[u8], tx: &mut T) {
-        let Some(slot) = tx.slot() else {
-            return self.ctr.inc(Ctr::DropTxFull);
-        };
-        let len = frame.len();
-        let Some(buf) = slot.get_mut(..len) else {
-            return self.ctr.inc(Ctr::DropTooBig);
-        };
-        buf.copy_from_slice(frame);
-        let Some(len) = icmpv6::echo_reply_in_place(buf, icmpv6::DEFAULT_HOP_LIMIT) else {
-            return self.ctr.inc(Ctr::DropIcmp);
-        };
-        tx.commit(len);
-        self.ctr.add(Ctr::tx_bytes(nic), len as u64);
-        self.ctr.inc(Ctr::IcmpEchoReply);
+        let answered = self.answer(nic, frame, tx, |reply| {
+            icmpv6::echo_reply_in_place(reply, icmpv6::DEFAULT_HOP_LIMIT)
+        });
+        if answered {
+            self.ctr.inc(Ctr::IcmpEchoReply);
+        }
     }
 }
