@@ -99,6 +99,44 @@ impl<'a> From<Segment<'a>> for Seg<'a, u32> {
     }
 }
 
+/// A segment as its own family's type, for what is written per family (DR
+/// and TUN forwarding).
+pub(super) enum ByFamily<'a> {
+    V4(Segment<'a>),
+    V6(Seg<'a, Ipv6Addr>),
+}
+
+impl<'a, A: Addr> Seg<'a, A> {
+    /// This segment as [`ByFamily`] (`None` for a mix, which no path makes).
+    pub(super) fn by_family(&self) -> Option<ByFamily<'a>> {
+        use std::net::IpAddr::{V4, V6};
+        match (self.src.to_ip(), self.dst.to_ip()) {
+            (V4(src), V4(dst)) => Some(ByFamily::V4(Segment {
+                frame: self.frame,
+                proto: self.proto,
+                src: src.to_bits(),
+                dst: dst.to_bits(),
+                sport: self.sport,
+                dport: self.dport,
+                flags: self.flags,
+                partial: self.partial,
+            })),
+            (V6(src), V6(dst)) => Some(ByFamily::V6(Seg {
+                frame: self.frame,
+                l4_off: self.l4_off,
+                proto: self.proto,
+                src,
+                dst,
+                sport: self.sport,
+                dport: self.dport,
+                flags: self.flags,
+                partial: self.partial,
+            })),
+            _ => None,
+        }
+    }
+}
+
 /// A virtual service found for a new connection: its id (protocol, VIP,
 /// port; port 0 for a catch-all), its entry, and for IPv6 its real servers'
 /// addresses (index-aligned with the entry's; empty for IPv4).

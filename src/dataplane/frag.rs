@@ -487,22 +487,11 @@ impl Core {
         seg: Seg<'_, A>,
         tx: &mut TxPair<T>,
     ) -> bool {
-        use std::net::IpAddr::{V4, V6};
-        match (seg.src.to_ip(), seg.dst.to_ip()) {
-            (V4(src), V4(dst)) => {
-                let seg = super::classify::Segment {
-                    frame: seg.frame,
-                    proto: seg.proto,
-                    src: src.to_bits(),
-                    dst: dst.to_bits(),
-                    sport: seg.sport,
-                    dport: seg.dport,
-                    flags: 0,
-                    partial: false,
-                };
-                self.forward_direct(fwd, rip, seg, tx)
-            }
-            (V6(src), V6(dst)) => match (fwd, rip) {
+        use super::family::ByFamily;
+        use std::net::IpAddr::V6;
+        match seg.by_family() {
+            Some(ByFamily::V4(s)) => self.forward_direct(fwd, rip, s, tx),
+            Some(ByFamily::V6(s)) => match (fwd, rip) {
                 // Not `forward_direct6`, whose rewrite would write the ports
                 // into this fragment's data.
                 (Forward::Route, V6(rip)) => match self.dr_hop6(rip) {
@@ -517,22 +506,9 @@ impl Core {
                     }
                     None => self.drop(Ctr::DropNoDest),
                 },
-                _ => {
-                    let seg = Seg {
-                        frame: seg.frame,
-                        l4_off: seg.l4_off,
-                        proto: seg.proto,
-                        src,
-                        dst,
-                        sport: seg.sport,
-                        dport: seg.dport,
-                        flags: 0,
-                        partial: false,
-                    };
-                    self.forward_direct6(fwd, rip, seg, tx)
-                }
+                _ => self.forward_direct6(fwd, rip, s, tx),
             },
-            _ => self.drop(Ctr::DropNoDest),
+            None => self.drop(Ctr::DropNoDest),
         }
     }
 }

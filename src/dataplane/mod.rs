@@ -23,6 +23,7 @@
 //! | `icmp6.rs` | ICMPv6: echo replies, errors to `nat6.rs`, router discovery ignored |
 //! | `handoff.rs` | rings per worker pair to the owning worker, steering by client key |
 //! | `tx.rs` | into a TX slot with the next hop's MAC, or parked until ARP answers |
+//! | `listing.rs` | connection listings served in steps between bursts |
 //! | `tap.rs` | the capture/trace hooks, only while something is attached |
 //! | `divert.rs` | health-check replies handed to the health thread, suspects |
 //! | `sync.rs` | connection sync (reports to the master daemon, installs from the backup) and the standby role |
@@ -52,6 +53,7 @@ mod frag_table;
 pub mod handoff;
 mod icmp;
 mod icmp6;
+mod listing;
 mod nat;
 mod nat6;
 mod ndp;

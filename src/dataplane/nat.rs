@@ -235,40 +235,17 @@ impl Core {
         seg: Seg<'_, A>,
         tx: &mut TxPair<T>,
     ) {
-        use std::net::IpAddr::{V4, V6};
+        use super::family::ByFamily;
         let c = A::table(self).get(idx);
         let (dest, rip) = (c.dest(), self.direct_rip(c));
-        let (sent, bytes) = match (seg.src.to_ip(), seg.dst.to_ip()) {
-            (V4(src), V4(dst)) => {
-                self.track_input_only::<A>(idx, seg.proto, seg.flags);
-                let seg = Segment {
-                    frame: seg.frame,
-                    proto: seg.proto,
-                    src: src.to_bits(),
-                    dst: dst.to_bits(),
-                    sport: seg.sport,
-                    dport: seg.dport,
-                    flags: seg.flags,
-                    partial: seg.partial,
-                };
-                (self.forward_direct(fwd, rip, seg, tx), seg.ip_len())
-            }
-            (V6(src), V6(dst)) => {
-                self.track_input_only::<A>(idx, seg.proto, seg.flags);
-                let seg = Seg {
-                    frame: seg.frame,
-                    l4_off: seg.l4_off,
-                    proto: seg.proto,
-                    src,
-                    dst,
-                    sport: seg.sport,
-                    dport: seg.dport,
-                    flags: seg.flags,
-                    partial: seg.partial,
-                };
-                (self.forward_direct6(fwd, rip, seg, tx), seg.ip_len())
-            }
-            _ => (self.drop(Ctr::DropNoDest), 0),
+        let by_family = seg.by_family();
+        if by_family.is_some() {
+            self.track_input_only::<A>(idx, seg.proto, seg.flags);
+        }
+        let (sent, bytes) = match by_family {
+            Some(ByFamily::V4(s)) => (self.forward_direct(fwd, rip, s, tx), s.ip_len()),
+            Some(ByFamily::V6(s)) => (self.forward_direct6(fwd, rip, s, tx), s.ip_len()),
+            None => (self.drop(Ctr::DropNoDest), 0),
         };
         if sent {
             self.out.traffic.inbound(dest, bytes);

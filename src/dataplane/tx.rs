@@ -183,7 +183,9 @@ impl Patch {
             Patch::None => {}
             Patch::Nat(rw, partial) => rewrite::nat_l4(frame, &rw, partial),
             Patch::NatIp(rw) => rewrite::nat_ip(frame, &rw),
-            Patch::NatIp6(rw) => rewrite::nat_ip6(frame, &rw),
+            Patch::NatIp6(rw) => {
+                rewrite::nat_ip6(frame, &rw);
+            }
             Patch::IcmpError(rw) => rewrite::nat_icmp_error(frame, &rw),
             Patch::Nat6(rw, (l4, proto), partial) => {
                 rewrite::nat_l4_v6(frame, &rw, (l4.into(), proto), partial);

@@ -8,10 +8,10 @@
 //! for ARP, and cached copies of the snapshots the control thread publishes (re-
 //! loaded only when the shared epoch moves: one relaxed load per pass).
 
-use super::shared::{Env, LISTING_CHUNK, ListingJob, MAX_LISTING, Published, Shared};
+use super::shared::{Env, Published, Shared};
 use super::tx::{Pending, TxPair, ZeroCopy};
 use crate::io::{RxQueue, TxQueue};
-use crate::nat::{Conn, ConnInfo, ConnTable, DestView, ServiceId, Snapshot, State};
+use crate::nat::{Conn, ConnTable, DestView, ServiceId, Snapshot, State};
 use crate::neigh::{NeighEvent, NeighSnapshot};
 use crate::stats::{Counters, Ctr};
 use crate::{Nic, NicPair};
@@ -106,7 +106,7 @@ pub struct Core {
     /// Time per non-empty batch (recorded in `Worker::run`).
     batch: crate::stats::BatchRecorder,
     /// The listing being served, in steps (see [`Core::listings`]).
-    walk: Option<Walk>,
+    pub(super) walk: Option<super::listing::Walk>,
     /// Connection sync and the HA role (see [`super::sync`]).
     pub(super) sync: super::sync::SyncLink,
     /// The lookups started for the burst being drained (`batch.rs`).
@@ -123,41 +123,6 @@ pub struct Core {
     pub(super) frags: super::frag_table::Frags,
     /// The frames `drain_handoffs` took out of the rings, room for a burst.
     pub(super) handed: Vec<super::handoff::Received>,
-}
-
-/// A listing request being served: where the walk of the table goes on from,
-/// and the entries listed so far.
-struct Walk {
-    job: ListingJob,
-    at: u32,
-    listed: usize,
-    /// The IPv4 table was walked; the IPv6 one is being walked.
-    v6: bool,
-}
-
-/// One step of a listing over `table` from slab entry `at`: at most `room`
-/// entries looked at, the live ones (up to `left`) into `buf`. Returns where
-/// the next step goes on, `None` at the end of the table.
-fn list_step<A: crate::nat::Addr>(
-    table: &ConnTable<A>,
-    at: u32,
-    (room, left): (usize, usize),
-    (to, now): (&crate::nat::Timeouts, u32),
-    buf: &mut Vec<ConnInfo>,
-) -> Option<u32> {
-    table.walk(at, room, |c| {
-        if buf.len() < left {
-            buf.push(ConnInfo {
-                proto: c.proto,
-                client: (c.client.to_ip(), c.cport),
-                vip: (c.vip.to_ip(), c.vport),
-                dest: (c.rip.to_ip(), c.rport),
-                state: c.state,
-                expires_in: to.secs(c.state).saturating_sub(now.saturating_sub(c.seen)),
-                template: false,
-            });
-        }
-    })
 }
 
 /// A worker: its queues on both NICs and its [`Core`].
@@ -611,72 +576,6 @@ impl Core {
             out.traffic.zero();
         }
         self.listings();
-    }
-
-    /// A listing step can be taken now (the one being served has a buffer
-    /// to fill, or none is served and a request waits): the loop does not
-    /// sleep. One whose requester is still reading lets it sleep, requests
-    /// queued behind it too: giving a buffer back rings (`Listing::poll`),
-    /// so a slow reader does not keep the worker spinning.
-    fn listing(&self) -> bool {
-        match &self.walk {
-            // The next request is taken only once this one ends.
-            Some(w) => w.job.ready(),
-            // SeqCst: read after `Handoffs::sleep` says the worker sleeps,
-            // against `queue_listing`'s store before it rings.
-            None => self.out.listings_queued.load(Ordering::SeqCst) > 0,
-        }
-    }
-
-    /// One step of the listing being served (the next request's first step if
-    /// none is): at most [`LISTING_CHUNK`] slab entries looked at, the live ones
-    /// copied into a buffer the requester gave, sent. Requests are served in
-    /// turn; a requester that gave up is dropped at the next send.
-    fn listings(&mut self) {
-        if self.walk.is_none() {
-            self.walk = self.out.next_listing().map(|job| Walk {
-                job,
-                at: 0,
-                listed: 0,
-                v6: false,
-            });
-        }
-        let Some(w) = &mut self.walk else { return };
-        let mut buf = match w.job.buffer() {
-            Ok(Some(b)) => b,
-            // The requester is still reading the last ones: next pass.
-            Ok(None) => return,
-            Err(()) => {
-                self.walk = None;
-                return;
-            }
-        };
-        buf.clear();
-        let now = self.clock.now_s;
-        let to = &self.snap.cfg.timeouts;
-        let room = LISTING_CHUNK.min(buf.capacity());
-        let left = MAX_LISTING - w.listed;
-        // The IPv4 table, then the IPv6 one.
-        let next = if w.v6 {
-            list_step(&self.table6, w.at, (room, left), (to, now), &mut buf)
-        } else {
-            list_step(&self.table, w.at, (room, left), (to, now), &mut buf)
-        };
-        w.listed += buf.len();
-        let done = match next {
-            Some(at) if w.listed < MAX_LISTING => {
-                w.at = at;
-                None
-            }
-            None if !w.v6 && !self.table6.is_empty() && w.listed < MAX_LISTING => {
-                (w.v6, w.at) = (true, 0);
-                None
-            }
-            _ => Some(now),
-        };
-        if !w.job.send(buf, done) || done.is_some() {
-            self.walk = None;
-        }
     }
 
     /// The candidates a new connection of service `svc` would be scheduled from

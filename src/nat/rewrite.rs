@@ -238,32 +238,25 @@ pub fn nat_l4_v6(
     let Some((head, l4)) = frame.split_at_mut_checked(l4_off) else {
         return;
     };
-    let Some(ip) = head.get_mut(ethernet::HEADER_LEN..) else {
+    let Some(ends) = nat_ip6(head, rw) else {
         return;
     };
-    let mut ip = Ipv6Packet::new_unchecked(ip);
-    match rw.end {
-        End::Dst => ip.set_dst(rw.addr),
-        End::Src => ip.set_src(rw.addr),
-    }
-    ip.set_hop_limit(ip.hop_limit().saturating_sub(1));
-    let (src, dst) = (ip.src(), ip.dst());
-    nat_ports(l4, proto, rw, partial.then_some(Ends::V6(src, dst)));
+    nat_ports(l4, proto, rw, partial.then_some(Ends::V6(ends.0, ends.1)));
 }
 
-/// The IP half of [`nat_l4_v6`], for an IPv6 fragment past the first: the
-/// address of `rw.end` and the hop limit one less (no header checksum).
-pub fn nat_ip6(frame: &mut [u8], rw: &Rewrite<Ipv6Addr>) {
-    let Some(ip) = frame.get_mut(ethernet::HEADER_LEN..ethernet::HEADER_LEN + ipv6::HEADER_LEN)
-    else {
-        return;
-    };
+/// The IP half of [`nat_l4_v6`], alone for an IPv6 fragment past the first:
+/// the address of `rw.end` and the hop limit one less (no header checksum).
+/// The packet's addresses after it; `None` if `frame` holds no IPv6 header.
+#[inline(always)]
+pub fn nat_ip6(frame: &mut [u8], rw: &Rewrite<Ipv6Addr>) -> Option<(Ipv6Addr, Ipv6Addr)> {
+    let ip = frame.get_mut(ethernet::HEADER_LEN..ethernet::HEADER_LEN + ipv6::HEADER_LEN)?;
     let mut ip = Ipv6Packet::new_unchecked(ip);
     match rw.end {
         End::Dst => ip.set_dst(rw.addr),
         End::Src => ip.set_src(rw.addr),
     }
     ip.set_hop_limit(ip.hop_limit().saturating_sub(1));
+    Some((ip.src(), ip.dst()))
 }
 
 /// Rewrite an ICMPv6 error that concerns a NATed IPv6 connection, in place:
