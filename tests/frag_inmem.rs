@@ -32,27 +32,6 @@ fn director(workers: usize) -> MemDirector {
     d
 }
 
-/// `frame` (IPv4, no options) cut into fragments of `step` payload bytes (a
-/// multiple of 8), DF clear, as a sender's kernel does.
-fn cut(frame: &[u8], step: usize) -> Vec<Vec<u8>> {
-    let payload = &frame[34..];
-    payload
-        .chunks(step)
-        .enumerate()
-        .map(|(i, chunk)| {
-            let mut f = frame[..34].to_vec();
-            f.extend_from_slice(chunk);
-            let mut ip = SIp::new_unchecked(&mut f[14..]);
-            ip.set_total_len((20 + chunk.len()) as u16);
-            ip.set_dont_frag(false);
-            ip.set_more_frags((i + 1) * step < payload.len());
-            ip.set_frag_offset((i * step) as u16);
-            ip.fill_checksum();
-            f
-        })
-        .collect()
-}
-
 /// A UDP datagram of `n` bytes of data, each byte its index's low byte.
 fn data(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 + 3) as u8).collect()

@@ -693,6 +693,27 @@ pub fn arp_frame(
     ether(sender_mac, eth_dst, EtherTypes::Arp, &buf)
 }
 
+/// `frame` (IPv4, no options) cut into fragments of `step` payload bytes (a
+/// multiple of 8), DF clear, as a sender's kernel does.
+pub fn cut(frame: &[u8], step: usize) -> Vec<Vec<u8>> {
+    let payload = &frame[34..];
+    payload
+        .chunks(step)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut f = frame[..34].to_vec();
+            f.extend_from_slice(chunk);
+            let mut ip = smoltcp::wire::Ipv4Packet::new_unchecked(&mut f[14..]);
+            ip.set_total_len((20 + chunk.len()) as u16);
+            ip.set_dont_frag(false);
+            ip.set_more_frags((i + 1) * step < payload.len());
+            ip.set_frag_offset((i * step) as u16);
+            ip.fill_checksum();
+            f
+        })
+        .collect()
+}
+
 /// The IPv4 packet the fragments in `frames` (Ethernet frames, in order)
 /// make up, checking each on the way: a valid header checksum, the same
 /// addresses, id and protocol, DF clear, MF on all but the last, offsets
