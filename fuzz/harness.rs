@@ -186,6 +186,8 @@ pub fn templates() -> Vec<(Nic, Vec<u8>)> {
         ),
         (Nic::Ext, udp(c, (CLIENT, 5000), (VIP, 53), b"query")),
         (Nic::Int, udp(r, (RS1, 53), (CLIENT, 5000), b"answer")),
+        (Nic::Ext, udp(c, (CLIENT, 5001), (VIP, 5300), b"ops")),
+        (Nic::Int, udp(r, (RS1, 5300), (CLIENT, 5001), b"ops answer")),
         (Nic::Ext, ip_frame(c, CLIENT, VIP, 1, echo.clone())),
         (Nic::Int, ip_frame(r, RS1, DIP, 1, echo)),
         (Nic::Ext, ip_frame(c, CLIENT, VIP, 1, unreach)),
@@ -537,6 +539,9 @@ fn config(extra: &[&str]) -> Config {
         "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:80 -m",
         "-A -u [2001:2:0:1::110]:53 -s rr",
         "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
+        // One-packet scheduling: no connection, replies by the snapshot.
+        "-A -u 198.18.0.110:5300 -s rr -p 60 -o",
+        "-a -u 198.18.0.110:5300 -r 198.19.0.2:5300 -m",
     ]
     .iter()
     .chain(extra)
@@ -728,6 +733,7 @@ impl Harness {
         } else if d(Ctr::FwdIn)
             + d(Ctr::FwdOut)
             + d(Ctr::ConnNew)
+            + d(Ctr::OpsScheduled)
             + d(Ctr::DropNoConn)
             + d(Ctr::DropConnClash)
             + d(Ctr::DropTableFull)

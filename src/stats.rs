@@ -51,6 +51,10 @@ counters! {
     FwdOut => "fwd_out",
     /// Connections created.
     ConnNew => "conn_new",
+    /// Datagrams of one-packet-scheduling services (`-o`) scheduled on their
+    /// own: each counts as a connection of its real server (`--stats`), as in
+    /// IPVS, but takes no place in the table.
+    OpsScheduled => "ops_scheduled",
     /// Connections expired.
     ConnExpired => "conn_expired",
     /// Transitory connections (SYN_RECV, TIME_WAIT, CLOSE, …, or idle UDP)
@@ -197,6 +201,10 @@ counters! {
     DropTableFull => "drop_table_full",
     /// Connection key taken by another connection.
     DropConnClash => "drop_conn_clash",
+    /// A reply of no connection from a real server address and port that
+    /// serves several one-packet-scheduling NAT services: which VIP it
+    /// answers for cannot be told.
+    DropOpsAmbiguous => "drop_ops_ambiguous",
     /// Malformed ICMP, or an ICMP message the director does not handle.
     DropIcmp => "drop_icmp",
     /// ICMP error about no connection we know.

@@ -765,6 +765,65 @@ fn fragments_allocate_nothing() {
     assert_eq!(d.ctr(Ctr::FragReleased) - released0, ROUNDS);
 }
 
+/// A UDP datagram of 32 bytes from `src` to `dst`, checksummed.
+fn udp(
+    (smac, dmac): ([u8; 6], [u8; 6]),
+    (src, sport): (Ipv4Addr, u16),
+    (dst, dport): (Ipv4Addr, u16),
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    ether(dmac, smac, 0x0800, &mut f);
+    ipv4(src, dst, 17, 8 + 32, &mut f);
+    let at = f.len();
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&40u16.to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend((0..32).map(|k| k as u8));
+    set_checksum(&mut f, at, 6, checksum::pseudo_header_v4(src, dst, 17, 40));
+    f
+}
+
+/// One-packet scheduling (`-o`), with a persistence template: each
+/// datagram scheduled through the template and released, each reply
+/// translated from the snapshot's map. No allocation, no connection.
+#[test]
+fn one_packet_scheduling_allocates_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const ROUNDS: u64 = 500;
+    let cfg = rules_config(&[
+        format!("-A -u {VIP}:53 -s rr -p 300 -o"),
+        format!("-a -u {VIP}:53 -r {}:5353 -m", RS[0]),
+        format!("-a -u {VIP}:53 -r {}:5353 -m", RS[1]),
+    ]);
+    let snap = Snapshot::build(&cfg, Timeouts::default());
+    let rx = NicPair::new(MemRx::new(), MemRx::new());
+    let mut d = TestDirector::start((snap, test_env(), 64), rx, |neigh, start| {
+        neigh.learn(Nic::Int, u32::from(RS[0]), Mac(RS_MAC[0]), start);
+        neigh.learn(Nic::Int, u32::from(RS[1]), Mac(RS_MAC[1]), start);
+        neigh.learn(Nic::Ext, u32::from(CLIENT), Mac(CLIENT_MAC), start);
+    });
+    let query = |p: u16| udp((CLIENT_MAC, EXT_MAC), (CLIENT, p), (VIP, 53));
+    let answer = |p: u16| udp((RS_MAC[0], INT_MAC), (RS[0], 5353), (CLIENT, p));
+    let (queries, answers): (Vec<_>, Vec<_>) = (0..ROUNDS as u16)
+        .map(|i| (query(i + 1000), answer(i + 1000)))
+        .unzip();
+    // The template is made (and its shard's room) before counting.
+    d.handle(Nic::Ext, &query(999));
+    let (fwd_in, fwd_out) = (d.ctr(Ctr::FwdIn), d.ctr(Ctr::FwdOut));
+    let before = allocs();
+    for (q, a) in queries.iter().zip(&answers) {
+        d.handle(Nic::Ext, q);
+        d.handle(Nic::Int, a);
+    }
+    let n = allocs() - before;
+    assert_eq!(n, 0, "{n} allocations");
+    assert_eq!(d.ctr(Ctr::FwdIn) - fwd_in, ROUNDS);
+    assert_eq!(d.ctr(Ctr::FwdOut) - fwd_out, ROUNDS);
+    assert_eq!(d.ctr(Ctr::OpsScheduled), ROUNDS + 1);
+    assert!(d.w.core.table.is_empty());
+}
+
 /// `syns` (new connections, counted by `new`) into the preallocated table,
 /// then every connection of the table `expire` empties: no allocation.
 fn new_then_expired(

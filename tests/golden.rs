@@ -317,6 +317,7 @@ fn service_options() {
         persistent: p,
         netmask: ip(m).into(),
         sched_flags: SchedFlags { fallback, port },
+        ops: false,
         check: None,
     };
     for (line, want) in [
@@ -815,11 +816,6 @@ fn error_messages_and_exit_codes() {
             2,
         ),
         (
-            "-A -u 198.18.0.110:53 -s rr -o",
-            "ringvs does not support one-packet scheduling (-o)",
-            2,
-        ),
-        (
             "-A -t 198.18.0.110:80 -s rr --pe sip",
             "ringvs does not support persistence engines (--pe)",
             2,
@@ -1048,6 +1044,68 @@ fn apply_errors_are_ipvsadm_messages() {
     );
 }
 
+/// `-o` (ipvsadm.c: `OPT_ONEPACKET` sets `IP_VS_SVC_F_ONEPACKET`):
+/// parsed with `-A` and `-E`, listed after the persistence as `ops`, saved
+/// as `-o` between `-M` and `-b` (`print_service_entry`), cleared by an
+/// edit without it, and refused where ipvsadm refuses it.
+#[test]
+fn one_packet_scheduling() {
+    let k = udp("198.18.0.110", 53);
+    let AdmCommand::AddService { key, opts } = ok("-A -u 198.18.0.110:53 -s rr -o") else {
+        panic!("not an add");
+    };
+    assert_eq!((key, opts.ops, opts.sched), (k, true, Scheduler::Rr));
+    let AdmCommand::AddService { opts, .. } = ok("-A -u 198.18.0.110:53 --ops") else {
+        panic!("not an add");
+    };
+    assert!(opts.ops);
+    let mut c = Config::new();
+    for line in [
+        "-A -u 198.18.0.110:53 -s sh -p 60 -M 255.255.255.0 -o -b sh-port",
+        "-a -u 198.18.0.110:53 -r 198.19.0.2:5353 -m",
+        "-A -t 198.18.0.110:80 -s rr -o",
+        "-A -u [2001:2:0:1::110]:53 -s rr -o",
+    ] {
+        apply(&mut c, &ok(line)).unwrap();
+    }
+    let none: &[ConnInfo] = &[];
+    let listed = list_with(&c, "-L -n", &names(), none);
+    assert!(
+        listed.contains(
+            "UDP  198.18.0.110:53 sh (sh-port) persistent 60 mask 255.255.255.0 ops\n  -> 198.19.0.2:5353"
+        ),
+        "{listed}"
+    );
+    // Kept and listed for TCP too, where IPVS applies it to nothing.
+    assert!(listed.contains("TCP  198.18.0.110:80 rr ops\n"), "{listed}");
+    assert!(
+        listed.contains("UDP  [2001:2:0:1::110]:53 rr ops\n"),
+        "{listed}"
+    );
+    let saved = list_with(&c, "-S -n", &names(), none);
+    assert!(
+        saved.contains("-A -u 198.18.0.110:53 -s sh -p 60 -M 255.255.255.0 -o -b sh-port\n"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("-A -t 198.18.0.110:80 -s rr -o\n"),
+        "{saved}"
+    );
+    // Restored as saved.
+    let mut back = Config::new();
+    assert!(restore_into(&mut back, &saved).is_empty());
+    assert_eq!(list_with(&back, "-S -n", &names(), none), saved);
+    // An edit without -o clears it, as ipvsadm's edit sets every flag anew.
+    apply(&mut c, &ok("-E -u 198.18.0.110:53 -s rr")).unwrap();
+    assert!(!c.service(&k).unwrap().ops);
+    // ipvsadm refuses -o where its option table does.
+    let e = p("-a -u 198.18.0.110:53 -r 198.19.0.3 -o").unwrap_err();
+    assert_eq!(
+        (e.to_string().as_str(), e.exit_code()),
+        ("Illegal 'ops' option with the 'add-server' command", 2)
+    );
+}
+
 #[test]
 fn edit_replaces_the_whole_setup() {
     let mut c = scenario();
@@ -1174,7 +1232,8 @@ mod round_trip {
         sched: usize,
         persistent: Option<u32>,
         mask: u32,
-        flags: (bool, bool),
+        /// Scheduler flags `-b` (fallback, port) and `-o`.
+        flags: (bool, bool, bool),
         dests: Vec<RealServer>,
     }
 
@@ -1205,7 +1264,7 @@ mod round_trip {
             0..ALL_SCHEDULERS.len(),
             proptest::option::of(1..=2_678_400u32),
             any::<u32>(),
-            (any::<bool>(), any::<bool>()),
+            (any::<bool>(), any::<bool>(), any::<bool>()),
             proptest::collection::vec(
                 (
                     any::<u32>(),
@@ -1258,6 +1317,7 @@ mod round_trip {
                     fallback: s.flags.0,
                     port: s.flags.1,
                 },
+                ops: s.flags.2,
                 check: None,
             };
             if apply(&mut c, &AdmCommand::AddService { key, opts }).is_err() {
@@ -1310,8 +1370,8 @@ mod round_trip {
                     .collect();
                 d.sort();
                 format!(
-                    "{} {:?} {:?} {} {:?} {d:?}",
-                    s.key, s.sched, s.persistent, s.netmask, s.sched_flags
+                    "{} {:?} {:?} {} {:?} ops {} {d:?}",
+                    s.key, s.sched, s.persistent, s.netmask, s.sched_flags, s.ops
                 )
             })
             .collect();

@@ -183,7 +183,7 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         "18: no_such_block: unknown top-level keyword, skipped",
         "22: delay_loop 2.5: ringvs counts whole seconds, using 3",
         "26: sh-port: applies to the sh scheduler only, ignored with rr (as keepalived does)",
-        "27: ops (in virtual_server): not supported by ringvs, ignored",
+        "27: ops: ignored, the virtual_server is not UDP (as keepalived does)",
         "28: ha_suspend (in virtual_server): not supported by ringvs, ignored",
         "29: quorum (in virtual_server): not supported by ringvs, ignored",
         "30: sorry_server (in virtual_server): not supported by ringvs, ignored",
@@ -207,7 +207,7 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         "61: virtual_server without protocol: UDP (keepalived's default)",
         "61: virtual_server without lb_algo: wlc (keepalived's default)",
         "61: virtual_server without lb_kind: NAT (keepalived's default)",
-        "66: virtual_server 198.18.0.113 80 has no real_server: ignored (as keepalived does)",
+        "67: virtual_server 198.18.0.113 80 has no real_server: ignored (as keepalived does)",
     ]
     .iter()
     .map(|w| format!("{f}:{w}"))
@@ -226,6 +226,9 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
     );
     let web = &l.config.services()[0];
     assert_eq!(web.sched_flags, SchedFlags::default());
+    // `ops` is for UDP services only (keepalived's `ipvs_set_srule`).
+    let dns = &l.config.services()[1];
+    assert_eq!((web.ops, dns.ops), (false, true));
     let weights: Vec<(u8, u32)> = web
         .dests
         .iter()

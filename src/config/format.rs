@@ -217,6 +217,9 @@ fn service_entry<S, A: ListAddr>(
                 let _ = write!(out, " mask {}", svc.netmask);
             }
         }
+        if svc.ops {
+            out.push_str(" ops");
+        }
     }
     out.push('\n');
     for (i, d) in ds.into_iter().enumerate() {
@@ -401,6 +404,9 @@ pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
             if !svc.netmask.is_host() {
                 let _ = write!(out, " -M {}", svc.netmask);
             }
+        }
+        if svc.ops {
+            out.push_str(" -o");
         }
         let flags = sched_flags_text(svc);
         if !flags.is_empty() {

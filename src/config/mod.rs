@@ -233,6 +233,11 @@ pub struct Service {
     /// Always of the service's family ([`Netmask::fits`]).
     #[serde(default = "host_netmask")]
     pub netmask: Netmask,
+    /// One-packet scheduling (`-o`, IPVS's `IP_VS_SVC_F_ONEPACKET`): each UDP
+    /// datagram is scheduled on its own and leaves no connection. Kept (and
+    /// listed) for a TCP service too, where it does nothing, as in IPVS.
+    #[serde(default)]
+    pub ops: bool,
     /// Active health check of the service's real servers (`--check`), a ringvs
     /// extension with keepalived's vocabulary (see `docs/health.md`).
     #[serde(default)]
@@ -433,6 +438,7 @@ impl Config {
             dests: Vec::new(),
             persistent,
             sched_flags: SchedFlags::default(),
+            ops: false,
             netmask: Netmask::host(key.addr),
             check: None,
         });
@@ -495,6 +501,14 @@ impl Config {
         let svc = &mut self.services[i];
         svc.sched_flags = sched_flags;
         svc.netmask = netmask;
+        Ok(())
+    }
+
+    /// Sets a service's one-packet scheduling (`-o`; `-E` without it clears
+    /// it, as ipvsadm's edit replaces the service's flags).
+    pub fn set_service_ops(&mut self, key: &ServiceKey, ops: bool) -> Result<(), AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
+        self.services[i].ops = ops;
         Ok(())
     }
 

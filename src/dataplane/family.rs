@@ -19,6 +19,7 @@ use super::worker::Core;
 use crate::Nic;
 use crate::config::Forward;
 use crate::io::TxQueue;
+use crate::nat::ops::OpsReply;
 use crate::nat::persist::Templates;
 use crate::nat::rewrite::Rewrite;
 use crate::nat::{Addr, Conn, ConnTable, Dir, FlowKey, ServiceEntry, Snapshot};
@@ -171,6 +172,11 @@ pub(super) trait Family: Addr + SyncFamily + super::batch::AheadKey {
     fn service(snap: &Snapshot, proto: u8, vip: Self, port: u16) -> Option<Svc<'_, Self>>;
     /// The address of the service's real server `i`.
     fn dest_addr(svc: &Svc<'_, Self>, i: usize) -> Option<Self>;
+    /// What a reply from `rip:rport` that matched no connection is, if the
+    /// real server is one of a one-packet-scheduling service ([`OpsReplies`]).
+    ///
+    /// [`OpsReplies`]: crate::nat::ops::OpsReplies
+    fn ops_reply(snap: &Snapshot, rip: Self, rport: u16) -> Option<OpsReply<Self>>;
     /// Whether `src` may open a connection from the external side.
     fn plausible_client(core: &Core, src: Self) -> bool;
     /// Whether a real server reached by `fwd` at `rip` can be sent to.
@@ -211,6 +217,9 @@ impl Family for u32 {
     #[inline]
     fn dest_addr(svc: &Svc<'_, Self>, i: usize) -> Option<Self> {
         svc.entry.dests.get(i).map(|d| d.addr)
+    }
+    fn ops_reply(snap: &Snapshot, rip: Self, rport: u16) -> Option<OpsReply<Self>> {
+        snap.ops_replies.find(rip, rport)
     }
     fn plausible_client(core: &Core, src: Self) -> bool {
         core.plausible_client(src)

@@ -446,8 +446,17 @@ impl Core {
             };
         }
         let key = FlowKey::new(u8::from(dir == Dir::Output), proto, src, sport, dst, dport);
+        let bytes = (frame.len() - ethernet::HEADER_LEN) as u64;
         let Some(idx) = A::table(self).lookup(&key) else {
-            return self.ctr.inc(Ctr::DropNoConn);
+            // A reply of a one-packet-scheduling service has none (`ops.rs`).
+            let conn = match dir {
+                Dir::Input => Err(Ctr::DropNoConn),
+                Dir::Output => self.ops_reply_conn(proto, (src, sport), (dst, dport)),
+            };
+            return match conn {
+                Ok(c) => self.ops_reply_send(&c, A::patch_ip(c.rewrite(dir)), frame, bytes, tx),
+                Err(why) => self.ctr.inc(why),
+            };
         };
         let c = A::table(self).get(idx);
         let dest = c.dest();
@@ -456,7 +465,6 @@ impl Core {
         {
             return self.ctr.inc(Ctr::DropNoDestConn);
         }
-        let bytes = (frame.len() - ethernet::HEADER_LEN) as u64;
         let fwd = self.snap.cfg.forward_of(dest);
         if dir == Dir::Input && fwd != Forward::Masq {
             let rip = self.direct_rip(c);

@@ -15,6 +15,7 @@
 //! | `ndp.rs` | the same for IPv6: neighbor advertisements answering solicitations |
 //! | `nat.rs` | TCP/UDP: connection lookup or scheduling, state, NAT rewrite |
 //! | `nat6.rs` | the same for IPv6, and ICMPv6 errors about IPv6 connections |
+//! | `ops.rs` | one-packet scheduling (`-o`): a UDP datagram scheduled on its own, its replies translated without a connection |
 //! | `direct.rs` | DR (`-g`: a new destination MAC) and TUN (`-i`: IPIP/GUE/GRE) instead of NAT |
 //! | `direct_icmp.rs` | ICMP errors about DR/TUN connections and about our tunnel packets; path MTUs kept per tunnel endpoint |
 //! | `frag.rs` | fragments of TCP/UDP, IPv4 and IPv6: each forwarded with its datagram's connection, held until its first |
@@ -57,6 +58,7 @@ mod listing;
 mod nat;
 mod nat6;
 mod ndp;
+mod ops;
 pub mod shared;
 pub mod sync;
 mod tap;

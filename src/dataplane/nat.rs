@@ -72,7 +72,8 @@ impl Core {
                     return self.ctr.inc(Ctr::DropBadSource);
                 }
                 match self.new_conn(&seg) {
-                    Some(i) => i,
+                    Some(Scheduled::Entry(i)) => i,
+                    Some(Scheduled::OnePacket(conn)) => return self.one_packet(conn, seg, tx),
                     None => return,
                 }
             }
@@ -107,7 +108,7 @@ impl Core {
     ) {
         let key = FlowKey::new(1, seg.proto, seg.src, seg.sport, seg.dst, seg.dport);
         let Some(idx) = A::lookup(self, &key) else {
-            return self.ctr.inc(Ctr::DropNoConn);
+            return self.ops_reply(seg, tx);
         };
         // IPVS checks no availability on replies (`ip_vs_out_hook`); with
         // `expire_nodest_conn` it expires a removed server's connections in the
@@ -235,13 +236,26 @@ impl Core {
         seg: Seg<'_, A>,
         tx: &mut TxPair<T>,
     ) {
-        use super::family::ByFamily;
         let c = A::table(self).get(idx);
         let (dest, rip) = (c.dest(), self.direct_rip(c));
         let by_family = seg.by_family();
         if by_family.is_some() {
             self.track_input_only::<A>(idx, seg.proto, seg.flags);
         }
+        self.direct_to(dest, rip, fwd, by_family, tx);
+    }
+
+    /// Send a client packet to DR or TUN real server `dest` at `rip`, as
+    /// `direct.rs` does for its family, and count it on the server.
+    pub(super) fn direct_to<T: TxQueue>(
+        &mut self,
+        dest: DestId,
+        rip: std::net::IpAddr,
+        fwd: Forward,
+        by_family: Option<super::family::ByFamily<'_>>,
+        tx: &mut TxPair<T>,
+    ) {
+        use super::family::ByFamily;
         let (sent, bytes) = match by_family {
             Some(ByFamily::V4(s)) => (self.forward_direct(fwd, rip, s, tx), s.ip_len()),
             Some(ByFamily::V6(s)) => (self.forward_direct6(fwd, rip, s, tx), s.ip_len()),
@@ -252,8 +266,9 @@ impl Core {
         }
     }
 
-    /// Schedule a new connection from a client packet to a virtual service.
-    fn new_conn<A: Family>(&mut self, seg: &Seg<'_, A>) -> Option<u32> {
+    /// Schedule a new connection from a client packet to a virtual service:
+    /// into the table, or for this datagram alone (`-o`, `ops.rs`).
+    fn new_conn<A: Family>(&mut self, seg: &Seg<'_, A>) -> Option<Scheduled<A>> {
         let (proto, flags) = (seg.proto, seg.flags);
         let (client, vip) = ((seg.src, seg.sport), (seg.dst, seg.dport));
         // Borrow the snapshot (no refcount traffic on a line all workers share).
@@ -373,6 +388,9 @@ impl Core {
             // of ours, TUN a route.
             return fail(self, Ctr::DropNoDest);
         }
+        if svc.entry.ops {
+            return Some(Scheduled::OnePacket(conn));
+        }
         let state = conn.state;
         if A::table(self).len() >= A::table(self).capacity() {
             self.evict_one_of::<A>();
@@ -392,7 +410,7 @@ impl Core {
                 if self.sync.reporting() && super::sync::syncs(state) {
                     self.sync_report_of::<A>(i);
                 }
-                Some(i)
+                Some(Scheduled::Entry(i))
             }
             Err(AddError::Full) => fail(self, Ctr::DropTableFull),
             Err(AddError::Clash) => fail(self, Ctr::DropConnClash),
@@ -476,6 +494,15 @@ impl Core {
             self.ctr.inc(Ctr::ConnEvicted);
         }
     }
+}
+
+/// What [`Core::new_conn`] scheduled.
+pub(super) enum Scheduled<A> {
+    /// A connection, at this index of the family's table.
+    Entry(u32),
+    /// A datagram of a one-packet-scheduling service, with the connection it
+    /// would have had (`ops.rs`).
+    OnePacket(Conn<A>),
 }
 
 /// What a client packet does with the connection it found ([`Core::check_in`]).

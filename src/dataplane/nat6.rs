@@ -21,6 +21,7 @@ use super::worker::Core;
 use crate::Nic;
 use crate::config::Forward;
 use crate::io::TxQueue;
+use crate::nat::ops::OpsReply;
 use crate::nat::persist::Templates;
 use crate::nat::rewrite::Rewrite;
 use crate::nat::{Conn, ConnTable, Dir, Snapshot};
@@ -53,6 +54,9 @@ impl Family for Ipv6Addr {
     #[inline]
     fn dest_addr(svc: &Svc<'_, Self>, i: usize) -> Option<Self> {
         svc.addrs6.get(i).copied()
+    }
+    fn ops_reply(snap: &Snapshot, rip: Self, rport: u16) -> Option<OpsReply<Self>> {
+        snap.ops_replies6.find(rip, rport)
     }
 
     /// Not one of ours (the external address, a VIP, the DIP), not of the

@@ -328,11 +328,29 @@ impl Core {
             None
         };
         for e in std::iter::once(entry).chain(template) {
-            if A::lane(&self.sync).report.try_send(e).is_err() {
-                self.ctr.inc(Ctr::SyncQueueFull);
-            } else {
-                self.ctr.inc(Ctr::SyncReported);
-            }
+            self.sync_send::<A>(e);
+        }
+    }
+
+    /// Report the persistence template of `c`, a datagram of a
+    /// one-packet-scheduling service, which leaves no connection to report.
+    /// IPVS syncs such a connection on every packet, with its template
+    /// (`ip_vs_in_hook`, `ip_vs_core.c`: `pkts` set to the sync threshold
+    /// for `IP_VS_CONN_F_ONE_PACKET`); the template is what a standby needs
+    /// of it.
+    #[cold]
+    pub(super) fn sync_report_template<A: Family>(&mut self, c: &Conn<A>) {
+        if let Some(e) = self.template_entry(c) {
+            self.sync_send::<A>(e);
+        }
+    }
+
+    /// Queue `e` for the master daemon, or count the full queue.
+    fn sync_send<A: Family>(&mut self, e: SyncEntry<A>) {
+        if A::lane(&self.sync).report.try_send(e).is_err() {
+            self.ctr.inc(Ctr::SyncQueueFull);
+        } else {
+            self.ctr.inc(Ctr::SyncReported);
         }
     }
 

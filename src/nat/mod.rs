@@ -6,6 +6,7 @@
 
 pub mod addr;
 pub mod conn;
+pub mod ops;
 pub mod persist;
 pub mod rewrite;
 pub mod state;
@@ -162,6 +163,9 @@ pub struct ServiceEntry {
     pub needs_counts: bool,
     /// `-p`: new connections go through a persistence template.
     pub persist: Option<Persist>,
+    /// `-o` on a UDP service: each datagram is scheduled on its own and
+    /// leaves no connection (`ops.rs`).
+    pub ops: bool,
 }
 
 /// Each real server's forwarding method by id, if any is not masquerading
@@ -269,6 +273,11 @@ pub struct Snapshot {
     /// connections keep as their real address; the workers tunnel to the
     /// address here.
     pub cross: Box<[Option<IpAddr>]>,
+    /// The NAT real servers of IPv4 one-packet-scheduling services, by the
+    /// address and port they reply from (`ops.rs`).
+    pub ops_replies: ops::OpsReplies<u32>,
+    /// The same for IPv6 services.
+    pub ops_replies6: ops::OpsReplies<Ipv6Addr>,
 }
 
 impl Snapshot {
@@ -354,6 +363,7 @@ impl Snapshot {
         }
         let forwards = direct_forwards(cfg);
         let cross = cross_family(cfg);
+        let (ops_replies, ops_replies6) = ops_replies(cfg);
         Self {
             services,
             vips,
@@ -366,6 +376,8 @@ impl Snapshot {
             any_direct: !forwards.is_empty(),
             forwards,
             cross,
+            ops_replies,
+            ops_replies6,
         }
     }
 
@@ -437,6 +449,36 @@ impl Snapshot {
     }
 }
 
+/// The NAT real servers of the UDP services with `-o`, of either family, by
+/// the address and port their replies come from: the real server's port
+/// (the service's when it has none), or any port for a port-0 service, whose
+/// connections keep the client's destination port (`Core::new_conn`).
+fn ops_replies(cfg: &Config) -> (ops::OpsReplies<u32>, ops::OpsReplies<Ipv6Addr>) {
+    use crate::config::{Forward, Proto};
+    let (mut v4, mut v6) = (ops::OpsReplies::default(), ops::OpsReplies::default());
+    let services = cfg.services().iter();
+    for s in services.filter(|s| s.ops && s.key.proto == Proto::Udp) {
+        let vport = s.key.port;
+        for d in s.dests.iter().filter(|d| d.forward == Forward::Masq) {
+            let rport = match (vport, d.port) {
+                (0, _) => 0,
+                (_, 0) => vport,
+                (_, p) => p,
+            };
+            match (s.key.addr, d.addr) {
+                (IpAddr::V4(vip), IpAddr::V4(rip)) => {
+                    v4.insert(rip.into(), rport, vip.into(), vport, d.id)
+                }
+                (IpAddr::V6(vip), IpAddr::V6(rip)) => v6.insert(rip, rport, vip, vport, d.id),
+                // Another family than the service's is a tunnel's (the
+                // table refuses it for NAT).
+                _ => {}
+            }
+        }
+    }
+    (v4, v6)
+}
+
 /// A real server of the configuration as the workers see it, its address
 /// given (an IPv4 one, or an IPv6 one folded by [`fold32`]).
 fn dest_entry(d: &crate::config::Dest, addr: u32) -> DestEntry {
@@ -485,6 +527,7 @@ fn service_entry(
         dests,
         needs_counts,
         persist,
+        ops: s.ops && s.key.proto == crate::config::Proto::Udp,
     }
 }
 

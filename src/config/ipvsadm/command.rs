@@ -25,6 +25,8 @@ pub struct ServiceOpts {
     pub netmask: Netmask,
     /// `-b`.
     pub sched_flags: SchedFlags,
+    /// `-o`: one-packet scheduling.
+    pub ops: bool,
     /// `--check` and its settings (a ringvs extension).
     pub check: Option<HealthCheck>,
 }
@@ -37,6 +39,7 @@ impl ServiceOpts {
             persistent: None,
             netmask: Netmask::HOST4,
             sched_flags: SchedFlags::default(),
+            ops: false,
             check: None,
         }
     }

@@ -134,6 +134,8 @@ struct Gathered {
     netmask: Netmask,
     /// `-b`, parsed once the scheduler is known.
     flags_arg: Option<String>,
+    /// `-o`.
+    ops: bool,
     dest: Option<(IpAddr, u16)>,
     dopts: DestOpts,
     /// `-m`, `-g` or `-i`, if one was given.
@@ -167,6 +169,7 @@ impl Gathered {
             persistent: None,
             netmask: Netmask::HOST4,
             flags_arg: None,
+            ops: false,
             dest: None,
             dopts: DestOpts::weight(1),
             fwd: None,
@@ -246,7 +249,7 @@ impl Gathered {
             Tag::LThreshold => self.dopts.l_threshold = threshold(&val, "l")?,
             Tag::Ipv6 if !self.fwmark => return Err(usage("-6 used before -f\n")),
             Tag::Ipv6 => {}
-            Tag::Ops => self.defer(unsupported("one-packet scheduling (-o)")),
+            Tag::Ops => self.ops = true,
             Tag::Pe => self.defer(unsupported("persistence engines (--pe)")),
             Tag::SchedFlags => self.flags_arg = Some(val),
             // ipvsadm's checks and messages (`parse_options`, ipvsadm.c).
@@ -415,6 +418,7 @@ impl Gathered {
                     persistent: self.persistent,
                     netmask: self.netmask,
                     sched_flags,
+                    ops: self.ops,
                     check,
                 };
                 if cmd == Cmd::Add {

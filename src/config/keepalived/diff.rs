@@ -8,7 +8,8 @@
 //! server whose method or tunnel changed, too), so it keeps its [`DestId`](super::super::DestId)
 //! as long as it stays in the file, and connections that refer to it carry
 //! on. A service whose settings (scheduler, persistence, netmask, scheduler
-//! flags, check) changed is edited in place, never removed and added again.
+//! flags, one-packet scheduling, check) changed is edited in place, never
+//! removed and added again.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -27,6 +28,7 @@ pub struct ServiceSettings {
     pub persistent: Option<u32>,
     pub sched_flags: SchedFlags,
     pub netmask: Netmask,
+    pub ops: bool,
     pub check: Option<HealthCheck>,
 }
 
@@ -37,6 +39,7 @@ impl ServiceSettings {
             persistent: s.persistent,
             sched_flags: s.sched_flags,
             netmask: s.netmask,
+            ops: s.ops,
             check: s.check.clone(),
         }
     }
@@ -137,6 +140,9 @@ impl fmt::Display for Change {
                 }
                 if !settings.netmask.is_host() {
                     write!(f, " -M {}", settings.netmask)?;
+                }
+                if settings.ops {
+                    f.write_str(" -o")?;
                 }
                 match settings.check.as_ref().map(|c| &c.kind) {
                     Some(super::super::CheckKind::Tcp) => f.write_str(" --check tcp"),
@@ -262,6 +268,7 @@ fn apply_one(cfg: &mut Config, c: &Change) -> Result<(), AdmError> {
         persistent: s.persistent,
         netmask: s.netmask,
         sched_flags: s.sched_flags,
+        ops: s.ops,
         check: s.check.clone(),
     };
     let dest = |s: &DestSettings| DestOpts {

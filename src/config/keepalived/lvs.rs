@@ -160,6 +160,8 @@ struct Vs {
     persistent: Option<u32>,
     netmask: Netmask,
     flags: SchedFlags,
+    /// `ops` (UDP services only).
+    ops: bool,
     check: Option<HealthCheck>,
     dests: Vec<Rs>,
 }
@@ -170,6 +172,7 @@ impl Vs {
         let refused = |pos: &Pos, e: AdmError| KaError::at(pos, e.to_string());
         cfg.add_service(*key, self.sched, self.persistent)
             .and_then(|()| cfg.set_service_options(key, self.flags, self.netmask))
+            .and_then(|()| cfg.set_service_ops(key, self.ops))
             .and_then(|()| cfg.set_service_check(key, self.check.clone()))
             .map_err(|e| refused(&self.pos, e))?;
         for d in &self.dests {
@@ -235,6 +238,7 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
     let mut flags: Vec<&Stmt> = Vec::new();
     let mut weight = None;
     let mut inhibit = None;
+    let mut ops: Option<&Stmt> = None;
     let mut times = Times::default();
     let mut servers = Vec::new();
     for k in s.children() {
@@ -289,6 +293,10 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
             }
             "weight" => weight = Some(cx.number(k, 1, MAX_WEIGHT)?),
             "inhibit_on_failure" => inhibit = Some(cx.boolean(k)?),
+            "ops" => {
+                cx.no_more(k, 0);
+                ops = Some(k);
+            }
             "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "flag-1" | "flag-2"
             | "flag-3" => {
                 cx.no_more(k, 0);
@@ -342,6 +350,18 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
     }
     let key = ServiceKey::new(proto, addr, port);
     let flags = sched_flags(cx, sched, &flags);
+    // keepalived sets `IP_VS_SVC_F_ONEPACKET` for UDP services only
+    // (`ipvswrapper.c`, `ipvs_set_srule`).
+    let ops = match ops {
+        Some(k) if proto != Proto::Udp => {
+            cx.w.at(
+                &k.pos,
+                "ops: ignored, the virtual_server is not UDP (as keepalived does)",
+            );
+            false
+        }
+        o => o.is_some(),
+    };
     let vs_times = times;
     let vs_defaults = (weight, inhibit, vs_times, forward.unwrap_or_default());
     let (dests, checks) = servers_of(cx, servers, port, vs_defaults);
@@ -353,6 +373,7 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
         persistent,
         netmask: netmask.unwrap_or(Netmask::host(addr)),
         flags,
+        ops,
         check,
         dests,
     }))

@@ -5,6 +5,10 @@ usage:
       COUNT requests of 32 bytes, each from a new socket (a new source port:
       a new connection for the director; all held open to the end so no
       port repeats); prints each answer, or `timeout`.
+  python3 udp_client.py one ADDR PORT COUNT
+      COUNT requests of 32 bytes from one connected socket (one source
+      port, and the kernel takes only answers from ADDR:PORT); prints each
+      answer, or `timeout`.
   python3 udp_client.py pmtu ADDR PORT SIZE
       One connected socket with DF set on every datagram (IP_PMTUDISC_DO) and
       the error queue on (IP_RECVERR); sends SIZE-byte datagrams every 200 ms
@@ -58,6 +62,20 @@ def ask(addr, port, count):
             print("timeout", flush=True)
     for s in held:
         s.close()
+
+
+def one(addr, port, count):
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.settimeout(2.0)
+    s.connect((addr, port))
+    for i in range(count):
+        s.send(b"q%031d" % i)
+        try:
+            print(s.recv(2048).decode(errors="replace"), flush=True)
+        except (socket.timeout, ConnectionRefusedError):
+            print("timeout", flush=True)
+    s.close()
 
 
 def pmtu(addr, port, size):
@@ -156,7 +174,7 @@ def nodf(addr, port, size):
 
 def main():
     mode, addr, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    {"ask": ask, "pmtu": pmtu, "nodf": nodf, "big": big}[mode](addr, port, n)
+    {"ask": ask, "one": one, "pmtu": pmtu, "nodf": nodf, "big": big}[mode](addr, port, n)
 
 
 if __name__ == "__main__":

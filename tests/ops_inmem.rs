@@ -1,0 +1,275 @@
+//! One-packet scheduling (`ipvsadm -o`) through the workers, in memory: each
+//! UDP datagram is scheduled on its own and leaves no connection, as IPVS's
+//! `IP_VS_CONN_F_ONE_PACKET` connections (`ip_vs_core.c`, `ip_vs_conn.c`);
+//! the real servers' replies are translated back without one (a deliberate
+//! difference: IPVS lets them out from the real server's address).
+
+mod inmem;
+
+use inmem::frames6;
+use inmem::*;
+use ringvs::Nic;
+use ringvs::config::Proto;
+use ringvs::stats::Ctr;
+use smoltcp::wire::{Ipv4Packet as SIp, UdpPacket as SUdp};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// UDP VIP:53, rr over RS1 and RS2 on port 5353, with the options `opts`.
+fn dns(opts: &str) -> Vec<String> {
+    vec![
+        format!("-A -u 198.18.0.110:53 -s rr {opts}"),
+        "-a -u 198.18.0.110:53 -r 198.19.0.2:5353 -m".into(),
+        "-a -u 198.18.0.110:53 -r 198.19.0.3:5353 -m".into(),
+    ]
+}
+
+fn lab(rules: &[String]) -> MemDirector {
+    let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
+    let mut d = MemDirector::new(&rules);
+    d.resolve_all();
+    d
+}
+
+/// The client's datagram from `sport`, as its real server got it.
+fn query(d: &mut MemDirector, sport: u16) -> Parsed {
+    let (ext, int) = d.ext(&udp_frame(&L3::to_vip(), sport, 53, b"query", true));
+    assert!(ext.is_empty());
+    assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    parse_ip(&int[0])
+}
+
+/// `rs`'s answer from `rport` to the client's `cport`, as the client got it
+/// (`None`: nothing came out).
+fn answer(d: &mut MemDirector, rs: Ipv4Addr, rport: u16, cport: u16) -> Option<Parsed> {
+    let (ext, int) = d.int(&udp_frame(
+        &L3::from_rs(rs, CLIENT),
+        rport,
+        cport,
+        b"answer",
+        true,
+    ));
+    assert!(int.is_empty());
+    assert!(ext.len() <= 1);
+    ext.first().map(|f| parse_ip(f))
+}
+
+#[test]
+fn each_datagram_is_scheduled_on_its_own_and_leaves_no_connection() {
+    // Without -o, one client port is one connection: every datagram to RS1.
+    let mut plain = lab(&dns(""));
+    let to: Vec<Ipv4Addr> = (0..4).map(|_| query(&mut plain, 5000).dst).collect();
+    assert_eq!(to, [RS1; 4]);
+    assert_eq!(plain.w().core.table.len(), 1);
+
+    let mut d = lab(&dns("-o"));
+    let got: Vec<Parsed> = (0..4).map(|_| query(&mut d, 5000)).collect();
+    let to: Vec<(Ipv4Addr, u16)> = got.iter().map(|p| (p.dst, p.dport)).collect();
+    assert_eq!(
+        to,
+        [(RS1, 5353), (RS2, 5353), (RS1, 5353), (RS2, 5353)],
+        "rr per datagram"
+    );
+    for p in &got {
+        // parse_ip verified the IP and UDP checksums.
+        assert_eq!((p.src, p.sport, p.ttl), (CLIENT, 5000, 63));
+        assert_eq!(p.payload, b"query");
+    }
+    assert!(d.w().core.table.is_empty(), "no connection kept");
+    assert!(d.conns(0).is_empty(), "nothing for ipvsadm -L -c");
+    assert_eq!(d.ctr(Ctr::ConnNew), 0);
+    assert_eq!((d.ctr(Ctr::OpsScheduled), d.ctr(Ctr::FwdIn)), (4, 4));
+    // Each datagram is one connection of its server in --stats, as IPVS's
+    // `ip_vs_conn_stats` counts every one-packet connection.
+    let id1 = d.dest_id(Proto::Udp, 53, RS1, 5353);
+    let id2 = d.dest_id(Proto::Udp, 53, RS2, 5353);
+    d.poll();
+    let (s1, s2) = (
+        d.published[0].dest_stats(id1),
+        d.published[0].dest_stats(id2),
+    );
+    assert_eq!((s1.conns, s1.inpkts, s2.conns, s2.inpkts), (2, 2, 2, 2));
+    assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
+}
+
+#[test]
+fn replies_leave_from_the_vip_without_a_connection() {
+    let mut d = lab(&dns("-o"));
+    assert_eq!(query(&mut d, 5000).dst, RS1);
+    assert_eq!(query(&mut d, 5000).dst, RS2);
+    for rs in [RS1, RS2] {
+        let a = answer(&mut d, rs, 5353, 5000).expect("the answer goes out");
+        assert_eq!(
+            (a.src, a.sport, a.dst, a.dport),
+            (VIP, 53, CLIENT, 5000),
+            "from the VIP, as the client asked"
+        );
+        assert_eq!((a.src_mac, a.dst_mac, a.ttl), (EXT_MAC, CLIENT_MAC, 63));
+        assert_eq!(a.payload, b"answer");
+    }
+    assert_eq!(d.ctr(Ctr::FwdOut), 2);
+    assert!(d.w().core.table.is_empty());
+    // From another port of the server, or a server of no -o service: no
+    // connection, dropped as before.
+    assert!(answer(&mut d, RS1, 5354, 5000).is_none());
+    assert_eq!(d.ctr(Ctr::DropNoConn), 1);
+    let mut plain = lab(&dns(""));
+    assert!(answer(&mut plain, RS1, 5353, 5000).is_none());
+    assert_eq!(plain.ctr(Ctr::DropNoConn), 1);
+}
+
+#[test]
+fn a_server_port_behind_two_ops_services_cannot_be_answered_for() {
+    let mut rules = dns("-o");
+    rules.push("-A -u 198.18.0.111:53 -s rr -o".into());
+    rules.push("-a -u 198.18.0.111:53 -r 198.19.0.2:5353 -m".into());
+    let mut d = lab(&rules);
+    assert!(answer(&mut d, RS1, 5353, 5000).is_none());
+    assert_eq!(d.ctr(Ctr::DropOpsAmbiguous), 1);
+    // RS2 serves one of them only.
+    let a = answer(&mut d, RS2, 5353, 5000).expect("RS2's answer");
+    assert_eq!((a.src, a.sport), (VIP, 53));
+    // A -o service next to a plain one on the same server port: the plain
+    // one's replies ride on their connections, the others on the -o one.
+    let mut mixed = dns("-o");
+    mixed.push("-A -u 198.18.0.111:53 -s rr".into());
+    mixed.push("-a -u 198.18.0.111:53 -r 198.19.0.2:5353 -m".into());
+    let mut d = lab(&mixed);
+    let to_vip2 = L3 {
+        dst: Ipv4Addr::new(198, 18, 0, 111),
+        ..L3::to_vip()
+    };
+    let (_, int) = d.ext(&udp_frame(&to_vip2, 6000, 53, b"q", true));
+    assert_eq!(parse_ip(&int[0]).dst, RS1);
+    let a = answer(&mut d, RS1, 5353, 6000).expect("on its connection");
+    assert_eq!(a.src, Ipv4Addr::new(198, 18, 0, 111));
+    let a = answer(&mut d, RS1, 5353, 5000).expect("no connection: the -o service's");
+    assert_eq!(a.src, VIP);
+}
+
+#[test]
+fn persistence_still_holds_a_client_to_its_server() {
+    let mut d = lab(&dns("-p 60 -o"));
+    let to: Vec<Ipv4Addr> = (5000..5004).map(|p| query(&mut d, p).dst).collect();
+    assert_eq!(to, [RS1; 4], "the template, not rr, picks");
+    assert!(
+        d.w().core.table.is_empty(),
+        "no connection, only the template"
+    );
+    // The template lives its -p from the last datagram (released at once).
+    d.advance(Duration::from_secs(50));
+    assert_eq!(query(&mut d, 5009).dst, RS1);
+    d.advance(Duration::from_secs(50));
+    assert_eq!(query(&mut d, 5010).dst, RS1, "50 s after the last one");
+    d.advance(Duration::from_secs(61));
+    d.poll();
+    assert_eq!(
+        query(&mut d, 5011).dst,
+        RS2,
+        "expired: scheduled anew, rr's next"
+    );
+}
+
+#[test]
+fn a_port_zero_service_keeps_the_port_both_ways() {
+    let mut d = lab(&[
+        "-A -u 198.18.0.110:0 -s rr -p 30 -o".into(),
+        "-a -u 198.18.0.110:0 -r 198.19.0.2 -m".into(),
+    ]);
+    let (_, int) = d.ext(&udp_frame(&L3::to_vip(), 5000, 5353, b"q", true));
+    let p = parse_ip(&int[0]);
+    assert_eq!((p.dst, p.dport), (RS1, 5353));
+    let a = answer(&mut d, RS1, 5353, 5000).expect("answer");
+    assert_eq!((a.src, a.sport), (VIP, 5353));
+    assert!(d.w().core.table.is_empty());
+}
+
+#[test]
+fn tcp_services_ignore_it_as_ipvs_does() {
+    let mut d = lab(&[
+        "-A -t 198.18.0.110:80 -s rr -o".into(),
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m".into(),
+    ]);
+    let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+    assert_eq!(parse_ip(&int[0]).dst, RS1);
+    assert_eq!((d.ctr(Ctr::ConnNew), d.ctr(Ctr::OpsScheduled)), (1, 0));
+    assert_eq!(d.w().core.table.len(), 1);
+}
+
+#[test]
+fn a_dr_server_gets_each_datagram_unchanged() {
+    let mut d = lab(&[
+        "-A -u 198.18.0.110:53 -s rr -o".into(),
+        "-a -u 198.18.0.110:53 -r 198.19.0.2 -g".into(),
+        "-a -u 198.18.0.110:53 -r 198.19.0.3 -g".into(),
+    ]);
+    let macs: Vec<[u8; 6]> = (0..2)
+        .map(|_| {
+            let (_, int) = d.ext(&udp_frame(&L3::to_vip(), 5000, 53, b"q", true));
+            let p = parse_ip(&int[0]);
+            assert_eq!(
+                (p.dst, p.dport, p.ttl),
+                (VIP, 53, 64),
+                "DR: the packet as sent"
+            );
+            p.dst_mac
+        })
+        .collect();
+    assert_eq!(macs, [RS1_MAC, RS2_MAC]);
+    assert!(d.w().core.table.is_empty());
+}
+
+#[test]
+fn every_fragment_of_a_reply_is_translated() {
+    let mut d = lab(&dns("-o"));
+    assert_eq!(query(&mut d, 5000).dst, RS1);
+    let body: Vec<u8> = (0..3000).map(|i| (i * 7 + 3) as u8).collect();
+    let reply = udp_frame(&L3::from_rs(RS1, CLIENT), 5353, 5000, &body, true);
+    let mut out = Vec::new();
+    for piece in cut(&reply, 1480) {
+        let (ext, int) = d.int(&piece);
+        assert!(int.is_empty());
+        out.extend(ext);
+    }
+    assert_eq!(out.len(), 3, "{:?}", drops(&d.w().core.ctr));
+    out.sort_by_key(|f| SIp::new_unchecked(&f[14..]).frag_offset());
+    let ip = reassemble(&out, MTU);
+    let p = SIp::new_checked(&ip[..]).expect("ipv4");
+    assert_eq!((p.src_addr(), p.dst_addr()), (VIP, CLIENT));
+    let u = SUdp::new_checked(p.payload()).expect("udp");
+    assert_eq!((u.src_port(), u.dst_port()), (53, 5000));
+    assert!(u.verify_checksum(&VIP.into(), &CLIENT.into()));
+    assert_eq!(u.payload(), &body[..]);
+}
+
+#[test]
+fn ipv6_services_schedule_one_datagram_at_a_time_too() {
+    let mut d = MemDirector::dual_stack(&[
+        "-A -u [2001:2:0:1::110]:53 -s rr -o",
+        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:5353 -m",
+        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::3]:5353 -m",
+    ]);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    d.resolve6(Nic::Int, RS2_6, RS2_MAC);
+    let mut to = Vec::new();
+    for _ in 0..2 {
+        let q = frames6::udp(&l3_to_vip6(), &[], 41000, 53, b"query", false);
+        let (_, int) = d.ext(&q);
+        assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));
+        to.push(parse_ip6(&int[0]).dst);
+    }
+    assert_eq!(to, [RS1_6, RS2_6]);
+    assert!(d.w().core.table6.is_empty());
+    let a = frames6::udp(&l3_from_rs6(RS2_6, CLIENT6), &[], 5353, 41000, b"a", false);
+    let (ext, _) = d.int(&a);
+    assert_eq!(ext.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    let p = parse_ip6(&ext[0]);
+    assert_eq!((p.src, p.dst), (VIP6, CLIENT6));
+    assert!(
+        ringvs::wire::UdpPacket::new_checked(&p.l4[..])
+            .expect("udp")
+            .verify_checksum_v6(VIP6, CLIENT6)
+    );
+    assert_eq!(u16::from_be_bytes([p.l4[0], p.l4[1]]), 53);
+}
