@@ -201,9 +201,9 @@ counters! {
     DropTableFull => "drop_table_full",
     /// Connection key taken by another connection.
     DropConnClash => "drop_conn_clash",
-    /// A reply of no connection from a real server address and port that
-    /// serves several one-packet-scheduling NAT services: which VIP it
-    /// answers for cannot be told.
+    /// A reply of no connection from a real server address and port of a
+    /// one-packet-scheduling NAT service that also serves another UDP
+    /// service: which VIP it answers for cannot be told.
     DropOpsAmbiguous => "drop_ops_ambiguous",
     /// Malformed ICMP, or an ICMP message the director does not handle.
     DropIcmp => "drop_icmp",

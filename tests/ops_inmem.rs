@@ -130,7 +130,8 @@ fn a_server_port_behind_two_ops_services_cannot_be_answered_for() {
     let a = answer(&mut d, RS2, 5353, 5000).expect("RS2's answer");
     assert_eq!((a.src, a.sport), (VIP, 53));
     // A -o service next to a plain one on the same server port: the plain
-    // one's replies ride on their connections, the others on the -o one.
+    // one's replies ride on their connections; one of no connection may be a
+    // late reply of the plain service, which must not leave from the -o VIP.
     let mut mixed = dns("-o");
     mixed.push("-A -u 198.18.0.111:53 -s rr".into());
     mixed.push("-a -u 198.18.0.111:53 -r 198.19.0.2:5353 -m".into());
@@ -143,8 +144,22 @@ fn a_server_port_behind_two_ops_services_cannot_be_answered_for() {
     assert_eq!(parse_ip(&int[0]).dst, RS1);
     let a = answer(&mut d, RS1, 5353, 6000).expect("on its connection");
     assert_eq!(a.src, Ipv4Addr::new(198, 18, 0, 111));
-    let a = answer(&mut d, RS1, 5353, 5000).expect("no connection: the -o service's");
-    assert_eq!(a.src, VIP);
+    assert!(answer(&mut d, RS1, 5353, 5000).is_none());
+    assert_eq!(d.ctr(Ctr::DropOpsAmbiguous), 1);
+    // RS2 serves the -o service alone.
+    assert_eq!(answer(&mut d, RS2, 5353, 5000).expect("RS2").src, VIP);
+    // A port-0 -o service of an address: its replies come from any port,
+    // so another service on one of them makes that port ambiguous.
+    let mut d = lab(&[
+        "-A -u 198.18.0.111:0 -s rr -p 60 -o".into(),
+        "-a -u 198.18.0.111:0 -r 198.19.0.2 -m".into(),
+        "-A -u 198.18.0.110:53 -s rr -o".into(),
+        "-a -u 198.18.0.110:53 -r 198.19.0.2:53 -m".into(),
+    ]);
+    assert!(answer(&mut d, RS1, 53, 5000).is_none());
+    assert_eq!(d.ctr(Ctr::DropOpsAmbiguous), 1);
+    let a = answer(&mut d, RS1, 5354, 5000).expect("the port-0 service's");
+    assert_eq!((a.src, a.sport), (Ipv4Addr::new(198, 18, 0, 111), 5354));
 }
 
 #[test]
@@ -156,11 +171,14 @@ fn persistence_still_holds_a_client_to_its_server() {
         d.w().core.table.is_empty(),
         "no connection, only the template"
     );
-    // The template lives its -p from the last datagram (released at once).
+    // Each datagram extends the template to its -p from now: 100 s after
+    // the first, 50 s after the last, it still holds.
     d.advance(Duration::from_secs(50));
     assert_eq!(query(&mut d, 5009).dst, RS1);
     d.advance(Duration::from_secs(50));
     assert_eq!(query(&mut d, 5010).dst, RS1, "50 s after the last one");
+    // Released at once by each datagram (no connection holds it), it
+    // expires 60 s after the last.
     d.advance(Duration::from_secs(61));
     d.poll();
     assert_eq!(
@@ -168,6 +186,37 @@ fn persistence_still_holds_a_client_to_its_server() {
         RS2,
         "expired: scheduled anew, rr's next"
     );
+}
+
+/// A master reports a -o service's template when it is made and then once
+/// per resend period while datagrams use it, never per datagram (IPVS syncs
+/// no one-packet connection, and their template by its own packet count).
+#[test]
+fn a_master_reports_the_template_once_a_period_not_per_datagram() {
+    let mut d = lab(&dns("-p 60 -o"));
+    d.shared.ha.set_resend_s(10);
+    d.shared.ha.set_master(true);
+    d.shared.bump();
+    let reports = |d: &MemDirector| -> Vec<ringvs::dataplane::sync::SyncEntry> {
+        d.sync.reports.iter().flat_map(|r| r.try_iter()).collect()
+    };
+    for p in 0..20 {
+        assert_eq!(query(&mut d, 5000 + p).dst, RS1);
+    }
+    let r = reports(&d);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].template);
+    assert_eq!(
+        (r[0].client, r[0].rip, r[0].timeout),
+        ((be(CLIENT), 0), (be(RS1), 5353), 60)
+    );
+    d.advance(Duration::from_secs(5));
+    query(&mut d, 6000);
+    assert!(reports(&d).is_empty(), "within the period");
+    d.advance(Duration::from_secs(6));
+    query(&mut d, 6001);
+    query(&mut d, 6002);
+    assert_eq!(reports(&d).len(), 1, "once more after 10 s");
 }
 
 #[test]
@@ -182,6 +231,9 @@ fn a_port_zero_service_keeps_the_port_both_ways() {
     let a = answer(&mut d, RS1, 5353, 5000).expect("answer");
     assert_eq!((a.src, a.sport), (VIP, 5353));
     assert!(d.w().core.table.is_empty());
+    // Any port of the server is the service's.
+    let a = answer(&mut d, RS1, 40000, 5000).expect("answer");
+    assert_eq!((a.src, a.sport), (VIP, 40000));
 }
 
 #[test]
@@ -217,6 +269,48 @@ fn a_dr_server_gets_each_datagram_unchanged() {
         .collect();
     assert_eq!(macs, [RS1_MAC, RS2_MAC]);
     assert!(d.w().core.table.is_empty());
+}
+
+/// A query in fragments: the first is scheduled, and the others (also one
+/// that came before it) follow it to its server, so the server gets the
+/// datagram whole; the next query goes to the next server.
+#[test]
+fn every_fragment_of_a_query_goes_where_its_first_went() {
+    let mut d = lab(&dns("-o"));
+    let body: Vec<u8> = (0..3000).map(|i| (i * 5 + 1) as u8).collect();
+    let mut servers = Vec::new();
+    for (n, sport) in [(0u16, 5000u16), (1, 5000)] {
+        let mut l3 = L3::to_vip();
+        l3.id = 0x4000 + n;
+        let query = udp_frame(&l3, sport, 53, &body, true);
+        let mut pieces = cut(&query, 1480);
+        // The last fragment first: held until the first comes.
+        pieces.rotate_right(1);
+        let mut out = Vec::new();
+        for piece in &pieces {
+            let (ext, int) = d.ext(piece);
+            assert!(ext.is_empty());
+            out.extend(int);
+        }
+        assert_eq!(out.len(), 3, "{:?}", drops(&d.w().core.ctr));
+        let to: Vec<Ipv4Addr> = out
+            .iter()
+            .map(|f| SIp::new_unchecked(&f[14..]).dst_addr())
+            .collect();
+        assert!(to.iter().all(|a| *a == to[0]), "one server: {to:?}");
+        out.sort_by_key(|f| SIp::new_unchecked(&f[14..]).frag_offset());
+        let ip = reassemble(&out, MTU);
+        let p = SIp::new_checked(&ip[..]).expect("ipv4");
+        let u = SUdp::new_checked(p.payload()).expect("udp");
+        assert_eq!((u.src_port(), u.dst_port()), (sport, 5353));
+        assert!(u.verify_checksum(&CLIENT.into(), &to[0].into()));
+        assert_eq!(u.payload(), &body[..]);
+        servers.push(to[0]);
+    }
+    assert_eq!(servers, [RS1, RS2], "each datagram scheduled on its own");
+    assert_eq!(d.ctr(Ctr::OpsScheduled), 2);
+    assert!(d.w().core.table.is_empty());
+    assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
 }
 
 #[test]

@@ -121,6 +121,7 @@ fn one_packet_scheduling(tag: &'static str, v6: bool) {
     );
     // Every answer came back, from the VIP (the connected socket takes no
     // other), and rr alternated datagram by datagram.
+    assert_eq!(answers.len(), REQUESTS, "{answers:?}");
     let want: Vec<String> = (0..REQUESTS)
         .map(|i| format!("rs{} 32", 1 + (i + usize::from(answers[0] == "rs2 32")) % 2))
         .collect();

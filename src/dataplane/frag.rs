@@ -68,7 +68,7 @@ use super::nat::{Family, Seg};
 use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
-use crate::config::Forward;
+use crate::config::{DestId, Forward};
 use crate::io::{FRAME_MAX, TxQueue};
 use crate::nat::{Dir, FlowKey};
 use crate::stats::Ctr;
@@ -242,7 +242,20 @@ impl Core {
             self.frags.stalled = true;
             return self.hold(p, nic, frame);
         }
+        self.frags.one_packet = None;
         self.frag_route(route, nic, frame, p, tx);
+        // A first fragment scheduled on its own (`ops.rs`): its datagram's
+        // other fragments go where it went.
+        let route = match (route, self.frags.one_packet.take()) {
+            (Route::Ports(proto, sport, dport), Some(dest)) if first.is_some() => {
+                let r = Route::OnePacket(proto, sport, dport, dest);
+                if let Some(e) = self.frags.find(&k, now) {
+                    e.route = r;
+                }
+                r
+            }
+            (r, _) => r,
+        };
         self.frag_done(&k, now, &p);
         if first.is_some() {
             self.expire_held(now);
@@ -362,23 +375,33 @@ impl Core {
         match route {
             Route::Worker(w) => self.hand_fragment(usize::from(w), nic, frame, FragHop::Owner),
             Route::Ports(proto, sport, dport) => {
-                let (src, dst) = (p.key.src, p.key.dst);
-                if p.key.v6 {
-                    let (src, dst) = (Ipv6Addr::from_bits(src), Ipv6Addr::from_bits(dst));
-                    self.frag_nat::<Ipv6Addr, T>(
-                        nic,
-                        frame,
-                        (p, proto),
-                        (src, sport, dst, dport),
-                        tx,
-                    );
-                } else {
-                    let (src, dst) = (src as u32, dst as u32);
-                    self.frag_nat::<u32, T>(nic, frame, (p, proto), (src, sport, dst, dport), tx);
-                }
+                self.frag_nat_of(nic, frame, (p, proto, None), (sport, dport), tx)
+            }
+            Route::OnePacket(proto, sport, dport, dest) => {
+                self.frag_nat_of(nic, frame, (p, proto, Some(dest)), (sport, dport), tx)
             }
             Route::Echo => self.echo_fragment(nic, frame, p, &mut tx[nic]),
             Route::Unknown => self.ctr.inc(Ctr::DropFragment),
+        }
+    }
+
+    /// [`Core::frag_nat`] of the fragment's family.
+    fn frag_nat_of<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        frame: &[u8],
+        (p, proto, ops): (Piece, u8, Option<DestId>),
+        (sport, dport): (u16, u16),
+        tx: &mut TxPair<T>,
+    ) {
+        let (src, dst) = (p.key.src, p.key.dst);
+        let what = (p, proto, ops);
+        if p.key.v6 {
+            let (src, dst) = (Ipv6Addr::from_bits(src), Ipv6Addr::from_bits(dst));
+            self.frag_nat::<Ipv6Addr, T>(nic, frame, what, (src, sport, dst, dport), tx);
+        } else {
+            let (src, dst) = (src as u32, dst as u32);
+            self.frag_nat::<u32, T>(nic, frame, what, (src, sport, dst, dport), tx);
         }
     }
 
@@ -416,7 +439,7 @@ impl Core {
         &mut self,
         nic: Nic,
         frame: &[u8],
-        (p, proto): (Piece, u8),
+        (p, proto, ops): (Piece, u8, Option<DestId>),
         (src, sport, dst, dport): (A, u16, A, u16),
         tx: &mut TxPair<T>,
     ) {
@@ -447,34 +470,43 @@ impl Core {
         }
         let key = FlowKey::new(u8::from(dir == Dir::Output), proto, src, sport, dst, dport);
         let bytes = (frame.len() - ethernet::HEADER_LEN) as u64;
-        let Some(idx) = A::table(self).lookup(&key) else {
-            // A reply of a one-packet-scheduling service has none (`ops.rs`).
-            let conn = match dir {
-                Dir::Input => Err(Ctr::DropNoConn),
-                Dir::Output => self.ops_reply_conn(proto, (src, sport), (dst, dport)),
-            };
-            return match conn {
-                Ok(c) => self.ops_reply_send(&c, A::patch_ip(c.rewrite(dir)), frame, bytes, tx),
-                Err(why) => self.ctr.inc(why),
-            };
+        let conn = match ops {
+            // A datagram of a one-packet-scheduling service: to the server
+            // its first fragment went to (`ops.rs`).
+            Some(dest) => self.one_packet_conn(proto, (src, sport), (dst, dport), dest),
+            None => match A::table(self).lookup(&key) {
+                Some(idx) => {
+                    let c = A::table(self).get(idx);
+                    let gone = !self.snap.cfg.dest_live(c.dest())
+                        && (dir == Dir::Input || self.env.sysctl.expire_nodest_conn);
+                    if gone {
+                        Err(Ctr::DropNoDestConn)
+                    } else {
+                        Ok(c.clone())
+                    }
+                }
+                // A reply of a one-packet-scheduling service has none.
+                None if dir == Dir::Output => {
+                    self.ops_reply_conn(proto, (src, sport), (dst, dport))
+                }
+                None => Err(Ctr::DropNoConn),
+            },
         };
-        let c = A::table(self).get(idx);
+        let c = match conn {
+            Ok(c) => c,
+            Err(why) => return self.ctr.inc(why),
+        };
         let dest = c.dest();
-        if !self.snap.cfg.dest_live(dest)
-            && (dir == Dir::Input || self.env.sysctl.expire_nodest_conn)
-        {
-            return self.ctr.inc(Ctr::DropNoDestConn);
-        }
         let fwd = self.snap.cfg.forward_of(dest);
         if dir == Dir::Input && fwd != Forward::Masq {
-            let rip = self.direct_rip(c);
+            let rip = self.direct_rip(&c);
             if self.frag_direct(fwd, rip, seg(frame.len(), 0), tx) {
                 self.out.traffic.inbound(dest, bytes);
             }
             return;
         }
         let rw = c.rewrite(dir);
-        let Some(hop) = A::hop(&self.env, dir, c) else {
+        let Some(hop) = A::hop(&self.env, dir, &c) else {
             return self.ctr.inc(Ctr::DropNoService);
         };
         let (out, done) = match dir {

@@ -5,6 +5,7 @@
 //! tracker worker.
 
 use crate::Nic;
+use crate::config::DestId;
 use crate::io::FRAME_MAX;
 use crate::wire::ipv4::{self, Ipv4Packet, protocol};
 use crate::wire::ipv6::{FragmentHeader, Ipv6Packet, Upper};
@@ -119,6 +120,9 @@ pub(super) enum Route {
     /// the first fragment (for the rest: nowhere), its source and
     /// destination ports.
     Ports(u8, u16, u16),
+    /// The same for a datagram of a one-packet-scheduling service, which
+    /// has no connection: the real server its first fragment went to.
+    OnePacket(u8, u16, u16, DestId),
     /// An echo request to one of our addresses: each fragment answered here
     /// by the reply's fragment at the same place.
     Echo,
@@ -164,6 +168,10 @@ pub(super) struct Frags {
     /// Some held fragments' datagram is known but its owner's ring had no
     /// room for them: tried again next pass.
     pub(super) stalled: bool,
+    /// The real server the datagram being handled went to, if it was one of
+    /// a one-packet-scheduling service (set by `ops.rs`): a first fragment's
+    /// route then names it for the datagram's other fragments.
+    pub(super) one_packet: Option<DestId>,
 }
 
 impl Default for Frags {
@@ -176,6 +184,7 @@ impl Default for Frags {
             buf: vec![0; HELD * FRAME_MAX],
             out: vec![0; FRAME_MAX],
             stalled: false,
+            one_packet: None,
         }
     }
 }

@@ -363,15 +363,7 @@ impl Core {
             self.ctr.inc(Ctr::DropNoDest);
             return None;
         };
-        // The real server's port, or the packet's when it has none (`-r RIP`), as
-        // `ip_vs_schedule`. A persistent service takes the packet's port too
-        // when the packet is not to the service's own port (a port-0 service),
-        // as `ip_vs_sched_persist` (`ip_vs_core.c`).
-        let rport = if d.port != 0 && (svc.entry.persist.is_none() || vip.1 == svc.id.2) {
-            d.port
-        } else {
-            vip.1
-        };
+        let rport = real_port(d.port, svc.entry.persist.is_some(), svc.id.2, vip.1);
         let mut conn = Conn::new(proto, client, vip, (rip, rport), d.id);
         conn.template = template;
         let fail = |core: &mut Self, why: Ctr| {
@@ -493,6 +485,19 @@ impl Core {
         }) {
             self.ctr.inc(Ctr::ConnEvicted);
         }
+    }
+}
+
+/// The port of a real server on `dest_port` for a packet to `dport` of a
+/// service on `svc_port`: the server's, or the packet's when it has none
+/// (`-r RIP`), as `ip_vs_schedule`; a persistent service takes the packet's
+/// port too when the packet is not to the service's own port (a port-0
+/// service), as `ip_vs_sched_persist` (`ip_vs_core.c`).
+pub(super) fn real_port(dest_port: u16, persistent: bool, svc_port: u16, dport: u16) -> u16 {
+    if dest_port != 0 && (!persistent || dport == svc_port) {
+        dest_port
+    } else {
+        dport
     }
 }
 

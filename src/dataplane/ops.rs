@@ -8,16 +8,23 @@
 //! (`nat::ops`, a deliberate difference from IPVS, which lets them out
 //! untranslated).
 //!
-//! A datagram that arrives in fragments: its first fragment is scheduled
-//! here like any datagram, and its later fragments find no connection
-//! (`drop_no_conn`); a reply's fragments are each translated.
+//! A datagram that arrives in fragments is scheduled by its first fragment,
+//! and its other fragments go to the same real server: the first fragment's
+//! entry in the fragment table names it (`Route::OnePacket`, `frag.rs`). A
+//! reply's fragments are each translated.
+//!
+//! The replies are translated only where the snapshot can tell which
+//! service they answer for (`nat::ops::OpsReplies::build`): a real server
+//! address and port that also serves another UDP service (with `-o` or
+//! without, exactly or through a port-0 service) is ambiguous and its
+//! replies of no connection are dropped (`drop_ops_ambiguous`).
 
 use super::family::{Family, Seg};
-use super::nat::release_template;
-use super::tx::{Patch, TxPair};
+use super::nat::{real_port, release_template};
+use super::tx::TxPair;
 use super::worker::Core;
 use crate::Nic;
-use crate::config::Forward;
+use crate::config::{DestId, Forward};
 use crate::io::TxQueue;
 use crate::nat::ops::OpsReply;
 use crate::nat::{Conn, Dir};
@@ -37,6 +44,7 @@ impl Core {
         tx: &mut TxPair<T>,
     ) {
         let dest = conn.dest();
+        self.frags.one_packet = Some(dest);
         self.ctr.inc(Ctr::OpsScheduled);
         self.out.traffic.conn(dest);
         if conn.template != 0 && self.sync.reporting() {
@@ -62,12 +70,17 @@ impl Core {
     /// a one-packet-scheduling service leaves from its VIP; anything else is
     /// dropped (`drop_no_conn`).
     pub(super) fn ops_reply<A: Family, T: TxQueue>(&mut self, seg: Seg<'_, A>, tx: &mut TxPair<T>) {
-        match self.ops_reply_conn(seg.proto, (seg.src, seg.sport), (seg.dst, seg.dport)) {
-            Ok(conn) => {
-                let patch = A::patch(conn.rewrite(Dir::Output), &seg);
-                self.ops_reply_send(&conn, patch, seg.frame, seg.ip_len(), tx);
-            }
-            Err(why) => self.ctr.inc(why),
+        let conn = match self.ops_reply_conn(seg.proto, (seg.src, seg.sport), (seg.dst, seg.dport))
+        {
+            Ok(c) => c,
+            Err(why) => return self.ctr.inc(why),
+        };
+        let Some(hop) = A::hop(&self.env, Dir::Output, &conn) else {
+            return self.ctr.inc(Ctr::DropNoService);
+        };
+        let (bytes, patch) = (seg.ip_len(), A::patch(conn.rewrite(Dir::Output), &seg));
+        if self.forward_to((Nic::Ext, hop), seg.frame, tx, Ctr::FwdOut, patch) {
+            self.forwarded::<A>(Dir::Output, conn.dest(), bytes);
         }
     }
 
@@ -98,21 +111,24 @@ impl Core {
         }
     }
 
-    /// Send a reply of `conn` (a one-packet-scheduling service's), rewritten
-    /// by `patch`, to its client, and count it on the real server.
-    pub(super) fn ops_reply_send<A: Family, T: TxQueue>(
-        &mut self,
-        conn: &Conn<A>,
-        patch: Patch,
-        frame: &[u8],
-        bytes: u64,
-        tx: &mut TxPair<T>,
-    ) {
-        let Some(hop) = A::hop(&self.env, Dir::Output, conn) else {
-            return self.ctr.inc(Ctr::DropNoService);
+    /// The connection the datagram of `client` to `vip` has on real server
+    /// `dest`, which a one-packet-scheduling service chose for its first
+    /// fragment (the datagram's other fragments go there too, `frag.rs`).
+    pub(super) fn one_packet_conn<A: Family>(
+        &self,
+        proto: u8,
+        client: (A, u16),
+        vip: (A, u16),
+        dest: DestId,
+    ) -> Result<Conn<A>, Ctr> {
+        let svc = A::service(&self.snap.cfg, proto, vip.0, vip.1).ok_or(Ctr::DropNoService)?;
+        let i = (svc.entry.dests.iter())
+            .position(|d| d.id == dest)
+            .ok_or(Ctr::DropNoDest)?;
+        let (Some(d), Some(rip)) = (svc.entry.dests.get(i), A::dest_addr(&svc, i)) else {
+            return Err(Ctr::DropNoDest);
         };
-        if self.forward_to((Nic::Ext, hop), frame, tx, Ctr::FwdOut, patch) {
-            self.forwarded::<A>(Dir::Output, conn.dest(), bytes);
-        }
+        let rport = real_port(d.port, svc.entry.persist.is_some(), svc.id.2, vip.1);
+        Ok(Conn::new(proto, client, vip, (rip, rport), dest))
     }
 }

@@ -33,6 +33,7 @@
 use super::family::Family;
 use super::worker::Core;
 use crate::config::DestId;
+use crate::nat::persist::TemplateKey;
 use crate::nat::table::AddError;
 use crate::nat::{Addr, Conn, FlowKey, State};
 use crate::stats::Ctr;
@@ -333,13 +334,29 @@ impl Core {
     }
 
     /// Report the persistence template of `c`, a datagram of a
-    /// one-packet-scheduling service, which leaves no connection to report.
-    /// IPVS syncs such a connection on every packet, with its template
-    /// (`ip_vs_in_hook`, `ip_vs_core.c`: `pkts` set to the sync threshold
-    /// for `IP_VS_CONN_F_ONE_PACKET`); the template is what a standby needs
-    /// of it.
+    /// one-packet-scheduling service, which leaves no connection to report
+    /// it with: when the template is new, and then once per resend period
+    /// while datagrams use it ([`Templates::sync_due`]). IPVS never syncs a
+    /// one-packet connection itself (`ip_vs_sync_conn`, `ip_vs_sync.c`: "Do
+    /// not sync ONE PACKET"), only its template, by the template's own packet
+    /// count (`ip_vs_sync_conn_needed`: the 3rd datagram, then every
+    /// `sync_period`); ringvs counts seconds instead, as its resend sweep
+    /// does for connections.
+    ///
+    /// [`Templates::sync_due`]: crate::nat::persist::Templates::sync_due
     #[cold]
     pub(super) fn sync_report_template<A: Family>(&mut self, c: &Conn<A>) {
+        let Some(svc) = A::service(&self.snap.cfg, c.proto, c.vip, c.vport) else {
+            return;
+        };
+        let Some(p) = svc.entry.persist else {
+            return;
+        };
+        let key = TemplateKey::new(svc.id, c.client, p.mask);
+        let (now, period) = (self.clock.now_s, self.sync.resend_s);
+        if !A::templates(&self.shared).sync_due(key, c.template, now, period) {
+            return;
+        }
         if let Some(e) = self.template_entry(c) {
             self.sync_send::<A>(e);
         }

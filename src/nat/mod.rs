@@ -449,15 +449,20 @@ impl Snapshot {
     }
 }
 
-/// The NAT real servers of the UDP services with `-o`, of either family, by
-/// the address and port their replies come from: the real server's port
-/// (the service's when it has none), or any port for a port-0 service, whose
+/// The replies of no connection that one-packet-scheduling services
+/// translate, of either family ([`ops::OpsReplies::build`]), from every UDP
+/// service's NAT real servers: each replies from its port (the service's
+/// when it has none), or from any port for a port-0 service, whose
 /// connections keep the client's destination port (`Core::new_conn`).
 fn ops_replies(cfg: &Config) -> (ops::OpsReplies<u32>, ops::OpsReplies<Ipv6Addr>) {
     use crate::config::{Forward, Proto};
-    let (mut v4, mut v6) = (ops::OpsReplies::default(), ops::OpsReplies::default());
-    let services = cfg.services().iter();
-    for s in services.filter(|s| s.ops && s.key.proto == Proto::Udp) {
+    use ops::Server;
+    let udp = || cfg.services().iter().filter(|s| s.key.proto == Proto::Udp);
+    if !udp().any(|s| s.ops) {
+        return Default::default();
+    }
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for s in udp() {
         let vport = s.key.port;
         for d in s.dests.iter().filter(|d| d.forward == Forward::Masq) {
             let rport = match (vport, d.port) {
@@ -466,17 +471,23 @@ fn ops_replies(cfg: &Config) -> (ops::OpsReplies<u32>, ops::OpsReplies<Ipv6Addr>
                 (_, p) => p,
             };
             match (s.key.addr, d.addr) {
-                (IpAddr::V4(vip), IpAddr::V4(rip)) => {
-                    v4.insert(rip.into(), rport, vip.into(), vport, d.id)
-                }
-                (IpAddr::V6(vip), IpAddr::V6(rip)) => v6.insert(rip, rport, vip, vport, d.id),
+                (IpAddr::V4(vip), IpAddr::V4(rip)) => v4.push(Server {
+                    rip: rip.into(),
+                    rport,
+                    ops: s.ops.then_some((vip.into(), vport, d.id)),
+                }),
+                (IpAddr::V6(vip), IpAddr::V6(rip)) => v6.push(Server {
+                    rip,
+                    rport,
+                    ops: s.ops.then_some((vip, vport, d.id)),
+                }),
                 // Another family than the service's is a tunnel's (the
                 // table refuses it for NAT).
                 _ => {}
             }
         }
     }
-    (v4, v6)
+    (ops::OpsReplies::build(v4), ops::OpsReplies::build(v6))
 }
 
 /// A real server of the configuration as the workers see it, its address

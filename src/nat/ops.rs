@@ -31,8 +31,20 @@ pub enum OpsReply<A> {
     /// source port, the port the client sent to), counted on real server
     /// `dest`.
     From { vip: A, vport: u16, dest: DestId },
-    /// The real server's address and port serve several such services.
+    /// The real server's address and port may answer for more than one
+    /// service: two `-o` services, or a `-o` service and one whose late
+    /// replies (their connection gone) must not leave from its VIP.
     Ambiguous,
+}
+
+/// A UDP NAT real server as [`OpsReplies::build`] takes it: the address and
+/// port its replies come from (0: any port, a port-0 service's), and for a
+/// `-o` service's, where they leave from (`None`: a service without `-o`).
+#[derive(Clone, Copy, Debug)]
+pub struct Server<A> {
+    pub rip: A,
+    pub rport: u16,
+    pub ops: Option<(A, u16, DestId)>,
 }
 
 /// The real servers of one-packet-scheduling NAT services, by the address
@@ -52,19 +64,36 @@ impl<A> Default for OpsReplies<A> {
 }
 
 impl<A: Copy + Eq + Hash> OpsReplies<A> {
-    /// Real server `dest` at `rip`, whose replies come from `rport` (0: any
-    /// port), answers for `vip:vport`. A second service for the same address
-    /// and port makes it [`OpsReply::Ambiguous`].
-    pub fn insert(&mut self, rip: A, rport: u16, vip: A, vport: u16, dest: DestId) {
-        let new = OpsReply::From { vip, vport, dest };
-        self.map
-            .entry((rip, rport))
-            .and_modify(|r| {
-                if *r != new {
-                    *r = OpsReply::Ambiguous;
-                }
-            })
-            .or_insert(new);
+    /// The map of the UDP NAT real servers `servers`, of every service with
+    /// `-o` or without. A reply of no connection from `rip:rport` leaves from
+    /// a `-o` service's VIP only if that is the one service it can belong
+    /// to: every service whose server answers from `rip:rport`, exactly or
+    /// through a port-0 service of `rip` (whose replies come from any port),
+    /// is that one; else it is [`OpsReply::Ambiguous`]. Addresses and ports
+    /// of services without `-o` alone are left out (their replies need a
+    /// connection, as before).
+    pub fn build(servers: impl IntoIterator<Item = Server<A>>) -> Self {
+        let mut all: HashMap<(A, u16), Vec<Option<OpsReply<A>>>> = HashMap::new();
+        for s in servers {
+            let reply = s
+                .ops
+                .map(|(vip, vport, dest)| OpsReply::From { vip, vport, dest });
+            all.entry((s.rip, s.rport)).or_default().push(reply);
+        }
+        let mut map = HashMap::new();
+        for (&(rip, rport), here) in &all {
+            let any_port = match rport {
+                0 => None,
+                _ => all.get(&(rip, 0)),
+            };
+            let mut seen = here.iter().chain(any_port.into_iter().flatten());
+            let Some(first) = seen.clone().find_map(|r| *r) else {
+                continue;
+            };
+            let one = seen.all(|r| *r == Some(first));
+            map.insert((rip, rport), if one { first } else { OpsReply::Ambiguous });
+        }
+        OpsReplies { map }
     }
 
     /// Whether no service schedules one packet at a time.
@@ -90,25 +119,62 @@ impl<A: Copy + Eq + Hash> OpsReplies<A> {
 mod test {
     use super::*;
 
-    #[test]
-    fn one_service_per_server_port_and_port_zero_as_fallback() {
-        let mut m = OpsReplies::default();
-        assert_eq!(m.find(1u32, 53), None);
-        m.insert(1u32, 53, 100, 53, DestId(1));
-        m.insert(2, 0, 100, 0, DestId(2));
-        let from = |vip, vport, d| OpsReply::From {
+    fn ops(rip: u32, rport: u16, vip: u32, vport: u16, dest: u32) -> Server<u32> {
+        Server {
+            rip,
+            rport,
+            ops: Some((vip, vport, DestId(dest))),
+        }
+    }
+
+    fn plain(rip: u32, rport: u16) -> Server<u32> {
+        Server {
+            rip,
+            rport,
+            ops: None,
+        }
+    }
+
+    fn from(vip: u32, vport: u16, d: u32) -> Option<OpsReply<u32>> {
+        Some(OpsReply::From {
             vip,
             vport,
             dest: DestId(d),
-        };
-        assert_eq!(m.find(1, 53), Some(from(100, 53, 1)));
+        })
+    }
+
+    #[test]
+    fn one_service_per_server_port_and_port_zero_as_fallback() {
+        assert_eq!(OpsReplies::<u32>::default().find(1, 53), None);
+        let m = OpsReplies::build([ops(1, 53, 100, 53, 1), ops(2, 0, 100, 0, 2)]);
+        assert_eq!(m.find(1, 53), from(100, 53, 1));
         assert_eq!(m.find(1, 54), None);
-        assert_eq!(m.find(2, 5353), Some(from(100, 0, 2)));
-        // The same server port behind a second VIP: no telling which.
-        m.insert(1, 53, 101, 53, DestId(3));
+        assert_eq!(m.find(2, 5353), from(100, 0, 2));
+    }
+
+    #[test]
+    fn a_server_port_that_may_answer_for_two_services_is_ambiguous() {
+        // The same server port behind a second -o VIP.
+        let m = OpsReplies::build([ops(1, 53, 100, 53, 1), ops(1, 53, 101, 53, 3)]);
         assert_eq!(m.find(1, 53), Some(OpsReply::Ambiguous));
-        // An exact port wins over the address's port-0 service.
-        m.insert(2, 53, 102, 53, DestId(4));
-        assert_eq!(m.find(2, 53), Some(from(102, 53, 4)));
+        // A -o service's port, and a port-0 -o service of the same address
+        // (whose replies come from any port, 53 too).
+        let m = OpsReplies::build([ops(2, 0, 100, 0, 2), ops(2, 53, 102, 53, 4)]);
+        assert_eq!(m.find(2, 53), Some(OpsReply::Ambiguous));
+        assert_eq!(m.find(2, 5353), from(100, 0, 2));
+        // A service without -o on the same port: its late replies must not
+        // leave from the -o VIP.
+        let m = OpsReplies::build([ops(1, 53, 100, 53, 1), plain(1, 53)]);
+        assert_eq!(m.find(1, 53), Some(OpsReply::Ambiguous));
+        // ... nor through a -o port-0 service of the address.
+        let m = OpsReplies::build([ops(2, 0, 100, 0, 2), plain(2, 53)]);
+        assert_eq!(m.find(2, 53), Some(OpsReply::Ambiguous));
+        assert_eq!(m.find(2, 54), from(100, 0, 2));
+        // A plain port-0 service makes every -o port of the address so.
+        let m = OpsReplies::build([ops(3, 53, 100, 53, 5), plain(3, 0)]);
+        assert_eq!(m.find(3, 53), Some(OpsReply::Ambiguous));
+        // Services without -o alone leave nothing.
+        let m = OpsReplies::build([plain(4, 53), plain(4, 0)]);
+        assert!(m.is_empty());
     }
 }

@@ -88,6 +88,9 @@ struct Template<A> {
     /// Connections it controls in the workers' tables.
     n_control: u32,
     generation: u16,
+    /// Second it was last reported to the sync master for the datagrams of
+    /// a one-packet-scheduling service ([`Templates::sync_due`]), if ever.
+    synced: Option<u32>,
 }
 
 impl<A> Template<A> {
@@ -124,6 +127,7 @@ impl<A: Addr> Shard<A> {
                 mask,
                 n_control,
                 generation,
+                synced: None,
             },
         );
         generation
@@ -232,6 +236,27 @@ impl<A: Addr> Templates<A> {
         }
         shard.insert(key, dest, mask, expires, 0);
         true
+    }
+
+    /// Whether template `key` of `generation`, just used by a datagram of a
+    /// one-packet-scheduling service (which leaves no connection to report
+    /// it with), is due to be reported to the sync master at `now`: it never
+    /// was, or was `period` seconds ago or more (0: once only). Marks it
+    /// reported when it is.
+    pub fn sync_due(&self, key: TemplateKey<A>, generation: u16, now: u32, period: u32) -> bool {
+        let mut shard = self.lock(shard_of(&key));
+        let Some(t) = shard.map.get_mut(&key) else {
+            return false;
+        };
+        let due = t.generation == generation
+            && match t.synced {
+                None => true,
+                Some(at) => period != 0 && now.saturating_sub(at) >= period,
+            };
+        if due {
+            t.synced = Some(now);
+        }
+        due
     }
 
     /// A connection counted on template `key` of `generation` left its table.
