@@ -68,7 +68,9 @@ impl Core {
 
     /// A datagram from a real server that matched no connection: a reply of
     /// a one-packet-scheduling service leaves from its VIP; anything else is
-    /// dropped (`drop_no_conn`).
+    /// dropped (`drop_no_conn`). Out of line: the established path's reply
+    /// lookup stays as it was.
+    #[inline(never)]
     pub(super) fn ops_reply<A: Family, T: TxQueue>(&mut self, seg: Seg<'_, A>, tx: &mut TxPair<T>) {
         let conn = match self.ops_reply_conn(seg.proto, (seg.src, seg.sport), (seg.dst, seg.dport))
         {
