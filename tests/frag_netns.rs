@@ -12,15 +12,12 @@
 //! a missing capability fails the test.
 
 mod nslab;
-use nslab::{NsDirector, Scenario, stats, total};
+use nslab::{NsDirector, Scenario, stats, total, udp_client};
 use ringvs::lab;
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 const PORT: u16 = 5353;
 const REQUESTS: usize = 8;
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dr");
 
 /// The service on `vip` (an IPv4 or bracketed IPv6 address), rr over both
 /// real servers `rs`.
@@ -34,60 +31,6 @@ fn rules(vip: &str, rs: [&str; 2]) -> String {
     )
 }
 
-/// `udp_echo.py` on both real servers (every address of `any`'s family:
-/// NAT), named rs1 and rs2.
-fn start_echo(lab: &mut lab::Lab, any: &str) {
-    let script = Path::new(DATA).join("udp_echo.py").display().to_string();
-    for n in 1..=2 {
-        let name = format!("rs{n}");
-        let port = PORT.to_string();
-        lab.spawn_in(
-            &lab.ns_rs(n),
-            Path::new("python3"),
-            &[&script, any, &port, &name, "60"],
-        )
-        .expect("start udp_echo.py");
-    }
-}
-
-fn wait_bound(lab: &lab::Lab) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    for n in 1..=2 {
-        loop {
-            let out = lab::ns_command(&lab.ns_rs(n), Path::new("ss"), &["-Hunl"])
-                .output()
-                .expect("ss");
-            if String::from_utf8_lossy(&out.stdout).contains(&format!(":{PORT}")) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "udp_echo.py on rs{n} not bound");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn big_requests(lab: &lab::Lab, vip: &str) -> Vec<String> {
-    let script = Path::new(DATA).join("udp_client.py").display().to_string();
-    let (port, n) = (PORT.to_string(), REQUESTS.to_string());
-    let out = lab::ns_command(
-        &lab.ns_client(),
-        Path::new("python3"),
-        &[&script, "big", vip, &port, &n],
-    )
-    .stdin(Stdio::null())
-    .output()
-    .expect("udp_client.py");
-    assert!(
-        out.status.success(),
-        "udp_client.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 fn fragmented_udp_through(tag: &'static str, queues: usize, args: &[&str], v6: bool) {
     let (rules, any, vip) = if v6 {
         let (r1, r2) = (lab::rs_addr6(1), lab::rs_addr6(2));
@@ -98,22 +41,16 @@ fn fragmented_udp_through(tag: &'static str, queues: usize, args: &[&str], v6: b
         let vip = lab::VIP.to_string();
         (rules(&vip, ["198.19.0.2", "198.19.0.3"]), "0.0.0.0", vip)
     };
-    let mut scenario = Scenario::new(tag)
-        .needs(&["python3", "ss"])
+    let scenario = Scenario::new(tag)
         .queues(queues)
         .workers(2)
         .director_args(args)
-        .before_director(move |lab| start_echo(lab, any))
         .rules(&rules);
-    if v6 {
-        scenario = scenario.ipv6();
-    }
-    let Some(NsDirector { lab, control }) = scenario.start() else {
+    let Some(NsDirector { lab, control }) = scenario.start_with_udp_echo(any, PORT, v6) else {
         return;
     };
-    wait_bound(&lab);
     let before = stats(&control);
-    let answers = big_requests(&lab, &vip);
+    let answers = udp_client(&lab, "big", &vip, PORT, REQUESTS);
     let after = stats(&control);
     let d = |n: &str| total(&after, n) - total(&before, n);
     eprintln!(

@@ -10,69 +10,11 @@
 //! `CI=true` a missing capability fails the test.
 
 mod nslab;
-use nslab::{NsDirector, Scenario, adm, stats, total};
+use nslab::{NsDirector, Scenario, adm, stats, total, udp_client};
 use ringvs::lab;
-use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 const PORT: u16 = 5353;
 const REQUESTS: usize = 8;
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dr");
-
-/// `udp_echo.py` on both real servers, named rs1 and rs2, bound to every
-/// address of `any`'s family; returns once both are bound.
-fn start_echo(lab: &mut lab::Lab, any: &str) {
-    let script = Path::new(DATA).join("udp_echo.py").display().to_string();
-    for n in 1..=2 {
-        let (name, port) = (format!("rs{n}"), PORT.to_string());
-        lab.spawn_in(
-            &lab.ns_rs(n),
-            Path::new("python3"),
-            &[&script, any, &port, &name, "60"],
-        )
-        .expect("start udp_echo.py");
-    }
-}
-
-fn wait_bound(lab: &lab::Lab) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    for n in 1..=2 {
-        loop {
-            let out = lab::ns_command(&lab.ns_rs(n), Path::new("ss"), &["-Hunl"])
-                .output()
-                .expect("ss");
-            if String::from_utf8_lossy(&out.stdout).contains(&format!(":{PORT}")) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "udp_echo.py on rs{n} not bound");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// The answers to `REQUESTS` datagrams from one connected socket.
-fn ask_from_one_port(lab: &lab::Lab, vip: &str) -> Vec<String> {
-    let script = Path::new(DATA).join("udp_client.py").display().to_string();
-    let (port, n) = (PORT.to_string(), REQUESTS.to_string());
-    let out = lab::ns_command(
-        &lab.ns_client(),
-        Path::new("python3"),
-        &[&script, "one", vip, &port, &n],
-    )
-    .stdin(Stdio::null())
-    .output()
-    .expect("udp_client.py");
-    assert!(
-        out.status.success(),
-        "udp_client.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
 
 fn one_packet_scheduling(tag: &'static str, v6: bool) {
     let (vip, rs, any) = if v6 {
@@ -87,18 +29,10 @@ fn one_packet_scheduling(tag: &'static str, v6: bool) {
         "-A -u {svc} -s rr -o\n-a -u {svc} -r {}:{PORT} -m\n-a -u {svc} -r {}:{PORT} -m\n",
         rs[0], rs[1]
     );
-    let mut scenario = Scenario::new(tag)
-        .needs(&["python3", "ss"])
-        .workers(2)
-        .before_director(move |lab| start_echo(lab, any))
-        .rules(&rules);
-    if v6 {
-        scenario = scenario.ipv6();
-    }
-    let Some(NsDirector { lab, control }) = scenario.start() else {
+    let scenario = Scenario::new(tag).workers(2).rules(&rules);
+    let Some(NsDirector { lab, control }) = scenario.start_with_udp_echo(any, PORT, v6) else {
         return;
     };
-    wait_bound(&lab);
     let client_vip = if v6 {
         lab::VIP6.to_string()
     } else {
@@ -108,7 +42,7 @@ fn one_packet_scheduling(tag: &'static str, v6: bool) {
     assert!(listed.contains(" rr ops\n"), "{listed}");
 
     let before = stats(&control);
-    let answers = ask_from_one_port(&lab, &client_vip);
+    let answers = udp_client(&lab, "one", &client_vip, PORT, REQUESTS);
     let after = stats(&control);
     let d = |n: &str| total(&after, n) - total(&before, n);
     eprintln!(
@@ -137,7 +71,7 @@ fn one_packet_scheduling(tag: &'static str, v6: bool) {
     adm(&control, &["-E", "-u", &svc, "-s", "rr"]);
     let listed = adm(&control, &["-L", "-n", "-u", &svc]);
     assert!(!listed.contains("ops"), "{listed}");
-    let answers = ask_from_one_port(&lab, &client_vip);
+    let answers = udp_client(&lab, "one", &client_vip, PORT, REQUESTS);
     assert_eq!(answers.len(), REQUESTS);
     assert!(
         answers.iter().all(|a| a == &answers[0]) && answers[0].ends_with(" 32"),

@@ -184,6 +184,21 @@ impl Scenario {
         }
         Some(NsDirector { lab, control })
     }
+
+    /// [`Scenario::start`] with `udp_echo.py` on both real servers on `port`
+    /// of every address of `any`'s family ([`spawn_udp_echo`]), over IPv6 if
+    /// `v6`; returns once they listen.
+    pub fn start_with_udp_echo(self, any: &'static str, port: u16, v6: bool) -> Option<NsDirector> {
+        let mut s = self
+            .needs(&["python3", "ss"])
+            .before_director(move |lab| spawn_udp_echo(lab, any, port));
+        if v6 {
+            s = s.ipv6();
+        }
+        let d = s.start()?;
+        wait_udp_bound(&d.lab, port);
+        Some(d)
+    }
 }
 
 /// The traffic generator `ringvs-gen`, from the dev-only workspace member
@@ -338,6 +353,73 @@ pub fn spawn_http_server(lab: &mut Lab, n: usize, listen: &str, body: &str, max_
         ],
     )
     .expect("start http server");
+}
+
+/// The UDP scripts of the real servers and the client (`tests/data/dr`).
+const UDP_SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dr");
+
+/// `udp_echo.py` on both real servers, named rs1 and rs2, on `port` of every
+/// address of `any`'s family (`0.0.0.0` or `::`: NAT), stopped with the lab;
+/// [`wait_udp_bound`] waits for them.
+pub fn spawn_udp_echo(lab: &mut Lab, any: &str, port: u16) {
+    let script = Path::new(UDP_SCRIPTS).join("udp_echo.py");
+    let (script, port) = (script.display().to_string(), port.to_string());
+    for n in 1..=2 {
+        let name = format!("rs{n}");
+        lab.spawn_in(
+            &lab.ns_rs(n),
+            Path::new("python3"),
+            &[&script, any, &port, &name, "60"],
+        )
+        .expect("start udp_echo.py");
+    }
+}
+
+/// Wait (5 s at most) until both real servers listen on UDP `port`.
+pub fn wait_udp_bound(lab: &Lab, port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    for n in 1..=2 {
+        loop {
+            let out = lab::ns_command(&lab.ns_rs(n), Path::new("ss"), &["-Hunl"])
+                .output()
+                .expect("ss");
+            if String::from_utf8_lossy(&out.stdout).contains(&format!(":{port}")) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "udp_echo.py on rs{n} not bound"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// `udp_client.py MODE ADDR PORT N` from the client: its lines.
+pub fn udp_client(lab: &Lab, mode: &str, addr: &str, port: u16, n: usize) -> Vec<String> {
+    let script = Path::new(UDP_SCRIPTS).join("udp_client.py");
+    let (script, port, n) = (
+        script.display().to_string(),
+        port.to_string(),
+        n.to_string(),
+    );
+    let out = lab::ns_command(
+        &lab.ns_client(),
+        Path::new("python3"),
+        &[&script, mode, addr, &port, &n],
+    )
+    .stdin(std::process::Stdio::null())
+    .output()
+    .expect("udp_client.py");
+    assert!(
+        out.status.success(),
+        "udp_client.py {mode}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Lines a program printed, each with a stamp (when it arrived, or what the
