@@ -319,6 +319,7 @@ fn service_options() {
         sched_flags: SchedFlags { fallback, port },
         ops: false,
         check: None,
+        sorry: None,
     };
     for (line, want) in [
         (
@@ -1319,6 +1320,7 @@ mod round_trip {
                 },
                 ops: s.flags.2,
                 check: None,
+                sorry: None,
             };
             if apply(&mut c, &AdmCommand::AddService { key, opts }).is_err() {
                 continue;

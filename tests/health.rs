@@ -200,6 +200,70 @@ fn edit_replaces_or_removes_the_check() {
     assert_eq!(c.service(&k).unwrap().check, None);
 }
 
+/// `--sorry-server ADDR[:PORT]`, `--sorry-gatewaying`, `--sorry-inhibit`
+/// (keepalived's `sorry_server`, `sorry_server_lvs_method DR`,
+/// `sorry_server_inhibit`): with -A/-E only, saved after the check and
+/// restored as saved; an -E without it removes it.
+#[test]
+fn sorry_server_options_parse_save_and_restore() {
+    let rules = "\
+-A -t 198.18.0.110:80 -s rr --check tcp --delay-loop 5 --connect-timeout 5 --retry 1 --delay-before-retry 1 --sorry-server 198.19.0.9:8080 --sorry-inhibit
+-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1
+-A -t 198.18.0.110:443 -s wlc --sorry-server 198.19.0.9:443 --sorry-gatewaying
+";
+    let mut c = Config::new();
+    restore(&mut c, rules);
+    let s = c.services()[0].sorry.expect("sorry server").opts();
+    assert_eq!(
+        (s.addr.to_string(), s.port, s.forward, s.inhibit),
+        (
+            "198.19.0.9".to_string(),
+            8080,
+            ringvs::config::Forward::Masq,
+            true
+        )
+    );
+    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    let mut again = Config::new();
+    restore(&mut again, &format_save(&c, true, &Names::none()));
+    assert_eq!(again, c);
+    // Without a port: the service's, as -r.
+    let run = |c: &mut Config, line: &str| ipvsadm::apply(c, &parse(&argv(line)).unwrap());
+    run(&mut c, "-A -t 198.18.0.110:81 --sorry-server 198.19.0.9").unwrap();
+    assert_eq!(c.services()[2].sorry.unwrap().port, 81);
+    run(&mut c, "-E -t 198.18.0.110:81 -s rr").unwrap();
+    assert_eq!(c.services()[2].sorry, None, "-E replaces the whole setup");
+    for (line, msg) in [
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.3 --sorry-server 198.19.0.9",
+            "Illegal 'sorry-server' option with the 'add-server' command",
+        ),
+        (
+            "-A -t 198.18.0.110:82 --sorry-inhibit",
+            "the 'sorry-inhibit' option needs the 'sorry-server' option",
+        ),
+        (
+            "-A -t 198.18.0.110:82 --sorry-server 198.19.0.9:99999",
+            "illegal sorry-server address[:port] specified",
+        ),
+    ] {
+        assert_eq!(usage_err(line), msg, "{line}");
+    }
+    // Of the other family: refused as a real server of it would be.
+    let e = run(
+        &mut c,
+        "-A -t 198.18.0.110:83 --sorry-server [2001:2:0:2::9]:80",
+    )
+    .unwrap_err();
+    assert_eq!(e, AdmError::MixedFamily);
+    let Err(AdmError::Help(text)) = parse(&argv("-h")) else {
+        panic!("-h is help");
+    };
+    for o in ["--sorry-server", "--sorry-gatewaying", "--sorry-inhibit"] {
+        assert!(text.contains(o), "{o} missing from help");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Namespace tests (root): failover under load, passive checks.
 // ---------------------------------------------------------------------------
@@ -559,4 +623,57 @@ fn passive_check_finds_a_server_that_drops_syns() {
     assert!(count(&lines, settled, |l| l == "i am rs2") >= 20);
     assert_eq!(count(&lines, settled, |l| l.starts_with("retried")), 0);
     assert_eq!(count(&lines, start, |l| l.starts_with("error")), 0);
+}
+
+/// keepalived's sorry server: a service whose one real server fails its
+/// check gets the sorry server (rs2 on port 8080) in its place, listed with
+/// weight 1, and the clients its page; when the real server passes again
+/// the sorry server leaves and the clients get the real server again.
+#[test]
+fn a_sorry_server_serves_while_every_real_server_is_down() {
+    let vip = format!("{}:80", lab::VIP);
+    let rs1 = format!("{}:80", lab::rs_addr(1));
+    let sorry = format!("{}:8080", lab::rs_addr(2));
+    let rules = format!(
+        "-A -t {vip} -s rr --check tcp --delay-loop 1 --connect-timeout 1 --retry 0 --delay-before-retry 1 --sorry-server {sorry}\n\
+         -a -t {vip} -r {rs1} -m -w 1\n"
+    );
+    let scenario = Scenario::new("sorry")
+        .before_director(|lab| {
+            nslab::spawn_http_server(lab, 2, "0.0.0.0:8080", "sorry, come back later", "600")
+        })
+        .rules(&rules);
+    let Some(NsDirector { mut lab, control }) = scenario.start() else {
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(listed_weight(&control, &rs1), Some(1));
+    assert_eq!(
+        listed_weight(&control, &sorry),
+        None,
+        "not while rs1 serves"
+    );
+    assert_eq!(nslab::http_bodies(&lab, &vip, 3), ["i am rs1"; 3]);
+
+    assert!(kill_all_in(&lab.ns_rs(1)) >= 1);
+    let taken = wait_for(Duration::from_secs(6), || {
+        listed_weight(&control, &sorry) == Some(1)
+    });
+    let taken = taken.expect("the sorry server in within 6 s");
+    eprintln!("sorry: in {taken:?} after rs1 was killed");
+    assert_eq!(listed_weight(&control, &rs1), Some(0), "rs1 down");
+    assert_eq!(
+        nslab::http_bodies(&lab, &vip, 3),
+        ["sorry, come back later"; 3]
+    );
+    // The rules never hold it.
+    let saved = adm(&control, &["-S", "-n"]);
+    assert!(!saved.contains("-r 198.19.0.3:8080"), "{saved}");
+
+    serve_again(&mut lab, 1);
+    let left = wait_for(Duration::from_secs(6), || {
+        listed_weight(&control, &sorry).is_none()
+    });
+    assert!(left.is_some(), "the sorry server leaves once rs1 is back");
+    assert_eq!(nslab::http_bodies(&lab, &vip, 3), ["i am rs1"; 3]);
 }

@@ -150,6 +150,60 @@ fn the_lvs_part_does_not_depend_on_the_config_id() {
     assert_eq!(load(&fixture("pair/keepalived.conf")).unwrap(), lb1);
 }
 
+/// keepalived's `sorry_server`, `sorry_server_lvs_method` and
+/// `sorry_server_inhibit`: kept beside the real servers (never one of
+/// them), changed in place by a reload, and refused by TUN.
+#[test]
+fn sorry_servers_are_read_and_reloaded() {
+    let t = TempDir::new("sorry");
+    let conf = |sorry: &str| {
+        format!(
+            "virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n\
+             {sorry}\n  real_server 198.19.0.2 80 {{\n    weight 1\n  }}\n}}\n"
+        )
+    };
+    let p = t.write("keepalived.conf", &conf("  sorry_server 198.19.0.9 8080"));
+    let mut running = load_as(&p, None).unwrap().config;
+    let web = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    let s = running
+        .service(&web)
+        .unwrap()
+        .sorry
+        .expect("a sorry server");
+    assert_eq!(
+        (s.addr, s.port, s.forward, s.inhibit),
+        (IpAddr::V4(rip(9)), 8080, Forward::Route, false),
+        "the virtual server's method"
+    );
+    assert_eq!(running.service(&web).unwrap().dests.len(), 1);
+    // A reload that makes it NAT and inhibited edits the service.
+    let edited =
+        "  sorry_server 198.19.0.9 8080\n  sorry_server_lvs_method NAT\n  sorry_server_inhibit";
+    t.write("keepalived.conf", &conf(edited));
+    let changes = apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
+    let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        ["-E -t 198.18.0.110:80 -s rr --sorry-server 198.19.0.9:8080 --sorry-inhibit"]
+    );
+    let s = running.service(&web).unwrap().sorry.unwrap();
+    assert_eq!((s.forward, s.inhibit), (Forward::Masq, true));
+    // Gone from the file, gone from the rules.
+    t.write("keepalived.conf", &conf(""));
+    apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
+    assert_eq!(running.service(&web).unwrap().sorry, None);
+    // By TUN: an error that names the line.
+    t.write(
+        "keepalived.conf",
+        &conf("  sorry_server 198.19.0.9 80\n  sorry_server_lvs_method TUN"),
+    );
+    let e = load_as(&p, None).unwrap_err();
+    assert!(
+        e.contains(":6: sorry server by TUN: ringvs takes NAT or DR"),
+        "{e}"
+    );
+}
+
 #[test]
 fn vrrp_and_global_blocks_are_skipped_silently() {
     let t = TempDir::new("vrrp");
@@ -186,7 +240,6 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         "27: ops: ignored, the virtual_server is not UDP (as keepalived does)",
         "28: ha_suspend (in virtual_server): not supported by ringvs, ignored",
         "29: quorum (in virtual_server): not supported by ringvs, ignored",
-        "30: sorry_server (in virtual_server): not supported by ringvs, ignored",
         "33: notify_up (in real_server): not supported by ringvs, ignored",
         "37: status_code 200-299: ringvs expects one status, using 200",
         "38: digest (in url): not supported by ringvs, ignored",
@@ -229,6 +282,17 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
     // `ops` is for UDP services only (keepalived's `ipvs_set_srule`).
     let dns = &l.config.services()[1];
     assert_eq!((web.ops, dns.ops), (false, true));
+    // keepalived's sorry server, with the virtual server's method and port.
+    let sorry = web.sorry.expect("sorry_server").opts();
+    assert_eq!(
+        (sorry.addr, sorry.port, sorry.forward, sorry.inhibit),
+        (
+            IpAddr::V4(Ipv4Addr::new(198, 19, 0, 9)),
+            80,
+            Forward::Masq,
+            false
+        )
+    );
     let weights: Vec<(u8, u32)> = web
         .dests
         .iter()

@@ -415,6 +415,16 @@ pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
         if let Some(c) = &svc.check {
             out.push_str(&check_options(c));
         }
+        if let Some(s) = &svc.sorry {
+            let at = names.addr_port(s.addr, s.port, proto, numeric);
+            let _ = write!(out, " --sorry-server {at}");
+            if s.forward == crate::config::Forward::Route {
+                out.push_str(" --sorry-gatewaying");
+            }
+            if s.inhibit {
+                out.push_str(" --sorry-inhibit");
+            }
+        }
         out.push('\n');
         for d in dests(svc, false) {
             let dname = names.addr_port(d.addr, d.port, proto, numeric);

@@ -30,6 +30,7 @@ pub mod keepalived;
 mod key;
 pub mod listing;
 pub mod names;
+mod sorry;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -40,6 +41,7 @@ use hashbrown::HashSet;
 use key::check_family;
 pub use key::{Netmask, Proto, ServiceKey};
 use serde::{Deserialize, Serialize};
+pub use sorry::{SorryOpts, SorryServer};
 
 /// Read at most `limit` bytes of the file at `path`: an error if it holds
 /// more. The length the file system reports is not trusted (a device such as
@@ -238,6 +240,10 @@ pub struct Service {
     /// listed) for a TCP service too, where it does nothing, as in IPVS.
     #[serde(default)]
     pub ops: bool,
+    /// keepalived's sorry server (`sorry.rs`): in the table only while no
+    /// real server can take a connection.
+    #[serde(default)]
+    pub sorry: Option<SorryServer>,
     /// Active health check of the service's real servers (`--check`), a ringvs
     /// extension with keepalived's vocabulary (see `docs/health.md`).
     #[serde(default)]
@@ -414,7 +420,8 @@ impl Config {
         self.services.iter().position(|s| s.key == *key)
     }
 
-    /// Number of real servers over all services.
+    /// Number of server ids in use over all services: real servers and
+    /// sorry servers.
     pub fn dest_count(&self) -> usize {
         self.ids_in_use.len()
     }
@@ -439,6 +446,7 @@ impl Config {
             persistent,
             sched_flags: SchedFlags::default(),
             ops: false,
+            sorry: None,
             netmask: Netmask::host(key.addr),
             check: None,
         });
@@ -469,6 +477,9 @@ impl Config {
         let svc = self.services.remove(i);
         for d in &svc.dests {
             self.ids_in_use.remove(&d.id.0);
+        }
+        if let Some(s) = svc.sorry {
+            self.ids_in_use.remove(&s.id.0);
         }
         Ok(())
     }

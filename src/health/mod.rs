@@ -85,8 +85,18 @@ pub fn targets(cfg: &Config) -> Vec<Target> {
 /// What the data plane should run: `cfg` without the servers held down (removed,
 /// or with weight 0 when their check says `inhibit_on_failure`). With
 /// `listing`, every down server stays, with weight 0 (what `-L` shows).
+///
+/// A service's sorry server (`config::SorryServer`) is in it, weight 1, when
+/// the weights of its real servers that are up add up to 0: keepalived's
+/// quorum (1, hysteresis 0) lost (`update_quorum_state`,
+/// `check/ipwrapper.c`), whether the servers failed their checks or were
+/// given weight 0; otherwise it is out, or in with weight 0 with
+/// `sorry_server_inhibit`. keepalived also takes the servers still up (all
+/// of weight 0 then) out of the pool while the sorry server serves; ringvs
+/// leaves them in at weight 0 (they get no new connection either way, and
+/// their connections carry on).
 pub fn effective(cfg: &Config, down: &HashMap<DestId, bool>, listing: bool) -> Config {
-    if down.is_empty() {
+    if down.is_empty() && cfg.services().iter().all(|s| s.sorry.is_none()) {
         return cfg.clone();
     }
     let mut out = cfg.clone();
@@ -100,6 +110,14 @@ pub fn effective(cfg: &Config, down: &HashMap<DestId, bool>, listing: bool) -> C
             } else {
                 out.del_dest(&s.key, d.addr, d.port).map(|_| ())
             };
+        }
+        let Some(sorry) = s.sorry else { continue };
+        let up = s.dests.iter().filter(|d| !down.contains_key(&d.id));
+        let weight = up.map(|d| u64::from(d.weight)).sum::<u64>();
+        if weight == 0 {
+            out.put_sorry(&s.key, 1);
+        } else if sorry.inhibit {
+            out.put_sorry(&s.key, 0);
         }
     }
     out
@@ -574,5 +592,59 @@ mod tests {
         assert_eq!(w, vec![0, 0]);
         assert_eq!(c, before);
         assert_eq!(effective(&c, &HashMap::new(), false), c);
+    }
+
+    #[test]
+    fn the_sorry_server_serves_while_no_server_that_is_up_has_weight() {
+        use crate::config::{Forward, SorryOpts};
+        let mut c = Config::new();
+        let k = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
+        c.add_service(k, Scheduler::Rr, None).unwrap();
+        let a = c.add_dest(&k, Ipv4Addr::new(198, 19, 0, 2), 80, 3).unwrap();
+        c.add_dest(&k, Ipv4Addr::new(198, 19, 0, 3), 80, 0).unwrap();
+        let sorry = SorryOpts {
+            addr: Ipv4Addr::new(198, 19, 0, 9).into(),
+            port: 8080,
+            forward: Forward::Masq,
+            inhibit: false,
+        };
+        c.set_service_sorry(&k, Some(sorry)).unwrap();
+        let id = c.service(&k).unwrap().sorry.unwrap().id;
+        let sorry_in = |e: &Config| {
+            let s = e.service(&k).unwrap();
+            let d = s.dests.iter().find(|d| d.addr == sorry.addr);
+            d.map(|d| (d.id, d.port, d.weight))
+        };
+        // A server up with weight: the quorum holds, no sorry server.
+        assert_eq!(sorry_in(&effective(&c, &HashMap::new(), false)), None);
+        // It fails its check (removed or inhibited): the one left up has
+        // weight 0, so the sorry server comes in, listed too.
+        for inhibit in [false, true] {
+            let down = HashMap::from([(a, inhibit)]);
+            assert_eq!(sorry_in(&effective(&c, &down, false)), Some((id, 8080, 1)));
+            assert_eq!(sorry_in(&effective(&c, &down, true)), Some((id, 8080, 1)));
+        }
+        // So it does when every weight is 0 by configuration.
+        c.edit_dest(&k, Ipv4Addr::new(198, 19, 0, 2), 80, 0)
+            .unwrap();
+        assert_eq!(
+            sorry_in(&effective(&c, &HashMap::new(), false)),
+            Some((id, 8080, 1))
+        );
+        // With sorry_server_inhibit it stays at weight 0 while not needed.
+        c.edit_dest(&k, Ipv4Addr::new(198, 19, 0, 2), 80, 3)
+            .unwrap();
+        let inhibit = SorryOpts {
+            inhibit: true,
+            ..sorry
+        };
+        c.set_service_sorry(&k, Some(inhibit)).unwrap();
+        let id = c.service(&k).unwrap().sorry.unwrap().id;
+        assert_eq!(
+            sorry_in(&effective(&c, &HashMap::new(), false)),
+            Some((id, 8080, 0))
+        );
+        // The rules never hold it among the real servers.
+        assert_eq!(sorry_in(&c), None);
     }
 }

@@ -12,12 +12,14 @@ pub fn apply(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
             cfg.add_service(*key, opts.sched, opts.persistent)?;
             cfg.set_service_options(key, opts.sched_flags, opts.netmask)?;
             cfg.set_service_ops(key, opts.ops)?;
+            cfg.set_service_sorry(key, opts.sorry)?;
             cfg.set_service_check(key, opts.check.clone())
         }
         AdmCommand::EditService { key, opts } => {
             cfg.edit_service(key, opts.sched, opts.persistent)?;
             cfg.set_service_options(key, opts.sched_flags, opts.netmask)?;
             cfg.set_service_ops(key, opts.ops)?;
+            cfg.set_service_sorry(key, opts.sorry)?;
             cfg.set_service_check(key, opts.check.clone())
         }
         _ => apply_other(cfg, cmd),

@@ -1,11 +1,16 @@
 //! ringvs's health-check options (`--check` and its settings, a ringvs
-//! extension of ipvsadm's syntax): gathered one by one, then checked
-//! against each other and the command.
+//! extension of ipvsadm's syntax) and its sorry server's (`--sorry-server`,
+//! keepalived's `sorry_server`): gathered one by one, then checked against
+//! each other and the command.
 
-use super::super::{AdmError, CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, HealthCheck};
+use super::super::names::Names;
+use super::super::{
+    AdmError, CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, Forward, HealthCheck, Proto,
+    SorryOpts,
+};
 use super::messages::usage;
 use super::options::{Cmd, Tag};
-use super::values::number_in;
+use super::values::{number_in, server_address};
 
 /// Largest `--delay-loop`, `--connect-timeout`, `--delay-before-retry` (one day).
 pub const MAX_CHECK_SECS: i64 = 86400;
@@ -134,6 +139,78 @@ impl CheckArgs {
             delay_before_retry: self.delay_before_retry.unwrap_or(d.delay_before_retry),
             inhibit_on_failure: self.inhibit,
             ..d
+        }))
+    }
+}
+
+/// The sorry-server options of one command line.
+#[derive(Default)]
+pub(super) struct SorryArgs {
+    /// The first one seen, by long name (for messages).
+    first: Option<&'static str>,
+    server: Option<(std::net::IpAddr, u16)>,
+    gatewaying: bool,
+    inhibit: bool,
+}
+
+impl SorryArgs {
+    /// Takes option `tag` if it is one of the sorry server's; `--sorry-server
+    /// ADDR[:PORT]` reads its address as `-r` does (the port: the service's
+    /// as parsed so far, `svc_port`).
+    pub(super) fn take(
+        &mut self,
+        tag: Tag,
+        val: &str,
+        (proto, names, svc_port): (Proto, &Names, u16),
+    ) -> Result<bool, AdmError> {
+        let name = match tag {
+            Tag::SorryServer => {
+                let at = server_address(val, proto, names, svc_port).map_err(|e| match e {
+                    AdmError::Usage(_) => usage("illegal sorry-server address[:port] specified"),
+                    e => e,
+                })?;
+                self.server = Some(at);
+                "sorry-server"
+            }
+            Tag::SorryGatewaying => {
+                self.gatewaying = true;
+                "sorry-gatewaying"
+            }
+            Tag::SorryInhibit => {
+                self.inhibit = true;
+                "sorry-inhibit"
+            }
+            _ => return Ok(false),
+        };
+        self.first.get_or_insert(name);
+        Ok(true)
+    }
+
+    /// The sorry server these options describe (`None`: none given).
+    pub(super) fn build(self, cmd: Cmd) -> Result<Option<SorryOpts>, AdmError> {
+        let Some(first) = self.first else {
+            return Ok(None);
+        };
+        if cmd != Cmd::Add && cmd != Cmd::Edit {
+            return Err(usage(format!(
+                "Illegal '{first}' option with the '{}' command",
+                cmd.name()
+            )));
+        }
+        let Some((addr, port)) = self.server else {
+            return Err(usage(format!(
+                "the '{first}' option needs the 'sorry-server' option"
+            )));
+        };
+        Ok(Some(SorryOpts {
+            addr,
+            port,
+            forward: if self.gatewaying {
+                Forward::Route
+            } else {
+                Forward::Masq
+            },
+            inhibit: self.inhibit,
         }))
     }
 }

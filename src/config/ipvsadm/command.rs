@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::super::listing::ListOpts;
-use super::super::{Forward, HealthCheck, Netmask, SchedFlags, Scheduler, ServiceKey};
+use super::super::{Forward, HealthCheck, Netmask, SchedFlags, Scheduler, ServiceKey, SorryOpts};
 
 /// ipvsadm's default persistence timeout, seconds.
 pub const DEFAULT_PERSISTENT_TIMEOUT: u32 = 6 * 60;
@@ -29,6 +29,9 @@ pub struct ServiceOpts {
     pub ops: bool,
     /// `--check` and its settings (a ringvs extension).
     pub check: Option<HealthCheck>,
+    /// `--sorry-server` and its settings (a ringvs extension: keepalived's
+    /// `sorry_server`).
+    pub sorry: Option<SorryOpts>,
 }
 
 impl ServiceOpts {
@@ -41,6 +44,7 @@ impl ServiceOpts {
             sched_flags: SchedFlags::default(),
             ops: false,
             check: None,
+            sorry: None,
         }
     }
 }

@@ -77,6 +77,10 @@ pub(super) enum Tag {
     Retry,
     DelayBeforeRetry,
     InhibitOnFailure,
+    // ringvs's sorry server (keepalived's `sorry_server`; -A/-E only).
+    SorryServer,
+    SorryGatewaying,
+    SorryInhibit,
 }
 
 /// Whether an option takes an argument.
@@ -179,6 +183,9 @@ pub(super) const SPECS: &[Spec] = &[
         Tag::DelayBeforeRetry,
     ),
     spec("inhibit-on-failure", None, Arg::No, Tag::InhibitOnFailure),
+    spec("sorry-server", None, Arg::Required, Tag::SorryServer),
+    spec("sorry-gatewaying", None, Arg::No, Tag::SorryGatewaying),
+    spec("sorry-inhibit", None, Arg::No, Tag::SorryInhibit),
 ];
 
 /// ipvsadm's option names, indexed by option column (used in messages).

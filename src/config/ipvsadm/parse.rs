@@ -13,7 +13,7 @@ use super::super::names::Names;
 use super::super::{
     AdmError, Forward, Netmask, Proto, SchedFlags, ServiceKey, TunCsum, TunKind, Tunnel,
 };
-use super::check::CheckArgs;
+use super::check::{CheckArgs, SorryArgs};
 use super::command::{AdmCommand, DEFAULT_SCHEDULER, DaemonOpts, DestOpts, ServiceOpts, SyncRole};
 use super::messages::{try_help, unsupported, usage, usage_text, version_text};
 use super::options::{
@@ -150,6 +150,7 @@ struct Gathered {
     list: ListOpts,
     fwmark: bool,
     checks: CheckArgs,
+    sorry: SorryArgs,
     /// The first valid-ipvsadm-but-not-ringvs thing seen; reported after
     /// ipvsadm's own checks.
     deferred: Option<AdmError>,
@@ -179,6 +180,7 @@ impl Gathered {
             list: ListOpts::default(),
             fwmark: false,
             checks: CheckArgs::default(),
+            sorry: SorryArgs::default(),
             deferred: None,
             cmd_arg: String::new(),
             daemon: DaemonOpts {
@@ -240,8 +242,7 @@ impl Gathered {
                 }
             }
             Tag::RealServer => {
-                let svc_port = self.svc.map_or(0, |(_, port)| port);
-                self.dest = Some(server_address(&val, self.proto, names, svc_port)?);
+                self.dest = Some(server_address(&val, self.proto, names, self.svc_port())?);
             }
             Tag::Masq | Tag::Gate | Tag::Ipip => self.fwd = Some(tag),
             Tag::Weight => self.dopts.weight = weight(&val)?,
@@ -298,10 +299,17 @@ impl Gathered {
             Tag::TunRemcsum => self.tun_flags |= 2,
             _ if self.list_option(tag) => {}
             _ if self.checks.take(tag, &val)? => {}
+            _ if (self.sorry).take(tag, &val, (self.proto, names, self.svc_port()))? => {}
             // A second command, -h or -v after the command.
             _ => return Err(usage(format!("invalid option `{word}'"))),
         }
         Ok(())
+    }
+
+    /// The service's port as parsed so far (0 before `-t`/`-u`), which a
+    /// server address without a port takes.
+    fn svc_port(&self) -> u16 {
+        self.svc.map_or(0, |(_, port)| port)
     }
 
     /// Sets the listing flag `tag` stands for; false if it stands for none.
@@ -393,6 +401,7 @@ impl Gathered {
             _ => Forward::Masq,
         };
         let check = self.checks.build(cmd)?;
+        let sorry = self.sorry.build(cmd)?;
         if let Some(e) = self.deferred {
             return Err(e);
         }
@@ -420,6 +429,7 @@ impl Gathered {
                     sched_flags,
                     ops: self.ops,
                     check,
+                    sorry,
                 };
                 if cmd == Cmd::Add {
                     AdmCommand::AddService { key, opts }

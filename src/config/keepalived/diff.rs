@@ -8,8 +8,8 @@
 //! server whose method or tunnel changed, too), so it keeps its [`DestId`](super::super::DestId)
 //! as long as it stays in the file, and connections that refer to it carry
 //! on. A service whose settings (scheduler, persistence, netmask, scheduler
-//! flags, one-packet scheduling, check) changed is edited in place, never
-//! removed and added again.
+//! flags, one-packet scheduling, check, sorry server) changed is edited in
+//! place, never removed and added again.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use super::super::names::Names;
 use super::super::{
     AdmError, Config, Dest, Forward, HealthCheck, Netmask, SchedFlags, Scheduler, Service,
-    ServiceKey,
+    ServiceKey, SorryOpts,
 };
 use super::KaError;
 
@@ -30,6 +30,7 @@ pub struct ServiceSettings {
     pub netmask: Netmask,
     pub ops: bool,
     pub check: Option<HealthCheck>,
+    pub sorry: Option<SorryOpts>,
 }
 
 impl ServiceSettings {
@@ -41,6 +42,7 @@ impl ServiceSettings {
             netmask: s.netmask,
             ops: s.ops,
             check: s.check.clone(),
+            sorry: s.sorry.map(|s| s.opts()),
         }
     }
 }
@@ -153,7 +155,17 @@ impl fmt::Display for Change {
                         )
                     }
                     None => Ok(()),
+                }?;
+                if let Some(s) = &settings.sorry {
+                    write!(f, " --sorry-server {}", at(s.addr, s.port))?;
+                    if s.forward == Forward::Route {
+                        f.write_str(" --sorry-gatewaying")?;
+                    }
+                    if s.inhibit {
+                        f.write_str(" --sorry-inhibit")?;
+                    }
                 }
+                Ok(())
             }
             Change::DelService { key } => svc(f, "-D", key),
             Change::AddDest {
@@ -270,6 +282,7 @@ fn apply_one(cfg: &mut Config, c: &Change) -> Result<(), AdmError> {
         sched_flags: s.sched_flags,
         ops: s.ops,
         check: s.check.clone(),
+        sorry: s.sorry,
     };
     let dest = |s: &DestSettings| DestOpts {
         weight: s.weight,

@@ -57,11 +57,11 @@ use super::super::ipvsadm::{DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, MAX_T
 use super::super::names::Names;
 use super::super::{
     AdmError, Config, Forward, HealthCheck, Netmask, Proto, SchedFlags, Scheduler, ServiceKey,
-    TunCsum, TunKind, Tunnel,
+    SorryOpts,
 };
 use super::check::{self, Checker, ServerCheck, Times};
 use super::lexer::Stmt;
-use super::values::{Cx, addr_port};
+use super::values::{Cx, addr_port, forwarding};
 use super::{KaError, Pos, Warnings};
 
 /// Top-level blocks and keywords that keepalived itself uses (VRRP, global
@@ -162,6 +162,7 @@ struct Vs {
     flags: SchedFlags,
     /// `ops` (UDP services only).
     ops: bool,
+    sorry: Option<SorryOpts>,
     check: Option<HealthCheck>,
     dests: Vec<Rs>,
 }
@@ -173,6 +174,7 @@ impl Vs {
         cfg.add_service(*key, self.sched, self.persistent)
             .and_then(|()| cfg.set_service_options(key, self.flags, self.netmask))
             .and_then(|()| cfg.set_service_ops(key, self.ops))
+            .and_then(|()| cfg.set_service_sorry(key, self.sorry))
             .and_then(|()| cfg.set_service_check(key, self.check.clone()))
             .map_err(|e| refused(&self.pos, e))?;
         for d in &self.dests {
@@ -239,6 +241,7 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
     let mut weight = None;
     let mut inhibit = None;
     let mut ops: Option<&Stmt> = None;
+    let (mut sorry, mut sorry_inhibit, mut sorry_forward) = (None, false, None);
     let mut times = Times::default();
     let mut servers = Vec::new();
     for k in s.children() {
@@ -297,6 +300,12 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
                 cx.no_more(k, 0);
                 ops = Some(k);
             }
+            "sorry_server" => {
+                cx.no_more(k, 2);
+                sorry = Some((k, addr_port(k, "sorry_server")?));
+            }
+            "sorry_server_inhibit" => sorry_inhibit = cx.boolean(k)?,
+            "sorry_server_lvs_method" => sorry_forward = Some((k, forwarding(cx, k)?)),
             "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "flag-1" | "flag-2"
             | "flag-3" => {
                 cx.no_more(k, 0);
@@ -362,6 +371,26 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
         }
         o => o.is_some(),
     };
+    let sorry = match sorry {
+        // keepalived's sorry server takes the virtual server's method and
+        // port unless told otherwise; ringvs's `-S` has no tunnel for it.
+        Some((k, (addr, p))) => Some(SorryOpts {
+            addr,
+            port: p.unwrap_or(port),
+            forward: match sorry_forward.map_or(forward.unwrap_or_default(), |f| f.1) {
+                Forward::Tunnel(_) => {
+                    let k = sorry_forward.map_or(k, |f| f.0);
+                    return Err(KaError::at(
+                        &k.pos,
+                        "sorry server by TUN: ringvs takes NAT or DR",
+                    ));
+                }
+                f => f,
+            },
+            inhibit: sorry_inhibit,
+        }),
+        None => None,
+    };
     let vs_times = times;
     let vs_defaults = (weight, inhibit, vs_times, forward.unwrap_or_default());
     let (dests, checks) = servers_of(cx, servers, port, vs_defaults);
@@ -374,6 +403,7 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
         netmask: netmask.unwrap_or(Netmask::host(addr)),
         flags,
         ops,
+        sorry,
         check,
         dests,
     }))
@@ -522,92 +552,6 @@ fn protocol(cx: &mut Cx<'_>, k: &Stmt) -> Result<Proto, KaError> {
             format!("protocol {v}: not TCP, UDP or SCTP"),
         )),
     }
-}
-
-/// `lb_kind`/`lvs_method METHOD [type ipip|gue|gre] [port N]
-/// [nocsum|csum|remcsum]`, with keepalived's checks
-/// (`svr_forwarding_handler`, `check_parser.c`); a malformed one is an error
-/// that quotes the statement.
-fn forwarding(cx: &mut Cx<'_>, k: &Stmt) -> Result<Forward, KaError> {
-    let args = k.args();
-    let Some(method) = args.first() else {
-        return Err(KaError::at(
-            &k.pos,
-            format!("{}: a value is missing", k.keyword()),
-        ));
-    };
-    let fwd = match method.as_str() {
-        "NAT" => Forward::Masq,
-        "DR" => Forward::Route,
-        "TUN" => Forward::Tunnel(Tunnel::IPIP),
-        m => {
-            return Err(KaError::at(
-                &k.pos,
-                format!("{} {m}: not NAT, DR or TUN", k.keyword()),
-            ));
-        }
-    };
-    let bad =
-        |msg: String| KaError::at(&k.pos, format!("{} {}: {msg}", k.keyword(), args.join(" ")));
-    let mut t = Tunnel::IPIP;
-    let mut words = args[1..].iter();
-    while let Some(w) = words.next() {
-        match w.as_str() {
-            "type" => {
-                let v = words
-                    .next()
-                    .ok_or_else(|| bad("the tunnel type is missing after 'type'".into()))?;
-                t.kind = TunKind::from_name(v)
-                    .ok_or_else(|| bad(format!("unknown tunnel type {v} (ipip, gue or gre)")))?;
-            }
-            "port" => {
-                let v = words
-                    .next()
-                    .ok_or_else(|| bad("the gue tunnel port is missing after 'port'".into()))?;
-                t.port = v
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|&p| p != 0)
-                    .ok_or_else(|| bad(format!("invalid gue tunnel port {v} (1..65535)")))?;
-            }
-            "nocsum" => t.csum = TunCsum::NoCsum,
-            "csum" => t.csum = TunCsum::Csum,
-            "remcsum" => t.csum = TunCsum::RemCsum,
-            _ => {
-                return Err(bad(format!(
-                    "invalid tunnel option {w} (type, port, nocsum, csum or remcsum)"
-                )));
-            }
-        }
-    }
-    // keepalived's words for the combinations it refuses.
-    if (t.kind == TunKind::Gue) != (t.port != 0) {
-        return Err(bad(
-            "gue tunnels require port, otherwise cannot have port".into()
-        ));
-    }
-    if t.kind == TunKind::Ipip && t.csum != TunCsum::NoCsum {
-        return Err(bad("ipip tunnels do not support checksum option".into()));
-    }
-    if t.kind == TunKind::Gre && t.csum == TunCsum::RemCsum {
-        return Err(bad(
-            "gre tunnels do not support remote checksum option".into()
-        ));
-    }
-    if let Forward::Tunnel(_) = fwd {
-        return Ok(Forward::Tunnel(t));
-    }
-    if args.len() > 1 {
-        cx.w.at(
-            &k.pos,
-            format!(
-                "{} {}: tunnel options apply to TUN only, ignored",
-                k.keyword(),
-                args.join(" ")
-            ),
-        );
-    }
-    Ok(fwd)
 }
 
 /// `tun_type`, `tun_port`, `tun_flags`: ipvsadm's tunnel options spelled as

@@ -9,6 +9,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::super::{Forward, TunCsum, TunKind, Tunnel};
 use super::lexer::Stmt;
 use super::{KaError, Warnings};
 
@@ -148,6 +149,92 @@ pub(crate) fn addr_port(s: &Stmt, what: &str) -> Result<(IpAddr, Option<u16>), K
             })?),
         };
     Ok((addr, port))
+}
+
+/// `lb_kind`/`lvs_method METHOD [type ipip|gue|gre] [port N]
+/// [nocsum|csum|remcsum]`, with keepalived's checks
+/// (`svr_forwarding_handler`, `check_parser.c`); a malformed one is an error
+/// that quotes the statement.
+pub(crate) fn forwarding(cx: &mut Cx<'_>, k: &Stmt) -> Result<Forward, KaError> {
+    let args = k.args();
+    let Some(method) = args.first() else {
+        return Err(KaError::at(
+            &k.pos,
+            format!("{}: a value is missing", k.keyword()),
+        ));
+    };
+    let fwd = match method.as_str() {
+        "NAT" => Forward::Masq,
+        "DR" => Forward::Route,
+        "TUN" => Forward::Tunnel(Tunnel::IPIP),
+        m => {
+            return Err(KaError::at(
+                &k.pos,
+                format!("{} {m}: not NAT, DR or TUN", k.keyword()),
+            ));
+        }
+    };
+    let bad =
+        |msg: String| KaError::at(&k.pos, format!("{} {}: {msg}", k.keyword(), args.join(" ")));
+    let mut t = Tunnel::IPIP;
+    let mut words = args[1..].iter();
+    while let Some(w) = words.next() {
+        match w.as_str() {
+            "type" => {
+                let v = words
+                    .next()
+                    .ok_or_else(|| bad("the tunnel type is missing after 'type'".into()))?;
+                t.kind = TunKind::from_name(v)
+                    .ok_or_else(|| bad(format!("unknown tunnel type {v} (ipip, gue or gre)")))?;
+            }
+            "port" => {
+                let v = words
+                    .next()
+                    .ok_or_else(|| bad("the gue tunnel port is missing after 'port'".into()))?;
+                t.port = v
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|&p| p != 0)
+                    .ok_or_else(|| bad(format!("invalid gue tunnel port {v} (1..65535)")))?;
+            }
+            "nocsum" => t.csum = TunCsum::NoCsum,
+            "csum" => t.csum = TunCsum::Csum,
+            "remcsum" => t.csum = TunCsum::RemCsum,
+            _ => {
+                return Err(bad(format!(
+                    "invalid tunnel option {w} (type, port, nocsum, csum or remcsum)"
+                )));
+            }
+        }
+    }
+    // keepalived's words for the combinations it refuses.
+    if (t.kind == TunKind::Gue) != (t.port != 0) {
+        return Err(bad(
+            "gue tunnels require port, otherwise cannot have port".into()
+        ));
+    }
+    if t.kind == TunKind::Ipip && t.csum != TunCsum::NoCsum {
+        return Err(bad("ipip tunnels do not support checksum option".into()));
+    }
+    if t.kind == TunKind::Gre && t.csum == TunCsum::RemCsum {
+        return Err(bad(
+            "gre tunnels do not support remote checksum option".into()
+        ));
+    }
+    if let Forward::Tunnel(_) = fwd {
+        return Ok(Forward::Tunnel(t));
+    }
+    if args.len() > 1 {
+        cx.w.at(
+            &k.pos,
+            format!(
+                "{} {}: tunnel options apply to TUN only, ignored",
+                k.keyword(),
+                args.join(" ")
+            ),
+        );
+    }
+    Ok(fwd)
 }
 
 #[cfg(test)]

@@ -1,0 +1,163 @@
+//! keepalived's sorry server (`sorry_server`, `sorry_server_inhibit`,
+//! `sorry_server_lvs_method`; `--sorry-server` in ringvs's ipvsadm syntax):
+//! a server put in a service when none of its real servers can take a new
+//! connection.
+//!
+//! keepalived adds it when the service loses its quorum: the weights of the
+//! real servers that pass their checks add up to less than `quorum`
+//! (`update_quorum_state`, `check/ipwrapper.c`; `quorum` 1 and `hysteresis`
+//! 0 by default, the only values ringvs takes: it warns about others), and
+//! removes it (or with `sorry_server_inhibit` sets its weight to 0) when the
+//! quorum is back. The rules keep it beside the real servers; the table the
+//! workers run has it only while it is needed (`health::effective`, which
+//! decides from the rules and the servers held down).
+
+use super::{AdmError, Config, Dest, DestId, Forward, ServiceKey, check_family};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// A service's sorry server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SorryServer {
+    pub addr: IpAddr,
+    pub port: u16,
+    /// How it is reached (keepalived's `sorry_server_lvs_method`, else the
+    /// service's method).
+    pub forward: Forward,
+    /// `sorry_server_inhibit`: kept in the service with weight 0 while the
+    /// real servers hold the quorum, rather than taken out.
+    pub inhibit: bool,
+    /// Its id, taken with the real servers' and kept while it is configured,
+    /// so that its connections and counters stay its own.
+    pub id: DestId,
+}
+
+/// A sorry server as a command gives it (its id is the table's to choose).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SorryOpts {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub forward: Forward,
+    pub inhibit: bool,
+}
+
+impl SorryServer {
+    /// What a command would give to configure it again.
+    pub fn opts(&self) -> SorryOpts {
+        SorryOpts {
+            addr: self.addr,
+            port: self.port,
+            forward: self.forward,
+            inhibit: self.inhibit,
+        }
+    }
+}
+
+impl Config {
+    /// Sets (or with `None` removes) a service's sorry server. One of the
+    /// service's family, unless tunnelled, as a real server; the same server
+    /// again keeps its id.
+    pub fn set_service_sorry(
+        &mut self,
+        key: &ServiceKey,
+        sorry: Option<SorryOpts>,
+    ) -> Result<(), AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
+        if let Some(o) = &sorry {
+            check_family(key.addr, o.addr, o.forward)?;
+            o.forward.check()?;
+        }
+        let old = self.services[i].sorry;
+        if old.map(|s| s.opts()) == sorry {
+            return Ok(());
+        }
+        let new = match sorry {
+            Some(o) => Some(SorryServer {
+                addr: o.addr,
+                port: o.port,
+                forward: o.forward,
+                inhibit: o.inhibit,
+                id: self.alloc_id()?,
+            }),
+            None => None,
+        };
+        if let Some(s) = old {
+            self.ids_in_use.remove(&s.id.0);
+        }
+        self.services[i].sorry = new;
+        Ok(())
+    }
+
+    /// Puts service `key`'s sorry server among its real servers with
+    /// `weight`, unless a real server has its address and port.
+    pub(crate) fn put_sorry(&mut self, key: &ServiceKey, weight: u32) {
+        let Some(i) = self.service_index(key) else {
+            return;
+        };
+        let svc = &mut self.services[i];
+        let Some(s) = svc.sorry else {
+            return;
+        };
+        if svc.dest(s.addr, s.port).is_none() {
+            svc.dests.push(Dest {
+                addr: s.addr,
+                port: s.port,
+                weight,
+                id: s.id,
+                u_threshold: 0,
+                l_threshold: 0,
+                forward: s.forward,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::config::{Proto, Scheduler};
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn a_sorry_server_keeps_its_id_until_it_changes_and_gives_it_back() {
+        let key = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
+        let mut c = Config::new();
+        c.add_service(key, Scheduler::Rr, None).unwrap();
+        let o = SorryOpts {
+            addr: Ipv4Addr::new(198, 19, 0, 9).into(),
+            port: 80,
+            forward: Forward::Masq,
+            inhibit: false,
+        };
+        c.set_service_sorry(&key, Some(o)).unwrap();
+        let id = c.service(&key).unwrap().sorry.unwrap().id;
+        assert_eq!(c.ids_in_use.len(), 1);
+        c.set_service_sorry(&key, Some(o)).unwrap();
+        assert_eq!(
+            c.service(&key).unwrap().sorry.unwrap().id,
+            id,
+            "same server"
+        );
+        let moved = SorryOpts { port: 8080, ..o };
+        c.set_service_sorry(&key, Some(moved)).unwrap();
+        assert_ne!(c.service(&key).unwrap().sorry.unwrap().id, id);
+        assert_eq!(c.ids_in_use.len(), 1, "the old id given back");
+        // Of the other family: only tunnelled, as a real server.
+        let v6 = SorryOpts {
+            addr: "2001:2:0:2::9".parse().unwrap(),
+            ..o
+        };
+        assert_eq!(
+            c.set_service_sorry(&key, Some(v6)),
+            Err(AdmError::MixedFamily)
+        );
+        c.set_service_sorry(&key, None).unwrap();
+        assert!(c.ids_in_use.is_empty());
+        // Put in the table only where no real server has its place.
+        c.set_service_sorry(&key, Some(o)).unwrap();
+        c.add_dest(&key, Ipv4Addr::new(198, 19, 0, 9), 80, 1)
+            .unwrap();
+        c.put_sorry(&key, 1);
+        assert_eq!(c.service(&key).unwrap().dests.len(), 1);
+    }
+}
