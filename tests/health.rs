@@ -250,12 +250,25 @@ fn sorry_server_options_parse_save_and_restore() {
         assert_eq!(usage_err(line), msg, "{line}");
     }
     // Of the other family: refused as a real server of it would be.
+    let before = c.clone();
     let e = run(
         &mut c,
         "-A -t 198.18.0.110:83 --sorry-server [2001:2:0:2::9]:80",
     )
     .unwrap_err();
     assert_eq!(e, AdmError::MixedFamily);
+    assert_eq!(c, before, "a refused -A adds nothing");
+    let e = run(
+        &mut c,
+        "-E -t 198.18.0.110:80 -s wlc --sorry-server [2001:2:0:2::9]:80",
+    )
+    .unwrap_err();
+    assert_eq!(e, AdmError::MixedFamily);
+    assert_eq!(c, before, "a refused -E changes nothing");
+    assert_eq!(
+        usage_err("-A -t 198.18.0.110:84 --sorry-server 198.19.0.9 --sorry-server 198.19.0.8"),
+        "multiple 'sorry-server' options specified"
+    );
     let Err(AdmError::Help(text)) = parse(&argv("-h")) else {
         panic!("-h is help");
     };
@@ -666,9 +679,23 @@ fn a_sorry_server_serves_while_every_real_server_is_down() {
         nslab::http_bodies(&lab, &vip, 3),
         ["sorry, come back later"; 3]
     );
-    // The rules never hold it.
+    // The rules hold it as the service's option, never as a real server.
     let saved = adm(&control, &["-S", "-n"]);
-    assert!(!saved.contains("-r 198.19.0.3:8080"), "{saved}");
+    assert!(
+        saved.contains(&format!("--sorry-server {sorry}\n")),
+        "{saved}"
+    );
+    assert_eq!(saved.matches(" -r ").count(), 1, "{saved}");
+    // Its traffic is its own in --stats, and -Z zeroes it.
+    let stats = adm(&control, &["-L", "-n", "--stats"]);
+    let conns = |stats: &str| -> Option<u64> {
+        let line = stats.lines().find(|l| l.contains(&format!("-> {sorry}")))?;
+        line.split_whitespace().nth(2)?.parse().ok()
+    };
+    assert_eq!(conns(&stats), Some(3), "{stats}");
+    adm(&control, &["-Z"]);
+    let zeroed = adm(&control, &["-L", "-n", "--stats"]);
+    assert_eq!(conns(&zeroed), Some(0), "{zeroed}");
 
     serve_again(&mut lab, 1);
     let left = wait_for(Duration::from_secs(6), || {

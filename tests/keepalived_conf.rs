@@ -202,6 +202,20 @@ fn sorry_servers_are_read_and_reloaded() {
         e.contains(":6: sorry server by TUN: ringvs takes NAT or DR"),
         "{e}"
     );
+    // keepalived takes the sorry server's settings after it only.
+    t.write(
+        "keepalived.conf",
+        &conf("  sorry_server_inhibit\n  sorry_server 198.19.0.9 80"),
+    );
+    let l = load_as(&p, None).unwrap();
+    let f = p.display();
+    assert_eq!(
+        l.warnings,
+        [format!(
+            "{f}:5: sorry_server_inhibit: before sorry_server, ignored (as keepalived does)"
+        )]
+    );
+    assert!(!l.config.service(&web).unwrap().sorry.unwrap().inhibit);
 }
 
 #[test]

@@ -306,6 +306,67 @@ fn a_backup_message_of_both_families_reaches_the_owning_workers() {
     );
 }
 
+/// A standby runs no health checks, so its table holds no sorry server; a
+/// connection the master made to its sorry server is installed all the same
+/// (on the sorry server's id), waits while the sorry server is out of the
+/// table, and is served once it is in.
+#[test]
+fn a_connection_to_the_sorry_server_is_installed_on_a_standby() {
+    use ringvs::sync::wire::{self, MessageBuilder, SyncConn};
+    let rules = [
+        "-A -t 198.18.0.110:80 -s rr --sorry-server 198.19.0.3:8080",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+    ];
+    let mut d = MemDirector::new(&rules);
+    d.resolve_all();
+    set(&d, false, true);
+    let env = env();
+    let intake = d.intake(7, &env);
+    let conn = SyncConn {
+        proto: 6,
+        flags: wire::nat_flags(false, State::Established),
+        state: wire::state_to_ipvs(State::Established),
+        caddr: CLIENT,
+        cport: CPORT,
+        vaddr: VIP,
+        vport: 80,
+        daddr: RS2,
+        dport: 8080,
+        fwmark: 0,
+        timeout: 900,
+        seq: None,
+    };
+    let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
+    let mut m = MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 7).expect("buffer");
+    m.push(&conn).expect("fits");
+    intake.message(m.as_bytes());
+    let queued = intake
+        .counters
+        .conns_queued
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(queued, 1, "{:?}", intake.counters.drops());
+    d.poll();
+    let conns = d.conns(0);
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0].dest, (std::net::IpAddr::V4(RS2), 8080));
+    // Active, the sorry server not in the table: its packets wait (dropped).
+    set(&d, false, false);
+    let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, ACK));
+    assert!(int.is_empty());
+    assert_eq!(d.ctr(Ctr::DropNoDestConn), 1);
+    // Its checks put it in: the connection is served by it.
+    let down = std::collections::HashMap::from([(
+        d.dest_id(ringvs::config::Proto::Tcp, 80, RS1, 80),
+        false,
+    )]);
+    let cfg = ringvs::health::effective(&d.cfg, &down, false);
+    d.publish_with(|s| *s = ringvs::nat::Snapshot::build(&cfg, ringvs::nat::Timeouts::default()));
+    let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, ACK));
+    assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    let p = parse_ip(&int[0]);
+    assert_eq!((p.dst, p.dport), (RS2, 8080));
+}
+
 // ---------------------------------------------------------------------------
 // IPv6 connections (issue 15 item 6)
 // ---------------------------------------------------------------------------

@@ -62,7 +62,8 @@ pub fn read_bounded(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, Strin
 }
 
 /// Number of distinct [`DestId`]s a [`Config`] hands out (ids are
-/// `0..MAX_DEST_IDS`).  It is also the most real servers a config can hold.
+/// `0..MAX_DEST_IDS`).  It is also the most real servers (and sorry
+/// servers, which take ids too) a config can hold.
 pub const MAX_DEST_IDS: u32 = 65536;
 
 /// Scheduling algorithm of a service: every scheduler of Linux IPVS.

@@ -12,7 +12,7 @@
 //! workers run has it only while it is needed (`health::effective`, which
 //! decides from the rules and the servers held down).
 
-use super::{AdmError, Config, Dest, DestId, Forward, ServiceKey, check_family};
+use super::{AdmError, Config, Dest, DestId, Forward, Service, ServiceKey, check_family};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -41,6 +41,23 @@ pub struct SorryOpts {
     pub inhibit: bool,
 }
 
+impl Service {
+    /// Its real servers, then its sorry server as one (weight 0): every
+    /// server the workers may count traffic under, for counters and metrics.
+    pub fn dests_and_sorry(&self) -> impl Iterator<Item = Dest> + '_ {
+        let sorry = self.sorry.map(|s| Dest {
+            addr: s.addr,
+            port: s.port,
+            weight: 0,
+            id: s.id,
+            u_threshold: 0,
+            l_threshold: 0,
+            forward: s.forward,
+        });
+        self.dests.iter().copied().chain(sorry)
+    }
+}
+
 impl SorryServer {
     /// What a command would give to configure it again.
     pub fn opts(&self) -> SorryOpts {
@@ -64,32 +81,45 @@ impl Config {
     ) -> Result<(), AdmError> {
         let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
         if let Some(o) = &sorry {
+            // `-S` writes masquerading or direct routing only.
+            if matches!(o.forward, Forward::Tunnel(_)) {
+                return Err(AdmError::InvalidOperation);
+            }
             check_family(key.addr, o.addr, o.forward)?;
-            o.forward.check()?;
         }
         let old = self.services[i].sorry;
         if old.map(|s| s.opts()) == sorry {
             return Ok(());
         }
-        let new = match sorry {
-            Some(o) => Some(SorryServer {
-                addr: o.addr,
-                port: o.port,
-                forward: o.forward,
-                inhibit: o.inhibit,
-                id: self.alloc_id()?,
-            }),
-            None => None,
-        };
         if let Some(s) = old {
             self.ids_in_use.remove(&s.id.0);
         }
+        let new = match sorry {
+            Some(o) => match self.alloc_id() {
+                Ok(id) => Some(SorryServer {
+                    addr: o.addr,
+                    port: o.port,
+                    forward: o.forward,
+                    inhibit: o.inhibit,
+                    id,
+                }),
+                Err(e) => {
+                    if let Some(s) = old {
+                        self.ids_in_use.insert(s.id.0);
+                    }
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
         self.services[i].sorry = new;
         Ok(())
     }
 
     /// Puts service `key`'s sorry server among its real servers with
-    /// `weight`, unless a real server has its address and port.
+    /// `weight`; a real server at its address and port (in the table held
+    /// down at weight 0) takes that weight instead, as keepalived does for a
+    /// sorry server that duplicates a real server (`s_svr_duplicates_rs`).
     pub(crate) fn put_sorry(&mut self, key: &ServiceKey, weight: u32) {
         let Some(i) = self.service_index(key) else {
             return;
@@ -98,7 +128,10 @@ impl Config {
         let Some(s) = svc.sorry else {
             return;
         };
-        if svc.dest(s.addr, s.port).is_none() {
+        if let Some(j) = svc.dest_index(s.addr, s.port) {
+            let w = &mut svc.dests[j].weight;
+            *w = (*w).max(weight);
+        } else {
             svc.dests.push(Dest {
                 addr: s.addr,
                 port: s.port,

@@ -20,12 +20,12 @@ pub(super) struct AdmState {
     pub(super) timeouts: Timeouts,
 }
 
-/// The real servers of every service, or of `only`.
+/// The real servers (and sorry servers) of every service, or of `only`.
 pub(super) fn dest_ids(cfg: &Config, only: Option<&ServiceKey>) -> Vec<DestId> {
     cfg.services()
         .iter()
         .filter(|s| only.is_none_or(|k| s.key == *k))
-        .flat_map(|s| s.dests.iter().map(|d| d.id))
+        .flat_map(|s| s.dests_and_sorry().map(|d| d.id))
         .collect()
 }
 

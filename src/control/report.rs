@@ -324,7 +324,7 @@ impl Ctl {
             let vip = svc.key.addr.to_string();
             let vport = svc.key.port.to_string();
             let proto = svc.key.proto.name().to_uppercase();
-            for d in &svc.dests {
+            for d in svc.dests_and_sorry() {
                 total.add(&self.raw_stats(d.id));
                 let (active, inactive) = self.counts(d.id);
                 let labels = [
@@ -485,7 +485,7 @@ impl Ctl {
         for svc in st.cfg.services() {
             let service = at(svc.key.addr, svc.key.port);
             let proto = svc.key.proto.name().to_lowercase();
-            for d in &svc.dests {
+            for d in svc.dests_and_sorry() {
                 let server = at(d.addr, d.port);
                 let l = [
                     ("proto", proto.as_str()),

@@ -647,4 +647,37 @@ mod tests {
         // The rules never hold it among the real servers.
         assert_eq!(sorry_in(&c), None);
     }
+
+    /// A sorry server at a real server's address and port: that real
+    /// server, held down, takes the sorry server's weight (keepalived's
+    /// `s_svr_duplicates_rs`), in the table and the listing alike.
+    #[test]
+    fn a_sorry_server_at_a_real_servers_place_is_that_server() {
+        use crate::config::{Forward, SorryOpts};
+        let mut c = Config::new();
+        let k = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
+        c.add_service(k, Scheduler::Rr, None).unwrap();
+        let rs = Ipv4Addr::new(198, 19, 0, 2);
+        let a = c.add_dest(&k, rs, 80, 3).unwrap();
+        let sorry = SorryOpts {
+            addr: rs.into(),
+            port: 80,
+            forward: Forward::Masq,
+            inhibit: false,
+        };
+        c.set_service_sorry(&k, Some(sorry)).unwrap();
+        let weights = |e: &Config| -> Vec<(DestId, u32)> {
+            let s = e.service(&k).unwrap();
+            s.dests.iter().map(|d| (d.id, d.weight)).collect()
+        };
+        // Down, inhibited: the server itself at weight 1, no second entry.
+        let down = HashMap::from([(a, true)]);
+        assert_eq!(weights(&effective(&c, &down, false)), [(a, 1)]);
+        assert_eq!(weights(&effective(&c, &down, true)), [(a, 1)]);
+        // Down, removed: the sorry server's own entry; listed as the server.
+        let down = HashMap::from([(a, false)]);
+        let id = c.service(&k).unwrap().sorry.unwrap().id;
+        assert_eq!(weights(&effective(&c, &down, false)), [(id, 1)]);
+        assert_eq!(weights(&effective(&c, &down, true)), [(a, 1)]);
+    }
 }

@@ -166,6 +166,10 @@ pub struct ServiceEntry {
     /// `-o` on a UDP service: each datagram is scheduled on its own and
     /// leaves no connection (`ops.rs`).
     pub ops: bool,
+    /// The service's sorry server, whether or not it is among `dests` now:
+    /// connection sync resolves a synced connection to it on a director
+    /// whose own checks have not put it in (a standby runs none).
+    pub sorry: Option<crate::config::SorryServer>,
 }
 
 /// Each real server's forwarding method by id, if any is not masquerading
@@ -539,6 +543,7 @@ fn service_entry(
         needs_counts,
         persist,
         ops: s.ops && s.key.proto == crate::config::Proto::Udp,
+        sorry: s.sorry,
     }
 }
 

@@ -6,13 +6,13 @@
 //! `Env::owner6`), the channels, the persistence templates.
 
 use super::wire::{self, SyncAddr, SyncConn, flags};
-use crate::config::{DestId, Forward};
+use crate::config::{DestId, Forward, SorryServer};
 use crate::dataplane::sync::{Install, SyncEntry, SyncPorts};
 use crate::dataplane::{Env, Shared};
 use crate::nat::persist::Templates;
-use crate::nat::{Addr, Snapshot};
+use crate::nat::{Addr, ServiceEntry, Snapshot};
 use crossbeam_channel::Sender;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A worker's report as a sync entry of its family: masquerading, the
 /// state's IPVS number, `INACTIVE` unless established (see
@@ -86,6 +86,14 @@ fn serves<A: PartialEq>(addr: A, port: u16, daddr: A, dport: u16) -> bool {
     addr == daddr && (port == dport || port == 0)
 }
 
+/// The service's sorry server, if the entry names it: a connection the
+/// master made to it while it served, which this director's table may not
+/// hold now (a standby runs no checks, so puts no sorry server in). Its
+/// packets wait for the sorry server to be in the table again.
+fn sorry_of(s: &ServiceEntry, daddr: IpAddr, dport: u16) -> Option<SorryServer> {
+    s.sorry.filter(|x| serves(x.addr, x.port, daddr, dport))
+}
+
 impl Family for Ipv4Addr {
     type Nat = u32;
 
@@ -106,17 +114,23 @@ impl Family for Ipv4Addr {
         let (svc, s) = snap
             .service_for(c.proto, c.vaddr.to_bits(), c.vport)
             .ok_or("unknown_service")?;
-        let d = s
+        let d = match s
             .dests
             .iter()
             .find(|d| serves(d.addr, d.port, daddr, c.dport))
-            .ok_or("unknown_dest")?;
+        {
+            Some(d) => (d.id, d.addr, d.port, d.forward),
+            None => {
+                let x = sorry_of(s, c.daddr.into(), c.dport).ok_or("unknown_dest")?;
+                (x.id, daddr, x.port, x.forward)
+            }
+        };
         Ok(Target {
             svc,
-            dest: d.id,
-            addr: d.addr,
-            port: d.port,
-            forward: d.forward,
+            dest: d.0,
+            addr: d.1,
+            port: d.2,
+            forward: d.3,
             persist: s.persist.map(|p| (p.timeout, p.mask)),
         })
     }
@@ -163,19 +177,21 @@ impl Family for Ipv6Addr {
             .ok_or("unknown_service")?;
         // The real addresses are index-aligned with the entries (whose `addr`
         // is the folded one the schedulers hash).
-        let (d, addr) = s
-            .entry
-            .dests
-            .iter()
-            .zip(s.addrs6.iter())
-            .find(|(d, a)| serves(**a, d.port, c.daddr, c.dport))
-            .ok_or("unknown_dest")?;
+        let found = (s.entry.dests.iter().zip(s.addrs6.iter()))
+            .find(|(d, a)| serves(**a, d.port, c.daddr, c.dport));
+        let d = match found {
+            Some((d, a)) => (d.id, *a, d.port, d.forward),
+            None => {
+                let x = sorry_of(&s.entry, c.daddr.into(), c.dport).ok_or("unknown_dest")?;
+                (x.id, c.daddr, x.port, x.forward)
+            }
+        };
         Ok(Target {
             svc,
-            dest: d.id,
-            addr: *addr,
-            port: d.port,
-            forward: d.forward,
+            dest: d.0,
+            addr: d.1,
+            port: d.2,
+            forward: d.3,
             persist: s.entry.persist.map(|p| (p.timeout, p.mask)),
         })
     }

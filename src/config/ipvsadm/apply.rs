@@ -8,19 +8,21 @@ use super::command::AdmCommand;
 /// thread handles them.
 pub fn apply(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
     match cmd {
-        AdmCommand::AddService { key, opts } => {
-            cfg.add_service(*key, opts.sched, opts.persistent)?;
-            cfg.set_service_options(key, opts.sched_flags, opts.netmask)?;
-            cfg.set_service_ops(key, opts.ops)?;
-            cfg.set_service_sorry(key, opts.sorry)?;
-            cfg.set_service_check(key, opts.check.clone())
-        }
-        AdmCommand::EditService { key, opts } => {
-            cfg.edit_service(key, opts.sched, opts.persistent)?;
-            cfg.set_service_options(key, opts.sched_flags, opts.netmask)?;
-            cfg.set_service_ops(key, opts.ops)?;
-            cfg.set_service_sorry(key, opts.sorry)?;
-            cfg.set_service_check(key, opts.check.clone())
+        // Several steps, any of which may refuse: on a copy, so that a
+        // refused -A or -E changes nothing.
+        AdmCommand::AddService { key, opts } | AdmCommand::EditService { key, opts } => {
+            let mut next = cfg.clone();
+            if matches!(cmd, AdmCommand::AddService { .. }) {
+                next.add_service(*key, opts.sched, opts.persistent)?;
+            } else {
+                next.edit_service(key, opts.sched, opts.persistent)?;
+            }
+            next.set_service_options(key, opts.sched_flags, opts.netmask)?;
+            next.set_service_ops(key, opts.ops)?;
+            next.set_service_sorry(key, opts.sorry)?;
+            next.set_service_check(key, opts.check.clone())?;
+            *cfg = next;
+            Ok(())
         }
         _ => apply_other(cfg, cmd),
     }

@@ -146,8 +146,9 @@ impl CheckArgs {
 /// The sorry-server options of one command line.
 #[derive(Default)]
 pub(super) struct SorryArgs {
-    /// The first one seen, by long name (for messages).
+    /// The first one seen, by long name (for messages), and all of them.
     first: Option<&'static str>,
+    seen: Vec<&'static str>,
     server: Option<(std::net::IpAddr, u16)>,
     gatewaying: bool,
     inhibit: bool,
@@ -182,6 +183,10 @@ impl SorryArgs {
             }
             _ => return Ok(false),
         };
+        if self.seen.contains(&name) {
+            return Err(usage(format!("multiple '{name}' options specified")));
+        }
+        self.seen.push(name);
         self.first.get_or_insert(name);
         Ok(true)
     }

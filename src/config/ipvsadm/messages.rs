@@ -85,7 +85,7 @@ pub(super) fn usage_text() -> String {
          \x20 --inhibit-on-failure                weight 0 instead of removal when down\n\
          \n\
          Sorry server (ringvs, with -A|E; keepalived's sorry_server, see docs/health.md):\n\
-         \x20 --sorry-server server-address      serves while no real server can (all down or weight 0)\n\
+         \x20 --sorry-server server-address       serves while no real server can (all down or weight 0)\n\
          \x20 --sorry-gatewaying                  reached by direct routing (default masquerading)\n\
          \x20 --sorry-inhibit                     kept at weight 0 while not needed\n",
         version = version_text()

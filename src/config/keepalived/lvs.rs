@@ -302,9 +302,27 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
             }
             "sorry_server" => {
                 cx.no_more(k, 2);
-                sorry = Some((k, addr_port(k, "sorry_server")?));
+                let (a, p) = addr_port(k, "sorry_server")?;
+                if a.is_ipv6() != addr.is_ipv6() {
+                    let e = format!("sorry_server {a}: not of the virtual server's family");
+                    return Err(KaError::at(&k.pos, e));
+                }
+                sorry = Some((k, (a, p)));
             }
-            "sorry_server_inhibit" => sorry_inhibit = cx.boolean(k)?,
+            // keepalived takes these after `sorry_server` only (a
+            // configuration error before it), `sorry_server_inhibit` with no
+            // value (`ssvri_handler`).
+            "sorry_server_inhibit" | "sorry_server_lvs_method" if sorry.is_none() => {
+                let e = format!(
+                    "{}: before sorry_server, ignored (as keepalived does)",
+                    k.keyword()
+                );
+                cx.w.at(&k.pos, e);
+            }
+            "sorry_server_inhibit" => {
+                cx.no_more(k, 0);
+                sorry_inhibit = true;
+            }
             "sorry_server_lvs_method" => sorry_forward = Some((k, forwarding(cx, k)?)),
             "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "flag-1" | "flag-2"
             | "flag-3" => {
