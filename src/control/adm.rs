@@ -70,6 +70,32 @@ pub fn load_rules(
     Ok(())
 }
 
+/// Say on stderr when a sorry server comes into the table `run` or leaves it,
+/// against the snapshot `prev` the workers run now (as keepalived logs
+/// `Adding sorry server` and `Removing sorry server`).
+fn log_sorry_servers(rules: &Config, run: &Config, prev: &Snapshot) {
+    let names = Names::none();
+    for s in rules.services() {
+        let Some(sorry) = s.sorry else { continue };
+        let serving = |d: &crate::config::Dest| d.id == sorry.id && d.weight > 0;
+        let now = run
+            .service(&s.key)
+            .is_some_and(|x| x.dests.iter().any(serving));
+        let v4 = prev.services.values().flat_map(|e| e.dests.iter());
+        let v6 = prev.services6.values().flat_map(|e| e.entry.dests.iter());
+        let was = v4.chain(v6).any(|d| d.id == sorry.id && d.weight > 0);
+        if now != was {
+            let at = names.addr_port(sorry.addr, sorry.port, None, true);
+            let how = if now {
+                "IN (no real server up with weight)"
+            } else {
+                "OUT (a real server is up)"
+            };
+            eprintln!("ringvs: health: sorry server {at} {how} in {}", s.key);
+        }
+    }
+}
+
 impl Ctl {
     /// Publishes the configuration as the data plane should run it: the rules
     /// less the servers health checks hold down.
@@ -81,6 +107,7 @@ impl Ctl {
         // loaded here is the one this publish replaces: services keep their
         // scheduler state and servers their last weight across it.
         let prev = self.shared.config.load_full();
+        log_sorry_servers(&st.cfg, &run, &prev);
         self.shared.config.store(Arc::new(Snapshot::build_from(
             &run,
             st.timeouts,
