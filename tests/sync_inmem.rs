@@ -208,6 +208,26 @@ fn the_resend_sweep_reports_live_connections_again_each_period() {
     assert!(reports(&d).is_empty());
 }
 
+/// The established connection of CLIENT:CPORT to VIP:80 on real server
+/// `rs:port`, as a master syncs it.
+fn synced_v4(rs: std::net::Ipv4Addr, port: u16) -> ringvs::sync::wire::SyncConn {
+    use ringvs::sync::wire;
+    wire::SyncConn {
+        proto: 6,
+        flags: wire::nat_flags(false, State::Established),
+        state: wire::state_to_ipvs(State::Established),
+        caddr: CLIENT,
+        cport: CPORT,
+        vaddr: VIP,
+        vport: 80,
+        daddr: rs,
+        dport: port,
+        fwmark: 0,
+        timeout: 900,
+        seq: None,
+    }
+}
+
 /// The backup daemon's intake (the daemon without its socket) on a
 /// director's own channels: one message of both families installs the IPv4
 /// connection in the table of the worker owning its client (`Env::owner`)
@@ -234,20 +254,7 @@ fn a_backup_message_of_both_families_reaches_the_owning_workers() {
     d.resolve_all();
     set(&d, false, true);
     let intake = d.intake(7, &env);
-    let v4 = SyncConn {
-        proto: 6,
-        flags: wire::nat_flags(false, State::Established),
-        state: wire::state_to_ipvs(State::Established),
-        caddr: CLIENT,
-        cport: CPORT,
-        vaddr: VIP,
-        vport: 80,
-        daddr: RS2,
-        dport: 80,
-        fwmark: 0,
-        timeout: 900,
-        seq: None,
-    };
+    let v4 = synced_v4(RS2, 80);
     let v6 = SyncConn {
         proto: 6,
         flags: wire::nat_flags(false, State::Established),
@@ -312,7 +319,7 @@ fn a_backup_message_of_both_families_reaches_the_owning_workers() {
 /// table, and is served once it is in.
 #[test]
 fn a_connection_to_the_sorry_server_is_installed_on_a_standby() {
-    use ringvs::sync::wire::{self, MessageBuilder, SyncConn};
+    use ringvs::sync::wire::{self, MessageBuilder};
     let rules = [
         "-A -t 198.18.0.110:80 -s rr --sorry-server 198.19.0.3:8080",
         "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
@@ -322,20 +329,7 @@ fn a_connection_to_the_sorry_server_is_installed_on_a_standby() {
     set(&d, false, true);
     let env = env();
     let intake = d.intake(7, &env);
-    let conn = SyncConn {
-        proto: 6,
-        flags: wire::nat_flags(false, State::Established),
-        state: wire::state_to_ipvs(State::Established),
-        caddr: CLIENT,
-        cport: CPORT,
-        vaddr: VIP,
-        vport: 80,
-        daddr: RS2,
-        dport: 8080,
-        fwmark: 0,
-        timeout: 900,
-        seq: None,
-    };
+    let conn = synced_v4(RS2, 8080);
     let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
     let mut m = MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 7).expect("buffer");
     m.push(&conn).expect("fits");

@@ -91,11 +91,7 @@ impl CheckArgs {
             }
             _ => return Ok(false),
         };
-        if self.seen.contains(&name) {
-            return Err(usage(format!("multiple '{name}' options specified")));
-        }
-        self.seen.push(name);
-        Ok(true)
+        seen_once(&mut self.seen, name)
     }
 
     /// The check these options describe (`None`: no `--check`).
@@ -103,12 +99,7 @@ impl CheckArgs {
         let Some(first) = self.seen.first() else {
             return Ok(None);
         };
-        if cmd != Cmd::Add && cmd != Cmd::Edit {
-            return Err(usage(format!(
-                "Illegal '{first}' option with the '{}' command",
-                cmd.name()
-            )));
-        }
+        service_command(first, cmd)?;
         let Some(kind) = self.kind else {
             return Err(usage(format!(
                 "the '{first}' option needs the 'check' option"
@@ -143,11 +134,31 @@ impl CheckArgs {
     }
 }
 
+/// Option `name` seen (once: a second time is ipvsadm's error).
+fn seen_once(seen: &mut Vec<&'static str>, name: &'static str) -> Result<bool, AdmError> {
+    if seen.contains(&name) {
+        return Err(usage(format!("multiple '{name}' options specified")));
+    }
+    seen.push(name);
+    Ok(true)
+}
+
+/// Options of a service's setup (`first` the first given) with `cmd`: only
+/// `-A` and `-E` take them, in ipvsadm's words.
+fn service_command(first: &str, cmd: Cmd) -> Result<(), AdmError> {
+    if cmd != Cmd::Add && cmd != Cmd::Edit {
+        return Err(usage(format!(
+            "Illegal '{first}' option with the '{}' command",
+            cmd.name()
+        )));
+    }
+    Ok(())
+}
+
 /// The sorry-server options of one command line.
 #[derive(Default)]
 pub(super) struct SorryArgs {
-    /// The first one seen, by long name (for messages), and all of them.
-    first: Option<&'static str>,
+    /// Every one seen, by long name, in order (for messages).
     seen: Vec<&'static str>,
     server: Option<(std::net::IpAddr, u16)>,
     gatewaying: bool,
@@ -183,25 +194,15 @@ impl SorryArgs {
             }
             _ => return Ok(false),
         };
-        if self.seen.contains(&name) {
-            return Err(usage(format!("multiple '{name}' options specified")));
-        }
-        self.seen.push(name);
-        self.first.get_or_insert(name);
-        Ok(true)
+        seen_once(&mut self.seen, name)
     }
 
     /// The sorry server these options describe (`None`: none given).
     pub(super) fn build(self, cmd: Cmd) -> Result<Option<SorryOpts>, AdmError> {
-        let Some(first) = self.first else {
+        let Some(first) = self.seen.first() else {
             return Ok(None);
         };
-        if cmd != Cmd::Add && cmd != Cmd::Edit {
-            return Err(usage(format!(
-                "Illegal '{first}' option with the '{}' command",
-                cmd.name()
-            )));
-        }
+        service_command(first, cmd)?;
         let Some((addr, port)) = self.server else {
             return Err(usage(format!(
                 "the '{first}' option needs the 'sorry-server' option"
