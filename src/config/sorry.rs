@@ -45,20 +45,25 @@ impl Service {
     /// Its real servers, then its sorry server as one (weight 0): every
     /// server the workers may count traffic under, for counters and metrics.
     pub fn dests_and_sorry(&self) -> impl Iterator<Item = Dest> + '_ {
-        let sorry = self.sorry.map(|s| Dest {
-            addr: s.addr,
-            port: s.port,
-            weight: 0,
-            id: s.id,
-            u_threshold: 0,
-            l_threshold: 0,
-            forward: s.forward,
-        });
+        let sorry = self.sorry.map(|s| s.as_dest(0));
         self.dests.iter().copied().chain(sorry)
     }
 }
 
 impl SorryServer {
+    /// It as a real server of weight `weight` (no thresholds).
+    fn as_dest(&self, weight: u32) -> Dest {
+        Dest {
+            addr: self.addr,
+            port: self.port,
+            weight,
+            id: self.id,
+            u_threshold: 0,
+            l_threshold: 0,
+            forward: self.forward,
+        }
+    }
+
     /// What a command would give to configure it again.
     pub fn opts(&self) -> SorryOpts {
         SorryOpts {
@@ -132,15 +137,7 @@ impl Config {
             let w = &mut svc.dests[j].weight;
             *w = (*w).max(weight);
         } else {
-            svc.dests.push(Dest {
-                addr: s.addr,
-                port: s.port,
-                weight,
-                id: s.id,
-                u_threshold: 0,
-                l_threshold: 0,
-                forward: s.forward,
-            });
+            svc.dests.push(s.as_dest(weight));
         }
     }
 }
