@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the director in the foreground (Ctrl-C or SIGTERM stops it).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Configure a running director with ipvsadm's syntax, e.g.
     /// `ringvs adm -A -t 198.18.0.110:80 -s rr`.
     #[command(
@@ -276,6 +276,12 @@ struct RunArgs {
     /// Default: quiesced servers keep their persistent clients.
     #[arg(long)]
     expire_quiescent_template: bool,
+    /// IPVS's FTP helper (`modprobe ip_vs_ftp ports=21`): NAT connections to
+    /// these virtual ports (comma-separated, at most 8) are read as FTP control
+    /// connections, so passive (PASV/EPSV) and active (PORT/EPRT) data
+    /// connections work through the director. Off by default (docs/ipvsadm.md)
+    #[arg(long, value_name = "PORTS", value_delimiter = ',')]
+    ftp_ports: Vec<u16>,
     /// Serve Prometheus metrics (counters per worker, per-server traffic and
     /// connections) over HTTP on this address, e.g. 127.0.0.1:9100.
     #[arg(long, value_name = "ADDR")]
@@ -399,7 +405,7 @@ enum XdpModeArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Run(a) => cmd_run(a),
+        Cmd::Run(a) => cmd_run(*a),
         Cmd::Adm { control, argv } => cmd_adm(&control, argv),
         Cmd::Stats { control, json } => client("ringvs stats", &control, Command::Stats { json }),
         Cmd::Capture {
@@ -452,7 +458,15 @@ fn cmd_run(a: RunArgs) -> ExitCode {
                 .exit()
         }
     };
+    let ftp = match ringvs::nat::ftp::FtpPorts::new(&a.ftp_ports) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ringvs: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let opts = RunOptions {
+        ftp,
         ext: a.ext,
         ext_net,
         ext_net6,

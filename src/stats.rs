@@ -55,6 +55,21 @@ counters! {
     /// own: each counts as a connection of its real server (`--stats`), as in
     /// IPVS, but takes no place in the table.
     OpsScheduled => "ops_scheduled",
+    /// FTP data connections the helper expects (`--ftp-ports`): a real
+    /// server's `227`/`229` reply to a client's `PASV`/`EPSV` (rewritten to
+    /// the VIP), or a client's `PORT`/`EPRT`.
+    FtpExpected => "ftp_expected",
+    /// FTP data connections opened as the helper expected them (counted in
+    /// `conn_new` too).
+    FtpData => "ftp_data",
+    /// FTP `227`/`229` replies rewritten to name the VIP (a retransmission
+    /// counts again).
+    FtpRewritten => "ftp_rewritten",
+    /// FTP commands and replies the helper did not act on: a `PORT`/`EPRT`
+    /// naming another address than the client's, a `227`/`229` naming
+    /// another than the real server's, or no room left to expect or to keep
+    /// a control connection's state. The packet itself goes on unchanged.
+    FtpRefused => "ftp_refused",
     /// Connections expired.
     ConnExpired => "conn_expired",
     /// Transitory connections (SYN_RECV, TIME_WAIT, CLOSE, …, or idle UDP)

@@ -72,6 +72,8 @@ pub struct RunOptions {
     pub per_worker_umem: bool,
     /// IPVS's sysctls of the packet path (see `dataplane::Sysctl`).
     pub sysctl: crate::dataplane::Sysctl,
+    /// The FTP helper's ports (`--ftp-ports`).
+    pub ftp: crate::nat::ftp::FtpPorts,
     /// Serve Prometheus metrics over HTTP here (`--metrics`).
     pub metrics: Option<std::net::SocketAddr>,
     /// `--ha standby`: start as the standby of an active/standby pair.
@@ -340,6 +342,7 @@ fn worker_env(opts: &RunOptions, ext: &NicInfo, int: &NicInfo, fanout_key: u32) 
         fanout_key,
         rss: None,
         sysctl: opts.sysctl,
+        ftp: opts.ftp,
     }
 }
 

@@ -31,7 +31,7 @@ use std::net::Ipv6Addr;
 /// The four accessors of a family's state in the worker: its table (field
 /// `$table` of `Core`) and its templates (field `$templates` of `Shared`).
 macro_rules! family_state {
-    ($table:ident, $templates:ident) => {
+    ($table:ident, $templates:ident, $expects:ident) => {
         #[inline]
         fn table(core: &Core) -> &ConnTable<Self> {
             &core.$table
@@ -52,6 +52,10 @@ macro_rules! family_state {
         #[inline]
         fn templates(shared: &Shared) -> &Templates<Self> {
             &shared.$templates
+        }
+        #[inline]
+        fn expects(shared: &Shared) -> &crate::nat::ftp::Expects<Self> {
+            &shared.$expects
         }
     };
 }
@@ -168,6 +172,8 @@ pub(super) trait Family: Addr + SyncFamily + super::batch::AheadKey {
     /// The table with what its updates touch, borrowed apart.
     fn split(core: &mut Core) -> Split<'_, Self>;
     fn templates(shared: &Shared) -> &Templates<Self>;
+    /// The FTP helper's expected data connections (`ftp.rs`).
+    fn expects(shared: &Shared) -> &crate::nat::ftp::Expects<Self>;
     /// The service of a packet to `vip:port` ([`Snapshot::service_for`]).
     fn service(snap: &Snapshot, proto: u8, vip: Self, port: u16) -> Option<Svc<'_, Self>>;
     /// The address of the service's real server `i`.
@@ -205,7 +211,7 @@ pub(super) trait Family: Addr + SyncFamily + super::batch::AheadKey {
 
 impl Family for u32 {
     const V4: bool = true;
-    family_state!(table, templates);
+    family_state!(table, templates, expects);
     #[inline]
     fn service(snap: &Snapshot, proto: u8, vip: Self, port: u16) -> Option<Svc<'_, Self>> {
         snap.service_for(proto, vip, port).map(|(id, entry)| Svc {

@@ -51,6 +51,7 @@ pub mod divert;
 mod family;
 mod frag;
 mod frag_table;
+mod ftp;
 pub mod handoff;
 mod icmp;
 mod icmp6;

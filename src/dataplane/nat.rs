@@ -71,7 +71,15 @@ impl Core {
                 if !A::plausible_client(self, seg.src) {
                     return self.ctr.inc(Ctr::DropBadSource);
                 }
-                match self.new_conn(&seg) {
+                // An FTP data connection the helper expects (`ftp.rs`).
+                let expected = match self.env.ftp.on() {
+                    true => self.ftp_expected_in(&seg),
+                    false => None,
+                };
+                match expected
+                    .map(Scheduled::Entry)
+                    .or_else(|| self.new_conn(&seg))
+                {
                     Some(Scheduled::Entry(i)) => i,
                     Some(Scheduled::OnePacket(conn)) => return self.one_packet(conn, seg, tx),
                     None => return,
@@ -107,7 +115,13 @@ impl Core {
         tx: &mut TxPair<T>,
     ) {
         let key = FlowKey::new(1, seg.proto, seg.src, seg.sport, seg.dst, seg.dport);
-        let Some(idx) = A::lookup(self, &key) else {
+        let found = match A::lookup(self, &key) {
+            Some(i) => Some(i),
+            // An active FTP data connection the helper expects (`ftp.rs`).
+            None if self.env.ftp.on() => self.ftp_expected_out(&seg),
+            None => None,
+        };
+        let Some(idx) = found else {
             return self.ops_reply(seg, tx);
         };
         // IPVS checks no availability on replies (`ip_vs_out_hook`); with
@@ -195,6 +209,27 @@ impl Core {
             }
         }
         self.track::<A>(idx, dir, seg.proto, seg.flags);
+        // A control connection of the FTP helper (`ftp.rs`): one test when
+        // the helper is off.
+        if self.env.ftp.on()
+            && seg.proto == protocol::TCP
+            && self.env.ftp.has(A::table(self).get(idx).vport)
+        {
+            return self.ftp_forward(idx, dir, seg, tx);
+        }
+        self.nat_send(idx, dir, seg, tx);
+    }
+
+    /// Rewrite a packet of connection `idx` going `dir` and send it on to
+    /// the other NIC (its state already tracked).
+    #[inline(always)]
+    pub(super) fn nat_send<A: Family, T: TxQueue>(
+        &mut self,
+        idx: u32,
+        dir: Dir,
+        seg: Seg<'_, A>,
+        tx: &mut TxPair<T>,
+    ) {
         let c = A::table(self).get(idx);
         let (rw, dest) = (c.rewrite(dir), c.dest());
         let Some(hop) = A::hop(&self.env, dir, c) else {
@@ -280,8 +315,9 @@ impl Core {
         // TCP connections start with a SYN without ACK or RST; anything else of an
         // unknown connection is dropped. Stricter than IPVS on purpose: the
         // kernel's `tcp_conn_schedule` (`ip_vs_proto_tcp.c`) schedules any SYN
-        // without RST, SYN+ACK included (for active FTP, which ringvs lacks), and
-        // with sloppy_tcp anything without RST; a client never opens with SYN+ACK.
+        // without RST, SYN+ACK included, and with sloppy_tcp anything without
+        // RST; a client never opens with SYN+ACK (an active FTP data
+        // connection's is found as the helper expected it, `ftp.rs`).
         if proto == protocol::TCP && (flags & SYN == 0 || flags & (ACK | RST) != 0) {
             self.ctr.inc(Ctr::DropNoConn);
             return None;
@@ -383,29 +419,39 @@ impl Core {
         if svc.entry.ops {
             return Some(Scheduled::OnePacket(conn));
         }
-        let state = conn.state;
+        match self.admit(conn.clone()) {
+            Ok(i) => Some(Scheduled::Entry(i)),
+            Err(why) => fail(self, why),
+        }
+    }
+
+    /// Put a connection just scheduled (or expected by the FTP helper) into
+    /// the family's table, evicting a transitory one if it is full, and count
+    /// it on its server. Its index, or the drop counter saying why not.
+    pub(super) fn admit<A: Family>(&mut self, conn: Conn<A>) -> Result<u32, Ctr> {
+        let (state, dest) = (conn.state, conn.dest());
         if A::table(self).len() >= A::table(self).capacity() {
             self.evict_one_of::<A>();
         }
         let now = self.clock.now_s;
-        match A::table_mut(self).insert(conn.clone(), now) {
+        match A::table_mut(self).insert(conn, now) {
             Ok(i) => {
                 self.ctr.inc(Ctr::ConnNew);
                 if !A::V4 {
                     self.ctr.inc(Ctr::ConnNew6);
                 }
-                self.out.gauges.adjust(d.id, None, Some(state.is_active()));
-                self.out.traffic.conn(d.id);
+                self.out.gauges.adjust(dest, None, Some(state.is_active()));
+                self.out.traffic.conn(dest);
                 // UDP connections are synced when created; TCP ones once
                 // established (`track`). Both families: IPVS syncs IPv6
                 // connections too (`ip_vs_sync_conn`, version 1 entries).
                 if self.sync.reporting() && super::sync::syncs(state) {
                     self.sync_report_of::<A>(i);
                 }
-                Some(Scheduled::Entry(i))
+                Ok(i)
             }
-            Err(AddError::Full) => fail(self, Ctr::DropTableFull),
-            Err(AddError::Clash) => fail(self, Ctr::DropConnClash),
+            Err(AddError::Full) => Err(Ctr::DropTableFull),
+            Err(AddError::Clash) => Err(Ctr::DropConnClash),
         }
     }
 

@@ -42,7 +42,7 @@ pub(super) type Segment6<'a> = Seg<'a, Ipv6Addr>;
 
 impl Family for Ipv6Addr {
     const V4: bool = false;
-    family_state!(table6, templates6);
+    family_state!(table6, templates6, expects6);
     #[inline]
     fn service(snap: &Snapshot, proto: u8, vip: Self, port: u16) -> Option<Svc<'_, Self>> {
         snap.service_for6(proto, vip, port).map(|(id, s)| Svc {

@@ -67,6 +67,9 @@ pub struct Env {
     pub rss: Option<Arc<crate::io::rss::Rss>>,
     /// IPVS's sysctls that change the packet path (`ringvs run` options).
     pub sysctl: Sysctl,
+    /// The ports of the FTP helper (`--ftp-ports`, IPVS's `ip_vs_ftp
+    /// ports=`): none by default, as without the module.
+    pub ftp: crate::nat::ftp::FtpPorts,
 }
 
 /// The IPVS sysctls (`/proc/sys/net/ipv4/vs/`) ringvs has, with IPVS's defaults
@@ -124,6 +127,7 @@ impl Env {
             fanout_key: 0,
             rss: None,
             sysctl: Sysctl::default(),
+            ftp: Default::default(),
         }
     }
 
@@ -185,6 +189,9 @@ pub struct Shared {
     pub templates: Templates,
     /// The IPv6 services' templates, keyed by the client's `-M` prefix.
     pub templates6: Templates<std::net::Ipv6Addr>,
+    /// The FTP helper's expected data connections (`nat::ftp`), each family.
+    pub expects: crate::nat::ftp::Expects,
+    pub expects6: crate::nat::ftp::Expects<std::net::Ipv6Addr>,
     /// Health checks: check replies to divert, suspect servers (`crate::health`).
     pub health: divert::Tap,
     /// What `ringvs capture` / `ringvs trace` attached (see `crate::observe`).
@@ -207,6 +214,8 @@ impl Shared {
             overload: (0..MAX_DESTS).map(|_| AtomicU32::new(0)).collect(),
             templates: Templates::default(),
             templates6: Templates::default(),
+            expects: Default::default(),
+            expects6: Default::default(),
             health: divert::Tap::default(),
             tap: crate::observe::TapSlot::default(),
             ha: super::sync::Ha::default(),

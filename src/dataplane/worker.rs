@@ -123,6 +123,8 @@ pub struct Core {
     pub(super) frags: super::frag_table::Frags,
     /// The frames `drain_handoffs` took out of the rings, room for a burst.
     pub(super) handed: Vec<super::handoff::Received>,
+    /// The FTP helper's control connections and scratch frame (`ftp.rs`).
+    pub(super) ftp: super::ftp::Helper,
 }
 
 /// A worker: its queues on both NICs and its [`Core`].
@@ -207,6 +209,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             pmtu: Default::default(),
             frags: Default::default(),
             handed: Vec::with_capacity(burst),
+            ftp: Default::default(),
         };
         core.refresh_ha();
         Self {
@@ -541,6 +544,7 @@ impl Core {
             }
             self.ctr.add(Ctr::ConnExpired, (n4 + n6) as u64);
             self.expire_held(self.clock.now_s);
+            self.ftp_sweep();
         }
         let (cfg, now_s) = (&self.snap.cfg, self.clock.now_s);
         if cfg.any_persistent && now_s != self.swept_s {

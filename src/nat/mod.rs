@@ -6,6 +6,7 @@
 
 pub mod addr;
 pub mod conn;
+pub mod ftp;
 pub mod ops;
 pub mod persist;
 pub mod rewrite;

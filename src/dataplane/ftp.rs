@@ -1,0 +1,420 @@
+//! The FTP helper in the NAT path, IPVS's `ip_vs_ftp` (`ip_vs_ftp.c`):
+//! control connections to a virtual port of `--ftp-ports` are read here
+//! (`ip_vs_ftp_in` for the client's commands, `ip_vs_ftp_out` for the real
+//! server's replies, called from `tcp_dnat_handler`/`tcp_snat_handler` of
+//! NAT only, as IPVS calls its applications); what they say is in
+//! `nat::ftp`.
+//!
+//! * A client's `PASV`/`EPSV` arms its connection; the server's `227`/`229`
+//!   reply that follows is rewritten to the VIP, and the data connection
+//!   expected from the client (any port) to VIP:port, for the same real
+//!   server at the port its reply named.
+//! * A client's `PORT`/`EPRT` naming its own address expects the real
+//!   server's connection from its control port less one (20) to that port;
+//!   it leaves from VIP:20.
+//! * After a rewrite that changed the reply's length, the server's sequence
+//!   numbers and the client's acknowledgements (SACK blocks too) of that
+//!   control connection are shifted ([`Shift`]).
+//!
+//! The expected connection is made when its first packet comes
+//! (`ftp_expected_in`, `ftp_expected_out`), by whichever worker owns it, in
+//! state LISTEN as `ip_vs_tcp_conn_listen` leaves IPVS's. The helper's
+//! per-connection state (the armed reply, the shift) lives beside the table
+//! in a map of this worker, only for control connections that have any.
+//! A rewritten packet is built in a scratch frame, so it is copied, never
+//! sent from its RX buffer.
+//!
+//! Deliberate differences from IPVS: the control connection's own timeout
+//! is not stretched while its data connections live (IPVS's `n_control`);
+//! and the shifts are this director's alone (a standby taking over a
+//! control connection whose stream moved does not know by how much).
+
+use super::family::{Family, Seg};
+use super::tx::TxPair;
+use super::worker::Core;
+use crate::io::TxQueue;
+use crate::nat::ftp::{self, Command, Control, Expects, Mode, Shift};
+use crate::nat::{Conn, Dir, FlowKey, State};
+use crate::stats::Ctr;
+use crate::wire::checksum;
+use crate::wire::ethernet::HEADER_LEN;
+use crate::wire::tcp::flags::{ACK, RST, SYN};
+use hashbrown::HashMap;
+use std::net::IpAddr;
+
+/// Control connections with helper state a worker keeps at most.
+const MAX_CONTROLS: usize = 1 << 14;
+
+/// A control connection, by its client side: (client, client port, VIP,
+/// virtual port), either family.
+type CtlKey = (IpAddr, u16, IpAddr, u16);
+
+/// A worker's FTP helper state.
+pub(super) struct Helper {
+    ctl: HashMap<CtlKey, Control>,
+    /// The rewritten frame.
+    buf: Vec<u8>,
+    /// Second of the last sweep.
+    swept_s: u32,
+}
+
+impl Default for Helper {
+    fn default() -> Self {
+        Self {
+            ctl: HashMap::new(),
+            buf: Vec::with_capacity(crate::io::FRAME_MAX + 64),
+            swept_s: 0,
+        }
+    }
+}
+
+/// What a packet of a control connection needs changed.
+#[derive(Default)]
+struct Edit {
+    seq: Option<u32>,
+    /// The client's acknowledgement and SACK edges, through this shift.
+    ack: Option<Shift>,
+    /// Payload bytes `start..end` become `text[..len]`.
+    replace: Option<(usize, usize, [u8; 32], usize)>,
+}
+
+fn ctl_key<A: Family>(c: &Conn<A>) -> CtlKey {
+    (c.client.to_ip(), c.cport, c.vip.to_ip(), c.vport)
+}
+
+fn get32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+}
+
+impl Core {
+    /// A packet of an FTP control connection (its state tracked): read it,
+    /// change what the helper must, send it on.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn ftp_forward<A: Family, T: TxQueue>(
+        &mut self,
+        idx: u32,
+        dir: Dir,
+        seg: Seg<'_, A>,
+        tx: &mut TxPair<T>,
+    ) {
+        let c = A::table(self).get(idx).clone();
+        let key = ctl_key(&c);
+        // A SYN opens the connection: no state of an earlier one of the
+        // same ports applies (one reused at once, `conn_reuse_mode`).
+        if seg.flags & SYN != 0 && dir == Dir::Input {
+            self.ftp.ctl.remove(&key);
+        }
+        let before = self.ftp.ctl.get(&key).copied().unwrap_or_default();
+        let mut ctl = before;
+        let tcp = &seg.frame[seg.l4_off..];
+        // `classify` checked the header complete and its length in the packet.
+        let hl = usize::from(tcp[12] >> 4) * 4;
+        let payload = &seg.frame[seg.l4_off + hl..];
+        let established = c.state == State::Established;
+        let mut edit = Edit::default();
+        match dir {
+            Dir::Input => {
+                if established && !payload.is_empty() {
+                    match ftp::command(payload, A::V4) {
+                        Some(Command::Pasv) => ctl.mode = Mode::Pasv,
+                        Some(Command::Epsv) => ctl.mode = Mode::Epsv,
+                        Some(Command::Port(addr, port)) => {
+                            ctl.mode = Mode::None;
+                            self.ftp_expect_active(&c, addr, port);
+                        }
+                        None => {}
+                    }
+                }
+                if !ctl.out.is_zero() && seg.flags & ACK != 0 {
+                    edit.ack = Some(ctl.out);
+                }
+            }
+            Dir::Output => {
+                let seq = get32(tcp, 4);
+                let shifted = ctl.out.seq(seq);
+                // The armed reply, or a retransmission of the last one.
+                let mode = match ctl.last {
+                    _ if ctl.mode != Mode::None => ctl.mode,
+                    Some((at, m)) if at == seq => m,
+                    _ => Mode::None,
+                };
+                if established
+                    && mode != Mode::None
+                    && let Some(r) = ftp::reply(payload, mode, A::V4)
+                {
+                    if r.addr.is_some_and(|a| a != c.rip.to_ip()) {
+                        // Another server's address: not ours to expect.
+                        self.ctr.inc(Ctr::FtpRefused);
+                    } else if self.ftp_expect_passive(&c, r.port) {
+                        let mut text = [0u8; 32];
+                        let n = ftp::replacement(mode, c.vip.to_ip(), r.port, &mut text);
+                        let diff = n as i32 - (r.end - r.start) as i32;
+                        ctl.out.update(seq, diff);
+                        ctl.last = Some((seq, mode));
+                        ctl.mode = Mode::None;
+                        edit.replace = Some((r.start, r.end, text, n));
+                        self.ctr.inc(Ctr::FtpRewritten);
+                    }
+                }
+                if shifted != seq {
+                    edit.seq = Some(shifted);
+                }
+            }
+        }
+        if ctl != before {
+            self.ftp_keep(key, ctl);
+        }
+        if edit.seq.is_none() && edit.ack.is_none() && edit.replace.is_none() {
+            return self.nat_send(idx, dir, seg, tx);
+        }
+        let mut buf = std::mem::take(&mut self.ftp.buf);
+        if edit_frame(&seg, hl, &edit, &mut buf) {
+            // Built here, so copied out: not sent from the RX buffer.
+            self.zc.out = None;
+            let edited = Seg {
+                frame: &buf,
+                partial: false,
+                ..seg
+            };
+            self.nat_send(idx, dir, edited, tx);
+        } else {
+            self.ctr.inc(Ctr::DropTooBig);
+        }
+        self.ftp.buf = buf;
+    }
+
+    /// Remember a control connection's helper state (room made by letting
+    /// go of connections no longer in the table when it is full).
+    fn ftp_keep(&mut self, key: CtlKey, ctl: Control) {
+        if self.ftp.ctl.len() >= MAX_CONTROLS && !self.ftp.ctl.contains_key(&key) {
+            self.ftp_sweep_controls();
+            if self.ftp.ctl.len() >= MAX_CONTROLS {
+                return self.ctr.inc(Ctr::FtpRefused);
+            }
+        }
+        self.ftp.ctl.insert(key, ctl);
+    }
+
+    /// Let go of the helper state of control connections that left the
+    /// table.
+    fn ftp_sweep_controls(&mut self) {
+        let (t4, t6) = (&self.table, &self.table6);
+        self.ftp.ctl.retain(|&(client, cport, vip, vport), _| {
+            let tcp = crate::wire::ipv4::protocol::TCP;
+            match (client, vip) {
+                (IpAddr::V4(c), IpAddr::V4(v)) => t4
+                    .lookup(&FlowKey::new(
+                        0,
+                        tcp,
+                        c.to_bits(),
+                        cport,
+                        v.to_bits(),
+                        vport,
+                    ))
+                    .is_some(),
+                (IpAddr::V6(c), IpAddr::V6(v)) => t6
+                    .lookup(&FlowKey::new(0, tcp, c, cport, v, vport))
+                    .is_some(),
+                _ => false,
+            }
+        });
+    }
+
+    /// Once a second: expectations that expired go, and so does the state
+    /// of control connections that left the table (a new connection of the
+    /// same ports must not inherit it).
+    pub(super) fn ftp_sweep(&mut self) {
+        let now = self.clock.now_s;
+        if !self.env.ftp.on() || now == self.ftp.swept_s {
+            return;
+        }
+        self.ftp.swept_s = now;
+        self.shared.expects.sweep(now);
+        self.shared.expects6.sweep(now);
+        if !self.ftp.ctl.is_empty() {
+            self.ftp_sweep_controls();
+        }
+    }
+
+    /// The server's `227`/`229` reply on control connection `c` named
+    /// `port`: expect the client's data connection from any port to
+    /// VIP:port, for the server at that port (`ip_vs_ftp_out`).
+    fn ftp_expect_passive<A: Family>(&mut self, c: &Conn<A>, port: u16) -> bool {
+        let mut data = Conn::new(
+            c.proto,
+            (c.client, 0),
+            (c.vip, port),
+            (c.rip, port),
+            c.dest(),
+        );
+        data.state = State::Listen;
+        let key = Expects::passive_key(c.client, c.vip, port);
+        self.ftp_put(key, data)
+    }
+
+    /// The client's `PORT`/`EPRT` on control connection `c` named
+    /// `addr:port`: expect the real server's connection from its port one
+    /// below the control connection's, to leave from the VIP's port one
+    /// below the virtual one (`ip_vs_ftp_in`). Only to the client's own
+    /// address (see `nat::ftp`).
+    fn ftp_expect_active<A: Family>(&mut self, c: &Conn<A>, addr: IpAddr, port: u16) {
+        if addr != c.client.to_ip() || c.vport < 2 || c.rport < 2 {
+            return self.ctr.inc(Ctr::FtpRefused);
+        }
+        let (vport, rport) = (c.vport - 1, c.rport - 1);
+        let mut data = Conn::new(
+            c.proto,
+            (c.client, port),
+            (c.vip, vport),
+            (c.rip, rport),
+            c.dest(),
+        );
+        data.state = State::Listen;
+        let key = Expects::active_key(c.rip, rport, c.client, port);
+        self.ftp_put(key, data);
+    }
+
+    fn ftp_put<A: Family>(&mut self, key: FlowKey<A>, data: Conn<A>) -> bool {
+        let ok = A::expects(&self.shared).put(key, data, self.clock.now_s);
+        self.ctr.inc(if ok {
+            Ctr::FtpExpected
+        } else {
+            Ctr::FtpRefused
+        });
+        ok
+    }
+
+    /// A client's SYN that found no connection: the passive data connection
+    /// the helper expects, if it does, in the table now.
+    pub(super) fn ftp_expected_in<A: Family>(&mut self, seg: &Seg<'_, A>) -> Option<u32> {
+        let expects = A::expects(&self.shared);
+        if !expects.pending() || seg.proto != crate::wire::ipv4::protocol::TCP {
+            return None;
+        }
+        if seg.flags & (SYN | ACK | RST) != SYN {
+            return None;
+        }
+        let key = Expects::passive_key(seg.src, seg.dst, seg.dport);
+        let mut conn = expects.take(&key, self.clock.now_s)?;
+        conn.cport = seg.sport;
+        self.ftp_open(conn)
+    }
+
+    /// A real server's SYN that found no connection: the active data
+    /// connection the helper expects, if it does, in the table now.
+    pub(super) fn ftp_expected_out<A: Family>(&mut self, seg: &Seg<'_, A>) -> Option<u32> {
+        let expects = A::expects(&self.shared);
+        if !expects.pending() || seg.proto != crate::wire::ipv4::protocol::TCP {
+            return None;
+        }
+        if seg.flags & (SYN | ACK | RST) != SYN {
+            return None;
+        }
+        let key = Expects::active_key(seg.src, seg.sport, seg.dst, seg.dport);
+        let conn = expects.take(&key, self.clock.now_s)?;
+        self.ftp_open(conn)
+    }
+
+    fn ftp_open<A: Family>(&mut self, conn: Conn<A>) -> Option<u32> {
+        if !self.snap.cfg.dest_live(conn.dest()) {
+            self.ctr.inc(Ctr::DropNoDest);
+            return None;
+        }
+        match self.admit(conn) {
+            Ok(i) => {
+                self.ctr.inc(Ctr::FtpData);
+                Some(i)
+            }
+            Err(why) => {
+                self.ctr.inc(why);
+                None
+            }
+        }
+    }
+}
+
+/// Build `seg`'s frame with `edit` into `buf` (TCP header `hl` bytes): the
+/// payload's text replaced, sequence number and acknowledgement (and SACK
+/// blocks) shifted, the IP length and the checksums made right. `false` if
+/// it would not fit a frame.
+fn edit_frame<A: Family>(seg: &Seg<'_, A>, hl: usize, edit: &Edit, buf: &mut Vec<u8>) -> bool {
+    let (frame, l4) = (seg.frame, seg.l4_off);
+    let pay = l4 + hl;
+    let payload = &frame[pay..];
+    let grown = match edit.replace {
+        Some((s, e, _, n)) => frame.len() - (e - s) + n,
+        None => frame.len(),
+    };
+    if grown > buf.capacity() {
+        return false;
+    }
+    buf.clear();
+    buf.extend_from_slice(&frame[..pay]);
+    match edit.replace {
+        Some((s, e, text, n)) => {
+            buf.extend_from_slice(&payload[..s]);
+            buf.extend_from_slice(&text[..n]);
+            buf.extend_from_slice(&payload[e..]);
+        }
+        None => buf.extend_from_slice(payload),
+    }
+    if let Some(seq) = edit.seq {
+        put32(buf, l4 + 4, seq);
+    }
+    if let Some(shift) = edit.ack {
+        let ack = shift.ack(get32(buf, l4 + 8));
+        put32(buf, l4 + 8, ack);
+        shift_sack(&mut buf[l4 + 20..pay], &shift);
+    }
+    let l4_len = buf.len() - l4;
+    if A::V4 {
+        let total = (buf.len() - HEADER_LEN) as u16;
+        buf[HEADER_LEN + 2..HEADER_LEN + 4].copy_from_slice(&total.to_be_bytes());
+        buf[HEADER_LEN + 10..HEADER_LEN + 12].fill(0);
+        let c = checksum::checksum(&buf[HEADER_LEN..l4]);
+        buf[HEADER_LEN + 10..HEADER_LEN + 12].copy_from_slice(&c.to_be_bytes());
+    } else {
+        let plen = (buf.len() - HEADER_LEN - 40) as u16;
+        buf[HEADER_LEN + 4..HEADER_LEN + 6].copy_from_slice(&plen.to_be_bytes());
+    }
+    let pseudo = match (seg.src.to_ip(), seg.dst.to_ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => checksum::pseudo_header_v4(s, d, 6, l4_len as u16),
+        (IpAddr::V6(s), IpAddr::V6(d)) => checksum::pseudo_header_v6(s, d, 6, l4_len as u32),
+        _ => return false,
+    };
+    buf[l4 + 16..l4 + 18].fill(0);
+    let c = !checksum::fold(checksum::combine(pseudo, checksum::sum(&buf[l4..])));
+    buf[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+    true
+}
+
+/// Map the edges of the SACK blocks in TCP options `opts` through `shift`.
+fn shift_sack(opts: &mut [u8], shift: &Shift) {
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            0 => return,
+            1 => i += 1,
+            kind => {
+                let Some(&len) = opts.get(i + 1) else { return };
+                let len = usize::from(len);
+                if len < 2 || i + len > opts.len() {
+                    return;
+                }
+                if kind == 5 {
+                    let mut at = i + 2;
+                    while at + 4 <= i + len {
+                        put32(opts, at, shift.ack(get32(opts, at)));
+                        at += 4;
+                    }
+                }
+                i += len;
+            }
+        }
+    }
+}

@@ -1,0 +1,669 @@
+//! The FTP helper's pure parts: IPVS's `ip_vs_ftp` application
+//! (`net/netfilter/ipvs/ip_vs_ftp.c`) for NAT services on the ports of
+//! `ringvs run --ftp-ports` (the module's `ports=` parameter).
+//!
+//! An FTP session opens its data connections on ports the control connection
+//! names in its text, so a NAT director must read that text:
+//!
+//! * **Passive** (`PASV`, `EPSV`): the real server answers `227 Entering
+//!   Passive Mode (h1,h2,h3,h4,p1,p2)` with *its own* address, which the
+//!   client cannot reach, or `229 Entering Extended Passive Mode (|||port|)`.
+//!   The helper rewrites the reply to the VIP and the same port
+//!   (`ip_vs_ftp_out`) and expects the client's data connection from any
+//!   source port to VIP:port, for the same real server (IPVS's connection
+//!   with `IP_VS_CONN_F_NO_CPORT`).
+//! * **Active** (`PORT h1,…,p2`, `EPRT |1|addr|port|`): the client names its
+//!   own address and port; nothing is rewritten (the real server sees the
+//!   client's address), and the helper expects the real server's connection
+//!   from its port one below the control port (20) to that address and port,
+//!   which leaves from the VIP's port 20 (`ip_vs_ftp_in`).
+//!
+//! A rewritten `227` reply may change length (the VIP's digits against the
+//! real server's), so the rest of the server's byte stream moves: [`Shift`]
+//! keeps the offsets as `ip_vs_app.c` (`vs_fix_seq`, `vs_seq_update`) and
+//! netfilter's `nf_conntrack_seqadj.c` do, which today's IPVS mangles
+//! through.
+//!
+//! Commands are recognised as IPVS does (`ip_vs_ftp_get_addrport`, case
+//! insensitive; `PASV` and `PORT` for IPv4 only, `EPSV` and `EPRT` of the
+//! connection's family), with three deliberate differences, all stricter:
+//! commands are looked for at the start of each line of a segment (IPVS
+//! looks for `PASV`/`EPSV` anywhere in it and `PORT`/`EPRT` at its start
+//! only); a number above 255 in `PORT` or a `227` reply is not taken
+//! (IPVS keeps its low 8 bits); and an address that is not the control
+//! connection's own (a `PORT` naming another host: the "FTP bounce"; a
+//! `227` naming another server) creates nothing, as netfilter's
+//! `nf_conntrack_ftp.c` refuses it, where IPVS would open the way.
+
+use super::addr::Addr;
+use super::conn::{Conn, FlowKey};
+use hashbrown::HashMap;
+use std::io::Write;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Most ports with the helper (IPVS's `IP_VS_APP_MAX_PORTS`).
+pub const MAX_PORTS: usize = 8;
+
+/// Seconds an expected data connection waits for its first packet: the
+/// LISTEN timeout IPVS's helper gives it (`ip_vs_tcp_conn_listen`).
+pub const EXPECT_SECS: u32 = 120;
+
+/// Most data connections expected at once (each family).
+pub const MAX_EXPECTS: usize = 1 << 14;
+
+/// TCP, the only protocol the helper reads.
+const TCP: u8 = 6;
+
+/// The ports of the virtual services whose NAT connections the helper reads
+/// (`--ftp-ports`, IPVS's `ip_vs_ftp ports=`): matched against a
+/// connection's virtual port, as IPVS binds its applications
+/// (`ip_vs_bind_app`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FtpPorts {
+    ports: [u16; MAX_PORTS],
+    n: u8,
+}
+
+impl FtpPorts {
+    /// The helper on `list` (duplicates kept once; 0 is no port).
+    pub fn new(list: &[u16]) -> Result<Self, String> {
+        let mut p = Self::default();
+        for &port in list {
+            if port == 0 {
+                return Err("--ftp-ports: port 0 is no port".into());
+            }
+            if p.has(port) {
+                continue;
+            }
+            let Some(slot) = p.ports.get_mut(usize::from(p.n)) else {
+                return Err(format!("--ftp-ports: at most {MAX_PORTS} ports"));
+            };
+            *slot = port;
+            p.n += 1;
+        }
+        Ok(p)
+    }
+
+    /// Whether the helper is on at all.
+    #[inline(always)]
+    pub fn on(&self) -> bool {
+        self.n != 0
+    }
+
+    /// Whether connections to virtual port `port` get the helper.
+    #[inline]
+    pub fn has(&self, port: u16) -> bool {
+        self.list().contains(&port)
+    }
+
+    pub fn list(&self) -> &[u16] {
+        &self.ports[..usize::from(self.n)]
+    }
+}
+
+/// What a client's command asks the helper to expect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `PASV`: the server's next `227` reply names the data port.
+    Pasv,
+    /// `EPSV` (or `EPSV 1`, `EPSV 2` of the connection's family): its next
+    /// `229` reply does.
+    Epsv,
+    /// `PORT` or `EPRT`: the server connects to this address and port.
+    Port(IpAddr, u16),
+}
+
+/// The reply the helper waits for on a control connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    None,
+    Pasv,
+    Epsv,
+}
+
+/// The first command of `payload` (a client's segment on a control
+/// connection) the helper acts on, looked for at the start of each line.
+/// `v4`: the connection is IPv4 (`PASV` and `PORT` are IPv4 only, `EPSV`
+/// and `EPRT` must name the connection's family).
+pub fn command(payload: &[u8], v4: bool) -> Option<Command> {
+    let mut at = 0;
+    while at < payload.len() {
+        if let Some(c) = command_at(&payload[at..], v4) {
+            return Some(c);
+        }
+        at += payload[at..].iter().position(|&b| b == b'\n')? + 1;
+    }
+    None
+}
+
+fn command_at(line: &[u8], v4: bool) -> Option<Command> {
+    let word = |w: &[u8]| line.len() >= w.len() && line[..w.len()].eq_ignore_ascii_case(w);
+    if v4 && word(b"PASV\r\n") {
+        return Some(Command::Pasv);
+    }
+    if word(b"EPSV") {
+        return match line.get(4..) {
+            Some([b'\r', ..]) => Some(Command::Epsv),
+            Some([b' ', fam, b'\r', ..]) if *fam == family(v4) => Some(Command::Epsv),
+            _ => None,
+        };
+    }
+    if v4 && word(b"PORT ") {
+        let rest = skip_spaces(&line[5..]);
+        let (addr, port, _) = six_numbers(rest)?;
+        return Some(Command::Port(addr, port));
+    }
+    if word(b"EPRT ") {
+        let rest = skip_spaces(&line[5..]);
+        let (addr, port, _) = extended(rest, v4, false)?;
+        return Some(Command::Port(addr?, port));
+    }
+    None
+}
+
+/// The protocol digit of `EPSV`/`EPRT` for the family.
+fn family(v4: bool) -> u8 {
+    if v4 { b'1' } else { b'2' }
+}
+
+fn skip_spaces(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|&&b| b == b' ').count();
+    &s[n..]
+}
+
+/// `h1,h2,h3,h4,p1,p2` at the start of `s`: the address, the port and how
+/// many bytes they took (up to the first byte that is neither a digit nor a
+/// comma, as `ip_vs_ftp_get_addrport`).
+fn six_numbers(s: &[u8]) -> Option<(IpAddr, u16, usize)> {
+    let mut n = [0u16; 6];
+    let (mut i, mut len, mut digits) = (0, 0, 0);
+    for &b in s {
+        match b {
+            b'0'..=b'9' => {
+                n[i] = n[i] * 10 + u16::from(b - b'0');
+                digits += 1;
+                if n[i] > 255 || digits > 3 {
+                    return None;
+                }
+            }
+            b',' if i < 5 && digits > 0 => {
+                i += 1;
+                digits = 0;
+            }
+            _ => break,
+        }
+        len += 1;
+    }
+    if i != 5 || digits == 0 {
+        return None;
+    }
+    let b = n.map(|v| v as u8);
+    let addr = IpAddr::from([b[0], b[1], b[2], b[3]]);
+    Some((addr, u16::from_be_bytes([b[4], b[5]]), len))
+}
+
+/// The extended form `<d><proto><d><addr><d><port><d>` at the start of `s`
+/// (`d` any printable byte but space): the address (`None` when `<proto>`
+/// and `<addr>` are both empty, allowed in a `229` reply only), the port
+/// (not 0) and how many bytes it took.
+fn extended(s: &[u8], v4: bool, reply: bool) -> Option<(Option<IpAddr>, u16, usize)> {
+    let d = *s.first()?;
+    if !(33..=126).contains(&d) {
+        return None;
+    }
+    let mut fields = s[1..].splitn(4, |&b| b == d);
+    let (proto, text, port) = (fields.next()?, fields.next()?, fields.next()?);
+    // The port's closing delimiter must be there.
+    fields.next()?;
+    let addr = match (proto, text) {
+        ([], []) if reply => None,
+        ([p], text) if *p == family(v4) => {
+            let ip: IpAddr = std::str::from_utf8(text).ok()?.parse().ok()?;
+            (ip.is_ipv4() == v4).then_some(ip)?.into()
+        }
+        _ => return None,
+    };
+    if port.is_empty() || port.len() > 5 || !port.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let len = 4 + proto.len() + text.len() + port.len();
+    let port: u16 = std::str::from_utf8(port).ok()?.parse().ok()?;
+    if port == 0 {
+        return None;
+    }
+    Some((addr, port, len))
+}
+
+/// The address and port a server's reply names, and where in the payload
+/// the text to replace lies (`start..end`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub start: usize,
+    pub end: usize,
+    /// `None`: a `229` reply without address (the usual one).
+    pub addr: Option<IpAddr>,
+    pub port: u16,
+}
+
+/// The `227` (`mode` [`Mode::Pasv`]) or `229` ([`Mode::Epsv`]) reply at the
+/// start of `payload`, as `ip_vs_ftp_out` reads it.
+pub fn reply(payload: &[u8], mode: Mode, v4: bool) -> Option<Reply> {
+    let (code, ext) = match mode {
+        Mode::Pasv if v4 => (b"227 ", false),
+        Mode::Epsv => (b"229 ", true),
+        _ => return None,
+    };
+    if payload.len() < 4 || &payload[..4] != code {
+        return None;
+    }
+    // To the opening parenthesis (past any more of them); the old form may
+    // leave it out and start at the first digit.
+    let mut s = 4;
+    loop {
+        let b = *payload.get(s)?;
+        if !ext && b.is_ascii_digit() {
+            break;
+        }
+        s += 1;
+        if b == b'(' {
+            while payload.get(s) == Some(&b'(') {
+                s += 1;
+            }
+            break;
+        }
+        if b == b'\r' || b == b'\n' {
+            return None;
+        }
+    }
+    let rest = &payload[s..];
+    let (addr, port, len) = if ext {
+        extended(rest, v4, true)?
+    } else {
+        let (a, p, len) = six_numbers(rest)?;
+        (Some(a), p, len)
+    };
+    Some(Reply {
+        start: s,
+        end: s + len,
+        addr,
+        port,
+    })
+}
+
+/// The text that replaces a reply's `start..end`: the VIP and the port for
+/// `227` (`h1,h2,h3,h4,p1,p2`), the port alone for `229` (`|||port|`), as
+/// `ip_vs_ftp_out` writes them. Written into `buf`; returns its length.
+pub fn replacement(mode: Mode, vip: IpAddr, port: u16, buf: &mut [u8; 32]) -> usize {
+    let total = buf.len();
+    let mut w = &mut buf[..];
+    let ok = match (mode, vip) {
+        (Mode::Pasv, IpAddr::V4(v)) => {
+            let [a, b, c, d] = v.octets();
+            write!(w, "{a},{b},{c},{d},{},{}", port >> 8, port & 0xff).is_ok()
+        }
+        _ => write!(w, "|||{port}|").is_ok(),
+    };
+    debug_assert!(ok, "32 bytes hold either form");
+    total - w.len()
+}
+
+/// `a` is after `b` in sequence space.
+#[inline]
+fn after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+/// How far one direction's byte stream has moved after rewrites that
+/// changed its length: by `prev` up to and including the segment at `init`
+/// (the last rewritten one), by `delta` after it. As `ip_vs_app.c`
+/// (`vs_fix_seq`, `vs_seq_update`) and `nf_conntrack_seqadj.c`
+/// (`nf_ct_seq_adjust`, which also maps the other side's acknowledgements
+/// and SACK blocks back); positions are in the sender's numbering.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shift {
+    init: u32,
+    delta: i32,
+    prev: i32,
+    set: bool,
+}
+
+impl Shift {
+    pub fn is_zero(&self) -> bool {
+        self.delta == 0 && self.prev == 0
+    }
+
+    /// A segment of the sender's at `seq`: where the receiver sees it.
+    pub fn seq(&self, seq: u32) -> u32 {
+        let d = if after(seq, self.init) {
+            self.delta
+        } else {
+            self.prev
+        };
+        seq.wrapping_add_signed(d)
+    }
+
+    /// The receiver's acknowledgement (or SACK edge) `ack`: in the sender's
+    /// numbering.
+    pub fn ack(&self, ack: u32) -> u32 {
+        let d = if after(ack.wrapping_add_signed(-self.prev), self.init) {
+            self.delta
+        } else {
+            self.prev
+        };
+        ack.wrapping_add_signed(-d)
+    }
+
+    /// The segment at `seq` (sender's numbering) changed length by `diff`:
+    /// later segments move by that much more. A segment not after the last
+    /// rewritten one (a retransmission) moves nothing again.
+    pub fn update(&mut self, seq: u32, diff: i32) {
+        if diff == 0 || (self.set && !after(seq, self.init)) {
+            return;
+        }
+        self.prev = self.delta;
+        self.delta = self.delta.wrapping_add(diff);
+        self.init = seq;
+        self.set = true;
+    }
+}
+
+/// A control connection's helper state (per worker, beside the table).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Control {
+    /// The reply the client's last `PASV`/`EPSV` awaits.
+    pub mode: Mode,
+    /// The last reply rewritten: its sequence number and form, so that a
+    /// retransmission of it is rewritten the same way.
+    pub last: Option<(u32, Mode)>,
+    /// The server's byte stream after rewrites.
+    pub out: Shift,
+}
+
+/// A data connection the helper expects, and until when (seconds on the
+/// workers' clock).
+#[derive(Clone, Debug)]
+struct Expect<A> {
+    conn: Conn<A>,
+    until: u32,
+}
+
+/// The data connections the helper expects, shared by all workers: a
+/// passive one's first packet comes from a client port nobody knows yet,
+/// so no worker can be told in advance which of them will see it (and an
+/// active one's, from the real server, reaches the worker owning the
+/// client's port, not the control connection's). Found by the key of the
+/// packet that opens it: the client's SYN with port 0 for the client's
+/// (`expect_passive`), the real server's SYN (`expect_active`).
+///
+/// Locked only when an expectation is made (a `PASV`, `EPSV`, `PORT` or
+/// `EPRT` on a control connection) and when a connection's first packet
+/// finds no connection while some expectation is pending (one atomic load
+/// tells): never per packet of a connection.
+pub struct Expects<A = u32> {
+    map: Mutex<HashMap<FlowKey<A>, Expect<A>>>,
+    pending: AtomicUsize,
+}
+
+impl<A: Addr> Default for Expects<A> {
+    fn default() -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+            pending: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl<A: Addr> Expects<A> {
+    /// Whether any data connection is expected (no lock).
+    #[inline]
+    pub fn pending(&self) -> bool {
+        self.pending.load(Ordering::Relaxed) != 0
+    }
+
+    /// The key a passive data connection's first packet (the client's SYN)
+    /// is looked up by: its own with the client port 0.
+    pub fn passive_key(client: A, vip: A, vport: u16) -> FlowKey<A> {
+        FlowKey::new(0, TCP, client, 0, vip, vport)
+    }
+
+    /// The key an active data connection's first packet (the real server's
+    /// SYN to the client) is looked up by.
+    pub fn active_key(rip: A, rport: u16, client: A, cport: u16) -> FlowKey<A> {
+        FlowKey::new(1, TCP, rip, rport, client, cport)
+    }
+
+    /// Expect `conn` (its client port 0 for a passive one) for
+    /// [`EXPECT_SECS`] from `now`, under `key`; an expectation of the same
+    /// key is replaced. `false` when [`MAX_EXPECTS`] are pending even after
+    /// the expired ones went.
+    pub fn put(&self, key: FlowKey<A>, conn: Conn<A>, now: u32) -> bool {
+        let Ok(mut map) = self.map.lock() else {
+            return false;
+        };
+        if map.len() >= MAX_EXPECTS && !map.contains_key(&key) {
+            map.retain(|_, e| e.until > now);
+            if map.len() >= MAX_EXPECTS {
+                return false;
+            }
+        }
+        map.insert(
+            key,
+            Expect {
+                conn,
+                until: now.saturating_add(EXPECT_SECS),
+            },
+        );
+        self.pending.store(map.len(), Ordering::Relaxed);
+        true
+    }
+
+    /// The connection expected under `key`, if it has not expired; it is
+    /// expected no more (one data connection per expectation, as IPVS fills
+    /// in the client port of its `NO_CPORT` connection once).
+    pub fn take(&self, key: &FlowKey<A>, now: u32) -> Option<Conn<A>> {
+        let mut map = self.map.lock().ok()?;
+        let e = map.remove(key);
+        self.pending.store(map.len(), Ordering::Relaxed);
+        e.filter(|e| e.until > now).map(|e| e.conn)
+    }
+
+    /// Drop what expired (a worker's once-a-second sweep; skipped when
+    /// another holds the lock).
+    pub fn sweep(&self, now: u32) {
+        if !self.pending() {
+            return;
+        }
+        if let Ok(mut map) = self.map.try_lock() {
+            map.retain(|_, e| e.until > now);
+            self.pending.store(map.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// How many are pending.
+    pub fn len(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DestId;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const V4: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 19, 0, 2));
+
+    #[test]
+    fn client_commands_are_read_as_ipvs_reads_them() {
+        assert_eq!(command(b"PASV\r\n", true), Some(Command::Pasv));
+        assert_eq!(command(b"pasv\r\n", true), Some(Command::Pasv));
+        assert_eq!(command(b"PASV\r\n", false), None, "PASV is IPv4 only");
+        assert_eq!(command(b"EPSV\r\n", true), Some(Command::Epsv));
+        assert_eq!(command(b"EPSV 1\r\n", true), Some(Command::Epsv));
+        assert_eq!(command(b"EPSV 2\r\n", true), None, "another family");
+        assert_eq!(command(b"EPSV 2\r\n", false), Some(Command::Epsv));
+        assert_eq!(command(b"EPSV ALL\r\n", true), None);
+        assert_eq!(
+            command(b"PORT 198,19,0,2,117,48\r\n", true),
+            Some(Command::Port(V4, 30000))
+        );
+        assert_eq!(
+            command(b"PORT   198,19,0,2,117,48\r\n", true),
+            Some(Command::Port(V4, 30000))
+        );
+        assert_eq!(
+            command(b"EPRT |1|198.19.0.2|30000|\r\n", true),
+            Some(Command::Port(V4, 30000))
+        );
+        assert_eq!(
+            command(b"EPRT !2!2001:2::7!40000!\r\n", false),
+            Some(Command::Port(
+                IpAddr::V6("2001:2::7".parse().unwrap()),
+                40000
+            ))
+        );
+        // Pipelined: the command of a later line.
+        assert_eq!(command(b"TYPE I\r\nPASV\r\n", true), Some(Command::Pasv));
+        for bad in [
+            &b"PASV"[..],
+            b"PASVX\r\n",
+            b"XPASV\r\n",
+            b"RETR PASV\r\n",
+            b"PORT 198,19,0,2,117\r\n",
+            b"PORT 198,19,0,256,117,48\r\n",
+            b"PORT 198,19,0,2,1117,48\r\n",
+            b"PORT 198,,19,0,2,117,48\r\n",
+            b"EPRT |1|198.19.0.2|0|\r\n",
+            b"EPRT |1|198.19.0.2|30000\r\n",
+            b"EPRT |2|198.19.0.2|30000|\r\n",
+            b"EPRT |1|2001:2::7|30000|\r\n",
+            b"EPRT |||30000|\r\n",
+            b"EPRT  1 198.19.0.2 30000 \r\n",
+        ] {
+            assert_eq!(command(bad, true), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn server_replies_name_the_text_to_replace() {
+        let p = b"227 Entering Passive Mode (198,19,0,2,117,48).\r\n";
+        let r = reply(p, Mode::Pasv, true).expect("227");
+        assert_eq!((r.addr, r.port), (Some(V4), 30000));
+        assert_eq!(&p[r.start..r.end], b"198,19,0,2,117,48");
+        // Without the parenthesis.
+        let p = b"227 =198,19,0,2,117,48\r\n";
+        let r = reply(p, Mode::Pasv, true).expect("227");
+        assert_eq!(&p[r.start..r.end], b"198,19,0,2,117,48");
+        let p = b"229 Entering Extended Passive Mode (|||30000|)\r\n";
+        let r = reply(p, Mode::Epsv, true).expect("229");
+        assert_eq!((r.addr, r.port), (None, 30000));
+        assert_eq!(&p[r.start..r.end], b"|||30000|");
+        let p = b"229 Extended (!1!198.19.0.2!30000!)\r\n";
+        let r = reply(p, Mode::Epsv, true).expect("229 with address");
+        assert_eq!((r.addr, r.port), (Some(V4), 30000));
+        assert_eq!(&p[r.start..r.end], b"!1!198.19.0.2!30000!");
+        // Only the reply the client's command awaits.
+        assert_eq!(
+            reply(b"227 (198,19,0,2,117,48)\r\n", Mode::Epsv, true),
+            None
+        );
+        assert_eq!(reply(b"229 (|||30000|)\r\n", Mode::Pasv, true), None);
+        assert_eq!(
+            reply(b"227 (198,19,0,2,117,48)\r\n", Mode::None, true),
+            None
+        );
+        assert_eq!(
+            reply(b"227 (198,19,0,2,117,48)\r\n", Mode::Pasv, false),
+            None
+        );
+        for bad in [
+            &b"226 (198,19,0,2,117,48)\r\n"[..],
+            b"227 Entering Passive Mode\r\n(198,19,0,2,117,48)",
+            b"227 (198,19,0,2,117)\r\n",
+        ] {
+            assert_eq!(reply(bad, Mode::Pasv, true), None);
+        }
+        assert_eq!(reply(b"229 (|||0|)\r\n", Mode::Epsv, true), None);
+        assert_eq!(reply(b"229 (|||30000)\r\n", Mode::Epsv, true), None);
+    }
+
+    #[test]
+    fn replacements_are_written_as_ipvs_writes_them() {
+        let mut buf = [0u8; 32];
+        let vip = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 110));
+        let n = replacement(Mode::Pasv, vip, 30000, &mut buf);
+        assert_eq!(&buf[..n], b"198,18,0,110,117,48");
+        let n = replacement(Mode::Epsv, vip, 30000, &mut buf);
+        assert_eq!(&buf[..n], b"|||30000|");
+        let n = replacement(
+            Mode::Pasv,
+            IpAddr::V4(Ipv4Addr::new(255, 255, 255, 255)),
+            65535,
+            &mut buf,
+        );
+        assert_eq!(&buf[..n], b"255,255,255,255,255,255");
+        let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        let n = replacement(Mode::Epsv, v6, 65535, &mut buf);
+        assert_eq!(&buf[..n], b"|||65535|");
+    }
+
+    #[test]
+    fn a_shift_moves_what_follows_a_rewrite() {
+        let mut s = Shift::default();
+        assert!(s.is_zero());
+        assert_eq!((s.seq(5), s.ack(5)), (5, 5));
+        // The segment at 1000 (30 bytes) grew by 2.
+        s.update(1000, 2);
+        assert_eq!(s.seq(1000), 1000, "the rewritten segment keeps its start");
+        assert_eq!(s.seq(1030), 1032, "what follows moves");
+        assert_eq!(s.ack(1000), 1000, "an ack of what came before");
+        assert_eq!(s.ack(1032), 1030, "the ack of the rewritten segment");
+        // A retransmission of it moves nothing again.
+        s.update(1000, 2);
+        assert_eq!(s.seq(1030), 1032);
+        // The next rewrite, at 2000 (in the sender's numbering), shrank by 3.
+        s.update(2000, -3);
+        assert_eq!(s.seq(2000), 2002);
+        assert_eq!(s.seq(2050), 2049);
+        assert_eq!(s.ack(2002), 2000, "ack at the start of the shrunk one");
+        assert_eq!(s.ack(2049), 2050);
+        // Across the wrap of sequence space.
+        let mut w = Shift::default();
+        w.update(u32::MAX - 10, 4);
+        assert_eq!(w.seq(5), 9);
+        assert_eq!(w.ack(9), 5);
+    }
+
+    #[test]
+    fn expectations_are_taken_once_and_expire() {
+        let e: Expects = Expects::default();
+        assert!(!e.pending());
+        let (client, vip, rip) = (0xc612_0001, 0xc612_006e, 0xc613_0002);
+        let conn = Conn::new(TCP, (client, 0), (vip, 30000), (rip, 30000), DestId(1));
+        let key = Expects::passive_key(client, vip, 30000);
+        assert!(e.put(key, conn.clone(), 10));
+        assert!(e.pending());
+        assert_eq!(e.take(&key, 11).map(|c| c.rport), Some(30000));
+        assert!(e.take(&key, 11).is_none(), "once");
+        assert!(!e.pending());
+        assert!(e.put(key, conn.clone(), 10));
+        assert!(e.take(&key, 10 + EXPECT_SECS).is_none(), "expired");
+        assert!(e.put(key, conn.clone(), 10));
+        e.sweep(10 + EXPECT_SECS);
+        assert!(e.is_empty());
+        // Full: the expired make room, the live do not.
+        for i in 0..MAX_EXPECTS {
+            assert!(e.put(Expects::passive_key(i as u32, vip, 1), conn.clone(), 0));
+        }
+        assert!(!e.put(key, conn.clone(), 1), "full");
+        assert!(e.put(key, conn, EXPECT_SECS), "the expired went");
+        assert_eq!(e.len(), 1);
+    }
+}

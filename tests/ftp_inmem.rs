@@ -1,0 +1,298 @@
+//! The FTP helper (`ringvs run --ftp-ports 21`, IPVS's `ip_vs_ftp`) through
+//! a worker, in memory: a passive reply rewritten to the VIP and the
+//! client's data connection let in; an active data connection let out from
+//! VIP:20; the server's stream shifted after a reply changed length; and
+//! what the helper refuses.
+
+mod inmem;
+
+use inmem::*;
+use pnet::packet::tcp::{self as ptcp, MutableTcpPacket};
+use ringvs::dataplane::Env;
+use ringvs::nat::ftp::FtpPorts;
+use ringvs::stats::Ctr;
+use std::net::Ipv4Addr;
+
+const RULES: &[&str] = &[
+    "-A -t 198.18.0.110:21 -s rr",
+    "-a -t 198.18.0.110:21 -r 198.19.0.2:21 -m",
+];
+
+/// The client's control connection's port.
+const CPORT: u16 = 40000;
+/// Where the client's and the server's streams start (after the SYNs).
+const C0: u32 = 101;
+const S0: u32 = 5001;
+
+const PASV_227: &[u8] = b"227 Entering Passive Mode (198,19,0,2,117,48).\r\n";
+const VIP_227: &[u8] = b"227 Entering Passive Mode (198,18,0,110,117,48).\r\n";
+
+fn lab(ports: &[u16]) -> MemDirector {
+    let env = Env {
+        ftp: FtpPorts::new(ports).expect("ports"),
+        ..env()
+    };
+    let mut d = MemDirector::with_env(1, RULES, env, 1024);
+    d.resolve_all();
+    d
+}
+
+/// A client segment on the control connection, as the real server got it.
+fn client(d: &mut MemDirector, flags: u8, seq: u32, ack: u32, data: &[u8]) -> Parsed {
+    let f = tcp_seg(&L3::to_vip(), CPORT, 21, flags, seq, ack, data);
+    let (ext, int) = d.ext(&f);
+    assert!(ext.is_empty());
+    assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    parse_ip(&int[0])
+}
+
+/// A server segment on the control connection, as the client got it.
+fn server(d: &mut MemDirector, flags: u8, seq: u32, ack: u32, data: &[u8]) -> Parsed {
+    let f = tcp_seg(&L3::from_rs(RS1, CLIENT), 21, CPORT, flags, seq, ack, data);
+    let (ext, int) = d.int(&f);
+    assert!(int.is_empty());
+    assert_eq!(ext.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    parse_ip(&ext[0])
+}
+
+/// The control connection, established.
+fn control(d: &mut MemDirector) {
+    client(d, SYN, C0 - 1, 0, b"");
+    server(d, SYN | ACK, S0 - 1, C0, b"");
+    client(d, ACK, C0, S0, b"");
+}
+
+/// `PASV` and the server's `reply`: what the client got.
+fn pasv(d: &mut MemDirector, reply: &[u8]) -> Parsed {
+    control(d);
+    let got = client(d, ACK | PSH, C0, S0, b"PASV\r\n");
+    assert_eq!(got.payload, b"PASV\r\n", "a command goes on as it is");
+    server(d, ACK | PSH, S0, C0 + 6, reply)
+}
+
+/// A SYN from the client's `port` to VIP:`vport`, as the real server got
+/// it (`None`: nothing came out).
+fn data_syn(d: &mut MemDirector, port: u16, vport: u16) -> Option<Parsed> {
+    let (ext, int) = d.ext(&tcp_seg(&L3::to_vip(), port, vport, SYN, 7000, 0, b""));
+    assert!(ext.is_empty());
+    int.first().map(|f| parse_ip(f))
+}
+
+#[test]
+fn a_passive_reply_names_the_vip_and_the_data_connection_gets_in() {
+    let mut d = lab(&[21]);
+    let got = pasv(&mut d, PASV_227);
+    // parse_ip checked the IP and TCP checksums of the longer packet.
+    assert_eq!(got.payload, VIP_227);
+    assert_eq!((got.src, got.sport, got.seq), (VIP, 21, S0));
+    assert_eq!(d.ctr(Ctr::FtpRewritten), 1);
+    assert_eq!(d.ctr(Ctr::FtpExpected), 1);
+
+    // The client's data connection from a port of its own to VIP:30000
+    // goes to the real server at the port its reply named.
+    let syn = data_syn(&mut d, 45000, 30000).expect("let in");
+    assert_eq!(
+        (syn.src, syn.sport, syn.dst, syn.dport),
+        (CLIENT, 45000, RS1, 30000)
+    );
+    assert_eq!(d.ctr(Ctr::FtpData), 1);
+    let (ext, _) = d.int(&tcp_seg(
+        &L3::from_rs(RS1, CLIENT),
+        30000,
+        45000,
+        SYN | ACK,
+        9000,
+        7001,
+        b"",
+    ));
+    let synack = parse_ip(&ext[0]);
+    assert_eq!(
+        (synack.src, synack.sport),
+        (VIP, 30000),
+        "replies from the VIP"
+    );
+    // One data connection per reply: another port finds no service there.
+    assert!(data_syn(&mut d, 45001, 30000).is_none());
+    assert_eq!(d.ctr(Ctr::DropNoService), 1);
+    let conns = d.conns(0);
+    assert!(
+        conns
+            .iter()
+            .any(|c| c.vip.1 == 30000 && c.dest.1 == 30000 && c.client.1 == 45000),
+        "{conns:?}"
+    );
+}
+
+#[test]
+fn the_servers_stream_moves_by_what_the_rewrite_added() {
+    let mut d = lab(&[21]);
+    let grew = (VIP_227.len() - PASV_227.len()) as u32;
+    assert_eq!(grew, 2);
+    pasv(&mut d, PASV_227);
+    // The client acknowledges what it got; the server hears its own count.
+    let ack = client(&mut d, ACK, C0 + 6, S0 + VIP_227.len() as u32, b"");
+    assert_eq!(ack.ack, S0 + PASV_227.len() as u32);
+    // An acknowledgement of what came before the rewrite is not moved.
+    assert_eq!(client(&mut d, ACK, C0 + 6, S0, b"").ack, S0);
+    // The server's next bytes reach the client 2 further on.
+    let next = S0 + PASV_227.len() as u32;
+    let got = server(&mut d, ACK | PSH, next, C0 + 6, b"150 Here it comes.\r\n");
+    assert_eq!(got.seq, next + grew);
+    assert_eq!(got.payload, b"150 Here it comes.\r\n");
+    // A retransmission of the reply is rewritten the same way, and moves
+    // nothing more.
+    let again = server(&mut d, ACK | PSH, S0, C0 + 6, PASV_227);
+    assert_eq!((again.seq, again.payload.as_slice()), (S0, VIP_227));
+    assert_eq!(d.ctr(Ctr::FtpRewritten), 2);
+    let got = server(&mut d, ACK, next + 20, C0 + 6, b"");
+    assert_eq!(got.seq, next + 20 + grew);
+    // SACK blocks of the client's are mapped back too.
+    let sacked = client_sack(
+        &mut d,
+        next + 20 + grew,
+        (next + 40 + grew, next + 60 + grew),
+    );
+    assert_eq!(sacked, (next + 20, next + 40, next + 60));
+}
+
+/// A client ACK of `ack` with one SACK block: the acknowledgement and the
+/// block's edges as the real server got them.
+fn client_sack(d: &mut MemDirector, ack: u32, (left, right): (u32, u32)) -> (u32, u32, u32) {
+    let l3 = L3::to_vip();
+    let mut buf = vec![0u8; 32];
+    {
+        let mut t = MutableTcpPacket::new(&mut buf).expect("fits");
+        t.set_source(CPORT);
+        t.set_destination(21);
+        t.set_sequence(C0 + 6);
+        t.set_acknowledgement(ack);
+        t.set_data_offset(8);
+        t.set_flags(ACK);
+        t.set_window(64240);
+    }
+    buf[20..24].copy_from_slice(&[1, 1, 5, 10]);
+    buf[24..28].copy_from_slice(&left.to_be_bytes());
+    buf[28..32].copy_from_slice(&right.to_be_bytes());
+    {
+        let mut t = MutableTcpPacket::new(&mut buf).expect("fits");
+        let c = ptcp::ipv4_checksum(&t.to_immutable(), &l3.src, &l3.dst);
+        t.set_checksum(c);
+    }
+    let (_, int) = d.ext(&ip_frame(&l3, 6, &buf));
+    let p = parse_ip(&int[0]);
+    let at = |i: usize| u32::from_be_bytes([p.l4[i], p.l4[i + 1], p.l4[i + 2], p.l4[i + 3]]);
+    assert_eq!(&p.l4[20..24], &[1, 1, 5, 10]);
+    (p.ack, at(24), at(28))
+}
+
+#[test]
+fn an_extended_passive_reply_keeps_its_form() {
+    let mut d = lab(&[21]);
+    control(&mut d);
+    client(&mut d, ACK | PSH, C0, S0, b"EPSV\r\n");
+    let reply = b"229 Entering Extended Passive Mode (|||30001|)\r\n";
+    let got = server(&mut d, ACK | PSH, S0, C0 + 6, reply);
+    assert_eq!(got.payload, reply);
+    assert_eq!(d.ctr(Ctr::FtpRewritten), 1);
+    let syn = data_syn(&mut d, 45000, 30001).expect("let in");
+    assert_eq!((syn.dst, syn.dport), (RS1, 30001));
+    // Same length: nothing moves.
+    let got = server(&mut d, ACK, S0 + reply.len() as u32, C0 + 6, b"");
+    assert_eq!(got.seq, S0 + reply.len() as u32);
+}
+
+#[test]
+fn an_active_data_connection_leaves_from_the_vips_port_20() {
+    let mut d = lab(&[21]);
+    control(&mut d);
+    // PORT 198,18,0,1,156,64: the client's own address, port 40000 + 64.
+    let cmd = b"PORT 198,18,0,1,156,128\r\n";
+    let got = client(&mut d, ACK | PSH, C0, S0, cmd);
+    assert_eq!(
+        got.payload, cmd,
+        "not rewritten: the server sees the client"
+    );
+    let port = 156 * 256 + 128;
+    let (ext, int) = d.int(&tcp_seg(
+        &L3::from_rs(RS1, CLIENT),
+        20,
+        port,
+        SYN,
+        9000,
+        0,
+        b"",
+    ));
+    assert!(int.is_empty());
+    let syn = parse_ip(&ext[0]);
+    assert_eq!(
+        (syn.src, syn.sport, syn.dst, syn.dport),
+        (VIP, 20, CLIENT, port)
+    );
+    assert_eq!(d.ctr(Ctr::FtpData), 1);
+    let (_, int) = d.ext(&tcp_seg(
+        &L3::to_vip(),
+        port,
+        20,
+        SYN | ACK,
+        7000,
+        9001,
+        b"",
+    ));
+    let synack = parse_ip(&int[0]);
+    assert_eq!((synack.dst, synack.dport), (RS1, 20));
+}
+
+#[test]
+fn the_helper_refuses_a_port_naming_another_host() {
+    let mut d = lab(&[21]);
+    control(&mut d);
+    // The "FTP bounce": the server would connect to a third host.
+    client(&mut d, ACK | PSH, C0, S0, b"PORT 198,18,0,7,156,128\r\n");
+    assert_eq!((d.ctr(Ctr::FtpRefused), d.ctr(Ctr::FtpExpected)), (1, 0));
+    let (ext, int) = d.int(&tcp_seg(
+        &L3::from_rs(RS1, CLIENT2),
+        20,
+        40064,
+        SYN,
+        9000,
+        0,
+        b"",
+    ));
+    assert!(ext.is_empty() && int.is_empty());
+    // A passive reply naming another server is left as it is.
+    client(&mut d, ACK | PSH, C0 + 25, S0, b"PASV\r\n");
+    let other = b"227 Entering Passive Mode (198,19,0,3,117,48).\r\n";
+    let got = server(&mut d, ACK | PSH, S0, C0 + 31, other);
+    assert_eq!(got.payload, other);
+    assert_eq!(d.ctr(Ctr::FtpRefused), 2);
+    assert!(data_syn(&mut d, 45000, 30000).is_none());
+}
+
+#[test]
+fn without_the_helper_or_on_another_port_nothing_is_read() {
+    for ports in [&[][..], &[2121][..]] {
+        let mut d = lab(ports);
+        let got = pasv(&mut d, PASV_227);
+        assert_eq!(got.payload, PASV_227, "ports {ports:?}");
+        assert!(data_syn(&mut d, 45000, 30000).is_none());
+        assert_eq!(d.ctr(Ctr::FtpExpected), 0);
+    }
+}
+
+#[test]
+fn a_reply_nobody_asked_for_is_not_rewritten() {
+    let mut d = lab(&[21]);
+    control(&mut d);
+    let got = server(&mut d, ACK | PSH, S0, C0, PASV_227);
+    assert_eq!(got.payload, PASV_227);
+    assert_eq!(d.ctr(Ctr::FtpExpected), 0);
+}
+
+#[test]
+fn ftp_ports_are_checked() {
+    assert!(FtpPorts::new(&[21, 2121]).is_ok());
+    assert!(FtpPorts::new(&[0]).is_err());
+    assert!(FtpPorts::new(&[1, 2, 3, 4, 5, 6, 7, 8, 9]).is_err());
+    assert_eq!(FtpPorts::new(&[21, 21]).expect("dup").list(), &[21]);
+    let _ = Ipv4Addr::LOCALHOST;
+}

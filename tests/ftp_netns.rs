@@ -1,0 +1,225 @@
+//! The FTP helper (`ringvs run --ftp-ports 21`) with real endpoints: vsftpd
+//! on both real servers behind a NAT service on VIP:21, curl as the client,
+//! over every way FTP opens a data connection: passive (`PASV`, whose `227`
+//! reply the director rewrites to the VIP; `EPSV`) and active (`PORT`,
+//! `EPRT`: vsftpd connects from its port 20, which leaves from VIP:20). Each
+//! transfer must bring the whole file of the server rr chose; without the
+//! helper a passive transfer cannot (the client would be told to connect to
+//! the real server's address).
+//!
+//! Two workers on AF_PACKET, so a data connection's client port is owned by
+//! whichever worker its hash gives, mostly not the control connection's.
+//! Needs root, `ip netns`, vsftpd and curl; under `CI=true` a missing one
+//! fails the test.
+
+mod nslab;
+use nslab::{NsDirector, Scenario, adm, stats, total};
+use ringvs::lab::{self, Lab};
+use std::path::{Path, PathBuf};
+
+/// The file each real server serves: its name, then filler, 64 KiB in all
+/// (several data segments, so the stream is long after the rewrite).
+fn content(n: usize) -> Vec<u8> {
+    let mut body = format!("rs{n}\n").into_bytes();
+    let filler: Vec<u8> = (0..64 * 1024 - body.len())
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
+    body.extend(filler);
+    body
+}
+
+/// A directory removed when the test ends, however it ends.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// vsftpd on real server `n`: anonymous, read-only, passive ports
+/// 30000-30099, active connections from port 20 (its default), both
+/// families; in the foreground, stopped with the lab.
+fn spawn_vsftpd(lab: &mut Lab, dir: &Path, n: usize) {
+    let root = dir.join(format!("rs{n}"));
+    std::fs::create_dir_all(&root).expect("ftp root");
+    std::fs::write(root.join("file.bin"), content(n)).expect("ftp file");
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).expect("empty dir");
+    let conf = dir.join(format!("rs{n}.conf"));
+    let text = format!(
+        "listen=NO\nlisten_ipv6=YES\nbackground=NO\nanonymous_enable=YES\n\
+         local_enable=NO\nwrite_enable=NO\nno_anon_password=YES\nanon_root={}\n\
+         pasv_enable=YES\npasv_min_port=30000\npasv_max_port=30099\n\
+         port_enable=YES\nconnect_from_port_20=YES\nsecure_chroot_dir={}\n\
+         seccomp_sandbox=NO\nisolate=NO\nisolate_network=NO\nxferlog_enable=NO\n\
+         dirmessage_enable=NO\nuse_localtime=NO\n",
+        root.display(),
+        empty.display()
+    );
+    std::fs::write(&conf, text).expect("vsftpd.conf");
+    let conf = conf.display().to_string();
+    lab.spawn_in(&lab.ns_rs(n), Path::new("vsftpd"), &[&conf])
+        .expect("start vsftpd");
+}
+
+/// Wait (5 s at most) until both real servers listen on TCP 21.
+fn wait_listening(lab: &Lab) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    for n in 1..=2 {
+        loop {
+            let out = lab::ns_command(&lab.ns_rs(n), Path::new("ss"), &["-Htln"])
+                .output()
+                .expect("ss");
+            if String::from_utf8_lossy(&out.stdout).contains(":21 ") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "vsftpd on rs{n} not listening"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// `curl OPTS URL` from the client, 10 s at most: the bytes it got.
+fn curl(lab: &Lab, opts: &[&str], url: &str) -> Vec<u8> {
+    let mut args = vec!["-sS", "--max-time", "10", "-g"];
+    args.extend_from_slice(opts);
+    args.push(url);
+    let out = lab::ns_command(&lab.ns_client(), Path::new("curl"), &args)
+        .output()
+        .expect("run curl");
+    if !out.status.success() {
+        eprintln!(
+            "curl {args:?}: {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out.stdout
+}
+
+/// vsftpd is there (it takes no `--version`, which `Scenario::needs`
+/// runs): under `CI=true` its absence fails the test, elsewhere skips it.
+fn vsftpd_available() -> bool {
+    let ok = std::process::Command::new("vsftpd")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "the FTP test cannot run under CI without vsftpd"
+        );
+        eprintln!("SKIPPED (not CI): needs vsftpd");
+    }
+    ok
+}
+
+fn ftp(tag: &'static str, v6: bool) {
+    if !vsftpd_available() {
+        return;
+    }
+    let vip = if v6 {
+        format!("[{}]", lab::VIP6)
+    } else {
+        lab::VIP.to_string()
+    };
+    let rs: [String; 2] = if v6 {
+        [1, 2].map(|n| format!("[{}]", lab::rs_addr6(n)))
+    } else {
+        [1, 2].map(|n| lab::rs_addr(n).to_string())
+    };
+    let rules = format!(
+        "-A -t {vip}:21 -s rr\n-a -t {vip}:21 -r {}:21 -m\n-a -t {vip}:21 -r {}:21 -m\n",
+        rs[0], rs[1]
+    );
+    let dir =
+        TempDir(std::env::temp_dir().join(format!("ringvs-ftp-{tag}-{}", std::process::id())));
+    let root = dir.0.clone();
+    let mut scenario = Scenario::new(tag)
+        .needs(&["curl", "ss"])
+        .workers(2)
+        .director_args(&["--ftp-ports", "21"])
+        .rules(&rules)
+        .before_director(move |lab| {
+            for n in 1..=2 {
+                spawn_vsftpd(lab, &root, n);
+            }
+        });
+    if v6 {
+        scenario = scenario.ipv6();
+    }
+    let Some(NsDirector { lab, control }) = scenario.start() else {
+        return;
+    };
+    wait_listening(&lab);
+    let url = format!("ftp://{vip}/file.bin");
+    // Passive then active, each in both forms; IPv6 has the extended ones
+    // only (PASV and PORT carry IPv4 addresses).
+    let ways: &[(&str, &[&str])] = if v6 {
+        &[("EPSV", &[]), ("EPRT", &["-P", "-"])]
+    } else {
+        &[
+            ("PASV", &["--disable-epsv"]),
+            ("EPSV", &[]),
+            ("PORT", &["-P", "-", "--disable-eprt"]),
+            ("EPRT", &["-P", "-"]),
+        ]
+    };
+    let before = stats(&control);
+    let mut served = Vec::new();
+    for (way, opts) in ways {
+        for _ in 0..2 {
+            let got = curl(&lab, opts, &url);
+            let from = [1, 2].into_iter().find(|&n| got == content(n));
+            eprintln!("FTP-MEASURE {tag}: {way} {} bytes from {from:?}", got.len());
+            assert!(from.is_some(), "{way}: a whole file ({} bytes)", got.len());
+            served.extend(from);
+        }
+    }
+    let after = stats(&control);
+    let d = |n: &str| total(&after, n) - total(&before, n);
+    let transfers = served.len() as u64;
+    eprintln!(
+        "FTP-MEASURE {tag}: transfers {transfers} served {served:?} ftp_expected=+{} \
+         ftp_data=+{} ftp_rewritten=+{} ftp_refused=+{} conn_new=+{} drop_no_conn=+{} \
+         drop_no_service=+{}",
+        d("ftp_expected"),
+        d("ftp_data"),
+        d("ftp_rewritten"),
+        d("ftp_refused"),
+        d("conn_new"),
+        d("drop_no_conn"),
+        d("drop_no_service"),
+    );
+    // rr over the control connections: both servers served.
+    assert!(served.contains(&1) && served.contains(&2), "{served:?}");
+    // One expected and opened data connection per transfer; a rewritten
+    // reply per passive one.
+    assert_eq!(d("ftp_expected"), transfers);
+    assert_eq!(d("ftp_data"), transfers);
+    let passive = if v6 { 2 } else { 4 };
+    assert_eq!(d("ftp_rewritten"), passive);
+    assert_eq!(d("ftp_refused"), 0);
+    assert_eq!(d("conn_new"), 2 * transfers, "control + data");
+    assert_eq!(d("drop_no_conn"), 0);
+    let listed = adm(&control, &["-L", "-n", "-c"]);
+    assert!(
+        listed.contains(":20 "),
+        "an active data connection: {listed}"
+    );
+}
+
+#[test]
+fn ftp_through_the_director_in_every_mode() {
+    ftp("ftp", false);
+}
+
+#[test]
+fn ftp_over_ipv6_in_the_extended_modes() {
+    ftp("ftp6", true);
+}
