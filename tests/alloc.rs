@@ -824,6 +824,101 @@ fn one_packet_scheduling_allocates_nothing() {
     assert!(d.w.core.table.is_empty());
 }
 
+/// A TCP segment carrying `text`, with sequence and acknowledgement numbers.
+fn tcp_text(
+    (smac, dmac): ([u8; 6], [u8; 6]),
+    (src, sport): (Ipv4Addr, u16),
+    (dst, dport): (Ipv4Addr, u16),
+    (flags, seq, ack): (u8, u32, u32),
+    text: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    ether(dmac, smac, 0x0800, &mut f);
+    ipv4(src, dst, 6, 20 + text.len(), &mut f);
+    let at = f.len();
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&ack.to_be_bytes());
+    f.extend_from_slice(&[0x50, flags, 0xfa, 0xf0, 0, 0, 0, 0]);
+    f.extend_from_slice(text);
+    let ph = checksum::pseudo_header_v4(src, dst, 6, (20 + text.len()) as u16);
+    set_checksum(&mut f, at, 16, ph);
+    f
+}
+
+/// The FTP helper (`--ftp-ports 21`) on one control connection, round after
+/// round: a `PASV`, the server's `227` rewritten to the VIP (two bytes
+/// longer, so every later segment is shifted), the expected data connection
+/// made from the client's SYN. Once the maps have their room, no
+/// allocation.
+#[test]
+fn the_ftp_helper_allocates_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const ROUNDS: u32 = 100;
+    let cfg = rules_config(&[
+        format!("-A -t {VIP}:21 -s rr"),
+        format!("-a -t {VIP}:21 -r {}:21 -m", RS[0]),
+    ]);
+    let snap = Snapshot::build(&cfg, Timeouts::default());
+    let env = Env {
+        ftp: ringvs::nat::ftp::FtpPorts::new(&[21]).expect("ports"),
+        ..test_env()
+    };
+    let rx = NicPair::new(MemRx::new(), MemRx::new());
+    let mut d = TestDirector::start((snap, env, 256), rx, |neigh, start| {
+        neigh.learn(Nic::Int, u32::from(RS[0]), Mac(RS_MAC[0]), start);
+        neigh.learn(Nic::Ext, u32::from(CLIENT), Mac(CLIENT_MAC), start);
+    });
+    let from_client = |(flags, seq, ack): (u8, u32, u32), text: &[u8]| {
+        let macs = (CLIENT_MAC, EXT_MAC);
+        tcp_text(macs, (CLIENT, 40000), (VIP, 21), (flags, seq, ack), text)
+    };
+    let from_rs = |(flags, seq, ack): (u8, u32, u32), text: &[u8]| {
+        let macs = (RS_MAC[0], INT_MAC);
+        tcp_text(macs, (RS[0], 21), (CLIENT, 40000), (flags, seq, ack), text)
+    };
+    let [a, b, c, e] = RS[0].octets();
+    let reply = format!("227 Entering Passive Mode ({a},{b},{c},{e},117,48).\r\n").into_bytes();
+    let (syn, ack) = (0x02, 0x10);
+    d.handle(Nic::Ext, &from_client((syn, 100, 0), b""));
+    d.handle(Nic::Int, &from_rs((syn | ack, 5000, 101), b""));
+    d.handle(Nic::Ext, &from_client((ack, 101, 5001), b""));
+    let round = |i: u32| {
+        let (c, s) = (101 + 6 * i, 5001 + reply.len() as u32 * i);
+        let data = (CLIENT_MAC, EXT_MAC);
+        let data = tcp_text(
+            data,
+            (CLIENT, 1000 + i as u16),
+            (VIP, 30000),
+            (syn, 1, 0),
+            b"",
+        );
+        (
+            from_client((ack | 0x08, c, s), b"PASV\r\n"),
+            from_rs((ack | 0x08, s, c + 6), &reply),
+            data,
+        )
+    };
+    let frames: Vec<_> = (0..=ROUNDS).map(round).collect();
+    let play = |d: &mut TestDirector, (pasv, reply, data): &(Vec<u8>, Vec<u8>, Vec<u8>)| {
+        d.handle(Nic::Ext, pasv);
+        d.handle(Nic::Int, reply);
+        d.handle(Nic::Ext, data);
+    };
+    // The first round gives the maps their room.
+    play(&mut d, &frames[0]);
+    let before = allocs();
+    for f in &frames[1..] {
+        play(&mut d, f);
+    }
+    let n = allocs() - before;
+    assert_eq!(n, 0, "{n} allocations");
+    assert_eq!(d.ctr(Ctr::FtpRewritten), u64::from(ROUNDS) + 1);
+    assert_eq!(d.ctr(Ctr::FtpData), u64::from(ROUNDS) + 1);
+    assert_eq!(d.w.core.table.len(), ROUNDS as usize + 2);
+}
+
 /// `syns` (new connections, counted by `new`) into the preallocated table,
 /// then every connection of the table `expire` empties: no allocation.
 fn new_then_expired(

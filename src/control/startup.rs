@@ -454,6 +454,10 @@ fn say_started(opts: &RunOptions, n: usize, ext: &NicInfo, int: &NicInfo) {
         v6(opts.int_net6),
         opts.control.display()
     );
+    if opts.ftp.on() {
+        // As `ip_vs_ftp` says what it loaded ("ftp: loaded support on port[0] = 21").
+        eprintln!("ringvs: ftp helper on port(s) {:?}", opts.ftp.list());
+    }
 }
 
 /// SIGINT and SIGTERM set the flag returned.
