@@ -197,7 +197,42 @@ pub fn templates() -> Vec<(Nic, Vec<u8>)> {
     .into_iter()
     .chain(templates6())
     .chain(fragments(c, r))
+    .chain(templates_ftp(c, r))
     .collect()
+}
+
+/// The FTP helper's words on the established TCP connection (the harness
+/// runs the helper on port 80, so CLIENT:40000 ↔ RS1:80 is a control
+/// connection): the client's commands, the server's passive replies, and
+/// the first packets of the data connections they make expected.
+fn templates_ftp(c: ([u8; 6], [u8; 6]), r: ([u8; 6], [u8; 6])) -> Vec<(Nic, Vec<u8>)> {
+    let from_client = |text: &[u8]| tcp(c, (CLIENT, 40000), (VIP, 80), ACK | PSH, text);
+    let from_rs = |text: &[u8]| tcp(r, (RS1, 80), (CLIENT, 40000), ACK | PSH, text);
+    vec![
+        (Nic::Ext, from_client(b"PASV\r\n")),
+        (Nic::Ext, from_client(b"EPSV\r\n")),
+        (Nic::Ext, from_client(b"PORT 198,18,0,1,156,64\r\n")),
+        (Nic::Ext, from_client(b"EPRT |1|198.18.0.1|40064|\r\n")),
+        (
+            Nic::Int,
+            from_rs(b"227 Entering Passive Mode (198,19,0,2,117,48).\r\n"),
+        ),
+        (
+            Nic::Int,
+            from_rs(b"229 Entering Extended Passive Mode (|||30000|)\r\n"),
+        ),
+        (Nic::Ext, tcp(c, (CLIENT, 45000), (VIP, 30000), SYN, b"")),
+        (Nic::Int, tcp(r, (RS1, 79), (CLIENT, 40064), SYN, b"")),
+        // The first fragment of a command (the helper lets fragments by).
+        (
+            Nic::Ext,
+            fragment(
+                from_client(b"PASV\r\nNOOP\r\n")[..34 + 24].to_vec(),
+                0,
+                true,
+            ),
+        ),
+    ]
 }
 
 /// `f` as the fragment at `offset` bytes of its datagram, `more` to follow,
@@ -588,6 +623,9 @@ impl Harness {
             )
         };
         env.mtu[Nic::Int as usize] = int_mtu;
+        // The FTP helper on the TCP service's port: fuzzed segments of the
+        // established connection go through it (`templates_ftp`).
+        env.ftp = ringvs::nat::ftp::FtpPorts::new(&[80]).expect("ports");
         let plan = Plan {
             handoff_depth: 4,
             ..Plan::new(1, env, 64)

@@ -11,7 +11,6 @@ use pnet::packet::tcp::{self as ptcp, MutableTcpPacket};
 use ringvs::dataplane::Env;
 use ringvs::nat::ftp::FtpPorts;
 use ringvs::stats::Ctr;
-use std::net::Ipv4Addr;
 
 const RULES: &[&str] = &[
     "-A -t 198.18.0.110:21 -s rr",
@@ -205,7 +204,7 @@ fn an_extended_passive_reply_keeps_its_form() {
 fn an_active_data_connection_leaves_from_the_vips_port_20() {
     let mut d = lab(&[21]);
     control(&mut d);
-    // PORT 198,18,0,1,156,64: the client's own address, port 40000 + 64.
+    // PORT 198,18,0,1,156,128: the client's own address, port 40064.
     let cmd = b"PORT 198,18,0,1,156,128\r\n";
     let got = client(&mut d, ACK | PSH, C0, S0, cmd);
     assert_eq!(
@@ -294,5 +293,156 @@ fn ftp_ports_are_checked() {
     assert!(FtpPorts::new(&[0]).is_err());
     assert!(FtpPorts::new(&[1, 2, 3, 4, 5, 6, 7, 8, 9]).is_err());
     assert_eq!(FtpPorts::new(&[21, 21]).expect("dup").list(), &[21]);
-    let _ = Ipv4Addr::LOCALHOST;
+}
+
+/// A client segment with a 60-byte TCP header (NOP options) to the control
+/// port, cut into IPv4 fragments of 24 payload bytes: the first holds only
+/// 24 of the header's 60 bytes.
+fn fragmented_control(flags: u8, seq: u32) -> Vec<Vec<u8>> {
+    let l3 = L3::to_vip();
+    let mut buf = vec![1u8; 60];
+    {
+        let mut t = MutableTcpPacket::new(&mut buf).expect("fits");
+        t.set_source(CPORT);
+        t.set_destination(21);
+        t.set_sequence(seq);
+        t.set_data_offset(15);
+        t.set_flags(flags);
+        t.set_window(64240);
+        t.set_checksum(0);
+        let c = ptcp::ipv4_checksum(&t.to_immutable(), &l3.src, &l3.dst);
+        t.set_checksum(c);
+    }
+    cut(&ip_frame(&l3, 6, &buf), 24)
+}
+
+#[test]
+fn fragments_on_a_control_connection_go_on_as_they_are() {
+    let mut d = lab(&[21]);
+    // A SYN whose first fragment does not hold its whole TCP header.
+    let mut sent = Vec::new();
+    for f in fragmented_control(SYN, C0 - 1) {
+        let (ext, int) = d.ext(&f);
+        assert!(ext.is_empty());
+        sent.extend(int);
+    }
+    assert_eq!(sent.len(), 3, "{:?}", drops(&d.w().core.ctr));
+    let whole = [&sent[0][..14], &reassemble(&sent, 1500)[..]].concat();
+    let p = parse_ip(&whole);
+    assert_eq!((p.dst, p.dport, p.flags), (RS1, 21, SYN));
+
+    // After a rewrite: a fragmented server segment is not read, and its
+    // pieces still make a valid segment (its sequence number unshifted).
+    let mut d = lab(&[21]);
+    pasv(&mut d, PASV_227);
+    let next = S0 + PASV_227.len() as u32;
+    let text = b"150 Here it comes, in pieces of thirty-two.\r\n";
+    let f = tcp_seg(
+        &L3::from_rs(RS1, CLIENT),
+        21,
+        CPORT,
+        ACK | PSH,
+        next,
+        C0 + 6,
+        text,
+    );
+    let mut out = Vec::new();
+    for piece in cut(&f, 32) {
+        out.extend(d.int(&piece).0);
+    }
+    let whole = [&out[0][..14], &reassemble(&out, 1500)[..]].concat();
+    let p = parse_ip(&whole);
+    assert_eq!((p.src, p.seq, p.payload.as_slice()), (VIP, next, &text[..]));
+}
+
+#[test]
+fn a_retransmitted_reply_expects_nothing_more() {
+    let mut d = lab(&[21]);
+    pasv(&mut d, PASV_227);
+    assert!(data_syn(&mut d, 45000, 30000).is_some());
+    // The client did not acknowledge the reply: the server sends it again.
+    let again = server(&mut d, ACK | PSH, S0, C0 + 6, PASV_227);
+    assert_eq!(again.payload, VIP_227, "rewritten the same way");
+    assert_eq!(d.ctr(Ctr::FtpExpected), 1);
+    assert!(
+        data_syn(&mut d, 45001, 30000).is_none(),
+        "one data connection"
+    );
+}
+
+#[test]
+fn a_control_connection_expects_one_data_connection_at_a_time() {
+    let mut d = lab(&[21]);
+    control(&mut d);
+    // A client repeating PORT: each replaces the one before.
+    let mut seq = C0;
+    for port in 41000..41100u16 {
+        let cmd = format!("PORT 198,18,0,1,{},{}\r\n", port >> 8, port & 0xff);
+        client(&mut d, ACK | PSH, seq, S0, cmd.as_bytes());
+        seq += cmd.len() as u32;
+    }
+    assert_eq!(d.ctr(Ctr::FtpExpected), 100);
+    assert_eq!(d.shared.expects.len(), 1, "one pending");
+    let rs_syn = |d: &mut MemDirector, port: u16| {
+        let f = tcp_seg(&L3::from_rs(RS1, CLIENT), 20, port, SYN, 9000, 0, b"");
+        d.int(&f).0.len()
+    };
+    assert_eq!(rs_syn(&mut d, 41000), 0, "replaced");
+    assert_eq!(rs_syn(&mut d, 41099), 1, "the last one");
+    // A passive reply replaces an active expectation too.
+    client(&mut d, ACK | PSH, seq, S0, b"PORT 198,18,0,1,160,0\r\n");
+    client(&mut d, ACK | PSH, seq + 23, S0, b"PASV\r\n");
+    server(&mut d, ACK | PSH, S0, seq + 29, PASV_227);
+    assert_eq!(d.shared.expects.len(), 1);
+    assert_eq!(rs_syn(&mut d, 160 * 256), 0);
+    assert!(data_syn(&mut d, 45000, 30000).is_some());
+}
+
+#[test]
+fn a_syn_on_an_established_control_connection_keeps_its_shift() {
+    let mut d = lab(&[21]);
+    pasv(&mut d, PASV_227);
+    // A stray (or forged) SYN with the client's ports.
+    client(&mut d, SYN, 77, 0, b"");
+    let next = S0 + PASV_227.len() as u32;
+    let got = server(&mut d, ACK, next, C0 + 6, b"");
+    assert_eq!(got.seq, next + 2, "still shifted");
+}
+
+#[test]
+fn two_clients_behind_one_address_keep_their_data_connections_apart() {
+    // Two real servers: rr gives the second control connection RS2.
+    let rules = [
+        RULES[0],
+        RULES[1],
+        "-a -t 198.18.0.110:21 -r 198.19.0.3:21 -m",
+    ];
+    let env = Env {
+        ftp: FtpPorts::new(&[21]).expect("ports"),
+        ..env()
+    };
+    let mut d = MemDirector::with_env(1, &rules, env, 1024);
+    d.resolve_all();
+    pasv(&mut d, PASV_227);
+    // A second control connection from the same address, to RS2, whose
+    // server picks the same passive port.
+    let (cport, rs2_227) = (40001, b"227 Entering Passive Mode (198,19,0,3,117,48).\r\n");
+    let c = |d: &mut MemDirector, flags, seq, ack, data: &[u8]| {
+        let f = tcp_seg(&L3::to_vip(), cport, 21, flags, seq, ack, data);
+        assert_eq!(d.ext(&f).1.len(), 1);
+    };
+    let s = |d: &mut MemDirector, flags, seq, ack, data: &[u8]| {
+        let f = tcp_seg(&L3::from_rs(RS2, CLIENT), 21, cport, flags, seq, ack, data);
+        parse_ip(&d.int(&f).0[0])
+    };
+    c(&mut d, SYN, C0 - 1, 0, b"");
+    s(&mut d, SYN | ACK, S0 - 1, C0, b"");
+    c(&mut d, ACK, C0, S0, b"");
+    c(&mut d, ACK | PSH, C0, S0, b"PASV\r\n");
+    let got = s(&mut d, ACK | PSH, S0, C0 + 6, rs2_227);
+    // The first keeps VIP:30000: the second's reply is left as it is.
+    assert_eq!(got.payload, rs2_227);
+    assert_eq!((d.ctr(Ctr::FtpRefused), d.ctr(Ctr::FtpExpected)), (1, 1));
+    let syn = data_syn(&mut d, 45000, 30000).expect("the first's");
+    assert_eq!(syn.dst, RS1);
 }

@@ -56,6 +56,8 @@ pub(super) struct Helper {
     buf: Vec<u8>,
     /// Second of the last sweep.
     swept_s: u32,
+    /// Second of the last sweep made because the map was full.
+    full_s: u32,
 }
 
 impl Default for Helper {
@@ -64,6 +66,7 @@ impl Default for Helper {
             ctl: HashMap::new(),
             buf: Vec::with_capacity(crate::io::FRAME_MAX + 64),
             swept_s: 0,
+            full_s: u32::MAX,
         }
     }
 }
@@ -104,17 +107,27 @@ impl Core {
     ) {
         let c = A::table(self).get(idx).clone();
         let key = ctl_key(&c);
-        // A SYN opens the connection: no state of an earlier one of the
-        // same ports applies (one reused at once, `conn_reuse_mode`).
-        if seg.flags & SYN != 0 && dir == Dir::Input {
+        // A new connection's SYN: no state of an earlier one of the same
+        // ports applies (one reused at once, `conn_reuse_mode`). A SYN on a
+        // connection past its handshake changes nothing.
+        if seg.flags & SYN != 0 && dir == Dir::Input && c.state == State::SynRecv {
             self.ftp.ctl.remove(&key);
         }
+        // A fragment (only a first one comes here, its ports in it) goes on
+        // as it is: its header may not even be whole in it, and its
+        // checksum covers the datagram. TCP avoids fragments; a control
+        // connection's are not read.
+        let hl = seg
+            .frame
+            .get(seg.l4_off + 12)
+            .map_or(usize::MAX, |b| usize::from(b >> 4) * 4);
+        let payload = match seg.frame.get(seg.l4_off.saturating_add(hl)..) {
+            Some(p) if !is_fragment(&seg) => p,
+            _ => return self.nat_send(idx, dir, seg, tx),
+        };
+        let tcp = &seg.frame[seg.l4_off..];
         let before = self.ftp.ctl.get(&key).copied().unwrap_or_default();
         let mut ctl = before;
-        let tcp = &seg.frame[seg.l4_off..];
-        // `classify` checked the header complete and its length in the packet.
-        let hl = usize::from(tcp[12] >> 4) * 4;
-        let payload = &seg.frame[seg.l4_off + hl..];
         let established = c.state == State::Established;
         let mut edit = Edit::default();
         match dir {
@@ -125,7 +138,7 @@ impl Core {
                         Some(Command::Epsv) => ctl.mode = Mode::Epsv,
                         Some(Command::Port(addr, port)) => {
                             ctl.mode = Mode::None;
-                            self.ftp_expect_active(&c, addr, port);
+                            self.ftp_expect_active(&c, &mut ctl, addr, port);
                         }
                         None => {}
                     }
@@ -137,11 +150,13 @@ impl Core {
             Dir::Output => {
                 let seq = get32(tcp, 4);
                 let shifted = ctl.out.seq(seq);
-                // The armed reply, or a retransmission of the last one.
-                let mode = match ctl.last {
-                    _ if ctl.mode != Mode::None => ctl.mode,
-                    Some((at, m)) if at == seq => m,
-                    _ => Mode::None,
+                // The armed reply, or a retransmission of the last one
+                // (rewritten the same way; what it expected stands or was
+                // used, and is not expected again).
+                let (mode, again) = match ctl.last {
+                    _ if ctl.mode != Mode::None => (ctl.mode, false),
+                    Some((at, m)) if at == seq => (m, true),
+                    _ => (Mode::None, false),
                 };
                 if established
                     && mode != Mode::None
@@ -150,7 +165,7 @@ impl Core {
                     if r.addr.is_some_and(|a| a != c.rip.to_ip()) {
                         // Another server's address: not ours to expect.
                         self.ctr.inc(Ctr::FtpRefused);
-                    } else if self.ftp_expect_passive(&c, r.port) {
+                    } else if again || self.ftp_expect_passive(&c, &mut ctl, mode, r.port) {
                         let mut text = [0u8; 32];
                         let n = ftp::replacement(mode, c.vip.to_ip(), r.port, &mut text);
                         let diff = n as i32 - (r.end - r.start) as i32;
@@ -189,10 +204,14 @@ impl Core {
     }
 
     /// Remember a control connection's helper state (room made by letting
-    /// go of connections no longer in the table when it is full).
+    /// go of connections no longer in the table when it is full, at most
+    /// once a second).
     fn ftp_keep(&mut self, key: CtlKey, ctl: Control) {
         if self.ftp.ctl.len() >= MAX_CONTROLS && !self.ftp.ctl.contains_key(&key) {
-            self.ftp_sweep_controls();
+            if self.ftp.full_s != self.clock.now_s {
+                self.ftp.full_s = self.clock.now_s;
+                self.ftp_sweep_controls();
+            }
             if self.ftp.ctl.len() >= MAX_CONTROLS {
                 return self.ctr.inc(Ctr::FtpRefused);
             }
@@ -244,7 +263,13 @@ impl Core {
     /// The server's `227`/`229` reply on control connection `c` named
     /// `port`: expect the client's data connection from any port to
     /// VIP:port, for the server at that port (`ip_vs_ftp_out`).
-    fn ftp_expect_passive<A: Family>(&mut self, c: &Conn<A>, port: u16) -> bool {
+    fn ftp_expect_passive<A: Family>(
+        &mut self,
+        c: &Conn<A>,
+        ctl: &mut Control,
+        mode: Mode,
+        port: u16,
+    ) -> bool {
         let mut data = Conn::new(
             c.proto,
             (c.client, 0),
@@ -254,7 +279,7 @@ impl Core {
         );
         data.state = State::Listen;
         let key = Expects::passive_key(c.client, c.vip, port);
-        self.ftp_put(key, data)
+        self.ftp_put(c, ctl, (mode, port), key, data)
     }
 
     /// The client's `PORT`/`EPRT` on control connection `c` named
@@ -262,7 +287,13 @@ impl Core {
     /// below the control connection's, to leave from the VIP's port one
     /// below the virtual one (`ip_vs_ftp_in`). Only to the client's own
     /// address (see `nat::ftp`).
-    fn ftp_expect_active<A: Family>(&mut self, c: &Conn<A>, addr: IpAddr, port: u16) {
+    fn ftp_expect_active<A: Family>(
+        &mut self,
+        c: &Conn<A>,
+        ctl: &mut Control,
+        addr: IpAddr,
+        port: u16,
+    ) {
         if addr != c.client.to_ip() || c.vport < 2 || c.rport < 2 {
             return self.ctr.inc(Ctr::FtpRefused);
         }
@@ -276,11 +307,36 @@ impl Core {
         );
         data.state = State::Listen;
         let key = Expects::active_key(c.rip, rport, c.client, port);
-        self.ftp_put(key, data);
+        self.ftp_put(c, ctl, (Mode::None, port), key, data);
     }
 
-    fn ftp_put<A: Family>(&mut self, key: FlowKey<A>, data: Conn<A>) -> bool {
-        let ok = A::expects(&self.shared).put(key, data, self.clock.now_s);
+    /// Expect `data` under `key` for control connection `c`, in place of
+    /// what it expected before (one at a time, so a client repeating `PORT`
+    /// cannot fill the map).
+    fn ftp_put<A: Family>(
+        &mut self,
+        c: &Conn<A>,
+        ctl: &mut Control,
+        what: (Mode, u16),
+        key: FlowKey<A>,
+        data: Conn<A>,
+    ) -> bool {
+        let expects = A::expects(&self.shared);
+        if let Some((mode, port)) = ctl.expecting.take() {
+            expects.forget(
+                &match mode {
+                    Mode::None => {
+                        Expects::active_key(c.rip, c.rport.wrapping_sub(1), c.client, port)
+                    }
+                    _ => Expects::passive_key(c.client, c.vip, port),
+                },
+                c.cport,
+            );
+        }
+        let ok = expects.put(key, (data, c.cport), self.clock.now_s).is_ok();
+        if ok {
+            ctl.expecting = Some(what);
+        }
         self.ctr.inc(if ok {
             Ctr::FtpExpected
         } else {
@@ -290,10 +346,14 @@ impl Core {
     }
 
     /// A client's SYN that found no connection: the passive data connection
-    /// the helper expects, if it does, in the table now.
-    pub(super) fn ftp_expected_in<A: Family>(&mut self, seg: &Seg<'_, A>) -> Option<u32> {
+    /// the helper expects, if it does, in the table now (`Some(Err(()))`: it
+    /// was expected but could not be made, its drop counted).
+    pub(super) fn ftp_expected_in<A: Family>(
+        &mut self,
+        seg: &Seg<'_, A>,
+    ) -> Option<Result<u32, ()>> {
         let expects = A::expects(&self.shared);
-        if !expects.pending() || seg.proto != crate::wire::ipv4::protocol::TCP {
+        if !expects.pending_for(seg.src) || seg.proto != crate::wire::ipv4::protocol::TCP {
             return None;
         }
         if seg.flags & (SYN | ACK | RST) != SYN {
@@ -302,14 +362,18 @@ impl Core {
         let key = Expects::passive_key(seg.src, seg.dst, seg.dport);
         let mut conn = expects.take(&key, self.clock.now_s)?;
         conn.cport = seg.sport;
-        self.ftp_open(conn)
+        Some(self.ftp_open(conn))
     }
 
     /// A real server's SYN that found no connection: the active data
-    /// connection the helper expects, if it does, in the table now.
-    pub(super) fn ftp_expected_out<A: Family>(&mut self, seg: &Seg<'_, A>) -> Option<u32> {
+    /// connection the helper expects, if it does, in the table now (as
+    /// [`Core::ftp_expected_in`]).
+    pub(super) fn ftp_expected_out<A: Family>(
+        &mut self,
+        seg: &Seg<'_, A>,
+    ) -> Option<Result<u32, ()>> {
         let expects = A::expects(&self.shared);
-        if !expects.pending() || seg.proto != crate::wire::ipv4::protocol::TCP {
+        if !expects.pending_for(seg.dst) || seg.proto != crate::wire::ipv4::protocol::TCP {
             return None;
         }
         if seg.flags & (SYN | ACK | RST) != SYN {
@@ -317,25 +381,51 @@ impl Core {
         }
         let key = Expects::active_key(seg.src, seg.sport, seg.dst, seg.dport);
         let conn = expects.take(&key, self.clock.now_s)?;
-        self.ftp_open(conn)
+        Some(self.ftp_open(conn))
     }
 
-    fn ftp_open<A: Family>(&mut self, conn: Conn<A>) -> Option<u32> {
-        if !self.snap.cfg.dest_live(conn.dest()) {
-            self.ctr.inc(Ctr::DropNoDest);
-            return None;
-        }
-        match self.admit(conn) {
+    /// Make an expected connection; if its server is gone or the table
+    /// refuses it, the packet is dropped and counted.
+    fn ftp_open<A: Family>(&mut self, conn: Conn<A>) -> Result<u32, ()> {
+        let made = match self.snap.cfg.dest_live(conn.dest()) {
+            true => self.admit(conn),
+            false => Err(Ctr::DropNoDest),
+        };
+        match made {
             Ok(i) => {
                 self.ctr.inc(Ctr::FtpData);
-                Some(i)
+                Ok(i)
             }
             Err(why) => {
                 self.ctr.inc(why);
-                None
+                Err(())
             }
         }
     }
+}
+
+/// Whether `seg` is a fragment of its datagram (IPv4: more fragments or an
+/// offset; IPv6: a fragment header in its chain, which `classify` checked
+/// leads to the TCP header at `l4_off`).
+fn is_fragment<A: Family>(seg: &Seg<'_, A>) -> bool {
+    let f = seg.frame;
+    if A::V4 {
+        // Flags and fragment offset: MF (0x2000) or an offset; DF aside.
+        let word = f.get(HEADER_LEN + 6..HEADER_LEN + 8);
+        return word.is_none_or(|w| u16::from_be_bytes([w[0], w[1]]) & 0x3fff != 0);
+    }
+    let (mut next, mut at) = (f.get(HEADER_LEN + 6).copied(), HEADER_LEN + 40);
+    while at < seg.l4_off {
+        let (Some(kind), Some(&len)) = (next, f.get(at + 1)) else {
+            return true;
+        };
+        if kind == 44 {
+            return true;
+        }
+        next = f.get(at).copied();
+        at += (usize::from(len) + 1) * 8;
+    }
+    false
 }
 
 /// Build `seg`'s frame with `edit` into `buf` (TCP header `hl` bytes): the

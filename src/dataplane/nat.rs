@@ -76,10 +76,12 @@ impl Core {
                     true => self.ftp_expected_in(&seg),
                     false => None,
                 };
-                match expected
-                    .map(Scheduled::Entry)
-                    .or_else(|| self.new_conn(&seg))
-                {
+                let scheduled = match expected {
+                    Some(Ok(i)) => Some(Scheduled::Entry(i)),
+                    Some(Err(())) => return,
+                    None => self.new_conn(&seg),
+                };
+                match scheduled {
                     Some(Scheduled::Entry(i)) => i,
                     Some(Scheduled::OnePacket(conn)) => return self.one_packet(conn, seg, tx),
                     None => return,
@@ -118,7 +120,11 @@ impl Core {
         let found = match A::lookup(self, &key) {
             Some(i) => Some(i),
             // An active FTP data connection the helper expects (`ftp.rs`).
-            None if self.env.ftp.on() => self.ftp_expected_out(&seg),
+            None if self.env.ftp.on() => match self.ftp_expected_out(&seg) {
+                Some(Ok(i)) => Some(i),
+                Some(Err(())) => return,
+                None => None,
+            },
             None => None,
         };
         let Some(idx) = found else {

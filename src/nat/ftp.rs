@@ -380,6 +380,10 @@ pub struct Control {
     pub last: Option<(u32, Mode)>,
     /// The server's byte stream after rewrites.
     pub out: Shift,
+    /// The data connection this control connection expects, if any (one at
+    /// a time: the next `PASV`/`PORT` replaces it): passive or active, and
+    /// its port.
+    pub expecting: Option<(Mode, u16)>,
 }
 
 /// A data connection the helper expects, and until when (seconds on the
@@ -388,6 +392,8 @@ pub struct Control {
 struct Expect<A> {
     conn: Conn<A>,
     until: u32,
+    /// The client port of the control connection that made it.
+    owner: u16,
 }
 
 /// The data connections the helper expects, shared by all workers: a
@@ -396,31 +402,68 @@ struct Expect<A> {
 /// active one's, from the real server, reaches the worker owning the
 /// client's port, not the control connection's). Found by the key of the
 /// packet that opens it: the client's SYN with port 0 for the client's
-/// (`expect_passive`), the real server's SYN (`expect_active`).
+/// (`passive_key`), the real server's SYN (`active_key`).
 ///
-/// Locked only when an expectation is made (a `PASV`, `EPSV`, `PORT` or
-/// `EPRT` on a control connection) and when a connection's first packet
-/// finds no connection while some expectation is pending (one atomic load
-/// tells): never per packet of a connection.
+/// In [`SHARDS`] shards by the client's address, each a `Mutex<HashMap>`
+/// with an atomic count beside it: a shard is locked only when an
+/// expectation is made or let go (a `PASV`, `EPSV`, `PORT` or `EPRT` on a
+/// control connection) and when a connection's first packet finds no
+/// connection while its client's shard has one pending (one atomic load
+/// tells); never per packet of a connection, and a SYN flood from clients
+/// with nothing expected takes no lock.
 pub struct Expects<A = u32> {
+    shards: Box<[Shard<A>]>,
+}
+
+/// Shards of [`Expects`].
+pub const SHARDS: usize = 64;
+const PER_SHARD: usize = MAX_EXPECTS / SHARDS;
+
+struct Shard<A> {
     map: Mutex<HashMap<FlowKey<A>, Expect<A>>>,
     pending: AtomicUsize,
+}
+
+/// Why an expectation was not made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Its shard holds `MAX_EXPECTS / SHARDS` live ones.
+    Full,
+    /// A live one of the same key leads elsewhere (two clients behind one
+    /// address whose servers chose the same passive port): the first keeps
+    /// it, rather than have its data reach the other's server.
+    Taken,
 }
 
 impl<A: Addr> Default for Expects<A> {
     fn default() -> Self {
         Self {
-            map: Mutex::new(HashMap::new()),
-            pending: AtomicUsize::new(0),
+            shards: (0..SHARDS)
+                .map(|_| Shard {
+                    map: Mutex::new(HashMap::new()),
+                    pending: AtomicUsize::new(0),
+                })
+                .collect(),
         }
     }
 }
 
 impl<A: Addr> Expects<A> {
-    /// Whether any data connection is expected (no lock).
+    fn shard(&self, client: A) -> &Shard<A> {
+        let h = client.fold().wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        &self.shards[(h >> 58) as usize % SHARDS]
+    }
+
+    /// The client of a key: the source of a passive one, the destination of
+    /// an active one.
+    fn client_of(key: &FlowKey<A>) -> A {
+        if key.side == 0 { key.src } else { key.dst }
+    }
+
+    /// Whether anything is expected for `client` (no lock).
     #[inline]
-    pub fn pending(&self) -> bool {
-        self.pending.load(Ordering::Relaxed) != 0
+    pub fn pending_for(&self, client: A) -> bool {
+        self.shard(client).pending.load(Ordering::Relaxed) != 0
     }
 
     /// The key a passive data connection's first packet (the client's SYN)
@@ -436,55 +479,84 @@ impl<A: Addr> Expects<A> {
     }
 
     /// Expect `conn` (its client port 0 for a passive one) for
-    /// [`EXPECT_SECS`] from `now`, under `key`; an expectation of the same
-    /// key is replaced. `false` when [`MAX_EXPECTS`] are pending even after
-    /// the expired ones went.
-    pub fn put(&self, key: FlowKey<A>, conn: Conn<A>, now: u32) -> bool {
-        let Ok(mut map) = self.map.lock() else {
-            return false;
+    /// [`EXPECT_SECS`] from `now`, under `key`, for the control connection
+    /// of client port `owner`. An expectation of the same key to the same
+    /// server and port is renewed; one elsewhere is kept
+    /// ([`Refused::Taken`]).
+    pub fn put(
+        &self,
+        key: FlowKey<A>,
+        (conn, owner): (Conn<A>, u16),
+        now: u32,
+    ) -> Result<(), Refused> {
+        let shard = self.shard(Self::client_of(&key));
+        let Ok(mut map) = shard.map.lock() else {
+            return Err(Refused::Full);
         };
-        if map.len() >= MAX_EXPECTS && !map.contains_key(&key) {
-            map.retain(|_, e| e.until > now);
-            if map.len() >= MAX_EXPECTS {
-                return false;
+        match map.get(&key) {
+            Some(e) if e.until > now && (e.conn.rip, e.conn.rport) != (conn.rip, conn.rport) => {
+                return Err(Refused::Taken);
             }
+            Some(_) => {}
+            None if map.len() >= PER_SHARD => {
+                map.retain(|_, e| e.until > now);
+                if map.len() >= PER_SHARD {
+                    return Err(Refused::Full);
+                }
+            }
+            None => {}
         }
-        map.insert(
-            key,
-            Expect {
-                conn,
-                until: now.saturating_add(EXPECT_SECS),
-            },
-        );
-        self.pending.store(map.len(), Ordering::Relaxed);
-        true
+        let until = now.saturating_add(EXPECT_SECS);
+        map.insert(key, Expect { conn, until, owner });
+        shard.pending.store(map.len(), Ordering::Relaxed);
+        Ok(())
     }
 
     /// The connection expected under `key`, if it has not expired; it is
     /// expected no more (one data connection per expectation, as IPVS fills
     /// in the client port of its `NO_CPORT` connection once).
     pub fn take(&self, key: &FlowKey<A>, now: u32) -> Option<Conn<A>> {
-        let mut map = self.map.lock().ok()?;
+        let shard = self.shard(Self::client_of(key));
+        let mut map = shard.map.lock().ok()?;
         let e = map.remove(key);
-        self.pending.store(map.len(), Ordering::Relaxed);
+        shard.pending.store(map.len(), Ordering::Relaxed);
         e.filter(|e| e.until > now).map(|e| e.conn)
     }
 
-    /// Drop what expired (a worker's once-a-second sweep; skipped when
-    /// another holds the lock).
-    pub fn sweep(&self, now: u32) {
-        if !self.pending() {
+    /// Expect nothing more under `key` for the control connection of
+    /// client port `owner` (its earlier expectation, replaced by its next;
+    /// another's of the same key stays).
+    pub fn forget(&self, key: &FlowKey<A>, owner: u16) {
+        let shard = self.shard(Self::client_of(key));
+        if shard.pending.load(Ordering::Relaxed) == 0 {
             return;
         }
-        if let Ok(mut map) = self.map.try_lock() {
-            map.retain(|_, e| e.until > now);
-            self.pending.store(map.len(), Ordering::Relaxed);
+        if let Ok(mut map) = shard.map.lock() {
+            if map.get(key).is_some_and(|e| e.owner == owner) {
+                map.remove(key);
+            }
+            shard.pending.store(map.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// Drop what expired (a worker's once-a-second sweep; a shard another
+    /// holds is skipped).
+    pub fn sweep(&self, now: u32) {
+        for shard in &self.shards {
+            if shard.pending.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            if let Ok(mut map) = shard.map.try_lock() {
+                map.retain(|_, e| e.until > now);
+                shard.pending.store(map.len(), Ordering::Relaxed);
+            }
         }
     }
 
     /// How many are pending.
     pub fn len(&self) -> usize {
-        self.pending.load(Ordering::Relaxed)
+        let n = |s: &Shard<A>| s.pending.load(Ordering::Relaxed);
+        self.shards.iter().map(n).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -644,26 +716,48 @@ mod tests {
     #[test]
     fn expectations_are_taken_once_and_expire() {
         let e: Expects = Expects::default();
-        assert!(!e.pending());
         let (client, vip, rip) = (0xc612_0001, 0xc612_006e, 0xc613_0002);
+        assert!(!e.pending_for(client));
         let conn = Conn::new(TCP, (client, 0), (vip, 30000), (rip, 30000), DestId(1));
         let key = Expects::passive_key(client, vip, 30000);
-        assert!(e.put(key, conn.clone(), 10));
-        assert!(e.pending());
+        assert_eq!(e.put(key, (conn.clone(), 1), 10), Ok(()));
+        assert!(e.pending_for(client));
         assert_eq!(e.take(&key, 11).map(|c| c.rport), Some(30000));
         assert!(e.take(&key, 11).is_none(), "once");
-        assert!(!e.pending());
-        assert!(e.put(key, conn.clone(), 10));
+        assert!(!e.pending_for(client));
+        assert_eq!(e.put(key, (conn.clone(), 1), 10), Ok(()));
         assert!(e.take(&key, 10 + EXPECT_SECS).is_none(), "expired");
-        assert!(e.put(key, conn.clone(), 10));
+        assert_eq!(e.put(key, (conn.clone(), 1), 10), Ok(()));
         e.sweep(10 + EXPECT_SECS);
         assert!(e.is_empty());
-        // Full: the expired make room, the live do not.
-        for i in 0..MAX_EXPECTS {
-            assert!(e.put(Expects::passive_key(i as u32, vip, 1), conn.clone(), 0));
+        assert_eq!(e.put(key, (conn.clone(), 1), 10), Ok(()));
+        e.forget(&key, 2);
+        assert!(!e.is_empty(), "another control connection's stays");
+        e.forget(&key, 1);
+        assert!(e.is_empty());
+        // The same key to another server is refused while it lives; to the
+        // same one it is renewed.
+        assert_eq!(e.put(key, (conn.clone(), 1), 10), Ok(()));
+        let other = Conn::new(TCP, (client, 0), (vip, 30000), (rip + 1, 30000), DestId(2));
+        assert_eq!(e.put(key, (other.clone(), 2), 11), Err(Refused::Taken));
+        assert_eq!(e.put(key, (conn.clone(), 1), 11), Ok(()));
+        assert_eq!(
+            e.put(key, (other, 2), 11 + EXPECT_SECS),
+            Ok(()),
+            "the old expired"
+        );
+        // A shard full of live ones refuses; the expired make room.
+        e.forget(&key, 2);
+        for port in 1..=PER_SHARD as u16 {
+            let k = Expects::passive_key(client, vip, port);
+            assert_eq!(e.put(k, (conn.clone(), 1), 0), Ok(()));
         }
-        assert!(!e.put(key, conn.clone(), 1), "full");
-        assert!(e.put(key, conn, EXPECT_SECS), "the expired went");
+        assert_eq!(e.put(key, (conn.clone(), 1), 1), Err(Refused::Full));
+        assert_eq!(
+            e.put(key, (conn, 1), EXPECT_SECS),
+            Ok(()),
+            "the expired went"
+        );
         assert_eq!(e.len(), 1);
     }
 }
