@@ -208,21 +208,27 @@ pub fn templates() -> Vec<(Nic, Vec<u8>)> {
 fn templates_ftp(c: ([u8; 6], [u8; 6]), r: ([u8; 6], [u8; 6])) -> Vec<(Nic, Vec<u8>)> {
     let from_client = |text: &[u8]| tcp(c, (CLIENT, 40000), (VIP, 80), ACK | PSH, text);
     let from_rs = |text: &[u8]| tcp(r, (RS1, 80), (CLIENT, 40000), ACK | PSH, text);
+    // In an order in which each gets through: a command, then the data
+    // connection (or the reply) it makes expected.
+    let data_syn = |port| tcp(c, (CLIENT, 45000), (VIP, port), SYN, b"");
+    let server_syn = |port| tcp(r, (RS1, 79), (CLIENT, port), SYN, b"");
     vec![
+        (Nic::Ext, from_client(b"PORT 198,18,0,1,156,128\r\n")),
+        (Nic::Int, server_syn(40064)),
+        (Nic::Ext, from_client(b"EPRT |1|198.18.0.1|40065|\r\n")),
+        (Nic::Int, server_syn(40065)),
         (Nic::Ext, from_client(b"PASV\r\n")),
-        (Nic::Ext, from_client(b"EPSV\r\n")),
-        (Nic::Ext, from_client(b"PORT 198,18,0,1,156,64\r\n")),
-        (Nic::Ext, from_client(b"EPRT |1|198.18.0.1|40064|\r\n")),
         (
             Nic::Int,
             from_rs(b"227 Entering Passive Mode (198,19,0,2,117,48).\r\n"),
         ),
+        (Nic::Ext, data_syn(30000)),
+        (Nic::Ext, from_client(b"EPSV\r\n")),
         (
             Nic::Int,
-            from_rs(b"229 Entering Extended Passive Mode (|||30000|)\r\n"),
+            from_rs(b"229 Entering Extended Passive Mode (|||30001|)\r\n"),
         ),
-        (Nic::Ext, tcp(c, (CLIENT, 45000), (VIP, 30000), SYN, b"")),
-        (Nic::Int, tcp(r, (RS1, 79), (CLIENT, 40064), SYN, b"")),
+        (Nic::Ext, data_syn(30001)),
         // The first fragment of a command (the helper lets fragments by).
         (
             Nic::Ext,
