@@ -13,7 +13,7 @@
 //! fails the test.
 
 mod nslab;
-use nslab::{NsDirector, Scenario, adm, stats, total};
+use nslab::{NsDirector, Scenario, adm, stats, total, wait_tcp_bound};
 use ringvs::lab::{self, Lab};
 use std::path::{Path, PathBuf};
 
@@ -61,26 +61,6 @@ fn spawn_vsftpd(lab: &mut Lab, dir: &Path, n: usize) {
     let conf = conf.display().to_string();
     lab.spawn_in(&lab.ns_rs(n), Path::new("vsftpd"), &[&conf])
         .expect("start vsftpd");
-}
-
-/// Wait (5 s at most) until both real servers listen on TCP 21.
-fn wait_listening(lab: &Lab) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    for n in 1..=2 {
-        loop {
-            let out = lab::ns_command(&lab.ns_rs(n), Path::new("ss"), &["-Htln"])
-                .output()
-                .expect("ss");
-            if String::from_utf8_lossy(&out.stdout).contains(":21 ") {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "vsftpd on rs{n} not listening"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    }
 }
 
 /// `curl OPTS URL` from the client, 10 s at most: the bytes it got.
@@ -156,7 +136,7 @@ fn ftp(tag: &'static str, v6: bool) {
     let Some(NsDirector { lab, control }) = scenario.start() else {
         return;
     };
-    wait_listening(&lab);
+    wait_tcp_bound(&lab, 21);
     let url = format!("ftp://{vip}/file.bin");
     // Passive then active, each in both forms; IPv6 has the extended ones
     // only (PASV and PORT carry IPv4 addresses).

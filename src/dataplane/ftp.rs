@@ -17,7 +17,7 @@
 //!   control connection are shifted ([`Shift`]).
 //!
 //! The expected connection is made when its first packet comes
-//! (`ftp_expected_in`, `ftp_expected_out`), by whichever worker owns it, in
+//! (`ftp_expected`), by whichever worker owns it, in
 //! state LISTEN as `ip_vs_tcp_conn_listen` leaves IPVS's. The helper's
 //! per-connection state (the armed reply, the shift) lives beside the table
 //! in a map of this worker, only for control connections that have any.
@@ -345,42 +345,35 @@ impl Core {
         ok
     }
 
-    /// A client's SYN that found no connection: the passive data connection
-    /// the helper expects, if it does, in the table now (`Some(Err(()))`: it
-    /// was expected but could not be made, its drop counted).
-    pub(super) fn ftp_expected_in<A: Family>(
+    /// The first packet of a connection that found none (`dir` Input: a
+    /// client's SYN, a passive data connection; Output: a real server's
+    /// SYN, an active one): the data connection the helper expects, if it
+    /// does, in the table now (`Some(Err(()))`: it was expected but could
+    /// not be made, its drop counted).
+    pub(super) fn ftp_expected<A: Family>(
         &mut self,
+        dir: Dir,
         seg: &Seg<'_, A>,
     ) -> Option<Result<u32, ()>> {
+        let client = match dir {
+            Dir::Input => seg.src,
+            Dir::Output => seg.dst,
+        };
         let expects = A::expects(&self.shared);
-        if !expects.pending_for(seg.src) || seg.proto != crate::wire::ipv4::protocol::TCP {
+        if !expects.pending_for(client)
+            || seg.proto != crate::wire::ipv4::protocol::TCP
+            || seg.flags & (SYN | ACK | RST) != SYN
+        {
             return None;
         }
-        if seg.flags & (SYN | ACK | RST) != SYN {
-            return None;
-        }
-        let key = Expects::passive_key(seg.src, seg.dst, seg.dport);
+        let key = match dir {
+            Dir::Input => Expects::passive_key(seg.src, seg.dst, seg.dport),
+            Dir::Output => Expects::active_key(seg.src, seg.sport, seg.dst, seg.dport),
+        };
         let mut conn = expects.take(&key, self.clock.now_s)?;
-        conn.cport = seg.sport;
-        Some(self.ftp_open(conn))
-    }
-
-    /// A real server's SYN that found no connection: the active data
-    /// connection the helper expects, if it does, in the table now (as
-    /// [`Core::ftp_expected_in`]).
-    pub(super) fn ftp_expected_out<A: Family>(
-        &mut self,
-        seg: &Seg<'_, A>,
-    ) -> Option<Result<u32, ()>> {
-        let expects = A::expects(&self.shared);
-        if !expects.pending_for(seg.dst) || seg.proto != crate::wire::ipv4::protocol::TCP {
-            return None;
+        if dir == Dir::Input {
+            conn.cport = seg.sport;
         }
-        if seg.flags & (SYN | ACK | RST) != SYN {
-            return None;
-        }
-        let key = Expects::active_key(seg.src, seg.sport, seg.dst, seg.dport);
-        let conn = expects.take(&key, self.clock.now_s)?;
         Some(self.ftp_open(conn))
     }
 

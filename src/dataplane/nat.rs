@@ -73,7 +73,7 @@ impl Core {
                 }
                 // An FTP data connection the helper expects (`ftp.rs`).
                 let expected = match self.env.ftp.on() {
-                    true => self.ftp_expected_in(&seg),
+                    true => self.ftp_expected(Dir::Input, &seg),
                     false => None,
                 };
                 let scheduled = match expected {
@@ -120,7 +120,7 @@ impl Core {
         let found = match A::lookup(self, &key) {
             Some(i) => Some(i),
             // An active FTP data connection the helper expects (`ftp.rs`).
-            None if self.env.ftp.on() => match self.ftp_expected_out(&seg) {
+            None if self.env.ftp.on() => match self.ftp_expected(Dir::Output, &seg) {
                 Some(Ok(i)) => Some(i),
                 Some(Err(())) => return,
                 None => None,

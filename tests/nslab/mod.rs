@@ -377,18 +377,28 @@ pub fn spawn_udp_echo(lab: &mut Lab, any: &str, port: u16) {
 
 /// Wait (5 s at most) until both real servers listen on UDP `port`.
 pub fn wait_udp_bound(lab: &Lab, port: u16) {
+    wait_bound(lab, "-Hunl", port);
+}
+
+/// Wait (5 s at most) until both real servers listen on TCP `port`.
+pub fn wait_tcp_bound(lab: &Lab, port: u16) {
+    wait_bound(lab, "-Htln", port);
+}
+
+/// Wait (5 s at most) until `ss FLAGS` on both real servers lists `port`.
+fn wait_bound(lab: &Lab, flags: &str, port: u16) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     for n in 1..=2 {
         loop {
-            let out = lab::ns_command(&lab.ns_rs(n), Path::new("ss"), &["-Hunl"])
+            let out = lab::ns_command(&lab.ns_rs(n), Path::new("ss"), &[flags])
                 .output()
                 .expect("ss");
-            if String::from_utf8_lossy(&out.stdout).contains(&format!(":{port}")) {
+            if String::from_utf8_lossy(&out.stdout).contains(&format!(":{port} ")) {
                 break;
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "udp_echo.py on rs{n} not bound"
+                "nothing bound to {port} on rs{n} (ss {flags})"
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
