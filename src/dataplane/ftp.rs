@@ -350,6 +350,8 @@ impl Core {
     /// SYN, an active one): the data connection the helper expects, if it
     /// does, in the table now (`Some(Err(()))`: it was expected but could
     /// not be made, its drop counted).
+    #[cold]
+    #[inline(never)]
     pub(super) fn ftp_expected<A: Family>(
         &mut self,
         dir: Dir,
