@@ -331,8 +331,9 @@ fn fragments_on_a_control_connection_go_on_as_they_are() {
     let p = parse_ip(&whole);
     assert_eq!((p.dst, p.dport, p.flags), (RS1, 21, SYN));
 
-    // After a rewrite: a fragmented server segment is not read, and its
-    // pieces still make a valid segment (its sequence number unshifted).
+    // After a rewrite: a fragmented server segment is not read, but its
+    // sequence number is shifted, and its pieces still make a valid
+    // segment (parse_ip checks the TCP checksum over the whole).
     let mut d = lab(&[21]);
     pasv(&mut d, PASV_227);
     let next = S0 + PASV_227.len() as u32;
@@ -352,7 +353,54 @@ fn fragments_on_a_control_connection_go_on_as_they_are() {
     }
     let whole = [&out[0][..14], &reassemble(&out, 1500)[..]].concat();
     let p = parse_ip(&whole);
-    assert_eq!((p.src, p.seq, p.payload.as_slice()), (VIP, next, &text[..]));
+    assert_eq!(
+        (p.src, p.seq, p.payload.as_slice()),
+        (VIP, next + 2, &text[..])
+    );
+    // And a fragmented acknowledgement of the client's is mapped back.
+    let ack = S0 + VIP_227.len() as u32;
+    let f = tcp_seg(
+        &L3::to_vip(),
+        CPORT,
+        21,
+        ACK | PSH,
+        C0 + 6,
+        ack,
+        b"NOOP and more\r\n",
+    );
+    let mut out = Vec::new();
+    for piece in cut(&f, 24) {
+        out.extend(d.ext(&piece).1);
+    }
+    let whole = [&out[0][..14], &reassemble(&out, 1500)[..]].concat();
+    assert_eq!(parse_ip(&whole).ack, S0 + PASV_227.len() as u32);
+}
+
+#[test]
+fn a_late_copy_of_a_reply_is_not_the_next_one() {
+    let mut d = lab(&[21]);
+    pasv(&mut d, PASV_227);
+    // A second PASV; then a late copy of the first reply, then the answer.
+    let next = S0 + PASV_227.len() as u32;
+    client(
+        &mut d,
+        ACK | PSH,
+        C0 + 6,
+        S0 + VIP_227.len() as u32,
+        b"PASV\r\n",
+    );
+    let copy = server(&mut d, ACK | PSH, S0, C0 + 12, PASV_227);
+    assert_eq!((copy.seq, copy.payload.as_slice()), (S0, VIP_227));
+    assert_eq!(d.ctr(Ctr::FtpExpected), 1, "the copy expects nothing");
+    let second = b"227 Entering Passive Mode (198,19,0,2,117,49).\r\n";
+    let got = server(&mut d, ACK | PSH, next, C0 + 12, second);
+    assert_eq!(
+        got.payload,
+        b"227 Entering Passive Mode (198,18,0,110,117,49).\r\n"
+    );
+    assert_eq!(got.seq, next + 2);
+    assert_eq!(d.ctr(Ctr::FtpExpected), 2);
+    assert!(data_syn(&mut d, 45000, 30001).is_some());
 }
 
 #[test]
@@ -445,4 +493,10 @@ fn two_clients_behind_one_address_keep_their_data_connections_apart() {
     assert_eq!((d.ctr(Ctr::FtpRefused), d.ctr(Ctr::FtpExpected)), (1, 1));
     let syn = data_syn(&mut d, 45000, 30000).expect("the first's");
     assert_eq!(syn.dst, RS1);
+    // The refused reply, sent again once the key is free, goes as it
+    // came the first time, and the stream after it is not moved.
+    let again = s(&mut d, ACK | PSH, S0, C0 + 6, rs2_227);
+    assert_eq!(again.payload, rs2_227);
+    let next = S0 + rs2_227.len() as u32;
+    assert_eq!(s(&mut d, ACK, next, C0 + 6, b"").seq, next);
 }

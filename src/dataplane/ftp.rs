@@ -85,6 +85,12 @@ fn ctl_key<A: Family>(c: &Conn<A>) -> CtlKey {
     (c.client.to_ip(), c.cport, c.vip.to_ip(), c.vport)
 }
 
+/// The owner of a control connection's expectations: its client port and
+/// virtual port (with the client address of the key, the connection).
+fn owner<A: Family>(c: &Conn<A>) -> u32 {
+    u32::from(c.cport) << 16 | u32::from(c.vport)
+}
+
 fn get32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
@@ -113,20 +119,32 @@ impl Core {
         if seg.flags & SYN != 0 && dir == Dir::Input && c.state == State::SynRecv {
             self.ftp.ctl.remove(&key);
         }
-        // A fragment (only a first one comes here, its ports in it) goes on
-        // as it is: its header may not even be whole in it, and its
-        // checksum covers the datagram. TCP avoids fragments; a control
-        // connection's are not read.
+        // A fragment (only a first one comes here, with at least its TCP
+        // header's first 20 bytes: `frag.rs`) is not read (its text may
+        // not even be in it), but its sequence number and acknowledgement
+        // are shifted, the checksum updated for them (it covers the
+        // datagram). TCP avoids fragments.
+        let frag = is_fragment(&seg);
         let hl = seg
             .frame
             .get(seg.l4_off + 12)
             .map_or(usize::MAX, |b| usize::from(b >> 4) * 4);
         let payload = match seg.frame.get(seg.l4_off.saturating_add(hl)..) {
-            Some(p) if !is_fragment(&seg) => p,
-            _ => return self.nat_send(idx, dir, seg, tx),
+            _ if frag => &[][..],
+            Some(p) => p,
+            None => return self.nat_send(idx, dir, seg, tx),
         };
-        let tcp = &seg.frame[seg.l4_off..];
-        let before = self.ftp.ctl.get(&key).copied().unwrap_or_default();
+        let Some(tcp) = seg.frame.get(seg.l4_off..seg.l4_off + 20) else {
+            return self.nat_send(idx, dir, seg, tx);
+        };
+        let before = self.ftp.ctl.get(&key).copied();
+        // No room for one more control connection's state: this one is
+        // not read (what it would expect could not be remembered).
+        if before.is_none() && !payload.is_empty() && !self.ftp_room() {
+            self.ctr.inc(Ctr::FtpRefused);
+            return self.nat_send(idx, dir, seg, tx);
+        }
+        let before = before.unwrap_or_default();
         let mut ctl = before;
         let established = c.state == State::Established;
         let mut edit = Edit::default();
@@ -150,30 +168,33 @@ impl Core {
             Dir::Output => {
                 let seq = get32(tcp, 4);
                 let shifted = ctl.out.seq(seq);
-                // The armed reply, or a retransmission of the last one
-                // (rewritten the same way; what it expected stands or was
-                // used, and is not expected again).
-                let (mode, again) = match ctl.last {
-                    _ if ctl.mode != Mode::None => (ctl.mode, false),
-                    Some((at, m)) if at == seq => (m, true),
-                    _ => (Mode::None, false),
-                };
+                let (mode, again) = ctl.reply_mode(seq);
                 if established
                     && mode != Mode::None
                     && let Some(r) = ftp::reply(payload, mode, A::V4)
                 {
-                    if r.addr.is_some_and(|a| a != c.rip.to_ip()) {
-                        // Another server's address: not ours to expect.
-                        self.ctr.inc(Ctr::FtpRefused);
-                    } else if again || self.ftp_expect_passive(&c, &mut ctl, mode, r.port) {
+                    let ours = r.addr.is_none_or(|a| a == c.rip.to_ip());
+                    if ours && (again || self.ftp_expect_passive(&c, &mut ctl, mode, r.port)) {
                         let mut text = [0u8; 32];
                         let n = ftp::replacement(mode, c.vip.to_ip(), r.port, &mut text);
                         let diff = n as i32 - (r.end - r.start) as i32;
                         ctl.out.update(seq, diff);
                         ctl.last = Some((seq, mode));
-                        ctl.mode = Mode::None;
                         edit.replace = Some((r.start, r.end, text, n));
                         self.ctr.inc(Ctr::FtpRewritten);
+                    } else {
+                        // Another server's address, or nothing could be
+                        // expected: the reply goes as it came, and so
+                        // does any copy of it.
+                        if !ours {
+                            self.ctr.inc(Ctr::FtpRefused);
+                        }
+                        ctl.last = Some((seq, Mode::None));
+                    }
+                    // The armed command is answered (a copy of an earlier
+                    // reply leaves it armed).
+                    if !again {
+                        ctl.mode = Mode::None;
                     }
                 }
                 if shifted != seq {
@@ -186,6 +207,14 @@ impl Core {
         }
         if edit.seq.is_none() && edit.ack.is_none() && edit.replace.is_none() {
             return self.nat_send(idx, dir, seg, tx);
+        }
+        if frag {
+            let mut buf = std::mem::take(&mut self.ftp.buf);
+            shift_fragment(seg.frame, seg.l4_off, &edit, &mut buf);
+            self.zc.out = None;
+            self.nat_send(idx, dir, Seg { frame: &buf, ..seg }, tx);
+            self.ftp.buf = buf;
+            return;
         }
         let mut buf = std::mem::take(&mut self.ftp.buf);
         if edit_frame(&seg, hl, &edit, &mut buf) {
@@ -203,20 +232,24 @@ impl Core {
         self.ftp.buf = buf;
     }
 
-    /// Remember a control connection's helper state (room made by letting
-    /// go of connections no longer in the table when it is full, at most
-    /// once a second).
-    fn ftp_keep(&mut self, key: CtlKey, ctl: Control) {
-        if self.ftp.ctl.len() >= MAX_CONTROLS && !self.ftp.ctl.contains_key(&key) {
-            if self.ftp.full_s != self.clock.now_s {
-                self.ftp.full_s = self.clock.now_s;
-                self.ftp_sweep_controls();
-            }
-            if self.ftp.ctl.len() >= MAX_CONTROLS {
-                return self.ctr.inc(Ctr::FtpRefused);
-            }
+    /// Whether one more control connection's state fits (room made by
+    /// letting go of connections no longer in the table when it is full, at
+    /// most once a second).
+    fn ftp_room(&mut self) -> bool {
+        if self.ftp.ctl.len() >= MAX_CONTROLS && self.ftp.full_s != self.clock.now_s {
+            self.ftp.full_s = self.clock.now_s;
+            self.ftp_sweep_controls();
         }
-        self.ftp.ctl.insert(key, ctl);
+        self.ftp.ctl.len() < MAX_CONTROLS
+    }
+
+    /// Remember a control connection's helper state.
+    fn ftp_keep(&mut self, key: CtlKey, ctl: Control) {
+        if self.ftp.ctl.contains_key(&key) || self.ftp_room() {
+            self.ftp.ctl.insert(key, ctl);
+        } else {
+            self.ctr.inc(Ctr::FtpRefused);
+        }
     }
 
     /// Let go of the helper state of control connections that left the
@@ -330,10 +363,10 @@ impl Core {
                     }
                     _ => Expects::passive_key(c.client, c.vip, port),
                 },
-                c.cport,
+                owner(c),
             );
         }
-        let ok = expects.put(key, (data, c.cport), self.clock.now_s).is_ok();
+        let ok = expects.put(key, (data, owner(c)), self.clock.now_s).is_ok();
         if ok {
             ctl.expecting = Some(what);
         }
@@ -476,6 +509,30 @@ fn edit_frame<A: Family>(seg: &Seg<'_, A>, hl: usize, edit: &Edit, buf: &mut Vec
     let c = !checksum::fold(checksum::combine(pseudo, checksum::sum(&buf[l4..])));
     buf[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
     true
+}
+
+/// Copy the first fragment `frame` (TCP header at `l4`, its first 20 bytes
+/// in it) into `buf` with its sequence number and acknowledgement shifted
+/// as `edit` says, the TCP checksum updated for the change (RFC 1624; it
+/// covers the whole datagram). SACK blocks are left: they may not be whole
+/// in the fragment.
+fn shift_fragment(frame: &[u8], l4: usize, edit: &Edit, buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.extend_from_slice(frame);
+    let mut delta = checksum::Delta::default();
+    let mut set = |at: usize, new: u32, buf: &mut Vec<u8>| {
+        delta = delta.add32(get32(buf, at), new);
+        put32(buf, at, new);
+    };
+    if let Some(seq) = edit.seq {
+        set(l4 + 4, seq, buf);
+    }
+    if let Some(shift) = edit.ack {
+        let ack = shift.ack(get32(buf, l4 + 8));
+        set(l4 + 8, ack, buf);
+    }
+    let hc = u16::from_be_bytes([buf[l4 + 16], buf[l4 + 17]]);
+    buf[l4 + 16..l4 + 18].copy_from_slice(&delta.apply(hc).to_be_bytes());
 }
 
 /// Map the edges of the SACK blocks in TCP options `opts` through `shift`.

@@ -386,14 +386,28 @@ pub struct Control {
     pub expecting: Option<(Mode, u16)>,
 }
 
+impl Control {
+    /// What a server segment at `seq` may be: the reply the client's last
+    /// `PASV`/`EPSV` awaits, or a retransmission of the last reply read
+    /// (`true`: rewritten as that one was, nothing expected again), or an
+    /// older segment (neither, even with a command armed).
+    pub fn reply_mode(&self, seq: u32) -> (Mode, bool) {
+        match self.last {
+            Some((at, m)) if at == seq => (m, true),
+            Some((at, _)) if after(at, seq) => (Mode::None, false),
+            _ => (self.mode, false),
+        }
+    }
+}
+
 /// A data connection the helper expects, and until when (seconds on the
 /// workers' clock).
 #[derive(Clone, Debug)]
 struct Expect<A> {
     conn: Conn<A>,
     until: u32,
-    /// The client port of the control connection that made it.
-    owner: u16,
+    /// The control connection that made it (see `put`).
+    owner: u32,
 }
 
 /// The data connections the helper expects, shared by all workers: a
@@ -418,6 +432,10 @@ pub struct Expects<A = u32> {
 /// Shards of [`Expects`].
 pub const SHARDS: usize = 64;
 const PER_SHARD: usize = MAX_EXPECTS / SHARDS;
+/// Most live expectations of one client address (one per control
+/// connection: so many control connections open at once), so that one
+/// address cannot fill the shard it shares with others.
+pub const PER_CLIENT: usize = 32;
 
 struct Shard<A> {
     map: Mutex<HashMap<FlowKey<A>, Expect<A>>>,
@@ -427,7 +445,8 @@ struct Shard<A> {
 /// Why an expectation was not made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refused {
-    /// Its shard holds `MAX_EXPECTS / SHARDS` live ones.
+    /// Its shard holds `MAX_EXPECTS / SHARDS` live ones, or its client
+    /// [`PER_CLIENT`].
     Full,
     /// A live one of the same key leads elsewhere (two clients behind one
     /// address whose servers chose the same passive port): the first keeps
@@ -479,14 +498,15 @@ impl<A: Addr> Expects<A> {
     }
 
     /// Expect `conn` (its client port 0 for a passive one) for
-    /// [`EXPECT_SECS`] from `now`, under `key`, for the control connection
-    /// of client port `owner`. An expectation of the same key to the same
+    /// [`EXPECT_SECS`] from `now`, under `key`, for control connection
+    /// `owner` (a number that tells the client's control connections
+    /// apart). An expectation of the same key to the same
     /// server and port is renewed; one elsewhere is kept
     /// ([`Refused::Taken`]).
     pub fn put(
         &self,
         key: FlowKey<A>,
-        (conn, owner): (Conn<A>, u16),
+        (conn, owner): (Conn<A>, u32),
         now: u32,
     ) -> Result<(), Refused> {
         let shard = self.shard(Self::client_of(&key));
@@ -498,13 +518,19 @@ impl<A: Addr> Expects<A> {
                 return Err(Refused::Taken);
             }
             Some(_) => {}
-            None if map.len() >= PER_SHARD => {
-                map.retain(|_, e| e.until > now);
+            None => {
                 if map.len() >= PER_SHARD {
+                    map.retain(|_, e| e.until > now);
+                }
+                let client = Self::client_of(&key);
+                let own = |(k, e): (&FlowKey<A>, &Expect<A>)| {
+                    Self::client_of(k) == client && e.until > now
+                };
+                if map.len() >= PER_SHARD || map.iter().filter(|&kv| own(kv)).count() >= PER_CLIENT
+                {
                     return Err(Refused::Full);
                 }
             }
-            None => {}
         }
         let until = now.saturating_add(EXPECT_SECS);
         map.insert(key, Expect { conn, until, owner });
@@ -523,10 +549,10 @@ impl<A: Addr> Expects<A> {
         e.filter(|e| e.until > now).map(|e| e.conn)
     }
 
-    /// Expect nothing more under `key` for the control connection of
-    /// client port `owner` (its earlier expectation, replaced by its next;
-    /// another's of the same key stays).
-    pub fn forget(&self, key: &FlowKey<A>, owner: u16) {
+    /// Expect nothing more under `key` for control connection `owner` (its
+    /// earlier expectation, replaced by its next; another's of the same key
+    /// stays).
+    pub fn forget(&self, key: &FlowKey<A>, owner: u32) {
         let shard = self.shard(Self::client_of(key));
         if shard.pending.load(Ordering::Relaxed) == 0 {
             return;
@@ -714,6 +740,24 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_is_the_armed_one_a_retransmission_or_neither() {
+        let mut c = Control::default();
+        assert_eq!(c.reply_mode(100), (Mode::None, false));
+        c.mode = Mode::Pasv;
+        assert_eq!(c.reply_mode(100), (Mode::Pasv, false));
+        c.last = Some((100, Mode::Pasv));
+        c.mode = Mode::Epsv;
+        // A copy of the last reply is that, even with a command armed.
+        assert_eq!(c.reply_mode(100), (Mode::Pasv, true));
+        // Older data is neither; newer is the armed reply.
+        assert_eq!(c.reply_mode(50), (Mode::None, false));
+        assert_eq!(c.reply_mode(150), (Mode::Epsv, false));
+        // A refused reply's copy goes as it came.
+        c.last = Some((150, Mode::None));
+        assert_eq!(c.reply_mode(150), (Mode::None, true));
+    }
+
+    #[test]
     fn expectations_are_taken_once_and_expire() {
         let e: Expects = Expects::default();
         let (client, vip, rip) = (0xc612_0001, 0xc612_006e, 0xc613_0002);
@@ -746,11 +790,27 @@ mod tests {
             Ok(()),
             "the old expired"
         );
-        // A shard full of live ones refuses; the expired make room.
+        // One client's live ones are bounded; the expired make room.
         e.forget(&key, 2);
-        for port in 1..=PER_SHARD as u16 {
+        for port in 1..=PER_CLIENT as u16 {
             let k = Expects::passive_key(client, vip, port);
             assert_eq!(e.put(k, (conn.clone(), 1), 0), Ok(()));
+        }
+        assert_eq!(e.put(key, (conn.clone(), 1), 1), Err(Refused::Full));
+        assert_eq!(e.put(key, (conn.clone(), 1), EXPECT_SECS), Ok(()));
+        // A shard full of other clients' refuses too.
+        let e: Expects = Expects::default();
+        let mut mates = (1u32..).map(|i| client.wrapping_add(i.wrapping_mul(7919)));
+        while e.len() < PER_SHARD {
+            let other = mates
+                .find(|&a| std::ptr::eq(e.shard(a), e.shard(client)))
+                .expect("an address of the same shard");
+            for port in 1..=PER_CLIENT as u16 {
+                if e.len() < PER_SHARD {
+                    let k = Expects::passive_key(other, vip, port);
+                    assert_eq!(e.put(k, (conn.clone(), 1), 0), Ok(()));
+                }
+            }
         }
         assert_eq!(e.put(key, (conn.clone(), 1), 1), Err(Refused::Full));
         assert_eq!(
