@@ -500,3 +500,46 @@ fn two_clients_behind_one_address_keep_their_data_connections_apart() {
     let next = S0 + rs2_227.len() as u32;
     assert_eq!(s(&mut d, ACK, next, C0 + 6, b"").seq, next);
 }
+
+#[test]
+fn a_control_connection_outlives_its_timeout_while_a_data_connection_lives() {
+    use std::time::Duration;
+    let mut d = lab(&[21]);
+    pasv(&mut d, PASV_227);
+    // The data connection, established, and busy every 300 s.
+    data_syn(&mut d, 45000, 30000).expect("let in");
+    let from_rs = L3::from_rs(RS1, CLIENT);
+    d.int(&tcp_seg(&from_rs, 30000, 45000, SYN | ACK, 9000, 7001, b""));
+    let busy = |d: &mut MemDirector| {
+        let f = tcp_seg(&L3::to_vip(), 45000, 30000, ACK, 7001, 9001, b"");
+        d.ext(&f).1.len()
+    };
+    assert_eq!(busy(&mut d), 1);
+    // The control connection is idle four ESTABLISHED timeouts (900 s).
+    for _ in 0..12 {
+        d.advance(Duration::from_secs(300));
+        d.poll();
+        assert_eq!(busy(&mut d), 1, "the data connection lives");
+    }
+    let next = S0 + PASV_227.len() as u32;
+    let got = server(
+        &mut d,
+        ACK | PSH,
+        next,
+        C0 + 6,
+        b"226 Transfer complete.\r\n",
+    );
+    assert_eq!(
+        got.seq,
+        next + 2,
+        "the control connection, and its shift, held"
+    );
+    // The data connection gone, the control connection goes a timeout later.
+    d.advance(Duration::from_secs(1000));
+    d.poll();
+    assert!(busy(&mut d) == 0, "the data connection expired");
+    d.advance(Duration::from_secs(1000));
+    d.poll();
+    let f = tcp_seg(&from_rs, 21, CPORT, ACK, next + 24, C0 + 6, b"");
+    assert!(d.int(&f).0.is_empty(), "the control connection expired");
+}

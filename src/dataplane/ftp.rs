@@ -24,12 +24,14 @@
 //! A rewritten packet is built in a scratch frame, so it is copied, never
 //! sent from its RX buffer.
 //!
-//! Deliberate differences from IPVS: the control connection's own timeout
-//! is not stretched while its data connections live (IPVS's `n_control`);
-//! and the shifts are this director's alone (a standby taking over a
-//! control connection whose stream moved does not know by how much).
+//! A control connection does not expire while a data connection made of it
+//! is in some worker's table (IPVS's `n_control`, `ip_vs_conn_expire`):
+//! `ftp_holds` at expiry, `ftp_left` when a connection leaves. A deliberate
+//! difference: the shifts are this director's alone (a standby taking over
+//! a control connection whose stream moved does not know by how much).
 
 use super::family::{Family, Seg};
+use super::shared::Shared;
 use super::tx::TxPair;
 use super::worker::Core;
 use crate::io::TxQueue;
@@ -83,6 +85,36 @@ struct Edit {
 
 fn ctl_key<A: Family>(c: &Conn<A>) -> CtlKey {
     (c.client.to_ip(), c.cport, c.vip.to_ip(), c.vport)
+}
+
+/// The client-side key of a connection, by which a data connection is
+/// linked to its control connection (`Expects::link`).
+fn data_key<A: Family>(c: &Conn<A>) -> FlowKey<A> {
+    FlowKey::new(0, c.proto, c.client, c.cport, c.vip, c.vport)
+}
+
+/// Connection `c` left its table (expired, evicted, dropped): if the helper
+/// made it, its control connection has one data connection fewer. One flag
+/// test with the helper off, one atomic load for a client without any.
+pub(super) fn ftp_left<A: Family>(ftp: &crate::nat::ftp::FtpPorts, shared: &Shared, c: &Conn<A>) {
+    if ftp.on() && c.proto == crate::wire::ipv4::protocol::TCP {
+        A::expects(shared).unlink(&data_key(c));
+    }
+}
+
+/// Whether control connection `c`, whose timeout has passed, is kept: the
+/// helper made data connections of it that are still in some worker's
+/// table (IPVS's `n_control`: `ip_vs_conn_expire` re-arms such a
+/// connection's timer).
+pub(super) fn ftp_holds<A: Family>(
+    ftp: &crate::nat::ftp::FtpPorts,
+    shared: &Shared,
+    c: &Conn<A>,
+) -> bool {
+    ftp.on()
+        && c.proto == crate::wire::ipv4::protocol::TCP
+        && ftp.has(c.vport)
+        && A::expects(shared).controls(&(c.client, c.cport, c.vip, c.vport))
 }
 
 /// The owner of a control connection's expectations: its client port and
@@ -405,11 +437,17 @@ impl Core {
             Dir::Input => Expects::passive_key(seg.src, seg.dst, seg.dport),
             Dir::Output => Expects::active_key(seg.src, seg.sport, seg.dst, seg.dport),
         };
-        let mut conn = expects.take(&key, self.clock.now_s)?;
+        let (mut conn, owner) = expects.take(&key, self.clock.now_s)?;
         if dir == Dir::Input {
             conn.cport = seg.sport;
         }
-        Some(self.ftp_open(conn))
+        let data = data_key(&conn);
+        let control = (conn.client, (owner >> 16) as u16, conn.vip, owner as u16);
+        let opened = self.ftp_open(conn);
+        if opened.is_ok() {
+            A::expects(&self.shared).link(data, control);
+        }
+        Some(opened)
     }
 
     /// Make an expected connection; if its server is gone or the table

@@ -521,6 +521,7 @@ impl Core {
             .gauges
             .adjust(c.dest(), Some(c.state.is_active()), None);
         release_template(A::templates(&self.shared), &self.snap.cfg, &c);
+        super::ftp::ftp_left(&self.env.ftp, &self.shared, &c);
         self.ctr.inc(Ctr::ConnExpired);
     }
 
@@ -528,12 +529,14 @@ impl Core {
     /// transitory connection, if any (never an established one; see
     /// `ConnTable::evict_one`).
     pub(super) fn evict_one_of<A: Family>(&mut self) {
-        let now = self.clock.now_s;
+        let (now, ftp) = (self.clock.now_s, self.env.ftp);
         let sp = A::split(self);
         let (out, templates, cfg) = (sp.out, A::templates(sp.shared), sp.snap);
+        let shared = sp.shared;
         if sp.table.evict_one(now, |c| {
             out.gauges.adjust(c.dest(), Some(c.state.is_active()), None);
             release_template(templates, cfg, c);
+            super::ftp::ftp_left(&ftp, shared, c);
         }) {
             self.ctr.inc(Ctr::ConnEvicted);
         }

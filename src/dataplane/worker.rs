@@ -564,13 +564,19 @@ impl Core {
     /// Expire at most `budget` connections of one family's table: their
     /// gauges and templates let go. Returns how many.
     fn expire_of<A: super::nat::Family>(&mut self, budget: usize) -> usize {
-        let now_s = self.clock.now_s;
+        let (now_s, ftp) = (self.clock.now_s, self.env.ftp);
         let sp = A::split(self);
         let (gauges, templates, cfg) = (&sp.out.gauges, A::templates(sp.shared), sp.snap);
-        sp.table.expire(now_s, &cfg.timeouts, budget, |c| {
-            gauges.adjust(c.dest(), Some(c.state.is_active()), None);
-            super::nat::release_template(templates, cfg, c);
-        })
+        let shared = sp.shared;
+        // An FTP control connection is held while it has data connections
+        // (`ftp.rs`).
+        let keep = |c: &crate::nat::Conn<A>| super::ftp::ftp_holds(&ftp, shared, c);
+        sp.table
+            .expire_keeping(now_s, &cfg.timeouts, budget, keep, |c| {
+                gauges.adjust(c.dest(), Some(c.state.is_active()), None);
+                super::nat::release_template(templates, cfg, c);
+                super::ftp::ftp_left(&ftp, shared, c);
+            })
     }
 
     /// Serve the control thread's requests (two relaxed loads when there are none).

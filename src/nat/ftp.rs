@@ -440,6 +440,23 @@ pub const PER_CLIENT: usize = 32;
 struct Shard<A> {
     map: Mutex<HashMap<FlowKey<A>, Expect<A>>>,
     pending: AtomicUsize,
+    links: Mutex<Links<A>>,
+    /// `links.data.len()`.
+    linked: AtomicUsize,
+}
+
+/// A control connection, by its client side: (client, client port, VIP,
+/// virtual port).
+pub type ControlKey<A> = (A, u16, A, u16);
+
+/// The data connections the helper made and the control connections they
+/// belong to: a control connection does not expire while it has one in
+/// some worker's table (IPVS's `n_control`, `ip_vs_conn_expire`).
+struct Links<A> {
+    /// A data connection (its client-side key) → its control connection.
+    data: HashMap<FlowKey<A>, ControlKey<A>>,
+    /// A control connection → how many data connections it has.
+    controls: HashMap<ControlKey<A>, u32>,
 }
 
 /// Why an expectation was not made.
@@ -461,6 +478,11 @@ impl<A: Addr> Default for Expects<A> {
                 .map(|_| Shard {
                     map: Mutex::new(HashMap::new()),
                     pending: AtomicUsize::new(0),
+                    links: Mutex::new(Links {
+                        data: HashMap::new(),
+                        controls: HashMap::new(),
+                    }),
+                    linked: AtomicUsize::new(0),
                 })
                 .collect(),
         }
@@ -538,15 +560,63 @@ impl<A: Addr> Expects<A> {
         Ok(())
     }
 
-    /// The connection expected under `key`, if it has not expired; it is
-    /// expected no more (one data connection per expectation, as IPVS fills
-    /// in the client port of its `NO_CPORT` connection once).
-    pub fn take(&self, key: &FlowKey<A>, now: u32) -> Option<Conn<A>> {
+    /// The connection expected under `key`, if it has not expired, and its
+    /// control connection's `owner` number; it is expected no more (one
+    /// data connection per expectation, as IPVS fills in the client port of
+    /// its `NO_CPORT` connection once).
+    pub fn take(&self, key: &FlowKey<A>, now: u32) -> Option<(Conn<A>, u32)> {
         let shard = self.shard(Self::client_of(key));
         let mut map = shard.map.lock().ok()?;
         let e = map.remove(key);
         shard.pending.store(map.len(), Ordering::Relaxed);
-        e.filter(|e| e.until > now).map(|e| e.conn)
+        e.filter(|e| e.until > now).map(|e| (e.conn, e.owner))
+    }
+
+    /// Data connection `data` (its client-side key) is in a table now, and
+    /// belongs to control connection `control` (of the same client).
+    pub fn link(&self, data: FlowKey<A>, control: ControlKey<A>) {
+        let shard = self.shard(data.src);
+        if let Ok(mut l) = shard.links.lock()
+            && l.data.insert(data, control).is_none()
+        {
+            *l.controls.entry(control).or_insert(0) += 1;
+            shard.linked.store(l.data.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// A connection of client-side key `key` left its table: if it was a
+    /// data connection, its control connection has one fewer. One atomic
+    /// load for clients without any.
+    pub fn unlink(&self, key: &FlowKey<A>) {
+        let shard = self.shard(key.src);
+        if shard.linked.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let Ok(mut l) = shard.links.lock() else {
+            return;
+        };
+        if let Some(control) = l.data.remove(key)
+            && let Some(n) = l.controls.get_mut(&control)
+        {
+            *n -= 1;
+            if *n == 0 {
+                l.controls.remove(&control);
+            }
+        }
+        shard.linked.store(l.data.len(), Ordering::Relaxed);
+    }
+
+    /// Whether control connection `control` has a data connection in some
+    /// worker's table.
+    pub fn controls(&self, control: &ControlKey<A>) -> bool {
+        let shard = self.shard(control.0);
+        if shard.linked.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        shard
+            .links
+            .lock()
+            .is_ok_and(|l| l.controls.contains_key(control))
     }
 
     /// Expect nothing more under `key` for control connection `owner` (its
@@ -740,6 +810,26 @@ mod tests {
     }
 
     #[test]
+    fn a_control_connection_is_held_while_its_data_connections_live() {
+        let e: Expects = Expects::default();
+        let (client, vip) = (0xc612_0001, 0xc612_006e);
+        let control = (client, 40000, vip, 21);
+        let data = |p| FlowKey::new(0, TCP, client, p, vip, 30000);
+        assert!(!e.controls(&control));
+        e.link(data(45000), control);
+        e.link(data(45001), control);
+        e.link(data(45001), control);
+        assert!(e.controls(&control));
+        e.unlink(&data(45000));
+        assert!(e.controls(&control), "one left");
+        // Another connection of the client leaving changes nothing.
+        e.unlink(&FlowKey::new(0, TCP, client, 40000, vip, 21));
+        assert!(e.controls(&control));
+        e.unlink(&data(45001));
+        assert!(!e.controls(&control));
+    }
+
+    #[test]
     fn a_reply_is_the_armed_one_a_retransmission_or_neither() {
         let mut c = Control::default();
         assert_eq!(c.reply_mode(100), (Mode::None, false));
@@ -766,7 +856,10 @@ mod tests {
         let key = Expects::passive_key(client, vip, 30000);
         assert_eq!(e.put(key, (conn.clone(), 1), 10), Ok(()));
         assert!(e.pending_for(client));
-        assert_eq!(e.take(&key, 11).map(|c| c.rport), Some(30000));
+        assert_eq!(
+            e.take(&key, 11).map(|(c, o)| (c.rport, o)),
+            Some((30000, 1))
+        );
         assert!(e.take(&key, 11).is_none(), "once");
         assert!(!e.pending_for(client));
         assert_eq!(e.put(key, (conn.clone(), 1), 10), Ok(()));

@@ -489,7 +489,22 @@ impl<A: Addr> ConnTable<A> {
         &mut self,
         now: u32,
         timeouts: &Timeouts,
+        budget: usize,
+        gone: impl FnMut(&Conn<A>),
+    ) -> usize {
+        self.expire_keeping(now, timeouts, budget, |_| false, gone)
+    }
+
+    /// [`ConnTable::expire`], but a connection `keep` holds is seen again at
+    /// `now` instead (a whole timeout more, as IPVS re-arms the timer of a
+    /// connection that still controls others, `ip_vs_conn_expire`); it
+    /// counts against `budget`, and is not among those returned.
+    pub fn expire_keeping(
+        &mut self,
+        now: u32,
+        timeouts: &Timeouts,
         mut budget: usize,
+        mut keep: impl FnMut(&Conn<A>) -> bool,
         mut gone: impl FnMut(&Conn<A>),
     ) -> usize {
         let mut n = 0;
@@ -500,10 +515,14 @@ impl<A: Addr> ConnTable<A> {
                 if head == NIL || now.saturating_sub(self.slab[head as usize].seen) < limit {
                     break;
                 }
+                budget -= 1;
+                if keep(&self.slab[head as usize]) {
+                    self.touch(head, s, now, timeouts);
+                    continue;
+                }
                 let c = self.slab[head as usize].clone();
                 self.remove(head);
                 gone(&c);
-                budget -= 1;
                 n += 1;
             }
         }
@@ -750,6 +769,31 @@ mod test {
         assert_eq!(t.expire(11 + s + est - 1, &to, 100, |_| {}), 0);
         assert_eq!(t.expire(11 + s + est, &to, 100, |_| {}), 1);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_kept_connection_is_seen_again_instead_of_expiring() {
+        let mut t: ConnTable = ConnTable::with_capacity(8);
+        let to = Timeouts::default();
+        let est = to.secs(State::Established);
+        let conn = |p| Conn::new(6, (1, p), (2, 80), (3, 80), DestId(0));
+        for p in [1000, 1001] {
+            let i = t.insert(conn(p), 10).expect("room");
+            t.touch(i, State::Established, 10, &to);
+        }
+        let mut gone = Vec::new();
+        let n = t.expire_keeping(
+            10 + est,
+            &to,
+            100,
+            |c| c.cport == 1000,
+            |c| gone.push(c.cport),
+        );
+        assert_eq!((n, gone.as_slice()), (1, &[1001][..]));
+        assert_eq!(t.len(), 1);
+        // Held for a whole timeout more, then let go.
+        assert_eq!(t.expire(10 + 2 * est - 1, &to, 100, |_| {}), 0);
+        assert_eq!(t.expire(10 + 2 * est, &to, 100, |_| {}), 1);
     }
 
     fn eviction_takes_the_stalest_transitory_entry_and_spares_live_ones<A: TestAddr>() {
