@@ -207,7 +207,14 @@ pub fn templates() -> Vec<(Nic, Vec<u8>)> {
 /// the first packets of the data connections they make expected.
 fn templates_ftp(c: ([u8; 6], [u8; 6]), r: ([u8; 6], [u8; 6])) -> Vec<(Nic, Vec<u8>)> {
     let from_client = |text: &[u8]| tcp(c, (CLIENT, 40000), (VIP, 80), ACK | PSH, text);
-    let from_rs = |text: &[u8]| tcp(r, (RS1, 80), (CLIENT, 40000), ACK | PSH, text);
+    // Each reply at its own place in the server's stream (a copy of an
+    // earlier reply is not read as the next one).
+    let from_rs = |seq: u32, text: &[u8]| {
+        let mut f = tcp(r, (RS1, 80), (CLIENT, 40000), ACK | PSH, text);
+        f[38..42].copy_from_slice(&seq.to_be_bytes());
+        fix_checksums(&mut f);
+        f
+    };
     // In an order in which each gets through: a command, then the data
     // connection (or the reply) it makes expected.
     let data_syn = |port| tcp(c, (CLIENT, 45000), (VIP, port), SYN, b"");
@@ -220,13 +227,13 @@ fn templates_ftp(c: ([u8; 6], [u8; 6]), r: ([u8; 6], [u8; 6])) -> Vec<(Nic, Vec<
         (Nic::Ext, from_client(b"PASV\r\n")),
         (
             Nic::Int,
-            from_rs(b"227 Entering Passive Mode (198,19,0,2,117,48).\r\n"),
+            from_rs(1000, b"227 Entering Passive Mode (198,19,0,2,117,48).\r\n"),
         ),
         (Nic::Ext, data_syn(30000)),
         (Nic::Ext, from_client(b"EPSV\r\n")),
         (
             Nic::Int,
-            from_rs(b"229 Entering Extended Passive Mode (|||30001|)\r\n"),
+            from_rs(2000, b"229 Entering Extended Passive Mode (|||30001|)\r\n"),
         ),
         (Nic::Ext, data_syn(30001)),
         // The first fragment of a command (the helper lets fragments by).
