@@ -914,7 +914,7 @@ fn the_ftp_helper_allocates_nothing() {
     }
     assert_eq!(d.w.core.table.len(), ROUNDS as usize + 1);
     d.w.poll_once(d.start + std::time::Duration::from_secs(120));
-    assert_eq!(d.w.core.table.len(), 1, "the control connection, held");
+    assert_eq!(d.w.core.table.len(), 1, "the control connection (not due)");
     let before = allocs();
     for f in &frames[ROUNDS as usize..] {
         play(&mut d, f);

@@ -242,7 +242,7 @@ impl Core {
         }
         if frag {
             let mut buf = std::mem::take(&mut self.ftp.buf);
-            shift_fragment(seg.frame, seg.l4_off, &edit, &mut buf);
+            shift_fragment(seg.frame, (seg.l4_off, seg.partial), &edit, &mut buf);
             self.zc.out = None;
             self.nat_send(idx, dir, Seg { frame: &buf, ..seg }, tx);
             self.ftp.buf = buf;
@@ -552,9 +552,10 @@ fn edit_frame<A: Family>(seg: &Seg<'_, A>, hl: usize, edit: &Edit, buf: &mut Vec
 /// Copy the first fragment `frame` (TCP header at `l4`, its first 20 bytes
 /// in it) into `buf` with its sequence number and acknowledgement shifted
 /// as `edit` says, the TCP checksum updated for the change (RFC 1624; it
-/// covers the whole datagram). SACK blocks are left: they may not be whole
-/// in the fragment.
-fn shift_fragment(frame: &[u8], l4: usize, edit: &Edit, buf: &mut Vec<u8>) {
+/// covers the whole datagram; a `partial` one holds the pseudo-header's sum
+/// alone, which the change leaves as it is). SACK blocks are left: they may
+/// not be whole in the fragment.
+fn shift_fragment(frame: &[u8], (l4, partial): (usize, bool), edit: &Edit, buf: &mut Vec<u8>) {
     buf.clear();
     buf.extend_from_slice(frame);
     let mut delta = checksum::Delta::default();
@@ -569,8 +570,10 @@ fn shift_fragment(frame: &[u8], l4: usize, edit: &Edit, buf: &mut Vec<u8>) {
         let ack = shift.ack(get32(buf, l4 + 8));
         set(l4 + 8, ack, buf);
     }
-    let hc = u16::from_be_bytes([buf[l4 + 16], buf[l4 + 17]]);
-    buf[l4 + 16..l4 + 18].copy_from_slice(&delta.apply(hc).to_be_bytes());
+    if !partial {
+        let hc = u16::from_be_bytes([buf[l4 + 16], buf[l4 + 17]]);
+        buf[l4 + 16..l4 + 18].copy_from_slice(&delta.apply(hc).to_be_bytes());
+    }
 }
 
 /// Map the edges of the SACK blocks in TCP options `opts` through `shift`.

@@ -533,13 +533,15 @@ impl Core {
 
     fn expire(&mut self) {
         if self.clock.now_s != self.expired_s {
-            let n4 = self.expire_of::<u32>(EXPIRE_BUDGET);
-            let n6 = if self.table6.is_empty() {
-                0
+            let (n4, used4) = self.expire_of::<u32>(EXPIRE_BUDGET);
+            let (n6, used6) = if self.table6.is_empty() {
+                (0, 0)
             } else {
                 self.expire_of::<Ipv6Addr>(EXPIRE_BUDGET)
             };
-            if n4 < EXPIRE_BUDGET && n6 < EXPIRE_BUDGET {
+            // Done for this second unless the budget ran out (held FTP
+            // control connections use it too).
+            if used4 < EXPIRE_BUDGET && used6 < EXPIRE_BUDGET {
                 self.expired_s = self.clock.now_s;
             }
             self.ctr.add(Ctr::ConnExpired, (n4 + n6) as u64);
@@ -562,8 +564,9 @@ impl Core {
     }
 
     /// Expire at most `budget` connections of one family's table: their
-    /// gauges and templates let go. Returns how many.
-    fn expire_of<A: super::nat::Family>(&mut self, budget: usize) -> usize {
+    /// gauges and templates let go. Returns how many, and how much of the
+    /// budget was used.
+    fn expire_of<A: super::nat::Family>(&mut self, budget: usize) -> (usize, usize) {
         let (now_s, ftp) = (self.clock.now_s, self.env.ftp);
         let sp = A::split(self);
         let (gauges, templates, cfg) = (&sp.out.gauges, A::templates(sp.shared), sp.snap);

@@ -576,11 +576,25 @@ impl<A: Addr> Expects<A> {
     /// belongs to control connection `control` (of the same client).
     pub fn link(&self, data: FlowKey<A>, control: ControlKey<A>) {
         let shard = self.shard(data.src);
-        if let Ok(mut l) = shard.links.lock()
-            && l.data.insert(data, control).is_none()
-        {
-            *l.controls.entry(control).or_insert(0) += 1;
-            shard.linked.store(l.data.len(), Ordering::Relaxed);
+        let Ok(mut l) = shard.links.lock() else {
+            return;
+        };
+        match l.data.insert(data, control) {
+            Some(old) if old == control => return,
+            Some(old) => Self::uncount(&mut l, old),
+            None => {}
+        }
+        *l.controls.entry(control).or_insert(0) += 1;
+        shard.linked.store(l.data.len(), Ordering::Relaxed);
+    }
+
+    /// One data connection fewer for `control`.
+    fn uncount(l: &mut Links<A>, control: ControlKey<A>) {
+        if let Some(n) = l.controls.get_mut(&control) {
+            *n -= 1;
+            if *n == 0 {
+                l.controls.remove(&control);
+            }
         }
     }
 
@@ -595,13 +609,8 @@ impl<A: Addr> Expects<A> {
         let Ok(mut l) = shard.links.lock() else {
             return;
         };
-        if let Some(control) = l.data.remove(key)
-            && let Some(n) = l.controls.get_mut(&control)
-        {
-            *n -= 1;
-            if *n == 0 {
-                l.controls.remove(&control);
-            }
+        if let Some(control) = l.data.remove(key) {
+            Self::uncount(&mut l, control);
         }
         shard.linked.store(l.data.len(), Ordering::Relaxed);
     }
@@ -827,6 +836,11 @@ mod tests {
         assert!(e.controls(&control));
         e.unlink(&data(45001));
         assert!(!e.controls(&control));
+        // A key linked again to another control connection moves its count.
+        let other = (client, 40001, vip, 21);
+        e.link(data(45002), control);
+        e.link(data(45002), other);
+        assert!(!e.controls(&control) && e.controls(&other));
     }
 
     #[test]
@@ -845,6 +859,10 @@ mod tests {
         // A refused reply's copy goes as it came.
         c.last = Some((150, Mode::None));
         assert_eq!(c.reply_mode(150), (Mode::None, true));
+        // Across the wrap of sequence space.
+        c.last = Some((u32::MAX - 10, Mode::Pasv));
+        assert_eq!(c.reply_mode(5), (Mode::Epsv, false), "newer");
+        assert_eq!(c.reply_mode(u32::MAX - 20), (Mode::None, false), "older");
     }
 
     #[test]

@@ -493,12 +493,14 @@ impl<A: Addr> ConnTable<A> {
         gone: impl FnMut(&Conn<A>),
     ) -> usize {
         self.expire_keeping(now, timeouts, budget, |_| false, gone)
+            .0
     }
 
     /// [`ConnTable::expire`], but a connection `keep` holds is seen again at
     /// `now` instead (a whole timeout more, as IPVS re-arms the timer of a
-    /// connection that still controls others, `ip_vs_conn_expire`); it
-    /// counts against `budget`, and is not among those returned.
+    /// connection that still controls others, `ip_vs_conn_expire`). Returns
+    /// how many were removed and how much of `budget` was used (held ones
+    /// count against it too).
     pub fn expire_keeping(
         &mut self,
         now: u32,
@@ -506,8 +508,8 @@ impl<A: Addr> ConnTable<A> {
         mut budget: usize,
         mut keep: impl FnMut(&Conn<A>) -> bool,
         mut gone: impl FnMut(&Conn<A>),
-    ) -> usize {
-        let mut n = 0;
+    ) -> (usize, usize) {
+        let (mut n, start) = (0, budget);
         for s in State::ALL {
             let limit = timeouts.secs(s);
             while budget > 0 {
@@ -526,7 +528,7 @@ impl<A: Addr> ConnTable<A> {
                 n += 1;
             }
         }
-        n
+        (n, start - budget)
     }
 
     /// The connection [`ConnTable::evict_one`] would remove at `now`: the stalest
@@ -789,7 +791,7 @@ mod test {
             |c| c.cport == 1000,
             |c| gone.push(c.cport),
         );
-        assert_eq!((n, gone.as_slice()), (1, &[1001][..]));
+        assert_eq!((n, gone.as_slice()), ((1, 2), &[1001][..]));
         assert_eq!(t.len(), 1);
         // Held for a whole timeout more, then let go.
         assert_eq!(t.expire(10 + 2 * est - 1, &to, 100, |_| {}), 0);
