@@ -222,3 +222,16 @@ proptest! {
         prop_assert!(h.fed >= 1);
     }
 }
+
+/// A fuzzer's find (`cargo fuzz run worker`): a one-packet-scheduling
+/// reply mutated to a client address nobody answers ARP for is parked, and
+/// given up (`drop_neigh_unresolved`) during a later frame's pass, hundreds
+/// of frames on. The run keeps the harness's one-outcome-per-frame count.
+#[test]
+fn a_parked_frame_given_up_later_is_its_own_outcome() {
+    let data = include_bytes!("data/fuzz/worker-parked-then-given-up");
+    let mut h = Harness::new();
+    h.run(data);
+    assert_eq!(h.w.core.ctr.get(Ctr::DropNeighUnresolved), 1);
+    assert!(h.fed > 300, "{} frames", h.fed);
+}
