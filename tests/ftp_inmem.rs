@@ -543,3 +543,117 @@ fn a_control_connection_outlives_its_timeout_while_a_data_connection_lives() {
     let f = tcp_seg(&from_rs, 21, CPORT, ACK, next + 24, C0 + 6, b"");
     assert!(d.int(&f).0.is_empty(), "the control connection expired");
 }
+
+/// An IPv6 TCP segment with its sequence and acknowledgement numbers, cut
+/// after `cut` bytes of it into two fragments when given.
+fn tcp6(
+    l: &inmem::frames6::L3,
+    (sport, dport, flags): (u16, u16, u8),
+    (seq, ack): (u32, u32),
+    data: &[u8],
+    cut: Option<usize>,
+) -> Vec<Vec<u8>> {
+    use inmem::frames6::{Ext, TCP, checksum6, frame};
+    let mut t = Vec::new();
+    t.extend_from_slice(&sport.to_be_bytes());
+    t.extend_from_slice(&dport.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&ack.to_be_bytes());
+    t.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(data);
+    let c = checksum6(l.src, l.dst, TCP, &t);
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    match cut {
+        None => vec![frame(l, &[], TCP, &t)],
+        Some(n) => {
+            let piece = |offset: usize, more, bytes: &[u8]| {
+                let ext = Ext::Fragment {
+                    offset: (offset / 8) as u16,
+                    more,
+                    id: 0x77,
+                };
+                frame(l, &[ext], TCP, bytes)
+            };
+            vec![piece(0, true, &t[..n]), piece(n, false, &t[n..])]
+        }
+    }
+}
+
+#[test]
+fn ipv6_extended_passive_reply_and_its_shift() {
+    let rules = [
+        "-A -t [2001:2:0:1::110]:21 -s rr",
+        "-a -t [2001:2:0:1::110]:21 -r [2001:2:0:2::2]:21 -m",
+    ];
+    let env = Env {
+        ftp: FtpPorts::new(&[21]).expect("ports"),
+        ..env6()
+    };
+    let mut d = MemDirector::with_env(1, &rules, env, 1024);
+    d.resolve6(ringvs::Nic::Ext, CLIENT6, CLIENT_MAC);
+    d.resolve6(ringvs::Nic::Int, RS1_6, RS1_MAC);
+    let (c, r) = (l3_to_vip6(), l3_from_rs6(RS1_6, CLIENT6));
+    let client = |d: &mut MemDirector, f: u8, sa: (u32, u32), data: &[u8], cut| {
+        let out: Vec<Vec<u8>> = tcp6(&c, (CPORT, 21, f), sa, data, cut)
+            .iter()
+            .flat_map(|fr| d.ext(fr).1)
+            .collect();
+        out
+    };
+    let server = |d: &mut MemDirector, f: u8, sa: (u32, u32), data: &[u8], cut| {
+        let out: Vec<Vec<u8>> = tcp6(&r, (21, CPORT, f), sa, data, cut)
+            .iter()
+            .flat_map(|fr| d.int(fr).0)
+            .collect();
+        out
+    };
+    client(&mut d, SYN, (C0 - 1, 0), b"", None);
+    server(&mut d, SYN | ACK, (S0 - 1, C0), b"", None);
+    client(&mut d, ACK, (C0, S0), b"", None);
+    // PASV is IPv4's: read as nothing.
+    client(&mut d, ACK | PSH, (C0, S0), b"PASV\r\n", None);
+    client(&mut d, ACK | PSH, (C0 + 6, S0), b"EPSV\r\n", None);
+    let reply = b"229 Entering Extended Passive Mode (|2|2001:2:0:2::2|30000|)\r\n";
+    let out = server(&mut d, ACK | PSH, (S0, C0 + 12), reply, None);
+    let want = b"229 Entering Extended Passive Mode (|||30000|)\r\n";
+    let p = parse_ip6(&out[0]);
+    assert_eq!(p.src, VIP6);
+    assert_eq!(&p.l4[20..], want, "written without the address");
+    assert_eq!(d.ctr(Ctr::FtpRewritten), 1);
+    // The client's data connection gets in.
+    let syn = tcp6(&c, (45000, 30000, SYN), (7000, 0), b"", None);
+    let (_, int) = d.ext(&syn[0]);
+    let p = parse_ip6(&int[0]);
+    assert_eq!((p.dst, &p.l4[2..4]), (RS1_6, &30000u16.to_be_bytes()[..]));
+    // The server's next segment, in two fragments: shifted back by what
+    // the reply lost, its checksum right over the datagram.
+    let shrunk = (reply.len() - want.len()) as u32;
+    let next = S0 + reply.len() as u32;
+    let text = b"150 Opening BINARY mode data connection.\r\n";
+    let out = server(&mut d, ACK | PSH, (next, C0 + 12), text, Some(24));
+    assert_eq!(out.len(), 2, "{:?}", drops(&d.w().core.ctr));
+    let body = |f: &Vec<u8>| f[62..].to_vec();
+    let whole: Vec<u8> = [body(&out[0]), body(&out[1])].concat();
+    let seq = u32::from_be_bytes([whole[4], whole[5], whole[6], whole[7]]);
+    assert_eq!(seq, next - shrunk);
+    let mut zeroed = whole.clone();
+    zeroed[16..18].fill(0);
+    let sum = inmem::frames6::checksum6(VIP6, CLIENT6, 6, &zeroed);
+    assert_eq!(sum.to_be_bytes(), [whole[16], whole[17]], "checksum");
+    assert_eq!(&whole[20..], text);
+    // EPRT naming another host is refused; the client's own is expected.
+    client(
+        &mut d,
+        ACK | PSH,
+        (C0 + 12, next),
+        b"EPRT |2|2001:2:0:1::7|40100|\r\n",
+        None,
+    );
+    assert_eq!(d.ctr(Ctr::FtpRefused), 1);
+    let eprt = b"EPRT |2|2001:2:0:1::1|40100|\r\n";
+    client(&mut d, ACK | PSH, (C0 + 43, next), eprt, None);
+    let rs_syn = tcp6(&r, (20, 40100, SYN), (9000, 0), b"", None);
+    let (ext, _) = d.int(&rs_syn[0]);
+    let p = parse_ip6(&ext[0]);
+    assert_eq!((p.src, &p.l4[..2]), (VIP6, &20u16.to_be_bytes()[..]));
+}
