@@ -553,16 +553,8 @@ fn tcp6(
     data: &[u8],
     cut: Option<usize>,
 ) -> Vec<Vec<u8>> {
-    use inmem::frames6::{Ext, TCP, checksum6, frame};
-    let mut t = Vec::new();
-    t.extend_from_slice(&sport.to_be_bytes());
-    t.extend_from_slice(&dport.to_be_bytes());
-    t.extend_from_slice(&seq.to_be_bytes());
-    t.extend_from_slice(&ack.to_be_bytes());
-    t.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    t.extend_from_slice(data);
-    let c = checksum6(l.src, l.dst, TCP, &t);
-    t[16..18].copy_from_slice(&c.to_be_bytes());
+    use inmem::frames6::{Ext, TCP, frame, tcp_l4};
+    let t = tcp_l4(l, (sport, dport, flags), (seq, ack), data);
     match cut {
         None => vec![frame(l, &[], TCP, &t)],
         Some(n) => {

@@ -44,6 +44,9 @@
 //! [`DrLab`] stops its processes and deletes its namespaces, also on panic.
 #![allow(dead_code)] // the tests use different subsets
 
+#[path = "../common/udp_client.rs"]
+mod udp_common;
+
 use ringvs::lab::{self, Spawned, ip, kill_and_delete_ns, ns_command};
 use ringvs::proto::{self, Command as Ctl};
 use serde_json::Value;
@@ -510,22 +513,9 @@ impl DrLab {
 
     /// `udp_client.py MODE VIP PORT N` from the client: its lines.
     pub fn udp_client(&self, mode: &str, port: u16, n: usize) -> Vec<String> {
-        let path = Path::new(DATA).join("udp_client.py").display().to_string();
-        let (vip, port, n) = (VIP.to_string(), port.to_string(), n.to_string());
-        let args = [path.as_str(), mode, &vip, &port, &n];
-        let out = ns_command(&self.ns_client(), Path::new("python3"), &args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run udp_client.py");
-        assert!(
-            out.status.success(),
-            "udp_client.py {mode}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        let path = Path::new(DATA).join("udp_client.py");
+        let vip = VIP.to_string();
+        udp_common::lines(&self.ns_client(), &path, (mode, &vip), port, n)
     }
 
     /// The PMTU probe (`udp_client.py pmtu`): a DF datagram of `size` bytes

@@ -139,17 +139,33 @@ pub fn frame(l: &L3, ext: &[Ext], proto: u8, l4: &[u8]) -> Vec<u8> {
 
 /// A TCP segment (20-byte header, checksum right).
 pub fn tcp(l: &L3, ext: &[Ext], sport: u16, dport: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let ack: u32 = if flags & 0x10 != 0 { 1 } else { 0 };
+    frame(
+        l,
+        ext,
+        TCP,
+        &tcp_l4(l, (sport, dport, flags), (1, ack), payload),
+    )
+}
+
+/// The TCP header (20 bytes, sequence number `seq`, acknowledgement `ack`)
+/// and `payload`, its checksum right for `l`'s addresses.
+pub fn tcp_l4(
+    l: &L3,
+    (sport, dport, flags): (u16, u16, u8),
+    (seq, ack): (u32, u32),
+    payload: &[u8],
+) -> Vec<u8> {
     let mut t = Vec::with_capacity(20 + payload.len());
     t.extend_from_slice(&sport.to_be_bytes());
     t.extend_from_slice(&dport.to_be_bytes());
-    t.extend_from_slice(&1u32.to_be_bytes()); // seq
-    let ack: u32 = if flags & 0x10 != 0 { 1 } else { 0 };
+    t.extend_from_slice(&seq.to_be_bytes());
     t.extend_from_slice(&ack.to_be_bytes());
     t.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
     t.extend_from_slice(payload);
     let c = checksum6(l.src, l.dst, TCP, &t);
     t[16..18].copy_from_slice(&c.to_be_bytes());
-    frame(l, ext, TCP, &t)
+    t
 }
 
 /// A UDP datagram, checksum right, or 0 ("none", invalid in IPv6: RFC 8200

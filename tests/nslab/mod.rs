@@ -34,6 +34,9 @@
 //! are stopped, the control socket is removed and the namespaces are deleted.
 #![allow(dead_code)] // each test binary uses its own subset
 
+#[path = "../common/udp_client.rs"]
+mod udp_common;
+
 use ringvs::lab::{self, Lab, LabOptions};
 use ringvs::proto::{self, Command, Response};
 use serde_json::Value;
@@ -408,28 +411,7 @@ fn wait_bound(lab: &Lab, flags: &str, port: u16) {
 /// `udp_client.py MODE ADDR PORT N` from the client: its lines.
 pub fn udp_client(lab: &Lab, mode: &str, addr: &str, port: u16, n: usize) -> Vec<String> {
     let script = Path::new(UDP_SCRIPTS).join("udp_client.py");
-    let (script, port, n) = (
-        script.display().to_string(),
-        port.to_string(),
-        n.to_string(),
-    );
-    let out = lab::ns_command(
-        &lab.ns_client(),
-        Path::new("python3"),
-        &[&script, mode, addr, &port, &n],
-    )
-    .stdin(std::process::Stdio::null())
-    .output()
-    .expect("udp_client.py");
-    assert!(
-        out.status.success(),
-        "udp_client.py {mode}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    udp_common::lines(&lab.ns_client(), &script, (mode, addr), port, n)
 }
 
 /// Lines a program printed, each with a stamp (when it arrived, or what the
