@@ -70,6 +70,10 @@ counters! {
     /// another than the real server's, or no room left to expect or to keep
     /// a control connection's state. The packet itself goes on unchanged.
     FtpRefused => "ftp_refused",
+    /// FTP control connections whose stream shift (after a rewritten reply
+    /// changed length) came in a synced entry: what lets a director taking
+    /// over go on shifting that stream.
+    FtpSynced => "ftp_synced",
     /// Connections expired.
     ConnExpired => "conn_expired",
     /// Transitory connections (SYN_RECV, TIME_WAIT, CLOSE, …, or idle UDP)

@@ -27,13 +27,17 @@ const PASV_227: &[u8] = b"227 Entering Passive Mode (198,19,0,2,117,48).\r\n";
 const VIP_227: &[u8] = b"227 Entering Passive Mode (198,18,0,110,117,48).\r\n";
 
 fn lab(ports: &[u16]) -> MemDirector {
-    let env = Env {
-        ftp: FtpPorts::new(ports).expect("ports"),
-        ..env()
-    };
-    let mut d = MemDirector::with_env(1, RULES, env, 1024);
+    let mut d = MemDirector::with_env(1, RULES, ftp_env(ports), 1024);
     d.resolve_all();
     d
+}
+
+/// The workers' environment with the helper on `ports`.
+fn ftp_env(ports: &[u16]) -> Env {
+    Env {
+        ftp: FtpPorts::new(ports).expect("ports"),
+        ..env()
+    }
 }
 
 /// A client segment on the control connection, as the real server got it.
@@ -542,6 +546,56 @@ fn a_control_connection_outlives_its_timeout_while_a_data_connection_lives() {
     d.poll();
     let f = tcp_seg(&from_rs, 21, CPORT, ACK, next + 24, C0 + 6, b"");
     assert!(d.int(&f).0.is_empty(), "the control connection expired");
+}
+
+/// Connection sync carries a control connection's shift (IPVS's `out_seq`
+/// in `IPVS_OPT_SEQ_DATA`): the master's worker reports it when a rewrite
+/// moves the stream; through the master daemon's packing and the backup
+/// daemon's intake a standby takes it, and once active goes on shifting
+/// the stream, a second rewrite on top of the first.
+#[test]
+fn a_director_taking_over_goes_on_shifting_the_stream() {
+    let role = |d: &MemDirector, master: bool, standby: bool| {
+        d.shared.ha.set_master(master);
+        d.shared.ha.set_standby(standby);
+        d.shared.bump();
+    };
+    let mut a = lab(&[21]);
+    role(&a, true, false);
+    let mut b = lab(&[21]);
+    role(&b, false, true);
+    pasv(&mut a, PASV_227);
+    let grew = (VIP_227.len() - PASV_227.len()) as u32;
+    let msgs = ringvs::sync::daemon::messages(&a.sync, 7, 1472).expect("buffer");
+    let intake = b.intake(7, &ftp_env(&[21]));
+    for m in &msgs {
+        intake.message(m);
+    }
+    b.poll();
+    // Reported when established (no shift yet), then at the rewrite.
+    assert_eq!(b.ctr(Ctr::SyncInstalled), 1);
+    assert_eq!(b.ctr(Ctr::SyncUpdated), 1);
+    assert_eq!(b.ctr(Ctr::FtpSynced), 1);
+
+    role(&b, false, false);
+    // The client's acknowledgement of the rewritten reply, through B.
+    let ack = client(&mut b, ACK, C0 + 6, S0 + VIP_227.len() as u32, b"");
+    assert_eq!(ack.ack, S0 + PASV_227.len() as u32);
+    let next = S0 + PASV_227.len() as u32;
+    let got = server(&mut b, ACK | PSH, next, C0 + 6, b"226 Done.\r\n");
+    assert_eq!(got.seq, next + grew, "B shifts as A did");
+    // A second passive transfer: B rewrites its reply, shifted by the first.
+    let got = client(&mut b, ACK | PSH, C0 + 6, next + grew + 11, b"PASV\r\n");
+    assert_eq!(got.ack, next + 11);
+    let second = next + 11;
+    let got = server(&mut b, ACK | PSH, second, C0 + 12, PASV_227);
+    assert_eq!((got.seq, got.payload.as_slice()), (second + grew, VIP_227));
+    let after = second + PASV_227.len() as u32;
+    let got = server(&mut b, ACK, after, C0 + 12, b"");
+    assert_eq!(got.seq, after + 2 * grew, "both rewrites");
+    let ack = client(&mut b, ACK, C0 + 12, after + 2 * grew, b"");
+    assert_eq!(ack.ack, after);
+    assert_eq!(b.ctr(Ctr::FtpRewritten), 1);
 }
 
 /// An IPv6 TCP segment with its sequence and acknowledgement numbers, cut

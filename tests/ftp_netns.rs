@@ -13,52 +13,16 @@
 //! fails the test.
 
 mod nslab;
+#[path = "common/vsftpd.rs"]
+mod vsftpd;
 use nslab::{NsDirector, Scenario, adm, stats, total, wait_tcp_bound};
 use ringvs::lab::{self, Lab};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use vsftpd::{TempDir, content};
 
-/// The file each real server serves: its name, then filler, 64 KiB in all
-/// (several data segments, so the stream is long after the rewrite).
-fn content(n: usize) -> Vec<u8> {
-    let mut body = format!("rs{n}\n").into_bytes();
-    let filler: Vec<u8> = (0..64 * 1024 - body.len())
-        .map(|i| b'a' + (i % 26) as u8)
-        .collect();
-    body.extend(filler);
-    body
-}
-
-/// A directory removed when the test ends, however it ends.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// vsftpd on real server `n`: anonymous, read-only, passive ports
-/// 30000-30099, active connections from port 20 (its default), both
-/// families; in the foreground, stopped with the lab.
+/// vsftpd on real server `n`, its files under `dir`; stopped with the lab.
 fn spawn_vsftpd(lab: &mut Lab, dir: &Path, n: usize) {
-    let root = dir.join(format!("rs{n}"));
-    std::fs::create_dir_all(&root).expect("ftp root");
-    std::fs::write(root.join("file.bin"), content(n)).expect("ftp file");
-    let empty = dir.join("empty");
-    std::fs::create_dir_all(&empty).expect("empty dir");
-    let conf = dir.join(format!("rs{n}.conf"));
-    let text = format!(
-        "listen=NO\nlisten_ipv6=YES\nbackground=NO\nanonymous_enable=YES\n\
-         local_enable=NO\nwrite_enable=NO\nno_anon_password=YES\nanon_root={}\n\
-         pasv_enable=YES\npasv_min_port=30000\npasv_max_port=30099\n\
-         port_enable=YES\nconnect_from_port_20=YES\nsecure_chroot_dir={}\n\
-         seccomp_sandbox=NO\nisolate=NO\nisolate_network=NO\nxferlog_enable=NO\n\
-         dirmessage_enable=NO\nuse_localtime=NO\n",
-        root.display(),
-        empty.display()
-    );
-    std::fs::write(&conf, text).expect("vsftpd.conf");
-    let conf = conf.display().to_string();
+    let conf = vsftpd::config(dir, n).display().to_string();
     lab.spawn_in(&lab.ns_rs(n), Path::new("vsftpd"), &[&conf])
         .expect("start vsftpd");
 }
@@ -81,26 +45,8 @@ fn curl(lab: &Lab, opts: &[&str], url: &str) -> Vec<u8> {
     out.stdout
 }
 
-/// vsftpd is there (it takes no `--version`, which `Scenario::needs`
-/// runs): under `CI=true` its absence fails the test, elsewhere skips it.
-fn vsftpd_available() -> bool {
-    let ok = std::process::Command::new("vsftpd")
-        .arg("-v")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "the FTP test cannot run under CI without vsftpd"
-        );
-        eprintln!("SKIPPED (not CI): needs vsftpd");
-    }
-    ok
-}
-
 fn ftp(tag: &'static str, v6: bool) {
-    if !vsftpd_available() {
+    if !vsftpd::available() {
         return;
     }
     let vip = if v6 {

@@ -121,6 +121,7 @@ fn synced(d: &MemDirector, state: State) -> Install {
             template: false,
             timeout: 900,
             forward: ringvs::config::Forward::Masq,
+            out_seq: None,
         },
         dest: d.dest_id(ringvs::config::Proto::Tcp, 80, RS2, 80),
     }
@@ -508,6 +509,7 @@ mod v6 {
                 template: false,
                 timeout: 900,
                 forward: Forward::Masq,
+                out_seq: None,
             }
         );
         assert!(reports(&master).is_empty(), "nothing on the IPv4 channel");
@@ -617,6 +619,7 @@ mod v6 {
                 template: false,
                 timeout: 900,
                 forward: Forward::Masq,
+                out_seq: None,
             },
             dest,
         }

@@ -26,9 +26,12 @@
 //!
 //! A control connection does not expire while a data connection made of it
 //! is in some worker's table (IPVS's `n_control`, `ip_vs_conn_expire`):
-//! `ftp_holds` at expiry, `ftp_left` when a connection leaves. A deliberate
-//! difference: the shifts are this director's alone (a standby taking over
-//! a control connection whose stream moved does not know by how much).
+//! `ftp_holds` at expiry, `ftp_left` when a connection leaves.
+//!
+//! A control connection's shift travels with it in connection sync (IPVS's
+//! `out_seq` in the entry's `IPVS_OPT_SEQ_DATA` option), reported as soon as
+//! a rewrite moves it (`ftp_shift`, `ftp_install`): a standby taking over
+//! goes on shifting the stream.
 
 use super::family::{Family, Seg};
 use super::shared::Shared;
@@ -234,8 +237,13 @@ impl Core {
                 }
             }
         }
-        if ctl != before {
-            self.ftp_keep(key, ctl);
+        if ctl != before && self.ftp_keep(key, ctl) {
+            // The stream moved: a standby taking over must go on moving it
+            // (IPVS syncs `out_seq` with the connection; it waits for the
+            // next periodic sync of it, this reports at once).
+            if ctl.out != before.out && self.sync.reporting() {
+                self.sync_report_of::<A>(idx);
+            }
         }
         if edit.seq.is_none() && edit.ack.is_none() && edit.replace.is_none() {
             return self.nat_send(idx, dir, seg, tx);
@@ -264,6 +272,47 @@ impl Core {
         self.ftp.buf = buf;
     }
 
+    /// The shift of control connection `c`'s server stream, if a rewrite
+    /// moved it: what a sync entry of `c` carries (IPVS's `out_seq`).
+    pub(super) fn ftp_shift<A: Family>(&self, c: &Conn<A>) -> Option<Shift> {
+        if !self.env.ftp.on() || c.proto != crate::wire::ipv4::protocol::TCP {
+            return None;
+        }
+        let ctl = self.ftp.ctl.get(&ctl_key(c))?;
+        ctl.out.parts().map(|_| ctl.out)
+    }
+
+    /// Synced connection `c` was installed (`fresh`: new in the table) or
+    /// updated, its entry carrying shift `out`: the shift is this
+    /// director's now, as IPVS's backup copies the entry's sequence option
+    /// into its connection, new or not (`ip_vs_proc_conn`, `ip_vs_sync.c`).
+    /// A fresh connection without one keeps nothing of an earlier one of
+    /// the same ports. The command awaiting a reply and the last reply
+    /// rewritten are not synced (nor are they by IPVS: `cp->app_data`).
+    pub(super) fn ftp_install<A: Family>(&mut self, c: &Conn<A>, out: Option<Shift>, fresh: bool) {
+        let ftp = &self.env.ftp;
+        if !ftp.on() || c.proto != crate::wire::ipv4::protocol::TCP || !ftp.has(c.vport) {
+            return;
+        }
+        let key = ctl_key(c);
+        match out {
+            Some(out) => {
+                let kept = self.ftp.ctl.get(&key).copied().filter(|_| !fresh);
+                let ctl = Control {
+                    out,
+                    ..kept.unwrap_or_default()
+                };
+                if self.ftp_keep(key, ctl) {
+                    self.ctr.inc(Ctr::FtpSynced);
+                }
+            }
+            None if fresh => {
+                self.ftp.ctl.remove(&key);
+            }
+            None => {}
+        }
+    }
+
     /// Whether one more control connection's state fits (room made by
     /// letting go of connections no longer in the table when it is full, at
     /// most once a second).
@@ -275,12 +324,15 @@ impl Core {
         self.ftp.ctl.len() < MAX_CONTROLS
     }
 
-    /// Remember a control connection's helper state.
-    fn ftp_keep(&mut self, key: CtlKey, ctl: Control) {
+    /// Remember a control connection's helper state (false: no room, the
+    /// refusal counted).
+    fn ftp_keep(&mut self, key: CtlKey, ctl: Control) -> bool {
         if self.ftp.ctl.contains_key(&key) || self.ftp_room() {
             self.ftp.ctl.insert(key, ctl);
+            true
         } else {
             self.ctr.inc(Ctr::FtpRefused);
+            false
         }
     }
 

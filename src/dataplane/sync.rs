@@ -33,6 +33,7 @@
 use super::family::Family;
 use super::worker::Core;
 use crate::config::DestId;
+use crate::nat::ftp::Shift;
 use crate::nat::persist::TemplateKey;
 use crate::nat::table::AddError;
 use crate::nat::{Addr, Conn, FlowKey, State};
@@ -72,6 +73,10 @@ pub struct SyncEntry<A = u32> {
     pub timeout: u32,
     /// How the real server is reached (IPVS's forwarding bits of the flags).
     pub forward: crate::config::Forward,
+    /// The FTP helper's shift of the real server's stream (IPVS's
+    /// `out_seq`): a control connection whose stream a rewritten reply
+    /// moved; `None` for any other.
+    pub out_seq: Option<Shift>,
 }
 
 /// A received entry resolved to the real server it goes to.
@@ -322,6 +327,7 @@ impl Core {
             template: false,
             timeout: self.snap.cfg.timeouts.secs(c.state),
             forward: self.snap.cfg.forward_of(c.dest()),
+            out_seq: self.ftp_shift(c),
         };
         let template = if c.template != 0 {
             self.template_entry(c)
@@ -389,6 +395,7 @@ impl Core {
             template: true,
             timeout: p.timeout,
             forward: d.forward,
+            out_seq: None,
         })
     }
 
@@ -442,6 +449,8 @@ impl Core {
                 }
                 let sp = A::split(self);
                 sp.table.touch(idx, e.state, now, &sp.snap.timeouts);
+                let c = A::table(self).get(idx).clone();
+                self.ftp_install(&c, e.out_seq, false);
                 return self.ctr.inc(Ctr::SyncUpdated);
             }
             // The ports were reused for a connection to another server.
@@ -452,11 +461,12 @@ impl Core {
         if A::table(self).len() >= A::table(self).capacity() {
             self.evict_one_of::<A>();
         }
-        match A::table_mut(self).insert(conn, now) {
+        match A::table_mut(self).insert(conn.clone(), now) {
             Ok(_) => {
                 self.out
                     .gauges
                     .adjust(dest, None, Some(e.state.is_active()));
+                self.ftp_install(&conn, e.out_seq, true);
                 self.ctr.inc(Ctr::SyncInstalled);
             }
             Err(AddError::Full | AddError::Clash) => self.ctr.inc(Ctr::SyncInstallFailed),

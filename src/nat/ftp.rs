@@ -356,6 +356,24 @@ impl Shift {
         ack.wrapping_add_signed(-d)
     }
 
+    /// What connection sync carries of it (IPVS's `struct ip_vs_seq`:
+    /// `init_seq`, `delta`, `previous_delta`), or `None` while nothing was
+    /// ever rewritten (IPVS's `IP_VS_CONN_F_OUT_SEQ` unset).
+    pub fn parts(&self) -> Option<(u32, i32, i32)> {
+        self.set.then_some((self.init, self.delta, self.prev))
+    }
+
+    /// The shift a synced entry carried ([`Shift::parts`]), as IPVS's
+    /// backup takes it into its connection (`ip_vs_proc_conn`).
+    pub fn from_parts(init: u32, delta: i32, prev: i32) -> Self {
+        Self {
+            init,
+            delta,
+            prev,
+            set: true,
+        }
+    }
+
     /// The segment at `seq` (sender's numbering) changed length by `diff`:
     /// later segments move by that much more. A segment not after the last
     /// rewritten one (a retransmission) moves nothing again.

@@ -24,7 +24,7 @@
 //! Neither blocks a worker: a worker's report and install channels are
 //! bounded and a full one is counted, on both sides.
 
-use super::family::{Family, fwd_bits, to_wire};
+use super::family::{Family, fwd_bits, out_seq, to_wire};
 use super::wire::{self, AnyConn, Daemon, MessageBuilder, SyncConn, flags};
 use crate::config::ipvsadm::{DaemonOpts, SyncRole};
 use crate::dataplane::sync::{Install, SyncEntry, SyncPorts};
@@ -363,12 +363,7 @@ impl Master {
         let mut next = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             let mut send = |m: &MessageBuilder| self.send(m.as_bytes(), m.nr_conns());
-            pack::<Ipv4Addr>(&self.ports.reports, &mut msg, &mut send);
-            pack::<Ipv6Addr>(&self.ports.reports6, &mut msg, &mut send);
-            if !msg.is_empty() {
-                send(&msg);
-                msg.clear();
-            }
+            tick(&self.ports, &mut msg, &mut send);
             next += TICK;
             let now = Instant::now();
             match next.checked_duration_since(now) {
@@ -392,6 +387,35 @@ impl Master {
             }
         }
     }
+}
+
+/// One tick of a master daemon: what the workers of both families
+/// reported, packed into messages, each full one and then the last handed
+/// to `send`.
+fn tick(ports: &SyncPorts, msg: &mut MessageBuilder, send: &mut impl FnMut(&MessageBuilder)) {
+    pack::<Ipv4Addr>(&ports.reports, msg, send);
+    pack::<Ipv6Addr>(&ports.reports6, msg, send);
+    if !msg.is_empty() {
+        send(msg);
+        msg.clear();
+    }
+}
+
+/// The datagrams a master daemon with `syncid` and `maxlen` would send of
+/// what the workers reported on `ports` so far: its packing without its
+/// socket and schedule (as [`Intake`] is the backup's without its socket).
+pub fn messages(
+    ports: &SyncPorts,
+    syncid: u8,
+    maxlen: usize,
+) -> Result<Vec<Vec<u8>>, wire::BufferTooSmall> {
+    let mut buf = vec![0u8; maxlen.max(wire::MIN_BUFFER)];
+    let mut msg = MessageBuilder::new(&mut buf, maxlen, syncid)?;
+    let mut out = Vec::new();
+    tick(ports, &mut msg, &mut |m: &MessageBuilder| {
+        out.push(m.as_bytes().to_vec())
+    });
+    Ok(out)
 }
 
 /// Packs what the workers reported on `reports` (what is there now; later
@@ -563,6 +587,7 @@ impl Intake {
                 template: false,
                 timeout: c.timeout,
                 forward: t.forward,
+                out_seq: out_seq(c),
             },
             dest: t.dest,
         };
@@ -593,6 +618,7 @@ mod tests {
             template: false,
             timeout: 900,
             forward: Forward::Masq,
+            out_seq: None,
         };
         let c = to_wire::<Ipv4Addr>(&e);
         assert_eq!(c.flags, flags::MASQ, "established: not INACTIVE");
@@ -627,6 +653,59 @@ mod tests {
         assert_eq!(tun.flags & flags::FWD_MASK, flags::TUNNEL);
     }
 
+    /// An FTP control connection's shift goes out as IPVS syncs `out_seq`
+    /// (`IPVS_OPT_SEQ_DATA` and `IP_VS_CONN_F_OUT_SEQ`, a negative delta as
+    /// its two's complement) and comes back the same; `in_seq` alone, or
+    /// the option without the flag, moves nothing.
+    #[test]
+    fn an_ftp_shift_travels_as_ipvs_out_seq() {
+        use crate::nat::ftp::Shift;
+        let shift = Shift::from_parts(0xffff_fff0, -3, 2);
+        let e = SyncEntry {
+            proto: 6,
+            client: (0xc612_0001, 40000),
+            vip: (0xc612_006e, 21),
+            rip: (0xc613_0002, 21),
+            state: State::Established,
+            template: false,
+            timeout: 900,
+            forward: Forward::Masq,
+            out_seq: Some(shift),
+        };
+        let c = to_wire::<Ipv4Addr>(&e);
+        assert_eq!(c.flags & flags::SEQ_MASK, flags::OUT_SEQ);
+        let seq = c.seq.expect("the sequence option");
+        assert_eq!(seq.in_seq, wire::Seq::default());
+        assert_eq!(
+            (
+                seq.out_seq.init_seq,
+                seq.out_seq.delta,
+                seq.out_seq.previous_delta
+            ),
+            (0xffff_fff0, 0xffff_fffd, 2)
+        );
+        let mut buf = vec![0u8; 1472];
+        let mut m = MessageBuilder::new(&mut buf, 1472, 7).expect("buffer");
+        m.push(&c).expect("fits");
+        let back: Vec<AnyConn> = wire::parse(m.as_bytes(), 7)
+            .expect("message")
+            .map(|r| r.expect("entry"))
+            .collect();
+        let AnyConn::V4(got) = back[0] else {
+            panic!("{back:?}")
+        };
+        assert_eq!(got, c);
+        assert_eq!(out_seq(&got), Some(shift));
+        let in_only = wire::SyncConn {
+            flags: c.flags & !flags::SEQ_MASK | flags::IN_SEQ,
+            ..got
+        };
+        assert_eq!(out_seq(&in_only), None);
+        // A connection whose stream never moved carries no option.
+        let plain = to_wire::<Ipv4Addr>(&SyncEntry { out_seq: None, ..e });
+        assert_eq!((plain.seq, plain.flags & flags::SEQ_MASK), (None, 0));
+    }
+
     fn ip6(s: &str) -> Ipv6Addr {
         s.parse().expect("an IPv6 address")
     }
@@ -641,6 +720,7 @@ mod tests {
             template: false,
             timeout: 900,
             forward: Forward::Masq,
+            out_seq: None,
         }
     }
 
@@ -681,6 +761,7 @@ mod tests {
             template: false,
             timeout: 900,
             forward: Forward::Masq,
+            out_seq: None,
         };
         for i in 0..3 {
             tx4.send(SyncEntry {
@@ -845,6 +926,7 @@ mod tests {
             template: false,
             timeout: 900,
             forward: Forward::Masq,
+            out_seq: None,
         });
         // Another client port per try until the two owners differ, so a
         // swapped owner function shows.
@@ -880,6 +962,7 @@ mod tests {
                 template: false,
                 timeout: 900,
                 forward: Forward::Masq,
+                out_seq: None,
             }
         );
     }

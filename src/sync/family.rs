@@ -9,6 +9,7 @@ use super::wire::{self, SyncAddr, SyncConn, flags};
 use crate::config::{DestId, Forward, SorryServer};
 use crate::dataplane::sync::{Install, SyncEntry, SyncPorts};
 use crate::dataplane::{Env, Shared};
+use crate::nat::ftp::Shift;
 use crate::nat::persist::Templates;
 use crate::nat::{Addr, ServiceEntry, Snapshot};
 use crossbeam_channel::Sender;
@@ -18,9 +19,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// state's IPVS number, `INACTIVE` unless established (see
 /// [`wire::nat_flags`]).
 pub(super) fn to_wire<A: Family>(e: &SyncEntry<A::Nat>) -> SyncConn<A> {
+    let seq = e.out_seq.and_then(|s| s.parts()).map(seq_opt);
+    let seq_flag = if seq.is_some() { flags::OUT_SEQ } else { 0 };
     SyncConn {
         proto: e.proto,
-        flags: wire::nat_flags(e.template, e.state) | fwd_bits(e.forward),
+        flags: wire::nat_flags(e.template, e.state) | fwd_bits(e.forward) | seq_flag,
         state: if e.template {
             0
         } else {
@@ -34,8 +37,35 @@ pub(super) fn to_wire<A: Family>(e: &SyncEntry<A::Nat>) -> SyncConn<A> {
         dport: e.rip.1,
         fwmark: 0,
         timeout: e.timeout,
-        seq: None,
+        seq,
     }
+}
+
+/// The FTP helper's shift of a control connection's server stream as IPVS
+/// syncs it (`IPVS_OPT_SEQ_DATA` with `IP_VS_CONN_F_OUT_SEQ`): the real
+/// server's direction is `out_seq`; `in_seq` stays zero, as the helper (like
+/// `ip_vs_ftp_in`) never changes the client's stream.
+fn seq_opt((init, delta, prev): (u32, i32, i32)) -> wire::SeqOpt {
+    wire::SeqOpt {
+        in_seq: wire::Seq::default(),
+        out_seq: wire::Seq {
+            init_seq: init,
+            delta: delta as u32,
+            previous_delta: prev as u32,
+        },
+    }
+}
+
+/// The shift a received entry carries ([`seq_opt`] backwards), if its flags
+/// say its `out_seq` is in use; an `in_seq` is not applied (ringvs's
+/// helper moves no client stream).
+pub(super) fn out_seq<A: SyncAddr>(c: &SyncConn<A>) -> Option<Shift> {
+    let s = c.seq.filter(|_| c.flags & flags::OUT_SEQ != 0)?.out_seq;
+    Some(Shift::from_parts(
+        s.init_seq,
+        s.delta as i32,
+        s.previous_delta as i32,
+    ))
 }
 
 /// IPVS's forwarding-method bits (`IP_VS_CONN_F_MASQ`, `_DROUTE`, `_TUNNEL`).

@@ -172,6 +172,9 @@ pub struct Pair {
     /// The directors' service NICs have two queues each and the directors
     /// run `--io xdp` ([`Pair::build_xdp`]); else AF_PACKET.
     xdp: bool,
+    /// More `ringvs run` options, for both directors started after they
+    /// are set.
+    pub run_args: Vec<String>,
 }
 
 impl Pair {
@@ -197,6 +200,7 @@ impl Pair {
             dir,
             ipv6: false,
             xdp,
+            run_args: Vec::new(),
         };
         fs::create_dir_all(&pair.dir).expect("create the pair's directory");
         for script in ["notify.sh", "check.sh"] {
@@ -357,6 +361,13 @@ impl Pair {
         pid
     }
 
+    /// Start `exe ARGS` in `ns` (a server: stopped with the pair), its
+    /// output in the pair's file `log`.
+    pub fn spawn_in(&mut self, ns: &str, exe: &str, args: &[&str], log: &str) {
+        let cmd = ns_command(ns, Path::new(exe), args);
+        self.spawn(None, cmd, Some(log));
+    }
+
     /// Start `python3 SCRIPT ARGS` (a file of `tests/data/ha`) in `ns`; its
     /// standard output is collected line by line with the time each arrived.
     pub fn spawn_python(&mut self, ns: &str, script: &str, args: &[&str]) -> Lines {
@@ -460,6 +471,7 @@ impl Pair {
             #[rustfmt::skip]
             args.extend(["--ext-addr", lab::EXT_ADDR6_CIDR, "--int-addr", lab::INT_ADDR6_CIDR]);
         }
+        args.extend(self.run_args.iter().map(String::as_str));
         let cmd = ns_command(&self.ns_director(side), Path::new(EXE), &args);
         self.spawn(Some(side), cmd, Some(&format!("ringvs-{name}.log")));
         let at = self.children.len() - 1;
