@@ -598,6 +598,87 @@ fn a_director_taking_over_goes_on_shifting_the_stream() {
     assert_eq!(b.ctr(Ctr::FtpRewritten), 1);
 }
 
+/// A backup installs the data connections the master's helper made,
+/// though no service holds their ports: each goes to the real server of
+/// the control connection's service on the same VIP (passive: VIP:port to
+/// the server at that port; active: VIP:20 to the server's port 20), and
+/// is served once the director is active. An entry that fits neither, or
+/// any with the helper off, is dropped as of an unknown service.
+#[test]
+fn a_standby_installs_the_helpers_data_connections() {
+    use ringvs::nat::State;
+    use ringvs::sync::wire::{self, MessageBuilder, SyncConn};
+    let entry = |cport: u16, vport: u16, dport: u16| SyncConn {
+        proto: 6,
+        flags: wire::nat_flags(false, State::Established),
+        state: wire::state_to_ipvs(State::Established),
+        caddr: CLIENT,
+        cport,
+        vaddr: VIP,
+        vport,
+        daddr: RS1,
+        dport,
+        fwmark: 0,
+        timeout: 900,
+        seq: None,
+    };
+    let entries = [
+        entry(45000, 30000, 30000), // passive
+        entry(45001, 20, 20),       // active
+        entry(45002, 30001, 30002), // neither
+    ];
+    let mut msg = vec![0u8; 1472];
+    let mut m = MessageBuilder::new(&mut msg, 1472, 7).expect("buffer");
+    for e in &entries {
+        m.push(e).expect("fits");
+    }
+    let msg = m.as_bytes().to_vec();
+    let count = |i: &ringvs::sync::daemon::Intake| {
+        let c = &i.counters;
+        let queued = c.conns_queued.load(std::sync::atomic::Ordering::Relaxed);
+        (
+            queued,
+            c.drops().get("unknown_service").copied().unwrap_or(0),
+        )
+    };
+    for (ports, want) in [(&[21][..], (2, 1)), (&[2121][..], (0, 3))] {
+        let mut d = lab(ports);
+        d.shared.ha.set_standby(true);
+        d.shared.bump();
+        let intake = d.intake(7, &ftp_env(ports));
+        intake.message(&msg);
+        assert_eq!(count(&intake), want, "helper on {ports:?}");
+        d.poll();
+        if want.0 == 0 {
+            assert!(d.conns(0).is_empty());
+            continue;
+        }
+        let mut listed: Vec<_> = d
+            .conns(0)
+            .iter()
+            .map(|c| (c.client.1, c.vip.1, c.dest))
+            .collect();
+        listed.sort();
+        assert_eq!(
+            listed,
+            [
+                (45000, 30000, (RS1.into(), 30000)),
+                (45001, 20, (RS1.into(), 20))
+            ]
+        );
+        d.shared.ha.set_standby(false);
+        d.shared.bump();
+        let (_, int) = d.ext(&tcp_seg(&L3::to_vip(), 45000, 30000, ACK, 7001, 9001, b""));
+        let p = parse_ip(&int[0]);
+        assert_eq!((p.dst, p.dport), (RS1, 30000), "served once active");
+        let from_rs = L3::from_rs(RS1, CLIENT);
+        let (ext, _) = d.int(&tcp_seg(&from_rs, 20, 45001, ACK, 9001, 7001, b"x"));
+        let p = parse_ip(&ext[0]);
+        assert_eq!((p.src, p.sport), (VIP, 20), "from VIP:20");
+        assert_eq!(d.ctr(Ctr::DropNoConn) + d.ctr(Ctr::DropNoService), 0);
+    }
+}
+
 /// An IPv6 TCP segment with its sequence and acknowledgement numbers, cut
 /// after `cut` bytes of it into two fragments when given.
 fn tcp6(

@@ -549,17 +549,22 @@ fn line_starting(lines: &Lines, words: &[&str], limit: Duration) -> Option<Strin
 }
 
 /// FTP through the pair (`ringvs run --ftp-ports 21`, vsftpd on both real
-/// servers): a control connection whose stream a rewritten `227` moved
-/// (this lab's VIP is two characters longer than the real servers'
-/// addresses) carries on through a crash of the active director, because
-/// the shift is synced with the connection (IPVS's `out_seq`,
-/// `IPVS_OPT_SEQ_DATA`). After the takeover the client's NOOP and a second
-/// passive transfer on the same control connection go through the new
-/// director, which rewrites the second reply on top of the synced shift.
-/// Without the shift, the client's acknowledgements would reach the server
-/// two bytes beyond what it sent, and the control connection would stall.
+/// servers), one control connection across a crash of the active director
+/// (`tests/data/ha/ftp_client.py`):
+///
+/// * its stream was moved by a rewritten `227` (this lab's VIP is two
+///   characters longer than the real servers' addresses), and the shift is
+///   synced with it (IPVS's `out_seq`, `IPVS_OPT_SEQ_DATA`): after the
+///   takeover the server's `226`, the client's NOOP and a second passive
+///   transfer, whose reply the new director rewrites on top of the synced
+///   shift, go through. Without the shift the client's acknowledgements
+///   reach the server two bytes beyond what it sent, and the control
+///   connection stalls;
+/// * a passive data connection is in flight when A dies (the client stops
+///   reading until the takeover): the standby installed it though no
+///   service holds its port, so the file arrives whole through B.
 #[test]
-fn an_ftp_control_connection_keeps_its_shift_through_a_crash() {
+fn ftp_through_a_crash_keeps_the_control_connections_shift_and_the_transfer() {
     if !vsftpd::available() {
         return;
     }
@@ -570,6 +575,8 @@ fn an_ftp_control_connection_keeps_its_shift_through_a_crash() {
     let dir = pair.dir().join("ftp");
     for n in 1..=2 {
         let (ns, conf) = (pair.ns_rs(n), vsftpd::config(&dir, n));
+        let big = vsftpd::content(n).repeat(64);
+        std::fs::write(dir.join(format!("rs{n}/big.bin")), big).expect("big.bin");
         let conf = conf.display().to_string();
         pair.spawn_in(&ns, "vsftpd", &[&conf], &format!("vsftpd-rs{n}.log"));
         let up = wait_for(Duration::from_secs(5), || {
@@ -590,65 +597,70 @@ fn an_ftp_control_connection_keeps_its_shift_through_a_crash() {
     let go = pair.dir().join("ftp-go");
     let (cli, vip, go_s) = (pair.ns_client(), VIP.to_string(), go.display().to_string());
     let lines = pair.spawn_python(&cli, "ftp_client.py", &[&vip, &go_s]);
-    let first = line_starting(&lines, &["waiting", "error"], Duration::from_secs(20));
-    let got = |n: usize| {
+    let said = |word: &str| {
         ha::lines_of(&lines)
             .into_iter()
             .map(|(_, l)| l)
-            .find(|l| l.starts_with(&format!("got {n} ")))
+            .find(|l| l.starts_with(word))
     };
-    assert_eq!(
-        first.as_deref(),
-        Some("waiting"),
-        "the first transfer through A: {:?}",
-        ha::lines_of(&lines)
-    );
-    let one = got(1).unwrap_or_default();
+    let started = line_starting(&lines, &["started", "error"], Duration::from_secs(20));
+    let data_port: u16 = started
+        .as_deref()
+        .and_then(|l| l.strip_prefix("started "))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the transfers through A: {:?}", ha::lines_of(&lines)));
+    let one = said("got 1 ").unwrap_or_default();
     let server = one.split_whitespace().nth(3).unwrap_or_default().to_owned();
     assert!(
         one.starts_with("got 1 65536 rs"),
         "the first file, whole: {one:?}"
     );
     let a = nslab::stats(&a_ctl);
-    assert_eq!(nslab::total(&a, "ftp_rewritten"), 1, "A rewrote the 227");
-    // The shift reached the standby (reported at the rewrite, sent within a
-    // tick of the master daemon).
+    assert_eq!(nslab::total(&a, "ftp_rewritten"), 2, "A rewrote both 227s");
+    // The standby has the shift and the data connection in flight.
     let synced = wait_for(SYNC_LAG_LIMIT, || {
-        (nslab::total(&nslab::stats(&b_ctl), "ftp_synced") >= 1).then_some(())
+        let shift = nslab::total(&nslab::stats(&b_ctl), "ftp_synced") >= 1;
+        let data = ha::listed_client_ports(&b_ctl, ha::CLIENT).contains(&data_port);
+        (shift && data).then_some(())
     });
     assert!(
         synced.is_some(),
-        "B took no FTP shift: {:?}",
-        nslab::stats(&b_ctl)
+        "B: ftp_synced {}, client ports listed {:?} (the data connection's {data_port})",
+        nslab::total(&nslab::stats(&b_ctl), "ftp_synced"),
+        ha::listed_client_ports(&b_ctl, ha::CLIENT)
     );
 
     let (kill_at, master) = crash_a(&mut pair);
     let go_at = now();
     std::fs::write(&go, b"go").expect("write the go file");
-    let end = line_starting(&lines, &["done", "error"], Duration::from_secs(30));
+    let end = line_starting(&lines, &["done", "error"], Duration::from_secs(40));
     assert_eq!(
         end.as_deref(),
         Some("done"),
         "the control connection after the takeover: {:?}",
         ha::lines_of(&lines)
     );
-    let two = got(2).unwrap_or_default();
     assert_eq!(
-        two,
+        said("big ").unwrap_or_default(),
+        format!("big 4194304 {server} whole"),
+        "the file in flight, whole"
+    );
+    assert_eq!(
+        said("got 2 ").unwrap_or_default(),
         format!("got 2 65536 {server}"),
-        "the second file, whole, from the control connection's server"
+        "the second file, from the control connection's server"
     );
     let b = nslab::stats(&b_ctl);
     let d = |n: &str| nslab::total(&b, n);
-    assert_eq!(d("ftp_rewritten"), 1, "B rewrote the second 227");
-    assert_eq!(d("ftp_data"), 1, "B let the second data connection in");
-    assert_eq!(d("drop_no_conn"), 0);
+    assert_eq!(d("ftp_rewritten"), 1, "B rewrote the third 227");
+    assert_eq!(d("ftp_data"), 1, "B let the third data connection in");
+    assert_eq!(d("drop_no_conn") + d("drop_no_service"), 0);
     let done_at = ha::lines_of(&lines)
         .iter()
         .find(|(_, l)| l == "done")
         .map_or(f64::NAN, |(t, _)| *t);
     println!(
-        "HA-MEASURE ftp takeover={:.2}s second_transfer={:.2}s b_ftp_synced={} \
+        "HA-MEASURE ftp takeover={:.2}s go_to_done={:.2}s b_ftp_synced={} \
          b_ftp_rewritten={} b_ftp_data={} b_sync_installed={}",
         master.at - kill_at,
         done_at - go_at,

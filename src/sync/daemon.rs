@@ -24,7 +24,7 @@
 //! Neither blocks a worker: a worker's report and install channels are
 //! bounded and a full one is counted, on both sides.
 
-use super::family::{Family, fwd_bits, out_seq, to_wire};
+use super::family::{Family, ftp_data, fwd_bits, out_seq, to_wire};
 use super::wire::{self, AnyConn, Daemon, MessageBuilder, SyncConn, flags};
 use crate::config::ipvsadm::{DaemonOpts, SyncRole};
 use crate::dataplane::sync::{Install, SyncEntry, SyncPorts};
@@ -545,7 +545,10 @@ impl Intake {
         if !A::enabled(&self.env) {
             return Err("ipv6_off");
         }
-        let t = A::resolve(snap, c)?;
+        let t = match A::resolve(snap, c) {
+            Err("unknown_service") => ftp_data(snap, &self.env.ftp, c).ok_or("unknown_service")?,
+            t => t?,
+        };
         // The backup's own server must be reached the way the master's is.
         if c.flags & flags::FWD_MASK != fwd_bits(t.forward) {
             return Err("method_differs");

@@ -9,7 +9,7 @@ use super::wire::{self, SyncAddr, SyncConn, flags};
 use crate::config::{DestId, Forward, SorryServer};
 use crate::dataplane::sync::{Install, SyncEntry, SyncPorts};
 use crate::dataplane::{Env, Shared};
-use crate::nat::ftp::Shift;
+use crate::nat::ftp::{FtpPorts, Shift};
 use crate::nat::persist::Templates;
 use crate::nat::{Addr, ServiceEntry, Snapshot};
 use crossbeam_channel::Sender;
@@ -68,6 +68,49 @@ pub(super) fn out_seq<A: SyncAddr>(c: &SyncConn<A>) -> Option<Shift> {
     ))
 }
 
+/// The FTP data connection a received entry is, when no service holds its
+/// port (`Family::resolve` found none) and the helper runs on `ftp`'s
+/// ports: a connection the master's helper made of a control connection to
+/// one of those ports on the entry's VIP, which goes to that control
+/// connection's real server (`ftp_expect_passive`, `ftp_expect_active` in
+/// `dataplane/ftp.rs`), by NAT:
+///
+/// * passive: VIP:port to the server's address at the same port;
+/// * active: VIP:(ftp port − 1) to the server's (control port − 1).
+///
+/// IPVS's backup takes any entry, its connection bound to no real server
+/// when its service is unknown (`ip_vs_proc_conn`); ringvs drops entries of
+/// unknown services but these, each bound to its control connection's
+/// server, as on the master.
+pub(super) fn ftp_data<A: Family>(
+    snap: &Snapshot,
+    ftp: &FtpPorts,
+    c: &SyncConn<A>,
+) -> Option<Target<A::Nat>> {
+    if c.proto != crate::wire::ipv4::protocol::TCP || c.is_template() {
+        return None;
+    }
+    let daddr = c.daddr.to_nat();
+    ftp.list().iter().find_map(|&p| {
+        let svc = (c.proto, c.vaddr.to_nat(), p);
+        let (dest, addr, _, forward) = A::dests_on(snap, svc)?.find(|&(_, addr, port, fwd)| {
+            // A real server's port 0 takes the VIP's.
+            let rport = if port == 0 { p } else { port };
+            let passive = c.vport == c.dport;
+            let active = c.vport == p.wrapping_sub(1) && c.dport == rport.wrapping_sub(1);
+            fwd == Forward::Masq && addr == daddr && (passive || active)
+        })?;
+        Some(Target {
+            svc,
+            dest,
+            addr,
+            port: c.dport,
+            forward,
+            persist: None,
+        })
+    })
+}
+
 /// IPVS's forwarding-method bits (`IP_VS_CONN_F_MASQ`, `_DROUTE`, `_TUNNEL`).
 pub(super) fn fwd_bits(f: Forward) -> u32 {
     match f {
@@ -89,6 +132,12 @@ pub(super) trait Family: SyncAddr {
     /// The service and real server of a received entry in the current
     /// rules, or why there is none.
     fn resolve(snap: &Snapshot, c: &SyncConn<Self>) -> Result<Target<Self::Nat>, &'static str>;
+    /// The real servers of the service on exactly `svc` (no port-0
+    /// service in its place): each one's id, real address, port and method.
+    fn dests_on(
+        snap: &Snapshot,
+        svc: (u8, Self::Nat, u16),
+    ) -> Option<impl Iterator<Item = (DestId, Self::Nat, u16, Forward)> + '_>;
     /// The shared persistence templates of this family, if the director
     /// keeps them.
     fn templates(shared: &Shared) -> Option<&Templates<Self::Nat>>;
@@ -165,6 +214,14 @@ impl Family for Ipv4Addr {
         })
     }
 
+    fn dests_on(
+        snap: &Snapshot,
+        svc: (u8, u32, u16),
+    ) -> Option<impl Iterator<Item = (DestId, u32, u16, Forward)> + '_> {
+        let s = snap.services.get(&svc)?;
+        Some(s.dests.iter().map(|d| (d.id, d.addr, d.port, d.forward)))
+    }
+
     fn templates(shared: &Shared) -> Option<&Templates> {
         Some(&shared.templates)
     }
@@ -224,6 +281,15 @@ impl Family for Ipv6Addr {
             forward: d.3,
             persist: s.entry.persist.map(|p| (p.timeout, p.mask)),
         })
+    }
+
+    fn dests_on(
+        snap: &Snapshot,
+        svc: (u8, Ipv6Addr, u16),
+    ) -> Option<impl Iterator<Item = (DestId, Ipv6Addr, u16, Forward)> + '_> {
+        let s = snap.services6.get(&svc)?;
+        let dests = s.entry.dests.iter().zip(s.addrs6.iter());
+        Some(dests.map(|(d, a)| (d.id, *a, d.port, d.forward)))
     }
 
     fn templates(shared: &Shared) -> Option<&Templates<Ipv6Addr>> {
