@@ -784,3 +784,98 @@ fn ipv6_extended_passive_reply_and_its_shift() {
     let p = parse_ip6(&ext[0]);
     assert_eq!((p.src, &p.l4[..2]), (VIP6, &20u16.to_be_bytes()[..]));
 }
+
+/// IPv6 under sync, from the wire: a standby takes a control connection's
+/// shift (here a negative one: a `229` written without its address loses
+/// bytes) and the passive data connection the master's helper made, and,
+/// once active, shifts the server's stream back and serves the transfer.
+#[test]
+fn ipv6_control_and_data_connections_come_in_sync_messages() {
+    use ringvs::nat::State;
+    use ringvs::sync::wire::{self, MessageBuilder, Seq, SeqOpt, SyncConn};
+    let rules = [
+        "-A -t [2001:2:0:1::110]:21 -s rr",
+        "-a -t [2001:2:0:1::110]:21 -r [2001:2:0:2::2]:21 -m",
+    ];
+    let env = Env {
+        ftp: FtpPorts::new(&[21]).expect("ports"),
+        ..env6()
+    };
+    let mut d = MemDirector::with_env(1, &rules, env.clone(), 1024);
+    d.resolve6(ringvs::Nic::Ext, CLIENT6, CLIENT_MAC);
+    d.resolve6(ringvs::Nic::Int, RS1_6, RS1_MAC);
+    d.shared.ha.set_standby(true);
+    d.shared.bump();
+    let shrunk: i32 = 15;
+    let conn = |cport: u16, vport: u16, dport: u16, seq: Option<SeqOpt>| SyncConn {
+        proto: 6,
+        flags: wire::nat_flags(false, State::Established)
+            | if seq.is_some() {
+                wire::flags::OUT_SEQ
+            } else {
+                0
+            },
+        state: wire::state_to_ipvs(State::Established),
+        caddr: CLIENT6,
+        cport,
+        vaddr: VIP6,
+        vport,
+        daddr: RS1_6,
+        dport,
+        fwmark: 0,
+        timeout: 900,
+        seq,
+    };
+    let shift = SeqOpt {
+        in_seq: Seq::default(),
+        out_seq: Seq {
+            init_seq: S0,
+            delta: (-shrunk) as u32,
+            previous_delta: 0,
+        },
+    };
+    let mut buf = vec![0u8; 1472];
+    let mut m = MessageBuilder::new(&mut buf, 1472, 7).expect("buffer");
+    m.push(&conn(CPORT, 21, 21, Some(shift))).expect("fits");
+    m.push(&conn(45000, 30000, 30000, None)).expect("fits");
+    let intake = d.intake(7, &env);
+    intake.message(m.as_bytes());
+    d.poll();
+    assert_eq!(
+        d.ctr(Ctr::SyncInstalled),
+        2,
+        "{:?}",
+        intake.counters.drops()
+    );
+    assert_eq!(d.ctr(Ctr::FtpSynced), 1);
+
+    d.shared.ha.set_standby(false);
+    d.shared.bump();
+    let (c, r) = (l3_to_vip6(), l3_from_rs6(RS1_6, CLIENT6));
+    let next = S0 + 70;
+    let text = b"226 Transfer complete.\r\n";
+    let out = d
+        .int(&tcp6(&r, (21, CPORT, ACK | PSH), (next, C0 + 12), text, None)[0])
+        .0;
+    let p = parse_ip6(&out[0]);
+    let seq = u32::from_be_bytes([p.l4[4], p.l4[5], p.l4[6], p.l4[7]]);
+    assert_eq!(seq, next.wrapping_add_signed(-shrunk), "shifted back");
+    let ack = next.wrapping_add_signed(-shrunk) + text.len() as u32;
+    let int = d
+        .ext(&tcp6(&c, (CPORT, 21, ACK), (C0 + 12, ack), b"", None)[0])
+        .1;
+    let p = parse_ip6(&int[0]);
+    let got = u32::from_be_bytes([p.l4[8], p.l4[9], p.l4[10], p.l4[11]]);
+    assert_eq!(
+        got,
+        next + text.len() as u32,
+        "the server hears its own count"
+    );
+    // The data connection, to the control connection's server.
+    let int = d
+        .ext(&tcp6(&c, (45000, 30000, ACK), (7001, 9001), b"", None)[0])
+        .1;
+    let p = parse_ip6(&int[0]);
+    assert_eq!((p.dst, &p.l4[2..4]), (RS1_6, &30000u16.to_be_bytes()[..]));
+    assert_eq!(d.ctr(Ctr::DropNoConn) + d.ctr(Ctr::DropNoService), 0);
+}
