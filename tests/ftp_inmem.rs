@@ -555,23 +555,13 @@ fn a_control_connection_outlives_its_timeout_while_a_data_connection_lives() {
 /// the stream, a second rewrite on top of the first.
 #[test]
 fn a_director_taking_over_goes_on_shifting_the_stream() {
-    let role = |d: &MemDirector, master: bool, standby: bool| {
-        d.shared.ha.set_master(master);
-        d.shared.ha.set_standby(standby);
-        d.shared.bump();
-    };
     let mut a = lab(&[21]);
     role(&a, true, false);
     let mut b = lab(&[21]);
     role(&b, false, true);
     pasv(&mut a, PASV_227);
     let grew = (VIP_227.len() - PASV_227.len()) as u32;
-    let msgs = ringvs::sync::daemon::messages(&a.sync, 7, 1472).expect("buffer");
-    let intake = b.intake(7, &ftp_env(&[21]));
-    for m in &msgs {
-        intake.message(m);
-    }
-    b.poll();
+    sync_to(&a, &mut b);
     // Reported when established (no shift yet), then at the rewrite.
     assert_eq!(b.ctr(Ctr::SyncInstalled), 1);
     assert_eq!(b.ctr(Ctr::SyncUpdated), 1);
@@ -596,6 +586,112 @@ fn a_director_taking_over_goes_on_shifting_the_stream() {
     let ack = client(&mut b, ACK, C0 + 12, after + 2 * grew, b"");
     assert_eq!(ack.ack, after);
     assert_eq!(b.ctr(Ctr::FtpRewritten), 1);
+}
+
+/// What the master daemon would send of `a`'s reports so far, taken by
+/// `b`'s backup daemon and installed by its workers.
+fn sync_to(a: &MemDirector, b: &mut MemDirector) {
+    let msgs = ringvs::sync::daemon::messages(&a.sync, 7, 1472).expect("buffer");
+    let intake = b.intake(7, &ftp_env(&[21]));
+    for m in &msgs {
+        intake.message(m);
+    }
+    b.poll();
+}
+
+/// Sets a director's role.
+fn role(d: &MemDirector, master: bool, standby: bool) {
+    d.shared.ha.set_master(master);
+    d.shared.ha.set_standby(standby);
+    d.shared.bump();
+}
+
+/// A control connection that closed and whose ports came back in a new
+/// one to the same server: the standby keeps no shift of the old one (an
+/// entry without the sequence option clears it, as IPVS's update takes the
+/// entry's `SEQ_MASK` bits); and a shift sent again by the resend sweep
+/// counts once.
+#[test]
+fn reused_ports_do_not_inherit_a_synced_shift() {
+    use std::time::Duration;
+    let mut a = lab(&[21]);
+    role(&a, true, false);
+    a.shared.ha.set_resend_s(1);
+    let mut b = lab(&[21]);
+    role(&b, false, true);
+    pasv(&mut a, PASV_227);
+    sync_to(&a, &mut b);
+    assert_eq!(b.ctr(Ctr::FtpSynced), 1);
+    // The resend sweep sends the connection and its shift again.
+    let reported = a.ctr(Ctr::SyncReported);
+    for _ in 0..3 {
+        a.advance(Duration::from_millis(700));
+        a.poll();
+    }
+    assert!(a.ctr(Ctr::SyncReported) > reported, "resent");
+    sync_to(&a, &mut b);
+    assert_eq!(b.ctr(Ctr::FtpSynced), 1, "the same shift counts once");
+    // Closed: client FIN, server FIN, client ACK.
+    let next = S0 + PASV_227.len() as u32;
+    client(&mut a, FIN | ACK, C0 + 6, next + 2, b"");
+    server(&mut a, FIN | ACK, next, C0 + 7, b"");
+    client(&mut a, ACK, C0 + 7, next + 3, b"");
+    sync_to(&a, &mut b);
+    // The same client port again, a new connection on A (rr: one server).
+    client(&mut a, SYN, 90_000, 0, b"");
+    server(&mut a, SYN | ACK, 70_000, 90_001, b"");
+    client(&mut a, ACK, 90_001, 70_001, b"");
+    let got = server(&mut a, ACK | PSH, 70_001, 90_001, b"220 hi\r\n");
+    assert_eq!(got.seq, 70_001, "A: a new connection is not shifted");
+    sync_to(&a, &mut b);
+    role(&b, false, false);
+    let got = server(&mut b, ACK | PSH, 70_009, 90_001, b"220 hi\r\n");
+    assert_eq!(got.seq, 70_009, "B: nor is it after the takeover");
+}
+
+/// A VIP-wide (port-0) service beside the FTP one, without the FTP
+/// service's real server: a passive data connection's entry finds the
+/// port-0 service but no server of it, and is installed as the helper's,
+/// for the FTP service's server.
+#[test]
+fn a_port_0_service_does_not_hide_the_helpers_data_connections() {
+    use ringvs::nat::State;
+    use ringvs::sync::wire::{self, MessageBuilder, SyncConn};
+    let rules = [
+        RULES[0],
+        RULES[1],
+        "-A -t 198.18.0.110:0 -s rr -p 300",
+        "-a -t 198.18.0.110:0 -r 198.19.0.3:0 -m",
+    ];
+    let mut d = MemDirector::with_env(1, &rules, ftp_env(&[21]), 1024);
+    d.resolve_all();
+    role(&d, false, true);
+    let e = SyncConn {
+        proto: 6,
+        flags: wire::nat_flags(false, State::Established),
+        state: wire::state_to_ipvs(State::Established),
+        caddr: CLIENT,
+        cport: 45000,
+        vaddr: VIP,
+        vport: 30000,
+        daddr: RS1,
+        dport: 30000,
+        fwmark: 0,
+        timeout: 900,
+        seq: None,
+    };
+    let mut msg = vec![0u8; 1472];
+    let mut m = MessageBuilder::new(&mut msg, 1472, 7).expect("buffer");
+    m.push(&e).expect("fits");
+    let intake = d.intake(7, &ftp_env(&[21]));
+    intake.message(m.as_bytes());
+    let c = &intake.counters;
+    let queued = c.conns_queued.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(queued, 1, "{:?}", c.drops());
+    d.poll();
+    let conns = d.conns(0);
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0].dest, (RS1.into(), 30000));
 }
 
 /// A backup installs the data connections the master's helper made,

@@ -275,7 +275,8 @@ impl Core {
     /// The shift of control connection `c`'s server stream, if a rewrite
     /// moved it: what a sync entry of `c` carries (IPVS's `out_seq`).
     pub(super) fn ftp_shift<A: Family>(&self, c: &Conn<A>) -> Option<Shift> {
-        if !self.env.ftp.on() || c.proto != crate::wire::ipv4::protocol::TCP {
+        let ftp = &self.env.ftp;
+        if !ftp.on() || c.proto != crate::wire::ipv4::protocol::TCP || !ftp.has(c.vport) {
             return None;
         }
         let ctl = self.ftp.ctl.get(&ctl_key(c))?;
@@ -295,9 +296,11 @@ impl Core {
             return;
         }
         let key = ctl_key(c);
+        let kept = self.ftp.ctl.get(&key).copied().filter(|_| !fresh);
         match out {
-            Some(out) => {
-                let kept = self.ftp.ctl.get(&key).copied().filter(|_| !fresh);
+            // Counted when the shift is new to this director, not on every
+            // resend of it.
+            Some(out) if kept.is_none_or(|k| k.out != out) => {
                 let ctl = Control {
                     out,
                     ..kept.unwrap_or_default()
@@ -306,10 +309,20 @@ impl Core {
                     self.ctr.inc(Ctr::FtpSynced);
                 }
             }
+            Some(_) => {}
             None if fresh => {
                 self.ftp.ctl.remove(&key);
             }
-            None => {}
+            // An entry without the option clears the shift, as IPVS's
+            // update of a known connection takes the entry's `SEQ_MASK`
+            // bits (`IP_VS_CONN_F_BACKUP_UPD_MASK`): the master's connection
+            // of these ports does not shift (a new one, say, of reused
+            // ports).
+            None => {
+                if let Some(ctl) = self.ftp.ctl.get_mut(&key) {
+                    ctl.out = Shift::default();
+                }
+            }
         }
     }
 

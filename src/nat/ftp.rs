@@ -348,12 +348,13 @@ impl Shift {
     /// The receiver's acknowledgement (or SACK edge) `ack`: in the sender's
     /// numbering.
     pub fn ack(&self, ack: u32) -> u32 {
-        let d = if after(ack.wrapping_add_signed(-self.prev), self.init) {
+        // Wrapping negations: a synced shift may hold any value.
+        let d = if after(ack.wrapping_add_signed(self.prev.wrapping_neg()), self.init) {
             self.delta
         } else {
             self.prev
         };
-        ack.wrapping_add_signed(-d)
+        ack.wrapping_add_signed(d.wrapping_neg())
     }
 
     /// What connection sync carries of it (IPVS's `struct ip_vs_seq`:
@@ -834,6 +835,22 @@ mod tests {
         w.update(u32::MAX - 10, 4);
         assert_eq!(w.seq(5), 9);
         assert_eq!(w.ack(9), 5);
+    }
+
+    /// A shift from a sync message may hold any value: none panics (debug
+    /// builds check overflow), and it comes back as it went.
+    #[test]
+    fn a_synced_shift_of_any_value_is_arithmetic_mod_2_32() {
+        for (delta, prev) in [(i32::MIN, 0), (0, i32::MIN), (i32::MAX, i32::MIN)] {
+            let s = Shift::from_parts(1000, delta, prev);
+            assert_eq!(s.parts(), Some((1000, delta, prev)));
+            for x in [0, 999, 1000, 5000, u32::MAX] {
+                let _ = (s.seq(x), s.ack(x));
+            }
+        }
+        let s = Shift::from_parts(1000, i32::MIN, 0);
+        assert_eq!(s.seq(1001), 1001u32.wrapping_add(1 << 31));
+        assert_eq!(Shift::default().parts(), None);
     }
 
     #[test]

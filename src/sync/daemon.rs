@@ -545,9 +545,12 @@ impl Intake {
         if !A::enabled(&self.env) {
             return Err("ipv6_off");
         }
+        // No service or real server for it: an FTP data connection, whose
+        // port no service holds (a VIP's port-0 service may hold it, but
+        // not the control connection's real server).
         let t = match A::resolve(snap, c) {
-            Err("unknown_service") => ftp_data(snap, &self.env.ftp, c).ok_or("unknown_service")?,
-            t => t?,
+            Ok(t) => t,
+            Err(why) => ftp_data(snap, &self.env.ftp, c).ok_or(why)?,
         };
         // The backup's own server must be reached the way the master's is.
         if c.flags & flags::FWD_MASK != fwd_bits(t.forward) {
@@ -704,6 +707,11 @@ mod tests {
             ..got
         };
         assert_eq!(out_seq(&in_only), None);
+        let no_flag = wire::SyncConn {
+            flags: c.flags & !flags::SEQ_MASK,
+            ..got
+        };
+        assert_eq!(out_seq(&no_flag), None, "the option without the flag");
         // A connection whose stream never moved carries no option.
         let plain = to_wire::<Ipv4Addr>(&SyncEntry { out_seq: None, ..e });
         assert_eq!((plain.seq, plain.flags & flags::SEQ_MASK), (None, 0));
