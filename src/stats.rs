@@ -216,6 +216,11 @@ counters! {
     DropNoConn => "drop_no_conn",
     /// No real server available (none, or all with weight 0).
     DropNoDest => "drop_no_dest",
+    /// Packets of a persistent service with `--pe sip` that were not
+    /// scheduled because its engine read no Call-ID: not UDP, or no valid
+    /// `Call-ID`/`i` header in the datagram (or in its first fragment), as
+    /// IPVS's `ip_vs_sip_fill_param` fails and `ip_vs_sched_persist` gives up.
+    DropNoCallId => "drop_no_callid",
     /// Connection table full.
     DropTableFull => "drop_table_full",
     /// Connection key taken by another connection.

@@ -318,6 +318,7 @@ fn service_options() {
         netmask: ip(m).into(),
         sched_flags: SchedFlags { fallback, port },
         ops: false,
+        pe: None,
         check: None,
         sorry: None,
     };
@@ -817,9 +818,9 @@ fn error_messages_and_exit_codes() {
             2,
         ),
         (
-            "-A -t 198.18.0.110:80 -s rr --pe sip",
-            "ringvs does not support persistence engines (--pe)",
-            2,
+            "-A -u 198.18.0.110:5060 -s rr -p 60 --pe nosuch",
+            "Scheduler or persistence engine not found",
+            255,
         ),
         (
             "--start-daemon master --syncid 256",
@@ -1049,6 +1050,54 @@ fn apply_errors_are_ipvsadm_messages() {
 /// parsed with `-A` and `-E`, listed after the persistence as `ops`, saved
 /// as `-o` between `-M` and `-b` (`print_service_entry`), cleared by an
 /// edit without it, and refused where ipvsadm refuses it.
+/// `--pe sip`: listed after the persistence (`pe sip`, only on a
+/// persistent service), saved as `--pe sip` between `-M` and `-o`
+/// (`print_service_entry`), restored as saved, cleared by an edit without
+/// it.
+#[test]
+fn persistence_engine() {
+    let k = udp("198.18.0.110", 5060);
+    let AdmCommand::AddService { opts, .. } = ok("-A -u 198.18.0.110:5060 -s rr -p 60 --pe sip")
+    else {
+        panic!("not an add");
+    };
+    assert_eq!(opts.pe, Some(ringvs::config::PersistEngine::Sip));
+    let AdmCommand::AddService { opts, .. } = ok("-A -u 198.18.0.110:5060 --pe=") else {
+        panic!("not an add");
+    };
+    assert_eq!(opts.pe, None, "an empty name is none");
+    let mut c = Config::new();
+    for line in [
+        "-A -u 198.18.0.110:5060 -s rr -p 60 -M 0.0.0.0 --pe sip -o",
+        "-a -u 198.18.0.110:5060 -r 198.19.0.2:5060 -m",
+        "-A -u 198.18.0.110:5061 -s rr --pe sip",
+    ] {
+        apply(&mut c, &ok(line)).unwrap();
+    }
+    let none: &[ConnInfo] = &[];
+    let listed = list_with(&c, "-L -n", &names(), none);
+    assert!(
+        listed.contains("UDP  198.18.0.110:5060 rr persistent 60 mask 0.0.0.0 pe sip ops\n"),
+        "{listed}"
+    );
+    // Not persistent: ipvsadm lists no engine.
+    assert!(listed.contains("UDP  198.18.0.110:5061 rr\n"), "{listed}");
+    let saved = list_with(&c, "-S -n", &names(), none);
+    assert!(
+        saved.contains("-A -u 198.18.0.110:5060 -s rr -p 60 -M 0.0.0.0 --pe sip -o\n"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("-A -u 198.18.0.110:5061 -s rr --pe sip\n"),
+        "{saved}"
+    );
+    let mut back = Config::new();
+    assert!(restore_into(&mut back, &saved).is_empty());
+    assert_eq!(list_with(&back, "-S -n", &names(), none), saved);
+    apply(&mut c, &ok("-E -u 198.18.0.110:5060 -s rr -p 60")).unwrap();
+    assert_eq!(c.service(&k).unwrap().pe, None);
+}
+
 #[test]
 fn one_packet_scheduling() {
     let k = udp("198.18.0.110", 53);
@@ -1319,6 +1368,7 @@ mod round_trip {
                     port: s.flags.1,
                 },
                 ops: s.flags.2,
+                pe: None,
                 check: None,
                 sorry: None,
             };

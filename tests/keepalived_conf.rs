@@ -218,6 +218,35 @@ fn sorry_servers_are_read_and_reloaded() {
     assert!(!l.config.service(&web).unwrap().sorry.unwrap().inhibit);
 }
 
+/// `persistence_engine sip` (keepalived passes the name to the kernel):
+/// the service's `--pe sip`, shown in a reload's edit; another name is what
+/// the kernel refuses.
+#[test]
+fn a_persistence_engine_is_the_services() {
+    let t = TempDir::new("pe");
+    let conf = |pe: &str| {
+        format!(
+            "virtual_server 198.18.0.110 5060 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol UDP\n\
+             persistence_timeout 60\n  ops\n{pe}\n  real_server 198.19.0.2 5060 {{\n    weight 1\n  }}\n}}\n"
+        )
+    };
+    let p = t.write("keepalived.conf", &conf("  persistence_engine sip"));
+    let mut running = load_as(&p, None).unwrap().config;
+    let sip = ServiceKey::new(Proto::Udp, vip(110), 5060);
+    assert_eq!(
+        running.service(&sip).unwrap().pe,
+        Some(ringvs::config::PersistEngine::Sip)
+    );
+    t.write("keepalived.conf", &conf(""));
+    let changes = apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
+    let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["-E -u 198.18.0.110:5060 -s rr -p 60 -o"]);
+    assert_eq!(running.service(&sip).unwrap().pe, None);
+    t.write("keepalived.conf", &conf("  persistence_engine sipp"));
+    let e = load_as(&p, None).unwrap_err();
+    assert!(e.contains(":7: persistence_engine sipp: not found"), "{e}");
+}
+
 #[test]
 fn vrrp_and_global_blocks_are_skipped_silently() {
     let t = TempDir::new("vrrp");

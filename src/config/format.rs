@@ -216,6 +216,9 @@ fn service_entry<S, A: ListAddr>(
             if !svc.netmask.is_host() {
                 let _ = write!(out, " mask {}", svc.netmask);
             }
+            if let Some(pe) = svc.pe {
+                let _ = write!(out, " pe {}", pe.name());
+            }
         }
         if svc.ops {
             out.push_str(" ops");
@@ -404,6 +407,9 @@ pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
             if !svc.netmask.is_host() {
                 let _ = write!(out, " -M {}", svc.netmask);
             }
+        }
+        if let Some(pe) = svc.pe {
+            let _ = write!(out, " --pe {}", pe.name());
         }
         if svc.ops {
             out.push_str(" -o");

@@ -183,6 +183,36 @@ impl FromStr for Scheduler {
     }
 }
 
+/// A persistence engine (`--pe`, IPVS's `struct ip_vs_pe`): what else than
+/// the client's address a persistent service's templates are found by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PersistEngine {
+    /// `ip_vs_pe_sip`: a UDP datagram's SIP Call-ID (`nat::sip`).
+    Sip,
+}
+
+impl PersistEngine {
+    pub fn name(self) -> &'static str {
+        match self {
+            PersistEngine::Sip => "sip",
+        }
+    }
+}
+
+impl FromStr for PersistEngine {
+    type Err = AdmError;
+
+    /// The kernel's one engine; another name is what the kernel answers
+    /// (`ip_vs_pe_getbyname` finds none: "Scheduler or persistence engine
+    /// not found").
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sip" => Ok(PersistEngine::Sip),
+            _ => Err(AdmError::SchedulerNotFound),
+        }
+    }
+}
+
 /// Stable identity of a real server within a [`Config`]'s life.
 ///
 /// Assigned when the server is added, kept across edits, never reused while
@@ -241,6 +271,10 @@ pub struct Service {
     /// listed) for a TCP service too, where it does nothing, as in IPVS.
     #[serde(default)]
     pub ops: bool,
+    /// Persistence engine (`--pe`): used by a persistent service only, as
+    /// IPVS calls it from `ip_vs_sched_persist`.
+    #[serde(default)]
+    pub pe: Option<PersistEngine>,
     /// keepalived's sorry server (`sorry.rs`): in the table only while no
     /// real server can take a connection.
     #[serde(default)]
@@ -447,6 +481,7 @@ impl Config {
             persistent,
             sched_flags: SchedFlags::default(),
             ops: false,
+            pe: None,
             sorry: None,
             netmask: Netmask::host(key.addr),
             check: None,
@@ -521,6 +556,18 @@ impl Config {
     pub fn set_service_ops(&mut self, key: &ServiceKey, ops: bool) -> Result<(), AdmError> {
         let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
         self.services[i].ops = ops;
+        Ok(())
+    }
+
+    /// Sets a service's persistence engine (`--pe`; `-E` without it clears
+    /// it, as ipvsadm's edit sends the service's whole entry).
+    pub fn set_service_pe(
+        &mut self,
+        key: &ServiceKey,
+        pe: Option<PersistEngine>,
+    ) -> Result<(), AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
+        self.services[i].pe = pe;
         Ok(())
     }
 

@@ -369,7 +369,22 @@ impl Core {
                 // Keyed by the service, so a port-0 service's template holds
                 // every port of the VIP (IPVS's `<caddr, 0, vaddr, 0>` template of
                 // `ip_vs_sched_persist`).
-                let key = TemplateKey::new(svc.id, client.0, p.mask);
+                let mut key = TemplateKey::new(svc.id, client.0, p.mask);
+                let templates = A::templates(&self.shared);
+                if svc.entry.pe_sip {
+                    // `ip_vs_sip_fill_param`: a UDP datagram's Call-ID, or
+                    // the datagram is not scheduled (`ip_vs_sched_persist`).
+                    let payload = seg.frame.get(seg.l4_off + 8..).unwrap_or_default();
+                    match crate::nat::sip::call_id(payload) {
+                        Some(id) if proto == protocol::UDP => {
+                            key = templates.with_call_id(key, id);
+                        }
+                        _ => {
+                            self.ctr.inc(Ctr::DropNoCallId);
+                            return None;
+                        }
+                    }
+                }
                 // `ip_vs_check_template` (`ip_vs_conn.c`): the template's server
                 // must still be available (one of the service's), and with
                 // `expire_quiescent_template` not have weight 0.
@@ -391,14 +406,22 @@ impl Core {
                         port: dests[i].port,
                     })
                 };
-                let found = A::templates(&self.shared)
+                let found = templates
                     .schedule(key, p, self.clock.now_s, valid, chosen)
                     .and_then(|(t, g)| dests.iter().position(|d| d.id == t.id).map(|i| (i, g)));
-                let Some(found) = found else {
+                let Some((i, generation)) = found else {
                     self.ctr.inc(Ctr::DropNoDest);
                     return None;
                 };
-                found
+                if svc.entry.pe_sip {
+                    // A connection cannot find its SIP template again (its
+                    // Call-ID is not kept): it holds none, and the template
+                    // lives its timeout from the last datagram that used it.
+                    templates.release(key, generation);
+                    (i, 0)
+                } else {
+                    (i, generation)
+                }
             }
         };
         let (Some(d), Some(rip)) = (dests.get(i).copied(), A::dest_addr(&svc, i)) else {

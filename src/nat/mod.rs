@@ -10,6 +10,7 @@ pub mod ftp;
 pub mod ops;
 pub mod persist;
 pub mod rewrite;
+pub mod sip;
 pub mod state;
 pub mod table;
 
@@ -167,6 +168,9 @@ pub struct ServiceEntry {
     /// `-o` on a UDP service: each datagram is scheduled on its own and
     /// leaves no connection (`ops.rs`).
     pub ops: bool,
+    /// `--pe sip` on a persistent service: templates are found by the SIP
+    /// Call-ID too (`sip.rs`).
+    pub pe_sip: bool,
     /// The service's sorry server, whether or not it is among `dests` now:
     /// connection sync resolves a synced connection to it on a director
     /// whose own checks have not put it in (a standby runs none).
@@ -544,6 +548,7 @@ fn service_entry(
         needs_counts,
         persist,
         ops: s.ops && s.key.proto == crate::config::Proto::Udp,
+        pe_sip: persist.is_some() && s.pe == Some(crate::config::PersistEngine::Sip),
         sorry: s.sorry,
     }
 }

@@ -51,11 +51,14 @@ const PER_SHARD: usize = MAX_TEMPLATES / TEMPLATE_SHARDS;
 const SHARD_START: usize = 64;
 
 /// What a template is found by: the service (protocol, VIP, port; a
-/// [`ServiceId`] for IPv4) and the masked client address.
+/// [`ServiceId`] for IPv4), the masked client address and, for a service
+/// with a persistence engine, what the engine read ([`Templates::with_call_id`];
+/// else 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TemplateKey<A = u32> {
     pub svc: (u8, A, u16),
     pub client: A,
+    pub pe: u64,
 }
 
 impl<A: Addr> TemplateKey<A> {
@@ -66,6 +69,7 @@ impl<A: Addr> TemplateKey<A> {
         Self {
             svc,
             client: client.masked(mask),
+            pe: 0,
         }
     }
 }
@@ -138,6 +142,8 @@ impl<A: Addr> Shard<A> {
 #[derive(Debug)]
 pub struct Templates<A = u32> {
     shards: Box<[Mutex<Shard<A>>]>,
+    /// Keyed (per process) hash of a SIP Call-ID into a key's `pe`.
+    pe_hash: std::hash::RandomState,
 }
 
 impl<A: Addr> Default for Templates<A> {
@@ -151,6 +157,7 @@ impl<A: Addr> Default for Templates<A> {
                     })
                 })
                 .collect(),
+            pe_hash: std::hash::RandomState::new(),
         }
     }
 }
@@ -158,7 +165,11 @@ impl<A: Addr> Default for Templates<A> {
 /// Which shard a key lives in: a multiplicative mix of all its fields.
 fn shard_of<A: Addr>(k: &TemplateKey<A>) -> usize {
     let (proto, vip, port) = k.svc;
-    let x = k.client.fold().rotate_left(32) ^ vip.fold() ^ u64::from(port) << 8 ^ u64::from(proto);
+    let x = k.client.fold().rotate_left(32)
+        ^ vip.fold()
+        ^ u64::from(port) << 8
+        ^ u64::from(proto)
+        ^ k.pe;
     (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % TEMPLATE_SHARDS
 }
 
@@ -169,6 +180,19 @@ impl<A: Addr> Templates<A> {
         self.shards[i]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `key` for the datagrams of SIP call `call_id` (`--pe sip`): IPVS's
+    /// engine matches a template by the Call-ID as well as the client
+    /// (`ip_vs_sip_ct_match`); here by a keyed 64-bit hash of it, so two
+    /// calls share a template only if their hashes collide (a chance of
+    /// 2^-64 a pair, and no client can aim at one).
+    pub fn with_call_id(&self, key: TemplateKey<A>, call_id: &[u8]) -> TemplateKey<A> {
+        use std::hash::BuildHasher;
+        TemplateKey {
+            pe: self.pe_hash.hash_one(call_id) | 1,
+            ..key
+        }
     }
 
     /// The real server for a new connection of a persistent service: the one of
@@ -361,6 +385,7 @@ mod test {
         TemplateKey {
             svc: (6, 10, 80),
             client: client & P.mask,
+            pe: 0,
         }
     }
 

@@ -4,7 +4,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::super::listing::ListOpts;
-use super::super::{Forward, HealthCheck, Netmask, SchedFlags, Scheduler, ServiceKey, SorryOpts};
+use super::super::{
+    Forward, HealthCheck, Netmask, PersistEngine, SchedFlags, Scheduler, ServiceKey, SorryOpts,
+};
 
 /// ipvsadm's default persistence timeout, seconds.
 pub const DEFAULT_PERSISTENT_TIMEOUT: u32 = 6 * 60;
@@ -27,6 +29,8 @@ pub struct ServiceOpts {
     pub sched_flags: SchedFlags,
     /// `-o`: one-packet scheduling.
     pub ops: bool,
+    /// `--pe`: the persistence engine.
+    pub pe: Option<PersistEngine>,
     /// `--check` and its settings (a ringvs extension).
     pub check: Option<HealthCheck>,
     /// `--sorry-server` and its settings (a ringvs extension: keepalived's
@@ -43,6 +47,7 @@ impl ServiceOpts {
             netmask: Netmask::HOST4,
             sched_flags: SchedFlags::default(),
             ops: false,
+            pe: None,
             check: None,
             sorry: None,
         }

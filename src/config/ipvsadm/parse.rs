@@ -136,6 +136,7 @@ struct Gathered {
     flags_arg: Option<String>,
     /// `-o`.
     ops: bool,
+    pe: Option<super::super::PersistEngine>,
     dest: Option<(IpAddr, u16)>,
     dopts: DestOpts,
     /// `-m`, `-g` or `-i`, if one was given.
@@ -171,6 +172,7 @@ impl Gathered {
             netmask: Netmask::HOST4,
             flags_arg: None,
             ops: false,
+            pe: None,
             dest: None,
             dopts: DestOpts::weight(1),
             fwd: None,
@@ -251,7 +253,9 @@ impl Gathered {
             Tag::Ipv6 if !self.fwmark => return Err(usage("-6 used before -f\n")),
             Tag::Ipv6 => {}
             Tag::Ops => self.ops = true,
-            Tag::Pe => self.defer(unsupported("persistence engines (--pe)")),
+            // ipvsadm copies the name; the kernel knows "sip" only. An
+            // empty name is none.
+            Tag::Pe => self.pe = (!val.is_empty()).then(|| val.parse()).transpose()?,
             Tag::SchedFlags => self.flags_arg = Some(val),
             // ipvsadm's checks and messages (`parse_options`, ipvsadm.c).
             Tag::McastInterface => self.daemon.mcast_ifn = val,
@@ -428,6 +432,7 @@ impl Gathered {
                     netmask: self.netmask,
                     sched_flags,
                     ops: self.ops,
+                    pe: self.pe,
                     check,
                     sorry,
                 };

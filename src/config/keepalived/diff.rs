@@ -29,6 +29,7 @@ pub struct ServiceSettings {
     pub sched_flags: SchedFlags,
     pub netmask: Netmask,
     pub ops: bool,
+    pub pe: Option<super::super::PersistEngine>,
     pub check: Option<HealthCheck>,
     pub sorry: Option<SorryOpts>,
 }
@@ -41,6 +42,7 @@ impl ServiceSettings {
             sched_flags: s.sched_flags,
             netmask: s.netmask,
             ops: s.ops,
+            pe: s.pe,
             check: s.check.clone(),
             sorry: s.sorry.map(|s| s.opts()),
         }
@@ -142,6 +144,9 @@ impl fmt::Display for Change {
                 }
                 if !settings.netmask.is_host() {
                     write!(f, " -M {}", settings.netmask)?;
+                }
+                if let Some(pe) = settings.pe {
+                    write!(f, " --pe {}", pe.name())?;
                 }
                 if settings.ops {
                     f.write_str(" -o")?;
@@ -281,6 +286,7 @@ fn apply_one(cfg: &mut Config, c: &Change) -> Result<(), AdmError> {
         netmask: s.netmask,
         sched_flags: s.sched_flags,
         ops: s.ops,
+        pe: s.pe,
         check: s.check.clone(),
         sorry: s.sorry,
     };

@@ -56,8 +56,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::super::ipvsadm::{DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, MAX_TIMEOUT};
 use super::super::names::Names;
 use super::super::{
-    AdmError, Config, Forward, HealthCheck, Netmask, Proto, SchedFlags, Scheduler, ServiceKey,
-    SorryOpts,
+    AdmError, Config, Forward, HealthCheck, Netmask, PersistEngine, Proto, SchedFlags, Scheduler,
+    ServiceKey, SorryOpts,
 };
 use super::check::{self, Checker, ServerCheck, Times};
 use super::lexer::Stmt;
@@ -162,6 +162,8 @@ struct Vs {
     flags: SchedFlags,
     /// `ops` (UDP services only).
     ops: bool,
+    /// `persistence_engine`.
+    pe: Option<PersistEngine>,
     sorry: Option<SorryOpts>,
     check: Option<HealthCheck>,
     dests: Vec<Rs>,
@@ -174,6 +176,7 @@ impl Vs {
         cfg.add_service(*key, self.sched, self.persistent)
             .and_then(|()| cfg.set_service_options(key, self.flags, self.netmask))
             .and_then(|()| cfg.set_service_ops(key, self.ops))
+            .and_then(|()| cfg.set_service_pe(key, self.pe))
             .and_then(|()| cfg.set_service_sorry(key, self.sorry))
             .and_then(|()| cfg.set_service_check(key, self.check.clone()))
             .map_err(|e| refused(&self.pos, e))?;
@@ -241,6 +244,7 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
     let mut weight = None;
     let mut inhibit = None;
     let mut ops: Option<&Stmt> = None;
+    let mut pe: Option<PersistEngine> = None;
     let (mut sorry, mut sorry_inhibit, mut sorry_forward) = (None, false, None);
     let mut times = Times::default();
     let mut servers = Vec::new();
@@ -299,6 +303,12 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
             "ops" => {
                 cx.no_more(k, 0);
                 ops = Some(k);
+            }
+            // keepalived passes the name to the kernel, which knows "sip".
+            "persistence_engine" => {
+                let name = cx.value(k)?;
+                let e = |_| KaError::at(&k.pos, format!("persistence_engine {name}: not found"));
+                pe = Some(name.parse::<PersistEngine>().map_err(e)?);
             }
             "sorry_server" => {
                 cx.no_more(k, 2);
@@ -421,6 +431,7 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
         netmask: netmask.unwrap_or(Netmask::host(addr)),
         flags,
         ops,
+        pe,
         sorry,
         check,
         dests,

@@ -1,0 +1,149 @@
+//! The SIP persistence engine (`--pe sip`, IPVS's `ip_vs_pe_sip`) through a
+//! worker, in memory: a persistent UDP service's datagrams go by their
+//! Call-ID's template, whatever their client port; a datagram without a
+//! Call-ID the engine can read is not scheduled; without `-p` the engine is
+//! not used.
+
+mod inmem;
+
+use inmem::*;
+use ringvs::stats::Ctr;
+use std::net::Ipv4Addr;
+
+/// A SIP request with Call-ID `id` (none: no Call-ID header).
+fn sip(id: Option<&str>) -> Vec<u8> {
+    let mut m = String::from(
+        "OPTIONS sip:service@198.18.0.110 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 198.18.0.1;branch=z9hG4bK1\r\n",
+    );
+    if let Some(id) = id {
+        m.push_str(&format!("Call-ID: {id}\r\n"));
+    }
+    m.push_str("CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+    m.into_bytes()
+}
+
+/// A director with `service` (its `-A` options after `-u VIP:5060`) on both
+/// real servers.
+fn lab(service: &str) -> MemDirector {
+    let add = format!("-A -u 198.18.0.110:5060 {service}");
+    let rules = [
+        add.as_str(),
+        "-a -u 198.18.0.110:5060 -r 198.19.0.2:5060 -m",
+        "-a -u 198.18.0.110:5060 -r 198.19.0.3:5060 -m",
+    ];
+    let mut d = MemDirector::new(&rules);
+    d.resolve_all();
+    d
+}
+
+/// The real server a datagram from `client:port` with Call-ID `id` went to
+/// (`None`: nothing was forwarded).
+fn sent(d: &mut MemDirector, client: Ipv4Addr, port: u16, id: Option<&str>) -> Option<Ipv4Addr> {
+    let f = udp_frame(&L3::from_client(client), port, 5060, &sip(id), true);
+    let (ext, int) = d.ext(&f);
+    assert!(ext.is_empty());
+    int.first().map(|f| parse_ip(f).dst)
+}
+
+#[test]
+fn a_calls_datagrams_follow_its_call_id_from_any_port() {
+    let mut d = lab("-s rr -p 60 -o --pe sip");
+    let a = sent(&mut d, CLIENT, 5060, Some("call-a@host")).expect("scheduled");
+    let b = sent(&mut d, CLIENT, 5060, Some("call-b@host")).expect("scheduled");
+    assert_ne!(a, b, "rr: a new call, the other server");
+    // Every datagram of a call, from whatever port, to its server.
+    for port in [5060, 5061, 40000, 40001] {
+        assert_eq!(sent(&mut d, CLIENT, port, Some("call-a@host")), Some(a));
+        assert_eq!(sent(&mut d, CLIENT, port, Some("call-b@host")), Some(b));
+    }
+    // The compact form names the same call.
+    let f = udp_frame(
+        &L3::to_vip(),
+        5062,
+        5060,
+        b"BYE sip:x SIP/2.0\r\ni: call-a@host\r\n\r\n",
+        true,
+    );
+    assert_eq!(parse_ip(&d.ext(&f).1[0]).dst, a);
+    // Another client is another template (the host netmask), though the
+    // Call-ID is the same: rr goes on.
+    let c = sent(&mut d, CLIENT2, 5060, Some("call-a@host")).expect("scheduled");
+    assert_eq!(c, a, "rr's third pick");
+    assert_eq!(sent(&mut d, CLIENT2, 5060, Some("call-c@host")), Some(b));
+    assert_eq!(d.ctr(Ctr::OpsScheduled), 13);
+    assert_eq!(d.ctr(Ctr::DropNoCallId), 0);
+}
+
+#[test]
+fn with_a_zero_netmask_a_call_is_one_template_for_all_clients() {
+    let mut d = lab("-s rr -p 60 -M 0.0.0.0 -o --pe sip");
+    let a = sent(&mut d, CLIENT, 5060, Some("shared")).expect("scheduled");
+    let b = sent(&mut d, CLIENT2, 5060, Some("other")).expect("scheduled");
+    assert_ne!(a, b);
+    assert_eq!(sent(&mut d, CLIENT2, 6000, Some("shared")), Some(a));
+    assert_eq!(sent(&mut d, CLIENT, 6000, Some("other")), Some(b));
+}
+
+#[test]
+fn a_datagram_without_a_call_id_is_not_scheduled() {
+    let mut d = lab("-s rr -p 60 -o --pe sip");
+    assert_eq!(sent(&mut d, CLIENT, 5060, None), None);
+    let f = udp_frame(&L3::to_vip(), 5060, 5060, b"not sip at all", true);
+    assert!(d.ext(&f).1.is_empty());
+    let trailing = udp_frame(
+        &L3::to_vip(),
+        5060,
+        5060,
+        b"OPTIONS sip:x SIP/2.0\r\nCall-ID: abc \r\n\r\n",
+        true,
+    );
+    assert!(d.ext(&trailing).1.is_empty(), "whitespace after the value");
+    assert_eq!(d.ctr(Ctr::DropNoCallId), 3);
+    assert_eq!(d.ctr(Ctr::OpsScheduled), 0);
+}
+
+/// Without `-o` the first datagram makes a connection, which its later
+/// datagrams follow whatever their Call-ID (as in IPVS); a new client port
+/// with a known Call-ID finds that call's server.
+#[test]
+fn connections_are_scheduled_by_call_id_and_then_followed() {
+    let mut d = lab("-s rr -p 60 --pe sip");
+    let a = sent(&mut d, CLIENT, 5060, Some("one")).expect("scheduled");
+    assert_eq!(
+        sent(&mut d, CLIENT, 5060, Some("two")),
+        Some(a),
+        "the connection"
+    );
+    let b = sent(&mut d, CLIENT, 5070, Some("three")).expect("scheduled");
+    assert_ne!(a, b);
+    assert_eq!(sent(&mut d, CLIENT, 5080, Some("one")), Some(a));
+    assert_eq!(sent(&mut d, CLIENT, 5090, Some("three")), Some(b));
+    assert_eq!(d.ctr(Ctr::ConnNew), 4);
+    // A connection holds no SIP template (its Call-ID is not kept): the
+    // templates go their timeout after their last use, and the listing
+    // holds the connections alone then.
+    d.advance(std::time::Duration::from_secs(61));
+    d.poll();
+    let listed = d.conns(0);
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    assert!(listed.iter().all(|c| !c.template));
+}
+
+/// IPVS calls the engine from `ip_vs_sched_persist` only: without `-p` it
+/// is not used; on a TCP service its reading fails, so nothing is
+/// scheduled.
+#[test]
+fn the_engine_needs_persistence_and_udp() {
+    let mut d = lab("-s rr --pe sip");
+    assert!(sent(&mut d, CLIENT, 5060, None).is_some());
+    let rules = [
+        "-A -t 198.18.0.110:5060 -s rr -p 60 --pe sip",
+        "-a -t 198.18.0.110:5060 -r 198.19.0.2:5060 -m",
+    ];
+    let mut d = MemDirector::new(&rules);
+    d.resolve_all();
+    let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), 40000, 5060, SYN));
+    assert!(int.is_empty());
+    assert_eq!(d.ctr(Ctr::DropNoCallId), 1);
+}
