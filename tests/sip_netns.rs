@@ -1,0 +1,116 @@
+//! The SIP persistence engine (`ipvsadm --pe sip`, IPVS's `ip_vs_pe_sip`)
+//! with kernel endpoints: a client sends SIP requests over UDP for four calls
+//! (four Call-IDs), each from four sockets (four source ports, spread over
+//! the director's two workers by the fanout), to a service with `-p 60 -o
+//! --pe sip` on two NAT real servers that answer with their name. Every
+//! request of a call reaches the same server, whatever its port and worker;
+//! rr spreads the calls; a request without a Call-ID is not scheduled
+//! (`drop_no_callid`). Without `--pe sip` (`-E`), one client's requests all
+//! share its one template: one server for every call.
+//!
+//! Two workers on AF_PACKET. Needs root and `ip netns`; under `CI=true` a
+//! missing capability fails the test.
+
+mod nslab;
+use nslab::{NsDirector, Scenario, adm, stats, total};
+use ringvs::lab::{self, Lab};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+const PORT: u16 = 5060;
+const CALLS: usize = 4;
+const SOCKETS: usize = 4;
+
+/// `sip_client.py` from the client: each call's set of answering servers,
+/// and the answer to the request without a Call-ID.
+fn calls(lab: &Lab) -> (BTreeMap<usize, BTreeSet<String>>, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dr/sip_client.py");
+    let vip = lab::VIP.to_string();
+    let (port, n, k) = (PORT.to_string(), CALLS.to_string(), SOCKETS.to_string());
+    let out = lab::ns_command(
+        &lab.ns_client(),
+        Path::new("python3"),
+        &[script, &vip, &port, &n, &k],
+    )
+    .stdin(std::process::Stdio::null())
+    .output()
+    .expect("run sip_client.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("SIP-MEASURE lines:\n{text}");
+    let mut by_call: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    let mut nocallid = String::new();
+    for line in text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            ["call", k, _port, server, ..] => {
+                let k: usize = k.parse().expect("call number");
+                by_call.entry(k).or_default().insert((*server).to_owned());
+            }
+            ["nocallid", rest @ ..] => nocallid = rest.join(" "),
+            _ => panic!("unexpected line {line:?}"),
+        }
+    }
+    (by_call, nocallid)
+}
+
+#[test]
+fn a_calls_requests_reach_one_server_from_any_port_and_worker() {
+    let svc = format!("{}:{PORT}", lab::VIP);
+    let rules = format!(
+        "-A -u {svc} -s rr -p 60 -o --pe sip\n-a -u {svc} -r 198.19.0.2:{PORT} -m\n\
+         -a -u {svc} -r 198.19.0.3:{PORT} -m\n"
+    );
+    let scenario = Scenario::new("sip").workers(2).rules(&rules);
+    let Some(NsDirector { lab, control }) = scenario.start_with_udp_echo("0.0.0.0", PORT, false)
+    else {
+        return;
+    };
+    let listed = adm(&control, &["-L", "-n", "-u", &svc]);
+    assert!(
+        listed.contains(" rr persistent 60 pe sip ops\n"),
+        "{listed}"
+    );
+
+    let before = stats(&control);
+    let (by_call, nocallid) = calls(&lab);
+    let after = stats(&control);
+    let d = |n: &str| total(&after, n) - total(&before, n);
+    let per_worker = nslab::per_worker(&after, "ops_scheduled");
+    eprintln!(
+        "SIP-MEASURE by_call={by_call:?} nocallid={nocallid:?} ops_scheduled=+{} per_worker={per_worker:?} drop_no_callid=+{} conn_new=+{}",
+        d("ops_scheduled"),
+        d("drop_no_callid"),
+        d("conn_new"),
+    );
+    assert_eq!(by_call.len(), CALLS);
+    for (k, servers) in &by_call {
+        assert_eq!(servers.len(), 1, "call {k} answered by {servers:?}");
+        assert!(
+            servers.iter().all(|s| s.starts_with("rs")),
+            "call {k}: {servers:?}"
+        );
+    }
+    let used: BTreeSet<&String> = by_call.values().flatten().collect();
+    assert_eq!(used.len(), 2, "rr over the calls: {by_call:?}");
+    assert_eq!(d("ops_scheduled"), (CALLS * SOCKETS) as u64);
+    assert!(
+        per_worker.iter().all(|&n| n > 0),
+        "both workers scheduled datagrams: {per_worker:?}"
+    );
+    assert_eq!(nocallid, "timeout");
+    assert_eq!(d("drop_no_callid"), 1);
+    assert_eq!(d("conn_new"), 0, "-o: no connection");
+
+    // Without the engine, the client's one template sends every call to
+    // one server.
+    adm(&control, &["-E", "-u", &svc, "-s", "rr", "-p", "60", "-o"]);
+    let (by_call, nocallid) = calls(&lab);
+    let used: BTreeSet<&String> = by_call.values().flatten().collect();
+    assert_eq!(used.len(), 1, "one template for the client: {by_call:?}");
+    assert_ne!(nocallid, "timeout", "scheduled without the engine");
+}
