@@ -766,21 +766,30 @@ fn fragments_allocate_nothing() {
 }
 
 /// A UDP datagram of 32 bytes from `src` to `dst`, checksummed.
-fn udp(
+fn udp(macs: ([u8; 6], [u8; 6]), from: (Ipv4Addr, u16), to: (Ipv4Addr, u16)) -> Vec<u8> {
+    let data: Vec<u8> = (0..32).collect();
+    udp_with(macs, from, to, &data)
+}
+
+/// A UDP datagram carrying `data` from `src` to `dst`, checksummed.
+fn udp_with(
     (smac, dmac): ([u8; 6], [u8; 6]),
     (src, sport): (Ipv4Addr, u16),
     (dst, dport): (Ipv4Addr, u16),
+    data: &[u8],
 ) -> Vec<u8> {
+    let len = 8 + data.len();
     let mut f = Vec::new();
     ether(dmac, smac, 0x0800, &mut f);
-    ipv4(src, dst, 17, 8 + 32, &mut f);
+    ipv4(src, dst, 17, len, &mut f);
     let at = f.len();
     f.extend_from_slice(&sport.to_be_bytes());
     f.extend_from_slice(&dport.to_be_bytes());
-    f.extend_from_slice(&40u16.to_be_bytes());
+    f.extend_from_slice(&(len as u16).to_be_bytes());
     f.extend_from_slice(&[0, 0]);
-    f.extend((0..32).map(|k| k as u8));
-    set_checksum(&mut f, at, 6, checksum::pseudo_header_v4(src, dst, 17, 40));
+    f.extend_from_slice(data);
+    let ph = checksum::pseudo_header_v4(src, dst, 17, len as u16);
+    set_checksum(&mut f, at, 6, ph);
     f
 }
 
@@ -822,6 +831,55 @@ fn one_packet_scheduling_allocates_nothing() {
     assert_eq!(d.ctr(Ctr::FwdOut) - fwd_out, ROUNDS);
     assert_eq!(d.ctr(Ctr::OpsScheduled), ROUNDS + 1);
     assert!(d.w.core.table.is_empty());
+}
+
+/// The SIP persistence engine (`--pe sip`) on a one-packet service: each
+/// datagram's Call-ID read and hashed, its template found (the four calls'
+/// templates made before counting), the datagram scheduled and released. No
+/// allocation.
+#[test]
+fn the_sip_engine_allocates_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const ROUNDS: u64 = 500;
+    let cfg = rules_config(&[
+        format!("-A -u {VIP}:5060 -s rr -p 300 -o --pe sip"),
+        format!("-a -u {VIP}:5060 -r {}:5060 -m", RS[0]),
+        format!("-a -u {VIP}:5060 -r {}:5060 -m", RS[1]),
+    ]);
+    let snap = Snapshot::build(&cfg, Timeouts::default());
+    let rx = NicPair::new(MemRx::new(), MemRx::new());
+    let mut d = TestDirector::start((snap, test_env(), 64), rx, |neigh, start| {
+        neigh.learn(Nic::Int, u32::from(RS[0]), Mac(RS_MAC[0]), start);
+        neigh.learn(Nic::Int, u32::from(RS[1]), Mac(RS_MAC[1]), start);
+        neigh.learn(Nic::Ext, u32::from(CLIENT), Mac(CLIENT_MAC), start);
+    });
+    let request = |p: u16, call: u16| {
+        let text = format!(
+            "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP c;branch=z9hG4bK\r\n\
+             Call-ID: call-{call}@client\r\nCSeq: 1 OPTIONS\r\n\r\n"
+        );
+        udp_with(
+            (CLIENT_MAC, EXT_MAC),
+            (CLIENT, p),
+            (VIP, 5060),
+            text.as_bytes(),
+        )
+    };
+    let requests: Vec<_> = (0..ROUNDS as u16)
+        .map(|i| request(i + 1000, i % 4))
+        .collect();
+    for call in 0..4 {
+        d.handle(Nic::Ext, &request(999, call));
+    }
+    let fwd_in = d.ctr(Ctr::FwdIn);
+    let before = allocs();
+    for r in &requests {
+        d.handle(Nic::Ext, r);
+    }
+    let n = allocs() - before;
+    assert_eq!(n, 0, "{n} allocations");
+    assert_eq!(d.ctr(Ctr::FwdIn) - fwd_in, ROUNDS);
+    assert_eq!(d.ctr(Ctr::DropNoCallId), 0);
 }
 
 /// A TCP segment carrying `text`, with sequence and acknowledgement numbers.
