@@ -188,6 +188,15 @@ pub fn templates() -> Vec<(Nic, Vec<u8>)> {
         (Nic::Int, udp(r, (RS1, 53), (CLIENT, 5000), b"answer")),
         (Nic::Ext, udp(c, (CLIENT, 5001), (VIP, 5300), b"ops")),
         (Nic::Int, udp(r, (RS1, 5300), (CLIENT, 5001), b"ops answer")),
+        (
+            Nic::Ext,
+            udp(
+                c,
+                (CLIENT, 5060),
+                (VIP, 5060),
+                b"BYE sip:x SIP/2.0\r\nCall-ID: a84b4c76e66710@pc33\r\ni: x\r\n\r\n",
+            ),
+        ),
         (Nic::Ext, ip_frame(c, CLIENT, VIP, 1, echo.clone())),
         (Nic::Int, ip_frame(r, RS1, DIP, 1, echo)),
         (Nic::Ext, ip_frame(c, CLIENT, VIP, 1, unreach)),
@@ -590,6 +599,9 @@ fn config(extra: &[&str]) -> Config {
         // One-packet scheduling: no connection, replies by the snapshot.
         "-A -u 198.18.0.110:5300 -s rr -p 60 -o",
         "-a -u 198.18.0.110:5300 -r 198.19.0.2:5300 -m",
+        // The SIP persistence engine reads every datagram's Call-ID.
+        "-A -u 198.18.0.110:5060 -s rr -p 60 -o --pe sip",
+        "-a -u 198.18.0.110:5060 -r 198.19.0.2:5060 -m",
     ]
     .iter()
     .chain(extra)
