@@ -793,6 +793,24 @@ fn udp_with(
     f
 }
 
+/// A director with UDP service `VIP:{service}` (its port and options) on
+/// both real servers at `rport`, every neighbour known.
+fn udp_director(service: &str, rport: u16) -> TestDirector {
+    let svc_port = service.split_whitespace().next().unwrap_or_default();
+    let cfg = rules_config(&[
+        format!("-A -u {VIP}:{service}"),
+        format!("-a -u {VIP}:{svc_port} -r {}:{rport} -m", RS[0]),
+        format!("-a -u {VIP}:{svc_port} -r {}:{rport} -m", RS[1]),
+    ]);
+    let snap = Snapshot::build(&cfg, Timeouts::default());
+    let rx = NicPair::new(MemRx::new(), MemRx::new());
+    TestDirector::start((snap, test_env(), 64), rx, |neigh, start| {
+        neigh.learn(Nic::Int, u32::from(RS[0]), Mac(RS_MAC[0]), start);
+        neigh.learn(Nic::Int, u32::from(RS[1]), Mac(RS_MAC[1]), start);
+        neigh.learn(Nic::Ext, u32::from(CLIENT), Mac(CLIENT_MAC), start);
+    })
+}
+
 /// One-packet scheduling (`-o`), with a persistence template: each
 /// datagram scheduled through the template and released, each reply
 /// translated from the snapshot's map. No allocation, no connection.
@@ -800,18 +818,7 @@ fn udp_with(
 fn one_packet_scheduling_allocates_nothing() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     const ROUNDS: u64 = 500;
-    let cfg = rules_config(&[
-        format!("-A -u {VIP}:53 -s rr -p 300 -o"),
-        format!("-a -u {VIP}:53 -r {}:5353 -m", RS[0]),
-        format!("-a -u {VIP}:53 -r {}:5353 -m", RS[1]),
-    ]);
-    let snap = Snapshot::build(&cfg, Timeouts::default());
-    let rx = NicPair::new(MemRx::new(), MemRx::new());
-    let mut d = TestDirector::start((snap, test_env(), 64), rx, |neigh, start| {
-        neigh.learn(Nic::Int, u32::from(RS[0]), Mac(RS_MAC[0]), start);
-        neigh.learn(Nic::Int, u32::from(RS[1]), Mac(RS_MAC[1]), start);
-        neigh.learn(Nic::Ext, u32::from(CLIENT), Mac(CLIENT_MAC), start);
-    });
+    let mut d = udp_director("53 -s rr -p 300 -o", 5353);
     let query = |p: u16| udp((CLIENT_MAC, EXT_MAC), (CLIENT, p), (VIP, 53));
     let answer = |p: u16| udp((RS_MAC[0], INT_MAC), (RS[0], 5353), (CLIENT, p));
     let (queries, answers): (Vec<_>, Vec<_>) = (0..ROUNDS as u16)
@@ -841,18 +848,7 @@ fn one_packet_scheduling_allocates_nothing() {
 fn the_sip_engine_allocates_nothing() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     const ROUNDS: u64 = 500;
-    let cfg = rules_config(&[
-        format!("-A -u {VIP}:5060 -s rr -p 300 -o --pe sip"),
-        format!("-a -u {VIP}:5060 -r {}:5060 -m", RS[0]),
-        format!("-a -u {VIP}:5060 -r {}:5060 -m", RS[1]),
-    ]);
-    let snap = Snapshot::build(&cfg, Timeouts::default());
-    let rx = NicPair::new(MemRx::new(), MemRx::new());
-    let mut d = TestDirector::start((snap, test_env(), 64), rx, |neigh, start| {
-        neigh.learn(Nic::Int, u32::from(RS[0]), Mac(RS_MAC[0]), start);
-        neigh.learn(Nic::Int, u32::from(RS[1]), Mac(RS_MAC[1]), start);
-        neigh.learn(Nic::Ext, u32::from(CLIENT), Mac(CLIENT_MAC), start);
-    });
+    let mut d = udp_director("5060 -s rr -p 300 -o --pe sip", 5060);
     let request = |p: u16, call: u16| {
         let text = format!(
             "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP c;branch=z9hG4bK\r\n\

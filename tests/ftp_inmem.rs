@@ -649,14 +649,34 @@ fn reused_ports_do_not_inherit_a_synced_shift() {
     assert_eq!(got.seq, 70_009, "B: nor is it after the takeover");
 }
 
+/// A master's established IPv4 entry of CLIENT:`cport` to VIP:`vport` on
+/// RS1:`dport`.
+fn data_entry(cport: u16, vport: u16, dport: u16) -> ringvs::sync::wire::SyncConn {
+    use ringvs::nat::State;
+    use ringvs::sync::wire;
+    wire::SyncConn {
+        proto: 6,
+        flags: wire::nat_flags(false, State::Established),
+        state: wire::state_to_ipvs(State::Established),
+        caddr: CLIENT,
+        cport,
+        vaddr: VIP,
+        vport,
+        daddr: RS1,
+        dport,
+        fwmark: 0,
+        timeout: 900,
+        seq: None,
+    }
+}
+
 /// A VIP-wide (port-0) service beside the FTP one, without the FTP
 /// service's real server: a passive data connection's entry finds the
 /// port-0 service but no server of it, and is installed as the helper's,
 /// for the FTP service's server.
 #[test]
 fn a_port_0_service_does_not_hide_the_helpers_data_connections() {
-    use ringvs::nat::State;
-    use ringvs::sync::wire::{self, MessageBuilder, SyncConn};
+    use ringvs::sync::wire::MessageBuilder;
     let rules = [
         RULES[0],
         RULES[1],
@@ -666,20 +686,7 @@ fn a_port_0_service_does_not_hide_the_helpers_data_connections() {
     let mut d = MemDirector::with_env(1, &rules, ftp_env(&[21]), 1024);
     d.resolve_all();
     role(&d, false, true);
-    let e = SyncConn {
-        proto: 6,
-        flags: wire::nat_flags(false, State::Established),
-        state: wire::state_to_ipvs(State::Established),
-        caddr: CLIENT,
-        cport: 45000,
-        vaddr: VIP,
-        vport: 30000,
-        daddr: RS1,
-        dport: 30000,
-        fwmark: 0,
-        timeout: 900,
-        seq: None,
-    };
+    let e = data_entry(45000, 30000, 30000);
     let mut msg = vec![0u8; 1472];
     let mut m = MessageBuilder::new(&mut msg, 1472, 7).expect("buffer");
     m.push(&e).expect("fits");
@@ -702,22 +709,8 @@ fn a_port_0_service_does_not_hide_the_helpers_data_connections() {
 /// any with the helper off, is dropped as of an unknown service.
 #[test]
 fn a_standby_installs_the_helpers_data_connections() {
-    use ringvs::nat::State;
-    use ringvs::sync::wire::{self, MessageBuilder, SyncConn};
-    let entry = |cport: u16, vport: u16, dport: u16| SyncConn {
-        proto: 6,
-        flags: wire::nat_flags(false, State::Established),
-        state: wire::state_to_ipvs(State::Established),
-        caddr: CLIENT,
-        cport,
-        vaddr: VIP,
-        vport,
-        daddr: RS1,
-        dport,
-        fwmark: 0,
-        timeout: 900,
-        seq: None,
-    };
+    use ringvs::sync::wire::MessageBuilder;
+    let entry = data_entry;
     let entries = [
         entry(45000, 30000, 30000), // passive
         entry(45001, 20, 20),       // active
@@ -802,8 +795,9 @@ fn tcp6(
     }
 }
 
-#[test]
-fn ipv6_extended_passive_reply_and_its_shift() {
+/// An IPv6 FTP service on port 21 of one real server, the helper on it;
+/// and its environment.
+fn lab6() -> (MemDirector, Env) {
     let rules = [
         "-A -t [2001:2:0:1::110]:21 -s rr",
         "-a -t [2001:2:0:1::110]:21 -r [2001:2:0:2::2]:21 -m",
@@ -812,7 +806,12 @@ fn ipv6_extended_passive_reply_and_its_shift() {
         ftp: FtpPorts::new(&[21]).expect("ports"),
         ..env6()
     };
-    let mut d = MemDirector::with_env(1, &rules, env, 1024);
+    (MemDirector::with_env(1, &rules, env.clone(), 1024), env)
+}
+
+#[test]
+fn ipv6_extended_passive_reply_and_its_shift() {
+    let (mut d, _) = lab6();
     d.resolve6(ringvs::Nic::Ext, CLIENT6, CLIENT_MAC);
     d.resolve6(ringvs::Nic::Int, RS1_6, RS1_MAC);
     let (c, r) = (l3_to_vip6(), l3_from_rs6(RS1_6, CLIENT6));
@@ -889,15 +888,7 @@ fn ipv6_extended_passive_reply_and_its_shift() {
 fn ipv6_control_and_data_connections_come_in_sync_messages() {
     use ringvs::nat::State;
     use ringvs::sync::wire::{self, MessageBuilder, Seq, SeqOpt, SyncConn};
-    let rules = [
-        "-A -t [2001:2:0:1::110]:21 -s rr",
-        "-a -t [2001:2:0:1::110]:21 -r [2001:2:0:2::2]:21 -m",
-    ];
-    let env = Env {
-        ftp: FtpPorts::new(&[21]).expect("ports"),
-        ..env6()
-    };
-    let mut d = MemDirector::with_env(1, &rules, env.clone(), 1024);
+    let (mut d, env) = lab6();
     d.resolve6(ringvs::Nic::Ext, CLIENT6, CLIENT_MAC);
     d.resolve6(ringvs::Nic::Int, RS1_6, RS1_MAC);
     d.shared.ha.set_standby(true);
