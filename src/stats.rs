@@ -74,6 +74,12 @@ counters! {
     /// changed length) came in a synced entry: what lets a director taking
     /// over go on shifting that stream.
     FtpSynced => "ftp_synced",
+    /// Datagrams (and new connections) of a `--pe sip` service scheduled
+    /// without a template, so on their own: the SIP templates' share of the
+    /// persistence templates (half of each shard) or the shard itself was
+    /// full. The share keeps one client's Call-IDs from taking every
+    /// service's templates.
+    SipUntemplated => "sip_untemplated",
     /// Connections expired.
     ConnExpired => "conn_expired",
     /// Transitory connections (SYN_RECV, TIME_WAIT, CLOSE, …, or idle UDP)

@@ -822,6 +822,17 @@ fn error_messages_and_exit_codes() {
             "Scheduler or persistence engine not found",
             255,
         ),
+        // ipvsadm's own checks come first; the kernel looks the name up.
+        (
+            "-a -u 198.18.0.110:5060 -r 198.19.0.2 --pe nosuch",
+            "Illegal 'pe' option with the 'add-server' command",
+            2,
+        ),
+        (
+            "-A -u 198.18.0.110 --pe nosuch",
+            "Zero port specified for non-persistent service",
+            2,
+        ),
         (
             "--start-daemon master --syncid 256",
             "illegal syncid specified",

@@ -375,15 +375,14 @@ impl Core {
                     // `ip_vs_sip_fill_param`: a UDP datagram's Call-ID, or
                     // the datagram is not scheduled (`ip_vs_sched_persist`).
                     let payload = seg.frame.get(seg.l4_off + 8..).unwrap_or_default();
-                    match crate::nat::sip::call_id(payload) {
-                        Some(id) if proto == protocol::UDP => {
-                            key = templates.with_call_id(key, id);
-                        }
-                        _ => {
-                            self.ctr.inc(Ctr::DropNoCallId);
-                            return None;
-                        }
-                    }
+                    let id = (proto == protocol::UDP)
+                        .then(|| crate::nat::sip::call_id(payload))
+                        .flatten();
+                    let Some(id) = id else {
+                        self.ctr.inc(Ctr::DropNoCallId);
+                        return None;
+                    };
+                    key = templates.with_call_id(key, id);
                 }
                 // `ip_vs_check_template` (`ip_vs_conn.c`): the template's server
                 // must still be available (one of the service's), and with
@@ -417,6 +416,9 @@ impl Core {
                     // A connection cannot find its SIP template again (its
                     // Call-ID is not kept): it holds none, and the template
                     // lives its timeout from the last datagram that used it.
+                    if generation == 0 {
+                        self.ctr.inc(Ctr::SipUntemplated);
+                    }
                     templates.release(key, generation);
                     (i, 0)
                 } else {

@@ -47,6 +47,10 @@ pub const TEMPLATE_SHARDS: usize = 64;
 /// Most templates at once (over all shards).
 pub const MAX_TEMPLATES: usize = 1 << 20;
 const PER_SHARD: usize = MAX_TEMPLATES / TEMPLATE_SHARDS;
+/// Templates of a persistence engine (`TemplateKey::pe` not 0) each shard
+/// holds at most: a client makes one per SIP call, and must not take the
+/// room of every persistent service's clients.
+const PE_PER_SHARD: usize = PER_SHARD / 2;
 /// Templates each shard has room for before its map grows.
 const SHARD_START: usize = 64;
 
@@ -108,6 +112,8 @@ struct Shard<A> {
     map: HashMap<TemplateKey<A>, Template<A>>,
     /// Last generation handed out (never 0: 0 means "no template" in a `Conn`).
     generation: u16,
+    /// Templates in `map` with a persistence engine's key.
+    pe: usize,
 }
 
 impl<A: Addr> Shard<A> {
@@ -123,18 +129,29 @@ impl<A: Addr> Shard<A> {
     ) -> u16 {
         self.generation = self.generation.checked_add(1).unwrap_or(1);
         let generation = self.generation;
-        self.map.insert(
-            key,
-            Template {
-                dest,
-                expires,
-                mask,
-                n_control,
-                generation,
-                synced: None,
-            },
-        );
+        let t = Template {
+            dest,
+            expires,
+            mask,
+            n_control,
+            generation,
+            synced: None,
+        };
+        if self.map.insert(key, t).is_none() && key.pe != 0 {
+            self.pe += 1;
+        }
         generation
+    }
+
+    fn remove(&mut self, key: &TemplateKey<A>) {
+        if self.map.remove(key).is_some() && key.pe != 0 {
+            self.pe -= 1;
+        }
+    }
+
+    /// Whether a new template of `key` may be made.
+    fn room_for(&self, key: &TemplateKey<A>) -> bool {
+        self.map.len() < PER_SHARD && (key.pe == 0 || self.pe < PE_PER_SHARD)
     }
 }
 
@@ -154,6 +171,7 @@ impl<A: Addr> Default for Templates<A> {
                     Mutex::new(Shard {
                         map: HashMap::with_capacity(SHARD_START),
                         generation: 0,
+                        pe: 0,
                     })
                 })
                 .collect(),
@@ -216,10 +234,10 @@ impl<A: Addr> Templates<A> {
                 t.expires = t.expires.max(expires);
                 return Some((t.dest, t.generation));
             }
-            shard.map.remove(&key);
+            shard.remove(&key);
         }
         let dest = pick()?;
-        if shard.map.len() >= PER_SHARD {
+        if !shard.room_for(&key) {
             return Some((dest, 0));
         }
         let generation = shard.insert(key, dest, p.mask, expires, 1);
@@ -255,7 +273,7 @@ impl<A: Addr> Templates<A> {
             if !replace && t.alive(now) && t.mask == mask {
                 return false;
             }
-        } else if shard.map.len() >= PER_SHARD {
+        } else if !shard.room_for(&key) {
             return false;
         }
         shard.insert(key, dest, mask, expires, 0);
@@ -307,9 +325,14 @@ impl<A: Addr> Templates<A> {
             let Ok(mut shard) = self.shards[i].try_lock() else {
                 continue;
             };
-            shard
-                .map
-                .retain(|k, t| t.alive(now) && persist(&k.svc).is_some_and(|p| p.mask == t.mask));
+            let Shard { map, pe, .. } = &mut *shard;
+            map.retain(|k, t| {
+                let keep = t.alive(now) && persist(&k.svc).is_some_and(|p| p.mask == t.mask);
+                if !keep && k.pe != 0 {
+                    *pe -= 1;
+                }
+                keep
+            });
         }
     }
 
@@ -395,6 +418,38 @@ mod test {
             addr: 100 + id,
             port: 80,
         }
+    }
+
+    /// One client's SIP calls take at most half of each shard: past that
+    /// a call is scheduled without a template, and other clients still get
+    /// theirs. Swept, the share comes back.
+    #[test]
+    fn a_persistence_engines_templates_take_half_the_room_at_most() {
+        let t = Templates::default();
+        let made = (0..MAX_TEMPLATES as u32)
+            .filter(|&i| {
+                let k = t.with_call_id(key(1), &i.to_le_bytes());
+                let (_, g) = t.schedule(k, P, 0, |_| true, || Some(d(1))).unwrap();
+                t.release(k, g);
+                g != 0
+            })
+            .count();
+        assert!(made <= PE_PER_SHARD * TEMPLATE_SHARDS, "{made}");
+        assert!(made > PE_PER_SHARD * TEMPLATE_SHARDS * 9 / 10, "{made}");
+        for c in 2..1000 {
+            let (_, g) = t
+                .schedule(key(c << 8), P, 0, |_| true, || Some(d(1)))
+                .unwrap();
+            assert_ne!(g, 0, "client {c} got no template");
+        }
+        // All expired and swept: the share is free again.
+        let snap = Snapshot::build(&crate::config::Config::new(), Default::default());
+        t.sweep(0, TEMPLATE_SHARDS, P.timeout + 1, &snap);
+        let k = t.with_call_id(key(1), b"after");
+        let (_, g) = t
+            .schedule(k, P, P.timeout + 2, |_| true, || Some(d(1)))
+            .unwrap();
+        assert_ne!(g, 0);
     }
 
     #[test]

@@ -4,23 +4,42 @@
 //! (`nf_conntrack_sip.c`: `ct_sip_get_header` for `SIP_HDR_CALL_ID`, whose
 //! value is measured by `callid_len`).
 //!
-//! * The header is `Call-ID` or its compact form `i` (followed by no
-//!   letter), in any case, at the start of a line that is not a
-//!   continuation; whitespace (and a folded line) may come before the colon
-//!   and after it. The first line (the request or status line) is never a
-//!   header, the body is searched too, as netfilter does.
+//! * A line starts after a line end (CR, LF or CRLF) and is read from its
+//!   first byte: a continuation line (starting with a space or a tab) is
+//!   never a header, and the first line (the request or status line) is
+//!   not either. The body is searched too, as netfilter does.
+//! * The header is `Call-ID` or its compact form `i` followed by no letter,
+//!   in any case. Whitespace may come before the colon and after it, and
+//!   one folded line there is followed (`sip_skip_whitespace`).
 //! * A line naming the header without a colon after it ends the search.
 //! * The value is a word (`iswordc`: letters, digits and
-//!   `!"%()*+,-./:<>?[\]_`{}~`), then optionally `@` and another word.
-//! * It is refused when empty, longer than 255 bytes
-//!   (`IP_VS_PEDATA_MAXLEN`), or not followed by a line end.
+//!   `!"%'()*+-./:<>?[\]_`{}~`), then optionally `@` and another word.
+//!   Letters are the kernel's: ASCII and Latin-1's (`lib/ctype.c`).
+//! * A header without a value sends the search on from an offset that grows
+//!   by the value's position each time (`get_callid`'s
+//!   `dataoff += *matchoff`, an offset from the payload's start added to the
+//!   last one), so a second empty one can carry it past the header after.
+//! * Where a line after a line end is no header, the search goes on from
+//!   that line's second byte: after an empty LF-only line, the line that
+//!   follows is not read (netfilter's loop steps past the byte it looked at).
+//! * The Call-ID is refused when longer than 255 bytes
+//!   (`IP_VS_PEDATA_MAXLEN`) or not followed by a line end.
 
 /// The longest Call-ID the engine takes (`IP_VS_PEDATA_MAXLEN`).
 pub const MAX_CALL_ID: usize = 255;
 
+const CR: u8 = b'\r';
+const LF: u8 = b'\n';
+
+/// A letter to the kernel's `isalpha` (`lib/ctype.c`: ASCII, and Latin-1's
+/// 0xC0-0xFF but 0xD7 and 0xF7).
+fn alpha(c: u8) -> bool {
+    c.is_ascii_alphabetic() || (c >= 0xc0 && c != 0xd7 && c != 0xf7)
+}
+
 /// netfilter's `iswordc`.
 fn word_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!\"%()*+,-./:<>?[\\]_`{}~".contains(&c)
+    alpha(c) || c.is_ascii_digit() || b"!\"%'()*+-./:<>?[\\]_`{}~".contains(&c)
 }
 
 fn word_len(b: &[u8]) -> usize {
@@ -39,77 +58,119 @@ fn call_id_len(b: &[u8]) -> usize {
     }
 }
 
-/// `sip_skip_whitespace`: past spaces and tabs, and past a line end that a
-/// continuation line (starting with a space or a tab) follows; `None` at
-/// the end of the datagram or at a line end that ends the header.
+/// `sip_follow_continuation` at the line end at `at`: past it and the
+/// next line's leading whitespace if that line is a continuation, else
+/// `None`.
+fn follow_continuation(b: &[u8], at: usize) -> Option<usize> {
+    let mut p = at + 1;
+    if p >= b.len() {
+        return None;
+    }
+    if b[p - 1] == CR && b[p] == LF {
+        p += 1;
+        if p >= b.len() {
+            return None;
+        }
+    }
+    if b[p] != b' ' && b[p] != b'\t' {
+        return None;
+    }
+    while p < b.len() && (b[p] == b' ' || b[p] == b'\t') {
+        p += 1;
+    }
+    Some(p)
+}
+
+/// `sip_skip_whitespace`: past spaces and tabs and at most one line end
+/// that a continuation follows; `None` at a line end that ends the header.
+/// May return the datagram's length.
 fn skip_whitespace(b: &[u8], mut at: usize) -> Option<usize> {
     while at < b.len() {
         match b[at] {
             b' ' | b'\t' => at += 1,
-            b'\r' | b'\n' => {
-                // `sip_follow_continuation`: one line end (CR, LF or CRLF),
-                // then a space or tab.
-                let mut next = at + 1;
-                if b[at] == b'\r' && b.get(next) == Some(&b'\n') {
-                    next += 1;
-                }
-                match b.get(next) {
-                    Some(b' ' | b'\t') => at = next,
-                    _ => return None,
-                }
-            }
+            CR | LF => return follow_continuation(b, at),
             _ => return Some(at),
         }
     }
-    None
+    Some(at)
 }
 
-/// The Call-ID of a SIP message (the UDP payload), or `None` where IPVS's
-/// engine finds none (and the datagram is not scheduled).
-pub fn call_id(b: &[u8]) -> Option<&[u8]> {
+/// What `ct_sip_get_header` finds of the Call-ID from `from` on.
+enum Header {
+    /// The value's offset and length.
+    Found(usize, usize),
+    /// A header without a value there (`-1`).
+    Empty(usize),
+    /// No header (`0`).
+    None,
+}
+
+/// `ct_sip_get_header` for `SIP_HDR_CALL_ID`, from offset `from`.
+fn header(b: &[u8], from: usize) -> Header {
     const NAME: &[u8] = b"call-id";
-    let mut at = 0;
+    let mut at = from;
     while at < b.len() {
-        // The next line start: past a line end, not a continuation.
-        if b[at] != b'\r' && b[at] != b'\n' {
+        if b[at] != CR && b[at] != LF {
             at += 1;
             continue;
         }
-        let mut line = at + 1;
-        if b[at] == b'\r' && b.get(line) == Some(&b'\n') {
-            line += 1;
+        at += 1;
+        if at >= b.len() {
+            break;
         }
-        at = line;
-        let rest = &b[line..];
-        let name_len = if rest.len() >= NAME.len() && rest[..NAME.len()].eq_ignore_ascii_case(NAME)
+        if b[at - 1] == CR && b[at] == LF {
+            at += 1;
+            if at >= b.len() {
+                break;
+            }
+        }
+        let rest = &b[at..];
+        let name_end = if rest.len() >= NAME.len() && rest[..NAME.len()].eq_ignore_ascii_case(NAME)
         {
-            NAME.len()
-        } else if rest.len() > 1
-            && rest[0].eq_ignore_ascii_case(&b'i')
-            && !rest[1].is_ascii_alphabetic()
-        {
-            1
+            at + NAME.len()
+        } else if rest.len() >= 2 && rest[0].eq_ignore_ascii_case(&b'i') && !alpha(rest[1]) {
+            at + 1
         } else {
+            // A continuation line, or another header: the loop's step past
+            // this byte.
+            at += 1;
             continue;
         };
-        let colon = skip_whitespace(b, line + name_len)?;
-        if b[colon] != b':' {
-            return None;
+        let Some(colon) = skip_whitespace(b, name_end) else {
+            break;
+        };
+        if b.get(colon) != Some(&b':') || colon + 1 >= b.len() {
+            break;
         }
-        let value = skip_whitespace(b, colon + 1)?;
-        let n = call_id_len(&b[value..]);
-        if n == 0 {
-            // No value: `get_callid` searches on from there.
-            at = value;
-            continue;
-        }
-        // Too long, or not followed by a line end (`get_callid`).
-        return match b.get(value + n) {
-            Some(b'\r' | b'\n') if n <= MAX_CALL_ID => Some(&b[value..value + n]),
-            _ => None,
+        let Some(value) = skip_whitespace(b, colon + 1) else {
+            break;
+        };
+        return match call_id_len(b.get(value..).unwrap_or_default()) {
+            0 => Header::Empty(value),
+            n => Header::Found(value, n),
         };
     }
-    None
+    Header::None
+}
+
+/// The Call-ID of a SIP message (the UDP payload), or `None` where IPVS's
+/// engine finds none (and the datagram is not scheduled): `get_callid`.
+pub fn call_id(b: &[u8]) -> Option<&[u8]> {
+    let mut from = 0;
+    loop {
+        match header(b, from) {
+            Header::None => return None,
+            // Strictly further each time: a value lies past its line's start.
+            Header::Empty(value) => from += value,
+            Header::Found(value, n) => {
+                let end = value + n;
+                return match b.get(end) {
+                    Some(&(CR | LF)) if n <= MAX_CALL_ID => Some(&b[value..end]),
+                    _ => None,
+                };
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +208,9 @@ mod tests {
             with("Call-ID: ;x\r\nCall-ID: next").as_deref(),
             Some("next")
         );
+        // The kernel's word characters: an apostrophe is one, a comma is not.
+        assert_eq!(with("Call-ID: o'brien@h").as_deref(), Some("o'brien@h"));
+        assert_eq!(with("Call-ID: a,b"), None);
         assert_eq!(
             with("Call-ID: a-b.c/d[e]{f}~g").as_deref(),
             Some("a-b.c/d[e]{f}~g")
@@ -167,6 +231,30 @@ mod tests {
         let long = "a".repeat(MAX_CALL_ID);
         assert_eq!(with(&format!("Call-ID: {long}")), Some(long.clone()));
         assert_eq!(with(&format!("Call-ID: {long}a")), None);
+    }
+
+    /// The corners where netfilter's loops decide, each as the kernel's code
+    /// goes (`ct_sip_get_header`, `sip_skip_whitespace`, `get_callid`).
+    #[test]
+    fn netfilters_corners() {
+        // One folded line is followed, not two.
+        assert_eq!(call_id(b"X\r\nCall-ID:\r\n good\r\n"), Some(&b"good"[..]));
+        assert_eq!(call_id(b"X\r\nCall-ID:\r\n \r\n good\r\n"), None);
+        // After an empty LF-only line the next line is not read; after an
+        // empty CRLF line it is.
+        assert_eq!(call_id(b"X\n\nCall-ID: body\n"), None);
+        assert_eq!(call_id(b"X\r\n\r\nCall-ID: body\r\n"), Some(&b"body"[..]));
+        // Two empty values: the second retry starts past the third header.
+        let two = b"X\r\nCall-ID: ;\r\nCall-ID: ;\r\nCall-ID: good\r\n";
+        assert_eq!(call_id(two), None);
+        // Latin-1 letters are letters to the kernel.
+        assert_eq!(call_id(b"X\r\nCall-ID: caf\xe9\r\n"), Some(&b"caf\xe9"[..]));
+        assert_eq!(call_id(b"X\r\ni\xe9: y\r\nCall-ID: z\r\n"), Some(&b"z"[..]));
+        assert_eq!(
+            call_id(b"X\r\nCall-ID: a\xd7b\r\n"),
+            None,
+            "0xD7 is no letter"
+        );
     }
 
     #[test]
@@ -191,7 +279,14 @@ mod tests {
             if let Some(id) = call_id(&b) {
                 proptest::prop_assert!(!id.is_empty() && id.len() <= MAX_CALL_ID);
                 proptest::prop_assert!(id.iter().filter(|&&c| c == b'@').count() <= 1);
-                proptest::prop_assert!(id.iter().all(|&c| c == b'@' || word_char(c)));
+                // The kernel's word characters, written out apart from
+                // `word_char`.
+                let word = |c: u8| {
+                    c.is_ascii_alphanumeric()
+                        || ((0xc0..=0xff).contains(&c) && c != 0xd7 && c != 0xf7)
+                        || b"!\"%'()*+-./:<>?[\\]_`{}~".contains(&c)
+                };
+                proptest::prop_assert!(id.iter().all(|&c| c == b'@' || word(c)));
             }
         }
     }

@@ -136,7 +136,8 @@ struct Gathered {
     flags_arg: Option<String>,
     /// `-o`.
     ops: bool,
-    pe: Option<super::super::PersistEngine>,
+    /// `--pe`'s name, looked up with the scheduler's (the kernel's order).
+    pe: Option<String>,
     dest: Option<(IpAddr, u16)>,
     dopts: DestOpts,
     /// `-m`, `-g` or `-i`, if one was given.
@@ -255,7 +256,7 @@ impl Gathered {
             Tag::Ops => self.ops = true,
             // ipvsadm copies the name; the kernel knows "sip" only. An
             // empty name is none.
-            Tag::Pe => self.pe = (!val.is_empty()).then(|| val.parse()).transpose()?,
+            Tag::Pe => self.pe = Some(val),
             Tag::SchedFlags => self.flags_arg = Some(val),
             // ipvsadm's checks and messages (`parse_options`, ipvsadm.c).
             Tag::McastInterface => self.daemon.mcast_ifn = val,
@@ -432,7 +433,12 @@ impl Gathered {
                     netmask: self.netmask,
                     sched_flags,
                     ops: self.ops,
-                    pe: self.pe,
+                    pe: self
+                        .pe
+                        .as_deref()
+                        .filter(|n| !n.is_empty())
+                        .map(str::parse)
+                        .transpose()?,
                     check,
                     sorry,
                 };
