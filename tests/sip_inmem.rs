@@ -147,3 +147,33 @@ fn the_engine_needs_persistence_and_udp() {
     assert!(int.is_empty());
     assert_eq!(d.ctr(Ctr::DropNoCallId), 1);
 }
+
+/// IPv6: the same engine on an IPv6 service (its own templates, by the
+/// client's prefix of `-M` and the Call-ID).
+#[test]
+fn an_ipv6_calls_datagrams_follow_its_call_id() {
+    use inmem::frames6;
+    let rules = [
+        "-A -u [2001:2:0:1::110]:5060 -s rr -p 60 -o --pe sip",
+        "-a -u [2001:2:0:1::110]:5060 -r [2001:2:0:2::2]:5060 -m",
+        "-a -u [2001:2:0:1::110]:5060 -r [2001:2:0:2::3]:5060 -m",
+    ];
+    let mut d = MemDirector::with_env(1, &rules, env6(), 1024);
+    d.resolve6(ringvs::Nic::Ext, CLIENT6, CLIENT_MAC);
+    d.resolve6(ringvs::Nic::Int, RS1_6, RS1_MAC);
+    d.resolve6(ringvs::Nic::Int, RS2_6, RS2_MAC);
+    let mut sent = |port: u16, id: Option<&str>| {
+        let f = frames6::udp(&l3_to_vip6(), &[], port, 5060, &sip(id), false);
+        let (_, int) = d.ext(&f);
+        int.first().map(|f| parse_ip6(f).dst)
+    };
+    let a = sent(5060, Some("v6-a")).expect("scheduled");
+    let b = sent(5060, Some("v6-b")).expect("scheduled");
+    assert_ne!(a, b);
+    for port in [5061, 6000, 7000] {
+        assert_eq!(sent(port, Some("v6-a")), Some(a));
+        assert_eq!(sent(port, Some("v6-b")), Some(b));
+    }
+    assert_eq!(sent(5060, None), None);
+    assert_eq!(d.ctr(Ctr::DropNoCallId), 1);
+}
