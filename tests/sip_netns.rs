@@ -1,7 +1,7 @@
 //! The SIP persistence engine (`ipvsadm --pe sip`, IPVS's `ip_vs_pe_sip`)
 //! with kernel endpoints: a client sends SIP requests over UDP for four calls
-//! (four Call-IDs), each from four sockets (four source ports, spread over
-//! the director's two workers by the fanout), to a service with `-p 60 -o
+//! (four Call-IDs), each from sixteen sockets (sixteen source ports, spread
+//! over the director's two workers by the fanout), to a service with `-p 60 -o
 //! --pe sip` on two NAT real servers that answer with their name. Every
 //! request of a call reaches the same server, whatever its port and worker;
 //! rr spreads the calls; a request without a Call-ID is not scheduled
@@ -19,7 +19,9 @@ use std::path::Path;
 
 const PORT: u16 = 5060;
 const CALLS: usize = 4;
-const SOCKETS: usize = 4;
+/// Source ports per call: the fanout puts each on a worker by a hash of
+/// its flow, so with 16 both workers see some but once in 2^15 runs.
+const SOCKETS: usize = 16;
 
 /// `sip_client.py` from the client: each call's set of answering servers,
 /// and the answer to the request without a Call-ID.
