@@ -30,6 +30,7 @@ pub mod keepalived;
 mod key;
 pub mod listing;
 pub mod names;
+mod pe;
 mod sorry;
 
 use std::fmt;
@@ -40,6 +41,7 @@ pub use forward::{Forward, TunCsum, TunKind, Tunnel};
 use hashbrown::HashSet;
 use key::check_family;
 pub use key::{Netmask, Proto, ServiceKey};
+pub use pe::PersistEngine;
 use serde::{Deserialize, Serialize};
 pub use sorry::{SorryOpts, SorryServer};
 
@@ -179,36 +181,6 @@ impl FromStr for Scheduler {
                 .into_iter()
                 .find(|k| k.name() == other)
                 .ok_or(AdmError::SchedulerNotFound),
-        }
-    }
-}
-
-/// A persistence engine (`--pe`, IPVS's `struct ip_vs_pe`): what else than
-/// the client's address a persistent service's templates are found by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum PersistEngine {
-    /// `ip_vs_pe_sip`: a UDP datagram's SIP Call-ID (`nat::sip`).
-    Sip,
-}
-
-impl PersistEngine {
-    pub fn name(self) -> &'static str {
-        match self {
-            PersistEngine::Sip => "sip",
-        }
-    }
-}
-
-impl FromStr for PersistEngine {
-    type Err = AdmError;
-
-    /// The kernel's one engine; another name is what the kernel answers
-    /// (`ip_vs_pe_getbyname` finds none: "Scheduler or persistence engine
-    /// not found").
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "sip" => Ok(PersistEngine::Sip),
-            _ => Err(AdmError::SchedulerNotFound),
         }
     }
 }

@@ -114,10 +114,13 @@ pub(super) fn ftp_holds<A: Family>(
     shared: &Shared,
     c: &Conn<A>,
 ) -> bool {
-    ftp.on()
-        && c.proto == crate::wire::ipv4::protocol::TCP
-        && ftp.has(c.vport)
-        && A::expects(shared).controls(&(c.client, c.cport, c.vip, c.vport))
+    is_control(ftp, c) && A::expects(shared).controls(&(c.client, c.cport, c.vip, c.vport))
+}
+
+/// Whether `c` may be a control connection: TCP to a port the helper
+/// reads (none with the helper off).
+fn is_control<A: Family>(ftp: &crate::nat::ftp::FtpPorts, c: &Conn<A>) -> bool {
+    ftp.on() && c.proto == crate::wire::ipv4::protocol::TCP && ftp.has(c.vport)
 }
 
 /// The owner of a control connection's expectations: its client port and
@@ -275,8 +278,7 @@ impl Core {
     /// The shift of control connection `c`'s server stream, if a rewrite
     /// moved it: what a sync entry of `c` carries (IPVS's `out_seq`).
     pub(super) fn ftp_shift<A: Family>(&self, c: &Conn<A>) -> Option<Shift> {
-        let ftp = &self.env.ftp;
-        if !ftp.on() || c.proto != crate::wire::ipv4::protocol::TCP || !ftp.has(c.vport) {
+        if !is_control(&self.env.ftp, c) {
             return None;
         }
         let ctl = self.ftp.ctl.get(&ctl_key(c))?;
@@ -291,8 +293,7 @@ impl Core {
     /// the same ports. The command awaiting a reply and the last reply
     /// rewritten are not synced (nor are they by IPVS: `cp->app_data`).
     pub(super) fn ftp_install<A: Family>(&mut self, c: &Conn<A>, out: Option<Shift>, fresh: bool) {
-        let ftp = &self.env.ftp;
-        if !ftp.on() || c.proto != crate::wire::ipv4::protocol::TCP || !ftp.has(c.vport) {
+        if !is_control(&self.env.ftp, c) {
             return;
         }
         let key = ctl_key(c);
