@@ -321,6 +321,7 @@ fn service_options() {
         pe: None,
         check: None,
         sorry: None,
+        quorum: Default::default(),
     };
     for (line, want) in [
         (
@@ -1382,6 +1383,7 @@ mod round_trip {
                 pe: None,
                 check: None,
                 sorry: None,
+                quorum: Default::default(),
             };
             if apply(&mut c, &AdmCommand::AddService { key, opts }).is_err() {
                 continue;

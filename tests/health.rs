@@ -46,11 +46,13 @@ fn check_options_parse_with_keepalived_defaults() {
             retry: 1,
             delay_before_retry: 1,
             inhibit_on_failure: false,
+            alpha: false,
         }
     );
     let http = check_of(
         "-E -t 198.18.0.110:80 --check http --check-path /health?x=1 --check-status 204 \
-         --delay-loop 5 --connect-timeout 2 --retry 3 --delay-before-retry 0 --inhibit-on-failure",
+         --delay-loop 5 --connect-timeout 2 --retry 3 --delay-before-retry 0 --inhibit-on-failure \
+         --alpha",
     )
     .unwrap();
     assert_eq!(
@@ -65,6 +67,7 @@ fn check_options_parse_with_keepalived_defaults() {
             retry: 3,
             delay_before_retry: 0,
             inhibit_on_failure: true,
+            alpha: true,
         }
     );
     // --opt=value works as for ipvsadm's own options; http defaults to GET / 200.
@@ -119,6 +122,10 @@ fn check_options_errors() {
     assert_eq!(
         usage_err("-L -n --inhibit-on-failure"),
         "Illegal 'inhibit-on-failure' option with the 'list' command"
+    );
+    assert_eq!(
+        usage_err(&format!("{svc} --alpha")),
+        "the 'alpha' option needs the 'check' option"
     );
 }
 
@@ -277,6 +284,71 @@ fn sorry_server_options_parse_save_and_restore() {
     }
 }
 
+/// `--quorum N`, `--hysteresis N` (keepalived's `quorum`, `hysteresis`) and
+/// `--alpha` (its `alpha`, a setting of the check): with -A/-E only, the
+/// quorum with or without a sorry server; saved where not keepalived's
+/// defaults (1 and 0) and restored as saved; an -E without them resets
+/// them.
+#[test]
+fn quorum_hysteresis_and_alpha_parse_save_and_restore() {
+    let rules = "\
+-A -t 198.18.0.110:80 -s rr --check tcp --delay-loop 5 --connect-timeout 5 --retry 1 --delay-before-retry 1 --alpha --sorry-server 198.19.0.9:8080 --quorum 3 --hysteresis 1
+-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 2
+-A -t 198.18.0.110:443 -s wlc --check tcp --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1 --quorum 2
+-A -t 198.18.0.110:8080 -s wlc --hysteresis 1
+";
+    let mut c = Config::new();
+    restore(&mut c, rules);
+    let q = |c: &Config, i: usize| {
+        let s = &c.services()[i];
+        (s.quorum.quorum, s.quorum.hysteresis)
+    };
+    assert_eq!((q(&c, 0), q(&c, 1), q(&c, 2)), ((3, 1), (2, 0), (1, 1)));
+    assert!(c.services()[0].check.as_ref().unwrap().alpha);
+    assert!(!c.services()[1].check.as_ref().unwrap().alpha);
+    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    let mut again = Config::new();
+    restore(&mut again, &format_save(&c, true, &Names::none()));
+    assert_eq!(again, c);
+    let run = |c: &mut Config, line: &str| ipvsadm::apply(c, &parse(&argv(line)).unwrap());
+    run(&mut c, "-E -t 198.18.0.110:80 -s rr").unwrap();
+    assert_eq!(q(&c, 0), (1, 0), "-E replaces the whole setup");
+    for (line, msg) in [
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.3 --quorum 2",
+            "Illegal 'quorum' option with the 'add-server' command",
+        ),
+        (
+            "-A -t 198.18.0.110:82 --quorum 0",
+            "illegal quorum specified",
+        ),
+        (
+            "-A -t 198.18.0.110:82 --quorum 4294967296",
+            "illegal quorum specified",
+        ),
+        (
+            "-A -t 198.18.0.110:82 --hysteresis -1",
+            "illegal hysteresis specified",
+        ),
+        (
+            "-A -t 198.18.0.110:82 --quorum 2 --quorum 3",
+            "multiple 'quorum' options specified",
+        ),
+        (
+            "-A -t 198.18.0.110:82 --quorum 2 --sorry-inhibit",
+            "the 'sorry-inhibit' option needs the 'sorry-server' option",
+        ),
+    ] {
+        assert_eq!(usage_err(line), msg, "{line}");
+    }
+    let Err(AdmError::Help(text)) = parse(&argv("-h")) else {
+        panic!("-h is help");
+    };
+    for o in ["--quorum", "--hysteresis", "--alpha"] {
+        assert!(text.contains(o), "{o} missing from help");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Namespace tests (root): failover under load, passive checks.
 // ---------------------------------------------------------------------------
@@ -329,6 +401,32 @@ fn kill_all_in(ns: &str) -> usize {
 
 fn serve_again(lab: &mut Lab, n: usize) {
     nslab::spawn_http_server(lab, n, "0.0.0.0:80", &format!("i am rs{n}"), "600");
+}
+
+/// Runs `nft SCRIPT` in namespace `ns`; panics with nft's words if it fails.
+fn nft_in(ns: &str, script: &str) {
+    let nft = Process::new("ip")
+        .args(["netns", "exec", ns, "nft", script])
+        .output()
+        .expect("nft");
+    assert!(
+        nft.status.success(),
+        "nft {script}: {}",
+        String::from_utf8_lossy(&nft.stderr)
+    );
+}
+
+/// Namespace `ns` drops every TCP segment to `port` (table `table`, deleted
+/// with [`nft_in`] `delete table inet TABLE`, or with the lab).
+fn drop_syns(ns: &str, table: &str, port: u16) {
+    nft_in(
+        ns,
+        &format!(
+            "add table inet {table}; \
+             add chain inet {table} in {{ type filter hook input priority 0; policy accept; }}; \
+             add rule inet {table} in tcp dport {port} drop"
+        ),
+    );
 }
 
 /// Lines the client loop printed, with when they arrived.
@@ -605,23 +703,7 @@ fn passive_check_finds_a_server_that_drops_syns() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(listed_weight(&control, &rs1), Some(1));
     // rs1 drops every SYN to port 80 (its namespace, deleted with the lab).
-    let nft = Process::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns_rs(1),
-            "nft",
-            "add table inet ringvs_test; \
-             add chain inet ringvs_test in { type filter hook input priority 0; policy accept; }; \
-             add rule inet ringvs_test in tcp dport 80 drop",
-        ])
-        .output()
-        .expect("nft");
-    assert!(
-        nft.status.success(),
-        "nft: {}",
-        String::from_utf8_lossy(&nft.stderr)
-    );
+    drop_syns(&lab.ns_rs(1), "ringvs_test", 80);
     let lines = client_loop_with(&mut lab, &vip, 3000);
     let start = Instant::now();
     let down = wait_for(Duration::from_secs(6), || {
@@ -703,4 +785,103 @@ fn a_sorry_server_serves_while_every_real_server_is_down() {
     });
     assert!(left.is_some(), "the sorry server leaves once rs1 is back");
     assert_eq!(nslab::http_bodies(&lab, &vip, 3), ["i am rs1"; 3]);
+}
+
+/// keepalived's `alpha` and `quorum`, through the data plane:
+/// * `--alpha` (VIP:80): rs1 drops the checks' SYNs from before the
+///   director starts, so its check takes the 3 s connect timeout to fail;
+///   the first listing already has it at weight 0 and the first requests
+///   all go to rs2 (without `alpha` it would start up, and half of them
+///   would hang on it). Once it answers, its first passed check puts it in.
+/// * `--quorum 2` (VIP:81, two servers of weight 1 and a sorry server): one
+///   server down is enough for the sorry server to take every new
+///   connection, the other one (still up) at weight 0; with both up again
+///   the sorry server leaves.
+#[test]
+fn alpha_and_quorum_through_the_data_plane() {
+    let vip = format!("{}:80", lab::VIP);
+    let vip81 = format!("{}:81", lab::VIP);
+    let (rs1, rs2) = (
+        format!("{}:80", lab::rs_addr(1)),
+        format!("{}:80", lab::rs_addr(2)),
+    );
+    let (rs1_81, rs2_81) = (
+        format!("{}:81", lab::rs_addr(1)),
+        format!("{}:81", lab::rs_addr(2)),
+    );
+    let sorry = format!("{}:8080", lab::rs_addr(2));
+    let rules = format!(
+        "-A -t {vip} -s rr --check tcp --delay-loop 1 --connect-timeout 3 --retry 0 --delay-before-retry 1 --alpha\n\
+         -a -t {vip} -r {rs1} -m -w 1\n-a -t {vip} -r {rs2} -m -w 1\n\
+         -A -t {vip81} -s rr --check tcp --delay-loop 1 --connect-timeout 1 --retry 0 --delay-before-retry 1 --sorry-server {sorry} --quorum 2\n\
+         -a -t {vip81} -r {rs1_81} -m -w 1\n-a -t {vip81} -r {rs2_81} -m -w 1\n"
+    );
+    let scenario = Scenario::new("quorum")
+        .needs(&["nft"])
+        .before_director(|lab| {
+            drop_syns(&lab.ns_rs(1), "ringvs_alpha", 80);
+            for n in [1, 2] {
+                let body = format!("i am rs{n} on 81");
+                nslab::spawn_http_server(lab, n, "0.0.0.0:81", &body, "600");
+            }
+            nslab::spawn_http_server(lab, 2, "0.0.0.0:8080", "sorry", "600");
+        })
+        .rules(&rules);
+    let Some(NsDirector { lab, control }) = scenario.start() else {
+        return;
+    };
+    let started = Instant::now();
+    assert_eq!(listed_weight(&control, &rs1), Some(0), "alpha: starts down");
+    assert_eq!(nslab::http_bodies(&lab, &vip, 4), ["i am rs2"; 4]);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "all before rs1's first check could fail"
+    );
+    nft_in(&lab.ns_rs(1), "delete table inet ringvs_alpha");
+    let up = wait_for(Duration::from_secs(8), || {
+        listed_weight(&control, &rs1) == Some(1)
+    });
+    eprintln!("alpha: rs1 up {up:?} after it answered");
+    assert!(up.is_some(), "rs1 in once its check passes");
+    let mut bodies = nslab::http_bodies(&lab, &vip, 4);
+    bodies.sort();
+    assert_eq!(bodies, ["i am rs1", "i am rs1", "i am rs2", "i am rs2"]);
+
+    // The quorum: both up, no sorry server.
+    let served = wait_for(Duration::from_secs(4), || {
+        listed_weight(&control, &rs1_81) == Some(1) && listed_weight(&control, &rs2_81) == Some(1)
+    });
+    assert!(served.is_some(), "both servers on 81 up");
+    assert_eq!(listed_weight(&control, &sorry), None);
+    drop_syns(&lab.ns_rs(1), "ringvs_quorum", 81);
+    let lost = wait_for(Duration::from_secs(6), || {
+        listed_weight(&control, &sorry) == Some(1)
+    });
+    eprintln!("quorum: lost {lost:?} after rs1 stopped answering on 81");
+    assert!(lost.is_some(), "the sorry server in below the quorum");
+    assert_eq!(
+        listed_weight(&control, &rs2_81),
+        Some(0),
+        "up, out of the pool"
+    );
+    assert_eq!(nslab::http_bodies(&lab, &vip81, 4), ["sorry"; 4]);
+    nft_in(&lab.ns_rs(1), "delete table inet ringvs_quorum");
+    let back = wait_for(Duration::from_secs(6), || {
+        listed_weight(&control, &sorry).is_none()
+    });
+    assert!(
+        back.is_some(),
+        "the sorry server leaves with the quorum back"
+    );
+    let mut bodies = nslab::http_bodies(&lab, &vip81, 4);
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        [
+            "i am rs1 on 81",
+            "i am rs1 on 81",
+            "i am rs2 on 81",
+            "i am rs2 on 81"
+        ]
+    );
 }

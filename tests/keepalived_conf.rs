@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use ringvs::config::keepalived::{LoadOptions, Loaded, apply_differences, load, load_with};
 use ringvs::config::{
-    CheckKind, Config, Forward, HealthCheck, Proto, SchedFlags, Scheduler, ServiceKey, TunCsum,
-    TunKind, Tunnel,
+    CheckKind, Config, Forward, HealthCheck, Proto, Quorum, SchedFlags, Scheduler, ServiceKey,
+    TunCsum, TunKind, Tunnel,
 };
 
 fn fixture(rel: &str) -> PathBuf {
@@ -94,6 +94,7 @@ fn pair_config() -> Config {
         retry: 2,
         delay_before_retry: 1,
         inhibit_on_failure: true,
+        alpha: false,
     };
     c.set_service_check(&http, Some(check)).unwrap();
     c.add_dest(&http, rip(2), 80, 3).unwrap();
@@ -218,6 +219,76 @@ fn sorry_servers_are_read_and_reloaded() {
     assert!(!l.config.service(&web).unwrap().sorry.unwrap().inhibit);
 }
 
+/// `quorum`, `hysteresis` and `alpha` (keepalived's virtual server
+/// keywords): the service's `--quorum`, `--hysteresis` and its check's
+/// `--alpha`, shown in a reload's edit; values keepalived would lower are
+/// kept as written, with keepalived's warnings.
+#[test]
+fn quorum_hysteresis_and_alpha_are_read_and_reloaded() {
+    let t = TempDir::new("quorum");
+    let conf = |vs: &str| {
+        format!(
+            "virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+             {vs}\n  real_server 198.19.0.2 80 {{\n    weight 2\n    TCP_CHECK {{\n    }}\n  }}\n\
+             real_server 198.19.0.3 80 {{\n    weight 1\n    TCP_CHECK {{\n    }}\n  }}\n}}\n"
+        )
+    };
+    let p = t.write(
+        "keepalived.conf",
+        &conf("  quorum 2\n  hysteresis 1\n  alpha"),
+    );
+    let l = load_as(&p, None).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let mut running = l.config;
+    let web = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    let s = running.service(&web).unwrap();
+    assert_eq!(
+        s.quorum,
+        Quorum {
+            quorum: 2,
+            hysteresis: 1
+        }
+    );
+    assert!(s.check.as_ref().unwrap().alpha);
+    // A reload to the defaults edits the service.
+    t.write("keepalived.conf", &conf(""));
+    let changes = apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
+    let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["-E -t 198.18.0.110:80 -s rr --check tcp"]);
+    let s = running.service(&web).unwrap();
+    assert_eq!(s.quorum, Quorum::default());
+    assert!(!s.check.as_ref().unwrap().alpha);
+    t.write("keepalived.conf", &conf("  quorum 3\n  alpha off"));
+    let changes = apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
+    let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        ["-E -t 198.18.0.110:80 -s rr --check tcp --quorum 3"]
+    );
+    // Above the total weight (3), a hysteresis as large as the quorum.
+    t.write("keepalived.conf", &conf("  quorum 5\n  hysteresis 4"));
+    let l = load_as(&p, None).unwrap();
+    let f = p.display();
+    assert_eq!(
+        l.warnings,
+        [
+            format!(
+                "{f}:1: quorum 5 exceeds the real servers' total weight 3: taken as 3 (as keepalived does)"
+            ),
+            format!("{f}:1: hysteresis 4 not below the quorum 3: taken as 2 (as keepalived does)"),
+        ]
+    );
+    assert_eq!(
+        l.config.service(&web).unwrap().quorum.quorum,
+        5,
+        "as written"
+    );
+    // keepalived's ranges.
+    t.write("keepalived.conf", &conf("  quorum 0"));
+    let e = load_as(&p, None).unwrap_err();
+    assert!(e.contains(":5: quorum 0"), "{e}");
+}
+
 /// `persistence_engine sip` (keepalived passes the name to the kernel):
 /// the service's `--pe sip`, shown in a reload's edit; another name is what
 /// the kernel refuses.
@@ -282,7 +353,7 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         "26: sh-port: applies to the sh scheduler only, ignored with rr (as keepalived does)",
         "27: ops: ignored, the virtual_server is not UDP (as keepalived does)",
         "28: ha_suspend (in virtual_server): not supported by ringvs, ignored",
-        "29: quorum (in virtual_server): not supported by ringvs, ignored",
+        "29: quorum_up (in virtual_server): not supported by ringvs, ignored",
         "33: notify_up (in real_server): not supported by ringvs, ignored",
         "37: status_code 200-299: ringvs expects one status, using 200",
         "38: digest (in url): not supported by ringvs, ignored",

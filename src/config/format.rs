@@ -30,7 +30,8 @@ use super::listing::{
 };
 use super::names::Names;
 use super::{
-    AdmError, CheckKind, Config, Dest, DestId, HealthCheck, Proto, Scheduler, Service, ServiceKey,
+    AdmError, CheckKind, Config, Dest, DestId, HealthCheck, Proto, Quorum, Scheduler, Service,
+    ServiceKey, SorryOpts,
 };
 // What a listing is fed, where callers have always found it.
 pub use super::listing::Live;
@@ -391,6 +392,37 @@ pub fn check_options(c: &HealthCheck) -> String {
     if c.inhibit_on_failure {
         out.push_str(" --inhibit-on-failure");
     }
+    if c.alpha {
+        out.push_str(" --alpha");
+    }
+    out
+}
+
+/// The sorry-server and quorum options of a service's `-A` line (`at`
+/// writes an address and port): the quorum's only where not keepalived's
+/// defaults.
+pub fn sorry_options(
+    sorry: Option<&SorryOpts>,
+    q: Quorum,
+    at: impl Fn(std::net::IpAddr, u16) -> String,
+) -> String {
+    let mut out = String::new();
+    if let Some(s) = sorry {
+        let _ = write!(out, " --sorry-server {}", at(s.addr, s.port));
+        if s.forward == crate::config::Forward::Route {
+            out.push_str(" --sorry-gatewaying");
+        }
+        if s.inhibit {
+            out.push_str(" --sorry-inhibit");
+        }
+    }
+    let d = Quorum::default();
+    if q.quorum != d.quorum {
+        let _ = write!(out, " --quorum {}", q.quorum);
+    }
+    if q.hysteresis != d.hysteresis {
+        let _ = write!(out, " --hysteresis {}", q.hysteresis);
+    }
     out
 }
 
@@ -421,16 +453,10 @@ pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
         if let Some(c) = &svc.check {
             out.push_str(&check_options(c));
         }
-        if let Some(s) = &svc.sorry {
-            let at = names.addr_port(s.addr, s.port, proto, numeric);
-            let _ = write!(out, " --sorry-server {at}");
-            if s.forward == crate::config::Forward::Route {
-                out.push_str(" --sorry-gatewaying");
-            }
-            if s.inhibit {
-                out.push_str(" --sorry-inhibit");
-            }
-        }
+        let sorry = svc.sorry.map(|s| s.opts());
+        out.push_str(&sorry_options(sorry.as_ref(), svc.quorum, |a, p| {
+            names.addr_port(a, p, proto, numeric)
+        }));
         out.push('\n');
         for d in dests(svc, false) {
             let dname = names.addr_port(d.addr, d.port, proto, numeric);

@@ -23,6 +23,7 @@
 //! granularity ([`Netmask`]) is an IPv4 netmask or an IPv6 prefix length
 //! after its family (both in `key`).
 
+mod check;
 pub mod format;
 mod forward;
 pub mod ipvsadm;
@@ -37,13 +38,17 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+pub use check::{
+    CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DELAY_BEFORE_RETRY, DEFAULT_DELAY_LOOP, DEFAULT_RETRY, HealthCheck,
+};
 pub use forward::{Forward, TunCsum, TunKind, Tunnel};
 use hashbrown::HashSet;
 use key::check_family;
 pub use key::{Netmask, Proto, ServiceKey};
 pub use pe::PersistEngine;
 use serde::{Deserialize, Serialize};
-pub use sorry::{SorryOpts, SorryServer};
+pub use sorry::{Quorum, SorryOpts, SorryServer};
 
 /// Read at most `limit` bytes of the file at `path`: an error if it holds
 /// more. The length the file system reports is not trusted (a device such as
@@ -251,59 +256,13 @@ pub struct Service {
     /// real server can take a connection.
     #[serde(default)]
     pub sorry: Option<SorryServer>,
+    /// keepalived's `quorum` and `hysteresis` (`sorry.rs`).
+    #[serde(default)]
+    pub quorum: Quorum,
     /// Active health check of the service's real servers (`--check`), a ringvs
     /// extension with keepalived's vocabulary (see `docs/health.md`).
     #[serde(default)]
     pub check: Option<HealthCheck>,
-}
-
-/// What a health check does to decide that a real server is alive.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum CheckKind {
-    /// keepalived's `TCP_CHECK`: the TCP handshake completes.
-    Tcp,
-    /// keepalived's `HTTP_GET`: `GET path` answers with status `status`.
-    Http { path: String, status: u16 },
-}
-
-/// keepalived's defaults (keepalived.conf(5)).
-pub const DEFAULT_DELAY_LOOP: u32 = 60;
-pub const DEFAULT_CONNECT_TIMEOUT: u32 = 5;
-pub const DEFAULT_RETRY: u32 = 1;
-pub const DEFAULT_DELAY_BEFORE_RETRY: u32 = 1;
-pub const DEFAULT_CHECK_STATUS: u16 = 200;
-pub const DEFAULT_CHECK_PATH: &str = "/";
-
-/// A service's health check, in keepalived's terms.  Times are seconds.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct HealthCheck {
-    pub kind: CheckKind,
-    /// Seconds between checks of a server (`delay_loop`).
-    pub delay_loop: u32,
-    /// Seconds a check may take, handshake and answer (`connect_timeout`).
-    pub connect_timeout: u32,
-    /// Failed tries repeated before the server is declared down (`retry`):
-    /// a server goes down after `retry + 1` failures in a row.
-    pub retry: u32,
-    /// Seconds between a failed try and its retry (`delay_before_retry`).
-    pub delay_before_retry: u32,
-    /// On failure set the weight to 0 instead of removing the server
-    /// (`inhibit_on_failure`).
-    pub inhibit_on_failure: bool,
-}
-
-impl HealthCheck {
-    /// A check of kind `kind` with keepalived's defaults.
-    pub fn new(kind: CheckKind) -> Self {
-        HealthCheck {
-            kind,
-            delay_loop: DEFAULT_DELAY_LOOP,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            retry: DEFAULT_RETRY,
-            delay_before_retry: DEFAULT_DELAY_BEFORE_RETRY,
-            inhibit_on_failure: false,
-        }
-    }
 }
 
 /// What a service saved before there was IPv6 had without `-M`.
@@ -455,6 +414,7 @@ impl Config {
             ops: false,
             pe: None,
             sorry: None,
+            quorum: Quorum::default(),
             netmask: Netmask::host(key.addr),
             check: None,
         });

@@ -32,6 +32,41 @@ pub struct SorryServer {
     pub id: DestId,
 }
 
+/// keepalived's `quorum` and `hysteresis` of a virtual server
+/// (`--quorum`, `--hysteresis`): the service holds its quorum while the
+/// weights of its real servers that are up add up to at least `quorum`;
+/// `hysteresis` widens the step both ways (gained at `quorum + hysteresis`,
+/// lost below `quorum - hysteresis` or at 0; `health::quorum` keeps the
+/// state). While the quorum is lost, the sorry server serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Quorum {
+    pub quorum: u32,
+    pub hysteresis: u32,
+}
+
+impl Default for Quorum {
+    /// keepalived's defaults: 1 and 0.
+    fn default() -> Self {
+        Quorum {
+            quorum: 1,
+            hysteresis: 0,
+        }
+    }
+}
+
+impl Quorum {
+    /// The two values keepalived works with for a service whose real
+    /// servers' configured weights add up to `total`, as its configuration
+    /// check clamps them (`check_data.c`, `validate_check_config`): a
+    /// quorum above `total` is lowered to it, and a hysteresis of the
+    /// quorum or more to one less. ringvs's real servers and weights change
+    /// at run time, so this is done whenever the quorum is weighed.
+    pub fn bounds(&self, total: u64) -> (u64, u64) {
+        let q = u64::from(self.quorum).min(total);
+        (q, u64::from(self.hysteresis).min(q.saturating_sub(1)))
+    }
+}
+
 /// A sorry server as a command gives it (its id is the table's to choose).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SorryOpts {
@@ -118,6 +153,13 @@ impl Config {
             None => None,
         };
         self.services[i].sorry = new;
+        Ok(())
+    }
+
+    /// Sets a service's quorum and hysteresis (`--quorum`, `--hysteresis`).
+    pub fn set_service_quorum(&mut self, key: &ServiceKey, q: Quorum) -> Result<(), AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
+        self.services[i].quorum = q;
         Ok(())
     }
 

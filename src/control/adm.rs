@@ -87,9 +87,9 @@ fn log_sorry_servers(rules: &Config, run: &Config, prev: &Snapshot) {
         if now != was {
             let at = names.addr_port(sorry.addr, sorry.port, None, true);
             let how = if now {
-                "IN (no real server up with weight)"
+                "IN (quorum lost)"
             } else {
-                "OUT (a real server is up)"
+                "OUT (quorum back)"
             };
             eprintln!("ringvs: health: sorry server {at} {how} in {}", s.key);
         }
@@ -102,7 +102,8 @@ impl Ctl {
     pub(super) fn publish(&self, st: &AdmState) {
         self.health.set_targets(crate::health::targets(&st.cfg));
         let down = self.health.down();
-        let run = crate::health::effective(&st.cfg, &down, false);
+        let lost = self.health.weigh(&st.cfg, &down);
+        let run = crate::health::effective(&st.cfg, &down, &lost, false);
         // Every publish happens under the configuration lock, so the snapshot
         // loaded here is the one this publish replaces: services keep their
         // scheduler state and servers their last weight across it.
@@ -158,7 +159,8 @@ impl Ctl {
             ],
         };
         // Servers held down by health checks are listed with weight 0.
-        let shown = crate::health::effective(&st.cfg, &self.health.down(), true);
+        let (down, lost) = (self.health.down(), self.health.lost());
+        let shown = crate::health::effective(&st.cfg, &down, &lost, true);
         match format::format_list(&shown, o, &live, names) {
             // A partial listing is still shown, and said to be partial.
             Ok(text) if missing > 0 => Response {

@@ -27,6 +27,7 @@
 //! checks and their verdicts.
 
 mod probe;
+mod quorum;
 mod stack;
 
 use crate::Nic;
@@ -42,7 +43,7 @@ use crossbeam_channel::Sender;
 use probe::{Probe, verdict};
 use smoltcp::socket::tcp;
 use stack::{Dev, Out, Stack};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -86,37 +87,41 @@ pub fn targets(cfg: &Config) -> Vec<Target> {
 /// or with weight 0 when their check says `inhibit_on_failure`). With
 /// `listing`, every down server stays, with weight 0 (what `-L` shows).
 ///
-/// A service's sorry server (`config::SorryServer`) is in it, weight 1, when
-/// the weights of its real servers that are up add up to 0: keepalived's
-/// quorum (1, hysteresis 0) lost (`update_quorum_state`,
-/// `check/ipwrapper.c`), whether the servers failed their checks or were
-/// given weight 0; otherwise it is out, or in with weight 0 with
-/// `sorry_server_inhibit`. keepalived also takes the servers still up (all
-/// of weight 0 then) out of the pool while the sorry server serves; ringvs
-/// leaves them in at weight 0 (they get no new connection either way, and
+/// A service's sorry server (`config::SorryServer`) is in it, weight 1, while
+/// the service is without its quorum (`lost`, from [`Monitor::weigh`]:
+/// keepalived's `update_quorum_state`, `check/ipwrapper.c`; by default while
+/// no real server is up with weight, whether the servers failed their
+/// checks or were given weight 0); otherwise it is out, or in with weight 0
+/// with `sorry_server_inhibit`. keepalived also takes the servers still up
+/// out of the pool while the sorry server serves (`perform_quorum_state`);
+/// ringvs sets them to weight 0 (they get no new connection either way, and
 /// their connections carry on).
-pub fn effective(cfg: &Config, down: &HashMap<DestId, bool>, listing: bool) -> Config {
+pub fn effective(
+    cfg: &Config,
+    down: &HashMap<DestId, bool>,
+    lost: &HashSet<ServiceKey>,
+    listing: bool,
+) -> Config {
     if down.is_empty() && cfg.services().iter().all(|s| s.sorry.is_none()) {
         return cfg.clone();
     }
     let mut out = cfg.clone();
     for s in cfg.services() {
+        let sorry = s.sorry.filter(|_| lost.contains(&s.key));
         for d in &s.dests {
-            let Some(&inhibit) = down.get(&d.id) else {
-                continue;
-            };
-            let _ = if inhibit || listing {
-                out.edit_dest(&s.key, d.addr, d.port, 0).map(|_| ())
-            } else {
-                out.del_dest(&s.key, d.addr, d.port).map(|_| ())
+            let _ = match down.get(&d.id) {
+                Some(&inhibit) if !inhibit && !listing => {
+                    out.del_dest(&s.key, d.addr, d.port).map(|_| ())
+                }
+                Some(_) => out.edit_dest(&s.key, d.addr, d.port, 0).map(|_| ()),
+                None if sorry.is_some() => out.edit_dest(&s.key, d.addr, d.port, 0).map(|_| ()),
+                None => Ok(()),
             };
         }
-        let Some(sorry) = s.sorry else { continue };
-        let up = s.dests.iter().filter(|d| !down.contains_key(&d.id));
-        let weight = up.map(|d| u64::from(d.weight)).sum::<u64>();
-        if weight == 0 {
+        let Some(s_svr) = s.sorry else { continue };
+        if sorry.is_some() {
             out.put_sorry(&s.key, 1);
-        } else if sorry.inhibit {
+        } else if s_svr.inhibit {
             out.put_sorry(&s.key, 0);
         }
     }
@@ -130,17 +135,46 @@ pub struct Monitor {
     epoch: AtomicU64,
     /// Servers held down, with their `inhibit_on_failure`.
     down: Mutex<HashMap<DestId, bool>>,
+    /// Each service's quorum, as the control thread last weighed it.
+    quorums: Mutex<quorum::Quorums>,
 }
 
 impl Monitor {
-    /// The control thread: the servers to check now.
+    /// The control thread: the servers to check now. A new server whose
+    /// check says `alpha` is held down at once, before the health thread
+    /// takes it up, so that no table ever has it before its first check
+    /// passes.
     pub fn set_targets(&self, t: Vec<Target>) {
         if let Ok(mut cur) = self.targets.lock()
             && *cur != t
         {
+            let new = t.iter().filter(|n| !cur.iter().any(|c| c.id == n.id));
+            let held: Vec<_> = new.filter(|n| n.check.alpha).collect();
+            if !held.is_empty()
+                && let Ok(mut down) = self.down.lock()
+            {
+                for n in held {
+                    down.insert(n.id, n.check.inhibit_on_failure);
+                }
+            }
             *cur = t;
             self.epoch.fetch_add(1, Ordering::Release);
         }
+    }
+
+    /// The control thread, before each publish: weighs every service's
+    /// quorum against the servers held down (`quorum`); the services
+    /// without it.
+    pub fn weigh(&self, cfg: &Config, down: &HashMap<DestId, bool>) -> HashSet<ServiceKey> {
+        match self.quorums.lock() {
+            Ok(mut q) => q.weigh(cfg, down),
+            Err(_) => HashSet::new(),
+        }
+    }
+
+    /// The services without their quorum, as last weighed.
+    pub fn lost(&self) -> HashSet<ServiceKey> {
+        self.quorums.lock().map(|q| q.lost()).unwrap_or_default()
     }
 
     /// The servers held down now.
@@ -148,10 +182,21 @@ impl Monitor {
         self.down.lock().map(|d| d.clone()).unwrap_or_default()
     }
 
-    fn set_down(&self, d: HashMap<DestId, bool>) {
+    /// The health thread: the servers held down, as its probes for the
+    /// targets of `epoch` say. Refused (false) if the targets changed since:
+    /// `set_targets` may have held a new `alpha` server down, and the health
+    /// thread sets its verdicts again once it has taken the new targets.
+    fn set_down_for(&self, epoch: u64, d: HashMap<DestId, bool>) -> bool {
+        let Ok(_targets) = self.targets.lock() else {
+            return false;
+        };
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            return false;
+        }
         if let Ok(mut cur) = self.down.lock() {
             *cur = d;
         }
+        true
     }
 }
 
@@ -303,8 +348,7 @@ impl<T: TxQueue> Checker<'_, T> {
         }
         self.start_due(now);
         self.stack.poll(now);
-        if self.drive_flights(now) {
-            self.mon.set_down(self.held_down());
+        if self.drive_flights(now) && self.mon.set_down_for(self.epoch, self.held_down()) {
             republish();
         }
     }
@@ -330,9 +374,10 @@ impl<T: TxQueue> Checker<'_, T> {
             match old.remove(&t.id) {
                 Some(p) if p.t == t => self.probes.push(p),
                 prev => {
-                    // A new server starts up (as in keepalived); one whose
-                    // check changed keeps its state until the new check says.
-                    let up = prev.as_ref().is_none_or(|p| p.up);
+                    // A new server starts up (as in keepalived), or down
+                    // with `alpha`; one whose check changed keeps its state
+                    // until the new check says.
+                    let up = prev.as_ref().map_or(!t.check.alpha, |p| p.up);
                     if let Some(f) = prev.and_then(|p| p.flight) {
                         sockets.get_mut::<tcp::Socket>(f.handle).abort();
                         sockets.remove(f.handle);
@@ -356,11 +401,7 @@ impl<T: TxQueue> Checker<'_, T> {
         }
         let down = self.mon.down();
         let still = self.held_down();
-        if down != still {
-            self.mon.set_down(still);
-            return true;
-        }
-        false
+        down != still && self.mon.set_down_for(e, still)
     }
 
     /// Without an IPv6 DIP, IPv6 targets cannot be checked (nor reached by
@@ -450,7 +491,7 @@ impl<T: TxQueue> Checker<'_, T> {
 mod tests {
     use super::probe::{Outcome, status_code};
     use super::*;
-    use crate::config::{CheckKind, Proto, Scheduler};
+    use crate::config::{CheckKind, HealthCheck, Proto, Scheduler};
 
     #[test]
     fn check_ports_and_status_lines() {
@@ -568,6 +609,119 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// What the control thread publishes (`listing`: lists) for `c` with
+    /// the servers `down`, its quorums weighed the first time.
+    fn eff(c: &Config, down: &HashMap<DestId, bool>, listing: bool) -> Config {
+        let lost = quorum::Quorums::default().weigh(c, down);
+        effective(c, down, &lost, listing)
+    }
+
+    /// `--quorum 2`: one of two servers of weight 1 down, the quorum is
+    /// lost and the sorry server serves; the server still up is set to
+    /// weight 0 while it does (keepalived takes it out of the pool), in
+    /// the table and the listing. Back up, the quorum and the weights are
+    /// back and the sorry server leaves.
+    #[test]
+    fn below_the_quorum_the_sorry_server_serves_alone() {
+        use crate::config::{Forward, Quorum, SorryOpts};
+        let mut c = Config::new();
+        let k = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
+        c.add_service(k, Scheduler::Rr, None).unwrap();
+        let a = c.add_dest(&k, Ipv4Addr::new(198, 19, 0, 2), 80, 1).unwrap();
+        let b = c.add_dest(&k, Ipv4Addr::new(198, 19, 0, 3), 80, 1).unwrap();
+        let sorry = SorryOpts {
+            addr: Ipv4Addr::new(198, 19, 0, 9).into(),
+            port: 8080,
+            forward: Forward::Masq,
+            inhibit: false,
+        };
+        c.set_service_sorry(&k, Some(sorry)).unwrap();
+        let q = Quorum {
+            quorum: 2,
+            hysteresis: 0,
+        };
+        c.set_service_quorum(&k, q).unwrap();
+        let s_id = c.service(&k).unwrap().sorry.unwrap().id;
+        let weights = |e: &Config| -> Vec<(DestId, u32)> {
+            let s = e.service(&k).unwrap();
+            s.dests.iter().map(|d| (d.id, d.weight)).collect()
+        };
+        let mut quorums = quorum::Quorums::default();
+        let none = HashMap::new();
+        let lost = quorums.weigh(&c, &none);
+        assert!(lost.is_empty());
+        assert_eq!(
+            weights(&effective(&c, &none, &lost, false)),
+            [(a, 1), (b, 1)]
+        );
+        let down = HashMap::from([(a, false)]);
+        let lost = quorums.weigh(&c, &down);
+        assert_eq!(lost, HashSet::from([k]));
+        assert_eq!(
+            weights(&effective(&c, &down, &lost, false)),
+            [(b, 0), (s_id, 1)]
+        );
+        assert_eq!(
+            weights(&effective(&c, &down, &lost, true)),
+            [(a, 0), (b, 0), (s_id, 1)]
+        );
+        assert_eq!(quorums.lost(), lost, "kept for the listing");
+        let lost = quorums.weigh(&c, &none);
+        assert!(lost.is_empty());
+        assert_eq!(
+            weights(&effective(&c, &none, &lost, false)),
+            [(a, 1), (b, 1)]
+        );
+        // Without a sorry server a lost quorum changes no weight; without
+        // a check either, the service is not weighed.
+        c.set_service_sorry(&k, None).unwrap();
+        c.set_service_check(&k, Some(HealthCheck::new(CheckKind::Tcp)))
+            .unwrap();
+        let lost = quorums.weigh(&c, &down);
+        assert_eq!(lost, HashSet::from([k]));
+        assert_eq!(weights(&effective(&c, &down, &lost, false)), [(b, 1)]);
+        c.set_service_check(&k, None).unwrap();
+        assert!(quorums.weigh(&c, &down).is_empty());
+    }
+
+    fn target(id: u32, alpha: bool) -> Target {
+        let mut check = HealthCheck::new(CheckKind::Tcp);
+        check.alpha = alpha;
+        Target {
+            service: ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80),
+            id: DestId(id),
+            addr: Ipv4Addr::new(198, 19, 0, 2).into(),
+            port: 80 + id as u16,
+            check,
+        }
+    }
+
+    /// keepalived's `alpha`: a new server is held down as soon as the
+    /// control thread names it, before the health thread has a probe for
+    /// it (so the first table never has it); one already checked keeps its
+    /// verdict. A verdict the health thread reached for older targets is
+    /// refused once the targets changed.
+    #[test]
+    fn alpha_holds_a_new_server_down_from_the_first_table() {
+        let mon = Monitor::default();
+        mon.set_targets(vec![target(1, false)]);
+        assert!(mon.down().is_empty(), "without alpha a server starts up");
+        let e = mon.epoch.load(Ordering::Acquire);
+        assert!(mon.set_down_for(e, HashMap::new()));
+        let mut inhibited = target(2, true);
+        inhibited.check.inhibit_on_failure = true;
+        mon.set_targets(vec![target(1, true), inhibited.clone()]);
+        assert_eq!(mon.down(), HashMap::from([(DestId(2), true)]));
+        assert!(
+            !mon.set_down_for(e, HashMap::new()),
+            "a verdict on the old targets would take it up"
+        );
+        assert_eq!(mon.down().len(), 1);
+        let e = mon.epoch.load(Ordering::Acquire);
+        assert!(mon.set_down_for(e, HashMap::new()));
+        assert!(mon.down().is_empty(), "its check passed");
+    }
+
     #[test]
     fn effective_removes_or_inhibits_and_keeps_the_rules() {
         let mut c = Config::new();
@@ -577,11 +731,11 @@ mod tests {
         let b = c.add_dest(&k, Ipv4Addr::new(198, 19, 0, 3), 80, 4).unwrap();
         let before = c.clone();
         let down = HashMap::from([(a, false), (b, true)]);
-        let e = effective(&c, &down, false);
+        let e = eff(&c, &down, false);
         let s = e.service(&k).unwrap();
         assert_eq!(s.dests.len(), 1);
         assert_eq!((s.dests[0].id, s.dests[0].weight), (b, 0));
-        let l = effective(&c, &down, true);
+        let l = eff(&c, &down, true);
         let w: Vec<u32> = l
             .service(&k)
             .unwrap()
@@ -591,7 +745,7 @@ mod tests {
             .collect();
         assert_eq!(w, vec![0, 0]);
         assert_eq!(c, before);
-        assert_eq!(effective(&c, &HashMap::new(), false), c);
+        assert_eq!(eff(&c, &HashMap::new(), false), c);
     }
 
     #[test]
@@ -616,19 +770,19 @@ mod tests {
             d.map(|d| (d.id, d.port, d.weight))
         };
         // A server up with weight: the quorum holds, no sorry server.
-        assert_eq!(sorry_in(&effective(&c, &HashMap::new(), false)), None);
+        assert_eq!(sorry_in(&eff(&c, &HashMap::new(), false)), None);
         // It fails its check (removed or inhibited): the one left up has
         // weight 0, so the sorry server comes in, listed too.
         for inhibit in [false, true] {
             let down = HashMap::from([(a, inhibit)]);
-            assert_eq!(sorry_in(&effective(&c, &down, false)), Some((id, 8080, 1)));
-            assert_eq!(sorry_in(&effective(&c, &down, true)), Some((id, 8080, 1)));
+            assert_eq!(sorry_in(&eff(&c, &down, false)), Some((id, 8080, 1)));
+            assert_eq!(sorry_in(&eff(&c, &down, true)), Some((id, 8080, 1)));
         }
         // So it does when every weight is 0 by configuration.
         c.edit_dest(&k, Ipv4Addr::new(198, 19, 0, 2), 80, 0)
             .unwrap();
         assert_eq!(
-            sorry_in(&effective(&c, &HashMap::new(), false)),
+            sorry_in(&eff(&c, &HashMap::new(), false)),
             Some((id, 8080, 1))
         );
         // With sorry_server_inhibit it stays at weight 0 while not needed.
@@ -641,7 +795,7 @@ mod tests {
         c.set_service_sorry(&k, Some(inhibit)).unwrap();
         let id = c.service(&k).unwrap().sorry.unwrap().id;
         assert_eq!(
-            sorry_in(&effective(&c, &HashMap::new(), false)),
+            sorry_in(&eff(&c, &HashMap::new(), false)),
             Some((id, 8080, 0))
         );
         // The rules never hold it among the real servers.
@@ -672,12 +826,12 @@ mod tests {
         };
         // Down, inhibited: the server itself at weight 1, no second entry.
         let down = HashMap::from([(a, true)]);
-        assert_eq!(weights(&effective(&c, &down, false)), [(a, 1)]);
-        assert_eq!(weights(&effective(&c, &down, true)), [(a, 1)]);
+        assert_eq!(weights(&eff(&c, &down, false)), [(a, 1)]);
+        assert_eq!(weights(&eff(&c, &down, true)), [(a, 1)]);
         // Down, removed: the sorry server's own entry; listed as the server.
         let down = HashMap::from([(a, false)]);
         let id = c.service(&k).unwrap().sorry.unwrap().id;
-        assert_eq!(weights(&effective(&c, &down, false)), [(id, 1)]);
-        assert_eq!(weights(&effective(&c, &down, true)), [(a, 1)]);
+        assert_eq!(weights(&eff(&c, &down, false)), [(id, 1)]);
+        assert_eq!(weights(&eff(&c, &down, true)), [(a, 1)]);
     }
 }

@@ -21,6 +21,7 @@ pub fn apply(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
             next.set_service_ops(key, opts.ops)?;
             next.set_service_pe(key, opts.pe)?;
             next.set_service_sorry(key, opts.sorry)?;
+            next.set_service_quorum(key, opts.quorum)?;
             next.set_service_check(key, opts.check.clone())?;
             *cfg = next;
             Ok(())

@@ -1,12 +1,13 @@
 //! ringvs's health-check options (`--check` and its settings, a ringvs
 //! extension of ipvsadm's syntax) and its sorry server's (`--sorry-server`,
-//! keepalived's `sorry_server`): gathered one by one, then checked against
-//! each other and the command.
+//! keepalived's `sorry_server`, with the `--quorum` and `--hysteresis` that
+//! call it in): gathered one by one, then checked against each other and
+//! the command.
 
 use super::super::names::Names;
 use super::super::{
     AdmError, CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, Forward, HealthCheck, Proto,
-    SorryOpts,
+    Quorum, SorryOpts,
 };
 use super::messages::usage;
 use super::options::{Cmd, Tag};
@@ -33,6 +34,7 @@ pub(super) struct CheckArgs {
     retry: Option<u32>,
     delay_before_retry: Option<u32>,
     inhibit: bool,
+    alpha: bool,
 }
 
 impl CheckArgs {
@@ -89,6 +91,10 @@ impl CheckArgs {
                 self.inhibit = true;
                 "inhibit-on-failure"
             }
+            Tag::Alpha => {
+                self.alpha = true;
+                "alpha"
+            }
             _ => return Ok(false),
         };
         seen_once(&mut self.seen, name)
@@ -129,6 +135,7 @@ impl CheckArgs {
             retry: self.retry.unwrap_or(d.retry),
             delay_before_retry: self.delay_before_retry.unwrap_or(d.delay_before_retry),
             inhibit_on_failure: self.inhibit,
+            alpha: self.alpha,
             ..d
         }))
     }
@@ -163,6 +170,9 @@ pub(super) struct SorryArgs {
     server: Option<(std::net::IpAddr, u16)>,
     gatewaying: bool,
     inhibit: bool,
+    /// `--quorum` and `--hysteresis`, given without a sorry server too.
+    quorum: Option<u32>,
+    hysteresis: Option<u32>,
 }
 
 impl SorryArgs {
@@ -192,23 +202,46 @@ impl SorryArgs {
                 self.inhibit = true;
                 "sorry-inhibit"
             }
+            // keepalived's ranges (`check_parser.c`, `quorum_handler`,
+            // `hysteresis_handler`).
+            Tag::Quorum => {
+                let q = number_in(val, 1, i64::from(u32::MAX));
+                self.quorum = Some(q.ok_or_else(|| usage("illegal quorum specified"))? as u32);
+                "quorum"
+            }
+            Tag::Hysteresis => {
+                let h = number_in(val, 0, i64::from(u32::MAX));
+                self.hysteresis =
+                    Some(h.ok_or_else(|| usage("illegal hysteresis specified"))? as u32);
+                "hysteresis"
+            }
             _ => return Ok(false),
         };
         seen_once(&mut self.seen, name)
     }
 
-    /// The sorry server these options describe (`None`: none given).
-    pub(super) fn build(self, cmd: Cmd) -> Result<Option<SorryOpts>, AdmError> {
+    /// The sorry server these options describe (`None`: none given) and the
+    /// quorum (keepalived's defaults when not given).
+    pub(super) fn build(self, cmd: Cmd) -> Result<(Option<SorryOpts>, Quorum), AdmError> {
         let Some(first) = self.seen.first() else {
-            return Ok(None);
+            return Ok((None, Quorum::default()));
         };
         service_command(first, cmd)?;
+        let d = Quorum::default();
+        let quorum = Quorum {
+            quorum: self.quorum.unwrap_or(d.quorum),
+            hysteresis: self.hysteresis.unwrap_or(d.hysteresis),
+        };
+        let sorry_options = ["sorry-server", "sorry-gatewaying", "sorry-inhibit"];
+        let Some(first) = self.seen.iter().find(|o| sorry_options.contains(o)) else {
+            return Ok((None, quorum));
+        };
         let Some((addr, port)) = self.server else {
             return Err(usage(format!(
                 "the '{first}' option needs the 'sorry-server' option"
             )));
         };
-        Ok(Some(SorryOpts {
+        let sorry = SorryOpts {
             addr,
             port,
             forward: if self.gatewaying {
@@ -217,6 +250,7 @@ impl SorryArgs {
                 Forward::Masq
             },
             inhibit: self.inhibit,
-        }))
+        };
+        Ok((Some(sorry), quorum))
     }
 }

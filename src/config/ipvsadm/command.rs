@@ -5,7 +5,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::super::listing::ListOpts;
 use super::super::{
-    Forward, HealthCheck, Netmask, PersistEngine, SchedFlags, Scheduler, ServiceKey, SorryOpts,
+    Forward, HealthCheck, Netmask, PersistEngine, Quorum, SchedFlags, Scheduler, ServiceKey,
+    SorryOpts,
 };
 
 /// ipvsadm's default persistence timeout, seconds.
@@ -36,6 +37,8 @@ pub struct ServiceOpts {
     /// `--sorry-server` and its settings (a ringvs extension: keepalived's
     /// `sorry_server`).
     pub sorry: Option<SorryOpts>,
+    /// `--quorum` and `--hysteresis` (keepalived's; 1 and 0 when not given).
+    pub quorum: Quorum,
 }
 
 impl ServiceOpts {
@@ -50,6 +53,7 @@ impl ServiceOpts {
             pe: None,
             check: None,
             sorry: None,
+            quorum: Quorum::default(),
         }
     }
 }

@@ -83,11 +83,14 @@ pub(super) fn usage_text() -> String {
          \x20 --retry n                           retries before a server is down (default 1)\n\
          \x20 --delay-before-retry secs           seconds before a retry (default 1)\n\
          \x20 --inhibit-on-failure                weight 0 instead of removal when down\n\
+         \x20 --alpha                             a server starts down until its first check passes\n\
          \n\
          Sorry server (ringvs, with -A|E; keepalived's sorry_server, see docs/health.md):\n\
-         \x20 --sorry-server server-address       serves while no real server can (all down or weight 0)\n\
+         \x20 --sorry-server server-address       serves while the service is without its quorum\n\
          \x20 --sorry-gatewaying                  reached by direct routing (default masquerading)\n\
-         \x20 --sorry-inhibit                     kept at weight 0 while not needed\n",
+         \x20 --sorry-inhibit                     kept at weight 0 while not needed\n\
+         \x20 --quorum weight                     it serves while the weight up is below this (default 1)\n\
+         \x20 --hysteresis weight                 back at quorum+hysteresis, out below quorum-hysteresis\n",
         version = version_text()
     )
 }

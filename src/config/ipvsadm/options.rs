@@ -77,10 +77,14 @@ pub(super) enum Tag {
     Retry,
     DelayBeforeRetry,
     InhibitOnFailure,
-    // ringvs's sorry server (keepalived's `sorry_server`; -A/-E only).
+    Alpha,
+    // ringvs's sorry server (keepalived's `sorry_server`; -A/-E only) and
+    // the quorum that calls it in.
     SorryServer,
     SorryGatewaying,
     SorryInhibit,
+    Quorum,
+    Hysteresis,
 }
 
 /// Whether an option takes an argument.
@@ -183,9 +187,12 @@ pub(super) const SPECS: &[Spec] = &[
         Tag::DelayBeforeRetry,
     ),
     spec("inhibit-on-failure", None, Arg::No, Tag::InhibitOnFailure),
+    spec("alpha", None, Arg::No, Tag::Alpha),
     spec("sorry-server", None, Arg::Required, Tag::SorryServer),
     spec("sorry-gatewaying", None, Arg::No, Tag::SorryGatewaying),
     spec("sorry-inhibit", None, Arg::No, Tag::SorryInhibit),
+    spec("quorum", None, Arg::Required, Tag::Quorum),
+    spec("hysteresis", None, Arg::Required, Tag::Hysteresis),
 ];
 
 /// ipvsadm's option names, indexed by option column (used in messages).

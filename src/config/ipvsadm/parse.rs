@@ -406,7 +406,7 @@ impl Gathered {
             _ => Forward::Masq,
         };
         let check = self.checks.build(cmd)?;
-        let sorry = self.sorry.build(cmd)?;
+        let (sorry, quorum) = self.sorry.build(cmd)?;
         if let Some(e) = self.deferred {
             return Err(e);
         }
@@ -441,6 +441,7 @@ impl Gathered {
                         .transpose()?,
                     check,
                     sorry,
+                    quorum,
                 };
                 if cmd == Cmd::Add {
                     AdmCommand::AddService { key, opts }

@@ -135,6 +135,8 @@ impl Checker {
             retry: t.retry.unwrap_or(d.retry),
             delay_before_retry: t.delay_before_retry.unwrap_or(default_dbr),
             inhibit_on_failure: inhibit,
+            // The virtual server's `alpha`, set once its check is chosen.
+            alpha: false,
             kind: d.kind,
         }
     }

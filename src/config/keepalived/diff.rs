@@ -8,15 +8,16 @@
 //! server whose method or tunnel changed, too), so it keeps its [`DestId`](super::super::DestId)
 //! as long as it stays in the file, and connections that refer to it carry
 //! on. A service whose settings (scheduler, persistence, netmask, scheduler
-//! flags, one-packet scheduling, check, sorry server) changed is edited in
+//! flags, one-packet scheduling, check, sorry server, quorum) changed is edited in
 //! place, never removed and added again.
 
 use std::fmt;
 use std::net::IpAddr;
 
+use super::super::format::sorry_options;
 use super::super::names::Names;
 use super::super::{
-    AdmError, Config, Dest, Forward, HealthCheck, Netmask, SchedFlags, Scheduler, Service,
+    AdmError, Config, Dest, Forward, HealthCheck, Netmask, Quorum, SchedFlags, Scheduler, Service,
     ServiceKey, SorryOpts,
 };
 use super::KaError;
@@ -32,6 +33,7 @@ pub struct ServiceSettings {
     pub pe: Option<super::super::PersistEngine>,
     pub check: Option<HealthCheck>,
     pub sorry: Option<SorryOpts>,
+    pub quorum: Quorum,
 }
 
 impl ServiceSettings {
@@ -45,6 +47,7 @@ impl ServiceSettings {
             pe: s.pe,
             check: s.check.clone(),
             sorry: s.sorry.map(|s| s.opts()),
+            quorum: s.quorum,
         }
     }
 }
@@ -161,16 +164,11 @@ impl fmt::Display for Change {
                     }
                     None => Ok(()),
                 }?;
-                if let Some(s) = &settings.sorry {
-                    write!(f, " --sorry-server {}", at(s.addr, s.port))?;
-                    if s.forward == Forward::Route {
-                        f.write_str(" --sorry-gatewaying")?;
-                    }
-                    if s.inhibit {
-                        f.write_str(" --sorry-inhibit")?;
-                    }
+                if settings.check.as_ref().is_some_and(|c| c.alpha) {
+                    f.write_str(" --alpha")?;
                 }
-                Ok(())
+                let sorry = settings.sorry.as_ref();
+                f.write_str(&sorry_options(sorry, settings.quorum, at))
             }
             Change::DelService { key } => svc(f, "-D", key),
             Change::AddDest {
@@ -289,6 +287,7 @@ fn apply_one(cfg: &mut Config, c: &Change) -> Result<(), AdmError> {
         pe: s.pe,
         check: s.check.clone(),
         sorry: s.sorry,
+        quorum: s.quorum,
     };
     let dest = |s: &DestSettings| DestOpts {
         weight: s.weight,

@@ -56,8 +56,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::super::ipvsadm::{DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, MAX_TIMEOUT};
 use super::super::names::Names;
 use super::super::{
-    AdmError, Config, Forward, HealthCheck, Netmask, PersistEngine, Proto, SchedFlags, Scheduler,
-    ServiceKey, SorryOpts,
+    AdmError, Config, Forward, HealthCheck, Netmask, PersistEngine, Proto, Quorum, SchedFlags,
+    Scheduler, ServiceKey, SorryOpts,
 };
 use super::check::{self, Checker, ServerCheck, Times};
 use super::lexer::Stmt;
@@ -165,6 +165,7 @@ struct Vs {
     /// `persistence_engine`.
     pe: Option<PersistEngine>,
     sorry: Option<SorryOpts>,
+    quorum: Quorum,
     check: Option<HealthCheck>,
     dests: Vec<Rs>,
 }
@@ -178,6 +179,7 @@ impl Vs {
             .and_then(|()| cfg.set_service_ops(key, self.ops))
             .and_then(|()| cfg.set_service_pe(key, self.pe))
             .and_then(|()| cfg.set_service_sorry(key, self.sorry))
+            .and_then(|()| cfg.set_service_quorum(key, self.quorum))
             .and_then(|()| cfg.set_service_check(key, self.check.clone()))
             .map_err(|e| refused(&self.pos, e))?;
         for d in &self.dests {
@@ -246,6 +248,7 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
     let mut ops: Option<&Stmt> = None;
     let mut pe: Option<PersistEngine> = None;
     let (mut sorry, mut sorry_inhibit, mut sorry_forward) = (None, false, None);
+    let (mut quorum, mut alpha) = (Quorum::default(), false);
     let mut times = Times::default();
     let mut servers = Vec::new();
     for k in s.children() {
@@ -334,6 +337,9 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
                 sorry_inhibit = true;
             }
             "sorry_server_lvs_method" => sorry_forward = Some((k, forwarding(cx, k)?)),
+            "quorum" => quorum.quorum = cx.number(k, 1, u32::MAX)?,
+            "hysteresis" => quorum.hysteresis = cx.number(k, 0, u32::MAX)?,
+            "alpha" => alpha = cx.boolean(k)?,
             "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "flag-1" | "flag-2"
             | "flag-3" => {
                 cx.no_more(k, 0);
@@ -422,7 +428,11 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
     let vs_times = times;
     let vs_defaults = (weight, inhibit, vs_times, forward.unwrap_or_default());
     let (dests, checks) = servers_of(cx, servers, port, vs_defaults);
-    let check = check::service_check(cx, &checks);
+    let mut check = check::service_check(cx, &checks);
+    if let Some(c) = &mut check {
+        c.alpha = alpha;
+    }
+    quorum_bounds(cx, &s.pos, quorum, &dests);
     Ok(Some(Vs {
         pos: s.pos.clone(),
         key,
@@ -433,9 +443,34 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
         ops,
         pe,
         sorry,
+        quorum,
         check,
         dests,
     }))
+}
+
+/// keepalived's warnings about a quorum its real servers' weights cannot
+/// reach, or a hysteresis as large as the quorum (`check_data.c`,
+/// `validate_check_config`). keepalived lowers them once; ringvs keeps them
+/// as written and lowers them each time it weighs the quorum
+/// (`Quorum::bounds`), as real servers and weights change at run time.
+fn quorum_bounds(cx: &mut Cx<'_>, pos: &Pos, q: Quorum, dests: &[Rs]) {
+    let total = dests.iter().map(|d| u64::from(d.weight)).sum::<u64>();
+    let (quorum, hysteresis) = q.bounds(total);
+    if quorum < u64::from(q.quorum) {
+        let e = format!(
+            "quorum {} exceeds the real servers' total weight {total}: taken as {quorum} (as keepalived does)",
+            q.quorum
+        );
+        cx.w.at(pos, e);
+    }
+    if hysteresis < u64::from(q.hysteresis) {
+        let e = format!(
+            "hysteresis {} not below the quorum {quorum}: taken as {hysteresis} (as keepalived does)",
+            q.hysteresis
+        );
+        cx.w.at(pos, e);
+    }
 }
 
 /// The real servers with the virtual server's defaults (`vs`: its weight,

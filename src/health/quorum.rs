@@ -1,0 +1,138 @@
+//! keepalived's quorum of a virtual server (`check/ipwrapper.c`:
+//! `set_quorum_states`, `update_quorum_state`, `weigh_live_realservers`).
+//!
+//! A service holds its quorum while the weights of its real servers that are
+//! up (not held down by their check) add up to at least `quorum`. With a
+//! `hysteresis`, the quorum is gained at `quorum + hysteresis` and lost below
+//! `quorum - hysteresis`, or at 0, so a weight sum that wavers about the
+//! quorum does not move the sorry server in and out. A service seen for the
+//! first time holds it if its weight reaches `quorum + hysteresis`.
+//!
+//! Both values are first lowered as keepalived's configuration check does
+//! (`Quorum::bounds`): the quorum to the servers' total weight, the
+//! hysteresis below the quorum. One difference: keepalived gains a quorum
+//! lowered to 0 (all configured weights 0) at a weight of 0 and loses it
+//! again at once; here no quorum is held at a weight of 0.
+//!
+//! Only services with a check or a sorry server are weighed: elsewhere the
+//! quorum changes nothing.
+
+use crate::config::{Config, DestId, Quorum, ServiceKey};
+use std::collections::{HashMap, HashSet};
+
+/// Whether each weighed service holds its quorum, as last weighed.
+#[derive(Debug, Default)]
+pub struct Quorums {
+    up: HashMap<ServiceKey, bool>,
+}
+
+/// One service's state after weighing: `was` is `None` for a service weighed
+/// the first time; `weight` the weights of its real servers up, `total`
+/// those of all of them.
+pub fn next(was: Option<bool>, q: Quorum, weight: u64, total: u64) -> bool {
+    let (quorum, hysteresis) = q.bounds(total);
+    if weight == 0 {
+        return false;
+    }
+    match was {
+        Some(true) => weight >= quorum.saturating_sub(hysteresis),
+        None | Some(false) => weight >= quorum + hysteresis,
+    }
+}
+
+impl Quorums {
+    /// Weighs every service with a check or a sorry server against the real
+    /// servers held down (`down`), logs the ones that gained or lost their
+    /// quorum (as keepalived's `Gained quorum` and `Lost quorum`), forgets
+    /// services that are gone, and returns those without a quorum.
+    pub fn weigh(&mut self, cfg: &Config, down: &HashMap<DestId, bool>) -> HashSet<ServiceKey> {
+        let mut seen = HashMap::with_capacity(self.up.len());
+        for s in cfg.services() {
+            if s.check.is_none() && s.sorry.is_none() {
+                continue;
+            }
+            let total = s.dests.iter().map(|d| u64::from(d.weight)).sum::<u64>();
+            let up = s.dests.iter().filter(|d| !down.contains_key(&d.id));
+            let weight = up.map(|d| u64::from(d.weight)).sum::<u64>();
+            let was = self.up.get(&s.key).copied();
+            let now = next(was, s.quorum, weight, total);
+            if was != Some(now) && (was.is_some() || !now) {
+                let (quorum, hysteresis) = s.quorum.bounds(total);
+                let how = match (was, now) {
+                    (None, _) => "starts without its quorum",
+                    (_, true) => "gained its quorum",
+                    (_, false) => "lost its quorum",
+                };
+                eprintln!(
+                    "ringvs: health: {} {how}: weight up {weight}, quorum {quorum}, hysteresis {hysteresis}",
+                    s.key
+                );
+            }
+            seen.insert(s.key, now);
+        }
+        self.up = seen;
+        self.lost()
+    }
+
+    /// The services without their quorum, as last weighed.
+    pub fn lost(&self) -> HashSet<ServiceKey> {
+        self.up
+            .iter()
+            .filter(|(_, up)| !**up)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn q(quorum: u32, hysteresis: u32) -> Quorum {
+        Quorum { quorum, hysteresis }
+    }
+
+    /// keepalived's defaults (1, 0): held while any weight is up.
+    #[test]
+    fn the_default_quorum_is_any_weight_up() {
+        for was in [None, Some(true), Some(false)] {
+            assert!(!next(was, Quorum::default(), 0, 5));
+            assert!(next(was, Quorum::default(), 1, 5));
+        }
+    }
+
+    /// Quorum 3, hysteresis 1 over a total of 5: gained at 4, kept down to
+    /// 2, lost at 1; first weighed, held from 4.
+    #[test]
+    fn hysteresis_widens_the_step_both_ways() {
+        let q = q(3, 1);
+        let path = [5, 4, 3, 2, 1, 2, 3, 4, 3, 2, 0, 4];
+        let want = [
+            true, true, true, true, false, false, false, true, true, true, false, true,
+        ];
+        let mut state = None;
+        for (w, want) in path.into_iter().zip(want) {
+            let now = next(state, q, w, 5);
+            assert_eq!(now, want, "weight {w} after {state:?}");
+            state = Some(now);
+        }
+        assert!(!next(None, q, 3, 5), "first weighed: quorum + hysteresis");
+        assert!(next(None, q, 4, 5));
+    }
+
+    /// keepalived's configuration check: a quorum above the total weight
+    /// is lowered to it, a hysteresis of the quorum or more to one less.
+    #[test]
+    fn quorum_and_hysteresis_are_bounded_as_keepalived_bounds_them() {
+        assert_eq!(q(10, 0).bounds(4), (4, 0));
+        assert_eq!(q(3, 3).bounds(10), (3, 2));
+        assert_eq!(q(3, 7).bounds(2), (2, 1));
+        assert_eq!(q(1, 0).bounds(0), (0, 0));
+        // Quorum 10 over 4: all four up hold it.
+        assert!(next(None, q(10, 0), 4, 4));
+        assert!(!next(Some(true), q(10, 0), 3, 4));
+        // Never held at a weight of 0, even with every weight 0.
+        assert!(!next(Some(false), q(1, 0), 0, 0));
+    }
+}
