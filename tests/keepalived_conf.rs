@@ -258,17 +258,23 @@ fn quorum_hysteresis_and_alpha_are_read_and_reloaded() {
     let s = running.service(&web).unwrap();
     assert_eq!(s.quorum, Quorum::default());
     assert!(!s.check.as_ref().unwrap().alpha);
+    // keepalived's `alpha` takes no value: `alpha off` is alpha too.
     t.write("keepalived.conf", &conf("  quorum 3\n  alpha off"));
-    let changes = apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
+    let l = load_as(&p, None).unwrap();
+    let f = p.display();
+    assert_eq!(
+        l.warnings,
+        [format!("{f}:6: alpha: extra words 'off' ignored")]
+    );
+    let changes = apply_differences(&mut running, &l.config).unwrap();
     let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
     assert_eq!(
         shown,
-        ["-E -t 198.18.0.110:80 -s rr --check tcp --quorum 3"]
+        ["-E -t 198.18.0.110:80 -s rr --check tcp --alpha --quorum 3"]
     );
     // Above the total weight (3), a hysteresis as large as the quorum.
     t.write("keepalived.conf", &conf("  quorum 5\n  hysteresis 4"));
     let l = load_as(&p, None).unwrap();
-    let f = p.display();
     assert_eq!(
         l.warnings,
         [
@@ -276,6 +282,9 @@ fn quorum_hysteresis_and_alpha_are_read_and_reloaded() {
                 "{f}:1: quorum 5 exceeds the real servers' total weight 3: taken as 3 (as keepalived does)"
             ),
             format!("{f}:1: hysteresis 4 not below the quorum 3: taken as 2 (as keepalived does)"),
+            format!(
+                "{f}:1: quorum 3 + hysteresis 2 exceeds the real servers' total weight 3: the quorum is never gained"
+            ),
         ]
     );
     assert_eq!(

@@ -92,10 +92,14 @@ pub fn targets(cfg: &Config) -> Vec<Target> {
 /// keepalived's `update_quorum_state`, `check/ipwrapper.c`; by default while
 /// no real server is up with weight, whether the servers failed their
 /// checks or were given weight 0); otherwise it is out, or in with weight 0
-/// with `sorry_server_inhibit`. keepalived also takes the servers still up
-/// out of the pool while the sorry server serves (`perform_quorum_state`);
-/// ringvs sets them to weight 0 (they get no new connection either way, and
-/// their connections carry on).
+/// with `sorry_server_inhibit`. While the sorry server serves, the servers
+/// still up leave the pool as keepalived takes them out
+/// (`perform_quorum_state`, whose `DEL_DEST` keepalived's `ipvs_cmd` turns
+/// into weight 0 for a server with `inhibit_on_failure`): removed, or at
+/// weight 0 with the check's `inhibit_on_failure`, as if they had failed.
+/// Weight 0 alone would not do: a hashing scheduler (`sh`, `dh`, `mh`)
+/// keeps a weight-0 server's buckets and finds no server there, and a
+/// persistence template keeps sending its clients to it.
 pub fn effective(
     cfg: &Config,
     down: &HashMap<DestId, bool>,
@@ -108,13 +112,16 @@ pub fn effective(
     let mut out = cfg.clone();
     for s in cfg.services() {
         let sorry = s.sorry.filter(|_| lost.contains(&s.key));
+        let inhibit_up = s.check.as_ref().is_some_and(|c| c.inhibit_on_failure);
         for d in &s.dests {
-            let _ = match down.get(&d.id) {
-                Some(&inhibit) if !inhibit && !listing => {
-                    out.del_dest(&s.key, d.addr, d.port).map(|_| ())
-                }
+            let held = match down.get(&d.id) {
+                Some(&inhibit) => Some(inhibit),
+                None if sorry.is_some() => Some(inhibit_up),
+                None => None,
+            };
+            let _ = match held {
+                Some(false) if !listing => out.del_dest(&s.key, d.addr, d.port).map(|_| ()),
                 Some(_) => out.edit_dest(&s.key, d.addr, d.port, 0).map(|_| ()),
-                None if sorry.is_some() => out.edit_dest(&s.key, d.addr, d.port, 0).map(|_| ()),
                 None => Ok(()),
             };
         }
@@ -126,6 +133,13 @@ pub fn effective(
         }
     }
     out
+}
+
+/// Whether a probe made for `t` starts up: a new server does (as in
+/// keepalived), or starts down with `alpha`; one whose check changed
+/// (`prev`) keeps its state until the new check says.
+fn starts_up(t: &Target, prev: Option<&Probe>) -> bool {
+    prev.map_or(!t.check.alpha, |p| p.up)
 }
 
 /// What the control thread and the health thread share.
@@ -148,12 +162,12 @@ impl Monitor {
         if let Ok(mut cur) = self.targets.lock()
             && *cur != t
         {
-            let new = t.iter().filter(|n| !cur.iter().any(|c| c.id == n.id));
-            let held: Vec<_> = new.filter(|n| n.check.alpha).collect();
-            if !held.is_empty()
+            let alpha: Vec<&Target> = t.iter().filter(|n| n.check.alpha).collect();
+            if !alpha.is_empty()
                 && let Ok(mut down) = self.down.lock()
             {
-                for n in held {
+                let known: HashSet<DestId> = cur.iter().map(|c| c.id).collect();
+                for n in alpha.into_iter().filter(|n| !known.contains(&n.id)) {
                     down.insert(n.id, n.check.inhibit_on_failure);
                 }
             }
@@ -309,6 +323,7 @@ pub fn run<T: TxQueue>(
         tap: &tap,
         stack: Stack::new(dev, dip, prefix_len, net6),
         unreachable: 0,
+        never_up: Vec::new(),
         probes: Vec::new(),
         epoch: u64::MAX,
     };
@@ -330,6 +345,8 @@ struct Checker<'a, T> {
     epoch: u64,
     /// IPv6 targets left out for want of an IPv6 DIP (logged when it changes).
     unreachable: usize,
+    /// Those of them with `alpha`, held down (with `inhibit_on_failure`).
+    never_up: Vec<(DestId, bool)>,
 }
 
 impl<T: TxQueue> Checker<'_, T> {
@@ -374,10 +391,7 @@ impl<T: TxQueue> Checker<'_, T> {
             match old.remove(&t.id) {
                 Some(p) if p.t == t => self.probes.push(p),
                 prev => {
-                    // A new server starts up (as in keepalived), or down
-                    // with `alpha`; one whose check changed keeps its state
-                    // until the new check says.
-                    let up = prev.as_ref().map_or(!t.check.alpha, |p| p.up);
+                    let up = starts_up(&t, prev.as_ref());
                     if let Some(f) = prev.and_then(|p| p.flight) {
                         sockets.get_mut::<tcp::Socket>(f.handle).abort();
                         sockets.remove(f.handle);
@@ -412,6 +426,12 @@ impl<T: TxQueue> Checker<'_, T> {
             return;
         }
         let before = want.len();
+        // An `alpha` one never passes a check, so it stays down (the data
+        // plane cannot reach it either).
+        let never_up = want.iter().filter(|t| t.addr.is_ipv6() && t.check.alpha);
+        self.never_up = never_up
+            .map(|t| (t.id, t.check.inhibit_on_failure))
+            .collect();
         want.retain(|t| t.addr.is_ipv4());
         let n = before - want.len();
         if n != self.unreachable && n > 0 {
@@ -437,11 +457,9 @@ impl<T: TxQueue> Checker<'_, T> {
 
     /// The servers held down now, with their `inhibit_on_failure`.
     fn held_down(&self) -> HashMap<DestId, bool> {
-        self.probes
-            .iter()
-            .filter(|p| !p.up)
-            .map(|p| (p.t.id, p.t.check.inhibit_on_failure))
-            .collect()
+        let probes = self.probes.iter().filter(|p| !p.up);
+        let probes = probes.map(|p| (p.t.id, p.t.check.inhibit_on_failure));
+        probes.chain(self.never_up.iter().copied()).collect()
     }
 
     /// Start the checks that are due (suspects at once).
@@ -617,10 +635,11 @@ mod tests {
     }
 
     /// `--quorum 2`: one of two servers of weight 1 down, the quorum is
-    /// lost and the sorry server serves; the server still up is set to
-    /// weight 0 while it does (keepalived takes it out of the pool), in
-    /// the table and the listing. Back up, the quorum and the weights are
-    /// back and the sorry server leaves.
+    /// lost and the sorry server serves; the server still up leaves the
+    /// table while it does, as keepalived takes it out of the pool (at
+    /// weight 0 with `inhibit_on_failure`), and is listed at weight 0.
+    /// Back up, the quorum and the weights are back and the sorry server
+    /// leaves.
     #[test]
     fn below_the_quorum_the_sorry_server_serves_alone() {
         use crate::config::{Forward, Quorum, SorryOpts};
@@ -657,10 +676,7 @@ mod tests {
         let down = HashMap::from([(a, false)]);
         let lost = quorums.weigh(&c, &down);
         assert_eq!(lost, HashSet::from([k]));
-        assert_eq!(
-            weights(&effective(&c, &down, &lost, false)),
-            [(b, 0), (s_id, 1)]
-        );
+        assert_eq!(weights(&effective(&c, &down, &lost, false)), [(s_id, 1)]);
         assert_eq!(
             weights(&effective(&c, &down, &lost, true)),
             [(a, 0), (b, 0), (s_id, 1)]
@@ -672,6 +688,17 @@ mod tests {
             weights(&effective(&c, &none, &lost, false)),
             [(a, 1), (b, 1)]
         );
+        // With the check's inhibit_on_failure, both stay at weight 0.
+        let mut check = HealthCheck::new(CheckKind::Tcp);
+        check.inhibit_on_failure = true;
+        c.set_service_check(&k, Some(check)).unwrap();
+        let down = HashMap::from([(a, true)]);
+        let lost = quorums.weigh(&c, &down);
+        assert_eq!(
+            weights(&effective(&c, &down, &lost, false)),
+            [(a, 0), (b, 0), (s_id, 1)]
+        );
+        let down = HashMap::from([(a, false)]);
         // Without a sorry server a lost quorum changes no weight; without
         // a check either, the service is not weighed.
         c.set_service_sorry(&k, None).unwrap();
@@ -694,6 +721,25 @@ mod tests {
             port: 80 + id as u16,
             check,
         }
+    }
+
+    /// A probe for a new server starts up, or down with `alpha`; one for
+    /// a server whose check changed keeps the old probe's state.
+    #[test]
+    fn a_probe_starts_up_unless_alpha_or_known() {
+        let old = |up| Probe {
+            t: target(1, false),
+            up,
+            fails: 0,
+            next: Instant::now(),
+            flight: None,
+            arp_wait: None,
+            last_start: None,
+        };
+        assert!(starts_up(&target(1, false), None));
+        assert!(!starts_up(&target(1, true), None));
+        assert!(starts_up(&target(1, true), Some(&old(true))));
+        assert!(!starts_up(&target(1, false), Some(&old(false))));
     }
 
     /// keepalived's `alpha`: a new server is held down as soon as the

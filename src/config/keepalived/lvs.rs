@@ -339,7 +339,11 @@ fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
             "sorry_server_lvs_method" => sorry_forward = Some((k, forwarding(cx, k)?)),
             "quorum" => quorum.quorum = cx.number(k, 1, u32::MAX)?,
             "hysteresis" => quorum.hysteresis = cx.number(k, 0, u32::MAX)?,
-            "alpha" => alpha = cx.boolean(k)?,
+            // keepalived's `vs_alpha_handler` takes no value: any sets it.
+            "alpha" => {
+                cx.no_more(k, 0);
+                alpha = true;
+            }
             "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "flag-1" | "flag-2"
             | "flag-3" => {
                 cx.no_more(k, 0);
@@ -468,6 +472,12 @@ fn quorum_bounds(cx: &mut Cx<'_>, pos: &Pos, q: Quorum, dests: &[Rs]) {
         let e = format!(
             "hysteresis {} not below the quorum {quorum}: taken as {hysteresis} (as keepalived does)",
             q.hysteresis
+        );
+        cx.w.at(pos, e);
+    }
+    if quorum + hysteresis > total {
+        let e = format!(
+            "quorum {quorum} + hysteresis {hysteresis} exceeds the real servers' total weight {total}: the quorum is never gained"
         );
         cx.w.at(pos, e);
     }
