@@ -80,6 +80,11 @@ counters! {
     /// full. The share keeps one client's Call-IDs from taking every
     /// service's templates.
     SipUntemplated => "sip_untemplated",
+    /// Datagrams a real server of a `--pe sip` service started (a BYE, a
+    /// re-INVITE) with no connection, which put their Call-ID's template on
+    /// that server and, without `-o`, made a connection from the VIP to the
+    /// client (IPVS's `conn_out`).
+    SipConnOut => "sip_conn_out",
     /// Connections expired.
     ConnExpired => "conn_expired",
     /// Transitory connections (SYN_RECV, TIME_WAIT, CLOSE, …, or idle UDP)

@@ -876,6 +876,31 @@ fn the_sip_engine_allocates_nothing() {
     assert_eq!(n, 0, "{n} allocations");
     assert_eq!(d.ctr(Ctr::FwdIn) - fwd_in, ROUNDS);
     assert_eq!(d.ctr(Ctr::DropNoCallId), 0);
+    // The real servers' own requests (`conn_out`): with -o a template each,
+    // without -o a connection too (50 client ports: the table holds 64),
+    // which the later ones of a port go through.
+    let bye = |rs: usize, p: u16, call: u16| {
+        let text = format!("BYE sip:c SIP/2.0\r\nCall-ID: call-{call}@client\r\n\r\n");
+        let from = (RS_MAC[rs], INT_MAC);
+        udp_with(from, (RS[rs], 5060), (CLIENT, p), text.as_bytes())
+    };
+    let byes: Vec<_> = (0..ROUNDS as u16)
+        .map(|i| bye(usize::from(i % 2), i % 50 + 1000, i % 4))
+        .collect();
+    let without_o = udp_director("5060 -s rr -p 300 --pe sip", 5060);
+    for (mut d, made, conns) in [(d, ROUNDS, 0), (without_o, 50, 50)] {
+        d.handle(Nic::Int, &bye(0, 999, 9));
+        let (fwd_out, new) = (d.ctr(Ctr::FwdOut), d.ctr(Ctr::ConnNew));
+        let before = allocs();
+        for b in &byes {
+            d.handle(Nic::Int, b);
+        }
+        let n = allocs() - before;
+        assert_eq!(n, 0, "{n} allocations");
+        assert_eq!(d.ctr(Ctr::FwdOut) - fwd_out, ROUNDS);
+        assert_eq!(d.ctr(Ctr::ConnNew) - new, conns);
+        assert_eq!(d.ctr(Ctr::SipConnOut), made + 1);
+    }
 }
 
 /// A TCP segment carrying `text`, with sequence and acknowledgement numbers.

@@ -2,7 +2,8 @@
 //! worker, in memory: a persistent UDP service's datagrams go by their
 //! Call-ID's template, whatever their client port; a datagram without a
 //! Call-ID the engine can read is not scheduled; without `-p` the engine is
-//! not used.
+//! not used; a datagram a real server starts puts its call's template on
+//! that server (IPVS's `conn_out`).
 
 mod inmem;
 
@@ -176,4 +177,110 @@ fn an_ipv6_calls_datagrams_follow_its_call_id() {
     }
     assert_eq!(sent(5060, None), None);
     assert_eq!(d.ctr(Ctr::DropNoCallId), 1);
+    // The other server's own request moves the call there (`conn_out`),
+    // leaving from the VIP.
+    let other = if a == RS1_6 { RS2_6 } else { RS1_6 };
+    let bye = b"BYE sip:c SIP/2.0\r\nCall-ID: v6-a\r\n\r\n";
+    let f = frames6::udp(&l3_from_rs6(other, CLIENT6), &[], 5060, 5060, bye, false);
+    let (ext, _) = d.int(&f);
+    assert_eq!(ext.len(), 1);
+    assert_eq!(parse_ip6(&ext[0]).src, VIP6);
+    assert_eq!(d.ctr(Ctr::SipConnOut), 1);
+    let f = frames6::udp(&l3_to_vip6(), &[], 7001, 5060, &sip(Some("v6-a")), false);
+    assert_eq!(parse_ip6(&d.ext(&f).1[0]).dst, other);
+}
+
+/// A datagram real server `rs` starts towards `client:port` with Call-ID
+/// `id`: what leaves on the external NIC, as (source, source port,
+/// destination port).
+fn from_rs(
+    d: &mut MemDirector,
+    rs: Ipv4Addr,
+    client: Ipv4Addr,
+    port: u16,
+    id: Option<&str>,
+) -> Option<(Ipv4Addr, u16, u16)> {
+    let bye = match id {
+        Some(id) => format!("BYE sip:client@{client} SIP/2.0\r\nCall-ID: {id}\r\n\r\n"),
+        None => "BYE sip:x SIP/2.0\r\n\r\n".to_string(),
+    };
+    let f = udp_frame(&L3::from_rs(rs, client), 5060, port, bye.as_bytes(), true);
+    let (ext, int) = d.int(&f);
+    assert!(int.is_empty());
+    ext.first().map(|f| {
+        let p = parse_ip(f);
+        (p.src, p.sport, p.dport)
+    })
+}
+
+/// IPVS's `conn_out` (`ip_vs_sip_conn_out`, `ip_vs_new_conn_out`): without
+/// `-o`, a datagram a real server starts (here a BYE) makes a connection
+/// from the client's port to the VIP, leaves from the VIP, and the client's
+/// answer on that port comes back to that server; it also puts its
+/// Call-ID's template on the server, so the call's next request from
+/// another port goes there too, where rr would have gone elsewhere.
+#[test]
+fn a_real_servers_own_request_makes_a_connection_and_its_calls_template() {
+    let mut d = lab("-s rr -p 60 --pe sip");
+    assert_eq!(
+        from_rs(&mut d, RS2, CLIENT, 5070, Some("far-end-hangup")),
+        Some((VIP, 5060, 5070))
+    );
+    assert_eq!(d.ctr(Ctr::SipConnOut), 1);
+    assert_eq!(d.ctr(Ctr::ConnNew), 1);
+    // The client's 200 OK, from the port the BYE went to: the connection.
+    assert_eq!(
+        sent(&mut d, CLIENT, 5070, Some("far-end-hangup")),
+        Some(RS2)
+    );
+    // rr's first pick is rs1 (198.19.0.2); the call's template says rs2.
+    assert_eq!(
+        sent(&mut d, CLIENT, 5080, Some("far-end-hangup")),
+        Some(RS2)
+    );
+    assert_eq!(sent(&mut d, CLIENT, 5090, Some("another")), Some(RS1));
+    // A template on another server is replaced (`ip_vs_check_template`
+    // with its `cdest`): rs1's own request moves the call to rs1.
+    assert_eq!(
+        from_rs(&mut d, RS1, CLIENT, 5100, Some("far-end-hangup")),
+        Some((VIP, 5060, 5100))
+    );
+    assert_eq!(
+        sent(&mut d, CLIENT, 5110, Some("far-end-hangup")),
+        Some(RS1)
+    );
+    // Without a Call-ID: nothing made, dropped.
+    assert_eq!(from_rs(&mut d, RS1, CLIENT, 5120, None), None);
+    assert_eq!(d.ctr(Ctr::DropNoCallId), 1);
+    assert_eq!(d.ctr(Ctr::SipConnOut), 2);
+    assert_eq!(drops(&d.w().core.ctr), [("drop_no_callid", 1)]);
+}
+
+/// With `-o` the real server's datagram leaves from the VIP without a
+/// connection (as any `-o` reply), and puts its Call-ID's template on it.
+#[test]
+fn with_one_packet_scheduling_a_real_servers_request_moves_its_call() {
+    let mut d = lab("-s rr -p 60 -o --pe sip");
+    let a = sent(&mut d, CLIENT, 5060, Some("call")).expect("scheduled");
+    let other = if a == RS1 { RS2 } else { RS1 };
+    assert_eq!(
+        from_rs(&mut d, other, CLIENT, 5060, Some("call")),
+        Some((VIP, 5060, 5060))
+    );
+    assert_eq!(d.ctr(Ctr::ConnNew), 0);
+    assert_eq!(d.ctr(Ctr::SipConnOut), 1);
+    assert_eq!(sent(&mut d, CLIENT, 5070, Some("call")), Some(other));
+    // A keep-alive without a Call-ID leaves from the VIP as any -o reply.
+    assert_eq!(
+        from_rs(&mut d, other, CLIENT, 5060, None),
+        Some((VIP, 5060, 5060))
+    );
+    assert_eq!(d.ctr(Ctr::DropNoCallId), 0);
+    // A service without the engine makes nothing of it.
+    let mut plain = lab("-s rr -p 60 -o");
+    assert_eq!(
+        from_rs(&mut plain, RS2, CLIENT, 5060, Some("call")),
+        Some((VIP, 5060, 5060))
+    );
+    assert_eq!(plain.ctr(Ctr::SipConnOut), 0);
 }

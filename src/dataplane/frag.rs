@@ -485,9 +485,14 @@ impl Core {
                         Ok(c.clone())
                     }
                 }
-                // A reply of a one-packet-scheduling service has none.
+                // A reply of a one-packet-scheduling service has none. A
+                // SIP server's own datagram needs its Call-ID, which a
+                // fragment does not show, to make a connection.
                 None if dir == Dir::Output => {
-                    self.ops_reply_conn(proto, (src, sport), (dst, dport))
+                    match self.ops_reply_conn(proto, (src, sport), (dst, dport)) {
+                        Ok((_, crate::nat::ops::ConnOut::Conn)) => Err(Ctr::DropNoConn),
+                        found => found.map(|(c, _)| c),
+                    }
                 }
                 None => Err(Ctr::DropNoConn),
             },

@@ -199,7 +199,7 @@ impl Core {
     /// Track connection `idx` for a packet going `dir`, rewrite the packet and
     /// send it on to the other NIC.
     #[inline(always)]
-    fn nat_forward<A: Family, T: TxQueue>(
+    pub(super) fn nat_forward<A: Family, T: TxQueue>(
         &mut self,
         idx: u32,
         dir: Dir,

@@ -26,7 +26,8 @@ use super::worker::Core;
 use crate::Nic;
 use crate::config::{DestId, Forward};
 use crate::io::TxQueue;
-use crate::nat::ops::OpsReply;
+use crate::nat::ops::{ConnOut, OpsReply};
+use crate::nat::persist::{TemplateDest, TemplateKey};
 use crate::nat::{Conn, Dir};
 use crate::stats::Ctr;
 use crate::wire::ipv4::protocol;
@@ -67,14 +68,20 @@ impl Core {
     }
 
     /// A datagram from a real server that matched no connection: a reply of
-    /// a one-packet-scheduling service leaves from its VIP; anything else is
-    /// dropped (`drop_no_conn`). Out of line: the established path's reply
-    /// lookup stays as it was.
+    /// a one-packet-scheduling service leaves from its VIP, and one of a SIP
+    /// service makes what IPVS's `conn_out` makes ([`Core::sip_conn_out`]);
+    /// anything else is dropped (`drop_no_conn`). Out of line: the
+    /// established path's reply lookup stays as it was.
     #[inline(never)]
     pub(super) fn ops_reply<A: Family, T: TxQueue>(&mut self, seg: Seg<'_, A>, tx: &mut TxPair<T>) {
-        let conn = match self.ops_reply_conn(seg.proto, (seg.src, seg.sport), (seg.dst, seg.dport))
-        {
-            Ok(c) => c,
+        let found = self.ops_reply_conn(seg.proto, (seg.src, seg.sport), (seg.dst, seg.dport));
+        let conn = match found {
+            Ok((c, ConnOut::Nothing)) => c,
+            Ok((c, out)) => match self.sip_conn_out(&c, &seg, out) {
+                Ok(Some(idx)) => return self.nat_forward(idx, Dir::Output, seg, tx),
+                Ok(None) => c,
+                Err(why) => return self.ctr.inc(why),
+            },
             Err(why) => return self.ctr.inc(why),
         };
         let Some(hop) = A::hop(&self.env, Dir::Output, &conn) else {
@@ -87,14 +94,15 @@ impl Core {
     }
 
     /// The connection a reply from `rip` to `client` that matched none would
-    /// have had, if `rip` is a NAT real server of a one-packet-scheduling
-    /// service; else the reason to drop it.
+    /// have had, if `rip` is a NAT real server of a one-packet-scheduling or
+    /// SIP service, and what it makes on its way ([`ConnOut`]); else the
+    /// reason to drop it.
     pub(super) fn ops_reply_conn<A: Family>(
         &self,
         proto: u8,
         rip: (A, u16),
         client: (A, u16),
-    ) -> Result<Conn<A>, Ctr> {
+    ) -> Result<(Conn<A>, ConnOut), Ctr> {
         if proto != protocol::UDP {
             return Err(Ctr::DropNoConn);
         }
@@ -106,11 +114,69 @@ impl Core {
             Some(OpsReply::From { .. }) if !A::plausible_client(self, client.0) => {
                 Err(Ctr::DropNoConn)
             }
-            Some(OpsReply::From { vip, vport, dest }) => {
+            Some(OpsReply::From {
+                vip,
+                vport,
+                dest,
+                conn_out,
+            }) => {
                 let vport = if vport == 0 { rip.1 } else { vport };
-                Ok(Conn::new(proto, client, (vip, vport), rip, dest))
+                Ok((Conn::new(proto, client, (vip, vport), rip, dest), conn_out))
             }
         }
+    }
+
+    /// IPVS's `conn_out` for a SIP service (`ip_vs_sip_conn_out` →
+    /// `ip_vs_new_conn_out`, `ip_vs_core.c`): a datagram real server `conn`
+    /// starts towards a client, with no connection, puts the template of its
+    /// Call-ID on this server (the one found if it names this server and is
+    /// valid, as `ip_vs_check_template` with its `cdest`; else a new one),
+    /// so the client's requests of that call come back to it; and, without
+    /// `-o` ([`ConnOut::Conn`]), a connection from the client's port to the
+    /// VIP (its index), through which the datagram leaves and the client's
+    /// answers come back. A datagram whose Call-ID cannot be read makes
+    /// nothing: with `-o` it leaves from the VIP as any reply, without it
+    /// is dropped (`drop_no_callid`; IPVS returns no connection and lets it
+    /// out untranslated).
+    #[cold]
+    fn sip_conn_out<A: Family>(
+        &mut self,
+        conn: &Conn<A>,
+        seg: &Seg<'_, A>,
+        out: ConnOut,
+    ) -> Result<Option<u32>, Ctr> {
+        let svc = A::service(&self.snap.cfg, conn.proto, conn.vip, conn.vport)
+            .ok_or(Ctr::DropNoService)?;
+        let p = svc.entry.persist.ok_or(Ctr::DropNoService)?;
+        let d = (svc.entry.dests.iter())
+            .find(|d| d.id == conn.dest())
+            .ok_or(Ctr::DropNoDest)?;
+        let payload = seg.frame.get(seg.l4_off + 8..).unwrap_or_default();
+        let Some(id) = crate::nat::sip::call_id(payload) else {
+            // With `-o` it leaves from the VIP all the same, as before.
+            return match out {
+                ConnOut::Conn => Err(Ctr::DropNoCallId),
+                _ => Ok(None),
+            };
+        };
+        let templates = A::templates(&self.shared);
+        let key = templates.with_call_id(TemplateKey::new(svc.id, conn.client, p.mask), id);
+        let here = TemplateDest {
+            id: d.id,
+            addr: conn.rip,
+            port: d.port,
+        };
+        let expire_quiescent = self.env.sysctl.expire_quiescent_template;
+        let valid = |t: &TemplateDest<A>| *t == here && !(expire_quiescent && d.weight == 0);
+        match templates.schedule(key, p, self.clock.now_s, valid, || Some(here)) {
+            Some((_, 0)) | None => self.ctr.inc(Ctr::SipUntemplated),
+            Some((_, generation)) => templates.release(key, generation),
+        }
+        self.ctr.inc(Ctr::SipConnOut);
+        if out != ConnOut::Conn {
+            return Ok(None);
+        }
+        self.admit(conn.clone()).map(Some)
     }
 
     /// The connection the datagram of `client` to `vip` has on real server

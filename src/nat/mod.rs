@@ -463,16 +463,29 @@ impl Snapshot {
 /// service's NAT real servers: each replies from its port (the service's
 /// when it has none), or from any port for a port-0 service, whose
 /// connections keep the client's destination port (`Core::new_conn`).
+///
+/// A persistent SIP service's (`--pe sip`) real servers are in it too, for
+/// IPVS's `conn_out` ([`ops::ConnOut`]; not of a port-0 service, as
+/// `ip_vs_new_conn_out` makes nothing there).
 fn ops_replies(cfg: &Config) -> (ops::OpsReplies<u32>, ops::OpsReplies<Ipv6Addr>) {
-    use crate::config::{Forward, Proto};
-    use ops::Server;
+    use crate::config::{Forward, PersistEngine, Proto};
+    use ops::{ConnOut, Server};
     let udp = || cfg.services().iter().filter(|s| s.key.proto == Proto::Udp);
-    if !udp().any(|s| s.ops) {
+    let sip = |s: &crate::config::Service| {
+        s.pe == Some(PersistEngine::Sip) && s.persistent.is_some() && s.key.port != 0
+    };
+    if !udp().any(|s| s.ops || sip(s)) {
         return Default::default();
     }
     let (mut v4, mut v6) = (Vec::new(), Vec::new());
     for s in udp() {
         let vport = s.key.port;
+        let conn_out = match (s.ops, sip(s)) {
+            (true, false) => Some(ConnOut::Nothing),
+            (true, true) => Some(ConnOut::Template),
+            (false, true) => Some(ConnOut::Conn),
+            (false, false) => None,
+        };
         for d in s.dests.iter().filter(|d| d.forward == Forward::Masq) {
             let rport = match (vport, d.port) {
                 (0, _) => 0,
@@ -483,12 +496,12 @@ fn ops_replies(cfg: &Config) -> (ops::OpsReplies<u32>, ops::OpsReplies<Ipv6Addr>
                 (IpAddr::V4(vip), IpAddr::V4(rip)) => v4.push(Server {
                     rip: rip.into(),
                     rport,
-                    ops: s.ops.then_some((vip.into(), vport, d.id)),
+                    ops: conn_out.map(|c| (vip.into(), vport, d.id, c)),
                 }),
                 (IpAddr::V6(vip), IpAddr::V6(rip)) => v6.push(Server {
                     rip,
                     rport,
-                    ops: s.ops.then_some((vip, vport, d.id)),
+                    ops: conn_out.map(|c| (vip, vport, d.id, c)),
                 }),
                 // Another family than the service's is a tunnel's (the
                 // table refuses it for NAT).

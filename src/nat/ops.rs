@@ -18,10 +18,31 @@
 //! lookup: a real server's address and port to the service it answers for.
 //! A real server address and port serving two such services cannot be told
 //! apart, and its replies are dropped (`drop_ops_ambiguous`).
+//!
+//! The same map finds the real servers of SIP services (`--pe sip`) for
+//! IPVS's `conn_out` (`ip_vs_pe_sip.c`, `ip_vs_sip_conn_out`, and
+//! `ip_vs_core.c`, `__ip_vs_rs_conn_out` and `ip_vs_new_conn_out`): a
+//! datagram a real server starts (a BYE, a re-INVITE) matches no connection,
+//! and [`ConnOut`] says what it makes on its way out.
 
 use crate::config::DestId;
 use hashbrown::HashMap;
 use std::hash::Hash;
+
+/// What a real server's datagram of no connection makes besides leaving
+/// from the VIP: IPVS's `ip_vs_new_conn_out`, for a SIP service of a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnOut {
+    /// Nothing (a `-o` service without the SIP engine, or of port 0, where
+    /// `ip_vs_new_conn_out` makes nothing).
+    Nothing,
+    /// The template of the datagram's Call-ID, on this real server (a `-o`
+    /// SIP service: its connection would be one packet's).
+    Template,
+    /// The template and a connection from the client's port to the VIP
+    /// (a SIP service without `-o`), through which the datagram leaves.
+    Conn,
+}
 
 /// Where a reply from a real server of a one-packet-scheduling NAT service
 /// leaves from.
@@ -29,8 +50,13 @@ use std::hash::Hash;
 pub enum OpsReply<A> {
     /// From the VIP and port (0: a port-0 service, whose replies keep their
     /// source port, the port the client sent to), counted on real server
-    /// `dest`.
-    From { vip: A, vport: u16, dest: DestId },
+    /// `dest`, making `conn_out`.
+    From {
+        vip: A,
+        vport: u16,
+        dest: DestId,
+        conn_out: ConnOut,
+    },
     /// The real server's address and port may answer for more than one
     /// service: two `-o` services, or a `-o` service and one whose late
     /// replies (their connection gone) must not leave from its VIP.
@@ -39,12 +65,13 @@ pub enum OpsReply<A> {
 
 /// A UDP NAT real server as [`OpsReplies::build`] takes it: the address and
 /// port its replies come from (0: any port, a port-0 service's), and for a
-/// `-o` service's, where they leave from (`None`: a service without `-o`).
+/// `-o` or SIP service's, where they leave from and what they make (`None`:
+/// a service with neither).
 #[derive(Clone, Copy, Debug)]
 pub struct Server<A> {
     pub rip: A,
     pub rport: u16,
-    pub ops: Option<(A, u16, DestId)>,
+    pub ops: Option<(A, u16, DestId, ConnOut)>,
 }
 
 /// The real servers of one-packet-scheduling NAT services, by the address
@@ -75,9 +102,12 @@ impl<A: Copy + Eq + Hash> OpsReplies<A> {
     pub fn build(servers: impl IntoIterator<Item = Server<A>>) -> Self {
         let mut all: HashMap<(A, u16), Vec<Option<OpsReply<A>>>> = HashMap::new();
         for s in servers {
-            let reply = s
-                .ops
-                .map(|(vip, vport, dest)| OpsReply::From { vip, vport, dest });
+            let reply = s.ops.map(|(vip, vport, dest, conn_out)| OpsReply::From {
+                vip,
+                vport,
+                dest,
+                conn_out,
+            });
             all.entry((s.rip, s.rport)).or_default().push(reply);
         }
         let mut map = HashMap::new();
@@ -123,7 +153,7 @@ mod test {
         Server {
             rip,
             rport,
-            ops: Some((vip, vport, DestId(dest))),
+            ops: Some((vip, vport, DestId(dest), ConnOut::Nothing)),
         }
     }
 
@@ -140,6 +170,7 @@ mod test {
             vip,
             vport,
             dest: DestId(d),
+            conn_out: ConnOut::Nothing,
         })
     }
 
@@ -176,5 +207,22 @@ mod test {
         // Services without -o alone leave nothing.
         let m = OpsReplies::build([plain(4, 53), plain(4, 0)]);
         assert!(m.is_empty());
+        // A SIP service's server (`conn_out`) is there, unless another
+        // service answers from its port.
+        let sip = Server {
+            rip: 5,
+            rport: 5060,
+            ops: Some((100, 5060, DestId(6), ConnOut::Conn)),
+        };
+        let m = OpsReplies::build([sip]);
+        assert!(matches!(
+            m.find(5, 5060),
+            Some(OpsReply::From {
+                conn_out: ConnOut::Conn,
+                ..
+            })
+        ));
+        let m = OpsReplies::build([sip, plain(5, 5060)]);
+        assert_eq!(m.find(5, 5060), Some(OpsReply::Ambiguous));
     }
 }
