@@ -80,10 +80,11 @@ counters! {
     /// full. The share keeps one client's Call-IDs from taking every
     /// service's templates.
     SipUntemplated => "sip_untemplated",
-    /// Datagrams a real server of a `--pe sip` service started (a BYE, a
-    /// re-INVITE) with no connection, which put their Call-ID's template on
-    /// that server and, without `-o`, made a connection from the VIP to the
-    /// client (IPVS's `conn_out`).
+    /// Datagrams of no connection from a real server of a `--pe sip`
+    /// service (its own requests, a BYE or a re-INVITE; with `-o`, every
+    /// reply too, as no connection holds them) that put their Call-ID's
+    /// template on that server and, without `-o`, made a connection from the
+    /// VIP to the client (IPVS's `conn_out`).
     SipConnOut => "sip_conn_out",
     /// Connections expired.
     ConnExpired => "conn_expired",
@@ -236,9 +237,9 @@ counters! {
     DropTableFull => "drop_table_full",
     /// Connection key taken by another connection.
     DropConnClash => "drop_conn_clash",
-    /// A reply of no connection from a real server address and port of a
-    /// one-packet-scheduling NAT service that also serves another UDP
-    /// service: which VIP it answers for cannot be told.
+    /// A datagram of no connection from a real server address and port of a
+    /// one-packet-scheduling or `--pe sip` NAT service that also serves
+    /// another UDP service: which VIP it answers for cannot be told.
     DropOpsAmbiguous => "drop_ops_ambiguous",
     /// Malformed ICMP, or an ICMP message the director does not handle.
     DropIcmp => "drop_icmp",

@@ -253,6 +253,17 @@ fn a_real_servers_own_request_makes_a_connection_and_its_calls_template() {
     assert_eq!(from_rs(&mut d, RS1, CLIENT, 5120, None), None);
     assert_eq!(d.ctr(Ctr::DropNoCallId), 1);
     assert_eq!(d.ctr(Ctr::SipConnOut), 2);
+    // A user agent's one port, with a connection to one server: the other
+    // server's request replaces it (IPVS hashes the newer connection in
+    // front), and the port's next datagrams go to that server.
+    let first = sent(&mut d, CLIENT, 5200, Some("call-x")).expect("scheduled");
+    let other = if first == RS1 { RS2 } else { RS1 };
+    assert_eq!(
+        from_rs(&mut d, other, CLIENT, 5200, Some("call-y")),
+        Some((VIP, 5060, 5200))
+    );
+    assert_eq!(sent(&mut d, CLIENT, 5200, Some("call-x")), Some(other));
+    assert_eq!(d.ctr(Ctr::SipConnOut), 3);
     assert_eq!(drops(&d.w().core.ctr), [("drop_no_callid", 1)]);
 }
 

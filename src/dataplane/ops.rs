@@ -28,7 +28,7 @@ use crate::config::{DestId, Forward};
 use crate::io::TxQueue;
 use crate::nat::ops::{ConnOut, OpsReply};
 use crate::nat::persist::{TemplateDest, TemplateKey};
-use crate::nat::{Conn, Dir};
+use crate::nat::{Conn, Dir, FlowKey};
 use crate::stats::Ctr;
 use crate::wire::ipv4::protocol;
 
@@ -134,7 +134,8 @@ impl Core {
     /// so the client's requests of that call come back to it; and, without
     /// `-o` ([`ConnOut::Conn`]), a connection from the client's port to the
     /// VIP (its index), through which the datagram leaves and the client's
-    /// answers come back. A datagram whose Call-ID cannot be read makes
+    /// answers come back; one the client's port had to another server is
+    /// replaced. A datagram whose Call-ID cannot be read makes
     /// nothing: with `-o` it leaves from the VIP as any reply, without it
     /// is dropped (`drop_no_callid`; IPVS returns no connection and lets it
     /// out untranslated).
@@ -159,24 +160,39 @@ impl Core {
                 _ => Ok(None),
             };
         };
-        let templates = A::templates(&self.shared);
-        let key = templates.with_call_id(TemplateKey::new(svc.id, conn.client, p.mask), id);
-        let here = TemplateDest {
-            id: d.id,
-            addr: conn.rip,
-            port: d.port,
+        let (key, here) = (
+            TemplateKey::new(svc.id, conn.client, p.mask),
+            TemplateDest {
+                id: d.id,
+                addr: conn.rip,
+                port: d.port,
+            },
+        );
+        let valid_weight = !(self.env.sysctl.expire_quiescent_template && d.weight == 0);
+        let made = match out {
+            ConnOut::Conn => {
+                // The client's port may hold a connection to another server
+                // (a user agent keeps one port for all its dialogs): IPVS
+                // hashes the new one in front of it, so the client's next
+                // datagrams go to the new one; here it replaces it.
+                let in_key =
+                    FlowKey::new(0, conn.proto, conn.client, conn.cport, conn.vip, conn.vport);
+                if let Some(old) = A::lookup(self, &in_key) {
+                    self.drop_conn_of::<A>(old);
+                }
+                Some(self.admit(conn.clone())?)
+            }
+            _ => None,
         };
-        let expire_quiescent = self.env.sysctl.expire_quiescent_template;
-        let valid = |t: &TemplateDest<A>| *t == here && !(expire_quiescent && d.weight == 0);
+        let templates = A::templates(&self.shared);
+        let key = templates.with_call_id(key, id);
+        let valid = |t: &TemplateDest<A>| *t == here && valid_weight;
         match templates.schedule(key, p, self.clock.now_s, valid, || Some(here)) {
             Some((_, 0)) | None => self.ctr.inc(Ctr::SipUntemplated),
             Some((_, generation)) => templates.release(key, generation),
         }
         self.ctr.inc(Ctr::SipConnOut);
-        if out != ConnOut::Conn {
-            return Ok(None);
-        }
-        self.admit(conn.clone()).map(Some)
+        Ok(made)
     }
 
     /// The connection the datagram of `client` to `vip` has on real server
