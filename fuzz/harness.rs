@@ -197,6 +197,24 @@ pub fn templates() -> Vec<(Nic, Vec<u8>)> {
                 b"BYE sip:x SIP/2.0\r\nCall-ID: a84b4c76e66710@pc33\r\ni: x\r\n\r\n",
             ),
         ),
+        (
+            Nic::Int,
+            udp(
+                r,
+                (RS1, 5070),
+                (CLIENT, 5070),
+                b"BYE sip:c SIP/2.0\r\nCall-ID: callee-hangup@rs1\r\n\r\n",
+            ),
+        ),
+        (
+            Nic::Int,
+            udp(
+                r,
+                (RS1, 5060),
+                (CLIENT, 5060),
+                b"SIP/2.0 200 OK\r\nCall-ID: a84b4c76e66710@pc33\r\n\r\n",
+            ),
+        ),
         (Nic::Ext, ip_frame(c, CLIENT, VIP, 1, echo.clone())),
         (Nic::Int, ip_frame(r, RS1, DIP, 1, echo)),
         (Nic::Ext, ip_frame(c, CLIENT, VIP, 1, unreach)),
@@ -599,9 +617,13 @@ fn config(extra: &[&str]) -> Config {
         // One-packet scheduling: no connection, replies by the snapshot.
         "-A -u 198.18.0.110:5300 -s rr -p 60 -o",
         "-a -u 198.18.0.110:5300 -r 198.19.0.2:5300 -m",
-        // The SIP persistence engine reads every datagram's Call-ID.
+        // The SIP persistence engine reads every datagram's Call-ID, and
+        // makes a template (with -o) or a connection (without) of a real
+        // server's own request (`conn_out`).
         "-A -u 198.18.0.110:5060 -s rr -p 60 -o --pe sip",
         "-a -u 198.18.0.110:5060 -r 198.19.0.2:5060 -m",
+        "-A -u 198.18.0.110:5070 -s rr -p 60 --pe sip",
+        "-a -u 198.18.0.110:5070 -r 198.19.0.2:5070 -m",
     ]
     .iter()
     .chain(extra)
