@@ -325,6 +325,14 @@ impl Model {
         }
         if fl & flags::TEMPLATE != 0 {
             let (svc_timeout, mask) = s.persist.ok_or("not_persistent")?;
+            // A SIP template: no service here runs the engine.
+            let pe = match e {
+                AnyConn::V4(c) => c.pe.is_some(),
+                AnyConn::V6(c) => c.pe.is_some(),
+            };
+            if pe {
+                return Err("persistence_engine");
+            }
             let key = (proto, v, mask.apply(c.0));
             let expires = now.saturating_add(timeout.min(svc_timeout));
             match self.templates.get_mut(&key) {
@@ -446,6 +454,7 @@ fn entry(b: &[u8; 6]) -> AnyConn {
             fwmark: 0,
             timeout,
             seq: None,
+            pe: None,
         })
     } else {
         let (proto, vaddr, vport) = SVC6[pick(b[1], SVC6.len())];
@@ -463,6 +472,7 @@ fn entry(b: &[u8; 6]) -> AnyConn {
             fwmark: 0,
             timeout,
             seq: None,
+            pe: None,
         })
     }
 }
@@ -671,6 +681,7 @@ const RESOLVE_DROPS: &[&str] = &[
     "no_worker",
     "ipv6_off",
     "no_template_table",
+    "persistence_engine",
 ];
 
 impl Rig {

@@ -667,6 +667,7 @@ fn data_entry(cport: u16, vport: u16, dport: u16) -> ringvs::sync::wire::SyncCon
         fwmark: 0,
         timeout: 900,
         seq: None,
+        pe: None,
     }
 }
 
@@ -912,6 +913,7 @@ fn ipv6_control_and_data_connections_come_in_sync_messages() {
         fwmark: 0,
         timeout: 900,
         seq,
+        pe: None,
     };
     let shift = SeqOpt {
         in_seq: Seq::default(),

@@ -295,3 +295,132 @@ fn with_one_packet_scheduling_a_real_servers_request_moves_its_call() {
     );
     assert_eq!(plain.ctr(Ctr::SipConnOut), 0);
 }
+
+/// A SIP template from a sync master (as IPVS's `ip_vs_sync_conn` sends
+/// one: a template entry with `IPVS_OPT_PE_DATA`, the Call-ID, and
+/// `IPVS_OPT_PE_NAME` "sip"): the backup installs it under its own key for
+/// that Call-ID, so the call's datagrams go to the master's server from any
+/// port, where rr would have started elsewhere; another call is scheduled
+/// anew. For a service without the engine it is dropped
+/// (`drop_persistence_engine`): it would stand for every call of the client.
+#[test]
+fn a_synced_sip_template_brings_its_call_to_the_masters_server() {
+    use ringvs::sync::wire::{self, MessageBuilder, PeData, SyncConn};
+    use std::sync::atomic::Ordering;
+    let template = |vport: u16| SyncConn {
+        proto: 17,
+        flags: wire::nat_flags(true, ringvs::nat::State::Udp),
+        state: 0,
+        caddr: CLIENT,
+        cport: 0,
+        vaddr: VIP,
+        vport,
+        daddr: RS2,
+        dport: vport,
+        fwmark: 0,
+        timeout: 60,
+        seq: None,
+        pe: PeData::new(b"synced-call@ua"),
+    };
+    let rules = [
+        "-A -u 198.18.0.110:5060 -s rr -p 60 -o --pe sip",
+        "-a -u 198.18.0.110:5060 -r 198.19.0.2:5060 -m",
+        "-a -u 198.18.0.110:5060 -r 198.19.0.3:5060 -m",
+        "-A -u 198.18.0.110:5061 -s rr -p 60 -o",
+        "-a -u 198.18.0.110:5061 -r 198.19.0.3:5061 -m",
+    ];
+    let mut d = MemDirector::new(&rules);
+    d.resolve_all();
+    let intake = d.intake(7, &env());
+    let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
+    let mut m = MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 7).expect("buffer");
+    m.push(&template(5060)).expect("fits");
+    m.push(&template(5061)).expect("fits");
+    intake.message(m.as_bytes());
+    let c = &intake.counters;
+    assert_eq!(c.templates_installed.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        c.drops(),
+        std::collections::BTreeMap::from([("persistence_engine", 1)])
+    );
+    for port in [5060, 6000, 7000] {
+        assert_eq!(
+            sent(&mut d, CLIENT, port, Some("synced-call@ua")),
+            Some(RS2)
+        );
+    }
+    assert_eq!(sent(&mut d, CLIENT, 6001, Some("a-new-call")), Some(RS1));
+}
+
+/// A master's SIP templates reach its backup with their Call-IDs, in
+/// memory, both ways a call's template is used: a client's request (`-o`:
+/// no connection to carry it; and without `-o`, where the connection holds
+/// no SIP template either) and a callee's own request (`conn_out`). The
+/// entries are IPVS's (`IPVS_OPT_PE_DATA`, `IPVS_OPT_PE_NAME` "sip"); the
+/// backup then sends each call to the master's server from any port, where
+/// its own rr would have started at rs1. Reported once per resend period
+/// while in use, as `-o` templates are.
+#[test]
+fn a_masters_sip_templates_reach_the_backup_with_their_call_ids() {
+    use ringvs::sync::wire::{self, AnyConn};
+    let role = |d: &MemDirector, master: bool, standby: bool| {
+        d.shared.ha.set_master(master);
+        d.shared.ha.set_standby(standby);
+        d.shared.bump();
+    };
+    for service in ["-s rr -p 60 -o --pe sip", "-s rr -p 60 --pe sip"] {
+        let mut a = lab(service);
+        role(&a, true, false);
+        // rr on the master: rs1 for call-1, rs2 for call-2; call-3 moved to
+        // rs2 by rs2's own request.
+        assert_eq!(sent(&mut a, CLIENT, 5060, Some("call-1")), Some(RS1));
+        assert_eq!(sent(&mut a, CLIENT, 5062, Some("call-2")), Some(RS2));
+        assert_eq!(sent(&mut a, CLIENT, 5064, Some("call-1")), Some(RS1));
+        from_rs(&mut a, RS2, CLIENT, 5066, Some("call-3")).expect("out");
+        let msgs = ringvs::sync::daemon::messages(&a.sync, 7, 1472).expect("buffer");
+        let entries: Vec<AnyConn> = msgs
+            .iter()
+            .flat_map(|m| wire::parse(m, 7).expect("a message"))
+            .filter_map(Result::ok)
+            .collect();
+        let calls: Vec<(String, std::net::IpAddr)> = entries
+            .iter()
+            .filter_map(|e| match e {
+                AnyConn::V4(c) if c.is_template() => c.pe.map(|d| {
+                    (
+                        String::from_utf8_lossy(d.as_bytes()).into_owned(),
+                        c.daddr.into(),
+                    )
+                }),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                ("call-1".to_string(), RS1.into()),
+                ("call-2".to_string(), RS2.into()),
+                ("call-3".to_string(), RS2.into()),
+            ],
+            "{service}: each template once"
+        );
+        let mut b = lab(service);
+        role(&b, false, true);
+        let intake = b.intake(7, &env());
+        for m in &msgs {
+            intake.message(m);
+        }
+        role(&b, false, false);
+        for (port, call, rs) in [
+            (7000, "call-2", RS2),
+            (7002, "call-3", RS2),
+            (7004, "call-1", RS1),
+        ] {
+            assert_eq!(
+                sent(&mut b, CLIENT, port, Some(call)),
+                Some(rs),
+                "{service}: {call}"
+            );
+        }
+    }
+}

@@ -226,6 +226,7 @@ fn synced_v4(rs: std::net::Ipv4Addr, port: u16) -> ringvs::sync::wire::SyncConn 
         fwmark: 0,
         timeout: 900,
         seq: None,
+        pe: None,
     }
 }
 
@@ -269,6 +270,7 @@ fn a_backup_message_of_both_families_reaches_the_owning_workers() {
         fwmark: 0,
         timeout: 900,
         seq: None,
+        pe: None,
     };
     let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
     let mut m = MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 7).expect("buffer");
@@ -455,6 +457,7 @@ mod v6 {
             fwmark: 0,
             timeout: e.timeout,
             seq: None,
+            pe: None,
         }
     }
 
@@ -473,6 +476,7 @@ mod v6 {
                 installs: d.sync.installs.clone(),
                 reports6: vec![],
                 installs6: d.sync.installs6.clone(),
+                pe_reports: vec![],
             }),
             counters: Arc::default(),
             start: d.t0,

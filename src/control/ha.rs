@@ -190,6 +190,7 @@ mod tests {
             installs: vec![],
             reports6: vec![],
             installs6: vec![],
+            pe_reports: vec![],
         };
         Daemons::new(
             Arc::clone(shared),

@@ -357,6 +357,8 @@ impl Core {
                 sched.pick(&flow, dests)
             }
         };
+        // A SIP template used, to report once the connection is known.
+        let mut sip = None;
         let (i, template) = match svc.entry.persist {
             None => match pick() {
                 Some(i) => (i, 0),
@@ -371,6 +373,7 @@ impl Core {
                 // `ip_vs_sched_persist`).
                 let mut key = TemplateKey::new(svc.id, client.0, p.mask);
                 let templates = A::templates(&self.shared);
+                let mut call_id: &[u8] = &[];
                 if svc.entry.pe_sip {
                     // `ip_vs_sip_fill_param`: a UDP datagram's Call-ID, or
                     // the datagram is not scheduled (`ip_vs_sched_persist`).
@@ -383,6 +386,7 @@ impl Core {
                         return None;
                     };
                     key = templates.with_call_id(key, id);
+                    call_id = id;
                 }
                 // `ip_vs_check_template` (`ip_vs_conn.c`): the template's server
                 // must still be available (one of the service's), and with
@@ -420,6 +424,7 @@ impl Core {
                         self.ctr.inc(Ctr::SipUntemplated);
                     }
                     templates.release(key, generation);
+                    sip = Some((key, generation, call_id));
                     (i, 0)
                 } else {
                     (i, generation)
@@ -447,7 +452,11 @@ impl Core {
             // of ours, TUN a route.
             return fail(self, Ctr::DropNoDest);
         }
-        if svc.entry.ops {
+        let ops = svc.entry.ops;
+        if let Some((key, generation, id)) = sip.filter(|_| self.sync.reporting()) {
+            self.sync_report_sip(&conn, (key, generation), id);
+        }
+        if ops {
             return Some(Scheduled::OnePacket(conn));
         }
         match self.admit(conn.clone()) {

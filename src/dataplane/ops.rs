@@ -189,7 +189,12 @@ impl Core {
         let valid = |t: &TemplateDest<A>| *t == here && valid_weight;
         match templates.schedule(key, p, self.clock.now_s, valid, || Some(here)) {
             Some((_, 0)) | None => self.ctr.inc(Ctr::SipUntemplated),
-            Some((_, generation)) => templates.release(key, generation),
+            Some((_, generation)) => {
+                templates.release(key, generation);
+                if self.sync.reporting() {
+                    self.sync_report_sip(conn, (key, generation), id);
+                }
+            }
         }
         self.ctr.inc(Ctr::SipConnOut);
         Ok(made)

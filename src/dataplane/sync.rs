@@ -38,6 +38,7 @@ use crate::nat::persist::TemplateKey;
 use crate::nat::table::AddError;
 use crate::nat::{Addr, Conn, FlowKey, State};
 use crate::stats::Ctr;
+use crate::sync::wire::PeData;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -45,6 +46,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 /// Entries in flight from a worker to the master daemon, and from the backup
 /// daemon to a worker, at most.
 pub const SYNC_DEPTH: usize = 16384;
+/// SIP templates in flight from a worker to the master daemon, at most (their
+/// own channel: a report with its Call-ID takes some 300 bytes).
+pub const PE_DEPTH: usize = 1024;
 /// Synced connections a worker installs per pass at most.
 pub const INSTALL_BUDGET: usize = 1024;
 /// Slab entries the resend sweep looks at per pass at most.
@@ -77,6 +81,14 @@ pub struct SyncEntry<A = u32> {
     /// `out_seq`): a control connection whose stream a rewritten reply
     /// moved; `None` for any other.
     pub out_seq: Option<Shift>,
+}
+
+/// A SIP template as a worker reports it, with its Call-ID (IPVS sends it
+/// as `IPVS_OPT_PE_DATA`, `ip_vs_sync_conn`), of either family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeReport {
+    V4(SyncEntry<u32>, PeData),
+    V6(SyncEntry<Ipv6Addr>, PeData),
 }
 
 /// A received entry resolved to the real server it goes to.
@@ -155,12 +167,15 @@ pub struct SyncPorts {
     /// Where the backup daemon queues each worker's IPv6 installs (the
     /// owner of an IPv6 client key, `Env::owner6`).
     pub installs6: Vec<Sender<Install<Ipv6Addr>>>,
+    /// What each worker reports of its SIP templates.
+    pub pe_reports: Vec<Receiver<PeReport>>,
 }
 
 /// A worker's ends, and what it caches of [`Ha`].
 pub struct SyncLink {
     v4: Lane<u32>,
     v6: Lane<Ipv6Addr>,
+    pe_report: Sender<PeReport>,
     /// Cached flags (see [`Core::refresh_ha`]).
     pub(super) standby: bool,
     reporting: bool,
@@ -195,11 +210,13 @@ struct Sweep {
 pub(super) trait SyncFamily: Addr {
     fn lane(link: &SyncLink) -> &Lane<Self>;
     fn lane_mut(link: &mut SyncLink) -> &mut Lane<Self>;
+    fn pe_report(e: SyncEntry<Self>, d: PeData) -> PeReport;
 }
 
-/// [`SyncFamily`] for a family whose lane is field `$lane` of [`SyncLink`].
+/// [`SyncFamily`] for a family whose lane is field `$lane` of [`SyncLink`]
+/// and whose SIP reports are [`PeReport::$pe`].
 macro_rules! sync_family {
-    ($a:ty, $lane:ident) => {
+    ($a:ty, $lane:ident, $pe:ident) => {
         impl SyncFamily for $a {
             #[inline]
             fn lane(link: &SyncLink) -> &Lane<Self> {
@@ -209,11 +226,14 @@ macro_rules! sync_family {
             fn lane_mut(link: &mut SyncLink) -> &mut Lane<Self> {
                 &mut link.$lane
             }
+            fn pe_report(e: SyncEntry<Self>, d: PeData) -> PeReport {
+                PeReport::$pe(e, d)
+            }
         }
     };
 }
-sync_family!(u32, v4);
-sync_family!(Ipv6Addr, v6);
+sync_family!(u32, v4, V4);
+sync_family!(Ipv6Addr, v6, V6);
 
 /// The channels of `workers` workers: the daemons' ends and each worker's.
 pub(super) fn channels(workers: usize) -> (SyncPorts, Vec<SyncLink>) {
@@ -222,6 +242,7 @@ pub(super) fn channels(workers: usize) -> (SyncPorts, Vec<SyncLink>) {
         installs: Vec::with_capacity(workers),
         reports6: Vec::with_capacity(workers),
         installs6: Vec::with_capacity(workers),
+        pe_reports: Vec::with_capacity(workers),
     };
     let mut links = Vec::with_capacity(workers);
     for _ in 0..workers {
@@ -229,6 +250,8 @@ pub(super) fn channels(workers: usize) -> (SyncPorts, Vec<SyncLink>) {
         let (installs, install) = bounded(SYNC_DEPTH);
         let (report6, reports6) = bounded(SYNC_DEPTH);
         let (installs6, install6) = bounded(SYNC_DEPTH);
+        let (pe_report, pe_reports) = bounded(PE_DEPTH);
+        ports.pe_reports.push(pe_reports);
         ports.reports.push(reports);
         ports.installs.push(installs);
         ports.reports6.push(reports6);
@@ -244,6 +267,7 @@ pub(super) fn channels(workers: usize) -> (SyncPorts, Vec<SyncLink>) {
                 install: install6,
                 sweep: Sweep::default(),
             },
+            pe_report,
             standby: false,
             reporting: false,
             resend_s: 0,
@@ -365,6 +389,34 @@ impl Core {
         }
         if let Some(e) = self.template_entry(c) {
             self.sync_send::<A>(e);
+        }
+    }
+
+    /// Report SIP template `key` of `generation` (used just now by a
+    /// datagram of `c`, which leaves it at once) with its Call-ID `call_id`,
+    /// as [`Core::sync_report_template`] reports a one-packet service's
+    /// template: when new, then once per resend period while in use. A
+    /// connection cannot report it (it holds none), so it goes here for
+    /// `-o` or not; its own channel, as the Call-ID makes the report ten
+    /// times an entry's size.
+    #[cold]
+    pub(super) fn sync_report_sip<A: Family>(
+        &mut self,
+        c: &Conn<A>,
+        (key, generation): (TemplateKey<A>, u16),
+        call_id: &[u8],
+    ) {
+        let (now, period) = (self.clock.now_s, self.sync.resend_s);
+        if generation == 0 || !A::templates(&self.shared).sync_due(key, generation, now, period) {
+            return;
+        }
+        let (Some(e), Some(d)) = (self.template_entry(c), PeData::new(call_id)) else {
+            return;
+        };
+        if self.sync.pe_report.try_send(A::pe_report(e, d)).is_err() {
+            self.ctr.inc(Ctr::SyncQueueFull);
+        } else {
+            self.ctr.inc(Ctr::SyncReported);
         }
     }
 

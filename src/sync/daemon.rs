@@ -27,7 +27,7 @@
 use super::family::{Family, ftp_data, fwd_bits, out_seq, to_wire};
 use super::wire::{self, AnyConn, Daemon, MessageBuilder, SyncConn, flags};
 use crate::config::ipvsadm::{DaemonOpts, SyncRole};
-use crate::dataplane::sync::{Install, SyncEntry, SyncPorts};
+use crate::dataplane::sync::{Install, PeReport, SyncEntry, SyncPorts};
 use crate::dataplane::{Env, Shared};
 use crate::nat::persist::{TemplateDest, TemplateKey};
 use crate::nat::{Snapshot, State};
@@ -254,6 +254,9 @@ impl Daemons {
                 for r in &self.ports.reports6 {
                     while r.try_recv().is_ok() {}
                 }
+                for r in &self.ports.pe_reports {
+                    while r.try_recv().is_ok() {}
+                }
                 spawn("ringvs-sync-m", move || m.run())
             }
             SyncRole::Backup => {
@@ -395,6 +398,21 @@ impl Master {
 fn tick(ports: &SyncPorts, msg: &mut MessageBuilder, send: &mut impl FnMut(&MessageBuilder)) {
     pack::<Ipv4Addr>(&ports.reports, msg, send);
     pack::<Ipv6Addr>(&ports.reports6, msg, send);
+    for r in &ports.pe_reports {
+        for rep in r.try_iter().take(r.capacity().unwrap_or(0)) {
+            let c = match rep {
+                PeReport::V4(e, d) => AnyConn::V4(SyncConn {
+                    pe: Some(d),
+                    ..to_wire::<Ipv4Addr>(&e)
+                }),
+                PeReport::V6(e, d) => AnyConn::V6(SyncConn {
+                    pe: Some(d),
+                    ..to_wire::<Ipv6Addr>(&e)
+                }),
+            };
+            push_or_send(msg, send, |m| m.push_any(&c));
+        }
+    }
     if !msg.is_empty() {
         send(msg);
         msg.clear();
@@ -429,13 +447,23 @@ fn pack<A: Family>(
     for r in reports {
         for e in r.try_iter().take(r.capacity().unwrap_or(0)) {
             let c = to_wire::<A>(&e);
-            if msg.push(&c).is_err() {
-                send(msg);
-                msg.clear();
-                // An entry always fits an empty message (`MIN_BUFFER`).
-                let _ = msg.push(&c);
-            }
+            push_or_send(msg, send, |m| m.push(&c));
         }
+    }
+}
+
+/// Pushes an entry with `push`, or, when `msg` is full, hands it to `send`
+/// and pushes into the next (an entry always fits an empty message,
+/// `MIN_BUFFER`).
+fn push_or_send(
+    msg: &mut MessageBuilder,
+    send: &mut impl FnMut(&MessageBuilder),
+    push: impl Fn(&mut MessageBuilder) -> Result<(), wire::Full>,
+) {
+    if push(msg).is_err() {
+        send(msg);
+        msg.clear();
+        let _ = push(msg);
     }
 }
 
@@ -560,6 +588,14 @@ impl Intake {
             let (timeout, mask) = t.persist.ok_or("not_persistent")?;
             let templates = A::templates(&self.shared).ok_or("no_template_table")?;
             let key = TemplateKey::new(t.svc, c.caddr.to_nat(), mask);
+            // A SIP template (`IPVS_OPT_PE_DATA`): keyed by its Call-ID, as
+            // this director's engine keys its own; for a service without
+            // the engine it would stand for every call of the client.
+            let key = match (c.pe, t.pe_sip) {
+                (Some(call_id), true) => templates.with_call_id(key, call_id.as_bytes()),
+                (Some(_), false) => return Err("persistence_engine"),
+                (None, _) => key,
+            };
             let to = TemplateDest {
                 id: t.dest,
                 addr: t.addr,
@@ -883,6 +919,7 @@ mod tests {
             installs,
             reports6: vec![],
             installs6,
+            pe_reports: vec![],
         };
         Bench {
             intake: Intake {

@@ -38,6 +38,7 @@ pub(super) fn to_wire<A: Family>(e: &SyncEntry<A::Nat>) -> SyncConn<A> {
         fwmark: 0,
         timeout: e.timeout,
         seq,
+        pe: None,
     }
 }
 
@@ -107,6 +108,7 @@ pub(super) fn ftp_data<A: Family>(
             port: c.dport,
             forward,
             persist: None,
+            pe_sip: false,
         })
     })
 }
@@ -157,6 +159,8 @@ pub(super) struct Target<A> {
     /// The service's persistence: its timeout and `-M` as [`Addr::masked`]
     /// takes it (a netmask for IPv4, a prefix length for IPv6).
     pub persist: Option<(u32, u32)>,
+    /// The service runs the SIP persistence engine (`--pe sip`).
+    pub pe_sip: bool,
 }
 
 /// Whether a real server at `addr:port` is the one an entry names: the
@@ -211,6 +215,7 @@ impl Family for Ipv4Addr {
             port: d.2,
             forward: d.3,
             persist: s.persist.map(|p| (p.timeout, p.mask)),
+            pe_sip: s.pe_sip,
         })
     }
 
@@ -280,6 +285,7 @@ impl Family for Ipv6Addr {
             port: d.2,
             forward: d.3,
             persist: s.entry.persist.map(|p| (p.timeout, p.mask)),
+            pe_sip: s.entry.pe_sip,
         })
     }
 

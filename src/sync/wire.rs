@@ -59,7 +59,7 @@
 //! way it can be wrong is its own error, so each can be counted.
 //! [`MessageBuilder`] writes messages into a buffer the caller reuses.
 
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 use std::hash::Hash;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -102,8 +102,10 @@ pub const DEFAULT_MAXLEN: usize = 1500 - IP_UDP_LEN;
 pub const MAX_MAXLEN: usize = 65535 - IP_UDP_LEN;
 /// Most entries in one message: `nr_conns` is one byte.
 pub const MAX_CONNS: u8 = u8::MAX;
-/// The longest entry [`MessageBuilder`] writes: IPv6 with the sequence option.
-pub const MAX_BUILT_ENTRY: usize = ENTRY_V6_LEN + 2 + SEQ_DATA_LEN;
+/// The longest entry [`MessageBuilder`] writes: IPv6 with the sequence
+/// option and the longest SIP engine's data and name.
+pub const MAX_BUILT_ENTRY: usize =
+    ENTRY_V6_LEN + 2 + SEQ_DATA_LEN + 2 + opt::PE_DATA_MAXLEN + 2 + opt::SIP.len();
 /// Where an entry's addresses start (both families).
 pub const ADDRS_AT: usize = 24;
 /// The least buffer [`MessageBuilder`] takes.
@@ -203,6 +205,40 @@ pub mod opt {
     pub const F_PARAM: u8 = 1 << 6;
     /// `IP_VS_PENAME_MAXLEN`.
     pub const PE_NAME_MAXLEN: usize = 16;
+    /// `IP_VS_PEDATA_MAXLEN`.
+    pub const PE_DATA_MAXLEN: usize = 255;
+    /// The SIP engine's name (`ip_vs_pe_sip.c`, `ip_vs_sip_pe.name`).
+    pub const SIP: &[u8] = b"sip";
+}
+
+/// The SIP persistence engine's data of an entry: a call's Call-ID, sent as
+/// `IPVS_OPT_PE_DATA` with `IPVS_OPT_PE_NAME` "sip" (`ip_vs_sync_conn`;
+/// the kernel's SIP engine puts the Call-ID in `pe_data`,
+/// `ip_vs_sip_fill_param`). Fixed in size, so an entry stays `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeData {
+    len: u8,
+    bytes: [u8; opt::PE_DATA_MAXLEN],
+}
+
+impl PeData {
+    /// The data `b` (1 to 255 bytes, as the option's one-byte length holds).
+    pub fn new(b: &[u8]) -> Option<Self> {
+        let len = u8::try_from(b.len()).ok().filter(|&n| n > 0)?;
+        let mut bytes = [0; opt::PE_DATA_MAXLEN];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(PeData { len, bytes })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Debug for PeData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeData({:?})", String::from_utf8_lossy(self.as_bytes()))
+    }
 }
 
 /// IPVS's state numbers (`include/net/ip_vs.h`).
@@ -332,6 +368,9 @@ pub struct SyncConn<A = Ipv4Addr> {
     /// The sequence option, sent when present (IPVS sends it when the flags
     /// have [`flags::SEQ_MASK`] bits; ringvs never adjusts sequence numbers).
     pub seq: Option<SeqOpt>,
+    /// The SIP engine's data (a template's Call-ID), sent with the engine's
+    /// name; the only engine a received entry may name.
+    pub pe: Option<PeData>,
 }
 
 impl<A> SyncConn<A> {
@@ -357,10 +396,11 @@ impl<A: SyncAddr> SyncConn<A> {
     /// Bytes this entry takes in a message, without a pad before it
     /// (`ip_vs_sync_conn`: the family's struct, then the options).
     pub fn entry_len(&self) -> usize {
-        match self.seq {
-            Some(_) => A::FIXED_LEN + 2 + SEQ_DATA_LEN,
-            None => A::FIXED_LEN,
-        }
+        let seq = self.seq.map_or(0, |_| 2 + SEQ_DATA_LEN);
+        let pe = self
+            .pe
+            .map_or(0, |d| 2 + d.as_bytes().len() + 2 + opt::SIP.len());
+        A::FIXED_LEN + seq + pe
     }
 }
 
@@ -425,7 +465,7 @@ mod test {
         assert_eq!(DEFAULT_GROUP, Ipv4Addr::new(224, 0, 0, 81));
         assert_eq!((DEFAULT_PORT, DEFAULT_TTL, VERSION), (8848, 1, 1));
         assert_eq!((HEADER_LEN, ENTRY_V4_LEN, ENTRY_V6_LEN), (8, 36, 72));
-        assert_eq!((DEFAULT_MAXLEN, MAX_MAXLEN, MIN_BUFFER), (1472, 65507, 106));
+        assert_eq!((DEFAULT_MAXLEN, MAX_MAXLEN, MIN_BUFFER), (1472, 65507, 368));
         assert_eq!((Ipv4Addr::FIXED_LEN, Ipv6Addr::FIXED_LEN), (36, 72));
         assert_eq!((Ipv4Addr::TYPE, Ipv6Addr::TYPE), (0, TYPE_F_INET6));
         assert_eq!(
@@ -531,6 +571,7 @@ mod test {
             fwmark: 0,
             timeout: 900,
             seq: None,
+            pe: None,
         };
         let with_seq = SyncConn {
             flags: nat_flags(false, State::SynRecv) | flags::SEQ_MASK,
@@ -652,6 +693,7 @@ mod test {
             fwmark: c.fwmark,
             timeout: c.timeout,
             seq: c.seq,
+            pe: None,
         }
     }
 
@@ -841,6 +883,7 @@ mod test {
                     fwmark,
                     timeout,
                     seq,
+                    pe: None,
                 };
                 match v6 {
                     true => AnyConn::V6(c),

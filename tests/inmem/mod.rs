@@ -251,6 +251,7 @@ impl MemDirector {
             installs: self.sync.installs.clone(),
             reports6: vec![],
             installs6: self.sync.installs6.clone(),
+            pe_reports: vec![],
         };
         ringvs::sync::daemon::Intake {
             syncid,

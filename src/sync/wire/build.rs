@@ -116,8 +116,9 @@ impl<'a> MessageBuilder<'a> {
         e.set_fwmark(c.fwmark);
         e.set_timeout(c.timeout);
         e.set_addrs([c.caddr, c.vaddr, c.daddr]);
+        let o = e.options_mut();
+        let mut at = 0;
         if let Some(s) = c.seq {
-            let o = e.options_mut();
             o[0] = opt::SEQ_DATA;
             o[1] = SEQ_DATA_LEN as u8;
             let words = [s.in_seq, s.out_seq]
@@ -125,6 +126,17 @@ impl<'a> MessageBuilder<'a> {
                 .flat_map(|q| [q.init_seq, q.delta, q.previous_delta]);
             for (dst, w) in o[2..].chunks_exact_mut(4).zip(words) {
                 dst.copy_from_slice(&w.to_be_bytes());
+            }
+            at = 2 + SEQ_DATA_LEN;
+        }
+        // After the sequence option, the engine's data then its name, as
+        // `ip_vs_sync_conn` writes them.
+        if let Some(d) = c.pe {
+            for (ty, v) in [(opt::PE_DATA, d.as_bytes()), (opt::PE_NAME, opt::SIP)] {
+                o[at] = ty;
+                o[at + 1] = v.len() as u8;
+                o[at + 2..at + 2 + v.len()].copy_from_slice(v);
+                at += 2 + v.len();
             }
         }
         self.len = end;
@@ -147,7 +159,9 @@ impl<'a> MessageBuilder<'a> {
 #[cfg(test)]
 mod test {
     use super::*;
-    use crate::sync::wire::{DEFAULT_MAXLEN, ENTRY_V4_LEN, ENTRY_V6_LEN, SeqOpt, SyncEntry};
+    use crate::sync::wire::{
+        DEFAULT_MAXLEN, ENTRY_V4_LEN, ENTRY_V6_LEN, PeData, SeqOpt, SyncEntry,
+    };
     use crate::sync::wire::{TYPE_F_INET6, parse};
     use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -165,6 +179,7 @@ mod test {
             fwmark: 0,
             timeout: 900,
             seq: None,
+            pe: None,
         }
     }
 
@@ -192,6 +207,7 @@ mod test {
             fwmark: c.fwmark,
             timeout: c.timeout,
             seq: None,
+            pe: None,
         }
     }
 
@@ -247,7 +263,7 @@ mod test {
 
     #[test]
     fn an_ipv6_entry_with_an_option_is_padded_and_the_pad_counts() {
-        let mut buf = [0xa5; 300];
+        let mut buf = [0xa5; MIN_BUFFER];
         let mut b = MessageBuilder::new(&mut buf, 300, 1).expect("buffer of maxlen");
         b.push(&with_seq6(0)).expect("fits");
         assert_eq!(b.len(), HEADER_LEN + ENTRY_V6_LEN + 2 + 24);
@@ -258,7 +274,7 @@ mod test {
         let e = SyncEntry::new_checked(&m[108..]).expect("an entry at 108");
         assert_eq!(e.addrs::<Ipv6Addr>().map(|a| a[0]), Some(conn6(1).caddr));
         for (maxlen, fits) in [(179, false), (180, true)] {
-            let mut buf = [0; 300];
+            let mut buf = [0; MIN_BUFFER];
             let mut b = MessageBuilder::new(&mut buf, maxlen, 1).expect("buffer of maxlen");
             b.push(&with_seq6(0)).expect("fits");
             assert_eq!(b.push(&conn6(1)).is_ok(), fits, "maxlen {maxlen}");
@@ -266,8 +282,11 @@ mod test {
         // `--sync-maxlen 1`: an empty message grows for the longest entry.
         let mut buf = [0; MIN_BUFFER];
         let mut b = MessageBuilder::new(&mut buf, 1, 1).expect("MIN_BUFFER");
-        b.push(&with_seq6(0))
-            .expect("an empty message takes any entry");
+        let longest = SyncConn {
+            pe: PeData::new(&[b'x'; 255]),
+            ..with_seq6(0)
+        };
+        b.push(&longest).expect("an empty message takes any entry");
         assert_eq!(b.len(), MIN_BUFFER);
         assert_eq!(b.push(&conn(1)), Err(Full));
     }
@@ -292,7 +311,7 @@ mod test {
 
     #[test]
     fn an_entry_after_an_option_is_padded_to_4_bytes() {
-        let mut buf = [0xa5; 200];
+        let mut buf = [0xa5; MIN_BUFFER];
         let mut b = MessageBuilder::new(&mut buf, 200, 1).expect("buffer of maxlen");
         b.push(&with_seq(0)).expect("fits");
         assert_eq!(b.len(), HEADER_LEN + 62);
@@ -307,7 +326,7 @@ mod test {
     #[test]
     fn the_pad_counts_against_maxlen() {
         for (maxlen, fits) in [(107, false), (108, true)] {
-            let mut buf = [0; 200];
+            let mut buf = [0; MIN_BUFFER];
             let mut b = MessageBuilder::new(&mut buf, maxlen, 1).expect("buffer of maxlen");
             b.push(&with_seq(0)).expect("fits");
             assert_eq!(b.push(&conn(1)).is_ok(), fits, "maxlen {maxlen}");
@@ -339,13 +358,17 @@ mod test {
 
     #[test]
     fn full_leaves_the_message_as_it_was() {
-        let mut buf = [0xa5; 150];
+        let mut buf = [0xa5; MIN_BUFFER];
         let mut b = MessageBuilder::new(&mut buf, 107, 3).expect("buffer");
         b.push(&with_seq(0)).expect("fits");
         let before = b.as_bytes().to_vec();
         assert_eq!(b.push(&conn(1)), Err(Full));
         assert_eq!(b.as_bytes(), &before[..]);
-        assert_eq!(buf[70..], [0xa5; 80], "nothing written past the message");
+        assert_eq!(
+            buf[70..],
+            [0xa5; MIN_BUFFER - 70],
+            "nothing written past the message"
+        );
     }
 
     #[test]
@@ -360,21 +383,22 @@ mod test {
 
     #[test]
     fn a_short_buffer_is_refused() {
-        let mut buf = [0; 200];
-        // An IPv6 entry with the sequence option must fit, whatever maxlen.
-        let e = MessageBuilder::new(&mut buf[..105], 1, 0).map(|_| ());
+        let mut buf = [0; MIN_BUFFER];
+        // An IPv6 entry with the sequence option and the longest SIP data
+        // must fit, whatever maxlen.
+        let e = MessageBuilder::new(&mut buf[..MIN_BUFFER - 1], 1, 0).map(|_| ());
         assert_eq!(
             e,
             Err(BufferTooSmall {
-                len: 105,
-                need: 106
+                len: MIN_BUFFER - 1,
+                need: MIN_BUFFER
             })
         );
         let e = MessageBuilder::new(&mut buf, DEFAULT_MAXLEN, 0).map(|_| ());
         assert_eq!(
             e,
             Err(BufferTooSmall {
-                len: 200,
+                len: MIN_BUFFER,
                 need: 1472
             })
         );

@@ -3,7 +3,7 @@
 
 use super::view::{SyncEntry, SyncMessage, field};
 use super::{
-    AnyConn, ENTRY_V4_LEN, HEADER_LEN, HEADER_V0_LEN, SEQ_DATA_LEN, Seq, SeqOpt, SyncAddr,
+    AnyConn, ENTRY_V4_LEN, HEADER_LEN, HEADER_V0_LEN, PeData, SEQ_DATA_LEN, Seq, SeqOpt, SyncAddr,
     SyncConn, TYPE_F_INET6, VERSION, flags, opt, state_from_ipvs, syncid_accepts,
 };
 use crate::wire::ipv4::protocol;
@@ -268,7 +268,7 @@ fn decode(t: u8, bytes: &[u8]) -> Result<AnyConn, EntryError> {
     let e =
         SyncEntry::new_checked(bytes).map_err(|_| EntryError::TooSmall { size: bytes.len() })?;
     let mut seq = None;
-    let (mut pe_data, mut pe_name) = (false, false);
+    let (mut pe_data, mut pe_name): (Option<&[u8]>, Option<&[u8]>) = (None, None);
     let mut o = e.options();
     while !o.is_empty() {
         let [ptype, plen, rest @ ..] = o else {
@@ -289,10 +289,12 @@ fn decode(t: u8, bytes: &[u8]) -> Result<AnyConn, EntryError> {
                 }
                 seq = Some(seq_opt(data));
             }
-            opt::PE_DATA if pe_data => return Err(EntryError::PeData),
-            opt::PE_DATA => pe_data = true,
-            opt::PE_NAME if pe_name || n > opt::PE_NAME_MAXLEN => return Err(EntryError::PeName),
-            opt::PE_NAME => pe_name = true,
+            opt::PE_DATA if pe_data.is_some() => return Err(EntryError::PeData),
+            opt::PE_DATA => pe_data = Some(data),
+            opt::PE_NAME if pe_name.is_some() || n > opt::PE_NAME_MAXLEN => {
+                return Err(EntryError::PeName);
+            }
+            opt::PE_NAME => pe_name = Some(data),
             other if *ptype & opt::F_PARAM == 0 => return Err(EntryError::MandatoryOption(other)),
             _ => {}
         }
@@ -310,13 +312,16 @@ fn decode(t: u8, bytes: &[u8]) -> Result<AnyConn, EntryError> {
             return Err(EntryError::State { proto, state });
         }
     }
-    // `ip_vs_conn_fill_param_sync`: data without a name, or an engine we lack.
-    if pe_data {
-        return Err(EntryError::PersistenceEngine);
-    }
+    // `ip_vs_conn_fill_param_sync`: data without a name, or an engine we
+    // lack (ringvs has the SIP one); a name without data is no engine.
+    let pe = match (pe_data, pe_name) {
+        (None, _) => None,
+        (Some(d), Some(opt::SIP)) => Some(PeData::new(d).ok_or(EntryError::PeData)?),
+        (Some(_), _) => return Err(EntryError::PersistenceEngine),
+    };
     let c = match e.is_v6() {
-        false => conn::<Ipv4Addr>(&e, flags, seq).map(AnyConn::V4),
-        true => conn::<Ipv6Addr>(&e, flags, seq).map(AnyConn::V6),
+        false => conn::<Ipv4Addr>(&e, flags, (seq, pe)).map(AnyConn::V4),
+        true => conn::<Ipv6Addr>(&e, flags, (seq, pe)).map(AnyConn::V6),
     };
     // `conn` of the entry's own family always has its addresses.
     c.ok_or(EntryError::Type(t))
@@ -324,7 +329,11 @@ fn decode(t: u8, bytes: &[u8]) -> Result<AnyConn, EntryError> {
 
 /// The connection of family `A` in a checked entry; `None` if the entry is
 /// of the other family.
-fn conn<A: SyncAddr>(e: &SyncEntry<&[u8]>, flags: u32, seq: Option<SeqOpt>) -> Option<SyncConn<A>> {
+fn conn<A: SyncAddr>(
+    e: &SyncEntry<&[u8]>,
+    flags: u32,
+    (seq, pe): (Option<SeqOpt>, Option<PeData>),
+) -> Option<SyncConn<A>> {
     let [caddr, vaddr, daddr] = e.addrs::<A>()?;
     Some(SyncConn {
         proto: e.protocol(),
@@ -339,6 +348,7 @@ fn conn<A: SyncAddr>(e: &SyncEntry<&[u8]>, flags: u32, seq: Option<SeqOpt>) -> O
         fwmark: e.fwmark(),
         timeout: e.timeout(),
         seq,
+        pe,
     })
 }
 
@@ -362,7 +372,7 @@ fn seq_opt(d: &[u8]) -> SeqOpt {
 #[cfg(test)]
 mod test {
     use super::*;
-    use crate::sync::wire::{ENTRY_V4_LEN, ENTRY_V6_LEN, MessageBuilder, ipvs_state};
+    use crate::sync::wire::{ENTRY_V4_LEN, ENTRY_V6_LEN, MIN_BUFFER, MessageBuilder, ipvs_state};
 
     fn tcp() -> SyncConn {
         SyncConn {
@@ -378,6 +388,7 @@ mod test {
             fwmark: 0,
             timeout: 900,
             seq: None,
+            pe: None,
         }
     }
 
@@ -397,12 +408,13 @@ mod test {
             fwmark: 0,
             timeout: 900,
             seq: None,
+            pe: None,
         }
     }
 
     /// One entry's bytes, as the builder writes it.
     fn entry<A: SyncAddr>(c: &SyncConn<A>) -> Vec<u8> {
-        let mut buf = [0; 200];
+        let mut buf = [0; MIN_BUFFER];
         let mut b = MessageBuilder::new(&mut buf, 200, 0).expect("buffer");
         b.push(c).expect("fits");
         b.as_bytes()[HEADER_LEN..].to_vec()
@@ -664,11 +676,33 @@ mod test {
         assert_eq!(c, Ok(tcp()));
     }
 
+    /// The SIP engine's data (`IPVS_OPT_PE_DATA` with `IPVS_OPT_PE_NAME`
+    /// "sip", as `ip_vs_sync_conn` writes them after the sequence option):
+    /// read into the entry, and written back byte for byte; a name alone is
+    /// no engine (`ip_vs_conn_fill_param_sync` looks at the data first).
+    #[test]
+    fn a_sip_engines_data_is_read() {
+        let call = b"a84b4c76e66710@pc33.atlanta.example.com";
+        let mut opts = vec![2, call.len() as u8];
+        opts.extend_from_slice(call);
+        opts.extend_from_slice(&[3, 3, b's', b'i', b'p']);
+        let m = message(0, &[&with_options(&opts)]);
+        let want = SyncConn {
+            pe: PeData::new(call),
+            ..tcp()
+        };
+        assert_eq!(entries(&m), vec![Ok(want)]);
+        assert_eq!(entry(&want), with_options(&opts), "written as read");
+        let name_alone = with_options(&[3, 3, b's', b'i', b'p']);
+        assert_eq!(entries(&message(0, &[&name_alone])), vec![Ok(tcp())]);
+    }
+
     #[test]
     fn entry_faults_that_drop_only_the_entry() {
         let good = entry(&tcp());
         let mandatory = with_options(&[9, 1, 0]);
-        let pe = with_options(&[2, 1, 0xaa, 3, 3, b's', b'i', b'p']);
+        // An engine ringvs lacks (the SIP one it has: `a_sip_engines_data_is_read`).
+        let pe = with_options(&[2, 1, 0xaa, 3, 3, b'x', b'y', b'z']);
         let pe_data_alone = with_options(&[2, 1, 0xaa]);
         let conn = |proto, state| {
             entry(&SyncConn {
