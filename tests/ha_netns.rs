@@ -16,6 +16,8 @@
 //!   ringvs died is demoted by the track script.
 //! * IPv6 (issue 15 item 6): IPv6 keep-alive connections are synced to the
 //!   standby and carry on through a crash of the active director.
+//! * FTP and SIP: the FTP helper's shift and data connections, and the SIP
+//!   engine's templates with their Call-IDs, through a crash.
 //!
 //! Each test prints its measurements in a line starting `HA-MEASURE`.
 
@@ -882,4 +884,88 @@ fn docs_show_the_tested_keepalived_configuration_and_scripts() {
             "docs/ha.md must show tests/data/ha/{script} unchanged"
         );
     }
+}
+
+/// The SIP persistence engine through a crash (`--pe sip` on both
+/// directors, `-o`): a first call moves A's rr on, then eight calls from
+/// the same port get their servers by rr (rs2 first); A syncs their
+/// templates to B with their Call-IDs (`IPVS_OPT_PE_DATA`,
+/// `IPVS_OPT_PE_NAME` "sip"); A is killed; the same calls from another port
+/// reach B, which sends each to the server A chose, where its own fresh rr
+/// would have sent every one to the other server.
+#[test]
+fn sip_calls_keep_their_servers_through_a_crash() {
+    const CALLS: &str = "8";
+    let Some((_serial, mut pair)) = pair() else {
+        return;
+    };
+    let echo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dr/udp_echo.py");
+    for n in 1..=2 {
+        let (ns, name) = (pair.ns_rs(n), format!("rs{n}"));
+        let args = [echo, "0.0.0.0", "5060", name.as_str(), "120"];
+        pair.spawn_in(&ns, "python3", &args, &format!("udp-echo-rs{n}.log"));
+    }
+    for n in 1..=2 {
+        let ns = pair.ns_rs(n);
+        let bound = wait_for(Duration::from_secs(5), || {
+            let out = lab::ns_command(&ns, std::path::Path::new("ss"), &["-Hunl"])
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .contains(":5060 ")
+                .then_some(())
+        });
+        assert!(bound.is_some(), "no UDP server on 5060 in {ns}");
+    }
+    pair.start_both();
+    let (a_ctl, b_ctl) = (pair.control(Side::A), pair.control(Side::B));
+    let service = format!("{VIP}:5060");
+    for ctl in [&a_ctl, &b_ctl] {
+        #[rustfmt::skip]
+        nslab::adm(ctl, &["-A", "-u", &service, "-s", "rr", "-p", "60", "-o", "--pe", "sip"]);
+        for n in 1..=2 {
+            let rs = format!("{}:5060", lab::rs_addr(n));
+            nslab::adm(ctl, &["-a", "-u", &service, "-r", &rs, "-m"]);
+        }
+    }
+    let (cli, vip) = (pair.ns_client(), VIP.to_string());
+    // One socket (so one worker and its rr), its port given.
+    let calls = |pair: &Pair, n: &str, prefix: &str, sport: &str| -> BTreeMap<String, String> {
+        let args = [vip.as_str(), "5060", n, "1", prefix, sport];
+        let out = pair.run_python(&cli, "../dr/sip_client.py", &args);
+        out.lines()
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                match w.as_slice() {
+                    ["call", k, _port, server, ..] => Some((k.to_string(), server.to_string())),
+                    _ => None,
+                }
+            })
+            .collect()
+    };
+    let warm = calls(&pair, "1", "warm", "40000");
+    assert_eq!(warm.get("0").map(String::as_str), Some("rs1"), "{warm:?}");
+    let before = calls(&pair, CALLS, "call", "40000");
+    assert_eq!(before.len(), 8, "every call answered through A: {before:?}");
+    assert_eq!(
+        before.get("0").map(String::as_str),
+        Some("rs2"),
+        "{before:?}"
+    );
+    let installed = |ctl: &std::path::Path| {
+        ha::stat_u64(&nslab::stats(ctl), "/sync/counters/templates_installed")
+    };
+    let synced = wait_for(SYNC_LAG_LIMIT, || (installed(&b_ctl) >= 8).then_some(()));
+    assert!(
+        synced.is_some(),
+        "B installed {} SIP templates",
+        installed(&b_ctl)
+    );
+    crash_a(&mut pair);
+    let after = calls(&pair, CALLS, "call", "40001");
+    println!(
+        "HA-MEASURE sip before={before:?} after={after:?} b_templates_installed={}",
+        installed(&b_ctl),
+    );
+    assert_eq!(after, before, "each call on its server after the takeover");
 }

@@ -1,9 +1,10 @@
 """SIP-like UDP requests for tests/sip_netns.rs (the SIP persistence engine).
 
-usage: python3 sip_client.py ADDR PORT CALLS SOCKETS
+usage: python3 sip_client.py ADDR PORT CALLS SOCKETS [PREFIX [SPORT]]
 
-For each of CALLS calls (Call-IDs `call-K@client.example`, K from 0) and each
-of SOCKETS client sockets (each its own source port), sends one OPTIONS
+For each of CALLS calls (Call-IDs `PREFIX-K@client.example`, PREFIX `call`
+unless given, K from 0) and each of SOCKETS client sockets (each its own
+source port: SPORT, SPORT+1, ... if given, else any), sends one OPTIONS
 request carrying that Call-ID to ADDR:PORT and prints `call K PORT ANSWER`
 (ANSWER: the real server's `NAME LEN` answer, or `timeout` after 2 s). Then
 sends one request without a Call-ID and prints `nocallid ANSWER`. Every wait
@@ -39,16 +40,18 @@ def ask(s, addr, port, data):
 def main():
     addr, port = sys.argv[1], int(sys.argv[2])
     calls, sockets = int(sys.argv[3]), int(sys.argv[4])
+    prefix = sys.argv[5] if len(sys.argv) > 5 else "call"
+    sport = int(sys.argv[6]) if len(sys.argv) > 6 else 0
     family = socket.AF_INET6 if ":" in addr else socket.AF_INET
     socks = []
-    for _ in range(sockets):
+    for i in range(sockets):
         s = socket.socket(family, socket.SOCK_DGRAM)
-        s.bind(("", 0))
+        s.bind(("", sport + i if sport else 0))
         s.settimeout(2.0)
         socks.append(s)
     for k in range(calls):
         for s in socks:
-            answer = ask(s, addr, port, request("call-%d@client.example" % k))
+            answer = ask(s, addr, port, request("%s-%d@client.example" % (prefix, k)))
             print("call %d %d %s" % (k, s.getsockname()[1], answer), flush=True)
     print("nocallid %s" % ask(socks[0], addr, port, request(None)), flush=True)
     for s in socks:
