@@ -424,3 +424,45 @@ fn a_masters_sip_templates_reach_the_backup_with_their_call_ids() {
         }
     }
 }
+
+/// The same for an IPv6 service with `-M 64`: the master's template, of
+/// the client's /64 and the Call-ID, reaches the backup, which sends the
+/// call from another client of that /64 to the master's server.
+#[test]
+fn an_ipv6_sip_template_reaches_the_backup() {
+    use inmem::frames6;
+    let rules = [
+        "-A -u [2001:2:0:1::110]:5060 -s rr -p 60 -M 64 -o --pe sip",
+        "-a -u [2001:2:0:1::110]:5060 -r [2001:2:0:2::2]:5060 -m",
+        "-a -u [2001:2:0:1::110]:5060 -r [2001:2:0:2::3]:5060 -m",
+    ];
+    let director = |master: bool| {
+        let mut d = MemDirector::with_env(1, &rules, env6(), 1024);
+        d.resolve6(ringvs::Nic::Ext, CLIENT6, CLIENT_MAC);
+        d.resolve6(ringvs::Nic::Int, RS1_6, RS1_MAC);
+        d.resolve6(ringvs::Nic::Int, RS2_6, RS2_MAC);
+        d.shared.ha.set_master(master);
+        d.shared.bump();
+        d
+    };
+    let sent = |d: &mut MemDirector, src: std::net::Ipv6Addr, port: u16, id: &str| {
+        let l3 = frames6::L3 {
+            src,
+            ..l3_to_vip6()
+        };
+        let f = frames6::udp(&l3, &[], port, 5060, &sip(Some(id)), false);
+        d.ext(&f).1.first().map(|f| parse_ip6(f).dst)
+    };
+    let mut a = director(true);
+    assert_eq!(sent(&mut a, CLIENT6, 5060, "warm-up"), Some(RS1_6));
+    assert_eq!(sent(&mut a, CLIENT6, 5060, "v6-call"), Some(RS2_6));
+    let msgs = ringvs::sync::daemon::messages(&a.sync, 7, 1472).expect("buffer");
+    let mut b = director(false);
+    let intake = b.intake(7, &env6());
+    for m in &msgs {
+        intake.message(m);
+    }
+    assert_eq!(intake.counters.drops(), Default::default());
+    let neighbour = "2001:2:0:1::77".parse().expect("an address of the /64");
+    assert_eq!(sent(&mut b, neighbour, 7000, "v6-call"), Some(RS2_6));
+}

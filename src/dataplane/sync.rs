@@ -384,6 +384,10 @@ impl Core {
         };
         let key = TemplateKey::new(svc.id, c.client, p.mask);
         let (now, period) = (self.clock.now_s, self.sync.resend_s);
+        // As for a SIP template: not marked sent when it cannot be.
+        if A::lane(&self.sync).report.is_full() {
+            return self.ctr.inc(Ctr::SyncQueueFull);
+        }
         if !A::templates(&self.shared).sync_due(key, c.template, now, period) {
             return;
         }
@@ -407,7 +411,15 @@ impl Core {
         call_id: &[u8],
     ) {
         let (now, period) = (self.clock.now_s, self.sync.resend_s);
-        if generation == 0 || !A::templates(&self.shared).sync_due(key, generation, now, period) {
+        if generation == 0 {
+            return;
+        }
+        // A full channel first: `sync_due` marks the template sent, and a
+        // report lost after that would wait a resend period (or for ever).
+        if self.sync.pe_report.is_full() {
+            return self.ctr.inc(Ctr::SyncQueueFull);
+        }
+        if !A::templates(&self.shared).sync_due(key, generation, now, period) {
             return;
         }
         let (Some(e), Some(d)) = (self.template_entry(c), PeData::new(call_id)) else {

@@ -695,6 +695,23 @@ mod test {
         assert_eq!(entry(&want), with_options(&opts), "written as read");
         let name_alone = with_options(&[3, 3, b's', b'i', b'p']);
         assert_eq!(entries(&message(0, &[&name_alone])), vec![Ok(tcp())]);
+        // A UDP template as a kernel master sends one, the name first and
+        // both with `IPVS_OPT_F_PARAM` set (the receiver masks the bit).
+        let template = SyncConn {
+            proto: protocol::UDP,
+            flags: flags::TEMPLATE,
+            state: 0,
+            cport: 0,
+            ..tcp()
+        };
+        let mut opts = vec![3 | opt::F_PARAM, 3, b's', b'i', b'p', 2 | opt::F_PARAM, 4];
+        opts.extend_from_slice(b"c@ua");
+        let m = message(0, &[&with_options_to(entry(&template), &opts)]);
+        let want = SyncConn {
+            pe: PeData::new(b"c@ua"),
+            ..template
+        };
+        assert_eq!(entries(&m), vec![Ok(want)]);
     }
 
     #[test]
