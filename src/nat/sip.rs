@@ -25,6 +25,8 @@
 //! * The Call-ID is refused when longer than 255 bytes
 //!   (`IP_VS_PEDATA_MAXLEN`) or not followed by a line end.
 
+use std::fmt;
+
 /// The longest Call-ID the engine takes (`IP_VS_PEDATA_MAXLEN`).
 pub const MAX_CALL_ID: usize = 255;
 
@@ -170,6 +172,37 @@ pub fn call_id(b: &[u8]) -> Option<&[u8]> {
                 };
             }
         }
+    }
+}
+
+/// The SIP engine's data: a call's Call-ID, as connection sync carries it
+/// (`IPVS_OPT_PE_DATA` with `IPVS_OPT_PE_NAME` "sip", `ip_vs_sync_conn`;
+/// the kernel's SIP engine puts the Call-ID in `pe_data`,
+/// `ip_vs_sip_fill_param`). Fixed in size, so a sync entry stays `Copy` and
+/// a worker's report allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeData {
+    len: u8,
+    bytes: [u8; MAX_CALL_ID],
+}
+
+impl PeData {
+    /// The data `b` (1 to 255 bytes, as the option's one-byte length holds).
+    pub fn new(b: &[u8]) -> Option<Self> {
+        let len = u8::try_from(b.len()).ok().filter(|&n| n > 0)?;
+        let mut bytes = [0; MAX_CALL_ID];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(PeData { len, bytes })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Debug for PeData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeData({:?})", String::from_utf8_lossy(self.as_bytes()))
     }
 }
 

@@ -59,7 +59,7 @@
 //! way it can be wrong is its own error, so each can be counted.
 //! [`MessageBuilder`] writes messages into a buffer the caller reuses.
 
-use std::fmt::{self, Debug};
+use std::fmt::Debug;
 use std::hash::Hash;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -70,6 +70,8 @@ mod build;
 mod parse;
 mod view;
 
+/// The SIP engine's data (its home is the engine, `nat::sip`).
+pub use crate::nat::sip::PeData;
 pub use build::{BufferTooSmall, Full, MessageBuilder};
 pub use parse::{Entries, EntryError, MessageError, parse};
 pub use view::{SyncEntry, SyncMessage};
@@ -209,36 +211,6 @@ pub mod opt {
     pub const PE_DATA_MAXLEN: usize = 255;
     /// The SIP engine's name (`ip_vs_pe_sip.c`, `ip_vs_sip_pe.name`).
     pub const SIP: &[u8] = b"sip";
-}
-
-/// The SIP persistence engine's data of an entry: a call's Call-ID, sent as
-/// `IPVS_OPT_PE_DATA` with `IPVS_OPT_PE_NAME` "sip" (`ip_vs_sync_conn`;
-/// the kernel's SIP engine puts the Call-ID in `pe_data`,
-/// `ip_vs_sip_fill_param`). Fixed in size, so an entry stays `Copy`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PeData {
-    len: u8,
-    bytes: [u8; opt::PE_DATA_MAXLEN],
-}
-
-impl PeData {
-    /// The data `b` (1 to 255 bytes, as the option's one-byte length holds).
-    pub fn new(b: &[u8]) -> Option<Self> {
-        let len = u8::try_from(b.len()).ok().filter(|&n| n > 0)?;
-        let mut bytes = [0; opt::PE_DATA_MAXLEN];
-        bytes[..b.len()].copy_from_slice(b);
-        Some(PeData { len, bytes })
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
-}
-
-impl fmt::Debug for PeData {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PeData({:?})", String::from_utf8_lossy(self.as_bytes()))
-    }
 }
 
 /// IPVS's state numbers (`include/net/ip_vs.h`).
