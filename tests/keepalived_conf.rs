@@ -17,6 +17,13 @@ use ringvs::config::{
     TunCsum, TunKind, Tunnel,
 };
 
+/// Reloads `running` from the file at `p` as SIGHUP does (only what
+/// changed); the changes, as the ipvsadm commands the log shows.
+fn reload(running: &mut Config, p: &Path) -> Vec<String> {
+    let changes = apply_differences(running, &load_as(p, None).unwrap().config).unwrap();
+    changes.iter().map(ToString::to_string).collect()
+}
+
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/keepalived")
@@ -181,8 +188,7 @@ fn sorry_servers_are_read_and_reloaded() {
     let edited =
         "  sorry_server 198.19.0.9 8080\n  sorry_server_lvs_method NAT\n  sorry_server_inhibit";
     t.write("keepalived.conf", &conf(edited));
-    let changes = apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
-    let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    let shown = reload(&mut running, &p);
     assert_eq!(
         shown,
         ["-E -t 198.18.0.110:80 -s rr --sorry-server 198.19.0.9:8080 --sorry-inhibit"]
@@ -252,8 +258,7 @@ fn quorum_hysteresis_and_alpha_are_read_and_reloaded() {
     assert!(s.check.as_ref().unwrap().alpha);
     // A reload to the defaults edits the service.
     t.write("keepalived.conf", &conf(""));
-    let changes = apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
-    let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    let shown = reload(&mut running, &p);
     assert_eq!(shown, ["-E -t 198.18.0.110:80 -s rr --check tcp"]);
     let s = running.service(&web).unwrap();
     assert_eq!(s.quorum, Quorum::default());
@@ -318,8 +323,7 @@ fn a_persistence_engine_is_the_services() {
         Some(ringvs::config::PersistEngine::Sip)
     );
     t.write("keepalived.conf", &conf(""));
-    let changes = apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
-    let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    let shown = reload(&mut running, &p);
     assert_eq!(shown, ["-E -u 198.18.0.110:5060 -s rr -p 60 -o"]);
     assert_eq!(running.service(&sip).unwrap().pe, None);
     t.write("keepalived.conf", &conf("  persistence_engine sipp"));
@@ -745,8 +749,7 @@ fn a_reload_edits_a_real_server_whose_method_changed() {
     };
     let before = ids(&running);
     t.write("keepalived.conf", &conf("TUN type gue port 6080"));
-    let changes = apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
-    let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    let shown = reload(&mut running, &p);
     assert_eq!(
         shown,
         vec![
@@ -807,8 +810,7 @@ fn a_reload_applies_only_the_differences() {
 
     // SIGHUP after editing the file: .2 weighted 5, .4 removed; 443 unchanged.
     t.write("keepalived.conf", &conf(5, false, "rr"));
-    let changes = apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
-    let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    let shown = reload(&mut running, &p);
     assert_eq!(
         shown,
         vec![
@@ -949,8 +951,7 @@ fn an_ipv6_reload_applies_only_the_differences() {
 
     // ::2 weighted 5, ::3 removed, the prefix 48: an edit of each.
     t.write("keepalived.conf", &dual_stack(48, 5, false));
-    let changes = apply_differences(&mut running, &load_as(&p, None).unwrap().config).unwrap();
-    let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    let shown = reload(&mut running, &p);
     assert_eq!(
         shown,
         [

@@ -634,6 +634,36 @@ mod tests {
         effective(c, down, &lost, listing)
     }
 
+    /// A TCP service on the VIP's port 80 (rr) with real servers
+    /// 198.19.0.2, .3, ... on port 80 of `weights`, and a NAT sorry server at
+    /// `sorry`: the rules, the service's key, the servers' ids, the sorry
+    /// server's options.
+    fn sorry_lab(
+        weights: &[u32],
+        sorry: (Ipv4Addr, u16),
+    ) -> (Config, ServiceKey, Vec<DestId>, crate::config::SorryOpts) {
+        let mut c = Config::new();
+        let k = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
+        c.add_service(k, Scheduler::Rr, None).unwrap();
+        let ids = (weights.iter().zip(2u8..))
+            .map(|(&w, n)| c.add_dest(&k, Ipv4Addr::new(198, 19, 0, n), 80, w).unwrap())
+            .collect();
+        let sorry = crate::config::SorryOpts {
+            addr: sorry.0.into(),
+            port: sorry.1,
+            forward: crate::config::Forward::Masq,
+            inhibit: false,
+        };
+        c.set_service_sorry(&k, Some(sorry)).unwrap();
+        (c, k, ids, sorry)
+    }
+
+    /// The servers of `k` in `e`, with their weights.
+    fn weights_of(e: &Config, k: &ServiceKey) -> Vec<(DestId, u32)> {
+        let s = e.service(k).unwrap();
+        s.dests.iter().map(|d| (d.id, d.weight)).collect()
+    }
+
     /// `--quorum 2`: one of two servers of weight 1 down, the quorum is
     /// lost and the sorry server serves; the server still up leaves the
     /// table while it does, as keepalived takes it out of the pool (at
@@ -642,29 +672,16 @@ mod tests {
     /// leaves.
     #[test]
     fn below_the_quorum_the_sorry_server_serves_alone() {
-        use crate::config::{Forward, Quorum, SorryOpts};
-        let mut c = Config::new();
-        let k = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
-        c.add_service(k, Scheduler::Rr, None).unwrap();
-        let a = c.add_dest(&k, Ipv4Addr::new(198, 19, 0, 2), 80, 1).unwrap();
-        let b = c.add_dest(&k, Ipv4Addr::new(198, 19, 0, 3), 80, 1).unwrap();
-        let sorry = SorryOpts {
-            addr: Ipv4Addr::new(198, 19, 0, 9).into(),
-            port: 8080,
-            forward: Forward::Masq,
-            inhibit: false,
-        };
-        c.set_service_sorry(&k, Some(sorry)).unwrap();
+        use crate::config::Quorum;
+        let (mut c, k, ids, _) = sorry_lab(&[1, 1], (Ipv4Addr::new(198, 19, 0, 9), 8080));
+        let (a, b) = (ids[0], ids[1]);
         let q = Quorum {
             quorum: 2,
             hysteresis: 0,
         };
         c.set_service_quorum(&k, q).unwrap();
         let s_id = c.service(&k).unwrap().sorry.unwrap().id;
-        let weights = |e: &Config| -> Vec<(DestId, u32)> {
-            let s = e.service(&k).unwrap();
-            s.dests.iter().map(|d| (d.id, d.weight)).collect()
-        };
+        let weights = |e: &Config| weights_of(e, &k);
         let mut quorums = quorum::Quorums::default();
         let none = HashMap::new();
         let lost = quorums.weigh(&c, &none);
@@ -796,19 +813,9 @@ mod tests {
 
     #[test]
     fn the_sorry_server_serves_while_no_server_that_is_up_has_weight() {
-        use crate::config::{Forward, SorryOpts};
-        let mut c = Config::new();
-        let k = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
-        c.add_service(k, Scheduler::Rr, None).unwrap();
-        let a = c.add_dest(&k, Ipv4Addr::new(198, 19, 0, 2), 80, 3).unwrap();
-        c.add_dest(&k, Ipv4Addr::new(198, 19, 0, 3), 80, 0).unwrap();
-        let sorry = SorryOpts {
-            addr: Ipv4Addr::new(198, 19, 0, 9).into(),
-            port: 8080,
-            forward: Forward::Masq,
-            inhibit: false,
-        };
-        c.set_service_sorry(&k, Some(sorry)).unwrap();
+        use crate::config::SorryOpts;
+        let (mut c, k, ids, sorry) = sorry_lab(&[3, 0], (Ipv4Addr::new(198, 19, 0, 9), 8080));
+        let a = ids[0];
         let id = c.service(&k).unwrap().sorry.unwrap().id;
         let sorry_in = |e: &Config| {
             let s = e.service(&k).unwrap();
@@ -853,23 +860,9 @@ mod tests {
     /// `s_svr_duplicates_rs`), in the table and the listing alike.
     #[test]
     fn a_sorry_server_at_a_real_servers_place_is_that_server() {
-        use crate::config::{Forward, SorryOpts};
-        let mut c = Config::new();
-        let k = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
-        c.add_service(k, Scheduler::Rr, None).unwrap();
-        let rs = Ipv4Addr::new(198, 19, 0, 2);
-        let a = c.add_dest(&k, rs, 80, 3).unwrap();
-        let sorry = SorryOpts {
-            addr: rs.into(),
-            port: 80,
-            forward: Forward::Masq,
-            inhibit: false,
-        };
-        c.set_service_sorry(&k, Some(sorry)).unwrap();
-        let weights = |e: &Config| -> Vec<(DestId, u32)> {
-            let s = e.service(&k).unwrap();
-            s.dests.iter().map(|d| (d.id, d.weight)).collect()
-        };
+        let (c, k, ids, _) = sorry_lab(&[3], (Ipv4Addr::new(198, 19, 0, 2), 80));
+        let a = ids[0];
+        let weights = |e: &Config| weights_of(e, &k);
         // Down, inhibited: the server itself at weight 1, no second entry.
         let down = HashMap::from([(a, true)]);
         assert_eq!(weights(&eff(&c, &down, false)), [(a, 1)]);
