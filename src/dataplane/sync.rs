@@ -383,17 +383,41 @@ impl Core {
             return;
         };
         let key = TemplateKey::new(svc.id, c.client, p.mask);
-        let (now, period) = (self.clock.now_s, self.sync.resend_s);
-        // As for a SIP template: not marked sent when it cannot be.
-        if A::lane(&self.sync).report.is_full() {
-            return self.ctr.inc(Ctr::SyncQueueFull);
-        }
-        if !A::templates(&self.shared).sync_due(key, c.template, now, period) {
+        let full = A::lane(&self.sync).report.is_full();
+        if !self.template_due::<A>((key, c.template), full) {
             return;
         }
         if let Some(e) = self.template_entry(c) {
             self.sync_send::<A>(e);
         }
+    }
+
+    /// Whether template `key` of `generation` is to be reported now, its
+    /// report channel `full` or not ([`Templates::sync_due`], which marks it
+    /// reported): a full channel is counted first and marks nothing, since a
+    /// report lost after the mark would wait a resend period (or for ever).
+    ///
+    /// [`Templates::sync_due`]: crate::nat::persist::Templates::sync_due
+    fn template_due<A: Family>(
+        &mut self,
+        (key, generation): (TemplateKey<A>, u16),
+        full: bool,
+    ) -> bool {
+        if full {
+            self.ctr.inc(Ctr::SyncQueueFull);
+            return false;
+        }
+        let (now, period) = (self.clock.now_s, self.sync.resend_s);
+        A::templates(&self.shared).sync_due(key, generation, now, period)
+    }
+
+    /// Count a report queued (`sent`) or lost to a full channel.
+    fn count_report(&mut self, sent: bool) {
+        self.ctr.inc(if sent {
+            Ctr::SyncReported
+        } else {
+            Ctr::SyncQueueFull
+        });
     }
 
     /// Report SIP template `key` of `generation` (used just now by a
@@ -410,35 +434,21 @@ impl Core {
         (key, generation): (TemplateKey<A>, u16),
         call_id: &[u8],
     ) {
-        let (now, period) = (self.clock.now_s, self.sync.resend_s);
-        if generation == 0 {
-            return;
-        }
-        // A full channel first: `sync_due` marks the template sent, and a
-        // report lost after that would wait a resend period (or for ever).
-        if self.sync.pe_report.is_full() {
-            return self.ctr.inc(Ctr::SyncQueueFull);
-        }
-        if !A::templates(&self.shared).sync_due(key, generation, now, period) {
+        let full = self.sync.pe_report.is_full();
+        if generation == 0 || !self.template_due::<A>((key, generation), full) {
             return;
         }
         let (Some(e), Some(d)) = (self.template_entry(c), PeData::new(call_id)) else {
             return;
         };
-        if self.sync.pe_report.try_send(A::pe_report(e, d)).is_err() {
-            self.ctr.inc(Ctr::SyncQueueFull);
-        } else {
-            self.ctr.inc(Ctr::SyncReported);
-        }
+        let sent = self.sync.pe_report.try_send(A::pe_report(e, d)).is_ok();
+        self.count_report(sent);
     }
 
     /// Queue `e` for the master daemon, or count the full queue.
     fn sync_send<A: Family>(&mut self, e: SyncEntry<A>) {
-        if A::lane(&self.sync).report.try_send(e).is_err() {
-            self.ctr.inc(Ctr::SyncQueueFull);
-        } else {
-            self.ctr.inc(Ctr::SyncReported);
-        }
+        let sent = A::lane(&self.sync).report.try_send(e).is_ok();
+        self.count_report(sent);
     }
 
     /// The persistence template a connection of a persistent service is

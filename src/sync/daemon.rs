@@ -248,15 +248,9 @@ impl Daemons {
                     stop: Arc::clone(&stop),
                 };
                 // Reports left from an earlier master are stale.
-                for r in &self.ports.reports {
-                    while r.try_recv().is_ok() {}
-                }
-                for r in &self.ports.reports6 {
-                    while r.try_recv().is_ok() {}
-                }
-                for r in &self.ports.pe_reports {
-                    while r.try_recv().is_ok() {}
-                }
+                drain(&self.ports.reports);
+                drain(&self.ports.reports6);
+                drain(&self.ports.pe_reports);
                 spawn("ringvs-sync-m", move || m.run())
             }
             SyncRole::Backup => {
@@ -449,6 +443,13 @@ fn pack<A: Family>(
             let c = to_wire::<A>(&e);
             push_or_send(msg, send, |m| m.push(&c));
         }
+    }
+}
+
+/// Empties `channels` (a new master's stale reports).
+fn drain<T>(channels: &[Receiver<T>]) {
+    for r in channels {
+        while r.try_recv().is_ok() {}
     }
 }
 
