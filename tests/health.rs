@@ -4,11 +4,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod nslab;
-use nslab::{EXE, NsDirector, Scenario, adm};
+use nslab::{EXE, NsDirector, Scenario, adm, stats};
 use ringvs::config::format::format_save;
 use ringvs::config::ipvsadm::{self, AdmCommand, parse};
 use ringvs::config::names::Names;
-use ringvs::config::{AdmError, CheckKind, Config, HealthCheck};
+use ringvs::config::{AdmError, CheckKind, Config, HealthCheck, UdpCheck, UdpReply};
 
 fn argv(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_string).collect()
@@ -86,9 +86,43 @@ fn check_options_parse_with_keepalived_defaults() {
 fn check_options_errors() {
     let svc = "-A -t 198.18.0.110:80";
     assert_eq!(
-        usage_err(&format!("{svc} --check udp")),
-        "illegal check `udp' specified (tcp or http)"
+        usage_err(&format!("{svc} --check smtp")),
+        "illegal check `smtp' specified (tcp, http, udp or ping)"
     );
+    for (opts, e) in [
+        (
+            "--check tcp --payload 00",
+            "payload, require-reply, min-reply-length and max-reply-length need --check udp",
+        ),
+        (
+            "--check ping --require-reply",
+            "payload, require-reply, min-reply-length and max-reply-length need --check udp",
+        ),
+        ("--check udp --payload 0g", "illegal payload specified"),
+        ("--check udp --payload 0x", "illegal payload specified"),
+        (
+            "--check udp --require-reply zz",
+            "illegal require-reply specified",
+        ),
+        (
+            "--check udp --max-reply-length 9",
+            "min-reply-length and max-reply-length need --require-reply",
+        ),
+        (
+            "--check udp --require-reply 01 --min-reply-length 10 --max-reply-length 9",
+            "min-reply-length 10 > max-reply-length 9",
+        ),
+        (
+            "--check udp --require-reply --max-reply-length 65536",
+            "illegal max-reply-length specified",
+        ),
+        (
+            "--check udp --check-path /x",
+            "check-path and check-status need --check http",
+        ),
+    ] {
+        assert_eq!(usage_err(&format!("{svc} {opts}")), e, "{opts}");
+    }
     assert_eq!(
         usage_err(&format!("{svc} --delay-loop 5")),
         "the 'delay-loop' option needs the 'check' option"
@@ -129,14 +163,65 @@ fn check_options_errors() {
     );
 }
 
+/// `--check udp` (keepalived's `UDP_CHECK`) with `--payload`,
+/// `--require-reply[=HEX]`, `--min-reply-length`, `--max-reply-length`, and
+/// `--check ping` (`PING_CHECK`): parsed, saved and restored exactly.
+#[test]
+fn udp_and_ping_checks_parse_save_and_restore() {
+    let udp = check_of("-A -u 198.18.0.110:53 --check udp").unwrap();
+    assert_eq!(udp.kind, CheckKind::Udp(UdpCheck::default()));
+    assert_eq!(udp.delay_before_retry, 1, "queue_checker's default");
+    let u = check_of("-A -u 198.18.0.110:53 --check udp --payload 6869 --require-reply").unwrap();
+    assert_eq!(
+        u.kind,
+        CheckKind::Udp(UdpCheck {
+            payload: b"hi".to_vec(),
+            reply: Some(UdpReply::any()),
+        })
+    );
+    let u = check_of(
+        "-A -u 198.18.0.110:53 --check udp --require-reply=72x3 --min-reply-length 2 --max-reply-length 300",
+    )
+    .unwrap();
+    assert_eq!(
+        u.kind,
+        CheckKind::Udp(UdpCheck {
+            payload: Vec::new(),
+            reply: Some(UdpReply {
+                data: vec![0x72, 0x03],
+                mask: vec![0, 0xf0],
+                min_len: 2,
+                max_len: 300,
+            }),
+        })
+    );
+    let p = check_of("-A -t 198.18.0.110:80 --check ping --retry 0").unwrap();
+    assert_eq!((p.kind, p.retry), (CheckKind::Ping, 0));
+
+    let rules = "\
+-A -t 198.18.0.110:80 -s rr --check ping --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
+-A -u 198.18.0.110:53 -s rr --check udp --payload 6869 --require-reply 72x3 --min-reply-length 2 --max-reply-length 300 --delay-loop 1 --connect-timeout 1 --retry 0 --delay-before-retry 1
+-A -u 198.18.0.110:54 -s rr --check udp --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
+-A -u 198.18.0.110:55 -s rr --check udp --require-reply --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
+-A -u 198.18.0.110:56 -s rr --check udp --require-reply --min-reply-length 0 --max-reply-length 9 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
+";
+    let mut c = Config::new();
+    restore(&mut c, rules);
+    assert_eq!(format_save(&c, true, &Names::none()), rules);
+}
+
 #[test]
 fn help_lists_the_check_options() {
     let Err(AdmError::Help(text)) = parse(&argv("-h")) else {
         panic!("-h is help");
     };
     for o in [
-        "--check tcp|http",
+        "--check tcp|http|udp|ping",
         "--check-path",
+        "--payload",
+        "--require-reply",
+        "--min-reply-length",
+        "--max-reply-length",
         "--check-status",
         "--delay-loop",
         "--connect-timeout",
@@ -884,4 +969,143 @@ fn alpha_and_quorum_through_the_data_plane() {
             "i am rs2 on 81"
         ]
     );
+}
+
+/// The weight `-L -n PROTO SERVICE` shows for `rs` (None: not listed).
+fn weight_in(control: &Path, (proto, svc): (&str, &str), rs: &str) -> Option<u32> {
+    adm(control, &["-L", "-n", proto, svc])
+        .lines()
+        .find_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.len() >= 4 && w[0] == "->" && w[1] == rs).then(|| w[3].parse().ok())?
+        })
+}
+
+/// Runs `sysctl -qw ARGS...` in namespace `ns`.
+fn sysctl_in(ns: &str, args: &[&str]) {
+    let mut argv = vec!["netns", "exec", ns, "sysctl", "-qw"];
+    argv.extend_from_slice(args);
+    let ok = Process::new("ip").args(&argv).status().expect("sysctl");
+    assert!(ok.success(), "sysctl {args:?} in {ns}");
+}
+
+/// keepalived's `UDP_CHECK` and `PING_CHECK`, from the DIP (or the IPv6
+/// DIP) through the workers' diversion of their answers:
+/// * a `--require-reply` the server's answer matches (`rs1 2` for the
+///   2-byte payload: `72x3` is `r`, then any nibble and 3) keeps both up,
+///   one it does not match (`7274`) takes both down;
+/// * without `--require-reply`, the ICMP port unreachable of a server with
+///   nothing on the port takes it down, and the other, which answers, stays
+///   up; clients reach only that one;
+/// * an echo request dropped by the server takes it down, answered again
+///   it comes back.
+///
+/// The real servers' ICMP rate limits are off, so that every check's
+/// datagram to the closed port gets its error.
+fn udp_and_ping_checks(v6: bool) {
+    let (vip, rs, any, client_vip) = if v6 {
+        let rs = [lab::rs_addr6(1), lab::rs_addr6(2)].map(|a| format!("[{a}]"));
+        (format!("[{}]", lab::VIP6), rs, "::", lab::VIP6.to_string())
+    } else {
+        let rs = [lab::rs_addr(1), lab::rs_addr(2)].map(|a| a.to_string());
+        (lab::VIP.to_string(), rs, "0.0.0.0", lab::VIP.to_string())
+    };
+    let check = "--delay-loop 1 --connect-timeout 1 --retry 0 --delay-before-retry 1";
+    let svc = |p: u16| format!("{vip}:{p}");
+    let (s53, s54, s55, s80) = (svc(53), svc(54), svc(55), svc(80));
+    let at = |n: usize, p: u16| format!("{}:{p}", rs[n - 1]);
+    let mut rules = format!(
+        "-A -u {s53} -s rr --check udp --payload 6869 --require-reply 72x3 {check}\n\
+         -A -u {s55} -s rr --check udp --payload 6869 --require-reply 7274 {check}\n\
+         -A -u {s54} -s rr --check udp {check}\n\
+         -A -t {s80} -s rr --check ping {check}\n"
+    );
+    for n in [1, 2] {
+        rules += &format!(
+            "-a -u {s53} -r {} -m\n-a -u {s55} -r {} -m\n-a -u {s54} -r {} -m\n-a -t {s80} -r {} -m\n",
+            at(n, 53),
+            at(n, 53),
+            at(n, 54),
+            at(n, 80)
+        );
+    }
+    let echo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dr/udp_echo.py");
+    let tag = if v6 { "udpchk6" } else { "udpchk" };
+    let mut scenario = Scenario::new(tag)
+        .needs(&["nft", "sysctl"])
+        .before_director(move |lab| {
+            for n in [1, 2] {
+                let ns = lab.ns_rs(n);
+                sysctl_in(
+                    &ns,
+                    &["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"],
+                );
+            }
+            // Port 54: only rs2 answers.
+            let ns = lab.ns_rs(2);
+            let args = [echo, any, "54", "rs2", "60"];
+            lab.spawn_in(&ns, Path::new("python3"), &args)
+                .expect("udp_echo.py on 54");
+        })
+        .rules(&rules);
+    if v6 {
+        scenario = scenario.ipv6();
+    }
+    let Some(NsDirector { lab, control }) = scenario.start_with_udp_echo(any, 53, v6) else {
+        return;
+    };
+    let weights = |proto: &str, svc: &str, port: u16| {
+        [1, 2].map(|n| weight_in(&control, (proto, svc), &at(n, port)))
+    };
+    let settled = wait_for(Duration::from_secs(8), || {
+        weights("-u", &s53, 53) == [Some(1); 2]
+            && weights("-u", &s55, 53) == [Some(0); 2]
+            && weights("-u", &s54, 54) == [Some(0), Some(1)]
+            && weights("-t", &s80, 80) == [Some(1); 2]
+    });
+    eprintln!(
+        "{tag}: settled {settled:?}: 53 {:?}, 55 {:?}, 54 {:?}, 80 {:?}",
+        weights("-u", &s53, 53),
+        weights("-u", &s55, 53),
+        weights("-u", &s54, 54),
+        weights("-t", &s80, 80)
+    );
+    assert!(settled.is_some(), "every check's verdict");
+    let answers = nslab::udp_client(&lab, "ask", &client_vip, 54, 4);
+    assert_eq!(answers, ["rs2 32"; 4], "only the server that answers");
+    let mut answers = nslab::udp_client(&lab, "ask", &client_vip, 53, 4);
+    answers.sort();
+    assert_eq!(answers, ["rs1 32", "rs1 32", "rs2 32", "rs2 32"]);
+    let s = stats(&control);
+    assert!(
+        s["health"]["diverted"].as_u64() > Some(0),
+        "the answers went to the health thread: {}",
+        s["health"]
+    );
+
+    let no_echo = "add table inet ringvs_ping; \
+         add chain inet ringvs_ping in { type filter hook input priority 0; policy accept; }; \
+         add rule inet ringvs_ping in icmp type echo-request drop; \
+         add rule inet ringvs_ping in icmpv6 type echo-request drop";
+    nft_in(&lab.ns_rs(1), no_echo);
+    let down = wait_for(Duration::from_secs(6), || {
+        weights("-t", &s80, 80) == [Some(0), Some(1)]
+    });
+    eprintln!("{tag}: ping: rs1 down {down:?} after it stopped answering");
+    assert!(down.is_some(), "no echo reply, down");
+    nft_in(&lab.ns_rs(1), "delete table inet ringvs_ping");
+    let up = wait_for(Duration::from_secs(6), || {
+        weights("-t", &s80, 80) == [Some(1); 2]
+    });
+    assert!(up.is_some(), "echo replies again, up");
+}
+
+#[test]
+fn udp_and_ping_checks_through_the_data_plane() {
+    udp_and_ping_checks(false);
+}
+
+#[test]
+fn udp_and_ping_checks_through_the_data_plane_ipv6() {
+    udp_and_ping_checks(true);
 }

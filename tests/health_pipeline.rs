@@ -31,16 +31,64 @@ fn check_replies_are_diverted_and_nothing_else() {
         assert!(ext.is_empty() && int.is_empty());
     }
     assert_eq!(lab.shared.health.diverted.load(Ordering::Relaxed), 2);
-    // Outside the range, or not TCP: the usual path (no connection: dropped).
+    // Outside the range: the usual path (no connection: dropped).
     let before = lab.ctr(Ctr::DropNoConn);
     lab.int(&to_dip(80, 60999, SYN | ACK));
     lab.int(&to_dip(80, 62000, SYN | ACK));
     let mut l3 = L3::from_rs(RS1, DIP);
     l3.dst = DIP;
-    lab.int(&udp_frame(&l3, 80, 61000, b"x", true));
+    lab.int(&udp_frame(&l3, 53, 62000, b"x", true));
     assert_eq!(lab.ctr(Ctr::DropNoConn), before + 3);
     assert_eq!(lab.shared.health.diverted.load(Ordering::Relaxed), 2);
+    // UDP_CHECK's answer: a UDP datagram to a check port.
+    let answer = udp_frame(&l3, 53, 61000, b"x", true);
+    let (ext, int) = lab.int(&answer);
+    assert!(ext.is_empty() && int.is_empty());
+    while let Ok(p) = rx.rx.try_recv() {
+        let _ = rx.pool_tx.try_send(p);
+    }
+    assert_eq!(lab.shared.health.diverted.load(Ordering::Relaxed), 3);
     drop(rx);
+}
+
+/// ICMP for the health checks (`PING_CHECK`, `UDP_CHECK`): an echo reply
+/// to the DIP from the internal NIC, and a destination unreachable to it
+/// about a UDP datagram from a check port, go to the health thread as they
+/// came; the same errors about TCP or another port, and echo replies from
+/// the external NIC, do not.
+#[test]
+fn check_icmp_is_diverted_and_nothing_else() {
+    let mut lab = MemDirector::standard();
+    let rx = lab.shared.health.connect().expect("connects once");
+    let mut l3 = L3::from_rs(RS1, DIP);
+    l3.dst = DIP;
+    let echo = icmp_frame(&l3, 0, 0, [0xee, 0x48, 0, 1], &[7; 16]);
+    let (ext, int) = lab.int(&echo);
+    assert!(ext.is_empty() && int.is_empty());
+    let got = rx.rx.try_recv().expect("echo reply diverted");
+    assert_eq!(got.bytes(), &echo[14..], "the IPv4 packet as it came");
+    // The check's datagram, quoted by the server's port unreachable.
+    let mut from_dip = L3::from_rs(DIP, RS1);
+    from_dip.src = DIP;
+    from_dip.dst = RS1;
+    let sent = udp_frame(&from_dip, 61007, 54, b"", true);
+    let unreach = icmp_error(&l3, 3, 3, [0; 4], &sent, 8);
+    lab.int(&unreach);
+    let got = rx.rx.try_recv().expect("port unreachable diverted");
+    assert_eq!(got.bytes(), &unreach[14..]);
+    assert_eq!(lab.shared.health.diverted.load(Ordering::Relaxed), 2);
+    // Not a check's: the usual path.
+    let before = lab.ctr(Ctr::DropIcmpNoConn);
+    let other_port = udp_frame(&from_dip, 60999, 54, b"", true);
+    lab.int(&icmp_error(&l3, 3, 3, [0; 4], &other_port, 8));
+    let tcp = tcp_frame(&from_dip, 61007, 80, SYN);
+    lab.int(&icmp_error(&l3, 3, 3, [0; 4], &tcp, 8));
+    assert_eq!(lab.ctr(Ctr::DropIcmpNoConn), before + 2);
+    let mut outside = L3::to_vip();
+    outside.dst = DIP;
+    lab.ext(&icmp_frame(&outside, 0, 0, [0xee, 0x48, 0, 1], &[7; 16]));
+    assert!(rx.rx.try_recv().is_err());
+    assert_eq!(lab.shared.health.diverted.load(Ordering::Relaxed), 2);
 }
 
 #[test]
@@ -72,9 +120,10 @@ fn a_reset_or_a_repeated_syn_in_the_handshake_marks_the_server_suspect() {
     assert!(!lab.shared.health.take_suspect(rs2));
 }
 
-/// The IPv6 data path hands check replies to the IPv6 DIP over: TCP to the
-/// DIP6 on ports 61000–61999, the IPv6 packet as it came (from its header
-/// on); other ports, UDP, and the IPv4 DIP's address family stay apart.
+/// The IPv6 data path hands check replies to the IPv6 DIP over: TCP and UDP
+/// to the DIP6 on ports 61000–61999, echo replies, and port unreachables
+/// about a check's datagram, the IPv6 packet as it came (from its header
+/// on); other ports stay apart.
 #[test]
 fn ipv6_check_replies_are_diverted_and_nothing_else() {
     let mut lab = MemDirector::dual_stack(STANDARD6);
@@ -96,8 +145,36 @@ fn ipv6_check_replies_are_diverted_and_nothing_else() {
     assert_eq!(lab.shared.health.diverted.load(Ordering::Relaxed), 2);
     let before = lab.ctr(Ctr::DropNoConn);
     lab.int(&frames6::tcp(&l, &[], 80, 62000, SYN | ACK, b""));
-    lab.int(&frames6::udp(&l, &[], 80, 61000, b"x", false));
+    lab.int(&frames6::udp(&l, &[], 53, 60999, b"x", false));
     assert!(rx.rx.try_recv().is_err());
     assert_eq!(lab.shared.health.diverted.load(Ordering::Relaxed), 2);
     assert_eq!(lab.ctr(Ctr::DropNoConn), before + 2, "the usual path");
+    // UDP_CHECK's answer, PING_CHECK's echo reply, and a port unreachable
+    // about a check's datagram; not one about another port.
+    let answer = frames6::udp(&l, &[], 53, 61000, b"x", false);
+    let echo = frames6::icmp6(&l, 129, 0, &[0xee, 0x48, 0, 1, 7, 7]);
+    let from_dip = frames6::L3 {
+        src: DIP6,
+        dst: RS1_6,
+        ..l3_from_rs6(RS1_6, DIP6)
+    };
+    let sent = frames6::udp(&from_dip, &[], 61007, 54, b"", false);
+    let mut body = vec![0; 4];
+    body.extend_from_slice(&sent[14..]);
+    let unreach = frames6::icmp6(&l, 1, 4, &body);
+    for f in [&answer, &echo, &unreach] {
+        let (ext, int) = lab.int(f);
+        assert!(ext.is_empty() && int.is_empty());
+        let got = rx.rx.try_recv().expect("diverted");
+        assert_eq!(got.bytes(), &f[14..]);
+        let _ = rx.pool_tx.try_send(got);
+    }
+    let other = frames6::udp(&from_dip, &[], 60999, 54, b"", false);
+    let mut body = vec![0; 4];
+    body.extend_from_slice(&other[14..]);
+    let before = lab.ctr(Ctr::DropIcmpNoConn);
+    lab.int(&frames6::icmp6(&l, 1, 4, &body));
+    assert!(rx.rx.try_recv().is_err());
+    assert_eq!(lab.ctr(Ctr::DropIcmpNoConn), before + 1);
+    assert_eq!(lab.shared.health.diverted.load(Ordering::Relaxed), 5);
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use ringvs::config::keepalived::{LoadOptions, Loaded, apply_differences, load, load_with};
 use ringvs::config::{
     CheckKind, Config, Forward, HealthCheck, Proto, Quorum, SchedFlags, Scheduler, ServiceKey,
-    TunCsum, TunKind, Tunnel,
+    TunCsum, TunKind, Tunnel, UdpCheck, UdpReply,
 };
 
 /// Reloads `running` from the file at `p` as SIGHUP does (only what
@@ -303,6 +303,92 @@ fn quorum_hysteresis_and_alpha_are_read_and_reloaded() {
     assert!(e.contains(":5: quorum 0"), "{e}");
 }
 
+/// `UDP_CHECK` (`payload`, `require_reply` with or without a hex string,
+/// `min_reply_length`, `max_reply_length`; a hex string is all the words
+/// after its keyword) and `PING_CHECK` (no port: `connect_port` is not
+/// warned about) are the services' checks, shown in a reload's edit; a hex
+/// string that is not one, and bounds that would always fail, are errors.
+#[test]
+fn udp_and_ping_checkers_are_read_and_reloaded() {
+    let t = TempDir::new("udpcheck");
+    let conf = |udp: &str, ping: &str| {
+        format!(
+            "virtual_server 198.18.0.110 53 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol UDP\n\
+             \x20 real_server 198.19.0.2 53 {{\n    UDP_CHECK {{\n{udp}\n    }}\n  }}\n}}\n\
+             virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+             \x20 real_server 198.19.0.2 80 {{\n    PING_CHECK {{\n{ping}\n    }}\n  }}\n}}\n"
+        )
+    };
+    let p = t.write(
+        "keepalived.conf",
+        &conf(
+            "      payload 68 69\n      require_reply 72 x3\n      min_reply_length 2\n      max_reply_length 300\n      connect_timeout 2",
+            "      connect_port 9\n      retry 0\n      delay_before_retry 3",
+        ),
+    );
+    let l = load_as(&p, None).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let mut running = l.config;
+    let dns = ServiceKey::new(Proto::Udp, vip(110), 53);
+    let web = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    let c = running.service(&dns).unwrap().check.clone().unwrap();
+    assert_eq!(
+        c.kind,
+        CheckKind::Udp(UdpCheck {
+            payload: b"hi".to_vec(),
+            reply: Some(UdpReply {
+                data: vec![0x72, 0x03],
+                mask: vec![0, 0xf0],
+                min_len: 2,
+                max_len: 300,
+            }),
+        })
+    );
+    assert_eq!((c.connect_timeout, c.delay_before_retry), (2, 1));
+    let c = running.service(&web).unwrap().check.clone().unwrap();
+    assert_eq!(
+        (c.kind, c.retry, c.delay_before_retry),
+        (CheckKind::Ping, 0, 3)
+    );
+    // `require_reply` alone: any answer; no `payload`: an empty datagram.
+    t.write("keepalived.conf", &conf("      require_reply", ""));
+    let shown = reload(&mut running, &p);
+    assert_eq!(
+        shown,
+        [
+            "-E -u 198.18.0.110:53 -s rr --check udp --require-reply",
+            "-E -t 198.18.0.110:80 -s rr --check ping"
+        ]
+    );
+    assert_eq!(
+        running.service(&dns).unwrap().check.as_ref().unwrap().kind,
+        CheckKind::Udp(UdpCheck {
+            payload: Vec::new(),
+            reply: Some(UdpReply::any()),
+        })
+    );
+    for (udp, err) in [
+        ("      payload 6g", ":7: payload 6g: not a hex string"),
+        ("      payload", ":7: payload : not a hex string"),
+        (
+            "      require_reply 01 zz",
+            ":7: require_reply 01 zz: not a hex string",
+        ),
+        (
+            "      require_reply\n      min_reply_length 9\n      max_reply_length 8",
+            ":6: UDP_CHECK: min_reply_length 9 > max_reply_length 8",
+        ),
+        (
+            "      max_reply_length 65536",
+            ":7: max_reply_length 65536: not a number",
+        ),
+    ] {
+        t.write("keepalived.conf", &conf(udp, ""));
+        let e = load_as(&p, None).unwrap_err();
+        assert!(e.contains(err), "{udp}: {e}");
+    }
+}
+
 /// `persistence_engine sip` (keepalived passes the name to the kernel):
 /// the service's `--pe sip`, shown in a reload's edit; another name is what
 /// the kernel refuses.
@@ -379,7 +465,7 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         ),
         "51: connect_port 81 (in TCP_CHECK): not supported by ringvs, which checks the real server's own port 80",
         &format!(
-            "55: real_server 198.19.0.4:80 has no TCP_CHECK or HTTP_GET: ringvs checks every real server of a virtual_server, this one with the check of {f}:34"
+            "55: real_server 198.19.0.4:80 has no TCP_CHECK, HTTP_GET, UDP_CHECK or PING_CHECK: ringvs checks every real server of a virtual_server, this one with the check of {f}:34"
         ),
         &format!(
             "57: real_server 198.19.0.2:80: duplicate of {f}:31, removed (as keepalived does)"

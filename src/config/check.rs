@@ -1,5 +1,6 @@
-//! A service's health check (`--check`, keepalived's `TCP_CHECK` and
-//! `HTTP_GET`), in keepalived's terms; `health` carries it out.
+//! A service's health check (`--check`, keepalived's `TCP_CHECK`,
+//! `HTTP_GET`, `UDP_CHECK` and `PING_CHECK`), in keepalived's terms;
+//! `health` carries it out.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +11,128 @@ pub enum CheckKind {
     Tcp,
     /// keepalived's `HTTP_GET`: `GET path` answers with status `status`.
     Http { path: String, status: u16 },
+    /// keepalived's `UDP_CHECK` (`check_udp.c`): a datagram sent to the
+    /// server's port, which fails on an ICMP error about it, or without the
+    /// answer `reply` asks for.
+    Udp(UdpCheck),
+    /// keepalived's `PING_CHECK` (`check_ping.c`): an ICMP (ICMPv6) echo
+    /// request answered within `connect_timeout`.
+    Ping,
+}
+
+/// keepalived's `UDP_CHECK` settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UdpCheck {
+    /// The datagram's payload (`payload`; empty: a datagram without data).
+    pub payload: Vec<u8>,
+    /// `require_reply`: the check passes only on an answer (without it, on
+    /// anything but an ICMP error, silence included).
+    pub reply: Option<UdpReply>,
+}
+
+/// What `require_reply` asks of the answer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UdpReply {
+    /// The answer's first bytes (`require_reply HEX`; empty: any answer
+    /// will do, whatever its length, as keepalived's `udp_check_thread`
+    /// compares only when it has data).
+    pub data: Vec<u8>,
+    /// Bits of `data` not compared (the `x` nibbles of the hex string).
+    pub mask: Vec<u8>,
+    /// `min_reply_length` and `max_reply_length`: bounds of the answer's
+    /// length, in force with `data` only.
+    pub min_len: u16,
+    pub max_len: u16,
+}
+
+/// keepalived's bounds of a UDP answer (`udp_check_handler`).
+pub const DEFAULT_MIN_REPLY_LEN: u16 = 0;
+pub const DEFAULT_MAX_REPLY_LEN: u16 = u8::MAX as u16;
+/// Longest `payload` ringvs sends (it must fit one frame of the internal NIC).
+pub const MAX_PAYLOAD: usize = 1024;
+
+impl UdpReply {
+    /// An answer that matches anything.
+    pub fn any() -> Self {
+        UdpReply {
+            data: Vec::new(),
+            mask: Vec::new(),
+            min_len: DEFAULT_MIN_REPLY_LEN,
+            max_len: DEFAULT_MAX_REPLY_LEN,
+        }
+    }
+
+    /// Whether `got` is the answer asked for: as keepalived's
+    /// `check_udp_reply` (`check_udp.c`), its length within the bounds and
+    /// the bytes both have equal outside the mask (a shorter answer is
+    /// compared over its own length). Without data any answer will do.
+    pub fn matches(&self, got: &[u8]) -> bool {
+        if self.data.is_empty() {
+            return true;
+        }
+        let len = got.len();
+        if len < usize::from(self.min_len) || len > usize::from(self.max_len) {
+            return false;
+        }
+        let masks = self.mask.iter().copied().chain(std::iter::repeat(0));
+        got.iter()
+            .zip(&self.data)
+            .zip(masks)
+            .all(|((g, d), m)| (g ^ d) & !m == 0)
+    }
+}
+
+/// A hex string as keepalived's `read_hex_str` (`lib/utils.c`) reads it:
+/// octets of two hex digits, or one before a space or the end, groups
+/// separated by spaces or tabs; with `wildcard`, an `x` or `X` digit is a
+/// nibble not compared (its bits set in the mask). `None`: empty or not hex.
+pub fn parse_hex(s: &str, wildcard: bool) -> Option<(Vec<u8>, Vec<u8>)> {
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some((c - b'0', 0)),
+        b'a'..=b'f' => Some((c - b'a' + 10, 0)),
+        b'A'..=b'F' => Some((c - b'A' + 10, 0)),
+        b'x' | b'X' if wildcard => Some((0, 0x0f)),
+        _ => None,
+    };
+    let b = s.as_bytes();
+    let (mut data, mut mask) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    loop {
+        while matches!(b.get(i), Some(b' ' | b'\t')) {
+            i += 1;
+        }
+        let Some(&c) = b.get(i) else { break };
+        let (mut v, mut m) = nibble(c)?;
+        i += 1;
+        if let Some(&c2) = b.get(i).filter(|&&c2| c2 != b' ') {
+            let (v2, m2) = nibble(c2)?;
+            v = v << 4 | v2;
+            m = m << 4 | m2;
+            i += 1;
+        }
+        data.push(v);
+        mask.push(m);
+    }
+    (!data.is_empty()).then_some((data, mask))
+}
+
+/// `data` as a hex string [`parse_hex`] reads back: two digits an octet,
+/// `x` for a nibble `mask` leaves out.
+pub fn hex(data: &[u8], mask: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(data.len() * 2);
+    let masks = mask.iter().copied().chain(std::iter::repeat(0));
+    for (&d, m) in data.iter().zip(masks) {
+        for shift in [4, 0] {
+            let c = if (m >> shift) & 0x0f != 0 {
+                'x'
+            } else {
+                char::from(DIGITS[usize::from((d >> shift) & 0x0f)])
+            };
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// keepalived's defaults (keepalived.conf(5)).
@@ -54,5 +177,62 @@ impl HealthCheck {
             inhibit_on_failure: false,
             alpha: false,
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_strings_as_keepalived_reads_them() {
+        let h = |s: &str| parse_hex(s, false).map(|(d, _)| d);
+        assert_eq!(h("0102ab"), Some(vec![1, 2, 0xab]));
+        assert_eq!(h(" 01 02\tAB "), Some(vec![1, 2, 0xab]));
+        // One digit before a space or the end is an octet of its own.
+        assert_eq!(h("1 2 345"), Some(vec![1, 2, 0x34, 5]));
+        assert_eq!(h(""), None, "empty");
+        assert_eq!(h("  "), None, "blank");
+        assert_eq!(h("0g"), None, "not hex");
+        assert_eq!(h("01xx"), None, "wildcards only in a reply");
+        let (d, m) = parse_hex("0Xx1 x", true).unwrap();
+        assert_eq!(d, vec![0x00, 0x01, 0x00]);
+        assert_eq!(m, vec![0x0f, 0xf0, 0x0f]);
+        assert_eq!(hex(&d, &m), "0xx10x");
+        assert_eq!(parse_hex(&hex(&d, &m), true), Some((d, m)), "round trip");
+        assert_eq!(hex(&[0xde, 0xad], &[]), "dead");
+    }
+
+    #[test]
+    fn replies_match_as_check_udp_reply() {
+        let (data, mask) = parse_hex("de xd", true).unwrap();
+        let r = UdpReply {
+            data,
+            mask,
+            min_len: 2,
+            max_len: 4,
+        };
+        assert!(r.matches(&[0xde, 0x0d]));
+        assert!(
+            r.matches(&[0xde, 0xad, 0xbe]),
+            "masked nibble, longer answer"
+        );
+        assert!(!r.matches(&[0xde, 0x0c]), "an unmasked bit differs");
+        assert!(!r.matches(&[0xdf, 0x0d]));
+        assert!(!r.matches(&[0xde]), "below min_len");
+        assert!(!r.matches(&[0xde, 0x0d, 0, 0, 0]), "above max_len");
+        let short = UdpReply {
+            min_len: 0,
+            ..r.clone()
+        };
+        assert!(short.matches(&[0xde]), "compared over its own length");
+        assert!(short.matches(&[]));
+        // Without data any answer will do, its length unchecked.
+        let any = UdpReply {
+            min_len: 10,
+            ..UdpReply::any()
+        };
+        assert!(any.matches(&[]) && any.matches(&[0; 300]));
     }
 }

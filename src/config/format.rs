@@ -30,8 +30,8 @@ use super::listing::{
 };
 use super::names::Names;
 use super::{
-    AdmError, CheckKind, Config, Dest, DestId, HealthCheck, Proto, Quorum, Scheduler, Service,
-    ServiceKey, SorryOpts,
+    AdmError, CheckKind, Config, DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, Dest, DestId,
+    HealthCheck, Proto, Quorum, Scheduler, Service, ServiceKey, SorryOpts, hex,
 };
 // What a listing is fed, where callers have always found it.
 pub use super::listing::Live;
@@ -374,16 +374,7 @@ pub fn format_list<S: StateName, A: ListAddr>(
 /// A health check as the `-A` options that set it, every value spelled out
 /// (so a saved table restores exactly even if the defaults change).
 pub fn check_options(c: &HealthCheck) -> String {
-    let mut out = String::new();
-    let _ = match &c.kind {
-        CheckKind::Tcp => write!(out, " --check tcp"),
-        CheckKind::Http { path, status } => {
-            write!(
-                out,
-                " --check http --check-path {path} --check-status {status}"
-            )
-        }
-    };
+    let mut out = kind_options(&c.kind);
     let _ = write!(
         out,
         " --delay-loop {} --connect-timeout {} --retry {} --delay-before-retry {}",
@@ -395,6 +386,52 @@ pub fn check_options(c: &HealthCheck) -> String {
     if c.alpha {
         out.push_str(" --alpha");
     }
+    out
+}
+
+/// The `--check` options of a check of kind `kind` (what `-S` writes and a
+/// keepalived.conf reload shows).
+pub fn kind_options(kind: &CheckKind) -> String {
+    let mut out = String::new();
+    let _ = match kind {
+        CheckKind::Tcp => write!(out, " --check tcp"),
+        CheckKind::Http { path, status } => {
+            write!(
+                out,
+                " --check http --check-path {path} --check-status {status}"
+            )
+        }
+        CheckKind::Ping => write!(out, " --check ping"),
+        CheckKind::Udp(u) => {
+            out.push_str(" --check udp");
+            if !u.payload.is_empty() {
+                let _ = write!(out, " --payload {}", hex(&u.payload, &[]));
+            }
+            match &u.reply {
+                None => Ok(()),
+                // Bounds without data are in force nowhere: written only
+                // where given, so that a saved table restores equal.
+                Some(r)
+                    if r.data.is_empty()
+                        && r.min_len == DEFAULT_MIN_REPLY_LEN
+                        && r.max_len == DEFAULT_MAX_REPLY_LEN =>
+                {
+                    write!(out, " --require-reply")
+                }
+                Some(r) => {
+                    out.push_str(" --require-reply");
+                    if !r.data.is_empty() {
+                        let _ = write!(out, " {}", hex(&r.data, &r.mask));
+                    }
+                    write!(
+                        out,
+                        " --min-reply-length {} --max-reply-length {}",
+                        r.min_len, r.max_len
+                    )
+                }
+            }
+        }
+    };
     out
 }
 

@@ -2,10 +2,12 @@
 //! servers the workers saw fail a handshake: the part of health checking that
 //! lives on the packet path (the checks themselves are `crate::health`).
 //!
-//! A worker hands a TCP segment to the DIP (or the IPv6 DIP) with a destination
-//! port in [`PORTS`] to the health thread over a bounded channel of
-//! pre-allocated boxes ([`Tap::divert`]: never blocks, never allocates, counts
-//! drops), and marks a real server suspect with one atomic OR
+//! A worker hands a TCP segment or UDP datagram to the DIP (or the IPv6
+//! DIP) with a destination port in [`PORTS`], an echo reply to the DIP, and
+//! an ICMP destination unreachable to the DIP about a UDP datagram from
+//! such a port ([`is_check_icmp`]) to the health thread over a bounded
+//! channel of pre-allocated boxes ([`Tap::divert`]: never blocks, never
+//! allocates, counts drops), and marks a real server suspect with one atomic OR
 //! ([`Tap::suspect`]). The channel carries IP packets of either version as
 //! they came (from the IP header on); the health thread's smoltcp interface
 //! tells them apart by their version nibble.
@@ -18,8 +20,10 @@ use std::ops::RangeInclusive;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Local ports of check connections. Workers hand TCP segments to the DIP with a
-/// destination port in this range to the health thread; nothing else uses them.
+/// Local ports of check connections and datagrams (and the identifiers of
+/// check echoes). Workers hand TCP segments and UDP datagrams to the DIP
+/// with a destination port in this range to the health thread; nothing else
+/// uses them.
 pub const PORTS: RangeInclusive<u16> = 61000..=61999;
 /// Packets in flight from the workers to the health thread at most.
 pub const DEPTH: usize = 256;
@@ -32,13 +36,24 @@ pub fn is_check_port(port: u16) -> bool {
 
 /// Whether an IPv6 packet of protocol `proto` (the upper-layer protocol, after
 /// any extension headers) to `dst`, destination port `dport`, is the reply to a
-/// health check: TCP to the IPv6 DIP `dip6` (None: IPv6 is off) on a port of
-/// [`PORTS`]. The IPv6 data path asks this of every packet from a real server
-/// before it looks for a connection, and hands those it accepts to
-/// [`Tap::divert`] (the IPv6 header on), as the IPv4 one does with the DIP.
+/// health check: TCP or UDP to the IPv6 DIP `dip6` (None: IPv6 is off) on a
+/// port of [`PORTS`]. The IPv6 data path asks this of every packet from a
+/// real server before it looks for a connection, and hands those it accepts
+/// to [`Tap::divert`] (the IPv6 header on), as the IPv4 one does with the DIP.
 #[inline]
 pub fn is_check_reply6(proto: u8, dst: Ipv6Addr, dport: u16, dip6: Option<Ipv6Addr>) -> bool {
-    proto == crate::wire::ipv6::next_header::TCP && Some(dst) == dip6 && is_check_port(dport)
+    use crate::wire::ipv6::next_header::{TCP, UDP};
+    (proto == TCP || proto == UDP) && Some(dst) == dip6 && is_check_port(dport)
+}
+
+/// Whether an ICMP (ICMPv6) destination unreachable to the DIP (the IPv6
+/// DIP) from the internal NIC, quoting a datagram of protocol `proto` from
+/// port `sport`, is about a `UDP_CHECK`'s datagram. Such errors, and the
+/// echo replies to the DIP (`PING_CHECK`: the director sends no other echo
+/// from it), go to the health thread.
+#[inline]
+pub fn is_check_error(proto: u8, sport: u16) -> bool {
+    proto == crate::wire::ipv4::protocol::UDP && is_check_port(sport)
 }
 
 /// An IP packet (IPv4 or IPv6) handed from a worker to the health thread.
@@ -185,7 +200,8 @@ mod tests {
         assert!(is_check_reply6(6, dip6, 61000, Some(dip6)));
         assert!(is_check_reply6(6, dip6, 61999, Some(dip6)));
         assert!(!is_check_reply6(6, dip6, 62000, Some(dip6)), "port");
-        assert!(!is_check_reply6(17, dip6, 61000, Some(dip6)), "UDP");
+        assert!(is_check_reply6(17, dip6, 61000, Some(dip6)), "UDP");
+        assert!(!is_check_reply6(58, dip6, 61000, Some(dip6)), "ICMPv6");
         assert!(!is_check_reply6(6, other, 61000, Some(dip6)), "not the DIP");
         assert!(!is_check_reply6(6, dip6, 61000, None), "IPv6 off");
     }

@@ -72,6 +72,21 @@ impl Core {
         if icmp.msg_type() == msg::ECHO_REQUEST && self.is_ours(nic, dst) {
             return self.echo(nic, frame, &mut tx[nic]);
         }
+        // Answers to the health checks from the DIP (`divert.rs`).
+        if nic == Nic::Int && dst == self.env.dip() {
+            let check = match icmp.msg_type() {
+                msg::ECHO_REPLY => true,
+                msg::DEST_UNREACHABLE => quoted(icmp.data()).is_some_and(|q| {
+                    q.src == dst && super::divert::is_check_error(q.proto, q.sport)
+                }),
+                _ => false,
+            };
+            if check {
+                // `frame` ends where the IP packet does.
+                self.shared.health.divert(&frame[ethernet::HEADER_LEN..]);
+                return;
+            }
+        }
         if !icmp.is_error() {
             return self.ctr.inc(if self.is_ours(nic, dst) {
                 Ctr::DropIcmp

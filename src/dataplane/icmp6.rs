@@ -53,6 +53,14 @@ impl Core {
             return self.ctr.inc(Ctr::DropIcmp);
         }
         let ours = self.is_ours6(nic, dst);
+        // Answers to the health checks from the IPv6 DIP (`divert.rs`).
+        if nic == Nic::Int
+            && Some(dst) == self.env.dip6()
+            && super::nat6::is_check_answer6(ty, icmp.data(), dst)
+        {
+            self.shared.health.divert(&frame[ethernet::HEADER_LEN..]);
+            return;
+        }
         match ty {
             // RFC 4443 §4.2: the reply goes to the request's source, which the
             // unspecified address is not.

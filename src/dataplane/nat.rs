@@ -99,7 +99,7 @@ impl Core {
         // Replies to the DIP's health checks (one compare on other traffic).
         if seg.dst == self.env.dip()
             && super::divert::is_check_port(seg.dport)
-            && seg.proto == protocol::TCP
+            && (seg.proto == protocol::TCP || seg.proto == protocol::UDP)
         {
             self.shared
                 .health

@@ -137,6 +137,18 @@ fn quoted6(data: &[u8]) -> Option<(Quote<Ipv6Addr>, usize)> {
     Some((q, up.offset))
 }
 
+/// Whether an ICMPv6 message of type `ty` (its data `data`) to the IPv6 DIP
+/// `dip6` answers a health check (`divert.rs`): an echo reply, or a
+/// destination unreachable about a `UDP_CHECK` datagram from `dip6`.
+pub(super) fn is_check_answer6(ty: u8, data: &[u8], dip6: Ipv6Addr) -> bool {
+    match ty {
+        icmpv6::msg::ECHO_REPLY => true,
+        icmpv6::msg::DEST_UNREACHABLE => quoted6(data)
+            .is_some_and(|(q, _)| q.src == dip6 && super::divert::is_check_error(q.proto, q.sport)),
+        _ => false,
+    }
+}
+
 impl Core {
     /// An IPv6 TCP/UDP packet from a client (external NIC).
     pub(super) fn nat_in6<T: TxQueue>(&mut self, seg: Segment6<'_>, tx: &mut TxPair<T>) {

@@ -41,7 +41,6 @@ use crate::neigh::{NeighAddr, NeighEvent, Prefix, Prefix6};
 use crate::wire::Mac;
 use crossbeam_channel::Sender;
 use probe::{Probe, verdict};
-use smoltcp::socket::tcp;
 use stack::{Dev, Out, Stack};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -360,7 +359,7 @@ impl<T: TxQueue> Checker<'_, T> {
         // is the active director's. It keeps its verdicts, and checks again
         // from the next due time once active.
         if self.shared.ha.standby() {
-            self.pause();
+            self.pause(now);
             return;
         }
         self.start_due(now);
@@ -386,15 +385,13 @@ impl<T: TxQueue> Checker<'_, T> {
             .unwrap_or_default();
         self.leave_out_unreachable(&mut want);
         let mut old: HashMap<DestId, Probe> = self.probes.drain(..).map(|p| (p.t.id, p)).collect();
-        let sockets = &mut self.stack.sockets;
         for t in want {
             match old.remove(&t.id) {
                 Some(p) if p.t == t => self.probes.push(p),
                 prev => {
                     let up = starts_up(&t, prev.as_ref());
                     if let Some(f) = prev.and_then(|p| p.flight) {
-                        sockets.get_mut::<tcp::Socket>(f.handle).abort();
-                        sockets.remove(f.handle);
+                        self.stack.close(f, now);
                     }
                     self.probes.push(Probe {
                         t,
@@ -410,7 +407,7 @@ impl<T: TxQueue> Checker<'_, T> {
         }
         for (_, p) in old {
             if let Some(f) = p.flight {
-                sockets.remove(f.handle);
+                self.stack.close(f, now);
             }
         }
         let down = self.mon.down();
@@ -444,12 +441,10 @@ impl<T: TxQueue> Checker<'_, T> {
 
     /// Abandon the checks in flight without a verdict (the director became a
     /// standby): they start again when due.
-    fn pause(&mut self) {
-        let sockets = &mut self.stack.sockets;
+    fn pause(&mut self, now: Instant) {
         for p in &mut self.probes {
             if let Some(f) = p.flight.take() {
-                sockets.get_mut::<tcp::Socket>(f.handle).abort();
-                sockets.remove(f.handle);
+                self.stack.close(f, now);
             }
             p.arp_wait = None;
         }

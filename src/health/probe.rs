@@ -2,12 +2,13 @@
 //! flight ([`drive`]) and what an outcome does to the probe ([`verdict`]).
 
 use super::{Target, hop_mac, resolve};
-use crate::config::CheckKind;
+use crate::config::{CheckKind, UdpCheck};
 use crate::dataplane::Shared;
 use crate::neigh::NeighEvent;
 use crossbeam_channel::Sender;
 use smoltcp::iface::SocketHandle;
-use smoltcp::socket::tcp;
+use smoltcp::socket::{icmp, tcp, udp};
+use smoltcp::wire::{IpAddress, IpEndpoint};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,14 @@ pub(super) enum Outcome {
     Refused,
     Closed,
     Status(u16),
+    /// An ICMP (ICMPv6) error about the check's datagram.
+    Unreachable,
+    /// No answer (`UDP_CHECK` with `require_reply`, `PING_CHECK`).
+    NoReply,
+    /// An answer that is not the one `require_reply` asks for.
+    BadReply,
+    /// A datagram that could not be sent: no ARP or NDP answer.
+    NoNeighbor,
 }
 
 impl Outcome {
@@ -34,16 +43,37 @@ impl Outcome {
             Outcome::Refused => "connection refused".into(),
             Outcome::Closed => "connection closed before an HTTP status".into(),
             Outcome::Status(s) => format!("HTTP status {s}"),
+            Outcome::Unreachable => "ICMP destination unreachable".into(),
+            Outcome::NoReply => "no reply".into(),
+            Outcome::BadReply => "reply mismatch".into(),
+            Outcome::NoNeighbor => "no ARP/NDP answer".into(),
         }
     }
 }
 
-/// A check connection in flight.
+/// A check in flight: its sockets in the health thread's smoltcp set.
 pub(super) struct InFlight {
-    pub(super) handle: SocketHandle,
     pub(super) started: Instant,
-    pub(super) sent: bool,
-    pub(super) got: Vec<u8>,
+    pub(super) sock: Sock,
+}
+
+/// The sockets of a check in flight, by the check's kind.
+pub(super) enum Sock {
+    /// `TCP_CHECK` and `HTTP_GET`: the connection, whether the request is
+    /// sent, and the answer's first bytes.
+    Tcp {
+        handle: SocketHandle,
+        sent: bool,
+        got: Vec<u8>,
+    },
+    /// `UDP_CHECK`: the datagram's socket, and an ICMP socket bound to its
+    /// port for the errors about it.
+    Udp {
+        handle: SocketHandle,
+        errors: SocketHandle,
+    },
+    /// `PING_CHECK`: an ICMP socket bound to the echo's identifier.
+    Ping { handle: SocketHandle },
 }
 
 /// The state of one target's checks.
@@ -109,10 +139,10 @@ impl Probe {
     }
 }
 
-/// One step of a check: its outcome once it has one.
+/// One step of a TCP or HTTP check: its outcome once it has one.
 pub(super) fn drive(
     s: &mut tcp::Socket,
-    f: &mut InFlight,
+    (sent, got): (&mut bool, &mut Vec<u8>),
     kind: &CheckKind,
     addr: &IpAddr,
     timed_out: bool,
@@ -126,41 +156,41 @@ pub(super) fn drive(
             | tcp::State::FinWait2
     );
     match kind {
-        CheckKind::Tcp if established => return Some(Outcome::Ok),
-        CheckKind::Tcp => {}
         CheckKind::Http { path, status } => {
-            if !f.sent && s.may_send() {
+            if !*sent && s.may_send() {
                 let req = format!(
                     "GET {path} HTTP/1.0\r\nHost: {}\r\nUser-Agent: ringvs-health\r\nConnection: close\r\n\r\n",
                     host(addr)
                 );
                 if s.send_slice(req.as_bytes()).is_ok() {
-                    f.sent = true;
+                    *sent = true;
                 }
             }
-            while s.can_recv() && f.got.len() < STATUS_LINE_MAX {
+            while s.can_recv() && got.len() < STATUS_LINE_MAX {
                 let mut buf = [0u8; STATUS_LINE_MAX];
-                let room = STATUS_LINE_MAX - f.got.len();
+                let room = STATUS_LINE_MAX - got.len();
                 match s.recv_slice(&mut buf[..room]) {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => f.got.extend_from_slice(&buf[..n]),
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
                 }
             }
-            if let Some(code) = status_code(&f.got) {
+            if let Some(code) = status_code(got) {
                 return Some(if code == *status {
                     Outcome::Ok
                 } else {
                     Outcome::Status(code)
                 });
             }
-            if f.got.len() >= STATUS_LINE_MAX || (f.sent && !s.may_recv() && !s.can_recv()) {
+            if got.len() >= STATUS_LINE_MAX || (*sent && !s.may_recv() && !s.can_recv()) {
                 return Some(Outcome::Closed);
             }
         }
+        _ if established => return Some(Outcome::Ok),
+        _ => {}
     }
     if state == tcp::State::Closed {
         // Reset while connecting, or the socket's own timeout.
-        return Some(if f.sent {
+        return Some(if *sent {
             Outcome::Closed
         } else if timed_out {
             Outcome::Timeout
@@ -169,6 +199,74 @@ pub(super) fn drive(
         });
     }
     timed_out.then_some(Outcome::Timeout)
+}
+
+/// One step of a `UDP_CHECK`, as keepalived's `udp_check_thread` and
+/// `udp_socket_state` (`check_udp.c`, `core/layer4.c`) judge it: an ICMP
+/// destination unreachable about the datagram fails it (other ICMP errors,
+/// as there, do not); an answer from the server passes it, if it is the
+/// one `require_reply` asks for; silence until `connect_timeout` passes it
+/// without `require_reply`, once the datagram could leave (`resolved`: the
+/// next hop's MAC is known; keepalived's kernel reports a failed ARP as an
+/// error on the socket).
+pub(super) fn drive_udp(
+    s: &mut udp::Socket,
+    check: &UdpCheck,
+    server: (IpAddr, u16),
+    (unreachable, timed_out, resolved): (bool, bool, bool),
+) -> Option<Outcome> {
+    if unreachable {
+        return Some(Outcome::Unreachable);
+    }
+    let from = IpEndpoint::new(IpAddress::from(server.0), server.1);
+    while let Ok((data, meta)) = s.recv() {
+        if meta.endpoint != from {
+            continue;
+        }
+        return Some(match &check.reply {
+            Some(r) if !r.matches(data) => Outcome::BadReply,
+            _ => Outcome::Ok,
+        });
+    }
+    if !timed_out {
+        return None;
+    }
+    Some(match (&check.reply, resolved) {
+        (Some(_), _) => Outcome::NoReply,
+        (None, false) => Outcome::NoNeighbor,
+        (None, true) => Outcome::Ok,
+    })
+}
+
+/// Whether `errors` (bound to a UDP check's port) received a destination
+/// unreachable about its datagram to `addr`.
+pub(super) fn unreachable(errors: &mut icmp::Socket, addr: IpAddr) -> bool {
+    let unreachable = match addr {
+        IpAddr::V4(_) => crate::wire::icmpv4::msg::DEST_UNREACHABLE,
+        IpAddr::V6(_) => crate::wire::icmpv6::msg::DEST_UNREACHABLE,
+    };
+    let mut any = false;
+    while let Ok((msg, _)) = errors.recv() {
+        any |= msg.first() == Some(&unreachable);
+    }
+    any
+}
+
+/// One step of a `PING_CHECK` (`check_ping.c` `icmp_check_thread`): an
+/// echo reply from the server passes it, none within `connect_timeout`
+/// fails it. The socket is bound to the request's identifier, so only
+/// echoes of this check reach it.
+pub(super) fn drive_ping(s: &mut icmp::Socket, addr: IpAddr, timed_out: bool) -> Option<Outcome> {
+    let reply = match addr {
+        IpAddr::V4(_) => crate::wire::icmpv4::msg::ECHO_REPLY,
+        IpAddr::V6(_) => crate::wire::icmpv6::msg::ECHO_REPLY,
+    };
+    while let Ok((msg, from)) = s.recv() {
+        if from == IpAddress::from(addr) && msg.first() == Some(&reply) {
+            return Some(Outcome::Ok);
+        }
+    }
+    timed_out.then_some(Outcome::NoReply)
 }
 
 /// The `Host` header's value for a server at `addr`: an IPv6 address in

@@ -3,8 +3,11 @@
 //! replies, and the interface holding the DIP (and the IPv6 DIP) with the
 //! sockets of the checks in flight.
 
-use super::probe::{InFlight, Outcome, Probe, STATUS_LINE_MAX, drive};
+use super::probe::{
+    InFlight, Outcome, Probe, STATUS_LINE_MAX, Sock, drive, drive_ping, drive_udp, unreachable,
+};
 use super::{PORTS, Packet, hop_mac, resolve};
+use crate::config::{CheckKind, MAX_PAYLOAD};
 use crate::dataplane::Shared;
 use crate::io::{FRAME_MAX, TxQueue};
 use crate::neigh::{NeighEvent, Prefix6};
@@ -12,9 +15,12 @@ use crate::wire::Mac;
 use crate::wire::ethernet::ethertype;
 use crossbeam_channel::Sender;
 use smoltcp::iface::{Config as IfConfig, Interface, SocketSet};
-use smoltcp::phy::{Checksum, Device, DeviceCapabilities, Medium};
-use smoltcp::socket::tcp;
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+use smoltcp::phy::{Checksum, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
+use smoltcp::socket::{icmp, tcp, udp};
+use smoltcp::wire::{
+    HardwareAddress, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr,
+    IpListenEndpoint,
+};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
@@ -132,6 +138,7 @@ impl<'a, T: TxQueue> Device for Dev<'a, T> {
         // veth may be left to an offload (CHECKSUM_PARTIAL): do not verify them.
         c.checksum.ipv4 = Checksum::Tx;
         c.checksum.tcp = Checksum::Tx;
+        c.checksum.udp = Checksum::Tx;
         c
     }
 }
@@ -149,8 +156,11 @@ pub(super) struct Stack<'a, T> {
     pub(super) sockets: SocketSet<'static>,
     /// Where [`clock`] starts.
     start: Instant,
-    /// The local port of the next check (cycles through [`PORTS`]).
+    /// The local port (or echo identifier) of the next check (cycles
+    /// through [`PORTS`]).
     next_port: u16,
+    /// The sequence number of the last echo request.
+    seq: u16,
 }
 
 impl<'a, T: TxQueue> Stack<'a, T> {
@@ -189,6 +199,7 @@ impl<'a, T: TxQueue> Stack<'a, T> {
             sockets: SocketSet::new(Vec::new()),
             start,
             next_port: *PORTS.start(),
+            seq: 0,
         }
     }
 
@@ -198,15 +209,12 @@ impl<'a, T: TxQueue> Stack<'a, T> {
             .poll(clock(self.start, now), &mut self.dev, &mut self.sockets);
     }
 
-    /// Starts `p`'s check: opens its connection (or, if smoltcp refuses, tries
-    /// again in a second).
+    /// Starts `p`'s check: opens its connection or sends its datagram or
+    /// echo request (or, if smoltcp refuses, tries again in a second).
     pub(super) fn start(&mut self, p: &mut Probe, now: Instant) {
         p.arp_wait = None;
         p.last_start = Some(now);
-        let mut s = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; 1024]),
-            tcp::SocketBuffer::new(vec![0; 512]),
-        );
+        // The local port (or the echo's identifier) of this check.
         let port = self.next_port;
         self.next_port = if self.next_port >= *PORTS.end() {
             *PORTS.start()
@@ -214,39 +222,163 @@ impl<'a, T: TxQueue> Stack<'a, T> {
             self.next_port + 1
         };
         let remote = (IpAddress::from(p.t.addr), p.t.port);
-        if s.connect(self.iface.context(), remote, port).is_err() {
-            p.next = now + Duration::from_secs(1);
-            return;
+        let sock = match &p.t.check.kind {
+            CheckKind::Tcp | CheckKind::Http { .. } => {
+                let mut s = tcp::Socket::new(
+                    tcp::SocketBuffer::new(vec![0; 1024]),
+                    tcp::SocketBuffer::new(vec![0; 512]),
+                );
+                s.connect(self.iface.context(), remote, port)
+                    .ok()
+                    .map(|()| Sock::Tcp {
+                        handle: self.sockets.add(s),
+                        sent: false,
+                        got: Vec::with_capacity(STATUS_LINE_MAX),
+                    })
+            }
+            CheckKind::Udp(u) => {
+                let mut s = udp::Socket::new(
+                    udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 4], vec![0; 4096]),
+                    udp::PacketBuffer::new(
+                        vec![udp::PacketMetadata::EMPTY; 1],
+                        vec![0; MAX_PAYLOAD],
+                    ),
+                );
+                let mut errors = icmp_socket(2, ICMP_ERROR_MAX);
+                let ok = s.bind(port).is_ok()
+                    && s.send_slice(&u.payload, remote).is_ok()
+                    && errors
+                        .bind(icmp::Endpoint::Udp(IpListenEndpoint::from(port)))
+                        .is_ok();
+                ok.then(|| Sock::Udp {
+                    handle: self.sockets.add(s),
+                    errors: self.sockets.add(errors),
+                })
+            }
+            CheckKind::Ping => {
+                let mut s = icmp_socket(2, ECHO_MAX);
+                self.seq = self.seq.wrapping_add(1);
+                let ok = s.bind(icmp::Endpoint::Ident(port)).is_ok()
+                    && echo_request(&mut s, p.t.addr, port, self.seq);
+                ok.then(|| Sock::Ping {
+                    handle: self.sockets.add(s),
+                })
+            }
+        };
+        match sock {
+            Some(sock) => p.flight = Some(InFlight { started: now, sock }),
+            None => p.next = now + Duration::from_secs(1),
         }
-        p.flight = Some(InFlight {
-            handle: self.sockets.add(s),
-            started: now,
-            sent: false,
-            got: Vec::with_capacity(STATUS_LINE_MAX),
-        });
     }
 
-    /// One step of `p`'s check in flight ([`drive`]): its outcome once it has
-    /// one, and then the connection is reset and its socket dropped.
+    /// One step of `p`'s check in flight ([`drive`], [`drive_udp`],
+    /// [`drive_ping`]): its outcome once it has one, and then its sockets
+    /// are closed (a connection reset).
     pub(super) fn step(&mut self, p: &mut Probe, now: Instant) -> Option<Outcome> {
         let f = p.flight.as_mut()?;
-        let s = self.sockets.get_mut::<tcp::Socket>(f.handle);
         let timeout = Duration::from_secs(u64::from(p.t.check.connect_timeout));
-        let outcome = drive(
-            s,
-            f,
-            &p.t.check.kind,
-            &p.t.addr,
-            now.duration_since(f.started) >= timeout,
-        );
-        let o = outcome?;
-        s.abort();
+        let timed_out = now.duration_since(f.started) >= timeout;
+        let o = match (&mut f.sock, &p.t.check.kind) {
+            (Sock::Tcp { handle, sent, got }, kind) => {
+                let s = self.sockets.get_mut::<tcp::Socket>(*handle);
+                drive(s, (sent, got), kind, &p.t.addr, timed_out)?
+            }
+            (Sock::Udp { handle, errors }, CheckKind::Udp(u)) => {
+                let resolved = self
+                    .dev
+                    .out
+                    .route
+                    .hop(p.t.addr)
+                    .is_some_and(|h| hop_mac(self.dev.out.shared, h).is_some());
+                let e = self.sockets.get_mut::<icmp::Socket>(*errors);
+                let unreachable = unreachable(e, p.t.addr);
+                let s = self.sockets.get_mut::<udp::Socket>(*handle);
+                let now = (unreachable, timed_out, resolved);
+                drive_udp(s, u, (p.t.addr, p.t.port), now)?
+            }
+            (Sock::Ping { handle }, _) => {
+                let s = self.sockets.get_mut::<icmp::Socket>(*handle);
+                drive_ping(s, p.t.addr, timed_out)?
+            }
+            // A check's kind and its sockets change together (a changed
+            // check is a new probe): not reached.
+            (Sock::Udp { .. }, _) => Outcome::Timeout,
+        };
         if let Some(f) = p.flight.take() {
-            // Let the RST go out before the socket is dropped.
-            self.poll(now);
-            self.sockets.remove(f.handle);
+            self.close(f, now);
         }
         Some(o)
+    }
+
+    /// Closes `f`'s sockets: a connection is reset (the RST sent before its
+    /// socket goes).
+    pub(super) fn close(&mut self, f: InFlight, now: Instant) {
+        match f.sock {
+            Sock::Tcp { handle, .. } => {
+                self.sockets.get_mut::<tcp::Socket>(handle).abort();
+                self.poll(now);
+                self.sockets.remove(handle);
+            }
+            Sock::Udp { handle, errors } => {
+                self.sockets.remove(handle);
+                self.sockets.remove(errors);
+            }
+            Sock::Ping { handle } => {
+                self.sockets.remove(handle);
+            }
+        }
+    }
+}
+
+/// Bytes of an ICMP error kept for a UDP check (the quote of its datagram).
+const ICMP_ERROR_MAX: usize = 1600;
+/// Bytes of an echo request's data, as keepalived's `ping_it` sends.
+const ECHO_DATA: usize = 128;
+/// Bytes of an echo reply kept.
+const ECHO_MAX: usize = 256;
+
+/// An ICMP socket with room for `packets` messages of up to `bytes` each.
+fn icmp_socket(packets: usize, bytes: usize) -> icmp::Socket<'static> {
+    icmp::Socket::new(
+        icmp::PacketBuffer::new(
+            vec![icmp::PacketMetadata::EMPTY; packets],
+            vec![0; packets * bytes],
+        ),
+        icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 1], vec![0; ECHO_MAX]),
+    )
+}
+
+/// Queues an echo request (identifier `ident`, sequence `seq`) to `addr` on
+/// `s`; smoltcp sets its checksum as it sends it. False if it does not fit.
+fn echo_request(s: &mut icmp::Socket, addr: IpAddr, ident: u16, seq: u16) -> bool {
+    let mut data = [0u8; ECHO_DATA];
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    let caps = ChecksumCapabilities::ignored();
+    match addr {
+        IpAddr::V4(a) => {
+            let repr = Icmpv4Repr::EchoRequest {
+                ident,
+                seq_no: seq,
+                data: &data,
+            };
+            s.send(repr.buffer_len(), IpAddress::Ipv4(a))
+                .map(|buf| repr.emit(&mut Icmpv4Packet::new_unchecked(buf), &caps))
+                .is_ok()
+        }
+        IpAddr::V6(a) => {
+            let repr = Icmpv6Repr::EchoRequest {
+                ident,
+                seq_no: seq,
+                data: &data,
+            };
+            // The addresses only feed the checksum, which smoltcp makes again.
+            let any = Ipv6Addr::UNSPECIFIED;
+            s.send(repr.buffer_len(), IpAddress::Ipv6(a))
+                .map(|buf| repr.emit(&any, &a, &mut Icmpv6Packet::new_unchecked(buf), &caps))
+                .is_ok()
+        }
     }
 }
 

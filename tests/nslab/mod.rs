@@ -24,7 +24,7 @@
 //! missing capability panics, so that a test never passes by skipping;
 //! elsewhere it prints why and returns `None`. Then it builds the lab under a
 //! tag of its own, starts an HTTP server (`i am rsN`) on port 80 of every real
-//! server, runs the [`Scenario::before_director`] step if any, starts the
+//! server, runs the [`Scenario::before_director`] steps if any, starts the
 //! director (`--workers`, `--rules`, the extra arguments) with its control socket
 //! at `/run/ringvs-{name}-{tag}.sock`, waits until the socket answers, and adds
 //! the seed's service if asked.
@@ -58,7 +58,7 @@ pub struct Scenario {
     args: Vec<String>,
     rules: Option<String>,
     seed: Option<Vec<String>>,
-    before_director: Option<LabStep>,
+    before_director: Vec<LabStep>,
 }
 
 /// A running director in its lab (see the module docs).
@@ -81,7 +81,7 @@ impl Scenario {
             args: Vec::new(),
             rules: None,
             seed: None,
-            before_director: None,
+            before_director: Vec::new(),
         }
     }
 
@@ -143,9 +143,10 @@ impl Scenario {
     }
 
     /// A step of the test's own between the HTTP servers and the director
-    /// (e.g. more servers the director's rules point at).
+    /// (e.g. more servers the director's rules point at); steps run in the
+    /// order given.
     pub fn before_director(mut self, step: impl FnOnce(&mut Lab) + 'static) -> Self {
-        self.before_director = Some(Box::new(step));
+        self.before_director.push(Box::new(step));
         self
     }
 
@@ -160,7 +161,7 @@ impl Scenario {
         let mut lab = Lab::build_with(&tag, self.lab).expect("build lab");
         lab.start_http_servers(Path::new(EXE))
             .expect("http servers");
-        if let Some(step) = self.before_director {
+        for step in self.before_director {
             step(&mut lab);
         }
         let control = PathBuf::from(format!("/run/ringvs-{}-{tag}.sock", self.name));

@@ -6,8 +6,9 @@
 
 use super::super::names::Names;
 use super::super::{
-    AdmError, CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, Forward, HealthCheck, Proto,
-    Quorum, SorryOpts,
+    AdmError, CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, DEFAULT_MAX_REPLY_LEN,
+    DEFAULT_MIN_REPLY_LEN, Forward, HealthCheck, MAX_PAYLOAD, Proto, Quorum, SorryOpts, UdpCheck,
+    UdpReply, parse_hex,
 };
 use super::messages::usage;
 use super::options::{Cmd, Tag};
@@ -35,6 +36,12 @@ pub(super) struct CheckArgs {
     delay_before_retry: Option<u32>,
     inhibit: bool,
     alpha: bool,
+    /// `--payload` and `--require-reply` (its hex string, if any), with
+    /// their mask; `--min-reply-length`, `--max-reply-length`.
+    payload: Option<Vec<u8>>,
+    reply: Option<(Vec<u8>, Vec<u8>)>,
+    min_reply: Option<u16>,
+    max_reply: Option<u16>,
 }
 
 impl CheckArgs {
@@ -95,6 +102,41 @@ impl CheckArgs {
                 self.alpha = true;
                 "alpha"
             }
+            Tag::Payload => {
+                let (data, _) = parse_hex(val, false)
+                    .filter(|(d, _)| d.len() <= MAX_PAYLOAD)
+                    .ok_or_else(|| usage("illegal payload specified"))?;
+                self.payload = Some(data);
+                "payload"
+            }
+            Tag::RequireReply => {
+                self.reply = match val {
+                    "" => Some((Vec::new(), Vec::new())),
+                    v => Some(
+                        parse_hex(v, true)
+                            .filter(|(d, _)| d.len() <= MAX_PAYLOAD)
+                            .ok_or_else(|| usage("illegal require-reply specified"))?,
+                    ),
+                };
+                "require-reply"
+            }
+            Tag::MinReplyLength | Tag::MaxReplyLength => {
+                let min = tag == Tag::MinReplyLength;
+                let name = if min {
+                    "min-reply-length"
+                } else {
+                    "max-reply-length"
+                };
+                let n = number_in(val, 0, i64::from(u16::MAX))
+                    .map(|v| v as u16)
+                    .ok_or_else(|| usage(format!("illegal {name} specified")))?;
+                *(if min {
+                    &mut self.min_reply
+                } else {
+                    &mut self.max_reply
+                }) = Some(n);
+                name
+            }
             _ => return Ok(false),
         };
         seen_once(&mut self.seen, name)
@@ -106,30 +148,79 @@ impl CheckArgs {
             return Ok(None);
         };
         service_command(first, cmd)?;
-        let Some(kind) = self.kind else {
+        let Some(kind) = self.kind.clone() else {
             return Err(usage(format!(
                 "the '{first}' option needs the 'check' option"
             )));
         };
+        if kind != "http" && (self.path.is_some() || self.status.is_some()) {
+            return Err(usage("check-path and check-status need --check http"));
+        }
+        let udp_only = self.payload.is_some()
+            || self.reply.is_some()
+            || self.min_reply.is_some()
+            || self.max_reply.is_some();
+        if kind != "udp" && udp_only {
+            return Err(usage(
+                "payload, require-reply, min-reply-length and max-reply-length need --check udp",
+            ));
+        }
         let kind = match kind.as_str() {
-            "tcp" => {
-                if self.path.is_some() || self.status.is_some() {
-                    return Err(usage("check-path and check-status need --check http"));
-                }
-                CheckKind::Tcp
-            }
+            "tcp" => CheckKind::Tcp,
             "http" => CheckKind::Http {
-                path: self.path.unwrap_or_else(|| DEFAULT_CHECK_PATH.to_string()),
+                path: self
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_CHECK_PATH.to_string()),
                 status: self.status.unwrap_or(DEFAULT_CHECK_STATUS),
             },
+            "udp" => {
+                let (min_len, max_len) = (
+                    self.min_reply.unwrap_or(DEFAULT_MIN_REPLY_LEN),
+                    self.max_reply.unwrap_or(DEFAULT_MAX_REPLY_LEN),
+                );
+                // keepalived warns that such a check always fails
+                // (`udp_check_end_handler`); refused here.
+                if min_len > max_len {
+                    return Err(usage(format!(
+                        "min-reply-length {min_len} > max-reply-length {max_len}"
+                    )));
+                }
+                let Some((data, mask)) = self.reply.clone() else {
+                    if self.min_reply.is_some() || self.max_reply.is_some() {
+                        return Err(usage(
+                            "min-reply-length and max-reply-length need --require-reply",
+                        ));
+                    }
+                    return Ok(Some(self.times(CheckKind::Udp(UdpCheck {
+                        payload: self.payload.clone().unwrap_or_default(),
+                        reply: None,
+                    }))));
+                };
+                CheckKind::Udp(UdpCheck {
+                    payload: self.payload.clone().unwrap_or_default(),
+                    reply: Some(UdpReply {
+                        data,
+                        mask,
+                        min_len,
+                        max_len,
+                    }),
+                })
+            }
+            "ping" => CheckKind::Ping,
             _ => {
                 return Err(usage(format!(
-                    "illegal check `{kind}' specified (tcp or http)"
+                    "illegal check `{kind}' specified (tcp, http, udp or ping)"
                 )));
             }
         };
+        Ok(Some(self.times(kind)))
+    }
+
+    /// The check of kind `kind` with the times and flags given.
+    fn times(&self, kind: CheckKind) -> HealthCheck {
         let d = HealthCheck::new(kind);
-        Ok(Some(HealthCheck {
+        HealthCheck {
             delay_loop: self.delay_loop.unwrap_or(d.delay_loop),
             connect_timeout: self.connect_timeout.unwrap_or(d.connect_timeout),
             retry: self.retry.unwrap_or(d.retry),
@@ -137,7 +228,7 @@ impl CheckArgs {
             inhibit_on_failure: self.inhibit,
             alpha: self.alpha,
             ..d
-        }))
+        }
     }
 }
 

@@ -78,6 +78,10 @@ pub(super) enum Tag {
     DelayBeforeRetry,
     InhibitOnFailure,
     Alpha,
+    Payload,
+    RequireReply,
+    MinReplyLength,
+    MaxReplyLength,
     // ringvs's sorry server (keepalived's `sorry_server`; -A/-E only) and
     // the quorum that calls it in.
     SorryServer,
@@ -188,6 +192,10 @@ pub(super) const SPECS: &[Spec] = &[
     ),
     spec("inhibit-on-failure", None, Arg::No, Tag::InhibitOnFailure),
     spec("alpha", None, Arg::No, Tag::Alpha),
+    spec("payload", None, Arg::Required, Tag::Payload),
+    spec("require-reply", None, Arg::Optional, Tag::RequireReply),
+    spec("min-reply-length", None, Arg::Required, Tag::MinReplyLength),
+    spec("max-reply-length", None, Arg::Required, Tag::MaxReplyLength),
     spec("sorry-server", None, Arg::Required, Tag::SorryServer),
     spec("sorry-gatewaying", None, Arg::No, Tag::SorryGatewaying),
     spec("sorry-inhibit", None, Arg::No, Tag::SorryInhibit),

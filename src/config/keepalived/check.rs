@@ -1,5 +1,5 @@
-//! The checkers of a `real_server` (`TCP_CHECK`, `HTTP_GET`) and the one
-//! check per service that ringvs runs.
+//! The checkers of a `real_server` (`TCP_CHECK`, `HTTP_GET`, `UDP_CHECK`,
+//! `PING_CHECK`) and the one check per service that ringvs runs.
 //!
 //! keepalived (`check_api.c` `install_checker_common_keywords`, `check_tcp.c`,
 //! `check_http.c` `install_http_ssl_check_keyword`) runs checkers per real
@@ -7,7 +7,7 @@
 //! the real server, then from the virtual server, then from the checker's
 //! default (`check_data.c` `validate_check_config`): `delay_loop` 60 s,
 //! `connect_timeout` 5 s, `retry` 1, `delay_before_retry` 1 s for
-//! `TCP_CHECK` and 3 s for `HTTP_GET` (`http_get_handler`). A server goes
+//! the other checkers and 3 s for `HTTP_GET` (`http_get_handler`). A server goes
 //! down after `retry + 1` failures in a row (`tcp_epilog`), as in ringvs.
 //!
 //! ringvs runs one check per service (see `docs/health.md`), on each real
@@ -17,13 +17,19 @@
 //! so is a second checker in one real server (keepalived needs them all up,
 //! ringvs runs the first). `inhibit_on_failure` belongs to the real server in
 //! keepalived and to the check in ringvs, so it is compared with the rest.
-//! Other checkers (`MISC_CHECK`, `SSL_GET`, `SMTP_CHECK`, ...) are warned
-//! about and not run.
+//! `UDP_CHECK` takes `payload`, `require_reply`, `min_reply_length` and
+//! `max_reply_length` (`check_udp.c`); `PING_CHECK` only the common
+//! keywords, and no port (`connect_port` there is not warned about). Other
+//! checkers (`MISC_CHECK`, `SSL_GET`, `SMTP_CHECK`, ...) are warned about
+//! and not run.
 
 use std::net::IpAddr;
 
 use super::super::ipvsadm::{MAX_CHECK_PATH, MAX_CHECK_RETRY, MAX_CHECK_SECS};
-use super::super::{CheckKind, DEFAULT_CHECK_STATUS, HealthCheck};
+use super::super::{
+    CheckKind, DEFAULT_CHECK_STATUS, DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, HealthCheck,
+    MAX_PAYLOAD, UdpCheck, UdpReply, parse_hex,
+};
 use super::lexer::Stmt;
 use super::values::Cx;
 use super::{KaError, Pos};
@@ -33,20 +39,21 @@ use super::{KaError, Pos};
 pub(crate) const HTTP_GET_DELAY_BEFORE_RETRY: u32 = 3;
 
 /// keepalived's checkers that ringvs does not run.
-const OTHER_CHECKERS: [&str; 8] = [
+const OTHER_CHECKERS: [&str; 6] = [
     "SSL_GET",
     "SMTP_CHECK",
     "MISC_CHECK",
     "DNS_CHECK",
     "BFD_CHECK",
-    "UDP_CHECK",
-    "PING_CHECK",
     "FILE_CHECK",
 ];
 
+/// The checkers ringvs runs.
+const RUN: [&str; 4] = ["TCP_CHECK", "HTTP_GET", "UDP_CHECK", "PING_CHECK"];
+
 /// Whether `kw` names one of keepalived's checkers.
 pub(crate) fn is_checker(kw: &str) -> bool {
-    kw == "TCP_CHECK" || kw == "HTTP_GET" || OTHER_CHECKERS.contains(&kw)
+    RUN.contains(&kw) || OTHER_CHECKERS.contains(&kw)
 }
 
 /// The check times set at one level (checker, real server or virtual server).
@@ -115,7 +122,8 @@ impl Checker {
                 ),
             );
         }
-        if let Some(p) = self.connect_port.filter(|&p| p != port) {
+        let ported = self.kind != CheckKind::Ping;
+        if let Some(p) = self.connect_port.filter(|&p| ported && p != port) {
             cx.w.at(
                 &self.pos,
                 format!(
@@ -124,9 +132,10 @@ impl Checker {
             );
         }
         let t = self.times.or(rs).or(vs);
+        // `queue_checker`'s default (`check_api.c`), but HTTP_GET's.
         let default_dbr = match self.kind {
-            CheckKind::Tcp => 1,
             CheckKind::Http { .. } => HTTP_GET_DELAY_BEFORE_RETRY,
+            CheckKind::Tcp | CheckKind::Udp(_) | CheckKind::Ping => 1,
         };
         let d = HealthCheck::new(self.kind.clone());
         HealthCheck {
@@ -145,6 +154,8 @@ impl Checker {
         match self.kind {
             CheckKind::Tcp => "TCP_CHECK",
             CheckKind::Http { .. } => "HTTP_GET",
+            CheckKind::Udp(_) => "UDP_CHECK",
+            CheckKind::Ping => "PING_CHECK",
         }
     }
 }
@@ -153,8 +164,8 @@ impl Checker {
 /// not run by ringvs (warned about).
 pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
     let http = match s.keyword() {
-        "TCP_CHECK" => false,
         "HTTP_GET" => true,
+        "TCP_CHECK" | "UDP_CHECK" | "PING_CHECK" => false,
         other => {
             cx.w.at(
                 &s.pos,
@@ -168,14 +179,23 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
     let name = s.keyword();
     let mut c = Checker {
         pos: s.pos.clone(),
-        kind: CheckKind::Tcp,
+        kind: match name {
+            "PING_CHECK" => CheckKind::Ping,
+            _ => CheckKind::Tcp,
+        },
         times: Times::default(),
         connect_ip: None,
         connect_port: None,
     };
     let mut urls = Vec::new();
+    let mut udp = (name == "UDP_CHECK").then(UdpArgs::default);
     for k in s.children() {
         if c.times.take(cx, k, 0)? {
+            continue;
+        }
+        if let Some(u) = udp.as_mut()
+            && u.take(cx, k)?
+        {
             continue;
         }
         match k.keyword() {
@@ -193,6 +213,9 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
             "url" if http => urls.push(url(cx, k)?),
             _ => cx.unsupported(k, name),
         }
+    }
+    if let Some(u) = udp {
+        c.kind = CheckKind::Udp(u.check(&s.pos)?);
     }
     if !http {
         return Ok(Some(c));
@@ -254,6 +277,73 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
     };
     c.kind = CheckKind::Http { path, status };
     Ok(Some(c))
+}
+
+/// The keywords of a `UDP_CHECK` (`check_udp.c` `install_udp_check_keyword`).
+#[derive(Default)]
+struct UdpArgs {
+    payload: Vec<u8>,
+    reply: Option<(Vec<u8>, Vec<u8>)>,
+    min_len: Option<u16>,
+    max_len: Option<u16>,
+}
+
+impl UdpArgs {
+    /// Takes `k` if it is one of `UDP_CHECK`'s own keywords. A hex string
+    /// is all the words after the keyword, as keepalived joins them
+    /// (`make_strvec_str`); one it cannot read is an error here.
+    fn take(&mut self, cx: &mut Cx<'_>, k: &Stmt) -> Result<bool, KaError> {
+        let hex = |wildcard: bool| {
+            let words = k.args().join(" ");
+            parse_hex(&words, wildcard)
+                .filter(|(d, _)| d.len() <= MAX_PAYLOAD)
+                .ok_or_else(|| {
+                    KaError::at(
+                        &k.pos,
+                        format!(
+                            "{} {words}: not a hex string of 1..{MAX_PAYLOAD} bytes",
+                            k.keyword()
+                        ),
+                    )
+                })
+        };
+        match k.keyword() {
+            "payload" => self.payload = hex(false)?.0,
+            "require_reply" if k.args().is_empty() => self.reply = Some((Vec::new(), Vec::new())),
+            "require_reply" => self.reply = Some(hex(true)?),
+            "min_reply_length" => self.min_len = Some(cx.number(k, 0, u32::from(u16::MAX))? as u16),
+            "max_reply_length" => self.max_len = Some(cx.number(k, 0, u32::from(u16::MAX))? as u16),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The check: the lengths bound only an answer `require_reply` asks
+    /// for. `min_reply_length` above `max_reply_length` is an error
+    /// (keepalived's `udp_check_end_handler` warns that the check will
+    /// always fail, and runs it).
+    fn check(self, pos: &Pos) -> Result<UdpCheck, KaError> {
+        let min_len = self.min_len.unwrap_or(DEFAULT_MIN_REPLY_LEN);
+        let max_len = self.max_len.unwrap_or(DEFAULT_MAX_REPLY_LEN);
+        if min_len > max_len {
+            return Err(KaError::at(
+                pos,
+                format!(
+                    "UDP_CHECK: min_reply_length {min_len} > max_reply_length {max_len} (it would always fail)"
+                ),
+            ));
+        }
+        let reply = self.reply.map(|(data, mask)| UdpReply {
+            data,
+            mask,
+            min_len,
+            max_len,
+        });
+        Ok(UdpCheck {
+            payload: self.payload,
+            reply,
+        })
+    }
 }
 
 /// A status code or a range `lo-hi`, and where it was given.
@@ -329,7 +419,7 @@ pub(crate) fn service_check(cx: &mut Cx<'_>, servers: &[ServerCheck]) -> Option<
             None => cx.w.at(
                 &s.pos,
                 format!(
-                    "real_server {} has no TCP_CHECK or HTTP_GET: ringvs checks every real server of a virtual_server, this one with the check of {at}",
+                    "real_server {} has no TCP_CHECK, HTTP_GET, UDP_CHECK or PING_CHECK: ringvs checks every real server of a virtual_server, this one with the check of {at}",
                     s.name
                 ),
             ),

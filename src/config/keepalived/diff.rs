@@ -154,16 +154,9 @@ impl fmt::Display for Change {
                 if settings.ops {
                     f.write_str(" -o")?;
                 }
-                match settings.check.as_ref().map(|c| &c.kind) {
-                    Some(super::super::CheckKind::Tcp) => f.write_str(" --check tcp"),
-                    Some(super::super::CheckKind::Http { path, status }) => {
-                        write!(
-                            f,
-                            " --check http --check-path {path} --check-status {status}"
-                        )
-                    }
-                    None => Ok(()),
-                }?;
+                if let Some(c) = &settings.check {
+                    f.write_str(&super::super::format::kind_options(&c.kind))?;
+                }
                 if settings.check.as_ref().is_some_and(|c| c.alpha) {
                     f.write_str(" --alpha")?;
                 }

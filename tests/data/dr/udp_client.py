@@ -2,7 +2,7 @@
 
 usage:
   python3 udp_client.py ask ADDR PORT COUNT
-      COUNT requests of 32 bytes, each from a new socket (a new source port:
+      COUNT requests of 32 bytes (ADDR may be IPv6), each from a new socket (a new source port:
       a new connection for the director; all held open to the end so no
       port repeats); prints each answer, or `timeout`.
   python3 udp_client.py one ADDR PORT COUNT
@@ -50,8 +50,9 @@ def ask(addr, port, count):
     # later one the source port of an earlier one, which would be the same
     # connection for the director (and the same real server), not a new one.
     held = []
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
     for i in range(count):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(family, socket.SOCK_DGRAM)
         held.append(s)
         s.settimeout(2.0)
         s.sendto(b"q%031d" % i, (addr, port))
