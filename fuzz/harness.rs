@@ -25,7 +25,7 @@ use frames6::{Ext, L3};
 use crossbeam_channel::Receiver;
 use ringvs::config::Config;
 use ringvs::config::ipvsadm::{apply, parse};
-use ringvs::dataplane::{Director, Env, Plan, Worker};
+use ringvs::dataplane::{Director, Env, Plan, Shared, Worker};
 use ringvs::io::RxMeta;
 use ringvs::io::mem::{MemRx, MemTx};
 use ringvs::nat::{Snapshot, Timeouts};
@@ -36,6 +36,7 @@ use ringvs::wire::checksum::{combine, fold, pseudo_header_v4, sum};
 use ringvs::{Nic, NicPair};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -174,6 +175,11 @@ pub fn templates() -> Vec<(Nic, Vec<u8>)> {
     let quoted = tcp((EXT_MAC, CLIENT_MAC), (VIP, 80), (CLIENT, 40000), ACK, b"");
     let mut unreach = vec![3u8, 4, 0, 0, 0, 0, 5, 0x78];
     unreach.extend_from_slice(&quoted[14..14 + 28]);
+    let mut echo_reply = echo.clone();
+    echo_reply[0] = 0;
+    let check = udp((INT_MAC, RS1_MAC), (DIP, 61000), (RS1, 54), b"");
+    let mut check_unreach = vec![3u8, 3, 0, 0, 0, 0, 0, 0];
+    check_unreach.extend_from_slice(&check[14..]);
     vec![
         (Nic::Ext, tcp(c, (CLIENT, 40001), (VIP, 80), SYN, b"")),
         (
@@ -217,6 +223,11 @@ pub fn templates() -> Vec<(Nic, Vec<u8>)> {
         ),
         (Nic::Ext, ip_frame(c, CLIENT, VIP, 1, echo.clone())),
         (Nic::Int, ip_frame(r, RS1, DIP, 1, echo)),
+        // Answers to the health checks: a check's UDP answer, an echo reply
+        // (PING_CHECK) and a port unreachable about a check's datagram.
+        (Nic::Int, udp(r, (RS1, 53), (DIP, 61000), b"rs1 2")),
+        (Nic::Int, ip_frame(r, RS1, DIP, 1, echo_reply)),
+        (Nic::Int, ip_frame(r, RS1, DIP, 1, check_unreach)),
         (Nic::Ext, ip_frame(c, CLIENT, VIP, 1, unreach)),
         (Nic::Ext, arp(1, CLIENT_MAC, CLIENT, [0; 6], VIP, [0xff; 6])),
         (Nic::Int, arp(2, RS1_MAC, RS1, INT_MAC, DIP, INT_MAC)),
@@ -596,6 +607,9 @@ pub struct Harness {
     pub fixed: Stages,
     pub unfixed: Stages,
     neigh_rx: Receiver<NeighEvent>,
+    /// What the worker shares: its health tap counts the frames handed to
+    /// the health thread (or dropped on the way: none is connected here).
+    pub shared: Arc<Shared>,
     now: Instant,
     templates: Vec<(Nic, Vec<u8>)>,
     /// Frames fed and frames that came out, over the harness's life.
@@ -729,6 +743,7 @@ impl Harness {
             fixed: Stages::default(),
             unfixed: Stages::default(),
             neigh_rx,
+            shared: dp.shared.clone(),
             now,
             templates,
             fed: 0,
@@ -764,6 +779,11 @@ impl Harness {
     /// Feed one frame and check its outcome; returns the frames it caused to be sent.
     pub fn one(&mut self, nic: Nic, frame: &[u8], partial: bool) -> u64 {
         let before: Counters = self.w.core.ctr.clone();
+        let tapped = |h: &Self| {
+            let t = &h.shared.health;
+            t.diverted.load(Ordering::Relaxed) + t.dropped.load(Ordering::Relaxed)
+        };
+        let tapped_before = tapped(self);
         let meta = RxMeta {
             wire_len: frame.len() as u32,
             csum_partial: partial,
@@ -803,7 +823,9 @@ impl Harness {
         // pass (`drop_neigh_unresolved`: e.g. a one-packet-scheduling reply
         // translated to a client address nobody answers ARP for).
         let held = d(Ctr::FragHeld);
-        let outcomes = packets + d(Ctr::HandoffOut) + drops + heard + held;
+        // Handed to the health thread (`divert.rs`).
+        let diverted = tapped(self) - tapped_before;
+        let outcomes = packets + d(Ctr::HandoffOut) + drops + heard + held + diverted;
         assert_eq!(
             outcomes,
             1 + d(Ctr::FragReleased) + d(Ctr::DropNeighUnresolved),

@@ -369,6 +369,37 @@ fn an_icmp_error_about_a_tunnel_packet_reaches_the_client_about_its_own_packet()
     }
 }
 
+/// A GUE packet's source port (`gue_sport`: 49152–65535) may be one of the
+/// health checks' ports (61000–61999): an error about such a packet is
+/// still the client's (as for any GUE packet), not a `UDP_CHECK`'s.
+#[test]
+fn an_error_about_a_gue_packet_from_a_check_port_reaches_the_client() {
+    let from_router = router_to_dip();
+    let mut d = director(tunnel(TunKind::Gue, 6080, TunCsum::NoCsum));
+    let mut found = 0;
+    for cport in 40000..44000u16 {
+        let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), cport, 80, SYN));
+        let sent = &int[0];
+        let sport = u16::from_be_bytes([sent[34], sent[35]]);
+        if !(61000..=61999).contains(&sport) {
+            continue;
+        }
+        let err = icmp_error(&from_router, 3, 4, [0, 0, 5, 0x78], sent, sent.len() - 34);
+        let (ext, _) = d.int(&err);
+        assert_eq!(ext.len(), 1, "client port {cport}, GUE source port {sport}");
+        found += 1;
+        if found == 5 {
+            break;
+        }
+    }
+    assert_eq!(found, 5, "flows whose GUE source port is a check port");
+    assert_eq!(d.ctr(Ctr::IcmpErrorTunnel), 5);
+    let tap = &d.shared.health;
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    let tapped = tap.diverted.load(relaxed) + tap.dropped.load(relaxed);
+    assert_eq!(tapped, 0, "none to the health thread");
+}
+
 /// What an error about a tunnel packet must be to reach the client: about a
 /// packet the client sent with DF (for "fragmentation needed"), to our
 /// address on that side, naming the connection's real server and its
@@ -542,13 +573,21 @@ mod edited_icmp {
         fix_icmp_checksum(f);
     }
 
-    /// One frame's outcomes: frames sent, queued, handed off, drops.
+    /// One frame's outcomes: frames sent, queued, handed off, drops, and
+    /// handed to the health thread (an edit can make an echo reply to the
+    /// DIP, or an error about a health check's datagram: `divert.rs`).
     fn outcomes(d: &mut MemDirector, nic: Nic, f: &[u8]) -> u64 {
         let before = d.w().core.ctr.clone();
+        let tapped = |d: &MemDirector| {
+            let (t, relaxed) = (&d.shared.health, std::sync::atomic::Ordering::Relaxed);
+            t.diverted.load(relaxed) + t.dropped.load(relaxed)
+        };
+        let tapped_before = tapped(d);
         let (ext, int) = match nic {
             Nic::Ext => d.ext(f),
             Nic::Int => d.int(f),
         };
+        let diverted = tapped(d) - tapped_before;
         let after = &d.w().core.ctr;
         let moved = |c: Ctr| after.get(c) - before.get(c);
         (ext.len() + int.len()) as u64
@@ -556,6 +595,7 @@ mod edited_icmp {
             + moved(Ctr::HandoffOut)
             + drop_sum(after)
             - drop_sum(&before)
+            + diverted
     }
 
     /// Past the burst of the ICMP rate limit (50; the clock stands still),

@@ -72,20 +72,12 @@ impl Core {
         if icmp.msg_type() == msg::ECHO_REQUEST && self.is_ours(nic, dst) {
             return self.echo(nic, frame, &mut tx[nic]);
         }
-        // Answers to the health checks from the DIP (`divert.rs`).
-        if nic == Nic::Int && dst == self.env.dip() {
-            let check = match icmp.msg_type() {
-                msg::ECHO_REPLY => true,
-                msg::DEST_UNREACHABLE => quoted(icmp.data()).is_some_and(|q| {
-                    q.src == dst && super::divert::is_check_error(q.proto, q.sport)
-                }),
-                _ => false,
-            };
-            if check {
-                // `frame` ends where the IP packet does.
-                self.shared.health.divert(&frame[ethernet::HEADER_LEN..]);
-                return;
-            }
+        // A `PING_CHECK`'s answer (`divert.rs`): no other echo leaves the DIP.
+        let to_dip = nic == Nic::Int && dst == self.env.dip();
+        if to_dip && icmp.msg_type() == msg::ECHO_REPLY {
+            // `frame` ends where the IP packet does.
+            self.shared.health.divert(&frame[ethernet::HEADER_LEN..]);
+            return;
         }
         if !icmp.is_error() {
             return self.ctr.inc(if self.is_ours(nic, dst) {
@@ -108,6 +100,17 @@ impl Core {
             && dst == tunnel_src
             && self.icmp_tunnel_error(nic, frame, &icmp, handed, tx)
         {
+            return;
+        }
+        // About a `UDP_CHECK`'s datagram (`divert.rs`); after the tunnel
+        // packets, as a GUE packet may leave from a check port too
+        // (`gue_sport`), and its error is the client's.
+        if to_dip
+            && q.src == dst
+            && icmp.msg_type() == msg::DEST_UNREACHABLE
+            && super::divert::is_check_error(q.proto, q.sport)
+        {
+            self.shared.health.divert(&frame[ethernet::HEADER_LEN..]);
             return;
         }
         if q.proto != protocol::TCP && q.proto != protocol::UDP {

@@ -26,6 +26,7 @@
 //! in `stack`, smoltcp's device and interface; in `probe`, one server's
 //! checks and their verdicts.
 
+mod ports;
 mod probe;
 mod quorum;
 mod stack;
@@ -491,9 +492,9 @@ impl<T: TxQueue> Checker<'_, T> {
             TICK
         };
         if let Ok(pkt) = self.tap.rx.recv_timeout(wait) {
-            self.stack.dev.rxq.push_back(pkt);
+            self.stack.take(pkt);
             while let Ok(pkt) = self.tap.rx.try_recv() {
-                self.stack.dev.rxq.push_back(pkt);
+                self.stack.take(pkt);
             }
         }
     }

@@ -51,9 +51,11 @@ impl Outcome {
     }
 }
 
-/// A check in flight: its sockets in the health thread's smoltcp set.
+/// A check in flight: its local port (or echo identifier) and its sockets
+/// in the health thread's smoltcp set.
 pub(super) struct InFlight {
     pub(super) started: Instant,
+    pub(super) port: u16,
     pub(super) sock: Sock,
 }
 
@@ -66,11 +68,11 @@ pub(super) enum Sock {
         sent: bool,
         got: Vec<u8>,
     },
-    /// `UDP_CHECK`: the datagram's socket, and an ICMP socket bound to its
-    /// port for the errors about it.
+    /// `UDP_CHECK`: the datagram's socket, and whether the datagram could
+    /// leave (its next hop's MAC known when it was sent).
     Udp {
         handle: SocketHandle,
-        errors: SocketHandle,
+        resolved: bool,
     },
     /// `PING_CHECK`: an ICMP socket bound to the echo's identifier.
     Ping { handle: SocketHandle },
@@ -206,9 +208,10 @@ pub(super) fn drive(
 /// destination unreachable about the datagram fails it (other ICMP errors,
 /// as there, do not); an answer from the server passes it, if it is the
 /// one `require_reply` asks for; silence until `connect_timeout` passes it
-/// without `require_reply`, once the datagram could leave (`resolved`: the
-/// next hop's MAC is known; keepalived's kernel reports a failed ARP as an
-/// error on the socket).
+/// without `require_reply`, if the datagram could leave (`resolved`: the
+/// next hop's MAC was known when it was sent; keepalived's kernel reports a
+/// failed ARP as an error on the socket). `unreachable`: a destination
+/// unreachable came about the datagram (`ports.rs`).
 pub(super) fn drive_udp(
     s: &mut udp::Socket,
     check: &UdpCheck,
@@ -236,20 +239,6 @@ pub(super) fn drive_udp(
         (None, false) => Outcome::NoNeighbor,
         (None, true) => Outcome::Ok,
     })
-}
-
-/// Whether `errors` (bound to a UDP check's port) received a destination
-/// unreachable about its datagram to `addr`.
-pub(super) fn unreachable(errors: &mut icmp::Socket, addr: IpAddr) -> bool {
-    let unreachable = match addr {
-        IpAddr::V4(_) => crate::wire::icmpv4::msg::DEST_UNREACHABLE,
-        IpAddr::V6(_) => crate::wire::icmpv6::msg::DEST_UNREACHABLE,
-    };
-    let mut any = false;
-    while let Ok((msg, _)) = errors.recv() {
-        any |= msg.first() == Some(&unreachable);
-    }
-    any
 }
 
 /// One step of a `PING_CHECK` (`check_ping.c` `icmp_check_thread`): an

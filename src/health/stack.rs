@@ -3,10 +3,9 @@
 //! replies, and the interface holding the DIP (and the IPv6 DIP) with the
 //! sockets of the checks in flight.
 
-use super::probe::{
-    InFlight, Outcome, Probe, STATUS_LINE_MAX, Sock, drive, drive_ping, drive_udp, unreachable,
-};
-use super::{PORTS, Packet, hop_mac, resolve};
+use super::ports::Ports;
+use super::probe::{InFlight, Outcome, Probe, STATUS_LINE_MAX, Sock, drive, drive_ping, drive_udp};
+use super::{Packet, hop_mac, resolve};
 use crate::config::{CheckKind, MAX_PAYLOAD};
 use crate::dataplane::Shared;
 use crate::io::{FRAME_MAX, TxQueue};
@@ -19,7 +18,6 @@ use smoltcp::phy::{Checksum, ChecksumCapabilities, Device, DeviceCapabilities, M
 use smoltcp::socket::{icmp, tcp, udp};
 use smoltcp::wire::{
     HardwareAddress, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr,
-    IpListenEndpoint,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
@@ -156,9 +154,8 @@ pub(super) struct Stack<'a, T> {
     pub(super) sockets: SocketSet<'static>,
     /// Where [`clock`] starts.
     start: Instant,
-    /// The local port (or echo identifier) of the next check (cycles
-    /// through [`PORTS`]).
-    next_port: u16,
+    /// The local ports (and echo identifiers) of the checks in flight.
+    ports: Ports,
     /// The sequence number of the last echo request.
     seq: u16,
 }
@@ -198,8 +195,19 @@ impl<'a, T: TxQueue> Stack<'a, T> {
             dev,
             sockets: SocketSet::new(Vec::new()),
             start,
-            next_port: *PORTS.start(),
+            ports: Ports::new(),
             seq: 0,
+        }
+    }
+
+    /// A packet the workers diverted: a destination unreachable about a UDP
+    /// check's datagram is noted ([`Ports::note`]), anything else waits for
+    /// smoltcp.
+    pub(super) fn take(&mut self, pkt: Box<Packet>) {
+        if self.ports.note(pkt.bytes()) {
+            let _ = self.dev.pool.try_send(pkt);
+        } else {
+            self.dev.rxq.push_back(pkt);
         }
     }
 
@@ -215,11 +223,9 @@ impl<'a, T: TxQueue> Stack<'a, T> {
         p.arp_wait = None;
         p.last_start = Some(now);
         // The local port (or the echo's identifier) of this check.
-        let port = self.next_port;
-        self.next_port = if self.next_port >= *PORTS.end() {
-            *PORTS.start()
-        } else {
-            self.next_port + 1
+        let Some(port) = self.ports.take() else {
+            p.next = now + Duration::from_secs(1);
+            return;
         };
         let remote = (IpAddress::from(p.t.addr), p.t.port);
         let sock = match &p.t.check.kind {
@@ -244,15 +250,16 @@ impl<'a, T: TxQueue> Stack<'a, T> {
                         vec![0; MAX_PAYLOAD],
                     ),
                 );
-                let mut errors = icmp_socket(2, ICMP_ERROR_MAX);
-                let ok = s.bind(port).is_ok()
-                    && s.send_slice(&u.payload, remote).is_ok()
-                    && errors
-                        .bind(icmp::Endpoint::Udp(IpListenEndpoint::from(port)))
-                        .is_ok();
+                // Whether the datagram can leave: a next hop whose MAC is
+                // unknown now drops it (`TxTok`).
+                let route = self.dev.out.route;
+                let resolved = route
+                    .hop(p.t.addr)
+                    .is_some_and(|h| hop_mac(self.dev.out.shared, h).is_some());
+                let ok = s.bind(port).is_ok() && s.send_slice(&u.payload, remote).is_ok();
                 ok.then(|| Sock::Udp {
                     handle: self.sockets.add(s),
-                    errors: self.sockets.add(errors),
+                    resolved,
                 })
             }
             CheckKind::Ping => {
@@ -266,8 +273,17 @@ impl<'a, T: TxQueue> Stack<'a, T> {
             }
         };
         match sock {
-            Some(sock) => p.flight = Some(InFlight { started: now, sock }),
-            None => p.next = now + Duration::from_secs(1),
+            Some(sock) => {
+                p.flight = Some(InFlight {
+                    started: now,
+                    port,
+                    sock,
+                })
+            }
+            None => {
+                self.ports.free(port);
+                p.next = now + Duration::from_secs(1);
+            }
         }
     }
 
@@ -283,18 +299,11 @@ impl<'a, T: TxQueue> Stack<'a, T> {
                 let s = self.sockets.get_mut::<tcp::Socket>(*handle);
                 drive(s, (sent, got), kind, &p.t.addr, timed_out)?
             }
-            (Sock::Udp { handle, errors }, CheckKind::Udp(u)) => {
-                let resolved = self
-                    .dev
-                    .out
-                    .route
-                    .hop(p.t.addr)
-                    .is_some_and(|h| hop_mac(self.dev.out.shared, h).is_some());
-                let e = self.sockets.get_mut::<icmp::Socket>(*errors);
-                let unreachable = unreachable(e, p.t.addr);
+            (Sock::Udp { handle, resolved }, CheckKind::Udp(u)) => {
+                let server = (p.t.addr, p.t.port);
+                let unreachable = self.ports.unreachable(f.port, server);
                 let s = self.sockets.get_mut::<udp::Socket>(*handle);
-                let now = (unreachable, timed_out, resolved);
-                drive_udp(s, u, (p.t.addr, p.t.port), now)?
+                drive_udp(s, u, server, (unreachable, timed_out, *resolved))?
             }
             (Sock::Ping { handle }, _) => {
                 let s = self.sockets.get_mut::<icmp::Socket>(*handle);
@@ -313,25 +322,20 @@ impl<'a, T: TxQueue> Stack<'a, T> {
     /// Closes `f`'s sockets: a connection is reset (the RST sent before its
     /// socket goes).
     pub(super) fn close(&mut self, f: InFlight, now: Instant) {
+        self.ports.free(f.port);
         match f.sock {
             Sock::Tcp { handle, .. } => {
                 self.sockets.get_mut::<tcp::Socket>(handle).abort();
                 self.poll(now);
                 self.sockets.remove(handle);
             }
-            Sock::Udp { handle, errors } => {
-                self.sockets.remove(handle);
-                self.sockets.remove(errors);
-            }
-            Sock::Ping { handle } => {
+            Sock::Udp { handle, .. } | Sock::Ping { handle } => {
                 self.sockets.remove(handle);
             }
         }
     }
 }
 
-/// Bytes of an ICMP error kept for a UDP check (the quote of its datagram).
-const ICMP_ERROR_MAX: usize = 1600;
 /// Bytes of an echo request's data, as keepalived's `ping_it` sends.
 const ECHO_DATA: usize = 128;
 /// Bytes of an echo reply kept.
