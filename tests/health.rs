@@ -995,8 +995,9 @@ fn sysctl_in(ns: &str, args: &[&str]) {
 ///   2-byte payload: `72x3` is `r`, then any nibble and 3) keeps both up,
 ///   one it does not match (`7274`) takes both down;
 /// * without `--require-reply`, the ICMP port unreachable of a server with
-///   nothing on the port takes it down, and the other, which answers, stays
-///   up; clients reach only that one;
+///   nothing on the port takes it down (the datagram of 700 bytes is quoted
+///   in part only), and the other, which answers, stays up; clients reach
+///   only that one;
 /// * an echo request dropped by the server takes it down, answered again
 ///   it comes back.
 ///
@@ -1011,13 +1012,16 @@ fn udp_and_ping_checks(v6: bool) {
         (lab::VIP.to_string(), rs, "0.0.0.0", lab::VIP.to_string())
     };
     let check = "--delay-loop 1 --connect-timeout 1 --retry 0 --delay-before-retry 1";
+    // 700 bytes: the server's port unreachable quotes only part of it
+    // (Linux quotes up to 576 bytes of packet).
+    let big = "ab".repeat(700);
     let svc = |p: u16| format!("{vip}:{p}");
     let (s53, s54, s55, s80) = (svc(53), svc(54), svc(55), svc(80));
     let at = |n: usize, p: u16| format!("{}:{p}", rs[n - 1]);
     let mut rules = format!(
         "-A -u {s53} -s rr --check udp --payload 6869 --require-reply 72x3 {check}\n\
          -A -u {s55} -s rr --check udp --payload 6869 --require-reply 7274 {check}\n\
-         -A -u {s54} -s rr --check udp {check}\n\
+         -A -u {s54} -s rr --check udp --payload {big} {check}\n\
          -A -t {s80} -s rr --check ping {check}\n"
     );
     for n in [1, 2] {
