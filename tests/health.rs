@@ -8,7 +8,9 @@ use nslab::{EXE, NsDirector, Scenario, adm, stats};
 use ringvs::config::format::format_save;
 use ringvs::config::ipvsadm::{self, AdmCommand, parse};
 use ringvs::config::names::Names;
-use ringvs::config::{AdmError, CheckKind, Config, HealthCheck, UdpCheck, UdpReply};
+use ringvs::config::{
+    AdmError, CheckKind, Config, DnsCheck, DnsType, HealthCheck, UdpCheck, UdpReply,
+};
 
 fn argv(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_string).collect()
@@ -87,7 +89,7 @@ fn check_options_errors() {
     let svc = "-A -t 198.18.0.110:80";
     assert_eq!(
         usage_err(&format!("{svc} --check smtp")),
-        "illegal check `smtp' specified (tcp, http, udp or ping)"
+        "illegal check `smtp' specified (tcp, http, udp, ping or dns)"
     );
     for (opts, e) in [
         (
@@ -210,13 +212,55 @@ fn udp_and_ping_checks_parse_save_and_restore() {
     assert_eq!(format_save(&c, true, &Names::none()), rules);
 }
 
+/// `--check dns` (keepalived's `DNS_CHECK`) with `--dns-type` and
+/// `--dns-name`, and its own defaults: SOA of `.`, 3 retries, retries
+/// `delay_loop` apart; parsed, saved and restored exactly.
+#[test]
+fn dns_check_options_parse_save_and_restore() {
+    let d = check_of("-A -u 198.18.0.110:53 --check dns").unwrap();
+    assert_eq!(d.kind, CheckKind::Dns(DnsCheck::new()));
+    assert_eq!((d.retry, d.delay_loop, d.delay_before_retry), (3, 60, 60));
+    let d = check_of(
+        "-A -u 198.18.0.110:53 --check dns --dns-type aaaa --dns-name ns1.example. --delay-loop 5",
+    )
+    .unwrap();
+    assert_eq!(
+        d.kind,
+        CheckKind::Dns(DnsCheck {
+            qtype: DnsType::Aaaa,
+            name: "ns1.example.".into()
+        })
+    );
+    assert_eq!(d.delay_before_retry, 5, "as delay_loop");
+    let svc = "-A -u 198.18.0.110:53";
+    for (opts, e) in [
+        ("--check dns --dns-type PTR", "illegal dns-type specified"),
+        ("--check dns --dns-name a..b", "illegal dns-name specified"),
+        (
+            "--check udp --dns-name a",
+            "dns-type and dns-name need --check dns",
+        ),
+    ] {
+        assert_eq!(usage_err(&format!("{svc} {opts}")), e, "{opts}");
+    }
+    let rules = "\
+-A -u 198.18.0.110:53 -s rr --check dns --dns-type SOA --dns-name . --delay-loop 60 --connect-timeout 5 --retry 3 --delay-before-retry 60
+-A -u 198.18.0.110:54 -s rr --check dns --dns-type MX --dns-name example.com --delay-loop 2 --connect-timeout 1 --retry 0 --delay-before-retry 1 --alpha
+";
+    let mut c = Config::new();
+    restore(&mut c, rules);
+    assert_eq!(format_save(&c, true, &Names::none()), rules);
+}
+
 #[test]
 fn help_lists_the_check_options() {
     let Err(AdmError::Help(text)) = parse(&argv("-h")) else {
         panic!("-h is help");
     };
     for o in [
-        "--check tcp|http|udp|ping",
+        "--check tcp|http|udp|ping|dns",
+        "--dns-type",
+        "--dns-name",
         "--check-path",
         "--payload",
         "--require-reply",
@@ -1001,8 +1045,11 @@ fn sysctl_in(ns: &str, args: &[&str]) {
 /// * an echo request dropped by the server takes it down, answered again
 ///   it comes back.
 ///
-/// The real servers' ICMP rate limits are off, so that every check's
-/// datagram to the closed port gets its error.
+/// Services whose servers must pass their checks to be up have `--alpha`
+/// (they start down), the others not (they start up): each verdict the
+/// test waits for is one a check made. The real servers' ICMP rate limits
+/// are off, so that every check's datagram to the closed port gets its
+/// error.
 fn udp_and_ping_checks(v6: bool) {
     let (vip, rs, any, client_vip) = if v6 {
         let rs = [lab::rs_addr6(1), lab::rs_addr6(2)].map(|a| format!("[{a}]"));
@@ -1016,19 +1063,21 @@ fn udp_and_ping_checks(v6: bool) {
     // (Linux quotes up to 576 bytes of packet).
     let big = "ab".repeat(700);
     let svc = |p: u16| format!("{vip}:{p}");
-    let (s53, s54, s55, s80) = (svc(53), svc(54), svc(55), svc(80));
+    let (s53, s54, s55, s56, s80) = (svc(53), svc(54), svc(55), svc(56), svc(80));
     let at = |n: usize, p: u16| format!("{}:{p}", rs[n - 1]);
     let mut rules = format!(
-        "-A -u {s53} -s rr --check udp --payload 6869 --require-reply 72x3 {check}\n\
+        "-A -u {s53} -s rr --check udp --payload 6869 --require-reply 72x3 {check} --alpha\n\
          -A -u {s55} -s rr --check udp --payload 6869 --require-reply 7274 {check}\n\
          -A -u {s54} -s rr --check udp --payload {big} {check}\n\
-         -A -t {s80} -s rr --check ping {check}\n"
+         -A -u {s56} -s rr --check udp --payload {big} {check} --alpha\n\
+         -A -t {s80} -s rr --check ping {check} --alpha\n"
     );
     for n in [1, 2] {
         rules += &format!(
-            "-a -u {s53} -r {} -m\n-a -u {s55} -r {} -m\n-a -u {s54} -r {} -m\n-a -t {s80} -r {} -m\n",
+            "-a -u {s53} -r {} -m\n-a -u {s55} -r {} -m\n-a -u {s54} -r {} -m\n-a -u {s56} -r {} -m\n-a -t {s80} -r {} -m\n",
             at(n, 53),
             at(n, 53),
+            at(n, 54),
             at(n, 54),
             at(n, 80)
         );
@@ -1065,6 +1114,7 @@ fn udp_and_ping_checks(v6: bool) {
         weights("-u", &s53, 53) == [Some(1); 2]
             && weights("-u", &s55, 53) == [Some(0); 2]
             && weights("-u", &s54, 54) == [Some(0), Some(1)]
+            && weights("-u", &s56, 54) == [Some(0), Some(1)]
             && weights("-t", &s80, 80) == [Some(1); 2]
     });
     eprintln!(
@@ -1112,4 +1162,85 @@ fn udp_and_ping_checks_through_the_data_plane() {
 #[test]
 fn udp_and_ping_checks_through_the_data_plane_ipv6() {
     udp_and_ping_checks(true);
+}
+
+/// keepalived's `DNS_CHECK` from the DIP (or the IPv6 DIP): `dns_server.py`
+/// on both real servers answers `ok.test` with RCODE 0 and `servfail.test`
+/// with SERVFAIL. A service asking for the first keeps both servers up, one
+/// asking for the second takes both down; a third whose servers' port has
+/// nothing on it takes them down too (the port unreachable fails the query,
+/// as on keepalived's connected socket). The first has `--alpha`: its
+/// servers are up only once a check passed.
+fn dns_checks(v6: bool) {
+    let (vip, rs, any) = if v6 {
+        let rs = [lab::rs_addr6(1), lab::rs_addr6(2)].map(|a| format!("[{a}]"));
+        (format!("[{}]", lab::VIP6), rs, "::")
+    } else {
+        let rs = [lab::rs_addr(1), lab::rs_addr(2)].map(|a| a.to_string());
+        (lab::VIP.to_string(), rs, "0.0.0.0")
+    };
+    let check = "--delay-loop 1 --connect-timeout 1 --retry 0";
+    let svc = |p: u16| format!("{vip}:{p}");
+    let (s53, s54, s55) = (svc(53), svc(54), svc(55));
+    let at = |n: usize, p: u16| format!("{}:{p}", rs[n - 1]);
+    let mut rules = format!(
+        "-A -u {s53} -s rr --check dns --dns-type A --dns-name ok.test {check} --alpha\n\
+         -A -u {s55} -s rr --check dns --dns-name servfail.test {check}\n\
+         -A -u {s54} -s rr --check dns {check}\n"
+    );
+    for n in [1, 2] {
+        rules += &format!(
+            "-a -u {s53} -r {} -m\n-a -u {s55} -r {} -m\n-a -u {s54} -r {} -m\n",
+            at(n, 53),
+            at(n, 53),
+            at(n, 54)
+        );
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dr/dns_server.py");
+    let tag = if v6 { "dnschk6" } else { "dnschk" };
+    let mut scenario = Scenario::new(tag)
+        .needs(&["python3", "ss", "sysctl"])
+        .before_director(move |lab| {
+            for n in [1, 2] {
+                let ns = lab.ns_rs(n);
+                sysctl_in(
+                    &ns,
+                    &["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"],
+                );
+                lab.spawn_in(&ns, Path::new("python3"), &[script, any, "53", "60"])
+                    .expect("dns_server.py");
+            }
+        })
+        .rules(&rules);
+    if v6 {
+        scenario = scenario.ipv6();
+    }
+    let Some(NsDirector { lab, control }) = scenario.start() else {
+        return;
+    };
+    nslab::wait_udp_bound(&lab, 53);
+    let weights =
+        |svc: &str, port: u16| [1, 2].map(|n| weight_in(&control, ("-u", svc), &at(n, port)));
+    let settled = wait_for(Duration::from_secs(8), || {
+        weights(&s53, 53) == [Some(1); 2]
+            && weights(&s55, 53) == [Some(0); 2]
+            && weights(&s54, 54) == [Some(0); 2]
+    });
+    eprintln!(
+        "{tag}: settled {settled:?}: ok {:?}, servfail {:?}, closed {:?}",
+        weights(&s53, 53),
+        weights(&s55, 53),
+        weights(&s54, 54)
+    );
+    assert!(settled.is_some(), "every DNS check's verdict");
+}
+
+#[test]
+fn dns_checks_through_the_data_plane() {
+    dns_checks(false);
+}
+
+#[test]
+fn dns_checks_through_the_data_plane_ipv6() {
+    dns_checks(true);
 }

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use ringvs::config::keepalived::{LoadOptions, Loaded, apply_differences, load, load_with};
 use ringvs::config::{
-    CheckKind, Config, Forward, HealthCheck, Proto, Quorum, SchedFlags, Scheduler, ServiceKey,
-    TunCsum, TunKind, Tunnel, UdpCheck, UdpReply,
+    CheckKind, Config, DnsCheck, DnsType, Forward, HealthCheck, Proto, Quorum, SchedFlags,
+    Scheduler, ServiceKey, TunCsum, TunKind, Tunnel, UdpCheck, UdpReply,
 };
 
 /// Reloads `running` from the file at `p` as SIGHUP does (only what
@@ -389,6 +389,61 @@ fn udp_and_ping_checkers_are_read_and_reloaded() {
     }
 }
 
+/// `DNS_CHECK` (`type`, `name`) with its own defaults: SOA of `.`, 3
+/// retries, `delay_before_retry` as the `delay_loop` it ends up with; an
+/// unknown type or an empty label is an error.
+#[test]
+fn dns_checkers_are_read_with_their_defaults() {
+    let t = TempDir::new("dnscheck");
+    let conf = |vs: &str, dns: &str| {
+        format!(
+            "virtual_server 198.18.0.110 53 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol UDP\n{vs}\n\
+             \x20 real_server 198.19.0.2 53 {{\n    DNS_CHECK {{\n{dns}\n    }}\n  }}\n}}\n"
+        )
+    };
+    let dns = ServiceKey::new(Proto::Udp, vip(110), 53);
+    let p = t.write("keepalived.conf", &conf("  delay_loop 7", ""));
+    let l = load_as(&p, None).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = l.config.service(&dns).unwrap().check.clone().unwrap();
+    assert_eq!(c.kind, CheckKind::Dns(DnsCheck::new()));
+    assert_eq!((c.retry, c.delay_loop, c.delay_before_retry), (3, 7, 7));
+    t.write(
+        "keepalived.conf",
+        &conf(
+            "",
+            "      type mx\n      name example.com\n      retry 1\n      delay_before_retry 2",
+        ),
+    );
+    let c = load_as(&p, None)
+        .unwrap()
+        .config
+        .service(&dns)
+        .unwrap()
+        .check
+        .clone()
+        .unwrap();
+    assert_eq!(
+        c.kind,
+        CheckKind::Dns(DnsCheck {
+            qtype: DnsType::Mx,
+            name: "example.com".into()
+        })
+    );
+    assert_eq!((c.retry, c.delay_before_retry), (1, 2));
+    for (dns, err) in [
+        ("      type PTR", ":8: type PTR: not a DNS_CHECK type"),
+        (
+            "      name .example",
+            ":8: name .example: not a domain name",
+        ),
+    ] {
+        t.write("keepalived.conf", &conf("", dns));
+        let e = load_as(&p, None).unwrap_err();
+        assert!(e.contains(err), "{dns}: {e}");
+    }
+}
+
 /// `persistence_engine sip` (keepalived passes the name to the kernel):
 /// the service's `--pe sip`, shown in a reload's edit; another name is what
 /// the kernel refuses.
@@ -465,7 +520,7 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         ),
         "51: connect_port 81 (in TCP_CHECK): not supported by ringvs, which checks the real server's own port 80",
         &format!(
-            "55: real_server 198.19.0.4:80 has no TCP_CHECK, HTTP_GET, UDP_CHECK or PING_CHECK: ringvs checks every real server of a virtual_server, this one with the check of {f}:34"
+            "55: real_server 198.19.0.4:80 has no checker ringvs runs (TCP_CHECK, HTTP_GET, UDP_CHECK, PING_CHECK, DNS_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {f}:34"
         ),
         &format!(
             "57: real_server 198.19.0.2:80: duplicate of {f}:31, removed (as keepalived does)"

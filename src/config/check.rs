@@ -1,6 +1,6 @@
 //! A service's health check (`--check`, keepalived's `TCP_CHECK`,
-//! `HTTP_GET`, `UDP_CHECK` and `PING_CHECK`), in keepalived's terms;
-//! `health` carries it out.
+//! `HTTP_GET`, `UDP_CHECK`, `PING_CHECK` and `DNS_CHECK`), in keepalived's
+//! terms; `health` carries it out.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,136 @@ pub enum CheckKind {
     /// keepalived's `PING_CHECK` (`check_ping.c`): an ICMP (ICMPv6) echo
     /// request answered within `connect_timeout`.
     Ping,
+    /// keepalived's `DNS_CHECK` (`check_dns.c`): a query answered without
+    /// an error code.
+    Dns(DnsCheck),
+}
+
+/// keepalived's `DNS_CHECK` settings: the query's type and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DnsCheck {
+    pub qtype: DnsType,
+    /// A domain name, `.` the root (keepalived's default).
+    pub name: String,
+}
+
+/// The query types keepalived's `DNS_CHECK` knows (`DNS_TYPE` in `check_dns.c`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DnsType {
+    A,
+    Ns,
+    Cname,
+    Soa,
+    Mx,
+    Txt,
+    Aaaa,
+}
+
+/// keepalived's `DNS_CHECK` defaults (`check_dns.h`): type SOA, name `.`,
+/// 3 retries; its `delay_before_retry` defaults to its `delay_loop`
+/// (`dns_check_handler` sets `default_delay_before_retry` 0, which
+/// `validate_check_config` takes as `delay_loop`).
+pub const DEFAULT_DNS_NAME: &str = ".";
+pub const DNS_DEFAULT_RETRY: u32 = 3;
+/// Bytes of a DNS name, as RFC 1035 section 2.3.4 bounds it.
+const DNS_NAME_MAX: usize = 253;
+
+impl DnsType {
+    const ALL: [(DnsType, &'static str, u16); 7] = [
+        (DnsType::A, "A", 1),
+        (DnsType::Ns, "NS", 2),
+        (DnsType::Cname, "CNAME", 5),
+        (DnsType::Soa, "SOA", 6),
+        (DnsType::Mx, "MX", 15),
+        (DnsType::Txt, "TXT", 16),
+        (DnsType::Aaaa, "AAAA", 28),
+    ];
+
+    /// `A`, `SOA`, ... in any case (`dns_type_lookup`: `strcasecmp`).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .find(|(_, n, _)| n.eq_ignore_ascii_case(s))
+            .map(|&(t, _, _)| t)
+    }
+
+    /// Its name, as keepalived writes it.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(t, _, _)| *t == self)
+            .map_or("SOA", |&(_, n, _)| n)
+    }
+
+    /// Its QTYPE code (RFC 1035 section 3.2.2, RFC 3596 for AAAA).
+    pub fn code(self) -> u16 {
+        Self::ALL
+            .iter()
+            .find(|(t, _, _)| *t == self)
+            .map_or(6, |&(_, _, c)| c)
+    }
+}
+
+impl DnsCheck {
+    /// keepalived's defaults: SOA of the root.
+    pub fn new() -> Self {
+        DnsCheck {
+            qtype: DnsType::Soa,
+            name: DEFAULT_DNS_NAME.to_string(),
+        }
+    }
+
+    /// Whether `name` can be asked for: `.`, or labels of 1..63 printable
+    /// bytes separated by single dots, with an optional final dot, 253
+    /// bytes at most. keepalived refuses an empty label (`dns_name_handler`)
+    /// and does not bound the lengths, whose excess would corrupt its query.
+    pub fn valid_name(name: &str) -> bool {
+        if name == DEFAULT_DNS_NAME {
+            return true;
+        }
+        let body = name.strip_suffix('.').unwrap_or(name);
+        !body.is_empty()
+            && name.len() <= DNS_NAME_MAX
+            && body
+                .split('.')
+                .all(|l| (1..=63).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_graphic()))
+    }
+
+    /// The query with identifier `id`, as keepalived's `dns_make_query`
+    /// builds it: recursion desired, one question of the type and class IN.
+    pub fn query(&self, id: u16) -> Vec<u8> {
+        let mut q = Vec::with_capacity(12 + self.name.len() + 6);
+        q.extend_from_slice(&id.to_be_bytes());
+        q.extend_from_slice(&0x0100u16.to_be_bytes()); // RD
+        q.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // QD 1, AN, NS, AR 0
+        if self.name != DEFAULT_DNS_NAME {
+            let body = self.name.strip_suffix('.').unwrap_or(&self.name);
+            for label in body.split('.') {
+                q.push(label.len() as u8);
+                q.extend_from_slice(label.as_bytes());
+            }
+        }
+        q.push(0);
+        q.extend_from_slice(&self.qtype.code().to_be_bytes());
+        q.extend_from_slice(&1u16.to_be_bytes()); // IN
+        q
+    }
+}
+
+impl Default for DnsCheck {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a datagram `got` says to the query `id` (keepalived's
+/// `dns_recv_thread`): `None` if it is not its answer (shorter than a
+/// header, another identifier, or not a response: keepalived waits on),
+/// else the answer's RCODE (0: no error).
+pub fn dns_rcode(id: u16, got: &[u8]) -> Option<u8> {
+    let h = got.get(..12)?;
+    let flags = u16::from_be_bytes([h[2], h[3]]);
+    (u16::from_be_bytes([h[0], h[1]]) == id && flags & 0x8000 != 0).then_some((flags & 0x0f) as u8)
 }
 
 /// keepalived's `UDP_CHECK` settings.
@@ -166,14 +296,24 @@ pub struct HealthCheck {
 }
 
 impl HealthCheck {
-    /// A check of kind `kind` with keepalived's defaults.
+    /// A check of kind `kind` with keepalived's defaults (`DNS_CHECK`'s own:
+    /// 3 retries, `delay_before_retry` as `delay_loop`).
     pub fn new(kind: CheckKind) -> Self {
+        let dns = matches!(kind, CheckKind::Dns(_));
         HealthCheck {
             kind,
             delay_loop: DEFAULT_DELAY_LOOP,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            retry: DEFAULT_RETRY,
-            delay_before_retry: DEFAULT_DELAY_BEFORE_RETRY,
+            retry: if dns {
+                DNS_DEFAULT_RETRY
+            } else {
+                DEFAULT_RETRY
+            },
+            delay_before_retry: if dns {
+                DEFAULT_DELAY_LOOP
+            } else {
+                DEFAULT_DELAY_BEFORE_RETRY
+            },
             inhibit_on_failure: false,
             alpha: false,
         }
@@ -202,6 +342,41 @@ mod tests {
         assert_eq!(hex(&d, &m), "0xx10x");
         assert_eq!(parse_hex(&hex(&d, &m), true), Some((d, m)), "round trip");
         assert_eq!(hex(&[0xde, 0xad], &[]), "dead");
+    }
+
+    #[test]
+    fn dns_queries_and_answers_as_keepalived_makes_and_reads_them() {
+        let root = DnsCheck::new();
+        assert_eq!(
+            root.query(0xbeef),
+            [0xbe, 0xef, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 1]
+        );
+        let mut a = DnsCheck {
+            qtype: DnsType::parse("aaaa").unwrap(),
+            name: "ns1.example.".into(),
+        };
+        let q = a.query(7);
+        assert_eq!(&q[12..], b"\x03ns1\x07example\x00\x00\x1c\x00\x01");
+        a.name = "ns1.example".into();
+        assert_eq!(a.query(7), q, "the final dot is optional");
+        for good in [".", "a", "a.b.", "x-y.example.com"] {
+            assert!(DnsCheck::valid_name(good), "{good}");
+        }
+        let long = "a".repeat(64);
+        for bad in ["", "..", ".a", "a..b", "a b", long.as_str()] {
+            assert!(!DnsCheck::valid_name(bad), "{bad}");
+        }
+        assert_eq!(DnsType::parse("ptr"), None);
+        assert_eq!((DnsType::Mx.name(), DnsType::Mx.code()), ("MX", 15));
+        // Answers: this query's, a response, its RCODE.
+        let mut ans = vec![0xbe, 0xef, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0];
+        assert_eq!(dns_rcode(0xbeef, &ans), Some(0));
+        ans[3] = 0x82;
+        assert_eq!(dns_rcode(0xbeef, &ans), Some(2), "SERVFAIL");
+        assert_eq!(dns_rcode(0xbeee, &ans), None, "another query's");
+        ans[2] = 0x01;
+        assert_eq!(dns_rcode(0xbeef, &ans), None, "a query, not an answer");
+        assert_eq!(dns_rcode(0xbeef, &ans[..11]), None, "short");
     }
 
     #[test]

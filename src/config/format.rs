@@ -402,6 +402,12 @@ pub fn kind_options(kind: &CheckKind) -> String {
             )
         }
         CheckKind::Ping => write!(out, " --check ping"),
+        CheckKind::Dns(d) => write!(
+            out,
+            " --check dns --dns-type {} --dns-name {}",
+            d.qtype.name(),
+            d.name
+        ),
         CheckKind::Udp(u) => {
             out.push_str(" --check udp");
             if !u.payload.is_empty() {

@@ -2,7 +2,7 @@
 //! flight ([`drive`]) and what an outcome does to the probe ([`verdict`]).
 
 use super::{Target, hop_mac, resolve};
-use crate::config::{CheckKind, UdpCheck};
+use crate::config::{CheckKind, UdpCheck, dns_rcode};
 use crate::dataplane::Shared;
 use crate::neigh::NeighEvent;
 use crossbeam_channel::Sender;
@@ -33,6 +33,8 @@ pub(super) enum Outcome {
     BadReply,
     /// A datagram that could not be sent: no ARP or NDP answer.
     NoNeighbor,
+    /// A DNS answer with this error code (RCODE).
+    DnsRcode(u8),
 }
 
 impl Outcome {
@@ -47,6 +49,7 @@ impl Outcome {
             Outcome::NoReply => "no reply".into(),
             Outcome::BadReply => "reply mismatch".into(),
             Outcome::NoNeighbor => "no ARP/NDP answer".into(),
+            Outcome::DnsRcode(rc) => format!("DNS rcode {rc}"),
         }
     }
 }
@@ -68,11 +71,13 @@ pub(super) enum Sock {
         sent: bool,
         got: Vec<u8>,
     },
-    /// `UDP_CHECK`: the datagram's socket, and whether the datagram could
-    /// leave (its next hop's MAC known when it was sent).
+    /// `UDP_CHECK` and `DNS_CHECK`: the datagram's socket, whether the
+    /// datagram could leave (its next hop's MAC known when it was sent),
+    /// and the DNS query's identifier.
     Udp {
         handle: SocketHandle,
         resolved: bool,
+        id: u16,
     },
     /// `PING_CHECK`: an ICMP socket bound to the echo's identifier.
     Ping { handle: SocketHandle },
@@ -239,6 +244,36 @@ pub(super) fn drive_udp(
         (None, false) => Outcome::NoNeighbor,
         (None, true) => Outcome::Ok,
     })
+}
+
+/// One step of a `DNS_CHECK` (`check_dns.c` `dns_recv_thread`): the
+/// server's answer to query `id` passes it with RCODE 0 and fails it with
+/// another; other datagrams are passed over; a destination unreachable
+/// (an error on keepalived's connected socket) or no answer within
+/// `connect_timeout` fails it.
+pub(super) fn drive_dns(
+    s: &mut udp::Socket,
+    id: u16,
+    server: (IpAddr, u16),
+    (unreachable, timed_out): (bool, bool),
+) -> Option<Outcome> {
+    if unreachable {
+        return Some(Outcome::Unreachable);
+    }
+    let from = IpEndpoint::new(IpAddress::from(server.0), server.1);
+    while let Ok((data, meta)) = s.recv() {
+        match dns_rcode(id, data) {
+            Some(rc) if meta.endpoint == from => {
+                return Some(if rc == 0 {
+                    Outcome::Ok
+                } else {
+                    Outcome::DnsRcode(rc)
+                });
+            }
+            _ => {}
+        }
+    }
+    timed_out.then_some(Outcome::NoReply)
 }
 
 /// One step of a `PING_CHECK` (`check_ping.c` `icmp_check_thread`): an

@@ -4,7 +4,9 @@
 //! sockets of the checks in flight.
 
 use super::ports::Ports;
-use super::probe::{InFlight, Outcome, Probe, STATUS_LINE_MAX, Sock, drive, drive_ping, drive_udp};
+use super::probe::{
+    InFlight, Outcome, Probe, STATUS_LINE_MAX, Sock, drive, drive_dns, drive_ping, drive_udp,
+};
 use super::{Packet, hop_mac, resolve};
 use crate::config::{CheckKind, MAX_PAYLOAD};
 use crate::dataplane::Shared;
@@ -158,6 +160,8 @@ pub(super) struct Stack<'a, T> {
     ports: Ports,
     /// The sequence number of the last echo request.
     seq: u16,
+    /// A xorshift generator's state, for the DNS queries' identifiers.
+    rand: u64,
 }
 
 impl<'a, T: TxQueue> Stack<'a, T> {
@@ -197,6 +201,7 @@ impl<'a, T: TxQueue> Stack<'a, T> {
             start,
             ports: Ports::new(),
             seq: 0,
+            rand: seed | 1,
         }
     }
 
@@ -242,7 +247,16 @@ impl<'a, T: TxQueue> Stack<'a, T> {
                         got: Vec::with_capacity(STATUS_LINE_MAX),
                     })
             }
-            CheckKind::Udp(u) => {
+            CheckKind::Udp(_) | CheckKind::Dns(_) => {
+                self.rand ^= self.rand << 13;
+                self.rand ^= self.rand >> 7;
+                self.rand ^= self.rand << 17;
+                let id = self.rand as u16;
+                let payload = match &p.t.check.kind {
+                    CheckKind::Dns(d) => d.query(id),
+                    CheckKind::Udp(u) => u.payload.clone(),
+                    _ => Vec::new(),
+                };
                 let mut s = udp::Socket::new(
                     udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 4], vec![0; 4096]),
                     udp::PacketBuffer::new(
@@ -256,10 +270,11 @@ impl<'a, T: TxQueue> Stack<'a, T> {
                 let resolved = route
                     .hop(p.t.addr)
                     .is_some_and(|h| hop_mac(self.dev.out.shared, h).is_some());
-                let ok = s.bind(port).is_ok() && s.send_slice(&u.payload, remote).is_ok();
+                let ok = s.bind(port).is_ok() && s.send_slice(&payload, remote).is_ok();
                 ok.then(|| Sock::Udp {
                     handle: self.sockets.add(s),
                     resolved,
+                    id,
                 })
             }
             CheckKind::Ping => {
@@ -299,19 +314,31 @@ impl<'a, T: TxQueue> Stack<'a, T> {
                 let s = self.sockets.get_mut::<tcp::Socket>(*handle);
                 drive(s, (sent, got), kind, &p.t.addr, timed_out)?
             }
-            (Sock::Udp { handle, resolved }, CheckKind::Udp(u)) => {
+            (
+                Sock::Udp {
+                    handle,
+                    resolved,
+                    id,
+                },
+                kind,
+            ) => {
                 let server = (p.t.addr, p.t.port);
                 let unreachable = self.ports.unreachable(f.port, server);
                 let s = self.sockets.get_mut::<udp::Socket>(*handle);
-                drive_udp(s, u, server, (unreachable, timed_out, *resolved))?
+                match kind {
+                    CheckKind::Dns(_) => drive_dns(s, *id, server, (unreachable, timed_out))?,
+                    CheckKind::Udp(u) => {
+                        drive_udp(s, u, server, (unreachable, timed_out, *resolved))?
+                    }
+                    // A check's kind and its sockets change together (a
+                    // changed check is a new probe): not reached.
+                    _ => Outcome::Timeout,
+                }
             }
             (Sock::Ping { handle }, _) => {
                 let s = self.sockets.get_mut::<icmp::Socket>(*handle);
                 drive_ping(s, p.t.addr, timed_out)?
             }
-            // A check's kind and its sockets change together (a changed
-            // check is a new probe): not reached.
-            (Sock::Udp { .. }, _) => Outcome::Timeout,
         };
         if let Some(f) = p.flight.take() {
             self.close(f, now);

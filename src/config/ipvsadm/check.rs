@@ -6,9 +6,9 @@
 
 use super::super::names::Names;
 use super::super::{
-    AdmError, CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, DEFAULT_MAX_REPLY_LEN,
-    DEFAULT_MIN_REPLY_LEN, Forward, HealthCheck, MAX_PAYLOAD, Proto, Quorum, SorryOpts, UdpCheck,
-    UdpReply, parse_hex,
+    AdmError, CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, DEFAULT_DNS_NAME,
+    DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DnsCheck, DnsType, Forward, HealthCheck,
+    MAX_PAYLOAD, Proto, Quorum, SorryOpts, UdpCheck, UdpReply, parse_hex,
 };
 use super::messages::usage;
 use super::options::{Cmd, Tag};
@@ -42,6 +42,9 @@ pub(super) struct CheckArgs {
     reply: Option<(Vec<u8>, Vec<u8>)>,
     min_reply: Option<u16>,
     max_reply: Option<u16>,
+    /// `--dns-type`, `--dns-name`.
+    dns_type: Option<DnsType>,
+    dns_name: Option<String>,
 }
 
 impl CheckArgs {
@@ -137,6 +140,18 @@ impl CheckArgs {
                 }) = Some(n);
                 name
             }
+            Tag::DnsType => {
+                self.dns_type =
+                    Some(DnsType::parse(val).ok_or_else(|| usage("illegal dns-type specified"))?);
+                "dns-type"
+            }
+            Tag::DnsName => {
+                if !DnsCheck::valid_name(val) {
+                    return Err(usage("illegal dns-name specified"));
+                }
+                self.dns_name = Some(val.to_string());
+                "dns-name"
+            }
             _ => return Ok(false),
         };
         seen_once(&mut self.seen, name)
@@ -160,6 +175,9 @@ impl CheckArgs {
             || self.reply.is_some()
             || self.min_reply.is_some()
             || self.max_reply.is_some();
+        if kind != "dns" && (self.dns_type.is_some() || self.dns_name.is_some()) {
+            return Err(usage("dns-type and dns-name need --check dns"));
+        }
         if kind != "udp" && udp_only {
             return Err(usage(
                 "payload, require-reply, min-reply-length and max-reply-length need --check udp",
@@ -208,9 +226,16 @@ impl CheckArgs {
                 })
             }
             "ping" => CheckKind::Ping,
+            "dns" => CheckKind::Dns(DnsCheck {
+                qtype: self.dns_type.unwrap_or(DnsType::Soa),
+                name: self
+                    .dns_name
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_DNS_NAME.to_string()),
+            }),
             _ => {
                 return Err(usage(format!(
-                    "illegal check `{kind}' specified (tcp, http, udp or ping)"
+                    "illegal check `{kind}' specified (tcp, http, udp, ping or dns)"
                 )));
             }
         };
@@ -219,12 +244,20 @@ impl CheckArgs {
 
     /// The check of kind `kind` with the times and flags given.
     fn times(&self, kind: CheckKind) -> HealthCheck {
+        let dns = matches!(kind, CheckKind::Dns(_));
         let d = HealthCheck::new(kind);
+        let delay_loop = self.delay_loop.unwrap_or(d.delay_loop);
+        // DNS_CHECK's retries wait `delay_loop` unless told (keepalived).
+        let dbr = if dns {
+            delay_loop
+        } else {
+            d.delay_before_retry
+        };
         HealthCheck {
-            delay_loop: self.delay_loop.unwrap_or(d.delay_loop),
+            delay_loop,
             connect_timeout: self.connect_timeout.unwrap_or(d.connect_timeout),
             retry: self.retry.unwrap_or(d.retry),
-            delay_before_retry: self.delay_before_retry.unwrap_or(d.delay_before_retry),
+            delay_before_retry: self.delay_before_retry.unwrap_or(dbr),
             inhibit_on_failure: self.inhibit,
             alpha: self.alpha,
             ..d

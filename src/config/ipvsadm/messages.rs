@@ -75,14 +75,16 @@ pub(super) fn usage_text() -> String {
          \x20 --sched-flags  -b flags             scheduler flags (comma-separated)\n\
          \n\
          Health checks (ringvs, with -A|E; keepalived's names and defaults, see docs/health.md):\n\
-         \x20 --check tcp|http|udp|ping           check the real servers: connect, HTTP GET,\n\
-         \x20                                     a UDP datagram, or an ICMP echo\n\
+         \x20 --check tcp|http|udp|ping|dns       check the real servers: connect, HTTP GET,\n\
+         \x20                                     a UDP datagram, an ICMP echo, or a DNS query\n\
          \x20 --check-path path                   HTTP path to get (default /)\n\
          \x20 --check-status code                 HTTP status expected (default 200)\n\
          \x20 --payload hex                       the UDP datagram's bytes (default none)\n\
          \x20 --require-reply[=hex]               UDP: an answer (starting so; x: any nibble) needed\n\
          \x20 --min-reply-length n                UDP: shortest answer matched (default 0)\n\
          \x20 --max-reply-length n                UDP: longest answer matched (default 255)\n\
+         \x20 --dns-type type                     DNS: A|NS|CNAME|SOA|MX|TXT|AAAA (default SOA)\n\
+         \x20 --dns-name name                     DNS: the name asked for (default .)\n\
          \x20 --delay-loop secs                   seconds between checks (default 60)\n\
          \x20 --connect-timeout secs              seconds a check may take (default 5)\n\
          \x20 --retry n                           retries before a server is down (default 1)\n\

@@ -82,6 +82,8 @@ pub(super) enum Tag {
     RequireReply,
     MinReplyLength,
     MaxReplyLength,
+    DnsType,
+    DnsName,
     // ringvs's sorry server (keepalived's `sorry_server`; -A/-E only) and
     // the quorum that calls it in.
     SorryServer,
@@ -196,6 +198,8 @@ pub(super) const SPECS: &[Spec] = &[
     spec("require-reply", None, Arg::Optional, Tag::RequireReply),
     spec("min-reply-length", None, Arg::Required, Tag::MinReplyLength),
     spec("max-reply-length", None, Arg::Required, Tag::MaxReplyLength),
+    spec("dns-type", None, Arg::Required, Tag::DnsType),
+    spec("dns-name", None, Arg::Required, Tag::DnsName),
     spec("sorry-server", None, Arg::Required, Tag::SorryServer),
     spec("sorry-gatewaying", None, Arg::No, Tag::SorryGatewaying),
     spec("sorry-inhibit", None, Arg::No, Tag::SorryInhibit),

@@ -1,5 +1,5 @@
 //! The checkers of a `real_server` (`TCP_CHECK`, `HTTP_GET`, `UDP_CHECK`,
-//! `PING_CHECK`) and the one check per service that ringvs runs.
+//! `PING_CHECK`, `DNS_CHECK`) and the one check per service that ringvs runs.
 //!
 //! keepalived (`check_api.c` `install_checker_common_keywords`, `check_tcp.c`,
 //! `check_http.c` `install_http_ssl_check_keyword`) runs checkers per real
@@ -19,16 +19,17 @@
 //! keepalived and to the check in ringvs, so it is compared with the rest.
 //! `UDP_CHECK` takes `payload`, `require_reply`, `min_reply_length` and
 //! `max_reply_length` (`check_udp.c`); `PING_CHECK` only the common
-//! keywords, and no port (`connect_port` there is not warned about). Other
-//! checkers (`MISC_CHECK`, `SSL_GET`, `SMTP_CHECK`, ...) are warned about
-//! and not run.
+//! keywords, and no port (`connect_port` there is not warned about);
+//! `DNS_CHECK` `type` and `name`, with its own defaults (3 retries,
+//! `delay_before_retry` as `delay_loop`). Other checkers (`MISC_CHECK`,
+//! `SSL_GET`, `SMTP_CHECK`, ...) are warned about and not run.
 
 use std::net::IpAddr;
 
 use super::super::ipvsadm::{MAX_CHECK_PATH, MAX_CHECK_RETRY, MAX_CHECK_SECS};
 use super::super::{
-    CheckKind, DEFAULT_CHECK_STATUS, DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, HealthCheck,
-    MAX_PAYLOAD, UdpCheck, UdpReply, parse_hex,
+    CheckKind, DEFAULT_CHECK_STATUS, DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DnsCheck,
+    DnsType, HealthCheck, MAX_PAYLOAD, UdpCheck, UdpReply, parse_hex,
 };
 use super::lexer::Stmt;
 use super::values::Cx;
@@ -39,17 +40,22 @@ use super::{KaError, Pos};
 pub(crate) const HTTP_GET_DELAY_BEFORE_RETRY: u32 = 3;
 
 /// keepalived's checkers that ringvs does not run.
-const OTHER_CHECKERS: [&str; 6] = [
+const OTHER_CHECKERS: [&str; 5] = [
     "SSL_GET",
     "SMTP_CHECK",
     "MISC_CHECK",
-    "DNS_CHECK",
     "BFD_CHECK",
     "FILE_CHECK",
 ];
 
 /// The checkers ringvs runs.
-const RUN: [&str; 4] = ["TCP_CHECK", "HTTP_GET", "UDP_CHECK", "PING_CHECK"];
+const RUN: [&str; 5] = [
+    "TCP_CHECK",
+    "HTTP_GET",
+    "UDP_CHECK",
+    "PING_CHECK",
+    "DNS_CHECK",
+];
 
 /// Whether `kw` names one of keepalived's checkers.
 pub(crate) fn is_checker(kw: &str) -> bool {
@@ -132,14 +138,17 @@ impl Checker {
             );
         }
         let t = self.times.or(rs).or(vs);
-        // `queue_checker`'s default (`check_api.c`), but HTTP_GET's.
+        let d = HealthCheck::new(self.kind.clone());
+        let delay_loop = t.delay_loop.unwrap_or(d.delay_loop);
+        // `queue_checker`'s default (`check_api.c`), but HTTP_GET's, and
+        // DNS_CHECK's `delay_loop` (`validate_check_config`).
         let default_dbr = match self.kind {
             CheckKind::Http { .. } => HTTP_GET_DELAY_BEFORE_RETRY,
+            CheckKind::Dns(_) => delay_loop,
             CheckKind::Tcp | CheckKind::Udp(_) | CheckKind::Ping => 1,
         };
-        let d = HealthCheck::new(self.kind.clone());
         HealthCheck {
-            delay_loop: t.delay_loop.unwrap_or(d.delay_loop),
+            delay_loop,
             connect_timeout: t.connect_timeout.unwrap_or(d.connect_timeout),
             retry: t.retry.unwrap_or(d.retry),
             delay_before_retry: t.delay_before_retry.unwrap_or(default_dbr),
@@ -156,6 +165,7 @@ impl Checker {
             CheckKind::Http { .. } => "HTTP_GET",
             CheckKind::Udp(_) => "UDP_CHECK",
             CheckKind::Ping => "PING_CHECK",
+            CheckKind::Dns(_) => "DNS_CHECK",
         }
     }
 }
@@ -165,7 +175,7 @@ impl Checker {
 pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
     let http = match s.keyword() {
         "HTTP_GET" => true,
-        "TCP_CHECK" | "UDP_CHECK" | "PING_CHECK" => false,
+        "TCP_CHECK" | "UDP_CHECK" | "PING_CHECK" | "DNS_CHECK" => false,
         other => {
             cx.w.at(
                 &s.pos,
@@ -181,6 +191,7 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
         pos: s.pos.clone(),
         kind: match name {
             "PING_CHECK" => CheckKind::Ping,
+            "DNS_CHECK" => CheckKind::Dns(DnsCheck::new()),
             _ => CheckKind::Tcp,
         },
         times: Times::default(),
@@ -195,6 +206,11 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
         }
         if let Some(u) = udp.as_mut()
             && u.take(cx, k)?
+        {
+            continue;
+        }
+        if let CheckKind::Dns(d) = &mut c.kind
+            && dns_keyword(cx, k, d)?
         {
             continue;
         }
@@ -277,6 +293,35 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
     };
     c.kind = CheckKind::Http { path, status };
     Ok(Some(c))
+}
+
+/// Takes `k` if it is one of `DNS_CHECK`'s own keywords (`type`, `name`:
+/// `check_dns.c` `install_dns_check_keyword`). An unknown type or a name
+/// with an empty label is an error here (keepalived ignores it).
+fn dns_keyword(cx: &mut Cx<'_>, k: &Stmt, d: &mut DnsCheck) -> Result<bool, KaError> {
+    match k.keyword() {
+        "type" => {
+            let v = cx.value(k)?;
+            d.qtype = DnsType::parse(v).ok_or_else(|| {
+                KaError::at(
+                    &k.pos,
+                    format!("type {v}: not a DNS_CHECK type (A, NS, CNAME, SOA, MX, TXT, AAAA)"),
+                )
+            })?;
+        }
+        "name" => {
+            let v = cx.value(k)?;
+            if !DnsCheck::valid_name(v) {
+                return Err(KaError::at(
+                    &k.pos,
+                    format!("name {v}: not a domain name (an empty label, or too long)"),
+                ));
+            }
+            d.name = v.to_string();
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// The keywords of a `UDP_CHECK` (`check_udp.c` `install_udp_check_keyword`).
@@ -419,7 +464,7 @@ pub(crate) fn service_check(cx: &mut Cx<'_>, servers: &[ServerCheck]) -> Option<
             None => cx.w.at(
                 &s.pos,
                 format!(
-                    "real_server {} has no TCP_CHECK, HTTP_GET, UDP_CHECK or PING_CHECK: ringvs checks every real server of a virtual_server, this one with the check of {at}",
+                    "real_server {} has no checker ringvs runs (TCP_CHECK, HTTP_GET, UDP_CHECK, PING_CHECK, DNS_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {at}",
                     s.name
                 ),
             ),
