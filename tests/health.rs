@@ -1033,6 +1033,73 @@ fn sysctl_in(ns: &str, args: &[&str]) {
     assert!(ok.success(), "sysctl {args:?} in {ns}");
 }
 
+/// The addresses of a check test of one family: the VIP and the two real
+/// servers as `-t`/`-r` write them, the wildcard a server binds, and the VIP
+/// as a client names it.
+struct Family {
+    vip: String,
+    rs: [String; 2],
+    any: &'static str,
+    client_vip: String,
+}
+
+impl Family {
+    fn new(v6: bool) -> Self {
+        if v6 {
+            let rs = [lab::rs_addr6(1), lab::rs_addr6(2)].map(|a| format!("[{a}]"));
+            Family {
+                vip: format!("[{}]", lab::VIP6),
+                rs,
+                any: "::",
+                client_vip: lab::VIP6.to_string(),
+            }
+        } else {
+            let rs = [lab::rs_addr(1), lab::rs_addr(2)].map(|a| a.to_string());
+            Family {
+                vip: lab::VIP.to_string(),
+                rs,
+                any: "0.0.0.0",
+                client_vip: lab::VIP.to_string(),
+            }
+        }
+    }
+
+    /// The service at `port` of the VIP.
+    fn svc(&self, port: u16) -> String {
+        format!("{}:{port}", self.vip)
+    }
+
+    /// Real server `n` (1 or 2) at `port`.
+    fn at(&self, n: usize, port: u16) -> String {
+        format!("{}:{port}", self.rs[n - 1])
+    }
+
+    /// The rules of `services` (`-t` or `-u`, VIP port, the rest of its `-A`
+    /// line, the real servers' port), both real servers in each.
+    fn rules(&self, services: &[(&str, u16, String, u16)]) -> String {
+        let mut rules = String::new();
+        for (proto, port, opts, _) in services {
+            rules += &format!("-A {proto} {} -s rr {opts}\n", self.svc(*port));
+        }
+        for n in [1, 2] {
+            for (proto, port, _, rs_port) in services {
+                let (svc, rs) = (self.svc(*port), self.at(n, *rs_port));
+                rules += &format!("-a {proto} {svc} -r {rs} -m\n");
+            }
+        }
+        rules
+    }
+}
+
+/// Both real servers send every ICMP error a check asks for: their rate
+/// limits (about one a second to one address) off.
+fn no_icmp_rate_limits(lab: &Lab) {
+    for n in [1, 2] {
+        let limits = ["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"];
+        sysctl_in(&lab.ns_rs(n), &limits);
+    }
+}
+
 /// keepalived's `UDP_CHECK` and `PING_CHECK`, from the DIP (or the IPv6
 /// DIP) through the workers' diversion of their answers:
 /// * a `--require-reply` the server's answer matches (`rs1 2` for the
@@ -1051,49 +1118,32 @@ fn sysctl_in(ns: &str, args: &[&str]) {
 /// are off, so that every check's datagram to the closed port gets its
 /// error.
 fn udp_and_ping_checks(v6: bool) {
-    let (vip, rs, any, client_vip) = if v6 {
-        let rs = [lab::rs_addr6(1), lab::rs_addr6(2)].map(|a| format!("[{a}]"));
-        (format!("[{}]", lab::VIP6), rs, "::", lab::VIP6.to_string())
-    } else {
-        let rs = [lab::rs_addr(1), lab::rs_addr(2)].map(|a| a.to_string());
-        (lab::VIP.to_string(), rs, "0.0.0.0", lab::VIP.to_string())
-    };
+    let f = Family::new(v6);
     let check = "--delay-loop 1 --connect-timeout 1 --retry 0 --delay-before-retry 1";
     // 700 bytes: the server's port unreachable quotes only part of it
     // (Linux quotes up to 576 bytes of packet).
     let big = "ab".repeat(700);
-    let svc = |p: u16| format!("{vip}:{p}");
-    let (s53, s54, s55, s56, s80) = (svc(53), svc(54), svc(55), svc(56), svc(80));
-    let at = |n: usize, p: u16| format!("{}:{p}", rs[n - 1]);
-    let mut rules = format!(
-        "-A -u {s53} -s rr --check udp --payload 6869 --require-reply 72x3 {check} --alpha\n\
-         -A -u {s55} -s rr --check udp --payload 6869 --require-reply 7274 {check}\n\
-         -A -u {s54} -s rr --check udp --payload {big} {check}\n\
-         -A -u {s56} -s rr --check udp --payload {big} {check} --alpha\n\
-         -A -t {s80} -s rr --check ping {check} --alpha\n"
-    );
-    for n in [1, 2] {
-        rules += &format!(
-            "-a -u {s53} -r {} -m\n-a -u {s55} -r {} -m\n-a -u {s54} -r {} -m\n-a -u {s56} -r {} -m\n-a -t {s80} -r {} -m\n",
-            at(n, 53),
-            at(n, 53),
-            at(n, 54),
-            at(n, 54),
-            at(n, 80)
-        );
-    }
+    let (s53, s54, s55, s56, s80) = (f.svc(53), f.svc(54), f.svc(55), f.svc(56), f.svc(80));
+    let udp = |reply: &str, alpha: &str| format!("--check udp {reply} {check} {alpha}");
+    let rules = f.rules(&[
+        (
+            "-u",
+            53,
+            udp("--payload 6869 --require-reply 72x3", "--alpha"),
+            53,
+        ),
+        ("-u", 55, udp("--payload 6869 --require-reply 7274", ""), 53),
+        ("-u", 54, udp(&format!("--payload {big}"), ""), 54),
+        ("-u", 56, udp(&format!("--payload {big}"), "--alpha"), 54),
+        ("-t", 80, format!("--check ping {check} --alpha"), 80),
+    ]);
     let echo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dr/udp_echo.py");
     let tag = if v6 { "udpchk6" } else { "udpchk" };
+    let any = f.any;
     let mut scenario = Scenario::new(tag)
         .needs(&["nft", "sysctl"])
         .before_director(move |lab| {
-            for n in [1, 2] {
-                let ns = lab.ns_rs(n);
-                sysctl_in(
-                    &ns,
-                    &["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"],
-                );
-            }
+            no_icmp_rate_limits(lab);
             // Port 54: only rs2 answers.
             let ns = lab.ns_rs(2);
             let args = [echo, any, "54", "rs2", "60"];
@@ -1108,7 +1158,7 @@ fn udp_and_ping_checks(v6: bool) {
         return;
     };
     let weights = |proto: &str, svc: &str, port: u16| {
-        [1, 2].map(|n| weight_in(&control, (proto, svc), &at(n, port)))
+        [1, 2].map(|n| weight_in(&control, (proto, svc), &f.at(n, port)))
     };
     let settled = wait_for(Duration::from_secs(8), || {
         weights("-u", &s53, 53) == [Some(1); 2]
@@ -1125,9 +1175,9 @@ fn udp_and_ping_checks(v6: bool) {
         weights("-t", &s80, 80)
     );
     assert!(settled.is_some(), "every check's verdict");
-    let answers = nslab::udp_client(&lab, "ask", &client_vip, 54, 4);
+    let answers = nslab::udp_client(&lab, "ask", &f.client_vip, 54, 4);
     assert_eq!(answers, ["rs2 32"; 4], "only the server that answers");
-    let mut answers = nslab::udp_client(&lab, "ask", &client_vip, 53, 4);
+    let mut answers = nslab::udp_client(&lab, "ask", &f.client_vip, 53, 4);
     answers.sort();
     assert_eq!(answers, ["rs1 32", "rs1 32", "rs2 32", "rs2 32"]);
     let s = stats(&control);
@@ -1172,41 +1222,24 @@ fn udp_and_ping_checks_through_the_data_plane_ipv6() {
 /// as on keepalived's connected socket). The first has `--alpha`: its
 /// servers are up only once a check passed.
 fn dns_checks(v6: bool) {
-    let (vip, rs, any) = if v6 {
-        let rs = [lab::rs_addr6(1), lab::rs_addr6(2)].map(|a| format!("[{a}]"));
-        (format!("[{}]", lab::VIP6), rs, "::")
-    } else {
-        let rs = [lab::rs_addr(1), lab::rs_addr(2)].map(|a| a.to_string());
-        (lab::VIP.to_string(), rs, "0.0.0.0")
-    };
+    let f = Family::new(v6);
     let check = "--delay-loop 1 --connect-timeout 1 --retry 0";
-    let svc = |p: u16| format!("{vip}:{p}");
-    let (s53, s54, s55) = (svc(53), svc(54), svc(55));
-    let at = |n: usize, p: u16| format!("{}:{p}", rs[n - 1]);
-    let mut rules = format!(
-        "-A -u {s53} -s rr --check dns --dns-type A --dns-name ok.test {check} --alpha\n\
-         -A -u {s55} -s rr --check dns --dns-name servfail.test {check}\n\
-         -A -u {s54} -s rr --check dns {check}\n"
-    );
-    for n in [1, 2] {
-        rules += &format!(
-            "-a -u {s53} -r {} -m\n-a -u {s55} -r {} -m\n-a -u {s54} -r {} -m\n",
-            at(n, 53),
-            at(n, 53),
-            at(n, 54)
-        );
-    }
+    let (s53, s54, s55) = (f.svc(53), f.svc(54), f.svc(55));
+    let dns = |opts: &str| format!("--check dns {opts} {check}");
+    let rules = f.rules(&[
+        ("-u", 53, dns("--dns-type A --dns-name ok.test --alpha"), 53),
+        ("-u", 55, dns("--dns-name servfail.test"), 53),
+        ("-u", 54, dns(""), 54),
+    ]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dr/dns_server.py");
     let tag = if v6 { "dnschk6" } else { "dnschk" };
+    let any = f.any;
     let mut scenario = Scenario::new(tag)
         .needs(&["python3", "ss", "sysctl"])
         .before_director(move |lab| {
+            no_icmp_rate_limits(lab);
             for n in [1, 2] {
                 let ns = lab.ns_rs(n);
-                sysctl_in(
-                    &ns,
-                    &["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"],
-                );
                 lab.spawn_in(&ns, Path::new("python3"), &[script, any, "53", "60"])
                     .expect("dns_server.py");
             }
@@ -1220,7 +1253,7 @@ fn dns_checks(v6: bool) {
     };
     nslab::wait_udp_bound(&lab, 53);
     let weights =
-        |svc: &str, port: u16| [1, 2].map(|n| weight_in(&control, ("-u", svc), &at(n, port)));
+        |svc: &str, port: u16| [1, 2].map(|n| weight_in(&control, ("-u", svc), &f.at(n, port)));
     let settled = wait_for(Duration::from_secs(8), || {
         weights(&s53, 53) == [Some(1); 2]
             && weights(&s55, 53) == [Some(0); 2]
