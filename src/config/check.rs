@@ -41,6 +41,8 @@ pub enum DnsType {
     Mx,
     Txt,
     Aaaa,
+    Rrsig,
+    Dnskey,
 }
 
 /// keepalived's `DNS_CHECK` defaults (`check_dns.h`): type SOA, name `.`,
@@ -53,7 +55,7 @@ pub const DNS_DEFAULT_RETRY: u32 = 3;
 const DNS_NAME_MAX: usize = 253;
 
 impl DnsType {
-    const ALL: [(DnsType, &'static str, u16); 7] = [
+    const ALL: [(DnsType, &'static str, u16); 9] = [
         (DnsType::A, "A", 1),
         (DnsType::Ns, "NS", 2),
         (DnsType::Cname, "CNAME", 5),
@@ -61,6 +63,8 @@ impl DnsType {
         (DnsType::Mx, "MX", 15),
         (DnsType::Txt, "TXT", 16),
         (DnsType::Aaaa, "AAAA", 28),
+        (DnsType::Rrsig, "RRSIG", 46),
+        (DnsType::Dnskey, "DNSKEY", 48),
     ];
 
     /// `A`, `SOA`, ... in any case (`dns_type_lookup`: `strcasecmp`).
@@ -79,7 +83,8 @@ impl DnsType {
             .map_or("SOA", |&(_, n, _)| n)
     }
 
-    /// Its QTYPE code (RFC 1035 section 3.2.2, RFC 3596 for AAAA).
+    /// Its QTYPE code (RFC 1035 section 3.2.2, RFC 3596 for AAAA, RFC
+    /// 4034 for RRSIG and DNSKEY).
     pub fn code(self) -> u16 {
         Self::ALL
             .iter()
@@ -99,7 +104,7 @@ impl DnsCheck {
 
     /// Whether `name` can be asked for: `.`, or labels of 1..63 printable
     /// bytes separated by single dots, with an optional final dot, 253
-    /// bytes at most. keepalived refuses an empty label (`dns_name_handler`)
+    /// bytes at most without it. keepalived refuses an empty label (`dns_name_handler`)
     /// and does not bound the lengths, whose excess would corrupt its query.
     pub fn valid_name(name: &str) -> bool {
         if name == DEFAULT_DNS_NAME {
@@ -107,7 +112,7 @@ impl DnsCheck {
         }
         let body = name.strip_suffix('.').unwrap_or(name);
         !body.is_empty()
-            && name.len() <= DNS_NAME_MAX
+            && body.len() <= DNS_NAME_MAX
             && body
                 .split('.')
                 .all(|l| (1..=63).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_graphic()))
@@ -363,9 +368,26 @@ mod tests {
             assert!(DnsCheck::valid_name(good), "{good}");
         }
         let long = "a".repeat(64);
-        for bad in ["", "..", ".a", "a..b", "a b", long.as_str()] {
+        // 253 bytes: four labels of 63 and a dot between each, and one more.
+        let max = format!(
+            "{}.{}.{}.{}",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61)
+        );
+        assert_eq!(max.len(), 253);
+        assert!(DnsCheck::valid_name(&max));
+        assert!(
+            DnsCheck::valid_name(&format!("{max}.")),
+            "with its final dot"
+        );
+        let over = format!("{max}e");
+        for bad in ["", "..", ".a", "a..b", "a b", long.as_str(), over.as_str()] {
             assert!(!DnsCheck::valid_name(bad), "{bad}");
         }
+        assert_eq!(DnsType::parse("dnskey").map(DnsType::code), Some(48));
+        assert_eq!(DnsType::parse("RRSIG").map(DnsType::code), Some(46));
         assert_eq!(DnsType::parse("ptr"), None);
         assert_eq!((DnsType::Mx.name(), DnsType::Mx.code()), ("MX", 15));
         // Answers: this query's, a response, its RCODE.

@@ -491,9 +491,11 @@ impl<T: TxQueue> Checker<'_, T> {
         } else {
             TICK
         };
+        // At most a pool's worth a round: the boxes of packets taken at
+        // once go back to the workers, who could keep the loop fed.
         if let Ok(pkt) = self.tap.rx.recv_timeout(wait) {
             self.stack.take(pkt);
-            while let Ok(pkt) = self.tap.rx.try_recv() {
+            for pkt in self.tap.rx.try_iter().take(DEPTH - 1) {
                 self.stack.take(pkt);
             }
         }

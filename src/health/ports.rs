@@ -14,62 +14,81 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// How many ports there are.
 const N: usize = (*PORTS.end() - *PORTS.start()) as usize + 1;
 
-/// The check ports in use, and the unreachables received about them.
+/// One port's state.
+#[derive(Clone, Copy)]
+struct Slot {
+    /// The server the check on it is for (None: the port is free).
+    to: Option<(IpAddr, u16)>,
+    /// A destination unreachable came about its datagram to that server.
+    unreachable: bool,
+}
+
+/// The check ports in use, and the unreachables received about them: a
+/// fixed table, so that no flood of errors makes it grow or slows it.
 pub(super) struct Ports {
-    busy: Vec<bool>,
+    slots: Vec<Slot>,
     /// Where the search for a free port starts (cycling, so a port is not
     /// used again at once and late packets of a check find it closed).
     next: usize,
-    /// A destination unreachable received about the datagram from a port in
-    /// use: the port and the quoted datagram's destination.
-    unreach: Vec<(u16, IpAddr, u16)>,
 }
 
 impl Ports {
     pub(super) fn new() -> Self {
+        let free = Slot {
+            to: None,
+            unreachable: false,
+        };
         Ports {
-            busy: vec![false; N],
+            slots: vec![free; N],
             next: 0,
-            unreach: Vec::new(),
         }
     }
 
-    /// A free port, now in use (None: every port is in use).
-    pub(super) fn take(&mut self) -> Option<u16> {
+    /// A free port, now in use for a check of `server` (None: every port is
+    /// in use).
+    pub(super) fn take(&mut self, server: (IpAddr, u16)) -> Option<u16> {
         let i = (0..N)
             .map(|k| (self.next + k) % N)
-            .find(|&i| !self.busy[i])?;
-        self.busy[i] = true;
+            .find(|&i| self.slots[i].to.is_none())?;
+        self.slots[i] = Slot {
+            to: Some(server),
+            unreachable: false,
+        };
         self.next = (i + 1) % N;
         Some(*PORTS.start() + i as u16)
     }
 
     /// `port` is free again, and what was received about it forgotten.
     pub(super) fn free(&mut self, port: u16) {
-        if let Some(b) = index(port).and_then(|i| self.busy.get_mut(i)) {
-            *b = false;
+        if let Some(slot) = index(port).and_then(|i| self.slots.get_mut(i)) {
+            slot.to = None;
+            slot.unreachable = false;
         }
-        self.unreach.retain(|&(p, _, _)| p != port);
     }
 
-    /// Keeps the IP packet `ip` if it is a destination unreachable about a
-    /// UDP datagram from a port in use; true if it was one of those (then
-    /// nobody else needs it).
+    /// Notes the IP packet `ip` if it is a destination unreachable about a
+    /// UDP datagram from one of [`PORTS`] to the server of the check on it;
+    /// true if it quotes a datagram from one of them at all (then nobody
+    /// else needs it).
     pub(super) fn note(&mut self, ip: &[u8]) -> bool {
         let Some((port, addr, dport)) = unreach_about(ip) else {
             return false;
         };
-        let busy = index(port).is_some_and(|i| self.busy[i]);
-        if busy && !self.unreach.contains(&(port, addr, dport)) {
-            self.unreach.push((port, addr, dport));
+        let Some(slot) = index(port).and_then(|i| self.slots.get_mut(i)) else {
+            return false;
+        };
+        if slot.to == Some((addr, dport)) {
+            slot.unreachable = true;
         }
         true
     }
 
     /// Whether a destination unreachable came about the datagram from
-    /// `port` to `server`.
-    pub(super) fn unreachable(&self, port: u16, server: (IpAddr, u16)) -> bool {
-        self.unreach.contains(&(port, server.0, server.1))
+    /// `port` to the server of its check.
+    pub(super) fn unreachable(&self, port: u16) -> bool {
+        index(port)
+            .and_then(|i| self.slots.get(i))
+            .is_some_and(|s| s.unreachable)
     }
 }
 
@@ -88,7 +107,7 @@ pub(super) fn unreach_about(ip: &[u8]) -> Option<(u16, IpAddr, u16)> {
     let (quoted, v6) = match ip.first()? >> 4 {
         4 => {
             let hl = usize::from(ip.first()? & 0x0f) * 4;
-            if *ip.get(9)? != ipv4::protocol::ICMP {
+            if *ip.get(9)? != ipv4::protocol::ICMP || hl < ipv4::HEADER_LEN {
                 return None;
             }
             let icmp = ip.get(hl..)?;
@@ -176,6 +195,9 @@ mod tests {
             Some((61007, rs(2), 54))
         );
         assert_eq!(unreach_about(&unreach4(61007, 23)), None, "no ports");
+        let mut short_header = full.clone();
+        short_header[0] = 0x44;
+        assert_eq!(unreach_about(&short_header), None, "IHL below 5");
         let mut time_exceeded = full.clone();
         time_exceeded[20] = 11;
         assert_eq!(unreach_about(&time_exceeded), None);
@@ -210,26 +232,33 @@ mod tests {
     #[test]
     fn ports_in_use_are_not_given_twice_and_errors_name_their_server() {
         let mut p = Ports::new();
-        let a = p.take().unwrap();
-        let b = p.take().unwrap();
+        let to = (rs(2), 54);
+        let a = p.take(to).unwrap();
+        let b = p.take(to).unwrap();
         assert_eq!((a, b), (61000, 61001));
         for _ in 2..N {
-            assert!(p.take().is_some());
+            assert!(p.take((rs(3), 54)).is_some());
         }
-        assert_eq!(p.take(), None, "all {N} in use");
+        assert_eq!(p.take(to), None, "all {N} in use");
         p.free(61500);
-        assert_eq!(p.take(), Some(61500));
+        p.free(60999); // not a check port: nothing
+        assert_eq!(p.take((rs(3), 54)), Some(61500));
         p.free(a);
-        // About a port in use: kept, for that server only.
+        // About the datagram to the check's server: noted.
         assert!(p.note(&unreach4(b, 28)));
-        assert!(p.unreachable(b, (rs(2), 54)));
-        assert!(!p.unreachable(b, (rs(3), 54)), "another server");
-        assert!(!p.unreachable(b, (rs(2), 53)), "another port");
-        // About a free port: taken (nobody else wants it), not kept.
+        assert!(p.unreachable(b));
+        // About another server's, or a free port's: taken, not noted.
+        let c = 61002;
+        assert!(p.note(&unreach4(c, 28)), "quotes a check port");
+        assert!(!p.unreachable(c), "its check is for 198.19.0.3");
         assert!(p.note(&unreach4(a, 28)));
-        assert!(!p.unreachable(a, (rs(2), 54)));
+        assert!(!p.unreachable(a), "free");
         assert!(!p.note(&[0x45; 40]), "not an unreachable");
+        let mut other = unreach4(b, 28);
+        other[48..50].copy_from_slice(&60999u16.to_be_bytes());
+        assert!(!p.note(&other), "from another port: smoltcp's");
         p.free(b);
-        assert!(!p.unreachable(b, (rs(2), 54)), "forgotten with its check");
+        assert!(!p.unreachable(b), "forgotten with its check");
+        assert_eq!(p.take(to), Some(a), "the next free one");
     }
 }

@@ -228,7 +228,7 @@ impl<'a, T: TxQueue> Stack<'a, T> {
         p.arp_wait = None;
         p.last_start = Some(now);
         // The local port (or the echo's identifier) of this check.
-        let Some(port) = self.ports.take() else {
+        let Some(port) = self.ports.take((p.t.addr, p.t.port)) else {
             p.next = now + Duration::from_secs(1);
             return;
         };
@@ -323,7 +323,7 @@ impl<'a, T: TxQueue> Stack<'a, T> {
                 kind,
             ) => {
                 let server = (p.t.addr, p.t.port);
-                let unreachable = self.ports.unreachable(f.port, server);
+                let unreachable = self.ports.unreachable(f.port);
                 let s = self.sockets.get_mut::<udp::Socket>(*handle);
                 match kind {
                     CheckKind::Dns(_) => drive_dns(s, *id, server, (unreachable, timed_out))?,

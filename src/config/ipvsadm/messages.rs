@@ -83,12 +83,12 @@ pub(super) fn usage_text() -> String {
          \x20 --require-reply[=hex]               UDP: an answer (starting so; x: any nibble) needed\n\
          \x20 --min-reply-length n                UDP: shortest answer matched (default 0)\n\
          \x20 --max-reply-length n                UDP: longest answer matched (default 255)\n\
-         \x20 --dns-type type                     DNS: A|NS|CNAME|SOA|MX|TXT|AAAA (default SOA)\n\
+         \x20 --dns-type type                     DNS: A|NS|CNAME|SOA|MX|TXT|AAAA|RRSIG|DNSKEY (default SOA)\n\
          \x20 --dns-name name                     DNS: the name asked for (default .)\n\
          \x20 --delay-loop secs                   seconds between checks (default 60)\n\
          \x20 --connect-timeout secs              seconds a check may take (default 5)\n\
-         \x20 --retry n                           retries before a server is down (default 1)\n\
-         \x20 --delay-before-retry secs           seconds before a retry (default 1)\n\
+         \x20 --retry n                           retries before a server is down (default 1; dns 3)\n\
+         \x20 --delay-before-retry secs           seconds before a retry (default 1; dns: delay-loop)\n\
          \x20 --inhibit-on-failure                weight 0 instead of removal when down\n\
          \x20 --alpha                             a server starts down until its first check passes\n\
          \n\

@@ -305,7 +305,9 @@ fn dns_keyword(cx: &mut Cx<'_>, k: &Stmt, d: &mut DnsCheck) -> Result<bool, KaEr
             d.qtype = DnsType::parse(v).ok_or_else(|| {
                 KaError::at(
                     &k.pos,
-                    format!("type {v}: not a DNS_CHECK type (A, NS, CNAME, SOA, MX, TXT, AAAA)"),
+                    format!(
+                        "type {v}: not a DNS_CHECK type (A, NS, CNAME, SOA, MX, TXT, AAAA, RRSIG, DNSKEY)"
+                    ),
                 )
             })?;
         }
