@@ -5,7 +5,7 @@
 //! A worker hands a TCP segment or UDP datagram to the DIP (or the IPv6
 //! DIP) with a destination port in [`PORTS`], an echo reply to the DIP, and
 //! an ICMP destination unreachable to the DIP about a UDP datagram from
-//! such a port ([`is_check_icmp`]) to the health thread over a bounded
+//! such a port ([`is_check_error`]) to the health thread over a bounded
 //! channel of pre-allocated boxes ([`Tap::divert`]: never blocks, never
 //! allocates, counts drops), and marks a real server suspect with one atomic OR
 //! ([`Tap::suspect`]). The channel carries IP packets of either version as

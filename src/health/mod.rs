@@ -1,6 +1,7 @@
 //! Health checks of the real servers, in process, from the DIP.
 //!
-//! * **Active checks** (keepalived's `TCP_CHECK` and `HTTP_GET`): one thread runs a
+//! * **Active checks** (keepalived's `TCP_CHECK`, `HTTP_GET`, `UDP_CHECK`,
+//!   `PING_CHECK` and `DNS_CHECK`): one thread runs a
 //!   smoltcp [`Interface`](smoltcp::iface::Interface) with `Medium::Ip` holding the DIP,
 //!   and the IPv6 DIP when the director has one, so IPv4 and IPv6 real servers
 //!   are checked alike. Its device wraps the IP packets smoltcp sends in
@@ -8,9 +9,11 @@
 //!   from the neighbor snapshot of the packet's family; unknown ones are asked
 //!   of the control thread, ARP or NDP, and the packet is dropped, TCP
 //!   retransmits) and writes them to its own AF_PACKET TX ring on the internal
-//!   NIC. It receives the replies that workers divert to it: TCP to either DIP
-//!   with a destination port in [`PORTS`], over a bounded channel of
-//!   pre-allocated boxes ([`Tap::divert`]: never blocks, counts drops).
+//!   NIC. It receives the replies that workers divert to it: TCP and UDP to
+//!   either DIP with a destination port in [`PORTS`], echo replies to them,
+//!   and destination unreachables about a check's datagram (read in `ports`,
+//!   not by smoltcp), over a bounded channel of pre-allocated boxes
+//!   ([`Tap::divert`]: never blocks, counts drops).
 //! * **Passive checks** (DPVS's dest-check): a worker that sees a real server
 //!   answer a new connection's SYN with RST, or a client send its SYN again
 //!   (no SYN-ACK within its RTO), marks it suspect ([`Tap::suspect`], one
@@ -24,7 +27,7 @@
 //!
 //! Here: the targets, the monitor and the health thread's rounds ([`run`]);
 //! in `stack`, smoltcp's device and interface; in `probe`, one server's
-//! checks and their verdicts.
+//! checks and their verdicts; in `ports`, the checks' local ports.
 
 mod ports;
 mod probe;

@@ -303,8 +303,8 @@ impl<'a, T: TxQueue> Stack<'a, T> {
     }
 
     /// One step of `p`'s check in flight ([`drive`], [`drive_udp`],
-    /// [`drive_ping`]): its outcome once it has one, and then its sockets
-    /// are closed (a connection reset).
+    /// [`drive_dns`], [`drive_ping`]): its outcome once it has one, and then
+    /// its sockets are closed (a connection reset).
     pub(super) fn step(&mut self, p: &mut Probe, now: Instant) -> Option<Outcome> {
         let f = p.flight.as_mut()?;
         let timeout = Duration::from_secs(u64::from(p.t.check.connect_timeout));
