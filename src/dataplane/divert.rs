@@ -44,7 +44,8 @@ pub fn is_check_port(port: u16) -> bool {
 #[inline]
 pub fn is_check_reply6(proto: u8, dst: Ipv6Addr, dport: u16, dip6: Option<Ipv6Addr>) -> bool {
     use crate::wire::ipv6::next_header::{TCP, UDP};
-    (proto == TCP || proto == UDP) && Some(dst) == dip6 && is_check_port(dport)
+    // The address first: it fails at once for the connections' traffic.
+    Some(dst) == dip6 && is_check_port(dport) && (proto == TCP || proto == UDP)
 }
 
 /// Whether an ICMP (ICMPv6) destination unreachable to the DIP (the IPv6
