@@ -389,6 +389,91 @@ fn udp_and_ping_checkers_are_read_and_reloaded() {
     }
 }
 
+/// `virtual_server_group` and `virtual_server group NAME`: one service per
+/// address and port of the group (a range by its last byte, an entry
+/// without a port is port 0), each with the virtual server's settings, real
+/// servers and check, the block's warnings once; a reload that changes the
+/// group adds and removes those services only.
+#[test]
+fn a_virtual_server_group_is_a_service_per_address_and_port() {
+    let t = TempDir::new("vsg");
+    let conf = |entries: &str| {
+        format!(
+            "virtual_server_group web {{\n{entries}\n  fwmark 9\n}}\n\
+             virtual_server group web {{\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n  ha_suspend\n\
+             \x20 real_server 198.19.0.2 {{\n    weight 2\n    TCP_CHECK {{\n      connect_timeout 2\n    }}\n  }}\n\
+             \x20 real_server 198.19.0.3 8080 {{\n    TCP_CHECK {{\n      connect_timeout 2\n    }}\n  }}\n}}\n"
+        )
+    };
+    let p = t.write(
+        "keepalived.conf",
+        &conf("  198.18.0.110 80\n  198.18.0.111-112 443"),
+    );
+    let l = load_as(&p, None).unwrap();
+    let f = p.display();
+    assert_eq!(
+        l.warnings,
+        [
+            format!(
+                "{f}:4: fwmark (in virtual_server_group web): not supported by ringvs (no fwmark services), skipped"
+            ),
+            format!("{f}:10: ha_suspend (in virtual_server): not supported by ringvs, ignored"),
+        ],
+        "once each"
+    );
+    let mut running = l.config;
+    let keys: Vec<ServiceKey> = running.services().iter().map(|s| s.key).collect();
+    assert_eq!(
+        keys,
+        [
+            ServiceKey::new(Proto::Tcp, vip(110), 80),
+            ServiceKey::new(Proto::Tcp, vip(111), 443),
+            ServiceKey::new(Proto::Tcp, vip(112), 443),
+        ]
+    );
+    for s in running.services() {
+        assert_eq!(s.sched, Scheduler::Wrr);
+        let dests: Vec<(IpAddr, u16, u32)> =
+            s.dests.iter().map(|d| (d.addr, d.port, d.weight)).collect();
+        assert_eq!(
+            dests,
+            [
+                (IpAddr::V4(rip(2)), s.key.port, 2),
+                (IpAddr::V4(rip(3)), 8080, 1)
+            ],
+            "{}: a real server without a port takes the entry's",
+            s.key
+        );
+        assert_eq!(s.check.as_ref().unwrap().connect_timeout, 2);
+    }
+    // The group shrinks and grows: only those services change.
+    t.write(
+        "keepalived.conf",
+        &conf("  198.18.0.110 80\n  198.18.0.112-113 443"),
+    );
+    let shown = reload(&mut running, &p);
+    assert_eq!(shown.len(), 1 + 3, "{shown:?}");
+    assert!(
+        shown
+            .iter()
+            .any(|c| c.starts_with("-D -t 198.18.0.111:443")),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|c| c.starts_with("-A -t 198.18.0.113:443")),
+        "{shown:?}"
+    );
+    assert_eq!(running.services().len(), 3);
+    // An entry without a port is port 0, which needs persistence: keepalived
+    // gives it 360 s.
+    t.write("keepalived.conf", &conf("  198.18.0.110"));
+    let l = load_as(&p, None).unwrap();
+    let s = &l.config.services()[0];
+    assert_eq!((s.key.port, s.persistent), (0, Some(360)));
+}
+
 /// `DNS_CHECK` (`type`, `name`) with its own defaults: SOA of `.`, 3
 /// retries, `delay_before_retry` as the `delay_loop` it ends up with; an
 /// unknown type or an empty label is an error.
@@ -501,7 +586,8 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
     let expected: Vec<String> = [
         "3: lvs_timeouts (in global_defs): not applied by ringvs, set them with 'ringvs adm --set'",
         "4: lvs_sync_daemon (in global_defs): not applied by ringvs, start it with 'ringvs adm --start-daemon'",
-        "15: virtual_server_group: not supported by ringvs, ignored",
+        "15: virtual_server_group web has no entries: removed (as keepalived does)",
+        "16: fwmark (in virtual_server_group web): not supported by ringvs (no fwmark services), skipped",
         "18: no_such_block: unknown top-level keyword, skipped",
         "22: delay_loop 2.5: ringvs counts whole seconds, using 3",
         "26: sh-port: applies to the sh scheduler only, ignored with rr (as keepalived does)",
@@ -677,7 +763,19 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (
         "virtual_server fwmark 7 {\n}\n",
-        "1: virtual_server fwmark: not supported by ringvs (address and port only)",
+        "1: virtual_server fwmark: not supported by ringvs (no fwmark services)",
+    ),
+    (
+        "virtual_server group nope {\n}\n",
+        "1: virtual_server group nope: no virtual_server_group nope",
+    ),
+    (
+        "virtual_server_group g {\n  198.18.0.110-100 80\n}\n",
+        "2: virtual_server_group entry 198.18.0.110-100: the range ends below its start",
+    ),
+    (
+        "virtual_server_group g {\n  198.18.0.110 80\n}\nvirtual_server_group g {\n}\n",
+        "4: virtual_server_group g: defined twice (first at FILE:1)",
     ),
     (
         "virtual_server 198.18.0.110 80 {\n  real_server 2001:2:0:2::2::9 80 {\n  }\n}\n",

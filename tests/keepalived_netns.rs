@@ -159,3 +159,41 @@ fn keepalived_conf_is_the_rule_source_and_sighup_applies_only_its_changes() {
         "a bad file changes nothing"
     );
 }
+
+/// A `virtual_server group` on a real director: the group's two ports of
+/// the VIP are two services with the block's real servers (on their port
+/// 80), and clients of either port get both servers' pages.
+#[test]
+fn a_virtual_server_group_serves_each_of_its_addresses_and_ports() {
+    let path = PathBuf::from(format!("/run/ringvs-ka-vsg-{}.conf", std::process::id()));
+    let vip = lab::VIP;
+    let (rs1, rs2) = (lab::rs_addr(1), lab::rs_addr(2));
+    let text = format!(
+        "virtual_server_group web {{\n  {vip} 80\n  {vip} 8080\n}}\n\
+         virtual_server group web {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+         \x20 real_server {rs1} 80 {{\n  }}\n  real_server {rs2} 80 {{\n  }}\n}}\n"
+    );
+    std::fs::write(&path, text).expect("write keepalived.conf");
+    let _rm = Remove(path.clone());
+    let p = path.display().to_string();
+    let Some(NsDirector { lab, control }) = Scenario::new("kavsg")
+        .director_args(&["--keepalived", &p])
+        .start()
+    else {
+        return;
+    };
+    let listing = adm(&control, &["-L", "-n"]);
+    for port in [80, 8080] {
+        assert!(
+            listing.contains(&format!("TCP  {vip}:{port} rr")),
+            "{listing}"
+        );
+        let mut bodies = nslab::http_bodies(&lab, &format!("{vip}:{port}"), 4);
+        bodies.sort();
+        assert_eq!(
+            bodies,
+            ["i am rs1", "i am rs1", "i am rs2", "i am rs2"],
+            "port {port}"
+        );
+    }
+}

@@ -46,8 +46,8 @@
 //! `ip_family` that contradicts the address); ringvs
 //! knows every scheduler it has, `twos` included (keepalived's list lacks it);
 //! `weight` is 0..65535 as with `ipvsadm -w` (keepalived takes up to
-//! 2147483647); `fwmark` and `group` virtual servers and SCTP are
-//! errors (not supported yet); a `virtual_server` defined twice is an error;
+//! 2147483647); `fwmark` virtual servers and SCTP are errors (not
+//! supported yet; `group` virtual servers are `group.rs`'s); a `virtual_server` defined twice is an error;
 //! `tun_type`, `tun_port`, `tun_flags` (not keepalived keywords) are ignored
 //! with a warning that shows keepalived's syntax.
 
@@ -60,6 +60,7 @@ use super::super::{
     Scheduler, ServiceKey, SorryOpts,
 };
 use super::check::{self, Checker, ServerCheck, Times};
+use super::group;
 use super::lexer::Stmt;
 use super::values::{Cx, addr_port, forwarding};
 use super::{KaError, Pos, Warnings};
@@ -101,28 +102,20 @@ pub(crate) fn config(top: &[Stmt], w: &mut Warnings) -> Result<Config, KaError> 
     let mut cx = Cx { w };
     let mut cfg = Config::new();
     let mut seen: Vec<(ServiceKey, Pos)> = Vec::new();
+    let groups = group::groups(&mut cx, top)?;
     for s in top {
         match s.keyword() {
-            "virtual_server" => {
-                let Some(vs) = virtual_server(&mut cx, s)? else {
-                    continue;
-                };
-                if let Some((_, first)) = seen.iter().find(|(k, _)| *k == vs.key) {
-                    return Err(KaError::at(
-                        &s.pos,
-                        format!(
-                            "virtual_server {}: defined twice (first at {first})",
-                            vs.key
-                        ),
-                    ));
+            "virtual_server" if s.args().first().map(String::as_str) == Some("group") => {
+                let since = cx.w.len();
+                for m in group::members(s, &groups)? {
+                    add_virtual_server(&mut cx, &m, &mut seen, &mut cfg)?;
                 }
-                seen.push((vs.key, s.pos.clone()));
-                vs.add_to(&mut cfg)?;
+                // The block's warnings once, not once per member.
+                cx.w.dedup_since(since);
             }
-            "virtual_server_group" => cx.w.at(
-                &s.pos,
-                "virtual_server_group: not supported by ringvs, ignored",
-            ),
+            "virtual_server" => add_virtual_server(&mut cx, s, &mut seen, &mut cfg)?,
+            // Read above.
+            "virtual_server_group" => {}
             "global_defs" => global_defs(&mut cx, s),
             k if KEEPALIVED_ONLY.contains(&k) => {}
             k => {
@@ -131,6 +124,30 @@ pub(crate) fn config(top: &[Stmt], w: &mut Warnings) -> Result<Config, KaError> 
         }
     }
     Ok(cfg)
+}
+
+/// Reads the `virtual_server` block `s` into `cfg` (`seen`: the services so
+/// far, where they were defined).
+fn add_virtual_server(
+    cx: &mut Cx<'_>,
+    s: &Stmt,
+    seen: &mut Vec<(ServiceKey, Pos)>,
+    cfg: &mut Config,
+) -> Result<(), KaError> {
+    let Some(vs) = virtual_server(cx, s)? else {
+        return Ok(());
+    };
+    if let Some((_, first)) = seen.iter().find(|(k, _)| *k == vs.key) {
+        return Err(KaError::at(
+            &s.pos,
+            format!(
+                "virtual_server {}: defined twice (first at {first})",
+                vs.key
+            ),
+        ));
+    }
+    seen.push((vs.key, s.pos.clone()));
+    vs.add_to(cfg)
 }
 
 /// `global_defs` is keepalived's; only the LVS settings in it concern the
@@ -229,10 +246,10 @@ struct RsDraft {
 
 /// Reads a `virtual_server` block; `None` if keepalived would ignore it.
 fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
-    if let Some(how @ ("fwmark" | "group")) = s.args().first().map(String::as_str) {
+    if s.args().first().map(String::as_str) == Some("fwmark") {
         return Err(KaError::at(
             &s.pos,
-            format!("virtual_server {how}: not supported by ringvs (address and port only)"),
+            "virtual_server fwmark: not supported by ringvs (no fwmark services)",
         ));
     }
     let (addr, port) = addr_port(s, "virtual_server")?;

@@ -23,14 +23,15 @@
 //!
 //! Files, each on the ones before it: `glob` (include patterns), `lexer`
 //! (lines, comments, quotes, conditionals, includes, blocks), `values`
-//! (keyword values), `check` (`TCP_CHECK`, `HTTP_GET` and one check per
-//! service), `lvs` (`virtual_server`, `real_server`), `diff` (changes between
-//! two configs). This file holds what they share and the public face. The
+//! (keyword values), `check` (the checkers and one check per service),
+//! `group` (`virtual_server_group`), `lvs` (`virtual_server`,
+//! `real_server`), `diff` (changes between two configs). This file holds what they share and the public face. The
 //! module uses `ipvsadm`'s limits (the same as `--check`'s and `-p`'s).
 
 mod check;
 mod diff;
 mod glob;
+mod group;
 mod lexer;
 mod lvs;
 mod values;
@@ -44,7 +45,7 @@ use super::Config;
 pub use diff::{Change, DestSettings, ServiceSettings, apply_changes, apply_differences, diff};
 
 /// A place in the configuration: a file and a 1-based line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Pos {
     pub file: Arc<Path>,
     pub line: usize,
@@ -91,6 +92,25 @@ pub(crate) struct Warnings {
 impl Warnings {
     pub(crate) fn at(&mut self, pos: &Pos, message: impl fmt::Display) {
         self.items.push((pos.clone(), message.to_string()));
+    }
+
+    /// How many warnings there are so far.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Drops the warnings after the first `since` that repeat one of them
+    /// (the same message at the same place).
+    pub(crate) fn dedup_since(&mut self, since: usize) {
+        let mut seen = std::collections::HashSet::new();
+        let mut i = since;
+        while i < self.items.len() {
+            if seen.insert(self.items[i].clone()) {
+                i += 1;
+            } else {
+                self.items.remove(i);
+            }
+        }
     }
 
     /// Notes that `file` is read now (it sorts after the files before it).
