@@ -467,11 +467,53 @@ fn a_virtual_server_group_is_a_service_per_address_and_port() {
     );
     assert_eq!(running.services().len(), 3);
     // An entry without a port is port 0, which needs persistence: keepalived
-    // gives it 360 s.
-    t.write("keepalived.conf", &conf("  198.18.0.110"));
+    // gives the whole virtual server 360 s.
+    t.write(
+        "keepalived.conf",
+        &conf("  198.18.0.110\n  198.18.0.111 80"),
+    );
     let l = load_as(&p, None).unwrap();
-    let s = &l.config.services()[0];
-    assert_eq!((s.key.port, s.persistent), (0, Some(360)));
+    let got: Vec<(u16, Option<u32>)> = l
+        .config
+        .services()
+        .iter()
+        .map(|s| (s.key.port, s.persistent))
+        .collect();
+    assert_eq!(got, [(0, Some(360)), (80, Some(360))]);
+    // An address and port given twice is taken once; a prefix and a range
+    // of whole addresses.
+    t.write(
+        "keepalived.conf",
+        &conf("  198.18.0.108/30 80\n  198.18.0.110 80\n  198.18.0.254-198.18.1.0 80"),
+    );
+    let l = load_as(&p, None).unwrap();
+    assert_eq!(
+        l.warnings[0],
+        format!("{f}:3: virtual_server_group web: 1 address(es) and port given before, taken once")
+    );
+    assert_eq!(l.config.services().len(), 4 + 3);
+    // Only a fwmark entry: no service, and the virtual server says so.
+    t.write("keepalived.conf", &conf(""));
+    let l = load_as(&p, None).unwrap();
+    assert!(l.config.services().is_empty());
+    assert!(
+        l.warnings.contains(&format!(
+            "{f}:5: virtual_server group web: the group has no address, no service"
+        )),
+        "{:?}",
+        l.warnings
+    );
+    // keepalived ignores a group of both families (unless every real server
+    // is tunnelled); ringvs refuses it.
+    t.write(
+        "keepalived.conf",
+        &conf("  198.18.0.110 80\n  2001:2:0:1::110 80"),
+    );
+    let e = load_as(&p, None).unwrap_err();
+    assert!(
+        e.contains(":6: virtual_server group web: the group mixes IPv4 and IPv6"),
+        "{e}"
+    );
 }
 
 /// `DNS_CHECK` (`type`, `name`) with its own defaults: SOA of `.`, 3
@@ -586,7 +628,6 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
     let expected: Vec<String> = [
         "3: lvs_timeouts (in global_defs): not applied by ringvs, set them with 'ringvs adm --set'",
         "4: lvs_sync_daemon (in global_defs): not applied by ringvs, start it with 'ringvs adm --start-daemon'",
-        "15: virtual_server_group web has no entries: removed (as keepalived does)",
         "16: fwmark (in virtual_server_group web): not supported by ringvs (no fwmark services), skipped",
         "18: no_such_block: unknown top-level keyword, skipped",
         "22: delay_loop 2.5: ringvs counts whole seconds, using 3",
@@ -771,7 +812,7 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (
         "virtual_server_group g {\n  198.18.0.110-100 80\n}\n",
-        "2: virtual_server_group entry 198.18.0.110-100: the range ends below its start",
+        "2: virtual_server_group entry 198.18.0.110-100: the range does not end above its start",
     ),
     (
         "virtual_server_group g {\n  198.18.0.110 80\n}\nvirtual_server_group g {\n}\n",

@@ -7,8 +7,9 @@
 //! A group's entries are `ADDR [PORT]` (no port: 0), `ADDR-LAST [PORT]`, a
 //! range that ends at `LAST`, the last byte of an IPv4 address (decimal) or
 //! the last 16 bits of an IPv6 one (hex), as keepalived's `inet_stor` reads
-//! it, and `fwmark N` (ringvs has no fwmark services: warned about and
-//! skipped). ringvs writes the group's virtual server out as one
+//! it, `ADDR-ADDR` and `ADDR/LEN` (`alloc_vsg_entry`), and `fwmark N`
+//! (ringvs has no fwmark services: warned about and skipped). An address
+//! and port given twice is taken once, with a warning. ringvs writes the group's virtual server out as one
 //! `virtual_server ADDR PORT` per address and port, the same block in each,
 //! so every keyword means what it means in a `virtual_server`; a real
 //! server without its own port takes the entry's port (keepalived's port 0
@@ -16,18 +17,23 @@
 //!
 //! Deliberate differences: keepalived checks each real server of the
 //! virtual server once for the whole group; ringvs checks it once per
-//! address and port of the group (each is a service of its own). A group
-//! named twice, an entry that is not an address, a range that ends below
-//! its start or a `virtual_server group` whose group does not exist are
-//! errors (keepalived logs them and goes on without the entry or the
-//! virtual server).
+//! address and port of the group (each is a service of its own), so a group
+//! stands for [`MAX_MEMBERS`] addresses and ports at most. A group named
+//! twice, an entry that is not an address, a range that does not end above
+//! its start, a `virtual_server group` whose group does not exist or mixes
+//! IPv4 and IPv6 addresses are errors (keepalived logs them and goes on
+//! without the entry or the virtual server).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::lexer::Stmt;
 use super::values::Cx;
 use super::{KaError, Pos};
+
+/// Addresses and ports a group may stand for at most: each is a service
+/// (and a check of each real server) of its own.
+pub(crate) const MAX_MEMBERS: usize = 4096;
 
 /// The groups of a file, by name: where each was defined and the addresses
 /// and ports it stands for, in order.
@@ -45,8 +51,11 @@ pub(crate) fn groups(cx: &mut Cx<'_>, top: &[Stmt]) -> Result<Groups, KaError> {
             ));
         }
         let mut members = Vec::new();
+        let mut seen = HashSet::new();
+        let mut fwmarks = false;
         for e in s.children() {
             if e.keyword() == "fwmark" {
+                fwmarks = true;
                 cx.w.at(
                     &e.pos,
                     format!(
@@ -55,9 +64,34 @@ pub(crate) fn groups(cx: &mut Cx<'_>, top: &[Stmt]) -> Result<Groups, KaError> {
                 );
                 continue;
             }
-            members.extend(entry(cx, e)?);
+            let mut again = 0;
+            for m in entry(cx, e)? {
+                if seen.insert(m) {
+                    members.push(m);
+                } else {
+                    again += 1;
+                }
+            }
+            // The kernel refuses a service twice (EEXIST), which keepalived
+            // lets pass.
+            if again > 0 {
+                cx.w.at(
+                    &e.pos,
+                    format!(
+                        "virtual_server_group {name}: {again} address(es) and port given before, taken once"
+                    ),
+                );
+            }
+            if members.len() > MAX_MEMBERS {
+                return Err(KaError::at(
+                    &e.pos,
+                    format!(
+                        "virtual_server_group {name}: over {MAX_MEMBERS} addresses and ports (each is a service of ringvs's)"
+                    ),
+                ));
+            }
         }
-        if members.is_empty() {
+        if members.is_empty() && !fwmarks {
             cx.w.at(
                 &s.pos,
                 format!("virtual_server_group {name} has no entries: removed (as keepalived does)"),
@@ -68,7 +102,11 @@ pub(crate) fn groups(cx: &mut Cx<'_>, top: &[Stmt]) -> Result<Groups, KaError> {
     Ok(out)
 }
 
-/// One entry of a group: the addresses and port it stands for.
+/// One entry of a group: the addresses and port it stands for. As
+/// keepalived's `alloc_vsg_entry` reads it: `ADDR`, `ADDR-LAST` (`LAST` the
+/// last byte of an IPv4 address, decimal, or the last 16 bits of an IPv6
+/// one, hex, above the start's), `ADDR-ADDR` (a range of whole addresses)
+/// or `ADDR/LEN` (every address of the prefix), then an optional port.
 fn entry(cx: &mut Cx<'_>, e: &Stmt) -> Result<Vec<(IpAddr, u16)>, KaError> {
     let text = e.keyword();
     let bad = |why: &str| KaError::at(&e.pos, format!("virtual_server_group entry {text}: {why}"));
@@ -79,64 +117,110 @@ fn entry(cx: &mut Cx<'_>, e: &Stmt) -> Result<Vec<(IpAddr, u16)>, KaError> {
             .map_err(|_| bad(&format!("{p} is not a port (0..65535)")))?,
     };
     cx.no_more(e, 1);
-    let (first, last) = text.split_once('-').unwrap_or((text, ""));
-    let addrs: Vec<IpAddr> = if first.contains(':') {
-        let a: Ipv6Addr = first.parse().map_err(|_| bad("not an IPv6 address"))?;
-        let start = u16::from_be_bytes([a.octets()[14], a.octets()[15]]);
-        let end = match last {
-            "" => start,
-            l => {
-                u16::from_str_radix(l, 16).map_err(|_| bad("the range's end is not hex 0..ffff"))?
-            }
-        };
-        if end < start {
-            return Err(bad("the range ends below its start"));
+    let v6 = text.contains(':');
+    let parse = |a: &str| -> Result<u128, KaError> {
+        if v6 {
+            let a: Ipv6Addr = a.parse().map_err(|_| bad("not an IPv6 address"))?;
+            Ok(u128::from(a))
+        } else {
+            let a: Ipv4Addr = a.parse().map_err(|_| bad("not an IPv4 address"))?;
+            Ok(u128::from(u32::from(a)))
         }
-        (start..=end)
-            .map(|n| {
-                let mut o = a.octets();
-                o[14..].copy_from_slice(&n.to_be_bytes());
-                IpAddr::V6(Ipv6Addr::from(o))
-            })
-            .collect()
-    } else {
-        let a: Ipv4Addr = first.parse().map_err(|_| bad("not an IPv4 address"))?;
-        let start = a.octets()[3];
-        let end = match last {
-            "" => start,
-            l => l
-                .parse::<u8>()
-                .map_err(|_| bad("the range's end is not 0..255"))?,
-        };
-        if end < start {
-            return Err(bad("the range ends below its start"));
-        }
-        (start..=end)
-            .map(|n| {
-                let [a0, a1, a2, _] = a.octets();
-                IpAddr::V4(Ipv4Addr::new(a0, a1, a2, n))
-            })
-            .collect()
     };
-    Ok(addrs.into_iter().map(|a| (a, port)).collect())
+    let bits = if v6 { 128 } else { 32 };
+    let (start, end) = if let Some((a, len)) = text.split_once('/') {
+        let len: u32 = len
+            .parse()
+            .ok()
+            .filter(|&l| l <= bits)
+            .ok_or_else(|| bad("not a prefix length"))?;
+        // The host bits of the prefix.
+        let host = match bits - len {
+            0 => 0,
+            128 => u128::MAX,
+            n => (1u128 << n) - 1,
+        };
+        let a = parse(a)? & !host;
+        (a, a | host)
+    } else if let Some((a, last)) = text.split_once('-') {
+        let a = parse(a)?;
+        let end = if last.contains(['.', ':']) {
+            parse(last)?
+        } else if v6 {
+            let l = u16::from_str_radix(last, 16)
+                .map_err(|_| bad("the range's end is not hex 0..ffff"))?;
+            a & !0xffff | u128::from(l)
+        } else {
+            let l = last
+                .parse::<u8>()
+                .map_err(|_| bad("the range's end is not 0..255"))?;
+            a & !0xff | u128::from(l)
+        };
+        if end <= a {
+            return Err(bad("the range does not end above its start"));
+        }
+        (a, end)
+    } else {
+        let a = parse(text)?;
+        (a, a)
+    };
+    if end - start >= MAX_MEMBERS as u128 {
+        return Err(bad(&format!(
+            "over {MAX_MEMBERS} addresses (each is a service of ringvs's)"
+        )));
+    }
+    let addr = |n: u128| {
+        if v6 {
+            IpAddr::V6(Ipv6Addr::from(n))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(n as u32))
+        }
+    };
+    Ok((start..=end).map(|n| (addr(n), port)).collect())
 }
 
 /// The `virtual_server ADDR PORT` blocks a `virtual_server group NAME`
 /// block `s` stands for, one per address and port of the group (an error if
-/// the group does not exist).
-pub(crate) fn members(s: &Stmt, groups: &Groups) -> Result<Vec<Stmt>, KaError> {
+/// the group does not exist or mixes families). If an entry has port 0, all
+/// are persistent, as keepalived's `validate_check_config` gives the whole
+/// virtual server its default `persistence_timeout` then.
+pub(crate) fn members(cx: &mut Cx<'_>, s: &Stmt, groups: &Groups) -> Result<Vec<Stmt>, KaError> {
     let Some(name) = s.args().get(1) else {
         return Err(KaError::at(
             &s.pos,
             "virtual_server group: the group's name is missing",
         ));
     };
+    cx.no_more(s, 2);
     let Some((_, members)) = groups.get(name) else {
         return Err(KaError::at(
             &s.pos,
             format!("virtual_server group {name}: no virtual_server_group {name}"),
         ));
     };
+    if members.is_empty() {
+        cx.w.at(
+            &s.pos,
+            format!("virtual_server group {name}: the group has no address, no service"),
+        );
+    }
+    // keepalived ignores such a virtual server unless all its real servers
+    // are tunnelled (`link_vsg_to_vs`); ringvs refuses it.
+    if members.iter().any(|(a, _)| a.is_ipv4()) && members.iter().any(|(a, _)| a.is_ipv6()) {
+        return Err(KaError::at(
+            &s.pos,
+            format!("virtual_server group {name}: the group mixes IPv4 and IPv6 addresses"),
+        ));
+    }
+    let mut block = s.block.clone().unwrap_or_default();
+    let persistent = block.iter().any(|k| k.keyword() == "persistence_timeout");
+    if !persistent && members.iter().any(|&(_, p)| p == 0) {
+        block.push(Stmt {
+            words: vec!["persistence_timeout".to_string()],
+            pos: s.pos.clone(),
+            block: None,
+        });
+    }
     Ok(members
         .iter()
         .map(|(addr, port)| Stmt {
@@ -146,7 +230,7 @@ pub(crate) fn members(s: &Stmt, groups: &Groups) -> Result<Vec<Stmt>, KaError> {
                 port.to_string(),
             ],
             pos: s.pos.clone(),
-            block: s.block.clone(),
+            block: Some(block.clone()),
         })
         .collect())
 }
@@ -199,11 +283,35 @@ mod tests {
             16,
             "IPv6: the end in hex"
         );
+        // A range of whole addresses, across a byte; a prefix.
+        let r = entry(&mut cx, &stmt(&["198.18.0.254-198.18.1.1", "80"])).unwrap();
+        assert_eq!(
+            r.iter().map(|(a, _)| a.to_string()).collect::<Vec<_>>(),
+            ["198.18.0.254", "198.18.0.255", "198.18.1.0", "198.18.1.1"]
+        );
+        let r = entry(&mut cx, &stmt(&["198.18.0.5/30"])).unwrap();
+        assert_eq!(
+            r.first(),
+            Some(&(v4("198.18.0.4"), 0)),
+            "the prefix's first"
+        );
+        assert_eq!(r.len(), 4);
+        assert_eq!(entry(&mut cx, &stmt(&["198.18.0.5/32"])).unwrap().len(), 1);
+        assert_eq!(
+            entry(&mut cx, &stmt(&["2001:2::/120", "80"]))
+                .unwrap()
+                .len(),
+            256
+        );
         for bad in [
             &["198.18.0.110-100", "80"][..],
+            &["198.18.0.110-110", "80"],
+            &["198.18.0.110-", "80"],
             &["198.18.0.110-256", "80"],
             &["198.18.0.x", "80"],
             &["198.18.0.1", "http"],
+            &["198.18.0.1/33", "80"],
+            &["198.18.0.0/16", "80"],
             &["2001:2::5-4", "80"],
             &["2001:2::5-g", "80"],
         ] {

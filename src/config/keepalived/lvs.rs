@@ -107,7 +107,7 @@ pub(crate) fn config(top: &[Stmt], w: &mut Warnings) -> Result<Config, KaError> 
         match s.keyword() {
             "virtual_server" if s.args().first().map(String::as_str) == Some("group") => {
                 let since = cx.w.len();
-                for m in group::members(s, &groups)? {
+                for m in group::members(&mut cx, s, &groups)? {
                     add_virtual_server(&mut cx, &m, &mut seen, &mut cfg)?;
                 }
                 // The block's warnings once, not once per member.

@@ -103,14 +103,11 @@ impl Warnings {
     /// (the same message at the same place).
     pub(crate) fn dedup_since(&mut self, since: usize) {
         let mut seen = std::collections::HashSet::new();
-        let mut i = since;
-        while i < self.items.len() {
-            if seen.insert(self.items[i].clone()) {
-                i += 1;
-            } else {
-                self.items.remove(i);
-            }
-        }
+        let mut i = 0;
+        self.items.retain(|w| {
+            i += 1;
+            i <= since || seen.insert(w.clone())
+        });
     }
 
     /// Notes that `file` is read now (it sorts after the files before it).
