@@ -9,9 +9,9 @@ RCODE by the first label of the name asked for: `servfail` 2 (SERVFAIL),
 ignored. Prints `ready` once bound. Bounded: exits after MAX_SECS.
 """
 
-import socket
 import sys
-import time
+
+from udp_echo import serve
 
 
 def first_label(query):
@@ -22,25 +22,17 @@ def first_label(query):
     return query[13 : 13 + n].lower()
 
 
+def answer(q):
+    if len(q) < 12:
+        return None
+    rcode = {b"servfail": 2, b"nx": 3}.get(first_label(q), 0)
+    flags = 0x8180 | rcode
+    return q[:2] + flags.to_bytes(2, "big") + b"\x00\x01\x00\x00\x00\x00\x00\x00" + q[12:]
+
+
 def main():
     addr, port, max_secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    s = socket.socket(family, socket.SOCK_DGRAM)
-    s.bind((addr, port))
-    s.settimeout(0.2)
-    print("ready", flush=True)
-    deadline = time.time() + max_secs
-    while time.time() < deadline:
-        try:
-            q, peer = s.recvfrom(2048)
-        except socket.timeout:
-            continue
-        if len(q) < 12:
-            continue
-        rcode = {b"servfail": 2, b"nx": 3}.get(first_label(q), 0)
-        flags = 0x8180 | rcode
-        answer = q[:2] + flags.to_bytes(2, "big") + b"\x00\x01\x00\x00\x00\x00\x00\x00" + q[12:]
-        s.sendto(answer, peer)
+    serve(addr, port, max_secs, answer)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ import time
 import zlib
 
 
-def main():
-    addr, port, name, max_secs = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+def serve(addr, port, max_secs, answer):
+    """Binds ADDR:PORT, prints `ready`, and sends every datagram the bytes
+    `answer(data)` returns (None: no answer) until MAX_SECS have passed."""
     if ":" in addr:
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     else:
@@ -37,14 +38,25 @@ def main():
             data, peer = s.recvfrom(65535)
         except socket.timeout:
             continue
-        answer = ("%s %d" % (name, len(data))).encode()
+        out = answer(data)
+        if out is not None:
+            s.sendto(out, peer)
+
+
+def main():
+    addr, port, name, max_secs = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+
+    def answer(data):
+        out = ("%s %d" % (name, len(data))).encode()
         words = data.split(b" ", 2)
         if len(words) == 3 and words[0] == b"big" and words[1].isdigit():
-            answer += b" %d " % zlib.crc32(data)
+            out += b" %d " % zlib.crc32(data)
             want = min(int(words[1]), 65000)
-            while len(answer) < want:
-                answer += data[: want - len(answer)]
-        s.sendto(answer, peer)
+            while len(out) < want:
+                out += data[: want - len(out)]
+        return out
+
+    serve(addr, port, max_secs, answer)
 
 
 if __name__ == "__main__":
