@@ -9,11 +9,15 @@
 //! the last 16 bits of an IPv6 one (hex), as keepalived's `inet_stor` reads
 //! it, `ADDR-ADDR` and `ADDR/LEN` (`alloc_vsg_entry`), and `fwmark N`
 //! (ringvs has no fwmark services: warned about and skipped). An address
-//! and port given twice is taken once, with a warning. ringvs writes the group's virtual server out as one
-//! `virtual_server ADDR PORT` per address and port, the same block in each,
-//! so every keyword means what it means in a `virtual_server`; a real
-//! server without its own port takes the entry's port (keepalived's port 0
-//! keeps the packet's, which is the entry's: `ip_vs_schedule`).
+//! and port given twice is taken once, with a warning.
+//!
+//! ringvs writes the group's virtual server out as one `virtual_server ADDR
+//! PORT` per address and port, the same block in each, so every keyword
+//! means what it means in a `virtual_server`; a real server without its own
+//! port takes the entry's port (keepalived's port 0 keeps the packet's,
+//! which is the entry's: `ip_vs_schedule`). An entry of port 0 makes every
+//! service of the group persistent, as `validate_check_config` gives the
+//! whole virtual server its default `persistence_timeout` then.
 //!
 //! Deliberate differences: keepalived checks each real server of the
 //! virtual server once for the whole group; ringvs checks it once per
