@@ -36,7 +36,6 @@ use ringvs::wire::checksum::{combine, fold, pseudo_header_v4, sum};
 use ringvs::{Nic, NicPair};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -779,11 +778,7 @@ impl Harness {
     /// Feed one frame and check its outcome; returns the frames it caused to be sent.
     pub fn one(&mut self, nic: Nic, frame: &[u8], partial: bool) -> u64 {
         let before: Counters = self.w.core.ctr.clone();
-        let tapped = |h: &Self| {
-            let t = &h.shared.health;
-            t.diverted.load(Ordering::Relaxed) + t.dropped.load(Ordering::Relaxed)
-        };
-        let tapped_before = tapped(self);
+        let tapped_before = self.shared.health.handed();
         let meta = RxMeta {
             wire_len: frame.len() as u32,
             csum_partial: partial,
@@ -824,7 +819,7 @@ impl Harness {
         // translated to a client address nobody answers ARP for).
         let held = d(Ctr::FragHeld);
         // Handed to the health thread (`divert.rs`).
-        let diverted = tapped(self) - tapped_before;
+        let diverted = self.shared.health.handed() - tapped_before;
         let outcomes = packets + d(Ctr::HandoffOut) + drops + heard + held + diverted;
         assert_eq!(
             outcomes,

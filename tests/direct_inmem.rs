@@ -394,10 +394,7 @@ fn an_error_about_a_gue_packet_from_a_check_port_reaches_the_client() {
     }
     assert_eq!(found, 5, "flows whose GUE source port is a check port");
     assert_eq!(d.ctr(Ctr::IcmpErrorTunnel), 5);
-    let tap = &d.shared.health;
-    let relaxed = std::sync::atomic::Ordering::Relaxed;
-    let tapped = tap.diverted.load(relaxed) + tap.dropped.load(relaxed);
-    assert_eq!(tapped, 0, "none to the health thread");
+    assert_eq!(d.shared.health.handed(), 0, "none to the health thread");
 }
 
 /// What an error about a tunnel packet must be to reach the client: about a
@@ -578,16 +575,12 @@ mod edited_icmp {
     /// DIP, or an error about a health check's datagram: `divert.rs`).
     fn outcomes(d: &mut MemDirector, nic: Nic, f: &[u8]) -> u64 {
         let before = d.w().core.ctr.clone();
-        let tapped = |d: &MemDirector| {
-            let (t, relaxed) = (&d.shared.health, std::sync::atomic::Ordering::Relaxed);
-            t.diverted.load(relaxed) + t.dropped.load(relaxed)
-        };
-        let tapped_before = tapped(d);
+        let tapped_before = d.shared.health.handed();
         let (ext, int) = match nic {
             Nic::Ext => d.ext(f),
             Nic::Int => d.int(f),
         };
-        let diverted = tapped(d) - tapped_before;
+        let diverted = d.shared.health.handed() - tapped_before;
         let after = &d.w().core.ctr;
         let moved = |c: Ctr| after.get(c) - before.get(c);
         (ext.len() + int.len()) as u64

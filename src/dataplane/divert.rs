@@ -161,6 +161,12 @@ impl Tap {
         }
     }
 
+    /// Packets workers handed to the tap so far, taken or dropped: a
+    /// frame's outcome when it goes to the health thread.
+    pub fn handed(&self) -> u64 {
+        self.diverted.load(Ordering::Relaxed) + self.dropped.load(Ordering::Relaxed)
+    }
+
     /// Marks real server `id` suspect (a worker saw it fail a handshake).
     #[inline]
     pub fn suspect(&self, id: DestId) {

@@ -25,7 +25,8 @@
 //! (lines, comments, quotes, conditionals, includes, blocks), `values`
 //! (keyword values), `check` (the checkers and one check per service),
 //! `group` (`virtual_server_group`), `lvs` (`virtual_server`,
-//! `real_server`), `diff` (changes between two configs). This file holds what they share and the public face. The
+//! `real_server`), `top` (the top-level blocks), `diff` (changes between
+//! two configs). This file holds what they share and the public face. The
 //! module uses `ipvsadm`'s limits (the same as `--check`'s and `-p`'s).
 
 mod check;
@@ -34,6 +35,7 @@ mod glob;
 mod group;
 mod lexer;
 mod lvs;
+mod top;
 mod values;
 
 use std::fmt;
@@ -173,7 +175,7 @@ pub fn load(path: &Path) -> Result<Loaded, KaError> {
 pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Loaded, KaError> {
     let mut warnings = Warnings::default();
     let top = lexer::read(path, opts, &mut warnings)?;
-    let config = lvs::config(&top, &mut warnings)?;
+    let config = top::config(&top, &mut warnings)?;
     Ok(Loaded {
         config,
         warnings: warnings.into_strings(),
