@@ -9,7 +9,7 @@ use ringvs::config::format::format_save;
 use ringvs::config::ipvsadm::{self, AdmCommand, parse};
 use ringvs::config::names::Names;
 use ringvs::config::{
-    AdmError, CheckKind, Config, DnsCheck, DnsType, HealthCheck, UdpCheck, UdpReply,
+    AdmError, CheckKind, Config, DnsCheck, DnsType, HealthCheck, HttpCheck, UdpCheck, UdpReply,
 };
 
 fn argv(line: &str) -> Vec<String> {
@@ -60,10 +60,7 @@ fn check_options_parse_with_keepalived_defaults() {
     assert_eq!(
         http,
         HealthCheck {
-            kind: CheckKind::Http {
-                path: "/health?x=1".into(),
-                status: 204,
-            },
+            kind: CheckKind::Http(HttpCheck::get("/health?x=1", 204)),
             delay_loop: 5,
             connect_timeout: 2,
             retry: 3,
@@ -74,14 +71,26 @@ fn check_options_parse_with_keepalived_defaults() {
     );
     // --opt=value works as for ipvsadm's own options; http defaults to GET / 200.
     let h = check_of("-A -t 198.18.0.110:80 --check=http --delay-loop=7").unwrap();
+    assert_eq!(h.kind, CheckKind::Http(HttpCheck::get("/", 200)));
+    assert_eq!(h.delay_loop, 7);
+    // keepalived's SSL_GET and the rest of its url: status lists and
+    // ranges, the body's digest, the virtual host and SNI.
+    let h = check_of(
+        "-A -t 198.18.0.110:443 --check https --check-status 302,200-204 \
+         --check-digest 9E107D9D372BB6826BD81D3542A419D6 --check-virtualhost www.example:443 --check-sni",
+    )
+    .unwrap();
     assert_eq!(
         h.kind,
-        CheckKind::Http {
+        CheckKind::Http(HttpCheck {
+            tls: true,
             path: "/".into(),
-            status: 200
-        }
+            status: vec![(200, 204), (302, 302)],
+            digest: ringvs::config::parse_digest("9e107d9d372bb6826bd81d3542a419d6"),
+            vhost: Some("www.example:443".into()),
+            sni: true,
+        })
     );
-    assert_eq!(h.delay_loop, 7);
 }
 
 #[test]
@@ -89,7 +98,7 @@ fn check_options_errors() {
     let svc = "-A -t 198.18.0.110:80";
     assert_eq!(
         usage_err(&format!("{svc} --check smtp")),
-        "illegal check `smtp' specified (tcp, http, udp, ping or dns)"
+        "illegal check `smtp' specified (tcp, http, https, udp, ping or dns)"
     );
     for (opts, e) in [
         (
@@ -120,7 +129,31 @@ fn check_options_errors() {
         ),
         (
             "--check udp --check-path /x",
-            "check-path and check-status need --check http",
+            "check-path, check-status, check-digest and check-virtualhost need --check http or https",
+        ),
+        (
+            "--check tcp --check-digest 9e107d9d372bb6826bd81d3542a419d6",
+            "check-path, check-status, check-digest and check-virtualhost need --check http or https",
+        ),
+        (
+            "--check http --check-virtualhost a --check-sni",
+            "check-sni needs --check https",
+        ),
+        (
+            "--check https --check-sni",
+            "check-sni needs check-virtualhost (the name it sends)",
+        ),
+        (
+            "--check https --check-digest 9e107d9d",
+            "illegal check-digest specified",
+        ),
+        (
+            "--check https --check-virtualhost a/b",
+            "illegal check-virtualhost specified",
+        ),
+        (
+            "--check https --check-status 200-100",
+            "illegal check-status specified",
         ),
     ] {
         assert_eq!(usage_err(&format!("{svc} {opts}")), e, "{opts}");
@@ -131,7 +164,7 @@ fn check_options_errors() {
     );
     assert_eq!(
         usage_err(&format!("{svc} --check tcp --check-path /x")),
-        "check-path and check-status need --check http"
+        "check-path, check-status, check-digest and check-virtualhost need --check http or https"
     );
     for bad in [
         "--delay-loop 0",
@@ -252,13 +285,31 @@ fn dns_check_options_parse_save_and_restore() {
     assert_eq!(format_save(&c, true, &Names::none()), rules);
 }
 
+/// `--check https` and the url options of `--check http` (keepalived's
+/// `SSL_GET`, `status_code` lists, `digest`, `virtualhost`, `enable_sni`):
+/// saved and restored exactly.
+#[test]
+fn http_url_options_save_and_restore() {
+    let rules = "\
+-A -t 198.18.0.110:80 -s rr --check http --check-path / --check-status 200 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
+-A -t 198.18.0.110:443 -s rr --check https --check-path /h --check-status 200-299,404 --check-digest 9e107d9d372bb6826bd81d3542a419d6 --check-virtualhost www.example --check-sni --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 3
+-A -t 198.18.0.110:8443 -s rr --check https --check-path / --check-status 200 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
+";
+    let mut c = Config::new();
+    restore(&mut c, rules);
+    assert_eq!(format_save(&c, true, &Names::none()), rules);
+}
+
 #[test]
 fn help_lists_the_check_options() {
     let Err(AdmError::Help(text)) = parse(&argv("-h")) else {
         panic!("-h is help");
     };
     for o in [
-        "--check tcp|http|udp|ping|dns",
+        "--check tcp|http|https|udp|ping|dns",
+        "--check-digest",
+        "--check-virtualhost",
+        "--check-sni",
         "--dns-type",
         "--dns-name",
         "--check-path",
@@ -326,10 +377,7 @@ fn edit_replaces_or_removes_the_check() {
     .unwrap();
     assert_eq!(
         c.service(&k).unwrap().check.as_ref().unwrap().kind,
-        CheckKind::Http {
-            path: "/h".into(),
-            status: 200
-        }
+        CheckKind::Http(HttpCheck::get("/h", 200))
     );
     // -E replaces the whole service setup, as ipvsadm's -E does: no --check, no check.
     run(&mut c, "-E -t 198.18.0.110:80 -s rr").unwrap();
@@ -1276,4 +1324,136 @@ fn dns_checks_through_the_data_plane() {
 #[test]
 fn dns_checks_through_the_data_plane_ipv6() {
     dns_checks(true);
+}
+
+/// The MD5 of `/fox`'s body (the RFC 1321 pangram) in `https_server.py`.
+const FOX_MD5: &str = "9e107d9d372bb6826bd81d3542a419d6";
+
+/// keepalived's `SSL_GET` and `HTTP_GET` urls from the DIP (or the IPv6
+/// DIP): `https_server.py` on both real servers, over TLS on 443 and in
+/// the clear on 8080. Each verdict has a twin that differs in one setting:
+/// * the body's digest matches (up) or not (down);
+/// * `/sni` answers 200 only when the handshake named `www.test` and the
+///   `Host` is `www.test`: with `--check-sni` up, without it down;
+/// * the digest of a body without `Content-Length`, ended by the close, in
+///   the clear: up; TLS to the plain server: down (no handshake);
+/// * `/gone`'s 404 passes with `--check-status 200,404`.
+///
+/// Those that must pass have `--alpha` (they start down), the others not.
+fn http_checks(v6: bool) {
+    let f = Family::new(v6);
+    let check = "--delay-loop 1 --connect-timeout 2 --retry 0";
+    let other = "00112233445566778899aabbccddeeff";
+    let https = |opts: String| format!("--check https {opts} {check}");
+    let rules = f.rules(&[
+        (
+            "-t",
+            443,
+            https(format!(
+                "--check-path /fox --check-digest {FOX_MD5} --alpha"
+            )),
+            443,
+        ),
+        (
+            "-t",
+            444,
+            https(format!("--check-path /fox --check-digest {other}")),
+            443,
+        ),
+        (
+            "-t",
+            445,
+            https("--check-path /sni --check-virtualhost www.test --check-sni --alpha".into()),
+            443,
+        ),
+        (
+            "-t",
+            446,
+            https("--check-path /sni --check-virtualhost www.test".into()),
+            443,
+        ),
+        (
+            "-t",
+            448,
+            https("--check-path /gone --check-status 200,404 --alpha".into()),
+            443,
+        ),
+        (
+            "-t",
+            8080,
+            format!("--check http --check-path /nolen --check-digest {FOX_MD5} --alpha {check}"),
+            8080,
+        ),
+        ("-t", 447, https("--check-path /fox".into()), 8080),
+    ]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dr/https_server.py");
+    let tag = if v6 { "httpschk6" } else { "httpschk" };
+    let any = f.any;
+    let mut scenario = Scenario::new(tag)
+        .needs(&["python3", "ss"])
+        .before_director(move |lab| {
+            for n in [1, 2] {
+                let ns = lab.ns_rs(n);
+                for (port, mode) in [("443", "tls"), ("8080", "plain")] {
+                    lab.spawn_in(&ns, Path::new("python3"), &[script, any, port, mode, "60"])
+                        .expect("https_server.py");
+                }
+            }
+            // Listening before the first check: a down verdict is the
+            // server's answer, not a refused connection.
+            nslab::wait_tcp_bound(lab, 443);
+            nslab::wait_tcp_bound(lab, 8080);
+        })
+        .rules(&rules);
+    if v6 {
+        scenario = scenario.ipv6();
+    }
+    let Some(NsDirector { lab: _lab, control }) = scenario.start() else {
+        return;
+    };
+    let weights = |port: u16, rs_port: u16| {
+        [1, 2].map(|n| weight_in(&control, ("-t", &f.svc(port)), &f.at(n, rs_port)))
+    };
+    let (up, down) = ([Some(1); 2], [Some(0); 2]);
+    let want = [
+        (443, 443, up),
+        (444, 443, down),
+        (445, 443, up),
+        (446, 443, down),
+        (448, 443, up),
+        (8080, 8080, up),
+        (447, 8080, down),
+    ];
+    let settled = wait_for(Duration::from_secs(10), || {
+        want.iter().all(|&(p, rp, w)| weights(p, rp) == w)
+    });
+    let got: Vec<_> = want.iter().map(|&(p, rp, _)| (p, weights(p, rp))).collect();
+    eprintln!("{tag}: settled {settled:?}: {got:?}");
+    assert!(settled.is_some(), "every HTTP/SSL check's verdict: {got:?}");
+    let saved = adm(&control, &["-S", "-n"]);
+    for line in [
+        format!(
+            "-A -t {} -s rr --check https --check-path /sni --check-status 200 --check-virtualhost www.test --check-sni --delay-loop 1 --connect-timeout 2 --retry 0 --delay-before-retry 1 --alpha",
+            f.svc(445)
+        ),
+        format!(
+            "-A -t {} -s rr --check http --check-path /nolen --check-status 200 --check-digest {FOX_MD5} --delay-loop 1 --connect-timeout 2 --retry 0 --delay-before-retry 1 --alpha",
+            f.svc(8080)
+        ),
+    ] {
+        assert!(
+            saved.lines().any(|l| l == line),
+            "-S writes {line}:\n{saved}"
+        );
+    }
+}
+
+#[test]
+fn http_and_ssl_checks_through_the_data_plane() {
+    http_checks(false);
+}
+
+#[test]
+fn http_and_ssl_checks_through_the_data_plane_ipv6() {
+    http_checks(true);
 }

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use ringvs::config::keepalived::{LoadOptions, Loaded, apply_differences, load, load_with};
 use ringvs::config::{
-    CheckKind, Config, DnsCheck, DnsType, Forward, HealthCheck, Proto, Quorum, SchedFlags,
-    Scheduler, ServiceKey, TunCsum, TunKind, Tunnel, UdpCheck, UdpReply,
+    CheckKind, Config, DnsCheck, DnsType, Forward, HealthCheck, HttpCheck, Proto, Quorum,
+    SchedFlags, Scheduler, ServiceKey, TunCsum, TunKind, Tunnel, UdpCheck, UdpReply,
 };
 
 /// Reloads `running` from the file at `p` as SIGHUP does (only what
@@ -92,10 +92,7 @@ fn pair_config() -> Config {
     )
     .unwrap();
     let check = HealthCheck {
-        kind: CheckKind::Http {
-            path: "/health".into(),
-            status: 200,
-        },
+        kind: CheckKind::Http(HttpCheck::get("/health", 200)),
         delay_loop: 5,
         connect_timeout: 2,
         retry: 2,
@@ -571,6 +568,142 @@ fn dns_checkers_are_read_with_their_defaults() {
     }
 }
 
+/// `HTTP_GET` and `SSL_GET` urls as keepalived reads them: status codes
+/// (200-299 without any), the digest, the virtual host of the url, else of
+/// the checker, the real server, the virtual server; `enable_sni` names it
+/// (or nothing without one); the `-S` line and its reading back.
+#[test]
+fn http_and_ssl_get_urls_are_read_as_keepalived_reads_them() {
+    let t = TempDir::new("sslget");
+    let conf = |vs: &str, rs: &str, checker: &str, url: &str| {
+        format!(
+            "virtual_server 198.18.0.110 443 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n{vs}\n\
+             \x20 real_server 198.19.0.2 443 {{\n{rs}\n    {checker} {{\n      url {{\n        path /health\n{url}\n      }}\n    }}\n  }}\n}}\n"
+        )
+    };
+    let key = ServiceKey::new(Proto::Tcp, vip(110), 443);
+    let p = t.write("keepalived.conf", &conf("", "", "SSL_GET", ""));
+    let check_of = |p: &Path| -> HttpCheck {
+        let l = load_as(p, None).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        match l.config.service(&key).unwrap().check.clone().unwrap().kind {
+            CheckKind::Http(h) => h,
+            k => panic!("{k:?}"),
+        }
+    };
+    let h = check_of(&p);
+    assert_eq!(
+        h,
+        HttpCheck {
+            tls: true,
+            status: vec![(200, 299)],
+            ..HttpCheck::get("/health", 200)
+        },
+        "keepalived's default status codes"
+    );
+    let url =
+        "        status_code 200 301-302 204\n        digest 9E107D9D372BB6826BD81D3542A419D6";
+    t.write(
+        "keepalived.conf",
+        &conf(
+            "  virtualhost vs.example",
+            "    virtualhost rs.example",
+            "SSL_GET",
+            url,
+        ),
+    );
+    let h = check_of(&p);
+    assert_eq!(h.status, vec![(200, 200), (204, 204), (301, 302)]);
+    assert_eq!(
+        h.digest.map(|d| ringvs::config::digest_hex(&d)),
+        Some("9e107d9d372bb6826bd81d3542a419d6".into())
+    );
+    assert_eq!(
+        h.vhost.as_deref(),
+        Some("rs.example"),
+        "the real server's over the virtual server's"
+    );
+    assert!(!h.sni);
+    t.write(
+        "keepalived.conf",
+        &conf("  virtualhost vs.example", "", "SSL_GET", ""),
+    );
+    assert_eq!(check_of(&p).vhost.as_deref(), Some("vs.example"));
+    // The checker's virtual host over the others, the url's over the checker's.
+    let text = conf(
+        "  virtualhost vs.example",
+        "",
+        "SSL_GET",
+        "        virtualhost url.example",
+    )
+    .replace(
+        "SSL_GET {\n",
+        "SSL_GET {\n      virtualhost ck.example\n      enable_sni on\n",
+    );
+    t.write("keepalived.conf", &text);
+    let h = check_of(&p);
+    assert_eq!((h.vhost.as_deref(), h.sni), (Some("url.example"), true));
+    let text = conf("", "", "SSL_GET", "").replace("SSL_GET {\n", "SSL_GET {\n      enable_sni\n");
+    t.write("keepalived.conf", &text);
+    assert!(!check_of(&p).sni, "SNI without a name to send sends none");
+    // -S writes it all, and reads back the same.
+    let text = conf("", "", "SSL_GET", url).replace(
+        "SSL_GET {\n",
+        "SSL_GET {\n      virtualhost ck.example\n      enable_sni\n",
+    );
+    t.write("keepalived.conf", &text);
+    let l = load_as(&p, None).unwrap();
+    let saved =
+        ringvs::config::format::format_save(&l.config, true, &ringvs::config::names::Names::none());
+    assert!(
+        saved.contains(
+            "--check https --check-path /health --check-status 200,204,301-302 --check-digest 9e107d9d372bb6826bd81d3542a419d6 --check-virtualhost ck.example --check-sni"
+        ),
+        "{saved}"
+    );
+    for (checker, url, err) in [
+        (
+            "SSL_GET",
+            "        digest 9e107d9d",
+            ":11: digest 9e107d9d: not 32 hex digits",
+        ),
+        (
+            "HTTP_GET",
+            "        status_code 600",
+            ":11: status_code 600: not a status in 100..599",
+        ),
+        (
+            "HTTP_GET",
+            "        virtualhost a/b",
+            ":11: virtualhost a/b: not a host name",
+        ),
+    ] {
+        t.write("keepalived.conf", &conf("", "", checker, url));
+        let e = load_as(&p, None).unwrap_err();
+        assert!(e.contains(err), "{url}: {e}");
+    }
+    let text =
+        conf("", "", "HTTP_GET", "").replace("HTTP_GET {\n", "HTTP_GET {\n      http_protocol 2\n");
+    t.write("keepalived.conf", &text);
+    let e = load_as(&p, None).unwrap_err();
+    assert!(
+        e.contains(":9: http_protocol 2: not 1.0, 1.0C or 1.1"),
+        "{e}"
+    );
+    // enable_sni means nothing without TLS: warned about.
+    let text =
+        conf("", "", "HTTP_GET", "").replace("HTTP_GET {\n", "HTTP_GET {\n      enable_sni\n");
+    t.write("keepalived.conf", &text);
+    let l = load_as(&p, None).unwrap();
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.ends_with(":9: enable_sni (in HTTP_GET): no TLS there, ignored")),
+        "{:?}",
+        l.warnings
+    );
+}
+
 /// `persistence_engine sip` (keepalived passes the name to the kernel):
 /// the service's `--pe sip`, shown in a reload's edit; another name is what
 /// the kernel refuses.
@@ -636,10 +769,8 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         "28: ha_suspend (in virtual_server): not supported by ringvs, ignored",
         "29: quorum_up (in virtual_server): not supported by ringvs, ignored",
         "33: notify_up (in real_server): not supported by ringvs, ignored",
-        "37: status_code 200-299: ringvs expects one status, using 200",
-        "38: digest (in url): not supported by ringvs, ignored",
         "40: url (in HTTP_GET): ringvs checks one url per check, this one is ignored",
-        "43: http_protocol (in HTTP_GET): not supported by ringvs, ignored",
+        "43: http_protocol 1.1: ringvs sends HTTP/1.0 requests (with Connection: close)",
         "44: bindto (in HTTP_GET): not supported by ringvs, ignored",
         "46: MISC_CHECK (in real_server): checker not supported by ringvs, ignored (the real server is not checked by it)",
         &format!(
@@ -647,7 +778,7 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         ),
         "51: connect_port 81 (in TCP_CHECK): not supported by ringvs, which checks the real server's own port 80",
         &format!(
-            "55: real_server 198.19.0.4:80 has no checker ringvs runs (TCP_CHECK, HTTP_GET, UDP_CHECK, PING_CHECK, DNS_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {f}:34"
+            "55: real_server 198.19.0.4:80 has no checker ringvs runs (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK, DNS_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {f}:34"
         ),
         &format!(
             "57: real_server 198.19.0.2:80: duplicate of {f}:31, removed (as keepalived does)"
@@ -661,8 +792,9 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
     .map(|w| format!("{f}:{w}"))
     .collect();
     assert_eq!(l.warnings, expected);
-    // What was carried out: the first HTTP_GET url with keepalived's HTTP
-    // default delay_before_retry, the rounded delay_loop, the duplicate gone;
+    // What was carried out: the first HTTP_GET url (its status range and
+    // digest) with keepalived's HTTP default delay_before_retry, the
+    // rounded delay_loop, the duplicate gone;
     // the bare UDP service with keepalived's defaults; the empty one ignored.
     let keys: Vec<ServiceKey> = l.config.services().iter().map(|s| s.key).collect();
     assert_eq!(
@@ -697,10 +829,11 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
     assert_eq!(
         web.check,
         Some(HealthCheck {
-            kind: CheckKind::Http {
-                path: "/a".into(),
-                status: 200
-            },
+            kind: CheckKind::Http(HttpCheck {
+                status: vec![(200, 299)],
+                digest: ringvs::config::parse_digest("9b3a0c85a887a256d6939da88aabd8cd"),
+                ..HttpCheck::get("/a", 200)
+            }),
             delay_loop: 3,
             delay_before_retry: 3,
             ..HealthCheck::new(CheckKind::Tcp)

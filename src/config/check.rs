@@ -1,7 +1,8 @@
 //! A service's health check (`--check`, keepalived's `TCP_CHECK`,
-//! `HTTP_GET`, `UDP_CHECK`, `PING_CHECK` and `DNS_CHECK`), in keepalived's
-//! terms; `health` carries it out.
+//! `HTTP_GET`, `SSL_GET`, `UDP_CHECK`, `PING_CHECK` and `DNS_CHECK`), in
+//! keepalived's terms; `health` carries it out.
 
+use super::http::HttpCheck;
 use serde::{Deserialize, Serialize};
 
 /// What a health check does to decide that a real server is alive.
@@ -9,8 +10,9 @@ use serde::{Deserialize, Serialize};
 pub enum CheckKind {
     /// keepalived's `TCP_CHECK`: the TCP handshake completes.
     Tcp,
-    /// keepalived's `HTTP_GET`: `GET path` answers with status `status`.
-    Http { path: String, status: u16 },
+    /// keepalived's `HTTP_GET` (and `SSL_GET`, over TLS): `GET path`
+    /// answers with a status that passes (and the body's digest).
+    Http(HttpCheck),
     /// keepalived's `UDP_CHECK` (`check_udp.c`): a datagram sent to the
     /// server's port, which fails on an ICMP error about it, or without the
     /// answer `reply` asks for.

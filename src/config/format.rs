@@ -31,7 +31,8 @@ use super::listing::{
 use super::names::Names;
 use super::{
     AdmError, CheckKind, Config, DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, Dest, DestId,
-    HealthCheck, Proto, Quorum, Scheduler, Service, ServiceKey, SorryOpts, hex,
+    HealthCheck, Proto, Quorum, Scheduler, Service, ServiceKey, SorryOpts, digest_hex, hex,
+    status_list,
 };
 // What a listing is fed, where callers have always found it.
 pub use super::listing::Live;
@@ -395,11 +396,24 @@ pub fn kind_options(kind: &CheckKind) -> String {
     let mut out = String::new();
     let _ = match kind {
         CheckKind::Tcp => write!(out, " --check tcp"),
-        CheckKind::Http { path, status } => {
-            write!(
+        CheckKind::Http(h) => {
+            let _ = write!(
                 out,
-                " --check http --check-path {path} --check-status {status}"
-            )
+                " --check {} --check-path {} --check-status {}",
+                if h.tls { "https" } else { "http" },
+                h.path,
+                status_list(&h.status)
+            );
+            if let Some(d) = &h.digest {
+                let _ = write!(out, " --check-digest {}", digest_hex(d));
+            }
+            if let Some(v) = &h.vhost {
+                let _ = write!(out, " --check-virtualhost {v}");
+            }
+            if h.sni {
+                out.push_str(" --check-sni");
+            }
+            Ok(())
         }
         CheckKind::Ping => write!(out, " --check ping"),
         CheckKind::Dns(d) => write!(

@@ -26,6 +26,7 @@
 mod check;
 pub mod format;
 mod forward;
+mod http;
 pub mod ipvsadm;
 pub mod keepalived;
 mod key;
@@ -46,6 +47,10 @@ pub use check::{
 };
 pub use forward::{Forward, TunCsum, TunKind, Tunnel};
 use hashbrown::HashSet;
+pub use http::{
+    DIGEST_LEN, HttpCheck, digest_hex, merge as merge_status, parse_digest, parse_status,
+    status_list, valid_vhost,
+};
 use key::check_family;
 pub use key::{Netmask, Proto, ServiceKey};
 pub use pe::PersistEngine;

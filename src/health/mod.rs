@@ -29,6 +29,7 @@
 //! in `stack`, smoltcp's device and interface; in `probe`, one server's
 //! checks and their verdicts; in `ports`, the checks' local ports.
 
+mod http;
 mod ports;
 mod probe;
 mod quorum;
@@ -508,7 +509,8 @@ impl<T: TxQueue> Checker<'_, T> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::probe::{Outcome, status_code};
+    use super::http::status_code;
+    use super::probe::Outcome;
     use super::*;
     use crate::config::{CheckKind, HealthCheck, Proto, Scheduler};
 
@@ -593,8 +595,13 @@ mod tests {
             r.hop(far4),
             Some(IpAddr::V4(Ipv4Addr::new(198, 19, 0, 254)))
         );
-        assert_eq!(super::probe::host(&on), "[2001:2:0:2::2]");
-        assert_eq!(super::probe::host(&far4), "198.18.7.2");
+        // keepalived's `Host`: the address (IPv6 in brackets) and port, or
+        // the virtual host as given.
+        let mut c = crate::config::HttpCheck::get("/", 200);
+        assert_eq!(super::http::host(&c, (on, 80)), "[2001:2:0:2::2]:80");
+        assert_eq!(super::http::host(&c, (far4, 8080)), "198.18.7.2:8080");
+        c.vhost = Some("www.example:8443".into());
+        assert_eq!(super::http::host(&c, (far4, 80)), "www.example:8443");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One real server's checks: the state of its probe, one step of a check in
 //! flight ([`drive`]) and what an outcome does to the probe ([`verdict`]).
 
+use super::http::Exchange;
 use super::{Target, hop_mac, resolve};
 use crate::config::{CheckKind, UdpCheck, dns_rcode};
 use crate::dataplane::Shared;
@@ -14,8 +15,6 @@ use std::time::{Duration, Instant};
 
 /// Least time between the start of a check and one a passive hint asks for.
 const SUSPECT_GAP: Duration = Duration::from_secs(1);
-/// Bytes of an HTTP answer read to find the status line.
-pub(super) const STATUS_LINE_MAX: usize = 256;
 
 /// How one check ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +34,12 @@ pub(super) enum Outcome {
     NoNeighbor,
     /// A DNS answer with this error code (RCODE).
     DnsRcode(u8),
+    /// The TLS handshake (or session) of an `SSL_GET` failed.
+    Tls,
+    /// The body's MD5 is not the digest.
+    Digest,
+    /// An HTTP answer whose header does not end within `HEAD_MAX` bytes.
+    Header,
 }
 
 impl Outcome {
@@ -50,6 +55,9 @@ impl Outcome {
             Outcome::BadReply => "reply mismatch".into(),
             Outcome::NoNeighbor => "no ARP/NDP answer".into(),
             Outcome::DnsRcode(rc) => format!("DNS rcode {rc}"),
+            Outcome::Tls => "TLS handshake failed".into(),
+            Outcome::Digest => "MD5 digest mismatch".into(),
+            Outcome::Header => "HTTP header too long".into(),
         }
     }
 }
@@ -64,12 +72,11 @@ pub(super) struct InFlight {
 
 /// The sockets of a check in flight, by the check's kind.
 pub(super) enum Sock {
-    /// `TCP_CHECK` and `HTTP_GET`: the connection, whether the request is
-    /// sent, and the answer's first bytes.
+    /// `TCP_CHECK`, `HTTP_GET` and `SSL_GET`: the connection, and the
+    /// HTTP exchange over it.
     Tcp {
         handle: SocketHandle,
-        sent: bool,
-        got: Vec<u8>,
+        http: Option<Box<Exchange>>,
     },
     /// `UDP_CHECK` and `DNS_CHECK`: the datagram's socket, whether the
     /// datagram could leave (its next hop's MAC known when it was sent),
@@ -149,9 +156,8 @@ impl Probe {
 /// One step of a TCP or HTTP check: its outcome once it has one.
 pub(super) fn drive(
     s: &mut tcp::Socket,
-    (sent, got): (&mut bool, &mut Vec<u8>),
+    http: Option<&mut Exchange>,
     kind: &CheckKind,
-    addr: &IpAddr,
     timed_out: bool,
 ) -> Option<Outcome> {
     let state = s.state();
@@ -162,42 +168,22 @@ pub(super) fn drive(
             | tcp::State::FinWait1
             | tcp::State::FinWait2
     );
-    match kind {
-        CheckKind::Http { path, status } => {
-            if !*sent && s.may_send() {
-                let req = format!(
-                    "GET {path} HTTP/1.0\r\nHost: {}\r\nUser-Agent: ringvs-health\r\nConnection: close\r\n\r\n",
-                    host(addr)
-                );
-                if s.send_slice(req.as_bytes()).is_ok() {
-                    *sent = true;
-                }
+    let mut sent = false;
+    match (kind, http) {
+        (CheckKind::Http(c), Some(x)) => {
+            if (established || state == tcp::State::Closed)
+                && let Some(o) = x.step(s, c)
+            {
+                return Some(o);
             }
-            while s.can_recv() && got.len() < STATUS_LINE_MAX {
-                let mut buf = [0u8; STATUS_LINE_MAX];
-                let room = STATUS_LINE_MAX - got.len();
-                match s.recv_slice(&mut buf[..room]) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got.extend_from_slice(&buf[..n]),
-                }
-            }
-            if let Some(code) = status_code(got) {
-                return Some(if code == *status {
-                    Outcome::Ok
-                } else {
-                    Outcome::Status(code)
-                });
-            }
-            if got.len() >= STATUS_LINE_MAX || (*sent && !s.may_recv() && !s.can_recv()) {
-                return Some(Outcome::Closed);
-            }
+            sent = x.sent();
         }
         _ if established => return Some(Outcome::Ok),
         _ => {}
     }
     if state == tcp::State::Closed {
         // Reset while connecting, or the socket's own timeout.
-        return Some(if *sent {
+        return Some(if sent {
             Outcome::Closed
         } else if timed_out {
             Outcome::Timeout
@@ -291,32 +277,6 @@ pub(super) fn drive_ping(s: &mut icmp::Socket, addr: IpAddr, timed_out: bool) ->
         }
     }
     timed_out.then_some(Outcome::NoReply)
-}
-
-/// The `Host` header's value for a server at `addr`: an IPv6 address in
-/// brackets, as a URI's IP-literal (RFC 3986 section 3.2.2, which RFC 9110
-/// section 7.2 uses for `Host`).
-pub(super) fn host(addr: &IpAddr) -> String {
-    match addr {
-        IpAddr::V4(a) => a.to_string(),
-        IpAddr::V6(a) => format!("[{a}]"),
-    }
-}
-
-/// `HTTP/1.x NNN` at the start of an answer, once its first line is complete.
-pub(super) fn status_code(got: &[u8]) -> Option<u16> {
-    let end = got.windows(2).position(|w| w == b"\r\n")?;
-    let line = std::str::from_utf8(&got[..end]).ok()?;
-    let mut words = line.split(' ');
-    let proto = words.next()?;
-    if !proto.starts_with("HTTP/") {
-        return Some(0);
-    }
-    let code = words.next()?;
-    if code.len() != 3 {
-        return Some(0);
-    }
-    Some(code.parse().unwrap_or(0))
 }
 
 /// Applies a check's outcome to its probe; true if the server went down or up.

@@ -3,10 +3,9 @@
 //! replies, and the interface holding the DIP (and the IPv6 DIP) with the
 //! sockets of the checks in flight.
 
+use super::http::{self, Exchange};
 use super::ports::Ports;
-use super::probe::{
-    InFlight, Outcome, Probe, STATUS_LINE_MAX, Sock, drive, drive_dns, drive_ping, drive_udp,
-};
+use super::probe::{InFlight, Outcome, Probe, Sock, drive, drive_dns, drive_ping, drive_udp};
 use super::{Packet, hop_mac, resolve};
 use crate::config::{CheckKind, MAX_PAYLOAD};
 use crate::dataplane::Shared;
@@ -234,7 +233,7 @@ impl<'a, T: TxQueue> Stack<'a, T> {
         };
         let remote = (IpAddress::from(p.t.addr), p.t.port);
         let sock = match &p.t.check.kind {
-            CheckKind::Tcp | CheckKind::Http { .. } => {
+            CheckKind::Tcp => {
                 let mut s = tcp::Socket::new(
                     tcp::SocketBuffer::new(vec![0; 1024]),
                     tcp::SocketBuffer::new(vec![0; 512]),
@@ -243,9 +242,22 @@ impl<'a, T: TxQueue> Stack<'a, T> {
                     .ok()
                     .map(|()| Sock::Tcp {
                         handle: self.sockets.add(s),
-                        sent: false,
-                        got: Vec::with_capacity(STATUS_LINE_MAX),
+                        http: None,
                     })
+            }
+            CheckKind::Http(c) => {
+                let mut s = tcp::Socket::new(
+                    tcp::SocketBuffer::new(vec![0; http::RX_BUFFER]),
+                    tcp::SocketBuffer::new(vec![0; http::TX_BUFFER]),
+                );
+                let x = Exchange::new(c, (p.t.addr, p.t.port));
+                match (s.connect(self.iface.context(), remote, port), x) {
+                    (Ok(()), Some(x)) => Some(Sock::Tcp {
+                        handle: self.sockets.add(s),
+                        http: Some(Box::new(x)),
+                    }),
+                    _ => None,
+                }
             }
             CheckKind::Udp(_) | CheckKind::Dns(_) => {
                 self.rand ^= self.rand << 13;
@@ -310,9 +322,9 @@ impl<'a, T: TxQueue> Stack<'a, T> {
         let timeout = Duration::from_secs(u64::from(p.t.check.connect_timeout));
         let timed_out = now.duration_since(f.started) >= timeout;
         let o = match (&mut f.sock, &p.t.check.kind) {
-            (Sock::Tcp { handle, sent, got }, kind) => {
+            (Sock::Tcp { handle, http }, kind) => {
                 let s = self.sockets.get_mut::<tcp::Socket>(*handle);
-                drive(s, (sent, got), kind, &p.t.addr, timed_out)?
+                drive(s, http.as_deref_mut(), kind, timed_out)?
             }
             (
                 Sock::Udp {

@@ -7,8 +7,9 @@
 use super::super::names::Names;
 use super::super::{
     AdmError, CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, DEFAULT_DNS_NAME,
-    DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DnsCheck, DnsType, Forward, HealthCheck,
-    MAX_PAYLOAD, Proto, Quorum, SorryOpts, UdpCheck, UdpReply, parse_hex,
+    DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DIGEST_LEN, DnsCheck, DnsType, Forward,
+    HealthCheck, HttpCheck, MAX_PAYLOAD, Proto, Quorum, SorryOpts, UdpCheck, UdpReply,
+    parse_digest, parse_hex, parse_status, valid_vhost,
 };
 use super::messages::usage;
 use super::options::{Cmd, Tag};
@@ -29,7 +30,11 @@ pub(super) struct CheckArgs {
     seen: Vec<&'static str>,
     kind: Option<String>,
     path: Option<String>,
-    status: Option<u16>,
+    status: Option<Vec<(u16, u16)>>,
+    /// `--check-digest`, `--check-virtualhost`, `--check-sni`.
+    digest: Option<[u8; DIGEST_LEN]>,
+    vhost: Option<String>,
+    sni: bool,
     delay_loop: Option<u32>,
     connect_timeout: Option<u32>,
     retry: Option<u32>,
@@ -70,12 +75,25 @@ impl CheckArgs {
                 "check-path"
             }
             Tag::CheckStatus => {
-                self.status = Some(
-                    number_in(val, 100, 599)
-                        .map(|v| v as u16)
-                        .ok_or_else(|| usage("illegal check-status specified"))?,
-                );
+                self.status =
+                    Some(parse_status(val).ok_or_else(|| usage("illegal check-status specified"))?);
                 "check-status"
+            }
+            Tag::CheckDigest => {
+                self.digest =
+                    Some(parse_digest(val).ok_or_else(|| usage("illegal check-digest specified"))?);
+                "check-digest"
+            }
+            Tag::CheckVirtualhost => {
+                if !valid_vhost(val) {
+                    return Err(usage("illegal check-virtualhost specified"));
+                }
+                self.vhost = Some(val.to_string());
+                "check-virtualhost"
+            }
+            Tag::CheckSni => {
+                self.sni = true;
+                "check-sni"
             }
             Tag::DelayLoop => {
                 self.delay_loop = Some(secs("delay-loop", 1)?);
@@ -168,8 +186,25 @@ impl CheckArgs {
                 "the '{first}' option needs the 'check' option"
             )));
         };
-        if kind != "http" && (self.path.is_some() || self.status.is_some()) {
-            return Err(usage("check-path and check-status need --check http"));
+        let http = kind == "http" || kind == "https";
+        let http_only = self.path.is_some()
+            || self.status.is_some()
+            || self.digest.is_some()
+            || self.vhost.is_some();
+        if !http && http_only {
+            return Err(usage(
+                "check-path, check-status, check-digest and check-virtualhost need --check http or https",
+            ));
+        }
+        if self.sni && kind != "https" {
+            return Err(usage("check-sni needs --check https"));
+        }
+        // keepalived's `enable_sni` names the virtual host, if there is one
+        // (`check_ssl.c` `ssl_connect`); without one it would name nothing.
+        if self.sni && self.vhost.is_none() {
+            return Err(usage(
+                "check-sni needs check-virtualhost (the name it sends)",
+            ));
         }
         let udp_only = self.payload.is_some()
             || self.reply.is_some()
@@ -185,13 +220,20 @@ impl CheckArgs {
         }
         let kind = match kind.as_str() {
             "tcp" => CheckKind::Tcp,
-            "http" => CheckKind::Http {
+            "http" | "https" => CheckKind::Http(HttpCheck {
+                tls: kind == "https",
                 path: self
                     .path
                     .clone()
                     .unwrap_or_else(|| DEFAULT_CHECK_PATH.to_string()),
-                status: self.status.unwrap_or(DEFAULT_CHECK_STATUS),
-            },
+                status: self
+                    .status
+                    .clone()
+                    .unwrap_or_else(|| vec![(DEFAULT_CHECK_STATUS, DEFAULT_CHECK_STATUS)]),
+                digest: self.digest,
+                vhost: self.vhost.clone(),
+                sni: self.sni,
+            }),
             "udp" => {
                 let (min_len, max_len) = (
                     self.min_reply.unwrap_or(DEFAULT_MIN_REPLY_LEN),
@@ -235,7 +277,7 @@ impl CheckArgs {
             }),
             _ => {
                 return Err(usage(format!(
-                    "illegal check `{kind}' specified (tcp, http, udp, ping or dns)"
+                    "illegal check `{kind}' specified (tcp, http, https, udp, ping or dns)"
                 )));
             }
         };

@@ -1,5 +1,6 @@
-//! The checkers of a `real_server` (`TCP_CHECK`, `HTTP_GET`, `UDP_CHECK`,
-//! `PING_CHECK`, `DNS_CHECK`) and the one check per service that ringvs runs.
+//! The checkers of a `real_server` (`TCP_CHECK`, `HTTP_GET`, `SSL_GET`,
+//! `UDP_CHECK`, `PING_CHECK`, `DNS_CHECK`) and the one check per service
+//! that ringvs runs.
 //!
 //! keepalived (`check_api.c` `install_checker_common_keywords`, `check_tcp.c`,
 //! `check_http.c` `install_http_ssl_check_keyword`) runs checkers per real
@@ -21,16 +22,18 @@
 //! `max_reply_length` (`check_udp.c`); `PING_CHECK` only the common
 //! keywords, and no port (`connect_port` there is not warned about);
 //! `DNS_CHECK` `type` and `name`, with its own defaults (3 retries,
-//! `delay_before_retry` as `delay_loop`). Other checkers (`MISC_CHECK`,
-//! `SSL_GET`, `SMTP_CHECK`, ...) are warned about and not run.
+//! `delay_before_retry` as `delay_loop`); `HTTP_GET` and `SSL_GET` their
+//! urls (`http.rs`). Other checkers (`MISC_CHECK`, `SMTP_CHECK`, ...) are
+//! warned about and not run.
 
 use std::net::IpAddr;
 
-use super::super::ipvsadm::{MAX_CHECK_PATH, MAX_CHECK_RETRY, MAX_CHECK_SECS};
+use super::super::ipvsadm::{MAX_CHECK_RETRY, MAX_CHECK_SECS};
 use super::super::{
-    CheckKind, DEFAULT_CHECK_STATUS, DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DnsCheck,
-    DnsType, HealthCheck, MAX_PAYLOAD, UdpCheck, UdpReply, parse_hex,
+    CheckKind, DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DnsCheck, DnsType, HealthCheck,
+    MAX_PAYLOAD, UdpCheck, UdpReply, parse_hex,
 };
+use super::http::HttpArgs;
 use super::lexer::Stmt;
 use super::values::Cx;
 use super::{KaError, Pos};
@@ -40,18 +43,13 @@ use super::{KaError, Pos};
 pub(crate) const HTTP_GET_DELAY_BEFORE_RETRY: u32 = 3;
 
 /// keepalived's checkers that ringvs does not run.
-const OTHER_CHECKERS: [&str; 5] = [
-    "SSL_GET",
-    "SMTP_CHECK",
-    "MISC_CHECK",
-    "BFD_CHECK",
-    "FILE_CHECK",
-];
+const OTHER_CHECKERS: [&str; 4] = ["SMTP_CHECK", "MISC_CHECK", "BFD_CHECK", "FILE_CHECK"];
 
 /// The checkers ringvs runs.
-const RUN: [&str; 5] = [
+const RUN: [&str; 6] = [
     "TCP_CHECK",
     "HTTP_GET",
+    "SSL_GET",
     "UDP_CHECK",
     "PING_CHECK",
     "DNS_CHECK",
@@ -118,6 +116,7 @@ impl Checker {
         vs: Times,
         inhibit: bool,
         (addr, port): (IpAddr, u16),
+        vhost: Option<&str>,
     ) -> HealthCheck {
         let name = self.name();
         if let Some(ip) = self.connect_ip.filter(|&ip| ip != addr) {
@@ -138,12 +137,21 @@ impl Checker {
             );
         }
         let t = self.times.or(rs).or(vs);
-        let d = HealthCheck::new(self.kind.clone());
+        let mut kind = self.kind.clone();
+        if let CheckKind::Http(h) = &mut kind {
+            // The real server's `virtualhost`, else the virtual server's,
+            // where the checker names none; SNI names it, or nothing.
+            if h.vhost.is_none() {
+                h.vhost = vhost.map(str::to_string);
+            }
+            h.sni &= h.vhost.is_some();
+        }
+        let d = HealthCheck::new(kind);
         let delay_loop = t.delay_loop.unwrap_or(d.delay_loop);
         // `queue_checker`'s default (`check_api.c`), but HTTP_GET's, and
         // DNS_CHECK's `delay_loop` (`validate_check_config`).
         let default_dbr = match self.kind {
-            CheckKind::Http { .. } => HTTP_GET_DELAY_BEFORE_RETRY,
+            CheckKind::Http(_) => HTTP_GET_DELAY_BEFORE_RETRY,
             CheckKind::Dns(_) => delay_loop,
             CheckKind::Tcp | CheckKind::Udp(_) | CheckKind::Ping => 1,
         };
@@ -160,9 +168,10 @@ impl Checker {
     }
 
     fn name(&self) -> &'static str {
-        match self.kind {
+        match &self.kind {
             CheckKind::Tcp => "TCP_CHECK",
-            CheckKind::Http { .. } => "HTTP_GET",
+            CheckKind::Http(h) if h.tls => "SSL_GET",
+            CheckKind::Http(_) => "HTTP_GET",
             CheckKind::Udp(_) => "UDP_CHECK",
             CheckKind::Ping => "PING_CHECK",
             CheckKind::Dns(_) => "DNS_CHECK",
@@ -173,9 +182,10 @@ impl Checker {
 /// Reads a checker block (`s` is a keyword [`is_checker`] accepts). `None`:
 /// not run by ringvs (warned about).
 pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
-    let http = match s.keyword() {
-        "HTTP_GET" => true,
-        "TCP_CHECK" | "UDP_CHECK" | "PING_CHECK" | "DNS_CHECK" => false,
+    let mut http = match s.keyword() {
+        "HTTP_GET" => Some(HttpArgs::new(false)),
+        "SSL_GET" => Some(HttpArgs::new(true)),
+        "TCP_CHECK" | "UDP_CHECK" | "PING_CHECK" | "DNS_CHECK" => None,
         other => {
             cx.w.at(
                 &s.pos,
@@ -198,7 +208,6 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
         connect_ip: None,
         connect_port: None,
     };
-    let mut urls = Vec::new();
     let mut udp = (name == "UDP_CHECK").then(UdpArgs::default);
     for k in s.children() {
         if c.times.take(cx, k, 0)? {
@@ -214,6 +223,11 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
         {
             continue;
         }
+        if let Some(h) = http.as_mut()
+            && h.take(cx, k)?
+        {
+            continue;
+        }
         match k.keyword() {
             "connect_port" => c.connect_port = Some(cx.number(k, 1, 65535)? as u16),
             "connect_ip" => {
@@ -222,77 +236,23 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
                     KaError::at(&k.pos, format!("connect_ip {v}: not an IP address"))
                 })?);
             }
-            "nb_get_retry" if http => {
+            "nb_get_retry" if http.is_some() => {
                 cx.w.at(&k.pos, "nb_get_retry: deprecated, taken as 'retry'");
                 c.times.retry = Some(cx.number(k, 0, MAX_CHECK_RETRY as u32)?);
             }
-            "url" if http => urls.push(url(cx, k)?),
             _ => cx.unsupported(k, name),
         }
     }
     if let Some(u) = udp {
         c.kind = CheckKind::Udp(u.check(&s.pos)?);
     }
-    if !http {
+    let Some(h) = http else {
         return Ok(Some(c));
-    }
-    let mut with_path = Vec::new();
-    for (pos, path, status) in urls {
-        match path {
-            Some(p) => with_path.push((pos, p, status)),
-            None => {
-                cx.w.at(&pos, "url without path: ignored (as keepalived does)")
-            }
-        }
-    }
-    let mut with_path = with_path.into_iter();
-    let Some((pos, path, status)) = with_path.next() else {
-        cx.w.at(
-            &s.pos,
-            "HTTP_GET without a url path: keepalived ignores such a checker, so does ringvs",
-        );
-        return Ok(None);
     };
-    for (later, _, _) in with_path {
-        cx.w.at(
-            &later,
-            "url (in HTTP_GET): ringvs checks one url per check, this one is ignored",
-        );
-    }
-    let status = match status.as_slice() {
-        [] => {
-            cx.w.at(
-                &pos,
-                format!(
-                    "url without status_code: keepalived accepts 200-299, ringvs expects {DEFAULT_CHECK_STATUS}"
-                ),
-            );
-            DEFAULT_CHECK_STATUS
-        }
-        [(lo, hi, _)] if lo == hi => *lo,
-        [(lo, _, at), ..] => {
-            let all: Vec<String> = status
-                .iter()
-                .map(|(l, h, _)| {
-                    if l == h {
-                        format!("{l}")
-                    } else {
-                        format!("{l}-{h}")
-                    }
-                })
-                .collect();
-            cx.w.at(
-                at,
-                format!(
-                    "status_code {}: ringvs expects one status, using {lo}",
-                    all.join(" ")
-                ),
-            );
-            *lo
-        }
-    };
-    c.kind = CheckKind::Http { path, status };
-    Ok(Some(c))
+    Ok(h.check(cx, &s.pos, name).map(|h| Checker {
+        kind: CheckKind::Http(h),
+        ..c
+    }))
 }
 
 /// Takes `k` if it is one of `DNS_CHECK`'s own keywords (`type`, `name`:
@@ -393,61 +353,6 @@ impl UdpArgs {
     }
 }
 
-/// A status code or a range `lo-hi`, and where it was given.
-type Status = (u16, u16, Pos);
-
-/// A `url` block: its path (if given) and status codes.
-fn url(cx: &mut Cx<'_>, s: &Stmt) -> Result<(Pos, Option<String>, Vec<Status>), KaError> {
-    let mut path = None;
-    let mut status = Vec::new();
-    for k in s.children() {
-        match k.keyword() {
-            "path" => {
-                let p = cx.value(k)?;
-                let ok = p.starts_with('/')
-                    && p.len() <= MAX_CHECK_PATH
-                    && p.bytes().all(|b| b.is_ascii_graphic());
-                if !ok {
-                    return Err(KaError::at(
-                        &k.pos,
-                        format!(
-                            "path {p}: ringvs needs a path that starts with '/', without blanks, at most {MAX_CHECK_PATH} bytes"
-                        ),
-                    ));
-                }
-                path = Some(p.to_string());
-            }
-            "status_code" => {
-                if k.args().is_empty() {
-                    return Err(KaError::at(&k.pos, "status_code: a value is missing"));
-                }
-                for v in k.args() {
-                    status.push(
-                        status_code(v)
-                            .map(|(lo, hi)| (lo, hi, k.pos.clone()))
-                            .ok_or_else(|| {
-                                KaError::at(
-                                    &k.pos,
-                                    format!("status_code {v}: not a status in 100..599"),
-                                )
-                            })?,
-                    );
-                }
-            }
-            _ => cx.unsupported(k, "url"),
-        }
-    }
-    Ok((s.pos.clone(), path, status))
-}
-
-/// `NNN` or `NNN-MMM` within 100..=599 (`check_http.c` `status_code_handler`).
-fn status_code(v: &str) -> Option<(u16, u16)> {
-    let (lo, hi) = v.split_once('-').unwrap_or((v, v));
-    let (lo, hi) = (lo.parse::<u16>().ok()?, hi.parse::<u16>().ok()?);
-    let ok = |n: u16| (100..=599).contains(&n);
-    (ok(lo) && ok(hi) && lo <= hi).then_some((lo, hi))
-}
-
 /// One real server's part in choosing the service's check.
 pub(crate) struct ServerCheck {
     /// The real server's statement, and its `addr:port` for messages.
@@ -466,7 +371,7 @@ pub(crate) fn service_check(cx: &mut Cx<'_>, servers: &[ServerCheck]) -> Option<
             None => cx.w.at(
                 &s.pos,
                 format!(
-                    "real_server {} has no checker ringvs runs (TCP_CHECK, HTTP_GET, UDP_CHECK, PING_CHECK, DNS_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {at}",
+                    "real_server {} has no checker ringvs runs (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK, DNS_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {at}",
                     s.name
                 ),
             ),
@@ -490,13 +395,15 @@ pub(crate) fn service_check(cx: &mut Cx<'_>, servers: &[ServerCheck]) -> Option<
 fn differences(a: &HealthCheck, b: &HealthCheck) -> Vec<&'static str> {
     let mut v = Vec::new();
     match (&a.kind, &b.kind) {
-        (CheckKind::Http { path: p, status: s }, CheckKind::Http { path: q, status: t }) => {
-            if p != q {
-                v.push("path");
-            }
-            if s != t {
-                v.push("status_code");
-            }
+        (CheckKind::Http(p), CheckKind::Http(q)) if p.tls == q.tls => {
+            let fields = [
+                (p.path != q.path, "path"),
+                (p.status != q.status, "status_code"),
+                (p.digest != q.digest, "digest"),
+                (p.vhost != q.vhost, "virtualhost"),
+                (p.sni != q.sni, "enable_sni"),
+            ];
+            v.extend(fields.iter().filter(|(d, _)| *d).map(|&(_, n)| n));
         }
         (x, y) if x != y => v.push("checker"),
         _ => {}
@@ -525,6 +432,7 @@ mod tests {
 
     #[test]
     fn status_codes_and_ranges() {
+        use super::super::http::status_code;
         assert_eq!(status_code("200"), Some((200, 200)));
         assert_eq!(status_code("200-299"), Some((200, 299)));
         assert_eq!(status_code("299-200"), None);
@@ -535,17 +443,11 @@ mod tests {
 
     #[test]
     fn differences_name_the_settings() {
-        let a = HealthCheck::new(CheckKind::Http {
-            path: "/".into(),
-            status: 200,
-        });
+        let a = HealthCheck::new(CheckKind::Http(crate::config::HttpCheck::get("/", 200)));
         let mut b = a.clone();
         b.retry = 3;
         b.inhibit_on_failure = true;
-        b.kind = CheckKind::Http {
-            path: "/x".into(),
-            status: 200,
-        };
+        b.kind = CheckKind::Http(crate::config::HttpCheck::get("/x", 200));
         assert_eq!(
             differences(&a, &b),
             vec!["path", "retry", "inhibit_on_failure"]

@@ -142,6 +142,8 @@ struct RsDraft {
     forward: Option<Forward>,
     times: Times,
     checker: Option<Checker>,
+    /// `virtualhost`: the `Host` of its `HTTP_GET`/`SSL_GET` that names none.
+    vhost: Option<String>,
 }
 
 /// Reads a `virtual_server` block; `None` if keepalived would ignore it.
@@ -167,6 +169,7 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
     let (mut sorry, mut sorry_inhibit, mut sorry_forward) = (None, false, None);
     let (mut quorum, mut alpha) = (Quorum::default(), false);
     let mut times = Times::default();
+    let mut vhost = None;
     let mut servers = Vec::new();
     for k in s.children() {
         if times.take(cx, k, 1)? {
@@ -174,6 +177,7 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
         }
         match k.keyword() {
             "real_server" => servers.push(real_server(cx, k)?),
+            "virtualhost" => vhost = Some(super::http::vhost(cx, k)?),
             "protocol" => proto = Some(protocol(cx, k)?),
             "lb_algo" | "lvs_sched" => {
                 let v = cx.value(k)?;
@@ -347,7 +351,13 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
         None => None,
     };
     let vs_times = times;
-    let vs_defaults = (weight, inhibit, vs_times, forward.unwrap_or_default());
+    let vs_defaults = (
+        weight,
+        inhibit,
+        vs_times,
+        forward.unwrap_or_default(),
+        vhost.as_deref(),
+    );
     let (dests, checks) = servers_of(cx, servers, port, vs_defaults);
     let mut check = check::service_check(cx, &checks);
     if let Some(c) = &mut check {
@@ -401,15 +411,15 @@ fn quorum_bounds(cx: &mut Cx<'_>, pos: &Pos, q: Quorum, dests: &[Rs]) {
 }
 
 /// The real servers with the virtual server's defaults (`vs`: its weight,
-/// `inhibit_on_failure`, check times and forwarding method), duplicates
+/// `inhibit_on_failure`, check times, forwarding method and `virtualhost`), duplicates
 /// removed, and each one's part in the service's check.
 fn servers_of(
     cx: &mut Cx<'_>,
     servers: Vec<RsDraft>,
     vs_port: u16,
-    vs: (Option<u32>, Option<bool>, Times, Forward),
+    vs: (Option<u32>, Option<bool>, Times, Forward, Option<&str>),
 ) -> (Vec<Rs>, Vec<ServerCheck>) {
-    let (vs_weight, vs_inhibit, vs_times, vs_forward) = vs;
+    let (vs_weight, vs_inhibit, vs_times, vs_forward, vs_vhost) = vs;
     let mut dests: Vec<Rs> = Vec::new();
     let mut checks = Vec::new();
     for r in servers {
@@ -427,7 +437,8 @@ fn servers_of(
         }
         let inhibit = r.inhibit.or(vs_inhibit).unwrap_or(false);
         let check = r.checker.as_ref().map(|c| {
-            let hc = c.check(cx, r.times, vs_times, inhibit, (r.addr, port));
+            let vhost = r.vhost.as_deref().or(vs_vhost);
+            let hc = c.check(cx, r.times, vs_times, inhibit, (r.addr, port), vhost);
             (hc, c.pos.clone())
         });
         checks.push(ServerCheck {
@@ -573,6 +584,7 @@ fn real_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<RsDraft, KaError> {
         forward: None,
         times: Times::default(),
         checker: None,
+        vhost: None,
     };
     for k in s.children() {
         if r.times.take(cx, k, 1)? {
@@ -584,6 +596,7 @@ fn real_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<RsDraft, KaError> {
             "uthreshold" => r.u_threshold = cx.number(k, 0, MAX_THRESHOLD)?,
             "lthreshold" => r.l_threshold = cx.number(k, 0, MAX_THRESHOLD)?,
             "lvs_method" => r.forward = Some(forwarding(cx, k)?),
+            "virtualhost" => r.vhost = Some(super::http::vhost(cx, k)?),
             "tun_type" | "tun_port" | "tun_flags" => not_keepalived(cx, k),
             kw if check::is_checker(kw) => {
                 let Some(c) = check::checker(cx, k)? else {

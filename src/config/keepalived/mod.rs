@@ -33,6 +33,7 @@ mod check;
 mod diff;
 mod glob;
 mod group;
+mod http;
 mod lexer;
 mod lvs;
 mod top;

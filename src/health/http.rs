@@ -1,0 +1,530 @@
+//! One `HTTP_GET` or `SSL_GET` exchange over a smoltcp connection: the
+//! request, the TLS session for `SSL_GET` (rustls, bytes moved between it
+//! and the socket by hand), and the answer read up to what decides it.
+//!
+//! As keepalived's `check_http.c` (`http_request_thread`,
+//! `http_process_response`, `http_handle_response`): `GET path`, `Host`
+//! the virtual host or the server's `address:port`; the status must be one
+//! that passes, then the MD5 of the body (of `Content-Length` bytes at most)
+//! must be the digest. Deliberate differences, in `docs/health.md`:
+//! without a digest the verdict comes with the status line (keepalived
+//! reads on to the end), with one at the end of the body when
+//! `Content-Length` says where it is (keepalived waits for the close); TLS
+//! 1.2 and 1.3 only (rustls). Like keepalived, the server's certificate is
+//! not verified: a check asks whether the server answers, not who it is
+//! (keepalived's `SSL` block loads a CA and never asks OpenSSL to verify
+//! the peer). The handshake's signatures are still verified.
+
+use super::probe::Outcome;
+use crate::config::{DIGEST_LEN, HttpCheck};
+use md5::{Digest, Md5};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+use smoltcp::socket::tcp;
+use std::io::{ErrorKind, Read, Write};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Bytes of an answer's header kept to find its end (the status line alone
+/// when there is no digest); a longer header fails the check.
+pub(super) const HEAD_MAX: usize = 8192;
+/// Bytes of the receive buffer of an HTTP check's connection.
+pub(super) const RX_BUFFER: usize = 16384;
+/// Bytes of its send buffer (the request, or TLS records).
+pub(super) const TX_BUFFER: usize = 4096;
+
+/// An exchange in flight.
+pub(super) struct Exchange {
+    /// `SSL_GET`'s session.
+    tls: Option<Box<ClientConnection>>,
+    /// The request, until it is sent.
+    request: Option<Vec<u8>>,
+    answer: Answer,
+}
+
+/// The answer so far.
+struct Answer {
+    /// Its header (until the blank line).
+    head: Vec<u8>,
+    /// Its status and `Content-Length`, once the header is complete.
+    status: Option<u16>,
+    content_len: Option<usize>,
+    /// Body bytes seen, and their MD5 with a digest to match.
+    body: usize,
+    md5: Option<Md5>,
+    /// The server closed its side (or its TLS session ended).
+    eof: bool,
+}
+
+impl Exchange {
+    /// The exchange `c` asks of the server at `server`; `None` if its TLS
+    /// session cannot be set up (not reached with rustls's own provider).
+    pub(super) fn new(c: &HttpCheck, server: (IpAddr, u16)) -> Option<Self> {
+        let tls = if c.tls {
+            Some(Box::new(session(c, server.0)?))
+        } else {
+            None
+        };
+        Some(Exchange {
+            tls,
+            request: Some(request(c, server).into_bytes()),
+            answer: Answer {
+                head: Vec::with_capacity(256),
+                status: None,
+                content_len: None,
+                body: 0,
+                md5: c.digest.map(|_| Md5::new()),
+                eof: false,
+            },
+        })
+    }
+
+    /// Whether the request left (for the verdict on a closed connection).
+    pub(super) fn sent(&self) -> bool {
+        self.request.is_none()
+    }
+
+    /// One step: moves bytes between the socket, the TLS session and the
+    /// answer; the outcome once there is one (`None`: wait on).
+    pub(super) fn step(&mut self, s: &mut tcp::Socket, c: &HttpCheck) -> Option<Outcome> {
+        let mut buf = [0u8; 2048];
+        let a = &mut self.answer;
+        match self.tls.as_deref_mut() {
+            None => {
+                if let Some(req) = &self.request
+                    && s.may_send()
+                    && s.send_capacity() - s.send_queue() >= req.len()
+                    && s.send_slice(req).is_ok()
+                {
+                    self.request = None;
+                }
+                while s.can_recv() && a.verdict_now(c).is_none() {
+                    match s.recv_slice(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => a.feed(&buf[..n]),
+                    }
+                }
+            }
+            Some(t) => {
+                while s.can_recv() && !a.eof {
+                    let got = s.recv(|b| {
+                        let n = t.read_tls(&mut &b[..]).unwrap_or(0);
+                        (n, n)
+                    });
+                    if t.process_new_packets().is_err() {
+                        return Some(Outcome::Tls);
+                    }
+                    // Plaintext out of the session, so that it takes more.
+                    a.drain(t, &mut buf);
+                    if !matches!(got, Ok(n) if n > 0) {
+                        break;
+                    }
+                }
+                if !t.is_handshaking()
+                    && let Some(req) = self.request.take()
+                    && t.writer().write_all(&req).is_err()
+                {
+                    return Some(Outcome::Tls);
+                }
+                while t.wants_write() && s.can_send() {
+                    let sent = s.send(|b| {
+                        let mut w: &mut [u8] = b;
+                        let n = t.write_tls(&mut w).unwrap_or(0);
+                        (n, n)
+                    });
+                    if !matches!(sent, Ok(n) if n > 0) {
+                        break;
+                    }
+                }
+            }
+        }
+        // The server's FIN, once all it sent is read.
+        if !s.may_recv() && !s.can_recv() && self.request.is_none() {
+            a.eof = true;
+        }
+        a.verdict(c)
+    }
+}
+
+impl Answer {
+    /// Takes answer bytes: the header until its blank line, then the body
+    /// into the digest (`Content-Length` bytes at most, as keepalived's
+    /// `http_process_response`).
+    fn feed(&mut self, mut d: &[u8]) {
+        if self.status.is_none() {
+            let room = HEAD_MAX.saturating_sub(self.head.len());
+            let take = d.len().min(room);
+            let before = self.head.len();
+            self.head.extend_from_slice(&d[..take]);
+            // The blank line may straddle two reads: look from 3 bytes back.
+            let from = before.saturating_sub(3);
+            let Some(end) = self.head[from..]
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|i| from + i + 4)
+            else {
+                return;
+            };
+            self.status = Some(status_code(&self.head).unwrap_or(0));
+            self.content_len = content_length(&self.head[..end]);
+            // What came after the blank line is body.
+            let extra = self.head.len() - end;
+            d = &d[take - extra..];
+            self.head.truncate(end);
+        }
+        let hashed = self
+            .content_len
+            .map_or(d.len(), |n| n.saturating_sub(self.body).min(d.len()));
+        if let Some(h) = self.md5.as_mut() {
+            h.update(&d[..hashed]);
+        }
+        self.body += d.len();
+    }
+
+    /// Reads the session's plaintext until it has none; its end
+    /// (close_notify, or a close without it) is the answer's end.
+    fn drain(&mut self, t: &mut ClientConnection, buf: &mut [u8]) {
+        loop {
+            match t.reader().read(buf) {
+                Ok(0) => {
+                    self.eof = true;
+                    return;
+                }
+                Ok(n) => self.feed(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.eof = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The outcome, if the answer so far (and the close) decides it.
+    fn verdict(&mut self, c: &HttpCheck) -> Option<Outcome> {
+        let o = self.verdict_now(c);
+        if o.is_some() || !self.eof {
+            return o;
+        }
+        // Closed before what decides it: the end of the body, or too soon.
+        Some(match (self.status, self.md5.take(), &c.digest) {
+            (Some(_), Some(h), Some(want)) => digest_outcome(h, want),
+            _ => Outcome::Closed,
+        })
+    }
+
+    /// The outcome the answer so far decides, without its end.
+    fn verdict_now(&self, c: &HttpCheck) -> Option<Outcome> {
+        // Without a digest the status line is enough.
+        let line = || {
+            c.digest
+                .is_none()
+                .then(|| status_code(&self.head))
+                .flatten()
+        };
+        let code = match self.status.or_else(line) {
+            Some(code) => code,
+            None if self.head.len() >= HEAD_MAX => return Some(Outcome::Header),
+            None => return None,
+        };
+        if !c.passes(code) {
+            return Some(Outcome::Status(code));
+        }
+        let Some(want) = &c.digest else {
+            return Some(Outcome::Ok);
+        };
+        let whole = self.content_len.is_some_and(|n| self.body >= n);
+        match (&self.md5, whole) {
+            (Some(h), true) => Some(digest_outcome(h.clone(), want)),
+            _ => None,
+        }
+    }
+}
+
+/// `HTTP/1.x NNN` at the start of an answer, once its first line is
+/// complete (0: not an HTTP status line).
+pub(super) fn status_code(got: &[u8]) -> Option<u16> {
+    let end = got.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(&got[..end]).ok()?;
+    let mut words = line.split(' ');
+    let proto = words.next()?;
+    if !proto.starts_with("HTTP/") {
+        return Some(0);
+    }
+    let code = words.next()?;
+    if code.len() != 3 {
+        return Some(0);
+    }
+    Some(code.parse().unwrap_or(0))
+}
+
+fn digest_outcome(h: Md5, want: &[u8; DIGEST_LEN]) -> Outcome {
+    if h.finalize().as_slice() == want {
+        Outcome::Ok
+    } else {
+        Outcome::Digest
+    }
+}
+
+/// A header's `Content-Length`, if it has one that is a number.
+fn content_length(head: &[u8]) -> Option<usize> {
+    let text = std::str::from_utf8(head).ok()?;
+    text.split("\r\n").find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())?
+    })
+}
+
+/// The request: as keepalived's `request_template`, with `Connection:
+/// close` (keepalived's `http_protocol 1.0C`).
+pub(super) fn request(c: &HttpCheck, server: (IpAddr, u16)) -> String {
+    format!(
+        "GET {} HTTP/1.0\r\nUser-Agent: ringvs-health\r\nConnection: close\r\nHost: {}\r\n\r\n",
+        c.path,
+        host(c, server)
+    )
+}
+
+/// The `Host` header's value: the virtual host, else the server's address
+/// and port, an IPv6 address in brackets (keepalived's
+/// `request_template_ipv6`, RFC 3986 section 3.2.2).
+pub(super) fn host(c: &HttpCheck, (addr, port): (IpAddr, u16)) -> String {
+    match (&c.vhost, addr) {
+        (Some(v), _) => v.clone(),
+        (None, IpAddr::V4(a)) => format!("{a}:{port}"),
+        (None, IpAddr::V6(a)) => format!("[{a}]:{port}"),
+    }
+}
+
+/// The TLS session of an `SSL_GET` to `addr`: SNI names the virtual host
+/// (without a port) with `enable_sni`, else the session names the address,
+/// which sends none.
+fn session(c: &HttpCheck, addr: IpAddr) -> Option<ClientConnection> {
+    // *ring*, not rustls's default aws-lc-rs (a C build with cmake): rustls
+    // 0.23.48 marks it deprecated for want of post-quantum key exchange,
+    // which a health check, that keeps no secret, does not need.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    cfg.enable_sni = c.sni;
+    let named = c
+        .vhost
+        .as_deref()
+        .filter(|_| c.sni)
+        .map(|v| v.rsplit_once(':').map_or(v, |(h, _)| h))
+        .and_then(|h| ServerName::try_from(h.to_string()).ok());
+    let name = named.unwrap_or(ServerName::IpAddress(addr.into()));
+    ClientConnection::new(Arc::new(cfg), name).ok()
+}
+
+/// A verifier that takes any certificate (see the module's doc) and checks
+/// the handshake's signatures with the provider's algorithms.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::{parse_digest, parse_status};
+
+    /// MD5 of the RFC 1321 test suite's pangram.
+    const FOX: &[u8] = b"The quick brown fox jumps over the lazy dog";
+    const FOX_MD5: &str = "9e107d9d372bb6826bd81d3542a419d6";
+
+    fn answer(c: &HttpCheck) -> Answer {
+        Answer {
+            head: Vec::new(),
+            status: None,
+            content_len: None,
+            body: 0,
+            md5: c.digest.map(|_| Md5::new()),
+            eof: false,
+        }
+    }
+
+    /// Feeds `parts` one by one; the first outcome, and after which part.
+    fn run(c: &HttpCheck, parts: &[&[u8]], eof: bool) -> Option<(usize, Outcome)> {
+        let mut a = answer(c);
+        for (i, p) in parts.iter().enumerate() {
+            a.feed(p);
+            if let Some(o) = a.verdict(c) {
+                return Some((i, o));
+            }
+        }
+        a.eof = eof;
+        a.verdict(c).map(|o| (parts.len(), o))
+    }
+
+    #[test]
+    fn the_status_line_decides_without_a_digest() {
+        let mut c = HttpCheck::get("/", 200);
+        let ok: &[&[u8]] = &[b"HTTP/1.1 20", b"0 OK\r\nServer: x\r\n"];
+        assert_eq!(run(&c, ok, false), Some((1, Outcome::Ok)));
+        let busy: &[&[u8]] = &[b"HTTP/1.0 503 Busy\r\n"];
+        assert_eq!(run(&c, busy, false), Some((0, Outcome::Status(503))));
+        c.status = parse_status("200-299,503").unwrap();
+        assert_eq!(run(&c, busy, false), Some((0, Outcome::Ok)));
+        let ssh: &[&[u8]] = &[b"SSH-2.0-x\r\n"];
+        assert_eq!(run(&c, ssh, false), Some((0, Outcome::Status(0))));
+        let short: &[&[u8]] = &[b"HTTP/1.1 200"];
+        assert_eq!(run(&c, short, false), None, "line not complete");
+        assert_eq!(run(&c, short, true), Some((1, Outcome::Closed)));
+        let endless = vec![b'a'; HEAD_MAX + 10];
+        assert_eq!(
+            run(&c, &[&endless[..]], false),
+            Some((0, Outcome::Header)),
+            "no line end within HEAD_MAX"
+        );
+    }
+
+    #[test]
+    fn the_digest_is_of_the_body_content_length_bounds_it() {
+        let c = HttpCheck {
+            digest: parse_digest(FOX_MD5),
+            ..HttpCheck::get("/", 200)
+        };
+        let head = format!("HTTP/1.1 200 OK\r\ncontent-LENGTH: {}\r\n\r", FOX.len());
+        // The blank line straddles two reads, the body three.
+        let parts: &[&[u8]] = &[
+            head.as_bytes(),
+            b"\nThe quick",
+            b" brown fox",
+            b" jumps over the lazy dog",
+        ];
+        assert_eq!(
+            run(&c, parts, false),
+            Some((3, Outcome::Ok)),
+            "at Content-Length"
+        );
+        // Bytes past Content-Length are not hashed (keepalived's bound).
+        let mut body = FOX.to_vec();
+        body.extend_from_slice(b"TRAILING");
+        let whole = [head.as_bytes(), b"\n", &body[..]].concat();
+        assert_eq!(run(&c, &[&whole[..]], false), Some((0, Outcome::Ok)));
+        // Another body: a mismatch.
+        let other = [
+            head.as_bytes(),
+            b"\n",
+            &b"The quick brown fox jumps over the lazy cog"[..],
+        ]
+        .concat();
+        assert_eq!(run(&c, &[&other[..]], false), Some((0, Outcome::Digest)));
+        // A failing status decides before the body.
+        let gone = b"HTTP/1.1 404 Not Found\r\nContent-Length: 9000\r\n\r\n";
+        assert_eq!(
+            run(&c, &[&gone[..]], false),
+            Some((0, Outcome::Status(404)))
+        );
+        // Without Content-Length the body ends with the connection.
+        let open = [&b"HTTP/1.0 200 OK\r\n\r\n"[..], FOX].concat();
+        assert_eq!(run(&c, &[&open[..]], false), None, "body may go on");
+        assert_eq!(run(&c, &[&open[..]], true), Some((1, Outcome::Ok)));
+        // Closed before the header's end.
+        let cut: &[&[u8]] = &[b"HTTP/1.0 200 OK\r\nX: y\r\n"];
+        assert_eq!(run(&c, cut, true), Some((1, Outcome::Closed)));
+        // A header that does not end.
+        let endless = [&b"HTTP/1.0 200 OK\r\n"[..], &vec![b'x'; HEAD_MAX][..]].concat();
+        assert_eq!(run(&c, &[&endless[..]], false), Some((0, Outcome::Header)));
+    }
+
+    #[test]
+    fn requests_as_keepalived_sends_them() {
+        let server = (IpAddr::from([198, 19, 0, 2]), 8080);
+        let mut c = HttpCheck::get("/health?x=1", 200);
+        assert_eq!(
+            request(&c, server),
+            "GET /health?x=1 HTTP/1.0\r\nUser-Agent: ringvs-health\r\nConnection: close\r\nHost: 198.19.0.2:8080\r\n\r\n"
+        );
+        c.vhost = Some("www.example".into());
+        assert!(request(&c, server).contains("\r\nHost: www.example\r\n"));
+        assert_eq!(
+            content_length(b"HTTP/1.1 200 OK\r\nContent-Length:  42 \r\n\r\n"),
+            Some(42)
+        );
+        assert_eq!(
+            content_length(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"),
+            None
+        );
+        assert_eq!(content_length(b"HTTP/1.1 200 OK\r\n\r\n"), None);
+    }
+
+    #[test]
+    fn tls_sessions_name_the_virtual_host_only_with_sni() {
+        let addr = IpAddr::from([198, 19, 0, 2]);
+        let mut c = HttpCheck {
+            tls: true,
+            vhost: Some("www.example:8443".into()),
+            ..HttpCheck::get("/", 200)
+        };
+        // The ClientHello of each: the name is in it only with SNI.
+        let hello = |c: &HttpCheck| {
+            let mut t = session(c, addr).unwrap();
+            let mut out = Vec::new();
+            while t.wants_write() {
+                t.write_tls(&mut out).unwrap();
+            }
+            out
+        };
+        let has = |h: &[u8], n: &[u8]| h.windows(n.len()).any(|w| w == n);
+        assert!(!has(&hello(&c), b"www.example"), "no SNI by default");
+        c.sni = true;
+        let h = hello(&c);
+        assert!(has(&h, b"www.example"), "SNI names the host");
+        assert!(!has(&h, b"www.example:8443"), "without its port");
+    }
+}
