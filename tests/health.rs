@@ -9,7 +9,8 @@ use ringvs::config::format::format_save;
 use ringvs::config::ipvsadm::{self, AdmCommand, parse};
 use ringvs::config::names::Names;
 use ringvs::config::{
-    AdmError, CheckKind, Config, DnsCheck, DnsType, HealthCheck, HttpCheck, UdpCheck, UdpReply,
+    AdmError, CheckKind, Config, DnsCheck, DnsType, HealthCheck, HttpCheck, SmtpCheck, UdpCheck,
+    UdpReply,
 };
 
 fn argv(line: &str) -> Vec<String> {
@@ -97,8 +98,8 @@ fn check_options_parse_with_keepalived_defaults() {
 fn check_options_errors() {
     let svc = "-A -t 198.18.0.110:80";
     assert_eq!(
-        usage_err(&format!("{svc} --check smtp")),
-        "illegal check `smtp' specified (tcp, http, https, udp, ping or dns)"
+        usage_err(&format!("{svc} --check misc")),
+        "illegal check `misc' specified (tcp, http, https, udp, ping, dns or smtp)"
     );
     for (opts, e) in [
         (
@@ -142,6 +143,10 @@ fn check_options_errors() {
         (
             "--check https --check-sni",
             "check-sni needs check-virtualhost (the name it sends)",
+        ),
+        (
+            "--check https --check-virtualhost 198.18.0.1:443 --check-sni",
+            "check-sni needs a host name in check-virtualhost, not an address",
         ),
         (
             "--check https --check-digest 9e107d9d",
@@ -306,10 +311,11 @@ fn help_lists_the_check_options() {
         panic!("-h is help");
     };
     for o in [
-        "--check tcp|http|https|udp|ping|dns",
+        "--check tcp|http|https|udp|ping|dns|smtp",
         "--check-digest",
         "--check-virtualhost",
         "--check-sni",
+        "--helo-name",
         "--dns-type",
         "--dns-name",
         "--check-path",
@@ -1456,4 +1462,113 @@ fn http_and_ssl_checks_through_the_data_plane() {
 #[test]
 fn http_and_ssl_checks_through_the_data_plane_ipv6() {
     http_checks(true);
+}
+
+/// `--check smtp` (keepalived's `SMTP_CHECK`) with `--helo-name`: parsed,
+/// saved and restored exactly, with keepalived's default name.
+#[test]
+fn smtp_check_options_parse_save_and_restore() {
+    let s = check_of("-A -t 198.18.0.110:25 --check smtp").unwrap();
+    assert_eq!(
+        (s.kind, s.retry, s.delay_before_retry),
+        (CheckKind::Smtp(SmtpCheck::new()), 1, 1)
+    );
+    let s = check_of("-A -t 198.18.0.110:25 --check smtp --helo-name mx.example").unwrap();
+    assert_eq!(
+        s.kind,
+        CheckKind::Smtp(SmtpCheck {
+            helo: "mx.example".into()
+        })
+    );
+    let svc = "-A -t 198.18.0.110:25";
+    for (opts, e) in [
+        ("--check tcp --helo-name a", "helo-name needs --check smtp"),
+        (
+            "--check smtp --helo-name mx.é",
+            "illegal helo-name specified",
+        ),
+    ] {
+        assert_eq!(usage_err(&format!("{svc} {opts}")), e, "{opts:?}");
+    }
+    let rules = "\
+-A -t 198.18.0.110:25 -s rr --check smtp --helo-name smtpchecker.keepalived.org --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
+-A -t 198.18.0.110:587 -s rr --check smtp --helo-name mx.example --delay-loop 2 --connect-timeout 1 --retry 0 --delay-before-retry 1 --alpha
+";
+    let mut c = Config::new();
+    restore(&mut c, rules);
+    assert_eq!(format_save(&c, true, &Names::none()), rules);
+}
+
+/// keepalived's `SMTP_CHECK` from the DIP (or the IPv6 DIP):
+/// `smtp_server.py` on both real servers greets with 220 on port 25 and
+/// with 554 on 2525, and answers `HELO mx.test` with 250, any other name
+/// with 550. Twins: `--helo-name mx.test` up, keepalived's default name
+/// down; the same name against the busy greeting, down.
+fn smtp_checks(v6: bool) {
+    let f = Family::new(v6);
+    let check = "--delay-loop 1 --connect-timeout 2 --retry 0";
+    let rules = f.rules(&[
+        (
+            "-t",
+            25,
+            format!("--check smtp --helo-name mx.test --alpha {check}"),
+            25,
+        ),
+        ("-t", 26, format!("--check smtp {check}"), 25),
+        (
+            "-t",
+            27,
+            format!("--check smtp --helo-name mx.test {check}"),
+            2525,
+        ),
+    ]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dr/smtp_server.py");
+    let tag = if v6 { "smtpchk6" } else { "smtpchk" };
+    let any = f.any;
+    let mut scenario = Scenario::new(tag)
+        .needs(&["python3", "ss"])
+        .before_director(move |lab| {
+            for n in [1, 2] {
+                let ns = lab.ns_rs(n);
+                for (port, mode) in [("25", "ok"), ("2525", "busy")] {
+                    lab.spawn_in(&ns, Path::new("python3"), &[script, any, port, mode, "60"])
+                        .expect("smtp_server.py");
+                }
+            }
+            // Listening before the first check: a down verdict is the
+            // server's answer, not a refused connection.
+            nslab::wait_tcp_bound(lab, 25);
+            nslab::wait_tcp_bound(lab, 2525);
+        })
+        .rules(&rules);
+    if v6 {
+        scenario = scenario.ipv6();
+    }
+    let Some(NsDirector { lab: _lab, control }) = scenario.start() else {
+        return;
+    };
+    let weights = |port: u16, rs_port: u16| {
+        [1, 2].map(|n| weight_in(&control, ("-t", &f.svc(port)), &f.at(n, rs_port)))
+    };
+    let want = [
+        (25, 25, [Some(1); 2]),
+        (26, 25, [Some(0); 2]),
+        (27, 2525, [Some(0); 2]),
+    ];
+    let settled = wait_for(Duration::from_secs(10), || {
+        want.iter().all(|&(p, rp, w)| weights(p, rp) == w)
+    });
+    let got: Vec<_> = want.iter().map(|&(p, rp, _)| (p, weights(p, rp))).collect();
+    eprintln!("{tag}: settled {settled:?}: {got:?}");
+    assert!(settled.is_some(), "every SMTP check's verdict: {got:?}");
+}
+
+#[test]
+fn smtp_checks_through_the_data_plane() {
+    smtp_checks(false);
+}
+
+#[test]
+fn smtp_checks_through_the_data_plane_ipv6() {
+    smtp_checks(true);
 }

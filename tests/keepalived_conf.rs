@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use ringvs::config::keepalived::{LoadOptions, Loaded, apply_differences, load, load_with};
 use ringvs::config::{
     CheckKind, Config, DnsCheck, DnsType, Forward, HealthCheck, HttpCheck, Proto, Quorum,
-    SchedFlags, Scheduler, ServiceKey, TunCsum, TunKind, Tunnel, UdpCheck, UdpReply,
+    SchedFlags, Scheduler, ServiceKey, SmtpCheck, TunCsum, TunKind, Tunnel, UdpCheck, UdpReply,
 };
 
 /// Reloads `running` from the file at `p` as SIGHUP does (only what
@@ -690,6 +690,18 @@ fn http_and_ssl_get_urls_are_read_as_keepalived_reads_them() {
         e.contains(":9: http_protocol 2: not 1.0, 1.0C or 1.1"),
         "{e}"
     );
+    // SNI sends no address: warned about, off.
+    let text = conf("", "    virtualhost 198.18.0.1", "SSL_GET", "")
+        .replace("SSL_GET {\n", "SSL_GET {\n      enable_sni\n");
+    t.write("keepalived.conf", &text);
+    let l = load_as(&p, None).unwrap();
+    assert!(
+        l.warnings.iter().any(|w| w.ends_with(
+            ":8: enable_sni (in SSL_GET): virtualhost 198.18.0.1 is not a host name SNI can send, none is sent"
+        )),
+        "{:?}",
+        l.warnings
+    );
     // enable_sni means nothing without TLS: warned about.
     let text =
         conf("", "", "HTTP_GET", "").replace("HTTP_GET {\n", "HTTP_GET {\n      enable_sni\n");
@@ -701,6 +713,54 @@ fn http_and_ssl_get_urls_are_read_as_keepalived_reads_them() {
             .any(|w| w.ends_with(":9: enable_sni (in HTTP_GET): no TLS there, ignored")),
         "{:?}",
         l.warnings
+    );
+}
+
+/// `SMTP_CHECK` with `helo_name` (keepalived's default name without it);
+/// its deprecated `host` blocks are warned about; a name with a blank is
+/// an error.
+#[test]
+fn smtp_checkers_are_read() {
+    let t = TempDir::new("smtpcheck");
+    let conf = |smtp: &str| {
+        format!(
+            "virtual_server 198.18.0.110 25 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+             \x20 real_server 198.19.0.2 25 {{\n    SMTP_CHECK {{\n{smtp}\n    }}\n  }}\n}}\n"
+        )
+    };
+    let key = ServiceKey::new(Proto::Tcp, vip(110), 25);
+    let p = t.write("keepalived.conf", &conf("      connect_timeout 3"));
+    let l = load_as(&p, None).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = l.config.service(&key).unwrap().check.clone().unwrap();
+    assert_eq!(c.kind, CheckKind::Smtp(SmtpCheck::new()));
+    assert_eq!(
+        (c.connect_timeout, c.retry, c.delay_before_retry),
+        (3, 1, 1)
+    );
+    t.write(
+        "keepalived.conf",
+        &conf("      helo_name mx.example\n      host {\n        connect_ip 198.19.0.9\n      }"),
+    );
+    let l = load_as(&p, None).unwrap();
+    let c = l.config.service(&key).unwrap().check.clone().unwrap();
+    assert_eq!(
+        c.kind,
+        CheckKind::Smtp(SmtpCheck {
+            helo: "mx.example".into()
+        })
+    );
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    assert!(
+        l.warnings[0].ends_with(":8: host (in SMTP_CHECK): deprecated by keepalived, not supported by ringvs, which checks the real server's own address and port; ignored"),
+        "{:?}",
+        l.warnings
+    );
+    t.write("keepalived.conf", &conf("      helo_name \"mx example\""));
+    let e = load_as(&p, None).unwrap_err();
+    assert!(
+        e.contains(":7: helo_name mx example: not a name HELO can give"),
+        "{e}"
     );
 }
 
@@ -778,7 +838,7 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         ),
         "51: connect_port 81 (in TCP_CHECK): not supported by ringvs, which checks the real server's own port 80",
         &format!(
-            "55: real_server 198.19.0.4:80 has no checker ringvs runs (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK, DNS_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {f}:34"
+            "55: real_server 198.19.0.4:80 has no checker ringvs runs (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK, DNS_CHECK, SMTP_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {f}:34"
         ),
         &format!(
             "57: real_server 198.19.0.2:80: duplicate of {f}:31, removed (as keepalived does)"

@@ -1,6 +1,6 @@
 //! A service's health check (`--check`, keepalived's `TCP_CHECK`,
-//! `HTTP_GET`, `SSL_GET`, `UDP_CHECK`, `PING_CHECK` and `DNS_CHECK`), in
-//! keepalived's terms; `health` carries it out.
+//! `HTTP_GET`, `SSL_GET`, `UDP_CHECK`, `PING_CHECK`, `DNS_CHECK` and
+//! `SMTP_CHECK`), in keepalived's terms; `health` carries it out.
 
 use super::http::HttpCheck;
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,41 @@ pub enum CheckKind {
     /// keepalived's `DNS_CHECK` (`check_dns.c`): a query answered without
     /// an error code.
     Dns(DnsCheck),
+    /// keepalived's `SMTP_CHECK` (`check_smtp.c`): greeting 220, `HELO`
+    /// answered 250, `QUIT` answered.
+    Smtp(SmtpCheck),
+}
+
+/// keepalived's `SMTP_CHECK` settings: the name `HELO` gives.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SmtpCheck {
+    pub helo: String,
+}
+
+/// keepalived's `helo_name` default (`SMTP_DEFAULT_HELO`, `check_smtp.h`).
+pub const DEFAULT_HELO: &str = "smtpchecker.keepalived.org";
+/// Longest `helo_name` (a domain name, RFC 5321 section 4.5.3.1.2).
+const HELO_MAX: usize = 255;
+
+impl SmtpCheck {
+    /// keepalived's default name.
+    pub fn new() -> Self {
+        SmtpCheck {
+            helo: DEFAULT_HELO.to_string(),
+        }
+    }
+
+    /// Whether `name` can follow `HELO`: printable, without blanks (a line
+    /// break would end the command), at most 255 bytes.
+    pub fn valid_helo(name: &str) -> bool {
+        !name.is_empty() && name.len() <= HELO_MAX && name.bytes().all(|b| b.is_ascii_graphic())
+    }
+}
+
+impl Default for SmtpCheck {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// keepalived's `DNS_CHECK` settings: the query's type and name.

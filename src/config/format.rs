@@ -416,6 +416,7 @@ pub fn kind_options(kind: &CheckKind) -> String {
             Ok(())
         }
         CheckKind::Ping => write!(out, " --check ping"),
+        CheckKind::Smtp(c) => write!(out, " --check smtp --helo-name {}", c.helo),
         CheckKind::Dns(d) => write!(
             out,
             " --check dns --dns-type {} --dns-name {}",

@@ -131,6 +131,27 @@ pub fn valid_vhost(v: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'@')
 }
 
+/// The name SNI sends for the virtual host `v`: its host without a port,
+/// if that is a DNS name (RFC 6066 section 3 allows no address literal, and
+/// rustls sends none for one); `None` for `198.18.0.1`, `[2001:2::1]:443`,
+/// `*.example`.
+pub fn sni_name(v: &str) -> Option<&str> {
+    let host = match v.rsplit_once(':') {
+        Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        Some(_) => return None,
+        None => v,
+    };
+    let labels = host.strip_suffix('.').unwrap_or(host);
+    let dns = !labels.is_empty()
+        && labels.parse::<std::net::Ipv4Addr>().is_err()
+        && labels.split('.').all(|l| {
+            (1..=63).contains(&l.len())
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    dns.then_some(host)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -181,6 +202,24 @@ mod tests {
             "+e107d9d372bb6826bd81d3542a419d6",
         ] {
             assert_eq!(parse_digest(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn sni_names_are_dns_names_without_a_port() {
+        assert_eq!(sni_name("www.example"), Some("www.example"));
+        assert_eq!(sni_name("www.example:8443"), Some("www.example"));
+        assert_eq!(sni_name("www.example."), Some("www.example."));
+        for none in [
+            "198.18.0.1",
+            "198.18.0.1:443",
+            "[2001:2::1]:443",
+            "2001:2::1",
+            "*.example",
+            "a..b",
+            ":443",
+        ] {
+            assert_eq!(sni_name(none), None, "{none}");
         }
     }
 

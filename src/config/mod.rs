@@ -41,14 +41,14 @@ use std::str::FromStr;
 
 pub use check::{
     CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_DELAY_BEFORE_RETRY, DEFAULT_DELAY_LOOP, DEFAULT_DNS_NAME, DEFAULT_MAX_REPLY_LEN,
-    DEFAULT_MIN_REPLY_LEN, DEFAULT_RETRY, DnsCheck, DnsType, HealthCheck, MAX_PAYLOAD, UdpCheck,
-    UdpReply, dns_rcode, hex, parse_hex,
+    DEFAULT_DELAY_BEFORE_RETRY, DEFAULT_DELAY_LOOP, DEFAULT_DNS_NAME, DEFAULT_HELO,
+    DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DEFAULT_RETRY, DnsCheck, DnsType, HealthCheck,
+    MAX_PAYLOAD, SmtpCheck, UdpCheck, UdpReply, dns_rcode, hex, parse_hex,
 };
 pub use forward::{Forward, TunCsum, TunKind, Tunnel};
 use hashbrown::HashSet;
 pub use http::{
-    DIGEST_LEN, HttpCheck, digest_hex, merge as merge_status, parse_digest, parse_status,
+    DIGEST_LEN, HttpCheck, digest_hex, merge as merge_status, parse_digest, parse_status, sni_name,
     status_list, valid_vhost,
 };
 use key::check_family;

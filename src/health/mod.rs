@@ -1,7 +1,7 @@
 //! Health checks of the real servers, in process, from the DIP.
 //!
-//! * **Active checks** (keepalived's `TCP_CHECK`, `HTTP_GET`, `UDP_CHECK`,
-//!   `PING_CHECK` and `DNS_CHECK`): one thread runs a
+//! * **Active checks** (keepalived's `TCP_CHECK`, `HTTP_GET`, `SSL_GET`,
+//!   `UDP_CHECK`, `PING_CHECK`, `DNS_CHECK` and `SMTP_CHECK`): one thread runs a
 //!   smoltcp [`Interface`](smoltcp::iface::Interface) with `Medium::Ip` holding the DIP,
 //!   and the IPv6 DIP when the director has one, so IPv4 and IPv6 real servers
 //!   are checked alike. Its device wraps the IP packets smoltcp sends in
@@ -27,12 +27,14 @@
 //!
 //! Here: the targets, the monitor and the health thread's rounds ([`run`]);
 //! in `stack`, smoltcp's device and interface; in `probe`, one server's
-//! checks and their verdicts; in `ports`, the checks' local ports.
+//! checks and their verdicts; in `http` and `smtp`, what an HTTP(S) or SMTP
+//! check says over its connection; in `ports`, the checks' local ports.
 
 mod http;
 mod ports;
 mod probe;
 mod quorum;
+mod smtp;
 mod stack;
 
 use crate::Nic;

@@ -2,6 +2,7 @@
 //! flight ([`drive`]) and what an outcome does to the probe ([`verdict`]).
 
 use super::http::Exchange;
+use super::smtp;
 use super::{Target, hop_mac, resolve};
 use crate::config::{CheckKind, UdpCheck, dns_rcode};
 use crate::dataplane::Shared;
@@ -40,6 +41,12 @@ pub(super) enum Outcome {
     Digest,
     /// An HTTP answer whose header does not end within `HEAD_MAX` bytes.
     Header,
+    /// An SMTP greeting other than 220 (`helo`: an answer to `HELO` other
+    /// than 250); code 0: not a code.
+    Smtp {
+        helo: bool,
+        code: u16,
+    },
 }
 
 impl Outcome {
@@ -58,6 +65,8 @@ impl Outcome {
             Outcome::Tls => "TLS handshake failed".into(),
             Outcome::Digest => "MD5 digest mismatch".into(),
             Outcome::Header => "HTTP header too long".into(),
+            Outcome::Smtp { helo: false, code } => format!("SMTP greeting {code}"),
+            Outcome::Smtp { helo: true, code } => format!("SMTP HELO answered {code}"),
         }
     }
 }
@@ -72,12 +81,9 @@ pub(super) struct InFlight {
 
 /// The sockets of a check in flight, by the check's kind.
 pub(super) enum Sock {
-    /// `TCP_CHECK`, `HTTP_GET` and `SSL_GET`: the connection, and the
-    /// HTTP exchange over it.
-    Tcp {
-        handle: SocketHandle,
-        http: Option<Box<Exchange>>,
-    },
+    /// `TCP_CHECK`, `HTTP_GET`, `SSL_GET` and `SMTP_CHECK`: the
+    /// connection, and what is said over it.
+    Tcp { handle: SocketHandle, talk: Talk },
     /// `UDP_CHECK` and `DNS_CHECK`: the datagram's socket, whether the
     /// datagram could leave (its next hop's MAC known when it was sent),
     /// and the DNS query's identifier.
@@ -88,6 +94,14 @@ pub(super) enum Sock {
     },
     /// `PING_CHECK`: an ICMP socket bound to the echo's identifier.
     Ping { handle: SocketHandle },
+}
+
+/// What a check says over its TCP connection.
+pub(super) enum Talk {
+    /// `TCP_CHECK`: nothing, the handshake is the check.
+    Nothing,
+    Http(Box<Exchange>),
+    Smtp(Box<smtp::Talk>),
 }
 
 /// The state of one target's checks.
@@ -153,10 +167,10 @@ impl Probe {
     }
 }
 
-/// One step of a TCP or HTTP check: its outcome once it has one.
+/// One step of a TCP, HTTP or SMTP check: its outcome once it has one.
 pub(super) fn drive(
     s: &mut tcp::Socket,
-    http: Option<&mut Exchange>,
+    talk: &mut Talk,
     kind: &CheckKind,
     timed_out: bool,
 ) -> Option<Outcome> {
@@ -168,19 +182,24 @@ pub(super) fn drive(
             | tcp::State::FinWait1
             | tcp::State::FinWait2
     );
-    let mut sent = false;
-    match (kind, http) {
-        (CheckKind::Http(c), Some(x)) => {
-            if (established || state == tcp::State::Closed)
-                && let Some(o) = x.step(s, c)
-            {
+    // What was said before a close decides between refused and closed.
+    let live = established || state == tcp::State::Closed;
+    let sent = match (kind, talk) {
+        (CheckKind::Http(c), Talk::Http(x)) => {
+            if live && let Some(o) = x.step(s, c, established) {
                 return Some(o);
             }
-            sent = x.sent();
+            x.connected()
+        }
+        (CheckKind::Smtp(c), Talk::Smtp(t)) => {
+            if established && let Some(o) = t.step(s, &c.helo) {
+                return Some(o);
+            }
+            t.connected()
         }
         _ if established => return Some(Outcome::Ok),
-        _ => {}
-    }
+        _ => false,
+    };
     if state == tcp::State::Closed {
         // Reset while connecting, or the socket's own timeout.
         return Some(if sent {

@@ -5,7 +5,8 @@
 
 use super::http::{self, Exchange};
 use super::ports::Ports;
-use super::probe::{InFlight, Outcome, Probe, Sock, drive, drive_dns, drive_ping, drive_udp};
+use super::probe::{InFlight, Outcome, Probe, Sock, Talk, drive, drive_dns, drive_ping, drive_udp};
+use super::smtp;
 use super::{Packet, hop_mac, resolve};
 use crate::config::{CheckKind, MAX_PAYLOAD};
 use crate::dataplane::Shared;
@@ -233,7 +234,11 @@ impl<'a, T: TxQueue> Stack<'a, T> {
         };
         let remote = (IpAddress::from(p.t.addr), p.t.port);
         let sock = match &p.t.check.kind {
-            CheckKind::Tcp => {
+            CheckKind::Tcp | CheckKind::Smtp(_) => {
+                let talk = match &p.t.check.kind {
+                    CheckKind::Smtp(_) => Talk::Smtp(Box::new(smtp::Talk::new())),
+                    _ => Talk::Nothing,
+                };
                 let mut s = tcp::Socket::new(
                     tcp::SocketBuffer::new(vec![0; 1024]),
                     tcp::SocketBuffer::new(vec![0; 512]),
@@ -242,7 +247,7 @@ impl<'a, T: TxQueue> Stack<'a, T> {
                     .ok()
                     .map(|()| Sock::Tcp {
                         handle: self.sockets.add(s),
-                        http: None,
+                        talk,
                     })
             }
             CheckKind::Http(c) => {
@@ -254,7 +259,7 @@ impl<'a, T: TxQueue> Stack<'a, T> {
                 match (s.connect(self.iface.context(), remote, port), x) {
                     (Ok(()), Some(x)) => Some(Sock::Tcp {
                         handle: self.sockets.add(s),
-                        http: Some(Box::new(x)),
+                        talk: Talk::Http(Box::new(x)),
                     }),
                     _ => None,
                 }
@@ -322,9 +327,9 @@ impl<'a, T: TxQueue> Stack<'a, T> {
         let timeout = Duration::from_secs(u64::from(p.t.check.connect_timeout));
         let timed_out = now.duration_since(f.started) >= timeout;
         let o = match (&mut f.sock, &p.t.check.kind) {
-            (Sock::Tcp { handle, http }, kind) => {
+            (Sock::Tcp { handle, talk }, kind) => {
                 let s = self.sockets.get_mut::<tcp::Socket>(*handle);
-                drive(s, http.as_deref_mut(), kind, timed_out)?
+                drive(s, talk, kind, timed_out)?
             }
             (
                 Sock::Udp {

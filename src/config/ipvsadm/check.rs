@@ -8,8 +8,8 @@ use super::super::names::Names;
 use super::super::{
     AdmError, CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, DEFAULT_DNS_NAME,
     DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DIGEST_LEN, DnsCheck, DnsType, Forward,
-    HealthCheck, HttpCheck, MAX_PAYLOAD, Proto, Quorum, SorryOpts, UdpCheck, UdpReply,
-    parse_digest, parse_hex, parse_status, valid_vhost,
+    HealthCheck, HttpCheck, MAX_PAYLOAD, Proto, Quorum, SmtpCheck, SorryOpts, UdpCheck, UdpReply,
+    parse_digest, parse_hex, parse_status, sni_name, valid_vhost,
 };
 use super::messages::usage;
 use super::options::{Cmd, Tag};
@@ -50,6 +50,8 @@ pub(super) struct CheckArgs {
     /// `--dns-type`, `--dns-name`.
     dns_type: Option<DnsType>,
     dns_name: Option<String>,
+    /// `--helo-name`.
+    helo: Option<String>,
 }
 
 impl CheckArgs {
@@ -163,6 +165,13 @@ impl CheckArgs {
                     Some(DnsType::parse(val).ok_or_else(|| usage("illegal dns-type specified"))?);
                 "dns-type"
             }
+            Tag::HeloName => {
+                if !SmtpCheck::valid_helo(val) {
+                    return Err(usage("illegal helo-name specified"));
+                }
+                self.helo = Some(val.to_string());
+                "helo-name"
+            }
             Tag::DnsName => {
                 if !DnsCheck::valid_name(val) {
                     return Err(usage("illegal dns-name specified"));
@@ -206,12 +215,20 @@ impl CheckArgs {
                 "check-sni needs check-virtualhost (the name it sends)",
             ));
         }
+        if self.sni && self.vhost.as_deref().and_then(sni_name).is_none() {
+            return Err(usage(
+                "check-sni needs a host name in check-virtualhost, not an address",
+            ));
+        }
         let udp_only = self.payload.is_some()
             || self.reply.is_some()
             || self.min_reply.is_some()
             || self.max_reply.is_some();
         if kind != "dns" && (self.dns_type.is_some() || self.dns_name.is_some()) {
             return Err(usage("dns-type and dns-name need --check dns"));
+        }
+        if kind != "smtp" && self.helo.is_some() {
+            return Err(usage("helo-name needs --check smtp"));
         }
         if kind != "udp" && udp_only {
             return Err(usage(
@@ -268,6 +285,9 @@ impl CheckArgs {
                 })
             }
             "ping" => CheckKind::Ping,
+            "smtp" => CheckKind::Smtp(SmtpCheck {
+                helo: self.helo.clone().unwrap_or_else(|| SmtpCheck::new().helo),
+            }),
             "dns" => CheckKind::Dns(DnsCheck {
                 qtype: self.dns_type.unwrap_or(DnsType::Soa),
                 name: self
@@ -277,7 +297,7 @@ impl CheckArgs {
             }),
             _ => {
                 return Err(usage(format!(
-                    "illegal check `{kind}' specified (tcp, http, https, udp, ping or dns)"
+                    "illegal check `{kind}' specified (tcp, http, https, udp, ping, dns or smtp)"
                 )));
             }
         };

@@ -75,8 +75,9 @@ pub(super) fn usage_text() -> String {
          \x20 --sched-flags  -b flags             scheduler flags (comma-separated)\n\
          \n\
          Health checks (ringvs, with -A|E; keepalived's names and defaults, see docs/health.md):\n\
-         \x20 --check tcp|http|https|udp|ping|dns check the real servers: connect, HTTP GET (over\n\
-         \x20                                     TLS), a UDP datagram, an ICMP echo, or a DNS query\n\
+         \x20 --check tcp|http|https|udp|ping|dns|smtp\n\
+         \x20                                     check the real servers: connect, HTTP GET (over TLS),\n\
+         \x20                                     a UDP datagram, an ICMP echo, a DNS query, SMTP HELO\n\
          \x20 --check-path path                   HTTP path to get (default /)\n\
          \x20 --check-status code[-code][,...]    HTTP status(es) expected (default 200)\n\
          \x20 --check-digest md5                  HTTP: the body's MD5, 32 hex digits (default none)\n\
@@ -88,6 +89,7 @@ pub(super) fn usage_text() -> String {
          \x20 --max-reply-length n                UDP: longest answer matched (default 255)\n\
          \x20 --dns-type type                     DNS: A|NS|CNAME|SOA|MX|TXT|AAAA|RRSIG|DNSKEY (default SOA)\n\
          \x20 --dns-name name                     DNS: the name asked for (default .)\n\
+         \x20 --helo-name name                    SMTP: the name HELO gives (default smtpchecker.keepalived.org)\n\
          \x20 --delay-loop secs                   seconds between checks (default 60)\n\
          \x20 --connect-timeout secs              seconds a check may take (default 5)\n\
          \x20 --retry n                           retries before a server is down (default 1; dns 3)\n\

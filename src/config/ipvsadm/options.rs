@@ -87,6 +87,7 @@ pub(super) enum Tag {
     MaxReplyLength,
     DnsType,
     DnsName,
+    HeloName,
     // ringvs's sorry server (keepalived's `sorry_server`; -A/-E only) and
     // the quorum that calls it in.
     SorryServer,
@@ -211,6 +212,7 @@ pub(super) const SPECS: &[Spec] = &[
     spec("max-reply-length", None, Arg::Required, Tag::MaxReplyLength),
     spec("dns-type", None, Arg::Required, Tag::DnsType),
     spec("dns-name", None, Arg::Required, Tag::DnsName),
+    spec("helo-name", None, Arg::Required, Tag::HeloName),
     spec("sorry-server", None, Arg::Required, Tag::SorryServer),
     spec("sorry-gatewaying", None, Arg::No, Tag::SorryGatewaying),
     spec("sorry-inhibit", None, Arg::No, Tag::SorryInhibit),

@@ -23,15 +23,15 @@
 //! keywords, and no port (`connect_port` there is not warned about);
 //! `DNS_CHECK` `type` and `name`, with its own defaults (3 retries,
 //! `delay_before_retry` as `delay_loop`); `HTTP_GET` and `SSL_GET` their
-//! urls (`http.rs`). Other checkers (`MISC_CHECK`, `SMTP_CHECK`, ...) are
-//! warned about and not run.
+//! urls (`http.rs`); `SMTP_CHECK` its `helo_name`. Other checkers
+//! (`MISC_CHECK`, `FILE_CHECK`, `BFD_CHECK`) are warned about and not run.
 
 use std::net::IpAddr;
 
 use super::super::ipvsadm::{MAX_CHECK_RETRY, MAX_CHECK_SECS};
 use super::super::{
     CheckKind, DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DnsCheck, DnsType, HealthCheck,
-    MAX_PAYLOAD, UdpCheck, UdpReply, parse_hex,
+    MAX_PAYLOAD, SmtpCheck, UdpCheck, UdpReply, parse_hex, sni_name,
 };
 use super::http::HttpArgs;
 use super::lexer::Stmt;
@@ -43,16 +43,17 @@ use super::{KaError, Pos};
 pub(crate) const HTTP_GET_DELAY_BEFORE_RETRY: u32 = 3;
 
 /// keepalived's checkers that ringvs does not run.
-const OTHER_CHECKERS: [&str; 4] = ["SMTP_CHECK", "MISC_CHECK", "BFD_CHECK", "FILE_CHECK"];
+const OTHER_CHECKERS: [&str; 3] = ["MISC_CHECK", "BFD_CHECK", "FILE_CHECK"];
 
 /// The checkers ringvs runs.
-const RUN: [&str; 6] = [
+const RUN: [&str; 7] = [
     "TCP_CHECK",
     "HTTP_GET",
     "SSL_GET",
     "UDP_CHECK",
     "PING_CHECK",
     "DNS_CHECK",
+    "SMTP_CHECK",
 ];
 
 /// Whether `kw` names one of keepalived's checkers.
@@ -144,6 +145,17 @@ impl Checker {
             if h.vhost.is_none() {
                 h.vhost = vhost.map(str::to_string);
             }
+            if let Some(v) = h.vhost.as_deref().filter(|_| h.sni)
+                && sni_name(v).is_none()
+            {
+                cx.w.at(
+                    &self.pos,
+                    format!(
+                        "enable_sni (in {name}): virtualhost {v} is not a host name SNI can send, none is sent"
+                    ),
+                );
+                h.sni = false;
+            }
             h.sni &= h.vhost.is_some();
         }
         let d = HealthCheck::new(kind);
@@ -153,7 +165,7 @@ impl Checker {
         let default_dbr = match self.kind {
             CheckKind::Http(_) => HTTP_GET_DELAY_BEFORE_RETRY,
             CheckKind::Dns(_) => delay_loop,
-            CheckKind::Tcp | CheckKind::Udp(_) | CheckKind::Ping => 1,
+            CheckKind::Tcp | CheckKind::Udp(_) | CheckKind::Ping | CheckKind::Smtp(_) => 1,
         };
         HealthCheck {
             delay_loop,
@@ -175,6 +187,7 @@ impl Checker {
             CheckKind::Udp(_) => "UDP_CHECK",
             CheckKind::Ping => "PING_CHECK",
             CheckKind::Dns(_) => "DNS_CHECK",
+            CheckKind::Smtp(_) => "SMTP_CHECK",
         }
     }
 }
@@ -185,7 +198,7 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
     let mut http = match s.keyword() {
         "HTTP_GET" => Some(HttpArgs::new(false)),
         "SSL_GET" => Some(HttpArgs::new(true)),
-        "TCP_CHECK" | "UDP_CHECK" | "PING_CHECK" | "DNS_CHECK" => None,
+        "TCP_CHECK" | "UDP_CHECK" | "PING_CHECK" | "DNS_CHECK" | "SMTP_CHECK" => None,
         other => {
             cx.w.at(
                 &s.pos,
@@ -202,6 +215,7 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
         kind: match name {
             "PING_CHECK" => CheckKind::Ping,
             "DNS_CHECK" => CheckKind::Dns(DnsCheck::new()),
+            "SMTP_CHECK" => CheckKind::Smtp(SmtpCheck::new()),
             _ => CheckKind::Tcp,
         },
         times: Times::default(),
@@ -225,6 +239,11 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
         }
         if let Some(h) = http.as_mut()
             && h.take(cx, k)?
+        {
+            continue;
+        }
+        if let CheckKind::Smtp(m) = &mut c.kind
+            && smtp_keyword(cx, k, m)?
         {
             continue;
         }
@@ -281,6 +300,31 @@ fn dns_keyword(cx: &mut Cx<'_>, k: &Stmt, d: &mut DnsCheck) -> Result<bool, KaEr
             }
             d.name = v.to_string();
         }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Takes `k` if it is one of `SMTP_CHECK`'s own keywords (`helo_name`,
+/// and the deprecated `host` blocks: `install_smtp_check_keyword`). A
+/// `host` block names another address or port to check, which ringvs does
+/// not do (as `connect_ip`): warned about and ignored.
+fn smtp_keyword(cx: &mut Cx<'_>, k: &Stmt, m: &mut SmtpCheck) -> Result<bool, KaError> {
+    match k.keyword() {
+        "helo_name" => {
+            let v = cx.value(k)?;
+            if !SmtpCheck::valid_helo(v) {
+                return Err(KaError::at(
+                    &k.pos,
+                    format!("helo_name {v}: not a name HELO can give (printable, no blanks)"),
+                ));
+            }
+            m.helo = v.to_string();
+        }
+        "host" => cx.w.at(
+            &k.pos,
+            "host (in SMTP_CHECK): deprecated by keepalived, not supported by ringvs, which checks the real server's own address and port; ignored",
+        ),
         _ => return Ok(false),
     }
     Ok(true)
@@ -371,7 +415,7 @@ pub(crate) fn service_check(cx: &mut Cx<'_>, servers: &[ServerCheck]) -> Option<
             None => cx.w.at(
                 &s.pos,
                 format!(
-                    "real_server {} has no checker ringvs runs (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK, DNS_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {at}",
+                    "real_server {} has no checker ringvs runs (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK, DNS_CHECK, SMTP_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {at}",
                     s.name
                 ),
             ),

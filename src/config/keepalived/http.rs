@@ -8,8 +8,10 @@
 //! `status_code` passes on 200-299 (`HTTP_DEFAULT_STATUS_CODE_MIN`..`_MAX`),
 //! and the `Host` header names the url's `virtualhost`, else the checker's,
 //! the real server's, the virtual server's (`http_request_thread`), else
-//! the server's address and port. `enable_sni` sends that name in the TLS
-//! handshake (`ssl_connect`), and nothing without one. keepalived checks
+//! the server's address and port. `enable_sni` sends that name, without a
+//! port, in the TLS handshake, and nothing without one; keepalived's
+//! `ssl_connect` passes over the real server's `virtualhost` there and
+//! keeps the port (a deliberate difference, `docs/health.md`). keepalived checks
 //! every url in turn; ringvs checks the first (the others are warned about).
 //! A digest not of 32 hex digits, a status outside 100..599 and an
 //! `http_protocol` keepalived does not know are errors here (keepalived
