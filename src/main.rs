@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod demo;
+mod genhash;
 
 #[derive(Parser)]
 #[command(
@@ -118,6 +119,9 @@ enum Cmd {
         #[arg(long)]
         ipv6: bool,
     },
+    /// keepalived's genhash: the MD5 of a real server's answer body, the value
+    /// of `--check-digest` (connects through this host's own network stack).
+    Genhash(genhash::GenhashArgs),
     /// (lab) A tiny HTTP server answering every request with BODY.
     #[command(hide = true)]
     ServeHttp {
@@ -428,6 +432,7 @@ fn main() -> ExitCode {
             io,
             ipv6,
         } => demo::run(requests, stats, matches!(io, IoArg::Xdp), ipv6),
+        Cmd::Genhash(a) => genhash::run(a),
         Cmd::ServeHttp {
             listen,
             body,

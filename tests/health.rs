@@ -536,6 +536,7 @@ fn quorum_hysteresis_and_alpha_parse_save_and_restore() {
 // Namespace tests (root): failover under load, passive checks.
 // ---------------------------------------------------------------------------
 
+use md5::Digest as _;
 use ringvs::lab::{self, Lab};
 use ringvs::proto::{self, Command};
 use std::path::Path;
@@ -1332,6 +1333,22 @@ fn dns_checks_through_the_data_plane_ipv6() {
     dns_checks(true);
 }
 
+/// `ringvs genhash ARGS` in the client's namespace: its stdout's line, or
+/// its stderr when it fails.
+fn genhash(lab: &Lab, args: &[&str]) -> Result<String, String> {
+    let mut argv = vec!["genhash"];
+    argv.extend_from_slice(args);
+    let out = lab::ns_command(&lab.ns_client(), Path::new(EXE), &argv)
+        .output()
+        .expect("run genhash");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    if out.status.success() {
+        Ok(text(&out.stdout))
+    } else {
+        Err(text(&out.stderr))
+    }
+}
+
 /// The MD5 of `/fox`'s body (the RFC 1321 pangram) in `https_server.py`.
 const FOX_MD5: &str = "9e107d9d372bb6826bd81d3542a419d6";
 
@@ -1414,7 +1431,7 @@ fn http_checks(v6: bool) {
     if v6 {
         scenario = scenario.ipv6();
     }
-    let Some(NsDirector { lab: _lab, control }) = scenario.start() else {
+    let Some(NsDirector { lab, control }) = scenario.start() else {
         return;
     };
     let weights = |port: u16, rs_port: u16| {
@@ -1436,6 +1453,27 @@ fn http_checks(v6: bool) {
     let got: Vec<_> = want.iter().map(|&(p, rp, _)| (p, weights(p, rp))).collect();
     eprintln!("{tag}: settled {settled:?}: {got:?}");
     assert!(settled.is_some(), "every HTTP/SSL check's verdict: {got:?}");
+    // `ringvs genhash` from the client, through the VIP: the digests the
+    // checks compare with.
+    let vip = f.client_vip.as_str();
+    let fox = genhash(&lab, &["-s", vip, "-p", "443", "-u", "/fox", "-S"]);
+    assert_eq!(fox, Ok(FOX_MD5.to_string()), "over TLS, Content-Length");
+    let nolen = genhash(&lab, &["-s", vip, "-p", "8080", "-u", "/nolen"]);
+    assert_eq!(nolen, Ok(FOX_MD5.to_string()), "in the clear, to the close");
+    let sni = [
+        "-s", vip, "-p", "443", "-u", "/sni", "-S", "-V", "www.test", "--sni",
+    ];
+    let body = "sni=www.test host=www.test\n";
+    let want: [u8; 16] = md5::Md5::digest(body.as_bytes()).into();
+    assert_eq!(genhash(&lab, &sni), Ok(ringvs::config::digest_hex(&want)));
+    let e = genhash(
+        &lab,
+        &["-s", vip, "-p", "8080", "-u", "/fox", "-S", "-t", "2"],
+    );
+    assert!(
+        e.as_ref().is_err_and(|e| e.starts_with("ringvs genhash: ")),
+        "TLS to a plain server: {e:?}"
+    );
     let saved = adm(&control, &["-S", "-n"]);
     for line in [
         format!(

@@ -301,6 +301,77 @@ fn content_length(head: &[u8]) -> Option<usize> {
     })
 }
 
+/// What `ringvs genhash` found: the answer's status, its header, and the
+/// MD5 of its body (of `Content-Length` bytes at most).
+#[derive(Debug)]
+pub struct Hashed {
+    pub status: u16,
+    pub head: Vec<u8>,
+    pub md5: [u8; DIGEST_LEN],
+}
+
+/// keepalived's `genhash`: gets `c`'s path from `server` over the host's
+/// own stack (not the data plane), as the check would, and hashes the body
+/// its `--check-digest` would be compared with. Blocking, each read and
+/// write bounded by `timeout`.
+pub fn genhash(
+    c: &HttpCheck,
+    server: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) -> Result<Hashed, String> {
+    use std::net::TcpStream;
+    let at = |e: std::io::Error| format!("{server}: {e}");
+    let tcp = TcpStream::connect_timeout(&server, timeout).map_err(at)?;
+    tcp.set_read_timeout(Some(timeout)).map_err(at)?;
+    tcp.set_write_timeout(Some(timeout)).map_err(at)?;
+    let mut stream: Box<dyn ReadWrite> = if c.tls {
+        let t = session(c, server.ip()).ok_or("cannot set up a TLS session")?;
+        Box::new(rustls::StreamOwned::new(t, tcp))
+    } else {
+        Box::new(tcp)
+    };
+    let req = request(c, (server.ip(), server.port()));
+    stream.write_all(req.as_bytes()).map_err(|e| {
+        let what = if c.tls {
+            "TLS handshake or request"
+        } else {
+            "request"
+        };
+        format!("{server}: {what}: {e}")
+    })?;
+    let mut a = Answer {
+        head: Vec::new(),
+        status: None,
+        content_len: None,
+        body: 0,
+        md5: Some(Md5::new()),
+        eof: false,
+    };
+    let mut buf = [0u8; 4096];
+    while a.content_len.is_none_or(|n| a.body < n) {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => a.feed(&buf[..n]),
+            // A TLS server that closes without close_notify: the end, as
+            // for the check.
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(at(e)),
+        }
+    }
+    let (Some(status), Some(h)) = (a.status, a.md5) else {
+        return Err(format!("{server}: no complete HTTP answer"));
+    };
+    Ok(Hashed {
+        status,
+        head: a.head,
+        md5: h.finalize().into(),
+    })
+}
+
+/// A byte stream both ways (a TCP connection, or TLS over one).
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
 /// The request: as keepalived's `request_template`, with `Connection:
 /// close` (keepalived's `http_protocol 1.0C`).
 pub(super) fn request(c: &HttpCheck, server: (IpAddr, u16)) -> String {

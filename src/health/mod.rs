@@ -37,6 +37,8 @@ mod quorum;
 mod smtp;
 mod stack;
 
+pub use http::{Hashed, genhash};
+
 use crate::Nic;
 use crate::config::{Config, DestId, HealthCheck, ServiceKey};
 use crate::dataplane::Shared;
