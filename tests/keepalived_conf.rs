@@ -717,8 +717,8 @@ fn http_and_ssl_get_urls_are_read_as_keepalived_reads_them() {
 }
 
 /// `SMTP_CHECK` with `helo_name` (keepalived's default name without it);
-/// its deprecated `host` blocks are warned about; a name with a blank is
-/// an error.
+/// its deprecated `host` blocks are warned about, and so is a name with a
+/// blank (the default is sent instead).
 #[test]
 fn smtp_checkers_are_read() {
     let t = TempDir::new("smtpcheck");
@@ -757,10 +757,19 @@ fn smtp_checkers_are_read() {
         l.warnings
     );
     t.write("keepalived.conf", &conf("      helo_name \"mx example\""));
-    let e = load_as(&p, None).unwrap_err();
+    let l = load_as(&p, None).unwrap();
+    let c = l.config.service(&key).unwrap().check.clone().unwrap();
+    assert_eq!(
+        c.kind,
+        CheckKind::Smtp(SmtpCheck::new()),
+        "the default name"
+    );
     assert!(
-        e.contains(":7: helo_name mx example: not a name HELO can give"),
-        "{e}"
+        l.warnings[0].ends_with(
+            ":7: helo_name mx example: not a name HELO can give (printable, no blanks), using smtpchecker.keepalived.org"
+        ),
+        "{:?}",
+        l.warnings
     );
 }
 

@@ -141,15 +141,11 @@ pub fn sni_name(v: &str) -> Option<&str> {
         Some(_) => return None,
         None => v,
     };
-    let labels = host.strip_suffix('.').unwrap_or(host);
-    let dns = !labels.is_empty()
-        && labels.parse::<std::net::Ipv4Addr>().is_err()
-        && labels.split('.').all(|l| {
-            (1..=63).contains(&l.len())
-                && l.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-    dns.then_some(host)
+    // rustls's own rule, so that what is accepted here is what it sends
+    // (it takes no label that starts or ends with '-', no numeric last label).
+    rustls::pki_types::DnsName::try_from(host)
+        .is_ok()
+        .then_some(host)
 }
 
 #[cfg(test)]
@@ -218,6 +214,10 @@ mod tests {
             "*.example",
             "a..b",
             ":443",
+            "1.2.3",
+            "123",
+            "-a.example",
+            "a-.example",
         ] {
             assert_eq!(sni_name(none), None, "{none}");
         }

@@ -99,7 +99,9 @@ impl Exchange {
         c: &HttpCheck,
         established: bool,
     ) -> Option<Outcome> {
-        self.connected |= established;
+        // Closed already, with what the server sent still buffered: it was
+        // connected too.
+        self.connected |= established || s.can_recv();
         if !self.connected {
             return None;
         }

@@ -192,7 +192,7 @@ pub(super) fn drive(
             x.connected()
         }
         (CheckKind::Smtp(c), Talk::Smtp(t)) => {
-            if established && let Some(o) = t.step(s, &c.helo) {
+            if live && let Some(o) = t.step(s, &c.helo, established) {
                 return Some(o);
             }
             t.connected()

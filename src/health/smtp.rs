@@ -2,8 +2,10 @@
 //! `smtp_engine_thread` (`check_smtp.c`) holds it: the greeting must be
 //! `220`, the answer to `HELO name` `250`, and the answer to `QUIT` must
 //! arrive (its code is not read). A reply's code is its first three bytes,
-//! digits (`smtp_get_status`); only a reply's first line is read, as there
-//! (a continuation line `220-…` gives its code too).
+//! digits (`smtp_get_status`). A reply of several lines (`220-…` up to the
+//! line without the dash, RFC 5321 section 4.2.1) is read whole and judged
+//! by its first line's code; keepalived reads one `read()` and judges its
+//! first line, which comes to the same when the reply arrives at once.
 
 use super::probe::Outcome;
 use smoltcp::socket::tcp;
@@ -31,6 +33,9 @@ pub(super) struct Talk {
     /// The reply line so far, and whether its end came.
     line: Vec<u8>,
     seen_end: bool,
+    /// The code of the reply's first line, once read (`Some(None)`: not a
+    /// code), while its continuation lines are read.
+    first: Option<Option<u16>>,
     /// The connection was established (a step ran).
     connected: bool,
 }
@@ -42,6 +47,7 @@ impl Talk {
             out: None,
             line: Vec::with_capacity(64),
             seen_end: false,
+            first: None,
             connected: false,
         }
     }
@@ -52,10 +58,21 @@ impl Talk {
         self.connected
     }
 
-    /// One step on an established connection: sends what is due, reads
-    /// reply lines; the outcome once there is one.
-    pub(super) fn step(&mut self, s: &mut tcp::Socket, helo: &str) -> Option<Outcome> {
-        self.connected = true;
+    /// One step (`established`: the connection is, now): sends what is
+    /// due, reads replies, what a closed connection left buffered included;
+    /// the outcome once there is one.
+    pub(super) fn step(
+        &mut self,
+        s: &mut tcp::Socket,
+        helo: &str,
+        established: bool,
+    ) -> Option<Outcome> {
+        // Closed already, with what the server sent still buffered (its
+        // answer and a reset in one poll): it was connected too.
+        self.connected |= established || s.can_recv();
+        if !self.connected {
+            return None;
+        }
         loop {
             if let Some(out) = &self.out {
                 if !(s.may_send() && s.send_capacity() - s.send_queue() >= out.len()) {
@@ -66,13 +83,10 @@ impl Talk {
                 }
                 self.out = None;
             }
-            if !self.read_line(s) {
-                // The server's FIN (or RST) before the line's end.
+            let Some(code) = self.read_reply(s) else {
+                // The server's FIN (or RST) before the reply's end.
                 return (!s.may_recv() && !s.can_recv()).then_some(Outcome::Closed);
-            }
-            let code = reply_code(&self.line);
-            self.line.clear();
-            self.seen_end = false;
+            };
             match self.stage {
                 Stage::Banner if code != Some(220) => {
                     return Some(Outcome::Smtp {
@@ -99,9 +113,28 @@ impl Talk {
         }
     }
 
+    /// Reads a whole reply: lines until one whose fourth byte is not `-`;
+    /// the code of its first line once it came. Bytes after it are left in
+    /// the socket: the next reply is read after the next command.
+    fn read_reply(&mut self, s: &mut tcp::Socket) -> Option<Option<u16>> {
+        while self.read_line(s) {
+            let code = reply_code(&self.line);
+            // `NNN-` continues the reply; anything else ends it.
+            let more = code.is_some() && self.line.get(3) == Some(&b'-');
+            self.line.clear();
+            self.seen_end = false;
+            let first = *self.first.get_or_insert(code);
+            if !more {
+                self.first = None;
+                return Some(first);
+            }
+        }
+        None
+    }
+
     /// Reads up to the end of a line (`\n`), keeping its first
-    /// [`LINE_MAX`] bytes; true once it came. Bytes after it are left in the
-    /// socket: the next reply is read after the next command.
+    /// [`LINE_MAX`] bytes (the rest is read and dropped; keepalived fails
+    /// a reply line it cannot hold); true once it came.
     fn read_line(&mut self, s: &mut tcp::Socket) -> bool {
         while !self.seen_end && s.can_recv() {
             let r = s.recv(|b| match b.iter().position(|&c| c == b'\n') {
@@ -130,8 +163,15 @@ fn reply_code(line: &[u8]) -> Option<u16> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
+    use super::super::probe::{Talk as Said, drive};
     use super::*;
+    use crate::config::{CheckKind, SmtpCheck};
+    use smoltcp::iface::{Config as IfConfig, Interface, SocketSet};
+    use smoltcp::phy::{Loopback, Medium};
+    use smoltcp::time::Instant as At;
+    use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 
     #[test]
     fn reply_codes_as_smtp_get_status() {
@@ -141,5 +181,96 @@ mod tests {
         assert_eq!(reply_code(b"25"), None);
         assert_eq!(reply_code(b"2x0 no"), None);
         assert_eq!(reply_code(b""), None);
+    }
+
+    /// A server over smoltcp's loopback device: it sends `greeting` at
+    /// once, then the next of `answers` for each line it gets, and resets
+    /// the connection once the last has left if `reset`. The check's
+    /// outcome.
+    fn talk(greeting: &[u8], answers: &[&[u8]], reset: bool) -> Option<Outcome> {
+        let mut dev = Loopback::new(Medium::Ip);
+        let mut iface = Interface::new(IfConfig::new(HardwareAddress::Ip), &mut dev, At::ZERO);
+        iface.update_ip_addrs(|a| {
+            a.push(IpCidr::new(IpAddress::v4(127, 0, 0, 1), 8)).unwrap();
+        });
+        let mut sockets = SocketSet::new(Vec::new());
+        let buf = || tcp::SocketBuffer::new(vec![0; 4096]);
+        let mut listener = tcp::Socket::new(buf(), buf());
+        listener.listen(25).unwrap();
+        let hs = sockets.add(listener);
+        let mut cli = tcp::Socket::new(buf(), buf());
+        cli.connect(iface.context(), (IpAddress::v4(127, 0, 0, 1), 25), 50000)
+            .unwrap();
+        let hc = sockets.add(cli);
+        let kind = CheckKind::Smtp(SmtpCheck::new());
+        let mut said = Said::Smtp(Box::new(Talk::new()));
+        let (mut greeted, mut next, mut got) = (false, 0, Vec::new());
+        for ms in 0..2000 {
+            let now = At::from_millis(ms);
+            iface.poll(now, &mut dev, &mut sockets);
+            let s = sockets.get_mut::<tcp::Socket>(hs);
+            // Reset once the last answer left (linger 0 after it).
+            if reset && next == answers.len() && greeted && s.send_queue() == 0 && s.is_open() {
+                s.abort();
+            }
+            if s.may_send() && !greeted {
+                greeted = true;
+                s.send_slice(greeting).unwrap();
+            }
+            while s.can_recv() {
+                let mut b = [0u8; 512];
+                let n = s.recv_slice(&mut b).unwrap();
+                got.extend_from_slice(&b[..n]);
+            }
+            while let Some(i) = got.iter().position(|&c| c == b'\n') {
+                got.drain(..=i);
+                if let Some(a) = answers.get(next) {
+                    s.send_slice(a).unwrap();
+                    next += 1;
+                }
+            }
+            iface.poll(now, &mut dev, &mut sockets);
+            let s = sockets.get_mut::<tcp::Socket>(hc);
+            if let Some(o) = drive(s, &mut said, &kind, false) {
+                return Some(o);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn conversations_as_smtp_engine_thread_judges_them() {
+        let (helo, quit) = (&b"250 hi\r\n"[..], &b"221 bye\r\n"[..]);
+        assert_eq!(
+            talk(b"220 ready\r\n", &[helo, quit], false),
+            Some(Outcome::Ok)
+        );
+        // A greeting of several lines at once, bare LF line ends.
+        let multi = b"220-mx.example ESMTP\r\n220-more\n220 ready\r\n";
+        assert_eq!(talk(multi, &[helo, quit], false), Some(Outcome::Ok));
+        let multi_helo = &b"250-hi\r\n250-PIPELINING\r\n250 8BITMIME\r\n"[..];
+        assert_eq!(
+            talk(b"220 ok\r\n", &[multi_helo, quit], false),
+            Some(Outcome::Ok)
+        );
+        // The answer to QUIT and a reset at once: answered all the same.
+        assert_eq!(talk(b"220 ok\r\n", &[helo, quit], true), Some(Outcome::Ok));
+        let busy = Outcome::Smtp {
+            helo: false,
+            code: 554,
+        };
+        assert_eq!(talk(b"554 busy\r\n", &[helo, quit], false), Some(busy));
+        let who = Outcome::Smtp {
+            helo: true,
+            code: 550,
+        };
+        assert_eq!(talk(b"220 ok\r\n", &[b"550 who\r\n"], false), Some(who));
+        let garbled = Outcome::Smtp {
+            helo: false,
+            code: 0,
+        };
+        assert_eq!(talk(b"SSH-2.0-x\r\n", &[], false), Some(garbled));
+        // No answer to QUIT, then the reset: closed.
+        assert_eq!(talk(b"220 ok\r\n", &[helo], true), Some(Outcome::Closed));
     }
 }

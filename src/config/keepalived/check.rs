@@ -313,13 +313,19 @@ fn smtp_keyword(cx: &mut Cx<'_>, k: &Stmt, m: &mut SmtpCheck) -> Result<bool, Ka
     match k.keyword() {
         "helo_name" => {
             let v = cx.value(k)?;
-            if !SmtpCheck::valid_helo(v) {
-                return Err(KaError::at(
+            if SmtpCheck::valid_helo(v) {
+                m.helo = v.to_string();
+            } else {
+                // keepalived sends it as written; ringvs will not put a
+                // blank or a line break in the command.
+                cx.w.at(
                     &k.pos,
-                    format!("helo_name {v}: not a name HELO can give (printable, no blanks)"),
-                ));
+                    format!(
+                        "helo_name {v}: not a name HELO can give (printable, no blanks), using {}",
+                        m.helo
+                    ),
+                );
             }
-            m.helo = v.to_string();
         }
         "host" => cx.w.at(
             &k.pos,
