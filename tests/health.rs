@@ -1092,6 +1092,7 @@ fn sysctl_in(ns: &str, args: &[&str]) {
 /// servers as `-t`/`-r` write them, the wildcard a server binds, and the VIP
 /// as a client names it.
 struct Family {
+    v6: bool,
     vip: String,
     rs: [String; 2],
     any: &'static str,
@@ -1103,6 +1104,7 @@ impl Family {
         if v6 {
             let rs = [lab::rs_addr6(1), lab::rs_addr6(2)].map(|a| format!("[{a}]"));
             Family {
+                v6,
                 vip: format!("[{}]", lab::VIP6),
                 rs,
                 any: "::",
@@ -1111,6 +1113,7 @@ impl Family {
         } else {
             let rs = [lab::rs_addr(1), lab::rs_addr(2)].map(|a| a.to_string());
             Family {
+                v6,
                 vip: lab::VIP.to_string(),
                 rs,
                 any: "0.0.0.0",
@@ -1333,6 +1336,56 @@ fn dns_checks_through_the_data_plane_ipv6() {
     dns_checks(true);
 }
 
+/// A check test's director (of `f`'s family) with `rules`, and `script`
+/// (`tests/data/dr`) on both real servers once per `(port, mode)` of
+/// `servers`, each listening before the director starts: a down verdict is
+/// the server's answer, not a refused connection.
+fn tcp_servers(
+    f: &Family,
+    tag: &'static str,
+    script: &str,
+    servers: [(u16, &'static str); 2],
+    rules: &str,
+) -> Option<NsDirector> {
+    let script = format!("{}/tests/data/dr/{script}", env!("CARGO_MANIFEST_DIR"));
+    let any = f.any;
+    let scenario = Scenario::new(tag)
+        .needs(&["python3", "ss"])
+        .before_director(move |lab| {
+            for n in [1, 2] {
+                let ns = lab.ns_rs(n);
+                for (port, mode) in servers {
+                    let args = [script.as_str(), any, &port.to_string(), mode, "60"];
+                    lab.spawn_in(&ns, Path::new("python3"), &args)
+                        .expect("a real server's script");
+                }
+            }
+            for (port, _) in servers {
+                nslab::wait_tcp_bound(lab, port);
+            }
+        })
+        .rules(rules);
+    if f.v6 {
+        scenario.ipv6().start()
+    } else {
+        scenario.start()
+    }
+}
+
+/// Waits (10 s at most) until each TCP service `(port, servers' port)`
+/// lists both real servers with the weights of `want`; asserts it.
+fn settle(control: &Path, f: &Family, tag: &str, want: &[(u16, u16, [Option<u32>; 2])]) {
+    let weights = |port: u16, rs_port: u16| {
+        [1, 2].map(|n| weight_in(control, ("-t", &f.svc(port)), &f.at(n, rs_port)))
+    };
+    let settled = wait_for(Duration::from_secs(10), || {
+        want.iter().all(|&(p, rp, w)| weights(p, rp) == w)
+    });
+    let got: Vec<_> = want.iter().map(|&(p, rp, _)| (p, weights(p, rp))).collect();
+    eprintln!("{tag}: settled {settled:?}: {got:?}");
+    assert!(settled.is_some(), "{tag}: every check's verdict: {got:?}");
+}
+
 /// `ringvs genhash ARGS` in the client's namespace: its stdout's line, or
 /// its stderr when it fails.
 fn genhash(lab: &Lab, args: &[&str]) -> Result<String, String> {
@@ -1409,33 +1462,12 @@ fn http_checks(v6: bool) {
         ),
         ("-t", 447, https("--check-path /fox".into()), 8080),
     ]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dr/https_server.py");
     let tag = if v6 { "httpschk6" } else { "httpschk" };
-    let any = f.any;
-    let mut scenario = Scenario::new(tag)
-        .needs(&["python3", "ss"])
-        .before_director(move |lab| {
-            for n in [1, 2] {
-                let ns = lab.ns_rs(n);
-                for (port, mode) in [("443", "tls"), ("8080", "plain")] {
-                    lab.spawn_in(&ns, Path::new("python3"), &[script, any, port, mode, "60"])
-                        .expect("https_server.py");
-                }
-            }
-            // Listening before the first check: a down verdict is the
-            // server's answer, not a refused connection.
-            nslab::wait_tcp_bound(lab, 443);
-            nslab::wait_tcp_bound(lab, 8080);
-        })
-        .rules(&rules);
-    if v6 {
-        scenario = scenario.ipv6();
-    }
-    let Some(NsDirector { lab, control }) = scenario.start() else {
+    let servers = [(443, "tls"), (8080, "plain")];
+    let Some(NsDirector { lab, control }) =
+        tcp_servers(&f, tag, "https_server.py", servers, &rules)
+    else {
         return;
-    };
-    let weights = |port: u16, rs_port: u16| {
-        [1, 2].map(|n| weight_in(&control, ("-t", &f.svc(port)), &f.at(n, rs_port)))
     };
     let (up, down) = ([Some(1); 2], [Some(0); 2]);
     let want = [
@@ -1447,12 +1479,7 @@ fn http_checks(v6: bool) {
         (8080, 8080, up),
         (447, 8080, down),
     ];
-    let settled = wait_for(Duration::from_secs(10), || {
-        want.iter().all(|&(p, rp, w)| weights(p, rp) == w)
-    });
-    let got: Vec<_> = want.iter().map(|&(p, rp, _)| (p, weights(p, rp))).collect();
-    eprintln!("{tag}: settled {settled:?}: {got:?}");
-    assert!(settled.is_some(), "every HTTP/SSL check's verdict: {got:?}");
+    settle(&control, &f, tag, &want);
     // `ringvs genhash` from the client, through the VIP: the digests the
     // checks compare with.
     let vip = f.client_vip.as_str();
@@ -1560,45 +1587,19 @@ fn smtp_checks(v6: bool) {
             2525,
         ),
     ]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dr/smtp_server.py");
     let tag = if v6 { "smtpchk6" } else { "smtpchk" };
-    let any = f.any;
-    let mut scenario = Scenario::new(tag)
-        .needs(&["python3", "ss"])
-        .before_director(move |lab| {
-            for n in [1, 2] {
-                let ns = lab.ns_rs(n);
-                for (port, mode) in [("25", "ok"), ("2525", "busy")] {
-                    lab.spawn_in(&ns, Path::new("python3"), &[script, any, port, mode, "60"])
-                        .expect("smtp_server.py");
-                }
-            }
-            // Listening before the first check: a down verdict is the
-            // server's answer, not a refused connection.
-            nslab::wait_tcp_bound(lab, 25);
-            nslab::wait_tcp_bound(lab, 2525);
-        })
-        .rules(&rules);
-    if v6 {
-        scenario = scenario.ipv6();
-    }
-    let Some(NsDirector { lab: _lab, control }) = scenario.start() else {
+    let servers = [(25, "ok"), (2525, "busy")];
+    let Some(NsDirector { lab: _lab, control }) =
+        tcp_servers(&f, tag, "smtp_server.py", servers, &rules)
+    else {
         return;
-    };
-    let weights = |port: u16, rs_port: u16| {
-        [1, 2].map(|n| weight_in(&control, ("-t", &f.svc(port)), &f.at(n, rs_port)))
     };
     let want = [
         (25, 25, [Some(1); 2]),
         (26, 25, [Some(0); 2]),
         (27, 2525, [Some(0); 2]),
     ];
-    let settled = wait_for(Duration::from_secs(10), || {
-        want.iter().all(|&(p, rp, w)| weights(p, rp) == w)
-    });
-    let got: Vec<_> = want.iter().map(|&(p, rp, _)| (p, weights(p, rp))).collect();
-    eprintln!("{tag}: settled {settled:?}: {got:?}");
-    assert!(settled.is_some(), "every SMTP check's verdict: {got:?}");
+    settle(&control, &f, tag, &want);
 }
 
 #[test]

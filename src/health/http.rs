@@ -42,8 +42,6 @@ pub(super) struct Exchange {
     /// The request, until it is sent.
     request: Option<Vec<u8>>,
     answer: Answer,
-    /// The connection was established (a step ran on it).
-    connected: bool,
 }
 
 /// The answer so far.
@@ -80,31 +78,13 @@ impl Exchange {
                 md5: c.digest.map(|_| Md5::new()),
                 eof: false,
             },
-            connected: false,
         })
     }
 
-    /// Whether the connection was established (for the verdict on a closed
-    /// one: closed, not refused).
-    pub(super) fn connected(&self) -> bool {
-        self.connected
-    }
-
-    /// One step (`established`: the connection is, now): moves bytes
-    /// between the socket, the TLS session and the answer; the outcome once
-    /// there is one (`None`: wait on).
-    pub(super) fn step(
-        &mut self,
-        s: &mut tcp::Socket,
-        c: &HttpCheck,
-        established: bool,
-    ) -> Option<Outcome> {
-        // Closed already, with what the server sent still buffered: it was
-        // connected too.
-        self.connected |= established || s.can_recv();
-        if !self.connected {
-            return None;
-        }
+    /// One step on a connection that was established: moves bytes between
+    /// the socket, the TLS session and the answer; the outcome once there
+    /// is one (`None`: wait on).
+    pub(super) fn step(&mut self, s: &mut tcp::Socket, c: &HttpCheck) -> Option<Outcome> {
         let mut buf = [0u8; 2048];
         let a = &mut self.answer;
         match self.tls.as_deref_mut() {
@@ -794,7 +774,7 @@ mod over_loopback {
         };
         let kind = CheckKind::Http(c.clone());
         let x = Exchange::new(&c, (IpAddr::from([127, 0, 0, 1]), 443)).unwrap();
-        let mut talk = Talk::Http(Box::new(x));
+        let (mut talk, mut connected) = (Talk::Http(Box::new(x)), false);
         let mut sc = ServerConnection::new(server_config()).unwrap();
         sc.set_buffer_limit(None);
         let (mut req, mut out, mut answered) = (Vec::new(), Vec::new(), false);
@@ -855,7 +835,7 @@ mod over_loopback {
             }
             iface.poll(now, &mut dev, &mut sockets);
             let s = sockets.get_mut::<tcp::Socket>(hc);
-            if let Some(o) = drive(s, &mut talk, &kind, false) {
+            if let Some(o) = drive(s, (&mut talk, &mut connected), &kind, false) {
                 return Some(o);
             }
         }

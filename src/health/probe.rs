@@ -82,8 +82,12 @@ pub(super) struct InFlight {
 /// The sockets of a check in flight, by the check's kind.
 pub(super) enum Sock {
     /// `TCP_CHECK`, `HTTP_GET`, `SSL_GET` and `SMTP_CHECK`: the
-    /// connection, and what is said over it.
-    Tcp { handle: SocketHandle, talk: Talk },
+    /// connection, what is said over it, and whether it was established.
+    Tcp {
+        handle: SocketHandle,
+        talk: Talk,
+        connected: bool,
+    },
     /// `UDP_CHECK` and `DNS_CHECK`: the datagram's socket, whether the
     /// datagram could leave (its next hop's MAC known when it was sent),
     /// and the DNS query's identifier.
@@ -167,10 +171,11 @@ impl Probe {
     }
 }
 
-/// One step of a TCP, HTTP or SMTP check: its outcome once it has one.
+/// One step of a TCP, HTTP or SMTP check (`connected`: its connection
+/// was established, kept across steps): its outcome once it has one.
 pub(super) fn drive(
     s: &mut tcp::Socket,
-    talk: &mut Talk,
+    (talk, connected): (&mut Talk, &mut bool),
     kind: &CheckKind,
     timed_out: bool,
 ) -> Option<Outcome> {
@@ -182,27 +187,22 @@ pub(super) fn drive(
             | tcp::State::FinWait1
             | tcp::State::FinWait2
     );
-    // What was said before a close decides between refused and closed.
-    let live = established || state == tcp::State::Closed;
-    let sent = match (kind, talk) {
-        (CheckKind::Http(c), Talk::Http(x)) => {
-            if live && let Some(o) = x.step(s, c, established) {
-                return Some(o);
-            }
-            x.connected()
-        }
-        (CheckKind::Smtp(c), Talk::Smtp(t)) => {
-            if live && let Some(o) = t.step(s, &c.helo, established) {
-                return Some(o);
-            }
-            t.connected()
-        }
-        _ if established => return Some(Outcome::Ok),
-        _ => false,
+    // Closed already, with what the server sent still buffered (its answer
+    // and a reset in one poll): it was established too. A connection that
+    // was is closed, not refused, when it goes.
+    *connected |= established || s.can_recv();
+    let said = match (kind, talk) {
+        (CheckKind::Http(c), Talk::Http(x)) if *connected => x.step(s, c),
+        (CheckKind::Smtp(c), Talk::Smtp(t)) if *connected => t.step(s, &c.helo),
+        (_, Talk::Nothing) if established => Some(Outcome::Ok),
+        _ => None,
     };
+    if said.is_some() {
+        return said;
+    }
     if state == tcp::State::Closed {
         // Reset while connecting, or the socket's own timeout.
-        return Some(if sent {
+        return Some(if *connected {
             Outcome::Closed
         } else if timed_out {
             Outcome::Timeout

@@ -36,8 +36,6 @@ pub(super) struct Talk {
     /// The code of the reply's first line, once read (`Some(None)`: not a
     /// code), while its continuation lines are read.
     first: Option<Option<u16>>,
-    /// The connection was established (a step ran).
-    connected: bool,
 }
 
 impl Talk {
@@ -48,31 +46,13 @@ impl Talk {
             line: Vec::with_capacity(64),
             seen_end: false,
             first: None,
-            connected: false,
         }
     }
 
-    /// Whether the connection was established (for the verdict on a
-    /// closed one: closed, not refused).
-    pub(super) fn connected(&self) -> bool {
-        self.connected
-    }
-
-    /// One step (`established`: the connection is, now): sends what is
-    /// due, reads replies, what a closed connection left buffered included;
-    /// the outcome once there is one.
-    pub(super) fn step(
-        &mut self,
-        s: &mut tcp::Socket,
-        helo: &str,
-        established: bool,
-    ) -> Option<Outcome> {
-        // Closed already, with what the server sent still buffered (its
-        // answer and a reset in one poll): it was connected too.
-        self.connected |= established || s.can_recv();
-        if !self.connected {
-            return None;
-        }
+    /// One step on a connection that was established: sends what is due,
+    /// reads replies, what a closed connection left buffered included; the
+    /// outcome once there is one.
+    pub(super) fn step(&mut self, s: &mut tcp::Socket, helo: &str) -> Option<Outcome> {
         loop {
             if let Some(out) = &self.out {
                 if !(s.may_send() && s.send_capacity() - s.send_queue() >= out.len()) {
@@ -203,7 +183,7 @@ mod tests {
             .unwrap();
         let hc = sockets.add(cli);
         let kind = CheckKind::Smtp(SmtpCheck::new());
-        let mut said = Said::Smtp(Box::new(Talk::new()));
+        let (mut said, mut connected) = (Said::Smtp(Box::new(Talk::new())), false);
         let (mut greeted, mut next, mut got) = (false, 0, Vec::new());
         for ms in 0..2000 {
             let now = At::from_millis(ms);
@@ -231,7 +211,7 @@ mod tests {
             }
             iface.poll(now, &mut dev, &mut sockets);
             let s = sockets.get_mut::<tcp::Socket>(hc);
-            if let Some(o) = drive(s, &mut said, &kind, false) {
+            if let Some(o) = drive(s, (&mut said, &mut connected), &kind, false) {
                 return Some(o);
             }
         }

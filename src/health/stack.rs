@@ -248,6 +248,7 @@ impl<'a, T: TxQueue> Stack<'a, T> {
                     .map(|()| Sock::Tcp {
                         handle: self.sockets.add(s),
                         talk,
+                        connected: false,
                     })
             }
             CheckKind::Http(c) => {
@@ -260,6 +261,7 @@ impl<'a, T: TxQueue> Stack<'a, T> {
                     (Ok(()), Some(x)) => Some(Sock::Tcp {
                         handle: self.sockets.add(s),
                         talk: Talk::Http(Box::new(x)),
+                        connected: false,
                     }),
                     _ => None,
                 }
@@ -327,9 +329,16 @@ impl<'a, T: TxQueue> Stack<'a, T> {
         let timeout = Duration::from_secs(u64::from(p.t.check.connect_timeout));
         let timed_out = now.duration_since(f.started) >= timeout;
         let o = match (&mut f.sock, &p.t.check.kind) {
-            (Sock::Tcp { handle, talk }, kind) => {
+            (
+                Sock::Tcp {
+                    handle,
+                    talk,
+                    connected,
+                },
+                kind,
+            ) => {
                 let s = self.sockets.get_mut::<tcp::Socket>(*handle);
-                drive(s, talk, kind, timed_out)?
+                drive(s, (talk, connected), kind, timed_out)?
             }
             (
                 Sock::Udp {
