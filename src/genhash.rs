@@ -4,8 +4,7 @@
 //! own network stack.
 
 use clap::Args;
-use ringvs::config::ipvsadm::MAX_CHECK_PATH;
-use ringvs::config::{HttpCheck, digest_hex, sni_name, valid_vhost};
+use ringvs::config::{HttpCheck, digest_hex, sni_name, valid_path, valid_vhost};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
@@ -44,10 +43,7 @@ pub fn run(a: GenhashArgs) -> ExitCode {
         eprintln!("ringvs genhash: {e}");
         ExitCode::FAILURE
     };
-    let path_ok = a.url.starts_with('/')
-        && a.url.len() <= MAX_CHECK_PATH
-        && a.url.bytes().all(|b| b.is_ascii_graphic());
-    if !path_ok {
+    if !valid_path(&a.url) {
         return fail(format!(
             "url {}: a path that starts with '/', without blanks",
             a.url

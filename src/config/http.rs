@@ -122,6 +122,15 @@ pub fn digest_hex(d: &[u8; DIGEST_LEN]) -> String {
     super::hex(d, &[])
 }
 
+/// Whether `p` can be a check's path (`--check-path`, a url's `path`,
+/// `genhash -u`): it starts with `/`, has no blank, and is at most
+/// `MAX_CHECK_PATH` bytes.
+pub fn valid_path(p: &str) -> bool {
+    p.starts_with('/')
+        && p.len() <= super::ipvsadm::MAX_CHECK_PATH
+        && p.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Whether `v` can go in a `Host` header and a TLS server name: printable,
 /// without blanks, `/` or `@`, at most [`MAX_VHOST`] bytes.
 pub fn valid_vhost(v: &str) -> bool {

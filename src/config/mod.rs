@@ -49,7 +49,7 @@ pub use forward::{Forward, TunCsum, TunKind, Tunnel};
 use hashbrown::HashSet;
 pub use http::{
     DIGEST_LEN, HttpCheck, digest_hex, merge as merge_status, parse_digest, parse_status, sni_name,
-    status_list, valid_vhost,
+    status_list, valid_path, valid_vhost,
 };
 use key::check_family;
 pub use key::{Netmask, Proto, ServiceKey};

@@ -15,7 +15,7 @@
 //! (keepalived's `SSL` block loads a CA and never asks OpenSSL to verify
 //! the peer). The handshake's signatures are still verified.
 
-use super::probe::Outcome;
+use super::probe::{Outcome, send_whole};
 use crate::config::{DIGEST_LEN, HttpCheck, sni_name};
 use md5::{Digest, Md5};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -70,14 +70,7 @@ impl Exchange {
         Some(Exchange {
             tls,
             request: Some(request(c, server).into_bytes()),
-            answer: Answer {
-                head: Vec::with_capacity(256),
-                status: None,
-                content_len: None,
-                body: 0,
-                md5: c.digest.map(|_| Md5::new()),
-                eof: false,
-            },
+            answer: Answer::new(c.digest.is_some()),
         })
     }
 
@@ -89,11 +82,7 @@ impl Exchange {
         let a = &mut self.answer;
         match self.tls.as_deref_mut() {
             None => {
-                if let Some(req) = &self.request
-                    && s.may_send()
-                    && s.send_capacity() - s.send_queue() >= req.len()
-                    && s.send_slice(req).is_ok()
-                {
+                if self.request.as_ref().is_some_and(|r| send_whole(s, r)) {
                     self.request = None;
                 }
                 while s.can_recv() && a.verdict_now(c).is_none() {
@@ -150,6 +139,23 @@ impl Exchange {
 }
 
 impl Answer {
+    /// Nothing yet; `hash`: the body's MD5 is to be taken.
+    fn new(hash: bool) -> Self {
+        Answer {
+            head: Vec::with_capacity(256),
+            status: None,
+            content_len: None,
+            body: 0,
+            md5: hash.then(Md5::new),
+            eof: false,
+        }
+    }
+
+    /// Whether `Content-Length` says the body is all here.
+    fn body_done(&self) -> bool {
+        self.content_len.is_some_and(|n| self.body >= n)
+    }
+
     /// Takes answer bytes: the header until its blank line, then the body
     /// into the digest (`Content-Length` bytes at most, as keepalived's
     /// `http_process_response`).
@@ -211,7 +217,7 @@ impl Answer {
         }
         // Closed before what decides it: the end of a body without
         // `Content-Length` (its digest decides), or too soon.
-        let cut = self.content_len.is_some_and(|n| self.body < n);
+        let cut = self.content_len.is_some() && !self.body_done();
         Some(match (self.status, self.md5.take(), &c.digest) {
             (Some(_), Some(h), Some(want)) if !cut => digest_outcome(h, want),
             _ => Outcome::Closed,
@@ -238,8 +244,7 @@ impl Answer {
         let Some(want) = &c.digest else {
             return Some(Outcome::Ok);
         };
-        let whole = self.content_len.is_some_and(|n| self.body >= n);
-        match (&self.md5, whole) {
+        match (&self.md5, self.body_done()) {
             (Some(h), true) => Some(digest_outcome(h.clone(), want)),
             _ => None,
         }
@@ -321,16 +326,9 @@ pub fn genhash(
         };
         format!("{server}: {what}: {e}")
     })?;
-    let mut a = Answer {
-        head: Vec::new(),
-        status: None,
-        content_len: None,
-        body: 0,
-        md5: Some(Md5::new()),
-        eof: false,
-    };
+    let mut a = Answer::new(true);
     let mut buf = [0u8; 4096];
-    while a.content_len.is_none_or(|n| a.body < n) {
+    while !a.body_done() {
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => a.feed(&buf[..n]),
@@ -462,14 +460,7 @@ mod tests {
     const FOX_MD5: &str = "9e107d9d372bb6826bd81d3542a419d6";
 
     fn answer(c: &HttpCheck) -> Answer {
-        Answer {
-            head: Vec::new(),
-            status: None,
-            content_len: None,
-            body: 0,
-            md5: c.digest.map(|_| Md5::new()),
-            eof: false,
-        }
+        Answer::new(c.digest.is_some())
     }
 
     /// Feeds `parts` one by one; the first outcome, and after which part.
@@ -698,16 +689,13 @@ mod tests {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod over_loopback {
-    use super::super::probe::{Talk, drive};
+    use super::super::probe::Talk;
+    use super::super::probe::loopback::Pair;
     use super::*;
     use crate::config::CheckKind;
     use rustls::pki_types::PrivateKeyDer;
     use rustls::pki_types::pem::PemObject;
     use rustls::{ServerConfig, ServerConnection};
-    use smoltcp::iface::{Config as IfConfig, Interface, SocketSet};
-    use smoltcp::phy::{Loopback, Medium};
-    use smoltcp::time::Instant as At;
-    use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 
     const FOX: &[u8] = b"The quick brown fox jumps over the lazy dog";
 
@@ -746,23 +734,6 @@ mod over_loopback {
 
     /// The check's outcome within `max_ms` simulated milliseconds, if any.
     fn run(tls: bool, digest: bool, srv: Srv, max_ms: i64) -> Option<Outcome> {
-        let mut dev = Loopback::new(Medium::Ip);
-        let mut iface = Interface::new(IfConfig::new(HardwareAddress::Ip), &mut dev, At::ZERO);
-        iface.update_ip_addrs(|a| {
-            a.push(IpCidr::new(IpAddress::v4(127, 0, 0, 1), 8)).unwrap();
-        });
-        let mut sockets = SocketSet::new(Vec::new());
-        let buf = || tcp::SocketBuffer::new(vec![0; 65536]);
-        let mut listener = tcp::Socket::new(buf(), buf());
-        listener.listen(443).unwrap();
-        let hs = sockets.add(listener);
-        let mut cli = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; RX_BUFFER]),
-            tcp::SocketBuffer::new(vec![0; TX_BUFFER]),
-        );
-        let to = (IpAddress::v4(127, 0, 0, 1), 443);
-        cli.connect(iface.context(), to, 50000).unwrap();
-        let hc = sockets.add(cli);
         let body = match srv {
             Srv::Answer { big, .. } if big > 0 => vec![b'z'; big],
             _ => FOX.to_vec(),
@@ -774,72 +745,62 @@ mod over_loopback {
         };
         let kind = CheckKind::Http(c.clone());
         let x = Exchange::new(&c, (IpAddr::from([127, 0, 0, 1]), 443)).unwrap();
-        let (mut talk, mut connected) = (Talk::Http(Box::new(x)), false);
+        let mut talk = Talk::Http(Box::new(x));
         let mut sc = ServerConnection::new(server_config()).unwrap();
         sc.set_buffer_limit(None);
         let (mut req, mut out, mut answered) = (Vec::new(), Vec::new(), false);
-        for ms in 0..max_ms {
-            let now = At::from_millis(ms);
-            iface.poll(now, &mut dev, &mut sockets);
-            let s = sockets.get_mut::<tcp::Socket>(hs);
-            match srv {
-                Srv::FinOnHello if s.can_recv() => s.close(),
-                Srv::RstOnHello if s.can_recv() => s.abort(),
-                Srv::Answer {
-                    len, notify, fin, ..
-                } => {
-                    let mut b = [0u8; 4096];
-                    while s.can_recv() {
-                        let n = s.recv_slice(&mut b).unwrap();
-                        if tls {
-                            sc.read_tls(&mut &b[..n]).unwrap();
-                            sc.process_new_packets().unwrap();
-                            let mut p = [0u8; 4096];
-                            while let Ok(k @ 1..) = sc.reader().read(&mut p) {
-                                req.extend_from_slice(&p[..k]);
-                            }
-                        } else {
-                            req.extend_from_slice(&b[..n]);
+        let mut pair = Pair::new(443, (RX_BUFFER, TX_BUFFER));
+        pair.run(max_ms, (&mut talk, &kind), |s| match srv {
+            Srv::FinOnHello if s.can_recv() => s.close(),
+            Srv::RstOnHello if s.can_recv() => s.abort(),
+            Srv::Answer {
+                len, notify, fin, ..
+            } => {
+                let mut b = [0u8; 4096];
+                while s.can_recv() {
+                    let n = s.recv_slice(&mut b).unwrap();
+                    if tls {
+                        sc.read_tls(&mut &b[..n]).unwrap();
+                        sc.process_new_packets().unwrap();
+                        let mut p = [0u8; 4096];
+                        while let Ok(k @ 1..) = sc.reader().read(&mut p) {
+                            req.extend_from_slice(&p[..k]);
                         }
-                    }
-                    if !answered && req.windows(4).any(|w| w == b"\r\n\r\n") {
-                        answered = true;
-                        let mut resp = b"HTTP/1.0 200 OK\r\n".to_vec();
-                        if len {
-                            let l = format!("Content-Length: {}\r\n", body.len());
-                            resp.extend_from_slice(l.as_bytes());
-                        }
-                        resp.extend_from_slice(b"\r\n");
-                        resp.extend_from_slice(&body);
-                        if tls {
-                            sc.writer().write_all(&resp).unwrap();
-                            if notify {
-                                sc.send_close_notify();
-                            }
-                        } else {
-                            out.extend_from_slice(&resp);
-                        }
-                    }
-                    while tls && sc.wants_write() {
-                        sc.write_tls(&mut out).unwrap();
-                    }
-                    while !out.is_empty() && s.can_send() {
-                        let n = s.send_slice(&out).unwrap();
-                        out.drain(..n);
-                    }
-                    if answered && out.is_empty() && fin {
-                        s.close();
+                    } else {
+                        req.extend_from_slice(&b[..n]);
                     }
                 }
-                _ => {}
+                if !answered && req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    answered = true;
+                    let mut resp = b"HTTP/1.0 200 OK\r\n".to_vec();
+                    if len {
+                        let l = format!("Content-Length: {}\r\n", body.len());
+                        resp.extend_from_slice(l.as_bytes());
+                    }
+                    resp.extend_from_slice(b"\r\n");
+                    resp.extend_from_slice(&body);
+                    if tls {
+                        sc.writer().write_all(&resp).unwrap();
+                        if notify {
+                            sc.send_close_notify();
+                        }
+                    } else {
+                        out.extend_from_slice(&resp);
+                    }
+                }
+                while tls && sc.wants_write() {
+                    sc.write_tls(&mut out).unwrap();
+                }
+                while !out.is_empty() && s.can_send() {
+                    let n = s.send_slice(&out).unwrap();
+                    out.drain(..n);
+                }
+                if answered && out.is_empty() && fin {
+                    s.close();
+                }
             }
-            iface.poll(now, &mut dev, &mut sockets);
-            let s = sockets.get_mut::<tcp::Socket>(hc);
-            if let Some(o) = drive(s, (&mut talk, &mut connected), &kind, false) {
-                return Some(o);
-            }
-        }
-        None
+            _ => {}
+        })
     }
 
     #[test]

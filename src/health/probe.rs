@@ -213,6 +213,12 @@ pub(super) fn drive(
     timed_out.then_some(Outcome::Timeout)
 }
 
+/// Queues `bytes` on `s` if they fit whole (a request or a command is never
+/// sent in parts); true once queued.
+pub(super) fn send_whole(s: &mut tcp::Socket, bytes: &[u8]) -> bool {
+    s.may_send() && s.send_capacity() - s.send_queue() >= bytes.len() && s.send_slice(bytes).is_ok()
+}
+
 /// One step of a `UDP_CHECK`, as keepalived's `udp_check_thread` and
 /// `udp_socket_state` (`check_udp.c`, `core/layer4.c`) judge it: an ICMP
 /// destination unreachable about the datagram fails it (other ICMP errors,
@@ -339,4 +345,78 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
         p.t.service
     );
     true
+}
+
+/// A check's connection over smoltcp's loopback device, with a server
+/// socket the test drives by hand: the harness of `http.rs`'s and
+/// `smtp.rs`'s conversation tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(super) mod loopback {
+    use super::{Outcome, Talk, drive};
+    use crate::config::CheckKind;
+    use smoltcp::iface::{Config as IfConfig, Interface, SocketHandle, SocketSet};
+    use smoltcp::phy::{Loopback, Medium};
+    use smoltcp::socket::tcp;
+    use smoltcp::time::Instant as At;
+    use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+
+    /// The server listening on 127.0.0.1:`port`, the check's socket
+    /// (buffers of `rx` and `tx` bytes) connecting to it.
+    pub(in super::super) struct Pair {
+        dev: Loopback,
+        iface: Interface,
+        sockets: SocketSet<'static>,
+        server: SocketHandle,
+        client: SocketHandle,
+    }
+
+    impl Pair {
+        pub(in super::super) fn new(port: u16, (rx, tx): (usize, usize)) -> Self {
+            let mut dev = Loopback::new(Medium::Ip);
+            let mut iface = Interface::new(IfConfig::new(HardwareAddress::Ip), &mut dev, At::ZERO);
+            iface.update_ip_addrs(|a| {
+                a.push(IpCidr::new(IpAddress::v4(127, 0, 0, 1), 8)).unwrap();
+            });
+            let mut sockets = SocketSet::new(Vec::new());
+            let buf = |n: usize| tcp::SocketBuffer::new(vec![0; n]);
+            let mut listener = tcp::Socket::new(buf(65536), buf(65536));
+            listener.listen(port).unwrap();
+            let server = sockets.add(listener);
+            let mut cli = tcp::Socket::new(buf(rx), buf(tx));
+            let to = (IpAddress::v4(127, 0, 0, 1), port);
+            cli.connect(iface.context(), to, 50000).unwrap();
+            let client = sockets.add(cli);
+            Pair {
+                dev,
+                iface,
+                sockets,
+                server,
+                client,
+            }
+        }
+
+        /// Up to `max_ms` simulated milliseconds, each: packets move,
+        /// `serve` acts on the server's socket, packets move, one step of
+        /// the check (`talk` of kind `kind`). Its outcome, if any.
+        pub(in super::super) fn run(
+            &mut self,
+            max_ms: i64,
+            (talk, kind): (&mut Talk, &CheckKind),
+            mut serve: impl FnMut(&mut tcp::Socket),
+        ) -> Option<Outcome> {
+            let mut connected = false;
+            for ms in 0..max_ms {
+                let now = At::from_millis(ms);
+                self.iface.poll(now, &mut self.dev, &mut self.sockets);
+                serve(self.sockets.get_mut::<tcp::Socket>(self.server));
+                self.iface.poll(now, &mut self.dev, &mut self.sockets);
+                let s = self.sockets.get_mut::<tcp::Socket>(self.client);
+                if let Some(o) = drive(s, (&mut *talk, &mut connected), kind, false) {
+                    return Some(o);
+                }
+            }
+            None
+        }
+    }
 }

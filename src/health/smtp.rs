@@ -7,7 +7,7 @@
 //! by its first line's code; keepalived reads one `read()` and judges its
 //! first line, which comes to the same when the reply arrives at once.
 
-use super::probe::Outcome;
+use super::probe::{Outcome, send_whole};
 use smoltcp::socket::tcp;
 
 /// Bytes of a reply line kept (keepalived's `SMTP_BUFF_MAX`); the rest of a
@@ -55,11 +55,8 @@ impl Talk {
     pub(super) fn step(&mut self, s: &mut tcp::Socket, helo: &str) -> Option<Outcome> {
         loop {
             if let Some(out) = &self.out {
-                if !(s.may_send() && s.send_capacity() - s.send_queue() >= out.len()) {
+                if !send_whole(s, out) {
                     return None;
-                }
-                if s.send_slice(out).is_err() {
-                    return Some(Outcome::Closed);
                 }
                 self.out = None;
             }
@@ -67,29 +64,20 @@ impl Talk {
                 // The server's FIN (or RST) before the reply's end.
                 return (!s.may_recv() && !s.can_recv()).then_some(Outcome::Closed);
             };
-            match self.stage {
-                Stage::Banner if code != Some(220) => {
-                    return Some(Outcome::Smtp {
-                        helo: false,
-                        code: code.unwrap_or(0),
-                    });
-                }
-                Stage::Banner => {
-                    self.stage = Stage::Helo;
-                    self.out = Some(format!("HELO {helo}\r\n").into_bytes());
-                }
-                Stage::Helo if code != Some(250) => {
-                    return Some(Outcome::Smtp {
-                        helo: true,
-                        code: code.unwrap_or(0),
-                    });
-                }
-                Stage::Helo => {
-                    self.stage = Stage::Quit;
-                    self.out = Some(b"QUIT\r\n".to_vec());
-                }
+            // The code each reply must have, and what comes after it.
+            let (want, next, out) = match self.stage {
+                Stage::Banner => (220, Stage::Helo, format!("HELO {helo}\r\n")),
+                Stage::Helo => (250, Stage::Quit, "QUIT\r\n".to_string()),
                 Stage::Quit => return Some(Outcome::Ok),
+            };
+            if code != Some(want) {
+                return Some(Outcome::Smtp {
+                    helo: self.stage == Stage::Helo,
+                    code: code.unwrap_or(0),
+                });
             }
+            self.stage = next;
+            self.out = Some(out.into_bytes());
         }
     }
 
@@ -145,13 +133,10 @@ fn reply_code(line: &[u8]) -> Option<u16> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::probe::{Talk as Said, drive};
+    use super::super::probe::Talk as Said;
+    use super::super::probe::loopback::Pair;
     use super::*;
     use crate::config::{CheckKind, SmtpCheck};
-    use smoltcp::iface::{Config as IfConfig, Interface, SocketSet};
-    use smoltcp::phy::{Loopback, Medium};
-    use smoltcp::time::Instant as At;
-    use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 
     #[test]
     fn reply_codes_as_smtp_get_status() {
@@ -168,27 +153,10 @@ mod tests {
     /// the connection once the last has left if `reset`. The check's
     /// outcome.
     fn talk(greeting: &[u8], answers: &[&[u8]], reset: bool) -> Option<Outcome> {
-        let mut dev = Loopback::new(Medium::Ip);
-        let mut iface = Interface::new(IfConfig::new(HardwareAddress::Ip), &mut dev, At::ZERO);
-        iface.update_ip_addrs(|a| {
-            a.push(IpCidr::new(IpAddress::v4(127, 0, 0, 1), 8)).unwrap();
-        });
-        let mut sockets = SocketSet::new(Vec::new());
-        let buf = || tcp::SocketBuffer::new(vec![0; 4096]);
-        let mut listener = tcp::Socket::new(buf(), buf());
-        listener.listen(25).unwrap();
-        let hs = sockets.add(listener);
-        let mut cli = tcp::Socket::new(buf(), buf());
-        cli.connect(iface.context(), (IpAddress::v4(127, 0, 0, 1), 25), 50000)
-            .unwrap();
-        let hc = sockets.add(cli);
         let kind = CheckKind::Smtp(SmtpCheck::new());
-        let (mut said, mut connected) = (Said::Smtp(Box::new(Talk::new())), false);
+        let mut said = Said::Smtp(Box::new(Talk::new()));
         let (mut greeted, mut next, mut got) = (false, 0, Vec::new());
-        for ms in 0..2000 {
-            let now = At::from_millis(ms);
-            iface.poll(now, &mut dev, &mut sockets);
-            let s = sockets.get_mut::<tcp::Socket>(hs);
+        Pair::new(25, (4096, 4096)).run(2000, (&mut said, &kind), |s| {
             // Reset once the last answer left (linger 0 after it).
             if reset && next == answers.len() && greeted && s.send_queue() == 0 && s.is_open() {
                 s.abort();
@@ -209,13 +177,7 @@ mod tests {
                     next += 1;
                 }
             }
-            iface.poll(now, &mut dev, &mut sockets);
-            let s = sockets.get_mut::<tcp::Socket>(hc);
-            if let Some(o) = drive(s, (&mut said, &mut connected), &kind, false) {
-                return Some(o);
-            }
-        }
-        None
+        })
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::super::{
     AdmError, CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, DEFAULT_DNS_NAME,
     DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DIGEST_LEN, DnsCheck, DnsType, Forward,
     HealthCheck, HttpCheck, MAX_PAYLOAD, Proto, Quorum, SmtpCheck, SorryOpts, UdpCheck, UdpReply,
-    parse_digest, parse_hex, parse_status, sni_name, valid_vhost,
+    parse_digest, parse_hex, parse_status, sni_name, valid_path, valid_vhost,
 };
 use super::messages::usage;
 use super::options::{Cmd, Tag};
@@ -67,10 +67,7 @@ impl CheckArgs {
                 "check"
             }
             Tag::CheckPath => {
-                let ok = val.starts_with('/')
-                    && val.len() <= MAX_CHECK_PATH
-                    && val.bytes().all(|b| b.is_ascii_graphic());
-                if !ok {
+                if !valid_path(val) {
                     return Err(usage("illegal check-path specified"));
                 }
                 self.path = Some(val.to_string());

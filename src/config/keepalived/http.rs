@@ -18,7 +18,7 @@
 //! logs them and goes on).
 
 use super::super::ipvsadm::MAX_CHECK_PATH;
-use super::super::{DIGEST_LEN, HttpCheck, merge_status, parse_digest, valid_vhost};
+use super::super::{DIGEST_LEN, HttpCheck, merge_status, parse_digest, valid_path, valid_vhost};
 use super::lexer::Stmt;
 use super::values::Cx;
 use super::{KaError, Pos};
@@ -155,10 +155,7 @@ fn url(cx: &mut Cx<'_>, s: &Stmt) -> Result<Url, KaError> {
         match k.keyword() {
             "path" => {
                 let p = cx.value(k)?;
-                let ok = p.starts_with('/')
-                    && p.len() <= MAX_CHECK_PATH
-                    && p.bytes().all(|b| b.is_ascii_graphic());
-                if !ok {
+                if !valid_path(p) {
                     return Err(KaError::at(
                         &k.pos,
                         format!(
