@@ -1,6 +1,7 @@
 //! `ringvs`: the command line.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ringvs::config::Script;
 use ringvs::control::{self, IoBackend, RunOptions};
 use ringvs::io::ring::RxVersion;
 use ringvs::io::xdp::XdpMode;
@@ -290,6 +291,16 @@ struct RunArgs {
     /// connections) over HTTP on this address, e.g. 127.0.0.1:9100.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// keepalived's lvs_notify_fifo: a line for every real server that goes
+    /// up or down and every quorum gained or lost ("RS [198.19.0.2]:tcp:80
+    /// [198.18.0.110]:tcp:80 DOWN", "VS [198.18.0.110]:tcp:80 UP") is written
+    /// to this FIFO, made if missing (docs/health.md)
+    #[arg(long, value_name = "PATH")]
+    notify_fifo: Option<PathBuf>,
+    /// keepalived's lvs_notify_fifo_script: this command is started with the
+    /// FIFO's path as its last argument, to read the lines
+    #[arg(long, value_name = "COMMAND", requires = "notify_fifo")]
+    notify_fifo_script: Option<String>,
     /// The director's role in an active/standby pair: a standby answers no ARP
     /// or ping for its addresses, forwards nothing and runs no health checks;
     /// it keeps its rules and the connections the sync daemon gives it, and
@@ -470,7 +481,16 @@ fn cmd_run(a: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let notify_fifo_script = match a.notify_fifo_script.as_deref().map(Script::parse) {
+        Some(Err(e)) => {
+            eprintln!("ringvs: --notify-fifo-script: {e}");
+            return ExitCode::from(2);
+        }
+        s => s.and_then(Result::ok),
+    };
     let opts = RunOptions {
+        notify_fifo: a.notify_fifo,
+        notify_fifo_script,
         ftp,
         ext: a.ext,
         ext_net,

@@ -322,6 +322,7 @@ fn service_options() {
         check: None,
         sorry: None,
         quorum: Default::default(),
+        scripts: Default::default(),
     };
     for (line, want) in [
         (
@@ -399,6 +400,7 @@ fn real_server_options() {
             u_threshold: u,
             l_threshold: l,
             forward: Forward::Masq,
+            scripts: Default::default(),
         },
     };
     assert_eq!(
@@ -1384,6 +1386,7 @@ mod round_trip {
                 check: None,
                 sorry: None,
                 quorum: Default::default(),
+                scripts: Default::default(),
             };
             if apply(&mut c, &AdmCommand::AddService { key, opts }).is_err() {
                 continue;
@@ -1410,6 +1413,7 @@ mod round_trip {
                             u_threshold: u,
                             l_threshold: l,
                             forward,
+                            scripts: Default::default(),
                         },
                     },
                 );

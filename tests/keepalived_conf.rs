@@ -773,6 +773,98 @@ fn smtp_checkers_are_read() {
     );
 }
 
+/// `notify_up`/`notify_down` of a real server and `quorum_up`/`quorum_down`
+/// of a virtual server (keepalived's notify scripts): read as the same
+/// scripts `-a`/`-A` take; one that names a user is not run (warned); the
+/// notify FIFO settings of `global_defs` are named as `ringvs run`'s; a
+/// reload that changes a script edits that server or service alone.
+#[test]
+fn notify_scripts_are_read_and_reloaded() {
+    let t = TempDir::new("notify");
+    let conf = |down2: &str, user: &str| {
+        format!(
+            "global_defs {{\n  lvs_notify_fifo /run/ka.fifo\n  {user}\n}}\n\
+             virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+             \x20 quorum_up \"/bin/q up\"\n  quorum_down \"/bin/sh -c 'echo x' down\"\n\
+             \x20 real_server 198.19.0.2 80 {{\n    notify_up \"/bin/n 'rs 2' up\"\n    notify_down {down2}\n\
+             \x20   TCP_CHECK {{\n    }}\n  }}\n\
+             \x20 real_server 198.19.0.3 80 {{\n    notify_down \"/bin/n 3\" nobody\n    TCP_CHECK {{\n    }}\n  }}\n}}\n"
+        )
+    };
+    let fifo_script = "lvs_notify_fifo_script /bin/reader";
+    let p = t.write("keepalived.conf", &conf("\"/bin/n 2 down\"", fifo_script));
+    let l = load_as(&p, None).unwrap();
+    let f = p.display();
+    assert_eq!(
+        l.warnings,
+        [
+            format!(
+                "{f}:2: lvs_notify_fifo (in global_defs): not applied by ringvs, give it to 'ringvs run --notify-fifo'"
+            ),
+            format!(
+                "{f}:3: lvs_notify_fifo_script (in global_defs): not applied by ringvs, give it to 'ringvs run --notify-fifo-script'"
+            ),
+            format!(
+                "{f}:18: notify_down: runs as user nobody in keepalived; ringvs runs scripts as its own user, so this one is not run"
+            ),
+        ]
+    );
+    let key = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    let s = l.config.service(&key).unwrap();
+    let text = |x: &Option<ringvs::config::Script>| x.as_ref().map(|s| s.as_str().to_string());
+    assert_eq!(text(&s.quorum_scripts.up).as_deref(), Some("/bin/q up"));
+    assert_eq!(
+        s.quorum_scripts.down.as_ref().unwrap().words(),
+        ["/bin/sh", "-c", "echo x", "down"]
+    );
+    let rs2 = s.server_scripts(rip(2).into(), 80);
+    assert_eq!(rs2.up.as_ref().unwrap().words(), ["/bin/n", "rs 2", "up"]);
+    assert_eq!(text(&rs2.down).as_deref(), Some("/bin/n 2 down"));
+    assert!(s.server_scripts(rip(3).into(), 80).is_empty(), "not run");
+    // The same text as `ringvs adm` takes it.
+    let saved =
+        ringvs::config::format::format_save(&l.config, true, &ringvs::config::names::Names::none());
+    assert!(
+        saved.contains("-r 198.19.0.2:80 -m -w 1 --notify-up \"/bin/n 'rs 2' up\" --notify-down \"/bin/n 2 down\"\n"),
+        "{saved}"
+    );
+    // A reload with another notify_down edits that real server only.
+    let mut running = l.config.clone();
+    t.write("keepalived.conf", &conf("\"/bin/n 2 gone\"", fifo_script));
+    assert_eq!(
+        reload(&mut running, &p),
+        [
+            "-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 --notify-up \"/bin/n 'rs 2' up\" --notify-down \"/bin/n 2 gone\""
+        ]
+    );
+    let s = running.service(&key).unwrap();
+    assert_eq!(
+        text(&s.server_scripts(rip(2).into(), 80).down).as_deref(),
+        Some("/bin/n 2 gone")
+    );
+    // A script keepalived cannot split is an error naming its line.
+    t.write("keepalived.conf", &conf("\"/bin/n 'open\"", fifo_script));
+    assert_eq!(
+        load_as(&p, None).unwrap_err(),
+        format!("{f}:13: notify_down /bin/n 'open: missing terminating '")
+    );
+    // With keepalived's script user (or script security), no script is
+    // run rather than run as ringvs's user (root).
+    for user in ["script_user nobody", "enable_script_security"] {
+        t.write("keepalived.conf", &conf("\"/bin/n 2 down\"", user));
+        let l = load_as(&p, None).unwrap();
+        let s = l.config.service(&key).unwrap();
+        assert!(s.quorum_scripts.is_empty() && s.server_scripts.is_empty());
+        let kw = user.split(' ').next().unwrap();
+        assert_eq!(
+            l.warnings[1],
+            format!(
+                "{f}:3: {kw}: keepalived runs notify scripts as another user or after checking them; ringvs runs them as its own user, so the notify scripts of 2 real or virtual server(s) are not run"
+            )
+        );
+    }
+}
+
 /// `persistence_engine sip` (keepalived passes the name to the kernel):
 /// the service's `--pe sip`, shown in a reload's edit; another name is what
 /// the kernel refuses.
@@ -836,8 +928,8 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         "26: sh-port: applies to the sh scheduler only, ignored with rr (as keepalived does)",
         "27: ops: ignored, the virtual_server is not UDP (as keepalived does)",
         "28: ha_suspend (in virtual_server): not supported by ringvs, ignored",
-        "29: quorum_up (in virtual_server): not supported by ringvs, ignored",
-        "33: notify_up (in real_server): not supported by ringvs, ignored",
+        "29: omega (in virtual_server): not supported by ringvs, ignored",
+        "33: smtp_alert (in real_server): not supported by ringvs, ignored",
         "40: url (in HTTP_GET): ringvs checks one url per check, this one is ignored",
         "43: http_protocol 1.1: ringvs sends HTTP/1.0 requests (with Connection: close)",
         "44: bindto (in HTTP_GET): not supported by ringvs, ignored",

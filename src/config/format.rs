@@ -456,6 +456,11 @@ pub fn kind_options(kind: &CheckKind) -> String {
     out
 }
 
+/// The names of a real server's script options (`--notify-up`, `--notify-down`).
+pub const NOTIFY_OPTIONS: (&str, &str) = ("notify-up", "notify-down");
+/// The names of a service's script options (`--quorum-up`, `--quorum-down`).
+pub const QUORUM_OPTIONS: (&str, &str) = ("quorum-up", "quorum-down");
+
 /// The sorry-server and quorum options of a service's `-A` line (`at`
 /// writes an address and port): the quorum's only where not keepalived's
 /// defaults.
@@ -515,6 +520,7 @@ pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
         out.push_str(&sorry_options(sorry.as_ref(), svc.quorum, |a, p| {
             names.addr_port(a, p, proto, numeric)
         }));
+        out.push_str(&svc.quorum_scripts.options(QUORUM_OPTIONS));
         out.push('\n');
         for d in dests(svc, false) {
             let dname = names.addr_port(d.addr, d.port, proto, numeric);
@@ -528,6 +534,8 @@ pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
             if d.u_threshold != 0 || d.l_threshold != 0 {
                 let _ = write!(out, " -x {} -y {}", d.u_threshold, d.l_threshold);
             }
+            let scripts = svc.server_scripts(d.addr, d.port);
+            out.push_str(&scripts.options(NOTIFY_OPTIONS));
             out.push('\n');
         }
     }

@@ -32,6 +32,7 @@ pub mod keepalived;
 mod key;
 pub mod listing;
 pub mod names;
+mod notify;
 mod pe;
 mod sorry;
 
@@ -53,6 +54,7 @@ pub use http::{
 };
 use key::check_family;
 pub use key::{Netmask, Proto, ServiceKey};
+pub use notify::{MAX_SCRIPT, Script, Scripts, ServerScripts, split_words};
 pub use pe::PersistEngine;
 use serde::{Deserialize, Serialize};
 pub use sorry::{Quorum, SorryOpts, SorryServer};
@@ -270,6 +272,15 @@ pub struct Service {
     /// extension with keepalived's vocabulary (see `docs/health.md`).
     #[serde(default)]
     pub check: Option<HealthCheck>,
+    /// keepalived's `quorum_up` and `quorum_down` (`--quorum-up`,
+    /// `--quorum-down`; `notify.rs`).
+    #[serde(default)]
+    pub quorum_scripts: Scripts,
+    /// keepalived's `notify_up` and `notify_down` of its real servers
+    /// (`--notify-up`, `--notify-down`), by address and port: only those
+    /// that have one.
+    #[serde(default)]
+    pub server_scripts: Vec<ServerScripts>,
 }
 
 /// What a service saved before there was IPv6 had without `-M`.
@@ -393,6 +404,10 @@ impl Config {
         self.services.iter().position(|s| s.key == *key)
     }
 
+    fn service_mut(&mut self, key: &ServiceKey) -> Option<&mut Service> {
+        self.services.iter_mut().find(|s| s.key == *key)
+    }
+
     /// Number of server ids in use over all services: real servers and
     /// sorry servers.
     pub fn dest_count(&self) -> usize {
@@ -424,6 +439,8 @@ impl Config {
             quorum: Quorum::default(),
             netmask: Netmask::host(key.addr),
             check: None,
+            quorum_scripts: Scripts::default(),
+            server_scripts: Vec::new(),
         });
         Ok(())
     }
@@ -660,6 +677,7 @@ impl Config {
             .dest_index(addr.into(), port)
             .ok_or(AdmError::NoSuchDest)?;
         let d = svc.dests.remove(j);
+        svc.forget_scripts(d.addr, d.port);
         self.ids_in_use.remove(&d.id.0);
         Ok(d.id)
     }

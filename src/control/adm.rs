@@ -61,7 +61,8 @@ pub fn load_rules(
     let text = String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))?;
     let names = Names::system();
     let cmds = ipvsadm::parse_rules_with(&text, &names).map_err(|e| err(e.to_string()))?;
-    for (cmd, (line, _)) in cmds.iter().zip(ipvsadm::rule_lines(&text)) {
+    let lines = ipvsadm::rule_lines(&text).map_err(|e| err(e.to_string()))?;
+    for (cmd, (line, _)) in cmds.iter().zip(lines) {
         if let AdmCommand::SetTimeout { tcp, tcpfin, udp } = *cmd {
             timeouts.set(tcp, tcpfin, udp);
         }

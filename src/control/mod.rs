@@ -99,7 +99,7 @@ impl Ctl {
         adm: AdmState,
         shared: Arc<Shared>,
         published: Vec<Arc<Published>>,
-        garp_tx: Sender<IpAddr>,
+        (garp_tx, notify): (Sender<IpAddr>, crate::health::Notifier),
     ) -> Self {
         Ctl {
             adm: Mutex::new(adm),
@@ -109,7 +109,7 @@ impl Ctl {
             clients: AtomicUsize::new(0),
             zero: Mutex::new(HashMap::new()),
             est: Mutex::new(Estimator::default()),
-            health: Arc::new(crate::health::Monitor::default()),
+            health: Arc::new(crate::health::Monitor::with_notifier(notify)),
             sync: Mutex::new(None),
             ka: Mutex::new(None),
         }
@@ -130,5 +130,9 @@ fn test_ctl(workers: usize) -> (Arc<Ctl>, crossbeam_channel::Receiver<IpAddr>) {
     let published = (0..workers)
         .map(|_| Arc::new(Published::default()))
         .collect();
-    (Arc::new(Ctl::new(adm, shared, published, garp_tx)), garp_rx)
+    let notify = crate::health::Notifier::default();
+    (
+        Arc::new(Ctl::new(adm, shared, published, (garp_tx, notify))),
+        garp_rx,
+    )
 }

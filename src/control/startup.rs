@@ -76,6 +76,10 @@ pub struct RunOptions {
     pub ftp: crate::nat::ftp::FtpPorts,
     /// Serve Prometheus metrics over HTTP here (`--metrics`).
     pub metrics: Option<std::net::SocketAddr>,
+    /// `--notify-fifo` (keepalived's `lvs_notify_fifo`) and
+    /// `--notify-fifo-script` (`lvs_notify_fifo_script`).
+    pub notify_fifo: Option<PathBuf>,
+    pub notify_fifo_script: Option<crate::config::Script>,
     /// `--ha standby`: start as the standby of an active/standby pair.
     pub standby: bool,
     /// `--sync-resend`: the master's resend period, seconds (0: none).
@@ -107,6 +111,13 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     }
     let ka = match &opts.keepalived {
         Some(path) => Some(super::reload::load_at_start(&mut adm.cfg, path)?),
+        None => None,
+    };
+    let fifo = match &opts.notify_fifo {
+        Some(p) => Some(
+            crate::health::Fifo::open(p)
+                .map_err(|e| RunError::Invalid(format!("--notify-fifo {}: {e}", p.display())))?,
+        ),
         None => None,
     };
     // The data plane's shared state and wiring (`dataplane::Director`); the
@@ -160,12 +171,14 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
 
     let (neigh_tx, neigh_rx) = (dp.neigh_tx.clone(), dp.neigh_rx.clone());
     let (garp_tx, garp_rx) = bounded::<IpAddr>(256);
+    let (notifier, notes) = crate::health::Notifier::channel();
     let ctl = Arc::new(Ctl::new(
         adm,
         Arc::clone(&shared),
         dp.published.clone(),
-        garp_tx,
+        (garp_tx, notifier),
     ));
+    let notify = start_notifier(notes, fifo, opts.notify_fifo_script.clone(), &shared)?;
     if let Some(src) = ka {
         ctl.set_ka_source(src);
         super::reload::watch_sighup(&ctl)?;
@@ -240,7 +253,22 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     let failed = resolver.run(&ctl, &term, &threads);
     // The sync daemons' sockets and threads go before the control socket.
     ctl.stop_daemons();
-    stop(&opts, &shared, metrics_stop, (threads, xdp), failed)
+    stop(&opts, &shared, metrics_stop, (threads, xdp, notify), failed)
+}
+
+/// The notifier thread (`crate::health::run_notifier`): notify scripts and
+/// the notify FIFO.
+fn start_notifier(
+    notes: crossbeam_channel::Receiver<crate::health::Note>,
+    fifo: Option<crate::health::Fifo>,
+    fifo_script: Option<crate::config::Script>,
+    shared: &Arc<Shared>,
+) -> Result<JoinHandle<()>, RunError> {
+    let sh = Arc::clone(shared);
+    std::thread::Builder::new()
+        .name("ringvs-notify".into())
+        .spawn(move || crate::health::run_notifier(notes, fifo, fifo_script, &sh.stop))
+        .map_err(|e| RunError::Invalid(format!("spawning notify thread: {e}")))
 }
 
 /// The options `clap` cannot check: the CPUs to pin workers to (and so their
@@ -493,7 +521,7 @@ fn stop(
     opts: &RunOptions,
     shared: &Shared,
     metrics_stop: Option<Arc<AtomicBool>>,
-    (threads, xdp): (Vec<JoinHandle<()>>, Vec<XdpProgram>),
+    (threads, xdp, notify): (Vec<JoinHandle<()>>, Vec<XdpProgram>, JoinHandle<()>),
     failed: Option<usize>,
 ) -> Result<(), RunError> {
     shared.stop.store(true, Ordering::Relaxed);
@@ -503,6 +531,8 @@ fn stop(
     for t in threads {
         let _ = t.join();
     }
+    // Removes the notify FIFO it made.
+    let _ = notify.join();
     // Detach the XDP programs before the socket goes: a supervisor (or a test)
     // takes the socket's disappearance to mean that the director let go of
     // everything.

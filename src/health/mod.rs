@@ -31,6 +31,7 @@
 //! check says over its connection; in `ports`, the checks' local ports.
 
 mod http;
+mod notify;
 mod ports;
 mod probe;
 mod quorum;
@@ -38,9 +39,10 @@ mod smtp;
 mod stack;
 
 pub use http::{Hashed, genhash};
+pub use notify::{Fifo, Note, Notifier, run as run_notifier};
 
 use crate::Nic;
-use crate::config::{Config, DestId, HealthCheck, ServiceKey};
+use crate::config::{Config, DestId, HealthCheck, Scripts, ServiceKey};
 use crate::dataplane::Shared;
 pub use crate::dataplane::divert::{
     DEPTH, PORTS, Packet, Tap, TapRx, is_check_port, is_check_reply6,
@@ -70,6 +72,8 @@ pub struct Target {
     pub addr: IpAddr,
     pub port: u16,
     pub check: HealthCheck,
+    /// Its `--notify-up` and `--notify-down`.
+    pub scripts: Scripts,
 }
 
 /// Every real server, of either family, of every service with a check.
@@ -85,6 +89,7 @@ pub fn targets(cfg: &Config) -> Vec<Target> {
                 // Port 0 (`-r` before `-t`): the data plane keeps the service port.
                 port: if d.port == 0 { s.key.port } else { d.port },
                 check: check.clone(),
+                scripts: s.server_scripts(d.addr, d.port),
             });
         }
     }
@@ -159,9 +164,20 @@ pub struct Monitor {
     down: Mutex<HashMap<DestId, bool>>,
     /// Each service's quorum, as the control thread last weighed it.
     quorums: Mutex<quorum::Quorums>,
+    /// Where servers going up or down and quorums gained or lost are told
+    /// (notify scripts, the notify FIFO).
+    notify: Notifier,
 }
 
 impl Monitor {
+    /// A monitor that tells its changes to `notify`.
+    pub fn with_notifier(notify: Notifier) -> Self {
+        Monitor {
+            notify,
+            ..Monitor::default()
+        }
+    }
+
     /// The control thread: the servers to check now. A new server whose
     /// check says `alpha` is held down at once, before the health thread
     /// takes it up, so that no table ever has it before its first check
@@ -189,7 +205,7 @@ impl Monitor {
     /// without it.
     pub fn weigh(&self, cfg: &Config, down: &HashMap<DestId, bool>) -> HashSet<ServiceKey> {
         match self.quorums.lock() {
-            Ok(mut q) => q.weigh(cfg, down),
+            Ok(mut q) => q.weigh(cfg, down, &self.notify),
             Err(_) => HashSet::new(),
         }
     }
@@ -487,7 +503,11 @@ impl<T: TxQueue> Checker<'_, T> {
             let Some(o) = self.stack.step(p, now) else {
                 continue;
             };
-            changed |= verdict(p, o, now);
+            if verdict(p, o, now) {
+                changed = true;
+                let at = std::net::SocketAddr::new(p.t.addr, p.t.port);
+                (self.mon.notify).server(&p.t.service, at, p.up, &p.t.scripts);
+            }
         }
         changed
     }
@@ -541,6 +561,7 @@ mod tests {
                 addr: Ipv4Addr::new(198, 19, 0, 2).into(),
                 port: 80,
                 check,
+                scripts: Scripts::default(),
             },
             up: true,
             fails: 0,
@@ -642,7 +663,7 @@ mod tests {
     /// What the control thread publishes (`listing`: lists) for `c` with
     /// the servers `down`, its quorums weighed the first time.
     fn eff(c: &Config, down: &HashMap<DestId, bool>, listing: bool) -> Config {
-        let lost = quorum::Quorums::default().weigh(c, down);
+        let lost = quorum::Quorums::default().weigh(c, down, &Notifier::default());
         effective(c, down, &lost, listing)
     }
 
@@ -681,11 +702,24 @@ mod tests {
     /// table while it does, as keepalived takes it out of the pool (at
     /// weight 0 with `inhibit_on_failure`), and is listed at weight 0.
     /// Back up, the quorum and the weights are back and the sorry server
-    /// leaves.
+    /// leaves. Each change is told with the service's quorum script, as
+    /// keepalived's `do_vs_notifies`.
     #[test]
     fn below_the_quorum_the_sorry_server_serves_alone() {
-        use crate::config::Quorum;
+        use crate::config::{Quorum, Script};
         let (mut c, k, ids, _) = sorry_lab(&[1, 1], (Ipv4Addr::new(198, 19, 0, 9), 8080));
+        let (notify, notes) = Notifier::channel();
+        let scripts = Scripts {
+            up: Some(Script::parse("/bin/q up").unwrap()),
+            down: Some(Script::parse("/bin/q down").unwrap()),
+        };
+        c.set_service_scripts(&k, scripts.clone()).unwrap();
+        let told = || -> Vec<(String, Option<String>)> {
+            let n = notes.try_iter();
+            n.map(|n| (n.line, n.script.map(|s| s.as_str().to_string())))
+                .collect()
+        };
+        let note = |line: &str, s: &str| vec![(line.to_string(), Some(s.to_string()))];
         let (a, b) = (ids[0], ids[1]);
         let q = Quorum {
             quorum: 2,
@@ -696,23 +730,30 @@ mod tests {
         let weights = |e: &Config| weights_of(e, &k);
         let mut quorums = quorum::Quorums::default();
         let none = HashMap::new();
-        let lost = quorums.weigh(&c, &none);
+        let lost = quorums.weigh(&c, &none, &notify);
         assert!(lost.is_empty());
+        assert_eq!(told(), [], "started with its quorum: nothing told");
         assert_eq!(
             weights(&effective(&c, &none, &lost, false)),
             [(a, 1), (b, 1)]
         );
         let down = HashMap::from([(a, false)]);
-        let lost = quorums.weigh(&c, &down);
+        let lost = quorums.weigh(&c, &down, &notify);
         assert_eq!(lost, HashSet::from([k]));
+        assert_eq!(
+            told(),
+            note("VS [198.18.0.110]:tcp:80 DOWN\n", "/bin/q down")
+        );
+        assert!(quorums.weigh(&c, &down, &notify) == lost && told().is_empty());
         assert_eq!(weights(&effective(&c, &down, &lost, false)), [(s_id, 1)]);
         assert_eq!(
             weights(&effective(&c, &down, &lost, true)),
             [(a, 0), (b, 0), (s_id, 1)]
         );
         assert_eq!(quorums.lost(), lost, "kept for the listing");
-        let lost = quorums.weigh(&c, &none);
+        let lost = quorums.weigh(&c, &none, &notify);
         assert!(lost.is_empty());
+        assert_eq!(told(), note("VS [198.18.0.110]:tcp:80 UP\n", "/bin/q up"));
         assert_eq!(
             weights(&effective(&c, &none, &lost, false)),
             [(a, 1), (b, 1)]
@@ -722,7 +763,7 @@ mod tests {
         check.inhibit_on_failure = true;
         c.set_service_check(&k, Some(check)).unwrap();
         let down = HashMap::from([(a, true)]);
-        let lost = quorums.weigh(&c, &down);
+        let lost = quorums.weigh(&c, &down, &notify);
         assert_eq!(
             weights(&effective(&c, &down, &lost, false)),
             [(a, 0), (b, 0), (s_id, 1)]
@@ -733,11 +774,24 @@ mod tests {
         c.set_service_sorry(&k, None).unwrap();
         c.set_service_check(&k, Some(HealthCheck::new(CheckKind::Tcp)))
             .unwrap();
-        let lost = quorums.weigh(&c, &down);
+        let lost = quorums.weigh(&c, &down, &notify);
         assert_eq!(lost, HashSet::from([k]));
         assert_eq!(weights(&effective(&c, &down, &lost, false)), [(b, 1)]);
         c.set_service_check(&k, None).unwrap();
-        assert!(quorums.weigh(&c, &down).is_empty());
+        assert!(quorums.weigh(&c, &down, &notify).is_empty());
+        // A service seen the first time without its quorum is told only
+        // with a sorry server (keepalived's "Starting with quorum down").
+        let mut fresh = quorum::Quorums::default();
+        c.set_service_check(&k, Some(HealthCheck::new(CheckKind::Tcp)))
+            .unwrap();
+        told();
+        fresh.weigh(&c, &HashMap::from([(a, false), (b, false)]), &notify);
+        assert_eq!(told(), [], "no sorry server");
+        let (c2, ..) = sorry_lab(&[1], (Ipv4Addr::new(198, 19, 0, 9), 8080));
+        let id = c2.service(&k).unwrap().dests[0].id;
+        let mut fresh = quorum::Quorums::default();
+        fresh.weigh(&c2, &HashMap::from([(id, false)]), &notify);
+        assert_eq!(told().len(), 1, "with one");
     }
 
     fn target(id: u32, alpha: bool) -> Target {
@@ -749,6 +803,7 @@ mod tests {
             addr: Ipv4Addr::new(198, 19, 0, 2).into(),
             port: 80 + id as u16,
             check,
+            scripts: Scripts::default(),
         }
     }
 

@@ -17,6 +17,7 @@
 //! Only services with a check or a sorry server are weighed: elsewhere the
 //! quorum changes nothing.
 
+use super::Notifier;
 use crate::config::{Config, DestId, Quorum, ServiceKey};
 use std::collections::{HashMap, HashSet};
 
@@ -43,9 +44,17 @@ pub fn next(was: Option<bool>, q: Quorum, weight: u64, total: u64) -> bool {
 impl Quorums {
     /// Weighs every service with a check or a sorry server against the real
     /// servers held down (`down`), logs the ones that gained or lost their
-    /// quorum (as keepalived's `Gained quorum` and `Lost quorum`), forgets
-    /// services that are gone, and returns those without a quorum.
-    pub fn weigh(&mut self, cfg: &Config, down: &HashMap<DestId, bool>) -> HashSet<ServiceKey> {
+    /// quorum (as keepalived's `Gained quorum` and `Lost quorum`) and tells
+    /// `notify` (as `do_vs_notifies`: also a service that starts without its
+    /// quorum and has a sorry server, keepalived's "Starting with quorum
+    /// down"), forgets services that are gone, and returns those without a
+    /// quorum.
+    pub fn weigh(
+        &mut self,
+        cfg: &Config,
+        down: &HashMap<DestId, bool>,
+        notify: &Notifier,
+    ) -> HashSet<ServiceKey> {
         let mut seen = HashMap::with_capacity(self.up.len());
         for s in cfg.services() {
             if s.check.is_none() && s.sorry.is_none() {
@@ -67,6 +76,9 @@ impl Quorums {
                     "ringvs: health: {} {how}: weight up {weight}, quorum {quorum}, hysteresis {hysteresis}",
                     s.key
                 );
+                if was.is_some() || s.sorry.is_some() {
+                    notify.quorum(&s.key, now, &s.quorum_scripts);
+                }
             }
             seen.insert(s.key, now);
         }

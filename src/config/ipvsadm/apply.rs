@@ -23,6 +23,7 @@ pub fn apply(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
             next.set_service_sorry(key, opts.sorry)?;
             next.set_service_quorum(key, opts.quorum)?;
             next.set_service_check(key, opts.check.clone())?;
+            next.set_service_scripts(key, opts.scripts.clone())?;
             *cfg = next;
             Ok(())
         }
@@ -31,9 +32,9 @@ pub fn apply(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
 }
 
 fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
-    match *cmd {
+    match cmd {
         AdmCommand::AddService { .. } | AdmCommand::EditService { .. } => Ok(()),
-        AdmCommand::DelService { key } => cfg.del_service(&key),
+        AdmCommand::DelService { key } => cfg.del_service(key),
         AdmCommand::Clear => {
             cfg.clear();
             Ok(())
@@ -44,12 +45,14 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
             port,
             opts,
         } => {
+            let (addr, port) = (*addr, *port);
             if opts.l_threshold > opts.u_threshold {
                 return Err(AdmError::ThresholdRange);
             }
             opts.forward.check()?;
-            cfg.add_dest_with(&key, addr, port, opts.weight, opts.forward)?;
-            cfg.set_dest_thresholds(&key, addr, port, opts.u_threshold, opts.l_threshold)
+            cfg.add_dest_with(key, addr, port, opts.weight, opts.forward)?;
+            cfg.set_dest_thresholds(key, addr, port, opts.u_threshold, opts.l_threshold)?;
+            cfg.set_dest_scripts(key, addr, port, opts.scripts.clone())
         }
         AdmCommand::EditDest {
             key,
@@ -57,19 +60,21 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
             port,
             opts,
         } => {
+            let (addr, port) = (*addr, *port);
             if opts.l_threshold > opts.u_threshold {
                 return Err(AdmError::ThresholdRange);
             }
             opts.forward.check()?;
             // The method first: a server of the other family refused as
             // anything but a tunnel is left as it was.
-            cfg.set_dest_forward(&key, addr, port, opts.forward)?;
-            cfg.edit_dest(&key, addr, port, opts.weight)?;
-            cfg.set_dest_thresholds(&key, addr, port, opts.u_threshold, opts.l_threshold)
+            cfg.set_dest_forward(key, addr, port, opts.forward)?;
+            cfg.edit_dest(key, addr, port, opts.weight)?;
+            cfg.set_dest_thresholds(key, addr, port, opts.u_threshold, opts.l_threshold)?;
+            cfg.set_dest_scripts(key, addr, port, opts.scripts.clone())
         }
-        AdmCommand::DelDest { key, addr, port } => cfg.del_dest(&key, addr, port).map(|_| ()),
+        AdmCommand::DelDest { key, addr, port } => cfg.del_dest(key, *addr, *port).map(|_| ()),
         AdmCommand::Zero { service: Some(key) } => {
-            cfg.service(&key).map(|_| ()).ok_or(AdmError::NoSuchService)
+            cfg.service(key).map(|_| ()).ok_or(AdmError::NoSuchService)
         }
         AdmCommand::List(_)
         | AdmCommand::Save { .. }

@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::super::listing::ListOpts;
 use super::super::{
-    Forward, HealthCheck, Netmask, PersistEngine, Quorum, SchedFlags, Scheduler, ServiceKey,
-    SorryOpts,
+    Forward, HealthCheck, Netmask, PersistEngine, Quorum, SchedFlags, Scheduler, Scripts,
+    ServiceKey, SorryOpts,
 };
 
 /// ipvsadm's default persistence timeout, seconds.
@@ -39,6 +39,8 @@ pub struct ServiceOpts {
     pub sorry: Option<SorryOpts>,
     /// `--quorum` and `--hysteresis` (keepalived's; 1 and 0 when not given).
     pub quorum: Quorum,
+    /// `--quorum-up` and `--quorum-down` (keepalived's scripts).
+    pub scripts: Scripts,
 }
 
 impl ServiceOpts {
@@ -54,12 +56,13 @@ impl ServiceOpts {
             check: None,
             sorry: None,
             quorum: Quorum::default(),
+            scripts: Scripts::default(),
         }
     }
 }
 
 /// Settings of a real server given with `-a`/`-e`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DestOpts {
     /// `-w` (1 when not given).
     pub weight: u32,
@@ -70,6 +73,8 @@ pub struct DestOpts {
     /// `-m`, `-g`, `-i` and the tunnel options (masquerading when none is
     /// given: ringvs's default, where ipvsadm's is `-g`).
     pub forward: Forward,
+    /// `--notify-up` and `--notify-down` (keepalived's scripts).
+    pub scripts: Scripts,
 }
 
 impl DestOpts {
@@ -79,6 +84,7 @@ impl DestOpts {
             u_threshold: 0,
             l_threshold: 0,
             forward: Forward::Masq,
+            scripts: Scripts::default(),
         }
     }
 }

@@ -102,7 +102,13 @@ pub(super) fn usage_text() -> String {
          \x20 --sorry-gatewaying                  reached by direct routing (default masquerading)\n\
          \x20 --sorry-inhibit                     kept at weight 0 while not needed\n\
          \x20 --quorum weight                     it serves while the weight up is below this (default 1)\n\
-         \x20 --hysteresis weight                 back at quorum+hysteresis, out below quorum-hysteresis\n",
+         \x20 --hysteresis weight                 back at quorum+hysteresis, out below quorum-hysteresis\n\
+         \n\
+         Notify scripts (ringvs; keepalived's, run without a shell, see docs/health.md):\n\
+         \x20 --notify-up command                 -a|e: run when the real server comes back up\n\
+         \x20 --notify-down command               -a|e: run when its check takes it out\n\
+         \x20 --quorum-up command                 -A|E: run when the service gains its quorum\n\
+         \x20 --quorum-down command               -A|E: run when the service loses it\n",
         version = version_text()
     )
 }

@@ -41,7 +41,8 @@
 //! The parser's files, each on the ones before it: `command` (what a
 //! command line means), `messages` (help texts, error kinds), `values`
 //! (option values), `options` (ipvsadm's option table and which options
-//! each command takes), `check` (the health-check options), `scanner`
+//! each command takes), `check` (the health-check options), `notify` (the
+//! notify-script options), `scanner`
 //! (popt's splitting of argv), `parse` (one command line), `apply` (a
 //! command onto a [`Config`](super::Config)), `rules` (`-S` files and `-R`).
 //! This file only names what the others make public.
@@ -50,6 +51,7 @@ mod apply;
 mod check;
 mod command;
 mod messages;
+mod notify;
 mod options;
 mod parse;
 mod rules;

@@ -95,6 +95,10 @@ pub(super) enum Tag {
     SorryInhibit,
     Quorum,
     Hysteresis,
+    NotifyUp,
+    NotifyDown,
+    QuorumUp,
+    QuorumDown,
 }
 
 /// Whether an option takes an argument.
@@ -218,6 +222,10 @@ pub(super) const SPECS: &[Spec] = &[
     spec("sorry-inhibit", None, Arg::No, Tag::SorryInhibit),
     spec("quorum", None, Arg::Required, Tag::Quorum),
     spec("hysteresis", None, Arg::Required, Tag::Hysteresis),
+    spec("notify-up", None, Arg::Required, Tag::NotifyUp),
+    spec("notify-down", None, Arg::Required, Tag::NotifyDown),
+    spec("quorum-up", None, Arg::Required, Tag::QuorumUp),
+    spec("quorum-down", None, Arg::Required, Tag::QuorumDown),
 ];
 
 /// ipvsadm's option names, indexed by option column (used in messages).

@@ -16,6 +16,7 @@ use super::super::{
 use super::check::{CheckArgs, SorryArgs};
 use super::command::{AdmCommand, DEFAULT_SCHEDULER, DaemonOpts, DestOpts, ServiceOpts, SyncRole};
 use super::messages::{try_help, unsupported, usage, usage_text, version_text};
+use super::notify::NotifyArgs;
 use super::options::{
     Cmd, OPT_NAMES, TUNNEL_OPTIONS, Tag, check_options, check_tunnel_options, column,
 };
@@ -153,6 +154,7 @@ struct Gathered {
     fwmark: bool,
     checks: CheckArgs,
     sorry: SorryArgs,
+    notify: NotifyArgs,
     /// The first valid-ipvsadm-but-not-ringvs thing seen; reported after
     /// ipvsadm's own checks.
     deferred: Option<AdmError>,
@@ -184,6 +186,7 @@ impl Gathered {
             fwmark: false,
             checks: CheckArgs::default(),
             sorry: SorryArgs::default(),
+            notify: NotifyArgs::default(),
             deferred: None,
             cmd_arg: String::new(),
             daemon: DaemonOpts {
@@ -305,6 +308,7 @@ impl Gathered {
             _ if self.list_option(tag) => {}
             _ if self.checks.take(tag, &val)? => {}
             _ if (self.sorry).take(tag, &val, (self.proto, names, self.svc_port()))? => {}
+            _ if self.notify.take(tag, &val)? => {}
             // A second command, -h or -v after the command.
             _ => return Err(usage(format!("invalid option `{word}'"))),
         }
@@ -407,6 +411,7 @@ impl Gathered {
         };
         let check = self.checks.build(cmd)?;
         let (sorry, quorum) = self.sorry.build(cmd)?;
+        let (quorum_scripts, server_scripts) = self.notify.build(cmd)?;
         if let Some(e) = self.deferred {
             return Err(e);
         }
@@ -442,6 +447,7 @@ impl Gathered {
                     check,
                     sorry,
                     quorum,
+                    scripts: quorum_scripts,
                 };
                 if cmd == Cmd::Add {
                     AdmCommand::AddService { key, opts }
@@ -460,6 +466,7 @@ impl Gathered {
                 }
                 let opts = DestOpts {
                     forward,
+                    scripts: server_scripts,
                     ..self.dopts
                 };
                 if cmd == Cmd::AddDest {

@@ -10,18 +10,58 @@ use super::parse::parse_with;
 
 /// Splits a rules file in `ipvsadm -S` format into command lines: words
 /// separated by blanks; empty lines and lines starting with `#` are skipped.
-/// Each line comes with its 1-based number.
-pub fn rule_lines(text: &str) -> Vec<(usize, Vec<String>)> {
-    text.lines()
-        .enumerate()
-        .filter_map(|(i, line)| {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                return None;
+/// Each line comes with its 1-based number. A part of a word in double
+/// quotes may hold blanks, and `\"` and `\\` in it stand for `"` and `\`
+/// (how `-S` writes a notify script; ipvsadm's own files have no quotes);
+/// a quote left open is an error of its line.
+pub fn rule_lines(text: &str) -> Result<Vec<(usize, Vec<String>)>, AdmError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let words = line_words(line).ok_or_else(|| AdmError::Line {
+            line: i + 1,
+            error: Box::new(AdmError::Usage("a double quote left open".into())),
+        })?;
+        out.push((i + 1, words));
+    }
+    Ok(out)
+}
+
+/// The words of one line of a rules file (see [`rule_lines`]); `None` if a
+/// quote is left open.
+fn line_words(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut chars = line.chars();
+    let (mut word, mut in_word, mut quoted) = (String::new(), false, false);
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => (quoted, in_word) = (!quoted, true),
+            '\\' if quoted => match chars.next()? {
+                e @ ('"' | '\\') => word.push(e),
+                e => word.extend(['\\', e]),
+            },
+            c if c.is_whitespace() && !quoted => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                }
+                in_word = false;
             }
-            Some((i + 1, line.split_whitespace().map(str::to_string).collect()))
-        })
-        .collect()
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quoted {
+        return None;
+    }
+    if in_word {
+        words.push(word);
+    }
+    Some(words)
 }
 
 /// Parses a rules file (see [`rule_lines`]) with host and service names from
@@ -29,7 +69,7 @@ pub fn rule_lines(text: &str) -> Vec<(usize, Vec<String>)> {
 /// error, as in ipvsadm.
 pub fn parse_rules_with(text: &str, names: &Names) -> Result<Vec<AdmCommand>, AdmError> {
     let mut cmds = Vec::new();
-    for (line, words) in rule_lines(text) {
+    for (line, words) in rule_lines(text)? {
         let at = |e| AdmError::Line {
             line,
             error: Box::new(e),
@@ -76,7 +116,7 @@ pub fn restore_checked(
     permit: &mut dyn FnMut(&Config, &AdmCommand) -> Result<(), AdmError>,
 ) -> Result<Vec<String>, AdmError> {
     let cmds = parse_rules_with(text, names)?;
-    let lines: Vec<usize> = rule_lines(text).into_iter().map(|(n, _)| n).collect();
+    let lines: Vec<usize> = rule_lines(text)?.into_iter().map(|(n, _)| n).collect();
     let mut errors = Vec::new();
     for (cmd, line) in cmds.iter().zip(lines) {
         if let AdmCommand::SetTimeout { tcp, tcpfin, udp } = *cmd {

@@ -8,8 +8,9 @@
 //! server whose method or tunnel changed, too), so it keeps its [`DestId`](super::super::DestId)
 //! as long as it stays in the file, and connections that refer to it carry
 //! on. A service whose settings (scheduler, persistence, netmask, scheduler
-//! flags, one-packet scheduling, check, sorry server, quorum) changed is edited in
-//! place, never removed and added again.
+//! flags, one-packet scheduling, check, sorry server, quorum, quorum scripts)
+//! changed is edited in place, never removed and added again; so is a real
+//! server whose notify scripts changed.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -17,10 +18,11 @@ use std::net::IpAddr;
 use super::super::format::sorry_options;
 use super::super::names::Names;
 use super::super::{
-    AdmError, Config, Dest, Forward, HealthCheck, Netmask, Quorum, SchedFlags, Scheduler, Service,
-    ServiceKey, SorryOpts,
+    AdmError, Config, Dest, Forward, HealthCheck, Netmask, Quorum, SchedFlags, Scheduler, Scripts,
+    Service, ServiceKey, SorryOpts,
 };
 use super::KaError;
+use crate::config::format::{NOTIFY_OPTIONS, QUORUM_OPTIONS};
 
 /// The settings of a service that an edit can change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +36,7 @@ pub struct ServiceSettings {
     pub check: Option<HealthCheck>,
     pub sorry: Option<SorryOpts>,
     pub quorum: Quorum,
+    pub scripts: Scripts,
 }
 
 impl ServiceSettings {
@@ -48,26 +51,30 @@ impl ServiceSettings {
             check: s.check.clone(),
             sorry: s.sorry.map(|s| s.opts()),
             quorum: s.quorum,
+            scripts: s.quorum_scripts.clone(),
         }
     }
 }
 
 /// The settings of a real server that an edit can change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DestSettings {
     pub weight: u32,
     pub u_threshold: u32,
     pub l_threshold: u32,
     pub forward: Forward,
+    pub scripts: Scripts,
 }
 
 impl DestSettings {
-    fn of(d: &Dest) -> Self {
+    /// Real server `d` of service `s`.
+    fn of(s: &Service, d: &Dest) -> Self {
         DestSettings {
             weight: d.weight,
             u_threshold: d.u_threshold,
             l_threshold: d.l_threshold,
             forward: d.forward,
+            scripts: s.server_scripts(d.addr, d.port),
         }
     }
 }
@@ -130,6 +137,7 @@ impl fmt::Display for Change {
                 if s.u_threshold != 0 || s.l_threshold != 0 {
                     write!(f, " -x {} -y {}", s.u_threshold, s.l_threshold)?;
                 }
+                f.write_str(&s.scripts.options(NOTIFY_OPTIONS))?;
             }
             Ok(())
         };
@@ -161,7 +169,8 @@ impl fmt::Display for Change {
                     f.write_str(" --alpha")?;
                 }
                 let sorry = settings.sorry.as_ref();
-                f.write_str(&sorry_options(sorry, settings.quorum, at))
+                f.write_str(&sorry_options(sorry, settings.quorum, at))?;
+                f.write_str(&settings.scripts.options(QUORUM_OPTIONS))
             }
             Change::DelService { key } => svc(f, "-D", key),
             Change::AddDest {
@@ -223,20 +232,23 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
             }
         }
         for d in &n.dests {
-            let (addr, port, settings) = (d.addr, d.port, DestSettings::of(d));
-            match o.and_then(|o| o.dest(addr, port)) {
+            let (addr, port, settings) = (d.addr, d.port, DestSettings::of(n, d));
+            let od = o.and_then(|o| o.dest(addr, port).map(|d| (o, d)));
+            match od {
                 None => out.push(Change::AddDest {
                     key,
                     addr,
                     port,
                     settings,
                 }),
-                Some(od) if DestSettings::of(od) != settings => out.push(Change::EditDest {
-                    key,
-                    addr,
-                    port,
-                    settings,
-                }),
+                Some((o, od)) if DestSettings::of(o, od) != settings => {
+                    out.push(Change::EditDest {
+                        key,
+                        addr,
+                        port,
+                        settings,
+                    })
+                }
                 Some(_) => {}
             }
         }
@@ -281,12 +293,14 @@ fn apply_one(cfg: &mut Config, c: &Change) -> Result<(), AdmError> {
         check: s.check.clone(),
         sorry: s.sorry,
         quorum: s.quorum,
+        scripts: s.scripts.clone(),
     };
     let dest = |s: &DestSettings| DestOpts {
         weight: s.weight,
         u_threshold: s.u_threshold,
         l_threshold: s.l_threshold,
         forward: s.forward,
+        scripts: s.scripts.clone(),
     };
     let cmd = match c {
         Change::AddService { key, settings } => AdmCommand::AddService {
@@ -466,6 +480,7 @@ mod tests {
                     u_threshold: 0,
                     l_threshold: 0,
                     forward: Forward::Masq,
+                    scripts: Scripts::default(),
                 },
             },
             Change::EditDest {
@@ -477,6 +492,7 @@ mod tests {
                     u_threshold: 0,
                     l_threshold: 0,
                     forward: Forward::Masq,
+                    scripts: Scripts::default(),
                 },
             },
         ];

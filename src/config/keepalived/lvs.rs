@@ -57,7 +57,7 @@ use super::super::ipvsadm::{DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, MAX_T
 use super::super::names::Names;
 use super::super::{
     AdmError, Config, Forward, HealthCheck, Netmask, PersistEngine, Proto, Quorum, SchedFlags,
-    Scheduler, ServiceKey, SorryOpts,
+    Scheduler, Script, Scripts, ServiceKey, SorryOpts,
 };
 use super::check::{self, Checker, ServerCheck, Times};
 use super::lexer::Stmt;
@@ -84,6 +84,8 @@ pub(super) struct Vs {
     sorry: Option<SorryOpts>,
     quorum: Quorum,
     check: Option<HealthCheck>,
+    /// `quorum_up`, `quorum_down`.
+    scripts: Scripts,
     dests: Vec<Rs>,
 }
 
@@ -98,6 +100,7 @@ impl Vs {
             .and_then(|()| cfg.set_service_sorry(key, self.sorry))
             .and_then(|()| cfg.set_service_quorum(key, self.quorum))
             .and_then(|()| cfg.set_service_check(key, self.check.clone()))
+            .and_then(|()| cfg.set_service_scripts(key, self.scripts.clone()))
             .map_err(|e| refused(&self.pos, e))?;
         for d in &self.dests {
             if d.l_threshold > d.u_threshold {
@@ -113,6 +116,7 @@ impl Vs {
                 .and_then(|_| {
                     cfg.set_dest_thresholds(key, d.addr, d.port, d.u_threshold, d.l_threshold)
                 })
+                .and_then(|()| cfg.set_dest_scripts(key, d.addr, d.port, d.scripts.clone()))
                 .map_err(|e| refused(&d.pos, e))?;
         }
         Ok(())
@@ -128,6 +132,8 @@ struct Rs {
     u_threshold: u32,
     l_threshold: u32,
     forward: Forward,
+    /// `notify_up`, `notify_down`.
+    scripts: Scripts,
 }
 
 /// A `real_server` block before the virtual server's defaults.
@@ -144,6 +150,7 @@ struct RsDraft {
     checker: Option<Checker>,
     /// `virtualhost`: the `Host` of its `HTTP_GET`/`SSL_GET` that names none.
     vhost: Option<String>,
+    scripts: Scripts,
 }
 
 /// Reads a `virtual_server` block; `None` if keepalived would ignore it.
@@ -170,6 +177,7 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
     let (mut quorum, mut alpha) = (Quorum::default(), false);
     let mut times = Times::default();
     let mut vhost = None;
+    let mut scripts = Scripts::default();
     let mut servers = Vec::new();
     for k in s.children() {
         if times.take(cx, k, 1)? {
@@ -258,6 +266,8 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
                 sorry_inhibit = true;
             }
             "sorry_server_lvs_method" => sorry_forward = Some((k, forwarding(cx, k)?)),
+            "quorum_up" => scripts.up = script(cx, k)?,
+            "quorum_down" => scripts.down = script(cx, k)?,
             "quorum" => quorum.quorum = cx.number(k, 1, u32::MAX)?,
             "hysteresis" => quorum.hysteresis = cx.number(k, 0, u32::MAX)?,
             // keepalived's `vs_alpha_handler` takes no value: any sets it.
@@ -376,6 +386,7 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
         sorry,
         quorum,
         check,
+        scripts,
         dests,
     }))
 }
@@ -454,6 +465,7 @@ fn servers_of(
             u_threshold: r.u_threshold,
             l_threshold: r.l_threshold,
             forward: r.forward.unwrap_or(vs_forward),
+            scripts: r.scripts,
         });
     }
     (dests, checks)
@@ -569,6 +581,26 @@ fn not_keepalived(cx: &mut Cx<'_>, k: &Stmt) {
     );
 }
 
+/// A notify script (`notify_up "COMMAND" [USER [GROUP]]`, and `notify_down`,
+/// `quorum_up`, `quorum_down` alike; `check_parser.c` through
+/// `notify_script_init`). One that names a user is not run (warned):
+/// ringvs runs scripts as its own user, where keepalived would switch to
+/// that one, and a script meant to run unprivileged is not run as root.
+fn script(cx: &mut Cx<'_>, k: &Stmt) -> Result<Option<Script>, KaError> {
+    let kw = k.keyword();
+    let text = cx.value_of(k)?;
+    if let Some(user) = k.args().get(1) {
+        let e = format!(
+            "{kw}: runs as user {user} in keepalived; ringvs runs scripts as its own user, so this one is not run"
+        );
+        cx.w.at(&k.pos, e);
+        return Ok(None);
+    }
+    Script::parse(text)
+        .map(Some)
+        .map_err(|e| KaError::at(&k.pos, format!("{kw} {text}: {e}")))
+}
+
 /// Reads a `real_server` block.
 fn real_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<RsDraft, KaError> {
     let (addr, port) = addr_port(s, "real_server")?;
@@ -585,6 +617,7 @@ fn real_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<RsDraft, KaError> {
         times: Times::default(),
         checker: None,
         vhost: None,
+        scripts: Scripts::default(),
     };
     for k in s.children() {
         if r.times.take(cx, k, 1)? {
@@ -596,6 +629,8 @@ fn real_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<RsDraft, KaError> {
             "uthreshold" => r.u_threshold = cx.number(k, 0, MAX_THRESHOLD)?,
             "lthreshold" => r.l_threshold = cx.number(k, 0, MAX_THRESHOLD)?,
             "lvs_method" => r.forward = Some(forwarding(cx, k)?),
+            "notify_up" => r.scripts.up = script(cx, k)?,
+            "notify_down" => r.scripts.down = script(cx, k)?,
             "virtualhost" => r.vhost = Some(super::http::vhost(cx, k)?),
             "tun_type" | "tun_port" | "tun_flags" => not_keepalived(cx, k),
             kw if check::is_checker(kw) => {

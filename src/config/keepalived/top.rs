@@ -4,7 +4,7 @@
 //! the LVS settings of `global_defs` (warned about: `ringvs adm` sets them).
 //! The blocks themselves are read in `lvs` and `group`.
 
-use super::super::{Config, ServiceKey};
+use super::super::{Config, Scripts, ServiceKey};
 use super::group;
 use super::lexer::Stmt;
 use super::lvs::virtual_server;
@@ -44,6 +44,7 @@ pub(crate) fn config(top: &[Stmt], w: &mut Warnings) -> Result<Config, KaError> 
     let mut cfg = Config::new();
     let mut seen: Vec<(ServiceKey, Pos)> = Vec::new();
     let groups = group::groups(&mut cx, top)?;
+    let mut script_user = None;
     for s in top {
         match s.keyword() {
             "virtual_server" if s.args().first().map(String::as_str) == Some("group") => {
@@ -57,14 +58,40 @@ pub(crate) fn config(top: &[Stmt], w: &mut Warnings) -> Result<Config, KaError> 
             "virtual_server" => add_virtual_server(&mut cx, s, &mut seen, &mut cfg)?,
             // Read above.
             "virtual_server_group" => {}
-            "global_defs" => global_defs(&mut cx, s),
+            "global_defs" => script_user = global_defs(&mut cx, s).or(script_user),
             k if KEEPALIVED_ONLY.contains(&k) => {}
             k => {
                 cx.w.at(&s.pos, format!("{k}: unknown top-level keyword, skipped"))
             }
         }
     }
+    if let Some(k) = script_user {
+        no_scripts(&mut cx, k, &mut cfg);
+    }
     Ok(cfg)
+}
+
+/// `script_user` (or `enable_script_security`, `k`) with notify scripts in
+/// the file: keepalived runs them as another user than root (or only once
+/// it found them safe to run as root); ringvs runs scripts as its own user
+/// and checks nothing, so it runs none of them (warned once), rather than
+/// run as root what was meant to run otherwise.
+fn no_scripts(cx: &mut Cx<'_>, k: &Stmt, cfg: &mut Config) {
+    let mut n = 0;
+    for s in cfg.services().to_vec() {
+        n += usize::from(!s.quorum_scripts.is_empty()) + s.server_scripts.len();
+        let _ = cfg.set_service_scripts(&s.key, Scripts::default());
+        for d in &s.server_scripts {
+            let _ = cfg.set_dest_scripts(&s.key, d.addr, d.port, Scripts::default());
+        }
+    }
+    if n > 0 {
+        let e = format!(
+            "{}: keepalived runs notify scripts as another user or after checking them; ringvs runs them as its own user, so the notify scripts of {n} real or virtual server(s) are not run",
+            k.keyword()
+        );
+        cx.w.at(&k.pos, e);
+    }
 }
 
 /// Reads the `virtual_server` block `s` into `cfg` (`seen`: the services so
@@ -92,12 +119,25 @@ fn add_virtual_server(
 }
 
 /// `global_defs` is keepalived's; only the LVS settings in it concern the
-/// director, and ringvs takes them from `ringvs adm` instead.
-fn global_defs(cx: &mut Cx<'_>, s: &Stmt) {
+/// director, and ringvs takes them from `ringvs adm` and `ringvs run`
+/// instead. Returns its `script_user` or `enable_script_security`, if any.
+fn global_defs<'s>(cx: &mut Cx<'_>, s: &'s Stmt) -> Option<&'s Stmt> {
+    let mut script_user = None;
     for k in s.children() {
         let how = match k.keyword() {
+            "script_user" | "enable_script_security" => {
+                script_user = script_user.or(Some(k));
+                continue;
+            }
             "lvs_timeouts" => "set them with 'ringvs adm --set'",
             "lvs_sync_daemon" => "start it with 'ringvs adm --start-daemon'",
+            "lvs_notify_fifo" | "notify_fifo" => "give it to 'ringvs run --notify-fifo'",
+            "lvs_notify_fifo_script" | "notify_fifo_script" => {
+                "give it to 'ringvs run --notify-fifo-script'"
+            }
+            "rs_init_notifies" => {
+                "ringvs runs a real server's notify_up when it comes up, not at start"
+            }
             _ => continue,
         };
         cx.w.at(
@@ -108,4 +148,5 @@ fn global_defs(cx: &mut Cx<'_>, s: &Stmt) {
             ),
         );
     }
+    script_user
 }

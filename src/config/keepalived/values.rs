@@ -21,14 +21,17 @@ pub(crate) struct Cx<'a> {
 impl Cx<'_> {
     /// The one value of `s`; words after it are ignored with a warning.
     pub fn value<'s>(&mut self, s: &'s Stmt) -> Result<&'s str, KaError> {
-        let Some(v) = s.args().first() else {
-            return Err(KaError::at(
-                &s.pos,
-                format!("{}: a value is missing", s.keyword()),
-            ));
-        };
+        let v = self.value_of(s)?;
         self.no_more(s, 1);
         Ok(v)
+    }
+
+    /// The first value of `s`, whatever follows it.
+    pub fn value_of<'s>(&mut self, s: &'s Stmt) -> Result<&'s str, KaError> {
+        s.args()
+            .first()
+            .map(String::as_str)
+            .ok_or_else(|| KaError::at(&s.pos, format!("{}: a value is missing", s.keyword())))
     }
 
     /// Warns about the words of `s` after its first `n` arguments.

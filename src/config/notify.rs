@@ -1,0 +1,331 @@
+//! keepalived's notify scripts: `notify_up` and `notify_down` of a real
+//! server, `quorum_up` and `quorum_down` of a virtual server
+//! (`check_parser.c`; run by `ipwrapper.c` `do_rs_notifies` when a server's
+//! checks take it out or bring it back, and `do_vs_notifies` when a service
+//! loses or gains its quorum). In ringvs's ipvsadm syntax they are
+//! `--notify-up` and `--notify-down` of `-a`/`-e`, and `--quorum-up` and
+//! `--quorum-down` of `-A`/`-E`; `health::notify` runs them.
+//!
+//! A script is a command line as keepalived reads one
+//! (`lib/notify.c` `set_script_params_array`, through `lib/parser.c`
+//! `alloc_strvec_quoted_escaped`): words split at blanks, `'…'` and `"…"`
+//! quote (both alike: backslash escapes work inside either), and `\a \b \E
+//! \f \n \r \t \v`, `\xHH`, `\cX`, `\ooo` and `\` before any other
+//! character escape. It is run without a shell. Differences: `\x` takes at
+//! most two hex digits (keepalived takes all that follow, into one byte),
+//! and a word that would hold a NUL byte is refused (keepalived's C strings
+//! end there).
+
+use super::{AdmError, Config, Service, ServiceKey};
+use serde::{Deserialize, Serialize};
+use std::ffi::OsString;
+use std::net::IpAddr;
+use std::os::unix::ffi::OsStringExt;
+
+/// Longest script, in bytes as written.
+pub const MAX_SCRIPT: usize = 1024;
+
+/// A command line to run on an event, as written (split into words when
+/// run, by the rule in the module doc; [`Script::parse`] has checked it).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Script(String);
+
+impl Script {
+    /// A script as written: words as keepalived splits them, at least one,
+    /// the first not empty; no control characters but tabs (a line break
+    /// would end a `-S` line), at most [`MAX_SCRIPT`] bytes.
+    pub fn parse(text: &str) -> Result<Script, String> {
+        if text.len() > MAX_SCRIPT {
+            return Err(format!("longer than {MAX_SCRIPT} bytes"));
+        }
+        if text.chars().any(|c| c.is_control() && c != '\t') {
+            return Err("a control character in it".into());
+        }
+        match split_words(text)?.first() {
+            None => Err("no command".into()),
+            Some(w) if w.is_empty() => Err("an empty command".into()),
+            Some(_) => Ok(Script(text.to_string())),
+        }
+    }
+
+    /// The text as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The words to run: the program, then its arguments.
+    pub fn words(&self) -> Vec<OsString> {
+        split_words(&self.0)
+            .unwrap_or_default()
+            .into_iter()
+            .map(OsString::from_vec)
+            .collect()
+    }
+
+    /// The script as one word of a rules file (`-S`): in double quotes, with
+    /// `\` and `"` escaped by a backslash ([`super::ipvsadm::rule_lines`]
+    /// reads it back).
+    pub fn quoted(&self) -> String {
+        let mut out = String::with_capacity(self.0.len() + 2);
+        out.push('"');
+        for c in self.0.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+        out
+    }
+}
+
+impl TryFrom<String> for Script {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Script::parse(&s)
+    }
+}
+
+impl From<Script> for String {
+    fn from(s: Script) -> String {
+        s.0
+    }
+}
+
+/// Splits `text` into words as keepalived's `alloc_strvec_quoted_escaped`
+/// does (see the module doc).
+pub fn split_words(text: &str) -> Result<Vec<Vec<u8>>, String> {
+    let b = text.as_bytes();
+    let mut words = Vec::new();
+    let mut i = 0;
+    loop {
+        while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        if i >= b.len() {
+            return Ok(words);
+        }
+        let mut word = Vec::new();
+        let mut quote = None;
+        while let Some(&c) = b.get(i) {
+            i += 1;
+            match (c, quote) {
+                (b'\\', _) => {
+                    let (byte, next) = escape(b, i)?;
+                    if byte == 0 {
+                        return Err("a NUL byte in a word".into());
+                    }
+                    word.push(byte);
+                    i = next;
+                }
+                (b'"' | b'\'', None) => quote = Some(c),
+                (c, Some(q)) if c == q => quote = None,
+                (c, None) if c.is_ascii_whitespace() => break,
+                (c, _) => word.push(c),
+            }
+        }
+        if let Some(q) = quote {
+            return Err(format!("missing terminating {}", q as char));
+        }
+        words.push(word);
+    }
+}
+
+/// The byte an escape stands for, the backslash before `at`, and where the
+/// text goes on.
+fn escape(b: &[u8], at: usize) -> Result<(u8, usize), String> {
+    let Some(&c) = b.get(at) else {
+        return Err("a backslash at the end".into());
+    };
+    let hex = |i: usize| b.get(i).and_then(|c| (*c as char).to_digit(16));
+    let oct = |i: usize| b.get(i).and_then(|c| (*c as char).to_digit(8));
+    Ok(match c {
+        b'x' if hex(at + 1).is_some() => {
+            let (mut v, mut i) = (0u32, at + 1);
+            while i < at + 3
+                && let Some(d) = hex(i)
+            {
+                v = v * 16 + d;
+                i += 1;
+            }
+            (v as u8, i)
+        }
+        b'c' if at + 1 < b.len() => (b[at + 1] & 0x1f, at + 2),
+        b'0'..=b'7' => {
+            let (mut v, mut i) = (0u32, at);
+            while i < at + 3
+                && let Some(d) = oct(i)
+            {
+                v = v * 8 + d;
+                i += 1;
+            }
+            (v as u8, i)
+        }
+        b'a' => (0x07, at + 1),
+        b'b' => (0x08, at + 1),
+        b'E' => (0x1b, at + 1),
+        b'f' => (0x0c, at + 1),
+        b'n' => (b'\n', at + 1),
+        b'r' => (b'\r', at + 1),
+        b't' => (b'\t', at + 1),
+        b'v' => (0x0b, at + 1),
+        c => (c, at + 1),
+    })
+}
+
+/// The two scripts of one thing: what runs when it goes up (a server back in
+/// service, a quorum gained) and when it goes down.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Scripts {
+    pub up: Option<Script>,
+    pub down: Option<Script>,
+}
+
+impl Scripts {
+    pub fn is_empty(&self) -> bool {
+        self.up.is_none() && self.down.is_none()
+    }
+
+    /// The script for going up (`up`) or down.
+    pub fn on(&self, up: bool) -> Option<&Script> {
+        if up { &self.up } else { &self.down }.as_ref()
+    }
+
+    /// The options that set them (`-S`): `names` the up and down option.
+    pub fn options(&self, (up, down): (&str, &str)) -> String {
+        let mut out = String::new();
+        for (name, s) in [(up, &self.up), (down, &self.down)] {
+            if let Some(s) = s {
+                out.push_str(&format!(" --{name} {}", s.quoted()));
+            }
+        }
+        out
+    }
+}
+
+/// A real server's scripts, by its address and port in its service.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ServerScripts {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub scripts: Scripts,
+}
+
+impl Service {
+    /// The scripts of the real server at `addr` and `port` (none set: empty).
+    pub fn server_scripts(&self, addr: IpAddr, port: u16) -> Scripts {
+        self.server_scripts
+            .iter()
+            .find(|s| s.addr == addr && s.port == port)
+            .map(|s| s.scripts.clone())
+            .unwrap_or_default()
+    }
+
+    /// Forgets the scripts of a real server that left.
+    pub(super) fn forget_scripts(&mut self, addr: IpAddr, port: u16) {
+        self.server_scripts
+            .retain(|s| s.addr != addr || s.port != port);
+    }
+}
+
+impl Config {
+    /// Sets a service's `--quorum-up` and `--quorum-down` (`-E` without them
+    /// clears them, as it replaces the service's setup).
+    pub fn set_service_scripts(&mut self, key: &ServiceKey, s: Scripts) -> Result<(), AdmError> {
+        let svc = self.service_mut(key).ok_or(AdmError::NoSuchService)?;
+        svc.quorum_scripts = s;
+        Ok(())
+    }
+
+    /// Sets a real server's `--notify-up` and `--notify-down` (`-e` without
+    /// them clears them).
+    pub fn set_dest_scripts(
+        &mut self,
+        key: &ServiceKey,
+        addr: IpAddr,
+        port: u16,
+        s: Scripts,
+    ) -> Result<(), AdmError> {
+        let svc = self.service_mut(key).ok_or(AdmError::ServiceNotDefined)?;
+        if svc.dest(addr, port).is_none() {
+            return Err(AdmError::NoSuchDest);
+        }
+        svc.forget_scripts(addr, port);
+        if !s.is_empty() {
+            // Kept in address order, so that a table has one form whatever
+            // order its scripts were set in (a `-S` and `-R` compare equal).
+            let at = svc
+                .server_scripts
+                .partition_point(|x| (x.addr, x.port) < (addr, port));
+            let scripts = ServerScripts {
+                addr,
+                port,
+                scripts: s,
+            };
+            svc.server_scripts.insert(at, scripts);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        split_words(s)
+            .unwrap()
+            .into_iter()
+            .map(|w| String::from_utf8(w).unwrap())
+            .collect()
+    }
+
+    /// keepalived's splitting: blanks, both quotes alike, escapes in and out
+    /// of quotes, a quoted part inside a word.
+    #[test]
+    fn words_split_as_keepalived_splits_them() {
+        assert_eq!(words("/bin/x  a\tb"), ["/bin/x", "a", "b"]);
+        assert_eq!(
+            words("/bin/sh -c 'echo up >> /tmp/x'"),
+            ["/bin/sh", "-c", "echo up >> /tmp/x"]
+        );
+        assert_eq!(words(r#"a "b c"d 'e"f'"#), ["a", "b cd", "e\"f"]);
+        assert_eq!(words(r"a\ b 'c\'d'"), ["a b", "c'd"]);
+        assert_eq!(words(r"\t\x41\101\cA\E\q"), ["\tAA\u{1}\u{1b}q"]);
+        assert_eq!(words(r"\x414"), ["A4"], "two hex digits at most");
+        assert_eq!(words(r#"x """#), ["x", ""], "an empty word");
+        assert_eq!(words("   "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn bad_scripts_are_refused_with_the_reason() {
+        let e = |s: &str| Script::parse(s).unwrap_err();
+        assert_eq!(e("/bin/x 'a"), "missing terminating '");
+        assert_eq!(e("/bin/x \"a"), "missing terminating \"");
+        assert_eq!(e("/bin/x a\\"), "a backslash at the end");
+        assert_eq!(e("/bin/x \\x00"), "a NUL byte in a word");
+        assert_eq!(e("  "), "no command");
+        assert_eq!(e("'' a"), "an empty command");
+        assert_eq!(e("/bin/x\na"), "a control character in it");
+        assert_eq!(Script::parse("/bin/x\ta").unwrap().words().len(), 2);
+        assert_eq!(e(&"x".repeat(MAX_SCRIPT + 1)), "longer than 1024 bytes");
+        assert!(Script::parse(&"x".repeat(MAX_SCRIPT)).is_ok());
+    }
+
+    #[test]
+    fn a_script_quoted_for_a_rules_file_keeps_its_text() {
+        let s = Script::parse(r#"/bin/sh -c "echo \"a\\b\" > /tmp/x""#).unwrap();
+        assert_eq!(
+            s.quoted(),
+            r#""/bin/sh -c \"echo \\\"a\\\\b\\\" > /tmp/x\"""#
+        );
+        let w = s.words();
+        assert_eq!(w.len(), 3);
+        assert_eq!(w[2], "echo \"a\\b\" > /tmp/x");
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<Script>(&json).unwrap(), s);
+        assert!(serde_json::from_str::<Script>("\"'\"").is_err());
+    }
+}

@@ -1,0 +1,386 @@
+//! keepalived's notify scripts and notify FIFO: `--notify-up`/`--notify-down`
+//! of `-a`/`-e`, `--quorum-up`/`--quorum-down` of `-A`/`-E`, their `-S` form
+//! and round trip, and (as root, in namespaces) the scripts run and the FIFO
+//! written when health checks take servers out and bring them back.
+
+#![allow(clippy::unwrap_used)]
+
+mod nslab;
+use nslab::{NsDirector, Scenario, adm};
+use ringvs::config::format::format_save;
+use ringvs::config::ipvsadm::{self, AdmCommand, parse};
+use ringvs::config::names::Names;
+use ringvs::config::{AdmError, Config, Script, Scripts};
+use std::io::BufRead;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+fn args(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+fn restore(cfg: &mut Config, text: &str) -> Result<Vec<String>, AdmError> {
+    ipvsadm::restore(cfg, text, &Names::none(), &mut |_, _, _| {})
+}
+
+fn script(s: &str) -> Option<Script> {
+    Some(Script::parse(s).unwrap())
+}
+
+/// A script is one argument, quoted as a shell quotes it; `-a` and `-A`
+/// take theirs.
+#[test]
+fn scripts_parse_from_one_argument_each() {
+    let cmd = parse(&args(&[
+        "-a",
+        "-t",
+        "198.18.0.110:80",
+        "-r",
+        "198.19.0.2:80",
+        "--notify-down",
+        "/usr/local/bin/alert down 'rs 1'",
+        "--notify-up",
+        "/usr/local/bin/alert up",
+    ]))
+    .unwrap();
+    let AdmCommand::AddDest { opts, .. } = cmd else {
+        panic!("{cmd:?}")
+    };
+    assert_eq!(
+        opts.scripts,
+        Scripts {
+            up: script("/usr/local/bin/alert up"),
+            down: script("/usr/local/bin/alert down 'rs 1'"),
+        }
+    );
+    let words = opts.scripts.down.unwrap().words();
+    assert_eq!(words, ["/usr/local/bin/alert", "down", "rs 1"]);
+    let cmd = parse(&args(&[
+        "-A",
+        "-t",
+        "198.18.0.110:80",
+        "--quorum-down",
+        "pager-duty 'lost 80'",
+    ]))
+    .unwrap();
+    let AdmCommand::AddService { opts, .. } = cmd else {
+        panic!("{cmd:?}")
+    };
+    assert_eq!(opts.scripts.down, script("pager-duty 'lost 80'"));
+    assert_eq!(opts.scripts.up, None);
+}
+
+#[test]
+fn script_option_errors_are_ipvsadm_style() {
+    let usage = |w: &[&str]| match parse(&args(w)) {
+        Err(e @ AdmError::Usage(_)) => {
+            assert_eq!(e.exit_code(), 2);
+            e.to_string()
+        }
+        other => panic!("{w:?}: {other:?}"),
+    };
+    let a = ["-a", "-t", "198.18.0.110:80", "-r", "198.19.0.2"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        a.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    for (line, msg) in [
+        (
+            with(&["--quorum-up", "/bin/x"]),
+            "Illegal 'quorum-up' option with the 'add-server' command",
+        ),
+        (
+            vec!["-A", "-t", "198.18.0.110:80", "--notify-down", "/bin/x"],
+            "Illegal 'notify-down' option with the 'add-service' command",
+        ),
+        (
+            vec![
+                "-d",
+                "-t",
+                "198.18.0.110:80",
+                "-r",
+                "198.19.0.2",
+                "--notify-up",
+                "x",
+            ],
+            "Illegal 'notify-up' option with the 'delete-server' command",
+        ),
+        (
+            with(&["--notify-up", "/bin/x 'open"]),
+            "illegal notify-up specified: missing terminating '",
+        ),
+        (
+            with(&["--notify-down", "  "]),
+            "illegal notify-down specified: no command",
+        ),
+        (
+            with(&["--notify-up", "/bin/x", "--notify-up", "/bin/y"]),
+            "multiple 'notify-up' options specified",
+        ),
+    ] {
+        assert_eq!(usage(&line), msg, "{line:?}");
+    }
+    let Err(AdmError::Help(text)) = parse(&args(&["-h"])) else {
+        panic!("-h is help");
+    };
+    for o in [
+        "--notify-up",
+        "--notify-down",
+        "--quorum-up",
+        "--quorum-down",
+    ] {
+        assert!(text.contains(o), "{o} missing from help");
+    }
+}
+
+/// `-S` writes each script as one double-quoted word, with `"` and `\`
+/// escaped, and `-R` reads the same scripts back; an `-e` or `-E` without
+/// them clears them, as they replace the whole setup; `-d` forgets them.
+#[test]
+fn scripts_save_quoted_and_restore_exactly() {
+    let rules = r#"-A -t 198.18.0.110:80 -s rr --quorum-up "/bin/q up" --quorum-down "/bin/sh -c \"echo 'a \\\"b\\\\' >> /tmp/x\""
+-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 --notify-up "/bin/n up 'rs 1'" --notify-down "/bin/n down"
+-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m -w 1
+-a -t 198.18.0.110:80 -r 198.19.0.4:80 -m -w 1 --notify-down "/bin/n \\x41"
+"#;
+    let mut c = Config::new();
+    assert_eq!(restore(&mut c, rules).unwrap(), Vec::<String>::new());
+    let s = &c.services()[0];
+    assert_eq!(
+        s.quorum_scripts.down.as_ref().unwrap().as_str(),
+        r#"/bin/sh -c "echo 'a \"b\\' >> /tmp/x""#
+    );
+    let words = s.quorum_scripts.down.as_ref().unwrap().words();
+    assert_eq!(words[2], r#"echo 'a "b\' >> /tmp/x"#);
+    let rs = |n: u8| -> IpAddr { format!("198.19.0.{n}").parse().unwrap() };
+    assert_eq!(
+        s.server_scripts(rs(2), 80).up.unwrap().as_str(),
+        "/bin/n up 'rs 1'"
+    );
+    assert!(s.server_scripts(rs(3), 80).is_empty());
+    assert_eq!(
+        s.server_scripts(rs(4), 80).down.unwrap().words()[1],
+        "A",
+        "keepalived's \\x escape"
+    );
+    let saved = format_save(&c, true, &Names::none());
+    assert_eq!(saved, rules);
+    let mut again = Config::new();
+    restore(&mut again, &saved).unwrap();
+    assert_eq!(again, c);
+
+    let run = |c: &mut Config, w: &[&str]| ipvsadm::apply(c, &parse(&args(w)).unwrap());
+    run(
+        &mut c,
+        &[
+            "-e",
+            "-t",
+            "198.18.0.110:80",
+            "-r",
+            "198.19.0.2:80",
+            "-w",
+            "2",
+        ],
+    )
+    .unwrap();
+    let s = &c.services()[0];
+    assert!(s.server_scripts(rs(2), 80).is_empty(), "-e replaces them");
+    run(
+        &mut c,
+        &["-d", "-t", "198.18.0.110:80", "-r", "198.19.0.4:80"],
+    )
+    .unwrap();
+    assert!(c.services()[0].server_scripts.is_empty(), "-d forgets them");
+    run(&mut c, &["-E", "-t", "198.18.0.110:80", "-s", "rr"]).unwrap();
+    assert!(
+        c.services()[0].quorum_scripts.is_empty(),
+        "-E replaces them"
+    );
+
+    // A quote left open is that line's error, and nothing is restored.
+    let mut d = Config::new();
+    let e = restore(
+        &mut d,
+        "-A -t 198.18.0.110:80 -s rr\n-A -t 198.18.0.110:81 --quorum-up \"/bin/x\n",
+    )
+    .unwrap_err();
+    assert_eq!(e.to_string(), "line 2: a double quote left open");
+    assert_eq!(d, Config::new());
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+    /// Any script `-a` and `-A` take comes back from `-S` then `-R` with
+    /// the same text, so with the same words.
+    #[test]
+    fn any_script_survives_save_and_restore(
+        texts in proptest::collection::vec("[ -~é€\t]{1,40}", 3)
+    ) {
+        let scripts: Vec<Option<Script>> =
+            texts.iter().map(|t| Script::parse(t).ok()).collect();
+        let mut c = Config::new();
+        restore(
+            &mut c,
+            "-A -t 198.18.0.110:80 -s rr\n-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m\n\
+             -a -t 198.18.0.110:80 -r 198.19.0.3:80 -m\n",
+        )
+        .unwrap();
+        let key = c.services()[0].key;
+        let rs: IpAddr = "198.19.0.2".parse().unwrap();
+        let both = |up: &Option<Script>, down: &Option<Script>| Scripts {
+            up: up.clone(),
+            down: down.clone(),
+        };
+        c.set_service_scripts(&key, both(&scripts[0], &scripts[1])).unwrap();
+        // The second server's first: the table keeps one order.
+        let rs3: IpAddr = "198.19.0.3".parse().unwrap();
+        c.set_dest_scripts(&key, rs3, 80, both(&scripts[1], &scripts[2])).unwrap();
+        c.set_dest_scripts(&key, rs, 80, both(&scripts[2], &scripts[0])).unwrap();
+        let text = format_save(&c, true, &Names::none());
+        let mut again = Config::new();
+        let errors = restore(&mut again, &text).unwrap();
+        proptest::prop_assert!(errors.is_empty(), "{errors:?}");
+        proptest::prop_assert_eq!(&again, &c, "{}", text);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Namespace test (root): scripts and FIFO through real health changes.
+// ---------------------------------------------------------------------------
+
+use ringvs::lab::{self, Lab};
+
+/// SIGKILL every process in `ns` (the real server's HTTP server).
+fn kill_all_in(ns: &str) {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "pids", ns])
+        .output()
+        .expect("ip netns pids");
+    for p in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", p])
+            .status();
+    }
+}
+
+fn serve_again(lab: &mut Lab, n: usize) {
+    nslab::spawn_http_server(lab, n, "0.0.0.0:80", &format!("i am rs{n}"), "600");
+}
+
+/// The lines of `file` once they hold every one of `want` (in any order),
+/// or panics after `limit`.
+fn wait_lines(what: &str, limit: Duration, mut got: impl FnMut() -> Vec<String>, want: &[&str]) {
+    let start = Instant::now();
+    loop {
+        let lines = got();
+        if want.iter().all(|w| lines.iter().any(|l| l == w)) {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{what}: {want:?} not all within {limit:?}; got {lines:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Two servers, each with a `--notify-down` and one with a `--notify-up`,
+/// the service with both quorum scripts, the director with
+/// `--notify-fifo`: a server killed runs its `notify_down` and writes its
+/// `RS ... DOWN` line; the second one down loses the quorum (`VS ... DOWN`,
+/// `quorum_down`); the first one back gains it again (`RS ... UP`, `VS ...
+/// UP`, both up scripts). The FIFO the director made is gone once it stops.
+#[test]
+fn scripts_run_and_the_fifo_is_written_as_servers_go_and_come() {
+    let dir = std::env::temp_dir().join(format!("ringvs-notify-ns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("out");
+    let fifo = dir.join("fifo");
+    let o = out.display();
+    let vip = format!("{}:80", lab::VIP);
+    let (rs1, rs2) = (lab::rs_addr(1), lab::rs_addr(2));
+    // `$0` is the word after the shell's script: the scripts' own words.
+    let rules = format!(
+        "-A -t {vip} -s rr --check tcp --delay-loop 1 --connect-timeout 1 --retry 0 --delay-before-retry 1 \
+         --quorum-up \"/bin/sh -c 'echo quorum up >> {o}'\" --quorum-down \"/bin/sh -c 'echo $0 >> {o}' 'quorum down'\"\n\
+         -a -t {vip} -r {rs1}:80 -m -w 1 --notify-down \"/bin/sh -c 'echo $0 down >> {o}' rs1\" \
+         --notify-up \"/bin/sh -c 'echo $0 up >> {o}' rs1\"\n\
+         -a -t {vip} -r {rs2}:80 -m -w 1 --notify-down \"/bin/sh -c 'echo $0 down >> {o}' rs2\"\n"
+    );
+    let fifo_arg = fifo.display().to_string();
+    let Some(NsDirector { mut lab, control }) = Scenario::new("notify")
+        .rules(&rules)
+        .director_args(&["--notify-fifo", &fifo_arg])
+        .start()
+    else {
+        return;
+    };
+    assert!(
+        adm(&control, &["-S", "-n"]).contains(" --notify-down \"/bin/sh -c 'echo $0 down"),
+        "the scripts are in the rules"
+    );
+    // The director made the FIFO and holds it open: this open does not wait.
+    let reader = std::fs::File::open(&fifo).expect("the notify FIFO");
+    let (tx, fifo_lines) = crossbeam_channel::unbounded::<String>();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(reader).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen: Vec<String> = Vec::new();
+    let mut fifo_now = || {
+        seen.extend(fifo_lines.try_iter());
+        seen.clone()
+    };
+    let ran = || {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        text.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    let limit = Duration::from_secs(8);
+    let rs_line =
+        |a: std::net::Ipv4Addr, s: &str| format!("RS [{a}]:tcp:80 [{}]:tcp:80 {s}", lab::VIP);
+    let vs_line = |s: &str| format!("VS [{}]:tcp:80 {s}", lab::VIP);
+
+    kill_all_in(&lab.ns_rs(1));
+    wait_lines("FIFO", limit, &mut fifo_now, &[&rs_line(rs1, "DOWN")]);
+    wait_lines("scripts", limit, ran, &["rs1 down"]);
+
+    kill_all_in(&lab.ns_rs(2));
+    let want = [rs_line(rs2, "DOWN"), vs_line("DOWN")];
+    wait_lines("FIFO", limit, &mut fifo_now, &[&want[0], &want[1]]);
+    wait_lines("scripts", limit, ran, &["rs2 down", "quorum down"]);
+    // keepalived's order: the server's line, then the quorum it took.
+    let lines = fifo_now();
+    let at = |l: &str| lines.iter().position(|x| x == l).unwrap();
+    assert!(at(&want[0]) < at(&want[1]), "{lines:?}");
+
+    serve_again(&mut lab, 1);
+    let want = [rs_line(rs1, "UP"), vs_line("UP")];
+    wait_lines("FIFO", limit, &mut fifo_now, &[&want[0], &want[1]]);
+    wait_lines("scripts", limit, ran, &["rs1 up", "quorum up"]);
+    assert_eq!(
+        fifo_now(),
+        [
+            rs_line(rs1, "DOWN"),
+            rs_line(rs2, "DOWN"),
+            vs_line("DOWN"),
+            rs_line(rs1, "UP"),
+            vs_line("UP"),
+        ],
+        "each change told once, in order"
+    );
+    let mut got = ran();
+    got.sort();
+    assert_eq!(
+        got,
+        ["quorum down", "quorum up", "rs1 down", "rs1 up", "rs2 down"],
+        "each script ran once"
+    );
+
+    drop(lab);
+    assert!(!fifo.exists(), "the FIFO the director made is removed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
