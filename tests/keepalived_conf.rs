@@ -848,6 +848,18 @@ fn notify_scripts_are_read_and_reloaded() {
         load_as(&p, None).unwrap_err(),
         format!("{f}:13: notify_down /bin/n 'open: missing terminating '")
     );
+    // Escapes are read twice, as keepalived reads them (the line, then the
+    // script): `\ ` joins nothing, `\\t` is a tab.
+    t.write(
+        "keepalived.conf",
+        &conf("\"/bin/echo a\\ b\\\\tc\"", fifo_script),
+    );
+    let l = load_as(&p, None).unwrap();
+    let s = l.config.service(&key).unwrap();
+    assert_eq!(
+        s.server_scripts(rip(2).into(), 80).down.unwrap().words(),
+        ["/bin/echo", "a", "b\tc"]
+    );
     // With keepalived's script user (or script security), no script is
     // run rather than run as ringvs's user (root).
     for user in ["script_user nobody", "enable_script_security"] {
@@ -863,6 +875,35 @@ fn notify_scripts_are_read_and_reloaded() {
             )
         );
     }
+}
+
+/// A `virtual_server group` with notify scripts: they run for its first
+/// member alone (keepalived runs them once for the group), warned.
+#[test]
+fn a_groups_notify_scripts_run_for_its_first_member() {
+    let t = TempDir::new("vsg-notify");
+    let p = t.write(
+        "keepalived.conf",
+        "virtual_server_group web {\n  198.18.0.110 80\n  198.18.0.111 80\n}\n\
+         virtual_server group web {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+         \x20 quorum_down \"/bin/q down\"\n\
+         \x20 real_server 198.19.0.2 80 {\n    notify_down \"/bin/n 2\"\n    TCP_CHECK {\n    }\n  }\n}\n",
+    );
+    let l = load_as(&p, None).unwrap();
+    assert_eq!(
+        l.warnings,
+        [format!(
+            "{}:5: virtual_server group: its notify scripts run for its first member TCP 198.18.0.110:80 alone (keepalived runs them once for the group; ringvs checks each member apart)",
+            p.display()
+        )]
+    );
+    let s = |a: u8| {
+        l.config
+            .service(&ServiceKey::new(Proto::Tcp, vip(a), 80))
+            .unwrap()
+    };
+    assert!(!s(110).quorum_scripts.is_empty() && s(110).server_scripts.len() == 1);
+    assert!(s(111).quorum_scripts.is_empty() && s(111).server_scripts.is_empty());
 }
 
 /// `persistence_engine sip` (keepalived passes the name to the kernel):

@@ -207,6 +207,74 @@ fn scripts_save_quoted_and_restore_exactly() {
     assert_eq!(d, Config::new());
 }
 
+/// The quotes `-S` writes around scripts leave the other options' values
+/// alone: a value with a quote in it (a check's path, virtual host, HELO or
+/// DNS name) saves and restores to itself, one that starts with a quote
+/// saved in quotes.
+#[test]
+fn quotes_in_other_values_still_save_and_restore() {
+    let mut c = Config::new();
+    for line in [
+        &[
+            "-A",
+            "-t",
+            "198.18.0.110:25",
+            "-s",
+            "rr",
+            "--check",
+            "smtp",
+            "--helo-name",
+            "mal\"1",
+        ][..],
+        &[
+            "-A",
+            "-t",
+            "198.18.0.110:53",
+            "-s",
+            "rr",
+            "--check",
+            "dns",
+            "--dns-name",
+            "\"x.test",
+        ],
+        &[
+            "-A",
+            "-t",
+            "198.18.0.110:80",
+            "-s",
+            "rr",
+            "--check",
+            "http",
+            "--check-path",
+            "/q?x=\"1\"&y=\\2",
+            "--check-virtualhost",
+            "\"www\"",
+        ],
+        &[
+            "-A",
+            "-t",
+            "198.18.0.110:81",
+            "-s",
+            "rr",
+            "--check",
+            "http",
+            "--check-path",
+            "/a\"b",
+        ],
+    ] {
+        ipvsadm::apply(&mut c, &parse(&args(line)).unwrap()).unwrap();
+    }
+    let saved = format_save(&c, true, &Names::none());
+    assert!(saved.contains(" --helo-name mal\"1 "), "{saved}");
+    assert!(
+        saved.contains(" --check-virtualhost \"\\\"www\\\"\""),
+        "{saved}"
+    );
+    let mut again = Config::new();
+    assert_eq!(restore(&mut again, &saved).unwrap(), Vec::<String>::new());
+    assert_eq!(again, c, "{saved}");
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
 

@@ -390,6 +390,17 @@ pub fn check_options(c: &HealthCheck) -> String {
     out
 }
 
+/// A free-text value as one word of a rules file: as it is, unless
+/// [`super::ipvsadm::rule_lines`] would read it otherwise (empty, blanks in
+/// it, or a double quote first), then in double quotes.
+pub fn rule_word(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.is_empty() || v.starts_with('"') || v.chars().any(char::is_whitespace) {
+        super::notify::quote(v).into()
+    } else {
+        v.into()
+    }
+}
+
 /// The `--check` options of a check of kind `kind` (what `-S` writes and a
 /// keepalived.conf reload shows).
 pub fn kind_options(kind: &CheckKind) -> String {
@@ -408,7 +419,7 @@ pub fn kind_options(kind: &CheckKind) -> String {
                 let _ = write!(out, " --check-digest {}", digest_hex(d));
             }
             if let Some(v) = &h.vhost {
-                let _ = write!(out, " --check-virtualhost {v}");
+                let _ = write!(out, " --check-virtualhost {}", rule_word(v));
             }
             if h.sni {
                 out.push_str(" --check-sni");
@@ -416,12 +427,12 @@ pub fn kind_options(kind: &CheckKind) -> String {
             Ok(())
         }
         CheckKind::Ping => write!(out, " --check ping"),
-        CheckKind::Smtp(c) => write!(out, " --check smtp --helo-name {}", c.helo),
+        CheckKind::Smtp(c) => write!(out, " --check smtp --helo-name {}", rule_word(&c.helo)),
         CheckKind::Dns(d) => write!(
             out,
             " --check dns --dns-type {} --dns-name {}",
             d.qtype.name(),
-            d.name
+            rule_word(&d.name)
         ),
         CheckKind::Udp(u) => {
             out.push_str(" --check udp");

@@ -54,7 +54,7 @@ pub use http::{
 };
 use key::check_family;
 pub use key::{Netmask, Proto, ServiceKey};
-pub use notify::{MAX_SCRIPT, Script, Scripts, ServerScripts, split_words};
+pub use notify::{MAX_SCRIPT, Script, Scripts, ServerScripts, split_words, unescape};
 pub use pe::PersistEngine;
 use serde::{Deserialize, Serialize};
 pub use sorry::{Quorum, SorryOpts, SorryServer};

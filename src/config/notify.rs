@@ -63,20 +63,10 @@ impl Script {
             .collect()
     }
 
-    /// The script as one word of a rules file (`-S`): in double quotes, with
-    /// `\` and `"` escaped by a backslash ([`super::ipvsadm::rule_lines`]
-    /// reads it back).
+    /// The script as one word of a rules file (`-S`): always in double
+    /// quotes ([`quote`]), so that it reads as a script at a glance.
     pub fn quoted(&self) -> String {
-        let mut out = String::with_capacity(self.0.len() + 2);
-        out.push('"');
-        for c in self.0.chars() {
-            if c == '"' || c == '\\' {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        out.push('"');
-        out
+        quote(&self.0)
     }
 }
 
@@ -91,6 +81,22 @@ impl From<Script> for String {
     fn from(s: Script) -> String {
         s.0
     }
+}
+
+/// `v` in double quotes, `\` and `"` escaped by a backslash: one word of a
+/// rules file whatever it holds ([`super::ipvsadm::rule_lines`] reads it
+/// back).
+pub fn quote(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
+    for c in v.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 /// Splits `text` into words as keepalived's `alloc_strvec_quoted_escaped`
@@ -130,6 +136,30 @@ pub fn split_words(text: &str) -> Result<Vec<Vec<u8>>, String> {
         }
         words.push(word);
     }
+}
+
+/// `text` with its backslash escapes read (as [`split_words`] reads them),
+/// nothing else: keepalived's first reading of a notify script in its
+/// configuration file (`notify_script_init` reads the whole line with
+/// `alloc_strvec_quoted_escaped`, then `set_script_params_array` splits the
+/// script's word again), so `\\t` there is a tab in the end.
+pub fn unescape(text: &str) -> Result<String, String> {
+    let b = text.as_bytes();
+    let (mut out, mut i) = (Vec::with_capacity(b.len()), 0);
+    while let Some(&c) = b.get(i) {
+        if c == b'\\' {
+            let (byte, next) = escape(b, i + 1)?;
+            if byte == 0 {
+                return Err("a NUL byte in it".into());
+            }
+            out.push(byte);
+            i = next;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "not UTF-8 once its escapes are read".into())
 }
 
 /// The byte an escape stands for, the backslash before `at`, and where the
@@ -297,6 +327,17 @@ mod tests {
         assert_eq!(words(r"\x414"), ["A4"], "two hex digits at most");
         assert_eq!(words(r#"x """#), ["x", ""], "an empty word");
         assert_eq!(words("   "), Vec::<String>::new());
+    }
+
+    /// keepalived.conf's first reading: escapes only.
+    #[test]
+    fn unescape_reads_escapes_only() {
+        assert_eq!(unescape(r"/bin/echo a\ b").unwrap(), "/bin/echo a b");
+        assert_eq!(unescape(r"a\\tb 'c d'").unwrap(), r"a\tb 'c d'");
+        assert_eq!(unescape(r"\x41\t").unwrap(), "A\t");
+        assert!(unescape(r"a\").is_err());
+        assert!(unescape(r"\0").is_err());
+        assert!(unescape(r"\xff").is_err(), "not UTF-8");
     }
 
     #[test]

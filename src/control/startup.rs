@@ -178,7 +178,6 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         dp.published.clone(),
         (garp_tx, notifier),
     ));
-    let notify = start_notifier(notes, fifo, opts.notify_fifo_script.clone(), &shared)?;
     if let Some(src) = ka {
         ctl.set_ka_source(src);
         super::reload::watch_sighup(&ctl)?;
@@ -239,6 +238,10 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
 
     let term = on_signals()?;
     let metrics_stop = start_services(&opts, listener, &ctl)?;
+    // Last, once nothing can fail: a failed start leaves no thread behind,
+    // and drops a notify FIFO it made (`Fifo`'s drop removes it). Events
+    // until now wait in the queue.
+    let notify = start_notifier(notes, fifo, opts.notify_fifo_script.clone(), &shared)?;
 
     let mut resolver = neigh::Resolver {
         tx: ctl_tx,

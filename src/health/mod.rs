@@ -51,7 +51,7 @@ use crate::io::TxQueue;
 use crate::neigh::{NeighAddr, NeighEvent, Prefix, Prefix6};
 use crate::wire::Mac;
 use crossbeam_channel::Sender;
-use probe::{Probe, verdict};
+use probe::{Probe, to_tell, verdict};
 use stack::{Dev, Out, Stack};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -74,6 +74,14 @@ pub struct Target {
     pub check: HealthCheck,
     /// Its `--notify-up` and `--notify-down`.
     pub scripts: Scripts,
+}
+
+impl Target {
+    /// The same server with the same check (its scripts aside).
+    fn same_check(&self, o: &Target) -> bool {
+        (self.service, self.id, self.addr, self.port, &self.check)
+            == (o.service, o.id, o.addr, o.port, &o.check)
+    }
 }
 
 /// Every real server, of either family, of every service with a check.
@@ -412,9 +420,14 @@ impl<T: TxQueue> Checker<'_, T> {
         let mut old: HashMap<DestId, Probe> = self.probes.drain(..).map(|p| (p.t.id, p)).collect();
         for t in want {
             match old.remove(&t.id) {
-                Some(p) if p.t == t => self.probes.push(p),
+                // Only its scripts changed: the check goes on.
+                Some(mut p) if p.t.same_check(&t) => {
+                    p.t.scripts = t.scripts;
+                    self.probes.push(p);
+                }
                 prev => {
                     let up = starts_up(&t, prev.as_ref());
+                    let ran = prev.as_ref().is_some_and(|p| p.ran);
                     if let Some(f) = prev.and_then(|p| p.flight) {
                         self.stack.close(f, now);
                     }
@@ -426,6 +439,7 @@ impl<T: TxQueue> Checker<'_, T> {
                         flight: None,
                         arp_wait: None,
                         last_start: None,
+                        ran,
                     });
                 }
             }
@@ -503,8 +517,9 @@ impl<T: TxQueue> Checker<'_, T> {
             let Some(o) = self.stack.step(p, now) else {
                 continue;
             };
-            if verdict(p, o, now) {
-                changed = true;
+            let moved = verdict(p, o, now);
+            changed |= moved;
+            if to_tell(p, moved) {
                 let at = std::net::SocketAddr::new(p.t.addr, p.t.port);
                 (self.mon.notify).server(&p.t.service, at, p.up, &p.t.scripts);
             }
@@ -569,6 +584,7 @@ mod tests {
             flight: None,
             arp_wait: None,
             last_start: None,
+            ran: false,
         }
     }
 
@@ -807,6 +823,34 @@ mod tests {
         }
     }
 
+    /// What is told to the notifier (keepalived's `update_svr_checker_state`):
+    /// each change, and an `alpha` server's first result that leaves it down;
+    /// not a server that starts up and passes, nor a repeated failure.
+    #[test]
+    fn changes_and_an_alpha_servers_first_failure_are_told() {
+        let now = Instant::now();
+        let step = |p: &mut Probe, o: Outcome| {
+            let moved = verdict(p, o, now);
+            to_tell(p, moved)
+        };
+        let mut p = probe(0);
+        assert!(!step(&mut p, Outcome::Ok), "up, stays up");
+        assert!(step(&mut p, Outcome::Refused), "down");
+        assert!(!step(&mut p, Outcome::Refused));
+        assert!(step(&mut p, Outcome::Ok), "back up");
+        let alpha = || {
+            let mut a = probe(0);
+            a.t.check.alpha = true;
+            a.up = false;
+            a
+        };
+        let mut a = alpha();
+        assert!(step(&mut a, Outcome::Refused), "first: down");
+        assert!(!step(&mut a, Outcome::Refused), "once");
+        assert!(step(&mut a, Outcome::Ok), "up");
+        assert!(step(&mut alpha(), Outcome::Ok), "first: up");
+    }
+
     /// A probe for a new server starts up, or down with `alpha`; one for
     /// a server whose check changed keeps the old probe's state.
     #[test]
@@ -819,6 +863,7 @@ mod tests {
             flight: None,
             arp_wait: None,
             last_start: None,
+            ran: false,
         };
         assert!(starts_up(&target(1, false), None));
         assert!(!starts_up(&target(1, true), None));

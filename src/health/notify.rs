@@ -27,8 +27,7 @@
 //! blocks once its pipe is full), so a line that does not fit is dropped
 //! and logged; scripts run as ringvs's user (keepalived's `script_user`
 //! and per-script users are not taken: `config::keepalived` does not run a
-//! script that names one); keepalived's `--notify-fifo-script` is killed
-//! (SIGKILL) when ringvs stops, where keepalived sends SIGTERM.
+//! script that names one).
 
 use crate::config::{Proto, Script, Scripts, ServiceKey};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -141,7 +140,8 @@ impl Fifo {
             Ok(m) if m.file_type().is_fifo() => false,
             Ok(_) => return Err("there is something other than a FIFO there".into()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let out = Command::new("mkfifo")
+                // By its path: root's PATH is not trusted to name it.
+                let out = Command::new("/usr/bin/mkfifo")
                     .args(["-m", "0644", "--"])
                     .arg(path)
                     .output()
@@ -231,11 +231,32 @@ pub fn run(
             reader = None;
         }
     }
-    if let Some((mut c, _)) = reader {
-        let _ = c.kill();
-        let _ = c.wait();
+    if let Some((c, _)) = reader {
+        end_group(c);
     }
+    reap(&mut running);
     drop(fifo.take());
+}
+
+/// Ends the FIFO's script as keepalived's `script_killall` does: SIGTERM to
+/// its process group (with `kill(1)`, which keeps `unsafe` out of here),
+/// then SIGKILL to it if it is still there a second later.
+fn end_group(mut c: Child) {
+    let group = format!("-{}", c.id());
+    let _ = Command::new("/usr/bin/kill")
+        .args(["-TERM", "--", &group])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    for _ in 0..20 {
+        if matches!(c.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
 }
 
 /// Starts `s` (with `extra` as its last argument) in a process group of its
@@ -328,8 +349,6 @@ mod tests {
                 },
             ]
         );
-        // Off: nothing queued, nothing blocks.
-        Notifier::default().quorum(&vs(), true, &scripts);
     }
 
     /// A full queue drops the event instead of waiting.
@@ -409,6 +428,23 @@ mod tests {
         stop.store(true, Ordering::Relaxed);
         t.join().unwrap();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A FIFO ringvs made goes with it; one it found stays.
+    #[test]
+    fn a_fifo_made_is_removed_and_one_found_kept() {
+        use std::os::unix::fs::FileTypeExt;
+        let path = std::env::temp_dir().join(format!("ringvs-fifo-drop-{}", std::process::id()));
+        let made = Fifo::open(&path).unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_fifo());
+        drop(made);
+        assert!(!path.exists(), "made, removed");
+        let out = Command::new("/usr/bin/mkfifo").arg(&path).status().unwrap();
+        assert!(out.success());
+        drop(Fifo::open(&path).unwrap());
+        assert!(path.exists(), "found, kept");
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

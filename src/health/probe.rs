@@ -121,6 +121,18 @@ pub(super) struct Probe {
     pub(super) arp_wait: Option<Instant>,
     /// When the last check started.
     pub(super) last_start: Option<Instant>,
+    /// Whether a check has given a result (keepalived's `has_run`).
+    pub(super) ran: bool,
+}
+
+/// Whether a check's result is told to the notifier (keepalived's
+/// `update_svr_checker_state`, `check_api.c`): when it changed the server's
+/// state (`changed`, from [`verdict`]), and for the first result of an
+/// `alpha` server that stays down (it started down without being told).
+pub(super) fn to_tell(p: &mut Probe, changed: bool) -> bool {
+    let first = !p.ran;
+    p.ran = true;
+    changed || (first && !p.up && p.t.check.alpha)
 }
 
 impl Probe {

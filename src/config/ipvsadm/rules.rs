@@ -10,10 +10,12 @@ use super::parse::parse_with;
 
 /// Splits a rules file in `ipvsadm -S` format into command lines: words
 /// separated by blanks; empty lines and lines starting with `#` are skipped.
-/// Each line comes with its 1-based number. A part of a word in double
-/// quotes may hold blanks, and `\"` and `\\` in it stand for `"` and `\`
-/// (how `-S` writes a notify script; ipvsadm's own files have no quotes);
-/// a quote left open is an error of its line.
+/// Each line comes with its 1-based number. A word that starts with a double
+/// quote is read up to the next one, blanks included, `\"` and `\\` in it
+/// standing for `"` and `\` (how `-S` writes a notify script, or a value
+/// that starts with a quote); a quote anywhere else is a character like any
+/// other, as in ipvsadm's own files. A quote left open is an error of its
+/// line.
 pub fn rule_lines(text: &str) -> Result<Vec<(usize, Vec<String>)>, AdmError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -38,7 +40,8 @@ fn line_words(line: &str) -> Option<Vec<String>> {
     let (mut word, mut in_word, mut quoted) = (String::new(), false, false);
     while let Some(c) = chars.next() {
         match c {
-            '"' => (quoted, in_word) = (!quoted, true),
+            '"' if quoted => quoted = false,
+            '"' if !in_word => (quoted, in_word) = (true, true),
             '\\' if quoted => match chars.next()? {
                 e @ ('"' | '\\') => word.push(e),
                 e => word.extend(['\\', e]),

@@ -57,7 +57,7 @@ use super::super::ipvsadm::{DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, MAX_T
 use super::super::names::Names;
 use super::super::{
     AdmError, Config, Forward, HealthCheck, Netmask, PersistEngine, Proto, Quorum, SchedFlags,
-    Scheduler, Script, Scripts, ServiceKey, SorryOpts,
+    Scheduler, Script, Scripts, ServiceKey, SorryOpts, unescape,
 };
 use super::check::{self, Checker, ServerCheck, Times};
 use super::lexer::Stmt;
@@ -583,9 +583,11 @@ fn not_keepalived(cx: &mut Cx<'_>, k: &Stmt) {
 
 /// A notify script (`notify_up "COMMAND" [USER [GROUP]]`, and `notify_down`,
 /// `quorum_up`, `quorum_down` alike; `check_parser.c` through
-/// `notify_script_init`). One that names a user is not run (warned):
-/// ringvs runs scripts as its own user, where keepalived would switch to
-/// that one, and a script meant to run unprivileged is not run as root.
+/// `notify_script_init`), its escapes read twice as keepalived reads them
+/// ([`unescape`], then [`Script::parse`]'s splitting). One that names a
+/// user is not run (warned): ringvs runs scripts as its own user, where
+/// keepalived would switch to that one, and a script meant to run
+/// unprivileged is not run as root.
 fn script(cx: &mut Cx<'_>, k: &Stmt) -> Result<Option<Script>, KaError> {
     let kw = k.keyword();
     let text = cx.value_of(k)?;
@@ -596,7 +598,8 @@ fn script(cx: &mut Cx<'_>, k: &Stmt) -> Result<Option<Script>, KaError> {
         cx.w.at(&k.pos, e);
         return Ok(None);
     }
-    Script::parse(text)
+    unescape(text)
+        .and_then(|t| Script::parse(&t))
         .map(Some)
         .map_err(|e| KaError::at(&k.pos, format!("{kw} {text}: {e}")))
 }

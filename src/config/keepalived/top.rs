@@ -49,13 +49,17 @@ pub(crate) fn config(top: &[Stmt], w: &mut Warnings) -> Result<Config, KaError> 
         match s.keyword() {
             "virtual_server" if s.args().first().map(String::as_str) == Some("group") => {
                 let since = cx.w.len();
+                let mut keys = Vec::new();
                 for m in group::members(&mut cx, s, &groups)? {
-                    add_virtual_server(&mut cx, &m, &mut seen, &mut cfg)?;
+                    keys.extend(add_virtual_server(&mut cx, &m, &mut seen, &mut cfg)?);
                 }
                 // The block's warnings once, not once per member.
                 cx.w.dedup_since(since);
+                scripts_once(&mut cx, s, &keys, &mut cfg);
             }
-            "virtual_server" => add_virtual_server(&mut cx, s, &mut seen, &mut cfg)?,
+            "virtual_server" => {
+                add_virtual_server(&mut cx, s, &mut seen, &mut cfg)?;
+            }
             // Read above.
             "virtual_server_group" => {}
             "global_defs" => script_user = global_defs(&mut cx, s).or(script_user),
@@ -94,16 +98,44 @@ fn no_scripts(cx: &mut Cx<'_>, k: &Stmt, cfg: &mut Config) {
     }
 }
 
+/// The notify scripts of a `virtual_server group` (`keys`: its members,
+/// in order) run for its first member alone: keepalived runs them once for
+/// the group, and ringvs checks each member's servers apart, so each event
+/// would otherwise run them once per member (warned when there are others).
+fn scripts_once(cx: &mut Cx<'_>, s: &Stmt, keys: &[ServiceKey], cfg: &mut Config) {
+    let Some((first, rest)) = keys.split_first() else {
+        return;
+    };
+    let mut dropped = false;
+    for k in rest {
+        let Some(svc) = cfg.service(k).cloned() else {
+            continue;
+        };
+        dropped |= !svc.quorum_scripts.is_empty() || !svc.server_scripts.is_empty();
+        let _ = cfg.set_service_scripts(k, Scripts::default());
+        for d in &svc.server_scripts {
+            let _ = cfg.set_dest_scripts(k, d.addr, d.port, Scripts::default());
+        }
+    }
+    if dropped {
+        let e = format!(
+            "virtual_server group: its notify scripts run for its first member {first} alone \
+             (keepalived runs them once for the group; ringvs checks each member apart)"
+        );
+        cx.w.at(&s.pos, e);
+    }
+}
+
 /// Reads the `virtual_server` block `s` into `cfg` (`seen`: the services so
-/// far, where they were defined).
+/// far, where they were defined); the service's key if one was added.
 fn add_virtual_server(
     cx: &mut Cx<'_>,
     s: &Stmt,
     seen: &mut Vec<(ServiceKey, Pos)>,
     cfg: &mut Config,
-) -> Result<(), KaError> {
+) -> Result<Option<ServiceKey>, KaError> {
     let Some(vs) = virtual_server(cx, s)? else {
-        return Ok(());
+        return Ok(None);
     };
     if let Some((_, first)) = seen.iter().find(|(k, _)| *k == vs.key) {
         return Err(KaError::at(
@@ -115,7 +147,8 @@ fn add_virtual_server(
         ));
     }
     seen.push((vs.key, s.pos.clone()));
-    vs.add_to(cfg)
+    vs.add_to(cfg)?;
+    Ok(Some(vs.key))
 }
 
 /// `global_defs` is keepalived's; only the LVS settings in it concern the
