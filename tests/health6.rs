@@ -294,7 +294,7 @@ impl Rig {
             shared.neigh.store(Arc::new(s));
         }
         let mon = Arc::new(Monitor::default());
-        mon.set_targets(health::targets(&cfg));
+        mon.set_targets(health::targets(&cfg), &cfg);
         let (out, frames) = unbounded();
         let (neigh_tx, neigh_rx) = bounded(64);
         let republished = Arc::new(AtomicUsize::new(0));

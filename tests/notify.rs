@@ -357,7 +357,8 @@ fn wait_lines(what: &str, limit: Duration, mut got: impl FnMut() -> Vec<String>,
 /// `--notify-fifo`: a server killed runs its `notify_down` and writes its
 /// `RS ... DOWN` line; the second one down loses the quorum (`VS ... DOWN`,
 /// `quorum_down`); the first one back gains it again (`RS ... UP`, `VS ...
-/// UP`, both up scripts). The FIFO the director made is gone once it stops.
+/// UP`, both up scripts); `-d` of it while up tells it down, and the
+/// quorum with it. The FIFO the director made is gone once it stops.
 #[test]
 fn scripts_run_and_the_fifo_is_written_as_servers_go_and_come() {
     let dir = std::env::temp_dir().join(format!("ringvs-notify-ns-{}", std::process::id()));
@@ -447,6 +448,28 @@ fn scripts_run_and_the_fifo_is_written_as_servers_go_and_come() {
         ["quorum down", "quorum up", "rs1 down", "rs1 up", "rs2 down"],
         "each script ran once"
     );
+
+    // `-d` of rs1 while up: told down, as keepalived tells a real server a
+    // reload removes; with it goes the quorum (rs2 is still down).
+    let lines = fifo_now();
+    adm(&control, &["-d", "-t", &vip, "-r", &format!("{rs1}:80")]);
+    let want = [rs_line(rs1, "DOWN"), vs_line("DOWN")];
+    let start = Instant::now();
+    while fifo_now().len() < lines.len() + 2 {
+        assert!(start.elapsed() < limit, "after -d: {:?}", fifo_now());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(fifo_now()[lines.len()..], want, "after -d");
+    let ran_twice = |l: &str| ran().iter().filter(|x| *x == l).count() == 2;
+    let start = Instant::now();
+    while !(ran_twice("rs1 down") && ran_twice("quorum down")) {
+        assert!(
+            start.elapsed() < limit,
+            "the scripts ran again: {:?}",
+            ran()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     drop(lab);
     assert!(!fifo.exists(), "the FIFO the director made is removed");

@@ -408,6 +408,11 @@ impl Config {
         self.services.iter_mut().find(|s| s.key == *key)
     }
 
+    /// Whether some real server (or sorry server) has id `id`.
+    pub fn has_id(&self, id: DestId) -> bool {
+        self.ids_in_use.contains(&id.0)
+    }
+
     /// Number of server ids in use over all services: real servers and
     /// sorry servers.
     pub fn dest_count(&self) -> usize {

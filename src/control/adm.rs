@@ -101,7 +101,8 @@ impl Ctl {
     /// Publishes the configuration as the data plane should run it: the rules
     /// less the servers health checks hold down.
     pub(super) fn publish(&self, st: &AdmState) {
-        self.health.set_targets(crate::health::targets(&st.cfg));
+        self.health
+            .set_targets(crate::health::targets(&st.cfg), &st.cfg);
         let down = self.health.down();
         let lost = self.health.weigh(&st.cfg, &down);
         let run = crate::health::effective(&st.cfg, &down, &lost, false);

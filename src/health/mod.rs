@@ -186,14 +186,25 @@ impl Monitor {
         }
     }
 
-    /// The control thread: the servers to check now. A new server whose
-    /// check says `alpha` is held down at once, before the health thread
-    /// takes it up, so that no table ever has it before its first check
-    /// passes.
-    pub fn set_targets(&self, t: Vec<Target>) {
+    /// The control thread: the servers to check now, those of the rules
+    /// `cfg`. A new server whose check says `alpha` is held down at once,
+    /// before the health thread takes it up, so that no table ever has it
+    /// before its first check passes. A server that left the rules while up
+    /// is told down (keepalived's `clear_service_rs` on a reload that
+    /// removes it), not one whose service only dropped its check.
+    pub fn set_targets(&self, t: Vec<Target>, cfg: &Config) {
         if let Ok(mut cur) = self.targets.lock()
             && *cur != t
         {
+            let down = self.down();
+            let kept: HashSet<DestId> = t.iter().map(|n| n.id).collect();
+            let gone = cur
+                .iter()
+                .filter(|c| !kept.contains(&c.id) && !cfg.has_id(c.id));
+            for c in gone.filter(|c| !down.contains_key(&c.id)) {
+                let at = std::net::SocketAddr::new(c.addr, c.port);
+                self.notify.server(&c.service, at, false, &c.scripts);
+            }
             let alpha: Vec<&Target> = t.iter().filter(|n| n.check.alpha).collect();
             if !alpha.is_empty()
                 && let Ok(mut down) = self.down.lock()
@@ -879,13 +890,14 @@ mod tests {
     #[test]
     fn alpha_holds_a_new_server_down_from_the_first_table() {
         let mon = Monitor::default();
-        mon.set_targets(vec![target(1, false)]);
+        let c = Config::new();
+        mon.set_targets(vec![target(1, false)], &c);
         assert!(mon.down().is_empty(), "without alpha a server starts up");
         let e = mon.epoch.load(Ordering::Acquire);
         assert!(mon.set_down_for(e, HashMap::new()));
         let mut inhibited = target(2, true);
         inhibited.check.inhibit_on_failure = true;
-        mon.set_targets(vec![target(1, true), inhibited.clone()]);
+        mon.set_targets(vec![target(1, true), inhibited.clone()], &c);
         assert_eq!(mon.down(), HashMap::from([(DestId(2), true)]));
         assert!(
             !mon.set_down_for(e, HashMap::new()),
@@ -895,6 +907,85 @@ mod tests {
         let e = mon.epoch.load(Ordering::Acquire);
         assert!(mon.set_down_for(e, HashMap::new()));
         assert!(mon.down().is_empty(), "its check passed");
+    }
+
+    /// A checked server that leaves the rules while up is told down (a
+    /// reload or `-d` removing it, keepalived's `clear_service_rs`); not one
+    /// that was down already, nor one whose service only dropped its check;
+    /// a service that leaves while it holds its quorum is told so too.
+    #[test]
+    fn servers_and_services_that_leave_while_up_are_told_down() {
+        use crate::config::Script;
+        let (notify, notes) = Notifier::channel();
+        let mon = Monitor::with_notifier(notify.clone());
+        let mut c = Config::new();
+        let k = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
+        c.add_service(k, Scheduler::Rr, None).unwrap();
+        let rs = |n: u8| IpAddr::from(Ipv4Addr::new(198, 19, 0, n));
+        for n in 2..=4 {
+            c.add_dest(&k, rs(n), 80, 1).unwrap();
+        }
+        let down = Some(Script::parse("/bin/d").unwrap());
+        for n in 2..=4 {
+            let s = Scripts {
+                up: None,
+                down: down.clone(),
+            };
+            c.set_dest_scripts(&k, rs(n), 80, s).unwrap();
+        }
+        let quorum = Scripts {
+            up: None,
+            down: Some(Script::parse("/bin/q").unwrap()),
+        };
+        c.set_service_scripts(&k, quorum).unwrap();
+        c.set_service_check(&k, Some(HealthCheck::new(CheckKind::Tcp)))
+            .unwrap();
+        mon.set_targets(targets(&c), &c);
+        let id = |c: &Config, n: u8| c.service(&k).unwrap().dest(rs(n), 80).unwrap().id;
+        // .3 is held down by its check.
+        let e = mon.epoch.load(Ordering::Acquire);
+        assert!(mon.set_down_for(e, HashMap::from([(id(&c, 3), false)])));
+        let lines = || {
+            notes
+                .try_iter()
+                .map(|n| (n.line, n.script.is_some()))
+                .collect::<Vec<_>>()
+        };
+        let _ = mon.weigh(&c, &mon.down());
+        assert_eq!(lines(), []);
+        // -d of .2 (up) and .3 (down): .2 is told, with its script.
+        c.del_dest(&k, rs(2), 80).unwrap();
+        c.del_dest(&k, rs(3), 80).unwrap();
+        mon.set_targets(targets(&c), &c);
+        assert_eq!(
+            lines(),
+            [(
+                "RS [198.19.0.2]:tcp:80 [198.18.0.110]:tcp:80 DOWN\n".into(),
+                true
+            )]
+        );
+        // The check dropped: .4 stays in the rules, nothing is told.
+        c.set_service_check(&k, None).unwrap();
+        mon.set_targets(targets(&c), &c);
+        assert_eq!(lines(), []);
+        // The service goes while it holds its quorum (.4 up): told.
+        c.set_service_check(&k, Some(HealthCheck::new(CheckKind::Tcp)))
+            .unwrap();
+        mon.set_targets(targets(&c), &c);
+        let _ = mon.weigh(&c, &mon.down());
+        c.del_service(&k).unwrap();
+        mon.set_targets(targets(&c), &c);
+        let _ = mon.weigh(&c, &mon.down());
+        assert_eq!(
+            lines(),
+            [
+                (
+                    "RS [198.19.0.4]:tcp:80 [198.18.0.110]:tcp:80 DOWN\n".into(),
+                    true
+                ),
+                ("VS [198.18.0.110]:tcp:80 DOWN\n".into(), true),
+            ]
+        );
     }
 
     #[test]

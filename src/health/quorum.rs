@@ -18,13 +18,14 @@
 //! quorum changes nothing.
 
 use super::Notifier;
-use crate::config::{Config, DestId, Quorum, ServiceKey};
+use crate::config::{Config, DestId, Quorum, Scripts, ServiceKey};
 use std::collections::{HashMap, HashSet};
 
-/// Whether each weighed service holds its quorum, as last weighed.
+/// Whether each weighed service holds its quorum, as last weighed, with its
+/// quorum scripts (for when it leaves the rules).
 #[derive(Debug, Default)]
 pub struct Quorums {
-    up: HashMap<ServiceKey, bool>,
+    up: HashMap<ServiceKey, (bool, Scripts)>,
 }
 
 /// One service's state after weighing: `was` is `None` for a service weighed
@@ -47,7 +48,9 @@ impl Quorums {
     /// quorum (as keepalived's `Gained quorum` and `Lost quorum`) and tells
     /// `notify` (as `do_vs_notifies`: also a service that starts without its
     /// quorum and has a sorry server, keepalived's "Starting with quorum
-    /// down"), forgets services that are gone, and returns those without a
+    /// down"), forgets services that are gone (telling those that held
+    /// their quorum, as `clear_service_vs` through `update_vs_notifies` when
+    /// a reload removes a virtual server), and returns those without a
     /// quorum.
     pub fn weigh(
         &mut self,
@@ -63,7 +66,7 @@ impl Quorums {
             let total = s.dests.iter().map(|d| u64::from(d.weight)).sum::<u64>();
             let up = s.dests.iter().filter(|d| !down.contains_key(&d.id));
             let weight = up.map(|d| u64::from(d.weight)).sum::<u64>();
-            let was = self.up.get(&s.key).copied();
+            let was = self.up.get(&s.key).map(|u| u.0);
             let now = next(was, s.quorum, weight, total);
             if was != Some(now) && (was.is_some() || !now) {
                 let (quorum, hysteresis) = s.quorum.bounds(total);
@@ -80,7 +83,12 @@ impl Quorums {
                     notify.quorum(&s.key, now, &s.quorum_scripts);
                 }
             }
-            seen.insert(s.key, now);
+            seen.insert(s.key, (now, s.quorum_scripts.clone()));
+        }
+        for (k, (was, scripts)) in &self.up {
+            if *was && cfg.service(k).is_none() {
+                notify.quorum(k, false, scripts);
+            }
         }
         self.up = seen;
         self.lost()
@@ -90,7 +98,7 @@ impl Quorums {
     pub fn lost(&self) -> HashSet<ServiceKey> {
         self.up
             .iter()
-            .filter(|(_, up)| !**up)
+            .filter(|(_, (up, _))| !*up)
             .map(|(k, _)| *k)
             .collect()
     }
