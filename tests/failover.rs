@@ -5,49 +5,13 @@
 //! The in-memory tests of the same rules are in `tests/pipeline.rs`.
 
 mod nslab;
-use nslab::{NsDirector, Scenario, adm, http_bodies, spawn_http_server, stats, total};
+use nslab::{
+    NsDirector, Scenario, adm, http_bodies, kill_all_in, listed_weight, spawn_http_server, stats,
+    total, wait_for,
+};
 use ringvs::lab;
 use std::path::Path;
-use std::process::Command as Process;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// Polls `f` every 50 ms until it holds or `limit` passes; the time it took.
-fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    loop {
-        if f() {
-            return Some(start.elapsed());
-        }
-        if start.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The weight `-L -n` lists for real server `rs` (0 while it is down).
-fn listed_weight(control: &Path, rs: &str) -> Option<u32> {
-    adm(control, &["-L", "-n"]).lines().find_map(|l| {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        (w.len() >= 4 && w[0] == "->" && w[1] == rs).then(|| w[3].parse().ok())?
-    })
-}
-
-/// SIGKILL every process in `ns` (the HTTP server the test started there).
-fn kill_all_in(ns: &str) -> usize {
-    let out = Process::new("ip")
-        .args(["netns", "pids", ns])
-        .output()
-        .expect("ip netns pids");
-    let pids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    for p in &pids {
-        let _ = Process::new("kill").args(["-KILL", p]).status();
-    }
-    pids.len()
-}
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn now_epoch() -> f64 {
     SystemTime::now()

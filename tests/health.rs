@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod nslab;
-use nslab::{EXE, NsDirector, Scenario, adm, stats};
+use nslab::{
+    EXE, NsDirector, Scenario, adm, kill_all_in, listed_weight, serve_again, stats, wait_for,
+};
 use ringvs::config::format::format_save;
 use ringvs::config::ipvsadm::{self, AdmCommand, parse};
 use ringvs::config::names::Names;
@@ -542,50 +544,6 @@ use ringvs::proto::{self, Command};
 use std::path::Path;
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
-
-/// The weight `-L -n` shows for `rs` (None: not listed).
-fn listed_weight(control: &Path, rs: &str) -> Option<u32> {
-    adm(control, &["-L", "-n"]).lines().find_map(|l| {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        (w.len() >= 4 && w[0] == "->" && w[1] == rs).then(|| w[3].parse().ok())?
-    })
-}
-
-/// Polls `f` every 50 ms until it holds or `limit` passes; the time it took.
-fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    loop {
-        if f() {
-            return Some(start.elapsed());
-        }
-        if start.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// SIGKILL every process in `ns` (the HTTP server the test started there).
-fn kill_all_in(ns: &str) -> usize {
-    let out = Process::new("ip")
-        .args(["netns", "pids", ns])
-        .output()
-        .expect("ip netns pids");
-    let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    for &p in &pids {
-        let _ = Process::new("kill")
-            .args(["-KILL", &p.to_string()])
-            .status();
-    }
-    pids.len()
-}
-
-fn serve_again(lab: &mut Lab, n: usize) {
-    nslab::spawn_http_server(lab, n, "0.0.0.0:80", &format!("i am rs{n}"), "600");
-}
 
 /// Runs `nft SCRIPT` in namespace `ns`; panics with nft's words if it fails.
 fn nft_in(ns: &str, script: &str) {

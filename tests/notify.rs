@@ -6,14 +6,14 @@
 #![allow(clippy::unwrap_used)]
 
 mod nslab;
-use nslab::{NsDirector, Scenario, adm};
+use nslab::{NsDirector, Scenario, adm, kill_all_in, serve_again, wait_for};
 use ringvs::config::format::format_save;
 use ringvs::config::ipvsadm::{self, AdmCommand, parse};
 use ringvs::config::names::Names;
 use ringvs::config::{AdmError, Config, Script, Scripts};
 use std::io::BufRead;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn args(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| w.to_string()).collect()
@@ -316,40 +316,20 @@ proptest::proptest! {
 // Namespace test (root): scripts and FIFO through real health changes.
 // ---------------------------------------------------------------------------
 
-use ringvs::lab::{self, Lab};
+use ringvs::lab;
 
-/// SIGKILL every process in `ns` (the real server's HTTP server).
-fn kill_all_in(ns: &str) {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "pids", ns])
-        .output()
-        .expect("ip netns pids");
-    for p in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", p])
-            .status();
-    }
-}
-
-fn serve_again(lab: &mut Lab, n: usize) {
-    nslab::spawn_http_server(lab, n, "0.0.0.0:80", &format!("i am rs{n}"), "600");
-}
-
-/// The lines of `file` once they hold every one of `want` (in any order),
+/// Polls `got` until its lines hold every one of `want` (in any order),
 /// or panics after `limit`.
 fn wait_lines(what: &str, limit: Duration, mut got: impl FnMut() -> Vec<String>, want: &[&str]) {
-    let start = Instant::now();
-    loop {
-        let lines = got();
-        if want.iter().all(|w| lines.iter().any(|l| l == w)) {
-            return;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "{what}: {want:?} not all within {limit:?}; got {lines:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut last = Vec::new();
+    let all = wait_for(limit, || {
+        last = got();
+        want.iter().all(|w| last.iter().any(|l| l == w))
+    });
+    assert!(
+        all.is_some(),
+        "{what}: {want:?} not all within {limit:?}; got {last:?}"
+    );
 }
 
 /// Two servers, each with a `--notify-down` and one with a `--notify-up`,
@@ -454,22 +434,12 @@ fn scripts_run_and_the_fifo_is_written_as_servers_go_and_come() {
     let lines = fifo_now();
     adm(&control, &["-d", "-t", &vip, "-r", &format!("{rs1}:80")]);
     let want = [rs_line(rs1, "DOWN"), vs_line("DOWN")];
-    let start = Instant::now();
-    while fifo_now().len() < lines.len() + 2 {
-        assert!(start.elapsed() < limit, "after -d: {:?}", fifo_now());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let two = wait_for(limit, || fifo_now().len() >= lines.len() + 2);
+    assert!(two.is_some(), "after -d: {:?}", fifo_now());
     assert_eq!(fifo_now()[lines.len()..], want, "after -d");
     let ran_twice = |l: &str| ran().iter().filter(|x| *x == l).count() == 2;
-    let start = Instant::now();
-    while !(ran_twice("rs1 down") && ran_twice("quorum down")) {
-        assert!(
-            start.elapsed() < limit,
-            "the scripts ran again: {:?}",
-            ran()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let again = wait_for(limit, || ran_twice("rs1 down") && ran_twice("quorum down"));
+    assert!(again.is_some(), "the scripts ran again: {:?}", ran());
 
     drop(lab);
     assert!(!fifo.exists(), "the FIFO the director made is removed");

@@ -268,6 +268,18 @@ impl Config {
         Ok(())
     }
 
+    /// Takes every script of service `key` away, its own and its real
+    /// servers'; how many of them (the service, each server) had some.
+    pub fn drop_scripts(&mut self, key: &ServiceKey) -> usize {
+        let Some(svc) = self.service_mut(key) else {
+            return 0;
+        };
+        let n = usize::from(!svc.quorum_scripts.is_empty()) + svc.server_scripts.len();
+        svc.quorum_scripts = Scripts::default();
+        svc.server_scripts.clear();
+        n
+    }
+
     /// Sets a real server's `--notify-up` and `--notify-down` (`-e` without
     /// them clears them).
     pub fn set_dest_scripts(

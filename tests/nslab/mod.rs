@@ -340,6 +340,50 @@ pub fn http_bodies(lab: &Lab, addr: &str, count: usize) -> Vec<String> {
         .collect()
 }
 
+/// Polls `f` every 50 ms until it holds or `limit` passes; the time it took.
+pub fn wait_for(
+    limit: std::time::Duration,
+    mut f: impl FnMut() -> bool,
+) -> Option<std::time::Duration> {
+    let start = std::time::Instant::now();
+    loop {
+        if f() {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// SIGKILL every process in namespace `ns` (the server the test started
+/// there); how many there were.
+pub fn kill_all_in(ns: &str) -> usize {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "pids", ns])
+        .output()
+        .expect("ip netns pids");
+    let pids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    for p in &pids {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", p])
+            .status();
+    }
+    pids.len()
+}
+
+/// The weight `-L -n` lists for real server `rs` (0 while it is down).
+pub fn listed_weight(control: &Path, rs: &str) -> Option<u32> {
+    adm(control, &["-L", "-n"]).lines().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.len() >= 4 && w[0] == "->" && w[1] == rs).then(|| w[3].parse().ok())?
+    })
+}
+
 /// Start `ringvs serve-http` on real server `n` (not waiting for it to listen),
 /// stopped with the lab.
 pub fn spawn_http_server(lab: &mut Lab, n: usize, listen: &str, body: &str, max_secs: &str) {
@@ -357,6 +401,12 @@ pub fn spawn_http_server(lab: &mut Lab, n: usize, listen: &str, body: &str, max_
         ],
     )
     .expect("start http server");
+}
+
+/// Real server `n`'s HTTP server again, as the lab started it (after
+/// [`kill_all_in`] took it down).
+pub fn serve_again(lab: &mut Lab, n: usize) {
+    spawn_http_server(lab, n, "0.0.0.0:80", &format!("i am rs{n}"), "600");
 }
 
 /// The UDP scripts of the real servers and the client (`tests/data/dr`).

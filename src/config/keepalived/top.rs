@@ -4,7 +4,7 @@
 //! the LVS settings of `global_defs` (warned about: `ringvs adm` sets them).
 //! The blocks themselves are read in `lvs` and `group`.
 
-use super::super::{Config, Scripts, ServiceKey};
+use super::super::{Config, ServiceKey};
 use super::group;
 use super::lexer::Stmt;
 use super::lvs::virtual_server;
@@ -81,14 +81,8 @@ pub(crate) fn config(top: &[Stmt], w: &mut Warnings) -> Result<Config, KaError> 
 /// and checks nothing, so it runs none of them (warned once), rather than
 /// run as root what was meant to run otherwise.
 fn no_scripts(cx: &mut Cx<'_>, k: &Stmt, cfg: &mut Config) {
-    let mut n = 0;
-    for s in cfg.services().to_vec() {
-        n += usize::from(!s.quorum_scripts.is_empty()) + s.server_scripts.len();
-        let _ = cfg.set_service_scripts(&s.key, Scripts::default());
-        for d in &s.server_scripts {
-            let _ = cfg.set_dest_scripts(&s.key, d.addr, d.port, Scripts::default());
-        }
-    }
+    let keys: Vec<ServiceKey> = cfg.services().iter().map(|s| s.key).collect();
+    let n: usize = keys.iter().map(|k| cfg.drop_scripts(k)).sum();
     if n > 0 {
         let e = format!(
             "{}: keepalived runs notify scripts as another user or after checking them; ringvs runs them as its own user, so the notify scripts of {n} real or virtual server(s) are not run",
@@ -106,18 +100,8 @@ fn scripts_once(cx: &mut Cx<'_>, s: &Stmt, keys: &[ServiceKey], cfg: &mut Config
     let Some((first, rest)) = keys.split_first() else {
         return;
     };
-    let mut dropped = false;
-    for k in rest {
-        let Some(svc) = cfg.service(k).cloned() else {
-            continue;
-        };
-        dropped |= !svc.quorum_scripts.is_empty() || !svc.server_scripts.is_empty();
-        let _ = cfg.set_service_scripts(k, Scripts::default());
-        for d in &svc.server_scripts {
-            let _ = cfg.set_dest_scripts(k, d.addr, d.port, Scripts::default());
-        }
-    }
-    if dropped {
+    let dropped: usize = rest.iter().map(|k| cfg.drop_scripts(k)).sum();
+    if dropped > 0 {
         let e = format!(
             "virtual_server group: its notify scripts run for its first member {first} alone \
              (keepalived runs them once for the group; ringvs checks each member apart)"
