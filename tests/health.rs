@@ -52,6 +52,7 @@ fn check_options_parse_with_keepalived_defaults() {
             delay_before_retry: 1,
             inhibit_on_failure: false,
             alpha: false,
+            port: None,
         }
     );
     let http = check_of(
@@ -70,6 +71,7 @@ fn check_options_parse_with_keepalived_defaults() {
             delay_before_retry: 0,
             inhibit_on_failure: true,
             alpha: true,
+            port: None,
         }
     );
     // --opt=value works as for ipvsadm's own options; http defaults to GET / 200.
@@ -307,6 +309,67 @@ fn http_url_options_save_and_restore() {
     assert_eq!(format_save(&c, true, &Names::none()), rules);
 }
 
+/// `--check-port` (keepalived's `connect_port`): every server of the
+/// service is checked on that port, whatever its own; any check but `ping`
+/// (an echo has no port) takes it, and a port-0 service's check needs it;
+/// saved and restored exactly.
+#[test]
+fn check_port_parses_saves_and_restores() {
+    let c = check_of("-A -t 198.18.0.110:80 --check http --check-port 8080").unwrap();
+    assert_eq!(c.port, Some(8080));
+    assert_eq!(c.kind, CheckKind::Http(HttpCheck::get("/", 200)));
+    assert_eq!(
+        check_of("-A -t 198.18.0.110:80 --check tcp").unwrap().port,
+        None
+    );
+    let svc = "-A -t 198.18.0.110:80";
+    for (opts, e) in [
+        (
+            "--check ping --check-port 80",
+            "check-port needs a check with a port (not ping)",
+        ),
+        ("--check tcp --check-port 0", "illegal check-port specified"),
+        (
+            "--check tcp --check-port 65536",
+            "illegal check-port specified",
+        ),
+        ("--check tcp --check-port x", "illegal check-port specified"),
+        (
+            "--check tcp --check-port 1 --check-port 2",
+            "multiple 'check-port' options specified",
+        ),
+        (
+            "--check-port 81",
+            "the 'check-port' option needs the 'check' option",
+        ),
+    ] {
+        assert_eq!(usage_err(&format!("{svc} {opts}")), e, "{opts}");
+    }
+    // Every port (port 0, persistent): no server port to fall back on.
+    assert_eq!(
+        usage_err("-A -t 198.18.0.110:0 -p 60 --check tcp"),
+        "a port-0 service's check needs --check-port (the port to check)"
+    );
+    assert_eq!(
+        check_of("-A -t 198.18.0.110:0 -p 60 --check ping")
+            .unwrap()
+            .kind,
+        CheckKind::Ping
+    );
+    assert_eq!(
+        usage_err("-a -t 198.18.0.110:80 -r 198.19.0.2 --check-port 81"),
+        "Illegal 'check-port' option with the 'add-server' command"
+    );
+    let rules = "\
+-A -t 198.18.0.110:0 -s rr -p 300 --check tcp --check-port 22 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
+-A -t 198.18.0.110:80 -s rr --check http --check-path /h --check-status 200 --check-port 8080 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
+-A -u 198.18.0.110:53 -s rr --check udp --require-reply --check-port 5353 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
+";
+    let mut c = Config::new();
+    restore(&mut c, rules);
+    assert_eq!(format_save(&c, true, &Names::none()), rules);
+}
+
 #[test]
 fn help_lists_the_check_options() {
     let Err(AdmError::Help(text)) = parse(&argv("-h")) else {
@@ -317,6 +380,7 @@ fn help_lists_the_check_options() {
         "--check-digest",
         "--check-virtualhost",
         "--check-sni",
+        "--check-port",
         "--helo-name",
         "--dns-type",
         "--dns-name",
@@ -747,7 +811,8 @@ fn passive_check_finds_a_dead_server_before_delay_loop() {
 
 /// Without client traffic (so without passive hints) the active check alone
 /// takes a dead server out within `delay_loop + connect_timeout × (retry + 1)
-/// + delay_before_retry × retry`, and the log says why.
+/// + delay_before_retry × retry`, and the log says why; a check changed live
+/// (`-E`) takes effect, `--check-port` included.
 #[test]
 fn active_check_alone_takes_a_dead_server_out() {
     let vip = format!("{}:80", lab::VIP);
@@ -822,6 +887,29 @@ fn active_check_alone_takes_a_dead_server_out() {
         listed_weight(&control, &rs1) == Some(3) && listed_weight(&control, &rs2) == Some(1)
     });
     assert!(both_up.is_some(), "both pass the HTTP check again");
+
+    // `--check-port 81`, where nothing listens: both down, though their own
+    // port 80 serves; checked on 80 by name, both come back.
+    let on_port = |port: u16| {
+        let line = format!(
+            "-E -t {vip} -s wrr --check tcp --check-port {port} --delay-loop 1 --connect-timeout 1 --retry 0"
+        );
+        adm(&control, &line.split_whitespace().collect::<Vec<_>>());
+    };
+    on_port(81);
+    let both_down = wait_for(Duration::from_secs(4), || {
+        listed_weight(&control, &rs1) == Some(0) && listed_weight(&control, &rs2) == Some(0)
+    });
+    assert!(
+        both_down.is_some(),
+        "checked on port 81, where none listens"
+    );
+    assert!(adm(&control, &["-S", "-n"]).contains("--check tcp --check-port 81 "));
+    on_port(80);
+    let both_up = wait_for(Duration::from_secs(4), || {
+        listed_weight(&control, &rs1) == Some(3) && listed_weight(&control, &rs2) == Some(1)
+    });
+    assert!(both_up.is_some(), "both pass on port 80");
 }
 
 /// With `delay_loop` 60, a server that silently drops SYNs is found by the

@@ -99,6 +99,7 @@ fn pair_config() -> Config {
         delay_before_retry: 1,
         inhibit_on_failure: true,
         alpha: false,
+        port: None,
     };
     c.set_service_check(&http, Some(check)).unwrap();
     c.add_dest(&http, rip(2), 80, 3).unwrap();
@@ -302,8 +303,9 @@ fn quorum_hysteresis_and_alpha_are_read_and_reloaded() {
 
 /// `UDP_CHECK` (`payload`, `require_reply` with or without a hex string,
 /// `min_reply_length`, `max_reply_length`; a hex string is all the words
-/// after its keyword) and `PING_CHECK` (no port: `connect_port` is not
-/// warned about) are the services' checks, shown in a reload's edit; a hex
+/// after its keyword; `connect_port`, the check's `--check-port`) and
+/// `PING_CHECK` (no port: `connect_port` is ignored unwarned) are the
+/// services' checks, shown in a reload's edit; a hex
 /// string that is not one, and bounds that would always fail, are errors.
 #[test]
 fn udp_and_ping_checkers_are_read_and_reloaded() {
@@ -319,7 +321,7 @@ fn udp_and_ping_checkers_are_read_and_reloaded() {
     let p = t.write(
         "keepalived.conf",
         &conf(
-            "      payload 68 69\n      require_reply 72 x3\n      min_reply_length 2\n      max_reply_length 300\n      connect_timeout 2",
+            "      payload 68 69\n      require_reply 72 x3\n      min_reply_length 2\n      max_reply_length 300\n      connect_timeout 2\n      connect_port 5353",
             "      connect_port 9\n      retry 0\n      delay_before_retry 3",
         ),
     );
@@ -342,7 +344,9 @@ fn udp_and_ping_checkers_are_read_and_reloaded() {
         })
     );
     assert_eq!((c.connect_timeout, c.delay_before_retry), (2, 1));
+    assert_eq!(c.port, Some(5353), "connect_port is --check-port");
     let c = running.service(&web).unwrap().check.clone().unwrap();
+    assert_eq!(c.port, None, "PING_CHECK has no port");
     assert_eq!(
         (c.kind, c.retry, c.delay_before_retry),
         (CheckKind::Ping, 0, 3)
@@ -773,6 +777,115 @@ fn smtp_checkers_are_read() {
     );
 }
 
+/// `connect_port` is the check's `--check-port`, compared between the real
+/// servers as it is carried out: one that is its server's own port is none,
+/// and it equals another server's lack of one where that is the other's own
+/// port; a port-0 service (every port, persistent) checks its servers on it.
+#[test]
+fn connect_port_is_the_checks_port() {
+    let t = TempDir::new("connectport");
+    let conf = |port: u16, rs: [(u16, &str); 2]| {
+        let rs = [(2, rs[0]), (3, rs[1])].map(|(last, (p, c))| {
+            format!(
+                "  real_server 198.19.0.{last} {p} {{\n    TCP_CHECK {{\n      {c}\n    }}\n  }}\n"
+            )
+        });
+        format!(
+            "virtual_server 198.18.0.110 {port} {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  persistence_timeout 60\n{}{}}}\n",
+            rs[0], rs[1]
+        )
+    };
+    for (port, rs, want, warned) in [
+        // Another port for both: the first's, unwarned.
+        (
+            80,
+            [(80, "connect_port 8080"), (8081, "connect_port 8080")],
+            Some(8080),
+            false,
+        ),
+        // The second server's own port is the first's connect_port.
+        (
+            80,
+            [(80, "connect_port 8080"), (8080, "retry 1")],
+            Some(8080),
+            false,
+        ),
+        // The first's connect_port is its own port: no port of the check's.
+        (80, [(80, "connect_port 80"), (81, "retry 1")], None, false),
+        (80, [(81, "retry 1"), (80, "connect_port 80")], None, false),
+        // The second is checked on its own port 81 by keepalived, on 8080 here.
+        (
+            80,
+            [(80, "connect_port 8080"), (81, "retry 1")],
+            Some(8080),
+            true,
+        ),
+        // Every port: the servers' ports are 0, the check's is given.
+        (
+            0,
+            [(0, "connect_port 22"), (0, "connect_port 22")],
+            Some(22),
+            false,
+        ),
+    ] {
+        let p = t.write("keepalived.conf", &conf(port, rs));
+        let l = load_as(&p, None).unwrap();
+        let key = ServiceKey::new(Proto::Tcp, vip(110), port);
+        let c = l.config.service(&key).unwrap().check.clone().unwrap();
+        assert_eq!(c.port, want, "{rs:?}");
+        if warned {
+            assert_eq!(l.warnings.len(), 1, "{rs:?}: {:?}", l.warnings);
+            assert!(
+                l.warnings[0].contains("its check differs (connect_port)"),
+                "{:?}",
+                l.warnings
+            );
+        } else {
+            assert_eq!(l.warnings, Vec::<String>::new(), "{rs:?}");
+        }
+    }
+    // Every port, no connect_port: the servers' common port, else no check.
+    let p = t.write(
+        "keepalived.conf",
+        &conf(0, [(22, "retry 1"), (22, "retry 1")]),
+    );
+    let l = load_as(&p, None).unwrap();
+    let key = ServiceKey::new(Proto::Tcp, vip(110), 0);
+    let c = l.config.service(&key).unwrap().check.clone().unwrap();
+    assert_eq!(
+        (c.port, l.warnings.len()),
+        (Some(22), 0),
+        "{:?}",
+        l.warnings
+    );
+    t.write(
+        "keepalived.conf",
+        &conf(0, [(0, "retry 1"), (22, "retry 1")]),
+    );
+    let l = load_as(&p, None).unwrap();
+    assert_eq!(l.config.service(&key).unwrap().check, None);
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    assert!(
+        l.warnings[0].ends_with(":1: virtual_server port 0: its check (of {}:7) has no connect_port and its real servers no common port to check; not checked by ringvs".replace("{}", &p.display().to_string()).as_str()),
+        "{:?}",
+        l.warnings
+    );
+    // A reload that changes the port edits the service's check.
+    t.write(
+        "keepalived.conf",
+        &conf(0, [(0, "connect_port 22"), (0, "connect_port 22")]),
+    );
+    let mut running = load_as(&p, None).unwrap().config;
+    t.write(
+        "keepalived.conf",
+        &conf(0, [(0, "connect_port 23"), (0, "connect_port 23")]),
+    );
+    assert_eq!(
+        reload(&mut running, &p),
+        ["-E -t 198.18.0.110:0 -s rr -p 60 --check tcp --check-port 23"]
+    );
+}
+
 /// `notify_up`/`notify_down` of a real server and `quorum_up`/`quorum_down`
 /// of a virtual server (keepalived's notify scripts): read as the same
 /// scripts `-a`/`-A` take; one that names a user is not run (warned); the
@@ -978,7 +1091,7 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         &format!(
             "50: real_server 198.19.0.3:80: its check differs (checker, delay_before_retry) from the one of {f}:34; ringvs runs one check per virtual_server and uses that one"
         ),
-        "51: connect_port 81 (in TCP_CHECK): not supported by ringvs, which checks the real server's own port 80",
+        "51: connect_ip 198.19.0.7 (in TCP_CHECK): not supported by ringvs, which checks the real server's own address 198.19.0.3",
         &format!(
             "55: real_server 198.19.0.4:80 has no checker ringvs runs (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK, DNS_CHECK, SMTP_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {f}:34"
         ),

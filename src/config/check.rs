@@ -335,6 +335,10 @@ pub struct HealthCheck {
     /// its first check passes (without it a server starts up).
     #[serde(default)]
     pub alpha: bool,
+    /// keepalived's `connect_port`: the port every server is checked on
+    /// (`None`: each server's own port). Never set for `ping`.
+    #[serde(default)]
+    pub port: Option<u16>,
 }
 
 impl HealthCheck {
@@ -358,6 +362,7 @@ impl HealthCheck {
             },
             inhibit_on_failure: false,
             alpha: false,
+            port: None,
         }
     }
 }

@@ -375,7 +375,7 @@ pub fn format_list<S: StateName, A: ListAddr>(
 /// A health check as the `-A` options that set it, every value spelled out
 /// (so a saved table restores exactly even if the defaults change).
 pub fn check_options(c: &HealthCheck) -> String {
-    let mut out = kind_options(&c.kind);
+    let mut out = kind_options(c);
     let _ = write!(
         out,
         " --delay-loop {} --connect-timeout {} --retry {} --delay-before-retry {}",
@@ -401,11 +401,11 @@ pub fn rule_word(v: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The `--check` options of a check of kind `kind` (what `-S` writes and a
-/// keepalived.conf reload shows).
-pub fn kind_options(kind: &CheckKind) -> String {
+/// The `--check` options of what check `c` does, its times aside (what `-S`
+/// writes and a keepalived.conf reload shows).
+pub fn kind_options(c: &HealthCheck) -> String {
     let mut out = String::new();
-    let _ = match kind {
+    let _ = match &c.kind {
         CheckKind::Tcp => write!(out, " --check tcp"),
         CheckKind::Http(h) => {
             let _ = write!(
@@ -464,6 +464,9 @@ pub fn kind_options(kind: &CheckKind) -> String {
             }
         }
     };
+    if let Some(p) = c.port {
+        let _ = write!(out, " --check-port {p}");
+    }
     out
 }
 

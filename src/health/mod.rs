@@ -94,8 +94,13 @@ pub fn targets(cfg: &Config) -> Vec<Target> {
                 service: s.key,
                 id: d.id,
                 addr: d.addr,
-                // Port 0 (`-r` before `-t`): the data plane keeps the service port.
-                port: if d.port == 0 { s.key.port } else { d.port },
+                // `--check-port`, else the server's own; port 0 (`-r`
+                // before `-t`): the data plane keeps the service port.
+                port: match (check.port, d.port) {
+                    (Some(p), _) => p,
+                    (None, 0) => s.key.port,
+                    (None, p) => p,
+                },
                 check: check.clone(),
                 scripts: s.server_scripts(d.addr, d.port),
             });

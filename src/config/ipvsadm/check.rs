@@ -52,6 +52,8 @@ pub(super) struct CheckArgs {
     dns_name: Option<String>,
     /// `--helo-name`.
     helo: Option<String>,
+    /// `--check-port`.
+    port: Option<u16>,
 }
 
 impl CheckArgs {
@@ -93,6 +95,14 @@ impl CheckArgs {
             Tag::CheckSni => {
                 self.sni = true;
                 "check-sni"
+            }
+            Tag::CheckPort => {
+                self.port = Some(
+                    number_in(val, 1, i64::from(u16::MAX))
+                        .map(|v| v as u16)
+                        .ok_or_else(|| usage("illegal check-port specified"))?,
+                );
+                "check-port"
             }
             Tag::DelayLoop => {
                 self.delay_loop = Some(secs("delay-loop", 1)?);
@@ -227,6 +237,10 @@ impl CheckArgs {
         if kind != "smtp" && self.helo.is_some() {
             return Err(usage("helo-name needs --check smtp"));
         }
+        // keepalived's PING_CHECK has no `connect_port`: an echo has no port.
+        if kind == "ping" && self.port.is_some() {
+            return Err(usage("check-port needs a check with a port (not ping)"));
+        }
         if kind != "udp" && udp_only {
             return Err(usage(
                 "payload, require-reply, min-reply-length and max-reply-length need --check udp",
@@ -319,6 +333,7 @@ impl CheckArgs {
             delay_before_retry: self.delay_before_retry.unwrap_or(dbr),
             inhibit_on_failure: self.inhibit,
             alpha: self.alpha,
+            port: self.port,
             ..d
         }
     }

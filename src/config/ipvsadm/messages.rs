@@ -83,6 +83,7 @@ pub(super) fn usage_text() -> String {
          \x20 --check-digest md5                  HTTP: the body's MD5, 32 hex digits (default none)\n\
          \x20 --check-virtualhost name            HTTP: the Host header (default address:port)\n\
          \x20 --check-sni                         https: the TLS handshake names the virtualhost\n\
+         \x20 --check-port port                   check this port of every server (default its own)\n\
          \x20 --payload hex                       the UDP datagram's bytes (default none)\n\
          \x20 --require-reply[=hex]               UDP: an answer (starting so; x: any nibble) needed\n\
          \x20 --min-reply-length n                UDP: shortest answer matched (default 0)\n\

@@ -88,6 +88,7 @@ pub(super) enum Tag {
     DnsType,
     DnsName,
     HeloName,
+    CheckPort,
     // ringvs's sorry server (keepalived's `sorry_server`; -A/-E only) and
     // the quorum that calls it in.
     SorryServer,
@@ -199,6 +200,7 @@ pub(super) const SPECS: &[Spec] = &[
         Tag::CheckVirtualhost,
     ),
     spec("check-sni", None, Arg::No, Tag::CheckSni),
+    spec("check-port", None, Arg::Required, Tag::CheckPort),
     spec("delay-loop", None, Arg::Required, Tag::DelayLoop),
     spec("connect-timeout", None, Arg::Required, Tag::ConnectTimeout),
     spec("retry", None, Arg::Required, Tag::Retry),

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::super::listing::ListOpts;
 use super::super::names::Names;
 use super::super::{
-    AdmError, Forward, Netmask, Proto, SchedFlags, ServiceKey, TunCsum, TunKind, Tunnel,
+    AdmError, CheckKind, Forward, Netmask, Proto, SchedFlags, ServiceKey, TunCsum, TunKind, Tunnel,
 };
 use super::check::{CheckArgs, SorryArgs};
 use super::command::{AdmCommand, DEFAULT_SCHEDULER, DaemonOpts, DestOpts, ServiceOpts, SyncRole};
@@ -431,6 +431,16 @@ impl Gathered {
                 let key = need_key()?;
                 if key.port == 0 && self.persistent.is_none() {
                     return Err(AdmError::ZeroPort);
+                }
+                // Every port: the servers' port 0 is none to check on.
+                if key.port == 0
+                    && check
+                        .as_ref()
+                        .is_some_and(|c| c.port.is_none() && c.kind != CheckKind::Ping)
+                {
+                    return Err(usage(
+                        "a port-0 service's check needs --check-port (the port to check)",
+                    ));
                 }
                 let opts = ServiceOpts {
                     sched: sched.parse()?,

@@ -20,7 +20,8 @@
 //! keepalived and to the check in ringvs, so it is compared with the rest.
 //! `UDP_CHECK` takes `payload`, `require_reply`, `min_reply_length` and
 //! `max_reply_length` (`check_udp.c`); `PING_CHECK` only the common
-//! keywords, and no port (`connect_port` there is not warned about);
+//! keywords, and no port (`connect_port` there is ignored, unwarned);
+//! `connect_port` is the check's `--check-port` (`PING_CHECK` takes none);
 //! `DNS_CHECK` `type` and `name`, with its own defaults (3 retries,
 //! `delay_before_retry` as `delay_loop`); `HTTP_GET` and `SSL_GET` their
 //! urls (`http.rs`); `SMTP_CHECK` its `helo_name`. Other checkers
@@ -102,13 +103,14 @@ pub(crate) struct Checker {
     pub pos: Pos,
     pub kind: CheckKind,
     pub times: Times,
-    /// `connect_ip` and `connect_port`, checked against the real server later.
+    /// `connect_ip` (checked against the real server later) and
+    /// `connect_port` (the check's `--check-port`).
     pub connect_ip: Option<IpAddr>,
     pub connect_port: Option<u16>,
 }
 
 impl Checker {
-    /// The check this checker runs on the real server `addr:port` with the
+    /// The check this checker runs on the real server at `addr` with the
     /// times of the real server `rs` and the virtual server `vs`.
     pub fn check(
         &self,
@@ -116,7 +118,7 @@ impl Checker {
         rs: Times,
         vs: Times,
         inhibit: bool,
-        (addr, port): (IpAddr, u16),
+        addr: IpAddr,
         vhost: Option<&str>,
     ) -> HealthCheck {
         let name = self.name();
@@ -128,15 +130,8 @@ impl Checker {
                 ),
             );
         }
-        let ported = self.kind != CheckKind::Ping;
-        if let Some(p) = self.connect_port.filter(|&p| ported && p != port) {
-            cx.w.at(
-                &self.pos,
-                format!(
-                    "connect_port {p} (in {name}): not supported by ringvs, which checks the real server's own port {port}"
-                ),
-            );
-        }
+        // PING_CHECK has no port (keepalived takes and ignores one).
+        let check_port = self.connect_port.filter(|_| self.kind != CheckKind::Ping);
         let t = self.times.or(rs).or(vs);
         let mut kind = self.kind.clone();
         if let CheckKind::Http(h) = &mut kind {
@@ -175,6 +170,7 @@ impl Checker {
             inhibit_on_failure: inhibit,
             // The virtual server's `alpha`, set once its check is chosen.
             alpha: false,
+            port: check_port,
             kind: d.kind,
         }
     }
@@ -408,16 +404,53 @@ pub(crate) struct ServerCheck {
     /// The real server's statement, and its `addr:port` for messages.
     pub pos: Pos,
     pub name: String,
+    /// Its port (the service's where it has none).
+    pub port: u16,
     /// Its check and the checker's position, if it has one.
     pub check: Option<(HealthCheck, Pos)>,
 }
 
 /// The service's check: that of its first real server with one; the others
-/// are compared with it and each difference is a warning.
-pub(crate) fn service_check(cx: &mut Cx<'_>, servers: &[ServerCheck]) -> Option<HealthCheck> {
-    let (first, at) = servers.iter().find_map(|s| s.check.as_ref())?;
+/// are compared with it and each difference is a warning. Ports are
+/// compared as checked: a `connect_port` that is the server's own port is
+/// no port of the check's (else every other server would be checked on
+/// it), and one server's `connect_port` equals another's lack of one where
+/// that is the other's own port. A port-0 virtual server (`vs`: its
+/// statement and port; every port) checks on a port of the check's, as
+/// `--check-port` must give one there: its servers' common port, else the
+/// check is dropped (warned).
+pub(crate) fn service_check(
+    cx: &mut Cx<'_>,
+    servers: &[ServerCheck],
+    vs: (&Pos, u16),
+) -> Option<HealthCheck> {
+    let (first, at, own) = servers
+        .iter()
+        .find_map(|s| s.check.as_ref().map(|(c, at)| (c, at, s.port)))?;
+    let mut chosen = first.clone();
+    if chosen.port == Some(own) {
+        chosen.port = None;
+    }
+    if vs.1 == 0 && chosen.port.is_none() && chosen.kind != CheckKind::Ping {
+        match servers.iter().map(|s| s.port).min() {
+            Some(p) if p != 0 && servers.iter().all(|s| s.port == p) => chosen.port = Some(p),
+            _ => {
+                cx.w.at(
+                    vs.0,
+                    format!(
+                        "virtual_server port 0: its check (of {at}) has no connect_port and its real servers no common port to check; not checked by ringvs"
+                    ),
+                );
+                return None;
+            }
+        }
+    }
     for s in servers {
-        match &s.check {
+        let on = |c: &HealthCheck| HealthCheck {
+            port: Some(c.port.unwrap_or(s.port)).filter(|_| c.kind != CheckKind::Ping),
+            ..c.clone()
+        };
+        match &s.check.as_ref().map(|(c, at)| (on(c), at)) {
             None => cx.w.at(
                 &s.pos,
                 format!(
@@ -425,8 +458,8 @@ pub(crate) fn service_check(cx: &mut Cx<'_>, servers: &[ServerCheck]) -> Option<
                     s.name
                 ),
             ),
-            Some((c, _)) if c != first => {
-                let diff = differences(first, c).join(", ");
+            Some((c, _)) if *c != on(&chosen) => {
+                let diff = differences(&on(&chosen), c).join(", ");
                 cx.w.at(
                     &s.pos,
                     format!(
@@ -438,7 +471,7 @@ pub(crate) fn service_check(cx: &mut Cx<'_>, servers: &[ServerCheck]) -> Option<
             Some(_) => {}
         }
     }
-    Some(first.clone())
+    Some(chosen)
 }
 
 /// The names of the settings in which two checks differ.
@@ -470,6 +503,7 @@ fn differences(a: &HealthCheck, b: &HealthCheck) -> Vec<&'static str> {
             a.inhibit_on_failure != b.inhibit_on_failure,
             "inhibit_on_failure",
         ),
+        (a.port != b.port, "connect_port"),
     ];
     v.extend(fields.iter().filter(|(d, _)| *d).map(|&(_, n)| n));
     v

@@ -163,7 +163,7 @@ impl fmt::Display for Change {
                     f.write_str(" -o")?;
                 }
                 if let Some(c) = &settings.check {
-                    f.write_str(&super::super::format::kind_options(&c.kind))?;
+                    f.write_str(&super::super::format::kind_options(c))?;
                 }
                 if settings.check.as_ref().is_some_and(|c| c.alpha) {
                     f.write_str(" --alpha")?;

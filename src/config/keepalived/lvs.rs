@@ -369,7 +369,7 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
         vhost.as_deref(),
     );
     let (dests, checks) = servers_of(cx, servers, port, vs_defaults);
-    let mut check = check::service_check(cx, &checks);
+    let mut check = check::service_check(cx, &checks, (&s.pos, port));
     if let Some(c) = &mut check {
         c.alpha = alpha;
     }
@@ -449,11 +449,12 @@ fn servers_of(
         let inhibit = r.inhibit.or(vs_inhibit).unwrap_or(false);
         let check = r.checker.as_ref().map(|c| {
             let vhost = r.vhost.as_deref().or(vs_vhost);
-            let hc = c.check(cx, r.times, vs_times, inhibit, (r.addr, port), vhost);
+            let hc = c.check(cx, r.times, vs_times, inhibit, r.addr, vhost);
             (hc, c.pos.clone())
         });
         checks.push(ServerCheck {
             pos: r.pos.clone(),
+            port,
             name: at,
             check,
         });
