@@ -102,8 +102,8 @@ fn check_options_parse_with_keepalived_defaults() {
 fn check_options_errors() {
     let svc = "-A -t 198.18.0.110:80";
     assert_eq!(
-        usage_err(&format!("{svc} --check misc")),
-        "illegal check `misc' specified (tcp, http, https, udp, ping, dns or smtp)"
+        usage_err(&format!("{svc} --check file")),
+        "illegal check `file' specified (tcp, http, https, udp, ping, dns, smtp or misc)"
     );
     for (opts, e) in [
         (
@@ -326,7 +326,11 @@ fn check_port_parses_saves_and_restores() {
     for (opts, e) in [
         (
             "--check ping --check-port 80",
-            "check-port needs a check with a port (not ping)",
+            "check-port needs a check with a port (not ping or misc)",
+        ),
+        (
+            "--check misc --misc-path /bin/true --check-port 80",
+            "check-port needs a check with a port (not ping or misc)",
         ),
         ("--check tcp --check-port 0", "illegal check-port specified"),
         (
@@ -370,17 +374,124 @@ fn check_port_parses_saves_and_restores() {
     assert_eq!(format_save(&c, true, &Names::none()), rules);
 }
 
+/// `--check misc` (keepalived's `MISC_CHECK`): `--misc-path` (one word,
+/// quoted in a shell, split as keepalived splits it), `--misc-timeout`,
+/// `--misc-dynamic`, keepalived's default of no retry; a real server's own
+/// `--misc-path` on `-a`/`-e`; parsed, saved and restored exactly.
+#[test]
+fn misc_check_options_parse_save_and_restore() {
+    // As a shell splits the line (the test's quotes are the shell's).
+    let sh = |line: &str| -> Vec<String> {
+        let words = ringvs::config::split_words(line).unwrap();
+        words
+            .into_iter()
+            .map(|w| String::from_utf8(w).unwrap())
+            .collect()
+    };
+    let check_of = |line: &str| match parse(&sh(line)) {
+        Ok(AdmCommand::AddService { opts, .. } | AdmCommand::EditService { opts, .. }) => {
+            opts.check
+        }
+        other => panic!("{line}: {other:?}"),
+    };
+    let m =
+        check_of("-A -t 198.18.0.110:80 --check misc --misc-path '/bin/check --vs 80'").unwrap();
+    let CheckKind::Misc(misc) = &m.kind else {
+        panic!("{m:?}");
+    };
+    assert_eq!(misc.path.words(), ["/bin/check", "--vs", "80"]);
+    assert_eq!((misc.timeout, misc.dynamic), (None, false));
+    assert_eq!(
+        (m.retry, m.delay_before_retry),
+        (0, 1),
+        "keepalived's defaults"
+    );
+    let m = check_of(
+        "-E -t 198.18.0.110:80 --check misc --misc-path /bin/c --misc-timeout 3 --misc-dynamic --retry 2",
+    )
+    .unwrap();
+    let CheckKind::Misc(misc) = &m.kind else {
+        panic!("{m:?}");
+    };
+    assert_eq!((misc.timeout, misc.dynamic, m.retry), (Some(3), true, 2));
+    let svc = "-A -t 198.18.0.110:80";
+    for (opts, e) in [
+        ("--check misc", "check misc needs --misc-path (the command)"),
+        (
+            "--check tcp --misc-dynamic",
+            "misc-path, misc-timeout and misc-dynamic need --check misc",
+        ),
+        (
+            "--check misc --misc-path /bin/c --misc-timeout 0",
+            "illegal misc-timeout specified",
+        ),
+        (
+            "--check misc --misc-path ''",
+            "illegal misc-path specified: no command",
+        ),
+        (
+            "--check misc --misc-path '/bin/c \\'x'",
+            "illegal misc-path specified: missing terminating '",
+        ),
+        (
+            "--misc-path /bin/c",
+            "the 'misc-path' option needs the 'check' option",
+        ),
+    ] {
+        match parse(&sh(&format!("{svc} {opts}"))) {
+            Err(err @ AdmError::Usage(_)) => assert_eq!(err.to_string(), e, "{opts}"),
+            other => panic!("{opts}: {other:?}"),
+        }
+    }
+    // A real server's own command; its other check options stay refused.
+    let AdmCommand::AddDest { opts, .. } = parse(
+        &[
+            "-a",
+            "-t",
+            "198.18.0.110:80",
+            "-r",
+            "198.19.0.2",
+            "--misc-path",
+            "/bin/c 198.19.0.2",
+        ]
+        .map(String::from),
+    )
+    .unwrap() else {
+        panic!("-a");
+    };
+    assert_eq!(
+        opts.scripts.check.unwrap().words(),
+        ["/bin/c", "198.19.0.2"]
+    );
+    assert_eq!(
+        usage_err("-a -t 198.18.0.110:80 -r 198.19.0.2 --misc-path /bin/c --misc-dynamic"),
+        "Illegal 'misc-path' option with the 'add-server' command"
+    );
+    let rules = "\
+-A -t 198.18.0.110:80 -s rr --check misc --misc-path \"/bin/check --vs 80\" --delay-loop 60 --connect-timeout 5 --retry 0 --delay-before-retry 1
+-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 --misc-path \"/bin/check 'rs 2'\"
+-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m -w 1
+-A -t 198.18.0.110:81 -s rr --check misc --misc-path \"/bin/c\" --misc-timeout 3 --misc-dynamic --delay-loop 5 --connect-timeout 5 --retry 1 --delay-before-retry 1 --alpha
+";
+    let mut c = Config::new();
+    restore(&mut c, rules);
+    assert_eq!(format_save(&c, true, &Names::none()), rules);
+}
+
 #[test]
 fn help_lists_the_check_options() {
     let Err(AdmError::Help(text)) = parse(&argv("-h")) else {
         panic!("-h is help");
     };
     for o in [
-        "--check tcp|http|https|udp|ping|dns|smtp",
+        "--check tcp|http|https|udp|ping|dns|smtp|misc",
         "--check-digest",
         "--check-virtualhost",
         "--check-sni",
         "--check-port",
+        "--misc-path",
+        "--misc-timeout",
+        "--misc-dynamic",
         "--helo-name",
         "--dns-type",
         "--dns-name",
@@ -910,6 +1021,105 @@ fn active_check_alone_takes_a_dead_server_out() {
         listed_weight(&control, &rs1) == Some(3) && listed_weight(&control, &rs2) == Some(1)
     });
     assert!(both_up.is_some(), "both pass on port 80");
+}
+
+/// `--check misc` (keepalived's `MISC_CHECK`) through the data plane: one
+/// command for every server, told which by its environment, reads the
+/// exit status each server should have from a file named by its address.
+/// Status 1 takes a server out (clients reach the other alone) and 0 brings
+/// it back; with `--misc-dynamic` a status of 9 sets the weight `-L` shows
+/// (and the workers run) to 7 while `-S` keeps the rules' own; a server's
+/// own `--misc-path` runs in place of the service's; a command past
+/// `--misc-timeout` fails its server.
+#[test]
+fn misc_check_runs_a_command_for_each_server() {
+    let vip = format!("{}:80", lab::VIP);
+    let (rs1, rs2) = (
+        format!("{}:80", lab::rs_addr(1)),
+        format!("{}:80", lab::rs_addr(2)),
+    );
+    /// A directory removed when the test ends, also on failure.
+    struct Dir(std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let dir = Dir(std::env::temp_dir().join(format!("ringvs-misc-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let status = |n: usize, v: &str| {
+        std::fs::write(dir.0.join(lab::rs_addr(n).to_string()), v).unwrap();
+    };
+    status(1, "0");
+    status(2, "0");
+    let cmd = format!(
+        "/bin/sh -c 'exit $(cat {}/$RINGVS_RS_ADDR)'",
+        dir.0.display()
+    );
+    let check =
+        format!("--check misc --misc-path \"{cmd}\" --misc-dynamic --delay-loop 1 --retry 0");
+    let rules = format!(
+        "-A -t {vip} -s wrr {check}\n-a -t {vip} -r {rs1} -m -w 3\n-a -t {vip} -r {rs2} -m -w 1\n"
+    );
+    let Some(NsDirector { lab, control }) = Scenario::new("misc").rules(&rules).start() else {
+        return;
+    };
+    let weights = |want: (Option<u32>, Option<u32>), secs: u64, what: &str| {
+        let got = wait_for(Duration::from_secs(secs), || {
+            (listed_weight(&control, &rs1), listed_weight(&control, &rs2)) == want
+        });
+        assert!(
+            got.is_some(),
+            "{what}: {want:?}, listed {}",
+            adm(&control, &["-L", "-n"])
+        );
+    };
+    weights((Some(3), Some(1)), 3, "both pass");
+    status(1, "1");
+    weights((Some(0), Some(1)), 4, "rs1 exits 1");
+    let out = lab::ns_command(
+        &lab.ns_client(),
+        Path::new(EXE),
+        &["http-get", &vip, "--count", "4"],
+    )
+    .output()
+    .expect("http-get");
+    let bodies = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        bodies.lines().filter(|l| *l == "i am rs2").count(),
+        4,
+        "{bodies}"
+    );
+    status(1, "0");
+    weights((Some(3), Some(1)), 4, "rs1 back");
+    // misc_dynamic: 9 is weight 7, in -L and the table, not in -S.
+    status(2, "9");
+    weights((Some(3), Some(7)), 4, "rs2 at weight 7");
+    let saved = adm(&control, &["-S", "-n"]);
+    assert!(saved.contains(&format!("-r {rs2} -m -w 1")), "{saved}");
+    // A server's own command: rs1 runs /bin/false, the service's passes.
+    adm(
+        &control,
+        &[
+            "-e",
+            "-t",
+            &vip,
+            "-r",
+            &rs1,
+            "-m",
+            "-w",
+            "3",
+            "--misc-path",
+            "/bin/false",
+        ],
+    );
+    weights((Some(0), Some(7)), 4, "rs1's own command fails");
+    // Past --misc-timeout: ended, and failed.
+    let mut edit = vec!["-E", "-t", &vip, "-s", "wrr", "--check", "misc"];
+    edit.extend(["--misc-path", "/bin/sleep 30", "--misc-timeout", "1"]);
+    edit.extend(["--delay-loop", "1", "--retry", "0"]);
+    adm(&control, &edit);
+    weights((Some(0), Some(0)), 6, "rs2's command timed out");
 }
 
 /// With `delay_loop` 60, a server that silently drops SYNs is found by the

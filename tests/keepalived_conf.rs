@@ -886,6 +886,110 @@ fn connect_port_is_the_checks_port() {
     );
 }
 
+/// `MISC_CHECK` (`misc_path`, `misc_timeout`, `misc_dynamic`, its default
+/// of no retry): each real server's `misc_path` is its own `--misc-path`,
+/// the service's check that of the first; one quoted word or several make
+/// the command alike; a `user`, a missing `misc_path` or a global
+/// `script_user` leave it unrun, with a warning; a changed `misc_timeout`
+/// between servers is named.
+#[test]
+fn misc_checks_are_read() {
+    let t = TempDir::new("misccheck");
+    let conf = |global: &str, rs2: &str, rs3: &str| {
+        format!(
+            "global_defs {{\n  {global}\n}}\n\
+             virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+             \x20 real_server 198.19.0.2 80 {{\n    MISC_CHECK {{\n{rs2}\n    }}\n  }}\n\
+             \x20 real_server 198.19.0.3 80 {{\n    MISC_CHECK {{\n{rs3}\n    }}\n  }}\n}}\n"
+        )
+    };
+    let key = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    let p = t.write(
+        "keepalived.conf",
+        &conf(
+            "router_id lb1",
+            "      misc_path \"/usr/local/bin/chk 198.19.0.2\"\n      misc_timeout 3\n      misc_dynamic",
+            "      misc_path /usr/local/bin/chk \"198.19.0.3 b\" c\n      misc_timeout 3\n      misc_dynamic",
+        ),
+    );
+    let l = load_as(&p, None).unwrap();
+    assert_eq!(l.warnings, Vec::<String>::new());
+    let svc = l.config.service(&key).unwrap();
+    let c = svc.check.clone().unwrap();
+    let CheckKind::Misc(m) = &c.kind else {
+        panic!("{c:?}");
+    };
+    assert_eq!(m.path.words(), ["/usr/local/bin/chk", "198.19.0.2"]);
+    assert_eq!((m.timeout, m.dynamic, c.retry), (Some(3), true, 0));
+    let own = |last: u8| {
+        let s = svc.server_scripts(IpAddr::V4(rip(last)), 80);
+        s.check.map(|s| s.words()).unwrap_or_default()
+    };
+    assert_eq!(own(2), ["/usr/local/bin/chk", "198.19.0.2"]);
+    assert_eq!(own(3), ["/usr/local/bin/chk", "198.19.0.3 b", "c"]);
+    // Saved, each server with its own command, and read back equal.
+    let saved =
+        ringvs::config::format::format_save(&l.config, true, &ringvs::config::names::Names::none());
+    assert!(
+        saved.contains("-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m -w 1 --misc-path \"/usr/local/bin/chk \\\"198.19.0.3 b\\\" c\""),
+        "{saved}"
+    );
+    let mut again = Config::new();
+    let errors = ringvs::config::ipvsadm::restore(
+        &mut again,
+        &saved,
+        &ringvs::config::names::Names::none(),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(again, l.config);
+
+    for (global, rs3, check, warning) in [
+        (
+            "router_id lb1",
+            "      misc_path /bin/c\n      user nobody",
+            true,
+            ":18: user (in MISC_CHECK): keepalived runs the script as that user; ringvs runs scripts as its own user, so this check is not run",
+        ),
+        (
+            "router_id lb1",
+            "      misc_timeout 3",
+            true,
+            ":16: MISC_CHECK without misc_path: skipped (as keepalived does)",
+        ),
+        (
+            "router_id lb1",
+            "      misc_path /bin/c\n      misc_timeout 4\n      misc_dynamic",
+            true,
+            ":15: real_server 198.19.0.3:80: its check differs (misc_timeout) from the one of",
+        ),
+        (
+            "script_user nobody",
+            "      misc_path /bin/c",
+            false,
+            ":2: script_user: keepalived runs MISC_CHECK scripts as another user or after checking them; ringvs runs them as its own user, so the MISC_CHECKs of 1 virtual server(s) are not run (their real servers are not checked)",
+        ),
+    ] {
+        let rs2 = "      misc_path /bin/c\n      misc_timeout 3\n      misc_dynamic";
+        t.write("keepalived.conf", &conf(global, rs2, rs3));
+        let l = load_as(&p, None).unwrap();
+        let svc = l.config.service(&key).unwrap();
+        assert_eq!(svc.check.is_some(), check, "{rs3}");
+        assert!(
+            l.warnings.iter().any(|w| w.contains(warning)),
+            "{rs3}: {:?}",
+            l.warnings
+        );
+        if !check {
+            assert_eq!(
+                svc.server_scripts(IpAddr::V4(rip(2)), 80),
+                Default::default()
+            );
+        }
+    }
+}
+
 /// `notify_up`/`notify_down` of a real server and `quorum_up`/`quorum_down`
 /// of a virtual server (keepalived's notify scripts): read as the same
 /// scripts `-a`/`-A` take; one that names a user is not run (warned); the
@@ -1087,13 +1191,13 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         "40: url (in HTTP_GET): ringvs checks one url per check, this one is ignored",
         "43: http_protocol 1.1: ringvs sends HTTP/1.0 requests (with Connection: close)",
         "44: bindto (in HTTP_GET): not supported by ringvs, ignored",
-        "46: MISC_CHECK (in real_server): checker not supported by ringvs, ignored (the real server is not checked by it)",
+        "46: FILE_CHECK (in real_server): checker not supported by ringvs, ignored (the real server is not checked by it)",
         &format!(
             "50: real_server 198.19.0.3:80: its check differs (checker, delay_before_retry) from the one of {f}:34; ringvs runs one check per virtual_server and uses that one"
         ),
         "51: connect_ip 198.19.0.7 (in TCP_CHECK): not supported by ringvs, which checks the real server's own address 198.19.0.3",
         &format!(
-            "55: real_server 198.19.0.4:80 has no checker ringvs runs (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK, DNS_CHECK, SMTP_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {f}:34"
+            "55: real_server 198.19.0.4:80 has no checker ringvs runs (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK, DNS_CHECK, SMTP_CHECK, MISC_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {f}:34"
         ),
         &format!(
             "57: real_server 198.19.0.2:80: duplicate of {f}:31, removed (as keepalived does)"

@@ -51,6 +51,7 @@ fn scripts_parse_from_one_argument_each() {
         Scripts {
             up: script("/usr/local/bin/alert up"),
             down: script("/usr/local/bin/alert down 'rs 1'"),
+            check: None,
         }
     );
     let words = opts.scripts.down.unwrap().words();
@@ -278,8 +279,8 @@ fn quotes_in_other_values_still_save_and_restore() {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
 
-    /// Any script `-a` and `-A` take comes back from `-S` then `-R` with
-    /// the same text, so with the same words.
+    /// Any script `-a` and `-A` take (a server's `--misc-path` too) comes
+    /// back from `-S` then `-R` with the same text, so with the same words.
     #[test]
     fn any_script_survives_save_and_restore(
         texts in proptest::collection::vec("[ -~é€\t]{1,40}", 3)
@@ -298,11 +299,16 @@ proptest::proptest! {
         let both = |up: &Option<Script>, down: &Option<Script>| Scripts {
             up: up.clone(),
             down: down.clone(),
+            check: None,
         };
         c.set_service_scripts(&key, both(&scripts[0], &scripts[1])).unwrap();
         // The second server's first: the table keeps one order.
         let rs3: IpAddr = "198.19.0.3".parse().unwrap();
-        c.set_dest_scripts(&key, rs3, 80, both(&scripts[1], &scripts[2])).unwrap();
+        let own = Scripts {
+            check: scripts[0].clone(),
+            ..both(&scripts[1], &scripts[2])
+        };
+        c.set_dest_scripts(&key, rs3, 80, own).unwrap();
         c.set_dest_scripts(&key, rs, 80, both(&scripts[2], &scripts[0])).unwrap();
         let text = format_save(&c, true, &Names::none());
         let mut again = Config::new();

@@ -1,8 +1,10 @@
 //! A service's health check (`--check`, keepalived's `TCP_CHECK`,
-//! `HTTP_GET`, `SSL_GET`, `UDP_CHECK`, `PING_CHECK`, `DNS_CHECK` and
-//! `SMTP_CHECK`), in keepalived's terms; `health` carries it out.
+//! `HTTP_GET`, `SSL_GET`, `UDP_CHECK`, `PING_CHECK`, `DNS_CHECK`,
+//! `SMTP_CHECK` and `MISC_CHECK`), in keepalived's terms; `health` carries
+//! it out.
 
 use super::http::HttpCheck;
+use super::notify::Script;
 use serde::{Deserialize, Serialize};
 
 /// What a health check does to decide that a real server is alive.
@@ -26,7 +28,43 @@ pub enum CheckKind {
     /// keepalived's `SMTP_CHECK` (`check_smtp.c`): greeting 220, `HELO`
     /// answered 250, `QUIT` answered.
     Smtp(SmtpCheck),
+    /// keepalived's `MISC_CHECK` (`check_misc.c`): a command run on the
+    /// director, whose exit status says.
+    Misc(MiscCheck),
 }
+
+impl CheckKind {
+    /// Whether it checks a port (`--check-port`): all but `ping` (an echo)
+    /// and `misc` (a command).
+    pub fn has_port(&self) -> bool {
+        !matches!(self, CheckKind::Ping | CheckKind::Misc(_))
+    }
+
+    /// Whether it runs a command on the director (`misc`) rather than
+    /// send packets to the server.
+    pub fn is_command(&self) -> bool {
+        matches!(self, CheckKind::Misc(_))
+    }
+}
+
+/// keepalived's `MISC_CHECK` settings.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MiscCheck {
+    /// `misc_path`: the command, run for each real server (a server's own
+    /// `--misc-path` runs in its place for it).
+    pub path: Script,
+    /// `misc_timeout`: seconds the command may run (`None`: `delay_loop`).
+    #[serde(default)]
+    pub timeout: Option<u32>,
+    /// `misc_dynamic`: an exit status of 2 to 255 passes and sets the
+    /// server's weight to the status less 2.
+    #[serde(default)]
+    pub dynamic: bool,
+}
+
+/// keepalived's default `retry` of `MISC_CHECK` (`misc_check_handler`:
+/// `default_retry = 0`).
+pub const MISC_DEFAULT_RETRY: u32 = 0;
 
 /// keepalived's `SMTP_CHECK` settings: the name `HELO` gives.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -343,18 +381,20 @@ pub struct HealthCheck {
 
 impl HealthCheck {
     /// A check of kind `kind` with keepalived's defaults (`DNS_CHECK`'s own:
-    /// 3 retries, `delay_before_retry` as `delay_loop`).
+    /// 3 retries, `delay_before_retry` as `delay_loop`; `MISC_CHECK`'s: no
+    /// retry).
     pub fn new(kind: CheckKind) -> Self {
         let dns = matches!(kind, CheckKind::Dns(_));
+        let retry = match kind {
+            CheckKind::Dns(_) => DNS_DEFAULT_RETRY,
+            CheckKind::Misc(_) => MISC_DEFAULT_RETRY,
+            _ => DEFAULT_RETRY,
+        };
         HealthCheck {
             kind,
             delay_loop: DEFAULT_DELAY_LOOP,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            retry: if dns {
-                DNS_DEFAULT_RETRY
-            } else {
-                DEFAULT_RETRY
-            },
+            retry,
             delay_before_retry: if dns {
                 DEFAULT_DELAY_LOOP
             } else {

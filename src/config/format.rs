@@ -427,6 +427,16 @@ pub fn kind_options(c: &HealthCheck) -> String {
             Ok(())
         }
         CheckKind::Ping => write!(out, " --check ping"),
+        CheckKind::Misc(m) => {
+            let _ = write!(out, " --check misc --misc-path {}", m.path.quoted());
+            if let Some(t) = m.timeout {
+                let _ = write!(out, " --misc-timeout {t}");
+            }
+            if m.dynamic {
+                out.push_str(" --misc-dynamic");
+            }
+            Ok(())
+        }
         CheckKind::Smtp(c) => write!(out, " --check smtp --helo-name {}", rule_word(&c.helo)),
         CheckKind::Dns(d) => write!(
             out,

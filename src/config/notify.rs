@@ -204,17 +204,26 @@ fn escape(b: &[u8], at: usize) -> Result<(u8, usize), String> {
     })
 }
 
-/// The two scripts of one thing: what runs when it goes up (a server back in
-/// service, a quorum gained) and when it goes down.
+/// The scripts of one thing: what runs when it goes up (a server back in
+/// service, a quorum gained) and when it goes down; for a real server, also
+/// its own `--misc-path` (keepalived's `misc_path` of its `MISC_CHECK`),
+/// which its service's `--check misc` runs for it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Scripts {
     pub up: Option<Script>,
     pub down: Option<Script>,
+    #[serde(default)]
+    pub check: Option<Script>,
 }
 
 impl Scripts {
     pub fn is_empty(&self) -> bool {
-        self.up.is_none() && self.down.is_none()
+        self.up.is_none() && self.down.is_none() && self.check.is_none()
+    }
+
+    /// Whether it has a notify script (up or down).
+    pub fn notifies(&self) -> bool {
+        self.up.is_some() || self.down.is_some()
     }
 
     /// The script for going up (`up`) or down.
@@ -222,10 +231,15 @@ impl Scripts {
         if up { &self.up } else { &self.down }.as_ref()
     }
 
-    /// The options that set them (`-S`): `names` the up and down option.
+    /// The options that set them (`-S`): `names` the up and down option
+    /// (then `--misc-path`).
     pub fn options(&self, (up, down): (&str, &str)) -> String {
         let mut out = String::new();
-        for (name, s) in [(up, &self.up), (down, &self.down)] {
+        for (name, s) in [
+            (up, &self.up),
+            (down, &self.down),
+            ("misc-path", &self.check),
+        ] {
             if let Some(s) = s {
                 out.push_str(&format!(" --{name} {}", s.quoted()));
             }
@@ -268,16 +282,38 @@ impl Config {
         Ok(())
     }
 
-    /// Takes every script of service `key` away, its own and its real
-    /// servers'; how many of them (the service, each server) had some.
+    /// Takes every notify script of service `key` away, its own and its
+    /// real servers' (not their `--misc-path`, a check's); how many of
+    /// them (the service, each server) had some.
     pub fn drop_scripts(&mut self, key: &ServiceKey) -> usize {
         let Some(svc) = self.service_mut(key) else {
             return 0;
         };
-        let n = usize::from(!svc.quorum_scripts.is_empty()) + svc.server_scripts.len();
+        let servers = svc.server_scripts.iter().filter(|s| s.scripts.notifies());
+        let n = usize::from(svc.quorum_scripts.notifies()) + servers.count();
         svc.quorum_scripts = Scripts::default();
-        svc.server_scripts.clear();
+        for s in &mut svc.server_scripts {
+            (s.scripts.up, s.scripts.down) = (None, None);
+        }
+        svc.server_scripts.retain(|s| !s.scripts.is_empty());
         n
+    }
+
+    /// Takes service `key`'s `--check misc` away, with its real servers'
+    /// `--misc-path`; whether it had one.
+    pub fn drop_misc_check(&mut self, key: &ServiceKey) -> bool {
+        let Some(svc) = self.service_mut(key) else {
+            return false;
+        };
+        if !svc.check.as_ref().is_some_and(|c| c.kind.is_command()) {
+            return false;
+        }
+        svc.check = None;
+        for s in &mut svc.server_scripts {
+            s.scripts.check = None;
+        }
+        svc.server_scripts.retain(|s| !s.scripts.is_empty());
+        true
     }
 
     /// Sets a real server's `--notify-up` and `--notify-down` (`-e` without

@@ -104,8 +104,9 @@ impl Ctl {
         self.health
             .set_targets(crate::health::targets(&st.cfg), &st.cfg);
         let down = self.health.down();
-        let lost = self.health.weigh(&st.cfg, &down);
-        let run = crate::health::effective(&st.cfg, &down, &lost, false);
+        let cfg = self.health.reweigh(&st.cfg);
+        let lost = self.health.weigh(&cfg, &down);
+        let run = crate::health::effective(&cfg, &down, &lost, false);
         // Every publish happens under the configuration lock, so the snapshot
         // loaded here is the one this publish replaces: services keep their
         // scheduler state and servers their last weight across it.
@@ -162,7 +163,8 @@ impl Ctl {
         };
         // Servers held down by health checks are listed with weight 0.
         let (down, lost) = (self.health.down(), self.health.lost());
-        let shown = crate::health::effective(&st.cfg, &down, &lost, true);
+        let cfg = self.health.reweigh(&st.cfg);
+        let shown = crate::health::effective(&cfg, &down, &lost, true);
         match format::format_list(&shown, o, &live, names) {
             // A partial listing is still shown, and said to be partial.
             Ok(text) if missing > 0 => Response {

@@ -14,6 +14,8 @@
 //!   and destination unreachables about a check's datagram (read in `ports`,
 //!   not by smoltcp), over a bounded channel of pre-allocated boxes
 //!   ([`Tap::divert`]: never blocks, counts drops).
+//! * **`MISC_CHECK`**: the same thread starts a command per server and
+//!   polls it each round (`misc`); no packet of its own.
 //! * **Passive checks** (DPVS's dest-check): a worker that sees a real server
 //!   answer a new connection's SYN with RST, or a client send its SYN again
 //!   (no SYN-ACK within its RTO), marks it suspect ([`Tap::suspect`], one
@@ -28,9 +30,11 @@
 //! Here: the targets, the monitor and the health thread's rounds ([`run`]);
 //! in `stack`, smoltcp's device and interface; in `probe`, one server's
 //! checks and their verdicts; in `http` and `smtp`, what an HTTP(S) or SMTP
-//! check says over its connection; in `ports`, the checks' local ports.
+//! check says over its connection; in `misc`, a `MISC_CHECK`'s command; in
+//! `ports`, the checks' local ports.
 
 mod http;
+mod misc;
 mod notify;
 mod ports;
 mod probe;
@@ -53,6 +57,7 @@ use crate::wire::Mac;
 use crossbeam_channel::Sender;
 use probe::{Probe, to_tell, verdict};
 use stack::{Dev, Out, Stack};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -175,6 +180,8 @@ pub struct Monitor {
     epoch: AtomicU64,
     /// Servers held down, with their `inhibit_on_failure`.
     down: Mutex<HashMap<DestId, bool>>,
+    /// Servers whose `misc_dynamic` check set their weight.
+    weights: Mutex<HashMap<DestId, u32>>,
     /// Each service's quorum, as the control thread last weighed it.
     quorums: Mutex<quorum::Quorums>,
     /// Where servers going up or down and quorums gained or lost are told
@@ -244,11 +251,34 @@ impl Monitor {
         self.down.lock().map(|d| d.clone()).unwrap_or_default()
     }
 
+    /// The rules `cfg` with the weights `misc_dynamic` checks set
+    /// (keepalived's `update_svr_wgt`, `check/ipwrapper.c`): what the
+    /// quorum weighs, the workers run and `-L` lists; `-S` keeps `cfg`'s.
+    pub fn reweigh<'c>(&self, cfg: &'c Config) -> Cow<'c, Config> {
+        let Ok(w) = self.weights.lock() else {
+            return Cow::Borrowed(cfg);
+        };
+        if w.is_empty() {
+            return Cow::Borrowed(cfg);
+        }
+        let mut out = cfg.clone();
+        for s in cfg.services() {
+            for d in s
+                .dests
+                .iter()
+                .filter(|d| w.get(&d.id).is_some_and(|&x| x != d.weight))
+            {
+                let _ = out.edit_dest(&s.key, d.addr, d.port, w[&d.id]);
+            }
+        }
+        Cow::Owned(out)
+    }
+
     /// The health thread: the servers held down, as its probes for the
     /// targets of `epoch` say. Refused (false) if the targets changed since:
     /// `set_targets` may have held a new `alpha` server down, and the health
     /// thread sets its verdicts again once it has taken the new targets.
-    fn set_down_for(&self, epoch: u64, d: HashMap<DestId, bool>) -> bool {
+    fn set_down_for(&self, epoch: u64, (d, w): Held) -> bool {
         let Ok(_targets) = self.targets.lock() else {
             return false;
         };
@@ -258,9 +288,24 @@ impl Monitor {
         if let Ok(mut cur) = self.down.lock() {
             *cur = d;
         }
+        if let Ok(mut cur) = self.weights.lock() {
+            *cur = w;
+        }
         true
     }
+
+    /// The servers held down and the weights set, now.
+    fn held(&self) -> Held {
+        let w = self.weights.lock().map(|w| w.clone()).unwrap_or_default();
+        (self.down(), w)
+    }
 }
+
+/// The servers held down (with their `inhibit_on_failure`) and the weights
+/// `misc_dynamic` set.
+type Held = (HashMap<DestId, bool>, HashMap<DestId, u32>);
+
+impl Monitor {}
 
 /// The health thread's sockets on the internal NIC.
 pub struct HealthIo<T> {
@@ -413,7 +458,7 @@ impl<T: TxQueue> Checker<'_, T> {
         }
         self.start_due(now);
         self.stack.poll(now);
-        if self.drive_flights(now) && self.mon.set_down_for(self.epoch, self.held_down()) {
+        if self.drive_flights(now) && self.mon.set_down_for(self.epoch, self.held()) {
             republish();
         }
     }
@@ -456,6 +501,7 @@ impl<T: TxQueue> Checker<'_, T> {
                         arp_wait: None,
                         last_start: None,
                         ran,
+                        weight: None,
                     });
                 }
             }
@@ -465,9 +511,8 @@ impl<T: TxQueue> Checker<'_, T> {
                 self.stack.close(f, now);
             }
         }
-        let down = self.mon.down();
-        let still = self.held_down();
-        down != still && self.mon.set_down_for(e, still)
+        let still = self.held();
+        self.mon.held() != still && self.mon.set_down_for(e, still)
     }
 
     /// Without an IPv6 DIP, IPv6 targets cannot be checked (nor reached by
@@ -505,11 +550,14 @@ impl<T: TxQueue> Checker<'_, T> {
         }
     }
 
-    /// The servers held down now, with their `inhibit_on_failure`.
-    fn held_down(&self) -> HashMap<DestId, bool> {
+    /// The servers held down now, with their `inhibit_on_failure`, and the
+    /// weights `misc_dynamic` set.
+    fn held(&self) -> Held {
         let probes = self.probes.iter().filter(|p| !p.up);
         let probes = probes.map(|p| (p.t.id, p.t.check.inhibit_on_failure));
-        probes.chain(self.never_up.iter().copied()).collect()
+        let down = probes.chain(self.never_up.iter().copied()).collect();
+        let set = self.probes.iter().filter_map(|p| Some((p.t.id, p.weight?)));
+        (down, set.collect())
     }
 
     /// Start the checks that are due (suspects at once).
@@ -526,15 +574,17 @@ impl<T: TxQueue> Checker<'_, T> {
         }
     }
 
-    /// Drive the checks in flight; true if a server went down or came back.
+    /// Drive the checks in flight; true if a server went down or came back,
+    /// or its weight changed.
     fn drive_flights(&mut self, now: Instant) -> bool {
         let mut changed = false;
         for p in &mut self.probes {
             let Some(o) = self.stack.step(p, now) else {
                 continue;
             };
+            let weight = p.weight;
             let moved = verdict(p, o, now);
-            changed |= moved;
+            changed |= moved || p.weight != weight;
             if to_tell(p, moved) {
                 let at = std::net::SocketAddr::new(p.t.addr, p.t.port);
                 (self.mon.notify).server(&p.t.service, at, p.up, &p.t.scripts);
@@ -601,6 +651,7 @@ mod tests {
             arp_wait: None,
             last_start: None,
             ran: false,
+            weight: None,
         }
     }
 
@@ -744,6 +795,7 @@ mod tests {
         let scripts = Scripts {
             up: Some(Script::parse("/bin/q up").unwrap()),
             down: Some(Script::parse("/bin/q down").unwrap()),
+            check: None,
         };
         c.set_service_scripts(&k, scripts.clone()).unwrap();
         let told = || -> Vec<(String, Option<String>)> {
@@ -880,6 +932,7 @@ mod tests {
             arp_wait: None,
             last_start: None,
             ran: false,
+            weight: None,
         };
         assert!(starts_up(&target(1, false), None));
         assert!(!starts_up(&target(1, true), None));
@@ -899,18 +952,18 @@ mod tests {
         mon.set_targets(vec![target(1, false)], &c);
         assert!(mon.down().is_empty(), "without alpha a server starts up");
         let e = mon.epoch.load(Ordering::Acquire);
-        assert!(mon.set_down_for(e, HashMap::new()));
+        assert!(mon.set_down_for(e, Held::default()));
         let mut inhibited = target(2, true);
         inhibited.check.inhibit_on_failure = true;
         mon.set_targets(vec![target(1, true), inhibited.clone()], &c);
         assert_eq!(mon.down(), HashMap::from([(DestId(2), true)]));
         assert!(
-            !mon.set_down_for(e, HashMap::new()),
+            !mon.set_down_for(e, Held::default()),
             "a verdict on the old targets would take it up"
         );
         assert_eq!(mon.down().len(), 1);
         let e = mon.epoch.load(Ordering::Acquire);
-        assert!(mon.set_down_for(e, HashMap::new()));
+        assert!(mon.set_down_for(e, Held::default()));
         assert!(mon.down().is_empty(), "its check passed");
     }
 
@@ -933,14 +986,14 @@ mod tests {
         let down = Some(Script::parse("/bin/d").unwrap());
         for n in 2..=4 {
             let s = Scripts {
-                up: None,
                 down: down.clone(),
+                ..Scripts::default()
             };
             c.set_dest_scripts(&k, rs(n), 80, s).unwrap();
         }
         let quorum = Scripts {
-            up: None,
             down: Some(Script::parse("/bin/q").unwrap()),
+            ..Scripts::default()
         };
         c.set_service_scripts(&k, quorum).unwrap();
         c.set_service_check(&k, Some(HealthCheck::new(CheckKind::Tcp)))
@@ -949,7 +1002,7 @@ mod tests {
         let id = |c: &Config, n: u8| c.service(&k).unwrap().dest(rs(n), 80).unwrap().id;
         // .3 is held down by its check.
         let e = mon.epoch.load(Ordering::Acquire);
-        assert!(mon.set_down_for(e, HashMap::from([(id(&c, 3), false)])));
+        assert!(mon.set_down_for(e, (HashMap::from([(id(&c, 3), false)]), HashMap::new())));
         let lines = || {
             notes
                 .try_iter()

@@ -242,13 +242,7 @@ pub fn run(
 /// its process group (with `kill(1)`, which keeps `unsafe` out of here),
 /// then SIGKILL to it if it is still there a second later.
 fn end_group(mut c: Child) {
-    let group = format!("-{}", c.id());
-    let _ = Command::new("/usr/bin/kill")
-        .args(["-TERM", "--", &group])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    signal_group(c.id(), "TERM");
     for _ in 0..20 {
         if matches!(c.try_wait(), Ok(Some(_))) {
             return;
@@ -257,6 +251,18 @@ fn end_group(mut c: Child) {
     }
     let _ = c.kill();
     let _ = c.wait();
+}
+
+/// Sends signal `sig` (`TERM`, `KILL`) to the process group `pgid` (a child
+/// started in a group of its own), with `kill(1)`, which keeps `unsafe` out
+/// of here.
+pub(super) fn signal_group(pgid: u32, sig: &str) {
+    let _ = Command::new("/usr/bin/kill")
+        .args([&format!("-{sig}"), "--", &format!("-{pgid}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Starts `s` (with `extra` as its last argument) in a process group of its
@@ -320,7 +326,7 @@ mod tests {
         let up = Script::parse("/bin/true up").unwrap();
         let scripts = Scripts {
             up: Some(up.clone()),
-            down: None,
+            ..Scripts::default()
         };
         n.server(&vs(), rs, true, &scripts);
         n.server(&vs(), rs, false, &scripts);
@@ -379,8 +385,8 @@ mod tests {
         };
         let cmd = format!("/bin/sh -c 'echo \"$0 $1\" >> {}' went down", out.display());
         let scripts = Scripts {
-            up: None,
             down: Some(Script::parse(&cmd).unwrap()),
+            ..Scripts::default()
         };
         n.server(&vs(), "198.19.0.2:80".parse().unwrap(), false, &scripts);
         let want = "RS [198.19.0.2]:tcp:80 [198.18.0.110]:tcp:80 DOWN\n";

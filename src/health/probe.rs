@@ -47,6 +47,14 @@ pub(super) enum Outcome {
         helo: bool,
         code: u16,
     },
+    /// `MISC_CHECK`'s command exited with this status (a failure).
+    Exit(i32),
+    /// `MISC_CHECK`'s command was killed by this signal, not by us.
+    Signal(i32),
+    /// `MISC_CHECK`'s command ran past its time and was ended.
+    ScriptTimeout,
+    /// `MISC_CHECK` with `misc_dynamic` passed, setting the server's weight.
+    Weight(u16),
 }
 
 impl Outcome {
@@ -67,7 +75,16 @@ impl Outcome {
             Outcome::Header => "HTTP header too long".into(),
             Outcome::Smtp { helo: false, code } => format!("SMTP greeting {code}"),
             Outcome::Smtp { helo: true, code } => format!("SMTP HELO answered {code}"),
+            Outcome::Exit(c) => format!("command exited with status {c}"),
+            Outcome::Signal(s) => format!("command killed by signal {s}"),
+            Outcome::ScriptTimeout => "command timed out".into(),
+            Outcome::Weight(w) => format!("check passed, weight {w}"),
         }
+    }
+
+    /// Whether the check passed.
+    fn passed(self) -> bool {
+        matches!(self, Outcome::Ok | Outcome::Weight(_))
     }
 }
 
@@ -98,6 +115,8 @@ pub(super) enum Sock {
     },
     /// `PING_CHECK`: an ICMP socket bound to the echo's identifier.
     Ping { handle: SocketHandle },
+    /// `MISC_CHECK`: its command, running.
+    Script(super::misc::Run),
 }
 
 /// What a check says over its TCP connection.
@@ -123,6 +142,9 @@ pub(super) struct Probe {
     pub(super) last_start: Option<Instant>,
     /// Whether a check has given a result (keepalived's `has_run`).
     pub(super) ran: bool,
+    /// The weight `MISC_CHECK`'s `misc_dynamic` last set (`None`: the
+    /// configured one).
+    pub(super) weight: Option<u32>,
 }
 
 /// Whether a check's result is told to the notifier (keepalived's
@@ -156,7 +178,7 @@ impl Probe {
     /// Whether a due check still waits for the server's MAC (asking the control
     /// thread for it the first time). Resolve the server first, so that a check
     /// does not spend its connect_timeout on ARP or NDP (smoltcp would only
-    /// resend the SYN later).
+    /// resend the SYN later). A `MISC_CHECK` sends nothing and never waits.
     pub(super) fn waits_for_mac(
         &mut self,
         shared: &Shared,
@@ -166,7 +188,10 @@ impl Probe {
     ) -> bool {
         // The next hop: the server, or the internal router for a server off
         // the segment (none: the check fails on its own, it has no way out).
-        let Some(hop) = route.hop(self.t.addr) else {
+        let Some(hop) = route
+            .hop(self.t.addr)
+            .filter(|_| !self.t.check.kind.is_command())
+        else {
             return false;
         };
         if hop_mac(shared, hop).is_none() {
@@ -322,7 +347,18 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
     let loop_ = Duration::from_secs(u64::from(c.delay_loop));
     // `198.19.0.2:80` or `[2001:2:0:2::2]:80`, as `-L -n` writes them.
     let name = SocketAddr::new(p.t.addr, p.t.port);
-    if o == Outcome::Ok {
+    if let Outcome::Weight(w) = o {
+        // `update_svr_wgt`: the weight changes whether or not the server
+        // was up; `-L` shows it, `-S` keeps the configured one.
+        if p.weight != Some(u32::from(w)) {
+            eprintln!(
+                "ringvs: health: {name} weight {w} (misc_dynamic) in {}",
+                p.t.service
+            );
+        }
+        p.weight = Some(u32::from(w));
+    }
+    if o.passed() {
         p.fails = 0;
         p.next = now + loop_;
         if !p.up {

@@ -1,9 +1,10 @@
 //! The health thread's smoltcp side: the device that wraps smoltcp's IP packets
 //! (IPv4 or IPv6) in Ethernet for the TX ring and feeds it the diverted
 //! replies, and the interface holding the DIP (and the IPv6 DIP) with the
-//! sockets of the checks in flight.
+//! sockets of the checks in flight (and the commands of `MISC_CHECK`s).
 
 use super::http::{self, Exchange};
+use super::misc;
 use super::ports::Ports;
 use super::probe::{InFlight, Outcome, Probe, Sock, Talk, drive, drive_dns, drive_ping, drive_udp};
 use super::smtp;
@@ -22,6 +23,7 @@ use smoltcp::wire::{
     HardwareAddress, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// Where the device sends: the TX ring, with the addresses to wrap packets in.
@@ -162,6 +164,8 @@ pub(super) struct Stack<'a, T> {
     seq: u16,
     /// A xorshift generator's state, for the DNS queries' identifiers.
     rand: u64,
+    /// `MISC_CHECK` commands ended before they exited, to be reaped.
+    ended: Vec<Child>,
 }
 
 impl<'a, T: TxQueue> Stack<'a, T> {
@@ -202,6 +206,7 @@ impl<'a, T: TxQueue> Stack<'a, T> {
             ports: Ports::new(),
             seq: 0,
             rand: seed | 1,
+            ended: Vec::new(),
         }
     }
 
@@ -220,6 +225,9 @@ impl<'a, T: TxQueue> Stack<'a, T> {
     pub(super) fn poll(&mut self, now: Instant) {
         self.iface
             .poll(clock(self.start, now), &mut self.dev, &mut self.sockets);
+        if !self.ended.is_empty() {
+            self.ended.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        }
     }
 
     /// Starts `p`'s check: opens its connection or sends its datagram or
@@ -227,6 +235,14 @@ impl<'a, T: TxQueue> Stack<'a, T> {
     pub(super) fn start(&mut self, p: &mut Probe, now: Instant) {
         p.arp_wait = None;
         p.last_start = Some(now);
+        if let CheckKind::Misc(m) = &p.t.check.kind {
+            p.flight = Some(InFlight {
+                started: now,
+                port: 0,
+                sock: Sock::Script(misc::start(&p.t, m)),
+            });
+            return;
+        }
         // The local port (or the echo's identifier) of this check.
         let Some(port) = self.ports.take((p.t.addr, p.t.port)) else {
             p.next = now + Duration::from_secs(1);
@@ -305,6 +321,8 @@ impl<'a, T: TxQueue> Stack<'a, T> {
                     handle: self.sockets.add(s),
                 })
             }
+            // Started above.
+            CheckKind::Misc(_) => None,
         };
         match sock {
             Some(sock) => {
@@ -365,6 +383,14 @@ impl<'a, T: TxQueue> Stack<'a, T> {
                 let s = self.sockets.get_mut::<icmp::Socket>(*handle);
                 drive_ping(s, p.t.addr, timed_out)?
             }
+            (Sock::Script(run), CheckKind::Misc(m)) => {
+                // `misc_timeout`, else `delay_loop` (`misc_check_thread`).
+                let secs = m.timeout.unwrap_or(p.t.check.delay_loop);
+                let limit = Duration::from_secs(u64::from(secs));
+                misc::step(run, m, (f.started, limit), now)?
+            }
+            // A check's kind and its sockets change together: not reached.
+            (Sock::Script(_), _) => Outcome::Exit(127),
         };
         if let Some(f) = p.flight.take() {
             self.close(f, now);
@@ -385,6 +411,7 @@ impl<'a, T: TxQueue> Stack<'a, T> {
             Sock::Udp { handle, .. } | Sock::Ping { handle } => {
                 self.sockets.remove(handle);
             }
+            Sock::Script(run) => self.ended.extend(misc::end(run)),
         }
     }
 }

@@ -8,8 +8,8 @@ use super::super::names::Names;
 use super::super::{
     AdmError, CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, DEFAULT_DNS_NAME,
     DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DIGEST_LEN, DnsCheck, DnsType, Forward,
-    HealthCheck, HttpCheck, MAX_PAYLOAD, Proto, Quorum, SmtpCheck, SorryOpts, UdpCheck, UdpReply,
-    parse_digest, parse_hex, parse_status, sni_name, valid_path, valid_vhost,
+    HealthCheck, HttpCheck, MAX_PAYLOAD, MiscCheck, Proto, Quorum, Script, SmtpCheck, SorryOpts,
+    UdpCheck, UdpReply, parse_digest, parse_hex, parse_status, sni_name, valid_path, valid_vhost,
 };
 use super::messages::usage;
 use super::options::{Cmd, Tag};
@@ -54,6 +54,10 @@ pub(super) struct CheckArgs {
     helo: Option<String>,
     /// `--check-port`.
     port: Option<u16>,
+    /// `--misc-path`, `--misc-timeout`, `--misc-dynamic`.
+    misc_path: Option<Script>,
+    misc_timeout: Option<u32>,
+    misc_dynamic: bool,
 }
 
 impl CheckArgs {
@@ -95,6 +99,20 @@ impl CheckArgs {
             Tag::CheckSni => {
                 self.sni = true;
                 "check-sni"
+            }
+            Tag::MiscPath => {
+                let script = Script::parse(val)
+                    .map_err(|e| usage(format!("illegal misc-path specified: {e}")))?;
+                self.misc_path = Some(script);
+                "misc-path"
+            }
+            Tag::MiscTimeout => {
+                self.misc_timeout = Some(secs("misc-timeout", 1)?);
+                "misc-timeout"
+            }
+            Tag::MiscDynamic => {
+                self.misc_dynamic = true;
+                "misc-dynamic"
             }
             Tag::CheckPort => {
                 self.port = Some(
@@ -191,6 +209,16 @@ impl CheckArgs {
         seen_once(&mut self.seen, name)
     }
 
+    /// A real server's own `--misc-path` (`-a`, `-e`: keepalived's
+    /// `misc_path` of its `MISC_CHECK`), taken out of the check options.
+    pub(super) fn server_path(&mut self, cmd: Cmd) -> Option<Script> {
+        if !matches!(cmd, Cmd::AddDest | Cmd::EditDest) || self.seen != ["misc-path"] {
+            return None;
+        }
+        self.seen.clear();
+        self.misc_path.take()
+    }
+
     /// The check these options describe (`None`: no `--check`).
     pub(super) fn build(self, cmd: Cmd) -> Result<Option<HealthCheck>, AdmError> {
         let Some(first) = self.seen.first() else {
@@ -237,9 +265,19 @@ impl CheckArgs {
         if kind != "smtp" && self.helo.is_some() {
             return Err(usage("helo-name needs --check smtp"));
         }
-        // keepalived's PING_CHECK has no `connect_port`: an echo has no port.
-        if kind == "ping" && self.port.is_some() {
-            return Err(usage("check-port needs a check with a port (not ping)"));
+        // keepalived's PING_CHECK has no `connect_port` (an echo has no
+        // port), nor its MISC_CHECK (a command).
+        if (kind == "ping" || kind == "misc") && self.port.is_some() {
+            return Err(usage(
+                "check-port needs a check with a port (not ping or misc)",
+            ));
+        }
+        let misc_only =
+            self.misc_path.is_some() || self.misc_timeout.is_some() || self.misc_dynamic;
+        if kind != "misc" && misc_only {
+            return Err(usage(
+                "misc-path, misc-timeout and misc-dynamic need --check misc",
+            ));
         }
         if kind != "udp" && udp_only {
             return Err(usage(
@@ -296,6 +334,14 @@ impl CheckArgs {
                 })
             }
             "ping" => CheckKind::Ping,
+            "misc" => CheckKind::Misc(MiscCheck {
+                path: self
+                    .misc_path
+                    .clone()
+                    .ok_or_else(|| usage("check misc needs --misc-path (the command)"))?,
+                timeout: self.misc_timeout,
+                dynamic: self.misc_dynamic,
+            }),
             "smtp" => CheckKind::Smtp(SmtpCheck {
                 helo: self.helo.clone().unwrap_or_else(|| SmtpCheck::new().helo),
             }),
@@ -308,7 +354,7 @@ impl CheckArgs {
             }),
             _ => {
                 return Err(usage(format!(
-                    "illegal check `{kind}' specified (tcp, http, https, udp, ping, dns or smtp)"
+                    "illegal check `{kind}' specified (tcp, http, https, udp, ping, dns, smtp or misc)"
                 )));
             }
         };

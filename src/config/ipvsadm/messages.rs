@@ -75,15 +75,19 @@ pub(super) fn usage_text() -> String {
          \x20 --sched-flags  -b flags             scheduler flags (comma-separated)\n\
          \n\
          Health checks (ringvs, with -A|E; keepalived's names and defaults, see docs/health.md):\n\
-         \x20 --check tcp|http|https|udp|ping|dns|smtp\n\
+         \x20 --check tcp|http|https|udp|ping|dns|smtp|misc\n\
          \x20                                     check the real servers: connect, HTTP GET (over TLS),\n\
-         \x20                                     a UDP datagram, an ICMP echo, a DNS query, SMTP HELO\n\
+         \x20                                     a UDP datagram, an ICMP echo, a DNS query, SMTP HELO,\n\
+         \x20                                     a command's exit status\n\
          \x20 --check-path path                   HTTP path to get (default /)\n\
          \x20 --check-status code[-code][,...]    HTTP status(es) expected (default 200)\n\
          \x20 --check-digest md5                  HTTP: the body's MD5, 32 hex digits (default none)\n\
          \x20 --check-virtualhost name            HTTP: the Host header (default address:port)\n\
          \x20 --check-sni                         https: the TLS handshake names the virtualhost\n\
          \x20 --check-port port                   check this port of every server (default its own)\n\
+         \x20 --misc-path command                 misc: the command run for each server (-A|E; -a|e: its own)\n\
+         \x20 --misc-timeout secs                 misc: seconds the command may run (default delay-loop)\n\
+         \x20 --misc-dynamic                      misc: exit 2-255 passes with weight = exit - 2\n\
          \x20 --payload hex                       the UDP datagram's bytes (default none)\n\
          \x20 --require-reply[=hex]               UDP: an answer (starting so; x: any nibble) needed\n\
          \x20 --min-reply-length n                UDP: shortest answer matched (default 0)\n\

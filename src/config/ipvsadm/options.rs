@@ -89,6 +89,9 @@ pub(super) enum Tag {
     DnsName,
     HeloName,
     CheckPort,
+    MiscPath,
+    MiscTimeout,
+    MiscDynamic,
     // ringvs's sorry server (keepalived's `sorry_server`; -A/-E only) and
     // the quorum that calls it in.
     SorryServer,
@@ -201,6 +204,9 @@ pub(super) const SPECS: &[Spec] = &[
     ),
     spec("check-sni", None, Arg::No, Tag::CheckSni),
     spec("check-port", None, Arg::Required, Tag::CheckPort),
+    spec("misc-path", None, Arg::Required, Tag::MiscPath),
+    spec("misc-timeout", None, Arg::Required, Tag::MiscTimeout),
+    spec("misc-dynamic", None, Arg::No, Tag::MiscDynamic),
     spec("delay-loop", None, Arg::Required, Tag::DelayLoop),
     spec("connect-timeout", None, Arg::Required, Tag::ConnectTimeout),
     spec("retry", None, Arg::Required, Tag::Retry),

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::super::listing::ListOpts;
 use super::super::names::Names;
 use super::super::{
-    AdmError, CheckKind, Forward, Netmask, Proto, SchedFlags, ServiceKey, TunCsum, TunKind, Tunnel,
+    AdmError, Forward, Netmask, Proto, SchedFlags, ServiceKey, TunCsum, TunKind, Tunnel,
 };
 use super::check::{CheckArgs, SorryArgs};
 use super::command::{AdmCommand, DEFAULT_SCHEDULER, DaemonOpts, DestOpts, ServiceOpts, SyncRole};
@@ -395,7 +395,7 @@ impl Gathered {
 
     /// ipvsadm's checks of the whole command line, in ipvsadm's order, then
     /// the command.
-    fn finish(self, cmd: Cmd, timeouts: [u32; 3]) -> Result<AdmCommand, AdmError> {
+    fn finish(mut self, cmd: Cmd, timeouts: [u32; 3]) -> Result<AdmCommand, AdmError> {
         let sched = self.sched.as_deref().unwrap_or(DEFAULT_SCHEDULER);
         let sched_flags = match &self.flags_arg {
             Some(a) => parse_sched_flags(sched, a)?,
@@ -409,9 +409,11 @@ impl Gathered {
             Cmd::AddDest | Cmd::EditDest => self.forward()?,
             _ => Forward::Masq,
         };
+        let misc_path = self.checks.server_path(cmd);
         let check = self.checks.build(cmd)?;
         let (sorry, quorum) = self.sorry.build(cmd)?;
-        let (quorum_scripts, server_scripts) = self.notify.build(cmd)?;
+        let (quorum_scripts, mut server_scripts) = self.notify.build(cmd)?;
+        server_scripts.check = misc_path;
         if let Some(e) = self.deferred {
             return Err(e);
         }
@@ -436,7 +438,7 @@ impl Gathered {
                 if key.port == 0
                     && check
                         .as_ref()
-                        .is_some_and(|c| c.port.is_none() && c.kind != CheckKind::Ping)
+                        .is_some_and(|c| c.port.is_none() && c.kind.has_port())
                 {
                     return Err(usage(
                         "a port-0 service's check needs --check-port (the port to check)",

@@ -30,9 +30,10 @@
 use std::net::IpAddr;
 
 use super::super::ipvsadm::{MAX_CHECK_RETRY, MAX_CHECK_SECS};
+use super::super::notify::quote;
 use super::super::{
     CheckKind, DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DnsCheck, DnsType, HealthCheck,
-    MAX_PAYLOAD, SmtpCheck, UdpCheck, UdpReply, parse_hex, sni_name,
+    MAX_PAYLOAD, MiscCheck, Script, SmtpCheck, UdpCheck, UdpReply, parse_hex, sni_name, unescape,
 };
 use super::http::HttpArgs;
 use super::lexer::Stmt;
@@ -44,10 +45,10 @@ use super::{KaError, Pos};
 pub(crate) const HTTP_GET_DELAY_BEFORE_RETRY: u32 = 3;
 
 /// keepalived's checkers that ringvs does not run.
-const OTHER_CHECKERS: [&str; 3] = ["MISC_CHECK", "BFD_CHECK", "FILE_CHECK"];
+const OTHER_CHECKERS: [&str; 2] = ["BFD_CHECK", "FILE_CHECK"];
 
 /// The checkers ringvs runs.
-const RUN: [&str; 7] = [
+const RUN: [&str; 8] = [
     "TCP_CHECK",
     "HTTP_GET",
     "SSL_GET",
@@ -55,6 +56,7 @@ const RUN: [&str; 7] = [
     "PING_CHECK",
     "DNS_CHECK",
     "SMTP_CHECK",
+    "MISC_CHECK",
 ];
 
 /// Whether `kw` names one of keepalived's checkers.
@@ -130,8 +132,9 @@ impl Checker {
                 ),
             );
         }
-        // PING_CHECK has no port (keepalived takes and ignores one).
-        let check_port = self.connect_port.filter(|_| self.kind != CheckKind::Ping);
+        // PING_CHECK has no port (keepalived takes and ignores one), nor
+        // MISC_CHECK (no connection keywords).
+        let check_port = self.connect_port.filter(|_| self.kind.has_port());
         let t = self.times.or(rs).or(vs);
         let mut kind = self.kind.clone();
         if let CheckKind::Http(h) = &mut kind {
@@ -160,7 +163,11 @@ impl Checker {
         let default_dbr = match self.kind {
             CheckKind::Http(_) => HTTP_GET_DELAY_BEFORE_RETRY,
             CheckKind::Dns(_) => delay_loop,
-            CheckKind::Tcp | CheckKind::Udp(_) | CheckKind::Ping | CheckKind::Smtp(_) => 1,
+            CheckKind::Tcp
+            | CheckKind::Udp(_)
+            | CheckKind::Ping
+            | CheckKind::Smtp(_)
+            | CheckKind::Misc(_) => 1,
         };
         HealthCheck {
             delay_loop,
@@ -184,6 +191,7 @@ impl Checker {
             CheckKind::Ping => "PING_CHECK",
             CheckKind::Dns(_) => "DNS_CHECK",
             CheckKind::Smtp(_) => "SMTP_CHECK",
+            CheckKind::Misc(_) => "MISC_CHECK",
         }
     }
 }
@@ -195,6 +203,7 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
         "HTTP_GET" => Some(HttpArgs::new(false)),
         "SSL_GET" => Some(HttpArgs::new(true)),
         "TCP_CHECK" | "UDP_CHECK" | "PING_CHECK" | "DNS_CHECK" | "SMTP_CHECK" => None,
+        "MISC_CHECK" => return misc_checker(cx, s),
         other => {
             cx.w.at(
                 &s.pos,
@@ -268,6 +277,82 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
         kind: CheckKind::Http(h),
         ..c
     }))
+}
+
+/// Reads a `MISC_CHECK` block (`check_misc.c` `install_misc_check_keyword`):
+/// `misc_path` (the command and its arguments, quoted and escaped as a
+/// notify script), `misc_timeout` (0: `delay_loop`, as keepalived's
+/// `misc_check_thread`), `misc_dynamic` and the common times. Without a
+/// `misc_path` it is skipped, as keepalived's `misc_end_handler` does; with
+/// a `user` it is not run (warned), as a notify script with one: ringvs
+/// runs scripts as its own user.
+fn misc_checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
+    let mut times = Times::default();
+    let (mut path, mut timeout, mut dynamic) = (None, None, false);
+    for k in s.children() {
+        if times.take(cx, k, 0)? {
+            continue;
+        }
+        match k.keyword() {
+            "misc_path" => path = Some(command(k)?),
+            "misc_timeout" => {
+                timeout = Some(cx.number(k, 0, MAX_CHECK_SECS as u32)?).filter(|&t| t > 0);
+            }
+            "misc_dynamic" => dynamic = true,
+            "user" => {
+                let e = "user (in MISC_CHECK): keepalived runs the script as that user; ringvs runs scripts as its own user, so this check is not run";
+                cx.w.at(&k.pos, e);
+                return Ok(None);
+            }
+            _ => cx.unsupported(k, "MISC_CHECK"),
+        }
+    }
+    let Some(path) = path else {
+        cx.w.at(
+            &s.pos,
+            "MISC_CHECK without misc_path: skipped (as keepalived does)",
+        );
+        return Ok(None);
+    };
+    Ok(Some(Checker {
+        pos: s.pos.clone(),
+        kind: CheckKind::Misc(MiscCheck {
+            path,
+            timeout,
+            dynamic,
+        }),
+        times,
+        connect_ip: None,
+        connect_port: None,
+    }))
+}
+
+/// `misc_path`'s command: its words as keepalived reads them
+/// (`alloc_strvec_quoted_escaped` over the rest of the line), so one quoted
+/// word holding the whole command line and several words alike.
+fn command(k: &Stmt) -> Result<Script, KaError> {
+    let bad = |e: String| KaError::at(&k.pos, format!("misc_path: {e}"));
+    let words: Vec<String> = k
+        .args()
+        .iter()
+        .map(|w| unescape(w))
+        .collect::<Result<_, _>>()
+        .map_err(bad)?;
+    let text = match words.as_slice() {
+        [] => return Err(bad("a value is missing".into())),
+        [one] => one.clone(),
+        many => {
+            let plain = |w: &str| {
+                !w.is_empty() && !w.contains(|c: char| c.is_whitespace() || "\\\"'".contains(c))
+            };
+            let quoted: Vec<String> = many
+                .iter()
+                .map(|w| if plain(w) { w.clone() } else { quote(w) })
+                .collect();
+            quoted.join(" ")
+        }
+    };
+    Script::parse(&text).map_err(bad)
 }
 
 /// Takes `k` if it is one of `DNS_CHECK`'s own keywords (`type`, `name`:
@@ -431,7 +516,7 @@ pub(crate) fn service_check(
     if chosen.port == Some(own) {
         chosen.port = None;
     }
-    if vs.1 == 0 && chosen.port.is_none() && chosen.kind != CheckKind::Ping {
+    if vs.1 == 0 && chosen.port.is_none() && chosen.kind.has_port() {
         match servers.iter().map(|s| s.port).min() {
             Some(p) if p != 0 && servers.iter().all(|s| s.port == p) => chosen.port = Some(p),
             _ => {
@@ -446,16 +531,25 @@ pub(crate) fn service_check(
         }
     }
     for s in servers {
-        let on = |c: &HealthCheck| HealthCheck {
-            port: Some(c.port.unwrap_or(s.port)).filter(|_| c.kind != CheckKind::Ping),
-            ..c.clone()
+        // As carried out: the port checked, and a MISC_CHECK's command is
+        // each server's own (`--misc-path` of `-a`).
+        let on = |c: &HealthCheck| {
+            let mut c = HealthCheck {
+                port: Some(c.port.unwrap_or(s.port)).filter(|_| c.kind.has_port()),
+                ..c.clone()
+            };
+            if let (CheckKind::Misc(m), CheckKind::Misc(first)) = (&mut c.kind, &chosen.kind) {
+                m.path = first.path.clone();
+            }
+            c
         };
         match &s.check.as_ref().map(|(c, at)| (on(c), at)) {
             None => cx.w.at(
                 &s.pos,
                 format!(
-                    "real_server {} has no checker ringvs runs (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK, DNS_CHECK, SMTP_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {at}",
-                    s.name
+                    "real_server {} has no checker ringvs runs ({}): ringvs checks every real server of a virtual_server, this one with the check of {at}",
+                    s.name,
+                    RUN.join(", ")
                 ),
             ),
             Some((c, _)) if *c != on(&chosen) => {
@@ -478,6 +572,13 @@ pub(crate) fn service_check(
 fn differences(a: &HealthCheck, b: &HealthCheck) -> Vec<&'static str> {
     let mut v = Vec::new();
     match (&a.kind, &b.kind) {
+        (CheckKind::Misc(p), CheckKind::Misc(q)) => {
+            let fields = [
+                (p.timeout != q.timeout, "misc_timeout"),
+                (p.dynamic != q.dynamic, "misc_dynamic"),
+            ];
+            v.extend(fields.iter().filter(|(d, _)| *d).map(|&(_, n)| n));
+        }
         (CheckKind::Http(p), CheckKind::Http(q)) if p.tls == q.tls => {
             let fields = [
                 (p.path != q.path, "path"),

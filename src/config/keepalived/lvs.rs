@@ -56,8 +56,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::super::ipvsadm::{DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, MAX_TIMEOUT};
 use super::super::names::Names;
 use super::super::{
-    AdmError, Config, Forward, HealthCheck, Netmask, PersistEngine, Proto, Quorum, SchedFlags,
-    Scheduler, Script, Scripts, ServiceKey, SorryOpts, unescape,
+    AdmError, CheckKind, Config, Forward, HealthCheck, Netmask, PersistEngine, Proto, Quorum,
+    SchedFlags, Scheduler, Script, Scripts, ServiceKey, SorryOpts, unescape,
 };
 use super::check::{self, Checker, ServerCheck, Times};
 use super::lexer::Stmt;
@@ -452,6 +452,18 @@ fn servers_of(
             let hc = c.check(cx, r.times, vs_times, inhibit, r.addr, vhost);
             (hc, c.pos.clone())
         });
+        // A MISC_CHECK's command is the server's own (`--misc-path` of `-a`).
+        let mut scripts = r.scripts;
+        if let Some((
+            HealthCheck {
+                kind: CheckKind::Misc(m),
+                ..
+            },
+            _,
+        )) = &check
+        {
+            scripts.check = Some(m.path.clone());
+        }
         checks.push(ServerCheck {
             pos: r.pos.clone(),
             port,
@@ -466,7 +478,7 @@ fn servers_of(
             u_threshold: r.u_threshold,
             l_threshold: r.l_threshold,
             forward: r.forward.unwrap_or(vs_forward),
-            scripts: r.scripts,
+            scripts,
         });
     }
     (dests, checks)

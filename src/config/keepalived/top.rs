@@ -75,18 +75,26 @@ pub(crate) fn config(top: &[Stmt], w: &mut Warnings) -> Result<Config, KaError> 
     Ok(cfg)
 }
 
-/// `script_user` (or `enable_script_security`, `k`) with notify scripts in
-/// the file: keepalived runs them as another user than root (or only once
-/// it found them safe to run as root); ringvs runs scripts as its own user
-/// and checks nothing, so it runs none of them (warned once), rather than
-/// run as root what was meant to run otherwise.
+/// `script_user` (or `enable_script_security`, `k`) with notify scripts or
+/// `MISC_CHECK`s in the file: keepalived runs them as another user than
+/// root (or only once it found them safe to run as root); ringvs runs
+/// scripts as its own user and checks nothing, so it runs none of them
+/// (warned once each), rather than run as root what was meant to run
+/// otherwise.
 fn no_scripts(cx: &mut Cx<'_>, k: &Stmt, cfg: &mut Config) {
     let keys: Vec<ServiceKey> = cfg.services().iter().map(|s| s.key).collect();
     let n: usize = keys.iter().map(|k| cfg.drop_scripts(k)).sum();
+    let kw = k.keyword();
     if n > 0 {
         let e = format!(
-            "{}: keepalived runs notify scripts as another user or after checking them; ringvs runs them as its own user, so the notify scripts of {n} real or virtual server(s) are not run",
-            k.keyword()
+            "{kw}: keepalived runs notify scripts as another user or after checking them; ringvs runs them as its own user, so the notify scripts of {n} real or virtual server(s) are not run"
+        );
+        cx.w.at(&k.pos, e);
+    }
+    let n = keys.iter().filter(|k| cfg.drop_misc_check(k)).count();
+    if n > 0 {
+        let e = format!(
+            "{kw}: keepalived runs MISC_CHECK scripts as another user or after checking them; ringvs runs them as its own user, so the MISC_CHECKs of {n} virtual server(s) are not run (their real servers are not checked)"
         );
         cx.w.at(&k.pos, e);
     }
