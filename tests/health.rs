@@ -94,6 +94,7 @@ fn check_options_parse_with_keepalived_defaults() {
             digest: ringvs::config::parse_digest("9e107d9d372bb6826bd81d3542a419d6"),
             vhost: Some("www.example:443".into()),
             sni: true,
+            more: Vec::new(),
         })
     );
 }
@@ -472,6 +473,77 @@ fn misc_check_options_parse_save_and_restore() {
 -a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 --misc-path \"/bin/check 'rs 2'\"
 -a -t 198.18.0.110:80 -r 198.19.0.3:80 -m -w 1
 -A -t 198.18.0.110:81 -s rr --check misc --misc-path \"/bin/c\" --misc-timeout 3 --misc-dynamic --delay-loop 5 --connect-timeout 5 --retry 1 --delay-before-retry 1 --alpha
+";
+    let mut c = Config::new();
+    restore(&mut c, rules);
+    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    // A server's own command needs its service's --check misc (refused
+    // before the server is added); another check drops them all.
+    restore(&mut c, "-E -t 198.18.0.110:80 -s rr --check tcp\n");
+    let saved = format_save(&c, true, &Names::none());
+    assert!(!saved.contains("/bin/check 'rs 2'"), "{saved}");
+    let mut t = Config::new();
+    restore(
+        &mut t,
+        "-A -t 198.18.0.110:80 -s rr --check tcp\n-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m\n",
+    );
+    let before = t.clone();
+    let errors = ipvsadm::restore(
+        &mut t,
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m --misc-path /bin/c\n",
+        &Names::none(),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    assert!(
+        errors[0].contains("misc-path on a real server needs its service's --check misc"),
+        "{errors:?}"
+    );
+    assert_eq!(t, before, "nothing added");
+}
+
+/// Several urls (keepalived's `url` blocks of one `HTTP_GET`): each
+/// `--check-path` after the first starts another, `--check-status` and
+/// `--check-digest` belong to the last one before them; saved and restored
+/// exactly.
+#[test]
+fn several_urls_parse_save_and_restore() {
+    let c = check_of(
+        "-A -t 198.18.0.110:80 --check http --check-status 204 --check-path /a --check-path /b \
+         --check-digest 9e107d9d372bb6826bd81d3542a419d6 --check-path /c --check-status 200-299",
+    )
+    .unwrap();
+    let CheckKind::Http(h) = &c.kind else {
+        panic!("{c:?}");
+    };
+    assert_eq!(
+        (h.path.as_str(), h.status.as_slice()),
+        ("/a", &[(204, 204)][..])
+    );
+    let more: Vec<String> = h
+        .more
+        .iter()
+        .map(|u| format!("{} {:?} {}", u.path, u.status, u.digest.is_some()))
+        .collect();
+    assert_eq!(more, ["/b [(200, 200)] true", "/c [(200, 299)] false"]);
+    assert_eq!(h.urls(), 3);
+    assert_eq!(h.url(2).unwrap().path, "/c");
+    assert!(h.url(3).is_none());
+    let svc = "-A -t 198.18.0.110:80 --check http";
+    for (opts, e) in [
+        (
+            "--check-path /a --check-status 200 --check-status 201",
+            "multiple 'check-status' options specified for one check-path",
+        ),
+        (
+            "--check-path /a --check-path /b --check-digest 9e107d9d372bb6826bd81d3542a419d6 --check-digest 9e107d9d372bb6826bd81d3542a419d6",
+            "multiple 'check-digest' options specified for one check-path",
+        ),
+    ] {
+        assert_eq!(usage_err(&format!("{svc} {opts}")), e, "{opts}");
+    }
+    let rules = "\
+-A -t 198.18.0.110:80 -s rr --check http --check-path /a --check-status 204 --check-path /b --check-status 200 --check-digest 9e107d9d372bb6826bd81d3542a419d6 --check-path /c --check-status 200-299 --check-virtualhost www.example --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
 ";
     let mut c = Config::new();
     restore(&mut c, rules);
@@ -999,6 +1071,32 @@ fn active_check_alone_takes_a_dead_server_out() {
     });
     assert!(both_up.is_some(), "both pass the HTTP check again");
 
+    // Two urls: the second expects 404 (the servers answer 200 to any
+    // path), so both go down though the first passes; with 200, both back.
+    let urls = |status: &str| {
+        let mut edit = vec!["-E", "-t", &vip, "-s", "wrr", "--check", "http"];
+        edit.extend(["--check-path", "/health", "--check-path", "/second"]);
+        edit.extend([
+            "--check-status",
+            status,
+            "--delay-loop",
+            "1",
+            "--retry",
+            "0",
+        ]);
+        adm(&control, &edit);
+    };
+    urls("404");
+    let both_down = wait_for(Duration::from_secs(4), || {
+        listed_weight(&control, &rs1) == Some(0) && listed_weight(&control, &rs2) == Some(0)
+    });
+    assert!(both_down.is_some(), "the second url fails the check");
+    urls("200");
+    let both_up = wait_for(Duration::from_secs(4), || {
+        listed_weight(&control, &rs1) == Some(3) && listed_weight(&control, &rs2) == Some(1)
+    });
+    assert!(both_up.is_some(), "both urls pass");
+
     // `--check-port 81`, where nothing listens: both down, though their own
     // port 80 serves; checked on 80 by name, both come back.
     let on_port = |port: u16| {
@@ -1027,7 +1125,7 @@ fn active_check_alone_takes_a_dead_server_out() {
 /// command for every server, told which by its environment, reads the
 /// exit status each server should have from a file named by its address.
 /// Status 1 takes a server out (clients reach the other alone) and 0 brings
-/// it back; with `--misc-dynamic` a status of 9 sets the weight `-L` shows
+/// it back (with its own weight); with `--misc-dynamic` a status of 9 sets the weight `-L` shows
 /// (and the workers run) to 7 while `-S` keeps the rules' own; a server's
 /// own `--misc-path` runs in place of the service's; a command past
 /// `--misc-timeout` fails its server.
@@ -1050,7 +1148,7 @@ fn misc_check_runs_a_command_for_each_server() {
     let status = |n: usize, v: &str| {
         std::fs::write(dir.0.join(lab::rs_addr(n).to_string()), v).unwrap();
     };
-    status(1, "0");
+    status(1, "1");
     status(2, "0");
     let cmd = format!(
         "/bin/sh -c 'exit $(cat {}/$RINGVS_RS_ADDR)'",
@@ -1074,8 +1172,7 @@ fn misc_check_runs_a_command_for_each_server() {
             adm(&control, &["-L", "-n"])
         );
     };
-    weights((Some(3), Some(1)), 3, "both pass");
-    status(1, "1");
+    // Servers start up: rs1's first run (status 1) takes it out.
     weights((Some(0), Some(1)), 4, "rs1 exits 1");
     let out = lab::ns_command(
         &lab.ns_client(),
@@ -1097,6 +1194,11 @@ fn misc_check_runs_a_command_for_each_server() {
     weights((Some(3), Some(7)), 4, "rs2 at weight 7");
     let saved = adm(&control, &["-S", "-n"]);
     assert!(saved.contains(&format!("-r {rs2} -m -w 1")), "{saved}");
+    // A plain pass gives the rules' weight back; 9 again sets 7.
+    status(2, "0");
+    weights((Some(3), Some(1)), 4, "rs2 back at weight 1");
+    status(2, "9");
+    weights((Some(3), Some(7)), 4, "rs2 at weight 7 again");
     // A server's own command: rs1 runs /bin/false, the service's passes.
     adm(
         &control,

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use ringvs::config::keepalived::{LoadOptions, Loaded, apply_differences, load, load_with};
 use ringvs::config::{
-    CheckKind, Config, DnsCheck, DnsType, Forward, HealthCheck, HttpCheck, Proto, Quorum,
+    CheckKind, Config, DnsCheck, DnsType, Forward, HealthCheck, HttpCheck, HttpUrl, Proto, Quorum,
     SchedFlags, Scheduler, ServiceKey, SmtpCheck, TunCsum, TunKind, Tunnel, UdpCheck, UdpReply,
 };
 
@@ -813,6 +813,13 @@ fn connect_port_is_the_checks_port() {
         // The first's connect_port is its own port: no port of the check's.
         (80, [(80, "connect_port 80"), (81, "retry 1")], None, false),
         (80, [(81, "retry 1"), (80, "connect_port 80")], None, false),
+        // Both on 80, one of them its own: 80 is the check's.
+        (
+            80,
+            [(80, "connect_port 80"), (81, "connect_port 80")],
+            Some(80),
+            false,
+        ),
         // The second is checked on its own port 81 by keepalived, on 8080 here.
         (
             80,
@@ -925,7 +932,7 @@ fn misc_checks_are_read() {
         let s = svc.server_scripts(IpAddr::V4(rip(last)), 80);
         s.check.map(|s| s.words()).unwrap_or_default()
     };
-    assert_eq!(own(2), ["/usr/local/bin/chk", "198.19.0.2"]);
+    assert!(own(2).is_empty(), "the service's command");
     assert_eq!(own(3), ["/usr/local/bin/chk", "198.19.0.3 b", "c"]);
     // Saved, each server with its own command, and read back equal.
     let saved =
@@ -945,6 +952,7 @@ fn misc_checks_are_read() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(again, l.config);
 
+    // A server without a MISC_CHECK run: `true`, never another's command.
     for (global, rs3, check, warning) in [
         (
             "router_id lb1",
@@ -981,11 +989,17 @@ fn misc_checks_are_read() {
             "{rs3}: {:?}",
             l.warnings
         );
-        if !check {
-            assert_eq!(
-                svc.server_scripts(IpAddr::V4(rip(2)), 80),
-                Default::default()
-            );
+        let own3 = svc.server_scripts(IpAddr::V4(rip(3)), 80).check;
+        match (check, rs3.contains("misc_timeout 4")) {
+            (false, _) => {
+                assert_eq!(
+                    svc.server_scripts(IpAddr::V4(rip(2)), 80),
+                    Default::default()
+                );
+            }
+            // Its own command is the service's.
+            (true, true) => assert_eq!(own3, None),
+            (true, false) => assert_eq!(own3.map(|s| s.words()), Some(vec!["true".into()])),
         }
     }
 }
@@ -1188,8 +1202,7 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         "28: ha_suspend (in virtual_server): not supported by ringvs, ignored",
         "29: omega (in virtual_server): not supported by ringvs, ignored",
         "33: smtp_alert (in real_server): not supported by ringvs, ignored",
-        "40: url (in HTTP_GET): ringvs checks one url per check, this one is ignored",
-        "43: http_protocol 1.1: ringvs sends HTTP/1.0 requests (with Connection: close)",
+                "43: http_protocol 1.1: ringvs sends HTTP/1.0 requests (with Connection: close)",
         "44: bindto (in HTTP_GET): not supported by ringvs, ignored",
         "46: FILE_CHECK (in real_server): checker not supported by ringvs, ignored (the real server is not checked by it)",
         &format!(
@@ -1251,6 +1264,11 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
             kind: CheckKind::Http(HttpCheck {
                 status: vec![(200, 299)],
                 digest: ringvs::config::parse_digest("9b3a0c85a887a256d6939da88aabd8cd"),
+                more: vec![HttpUrl {
+                    path: "/b".into(),
+                    status: vec![(200, 299)],
+                    digest: None,
+                }],
                 ..HttpCheck::get("/a", 200)
             }),
             delay_loop: 3,

@@ -290,7 +290,8 @@ proptest::proptest! {
         let mut c = Config::new();
         restore(
             &mut c,
-            "-A -t 198.18.0.110:80 -s rr\n-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m\n\
+            "-A -t 198.18.0.110:80 -s rr --check misc --misc-path /bin/c\n\
+             -a -t 198.18.0.110:80 -r 198.19.0.2:80 -m\n\
              -a -t 198.18.0.110:80 -r 198.19.0.3:80 -m\n",
         )
         .unwrap();

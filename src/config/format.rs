@@ -418,6 +418,17 @@ pub fn kind_options(c: &HealthCheck) -> String {
             if let Some(d) = &h.digest {
                 let _ = write!(out, " --check-digest {}", digest_hex(d));
             }
+            for u in &h.more {
+                let _ = write!(
+                    out,
+                    " --check-path {} --check-status {}",
+                    u.path,
+                    status_list(&u.status)
+                );
+                if let Some(d) = &u.digest {
+                    let _ = write!(out, " --check-digest {}", digest_hex(d));
+                }
+            }
             if let Some(v) = &h.vhost {
                 let _ = write!(out, " --check-virtualhost {}", rule_word(v));
             }

@@ -1,6 +1,6 @@
-//! keepalived's `HTTP_GET` and `SSL_GET` settings (`check_http.c`): one
-//! `url` (its path, the status codes that pass, an MD5 digest of the body,
-//! its `virtualhost`), over TLS for `SSL_GET`, with `enable_sni`.
+//! keepalived's `HTTP_GET` and `SSL_GET` settings (`check_http.c`): its
+//! `url`s (each a path, the status codes that pass, an MD5 digest of the
+//! body, a `virtualhost`), over TLS for `SSL_GET`, with `enable_sni`.
 
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -33,6 +33,21 @@ pub struct HttpCheck {
     /// `enable_sni`: the TLS handshake names `vhost` (Server Name Indication).
     #[serde(default)]
     pub sni: bool,
+    /// The urls after the first, checked in turn after it: the check passes
+    /// when every one does (keepalived's `http_handle_response` goes on to
+    /// the next url after each that passes).
+    #[serde(default)]
+    pub more: Vec<HttpUrl>,
+}
+
+/// A url of an `HTTP_GET` or `SSL_GET` after its first (the same `Host`
+/// and TLS as the first).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HttpUrl {
+    pub path: String,
+    pub status: Vec<(u16, u16)>,
+    #[serde(default)]
+    pub digest: Option<[u8; DIGEST_LEN]>,
 }
 
 impl HttpCheck {
@@ -45,6 +60,29 @@ impl HttpCheck {
             digest: None,
             vhost: None,
             sni: false,
+            more: Vec::new(),
+        }
+    }
+
+    /// How many urls it checks.
+    pub fn urls(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    /// The check of its url `i` alone (`None` past the last).
+    pub fn url(&self, i: usize) -> Option<HttpCheck> {
+        let first = || HttpCheck {
+            more: Vec::new(),
+            ..self.clone()
+        };
+        match i.checked_sub(1) {
+            None => Some(first()),
+            Some(k) => self.more.get(k).map(|u| HttpCheck {
+                path: u.path.clone(),
+                status: u.status.clone(),
+                digest: u.digest,
+                ..first()
+            }),
         }
     }
 

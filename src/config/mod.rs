@@ -50,8 +50,8 @@ pub use check::{
 pub use forward::{Forward, TunCsum, TunKind, Tunnel};
 use hashbrown::HashSet;
 pub use http::{
-    DIGEST_LEN, HttpCheck, digest_hex, merge as merge_status, parse_digest, parse_status, sni_name,
-    status_list, valid_path, valid_vhost,
+    DIGEST_LEN, HttpCheck, HttpUrl, digest_hex, merge as merge_status, parse_digest, parse_status,
+    sni_name, status_list, valid_path, valid_vhost,
 };
 use key::check_family;
 pub use key::{Netmask, Proto, ServiceKey};
@@ -540,7 +540,15 @@ impl Config {
         check: Option<HealthCheck>,
     ) -> Result<(), AdmError> {
         let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
-        self.services[i].check = check;
+        let svc = &mut self.services[i];
+        // The servers' own commands go with the service's `--check misc`.
+        if !check.as_ref().is_some_and(|c| c.kind.is_command()) {
+            for s in &mut svc.server_scripts {
+                s.scripts.check = None;
+            }
+            svc.server_scripts.retain(|s| !s.scripts.is_empty());
+        }
+        svc.check = check;
         Ok(())
     }
 

@@ -329,6 +329,9 @@ impl Config {
         if svc.dest(addr, port).is_none() {
             return Err(AdmError::NoSuchDest);
         }
+        if s.check.is_some() {
+            own_command_allowed(svc)?;
+        }
         svc.forget_scripts(addr, port);
         if !s.is_empty() {
             // Kept in address order, so that a table has one form whatever
@@ -345,6 +348,17 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A real server's own `--misc-path` is for a service with `--check misc`
+/// only.
+pub fn own_command_allowed(svc: &Service) -> Result<(), AdmError> {
+    if svc.check.as_ref().is_some_and(|c| c.kind.is_command()) {
+        return Ok(());
+    }
+    Err(AdmError::Usage(
+        "misc-path on a real server needs its service's --check misc".into(),
+    ))
 }
 
 #[cfg(test)]

@@ -745,7 +745,11 @@ mod over_loopback {
         };
         let kind = CheckKind::Http(c.clone());
         let x = Exchange::new(&c, (IpAddr::from([127, 0, 0, 1]), 443)).unwrap();
-        let mut talk = Talk::Http(Box::new(x));
+        let mut talk = Talk::Http {
+            x: Box::new(x),
+            url: 0,
+            view: None,
+        };
         let mut sc = ServerConnection::new(server_config()).unwrap();
         sc.set_buffer_limit(None);
         let (mut req, mut out, mut answered) = (Vec::new(), Vec::new(), false);

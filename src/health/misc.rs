@@ -87,6 +87,11 @@ pub(super) fn step(
     match child.try_wait() {
         Ok(Some(st)) => {
             run.exited = true;
+            // Ended by our SIGTERM: what it started goes too (keepalived
+            // sends SIGKILL to the group then).
+            if matches!(run.ended, Some((_, false))) {
+                signal_group(child.id(), "KILL");
+            }
             return Some(outcome(st, run.ended.is_some(), m.dynamic));
         }
         Ok(None) => {}
@@ -101,6 +106,8 @@ pub(super) fn step(
         }
         Some((at, false)) if now.duration_since(at) >= TERM_GRACE => {
             signal_group(pid, "KILL");
+            // The command itself at least, should kill(1) have failed.
+            let _ = child.kill();
             run.ended = Some((at, true));
         }
         _ => {}
@@ -111,8 +118,9 @@ pub(super) fn step(
 /// Ends `run` at once if it still runs (its check abandoned): SIGKILL to
 /// its group; the child, to be reaped.
 pub(super) fn end(run: Run) -> Option<Child> {
-    let child = run.child.filter(|_| !run.exited)?;
+    let mut child = run.child.filter(|_| !run.exited)?;
     signal_group(child.id(), "KILL");
+    let _ = child.kill();
     Some(child)
 }
 
@@ -146,6 +154,7 @@ mod tests {
             id: DestId(1),
             addr: Ipv4Addr::new(198, 19, 0, 2).into(),
             port: 8080,
+            rs_port: 8080,
             check: HealthCheck::new(CheckKind::Misc(m.clone())),
             scripts: Scripts {
                 check: own.map(|s| Script::parse(s).unwrap()),
@@ -214,5 +223,24 @@ mod tests {
             limit,
         );
         assert_eq!(o, Outcome::Ok);
+    }
+
+    /// A command ended by our SIGTERM takes what it started with it
+    /// (SIGKILL to its group, as keepalived): a child that ignores SIGTERM
+    /// never gets to write its file.
+    #[test]
+    fn what_a_timed_out_command_started_goes_with_it() {
+        let file = std::env::temp_dir().join(format!("ringvs-misc-unit-{}", std::process::id()));
+        let _ = std::fs::remove_file(&file);
+        let cmd = format!(
+            "/bin/sh -c '(trap \"\" TERM; sleep 1; touch {}) & exec sleep 30'",
+            file.display()
+        );
+        let (o, _) = run(&cmd, None, Duration::from_millis(200));
+        assert_eq!(o, Outcome::ScriptTimeout);
+        std::thread::sleep(Duration::from_millis(1500));
+        let left = file.exists();
+        let _ = std::fs::remove_file(&file);
+        assert!(!left, "the child outlived the command");
     }
 }

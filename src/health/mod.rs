@@ -75,7 +75,11 @@ pub struct Target {
     pub service: ServiceKey,
     pub id: DestId,
     pub addr: IpAddr,
+    /// The port checked (`--check-port`, else the server's).
     pub port: u16,
+    /// The server's own port, which names it (logs, notify scripts and
+    /// FIFO lines, as keepalived names a real server).
+    pub rs_port: u16,
     pub check: HealthCheck,
     /// Its `--notify-up` and `--notify-down`.
     pub scripts: Scripts,
@@ -95,17 +99,14 @@ pub fn targets(cfg: &Config) -> Vec<Target> {
     for s in cfg.services() {
         let Some(check) = &s.check else { continue };
         for d in &s.dests {
+            // Port 0 (`-r` before `-t`): the data plane keeps the service port.
+            let rs_port = if d.port == 0 { s.key.port } else { d.port };
             v.push(Target {
                 service: s.key,
                 id: d.id,
                 addr: d.addr,
-                // `--check-port`, else the server's own; port 0 (`-r`
-                // before `-t`): the data plane keeps the service port.
-                port: match (check.port, d.port) {
-                    (Some(p), _) => p,
-                    (None, 0) => s.key.port,
-                    (None, p) => p,
-                },
+                port: check.port.unwrap_or(rs_port),
+                rs_port,
                 check: check.clone(),
                 scripts: s.server_scripts(d.addr, d.port),
             });
@@ -214,7 +215,7 @@ impl Monitor {
                 .iter()
                 .filter(|c| !kept.contains(&c.id) && !cfg.has_id(c.id));
             for c in gone.filter(|c| !down.contains_key(&c.id)) {
-                let at = std::net::SocketAddr::new(c.addr, c.port);
+                let at = std::net::SocketAddr::new(c.addr, c.rs_port);
                 self.notify.server(&c.service, at, false, &c.scripts);
             }
             let alpha: Vec<&Target> = t.iter().filter(|n| n.check.alpha).collect();
@@ -424,6 +425,15 @@ pub fn run<T: TxQueue>(
         checker.round(Instant::now(), &republish);
         checker.wait();
     }
+    // No command outlives the thread unreaped.
+    checker.pause(Instant::now());
+    for _ in 0..20 {
+        checker.stack.reap();
+        if checker.stack.ended.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The health thread's state across rounds.
@@ -548,6 +558,7 @@ impl<T: TxQueue> Checker<'_, T> {
             }
             p.arp_wait = None;
         }
+        self.stack.reap();
     }
 
     /// The servers held down now, with their `inhibit_on_failure`, and the
@@ -583,10 +594,15 @@ impl<T: TxQueue> Checker<'_, T> {
                 continue;
             };
             let weight = p.weight;
-            let moved = verdict(p, o, now);
+            // A command's next run is timed from its start, not its end.
+            let at = match p.last_start {
+                Some(t) if p.t.check.kind.is_command() => t,
+                _ => now,
+            };
+            let moved = verdict(p, o, at);
             changed |= moved || p.weight != weight;
             if to_tell(p, moved) {
-                let at = std::net::SocketAddr::new(p.t.addr, p.t.port);
+                let at = std::net::SocketAddr::new(p.t.addr, p.t.rs_port);
                 (self.mon.notify).server(&p.t.service, at, p.up, &p.t.scripts);
             }
         }
@@ -641,6 +657,7 @@ mod tests {
                 id: DestId(1),
                 addr: Ipv4Addr::new(198, 19, 0, 2).into(),
                 port: 80,
+                rs_port: 80,
                 check,
                 scripts: Scripts::default(),
             },
@@ -737,6 +754,31 @@ mod tests {
             "{t:?}"
         );
         assert_eq!(t.len(), 2);
+        // `--check-port`: checked there, named by its own port (FIFO lines,
+        // scripts, logs), as keepalived names a real server.
+        let mut check = HealthCheck::new(CheckKind::Tcp);
+        check.port = Some(9000);
+        c.set_service_check(&k4, Some(check)).unwrap();
+        let t = targets(&c);
+        let t4 = t.iter().find(|t| t.addr.is_ipv4()).unwrap();
+        assert_eq!((t4.port, t4.rs_port), (9000, 8080));
+    }
+
+    /// `misc_dynamic`: a status of 2-255 sets the weight; a plain pass
+    /// (0) or going down gives the configured one back (`None`).
+    #[test]
+    fn a_dynamic_weight_lasts_until_a_plain_pass_or_a_failure() {
+        let now = Instant::now();
+        let mut p = probe(0);
+        assert!(!verdict(&mut p, Outcome::Weight(5), now));
+        assert_eq!((p.up, p.weight), (true, Some(5)));
+        assert!(!verdict(&mut p, Outcome::Ok, now));
+        assert_eq!(p.weight, None);
+        verdict(&mut p, Outcome::Weight(7), now);
+        assert!(verdict(&mut p, Outcome::Exit(1), now), "retry 0: down");
+        assert_eq!((p.up, p.weight), (false, None));
+        assert!(verdict(&mut p, Outcome::Weight(0), now), "back up, at 0");
+        assert_eq!((p.up, p.weight), (true, Some(0)));
     }
 
     fn v6addr(s: &str) -> Ipv6Addr {
@@ -886,6 +928,7 @@ mod tests {
             id: DestId(id),
             addr: Ipv4Addr::new(198, 19, 0, 2).into(),
             port: 80 + id as u16,
+            rs_port: 80 + id as u16,
             check,
             scripts: Scripts::default(),
         }

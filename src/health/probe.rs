@@ -4,7 +4,7 @@
 use super::http::Exchange;
 use super::smtp;
 use super::{Target, hop_mac, resolve};
-use crate::config::{CheckKind, UdpCheck, dns_rcode};
+use crate::config::{CheckKind, HttpCheck, UdpCheck, dns_rcode};
 use crate::dataplane::Shared;
 use crate::neigh::NeighEvent;
 use crossbeam_channel::Sender;
@@ -123,7 +123,13 @@ pub(super) enum Sock {
 pub(super) enum Talk {
     /// `TCP_CHECK`: nothing, the handshake is the check.
     Nothing,
-    Http(Box<Exchange>),
+    /// `HTTP_GET`, `SSL_GET`: the exchange over url `url` of the check,
+    /// and that url's check alone where it is not the first.
+    Http {
+        x: Box<Exchange>,
+        url: usize,
+        view: Option<Box<HttpCheck>>,
+    },
     Smtp(Box<smtp::Talk>),
 }
 
@@ -229,7 +235,9 @@ pub(super) fn drive(
     // was is closed, not refused, when it goes.
     *connected |= established || s.can_recv();
     let said = match (kind, talk) {
-        (CheckKind::Http(c), Talk::Http(x)) if *connected => x.step(s, c),
+        (CheckKind::Http(c), Talk::Http { x, view, .. }) if *connected => {
+            x.step(s, view.as_deref().unwrap_or(c))
+        }
         (CheckKind::Smtp(c), Talk::Smtp(t)) if *connected => t.step(s, &c.helo),
         (_, Talk::Nothing) if established => Some(Outcome::Ok),
         _ => None,
@@ -341,12 +349,15 @@ pub(super) fn drive_ping(s: &mut icmp::Socket, addr: IpAddr, timed_out: bool) ->
     timed_out.then_some(Outcome::NoReply)
 }
 
-/// Applies a check's outcome to its probe; true if the server went down or up.
+/// Applies a check's outcome to its probe; true if the server went down or
+/// up. The next check is due `delay_loop` (or `delay_before_retry`) after
+/// `now`: the outcome's time, or for a command its start (keepalived's
+/// `last_ran`).
 pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
     let c = &p.t.check;
     let loop_ = Duration::from_secs(u64::from(c.delay_loop));
     // `198.19.0.2:80` or `[2001:2:0:2::2]:80`, as `-L -n` writes them.
-    let name = SocketAddr::new(p.t.addr, p.t.port);
+    let name = SocketAddr::new(p.t.addr, p.t.rs_port);
     if let Outcome::Weight(w) = o {
         // `update_svr_wgt`: the weight changes whether or not the server
         // was up; `-L` shows it, `-S` keeps the configured one.
@@ -357,6 +368,14 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
             );
         }
         p.weight = Some(u32::from(w));
+    }
+    // A pass without a weight, or going down, gives the configured weight
+    // back (keepalived's `misc_check_child_thread` with `cur_weight`).
+    if o == Outcome::Ok && p.weight.take().is_some() {
+        eprintln!(
+            "ringvs: health: {name} back to its own weight in {}",
+            p.t.service
+        );
     }
     if o.passed() {
         p.fails = 0;
@@ -386,6 +405,7 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
     p.fails = 0;
     p.next = now + loop_;
     p.up = false;
+    p.weight = None;
     eprintln!(
         "ringvs: health: {name} DOWN ({} after {tries} {}) in {}",
         o.reason(),

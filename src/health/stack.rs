@@ -165,7 +165,7 @@ pub(super) struct Stack<'a, T> {
     /// A xorshift generator's state, for the DNS queries' identifiers.
     rand: u64,
     /// `MISC_CHECK` commands ended before they exited, to be reaped.
-    ended: Vec<Child>,
+    pub(super) ended: Vec<Child>,
 }
 
 impl<'a, T: TxQueue> Stack<'a, T> {
@@ -225,6 +225,11 @@ impl<'a, T: TxQueue> Stack<'a, T> {
     pub(super) fn poll(&mut self, now: Instant) {
         self.iface
             .poll(clock(self.start, now), &mut self.dev, &mut self.sockets);
+        self.reap();
+    }
+
+    /// Reaps the `MISC_CHECK` commands ended before they exited.
+    pub(super) fn reap(&mut self) {
         if !self.ended.is_empty() {
             self.ended.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
         }
@@ -233,6 +238,12 @@ impl<'a, T: TxQueue> Stack<'a, T> {
     /// Starts `p`'s check: opens its connection or sends its datagram or
     /// echo request (or, if smoltcp refuses, tries again in a second).
     pub(super) fn start(&mut self, p: &mut Probe, now: Instant) {
+        self.start_url(p, now, 0);
+    }
+
+    /// Starts `p`'s check at its url `url` (an HTTP check goes on from one
+    /// url that passed to the next, each over a connection of its own).
+    fn start_url(&mut self, p: &mut Probe, now: Instant, url: usize) {
         p.arp_wait = None;
         p.last_start = Some(now);
         if let CheckKind::Misc(m) = &p.t.check.kind {
@@ -272,11 +283,16 @@ impl<'a, T: TxQueue> Stack<'a, T> {
                     tcp::SocketBuffer::new(vec![0; http::RX_BUFFER]),
                     tcp::SocketBuffer::new(vec![0; http::TX_BUFFER]),
                 );
-                let x = Exchange::new(c, (p.t.addr, p.t.port));
+                let view = c.url(url).filter(|_| url > 0).map(Box::new);
+                let x = Exchange::new(view.as_deref().unwrap_or(c), (p.t.addr, p.t.port));
                 match (s.connect(self.iface.context(), remote, port), x) {
                     (Ok(()), Some(x)) => Some(Sock::Tcp {
                         handle: self.sockets.add(s),
-                        talk: Talk::Http(Box::new(x)),
+                        talk: Talk::Http {
+                            x: Box::new(x),
+                            url,
+                            view,
+                        },
                         connected: false,
                     }),
                     _ => None,
@@ -392,8 +408,23 @@ impl<'a, T: TxQueue> Stack<'a, T> {
             // A check's kind and its sockets change together: not reached.
             (Sock::Script(_), _) => Outcome::Exit(127),
         };
+        // The url after one that passed, if the check has one.
+        let next = match (&f.sock, &p.t.check.kind) {
+            (
+                Sock::Tcp {
+                    talk: Talk::Http { url, .. },
+                    ..
+                },
+                CheckKind::Http(c),
+            ) => Some(url + 1).filter(|&u| o == Outcome::Ok && u < c.urls()),
+            _ => None,
+        };
         if let Some(f) = p.flight.take() {
             self.close(f, now);
+        }
+        if let Some(url) = next {
+            self.start_url(p, now, url);
+            return None;
         }
         Some(o)
     }

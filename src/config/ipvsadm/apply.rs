@@ -1,7 +1,7 @@
 //! Applying a parsed command to a [`Config`].
 
-use super::super::{AdmError, Config};
-use super::command::AdmCommand;
+use super::super::{AdmError, Config, ServiceKey};
+use super::command::{AdmCommand, DestOpts};
 
 /// Applies a command that changes the table to `cfg`.  The others (`List`,
 /// `Save`, `Zero`, `SetTimeout`, `Restore`) change nothing here: the control
@@ -50,6 +50,7 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
                 return Err(AdmError::ThresholdRange);
             }
             opts.forward.check()?;
+            own_command(cfg, key, opts)?;
             cfg.add_dest_with(key, addr, port, opts.weight, opts.forward)?;
             cfg.set_dest_thresholds(key, addr, port, opts.u_threshold, opts.l_threshold)?;
             cfg.set_dest_scripts(key, addr, port, opts.scripts.clone())
@@ -65,6 +66,7 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
                 return Err(AdmError::ThresholdRange);
             }
             opts.forward.check()?;
+            own_command(cfg, key, opts)?;
             // The method first: a server of the other family refused as
             // anything but a tunnel is left as it was.
             cfg.set_dest_forward(key, addr, port, opts.forward)?;
@@ -87,5 +89,14 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
                 "the sync daemon and --ha in a rules file: give them to `ringvs adm`".into(),
             ))
         }
+    }
+}
+
+/// A real server's own `--misc-path`, refused before anything changes
+/// where its service has no `--check misc`.
+fn own_command(cfg: &Config, key: &ServiceKey, opts: &DestOpts) -> Result<(), AdmError> {
+    match cfg.service(key) {
+        Some(svc) if opts.scripts.check.is_some() => super::super::notify::own_command_allowed(svc),
+        _ => Ok(()),
     }
 }

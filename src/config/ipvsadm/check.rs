@@ -8,8 +8,9 @@ use super::super::names::Names;
 use super::super::{
     AdmError, CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, DEFAULT_DNS_NAME,
     DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DIGEST_LEN, DnsCheck, DnsType, Forward,
-    HealthCheck, HttpCheck, MAX_PAYLOAD, MiscCheck, Proto, Quorum, Script, SmtpCheck, SorryOpts,
-    UdpCheck, UdpReply, parse_digest, parse_hex, parse_status, sni_name, valid_path, valid_vhost,
+    HealthCheck, HttpCheck, HttpUrl, MAX_PAYLOAD, MiscCheck, Proto, Quorum, Script, SmtpCheck,
+    SorryOpts, UdpCheck, UdpReply, parse_digest, parse_hex, parse_status, sni_name, valid_path,
+    valid_vhost,
 };
 use super::messages::usage;
 use super::options::{Cmd, Tag};
@@ -29,10 +30,10 @@ pub(super) struct CheckArgs {
     /// Every health-check option seen, by long name, in order (for messages).
     seen: Vec<&'static str>,
     kind: Option<String>,
-    path: Option<String>,
-    status: Option<Vec<(u16, u16)>>,
-    /// `--check-digest`, `--check-virtualhost`, `--check-sni`.
-    digest: Option<[u8; DIGEST_LEN]>,
+    /// The urls: each `--check-path` after the first starts another, and
+    /// `--check-status` and `--check-digest` belong to the last one.
+    urls: Vec<UrlArgs>,
+    /// `--check-virtualhost`, `--check-sni`.
     vhost: Option<String>,
     sni: bool,
     delay_loop: Option<u32>,
@@ -60,7 +61,24 @@ pub(super) struct CheckArgs {
     misc_dynamic: bool,
 }
 
+/// One url's options.
+#[derive(Default)]
+struct UrlArgs {
+    path: Option<String>,
+    status: Option<Vec<(u16, u16)>>,
+    digest: Option<[u8; DIGEST_LEN]>,
+}
+
 impl CheckArgs {
+    /// The url a `--check-status` or `--check-digest` belongs to: the last.
+    fn url(&mut self) -> &mut UrlArgs {
+        if self.urls.is_empty() {
+            self.urls.push(UrlArgs::default());
+        }
+        let last = self.urls.len() - 1;
+        &mut self.urls[last]
+    }
+
     pub(super) fn take(&mut self, tag: Tag, val: &str) -> Result<bool, AdmError> {
         let secs = |name: &str, min: i64| {
             number_in(val, min, MAX_CHECK_SECS)
@@ -72,22 +90,35 @@ impl CheckArgs {
                 self.kind = Some(val.to_string());
                 "check"
             }
+            // Given again, these are another url's (`--check-path`), or a
+            // url's second (the others): not `seen_once`.
             Tag::CheckPath => {
                 if !valid_path(val) {
                     return Err(usage("illegal check-path specified"));
                 }
-                self.path = Some(val.to_string());
-                "check-path"
+                if self.urls.last().is_none_or(|u| u.path.is_some()) {
+                    self.urls.push(UrlArgs::default());
+                }
+                self.url().path = Some(val.to_string());
+                return Ok(self.seen_too("check-path"));
             }
             Tag::CheckStatus => {
-                self.status =
-                    Some(parse_status(val).ok_or_else(|| usage("illegal check-status specified"))?);
-                "check-status"
+                let v = parse_status(val).ok_or_else(|| usage("illegal check-status specified"))?;
+                if self.url().status.replace(v).is_some() {
+                    return Err(usage(
+                        "multiple 'check-status' options specified for one check-path",
+                    ));
+                }
+                return Ok(self.seen_too("check-status"));
             }
             Tag::CheckDigest => {
-                self.digest =
-                    Some(parse_digest(val).ok_or_else(|| usage("illegal check-digest specified"))?);
-                "check-digest"
+                let v = parse_digest(val).ok_or_else(|| usage("illegal check-digest specified"))?;
+                if self.url().digest.replace(v).is_some() {
+                    return Err(usage(
+                        "multiple 'check-digest' options specified for one check-path",
+                    ));
+                }
+                return Ok(self.seen_too("check-digest"));
             }
             Tag::CheckVirtualhost => {
                 if !valid_vhost(val) {
@@ -209,6 +240,14 @@ impl CheckArgs {
         seen_once(&mut self.seen, name)
     }
 
+    /// Notes option `name` seen (again, where that is allowed).
+    fn seen_too(&mut self, name: &'static str) -> bool {
+        if !self.seen.contains(&name) {
+            self.seen.push(name);
+        }
+        true
+    }
+
     /// A real server's own `--misc-path` (`-a`, `-e`: keepalived's
     /// `misc_path` of its `MISC_CHECK`), taken out of the check options.
     pub(super) fn server_path(&mut self, cmd: Cmd) -> Option<Script> {
@@ -231,10 +270,7 @@ impl CheckArgs {
             )));
         };
         let http = kind == "http" || kind == "https";
-        let http_only = self.path.is_some()
-            || self.status.is_some()
-            || self.digest.is_some()
-            || self.vhost.is_some();
+        let http_only = !self.urls.is_empty() || self.vhost.is_some();
         if !http && http_only {
             return Err(usage(
                 "check-path, check-status, check-digest and check-virtualhost need --check http or https",
@@ -286,20 +322,31 @@ impl CheckArgs {
         }
         let kind = match kind.as_str() {
             "tcp" => CheckKind::Tcp,
-            "http" | "https" => CheckKind::Http(HttpCheck {
-                tls: kind == "https",
-                path: self
-                    .path
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_CHECK_PATH.to_string()),
-                status: self
-                    .status
-                    .clone()
-                    .unwrap_or_else(|| vec![(DEFAULT_CHECK_STATUS, DEFAULT_CHECK_STATUS)]),
-                digest: self.digest,
-                vhost: self.vhost.clone(),
-                sni: self.sni,
-            }),
+            "http" | "https" => {
+                let mut urls = self.urls.iter().map(|u| HttpUrl {
+                    path: u
+                        .path
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_CHECK_PATH.to_string()),
+                    status: u
+                        .status
+                        .clone()
+                        .unwrap_or_else(|| vec![(DEFAULT_CHECK_STATUS, DEFAULT_CHECK_STATUS)]),
+                    digest: u.digest,
+                });
+                let first = urls.next();
+                let mut h = HttpCheck {
+                    tls: kind == "https",
+                    vhost: self.vhost.clone(),
+                    sni: self.sni,
+                    more: urls.collect(),
+                    ..HttpCheck::get(DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS)
+                };
+                if let Some(u) = first {
+                    (h.path, h.status, h.digest) = (u.path, u.status, u.digest);
+                }
+                CheckKind::Http(h)
+            }
             "udp" => {
                 let (min_len, max_len) = (
                     self.min_reply.unwrap_or(DEFAULT_MIN_REPLY_LEN),

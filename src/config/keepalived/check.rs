@@ -497,10 +497,11 @@ pub(crate) struct ServerCheck {
 
 /// The service's check: that of its first real server with one; the others
 /// are compared with it and each difference is a warning. Ports are
-/// compared as checked: a `connect_port` that is the server's own port is
-/// no port of the check's (else every other server would be checked on
-/// it), and one server's `connect_port` equals another's lack of one where
-/// that is the other's own port. A port-0 virtual server (`vs`: its
+/// compared as checked: the first server's `connect_port` is the check's,
+/// unless it is that server's own port and some server with a check is
+/// checked on another (then every server is checked on its own), and one
+/// server's `connect_port` equals another's lack of one where that is the
+/// other's own port. A port-0 virtual server (`vs`: its
 /// statement and port; every port) checks on a port of the check's, as
 /// `--check-port` must give one there: its servers' common port, else the
 /// check is dropped (warned).
@@ -513,7 +514,13 @@ pub(crate) fn service_check(
         .iter()
         .find_map(|s| s.check.as_ref().map(|(c, at)| (c, at, s.port)))?;
     let mut chosen = first.clone();
-    if chosen.port == Some(own) {
+    let checked_on = |s: &ServerCheck| s.check.as_ref().map(|(c, _)| c.port.unwrap_or(s.port));
+    if chosen.port == Some(own)
+        && servers
+            .iter()
+            .filter_map(checked_on)
+            .any(|p| Some(p) != chosen.port)
+    {
         chosen.port = None;
     }
     if vs.1 == 0 && chosen.port.is_none() && chosen.kind.has_port() {
@@ -544,6 +551,8 @@ pub(crate) fn service_check(
             c
         };
         match &s.check.as_ref().map(|(c, at)| (on(c), at)) {
+            // Under a MISC_CHECK it runs `true` (`lvs::own_commands` warns).
+            None if chosen.kind.is_command() => {}
             None => cx.w.at(
                 &s.pos,
                 format!(
@@ -586,6 +595,7 @@ fn differences(a: &HealthCheck, b: &HealthCheck) -> Vec<&'static str> {
                 (p.digest != q.digest, "digest"),
                 (p.vhost != q.vhost, "virtualhost"),
                 (p.sni != q.sni, "enable_sni"),
+                (p.more != q.more, "url"),
             ];
             v.extend(fields.iter().filter(|(d, _)| *d).map(|&(_, n)| n));
         }

@@ -11,14 +11,17 @@
 //! the server's address and port. `enable_sni` sends that name, without a
 //! port, in the TLS handshake, and nothing without one; keepalived's
 //! `ssl_connect` passes over the real server's `virtualhost` there and
-//! keeps the port (a deliberate difference, `docs/health.md`). keepalived checks
-//! every url in turn; ringvs checks the first (the others are warned about).
+//! keeps the port (a deliberate difference, `docs/health.md`). Every url is
+//! checked in turn, each over a connection of its own, as keepalived does;
+//! the check passes when all of them do.
 //! A digest not of 32 hex digits, a status outside 100..599 and an
 //! `http_protocol` keepalived does not know are errors here (keepalived
 //! logs them and goes on).
 
 use super::super::ipvsadm::MAX_CHECK_PATH;
-use super::super::{DIGEST_LEN, HttpCheck, merge_status, parse_digest, valid_path, valid_vhost};
+use super::super::{
+    DIGEST_LEN, HttpCheck, HttpUrl, merge_status, parse_digest, valid_path, valid_vhost,
+};
 use super::lexer::Stmt;
 use super::values::Cx;
 use super::{KaError, Pos};
@@ -87,8 +90,8 @@ impl HttpArgs {
         Ok(true)
     }
 
-    /// The check of the first url with a path; `None` (warned about) when
-    /// there is none, as keepalived ignores such a checker.
+    /// The check of the urls with a path, in order; `None` (warned about)
+    /// when there is none, as keepalived ignores such a checker.
     pub fn check(self, cx: &mut Cx<'_>, pos: &Pos, name: &str) -> Option<HttpCheck> {
         let mut with_path = Vec::new();
         for u in self.urls {
@@ -108,24 +111,39 @@ impl HttpArgs {
             );
             return None;
         };
-        for later in with_path {
-            cx.w.at(
-                &later.pos,
-                format!("url (in {name}): ringvs checks one url per check, this one is ignored"),
-            );
-        }
-        let status = if first.status.is_empty() {
-            vec![DEFAULT_STATUS]
-        } else {
-            merge_status(first.status)
+        let status = |s: Vec<(u16, u16)>| {
+            if s.is_empty() {
+                vec![DEFAULT_STATUS]
+            } else {
+                merge_status(s)
+            }
         };
+        let vhost = first.vhost.or(self.vhost.clone());
+        let mut more = Vec::new();
+        for u in with_path {
+            // One `Host` per check here: a later url's own is not sent.
+            if let Some(v) = u.vhost.filter(|v| Some(v) != vhost.as_ref()) {
+                cx.w.at(
+                    &u.pos,
+                    format!(
+                        "virtualhost {v} (in a url of {name} after the first): ringvs sends the first url's Host for every url"
+                    ),
+                );
+            }
+            more.push(HttpUrl {
+                path: u.path.unwrap_or_default(),
+                status: status(u.status),
+                digest: u.digest,
+            });
+        }
         Some(HttpCheck {
             tls: self.tls,
             path: first.path.unwrap_or_default(),
-            status,
+            status: status(first.status),
             digest: first.digest,
-            vhost: first.vhost.or(self.vhost),
+            vhost,
             sni: self.sni,
+            more,
         })
     }
 }

@@ -368,10 +368,15 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
         forward.unwrap_or_default(),
         vhost.as_deref(),
     );
-    let (dests, checks) = servers_of(cx, servers, port, vs_defaults);
+    let (mut dests, checks) = servers_of(cx, servers, port, vs_defaults);
     let mut check = check::service_check(cx, &checks, (&s.pos, port));
     if let Some(c) = &mut check {
         c.alpha = alpha;
+    }
+    match check.as_ref().map(|c| &c.kind) {
+        Some(CheckKind::Misc(m)) => own_commands(cx, &mut dests, &m.path)?,
+        // A MISC_CHECK under another check (warned): not run.
+        _ => dests.iter_mut().for_each(|d| d.scripts.check = None),
     }
     quorum_bounds(cx, &s.pos, quorum, &dests);
     Ok(Some(Vs {
@@ -482,6 +487,32 @@ fn servers_of(
         });
     }
     (dests, checks)
+}
+
+/// The real servers' own commands under a `MISC_CHECK` service (`path`:
+/// the service's, its first server's): none where it is the service's; a
+/// server without a `MISC_CHECK` of its own (none, another checker, one
+/// not run) gets `true`, which always passes, as keepalived never takes
+/// out a server it does not check, rather than another server's command.
+fn own_commands(cx: &mut Cx<'_>, dests: &mut [Rs], path: &Script) -> Result<(), KaError> {
+    for d in dests {
+        match &d.scripts.check {
+            Some(own) if own == path => d.scripts.check = None,
+            Some(_) => {}
+            None => {
+                let at = Names::none().addr_port(d.addr, d.port, None, true);
+                cx.w.at(
+                    &d.pos,
+                    format!(
+                        "real_server {at}: no MISC_CHECK of its own; ringvs runs 'true' for it (always up, as keepalived leaves a server it does not check)"
+                    ),
+                );
+                let t = Script::parse("true").map_err(|e| KaError::at(&d.pos, e))?;
+                d.scripts.check = Some(t);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The real servers of the virtual server at `vs_addr` that keepalived
