@@ -851,6 +851,19 @@ fn connect_port_is_the_checks_port() {
             assert_eq!(l.warnings, Vec::<String>::new(), "{rs:?}");
         }
     }
+    // A server without a checker is checked on its own port (81): the
+    // first's connect_port 80, its own, is then no port of the check's.
+    let p = t.write(
+        "keepalived.conf",
+        "virtual_server 198.18.0.110 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+         \x20 real_server 198.19.0.2 80 {\n    TCP_CHECK {\n      connect_port 80\n    }\n  }\n\
+         \x20 real_server 198.19.0.3 81 {\n  }\n}\n",
+    );
+    let l = load_as(&p, None).unwrap();
+    let key = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    let c = l.config.service(&key).unwrap().check.clone().unwrap();
+    assert_eq!(c.port, None, "{:?}", l.warnings);
+
     // Every port, no connect_port: the servers' common port, else no check.
     let p = t.write(
         "keepalived.conf",
@@ -891,6 +904,55 @@ fn connect_port_is_the_checks_port() {
         reload(&mut running, &p),
         ["-E -t 198.18.0.110:0 -s rr -p 60 --check tcp --check-port 23"]
     );
+}
+
+/// Every `url` of an `HTTP_GET` is checked; one `Host` per check: a later
+/// url whose `virtualhost` would differ from the first's (its own, or none
+/// where the first has one) is warned about.
+#[test]
+fn later_urls_share_the_first_urls_host() {
+    let t = TempDir::new("urls");
+    let conf = |urls: &str| {
+        format!(
+            "virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+             \x20 real_server 198.19.0.2 80 {{\n    HTTP_GET {{\n{urls}\n    }}\n  }}\n}}\n"
+        )
+    };
+    let key = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    for (urls, warned) in [
+        (
+            "      url {\n        path /a\n      }\n      url {\n        path /b\n      }",
+            None,
+        ),
+        (
+            "      url {\n        path /a\n        virtualhost a.example\n      }\n      url {\n        path /b\n      }",
+            Some(
+                ":11: virtualhost (none: the server's) (of a url of HTTP_GET after the first): ringvs sends the first url's Host, a.example, for every url",
+            ),
+        ),
+        (
+            "      virtualhost c.example\n      url {\n        path /a\n      }\n      url {\n        path /b\n        virtualhost b.example\n      }",
+            Some(
+                ":11: virtualhost b.example (of a url of HTTP_GET after the first): ringvs sends the first url's Host, c.example, for every url",
+            ),
+        ),
+    ] {
+        let p = t.write("keepalived.conf", &conf(urls));
+        let l = load_as(&p, None).unwrap();
+        let c = l.config.service(&key).unwrap().check.clone().unwrap();
+        let CheckKind::Http(h) = &c.kind else {
+            panic!("{c:?}");
+        };
+        assert_eq!((h.path.as_str(), h.urls()), ("/a", 2), "{urls}");
+        assert_eq!(h.more[0].path, "/b");
+        match warned {
+            None => assert_eq!(l.warnings, Vec::<String>::new(), "{urls}"),
+            Some(w) => {
+                assert_eq!(l.warnings.len(), 1, "{urls}: {:?}", l.warnings);
+                assert!(l.warnings[0].ends_with(w), "{:?}", l.warnings);
+            }
+        }
+    }
 }
 
 /// `MISC_CHECK` (`misc_path`, `misc_timeout`, `misc_dynamic`, its default

@@ -65,7 +65,7 @@ fn spawn(t: &Target, m: &MiscCheck) -> Result<Child, String> {
         .stderr(Stdio::null())
         .process_group(0)
         .env("RINGVS_RS_ADDR", t.addr.to_string())
-        .env("RINGVS_RS_PORT", t.port.to_string())
+        .env("RINGVS_RS_PORT", t.rs_port.to_string())
         .env("RINGVS_VS_PROTO", t.service.proto.to_string())
         .env("RINGVS_VS_ADDR", t.service.addr.to_string())
         .env("RINGVS_VS_PORT", t.service.port.to_string());

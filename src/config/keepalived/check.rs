@@ -498,8 +498,9 @@ pub(crate) struct ServerCheck {
 /// The service's check: that of its first real server with one; the others
 /// are compared with it and each difference is a warning. Ports are
 /// compared as checked: the first server's `connect_port` is the check's,
-/// unless it is that server's own port and some server with a check is
-/// checked on another (then every server is checked on its own), and one
+/// unless it is that server's own port and some server is checked on
+/// another (its `connect_port`, else its own port; then every server is
+/// checked on its own), and one
 /// server's `connect_port` equals another's lack of one where that is the
 /// other's own port. A port-0 virtual server (`vs`: its
 /// statement and port; every port) checks on a port of the check's, as
@@ -515,10 +516,11 @@ pub(crate) fn service_check(
         .find_map(|s| s.check.as_ref().map(|(c, at)| (c, at, s.port)))?;
     let mut chosen = first.clone();
     let checked_on = |s: &ServerCheck| s.check.as_ref().map(|(c, _)| c.port.unwrap_or(s.port));
+    // A server without a checker is checked on its own port here.
     if chosen.port == Some(own)
         && servers
             .iter()
-            .filter_map(checked_on)
+            .map(|s| checked_on(s).unwrap_or(s.port))
             .any(|p| Some(p) != chosen.port)
     {
         chosen.port = None;

@@ -121,12 +121,17 @@ impl HttpArgs {
         let vhost = first.vhost.or(self.vhost.clone());
         let mut more = Vec::new();
         for u in with_path {
-            // One `Host` per check here: a later url's own is not sent.
-            if let Some(v) = u.vhost.filter(|v| Some(v) != vhost.as_ref()) {
+            // One `Host` per check here: where a later url's would differ
+            // (its own, or the checker's where the first url has its own),
+            // it is not sent.
+            let own = u.vhost.or_else(|| self.vhost.clone());
+            if own != vhost {
+                let v = own.as_deref().unwrap_or("(none: the server's)");
+                let first = vhost.as_deref().unwrap_or("(none: the server's)");
                 cx.w.at(
                     &u.pos,
                     format!(
-                        "virtualhost {v} (in a url of {name} after the first): ringvs sends the first url's Host for every url"
+                        "virtualhost {v} (of a url of {name} after the first): ringvs sends the first url's Host, {first}, for every url"
                     ),
                 );
             }
