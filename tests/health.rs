@@ -1047,6 +1047,13 @@ fn active_check_alone_takes_a_dead_server_out() {
     });
     assert!(back.is_some(), "rs1 back with its weight");
 
+    // Both servers' listed weights become `w` within 4 s.
+    let both = |w: (u32, u32), what: &str| {
+        let got = wait_for(Duration::from_secs(4), || {
+            listed_weight(&control, &rs1) == Some(w.0) && listed_weight(&control, &rs2) == Some(w.1)
+        });
+        assert!(got.is_some(), "{what}");
+    };
     // Changed live to an HTTP check that expects 404 (the servers answer 200):
     // both go down; back to 200, both come back.
     let edit = |status: u16| {
@@ -1057,45 +1064,24 @@ fn active_check_alone_takes_a_dead_server_out() {
         adm(&control, &line.split_whitespace().collect::<Vec<_>>());
     };
     edit(404);
-    let both_down = wait_for(Duration::from_secs(4), || {
-        listed_weight(&control, &rs1) == Some(0) && listed_weight(&control, &rs2) == Some(0)
-    });
-    assert!(
-        both_down.is_some(),
-        "a 200 where 404 is expected fails the check"
-    );
+    both((0, 0), "a 200 where 404 is expected fails the check");
     assert!(adm(&control, &["-S", "-n"]).contains("--check-status 404"));
     edit(200);
-    let both_up = wait_for(Duration::from_secs(4), || {
-        listed_weight(&control, &rs1) == Some(3) && listed_weight(&control, &rs2) == Some(1)
-    });
-    assert!(both_up.is_some(), "both pass the HTTP check again");
+    both((3, 1), "both pass the HTTP check again");
 
     // Two urls: the second expects 404 (the servers answer 200 to any
     // path), so both go down though the first passes; with 200, both back.
-    let urls = |status: &str| {
-        let mut edit = vec!["-E", "-t", &vip, "-s", "wrr", "--check", "http"];
-        edit.extend(["--check-path", "/health", "--check-path", "/second"]);
-        edit.extend([
-            "--check-status",
-            status,
-            "--delay-loop",
-            "1",
-            "--retry",
-            "0",
-        ]);
-        adm(&control, &edit);
+    let urls = |status: u16| {
+        let line = format!(
+            "-E -t {vip} -s wrr --check http --check-path /health --check-path /second \
+             --check-status {status} --delay-loop 1 --retry 0"
+        );
+        adm(&control, &line.split_whitespace().collect::<Vec<_>>());
     };
-    urls("404");
-    let both_down = wait_for(Duration::from_secs(4), || {
-        listed_weight(&control, &rs1) == Some(0) && listed_weight(&control, &rs2) == Some(0)
-    });
-    assert!(both_down.is_some(), "the second url fails the check");
-    urls("200");
-    let both_up = wait_for(Duration::from_secs(4), || {
-        listed_weight(&control, &rs1) == Some(3) && listed_weight(&control, &rs2) == Some(1)
-    });
-    assert!(both_up.is_some(), "both urls pass");
+    urls(404);
+    both((0, 0), "the second url fails the check");
+    urls(200);
+    both((3, 1), "both urls pass");
 
     // `--check-port 81`, where nothing listens: both down, though their own
     // port 80 serves; checked on 80 by name, both come back.
@@ -1106,29 +1092,20 @@ fn active_check_alone_takes_a_dead_server_out() {
         adm(&control, &line.split_whitespace().collect::<Vec<_>>());
     };
     on_port(81);
-    let both_down = wait_for(Duration::from_secs(4), || {
-        listed_weight(&control, &rs1) == Some(0) && listed_weight(&control, &rs2) == Some(0)
-    });
-    assert!(
-        both_down.is_some(),
-        "checked on port 81, where none listens"
-    );
+    both((0, 0), "checked on port 81, where none listens");
     assert!(adm(&control, &["-S", "-n"]).contains("--check tcp --check-port 81 "));
     on_port(80);
-    let both_up = wait_for(Duration::from_secs(4), || {
-        listed_weight(&control, &rs1) == Some(3) && listed_weight(&control, &rs2) == Some(1)
-    });
-    assert!(both_up.is_some(), "both pass on port 80");
+    both((3, 1), "both pass on port 80");
 }
 
 /// `--check misc` (keepalived's `MISC_CHECK`) through the data plane: one
 /// command for every server, told which by its environment, reads the
 /// exit status each server should have from a file named by its address.
 /// Status 1 takes a server out (clients reach the other alone) and 0 brings
-/// it back (with its own weight); with `--misc-dynamic` a status of 9 sets the weight `-L` shows
-/// (and the workers run) to 7 while `-S` keeps the rules' own; a server's
-/// own `--misc-path` runs in place of the service's; a command past
-/// `--misc-timeout` fails its server.
+/// it back; with `--misc-dynamic` a status of 9 sets the weight `-L` shows
+/// (and the workers run) to 7 while `-S` keeps the rules' own, and 0 gives
+/// the rules' weight back; a server's own `--misc-path` runs in place of
+/// the service's; a command past `--misc-timeout` fails its server.
 #[test]
 fn misc_check_runs_a_command_for_each_server() {
     let vip = format!("{}:80", lab::VIP);
