@@ -992,6 +992,24 @@ fn passive_check_finds_a_dead_server_before_delay_loop() {
     assert_eq!(adm(&control, &["-S", "-n"]), rules);
 }
 
+/// `n` new connections from the client to `vip`, each answered by rs2.
+fn all_from_rs2(lab: &Lab, vip: &str, n: usize) {
+    let count = n.to_string();
+    let out = lab::ns_command(
+        &lab.ns_client(),
+        Path::new(EXE),
+        &["http-get", vip, "--count", &count],
+    )
+    .output()
+    .expect("http-get");
+    let bodies = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        bodies.lines().filter(|l| *l == "i am rs2").count(),
+        n,
+        "{bodies}"
+    );
+}
+
 /// Without client traffic (so without passive hints) the active check alone
 /// takes a dead server out within `delay_loop + connect_timeout × (retry + 1)
 /// + delay_before_retry × retry`, and the log says why; a check changed live
@@ -1028,19 +1046,7 @@ fn active_check_alone_takes_a_dead_server_out() {
     );
     assert_eq!(listed_weight(&control, &rs2), Some(1));
     // Removed from the data plane: every new connection goes to rs2.
-    let out = lab::ns_command(
-        &lab.ns_client(),
-        Path::new(EXE),
-        &["http-get", &vip, "--count", "6"],
-    )
-    .output()
-    .expect("http-get");
-    let bodies = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(
-        bodies.lines().filter(|l| *l == "i am rs2").count(),
-        6,
-        "{bodies}"
-    );
+    all_from_rs2(&lab, &vip, 6);
     serve_again(&mut lab, 1);
     let back = wait_for(Duration::from_secs(5), || {
         listed_weight(&control, &rs1) == Some(3)
@@ -1151,19 +1157,7 @@ fn misc_check_runs_a_command_for_each_server() {
     };
     // Servers start up: rs1's first run (status 1) takes it out.
     weights((Some(0), Some(1)), 4, "rs1 exits 1");
-    let out = lab::ns_command(
-        &lab.ns_client(),
-        Path::new(EXE),
-        &["http-get", &vip, "--count", "4"],
-    )
-    .output()
-    .expect("http-get");
-    let bodies = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(
-        bodies.lines().filter(|l| *l == "i am rs2").count(),
-        4,
-        "{bodies}"
-    );
+    all_from_rs2(&lab, &vip, 4);
     status(1, "0");
     weights((Some(3), Some(1)), 4, "rs1 back");
     // misc_dynamic: 9 is weight 7, in -L and the table, not in -S.
