@@ -579,6 +579,43 @@ pub(crate) fn service_check(
     Some(chosen)
 }
 
+/// Each real server's own `--misc-path` (`servers` in order) under a
+/// `MISC_CHECK` service (`chosen`, whose command is its first server's):
+/// none where it is the service's; `true`, which always passes, for a
+/// server without a `MISC_CHECK` ringvs runs (none, another checker, one
+/// not run; warned), as keepalived never takes out a server it does not
+/// check, rather than another server's command. None at all under another
+/// check: a server's `MISC_CHECK` there is not run (its difference warned).
+pub(crate) fn own_commands(
+    cx: &mut Cx<'_>,
+    servers: &[ServerCheck],
+    chosen: Option<&HealthCheck>,
+) -> Vec<Option<Script>> {
+    let Some(CheckKind::Misc(service)) = chosen.map(|c| &c.kind) else {
+        return vec![None; servers.len()];
+    };
+    let own = |s: &ServerCheck| match s.check.as_ref().map(|(c, _)| &c.kind) {
+        Some(CheckKind::Misc(m)) => Some(m.path.clone()),
+        _ => None,
+    };
+    servers
+        .iter()
+        .map(|s| match own(s) {
+            Some(p) => Some(p).filter(|p| *p != service.path),
+            None => {
+                cx.w.at(
+                    &s.pos,
+                    format!(
+                        "real_server {}: no MISC_CHECK of its own; ringvs runs 'true' for it (always up, as keepalived leaves a server it does not check)",
+                        s.name
+                    ),
+                );
+                Script::parse("true").ok()
+            }
+        })
+        .collect()
+}
+
 /// The names of the settings in which two checks differ.
 fn differences(a: &HealthCheck, b: &HealthCheck) -> Vec<&'static str> {
     let mut v = Vec::new();

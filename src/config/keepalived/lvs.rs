@@ -56,8 +56,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::super::ipvsadm::{DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, MAX_TIMEOUT};
 use super::super::names::Names;
 use super::super::{
-    AdmError, CheckKind, Config, Forward, HealthCheck, Netmask, PersistEngine, Proto, Quorum,
-    SchedFlags, Scheduler, Script, Scripts, ServiceKey, SorryOpts, unescape,
+    AdmError, Config, Forward, HealthCheck, Netmask, PersistEngine, Proto, Quorum, SchedFlags,
+    Scheduler, Script, Scripts, ServiceKey, SorryOpts, unescape,
 };
 use super::check::{self, Checker, ServerCheck, Times};
 use super::lexer::Stmt;
@@ -373,10 +373,9 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
     if let Some(c) = &mut check {
         c.alpha = alpha;
     }
-    match check.as_ref().map(|c| &c.kind) {
-        Some(CheckKind::Misc(m)) => own_commands(cx, &mut dests, &m.path)?,
-        // A MISC_CHECK under another check (warned): not run.
-        _ => dests.iter_mut().for_each(|d| d.scripts.check = None),
+    let own = check::own_commands(cx, &checks, check.as_ref());
+    for (d, own) in dests.iter_mut().zip(own) {
+        d.scripts.check = own;
     }
     quorum_bounds(cx, &s.pos, quorum, &dests);
     Ok(Some(Vs {
@@ -457,18 +456,6 @@ fn servers_of(
             let hc = c.check(cx, r.times, vs_times, inhibit, r.addr, vhost);
             (hc, c.pos.clone())
         });
-        // A MISC_CHECK's command is the server's own (`--misc-path` of `-a`).
-        let mut scripts = r.scripts;
-        if let Some((
-            HealthCheck {
-                kind: CheckKind::Misc(m),
-                ..
-            },
-            _,
-        )) = &check
-        {
-            scripts.check = Some(m.path.clone());
-        }
         checks.push(ServerCheck {
             pos: r.pos.clone(),
             port,
@@ -483,36 +470,10 @@ fn servers_of(
             u_threshold: r.u_threshold,
             l_threshold: r.l_threshold,
             forward: r.forward.unwrap_or(vs_forward),
-            scripts,
+            scripts: r.scripts,
         });
     }
     (dests, checks)
-}
-
-/// The real servers' own commands under a `MISC_CHECK` service (`path`:
-/// the service's, its first server's): none where it is the service's; a
-/// server without a `MISC_CHECK` of its own (none, another checker, one
-/// not run) gets `true`, which always passes, as keepalived never takes
-/// out a server it does not check, rather than another server's command.
-fn own_commands(cx: &mut Cx<'_>, dests: &mut [Rs], path: &Script) -> Result<(), KaError> {
-    for d in dests {
-        match &d.scripts.check {
-            Some(own) if own == path => d.scripts.check = None,
-            Some(_) => {}
-            None => {
-                let at = Names::none().addr_port(d.addr, d.port, None, true);
-                cx.w.at(
-                    &d.pos,
-                    format!(
-                        "real_server {at}: no MISC_CHECK of its own; ringvs runs 'true' for it (always up, as keepalived leaves a server it does not check)"
-                    ),
-                );
-                let t = Script::parse("true").map_err(|e| KaError::at(&d.pos, e))?;
-                d.scripts.check = Some(t);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The real servers of the virtual server at `vs_addr` that keepalived
