@@ -264,22 +264,19 @@ impl Monitor {
         }
         let mut out = cfg.clone();
         for s in cfg.services() {
-            for d in s
-                .dests
-                .iter()
-                .filter(|d| w.get(&d.id).is_some_and(|&x| x != d.weight))
-            {
-                let _ = out.edit_dest(&s.key, d.addr, d.port, w[&d.id]);
+            let set = s.dests.iter().filter_map(|d| Some((d, *w.get(&d.id)?)));
+            for (d, weight) in set.filter(|&(d, x)| x != d.weight) {
+                let _ = out.edit_dest(&s.key, d.addr, d.port, weight);
             }
         }
         Cow::Owned(out)
     }
 
-    /// The health thread: the servers held down, as its probes for the
-    /// targets of `epoch` say. Refused (false) if the targets changed since:
+    /// The health thread: the servers held down and the weights set, as its
+    /// probes for the targets of `epoch` say. Refused (false) if the targets changed since:
     /// `set_targets` may have held a new `alpha` server down, and the health
     /// thread sets its verdicts again once it has taken the new targets.
-    fn set_down_for(&self, epoch: u64, (d, w): Held) -> bool {
+    fn set_held_for(&self, epoch: u64, (d, w): Held) -> bool {
         let Ok(_targets) = self.targets.lock() else {
             return false;
         };
@@ -305,8 +302,6 @@ impl Monitor {
 /// The servers held down (with their `inhibit_on_failure`) and the weights
 /// `misc_dynamic` set.
 type Held = (HashMap<DestId, bool>, HashMap<DestId, u32>);
-
-impl Monitor {}
 
 /// The health thread's sockets on the internal NIC.
 pub struct HealthIo<T> {
@@ -468,7 +463,7 @@ impl<T: TxQueue> Checker<'_, T> {
         }
         self.start_due(now);
         self.stack.poll(now);
-        if self.drive_flights(now) && self.mon.set_down_for(self.epoch, self.held()) {
+        if self.drive_flights(now) && self.mon.set_held_for(self.epoch, self.held()) {
             republish();
         }
     }
@@ -522,7 +517,7 @@ impl<T: TxQueue> Checker<'_, T> {
             }
         }
         let still = self.held();
-        self.mon.held() != still && self.mon.set_down_for(e, still)
+        self.mon.held() != still && self.mon.set_held_for(e, still)
     }
 
     /// Without an IPv6 DIP, IPv6 targets cannot be checked (nor reached by
@@ -995,18 +990,18 @@ mod tests {
         mon.set_targets(vec![target(1, false)], &c);
         assert!(mon.down().is_empty(), "without alpha a server starts up");
         let e = mon.epoch.load(Ordering::Acquire);
-        assert!(mon.set_down_for(e, Held::default()));
+        assert!(mon.set_held_for(e, Held::default()));
         let mut inhibited = target(2, true);
         inhibited.check.inhibit_on_failure = true;
         mon.set_targets(vec![target(1, true), inhibited.clone()], &c);
         assert_eq!(mon.down(), HashMap::from([(DestId(2), true)]));
         assert!(
-            !mon.set_down_for(e, Held::default()),
+            !mon.set_held_for(e, Held::default()),
             "a verdict on the old targets would take it up"
         );
         assert_eq!(mon.down().len(), 1);
         let e = mon.epoch.load(Ordering::Acquire);
-        assert!(mon.set_down_for(e, Held::default()));
+        assert!(mon.set_held_for(e, Held::default()));
         assert!(mon.down().is_empty(), "its check passed");
     }
 
@@ -1045,7 +1040,7 @@ mod tests {
         let id = |c: &Config, n: u8| c.service(&k).unwrap().dest(rs(n), 80).unwrap().id;
         // .3 is held down by its check.
         let e = mon.epoch.load(Ordering::Acquire);
-        assert!(mon.set_down_for(e, (HashMap::from([(id(&c, 3), false)]), HashMap::new())));
+        assert!(mon.set_held_for(e, (HashMap::from([(id(&c, 3), false)]), HashMap::new())));
         let lines = || {
             notes
                 .try_iter()
