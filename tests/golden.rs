@@ -323,6 +323,7 @@ fn service_options() {
         sorry: None,
         quorum: Default::default(),
         scripts: Default::default(),
+        marks: None,
     };
     for (line, want) in [
         (
@@ -801,6 +802,11 @@ fn error_messages_and_exit_codes() {
             255,
         ),
         ("-A -f 0 -s rr", "invalid fwmark value `0' specified", 2),
+        (
+            "-A -f 1 -s rr --mark-dest tcp:198.18.0.110:0",
+            "illegal --mark-dest `tcp:198.18.0.110:0': bad ports (PROTO:ADDR[/LEN][:PORT[-PORT][,...]], PROTO tcp or udp, an IPv6 address in brackets)",
+            2,
+        ),
         ("-L --bogus", "--bogus: unknown option", 255),
         ("-L -q", "-q: unknown option", 255),
         ("-A -t", "-t: missing argument", 255),
@@ -810,11 +816,6 @@ fn error_messages_and_exit_codes() {
             255,
         ),
         // Valid ipvsadm that ringvs refuses, with exit status 2.
-        (
-            "-A -f 1 -s rr",
-            "ringvs does not support fwmark services (-f): use -t or -u with an address and port",
-            2,
-        ),
         (
             "-A --sctp-service 198.18.0.110:80 -s rr",
             "ringvs does not support SCTP services (--sctp-service)",
@@ -1387,6 +1388,7 @@ mod round_trip {
                 sorry: None,
                 quorum: Default::default(),
                 scripts: Default::default(),
+                marks: None,
             };
             if apply(&mut c, &AdmCommand::AddService { key, opts }).is_err() {
                 continue;

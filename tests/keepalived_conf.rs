@@ -416,7 +416,7 @@ fn a_virtual_server_group_is_a_service_per_address_and_port() {
         l.warnings,
         [
             format!(
-                "{f}:4: fwmark (in virtual_server_group web): not supported by ringvs (no fwmark services), skipped"
+                "{f}:4: fwmark (in virtual_server_group web): not read by ringvs (netfilter marks the packets; `ringvs adm -A -f MARK --mark-dest ...` serves them), skipped"
             ),
             format!("{f}:10: ha_suspend (in virtual_server): not supported by ringvs, ignored"),
         ],
@@ -1256,7 +1256,7 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
     let expected: Vec<String> = [
         "3: lvs_timeouts (in global_defs): not applied by ringvs, set them with 'ringvs adm --set'",
         "4: lvs_sync_daemon (in global_defs): not applied by ringvs, start it with 'ringvs adm --start-daemon'",
-        "16: fwmark (in virtual_server_group web): not supported by ringvs (no fwmark services), skipped",
+        "16: fwmark (in virtual_server_group web): not read by ringvs (netfilter marks the packets; `ringvs adm -A -f MARK --mark-dest ...` serves them), skipped",
         "18: no_such_block: unknown top-level keyword, skipped",
         "22: delay_loop 2.5: ringvs counts whole seconds, using 3",
         "26: sh-port: applies to the sh scheduler only, ignored with rr (as keepalived does)",
@@ -1436,7 +1436,7 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (
         "virtual_server fwmark 7 {\n}\n",
-        "1: virtual_server fwmark: not supported by ringvs (no fwmark services)",
+        "1: virtual_server fwmark: not read by ringvs (netfilter marks the packets, and its workers see them before netfilter); give the service to `ringvs adm -A -f MARK --mark-dest ...`",
     ),
     (
         "virtual_server group nope {\n}\n",

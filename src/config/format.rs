@@ -148,12 +148,13 @@ fn title(out: &mut String, o: &ListOpts) {
 /// Persistence templates that point at real server `d` of `svc`.
 fn persist_conns<S, A: ListAddr>(svc: &Service, d: &Dest, conns: &[ConnInfo<S, A>]) -> usize {
     let ip = |(a, p): (A, u16)| (a.into(), p);
+    let (proto, vaddr, vport) = svc.key.template_vip();
     conns
         .iter()
         .filter(|c| {
             c.template
-                && c.proto == svc.key.proto.number()
-                && ip(c.vip) == (svc.key.addr, svc.key.port)
+                && c.proto == proto
+                && ip(c.vip) == (vaddr, vport)
                 && ip(c.dest) == (d.addr, d.port)
         })
         .count()
@@ -171,10 +172,16 @@ fn service_entry<S, A: ListAddr>(
     live: &Live<S, A>,
     names: &Names,
 ) {
-    let proto = Some(svc.key.proto);
     let v6 = svc.key.addr.is_ipv6();
-    let vname = names.addr_port(svc.key.addr, svc.key.port, proto, o.numeric);
-    let svc_name = cut_v4(format!("{:<4} {vname}", svc.key.proto.name()), 33, v6);
+    let proto = Some(svc.key.proto);
+    let svc_name = if svc.key.is_fwmark() {
+        // ipvsadm's `print_service_entry`.
+        let family = if v6 { " IPv6" } else { "" };
+        format!("FWM  {}{family}", svc.key.mark)
+    } else {
+        let vname = names.addr_port(svc.key.addr, svc.key.port, proto, o.numeric);
+        cut_v4(format!("{:<4} {vname}", svc.key.proto.name()), 33, v6)
+    };
     let ds = dests(svc, o.nosort);
     let sum = |f: &dyn Fn(DestId) -> DestStats| {
         let mut t = DestStats::default();
@@ -529,8 +536,14 @@ pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
     let mut out = String::new();
     for svc in services(cfg, false) {
         let proto = Some(svc.key.proto);
-        let vname = names.addr_port(svc.key.addr, svc.key.port, proto, numeric);
-        let svc_name = format!("{} {vname}", svc.key.proto.option());
+        let svc_name = if svc.key.is_fwmark() {
+            // ipvsadm's `print_service_entry`.
+            let family = if svc.key.addr.is_ipv6() { " -6" } else { "" };
+            format!("-f {}{family}", svc.key.mark)
+        } else {
+            let vname = names.addr_port(svc.key.addr, svc.key.port, proto, numeric);
+            format!("{} {vname}", svc.key.proto.option())
+        };
         let _ = write!(out, "-A {svc_name} -s {}", svc.sched.name());
         if let Some(t) = svc.persistent {
             let _ = write!(out, " -p {t}");
@@ -556,6 +569,9 @@ pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
             names.addr_port(a, p, proto, numeric)
         }));
         out.push_str(&svc.quorum_scripts.options(QUORUM_OPTIONS));
+        for m in &svc.marks {
+            let _ = write!(out, " --mark-dest {m}");
+        }
         out.push('\n');
         for d in dests(svc, false) {
             let dname = names.addr_port(d.addr, d.port, proto, numeric);

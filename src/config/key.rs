@@ -59,11 +59,24 @@ impl fmt::Display for Proto {
 /// insertion order.
 ///
 /// Port 0 means "every port"; ipvsadm only allows it on persistent services.
+///
+/// A firewall-mark service (`-f MARK`, [`ServiceKey::fwmark`]) is known by
+/// its mark alone, as IPVS knows it (`ip_vs_svc_fwm_find`, `ip_vs_ctl.c`):
+/// its address is the unspecified one of its family, its port 0 and its
+/// protocol TCP (what ipvsadm sends); which packets carry the mark is said
+/// by the service's `--mark-dest` rules ([`MarkDest`](super::MarkDest)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ServiceKey {
     pub proto: Proto,
     pub addr: IpAddr,
     pub port: u16,
+    /// The firewall mark of a `-f` service; 0 for any other.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mark: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 impl ServiceKey {
@@ -72,6 +85,39 @@ impl ServiceKey {
             proto,
             addr: addr.into(),
             port,
+            mark: 0,
+        }
+    }
+
+    /// The firewall-mark service `mark` (`-f MARK`, with `-6` for IPv6).
+    pub fn fwmark(mark: u32, ipv6: bool) -> Self {
+        let addr = if ipv6 {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        };
+        ServiceKey {
+            proto: Proto::Tcp,
+            addr,
+            port: 0,
+            mark,
+        }
+    }
+
+    /// A firewall-mark service (`-f`).
+    pub fn is_fwmark(&self) -> bool {
+        self.mark != 0
+    }
+
+    /// The protocol number, virtual address and port of the service's
+    /// persistence templates: its own, or for a firewall-mark service
+    /// IPVS's (`ip_vs_sched_persist`: `IPPROTO_IP`, the mark in the first
+    /// 32 bits of the address, port 0; `nat::mark::fwmark_id`).
+    pub fn template_vip(&self) -> (u8, IpAddr, u16) {
+        match (self.mark, self.addr) {
+            (0, addr) => (self.proto.number(), addr, self.port),
+            (m, IpAddr::V4(_)) => (0, IpAddr::V4(Ipv4Addr::from_bits(m)), 0),
+            (m, IpAddr::V6(_)) => (0, IpAddr::V6(Ipv6Addr::from_bits(u128::from(m) << 96)), 0),
         }
     }
 
@@ -91,9 +137,16 @@ impl ServiceKey {
         }
     }
 
-    /// What ipvsadm sorts by, in its order.
-    fn sort_key(&self) -> (bool, Proto, IpAddr, u16) {
-        (self.addr.is_ipv6(), self.proto, self.addr, self.port)
+    /// What ipvsadm sorts by, in its order (libipvs `ipvs_cmp_services`:
+    /// the mark first, so firewall-mark services come last).
+    fn sort_key(&self) -> (u32, bool, Proto, IpAddr, u16) {
+        (
+            self.mark,
+            self.addr.is_ipv6(),
+            self.proto,
+            self.addr,
+            self.port,
+        )
     }
 }
 
@@ -110,7 +163,13 @@ impl PartialOrd for ServiceKey {
 }
 
 impl fmt::Display for ServiceKey {
+    /// `TCP 198.18.0.110:80`, `TCP [2001:2::110]:80`; a firewall-mark
+    /// service as ipvsadm lists it: `FWM 1`, `FWM 1 IPv6`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_fwmark() {
+            let v6 = if self.addr.is_ipv6() { " IPv6" } else { "" };
+            return write!(f, "FWM {}{v6}", self.mark);
+        }
         match self.addr {
             IpAddr::V4(a) => write!(f, "{} {a}:{}", self.proto.name(), self.port),
             IpAddr::V6(a) => write!(f, "{} [{a}]:{}", self.proto.name(), self.port),

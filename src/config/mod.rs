@@ -31,6 +31,7 @@ pub mod ipvsadm;
 pub mod keepalived;
 mod key;
 pub mod listing;
+mod mark;
 pub mod names;
 mod notify;
 mod pe;
@@ -55,6 +56,7 @@ pub use http::{
 };
 use key::check_family;
 pub use key::{Netmask, Proto, ServiceKey};
+pub use mark::{MAX_MARK_DESTS, MarkDest, mask_bits_v4, mask_bits_v6, ports_have};
 pub use notify::{MAX_SCRIPT, Script, Scripts, ServerScripts, split_words, unescape};
 pub use pe::PersistEngine;
 use serde::{Deserialize, Serialize};
@@ -282,6 +284,10 @@ pub struct Service {
     /// that have one.
     #[serde(default)]
     pub server_scripts: Vec<ServerScripts>,
+    /// A firewall-mark service's marking rules (`--mark-dest`, `mark.rs`):
+    /// the packets that carry its mark. Empty for any other service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<MarkDest>,
 }
 
 /// What a service saved before there was IPv6 had without `-M`.
@@ -430,7 +436,7 @@ impl Config {
         if self.service(&key).is_some() {
             return Err(AdmError::ServiceExists);
         }
-        if key.port == 0 && persistent.is_none() {
+        if key.port == 0 && persistent.is_none() && !key.is_fwmark() {
             return Err(AdmError::ZeroPort);
         }
         self.services.push(Service {
@@ -447,6 +453,7 @@ impl Config {
             check: None,
             quorum_scripts: Scripts::default(),
             server_scripts: Vec::new(),
+            marks: Vec::new(),
         });
         Ok(())
     }
@@ -460,7 +467,7 @@ impl Config {
         persistent: Option<u32>,
     ) -> Result<(), AdmError> {
         let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
-        if key.port == 0 && persistent.is_none() {
+        if key.port == 0 && persistent.is_none() && !key.is_fwmark() {
             return Err(AdmError::ZeroPort);
         }
         let svc = &mut self.services[i];
@@ -530,6 +537,50 @@ impl Config {
     ) -> Result<(), AdmError> {
         let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
         self.services[i].pe = pe;
+        Ok(())
+    }
+
+    /// Sets a firewall-mark service's marking rules (`--mark-dest`; `None`
+    /// keeps them). Refused for a service without a mark, for a rule of the
+    /// other family than the service's (`-6`), and for a rule some packet
+    /// of which another mark's rules would take too: as iptables, where the
+    /// last MARK rule wins, the packet would have one mark, and ringvs says
+    /// so rather than choose.
+    pub fn set_service_marks(
+        &mut self,
+        key: &ServiceKey,
+        marks: Option<Vec<MarkDest>>,
+    ) -> Result<(), AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
+        let Some(marks) = marks else { return Ok(()) };
+        if !key.is_fwmark() && !marks.is_empty() {
+            return Err(AdmError::Usage(
+                "--mark-dest is for a firewall-mark service (-f)".into(),
+            ));
+        }
+        if marks.len() > MAX_MARK_DESTS {
+            return Err(AdmError::Usage(format!(
+                "more than {MAX_MARK_DESTS} --mark-dest rules for one service"
+            )));
+        }
+        for m in &marks {
+            if m.net.is_ipv6() != key.addr.is_ipv6() {
+                let family = if key.addr.is_ipv6() { "IPv6" } else { "IPv4" };
+                return Err(AdmError::Usage(format!(
+                    "--mark-dest {m} is not {family}, as {key} is (-6 makes an IPv6 one)"
+                )));
+            }
+            let other = self.services.iter().filter(|s| s.key != *key);
+            for (s, o) in other.flat_map(|s| s.marks.iter().map(move |o| (s, o))) {
+                if m.overlaps(o) {
+                    return Err(AdmError::Usage(format!(
+                        "--mark-dest {m} overlaps {o} of {}: a packet has one mark",
+                        s.key
+                    )));
+                }
+            }
+        }
+        self.services[i].marks = marks;
         Ok(())
     }
 

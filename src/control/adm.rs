@@ -42,8 +42,18 @@ fn left_out(missing: usize, workers: usize) -> String {
 
 /// Every service's virtual address (VIP), as configured: the ones announced
 /// (gratuitous ARP for IPv4, an unsolicited neighbor advertisement for IPv6).
+/// A firewall-mark service's are the single addresses of its `--mark-dest`
+/// rules (a prefix is routed to the director, not announced).
 pub(super) fn vips(cfg: &Config) -> Vec<IpAddr> {
-    cfg.services().iter().map(|s| s.key.addr).collect()
+    let mut v = Vec::new();
+    for s in cfg.services() {
+        if s.key.is_fwmark() {
+            v.extend(s.marks.iter().filter(|m| m.is_host()).map(|m| m.net));
+        } else {
+            v.push(s.key.addr);
+        }
+    }
+    v
 }
 
 /// Load an `ipvsadm -S` rules file into `cfg`; its `--set` lines go to

@@ -311,8 +311,8 @@ impl Ctl {
     /// work unchanged: the totals of `/proc/net/ip_vs_stats` (here: summed over
     /// the real servers configured now) and per real server its connections and
     /// weight, labelled as node_exporter labels them (`proto` in capitals as
-    /// `/proc/net/ip_vs` shows it, `local_mark` empty: no firewall-mark
-    /// services).
+    /// `/proc/net/ip_vs` shows it; a firewall-mark service's `proto` `FWM`,
+    /// no `local_address` and its `local_mark`).
     fn ipvs_metrics(&self, t: &mut crate::observe::metrics::Text) {
         let st = self
             .adm
@@ -321,9 +321,15 @@ impl Ctl {
         let mut total = DestStats::default();
         let mut rows = Vec::new();
         for svc in st.cfg.services() {
-            let vip = svc.key.addr.to_string();
+            // A firewall-mark service as `/proc/net/ip_vs` shows it
+            // (`FWM  0000000A`): no address, port 0, its mark.
+            let (vip, proto, mark) = if svc.key.is_fwmark() {
+                (String::new(), "FWM".to_string(), svc.key.mark.to_string())
+            } else {
+                let proto = svc.key.proto.name().to_uppercase();
+                (svc.key.addr.to_string(), proto, String::new())
+            };
             let vport = svc.key.port.to_string();
-            let proto = svc.key.proto.name().to_uppercase();
             for d in svc.dests_and_sorry() {
                 total.add(&self.raw_stats(d.id));
                 let (active, inactive) = self.counts(d.id);
@@ -333,7 +339,7 @@ impl Ctl {
                     d.addr.to_string(),
                     d.port.to_string(),
                     proto.clone(),
-                    String::new(),
+                    mark.clone(),
                 ];
                 rows.push((labels, active, inactive, d.weight));
             }
@@ -483,8 +489,12 @@ impl Ctl {
         // `ADDR:PORT`, an IPv6 address in brackets (as the listings show it).
         let at = |a, p| crate::config::names::Names::none().addr_port(a, p, None, true);
         for svc in st.cfg.services() {
-            let service = at(svc.key.addr, svc.key.port);
-            let proto = svc.key.proto.name().to_lowercase();
+            let (service, proto) = if svc.key.is_fwmark() {
+                (svc.key.to_string(), "fwm".to_string())
+            } else {
+                let proto = svc.key.proto.name().to_lowercase();
+                (at(svc.key.addr, svc.key.port), proto)
+            };
             for d in svc.dests_and_sorry() {
                 let server = at(d.addr, d.port);
                 let l = [

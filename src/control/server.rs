@@ -54,10 +54,19 @@ impl Ctl {
                 .adm
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            st.cfg
-                .services()
-                .iter()
-                .find(|s| s.key.proto.number() == proto && s.key.addr == vip && s.key.port == port)
+            // As the workers find it: a mark's rules first (`nat::mark`).
+            let marked = |s: &&crate::config::Service| {
+                s.marks
+                    .iter()
+                    .any(|m| m.proto.number() == proto && m.covers(vip) && m.takes_port(port))
+            };
+            let services = st.cfg.services().iter();
+            (services.clone().find(marked))
+                .or_else(|| {
+                    services.clone().find(|s| {
+                        s.key.proto.number() == proto && s.key.addr == vip && s.key.port == port
+                    })
+                })
                 .map(|s| s.sched.name())
         };
         crate::observe::stream::serve_trace(&*self.shared, stream, filter, count, &sched);

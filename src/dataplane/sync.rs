@@ -454,16 +454,22 @@ impl Core {
     /// The persistence template a connection of a persistent service is
     /// controlled by, as IPVS syncs it (`ip_vs_sync_conn` sends `cp->control`
     /// too): client address masked by `-M` (an IPv4 netmask, an IPv6 prefix
-    /// length: [`Addr::masked`]), client port 0, the service's port.
+    /// length: [`Addr::masked`]), client port 0, the service's port; a
+    /// firewall-mark service's: protocol 0, the mark as the address, port 0
+    /// (its id, `nat::mark`), as `ip_vs_sched_persist` makes it.
     fn template_entry<A: Family>(&self, c: &Conn<A>) -> Option<SyncEntry<A>> {
         let svc = A::service(&self.snap.cfg, c.proto, c.vip, c.vport)?;
         let p = svc.entry.persist?;
         let i = svc.entry.dests.iter().position(|d| d.id == c.dest())?;
         let d = svc.entry.dests.get(i)?;
+        let (proto, vip) = match svc.id {
+            (0, mark, _) => (0, (mark, 0)),
+            (_, _, port) => (c.proto, (c.vip, port)),
+        };
         Some(SyncEntry {
-            proto: c.proto,
+            proto,
             client: (c.client.masked(p.mask), 0),
-            vip: (c.vip, svc.id.2),
+            vip,
             rip: (A::dest_addr(&svc, i)?, d.port),
             state: State::None,
             template: true,

@@ -7,6 +7,7 @@
 pub mod addr;
 pub mod conn;
 pub mod ftp;
+pub mod mark;
 pub mod ops;
 pub mod persist;
 pub mod rewrite;
@@ -287,6 +288,11 @@ pub struct Snapshot {
     pub ops_replies: ops::OpsReplies<u32>,
     /// The same for IPv6 services.
     pub ops_replies6: ops::OpsReplies<Ipv6Addr>,
+    /// The firewall-mark services' `--mark-dest` rules (`mark.rs`), looked
+    /// at first by [`Snapshot::service_for`].
+    pub marks: mark::Marks<u32, ServiceId>,
+    /// The same for IPv6 ([`Snapshot::service_for6`]).
+    pub marks6: mark::Marks<u128, ServiceId6>,
 }
 
 impl Snapshot {
@@ -323,9 +329,19 @@ impl Snapshot {
             max_dests = max_dests.max(s.dests.len());
             let proto = s.key.proto.number();
             let mask = s.netmask.v4_bits().unwrap_or(u32::MAX);
+            // A firewall-mark service's single addresses are VIPs.
+            for m in s.marks.iter().filter(|m| m.is_host()) {
+                match m.net {
+                    IpAddr::V4(a) => vips.insert(a.to_bits()),
+                    IpAddr::V6(a) => vips6.insert(a),
+                };
+            }
             if let Some(vip6) = s.key.addr6() {
                 // An IPv6 service: into its own map, never the IPv4 ones.
-                let key = (proto, vip6, s.key.port);
+                let key = match s.key.mark {
+                    0 => (proto, vip6, s.key.port),
+                    m => mark::fwmark_id6(m),
+                };
                 let before = prev.and_then(|p| p.services6.get(&key)).map(|b| &b.entry);
                 let (addrs6, dests): (Vec<Ipv6Addr>, Vec<DestEntry>) = s
                     .dests
@@ -348,12 +364,17 @@ impl Snapshot {
                 any_persistent |= entry.persist.is_some();
                 let addrs6 = addrs6.into();
                 services6.insert(key, ServiceEntry6 { entry, addrs6 });
-                vips6.insert(vip6);
+                if !s.key.is_fwmark() {
+                    vips6.insert(vip6);
+                }
                 continue;
             }
             let Some(addr) = s.key.addr4() else { continue };
             let addr = u32::from(addr);
-            let key = (proto, addr, s.key.port);
+            let key = match s.key.mark {
+                0 => (proto, addr, s.key.port),
+                m => mark::fwmark_id(m),
+            };
             let before = prev.and_then(|p| p.services.get(&key));
             let dests: Box<[DestEntry]> = s
                 .dests
@@ -365,7 +386,9 @@ impl Snapshot {
                     IpAddr::V6(a) => dest_entry(d, fold32(a)),
                 })
                 .collect();
-            vips.insert(addr);
+            if !s.key.is_fwmark() {
+                vips.insert(addr);
+            }
             let entry = service_entry(s, dests, before, mask);
             any_persistent |= entry.persist.is_some();
             services.insert(key, entry);
@@ -373,6 +396,7 @@ impl Snapshot {
         let forwards = direct_forwards(cfg);
         let cross = cross_family(cfg);
         let (ops_replies, ops_replies6) = ops_replies(cfg);
+        let (marks, marks6) = mark::build(cfg);
         Self {
             services,
             vips,
@@ -387,6 +411,8 @@ impl Snapshot {
             cross,
             ops_replies,
             ops_replies6,
+            marks,
+            marks6,
         }
     }
 
@@ -408,12 +434,18 @@ impl Snapshot {
     }
 
     /// The service of a packet to `vip:port`, as `ip_vs_service_find`
-    /// (`ip_vs_ctl.c`) finds it: the service of that exact port, else the VIP's
-    /// port-0 (catch-all) service. IPVS looks for a firewall-mark service first
-    /// and, for TCP, for an FTP service (port 21) before port 0; ringvs has
-    /// neither fwmark services nor the FTP helper. Returns the service's id (its
-    /// port is 0 for the catch-all) with it. The second lookup happens only for
-    /// packets no exact service takes.
+    /// (`ip_vs_ctl.c`) finds it: the firewall-mark service whose
+    /// `--mark-dest` takes the packet (a walk over no rules without one),
+    /// else the service of that exact port, else the VIP's port-0
+    /// (catch-all) service. IPVS also looks, for TCP, for an FTP service
+    /// (port 21) before port 0; ringvs's FTP helper finds its expected data
+    /// connections before any service (`dataplane/ftp.rs`). Returns the
+    /// service's id (its port is 0 for the catch-all; `mark::fwmark_id` for
+    /// a mark's) with it. The second lookup happens only for packets no
+    /// exact service takes.
+    ///
+    /// A firewall-mark service's id finds it too (protocol 0: a synced
+    /// persistence template's, as IPVS's).
     #[inline]
     pub fn service_for(
         &self,
@@ -421,6 +453,11 @@ impl Snapshot {
         vip: u32,
         port: u16,
     ) -> Option<(ServiceId, &ServiceEntry)> {
+        if let Some(id) = self.marks.find(proto, vip, port)
+            && let Some(s) = self.services.get(&id)
+        {
+            return Some((id, s));
+        }
         let exact = (proto, vip, port);
         if let Some(s) = self.services.get(&exact) {
             return Some((exact, s));
@@ -437,6 +474,11 @@ impl Snapshot {
         vip: Ipv6Addr,
         port: u16,
     ) -> Option<(ServiceId6, &ServiceEntry6)> {
+        if let Some(id) = self.marks6.find(proto, vip.to_bits(), port)
+            && let Some(s) = self.services6.get(&id)
+        {
+            return Some((id, s));
+        }
         let exact = (proto, vip, port);
         if let Some(s) = self.services6.get(&exact) {
             return Some((exact, s));

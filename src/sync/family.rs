@@ -194,8 +194,14 @@ impl Family for Ipv4Addr {
 
     fn resolve(snap: &Snapshot, c: &SyncConn) -> Result<Target<u32>, &'static str> {
         let daddr = c.daddr.to_bits();
-        let (svc, s) = snap
-            .service_for(c.proto, c.vaddr.to_bits(), c.vport)
+        // The mark the entry carries names its service, as in
+        // `ip_vs_proc_conn` (a kernel master's; ringvs's find theirs by
+        // the rules).
+        let marked = (c.fwmark != 0)
+            .then(|| crate::nat::mark::fwmark_id(c.fwmark))
+            .and_then(|id| snap.services.get(&id).map(|s| (id, s)));
+        let (svc, s) = marked
+            .or_else(|| snap.service_for(c.proto, c.vaddr.to_bits(), c.vport))
             .ok_or("unknown_service")?;
         let d = match s
             .dests
@@ -257,15 +263,14 @@ impl Family for Ipv6Addr {
         env.ipv6()
     }
 
-    /// The service as `Snapshot::service_for` finds an IPv4 one: the exact
-    /// port, else the VIP's port-0 service.
+    /// The service as the IPv4 one is found: the entry's mark's, else
+    /// `Snapshot::service_for6`'s.
     fn resolve(snap: &Snapshot, c: &SyncConn<Ipv6Addr>) -> Result<Target<Ipv6Addr>, &'static str> {
-        let (svc, s) = [c.vport, 0]
-            .into_iter()
-            .find_map(|port| {
-                let key = (c.proto, c.vaddr, port);
-                snap.services6.get(&key).map(|s| (key, s))
-            })
+        let marked = (c.fwmark != 0)
+            .then(|| crate::nat::mark::fwmark_id6(c.fwmark))
+            .and_then(|id| snap.services6.get(&id).map(|s| (id, s)));
+        let (svc, s) = marked
+            .or_else(|| snap.service_for6(c.proto, c.vaddr, c.vport))
             .ok_or("unknown_service")?;
         // The real addresses are index-aligned with the entries (whose `addr`
         // is the folded one the schedulers hash).

@@ -24,6 +24,7 @@ pub fn apply(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
             next.set_service_quorum(key, opts.quorum)?;
             next.set_service_check(key, opts.check.clone())?;
             next.set_service_scripts(key, opts.scripts.clone())?;
+            next.set_service_marks(key, opts.marks.clone())?;
             *cfg = next;
             Ok(())
         }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::super::listing::ListOpts;
 use super::super::{
-    Forward, HealthCheck, Netmask, PersistEngine, Quorum, SchedFlags, Scheduler, Scripts,
+    Forward, HealthCheck, MarkDest, Netmask, PersistEngine, Quorum, SchedFlags, Scheduler, Scripts,
     ServiceKey, SorryOpts,
 };
 
@@ -41,6 +41,9 @@ pub struct ServiceOpts {
     pub quorum: Quorum,
     /// `--quorum-up` and `--quorum-down` (keepalived's scripts).
     pub scripts: Scripts,
+    /// `--mark-dest` (a firewall-mark service's marking rules; when not
+    /// given, `-E` keeps the service's).
+    pub marks: Option<Vec<MarkDest>>,
 }
 
 impl ServiceOpts {
@@ -57,6 +60,7 @@ impl ServiceOpts {
             sorry: None,
             quorum: Quorum::default(),
             scripts: Scripts::default(),
+            marks: None,
         }
     }
 }

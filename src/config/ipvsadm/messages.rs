@@ -73,6 +73,9 @@ pub(super) fn usage_text() -> String {
          \x20 --sort                              does nothing, for backwards compatibility\n\
          \x20 --numeric      -n                   numeric output of addresses and ports\n\
          \x20 --sched-flags  -b flags             scheduler flags (comma-separated)\n\
+         \x20 --mark-dest proto:addr[/len][:ports]\n\
+         \x20                                     -f service: the packets its mark is on (ringvs's stand-in\n\
+         \x20                                     for an iptables MARK rule; ports 80,443,8000-8099)\n\
          \n\
          Health checks (ringvs, with -A|E; keepalived's names and defaults, see docs/health.md):\n\
          \x20 --check tcp|http|https|udp|ping|dns|smtp|misc\n\

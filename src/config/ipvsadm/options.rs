@@ -92,6 +92,8 @@ pub(super) enum Tag {
     MiscPath,
     MiscTimeout,
     MiscDynamic,
+    // A firewall-mark service's marking rule (ringvs; -A/-E only).
+    MarkDest,
     // ringvs's sorry server (keepalived's `sorry_server`; -A/-E only) and
     // the quorum that calls it in.
     SorryServer,
@@ -207,6 +209,7 @@ pub(super) const SPECS: &[Spec] = &[
     spec("misc-path", None, Arg::Required, Tag::MiscPath),
     spec("misc-timeout", None, Arg::Required, Tag::MiscTimeout),
     spec("misc-dynamic", None, Arg::No, Tag::MiscDynamic),
+    spec("mark-dest", None, Arg::Required, Tag::MarkDest),
     spec("delay-loop", None, Arg::Required, Tag::DelayLoop),
     spec("connect-timeout", None, Arg::Required, Tag::ConnectTimeout),
     spec("retry", None, Arg::Required, Tag::Retry),

@@ -6,12 +6,12 @@
 //! a command line with several mistakes gets ipvsadm's message for the
 //! first one ipvsadm would find.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::super::listing::ListOpts;
 use super::super::names::Names;
 use super::super::{
-    AdmError, Forward, Netmask, Proto, SchedFlags, ServiceKey, TunCsum, TunKind, Tunnel,
+    AdmError, Forward, MarkDest, Netmask, Proto, SchedFlags, ServiceKey, TunCsum, TunKind, Tunnel,
 };
 use super::check::{CheckArgs, SorryArgs};
 use super::command::{AdmCommand, DEFAULT_SCHEDULER, DaemonOpts, DestOpts, ServiceOpts, SyncRole};
@@ -151,7 +151,10 @@ struct Gathered {
     /// (`IP_VS_TUNNEL_ENCAP_FLAG_CSUM` 1, `_REMCSUM` 2; `--tun-nocsum` is 0).
     tun_flags: u8,
     list: ListOpts,
-    fwmark: bool,
+    /// `-f`'s mark (0: none).
+    mark: u32,
+    /// `--mark-dest`s, if any was given.
+    marks: Option<Vec<MarkDest>>,
     checks: CheckArgs,
     sorry: SorryArgs,
     notify: NotifyArgs,
@@ -183,7 +186,8 @@ impl Gathered {
             tun_port: 0,
             tun_flags: 0,
             list: ListOpts::default(),
-            fwmark: false,
+            mark: 0,
+            marks: None,
             checks: CheckArgs::default(),
             sorry: SorryArgs::default(),
             notify: NotifyArgs::default(),
@@ -230,13 +234,13 @@ impl Gathered {
                 self.svc = Some((addr, port));
             }
             Tag::Sctp => self.defer(unsupported("SCTP services (--sctp-service)")),
+            // A firewall-mark service: IPv4 until `-6` (ipvsadm's
+            // `parse_options`).
             Tag::Fwmark => {
-                check_fwmark(&val)?;
-                self.fwmark = true;
-                self.defer(unsupported(
-                    "fwmark services (-f): use -t or -u with an address and port",
-                ));
+                self.mark = check_fwmark(&val)?;
+                self.svc = Some((IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
             }
+            Tag::MarkDest => self.marks.get_or_insert_default().push(val.parse()?),
             Tag::Scheduler => self.sched = Some(val),
             Tag::Persistent => self.persistent = Some(persistent_timeout(arg.as_deref())?),
             // ipvsadm reads `-M` in the family of the service parsed so far:
@@ -254,8 +258,12 @@ impl Gathered {
             Tag::Weight => self.dopts.weight = weight(&val)?,
             Tag::UThreshold => self.dopts.u_threshold = threshold(&val, "u")?,
             Tag::LThreshold => self.dopts.l_threshold = threshold(&val, "l")?,
-            Tag::Ipv6 if !self.fwmark => return Err(usage("-6 used before -f\n")),
-            Tag::Ipv6 => {}
+            Tag::Ipv6 if self.mark == 0 => return Err(usage("-6 used before -f\n")),
+            // ipvsadm: the service becomes IPv6, its mask a /128.
+            Tag::Ipv6 => {
+                self.svc = Some((IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0));
+                self.netmask = Netmask::HOST6;
+            }
             Tag::Ops => self.ops = true,
             // ipvsadm copies the name; the kernel knows "sip" only. An
             // empty name is none.
@@ -418,10 +426,14 @@ impl Gathered {
             return Err(e);
         }
 
-        let proto = self.proto;
-        let key = self
-            .svc
-            .map(|(addr, port)| ServiceKey { proto, addr, port });
+        if self.marks.is_some() && !matches!(cmd, Cmd::Add | Cmd::Edit) {
+            return Err(usage("--mark-dest goes with -A or -E"));
+        }
+        let (proto, mark) = (self.proto, self.mark);
+        let key = self.svc.map(|(addr, port)| ServiceKey {
+            mark,
+            ..ServiceKey::new(proto, addr, port)
+        });
         let need_key =
             || key.ok_or_else(|| usage("illegal virtual server address[:port] specified"));
         let need_dest = || {
@@ -431,7 +443,7 @@ impl Gathered {
         Ok(match cmd {
             Cmd::Add | Cmd::Edit => {
                 let key = need_key()?;
-                if key.port == 0 && self.persistent.is_none() {
+                if key.port == 0 && self.persistent.is_none() && !key.is_fwmark() {
                     return Err(AdmError::ZeroPort);
                 }
                 // Every port: the servers' port 0 is none to check on.
@@ -460,6 +472,7 @@ impl Gathered {
                     sorry,
                     quorum,
                     scripts: quorum_scripts,
+                    marks: self.marks,
                 };
                 if cmd == Cmd::Add {
                     AdmCommand::AddService { key, opts }
@@ -473,7 +486,8 @@ impl Gathered {
                 let (key, (addr, mut port)) = (need_key()?, need_dest()?);
                 // ipvsadm's `process_options`: a direct-routed or tunnelled
                 // server takes the service's port (its packets keep theirs).
-                if forward != Forward::Masq {
+                // "Don't worry about this if fwmark is used."
+                if forward != Forward::Masq && !key.is_fwmark() {
                     port = key.port;
                 }
                 let opts = DestOpts {

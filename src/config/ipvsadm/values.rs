@@ -120,11 +120,10 @@ pub(super) fn server_address(
     }
 }
 
-/// `-f`'s firewall mark: checked as ipvsadm checks it (ringvs then refuses
-/// fwmark services anyway).
-pub(super) fn check_fwmark(val: &str) -> Result<(), AdmError> {
+/// `-f`'s firewall mark, checked as ipvsadm checks it.
+pub(super) fn check_fwmark(val: &str) -> Result<u32, AdmError> {
     match c_strtol(val) {
-        Some(v) if v > 0 && v <= i64::from(u32::MAX) => Ok(()),
+        Some(v) if v > 0 && v <= i64::from(u32::MAX) => Ok(v as u32),
         _ => Err(usage(format!("invalid fwmark value `{val}' specified"))),
     }
 }

@@ -294,6 +294,8 @@ fn apply_one(cfg: &mut Config, c: &Change) -> Result<(), AdmError> {
         sorry: s.sorry,
         quorum: s.quorum,
         scripts: s.scripts.clone(),
+        // keepalived's fwmark services are not read (`lvs.rs`).
+        marks: None,
     };
     let dest = |s: &DestSettings| DestOpts {
         weight: s.weight,

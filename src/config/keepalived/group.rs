@@ -8,7 +8,8 @@
 //! range that ends at `LAST`, the last byte of an IPv4 address (decimal) or
 //! the last 16 bits of an IPv6 one (hex), as keepalived's `inet_stor` reads
 //! it, `ADDR-ADDR` and `ADDR/LEN` (`alloc_vsg_entry`), and `fwmark N`
-//! (ringvs has no fwmark services: warned about and skipped). An address
+//! (warned about and skipped: netfilter's marks never reach ringvs's
+//! workers; `ringvs adm -f` with `--mark-dest` serves a mark). An address
 //! and port given twice is taken once, with a warning.
 //!
 //! ringvs writes the group's virtual server out as one `virtual_server ADDR
@@ -63,7 +64,7 @@ pub(crate) fn groups(cx: &mut Cx<'_>, top: &[Stmt]) -> Result<Groups, KaError> {
                 cx.w.at(
                     &e.pos,
                     format!(
-                        "fwmark (in virtual_server_group {name}): not supported by ringvs (no fwmark services), skipped"
+                        "fwmark (in virtual_server_group {name}): not read by ringvs (netfilter marks the packets; `ringvs adm -A -f MARK --mark-dest ...` serves them), skipped"
                     ),
                 );
                 continue;

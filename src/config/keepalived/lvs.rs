@@ -46,8 +46,10 @@
 //! `ip_family` that contradicts the address); ringvs
 //! knows every scheduler it has, `twos` included (keepalived's list lacks it);
 //! `weight` is 0..65535 as with `ipvsadm -w` (keepalived takes up to
-//! 2147483647); `fwmark` virtual servers and SCTP are errors (not
-//! supported yet; `group` virtual servers are `group.rs`'s); a `virtual_server` defined twice is an error;
+//! 2147483647); `fwmark` virtual servers are errors (their marks come from
+//! netfilter rules ringvs's workers never see: `ringvs adm -f` with
+//! `--mark-dest` serves them), and so is SCTP (`group` virtual servers are
+//! `group.rs`'s); a `virtual_server` defined twice is an error;
 //! `tun_type`, `tun_port`, `tun_flags` (not keepalived keywords) are ignored
 //! with a warning that shows keepalived's syntax.
 
@@ -158,7 +160,7 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
     if s.args().first().map(String::as_str) == Some("fwmark") {
         return Err(KaError::at(
             &s.pos,
-            "virtual_server fwmark: not supported by ringvs (no fwmark services)",
+            "virtual_server fwmark: not read by ringvs (netfilter marks the packets, and its workers see them before netfilter); give the service to `ringvs adm -A -f MARK --mark-dest ...`",
         ));
     }
     let (addr, port) = addr_port(s, "virtual_server")?;

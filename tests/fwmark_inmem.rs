@@ -1,0 +1,267 @@
+//! Firewall-mark services (`ipvsadm -A -f MARK`, with ringvs's
+//! `--mark-dest` rules in place of netfilter's MARK) through the workers, in
+//! memory: which packets a mark takes, before any `-t` service, as
+//! `ip_vs_service_find` (`ip_vs_ctl.c`) looks for the mark first; the real
+//! server's port as `ip_vs_schedule` and `ip_vs_sched_persist`
+//! (`ip_vs_core.c`) choose it; one persistence template per client for every
+//! port and protocol the mark is on, listed and keyed as IPVS's
+//! (`IPPROTO_IP`, the mark as the address).
+
+mod inmem;
+
+use inmem::frames6;
+use inmem::*;
+use ringvs::Nic;
+use ringvs::config::format::format_save;
+use ringvs::config::names::Names;
+use ringvs::stats::Ctr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The client's SYN from `sport` to `dst:dport`, as it left the internal
+/// NIC (`None`: nothing did).
+fn syn_to(
+    d: &mut MemDirector,
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+) -> Option<Parsed> {
+    let l3 = L3 {
+        dst,
+        ..L3::from_client(src)
+    };
+    let (ext, int) = d.ext(&tcp_frame(&l3, sport, dport, SYN));
+    assert!(ext.is_empty());
+    int.first().map(|f| parse_ip(f))
+}
+
+fn lab(rules: &[&str]) -> MemDirector {
+    let mut d = MemDirector::new(rules);
+    d.resolve_all();
+    d
+}
+
+#[test]
+fn a_persistent_mark_keeps_a_client_on_one_server_across_its_ports() {
+    // The LVS recipe: HTTP and HTTPS of one VIP under one mark, persistent,
+    // so a client's HTTPS goes where its HTTP went. A `-t VIP:80` service
+    // exists too: the mark is looked for first.
+    let mut d = lab(&[
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:8080 -m",
+        "-A -f 1 -s rr -p 300 --mark-dest tcp:198.18.0.110:80,443",
+        "-a -f 1 -r 198.19.0.2 -m",
+        "-a -f 1 -r 198.19.0.3 -m",
+    ]);
+    let first = syn_to(&mut d, CLIENT, 5000, VIP, 80).expect("forwarded");
+    let https = syn_to(&mut d, CLIENT, 5001, VIP, 443).expect("forwarded");
+    assert_eq!(first.dst, https.dst, "one template for both ports");
+    // A persistent mark's connection keeps the client's port (the
+    // service's port is 0: `ip_vs_sched_persist` uses the server's only
+    // for packets to it).
+    assert_eq!((first.dport, https.dport), (80, 443));
+    let other = syn_to(&mut d, CLIENT2, 6000, VIP, 443).expect("forwarded");
+    assert_ne!(other.dst, first.dst, "rr gives the next client the other");
+    // Port 8080 carries no mark and has no service.
+    assert!(syn_to(&mut d, CLIENT, 5002, VIP, 8080).is_none());
+    assert_eq!(d.ctr(Ctr::DropNoService), 1);
+    // The reply of the HTTPS connection leaves as VIP:443.
+    let (ext, int) = d.int(&tcp_frame(
+        &L3::from_rs(https.dst, CLIENT),
+        443,
+        5001,
+        SYN | ACK,
+    ));
+    assert!(int.is_empty());
+    let back = parse_ip(&ext[0]);
+    assert_eq!(
+        (back.src, back.sport, back.dst, back.dport),
+        (VIP, 443, CLIENT, 5001)
+    );
+    // The templates: IPVS's `IP` entries, the mark as the address.
+    let conns = d.conns(0);
+    let mut templates: Vec<_> = conns
+        .iter()
+        .filter(|c| c.template)
+        .map(|c| (c.proto, c.client, c.vip, c.dest.0))
+        .collect();
+    templates.sort();
+    let mark = (IpAddr::V4(Ipv4Addr::new(0, 0, 0, 1)), 0);
+    let mut want = vec![
+        (0, (IpAddr::V4(CLIENT), 0), mark, IpAddr::V4(first.dst)),
+        (0, (IpAddr::V4(CLIENT2), 0), mark, IpAddr::V4(other.dst)),
+    ];
+    want.sort();
+    assert_eq!(templates, want);
+    assert_eq!(conns.iter().filter(|c| !c.template).count(), 3);
+}
+
+#[test]
+fn a_plain_mark_schedules_each_connection_and_uses_the_servers_port() {
+    // Without -p: every connection on its own (rr), to the server's port
+    // where it has one, else to the client's (`ip_vs_schedule`).
+    let mut d = lab(&[
+        "-A -f 7 -s rr --mark-dest tcp:198.18.0.0/24:80 --mark-dest udp:198.18.0.110:53",
+        "-a -f 7 -r 198.19.0.2:8080 -m",
+        "-a -f 7 -r 198.19.0.3 -m",
+    ]);
+    let a = syn_to(&mut d, CLIENT, 5000, VIP, 80).expect("forwarded");
+    let b = syn_to(&mut d, CLIENT, 5001, VIP, 80).expect("forwarded");
+    assert_eq!((a.dst, a.dport), (RS1, 8080));
+    assert_eq!((b.dst, b.dport), (RS2, 80));
+    // Any address of the prefix is the mark's: the router upstream routes
+    // it to the director.
+    let other = Ipv4Addr::new(198, 18, 0, 200);
+    let c = syn_to(&mut d, CLIENT, 5002, other, 80).expect("forwarded");
+    assert_eq!((c.dst, c.dport), (RS1, 8080));
+    // The reply goes back from the address the client asked.
+    let (ext, _) = d.int(&tcp_frame(&L3::from_rs(RS1, CLIENT), 8080, 5002, SYN | ACK));
+    let back = parse_ip(&ext[0]);
+    assert_eq!((back.src, back.sport), (other, 80));
+    // UDP to the single address.
+    let (_, int) = d.ext(&udp_frame(&L3::to_vip(), 7000, 53, b"q", true));
+    let q = parse_ip(&int[0]);
+    assert_eq!((q.dst, q.dport), (RS2, 53));
+    // TCP to 53 and UDP to 80 are not marked.
+    assert!(syn_to(&mut d, CLIENT, 5003, VIP, 53).is_none());
+    let (ext, int) = d.ext(&udp_frame(&L3::to_vip(), 7001, 80, b"q", true));
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(d.ctr(Ctr::DropNoService), 2);
+}
+
+#[test]
+fn a_rule_address_is_a_vip_and_a_prefix_is_not_announced() {
+    let mut d = lab(&[
+        "-A -f 1 -s rr --mark-dest tcp:198.18.0.110:80 --mark-dest tcp:198.18.1.0/24",
+        "-a -f 1 -r 198.19.0.2 -m",
+    ]);
+    let ask = |d: &mut MemDirector, who: Ipv4Addr| {
+        let req = arp_frame(1, CLIENT_MAC, CLIENT, [0; 6], who, BCAST);
+        d.ext(&req).0.len()
+    };
+    assert_eq!(ask(&mut d, VIP), 1, "the rule's address is answered");
+    assert_eq!(
+        ask(&mut d, Ipv4Addr::new(198, 18, 1, 5)),
+        0,
+        "a prefix is routed"
+    );
+    assert_eq!(ask(&mut d, NOT_OURS), 0);
+}
+
+#[test]
+fn an_ipv6_mark_takes_its_prefix() {
+    let mut d = MemDirector::dual_stack(&[
+        "-A -f 3 -6 -s rr --mark-dest tcp:[2001:2:0:1::]/64:80",
+        "-a -f 3 -6 -r 2001:2:0:2::2 -m",
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+    ]);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    d.resolve_all();
+    let syn = frames6::tcp(&l3_to_vip6(), &[], 5000, 80, SYN, &[]);
+    let (ext, int) = d.ext(&syn);
+    assert!(ext.is_empty());
+    let p = parse_ip6(&int[0]);
+    let dport = u16::from_be_bytes([p.l4[2], p.l4[3]]);
+    assert_eq!((p.dst, dport), (RS1_6, 80));
+    // The IPv4 service is untouched by an IPv6 mark.
+    assert_eq!(
+        syn_to(&mut d, CLIENT, 5000, VIP, 80)
+            .expect("forwarded")
+            .dst,
+        RS2
+    );
+    let to_other = frames6::L3 {
+        dst: Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x99),
+        ..l3_to_vip6()
+    };
+    let (_, int) = d.ext(&frames6::tcp(&to_other, &[], 5001, 80, SYN, &[]));
+    assert_eq!(parse_ip6(&int[0]).dst, RS1_6);
+    let (_, int) = d.ext(&frames6::tcp(&to_other, &[], 5002, 81, SYN, &[]));
+    assert!(int.is_empty(), "port 81 is not marked");
+}
+
+#[test]
+fn fwmark_services_parse_list_save_and_restore() {
+    let rules = [
+        "-A -t 198.18.0.110:80 -s rr",
+        "-A -f 7 -6 -s wlc --mark-dest udp:[2001:2::]/64:53",
+        "-a -f 7 -6 -r [2001:2:0:2::2]:53 -m",
+        "-A -f 1 -s rr -p 300 --mark-dest tcp:198.18.0.110:80,443 --mark-dest udp:198.18.0.110",
+        "-a -f 1 -r 198.19.0.2 -m",
+        "-a -f 1 -r 198.19.0.3:0 -g",
+    ];
+    let cfg = config(&rules);
+    let saved = format_save(&cfg, true, &Names::none());
+    assert_eq!(
+        saved,
+        "-A -t 198.18.0.110:80 -s rr\n\
+         -A -f 1 -s rr -p 300 --mark-dest tcp:198.18.0.110:80,443 --mark-dest udp:198.18.0.110\n\
+         -a -f 1 -r 198.19.0.2:0 -m -w 1\n\
+         -a -f 1 -r 198.19.0.3:0 -g -w 1\n\
+         -A -f 7 -6 -s wlc --mark-dest udp:[2001:2::]/64:53\n\
+         -a -f 7 -6 -r [2001:2:0:2::2]:53 -m -w 1\n"
+    );
+    let lines: Vec<&str> = saved.lines().collect();
+    let restored = config(&lines);
+    assert_eq!(format_save(&restored, true, &Names::none()), saved);
+    assert_eq!(restored.services().len(), 3);
+    let listed = ringvs::config::format::format_list_numeric(&cfg, None, &|_| (0, 0));
+    assert!(
+        listed.contains("\nFWM  1 rr persistent 300\n  -> 198.19.0.2:0"),
+        "{listed}"
+    );
+    assert!(listed.contains("\nFWM  7 IPv6 wlc\n"), "{listed}");
+}
+
+#[test]
+fn fwmark_command_errors() {
+    let err = |line: &str| {
+        let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+        let mut cfg = config(&["-A -f 1 -s rr --mark-dest tcp:198.18.0.110:80"]);
+        ringvs::config::ipvsadm::parse(&argv)
+            .and_then(|c| ringvs::config::ipvsadm::apply(&mut cfg, &c))
+            .expect_err(line)
+            .to_string()
+    };
+    assert_eq!(err("-A -f 0 -s rr"), "invalid fwmark value `0' specified");
+    assert_eq!(err("-A -t 198.18.0.110:80 -6"), "-6 used before -f\n");
+    assert_eq!(
+        err("-A -t 198.18.0.111:80 -s rr --mark-dest tcp:198.18.0.111:80"),
+        "--mark-dest is for a firewall-mark service (-f)"
+    );
+    assert_eq!(
+        err("-A -f 2 -s rr --mark-dest tcp:198.18.0.0/24"),
+        "--mark-dest tcp:198.18.0.0/24 overlaps tcp:198.18.0.110:80 of FWM 1: a packet has one mark"
+    );
+    assert_eq!(
+        err("-A -f 2 -6 -s rr --mark-dest tcp:198.18.0.9"),
+        "--mark-dest tcp:198.18.0.9 is not IPv6, as FWM 2 IPv6 is (-6 makes an IPv6 one)"
+    );
+    assert_eq!(
+        err("-a -f 1 -r 198.19.0.2 --mark-dest tcp:198.18.0.9"),
+        "--mark-dest goes with -A or -E"
+    );
+    assert!(err("-A -f 2 -s rr --mark-dest tcp:198.18.0.9:0").starts_with("illegal --mark-dest"));
+    // A mark's check has no service port to fall back on.
+    assert_eq!(
+        err("-A -f 2 -s rr --check tcp"),
+        "a port-0 service's check needs --check-port (the port to check)"
+    );
+    // -E without --mark-dest keeps the rules; with it, replaces them.
+    let mut cfg = config(&["-A -f 1 -s rr --mark-dest tcp:198.18.0.110:80"]);
+    let edit = |cfg: &mut ringvs::config::Config, line: &str| {
+        let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+        let c = ringvs::config::ipvsadm::parse(&argv).expect("parsed");
+        ringvs::config::ipvsadm::apply(cfg, &c).expect("applied");
+    };
+    let marks = |cfg: &ringvs::config::Config| cfg.services()[0].marks.len();
+    edit(&mut cfg, "-E -f 1 -s wlc");
+    assert_eq!(marks(&cfg), 1);
+    edit(
+        &mut cfg,
+        "-E -f 1 -s wlc --mark-dest tcp:198.18.0.1:1 --mark-dest tcp:198.18.0.1:2",
+    );
+    assert_eq!(marks(&cfg), 2);
+}
