@@ -265,3 +265,73 @@ fn fwmark_command_errors() {
     );
     assert_eq!(marks(&cfg), 2);
 }
+
+#[test]
+fn a_marks_templates_sync_as_ipvs_and_a_backup_keeps_its_clients() {
+    use ringvs::sync::wire::{self, AnyConn};
+    use std::sync::atomic::Ordering::Relaxed;
+    let rules = [
+        "-A -f 9 -s rr -p 300 --mark-dest tcp:198.18.0.110:80,443",
+        "-a -f 9 -r 198.19.0.2 -m",
+        "-a -f 9 -r 198.19.0.3 -m",
+    ];
+    let mut master = lab(&rules);
+    master.shared.ha.set_master(true);
+    master.shared.bump();
+    // Two clients: rr sends them to the two servers. A TCP connection is
+    // reported once established, with its template.
+    let mut handshake = |client: Ipv4Addr| {
+        let rs = syn_to(&mut master, client, 5000, VIP, 443)
+            .expect("forwarded")
+            .dst;
+        let from_rs = L3::from_rs(rs, client);
+        let (ext, _) = master.int(&tcp_frame(&from_rs, 443, 5000, SYN | ACK));
+        assert_eq!(ext.len(), 1);
+        let ack = L3 {
+            dst: VIP,
+            ..L3::from_client(client)
+        };
+        assert_eq!(master.ext(&tcp_frame(&ack, 5000, 443, ACK)).1.len(), 1);
+        rs
+    };
+    let (a, b) = (handshake(CLIENT), handshake(CLIENT2));
+    assert_ne!(a, b);
+    let datagrams =
+        ringvs::sync::daemon::messages(&master.sync, 3, wire::DEFAULT_MAXLEN).expect("buffer");
+    let entries: Vec<AnyConn> = datagrams
+        .iter()
+        .flat_map(|d| wire::parse(d, 3).expect("a message"))
+        .map(|e| e.expect("an entry"))
+        .collect();
+    let templates: Vec<_> = entries
+        .iter()
+        .filter_map(|e| match e {
+            AnyConn::V4(c) if c.is_template() => Some((c.proto, c.vaddr, c.vport, c.fwmark)),
+            _ => None,
+        })
+        .collect();
+    // IPVS's: `IPPROTO_IP`, the mark as the address, port 0, the mark.
+    assert_eq!(templates, [(0, Ipv4Addr::new(0, 0, 0, 9), 0, 9); 2]);
+
+    // A standby with the same rules takes them; once active, the second
+    // client's new connection (to the other port) goes where the master
+    // sent it, though rr would start with the first server.
+    let mut backup = lab(&rules);
+    backup.shared.ha.set_standby(true);
+    backup.shared.bump();
+    let intake = backup.intake(3, &env());
+    for d in &datagrams {
+        intake.message(d);
+    }
+    assert_eq!(
+        intake.counters.templates_installed.load(Relaxed),
+        2,
+        "{:?}",
+        intake.counters.drops()
+    );
+    backup.shared.ha.set_standby(false);
+    backup.shared.bump();
+    backup.poll();
+    let again = syn_to(&mut backup, CLIENT2, 5001, VIP, 80).expect("forwarded");
+    assert_eq!((again.dst, again.dport), (b, 80));
+}
