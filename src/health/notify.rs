@@ -69,6 +69,16 @@ fn trio(addr: IpAddr, proto: Proto, port: u16) -> String {
     format!("[{addr}]:{p}:{port}")
 }
 
+/// The virtual server as keepalived's `format_vs` writes it: its trio, or
+/// `FWM MARK` for a firewall-mark service.
+fn vs_text(vs: &ServiceKey) -> String {
+    if vs.is_fwmark() {
+        format!("FWM {}", vs.mark)
+    } else {
+        trio(vs.addr, vs.proto, vs.port)
+    }
+}
+
 fn state(up: bool) -> &'static str {
     if up { "UP" } else { "DOWN" }
 }
@@ -89,7 +99,7 @@ impl Notifier {
         let line = format!(
             "RS {} {} {}\n",
             trio(at.ip(), p, at.port()),
-            trio(vs.addr, p, vs.port),
+            vs_text(vs),
             state(up)
         );
         self.send(line, scripts.on(up));
@@ -100,7 +110,7 @@ impl Notifier {
         if self.tx.is_none() {
             return;
         }
-        let vs = trio(service.addr, service.proto, service.port);
+        let vs = vs_text(service);
         self.send(format!("VS {vs} {}\n", state(up)), scripts.on(up));
     }
 
@@ -333,6 +343,14 @@ mod tests {
         n.quorum(&vs(), false, &Scripts::default());
         let v6 = ServiceKey::new(Proto::Udp, "2001:2:0:1::110".parse::<IpAddr>().unwrap(), 53);
         n.server(&v6, "[2001:2:0:2::2]:53".parse().unwrap(), true, &scripts);
+        let fwm = ServiceKey::fwmark(7, false);
+        n.server(
+            &fwm,
+            "198.19.0.3:443".parse().unwrap(),
+            false,
+            &Scripts::default(),
+        );
+        n.quorum(&fwm, true, &Scripts::default());
         let got: Vec<Note> = rx.try_iter().collect();
         assert_eq!(
             got,
@@ -352,6 +370,15 @@ mod tests {
                 Note {
                     line: "RS [2001:2:0:2::2]:udp:53 [2001:2:0:1::110]:udp:53 UP\n".into(),
                     script: Some(up),
+                },
+                // keepalived's `format_vs` of a firewall-mark service.
+                Note {
+                    line: "RS [198.19.0.3]:tcp:443 FWM 7 DOWN\n".into(),
+                    script: None,
+                },
+                Note {
+                    line: "VS FWM 7 UP\n".into(),
+                    script: None,
                 },
             ]
         );
