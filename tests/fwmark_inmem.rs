@@ -226,6 +226,10 @@ fn fwmark_command_errors() {
             .to_string()
     };
     assert_eq!(err("-A -f 0 -s rr"), "invalid fwmark value `0' specified");
+    assert_eq!(
+        err("-A -f 2 -s rr -o"),
+        "ringvs does not support one-packet scheduling (-o) of a firewall-mark service"
+    );
     assert_eq!(err("-A -t 198.18.0.110:80 -6"), "-6 used before -f\n");
     assert_eq!(
         err("-A -t 198.18.0.111:80 -s rr --mark-dest tcp:198.18.0.111:80"),
@@ -334,4 +338,31 @@ fn a_marks_templates_sync_as_ipvs_and_a_backup_keeps_its_clients() {
     backup.poll();
     let again = syn_to(&mut backup, CLIENT2, 5001, VIP, 80).expect("forwarded");
     assert_eq!((again.dst, again.dport), (b, 80));
+}
+
+/// A fragmented datagram to an address of a mark's prefix is reassembled
+/// and forwarded, as the same datagram whole is.
+#[test]
+fn fragments_to_a_mark_prefix_are_forwarded() {
+    let mut d = lab(&[
+        "-A -f 1 -s rr --mark-dest udp:198.18.0.0/24:53",
+        "-a -f 1 -r 198.19.0.2 -m",
+    ]);
+    let l3 = L3 {
+        dst: Ipv4Addr::new(198, 18, 0, 200),
+        ..L3::from_client(CLIENT)
+    };
+    let (_, int) = d.ext(&udp_frame(&l3, 7000, 53, b"q", true));
+    assert_eq!(int.len(), 1, "unfragmented: forwarded");
+    let req = udp_frame(&l3, 7001, 53, &vec![7u8; 3000], true);
+    let mut n = 0;
+    for f in cut(&req, 1480) {
+        n += d.ext(&f).1.len();
+    }
+    assert_eq!(
+        n,
+        3,
+        "fragmented: forwarded? drop_no_service={}",
+        d.ctr(Ctr::DropNoService)
+    );
 }

@@ -322,9 +322,10 @@ impl Ctl {
         let mut rows = Vec::new();
         for svc in st.cfg.services() {
             // A firewall-mark service as `/proc/net/ip_vs` shows it
-            // (`FWM  0000000A`): no address, port 0, its mark.
+            // (`FWM  0000000A`): no address, port 0, its mark as there.
             let (vip, proto, mark) = if svc.key.is_fwmark() {
-                (String::new(), "FWM".to_string(), svc.key.mark.to_string())
+                let mark = format!("{:08X}", svc.key.mark);
+                (String::new(), "FWM".to_string(), mark)
             } else {
                 let proto = svc.key.proto.name().to_uppercase();
                 (svc.key.addr.to_string(), proto, String::new())

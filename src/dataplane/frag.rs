@@ -173,7 +173,9 @@ impl Core {
             // (An echo request to the DIP is answered from anywhere, as
             // when it comes whole.)
             (_, _) if self.to_us(nic, k) => true,
-            (Nic::Ext, _) => false,
+            // An address of a firewall-mark service's prefix (`nat::mark`).
+            (Nic::Ext, false) => self.snap.cfg.marks.covers(k.dst as u32),
+            (Nic::Ext, true) => self.snap.cfg.marks6.covers(k.dst),
             (Nic::Int, false) => self.env.int_net.contains(k.src as u32),
             (Nic::Int, true) => self
                 .env

@@ -69,6 +69,10 @@ fn spawn(t: &Target, m: &MiscCheck) -> Result<Child, String> {
         .env("RINGVS_VS_PROTO", t.service.proto.to_string())
         .env("RINGVS_VS_ADDR", t.service.addr.to_string())
         .env("RINGVS_VS_PORT", t.service.port.to_string());
+    // A firewall-mark service: its mark (its address and port are none).
+    if t.service.is_fwmark() {
+        cmd.env("RINGVS_VS_FWMARK", t.service.mark.to_string());
+    }
     cmd.spawn()
         .map_err(|e| format!("'{}' did not start: {e}", script.as_str()))
 }

@@ -77,6 +77,13 @@ where
             .map(|r| r.svc)
     }
 
+    /// Whether some rule's prefix holds `addr`, whatever the protocol and
+    /// port: a fragment to it may be the mark's (only the first carries
+    /// the ports; the reassembled datagram is matched whole).
+    pub fn covers(&self, addr: B) -> bool {
+        self.rules.iter().any(|r| addr & r.mask == r.net)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }

@@ -446,6 +446,14 @@ impl Gathered {
                 if key.port == 0 && self.persistent.is_none() && !key.is_fwmark() {
                     return Err(AdmError::ZeroPort);
                 }
+                // IPVS schedules each UDP datagram of a mark's service on its
+                // own; ringvs translates the replies of no connection by the
+                // service's address, which a mark's service has none of.
+                if key.is_fwmark() && self.ops {
+                    return Err(unsupported(
+                        "one-packet scheduling (-o) of a firewall-mark service",
+                    ));
+                }
                 // Every port: the servers' port 0 is none to check on.
                 if key.port == 0
                     && check
