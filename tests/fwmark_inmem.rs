@@ -16,6 +16,7 @@ use ringvs::config::format::format_save;
 use ringvs::config::names::Names;
 use ringvs::stats::Ctr;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 /// The client's SYN from `sport` to `dst:dport`, as it left the internal
 /// NIC (`None`: nothing did).
@@ -365,4 +366,66 @@ fn fragments_to_a_mark_prefix_are_forwarded() {
         "fragmented: forwarded? drop_no_service={}",
         d.ctr(Ctr::DropNoService)
     );
+}
+
+/// A connection leaving releases the template of the service it was
+/// scheduled by (its real server's, as IPVS's `cp->dest->svc`), not of the
+/// one its address and port would find now: a mark added over a persistent
+/// `-t` service's port leaves the `-t` template to expire.
+#[test]
+fn a_template_expires_after_a_mark_takes_its_port() {
+    let t = [
+        "-A -t 198.18.0.110:80 -s rr -p 60",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2 -m",
+    ];
+    for add_mark in [false, true] {
+        let mut d = lab(&t);
+        let l3 = L3::from_client(CLIENT);
+        let (_, int) = d.ext(&tcp_frame(&l3, 5000, 80, SYN));
+        assert_eq!(int.len(), 1);
+        assert_eq!(d.shared.templates.len(d.now_s()), 1);
+        if add_mark {
+            let mut r = t.to_vec();
+            r.extend([
+                "-A -f 1 -s rr -p 60 --mark-dest tcp:198.18.0.110:80",
+                "-a -f 1 -r 198.19.0.3 -m",
+            ]);
+            d.reconfigure(&r);
+        }
+        for _ in 0..40 {
+            d.advance(Duration::from_secs(30));
+            d.poll();
+        }
+        assert_eq!(
+            d.shared.templates.len(d.now_s()),
+            0,
+            "mark added: {add_mark}: the -t template outlives its connection"
+        );
+    }
+}
+
+/// The same when a mark's own rules stop taking the connection's port.
+#[test]
+fn a_mark_template_expires_after_its_rules_change() {
+    let rules = |dest: &'static str| {
+        [
+            "-A -f 1 -s rr -p 60 --mark-dest ".to_string() + dest,
+            "-a -f 1 -r 198.19.0.2 -m".to_string(),
+        ]
+    };
+    for edit in [false, true] {
+        let r = rules("tcp:198.18.0.110:80,443");
+        let mut d = lab(&[&r[0], &r[1]]);
+        let (_, int) = d.ext(&tcp_frame(&L3::from_client(CLIENT), 5000, 80, SYN));
+        assert_eq!(int.len(), 1);
+        if edit {
+            let r = rules("tcp:198.18.0.110:443");
+            d.reconfigure(&[&r[0], &r[1]]);
+        }
+        for _ in 0..40 {
+            d.advance(Duration::from_secs(30));
+            d.poll();
+        }
+        assert_eq!(d.shared.templates.len(d.now_s()), 0, "edited: {edit}");
+    }
 }

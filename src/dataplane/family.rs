@@ -176,6 +176,18 @@ pub(super) trait Family: Addr + SyncFamily + super::batch::AheadKey {
     fn expects(shared: &Shared) -> &crate::nat::ftp::Expects<Self>;
     /// The service of a packet to `vip:port` ([`Snapshot::service_for`]).
     fn service(snap: &Snapshot, proto: u8, vip: Self, port: u16) -> Option<Svc<'_, Self>>;
+    /// The service real server `id` is of ([`Snapshot::service_of_dest`]).
+    fn service_of_dest(snap: &Snapshot, id: crate::config::DestId) -> Option<Svc<'_, Self>>;
+
+    /// The service connection `c` was scheduled by: its real server's, as
+    /// IPVS's `cp->dest->svc`, so that rules added or changed since (a mark
+    /// over its port, a mark's rules edited) do not move it; by its
+    /// address and port only if its server is gone.
+    #[inline]
+    fn conn_service<'s>(snap: &'s Snapshot, c: &Conn<Self>) -> Option<Svc<'s, Self>> {
+        Self::service_of_dest(snap, c.dest())
+            .or_else(|| Self::service(snap, c.proto, c.vip, c.vport))
+    }
     /// The address of the service's real server `i`.
     fn dest_addr(svc: &Svc<'_, Self>, i: usize) -> Option<Self>;
     /// What a reply from `rip:rport` that matched no connection is, if the
@@ -215,6 +227,14 @@ impl Family for u32 {
     #[inline]
     fn service(snap: &Snapshot, proto: u8, vip: Self, port: u16) -> Option<Svc<'_, Self>> {
         snap.service_for(proto, vip, port).map(|(id, entry)| Svc {
+            id,
+            entry,
+            addrs6: &[],
+        })
+    }
+    #[inline]
+    fn service_of_dest(snap: &Snapshot, id: crate::config::DestId) -> Option<Svc<'_, Self>> {
+        snap.service_of_dest(id).map(|(id, entry)| Svc {
             id,
             entry,
             addrs6: &[],

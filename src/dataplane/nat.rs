@@ -182,7 +182,7 @@ impl Core {
     fn reuse_reschedules<A: Family>(&self, c: &Conn<A>) -> bool {
         let s = self.env.sysctl;
         if s.expire_nodest_conn {
-            let weight = A::service(&self.snap.cfg, c.proto, c.vip, c.vport)
+            let weight = A::conn_service(&self.snap.cfg, c)
                 .and_then(|svc| svc.entry.dests.iter().find(|d| d.id == c.dest()))
                 .map(|d| d.weight);
             if weight == Some(0) {
@@ -646,10 +646,10 @@ pub(super) fn release_template<A: Family>(templates: &Templates<A>, cfg: &Snapsh
     if c.template == 0 {
         return;
     }
-    // The service it was scheduled by (a port-0 one if no exact port's), its
-    // key under the service's current netmask: if `-M` changed, the template of
+    // The service it was scheduled by (its real server's, `Family::conn_service`),
+    // its key under the service's current netmask: if `-M` changed, the template of
     // the old mask is swept (it would not be found or not match generations).
-    if let Some(svc) = A::service(cfg, c.proto, c.vip, c.vport)
+    if let Some(svc) = A::conn_service(cfg, c)
         && let Some(p) = svc.entry.persist
     {
         templates.release(TemplateKey::new(svc.id, c.client, p.mask), c.template);

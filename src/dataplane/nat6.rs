@@ -52,6 +52,14 @@ impl Family for Ipv6Addr {
         })
     }
     #[inline]
+    fn service_of_dest(snap: &Snapshot, id: crate::config::DestId) -> Option<Svc<'_, Self>> {
+        snap.service_of_dest6(id).map(|(id, s)| Svc {
+            id,
+            entry: &s.entry,
+            addrs6: &s.addrs6,
+        })
+    }
+    #[inline]
     fn dest_addr(svc: &Svc<'_, Self>, i: usize) -> Option<Self> {
         svc.addrs6.get(i).copied()
     }

@@ -146,8 +146,7 @@ impl Core {
         seg: &Seg<'_, A>,
         out: ConnOut,
     ) -> Result<Option<u32>, Ctr> {
-        let svc = A::service(&self.snap.cfg, conn.proto, conn.vip, conn.vport)
-            .ok_or(Ctr::DropNoService)?;
+        let svc = A::conn_service(&self.snap.cfg, conn).ok_or(Ctr::DropNoService)?;
         let p = svc.entry.persist.ok_or(Ctr::DropNoService)?;
         let d = (svc.entry.dests.iter())
             .find(|d| d.id == conn.dest())

@@ -376,7 +376,7 @@ impl Core {
     /// [`Templates::sync_due`]: crate::nat::persist::Templates::sync_due
     #[cold]
     pub(super) fn sync_report_template<A: Family>(&mut self, c: &Conn<A>) {
-        let Some(svc) = A::service(&self.snap.cfg, c.proto, c.vip, c.vport) else {
+        let Some(svc) = A::conn_service(&self.snap.cfg, c) else {
             return;
         };
         let Some(p) = svc.entry.persist else {
@@ -458,7 +458,7 @@ impl Core {
     /// firewall-mark service's: protocol 0, the mark as the address, port 0
     /// (its id, `nat::mark`), as `ip_vs_sched_persist` makes it.
     fn template_entry<A: Family>(&self, c: &Conn<A>) -> Option<SyncEntry<A>> {
-        let svc = A::service(&self.snap.cfg, c.proto, c.vip, c.vport)?;
+        let svc = A::conn_service(&self.snap.cfg, c)?;
         let p = svc.entry.persist?;
         let i = svc.entry.dests.iter().position(|d| d.id == c.dest())?;
         let d = svc.entry.dests.get(i)?;

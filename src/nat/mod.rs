@@ -288,6 +288,13 @@ pub struct Snapshot {
     pub ops_replies: ops::OpsReplies<u32>,
     /// The same for IPv6 services.
     pub ops_replies6: ops::OpsReplies<Ipv6Addr>,
+    /// By `DestId`, the IPv4 service each real server (and sorry server)
+    /// is of: a connection's service, as IPVS's `cp->dest->svc`, whatever
+    /// rules were added or changed since it was scheduled
+    /// ([`Snapshot::service_of_dest`]). Sized to the largest id in use.
+    pub dest_svc: Box<[Option<ServiceId>]>,
+    /// The same for IPv6 services.
+    pub dest_svc6: Box<[Option<ServiceId6>]>,
     /// The firewall-mark services' `--mark-dest` rules (`mark.rs`), looked
     /// at first by [`Snapshot::service_for`].
     pub marks: mark::Marks<u32, ServiceId>,
@@ -321,6 +328,10 @@ impl Snapshot {
         let mut live = vec![0u64; (MAX_DEST_IDS as usize).div_ceil(64)].into_boxed_slice();
         let mut max_dests = 0;
         let mut any_persistent = false;
+        let ids = cfg.services().iter().flat_map(|s| s.dests_and_sorry());
+        let n_ids = ids.map(|d| d.id.0 as usize + 1).max().unwrap_or(0);
+        let mut dest_svc = vec![None; n_ids];
+        let mut dest_svc6 = vec![None; n_ids];
         for s in cfg.services() {
             for d in &s.dests {
                 let i = d.id.0 as usize % MAX_DEST_IDS as usize;
@@ -363,6 +374,9 @@ impl Snapshot {
                 let entry = service_entry(s, dests.into(), before, prefix);
                 any_persistent |= entry.persist.is_some();
                 let addrs6 = addrs6.into();
+                for d in s.dests_and_sorry() {
+                    dest_svc6[d.id.0 as usize] = Some(key);
+                }
                 services6.insert(key, ServiceEntry6 { entry, addrs6 });
                 if !s.key.is_fwmark() {
                     vips6.insert(vip6);
@@ -391,6 +405,9 @@ impl Snapshot {
             }
             let entry = service_entry(s, dests, before, mask);
             any_persistent |= entry.persist.is_some();
+            for d in s.dests_and_sorry() {
+                dest_svc[d.id.0 as usize] = Some(key);
+            }
             services.insert(key, entry);
         }
         let forwards = direct_forwards(cfg);
@@ -413,7 +430,23 @@ impl Snapshot {
             ops_replies6,
             marks,
             marks6,
+            dest_svc: dest_svc.into(),
+            dest_svc6: dest_svc6.into(),
         }
+    }
+
+    /// The IPv4 service real server `id` is of (one indexed load).
+    #[inline]
+    pub fn service_of_dest(&self, id: DestId) -> Option<(ServiceId, &ServiceEntry)> {
+        let key = self.dest_svc.get(id.0 as usize).copied().flatten()?;
+        self.services.get(&key).map(|s| (key, s))
+    }
+
+    /// The IPv6 service real server `id` is of.
+    #[inline]
+    pub fn service_of_dest6(&self, id: DestId) -> Option<(ServiceId6, &ServiceEntry6)> {
+        let key = self.dest_svc6.get(id.0 as usize).copied().flatten()?;
+        self.services6.get(&key).map(|s| (key, s))
     }
 
     /// The address of real server `id` when it is of the other family than
