@@ -192,7 +192,7 @@ fn shape(cfg: &Config) -> Vec<Service> {
         }
         s.dests.sort_by_key(|d| (d.addr, d.port));
     }
-    v.sort_by_key(|s| (s.key.proto, s.key.addr, s.key.port));
+    v.sort_by_key(|s| s.key);
     v
 }
 

@@ -317,6 +317,16 @@ fn a_marks_templates_sync_as_ipvs_and_a_backup_keeps_its_clients() {
         .collect();
     // IPVS's: `IPPROTO_IP`, the mark as the address, port 0, the mark.
     assert_eq!(templates, [(0, Ipv4Addr::new(0, 0, 0, 9), 0, 9); 2]);
+    // The connections carry the mark too (`cp->fwmark`), so that a kernel
+    // backup finds their service (`ip_vs_proc_conn`).
+    let conns: Vec<_> = entries
+        .iter()
+        .filter_map(|e| match e {
+            AnyConn::V4(c) if !c.is_template() => Some((c.proto, c.vaddr, c.vport, c.fwmark)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(conns, [(6, VIP, 443, 9); 2]);
 
     // A standby with the same rules takes them; once active, the second
     // client's new connection (to the other port) goes where the master
@@ -339,6 +349,36 @@ fn a_marks_templates_sync_as_ipvs_and_a_backup_keeps_its_clients() {
     backup.poll();
     let again = syn_to(&mut backup, CLIENT2, 5001, VIP, 80).expect("forwarded");
     assert_eq!((again.dst, again.dport), (b, 80));
+
+    // A kernel master's entry names its service by the mark alone (its
+    // iptables rules may mark what ringvs's rules do not cover): the mark
+    // finds the service, as `ip_vs_proc_conn`'s lookup does.
+    let kernels = wire::SyncConn {
+        proto: 6,
+        flags: wire::nat_flags(false, ringvs::nat::State::Established),
+        state: wire::state_to_ipvs(ringvs::nat::State::Established),
+        caddr: CLIENT,
+        cport: 7000,
+        vaddr: Ipv4Addr::new(198, 18, 0, 111),
+        vport: 8443,
+        daddr: RS2,
+        dport: 8443,
+        fwmark: 9,
+        timeout: 900,
+        seq: None,
+        pe: None,
+    };
+    let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
+    let mut m = wire::MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 3).expect("buffer");
+    m.push(&kernels).expect("fits");
+    let queued = intake.counters.conns_queued.load(Relaxed);
+    intake.message(m.as_bytes());
+    assert_eq!(
+        intake.counters.conns_queued.load(Relaxed),
+        queued + 1,
+        "{:?}",
+        intake.counters.drops()
+    );
 }
 
 /// A fragmented datagram to an address of a mark's prefix is reassembled

@@ -122,6 +122,7 @@ fn synced(d: &MemDirector, state: State) -> Install {
             timeout: 900,
             forward: ringvs::config::Forward::Masq,
             out_seq: None,
+            fwmark: 0,
         },
         dest: d.dest_id(ringvs::config::Proto::Tcp, 80, RS2, 80),
     }
@@ -515,6 +516,7 @@ mod v6 {
                 timeout: 900,
                 forward: Forward::Masq,
                 out_seq: None,
+                fwmark: 0,
             }
         );
         assert!(reports(&master).is_empty(), "nothing on the IPv4 channel");
@@ -625,6 +627,7 @@ mod v6 {
                 timeout: 900,
                 forward: Forward::Masq,
                 out_seq: None,
+                fwmark: 0,
             },
             dest,
         }

@@ -178,6 +178,9 @@ pub(super) trait Family: Addr + SyncFamily + super::batch::AheadKey {
     fn service(snap: &Snapshot, proto: u8, vip: Self, port: u16) -> Option<Svc<'_, Self>>;
     /// The service real server `id` is of ([`Snapshot::service_of_dest`]).
     fn service_of_dest(snap: &Snapshot, id: crate::config::DestId) -> Option<Svc<'_, Self>>;
+    /// The mark of service `id`, if a firewall-mark service's (`nat::mark`:
+    /// protocol 0, the mark in the address's first 32 bits), else 0.
+    fn mark_of(id: (u8, Self, u16)) -> u32;
 
     /// The service connection `c` was scheduled by: its real server's, as
     /// IPVS's `cp->dest->svc`, so that rules added or changed since (a mark
@@ -231,6 +234,9 @@ impl Family for u32 {
             entry,
             addrs6: &[],
         })
+    }
+    fn mark_of(id: (u8, Self, u16)) -> u32 {
+        if id.0 == 0 { id.1 } else { 0 }
     }
     #[inline]
     fn service_of_dest(snap: &Snapshot, id: crate::config::DestId) -> Option<Svc<'_, Self>> {

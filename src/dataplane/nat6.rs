@@ -51,6 +51,13 @@ impl Family for Ipv6Addr {
             addrs6: &s.addrs6,
         })
     }
+    fn mark_of(id: (u8, Self, u16)) -> u32 {
+        if id.0 == 0 {
+            (id.1.to_bits() >> 96) as u32
+        } else {
+            0
+        }
+    }
     #[inline]
     fn service_of_dest(snap: &Snapshot, id: crate::config::DestId) -> Option<Svc<'_, Self>> {
         snap.service_of_dest6(id).map(|(id, s)| Svc {

@@ -81,6 +81,9 @@ pub struct SyncEntry<A = u32> {
     /// `out_seq`): a control connection whose stream a rewritten reply
     /// moved; `None` for any other.
     pub out_seq: Option<Shift>,
+    /// The mark of a firewall-mark service's connection or template (IPVS
+    /// sends `cp->fwmark`, the packet's mark); 0 for any other.
+    pub fwmark: u32,
 }
 
 /// A SIP template as a worker reports it, with its Call-ID (IPVS sends it
@@ -352,6 +355,7 @@ impl Core {
             timeout: self.snap.cfg.timeouts.secs(c.state),
             forward: self.snap.cfg.forward_of(c.dest()),
             out_seq: self.ftp_shift(c),
+            fwmark: A::conn_service(&self.snap.cfg, c).map_or(0, |s| A::mark_of(s.id)),
         };
         let template = if c.template != 0 {
             self.template_entry(c)
@@ -476,6 +480,7 @@ impl Core {
             timeout: p.timeout,
             forward: d.forward,
             out_seq: None,
+            fwmark: A::mark_of(svc.id),
         })
     }
 

@@ -631,6 +631,7 @@ impl Intake {
                 timeout: c.timeout,
                 forward: t.forward,
                 out_seq: out_seq(c),
+                fwmark: c.fwmark,
             },
             dest: t.dest,
         };
@@ -662,6 +663,7 @@ mod tests {
             timeout: 900,
             forward: Forward::Masq,
             out_seq: None,
+            fwmark: 0,
         };
         let c = to_wire::<Ipv4Addr>(&e);
         assert_eq!(c.flags, flags::MASQ, "established: not INACTIVE");
@@ -714,6 +716,7 @@ mod tests {
             timeout: 900,
             forward: Forward::Masq,
             out_seq: Some(shift),
+            fwmark: 0,
         };
         let c = to_wire::<Ipv4Addr>(&e);
         assert_eq!(c.flags & flags::SEQ_MASK, flags::OUT_SEQ);
@@ -769,6 +772,7 @@ mod tests {
             timeout: 900,
             forward: Forward::Masq,
             out_seq: None,
+            fwmark: 0,
         }
     }
 
@@ -810,6 +814,7 @@ mod tests {
             timeout: 900,
             forward: Forward::Masq,
             out_seq: None,
+            fwmark: 0,
         };
         for i in 0..3 {
             tx4.send(SyncEntry {
@@ -976,6 +981,7 @@ mod tests {
             timeout: 900,
             forward: Forward::Masq,
             out_seq: None,
+            fwmark: 0,
         });
         // Another client port per try until the two owners differ, so a
         // swapped owner function shows.
@@ -1012,6 +1018,7 @@ mod tests {
                 timeout: 900,
                 forward: Forward::Masq,
                 out_seq: None,
+                fwmark: 0,
             }
         );
     }

@@ -35,13 +35,7 @@ pub(super) fn to_wire<A: Family>(e: &SyncEntry<A::Nat>) -> SyncConn<A> {
         vport: e.vip.1,
         daddr: A::from_nat(e.rip.0),
         dport: e.rip.1,
-        // A firewall-mark service's template (protocol 0) names its mark,
-        // as IPVS's (`skb->mark`); a connection's entry carries none here.
-        fwmark: if e.template && e.proto == 0 {
-            A::from_nat(e.vip.0).mark()
-        } else {
-            0
-        },
+        fwmark: e.fwmark,
         timeout: e.timeout,
         seq,
         pe: None,
@@ -135,9 +129,6 @@ pub(super) trait Family: SyncAddr {
     type Nat: Addr;
     fn to_nat(self) -> Self::Nat;
     fn from_nat(a: Self::Nat) -> Self;
-    /// The mark a firewall-mark service's template address holds (its
-    /// first 32 bits, `nat::mark::fwmark_id`).
-    fn mark(self) -> u32;
     /// Whether the director serves this family at all.
     fn enabled(env: &Env) -> bool;
     /// The service and real server of a received entry in the current
@@ -195,10 +186,6 @@ impl Family for Ipv4Addr {
 
     fn from_nat(a: u32) -> Self {
         Ipv4Addr::from_bits(a)
-    }
-
-    fn mark(self) -> u32 {
-        self.to_bits()
     }
 
     fn enabled(_: &Env) -> bool {
@@ -268,10 +255,6 @@ impl Family for Ipv6Addr {
 
     fn from_nat(a: Ipv6Addr) -> Self {
         a
-    }
-
-    fn mark(self) -> u32 {
-        (self.to_bits() >> 96) as u32
     }
 
     /// With no IPv6 address on both NICs nothing would use the connection
