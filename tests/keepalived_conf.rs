@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use ringvs::config::keepalived::{LoadOptions, Loaded, apply_differences, load, load_with};
+use ringvs::config::names::Names;
 use ringvs::config::{
     CheckKind, Config, DnsCheck, DnsType, Forward, HealthCheck, HttpCheck, HttpUrl, Proto, Quorum,
     SchedFlags, Scheduler, ServiceKey, SmtpCheck, TunCsum, TunKind, Tunnel, UdpCheck, UdpReply,
@@ -906,6 +907,70 @@ fn connect_port_is_the_checks_port() {
     );
 }
 
+/// A `virtual_server fwmark` is a firewall-mark service that takes the
+/// packets of its `mark_dest` lines (ringvs's stand-in for the netfilter
+/// MARK rule), the same as `ringvs adm -A -f ... --mark-dest` makes; IPv6
+/// by `ip_family` or its first real server; a reload edits its rules.
+#[test]
+fn fwmark_virtual_servers_take_their_mark_dest() {
+    let t = TempDir::new("fwmark");
+    let conf = |dests: &str| {
+        format!(
+            "virtual_server fwmark 1 {{\n  lb_algo rr\n  lb_kind NAT\n  persistence_timeout 300\n{dests}\
+             \x20 real_server 198.19.0.2 0 {{\n    TCP_CHECK {{\n      connect_port 80\n    }}\n  }}\n\
+             \x20 real_server 198.19.0.3 0 {{\n    TCP_CHECK {{\n      connect_port 80\n    }}\n  }}\n}}\n\
+             virtual_server fwmark 2 {{\n  lb_algo wlc\n  lb_kind NAT\n  mark_dest udp:[2001:2:0:1::]/64:53\n\
+             \x20 real_server 2001:2:0:2::2 53 {{\n  }}\n}}\n"
+        )
+    };
+    let p = t.write(
+        "keepalived.conf",
+        &conf("  mark_dest tcp:198.18.0.110:80,443\n"),
+    );
+    let l = load_as(&p, None).unwrap();
+    assert_eq!(l.warnings, Vec::<String>::new());
+    let saved = ringvs::config::format::format_save(&l.config, true, &Names::none());
+    assert_eq!(
+        saved,
+        "-A -f 1 -s rr -p 300 --check tcp --check-port 80 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1 --mark-dest tcp:198.18.0.110:80,443\n\
+         -a -f 1 -r 198.19.0.2:0 -m -w 1\n\
+         -a -f 1 -r 198.19.0.3:0 -m -w 1\n\
+         -A -f 2 -6 -s wlc --mark-dest udp:[2001:2:0:1::]/64:53\n\
+         -a -f 2 -6 -r [2001:2:0:2::2]:53 -m -w 1\n"
+    );
+    // A reload that changes the rules edits the service.
+    let mut running = l.config;
+    t.write(
+        "keepalived.conf",
+        &conf("  mark_dest tcp:198.18.0.110:443\n"),
+    );
+    assert_eq!(
+        reload(&mut running, &p),
+        ["-E -f 1 -s rr -p 300 --check tcp --check-port 80 --mark-dest tcp:198.18.0.110:443"]
+    );
+    // Without mark_dest it takes no packet, and says so; mark_dest outside
+    // a fwmark virtual server is ignored with a warning.
+    t.write("keepalived.conf", &conf(""));
+    let l = load_as(&p, None).unwrap();
+    assert!(
+        l.warnings.len() == 1 && l.warnings[0].contains("without mark_dest: it takes no packet"),
+        "{:?}",
+        l.warnings
+    );
+    t.write(
+        "keepalived.conf",
+        "virtual_server 198.18.0.110 80 {\n  lb_kind NAT\n  protocol TCP\n  lb_algo rr\n  mark_dest tcp:198.18.0.110:80\n  real_server 198.19.0.2 80 {\n  }\n}\n",
+    );
+    let l = load_as(&p, None).unwrap();
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.ends_with(":5: mark_dest: only in a virtual_server fwmark, ignored")),
+        "{:?}",
+        l.warnings
+    );
+}
+
 /// Every `url` of an `HTTP_GET` is checked; one `Host` per check: a later
 /// url whose `virtualhost` would differ from the first's (its own, or none
 /// where the first has one) is warned about.
@@ -1435,8 +1500,12 @@ const ERRORS: &[(&str, &str)] = &[
         "2: lb_kind DR port 6080: gue tunnels require port, otherwise cannot have port",
     ),
     (
-        "virtual_server fwmark 7 {\n}\n",
-        "1: virtual_server fwmark: not read by ringvs (netfilter marks the packets, and its workers see them before netfilter); give the service to `ringvs adm -A -f MARK --mark-dest ...`",
+        "virtual_server fwmark 0 {\n}\n",
+        "1: virtual_server fwmark 0: not a mark (1..4294967295)",
+    ),
+    (
+        "virtual_server fwmark 7 {\n  mark_dest tcp:198.18.0.110:0\n}\n",
+        "2: illegal --mark-dest `tcp:198.18.0.110:0': bad ports (PROTO:ADDR[/LEN][:PORT[-PORT][,...]], PROTO tcp or udp, an IPv6 address in brackets)",
     ),
     (
         "virtual_server group nope {\n}\n",

@@ -5,6 +5,7 @@
 
 use super::http::HttpCheck;
 use super::notify::Script;
+use super::{AdmError, ServiceKey};
 use serde::{Deserialize, Serialize};
 
 /// What a health check does to decide that a real server is alive.
@@ -31,6 +32,27 @@ pub enum CheckKind {
     /// keepalived's `MISC_CHECK` (`check_misc.c`): a command run on the
     /// director, whose exit status says.
     Misc(MiscCheck),
+}
+
+impl super::Config {
+    /// Sets (or with `None` removes) a service's health check.
+    pub fn set_service_check(
+        &mut self,
+        key: &ServiceKey,
+        check: Option<HealthCheck>,
+    ) -> Result<(), AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
+        let svc = &mut self.services[i];
+        // The servers' own commands go with the service's `--check misc`.
+        if !check.as_ref().is_some_and(|c| c.kind.is_command()) {
+            for s in &mut svc.server_scripts {
+                s.scripts.check = None;
+            }
+            svc.server_scripts.retain(|s| !s.scripts.is_empty());
+        }
+        svc.check = check;
+        Ok(())
+    }
 }
 
 impl CheckKind {

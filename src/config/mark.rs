@@ -17,7 +17,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AdmError, Proto};
+use super::{AdmError, Config, Proto, ServiceKey};
 
 /// The most `--mark-dest` rules of one service.
 pub const MAX_MARK_DESTS: usize = 64;
@@ -113,6 +113,52 @@ pub fn mask_bits_v6(len: u8) -> u128 {
     u128::MAX
         .checked_shl(128 - u32::from(len.min(128)))
         .unwrap_or(0)
+}
+
+impl Config {
+    /// Sets a firewall-mark service's marking rules (`--mark-dest`; `None`
+    /// keeps them). Refused for a service without a mark, for a rule of the
+    /// other family than the service's (`-6`), and for a rule some packet
+    /// of which another mark's rules would take too: as iptables, where the
+    /// last MARK rule wins, the packet would have one mark, and ringvs says
+    /// so rather than choose.
+    pub fn set_service_marks(
+        &mut self,
+        key: &ServiceKey,
+        marks: Option<Vec<MarkDest>>,
+    ) -> Result<(), AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
+        let Some(marks) = marks else { return Ok(()) };
+        if !key.is_fwmark() && !marks.is_empty() {
+            return Err(AdmError::Usage(
+                "--mark-dest is for a firewall-mark service (-f)".into(),
+            ));
+        }
+        if marks.len() > MAX_MARK_DESTS {
+            return Err(AdmError::Usage(format!(
+                "more than {MAX_MARK_DESTS} --mark-dest rules for one service"
+            )));
+        }
+        for m in &marks {
+            if m.net.is_ipv6() != key.addr.is_ipv6() {
+                let family = if key.addr.is_ipv6() { "IPv6" } else { "IPv4" };
+                return Err(AdmError::Usage(format!(
+                    "--mark-dest {m} is not {family}, as {key} is (-6 makes an IPv6 one)"
+                )));
+            }
+            let other = self.services.iter().filter(|s| s.key != *key);
+            for (s, o) in other.flat_map(|s| s.marks.iter().map(move |o| (s, o))) {
+                if m.overlaps(o) {
+                    return Err(AdmError::Usage(format!(
+                        "--mark-dest {m} overlaps {o} of {}: a packet has one mark",
+                        s.key
+                    )));
+                }
+            }
+        }
+        self.services[i].marks = marks;
+        Ok(())
+    }
 }
 
 fn bad(arg: &str, why: &str) -> AdmError {

@@ -540,69 +540,6 @@ impl Config {
         Ok(())
     }
 
-    /// Sets a firewall-mark service's marking rules (`--mark-dest`; `None`
-    /// keeps them). Refused for a service without a mark, for a rule of the
-    /// other family than the service's (`-6`), and for a rule some packet
-    /// of which another mark's rules would take too: as iptables, where the
-    /// last MARK rule wins, the packet would have one mark, and ringvs says
-    /// so rather than choose.
-    pub fn set_service_marks(
-        &mut self,
-        key: &ServiceKey,
-        marks: Option<Vec<MarkDest>>,
-    ) -> Result<(), AdmError> {
-        let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
-        let Some(marks) = marks else { return Ok(()) };
-        if !key.is_fwmark() && !marks.is_empty() {
-            return Err(AdmError::Usage(
-                "--mark-dest is for a firewall-mark service (-f)".into(),
-            ));
-        }
-        if marks.len() > MAX_MARK_DESTS {
-            return Err(AdmError::Usage(format!(
-                "more than {MAX_MARK_DESTS} --mark-dest rules for one service"
-            )));
-        }
-        for m in &marks {
-            if m.net.is_ipv6() != key.addr.is_ipv6() {
-                let family = if key.addr.is_ipv6() { "IPv6" } else { "IPv4" };
-                return Err(AdmError::Usage(format!(
-                    "--mark-dest {m} is not {family}, as {key} is (-6 makes an IPv6 one)"
-                )));
-            }
-            let other = self.services.iter().filter(|s| s.key != *key);
-            for (s, o) in other.flat_map(|s| s.marks.iter().map(move |o| (s, o))) {
-                if m.overlaps(o) {
-                    return Err(AdmError::Usage(format!(
-                        "--mark-dest {m} overlaps {o} of {}: a packet has one mark",
-                        s.key
-                    )));
-                }
-            }
-        }
-        self.services[i].marks = marks;
-        Ok(())
-    }
-
-    /// Sets (or with `None` removes) a service's health check.
-    pub fn set_service_check(
-        &mut self,
-        key: &ServiceKey,
-        check: Option<HealthCheck>,
-    ) -> Result<(), AdmError> {
-        let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
-        let svc = &mut self.services[i];
-        // The servers' own commands go with the service's `--check misc`.
-        if !check.as_ref().is_some_and(|c| c.kind.is_command()) {
-            for s in &mut svc.server_scripts {
-                s.scripts.check = None;
-            }
-            svc.server_scripts.retain(|s| !s.scripts.is_empty());
-        }
-        svc.check = check;
-        Ok(())
-    }
-
     /// Sets a real server's connection thresholds (`-x`, `-y`).  A lower
     /// threshold above the upper one is refused, as by the kernel.
     pub fn set_dest_thresholds(

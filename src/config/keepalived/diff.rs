@@ -37,6 +37,8 @@ pub struct ServiceSettings {
     pub sorry: Option<SorryOpts>,
     pub quorum: Quorum,
     pub scripts: Scripts,
+    /// A firewall-mark service's `mark_dest` rules.
+    pub marks: Vec<super::super::MarkDest>,
 }
 
 impl ServiceSettings {
@@ -52,6 +54,7 @@ impl ServiceSettings {
             sorry: s.sorry.map(|s| s.opts()),
             quorum: s.quorum,
             scripts: s.quorum_scripts.clone(),
+            marks: s.marks.clone(),
         }
     }
 }
@@ -121,8 +124,10 @@ impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Addresses as ipvsadm takes them back: `[IPV6]:PORT`.
         let at = |a: IpAddr, p: u16| Names::none().addr_port(a, p, None, true);
-        let svc = |f: &mut fmt::Formatter<'_>, cmd: &str, k: &ServiceKey| {
-            write!(f, "{cmd} {} {}", k.proto.option(), at(k.addr, k.port))
+        let svc = |f: &mut fmt::Formatter<'_>, cmd: &str, k: &ServiceKey| match k.mark {
+            0 => write!(f, "{cmd} {} {}", k.proto.option(), at(k.addr, k.port)),
+            m if k.addr.is_ipv6() => write!(f, "{cmd} -f {m} -6"),
+            m => write!(f, "{cmd} -f {m}"),
         };
         let dest = |f: &mut fmt::Formatter<'_>, a: &IpAddr, p: &u16, s: Option<&DestSettings>| {
             write!(f, " -r {}", at(*a, *p))?;
@@ -170,7 +175,11 @@ impl fmt::Display for Change {
                 }
                 let sorry = settings.sorry.as_ref();
                 f.write_str(&sorry_options(sorry, settings.quorum, at))?;
-                f.write_str(&settings.scripts.options(QUORUM_OPTIONS))
+                f.write_str(&settings.scripts.options(QUORUM_OPTIONS))?;
+                for m in &settings.marks {
+                    write!(f, " --mark-dest {m}")?;
+                }
+                Ok(())
             }
             Change::DelService { key } => svc(f, "-D", key),
             Change::AddDest {
@@ -294,8 +303,7 @@ fn apply_one(cfg: &mut Config, c: &Change) -> Result<(), AdmError> {
         sorry: s.sorry,
         quorum: s.quorum,
         scripts: s.scripts.clone(),
-        // keepalived's fwmark services are not read (`lvs.rs`).
-        marks: None,
+        marks: Some(s.marks.clone()),
     };
     let dest = |s: &DestSettings| DestOpts {
         weight: s.weight,

@@ -43,27 +43,25 @@
 //!
 //! Deliberate differences: keepalived logs a bad value and goes on, ringvs
 //! refuses the file (unknown `lb_algo`, bad numbers and addresses, an
-//! `ip_family` that contradicts the address); ringvs
-//! knows every scheduler it has, `twos` included (keepalived's list lacks it);
-//! `weight` is 0..65535 as with `ipvsadm -w` (keepalived takes up to
-//! 2147483647); `fwmark` virtual servers are errors (their marks come from
-//! netfilter rules ringvs's workers never see: `ringvs adm -f` with
-//! `--mark-dest` serves them), and so is SCTP (`group` virtual servers are
-//! `group.rs`'s); a `virtual_server` defined twice is an error;
+//! `ip_family` that contradicts the address); ringvs knows every scheduler
+//! it has, `twos` included (keepalived's list lacks it); `weight` is
+//! 0..65535 as with `ipvsadm -w` (keepalived takes up to 2147483647);
+//! `virtual_server fwmark N` takes its `mark_dest` lines' packets
+//! (`values::fwmark`); SCTP and a `virtual_server` defined twice are errors;
 //! `tun_type`, `tun_port`, `tun_flags` (not keepalived keywords) are ignored
 //! with a warning that shows keepalived's syntax.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::super::ipvsadm::{DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, MAX_TIMEOUT};
 use super::super::names::Names;
 use super::super::{
-    AdmError, Config, Forward, HealthCheck, Netmask, PersistEngine, Proto, Quorum, SchedFlags,
-    Scheduler, Script, Scripts, ServiceKey, SorryOpts, unescape,
+    AdmError, Config, Forward, HealthCheck, MarkDest, Netmask, PersistEngine, Proto, Quorum,
+    SchedFlags, Scheduler, Script, Scripts, ServiceKey, SorryOpts, unescape,
 };
 use super::check::{self, Checker, ServerCheck, Times};
 use super::lexer::Stmt;
-use super::values::{Cx, addr_port, forwarding};
+use super::values::{Cx, addr_port, forwarding, fwmark, fwmark_v6};
 use super::{KaError, Pos};
 
 /// Largest `uthreshold`/`lthreshold` (as `ipvsadm -x`/`-y`).
@@ -88,6 +86,8 @@ pub(super) struct Vs {
     check: Option<HealthCheck>,
     /// `quorum_up`, `quorum_down`.
     scripts: Scripts,
+    /// A `virtual_server fwmark`'s `mark_dest` rules (a ringvs keyword).
+    marks: Vec<MarkDest>,
     dests: Vec<Rs>,
 }
 
@@ -103,6 +103,7 @@ impl Vs {
             .and_then(|()| cfg.set_service_quorum(key, self.quorum))
             .and_then(|()| cfg.set_service_check(key, self.check.clone()))
             .and_then(|()| cfg.set_service_scripts(key, self.scripts.clone()))
+            .and_then(|()| cfg.set_service_marks(key, Some(self.marks.clone())))
             .map_err(|e| refused(&self.pos, e))?;
         for d in &self.dests {
             if d.l_threshold > d.u_threshold {
@@ -157,14 +158,14 @@ struct RsDraft {
 
 /// Reads a `virtual_server` block; `None` if keepalived would ignore it.
 pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, KaError> {
-    if s.args().first().map(String::as_str) == Some("fwmark") {
-        return Err(KaError::at(
-            &s.pos,
-            "virtual_server fwmark: not read by ringvs (netfilter marks the packets, and its workers see them before netfilter); give the service to `ringvs adm -A -f MARK --mark-dest ...`",
-        ));
-    }
-    let (addr, port) = addr_port(s, "virtual_server")?;
+    let mark = fwmark(s)?;
+    let (addr, port) = match mark {
+        Some(_) if fwmark_v6(s) => (IpAddr::V6(Ipv6Addr::UNSPECIFIED), Some(0)),
+        Some(_) => (IpAddr::V4(Ipv4Addr::UNSPECIFIED), Some(0)),
+        None => addr_port(s, "virtual_server")?,
+    };
     cx.no_more(s, 2);
+    let mut marks = Vec::new();
     let mut proto = None;
     let mut sched = None;
     let mut forward = None;
@@ -187,6 +188,17 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
         }
         match k.keyword() {
             "real_server" => servers.push(real_server(cx, k)?),
+            "mark_dest" if mark.is_some() => {
+                let v = cx.value(k)?;
+                marks.push(
+                    v.parse()
+                        .map_err(|e: AdmError| KaError::at(&k.pos, e.to_string()))?,
+                );
+            }
+            "mark_dest" => cx.w.at(
+                &k.pos,
+                "mark_dest: only in a virtual_server fwmark, ignored",
+            ),
             "virtualhost" => vhost = Some(super::http::vhost(cx, k)?),
             "protocol" => proto = Some(protocol(cx, k)?),
             "lb_algo" | "lvs_sched" => {
@@ -288,14 +300,21 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
     let port = port.unwrap_or(0);
     let servers = same_family(cx, addr, servers, forward.unwrap_or_default());
     if servers.is_empty() {
+        let name = mark.map_or(format!("{addr} {port}"), |m| format!("fwmark {m}"));
         cx.w.at(
             &s.pos,
-            format!(
-                "virtual_server {addr} {port} has no real_server: ignored (as keepalived does)"
-            ),
+            format!("virtual_server {name} has no real_server: ignored (as keepalived does)"),
         );
         return Ok(None);
     }
+    if mark.is_some() && marks.is_empty() {
+        cx.w.at(
+            &s.pos,
+            "virtual_server fwmark without mark_dest: it takes no packet (ringvs cannot see netfilter's marks; give the MARK rule's destinations as `mark_dest PROTO:ADDR[/LEN][:PORTS]`)",
+        );
+    }
+    // A mark's service is of no protocol (its key's TCP is ipvsadm's).
+    let proto = mark.map_or(proto, |_| Some(Proto::Tcp));
     let proto = proto.unwrap_or_else(|| {
         cx.w.at(
             &s.pos,
@@ -319,7 +338,7 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
     if netmask.is_some() && persistent.is_none() {
         persistent = Some(DEFAULT_PERSISTENT_TIMEOUT);
     }
-    if port == 0 && persistent.is_none() {
+    if port == 0 && persistent.is_none() && mark.is_none() {
         cx.w.at(
             &s.pos,
             format!(
@@ -328,11 +347,21 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
         );
         persistent = Some(DEFAULT_PERSISTENT_TIMEOUT);
     }
-    let key = ServiceKey::new(proto, addr, port);
+    let key = match mark {
+        Some(m) => ServiceKey::fwmark(m, addr.is_ipv6()),
+        None => ServiceKey::new(proto, addr, port),
+    };
     let flags = sched_flags(cx, sched, &flags);
     // keepalived sets `IP_VS_SVC_F_ONEPACKET` for UDP services only
     // (`ipvswrapper.c`, `ipvs_set_srule`).
     let ops = match ops {
+        Some(k) if mark.is_some() => {
+            cx.w.at(
+                &k.pos,
+                "ops: ignored, ringvs has no one-packet scheduling for a fwmark virtual_server",
+            );
+            false
+        }
         Some(k) if proto != Proto::Udp => {
             cx.w.at(
                 &k.pos,
@@ -393,6 +422,7 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
         quorum,
         check,
         scripts,
+        marks,
         dests,
     }))
 }

@@ -124,6 +124,39 @@ impl Cx<'_> {
     }
 }
 
+/// The mark of `virtual_server fwmark N`, if it is one: 1..=2^32-1. Its
+/// service takes the packets of its `mark_dest PROTO:ADDR[/LEN][:PORTS]`
+/// lines (a ringvs keyword, `--mark-dest`'s: the marks come from netfilter
+/// rules ringvs's workers never see; `keepalived --vrrp` skips the block).
+pub(super) fn fwmark(s: &Stmt) -> Result<Option<u32>, KaError> {
+    if s.args().first().map(String::as_str) != Some("fwmark") {
+        return Ok(None);
+    }
+    let v = s.args().get(1).map(String::as_str).unwrap_or_default();
+    match v.parse::<u32>() {
+        Ok(m) if m != 0 => Ok(Some(m)),
+        _ => Err(KaError::at(
+            &s.pos,
+            format!("virtual_server fwmark {v}: not a mark (1..4294967295)"),
+        )),
+    }
+}
+
+/// Whether a `virtual_server fwmark` is IPv6: `ip_family inet6`, else its
+/// first real server's address, as keepalived decides it.
+pub(super) fn fwmark_v6(s: &Stmt) -> bool {
+    let first = |kw: &str| {
+        s.children()
+            .iter()
+            .find(|k| k.keyword() == kw)
+            .and_then(|k| k.args().first().cloned())
+    };
+    match first("ip_family").as_deref() {
+        Some(f) => f == "inet6",
+        None => first("real_server").is_some_and(|a| a.contains(':')),
+    }
+}
+
 /// An address and an optional port, as `virtual_server` and `real_server`
 /// take them; `what` names the statement in errors. As keepalived's
 /// `inet_stosockaddr` (`lib/utils.c`): a word with a `:` is an IPv6 address,
