@@ -202,6 +202,21 @@ mod tests {
         );
         let env = "/bin/sh -c 'test \"$RINGVS_RS_ADDR:$RINGVS_RS_PORT $RINGVS_VS_PROTO $RINGVS_VS_ADDR:$RINGVS_VS_PORT\" = \"198.19.0.2:8080 TCP 198.18.0.110:80\"'";
         assert_eq!(run(env, None, long).0, Outcome::Ok);
+        // A firewall-mark service's mark; none for any other.
+        let no_mark = "/bin/sh -c 'test -z \"${RINGVS_VS_FWMARK+set}\"'";
+        assert_eq!(run(no_mark, None, long).0, Outcome::Ok);
+        let (mut t, m) = target("/bin/sh -c 'test \"$RINGVS_VS_FWMARK\" = 7'", None);
+        t.service = ServiceKey::fwmark(7, false);
+        let started = Instant::now();
+        let mut r = start(&t, &m);
+        let marked = loop {
+            if let Some(o) = step(&mut r, &m, (started, long), Instant::now()) {
+                break o;
+            }
+            assert!(started.elapsed() < long, "still running");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(marked, Outcome::Ok);
         assert_eq!(run("/bin/false", Some("/bin/true"), long).0, Outcome::Ok);
         let (t, m) = target("/nonexistent/x", None);
         assert!(spawn(&t, &m).unwrap_err().contains("did not start"));
