@@ -469,3 +469,50 @@ fn a_mark_template_expires_after_its_rules_change() {
         assert_eq!(d.shared.templates.len(d.now_s()), 0, "edited: {edit}");
     }
 }
+
+/// A server held down by its check (keepalived's default: out of the
+/// table the workers run, `health::effective`) keeps its service for its
+/// connections, as IPVS's dest in the trash keeps `svc`: a mark added over
+/// its port meanwhile does not take its connection's template release.
+#[test]
+fn a_template_expires_when_its_server_is_held_down_and_a_mark_takes_its_port() {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
+    let t = [
+        "-A -t 198.18.0.110:80 -s rr -p 60",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2 -m",
+    ];
+    let mut d = lab(&t);
+    let (_, int) = d.ext(&tcp_frame(&L3::from_client(CLIENT), 5000, 80, SYN));
+    assert_eq!(int.len(), 1);
+    assert_eq!(d.shared.templates.len(d.now_s()), 1);
+    let mut r = t.to_vec();
+    r.extend([
+        "-A -f 1 -s rr -p 60 --mark-dest tcp:198.18.0.110:80",
+        "-a -f 1 -r 198.19.0.3 -m",
+    ]);
+    let cfg = config(&r);
+    let id = d.dest_id(ringvs::config::Proto::Tcp, 80, RS1, 80);
+    assert_eq!(cfg.service(&cfg.services()[0].key).unwrap().dests[0].id, id);
+    let down: HashMap<_, _> = [(id, false)].into();
+    let run = ringvs::health::effective(&cfg, &down, &HashSet::new(), false);
+    // As the control thread publishes it: after the snapshot it replaces.
+    let prev = d.shared.config.load_full();
+    d.shared
+        .config
+        .store(Arc::new(ringvs::nat::Snapshot::build_from(
+            &run,
+            ringvs::nat::Timeouts::default(),
+            Some(&prev),
+        )));
+    d.shared.bump();
+    for _ in 0..40 {
+        d.advance(Duration::from_secs(30));
+        d.poll();
+    }
+    assert_eq!(
+        d.shared.templates.len(d.now_s()),
+        0,
+        "the -t template outlives its connection"
+    );
+}

@@ -1947,3 +1947,34 @@ fn an_ipv6_reload_applies_only_the_differences() {
     assert_eq!((d.id, d.weight), (id2, 5), "edited in place, same id");
     assert_eq!(svc.dests.len(), 2);
 }
+
+/// A reload that moves a `mark_dest` from one fwmark virtual server to
+/// another (each file valid as a whole) applies: the services edited give
+/// up their old rules before any is checked against the rest.
+#[test]
+fn a_reload_moves_a_mark_dest_between_fwmarks() {
+    let t = TempDir::new("fwmark-move");
+    let conf = |a: &str, b: &str| {
+        format!(
+            "virtual_server fwmark 1 {{\n  lb_algo rr\n  lb_kind NAT\n  mark_dest {a}\n\
+             \x20 real_server 198.19.0.2 0 {{\n  }}\n}}\n\
+             virtual_server fwmark 2 {{\n  lb_algo rr\n  lb_kind NAT\n  mark_dest {b}\n\
+             \x20 real_server 198.19.0.3 0 {{\n  }}\n}}\n"
+        )
+    };
+    let p = t.write(
+        "keepalived.conf",
+        &conf("tcp:198.18.0.110:80", "tcp:198.18.0.111:80"),
+    );
+    let mut running = load_as(&p, None).unwrap().config;
+    // Swap them: each file is valid, the running table goes from one to the other.
+    t.write(
+        "keepalived.conf",
+        &conf("tcp:198.18.0.111:80", "tcp:198.18.0.110:80"),
+    );
+    let new = load_as(&p, None).unwrap().config;
+    let r = apply_differences(&mut running, &new);
+    assert!(r.is_ok(), "{:?}", r.err().map(|e| e.to_string()));
+    let save = |c: &Config| ringvs::config::format::format_save(c, true, &Names::none());
+    assert_eq!(save(&running), save(&new));
+}

@@ -410,6 +410,14 @@ impl Snapshot {
             }
             services.insert(key, entry);
         }
+        // A server gone from the table the workers run (`-d`, a reload, or
+        // held down by its check) keeps its service for its connections, as
+        // IPVS's dest in the trash keeps `svc`: while the service exists
+        // and no other server has taken the id.
+        if let Some(p) = prev {
+            keep_gone(&mut dest_svc, &p.dest_svc, |k| services.contains_key(k));
+            keep_gone(&mut dest_svc6, &p.dest_svc6, |k| services6.contains_key(k));
+        }
         let forwards = direct_forwards(cfg);
         let cross = cross_family(cfg);
         let (ops_replies, ops_replies6) = ops_replies(cfg);
@@ -530,6 +538,18 @@ impl Snapshot {
         self.live
             .get(i / 64)
             .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+/// Fills the ids `map` has no service for with `prev`'s, where `exists`.
+fn keep_gone<K: Copy>(map: &mut Vec<Option<K>>, prev: &[Option<K>], exists: impl Fn(&K) -> bool) {
+    if map.len() < prev.len() {
+        map.resize(prev.len(), None);
+    }
+    for (now, before) in map.iter_mut().zip(prev) {
+        if now.is_none() {
+            *now = before.filter(|k| exists(k));
+        }
     }
 }
 

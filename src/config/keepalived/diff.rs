@@ -269,6 +269,17 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
 /// a real server to edit is not there), `cfg` is left as it was.
 pub fn apply_changes(cfg: &mut Config, changes: &[Change]) -> Result<(), KaError> {
     let mut next = cfg.clone();
+    // The firewall-mark services edited or deleted give up their rules
+    // first: each edit is checked against the rules of the rest, and a
+    // rule moving from one mark to another (valid in the new file as a
+    // whole) would otherwise overlap the other's old rules.
+    for c in changes {
+        if let Change::EditService { key, .. } | Change::DelService { key } = c
+            && key.is_fwmark()
+        {
+            let _ = next.set_service_marks(key, Some(Vec::new()));
+        }
+    }
     for c in changes {
         apply_one(&mut next, c).map_err(|e| KaError::Apply {
             change: c.to_string(),
