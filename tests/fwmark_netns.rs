@@ -91,22 +91,7 @@ fn one_mark_over_two_ports_keeps_a_client_on_one_server() {
     );
 
     // The rule's address is a VIP: ARP (the requests above) and ping.
-    let ping = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns_client(),
-            "ping",
-            "-c",
-            "2",
-            "-i",
-            "0.2",
-            "-W",
-            "2",
-        ])
-        .arg(&vip)
-        .output()
-        .expect("run ping");
+    let ping = nslab::ping(&lab.ns_client(), &vip);
     assert!(
         ping.status.success(),
         "{}",

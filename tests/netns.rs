@@ -5,7 +5,7 @@
 //! elsewhere the test says why it did not run.
 
 mod nslab;
-use nslab::{EXE, NsDirector, Scenario, adm, http_bodies, seed_service, stats};
+use nslab::{EXE, NsDirector, Scenario, adm, http_bodies, ping, seed_service, stats};
 use ringvs::lab::lab_available;
 use ringvs::lab::{self, Lab};
 use serde_json::Value;
@@ -21,16 +21,6 @@ fn counter(workers: &[Value], name: &str) -> Vec<u64> {
                 .unwrap_or_else(|| panic!("no counter {name}"))
         })
         .collect()
-}
-
-/// Three pings from `ns` to `dst`.
-fn ping(ns: &str, dst: &str) -> std::process::Output {
-    Process::new("ip")
-        .args([
-            "netns", "exec", ns, "ping", "-c", "3", "-i", "0.2", "-W", "2", dst,
-        ])
-        .output()
-        .expect("run ping")
 }
 
 fn alternates(bodies: &[String], a: &str, b: &str) -> bool {

@@ -159,22 +159,7 @@ fn seed_through_two_workers(d: &NsDirector, mode: &str, spread: bool, one_umem: 
     assert_eq!((rs1, rs2), (CONNS / 2, CONNS / 2), "{bodies:?}");
 
     // The director answers ARP and ping on a multi-queue NIC too.
-    let p = Process::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns_client(),
-            "ping",
-            "-c",
-            "3",
-            "-i",
-            "0.2",
-            "-W",
-            "2",
-            &lab::VIP.to_string(),
-        ])
-        .output()
-        .expect("run ping");
+    let p = nslab::ping(&lab.ns_client(), &lab::VIP.to_string());
     assert!(
         p.status.success(),
         "ping VIP: {}",

@@ -95,29 +95,22 @@ pub fn build(cfg: &Config) -> (Marks<u32, ServiceId>, Marks<u128, ServiceId6>) {
     for s in cfg.services().iter().filter(|s| s.key.is_fwmark()) {
         for m in &s.marks {
             let (proto, ports) = (m.proto.number(), m.ports.clone().into_boxed_slice());
+            let (mark, len) = (s.key.mark, m.len);
             match m.net {
-                std::net::IpAddr::V4(n) => {
-                    let (net, mask) = (n.to_bits(), mask_bits_v4(m.len));
-                    let svc = fwmark_id(s.key.mark);
-                    v4.push(Rule {
-                        proto,
-                        net,
-                        mask,
-                        ports,
-                        svc,
-                    });
-                }
-                std::net::IpAddr::V6(n) => {
-                    let (net, mask) = (n.to_bits(), mask_bits_v6(m.len));
-                    let svc = fwmark_id6(s.key.mark);
-                    v6.push(Rule {
-                        proto,
-                        net,
-                        mask,
-                        ports,
-                        svc,
-                    });
-                }
+                std::net::IpAddr::V4(n) => v4.push(Rule {
+                    proto,
+                    ports,
+                    net: n.to_bits(),
+                    mask: mask_bits_v4(len),
+                    svc: fwmark_id(mark),
+                }),
+                std::net::IpAddr::V6(n) => v6.push(Rule {
+                    proto,
+                    ports,
+                    net: n.to_bits(),
+                    mask: mask_bits_v6(len),
+                    svc: fwmark_id6(mark),
+                }),
             }
         }
     }

@@ -324,6 +324,16 @@ pub fn seed_service_with(control: &Path, vip: &str, service_opts: &[&str]) {
     }
 }
 
+/// Three pings from `ns` to `dst`.
+pub fn ping(ns: &str, dst: &str) -> std::process::Output {
+    std::process::Command::new("ip")
+        .args([
+            "netns", "exec", ns, "ping", "-c", "3", "-i", "0.2", "-W", "2", dst,
+        ])
+        .output()
+        .expect("run ping")
+}
+
 /// `count` HTTP/1.0 requests to `addr`, each on a new connection, from the
 /// client namespace: the bodies, one a line.
 pub fn http_bodies(lab: &Lab, addr: &str, count: usize) -> Vec<String> {
