@@ -45,6 +45,12 @@ impl Proto {
     }
 }
 
+impl From<Proto> for u8 {
+    fn from(p: Proto) -> u8 {
+        p.number()
+    }
+}
+
 impl fmt::Display for Proto {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -117,7 +123,7 @@ impl ServiceKey {
         match (self.mark, self.addr) {
             (0, addr) => (self.proto.number(), addr, self.port),
             (m, IpAddr::V4(_)) => (0, IpAddr::V4(Ipv4Addr::from_bits(m)), 0),
-            (m, IpAddr::V6(_)) => (0, IpAddr::V6(Ipv6Addr::from_bits(u128::from(m) << 96)), 0),
+            (m, IpAddr::V6(_)) => (0, IpAddr::V6(super::mark::mark_addr6(m)), 0),
         }
     }
 

@@ -56,14 +56,10 @@ impl MarkDest {
         }
     }
 
-    /// Whether a packet of `proto` to `addr:port` matches the rule.
-    pub fn matches(&self, proto: Proto, addr: IpAddr, port: u16) -> bool {
-        self.proto == proto && self.covers(addr) && self.takes_port(port)
-    }
-
-    /// Whether `port` is one of the rule's (it has none: every port).
-    pub fn takes_port(&self, port: u16) -> bool {
-        ports_have(&self.ports, port)
+    /// Whether a packet of `proto` (a [`Proto`] or its IP protocol number)
+    /// to `addr:port` matches the rule.
+    pub fn matches(&self, proto: impl Into<u8>, addr: IpAddr, port: u16) -> bool {
+        self.proto.number() == proto.into() && self.covers(addr) && ports_have(&self.ports, port)
     }
 
     /// Whether some packet would match both rules: one protocol, prefixes
@@ -89,6 +85,18 @@ fn ports_meet(a: &[(u16, u16)], b: &[(u16, u16)]) -> bool {
     }
     a.iter()
         .any(|&(alo, ahi)| b.iter().any(|&(blo, bhi)| alo <= bhi && blo <= ahi))
+}
+
+/// Where IPVS puts a mark in an IPv6 address (a firewall-mark service's
+/// template's, `ip_vs_sched_persist`: `htonl(fwmark)` in the first 32 bits
+/// of `nf_inet_addr`); an IPv4 one is the mark itself.
+pub fn mark_addr6(mark: u32) -> Ipv6Addr {
+    Ipv6Addr::from_bits(u128::from(mark) << 96)
+}
+
+/// The mark [`mark_addr6`] put in `a`.
+pub fn addr6_mark(a: Ipv6Addr) -> u32 {
+    (a.to_bits() >> 96) as u32
 }
 
 /// `addr` with all but its first `len` bits cleared.

@@ -55,11 +55,8 @@ impl Ctl {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             // As the workers find it: a mark's rules first (`nat::mark`).
-            let marked = |s: &&crate::config::Service| {
-                s.marks
-                    .iter()
-                    .any(|m| m.proto.number() == proto && m.covers(vip) && m.takes_port(port))
-            };
+            let marked =
+                |s: &&crate::config::Service| s.marks.iter().any(|m| m.matches(proto, vip, port));
             let services = st.cfg.services().iter();
             (services.clone().find(marked))
                 .or_else(|| {

@@ -236,7 +236,7 @@ impl Family for u32 {
         })
     }
     fn mark_of(id: (u8, Self, u16)) -> u32 {
-        if id.0 == 0 { id.1 } else { 0 }
+        crate::nat::mark::mark_of(id)
     }
     #[inline]
     fn service_of_dest(snap: &Snapshot, id: crate::config::DestId) -> Option<Svc<'_, Self>> {

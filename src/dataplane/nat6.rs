@@ -52,11 +52,7 @@ impl Family for Ipv6Addr {
         })
     }
     fn mark_of(id: (u8, Self, u16)) -> u32 {
-        if id.0 == 0 {
-            (id.1.to_bits() >> 96) as u32
-        } else {
-            0
-        }
+        crate::nat::mark::mark_of6(id)
     }
     #[inline]
     fn service_of_dest(snap: &Snapshot, id: crate::config::DestId) -> Option<Svc<'_, Self>> {

@@ -10,10 +10,8 @@
 //! by the service id, cover every protocol, address and port the mark is
 //! on, and sync as the kernel's do.
 
-use std::net::Ipv6Addr;
-
 use super::{ServiceId, ServiceId6};
-use crate::config::{Config, mask_bits_v4, mask_bits_v6};
+use crate::config::{Config, addr6_mark, mark_addr6, mask_bits_v4, mask_bits_v6};
 
 /// The id of IPv4 firewall-mark service `mark`.
 pub fn fwmark_id(mark: u32) -> ServiceId {
@@ -22,7 +20,17 @@ pub fn fwmark_id(mark: u32) -> ServiceId {
 
 /// The id of IPv6 firewall-mark service `mark`.
 pub fn fwmark_id6(mark: u32) -> ServiceId6 {
-    (0, Ipv6Addr::from_bits(u128::from(mark) << 96), 0)
+    (0, mark_addr6(mark), 0)
+}
+
+/// The mark of IPv4 service `id`, 0 unless a firewall-mark service's.
+pub fn mark_of(id: ServiceId) -> u32 {
+    if id.0 == 0 { id.1 } else { 0 }
+}
+
+/// The mark of IPv6 service `id`, 0 unless a firewall-mark service's.
+pub fn mark_of6(id: ServiceId6) -> u32 {
+    if id.0 == 0 { addr6_mark(id.1) } else { 0 }
 }
 
 /// One rule: packets of `proto` whose destination ANDed with `mask` is
@@ -83,10 +91,6 @@ where
     pub fn covers(&self, addr: B) -> bool {
         self.rules.iter().any(|r| addr & r.mask == r.net)
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
 }
 
 /// The rules of every firewall-mark service of `cfg`, IPv4 and IPv6.
@@ -146,10 +150,13 @@ mod tests {
         assert_eq!(m4.find(6, a("198.18.0.111"), 80), None);
         assert_eq!(m4.find(6, a("198.18.1.7"), 1500), Some(fwmark_id(2)));
         assert_eq!(m4.find(6, a("198.18.1.7"), 2001), None);
-        let b = |s: &str| s.parse::<Ipv6Addr>().expect("v6").to_bits();
+        let b = |s: &str| s.parse::<std::net::Ipv6Addr>().expect("v6").to_bits();
         assert_eq!(m6.find(6, b("2001:2::9"), 9), Some(fwmark_id6(3)));
         assert_eq!(m6.find(6, b("2001:2:0:1::9"), 9), None);
         // The IPv6 id holds the mark where IPVS's template address does.
-        assert_eq!(fwmark_id6(3).1, "0:3::".parse::<Ipv6Addr>().expect("v6"));
+        assert_eq!(
+            fwmark_id6(3).1,
+            "0:3::".parse::<std::net::Ipv6Addr>().expect("v6")
+        );
     }
 }
