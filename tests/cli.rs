@@ -114,9 +114,9 @@ fn adm_reports_ipvsadm_errors_without_a_director() {
             "incompatible scheduler flag `mh-port'\n",
         ),
         (
-            &["-A", "-f", "1", "--mark-dest", "sctp:198.18.0.110"],
+            &["-A", "-f", "1", "--mark-dest", "dccp:198.18.0.110"],
             2,
-            "illegal --mark-dest `sctp:198.18.0.110': the protocol is tcp or udp (PROTO:ADDR[/LEN][:PORT[-PORT][,...]], PROTO tcp or udp, an IPv6 address in brackets)\n",
+            "illegal --mark-dest `dccp:198.18.0.110': the protocol is tcp, udp or sctp (PROTO:ADDR[/LEN][:PORT[-PORT][,...]], PROTO tcp, udp or sctp, an IPv6 address in brackets)\n",
         ),
         // IPv6: ipvsadm's words for each mistake.
         (

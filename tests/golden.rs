@@ -804,7 +804,7 @@ fn error_messages_and_exit_codes() {
         ("-A -f 0 -s rr", "invalid fwmark value `0' specified", 2),
         (
             "-A -f 1 -s rr --mark-dest tcp:198.18.0.110:0",
-            "illegal --mark-dest `tcp:198.18.0.110:0': bad ports (PROTO:ADDR[/LEN][:PORT[-PORT][,...]], PROTO tcp or udp, an IPv6 address in brackets)",
+            "illegal --mark-dest `tcp:198.18.0.110:0': bad ports (PROTO:ADDR[/LEN][:PORT[-PORT][,...]], PROTO tcp, udp or sctp, an IPv6 address in brackets)",
             2,
         ),
         ("-L --bogus", "--bogus: unknown option", 255),
@@ -816,11 +816,6 @@ fn error_messages_and_exit_codes() {
             255,
         ),
         // Valid ipvsadm that ringvs refuses, with exit status 2.
-        (
-            "-A --sctp-service 198.18.0.110:80 -s rr",
-            "ringvs does not support SCTP services (--sctp-service)",
-            2,
-        ),
         (
             "-A -u 198.18.0.110:5060 -s rr -p 60 --pe nosuch",
             "Scheduler or persistence engine not found",

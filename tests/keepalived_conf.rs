@@ -911,6 +911,27 @@ fn connect_port_is_the_checks_port() {
 /// packets of its `mark_dest` lines (ringvs's stand-in for the netfilter
 /// MARK rule), the same as `ringvs adm -A -f ... --mark-dest` makes; IPv6
 /// by `ip_family` or its first real server; a reload edits its rules.
+/// `protocol SCTP` (keepalived's `proto_handler`): an SCTP service, saved
+/// as ipvsadm saves it (`--sctp-service`, no short option).
+#[test]
+fn sctp_virtual_servers_load() {
+    let t = TempDir::new("sctp");
+    let p = t.write(
+        "keepalived.conf",
+        "virtual_server 198.18.0.110 5000 {\n  lb_algo rr\n  lb_kind NAT\n  protocol sctp\n\
+         \x20 real_server 198.19.0.2 5001 {\n  }\n\
+         \x20 real_server 198.19.0.3 5001 {\n    weight 2\n  }\n}\n",
+    );
+    let l = load_as(&p, None).unwrap();
+    assert_eq!(l.warnings, Vec::<String>::new());
+    assert_eq!(
+        ringvs::config::format::format_save(&l.config, true, &Names::none()),
+        "-A --sctp-service 198.18.0.110:5000 -s rr\n\
+         -a --sctp-service 198.18.0.110:5000 -r 198.19.0.2:5001 -m -w 1\n\
+         -a --sctp-service 198.18.0.110:5000 -r 198.19.0.3:5001 -m -w 2\n"
+    );
+}
+
 #[test]
 fn fwmark_virtual_servers_take_their_mark_dest() {
     let t = TempDir::new("fwmark");
@@ -1505,7 +1526,7 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (
         "virtual_server fwmark 7 {\n  mark_dest tcp:198.18.0.110:0\n}\n",
-        "2: illegal --mark-dest `tcp:198.18.0.110:0': bad ports (PROTO:ADDR[/LEN][:PORT[-PORT][,...]], PROTO tcp or udp, an IPv6 address in brackets)",
+        "2: illegal --mark-dest `tcp:198.18.0.110:0': bad ports (PROTO:ADDR[/LEN][:PORT[-PORT][,...]], PROTO tcp, udp or sctp, an IPv6 address in brackets)",
     ),
     (
         "virtual_server group nope {\n}\n",
@@ -1544,8 +1565,8 @@ const ERRORS: &[(&str, &str)] = &[
         "2: ip_family inet6: conflicts with the virtual server's address 198.18.0.110",
     ),
     (
-        "virtual_server 198.18.0.110 80 {\n  protocol SCTP\n}\n",
-        "2: protocol SCTP: not supported by ringvs (TCP and UDP only)",
+        "virtual_server 198.18.0.110 80 {\n  protocol DCCP\n}\n",
+        "2: protocol DCCP: not TCP, UDP or SCTP",
     ),
     (
         "virtual_server 198.18.0.110 80 {\n  protocol TCP\n  real_server 198.19.0.2 80\n}\nvirtual_server 198.18.0.110 80 {\n  protocol TCP\n  real_server 198.19.0.3 80\n}\n",

@@ -322,11 +322,7 @@ pub fn format_conns<S: StateName, A: ListAddr>(
         v.sort_by_key(|c| (c.proto, c.client, c.vip, c.dest, c.template));
     }
     for c in v {
-        let proto = match c.proto {
-            6 => Some(Proto::Tcp),
-            17 => Some(Proto::Udp),
-            _ => None,
-        };
+        let proto = Proto::from_number(c.proto);
         let name = |(a, p): (A, u16)| names.addr_port(a, p, proto, o.numeric);
         let expire = format!("{:02}:{:02}", c.expires_in / 60, c.expires_in % 60);
         let _ = writeln!(

@@ -17,30 +17,55 @@ use super::{AdmError, Forward};
 pub enum Proto {
     Tcp,
     Udp,
+    Sctp,
 }
 
 impl Proto {
-    /// IP protocol number (6 or 17).
+    /// IP protocol number (6, 17 or 132).
     pub fn number(self) -> u8 {
         match self {
             Proto::Tcp => 6,
             Proto::Udp => 17,
+            Proto::Sctp => 132,
         }
     }
 
-    /// The name ipvsadm prints in listings: `TCP` or `UDP`.
+    /// The protocol of IP protocol number `n`, if a service can have it.
+    pub fn from_number(n: u8) -> Option<Proto> {
+        match n {
+            6 => Some(Proto::Tcp),
+            17 => Some(Proto::Udp),
+            132 => Some(Proto::Sctp),
+            _ => None,
+        }
+    }
+
+    /// The name ipvsadm prints in listings: `TCP`, `UDP` or `SCTP`.
     pub fn name(self) -> &'static str {
         match self {
             Proto::Tcp => "TCP",
             Proto::Udp => "UDP",
+            Proto::Sctp => "SCTP",
         }
     }
 
-    /// The ipvsadm option that selects this protocol: `-t` or `-u`.
+    /// The name in lower case: `tcp`, `udp` or `sctp` (as `/etc/services`,
+    /// iptables and keepalived's notify lines write it).
+    pub fn lower(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Sctp => "sctp",
+        }
+    }
+
+    /// The ipvsadm option that selects this protocol: `-t`, `-u` or
+    /// `--sctp-service` (which has no short form).
     pub fn option(self) -> &'static str {
         match self {
             Proto::Tcp => "-t",
             Proto::Udp => "-u",
+            Proto::Sctp => "--sctp-service",
         }
     }
 }

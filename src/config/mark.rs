@@ -172,7 +172,7 @@ impl Config {
 fn bad(arg: &str, why: &str) -> AdmError {
     AdmError::Usage(format!(
         "illegal --mark-dest `{arg}': {why} (PROTO:ADDR[/LEN][:PORT[-PORT][,...]], \
-         PROTO tcp or udp, an IPv6 address in brackets)"
+         PROTO tcp, udp or sctp, an IPv6 address in brackets)"
     ))
 }
 
@@ -184,7 +184,8 @@ impl FromStr for MarkDest {
         let proto = match proto.to_ascii_lowercase().as_str() {
             "tcp" => Proto::Tcp,
             "udp" => Proto::Udp,
-            _ => return Err(bad(arg, "the protocol is tcp or udp")),
+            "sctp" => Proto::Sctp,
+            _ => return Err(bad(arg, "the protocol is tcp, udp or sctp")),
         };
         // The address: bracketed for IPv6, else up to a '/' or ':'.
         let (addr, rest): (IpAddr, &str) = if let Some(r) = rest.strip_prefix('[') {
@@ -248,10 +249,7 @@ fn parse_ports(list: &str) -> Option<Vec<(u16, u16)>> {
 impl fmt::Display for MarkDest {
     /// As `--mark-dest` takes it; a single address without its length.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let proto = match self.proto {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        };
+        let proto = self.proto.lower();
         match self.net {
             IpAddr::V4(a) => write!(f, "{proto}:{a}")?,
             IpAddr::V6(a) => write!(f, "{proto}:[{a}]")?,
@@ -299,9 +297,13 @@ mod tests {
             "tcp:198.18.0.0/24:80"
         );
         assert_eq!(md("tcp:198.18.0.7/32").to_string(), "tcp:198.18.0.7");
+        assert_eq!(
+            md("SCTP:198.18.0.7:5000").to_string(),
+            "sctp:198.18.0.7:5000"
+        );
         for bad in [
             "198.18.0.1:80",
-            "sctp:198.18.0.1",
+            "dccp:198.18.0.1",
             "tcp:198.18.0.1/33",
             "tcp:198.18.0.1:0",
             "tcp:198.18.0.1:90-80",

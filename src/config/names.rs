@@ -84,6 +84,7 @@ impl Names {
             let proto = match proto {
                 "tcp" => Proto::Tcp,
                 "udp" => Proto::Udp,
+                "sctp" => Proto::Sctp,
                 _ => continue,
             };
             n.by_port

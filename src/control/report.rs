@@ -190,7 +190,7 @@ impl Ctl {
                 }
                 let conns: serde_json::Map<String, serde_json::Value> = State::ALL
                     .iter()
-                    .map(|st| (st.name().to_string(), s[*st as usize].into()))
+                    .map(|st| (st.key().into_owned(), s[*st as usize].into()))
                     .collect();
                 m.insert("conns".into(), conns.into());
                 for (name, row) in [("conns_ipv4", &fam[0]), ("conns_ipv6", &fam[1])] {
@@ -253,7 +253,7 @@ impl Ctl {
             let vals: Vec<u64> = states.iter().map(|s| s[st as usize]).collect();
             out.push_str(&format!(
                 "{:<24}",
-                format!("conns_{}", st.name().to_lowercase())
+                format!("conns_{}", st.key().to_lowercase())
             ));
             for v in &vals {
                 out.push_str(&format!(" {v:>12}"));
@@ -435,7 +435,7 @@ impl Ctl {
                     "ringvs_conns",
                     "gauge",
                     "Connections in the worker's table, by state.",
-                    &[("worker", &w), ("state", st.name())],
+                    &[("worker", &w), ("state", &st.key())],
                     n as f64,
                 );
             }

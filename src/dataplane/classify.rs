@@ -26,7 +26,7 @@ use crate::stats::Ctr;
 use crate::wire::ethernet::{self, EthernetFrame};
 use crate::wire::ipv4::{self, Ipv4Packet, protocol};
 use crate::wire::ipv6::{self, ExtError, Ipv6Packet, next_header};
-use crate::wire::{Mac, TcpPacket, UdpPacket, checksum, tcp, udp};
+use crate::wire::{Mac, SctpPacket, TcpPacket, UdpPacket, checksum, tcp, udp};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A TCP segment or UDP datagram that passed every check of [`Core::ipv4`].
@@ -54,12 +54,20 @@ impl Segment<'_> {
 }
 
 /// Ports and TCP flags of a TCP or UDP header, if it is complete and consistent
-/// (also the burst prefetch's, `batch.rs`).
+/// (also the burst prefetch's, `batch.rs`); of SCTP, the ports and the
+/// packet's event (`nat::state::sctp_event`) in place of the flags.
 #[inline]
 pub(super) fn ports(proto: u8, l4: &[u8]) -> Option<(u16, u16, u8)> {
     if proto == protocol::TCP {
         let tcp = TcpPacket::new_checked(l4).ok()?;
         Some((tcp.src_port(), tcp.dst_port(), tcp.flags()))
+    } else if proto == protocol::SCTP {
+        let p = SctpPacket::new_checked(l4).ok()?;
+        Some((
+            p.src_port(),
+            p.dst_port(),
+            crate::nat::state::sctp_event(&p),
+        ))
     } else {
         let udp = UdpPacket::new_checked(l4).ok()?;
         Some((udp.src_port(), udp.dst_port(), 0))
@@ -215,11 +223,14 @@ fn fast6(data: &[u8], meta: RxMeta, mac: Mac, mtu: usize) -> Option<Segment6<'_>
 }
 
 /// Whether a TCP segment or UDP datagram (headers already checked by [`ports`])
-/// carries a correct checksum. UDP's "no checksum" (0) is accepted.
+/// carries a correct checksum. UDP's "no checksum" (0) is accepted. An SCTP
+/// packet's CRC32c covers no address.
 #[inline]
 fn l4_checksum_ok(proto: u8, src: u32, dst: u32, l4: &[u8]) -> bool {
     let (src, dst) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
-    if proto == protocol::UDP {
+    if proto == protocol::SCTP {
+        SctpPacket::new_unchecked(l4).verify_checksum()
+    } else if proto == protocol::UDP {
         UdpPacket::new_unchecked(l4).verify_checksum(src, dst)
     } else {
         TcpPacket::new_unchecked(l4).verify_checksum(src, dst)
@@ -230,7 +241,9 @@ fn l4_checksum_ok(proto: u8, src: u32, dst: u32, l4: &[u8]) -> bool {
 /// (RFC 8200 §8.1).
 #[inline]
 fn l4_checksum_ok6(proto: u8, src: Ipv6Addr, dst: Ipv6Addr, l4: &[u8]) -> bool {
-    if proto == protocol::UDP {
+    if proto == protocol::SCTP {
+        SctpPacket::new_unchecked(l4).verify_checksum()
+    } else if proto == protocol::UDP {
         UdpPacket::new_unchecked(l4).verify_checksum_v6(src, dst)
     } else {
         TcpPacket::new_unchecked(l4).verify_checksum_v6(src, dst)
@@ -465,7 +478,7 @@ impl Core {
         if proto == protocol::ICMP {
             return self.icmp(nic, frame, &ip, handed, tx);
         }
-        if proto != protocol::TCP && proto != protocol::UDP {
+        if proto != protocol::TCP && proto != protocol::UDP && proto != protocol::SCTP {
             return self.ctr.inc(if self.is_ours(nic, dst) {
                 Ctr::DropProto
             } else {
@@ -492,8 +505,10 @@ impl Core {
         // only for connections with an application helper (`ip_vs_proto_tcp.c`:
         // `tcp_dnat_handler`, `tcp_snat_handler`; `ip_vs_proto_udp.c`:
         // `udp_dnat_handler`, `udp_snat_handler`, which call `*_csum_check` only
-        // with `cp->app`) and otherwise patches the checksum incrementally, so it
-        // forwards a damaged segment still damaged. Partial checksums are
+        // with `cp->app`; SCTP's CRC32c likewise, `ip_vs_proto_sctp.c`:
+        // `sctp_dnat_handler`, `sctp_snat_handler`) and otherwise patches the
+        // checksum incrementally, so it forwards a damaged segment still damaged
+        // (an SCTP packet whose port changes, with a new and good CRC). Partial checksums are
         // completed later; checksums the ring marked verified
         // (`TP_STATUS_CSUM_VALID`) are not summed a second time.
         if !meta.csum_partial && !meta.csum_valid && !l4_checksum_ok(proto, src, dst, l4) {
@@ -642,7 +657,7 @@ impl Core {
         if src.is_unspecified() {
             return self.ctr.inc(Ctr::DropBadSource);
         }
-        if proto != protocol::TCP && proto != protocol::UDP {
+        if proto != protocol::TCP && proto != protocol::UDP && proto != protocol::SCTP {
             return self.ctr.inc(if self.is_ours6(nic, dst) {
                 Ctr::DropProto
             } else {

@@ -461,7 +461,7 @@ fn encap_of(t: Tunnel, sport: u16) -> Encap {
     }
 }
 
-/// Complete the partial TCP/UDP (`proto`) checksum of an IPv6 packet whose
+/// Complete the partial TCP/UDP (`proto`) checksum, or SCTP CRC32c, of an IPv6 packet whose
 /// upper-layer header starts at `l4` (checked complete by `classify`).
 fn fill_l4_checksum6(ip: &mut [u8], l4: usize, proto: u8) {
     let p = Ipv6Packet::new_unchecked(&*ip);
@@ -469,6 +469,8 @@ fn fill_l4_checksum6(ip: &mut [u8], l4: usize, proto: u8) {
     let Some(seg) = ip.get_mut(l4..) else { return };
     if proto == crate::wire::ipv4::protocol::TCP {
         TcpPacket::new_unchecked(seg).fill_checksum_v6(src, dst);
+    } else if proto == crate::wire::ipv4::protocol::SCTP {
+        crate::wire::SctpPacket::new_unchecked(seg).fill_checksum();
     } else {
         UdpPacket::new_unchecked(seg).fill_checksum_v6(src, dst);
     }

@@ -185,7 +185,7 @@ impl Core {
         let Some(q) = super::icmp::quoted(&data[at..]) else {
             return false;
         };
-        if q.proto != protocol::TCP && q.proto != protocol::UDP {
+        if !matches!(q.proto, protocol::TCP | protocol::UDP | protocol::SCTP) {
             return false;
         }
         // Our packet went client → VIP: the connection's input key as it is.

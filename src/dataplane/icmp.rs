@@ -113,7 +113,8 @@ impl Core {
             self.shared.health.divert(&frame[ethernet::HEADER_LEN..]);
             return;
         }
-        if q.proto != protocol::TCP && q.proto != protocol::UDP {
+        // TCP, UDP, SCTP: the ports lead in all three (`ip_vs_in_icmp`).
+        if !matches!(q.proto, protocol::TCP | protocol::UDP | protocol::SCTP) {
             return self.ctr.inc(Ctr::DropIcmpNoConn);
         }
         // To the owning worker, then translated towards the connection's

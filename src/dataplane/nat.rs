@@ -147,8 +147,9 @@ impl Core {
     /// What a client packet does with the connection it found (`ip_vs_in_hook`,
     /// `ip_vs_core.c`, after `conn_in_get`):
     ///
-    /// 1. A TCP SYN (`is_new_conn`) meeting a connection that ended, TIME_WAIT or
-    ///    CLOSE, not controlled by a persistence template (`is_new_conn_expected`),
+    /// 1. A TCP SYN or SCTP INIT (`is_new_conn`) meeting a connection that
+    ///    ended, TIME_WAIT or CLOSE (SCTP: CLOSED), not controlled by a
+    ///    persistence template (`is_new_conn_expected`),
     ///    with `conn_reuse_mode` non-zero; or, with `expire_nodest_conn`, meeting
     ///    a connection of a weight-0 server: the connection is expired now and
     ///    the SYN scheduled as a new connection.
@@ -162,7 +163,7 @@ impl Core {
     fn check_in<A: Family>(&mut self, idx: u32, proto: u8, flags: u8) -> InConn {
         let c = A::table(self).get(idx);
         let live = self.snap.cfg.dest_live(c.dest());
-        if flags & SYN != 0 && proto == protocol::TCP && self.reuse_reschedules(c) {
+        if is_new_conn(proto, flags) && self.reuse_reschedules(c) {
             self.drop_conn_of::<A>(idx);
             return InConn::Expired;
         }
@@ -193,7 +194,7 @@ impl Core {
         // (`IP_VS_CONN_F_NOOUTPUT`: DR/TUN), which NAT never has.
         s.conn_reuse_mode != 0
             && c.template == 0
-            && matches!(c.state, State::TimeWait | State::Close)
+            && matches!(c.state, State::TimeWait | State::Close | State::SctpClosed)
     }
 
     /// Track connection `idx` for a packet going `dir`, rewrite the packet and
@@ -325,6 +326,14 @@ impl Core {
         // RST; a client never opens with SYN+ACK (an active FTP data
         // connection's is found as the helper expected it, `ftp.rs`).
         if proto == protocol::TCP && (flags & SYN == 0 || flags & (ACK | RST) != 0) {
+            self.ctr.inc(Ctr::DropNoConn);
+            return None;
+        }
+        // SCTP associations start with an INIT chunk first
+        // (`sctp_conn_schedule`, `ip_vs_proto_sctp.c`, without `sloppy_sctp`);
+        // IPVS lets any other packet of no connection through to the
+        // director's own stack, which for a director that forwards is a drop.
+        if proto == protocol::SCTP && flags != state::sctp_event::INIT {
             self.ctr.inc(Ctr::DropNoConn);
             return None;
         }
@@ -501,6 +510,8 @@ impl Core {
         let old = A::table(self).get(idx).state;
         let new = if proto == protocol::TCP {
             state::tcp_next(old, dir, flags)
+        } else if proto == protocol::SCTP {
+            state::sctp_next(old, Some(dir), flags)
         } else {
             old
         };
@@ -512,6 +523,8 @@ impl Core {
         let old = A::table(self).get(idx).state;
         let new = if proto == protocol::TCP {
             state::tcp_next_input_only(old, flags)
+        } else if proto == protocol::SCTP {
+            state::sctp_next(old, None, flags)
         } else {
             old
         };
@@ -597,6 +610,17 @@ pub(super) enum Scheduled<A> {
     /// A datagram of a one-packet-scheduling service, with the connection it
     /// would have had (`ops.rs`).
     OnePacket(Conn<A>),
+}
+
+/// Whether a packet would open a connection (`is_new_conn`, `ip_vs_core.c`):
+/// a TCP SYN, an SCTP packet whose first chunk is INIT.
+#[inline(always)]
+fn is_new_conn(proto: u8, flags: u8) -> bool {
+    match proto {
+        protocol::TCP => flags & SYN != 0,
+        protocol::SCTP => flags == state::sctp_event::INIT,
+        _ => false,
+    }
 }
 
 /// What a client packet does with the connection it found ([`Core::check_in`]).

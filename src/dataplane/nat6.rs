@@ -208,7 +208,10 @@ impl Core {
         let Some((q, l4_off)) = quoted6(icmp.data()) else {
             return self.ctr.inc(Ctr::DropIcmp);
         };
-        if q.proto != next_header::TCP && q.proto != next_header::UDP {
+        if !matches!(
+            q.proto,
+            next_header::TCP | next_header::UDP | next_header::SCTP
+        ) {
             return self.ctr.inc(Ctr::DropIcmpNoConn);
         }
         // `classify` checked the outer fixed header.

@@ -302,9 +302,9 @@ impl SyncLink {
     }
 }
 
-/// Whether a connection entering `state` is reported: the TCP states IPVS
-/// syncs (`ip_vs_sync_conn_needed`), and UDP (ringvs reports a UDP
-/// connection when it is created; IPVS on its 3rd packet and every 50th).
+/// Whether a connection entering `state` is reported: the TCP and SCTP
+/// states IPVS syncs (`ip_vs_sync_conn_needed`), and UDP (ringvs reports a
+/// UDP connection when it is created; IPVS on its 3rd packet and every 50th).
 #[inline]
 pub fn syncs(state: State) -> bool {
     matches!(
@@ -315,6 +315,11 @@ pub fn syncs(state: State) -> bool {
             | State::CloseWait
             | State::TimeWait
             | State::Udp
+            | State::SctpEstablished
+            | State::SctpShutdownSent
+            | State::SctpShutdownReceived
+            | State::SctpShutdownAckSent
+            | State::SctpClosed
     )
 }
 
@@ -326,7 +331,14 @@ pub fn syncs(state: State) -> bool {
 fn resends(state: State) -> bool {
     matches!(
         state,
-        State::Established | State::FinWait | State::CloseWait | State::Udp
+        State::Established
+            | State::FinWait
+            | State::CloseWait
+            | State::Udp
+            | State::SctpEstablished
+            | State::SctpShutdownSent
+            | State::SctpShutdownReceived
+            | State::SctpShutdownAckSent
     )
 }
 

@@ -62,11 +62,7 @@ pub struct Notifier {
 
 /// `[addr]:proto:port`, keepalived's `inet_sockaddrtotrio`.
 fn trio(addr: IpAddr, proto: Proto, port: u16) -> String {
-    let p = match proto {
-        Proto::Tcp => "tcp",
-        Proto::Udp => "udp",
-    };
-    format!("[{addr}]:{p}:{port}")
+    format!("[{addr}]:{}:{port}", proto.lower())
 }
 
 /// The virtual server as keepalived's `format_vs` writes it: its trio, or

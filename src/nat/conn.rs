@@ -123,7 +123,11 @@ impl<A: Addr> Conn<A> {
             rip,
             rport,
             proto,
-            state: if proto == 17 { State::Udp } else { State::None },
+            state: match proto {
+                17 => State::Udp,
+                132 => State::SctpNone,
+                _ => State::None,
+            },
             dest: dest.0 as u16,
             template: 0,
             seen: 0,

@@ -16,7 +16,7 @@ use crate::wire::icmpv4::{Icmpv4Packet, msg};
 use crate::wire::icmpv6::{self, Icmpv6Packet};
 use crate::wire::ipv4::{self, Ipv4Packet, protocol};
 use crate::wire::ipv6::{self, Ipv6Packet};
-use crate::wire::{EthernetFrame, TcpPacket, UdpPacket, ethernet, tcp, udp};
+use crate::wire::{EthernetFrame, SctpPacket, TcpPacket, UdpPacket, ethernet, tcp, udp};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The TTL a reply we originate starts with.
@@ -130,6 +130,8 @@ fn nat_ports<A>(l4: &mut [u8], proto: u8, rw: &Rewrite<A>, partial: Option<Ends>
             Some(Ends::V4(src, dst)) => seg.fill_checksum(src, dst),
             Some(Ends::V6(src, dst)) => seg.fill_checksum_v6(src, dst),
         }
+    } else if proto == protocol::SCTP {
+        nat_sctp(l4, rw.end, rw.port, partial.is_some());
     } else {
         let mut dgram = UdpPacket::new_unchecked(l4);
         match rw.end {
@@ -144,10 +146,33 @@ fn nat_ports<A>(l4: &mut [u8], proto: u8, rw: &Rewrite<A>, partial: Option<Ends>
     }
 }
 
+/// The SCTP half of a NAT rewrite: the port of `end`, and the CRC32c
+/// computed again if the port changed or it arrived unfilled (`partial`),
+/// as `sctp_dnat_handler` and `sctp_snat_handler` (`ip_vs_proto_sctp.c`)
+/// do; the CRC covers no IP address, so a rewrite of the address alone
+/// leaves it as it came.
+#[cold]
+fn nat_sctp(l4: &mut [u8], end: End, port: u16, partial: bool) {
+    let mut p = SctpPacket::new_unchecked(l4);
+    let old = match end {
+        End::Dst => p.dst_port(),
+        End::Src => p.src_port(),
+    };
+    match end {
+        End::Dst => p.set_dst_port(port),
+        End::Src => p.set_src_port(port),
+    }
+    if old != port || partial {
+        p.fill_checksum();
+    }
+}
+
 /// The L4 header of the packet an ICMP error quotes, either family: the port
 /// of the end `rw` does not rewrite outside (the quoted packet went the other
 /// way), and its checksum by the connection's delta where the quote reaches
-/// it. `l4` holds at least the 8 bytes of the ports.
+/// it. `l4` holds at least the 8 bytes of the ports. A quoted SCTP
+/// packet's CRC32c is left as it is, as IPVS leaves it (`ip_vs_nat_icmp`,
+/// `ip_vs_core.c`): the quote is cut short, so it could not be checked.
 fn quoted_ports<A>(l4: &mut [u8], proto: u8, rw: &Rewrite<A>) {
     // The ports are the first four bytes of TCP and UDP alike.
     let mut ports = UdpPacket::new_unchecked(&mut *l4);
@@ -168,7 +193,8 @@ fn quoted_ports<A>(l4: &mut [u8], proto: u8, rw: &Rewrite<A>) {
     }
 }
 
-/// Compute a TCP or UDP checksum from scratch (for frames that arrived partial).
+/// Compute a TCP or UDP checksum, or an SCTP CRC32c, from scratch (for frames
+/// that arrived partial).
 /// `frame` spans Ethernet + IPv4 total length, with complete L4 headers.
 pub fn fill_l4_checksum(frame: &mut [u8], proto: u8) {
     fill_l4_checksum_ip(&mut frame[ethernet::HEADER_LEN..], proto);
@@ -181,6 +207,8 @@ pub fn fill_l4_checksum_ip(packet: &mut [u8], proto: u8) {
     let (src, dst) = (ip.src(), ip.dst());
     if proto == protocol::TCP {
         TcpPacket::new_unchecked(ip.payload_mut()).fill_checksum(src, dst);
+    } else if proto == protocol::SCTP {
+        SctpPacket::new_unchecked(ip.payload_mut()).fill_checksum();
     } else {
         UdpPacket::new_unchecked(ip.payload_mut()).fill_checksum(src, dst);
     }

@@ -8,10 +8,19 @@
 //! the connection to CLOSE (`set_tcp_state`), and the direction is *input*
 //! (client → real server) or *output* (real server → client).
 //! `docs/tcp-states.md` draws the diagram.
+//!
+//! SCTP's are IPVS's too (`ip_vs_proto_sctp.c`: `sctp_states`,
+//! `set_sctp_state`, `sctp_timeouts`): the event is the packet's first chunk
+//! (an ABORT bundled after a COOKIE ECHO or COOKIE ACK counts as ABORT),
+//! and a DR or TUN connection, which sees no replies, takes the INPUT-ONLY
+//! table.
 
 use std::time::Duration;
 
-/// A connection's state. `Udp` is the one state of a UDP connection.
+/// A connection's state. `Udp` is the one state of a UDP connection; SCTP
+/// connections have states of their own (`Sctp*`, IPVS's `IP_VS_SCTP_S_*` in
+/// that order), so that `ipvsadm --set tcp` leaves them alone, as it does in
+/// IPVS.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -29,10 +38,28 @@ pub enum State {
     Listen,
     SynAck,
     Udp,
+    SctpNone,
+    SctpInit1,
+    SctpInit,
+    SctpCookieSent,
+    SctpCookieReplied,
+    SctpCookieWait,
+    SctpCookie,
+    SctpCookieEchoed,
+    SctpEstablished,
+    SctpShutdownSent,
+    SctpShutdownReceived,
+    SctpShutdownAckSent,
+    SctpRejected,
+    SctpClosed,
 }
 
 /// Number of states, i.e. of expiry classes.
-pub const STATES: usize = 12;
+pub const STATES: usize = 26;
+
+/// Where the SCTP states start in [`State`]: `state as usize - SCTP` is
+/// IPVS's number for an SCTP state (`IP_VS_SCTP_S_*`).
+pub const SCTP: usize = State::SctpNone as usize;
 
 impl State {
     pub const ALL: [State; STATES] = [
@@ -48,7 +75,31 @@ impl State {
         State::Listen,
         State::SynAck,
         State::Udp,
+        State::SctpNone,
+        State::SctpInit1,
+        State::SctpInit,
+        State::SctpCookieSent,
+        State::SctpCookieReplied,
+        State::SctpCookieWait,
+        State::SctpCookie,
+        State::SctpCookieEchoed,
+        State::SctpEstablished,
+        State::SctpShutdownSent,
+        State::SctpShutdownReceived,
+        State::SctpShutdownAckSent,
+        State::SctpRejected,
+        State::SctpClosed,
     ];
+
+    /// The SCTP state IPVS numbers `n` (`IP_VS_SCTP_S_*`).
+    pub fn sctp(n: usize) -> Option<State> {
+        Self::ALL.get(SCTP + n).copied()
+    }
+
+    /// IPVS's number of an SCTP state; `None` for the others.
+    pub fn sctp_number(self) -> Option<u16> {
+        (self as usize).checked_sub(SCTP).map(|n| n as u16)
+    }
 
     /// The name ipvsadm prints (`-L -c`).
     pub fn name(self) -> &'static str {
@@ -65,6 +116,31 @@ impl State {
             State::Listen => "LISTEN",
             State::SynAck => "SYNACK",
             State::Udp => "UDP",
+            // `sctp_state_name_table` (`ip_vs_proto_sctp.c`).
+            State::SctpNone => "NONE",
+            State::SctpInit1 => "INIT1",
+            State::SctpInit => "INIT",
+            State::SctpCookieSent => "C-SENT",
+            State::SctpCookieReplied => "C-REPLIED",
+            State::SctpCookieWait => "C-WAIT",
+            State::SctpCookie => "COOKIE",
+            State::SctpCookieEchoed => "C-ECHOED",
+            State::SctpEstablished => "ESTABLISHED",
+            State::SctpShutdownSent => "S-SENT",
+            State::SctpShutdownReceived => "S-RECEIVED",
+            State::SctpShutdownAckSent => "S-ACK-SENT",
+            State::SctpRejected => "REJECTED",
+            State::SctpClosed => "CLOSED",
+        }
+    }
+
+    /// A name no other state has: [`State::name`], with `SCTP_` before an
+    /// SCTP state's (whose NONE and ESTABLISHED are TCP's names too); for
+    /// reports that key counts by state.
+    pub fn key(self) -> std::borrow::Cow<'static, str> {
+        match self.sctp_number() {
+            Some(_) => format!("SCTP_{}", self.name()).into(),
+            None => self.name().into(),
         }
     }
 
@@ -73,19 +149,24 @@ impl State {
     /// closes, and the entries a SYN flood leaves). UDP is evictable only when
     /// idle (see `nat::table::UDP_EVICT_IDLE`), so it is not listed here.
     pub fn is_evictable(self) -> bool {
-        !matches!(self, State::Established | State::Udp)
+        !matches!(
+            self,
+            State::Established | State::Udp | State::SctpEstablished
+        )
     }
 
     /// The kernel counts ESTABLISHED connections as activeconns (ipvsadm's
     /// ActiveConn), all others as inactconns (`set_tcp_state`,
-    /// `IP_VS_CONN_F_INACTIVE`; `ip_vs_conn.c`: `ip_vs_bind_dest`).
+    /// `set_sctp_state`, `IP_VS_CONN_F_INACTIVE`; `ip_vs_conn.c`:
+    /// `ip_vs_bind_dest`).
     pub fn is_active(self) -> bool {
-        self == State::Established
+        matches!(self, State::Established | State::SctpEstablished)
     }
 }
 
 /// Timeouts per state, IPVS's defaults (`ip_vs_proto_tcp.c`: `tcp_timeouts`;
-/// `ip_vs_proto_udp.c`: `udp_timeouts`).
+/// `ip_vs_proto_udp.c`: `udp_timeouts`; `ip_vs_proto_sctp.c`:
+/// `sctp_timeouts`, whose 61 s is `IP_VS_SCTP_MAX_RTO`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
     secs: [u32; STATES],
@@ -108,6 +189,19 @@ impl Default for Timeouts {
                 State::Listen => 2 * 60,
                 State::SynAck => 2 * 60,
                 State::Udp => 5 * 60,
+                State::SctpNone => 2,
+                State::SctpInit1 | State::SctpRejected => 4,
+                State::SctpEstablished => 15 * 60,
+                State::SctpInit
+                | State::SctpCookieSent
+                | State::SctpCookieReplied
+                | State::SctpCookieWait
+                | State::SctpCookie
+                | State::SctpCookieEchoed
+                | State::SctpShutdownSent
+                | State::SctpShutdownReceived
+                | State::SctpShutdownAckSent
+                | State::SctpClosed => 61,
             };
         }
         Self { secs }
@@ -243,6 +337,129 @@ fn tcp_step(state: State, dir: Option<Dir>, flags: u8) -> State {
     }
 }
 
+/// SCTP events (`ipvs_sctp_event_t`, `ip_vs_proto_sctp.c`), what
+/// [`sctp_event`] makes of a packet's chunks; a segment's `flags` for SCTP.
+pub mod sctp_event {
+    pub const DATA: u8 = 0;
+    pub const INIT: u8 = 1;
+    pub const INIT_ACK: u8 = 2;
+    pub const COOKIE_ECHO: u8 = 3;
+    pub const COOKIE_ACK: u8 = 4;
+    pub const SHUTDOWN: u8 = 5;
+    pub const SHUTDOWN_ACK: u8 = 6;
+    pub const SHUTDOWN_COMPLETE: u8 = 7;
+    pub const ERROR: u8 = 8;
+    pub const ABORT: u8 = 9;
+}
+
+/// The event of an SCTP packet (`set_sctp_state`, `sctp_events`): its first
+/// chunk's, DATA for the data-carrying and unknown types, and ABORT when an
+/// ABORT follows a first COOKIE ECHO or COOKIE ACK (the one bundle IPVS
+/// looks into).
+pub fn sctp_event<T: AsRef<[u8]>>(pkt: &crate::wire::SctpPacket<T>) -> u8 {
+    use crate::wire::sctp::{HEADER_LEN, chunk};
+    use sctp_event as e;
+    let (kind, len) = pkt.first_chunk();
+    let of = |kind: u8| match kind {
+        chunk::INIT => e::INIT,
+        chunk::INIT_ACK => e::INIT_ACK,
+        chunk::ABORT => e::ABORT,
+        chunk::SHUTDOWN => e::SHUTDOWN,
+        chunk::SHUTDOWN_ACK => e::SHUTDOWN_ACK,
+        chunk::ERROR => e::ERROR,
+        chunk::COOKIE_ECHO => e::COOKIE_ECHO,
+        chunk::COOKIE_ACK => e::COOKIE_ACK,
+        chunk::SHUTDOWN_COMPLETE => e::SHUTDOWN_COMPLETE,
+        _ => e::DATA,
+    };
+    if (kind == chunk::COOKIE_ECHO || kind == chunk::COOKIE_ACK) && len >= 4 {
+        let next = HEADER_LEN + usize::from(len).next_multiple_of(4);
+        if pkt.chunk_at(next).is_some_and(|(k, _)| k == chunk::ABORT) {
+            return e::ABORT;
+        }
+    }
+    of(kind)
+}
+
+/// The next SCTP state after a packet with event `event` (see
+/// [`sctp_event`]) going `dir`, or with `dir` `None` from the client of a
+/// connection whose replies bypass the director (INPUT-ONLY): IPVS's
+/// `sctp_states` (`ip_vs_proto_sctp.c`). A state that is no SCTP state, or
+/// an event out of range, stays.
+pub fn sctp_next(state: State, dir: Option<Dir>, event: u8) -> State {
+    use State::*;
+    type Row = [State; 14];
+    const I1: State = SctpInit1;
+    const IN: State = SctpInit;
+    const CS: State = SctpCookieSent;
+    const CR: State = SctpCookieReplied;
+    const CW: State = SctpCookieWait;
+    const CO: State = SctpCookie;
+    const CE: State = SctpCookieEchoed;
+    const ES: State = SctpEstablished;
+    const SS: State = SctpShutdownSent;
+    const SR: State = SctpShutdownReceived;
+    const SA: State = SctpShutdownAckSent;
+    const RJ: State = SctpRejected;
+    const CL: State = SctpClosed;
+    // Rows by event (DATA, INIT, INIT_ACK, COOKIE_ECHO, COOKIE_ACK,
+    // SHUTDOWN, SHUTDOWN_ACK, SHUTDOWN_COMPLETE, ERROR, ABORT), columns by
+    // the current state (NONE, INIT1, INIT, COOKIE_SENT, COOKIE_REPLIED,
+    // COOKIE_WAIT, COOKIE, COOKIE_ECHOED, ESTABLISHED, SHUTDOWN_SENT,
+    // SHUTDOWN_RECEIVED, SHUTDOWN_ACK_SENT, REJECTED, CLOSED).
+    #[rustfmt::skip]
+    const INPUT: [Row; 10] = [
+        [ES, I1, IN, CS, CR, CW, CO, CE, ES, SS, SR, SA, RJ, CL],
+        [I1, IN, IN, CS, CR, CW, CO, CE, ES, SS, SR, SA, IN, IN],
+        [CW, CW, CW, CS, CR, CO, CO, CE, ES, SS, SR, SA, RJ, CL],
+        [CR, IN, IN, CR, CR, CW, CO, CE, ES, SS, SR, SA, RJ, CL],
+        [ES, I1, IN, CS, CR, CW, CO, ES, ES, SS, SR, SA, RJ, CL],
+        [SR, I1, IN, CS, CR, CW, CO, CE, SR, SS, SR, SA, RJ, CL],
+        [CL, IN, IN, CS, CR, CW, CO, CE, ES, CL, SR, CL, RJ, CL],
+        [CL, CL, CL, CS, CR, CW, CO, CE, ES, SS, SR, CL, RJ, CL],
+        [CL, I1, IN, CS, CR, CW, CO, CL, ES, SS, SR, SA, RJ, CL],
+        [CL, CL, CL, CL, CL, RJ, CL, CL, CL, CL, CL, CL, CL, CL],
+    ];
+    #[rustfmt::skip]
+    const OUTPUT: [Row; 10] = [
+        [ES, I1, IN, CS, CR, CW, CO, CE, ES, SS, SR, SA, RJ, CL],
+        [CW, CW, CW, CW, CW, CW, CW, CW, ES, CW, CW, CW, CW, CW],
+        [CS, CS, CS, CS, CR, CW, CO, CE, ES, SS, SR, SA, RJ, CL],
+        [CE, CE, CE, CE, CE, CE, CE, CE, ES, SS, SR, SA, RJ, CL],
+        [ES, ES, ES, ES, ES, ES, ES, ES, ES, SS, SR, SA, RJ, CL],
+        [SS, SS, SS, SS, SS, SS, SS, SS, SS, SS, SR, SA, RJ, CL],
+        [SA, SA, SA, SA, SA, CW, CO, CE, ES, SA, SA, SA, RJ, CL],
+        [CL, I1, IN, CS, CR, CW, CO, CE, ES, SS, SR, SA, RJ, CL],
+        [CL, CL, CL, CL, CL, CW, CO, CE, ES, SS, SR, SA, RJ, CL],
+        [CL, RJ, CL, CL, CL, CL, CL, CL, CL, CL, CL, CL, CL, CL],
+    ];
+    #[rustfmt::skip]
+    const INPUT_ONLY: [Row; 10] = [
+        [ES, I1, IN, CS, CR, ES, CO, CE, ES, SS, SR, SA, RJ, CL],
+        [I1, IN, IN, IN, IN, IN, CO, CE, ES, SS, SR, SA, IN, IN],
+        [CE, CE, CE, CE, CE, CE, CO, CE, ES, SS, SR, SA, RJ, CL],
+        [ES, ES, ES, ES, ES, ES, CO, CE, ES, SS, SR, SA, RJ, CL],
+        [ES, I1, IN, ES, ES, CW, ES, ES, ES, SS, SR, SA, RJ, CL],
+        [SR, I1, IN, CS, CR, CW, CO, CE, SR, SS, SR, SA, RJ, CL],
+        [CL, IN, IN, CS, CR, CW, CO, CE, CL, CL, SR, CL, RJ, CL],
+        [CL, CL, CL, CL, CL, CW, CO, CE, ES, SS, CL, CL, RJ, CL],
+        [CL, I1, IN, CS, CR, CW, CO, CE, ES, SS, SR, SA, RJ, CL],
+        [CL, CL, CL, CL, CL, RJ, CL, CL, CL, CL, CL, CL, CL, CL],
+    ];
+    let Some(col) = state.sctp_number() else {
+        return state;
+    };
+    let table = match dir {
+        Some(Dir::Input) => &INPUT,
+        Some(Dir::Output) => &OUTPUT,
+        Option::None => &INPUT_ONLY,
+    };
+    match table.get(usize::from(event)) {
+        Some(row) => row[usize::from(col)],
+        Option::None => state,
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -353,13 +570,133 @@ mod test {
         assert_eq!(i(Established, 0), Close);
     }
 
+    /// An SCTP association through NAT and through DR, step by step as
+    /// `sctp_states` takes it; and ABORT from either side.
+    #[test]
+    fn sctp_associations_walk_ipvs_states() {
+        use Dir::*;
+        use State::*;
+        use sctp_event as e;
+        let walk = |steps: &[(Option<Dir>, u8)]| {
+            let mut s = SctpNone;
+            steps
+                .iter()
+                .map(|&(d, ev)| {
+                    s = sctp_next(s, d, ev);
+                    s
+                })
+                .collect::<Vec<_>>()
+        };
+        let (i, o) = (Some(Input), Some(Output));
+        assert_eq!(
+            walk(&[
+                (i, e::INIT),
+                (o, e::INIT_ACK),
+                (i, e::COOKIE_ECHO),
+                (o, e::COOKIE_ACK),
+                (i, e::DATA),
+                (o, e::DATA),
+                (i, e::SHUTDOWN),
+                (o, e::SHUTDOWN_ACK),
+                (i, e::SHUTDOWN_COMPLETE),
+            ]),
+            [
+                SctpInit1,
+                SctpCookieSent,
+                SctpCookieReplied,
+                SctpEstablished,
+                SctpEstablished,
+                SctpEstablished,
+                SctpShutdownReceived,
+                SctpShutdownAckSent,
+                SctpClosed
+            ]
+        );
+        // DR: the client's INIT, COOKIE ECHO, DATA, SHUTDOWN COMPLETE.
+        assert_eq!(
+            walk(&[
+                (Option::None, e::INIT),
+                (Option::None, e::COOKIE_ECHO),
+                (Option::None, e::DATA),
+                (Option::None, e::SHUTDOWN_ACK),
+            ]),
+            [SctpInit1, SctpEstablished, SctpEstablished, SctpClosed]
+        );
+        assert_eq!(sctp_next(SctpEstablished, i, e::ABORT), SctpClosed);
+        assert_eq!(sctp_next(SctpInit1, o, e::ABORT), SctpRejected);
+        // An INIT meeting a closed association starts it again (INIT).
+        assert_eq!(sctp_next(SctpClosed, i, e::INIT), SctpInit);
+        // Not an SCTP state, or no event: unchanged.
+        assert_eq!(sctp_next(Established, i, e::ABORT), Established);
+        assert_eq!(sctp_next(SctpCookieSent, i, 10), SctpCookieSent);
+    }
+
+    /// IPVS's numbers and names of the SCTP states.
+    #[test]
+    fn sctp_states_are_numbered_and_named_as_ipvs() {
+        assert_eq!(State::sctp(0), Some(State::SctpNone));
+        assert_eq!(State::sctp(8), Some(State::SctpEstablished));
+        assert_eq!(State::sctp(13), Some(State::SctpClosed));
+        assert_eq!(State::sctp(14), None);
+        assert_eq!(State::SctpShutdownAckSent.sctp_number(), Some(11));
+        assert_eq!(State::Udp.sctp_number(), None);
+        assert_eq!(State::SctpCookieReplied.name(), "C-REPLIED");
+        assert_eq!(State::SctpEstablished.key(), "SCTP_ESTABLISHED");
+        let keys: std::collections::HashSet<_> = State::ALL.iter().map(|s| s.key()).collect();
+        assert_eq!(keys.len(), STATES);
+        let t = Timeouts::default();
+        assert_eq!(t.secs(State::SctpEstablished), 900);
+        assert_eq!(t.secs(State::SctpInit1), 4);
+        assert_eq!(t.secs(State::SctpClosed), 61);
+    }
+
+    /// The event is the first chunk's; an ABORT bundled after a COOKIE ECHO
+    /// makes it ABORT; unknown chunk types are DATA.
+    #[test]
+    fn sctp_events_come_from_the_first_chunk() {
+        use crate::wire::sctp::chunk;
+        let pkt = |chunks: &[(u8, u16)]| {
+            let mut b = vec![0u8; 12];
+            for &(kind, len) in chunks {
+                let at = b.len();
+                b.extend_from_slice(&[kind, 0]);
+                b.extend_from_slice(&len.to_be_bytes());
+                b.resize(at + usize::from(len).max(4).next_multiple_of(4), 0);
+            }
+            b
+        };
+        let ev = |b: Vec<u8>| sctp_event(&crate::wire::SctpPacket::new_unchecked(&b[..]));
+        assert_eq!(ev(pkt(&[(chunk::INIT, 20)])), sctp_event::INIT);
+        assert_eq!(ev(pkt(&[(chunk::SACK, 16)])), sctp_event::DATA);
+        assert_eq!(ev(pkt(&[(0x40, 16)])), sctp_event::DATA);
+        assert_eq!(
+            ev(pkt(&[(chunk::COOKIE_ECHO, 7), (chunk::ABORT, 4)])),
+            sctp_event::ABORT
+        );
+        assert_eq!(
+            ev(pkt(&[(chunk::COOKIE_ECHO, 8), (chunk::DATA, 20)])),
+            sctp_event::COOKIE_ECHO
+        );
+        assert_eq!(
+            ev(pkt(&[(chunk::DATA, 20), (chunk::ABORT, 4)])),
+            sctp_event::DATA
+        );
+        assert_eq!(
+            ev(pkt(&[(chunk::SHUTDOWN_COMPLETE, 4)])),
+            sctp_event::SHUTDOWN_COMPLETE
+        );
+    }
+
     #[test]
     fn only_transitory_tcp_states_are_evictable() {
         let kept: Vec<State> = State::ALL
             .into_iter()
             .filter(|s| !s.is_evictable())
             .collect();
-        assert_eq!(kept, [State::Established, State::Udp]);
+        assert_eq!(
+            kept,
+            [State::Established, State::Udp, State::SctpEstablished]
+        );
     }
 
     #[test]

@@ -3,17 +3,18 @@
 //! ```text
 //! expr  := term { ("and" | "&&") term }
 //! term  := ["not" | "!"] prim
-//! prim  := "tcp" | "udp" | "icmp" | "icmp6" | "arp" | "ip" | "ip6"
+//! prim  := "tcp" | "udp" | "sctp" | "icmp" | "icmp6" | "arp" | "ip" | "ip6"
 //!        | [src | dst] [host] ADDR            host 198.18.0.1, src 2001:2:0:1::1
 //!        | [src | dst] net ADDR/LEN            net 198.19.0.0/24, net 2001:2:0:2::/64
 //!        | [src | dst] port N                  port 80, dst port 8080
 //! ```
 //!
 //! An empty expression matches every frame. As in tcpdump, `ip` is IPv4 and `ip6`
-//! IPv6, `icmp` is ICMPv4 and `icmp6` ICMPv6, while `tcp`, `udp` and `port` match
-//! either family. `host`/`net` match the source or destination of the address's
+//! IPv6, `icmp` is ICMPv4 and `icmp6` ICMPv6, while `tcp`, `udp`, `sctp` and
+//! `port` match either family. `host`/`net` match the source or destination of the address's
 //! family (IPv6 addresses written bare, as tcpdump takes them; for ARP, the sender
-//! or target protocol address); `port` matches TCP/UDP ports (never a fragment).
+//! or target protocol address); `port` matches TCP, UDP and SCTP ports (never a
+//! fragment).
 //! IPv6 frames are looked at past their extension headers (`wire::ipv6::walk`).
 //! Matching reads only the headers, allocates nothing and never panics on short or
 //! malformed frames.
@@ -36,6 +37,7 @@ enum Side {
 enum Kind {
     Tcp,
     Udp,
+    Sctp,
     Icmp,
     Arp,
     Ip,
@@ -126,13 +128,14 @@ pub fn summarize(frame: &[u8]) -> Summary {
             s.dst = ip.dst_raw();
             s.proto = ip.protocol();
             // Only first fragments carry the L4 header.
-            if ip.frag_offset() != 0 || (s.proto != protocol::TCP && s.proto != protocol::UDP) {
+            let ported = matches!(s.proto, protocol::TCP | protocol::UDP | protocol::SCTP);
+            if ip.frag_offset() != 0 || !ported {
                 return s;
             }
             let Some(l4) = payload.get(ip.header_len()..) else {
                 return s;
             };
-            // The ports are the first four bytes of TCP and UDP alike.
+            // The ports are the first four bytes of TCP, UDP and SCTP alike.
             if l4.len() >= 4 {
                 let ports = UdpPacket::new_unchecked(l4);
                 s.ports = Some((ports.src_port(), ports.dst_port()));
@@ -171,10 +174,13 @@ fn summarize6(payload: &[u8], s: &mut Summary) {
     let l4_len = ip.total_len() - up.offset;
     s.len6 = l4_len as u16;
     match s.proto {
-        next_header::TCP | next_header::UDP if l4.len() >= 4 => {
+        next_header::TCP | next_header::UDP | next_header::SCTP if l4.len() >= 4 => {
             let ports = UdpPacket::new_unchecked(l4);
             s.ports = Some((ports.src_port(), ports.dst_port()));
-            if s.proto == next_header::UDP {
+            if s.proto == next_header::SCTP {
+                // The length of the packet's chunks, header aside.
+                s.len6 = (l4_len as u16).saturating_sub(12);
+            } else if s.proto == next_header::UDP {
                 s.len6 = (l4_len as u16).saturating_sub(udp::HEADER_LEN as u16);
             } else if let Ok(t) = TcpPacket::new_checked(l4) {
                 s.flags = t.flags();
@@ -223,6 +229,9 @@ impl Summary {
             ),
             (None, next_header::UDP, Some((sp, dp)), _) => {
                 format!("IP6 {a}.{sp} > {b}.{dp}: UDP, length {len}")
+            }
+            (None, next_header::SCTP, Some((sp, dp)), _) => {
+                format!("IP6 {a}.{sp} > {b}.{dp}: sctp, length {len}")
             }
             (None, next_header::TCP, None, _) => format!("IP6 {a} > {b}: [|tcp]"),
             (None, next_header::UDP, None, _) => format!("IP6 {a} > {b}: [|udp]"),
@@ -346,6 +355,7 @@ impl Prim {
             Prim::Kind(Kind::Ip6) => s.ip6,
             Prim::Kind(Kind::Tcp) => ip && s.proto == protocol::TCP,
             Prim::Kind(Kind::Udp) => ip && s.proto == protocol::UDP,
+            Prim::Kind(Kind::Sctp) => ip && s.proto == protocol::SCTP,
             Prim::Kind(Kind::Icmp) => s.ip && s.proto == protocol::ICMP,
             Prim::Kind(Kind::Icmp6) => s.ip6 && s.proto == next_header::ICMPV6,
             Prim::Net {
@@ -381,6 +391,7 @@ fn prim(w: &[&str]) -> Result<(Prim, usize), String> {
     let kind = match first {
         "tcp" => Some(Kind::Tcp),
         "udp" => Some(Kind::Udp),
+        "sctp" => Some(Kind::Sctp),
         "icmp" => Some(Kind::Icmp),
         "arp" => Some(Kind::Arp),
         "ip" => Some(Kind::Ip),
@@ -630,6 +641,20 @@ mod test {
             &u,
             &["udp", "port 53", "ip6 and src port 53000"],
             &["tcp", "port 80"],
+        );
+        // SCTP: ports, `sctp`, and its line (ports 5000 > 5001, one INIT).
+        let mut init = vec![0x13, 0x88, 0x13, 0x89, 0, 0, 0, 0, 0, 0, 0, 0];
+        init.extend_from_slice(&[1, 0, 0, 20]);
+        init.resize(32, 0);
+        let sc = ip6(C6, V6, (0, &[]), 132, &init);
+        yes_no(
+            &sc,
+            &["sctp", "port 5000", "ip6 and dst port 5001", "not tcp"],
+            &["tcp", "udp", "port 80"],
+        );
+        assert_eq!(
+            summarize(&sc).tcpdump6().as_deref(),
+            Some("IP6 2001:2:0:1::1.5000 > 2001:2:0:1::110.5001: sctp, length 20")
         );
         let echo = [128, 0, 0, 0, 0x1c, 0x2b, 0, 1];
         let i = ip6(C6, V6, (0, &[]), 58, &echo);

@@ -616,7 +616,7 @@ impl Intake {
             return Ok(());
         }
         let state = c.nat_state().ok_or("bad_state")?;
-        if state == State::None {
+        if matches!(state, State::None | State::SctpNone) {
             return Err("bad_state");
         }
         let client = (c.caddr.to_nat(), c.cport);

@@ -226,12 +226,14 @@ pub mod ipvs_state {
     pub const CTPL_ASSURED: u16 = 1;
 }
 
-/// IPVS's number for a state (`IP_VS_TCP_S_*`, or `IP_VS_UDP_S_NORMAL`).
+/// IPVS's number for a state (`IP_VS_TCP_S_*`, `IP_VS_UDP_S_NORMAL`, or
+/// `IP_VS_SCTP_S_*`).
 pub fn state_to_ipvs(state: State) -> u16 {
-    match state {
-        State::Udp => ipvs_state::UDP_NORMAL,
+    match (state, state.sctp_number()) {
+        (State::Udp, _) => ipvs_state::UDP_NORMAL,
+        (_, Some(n)) => n,
         // The TCP states are declared in IPVS's order, NONE = 0 to SYNACK = 10.
-        tcp => tcp as u16,
+        (tcp, None) => tcp as u16,
     }
 }
 
@@ -240,11 +242,10 @@ pub fn state_to_ipvs(state: State) -> u16 {
 /// or a protocol ringvs does not serve.
 pub fn state_from_ipvs(proto: u8, n: u16) -> Option<State> {
     match proto {
-        protocol::TCP => State::ALL
-            .get(usize::from(n))
-            .copied()
-            .filter(|s| *s != State::Udp),
+        protocol::TCP if n < ipvs_state::TCP_LAST => State::ALL.get(usize::from(n)).copied(),
         protocol::UDP => (n == ipvs_state::UDP_NORMAL).then_some(State::Udp),
+        // `IP_VS_SCTP_S_LAST` is 14.
+        protocol::SCTP => State::sctp(usize::from(n)),
         _ => None,
     }
 }
@@ -377,15 +378,15 @@ impl<A: SyncAddr> SyncConn<A> {
 }
 
 /// The flags IPVS gives a NAT connection in `state`, or a NAT template:
-/// masquerading, and inactive unless an established TCP connection (a real
-/// server's connections start with its `conn_flags`, which always hold
-/// INACTIVE: `__ip_vs_update_dest`; `set_tcp_state` clears it on
-/// ESTABLISHED and sets it again on leaving).
+/// masquerading, and inactive unless an established TCP or SCTP connection
+/// (a real server's connections start with its `conn_flags`, which always
+/// hold INACTIVE: `__ip_vs_update_dest`; `set_tcp_state` and
+/// `set_sctp_state` clear it on ESTABLISHED and set it again on leaving).
 pub fn nat_flags(template: bool, state: State) -> u32 {
     let mut f = flags::MASQ;
     if template {
         f |= flags::TEMPLATE | flags::INACTIVE;
-    } else if state != State::Established {
+    } else if !state.is_active() {
         f |= flags::INACTIVE;
     }
     f
@@ -504,10 +505,17 @@ mod test {
         assert_eq!(state_to_ipvs(State::Udp), ipvs_state::UDP_NORMAL);
         assert_eq!(state_from_ipvs(protocol::TCP, ipvs_state::TCP_LAST), None);
         assert_eq!(state_from_ipvs(protocol::TCP, u16::MAX), None);
-        assert_eq!(state_from_ipvs(132, 0), None);
+        // `IP_VS_SCTP_S_*`: NONE 0 to CLOSED 13.
+        assert_eq!(state_from_ipvs(protocol::SCTP, 0), Some(State::SctpNone));
+        assert_eq!(state_to_ipvs(State::SctpEstablished), 8);
+        assert_eq!(state_from_ipvs(protocol::SCTP, 13), Some(State::SctpClosed));
+        assert_eq!(state_from_ipvs(protocol::SCTP, 14), None);
+        assert_eq!(state_from_ipvs(50, 0), None);
         for s in State::ALL {
             let proto = if s == State::Udp {
                 protocol::UDP
+            } else if s.sctp_number().is_some() {
+                protocol::SCTP
             } else {
                 protocol::TCP
             };

@@ -29,6 +29,7 @@ pub mod next_header {
     pub const HOP_BY_HOP: u8 = 0;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
+    pub const SCTP: u8 = 132;
     pub const ROUTING: u8 = 43;
     pub const FRAGMENT: u8 = 44;
     pub const ICMPV6: u8 = 58;

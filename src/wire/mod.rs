@@ -28,6 +28,7 @@ pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
 pub mod ndp;
+pub mod sctp;
 pub mod tcp;
 pub mod udp;
 
@@ -39,6 +40,7 @@ pub use icmpv6::Icmpv6Packet;
 pub use ipv4::Ipv4Packet;
 pub use ipv6::{Endpoints, ExtError, Ipv6Packet, Upper};
 pub use ndp::{Ndp, NeighborPacket};
+pub use sctp::SctpPacket;
 pub use tcp::TcpPacket;
 pub use udp::UdpPacket;
 

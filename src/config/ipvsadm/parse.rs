@@ -219,11 +219,11 @@ impl Gathered {
             self.options |= 1 << col;
         }
         match tag {
-            Tag::Tcp | Tag::Udp => {
-                self.proto = if tag == Tag::Tcp {
-                    Proto::Tcp
-                } else {
-                    Proto::Udp
+            Tag::Tcp | Tag::Udp | Tag::Sctp => {
+                self.proto = match tag {
+                    Tag::Tcp => Proto::Tcp,
+                    Tag::Udp => Proto::Udp,
+                    _ => Proto::Sctp,
                 };
                 let (addr, port) = service_address(&val, self.proto, names)?;
                 // ipvsadm's `parse_service` sets an IPv6 service's mask to
@@ -233,7 +233,6 @@ impl Gathered {
                 }
                 self.svc = Some((addr, port));
             }
-            Tag::Sctp => self.defer(unsupported("SCTP services (--sctp-service)")),
             // A firewall-mark service: IPv4 until `-6` (ipvsadm's
             // `parse_options`).
             Tag::Fwmark => {

@@ -47,7 +47,7 @@
 //! it has, `twos` included (keepalived's list lacks it); `weight` is
 //! 0..65535 as with `ipvsadm -w` (keepalived takes up to 2147483647);
 //! `virtual_server fwmark N` takes its `mark_dest` lines' packets
-//! (`values::fwmark`); SCTP and a `virtual_server` defined twice are errors;
+//! (`values::fwmark`); a `virtual_server` defined twice is an error;
 //! `tun_type`, `tun_port`, `tun_flags` (not keepalived keywords) are ignored
 //! with a warning that shows keepalived's syntax.
 
@@ -594,10 +594,7 @@ fn protocol(cx: &mut Cx<'_>, k: &Stmt) -> Result<Proto, KaError> {
     match v.to_ascii_uppercase().as_str() {
         "TCP" => Ok(Proto::Tcp),
         "UDP" => Ok(Proto::Udp),
-        "SCTP" => Err(KaError::at(
-            &k.pos,
-            "protocol SCTP: not supported by ringvs (TCP and UDP only)",
-        )),
+        "SCTP" => Ok(Proto::Sctp),
         _ => Err(KaError::at(
             &k.pos,
             format!("protocol {v}: not TCP, UDP or SCTP"),

@@ -6,8 +6,7 @@
 //! `vrrp_script`, `static_ipaddress`, ...) are skipped without a word. Inside
 //! `virtual_server`, `real_server` and the checkers, every keyword ringvs does
 //! not carry out is named in a warning (`FILE:LINE: keyword ...`), never
-//! dropped silently; what ringvs cannot do at all (`fwmark`,
-//! SCTP) and what is malformed (a bad address or number, an unknown
+//! dropped silently; what ringvs cannot do at all and what is malformed (a bad address or number, an unknown
 //! scheduler, a missing brace) is an error naming file and line. No error
 //! leaves a partial result: [`load`] returns a whole [`Config`] or nothing.
 //!

@@ -94,7 +94,7 @@ pub enum EntryError {
     #[error("sync entry has unknown mandatory option {0}")]
     MandatoryOption(u8),
     /// A connection (not a template) of a protocol ringvs does not serve (30;
-    /// IPVS also takes SCTP, AH, ESP).
+    /// IPVS also takes AH and ESP).
     #[error("sync entry for protocol {0} not supported")]
     Protocol(u8),
     /// A state number out of range for the protocol (40).
@@ -305,7 +305,7 @@ fn decode(t: u8, bytes: &[u8]) -> Result<AnyConn, EntryError> {
     // A template's protocol and state are not checked (IPVS only logs a
     // template state >= IP_VS_CTPL_S_LAST).
     if flags & flags::TEMPLATE == 0 {
-        if proto != protocol::TCP && proto != protocol::UDP {
+        if proto != protocol::TCP && proto != protocol::UDP && proto != protocol::SCTP {
             return Err(EntryError::Protocol(proto));
         }
         if state_from_ipvs(proto, state).is_none() {
@@ -730,8 +730,15 @@ mod test {
         };
         let cases = [
             (mandatory, EntryError::MandatoryOption(9)),
-            (conn(132, 1), EntryError::Protocol(132)),
+            (conn(50, 1), EntryError::Protocol(50)),
             (conn(1, 0), EntryError::Protocol(1)),
+            (
+                conn(protocol::SCTP, 14),
+                EntryError::State {
+                    proto: 132,
+                    state: 14,
+                },
+            ),
             (
                 conn(protocol::TCP, 11),
                 EntryError::State {
@@ -905,7 +912,7 @@ mod test {
                 with_options_to(good.clone(), &[9, 1, 0]),
                 EntryError::MandatoryOption(9),
             ),
-            (conn(132, 1), EntryError::Protocol(132)),
+            (conn(51, 1), EntryError::Protocol(51)),
             (
                 conn(protocol::UDP, 1),
                 EntryError::State {

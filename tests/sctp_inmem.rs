@@ -1,0 +1,298 @@
+//! SCTP services (`ipvsadm -A --sctp-service`) through the workers, in
+//! memory: an association is scheduled by its INIT alone
+//! (`sctp_conn_schedule`, `ip_vs_proto_sctp.c`), tracked through IPVS's
+//! states (`set_sctp_state`, `sctp_states`), NATed with its CRC32c computed
+//! again where a port changes (`sctp_dnat_handler`, `sctp_snat_handler`),
+//! and refused when damaged.
+
+mod inmem;
+
+use inmem::*;
+use ringvs::Nic;
+use ringvs::config::format::format_save;
+use ringvs::config::names::Names;
+use ringvs::nat::State;
+use ringvs::stats::Ctr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// SCTP chunk types (RFC 9260 §3.2).
+const INIT: u8 = 1;
+const INIT_ACK: u8 = 2;
+const SACK: u8 = 3;
+const ABORT: u8 = 6;
+const SHUTDOWN: u8 = 7;
+const SHUTDOWN_ACK: u8 = 8;
+const COOKIE_ECHO: u8 = 10;
+const COOKIE_ACK: u8 = 11;
+const SHUTDOWN_COMPLETE: u8 = 14;
+const DATA: u8 = 0;
+
+/// An INIT's fixed fields: initiate tag, a_rwnd, streams, initial TSN.
+const INIT_VALUE: [u8; 16] = [
+    0x9e, 0x8d, 0x52, 0x25, 0, 0, 0x80, 0, 0, 10, 8, 0, 0x46, 0x1a, 0xdf, 0x3d,
+];
+
+const SERVICE: &[&str] = &[
+    "-A --sctp-service 198.18.0.110:5000 -s rr",
+    "-a --sctp-service 198.18.0.110:5000 -r 198.19.0.2:5001 -m",
+    "-a --sctp-service 198.18.0.110:5000 -r 198.19.0.3:5001 -m",
+];
+
+fn lab(rules: &[&str]) -> MemDirector {
+    let mut d = MemDirector::new(rules);
+    d.resolve_all();
+    d
+}
+
+/// A client's SCTP packet to VIP:5000 from `sport`.
+fn from_client(src: Ipv4Addr, sport: u16, vtag: u32, chunks: &[(u8, &[u8])]) -> Vec<u8> {
+    ip_frame(
+        &L3::from_client(src),
+        132,
+        &sctp_packet(sport, 5000, vtag, chunks),
+    )
+}
+
+/// A real server's SCTP packet from `rs`:5001 to the client's `dport`.
+fn from_rs(rs: Ipv4Addr, client: Ipv4Addr, dport: u16, chunks: &[(u8, &[u8])]) -> Vec<u8> {
+    ip_frame(
+        &L3::from_rs(rs, client),
+        132,
+        &sctp_packet(5001, dport, 0x1111_2222, chunks),
+    )
+}
+
+/// The one frame that left by the internal NIC, parsed (CRC32c checked).
+fn only_int((ext, int): (Vec<Vec<u8>>, Vec<Vec<u8>>)) -> Parsed {
+    assert!(ext.is_empty(), "nothing back out");
+    assert_eq!(int.len(), 1, "one frame to a real server");
+    parse_ip(&int[0])
+}
+
+fn only_ext((ext, int): (Vec<Vec<u8>>, Vec<Vec<u8>>)) -> Parsed {
+    assert!(int.is_empty(), "nothing to the real servers");
+    assert_eq!(ext.len(), 1, "one frame to the client");
+    parse_ip(&ext[0])
+}
+
+/// The state of the connection from the client's `cport`.
+fn state_of(d: &mut MemDirector, cport: u16) -> Option<State> {
+    d.conns(0)
+        .iter()
+        .find(|c| !c.template && c.client.1 == cport)
+        .map(|c| c.state)
+}
+
+#[test]
+fn associations_alternate_and_walk_ipvs_states() {
+    let mut d = lab(SERVICE);
+    let init = only_int(d.ext(&from_client(CLIENT, 40000, 0, &[(INIT, &INIT_VALUE)])));
+    assert_eq!((init.dst, init.dport, init.sport), (RS1, 5001, 40000));
+    assert_eq!((init.src, init.proto), (CLIENT, 132));
+    // The chunks as they came: only the port and the CRC32c changed.
+    assert_eq!(init.payload[..4], [INIT, 0, 0, 20]);
+    assert_eq!(init.payload[4..20], INIT_VALUE);
+    assert_eq!(state_of(&mut d, 40000), Some(State::SctpInit1));
+
+    let ack = only_ext(d.int(&from_rs(RS1, CLIENT, 40000, &[(INIT_ACK, &INIT_VALUE)])));
+    assert_eq!(
+        (ack.src, ack.sport, ack.dst, ack.dport),
+        (VIP, 5000, CLIENT, 40000)
+    );
+    assert_eq!(state_of(&mut d, 40000), Some(State::SctpCookieSent));
+    let cookie = [7u8; 24];
+    only_int(d.ext(&from_client(CLIENT, 40000, 7, &[(COOKIE_ECHO, &cookie)])));
+    assert_eq!(state_of(&mut d, 40000), Some(State::SctpCookieReplied));
+    only_ext(d.int(&from_rs(RS1, CLIENT, 40000, &[(COOKIE_ACK, &[])])));
+    assert_eq!(state_of(&mut d, 40000), Some(State::SctpEstablished));
+    // DATA and SACK keep it established.
+    let data = only_int(d.ext(&from_client(
+        CLIENT,
+        40000,
+        7,
+        &[(DATA, &[0, 0, 0, 1, 0, 0, 0, 0, b'h', b'i', 0, 0])],
+    )));
+    assert_eq!(data.dst, RS1);
+    only_ext(d.int(&from_rs(RS1, CLIENT, 40000, &[(SACK, &[0; 12])])));
+    assert_eq!(state_of(&mut d, 40000), Some(State::SctpEstablished));
+
+    // The next association goes to the other server (rr).
+    let other = only_int(d.ext(&from_client(CLIENT2, 40001, 0, &[(INIT, &INIT_VALUE)])));
+    assert_eq!((other.dst, other.dport), (RS2, 5001));
+
+    // Shutdown, client first: SHUTDOWN, SHUTDOWN ACK, SHUTDOWN COMPLETE.
+    only_int(d.ext(&from_client(CLIENT, 40000, 7, &[(SHUTDOWN, &[0; 4])])));
+    assert_eq!(state_of(&mut d, 40000), Some(State::SctpShutdownReceived));
+    only_ext(d.int(&from_rs(RS1, CLIENT, 40000, &[(SHUTDOWN_ACK, &[])])));
+    assert_eq!(state_of(&mut d, 40000), Some(State::SctpShutdownAckSent));
+    only_int(d.ext(&from_client(CLIENT, 40000, 7, &[(SHUTDOWN_COMPLETE, &[])])));
+    assert_eq!(state_of(&mut d, 40000), Some(State::SctpClosed));
+    // An INIT from the same port meets a CLOSED association: with
+    // conn_reuse_mode 1 it is expired and scheduled anew (rr: RS1 next).
+    let again = only_int(d.ext(&from_client(CLIENT, 40000, 0, &[(INIT, &INIT_VALUE)])));
+    assert_eq!(again.dst, RS1);
+    assert_eq!(state_of(&mut d, 40000), Some(State::SctpInit1));
+    assert_eq!(d.ctr(Ctr::DropNoConn), 0);
+}
+
+#[test]
+fn only_an_init_opens_an_association() {
+    let mut d = lab(SERVICE);
+    // DATA, COOKIE ECHO or ABORT of no association: nothing is scheduled.
+    for (i, chunk) in [DATA, COOKIE_ECHO, ABORT].into_iter().enumerate() {
+        let (ext, int) = d.ext(&from_client(CLIENT, 41000, 9, &[(chunk, &[0; 8])]));
+        assert!(ext.is_empty() && int.is_empty(), "chunk {chunk}");
+        assert_eq!(d.ctr(Ctr::DropNoConn), i as u64 + 1);
+    }
+    // A packet of no chunk at all is malformed.
+    let (ext, int) = d.ext(&from_client(CLIENT, 41000, 9, &[]));
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(d.ctr(Ctr::DropL4Malformed), 1);
+    assert!(d.conns(0).is_empty());
+    // An INIT whose CRC32c is wrong opens nothing either.
+    let mut bad = from_client(CLIENT, 41000, 0, &[(INIT, &INIT_VALUE)]);
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let (ext, int) = d.ext(&bad);
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(d.ctr(Ctr::DropL4Checksum), 1);
+    assert!(d.conns(0).is_empty());
+    // A reply of no association is dropped as one.
+    let (ext, int) = d.int(&from_rs(RS1, CLIENT, 41000, &[(INIT_ACK, &INIT_VALUE)]));
+    assert!(ext.is_empty() && int.is_empty());
+}
+
+/// Without a port change the CRC32c is not touched (it covers no address):
+/// the SCTP bytes leave as they came, the addresses rewritten around them.
+#[test]
+fn a_port_kept_leaves_the_crc_as_it_came() {
+    let mut d = lab(&[
+        "-A --sctp-service 198.18.0.110:5000 -s rr",
+        "-a --sctp-service 198.18.0.110:5000 -r 198.19.0.2 -m",
+    ]);
+    let sent = sctp_packet(40000, 5000, 0, &[(INIT, &INIT_VALUE)]);
+    let init = only_int(d.ext(&ip_frame(&L3::from_client(CLIENT), 132, &sent)));
+    assert_eq!((init.dst, init.dport), (RS1, 5000));
+    assert_eq!(init.l4, sent);
+}
+
+/// An ABORT bundled after a COOKIE ECHO counts as ABORT (`set_sctp_state`):
+/// the association closes; a server's ABORT of an INIT rejects it.
+#[test]
+fn an_abort_closes_or_rejects() {
+    let mut d = lab(SERVICE);
+    only_int(d.ext(&from_client(CLIENT, 42000, 0, &[(INIT, &INIT_VALUE)])));
+    only_ext(d.int(&from_rs(RS1, CLIENT, 42000, &[(INIT_ACK, &INIT_VALUE)])));
+    only_int(d.ext(&from_client(
+        CLIENT,
+        42000,
+        7,
+        &[(COOKIE_ECHO, &[1; 8]), (ABORT, &[])],
+    )));
+    assert_eq!(state_of(&mut d, 42000), Some(State::SctpClosed));
+    only_int(d.ext(&from_client(CLIENT2, 42001, 0, &[(INIT, &INIT_VALUE)])));
+    only_ext(d.int(&from_rs(RS2, CLIENT2, 42001, &[(ABORT, &[])])));
+    assert_eq!(state_of(&mut d, 42001), Some(State::SctpRejected));
+}
+
+/// A real server's ICMP error about an association goes to its client with
+/// the quoted packet translated back (`ip_vs_out_icmp`), the quoted CRC32c
+/// left alone, as IPVS leaves it.
+#[test]
+fn icmp_errors_about_an_association_reach_the_client() {
+    let mut d = lab(SERVICE);
+    let sent = d
+        .ext(&from_client(CLIENT, 43000, 0, &[(INIT, &INIT_VALUE)]))
+        .1;
+    assert_eq!(sent.len(), 1);
+    // RS1 says "port unreachable" about the INIT it got.
+    let err = icmp_error(&L3::from_rs(RS1, CLIENT), 3, 3, [0; 4], &sent[0], 32);
+    let out = only_ext(d.int(&err));
+    assert_eq!((out.src, out.dst, out.proto), (VIP, CLIENT, 1));
+    let q = parse_quoted(&out);
+    assert_eq!((q.src, q.sport), (CLIENT, 43000));
+    assert_eq!((q.dst, q.dport, q.proto), (VIP, 5000, 132));
+    assert_eq!(
+        q.l4[8..12],
+        sent[0][34 + 8..34 + 12],
+        "quoted CRC untouched"
+    );
+}
+
+/// DR: the client's chunks alone drive the state (INPUT-ONLY): INIT, then
+/// COOKIE ECHO establishes; the packet leaves as it came.
+#[test]
+fn direct_routing_tracks_the_client_side() {
+    let mut d = lab(&[
+        "-A --sctp-service 198.18.0.110:5000 -s rr",
+        "-a --sctp-service 198.18.0.110:5000 -r 198.19.0.2 -g",
+    ]);
+    let sent = sctp_packet(44000, 5000, 0, &[(INIT, &INIT_VALUE)]);
+    let init = only_int(d.ext(&ip_frame(&L3::from_client(CLIENT), 132, &sent)));
+    assert_eq!((init.dst, init.dport, init.dst_mac), (VIP, 5000, RS1_MAC));
+    assert_eq!(init.l4, sent);
+    assert_eq!(state_of(&mut d, 44000), Some(State::SctpInit1));
+    only_int(d.ext(&from_client(CLIENT, 44000, 7, &[(COOKIE_ECHO, &[1; 8])])));
+    assert_eq!(state_of(&mut d, 44000), Some(State::SctpEstablished));
+}
+
+/// `-S` and the listing: `--sctp-service`, as ipvsadm writes it.
+#[test]
+fn save_and_list_as_ipvsadm() {
+    let mut d = lab(SERVICE);
+    assert_eq!(
+        format_save(&config(SERVICE), true, &Names::none()),
+        "-A --sctp-service 198.18.0.110:5000 -s rr\n\
+         -a --sctp-service 198.18.0.110:5000 -r 198.19.0.2:5001 -m -w 1\n\
+         -a --sctp-service 198.18.0.110:5000 -r 198.19.0.3:5001 -m -w 1\n"
+    );
+    only_int(d.ext(&from_client(CLIENT, 45000, 0, &[(INIT, &INIT_VALUE)])));
+    let conns = d.conns(0);
+    assert_eq!(conns.len(), 1);
+    let c = &conns[0];
+    assert_eq!(
+        (c.proto, c.client, c.vip, c.dest),
+        (
+            132,
+            (IpAddr::V4(CLIENT), 45000),
+            (IpAddr::V4(VIP), 5000),
+            (IpAddr::V4(RS1), 5001)
+        )
+    );
+    assert_eq!(c.state.name(), "INIT1");
+}
+
+/// IPv6: the same association over IPv6 (no pseudo-header in the CRC).
+#[test]
+fn ipv6_associations() {
+    let mut d = MemDirector::dual_stack(&[
+        "-A --sctp-service [2001:2:0:1::110]:5000 -s rr",
+        "-a --sctp-service [2001:2:0:1::110]:5000 -r [2001:2:0:2::2]:5001 -m",
+    ]);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    let sent = sctp_packet(46000, 5000, 0, &[(INIT, &INIT_VALUE)]);
+    let frame = frames6::frame(&l3_to_vip6(), &[], 132, &sent);
+    let (ext, int) = d.ext(&frame);
+    assert!(ext.is_empty());
+    assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    let out = &int[0];
+    let l4 = &out[14 + 40..];
+    let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&out[14 + 24..14 + 40]).expect("16"));
+    assert_eq!(dst, RS1_6);
+    assert_eq!(u16::from_be_bytes([l4[2], l4[3]]), 5001);
+    assert!(sctp_crc_ok(l4));
+    assert_eq!(l4[12..], sent[12..]);
+    let reply = frames6::frame(
+        &l3_from_rs6(RS1_6, CLIENT6),
+        &[],
+        132,
+        &sctp_packet(5001, 46000, 9, &[(INIT_ACK, &INIT_VALUE)]),
+    );
+    let (ext, _) = d.int(&reply);
+    assert_eq!(ext.len(), 1);
+    let l4 = &ext[0][14 + 40..];
+    let src = Ipv6Addr::from(<[u8; 16]>::try_from(&ext[0][14 + 8..14 + 24]).expect("16"));
+    assert_eq!((src, u16::from_be_bytes([l4[0], l4[1]])), (VIP6, 5000));
+    assert!(sctp_crc_ok(l4));
+}
