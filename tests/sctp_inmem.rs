@@ -160,6 +160,14 @@ fn only_an_init_opens_an_association() {
     // A reply of no association is dropped as one.
     let (ext, int) = d.int(&from_rs(RS1, CLIENT, 41000, &[(INIT_ACK, &INIT_VALUE)]));
     assert!(ext.is_empty() && int.is_empty());
+    // IP fragments of an SCTP packet are not reassembled (docs/ipvsadm.md).
+    let init = from_client(CLIENT, 41001, 0, &[(INIT, &INIT_VALUE)]);
+    for piece in cut(&init, 16) {
+        let (ext, int) = d.ext(&piece);
+        assert!(ext.is_empty() && int.is_empty());
+    }
+    assert_eq!(d.ctr(Ctr::DropFragment), 2);
+    assert!(d.conns(0).is_empty());
 }
 
 /// Without a port change the CRC32c is not touched (it covers no address):
