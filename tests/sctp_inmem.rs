@@ -304,3 +304,76 @@ fn ipv6_associations() {
     assert_eq!((src, u16::from_be_bytes([l4[0], l4[1]])), (VIP6, 5000));
     assert!(sctp_crc_ok(l4));
 }
+
+/// Sync: an established association is reported with IPVS's SCTP state
+/// number (ESTABLISHED is 8, `ip_vs_sync_conn_needed`), and a backup that
+/// takes it forwards the association's DATA to the same server, which its
+/// own rr would not have chosen.
+#[test]
+fn an_established_association_syncs_and_the_backup_keeps_it() {
+    use ringvs::sync::wire::{self, AnyConn};
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut master = lab(SERVICE);
+    master.shared.ha.set_master(true);
+    master.shared.bump();
+    // Two associations: rr gives the second to RS2; only it goes on to
+    // ESTABLISHED.
+    only_int(master.ext(&from_client(CLIENT, 47000, 0, &[(INIT, &INIT_VALUE)])));
+    only_int(master.ext(&from_client(CLIENT2, 47001, 0, &[(INIT, &INIT_VALUE)])));
+    only_ext(master.int(&from_rs(RS2, CLIENT2, 47001, &[(INIT_ACK, &INIT_VALUE)])));
+    only_int(master.ext(&from_client(CLIENT2, 47001, 7, &[(COOKIE_ECHO, &[1; 8])])));
+    only_ext(master.int(&from_rs(RS2, CLIENT2, 47001, &[(COOKIE_ACK, &[])])));
+    let datagrams =
+        ringvs::sync::daemon::messages(&master.sync, 3, wire::DEFAULT_MAXLEN).expect("buffer");
+    let conns: Vec<_> = datagrams
+        .iter()
+        .flat_map(|d| wire::parse(d, 3).expect("a message"))
+        .map(|e| e.expect("an entry"))
+        .filter_map(|e| match e {
+            AnyConn::V4(c) => Some((c.proto, c.state, c.caddr, c.cport, c.daddr, c.flags)),
+            AnyConn::V6(_) => None,
+        })
+        .collect();
+    // Masqueraded and active: no INACTIVE flag.
+    assert_eq!(
+        conns,
+        [(
+            132,
+            8,
+            CLIENT2,
+            47001,
+            RS2,
+            wire::nat_flags(false, State::SctpEstablished)
+        )]
+    );
+    assert_eq!(
+        conns[0].5 & wire::flags::INACTIVE,
+        0,
+        "not IP_VS_CONN_F_INACTIVE"
+    );
+
+    let mut backup = lab(SERVICE);
+    backup.shared.ha.set_standby(true);
+    backup.shared.bump();
+    let intake = backup.intake(3, &env());
+    for d in &datagrams {
+        intake.message(d);
+    }
+    assert_eq!(
+        intake.counters.conns_queued.load(Relaxed),
+        1,
+        "{:?}",
+        intake.counters.drops()
+    );
+    backup.shared.ha.set_standby(false);
+    backup.shared.bump();
+    backup.poll();
+    assert_eq!(state_of(&mut backup, 47001), Some(State::SctpEstablished));
+    let data = only_int(backup.ext(&from_client(
+        CLIENT2,
+        47001,
+        7,
+        &[(DATA, &[0, 0, 0, 2, 0, 0, 0, 0, b'o', b'k', 0, 0])],
+    )));
+    assert_eq!((data.dst, data.dport), (RS2, 5001));
+}
