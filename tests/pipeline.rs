@@ -2590,6 +2590,24 @@ fn quiesced_servers_keep_their_connections_and_expire_nodest_conn_reschedules_sy
     assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS2);
     assert_eq!(lab.ctr(Ctr::ConnExpired), 1);
     assert_eq!(lab.ctr(Ctr::ConnNew), 2);
+
+    // With `conn_reuse_mode` 0 the weight-0 case is off too: IPVS tests it
+    // inside `if (conn_reuse_mode && ... is_new_conn(...) && cp)`.
+    let env0 = Env {
+        sysctl: Sysctl {
+            expire_nodest_conn: true,
+            conn_reuse_mode: 0,
+            ..Sysctl::default()
+        },
+        ..inmem::env()
+    };
+    let mut lab = MemDirector::with_env(1, RR_80, env0, 1024);
+    lab.resolve_all();
+    establish_to(&mut lab, 40000, RS1);
+    set_weight(&mut lab, RS1, 0);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS1);
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 0);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 1);
 }
 
 /// Take the connection of `port` (established to `rs`) to TIME_WAIT: the real

@@ -377,3 +377,40 @@ fn an_established_association_syncs_and_the_backup_keeps_it() {
     )));
     assert_eq!((data.dst, data.dport), (RS2, 5001));
 }
+
+/// A local Linux sender over veth leaves the CRC32c to the device: the field
+/// is 0 and the ring says partial (AF_PACKET), or ringvs recognises it from
+/// the 0 (AF_XDP, `checksum::looks_partial`). Either way the INIT is
+/// forwarded with its CRC32c computed, even where the port stays.
+#[test]
+fn an_unfilled_crc_from_a_local_sender_is_computed() {
+    use ringvs::io::RxMeta;
+    for rules in [SERVICE, &SERVICE[..1]] {
+        let mut rules = rules.to_vec();
+        if rules.len() == 1 {
+            rules.push("-a --sctp-service 198.18.0.110:5000 -r 198.19.0.2:5000 -m");
+        }
+        let mut d = lab(&rules);
+        let mut init = from_client(CLIENT, 48000, 0, &[(INIT, &INIT_VALUE)]);
+        init[34 + 8..34 + 12].fill(0);
+        for (i, af_packet) in [true, false].into_iter().enumerate() {
+            let meta = RxMeta {
+                wire_len: init.len() as u32,
+                csum_partial: if af_packet {
+                    true
+                } else {
+                    ringvs::wire::checksum::looks_partial(&init)
+                },
+                ..RxMeta::default()
+            };
+            let mut frame = init.clone();
+            frame[34 + 1] = i as u8; // another client port each time
+            d.w().rx[Nic::Ext].push_with(&frame, meta);
+            // Parsed: its CRC32c checked.
+            let out = only_int(d.poll_take());
+            let port = if rules.len() == 2 { 5000 } else { 5001 };
+            assert_eq!(out.dport, port);
+        }
+        assert_eq!(d.ctr(Ctr::DropL4Checksum), 0);
+    }
+}

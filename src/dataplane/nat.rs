@@ -150,9 +150,10 @@ impl Core {
     /// 1. A TCP SYN or SCTP INIT (`is_new_conn`) meeting a connection that
     ///    ended, TIME_WAIT or CLOSE (SCTP: CLOSED), not controlled by a
     ///    persistence template (`is_new_conn_expected`),
-    ///    with `conn_reuse_mode` non-zero; or, with `expire_nodest_conn`, meeting
-    ///    a connection of a weight-0 server: the connection is expired now and
-    ///    the SYN scheduled as a new connection.
+    ///    with `conn_reuse_mode` non-zero; or, with `expire_nodest_conn` and
+    ///    `conn_reuse_mode` non-zero, meeting a connection of a weight-0
+    ///    server: the connection is expired now and the SYN scheduled as a
+    ///    new connection.
     /// 2. A connection whose real server is not available (removed from its
     ///    service): the packet is dropped and the connection kept
     ///    (`expire_nodest_conn` 0), or the connection is expired and the packet
@@ -178,10 +179,14 @@ impl Core {
     }
 
     /// Whether a SYN that found connection `c` expires it and is scheduled
-    /// anew (step 1 of [`Core::check_in`]).
+    /// anew (step 1 of [`Core::check_in`]). Both cases sit inside
+    /// `ip_vs_in_hook`'s test of `conn_reuse_mode`: with 0, neither applies.
     #[cold]
     fn reuse_reschedules<A: Family>(&self, c: &Conn<A>) -> bool {
         let s = self.env.sysctl;
+        if s.conn_reuse_mode == 0 {
+            return false;
+        }
         if s.expire_nodest_conn {
             let weight = A::conn_service(&self.snap.cfg, c)
                 .and_then(|svc| svc.entry.dests.iter().find(|d| d.id == c.dest()))
@@ -192,9 +197,7 @@ impl Core {
         }
         // The FIN_WAIT case of bit 2 needs a connection that sees no replies
         // (`IP_VS_CONN_F_NOOUTPUT`: DR/TUN), which NAT never has.
-        s.conn_reuse_mode != 0
-            && c.template == 0
-            && matches!(c.state, State::TimeWait | State::Close | State::SctpClosed)
+        c.template == 0 && matches!(c.state, State::TimeWait | State::Close | State::SctpClosed)
     }
 
     /// Track connection `idx` for a packet going `dir`, rewrite the packet and

@@ -258,8 +258,21 @@ impl Lab {
     }
 
     /// Offloads off on a veth end; TX checksum offload off unless `tx_csum`.
+    /// SCTP's segmentation too: a kernel with SCTP would otherwise send
+    /// super-packets of many chunks, longer than the MTU, as TCP's TSO does.
     fn offloads(ns: &str, ifname: &str, tx_csum: bool) -> Result<(), LabError> {
-        let mut args = vec!["-K", ifname, "gro", "off", "gso", "off", "tso", "off"];
+        let mut args = vec![
+            "-K",
+            ifname,
+            "gro",
+            "off",
+            "gso",
+            "off",
+            "tso",
+            "off",
+            "tx-sctp-segmentation",
+            "off",
+        ];
         if !tx_csum {
             args.extend(["tx", "off"]);
         }

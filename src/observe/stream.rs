@@ -248,6 +248,7 @@ fn proto_name(p: u8) -> String {
         1 => "icmp".into(),
         6 => "tcp".into(),
         17 => "udp".into(),
+        132 => "sctp".into(),
         p => format!("proto{p}"),
     }
 }

@@ -182,6 +182,11 @@ impl Delta {
 /// computes the same checksum, so a false positive costs CPU time, never a wrong
 /// frame. (AF_XDP does not report partial checksums; AF_PACKET does.) IPv4 and
 /// IPv6 frames alike; an IPv6 fragment or a bad extension-header chain never.
+///
+/// An SCTP packet whose CRC32c a sender left to the device (`csum_not_inet`:
+/// Linux's `sctp_packet_pack` zeroes the field, and veth offers
+/// `NETIF_F_SCTP_CRC`) holds 0 there; a complete CRC32c is 0 for one packet
+/// in 2^32, and computing it again gives the same.
 #[inline]
 pub fn looks_partial(frame: &[u8]) -> bool {
     use super::ethernet::{EthernetFrame, ethertype};
@@ -206,6 +211,7 @@ pub fn looks_partial(frame: &[u8]) -> bool {
     let at = match ip.protocol() {
         protocol::TCP => tcp::CHECKSUM_OFFSET,
         protocol::UDP => udp::CHECKSUM_OFFSET,
+        protocol::SCTP => return sctp_unfilled(ip.payload()),
         _ => return false,
     };
     let l4 = ip.payload();
@@ -235,6 +241,7 @@ fn looks_partial_v6(packet: &[u8]) -> bool {
     let at = match proto {
         next_header::TCP => tcp::CHECKSUM_OFFSET,
         next_header::UDP => udp::CHECKSUM_OFFSET,
+        next_header::SCTP => return sctp_unfilled(l4),
         _ => return false,
     };
     let Some(field) = l4.get(at..at + 2) else {
@@ -242,6 +249,12 @@ fn looks_partial_v6(packet: &[u8]) -> bool {
     };
     let pseudo = fold(pseudo_header_v6(ip.src(), ip.dst(), proto, l4.len() as u32));
     u16::from_be_bytes([field[0], field[1]]) == pseudo
+}
+
+/// Whether an SCTP packet's CRC32c field is 0 (see [`looks_partial`]).
+#[inline]
+fn sctp_unfilled(l4: &[u8]) -> bool {
+    l4.len() >= super::sctp::MIN_LEN && l4[8..12] == [0; 4]
 }
 
 #[cfg(test)]
@@ -821,5 +834,28 @@ mod test {
         let mut g = f.clone();
         g[12] = 0x86;
         assert!(!looks_partial(&g));
+    }
+
+    /// An SCTP packet whose sender left the CRC32c to the device holds 0
+    /// there: partial, until the CRC is filled; a packet cut before the
+    /// field, never.
+    #[test]
+    fn an_unfilled_sctp_crc_is_partial() {
+        let mut f = vec![0u8; 14 + 20 + 32];
+        f[12] = 0x08;
+        let ip = &mut f[14..];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&52u16.to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 132;
+        ip[20..24].copy_from_slice(&[0x9c, 0x40, 0x13, 0x88]);
+        ip[32..36].copy_from_slice(&[1, 0, 0, 20]);
+        assert!(looks_partial(&f));
+        crate::nat::rewrite::fill_l4_checksum(&mut f, 132);
+        assert!(!looks_partial(&f));
+        assert!(crate::wire::SctpPacket::new_unchecked(&f[34..]).verify_checksum());
+        let mut short = f[..14 + 20 + 10].to_vec();
+        short[14 + 2..14 + 4].copy_from_slice(&30u16.to_be_bytes());
+        assert!(!looks_partial(&short));
     }
 }

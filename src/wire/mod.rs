@@ -265,6 +265,15 @@ mod test {
                 u.fill_checksum(addr, addr);
                 prop_assert!(u.verify_checksum(addr, addr));
             }
+            if let Ok(mut p) = SctpPacket::new_checked(&mut bytes[..]) {
+                black_box((p.src_port(), p.dst_port(), p.verification_tag(), p.checksum()));
+                black_box((p.first_chunk(), p.chunk_at(usize::MAX - 1), p.chunk_at(1 << 20)));
+                black_box(crate::nat::state::sctp_event(&p));
+                p.set_src_port(1);
+                p.set_dst_port(2);
+                p.fill_checksum();
+                prop_assert!(p.verify_checksum());
+            }
             if let Ok(mut i) = Icmpv4Packet::new_checked(&mut bytes[..]) {
                 black_box((i.msg_type(), i.code(), i.echo_ident(), i.echo_seq()));
                 black_box((i.rest_of_header(), i.is_error(), i.data().len()));

@@ -39,8 +39,8 @@
 //! and then publishes its index with release ordering; the consumer reads the
 //! other side's index with acquire ordering before reading descriptors.
 //!
-//! What AF_XDP cannot tell: whether the sender left a TCP/UDP checksum to an
-//! offload (`CHECKSUM_PARTIAL`, seen on veth).
+//! What AF_XDP cannot tell: whether the sender left a TCP/UDP checksum or an
+//! SCTP CRC32c to an offload (`CHECKSUM_PARTIAL`, seen on veth).
 //! [`checksum::looks_partial`](crate::wire::checksum::looks_partial) recognises
 //! such a checksum from its value (see there), so the worker completes it as it
 //! does for an AF_PACKET frame marked `TP_STATUS_CSUMNOTREADY`.
