@@ -76,6 +76,9 @@ pub fn ip_frame(
     proto: u8,
     mut l4: Vec<u8>,
 ) -> Vec<u8> {
+    if proto == 132 {
+        ringvs::wire::SctpPacket::new_unchecked(&mut l4[..]).fill_checksum();
+    }
     let csum_at = match proto {
         6 => Some(16),
         17 => Some(6),
@@ -235,7 +238,56 @@ pub fn templates() -> Vec<(Nic, Vec<u8>)> {
     .chain(templates6())
     .chain(fragments(c, r))
     .chain(templates_ftp(c, r))
+    .chain(templates_sctp(c, r))
     .collect()
+}
+
+/// An SCTP association to the SCTP service (VIP:5000 → RS1:5001), in the
+/// order that takes each through: the client's INIT, the server's INIT
+/// ACK, the client's DATA, and a COOKIE ECHO with an ABORT bundled.
+fn templates_sctp(c: ([u8; 6], [u8; 6]), r: ([u8; 6], [u8; 6])) -> Vec<(Nic, Vec<u8>)> {
+    let packet = |sport: u16, dport: u16, vtag: u32, chunks: &[(u8, &[u8])]| {
+        let mut p = Vec::new();
+        p.extend_from_slice(&sport.to_be_bytes());
+        p.extend_from_slice(&dport.to_be_bytes());
+        p.extend_from_slice(&vtag.to_be_bytes());
+        p.extend_from_slice(&[0; 4]);
+        for (kind, value) in chunks {
+            p.extend_from_slice(&[*kind, 0]);
+            p.extend_from_slice(&((4 + value.len()) as u16).to_be_bytes());
+            p.extend_from_slice(value);
+            p.resize(p.len().next_multiple_of(4), 0);
+        }
+        p
+    };
+    let init = [
+        0x9e, 0x8d, 0x52, 0x25, 0, 0, 0x80, 0, 0, 1, 0, 1, 0, 0, 0, 1,
+    ];
+    let data = [0, 0, 0, 1, 0, 0, 0, 0, 0x68, 0x69, 0, 0];
+    vec![
+        (
+            Nic::Ext,
+            ip_frame(c, CLIENT, VIP, 132, packet(41000, 5000, 0, &[(1, &init)])),
+        ),
+        (
+            Nic::Int,
+            ip_frame(r, RS1, CLIENT, 132, packet(5001, 41000, 9, &[(2, &init)])),
+        ),
+        (
+            Nic::Ext,
+            ip_frame(c, CLIENT, VIP, 132, packet(41000, 5000, 7, &[(0, &data)])),
+        ),
+        (
+            Nic::Ext,
+            ip_frame(
+                c,
+                CLIENT,
+                VIP,
+                132,
+                packet(41000, 5000, 7, &[(10, &[1; 8]), (6, &[])]),
+            ),
+        ),
+    ]
 }
 
 /// The FTP helper's words on the established TCP connection (the harness
@@ -538,6 +590,9 @@ pub fn fix_checksums(f: &mut [u8]) {
     let dst = Ipv4Addr::new(f[30], f[31], f[32], f[33]);
     let proto = f[23];
     let l4 = &mut f[14 + ihl..ip_end];
+    if proto == 132 && l4.len() >= 12 {
+        return ringvs::wire::SctpPacket::new_unchecked(l4).fill_checksum();
+    }
     let at = match proto {
         6 if l4.len() >= 20 => 16,
         17 if l4.len() >= 8 => 6,
@@ -580,6 +635,9 @@ fn fix_checksums6(f: &mut [u8]) {
     let Some(l4) = f.get_mut(14 + up.offset..end) else {
         return;
     };
+    if up.protocol == 132 && l4.len() >= 12 {
+        return ringvs::wire::SctpPacket::new_unchecked(l4).fill_checksum();
+    }
     let at = match up.protocol {
         6 if l4.len() >= 20 => 16,
         17 if l4.len() >= 8 => 6,
@@ -637,6 +695,9 @@ fn config(extra: &[&str]) -> Config {
         "-a -u 198.18.0.110:5060 -r 198.19.0.2:5060 -m",
         "-A -u 198.18.0.110:5070 -s rr -p 60 --pe sip",
         "-a -u 198.18.0.110:5070 -r 198.19.0.2:5070 -m",
+        // SCTP: associations, their states and the CRC32c.
+        "-A --sctp-service 198.18.0.110:5000 -s rr",
+        "-a --sctp-service 198.18.0.110:5000 -r 198.19.0.2:5001 -m",
     ]
     .iter()
     .chain(extra)
