@@ -932,6 +932,59 @@ fn sctp_virtual_servers_load() {
     );
 }
 
+/// A `virtual_server fwmark`'s family, as keepalived's parser decides it:
+/// the first real server that is not tunnelled (a tunnel may cross
+/// families), else `persistence_granularity`'s form, else a family all the
+/// tunnelled servers share, else IPv4.
+#[test]
+fn a_fwmark_virtual_servers_family_is_keepalived_s() {
+    let t = TempDir::new("fwmark-family");
+    let load = |body: &str| {
+        let p = t.write(
+            "keepalived.conf",
+            &format!("virtual_server fwmark 3 {{\n  lb_algo rr\n  lb_kind NAT\n{body}}}\n"),
+        );
+        let l = load_as(&p, None).unwrap();
+        (
+            ringvs::config::format::format_save(&l.config, true, &Names::none()),
+            l.warnings,
+        )
+    };
+    // An IPv4 tunnelled server first: the IPv6 NAT one decides.
+    let (saved, warnings) = load(
+        "  mark_dest tcp:[2001:2:0:1::110]:80\n\
+         \x20 real_server 198.19.0.4 80 {\n    lvs_method TUN\n  }\n\
+         \x20 real_server 2001:2:0:2::2 80 {\n  }\n",
+    );
+    assert_eq!(warnings, Vec::<String>::new());
+    assert!(saved.starts_with("-A -f 3 -6 "), "{saved}");
+    assert!(saved.contains("-r 198.19.0.4:80 -i"), "{saved}");
+    assert!(saved.contains("-r [2001:2:0:2::2]:80 -m"), "{saved}");
+    // persistence_granularity without a dot, before any server: IPv6; the
+    // IPv4 NAT server after it is of the other family.
+    let (saved, warnings) = load(
+        "  persistence_timeout 60\n  persistence_granularity 64\n  mark_dest tcp:[2001:2:0:1::110]:80\n\
+         \x20 real_server 198.19.0.2 80 {\n  }\n\
+         \x20 real_server 2001:2:0:2::3 80 {\n  }\n",
+    );
+    assert!(saved.starts_with("-A -f 3 -6 "), "{saved}");
+    assert!(!saved.contains("198.19.0.2"), "{saved}");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    // Every server tunnelled, of both families: IPv4.
+    let (saved, _) = load(
+        "  lb_kind TUN\n  mark_dest tcp:198.18.0.110:80\n\
+         \x20 real_server 2001:2:0:2::2 80 {\n  }\n\
+         \x20 real_server 198.19.0.4 80 {\n  }\n",
+    );
+    assert!(saved.starts_with("-A -f 3 -s rr"), "{saved}");
+    // Every server tunnelled, all IPv6: IPv6.
+    let (saved, _) = load(
+        "  lb_kind TUN\n  mark_dest tcp:[2001:2:0:1::110]:80\n\
+         \x20 real_server 2001:2:0:2::2 80 {\n  }\n",
+    );
+    assert!(saved.starts_with("-A -f 3 -6 "), "{saved}");
+}
+
 #[test]
 fn fwmark_virtual_servers_take_their_mark_dest() {
     let t = TempDir::new("fwmark");

@@ -142,19 +142,59 @@ pub(super) fn fwmark(s: &Stmt) -> Result<Option<u32>, KaError> {
     }
 }
 
-/// Whether a `virtual_server fwmark` is IPv6: `ip_family inet6`, else its
-/// first real server's address, as keepalived decides it.
+/// Whether a `virtual_server fwmark` is IPv6, as keepalived decides it
+/// (`check_parser.c`), in the order of the block: the first of `ip_family`
+/// (`ip_family_handler`), `persistence_granularity` (`pgr_handler`: IPv4
+/// if it has a dot) and a real server that is not tunnelled
+/// (`rs_end_handler`; a tunnel may cross families); then a sorry server
+/// that is not tunnelled (`vs_end_handler`); then, all of them tunnelled,
+/// the family they share, else IPv4.
 pub(super) fn fwmark_v6(s: &Stmt) -> bool {
-    let first = |kw: &str| {
-        s.children()
-            .iter()
-            .find(|k| k.keyword() == kw)
-            .and_then(|k| k.args().first().cloned())
-    };
-    match first("ip_family").as_deref() {
-        Some(f) => f == "inet6",
-        None => first("real_server").is_some_and(|a| a.contains(':')),
+    let first_is = |k: &Stmt, v: &str| k.args().first().is_some_and(|a| a == v);
+    let v6 = |k: &Stmt| k.args().first().is_some_and(|a| a.contains(':'));
+    let mut af: Option<bool> = None;
+    // The virtual server's method so far: a real or sorry server takes it
+    // when it starts (`alloc_rs`, `alloc_ssvr`), its own `lvs_method` wins.
+    let mut vs_tun = false;
+    let mut sorry: Option<(bool, bool)> = None;
+    let mut servers = Vec::new();
+    for k in s.children() {
+        match k.keyword() {
+            "ip_family" if af.is_none() => af = Some(first_is(k, "inet6")),
+            "persistence_granularity" if af.is_none() => {
+                af = k.args().first().map(|g| !g.contains('.'));
+            }
+            "lb_kind" | "lvs_method" => vs_tun = first_is(k, "TUN"),
+            "real_server" => {
+                let tun = k
+                    .children()
+                    .iter()
+                    .rfind(|c| c.keyword() == "lvs_method")
+                    .map_or(vs_tun, |c| first_is(c, "TUN"));
+                if !tun && af.is_none() {
+                    af = Some(v6(k));
+                }
+                servers.push(v6(k));
+            }
+            "sorry_server" => sorry = Some((v6(k), vs_tun)),
+            "sorry_server_lvs_method" => {
+                if let Some(s) = &mut sorry {
+                    s.1 = first_is(k, "TUN");
+                }
+            }
+            _ => {}
+        }
     }
+    if let (None, Some((v6, false))) = (af, sorry) {
+        af = Some(v6);
+    }
+    af.unwrap_or_else(|| {
+        let mut all = sorry.map(|s| s.0).into_iter().chain(servers);
+        match all.next() {
+            Some(f) => all.all(|g| g == f) && f,
+            None => false,
+        }
+    })
 }
 
 /// An address and an optional port, as `virtual_server` and `real_server`
