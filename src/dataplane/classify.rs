@@ -222,33 +222,13 @@ fn fast6(data: &[u8], meta: RxMeta, mac: Mac, mtu: usize) -> Option<Segment6<'_>
     })
 }
 
-/// Whether a TCP segment or UDP datagram (headers already checked by [`ports`])
-/// carries a correct checksum. UDP's "no checksum" (0) is accepted. An SCTP
-/// packet's CRC32c covers no address.
+/// [`checksum::l4_ok`] of IPv4 addresses as the frame holds them.
 #[inline]
 fn l4_checksum_ok(proto: u8, src: u32, dst: u32, l4: &[u8]) -> bool {
-    let (src, dst) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
-    if proto == protocol::SCTP {
-        SctpPacket::new_unchecked(l4).verify_checksum()
-    } else if proto == protocol::UDP {
-        UdpPacket::new_unchecked(l4).verify_checksum(src, dst)
-    } else {
-        TcpPacket::new_unchecked(l4).verify_checksum(src, dst)
-    }
+    checksum::l4_ok(proto, Ipv4Addr::from(src), Ipv4Addr::from(dst), l4)
 }
 
-/// [`l4_checksum_ok`] over the IPv6 pseudo-header: UDP's 0 is invalid there
-/// (RFC 8200 §8.1).
-#[inline]
-fn l4_checksum_ok6(proto: u8, src: Ipv6Addr, dst: Ipv6Addr, l4: &[u8]) -> bool {
-    if proto == protocol::SCTP {
-        SctpPacket::new_unchecked(l4).verify_checksum()
-    } else if proto == protocol::UDP {
-        UdpPacket::new_unchecked(l4).verify_checksum_v6(src, dst)
-    } else {
-        TcpPacket::new_unchecked(l4).verify_checksum_v6(src, dst)
-    }
-}
+use checksum::l4_ok_v6 as l4_checksum_ok6;
 
 /// Whether `mac` is a multicast group an IPv6 node on Ethernet listens to
 /// for neighbor discovery: a solicited-node group (33:33:ff:…, RFC 4291

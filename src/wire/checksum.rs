@@ -251,6 +251,33 @@ fn looks_partial_v6(packet: &[u8]) -> bool {
     u16::from_be_bytes([field[0], field[1]]) == pseudo
 }
 
+/// Whether a TCP segment, UDP datagram or SCTP packet (its header checked
+/// complete) carries a correct checksum. UDP's "no checksum" (0) is
+/// accepted. An SCTP packet's CRC32c covers no address.
+#[inline]
+pub fn l4_ok(proto: u8, src: Ipv4Addr, dst: Ipv4Addr, l4: &[u8]) -> bool {
+    use super::ipv4::protocol;
+    use super::{SctpPacket, TcpPacket, UdpPacket};
+    match proto {
+        protocol::UDP => UdpPacket::new_unchecked(l4).verify_checksum(src, dst),
+        protocol::TCP => TcpPacket::new_unchecked(l4).verify_checksum(src, dst),
+        _ => SctpPacket::new_unchecked(l4).verify_checksum(),
+    }
+}
+
+/// [`l4_ok`] over the IPv6 pseudo-header: UDP's 0 is invalid there (RFC
+/// 8200 §8.1).
+#[inline]
+pub fn l4_ok_v6(proto: u8, src: Ipv6Addr, dst: Ipv6Addr, l4: &[u8]) -> bool {
+    use super::ipv4::protocol;
+    use super::{SctpPacket, TcpPacket, UdpPacket};
+    match proto {
+        protocol::UDP => UdpPacket::new_unchecked(l4).verify_checksum_v6(src, dst),
+        protocol::TCP => TcpPacket::new_unchecked(l4).verify_checksum_v6(src, dst),
+        _ => SctpPacket::new_unchecked(l4).verify_checksum(),
+    }
+}
+
 /// Whether an SCTP packet's CRC32c field is 0 (see [`looks_partial`]).
 #[inline]
 fn sctp_unfilled(l4: &[u8]) -> bool {
