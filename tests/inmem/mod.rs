@@ -951,17 +951,7 @@ pub fn sctp_crc_ok(l4: &[u8]) -> bool {
 /// An SCTP packet from `sport` to `dport` with verification tag `vtag` and
 /// `chunks` (each type and value, padded to 4 bytes), its CRC32c filled.
 pub fn sctp_packet(sport: u16, dport: u16, vtag: u32, chunks: &[(u8, &[u8])]) -> Vec<u8> {
-    let mut p = Vec::new();
-    p.extend_from_slice(&sport.to_be_bytes());
-    p.extend_from_slice(&dport.to_be_bytes());
-    p.extend_from_slice(&vtag.to_be_bytes());
-    p.extend_from_slice(&[0; 4]);
-    for (kind, value) in chunks {
-        p.extend_from_slice(&[*kind, 0]);
-        p.extend_from_slice(&((4 + value.len()) as u16).to_be_bytes());
-        p.extend_from_slice(value);
-        p.resize(p.len().next_multiple_of(4), 0);
-    }
+    let mut p = frames6::sctp_unfilled(sport, dport, vtag, chunks);
     let crc = crc32c::crc32c(&p);
     p[8..12].copy_from_slice(&crc.to_le_bytes());
     p

@@ -170,6 +170,26 @@ pub fn tcp_l4(
 
 /// A UDP datagram, checksum right, or 0 ("none", invalid in IPv6: RFC 8200
 /// section 8.1) when `zero_checksum`.
+/// An SCTP packet from `sport` to `dport` with verification tag `vtag` and
+/// `chunks` (each a type and its value, padded to 4 bytes), its CRC32c field
+/// left 0 for the caller to fill (the namespace tests and the fuzz harness
+/// fill it each their own way). SCTP's header has no pseudo-header and no
+/// family: IPv4 frames take it too.
+pub fn sctp_unfilled(sport: u16, dport: u16, vtag: u32, chunks: &[(u8, &[u8])]) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&dport.to_be_bytes());
+    p.extend_from_slice(&vtag.to_be_bytes());
+    p.extend_from_slice(&[0; 4]);
+    for (kind, value) in chunks {
+        p.extend_from_slice(&[*kind, 0]);
+        p.extend_from_slice(&((4 + value.len()) as u16).to_be_bytes());
+        p.extend_from_slice(value);
+        p.resize(p.len().next_multiple_of(4), 0);
+    }
+    p
+}
+
 pub fn udp(
     l: &L3,
     ext: &[Ext],
