@@ -213,9 +213,11 @@ counters! {
     DropTtl => "drop_ttl",
     /// Not TCP, UDP or ICMP (ICMPv6 over IPv6).
     DropProto => "drop_proto",
-    /// Truncated or inconsistent TCP/UDP header.
+    /// Truncated or inconsistent TCP/UDP header, or an SCTP packet without a
+    /// chunk.
     DropL4Malformed => "drop_l4_malformed",
-    /// TCP or UDP checksum wrong, or a UDP checksum of 0 over IPv6 (RFC 8200
+    /// TCP or UDP checksum or SCTP CRC32c wrong, or a UDP checksum of 0 over
+    /// IPv6 (RFC 8200
     /// §8.1: mandatory there); frames whose sender left it to an offload are
     /// completed instead, never checked.
     DropL4Checksum => "drop_l4_checksum",

@@ -907,10 +907,6 @@ fn connect_port_is_the_checks_port() {
     );
 }
 
-/// A `virtual_server fwmark` is a firewall-mark service that takes the
-/// packets of its `mark_dest` lines (ringvs's stand-in for the netfilter
-/// MARK rule), the same as `ringvs adm -A -f ... --mark-dest` makes; IPv6
-/// by `ip_family` or its first real server; a reload edits its rules.
 /// `protocol SCTP` (keepalived's `proto_handler`): an SCTP service, saved
 /// as ipvsadm saves it (`--sctp-service`, no short option).
 #[test]
@@ -933,8 +929,9 @@ fn sctp_virtual_servers_load() {
 }
 
 /// A `virtual_server fwmark`'s family, as keepalived's parser decides it:
-/// the first real server that is not tunnelled (a tunnel may cross
-/// families), else `persistence_granularity`'s form, else a family all the
+/// the first in the block of `ip_family`, `persistence_granularity` (IPv4
+/// with a dot) and a real server that is not tunnelled (a tunnel may cross
+/// families), then a sorry server that is not, then the family all the
 /// tunnelled servers share, else IPv4.
 #[test]
 fn a_fwmark_virtual_servers_family_is_keepalived_s() {
@@ -985,6 +982,67 @@ fn a_fwmark_virtual_servers_family_is_keepalived_s() {
     assert!(saved.starts_with("-A -f 3 -6 "), "{saved}");
 }
 
+/// A real server takes the virtual server's method as it stands when the
+/// server is read (`alloc_rs`); one read before any `lb_kind` takes the
+/// block's last but counts as not tunnelled for its family
+/// (`rs_end_handler`). A sorry server of the other family, not tunnelled,
+/// is skipped with a warning (`vs_end_handler`).
+#[test]
+fn a_servers_method_is_the_one_in_force_where_it_is_read() {
+    let t = TempDir::new("method-order");
+    let load = |body: &str| {
+        let p = t.write(
+            "keepalived.conf",
+            &format!("virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  protocol TCP\n{body}}}\n"),
+        );
+        let l = load_as(&p, None).unwrap();
+        (
+            ringvs::config::format::format_save(&l.config, true, &Names::none()),
+            l.warnings,
+        )
+    };
+    // An IPv6 server read before `lb_kind TUN`: not tunnelled when its
+    // family is checked, so skipped; the IPv4 one after it tunnelled.
+    let (saved, warnings) = load(
+        "  real_server 2001:2:0:2::2 80 {\n  }\n  lb_kind TUN\n  real_server 198.19.0.4 80 {\n  }\n",
+    );
+    assert!(!saved.contains("2001:2:0:2::2"), "{saved}");
+    assert!(saved.contains("-r 198.19.0.4:80 -i"), "{saved}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("2001:2:0:2::2") && w.contains("skipped")),
+        "{warnings:?}"
+    );
+    // `lb_kind TUN`, an IPv6 server (tunnelled: kept), `lb_kind NAT`, an
+    // IPv4 server (NAT): each keeps the method it was read under.
+    let (saved, warnings) = load(
+        "  lb_kind TUN\n  real_server 2001:2:0:2::2 80 {\n  }\n  lb_kind NAT\n  real_server 198.19.0.2 80 {\n  }\n",
+    );
+    assert_eq!(warnings, Vec::<String>::new());
+    assert!(saved.contains("-r [2001:2:0:2::2]:80 -i"), "{saved}");
+    assert!(saved.contains("-r 198.19.0.2:80 -m"), "{saved}");
+    // A server read before any `lb_kind` takes the last one (DR here).
+    let (saved, _) = load("  real_server 198.19.0.2 80 {\n  }\n  lb_kind DR\n");
+    assert!(saved.contains("-r 198.19.0.2:80 -g"), "{saved}");
+    // A NAT sorry server of the other family: skipped, not an error.
+    let (saved, warnings) = load(
+        "  lb_kind NAT\n  sorry_server 2001:2:0:2::9 80\n  real_server 198.19.0.2 80 {\n  }\n",
+    );
+    assert!(!saved.contains("2001:2:0:2::9"), "{saved}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("sorry_server 2001:2:0:2::9") && w.contains("skipped")),
+        "{warnings:?}"
+    );
+}
+
+/// A `virtual_server fwmark` is a firewall-mark service that takes the
+/// packets of its `mark_dest` lines (ringvs's stand-in for the netfilter
+/// MARK rule), the same as `ringvs adm -A -f ... --mark-dest` makes; its
+/// family as `a_fwmark_virtual_servers_family_is_keepalived_s` shows; a
+/// reload edits its rules.
 #[test]
 fn fwmark_virtual_servers_take_their_mark_dest() {
     let t = TempDir::new("fwmark");

@@ -612,7 +612,8 @@ mod test {
                 SctpClosed
             ]
         );
-        // DR: the client's INIT, COOKIE ECHO, DATA, SHUTDOWN COMPLETE.
+        // DR: the client's INIT, COOKIE ECHO, DATA, SHUTDOWN ACK (an
+        // ESTABLISHED association's SHUTDOWN ACK from the client closes it).
         assert_eq!(
             walk(&[
                 (Option::None, e::INIT),

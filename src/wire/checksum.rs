@@ -261,7 +261,8 @@ pub fn l4_ok(proto: u8, src: Ipv4Addr, dst: Ipv4Addr, l4: &[u8]) -> bool {
     match proto {
         protocol::UDP => UdpPacket::new_unchecked(l4).verify_checksum(src, dst),
         protocol::TCP => TcpPacket::new_unchecked(l4).verify_checksum(src, dst),
-        _ => SctpPacket::new_unchecked(l4).verify_checksum(),
+        protocol::SCTP => SctpPacket::new_unchecked(l4).verify_checksum(),
+        _ => false,
     }
 }
 
@@ -274,7 +275,8 @@ pub fn l4_ok_v6(proto: u8, src: Ipv6Addr, dst: Ipv6Addr, l4: &[u8]) -> bool {
     match proto {
         protocol::UDP => UdpPacket::new_unchecked(l4).verify_checksum_v6(src, dst),
         protocol::TCP => TcpPacket::new_unchecked(l4).verify_checksum_v6(src, dst),
-        _ => SctpPacket::new_unchecked(l4).verify_checksum(),
+        protocol::SCTP => SctpPacket::new_unchecked(l4).verify_checksum(),
+        _ => false,
     }
 }
 

@@ -19,9 +19,10 @@
 //!   reads them: after `TUN`, `type ipip|gue|gre`, `port N` (GUE's, required
 //!   for GUE and only there) and `nocsum|csum|remcsum` (not for IPIP;
 //!   `remcsum` only for GUE); a real server without its own takes the
-//!   virtual server's, wherever in the block it is written (keepalived copies
-//!   it when the real server is read and again in `validate_check_config`);
-//!   neither: NAT with a warning. Tunnel words after `NAT` or `DR` are checked
+//!   virtual server's as it stands when the real server is read
+//!   (`alloc_rs`), else the block's last (`validate_check_config` fills in
+//!   the servers read before any; `rs_end_handler` counts those as not
+//!   tunnelled when it checks their family); neither: NAT with a warning. Tunnel words after `NAT` or `DR` are checked
 //!   and ignored with a warning (keepalived stores them unused). The real
 //!   server keeps its own port (the kernel stores it; `ipvsadm -a` would
 //!   replace it with the service's); for DR and TUN it is where its health
@@ -187,7 +188,15 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
             continue;
         }
         match k.keyword() {
-            "real_server" => servers.push(real_server(cx, k)?),
+            // A real server takes the method the virtual server has when
+            // it is read (`alloc_rs`); without one yet, the block's last
+            // (`validate_check_config`), and it counts as not tunnelled
+            // for its family (`rs_end_handler`).
+            "real_server" => {
+                let mut r = real_server(cx, k)?;
+                r.forward = r.forward.or(forward);
+                servers.push(r);
+            }
             "mark_dest" if mark.is_some() => {
                 let v = cx.value(k)?;
                 marks.push(
@@ -258,12 +267,8 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
             }
             "sorry_server" => {
                 cx.no_more(k, 2);
-                let (a, p) = addr_port(k, "sorry_server")?;
-                if a.is_ipv6() != addr.is_ipv6() {
-                    let e = format!("sorry_server {a}: not of the virtual server's family");
-                    return Err(KaError::at(&k.pos, e));
-                }
-                sorry = Some((k, (a, p)));
+                // Its method so far, as a real server's (`alloc_ssvr`).
+                sorry = Some((k, addr_port(k, "sorry_server")?, forward));
             }
             // keepalived takes these after `sorry_server` only (a
             // configuration error before it), `sorry_server_inhibit` with no
@@ -298,7 +303,7 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
         }
     }
     let port = port.unwrap_or(0);
-    let servers = same_family(cx, addr, servers, forward.unwrap_or_default());
+    let servers = same_family(cx, addr, servers);
     if servers.is_empty() {
         let name = mark.map_or(format!("{addr} {port}"), |m| format!("fwmark {m}"));
         cx.w.at(
@@ -371,13 +376,25 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
         }
         o => o.is_some(),
     };
+    // keepalived's sorry server takes the virtual server's method and port
+    // unless told otherwise; ringvs's `-S` has no tunnel for it. One of the
+    // other family that is not tunnelled is skipped (`vs_end_handler`).
+    let sorry_method = |then: Option<Forward>| sorry_forward.map(|f| f.1).or(then);
     let sorry = match sorry {
-        // keepalived's sorry server takes the virtual server's method and
-        // port unless told otherwise; ringvs's `-S` has no tunnel for it.
-        Some((k, (addr, p))) => Some(SorryOpts {
+        Some((k, (a, _), then))
+            if a.is_ipv6() != addr.is_ipv6()
+                && !matches!(sorry_method(then), Some(Forward::Tunnel(_))) =>
+        {
+            let e = format!(
+                "sorry_server {a}: address family of virtual server and sorry server don't match, skipped (as keepalived does)"
+            );
+            cx.w.at(&k.pos, e);
+            None
+        }
+        Some((k, (addr, p), then)) => Some(SorryOpts {
             addr,
             port: p.unwrap_or(port),
-            forward: match sorry_forward.map_or(forward.unwrap_or_default(), |f| f.1) {
+            forward: match sorry_method(then).or(forward).unwrap_or_default() {
                 Forward::Tunnel(_) => {
                     let k = sorry_forward.map_or(k, |f| f.0);
                     return Err(KaError::at(
@@ -510,17 +527,12 @@ fn servers_of(
 
 /// The real servers of the virtual server at `vs_addr` that keepalived
 /// keeps: those of its family, and tunnelled ones of the other
-/// (`rs_end_handler`); the others are skipped with a warning. `vs_forward`
-/// is the virtual server's method, for a real server without its own.
-fn same_family(
-    cx: &mut Cx<'_>,
-    vs_addr: IpAddr,
-    servers: Vec<RsDraft>,
-    vs_forward: Forward,
-) -> Vec<RsDraft> {
+/// (`rs_end_handler`); the others are skipped with a warning.
+fn same_family(cx: &mut Cx<'_>, vs_addr: IpAddr, servers: Vec<RsDraft>) -> Vec<RsDraft> {
     let mut kept = Vec::with_capacity(servers.len());
     for r in servers {
-        let tunnel = matches!(r.forward.unwrap_or(vs_forward), Forward::Tunnel(_));
+        // A method not known when the server was read is none here.
+        let tunnel = matches!(r.forward, Some(Forward::Tunnel(_)));
         if r.addr.is_ipv6() != vs_addr.is_ipv6() && !tunnel {
             cx.w.at(
                 &r.pos,
