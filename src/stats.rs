@@ -211,7 +211,7 @@ counters! {
     DropExtHeader => "drop_ext_header",
     /// TTL (IPv6: hop limit) would reach 0 on forwarding.
     DropTtl => "drop_ttl",
-    /// Not TCP, UDP or ICMP (ICMPv6 over IPv6).
+    /// Not TCP, UDP, SCTP or ICMP (ICMPv6 over IPv6).
     DropProto => "drop_proto",
     /// Truncated or inconsistent TCP/UDP header, or an SCTP packet without a
     /// chunk.
