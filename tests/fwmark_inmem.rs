@@ -301,13 +301,7 @@ fn a_marks_templates_sync_as_ipvs_and_a_backup_keeps_its_clients() {
     };
     let (a, b) = (handshake(CLIENT), handshake(CLIENT2));
     assert_ne!(a, b);
-    let datagrams =
-        ringvs::sync::daemon::messages(&master.sync, 3, wire::DEFAULT_MAXLEN).expect("buffer");
-    let entries: Vec<AnyConn> = datagrams
-        .iter()
-        .flat_map(|d| wire::parse(d, 3).expect("a message"))
-        .map(|e| e.expect("an entry"))
-        .collect();
+    let (datagrams, entries) = master.synced(3);
     let templates: Vec<_> = entries
         .iter()
         .filter_map(|e| match e {

@@ -928,6 +928,16 @@ fn sctp_virtual_servers_load() {
     );
 }
 
+/// `conf` loaded from a keepalived.conf in `t`: its `-S -n` and warnings.
+fn saved_and_warnings(t: &TempDir, conf: &str) -> (String, Vec<String>) {
+    let p = t.write("keepalived.conf", conf);
+    let l = load_as(&p, None).unwrap();
+    (
+        ringvs::config::format::format_save(&l.config, true, &Names::none()),
+        l.warnings,
+    )
+}
+
 /// A `virtual_server fwmark`'s family, as keepalived's parser decides it:
 /// the first in the block of `ip_family`, `persistence_granularity` (IPv4
 /// with a dot) and a real server that is not tunnelled (a tunnel may cross
@@ -937,14 +947,9 @@ fn sctp_virtual_servers_load() {
 fn a_fwmark_virtual_servers_family_is_keepalived_s() {
     let t = TempDir::new("fwmark-family");
     let load = |body: &str| {
-        let p = t.write(
-            "keepalived.conf",
+        saved_and_warnings(
+            &t,
             &format!("virtual_server fwmark 3 {{\n  lb_algo rr\n  lb_kind NAT\n{body}}}\n"),
-        );
-        let l = load_as(&p, None).unwrap();
-        (
-            ringvs::config::format::format_save(&l.config, true, &Names::none()),
-            l.warnings,
         )
     };
     // An IPv4 tunnelled server first: the IPv6 NAT one decides.
@@ -991,14 +996,9 @@ fn a_fwmark_virtual_servers_family_is_keepalived_s() {
 fn a_servers_method_is_the_one_in_force_where_it_is_read() {
     let t = TempDir::new("method-order");
     let load = |body: &str| {
-        let p = t.write(
-            "keepalived.conf",
+        saved_and_warnings(
+            &t,
             &format!("virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  protocol TCP\n{body}}}\n"),
-        );
-        let l = load_as(&p, None).unwrap();
-        (
-            ringvs::config::format::format_save(&l.config, true, &Names::none()),
-            l.warnings,
         )
     };
     // An IPv6 server read before `lb_kind TUN`: not tunnelled when its

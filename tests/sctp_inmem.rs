@@ -323,12 +323,9 @@ fn an_established_association_syncs_and_the_backup_keeps_it() {
     only_ext(master.int(&from_rs(RS2, CLIENT2, 47001, &[(INIT_ACK, &INIT_VALUE)])));
     only_int(master.ext(&from_client(CLIENT2, 47001, 7, &[(COOKIE_ECHO, &[1; 8])])));
     only_ext(master.int(&from_rs(RS2, CLIENT2, 47001, &[(COOKIE_ACK, &[])])));
-    let datagrams =
-        ringvs::sync::daemon::messages(&master.sync, 3, wire::DEFAULT_MAXLEN).expect("buffer");
-    let conns: Vec<_> = datagrams
-        .iter()
-        .flat_map(|d| wire::parse(d, 3).expect("a message"))
-        .map(|e| e.expect("an entry"))
+    let (datagrams, entries) = master.synced(3);
+    let conns: Vec<_> = entries
+        .into_iter()
         .filter_map(|e| match e {
             AnyConn::V4(c) => Some((c.proto, c.state, c.caddr, c.cport, c.daddr, c.flags)),
             AnyConn::V6(_) => None,

@@ -59,6 +59,13 @@ impl Proto {
         }
     }
 
+    /// The protocol named `name` in either case (`tcp`, `UDP`, `Sctp`).
+    pub fn from_name(name: &str) -> Option<Proto> {
+        [Proto::Tcp, Proto::Udp, Proto::Sctp]
+            .into_iter()
+            .find(|p| p.lower().eq_ignore_ascii_case(name))
+    }
+
     /// The ipvsadm option that selects this protocol: `-t`, `-u` or
     /// `--sctp-service` (which has no short form).
     pub fn option(self) -> &'static str {

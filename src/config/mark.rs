@@ -181,12 +181,8 @@ impl FromStr for MarkDest {
 
     fn from_str(arg: &str) -> Result<Self, AdmError> {
         let (proto, rest) = arg.split_once(':').ok_or_else(|| bad(arg, "no protocol"))?;
-        let proto = match proto.to_ascii_lowercase().as_str() {
-            "tcp" => Proto::Tcp,
-            "udp" => Proto::Udp,
-            "sctp" => Proto::Sctp,
-            _ => return Err(bad(arg, "the protocol is tcp, udp or sctp")),
-        };
+        let proto =
+            Proto::from_name(proto).ok_or_else(|| bad(arg, "the protocol is tcp, udp or sctp"))?;
         // The address: bracketed for IPv6, else up to a '/' or ':'.
         let (addr, rest): (IpAddr, &str) = if let Some(r) = rest.strip_prefix('[') {
             let (a, r) = r.split_once(']').ok_or_else(|| bad(arg, "no closing ]"))?;

@@ -81,11 +81,8 @@ impl Names {
             let Ok(port) = port.parse::<u16>() else {
                 continue;
             };
-            let proto = match proto {
-                "tcp" => Proto::Tcp,
-                "udp" => Proto::Udp,
-                "sctp" => Proto::Sctp,
-                _ => continue,
+            let Some(proto) = Proto::from_name(proto) else {
+                continue;
             };
             n.by_port
                 .entry((port, proto))

@@ -245,6 +245,20 @@ impl MemDirector {
     /// backup daemon runs on each datagram) for backup `syncid`, queueing to
     /// these workers; `env` is the director's (its owner function and
     /// IPv6 switch).
+    /// What a master's sync daemon would send for `syncid` now: its
+    /// datagrams, and the entries they carry parsed back.
+    pub fn synced(&self, syncid: u8) -> (Vec<Vec<u8>>, Vec<ringvs::sync::wire::AnyConn>) {
+        use ringvs::sync::wire;
+        let datagrams = ringvs::sync::daemon::messages(&self.sync, syncid, wire::DEFAULT_MAXLEN)
+            .expect("buffer");
+        let entries = datagrams
+            .iter()
+            .flat_map(|d| wire::parse(d, syncid).expect("a message"))
+            .map(|e| e.expect("an entry"))
+            .collect();
+        (datagrams, entries)
+    }
+
     pub fn intake(&self, syncid: u8, env: &Env) -> ringvs::sync::daemon::Intake {
         let ports = ringvs::dataplane::sync::SyncPorts {
             reports: vec![],

@@ -62,7 +62,7 @@ use super::super::{
 };
 use super::check::{self, Checker, ServerCheck, Times};
 use super::lexer::Stmt;
-use super::values::{Cx, addr_port, forwarding, fwmark, fwmark_v6};
+use super::values::{Cx, addr_port, forwarding, fwmark, fwmark_v6, granularity};
 use super::{KaError, Pos};
 
 /// Largest `uthreshold`/`lthreshold` (as `ipvsadm -x`/`-y`).
@@ -548,31 +548,6 @@ fn same_family(cx: &mut Cx<'_>, vs_addr: IpAddr, servers: Vec<RsDraft>) -> Vec<R
     kept
 }
 
-/// `persistence_granularity` of the virtual server at `vs_addr`: a netmask
-/// for IPv4, a prefix length 1..128 for IPv6 (keepalived's `pgr_handler`).
-fn granularity(cx: &mut Cx<'_>, k: &Stmt, vs_addr: IpAddr) -> Result<Netmask, KaError> {
-    let v = cx.value(k)?;
-    if vs_addr.is_ipv6() {
-        return v
-            .parse::<u8>()
-            .ok()
-            .filter(|p| (1..=128).contains(p))
-            .map(Netmask::V6)
-            .ok_or_else(|| {
-                KaError::at(
-                    &k.pos,
-                    format!("persistence_granularity {v}: not an IPv6 prefix length (1..128)"),
-                )
-            });
-    }
-    v.parse::<Ipv4Addr>().map(Netmask::V4).map_err(|_| {
-        KaError::at(
-            &k.pos,
-            format!("persistence_granularity {v}: not an IPv4 netmask"),
-        )
-    })
-}
-
 /// The scheduler flags of `flags` for the scheduler `sched`.
 fn sched_flags(cx: &mut Cx<'_>, sched: Scheduler, flags: &[&Stmt]) -> SchedFlags {
     let mut f = SchedFlags::default();
@@ -602,16 +577,10 @@ fn sched_flags(cx: &mut Cx<'_>, sched: Scheduler, flags: &[&Stmt]) -> SchedFlags
 }
 
 fn protocol(cx: &mut Cx<'_>, k: &Stmt) -> Result<Proto, KaError> {
+    // `proto_handler`: `strcasecmp`.
     let v = cx.value(k)?;
-    match v.to_ascii_uppercase().as_str() {
-        "TCP" => Ok(Proto::Tcp),
-        "UDP" => Ok(Proto::Udp),
-        "SCTP" => Ok(Proto::Sctp),
-        _ => Err(KaError::at(
-            &k.pos,
-            format!("protocol {v}: not TCP, UDP or SCTP"),
-        )),
-    }
+    Proto::from_name(v)
+        .ok_or_else(|| KaError::at(&k.pos, format!("protocol {v}: not TCP, UDP or SCTP")))
 }
 
 /// `tun_type`, `tun_port`, `tun_flags`: ipvsadm's tunnel options spelled as

@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::super::{Forward, TunCsum, TunKind, Tunnel};
+use super::super::{Forward, Netmask, TunCsum, TunKind, Tunnel};
 use super::lexer::Stmt;
 use super::{KaError, Warnings};
 
@@ -194,6 +194,31 @@ pub(super) fn fwmark_v6(s: &Stmt) -> bool {
             Some(f) => all.all(|g| g == f) && f,
             None => false,
         }
+    })
+}
+
+/// `persistence_granularity` of the virtual server at `vs_addr`: a netmask
+/// for IPv4, a prefix length 1..128 for IPv6 (keepalived's `pgr_handler`).
+pub(super) fn granularity(cx: &mut Cx<'_>, k: &Stmt, vs_addr: IpAddr) -> Result<Netmask, KaError> {
+    let v = cx.value(k)?;
+    if vs_addr.is_ipv6() {
+        return v
+            .parse::<u8>()
+            .ok()
+            .filter(|p| (1..=128).contains(p))
+            .map(Netmask::V6)
+            .ok_or_else(|| {
+                KaError::at(
+                    &k.pos,
+                    format!("persistence_granularity {v}: not an IPv6 prefix length (1..128)"),
+                )
+            });
+    }
+    v.parse::<Ipv4Addr>().map(Netmask::V4).map_err(|_| {
+        KaError::at(
+            &k.pos,
+            format!("persistence_granularity {v}: not an IPv4 netmask"),
+        )
     })
 }
 
