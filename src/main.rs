@@ -301,6 +301,17 @@ struct RunArgs {
     /// FIFO's path as its last argument, to read the lines
     #[arg(long, value_name = "COMMAND", requires = "notify_fifo")]
     notify_fifo_script: Option<String>,
+    /// keepalived's script_user: notify scripts, MISC_CHECK commands and the
+    /// FIFO's script run as this user (and its primary group, or GROUP).
+    /// Default: the file's script_user, else user keepalived_script if the
+    /// host has it, else ringvs's own (docs/health.md)
+    #[arg(long, value_name = "USER[:GROUP]")]
+    script_user: Option<ringvs::config::ScriptUser>,
+    /// keepalived's enable_script_security: a script that would run as root
+    /// from a file or directory that is not root's, or that others may write,
+    /// is not run
+    #[arg(long)]
+    script_security: bool,
     /// The director's role in an active/standby pair: a standby answers no ARP
     /// or ping for its addresses, forwards nothing and runs no health checks;
     /// it keeps its rules and the connections the sync daemon gives it, and
@@ -491,6 +502,10 @@ fn cmd_run(a: RunArgs) -> ExitCode {
     let opts = RunOptions {
         notify_fifo: a.notify_fifo,
         notify_fifo_script,
+        scripts: ringvs::config::keepalived::ScriptSettings {
+            user: a.script_user,
+            security: a.script_security,
+        },
         ftp,
         ext: a.ext,
         ext_net,

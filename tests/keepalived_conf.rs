@@ -11,7 +11,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use ringvs::config::keepalived::{LoadOptions, Loaded, apply_differences, load, load_with};
+use ringvs::config::keepalived::{
+    LoadOptions, Loaded, ScriptSettings, apply_differences, load, load_with,
+};
 use ringvs::config::names::Names;
 use ringvs::config::{
     CheckKind, Config, DnsCheck, DnsType, Forward, HealthCheck, HttpCheck, HttpUrl, Proto, Quorum,
@@ -1155,9 +1157,9 @@ fn later_urls_share_the_first_urls_host() {
 /// `MISC_CHECK` (`misc_path`, `misc_timeout`, `misc_dynamic`, its default
 /// of no retry): each real server's `misc_path` is its own `--misc-path`,
 /// the service's check that of the first; one quoted word or several make
-/// the command alike; a `user`, a missing `misc_path` or a global
-/// `script_user` leave it unrun, with a warning; a changed `misc_timeout`
-/// between servers is named.
+/// the command alike; a `user` or a missing `misc_path` leave it unrun,
+/// with a warning; a global `script_user` is the file's, for the director
+/// to run it as; a changed `misc_timeout` between servers is named.
 #[test]
 fn misc_checks_are_read() {
     let t = TempDir::new("misccheck");
@@ -1217,7 +1219,7 @@ fn misc_checks_are_read() {
             "router_id lb1",
             "      misc_path /bin/c\n      user nobody",
             true,
-            ":18: user (in MISC_CHECK): keepalived runs the script as that user; ringvs runs scripts as its own user, so this check is not run",
+            ":18: user (in MISC_CHECK): keepalived runs the script as that user; ringvs runs every script as its script user (script_user, --script-user), so this check is not run",
         ),
         (
             "router_id lb1",
@@ -1230,12 +1232,6 @@ fn misc_checks_are_read() {
             "      misc_path /bin/c\n      misc_timeout 4\n      misc_dynamic",
             true,
             ":15: real_server 198.19.0.3:80: its check differs (misc_timeout) from the one of",
-        ),
-        (
-            "script_user nobody",
-            "      misc_path /bin/c",
-            false,
-            ":2: script_user: keepalived runs MISC_CHECK scripts as another user or after checking them; ringvs runs them as its own user, so the MISC_CHECKs of 1 virtual server(s) are not run (their real servers are not checked)",
         ),
     ] {
         let rs2 = "      misc_path /bin/c\n      misc_timeout 3\n      misc_dynamic";
@@ -1295,7 +1291,7 @@ fn notify_scripts_are_read_and_reloaded() {
                 "{f}:3: lvs_notify_fifo_script (in global_defs): not applied by ringvs, give it to 'ringvs run --notify-fifo-script'"
             ),
             format!(
-                "{f}:18: notify_down: runs as user nobody in keepalived; ringvs runs scripts as its own user, so this one is not run"
+                "{f}:18: notify_down: runs as user nobody in keepalived; ringvs runs every script as its script user (script_user, --script-user), so this one is not run"
             ),
         ]
     );
@@ -1350,19 +1346,41 @@ fn notify_scripts_are_read_and_reloaded() {
         s.server_scripts(rip(2).into(), 80).down.unwrap().words(),
         ["/bin/echo", "a", "b\tc"]
     );
-    // With keepalived's script user (or script security), no script is
-    // run rather than run as ringvs's user (root).
-    for user in ["script_user nobody", "enable_script_security"] {
+    // keepalived's script user and script security are the file's, for the
+    // director to run its scripts under (`health::scripts`); the scripts
+    // stay. A later `script_user` wins; one without a user is skipped.
+    for (user, want) in [
+        (
+            "script_user nobody",
+            ScriptSettings {
+                user: Some("nobody".parse().unwrap()),
+                security: false,
+            },
+        ),
+        (
+            "enable_script_security\n  script_user root\n  script_user nobody nogroup",
+            ScriptSettings {
+                user: Some("nobody:nogroup".parse().unwrap()),
+                security: true,
+            },
+        ),
+        (
+            "script_user\n  enable_script_security",
+            ScriptSettings {
+                user: None,
+                security: true,
+            },
+        ),
+    ] {
         t.write("keepalived.conf", &conf("\"/bin/n 2 down\"", user));
         let l = load_as(&p, None).unwrap();
         let s = l.config.service(&key).unwrap();
-        assert!(s.quorum_scripts.is_empty() && s.server_scripts.is_empty());
-        let kw = user.split(' ').next().unwrap();
+        assert!(s.quorum_scripts.notifies() && !s.server_scripts.is_empty());
+        assert_eq!(l.scripts, want, "{user}");
+        let skipped = format!("{f}:3: script_user: needs USER [GROUP], skipped");
         assert_eq!(
-            l.warnings[1],
-            format!(
-                "{f}:3: {kw}: keepalived runs notify scripts as another user or after checking them; ringvs runs them as its own user, so the notify scripts of 2 real or virtual server(s) are not run"
-            )
+            l.warnings.contains(&skipped),
+            user.starts_with("script_user\n")
         );
     }
 }

@@ -452,3 +452,87 @@ fn scripts_run_and_the_fifo_is_written_as_servers_go_and_come() {
     assert!(!fifo.exists(), "the FIFO the director made is removed");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// keepalived's script user and script security on a real director: the
+/// file says `script_user root` and `enable_script_security`, and `ringvs
+/// run --script-user nobody:nogroup` wins over its user, so rs1's
+/// `notify_down` and the `quorum_down` run as 65534:65534; rs2's
+/// `notify_down`, a file only root may execute, is dropped as the file
+/// loads (it is not in the rules) and so never runs.
+#[test]
+fn scripts_run_as_the_script_user_and_the_ones_it_cannot_run_are_dropped() {
+    let dir = std::env::temp_dir().join(format!("ringvs-script-user-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let _rm = RemoveDir(dir.clone());
+    let mode = |p: &std::path::Path, m: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    // The scripts' user may write here (sticky, as /tmp).
+    mode(&dir, 0o1777);
+    let out = dir.join("out");
+    std::fs::write(&out, "").unwrap();
+    mode(&out, 0o666);
+    let said = dir.join("said.sh");
+    let o = out.display();
+    std::fs::write(
+        &said,
+        format!("#!/bin/sh\necho \"$(id -u):$(id -g) $1\" >> {o}\n"),
+    )
+    .unwrap();
+    mode(&said, 0o755);
+    let denied = dir.join("denied.sh");
+    std::fs::write(&denied, format!("#!/bin/sh\necho denied >> {o}\n")).unwrap();
+    mode(&denied, 0o700);
+    let (s, d) = (said.display(), denied.display());
+    let (vip, rs1, rs2) = (lab::VIP, lab::rs_addr(1), lab::rs_addr(2));
+    let check = "    TCP_CHECK {\n      connect_timeout 1\n      retry 0\n      delay_before_retry 1\n    }";
+    let conf = format!(
+        "global_defs {{\n  script_user root\n  enable_script_security\n}}\n\
+         virtual_server {vip} 80 {{\n  delay_loop 1\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+         \x20 quorum_down \"{s} quorum-down\"\n\
+         \x20 real_server {rs1} 80 {{\n    notify_down \"{s} rs1-down\"\n{check}\n  }}\n\
+         \x20 real_server {rs2} 80 {{\n    notify_down \"{d}\"\n{check}\n  }}\n}}\n"
+    );
+    let path = dir.join("keepalived.conf");
+    std::fs::write(&path, conf).unwrap();
+    let p = path.display().to_string();
+    let Some(NsDirector { lab, control }) = Scenario::new("scruser")
+        .director_args(&["--keepalived", &p, "--script-user", "nobody:nogroup"])
+        .start()
+    else {
+        return;
+    };
+    let rules = adm(&control, &["-S", "-n"]);
+    assert!(rules.contains(&format!("{s} rs1-down")), "{rules}");
+    assert!(rules.contains(&format!("{s} quorum-down")), "{rules}");
+    assert!(
+        !rules.contains(&d.to_string()),
+        "dropped as it loads: {rules}"
+    );
+    let ran = || {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        text.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    let limit = Duration::from_secs(8);
+    kill_all_in(&lab.ns_rs(1));
+    wait_lines("scripts", limit, ran, &["65534:65534 rs1-down"]);
+    kill_all_in(&lab.ns_rs(2));
+    wait_lines("scripts", limit, ran, &["65534:65534 quorum-down"]);
+    assert_eq!(
+        ran(),
+        ["65534:65534 rs1-down", "65534:65534 quorum-down"],
+        "as the script user, and nothing else"
+    );
+    drop(lab);
+}
+
+/// Removes a directory when dropped (also when the test fails).
+struct RemoveDir(std::path::PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

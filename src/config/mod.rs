@@ -59,7 +59,7 @@ pub use key::{Netmask, Proto, ServiceKey};
 pub use mark::{
     MAX_MARK_DESTS, MarkDest, addr6_mark, mark_addr6, mask_bits_v4, mask_bits_v6, ports_have,
 };
-pub use notify::{MAX_SCRIPT, Script, Scripts, ServerScripts, split_words, unescape};
+pub use notify::{MAX_SCRIPT, Script, ScriptUser, Scripts, ServerScripts, split_words, unescape};
 pub use pe::PersistEngine;
 use serde::{Deserialize, Serialize};
 pub use sorry::{Quorum, SorryOpts, SorryServer};

@@ -19,8 +19,10 @@
 use super::{AdmError, Config, Service, ServiceKey};
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
+use std::fmt;
 use std::net::IpAddr;
 use std::os::unix::ffi::OsStringExt;
+use std::str::FromStr;
 
 /// Longest script, in bytes as written.
 pub const MAX_SCRIPT: usize = 1024;
@@ -299,21 +301,70 @@ impl Config {
         n
     }
 
-    /// Takes service `key`'s `--check misc` away, with its real servers'
-    /// `--misc-path`; whether it had one.
-    pub fn drop_misc_check(&mut self, key: &ServiceKey) -> bool {
-        let Some(svc) = self.service_mut(key) else {
-            return false;
-        };
-        if !svc.check.as_ref().is_some_and(|c| c.kind.is_command()) {
-            return false;
+    /// Keeps the scripts `ok` accepts and drops the others, saying which
+    /// and why, one line each: a notify script is not run; a `--check misc`
+    /// command takes its check with it (its servers are then not checked, as
+    /// keepalived deletes a checker whose script it refuses); a server's own
+    /// `--misc-path`, only itself (the service's command runs for it).
+    pub fn retain_scripts(
+        &mut self,
+        mut ok: impl FnMut(&Script) -> Result<(), String>,
+    ) -> Vec<String> {
+        fn keep(
+            ok: &mut impl FnMut(&Script) -> Result<(), String>,
+            what: &str,
+            s: &mut Option<Script>,
+            out: &mut Vec<String>,
+        ) {
+            if let Some(e) = s.as_ref().and_then(|s| ok(s).err()) {
+                out.push(format!("{what}: {e}; not run"));
+                *s = None;
+            }
         }
-        svc.check = None;
-        for s in &mut svc.server_scripts {
-            s.scripts.check = None;
+        let mut out = Vec::new();
+        for svc in &mut self.services {
+            let name = svc.key;
+            let misc = match svc.check.as_ref().map(|c| &c.kind) {
+                Some(super::CheckKind::Misc(m)) => ok(&m.path).err(),
+                _ => None,
+            };
+            if let Some(e) = misc {
+                out.push(format!(
+                    "misc-path of {name}: {e}; the check is not run, so its real servers are not checked"
+                ));
+                svc.check = None;
+                for s in &mut svc.server_scripts {
+                    s.scripts.check = None;
+                }
+            }
+            let q = &mut svc.quorum_scripts;
+            keep(
+                &mut ok,
+                &format!("quorum-up of {name}"),
+                &mut q.up,
+                &mut out,
+            );
+            keep(
+                &mut ok,
+                &format!("quorum-down of {name}"),
+                &mut q.down,
+                &mut out,
+            );
+            for s in &mut svc.server_scripts {
+                let rs = std::net::SocketAddr::new(s.addr, s.port);
+                let of = format!("of real server {rs} of {name}");
+                let (up, down, check) = (
+                    format!("notify-up {of}"),
+                    format!("notify-down {of}"),
+                    format!("misc-path {of}"),
+                );
+                keep(&mut ok, &up, &mut s.scripts.up, &mut out);
+                keep(&mut ok, &down, &mut s.scripts.down, &mut out);
+                keep(&mut ok, &check, &mut s.scripts.check, &mut out);
+            }
+            svc.server_scripts.retain(|s| !s.scripts.is_empty());
         }
-        svc.server_scripts.retain(|s| !s.scripts.is_empty());
-        true
+        out
     }
 
     /// Sets a real server's `--notify-up` and `--notify-down` (`-e` without
@@ -361,10 +412,60 @@ pub fn own_command_allowed(svc: &Service) -> Result<(), AdmError> {
     ))
 }
 
+/// A user, and maybe a group, by name: `USER[:GROUP]` on the command line,
+/// `script_user USER [GROUP]` in keepalived.conf.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptUser {
+    pub user: String,
+    pub group: Option<String>,
+}
+
+impl FromStr for ScriptUser {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (user, group) = match s.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (s, None),
+        };
+        if user.is_empty() || group.is_some_and(str::is_empty) {
+            return Err(format!("'{s}': not USER or USER:GROUP"));
+        }
+        Ok(ScriptUser {
+            user: user.to_string(),
+            group: group.map(str::to_string),
+        })
+    }
+}
+
+impl fmt::Display for ScriptUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.group {
+            Some(g) => write!(f, "{}:{g}", self.user),
+            None => f.write_str(&self.user),
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_are_user_or_user_colon_group() {
+        let u: ScriptUser = "nobody:nogroup".parse().unwrap();
+        assert_eq!(
+            (u.user.as_str(), u.group.as_deref()),
+            ("nobody", Some("nogroup"))
+        );
+        assert_eq!(u.to_string(), "nobody:nogroup");
+        let u: ScriptUser = "nobody".parse().unwrap();
+        assert_eq!((u.user.as_str(), u.group), ("nobody", None));
+        for bad in ["", ":g", "u:"] {
+            assert!(bad.parse::<ScriptUser>().is_err(), "{bad}");
+        }
+    }
 
     fn words(s: &str) -> Vec<String> {
         split_words(s)

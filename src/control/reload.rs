@@ -8,8 +8,9 @@
 
 use super::adm::vips;
 use super::{Ctl, RunError};
-use crate::config::Config;
-use crate::config::keepalived::{self, apply_changes, diff};
+use crate::config::keepalived::{self, Loaded, ScriptSettings, apply_changes, diff};
+use crate::config::{Config, ScriptUser};
+use crate::health::scripts::{self, Policy, RunAs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,11 +20,65 @@ use std::time::Duration;
 pub(super) struct KaSource {
     path: PathBuf,
     last: Config,
+    /// `ringvs run --script-user` and `--script-security`.
+    flags: ScriptSettings,
+}
+
+/// The scripts' policy of `ringvs run`'s `flags` (a user named there wins
+/// over the file's; security is on if either says so), set for the
+/// director; printed when it is not the default, and an error when it names
+/// a user that does not exist.
+pub(super) fn script_policy(flags: &ScriptSettings, file: &ScriptSettings) -> Policy {
+    let user: Option<&ScriptUser> = flags.user.as_ref().or(file.user.as_ref());
+    let p = Policy::resolve(user, flags.security || file.security);
+    if p != Policy::default() {
+        eprintln!("ringvs: {}", p.describe());
+    }
+    scripts::set_policy(p.clone());
+    p
+}
+
+/// The file's scripts checked against the policy they will run under, as
+/// keepalived checks them as it reads its configuration
+/// (`check_script_secure`): a script that may not run is dropped from the
+/// rules (a `MISC_CHECK` with its check), one line each; with script
+/// security off, scripts that run are named in a warning, as keepalived's
+/// `SECURITY VIOLATION` line.
+fn vet_scripts(l: &mut Loaded, flags: &ScriptSettings, path: &Path) {
+    let p = script_policy(flags, &l.scripts);
+    let (mut any, mut insecure) = (0, 0);
+    let dropped = l.config.retain_scripts(|s| {
+        let r = scripts::vet(s, &p)?;
+        any += 1;
+        insecure += usize::from(r.insecure.is_some());
+        Ok(())
+    });
+    let file = path.display();
+    l.warnings
+        .extend(dropped.into_iter().map(|d| format!("{file}: {d}")));
+    if any > 0 && !p.security && !matches!(p.run_as, RunAs::Refused(_)) {
+        let more = if insecure > 0 {
+            format!(", {insecure} of them insecure")
+        } else {
+            String::new()
+        };
+        l.warnings.push(format!(
+            "{file}: {any} script(s) run but script security is not on (enable_script_security or ringvs run --script-security){more}"
+        ));
+    }
 }
 
 /// Load `path` at start into `cfg`; its warnings are printed.
-pub(super) fn load_at_start(cfg: &mut Config, path: &Path) -> Result<KaSource, RunError> {
-    let l = keepalived::load(path).map_err(|e| RunError::Invalid(e.to_string()))?;
+pub(super) fn load_at_start(
+    cfg: &mut Config,
+    path: &Path,
+    flags: ScriptSettings,
+) -> Result<KaSource, RunError> {
+    let mut l = keepalived::load(path).map_err(|e| RunError::Invalid(e.to_string()))?;
+    vet_scripts(&mut l, &flags, path);
+    if let (Some(u), RunAs::Refused(why)) = (&flags.user, &scripts::policy().run_as) {
+        return Err(RunError::Invalid(format!("--script-user {u}: {why}")));
+    }
     for w in &l.warnings {
         eprintln!("ringvs: warning: {w}");
     }
@@ -32,6 +87,7 @@ pub(super) fn load_at_start(cfg: &mut Config, path: &Path) -> Result<KaSource, R
     Ok(KaSource {
         path: path.to_path_buf(),
         last: l.config,
+        flags,
     })
 }
 
@@ -49,7 +105,8 @@ impl Ctl {
         let Some(src) = ka.as_mut() else {
             return Ok(Vec::new());
         };
-        let l = keepalived::load(&src.path).map_err(|e| e.to_string())?;
+        let mut l = keepalived::load(&src.path).map_err(|e| e.to_string())?;
+        vet_scripts(&mut l, &src.flags, &src.path);
         for w in &l.warnings {
             eprintln!("ringvs: warning: {w}");
         }

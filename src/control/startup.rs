@@ -80,6 +80,9 @@ pub struct RunOptions {
     /// `--notify-fifo-script` (`lvs_notify_fifo_script`).
     pub notify_fifo: Option<PathBuf>,
     pub notify_fifo_script: Option<crate::config::Script>,
+    /// `--script-user` and `--script-security` (keepalived's `script_user`
+    /// and `enable_script_security`).
+    pub scripts: crate::config::keepalived::ScriptSettings,
     /// `--ha standby`: start as the standby of an active/standby pair.
     pub standby: bool,
     /// `--sync-resend`: the master's resend period, seconds (0: none).
@@ -110,8 +113,21 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         load_rules(&mut adm.cfg, &mut adm.timeouts, path)?;
     }
     let ka = match &opts.keepalived {
-        Some(path) => Some(super::reload::load_at_start(&mut adm.cfg, path)?),
-        None => None,
+        Some(path) => Some(super::reload::load_at_start(
+            &mut adm.cfg,
+            path,
+            opts.scripts.clone(),
+        )?),
+        None => {
+            let none = crate::config::keepalived::ScriptSettings::default();
+            let p = super::reload::script_policy(&opts.scripts, &none);
+            if let (Some(u), crate::health::scripts::RunAs::Refused(why)) =
+                (&opts.scripts.user, &p.run_as)
+            {
+                return Err(RunError::Invalid(format!("--script-user {u}: {why}")));
+            }
+            None
+        }
     };
     let fifo = match &opts.notify_fifo {
         Some(p) => Some(

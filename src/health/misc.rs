@@ -20,9 +20,10 @@
 use super::Target;
 use super::notify::signal_group;
 use super::probe::Outcome;
+use super::scripts;
 use crate::config::MiscCheck;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a command has between SIGTERM and SIGKILL (keepalived's 2 s).
@@ -54,13 +55,10 @@ pub(super) fn start(t: &Target, m: &MiscCheck) -> Run {
 
 fn spawn(t: &Target, m: &MiscCheck) -> Result<Child, String> {
     let script = t.scripts.check.as_ref().unwrap_or(&m.path);
-    let words = script.words();
-    let (prog, args) = words
-        .split_first()
-        .ok_or_else(|| format!("'{}': no command", script.as_str()))?;
-    let mut cmd = Command::new(prog);
-    cmd.args(args)
-        .stdin(Stdio::null())
+    let ready = scripts::vet(script, &scripts::policy())
+        .map_err(|e| format!("'{}' did not start: {e}", script.as_str()))?;
+    let mut cmd = scripts::command(script, &ready);
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0)

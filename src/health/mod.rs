@@ -39,6 +39,7 @@ mod notify;
 mod ports;
 mod probe;
 mod quorum;
+pub mod scripts;
 mod smtp;
 mod stack;
 

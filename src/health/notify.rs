@@ -275,11 +275,15 @@ pub(super) fn signal_group(pgid: u32, sig: &str) {
 /// own, as keepalived's `system_call_script`; logged if it cannot.
 fn start(s: &Script, extra: Option<&Path>) -> Option<Child> {
     use std::os::unix::process::CommandExt;
-    let words = s.words();
-    let (prog, args) = words.split_first()?;
-    let mut cmd = Command::new(prog);
-    cmd.args(args)
-        .stdin(Stdio::null())
+    let ready = match super::scripts::vet(s, &super::scripts::policy()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ringvs: notify: '{}' did not start: {e}", s.as_str());
+            return None;
+        }
+    };
+    let mut cmd = super::scripts::command(s, &ready);
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0);

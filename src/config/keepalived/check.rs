@@ -285,7 +285,7 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
 /// `misc_check_thread`), `misc_dynamic` and the common times. Without a
 /// `misc_path` it is skipped, as keepalived's `misc_end_handler` does; with
 /// a `user` it is not run (warned), as a notify script with one: ringvs
-/// runs scripts as its own user.
+/// runs every script as its one script user.
 fn misc_checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
     let mut times = Times::default();
     let (mut path, mut timeout, mut dynamic) = (None, None, false);
@@ -300,7 +300,7 @@ fn misc_checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
             }
             "misc_dynamic" => dynamic = true,
             "user" => {
-                let e = "user (in MISC_CHECK): keepalived runs the script as that user; ringvs runs scripts as its own user, so this check is not run";
+                let e = "user (in MISC_CHECK): keepalived runs the script as that user; ringvs runs every script as its script user (script_user, --script-user), so this check is not run";
                 cx.w.at(&k.pos, e);
                 return Ok(None);
             }

@@ -600,15 +600,16 @@ fn not_keepalived(cx: &mut Cx<'_>, k: &Stmt) {
 /// `quorum_up`, `quorum_down` alike; `check_parser.c` through
 /// `notify_script_init`), its escapes read twice as keepalived reads them
 /// ([`unescape`], then [`Script::parse`]'s splitting). One that names a
-/// user is not run (warned): ringvs runs scripts as its own user, where
-/// keepalived would switch to that one, and a script meant to run
-/// unprivileged is not run as root.
+/// user is not run (warned): ringvs runs every script as the one script
+/// user (`script_user`, `ringvs run --script-user`), where keepalived would
+/// switch to that one, and a script meant to run as another user is not run
+/// as this one.
 fn script(cx: &mut Cx<'_>, k: &Stmt) -> Result<Option<Script>, KaError> {
     let kw = k.keyword();
     let text = cx.value_of(k)?;
     if let Some(user) = k.args().get(1) {
         let e = format!(
-            "{kw}: runs as user {user} in keepalived; ringvs runs scripts as its own user, so this one is not run"
+            "{kw}: runs as user {user} in keepalived; ringvs runs every script as its script user (script_user, --script-user), so this one is not run"
         );
         cx.w.at(&k.pos, e);
         return Ok(None);

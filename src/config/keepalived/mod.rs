@@ -161,8 +161,19 @@ impl LoadOptions {
 pub struct Loaded {
     /// The virtual services, in the order of the file (real servers too).
     pub config: Config,
+    /// Its `script_user` and `enable_script_security`.
+    pub scripts: ScriptSettings,
     /// Keywords not carried out and defaults taken, each `FILE:LINE: message`.
     pub warnings: Vec<String>,
+}
+
+/// A file's settings for the scripts it names (`global_defs`'s
+/// `script_user` and `enable_script_security`), which the director runs
+/// them under (`crate::health::scripts`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScriptSettings {
+    pub user: Option<super::ScriptUser>,
+    pub security: bool,
 }
 
 /// Reads keepalived.conf at `path` (and the files it includes) with the host's
@@ -175,9 +186,10 @@ pub fn load(path: &Path) -> Result<Loaded, KaError> {
 pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Loaded, KaError> {
     let mut warnings = Warnings::default();
     let top = lexer::read(path, opts, &mut warnings)?;
-    let config = top::config(&top, &mut warnings)?;
+    let (config, scripts) = top::config(&top, &mut warnings)?;
     Ok(Loaded {
         config,
+        scripts,
         warnings: warnings.into_strings(),
     })
 }

@@ -1,15 +1,16 @@
 //! The top level of keepalived.conf: which blocks are ringvs's
 //! (`virtual_server`, `virtual_server_group`), which are keepalived's own
 //! (VRRP, BFD, ...: skipped without a word) or unknown (warned about), and
-//! the LVS settings of `global_defs` (warned about: `ringvs adm` sets them).
+//! the LVS settings of `global_defs` (warned about: `ringvs adm` sets them)
+//! and its scripts' settings (`script_user`, `enable_script_security`).
 //! The blocks themselves are read in `lvs` and `group`.
 
-use super::super::{Config, ServiceKey};
+use super::super::{Config, ScriptUser, ServiceKey};
 use super::group;
 use super::lexer::Stmt;
 use super::lvs::virtual_server;
 use super::values::Cx;
-use super::{KaError, Pos, Warnings};
+use super::{KaError, Pos, ScriptSettings, Warnings};
 
 /// Top-level blocks and keywords that keepalived itself uses (VRRP, global
 /// settings, BFD, ...): skipped without a word.
@@ -38,13 +39,14 @@ const KEEPALIVED_ONLY: [&str; 22] = [
     "child_wait_time",
 ];
 
-/// The services of the top-level statements `top`.
-pub(crate) fn config(top: &[Stmt], w: &mut Warnings) -> Result<Config, KaError> {
+/// The services of the top-level statements `top`, and the scripts'
+/// settings of its `global_defs`.
+pub(crate) fn config(top: &[Stmt], w: &mut Warnings) -> Result<(Config, ScriptSettings), KaError> {
     let mut cx = Cx { w };
     let mut cfg = Config::new();
     let mut seen: Vec<(ServiceKey, Pos)> = Vec::new();
     let groups = group::groups(&mut cx, top)?;
-    let mut script_user = None;
+    let mut scripts = ScriptSettings::default();
     for s in top {
         match s.keyword() {
             "virtual_server" if s.args().first().map(String::as_str) == Some("group") => {
@@ -62,42 +64,14 @@ pub(crate) fn config(top: &[Stmt], w: &mut Warnings) -> Result<Config, KaError> 
             }
             // Read above.
             "virtual_server_group" => {}
-            "global_defs" => script_user = global_defs(&mut cx, s).or(script_user),
+            "global_defs" => global_defs(&mut cx, s, &mut scripts),
             k if KEEPALIVED_ONLY.contains(&k) => {}
             k => {
                 cx.w.at(&s.pos, format!("{k}: unknown top-level keyword, skipped"))
             }
         }
     }
-    if let Some(k) = script_user {
-        no_scripts(&mut cx, k, &mut cfg);
-    }
-    Ok(cfg)
-}
-
-/// `script_user` (or `enable_script_security`, `k`) with notify scripts or
-/// `MISC_CHECK`s in the file: keepalived runs them as another user than
-/// root (or only once it found them safe to run as root); ringvs runs
-/// scripts as its own user and checks nothing, so it runs none of them
-/// (warned once each), rather than run as root what was meant to run
-/// otherwise.
-fn no_scripts(cx: &mut Cx<'_>, k: &Stmt, cfg: &mut Config) {
-    let keys: Vec<ServiceKey> = cfg.services().iter().map(|s| s.key).collect();
-    let n: usize = keys.iter().map(|k| cfg.drop_scripts(k)).sum();
-    let kw = k.keyword();
-    if n > 0 {
-        let e = format!(
-            "{kw}: keepalived runs notify scripts as another user or after checking them; ringvs runs them as its own user, so the notify scripts of {n} real or virtual server(s) are not run"
-        );
-        cx.w.at(&k.pos, e);
-    }
-    let n = keys.iter().filter(|k| cfg.drop_misc_check(k)).count();
-    if n > 0 {
-        let e = format!(
-            "{kw}: keepalived runs MISC_CHECK scripts as another user or after checking them; ringvs runs them as its own user, so the MISC_CHECKs of {n} virtual server(s) are not run (their real servers are not checked)"
-        );
-        cx.w.at(&k.pos, e);
-    }
+    Ok((cfg, scripts))
 }
 
 /// The notify scripts of a `virtual_server group` (`keys`: its members,
@@ -145,13 +119,26 @@ fn add_virtual_server(
 
 /// `global_defs` is keepalived's; only the LVS settings in it concern the
 /// director, and ringvs takes them from `ringvs adm` and `ringvs run`
-/// instead. Returns its `script_user` or `enable_script_security`, if any.
-fn global_defs<'s>(cx: &mut Cx<'_>, s: &'s Stmt) -> Option<&'s Stmt> {
-    let mut script_user = None;
+/// instead, but for the scripts' `script_user USER [GROUP]` and
+/// `enable_script_security`, which go to `scripts` (`global_parser.c`
+/// `script_user_handler`, `script_security_handler`; a later one wins).
+fn global_defs(cx: &mut Cx<'_>, s: &Stmt, scripts: &mut ScriptSettings) {
     for k in s.children() {
         let how = match k.keyword() {
-            "script_user" | "enable_script_security" => {
-                script_user = script_user.or(Some(k));
+            "script_user" => {
+                match k.args() {
+                    [user] | [user, _] if !user.contains(':') => {
+                        scripts.user = Some(ScriptUser {
+                            user: user.clone(),
+                            group: k.args().get(1).cloned(),
+                        });
+                    }
+                    _ => cx.w.at(&k.pos, "script_user: needs USER [GROUP], skipped"),
+                }
+                continue;
+            }
+            "enable_script_security" => {
+                scripts.security = true;
                 continue;
             }
             "lvs_timeouts" => "set them with 'ringvs adm --set'",
@@ -173,5 +160,4 @@ fn global_defs<'s>(cx: &mut Cx<'_>, s: &'s Stmt) -> Option<&'s Stmt> {
             ),
         );
     }
-    script_user
 }

@@ -1,0 +1,210 @@
+//! Who runs the scripts and whether they may run (`health::scripts`,
+//! keepalived's `script_user` and `enable_script_security`), on real files:
+//! each case builds its path under a directory of its own, as root (the
+//! owners and groups are set with `chown`), and asks `vet`; the user switch
+//! is checked by running `id` through the command `vet` clears.
+
+#![allow(clippy::unwrap_used)]
+
+use ringvs::config::Script;
+use ringvs::health::scripts::{Policy, RunAs, command, vet};
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+/// A directory of the test's own, removed when dropped (also on failure).
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let p = std::env::temp_dir().join(format!("ringvs-scripts-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir(&p).unwrap();
+        chmod(&p, 0o755);
+        Dir(p)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn chmod(p: &Path, mode: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn chown(p: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::chown(p, Some(uid), Some(gid)).unwrap();
+}
+
+/// A shell script at `p` with `mode`.
+fn script_file(p: &Path, mode: u32) {
+    std::fs::write(p, "#!/bin/sh\nexit 0\n").unwrap();
+    chmod(p, mode);
+}
+
+fn script(p: &Path) -> Script {
+    Script::parse(&format!("{} arg", p.display())).unwrap()
+}
+
+fn policy(run_as: RunAs, security: bool) -> Policy {
+    Policy { run_as, security }
+}
+
+const NOBODY: RunAs = RunAs::Id {
+    uid: 65534,
+    gid: 65534,
+    name: String::new(),
+};
+
+/// Whether this can run here: root (for `chown`) and `nobody` at 65534.
+fn available() -> bool {
+    ringvs::lab::lab_available_with(&[])
+}
+
+/// As root, with script security on: a root-owned script in root-owned,
+/// unwritable directories runs; a file or a directory on its path that
+/// another user owns, or that others or a group other than root's may
+/// write, makes it insecure (refused; with security off it runs, said so);
+/// a sticky world-writable directory (`/tmp`) is fine; a file nobody may
+/// execute is refused either way.
+#[test]
+fn a_root_script_runs_only_from_a_path_only_root_can_change() {
+    if !available() {
+        return;
+    }
+    let d = Dir::new("root");
+    let ok = d.0.join("ok.sh");
+    script_file(&ok, 0o755);
+    let on = policy(RunAs::Own, true);
+    let off = policy(RunAs::Own, false);
+    let r = vet(&script(&ok), &on).unwrap();
+    assert_eq!(
+        (r.program.as_path(), r.ids, r.insecure),
+        (ok.as_path(), None, None)
+    );
+
+    let insecure = |p: &Path| {
+        let e = vet(&script(p), &on).unwrap_err();
+        assert!(
+            e.contains("is not owned by root or is writable by others"),
+            "{e}"
+        );
+        let r = vet(&script(p), &off).unwrap();
+        r.insecure.unwrap()
+    };
+    // The file: another owner; others may write; a group not root's may.
+    let f = d.0.join("f.sh");
+    script_file(&f, 0o755);
+    chown(&f, 65534, 0);
+    assert_eq!(insecure(&f), format!("'{}'", f.display()));
+    chown(&f, 0, 0);
+    chmod(&f, 0o757);
+    insecure(&f);
+    chmod(&f, 0o775);
+    assert!(vet(&script(&f), &on).is_ok(), "root's group may write");
+    chown(&f, 0, 65534);
+    insecure(&f);
+    chown(&f, 0, 0);
+    chmod(&f, 0o755);
+    // A directory on the path: writable by all without the sticky bit.
+    let sub = d.0.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let g = sub.join("g.sh");
+    script_file(&g, 0o755);
+    chmod(&sub, 0o777);
+    assert_eq!(insecure(&g), format!("'{}'", sub.display()));
+    chmod(&sub, 0o1777);
+    assert!(vet(&script(&g), &on).is_ok(), "a sticky directory is fine");
+    chmod(&sub, 0o755);
+    chown(&sub, 65534, 65534);
+    insecure(&g);
+    chown(&sub, 0, 0);
+    // Not executable: refused even with security off.
+    chmod(&g, 0o644);
+    let e = vet(&script(&g), &off).unwrap_err();
+    assert!(e.contains("is not executable for uid 0"), "{e}");
+    // Missing.
+    let e = vet(&script(&d.0.join("none.sh")), &off).unwrap_err();
+    assert!(e.contains("No such file"), "{e}");
+}
+
+/// A link runs as the name it was given in its resolved directory when it
+/// is the same file, and both its path and its target's are checked; a
+/// bare command name is looked for in `PATH`.
+#[test]
+fn links_and_bare_names_resolve_as_keepaliveds() {
+    if !available() {
+        return;
+    }
+    let d = Dir::new("link");
+    let real_dir = d.0.join("real");
+    std::fs::create_dir(&real_dir).unwrap();
+    let target = real_dir.join("t.sh");
+    script_file(&target, 0o755);
+    let link = d.0.join("l.sh");
+    symlink(&target, &link).unwrap();
+    let on = policy(RunAs::Own, true);
+    let r = vet(&script(&link), &on).unwrap();
+    assert_eq!(r.program, link, "the link's name, in its directory");
+    // The target's directory is on the path that is checked too.
+    chmod(&real_dir, 0o777);
+    let e = vet(&script(&link), &on).unwrap_err();
+    assert!(e.contains("is not owned by root"), "{e}");
+    chmod(&real_dir, 0o755);
+    let r = vet(&Script::parse("true").unwrap(), &on).unwrap();
+    assert!(
+        r.program.ends_with("true") && r.program.is_absolute(),
+        "{r:?}"
+    );
+    let e = vet(&Script::parse("no-such-command-ringvs").unwrap(), &on).unwrap_err();
+    assert_eq!(e, "'no-such-command-ringvs' is not found in PATH");
+}
+
+/// Run as another user: the path is not checked (keepalived checks only
+/// what runs as root), the user must be able to execute the file, and the
+/// command runs with that user's ids.
+#[test]
+fn a_script_user_runs_the_command_with_its_ids() {
+    if !available() {
+        return;
+    }
+    let d = Dir::new("user");
+    let mine = d.0.join("mine.sh");
+    script_file(&mine, 0o755);
+    chown(&mine, 65534, 65534);
+    chmod(&d.0, 0o777);
+    let nobody = policy(NOBODY, true);
+    let r = vet(&script(&mine), &nobody).unwrap();
+    assert_eq!((r.ids, r.insecure), (Some((65534, 65534)), None));
+    // Root's own, for root alone: nobody may not run it.
+    let roots = d.0.join("roots.sh");
+    script_file(&roots, 0o700);
+    let e = vet(&script(&roots), &nobody).unwrap_err();
+    assert!(
+        e.contains("is not executable for uid 65534, gid 65534"),
+        "{e}"
+    );
+    // The ids the command gets.
+    let id = Script::parse("/bin/sh -c 'echo $(id -u):$(id -g):$(id -G)'").unwrap();
+    let r = vet(&id, &nobody).unwrap();
+    let out = command(&id, &r).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "65534:65534:65534"
+    );
+    // A policy that names a missing user runs nothing.
+    let p = Policy::resolve(Some(&"no-such-user-ringvs".parse().unwrap()), false);
+    assert_eq!(
+        vet(&id, &p).unwrap_err(),
+        "script user 'no-such-user-ringvs' does not exist"
+    );
+    // Script security without a user named, on a host without
+    // keepalived_script: no script runs; without security, ours.
+    if Policy::resolve(None, false).run_as == RunAs::Own {
+        let e = vet(&id, &Policy::resolve(None, true)).unwrap_err();
+        assert!(e.contains("no user keepalived_script"), "{e}");
+    }
+}
