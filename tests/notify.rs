@@ -319,6 +319,57 @@ proptest::proptest! {
     }
 }
 
+/// What a script check refuses leaves the rules (`Config::retain_scripts`,
+/// as a keepalived file loads): a notify script alone; a service's
+/// `--misc-path` with its check (its servers' own commands too); a
+/// server's own `--misc-path` becomes `true`, not the service's command.
+#[test]
+fn refused_scripts_leave_the_rules_one_line_each() {
+    let mut cfg = Config::new();
+    restore(
+        &mut cfg,
+        "-A -t 198.18.0.110:80 -s rr --check misc --misc-path /bin/good --quorum-down /bin/bad-q\n\
+         -a -t 198.18.0.110:80 -r 198.19.0.2:80 -m --notify-up /bin/good --notify-down /bin/bad-n\n\
+         -a -t 198.18.0.110:80 -r 198.19.0.3:80 -m --misc-path /bin/bad-own\n\
+         -A -t 198.18.0.111:80 -s rr --check misc --misc-path /bin/bad-svc\n\
+         -a -t 198.18.0.111:80 -r 198.19.0.2:80 -m --misc-path /bin/good-own\n",
+    )
+    .unwrap();
+    let lines = cfg.retain_scripts(|s| {
+        if s.as_str().contains("bad") {
+            Err("refused".into())
+        } else {
+            Ok(())
+        }
+    });
+    assert_eq!(
+        lines,
+        [
+            "quorum-down of TCP 198.18.0.110:80: refused; not run",
+            "notify-down of real server 198.19.0.2:80 of TCP 198.18.0.110:80: refused; not run",
+            "misc-path of real server 198.19.0.3:80 of TCP 198.18.0.110:80: refused; not run, the server is checked with 'true' (always up)",
+            "misc-path of TCP 198.18.0.111:80: refused; the check is not run, so its real servers are not checked",
+        ]
+    );
+    let at = |vip: u8| {
+        let a: IpAddr = format!("198.18.0.{vip}").parse().unwrap();
+        cfg.service(&ringvs::config::ServiceKey::new(
+            ringvs::config::Proto::Tcp,
+            a,
+            80,
+        ))
+        .unwrap()
+    };
+    let rs = |last: u8| format!("198.19.0.{last}").parse::<IpAddr>().unwrap();
+    let s = at(110);
+    assert!(s.check.is_some() && s.quorum_scripts.is_empty());
+    assert_eq!(s.server_scripts(rs(2), 80).up, script("/bin/good"));
+    assert_eq!(s.server_scripts(rs(2), 80).down, None);
+    assert_eq!(s.server_scripts(rs(3), 80).check, script("true"));
+    let s = at(111);
+    assert!(s.check.is_none() && s.server_scripts.is_empty());
+}
+
 // ---------------------------------------------------------------------------
 // Namespace test (root): scripts and FIFO through real health changes.
 // ---------------------------------------------------------------------------
@@ -455,7 +506,7 @@ fn scripts_run_and_the_fifo_is_written_as_servers_go_and_come() {
 
 /// keepalived's script user and script security on a real director: the
 /// file says `script_user root` and `enable_script_security`, and `ringvs
-/// run --script-user nobody:nogroup` wins over its user, so rs1's
+/// run --script-user nobody` wins over its user, so rs1's
 /// `notify_down` and the `quorum_down` run as 65534:65534; rs2's
 /// `notify_down`, a file only root may execute, is dropped as the file
 /// loads (it is not in the rules) and so never runs.
@@ -499,7 +550,7 @@ fn scripts_run_as_the_script_user_and_the_ones_it_cannot_run_are_dropped() {
     std::fs::write(&path, conf).unwrap();
     let p = path.display().to_string();
     let Some(NsDirector { lab, control }) = Scenario::new("scruser")
-        .director_args(&["--keepalived", &p, "--script-user", "nobody:nogroup"])
+        .director_args(&["--keepalived", &p, "--script-user", "nobody"])
         .start()
     else {
         return;

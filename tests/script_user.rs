@@ -58,17 +58,23 @@ const NOBODY: RunAs = RunAs::Id {
     name: String::new(),
 };
 
-/// Whether this can run here: root (for `chown`) and `nobody` at 65534.
+/// Whether this can run here: as root (for `chown`; under `CI=true` not
+/// being root fails the test); `nobody` is 65534, as on Debian.
 fn available() -> bool {
-    ringvs::lab::lab_available_with(&[])
+    if !ringvs::lab::lab_available_with(&[]) {
+        return false;
+    }
+    let nobody = ringvs::io::cred::user_by_name("nobody").unwrap();
+    assert_eq!(nobody.map(|u| (u.uid, u.gid)), Some((65534, 65534)));
+    true
 }
 
 /// As root, with script security on: a root-owned script in root-owned,
 /// unwritable directories runs; a file or a directory on its path that
 /// another user owns, or that others or a group other than root's may
-/// write, makes it insecure (refused; with security off it runs, said so);
-/// a sticky world-writable directory (`/tmp`) is fine; a file nobody may
-/// execute is refused either way.
+/// write, makes it insecure (refused, naming the entry and why; with
+/// security off it runs, said so); a sticky world-writable directory
+/// (`/tmp`) is fine; a file nobody may execute is refused either way.
 #[test]
 fn a_root_script_runs_only_from_a_path_only_root_can_change() {
     if !available() {
@@ -85,27 +91,30 @@ fn a_root_script_runs_only_from_a_path_only_root_can_change() {
         (ok.as_path(), None, None)
     );
 
+    // Refused with security on, naming the entry and why; run with it off.
     let insecure = |p: &Path| {
         let e = vet(&script(p), &on).unwrap_err();
+        let r = vet(&script(p), &off).unwrap();
+        let why = r.insecure.unwrap();
         assert!(
-            e.contains("is not owned by root or is writable by others"),
+            e.ends_with(&format!("but {why} (script security is on)")),
             "{e}"
         );
-        let r = vet(&script(p), &off).unwrap();
-        r.insecure.unwrap()
+        why
     };
+    let said = |p: &Path, why: &str| format!("'{}' {why}", p.display());
     // The file: another owner; others may write; a group not root's may.
     let f = d.0.join("f.sh");
     script_file(&f, 0o755);
     chown(&f, 65534, 0);
-    assert_eq!(insecure(&f), format!("'{}'", f.display()));
+    assert_eq!(insecure(&f), said(&f, "is not owned by root"));
     chown(&f, 0, 0);
     chmod(&f, 0o757);
-    insecure(&f);
+    assert_eq!(insecure(&f), said(&f, "is writable by others"));
     chmod(&f, 0o775);
     assert!(vet(&script(&f), &on).is_ok(), "root's group may write");
     chown(&f, 0, 65534);
-    insecure(&f);
+    assert_eq!(insecure(&f), said(&f, "is writable by a group not root's"));
     chown(&f, 0, 0);
     chmod(&f, 0o755);
     // A directory on the path: writable by all without the sticky bit.
@@ -114,12 +123,12 @@ fn a_root_script_runs_only_from_a_path_only_root_can_change() {
     let g = sub.join("g.sh");
     script_file(&g, 0o755);
     chmod(&sub, 0o777);
-    assert_eq!(insecure(&g), format!("'{}'", sub.display()));
+    assert_eq!(insecure(&g), said(&sub, "is writable by others"));
     chmod(&sub, 0o1777);
     assert!(vet(&script(&g), &on).is_ok(), "a sticky directory is fine");
     chmod(&sub, 0o755);
     chown(&sub, 65534, 65534);
-    insecure(&g);
+    assert_eq!(insecure(&g), said(&sub, "is not owned by root"));
     chown(&sub, 0, 0);
     // Not executable: refused even with security off.
     chmod(&g, 0o644);
@@ -130,11 +139,13 @@ fn a_root_script_runs_only_from_a_path_only_root_can_change() {
     assert!(e.contains("No such file"), "{e}");
 }
 
-/// A link runs as the name it was given in its resolved directory when it
-/// is the same file, and both its path and its target's are checked; a
+/// A link runs as the file it leads to, links resolved, with the script's
+/// word as its `argv[0]`: so a link in a directory others may write, on
+/// the way, is not followed again when it runs (what it led to when
+/// checked is what runs), and the target's own directories are checked. A
 /// bare command name is looked for in `PATH`.
 #[test]
-fn links_and_bare_names_resolve_as_keepaliveds() {
+fn links_run_as_their_resolved_target_and_bare_names_come_from_path() {
     if !available() {
         return;
     }
@@ -143,21 +154,40 @@ fn links_and_bare_names_resolve_as_keepaliveds() {
     std::fs::create_dir(&real_dir).unwrap();
     let target = real_dir.join("t.sh");
     script_file(&target, 0o755);
+    // d/l.sh -> d/evil/hop -> d/real/t.sh, with d/evil writable by all.
+    let evil = d.0.join("evil");
+    std::fs::create_dir(&evil).unwrap();
+    chmod(&evil, 0o777);
+    let hop = evil.join("hop");
+    symlink(&target, &hop).unwrap();
     let link = d.0.join("l.sh");
-    symlink(&target, &link).unwrap();
+    symlink(&hop, &link).unwrap();
     let on = policy(RunAs::Own, true);
     let r = vet(&script(&link), &on).unwrap();
-    assert_eq!(r.program, link, "the link's name, in its directory");
-    // The target's directory is on the path that is checked too.
+    assert_eq!((&r.program, r.insecure.as_ref()), (&target, None));
+    assert_eq!(r.arg0, link.as_os_str());
+    // The target's directory is checked.
     chmod(&real_dir, 0o777);
     let e = vet(&script(&link), &on).unwrap_err();
-    assert!(e.contains("is not owned by root"), "{e}");
+    let why = format!("but '{}' is writable by others", real_dir.display());
+    assert!(e.contains(&why), "{e}");
     chmod(&real_dir, 0o755);
+    // The command runs the target; a shell's $0 is the script's word.
+    let echo = real_dir.join("arg0.sh");
+    std::fs::write(&echo, "#!/bin/sh\necho \"$0 $1\"\n").unwrap();
+    chmod(&echo, 0o755);
+    let named = d.0.join("named");
+    symlink(&echo, &named).unwrap();
+    let s = script(&named);
+    let out = command(&s, &vet(&s, &on).unwrap()).output().unwrap();
+    let want = format!("{} arg", echo.display());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
     let r = vet(&Script::parse("true").unwrap(), &on).unwrap();
     assert!(
         r.program.ends_with("true") && r.program.is_absolute(),
         "{r:?}"
     );
+    assert_eq!(r.arg0, "true");
     let e = vet(&Script::parse("no-such-command-ringvs").unwrap(), &on).unwrap_err();
     assert_eq!(e, "'no-such-command-ringvs' is not found in PATH");
 }

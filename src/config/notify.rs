@@ -305,7 +305,8 @@ impl Config {
     /// and why, one line each: a notify script is not run; a `--check misc`
     /// command takes its check with it (its servers are then not checked, as
     /// keepalived deletes a checker whose script it refuses); a server's own
-    /// `--misc-path`, only itself (the service's command runs for it).
+    /// `--misc-path` becomes `true` (always up: not checked either, and not
+    /// given the service's command, another server's).
     pub fn retain_scripts(
         &mut self,
         mut ok: impl FnMut(&Script) -> Result<(), String>,
@@ -360,7 +361,14 @@ impl Config {
                 );
                 keep(&mut ok, &up, &mut s.scripts.up, &mut out);
                 keep(&mut ok, &down, &mut s.scripts.down, &mut out);
-                keep(&mut ok, &check, &mut s.scripts.check, &mut out);
+                // Not the service's command in its place: another server's
+                // (`true`, always up, as for a server without a check).
+                if let Some(e) = s.scripts.check.as_ref().and_then(|c| ok(c).err()) {
+                    out.push(format!(
+                        "{check}: {e}; not run, the server is checked with 'true' (always up)"
+                    ));
+                    s.scripts.check = Script::parse("true").ok();
+                }
             }
             svc.server_scripts.retain(|s| !s.scripts.is_empty());
         }

@@ -24,18 +24,26 @@ pub(super) struct KaSource {
     flags: ScriptSettings,
 }
 
-/// The scripts' policy of `ringvs run`'s `flags` (a user named there wins
-/// over the file's; security is on if either says so), set for the
-/// director; printed when it is not the default, and an error when it names
-/// a user that does not exist.
-pub(super) fn script_policy(flags: &ScriptSettings, file: &ScriptSettings) -> Policy {
+/// The scripts' policy of `ringvs run`'s `flags` and the file's settings
+/// (a user named on the command line wins over the file's; security is on
+/// if either says so).
+fn script_policy(flags: &ScriptSettings, file: &ScriptSettings) -> Policy {
     let user: Option<&ScriptUser> = flags.user.as_ref().or(file.user.as_ref());
-    let p = Policy::resolve(user, flags.security || file.security);
+    Policy::resolve(user, flags.security || file.security)
+}
+
+/// Makes `p` the director's policy (printed when it is not the default);
+/// an error if it refuses every script because of a user the command line
+/// named.
+pub(super) fn set_script_policy(flags: &ScriptSettings, p: Policy) -> Result<(), RunError> {
+    if let (Some(u), RunAs::Refused(why)) = (&flags.user, &p.run_as) {
+        return Err(RunError::Invalid(format!("--script-user {u}: {why}")));
+    }
     if p != Policy::default() {
         eprintln!("ringvs: {}", p.describe());
     }
-    scripts::set_policy(p.clone());
-    p
+    scripts::set_policy(p);
+    Ok(())
 }
 
 /// The file's scripts checked against the policy they will run under, as
@@ -44,7 +52,7 @@ pub(super) fn script_policy(flags: &ScriptSettings, file: &ScriptSettings) -> Po
 /// rules (a `MISC_CHECK` with its check), one line each; with script
 /// security off, scripts that run are named in a warning, as keepalived's
 /// `SECURITY VIOLATION` line.
-fn vet_scripts(l: &mut Loaded, flags: &ScriptSettings, path: &Path) {
+fn vet_scripts(l: &mut Loaded, flags: &ScriptSettings, path: &Path) -> Policy {
     let p = script_policy(flags, &l.scripts);
     let (mut any, mut insecure) = (0, 0);
     let dropped = l.config.retain_scripts(|s| {
@@ -66,6 +74,7 @@ fn vet_scripts(l: &mut Loaded, flags: &ScriptSettings, path: &Path) {
             "{file}: {any} script(s) run but script security is not on (enable_script_security or ringvs run --script-security){more}"
         ));
     }
+    p
 }
 
 /// Load `path` at start into `cfg`; its warnings are printed.
@@ -75,15 +84,13 @@ pub(super) fn load_at_start(
     flags: ScriptSettings,
 ) -> Result<KaSource, RunError> {
     let mut l = keepalived::load(path).map_err(|e| RunError::Invalid(e.to_string()))?;
-    vet_scripts(&mut l, &flags, path);
-    if let (Some(u), RunAs::Refused(why)) = (&flags.user, &scripts::policy().run_as) {
-        return Err(RunError::Invalid(format!("--script-user {u}: {why}")));
-    }
+    let policy = vet_scripts(&mut l, &flags, path);
     for w in &l.warnings {
         eprintln!("ringvs: warning: {w}");
     }
     let changes = diff(&Config::new(), &l.config);
     apply_changes(cfg, &changes).map_err(|e| RunError::Invalid(e.to_string()))?;
+    set_script_policy(&flags, policy)?;
     Ok(KaSource {
         path: path.to_path_buf(),
         last: l.config,
@@ -106,7 +113,7 @@ impl Ctl {
             return Ok(Vec::new());
         };
         let mut l = keepalived::load(&src.path).map_err(|e| e.to_string())?;
-        vet_scripts(&mut l, &src.flags, &src.path);
+        let policy = vet_scripts(&mut l, &src.flags, &src.path);
         for w in &l.warnings {
             eprintln!("ringvs: warning: {w}");
         }
@@ -118,6 +125,11 @@ impl Ctl {
         let mut next = st.cfg.clone();
         apply_changes(&mut next, &changes).map_err(|e| e.to_string())?;
         st.cfg = next;
+        // The file's script settings with the rules they were checked by.
+        if scripts::policy().as_ref() != &policy {
+            eprintln!("ringvs: SIGHUP: {}", policy.describe());
+            scripts::set_policy(policy);
+        }
         self.changed(&st, &before);
         src.last = l.config;
         Ok(changes.iter().map(ToString::to_string).collect())

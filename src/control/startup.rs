@@ -119,13 +119,11 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
             opts.scripts.clone(),
         )?),
         None => {
-            let none = crate::config::keepalived::ScriptSettings::default();
-            let p = super::reload::script_policy(&opts.scripts, &none);
-            if let (Some(u), crate::health::scripts::RunAs::Refused(why)) =
-                (&opts.scripts.user, &p.run_as)
-            {
-                return Err(RunError::Invalid(format!("--script-user {u}: {why}")));
-            }
+            let p = crate::health::scripts::Policy::resolve(
+                opts.scripts.user.as_ref(),
+                opts.scripts.security,
+            );
+            super::reload::set_script_policy(&opts.scripts, p)?;
             None
         }
     };

@@ -11,16 +11,18 @@
 //!   script security on, no script at all (keepalived drops every script
 //!   without a user of its own then).
 //! * **The check before each run** (`check_script_secure`): a bare command
-//!   name is looked for in `PATH`; the path is resolved (`realpath`) and run
-//!   as resolved; the file must be executable by the user that runs it (any
-//!   execute bit for root, else the owner's, group's or others' bit that
-//!   applies). A script run with root's user or group (or a set-id-root
-//!   file) is **insecure** when the file, or any directory on its path, is
-//!   not owned by root, or is writable by others, or by a group other than
-//!   root's (a directory with the sticky bit, as `/tmp`, is exempt from the
-//!   last two) (`check_security`); an entry on the path that is not a
-//!   directory (the last: not a regular file or a symbolic link) stops it
-//!   whatever the setting. With script security on, an insecure script does
+//!   name is looked for in `PATH` (the first file of that name the user may
+//!   execute); the path is resolved (`realpath`: every link followed) and
+//!   the file it leads to is what runs, with the script's word as its
+//!   `argv[0]` (keepalived runs the name given in the resolved directory
+//!   when that is the same file, whose link could lead elsewhere by the
+//!   time it runs); the file must be executable by the user that runs it
+//!   (any execute bit for root, else the owner's, group's or others' bit
+//!   that applies). A script run with root's user or group (or a
+//!   set-id-root file) is **insecure** when the file, or any directory on
+//!   its resolved path, is not owned by root, or is writable by others, or
+//!   by a group other than root's (a directory with the sticky bit, as
+//!   `/tmp`, is exempt from the last two) (`check_security`). With script security on, an insecure script does
 //!   not run; with it off it runs, and loading a keepalived file says so.
 //!   keepalived checks when it reads its configuration; ringvs checks then
 //!   (a script that fails is dropped from the file's rules with a warning,
@@ -29,8 +31,11 @@
 //! * **Dropping privileges** (`set_script_env`): the child sets its group,
 //!   then its user, before it runs the command, through
 //!   `std::os::unix::process::CommandExt::{gid, uid}`, which, as root, also
-//!   empties the supplementary groups (keepalived leaves the group alone in
-//!   them: a difference only for a file whose group is the script's own).
+//!   empties the supplementary groups (keepalived leaves the one group in
+//!   them; the effective group is that group either way).
+//! * The path is resolved with ringvs's ids, where keepalived resolves it
+//!   with the script user's: a script under a directory that user cannot
+//!   search is accepted as the file loads and then fails to start.
 
 use crate::config::{Script, ScriptUser};
 use crate::io::cred;
@@ -155,8 +160,10 @@ pub fn policy() -> Arc<Policy> {
 /// A script cleared to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ready {
-    /// The program as resolved (keepalived runs this path, not the word).
+    /// The program as resolved, links and all (what runs).
     pub program: PathBuf,
+    /// The script's first word, the program's `argv[0]`.
+    pub arg0: std::ffi::OsString,
     /// The user and group to switch to (`None`: stay as we are).
     pub ids: Option<(u32, u32)>,
     /// Run as root although insecure (script security off).
@@ -183,56 +190,39 @@ pub fn vet(s: &Script, p: &Policy) -> Result<Ready, String> {
     let path = if prog.as_bytes().contains(&b'/') {
         PathBuf::from(prog)
     } else {
-        search_path(prog)?
+        search_path(prog, (uid, gid))?
     };
-    let real = fs::canonicalize(&path).map_err(|e| format!("'{}': {e}", path.display()))?;
-    // keepalived keeps the name the script gave, in its resolved directory,
-    // when that is the same file (`/bin/sh` runs as `/usr/bin/sh`, not as
-    // the `dash` it points at).
-    let program = match (path.parent(), path.file_name()) {
-        (Some(d), Some(n)) => {
-            let d = if d.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                d
-            };
-            let named = fs::canonicalize(d).map(|d| d.join(n));
-            match named {
-                Ok(p) if same_file(&p, &real) => p,
-                _ => real.clone(),
-            }
-        }
-        _ => real.clone(),
-    };
-    let meta = fs::metadata(&real).map_err(|e| format!("'{}': {e}", real.display()))?;
+    // The file itself, every link on the way resolved: what runs, so that
+    // no link another user could change is followed again at `exec`.
+    let program = fs::canonicalize(&path).map_err(|e| format!("'{}': {e}", path.display()))?;
+    let meta = fs::metadata(&program).map_err(|e| format!("'{}': {e}", program.display()))?;
     if !meta.is_file() {
-        return Err(format!("'{}' is not a regular file", real.display()));
+        return Err(format!("'{}' is not a regular file", program.display()));
     }
     if !executable(meta.mode(), (meta.uid(), meta.gid()), (uid, gid)) {
         return Err(format!(
             "'{}' is not executable for uid {uid}, gid {gid}",
-            real.display()
+            program.display()
         ));
     }
     let set_id_root = (meta.mode() & libc::S_ISUID != 0 && meta.uid() == 0)
         || (meta.mode() & libc::S_ISGID != 0 && meta.gid() == 0);
-    let mut insecure = None;
-    if uid == 0 || gid == 0 || set_id_root {
-        insecure = walk(&program)?;
-        if insecure.is_none() && program != real {
-            insecure = walk(&real)?;
-        }
-    }
+    let insecure = if uid == 0 || gid == 0 || set_id_root {
+        walk(&program)?
+    } else {
+        None
+    };
     if let Some(bad) = &insecure
         && p.security
     {
         return Err(format!(
-            "'{}' would run as root but {bad} is not owned by root or is writable by others (script security is on)",
+            "'{}' would run with root's user or group but {bad} (script security is on)",
             program.display()
         ));
     }
     Ok(Ready {
         program,
+        arg0: prog.clone(),
         ids,
         insecure,
     })
@@ -242,7 +232,7 @@ pub fn vet(s: &Script, p: &Policy) -> Result<Ready, String> {
 /// the caller sets its streams and group).
 pub fn command(s: &Script, r: &Ready) -> Command {
     let mut cmd = Command::new(&r.program);
-    cmd.args(s.words().iter().skip(1));
+    cmd.arg0(&r.arg0).args(s.words().iter().skip(1));
     if let Some((uid, gid)) = r.ids {
         cmd.gid(gid).uid(uid);
     }
@@ -250,20 +240,23 @@ pub fn command(s: &Script, r: &Ready) -> Command {
 }
 
 /// `prog` looked for in `PATH`, as `execvp` would: the first regular file
-/// of that name.
-fn search_path(prog: &OsStr) -> Result<PathBuf, String> {
-    let var = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.into());
-    var.split(':')
-        .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(prog))
-        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file()))
+/// of that name that `who` (user, group) may execute.
+fn search_path(prog: &OsStr, who: (u32, u32)) -> Result<PathBuf, String> {
+    let var = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+    std::env::split_paths(&var)
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                d
+            }
+            .join(prog)
+        })
+        .find(|p| {
+            fs::metadata(p)
+                .is_ok_and(|m| m.is_file() && executable(m.mode(), (m.uid(), m.gid()), who))
+        })
         .ok_or_else(|| format!("'{}' is not found in PATH", prog.to_string_lossy()))
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (fs::metadata(a), fs::metadata(b)) {
-        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
-        _ => false,
-    }
 }
 
 /// Whether a file of `mode`, owned by `owner` (user, group), may be run by
@@ -281,13 +274,21 @@ pub fn executable(mode: u32, owner: (u32, u32), who: (u32, u32)) -> bool {
     mode & bit != 0
 }
 
-/// Whether a path entry of `mode`, owned by user `uid` and group `gid`,
-/// makes a script run as root insecure (`check_security`'s test).
-pub fn unsafe_entry(uid: u32, gid: u32, mode: u32) -> bool {
+/// Why a path entry of `mode`, owned by user `uid` and group `gid`, makes
+/// a script run as root insecure, if it does (`check_security`'s test).
+pub fn unsafe_entry(uid: u32, gid: u32, mode: u32) -> Option<&'static str> {
     let kind = mode & libc::S_IFMT;
     let dir_unsticky = kind == libc::S_IFDIR && mode & libc::S_ISVTX == 0;
-    let writable = (gid != 0 && mode & libc::S_IWGRP != 0) || mode & libc::S_IWOTH != 0;
-    uid != 0 || ((dir_unsticky || kind == libc::S_IFREG) && writable)
+    let checked = dir_unsticky || kind == libc::S_IFREG;
+    if uid != 0 {
+        Some("is not owned by root")
+    } else if checked && mode & libc::S_IWOTH != 0 {
+        Some("is writable by others")
+    } else if checked && gid != 0 && mode & libc::S_IWGRP != 0 {
+        Some("is writable by a group not root's")
+    } else {
+        None
+    }
 }
 
 /// Each entry of the absolute `path` from `/`, not following links: the
@@ -306,8 +307,8 @@ fn walk(path: &Path) -> Result<Option<String>, String> {
         if last && !(t.is_file() || t.is_symlink()) {
             return Err(format!("'{}' is not a regular file", cur.display()));
         }
-        if unsafe_entry(m.uid(), m.gid(), m.mode()) {
-            return Ok(Some(format!("'{}'", cur.display())));
+        if let Some(why) = unsafe_entry(m.uid(), m.gid(), m.mode()) {
+            return Ok(Some(format!("'{}' {why}", cur.display())));
         }
     }
     Ok(None)
@@ -322,23 +323,32 @@ mod tests {
     #[test]
     fn insecure_entries_are_keepaliveds() {
         let (dir, reg, lnk) = (libc::S_IFDIR, libc::S_IFREG, libc::S_IFLNK);
+        let is_unsafe = |u, g, m| unsafe_entry(u, g, m).is_some();
         // Root's, not writable by others: fine.
-        assert!(!unsafe_entry(0, 0, dir | 0o755));
-        assert!(!unsafe_entry(0, 0, reg | 0o755));
+        assert!(!is_unsafe(0, 0, dir | 0o755));
+        assert!(!is_unsafe(0, 0, reg | 0o755));
         // Owned by another user: insecure, whatever its bits.
-        assert!(unsafe_entry(1000, 0, reg | 0o700));
-        assert!(unsafe_entry(1000, 0, lnk | 0o777));
+        assert!(is_unsafe(1000, 0, reg | 0o700));
+        assert!(is_unsafe(1000, 0, lnk | 0o777));
         // Writable by others, or by a group that is not root's.
-        assert!(unsafe_entry(0, 0, reg | 0o757));
-        assert!(unsafe_entry(0, 50, reg | 0o775));
-        assert!(unsafe_entry(0, 50, dir | 0o775));
+        assert!(is_unsafe(0, 0, reg | 0o757));
+        assert!(is_unsafe(0, 50, reg | 0o775));
+        assert!(is_unsafe(0, 50, dir | 0o775));
         // Root's group may write.
-        assert!(!unsafe_entry(0, 0, reg | 0o775));
+        assert!(!is_unsafe(0, 0, reg | 0o775));
         // The sticky bit spares a directory (`/tmp`), not a file.
-        assert!(!unsafe_entry(0, 0, dir | 0o1777));
-        assert!(unsafe_entry(0, 0, reg | 0o1777));
+        assert!(!is_unsafe(0, 0, dir | 0o1777));
+        assert!(is_unsafe(0, 0, reg | 0o1777));
+        assert_eq!(
+            unsafe_entry(0, 50, reg | 0o775),
+            Some("is writable by a group not root's")
+        );
+        assert_eq!(
+            unsafe_entry(0, 0, dir | 0o777),
+            Some("is writable by others")
+        );
         // A link's own bits are 777 and say nothing.
-        assert!(!unsafe_entry(0, 0, lnk | 0o777));
+        assert!(!is_unsafe(0, 0, lnk | 0o777));
     }
 
     #[test]
