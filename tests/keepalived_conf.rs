@@ -1157,9 +1157,10 @@ fn later_urls_share_the_first_urls_host() {
 /// `MISC_CHECK` (`misc_path`, `misc_timeout`, `misc_dynamic`, its default
 /// of no retry): each real server's `misc_path` is its own `--misc-path`,
 /// the service's check that of the first; one quoted word or several make
-/// the command alike; a `user` or a missing `misc_path` leave it unrun,
-/// with a warning; a global `script_user` is the file's, for the director
-/// to run it as; a changed `misc_timeout` between servers is named.
+/// the command alike; a missing `misc_path` leaves it unrun, with a
+/// warning; a `user` runs it as that user, a global `script_user` is the
+/// file's for the director to run it as; a changed `misc_timeout` between
+/// servers is named.
 #[test]
 fn misc_checks_are_read() {
     let t = TempDir::new("misccheck");
@@ -1217,12 +1218,6 @@ fn misc_checks_are_read() {
     for (global, rs3, check, warning) in [
         (
             "router_id lb1",
-            "      misc_path /bin/c\n      user nobody",
-            true,
-            ":18: user (in MISC_CHECK): keepalived runs the script as that user; ringvs runs every script as its script user (script_user, --script-user), so this check is not run",
-        ),
-        (
-            "router_id lb1",
             "      misc_timeout 3",
             true,
             ":16: MISC_CHECK without misc_path: skipped (as keepalived does)",
@@ -1257,11 +1252,46 @@ fn misc_checks_are_read() {
             (true, false) => assert_eq!(own3.map(|s| s.words()), Some(vec!["true".into()])),
         }
     }
+    // `user USER [GROUP]` runs the command as that user: the service's
+    // (the first server's) and a server's own, each saved with its
+    // `--misc-path-user` and read back equal.
+    let rs = |user: &str| format!("      misc_path /bin/c\n      {user}");
+    t.write(
+        "keepalived.conf",
+        &conf(
+            "router_id lb1",
+            &rs("user nobody"),
+            &rs("user nobody nogroup"),
+        ),
+    );
+    let l = load_as(&p, None).unwrap();
+    let svc = l.config.service(&key).unwrap();
+    let Some(CheckKind::Misc(m)) = svc.check.as_ref().map(|c| &c.kind) else {
+        panic!("{:?}", svc.check);
+    };
+    assert_eq!(m.path.user(), Some(&"nobody".parse().unwrap()));
+    let own3 = svc.server_scripts(IpAddr::V4(rip(3)), 80).check.unwrap();
+    assert_eq!(own3.user(), Some(&"nobody:nogroup".parse().unwrap()));
+    let saved =
+        ringvs::config::format::format_save(&l.config, true, &ringvs::config::names::Names::none());
+    assert!(
+        saved.contains("--check misc --misc-path \"/bin/c\" --misc-path-user nobody "),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("--misc-path \"/bin/c\" --misc-path-user nobody:nogroup\n"),
+        "{saved}"
+    );
+    let mut again = Config::new();
+    let names = ringvs::config::names::Names::none();
+    let errors = ringvs::config::ipvsadm::restore(&mut again, &saved, &names, &mut |_, _, _| {});
+    assert_eq!(errors.unwrap(), Vec::<String>::new());
+    assert_eq!(again, l.config);
 }
 
 /// `notify_up`/`notify_down` of a real server and `quorum_up`/`quorum_down`
 /// of a virtual server (keepalived's notify scripts): read as the same
-/// scripts `-a`/`-A` take; one that names a user is not run (warned); the
+/// scripts `-a`/`-A` take; one that names a user runs as that user; the
 /// notify FIFO settings of `global_defs` are named as `ringvs run`'s; a
 /// reload that changes a script edits that server or service alone.
 #[test]
@@ -1290,9 +1320,6 @@ fn notify_scripts_are_read_and_reloaded() {
             format!(
                 "{f}:3: lvs_notify_fifo_script (in global_defs): not applied by ringvs, give it to 'ringvs run --notify-fifo-script'"
             ),
-            format!(
-                "{f}:18: notify_down: runs as user nobody in keepalived; ringvs runs every script as its script user (script_user, --script-user), so this one is not run"
-            ),
         ]
     );
     let key = ServiceKey::new(Proto::Tcp, vip(110), 80);
@@ -1306,10 +1333,18 @@ fn notify_scripts_are_read_and_reloaded() {
     let rs2 = s.server_scripts(rip(2).into(), 80);
     assert_eq!(rs2.up.as_ref().unwrap().words(), ["/bin/n", "rs 2", "up"]);
     assert_eq!(text(&rs2.down).as_deref(), Some("/bin/n 2 down"));
-    assert!(s.server_scripts(rip(3).into(), 80).is_empty(), "not run");
+    // Its own user (`set_script_uid_gid`), saved as `--notify-down-user`.
+    let rs3 = s.server_scripts(rip(3).into(), 80).down.unwrap();
+    assert_eq!(rs3.user(), Some(&"nobody".parse().unwrap()));
     // The same text as `ringvs adm` takes it.
     let saved =
         ringvs::config::format::format_save(&l.config, true, &ringvs::config::names::Names::none());
+    assert!(
+        saved.contains(
+            "-r 198.19.0.3:80 -m -w 1 --notify-down \"/bin/n 3\" --notify-down-user nobody\n"
+        ),
+        "{saved}"
+    );
     assert!(
         saved.contains("-r 198.19.0.2:80 -m -w 1 --notify-up \"/bin/n 'rs 2' up\" --notify-down \"/bin/n 2 down\"\n"),
         "{saved}"
@@ -2127,4 +2162,41 @@ fn a_reload_moves_a_mark_dest_between_fwmarks() {
     assert!(r.is_ok(), "{:?}", r.err().map(|e| e.to_string()));
     let save = |c: &Config| ringvs::config::format::format_save(c, true, &Names::none());
     assert_eq!(save(&running), save(&new));
+}
+
+/// A script's user that is no user or group name (keepalived: "Invalid
+/// user/group for … script - ignoring"; `MISC_CHECK`: "Failed to set
+/// uid/gid … - removing") leaves that script or check out, warned, and
+/// never reaches a rules line.
+#[test]
+fn a_script_user_that_is_no_name_leaves_its_script_out() {
+    let t = TempDir::new("badscriptuser");
+    let p = t.write(
+        "keepalived.conf",
+        "virtual_server 198.18.0.110 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+         \x20 quorum_up /\"bin/q up\"\n\
+         \x20 real_server 198.19.0.2 80 {\n    notify_down \"/bin/n\" nobody no/group\n\
+         \x20   MISC_CHECK {\n      misc_path /bin/c\n      user \"a b\"\n    }\n  }\n}\n",
+    );
+    let l = load_as(&p, None).unwrap();
+    let f = p.display();
+    assert_eq!(
+        l.warnings,
+        [
+            format!(
+                "{f}:5: quorum_up: 'bin/q up': not a user or group name; this script is not run"
+            ),
+            format!(
+                "{f}:7: notify_down: 'no/group': not a user or group name; this script is not run"
+            ),
+            format!(
+                "{f}:10: user (in MISC_CHECK): 'a b': not a user or group name; this check is not run"
+            ),
+        ]
+    );
+    let s = l
+        .config
+        .service(&ServiceKey::new(Proto::Tcp, vip(110), 80))
+        .unwrap();
+    assert!(s.quorum_scripts.is_empty() && s.server_scripts.is_empty() && s.check.is_none());
 }

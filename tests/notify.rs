@@ -117,6 +117,37 @@ fn script_option_errors_are_ipvsadm_style() {
             with(&["--notify-up", "/bin/x", "--notify-up", "/bin/y"]),
             "multiple 'notify-up' options specified",
         ),
+        (
+            with(&["--notify-up", "/bin/x", "--notify-down-user", "nobody"]),
+            "notify-down-user needs --notify-down",
+        ),
+        (
+            with(&["--misc-path-user", "nobody"]),
+            "misc-path-user needs --misc-path",
+        ),
+        (
+            vec![
+                "-A",
+                "-t",
+                "198.18.0.110:80",
+                "--quorum-up",
+                "/bin/x",
+                "--quorum-up-user",
+                "nobody:",
+            ],
+            "illegal quorum-up-user specified: 'nobody:': not USER or USER:GROUP",
+        ),
+        (
+            with(&[
+                "--notify-up",
+                "/bin/x",
+                "--notify-up-user",
+                "a",
+                "--notify-up-user",
+                "b",
+            ]),
+            "multiple 'notify-up-user' options specified",
+        ),
     ] {
         assert_eq!(usage(&line), msg, "{line:?}");
     }
@@ -128,9 +159,56 @@ fn script_option_errors_are_ipvsadm_style() {
         "--notify-down",
         "--quorum-up",
         "--quorum-down",
+        "--notify-up-user",
+        "--misc-path-user",
     ] {
         assert!(text.contains(o), "{o} missing from help");
     }
+}
+
+/// `--NAME-user USER[:GROUP]` runs script `--NAME` as that user (keepalived's
+/// `notify_up "CMD" USER [GROUP]` and `MISC_CHECK`'s `user`): each script
+/// keeps its own, `-S` writes it after its script, `-R` reads it back, and
+/// a script without one has none.
+#[test]
+fn script_users_save_and_restore_with_their_scripts() {
+    let rules = "-A -t 198.18.0.110:80 -s rr --check misc --misc-path \"/bin/c\" --misc-path-user nobody \
+                 --quorum-up \"/bin/q up\" --quorum-down \"/bin/q down\" --quorum-down-user root:root\n\
+                 -a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 --notify-up \"/bin/n up\" --notify-up-user nobody:nogroup \
+                 --notify-down \"/bin/n down\" --notify-down-user root --misc-path \"/bin/own\" --misc-path-user daemon\n";
+    let mut cfg = Config::new();
+    assert_eq!(restore(&mut cfg, rules).unwrap(), Vec::<String>::new());
+    let key = ringvs::config::ServiceKey::new(
+        ringvs::config::Proto::Tcp,
+        "198.18.0.110".parse::<IpAddr>().unwrap(),
+        80,
+    );
+    let s = cfg.service(&key).unwrap();
+    let user = |x: &Option<Script>| x.as_ref().and_then(|s| s.user()).map(|u| u.to_string());
+    assert_eq!(user(&s.quorum_scripts.up), None);
+    assert_eq!(user(&s.quorum_scripts.down).as_deref(), Some("root:root"));
+    let rs = s.server_scripts("198.19.0.2".parse().unwrap(), 80);
+    assert_eq!(user(&rs.up).as_deref(), Some("nobody:nogroup"));
+    assert_eq!(user(&rs.down).as_deref(), Some("root"));
+    assert_eq!(user(&rs.check).as_deref(), Some("daemon"));
+    let Some(ringvs::config::CheckKind::Misc(m)) = s.check.as_ref().map(|c| &c.kind) else {
+        panic!("{:?}", s.check);
+    };
+    assert_eq!(
+        m.path.user().map(|u| u.to_string()).as_deref(),
+        Some("nobody")
+    );
+    let saved = format_save(&cfg, true, &Names::none());
+    for part in [
+        "--check misc --misc-path \"/bin/c\" --misc-path-user nobody ",
+        "--quorum-up \"/bin/q up\" --quorum-down \"/bin/q down\" --quorum-down-user root:root",
+        "--notify-up \"/bin/n up\" --notify-up-user nobody:nogroup --notify-down \"/bin/n down\" --notify-down-user root --misc-path \"/bin/own\" --misc-path-user daemon",
+    ] {
+        assert!(saved.contains(part), "{part} in {saved}");
+    }
+    let mut again = Config::new();
+    assert_eq!(restore(&mut again, &saved).unwrap(), Vec::<String>::new());
+    assert_eq!(again, cfg);
 }
 
 /// `-S` writes each script as one double-quoted word, with `"` and `\`
@@ -507,7 +585,8 @@ fn scripts_run_and_the_fifo_is_written_as_servers_go_and_come() {
 /// keepalived's script user and script security on a real director: the
 /// file says `script_user root` and `enable_script_security`, and `ringvs
 /// run --script-user nobody` wins over its user, so rs1's
-/// `notify_down` and the `quorum_down` run as 65534:65534; rs2's
+/// `notify_down` runs as 65534:65534, and the `quorum_down`, which names
+/// its own user (root), as 0:0 (checked: its path is root's); rs2's
 /// `notify_down`, a file only root may execute, is dropped as the file
 /// loads (it is not in the rules) and so never runs.
 #[test]
@@ -542,7 +621,7 @@ fn scripts_run_as_the_script_user_and_the_ones_it_cannot_run_are_dropped() {
     let conf = format!(
         "global_defs {{\n  script_user root\n  enable_script_security\n}}\n\
          virtual_server {vip} 80 {{\n  delay_loop 1\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
-         \x20 quorum_down \"{s} quorum-down\"\n\
+         \x20 quorum_down \"{s} quorum-down\" root\n\
          \x20 real_server {rs1} 80 {{\n    notify_down \"{s} rs1-down\"\n{check}\n  }}\n\
          \x20 real_server {rs2} 80 {{\n    notify_down \"{d}\"\n{check}\n  }}\n}}\n"
     );
@@ -570,11 +649,11 @@ fn scripts_run_as_the_script_user_and_the_ones_it_cannot_run_are_dropped() {
     kill_all_in(&lab.ns_rs(1));
     wait_lines("scripts", limit, ran, &["65534:65534 rs1-down"]);
     kill_all_in(&lab.ns_rs(2));
-    wait_lines("scripts", limit, ran, &["65534:65534 quorum-down"]);
+    wait_lines("scripts", limit, ran, &["0:0 quorum-down"]);
     assert_eq!(
         ran(),
-        ["65534:65534 rs1-down", "65534:65534 quorum-down"],
-        "as the script user, and nothing else"
+        ["65534:65534 rs1-down", "0:0 quorum-down"],
+        "as the script user or the script's own, and nothing else"
     );
     drop(lab);
 }

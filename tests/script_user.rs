@@ -238,3 +238,34 @@ fn a_script_user_runs_the_command_with_its_ids() {
         assert!(e.contains("no user keepalived_script"), "{e}");
     }
 }
+
+/// A script's own user (keepalived's `notify_up "CMD" USER`) wins over
+/// the director's, even one that runs nothing; its path is checked when
+/// that user is root; an unknown one runs nothing.
+#[test]
+fn a_scripts_own_user_wins_over_the_directors() {
+    if !available() {
+        return;
+    }
+    let d = Dir::new("own");
+    let f = d.0.join("f.sh");
+    script_file(&f, 0o755);
+    let none = policy(RunAs::Refused("no script user".into()), true);
+    let as_user = |u: &str| script(&f).with_user(Some(u.parse().unwrap()));
+    assert_eq!(vet(&script(&f), &none).unwrap_err(), "no script user");
+    let r = vet(&as_user("nobody"), &none).unwrap();
+    assert_eq!(r.ids, Some((65534, 65534)));
+    assert!(vet(&as_user("root"), &none).is_ok());
+    chmod(&f, 0o757);
+    let e = vet(&as_user("root"), &none).unwrap_err();
+    assert!(
+        e.ends_with("is writable by others (script security is on)"),
+        "{e}"
+    );
+    assert!(
+        vet(&as_user("nobody"), &none).is_ok(),
+        "not root: not checked"
+    );
+    let e = vet(&as_user("no-such-user-ringvs"), &policy(RunAs::Own, false)).unwrap_err();
+    assert_eq!(e, "script user 'no-such-user-ringvs' does not exist");
+}

@@ -442,7 +442,7 @@ pub fn kind_options(c: &HealthCheck) -> String {
         }
         CheckKind::Ping => write!(out, " --check ping"),
         CheckKind::Misc(m) => {
-            let _ = write!(out, " --check misc --misc-path {}", m.path.quoted());
+            let _ = write!(out, " --check misc{}", m.path.option("misc-path"));
             if let Some(t) = m.timeout {
                 let _ = write!(out, " --misc-timeout {t}");
             }

@@ -28,10 +28,23 @@ use std::str::FromStr;
 pub const MAX_SCRIPT: usize = 1024;
 
 /// A command line to run on an event, as written (split into words when
-/// run, by the rule in the module doc; [`Script::parse`] has checked it).
+/// run, by the rule in the module doc; [`Script::parse`] has checked it),
+/// and the user it runs as if it names one (keepalived's `notify_up "CMD"
+/// USER [GROUP]`, `MISC_CHECK`'s `user`; else the director's script user).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Script(String);
+#[serde(try_from = "ScriptRepr", into = "ScriptRepr")]
+pub struct Script {
+    text: String,
+    user: Option<ScriptUser>,
+}
+
+/// A script's serde form: its text alone, or with its user.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ScriptRepr {
+    Text(String),
+    User { text: String, user: ScriptUser },
+}
 
 impl Script {
     /// A script as written: words as keepalived splits them, at least one,
@@ -47,18 +60,40 @@ impl Script {
         match split_words(text)?.first() {
             None => Err("no command".into()),
             Some(w) if w.is_empty() => Err("an empty command".into()),
-            Some(_) => Ok(Script(text.to_string())),
+            Some(_) => Ok(Script {
+                text: text.to_string(),
+                user: None,
+            }),
         }
     }
 
     /// The text as written.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The user it runs as, if it names one.
+    pub fn user(&self) -> Option<&ScriptUser> {
+        self.user.as_ref()
+    }
+
+    /// The script run as `user` (`None`: the director's script user).
+    pub fn with_user(self, user: Option<ScriptUser>) -> Script {
+        Script { user, ..self }
+    }
+
+    /// The script as the option `--NAME` of a rules line (`-S`), with its
+    /// user as `--NAME-user`.
+    pub fn option(&self, name: &str) -> String {
+        match &self.user {
+            Some(u) => format!(" --{name} {} --{name}-user {u}", self.quoted()),
+            None => format!(" --{name} {}", self.quoted()),
+        }
     }
 
     /// The words to run: the program, then its arguments.
     pub fn words(&self) -> Vec<OsString> {
-        split_words(&self.0)
+        split_words(&self.text)
             .unwrap_or_default()
             .into_iter()
             .map(OsString::from_vec)
@@ -68,20 +103,26 @@ impl Script {
     /// The script as one word of a rules file (`-S`): always in double
     /// quotes ([`quote`]), so that it reads as a script at a glance.
     pub fn quoted(&self) -> String {
-        quote(&self.0)
+        quote(&self.text)
     }
 }
 
-impl TryFrom<String> for Script {
+impl TryFrom<ScriptRepr> for Script {
     type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Script::parse(&s)
+    fn try_from(s: ScriptRepr) -> Result<Self, String> {
+        match s {
+            ScriptRepr::Text(t) => Script::parse(&t),
+            ScriptRepr::User { text, user } => Ok(Script::parse(&text)?.with_user(Some(user))),
+        }
     }
 }
 
-impl From<Script> for String {
-    fn from(s: Script) -> String {
-        s.0
+impl From<Script> for ScriptRepr {
+    fn from(s: Script) -> ScriptRepr {
+        match s.user {
+            Some(user) => ScriptRepr::User { text: s.text, user },
+            None => ScriptRepr::Text(s.text),
+        }
     }
 }
 
@@ -243,7 +284,7 @@ impl Scripts {
             ("misc-path", &self.check),
         ] {
             if let Some(s) = s {
-                out.push_str(&format!(" --{name} {}", s.quoted()));
+                out.push_str(&s.option(name));
             }
         }
         out
@@ -422,7 +463,7 @@ pub fn own_command_allowed(svc: &Service) -> Result<(), AdmError> {
 
 /// A user, and maybe a group, by name: `USER[:GROUP]` on the command line,
 /// `script_user USER [GROUP]` in keepalived.conf.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ScriptUser {
     pub user: String,
     pub group: Option<String>,
@@ -438,6 +479,23 @@ impl FromStr for ScriptUser {
         };
         if user.is_empty() || group.is_some_and(str::is_empty) {
             return Err(format!("'{s}': not USER or USER:GROUP"));
+        }
+        ScriptUser::new(user, group)
+    }
+}
+
+impl ScriptUser {
+    /// A user and maybe a group by name, each a name of POSIX's portable
+    /// set (letters, digits, `.`, `_`, `-`, not first) with a `$` allowed
+    /// last (as Samba's machine accounts): what `getpwnam` can find on
+    /// any system, and one word of a rules line.
+    pub fn new(user: &str, group: Option<&str>) -> Result<ScriptUser, String> {
+        for name in std::iter::once(user).chain(group) {
+            let body = name.strip_suffix('$').unwrap_or(name);
+            let portable = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+            if body.is_empty() || body.starts_with('-') || !body.chars().all(portable) {
+                return Err(format!("'{name}': not a user or group name"));
+            }
         }
         Ok(ScriptUser {
             user: user.to_string(),
@@ -470,7 +528,7 @@ mod tests {
         assert_eq!(u.to_string(), "nobody:nogroup");
         let u: ScriptUser = "nobody".parse().unwrap();
         assert_eq!((u.user.as_str(), u.group), ("nobody", None));
-        for bad in ["", ":g", "u:"] {
+        for bad in ["", ":g", "u:", "a b", "-u", "u:g/x", "$", "u$x"] {
             assert!(bad.parse::<ScriptUser>().is_err(), "{bad}");
         }
     }

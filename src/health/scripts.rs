@@ -68,7 +68,8 @@ pub enum RunAs {
     Refused(String),
 }
 
-/// The scripts' user and whether insecure scripts are refused.
+/// The scripts' user (of those that name none of their own) and whether
+/// insecure scripts are refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     pub run_as: RunAs,
@@ -173,7 +174,10 @@ pub struct Ready {
 /// Whether `s` may run under `p`, and how (see the module notes).
 pub fn vet(s: &Script, p: &Policy) -> Result<Ready, String> {
     let own = (cred::euid(), cred::egid());
-    let (uid, gid) = match &p.run_as {
+    // A script's own user (keepalived's `notify_up "CMD" USER`), else the
+    // director's; looked up at each run, as its ids may change.
+    let named = s.user().map(|u| lookup(u).unwrap_or_else(RunAs::Refused));
+    let (uid, gid) = match named.as_ref().unwrap_or(&p.run_as) {
         RunAs::Own => own,
         RunAs::Id { uid, gid, .. } => (*uid, *gid),
         RunAs::Refused(why) => return Err(why.clone()),

@@ -105,6 +105,13 @@ pub(super) enum Tag {
     NotifyDown,
     QuorumUp,
     QuorumDown,
+    // The user a script runs as (keepalived's `notify_up "CMD" USER`,
+    // `MISC_CHECK`'s `user`).
+    NotifyUpUser,
+    NotifyDownUser,
+    QuorumUpUser,
+    QuorumDownUser,
+    MiscPathUser,
 }
 
 /// Whether an option takes an argument.
@@ -237,6 +244,11 @@ pub(super) const SPECS: &[Spec] = &[
     spec("notify-down", None, Arg::Required, Tag::NotifyDown),
     spec("quorum-up", None, Arg::Required, Tag::QuorumUp),
     spec("quorum-down", None, Arg::Required, Tag::QuorumDown),
+    spec("notify-up-user", None, Arg::Required, Tag::NotifyUpUser),
+    spec("notify-down-user", None, Arg::Required, Tag::NotifyDownUser),
+    spec("quorum-up-user", None, Arg::Required, Tag::QuorumUpUser),
+    spec("quorum-down-user", None, Arg::Required, Tag::QuorumDownUser),
+    spec("misc-path-user", None, Arg::Required, Tag::MiscPathUser),
 ];
 
 /// ipvsadm's option names, indexed by option column (used in messages).

@@ -417,10 +417,21 @@ impl Gathered {
             _ => Forward::Masq,
         };
         let misc_path = self.checks.server_path(cmd);
-        let check = self.checks.build(cmd)?;
+        let mut check = self.checks.build(cmd)?;
         let (sorry, quorum) = self.sorry.build(cmd)?;
-        let (quorum_scripts, mut server_scripts) = self.notify.build(cmd)?;
+        let (quorum_scripts, mut server_scripts, misc_user) = self.notify.build(cmd)?;
         server_scripts.check = misc_path;
+        if misc_user.is_some() {
+            let path = match (
+                &mut server_scripts.check,
+                check.as_mut().map(|c| &mut c.kind),
+            ) {
+                (Some(own), _) => own,
+                (None, Some(crate::config::CheckKind::Misc(m))) => &mut m.path,
+                _ => return Err(usage("misc-path-user needs --misc-path")),
+            };
+            *path = path.clone().with_user(misc_user);
+        }
         if let Some(e) = self.deferred {
             return Err(e);
         }

@@ -33,7 +33,8 @@ use super::super::ipvsadm::{MAX_CHECK_RETRY, MAX_CHECK_SECS};
 use super::super::notify::quote;
 use super::super::{
     CheckKind, DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DnsCheck, DnsType, HealthCheck,
-    MAX_PAYLOAD, MiscCheck, Script, SmtpCheck, UdpCheck, UdpReply, parse_hex, sni_name, unescape,
+    MAX_PAYLOAD, MiscCheck, Script, ScriptUser, SmtpCheck, UdpCheck, UdpReply, parse_hex, sni_name,
+    unescape,
 };
 use super::http::HttpArgs;
 use super::lexer::Stmt;
@@ -283,12 +284,11 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
 /// `misc_path` (the command and its arguments, quoted and escaped as a
 /// notify script), `misc_timeout` (0: `delay_loop`, as keepalived's
 /// `misc_check_thread`), `misc_dynamic` and the common times. Without a
-/// `misc_path` it is skipped, as keepalived's `misc_end_handler` does; with
-/// a `user` it is not run (warned), as a notify script with one: ringvs
-/// runs every script as its one script user.
+/// `misc_path` it is skipped, as keepalived's `misc_end_handler` does; its
+/// `user USER [GROUP]` runs it as that user (`misc_user_handler`).
 fn misc_checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
     let mut times = Times::default();
-    let (mut path, mut timeout, mut dynamic) = (None, None, false);
+    let (mut path, mut timeout, mut dynamic, mut user) = (None, None, false, None);
     for k in s.children() {
         if times.take(cx, k, 0)? {
             continue;
@@ -299,11 +299,17 @@ fn misc_checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
                 timeout = Some(cx.number(k, 0, MAX_CHECK_SECS as u32)?).filter(|&t| t > 0);
             }
             "misc_dynamic" => dynamic = true,
-            "user" => {
-                let e = "user (in MISC_CHECK): keepalived runs the script as that user; ringvs runs every script as its script user (script_user, --script-user), so this check is not run";
-                cx.w.at(&k.pos, e);
-                return Ok(None);
-            }
+            // keepalived: "Failed to set uid/gid … - removing".
+            "user" => match script_user(k) {
+                Ok(u) => user = Some(u),
+                Err(e) => {
+                    cx.w.at(
+                        &k.pos,
+                        format!("user (in MISC_CHECK): {e}; this check is not run"),
+                    );
+                    return Ok(None);
+                }
+            },
             _ => cx.unsupported(k, "MISC_CHECK"),
         }
     }
@@ -317,7 +323,7 @@ fn misc_checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
     Ok(Some(Checker {
         pos: s.pos.clone(),
         kind: CheckKind::Misc(MiscCheck {
-            path,
+            path: path.with_user(user),
             timeout,
             dynamic,
         }),
@@ -325,6 +331,15 @@ fn misc_checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
         connect_ip: None,
         connect_port: None,
     }))
+}
+
+/// `MISC_CHECK`'s `user USER [GROUP]` (`misc_user_handler`; names only).
+fn script_user(k: &Stmt) -> Result<ScriptUser, String> {
+    match k.args() {
+        [user] => ScriptUser::new(user, None),
+        [user, group] => ScriptUser::new(user, Some(group)),
+        _ => Err("needs USER [GROUP]".into()),
+    }
 }
 
 /// `misc_path`'s command: its words as keepalived reads them

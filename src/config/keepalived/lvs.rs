@@ -58,7 +58,7 @@ use super::super::ipvsadm::{DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, MAX_T
 use super::super::names::Names;
 use super::super::{
     AdmError, Config, Forward, HealthCheck, MarkDest, Netmask, PersistEngine, Proto, Quorum,
-    SchedFlags, Scheduler, Script, Scripts, ServiceKey, SorryOpts, unescape,
+    SchedFlags, Scheduler, Script, ScriptUser, Scripts, ServiceKey, SorryOpts, unescape,
 };
 use super::check::{self, Checker, ServerCheck, Times};
 use super::lexer::Stmt;
@@ -599,24 +599,28 @@ fn not_keepalived(cx: &mut Cx<'_>, k: &Stmt) {
 /// A notify script (`notify_up "COMMAND" [USER [GROUP]]`, and `notify_down`,
 /// `quorum_up`, `quorum_down` alike; `check_parser.c` through
 /// `notify_script_init`), its escapes read twice as keepalived reads them
-/// ([`unescape`], then [`Script::parse`]'s splitting). One that names a
-/// user is not run (warned): ringvs runs every script as the one script
-/// user (`script_user`, `ringvs run --script-user`), where keepalived would
-/// switch to that one, and a script meant to run as another user is not run
-/// as this one.
+/// ([`unescape`], then [`Script::parse`]'s splitting), run as the user it
+/// names (`set_script_uid_gid`), else as the director's script user.
 fn script(cx: &mut Cx<'_>, k: &Stmt) -> Result<Option<Script>, KaError> {
     let kw = k.keyword();
     let text = cx.value_of(k)?;
-    if let Some(user) = k.args().get(1) {
-        let e = format!(
-            "{kw}: runs as user {user} in keepalived; ringvs runs every script as its script user (script_user, --script-user), so this one is not run"
-        );
-        cx.w.at(&k.pos, e);
-        return Ok(None);
-    }
+    let user = match k.args() {
+        [_] => Ok(None),
+        [_, user] => ScriptUser::new(user, None).map(Some),
+        [_, user, group] => ScriptUser::new(user, Some(group)).map(Some),
+        _ => Err("needs \"COMMAND\" [USER [GROUP]]".to_string()),
+    };
+    // keepalived: "Invalid user/group for … script - ignoring".
+    let user = match user {
+        Ok(u) => u,
+        Err(e) => {
+            cx.w.at(&k.pos, format!("{kw}: {e}; this script is not run"));
+            return Ok(None);
+        }
+    };
     unescape(text)
         .and_then(|t| Script::parse(&t))
-        .map(Some)
+        .map(|s| Some(s.with_user(user)))
         .map_err(|e| KaError::at(&k.pos, format!("{kw} {text}: {e}")))
 }
 

@@ -126,14 +126,14 @@ fn global_defs(cx: &mut Cx<'_>, s: &Stmt, scripts: &mut ScriptSettings) {
     for k in s.children() {
         let how = match k.keyword() {
             "script_user" => {
-                match k.args() {
-                    [user] | [user, _] if !user.contains(':') => {
-                        scripts.user = Some(ScriptUser {
-                            user: user.clone(),
-                            group: k.args().get(1).cloned(),
-                        });
-                    }
-                    _ => cx.w.at(&k.pos, "script_user: needs USER [GROUP], skipped"),
+                let user = match k.args() {
+                    [user] => ScriptUser::new(user, None),
+                    [user, group] => ScriptUser::new(user, Some(group)),
+                    _ => Err("needs USER [GROUP]".into()),
+                };
+                match user {
+                    Ok(u) => scripts.user = Some(u),
+                    Err(e) => cx.w.at(&k.pos, format!("script_user: {e}, skipped")),
                 }
                 continue;
             }
