@@ -302,7 +302,8 @@ struct RunArgs {
     #[arg(long, value_name = "COMMAND", requires = "notify_fifo")]
     notify_fifo_script: Option<String>,
     /// keepalived's script_user: notify scripts, MISC_CHECK commands and the
-    /// FIFO's script run as this user (and its primary group, or GROUP).
+    /// FIFO's script that name no user of their own run as this user (and its
+    /// primary group, or GROUP).
     /// Default: the file's script_user, else user keepalived_script if the
     /// host has it, else ringvs's own (docs/health.md)
     #[arg(long, value_name = "USER[:GROUP]")]

@@ -2175,7 +2175,7 @@ fn a_script_user_that_is_no_name_leaves_its_script_out() {
         "keepalived.conf",
         "virtual_server 198.18.0.110 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
          \x20 quorum_up /\"bin/q up\"\n\
-         \x20 real_server 198.19.0.2 80 {\n    notify_down \"/bin/n\" nobody no/group\n\
+         \x20 real_server 198.19.0.2 80 {\n    notify_down \"/bin/n\" nobody \"no group\"\n\
          \x20   MISC_CHECK {\n      misc_path /bin/c\n      user \"a b\"\n    }\n  }\n}\n",
     );
     let l = load_as(&p, None).unwrap();
@@ -2187,7 +2187,7 @@ fn a_script_user_that_is_no_name_leaves_its_script_out() {
                 "{f}:5: quorum_up: 'bin/q up': not a user or group name; this script is not run"
             ),
             format!(
-                "{f}:7: notify_down: 'no/group': not a user or group name; this script is not run"
+                "{f}:7: notify_down: 'no group': not a user or group name; this script is not run"
             ),
             format!(
                 "{f}:10: user (in MISC_CHECK): 'a b': not a user or group name; this check is not run"
@@ -2199,4 +2199,39 @@ fn a_script_user_that_is_no_name_leaves_its_script_out() {
         .service(&ServiceKey::new(Proto::Tcp, vip(110), 80))
         .unwrap();
     assert!(s.quorum_scripts.is_empty() && s.server_scripts.is_empty() && s.check.is_none());
+}
+
+/// keepalived's leniencies with a script's user: a `MISC_CHECK` `user`
+/// without a name is skipped and the check stays ("No user specified");
+/// words after `USER GROUP` are ignored; both warned. A name a directory
+/// service may give (`svc@corp.example`) is taken.
+#[test]
+fn a_script_users_missing_name_and_extra_words_are_keepaliveds() {
+    let t = TempDir::new("lenientuser");
+    let p = t.write(
+        "keepalived.conf",
+        "virtual_server 198.18.0.110 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+         \x20 quorum_up \"/bin/q\" svc@corp.example users extra\n\
+         \x20 real_server 198.19.0.2 80 {\n\
+         \x20   MISC_CHECK {\n      misc_path /bin/c\n      user\n    }\n  }\n}\n",
+    );
+    let l = load_as(&p, None).unwrap();
+    let f = p.display();
+    assert_eq!(
+        l.warnings,
+        [
+            format!("{f}:5: quorum_up: the words after USER GROUP are ignored"),
+            format!("{f}:9: user (in MISC_CHECK): no user given, skipped"),
+        ]
+    );
+    let s = l
+        .config
+        .service(&ServiceKey::new(Proto::Tcp, vip(110), 80))
+        .unwrap();
+    let up = s.quorum_scripts.up.as_ref().unwrap();
+    assert_eq!(up.user(), Some(&"svc@corp.example:users".parse().unwrap()));
+    let Some(CheckKind::Misc(m)) = s.check.as_ref().map(|c| &c.kind) else {
+        panic!("{:?}", s.check);
+    };
+    assert_eq!((m.path.as_str(), m.path.user()), ("/bin/c", None));
 }

@@ -112,7 +112,10 @@ impl TryFrom<ScriptRepr> for Script {
     fn try_from(s: ScriptRepr) -> Result<Self, String> {
         match s {
             ScriptRepr::Text(t) => Script::parse(&t),
-            ScriptRepr::User { text, user } => Ok(Script::parse(&text)?.with_user(Some(user))),
+            ScriptRepr::User { text, user } => {
+                let user = ScriptUser::new(&user.user, user.group.as_deref())?;
+                Ok(Script::parse(&text)?.with_user(Some(user)))
+            }
         }
     }
 }
@@ -485,15 +488,15 @@ impl FromStr for ScriptUser {
 }
 
 impl ScriptUser {
-    /// A user and maybe a group by name, each a name of POSIX's portable
-    /// set (letters, digits, `.`, `_`, `-`, not first) with a `$` allowed
-    /// last (as Samba's machine accounts): what `getpwnam` can find on
-    /// any system, and one word of a rules line.
+    /// A user and maybe a group by name, as the host's name service may
+    /// know them (`svc@corp.example` from a directory too): not empty, not
+    /// starting with `-`, and one plain word of a rules line (no space,
+    /// control character, quote, backslash or `:`, the separator of
+    /// `USER:GROUP`). Whether the name exists is asked when a script runs.
     pub fn new(user: &str, group: Option<&str>) -> Result<ScriptUser, String> {
         for name in std::iter::once(user).chain(group) {
-            let body = name.strip_suffix('$').unwrap_or(name);
-            let portable = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
-            if body.is_empty() || body.starts_with('-') || !body.chars().all(portable) {
+            let odd = |c: char| c.is_whitespace() || c.is_control() || "\"'\\:".contains(c);
+            if name.is_empty() || name.starts_with('-') || name.contains(odd) {
                 return Err(format!("'{name}': not a user or group name"));
             }
         }
@@ -528,9 +531,14 @@ mod tests {
         assert_eq!(u.to_string(), "nobody:nogroup");
         let u: ScriptUser = "nobody".parse().unwrap();
         assert_eq!((u.user.as_str(), u.group), ("nobody", None));
-        for bad in ["", ":g", "u:", "a b", "-u", "u:g/x", "$", "u$x"] {
+        for bad in ["", ":g", "u:", "a b", "-u", "u:g\"x", "u:-g", "u\\x", "u'"] {
             assert!(bad.parse::<ScriptUser>().is_err(), "{bad}");
         }
+        assert!(
+            "svc@corp.example:domain_users"
+                .parse::<ScriptUser>()
+                .is_ok()
+        );
     }
 
     fn words(s: &str) -> Vec<String> {
@@ -597,5 +605,11 @@ mod tests {
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<Script>(&json).unwrap(), s);
         assert!(serde_json::from_str::<Script>("\"'\"").is_err());
+        // With its user; a user that is no name is refused there too.
+        let s = s.with_user(Some("nobody:nogroup".parse().unwrap()));
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<Script>(&json).unwrap(), s);
+        let bad = json.replace("nobody", "no body");
+        assert!(serde_json::from_str::<Script>(&bad).is_err(), "{bad}");
     }
 }

@@ -64,7 +64,7 @@ fn vet_scripts(l: &mut Loaded, flags: &ScriptSettings, path: &Path) -> Policy {
     let file = path.display();
     l.warnings
         .extend(dropped.into_iter().map(|d| format!("{file}: {d}")));
-    if any > 0 && !p.security && !matches!(p.run_as, RunAs::Refused(_)) {
+    if any > 0 && !p.security {
         let more = if insecure > 0 {
             format!(", {insecure} of them insecure")
         } else {

@@ -25,9 +25,9 @@
 //! hands it to `system()`, a shell); a script does not die with ringvs
 //! (keepalived's `PR_SET_PDEATHSIG`); the FIFO is written without blocking (keepalived's `write`
 //! blocks once its pipe is full), so a line that does not fit is dropped
-//! and logged; scripts run as ringvs's user (keepalived's `script_user`
-//! and per-script users are not taken: `config::keepalived` does not run a
-//! script that names one).
+//! and logged. Scripts run as their own user or the director's script
+//! user, once `super::scripts` has checked them (keepalived's
+//! `script_user`, `enable_script_security`).
 
 use crate::config::{Proto, Script, Scripts, ServiceKey};
 use crossbeam_channel::{Receiver, Sender, TrySendError};

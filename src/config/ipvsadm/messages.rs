@@ -117,8 +117,9 @@ pub(super) fn usage_text() -> String {
          \x20 --notify-down command               -a|e: run when its check takes it out\n\
          \x20 --quorum-up command                 -A|E: run when the service gains its quorum\n\
          \x20 --quorum-down command               -A|E: run when the service loses it\n\
-         \x20 --notify-up-user user[:group]       run that script as this user (also --notify-down-user,\n\
-         \x20                                     --quorum-up-user, --quorum-down-user, --misc-path-user)\n",
+         \x20 --notify-up-user user[:group]       -a|e: run --notify-up as this user (--notify-down-user too)\n\
+         \x20 --quorum-up-user user[:group]       -A|E: run --quorum-up as this user (--quorum-down-user too)\n\
+         \x20 --misc-path-user user[:group]       -A|E, -a|e: run that --misc-path as this user\n",
         version = version_text()
     )
 }

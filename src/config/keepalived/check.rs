@@ -299,14 +299,16 @@ fn misc_checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
                 timeout = Some(cx.number(k, 0, MAX_CHECK_SECS as u32)?).filter(|&t| t > 0);
             }
             "misc_dynamic" => dynamic = true,
-            // keepalived: "Failed to set uid/gid … - removing".
-            "user" => match script_user(k) {
-                Ok(u) => user = Some(u),
+            // keepalived: "No user specified" (the check stays), and
+            // "Failed to set uid/gid … - removing".
+            "user" if k.args().is_empty() => {
+                cx.w.at(&k.pos, "user (in MISC_CHECK): no user given, skipped");
+            }
+            "user" => match user_words(cx, k, k.args()) {
+                Ok(u) => user = u,
                 Err(e) => {
-                    cx.w.at(
-                        &k.pos,
-                        format!("user (in MISC_CHECK): {e}; this check is not run"),
-                    );
+                    let e = format!("user (in MISC_CHECK): {e}; this check is not run");
+                    cx.w.at(&k.pos, e);
                     return Ok(None);
                 }
             },
@@ -333,12 +335,25 @@ fn misc_checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
     }))
 }
 
-/// `MISC_CHECK`'s `user USER [GROUP]` (`misc_user_handler`; names only).
-fn script_user(k: &Stmt) -> Result<ScriptUser, String> {
-    match k.args() {
-        [user] => ScriptUser::new(user, None),
-        [user, group] => ScriptUser::new(user, Some(group)),
-        _ => Err("needs USER [GROUP]".into()),
+/// A script's `USER [GROUP]`, the words `words` of `k` (`MISC_CHECK`'s
+/// `user`, `misc_user_handler`; a notify script's after its command,
+/// `set_script_uid_gid`): none, or a user and maybe a group; words after
+/// them are ignored, as keepalived ignores them (warned).
+pub(super) fn user_words(
+    cx: &mut Cx<'_>,
+    k: &Stmt,
+    words: &[String],
+) -> Result<Option<ScriptUser>, String> {
+    match words {
+        [] => Ok(None),
+        [user] => ScriptUser::new(user, None).map(Some),
+        [user, group, rest @ ..] => {
+            if !rest.is_empty() {
+                let e = format!("{}: the words after USER GROUP are ignored", k.keyword());
+                cx.w.at(&k.pos, e);
+            }
+            ScriptUser::new(user, Some(group)).map(Some)
+        }
     }
 }
 

@@ -58,7 +58,7 @@ use super::super::ipvsadm::{DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, MAX_T
 use super::super::names::Names;
 use super::super::{
     AdmError, Config, Forward, HealthCheck, MarkDest, Netmask, PersistEngine, Proto, Quorum,
-    SchedFlags, Scheduler, Script, ScriptUser, Scripts, ServiceKey, SorryOpts, unescape,
+    SchedFlags, Scheduler, Script, Scripts, ServiceKey, SorryOpts, unescape,
 };
 use super::check::{self, Checker, ServerCheck, Times};
 use super::lexer::Stmt;
@@ -604,14 +604,8 @@ fn not_keepalived(cx: &mut Cx<'_>, k: &Stmt) {
 fn script(cx: &mut Cx<'_>, k: &Stmt) -> Result<Option<Script>, KaError> {
     let kw = k.keyword();
     let text = cx.value_of(k)?;
-    let user = match k.args() {
-        [_] => Ok(None),
-        [_, user] => ScriptUser::new(user, None).map(Some),
-        [_, user, group] => ScriptUser::new(user, Some(group)).map(Some),
-        _ => Err("needs \"COMMAND\" [USER [GROUP]]".to_string()),
-    };
     // keepalived: "Invalid user/group for … script - ignoring".
-    let user = match user {
+    let user = match super::check::user_words(cx, k, k.args().get(1..).unwrap_or_default()) {
         Ok(u) => u,
         Err(e) => {
             cx.w.at(&k.pos, format!("{kw}: {e}; this script is not run"));
