@@ -72,11 +72,11 @@ fn code(path: &str) -> Vec<String> {
 }
 
 /// The top-level module a file of `src/` belongs to (`None` for the crate root
-/// and the binary's files: `main.rs` and its modules `demo`, `genhash`).
+/// and the binary's files: `main.rs` and its modules `demo`, `genhash`, `run`).
 fn top_module(path: &str) -> Option<String> {
     let rest = path.strip_prefix("src/")?;
     let first = rest.split('/').next()?.trim_end_matches(".rs");
-    (!matches!(first, "lib" | "main" | "demo" | "genhash")).then(|| first.to_string())
+    (!matches!(first, "lib" | "main" | "demo" | "genhash" | "run")).then(|| first.to_string())
 }
 
 #[test]

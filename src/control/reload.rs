@@ -27,7 +27,7 @@ pub(super) struct KaSource {
 /// The scripts' policy of `ringvs run`'s `flags` and the file's settings
 /// (a user named on the command line wins over the file's; security is on
 /// if either says so).
-fn script_policy(flags: &ScriptSettings, file: &ScriptSettings) -> Policy {
+pub(super) fn script_policy(flags: &ScriptSettings, file: &ScriptSettings) -> Policy {
     let user: Option<&ScriptUser> = flags.user.as_ref().or(file.user.as_ref());
     Policy::resolve(user, flags.security || file.security)
 }

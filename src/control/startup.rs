@@ -119,10 +119,8 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
             opts.scripts.clone(),
         )?),
         None => {
-            let p = crate::health::scripts::Policy::resolve(
-                opts.scripts.user.as_ref(),
-                opts.scripts.security,
-            );
+            let none = crate::config::keepalived::ScriptSettings::default();
+            let p = super::reload::script_policy(&opts.scripts, &none);
             super::reload::set_script_policy(&opts.scripts, p)?;
             None
         }
