@@ -134,7 +134,7 @@ mod lab {
             wire_len: frame.len() as u32,
             csum_partial: false,
             csum_valid: false,
-            vlan: false,
+            vlan: None,
         }
     }
 

@@ -832,7 +832,7 @@ impl Harness {
             wire_len: frame.len() as u32,
             csum_partial: partial,
             csum_valid: false,
-            vlan: false,
+            vlan: None,
         };
         match nic {
             Nic::Ext => self.w.rx[Nic::Ext].push_with(frame, meta),

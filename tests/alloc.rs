@@ -522,7 +522,7 @@ impl<R: ringvs::io::RxQueue> TestDirector<R> {
             wire_len: f.len() as u32,
             csum_partial: false,
             csum_valid: false,
-            vlan: false,
+            vlan: None,
         };
         self.w.core.handle(nic, f, meta, false, &mut self.w.tx);
     }
@@ -1303,7 +1303,7 @@ impl ringvs::io::RxQueue for RingRx {
                 wire_len: len as u32,
                 csum_partial: false,
                 csum_valid: false,
-                vlan: false,
+                vlan: None,
             },
         })
     }

@@ -354,7 +354,7 @@ fn a_partial_checksum_is_completed_for_dr_and_tun() {
                 wire_len: syn.len() as u32,
                 csum_partial: true,
                 csum_valid: false,
-                vlan: false,
+                vlan: None,
             },
         );
         let (_, int) = d.poll_take();

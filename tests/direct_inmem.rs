@@ -76,7 +76,7 @@ fn dr_completes_a_partial_checksum() {
             wire_len: f.len() as u32,
             csum_partial: true,
             csum_valid: false,
-            vlan: false,
+            vlan: None,
         },
     );
     // UDP to a TCP-only service is not forwarded; use TCP instead.
@@ -89,7 +89,7 @@ fn dr_completes_a_partial_checksum() {
             wire_len: t.len() as u32,
             csum_partial: true,
             csum_valid: false,
-            vlan: false,
+            vlan: None,
         },
     );
     let (_, int) = d.poll_take();

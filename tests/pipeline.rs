@@ -309,7 +309,7 @@ fn partial_meta(frame: &[u8]) -> RxMeta {
         wire_len: frame.len() as u32,
         csum_partial: true,
         csum_valid: false,
-        vlan: false,
+        vlan: None,
     }
 }
 
@@ -952,7 +952,7 @@ fn meta(frame: &[u8]) -> RxMeta {
         wire_len: frame.len() as u32,
         csum_partial: false,
         csum_valid: false,
-        vlan: false,
+        vlan: None,
     }
 }
 
@@ -1280,7 +1280,10 @@ fn malformed_and_unwanted_frames_are_dropped_by_reason() {
             Nic::Ext,
             syn(),
             Some(RxMeta {
-                vlan: true,
+                vlan: Some(ringvs::io::VlanTag {
+                    tpid: 0x8100,
+                    tci: 100,
+                }),
                 ..meta(&syn())
             }),
             Ctr::DropVlan,

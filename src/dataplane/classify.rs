@@ -84,7 +84,7 @@ fn fast_eth(data: &[u8], meta: RxMeta, (mac, mtu): (Mac, usize), ethertype: u16)
         && u16::from_be_bytes([data[12], data[13]]) == ethertype
         && meta.wire_len as usize <= len
         && len <= mtu + ethernet::HEADER_LEN
-        && !meta.vlan
+        && meta.vlan.is_none()
 }
 
 /// [`ports`]' checks at fixed offsets, for the fast paths: the TCP flags
@@ -300,7 +300,7 @@ impl Core {
         if data.len() > self.env.mtu[nic as usize] + ethernet::HEADER_LEN {
             return self.ctr.inc(Ctr::DropOversize);
         }
-        if meta.vlan {
+        if meta.vlan.is_some() {
             return self.ctr.inc(Ctr::DropVlan);
         }
         let eth = EthernetFrame::new_unchecked(data);
@@ -700,7 +700,7 @@ mod test {
     /// the MTU, untagged, to `MAC`, of `ethertype`.
     fn to_us(data: &[u8], meta: RxMeta, ethertype: u16) -> bool {
         let whole = meta.wire_len as usize <= data.len() && data.len() >= ethernet::HEADER_LEN;
-        let fits = data.len() <= MTU + ethernet::HEADER_LEN && !meta.vlan;
+        let fits = data.len() <= MTU + ethernet::HEADER_LEN && meta.vlan.is_none();
         let eth = EthernetFrame::new_unchecked(data);
         whole && fits && eth.dst() == MAC && eth.ethertype() == ethertype
     }
@@ -882,7 +882,10 @@ mod test {
                     wire_len: (wire + usize::from(longer)) as u32,
                     csum_partial: partial,
                     csum_valid: valid,
-                    vlan,
+                    vlan: vlan.then_some(crate::io::VlanTag {
+                        tpid: 0x8100,
+                        tci: 100,
+                    }),
                 };
                 if check(&f, m)? {
                     accepted.set(accepted.get() + 1);

@@ -552,7 +552,7 @@ impl Core {
                 wire_len: u32::from(f.len),
                 csum_partial: f.csum_partial,
                 csum_valid: false,
-                vlan: false,
+                vlan: None,
             };
             let (nic, len) = (f.nic, usize::from(f.len));
             match f.lent.take() {

@@ -33,11 +33,12 @@ impl Core {
         };
         let cap = tap.capture.as_deref();
         if let Some(c) = cap.filter(|_| !handed)
-            && !c.offer(
+            && !c.offer_rx(
                 self.id,
                 Point { nic, tx: false },
                 data,
                 meta.wire_len as usize,
+                meta.vlan,
             )
         {
             self.ctr.inc(Ctr::CaptureDropped);

@@ -63,8 +63,17 @@ pub struct RxMeta {
     /// checksum offload, or the kernel, found it good), so the worker need not
     /// verify it again.
     pub csum_valid: bool,
-    /// The kernel stripped an 802.1Q tag into the ring header.
-    pub vlan: bool,
+    /// The 802.1Q tag the kernel stripped into the ring header, if any
+    /// (a capture puts it back in the frame, as libpcap does).
+    pub vlan: Option<VlanTag>,
+}
+
+/// An 802.1Q tag: its type (0x8100, or 0x88a8 for 802.1ad) and control
+/// information (priority, drop eligibility, VLAN id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VlanTag {
+    pub tpid: u16,
+    pub tci: u16,
 }
 
 /// The frame memory (AF_XDP UMEM) a queue's frames live in, for the queues that

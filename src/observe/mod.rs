@@ -149,6 +149,21 @@ impl Capture {
 
     /// Copy `frame` if it matches. Returns false if it matched but was dropped.
     pub fn offer(&self, worker: usize, p: Point, frame: &[u8], orig_len: usize) -> bool {
+        self.offer_rx(worker, p, frame, orig_len, None)
+    }
+
+    /// [`Capture::offer`] of a received frame whose 802.1Q tag the kernel
+    /// stripped into the ring header (`vlan`): the copy has it back after
+    /// the MAC addresses, 4 bytes longer, as libpcap puts it back, so a
+    /// frame counted `drop_vlan` shows its tag.
+    pub fn offer_rx(
+        &self,
+        worker: usize,
+        p: Point,
+        frame: &[u8],
+        orig_len: usize,
+        vlan: Option<crate::io::VlanTag>,
+    ) -> bool {
         if !self.wants(p) || !self.filter.matches(frame) {
             return true;
         }
@@ -156,13 +171,27 @@ impl Capture {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
         };
-        let len = frame.len().min(SNAPLEN);
         b.ts_ns = now_ns();
         b.worker = worker as u16;
         b.point = p.code();
+        let orig_len = orig_len.max(frame.len());
+        let (len, orig_len) = match vlan.filter(|_| frame.len() >= 12) {
+            None => {
+                let len = frame.len().min(SNAPLEN);
+                b.data[..len].copy_from_slice(&frame[..len]);
+                (len, orig_len)
+            }
+            Some(t) => {
+                let len = (frame.len() + 4).min(SNAPLEN);
+                b.data[..12].copy_from_slice(&frame[..12]);
+                b.data[12..14].copy_from_slice(&t.tpid.to_be_bytes());
+                b.data[14..16].copy_from_slice(&t.tci.to_be_bytes());
+                b.data[16..len].copy_from_slice(&frame[12..len - 4]);
+                (len, orig_len + 4)
+            }
+        };
         b.len = len as u16;
-        b.orig_len = orig_len.max(frame.len()) as u32;
-        b.data[..len].copy_from_slice(&frame[..len]);
+        b.orig_len = orig_len as u32;
         match self.full_tx.try_send(b) {
             Ok(()) => true,
             Err(e) => {
@@ -429,6 +458,33 @@ mod test {
         c.free_tx.try_send(b).unwrap();
         assert!(c.offer(0, p, &frame(), 60));
         assert!(!c.offer(0, p, &frame(), 60));
+    }
+
+    /// A frame whose 802.1Q tag the kernel stripped is captured with the
+    /// tag back after the MAC addresses, 4 bytes longer, as libpcap writes
+    /// it (`tcpdump -e`: `ethertype 802.1Q (0x8100) ... vlan 100`).
+    #[test]
+    fn a_stripped_vlan_tag_is_put_back() {
+        let c = Capture::new(Filter::default(), points("both", "both").unwrap(), 4);
+        let p = Point {
+            nic: Nic::Ext,
+            tx: false,
+        };
+        let tag = crate::io::VlanTag {
+            tpid: 0x8100,
+            tci: 100,
+        };
+        let f = frame();
+        assert!(c.offer_rx(0, p, &f, 60, Some(tag)));
+        let b = c.full_rx.try_recv().unwrap();
+        assert_eq!((b.len, b.orig_len), (64, 64));
+        assert_eq!(b.data[..12], f[..12]);
+        assert_eq!(b.data[12..16], [0x81, 0x00, 0x00, 100]);
+        assert_eq!(b.data[16..64], f[12..]);
+        // Without a tag, as it came.
+        assert!(c.offer_rx(0, p, &f, 60, None));
+        let b = c.full_rx.try_recv().unwrap();
+        assert_eq!((b.len, &b.data[..60]), (60, &f[..]));
     }
 
     #[test]

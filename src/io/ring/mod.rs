@@ -101,3 +101,5 @@ const V2_SNAPLEN: usize = 8;
 const V2_MAC: usize = 12;
 const V2_SEC: usize = 16;
 const V2_NSEC: usize = 20;
+const V2_VLAN_TCI: usize = 24;
+const V2_VLAN_TPID: usize = 26;

@@ -3,9 +3,10 @@
 use super::sys::{bind, getsockopt, packet_socket, setsockopt};
 use super::{
     Fanout, Mmap, RingSize, RxVersion, V2_LEN, V2_MAC, V2_NSEC, V2_SEC, V2_SNAPLEN, V2_STATUS,
+    V2_VLAN_TCI, V2_VLAN_TPID,
 };
 use crate::io::fanout;
-use crate::io::{RxFrame, RxMeta, RxQueue, with_context};
+use crate::io::{RxFrame, RxMeta, RxQueue, VlanTag, with_context};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
@@ -32,13 +33,27 @@ const V3_SNAPLEN: usize = 12;
 const V3_LEN: usize = 16;
 const V3_STATUS: usize = 20;
 const V3_MAC: usize = 24;
+// tpacket3_hdr's hv1: tp_rxhash (28), tp_vlan_tci, tp_vlan_tpid.
+const V3_VLAN_TCI: usize = 32;
+const V3_VLAN_TPID: usize = 36;
 
-fn meta_from(status: u32, wire_len: u32) -> RxMeta {
+/// A frame's metadata from its ring header's `status` and `tp_len`; `tag`
+/// reads the header's VLAN TCI and TPID, only for a frame whose tag the
+/// kernel stripped (a TPID the kernel did not give is 802.1Q's).
+fn meta_from(status: u32, wire_len: u32, tag: impl FnOnce() -> (u16, u16)) -> RxMeta {
+    let vlan = (status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
+        let (tci, tpid) = tag();
+        let tpid = match status & libc::TP_STATUS_VLAN_TPID_VALID {
+            0 => 0x8100,
+            _ => tpid,
+        };
+        VlanTag { tpid, tci }
+    });
     RxMeta {
         wire_len,
         csum_partial: status & libc::TP_STATUS_CSUMNOTREADY != 0,
         csum_valid: status & libc::TP_STATUS_CSUM_VALID != 0,
-        vlan: status & libc::TP_STATUS_VLAN_VALID != 0,
+        vlan,
     }
 }
 
@@ -213,9 +228,17 @@ impl RxQueue for RxRing {
                 let snap = self.map.read_u32(off + V2_SNAPLEN) as usize;
                 let mac = self.map.read_u16(off + V2_MAC) as usize;
                 let limit = off + self.size.frame_size as usize;
+                let map = &self.map;
+                let tag = || {
+                    (
+                        map.read_u16(off + V2_VLAN_TCI),
+                        map.read_u16(off + V2_VLAN_TPID),
+                    )
+                };
+                let meta = meta_from(status, wire_len, tag);
                 Some(RxFrame {
                     data: self.packet(off, mac, snap, limit),
-                    meta: meta_from(status, wire_len),
+                    meta,
                 })
             }
             Cursor::V3 {
@@ -250,9 +273,17 @@ impl RxQueue for RxRing {
                 let snap = self.map.read_u32(pkt + V3_SNAPLEN) as usize;
                 let mac = self.map.read_u16(pkt + V3_MAC) as usize;
                 let limit = self.block_off(block) + self.size.block_size as usize;
+                let map = &self.map;
+                let tag = || {
+                    (
+                        map.read_u16(pkt + V3_VLAN_TCI),
+                        map.read_u16(pkt + V3_VLAN_TPID),
+                    )
+                };
+                let meta = meta_from(status, wire_len, tag);
                 Some(RxFrame {
                     data: self.packet(pkt, mac, snap, limit),
-                    meta: meta_from(status, wire_len),
+                    meta,
                 })
             }
         }

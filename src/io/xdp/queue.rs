@@ -134,7 +134,7 @@ impl RxQueue for XskRx {
                 wire_len: d.len,
                 csum_partial: checksum::looks_partial(data),
                 csum_valid: false,
-                vlan: false,
+                vlan: None,
             },
         })
     }
