@@ -166,6 +166,15 @@ fn summarize6(payload: &[u8], s: &mut Summary) {
         Ok(up) => up,
         Err(e) => {
             s.ext_error = Some(e);
+            // A fragment, first or not, is of its fragment header's next
+            // header for `tcp`/`udp` (libpcap's `ip6[6] == 44 and ip6[40] ==
+            // PROTO`); it has no ports for `port`.
+            if e == ExtError::Fragment
+                && let Ok((f, _)) =
+                    ipv6::walk_fragment(ip.next_header(), &payload[..end], ipv6::HEADER_LEN)
+            {
+                s.proto = f.next;
+            }
             return;
         }
     };
@@ -433,6 +442,10 @@ fn prim(w: &[&str]) -> Result<(Prim, usize), String> {
                 .filter(|l| *l <= 32)
                 .ok_or_else(|| format!("bad prefix length in `{v}`"))?;
             let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            // As tcpdump: an address with bits past its prefix is a mistake.
+            if u32::from(addr) & !mask != 0 {
+                return Err(format!("non-network bits set in `{v}`"));
+            }
             Ok((
                 Prim::Net {
                     side,
@@ -477,6 +490,9 @@ fn net6(side: Side, addr: &str, len: &str, v: &str) -> Result<Prim, String> {
         .filter(|l| *l <= 128)
         .ok_or_else(|| format!("bad prefix length in `{v}`"))?;
     let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+    if addr.to_bits() & !mask != 0 {
+        return Err(format!("non-network bits set in `{v}`"));
+    }
     Ok(Prim::Net6 {
         side,
         addr: addr.to_bits() & mask,
@@ -673,19 +689,37 @@ mod test {
         );
     }
 
+    /// Ports never match an IPv6 fragment or a chain that cannot be walked;
+    /// a fragment, first or later, is `tcp` by its fragment header's next
+    /// header, as libpcap reads it (`ip6[6] == 44 and ip6[40] == 6`).
     #[test]
     fn ipv6_ports_never_match_fragments_or_bad_chains() {
         let l4 = l4_ports(true, 40000, 80, 0);
-        let frag: &[u8] = &[6, 0, 0, 0, 0, 0, 0, 1];
-        let route: &[u8] = &[6, 0, 4, 1, 0, 0, 0, 0];
-        for (first, ext, why) in [
-            (44, frag, ExtError::Fragment),
-            (43, route, ExtError::SourceRoute),
-        ] {
-            let f = ip6(C6, V6, (first, ext), 6, &l4);
-            yes_no(&f, &["ip6", "host 2001:2:0:1::110"], &["port 80", "tcp"]);
-            assert_eq!(summarize(&f).ext_error, Some(why));
+        let first: &[u8] = &[6, 0, 0, 1, 0, 0, 0, 1];
+        let later: &[u8] = &[6, 0, 0x05, 0x48, 0, 0, 0, 1];
+        for frag in [first, later] {
+            let f = ip6(C6, V6, (44, frag), 6, &l4);
+            yes_no(
+                &f,
+                &["ip6", "host 2001:2:0:1::110", "tcp"],
+                &["port 80", "udp"],
+            );
+            assert_eq!(summarize(&f).ext_error, Some(ExtError::Fragment));
         }
+        let route: &[u8] = &[6, 0, 4, 1, 0, 0, 0, 0];
+        let f = ip6(C6, V6, (43, route), 6, &l4);
+        yes_no(&f, &["ip6", "host 2001:2:0:1::110"], &["port 80", "tcp"]);
+        assert_eq!(summarize(&f).ext_error, Some(ExtError::SourceRoute));
+    }
+
+    /// `net` with bits past its prefix is refused, as tcpdump refuses it.
+    #[test]
+    fn net_with_host_bits_is_refused() {
+        for e in ["net 198.18.0.1/24", "src net 2001:2:0:1::1/64"] {
+            let err = Filter::parse(e).expect_err(e);
+            assert!(err.contains("non-network bits"), "{e}: {err}");
+        }
+        assert!(Filter::parse("net 198.18.0.0/15").is_ok());
     }
 
     #[test]

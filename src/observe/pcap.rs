@@ -6,7 +6,10 @@ use std::io::{self, Read, Write};
 pub const MAGIC_NS: u32 = 0xa1b2_3c4d;
 pub const MAGIC_US: u32 = 0xa1b2_c3d4;
 pub const LINKTYPE_ETHERNET: u32 = 1;
-pub const SNAPLEN: u32 = 65535;
+/// The header's snapshot length: what a record holds at most
+/// ([`super::SNAPLEN`], the frames the rings carry), so `tcpdump -r` says
+/// what the capture cut at.
+pub const SNAPLEN: u32 = super::SNAPLEN as u32;
 
 /// Write the file header.
 pub fn write_header(w: &mut (impl Write + ?Sized)) -> io::Result<()> {
@@ -105,5 +108,7 @@ mod test {
         assert_eq!(recs[1].orig_len, 1514);
         assert!(read_all(&mut &buf[..10]).is_err());
         assert!(read_all(&mut &[0u8; 24][..]).is_err());
+        // The snapshot length the records are cut at.
+        assert_eq!(buf[16..20], (super::super::SNAPLEN as u32).to_le_bytes());
     }
 }
