@@ -857,8 +857,9 @@ impl Harness {
         assert_eq!(d(Ctr::RxExt) + d(Ctr::RxInt), 1, "received once");
         assert_eq!(d(Ctr::TxExt) + d(Ctr::TxInt), sent, "sent as counted");
         // A packet sent (or queued) in fragments is one outcome; so is one
-        // too big for its egress (`drop_too_big`) whose sender is told so.
-        let told = d(Ctr::IcmpFragNeeded) + d(Ctr::Icmp6TooBig);
+        // too big for its egress (`drop_too_big`), or whose TTL ran out
+        // (`drop_ttl`), whose sender is told so.
+        let told = d(Ctr::IcmpFragNeeded) + d(Ctr::Icmp6TooBig) + d(Ctr::IcmpTimeExceeded);
         let packets =
             sent + d(Ctr::NeighQueued) - d(Ctr::TxFragments) + d(Ctr::TxFragmented) - told;
         // A fragment held for its datagram's first is one; one taken up

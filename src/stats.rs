@@ -139,6 +139,16 @@ counters! {
     Icmp6TooBig => "icmp6_too_big",
     /// Packet-too-big not sent: over the rate limit (as `icmp_frag_needed_limited`).
     Icmp6TooBigLimited => "icmp6_too_big_limited",
+    /// ICMP time exceeded (ICMPv6 hop limit exceeded) sent back to the sender
+    /// of a packet the director would have forwarded, to a service or on a
+    /// connection, whose TTL (hop limit) forwarding would take to 0, as the
+    /// kernel's `decrement_ttl` (`ip_vs_xmit.c`) and `ip_forward` do: from the
+    /// VIP to a client, so that `traceroute` to the VIP shows the director
+    /// (the packet itself is counted in `drop_ttl`).
+    IcmpTimeExceeded => "icmp_time_exceeded",
+    /// Time exceeded errors not sent: over the rate limit (as
+    /// `icmp_frag_needed_limited`) or no TX slot.
+    IcmpTimeExceededLimited => "icmp_time_exceeded_limited",
     /// IPv4 fragments sent: a packet without DF (or a fragment received)
     /// over the egress MTU (a tunnel's overhead, a smaller MTU on the other
     /// NIC) goes out in fragments, as the kernel fragments what IPVS sends
@@ -209,7 +219,8 @@ counters! {
     /// not first, a routing header with segments left, or a truncated or
     /// inconsistent header length.
     DropExtHeader => "drop_ext_header",
-    /// TTL (IPv6: hop limit) would reach 0 on forwarding.
+    /// TTL (IPv6: hop limit) would reach 0 on forwarding (the sender of a
+    /// packet the director would forward is told: `icmp_time_exceeded`).
     DropTtl => "drop_ttl",
     /// Not TCP, UDP, SCTP or ICMP (ICMPv6 over IPv6).
     DropProto => "drop_proto",

@@ -636,7 +636,7 @@ mod edited_icmp {
                     }
                 }
                 if cut < 100 {
-                    let keep = (f.len() - cut).max(14);
+                    let keep = f.len().saturating_sub(cut).max(14);
                     f.truncate(keep);
                     let total = (keep - 14) as u16;
                     if keep >= 34 {

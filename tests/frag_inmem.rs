@@ -792,7 +792,9 @@ mod props {
         let sent = sum(Ctr::TxExt) + sum(Ctr::TxInt) + sum(Ctr::NeighQueued)
             - sum(Ctr::TxFragments)
             + sum(Ctr::TxFragmented)
-            - sum(Ctr::IcmpFragNeeded);
+            - sum(Ctr::IcmpFragNeeded)
+            - sum(Ctr::Icmp6TooBig)
+            - sum(Ctr::IcmpTimeExceeded);
         let came = sum(Ctr::RxExt) + sum(Ctr::RxInt) + sum(Ctr::HandoffIn) + sum(Ctr::FragReleased);
         let went = sent + sum(Ctr::HandoffOut) + drops + sum(Ctr::FragHeld);
         prop_assert_eq!(came, went, "{:?}", counters(d));

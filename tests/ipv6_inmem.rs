@@ -383,7 +383,9 @@ fn refused_ipv6_packets_are_counted_by_reason() {
         ),
         (
             {
-                let mut f = base.clone();
+                // Hop limit 1 to a port without a service: nobody is told
+                // (`ttl_expired_packets_tell_their_senders`, pipeline.rs).
+                let mut f = frames6::tcp(&l3_to_vip6(), &[], 41000, 81, SYN, data);
                 f[21] = 1;
                 f
             },

@@ -457,6 +457,118 @@ fn icmpv6_errors_are_translated_both_ways() {
     assert_eq!(drops(&d.w().core.ctr), [("drop_icmp_no_conn", 1)]);
 }
 
+/// A UDP service on port 53 with one real server.
+const DNS6: &[&str] = &[
+    "-A -u [2001:2:0:1::110]:53 -s rr",
+    "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
+];
+
+/// Errors quoting a first fragment are translated, as `ip_vs_in_icmp_v6`
+/// and `ip_vs_out_icmp_v6` walk the quote past its fragment header: a
+/// router's packet-too-big about a real server's fragmented reply reaches
+/// the server, a server's "fragment reassembly time exceeded" (RFC 8200
+/// §4.5) about a client's first fragment reaches the client.
+#[test]
+fn icmpv6_errors_quoting_a_first_fragment_are_translated() {
+    use frames6::Ext;
+    let mut d = director(DNS6);
+    let first = |id| Ext::Fragment {
+        offset: 0,
+        more: true,
+        id,
+    };
+    let req = frames6::udp(&from(CLIENT6), &[first(9)], 40000, 53, &[0x11; 800], false);
+    let (_, sent_in) = d.ext(&req);
+    assert_eq!(sent_in.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    let l = l3_from_rs6(RS1_6, CLIENT6);
+    let reply = frames6::udp(&l, &[first(7)], 53, 40000, &[0x55; 1000], false);
+    let (ext, _) = d.int(&reply);
+    assert_eq!(ext.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    let router = L3 {
+        src: GW6,
+        src_mac: GW_MAC,
+        ..l3_to_vip6()
+    };
+    let i = inward(&mut d, &error6(&router, 2, 1400, &ext[0], 1232));
+    assert_eq!((i.src, i.dst, i.dst_mac), (GW6, RS1_6, RS1_MAC));
+    let q = &i.l4[8..];
+    assert_eq!((addr_at(q, 8), addr_at(q, 24)), (RS1_6, CLIENT6));
+    // Past the fragment header (8 bytes): the server's own port.
+    assert_eq!((q[6], u16::from_be_bytes([q[48], q[49]])), (44, 53));
+    // The server's time exceeded (type 3 code 1) quotes the first fragment
+    // as it got it: to the client, naming the VIP.
+    let mut m = vec![3u8, 1, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&sent_in[0][14..]);
+    let c = frames6::checksum6(l.src, l.dst, frames6::ICMPV6, &m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let e = outward(&mut d, &frames6::frame(&l, &[], frames6::ICMPV6, &m));
+    assert_eq!((e.src, e.dst, &e.l4[..2]), (VIP6, CLIENT6, &[3u8, 1][..]));
+    assert_eq!(
+        (addr_at(&e.l4[8..], 8), addr_at(&e.l4[8..], 24)),
+        (CLIENT6, VIP6)
+    );
+    assert_eq!(d.ctr(Ctr::IcmpErrorNat), 2);
+}
+
+/// A later fragment over the egress MTU is dropped without packet-too-big
+/// (`ensure_mtu_is_adequate`: only the first fragment gets one).
+#[test]
+fn packet_too_big_only_for_a_first_fragment() {
+    use frames6::Ext;
+    let mut d = director_with(
+        DNS6,
+        Env {
+            mtu: [1500, 1400],
+            ..env_gw()
+        },
+    );
+    let frag = |offset| Ext::Fragment {
+        offset,
+        more: offset == 0,
+        id: 9,
+    };
+    let first = frames6::udp(&from(CLIENT6), &[frag(0)], 40000, 53, &[0x11; 800], false);
+    assert_eq!(d.ext(&first).1.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    let later = frames6::frame(&from(CLIENT6), &[frag(101)], frames6::UDP, &[0x22; 1400]);
+    let (ext, int) = d.ext(&later);
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!((d.ctr(Ctr::DropTooBig), d.ctr(Ctr::Icmp6TooBig)), (1, 0));
+    // The first fragment over the MTU gets its error.
+    let (ext, _) = d.ext(&frames6::udp(
+        &from(CLIENT6),
+        &[frag(0)],
+        40000,
+        53,
+        &[0; 1400],
+        false,
+    ));
+    assert_eq!((ext.len(), d.ctr(Ctr::Icmp6TooBig)), (1, 1));
+}
+
+/// Hop limit 1 on a packet to a service: dropped, and the client told
+/// with ICMPv6 time exceeded (hop limit exceeded in transit) from the VIP,
+/// as the kernel's `decrement_ttl` (`ip_vs_xmit.c`) sends it.
+#[test]
+fn hop_limit_exceeded_is_told_from_the_vip() {
+    let mut d = director(STANDARD6);
+    let mut f = syn(CLIENT6, 40000);
+    f[21] = 1;
+    let (ext, int) = d.ext(&f);
+    assert!(
+        int.is_empty() && ext.len() == 1,
+        "{:?}",
+        drops(&d.w().core.ctr)
+    );
+    let e = parse_ip6(&ext[0]);
+    assert_eq!((e.src, e.dst, e.dst_mac), (VIP6, CLIENT6, CLIENT_MAC));
+    assert_eq!(&e.l4[..2], &[3, 0], "time exceeded, hop limit");
+    assert_eq!(&e.l4[8..], &f[14..], "the packet quoted whole");
+    let c = frames6::checksum6(VIP6, CLIENT6, frames6::ICMPV6, &e.l4);
+    assert_eq!(c, 0, "ICMPv6 checksum");
+    assert_eq!(d.ctr(Ctr::IcmpTimeExceeded), 1);
+    assert_eq!(d.ctr(Ctr::ConnNew), 0);
+}
+
 /// A reply as we send it: [VIP6]:80 → [CLIENT6]:`cport`.
 fn our_reply(cport: u16) -> Vec<u8> {
     let l = L3 {

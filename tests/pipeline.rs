@@ -1080,7 +1080,7 @@ fn malformed_and_unwanted_frames_are_dropped_by_reason() {
             Ctr::DropFragment,
         ),
         (
-            "ttl 1",
+            "ttl 1, no service",
             Nic::Ext,
             tcp_frame(
                 &L3 {
@@ -1088,14 +1088,14 @@ fn malformed_and_unwanted_frames_are_dropped_by_reason() {
                     ..L3::to_vip()
                 },
                 40000,
-                80,
+                81,
                 SYN,
             ),
             None,
             Ctr::DropTtl,
         ),
         (
-            "ttl 0",
+            "ttl 0, no service",
             Nic::Ext,
             tcp_frame(
                 &L3 {
@@ -1103,7 +1103,7 @@ fn malformed_and_unwanted_frames_are_dropped_by_reason() {
                     ..L3::to_vip()
                 },
                 40000,
-                80,
+                81,
                 SYN,
             ),
             None,
@@ -1454,15 +1454,46 @@ fn icmp_sum(icmp: &[u8]) -> [u8; 2] {
     (!(s as u16)).to_be_bytes()
 }
 
+/// A packet the director would forward but whose TTL forwarding would take
+/// to 0 is dropped and its sender told, as the kernel's `decrement_ttl`
+/// (`ip_vs_xmit.c`) tells a client and `ip_forward` a real server: ICMP
+/// time exceeded in transit, quoting its IP header and 8 bytes, from the
+/// VIP to a client (so `traceroute` to the VIP shows the director), from
+/// the DIP to a real server. It creates no connection. A packet the
+/// director would not forward (a port without a service: the table above)
+/// gets nothing.
 #[test]
-fn ttl_1_from_real_server_is_dropped() {
+fn ttl_expired_packets_tell_their_senders() {
     let mut lab = MemDirector::standard();
+    let mut l3 = L3::to_vip();
+    l3.ttl = 1;
+    let syn = tcp_frame(&l3, 40001, 80, SYN);
+    let (e, i) = lab.ext(&syn);
+    assert!(i.is_empty(), "not forwarded");
+    let err = parse_ip(&one(e));
+    assert_eq!((err.src, err.dst, err.proto), (VIP, CLIENT, 1));
+    assert_eq!(err.l4[..2], [11, 0], "time exceeded in transit");
+    assert_eq!(err.l4[2..4], icmp_sum(&err.l4));
+    assert_eq!(&err.l4[8..], &syn[14..14 + 28], "its IP header and 8 bytes");
+    assert_eq!((lab.ctr(Ctr::DropTtl), lab.ctr(Ctr::ConnNew)), (1, 0));
+    // A real server's reply on a connection: told from the DIP.
     client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, SYN));
     let mut l3 = L3::from_rs(RS1, CLIENT);
     l3.ttl = 1;
-    let (e, i) = lab.int(&tcp_frame(&l3, 80, 40000, SYN | ACK));
+    let reply = tcp_frame(&l3, 80, 40000, SYN | ACK);
+    let (e, i) = lab.int(&reply);
+    assert!(e.is_empty(), "not forwarded");
+    let err = parse_ip(&one(i));
+    assert_eq!((err.src, err.dst, err.proto), (DIP, RS1, 1));
+    assert_eq!(err.l4[..2], [11, 0]);
+    assert_eq!(&err.l4[8..], &reply[14..14 + 28]);
+    assert_eq!(lab.ctr(Ctr::DropTtl), 2);
+    assert_eq!(lab.ctr(Ctr::IcmpTimeExceeded), 2);
+    // From a real server with no connection: nobody told.
+    let stray = tcp_frame(&l3, 80, 40999, SYN | ACK);
+    let (e, i) = lab.int(&stray);
     assert!(e.is_empty() && i.is_empty());
-    assert_eq!(lab.ctr(Ctr::DropTtl), 1);
+    assert_eq!(lab.ctr(Ctr::IcmpTimeExceeded), 2);
 }
 
 // ---------------------------------------------------------------------------
@@ -1581,8 +1612,10 @@ mod props {
         prop_assert_eq!(d(Ctr::RxExt) + d(Ctr::RxInt), 1);
         prop_assert_eq!(d(Ctr::TxExt) + d(Ctr::TxInt), sent);
         // A fragment held for its datagram's first is an outcome; one taken
-        // up again has its own besides this frame's.
-        let outcomes = sent
+        // up again has its own besides this frame's. A frame dropped whose
+        // sender is told (time exceeded, fragmentation needed) is one.
+        let told = d(Ctr::IcmpTimeExceeded) + d(Ctr::IcmpFragNeeded);
+        let outcomes = sent - told
             + d(Ctr::NeighQueued)
             + d(Ctr::HandoffOut)
             + dropped

@@ -494,11 +494,6 @@ impl Core {
         if !meta.csum_partial && !meta.csum_valid && !l4_checksum_ok(proto, src, dst, l4) {
             return self.ctr.inc(Ctr::DropL4Checksum);
         }
-        // Before scheduling: a packet that cannot be forwarded must not create a
-        // connection (nor move the scheduler or the gauges).
-        if ip.ttl() <= 1 {
-            return self.ctr.inc(Ctr::DropTtl);
-        }
         let seg = Segment {
             frame,
             proto,
@@ -509,6 +504,11 @@ impl Core {
             flags,
             partial: meta.csum_partial,
         };
+        // Before scheduling: a packet that cannot be forwarded must not create a
+        // connection (nor move the scheduler or the gauges).
+        if ip.ttl() <= 1 {
+            return self.ttl_expired(nic, super::family::Seg::from(seg), tx);
+        }
         match nic {
             Nic::Ext => self.nat_in(seg, tx),
             Nic::Int => self.nat_out(seg, tx),
@@ -667,9 +667,6 @@ impl Core {
         {
             return self.ctr.inc(Ctr::DropL4Checksum);
         }
-        if ip.hop_limit() <= 1 {
-            return self.ctr.inc(Ctr::DropTtl);
-        }
         let seg = Segment6 {
             frame,
             l4_off,
@@ -681,6 +678,9 @@ impl Core {
             flags,
             partial: meta.csum_partial,
         };
+        if ip.hop_limit() <= 1 {
+            return self.ttl_expired(nic, seg, tx);
+        }
         match nic {
             Nic::Ext => self.nat_in6(seg, tx),
             Nic::Int => self.nat_out6(seg, tx),

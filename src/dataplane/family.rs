@@ -291,6 +291,31 @@ pub(super) struct Quote<A> {
 }
 
 impl Core {
+    /// A TCP, UDP or SCTP packet received on `nic` whose TTL (hop limit)
+    /// forwarding would take to 0: counted `drop_ttl`, and its sender told
+    /// ([`Core::time_exceeded`]) when the director would have forwarded it:
+    /// a client's to a service or on a connection, a real server's on a
+    /// connection. Before scheduling, so it creates no connection.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn ttl_expired<A: Family, T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        seg: Seg<'_, A>,
+        tx: &mut TxPair<T>,
+    ) {
+        self.ctr.inc(Ctr::DropTtl);
+        let dir = match nic {
+            Nic::Ext => 0,
+            Nic::Int => 1,
+        };
+        let key = FlowKey::new(dir, seg.proto, seg.src, seg.sport, seg.dst, seg.dport);
+        let to_service = || A::service(&self.snap.cfg, seg.proto, seg.dst, seg.dport).is_some();
+        if A::lookup(self, &key).is_some() || nic == Nic::Ext && to_service() {
+            self.time_exceeded(nic, seg.frame, tx);
+        }
+    }
+
     /// An ICMP error received on `nic` (outer destination and TTL or hop
     /// limit `outer`), quoting `q`: to the worker owning the connection, then
     /// translated towards the connection's other end by the rewrite `patch`

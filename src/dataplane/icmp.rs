@@ -12,13 +12,16 @@
 //! errors about our own tunnel packets become errors to the client about its
 //! packet (`direct_icmp.rs`).
 //!
-//! The director makes up two errors itself: those about tunnel packets
-//! (`Core::icmp_tunnel_error`), and "fragmentation needed" for a DF packet
-//! that does not fit the egress MTU ([`Core::frag_needed`]), as IPVS does in
-//! `ip_vs_xmit.c`: `ensure_mtu_is_adequate` (called from `__ip_vs_get_out_rt`,
-//! before `ip_vs_nat_xmit` rewrites the packet) for client → real server, and
-//! `ip_forward` (before the FORWARD hook where `ip_vs_out` translates) for real
-//! server → client.
+//! The director makes up three errors itself: those about tunnel packets
+//! (`Core::icmp_tunnel_error`), "fragmentation needed" for a DF packet
+//! that does not fit the egress MTU ([`Core::frag_needed`]), and time
+//! exceeded for a packet whose TTL runs out ([`Core::time_exceeded`]), as
+//! IPVS does in `ip_vs_xmit.c`: `ensure_mtu_is_adequate` and `decrement_ttl`
+//! (called from `__ip_vs_get_out_rt`, before `ip_vs_nat_xmit` rewrites the
+//! packet) for client → real server, and `ip_forward` (before the FORWARD
+//! hook where `ip_vs_out` translates) for real server → client. The IPv6
+//! forms (packet too big, hop limit exceeded) go through
+//! [`Core::icmp6_to_sender`].
 
 use super::family::Quote;
 use super::tx::{Patch, TxPair};
@@ -28,8 +31,16 @@ use crate::io::TxQueue;
 use crate::nat::rewrite;
 use crate::stats::Ctr;
 use crate::wire::icmpv4::{self, Icmpv4Packet, msg, unreach};
+use crate::wire::icmpv6;
 use crate::wire::ipv4::{self, Ipv4Packet, protocol};
+use crate::wire::ipv6::{self, Endpoints, Ipv6Packet};
 use crate::wire::{EthernetFrame, UdpPacket, ethernet};
+
+/// The IPv4 packet of `frame` (Ethernet, IPv4), if its header is whole.
+fn ipv4_of(frame: &[u8]) -> Option<Ipv4Packet<&[u8]>> {
+    let d = frame.get(ethernet::HEADER_LEN..)?;
+    Ipv4Packet::new_checked(d).ok()
+}
 
 /// The quoted packet of an error message: a 20-byte IPv4 header and at least
 /// the 8 bytes of TCP/UDP that hold the ports.
@@ -190,16 +201,64 @@ impl Core {
         mtu: u32,
         tx: &mut TxPair<T>,
     ) {
-        let Some(ip) = frame
-            .get(ethernet::HEADER_LEN..)
-            .and_then(|d| Ipv4Packet::new_checked(d).ok())
-        else {
+        let Some(ip) = ipv4_of(frame) else {
             return;
         };
         if !ip.dont_frag() || ip.frag_offset() != 0 || ip.protocol() == protocol::ICMP {
             return;
         }
-        let inn = out.other();
+        let error = (msg::DEST_UNREACHABLE, unreach::FRAG_NEEDED, mtu);
+        let counted = (Ctr::IcmpFragNeeded, Ctr::IcmpFragNeededLimited);
+        self.icmp4_to_sender(out.other(), frame, error, counted, tx);
+    }
+
+    /// A TCP, UDP or SCTP packet the director would forward (to a service,
+    /// or on a connection) came in by `inn` with a TTL (IPv6: hop limit)
+    /// that forwarding would take to 0: its sender is told with time
+    /// exceeded in transit (ICMPv6: hop limit exceeded), as the kernel tells
+    /// a client in `decrement_ttl` (`ip_vs_xmit.c`) and a real server in
+    /// `ip_forward`, from the packet's destination when that is ours (the
+    /// VIP), else from our address on that NIC. Not for a later fragment
+    /// (`icmp_send` answers fragment 0 only); rate-limited as
+    /// [`Core::frag_needed`]. The packet is counted `drop_ttl` by the
+    /// caller.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn time_exceeded<T: TxQueue>(&mut self, inn: Nic, frame: &[u8], tx: &mut TxPair<T>) {
+        let counted = (Ctr::IcmpTimeExceeded, Ctr::IcmpTimeExceededLimited);
+        match frame.get(ethernet::HEADER_LEN) {
+            Some(v) if v >> 4 == 6 => {
+                let error = (icmpv6::msg::TIME_EXCEEDED, 0, 0);
+                self.icmp6_to_sender(inn, frame, error, counted, tx);
+            }
+            _ => {
+                let first = ipv4_of(frame).is_some_and(|ip| ip.frag_offset() == 0);
+                if first {
+                    let error = (msg::TIME_EXCEEDED, 0, 0);
+                    self.icmp4_to_sender(inn, frame, error, counted, tx);
+                }
+            }
+        }
+    }
+
+    /// Sends the sender of `frame` (as received by `inn`: Ethernet, IPv4,
+    /// not yet translated) the ICMP error `(type, code, rest of header)`,
+    /// quoting its IP header and the first 8 bytes after it, out of `inn`
+    /// to the MAC it came from; from the packet's destination when that is
+    /// ours on `inn`, else from our address there. Counted in `counted.0`,
+    /// or `counted.1` when the worker's ICMP bucket or the TX ring has no
+    /// room.
+    fn icmp4_to_sender<T: TxQueue>(
+        &mut self,
+        inn: Nic,
+        frame: &[u8],
+        (ty, code, rest): (u8, u8, u32),
+        (sent, limited): (Ctr, Ctr),
+        tx: &mut TxPair<T>,
+    ) {
+        let Some(ip) = ipv4_of(frame) else {
+            return;
+        };
         let to = ip.src_raw();
         let from = match ip.dst_raw() {
             dst if self.is_ours(inn, dst) => dst,
@@ -217,34 +276,92 @@ impl Core {
         };
         let back = EthernetFrame::new_unchecked(frame).src();
         let ours = self.env.mac[inn as usize];
-        if !self.pending.1.allow(self.clock.now) {
-            return self.ctr.inc(Ctr::IcmpFragNeededLimited);
-        }
         let ident = self.pending.1.ident;
-        let tx = &mut tx[inn];
-        let Some(slot) = tx.slot() else {
-            return self.ctr.inc(Ctr::IcmpFragNeededLimited);
-        };
-        let Some(len) = slot.get_mut(ethernet::HEADER_LEN..).and_then(|b| {
-            icmpv4::emit_error(
-                b,
-                (from, to, ident),
-                (msg::DEST_UNREACHABLE, unreach::FRAG_NEEDED, mtu),
-                quote,
-            )
-        }) else {
-            return self.ctr.inc(Ctr::IcmpFragNeededLimited);
-        };
-        let len = ethernet::HEADER_LEN + len;
-        {
+        let emit = |slot: &mut [u8]| {
+            let b = slot.get_mut(ethernet::HEADER_LEN..)?;
+            let len = ethernet::HEADER_LEN
+                + icmpv4::emit_error(b, (from, to, ident), (ty, code, rest), quote)?;
             let mut eth = EthernetFrame::new_unchecked(&mut slot[..len]);
             eth.set_dst(back);
             eth.set_src(ours);
             eth.set_ethertype(ethernet::ethertype::IPV4);
+            Some(len)
+        };
+        if self.error_out(inn, (sent, limited), emit, tx) {
+            self.pending.1.ident = ident.wrapping_add(1);
         }
+    }
+
+    /// Sends an error the director makes ([`Core::icmp4_to_sender`],
+    /// [`Core::icmp6_to_sender`]) out of `inn`, written into a TX slot by
+    /// `emit` (its length, or `None`): within the worker's ICMP bucket,
+    /// counted in `counted.0`, or in `counted.1` when the bucket, the ring or
+    /// `emit` has no room. True if it went.
+    fn error_out<T: TxQueue>(
+        &mut self,
+        inn: Nic,
+        (sent, limited): (Ctr, Ctr),
+        emit: impl FnOnce(&mut [u8]) -> Option<usize>,
+        tx: &mut TxPair<T>,
+    ) -> bool {
+        if !self.pending.1.allow(self.clock.now) {
+            self.ctr.inc(limited);
+            return false;
+        }
+        let tx = &mut tx[inn];
+        let Some(len) = tx.slot().and_then(emit) else {
+            self.ctr.inc(limited);
+            return false;
+        };
         tx.commit(len);
-        self.pending.1.ident = ident.wrapping_add(1);
         self.ctr.add(Ctr::tx_bytes(inn), len as u64);
-        self.ctr.inc(Ctr::IcmpFragNeeded);
+        self.ctr.inc(sent);
+        true
+    }
+
+    /// [`Core::icmp4_to_sender`] of an IPv6 packet: the ICMPv6 error quotes
+    /// as much of it as fits 1280 bytes, and none is sent where RFC 4443
+    /// §2.4(e) says not to (`icmpv6::error_allowed`). Its source is the
+    /// packet's destination when that is ours on `inn` (a VIP, as
+    /// `icmp6_send` picks a local destination), else our address there (the
+    /// DIP for a real server, the external address for a client).
+    pub(super) fn icmp6_to_sender<T: TxQueue>(
+        &mut self,
+        inn: Nic,
+        frame: &[u8],
+        (ty, code, rest): (u8, u8, u32),
+        (sent, limited): (Ctr, Ctr),
+        tx: &mut TxPair<T>,
+    ) {
+        let Some(invoking) = frame.get(ethernet::HEADER_LEN..) else {
+            return;
+        };
+        if !icmpv6::error_allowed(invoking, false, ty, code) {
+            return;
+        }
+        // `error_allowed` parsed the fixed header.
+        let ip = Ipv6Packet::new_unchecked(invoking);
+        // Only a first fragment gets one (`icmp6_send` and
+        // `ensure_mtu_is_adequate`): a later one quotes no ports its sender
+        // could match, and would spend the bucket's tokens.
+        let frag = ipv6::walk_fragment(ip.next_header(), invoking, ipv6::HEADER_LEN);
+        if frag.is_ok_and(|(f, _)| f.offset != 0) {
+            return;
+        }
+        let (to, dst) = (ip.src(), ip.dst());
+        let from = match inn {
+            _ if self.is_ours6(inn, dst) => Some(dst),
+            Nic::Ext => self.env.ext_addr6(),
+            Nic::Int => self.env.dip6(),
+        };
+        let Some(from) = from else { return };
+        let ends = Endpoints {
+            src_mac: self.env.mac[inn as usize],
+            dst_mac: EthernetFrame::new_unchecked(frame).src(),
+            src: from,
+            dst: to,
+        };
+        let emit = |slot: &mut [u8]| icmpv6::emit_error(slot, &ends, (ty, code, rest), invoking);
+        self.error_out(inn, (sent, limited), emit, tx);
     }
 }

@@ -123,9 +123,11 @@ impl Family for Ipv6Addr {
 }
 
 /// The quoted packet of an ICMPv6 error (its data): an IPv6 header, any
-/// extension headers (walked as a received packet's are: a fragment is not
-/// translated), and at least the 8 first bytes of TCP or UDP. Returns its
-/// tuple and where its L4 header starts in `data`.
+/// extension headers (walked as a received packet's are; a first fragment's
+/// too, as `ip_vs_in_icmp_v6` walks the quote with `ipv6_find_hdr`, a later
+/// one has no ports and is not translated), and at least the 8 first bytes
+/// of TCP or UDP. Returns its tuple and where its L4 header starts in
+/// `data`.
 fn quoted6(data: &[u8]) -> Option<(Quote<Ipv6Addr>, usize)> {
     if data.len() < ipv6::HEADER_LEN {
         return None;
@@ -134,7 +136,15 @@ fn quoted6(data: &[u8]) -> Option<(Quote<Ipv6Addr>, usize)> {
     if ip.version() != 6 {
         return None;
     }
-    let up = ipv6::walk(ip.next_header(), data, ipv6::HEADER_LEN).ok()?;
+    let up = match ipv6::walk(ip.next_header(), data, ipv6::HEADER_LEN) {
+        Ok(up) => up,
+        Err(ipv6::ExtError::Fragment) => {
+            ipv6::walk_fragment(ip.next_header(), data, ipv6::HEADER_LEN)
+                .ok()?
+                .1?
+        }
+        Err(_) => return None,
+    };
     let l4 = data.get(up.offset..up.offset + 8)?;
     // The ports are the first 4 bytes of TCP and UDP alike.
     let ports = UdpPacket::new_unchecked(l4);

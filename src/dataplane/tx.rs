@@ -24,9 +24,9 @@ use crate::io::{FRAME_MAX, Lent, RxQueue, TxQueue};
 use crate::nat::rewrite::{self, Rewrite};
 use crate::neigh::NeighEvent;
 use crate::stats::Ctr;
-use crate::wire::icmpv6::{self, msg};
+use crate::wire::icmpv6::msg;
 use crate::wire::ipv4::{self, Ipv4Packet};
-use crate::wire::ipv6::{self, Endpoints, Ipv6Packet};
+use crate::wire::ipv6;
 use crate::wire::{EthernetFrame, ethernet};
 use crate::{Nic, NicPair};
 use std::net::Ipv6Addr;
@@ -628,49 +628,8 @@ impl Core {
         tx: &mut TxPair<T>,
     ) {
         let mtu = mtu.max(ipv6::MIN_MTU as u32);
-        let Some(invoking) = frame.get(ethernet::HEADER_LEN..) else {
-            return;
-        };
-        if !icmpv6::error_allowed(invoking, false, msg::PACKET_TOO_BIG, 0) {
-            return;
-        }
-        // `error_allowed` parsed the fixed header.
-        let ip = Ipv6Packet::new_unchecked(invoking);
-        let (to, dst) = (ip.src(), ip.dst());
-        let ours = match inn {
-            Nic::Ext => self.env.ext_addr6() == Some(dst) || self.snap.cfg.vips6.contains(&dst),
-            Nic::Int => self.env.dip6() == Some(dst),
-        };
-        let from = if ours {
-            Some(dst)
-        } else {
-            match inn {
-                Nic::Ext => self.env.ext_addr6(),
-                Nic::Int => self.env.dip6(),
-            }
-        };
-        let Some(from) = from else { return };
-        if !self.pending.1.allow(self.clock.now) {
-            return self.ctr.inc(Ctr::Icmp6TooBigLimited);
-        }
-        let ends = Endpoints {
-            src_mac: self.env.mac[inn as usize],
-            dst_mac: EthernetFrame::new_unchecked(frame).src(),
-            src: from,
-            dst: to,
-        };
-        // No room for it: withheld, as the rate limit withholds (the frame
-        // itself is counted `drop_too_big` by the caller).
-        let tx = &mut tx[inn];
-        let Some(slot) = tx.slot() else {
-            return self.ctr.inc(Ctr::Icmp6TooBigLimited);
-        };
-        let Some(len) = icmpv6::emit_error(slot, &ends, (msg::PACKET_TOO_BIG, 0, mtu), invoking)
-        else {
-            return self.ctr.inc(Ctr::Icmp6TooBigLimited);
-        };
-        tx.commit(len);
-        self.ctr.add(Ctr::tx_bytes(inn), len as u64);
-        self.ctr.inc(Ctr::Icmp6TooBig);
+        let error = (msg::PACKET_TOO_BIG, 0, mtu);
+        let counted = (Ctr::Icmp6TooBig, Ctr::Icmp6TooBigLimited);
+        self.icmp6_to_sender(inn, frame, error, counted, tx);
     }
 }
