@@ -173,9 +173,34 @@ fn solicitations_not_for_us_are_dropped_unanswered() {
         Nic::Int,
         &ns6(RS1_MAC, RS1_6, VIP6, target_group(VIP6)),
     );
-    only_drop(&d, Ctr::DropNdp, 3);
+    // A source link-layer option naming a group (the answer would go to
+    // every host), and one of two units where Ethernet takes one (Linux's
+    // `ndisc_recv_ns`: "invalid link-layer address length").
+    let mut bcast = ns6(CLIENT_MAC, CLIENT6, VIP6, target_group(VIP6));
+    let opt = bcast.len() - 6;
+    bcast[opt..].copy_from_slice(&[0xff; 6]);
+    fix_icmp6(&mut bcast);
+    silent(&mut d, Nic::Ext, &bcast);
+    let mut long = ns6(CLIENT_MAC, CLIENT6, VIP6, target_group(VIP6));
+    long[opt - 1] = 2;
+    long.extend_from_slice(&[0; 8]);
+    let payload = (long.len() - 54) as u16;
+    long[18..20].copy_from_slice(&payload.to_be_bytes());
+    fix_icmp6(&mut long);
+    silent(&mut d, Nic::Ext, &long);
+    only_drop(&d, Ctr::DropNdp, 5);
     assert!(d.neigh_events().is_empty());
     assert_eq!(d.ctr(Ctr::NdpReply), 0);
+}
+
+/// The ICMPv6 checksum of `frame` (Ethernet, IPv6 without extension
+/// headers, ICMPv6) made good again.
+fn fix_icmp6(frame: &mut [u8]) {
+    let src = Ipv6Addr::from(<[u8; 16]>::try_from(&frame[22..38]).expect("16 bytes"));
+    let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&frame[38..54]).expect("16 bytes"));
+    frame[56..58].fill(0);
+    let c = frames6::checksum6(src, dst, frames6::ICMPV6, &frame[54..]);
+    frame[56..58].copy_from_slice(&c.to_be_bytes());
 }
 
 #[test]

@@ -808,6 +808,36 @@ fn arp_for_other_addresses_is_not_answered() {
             Nic::Ext,
             arp_frame(1, [0x01, 0, 0x5e, 0, 0, 1], CLIENT, [0; 6], VIP, BCAST),
         ),
+        // Senders no neighbor can be (Linux's `arp_process` has no route
+        // from a martian source): broadcast, multicast, loopback, 0/8, and
+        // our own external address from another MAC.
+        (
+            Nic::Ext,
+            arp_frame(1, OTHER_MAC, Ipv4Addr::BROADCAST, [0; 6], VIP, BCAST),
+        ),
+        (
+            Nic::Ext,
+            arp_frame(
+                1,
+                OTHER_MAC,
+                Ipv4Addr::new(224, 0, 0, 1),
+                [0; 6],
+                VIP,
+                BCAST,
+            ),
+        ),
+        (
+            Nic::Ext,
+            arp_frame(1, OTHER_MAC, Ipv4Addr::LOCALHOST, [0; 6], VIP, BCAST),
+        ),
+        (
+            Nic::Ext,
+            arp_frame(1, OTHER_MAC, Ipv4Addr::new(0, 1, 2, 3), [0; 6], VIP, BCAST),
+        ),
+        (
+            Nic::Ext,
+            arp_frame(1, OTHER_MAC, EXT_ADDR, [0; 6], VIP, BCAST),
+        ),
     ];
     for (k, (nic, f)) in cases.iter().enumerate() {
         let (e, i) = lab.ext_or_int(*nic, f);

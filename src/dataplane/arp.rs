@@ -28,6 +28,19 @@ impl Core {
         if smac.is_multicast() || (op != arp::operation::REQUEST && op != arp::operation::REPLY) {
             return self.ctr.inc(Ctr::DropArp);
         }
+        // A sender no neighbor can be (Linux's `arp_process` finds no route
+        // from a martian source: `fib_validate_source`): multicast, limited
+        // broadcast, 0/8 but 0 itself (an RFC 5227 probe), loopback, or one of
+        // our own addresses.
+        let martian = sip >> 28 == 0xe
+            || sip == u32::MAX
+            || (sip >> 24 == 0 && sip != 0)
+            || sip >> 24 == 127
+            || self.is_ours(Nic::Ext, sip)
+            || self.is_ours(Nic::Int, sip);
+        if martian {
+            return self.ctr.inc(Ctr::DropArp);
+        }
         // A claim: a neighbor we know, from another MAC.
         let claim = self.snap.neigh.get(nic, sip).is_some_and(|m| m != smac);
         let gratuitous = sip == tip && !self.is_ours(nic, sip);

@@ -38,7 +38,10 @@ impl Core {
         }
         match msg {
             Ndp::Solicit { target, src_ll } => {
-                if !self.is_ours6(nic, target) {
+                // A group address is no host's (RFC 1812 §3.3.2): the answer
+                // would go to every host on the link, as an ARP request from
+                // one is dropped (`arp.rs`).
+                if !self.is_ours6(nic, target) || src_ll.is_some_and(|m| m.is_multicast()) {
                     return self.ctr.inc(Ctr::DropNdp);
                 }
                 // Duplicate address detection (from ::) names no neighbor; a

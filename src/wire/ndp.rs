@@ -137,8 +137,10 @@ impl<T: AsRef<[u8]>> NeighborPacket<T> {
     /// The first link-layer address option of type `kind`
     /// ([`option::SOURCE_LL`] or [`option::TARGET_LL`]), walking every option:
     /// `Err` if any has length 0 or runs past the message (RFC 4861 §7.1.1
-    /// and §7.1.2: the message is then invalid), or if the one found is too
-    /// short for an Ethernet address.
+    /// and §7.1.2: the message is then invalid), or if the one found is not
+    /// the one 8-byte unit an Ethernet address takes (Linux's `ndisc_recv_ns`
+    /// and `ndisc_recv_na` drop such a message: "invalid link-layer address
+    /// length").
     pub fn ll_option(&self, kind: u8) -> Result<Option<Mac>> {
         let mut opts = self.options();
         let mut found = None;
@@ -148,6 +150,9 @@ impl<T: AsRef<[u8]>> NeighborPacket<T> {
                 return Err(Error);
             }
             if ty == kind && found.is_none() {
+                if units != 1 {
+                    return Err(Error);
+                }
                 // Type, length, then the address (RFC 4861 §4.6.1).
                 found = Some(Mac::from_bytes(&opts[2..8]));
             }
