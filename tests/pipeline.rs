@@ -2529,6 +2529,34 @@ fn persistence_survives_quiescing_but_not_removal() {
     assert_eq!(templates(&mut lab), [template(CLIENT, RS2, 300)]);
 }
 
+/// `ipvsadm -d` then `-a` of the same server: IPVS takes its dest back from
+/// the trash (`ip_vs_add_dest` → `ip_vs_trash_get_dest`), so its connections
+/// flow again and its persistence templates still send their clients to it.
+/// ringvs gives the server its id back; before, it came back as a new server
+/// whose old connections were dropped (`drop_nodest_conn`) and templates
+/// void.
+#[test]
+fn a_server_removed_and_added_again_keeps_its_connections_and_templates() {
+    let mut lab = lab_with(PERSIST);
+    establish_to(&mut lab, 40000, RS1);
+    let id = lab.dest_id(Proto::Tcp, 80, RS1, 80);
+    remove_rs(&mut lab, RS1);
+    let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, ACK));
+    assert!(e.is_empty() && i.is_empty(), "dropped while removed");
+    lab.cfg
+        .add_dest(&ServiceKey::new(Proto::Tcp, VIP, 80), RS1, 80, 1)
+        .expect("added again");
+    publish_following(&mut lab);
+    assert_eq!(lab.dest_id(Proto::Tcp, 80, RS1, 80), id);
+    let to = client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, ACK));
+    assert_eq!(to.dst, RS1, "the connection flows again");
+    assert_eq!(lab.ctr(Ctr::DropNoDestConn), 1);
+    // rr's turn would be RS2; the template still names RS1.
+    for port in [40001, 40002, 40003] {
+        assert_eq!(syn_to(&mut lab, 0, CLIENT, port), RS1);
+    }
+}
+
 /// IPVS (`ip_vs_in_hook`, `ip_vs_core.c`, `expire_nodest_conn` 0): a client
 /// packet of a connection whose real server was removed is dropped silently and
 /// the connection kept (it flows again if the server comes back); replies are

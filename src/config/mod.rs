@@ -27,6 +27,7 @@ mod check;
 pub mod format;
 mod forward;
 mod http;
+mod ids;
 pub mod ipvsadm;
 pub mod keepalived;
 mod key;
@@ -54,6 +55,7 @@ pub use http::{
     DIGEST_LEN, HttpCheck, HttpUrl, digest_hex, merge as merge_status, parse_digest, parse_status,
     sni_name, status_list, valid_path, valid_vhost,
 };
+pub use ids::TRASH_MAX;
 use key::check_family;
 pub use key::{Netmask, Proto, ServiceKey};
 pub use mark::{
@@ -207,7 +209,9 @@ impl FromStr for Scheduler {
 /// Stable identity of a real server within a [`Config`]'s life.
 ///
 /// Assigned when the server is added, kept across edits, never reused while
-/// the server exists.  Ids run `0..MAX_DEST_IDS` and allocation wraps.
+/// the server exists, and given back to it when it is added again after a
+/// removal (the config's trash, as IPVS's).  Ids run `0..MAX_DEST_IDS` and
+/// allocation wraps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DestId(pub u32);
 
@@ -393,6 +397,17 @@ pub struct Config {
     next_id: u32,
     /// Ids of the real servers that exist now.
     ids_in_use: HashSet<u32>,
+    /// Real servers removed (`-d`, or with their service: `-D`, `-C`), the
+    /// oldest first, each with the id it had: `-a` of the same address and
+    /// port to the same service takes that id back, as IPVS's
+    /// `ip_vs_add_dest` takes a dest back from its trash
+    /// (`ip_vs_trash_get_dest`, `ip_vs_ctl.c`), so the server's connections
+    /// flow again, its persistence templates still name it, and its
+    /// counters and gauges go on. No other server is given a kept id while
+    /// a free one is left; past [`TRASH_MAX`] the oldest are forgotten.
+    trash: std::collections::VecDeque<(ServiceKey, IpAddr, u16, DestId)>,
+    /// The ids in `trash`.
+    trashed: HashSet<u32>,
 }
 
 impl Config {
@@ -415,17 +430,6 @@ impl Config {
 
     fn service_mut(&mut self, key: &ServiceKey) -> Option<&mut Service> {
         self.services.iter_mut().find(|s| s.key == *key)
-    }
-
-    /// Whether some real server (or sorry server) has id `id`.
-    pub fn has_id(&self, id: DestId) -> bool {
-        self.ids_in_use.contains(&id.0)
-    }
-
-    /// Number of server ids in use over all services: real servers and
-    /// sorry servers.
-    pub fn dest_count(&self) -> usize {
-        self.ids_in_use.len()
     }
 
     /// `-A`: adds a service with no real servers.
@@ -484,6 +488,7 @@ impl Config {
         let svc = self.services.remove(i);
         for d in &svc.dests {
             self.ids_in_use.remove(&d.id.0);
+            self.keep_aside(svc.key, d);
         }
         if let Some(s) = svc.sorry {
             self.ids_in_use.remove(&s.id.0);
@@ -492,9 +497,14 @@ impl Config {
     }
 
     /// `-C`: removes every service.  Ids already handed out are still not
-    /// reused before the counter wraps.
+    /// reused before the counter wraps, and the real servers' are kept for
+    /// them (see `trash`), as IPVS's flush puts its dests in the trash.
     pub fn clear(&mut self) {
-        self.services.clear();
+        for s in std::mem::take(&mut self.services) {
+            for d in &s.dests {
+                self.keep_aside(s.key, d);
+            }
+        }
         self.ids_in_use.clear();
     }
 
@@ -585,17 +595,6 @@ impl Config {
         Ok(())
     }
 
-    fn alloc_id(&mut self) -> Result<DestId, AdmError> {
-        for _ in 0..MAX_DEST_IDS {
-            let id = self.next_id;
-            self.next_id = (self.next_id + 1) % MAX_DEST_IDS;
-            if self.ids_in_use.insert(id) {
-                return Ok(DestId(id));
-            }
-        }
-        Err(AdmError::NoMemory)
-    }
-
     /// `-a`: adds a masquerading real server to a service and returns its
     /// new id ([`Config::set_dest_forward`] sets another method).
     pub fn add_dest(
@@ -627,7 +626,10 @@ impl Config {
         if self.services[i].dest(addr, port).is_some() {
             return Err(AdmError::DestExists);
         }
-        let id = self.alloc_id()?;
+        let id = match self.take_back(*key, addr, port) {
+            Some(id) => id,
+            None => self.alloc_id()?,
+        };
         self.services[i].dests.push(Dest {
             addr,
             port,
@@ -683,6 +685,7 @@ impl Config {
         let d = svc.dests.remove(j);
         svc.forget_scripts(d.addr, d.port);
         self.ids_in_use.remove(&d.id.0);
+        self.keep_aside(*key, &d);
         Ok(d.id)
     }
 }
@@ -852,18 +855,43 @@ mod tests {
         assert_eq!(c.edit_dest(&key(80), rip(3), 80, 7).unwrap(), b);
         assert_eq!(c.service(&key(80)).unwrap().dests[1].id, b);
         assert_eq!(c.service(&key(80)).unwrap().dests[1].weight, 7);
-        // Deleting frees, but the counter moves on.
+        // Deleting keeps the id for the server (IPVS's trash): another
+        // server gets a new one, the same server added again its own.
         assert_eq!(c.del_dest(&key(80), rip(2), 80).unwrap(), a);
-        let d = c.add_dest(&key(80), rip(2), 80, 1).unwrap();
-        assert_eq!(d, DestId(3));
-        // Deleting a service frees its ids; clear frees all.
+        assert_eq!(c.add_dest(&key(80), rip(4), 80, 1).unwrap(), DestId(3));
+        assert_eq!(c.add_dest(&key(81), rip(2), 80, 1).unwrap(), DestId(4));
+        assert_eq!(c.add_dest(&key(80), rip(2), 80, 1).unwrap(), a);
+        // Deleting a service frees its ids; clear frees all, and keeps them
+        // for their servers too (IPVS's flush puts its dests in the trash).
         c.del_service(&key(81)).unwrap();
-        assert_eq!(c.dest_count(), 2);
+        assert_eq!(c.dest_count(), 3);
         c.clear();
         assert_eq!(c.dest_count(), 0);
         assert!(c.services().is_empty());
         c.add_service(key(80), Scheduler::Rr, None).unwrap();
-        assert_eq!(c.add_dest(&key(80), rip(2), 80, 1).unwrap(), DestId(4));
+        assert_eq!(c.add_dest(&key(80), rip(5), 80, 1).unwrap(), DestId(5));
+        assert_eq!(c.add_dest(&key(80), rip(3), 80, 1).unwrap(), b);
+        c.add_service(key(81), Scheduler::Rr, None).unwrap();
+        assert_eq!(c.add_dest(&key(81), rip(2), 81, 1).unwrap(), x);
+    }
+
+    /// The trash keeps at most `TRASH_MAX` servers, the newest.
+    #[test]
+    fn the_trash_forgets_its_oldest() {
+        let mut c = Config::new();
+        c.add_service(key(80), Scheduler::Rr, None).unwrap();
+        let n = TRASH_MAX as u32 + 1;
+        for i in 0..n {
+            let addr = Ipv4Addr::from(0x0a00_0000 + i);
+            assert_eq!(c.add_dest(&key(80), addr, 80, 1).unwrap(), DestId(i));
+            c.del_dest(&key(80), addr, 80).unwrap();
+        }
+        let (first, last) = (
+            Ipv4Addr::from(0x0a00_0000),
+            Ipv4Addr::from(0x0a00_0000 + n - 1),
+        );
+        assert_eq!(c.add_dest(&key(80), last, 80, 1).unwrap(), DestId(n - 1));
+        assert_eq!(c.add_dest(&key(80), first, 80, 1).unwrap(), DestId(n));
     }
 
     #[test]
@@ -881,8 +909,10 @@ mod tests {
             c.add_dest(&key(80), rip(1), 3, 1).unwrap(),
             DestId(MAX_DEST_IDS - 1)
         );
-        // 0 is still in use, so the next id after the wrap is 1.
-        assert_eq!(c.add_dest(&key(80), rip(1), 4, 1).unwrap(), DestId(1));
+        // 0 is still in use and 1 kept for its removed server, so the next
+        // id after the wrap is 2; that server gets 1 back.
+        assert_eq!(c.add_dest(&key(80), rip(1), 4, 1).unwrap(), DestId(2));
+        assert_eq!(c.add_dest(&key(80), rip(1), 2, 1).unwrap(), second);
     }
 
     #[test]
