@@ -1233,6 +1233,85 @@ fn passive_check_finds_a_server_that_drops_syns() {
     assert_eq!(count(&lines, start, |l| l.starts_with("error")), 0);
 }
 
+/// The SYNs to port 80 that namespace `ns` has counted in table `table`
+/// (made by [`count_syns`]).
+fn syns_counted(ns: &str, table: &str) -> u64 {
+    let out = Process::new("ip")
+        .args(["netns", "exec", ns, "nft", "list", "table", "inet", table])
+        .output()
+        .expect("nft list");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut packets = text.split_whitespace().skip_while(|w| *w != "packets");
+    let n = packets.nth(1).and_then(|n| n.parse().ok());
+    n.unwrap_or_else(|| panic!("no counter in {table}: {text}"))
+}
+
+/// Namespace `ns` counts the SYNs the DIP sends to port 80 (table `table`).
+fn count_syns(ns: &str, table: &str) {
+    nft_in(
+        ns,
+        &format!(
+            "add table inet {table}; \
+             add chain inet {table} in {{ type filter hook input priority 0; policy accept; }}; \
+             add rule inet {table} in ip saddr {} tcp dport 80 tcp flags & (syn | ack) == syn counter",
+            lab::DIP
+        ),
+    );
+}
+
+/// Three services (as the members of a keepalived `virtual_server group`)
+/// with the same real servers and the same check send one check a server
+/// each `delay_loop`, not three, and take its verdict together.
+#[test]
+fn services_with_the_same_servers_and_check_check_them_once() {
+    let ports = ["80", "81", "82"];
+    let (rs1, rs2) = (
+        format!("{}:80", lab::rs_addr(1)),
+        format!("{}:80", lab::rs_addr(2)),
+    );
+    let mut rules = String::new();
+    for port in ports {
+        let vip = format!("{}:{port}", lab::VIP);
+        rules += &format!(
+            "-A -t {vip} -s rr --check tcp --delay-loop 1 --connect-timeout 1 --retry 0\n\
+             -a -t {vip} -r {rs1} -m -w 1\n-a -t {vip} -r {rs2} -m -w 1\n"
+        );
+    }
+    let Some(NsDirector { lab, control }) = Scenario::new("hshare").rules(&rules).start() else {
+        return;
+    };
+    let ns = lab.ns_rs(1);
+    count_syns(&ns, "ringvs_syns");
+    std::thread::sleep(Duration::from_millis(300));
+    let (t0, c0) = (Instant::now(), syns_counted(&ns, "ringvs_syns"));
+    std::thread::sleep(Duration::from_secs(4));
+    let (secs, checks) = (
+        t0.elapsed().as_secs(),
+        syns_counted(&ns, "ringvs_syns") - c0,
+    );
+    // One check a second (at most one more for the seconds' edges); three
+    // services checking apart would send three.
+    eprintln!("{checks} checks of rs1 in {secs} s from 3 services");
+    assert!(
+        (1..=secs + 1).contains(&checks),
+        "{checks} SYNs from the DIP to rs1 in {secs} s with delay_loop 1"
+    );
+    // The one check takes rs1 out of the three services, and back.
+    let weights = |want: Option<u32>| {
+        let all = || {
+            ports.iter().all(|p| {
+                let svc = format!("{}:{p}", lab::VIP);
+                weight_in(&control, ("-t", &svc), &rs1) == want
+            })
+        };
+        wait_for(Duration::from_secs(5), all).is_some()
+    };
+    drop_syns(&ns, "ringvs_drop", 80);
+    assert!(weights(Some(0)), "{}", adm(&control, &["-L", "-n"]));
+    nft_in(&ns, "delete table inet ringvs_drop");
+    assert!(weights(Some(1)), "{}", adm(&control, &["-L", "-n"]));
+}
+
 /// keepalived's sorry server: a service whose one real server fails its
 /// check gets the sorry server (rs2 on port 8080) in its place, listed with
 /// weight 1, and the clients its page; when the real server passes again

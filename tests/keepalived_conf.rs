@@ -1436,7 +1436,7 @@ fn a_groups_notify_scripts_run_for_its_first_member() {
     assert_eq!(
         l.warnings,
         [format!(
-            "{}:5: virtual_server group: its notify scripts run for its first member TCP 198.18.0.110:80 alone (keepalived runs them once for the group; ringvs checks each member apart)",
+            "{}:5: virtual_server group: its notify scripts run for its first member TCP 198.18.0.110:80 alone (keepalived runs them once for the group; ringvs tells each member apart)",
             p.display()
         )]
     );

@@ -415,6 +415,9 @@ pub fn run<T: TxQueue>(
         unreachable: 0,
         never_up: Vec::new(),
         probes: Vec::new(),
+        groups: Vec::new(),
+        members: Vec::new(),
+        busy: Vec::new(),
         epoch: u64::MAX,
     };
     while !stop.load(Ordering::Relaxed) {
@@ -432,6 +435,37 @@ pub fn run<T: TxQueue>(
     }
 }
 
+/// Which probe each of `probes` shares its check with (the first of its
+/// group): those of one address and port with the same check, whatever
+/// their services (the members of a `virtual_server group`, services on
+/// other ports or VIPs with the same servers), so that one check is sent
+/// and each takes its result. A `MISC_CHECK` runs apart for each (its
+/// command is told the service).
+fn share_groups(probes: &[Probe]) -> Vec<usize> {
+    let mut first: HashMap<(IpAddr, u16, &HealthCheck), usize> = HashMap::new();
+    let mut groups = Vec::with_capacity(probes.len());
+    for (i, p) in probes.iter().enumerate() {
+        groups.push(match p.t.check.kind.is_command() {
+            true => i,
+            false => *first.entry((p.t.addr, p.t.port, &p.t.check)).or_insert(i),
+        });
+    }
+    groups
+}
+
+/// A check's result `o` (ended at `at`) for `p`: its verdict, told to
+/// `notify` as keepalived tells it. True if the server went down or came
+/// back, or its weight changed.
+fn take_result(notify: &Notifier, p: &mut Probe, o: probe::Outcome, at: Instant) -> bool {
+    let weight = p.weight;
+    let moved = verdict(p, o, at);
+    if to_tell(p, moved) {
+        let addr = std::net::SocketAddr::new(p.t.addr, p.t.rs_port);
+        notify.server(&p.t.service, addr, p.up, &p.t.scripts);
+    }
+    moved || p.weight != weight
+}
+
 /// The health thread's state across rounds.
 struct Checker<'a, T> {
     mon: &'a Monitor,
@@ -440,6 +474,13 @@ struct Checker<'a, T> {
     tap: &'a TapRx,
     stack: Stack<'a, T>,
     probes: Vec<Probe>,
+    /// The probe whose check each of `probes` shares ([`share_groups`]).
+    groups: Vec<usize>,
+    /// Per group (by its first probe): the probes in it, so that a result
+    /// reaches them without a walk of every probe.
+    members: Vec<Vec<usize>>,
+    /// Per group (by its first probe): whether a check of it is in flight.
+    busy: Vec<bool>,
     /// The monitor's epoch `probes` were made for.
     epoch: u64,
     /// IPv6 targets left out for want of an IPv6 DIP (logged when it changes).
@@ -517,6 +558,11 @@ impl<T: TxQueue> Checker<'_, T> {
                 self.stack.close(f, now);
             }
         }
+        self.groups = share_groups(&self.probes);
+        self.members = vec![Vec::new(); self.probes.len()];
+        for (i, &g) in self.groups.iter().enumerate() {
+            self.members[g].push(i);
+        }
         let still = self.held();
         self.mon.held() != still && self.mon.set_held_for(e, still)
     }
@@ -567,39 +613,49 @@ impl<T: TxQueue> Checker<'_, T> {
         (down, set.collect())
     }
 
-    /// Start the checks that are due (suspects at once).
+    /// Start the checks that are due (suspects at once), one at a time per
+    /// group of probes that share their check.
     fn start_due(&mut self, now: Instant) {
-        for p in &mut self.probes {
+        self.busy.clear();
+        self.busy.resize(self.probes.len(), false);
+        for (p, &g) in self.probes.iter().zip(&self.groups) {
+            self.busy[g] |= p.flight.is_some();
+        }
+        for (p, &g) in self.probes.iter_mut().zip(&self.groups) {
             p.take_suspect(self.shared, now);
-            if p.flight.is_some() || now < p.next {
+            if self.busy[g] || now < p.next {
                 continue;
             }
             if p.waits_for_mac(self.shared, self.neigh_tx, now, self.stack.dev.out.route) {
                 continue;
             }
             self.stack.start(p, now);
+            self.busy[g] = p.flight.is_some();
         }
     }
 
-    /// Drive the checks in flight; true if a server went down or came back,
-    /// or its weight changed.
+    /// Drive the checks in flight, each result taken by every probe of its
+    /// group; true if a server went down or came back, or its weight
+    /// changed.
     fn drive_flights(&mut self, now: Instant) -> bool {
         let mut changed = false;
-        for p in &mut self.probes {
-            let Some(o) = self.stack.step(p, now) else {
+        for i in 0..self.probes.len() {
+            let Some(o) = self.stack.step(&mut self.probes[i], now) else {
                 continue;
             };
-            let weight = p.weight;
+            let (g, started) = (self.groups[i], self.probes[i].last_start);
             // A command's next run is timed from its start, not its end.
-            let at = match p.last_start {
-                Some(t) if p.t.check.kind.is_command() => t,
+            let at = match started {
+                Some(t) if self.probes[i].t.check.kind.is_command() => t,
                 _ => now,
             };
-            let moved = verdict(p, o, at);
-            changed |= moved || p.weight != weight;
-            if to_tell(p, moved) {
-                let at = std::net::SocketAddr::new(p.t.addr, p.t.rs_port);
-                (self.mon.notify).server(&p.t.service, at, p.up, &p.t.scripts);
+            for &j in &self.members[g] {
+                let p = &mut self.probes[j];
+                // One with a check of its own in flight takes that one's.
+                if j == i || p.flight.is_none() {
+                    (p.last_start, p.arp_wait) = (started, None);
+                    changed |= take_result(&self.mon.notify, p, o, at);
+                }
             }
         }
         changed
@@ -928,6 +984,36 @@ mod tests {
             check,
             scripts: Scripts::default(),
         }
+    }
+
+    /// One check for a server and port checked alike by several services
+    /// (a `virtual_server group`'s members): not for another port, another
+    /// check, or a `MISC_CHECK` (its command is told the service).
+    #[test]
+    fn services_with_the_same_server_and_check_share_it() {
+        let on = |port: u16, id: u32| {
+            let mut p = probe(1);
+            p.t.service.port = port;
+            p.t.id = DestId(id);
+            p
+        };
+        let mut probes = vec![on(80, 1), on(81, 2), on(82, 3)];
+        let mut other_port = on(83, 4);
+        other_port.t.port = 8080;
+        let mut other_check = on(84, 5);
+        other_check.t.check.delay_loop = 11;
+        let misc = |id: u32| {
+            let mut p = on(85, id);
+            p.t.check.kind = CheckKind::Misc(crate::config::MiscCheck {
+                path: crate::config::Script::parse("/bin/true").unwrap(),
+                timeout: None,
+                dynamic: false,
+            });
+            p
+        };
+        probes.extend([other_port, other_check, misc(6), misc(7), on(86, 8)]);
+        assert_eq!(share_groups(&probes), [0, 0, 0, 3, 4, 5, 6, 0]);
+        assert!(share_groups(&[]).is_empty());
     }
 
     /// What is told to the notifier (keepalived's `update_svr_checker_state`):

@@ -20,10 +20,12 @@
 //! service of the group persistent, as `validate_check_config` gives the
 //! whole virtual server its default `persistence_timeout` then.
 //!
-//! Deliberate differences: keepalived checks each real server of the
-//! virtual server once for the whole group; ringvs checks it once per
-//! address and port of the group (each is a service of its own), so a group
-//! stands for [`MAX_MEMBERS`] addresses and ports at most. A group named
+//! Deliberate differences: keepalived has one virtual server for the
+//! whole group; ringvs one service per address and port of the group, so a
+//! group stands for [`MAX_MEMBERS`] addresses and ports at most (their real
+//! servers are checked once for all the members all the same, as in
+//! keepalived: services with the same server and check share it,
+//! `health::share_groups`). A group named
 //! twice, an entry that is not an address, a range that does not end above
 //! its start, a `virtual_server group` whose group does not exist or mixes
 //! IPv4 and IPv6 addresses are errors (keepalived logs them and goes on

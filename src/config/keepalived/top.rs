@@ -76,8 +76,9 @@ pub(crate) fn config(top: &[Stmt], w: &mut Warnings) -> Result<(Config, ScriptSe
 
 /// The notify scripts of a `virtual_server group` (`keys`: its members,
 /// in order) run for its first member alone: keepalived runs them once for
-/// the group, and ringvs checks each member's servers apart, so each event
-/// would otherwise run them once per member (warned when there are others).
+/// the group, and ringvs tells each member's servers apart (they share
+/// their checks, not their verdicts' notices), so each event would
+/// otherwise run them once per member (warned when there are others).
 fn scripts_once(cx: &mut Cx<'_>, s: &Stmt, keys: &[ServiceKey], cfg: &mut Config) {
     let Some((first, rest)) = keys.split_first() else {
         return;
@@ -86,7 +87,7 @@ fn scripts_once(cx: &mut Cx<'_>, s: &Stmt, keys: &[ServiceKey], cfg: &mut Config
     if dropped > 0 {
         let e = format!(
             "virtual_server group: its notify scripts run for its first member {first} alone \
-             (keepalived runs them once for the group; ringvs checks each member apart)"
+             (keepalived runs them once for the group; ringvs tells each member apart)"
         );
         cx.w.at(&s.pos, e);
     }
