@@ -30,30 +30,33 @@ pub struct Buckets(Box<[u32; HASH_BUCKETS]>);
 
 impl Buckets {
     /// `dh`'s table: servers assigned to buckets in turn, whatever their
-    /// weight (IPVS's `dh` ignores weights but for 0 = unavailable).
+    /// weight (IPVS's `dh` ignores weights but for 0 = unavailable),
+    /// newest first (`ip_vs_dh_reassign` walks `svc->destinations`, where
+    /// `__ip_vs_update_dest` adds each server at the head; the list here
+    /// is in the order the servers were added).
     pub fn cyclic(n: usize) -> Self {
         let mut b = Box::new([NONE; HASH_BUCKETS]);
         if n > 0 {
             for (i, x) in b.iter_mut().enumerate() {
-                *x = (i % n) as u32;
+                *x = (n - 1 - i % n) as u32;
             }
         }
         Buckets(b)
     }
 
-    /// `sh`'s table: walking the servers in list order, each takes as many
-    /// consecutive buckets as its weight (at least one: a quiesced server
-    /// keeps one bucket, unavailable), wrapping around until all 256 are
-    /// taken — IPVS's `ip_vs_sh_reassign`.
+    /// `sh`'s table: walking the servers newest first, as `cyclic`, each
+    /// takes as many consecutive buckets as its weight (at least one: a
+    /// quiesced server keeps one bucket, unavailable), wrapping around
+    /// until all 256 are taken — IPVS's `ip_vs_sh_reassign`.
     pub fn weighted<C: Candidate>(dests: &[C]) -> Self {
         let mut b = Box::new([NONE; HASH_BUCKETS]);
-        if !dests.is_empty() {
-            let (mut d, mut taken) = (0, 0u32);
+        if let Some(last) = dests.len().checked_sub(1) {
+            let (mut d, mut taken) = (last, 0u32);
             for x in b.iter_mut() {
                 *x = d as u32;
                 taken += 1;
                 if taken >= dests[d].weight() {
-                    d = (d + 1) % dests.len();
+                    d = d.checked_sub(1).unwrap_or(last);
                     taken = 0;
                 }
             }
@@ -318,6 +321,23 @@ mod test {
             SchedState::new(Scheduler::Dh, FLAGS, &[] as &[D]).pick(&to(v), &d),
             None
         );
+    }
+
+    /// The kernel's list has the newest server first (`__ip_vs_update_dest`
+    /// adds at the head), and `ip_vs_dh_reassign` and `ip_vs_sh_reassign`
+    /// fill the buckets from it: servers added as A (weight 1), B (1),
+    /// C (2) fill `dh`'s C B A C B A … and `sh`'s C C B A C C B A ….
+    #[test]
+    fn buckets_fill_newest_first_as_the_kernels_list() {
+        let (a, b, c) = (0, 1, 2);
+        let d = servers(&[1, 1, 2]);
+        let sh = Buckets::weighted(&d);
+        let got: Vec<usize> = (0..8).filter_map(|i| sh.get(i)).collect();
+        assert_eq!(got, [c, c, b, a, c, c, b, a]);
+        let dh = Buckets::cyclic(d.len());
+        let got: Vec<usize> = (0..6).filter_map(|i| dh.get(i)).collect();
+        assert_eq!(got, [c, b, a, c, b, a]);
+        assert_eq!(Buckets::weighted(&servers(&[3])).shares(1), [256]);
     }
 
     #[test]

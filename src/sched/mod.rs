@@ -180,6 +180,10 @@ pub enum SchedState {
     },
     Weighted {
         seq: Box<[u32]>,
+        /// Where each pass of the cycle starts: `passes[j]` is the index in
+        /// `seq` of the first pick made at the current weight `mw - j` (in
+        /// units of the weights' gcd).
+        passes: Box<[u32]>,
         next: AtomicUsize,
     },
     /// `lc`, `wlc`, `sed`, `nq`, `fo`, `ovf`: stateless choices on the counters.
@@ -210,10 +214,14 @@ impl SchedState {
             Scheduler::Rr => SchedState::RoundRobin {
                 next: AtomicUsize::new(0),
             },
-            Scheduler::Wrr => SchedState::Weighted {
-                seq: wrr_sequence(&dests.iter().map(Candidate::weight).collect::<Vec<_>>()),
-                next: AtomicUsize::new(0),
-            },
+            Scheduler::Wrr => {
+                let (seq, passes) = wrr_cycle(&weights(dests));
+                SchedState::Weighted {
+                    seq,
+                    passes,
+                    next: AtomicUsize::new(0),
+                }
+            }
             Scheduler::Lc => SchedState::Least(lc::Least::Lc),
             Scheduler::Wlc => SchedState::Least(lc::Least::Wlc),
             Scheduler::Sed => SchedState::Least(lc::Least::Sed),
@@ -276,7 +284,9 @@ impl SchedState {
     ///   old snapshot while the new one is being built may be missed (the
     ///   counter is read once).
     /// * `wrr` (`ip_vs_wrr.c`): kept while servers and weights are unchanged;
-    ///   otherwise the walk restarts, as `ip_vs_wrr_dest_changed` resets it.
+    ///   otherwise the new cycle starts where `ip_vs_wrr_dest_changed` leaves
+    ///   the kernel's walk: at the head of the list with the current weight
+    ///   kept ([`wrr_carry`]).
     /// * `lc`, `wlc`, `sed`, `nq`, `fo`, `ovf`: no state.
     /// * `twos`: its random source is kept whatever the servers (the kernel's
     ///   `ip_vs_twos.c` has no per-service state at all).
@@ -318,7 +328,21 @@ impl SchedState {
                     });
                 }
             }
-            SchedState::Weighted { .. } => same_weights,
+            SchedState::Weighted { seq, passes, next } => {
+                if same_weights {
+                    true
+                } else {
+                    let (new_seq, new_passes) = wrr_cycle(&weights(dests));
+                    let last = next.load(Ordering::Relaxed);
+                    let old = (seq.len(), &passes[..], weights(before));
+                    let at = wrr_carry(last, old, &weights(dests), &new_passes);
+                    return Arc::new(SchedState::Weighted {
+                        seq: new_seq,
+                        passes: new_passes,
+                        next: AtomicUsize::new(at),
+                    });
+                }
+            }
             SchedState::Least(_)
             | SchedState::Twos { .. }
             | SchedState::Lblc(_)
@@ -355,7 +379,7 @@ impl SchedState {
     pub fn pick<C: Candidate>(&self, flow: &Flow, dests: &[C]) -> Option<usize> {
         match self {
             SchedState::RoundRobin { next } => rr_pick(next, dests),
-            SchedState::Weighted { seq, next } => wrr_pick(seq, next, dests),
+            SchedState::Weighted { seq, next, .. } => wrr_pick(seq, next, dests),
             SchedState::Least(kind) => kind.pick(dests),
             SchedState::Twos { rng } => lc::twos_pick(rng, dests),
             SchedState::Dest(b) => hash::dh_pick(b, flow, dests),
@@ -426,15 +450,68 @@ pub(crate) fn gcd(a: u32, b: u32) -> u32 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
+/// The servers' weights.
+fn weights<C: Candidate>(dests: &[C]) -> Vec<u32> {
+    dests.iter().map(Candidate::weight).collect()
+}
+
+/// The weights' gcd and their highest over it, when their cycle is not
+/// scaled down ([`MAX_WRR_CYCLE`]).
+fn wrr_units(weights: &[u32]) -> Option<(u64, u64)> {
+    let g = weights.iter().copied().filter(|&w| w > 0).fold(0, gcd);
+    let scaled = weights.iter().map(|&w| u64::from(w / g.max(1)));
+    let (total, max) = scaled.fold((0, 0), |(t, m), w| (t + w, w.max(m)));
+    (g > 0 && total <= MAX_WRR_CYCLE as u64).then_some((u64::from(g), max))
+}
+
+/// Where a new `wrr` cycle (over `weights`, its passes `passes`) starts
+/// after a change of servers or weights, as `ip_vs_wrr_dest_changed`
+/// (`ip_vs_wrr.c`) leaves the kernel's walk: back at the head of the list
+/// with its current weight `cw` kept (snapped to the new gcd `di` as
+/// `(cw / di) * di + 1`). `next` counts the picks of the old cycle (its
+/// length, passes and weights in `old`): the last one's pass gives `cw`.
+/// From the top (0) before any pick, when either cycle is scaled down, and
+/// when `cw` is above the new maximum, where the kernel takes every server
+/// once (`cw` 0) before the top.
+fn wrr_carry(
+    next: usize,
+    old: (usize, &[u32], Vec<u32>),
+    weights: &[u32],
+    passes: &[u32],
+) -> usize {
+    let (len, old_passes, old_weights) = old;
+    let (Some((g0, m0)), Some((g1, m1))) = (wrr_units(&old_weights), wrr_units(weights)) else {
+        return 0;
+    };
+    if next == 0 || len == 0 {
+        return 0;
+    }
+    let last = (next - 1) % len;
+    let pass = old_passes.partition_point(|&p| p as usize <= last);
+    // The kernel's weights: `cw` runs (m - 1) * di + 1 down to 1 by di.
+    let cw = (m0 - (pass as u64).saturating_sub(1)).saturating_sub(1) * g0 + 1;
+    if cw > (m1 - 1) * g1 + 1 {
+        return 0;
+    }
+    let s = if g1 > 1 { cw / g1 + 1 } else { cw };
+    let j = m1.saturating_sub(s) as usize;
+    passes.get(j).map_or(0, |&p| p as usize)
+}
+
 /// One full cycle of IPVS's weighted round robin over `weights`.
 ///
 /// IPVS keeps a current weight `cw` that starts at the maximum weight and drops by
 /// the weights' gcd each time the walk wraps; a server is chosen when its weight is
 /// at least `cw`. The cycle repeats after `sum(w) / gcd` choices.
 pub fn wrr_sequence(weights: &[u32]) -> Box<[u32]> {
+    wrr_cycle(weights).0
+}
+
+/// [`wrr_sequence`], with where each of its passes starts.
+fn wrr_cycle(weights: &[u32]) -> (Box<[u32]>, Box<[u32]>) {
     let g = weights.iter().copied().filter(|&w| w > 0).fold(0, gcd);
     if g == 0 {
-        return Box::new([]);
+        return (Box::new([]), Box::new([]));
     }
     let mut w: Vec<u64> = weights.iter().map(|&x| u64::from(x / g)).collect();
     let total: u64 = w.iter().sum();
@@ -450,17 +527,19 @@ pub fn wrr_sequence(weights: &[u32]) -> Box<[u32]> {
     let total: u64 = w.iter().sum();
     let n = w.len();
     let mut seq = Vec::with_capacity(total as usize);
+    let mut passes = Vec::with_capacity(mw as usize);
     let (mut i, mut cw) = (n - 1, 0u64);
     while (seq.len() as u64) < total {
         i = (i + 1) % n;
         if i == 0 {
             cw = if cw <= 1 { mw } else { cw - 1 };
+            passes.push(seq.len() as u32);
         }
         if w[i] >= cw {
             seq.push(i as u32);
         }
     }
-    seq.into_boxed_slice()
+    (seq.into_boxed_slice(), passes.into_boxed_slice())
 }
 
 /// A test server with every counter settable.
@@ -593,6 +672,58 @@ mod test {
             n[s.pick(&Flow::default(), &d).unwrap_or(2)] += 1;
         }
         assert_eq!(n, [500, 100, 0]);
+    }
+
+    /// After a change of weights or servers the walk goes on from the head
+    /// of the list with its current weight, as `ip_vs_wrr_dest_changed`
+    /// leaves the kernel's (expected picks: a model of `ip_vs_wrr_schedule`
+    /// and `ip_vs_wrr_dest_changed`).
+    #[test]
+    fn wrr_keeps_its_current_weight_across_a_change() {
+        let f = SchedFlags::default();
+        let d = servers(&[4, 3, 2]);
+        let s = Arc::new(SchedState::new(Scheduler::Wrr, f, &d));
+        let got: Vec<_> = picks(&s, &d, 4).into_iter().flatten().collect();
+        assert_eq!(got, [0, 0, 1, 0], "cw 2 after the fourth");
+        let e = servers(&[4, 3, 1]);
+        let s = SchedState::carry(&s, &d, Scheduler::Wrr, f, &e);
+        let got: Vec<_> = picks(&s, &e, 8).into_iter().flatten().collect();
+        assert_eq!(got, [0, 1, 0, 1, 2, 0, 0, 1]);
+        // The gcd changes: cw 3 (the pass of the last pick) snapped to a gcd
+        // of 2 is (3 / 2) * 2 + 1 = 3: 4 and 6 at or above it, then all at
+        // 1, then the new top, 5 (6 - (2 - 1)).
+        let g = servers(&[4, 6, 2]);
+        let s = SchedState::carry(&s, &e, Scheduler::Wrr, f, &g);
+        let got: Vec<_> = picks(&s, &g, 6).into_iter().flatten().collect();
+        assert_eq!(got, [0, 1, 0, 1, 2, 1]);
+        // Above the new maximum: from the top.
+        let h = servers(&[1, 1, 1]);
+        let s = SchedState::carry(&s, &g, Scheduler::Wrr, f, &h);
+        let got: Vec<_> = picks(&s, &h, 3).into_iter().flatten().collect();
+        assert_eq!(got, [0, 1, 2]);
+    }
+
+    /// A server added and removed every 3 picks: the walk is not restarted
+    /// at the heaviest server each time (which gave it all 9000 picks), so
+    /// the shares are the kernel's (a model of `ip_vs_wrr.c`: 3004, 2998,
+    /// 2998, 0).
+    #[test]
+    fn a_flapping_server_does_not_starve_the_light_ones() {
+        let f = SchedFlags::default();
+        let (base, with) = (servers(&[5, 1, 1]), servers(&[5, 1, 1, 1]));
+        let mut s = Arc::new(SchedState::new(Scheduler::Wrr, f, &base));
+        let mut n = [0; 4];
+        for round in 0..3000 {
+            let (now, then) = match round % 2 {
+                0 => (&base, &with),
+                _ => (&with, &base),
+            };
+            for p in picks(&s, now, 3).into_iter().flatten() {
+                n[p] += 1;
+            }
+            s = SchedState::carry(&s, now, Scheduler::Wrr, f, then);
+        }
+        assert_eq!(n, [3004, 2998, 2998, 0]);
     }
 
     #[test]
