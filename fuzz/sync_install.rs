@@ -28,8 +28,10 @@
 //!   updated, kept or refused, so the tables' contents and the workers'
 //!   counters, are what `dataplane/sync.rs` (`Core::install`) promises: a
 //!   standby takes the master's word for a connection it has (a new real
-//!   server replaces the old), an active director keeps its own, and a
-//!   connection whose reply key another holds is refused.
+//!   server replaces the old when the entry is active; an inactive one is
+//!   the late expiry of the connection replaced, kept as it is), an active
+//!   director keeps its own, and a connection whose reply key another holds
+//!   is refused.
 //!
 //! Shared by the cargo-fuzz target `fuzz/fuzz_targets/sync_install.rs` and
 //! the bounded CI test `tests/sync_intake.rs`. Addresses are RFC 2544 and
@@ -334,7 +336,9 @@ impl Model {
                 return Err("persistence_engine");
             }
             let key = (proto, v, mask.apply(c.0));
-            let expires = now.saturating_add(timeout.min(svc_timeout));
+            // Without a timeout: 3 minutes (`ip_vs_proc_conn`).
+            let secs = if timeout == 0 { 180 } else { timeout };
+            let expires = now.saturating_add(secs.min(svc_timeout));
             match self.templates.get_mut(&key) {
                 // Extended for its own server.
                 Some((dest, t)) if *dest == d => *t = (*t).max(expires),
@@ -374,6 +378,12 @@ impl Model {
                 if old.rip == e.rip {
                     old.state = e.state;
                     self.ctrs[k][1] += 1;
+                    continue;
+                }
+                // Another server: the ports reused if active, else the late
+                // expiry of the connection this one replaced (kept).
+                if !e.state.is_active() {
+                    self.ctrs[k][2] += 1;
                     continue;
                 }
                 table.remove(&e.in_key());

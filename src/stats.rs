@@ -300,8 +300,11 @@ counters! {
     SyncInstalled => "sync_installed",
     /// Synced connections this standby already had, their state updated.
     SyncUpdated => "sync_updated",
-    /// Synced connections this active director already had: kept as they are
-    /// (its own packets are newer than the message).
+    /// Synced connections kept as they are: on an active director, those it
+    /// already had (its own packets are newer than the message); on a
+    /// standby, those a message names with another real server but not
+    /// active, the late expiry of the connection this one replaced
+    /// (`ip_vs_proc_conn`).
     SyncKept => "sync_kept",
     /// Synced connections that found no room (table full) or a clashing entry.
     SyncInstallFailed => "sync_install_failed",

@@ -186,6 +186,34 @@ fn an_active_director_keeps_its_own_connections() {
     assert_eq!(d.conns(0)[0].state, State::Established);
 }
 
+/// On a standby, a message naming a known connection with another real
+/// server replaces it when active (its ports reused for a new connection)
+/// and is ignored when not: the late expiry of the connection it replaced
+/// (`ip_vs_proc_conn`, `ip_vs_sync.c`).
+#[test]
+fn a_standby_takes_reused_ports_but_not_the_old_connections_late_expiry() {
+    let mut d = MemDirector::standard();
+    set(&d, false, true);
+    // One entry for the client's connection on `rs` installed; the table after.
+    let install = |d: &mut MemDirector, rs, state| {
+        let mut i = synced(d, state);
+        i.entry.rip = (be(rs), 80);
+        i.dest = d.dest_id(ringvs::config::Proto::Tcp, 80, rs, 80);
+        d.sync.installs[0].send(i).expect("queued");
+        d.poll();
+        let c = d.conns(0);
+        (c.len(), c[0].state, c[0].dest.0)
+    };
+    let established_on_rs2 = (1, State::Established, RS2.into());
+    install(&mut d, RS1, State::TimeWait);
+    // The ports reused for an established connection to RS2: replaced.
+    assert_eq!(install(&mut d, RS2, State::Established), established_on_rs2);
+    assert_eq!(d.ctr(Ctr::SyncInstalled), 2);
+    // The RS1 connection's late TIME_WAIT: ignored, RS2's stays.
+    assert_eq!(install(&mut d, RS1, State::TimeWait), established_on_rs2);
+    assert_eq!((d.ctr(Ctr::SyncKept), d.ctr(Ctr::SyncInstalled)), (1, 2));
+}
+
 #[test]
 fn the_resend_sweep_reports_live_connections_again_each_period() {
     let mut d = MemDirector::standard();

@@ -550,7 +550,13 @@ impl Core {
                 self.ftp_install(&c, e.out_seq, false);
                 return self.ctr.inc(Ctr::SyncUpdated);
             }
-            // The ports were reused for a connection to another server.
+            // Another server: an active entry is the ports reused for a new
+            // connection, which replaces ours; an inactive one is the late
+            // expiry message of the connection ours replaced, ignored
+            // (`ip_vs_proc_conn`, `ip_vs_sync.c`).
+            if !e.state.is_active() {
+                return self.ctr.inc(Ctr::SyncKept);
+            }
             self.drop_conn_of::<A>(idx);
         }
         let mut conn = Conn::new(e.proto, e.client, e.vip, e.rip, dest);

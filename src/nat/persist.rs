@@ -18,9 +18,9 @@
 //! Lifetime, after IPVS (`ip_vs_sched_persist`, `ip_vs_check_template`): a
 //! template expires `timeout` seconds after the last connection it was used for
 //! was scheduled, but never while connections it controls are in some worker's
-//! table. (IPVS re-arms such a template's timer for another full timeout each time
-//! it fires; here the template goes as soon as its last connection is gone and
-//! its timeout has passed.) A template whose real server left the service is not
+//! table. (IPVS's `ip_vs_conn_expire` re-arms such a template's timer for 60 s
+//! each time it fires, `expire_later`; here the template goes as soon as its
+//! last connection is gone and its timeout has passed.) A template whose real server left the service is not
 //! used: the connection is scheduled again and the template replaced. A server
 //! with weight 0 keeps its templates (IPVS's default `expire_quiescent_template`
 //! of 0).

@@ -47,6 +47,9 @@ pub const TICK: Duration = Duration::from_millis(10);
 pub const DEFAULT_IFNAME: &str = "eth0";
 /// How long the backup waits in `recv` before looking at its stop flag.
 const RECV_WAIT: Duration = Duration::from_millis(50);
+/// Seconds a synced template without a timeout lives (`ip_vs_proc_conn`:
+/// `3*60*HZ`), at most its service's persistence timeout.
+const TEMPLATE_NO_TIMEOUT_S: u32 = 180;
 
 /// A running daemon's settings, with the defaults filled in (what
 /// `ipvsadm -L --daemon` prints).
@@ -606,7 +609,12 @@ impl Intake {
             // do): it only extends one to the same server. A dead one, or one
             // of another netmask, counts as none (`Templates::install`).
             let replace = self.shared.ha.standby();
-            let expires = now.saturating_add(c.timeout.min(timeout));
+            // An entry without a timeout lives 3 minutes (`ip_vs_proc_conn`).
+            let secs = match c.timeout {
+                0 => TEMPLATE_NO_TIMEOUT_S,
+                t => t,
+            };
+            let expires = now.saturating_add(secs.min(timeout));
             if !templates.install(key, to, mask, now, expires, replace) {
                 return Err("template_kept_or_full");
             }
@@ -1102,6 +1110,15 @@ mod tests {
         assert!(b.intake.counters.drops().is_empty());
         assert_eq!(b.installs6.iter().map(Receiver::len).sum::<usize>(), 0);
         assert_eq!(b.intake.shared.templates6.len(0), 1);
+        // Without a timeout: 3 minutes (the service's 300 s bound it).
+        let b = bench(2, true);
+        let none = SyncConn {
+            timeout: 0,
+            ..template
+        };
+        b.intake.message_at(&datagram(&[none.into()]), 100);
+        let live = |at| b.intake.shared.templates6.len(at);
+        assert_eq!((live(100), live(279), live(280)), (1, 1, 0));
         // A template of a service that is not persistent.
         let b = bench(2, true);
         let t = SyncConn {
