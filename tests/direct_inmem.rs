@@ -65,6 +65,46 @@ fn dr_sends_the_clients_packet_unchanged_to_the_real_servers_mac() {
     assert_eq!((d.ctr(Ctr::FwdOut), d.ctr(Ctr::TxExt)), (0, 0));
 }
 
+/// `conn_reuse_mode` bit 2 (`is_new_conn_expected`, `ip_vs_core.c`): a SYN
+/// meeting a DR connection the client's FIN left in FIN_WAIT (no reply is
+/// ever seen: `IP_VS_CONN_F_NOOUTPUT`) expires it and is scheduled anew with
+/// 3; with 1 it goes to the old connection's server.
+#[test]
+fn conn_reuse_mode_2_reschedules_a_dr_connection_in_fin_wait() {
+    for (mode, rescheduled) in [(3, true), (1, false)] {
+        let env = ringvs::dataplane::Env {
+            sysctl: ringvs::dataplane::Sysctl {
+                conn_reuse_mode: mode,
+                ..Default::default()
+            },
+            ..inmem::env()
+        };
+        let mut d = MemDirector::with_env(1, inmem::STANDARD, env, 1024);
+        d.resolve_all();
+        d.forward_all(Forward::Route);
+        let to = |d: &mut MemDirector, flags| {
+            let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, flags));
+            int.first()
+                .map(|f| [RS1_MAC, RS2_MAC].iter().position(|m| f[..6] == m[..]))
+        };
+        let first = to(&mut d, SYN);
+        to(&mut d, ACK);
+        to(&mut d, FIN | ACK);
+        assert_eq!(d.conns(0)[0].state, State::FinWait);
+        let again = to(&mut d, SYN);
+        assert_eq!(
+            again != first,
+            rescheduled,
+            "mode {mode}: {first:?} then {again:?}"
+        );
+        assert_eq!(
+            d.ctr(Ctr::ConnExpired),
+            u64::from(rescheduled),
+            "mode {mode}"
+        );
+    }
+}
+
 #[test]
 fn dr_completes_a_partial_checksum() {
     let mut d = director(Forward::Route);

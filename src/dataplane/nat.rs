@@ -195,9 +195,13 @@ impl Core {
                 return true;
             }
         }
-        // The FIN_WAIT case of bit 2 needs a connection that sees no replies
-        // (`IP_VS_CONN_F_NOOUTPUT`: DR/TUN), which NAT never has.
-        c.template == 0 && matches!(c.state, State::TimeWait | State::Close | State::SctpClosed)
+        // Bit 2: FIN_WAIT too, for a connection that sees no replies
+        // (`IP_VS_CONN_F_NOOUTPUT`, which `__ip_vs_update_dest` gives every
+        // server not reached by NAT: DR/TUN).
+        let no_output = || self.snap.cfg.forward_of(c.dest()) != crate::config::Forward::Masq;
+        let fin_wait = s.conn_reuse_mode & 2 != 0 && c.state == State::FinWait && no_output();
+        c.template == 0
+            && (fin_wait || matches!(c.state, State::TimeWait | State::Close | State::SctpClosed))
     }
 
     /// Track connection `idx` for a packet going `dir`, rewrite the packet and

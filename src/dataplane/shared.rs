@@ -80,8 +80,8 @@ pub struct Sysctl {
     /// connection in TIME_WAIT or CLOSE (not controlled by a persistence
     /// template) expires it and is scheduled anew, as `ip_vs_in_hook` with
     /// `is_new_conn_expected` (`ip_vs_core.c`). 0: the SYN goes to the old
-    /// connection's real server. Bit 2 only concerns connections that see no
-    /// replies (DR/TUN), which NAT never has.
+    /// connection's real server. Bit 2 adds FIN_WAIT for connections that see
+    /// no replies (DR/TUN: IPVS's `IP_VS_CONN_F_NOOUTPUT`).
     pub conn_reuse_mode: u8,
     /// `expire_nodest_conn` (`--expire-nodest-conn`, default off). A client
     /// packet of a connection whose real server is no longer available (removed
