@@ -693,6 +693,28 @@ fn error_messages_and_exit_codes() {
             "ringvs does not support scheduler flag `flag-3'",
             2,
         ),
+        // flag-3 is ipvsadm's: its own checks come first, and the other
+        // flags' (`parse_sched_flags`, then the option table).
+        (
+            "-a -t 198.18.0.110:80 -r 198.19.0.2 -b flag-3",
+            "Illegal 'sched-flags' option with the 'add-server' command",
+            2,
+        ),
+        (
+            "-A -t 198.18.0.110:80 -s rr -b flag-3,sh-port",
+            "incompatible scheduler flag `sh-port'",
+            2,
+        ),
+        (
+            "--start-daemon master --mcast-group ff02::zz",
+            "invalid IPv6 mcast-group `ff02::zz'",
+            2,
+        ),
+        (
+            "--start-daemon master --mcast-group 2001:2::1",
+            "invalid IPv6 mcast-group `2001:2::1'",
+            2,
+        ),
         (
             "-A -t 198.18.0.110:99999 -s rr",
             "illegal virtual server address[:port] specified",
@@ -1123,7 +1145,6 @@ fn one_packet_scheduling() {
     for line in [
         "-A -u 198.18.0.110:53 -s sh -p 60 -M 255.255.255.0 -o -b sh-port",
         "-a -u 198.18.0.110:53 -r 198.19.0.2:5353 -m",
-        "-A -t 198.18.0.110:80 -s rr -o",
         "-A -u [2001:2:0:1::110]:53 -s rr -o",
     ] {
         apply(&mut c, &ok(line)).unwrap();
@@ -1136,8 +1157,6 @@ fn one_packet_scheduling() {
         ),
         "{listed}"
     );
-    // Kept and listed for TCP too, where IPVS applies it to nothing.
-    assert!(listed.contains("TCP  198.18.0.110:80 rr ops\n"), "{listed}");
     assert!(
         listed.contains("UDP  [2001:2:0:1::110]:53 rr ops\n"),
         "{listed}"
@@ -1145,10 +1164,6 @@ fn one_packet_scheduling() {
     let saved = list_with(&c, "-S -n", &names(), none);
     assert!(
         saved.contains("-A -u 198.18.0.110:53 -s sh -p 60 -M 255.255.255.0 -o -b sh-port\n"),
-        "{saved}"
-    );
-    assert!(
-        saved.contains("-A -t 198.18.0.110:80 -s rr -o\n"),
         "{saved}"
     );
     // Restored as saved.
@@ -1164,6 +1179,49 @@ fn one_packet_scheduling() {
         (e.to_string().as_str(), e.exit_code()),
         ("Illegal 'ops' option with the 'add-server' command", 2)
     );
+    // And on a TCP or SCTP service (`process_options`): `-S` never writes
+    // a line `ipvsadm -R` would refuse.
+    for line in [
+        "-A -t 198.18.0.110:80 -s rr -o",
+        "-A --sctp-service 198.18.0.110:80 -s rr -o",
+        "-E -t 198.18.0.110:80 -o",
+    ] {
+        let e = p(line).unwrap_err();
+        assert_eq!(
+            (e.to_string().as_str(), e.exit_code()),
+            ("One-Packet Scheduling is only for UDP virtual services", 2),
+            "{line}"
+        );
+    }
+}
+
+/// ipvsadm's forms a reviewer found ringvs reading otherwise: `-s ""` is
+/// the default scheduler (`parse_options`); a `-R` line may begin with
+/// `ipvsadm` (its man page); a mark's servers keep numeric ports without
+/// `-n` (libipvs gives a mark's service protocol 0, so
+/// `port_to_anyname(port, 0)` prints the number).
+#[test]
+fn ipvsadm_forms_empty_scheduler_restore_prefix_and_mark_ports() {
+    let add = words("-A -t 198.18.0.110:80 -s")
+        .into_iter()
+        .chain([String::new()]);
+    let AdmCommand::AddService { opts, .. } = parse(&add.collect::<Vec<_>>()).unwrap() else {
+        panic!("not an add");
+    };
+    assert_eq!(opts.sched, Scheduler::Wlc, "-s \"\"");
+    let mut c = Config::new();
+    let refused = restore_into(
+        &mut c,
+        "ipvsadm -A -f 1 -s rr --mark-dest tcp:198.18.0.110:80\n\
+         ipvsadm\n\
+         -a -f 1 -r 198.19.0.2:80 -m\n",
+    );
+    assert!(refused.is_empty(), "{refused:?}");
+    let none: &[ConnInfo] = &[];
+    let listed = list_with(&c, "-L", &names(), none);
+    assert!(listed.contains("  -> server1:80 "), "{listed}");
+    let saved = list_with(&c, "-S", &names(), none);
+    assert!(saved.contains("-a -f 1 -r server1:80 -m -w 1\n"), "{saved}");
 }
 
 #[test]
@@ -1377,7 +1435,8 @@ mod round_trip {
                     fallback: s.flags.0,
                     port: s.flags.1,
                 },
-                ops: s.flags.2,
+                // One-packet scheduling is for UDP (ipvsadm refuses it on TCP).
+                ops: s.flags.2 && s.udp,
                 pe: None,
                 check: None,
                 sorry: None,

@@ -236,12 +236,19 @@ fn a_port_zero_service_keeps_the_port_both_ways() {
     assert_eq!((a.src, a.sport), (VIP, 40000));
 }
 
+/// ipvsadm refuses `-o` on a TCP service (`tests/golden.rs`); a
+/// configuration that marks one all the same (a saved state, an API caller)
+/// schedules its connections as usual: the snapshot takes `ops` for UDP
+/// only, and IPVS applies it to UDP alone.
 #[test]
 fn tcp_services_ignore_it_as_ipvs_does() {
     let mut d = lab(&[
-        "-A -t 198.18.0.110:80 -s rr -o".into(),
+        "-A -t 198.18.0.110:80 -s rr".into(),
         "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m".into(),
     ]);
+    let key = ringvs::config::ServiceKey::new(Proto::Tcp, VIP, 80);
+    d.cfg.set_service_ops(&key, true).expect("the service");
+    d.publish_with(|_| {});
     let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), 40000, 80, SYN));
     assert_eq!(parse_ip(&int[0]).dst, RS1);
     assert_eq!((d.ctr(Ctr::ConnNew), d.ctr(Ctr::OpsScheduled)), (1, 0));

@@ -173,7 +173,9 @@ fn service_entry<S, A: ListAddr>(
     names: &Names,
 ) {
     let v6 = svc.key.addr.is_ipv6();
-    let proto = Some(svc.key.proto);
+    // A mark's service has no protocol (the kernel sends none, libipvs's
+    // `ipvs_services_parse_entry` leaves 0): its servers' ports are numbers.
+    let proto = (!svc.key.is_fwmark()).then_some(svc.key.proto);
     let svc_name = if svc.key.is_fwmark() {
         // ipvsadm's `print_service_entry`.
         let family = if v6 { " IPv6" } else { "" };
@@ -531,7 +533,8 @@ pub fn sorry_options(
 pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
     let mut out = String::new();
     for svc in services(cfg, false) {
-        let proto = Some(svc.key.proto);
+        // As `service_entry`: a mark's servers' ports are numbers.
+        let proto = (!svc.key.is_fwmark()).then_some(svc.key.proto);
         let svc_name = if svc.key.is_fwmark() {
             // ipvsadm's `print_service_entry`.
             let family = if svc.key.addr.is_ipv6() { " -6" } else { "" };

@@ -64,8 +64,10 @@ impl Names {
                 if i == 0 {
                     n.by_addr.entry(addr).or_insert_with(|| name.to_string());
                 }
+                // Names without regard to case, as the C library's files
+                // backend compares them (`strcasecmp`).
                 if let IpAddr::V4(a) = addr {
-                    n.by_host.entry(name.to_string()).or_insert(a);
+                    n.by_host.entry(name.to_ascii_lowercase()).or_insert(a);
                 }
             }
         }
@@ -103,7 +105,7 @@ impl Names {
 
     /// The IPv4 address of a host name.
     pub fn addr(&self, host: &str) -> Option<Ipv4Addr> {
-        self.by_host.get(host).copied()
+        self.by_host.get(&host.to_ascii_lowercase()).copied()
     }
 
     /// The service name of a port.
@@ -193,6 +195,9 @@ mod tests {
         );
         assert_eq!(n.addr("s1"), Some("198.19.0.2".parse().unwrap()));
         assert_eq!(n.addr("other"), Some("198.19.0.2".parse().unwrap()));
+        // Host names without regard to case (glibc's files backend).
+        assert_eq!(n.addr("SERVER1"), Some("198.19.0.2".parse().unwrap()));
+        assert_eq!(n.addr("Localhost"), Some("127.0.0.1".parse().unwrap()));
         assert_eq!(n.service(80, Proto::Tcp), Some("http"));
         assert_eq!(n.service(53, Proto::Tcp), None);
         assert_eq!(n.port("www", Proto::Tcp), Some(80));

@@ -283,7 +283,11 @@ impl Gathered {
             }
             Tag::McastGroup => match val.parse::<Ipv4Addr>() {
                 Ok(a) if a.is_multicast() => self.daemon.group = Some(a),
-                _ if val.contains(':') => self.defer(unsupported("IPv6 sync groups")),
+                // ipvsadm checks an IPv6 group first (`parse_mcast_group`).
+                _ if val.contains(':') => match val.parse::<std::net::Ipv6Addr>() {
+                    Ok(a) if a.is_multicast() => self.defer(unsupported("IPv6 sync groups")),
+                    _ => return Err(usage(format!("invalid IPv6 mcast-group `{val}'"))),
+                },
                 _ => return Err(usage(format!("invalid IPv4 mcast-group `{val}'"))),
             },
             Tag::McastPort => {
@@ -403,9 +407,19 @@ impl Gathered {
     /// ipvsadm's checks of the whole command line, in ipvsadm's order, then
     /// the command.
     fn finish(mut self, cmd: Cmd, timeouts: [u32; 3]) -> Result<AdmCommand, AdmError> {
-        let sched = self.sched.as_deref().unwrap_or(DEFAULT_SCHEDULER);
-        let sched_flags = match &self.flags_arg {
-            Some(a) => parse_sched_flags(sched, a)?,
+        // An empty name is the default, as ipvsadm's `parse_options`
+        // (`-s "$SCHED"` with the variable unset).
+        let named = self.sched.as_deref().filter(|s| !s.is_empty());
+        let sched = named.unwrap_or(DEFAULT_SCHEDULER).to_string();
+        // `flag-3` is ipvsadm's own and valid to it: refused after its
+        // checks, as ringvs's.
+        let sched_flags = match self.flags_arg.take() {
+            Some(a) if a.split(',').any(|f| f == "flag-3") => {
+                self.defer(unsupported("scheduler flag `flag-3'"));
+                let others: Vec<&str> = a.split(',').filter(|f| *f != "flag-3").collect();
+                parse_sched_flags(&sched, &others.join(","))?
+            }
+            Some(a) => parse_sched_flags(&sched, &a)?,
             None => SchedFlags::default(),
         };
         check_options(cmd, self.options)?;
@@ -455,6 +469,12 @@ impl Gathered {
                 let key = need_key()?;
                 if key.port == 0 && self.persistent.is_none() && !key.is_fwmark() {
                     return Err(AdmError::ZeroPort);
+                }
+                // ipvsadm's `process_options`, next: `-o` is for UDP.
+                if self.ops && !key.is_fwmark() && key.proto != Proto::Udp {
+                    return Err(usage(
+                        "One-Packet Scheduling is only for UDP virtual services",
+                    ));
                 }
                 // IPVS schedules each UDP datagram of a mark's service on its
                 // own; ringvs translates the replies of no connection by the

@@ -9,7 +9,9 @@ use super::messages::try_help;
 use super::parse::parse_with;
 
 /// Splits a rules file in `ipvsadm -S` format into command lines: words
-/// separated by blanks; empty lines and lines starting with `#` are skipped.
+/// separated by blanks; empty lines and lines starting with `#` are skipped,
+/// and a line's first word `ipvsadm` is dropped (ipvsadm's man page: lines
+/// "can optionally begin with ipvsadm").
 /// Each line comes with its 1-based number. A word that starts with a double
 /// quote is read up to the next one, blanks included, `\"` and `\\` in it
 /// standing for `"` and `\` (how `-S` writes a notify script, or a value
@@ -23,11 +25,16 @@ pub fn rule_lines(text: &str) -> Result<Vec<(usize, Vec<String>)>, AdmError> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let words = line_words(line).ok_or_else(|| AdmError::Line {
+        let mut words = line_words(line).ok_or_else(|| AdmError::Line {
             line: i + 1,
             error: Box::new(AdmError::Usage("a double quote left open".into())),
         })?;
-        out.push((i + 1, words));
+        if words.first().is_some_and(|w| w == "ipvsadm") {
+            words.remove(0);
+        }
+        if !words.is_empty() {
+            out.push((i + 1, words));
+        }
     }
     Ok(out)
 }
