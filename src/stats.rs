@@ -149,6 +149,15 @@ counters! {
     /// Time exceeded errors not sent: over the rate limit (as
     /// `icmp_frag_needed_limited`) or no TX slot.
     IcmpTimeExceededLimited => "icmp_time_exceeded_limited",
+    /// ICMP port unreachable (ICMPv6 port unreachable) sent from the VIP to a
+    /// client whose new connection no real server could take (`drop_no_dest`:
+    /// none available, all weight 0 or overloaded, a hash bucket empty), as
+    /// IPVS's `ip_vs_leave` (`ip_vs_core.c`) answers it, so the client fails
+    /// at once ("connection refused") instead of retrying.
+    IcmpPortUnreach => "icmp_port_unreach",
+    /// Port unreachables not sent: over the rate limit (as
+    /// `icmp_frag_needed_limited`) or no TX slot.
+    IcmpPortUnreachLimited => "icmp_port_unreach_limited",
     /// IPv4 fragments sent: a packet without DF (or a fragment received)
     /// over the egress MTU (a tunnel's overhead, a smaller MTU on the other
     /// NIC) goes out in fragments, as the kernel fragments what IPVS sends
@@ -239,7 +248,8 @@ counters! {
     DropBadSource => "drop_bad_source",
     /// Packet of an unknown connection (not a SYN for TCP, or arrived from the inside).
     DropNoConn => "drop_no_conn",
-    /// No real server available (none, or all with weight 0).
+    /// No real server available (none, or all with weight 0); a new
+    /// connection's client is told (`icmp_port_unreach`).
     DropNoDest => "drop_no_dest",
     /// Packets of a persistent service with `--pe sip` that were not
     /// scheduled because its engine read no Call-ID: not UDP, or no valid

@@ -624,3 +624,28 @@ fn an_icmpv6_error_goes_to_the_worker_owning_its_connection() {
     assert_eq!((e.src, e.dst), (VIP6, CLIENT6));
     assert_eq!(d.workers[1].core.ctr.get(Ctr::IcmpErrorNat), 1);
 }
+
+/// IPv6 as IPv4 (`ip_vs_leave` sends `icmpv6_send` port unreachable): a new
+/// connection no real server can take (the only one at weight 0) gets
+/// ICMPv6 destination unreachable, code 4 (port unreachable), from the VIP,
+/// quoting the packet, and reaches no server.
+#[test]
+fn a_new_ipv6_connection_no_server_can_take_gets_port_unreachable() {
+    let mut d = director(&[
+        "-A -t [2001:2:0:1::110]:80 -s rr",
+        "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:80 -m -w 0",
+    ]);
+    let f = syn(CLIENT6, 40000);
+    let (ext, int) = d.ext(&f);
+    assert!(int.is_empty(), "nothing to a real server");
+    assert_eq!(ext.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    let e = parse_ip6(&ext[0]);
+    assert_eq!((e.src, e.dst, e.next_header), (VIP6, CLIENT6, 58));
+    assert_eq!(e.l4[..2], [1, 4], "destination unreachable: port");
+    assert_eq!(&e.l4[8..], &f[14..], "the packet quoted whole");
+    let sum = frames6::checksum6(e.src, e.dst, frames6::ICMPV6, &e.l4);
+    assert_eq!(sum, 0, "checksum");
+    let c = &d.w().core.ctr;
+    assert_eq!(c.get(Ctr::DropNoDest), 1);
+    assert_eq!(c.get(Ctr::IcmpPortUnreach), 1);
+}

@@ -1526,6 +1526,41 @@ fn ttl_expired_packets_tell_their_senders() {
     assert_eq!(lab.ctr(Ctr::IcmpTimeExceeded), 2);
 }
 
+/// A new connection no real server can take (here: the only one at weight
+/// 0) is refused as IPVS's `ip_vs_leave` (`ip_vs_core.c`) refuses it: ICMP
+/// port unreachable from the VIP to the client, quoting its IP header and 8
+/// bytes, for TCP and UDP alike, so `curl` fails at once ("connection
+/// refused") instead of resending its SYN for two minutes. Nothing reaches
+/// a real server and no connection is made; a service's own port without
+/// a service gets nothing (`drop_no_service`, as before).
+#[test]
+fn a_new_connection_no_server_can_take_is_refused_with_port_unreachable() {
+    let mut lab = lab_with(&[
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 0",
+        "-A -u 198.18.0.110:53 -s wlc",
+        "-a -u 198.18.0.110:53 -r 198.19.0.2:53 -m -w 0",
+    ]);
+    let syn = tcp_frame(&L3::to_vip(), 40000, 80, SYN);
+    let dns = udp_frame(&L3::to_vip(), 40001, 53, b"query", true);
+    for (k, f) in [syn, dns].iter().enumerate() {
+        let (e, i) = lab.ext(f);
+        assert!(i.is_empty(), "nothing to a real server");
+        let err = parse_ip(&one(e));
+        assert_eq!((err.src, err.dst, err.proto), (VIP, CLIENT, 1));
+        assert_eq!(err.l4[..2], [3, 3], "port unreachable");
+        assert_eq!(err.l4[2..4], icmp_sum(&err.l4));
+        assert_eq!(&err.l4[8..], &f[14..14 + 28], "its IP header and 8 bytes");
+        assert_eq!(lab.ctr(Ctr::DropNoDest), k as u64 + 1);
+        assert_eq!(lab.ctr(Ctr::IcmpPortUnreach), k as u64 + 1);
+    }
+    assert_eq!(lab.ctr(Ctr::ConnNew), 0);
+    // No service on the port: dropped unanswered.
+    let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40002, 81, SYN));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::IcmpPortUnreach), 2);
+}
+
 // ---------------------------------------------------------------------------
 // 8b. Property: no panic, and every frame has exactly one outcome
 // ---------------------------------------------------------------------------
@@ -1643,8 +1678,9 @@ mod props {
         prop_assert_eq!(d(Ctr::TxExt) + d(Ctr::TxInt), sent);
         // A fragment held for its datagram's first is an outcome; one taken
         // up again has its own besides this frame's. A frame dropped whose
-        // sender is told (time exceeded, fragmentation needed) is one.
-        let told = d(Ctr::IcmpTimeExceeded) + d(Ctr::IcmpFragNeeded);
+        // sender is told (time exceeded, fragmentation needed, port
+        // unreachable) is one.
+        let told = d(Ctr::IcmpTimeExceeded) + d(Ctr::IcmpFragNeeded) + d(Ctr::IcmpPortUnreach);
         let outcomes = sent - told
             + d(Ctr::NeighQueued)
             + d(Ctr::HandoffOut)
@@ -2959,13 +2995,18 @@ fn mh_quiesce_and_restore_through_the_workers_moves_nobody() {
             Nic::Ext,
             &tcp_frame(&L3::from_client(c), 40001, 80, SYN),
         );
-        assert!(e.is_empty());
         if was == RS1 {
+            // Refused (port unreachable, within the ICMP rate limit).
             assert!(i.is_empty(), "{c}: no server while RS1 is quiesced");
+            assert!(e.len() <= 1, "{c}");
         } else {
+            assert!(e.is_empty());
             assert_eq!(parse_ip(&one(i)).dst, RS2, "{c}");
         }
     }
+    let refused = first.iter().filter(|&&w| w == RS1).count() as u64;
+    let told = lab.ctr(Ctr::IcmpPortUnreach) + lab.ctr(Ctr::IcmpPortUnreachLimited);
+    assert_eq!((lab.ctr(Ctr::DropNoDest), told), (refused, refused));
     // Restored: every client is back on its first server.
     lab.cfg.edit_dest(&svc, RS1, 80, 1).expect("restore");
     publish_following(&mut lab);

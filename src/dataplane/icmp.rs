@@ -12,10 +12,12 @@
 //! errors about our own tunnel packets become errors to the client about its
 //! packet (`direct_icmp.rs`).
 //!
-//! The director makes up three errors itself: those about tunnel packets
+//! The director makes up four errors itself: those about tunnel packets
 //! (`Core::icmp_tunnel_error`), "fragmentation needed" for a DF packet
-//! that does not fit the egress MTU ([`Core::frag_needed`]), and time
-//! exceeded for a packet whose TTL runs out ([`Core::time_exceeded`]), as
+//! that does not fit the egress MTU ([`Core::frag_needed`]), port
+//! unreachable for a new connection no real server takes ([`Core::leave`],
+//! IPVS's `ip_vs_leave`), and time exceeded for a packet whose TTL runs out
+//! ([`Core::time_exceeded`]), as
 //! IPVS does in `ip_vs_xmit.c`: `ensure_mtu_is_adequate` and `decrement_ttl`
 //! (called from `__ip_vs_get_out_rt`, before `ip_vs_nat_xmit` rewrites the
 //! packet) for client → real server, and `ip_forward` (before the FORWARD
@@ -237,6 +239,28 @@ impl Core {
                     let error = (msg::TIME_EXCEEDED, 0, 0);
                     self.icmp4_to_sender(inn, frame, error, counted, tx);
                 }
+            }
+        }
+    }
+
+    /// A client's packet for a new connection that no real server could
+    /// take (`drop_no_dest`, counted by the caller): the client is told with
+    /// ICMP port unreachable (ICMPv6 port unreachable) from the VIP, as
+    /// IPVS's `ip_vs_leave` (`ip_vs_core.c`) does with `icmp_send` for TCP,
+    /// UDP and SCTP alike ("the TCP RST packet cannot be sent"), so the
+    /// client gives up at once; rate-limited as [`Core::frag_needed`].
+    #[cold]
+    #[inline(never)]
+    pub(super) fn leave<T: TxQueue>(&mut self, frame: &[u8], tx: &mut TxPair<T>) {
+        let counted = (Ctr::IcmpPortUnreach, Ctr::IcmpPortUnreachLimited);
+        match frame.get(ethernet::HEADER_LEN) {
+            Some(v) if v >> 4 == 6 => {
+                let error = (icmpv6::msg::DEST_UNREACHABLE, icmpv6::unreach::PORT, 0);
+                self.icmp6_to_sender(Nic::Ext, frame, error, counted, tx);
+            }
+            _ => {
+                let error = (msg::DEST_UNREACHABLE, unreach::PORT, 0);
+                self.icmp4_to_sender(Nic::Ext, frame, error, counted, tx);
             }
         }
     }

@@ -84,6 +84,7 @@ impl Core {
                 match scheduled {
                     Some(Scheduled::Entry(i)) => i,
                     Some(Scheduled::OnePacket(conn)) => return self.one_packet(conn, seg, tx),
+                    Some(Scheduled::Leave) => return self.leave(seg.frame, tx),
                     None => return,
                 }
             }
@@ -316,7 +317,9 @@ impl Core {
     }
 
     /// Schedule a new connection from a client packet to a virtual service:
-    /// into the table, or for this datagram alone (`-o`, `ops.rs`).
+    /// into the table, or for this datagram alone (`-o`, `ops.rs`); `Leave`
+    /// when no real server takes it, `None` when it is dropped otherwise
+    /// (counted).
     fn new_conn<A: Family>(&mut self, seg: &Seg<'_, A>) -> Option<Scheduled<A>> {
         let (proto, flags) = (seg.proto, seg.flags);
         let (client, vip) = ((seg.src, seg.sport), (seg.dst, seg.dport));
@@ -380,7 +383,7 @@ impl Core {
                 Some(i) => (i, 0),
                 None => {
                     self.ctr.inc(Ctr::DropNoDest);
-                    return None;
+                    return Some(Scheduled::Leave);
                 }
             },
             Some(p) => {
@@ -430,7 +433,7 @@ impl Core {
                     .and_then(|(t, g)| dests.iter().position(|d| d.id == t.id).map(|i| (i, g)));
                 let Some((i, generation)) = found else {
                     self.ctr.inc(Ctr::DropNoDest);
-                    return None;
+                    return Some(Scheduled::Leave);
                 };
                 if svc.entry.pe_sip {
                     // A connection cannot find its SIP template again (its
@@ -617,6 +620,9 @@ pub(super) enum Scheduled<A> {
     /// A datagram of a one-packet-scheduling service, with the connection it
     /// would have had (`ops.rs`).
     OnePacket(Conn<A>),
+    /// None: no real server could take it (`drop_no_dest`), and its client
+    /// is told so (`ip_vs_leave`, [`Core::leave`]).
+    Leave,
 }
 
 /// Whether a packet would open a connection (`is_new_conn`, `ip_vs_core.c`):

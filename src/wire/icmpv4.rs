@@ -8,6 +8,9 @@ pub const HEADER_LEN: usize = 8;
 
 /// Codes of destination unreachable.
 pub mod unreach {
+    /// The destination's port has no listener (RFC 792): what IPVS answers a
+    /// new connection no real server can take (`ip_vs_leave`).
+    pub const PORT: u8 = 3;
     /// Fragmentation needed and DF set (RFC 792); the next-hop MTU is in the
     /// low 16 bits of the rest-of-header (RFC 1191).
     pub const FRAG_NEEDED: u8 = 4;
