@@ -1401,7 +1401,11 @@ fn poll_loop_allocates_nothing() {
         CLIENTS,
         "a template each"
     );
-    assert_eq!(gauges(&d), (0, CLIENTS as u32), "SYN_RECV is inactive");
+    assert_eq!(
+        gauges(&d),
+        (CLIENTS as u32, 0),
+        "SYN_RECV is active (tcp_state_active_table)"
+    );
 
     let before = allocs();
     expire_all(&mut d, &mut now);

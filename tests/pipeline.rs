@@ -142,7 +142,8 @@ fn tcp_connection_lifecycle_states_gauges_and_data() {
 
     client_to_rs(&mut lab, &tcp_seg(&c, 40000, 80, SYN, 100, 0, &[]));
     assert_eq!(state_gauge(&lab, State::SynRecv), 1);
-    assert_eq!(lab.published[0].gauges.get(rs1), (0, 1));
+    // Active from the SYN on, as the kernel's `tcp_state_active_table`.
+    assert_eq!(lab.published[0].gauges.get(rs1), (1, 0));
 
     // SYN-ACK from the real server goes back to the client from the VIP.
     let q = rs_to_client(&mut lab, &tcp_seg(&s, 80, 40000, SYN | ACK, 500, 101, &[]));
@@ -2142,10 +2143,11 @@ fn a_syn_flood_recycles_its_own_entries_and_spares_established_ones() {
     for (i, rs) in rss.into_iter().enumerate() {
         still_forwards(&mut lab, 40000 + i as u16, rs);
     }
-    // Evicted entries leave the gauges like expired ones.
+    // Evicted entries leave the gauges like expired ones (SYN_RECV and
+    // ESTABLISHED are both active).
     let (a1, i1) = listed(&lab, "198.19.0.2:80");
     let (a2, i2) = listed(&lab, "198.19.0.3:80");
-    assert_eq!((a1 + a2, i1 + i2), (4, 4));
+    assert_eq!((a1 + a2, i1 + i2), (8, 0));
     assert_eq!(
         drop_sum(&lab.w().core.ctr),
         0,
@@ -2380,11 +2382,12 @@ fn scheduler_inputs_sum_the_gauges_of_every_worker() {
     // Worker 1: two half-open ones, to RS2 and RS1.
     assert_eq!(syn_to(&mut lab, 1, CLIENT, 40001), RS2);
     assert_eq!(syn_to(&mut lab, 1, CLIENT, 40002), RS1);
+    // Half-open counts as active (`tcp_state_active_table`).
     for k in 0..2 {
         let v = view(&mut lab, k, RS1);
-        assert_eq!((v.active, v.inactive, v.overloaded), (1, 1, false), "{k}");
+        assert_eq!((v.active, v.inactive, v.overloaded), (2, 0, false), "{k}");
         let v = view(&mut lab, k, RS2);
-        assert_eq!((v.active, v.inactive, v.overloaded), (0, 1, false), "{k}");
+        assert_eq!((v.active, v.inactive, v.overloaded), (1, 0, false), "{k}");
     }
     // Over the upper threshold as soon as the total reaches it, whichever worker
     // looks.
@@ -2397,6 +2400,33 @@ fn scheduler_inputs_sum_the_gauges_of_every_worker() {
     thresholds(&mut lab, RS1, 3, 0);
     lab.poll();
     assert!(!view(&mut lab, 0, RS1).overloaded);
+}
+
+/// `wlc` weighs a half-open connection as an active one (256), not as an
+/// inactive one (1), because the kernel counts SYN_RECV as active
+/// (`tcp_state_active_table`, `ip_vs_proto_tcp.c`): with two closed
+/// connections on RS1 and one half-open on RS2, the next SYN goes to RS1
+/// (2 against 256), where counting it inactive would send it to RS2 (2
+/// against 1).
+#[test]
+fn wlc_weighs_a_half_open_connection_as_active() {
+    let mut lab = lab_with(&[
+        "-A -t 198.18.0.110:80 -s wlc",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+    ]);
+    let reset = |lab: &mut MemDirector, rs, port| {
+        let (e, _) = lab.int(&tcp_frame(&L3::from_rs(rs, CLIENT), 80, port, RST));
+        assert_eq!(e.len(), 1, "the server's RST reaches the client");
+    };
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40001), RS1, "a tie: the first");
+    reset(&mut lab, RS1, 40001);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40002), RS2, "1 against 0");
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40003), RS1, "1 against 256");
+    reset(&mut lab, RS1, 40003);
+    assert_eq!(listed(&lab, "198.19.0.2:80"), (0, 2));
+    assert_eq!(listed(&lab, "198.19.0.3:80"), (1, 0));
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40004), RS1, "2 against 256");
 }
 
 #[test]
@@ -2421,15 +2451,15 @@ fn overload_hysteresis_follows_connection_counts() {
     assert!(!view(&mut lab, 0, RS1).overloaded, "3 < 4");
     client_to_rs(&mut lab, &tcp_frame(&c, 4, 80, SYN));
     let v = view(&mut lab, 0, RS1);
-    assert_eq!((v.inactive, v.overloaded), (4, true));
+    assert_eq!((v.active, v.overloaded), (4, true));
     // Down to 3: still overloaded (not below 3/4 of 4).
     at(&mut lab, 60);
     let v = view(&mut lab, 0, RS1);
-    assert_eq!((v.inactive, v.overloaded), (3, true));
+    assert_eq!((v.active, v.overloaded), (3, true));
     // Down to 2: available again, and still at 3.
     at(&mut lab, 65);
     let v = view(&mut lab, 0, RS1);
-    assert_eq!((v.inactive, v.overloaded), (2, false));
+    assert_eq!((v.active, v.overloaded), (2, false));
     client_to_rs(&mut lab, &tcp_frame(&c, 5, 80, SYN));
     assert!(!view(&mut lab, 0, RS1).overloaded);
     client_to_rs(&mut lab, &tcp_frame(&c, 6, 80, SYN));
@@ -2438,10 +2468,10 @@ fn overload_hysteresis_follows_connection_counts() {
     thresholds(&mut lab, RS1, 4, 2);
     at(&mut lab, 70);
     let v = view(&mut lab, 0, RS1);
-    assert_eq!((v.inactive, v.overloaded), (2, true));
+    assert_eq!((v.active, v.overloaded), (2, true));
     at(&mut lab, 125);
     let v = view(&mut lab, 0, RS1);
-    assert_eq!((v.inactive, v.overloaded), (0, false));
+    assert_eq!((v.active, v.overloaded), (0, false));
 }
 
 #[test]
@@ -2786,12 +2816,12 @@ fn syn_reusing_the_ports_of_a_finished_connection_is_scheduled_anew() {
     let (e, i) = lab.int(&tcp_frame(&L3::from_rs(RS2, CLIENT), 80, 40000, ACK));
     assert!(e.is_empty() && i.is_empty());
     assert_eq!(lab.ctr(Ctr::DropNoConn), 1);
-    // The gauges follow: one inactive connection (SYN_RECV) on RS1, none on RS2.
+    // The gauges follow: one active connection (SYN_RECV) on RS1, none on RS2.
     let (rs1, rs2) = (
         lab.dest_id(Proto::Tcp, 80, RS1, 80),
         lab.dest_id(Proto::Tcp, 80, RS2, 80),
     );
-    assert_eq!(lab.published[0].gauges.get(rs1), (0, 1));
+    assert_eq!(lab.published[0].gauges.get(rs1), (1, 0));
     assert_eq!(lab.published[0].gauges.get(rs2), (0, 0));
 }
 

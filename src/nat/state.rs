@@ -155,12 +155,23 @@ impl State {
         )
     }
 
-    /// The kernel counts ESTABLISHED connections as activeconns (ipvsadm's
-    /// ActiveConn), all others as inactconns (`set_tcp_state`,
-    /// `set_sctp_state`, `IP_VS_CONN_F_INACTIVE`; `ip_vs_conn.c`:
-    /// `ip_vs_bind_dest`).
+    /// Whether the kernel counts a connection in this state as activeconns
+    /// (ipvsadm's ActiveConn) rather than inactconns: TCP's ESTABLISHED and
+    /// the handshake's SYN_SENT, SYN_RECV and SYNACK
+    /// (`tcp_state_active_table`, which `set_tcp_state` consults,
+    /// `ip_vs_proto_tcp.c`), SCTP's ESTABLISHED (`set_sctp_state`), never
+    /// UDP (`IP_VS_CONN_F_INACTIVE` from `ip_vs_bind_dest`, `ip_vs_conn.c`,
+    /// is never cleared for it). So half-open connections weigh as much as
+    /// established ones in lc, wlc and the like, as in the kernel.
     pub fn is_active(self) -> bool {
-        matches!(self, State::Established | State::SctpEstablished)
+        matches!(
+            self,
+            State::Established
+                | State::SynSent
+                | State::SynRecv
+                | State::SynAck
+                | State::SctpEstablished
+        )
     }
 }
 

@@ -352,7 +352,8 @@ impl<A> SyncConn<A> {
         self.flags & flags::TEMPLATE != 0
     }
 
-    /// Not established: counted in InActConn (`IP_VS_CONN_F_INACTIVE`).
+    /// Counted in InActConn (`IP_VS_CONN_F_INACTIVE`): not established, nor
+    /// in TCP's handshake.
     pub fn is_inactive(&self) -> bool {
         self.flags & flags::INACTIVE != 0
     }
@@ -378,10 +379,11 @@ impl<A: SyncAddr> SyncConn<A> {
 }
 
 /// The flags IPVS gives a NAT connection in `state`, or a NAT template:
-/// masquerading, and inactive unless an established TCP or SCTP connection
-/// (a real server's connections start with its `conn_flags`, which always
-/// hold INACTIVE: `__ip_vs_update_dest`; `set_tcp_state` and
-/// `set_sctp_state` clear it on ESTABLISHED and set it again on leaving).
+/// masquerading, and inactive unless in an active state ([`State::is_active`]:
+/// a real server's connections start with its `conn_flags`, which always
+/// hold INACTIVE, `__ip_vs_update_dest`; `set_tcp_state` clears it in the
+/// states of `tcp_state_active_table`, `set_sctp_state` on ESTABLISHED, and
+/// both set it again on leaving them).
 pub fn nat_flags(template: bool, state: State) -> u32 {
     let mut f = flags::MASQ;
     if template {
@@ -526,7 +528,9 @@ mod test {
     #[test]
     fn nat_flags_as_ipvs_sets_them() {
         assert_eq!(nat_flags(false, State::Established), 0);
-        assert_eq!(nat_flags(false, State::SynRecv), flags::INACTIVE);
+        // The handshake counts as active (`tcp_state_active_table`).
+        assert_eq!(nat_flags(false, State::SynRecv), 0);
+        assert_eq!(nat_flags(false, State::TimeWait), flags::INACTIVE);
         assert_eq!(nat_flags(false, State::Udp), flags::INACTIVE);
         assert_eq!(
             nat_flags(true, State::Established),
@@ -607,7 +611,7 @@ mod test {
         0xc6, 0x12, 0x02, 0x0b, // daddr 198.18.2.11
         // entry 2 at 44: SYN_RECV with sequence adjustment
         0x00, 0x06, 0x00, 0x3e, // type 0, protocol 6, size 62 (36 + 2 + 24)
-        0x00, 0x00, 0x07, 0x00, // flags: INACTIVE | OUT_SEQ | IN_SEQ
+        0x00, 0x00, 0x06, 0x00, // flags: OUT_SEQ | IN_SEQ (SYN_RECV is active)
         0x00, 0x03, 0x9c, 0x41, // state 3 (SYN_RECV), cport 40001
         0x00, 0x15, 0x00, 0x15, // vport 21, dport 21
         0x00, 0x00, 0x00, 0x00, // fwmark 0
@@ -733,7 +737,7 @@ mod test {
         0xc6, 0x12, 0x02, 0x0b, // daddr 198.18.2.11
         // entry 2 at 44: IPv6, SYN_RECV with sequence adjustment
         0x01, 0x06, 0x00, 0x62, // type 1, protocol 6, size 98 (72 + 2 + 24)
-        0x00, 0x00, 0x07, 0x00, // flags: INACTIVE | OUT_SEQ | IN_SEQ
+        0x00, 0x00, 0x06, 0x00, // flags: OUT_SEQ | IN_SEQ (SYN_RECV is active)
         0x00, 0x03, 0x9c, 0x41, // state 3 (SYN_RECV), cport 40001
         0x00, 0x15, 0x00, 0x15, // vport 21, dport 21
         0x00, 0x00, 0x00, 0x00, // fwmark 0
