@@ -97,21 +97,17 @@ fn open_packet(
             let nic = info.name.clone();
             move |err| RunError::Ring { what, nic, err }
         };
-        let mut group = 0;
-        (0..n)
-            .map(|_| {
-                let fanout = Fanout {
-                    id: group,
-                    side,
-                    key,
-                };
-                let (r, g) = RxRing::open(info.index, opts.rx_version, size, Some(fanout))
-                    .map_err(ring_err("RX"))?;
-                group = g;
-                let t = TxRing::open(info.index, size).map_err(ring_err("TX"))?;
-                Ok((r, t))
-            })
-            .collect()
+        join_in_turn(n, |id| {
+            let fanout = Fanout { id, side, key };
+            let (r, g) = RxRing::open(info.index, opts.rx_version, size, Some(fanout))
+                .map_err(ring_err("RX"))?;
+            if id.is_some_and(|id| id != g) {
+                let err = std::io::Error::other(format!("joined fanout group {g}, not {id:?}"));
+                return Err(ring_err("RX")(err));
+            }
+            let t = TxRing::open(info.index, size).map_err(ring_err("TX"))?;
+            Ok(((r, t), g))
+        })
     };
     let mut q = WorkerQueues {
         ext: open(ext, Side::Ext)?,
@@ -123,6 +119,26 @@ fn open_packet(
         r.discard_ready();
     }
     Ok(q)
+}
+
+/// Opens `n` members of one fanout group in turn with `open`: the first asks
+/// for a new group (`None`), the others join the one it got, whatever its
+/// id. (Not 0 for "none yet": `PACKET_FANOUT_FLAG_UNIQUEID` can hand out 0,
+/// the kernel's `fanout_next_id` starting there and wrapping, and the second
+/// worker then made a group of its own, so both got every frame of the NIC
+/// and each made its own copy of every connection.)
+fn join_in_turn<T, E>(
+    n: usize,
+    mut open: impl FnMut(Option<u16>) -> Result<(T, u16), E>,
+) -> Result<Vec<T>, E> {
+    let mut group = None;
+    (0..n)
+        .map(|_| {
+            let (t, g) = open(group)?;
+            group = Some(g);
+            Ok(t)
+        })
+        .collect()
 }
 
 /// AF_XDP: worker k opens a socket on receive queue k of each NIC and
@@ -281,5 +297,22 @@ mod tests {
                 && e.contains("--workers 8"),
             "{e}"
         );
+    }
+
+    /// Every worker after the first joins the group the first got, 0 too
+    /// (the kernel hands out unique ids from 0: a group 0 taken for "no
+    /// group yet" put the second worker in a group of its own, and each
+    /// got every frame; seen as every connection listed twice).
+    #[test]
+    fn workers_join_the_first_ones_group_even_group_0() {
+        for first in [0u16, 7] {
+            let mut asked = Vec::new();
+            let got = join_in_turn(3, |id| {
+                asked.push(id);
+                Ok::<_, ()>((asked.len(), id.unwrap_or(first)))
+            });
+            assert_eq!(got, Ok(vec![1, 2, 3]));
+            assert_eq!(asked, [None, Some(first), Some(first)], "first got {first}");
+        }
     }
 }

@@ -87,8 +87,10 @@ impl RingSize {
 /// A fanout group to join after binding.
 #[derive(Clone, Copy, Debug)]
 pub struct Fanout {
-    /// Group id; 0 asks the kernel for a fresh unique id (first member).
-    pub id: u16,
+    /// The group to join; `None` asks the kernel for a fresh unique id
+    /// (first member). Not 0 as "none": `PACKET_FANOUT_FLAG_UNIQUEID` may hand
+    /// out 0 (the kernel's `fanout_next_id` starts there and wraps).
+    pub id: Option<u16>,
     pub side: Side,
     /// The hash key of the group's program (see [`super::fanout::program`]).
     pub key: u32,

@@ -375,16 +375,16 @@ impl RxQueue for RxRing {
 
 fn join_fanout(fd: &OwnedFd, f: Fanout) -> io::Result<u16> {
     let mut kind = libc::PACKET_FANOUT_CBPF;
-    if f.id == 0 {
+    if f.id.is_none() {
         kind |= libc::PACKET_FANOUT_FLAG_UNIQUEID;
     }
-    let arg: libc::c_int = (u32::from(f.id) | (kind << 16)) as libc::c_int;
+    let arg: libc::c_int = (u32::from(f.id.unwrap_or(0)) | (kind << 16)) as libc::c_int;
     setsockopt(fd, libc::PACKET_FANOUT, &arg, "PACKET_FANOUT")?;
     let mut got: libc::c_int = 0;
     getsockopt(fd.as_raw_fd(), libc::PACKET_FANOUT, &mut got)
         .map_err(|e| with_context(e, "getsockopt(PACKET_FANOUT)"))?;
     let id = (got & 0xffff) as u16;
-    if f.id == 0 {
+    if f.id.is_none() {
         // The first member installs the program for the whole group.
         let prog = fanout::program(f.side, f.key);
         let fprog = libc::sock_fprog {
