@@ -2751,8 +2751,10 @@ fn quiesced_servers_keep_their_connections_and_expire_nodest_conn_reschedules_sy
     assert_eq!(lab.ctr(Ctr::ConnExpired), 1);
     assert_eq!(lab.ctr(Ctr::ConnNew), 2);
 
-    // With `conn_reuse_mode` 0 the weight-0 case is off too: IPVS tests it
-    // inside `if (conn_reuse_mode && ... is_new_conn(...) && cp)`.
+    // With `conn_reuse_mode` 0 too: since "ipvs: Fix reuse connection if
+    // RS weight is 0" (2021) `ip_vs_in_hook` tests `conn_reuse_mode` only
+    // for the `is_new_conn_expected` case, so a draining server still gets
+    // no new connection.
     let env0 = Env {
         sysctl: Sysctl {
             expire_nodest_conn: true,
@@ -2765,9 +2767,9 @@ fn quiesced_servers_keep_their_connections_and_expire_nodest_conn_reschedules_sy
     lab.resolve_all();
     establish_to(&mut lab, 40000, RS1);
     set_weight(&mut lab, RS1, 0);
-    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS1);
-    assert_eq!(lab.ctr(Ctr::ConnExpired), 0);
-    assert_eq!(lab.ctr(Ctr::ConnNew), 1);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS2);
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 1);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 2);
 }
 
 /// Take the connection of `port` (established to `rs`) to TIME_WAIT: the real

@@ -180,14 +180,14 @@ impl Core {
     }
 
     /// Whether a SYN that found connection `c` expires it and is scheduled
-    /// anew (step 1 of [`Core::check_in`]). Both cases sit inside
-    /// `ip_vs_in_hook`'s test of `conn_reuse_mode`: with 0, neither applies.
+    /// anew (step 1 of [`Core::check_in`]), as `ip_vs_in_hook`: a weight-0
+    /// server's connection with `expire_nodest_conn`, whatever
+    /// `conn_reuse_mode` (since "ipvs: Fix reuse connection if RS weight is
+    /// 0", 2021, only the second case tests it), else one
+    /// `is_new_conn_expected` finds done.
     #[cold]
     fn reuse_reschedules<A: Family>(&self, c: &Conn<A>) -> bool {
         let s = self.env.sysctl;
-        if s.conn_reuse_mode == 0 {
-            return false;
-        }
         if s.expire_nodest_conn {
             let weight = A::conn_service(&self.snap.cfg, c)
                 .and_then(|svc| svc.entry.dests.iter().find(|d| d.id == c.dest()))
@@ -195,6 +195,9 @@ impl Core {
             if weight == Some(0) {
                 return true;
             }
+        }
+        if s.conn_reuse_mode == 0 {
+            return false;
         }
         // Bit 2: FIN_WAIT too, for a connection that sees no replies
         // (`IP_VS_CONN_F_NOOUTPUT`, which `__ip_vs_update_dest` gives every
