@@ -151,10 +151,9 @@ impl Core {
     /// 1. A TCP SYN or SCTP INIT (`is_new_conn`) meeting a connection that
     ///    ended, TIME_WAIT or CLOSE (SCTP: CLOSED), not controlled by a
     ///    persistence template (`is_new_conn_expected`),
-    ///    with `conn_reuse_mode` non-zero; or, with `expire_nodest_conn` and
-    ///    `conn_reuse_mode` non-zero, meeting a connection of a weight-0
-    ///    server: the connection is expired now and the SYN scheduled as a
-    ///    new connection.
+    ///    with `conn_reuse_mode` non-zero; or, with `expire_nodest_conn`,
+    ///    meeting a connection of a weight-0 server: the connection is
+    ///    expired now and the SYN scheduled as a new connection.
     /// 2. A connection whose real server is not available (removed from its
     ///    service): the packet is dropped and the connection kept
     ///    (`expire_nodest_conn` 0), or the connection is expired and the packet
