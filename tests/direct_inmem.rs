@@ -812,3 +812,85 @@ fn a_path_mtu_learned_from_a_router_holds_for_ten_minutes() {
     assert_eq!(int.len(), 1, "expired: the link's MTU again");
     assert_eq!(d.ctr(Ctr::IcmpFragNeeded), 1);
 }
+
+/// The bytes of a tunnel packet against what the kernel's IPVS sends
+/// (`ip_vs_xmit.c`), found by review (2026-12-06).
+mod tunnel_bytes {
+    use super::*;
+
+    fn director(kind: TunKind, port: u16, csum: TunCsum) -> MemDirector {
+        let mut d = MemDirector::standard();
+        d.forward_all(Forward::Tunnel(Tunnel { kind, port, csum }));
+        d
+    }
+
+    /// `ip_vs_tunnel_xmit`: with `IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM`, `check`
+    /// is true and `udp_set_csum(!check, ...)` fills GUE's UDP checksum.
+    #[test]
+    fn gue_with_remcsum_has_an_outer_udp_checksum() {
+        let mut d = director(TunKind::Gue, 6080, TunCsum::RemCsum);
+        let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+        assert_eq!(int.len(), 1);
+        let ip = SIp::new_checked(&int[0][14..]).expect("ip");
+        let udp = SUdp::new_checked(ip.payload()).expect("udp");
+        assert_ne!(udp.checksum(), 0, "computed");
+        assert!(udp.verify_checksum(&ip.src_addr().into(), &ip.dst_addr().into()));
+    }
+
+    /// `decrement_ttl` takes the TTL down by one and
+    /// `ip_vs_prepare_tunneled_skb` gives the outer header that TTL (not
+    /// 64), and `INET_ECN_encapsulate` turns an inner CE into ECT(0)
+    /// outside (the DSCP is copied).
+    #[test]
+    fn the_outer_header_has_the_inner_ttl_less_one_and_no_ce() {
+        let mut d = director(TunKind::Ipip, 0, TunCsum::NoCsum);
+        let l3 = L3 {
+            ttl: 30,
+            ..L3::to_vip()
+        };
+        let mut syn = tcp_frame(&l3, 40000, 80, SYN);
+        syn[15] = 0xb8 | 0x03; // DSCP EF, ECN CE
+        fix_ip_checksum(&mut syn);
+        let (_, int) = d.ext(&syn);
+        let outer = &one_frame(int)[14..];
+        assert_eq!(outer[1], 0xb8 | 0x02, "CE becomes ECT(0)");
+        assert_eq!(outer[8], 29, "the inner TTL less one");
+        assert_eq!(outer[20 + 1], 0xb8 | 0x03, "the inner packet as it came");
+        // ECT(1) and Not-ECT are copied as they are.
+        syn[15] = 0xb8 | 0x01;
+        fix_ip_checksum(&mut syn);
+        let (_, int) = d.ext(&syn);
+        assert_eq!(one_frame(int)[14 + 1], 0xb8 | 0x01);
+    }
+
+    fn one_frame(frames: Vec<Vec<u8>>) -> Vec<u8> {
+        assert_eq!(frames.len(), 1, "one frame");
+        frames.into_iter().next().unwrap_or_default()
+    }
+
+    /// `__ip_rt_update_pmtu` (`net/ipv4/route.c`) never raises a path MTU
+    /// (`if (old_mtu < mtu) return;`): a second, larger "fragmentation
+    /// needed" about the same tunnel endpoint leaves 1400 in place.
+    #[test]
+    fn a_larger_reported_mtu_does_not_raise_the_learned_one() {
+        let mut d = director(TunKind::Gue, 6080, TunCsum::NoCsum);
+        let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+        let sent = one_frame(int);
+        let n = sent.len() - 34;
+        let router = L3 {
+            src: std::net::Ipv4Addr::new(198, 19, 0, 254),
+            dst: DIP,
+            ..L3::from_rs(RS1, DIP)
+        };
+        for mtu in [1400u16, 1492] {
+            let m = mtu.to_be_bytes();
+            let (ext, _) = d.int(&icmp_error(&router, 3, 4, [0, 0, m[0], m[1]], &sent, n));
+            assert_eq!(ext.len(), 1, "{mtu}: passed on to the client");
+        }
+        // 1440 bytes of IP: over 1400 - 32, under 1492 - 32.
+        let big = tcp_seg(&L3::to_vip(), 40000, 80, ACK, 1, 1, &[0; 1400]);
+        let (ext, int) = d.ext(&big);
+        assert!(int.is_empty(), "the path MTU is still 1400");
+        assert_eq!(ext.len(), 1, "fragmentation needed");
+    }
+}

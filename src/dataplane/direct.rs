@@ -62,9 +62,6 @@ use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::{EthernetFrame, TcpPacket, UdpPacket, ethernet};
 use std::net::{IpAddr, Ipv6Addr};
 
-/// TTL of the outer header (the kernel's default `ip_default_ttl`).
-const OUTER_TTL: u8 = 64;
-
 impl Core {
     /// Where a DR real server is: the NIC it is on-link on.
     #[inline]
@@ -250,7 +247,7 @@ impl Core {
                     src,
                     dst: rip,
                     ident: self.encap_ident(frame, inner),
-                    ttl: inner.outer_ttl(),
+                    ttl: inner.outer_ttl(frame),
                 };
                 (nic, Hop::V4(hop), OuterIp::V4(outer))
             }
@@ -268,7 +265,7 @@ impl Core {
                 let outer = Outer6 {
                     src,
                     dst: rip,
-                    hop_limit: inner.outer_ttl(),
+                    hop_limit: inner.outer_ttl(frame),
                 };
                 (nic, Hop::V6(hop), OuterIp::V6(outer))
             }
@@ -382,7 +379,9 @@ impl Core {
 pub(super) enum Inner {
     /// An IPv4 packet: left as it is (TTL included, as ringvs's IPv4 DR and
     /// TUN always did), `Patch::Complete` if its checksum is partial; GUE
-    /// from the port given. The outer TTL is [`OUTER_TTL`].
+    /// from the port given. The outer TTL is the inner one less one, as
+    /// IPVS's (`decrement_ttl`, then `ip_vs_prepare_tunneled_skb` copies the
+    /// inner TTL out).
     V4(Patch, u16),
     /// An IPv6 packet: its hop limit (already one less) written back, its
     /// partial TCP/UDP checksum (`proto` at `l4` in the packet) completed;
@@ -409,9 +408,13 @@ impl Inner {
         }
     }
 
-    fn outer_ttl(self) -> u8 {
+    /// The outer header's TTL (hop limit) for the inner packet of `frame`
+    /// (Ethernet first): the inner one less one, at least 1.
+    fn outer_ttl(self, frame: &[u8]) -> u8 {
         match self {
-            Inner::V4(..) => OUTER_TTL,
+            Inner::V4(..) => frame
+                .get(ethernet::HEADER_LEN + 8)
+                .map_or(1, |ttl| ttl.saturating_sub(1).max(1)),
             Inner::V6 { hop_limit, .. } => hop_limit,
         }
     }
@@ -453,7 +456,9 @@ fn encap_of(t: Tunnel, sport: u16) -> Encap {
         TunKind::Gue => Encap::Gue {
             sport,
             port: t.port,
-            csum: t.csum == TunCsum::Csum,
+            // `--tun-remcsum` too: IPVS fills GUE's UDP checksum for either
+            // (`ip_vs_tunnel_xmit`: `check`).
+            csum: t.csum != TunCsum::NoCsum,
         },
         TunKind::Gre => Encap::Gre {
             csum: t.csum == TunCsum::Csum,

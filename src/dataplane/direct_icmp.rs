@@ -68,8 +68,13 @@ impl PathMtus {
             .find_map(|&(d, mtu, until)| (d == dst && now < until).then_some(mtu as usize))
     }
 
-    /// Learn `mtu` for `dst` at `now`.
+    /// Learn `mtu` for `dst` at `now`: never above what is known and not
+    /// expired (the kernel's `__ip_rt_update_pmtu` ignores a larger MTU).
     fn learn(&mut self, dst: u32, mtu: u32, now: Instant) {
+        let lower = |&(d, m, until): &(u32, u32, Instant)| d == dst && m < mtu && until > now;
+        if self.slots.iter().flatten().any(lower) {
+            return;
+        }
         let until = now + PMTU_EXPIRES;
         let at = self
             .slots

@@ -15,7 +15,8 @@
 //!   (RFC 2784).
 //!
 //! The outer header takes the inner one's DSCP/ECN byte (IPv6: traffic
-//! class), and an outer IPv4 header the inner IPv4 one's DF bit, as
+//! class; Congestion Experienced written as ECT(0), `INET_ECN_encapsulate`),
+//! and an outer IPv4 header the inner IPv4 one's DF bit, as
 //! `ip_vs_prepare_tunneled_skb` gives them; an outer IPv6 header has flow
 //! label 0, as `ip_vs_tunnel_xmit_v6` writes it. The inner packet is copied
 //! unchanged (but for what the caller's `fix` does).
@@ -143,6 +144,14 @@ fn inner_kind(inner: &[u8]) -> Option<(u8, u16, u8, bool)> {
     }
 }
 
+/// The outer header's DSCP and ECN for an inner packet's `tos` (traffic
+/// class): the same, but Congestion Experienced becomes ECT(0), as the
+/// kernel's `INET_ECN_encapsulate` (which `ip_vs_prepare_tunneled_skb`
+/// applies) writes it (RFC 6040: CE is not copied out).
+fn ecn_encapsulate(tos: u8) -> u8 {
+    if tos & 3 == 3 { (tos & !3) | 2 } else { tos }
+}
+
 /// Write `inner` (a whole IPv4 packet, header checked by the caller) into
 /// `out` encapsulated as `e` from `o`; `fix` may change the inner packet's
 /// copy before the outer checksums are computed. Returns the bytes written,
@@ -187,6 +196,7 @@ pub fn encapsulate_ip(
     out[head..].copy_from_slice(inner);
     fix(&mut out[head..]);
     let (inner_proto, gre_proto, tos, df) = inner_kind(&out[head..])?;
+    let tos = ecn_encapsulate(tos);
     let proto = match e {
         Encap::Ipip => inner_proto,
         Encap::Gue { .. } => protocol::UDP,
