@@ -100,7 +100,10 @@ fn command(cfg: &mut Config, argv: &[String], names: &Names) {
             // scaling meet the largest counters a director can show.
             let gauges = |id: DestId| (u32::MAX - id.0, id.0);
             let stats = |id: DestId| big(u64::MAX - u64::from(id.0));
-            let rates = |id: DestId| big(u64::from(id.0) << 40);
+            let rates = |ids: &[DestId]| {
+                let sum = ids.iter().map(|id| u64::from(id.0) << 40);
+                big(sum.fold(0, u64::saturating_add))
+            };
             let conns = conns_of(cfg);
             let live = Live::<State, IpAddr> {
                 gauges: &gauges,

@@ -185,13 +185,6 @@ fn service_entry<S, A: ListAddr>(
         cut_v4(format!("{:<4} {vname}", svc.key.proto.name()), 33, v6)
     };
     let ds = dests(svc, o.nosort);
-    let sum = |f: &dyn Fn(DestId) -> DestStats| {
-        let mut t = DestStats::default();
-        for d in &ds {
-            t.add(&f(d.id));
-        }
-        t
-    };
     // The workers count on while the listing is made: each server's counters
     // are read once, so its row and the service's sum agree.
     let stats: Vec<DestStats> = if o.stats {
@@ -215,7 +208,8 @@ fn service_entry<S, A: ListAddr>(
         );
     } else if o.rate {
         let _ = write!(out, "{svc_name:<33}");
-        five(out, sum(live.rates));
+        let ids: Vec<DestId> = ds.iter().map(|d| d.id).collect();
+        five(out, (live.rates)(&ids));
     } else {
         let _ = write!(out, "{svc_name} {}", svc.sched.name());
         let flags = sched_flags_text(svc);
@@ -245,7 +239,7 @@ fn service_entry<S, A: ListAddr>(
             five(out, stats.get(i).copied().unwrap_or_default());
             writeln!(out)
         } else if o.rate {
-            let r = (live.rates)(d.id);
+            let r = (live.rates)(&[d.id]);
             let _ = write!(
                 out,
                 "  -> {dname:<28} {:>8} {:>8} {:>8}",

@@ -15,6 +15,12 @@ impl Config {
         self.ids_in_use.contains(&id.0)
     }
 
+    /// Whether `id` is a server's, now or kept for a removed one to have back
+    /// (the trash).
+    pub fn keeps_id(&self, id: DestId) -> bool {
+        self.ids_in_use.contains(&id.0) || self.trashed.contains(&id.0)
+    }
+
     /// Number of server ids in use over all services: real servers and
     /// sorry servers.
     pub fn dest_count(&self) -> usize {

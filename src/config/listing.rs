@@ -113,8 +113,11 @@ pub struct Live<'a, S, A = Ipv4Addr> {
     pub gauges: &'a dyn Fn(DestId) -> (u32, u32),
     /// Traffic since start or the last `-Z`.
     pub stats: &'a dyn Fn(DestId) -> DestStats,
-    /// Rates per second (`conns` is CPS, `inpkts` InPPS, ... `outbytes` OutBPS).
-    pub rates: &'a dyn Fn(DestId) -> DestStats,
+    /// Rates per second of a set of real servers together (`conns` is CPS,
+    /// `inpkts` InPPS, ... `outbytes` OutBPS): one server's for its row, all
+    /// of a service's for the service's row, summed before they are rounded
+    /// (IPVS keeps an estimator of the service's own).
+    pub rates: &'a dyn Fn(&[DestId]) -> DestStats,
     /// Connections and persistence templates (for `-c` and PersistConn).
     pub conns: &'a [ConnInfo<S, A>],
     /// TCP established, TCP FIN_WAIT and UDP timeouts, seconds.
@@ -139,13 +142,17 @@ fn no_stats(_: DestId) -> DestStats {
     DestStats::default()
 }
 
+fn no_rates(_: &[DestId]) -> DestStats {
+    DestStats::default()
+}
+
 impl Live<'static, NoConns> {
     /// All zero, no connections, IPVS's default timeouts.
     pub fn idle() -> Self {
         Live {
             gauges: &no_gauges,
             stats: &no_stats,
-            rates: &no_stats,
+            rates: &no_rates,
             conns: &[],
             timeouts: [900, 120, 300],
         }

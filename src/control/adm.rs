@@ -139,9 +139,11 @@ impl Ctl {
                 let _ = self.garp_tx.try_send(v);
             }
         }
-        let live: hashbrown::HashSet<DestId> = dest_ids(&st.cfg, None).into_iter().collect();
+        // A removed server's id kept for it (the config's trash) keeps its
+        // baseline too: `-a` gives it back with its counters, and IPVS's
+        // dest comes back from its trash with its `-Z` point.
         if let Ok(mut z) = self.zero.lock() {
-            z.retain(|id, _| live.contains(id));
+            z.retain(|id, _| st.cfg.keeps_id(*id));
         }
     }
 
@@ -163,7 +165,7 @@ impl Ctl {
         let live = Live {
             gauges: &|d| self.counts(d),
             stats: &|d| self.stats_since_zero(d, &zero),
-            rates: &|d| est.rate(d),
+            rates: &|ids| est.rates(ids),
             conns: &conns,
             timeouts: [
                 t.secs(State::Established),
@@ -224,7 +226,9 @@ impl Ctl {
                     }
                 }
                 if let Ok(mut e) = self.est.lock() {
-                    e.zero(&ids);
+                    let now: std::collections::HashMap<DestId, crate::stats::DestStats> =
+                        ids.iter().map(|&id| (id, self.raw_stats(id))).collect();
+                    e.zero(&now);
                 }
                 Response::ok(String::new())
             }

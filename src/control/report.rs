@@ -61,22 +61,39 @@ impl Estimator {
         }
     }
 
-    pub(super) fn rate(&self, id: DestId) -> DestStats {
-        let a = self.avg.get(&id).copied().unwrap_or_default();
-        let r = |x: f64| x.round().max(0.0) as u64;
+    /// The rates of `ids` together: their smoothed rates summed, then
+    /// rounded as `ip_vs_read_estimator` reads its fixed-point ones, a half
+    /// down (`(e + 0x1FF) >> 10` for the connection and packet rates, kept
+    /// in 1/1024ths; `(e + 0xF) >> 5` for the byte rates, in 1/32nds).
+    pub(super) fn rates(&self, ids: &[DestId]) -> DestStats {
+        let mut a = [0f64; 5];
+        for avg in ids.iter().filter_map(|id| self.avg.get(id)) {
+            for (t, x) in a.iter_mut().zip(avg) {
+                *t += x;
+            }
+        }
+        let r = |x: f64, scale: f64| {
+            let half = (scale / 2.0 - 1.0) / scale;
+            (x.max(0.0) + half).floor() as u64
+        };
         DestStats {
-            conns: r(a[0]),
-            inpkts: r(a[1]),
-            outpkts: r(a[2]),
-            inbytes: r(a[3]),
-            outbytes: r(a[4]),
+            conns: r(a[0], 1024.0),
+            inpkts: r(a[1], 1024.0),
+            outpkts: r(a[2], 1024.0),
+            inbytes: r(a[3], 32.0),
+            outbytes: r(a[4], 32.0),
         }
     }
 
-    /// `-Z`: the rates of `ids` start again from zero.
-    pub(super) fn zero(&mut self, ids: &[DestId]) {
-        for id in ids {
+    /// `-Z` of the servers of `now` (their counters now): their rates start
+    /// again from zero, and the next tick counts only what came after, as
+    /// `ip_vs_zero_estimator` resets the rates and the last counters.
+    pub(super) fn zero(&mut self, now: &HashMap<DestId, DestStats>) {
+        for (id, cur) in now {
             self.avg.remove(id);
+            if let Some(last) = self.last.get_mut(id) {
+                *last = *cur;
+            }
         }
     }
 }
@@ -816,6 +833,67 @@ mod tests {
         }
     }
 
+    fn run(c: &Ctl, line: &str) -> crate::proto::Response {
+        let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+        c.adm(&argv)
+    }
+
+    /// `-Z`, then `-d` and `-a` of the same server: it comes back with its
+    /// id and counters (the trash) and its `-Z` point too, as IPVS's dest
+    /// comes back from its trash; the counters from before `-Z` stay out.
+    #[test]
+    fn zero_survives_delete_and_add_again() {
+        let (c, _garp) = crate::control::test_ctl(1);
+        for l in [
+            "-A -t 198.18.0.110:80 -s rr",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        ] {
+            assert_eq!(run(&c, l).code, 0);
+        }
+        let cfg = || c.adm.lock().map(|st| st.cfg.clone()).unwrap_or_default();
+        let ids = crate::control::adm::dest_ids(&cfg(), None);
+        for _ in 0..7 {
+            c.published[0].traffic.conn(ids[0]);
+        }
+        let conns = |c: &Ctl| {
+            let out = run(c, "-L -n --stats").out;
+            let l = out.lines().find(|l| l.starts_with("  -> 198.19.0.2:80"));
+            l.and_then(|l| l.split_whitespace().nth(2))
+                .map(str::to_owned)
+        };
+        assert_eq!(conns(&c).as_deref(), Some("7"));
+        assert_eq!(run(&c, "-Z").code, 0);
+        assert_eq!(run(&c, "-d -t 198.18.0.110:80 -r 198.19.0.2:80").code, 0);
+        assert_eq!(run(&c, "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m").code, 0);
+        c.published[0].traffic.conn(ids[0]);
+        assert_eq!(conns(&c).as_deref(), Some("1"));
+    }
+
+    /// A service's rate is its servers' summed before rounding (IPVS keeps
+    /// an estimator of the service's own), and a half rounds down, as
+    /// `ip_vs_read_estimator` reads its fixed-point rates.
+    #[test]
+    fn a_services_rate_is_summed_before_rounding_and_halves_round_down() {
+        let mut e = Estimator::default();
+        let ids: Vec<DestId> = (0..10).map(DestId).collect();
+        let at = |n| -> HashMap<DestId, DestStats> {
+            let s = DestStats {
+                conns: n,
+                inbytes: n,
+                ..DestStats::default()
+            };
+            ids.iter().map(|&id| (id, s)).collect()
+        };
+        e.sample(&at(0), 2.0);
+        e.sample(&at(4), 2.0); // 2/s each: avg 0.5 each
+        let one = e.rates(&ids[..1]);
+        assert_eq!((one.conns, one.inbytes), (0, 0), "a half, down");
+        let all = e.rates(&ids);
+        assert_eq!((all.conns, all.inbytes), (5, 5), "ten halves: 5, not 0");
+        e.sample(&at(8), 2.0); // avg 0.875 each
+        assert_eq!(e.rates(&ids[..1]).conns, 1);
+    }
+
     #[test]
     fn estimator_moves_a_quarter_towards_the_rate() {
         let mut e = Estimator::default();
@@ -830,13 +908,18 @@ mod tests {
             )])
         };
         e.sample(&at(0), 2.0);
-        assert_eq!(e.rate(id).conns, 0);
+        assert_eq!(e.rates(&[id]).conns, 0);
         e.sample(&at(800), 2.0); // 400/s: avg 100
-        assert_eq!(e.rate(id).conns, 100);
+        assert_eq!(e.rates(&[id]).conns, 100);
         e.sample(&at(1600), 2.0); // 400/s: avg 175
-        assert_eq!(e.rate(id).conns, 175);
-        e.zero(&[id]);
-        assert_eq!(e.rate(id).conns, 0);
+        assert_eq!(e.rates(&[id]).conns, 175);
+        // `-Z` at 2000: the rate starts from zero, and the next tick counts
+        // only the 400 after it (`ip_vs_zero_estimator`), not the 800
+        // since the last tick.
+        e.zero(&at(2000));
+        assert_eq!(e.rates(&[id]).conns, 0);
+        e.sample(&at(2400), 2.0); // 200/s: avg 50
+        assert_eq!(e.rates(&[id]).conns, 50);
         e.sample(&HashMap::new(), 2.0);
         assert!(e.last.is_empty() && e.avg.is_empty());
     }

@@ -58,8 +58,8 @@ pub fn stats(id: DestId) -> DestStats {
     }
 }
 
-pub fn rates(id: DestId) -> DestStats {
-    let i = u64::from(id.0);
+pub fn rates(ids: &[DestId]) -> DestStats {
+    let i: u64 = ids.iter().map(|id| u64::from(id.0)).sum();
     DestStats {
         conns: i,
         inpkts: i * 100,
