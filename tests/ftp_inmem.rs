@@ -707,7 +707,7 @@ fn a_port_0_service_does_not_hide_the_helpers_data_connections() {
 /// the control connection's service on the same VIP (passive: VIP:port to
 /// the server at that port; active: VIP:20 to the server's port 20), and
 /// is served once the director is active. An entry that fits neither, or
-/// any with the helper off, is dropped as of an unknown service.
+/// any with the helper off, is dropped as of an unknown service or server.
 #[test]
 fn a_standby_installs_the_helpers_data_connections() {
     use ringvs::sync::wire::MessageBuilder;
@@ -726,10 +726,11 @@ fn a_standby_installs_the_helpers_data_connections() {
     let count = |i: &ringvs::sync::daemon::Intake| {
         let c = &i.counters;
         let queued = c.conns_queued.load(std::sync::atomic::Ordering::Relaxed);
-        (
-            queued,
-            c.drops().get("unknown_service").copied().unwrap_or(0),
-        )
+        // Of no service, or (found as `ip_vs_service_find` finds an FTP
+        // data connection's: the port-21 service) of no server of it.
+        let d = c.drops();
+        let unknown = ["unknown_service", "unknown_dest"].map(|k| d.get(k).copied().unwrap_or(0));
+        (queued, unknown.iter().sum::<u64>())
     };
     for (ports, want) in [(&[21][..], (2, 1)), (&[2121][..], (0, 3))] {
         let mut d = lab(ports);
@@ -737,7 +738,12 @@ fn a_standby_installs_the_helpers_data_connections() {
         d.shared.bump();
         let intake = d.intake(7, &ftp_env(ports));
         intake.message(&msg);
-        assert_eq!(count(&intake), want, "helper on {ports:?}");
+        assert_eq!(
+            count(&intake),
+            want,
+            "helper on {ports:?}: {:?}",
+            intake.counters.drops()
+        );
         d.poll();
         if want.0 == 0 {
             assert!(d.conns(0).is_empty());
@@ -967,4 +973,49 @@ fn ipv6_control_and_data_connections_come_in_sync_messages() {
     let p = parse_ip6(&int[0]);
     assert_eq!((p.dst, &p.l4[2..4]), (RS1_6, &30000u16.to_be_bytes()[..]));
     assert_eq!(d.ctr(Ctr::DropNoConn) + d.ctr(Ctr::DropNoService), 0);
+}
+
+/// Without the helper, a persistent FTP service (port 21) takes the VIP's
+/// passive data connections (TCP to port 20 or 1024 and up that no service
+/// has) to the control connection's server, as `ip_vs_service_find`
+/// (`ip_vs_ctl.c`) finds the port-21 service for them and its template
+/// (`ip_vs_sched_persist`) picks the server: the classic LVS-DR FTP setup
+/// (`-A -t VIP:21 -p`, servers with `pasv_address` the VIP). A privileged
+/// port is not a data connection; a service of the exact port wins; a
+/// non-persistent FTP service leaves them (IPVS's `ip_vs_leave` passes them
+/// to the director's own stack), unanswered.
+#[test]
+fn a_persistent_ftp_service_takes_its_passive_data_connections() {
+    let mut d = MemDirector::new(&[
+        "-A -t 198.18.0.110:21 -s rr -p 360",
+        "-a -t 198.18.0.110:21 -r 198.19.0.2:21 -m",
+        "-a -t 198.18.0.110:21 -r 198.19.0.3:21 -m",
+        "-A -t 198.18.0.110:30001 -s rr",
+        "-a -t 198.18.0.110:30001 -r 198.19.0.3:30001 -m",
+    ]);
+    d.resolve_all();
+    let to = |d: &mut MemDirector, sport, port| {
+        let (ext, int) = d.ext(&tcp_frame(&L3::to_vip(), sport, port, SYN));
+        assert!(ext.is_empty(), "{port}: nothing back");
+        int.first().map(|f| parse_ip(f))
+    };
+    let control = to(&mut d, 40000, 21).expect("control connection");
+    for port in [20, 1024, 50000] {
+        let data = to(&mut d, 40001 + port, port).expect("data connection");
+        assert_eq!((data.dst, data.dport), (control.dst, port), "{port}");
+    }
+    assert!(to(&mut d, 40100, 1023).is_none(), "a privileged port");
+    assert_eq!(d.ctr(Ctr::DropNoService), 1);
+    let exact = to(&mut d, 40101, 30001).expect("its own service");
+    assert_eq!(exact.dst, RS2);
+    // Not persistent: not taken.
+    let mut d = MemDirector::new(&[
+        "-A -t 198.18.0.110:21 -s rr",
+        "-a -t 198.18.0.110:21 -r 198.19.0.2:21 -m",
+    ]);
+    d.resolve_all();
+    assert!(to(&mut d, 40000, 21).is_some());
+    assert!(to(&mut d, 40001, 50000).is_none());
+    assert_eq!(d.ctr(Ctr::DropNoService), 1);
+    assert_eq!(d.ctr(Ctr::IcmpPortUnreach), 0);
 }

@@ -331,6 +331,20 @@ impl Core {
             self.ctr.inc(Ctr::DropNoService);
             return None;
         };
+        // An FTP service's data connection (another port): only a persistent
+        // service takes it, to the control connection's server; else IPVS
+        // leaves it to the director's own stack (`ip_vs_schedule` finds no
+        // server, `ip_vs_leave` accepts it unanswered).
+        let ftp_data = svc.id.2 == crate::nat::FTP_PORT && vip.1 != crate::nat::FTP_PORT;
+        if ftp_data && svc.entry.persist.is_none() {
+            self.ctr.inc(Ctr::DropNoService);
+            return None;
+        }
+        let leave = if ftp_data {
+            None
+        } else {
+            Some(Scheduled::Leave)
+        };
         // TCP connections start with a SYN without ACK or RST; anything else of an
         // unknown connection is dropped. Stricter than IPVS on purpose: the
         // kernel's `tcp_conn_schedule` (`ip_vs_proto_tcp.c`) schedules any SYN
@@ -385,7 +399,7 @@ impl Core {
                 Some(i) => (i, 0),
                 None => {
                     self.ctr.inc(Ctr::DropNoDest);
-                    return Some(Scheduled::Leave);
+                    return leave;
                 }
             },
             Some(p) => {
@@ -435,7 +449,7 @@ impl Core {
                     .and_then(|(t, g)| dests.iter().position(|d| d.id == t.id).map(|i| (i, g)));
                 let Some((i, generation)) = found else {
                     self.ctr.inc(Ctr::DropNoDest);
-                    return Some(Scheduled::Leave);
+                    return leave;
                 };
                 if svc.entry.pe_sip {
                     // A connection cannot find its SIP template again (its

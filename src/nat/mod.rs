@@ -302,6 +302,19 @@ pub struct Snapshot {
     pub marks6: mark::Marks<u128, ServiceId6>,
 }
 
+/// The FTP control port: a TCP service on it also takes the VIP's FTP data
+/// connections ([`Snapshot::service_for`]).
+pub const FTP_PORT: u16 = 21;
+
+/// Whether a TCP packet to `port` may be an FTP data connection that the
+/// VIP's FTP service takes when no service has the port (`ip_vs_service_find`,
+/// `ip_vs_ctl.c`: `FTPDATA`, or a port `inet_port_requires_bind_service` does
+/// not reserve, i.e. 1024 and up by default).
+#[inline]
+fn ftp_data(proto: u8, port: u16) -> bool {
+    proto == 6 && (port == 20 || port >= 1024)
+}
+
 impl Snapshot {
     /// The first snapshot: every scheduler starts afresh.
     pub fn build(cfg: &Config, timeouts: Timeouts) -> Self {
@@ -477,10 +490,13 @@ impl Snapshot {
     /// The service of a packet to `vip:port`, as `ip_vs_service_find`
     /// (`ip_vs_ctl.c`) finds it: the firewall-mark service whose
     /// `--mark-dest` takes the packet (a walk over no rules without one),
-    /// else the service of that exact port, else the VIP's port-0
-    /// (catch-all) service. IPVS also looks, for TCP, for an FTP service
-    /// (port 21) before port 0; ringvs's FTP helper finds its expected data
-    /// connections before any service (`dataplane/ftp.rs`). Returns the
+    /// else the service of that exact port, else, for TCP to port 20 or an
+    /// unprivileged port (1024 and up, `inet_port_requires_bind_service`),
+    /// the VIP's FTP service (port 21: a passive data connection, which a
+    /// persistent FTP service takes to its client's server), else the VIP's
+    /// port-0 (catch-all) service. (ringvs's FTP helper finds the data
+    /// connections it expects before any service, `dataplane/ftp.rs`.)
+    /// Returns the
     /// service's id (its port is 0 for the catch-all; `mark::fwmark_id` for
     /// a mark's) with it. The second lookup happens only for packets no
     /// exact service takes.
@@ -503,6 +519,12 @@ impl Snapshot {
         if let Some(s) = self.services.get(&exact) {
             return Some((exact, s));
         }
+        let ftp = (proto, vip, FTP_PORT);
+        if ftp_data(proto, port)
+            && let Some(s) = self.services.get(&ftp)
+        {
+            return Some((ftp, s));
+        }
         let any = (proto, vip, 0);
         self.services.get(&any).map(|s| (any, s))
     }
@@ -523,6 +545,12 @@ impl Snapshot {
         let exact = (proto, vip, port);
         if let Some(s) = self.services6.get(&exact) {
             return Some((exact, s));
+        }
+        let ftp = (proto, vip, FTP_PORT);
+        if ftp_data(proto, port)
+            && let Some(s) = self.services6.get(&ftp)
+        {
+            return Some((ftp, s));
         }
         let any = (proto, vip, 0);
         self.services6.get(&any).map(|s| (any, s))
