@@ -9,9 +9,26 @@
 //! bits of `nf_inet_addr`) and port 0. So its persistence templates, keyed
 //! by the service id, cover every protocol, address and port the mark is
 //! on, and sync as the kernel's do.
+//!
+//! Also the other step of `ip_vs_service_find` before the port-0 service:
+//! a TCP packet to an FTP data port takes the VIP's FTP service
+//! ([`ftp_data`]).
 
 use super::{ServiceId, ServiceId6};
 use crate::config::{Config, addr6_mark, mark_addr6, mask_bits_v4, mask_bits_v6};
+
+/// The FTP control port: a TCP service on it also takes the VIP's FTP data
+/// connections ([`super::Snapshot::service_for`]).
+pub const FTP_PORT: u16 = 21;
+
+/// Whether a TCP packet to `port` may be an FTP data connection that the
+/// VIP's FTP service takes when no service has the port (`ip_vs_service_find`,
+/// `ip_vs_ctl.c`: `FTPDATA`, or a port `inet_port_requires_bind_service` does
+/// not reserve, i.e. 1024 and up by default).
+#[inline]
+pub(super) fn ftp_data(proto: u8, port: u16) -> bool {
+    proto == 6 && (port == 20 || port >= 1024)
+}
 
 /// The id of IPv4 firewall-mark service `mark`.
 pub fn fwmark_id(mark: u32) -> ServiceId {

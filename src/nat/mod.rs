@@ -19,6 +19,8 @@ use crate::config::{Config, DestId, MAX_DEST_IDS, Scheduler, Service};
 use crate::sched::{Candidate, SchedState, same_dest};
 pub use addr::{Addr, fold32};
 use hashbrown::{HashMap, HashSet};
+pub use mark::FTP_PORT;
+use mark::ftp_data;
 pub use state::{Dir, State, Timeouts};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
@@ -300,19 +302,6 @@ pub struct Snapshot {
     pub marks: mark::Marks<u32, ServiceId>,
     /// The same for IPv6 ([`Snapshot::service_for6`]).
     pub marks6: mark::Marks<u128, ServiceId6>,
-}
-
-/// The FTP control port: a TCP service on it also takes the VIP's FTP data
-/// connections ([`Snapshot::service_for`]).
-pub const FTP_PORT: u16 = 21;
-
-/// Whether a TCP packet to `port` may be an FTP data connection that the
-/// VIP's FTP service takes when no service has the port (`ip_vs_service_find`,
-/// `ip_vs_ctl.c`: `FTPDATA`, or a port `inet_port_requires_bind_service` does
-/// not reserve, i.e. 1024 and up by default).
-#[inline]
-fn ftp_data(proto: u8, port: u16) -> bool {
-    proto == 6 && (port == 20 || port >= 1024)
 }
 
 impl Snapshot {
