@@ -25,6 +25,7 @@
 
 use super::classify::Segment;
 pub(super) use super::family::{Family, Seg};
+use super::ops::real_port;
 use super::shared::Published;
 use super::tx::TxPair;
 use super::worker::Core;
@@ -613,19 +614,6 @@ impl Core {
         }) {
             self.ctr.inc(Ctr::ConnEvicted);
         }
-    }
-}
-
-/// The port of a real server on `dest_port` for a packet to `dport` of a
-/// service on `svc_port`: the server's, or the packet's when it has none
-/// (`-r RIP`), as `ip_vs_schedule`; a persistent service takes the packet's
-/// port too when the packet is not to the service's own port (a port-0
-/// service), as `ip_vs_sched_persist` (`ip_vs_core.c`).
-pub(super) fn real_port(dest_port: u16, persistent: bool, svc_port: u16, dport: u16) -> u16 {
-    if dest_port != 0 && (!persistent || dport == svc_port) {
-        dest_port
-    } else {
-        dport
     }
 }
 

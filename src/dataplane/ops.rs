@@ -20,7 +20,7 @@
 //! replies of no connection are dropped (`drop_ops_ambiguous`).
 
 use super::family::{Family, Seg};
-use super::nat::{real_port, release_template};
+use super::nat::release_template;
 use super::tx::TxPair;
 use super::worker::Core;
 use crate::Nic;
@@ -218,5 +218,18 @@ impl Core {
         };
         let rport = real_port(d.port, svc.entry.persist.is_some(), svc.id.2, vip.1);
         Ok(Conn::new(proto, client, vip, (rip, rport), dest))
+    }
+}
+
+/// The port of a real server on `dest_port` for a packet to `dport` of a
+/// service on `svc_port`: the server's, or the packet's when it has none
+/// (`-r RIP`), as `ip_vs_schedule`; a persistent service takes the packet's
+/// port too when the packet is not to the service's own port (a port-0
+/// service, or an FTP data connection), as `ip_vs_sched_persist` (`ip_vs_core.c`).
+pub(super) fn real_port(dest_port: u16, persistent: bool, svc_port: u16, dport: u16) -> u16 {
+    if dest_port != 0 && (!persistent || dport == svc_port) {
+        dest_port
+    } else {
+        dport
     }
 }
