@@ -1424,6 +1424,12 @@ fn alpha_and_quorum_through_the_data_plane() {
     };
     let started = Instant::now();
     assert_eq!(listed_weight(&control, &rs1), Some(0), "alpha: starts down");
+    // rs2 too, until its first check passes (a moment): a request before
+    // that is refused (port unreachable, as IPVS's `ip_vs_leave`).
+    let rs2_up = wait_for(Duration::from_secs(3), || {
+        listed_weight(&control, &rs2) == Some(1)
+    });
+    assert!(rs2_up.is_some(), "rs2's first check passes");
     assert_eq!(nslab::http_bodies(&lab, &vip, 4), ["i am rs2"; 4]);
     assert!(
         started.elapsed() < Duration::from_secs(3),

@@ -146,6 +146,39 @@ fn seed_scenario_through_the_rings() {
     assert!(!control.exists(), "control socket left behind");
 }
 
+/// With every real server at weight 0, `curl` is refused at once
+/// ("Couldn't connect", exit 7) by the ICMP port unreachable the director
+/// sends from the VIP, as IPVS's `ip_vs_leave` does, where before it resent
+/// its SYN until its `--max-time` (exit 28).
+#[test]
+fn curl_is_refused_when_no_server_can_take_it() {
+    let Some(NsDirector { lab, control }) = Scenario::new("netns")
+        .needs(&["curl"])
+        .seed_service()
+        .start()
+    else {
+        return;
+    };
+    let vip = format!("{}:80", lab::VIP);
+    for n in [1, 2] {
+        let rs = format!("{}:80", lab::rs_addr(n));
+        adm(&control, &["-e", "-t", &vip, "-r", &rs, "-m", "-w", "0"]);
+    }
+    let url = format!("http://{vip}/");
+    let out = lab::ns_command(
+        &lab.ns_client(),
+        Path::new("curl"),
+        &["-sS", "--max-time", "10", &url],
+    )
+    .output()
+    .expect("run curl");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "refused, not timed out: {err}");
+    let s = stats(&control);
+    assert!(nslab::total(&s, "icmp_port_unreach") >= 1);
+    assert!(nslab::total(&s, "drop_no_dest") >= 1);
+}
+
 #[test]
 fn rule_changes_apply_to_new_connections_only() {
     let Some(NsDirector { lab, control }) = Scenario::new("netns").seed_service().start() else {
