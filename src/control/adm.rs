@@ -219,15 +219,16 @@ impl Ctl {
                 if let Err(e) = ipvsadm::apply(&mut st.cfg, &cmd) {
                     return Response::fail(e.exit_code(), e.to_string());
                 }
-                let ids = dest_ids(&st.cfg, service.as_ref());
+                // Each server's counters read once: its baseline and its
+                // estimator's restart are the same moment.
+                let now: std::collections::HashMap<_, _> = dest_ids(&st.cfg, service.as_ref())
+                    .into_iter()
+                    .map(|id| (id, self.raw_stats(id)))
+                    .collect();
                 if let Ok(mut z) = self.zero.lock() {
-                    for id in &ids {
-                        z.insert(*id, self.raw_stats(*id));
-                    }
+                    z.extend(now.iter().map(|(&id, &s)| (id, s)));
                 }
                 if let Ok(mut e) = self.est.lock() {
-                    let now: std::collections::HashMap<DestId, crate::stats::DestStats> =
-                        ids.iter().map(|&id| (id, self.raw_stats(id))).collect();
                     e.zero(&now);
                 }
                 Response::ok(String::new())

@@ -228,19 +228,8 @@ impl Core {
     #[inline(never)]
     pub(super) fn time_exceeded<T: TxQueue>(&mut self, inn: Nic, frame: &[u8], tx: &mut TxPair<T>) {
         let counted = (Ctr::IcmpTimeExceeded, Ctr::IcmpTimeExceededLimited);
-        match frame.get(ethernet::HEADER_LEN) {
-            Some(v) if v >> 4 == 6 => {
-                let error = (icmpv6::msg::TIME_EXCEEDED, 0, 0);
-                self.icmp6_to_sender(inn, frame, error, counted, tx);
-            }
-            _ => {
-                let first = ipv4_of(frame).is_some_and(|ip| ip.frag_offset() == 0);
-                if first {
-                    let error = (msg::TIME_EXCEEDED, 0, 0);
-                    self.icmp4_to_sender(inn, frame, error, counted, tx);
-                }
-            }
-        }
+        let (v4, v6) = ((msg::TIME_EXCEEDED, 0), (icmpv6::msg::TIME_EXCEEDED, 0));
+        self.error_to_sender(inn, frame, (v4, v6), counted, tx);
     }
 
     /// A client's packet for a new connection that no real server could
@@ -253,14 +242,31 @@ impl Core {
     #[inline(never)]
     pub(super) fn leave<T: TxQueue>(&mut self, frame: &[u8], tx: &mut TxPair<T>) {
         let counted = (Ctr::IcmpPortUnreach, Ctr::IcmpPortUnreachLimited);
+        let v4 = (msg::DEST_UNREACHABLE, unreach::PORT);
+        let v6 = (icmpv6::msg::DEST_UNREACHABLE, icmpv6::unreach::PORT);
+        self.error_to_sender(Nic::Ext, frame, (v4, v6), counted, tx);
+    }
+
+    /// The error `(type, code)` of `frame`'s family (`v4` or `v6`) to the
+    /// sender of `frame`, received by `inn` ([`Core::icmp4_to_sender`],
+    /// [`Core::icmp6_to_sender`]); none about a later fragment, as
+    /// `icmp_send` answers fragment 0 only.
+    fn error_to_sender<T: TxQueue>(
+        &mut self,
+        inn: Nic,
+        frame: &[u8],
+        (v4, v6): ((u8, u8), (u8, u8)),
+        counted: (Ctr, Ctr),
+        tx: &mut TxPair<T>,
+    ) {
         match frame.get(ethernet::HEADER_LEN) {
             Some(v) if v >> 4 == 6 => {
-                let error = (icmpv6::msg::DEST_UNREACHABLE, icmpv6::unreach::PORT, 0);
-                self.icmp6_to_sender(Nic::Ext, frame, error, counted, tx);
+                self.icmp6_to_sender(inn, frame, (v6.0, v6.1, 0), counted, tx);
             }
             _ => {
-                let error = (msg::DEST_UNREACHABLE, unreach::PORT, 0);
-                self.icmp4_to_sender(Nic::Ext, frame, error, counted, tx);
+                if ipv4_of(frame).is_some_and(|ip| ip.frag_offset() == 0) {
+                    self.icmp4_to_sender(inn, frame, (v4.0, v4.1, 0), counted, tx);
+                }
             }
         }
     }
