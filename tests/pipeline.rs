@@ -2551,13 +2551,16 @@ fn persistence_netmask_groups_clients() {
 fn persistence_template_lives_while_connections_do_then_expires() {
     let mut lab = lab_with(PERSIST);
     establish_to(&mut lab, 40000, RS1);
-    // Past the timeout, but a connection still depends on it.
+    // Past the timeout, but a connection still depends on it: re-armed for
+    // 60 s at 300 and 360 (`ip_vs_conn_expire`'s `expire_later`), so 20 s
+    // are left at 400.
     lab.advance(Duration::from_secs(400));
     lab.poll();
-    assert_eq!(templates(&mut lab), [template(CLIENT, RS1, 0)]);
-    // rr would say RS2; the template says RS1, and lives 300 s from now.
+    assert_eq!(templates(&mut lab), [template(CLIENT, RS1, 20)]);
+    // rr would say RS2; the template says RS1, and lives 60 s from now (its
+    // timeout is 60 s since it was first re-armed).
     establish_to(&mut lab, 40001, RS1);
-    assert_eq!(templates(&mut lab), [template(CLIENT, RS1, 300)]);
+    assert_eq!(templates(&mut lab), [template(CLIENT, RS1, 60)]);
     // Its connections go; it stays until its timeout.
     for port in [40000, 40001] {
         client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), port, 80, RST | ACK));
@@ -2565,8 +2568,8 @@ fn persistence_template_lives_while_connections_do_then_expires() {
     lab.advance(Duration::from_secs(11));
     lab.poll();
     assert!(lab.conns(0).iter().all(|c| c.template));
-    assert_eq!(templates(&mut lab), [template(CLIENT, RS1, 289)]);
-    lab.advance(Duration::from_secs(289));
+    assert_eq!(templates(&mut lab), [template(CLIENT, RS1, 49)]);
+    lab.advance(Duration::from_secs(49));
     lab.poll();
     assert!(templates(&mut lab).is_empty());
     // A new connection is scheduled again (rr's turn: RS2) under a new template.
@@ -2941,14 +2944,21 @@ fn port_0_service_takes_every_port_and_keeps_it() {
     let t = templates(&mut lab);
     assert_eq!(t.len(), 2);
     assert!(t.iter().all(|c| c.vip == (VIP.into(), 0)), "{t:?}");
-    // Both of CLIENT's connections go (reset, then CLOSE's 10 s): uncounted on
-    // the port-0 template, which then expires at its timeout.
+    // Both of CLIENT's connections go at SYN_RECV's 60 s (a client's RST
+    // leaves SYN_RECV as it is, IPVS's `tcp_states`), uncounted on the
+    // port-0 template. They held it past its own 60 s, so it was re-armed
+    // for 60 s more (`ip_vs_conn_expire`'s `expire_later`), and then goes.
     for (sport, dport) in [(40000, 80), (40001, 443)] {
         client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), sport, dport, RST));
     }
     lab.advance(Duration::from_secs(11));
     lab.poll();
     lab.advance(Duration::from_secs(50));
+    lab.poll();
+    let t = templates(&mut lab);
+    assert_eq!(t.len(), 2, "re-armed: {t:?}");
+    assert!(t.iter().all(|c| c.expires_in == 59), "{t:?}");
+    lab.advance(Duration::from_secs(60));
     lab.poll();
     let t = templates(&mut lab);
     assert_eq!(t.len(), 1, "CLIENT's template released and expired: {t:?}");

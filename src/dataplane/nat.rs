@@ -459,7 +459,7 @@ impl Core {
                     if generation == 0 {
                         self.ctr.inc(Ctr::SipUntemplated);
                     }
-                    templates.release(key, generation);
+                    templates.release(key, generation, self.clock.now_s);
                     sip = Some((key, generation, call_id));
                     (i, 0)
                 } else {
@@ -475,7 +475,8 @@ impl Core {
         let mut conn = Conn::new(proto, client, vip, (rip, rport), d.id);
         conn.template = template;
         let fail = |core: &mut Self, why: Ctr| {
-            release_template(A::templates(&core.shared), &core.snap.cfg, &conn);
+            let now = core.clock.now_s;
+            release_template(A::templates(&core.shared), &core.snap.cfg, &conn, now);
             core.ctr.inc(why);
             None
         };
@@ -594,7 +595,12 @@ impl Core {
         self.out
             .gauges
             .adjust(c.dest(), Some(c.state.is_active()), None);
-        release_template(A::templates(&self.shared), &self.snap.cfg, &c);
+        release_template(
+            A::templates(&self.shared),
+            &self.snap.cfg,
+            &c,
+            self.clock.now_s,
+        );
         super::ftp::ftp_left(&self.env.ftp, &self.shared, &c);
         self.ctr.inc(Ctr::ConnExpired);
     }
@@ -609,7 +615,7 @@ impl Core {
         let shared = sp.shared;
         if sp.table.evict_one(now, |c| {
             out.gauges.adjust(c.dest(), Some(c.state.is_active()), None);
-            release_template(templates, cfg, c);
+            release_template(templates, cfg, c, now);
             super::ftp::ftp_left(&ftp, shared, c);
         }) {
             self.ctr.inc(Ctr::ConnEvicted);
@@ -682,8 +688,14 @@ pub(super) fn fill_views(
     }
 }
 
-/// Uncount a leaving connection on its persistence template, if it has one.
-pub(super) fn release_template<A: Family>(templates: &Templates<A>, cfg: &Snapshot, c: &Conn<A>) {
+/// Uncount a connection leaving at `now` on its persistence template, if it
+/// has one.
+pub(super) fn release_template<A: Family>(
+    templates: &Templates<A>,
+    cfg: &Snapshot,
+    c: &Conn<A>,
+    now: u32,
+) {
     if c.template == 0 {
         return;
     }
@@ -693,6 +705,6 @@ pub(super) fn release_template<A: Family>(templates: &Templates<A>, cfg: &Snapsh
     if let Some(svc) = A::conn_service(cfg, c)
         && let Some(p) = svc.entry.persist
     {
-        templates.release(TemplateKey::new(svc.id, c.client, p.mask), c.template);
+        templates.release(TemplateKey::new(svc.id, c.client, p.mask), c.template, now);
     }
 }

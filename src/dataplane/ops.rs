@@ -64,7 +64,12 @@ impl Core {
         } else {
             self.ctr.inc(Ctr::DropNoService);
         }
-        release_template(A::templates(&self.shared), &self.snap.cfg, &conn);
+        release_template(
+            A::templates(&self.shared),
+            &self.snap.cfg,
+            &conn,
+            self.clock.now_s,
+        );
     }
 
     /// A datagram from a real server that matched no connection: a reply of
@@ -189,7 +194,7 @@ impl Core {
         match templates.schedule(key, p, self.clock.now_s, valid, || Some(here)) {
             Some((_, 0)) | None => self.ctr.inc(Ctr::SipUntemplated),
             Some((_, generation)) => {
-                templates.release(key, generation);
+                templates.release(key, generation, self.clock.now_s);
                 if self.sync.reporting() {
                     self.sync_report_sip(conn, (key, generation), id);
                 }

@@ -18,9 +18,14 @@
 //! Lifetime, after IPVS (`ip_vs_sched_persist`, `ip_vs_check_template`): a
 //! template expires `timeout` seconds after the last connection it was used for
 //! was scheduled, but never while connections it controls are in some worker's
-//! table. (IPVS's `ip_vs_conn_expire` re-arms such a template's timer for 60 s
-//! each time it fires, `expire_later`; here the template goes as soon as its
-//! last connection is gone and its timeout has passed.) A template whose real server left the service is not
+//! table. As IPVS's `ip_vs_conn_expire` (`ip_vs_conn.c`, `expire_later`), a
+//! template whose time runs out while it controls connections is given
+//! [`EXPIRE_LATER`] seconds more, again and again, and from then on a new
+//! connection also extends it by that much only (IPVS sets the template's
+//! `timeout` to 60 s there): so it goes at the first such 60-second mark
+//! after its last connection left. Without timers, the marks are worked out
+//! when they matter ([`Template::settle`]): when a connection leaves it,
+//! when a new one uses it, and for a listing. A template whose real server left the service is not
 //! used: the connection is scheduled again and the template replaced. A server
 //! with weight 0 keeps its templates (IPVS's default `expire_quiescent_template`
 //! of 0).
@@ -53,6 +58,9 @@ const PER_SHARD: usize = MAX_TEMPLATES / TEMPLATE_SHARDS;
 const PE_PER_SHARD: usize = PER_SHARD / 2;
 /// Templates each shard has room for before its map grows.
 const SHARD_START: usize = 64;
+/// Seconds a template that outlived its timeout while controlling
+/// connections is re-armed for (`ip_vs_conn_expire`, `expire_later`).
+pub const EXPIRE_LATER: u32 = 60;
 
 /// What a template is found by: the service (protocol, VIP, port; a
 /// [`ServiceId`] for IPv4), the masked client address and, for a service
@@ -91,6 +99,10 @@ struct Template<A> {
     dest: TemplateDest<A>,
     /// Second (on the workers' clock) after which it may go.
     expires: u32,
+    /// Seconds a new connection extends it by: the service's `-p` when it
+    /// was made, [`EXPIRE_LATER`] once it outlived that (IPVS's template
+    /// `timeout`).
+    period: u32,
     /// The netmask it was made under (a changed `-M` retires it).
     mask: u32,
     /// Connections it controls in the workers' tables.
@@ -101,9 +113,31 @@ struct Template<A> {
     synced: Option<u32>,
 }
 
-impl<A> Template<A> {
+impl<A: Copy> Template<A> {
     fn alive(&self, now: u32) -> bool {
         now < self.expires || self.n_control > 0
+    }
+
+    /// Run IPVS's timer up to `now`: each time `expires` passed while the
+    /// template controlled connections, it was re-armed for
+    /// [`EXPIRE_LATER`] seconds (`expire_later`), and its period became
+    /// that. Called before `n_control` falls, so the marks passed while it
+    /// was above 0 are counted.
+    fn settle(&mut self, now: u32) {
+        if now >= self.expires && self.n_control > 0 {
+            let marks = (now - self.expires) / EXPIRE_LATER + 1;
+            self.expires = self
+                .expires
+                .saturating_add(marks.saturating_mul(EXPIRE_LATER));
+            self.period = EXPIRE_LATER;
+        }
+    }
+
+    /// Seconds until its timer fires next, as `ipvsadm -L -c` shows it.
+    fn expires_in(&self, now: u32) -> u32 {
+        let mut t = *self;
+        t.settle(now);
+        t.expires.saturating_sub(now)
     }
 }
 
@@ -124,7 +158,7 @@ impl<A: Addr> Shard<A> {
         key: TemplateKey<A>,
         dest: TemplateDest<A>,
         mask: u32,
-        expires: u32,
+        (expires, period): (u32, u32),
         n_control: u32,
     ) -> u16 {
         self.generation = self.generation.checked_add(1).unwrap_or(1);
@@ -132,6 +166,7 @@ impl<A: Addr> Shard<A> {
         let t = Template {
             dest,
             expires,
+            period,
             mask,
             n_control,
             generation,
@@ -229,9 +264,12 @@ impl<A: Addr> Templates<A> {
         let mut shard = self.lock(shard_of(&key));
         let expires = now.saturating_add(p.timeout);
         if let Some(t) = shard.map.get_mut(&key) {
+            t.settle(now);
             if t.alive(now) && t.mask == p.mask && valid(&t.dest) {
                 t.n_control += 1;
-                t.expires = t.expires.max(expires);
+                // `ip_vs_conn_put` of the template: its timer re-armed for
+                // its own period.
+                t.expires = t.expires.max(now.saturating_add(t.period));
                 return Some((t.dest, t.generation));
             }
             shard.remove(&key);
@@ -240,7 +278,7 @@ impl<A: Addr> Templates<A> {
         if !shard.room_for(&key) {
             return Some((dest, 0));
         }
-        let generation = shard.insert(key, dest, p.mask, expires, 1);
+        let generation = shard.insert(key, dest, p.mask, (expires, p.timeout), 1);
         Some((dest, generation))
     }
 
@@ -276,7 +314,8 @@ impl<A: Addr> Templates<A> {
         } else if !shard.room_for(&key) {
             return false;
         }
-        shard.insert(key, dest, mask, expires, 0);
+        let period = expires.saturating_sub(now);
+        shard.insert(key, dest, mask, (expires, period), 0);
         true
     }
 
@@ -301,12 +340,14 @@ impl<A: Addr> Templates<A> {
         due
     }
 
-    /// A connection counted on template `key` of `generation` left its table.
-    pub fn release(&self, key: TemplateKey<A>, generation: u16) {
+    /// A connection counted on template `key` of `generation` left its
+    /// table at `now`.
+    pub fn release(&self, key: TemplateKey<A>, generation: u16, now: u32) {
         let mut shard = self.lock(shard_of(&key));
         if let Some(t) = shard.map.get_mut(&key)
             && t.generation == generation
         {
+            t.settle(now);
             t.n_control = t.n_control.saturating_sub(1);
         }
     }
@@ -377,7 +418,7 @@ impl<A: Addr> Templates<A> {
         for i in 0..TEMPLATE_SHARDS {
             let shard = self.lock(i);
             for (k, t) in shard.map.iter().filter(|(_, t)| t.alive(now)) {
-                if f(k, &t.dest, t.expires.saturating_sub(now)).is_break() {
+                if f(k, &t.dest, t.expires_in(now)).is_break() {
                     return;
                 }
             }
@@ -430,7 +471,7 @@ mod test {
             .filter(|&i| {
                 let k = t.with_call_id(key(1), &i.to_le_bytes());
                 let (_, g) = t.schedule(k, P, 0, |_| true, || Some(d(1))).unwrap();
-                t.release(k, g);
+                t.release(k, g, 0);
                 g != 0
             })
             .count();
@@ -461,11 +502,9 @@ mod test {
         // Same /24, later: the template wins over the scheduler.
         let (b, g2) = t.schedule(key(2), P, 10, |_| true, || Some(d(2))).unwrap();
         assert_eq!((b, g2), (d(1), g));
-        // Two connections controlled: alive past the timeout.
-        assert_eq!(t.len(400), 1);
-        t.release(key(1), g);
-        assert_eq!(t.len(400), 1);
-        t.release(key(1), g);
+        // Both connections leave before its timeout: it lives to 310.
+        t.release(key(1), g, 100);
+        t.release(key(1), g, 200);
         assert_eq!(t.len(309), 1);
         assert_eq!(t.len(310), 0);
         // An expired template is replaced by the scheduler's choice.
@@ -473,10 +512,42 @@ mod test {
         assert_eq!(c, d(2));
         assert_ne!(g3, g);
         // A release of the old generation does not uncount the new template.
-        t.release(key(1), g);
-        t.release(key(1), g3);
+        t.release(key(1), g, 401);
+        t.release(key(1), g3, 402);
         assert_eq!(t.len(699), 1);
         assert_eq!(t.len(700), 0);
+    }
+
+    /// `ip_vs_conn_expire`'s `expire_later`: a template whose timeout runs
+    /// out while it controls a connection is re-armed for 60 s at each mark
+    /// (300, 360, 420, ...), goes at the first mark after its last
+    /// connection left, and from then on a new connection extends it by
+    /// 60 s, not by `-p`.
+    #[test]
+    fn a_template_outliving_its_timeout_is_rearmed_for_sixty_seconds() {
+        let t = Templates::default();
+        let (_, g) = t.schedule(key(1), P, 0, |_| true, || Some(d(1))).unwrap();
+        let listed = |now| {
+            let mut l = vec![];
+            t.list(now, &mut l, 10);
+            l.first().map(|c| c.expires_in)
+        };
+        assert_eq!(listed(100), Some(200));
+        // Past 300 with its connection: the 60-second countdown shows.
+        assert_eq!(listed(300), Some(60));
+        assert_eq!(listed(350), Some(10));
+        assert_eq!(listed(365), Some(55));
+        // The connection leaves at 365: the template lives to the mark at 420.
+        t.release(key(1), g, 365);
+        assert_eq!(t.len(419), 1);
+        assert_eq!(listed(400), Some(20));
+        // A new connection at 400 extends it to 460 (its period is 60 now).
+        let (a, g2) = t.schedule(key(1), P, 400, |_| true, || Some(d(2))).unwrap();
+        assert_eq!((a, g2), (d(1), g));
+        assert_eq!(listed(400), Some(60));
+        t.release(key(1), g, 401);
+        assert_eq!(t.len(459), 1);
+        assert_eq!(t.len(460), 0);
     }
 
     #[test]
@@ -614,7 +685,7 @@ mod test {
         // A synced template for the third client's /64 extends its own.
         assert!(t.install(key(c, 64), r3, 64, 0, 100, false));
         assert!(!t.install(key(c, 64), r2, 64, 0, 100, false));
-        t.release(key(c, 64), 2);
+        t.release(key(c, 64), 2, 0);
         assert_eq!(t.len(99), 2);
         assert_eq!(t.len(100), 1);
     }
