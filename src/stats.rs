@@ -131,13 +131,13 @@ counters! {
     /// to the sender of a DF packet too big for the egress NIC (the packet itself
     /// is counted in `drop_too_big`).
     IcmpFragNeeded => "icmp_frag_needed",
-    /// "Fragmentation needed" errors not sent: over the rate limit (per worker,
-    /// 1000/s with bursts of 50, as the kernel's `icmp_msgs_per_sec`) or no TX slot.
+    /// "Fragmentation needed" errors not sent: no TX slot (path MTU errors
+    /// are not rate-limited, as the kernel's `icmpv4_mask_allow`).
     IcmpFragNeededLimited => "icmp_frag_needed_limited",
     /// ICMPv6 packet-too-big sent for an IPv6 packet over the egress MTU
     /// (nobody fragments IPv6 on the path: the director must tell the sender).
     Icmp6TooBig => "icmp6_too_big",
-    /// Packet-too-big not sent: over the rate limit (as `icmp_frag_needed_limited`).
+    /// Packet-too-big not sent: no TX slot (as `icmp_frag_needed_limited`).
     Icmp6TooBigLimited => "icmp6_too_big_limited",
     /// ICMP time exceeded (ICMPv6 hop limit exceeded) sent back to the sender
     /// of a packet the director would have forwarded, to a service or on a
@@ -146,8 +146,9 @@ counters! {
     /// VIP to a client, so that `traceroute` to the VIP shows the director
     /// (the packet itself is counted in `drop_ttl`).
     IcmpTimeExceeded => "icmp_time_exceeded",
-    /// Time exceeded errors not sent: over the rate limit (as
-    /// `icmp_frag_needed_limited`) or no TX slot.
+    /// Time exceeded errors not sent: over the rate limit (per worker,
+    /// 1000/s with bursts of 50, as the kernel's `icmp_msgs_per_sec`) or no
+    /// TX slot.
     IcmpTimeExceededLimited => "icmp_time_exceeded_limited",
     /// ICMP port unreachable (ICMPv6 port unreachable) sent from the VIP to a
     /// client whose new connection no real server could take (`drop_no_dest`:
@@ -156,7 +157,7 @@ counters! {
     /// at once ("connection refused") instead of retrying.
     IcmpPortUnreach => "icmp_port_unreach",
     /// Port unreachables not sent: over the rate limit (as
-    /// `icmp_frag_needed_limited`) or no TX slot.
+    /// `icmp_time_exceeded_limited`) or no TX slot.
     IcmpPortUnreachLimited => "icmp_port_unreach_limited",
     /// IPv4 fragments sent: a packet without DF (or a fragment received)
     /// over the egress MTU (a tunnel's overhead, a smaller MTU on the other
@@ -270,7 +271,8 @@ counters! {
     DropIcmpNoConn => "drop_icmp_no_conn",
     /// An ICMP error about a tunnel packet of ours not passed on to the
     /// client: over the rate limit of the errors the director makes (the
-    /// limit `icmp_frag_needed_limited` counts for its own).
+    /// limit `icmp_time_exceeded_limited` counts for its own; "fragmentation
+    /// needed" is never limited).
     DropIcmpLimited => "drop_icmp_limited",
     /// Next hop did not answer ARP.
     DropNeighUnresolved => "drop_neigh_unresolved",

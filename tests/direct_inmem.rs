@@ -632,21 +632,29 @@ mod edited_icmp {
     }
 
     /// Past the burst of the ICMP rate limit (50; the clock stands still),
-    /// an error about a tunnel packet that is not passed on is a counted drop.
+    /// an error about a tunnel packet that is not passed on is a counted
+    /// drop; "fragmentation needed" is always passed on, as `icmp_send`
+    /// never limits it (`icmpv4_mask_allow`).
     #[test]
     fn errors_over_the_rate_limit_are_counted_drops() {
         let (mut d, bases) = bases(tunnel(TunKind::Ipip, 0, TunCsum::NoCsum));
-        let (nic, f) = &bases[0];
-        for i in 0..60 {
-            assert_eq!(
-                outcomes(&mut d, *nic, f),
-                1,
-                "error {i}: {:?}",
-                drops(&d.w().core.ctr)
-            );
+        let (nic, frag_needed) = &bases[0];
+        // The same error as "host unreachable" (code 1), checksums made good.
+        let mut unreachable = frag_needed.clone();
+        unreachable[35] = 1;
+        fix(&mut unreachable);
+        for (f, passed, limited) in [(frag_needed, 60, 0), (&unreachable, 110, 10)] {
+            for i in 0..60 {
+                assert_eq!(
+                    outcomes(&mut d, *nic, f),
+                    1,
+                    "error {i}: {:?}",
+                    drops(&d.w().core.ctr)
+                );
+            }
+            assert_eq!(d.ctr(Ctr::IcmpErrorTunnel), passed);
+            assert_eq!(d.ctr(Ctr::DropIcmpLimited), limited);
         }
-        assert_eq!(d.ctr(Ctr::IcmpErrorTunnel), 50);
-        assert_eq!(d.ctr(Ctr::DropIcmpLimited), 10);
     }
 
     proptest! {

@@ -3364,9 +3364,12 @@ fn fragments_wait_for_arp_all_or_none() {
     }
 }
 
-/// Errors are rate-limited per worker: a burst of 50, then 1 per ms.
+/// Path MTU errors are never rate-limited, as the kernel's
+/// (`icmpv4_mask_allow`, `net/ipv4/icmp.c`: "Don't limit PMTU discovery"):
+/// every DF packet too big is answered, and other errors the director makes
+/// keep their tokens.
 #[test]
-fn pmtu_errors_are_rate_limited() {
+fn pmtu_errors_are_not_rate_limited() {
     let mut lab = lab_int_mtu(1400);
     rs1_conn(&mut lab);
     let big = tcp_seg(&L3::to_vip(), 40000, 80, ACK, 2, 1, &[0x5a; 1460]);
@@ -3375,15 +3378,44 @@ fn pmtu_errors_are_rate_limited() {
         let (e, _) = lab.ext(&big);
         sent += e.len();
     }
-    assert_eq!(sent, 50, "the burst");
-    assert_eq!(lab.ctr(Ctr::IcmpFragNeeded), 50);
-    assert_eq!(lab.ctr(Ctr::IcmpFragNeededLimited), 150);
+    assert_eq!(sent, 200, "every one answered");
+    assert_eq!(lab.ctr(Ctr::IcmpFragNeeded), 200);
+    assert_eq!(lab.ctr(Ctr::IcmpFragNeededLimited), 0);
     assert_eq!(lab.ctr(Ctr::DropTooBig), 200);
+    // The bucket is whole: a burst of time exceeded still gets its 50.
+    let mut l3 = L3::to_vip();
+    l3.ttl = 1;
+    let expiring = tcp_frame(&l3, 40001, 80, SYN);
+    let mut sent = 0;
+    for _ in 0..60 {
+        sent += lab.ext(&expiring).0.len();
+    }
+    assert_eq!(sent, 50);
+}
+
+/// The other errors the director makes are rate-limited per worker, as the
+/// kernel's `icmp_global_allow` with its defaults: a burst of 50, then 1
+/// per ms.
+#[test]
+fn time_exceeded_errors_are_rate_limited() {
+    let mut lab = MemDirector::standard();
+    let mut l3 = L3::to_vip();
+    l3.ttl = 1;
+    let expiring = tcp_frame(&l3, 40001, 80, SYN);
+    let mut sent = 0;
+    for _ in 0..200 {
+        let (e, _) = lab.ext(&expiring);
+        sent += e.len();
+    }
+    assert_eq!(sent, 50, "the burst");
+    assert_eq!(lab.ctr(Ctr::IcmpTimeExceeded), 50);
+    assert_eq!(lab.ctr(Ctr::IcmpTimeExceededLimited), 150);
+    assert_eq!(lab.ctr(Ctr::DropTtl), 200);
     // 10 ms later: 10 more.
     lab.advance(Duration::from_millis(10));
     let mut sent = 0;
     for _ in 0..100 {
-        let (e, _) = lab.ext(&big);
+        let (e, _) = lab.ext(&expiring);
         sent += e.len();
     }
     assert_eq!(sent, 10);
@@ -3392,7 +3424,7 @@ fn pmtu_errors_are_rate_limited() {
     for _ in 0..1000 {
         lab.advance(Duration::from_micros(500));
         for _ in 0..2 {
-            let (e, _) = lab.ext(&big);
+            let (e, _) = lab.ext(&expiring);
             sent += e.len();
         }
     }

@@ -252,7 +252,10 @@ impl Core {
             self.ctr.inc(Ctr::DropNoService);
             return true;
         };
-        if !self.pending.1.allow(self.clock.now) {
+        // `icmp_send` limits what it sends but for "fragmentation needed"
+        // (`icmpv4_mask_allow`; see `Core::error_out`).
+        let pmtu = (ty, code) == (msg::DEST_UNREACHABLE, unreach::FRAG_NEEDED);
+        if !pmtu && !self.pending.1.allow(self.clock.now) {
             self.ctr.inc(Ctr::DropIcmpLimited);
             return true;
         }

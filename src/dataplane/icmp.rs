@@ -326,7 +326,11 @@ impl Core {
     /// [`Core::icmp6_to_sender`]) out of `inn`, written into a TX slot by
     /// `emit` (its length, or `None`): within the worker's ICMP bucket,
     /// counted in `counted.0`, or in `counted.1` when the bucket, the ring or
-    /// `emit` has no room. True if it went.
+    /// `emit` has no room. True if it went. Path MTU errors take no token:
+    /// the kernel never rate-limits them ("Don't limit PMTU discovery",
+    /// `icmpv4_mask_allow` in `net/ipv4/icmp.c`; `ICMPV6_PKT_TOOBIG` is
+    /// cleared from `icmpv6_ratemask` in `inet6_net_init`), as a sender
+    /// whose error is withheld waits for a retransmission timeout.
     fn error_out<T: TxQueue>(
         &mut self,
         inn: Nic,
@@ -334,7 +338,8 @@ impl Core {
         emit: impl FnOnce(&mut [u8]) -> Option<usize>,
         tx: &mut TxPair<T>,
     ) -> bool {
-        if !self.pending.1.allow(self.clock.now) {
+        let pmtu = matches!(sent, Ctr::IcmpFragNeeded | Ctr::Icmp6TooBig);
+        if !pmtu && !self.pending.1.allow(self.clock.now) {
             self.ctr.inc(limited);
             return false;
         }
