@@ -878,7 +878,10 @@ mod tunnel_bytes {
 
     /// `__ip_rt_update_pmtu` (`net/ipv4/route.c`) never raises a path MTU
     /// (`if (old_mtu < mtu) return;`): a second, larger "fragmentation
-    /// needed" about the same tunnel endpoint leaves 1400 in place.
+    /// needed" about the same tunnel endpoint leaves 1400 in place, and the
+    /// client is told what the route holds, 1400 less the tunnel's 32 both
+    /// times (`ip_vs_in_icmp`: "Prefer the resulting PMTU", the route's
+    /// `dst_mtu` after `ipv4_update_pmtu`), not the larger report.
     #[test]
     fn a_larger_reported_mtu_does_not_raise_the_learned_one() {
         let mut d = director(TunKind::Gue, 6080, TunCsum::NoCsum);
@@ -894,6 +897,8 @@ mod tunnel_bytes {
             let m = mtu.to_be_bytes();
             let (ext, _) = d.int(&icmp_error(&router, 3, 4, [0, 0, m[0], m[1]], &sent, n));
             assert_eq!(ext.len(), 1, "{mtu}: passed on to the client");
+            let told = parse_ip(&ext[0]);
+            assert_eq!(told.l4[6..8], (1400u16 - 32).to_be_bytes(), "{mtu}");
         }
         // 1440 bytes of IP: over 1400 - 32, under 1492 - 32.
         let big = tcp_seg(&L3::to_vip(), 40000, 80, ACK, 1, 1, &[0; 1400]);

@@ -245,6 +245,11 @@ impl Core {
                 self.ctr.inc(Ctr::DropIcmp);
                 return true;
             }
+            // What the path holds now, as `ip_vs_in_icmp` tells the client
+            // the route's MTU after `ipv4_update_pmtu` ("Prefer the
+            // resulting PMTU"): a larger report does not raise it.
+            let held = self.pmtu.get(rip.to_bits(), self.clock.now);
+            let mtu = held.map_or(mtu, |m| m as u32);
             let link = self.env.mtu[nic as usize] as u32;
             rest = mtu.min(link).saturating_sub(encap.overhead() as u32);
         }
