@@ -665,7 +665,7 @@ fn service_entry(
     let persist = s.persistent.map(|timeout| Persist { timeout, mask });
     let sched = match before {
         Some(b) => SchedState::carry(&b.sched, &b.dests, s.sched, s.sched_flags, &dests),
-        None => Arc::new(SchedState::new(s.sched, s.sched_flags, &dests)),
+        None => Arc::new(SchedState::added(s.sched, s.sched_flags, &dests)),
     };
     ServiceEntry {
         sched,

@@ -185,6 +185,9 @@ pub enum SchedState {
         /// units of the weights' gcd).
         passes: Box<[u32]>,
         next: AtomicUsize,
+        /// `next` when the state was made: no pick was made since while
+        /// they are equal.
+        start: usize,
     },
     /// `lc`, `wlc`, `sed`, `nq`, `fo`, `ovf`: stateless choices on the counters.
     Least(lc::Least),
@@ -209,6 +212,28 @@ pub enum SchedState {
 }
 
 impl SchedState {
+    /// [`SchedState::new`] for a service that is new with its servers
+    /// (made in one publish: `-R`, a configuration file): `wrr` starts
+    /// where the kernel's walk is once those servers were added one by one
+    /// ([`wrr_added_one_by_one`]), not at the top, where
+    /// `ip_vs_wrr_init_svc` starts a scheduler given to a service that
+    /// already has servers (`-E`).
+    pub fn added<C: Candidate>(kind: Scheduler, flags: SchedFlags, dests: &[C]) -> Self {
+        let mut s = Self::new(kind, flags, dests);
+        if let SchedState::Weighted {
+            passes,
+            next,
+            start,
+            ..
+        } = &mut s
+        {
+            let at = wrr_added_one_by_one(&weights(dests), passes);
+            *next.get_mut() = at;
+            *start = at;
+        }
+        s
+    }
+
     pub fn new<C: Candidate>(kind: Scheduler, flags: SchedFlags, dests: &[C]) -> Self {
         match kind {
             Scheduler::Rr => SchedState::RoundRobin {
@@ -220,6 +245,7 @@ impl SchedState {
                     seq,
                     passes,
                     next: AtomicUsize::new(0),
+                    start: 0,
                 }
             }
             Scheduler::Lc => SchedState::Least(lc::Least::Lc),
@@ -328,18 +354,30 @@ impl SchedState {
                     });
                 }
             }
-            SchedState::Weighted { seq, passes, next } => {
+            SchedState::Weighted {
+                seq,
+                passes,
+                next,
+                start,
+            } => {
                 if same_weights {
                     true
                 } else {
                     let (new_seq, new_passes) = wrr_cycle(&weights(dests));
-                    let last = next.load(Ordering::Relaxed);
+                    // No pick since the state was made (or the walk went
+                    // back to the top, 0): the kernel's `cw` is that of the
+                    // pass `next` starts, not the pass of the pick before.
+                    let last = match next.load(Ordering::Relaxed) {
+                        n if n == *start || n == 0 => n + 1,
+                        n => n,
+                    };
                     let old = (seq.len(), &passes[..], weights(before));
                     let at = wrr_carry(last, old, &weights(dests), &new_passes);
                     return Arc::new(SchedState::Weighted {
                         seq: new_seq,
                         passes: new_passes,
                         next: AtomicUsize::new(at),
+                        start: at,
                     });
                 }
             }
@@ -379,7 +417,9 @@ impl SchedState {
     pub fn pick<C: Candidate>(&self, flow: &Flow, dests: &[C]) -> Option<usize> {
         match self {
             SchedState::RoundRobin { next } => rr_pick(next, dests),
-            SchedState::Weighted { seq, next, .. } => wrr_pick(seq, next, dests),
+            SchedState::Weighted {
+                seq, passes, next, ..
+            } => wrr_pick(seq, passes, next, dests),
             SchedState::Least(kind) => kind.pick(dests),
             SchedState::Twos { rng } => lc::twos_pick(rng, dests),
             SchedState::Dest(b) => hash::dh_pick(b, flow, dests),
@@ -427,10 +467,26 @@ fn rr_pick<C: Candidate>(next: &AtomicUsize, dests: &[C]) -> Option<usize> {
 
 /// The next available server of the precomputed `wrr` cycle. Unavailable
 /// entries are stepped over and the position advanced past them, so skipping
-/// costs each entry once per cycle, not once per pick.
-fn wrr_pick<C: Candidate>(seq: &[u32], next: &AtomicUsize, dests: &[C]) -> Option<usize> {
+/// costs each entry once per cycle, not once per pick. With none available,
+/// the kernel's walk (`ip_vs_wrr_schedule`, `err_over`) runs down its passes
+/// and leaves its cursor at the top of the cycle, unless it began in the
+/// last pass, where it stops where it began: so here.
+fn wrr_pick<C: Candidate>(
+    seq: &[u32],
+    passes: &[u32],
+    next: &AtomicUsize,
+    dests: &[C],
+) -> Option<usize> {
     let len = seq.len();
-    if len == 0 || !dests.iter().any(available) {
+    if len == 0 {
+        return None;
+    }
+    if !dests.iter().any(available) {
+        let n = next.load(Ordering::Relaxed);
+        let last_pass = passes.last().map_or(0, |&p| p as usize);
+        if n != 0 && (n - 1) % len < last_pass {
+            next.store(0, Ordering::Relaxed);
+        }
         return None;
     }
     let start = next.fetch_add(1, Ordering::Relaxed);
@@ -468,11 +524,11 @@ fn wrr_units(weights: &[u32]) -> Option<(u64, u64)> {
 /// after a change of servers or weights, as `ip_vs_wrr_dest_changed`
 /// (`ip_vs_wrr.c`) leaves the kernel's walk: back at the head of the list
 /// with its current weight `cw` kept (snapped to the new gcd `di` as
-/// `(cw / di) * di + 1`). `next` counts the picks of the old cycle (its
-/// length, passes and weights in `old`): the last one's pass gives `cw`.
-/// From the top (0) before any pick, when either cycle is scaled down, and
-/// when `cw` is above the new maximum, where the kernel takes every server
-/// once (`cw` 0) before the top.
+/// `(cw / di) * di + 1`). `next` is one past the position whose pass gives
+/// `cw` in the old cycle (its length, passes and weights in `old`). From
+/// the top (0) when either cycle is scaled down, the old one is empty (the
+/// kernel's `cw` 0), or `cw` is above the new maximum (the kernel's
+/// `cw > mw`).
 fn wrr_carry(
     next: usize,
     old: (usize, &[u32], Vec<u32>),
@@ -480,7 +536,7 @@ fn wrr_carry(
     passes: &[u32],
 ) -> usize {
     let (len, old_passes, old_weights) = old;
-    let (Some((g0, m0)), Some((g1, m1))) = (wrr_units(&old_weights), wrr_units(weights)) else {
+    let (Some((g0, m0)), Some(units)) = (wrr_units(&old_weights), wrr_units(weights)) else {
         return 0;
     };
     if next == 0 || len == 0 {
@@ -490,12 +546,33 @@ fn wrr_carry(
     let pass = old_passes.partition_point(|&p| p as usize <= last);
     // The kernel's weights: `cw` runs (m - 1) * di + 1 down to 1 by di.
     let cw = (m0 - (pass as u64).saturating_sub(1)).saturating_sub(1) * g0 + 1;
-    if cw > (m1 - 1) * g1 + 1 {
+    wrr_pass_at(cw, units, passes)
+}
+
+/// Where the pass of the kernel's current weight `cw` starts in a cycle of
+/// weights' gcd and highest weight over it `(g, m)` ([`wrr_units`]), whose
+/// passes start at `passes`, `cw` snapped to `g` as
+/// `ip_vs_wrr_dest_changed` does; the top (0) when `cw` is above the
+/// kernel's `mw` or 0.
+fn wrr_pass_at(cw: u64, (g, m): (u64, u64), passes: &[u32]) -> usize {
+    if cw == 0 || cw > (m - 1) * g + 1 {
         return 0;
     }
-    let s = if g1 > 1 { cw / g1 + 1 } else { cw };
-    let j = m1.saturating_sub(s) as usize;
+    let s = if g > 1 { cw / g + 1 } else { cw };
+    let j = m.saturating_sub(s) as usize;
     passes.get(j).map_or(0, |&p| p as usize)
+}
+
+/// Where the `wrr` walk of a service made in one publish (`-R`, a
+/// configuration file, a keepalived reload) starts: where the kernel's is
+/// after its servers were added one by one, in list order, to the empty
+/// service (`ip_vs_wrr_init_svc`: `cw` 0; each `ip_vs_wrr_dest_changed`:
+/// `cw` = `mw` when above it or 0, else snapped to the new gcd as
+/// `(cw / di) * di + 1`). The first server with a weight sets `cw` to its
+/// `mw` alone, 1 (`max - (di - 1)` with `di` its weight), and every later
+/// add keeps 1: the cycle's last pass, every server once, before the top.
+fn wrr_added_one_by_one(weights: &[u32], passes: &[u32]) -> usize {
+    wrr_units(weights).map_or(0, |units| wrr_pass_at(1, units, passes))
 }
 
 /// One full cycle of IPVS's weighted round robin over `weights`.
@@ -701,6 +778,74 @@ mod test {
         let s = SchedState::carry(&s, &g, Scheduler::Wrr, f, &h);
         let got: Vec<_> = picks(&s, &h, 3).into_iter().flatten().collect();
         assert_eq!(got, [0, 1, 2]);
+    }
+
+    /// `ipvsadm -A -s wrr`, then `-a` of weight 1, then of weight 3: the
+    /// first add sets the kernel's `cw` to 1 (its `mw` alone), the second
+    /// keeps it (`ip_vs_wrr_dest_changed`), so the walk starts with every
+    /// server once, A B, then the top: B B B A. The same service made in one
+    /// publish (`-R`) starts alike ([`SchedState::added`]), where
+    /// `SchedState::new` (`-E` to wrr: `ip_vs_wrr_init_svc`, `cw` = `mw`)
+    /// starts at the top.
+    #[test]
+    fn wrr_servers_added_one_by_one_start_on_the_last_pass() {
+        let f = SchedFlags::default();
+        let (none, a, ab) = (servers(&[]), servers(&[1]), servers(&[1, 3]));
+        let s = Arc::new(SchedState::new(Scheduler::Wrr, f, &none));
+        let s = SchedState::carry(&s, &none, Scheduler::Wrr, f, &a);
+        let s = SchedState::carry(&s, &a, Scheduler::Wrr, f, &ab);
+        let kernel = [0, 1, 1, 1, 0, 1, 1, 1, 0, 1];
+        assert_eq!(picks(&s, &ab, 10), kernel.map(Some));
+        let s = SchedState::added(Scheduler::Wrr, f, &ab);
+        assert_eq!(picks(&s, &ab, 6), [0, 1, 1, 1, 0, 1].map(Some));
+        let s = SchedState::new(Scheduler::Wrr, f, &ab);
+        assert_eq!(picks(&s, &ab, 6), [1, 1, 0, 1, 1, 1].map(Some));
+        // A first server of weight 0 leaves `cw` 0 (its `mw`), and the next
+        // sets it to 1 all the same; so do weights with a gcd over 1.
+        let zab = servers(&[0, 1, 3]);
+        let s = SchedState::added(Scheduler::Wrr, f, &zab);
+        assert_eq!(picks(&s, &zab, 6), [1, 2, 2, 2, 1, 2].map(Some));
+        let even = servers(&[4, 2]);
+        let s = SchedState::added(Scheduler::Wrr, f, &even);
+        assert_eq!(picks(&s, &even, 5), [0, 1, 0, 0, 1].map(Some));
+    }
+
+    /// Two changes with no pick between them: the second carries the `cw`
+    /// the first left (the pass its walk starts), not the pass of the pick
+    /// before it. 4,3,2 picks A A B A (`cw` 2); to 4,3,1 and back to 4,3,2
+    /// the kernel keeps `cw` 2 from the head: A B C, then 1: A B C, then the
+    /// top: A.
+    #[test]
+    fn wrr_two_changes_in_a_row_keep_the_current_weight() {
+        let f = SchedFlags::default();
+        let (d, e) = (servers(&[4, 3, 2]), servers(&[4, 3, 1]));
+        let s = Arc::new(SchedState::new(Scheduler::Wrr, f, &d));
+        assert_eq!(picks(&s, &d, 4), [0, 0, 1, 0].map(Some));
+        let s = SchedState::carry(&s, &d, Scheduler::Wrr, f, &e);
+        let s = SchedState::carry(&s, &e, Scheduler::Wrr, f, &d);
+        assert_eq!(picks(&s, &d, 8), [0, 1, 2, 0, 1, 2, 0, 0].map(Some));
+    }
+
+    /// No server available (all overloaded): the kernel's walk runs down
+    /// its passes and stops at the top of the cycle (`err_over`), so the
+    /// next picks start the cycle anew; begun in the last pass, it stops
+    /// where it began.
+    #[test]
+    fn wrr_with_none_available_goes_back_to_the_top() {
+        let f = SchedFlags::default();
+        let mut d = servers(&[3, 2]);
+        let s = SchedState::new(Scheduler::Wrr, f, &d);
+        assert_eq!(picks(&s, &d, 2), [0, 0].map(Some));
+        d.iter_mut().for_each(|x| x.over = true);
+        assert_eq!(picks(&s, &d, 1), [None]);
+        d.iter_mut().for_each(|x| x.over = false);
+        assert_eq!(picks(&s, &d, 5), [0, 0, 1, 0, 1].map(Some));
+        // Now in the last pass (A at 1): it stays there, B then the top.
+        assert_eq!(picks(&s, &d, 4), [0, 0, 1, 0].map(Some));
+        d.iter_mut().for_each(|x| x.over = true);
+        assert_eq!(picks(&s, &d, 1), [None]);
+        d.iter_mut().for_each(|x| x.over = false);
+        assert_eq!(picks(&s, &d, 2), [1, 0].map(Some));
     }
 
     /// A server added and removed every 3 picks: the walk is not restarted
