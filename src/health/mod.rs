@@ -728,6 +728,7 @@ mod tests {
     fn down_after_retry_plus_one_failures_up_after_one_success() {
         let now = Instant::now();
         let mut p = probe(2);
+        p.ran = true;
         assert!(!verdict(&mut p, Outcome::Timeout, now));
         assert_eq!(p.next, now + Duration::from_secs(2), "delay_before_retry");
         assert!(!verdict(&mut p, Outcome::Refused, now));
@@ -744,8 +745,33 @@ mod tests {
         assert!(p.up);
         // A success resets the count.
         let mut q = probe(1);
+        q.ran = true;
         assert!(!verdict(&mut q, Outcome::Timeout, now));
         assert!(!verdict(&mut q, Outcome::Ok, now));
+        assert!(!verdict(&mut q, Outcome::Timeout, now));
+        assert!(q.up);
+    }
+
+    /// keepalived (`validate_check_config`, `check_data.c`: "one failure is
+    /// enough initially"): a server whose check has never given a result is
+    /// taken down by its first failure, without `retry` more tries; once a
+    /// check has run, failures are retried again.
+    #[test]
+    fn a_first_check_that_fails_takes_the_server_down_at_once() {
+        let now = Instant::now();
+        let mut p = probe(3);
+        assert!(verdict(&mut p, Outcome::Refused, now), "down at the first");
+        assert!(!p.up);
+        assert_eq!(p.next, now + Duration::from_secs(10), "delay_loop");
+        // As `take_result` does after each verdict.
+        assert!(to_tell(&mut p, true));
+        assert!(verdict(&mut p, Outcome::Ok, now));
+        assert!(!verdict(&mut p, Outcome::Timeout, now), "retried now");
+        assert!(p.up);
+        // A first check that passes counts as one that ran.
+        let mut q = probe(1);
+        assert!(!verdict(&mut q, Outcome::Ok, now));
+        to_tell(&mut q, false);
         assert!(!verdict(&mut q, Outcome::Timeout, now));
         assert!(q.up);
     }

@@ -396,6 +396,13 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
         p.next = now + loop_;
         return false;
     }
+    // A check that has never given a result takes the server down at its
+    // first failure: keepalived's `validate_check_config` (`check_data.c`)
+    // starts such a checker's `retry_it` at `retry` ("For non alpha mode,
+    // one failure is enough initially"), for checkers new at a reload too.
+    if !p.ran {
+        p.fails = c.retry;
+    }
     p.fails += 1;
     if p.fails <= c.retry {
         p.next = now + Duration::from_secs(u64::from(c.delay_before_retry));
