@@ -1289,6 +1289,32 @@ fn misc_checks_are_read() {
     assert_eq!(again, l.config);
 }
 
+/// A script quoted with escaped quotes inside (`notify_down "/usr/bin/logger
+/// -t lvs \"rs down\""`, `misc_path "/bin/check \"a b\" c"`), as keepalived
+/// reads them (`alloc_strvec_quoted_escaped`, `lib/parser.c`): one word whose
+/// inner quotes group "rs down", not a file refused or a script dropped.
+#[test]
+fn escaped_quotes_inside_a_quoted_script_are_read() {
+    let t = TempDir::new("escaped");
+    let p = t.write(
+        "keepalived.conf",
+        "virtual_server 198.18.0.110 80 {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n\
+         \x20real_server 198.19.0.2 80 {\n  notify_down \"/usr/bin/logger -t lvs \\\"rs down\\\"\"\n\
+         \x20 MISC_CHECK {\n   misc_path \"/bin/check \\\"a b\\\" c\"\n  }\n }\n}\n",
+    );
+    let l = load_as(&p, None).unwrap();
+    assert_eq!(l.warnings, Vec::<String>::new());
+    let s = l
+        .config
+        .service(&ServiceKey::new(Proto::Tcp, vip(110), 80))
+        .unwrap();
+    let down = s.server_scripts(rip(2).into(), 80).down.unwrap();
+    assert_eq!(down.words(), ["/usr/bin/logger", "-t", "lvs", "rs down"]);
+    let saved =
+        ringvs::config::format::format_save(&l.config, true, &ringvs::config::names::Names::none());
+    assert!(saved.contains("a b"), "{saved}");
+}
+
 /// `notify_up`/`notify_down` of a real server and `quorum_up`/`quorum_down`
 /// of a virtual server (keepalived's notify scripts): read as the same
 /// scripts `-a`/`-A` take; one that names a user runs as that user; the

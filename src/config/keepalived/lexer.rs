@@ -329,6 +329,11 @@ fn split_words(line: &str) -> Option<Vec<String>> {
                 loop {
                     match chars.next()? {
                         '"' => break,
+                        // `\"` does not close the quote (as `tokens`).
+                        '\\' => {
+                            q.push('\\');
+                            q.extend(chars.next());
+                        }
                         c => q.push(c),
                     }
                 }
@@ -348,7 +353,11 @@ fn split_words(line: &str) -> Option<Vec<String>> {
     Some(words)
 }
 
-/// Splits a line (quotes already checked) into words and braces.
+/// Splits a line (quotes already checked) into words and braces. Inside
+/// double quotes a backslash and the character after it are kept as they
+/// are and do not close the quote: `notify_down "/bin/logger \"rs down\""`
+/// is one word, as keepalived's `alloc_strvec_quoted_escaped` (`parser.c`)
+/// reads a script's line; [`decomment`] skips `\"` alike.
 fn tokens(line: &str, pos: &Pos, out: &mut Vec<Tok>) {
     let mut words: Vec<String> = Vec::new();
     let mut cur = String::new();
@@ -358,12 +367,16 @@ fn tokens(line: &str, pos: &Pos, out: &mut Vec<Tok>) {
             words.push(std::mem::take(cur));
         }
     };
-    for c in line.chars() {
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
         if let Some(q) = quoted.as_mut() {
-            if c == '"' {
-                words.extend(quoted.take());
-            } else {
-                q.push(c);
+            match c {
+                '"' => words.extend(quoted.take()),
+                '\\' => {
+                    q.push(c);
+                    q.extend(chars.next());
+                }
+                c => q.push(c),
             }
             continue;
         }
@@ -528,6 +541,21 @@ mod tests {
                 "        path /a b#c@7",
                 "notify x\\#y a#b@10",
             ]
+        );
+    }
+
+    /// Inside double quotes `\"` is kept and does not close the quote, in
+    /// a statement's words and in an `include` line alike.
+    #[test]
+    fn an_escaped_quote_stays_inside_its_quoted_word() {
+        let text = "notify_down \"/bin/logger \\\"rs down\\\"\" root\n";
+        assert_eq!(
+            lines(text),
+            vec!["notify_down /bin/logger \\\"rs down\\\" root@1"]
+        );
+        assert_eq!(
+            split_words("include \"/a \\\"b\\\".conf\""),
+            Some(vec!["include".to_string(), "/a \\\"b\\\".conf".to_string()])
         );
     }
 
