@@ -81,16 +81,6 @@ impl Resolver {
         }
     }
 
-    /// Announce our addresses of both families once, now (a standby
-    /// announces nothing: the addresses are the active director's).
-    pub(super) fn announce(&mut self, ctl: &Ctl) {
-        if ctl.shared.ha.standby() {
-            return;
-        }
-        self.send(ctl, Announce::Own4);
-        self.send(ctl, Announce::Own6);
-    }
-
     /// One announcement.
     fn send(&mut self, ctl: &Ctl, what: Announce) {
         match what {
@@ -136,7 +126,9 @@ impl Resolver {
         let mut last_tick = Instant::now();
         let mut failed = None;
         let mut activations = shared.ha.activations();
-        let mut announcer = Announcer::new();
+        // Started active: the first rounds are due now (the start was an
+        // activation `activations` already counts).
+        let mut announcer = Announcer::starting(!shared.ha.standby(), last_tick);
         let mut due: Vec<Announce> = Vec::new();
         while !term.load(Ordering::Relaxed) {
             if let Some(k) = workers.iter().position(|t| t.is_finished()) {

@@ -263,8 +263,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         events: neigh_rx,
         garp: garp_rx,
     };
-    // Announce our addresses.
-    resolver.announce(&ctl);
+    // Announces our addresses (three rounds unless a standby) and resolves.
     let failed = resolver.run(&ctl, &term, &threads);
     // The sync daemons' sockets and threads go before the control socket.
     ctl.stop_daemons();

@@ -64,6 +64,18 @@ impl Announcer {
         Self::default()
     }
 
+    /// The announcer of a director starting at `now`, `active` or a
+    /// standby: started active, it announces as on becoming active (three
+    /// rounds, not one: right after the rings open is when a round is most
+    /// likely lost, to a link coming up).
+    pub fn starting(active: bool, now: Instant) -> Self {
+        let mut a = Self::new();
+        if active {
+            a.activated(now);
+        }
+        a
+    }
+
     /// The director became active at `now`: every address, in both
     /// families, on their schedules. What was still due is replaced (it is
     /// included).
@@ -150,6 +162,18 @@ mod test {
             ]
         );
         assert!(a.is_idle());
+    }
+
+    #[test]
+    fn starting_active_announces_as_on_activation_and_a_standby_nothing() {
+        let t0 = Instant::now();
+        let got = run(&mut Announcer::starting(true, t0), t0, &ticks());
+        let own4 = got.iter().filter(|(_, a)| *a == Announce::Own4).count();
+        let own6 = got.iter().filter(|(_, a)| *a == Announce::Own6).count();
+        assert_eq!((own4, own6), (3, 3), "{got:?}");
+        let mut standby = Announcer::starting(false, t0);
+        assert!(standby.is_idle());
+        assert!(run(&mut standby, t0, &ticks()).is_empty());
     }
 
     #[test]
