@@ -786,6 +786,19 @@ fn arp_for_our_addresses_is_answered() {
     assert!(e.is_empty());
     check_arp_reply(&one(i), INT_MAC, DIP, RS1_MAC, RS1);
     assert_eq!(lab.ctr(Ctr::ArpReply), 3);
+    // Hardware type 6 (IEEE 802), which Linux answers on Ethernet
+    // (`arp_process`); the reply says 1. Another type is dropped.
+    for (htype, answered) in [(6u16, true), (2, false)] {
+        let mut req = arp_frame(1, CLIENT_MAC, CLIENT, [0; 6], VIP, BCAST);
+        req[14..16].copy_from_slice(&htype.to_be_bytes());
+        let (e, _) = lab.ext(&req);
+        assert_eq!(e.len(), usize::from(answered), "type {htype}");
+        if let Some(r) = e.first() {
+            check_arp_reply(r, EXT_MAC, VIP, CLIENT_MAC, CLIENT);
+            assert_eq!(r[14..16], [0, 1]);
+        }
+    }
+    assert_eq!(lab.ctr(Ctr::DropArp), 1);
 }
 
 #[test]

@@ -16,6 +16,9 @@ pub mod operation {
 }
 
 const HTYPE_ETHERNET: u16 = 1;
+/// IEEE 802 networks' hardware type, which Linux takes from an Ethernet
+/// device as Ethernet's (`arp_process`, `net/ipv4/arp.c`); replies carry 1.
+const HTYPE_IEEE802: u16 = 6;
 
 mod field {
     use core::ops::Range;
@@ -51,12 +54,12 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     }
 
     /// Ensures the buffer holds a whole packet whose hardware and protocol
-    /// types are Ethernet and IPv4.
+    /// types are Ethernet (or IEEE 802) and IPv4.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
         let data = self.buffer.as_ref();
         if data.len() < LEN
-            || be16(&data[field::HTYPE]) != HTYPE_ETHERNET
+            || !matches!(be16(&data[field::HTYPE]), HTYPE_ETHERNET | HTYPE_IEEE802)
             || be16(&data[field::PTYPE]) != ethertype::IPV4
             || data[field::HLEN] != 6
             || data[field::PLEN] != 4
@@ -237,11 +240,15 @@ mod test {
 
     #[test]
     fn check_len_rejects_other_formats() {
-        for (at, value) in [(1, 6), (2, 0x86), (4, 8), (5, 16)] {
+        for (at, value) in [(1, 2), (1, 7), (0, 1), (2, 0x86), (4, 8), (5, 16)] {
             let mut bytes = PACKET_BYTES;
             bytes[at] = value;
             assert_eq!(ArpPacket::new_checked(&bytes[..]), Err(Error), "byte {at}");
         }
+        // IEEE 802's hardware type is Ethernet's here, as Linux's.
+        let mut bytes = PACKET_BYTES;
+        bytes[1] = 6;
+        assert!(ArpPacket::new_checked(&bytes[..]).is_ok());
     }
 
     #[test]
