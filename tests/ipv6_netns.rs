@@ -349,6 +349,44 @@ fn ping6_of_the_vip_and_the_dip_is_answered() {
     );
 }
 
+/// RFC 4861 §7.2.1 and RFC 3810: the director joins and reports the
+/// solicited-node group of each IPv6 address of its own (the kernel, IPv6
+/// off, does not). With MLD snooping on the real servers' switch (and the
+/// switch its own querier, so that it forwards a group's multicast only to
+/// the ports that reported it), the switch puts the director's port in the
+/// DIP's group, and a real server's solicitation for the DIP gets there:
+/// ping6 of the DIP answers.
+#[test]
+fn an_mld_snooping_switch_learns_the_dips_group() {
+    let snooping = |lab: &mut lab::Lab| {
+        #[rustfmt::skip]
+        lab::ip(&[
+            "-n", &lab.ns_switch(), "link", "set", "br0", "type", "bridge",
+            "mcast_snooping", "1", "mcast_querier", "1",
+        ])
+        .expect("MLD snooping on br0");
+    };
+    let Some(v) = ringvs_rig("v6mld", &[], snooping) else {
+        return;
+    };
+    let group = ringvs::wire::ipv6::solicited_node(DIP6).to_string();
+    let sw = v.lab.ns_switch();
+    let mdb = || lab::ns_run(&sw, "bridge", &["mdb", "show", "dev", "br0"]).unwrap_or_default();
+    let learned = wait_for(Duration::from_secs(5), || {
+        mdb()
+            .lines()
+            .find(|l| l.contains("port d0") && l.contains(&group))
+            .map(str::to_string)
+    });
+    let line = learned.unwrap_or_else(|| panic!("no {group} on port d0: {}", mdb()));
+    eprintln!("mdb: {line}");
+    let (ok, text) = v.ping6(&v.lab.ns_rs(1), &DIP6.to_string());
+    assert!(
+        ok,
+        "ping -6 {DIP6} from rs1 through the snooping switch: {text}"
+    );
+}
+
 #[test]
 fn udp_over_ipv6_is_answered_from_the_vip() {
     let Some(mut v) = ringvs_rig("v6udp", &["python3"], |_| {}) else {

@@ -13,7 +13,7 @@ use crate::dataplane::{ROUTER_FLAG, Shared};
 use crate::io::TxQueue;
 use crate::io::ring::TxRing;
 use crate::neigh::{Announce, Announcer, NeighEvent, NeighTable, Probe};
-use crate::wire::{Mac, arp, ndp};
+use crate::wire::{Mac, arp, mld, ndp};
 use crossbeam_channel::Receiver;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -85,9 +85,45 @@ impl Resolver {
     fn send(&mut self, ctl: &Ctl, what: Announce) {
         match what {
             Announce::Vip(IpAddr::V4(v)) => self.garp(Nic::Ext, v),
-            Announce::Vip(IpAddr::V6(v)) => self.unsolicited_na(Nic::Ext, v),
+            Announce::Vip(IpAddr::V6(v)) => {
+                self.unsolicited_na(Nic::Ext, v);
+                self.report_groups(ctl, Nic::Ext, mld::record::CHANGE_TO_EXCLUDE);
+            }
             Announce::Own4 => self.announce_own(ctl, false),
-            Announce::Own6 => self.announce_own(ctl, true),
+            Announce::Own6 => {
+                self.announce_own(ctl, true);
+                for nic in [Nic::Ext, Nic::Int] {
+                    self.report_groups(ctl, nic, mld::record::CHANGE_TO_EXCLUDE);
+                }
+            }
+            Announce::Groups => {
+                for nic in [Nic::Ext, Nic::Int] {
+                    self.report_groups(ctl, nic, mld::record::MODE_IS_EXCLUDE);
+                }
+            }
+        }
+    }
+
+    /// MLDv2 reports (`wire::mld`) of the solicited-node groups of our IPv6
+    /// addresses on `nic` (its own address; on the external NIC every IPv6
+    /// VIP too), records of `kind`; nothing where there is none.
+    fn report_groups(&mut self, ctl: &Ctl, nic: Nic, kind: u8) {
+        let i = nic as usize;
+        let mut addrs: Vec<Ipv6Addr> = self.own6[i].into_iter().collect();
+        if nic == Nic::Ext
+            && let Ok(st) = ctl.adm.lock()
+        {
+            addrs.extend(vips(&st.cfg).into_iter().filter_map(|v| match v {
+                IpAddr::V6(v) => Some(v),
+                IpAddr::V4(_) => None,
+            }));
+        }
+        let groups = mld::groups_of(addrs);
+        let mut buf = [0u8; mld::REPORT_FRAME_MAX];
+        for some in groups.chunks(mld::RECORDS_PER_REPORT) {
+            if let Some(len) = mld::emit_report(&mut buf, self.macs[i], kind, some) {
+                self.tx[i].send_one(&buf[..len]);
+            }
         }
     }
 

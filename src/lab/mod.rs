@@ -303,7 +303,9 @@ impl Lab {
         #[rustfmt::skip]
         ip(&["-n", &sw, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"])?;
         if v6 {
-            // Solicited-node multicast reaches every port (ringvs sends no MLD).
+            // Solicited-node multicast reaches every port: the lab's hosts
+            // report their groups at start, before the bridge would know a
+            // querier (ringvs reports its own: `ipv6_netns`'s snooping test).
             ip(&[
                 "-n",
                 &sw,

@@ -15,6 +15,12 @@
 //!   MAC (§7.2.5).
 //! * A VIP added while active is announced on its own: IPv4 once
 //!   ([`GARP_VIP_AT`], as before IPv6), IPv6 on the [`NA_AT`] schedule.
+//! * IPv6 addresses are also reported to the link's snooping switches as
+//!   MLDv2 listeners of their solicited-node groups (`wire::mld`): with
+//!   every round of unsolicited advertisements of ours or of a new VIP, and
+//!   then every [`GROUPS_EVERY`] while active ([`Announce::Groups`]), so
+//!   that a switch keeps the memberships past its listener interval (260 s
+//!   by RFC 3810's defaults) without the director answering its queries.
 //! * A standby announces nothing, and forgets what was due: its addresses are
 //!   the active director's.
 //!
@@ -41,6 +47,11 @@ pub const NA_AT: [Duration; 3] = [
     Duration::from_secs(2),
 ];
 
+/// How often an active director reports its IPv6 groups again: under
+/// RFC 3810's query interval (125 s), so a snooping switch that expires a
+/// group after its listener interval (260 s) never does.
+pub const GROUPS_EVERY: Duration = Duration::from_secs(60);
+
 /// What to announce now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Announce {
@@ -51,12 +62,18 @@ pub enum Announce {
     Own6,
     /// One VIP on the external NIC, by the means of its family.
     Vip(IpAddr),
+    /// The solicited-node groups of every IPv6 address of ours, by MLDv2
+    /// report (the periodic refresh; [`Announce::Own6`] and an IPv6
+    /// [`Announce::Vip`] report them too).
+    Groups,
 }
 
 /// The announcements still to come.
 #[derive(Debug, Default)]
 pub struct Announcer {
     due: Vec<(Instant, Announce)>,
+    /// When the groups are reported again, while active.
+    groups: Option<Instant>,
 }
 
 impl Announcer {
@@ -83,6 +100,7 @@ impl Announcer {
         self.due.clear();
         self.schedule(now, &GARP_AT, Announce::Own4);
         self.schedule(now, &NA_AT, Announce::Own6);
+        self.groups = Some(now + GROUPS_EVERY);
     }
 
     /// A VIP was added at `now` while active.
@@ -97,6 +115,7 @@ impl Announcer {
     /// The director is a standby: nothing is announced.
     pub fn standby(&mut self) {
         self.due.clear();
+        self.groups = None;
     }
 
     /// Moves what is due at `now` to `out`, earliest first; rounds that a
@@ -110,9 +129,14 @@ impl Announcer {
                 out.push(a);
             }
         }
+        if let Some(at) = self.groups.filter(|at| *at <= now) {
+            out.push(Announce::Groups);
+            // From `now`: a late call does not make up missed rounds.
+            self.groups = Some(now.max(at) + GROUPS_EVERY);
+        }
     }
 
-    /// Nothing is left to announce.
+    /// Nothing is left to announce but the periodic group reports.
     pub fn is_idle(&self) -> bool {
         self.due.is_empty()
     }
@@ -174,6 +198,31 @@ mod test {
         let mut standby = Announcer::starting(false, t0);
         assert!(standby.is_idle());
         assert!(run(&mut standby, t0, &ticks()).is_empty());
+    }
+
+    /// While active the IPv6 groups are reported every minute, from the
+    /// activation on (a late tick does not make up missed rounds); a
+    /// standby reports none.
+    #[test]
+    fn groups_are_reported_every_minute_while_active() {
+        let t0 = Instant::now();
+        let mut a = Announcer::starting(true, t0);
+        let secs: Vec<u64> = (0..=200).map(|s| s * 1000).collect();
+        let groups: Vec<u64> = run(&mut a, t0, &secs)
+            .into_iter()
+            .filter(|(_, x)| *x == Announce::Groups)
+            .map(|(ms, _)| ms / 1000)
+            .collect();
+        assert_eq!(groups, [60, 120, 180]);
+        let late = run(&mut a, t0, &[300_000, 301_000, 359_000, 360_000]);
+        assert_eq!(
+            late,
+            [(300_000, Announce::Groups), (360_000, Announce::Groups)]
+        );
+        a.standby();
+        assert!(run(&mut a, t0, &[500_000, 600_000]).is_empty());
+        let mut standby = Announcer::starting(false, t0);
+        assert!(run(&mut standby, t0, &secs).is_empty());
     }
 
     #[test]
