@@ -401,14 +401,18 @@ impl TxQueue for XskTx {
         let mut kicks = 0;
         while kicks < KICKS_MAX && kicks_now(self.busy, self.tx.needs_wakeup(), self.not_taken()) {
             kicks += 1;
-            // EAGAIN: a batch went out and more remain. Anything else (ENOBUFS,
-            // EBUSY, ENETDOWN): try again at the next flush.
+            // EAGAIN: copy mode sent a batch and more remain. Success: done
+            // (copy mode sent them all; a zero-copy wakeup, `xsk_wakeup`,
+            // only schedules the driver and returns at once, so kicking on
+            // while its descriptors are not taken yet would be a syscall
+            // each for nothing: af_xdp.rst, one `sendto` when need_wakeup
+            // is set). Anything else (ENOBUFS, EBUSY, ENETDOWN): try again
+            // at the next flush.
             let r = kick(&self.fd);
             self.reclaim();
-            if let Err(e) = r
-                && e.raw_os_error() != Some(libc::EAGAIN)
-            {
-                break;
+            match r {
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
+                _ => break,
             }
         }
         self.reclaim();

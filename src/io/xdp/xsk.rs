@@ -653,3 +653,71 @@ mod tests {
         assert_eq!(bind_modes(false), [libc::XDP_ZEROCOPY, libc::XDP_COPY]);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod zero_copy_kicks {
+    use super::*;
+    use crate::io::TxQueue;
+    use std::os::unix::net::UnixDatagram;
+
+    /// A ring in anonymous memory laid out as the kernel's (producer,
+    /// consumer, flags, then the descriptors).
+    fn ring<D: Desc>(entries: u32) -> Ring<D> {
+        let desc = 192;
+        let map = Mmap::anonymous(desc + entries as usize * size_of::<D>(), "test ring").unwrap();
+        Ring {
+            map,
+            producer: 0,
+            consumer: 64,
+            flags: 128,
+            desc,
+            mask: entries - 1,
+            _d: std::marker::PhantomData,
+        }
+    }
+
+    /// With need_wakeup set on the TX ring and a zero-copy driver
+    /// that has not yet taken the descriptors (its `ndo_xsk_wakeup` only
+    /// schedules NAPI and returns 0: `__xsk_sendmsg` -> `xsk_wakeup`), one
+    /// flush makes one `sendto`, not `KICKS_MAX` of them (here the socket
+    /// is one end of a socketpair: each kick is a datagram the other end
+    /// counts).
+    #[test]
+    fn one_flush_kicks_once_when_the_kick_succeeds() {
+        let n = 64;
+        let (ours, kernel) = UnixDatagram::pair().unwrap();
+        kernel.set_nonblocking(true).unwrap();
+        let s = Socket {
+            fd: OwnedFd::from(ours),
+            rx: ring(n),
+            tx: ring(n),
+            fill: ring(n),
+            comp: ring(n),
+        };
+        // The driver asks to be woken (i40e/ice set the flag after every TX
+        // clean; mlx5 whenever nothing is in flight).
+        s.tx.map
+            .word(s.tx.flags)
+            .store(libc::XDP_RING_NEED_WAKEUP, Ordering::Relaxed);
+        let umem = Arc::new(Mmap::anonymous(2 * n as usize * FRAME_SIZE as usize, "umem").unwrap());
+        let pool = Pool::new(frames(n, n), 2 * n as usize);
+        let opts = XskOptions {
+            size: XskSize::new(n),
+            busy_poll: None,
+            per_worker_umem: false,
+            copy_only: false,
+        };
+        let (_rx, mut tx) = s.queues(&umem, &pool, opts);
+        let slot = tx.slot().expect("a free frame");
+        slot[..60].fill(1);
+        tx.commit(60);
+        assert_eq!(tx.flush(), 1);
+        let mut kicks = 0;
+        let mut buf = [0u8; 8];
+        while kernel.recv(&mut buf).is_ok() {
+            kicks += 1;
+        }
+        assert_eq!(kicks, 1, "sendto(2) calls for one frame in one flush");
+    }
+}
