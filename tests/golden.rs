@@ -1337,6 +1337,48 @@ fn kernel_ipvsadm_save_file_loads() {
     assert_eq!(format_save(&c, true, &Names::none()), text);
 }
 
+/// `-a` of an address that is not unicast fails as on a kernel director
+/// (`ip_vs_new_dest`: `inet_addr_type`, `ipv6_addr_type`), after the
+/// duplicate check, with ipvsadm's message and exit status 255; `-e` does
+/// not check, and a unicast address is taken.
+#[test]
+fn a_real_server_must_be_unicast() {
+    let cases = [
+        ("-t 198.18.0.110:80", "224.0.0.5"),
+        ("-t 198.18.0.110:80", "255.255.255.255"),
+        ("-t 198.18.0.110:80", "0.0.0.0"),
+        ("-t 198.18.0.110:80", "0.1.2.3"),
+        ("-t [2001:2::110]:80", "[ff02::1]:80"),
+        ("-t [2001:2::110]:80", "[fe80::1]:80"),
+        ("-t [2001:2::110]:80", "[::]:80"),
+        ("-t [2001:2::110]:80", "[::ffff:198.19.0.2]:80"),
+    ];
+    for (svc, rs) in cases {
+        let mut c = build(&[&format!("-A {svc}")]);
+        let e = apply(&mut c, &ok(&format!("-a {svc} -r {rs} -m"))).unwrap_err();
+        assert_eq!(
+            (e.exit_code(), e.to_string().as_str()),
+            (
+                255,
+                "Invalid operation.  Possibly wrong module version, address not unicast, ..."
+            ),
+            "-r {rs}"
+        );
+    }
+    let mut c = build(&[
+        "-A -t 198.18.0.110:80",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2 -m",
+    ]);
+    let e = apply(&mut c, &ok("-a -t 198.18.0.110:80 -r 198.19.0.2 -m")).unwrap_err();
+    assert_eq!(e.to_string(), "Destination already exists");
+    for rs in ["198.19.0.3", "127.0.0.1"] {
+        assert!(
+            apply(&mut c, &ok(&format!("-a -t 198.18.0.110:80 -r {rs} -m"))).is_ok(),
+            "{rs}"
+        );
+    }
+}
+
 mod round_trip {
     use super::*;
     use proptest::prelude::*;

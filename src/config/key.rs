@@ -313,3 +313,21 @@ pub(super) fn check_family(svc: IpAddr, addr: IpAddr, forward: Forward) -> Resul
     }
     Ok(())
 }
+
+/// Whether a new real server's address is one the kernel takes
+/// (`ip_vs_new_dest`, `ip_vs_ctl.c`): IPv4 `inet_addr_type` local or
+/// unicast, so not 0.0.0.0/8, the broadcast address nor multicast; IPv6
+/// `ipv6_addr_type` unicast and not link-local (a link-local address of
+/// the host's own would pass there; the director has none), so not the
+/// unspecified address, multicast nor an IPv4-mapped address.
+pub(super) fn unicast(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(a) => !(a.octets()[0] == 0 || a.is_broadcast() || a.is_multicast()),
+        IpAddr::V6(a) => {
+            !(a.is_unspecified()
+                || a.is_multicast()
+                || a.is_unicast_link_local()
+                || a.to_ipv4_mapped().is_some())
+        }
+    }
+}

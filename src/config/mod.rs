@@ -56,8 +56,8 @@ pub use http::{
     sni_name, status_list, valid_path, valid_vhost,
 };
 pub use ids::TRASH_MAX;
-use key::check_family;
 pub use key::{Netmask, Proto, ServiceKey};
+use key::{check_family, unicast};
 pub use mark::{
     MAX_MARK_DESTS, MarkDest, addr6_mark, mark_addr6, mask_bits_v4, mask_bits_v6, ports_have,
 };
@@ -618,13 +618,17 @@ impl Config {
         forward: Forward,
     ) -> Result<DestId, AdmError> {
         // The kernel's order: the service, the family
-        // (`ip_vs_genl_set_cmd`), the tunnel, the duplicate (`ip_vs_add_dest`).
+        // (`ip_vs_genl_set_cmd`), the tunnel, the duplicate (`ip_vs_add_dest`),
+        // the address (`ip_vs_new_dest`).
         let addr = addr.into();
         let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
         check_family(key.addr, addr, forward)?;
         forward.check()?;
         if self.services[i].dest(addr, port).is_some() {
             return Err(AdmError::DestExists);
+        }
+        if !unicast(addr) {
+            return Err(AdmError::InvalidOperation);
         }
         let id = match self.take_back(*key, addr, port) {
             Some(id) => id,
