@@ -222,8 +222,8 @@ counters! {
     /// fragment that never starts it, then counts in `drop_frag_expired`.)
     DropFragment => "drop_fragment",
     /// A held fragment whose datagram's first fragment did not come within
-    /// 30 s, or pushed out for a newer one when all 32 of a worker's places
-    /// were taken.
+    /// 30 s (IPv6: 60 s), or pushed out for a newer one when all 32 of a
+    /// worker's places were taken.
     DropFragExpired => "drop_frag_expired",
     /// IPv6 extension headers refused: a chain too long, hop-by-hop options
     /// not first, a routing header with segments left, or a truncated or

@@ -9,7 +9,7 @@ mod inmem;
 use inmem::*;
 use ringvs::Nic;
 use ringvs::config::{Forward, Proto, ServiceKey};
-use ringvs::dataplane::{FRAG_TIMEOUT_S, FRAGS_HELD};
+use ringvs::dataplane::{FRAG_TIMEOUT_S, FRAG6_TIMEOUT_S, FRAGS_HELD};
 use ringvs::stats::Ctr;
 use smoltcp::wire::{IpAddress, Ipv4Packet as SIp, TcpPacket as STcp, UdpPacket as SUdp};
 use std::time::Duration;
@@ -683,6 +683,73 @@ fn ipv6_fragments_go_through_whole() {
     assert_eq!(d.ctr(Ctr::FwdIn6), 3);
     assert_eq!(d.ctr(Ctr::FwdOut6), 3);
     assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
+}
+
+/// The standard dual-stack director for UDP `[VIP6]:53` to rs1, both
+/// neighbors resolved.
+fn dns6() -> MemDirector {
+    let rules = [
+        "-A -u [2001:2:0:1::110]:53 -s rr",
+        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
+    ];
+    let mut d = MemDirector::dual_stack(&rules);
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    d
+}
+
+/// An IPv6 atomic fragment (offset 0, M clear) is a datagram on its own
+/// (RFC 6946 §4; `ipv6_frag_rcv` passes it on without a reassembly
+/// queue): one of the same id that arrives between another datagram's
+/// fragments neither forgets that datagram nor takes its fragments.
+#[test]
+fn an_ipv6_atomic_fragment_leaves_a_datagram_in_flight_alone() {
+    let mut d = dns6();
+    let req = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &data(3000), false);
+    let frags = cut6(&req, 1232, 0x55);
+    assert_eq!(d.ext(&frags[0]).1.len(), 1);
+    let small = frames6::udp(&l3_to_vip6(), &[], CPORT + 1, 53, &data(40), false);
+    let atomic = cut6(&small, 1232, 0x55);
+    assert_eq!((atomic.len(), atomic[0][56..58].to_vec()), (1, vec![0, 0]));
+    let (_, int) = d.ext(&atomic[0]);
+    assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    // To rs1, its fragment header kept, the UDP header behind it.
+    assert_eq!(int[0][38..54], RS1_6.octets());
+    assert_eq!(int[0][64..66], 53u16.to_be_bytes());
+    let mut int = vec![];
+    for f in &frags[1..] {
+        int.extend(d.ext(f).1);
+    }
+    assert_eq!(int.len(), 2, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(d.ctr(Ctr::FragHeld), 0);
+    assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
+}
+
+/// IPv6 datagrams are remembered 60 s (`IPV6_FRAG_TIMEOUT`, the reassembly
+/// IPVS's IPv6 packets get: `nf_conntrack_reasm.c`), IPv4 ones 30 s: a
+/// last fragment 45 s after its first still goes through.
+#[test]
+fn ipv6_fragments_are_remembered_for_sixty_seconds() {
+    let mut d = dns6();
+    let req = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &data(2000), false);
+    let frags = cut6(&req, 1232, 0x1234);
+    assert_eq!(d.ext(&frags[0]).1.len(), 1);
+    d.advance(Duration::from_secs(45));
+    d.poll();
+    assert_eq!(d.ext(&frags[1]).1.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    // Held for its first, a later fragment waits 60 s too, not 30.
+    let other = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &data(2000), false);
+    let later = cut6(&other, 1232, 0x5678);
+    assert!(d.ext(&later[1]).1.is_empty());
+    assert_eq!(d.ctr(Ctr::FragHeld), 1);
+    d.advance(Duration::from_secs(u64::from(FRAG_TIMEOUT_S) + 1));
+    d.poll();
+    assert_eq!(d.ctr(Ctr::DropFragExpired), 0);
+    d.advance(Duration::from_secs(u64::from(
+        FRAG6_TIMEOUT_S - FRAG_TIMEOUT_S,
+    )));
+    d.poll();
+    assert_eq!(d.ctr(Ctr::DropFragExpired), 1);
 }
 
 /// The IPv6 packet IPv6 fragments (Ethernet frames, any order) make up,

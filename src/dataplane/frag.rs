@@ -27,7 +27,8 @@
 //! * a fragment that arrives before its datagram's first is held (up to
 //!   [`HELD`] per worker, copied) and sent on when the first arrives, or
 //!   while its owner's ring is full (below) until it has room; one held
-//!   for [`FRAG_TIMEOUT_S`] (`net.ipv4.ipfrag_time`'s default), or pushed
+//!   for [`FRAG_TIMEOUT_S`] (`net.ipv4.ipfrag_time`'s default; IPv6:
+//!   [`FRAG6_TIMEOUT_S`]), or pushed
 //!   out for a newer one when all are taken, is dropped
 //!   (`drop_frag_expired`).
 //!
@@ -62,7 +63,7 @@
 //! first) and are retried once a pass ([`Core::release_stalled`]). With one
 //! worker, or when the tracker owns the connection, nothing is handed over.
 
-pub use super::frag_table::{FRAG_TIMEOUT_S, FragHop, HELD};
+pub use super::frag_table::{FRAG_TIMEOUT_S, FRAG6_TIMEOUT_S, FragHop, HELD};
 use super::frag_table::{Held, Key, Piece, Route, echo_request, first_ports, tracker};
 use super::nat::{Family, Seg};
 use super::tx::{Hop, Patch, TxPair};
@@ -211,9 +212,16 @@ impl Core {
             }
         }
         let now = self.clock.now_s;
+        // An IPv6 atomic fragment (offset 0, no more) is a whole datagram,
+        // handled in isolation (RFC 6946 §4; Linux's `ipv6_frag_rcv` passes
+        // it on without a reassembly queue): it neither starts nor ends a
+        // datagram of its id, nor releases what waits for one.
+        let atomic = p.off == 0 && !p.more;
         let route = if let Some(None) = first {
             // Answered where it is tracked: no connection, no owner.
-            self.frags.start(k, now, Route::Echo);
+            if !atomic {
+                self.frags.start(k, now, Route::Echo);
+            }
             Route::Echo
         } else if let Some(Some((proto, (sport, dport, _)))) = first {
             let owner = match via {
@@ -227,7 +235,9 @@ impl Core {
             } else {
                 Route::Worker(owner as u16)
             };
-            self.frags.start(k, now, route);
+            if !atomic {
+                self.frags.start(k, now, route);
+            }
             route
         } else {
             match self.frags.find(&k, now) {
@@ -238,6 +248,7 @@ impl Core {
         // The owner's ring full: this one waits with those held for it, to
         // go in order (the first first) once there is room.
         if let Route::Worker(w) = route
+            && !atomic
             && (self.links.handoffs.room_to(usize::from(w)) == 0
                 || self.frags.stalled && self.frags.holds(&k))
         {
@@ -246,6 +257,10 @@ impl Core {
         }
         self.frags.one_packet = None;
         self.frag_route(route, nic, frame, p, tx);
+        if atomic {
+            self.frags.one_packet = None;
+            return;
+        }
         // A first fragment scheduled on its own (`ops.rs`): its datagram's
         // other fragments go where it went.
         let route = match (route, self.frags.one_packet.take()) {

@@ -11,9 +11,23 @@ use crate::wire::ipv4::{self, Ipv4Packet, protocol};
 use crate::wire::ipv6::{FragmentHeader, Ipv6Packet, Upper};
 use crate::wire::{ethernet, tcp, udp};
 
-/// How long a fragment's datagram is remembered, and a fragment held for its
-/// first, in seconds: the kernel's `net.ipv4.ipfrag_time` default.
+/// How long an IPv4 fragment's datagram is remembered, and a fragment held
+/// for its first, in seconds: the kernel's `net.ipv4.ipfrag_time` default.
 pub const FRAG_TIMEOUT_S: u32 = 30;
+/// The same for IPv6: `IPV6_FRAG_TIMEOUT`, the default of
+/// `net.ipv6.ip6frag_time` and of `nf_conntrack_frag6_timeout`, the
+/// reassembly IPVS's IPv6 packets wait for (`nf_conntrack_reasm.c`).
+pub const FRAG6_TIMEOUT_S: u32 = 60;
+
+/// How long datagram `k` is remembered, by its family.
+fn timeout_of(k: &Key) -> u32 {
+    if k.v6 {
+        FRAG6_TIMEOUT_S
+    } else {
+        FRAG_TIMEOUT_S
+    }
+}
+
 /// Datagrams remembered per worker: sets of [`WAYS`].
 const SETS: usize = 256;
 const WAYS: usize = 4;
@@ -259,7 +273,7 @@ impl Frags {
     pub(super) fn find(&mut self, k: &Key, now: u32) -> Option<&mut Entry> {
         self.set(k)
             .iter_mut()
-            .find(|e| e.live && e.key == *k && now.saturating_sub(e.born) < FRAG_TIMEOUT_S)
+            .find(|e| e.live && e.key == *k && now.saturating_sub(e.born) < timeout_of(k))
     }
 
     /// Start datagram `k` (its first fragment came): in its own way, a free
@@ -268,7 +282,7 @@ impl Frags {
     /// sender reused the id, or repeated the fragment.)
     pub(super) fn start(&mut self, k: Key, now: u32, route: Route) {
         let set = self.set(&k);
-        let old = |e: &Entry| !e.live || now.saturating_sub(e.born) >= FRAG_TIMEOUT_S;
+        let old = |e: &Entry| !e.live || now.saturating_sub(e.born) >= timeout_of(&e.key);
         let at = set
             .iter()
             .position(|e| e.live && e.key == k)
@@ -318,7 +332,7 @@ impl Frags {
     /// one held too long or, when all are young, the oldest's. Returns how
     /// many held fragments it dropped (0 or 1).
     pub(super) fn hold(&mut self, piece: Piece, nic: Nic, frame: &[u8], now: u32) -> u64 {
-        let expired = |h: &Held| now.saturating_sub(h.born) >= FRAG_TIMEOUT_S;
+        let expired = |h: &Held| now.saturating_sub(h.born) >= timeout_of(&h.piece.key);
         let (i, dropped) = match self.held.iter().position(|h| h.nic.is_none()) {
             Some(i) => (i, 0),
             None => {
@@ -341,11 +355,12 @@ impl Frags {
         dropped
     }
 
-    /// Drop the held fragments older than [`FRAG_TIMEOUT_S`]; how many.
+    /// Drop the held fragments older than [`FRAG_TIMEOUT_S`] (IPv6:
+    /// [`FRAG6_TIMEOUT_S`]); how many.
     pub(super) fn expire(&mut self, now: u32) -> u64 {
         let mut n = 0;
         for h in &mut self.held {
-            if h.nic.is_some() && now.saturating_sub(h.born) >= FRAG_TIMEOUT_S {
+            if h.nic.is_some() && now.saturating_sub(h.born) >= timeout_of(&h.piece.key) {
                 *h = Held::default();
                 n += 1;
             }
