@@ -226,8 +226,9 @@ counters! {
     /// worker's places were taken.
     DropFragExpired => "drop_frag_expired",
     /// IPv6 extension headers refused: a chain too long, hop-by-hop options
-    /// not first, a routing header with segments left, or a truncated or
-    /// inconsistent header length.
+    /// not first, an unknown hop-by-hop option whose type says to discard,
+    /// a routing header with segments left, or a truncated or inconsistent
+    /// header length (destination options are the real server's to act on).
     DropExtHeader => "drop_ext_header",
     /// TTL (IPv6: hop limit) would reach 0 on forwarding (the sender of a
     /// packet the director would forward is told: `icmp_time_exceeded`).

@@ -99,6 +99,32 @@ fn server_of(d: &mut MemDirector, client: Ipv6Addr, sport: u16) -> Ipv6Addr {
     inward(d, &syn(client, sport)).dst
 }
 
+/// A destination options header is the destination's (the real server's)
+/// to act on: a SYN carrying an option ringvs does not know, of a type that
+/// says "discard" (0x8b, action 10), goes to the real server as IPVS sends
+/// it (its LOCAL_IN hook runs before `ipv6_destopt_rcv`); the same option
+/// in a hop-by-hop header, every node's, is dropped.
+#[test]
+fn unknown_destination_options_are_the_real_servers_to_act_on() {
+    let mut d = director(STANDARD6);
+    for (ext, at, forwarded) in [
+        (frames6::Ext::DestOpts, 56, true),
+        (frames6::Ext::HopByHop, 56, false),
+    ] {
+        let mut f = frames6::tcp(&from(CLIENT6), &[ext], 40001, 80, SYN, &[]);
+        assert_eq!(f[at], 1, "the PadN option's type");
+        f[at] = 0x8b;
+        let (_, int) = d.ext(&f);
+        assert_eq!(
+            int.len(),
+            usize::from(forwarded),
+            "{ext:?}: {:?}",
+            drops(&d.w().core.ctr)
+        );
+    }
+    assert_eq!(d.ctr(Ctr::DropExtHeader), 1);
+}
+
 #[test]
 fn rr_alternates_over_ipv6_servers_and_replies_are_snated_with_good_checksums() {
     let mut d = director(STANDARD6);

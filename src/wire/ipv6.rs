@@ -298,8 +298,9 @@ pub enum ExtError {
     /// A routing header with segments left: a source route through this node,
     /// which an IPv6 host does not forward (RFC 8200 §4.4; see also RFC 5095).
     SourceRoute,
-    /// An option the walker does not know whose type says "discard" (the two
-    /// high-order bits of its type are not 00, RFC 8200 §4.2).
+    /// An option of the hop-by-hop header the walker does not know whose type
+    /// says "discard" (the two high-order bits of its type are not 00, RFC
+    /// 8200 §4.2).
     UnknownOption,
     /// More than [`MAX_EXT_HEADERS`] extension headers.
     TooMany,
@@ -449,7 +450,13 @@ fn walk_from(
             // Routing header and proceed to process the next header".
             next_header::ROUTING if header[3] != 0 => return Err(ExtError::SourceRoute),
             next_header::ROUTING => {}
-            _ => check_options(&header[2..])?,
+            // Destination options are the destination's to act on: the
+            // real server's. IPVS forwards them unread (its LOCAL_IN hook
+            // runs before `ipv6_destopt_rcv`; `ipv6_find_hdr` skips the
+            // header): only their lengths are checked. Hop-by-hop options
+            // are every node's (`ipv6_parse_hopopts` in `ip6_rcv_core`).
+            next_header::DEST_OPTS => check_options(&header[2..], false)?,
+            _ => check_options(&header[2..], true)?,
         }
         nh = next;
         at = end;
@@ -466,10 +473,11 @@ mod option {
 }
 
 /// Checks the type-length-value options of a hop-by-hop or destination options
-/// header: each lies within the header, and any option the walker does not know
-/// may be skipped (RFC 8200 §4.2: its type's high-order bits are 00; 01, 10 and
-/// 11 all say to discard the packet).
-fn check_options(opts: &[u8]) -> core::result::Result<(), ExtError> {
+/// header: each lies within the header, and, if `act` (the options are ours
+/// to act on), any option the walker does not know may be skipped (RFC 8200
+/// §4.2: its type's high-order bits are 00; 01, 10 and 11 all say to discard
+/// the packet).
+fn check_options(opts: &[u8], act: bool) -> core::result::Result<(), ExtError> {
     let mut at = 0;
     while let Some(&ty) = opts.get(at) {
         if ty == option::PAD1 {
@@ -484,7 +492,7 @@ fn check_options(opts: &[u8]) -> core::result::Result<(), ExtError> {
             return Err(ExtError::BadLength);
         }
         let known = matches!(ty, option::PADN | option::ROUTER_ALERT);
-        if !known && ty >> 6 != 0 {
+        if act && !known && ty >> 6 != 0 {
             return Err(ExtError::UnknownOption);
         }
     }
@@ -828,9 +836,9 @@ mod test {
                 &[UDP, 0, 0, 0, 0, 0, 0, 0x1e],
                 ExtError::BadLength,
             ),
-            // Unknown options with the discard actions 01, 10, 11.
+            // Unknown hop-by-hop options with the discard actions 01, 10, 11.
             (
-                DEST_OPTS,
+                HOP_BY_HOP,
                 &[UDP, 0, 0x5e, 0, 1, 2, 0, 0],
                 ExtError::UnknownOption,
             ),
@@ -840,7 +848,7 @@ mod test {
                 ExtError::UnknownOption,
             ),
             (
-                DEST_OPTS,
+                HOP_BY_HOP,
                 &[UDP, 0, 0xc2, 4, 0, 0, 0, 0],
                 ExtError::UnknownOption,
             ),
@@ -849,6 +857,19 @@ mod test {
             let p = chained(first, ext);
             assert_eq!(upper(&p), Err(err), "{first} {ext:?}");
             assert!(!err.name().is_empty());
+        }
+        // The same unknown options in a destination options header are the
+        // destination's (the real server's) to act on: walked over, as IPVS
+        // forwards them.
+        for opts in [
+            [0x5e, 0, 1, 2, 0, 0],
+            [0x9e, 0, 1, 2, 0, 0],
+            [0xc2, 4, 0, 0, 0, 0],
+        ] {
+            let mut ext = vec![UDP, 0];
+            ext.extend(opts);
+            let got = upper(&chained(DEST_OPTS, &ext)).map(|u| u.protocol);
+            assert_eq!(got, Ok(UDP), "{opts:?}");
         }
         // Too short for even the next-header byte of the extension header.
         let mut p = chained(DEST_OPTS, &[]);
