@@ -58,6 +58,22 @@ impl TxRing {
     fn frame_off(&self) -> usize {
         self.frame as usize * self.size.frame_size as usize
     }
+
+    /// Of the last `n` frames committed, how many the kernel has not taken
+    /// yet (still `TP_STATUS_SEND_REQUEST`): it sends in ring order, so
+    /// they are the newest; counted back from the newest to the first one
+    /// taken (sent, or `TP_STATUS_SENDING` in flight).
+    fn still_requested(&self, n: usize) -> usize {
+        let frames = self.size.frame_nr() as usize;
+        let newest = self.frame as usize + frames - 1;
+        (0..n.min(frames))
+            .take_while(|k| {
+                let off = (newest - k) % frames * self.size.frame_size as usize;
+                let status = self.map.word(off + V2_STATUS).load(Ordering::Acquire);
+                status == libc::TP_STATUS_SEND_REQUEST
+            })
+            .count()
+    }
 }
 
 impl TxQueue for TxRing {
@@ -101,11 +117,80 @@ impl TxQueue for TxRing {
         if kick(&self.fd).is_err() {
             return 0;
         }
-        self.pending = 0;
-        n
+        // A kick that succeeds may still leave the newest frames marked:
+        // `tpacket_snd` stops once the socket's send buffer is taken by
+        // frames still in flight (`sock_alloc_send_skb` fails) and returns
+        // what it sent. They stay pending, so `unsent` says so and the next
+        // flush kicks again (packet_mmap.rst: a frame is the kernel's until
+        // its status is back to available).
+        let left = self.still_requested(n);
+        self.pending = left;
+        n - left
     }
 
     fn unsent(&self) -> bool {
         self.pending > 0
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod test {
+    use super::*;
+    use std::os::unix::net::UnixDatagram;
+
+    /// A TX ring in anonymous memory whose socket is one end of a
+    /// socketpair: a kick succeeds and takes no frame, as when the kernel
+    /// sent none for want of send buffer; the test plays the kernel.
+    fn ring() -> (TxRing, UnixDatagram) {
+        let size = RingSize::new(1);
+        let (ours, other) = UnixDatagram::pair().unwrap();
+        let map = Mmap::anonymous(size.bytes(), "test tx ring").unwrap();
+        let ring = TxRing {
+            map,
+            size,
+            frame: 0,
+            pending: 0,
+            rejected: 0,
+            fd: OwnedFd::from(ours),
+        };
+        (ring, other)
+    }
+
+    fn set_status(r: &TxRing, frame: usize, status: u32) {
+        let off = frame * r.size.frame_size as usize;
+        r.map.word(off + V2_STATUS).store(status, Ordering::Release);
+    }
+
+    /// `tpacket_snd` sends in ring order and stops when the socket's send
+    /// buffer is full, returning success for what it sent: the frames it
+    /// left marked stay pending and are counted when it takes them.
+    #[test]
+    fn frames_a_successful_kick_left_marked_stay_pending() {
+        let (mut r, _other) = ring();
+        for _ in 0..10 {
+            r.slot().expect("a free slot")[..60].fill(1);
+            r.commit(60);
+        }
+        // The kernel took none: nothing sent, all ten still to kick.
+        assert_eq!(r.flush(), 0);
+        assert!(r.unsent());
+        // It took the first six: two sent, four in flight.
+        for f in 0..6 {
+            let st = if f < 2 {
+                libc::TP_STATUS_AVAILABLE
+            } else {
+                libc::TP_STATUS_SENDING
+            };
+            set_status(&r, f, st);
+        }
+        assert_eq!(r.flush(), 6);
+        assert!(r.unsent(), "four left");
+        for f in 6..10 {
+            set_status(&r, f, libc::TP_STATUS_AVAILABLE);
+        }
+        assert_eq!(r.flush(), 4);
+        assert!(!r.unsent());
+        assert_eq!(r.flush(), 0);
     }
 }
