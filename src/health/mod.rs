@@ -548,6 +548,7 @@ impl<T: TxQueue> Checker<'_, T> {
                         arp_wait: None,
                         last_start: None,
                         ran,
+                        failed_url: false,
                         weight: None,
                     });
                 }
@@ -720,6 +721,7 @@ mod tests {
             arp_wait: None,
             last_start: None,
             ran: false,
+            failed_url: false,
             weight: None,
         }
     }
@@ -736,10 +738,11 @@ mod tests {
         assert!(verdict(&mut p, Outcome::Timeout, now), "third failure");
         assert!(!p.up);
         assert_eq!(p.next, now + Duration::from_secs(10), "delay_loop");
-        // Still failing: no new change, and no retries of a down server.
-        for _ in 0..3 {
+        // Still failing: no new change; a TCP check retries a down server
+        // as an up one (`tcp_epilog`), then waits delay_loop.
+        for want in [2, 2, 10, 2, 2, 10] {
             assert!(!verdict(&mut p, Outcome::Timeout, now));
-            assert_eq!(p.next, now + Duration::from_secs(10));
+            assert_eq!(p.next, now + Duration::from_secs(want));
         }
         assert!(verdict(&mut p, Outcome::Ok, now));
         assert!(p.up);
@@ -750,6 +753,74 @@ mod tests {
         assert!(!verdict(&mut q, Outcome::Ok, now));
         assert!(!verdict(&mut q, Outcome::Timeout, now));
         assert!(q.up);
+    }
+
+    /// Which checks retry a server that is down (keepalived): `TCP_CHECK`
+    /// and `SMTP_CHECK` (`tcp_epilog`, `smtp_final`), `retry` times
+    /// `delay_before_retry` apart and then `delay_loop`; the others wait
+    /// `delay_loop` (`udp_epilog`, `icmp_epilog`, `dns_final`,
+    /// `misc_check_child_thread`).
+    #[test]
+    fn only_tcp_and_smtp_checks_retry_a_down_server() {
+        use crate::config::{DnsCheck, SmtpCheck};
+        let now = Instant::now();
+        let kinds = [
+            (CheckKind::Tcp, [2, 2, 10]),
+            (CheckKind::Smtp(SmtpCheck::new()), [2, 2, 10]),
+            (CheckKind::Ping, [10, 10, 10]),
+            (CheckKind::Dns(DnsCheck::new()), [10, 10, 10]),
+        ];
+        for (kind, waits) in kinds {
+            let mut p = probe(2);
+            p.t.check.kind = kind.clone();
+            (p.ran, p.up) = (true, false);
+            for want in waits {
+                assert!(!verdict(&mut p, Outcome::Refused, now), "{kind:?}");
+                assert_eq!(p.next, now + Duration::from_secs(want), "{kind:?}");
+            }
+        }
+    }
+
+    /// `check_http.c`'s `epilog`: a server that went down keeps its failed
+    /// url; that url passing starts the urls over, `delay_loop` later, and
+    /// only the next whole pass brings the server up. Failed, the next try
+    /// waits the longer of `delay_before_retry` and `delay_loop`.
+    #[test]
+    fn an_http_check_brings_a_down_server_up_after_a_whole_pass() {
+        let now = Instant::now();
+        let mut p = probe(1);
+        p.t.check.kind = CheckKind::Http(crate::config::HttpCheck::get("/", 200));
+        p.t.check.delay_before_retry = 30;
+        p.ran = true;
+        assert!(!verdict(&mut p, Outcome::Status(503), now));
+        assert_eq!(p.next, now + Duration::from_secs(30), "a retry");
+        assert!(verdict(&mut p, Outcome::Status(503), now), "down");
+        assert_eq!(p.next, now + Duration::from_secs(30), "max(30, 10)");
+        assert!(!verdict(&mut p, Outcome::Timeout, now), "not retried");
+        assert_eq!(p.next, now + Duration::from_secs(30));
+        assert!(!verdict(&mut p, Outcome::Ok, now), "the failed url passed");
+        assert!(!p.up);
+        assert_eq!(p.next, now + Duration::from_secs(10));
+        assert!(verdict(&mut p, Outcome::Ok, now), "a whole pass: up");
+        assert!(p.up);
+    }
+
+    /// `SMTP_CHECK` starts each round with its tries at 0
+    /// (`smtp_start_check_thread`), its first one too: a server whose first
+    /// check fails is retried, where other checks take it down at once.
+    #[test]
+    fn an_smtp_check_retries_its_first_failure() {
+        let now = Instant::now();
+        let mut p = probe(1);
+        p.t.check.kind = CheckKind::Smtp(crate::config::SmtpCheck::new());
+        assert!(!verdict(&mut p, Outcome::Refused, now), "retried");
+        assert!(p.up);
+        assert_eq!(p.next, now + Duration::from_secs(2));
+        to_tell(&mut p, false);
+        assert!(
+            verdict(&mut p, Outcome::Refused, now),
+            "down after its retry"
+        );
     }
 
     /// keepalived (`validate_check_config`, `check_data.c`: "one failure is
@@ -1083,6 +1154,7 @@ mod tests {
             arp_wait: None,
             last_start: None,
             ran: false,
+            failed_url: false,
             weight: None,
         };
         assert!(starts_up(&target(1, false), None));

@@ -148,6 +148,10 @@ pub(super) struct Probe {
     pub(super) last_start: Option<Instant>,
     /// Whether a check has given a result (keepalived's `has_run`).
     pub(super) ran: bool,
+    /// An `HTTP_GET`/`SSL_GET` whose url failed (keepalived's `failed_url`,
+    /// `check_http.c`): set when the server goes down, cleared by the
+    /// url's next pass, which brings it up only on the pass after.
+    pub(super) failed_url: bool,
     /// The weight `MISC_CHECK`'s `misc_dynamic` last set (`None`: the
     /// configured one).
     pub(super) weight: Option<u32>,
@@ -377,10 +381,19 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
             p.t.service
         );
     }
+    let http = matches!(c.kind, CheckKind::Http(_));
+    // keepalived's wait while an HTTP url is failed (`epilog`): the longer
+    // of `delay_before_retry` and `delay_loop`.
+    let failed_wait = loop_.max(Duration::from_secs(u64::from(c.delay_before_retry)));
     if o.passed() {
         p.fails = 0;
         p.next = now + loop_;
         if !p.up {
+            // The failed url passed: `epilog` starts the urls over, and
+            // only a whole pass brings the server up.
+            if std::mem::take(&mut p.failed_url) {
+                return false;
+            }
             p.up = true;
             eprintln!(
                 "ringvs: health: {name} UP ({}) in {}",
@@ -391,17 +404,32 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
         }
         return false;
     }
-    if !p.up {
-        // keepalived retries only servers that are up; a down one waits delay_loop.
-        p.next = now + loop_;
-        return false;
-    }
     // A check that has never given a result takes the server down at its
     // first failure: keepalived's `validate_check_config` (`check_data.c`)
     // starts such a checker's `retry_it` at `retry` ("For non alpha mode,
-    // one failure is enough initially"), for checkers new at a reload too.
-    if !p.ran {
+    // one failure is enough initially"), for checkers new at a reload too;
+    // but `SMTP_CHECK` starts every round at 0 (`smtp_start_check_thread`).
+    if !p.ran && !matches!(c.kind, CheckKind::Smtp(_)) {
         p.fails = c.retry;
+    }
+    if !p.up {
+        // `TCP_CHECK` and `SMTP_CHECK` retry a down server as an up one
+        // (`tcp_epilog`, `smtp_final`); the others do not retry it
+        // (`check_http.c`: "do not retry if server is already known as
+        // dead"; `udp_epilog`, `icmp_epilog`, `dns_final`,
+        // `misc_check_child_thread`) and wait `delay_loop`, an HTTP check
+        // its failed url's wait.
+        if matches!(c.kind, CheckKind::Tcp | CheckKind::Smtp(_)) {
+            p.fails += 1;
+            if p.fails <= c.retry {
+                p.next = now + Duration::from_secs(u64::from(c.delay_before_retry));
+                return false;
+            }
+        }
+        p.fails = 0;
+        p.failed_url = http;
+        p.next = now + if http { failed_wait } else { loop_ };
+        return false;
     }
     p.fails += 1;
     if p.fails <= c.retry {
@@ -410,7 +438,8 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
     }
     let tries = p.fails;
     p.fails = 0;
-    p.next = now + loop_;
+    p.next = now + if http { failed_wait } else { loop_ };
+    p.failed_url = http;
     p.up = false;
     p.weight = None;
     eprintln!(
