@@ -3,7 +3,7 @@
 //! at start, and publishing the configuration to the data plane after every
 //! change (less the servers health checks hold down).
 
-use super::report::Estimator;
+use super::rates::Estimator;
 use super::{Ctl, RunError};
 use crate::config::format::{self, Live};
 use crate::config::ipvsadm::{self, AdmCommand, ListOpts};

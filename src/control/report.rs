@@ -25,79 +25,6 @@ pub const RATE_INTERVAL: Duration = Duration::from_secs(2);
 /// How long `-L -c` waits for a worker that sends nothing of its listing.
 pub const CONNS_WAIT: Duration = Duration::from_secs(1);
 
-/// IPVS's rate estimator (`ip_vs_est.c` `ip_vs_chain_estimation`, read by
-/// `ip_vs_read_estimator`): every [`RATE_INTERVAL`] the change of each real
-/// server's counters gives a rate per second, and the shown rate moves a
-/// quarter of the way towards it (`avg += (rate - avg) / 4`).
-#[derive(Default)]
-pub(super) struct Estimator {
-    /// Counters at the last sample.
-    last: HashMap<DestId, DestStats>,
-    /// Smoothed rates per second: conns, inpkts, outpkts, inbytes, outbytes.
-    avg: HashMap<DestId, [f64; 5]>,
-}
-
-fn fields(s: &DestStats) -> [u64; 5] {
-    [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes]
-}
-
-impl Estimator {
-    /// Takes a sample of every live real server; forgets the others.
-    fn sample(&mut self, now: &HashMap<DestId, DestStats>, secs: f64) {
-        self.avg.retain(|id, _| now.contains_key(id));
-        self.last.retain(|id, _| now.contains_key(id));
-        for (id, cur) in now {
-            let Some(prev) = self.last.insert(*id, *cur) else {
-                continue;
-            };
-            let avg = self.avg.entry(*id).or_default();
-            for (a, (c, p)) in avg
-                .iter_mut()
-                .zip(fields(cur).into_iter().zip(fields(&prev)))
-            {
-                let rate = c.saturating_sub(p) as f64 / secs;
-                *a += (rate - *a) / 4.0;
-            }
-        }
-    }
-
-    /// The rates of `ids` together: their smoothed rates summed, then
-    /// rounded as `ip_vs_read_estimator` reads its fixed-point ones, a half
-    /// down (`(e + 0x1FF) >> 10` for the connection and packet rates, kept
-    /// in 1/1024ths; `(e + 0xF) >> 5` for the byte rates, in 1/32nds).
-    pub(super) fn rates(&self, ids: &[DestId]) -> DestStats {
-        let mut a = [0f64; 5];
-        for avg in ids.iter().filter_map(|id| self.avg.get(id)) {
-            for (t, x) in a.iter_mut().zip(avg) {
-                *t += x;
-            }
-        }
-        let r = |x: f64, scale: f64| {
-            let half = (scale / 2.0 - 1.0) / scale;
-            (x.max(0.0) + half).floor() as u64
-        };
-        DestStats {
-            conns: r(a[0], 1024.0),
-            inpkts: r(a[1], 1024.0),
-            outpkts: r(a[2], 1024.0),
-            inbytes: r(a[3], 32.0),
-            outbytes: r(a[4], 32.0),
-        }
-    }
-
-    /// `-Z` of the servers of `now` (their counters now): their rates start
-    /// again from zero, and the next tick counts only what came after, as
-    /// `ip_vs_zero_estimator` resets the rates and the last counters.
-    pub(super) fn zero(&mut self, now: &HashMap<DestId, DestStats>) {
-        for (id, cur) in now {
-            self.avg.remove(id);
-            if let Some(last) = self.last.get_mut(id) {
-                *last = *cur;
-            }
-        }
-    }
-}
-
 fn sub(a: &DestStats, b: &DestStats) -> DestStats {
     DestStats {
         conns: a.conns.saturating_sub(b.conns),
@@ -348,9 +275,8 @@ impl Ctl {
                 (svc.key.addr.to_string(), proto, String::new())
             };
             let vport = svc.key.port.to_string();
-            for d in svc.dests_and_sorry() {
-                total.add(&self.raw_stats(d.id));
-                let (active, inactive) = self.counts(d.id);
+            for (d, stats, active, inactive) in self.server_rows(svc) {
+                total.add(&stats);
                 let labels = [
                     vip.clone(),
                     vport.clone(),
@@ -498,6 +424,33 @@ impl Ctl {
         }
     }
 
+    /// A service's real servers and sorry server, one row per address and
+    /// port: a sorry server at a real server's place is that server
+    /// (`s_svr_duplicates_rs`), its traffic and connections added to it.
+    fn server_rows(
+        &self,
+        svc: &crate::config::Service,
+    ) -> Vec<(crate::config::Dest, DestStats, u32, u32)> {
+        let mut rows: Vec<(crate::config::Dest, DestStats, u32, u32)> = Vec::new();
+        for d in svc.dests_and_sorry() {
+            let s = self.raw_stats(d.id);
+            let (a, i) = self.counts(d.id);
+            match rows
+                .iter_mut()
+                .find(|r| (r.0.addr, r.0.port) == (d.addr, d.port))
+            {
+                Some(r) => {
+                    r.1.add(&s);
+                    r.2 += a;
+                    r.3 += i;
+                    r.0.weight = r.0.weight.max(d.weight);
+                }
+                None => rows.push((d, s, a, i)),
+            }
+        }
+        rows
+    }
+
     /// Per real server: the counters and gauges of `-L --stats`, and its weight.
     fn server_metrics(&self, t: &mut crate::observe::metrics::Text) {
         let st = self
@@ -513,15 +466,13 @@ impl Ctl {
                 let proto = svc.key.proto.name().to_lowercase();
                 (at(svc.key.addr, svc.key.port), proto)
             };
-            for d in svc.dests_and_sorry() {
+            for (d, s, active, inactive) in self.server_rows(svc) {
                 let server = at(d.addr, d.port);
                 let l = [
                     ("proto", proto.as_str()),
                     ("service", service.as_str()),
                     ("server", server.as_str()),
                 ];
-                let s = self.raw_stats(d.id);
-                let (active, inactive) = self.counts(d.id);
                 for (name, help, v) in [
                     (
                         "ringvs_server_conns_total",
@@ -868,59 +819,184 @@ mod tests {
         c.published[0].traffic.conn(ids[0]);
         assert_eq!(conns(&c).as_deref(), Some("1"));
     }
+}
 
-    /// A service's rate is its servers' summed before rounding (IPVS keeps
-    /// an estimator of the service's own), and a half rounds down, as
-    /// `ip_vs_read_estimator` reads its fixed-point rates.
-    #[test]
-    fn a_services_rate_is_summed_before_rounding_and_halves_round_down() {
-        let mut e = Estimator::default();
-        let ids: Vec<DestId> = (0..10).map(DestId).collect();
-        let at = |n| -> HashMap<DestId, DestStats> {
-            let s = DestStats {
-                conns: n,
-                inbytes: n,
-                ..DestStats::default()
-            };
-            ids.iter().map(|&id| (id, s)).collect()
+#[cfg(test)]
+mod prometheus_text {
+    use std::collections::{HashMap, HashSet};
+
+    fn valid_name(n: &str) -> bool {
+        let mut c = n.chars();
+        matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_' || ch == ':')
+            && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ':')
+    }
+
+    /// A strict reading of text format 0.0.4, as expfmt's TextParser and
+    /// promlint read it: one HELP and one TYPE per family (a summary's
+    /// `_count`/`_sum` belong to the summary), each family's lines in one
+    /// group, valid names, escaped label values, no duplicate series.
+    pub fn check(page: &str) -> Result<(), String> {
+        let mut types: HashMap<String, String> = HashMap::new();
+        let mut helps: HashSet<String> = HashSet::new();
+        let mut closed: HashSet<String> = HashSet::new();
+        let mut current: Option<String> = None;
+        let mut series: HashSet<String> = HashSet::new();
+        let family_of = |name: &str, types: &HashMap<String, String>| -> String {
+            for suf in ["_count", "_sum", "_bucket"] {
+                if let Some(base) = name.strip_suffix(suf)
+                    && matches!(
+                        types.get(base).map(String::as_str),
+                        Some("summary" | "histogram")
+                    )
+                {
+                    return base.to_string();
+                }
+            }
+            name.to_string()
         };
-        e.sample(&at(0), 2.0);
-        e.sample(&at(4), 2.0); // 2/s each: avg 0.5 each
-        let one = e.rates(&ids[..1]);
-        assert_eq!((one.conns, one.inbytes), (0, 0), "a half, down");
-        let all = e.rates(&ids);
-        assert_eq!((all.conns, all.inbytes), (5, 5), "ten halves: 5, not 0");
-        e.sample(&at(8), 2.0); // avg 0.875 each
-        assert_eq!(e.rates(&ids[..1]).conns, 1);
+        let enter = |fam: String,
+                     current: &mut Option<String>,
+                     closed: &mut HashSet<String>,
+                     ln: usize|
+         -> Result<(), String> {
+            if current.as_deref() != Some(&fam) {
+                if closed.contains(&fam) {
+                    return Err(format!("line {ln}: family {fam} not in one group"));
+                }
+                if let Some(c) = current.take() {
+                    closed.insert(c);
+                }
+                *current = Some(fam);
+            }
+            Ok(())
+        };
+        for (i, line) in page.lines().enumerate() {
+            let ln = i + 1;
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let name = rest.split(' ').next().unwrap_or("");
+                let fam = family_of(name, &types);
+                if !helps.insert(fam.clone()) {
+                    return Err(format!("line {ln}: second HELP line for {fam}"));
+                }
+                enter(fam, &mut current, &mut closed, ln)?;
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let mut it = rest.split(' ');
+                let (name, ty) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
+                let fam = family_of(name, &types);
+                if types.contains_key(&fam) {
+                    return Err(format!("line {ln}: second TYPE line for {fam}"));
+                }
+                types.insert(fam.clone(), ty.to_string());
+                enter(fam, &mut current, &mut closed, ln)?;
+                continue;
+            }
+            let (lhs, value) = line
+                .rsplit_once(' ')
+                .ok_or(format!("line {ln}: no value"))?;
+            if value.parse::<f64>().is_err() {
+                return Err(format!("line {ln}: bad value {value}"));
+            }
+            let name = lhs.split('{').next().unwrap_or("");
+            if !valid_name(name) {
+                return Err(format!("line {ln}: bad name {name}"));
+            }
+            if let Some(l) = lhs.strip_prefix(name)
+                && !l.is_empty()
+            {
+                let inner = l
+                    .strip_prefix('{')
+                    .and_then(|l| l.strip_suffix('}'))
+                    .ok_or(format!("line {ln}: bad labels"))?;
+                // label values: every '"' inside a value is escaped, no raw newline
+                let mut esc = false;
+                let mut inq = false;
+                for ch in inner.chars() {
+                    if inq {
+                        if esc {
+                            if !matches!(ch, '\\' | '"' | 'n') {
+                                return Err(format!("line {ln}: bad escape"));
+                            }
+                            esc = false;
+                        } else if ch == '\\' {
+                            esc = true;
+                        } else if ch == '"' {
+                            inq = false;
+                        }
+                    } else if ch == '"' {
+                        inq = true;
+                    }
+                }
+                if inq {
+                    return Err(format!("line {ln}: unterminated label value"));
+                }
+            }
+            let fam = family_of(name, &types);
+            if !types.contains_key(&fam) {
+                return Err(format!("line {ln}: sample of {fam} before its TYPE"));
+            }
+            enter(fam, &mut current, &mut closed, ln)?;
+            if !series.insert(lhs.to_string()) {
+                return Err(format!("line {ln}: duplicate series {lhs}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// A control thread of `workers` workers given `lines` (`ringvs adm`);
+    /// the receiver of its VIP announcements is kept with it.
+    fn ctl(
+        workers: usize,
+        lines: &[&str],
+    ) -> (
+        std::sync::Arc<super::super::Ctl>,
+        crossbeam_channel::Receiver<std::net::IpAddr>,
+    ) {
+        let (c, g) = crate::control::test_ctl(workers);
+        for line in lines {
+            let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+            assert_eq!(c.adm(&argv).code, 0, "{line}: {}", c.adm(&argv).err);
+        }
+        (c, g)
     }
 
     #[test]
-    fn estimator_moves_a_quarter_towards_the_rate() {
-        let mut e = Estimator::default();
-        let id = DestId(3);
-        let at = |conns| {
-            HashMap::from([(
-                id,
-                DestStats {
-                    conns,
-                    ..DestStats::default()
-                },
-            )])
-        };
-        e.sample(&at(0), 2.0);
-        assert_eq!(e.rates(&[id]).conns, 0);
-        e.sample(&at(800), 2.0); // 400/s: avg 100
-        assert_eq!(e.rates(&[id]).conns, 100);
-        e.sample(&at(1600), 2.0); // 400/s: avg 175
-        assert_eq!(e.rates(&[id]).conns, 175);
-        // `-Z` at 2000: the rate starts from zero, and the next tick counts
-        // only the 400 after it (`ip_vs_zero_estimator`), not the 800
-        // since the last tick.
-        e.zero(&at(2000));
-        assert_eq!(e.rates(&[id]).conns, 0);
-        e.sample(&at(2400), 2.0); // 200/s: avg 50
-        assert_eq!(e.rates(&[id]).conns, 50);
-        e.sample(&HashMap::new(), 2.0);
-        assert!(e.last.is_empty() && e.avg.is_empty());
+    fn the_page_of_one_worker_is_strict_text_format() {
+        let (c, _g) = ctl(1, &[]);
+        let page = c.metrics();
+        check(&page).unwrap_or_else(|e| panic!("{e}\n{page}"));
+    }
+
+    #[test]
+    fn the_page_of_two_workers_keeps_each_family_in_one_group() {
+        let (c, _g) = ctl(
+            2,
+            &[
+                "-A -t 198.18.0.110:80 -s rr",
+                "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+            ],
+        );
+        let page = c.metrics();
+        check(&page).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn a_sorry_server_at_a_real_servers_place_is_no_duplicate_series() {
+        let (c, _g) = ctl(
+            1,
+            &[
+                "-A -t 198.18.0.110:80 -s rr --sorry-server 198.19.0.2:80",
+                "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+            ],
+        );
+        let page = c.metrics();
+        let dup: Vec<&str> = page
+            .lines()
+            .filter(|l| {
+                l.starts_with("node_ipvs_backend_weight{") || l.starts_with("ringvs_server_weight{")
+            })
+            .collect();
+        assert!(check(&page).is_ok(), "{:?}\n{dup:#?}", check(&page));
     }
 }

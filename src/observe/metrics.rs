@@ -83,11 +83,14 @@ fn left(deadline: Instant) -> io::Result<Duration> {
 
 fn answer(mut s: TcpStream, render: &impl Fn() -> String, deadline: Instant) -> io::Result<()> {
     s.set_nonblocking(false)?;
-    // Read the request head (bounded in size and in time); its content does not
-    // matter.
+    // Read the request head (bounded in size and in time): its end, a blank
+    // line (a bare LF ending lines too, as RFC 9112 §2.2 allows), and
+    // whether it asks for the head only; nothing else of it matters.
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < HEAD_MAX {
+    let ended =
+        |h: &[u8]| h.windows(4).any(|w| w == b"\r\n\r\n") || h.windows(2).any(|w| w == b"\n\n");
+    while !ended(&head) && head.len() < HEAD_MAX {
         s.set_read_timeout(Some(left(deadline)?))?;
         let n = s.read(&mut buf)?;
         if n == 0 {
@@ -101,7 +104,10 @@ fn answer(mut s: TcpStream, render: &impl Fn() -> String, deadline: Instant) -> 
         body.len()
     )
     .into_bytes();
-    out.extend_from_slice(body.as_bytes());
+    // RFC 9110 §9.3.2: HEAD gets the headers of GET, no content.
+    if !head.starts_with(b"HEAD ") {
+        out.extend_from_slice(body.as_bytes());
+    }
     let mut at = 0;
     while at < out.len() {
         s.set_write_timeout(Some(left(deadline)?))?;
@@ -115,32 +121,54 @@ fn answer(mut s: TcpStream, render: &impl Fn() -> String, deadline: Instant) -> 
     Ok(())
 }
 
-/// Accumulates metric families: `# HELP`/`# TYPE` once per name, then samples.
+/// Accumulates metric families, written as the text format 0.0.4 wants
+/// them: each family's `# HELP` and `# TYPE` once, then all its samples in
+/// one group, in the order the families first came; a summary's `_count`
+/// and `_sum` samples are the summary's.
 #[derive(Default)]
 pub struct Text {
-    out: String,
-    seen: std::collections::HashSet<String>,
+    /// Each family's header and samples.
+    families: Vec<(String, String)>,
+    /// A family's place in `families`, and whether it is a summary.
+    index: std::collections::HashMap<String, (usize, bool)>,
 }
 
 impl Text {
     pub fn sample(&mut self, name: &str, kind: &str, help: &str, labels: &[(&str, &str)], v: f64) {
-        if self.seen.insert(name.to_string()) {
-            self.out
-                .push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-        }
-        self.out.push_str(name);
+        let of_summary = ["_count", "_sum"]
+            .iter()
+            .filter_map(|s| name.strip_suffix(s))
+            .find_map(|base| self.index.get(base).filter(|(_, summary)| *summary));
+        let i = match of_summary.or_else(|| self.index.get(name)) {
+            Some(&(i, _)) => i,
+            None => {
+                let header = format!("# HELP {name} {help}\n# TYPE {name} {kind}\n");
+                self.families.push((header, String::new()));
+                let i = self.families.len() - 1;
+                self.index.insert(name.to_string(), (i, kind == "summary"));
+                i
+            }
+        };
+        let out = &mut self.families[i].1;
+        out.push_str(name);
         if !labels.is_empty() {
             let l: Vec<String> = labels
                 .iter()
-                .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+                .map(|(k, v)| {
+                    let v = v
+                        .replace('\\', "\\\\")
+                        .replace('"', "\\\"")
+                        .replace('\n', "\\n");
+                    format!("{k}=\"{v}\"")
+                })
                 .collect();
-            self.out.push_str(&format!("{{{}}}", l.join(",")));
+            out.push_str(&format!("{{{}}}", l.join(",")));
         }
-        self.out.push_str(&format!(" {v}\n"));
+        out.push_str(&format!(" {v}\n"));
     }
 
     pub fn finish(self) -> String {
-        self.out
+        self.families.into_iter().map(|(h, s)| h + &s).collect()
     }
 }
 
@@ -243,5 +271,41 @@ mod test {
         drop(hold);
         stop.store(true, Ordering::Relaxed);
         h.join().unwrap();
+    }
+
+    fn ask(addr: SocketAddr, req: &[u8]) -> (String, Duration) {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let t = Instant::now();
+        s.write_all(req).unwrap();
+        let mut r = Vec::new();
+        let _ = s.read_to_end(&mut r);
+        (String::from_utf8_lossy(&r).into_owned(), t.elapsed())
+    }
+
+    #[test]
+    fn head_gets_the_headers_without_the_body() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let h = serve(addr, Arc::clone(&stop), || "x 1\n".to_string()).unwrap();
+        let (r, _) = ask(addr, b"HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap();
+        assert!(r.ends_with("\r\n\r\n"), "HEAD answered with a body: {r:?}");
+    }
+
+    #[test]
+    fn a_request_whose_lines_end_in_a_bare_lf_is_answered() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let h = serve(addr, Arc::clone(&stop), || "x 1\n".to_string()).unwrap();
+        let (r, t) = ask(addr, b"GET /metrics HTTP/1.0\n\n");
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap();
+        assert!(r.starts_with("HTTP/1.0 200 OK"), "after {t:?}: {r:?}");
     }
 }
