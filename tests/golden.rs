@@ -88,6 +88,7 @@ fn conn(
         state,
         expires_in,
         template,
+        assured: false,
     }
 }
 

@@ -135,6 +135,7 @@ fn conns() -> Vec<ConnInfo<State, IpAddr>> {
             state,
             expires_in,
             template,
+            assured: false,
         })
         .collect()
 }

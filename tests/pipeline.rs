@@ -2351,6 +2351,7 @@ fn connection_listing_has_addresses_states_and_expiry() {
         state,
         expires_in: to.secs(state) - 10,
         template: false,
+        assured: false,
     };
     assert_eq!(
         l,
@@ -2518,6 +2519,7 @@ fn template(client: Ipv4Addr, rs: Ipv4Addr, expires_in: u32) -> ConnInfo {
         state: State::None,
         expires_in,
         template: true,
+        assured: false,
     }
 }
 
@@ -2569,11 +2571,13 @@ fn persistence_template_lives_while_connections_do_then_expires() {
     // are left at 400.
     lab.advance(Duration::from_secs(400));
     lab.poll();
-    assert_eq!(templates(&mut lab), [template(CLIENT, RS1, 20)]);
+    // Assured by the established connection (`ip_vs_control_assure_ct`).
+    let assured = |t: ConnInfo| ConnInfo { assured: true, ..t };
+    assert_eq!(templates(&mut lab), [assured(template(CLIENT, RS1, 20))]);
     // rr would say RS2; the template says RS1, and lives 60 s from now (its
     // timeout is 60 s since it was first re-armed).
     establish_to(&mut lab, 40001, RS1);
-    assert_eq!(templates(&mut lab), [template(CLIENT, RS1, 60)]);
+    assert_eq!(templates(&mut lab), [assured(template(CLIENT, RS1, 60))]);
     // Its connections go; it stays until its timeout.
     for port in [40000, 40001] {
         client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), port, 80, RST | ACK));
@@ -2581,13 +2585,49 @@ fn persistence_template_lives_while_connections_do_then_expires() {
     lab.advance(Duration::from_secs(11));
     lab.poll();
     assert!(lab.conns(0).iter().all(|c| c.template));
-    assert_eq!(templates(&mut lab), [template(CLIENT, RS1, 49)]);
+    assert_eq!(templates(&mut lab), [assured(template(CLIENT, RS1, 49))]);
     lab.advance(Duration::from_secs(49));
     lab.poll();
     assert!(templates(&mut lab).is_empty());
-    // A new connection is scheduled again (rr's turn: RS2) under a new template.
+    // A new connection is scheduled again (rr's turn: RS2) under a new
+    // template, not assured while its connection is only half open.
     assert_eq!(syn_to(&mut lab, 0, CLIENT, 40002), RS2);
     assert_eq!(templates(&mut lab), [template(CLIENT, RS2, 300)]);
+}
+
+/// A template is `ASSURED` (`IP_VS_CTPL_S_ASSURED`) once one of its
+/// connections is established (`set_tcp_state`: `ip_vs_control_assure_ct`)
+/// or, UDP, gets a reply (`udp_state_transition`), and `-L -c` says so;
+/// a half-open connection or a request alone leaves it `NONE`.
+#[test]
+fn a_template_is_assured_by_an_established_connection_or_a_udp_reply() {
+    let mut lab = lab_with(PERSIST);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS1);
+    assert!(!templates(&mut lab)[0].assured, "SYN_RECV");
+    establish_to(&mut lab, 40001, RS1);
+    let t = templates(&mut lab);
+    assert!(t[0].assured, "{t:?}");
+    let text = ringvs::config::format::format_conns(
+        &t,
+        &ringvs::config::listing::ListOpts::default(),
+        &ringvs::config::names::Names::none(),
+    );
+    assert!(
+        text.lines().nth(2).is_some_and(|l| l.contains(" ASSURED ")),
+        "{text}"
+    );
+    // UDP: the request leaves it NONE, the reply assures it.
+    let mut lab = MemDirector::new(&[
+        "-A -u 198.18.0.110:53 -s rr -p 300",
+        "-a -u 198.18.0.110:53 -r 198.19.0.2:53 -m",
+    ]);
+    lab.resolve_all();
+    let (_, int) = lab.ext(&udp_frame(&L3::to_vip(), 5000, 53, b"q", true));
+    assert_eq!(int.len(), 1);
+    assert!(!templates(&mut lab)[0].assured, "a request alone");
+    let (ext, _) = lab.int(&udp_frame(&L3::from_rs(RS1, CLIENT), 53, 5000, b"a", true));
+    assert_eq!(ext.len(), 1);
+    assert!(templates(&mut lab)[0].assured, "the reply");
 }
 
 #[test]

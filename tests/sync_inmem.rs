@@ -104,6 +104,7 @@ fn a_persistent_connection_brings_its_template() {
     assert_eq!(r.len(), 2, "{r:?}");
     let t = r.iter().find(|e| e.template).expect("template reported");
     assert_eq!(t.client, (be(CLIENT) & 0xffff_ff00, 0));
+    assert_eq!(t.state, State::Established, "assured: IP_VS_CTPL_S_ASSURED");
     assert_eq!(
         (t.vip, t.rip, t.timeout),
         ((be(VIP), 80), (be(RS1), 80), 120)
@@ -472,10 +473,10 @@ mod v6 {
         SyncConn {
             proto: e.proto,
             flags: wire::nat_flags(e.template, e.state),
-            state: if e.template {
-                0
-            } else {
-                wire::state_to_ipvs(e.state)
+            state: match (e.template, e.state) {
+                (true, State::Established) => wire::ipvs_state::CTPL_ASSURED,
+                (true, _) => wire::ipvs_state::CTPL_NONE,
+                (false, s) => wire::state_to_ipvs(s),
             },
             caddr: e.client.0,
             cport: e.client.1,
@@ -811,9 +812,10 @@ mod v6 {
         assert_eq!(r.len(), 2, "{r:?}");
         let t = r.iter().find(|e| e.template).expect("template reported");
         let net = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0);
+        // Assured by the established connection: `IP_VS_CTPL_S_ASSURED`.
         assert_eq!(
             (t.client, t.vip, t.rip, t.timeout, t.state),
-            ((net, 0), (VIP6, 80), (rs, 80), 120, State::None)
+            ((net, 0), (VIP6, 80), (rs, 80), 120, State::Established)
         );
         let c = r.iter().find(|e| !e.template).expect("connection reported");
         assert_eq!(c.client, (client, CPORT));
@@ -832,6 +834,11 @@ mod v6 {
             counters.drops()
         );
         set(&backup, false, false);
+        // Received assured, it is listed so on the backup.
+        let mut got = vec![];
+        let now = backup.now_s();
+        backup.shared.templates6.list(now, &mut got, 10);
+        assert!(got.len() == 1 && got[0].assured, "{got:?}");
         for n in 0..2u16 {
             let other = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x20 + n);
             backup.resolve6(Nic::Ext, other, CLIENT_MAC);

@@ -325,7 +325,12 @@ pub fn format_conns<S: StateName, A: ListAddr>(
             out,
             "{:<3} {expire:<6} {:<11} {:<18} {:<18} {}",
             proto_name(c.proto),
-            c.state.name(),
+            // A template's state: `ip_vs_ctpl_state_name_table`.
+            if c.template && c.assured {
+                "ASSURED"
+            } else {
+                c.state.name()
+            },
             name(c.client),
             name(c.vip),
             name(c.dest)

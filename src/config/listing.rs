@@ -74,6 +74,10 @@ pub struct ConnInfo<S, A = Ipv4Addr> {
     pub expires_in: u32,
     /// A persistence template (`-p`) rather than a connection.
     pub template: bool,
+    /// A template one of whose connections was established (or, UDP, got
+    /// a reply): IPVS's `IP_VS_CTPL_S_ASSURED`, shown as `ASSURED`.
+    #[serde(default)]
+    pub assured: bool,
 }
 
 /// Traffic of one real server as IPVS counts it (`struct ip_vs_stats`): the

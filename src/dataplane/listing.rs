@@ -39,6 +39,7 @@ fn list_step<A: crate::nat::Addr>(
                 state: c.state,
                 expires_in: to.secs(c.state).saturating_sub(now.saturating_sub(c.seen)),
                 template: false,
+                assured: false,
             });
         }
     })

@@ -32,6 +32,7 @@ use super::worker::Core;
 use crate::Nic;
 use crate::config::{DestId, Forward};
 use crate::io::TxQueue;
+use crate::nat::conn::TEMPLATE_ASSURED;
 use crate::nat::persist::{TemplateDest, TemplateKey, Templates};
 use crate::nat::table::AddError;
 use crate::nat::{
@@ -535,12 +536,18 @@ impl Core {
     /// Advance the connection's state for a packet going `dir`.
     #[inline(always)]
     fn track<A: Family>(&mut self, idx: u32, dir: Dir, proto: u8, flags: u8) {
-        let old = A::table(self).get(idx).state;
+        let c = A::table(self).get(idx);
+        let old = c.state;
         let new = if proto == protocol::TCP {
             state::tcp_next(old, dir, flags)
         } else if proto == protocol::SCTP {
             state::sctp_next(old, Some(dir), flags)
         } else {
+            // A UDP reply assures the connection's template
+            // (`udp_state_transition`): once, then a bit of `template` says so.
+            if dir == Dir::Output && c.template != 0 && c.template & TEMPLATE_ASSURED == 0 {
+                self.assure_template::<A>(idx);
+            }
             old
         };
         self.track_to::<A>(idx, dir, old, new, flags);
@@ -578,12 +585,35 @@ impl Core {
                 .gauges
                 .adjust(c.dest(), Some(old.is_active()), Some(new.is_active()));
         }
+        // Established assures the connection's template (`set_tcp_state`,
+        // `set_sctp_state`: `ip_vs_control_assure_ct`).
+        if old != new
+            && matches!(new, State::Established | State::SctpEstablished)
+            && c.template != 0
+        {
+            self.assure_template::<A>(idx);
+        }
         let now = self.clock.now_s;
         let sp = A::split(self);
         sp.table.touch(idx, new, now, &sp.snap.timeouts);
         if old != new && self.sync.reporting() && super::sync::syncs(new) {
             self.sync_report_of::<A>(idx);
         }
+    }
+
+    /// Connection `idx` assures its persistence template (its first
+    /// establishment or UDP reply; a lock of the template's shard, once or
+    /// so per connection), and keeps [`TEMPLATE_ASSURED`] to say so.
+    #[cold]
+    fn assure_template<A: Family>(&mut self, idx: u32) {
+        let c = A::table(self).get(idx);
+        if let Some(svc) = A::conn_service(&self.snap.cfg, c)
+            && let Some(p) = svc.entry.persist
+        {
+            let key = TemplateKey::new(svc.id, c.client, p.mask);
+            A::templates(&self.shared).assure(key, Some(c.template_gen()));
+        }
+        A::table_mut(self).set_template_assured(idx);
     }
 
     /// Expire connection `idx` of the family's table now (IPVS's
@@ -705,6 +735,10 @@ pub(super) fn release_template<A: Family>(
     if let Some(svc) = A::conn_service(cfg, c)
         && let Some(p) = svc.entry.persist
     {
-        templates.release(TemplateKey::new(svc.id, c.client, p.mask), c.template, now);
+        templates.release(
+            TemplateKey::new(svc.id, c.client, p.mask),
+            c.template_gen(),
+            now,
+        );
     }
 }

@@ -33,6 +33,7 @@
 use super::family::Family;
 use super::worker::Core;
 use crate::config::DestId;
+use crate::nat::conn::TEMPLATE_ASSURED;
 use crate::nat::ftp::Shift;
 use crate::nat::persist::TemplateKey;
 use crate::nat::sip::PeData;
@@ -70,6 +71,8 @@ pub struct SyncEntry<A = u32> {
     pub vip: (A, u16),
     /// Real server address and port.
     pub rip: (A, u16),
+    /// The connection's state; a template's is `Established` when it is
+    /// assured (`IP_VS_CTPL_S_ASSURED`), else `None`.
     pub state: State,
     /// A persistence template, not a connection.
     pub template: bool,
@@ -400,7 +403,7 @@ impl Core {
         };
         let key = TemplateKey::new(svc.id, c.client, p.mask);
         let full = A::lane(&self.sync).report.is_full();
-        if !self.template_due::<A>((key, c.template), full) {
+        if !self.template_due::<A>((key, c.template_gen()), full) {
             return;
         }
         if let Some(e) = self.template_entry(c) {
@@ -487,7 +490,13 @@ impl Core {
             client: (c.client.masked(p.mask), 0),
             vip,
             rip: (A::dest_addr(&svc, i)?, d.port),
-            state: State::None,
+            // Assured by this connection (established, or a UDP reply):
+            // sent as `IP_VS_CTPL_S_ASSURED` ([`SyncEntry::state`]).
+            state: if c.template & TEMPLATE_ASSURED != 0 {
+                State::Established
+            } else {
+                State::None
+            },
             template: true,
             timeout: p.timeout,
             forward: d.forward,

@@ -96,17 +96,31 @@ pub struct Conn<A = u32> {
     /// The real server's [`DestId`] (ids are below [`MAX_DEST_IDS`] = 2^16).
     dest: u16,
     /// Generation of the persistence template the connection is counted on, 0
-    /// for none (see `nat::persist`; these 2 bytes were padding).
+    /// for none (see `nat::persist`; these 2 bytes were padding), and
+    /// [`TEMPLATE_ASSURED`] once the connection has assured it: read the
+    /// generation with [`Conn::template_gen`].
     pub template: u16,
     pub proto: u8,
     pub state: State,
 }
+
+/// The bit of `Conn::template` that says the connection has assured its
+/// template (`nat::persist`'s `Templates::assure`): a UDP connection does
+/// it at its first reply, and only then. Template generations stay below it.
+pub const TEMPLATE_ASSURED: u16 = 1 << 15;
 
 const _: () = assert!(MAX_DEST_IDS <= 1 << 16);
 const _: () = assert!(size_of::<Conn>() == 36);
 const _: () = assert!(size_of::<Conn<Ipv6Addr>>() == 72);
 
 impl<A: Addr> Conn<A> {
+    /// The generation of the template the connection is counted on (0:
+    /// none), without the [`TEMPLATE_ASSURED`] bit.
+    #[inline]
+    pub fn template_gen(&self) -> u16 {
+        self.template & !TEMPLATE_ASSURED
+    }
+
     pub fn new(
         proto: u8,
         (client, cport): (A, u16),

@@ -42,6 +42,7 @@
 //! client's prefix of the service's `-M` length (as IPVS, see
 //! [`Addr::masked`]).
 
+use super::conn::TEMPLATE_ASSURED;
 use super::{Addr, ConnInfo, Persist, ServiceId, Snapshot, State};
 use crate::config::DestId;
 use hashbrown::HashMap;
@@ -108,6 +109,9 @@ struct Template<A> {
     /// Connections it controls in the workers' tables.
     n_control: u32,
     generation: u16,
+    /// One of its connections was established, or got a reply (UDP):
+    /// IPVS's `IP_VS_CTPL_S_ASSURED` (`ip_vs_control_assure_ct`).
+    assured: bool,
     /// Second it was last reported to the sync master for the datagrams of
     /// a one-packet-scheduling service ([`Templates::sync_due`]), if ever.
     synced: Option<u32>,
@@ -161,7 +165,12 @@ impl<A: Addr> Shard<A> {
         (expires, period): (u32, u32),
         n_control: u32,
     ) -> u16 {
-        self.generation = self.generation.checked_add(1).unwrap_or(1);
+        // Generations below `TEMPLATE_ASSURED`, the bit a connection keeps
+        // for itself beside its template's generation (`Conn::template_gen`).
+        self.generation = match self.generation + 1 {
+            TEMPLATE_ASSURED.. => 1,
+            g => g,
+        };
         let generation = self.generation;
         let t = Template {
             dest,
@@ -170,6 +179,7 @@ impl<A: Addr> Shard<A> {
             mask,
             n_control,
             generation,
+            assured: false,
             synced: None,
         };
         if self.map.insert(key, t).is_none() && key.pe != 0 {
@@ -340,6 +350,18 @@ impl<A: Addr> Templates<A> {
         due
     }
 
+    /// A connection of template `key` of `generation` was established (TCP,
+    /// SCTP) or got a reply (UDP), or (`None`) a sync master says the
+    /// template is so: it is assured (`ip_vs_control_assure_ct`).
+    pub fn assure(&self, key: TemplateKey<A>, generation: Option<u16>) {
+        let mut shard = self.lock(shard_of(&key));
+        if let Some(t) = shard.map.get_mut(&key)
+            && generation.is_none_or(|g| g == t.generation)
+        {
+            t.assured = true;
+        }
+    }
+
     /// A connection counted on template `key` of `generation` left its
     /// table at `now`.
     pub fn release(&self, key: TemplateKey<A>, generation: u16, now: u32) {
@@ -390,10 +412,11 @@ impl<A: Addr> Templates<A> {
 
     /// Append the live templates to a listing, at most `limit` entries in all.
     pub fn list(&self, now: u32, out: &mut Vec<ConnInfo>, limit: usize) {
-        self.for_each_live(now, |k, dest, expires_in| {
+        self.for_each_live(now, |k, t, expires_in| {
             if out.len() >= limit {
                 return ControlFlow::Break(());
             }
+            let (dest, assured) = (t.dest, t.assured);
             let (proto, vip, vport) = k.svc;
             out.push(ConnInfo {
                 proto,
@@ -403,22 +426,23 @@ impl<A: Addr> Templates<A> {
                 state: State::None,
                 expires_in,
                 template: true,
+                assured,
             });
             ControlFlow::Continue(())
         });
     }
 
-    /// Call `f` with each live template (key, real server, seconds until it
-    /// may expire) until it breaks: listings of any family.
-    pub fn for_each_live(
+    /// Call `f` with each live template (key, the template, seconds until
+    /// it may expire) until it breaks: listings of any family.
+    fn for_each_live(
         &self,
         now: u32,
-        mut f: impl FnMut(&TemplateKey<A>, &TemplateDest<A>, u32) -> ControlFlow<()>,
+        mut f: impl FnMut(&TemplateKey<A>, &Template<A>, u32) -> ControlFlow<()>,
     ) {
         for i in 0..TEMPLATE_SHARDS {
             let shard = self.lock(i);
             for (k, t) in shard.map.iter().filter(|(_, t)| t.alive(now)) {
-                if f(k, &t.dest, t.expires_in(now)).is_break() {
+                if f(k, t, t.expires_in(now)).is_break() {
                     return;
                 }
             }
@@ -602,7 +626,7 @@ mod test {
         assert_eq!(c, dest(2));
         let mut seen = vec![];
         t.for_each_live(1, |k, d, expires_in| {
-            seen.push((k.client, d.id, expires_in));
+            seen.push((k.client, d.dest.id, expires_in));
             ControlFlow::Continue(())
         });
         seen.sort_by_key(|s| s.1.0);

@@ -342,6 +342,12 @@ impl<A: Addr> ConnTable<A> {
         &self.slab[idx as usize]
     }
 
+    /// Connection `idx` has assured its persistence template
+    /// ([`super::conn::TEMPLATE_ASSURED`]).
+    pub fn set_template_assured(&mut self, idx: u32) {
+        self.slab[idx as usize].template |= super::conn::TEMPLATE_ASSURED;
+    }
+
     /// Put slab entry `idx`'s key of `side` (hashed to `h`) into the index.
     fn place(&mut self, h: u64, idx: u32, side: u32) {
         let v = self.slot_value(h, idx, side);

@@ -618,6 +618,9 @@ impl Intake {
             if !templates.install(key, to, mask, now, expires, replace) {
                 return Err("template_kept_or_full");
             }
+            if c.state & wire::ipvs_state::CTPL_ASSURED != 0 {
+                templates.assure(key, None);
+            }
             self.counters
                 .templates_installed
                 .fetch_add(1, Ordering::Relaxed);

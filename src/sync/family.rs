@@ -25,7 +25,10 @@ pub(super) fn to_wire<A: Family>(e: &SyncEntry<A::Nat>) -> SyncConn<A> {
         proto: e.proto,
         flags: wire::nat_flags(e.template, e.state) | fwd_bits(e.forward) | seq_flag,
         state: if e.template {
-            0
+            match e.state {
+                crate::nat::State::Established => wire::ipvs_state::CTPL_ASSURED,
+                _ => wire::ipvs_state::CTPL_NONE,
+            }
         } else {
             wire::state_to_ipvs(e.state)
         },
