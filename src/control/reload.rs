@@ -110,7 +110,7 @@ impl Ctl {
     pub(super) fn reload_keepalived(&self) -> Result<Vec<String>, String> {
         let mut ka = self.ka.lock().unwrap_or_else(|e| e.into_inner());
         let Some(src) = ka.as_mut() else {
-            return Ok(Vec::new());
+            return Err("nothing to re-read: ringvs runs without --keepalived".into());
         };
         let mut l = keepalived::load(&src.path).map_err(|e| e.to_string())?;
         let policy = vet_scripts(&mut l, &src.flags, &src.path);
@@ -163,4 +163,16 @@ pub(super) fn watch_sighup(ctl: &Arc<Ctl>) -> Result<(), RunError> {
         })
         .map_err(|e| RunError::Invalid(format!("spawning the reload thread: {e}")))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// A director run without `--keepalived` has nothing to re-read: a
+    /// SIGHUP is answered with that, not taken as a reload.
+    #[test]
+    fn without_keepalived_a_reload_says_there_is_nothing_to_re_read() {
+        let (c, _garp) = crate::control::test_ctl(1);
+        let e = c.reload_keepalived().expect_err("nothing to re-read");
+        assert!(e.contains("without --keepalived"), "{e}");
+    }
 }

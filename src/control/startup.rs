@@ -192,8 +192,11 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     ));
     if let Some(src) = ka {
         ctl.set_ka_source(src);
-        super::reload::watch_sighup(&ctl)?;
     }
+    // Always: without `--keepalived` a SIGHUP (the usual "reload") is
+    // logged as having nothing to re-read, where its default action would
+    // kill the director and every connection with it.
+    super::reload::watch_sighup(&ctl)?;
     if let Some(ports) = dp.sync.take() {
         ctl.set_daemons(crate::sync::daemon::Daemons::new(
             Arc::clone(&shared),
