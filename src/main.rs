@@ -297,18 +297,15 @@ fn cmd_capture(
         filter,
         count,
     };
-    let mut out: Box<dyn std::io::Write> = if write == std::path::Path::new("-") {
-        Box::new(std::io::stdout().lock())
-    } else {
-        match std::fs::File::create(write) {
-            Ok(f) => Box::new(std::io::BufWriter::new(f)),
-            Err(e) => {
-                eprintln!("ringvs capture: {}: {e}", write.display());
-                return ExitCode::from(2);
-            }
+    // Created (and so emptied) only once the director has taken the capture.
+    let out = || -> Result<Box<dyn std::io::Write>, String> {
+        if write == std::path::Path::new("-") {
+            return Ok(Box::new(std::io::stdout().lock()));
         }
+        let f = std::fs::File::create(write).map_err(|e| format!("{}: {e}", write.display()))?;
+        Ok(Box::new(std::io::BufWriter::new(f)))
     };
-    match stream::capture(socket, cmd, &mut out) {
+    match stream::capture(socket, cmd, out) {
         Ok(end) => {
             eprintln!(
                 "ringvs capture: {} frames captured, {} dropped (reader too slow)",
@@ -316,7 +313,13 @@ fn cmd_capture(
             );
             ExitCode::SUCCESS
         }
-        Err(e) => {
+        // As `adm`, `stats` and `top`: 2 for no director or a refusal, and
+        // for an output that cannot be written.
+        Err(stream::Unreached::Director(e) | stream::Unreached::Output(e)) => {
+            eprintln!("ringvs capture: {e}");
+            ExitCode::from(2)
+        }
+        Err(stream::Unreached::Stream(e)) => {
             eprintln!("ringvs capture: {e}");
             ExitCode::FAILURE
         }

@@ -473,14 +473,36 @@ fn ended(p: &[u8]) -> Ended {
 }
 
 /// `ringvs capture`: write a pcap of the frames to `out`, flushing after each.
-pub fn capture(socket: &Path, cmd: Command, out: &mut dyn Write) -> Result<Ended, String> {
-    let mut r = open(socket, cmd)?;
+pub fn capture(
+    socket: &Path,
+    cmd: Command,
+    out: impl FnOnce() -> Result<Box<dyn Write>, String>,
+) -> Result<Ended, Unreached> {
+    let mut r = open(socket, cmd).map_err(Unreached::Director)?;
+    // The output is opened (`-w FILE` created, so emptied) only once the
+    // director has taken the capture.
+    let mut out = out().map_err(Unreached::Output)?;
+    capture_into(&mut r, &mut *out).map_err(Unreached::Stream)
+}
+
+/// Why [`capture`] failed: the director could not be reached or refused
+/// the capture (nothing was written), the output could not be opened, or
+/// the stream broke off.
+#[derive(Debug)]
+pub enum Unreached {
+    Director(String),
+    Output(String),
+    Stream(String),
+}
+
+/// The capture stream of `r` written to `out` as a pcap file.
+fn capture_into(r: &mut BufReader<UnixStream>, out: &mut dyn Write) -> Result<Ended, String> {
     let werr = |e: io::Error| format!("writing the capture: {e}");
     pcap::write_header(out).map_err(werr)?;
     out.flush().map_err(werr)?;
     let mut n = 0;
     loop {
-        let msg = read_msg(&mut r).map_err(|e| format!("reading from the director: {e}"))?;
+        let msg = read_msg(r).map_err(|e| format!("reading from the director: {e}"))?;
         match msg {
             Some((b'F', p)) if p.len() >= 15 => {
                 let ts = u64::from_le_bytes(p[0..8].try_into().unwrap_or_default());
@@ -516,5 +538,30 @@ pub fn trace(socket: &Path, cmd: Command, out: &mut dyn Write) -> Result<Ended, 
             Some(_) => return Err("unexpected message from the director".into()),
             None => return Ok(Ended::default()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ringvs capture -w FILE` with no director to take it: the output is
+    /// never opened, so an existing FILE is not emptied.
+    #[test]
+    fn without_a_director_the_output_is_not_opened() {
+        let opened = std::cell::Cell::new(false);
+        let cmd = Command::Capture {
+            nic: "ext".into(),
+            dir: "in".into(),
+            filter: String::new(),
+            count: 1,
+        };
+        let out = || -> Result<Box<dyn Write>, String> {
+            opened.set(true);
+            Ok(Box::new(Vec::new()))
+        };
+        let got = capture(Path::new("/nonexistent/ringvs.sock"), cmd, out);
+        assert!(matches!(got, Err(Unreached::Director(_))), "{got:?}");
+        assert!(!opened.get());
     }
 }
