@@ -304,9 +304,19 @@ fn check_options(opts: &RunOptions) -> Result<(Vec<core_affinity::CoreId>, usize
             .map(|&id| core_affinity::CoreId { id })
             .collect();
     }
+    if opts.workers == Some(0) {
+        return Err(RunError::Invalid("--workers must be at least 1".into()));
+    }
     let n = opts.workers.unwrap_or(cores.len()).max(1);
-    if opts.burst == 0 {
-        return Err(RunError::Invalid("--burst must be at least 1".into()));
+    if opts.burst == 0 || opts.burst > MAX_BURST {
+        return Err(RunError::Invalid(format!(
+            "--burst must be 1..={MAX_BURST}"
+        )));
+    }
+    if opts.ring_blocks == 0 || opts.ring_blocks > MAX_RING_BLOCKS {
+        return Err(RunError::Invalid(format!(
+            "--ring-blocks must be 1..={MAX_RING_BLOCKS} (64 KiB each)"
+        )));
     }
     if opts.steer_rss && !matches!(opts.io, IoBackend::Xdp(_)) {
         return Err(RunError::Invalid(
@@ -326,7 +336,45 @@ fn check_options(opts: &RunOptions) -> Result<(Vec<core_affinity::CoreId>, usize
             crate::nat::table::MAX_CONNS
         )));
     }
+    check_table_memory((opts.max_conns, opts.ext_net6.is_some()), n, mem_total())
+        .map_err(RunError::Invalid)?;
     Ok((cores, n))
+}
+
+/// The most frames a worker takes from a ring per pass (`--burst`).
+const MAX_BURST: usize = 4096;
+/// The most 64 KiB blocks per ring (`--ring-blocks`): 1 GiB.
+const MAX_RING_BLOCKS: u32 = 16384;
+
+/// The machine's memory (`MemTotal` of `/proc/meminfo`), in bytes, if known.
+fn mem_total() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = text.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+    let kib: u64 = kib.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// `--max-conns` `m` within the machine's memory `mem`: each of `n`
+/// workers allocates its connection tables (IPv4, and IPv6 with IPv6
+/// addresses, `v6`) at start, and an allocation past the memory aborts the
+/// process.
+fn check_table_memory((m, v6): (usize, bool), n: usize, mem: Option<u64>) -> Result<(), String> {
+    use crate::nat::table::ConnTable;
+    let per = ConnTable::<u32>::bytes_for(m)
+        + if v6 {
+            ConnTable::<std::net::Ipv6Addr>::bytes_for(m)
+        } else {
+            0
+        };
+    let need = per.saturating_mul(n as u64);
+    match mem {
+        Some(mem) if need > mem => Err(format!(
+            "--max-conns {m} needs {:.1} GiB of connection tables for {n} worker(s); this machine has {:.1} GiB",
+            need as f64 / f64::from(1u32 << 30),
+            mem as f64 / f64::from(1u32 << 30)
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// IPv6 needs an address on both NICs (a VIP's clients and its real servers
@@ -572,6 +620,25 @@ fn stop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--max-conns` past the memory is refused with what it needs, where
+    /// the tables' allocation would abort the process; the default fits.
+    #[test]
+    fn max_conns_past_the_memory_is_refused() {
+        let gib = 1u64 << 30;
+        let e = check_table_memory((1 << 30, false), 1, Some(24 * gib)).unwrap_err();
+        assert!(e.starts_with("--max-conns 1073741824 needs"), "{e}");
+        assert!(e.ends_with("this machine has 24.0 GiB"), "{e}");
+        assert!(check_table_memory((1 << 18, true), 64, Some(24 * gib)).is_ok());
+        // IPv6 tables count: 4M connections each for two workers fit one
+        // family's tables in 1 GiB, not both.
+        assert!(check_table_memory((1 << 22, false), 2, Some(gib)).is_ok());
+        assert!(check_table_memory((1 << 22, true), 2, Some(gib)).is_err());
+        assert!(
+            check_table_memory((1 << 30, true), 8, None).is_ok(),
+            "unknown"
+        );
+    }
 
     /// The clamp lets through no frame an RX slot cannot hold whole, and says
     /// what it clamped.

@@ -134,6 +134,16 @@ pub struct ConnTable<A = u32> {
     max: usize,
 }
 
+/// Index slots for `max` connections: two keys per connection at a load
+/// of at most 3/4, and always one slot empty, which ends every probe.
+fn index_slots(max: usize) -> usize {
+    (max * 8)
+        .div_ceil(3)
+        .saturating_add(1)
+        .next_power_of_two()
+        .max(8)
+}
+
 impl<A: Addr> ConnTable<A> {
     /// A table for at most `max` connections, allocated now.
     ///
@@ -155,13 +165,7 @@ impl<A: Addr> ConnTable<A> {
             max <= MAX_CONNS,
             "at most {MAX_CONNS} connections per table"
         );
-        // Two keys per connection at a load of at most 3/4, and always one slot
-        // empty, which ends every probe.
-        let slots = (max * 8)
-            .div_ceil(3)
-            .saturating_add(1)
-            .next_power_of_two()
-            .max(8);
+        let slots = index_slots(max);
         let idx_bits = usize::BITS - max.leading_zeros();
         let mut index: Vec<u32> = Vec::with_capacity(slots);
         let slab: Vec<Conn<A>> = Vec::with_capacity(max);
@@ -184,6 +188,12 @@ impl<A: Addr> ConnTable<A> {
             counts: [0; STATES],
             max,
         }
+    }
+
+    /// The bytes a table of `max` connections allocates: its index and its
+    /// slab (what `--max-conns` costs a worker, per family).
+    pub fn bytes_for(max: usize) -> u64 {
+        (index_slots(max) * size_of::<u32>()) as u64 + (max * size_of::<Conn<A>>()) as u64
     }
 
     pub fn len(&self) -> usize {
