@@ -109,11 +109,21 @@ fn log_sorry_servers(rules: &Config, run: &Config, prev: &Snapshot) {
 
 impl Ctl {
     /// Publishes the configuration as the data plane should run it: the rules
-    /// less the servers health checks hold down.
+    /// less the servers health checks hold down. A standby runs no checks
+    /// and forwards nothing: it publishes every server of the rules, so
+    /// that the connections a sync master sends for any of them are
+    /// installed (`ip_vs_proc_conn` installs one whatever its server's
+    /// state); made active, it publishes again with the checks' holds
+    /// (an `alpha` server's until its first check passes), and a held
+    /// server's connections wait for it rather than being lost.
     pub(super) fn publish(&self, st: &AdmState) {
         self.health
             .set_targets(crate::health::targets(&st.cfg), &st.cfg);
-        let down = self.health.down();
+        let down = if self.shared.ha.standby() {
+            std::collections::HashMap::new()
+        } else {
+            self.health.down()
+        };
         let cfg = self.health.reweigh(&st.cfg);
         let lost = self.health.weigh(&cfg, &down);
         let run = crate::health::effective(&cfg, &down, &lost, false);
@@ -235,6 +245,8 @@ impl Ctl {
             }
             AdmCommand::SetRole { standby } => {
                 self.set_role(standby);
+                // The health holds apply to an active director only.
+                self.publish(&st);
                 Response::ok(String::new())
             }
             AdmCommand::StartDaemon(o) => self.start_daemon(&o, &st.cfg),

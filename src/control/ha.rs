@@ -206,6 +206,32 @@ mod tests {
     /// `ip_vs_genl_new_daemon`: no daemon while an IPv4 service has an IPv6
     /// (tunnel) real server; once it is gone the refusal is another one
     /// (here: the interface), not this.
+    /// A standby publishes every server of its rules, held down by its
+    /// health checks or not (an `alpha` server is, until a first check
+    /// that a standby never runs), so that the connections a master syncs
+    /// for them are installed and survive a takeover; made active, it
+    /// publishes the holds again.
+    #[test]
+    fn a_standby_publishes_the_servers_its_checks_hold_down() {
+        let (c, _g) = ctl(1);
+        for line in [
+            "-A -t 198.18.0.110:80 -s rr --check tcp --alpha",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+            "--ha standby",
+        ] {
+            assert_eq!(adm(&c, line).code, 0, "{line}");
+        }
+        let id = {
+            let st = c.adm.lock().unwrap();
+            st.cfg.services()[0].dests[0].id
+        };
+        assert!(c.shared.config.load().dest_live(id), "standby: published");
+        assert_eq!(adm(&c, "--ha active").code, 0);
+        assert!(!c.shared.config.load().dest_live(id), "active: held (alpha)");
+        assert_eq!(adm(&c, "--ha standby").code, 0);
+        assert!(c.shared.config.load().dest_live(id));
+    }
+
     #[test]
     fn no_daemon_starts_while_a_server_is_of_the_other_family() {
         let (c, _garp) = ctl(1);
