@@ -153,12 +153,13 @@ fn live_counters_connections_and_persistence() {
     // entries are there at once, and their TIME_WAIT is waited for (bounded);
     // the counters below are read after it, with every packet counted.
     let client = format!("{}:", lab::CLIENT);
-    // Connections only (not the template, state NONE).
+    // Connections only (not the template, state NONE or ASSURED).
+    let template_line = |l: &str| l.contains(" NONE ") || l.contains(" ASSURED ");
     let theirs = |conns: &str, state: &str| {
         conns
             .lines()
             .skip(2)
-            .filter(|l| l.starts_with("TCP ") && !l.contains("NONE") && l.contains(state))
+            .filter(|l| l.starts_with("TCP ") && !template_line(l) && l.contains(state))
             .filter(|l| l.contains(&client) && l.contains(&format!("{used}:80")))
             .count()
     };
@@ -191,11 +192,12 @@ fn live_counters_connections_and_persistence() {
     let svc = row(lab::VIP.to_string().as_str());
     assert_eq!(svc, u, "{stats}");
 
-    // -c: the client's persistence template beside its connections.
+    // -c: the client's persistence template beside its connections,
+    // ASSURED by them (`ip_vs_control_assure_ct`).
     let lines: Vec<&str> = conns.lines().skip(2).collect();
     let template = format!("{}:0", lab::CLIENT);
     assert!(
-        lines.iter().any(|l| l.contains("NONE")
+        lines.iter().any(|l| l.contains(" ASSURED ")
             && l.contains(&template)
             && l.contains(&format!("{used}:80"))),
         "no persistence template: {conns}"

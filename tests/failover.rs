@@ -223,9 +223,10 @@ fn port_0_persistent_service_takes_every_port_to_one_server() {
     assert!(on80.iter().all(|b| *b == first), "{on80:?}");
     let want = format!("{first} on 8080");
     assert!(on8080.iter().all(|b| *b == want), "{on8080:?}");
-    // One template, of the service (port 0), listed as ipvsadm lists it.
+    // One template, of the service (port 0), listed as ipvsadm lists it:
+    // ASSURED, its connections were established.
     let conns = adm(&control, &["-L", "-n", "-c"]);
-    let templates: Vec<&str> = conns.lines().filter(|l| l.contains(" NONE ")).collect();
+    let templates: Vec<&str> = conns.lines().filter(|l| l.contains(" ASSURED ")).collect();
     assert_eq!(templates.len(), 1, "{conns}");
     assert!(
         templates[0].contains(&format!("{vip0} ")),
