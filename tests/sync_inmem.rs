@@ -852,3 +852,71 @@ mod v6 {
         }
     }
 }
+
+/// A connection reports only the template its client still has: after the
+/// client moved to another server (its first server was down, then came
+/// back), a report of its old connection does not bring the old template
+/// back on the standby, which after a takeover would send the client's next
+/// connection to the old server (IPVS syncs the connection's own control
+/// template, `ip_vs_sync_conn`).
+#[test]
+fn an_old_connections_report_does_not_roll_the_standbys_template_back() {
+    let rules = &[
+        "-A -t 198.18.0.110:80 -s rr -p 600",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+    ];
+    let mut a = MemDirector::new(rules);
+    a.resolve_all();
+    set(&a, true, false);
+    let mut b = MemDirector::new(rules);
+    b.resolve_all();
+    set(&b, true, true);
+    let intake = b.intake(7, &env());
+    let relay = |a: &MemDirector, b: &mut MemDirector| {
+        for m in a.synced(7).0 {
+            intake.message(&m);
+        }
+        b.poll();
+    };
+    // X: CLIENT:40000 -> RS1 under template T1.
+    let rs_x = handshake(&mut a);
+    relay(&a, &mut b);
+    // RS1 fails its check (out of the table), the client opens Y: a new
+    // template T2 to the other server.
+    let down = std::collections::HashMap::from([(
+        a.dest_id(ringvs::config::Proto::Tcp, 80, rs_x, 80),
+        false,
+    )]);
+    let held = ringvs::health::effective(&a.cfg, &down, &std::collections::HashSet::new(), false);
+    a.publish_with(|s| *s = ringvs::nat::Snapshot::build(&held, ringvs::nat::Timeouts::default()));
+    let (_, int) = a.ext(&tcp_frame(&L3::to_vip(), 40001, 80, SYN));
+    let rs_y = parse_ip(&int[0]).dst;
+    assert_ne!(rs_y, rs_x);
+    a.int(&tcp_frame(&L3::from_rs(rs_y, CLIENT), 80, 40001, SYN | ACK));
+    a.ext(&tcp_frame(&L3::to_vip(), 40001, 80, ACK));
+    relay(&a, &mut b);
+    let tpl = |b: &mut MemDirector| {
+        let t: Vec<_> = b.conns(0).into_iter().filter(|c| c.template).collect();
+        assert_eq!(t.len(), 1, "{t:?}");
+        t[0].dest.0
+    };
+    assert_eq!(tpl(&mut b), std::net::IpAddr::V4(rs_y), "T2 synced");
+    // RS1 passes its check again; X sends its FIN (CLOSE_WAIT, reported).
+    let full = a.cfg.clone();
+    a.publish_with(|s| *s = ringvs::nat::Snapshot::build(&full, ringvs::nat::Timeouts::default()));
+    a.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, FIN | ACK));
+    relay(&a, &mut b);
+    assert_eq!(
+        tpl(&mut b),
+        std::net::IpAddr::V4(rs_y),
+        "the standby still has T2"
+    );
+    // The master's own template: a new connection goes to Y's server.
+    let (_, int) = a.ext(&tcp_frame(&L3::to_vip(), 40002, 80, SYN));
+    assert_eq!(parse_ip(&int[0]).dst, rs_y, "the master keeps T2");
+    // Takeover: B sends the client's new connection to X's server.
+    set(&b, true, false);
+    let (_, int) = b.ext(&tcp_frame(&L3::to_vip(), 40003, 80, SYN));
+    assert_eq!(parse_ip(&int[0]).dst, rs_y, "the new master follows T2");
+}

@@ -227,7 +227,10 @@ mod tests {
         };
         assert!(c.shared.config.load().dest_live(id), "standby: published");
         assert_eq!(adm(&c, "--ha active").code, 0);
-        assert!(!c.shared.config.load().dest_live(id), "active: held (alpha)");
+        assert!(
+            !c.shared.config.load().dest_live(id),
+            "active: held (alpha)"
+        );
         assert_eq!(adm(&c, "--ha standby").code, 0);
         assert!(c.shared.config.load().dest_live(id));
     }

@@ -372,7 +372,7 @@ impl Core {
             out_seq: self.ftp_shift(c),
             fwmark: A::conn_service(&self.snap.cfg, c).map_or(0, |s| A::mark_of(s.id)),
         };
-        let template = if c.template != 0 {
+        let template = if c.template != 0 && self.template_is_current(c) {
             self.template_entry(c)
         } else {
             None
@@ -380,6 +380,17 @@ impl Core {
         for e in std::iter::once(entry).chain(template) {
             self.sync_send::<A>(e);
         }
+    }
+
+    /// Whether `c`'s template is still its client's (the generation `c` is
+    /// counted on): one replaced since (its server left and came back, the
+    /// client went elsewhere) is not sent, or a report of `c` would roll a
+    /// backup's template back to the old server, where IPVS syncs the
+    /// connection's actual control template (`ip_vs_sync_conn`).
+    fn template_is_current<A: Family>(&self, c: &Conn<A>) -> bool {
+        let key = A::conn_service(&self.snap.cfg, c)
+            .and_then(|svc| Some(TemplateKey::new(svc.id, c.client, svc.entry.persist?.mask)));
+        key.is_some_and(|k| A::templates(&self.shared).generation(k) == Some(c.template_gen()))
     }
 
     /// Report the persistence template of `c`, a datagram of a

@@ -362,6 +362,14 @@ impl<A: Addr> Templates<A> {
         }
     }
 
+    /// The generation of `key`'s template, if there is one.
+    pub fn generation(&self, key: TemplateKey<A>) -> Option<u16> {
+        self.lock(shard_of(&key))
+            .map
+            .get(&key)
+            .map(|t| t.generation)
+    }
+
     /// A connection counted on template `key` of `generation` left its
     /// table at `now`.
     pub fn release(&self, key: TemplateKey<A>, generation: u16, now: u32) {
