@@ -54,6 +54,13 @@ fn two_af_xdp_workers_on_two_queues_hand_off_to_the_owner() {
         err.contains("ext0 has 2 receive queue(s)") && err.contains("ethtool -L ext0 combined 3"),
         "{err}"
     );
+    // A second director whose options pass, on AF_PACKET rings (which open
+    // beside the AF_XDP sockets), is refused before a worker reads a frame:
+    // it would answer every frame a second time.
+    let out = second_director_on(&d, "twice", "packet", &["--workers", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a second director started: {err}");
+    assert!(err.contains("ext0 is used by another ringvs run"), "{err}");
     // `--steer rss` reads the NICs' RSS settings with ethtool before it trusts
     // them; veth has none, so it is refused, naming the NIC and the call.
     let out = second_director(&d, "rss", &["--workers", "2", "--steer", "rss"]);
@@ -333,6 +340,11 @@ fn stop_director(d: &NsDirector) {
 /// Start a second `--io xdp` director on the lab's NICs with `extra` options
 /// (control socket `<first's>.<tag>`), for refusals; at most 20 s.
 fn second_director(d: &NsDirector, tag: &str, extra: &[&str]) -> std::process::Output {
+    second_director_on(d, tag, "xdp", extra)
+}
+
+/// [`second_director`] with `--io IO`.
+fn second_director_on(d: &NsDirector, tag: &str, io: &str, extra: &[&str]) -> std::process::Output {
     let control = format!("{}.{tag}", d.control.display());
     let mut args = vec![
         "20",
@@ -349,7 +361,7 @@ fn second_director(d: &NsDirector, tag: &str, extra: &[&str]) -> std::process::O
         "--control",
         &control,
         "--io",
-        "xdp",
+        io,
     ];
     args.extend_from_slice(extra);
     lab::ns_command(&d.lab.ns_director(), std::path::Path::new("timeout"), &args)

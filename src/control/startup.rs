@@ -173,6 +173,11 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         open_tx(&int, RingSize::new(1))?,
     ];
     let queues = open_queues(&opts, n, &ext, &int, fanout_key)?;
+    // Held until the director stops: a second `ringvs run` on either NIC
+    // is refused (once its options passed the checks of opening the
+    // queues, and before a worker reads them) instead of answering every
+    // frame a second time.
+    let _claims = [claim_nic(&ext.name)?, claim_nic(&int.name)?];
     // Neighbor solicitations go to solicited-node multicast groups the NICs
     // drop unless opened to them (`AllMulti`), held until the director stops.
     let _allmulti = if env.ipv6() {
@@ -410,6 +415,25 @@ fn discover_nics(opts: &RunOptions) -> Result<(NicInfo, NicInfo), RunError> {
     Ok((ext, int))
 }
 
+/// Claim NIC `name` for this director: an abstract Unix socket named after
+/// it, which only one process of the network namespace can bind (NIC names
+/// are per namespace too) and the kernel frees when the process ends,
+/// however it ends. Another director on the NIC would get a fanout group of
+/// its own and see (and answer, and forward) every frame again.
+fn claim_nic(name: &str) -> Result<std::os::unix::net::UnixListener, RunError> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    let key = format!("ringvs/nic/{name}");
+    let addr = SocketAddr::from_abstract_name(key.as_bytes())
+        .map_err(|e| RunError::Invalid(format!("claiming {name}: {e}")))?;
+    UnixListener::bind_addr(&addr).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => RunError::Invalid(format!(
+            "{name} is used by another ringvs run in this network namespace"
+        )),
+        _ => RunError::Invalid(format!("claiming {name}: {e}")),
+    })
+}
+
 /// A fresh secret per start for the fanout hash (std's RandomState is seeded
 /// from the OS).
 fn fanout_key() -> u32 {
@@ -623,6 +647,18 @@ mod tests {
 
     /// `--max-conns` past the memory is refused with what it needs, where
     /// the tables' allocation would abort the process; the default fits.
+    #[test]
+    fn a_nic_is_claimed_by_one_director_at_a_time() {
+        let name = format!("rvtest{}", std::process::id());
+        let first = claim_nic(&name).expect("free");
+        let Err(RunError::Invalid(e)) = claim_nic(&name) else {
+            panic!("claimed twice");
+        };
+        assert!(e.contains("used by another ringvs run"), "{e}");
+        drop(first);
+        assert!(claim_nic(&name).is_ok(), "free again once dropped");
+    }
+
     #[test]
     fn max_conns_past_the_memory_is_refused() {
         let gib = 1u64 << 30;
