@@ -63,6 +63,27 @@ use crate::wire::{EthernetFrame, TcpPacket, UdpPacket, ethernet};
 use std::net::{IpAddr, Ipv6Addr};
 
 impl Core {
+    /// Send a client packet to DR or TUN real server `dest` at `rip`, by its
+    /// family's `forward_direct`, and count it on the server.
+    pub(super) fn direct_to<T: TxQueue>(
+        &mut self,
+        dest: crate::config::DestId,
+        rip: std::net::IpAddr,
+        fwd: Forward,
+        by_family: Option<super::family::ByFamily<'_>>,
+        tx: &mut TxPair<T>,
+    ) {
+        use super::family::ByFamily;
+        let (sent, bytes) = match by_family {
+            Some(ByFamily::V4(s)) => (self.forward_direct(fwd, rip, s, tx), s.ip_len()),
+            Some(ByFamily::V6(s)) => (self.forward_direct6(fwd, rip, s, tx), s.ip_len()),
+            None => (self.drop(Ctr::DropNoDest), 0),
+        };
+        if sent {
+            self.out.traffic.inbound(dest, bytes);
+        }
+    }
+
     /// Where a DR real server is: the NIC it is on-link on.
     #[inline]
     pub(super) fn dr_hop(&self, rip: u32) -> Option<(Nic, u32)> {

@@ -63,6 +63,7 @@ mod ops;
 pub mod shared;
 pub mod sync;
 mod tap;
+mod template;
 pub mod tx;
 pub mod worker;
 

@@ -27,17 +27,16 @@ use super::classify::Segment;
 pub(super) use super::family::{Family, Seg};
 use super::ops::real_port;
 use super::shared::Published;
+use super::template::release_template;
 use super::tx::TxPair;
 use super::worker::Core;
 use crate::Nic;
 use crate::config::{DestId, Forward};
 use crate::io::TxQueue;
 use crate::nat::conn::TEMPLATE_ASSURED;
-use crate::nat::persist::{TemplateDest, TemplateKey, Templates};
+use crate::nat::persist::{TemplateDest, TemplateKey};
 use crate::nat::table::AddError;
-use crate::nat::{
-    Conn, DestEntry, DestView, Dir, FlowKey, Snapshot, State, fold32, overload_check, state,
-};
+use crate::nat::{Conn, DestEntry, DestView, Dir, FlowKey, State, fold32, overload_check, state};
 use crate::sched::Flow;
 use crate::stats::{Ctr, MAX_DESTS};
 use crate::wire::ipv4::protocol;
@@ -297,27 +296,6 @@ impl Core {
             self.track_input_only::<A>(idx, seg.proto, seg.flags);
         }
         self.direct_to(dest, rip, fwd, by_family, tx);
-    }
-
-    /// Send a client packet to DR or TUN real server `dest` at `rip`, as
-    /// `direct.rs` does for its family, and count it on the server.
-    pub(super) fn direct_to<T: TxQueue>(
-        &mut self,
-        dest: DestId,
-        rip: std::net::IpAddr,
-        fwd: Forward,
-        by_family: Option<super::family::ByFamily<'_>>,
-        tx: &mut TxPair<T>,
-    ) {
-        use super::family::ByFamily;
-        let (sent, bytes) = match by_family {
-            Some(ByFamily::V4(s)) => (self.forward_direct(fwd, rip, s, tx), s.ip_len()),
-            Some(ByFamily::V6(s)) => (self.forward_direct6(fwd, rip, s, tx), s.ip_len()),
-            None => (self.drop(Ctr::DropNoDest), 0),
-        };
-        if sent {
-            self.out.traffic.inbound(dest, bytes);
-        }
     }
 
     /// Schedule a new connection from a client packet to a virtual service:
@@ -601,21 +579,6 @@ impl Core {
         }
     }
 
-    /// Connection `idx` assures its persistence template (its first
-    /// establishment or UDP reply; a lock of the template's shard, once or
-    /// so per connection), and keeps [`TEMPLATE_ASSURED`] to say so.
-    #[cold]
-    fn assure_template<A: Family>(&mut self, idx: u32) {
-        let c = A::table(self).get(idx);
-        if let Some(svc) = A::conn_service(&self.snap.cfg, c)
-            && let Some(p) = svc.entry.persist
-        {
-            let key = TemplateKey::new(svc.id, c.client, p.mask);
-            A::templates(&self.shared).assure(key, Some(c.template_gen()));
-        }
-        A::table_mut(self).set_template_assured(idx);
-    }
-
     /// Expire connection `idx` of the family's table now (IPVS's
     /// `ip_vs_conn_expire_now`): its real server is gone, or a SYN reuses its
     /// ports, or a synced connection to another server replaces it.
@@ -715,30 +678,5 @@ pub(super) fn fill_views(
             inactive,
             overloaded,
         });
-    }
-}
-
-/// Uncount a connection leaving at `now` on its persistence template, if it
-/// has one.
-pub(super) fn release_template<A: Family>(
-    templates: &Templates<A>,
-    cfg: &Snapshot,
-    c: &Conn<A>,
-    now: u32,
-) {
-    if c.template == 0 {
-        return;
-    }
-    // The service it was scheduled by (its real server's, `Family::conn_service`),
-    // its key under the service's current netmask: if `-M` changed, the template of
-    // the old mask is swept (it would not be found or not match generations).
-    if let Some(svc) = A::conn_service(cfg, c)
-        && let Some(p) = svc.entry.persist
-    {
-        templates.release(
-            TemplateKey::new(svc.id, c.client, p.mask),
-            c.template_gen(),
-            now,
-        );
     }
 }

@@ -20,7 +20,7 @@
 //! replies of no connection are dropped (`drop_ops_ambiguous`).
 
 use super::family::{Family, Seg};
-use super::nat::release_template;
+use super::template::release_template;
 use super::tx::TxPair;
 use super::worker::Core;
 use crate::Nic;

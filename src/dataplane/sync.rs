@@ -388,9 +388,8 @@ impl Core {
     /// backup's template back to the old server, where IPVS syncs the
     /// connection's actual control template (`ip_vs_sync_conn`).
     fn template_is_current<A: Family>(&self, c: &Conn<A>) -> bool {
-        let key = A::conn_service(&self.snap.cfg, c)
-            .and_then(|svc| Some(TemplateKey::new(svc.id, c.client, svc.entry.persist?.mask)));
-        key.is_some_and(|k| A::templates(&self.shared).generation(k) == Some(c.template_gen()))
+        super::template::template_key(&self.snap.cfg, c)
+            .is_some_and(|k| A::templates(&self.shared).generation(k) == Some(c.template_gen()))
     }
 
     /// Report the persistence template of `c`, a datagram of a
@@ -406,13 +405,9 @@ impl Core {
     /// [`Templates::sync_due`]: crate::nat::persist::Templates::sync_due
     #[cold]
     pub(super) fn sync_report_template<A: Family>(&mut self, c: &Conn<A>) {
-        let Some(svc) = A::conn_service(&self.snap.cfg, c) else {
+        let Some(key) = super::template::template_key(&self.snap.cfg, c) else {
             return;
         };
-        let Some(p) = svc.entry.persist else {
-            return;
-        };
-        let key = TemplateKey::new(svc.id, c.client, p.mask);
         let full = A::lane(&self.sync).report.is_full();
         if !self.template_due::<A>((key, c.template_gen()), full) {
             return;

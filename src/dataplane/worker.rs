@@ -577,7 +577,7 @@ impl Core {
         sp.table
             .expire_keeping(now_s, &cfg.timeouts, budget, keep, |c| {
                 gauges.adjust(c.dest(), Some(c.state.is_active()), None);
-                super::nat::release_template(templates, cfg, c, now_s);
+                super::template::release_template(templates, cfg, c, now_s);
                 super::ftp::ftp_left(&ftp, shared, c);
             })
     }
