@@ -639,13 +639,7 @@ fn cut6(frame: &[u8], step: usize, id: u32) -> Vec<Vec<u8>> {
 
 #[test]
 fn ipv6_fragments_go_through_whole() {
-    let rules = [
-        "-A -u [2001:2:0:1::110]:53 -s rr",
-        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
-    ];
-    let mut d = MemDirector::dual_stack(&rules);
-    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
-    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    let mut d = dns6();
     let body = data(3000);
     let req = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &body, false);
     let frags = cut6(&req, 1232, 0xabcd_0001);

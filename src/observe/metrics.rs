@@ -283,29 +283,29 @@ mod test {
         (String::from_utf8_lossy(&r).into_owned(), t.elapsed())
     }
 
-    #[test]
-    fn head_gets_the_headers_without_the_body() {
+    /// `req` asked of a metrics server of page `x 1`: the answer, and how
+    /// long it took.
+    fn asked(req: &[u8]) -> (String, Duration) {
         let stop = Arc::new(AtomicBool::new(false));
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         drop(l);
         let h = serve(addr, Arc::clone(&stop), || "x 1\n".to_string()).unwrap();
-        let (r, _) = ask(addr, b"HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
+        let got = ask(addr, req);
         stop.store(true, Ordering::Relaxed);
         h.join().unwrap();
+        got
+    }
+
+    #[test]
+    fn head_gets_the_headers_without_the_body() {
+        let (r, _) = asked(b"HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
         assert!(r.ends_with("\r\n\r\n"), "HEAD answered with a body: {r:?}");
     }
 
     #[test]
     fn a_request_whose_lines_end_in_a_bare_lf_is_answered() {
-        let stop = Arc::new(AtomicBool::new(false));
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        drop(l);
-        let h = serve(addr, Arc::clone(&stop), || "x 1\n".to_string()).unwrap();
-        let (r, t) = ask(addr, b"GET /metrics HTTP/1.0\n\n");
-        stop.store(true, Ordering::Relaxed);
-        h.join().unwrap();
+        let (r, t) = asked(b"GET /metrics HTTP/1.0\n\n");
         assert!(r.starts_with("HTTP/1.0 200 OK"), "after {t:?}: {r:?}");
     }
 }
