@@ -75,28 +75,9 @@ pub(super) fn advertisement(
     (tlla.unwrap_or(src), claim)
 }
 
-/// The solicited-node multicast address of `target` (RFC 4291 §2.7.1):
-/// ff02::1:ff00:0/104 and the target's low 24 bits.
-pub fn solicited_node(target: Ipv6Addr) -> Ipv6Addr {
-    let o = target.octets();
-    Ipv6Addr::new(
-        0xff02,
-        0,
-        0,
-        0,
-        0,
-        1,
-        0xff00 | u16::from(o[13]),
-        u16::from_be_bytes([o[14], o[15]]),
-    )
-}
-
-/// The Ethernet address of an IPv6 multicast group (RFC 2464 §7): 33:33 and
-/// the group's low 32 bits.
-pub fn multicast_mac(group: Ipv6Addr) -> Mac {
-    let o = group.octets();
-    Mac([0x33, 0x33, o[12], o[13], o[14], o[15]])
-}
+// The solicited-node group of an address and a group's Ethernet address
+// are `wire::ipv6`'s (RFC 4291 §2.7.1, RFC 2464 §7).
+pub use crate::wire::ipv6::{multicast_mac, solicited_node};
 
 /// Where a solicitation for `target` goes (IPv6 destination, Ethernet
 /// destination): to `to` and the target itself when re-probing a known MAC,
@@ -113,7 +94,7 @@ pub fn solicitation_dest(target: Ipv6Addr, to: Option<Mac>) -> (Ipv6Addr, Mac) {
 
 /// The address unsolicited advertisements go to (RFC 4861 §7.2.6): all
 /// nodes, ff02::1.
-pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+pub use crate::wire::ipv6::ALL_NODES;
 
 /// IPv6's own cases; the rules shared with IPv4 are tested for both families
 /// in `table.rs`.
