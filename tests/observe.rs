@@ -444,6 +444,55 @@ fn sum(page: &str, name: &str) -> f64 {
         .sum()
 }
 
+/// `--metrics` on a port already in use fails the start before any worker
+/// runs: a clear error, exit 1, no "started" line, and no control socket
+/// left behind (it used to print the start line and leave a dead socket).
+#[test]
+fn a_metrics_port_in_use_fails_the_start_and_leaves_no_socket() {
+    if !lab::lab_available_with(&["ss"]) {
+        return;
+    }
+    let tag = Lab::unique_tag();
+    let mut lab = Lab::build(&tag).expect("build lab");
+    let ns = lab.ns_director();
+    lab.spawn_in(
+        &ns,
+        Path::new(EXE),
+        &[
+            "serve-http",
+            "--listen",
+            "127.0.0.1:9189",
+            "--body",
+            "x",
+            "--max-secs",
+            "60",
+        ],
+    )
+    .expect("start the port's holder");
+    let held = lab::wait_for(DONE, || lab::listens_on(&ns, 9189).ok()?.then_some(()));
+    assert!(held.is_some(), "nothing listens on 127.0.0.1:9189");
+    let control = PathBuf::from(format!("/run/ringvs-metrics-busy-{tag}.sock"));
+    let out = Process::new("ip")
+        .args(["netns", "exec", &ns, "timeout", "30", EXE, "run"])
+        .args(["--ext", lab.ext_if(), "--ext-addr", lab::EXT_ADDR_CIDR])
+        .args(["--int", lab.int_if(), "--int-addr", lab::INT_ADDR_CIDR])
+        .args(["--workers", "1", "--metrics", "127.0.0.1:9189", "--control"])
+        .arg(&control)
+        .output()
+        .expect("run the director");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let left = control.exists();
+    let _ = std::fs::remove_file(&control);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--metrics 127.0.0.1:9189: "), "{err}");
+    assert!(!err.contains("worker(s)"), "said it started: {err}");
+    assert!(
+        !left,
+        "the control socket was left at {}",
+        control.display()
+    );
+}
+
 #[test]
 fn metrics_match_the_traffic_sent() {
     // --metrics 127.0.0.1:PORT: the lab brings loopback up in every namespace.

@@ -626,12 +626,12 @@ pub(super) fn start_sampler(ctl: &Arc<Ctl>) -> Result<(), RunError> {
 /// Serve Prometheus metrics over HTTP at `addr` (`--metrics ADDR`); storing
 /// `true` in the flag returned stops it.
 pub(super) fn serve_metrics(
-    addr: std::net::SocketAddr,
+    (addr, listener): (std::net::SocketAddr, std::net::TcpListener),
     ctl: &Arc<Ctl>,
 ) -> Result<Arc<AtomicBool>, RunError> {
     let c = Arc::clone(ctl);
     let stop = Arc::new(AtomicBool::new(false));
-    crate::observe::metrics::serve(addr, Arc::clone(&stop), move || c.metrics())
+    crate::observe::metrics::serve(listener, Arc::clone(&stop), move || c.metrics())
         .map_err(|e| RunError::Invalid(format!("--metrics {addr}: {e}")))?;
     Ok(stop)
 }

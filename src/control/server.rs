@@ -81,7 +81,33 @@ pub(super) fn start(listener: UnixListener, ctl: &Arc<Ctl>) -> Result<(), RunErr
     Ok(())
 }
 
-pub(super) fn bind_control(path: &std::path::Path) -> Result<UnixListener, RunError> {
+/// The control socket's file, removed when this is dropped: when the
+/// director stops, and when its start fails after the bind (a port in use
+/// for `--metrics`, a thread that cannot start), so that no dead socket is
+/// left behind for `ringvs adm` to time out on. Only the file bound: not
+/// one another director put at the path since.
+pub(super) struct SocketFile {
+    path: std::path::PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+impl SocketFile {
+    fn id(path: &std::path::Path) -> Option<(u64, u64)> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let m = std::fs::symlink_metadata(path).ok()?;
+        m.file_type().is_socket().then(|| (m.dev(), m.ino()))
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if self.id.is_some() && Self::id(&self.path) == self.id {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+pub(super) fn bind_control(path: &std::path::Path) -> Result<(UnixListener, SocketFile), RunError> {
     let err = |e| RunError::Socket {
         path: path.display().to_string(),
         err: e,
@@ -112,7 +138,11 @@ pub(super) fn bind_control(path: &std::path::Path) -> Result<UnixListener, RunEr
     let l = UnixListener::bind(&tmp).map_err(err)?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)?;
-    Ok(l)
+    let file = SocketFile {
+        path: path.to_path_buf(),
+        id: SocketFile::id(path),
+    };
+    Ok((l, file))
 }
 
 fn accept_loop(listener: UnixListener, ctl: Arc<Ctl>) {

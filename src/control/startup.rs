@@ -19,7 +19,7 @@ use crate::io::{RxQueue, TxQueue};
 use crate::nat::{Snapshot, Timeouts};
 use crate::neigh::{Prefix, Prefix6};
 use crossbeam_channel::bounded;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -219,7 +219,15 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         ctl.publish(&st);
     }
 
-    let listener = server::bind_control(&opts.control)?;
+    // Bound before anything runs: a port in use fails the start here.
+    let metrics = match opts.metrics {
+        Some(a) => Some((
+            a,
+            TcpListener::bind(a).map_err(|e| RunError::Invalid(format!("--metrics {a}: {e}")))?,
+        )),
+        None => None,
+    };
+    let (listener, socket_file) = server::bind_control(&opts.control)?;
     let busy = opts.busy_poll;
     // Keep the XDP programs attached for as long as the workers run.
     let (threads, xdp) = match queues {
@@ -257,7 +265,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     say_started(&opts, n, &ext, &int);
 
     let term = on_signals()?;
-    let metrics_stop = start_services(&opts, listener, &ctl)?;
+    let metrics_stop = start_services(listener, metrics, &ctl)?;
     // Last, once nothing can fail: a failed start leaves no thread behind,
     // and drops a notify FIFO it made (`Fifo`'s drop removes it). Events
     // until now wait in the queue.
@@ -275,7 +283,13 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     let failed = resolver.run(&ctl, &term, &threads);
     // The sync daemons' sockets and threads go before the control socket.
     ctl.stop_daemons();
-    stop(&opts, &shared, metrics_stop, (threads, xdp, notify), failed)
+    stop(
+        &shared,
+        metrics_stop,
+        (threads, xdp, notify),
+        socket_file,
+        failed,
+    )
 }
 
 /// The notifier thread (`crate::health::run_notifier`): notify scripts and
@@ -590,15 +604,15 @@ fn on_signals() -> Result<Arc<AtomicBool>, RunError> {
 /// The control threads: the socket server, Prometheus metrics (if asked for;
 /// its stop flag is returned) and the rate sampler.
 fn start_services(
-    opts: &RunOptions,
     listener: std::os::unix::net::UnixListener,
+    metrics: Option<(std::net::SocketAddr, TcpListener)>,
     ctl: &Arc<Ctl>,
 ) -> Result<Option<Arc<AtomicBool>>, RunError> {
     let mut metrics_stop: Option<Arc<AtomicBool>> = None;
     server::start(listener, ctl)?;
     // Prometheus metrics (--metrics ADDR).
-    if let Some(addr) = opts.metrics {
-        metrics_stop = Some(report::serve_metrics(addr, ctl)?);
+    if let Some(m) = metrics {
+        metrics_stop = Some(report::serve_metrics(m, ctl)?);
     }
     report::start_sampler(ctl)?;
     Ok(metrics_stop)
@@ -607,10 +621,10 @@ fn start_services(
 /// Stop the workers and the metrics server, remove the control socket, and
 /// say why the director stopped.
 fn stop(
-    opts: &RunOptions,
     shared: &Shared,
     metrics_stop: Option<Arc<AtomicBool>>,
     (threads, xdp, notify): (Vec<JoinHandle<()>>, Vec<XdpProgram>, JoinHandle<()>),
+    socket_file: server::SocketFile,
     failed: Option<usize>,
 ) -> Result<(), RunError> {
     shared.stop.store(true, Ordering::Relaxed);
@@ -626,12 +640,7 @@ fn stop(
     // takes the socket's disappearance to mean that the director let go of
     // everything.
     drop(xdp);
-    // Only our socket: never a file someone put at the path since.
-    let ours = std::fs::symlink_metadata(&opts.control)
-        .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()));
-    if ours {
-        let _ = std::fs::remove_file(&opts.control);
-    }
+    drop(socket_file);
     if let Some(k) = failed {
         return Err(RunError::Invalid(format!(
             "worker {k} stopped unexpectedly; the director stopped with it"

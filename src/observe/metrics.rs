@@ -7,7 +7,7 @@
 //! request and read the answer: a slow or silent client never holds up another.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -19,13 +19,14 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 const ACCEPT_POLL: Duration = Duration::from_millis(50);
 const HEAD_MAX: usize = 8192;
 
-/// Bind `addr` and serve `render()` to every scrape until `stop` is set.
+/// Serve `render()` to every scrape on `listener` until `stop` is set. The
+/// caller binds it (`TcpListener::bind`), so that a port in use fails the
+/// director's start before anything runs.
 pub fn serve(
-    addr: SocketAddr,
+    listener: TcpListener,
     stop: Arc<AtomicBool>,
     render: impl Fn() -> String + Send + Sync + 'static,
 ) -> io::Result<std::thread::JoinHandle<()>> {
-    let listener = TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let render = Arc::new(render);
     let active = Arc::new(AtomicUsize::new(0));
@@ -175,6 +176,7 @@ impl Text {
 #[cfg(test)]
 mod test {
     use super::*;
+    use std::net::SocketAddr;
 
     #[test]
     fn exposition_format() {
@@ -194,8 +196,7 @@ mod test {
         let stop = Arc::new(AtomicBool::new(false));
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        drop(l);
-        let h = serve(addr, Arc::clone(&stop), || "x 1\n".to_string()).unwrap();
+        let h = serve(l, Arc::clone(&stop), || "x 1\n".to_string()).unwrap();
         let mut s = TcpStream::connect(addr).unwrap();
         s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
         let mut r = String::new();
@@ -223,8 +224,7 @@ mod test {
         let stop = Arc::new(AtomicBool::new(false));
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        drop(l);
-        let h = serve(addr, Arc::clone(&stop), || "x 1\n".to_string()).unwrap();
+        let h = serve(l, Arc::clone(&stop), || "x 1\n".to_string()).unwrap();
         let silent = TcpStream::connect(addr).unwrap();
         let mut drip = TcpStream::connect(addr).unwrap();
         let t = Instant::now();
@@ -289,8 +289,7 @@ mod test {
         let stop = Arc::new(AtomicBool::new(false));
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        drop(l);
-        let h = serve(addr, Arc::clone(&stop), || "x 1\n".to_string()).unwrap();
+        let h = serve(l, Arc::clone(&stop), || "x 1\n".to_string()).unwrap();
         let got = ask(addr, req);
         stop.store(true, Ordering::Relaxed);
         h.join().unwrap();
