@@ -463,11 +463,12 @@ fn a_syn_on_an_established_control_connection_keeps_its_shift() {
 
 #[test]
 fn two_clients_behind_one_address_keep_their_data_connections_apart() {
-    // Two real servers: rr gives the second control connection RS2.
+    // Two real servers: rr gives the second control connection RS2 (added
+    // first: the kernel's list, newest first, meets RS1 first).
     let rules = [
         RULES[0],
-        RULES[1],
         "-a -t 198.18.0.110:21 -r 198.19.0.3:21 -m",
+        RULES[1],
     ];
     let env = Env {
         ftp: FtpPorts::new(&[21]).expect("ports"),

@@ -103,8 +103,8 @@ fn a_plain_mark_schedules_each_connection_and_uses_the_servers_port() {
     // where it has one, else to the client's (`ip_vs_schedule`).
     let mut d = lab(&[
         "-A -f 7 -s rr --mark-dest tcp:198.18.0.0/24:80 --mark-dest udp:198.18.0.110:53",
-        "-a -f 7 -r 198.19.0.2:8080 -m",
         "-a -f 7 -r 198.19.0.3 -m",
+        "-a -f 7 -r 198.19.0.2:8080 -m",
     ]);
     let a = syn_to(&mut d, CLIENT, 5000, VIP, 80).expect("forwarded");
     let b = syn_to(&mut d, CLIENT, 5001, VIP, 80).expect("forwarded");

@@ -15,12 +15,13 @@ use smoltcp::wire::{Ipv4Packet as SIp, UdpPacket as SUdp};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-/// UDP VIP:53, rr over RS1 and RS2 on port 5353, with the options `opts`.
+/// UDP VIP:53, rr over RS1 and RS2 on port 5353 (RS2 added first: the
+/// kernel's list, newest first, meets RS1 first), with the options `opts`.
 fn dns(opts: &str) -> Vec<String> {
     vec![
         format!("-A -u 198.18.0.110:53 -s rr {opts}"),
-        "-a -u 198.18.0.110:53 -r 198.19.0.2:5353 -m".into(),
         "-a -u 198.18.0.110:53 -r 198.19.0.3:5353 -m".into(),
+        "-a -u 198.18.0.110:53 -r 198.19.0.2:5353 -m".into(),
     ]
 }
 
@@ -259,8 +260,8 @@ fn tcp_services_ignore_it_as_ipvs_does() {
 fn a_dr_server_gets_each_datagram_unchanged() {
     let mut d = lab(&[
         "-A -u 198.18.0.110:53 -s rr -o".into(),
-        "-a -u 198.18.0.110:53 -r 198.19.0.2 -g".into(),
         "-a -u 198.18.0.110:53 -r 198.19.0.3 -g".into(),
+        "-a -u 198.18.0.110:53 -r 198.19.0.2 -g".into(),
     ]);
     let macs: Vec<[u8; 6]> = (0..2)
         .map(|_| {
@@ -347,8 +348,8 @@ fn every_fragment_of_a_reply_is_translated() {
 fn ipv6_services_schedule_one_datagram_at_a_time_too() {
     let mut d = MemDirector::dual_stack(&[
         "-A -u [2001:2:0:1::110]:53 -s rr -o",
-        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:5353 -m",
         "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::3]:5353 -m",
+        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:5353 -m",
     ]);
     d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
     d.resolve6(Nic::Int, RS1_6, RS1_MAC);

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 const RR_8080: &[&str] = &[
     "-A -t 198.18.0.110:80 -s rr",
-    "-a -t 198.18.0.110:80 -r 198.19.0.2:8080 -m",
     "-a -t 198.18.0.110:80 -r 198.19.0.3:8080 -m",
+    "-a -t 198.18.0.110:80 -r 198.19.0.2:8080 -m",
 ];
 
 const UDP_53: &[&str] = &[
@@ -901,8 +901,8 @@ fn unsolicited_arp_reply_is_not_learned_but_a_solicited_one_is() {
 fn frames_wait_for_arp_then_go_out() {
     let mut lab = MemDirector::new(&[
         "-A -t 198.18.0.110:80 -s rr",
-        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
         "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
     ]);
     lab.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
     let syn = tcp_seg(&L3::to_vip(), 40000, 80, SYN, 1, 0, &[]);
@@ -1932,8 +1932,8 @@ fn udp_expires_after_300_s() {
 
 const SEED_RULES: &[&str] = &[
     "-A -t 198.18.0.110:80 -s rr",
-    "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
     "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+    "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
 ];
 
 #[test]
@@ -2375,8 +2375,8 @@ fn scheduler_inputs_sum_the_gauges_of_every_worker() {
     let mut lab = MemDirector::with_workers(2, &[]);
     lab.reconfigure(&[
         "-A -t 198.18.0.110:80 -s rr",
-        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
         "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
     ]);
     lab.resolve_all();
     // Worker 0: an established connection to RS1.
@@ -2426,8 +2426,8 @@ fn scheduler_inputs_sum_the_gauges_of_every_worker() {
 fn wlc_weighs_a_half_open_connection_as_active() {
     let mut lab = lab_with(&[
         "-A -t 198.18.0.110:80 -s wlc",
-        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
         "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
     ]);
     let reset = |lab: &mut MemDirector, rs, port| {
         let (e, _) = lab.int(&tcp_frame(&L3::from_rs(rs, CLIENT), 80, port, RST));
@@ -2500,8 +2500,8 @@ fn upper_threshold_sends_new_connections_elsewhere() {
 
 const PERSIST: &[&str] = &[
     "-A -t 198.18.0.110:80 -s rr -p 300",
-    "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
     "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+    "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
 ];
 
 fn templates(lab: &mut MemDirector) -> Vec<ConnInfo> {
@@ -2947,8 +2947,8 @@ fn expire_quiescent_template_reschedules_clients_of_weight_0_servers() {
 
 const PORT0: &[&str] = &[
     "-A -t 198.18.0.110:0 -s rr -p 60",
-    "-a -t 198.18.0.110:0 -r 198.19.0.2 -m",
     "-a -t 198.18.0.110:0 -r 198.19.0.3:8080 -m",
+    "-a -t 198.18.0.110:0 -r 198.19.0.2 -m",
 ];
 
 /// A client SYN to `VIP:dport`: the frame the real server got.
@@ -3031,8 +3031,8 @@ fn port_0_service_takes_every_port_and_keeps_it() {
 
 const RR_80: &[&str] = &[
     "-A -t 198.18.0.110:80 -s rr",
-    "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
     "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+    "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
 ];
 
 // Scheduler state across publishes (issue 11): what the workers pick after a

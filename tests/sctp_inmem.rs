@@ -34,8 +34,8 @@ const INIT_VALUE: [u8; 16] = [
 
 const SERVICE: &[&str] = &[
     "-A --sctp-service 198.18.0.110:5000 -s rr",
-    "-a --sctp-service 198.18.0.110:5000 -r 198.19.0.2:5001 -m",
     "-a --sctp-service 198.18.0.110:5000 -r 198.19.0.3:5001 -m",
+    "-a --sctp-service 198.18.0.110:5000 -r 198.19.0.2:5001 -m",
 ];
 
 fn lab(rules: &[&str]) -> MemDirector {

@@ -30,8 +30,8 @@ fn lab(service: &str) -> MemDirector {
     let add = format!("-A -u 198.18.0.110:5060 {service}");
     let rules = [
         add.as_str(),
-        "-a -u 198.18.0.110:5060 -r 198.19.0.2:5060 -m",
         "-a -u 198.18.0.110:5060 -r 198.19.0.3:5060 -m",
+        "-a -u 198.18.0.110:5060 -r 198.19.0.2:5060 -m",
     ];
     let mut d = MemDirector::new(&rules);
     d.resolve_all();
@@ -324,8 +324,8 @@ fn a_synced_sip_template_brings_its_call_to_the_masters_server() {
     };
     let rules = [
         "-A -u 198.18.0.110:5060 -s rr -p 60 -o --pe sip",
-        "-a -u 198.18.0.110:5060 -r 198.19.0.2:5060 -m",
         "-a -u 198.18.0.110:5060 -r 198.19.0.3:5060 -m",
+        "-a -u 198.18.0.110:5060 -r 198.19.0.2:5060 -m",
         "-A -u 198.18.0.110:5061 -s rr -p 60 -o",
         "-a -u 198.18.0.110:5061 -r 198.19.0.3:5061 -m",
     ];
@@ -433,8 +433,8 @@ fn an_ipv6_sip_template_reaches_the_backup() {
     use inmem::frames6;
     let rules = [
         "-A -u [2001:2:0:1::110]:5060 -s rr -p 60 -M 64 -o --pe sip",
-        "-a -u [2001:2:0:1::110]:5060 -r [2001:2:0:2::2]:5060 -m",
         "-a -u [2001:2:0:1::110]:5060 -r [2001:2:0:2::3]:5060 -m",
+        "-a -u [2001:2:0:1::110]:5060 -r [2001:2:0:2::2]:5060 -m",
     ];
     let director = |master: bool| {
         let mut d = MemDirector::with_env(1, &rules, env6(), 1024);

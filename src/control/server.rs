@@ -216,7 +216,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ringvs-ctl-test-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join("ctl.sock");
-        let listener = bind_control(&path).unwrap();
+        let (listener, _file) = bind_control(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let c2 = Arc::clone(&c);
@@ -270,8 +270,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ringvs-{name}-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join("ctl.sock");
-        let listener = bind_control(&path).unwrap();
-        std::thread::spawn(move || accept_loop(listener, c));
+        let (listener, file) = bind_control(&path).unwrap();
+        // The file lives as long as the server (its drop removes it).
+        std::thread::spawn(move || {
+            let _file = file;
+            accept_loop(listener, c)
+        });
         (dir, path)
     }
 
@@ -355,7 +359,19 @@ mod tests {
         // A live one is not.
         let e = bind_control(&stale).map(|_| ()).unwrap_err().to_string();
         assert!(e.contains("another director"), "{e}");
+        // The socket goes with the director (or its failed start)...
         drop(l);
+        assert!(!stale.exists(), "the control socket was left behind");
+        // ...but never another's put at the path since.
+        let (l, file) = bind_control(&stale).unwrap();
+        std::fs::remove_file(&stale).unwrap();
+        let other = UnixListener::bind(&stale).unwrap();
+        drop((l, file));
+        assert!(
+            UnixStream::connect(&stale).is_ok(),
+            "another's socket was removed"
+        );
+        drop(other);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -933,10 +933,11 @@ mod test {
         #[test]
         fn rr_position_survives_publishes_and_follows_ip_vs_rr_del_dest() {
             let mut cfg = Config::new();
+            // .2, .3, .4 added: the kernel's list is .4 .3 .2.
             service(&mut cfg, 80, Scheduler::Rr, &[1, 1, 1]);
             let f = Flow::default();
             let s1 = Snapshot::build(&cfg, Timeouts::default());
-            assert_eq!(pick(&s1, 80, &f), Some(rip(2)));
+            assert_eq!(pick(&s1, 80, &f), Some(rip(4)));
             // Another service added: rr resumes after its last choice.
             unrelated(&mut cfg, 443);
             let s2 = next(&cfg, &s1);
@@ -944,40 +945,42 @@ mod test {
             // A weight edit keeps the list, and the position.
             cfg.edit_dest(&key(80), rip(2), 80, 5).expect("edit");
             let s3 = next(&cfg, &s2);
-            assert_eq!(pick(&s3, 80, &f), Some(rip(4)));
             assert_eq!(pick(&s3, 80, &f), Some(rip(2)));
-            // The last chosen (.2) removed: the cursor moves back to the
+            assert_eq!(pick(&s3, 80, &f), Some(rip(4)));
+            // The last chosen (.4) removed: the cursor moves back to the
             // entry before it (the head), so the next is the first of the rest.
-            cfg.del_dest(&key(80), rip(2), 80).expect("del");
+            cfg.del_dest(&key(80), rip(4), 80).expect("del");
             let s4 = next(&cfg, &s3);
             assert_eq!(pick(&s4, 80, &f), Some(rip(3)));
-            // The last chosen (.3) removed again: back to the head.
+            // The last chosen (.3) removed again: back to the head, where .9
+            // is added.
             cfg.del_dest(&key(80), rip(3), 80).expect("del");
             cfg.add_dest(&key(80), rip(9), 80, 1).expect("add");
             let s5 = next(&cfg, &s4);
-            assert_eq!(pick(&s5, 80, &f), Some(rip(4)));
-            // A server added at the tail comes next after the cursor.
+            assert_eq!(pick(&s5, 80, &f), Some(rip(9)));
+            // A server added at the head comes after the rest of the walk.
             cfg.add_dest(&key(80), rip(8), 80, 1).expect("add");
             let s6 = next(&cfg, &s5);
-            assert_eq!(pick(&s6, 80, &f), Some(rip(9)));
+            assert_eq!(pick(&s6, 80, &f), Some(rip(2)));
             assert_eq!(pick(&s6, 80, &f), Some(rip(8)));
-            assert_eq!(pick(&s6, 80, &f), Some(rip(4)));
+            assert_eq!(pick(&s6, 80, &f), Some(rip(9)));
         }
 
         #[test]
         fn rr_cursor_removed_moves_to_the_previous_server() {
             let mut cfg = Config::new();
+            // The kernel's list: .5 .4 .3 .2.
             service(&mut cfg, 80, Scheduler::Rr, &[1, 1, 1, 1]);
             let f = Flow::default();
             let s1 = Snapshot::build(&cfg, Timeouts::default());
-            assert_eq!(pick(&s1, 80, &f), Some(rip(2)));
-            assert_eq!(pick(&s1, 80, &f), Some(rip(3)));
-            // .3 (the cursor) removed: the cursor is .2, the next is .4.
-            cfg.del_dest(&key(80), rip(3), 80).expect("del");
+            assert_eq!(pick(&s1, 80, &f), Some(rip(5)));
+            assert_eq!(pick(&s1, 80, &f), Some(rip(4)));
+            // .4 (the cursor) removed: the cursor is .5, the next is .3.
+            cfg.del_dest(&key(80), rip(4), 80).expect("del");
             let s2 = next(&cfg, &s1);
-            assert_eq!(pick(&s2, 80, &f), Some(rip(4)));
-            assert_eq!(pick(&s2, 80, &f), Some(rip(5)));
+            assert_eq!(pick(&s2, 80, &f), Some(rip(3)));
             assert_eq!(pick(&s2, 80, &f), Some(rip(2)));
+            assert_eq!(pick(&s2, 80, &f), Some(rip(5)));
         }
 
         #[test]
@@ -1166,7 +1169,7 @@ mod test {
             service(&mut cfg, 80, Scheduler::Rr, &[1, 1, 1]);
             let f = Flow::default();
             let s1 = Snapshot::build(&cfg, Timeouts::default());
-            assert_eq!(pick(&s1, 80, &f), Some(rip(2)));
+            assert_eq!(pick(&s1, 80, &f), Some(rip(4)));
             // `-E` with the same scheduler (persistence on): kept.
             cfg.edit_service(&key(80), Scheduler::Rr, Some(300))
                 .expect("edit");
@@ -1176,11 +1179,11 @@ mod test {
             cfg.edit_service(&key(80), Scheduler::Wrr, Some(300))
                 .expect("edit");
             let s3 = next(&cfg, &s2);
-            assert_eq!(pick(&s3, 80, &f), Some(rip(2)));
+            assert_eq!(pick(&s3, 80, &f), Some(rip(4)));
             cfg.edit_service(&key(80), Scheduler::Rr, Some(300))
                 .expect("edit");
             let s4 = next(&cfg, &s3);
-            assert_eq!(pick(&s4, 80, &f), Some(rip(2)));
+            assert_eq!(pick(&s4, 80, &f), Some(rip(4)));
             // lblc's cache does not pass to lblcr.
             cfg.edit_service(&key(80), Scheduler::Lblc, None)
                 .expect("edit");

@@ -132,7 +132,8 @@ pub struct Maglev(Box<[u32]>);
 impl Maglev {
     /// Maglev's population: every server has a permutation of the slots (an
     /// offset and a skip, both hashed from its address and port); in rounds,
-    /// each server in list order claims its next free preferred slot, as many
+    /// each server in the kernel's list order (newest first, as
+    /// `ip_vs_mh_populate` walks it) claims its next free preferred slot, as many
     /// times per round as its scaled weight, until every slot is taken.
     ///
     /// Weights are IPVS's (`ip_vs_mh.c`: `ip_vs_mh_permutate`,
@@ -174,7 +175,7 @@ impl Maglev {
             .collect();
         let mut filled = 0;
         'fill: loop {
-            for (i, s) in setup.iter_mut().enumerate() {
+            for (i, s) in setup.iter_mut().enumerate().rev() {
                 for _ in 0..s.turns {
                     while table[s.next] != NONE {
                         s.next = (s.next + s.skip) % m;

@@ -3,7 +3,9 @@
 //! looks at every server's counters once per new connection.
 //!
 //! As in the kernel, unavailable servers (weight 0 or overloaded) are never
-//! chosen, a tie goes to the first server in list order, and loads are
+//! chosen, a tie goes to the first server in the kernel's list order (the
+//! newest: each walk here goes from the last server added to the first,
+//! `super::kernel_index`), and loads are
 //! compared by cross-multiplication (`a/wa < b/wb` as `a*wb < b*wa`), here in
 //! 128 bits so no weight or counter can overflow it.
 
@@ -35,6 +37,7 @@ impl Least {
             Least::Lc => dests
                 .iter()
                 .enumerate()
+                .rev()
                 .filter(|(_, d)| available(*d))
                 .fold(None, |best: Option<(usize, u64)>, (i, d)| {
                     let h = overhead(d);
@@ -48,7 +51,7 @@ impl Least {
             Least::Sed => least_weighted(dests, sed_overhead),
             Least::Nq => dests
                 .iter()
-                .position(|d| available(d) && d.active() == 0)
+                .rposition(|d| available(d) && d.active() == 0)
                 .or_else(|| least_weighted(dests, sed_overhead)),
             Least::Fo => highest_weight(dests, |_| true),
             Least::Ovf => highest_weight(dests, |d| d.active() <= d.weight()),
@@ -72,7 +75,7 @@ fn heavier(la: u64, wa: u32, lb: u64, wb: u32) -> bool {
 /// `wlc`, and the choice `lblc`/`lblcr` make for a new or moved destination.
 pub fn least_weighted<C: Candidate>(dests: &[C], load: impl Fn(&C) -> u64) -> Option<usize> {
     let mut best: Option<(usize, u64, u32)> = None;
-    for (i, d) in dests.iter().enumerate() {
+    for (i, d) in dests.iter().enumerate().rev() {
         if !available(d) {
             continue;
         }
@@ -89,7 +92,7 @@ pub fn least_weighted<C: Candidate>(dests: &[C], load: impl Fn(&C) -> u64) -> Op
 /// the first on ties.
 fn highest_weight<C: Candidate>(dests: &[C], ok: impl Fn(&C) -> bool) -> Option<usize> {
     let mut best: Option<(usize, u32)> = None;
-    for (i, d) in dests.iter().enumerate() {
+    for (i, d) in dests.iter().enumerate().rev() {
         if available(d) && ok(d) && best.is_none_or(|(_, bw)| d.weight() > bw) {
             best = Some((i, d.weight()));
         }
@@ -137,7 +140,7 @@ pub fn twos_pick<C: Candidate>(rng: &AtomicU64, dests: &[C]) -> Option<usize> {
     let (r1, r2) = random_pair(rng);
     let (mut r1, mut r2) = (r1 % total, r2 % total);
     let (mut c1, mut c2) = (None, None);
-    for (i, d) in dests.iter().enumerate() {
+    for (i, d) in dests.iter().enumerate().rev() {
         if !available(d) {
             continue;
         }
@@ -180,13 +183,14 @@ mod test {
 
     #[test]
     fn lc_least_overhead_first_on_ties_weights_ignored() {
-        // Overheads 256, 300, 256: the first 256 wins the tie.
+        // Overheads 256, 300, 256: the newest 256 wins the tie (the first
+        // in the kernel's list).
         let d = [
             D::w(1).conns(1, 0),
             D::w(1).conns(0, 300),
             D::w(1).conns(0, 256),
         ];
-        assert_eq!(pick(Least::Lc, &d), Some(0));
+        assert_eq!(pick(Least::Lc, &d), Some(2));
         // An active connection costs 256 inactive ones.
         let d = [D::w(1).conns(1, 0), D::w(1).conns(0, 255)];
         assert_eq!(pick(Least::Lc, &d), Some(1));
@@ -205,12 +209,12 @@ mod test {
         // 256/1 against 512/3: the second.
         let d = [D::w(1).conns(1, 0), D::w(3).conns(2, 0)];
         assert_eq!(pick(Least::Wlc, &d), Some(1));
-        // 256/1 against 512/2: a tie, the first.
+        // 256/1 against 512/2: a tie, the newest.
         let d = [D::w(1).conns(1, 0), D::w(2).conns(2, 0)];
-        assert_eq!(pick(Least::Wlc, &d), Some(0));
-        // Everyone idle: the first available.
-        let d = [D::w(0), D::w(1).over(), D::w(1), D::w(5)];
-        assert_eq!(pick(Least::Wlc, &d), Some(2));
+        assert_eq!(pick(Least::Wlc, &d), Some(1));
+        // Everyone idle: the newest available.
+        let d = [D::w(0), D::w(1).over(), D::w(1), D::w(5), D::w(0)];
+        assert_eq!(pick(Least::Wlc, &d), Some(3));
         // Inactive connections count (1/256 of an active one).
         let d = [D::w(1).conns(0, 10), D::w(1).conns(0, 9)];
         assert_eq!(pick(Least::Wlc, &d), Some(1));
@@ -224,9 +228,9 @@ mod test {
         // (2+1)/2 = 1.5 against (0+1)/1 = 1: the first (lighter) one.
         let d = [D::w(1), D::w(2).conns(2, 0)];
         assert_eq!(pick(Least::Sed, &d), Some(0));
-        // (1+1)/2 against (0+1)/1: a tie, the first.
+        // (1+1)/2 against (0+1)/1: a tie, the newest.
         let d = [D::w(2).conns(1, 0), D::w(1)];
-        assert_eq!(pick(Least::Sed, &d), Some(0));
+        assert_eq!(pick(Least::Sed, &d), Some(1));
         // Inactive connections do not count.
         let d = [D::w(1).conns(0, 1000), D::w(1).conns(1, 0)];
         assert_eq!(pick(Least::Sed, &d), Some(0));
@@ -239,9 +243,9 @@ mod test {
         let d = [D::w(10).conns(1, 0), D::w(1)];
         assert_eq!(pick(Least::Sed, &d), Some(0));
         assert_eq!(pick(Least::Nq, &d), Some(1));
-        // Several idle: the first of them, whatever the weights.
-        let d = [D::w(1).conns(1, 0), D::w(1), D::w(9)];
-        assert_eq!(pick(Least::Nq, &d), Some(1));
+        // Several idle: the newest of them, whatever the weights.
+        let d = [D::w(1).conns(1, 0), D::w(9), D::w(1), D::w(2).conns(1, 0)];
+        assert_eq!(pick(Least::Nq, &d), Some(2));
         // Idle but unavailable does not count; all busy: sed.
         let d = [
             D::w(0),
@@ -255,8 +259,9 @@ mod test {
 
     #[test]
     fn fo_highest_weight_available() {
-        let d = [D::w(3), D::w(5).conns(100, 0), D::w(5)];
-        assert_eq!(pick(Least::Fo, &d), Some(1));
+        // A tie of the highest weights: the newest, whatever its load.
+        let d = [D::w(3), D::w(5), D::w(5).conns(100, 0)];
+        assert_eq!(pick(Least::Fo, &d), Some(2));
         let d = [D::w(3), D::w(5).over(), D::w(5)];
         assert_eq!(pick(Least::Fo, &d), Some(2));
         let d = [D::w(3), D::w(5).over(), D::w(5).over()];
@@ -271,9 +276,9 @@ mod test {
         assert_eq!(pick(Least::Ovf, &d), Some(1));
         let d = [D::w(2), D::w(3).conns(4, 0)];
         assert_eq!(pick(Least::Ovf, &d), Some(0));
-        // Equal weights: the first; inactive connections do not count.
-        let d = [D::w(3).conns(0, 50), D::w(3)];
-        assert_eq!(pick(Least::Ovf, &d), Some(0));
+        // Equal weights: the newest; inactive connections do not count.
+        let d = [D::w(3), D::w(3).conns(0, 50)];
+        assert_eq!(pick(Least::Ovf, &d), Some(1));
         let d = [
             D::w(2).conns(3, 0),
             D::w(3).conns(4, 0),

@@ -347,65 +347,86 @@ mod test {
         }
     }
 
+    /// Servers in the kernel's list order, as the tests below read them:
+    /// `newest_first(&[1, 1, 2])` adds the weight-2 server first, so the
+    /// kernel's list (newest first, `__ip_vs_update_dest`) is 1, 1, 2, and
+    /// `k(&d, i)` is the index of its `i`th entry.
+    fn newest_first(weights: &[u32]) -> Vec<D> {
+        let rev: Vec<u32> = weights.iter().rev().copied().collect();
+        servers(&rev)
+    }
+
+    fn k(d: &[D], i: usize) -> usize {
+        super::super::kernel_index(i, d.len())
+    }
+
+    fn at(d: &mut [D], i: usize) -> &mut D {
+        let n = k(d, i);
+        &mut d[n]
+    }
+
     const A: u32 = 0x0808_0808;
     const B: u32 = 0x0101_0101;
 
     #[test]
     fn lblc_sticks_and_new_destinations_go_to_the_least_loaded() {
-        let mut d = servers(&[1, 1, 1]);
+        let mut d = newest_first(&[1, 1, 1]);
         let s = Lblc::default();
-        assert_eq!(s.pick(&to(A, 0), &d), Some(0));
+        assert_eq!(s.pick(&to(A, 0), &d), Some(k(&d, 0)));
         // Server 0 busier (but not over its weight): A stays, B goes elsewhere.
-        d[0].act = 1;
-        d[1].inact = 3;
-        assert_eq!(s.pick(&to(A, 1), &d), Some(0));
-        assert_eq!(s.pick(&to(B, 1), &d), Some(2));
-        assert_eq!(s.pick(&to(B, 2), &d), Some(2));
+        at(&mut d, 0).act = 1;
+        at(&mut d, 1).inact = 3;
+        assert_eq!(s.pick(&to(A, 1), &d), Some(k(&d, 0)));
+        assert_eq!(s.pick(&to(B, 1), &d), Some(k(&d, 2)));
+        assert_eq!(s.pick(&to(B, 2), &d), Some(k(&d, 2)));
         assert_eq!(s.len(), 2);
         // Weights count (wlc): 1 of 4 weighs less than 1 of 1.
-        let mut d = servers(&[1, 4]);
-        d[0].act = 1;
-        d[1].act = 1;
-        assert_eq!(Lblc::default().pick(&to(A, 0), &d), Some(1));
-        assert_eq!(Lblc::default().pick(&to(A, 0), &servers(&[0, 0])), None);
+        let mut d = newest_first(&[1, 4]);
+        at(&mut d, 0).act = 1;
+        at(&mut d, 1).act = 1;
+        assert_eq!(Lblc::default().pick(&to(A, 0), &d), Some(k(&d, 1)));
+        assert_eq!(
+            Lblc::default().pick(&to(A, 0), &newest_first(&[0, 0])),
+            None
+        );
     }
 
     #[test]
     fn lblc_moves_when_overloaded() {
-        let mut d = servers(&[1, 1, 2]);
+        let mut d = newest_first(&[1, 1, 2]);
         let s = Lblc::default();
-        assert_eq!(s.pick(&to(A, 0), &d), Some(0));
+        assert_eq!(s.pick(&to(A, 0), &d), Some(k(&d, 0)));
         // Over its weight, but nobody is under half of theirs: stays.
-        d[0].act = 5;
-        d[1].act = 1;
-        d[2].act = 1;
-        assert_eq!(s.pick(&to(A, 1), &d), Some(0));
+        at(&mut d, 0).act = 5;
+        at(&mut d, 1).act = 1;
+        at(&mut d, 2).act = 1;
+        assert_eq!(s.pick(&to(A, 1), &d), Some(k(&d, 0)));
         // Server 2 under half its weight: A moves (to the wlc choice) and stays.
-        d[2].act = 0;
-        assert_eq!(s.pick(&to(A, 2), &d), Some(2));
-        d[0].act = 0;
-        assert_eq!(s.pick(&to(A, 3), &d), Some(2));
+        at(&mut d, 2).act = 0;
+        assert_eq!(s.pick(&to(A, 2), &d), Some(k(&d, 2)));
+        at(&mut d, 0).act = 0;
+        assert_eq!(s.pick(&to(A, 3), &d), Some(k(&d, 2)));
         // Quiesced or over its threshold: moves too.
-        d[2].w = 0;
-        assert_eq!(s.pick(&to(A, 4), &d), Some(0));
-        d[0].over = true;
-        assert_eq!(s.pick(&to(A, 5), &d), Some(1));
+        at(&mut d, 2).w = 0;
+        assert_eq!(s.pick(&to(A, 4), &d), Some(k(&d, 0)));
+        at(&mut d, 0).over = true;
+        assert_eq!(s.pick(&to(A, 5), &d), Some(k(&d, 1)));
     }
 
     #[test]
     fn lblc_entries_expire() {
-        let mut d = servers(&[1, 1]);
+        let mut d = newest_first(&[1, 1]);
         let s = Lblc::default();
-        assert_eq!(s.pick(&to(A, 100), &d), Some(0));
-        d[0].inact = 1;
+        assert_eq!(s.pick(&to(A, 100), &d), Some(k(&d, 0)));
+        at(&mut d, 0).inact = 1;
         // Each use refreshes it.
-        assert_eq!(s.pick(&to(A, 100 + EXPIRATION_S - 1), &d), Some(0));
+        assert_eq!(s.pick(&to(A, 100 + EXPIRATION_S - 1), &d), Some(k(&d, 0)));
         let t = 100 + 2 * EXPIRATION_S - 2;
-        assert_eq!(s.pick(&to(A, t), &d), Some(0));
+        assert_eq!(s.pick(&to(A, t), &d), Some(k(&d, 0)));
         // Unused for the expiration time: forgotten, scheduled afresh.
-        assert_eq!(s.pick(&to(A, t + EXPIRATION_S), &d), Some(1));
+        assert_eq!(s.pick(&to(A, t + EXPIRATION_S), &d), Some(k(&d, 1)));
         // A worker whose clock lags a second does not see it as ancient.
-        assert_eq!(s.pick(&to(A, t + EXPIRATION_S - 1), &d), Some(1));
+        assert_eq!(s.pick(&to(A, t + EXPIRATION_S - 1), &d), Some(k(&d, 1)));
     }
 
     #[test]
@@ -443,40 +464,44 @@ mod test {
 
     #[test]
     fn lblcr_set_grows_under_overload_and_shrinks_after_expiration() {
-        let mut d = servers(&[1, 1, 2]);
+        let mut d = newest_first(&[1, 1, 2]);
         let s = Lblcr::default();
-        assert_eq!(s.pick(&to(A, 0), &d), Some(0));
-        assert_eq!(s.set_of(A), [0]);
+        assert_eq!(s.pick(&to(A, 0), &d), Some(k(&d, 0)));
+        assert_eq!(s.set_of(A), [k(&d, 0)]);
         // Sticks while not overloaded.
-        d[0].act = 1;
-        assert_eq!(s.pick(&to(A, 1), &d), Some(0));
+        at(&mut d, 0).act = 1;
+        assert_eq!(s.pick(&to(A, 1), &d), Some(k(&d, 0)));
         // A new destination: the least loaded (idle 1 and 2 tie: the first).
-        assert_eq!(s.pick(&to(B, 1), &d), Some(1));
+        assert_eq!(s.pick(&to(B, 1), &d), Some(k(&d, 1)));
         // Over its weight while server 2 is under half of its own: a server is
         // added to A's set (wlc picks 1: 0/1 ties 0/2, the first).
-        d[0].act = 3;
-        assert_eq!(s.pick(&to(A, 10), &d), Some(1));
-        assert_eq!(s.set_of(A), [1, 0]);
+        at(&mut d, 0).act = 3;
+        assert_eq!(s.pick(&to(A, 10), &d), Some(k(&d, 1)));
+        assert_eq!(s.set_of(A), [k(&d, 1), k(&d, 0)]);
         // The least loaded member of the set serves it now.
-        d[1].act = 1;
-        d[0].act = 0;
-        d[0].inact = 1;
-        assert_eq!(s.pick(&to(A, 11), &d), Some(0));
-        d[0].inact = 0;
-        d[0].act = 1;
-        assert_eq!(s.pick(&to(A, 12), &d), Some(1), "tie: newest member first");
+        at(&mut d, 1).act = 1;
+        at(&mut d, 0).act = 0;
+        at(&mut d, 0).inact = 1;
+        assert_eq!(s.pick(&to(A, 11), &d), Some(k(&d, 0)));
+        at(&mut d, 0).inact = 0;
+        at(&mut d, 0).act = 1;
+        assert_eq!(
+            s.pick(&to(A, 12), &d),
+            Some(k(&d, 1)),
+            "tie: newest member first"
+        );
         // Unchanged for the expiration time: the most loaded member is dropped.
-        d[0].act = 3;
-        d[1].act = 0;
+        at(&mut d, 0).act = 3;
+        at(&mut d, 1).act = 0;
         s.pick(&to(A, 10 + EXPIRATION_S - 5), &d);
-        assert_eq!(s.set_of(A), [1, 0]);
-        assert_eq!(s.pick(&to(A, 11 + EXPIRATION_S), &d), Some(1));
-        assert_eq!(s.set_of(A), [1]);
+        assert_eq!(s.set_of(A), [k(&d, 1), k(&d, 0)]);
+        assert_eq!(s.pick(&to(A, 11 + EXPIRATION_S), &d), Some(k(&d, 1)));
+        assert_eq!(s.set_of(A), [k(&d, 1)]);
         // Every member unavailable: a new one joins.
-        d[1].over = true;
-        d[0].act = 0;
-        assert_eq!(s.pick(&to(A, 12 + EXPIRATION_S), &d), Some(0));
-        assert_eq!(s.set_of(A), [0, 1]);
+        at(&mut d, 1).over = true;
+        at(&mut d, 0).act = 0;
+        assert_eq!(s.pick(&to(A, 12 + EXPIRATION_S), &d), Some(k(&d, 0)));
+        assert_eq!(s.set_of(A), [k(&d, 0), k(&d, 1)]);
         for x in &mut d {
             x.w = 0;
         }
@@ -485,12 +510,12 @@ mod test {
 
     #[test]
     fn lblcr_entries_expire() {
-        let mut d = servers(&[1, 1]);
+        let mut d = newest_first(&[1, 1]);
         let s = Lblcr::default();
-        assert_eq!(s.pick(&to(A, 0), &d), Some(0));
-        d[0].inact = 1;
-        assert_eq!(s.pick(&to(A, EXPIRATION_S - 1), &d), Some(0));
-        assert_eq!(s.pick(&to(A, 2 * EXPIRATION_S - 1), &d), Some(1));
-        assert_eq!(s.set_of(A), [1]);
+        assert_eq!(s.pick(&to(A, 0), &d), Some(k(&d, 0)));
+        at(&mut d, 0).inact = 1;
+        assert_eq!(s.pick(&to(A, EXPIRATION_S - 1), &d), Some(k(&d, 0)));
+        assert_eq!(s.pick(&to(A, 2 * EXPIRATION_S - 1), &d), Some(k(&d, 1)));
+        assert_eq!(s.set_of(A), [k(&d, 1)]);
     }
 }

@@ -22,6 +22,10 @@
 //! workers, exactly as the kernel shares it under `svc->sched_lock`
 //! (`ip_vs_lblc.c` `ip_vs_lblc_schedule`).
 //!
+//! Every scheduler meets the servers in the kernel's list order, newest first
+//! ([`kernel_index`]): where the order decides (round robin's start, ties),
+//! the choice is the kernel's.
+//!
 //! Round robin is one atomic increment, so the choice alternates across all
 //! workers exactly as kernel IPVS's global `rr` does (`ip_vs_rr.c`
 //! `ip_vs_rr_schedule`, one cursor per service). Weighted round robin walks a
@@ -441,11 +445,26 @@ fn rr_carry<A: Candidate, B: Candidate>(next: usize, before: &[A], dests: &[B]) 
     if next == 0 || n == 0 {
         return 0;
     }
+    // Positions in the kernel's list ([`kernel_index`]), not indices.
     let cursor = (next - 1) % n;
     (0..=cursor)
         .rev()
-        .find_map(|k| dests.iter().position(|d| same_dest(&before[k], d)))
-        .map_or(0, |i| i + 1)
+        .find_map(|k| {
+            let old = &before[kernel_index(k, n)];
+            dests.iter().position(|d| same_dest(old, d))
+        })
+        .map_or(0, |i| kernel_index(i, dests.len()) + 1)
+}
+
+/// The index in a service's server list (in the order the servers were
+/// added) of position `p` of the kernel's list, and the other way round:
+/// `__ip_vs_update_dest` (`ip_vs_ctl.c`) adds each server at the head of
+/// `svc->destinations`, so the kernel's schedulers meet the newest server
+/// first. The seed's `rr` walk-through shows it: server2 then server3
+/// added, and the first `curl` answered by server3.
+#[inline]
+pub(crate) fn kernel_index(p: usize, n: usize) -> usize {
+    n - 1 - p
 }
 
 /// Round robin over available servers; the position is global (one counter
@@ -458,11 +477,12 @@ fn rr_pick<C: Candidate>(next: &AtomicUsize, dests: &[C]) -> Option<usize> {
         return None;
     }
     let start = next.fetch_add(1, Ordering::Relaxed);
-    let skipped = (0..n).find(|&k| available(&dests[(start + k) % n]))?;
+    let at = |k: usize| kernel_index((start + k) % n, n);
+    let skipped = (0..n).find(|&k| available(&dests[at(k)]))?;
     if skipped > 0 {
         next.fetch_add(skipped, Ordering::Relaxed);
     }
-    Some((start + skipped) % n)
+    Some(at(skipped))
 }
 
 /// The next available server of the precomputed `wrr` cycle. Unavailable
@@ -575,7 +595,9 @@ fn wrr_added_one_by_one(weights: &[u32], passes: &[u32]) -> usize {
     wrr_units(weights).map_or(0, |units| wrr_pass_at(1, units, passes))
 }
 
-/// One full cycle of IPVS's weighted round robin over `weights`.
+/// One full cycle of IPVS's weighted round robin over `weights` (in the
+/// order the servers were added; the walk goes the kernel's way, newest
+/// first: [`kernel_index`]).
 ///
 /// IPVS keeps a current weight `cw` that starts at the maximum weight and drops by
 /// the weights' gcd each time the walk wraps; a server is chosen when its weight is
@@ -612,8 +634,9 @@ fn wrr_cycle(weights: &[u32]) -> (Box<[u32]>, Box<[u32]>) {
             cw = if cw <= 1 { mw } else { cw - 1 };
             passes.push(seq.len() as u32);
         }
-        if w[i] >= cw {
-            seq.push(i as u32);
+        let d = kernel_index(i, n);
+        if w[d] >= cw {
+            seq.push(d as u32);
         }
     }
     (seq.into_boxed_slice(), passes.into_boxed_slice())
@@ -719,7 +742,8 @@ mod test {
         let got: Vec<_> = (0..6)
             .filter_map(|_| s.pick(&Flow::default(), &d))
             .collect();
-        assert_eq!(got, [0, 1, 0, 1, 0, 1]);
+        // The newest first, as the kernel's list (the seed: server3 first).
+        assert_eq!(got, [1, 0, 1, 0, 1, 0]);
         let d = [W(1), W(0), W(1)];
         let got: Vec<_> = (0..4)
             .filter_map(|_| s.pick(&Flow::default(), &d))
@@ -732,10 +756,11 @@ mod test {
 
     #[test]
     fn wrr_matches_ipvs_interleaving() {
-        // Weights 4, 3, 2: IPVS's walk gives A A B A B C A B C.
-        assert_eq!(&*wrr_sequence(&[4, 3, 2]), &[0, 0, 1, 0, 1, 2, 0, 1, 2]);
-        // gcd is taken out: 2,2 behaves like 1,1.
-        assert_eq!(&*wrr_sequence(&[2, 2]), &[0, 1]);
+        // Weights 4, 3, 2 added as A, B, C: the kernel's list is C B A, and
+        // its walk gives A B A C B A C B A.
+        assert_eq!(&*wrr_sequence(&[4, 3, 2]), &[0, 1, 0, 2, 1, 0, 2, 1, 0]);
+        // gcd is taken out: 2,2 behaves like 1,1 (the newest first).
+        assert_eq!(&*wrr_sequence(&[2, 2]), &[1, 0]);
         assert_eq!(&*wrr_sequence(&[0, 5]), &[1]);
         assert!(wrr_sequence(&[0, 0]).is_empty());
     }
@@ -761,23 +786,23 @@ mod test {
         let d = servers(&[4, 3, 2]);
         let s = Arc::new(SchedState::new(Scheduler::Wrr, f, &d));
         let got: Vec<_> = picks(&s, &d, 4).into_iter().flatten().collect();
-        assert_eq!(got, [0, 0, 1, 0], "cw 2 after the fourth");
+        assert_eq!(got, [0, 1, 0, 2], "cw 2 after the fourth");
         let e = servers(&[4, 3, 1]);
         let s = SchedState::carry(&s, &d, Scheduler::Wrr, f, &e);
         let got: Vec<_> = picks(&s, &e, 8).into_iter().flatten().collect();
-        assert_eq!(got, [0, 1, 0, 1, 2, 0, 0, 1]);
+        assert_eq!(got, [1, 0, 2, 1, 0, 0, 1, 0]);
         // The gcd changes: cw 3 (the pass of the last pick) snapped to a gcd
         // of 2 is (3 / 2) * 2 + 1 = 3: 4 and 6 at or above it, then all at
         // 1, then the new top, 5 (6 - (2 - 1)).
         let g = servers(&[4, 6, 2]);
         let s = SchedState::carry(&s, &e, Scheduler::Wrr, f, &g);
         let got: Vec<_> = picks(&s, &g, 6).into_iter().flatten().collect();
-        assert_eq!(got, [0, 1, 0, 1, 2, 1]);
+        assert_eq!(got, [1, 0, 2, 1, 0, 1]);
         // Above the new maximum: from the top.
         let h = servers(&[1, 1, 1]);
         let s = SchedState::carry(&s, &g, Scheduler::Wrr, f, &h);
         let got: Vec<_> = picks(&s, &h, 3).into_iter().flatten().collect();
-        assert_eq!(got, [0, 1, 2]);
+        assert_eq!(got, [2, 1, 0]);
     }
 
     /// `ipvsadm -A -s wrr`, then `-a` of weight 1, then of weight 3: the
@@ -794,20 +819,20 @@ mod test {
         let s = Arc::new(SchedState::new(Scheduler::Wrr, f, &none));
         let s = SchedState::carry(&s, &none, Scheduler::Wrr, f, &a);
         let s = SchedState::carry(&s, &a, Scheduler::Wrr, f, &ab);
-        let kernel = [0, 1, 1, 1, 0, 1, 1, 1, 0, 1];
+        let kernel = [1, 0, 1, 1, 1, 0, 1, 1, 1, 0];
         assert_eq!(picks(&s, &ab, 10), kernel.map(Some));
         let s = SchedState::added(Scheduler::Wrr, f, &ab);
-        assert_eq!(picks(&s, &ab, 6), [0, 1, 1, 1, 0, 1].map(Some));
+        assert_eq!(picks(&s, &ab, 6), [1, 0, 1, 1, 1, 0].map(Some));
         let s = SchedState::new(Scheduler::Wrr, f, &ab);
-        assert_eq!(picks(&s, &ab, 6), [1, 1, 0, 1, 1, 1].map(Some));
+        assert_eq!(picks(&s, &ab, 6), [1, 1, 1, 0, 1, 1].map(Some));
         // A first server of weight 0 leaves `cw` 0 (its `mw`), and the next
         // sets it to 1 all the same; so do weights with a gcd over 1.
         let zab = servers(&[0, 1, 3]);
         let s = SchedState::added(Scheduler::Wrr, f, &zab);
-        assert_eq!(picks(&s, &zab, 6), [1, 2, 2, 2, 1, 2].map(Some));
+        assert_eq!(picks(&s, &zab, 6), [2, 1, 2, 2, 2, 1].map(Some));
         let even = servers(&[4, 2]);
         let s = SchedState::added(Scheduler::Wrr, f, &even);
-        assert_eq!(picks(&s, &even, 5), [0, 1, 0, 0, 1].map(Some));
+        assert_eq!(picks(&s, &even, 5), [1, 0, 0, 1, 0].map(Some));
     }
 
     /// Two changes with no pick between them: the second carries the `cw`
@@ -820,10 +845,10 @@ mod test {
         let f = SchedFlags::default();
         let (d, e) = (servers(&[4, 3, 2]), servers(&[4, 3, 1]));
         let s = Arc::new(SchedState::new(Scheduler::Wrr, f, &d));
-        assert_eq!(picks(&s, &d, 4), [0, 0, 1, 0].map(Some));
+        assert_eq!(picks(&s, &d, 4), [0, 1, 0, 2].map(Some));
         let s = SchedState::carry(&s, &d, Scheduler::Wrr, f, &e);
         let s = SchedState::carry(&s, &e, Scheduler::Wrr, f, &d);
-        assert_eq!(picks(&s, &d, 8), [0, 1, 2, 0, 1, 2, 0, 0].map(Some));
+        assert_eq!(picks(&s, &d, 8), [2, 1, 0, 2, 1, 0, 0, 1].map(Some));
     }
 
     /// No server available (all overloaded): the kernel's walk runs down
@@ -835,23 +860,23 @@ mod test {
         let f = SchedFlags::default();
         let mut d = servers(&[3, 2]);
         let s = SchedState::new(Scheduler::Wrr, f, &d);
+        assert_eq!(picks(&s, &d, 2), [0, 1].map(Some));
+        d.iter_mut().for_each(|x| x.over = true);
+        assert_eq!(picks(&s, &d, 1), [None]);
+        d.iter_mut().for_each(|x| x.over = false);
+        assert_eq!(picks(&s, &d, 5), [0, 1, 0, 1, 0].map(Some));
+        // Now in the last pass (B at 1): it stays there, A then the top.
+        assert_eq!(picks(&s, &d, 4), [0, 1, 0, 1].map(Some));
+        d.iter_mut().for_each(|x| x.over = true);
+        assert_eq!(picks(&s, &d, 1), [None]);
+        d.iter_mut().for_each(|x| x.over = false);
         assert_eq!(picks(&s, &d, 2), [0, 0].map(Some));
-        d.iter_mut().for_each(|x| x.over = true);
-        assert_eq!(picks(&s, &d, 1), [None]);
-        d.iter_mut().for_each(|x| x.over = false);
-        assert_eq!(picks(&s, &d, 5), [0, 0, 1, 0, 1].map(Some));
-        // Now in the last pass (A at 1): it stays there, B then the top.
-        assert_eq!(picks(&s, &d, 4), [0, 0, 1, 0].map(Some));
-        d.iter_mut().for_each(|x| x.over = true);
-        assert_eq!(picks(&s, &d, 1), [None]);
-        d.iter_mut().for_each(|x| x.over = false);
-        assert_eq!(picks(&s, &d, 2), [1, 0].map(Some));
     }
 
     /// A server added and removed every 3 picks: the walk is not restarted
     /// at the heaviest server each time (which gave it all 9000 picks), so
-    /// the shares are the kernel's (a model of `ip_vs_wrr.c`: 3004, 2998,
-    /// 2998, 0).
+    /// the shares are the kernel's (a model of `ip_vs_wrr.c`, the added
+    /// server at the head of its list: 1504, 2998, 2998, 1500).
     #[test]
     fn a_flapping_server_does_not_starve_the_light_ones() {
         let f = SchedFlags::default();
@@ -868,7 +893,7 @@ mod test {
             }
             s = SchedState::carry(&s, now, Scheduler::Wrr, f, then);
         }
-        assert_eq!(n, [3004, 2998, 2998, 0]);
+        assert_eq!(n, [1504, 2998, 2998, 1500]);
     }
 
     #[test]
@@ -889,7 +914,7 @@ mod test {
         d[1].over = true;
         let s = SchedState::new(Scheduler::Rr, SchedFlags::default(), &d);
         let got = picks(&s, &d, 6);
-        assert_eq!(got, [0, 2, 0, 2, 0, 2].map(Some));
+        assert_eq!(got, [2, 0, 2, 0, 2, 0].map(Some));
         d[0].over = true;
         d[2].w = 0;
         assert_eq!(picks(&s, &d, 2), [None, None]);
@@ -897,18 +922,18 @@ mod test {
 
     #[test]
     fn wrr_skips_unavailable_like_the_kernel_walk() {
-        // 4,3,2 is A A B A B C A B C; with B overloaded the kernel's walk
-        // gives A A A C A C.
+        // 4,3,2 added as A, B, C is A B A C B A C B A (the kernel's list is
+        // C B A); with B overloaded the kernel's walk gives A A C A C A.
         let mut d = servers(&[4, 3, 2]);
         let s = SchedState::new(Scheduler::Wrr, SchedFlags::default(), &d);
         assert_eq!(
             picks(&s, &d, 9).into_iter().flatten().collect::<Vec<_>>(),
-            [0, 0, 1, 0, 1, 2, 0, 1, 2]
+            [0, 1, 0, 2, 1, 0, 2, 1, 0]
         );
         d[1].over = true;
         assert_eq!(
             picks(&s, &d, 12).into_iter().flatten().collect::<Vec<_>>(),
-            [0, 0, 0, 2, 0, 2, 0, 0, 0, 2, 0, 2]
+            [0, 0, 2, 0, 2, 0, 0, 0, 2, 0, 2, 0]
         );
         // Quiesced at pick time (before the snapshot is rebuilt): skipped too.
         d[1].over = false;
@@ -955,6 +980,7 @@ mod test {
             unreachable!()
         };
         assert_eq!(c.len(), 2000);
-        assert!((0..2000).all(|v| c.set_of(v) == [0]));
+        // Every server idle: the tie goes to the newest (the kernel's first).
+        assert!((0..2000).all(|v| c.set_of(v) == [3]));
     }
 }

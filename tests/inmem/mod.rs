@@ -75,11 +75,13 @@ pub const RS1_6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 2);
 pub const RS2_6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 3);
 pub const NOT_OURS6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x99);
 
-/// The standard rules over IPv6: rr over the two IPv6 real servers on port 80.
+/// The standard rules over IPv6: rr over the two IPv6 real servers on port
+/// 80, RS2 added first so that the kernel's list (newest first) and so
+/// `rr` meet RS1 first, as [`STANDARD`].
 pub const STANDARD6: &[&str] = &[
     "-A -t [2001:2:0:1::110]:80 -s rr",
-    "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:80 -m",
     "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::3]:80 -m",
+    "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:80 -m",
 ];
 
 pub const SYN: u8 = 0x02;
@@ -156,11 +158,15 @@ enum Mem {
     Shared(Arc<MemUmem>),
 }
 
-/// The standard rules: rr over the two real servers on port 80.
+/// The standard rules: rr over the two real servers on port 80. RS2 is
+/// added first: the kernel's list has the newest server first
+/// (`__ip_vs_update_dest`, `ip_vs_ctl.c`), so `rr` meets RS1 first, then
+/// RS2 (the seed's walk-through: server2 then server3 added, server3
+/// answers first).
 pub const STANDARD: &[&str] = &[
     "-A -t 198.18.0.110:80 -s rr",
-    "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
     "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+    "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
 ];
 
 impl MemDirector {
