@@ -510,3 +510,57 @@ fn a_template_expires_when_its_server_is_held_down_and_a_mark_takes_its_port() {
         "the -t template outlives its connection"
     );
 }
+
+/// A persistent mark (or port-0) service whose servers were added with a
+/// port keeps the client's port (443 here, the server's is 80), and so does
+/// the connection its sync entry names: a backup with the same rules finds
+/// the server by its address (`ip_vs_find_dest` looks again without the
+/// port) and, after a takeover, forwards the connection's next packet to
+/// port 443. It used to drop the entry as `unknown_dest`.
+#[test]
+fn a_persistent_marks_connection_to_another_port_syncs_to_the_backup() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mark = [
+        "-A -f 9 -s rr -p 300 --mark-dest tcp:198.18.0.110:80,443",
+        "-a -f 9 -r 198.19.0.3:80 -m",
+        "-a -f 9 -r 198.19.0.2:80 -m",
+    ];
+    let port0 = [
+        "-A -t 198.18.0.110:0 -s rr -p 300",
+        "-a -t 198.18.0.110:0 -r 198.19.0.3:80 -m",
+        "-a -t 198.18.0.110:0 -r 198.19.0.2:80 -m",
+    ];
+    for rules in [mark, port0] {
+        let mut master = MemDirector::new(&rules);
+        master.resolve_all();
+        master.shared.ha.set_master(true);
+        master.shared.bump();
+        let l3 = L3::to_vip();
+        let (_, int) = master.ext(&tcp_frame(&l3, 5000, 443, SYN));
+        let p = parse_ip(&int[0]);
+        assert_eq!((p.dst, p.dport), (RS1, 443), "{rules:?}");
+        let synack = tcp_frame(&L3::from_rs(RS1, CLIENT), 443, 5000, SYN | ACK);
+        assert_eq!(master.int(&synack).0.len(), 1);
+        assert_eq!(master.ext(&tcp_frame(&l3, 5000, 443, ACK)).1.len(), 1);
+        let (datagrams, _) = master.synced(3);
+
+        let mut backup = MemDirector::new(&rules);
+        backup.resolve_all();
+        backup.shared.ha.set_standby(true);
+        backup.shared.bump();
+        let intake = backup.intake(3, &env());
+        for d in &datagrams {
+            intake.message(d);
+        }
+        let c = &intake.counters;
+        assert_eq!(c.templates_installed.load(Relaxed), 1, "{rules:?}");
+        assert_eq!(c.conns_queued.load(Relaxed), 1, "{:?}", c.drops());
+        backup.shared.ha.set_standby(false);
+        backup.shared.bump();
+        backup.poll();
+        let (_, int) = backup.ext(&tcp_frame(&l3, 5000, 443, ACK));
+        assert_eq!(int.len(), 1, "the established connection's ACK");
+        let p = parse_ip(&int[0]);
+        assert_eq!((p.dst, p.dport), (RS1, 443), "{rules:?}");
+    }
+}

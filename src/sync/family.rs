@@ -168,6 +168,11 @@ pub(super) struct Target<A> {
 
 /// Whether a real server at `addr:port` is the one an entry names: the
 /// address, and the port unless the server's is 0 (it takes the VIP's).
+/// A persistent service on port 0 or a mark keeps the client's port
+/// whatever the server's (`ip_vs_sched_persist`, `ip_vs_core.c`), and its
+/// templates carry port 0 from a kernel master: there the address alone
+/// names the server (`resolve`'s second look, as `ip_vs_find_dest`,
+/// `ip_vs_ctl.c`, looks again without the port).
 fn serves<A: PartialEq>(addr: A, port: u16, daddr: A, dport: u16) -> bool {
     addr == daddr && (port == dport || port == 0)
 }
@@ -206,10 +211,10 @@ impl Family for Ipv4Addr {
         let (svc, s) = marked
             .or_else(|| snap.service_for(c.proto, c.vaddr.to_bits(), c.vport))
             .ok_or("unknown_service")?;
-        let d = match s
-            .dests
-            .iter()
+        let any_port = s.persist.is_some() && svc.2 == 0;
+        let d = match (s.dests.iter())
             .find(|d| serves(d.addr, d.port, daddr, c.dport))
+            .or_else(|| (s.dests.iter()).find(|d| any_port && d.addr == daddr))
         {
             Some(d) => (d.id, d.addr, d.port, d.forward),
             None => {
@@ -277,8 +282,13 @@ impl Family for Ipv6Addr {
             .ok_or("unknown_service")?;
         // The real addresses are index-aligned with the entries (whose `addr`
         // is the folded one the schedulers hash).
+        let any_port = s.entry.persist.is_some() && svc.2 == 0;
         let found = (s.entry.dests.iter().zip(s.addrs6.iter()))
-            .find(|(d, a)| serves(**a, d.port, c.daddr, c.dport));
+            .find(|(d, a)| serves(**a, d.port, c.daddr, c.dport))
+            .or_else(|| {
+                (s.entry.dests.iter().zip(s.addrs6.iter()))
+                    .find(|(_, a)| any_port && **a == c.daddr)
+            });
         let d = match found {
             Some((d, a)) => (d.id, *a, d.port, d.forward),
             None => {
