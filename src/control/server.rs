@@ -11,16 +11,38 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Control-socket clients served at once.
 pub const MAX_CLIENTS: usize = 16;
 
+/// The request's reads, with one deadline for the whole request: each read
+/// waits only for what is left of it, so a client that trickles a byte
+/// now and then cannot hold its slot (one of [`MAX_CLIENTS`]) past
+/// [`proto::IO_TIMEOUT`], as a per-read timeout let it.
+struct Deadline<'a> {
+    s: &'a UnixStream,
+    until: Instant,
+}
+
+impl std::io::Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.s.set_read_timeout(Some(left))?;
+        (&mut self.s).read(buf)
+    }
+}
+
 impl Ctl {
     fn serve(&self, stream: UnixStream) {
-        let _ = stream.set_read_timeout(Some(proto::IO_TIMEOUT));
         let _ = stream.set_write_timeout(Some(proto::IO_TIMEOUT));
-        let mut reader = BufReader::new(&stream);
+        let mut reader = BufReader::new(Deadline {
+            s: &stream,
+            until: Instant::now() + proto::IO_TIMEOUT,
+        });
         let resp = match proto::read_request(&mut reader) {
             Ok(req) => match req.cmd {
                 Command::Adm { argv } => self.adm(&argv),
@@ -204,9 +226,8 @@ fn refuse(stream: &UnixStream, why: &str) {
 mod tests {
     use super::*;
     use crate::control::test_ctl as ctl;
-    use std::io::BufRead;
+    use std::io::{BufRead, Read};
     use std::path::PathBuf;
-    use std::time::Instant;
 
     /// Several clients at once over a real socket; garbage and oversized
     /// requests get errors and the server keeps serving.
@@ -413,6 +434,35 @@ mod tests {
         let _ = r.read_line(&mut line);
         assert!(t.elapsed() < proto::IO_TIMEOUT * 2, "{:?}", t.elapsed());
         drop(hanging);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&dir);
+    }
+
+    /// A client that trickles its request, a byte every 400 ms (each read
+    /// well within the timeout), is answered with an error once the
+    /// request's time is up, not held for as long as it trickles.
+    #[test]
+    fn a_trickling_client_is_cut_off_at_the_requests_deadline() {
+        let (dir, path) = serving("trickle");
+        let mut s = UnixStream::connect(&path).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(400)))
+            .unwrap();
+        let t = Instant::now();
+        let mut got = Vec::new();
+        while t.elapsed() < proto::IO_TIMEOUT * 3 {
+            if s.write_all(b" ").is_err() {
+                break;
+            }
+            let mut buf = [0u8; 256];
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(_) => continue,
+            }
+        }
+        let answer = String::from_utf8_lossy(&got);
+        assert!(answer.contains("reading request"), "{answer:?}");
+        assert!(t.elapsed() < proto::IO_TIMEOUT * 2, "{:?}", t.elapsed());
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_dir(&dir);
     }
