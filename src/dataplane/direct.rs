@@ -2,7 +2,9 @@
 //! go to the real server, its replies go to the client without the director.
 //!
 //! * **DR** (`ip_vs_dr_xmit`, `ip_vs_xmit.c`): the IP packet leaves as it came
-//!   (no TTL or checksum change), only the Ethernet header changes: to the
+//!   (no TTL or checksum change, a deliberate difference: IPVS decrements the
+//!   TTL through `__ip_vs_get_out_rt`'s `decrement_ttl`; `docs/ipvsadm.md`,
+//!   `-g`), only the Ethernet header changes: to the
 //!   real server's MAC, on the NIC where the server is on-link. An IPv6
 //!   packet (`ip_vs_dr_xmit_v6`) has its hop limit decremented, as
 //!   `__ip_vs_get_out_rt_v6` does through `decrement_ttl` (IPv6 has no header

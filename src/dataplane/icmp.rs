@@ -21,7 +21,7 @@
 //! IPVS does in `ip_vs_xmit.c`: `ensure_mtu_is_adequate` and `decrement_ttl`
 //! (called from `__ip_vs_get_out_rt`, before `ip_vs_nat_xmit` rewrites the
 //! packet) for client → real server, and `ip_forward` (before the FORWARD
-//! hook where `ip_vs_out` translates) for real server → client. The IPv6
+//! hook where `ip_vs_out_hook` translates) for real server → client. The IPv6
 //! forms (packet too big, hop limit exceeded) go through
 //! [`Core::icmp6_to_sender`].
 

@@ -1,6 +1,6 @@
-//! The L4 NAT path, IPVS's NAT mode (`ip_vs_core.c`: `ip_vs_in` for the client
-//! side, `ip_vs_out` for the real servers' replies; `ip_vs_nat_xmit` for the
-//! rewrite): find the packet's connection, or schedule a new one for a client
+//! The L4 NAT path, IPVS's NAT mode (`ip_vs_core.c`: `ip_vs_in_hook` for the
+//! client side, `ip_vs_out_hook` for the real servers' replies;
+//! `ip_vs_xmit.c`: `ip_vs_nat_xmit` for the rewrite): find the packet's connection, or schedule a new one for a client
 //! packet to a virtual service; advance its TCP state; rewrite destination
 //! (inbound) or source (outbound) with the connection's precomputed checksum
 //! deltas; hand the frame to TX.

@@ -1,5 +1,5 @@
 //! The IPv6 L4 NAT path: IPVS's NAT mode for `AF_INET6` (`ip_vs_core.c`:
-//! `ip_vs_in` / `ip_vs_out` with `af == AF_INET6`, `ip_vs_xmit.c`:
+//! `ip_vs_in_hook` / `ip_vs_out_hook` with `af == AF_INET6`, `ip_vs_xmit.c`:
 //! `ip_vs_nat_xmit_v6`), and the translation of ICMPv6 errors about its
 //! connections (`ip_vs_in_icmp_v6`, `ip_vs_out_icmp_v6`).
 //!

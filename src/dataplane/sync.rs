@@ -397,10 +397,10 @@ impl Core {
     /// it with: when the template is new, and then once per resend period
     /// while datagrams use it ([`Templates::sync_due`]). IPVS never syncs a
     /// one-packet connection itself (`ip_vs_sync_conn`, `ip_vs_sync.c`: "Do
-    /// not sync ONE PACKET"), only its template, by the template's own packet
-    /// count (`ip_vs_sync_conn_needed`: the 3rd datagram, then every
-    /// `sync_period`); ringvs counts seconds instead, as its resend sweep
-    /// does for connections.
+    /// not sync ONE PACKET"), only its template, which
+    /// `ip_vs_sync_conn_needed` exempts from the packet count (so, with the
+    /// default `sync_refresh_period` 0, with every datagram); ringvs counts
+    /// seconds instead, as its resend sweep does for connections.
     ///
     /// [`Templates::sync_due`]: crate::nat::persist::Templates::sync_due
     #[cold]

@@ -513,8 +513,9 @@ impl<A: Addr> ConnTable<A> {
     }
 
     /// [`ConnTable::expire`], but a connection `keep` holds is seen again at
-    /// `now` instead (a whole timeout more, as IPVS re-arms the timer of a
-    /// connection that still controls others, `ip_vs_conn_expire`). Returns
+    /// `now` instead: a whole timeout more, where IPVS re-arms the timer of a
+    /// connection that still controls others for 60 s (`ip_vs_conn_expire`,
+    /// `expire_later`; a difference, `docs/ipvsadm.md`, *FTP*). Returns
     /// how many were removed and how much of `budget` was used (held ones
     /// count against it too).
     pub fn expire_keeping(
@@ -809,7 +810,8 @@ mod test {
         );
         assert_eq!((n, gone.as_slice()), ((1, 2), &[1001][..]));
         assert_eq!(t.len(), 1);
-        // Held for a whole timeout more, then let go.
+        // Held for a whole timeout more (IPVS: 60 s, a difference), then
+        // let go.
         assert_eq!(t.expire(10 + 2 * est - 1, &to, 100, |_| {}), 0);
         assert_eq!(t.expire(10 + 2 * est, &to, 100, |_| {}), 1);
     }
