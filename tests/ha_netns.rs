@@ -923,7 +923,9 @@ fn sip_calls_keep_their_servers_through_a_crash() {
     for ctl in [&a_ctl, &b_ctl] {
         #[rustfmt::skip]
         nslab::adm(ctl, &["-A", "-u", &service, "-s", "rr", "-p", "60", "-o", "--pe", "sip"]);
-        for n in 1..=2 {
+        // rs2 added first: the kernel's list (newest first) and so rr meet
+        // rs1 first.
+        for n in [2, 1] {
             let rs = format!("{}:5060", lab::rs_addr(n));
             nslab::adm(ctl, &["-a", "-u", &service, "-r", &rs, "-m"]);
         }

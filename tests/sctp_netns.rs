@@ -56,7 +56,9 @@ fn associations_alternate_between_the_real_servers() {
     }
     let vip = format!("{}:5000", lab::VIP);
     adm(&control, &["-A", "--sctp-service", &vip, "-s", "rr"]);
-    for rs in ["198.19.0.2:5001", "198.19.0.3:5001"] {
+    // rs2 added first: the kernel's list (newest first) and so rr meet rs1
+    // first.
+    for rs in ["198.19.0.3:5001", "198.19.0.2:5001"] {
         adm(&control, &["-a", "--sctp-service", &vip, "-r", rs, "-m"]);
     }
     let out = lab::ns_command(
