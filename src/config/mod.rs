@@ -393,6 +393,9 @@ impl AdmError {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
     services: Vec<Service>,
+    /// Where each service is in `services`: a restore of thousands of
+    /// services looks each up several times per line.
+    index: std::collections::HashMap<ServiceKey, usize>,
     /// Next id to try; wraps at `MAX_DEST_IDS`.
     next_id: u32,
     /// Ids of the real servers that exist now.
@@ -421,15 +424,32 @@ impl Config {
     }
 
     pub fn service(&self, key: &ServiceKey) -> Option<&Service> {
-        self.services.iter().find(|s| s.key == *key)
+        self.services.get(self.service_index(key)?)
     }
 
     fn service_index(&self, key: &ServiceKey) -> Option<usize> {
-        self.services.iter().position(|s| s.key == *key)
+        self.index.get(key).copied()
     }
 
     fn service_mut(&mut self, key: &ServiceKey) -> Option<&mut Service> {
-        self.services.iter_mut().find(|s| s.key == *key)
+        let i = self.service_index(key)?;
+        self.services.get_mut(i)
+    }
+
+    /// Takes back service `key` just added by `-A` (the last one), as a
+    /// refused `-A` must leave the table as it was.
+    fn forget_new_service(&mut self, key: &ServiceKey) {
+        if self.services.last().is_some_and(|s| s.key == *key) {
+            self.services.pop();
+            self.index.remove(key);
+        }
+    }
+
+    /// Puts back a service as it was before a refused `-E`.
+    fn put_back_service(&mut self, old: Service) {
+        if let Some(s) = self.service_mut(&old.key) {
+            *s = old;
+        }
     }
 
     /// `-A`: adds a service with no real servers.
@@ -445,6 +465,7 @@ impl Config {
         if key.port == 0 && persistent.is_none() && !key.is_fwmark() {
             return Err(AdmError::ZeroPort);
         }
+        self.index.insert(key, self.services.len());
         self.services.push(Service {
             key,
             sched,
@@ -486,6 +507,10 @@ impl Config {
     pub fn del_service(&mut self, key: &ServiceKey) -> Result<(), AdmError> {
         let i = self.service_index(key).ok_or(AdmError::NoSuchService)?;
         let svc = self.services.remove(i);
+        self.index.remove(key);
+        for (j, s) in self.services.iter().enumerate().skip(i) {
+            self.index.insert(s.key, j);
+        }
         for d in &svc.dests {
             self.ids_in_use.remove(&d.id.0);
             self.keep_aside(svc.key, d);
@@ -500,6 +525,7 @@ impl Config {
     /// reused before the counter wraps, and the real servers' are kept for
     /// them (see `trash`), as IPVS's flush puts its dests in the trash.
     pub fn clear(&mut self) {
+        self.index.clear();
         for s in std::mem::take(&mut self.services) {
             for d in &s.dests {
                 self.keep_aside(s.key, d);

@@ -229,18 +229,7 @@ impl Ctl {
                 if let Err(e) = ipvsadm::apply(&mut st.cfg, &cmd) {
                     return Response::fail(e.exit_code(), e.to_string());
                 }
-                // Each server's counters read once: its baseline and its
-                // estimator's restart are the same moment.
-                let now: std::collections::HashMap<_, _> = dest_ids(&st.cfg, service.as_ref())
-                    .into_iter()
-                    .map(|id| (id, self.raw_stats(id)))
-                    .collect();
-                if let Ok(mut z) = self.zero.lock() {
-                    z.extend(now.iter().map(|(&id, &s)| (id, s)));
-                }
-                if let Ok(mut e) = self.est.lock() {
-                    e.zero(&now);
-                }
+                self.zero_counters(&st.cfg, service.as_ref());
                 Response::ok(String::new())
             }
             AdmCommand::SetRole { standby } => {
@@ -270,6 +259,22 @@ impl Ctl {
         }
     }
 
+    /// `-Z`: the counters of every real server of `service` (all with
+    /// `None`) start again from 0. Each server's counters are read once:
+    /// its baseline and its estimator's restart are the same moment.
+    fn zero_counters(&self, cfg: &Config, service: Option<&ServiceKey>) {
+        let now: std::collections::HashMap<_, _> = dest_ids(cfg, service)
+            .into_iter()
+            .map(|id| (id, self.raw_stats(id)))
+            .collect();
+        if let Ok(mut z) = self.zero.lock() {
+            z.extend(now.iter().map(|(&id, &s)| (id, s)));
+        }
+        if let Ok(mut e) = self.est.lock() {
+            e.zero(&now);
+        }
+    }
+
     /// `ipvsadm -R`: see [`ipvsadm::restore`].
     pub(super) fn restore(&self, rules: &str) -> Response {
         let names = Names::system();
@@ -280,9 +285,22 @@ impl Ctl {
         let before: Vec<IpAddr> = vips(&st.cfg);
         let mut timeouts = st.timeouts;
         let mut set = |a, b, c| timeouts.set(a, b, c);
-        let mut permit = |cfg: &Config, cmd: &AdmCommand| self.sync_permits(cfg, cmd);
+        // `-Z` lines zero as ipvsadm's do (`ipvs_zero_service`), once the
+        // restore is through (the counters are the workers', not the rules').
+        let mut zeros = Vec::new();
+        let mut permit = |cfg: &Config, cmd: &AdmCommand| {
+            if let AdmCommand::Zero { service } = cmd
+                && service.is_none_or(|k| cfg.service(&k).is_some())
+            {
+                zeros.push(*service);
+            }
+            self.sync_permits(cfg, cmd)
+        };
         let r = ipvsadm::restore_checked(&mut st.cfg, rules, &names, &mut set, &mut permit);
         st.timeouts = timeouts;
+        for service in zeros {
+            self.zero_counters(&st.cfg, service.as_ref());
+        }
         match r {
             Err(e) => Response::fail(e.exit_code(), e.to_string()),
             Ok(errors) => {

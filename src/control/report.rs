@@ -819,6 +819,34 @@ mod tests {
         c.published[0].traffic.conn(ids[0]);
         assert_eq!(conns(&c).as_deref(), Some("1"));
     }
+
+    /// `-Z` as a line of `-R` zeroes, as ipvsadm's restore runs it
+    /// (`CMD_ZERO`, `ipvs_zero_service`); it was accepted and did nothing.
+    #[test]
+    fn zero_in_a_restore_zeroes() {
+        let (c, _garp) = crate::control::test_ctl(1);
+        assert_eq!(run(&c, "-A -t 198.18.0.110:80 -s rr").code, 0);
+        assert_eq!(run(&c, "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m").code, 0);
+        assert_eq!(run(&c, "-A -t 198.18.0.111:80 -s rr").code, 0);
+        assert_eq!(run(&c, "-a -t 198.18.0.111:80 -r 198.19.0.3:80 -m").code, 0);
+        let ids = crate::control::adm::dest_ids(&c.adm.lock().unwrap().cfg, None);
+        for &id in &ids {
+            for _ in 0..7 {
+                c.published[0].traffic.conn(id);
+            }
+        }
+        let r = c.restore("-Z -t 198.18.0.110:80\n");
+        assert_eq!((r.code, r.out.as_str()), (0, ""));
+        let out = run(&c, "-L -n --stats").out;
+        let conns = |rs: &str| {
+            let l = out.lines().find(|l| l.starts_with(&format!("  -> {rs}")));
+            l.and_then(|l| l.split_whitespace().nth(2))
+                .map(str::to_string)
+        };
+        assert_eq!(conns("198.19.0.2:80").as_deref(), Some("0"), "{out}");
+        // Only the service named.
+        assert_eq!(conns("198.19.0.3:80").as_deref(), Some("7"), "{out}");
+    }
 }
 
 #[cfg(test)]

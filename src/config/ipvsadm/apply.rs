@@ -1,35 +1,51 @@
 //! Applying a parsed command to a [`Config`].
 
 use super::super::{AdmError, Config, ServiceKey};
-use super::command::{AdmCommand, DestOpts};
+use super::command::{AdmCommand, DestOpts, ServiceOpts};
 
 /// Applies a command that changes the table to `cfg`.  The others (`List`,
 /// `Save`, `Zero`, `SetTimeout`, `Restore`) change nothing here: the control
 /// thread handles them.
 pub fn apply(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
     match cmd {
-        // Several steps, any of which may refuse: on a copy, so that a
-        // refused -A or -E changes nothing.
-        AdmCommand::AddService { key, opts } | AdmCommand::EditService { key, opts } => {
-            let mut next = cfg.clone();
-            if matches!(cmd, AdmCommand::AddService { .. }) {
-                next.add_service(*key, opts.sched, opts.persistent)?;
-            } else {
-                next.edit_service(key, opts.sched, opts.persistent)?;
+        // Several steps, any of which may refuse, and a refused -A or -E
+        // changes nothing: each step but the sorry server's (the last, which
+        // refuses before it changes anything) touches only the service, so
+        // the service as it was is put back (`-E`) or the new one taken
+        // away (`-A`). A copy of the whole table per line made a restore
+        // of thousands of services take minutes.
+        AdmCommand::AddService { key, opts } => {
+            cfg.add_service(*key, opts.sched, opts.persistent)?;
+            let r = set_service(cfg, key, opts);
+            if r.is_err() {
+                cfg.forget_new_service(key);
             }
-            next.set_service_options(key, opts.sched_flags, opts.netmask)?;
-            next.set_service_ops(key, opts.ops)?;
-            next.set_service_pe(key, opts.pe)?;
-            next.set_service_sorry(key, opts.sorry)?;
-            next.set_service_quorum(key, opts.quorum)?;
-            next.set_service_check(key, opts.check.clone())?;
-            next.set_service_scripts(key, opts.scripts.clone())?;
-            next.set_service_marks(key, opts.marks.clone())?;
-            *cfg = next;
-            Ok(())
+            r
+        }
+        AdmCommand::EditService { key, opts } => {
+            let old = cfg.service(key).cloned().ok_or(AdmError::NoSuchService)?;
+            let r = cfg
+                .edit_service(key, opts.sched, opts.persistent)
+                .and_then(|()| set_service(cfg, key, opts));
+            if r.is_err() {
+                cfg.put_back_service(old);
+            }
+            r
         }
         _ => apply_other(cfg, cmd),
     }
+}
+
+/// The settings of `-A` and `-E` after the scheduler and persistence.
+fn set_service(cfg: &mut Config, key: &ServiceKey, opts: &ServiceOpts) -> Result<(), AdmError> {
+    cfg.set_service_options(key, opts.sched_flags, opts.netmask)?;
+    cfg.set_service_ops(key, opts.ops)?;
+    cfg.set_service_pe(key, opts.pe)?;
+    cfg.set_service_quorum(key, opts.quorum)?;
+    cfg.set_service_check(key, opts.check.clone())?;
+    cfg.set_service_scripts(key, opts.scripts.clone())?;
+    cfg.set_service_marks(key, opts.marks.clone())?;
+    cfg.set_service_sorry(key, opts.sorry)
 }
 
 fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
