@@ -707,6 +707,10 @@ mod tests {
             ..e
         });
         assert_eq!(tun.flags & flags::FWD_MASK, flags::TUNNEL);
+        // And `IP_VS_CONN_F_NOOUTPUT`, as `__ip_vs_update_dest` gives it
+        // to every server not masqueraded (not to a NAT one: above).
+        assert_eq!(dr.flags & flags::NOOUTPUT, flags::NOOUTPUT);
+        assert_eq!(tun.flags & flags::NOOUTPUT, flags::NOOUTPUT);
     }
 
     /// An FTP control connection's shift goes out as IPVS syncs `out_seq`

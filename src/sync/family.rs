@@ -23,7 +23,10 @@ pub(super) fn to_wire<A: Family>(e: &SyncEntry<A::Nat>) -> SyncConn<A> {
     let seq_flag = if seq.is_some() { flags::OUT_SEQ } else { 0 };
     SyncConn {
         proto: e.proto,
-        flags: wire::nat_flags(e.template, e.state) | fwd_bits(e.forward) | seq_flag,
+        flags: wire::nat_flags(e.template, e.state)
+            | fwd_bits(e.forward)
+            | no_output(e.forward)
+            | seq_flag,
         state: if e.template {
             match e.state {
                 crate::nat::State::Established => wire::ipvs_state::CTPL_ASSURED,
@@ -117,6 +120,18 @@ pub(super) fn ftp_data<A: Family>(
 }
 
 /// IPVS's forwarding-method bits (`IP_VS_CONN_F_MASQ`, `_DROUTE`, `_TUNNEL`).
+/// `IP_VS_CONN_F_NOOUTPUT` for a DR or TUN server's connections and
+/// templates: `__ip_vs_update_dest` (`ip_vs_ctl.c`) gives it to every
+/// server not masqueraded, `ip_vs_bind_dest` copies it to the connection,
+/// and `ip_vs_sync_conn` sends the connection's flags (a kernel backup that
+/// lacks the server tracks such an entry with the input-only TCP states).
+fn no_output(f: Forward) -> u32 {
+    match f {
+        Forward::Masq => 0,
+        Forward::Route | Forward::Tunnel(_) => flags::NOOUTPUT,
+    }
+}
+
 pub(super) fn fwd_bits(f: Forward) -> u32 {
     match f {
         Forward::Masq => flags::MASQ,
