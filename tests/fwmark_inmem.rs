@@ -514,9 +514,9 @@ fn a_template_expires_when_its_server_is_held_down_and_a_mark_takes_its_port() {
 /// A persistent mark (or port-0) service whose servers were added with a
 /// port keeps the client's port (443 here, the server's is 80), and so does
 /// the connection its sync entry names: a backup with the same rules finds
-/// the server by its address (`ip_vs_find_dest` looks again without the
-/// port) and, after a takeover, forwards the connection's next packet to
-/// port 443. It used to drop the entry as `unknown_dest`.
+/// the server by its address (where the kernel's `ip_vs_find_dest` leaves
+/// it unbound: docs/ha.md) and, after a takeover, forwards the connection's
+/// next packet to port 443. It used to drop the entry as `unknown_dest`.
 #[test]
 fn a_persistent_marks_connection_to_another_port_syncs_to_the_backup() {
     use std::sync::atomic::Ordering::Relaxed;

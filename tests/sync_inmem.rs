@@ -395,6 +395,41 @@ fn a_connection_to_the_sorry_server_is_installed_on_a_standby() {
     assert_eq!((p.dst, p.dport), (RS2, 8080));
 }
 
+/// A persistent port-0 service's sorry server, as its real servers, is
+/// found by its address: the master's connection to it keeps the client's
+/// port (443, the sorry server's is 8080), and used to be dropped as
+/// `unknown_dest`.
+#[test]
+fn a_port_0_services_sorry_connection_is_installed_by_address() {
+    use ringvs::sync::wire::{self, MessageBuilder};
+    let rules = [
+        "-A -t 198.18.0.110:0 -s rr -p 300 --sorry-server 198.19.0.3:8080",
+        "-a -t 198.18.0.110:0 -r 198.19.0.2:80 -m",
+    ];
+    let mut d = MemDirector::new(&rules);
+    d.resolve_all();
+    set(&d, false, true);
+    let env = env();
+    let intake = d.intake(7, &env);
+    let conn = wire::SyncConn {
+        vport: 443,
+        ..synced_v4(RS2, 443)
+    };
+    let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
+    let mut m = MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 7).expect("buffer");
+    m.push(&conn).expect("fits");
+    intake.message(m.as_bytes());
+    let queued = intake
+        .counters
+        .conns_queued
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(queued, 1, "{:?}", intake.counters.drops());
+    d.poll();
+    let conns = d.conns(0);
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0].dest, (std::net::IpAddr::V4(RS2), 443));
+}
+
 // ---------------------------------------------------------------------------
 // IPv6 connections (issue 15 item 6)
 // ---------------------------------------------------------------------------

@@ -185,9 +185,12 @@ pub(super) struct Target<A> {
 /// address, and the port unless the server's is 0 (it takes the VIP's).
 /// A persistent service on port 0 or a mark keeps the client's port
 /// whatever the server's (`ip_vs_sched_persist`, `ip_vs_core.c`), and its
-/// templates carry port 0 from a kernel master: there the address alone
-/// names the server (`resolve`'s second look, as `ip_vs_find_dest`,
-/// `ip_vs_ctl.c`, looks again without the port).
+/// templates carry port 0 from a kernel master: there `resolve` looks
+/// again by the address alone (`any_port`), and binds the entry to the
+/// first server of that address. A deliberate difference: the kernel's
+/// `ip_vs_find_dest` (`ip_vs_ctl.c`) looks again only for a server on
+/// port 0 and otherwise leaves the connection unbound (its packets go to
+/// the entry's address and port all the same).
 fn serves<A: PartialEq>(addr: A, port: u16, daddr: A, dport: u16) -> bool {
     addr == daddr && (port == dport || port == 0)
 }
@@ -196,8 +199,13 @@ fn serves<A: PartialEq>(addr: A, port: u16, daddr: A, dport: u16) -> bool {
 /// master made to it while it served, which this director's table may not
 /// hold now (a standby runs no checks, so puts no sorry server in). Its
 /// packets wait for the sorry server to be in the table again.
-fn sorry_of(s: &ServiceEntry, daddr: IpAddr, dport: u16) -> Option<SorryServer> {
-    s.sorry.filter(|x| serves(x.addr, x.port, daddr, dport))
+fn sorry_of(
+    s: &ServiceEntry,
+    daddr: IpAddr,
+    (dport, any_port): (u16, bool),
+) -> Option<SorryServer> {
+    s.sorry
+        .filter(|x| serves(x.addr, x.port, daddr, dport) || (any_port && x.addr == daddr))
 }
 
 impl Family for Ipv4Addr {
@@ -233,7 +241,7 @@ impl Family for Ipv4Addr {
         {
             Some(d) => (d.id, d.addr, d.port, d.forward),
             None => {
-                let x = sorry_of(s, c.daddr.into(), c.dport).ok_or("unknown_dest")?;
+                let x = sorry_of(s, c.daddr.into(), (c.dport, any_port)).ok_or("unknown_dest")?;
                 (x.id, daddr, x.port, x.forward)
             }
         };
@@ -307,7 +315,8 @@ impl Family for Ipv6Addr {
         let d = match found {
             Some((d, a)) => (d.id, *a, d.port, d.forward),
             None => {
-                let x = sorry_of(&s.entry, c.daddr.into(), c.dport).ok_or("unknown_dest")?;
+                let x = sorry_of(&s.entry, c.daddr.into(), (c.dport, any_port))
+                    .ok_or("unknown_dest")?;
                 (x.id, c.daddr, x.port, x.forward)
             }
         };
