@@ -229,7 +229,7 @@ impl Ctl {
                 if let Err(e) = ipvsadm::apply(&mut st.cfg, &cmd) {
                     return Response::fail(e.exit_code(), e.to_string());
                 }
-                self.zero_counters(&st.cfg, service.as_ref());
+                self.zero_ids(dest_ids(&st.cfg, service.as_ref()));
                 Response::ok(String::new())
             }
             AdmCommand::SetRole { standby } => {
@@ -259,14 +259,12 @@ impl Ctl {
         }
     }
 
-    /// `-Z`: the counters of every real server of `service` (all with
-    /// `None`) start again from 0. Each server's counters are read once:
-    /// its baseline and its estimator's restart are the same moment.
-    fn zero_counters(&self, cfg: &Config, service: Option<&ServiceKey>) {
-        let now: std::collections::HashMap<_, _> = dest_ids(cfg, service)
-            .into_iter()
-            .map(|id| (id, self.raw_stats(id)))
-            .collect();
+    /// `-Z`: the counters of these real servers start again from 0. Each
+    /// server's counters are read once: its baseline and its estimator's
+    /// restart are the same moment.
+    fn zero_ids(&self, ids: Vec<DestId>) {
+        let now: std::collections::HashMap<_, _> =
+            ids.into_iter().map(|id| (id, self.raw_stats(id))).collect();
         if let Ok(mut z) = self.zero.lock() {
             z.extend(now.iter().map(|(&id, &s)| (id, s)));
         }
@@ -285,22 +283,21 @@ impl Ctl {
         let before: Vec<IpAddr> = vips(&st.cfg);
         let mut timeouts = st.timeouts;
         let mut set = |a, b, c| timeouts.set(a, b, c);
-        // `-Z` lines zero as ipvsadm's do (`ipvs_zero_service`), once the
-        // restore is through (the counters are the workers', not the rules').
+        // `-Z` lines zero as ipvsadm's do (`ipvs_zero_service`): the servers
+        // the service has at that line, zeroed once the restore is through
+        // (the counters are the workers', not the rules').
         let mut zeros = Vec::new();
         let mut permit = |cfg: &Config, cmd: &AdmCommand| {
             if let AdmCommand::Zero { service } = cmd
                 && service.is_none_or(|k| cfg.service(&k).is_some())
             {
-                zeros.push(*service);
+                zeros.extend(dest_ids(cfg, service.as_ref()));
             }
             self.sync_permits(cfg, cmd)
         };
         let r = ipvsadm::restore_checked(&mut st.cfg, rules, &names, &mut set, &mut permit);
         st.timeouts = timeouts;
-        for service in zeros {
-            self.zero_counters(&st.cfg, service.as_ref());
-        }
+        self.zero_ids(zeros);
         match r {
             Err(e) => Response::fail(e.exit_code(), e.to_string()),
             Ok(errors) => {
