@@ -132,8 +132,9 @@ pub struct Maglev(Box<[u32]>);
 impl Maglev {
     /// Maglev's population: every server has a permutation of the slots (an
     /// offset and a skip, both hashed from its address and port); in rounds,
-    /// each server in the kernel's list order (newest first, as
-    /// `ip_vs_mh_populate` walks it) claims its next free preferred slot, as many
+    /// each server in the order added (the kernel's `ip_vs_mh_populate`
+    /// walks its list, newest first, but the hash here is ringvs's own, so
+    /// its order would buy no kernel server) claims its next free preferred slot, as many
     /// times per round as its scaled weight, until every slot is taken.
     ///
     /// Weights are IPVS's (`ip_vs_mh.c`: `ip_vs_mh_permutate`,
@@ -175,7 +176,7 @@ impl Maglev {
             .collect();
         let mut filled = 0;
         'fill: loop {
-            for (i, s) in setup.iter_mut().enumerate().rev() {
+            for (i, s) in setup.iter_mut().enumerate() {
                 for _ in 0..s.turns {
                     while table[s.next] != NONE {
                         s.next = (s.next + s.skip) % m;

@@ -22,9 +22,9 @@
 //! workers, exactly as the kernel shares it under `svc->sched_lock`
 //! (`ip_vs_lblc.c` `ip_vs_lblc_schedule`).
 //!
-//! Every scheduler meets the servers in the kernel's list order, newest first
-//! ([`kernel_index`]): where the order decides (round robin's start, ties),
-//! the choice is the kernel's.
+//! Every scheduler but `mh` (whose hash is ringvs's own) meets the servers in
+//! the kernel's list order, newest first ([`kernel_index`]): where the order
+//! decides (round robin's start, ties), the choice is the kernel's.
 //!
 //! Round robin is one atomic increment, so the choice alternates across all
 //! workers exactly as kernel IPVS's global `rr` does (`ip_vs_rr.c`
