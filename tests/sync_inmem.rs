@@ -346,23 +346,15 @@ fn a_backup_message_of_both_families_reaches_the_owning_workers() {
     );
 }
 
-/// A standby runs no health checks, so its table holds no sorry server; a
-/// connection the master made to its sorry server is installed all the same
-/// (on the sorry server's id), waits while the sorry server is out of the
-/// table, and is served once it is in.
-#[test]
-fn a_connection_to_the_sorry_server_is_installed_on_a_standby() {
+/// A standby director with `rules` that has installed `conn`, received in a
+/// message of its sync daemon's intake (asserted queued, not dropped).
+fn standby_with(rules: &[&str], conn: ringvs::sync::wire::SyncConn) -> MemDirector {
     use ringvs::sync::wire::{self, MessageBuilder};
-    let rules = [
-        "-A -t 198.18.0.110:80 -s rr --sorry-server 198.19.0.3:8080",
-        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
-    ];
-    let mut d = MemDirector::new(&rules);
+    let mut d = MemDirector::new(rules);
     d.resolve_all();
     set(&d, false, true);
     let env = env();
     let intake = d.intake(7, &env);
-    let conn = synced_v4(RS2, 8080);
     let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
     let mut m = MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 7).expect("buffer");
     m.push(&conn).expect("fits");
@@ -373,6 +365,20 @@ fn a_connection_to_the_sorry_server_is_installed_on_a_standby() {
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(queued, 1, "{:?}", intake.counters.drops());
     d.poll();
+    d
+}
+
+/// A standby runs no health checks, so its table holds no sorry server; a
+/// connection the master made to its sorry server is installed all the same
+/// (on the sorry server's id), waits while the sorry server is out of the
+/// table, and is served once it is in.
+#[test]
+fn a_connection_to_the_sorry_server_is_installed_on_a_standby() {
+    let rules = [
+        "-A -t 198.18.0.110:80 -s rr --sorry-server 198.19.0.3:8080",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+    ];
+    let mut d = standby_with(&rules, synced_v4(RS2, 8080));
     let conns = d.conns(0);
     assert_eq!(conns.len(), 1);
     assert_eq!(conns[0].dest, (std::net::IpAddr::V4(RS2), 8080));
@@ -401,30 +407,15 @@ fn a_connection_to_the_sorry_server_is_installed_on_a_standby() {
 /// `unknown_dest`.
 #[test]
 fn a_port_0_services_sorry_connection_is_installed_by_address() {
-    use ringvs::sync::wire::{self, MessageBuilder};
     let rules = [
         "-A -t 198.18.0.110:0 -s rr -p 300 --sorry-server 198.19.0.3:8080",
         "-a -t 198.18.0.110:0 -r 198.19.0.2:80 -m",
     ];
-    let mut d = MemDirector::new(&rules);
-    d.resolve_all();
-    set(&d, false, true);
-    let env = env();
-    let intake = d.intake(7, &env);
-    let conn = wire::SyncConn {
+    let conn = ringvs::sync::wire::SyncConn {
         vport: 443,
         ..synced_v4(RS2, 443)
     };
-    let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
-    let mut m = MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 7).expect("buffer");
-    m.push(&conn).expect("fits");
-    intake.message(m.as_bytes());
-    let queued = intake
-        .counters
-        .conns_queued
-        .load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(queued, 1, "{:?}", intake.counters.drops());
-    d.poll();
+    let mut d = standby_with(&rules, conn);
     let conns = d.conns(0);
     assert_eq!(conns.len(), 1);
     assert_eq!(conns[0].dest, (std::net::IpAddr::V4(RS2), 443));

@@ -1,0 +1,150 @@
+//! A service's real servers in a [`Config`]: `-a` (with the kernel's order of
+//! refusals), `-e`, `-d`, and their settings (forwarding method, connection
+//! thresholds).
+
+use std::net::IpAddr;
+
+use super::{AdmError, Config, Dest, DestId, Forward, ServiceKey, check_family, unicast};
+
+impl Config {
+    /// Sets a real server's connection thresholds (`-x`, `-y`).  A lower
+    /// threshold above the upper one is refused, as by the kernel.
+    pub fn set_dest_thresholds(
+        &mut self,
+        key: &ServiceKey,
+        addr: impl Into<IpAddr>,
+        port: u16,
+        u_threshold: u32,
+        l_threshold: u32,
+    ) -> Result<(), AdmError> {
+        if l_threshold > u_threshold {
+            return Err(AdmError::ThresholdRange);
+        }
+        let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
+        let svc = &mut self.services[i];
+        let j = svc
+            .dest_index(addr.into(), port)
+            .ok_or(AdmError::NoSuchDest)?;
+        svc.dests[j].u_threshold = u_threshold;
+        svc.dests[j].l_threshold = l_threshold;
+        Ok(())
+    }
+
+    /// Sets a real server's forwarding method (`-m`, `-g`, `-i` and the
+    /// tunnel options); a tunnel [`Tunnel::check`] refuses is not set, nor a
+    /// method other than tunnelling for a server of the other family.
+    pub fn set_dest_forward(
+        &mut self,
+        key: &ServiceKey,
+        addr: impl Into<IpAddr>,
+        port: u16,
+        forward: Forward,
+    ) -> Result<(), AdmError> {
+        let addr = addr.into();
+        forward.check()?;
+        let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
+        let svc = &mut self.services[i];
+        let j = svc.dest_index(addr, port).ok_or(AdmError::NoSuchDest)?;
+        check_family(key.addr, addr, forward)?;
+        svc.dests[j].forward = forward;
+        Ok(())
+    }
+
+    /// `-a`: adds a masquerading real server to a service and returns its
+    /// new id ([`Config::set_dest_forward`] sets another method).
+    pub fn add_dest(
+        &mut self,
+        key: &ServiceKey,
+        addr: impl Into<IpAddr>,
+        port: u16,
+        weight: u32,
+    ) -> Result<DestId, AdmError> {
+        self.add_dest_with(key, addr, port, weight, Forward::Masq)
+    }
+
+    /// `-a` with its forwarding method: the way to add a tunnelled real
+    /// server of the other family than its service.
+    pub fn add_dest_with(
+        &mut self,
+        key: &ServiceKey,
+        addr: impl Into<IpAddr>,
+        port: u16,
+        weight: u32,
+        forward: Forward,
+    ) -> Result<DestId, AdmError> {
+        // The kernel's order: the service, the family
+        // (`ip_vs_genl_set_cmd`), the tunnel, the duplicate (`ip_vs_add_dest`),
+        // the address (`ip_vs_new_dest`).
+        let addr = addr.into();
+        let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
+        check_family(key.addr, addr, forward)?;
+        forward.check()?;
+        if self.services[i].dest(addr, port).is_some() {
+            return Err(AdmError::DestExists);
+        }
+        if !unicast(addr) {
+            return Err(AdmError::InvalidOperation);
+        }
+        let id = match self.take_back(*key, addr, port) {
+            Some(id) => id,
+            None => self.alloc_id()?,
+        };
+        self.services[i].dests.push(Dest {
+            addr,
+            port,
+            weight,
+            id,
+            u_threshold: 0,
+            l_threshold: 0,
+            forward,
+        });
+        Ok(id)
+    }
+
+    /// Whether some real server is of the other family than its service (a
+    /// tunnel): IPVS then refuses to start a sync daemon
+    /// (`ip_vs_genl_new_daemon`, `mixed_address_family_dests`).
+    pub fn has_mixed_families(&self) -> bool {
+        self.services.iter().any(|s| {
+            s.dests
+                .iter()
+                .any(|d| d.addr.is_ipv6() != s.key.addr.is_ipv6())
+        })
+    }
+
+    /// `-e`: sets a real server's weight; returns its (unchanged) id.
+    pub fn edit_dest(
+        &mut self,
+        key: &ServiceKey,
+        addr: impl Into<IpAddr>,
+        port: u16,
+        weight: u32,
+    ) -> Result<DestId, AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
+        let svc = &mut self.services[i];
+        let j = svc
+            .dest_index(addr.into(), port)
+            .ok_or(AdmError::NoSuchDest)?;
+        svc.dests[j].weight = weight;
+        Ok(svc.dests[j].id)
+    }
+
+    /// `-d`: removes a real server; returns the id it had.
+    pub fn del_dest(
+        &mut self,
+        key: &ServiceKey,
+        addr: impl Into<IpAddr>,
+        port: u16,
+    ) -> Result<DestId, AdmError> {
+        let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
+        let svc = &mut self.services[i];
+        let j = svc
+            .dest_index(addr.into(), port)
+            .ok_or(AdmError::NoSuchDest)?;
+        let d = svc.dests.remove(j);
+        svc.forget_scripts(d.addr, d.port);
+        self.ids_in_use.remove(&d.id.0);
+        self.keep_aside(*key, &d);
+        Ok(d.id)
+    }
+}
