@@ -218,7 +218,7 @@ fn golden_timeout_daemon_and_empty() {
 }
 
 #[test]
-fn nosort_keeps_insertion_order() {
+fn nosort_lists_services_as_added_and_servers_newest_first() {
     let out = list("-L -n --nosort");
     let lines: Vec<&str> = out.lines().filter(|l| !l.starts_with(' ')).collect();
     assert_eq!(
@@ -232,9 +232,25 @@ fn nosort_keeps_insertion_order() {
             "TCP  198.18.0.140:80 wrr",
         ]
     );
-    assert!(out.contains(
-        "TCP  198.18.0.110:80 rr\n  -> 198.19.0.10:80               Masq    1      0          0         \n  -> 198.19.0.2:80 "
-    ));
+    // The kernel's server list is newest first (`__ip_vs_update_dest`).
+    let mut c = Config::new();
+    apply(&mut c, &ok("-A -t 198.18.0.1:80 -s rr")).unwrap();
+    for rs in ["198.19.0.2", "198.19.0.10", "198.19.0.5"] {
+        apply(&mut c, &ok(&format!("-a -t 198.18.0.1:80 -r {rs} -m"))).unwrap();
+    }
+    let servers = |args: &str| -> Vec<String> {
+        let o = ListOpts {
+            nosort: args.contains("--nosort"),
+            ..ListOpts::default()
+        };
+        let out = format_list(&c, &o, &Live::idle(), &Names::none()).unwrap();
+        out.lines()
+            .filter_map(|l| l.strip_prefix("  -> 198.19."))
+            .map(|l| l.split(':').next().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(servers("-L -n --nosort"), ["0.5", "0.10", "0.2"]);
+    assert_eq!(servers("-L -n"), ["0.2", "0.5", "0.10"]);
 }
 
 #[test]

@@ -97,8 +97,12 @@ fn services(cfg: &Config, nosort: bool) -> Vec<&Service> {
     v
 }
 
+/// A service's servers: by address and port, or with `--nosort` in the
+/// kernel's list order, the newest first (`__ip_vs_update_dest`,
+/// `ip_vs_ctl.c`, adds each server at the head of `svc->destinations`, and
+/// `ip_vs_genl_dump_dests` walks that list).
 fn dests(svc: &Service, nosort: bool) -> Vec<&Dest> {
-    let mut v: Vec<&Dest> = svc.dests.iter().collect();
+    let mut v: Vec<&Dest> = svc.dests.iter().rev().collect();
     if !nosort {
         v.sort_by_key(|d| (d.addr, d.port));
     }

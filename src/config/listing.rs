@@ -38,7 +38,8 @@ pub struct ListOpts {
     pub thresholds: bool,
     /// `--persistent-conn`
     pub persistent_conn: bool,
-    /// `--nosort`: services and servers in the order they were added.
+    /// `--nosort`: services in the order they were added, each one's servers
+    /// newest first (the kernel's list order).
     pub nosort: bool,
     /// `--sort` (a no-op in ipvsadm; with `-c` ringvs sorts the entries).
     pub sort: bool,
