@@ -1020,3 +1020,38 @@ fn a_persistent_ftp_service_takes_its_passive_data_connections() {
     assert_eq!(d.ctr(Ctr::DropNoService), 1);
     assert_eq!(d.ctr(Ctr::IcmpPortUnreach), 0);
 }
+
+/// A client packet from port 20 is never scheduled, TCP or UDP, persistent
+/// or not (`ip_vs_schedule`: "Not scheduling FTPDATA"): nothing goes out,
+/// nothing is tracked, no port unreachable; port 21 or 19 is scheduled.
+#[test]
+fn a_client_from_the_ftp_data_port_is_not_scheduled() {
+    let mut d = MemDirector::new(&[
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        "-A -t 198.18.0.110:21 -s rr -p 360",
+        "-a -t 198.18.0.110:21 -r 198.19.0.2:21 -m",
+        "-A -u 198.18.0.110:53 -s rr",
+        "-a -u 198.18.0.110:53 -r 198.19.0.2:53 -m",
+    ]);
+    d.resolve_all();
+    for (frame, what) in [
+        (tcp_frame(&L3::to_vip(), 20, 80, SYN), "TCP to :80"),
+        (
+            tcp_frame(&L3::to_vip(), 20, 21, SYN),
+            "TCP to the persistent :21",
+        ),
+        (udp_frame(&L3::to_vip(), 20, 53, b"q", true), "UDP to :53"),
+    ] {
+        let (ext, int) = d.ext(&frame);
+        assert!(ext.is_empty() && int.is_empty(), "{what}: not answered");
+    }
+    assert_eq!(d.ctr(Ctr::DropNoService), 3);
+    assert_eq!(d.ctr(Ctr::IcmpPortUnreach), 0);
+    assert_eq!(d.ctr(Ctr::ConnNew), 0);
+    for sport in [19, 21] {
+        let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), sport, 80, SYN));
+        assert_eq!(int.len(), 1, "from port {sport}: scheduled");
+    }
+    assert_eq!(d.ctr(Ctr::ConnNew), 2);
+}

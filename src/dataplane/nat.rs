@@ -320,6 +320,14 @@ impl Core {
             self.ctr.inc(Ctr::DropNoService);
             return None;
         }
+        // A client packet from the FTP data port is never scheduled, whatever
+        // the service (`ip_vs_schedule`, `ip_vs_core.c`: "Not scheduling
+        // FTPDATA", before the persistence and the scheduler; the packet goes
+        // on to the director's own stack unanswered).
+        if client.1 == crate::nat::FTP_DATA_PORT {
+            self.ctr.inc(Ctr::DropNoService);
+            return None;
+        }
         let leave = if ftp_data {
             None
         } else {

@@ -21,13 +21,18 @@ use crate::config::{Config, addr6_mark, mark_addr6, mask_bits_v4, mask_bits_v6};
 /// connections ([`super::Snapshot::service_for`]).
 pub const FTP_PORT: u16 = 21;
 
+/// The FTP data port (`FTPDATA`, `ip_vs_core.c`): a client packet from it is
+/// never scheduled (`ip_vs_schedule`), being an active FTP data connection
+/// that a real server opens, not a client.
+pub const FTP_DATA_PORT: u16 = 20;
+
 /// Whether a TCP packet to `port` may be an FTP data connection that the
 /// VIP's FTP service takes when no service has the port (`ip_vs_service_find`,
 /// `ip_vs_ctl.c`: `FTPDATA`, or a port `inet_port_requires_bind_service` does
 /// not reserve, i.e. 1024 and up by default).
 #[inline]
 pub(super) fn ftp_data(proto: u8, port: u16) -> bool {
-    proto == 6 && (port == 20 || port >= 1024)
+    proto == 6 && (port == FTP_DATA_PORT || port >= 1024)
 }
 
 /// The id of IPv4 firewall-mark service `mark`.
