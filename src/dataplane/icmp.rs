@@ -221,9 +221,9 @@ impl Core {
     /// a client in `decrement_ttl` (`ip_vs_xmit.c`) and a real server in
     /// `ip_forward`, from the packet's destination when that is ours (the
     /// VIP), else from our address on that NIC. Not for a later fragment
-    /// (`icmp_send` answers fragment 0 only); rate-limited as
-    /// [`Core::frag_needed`]. The packet is counted `drop_ttl` by the
-    /// caller.
+    /// (`icmp_send` answers fragment 0 only); within the worker's ICMP
+    /// rate limit ([`Core::error_out`]). The packet is counted `drop_ttl` by
+    /// the caller.
     #[cold]
     #[inline(never)]
     pub(super) fn time_exceeded<T: TxQueue>(&mut self, inn: Nic, frame: &[u8], tx: &mut TxPair<T>) {
@@ -237,7 +237,8 @@ impl Core {
     /// ICMP port unreachable (ICMPv6 port unreachable) from the VIP, as
     /// IPVS's `ip_vs_leave` (`ip_vs_core.c`) does with `icmp_send` for TCP,
     /// UDP and SCTP alike ("the TCP RST packet cannot be sent"), so the
-    /// client gives up at once; rate-limited as [`Core::frag_needed`].
+    /// client gives up at once; within the worker's ICMP rate limit
+    /// ([`Core::error_out`]).
     #[cold]
     #[inline(never)]
     pub(super) fn leave<T: TxQueue>(&mut self, frame: &[u8], tx: &mut TxPair<T>) {
