@@ -1622,3 +1622,53 @@ fn sync_daemon_and_role_commands() {
     assert_eq!(ok("--ha standby"), AdmCommand::SetRole { standby: true });
     assert_eq!(ok("--ha active"), AdmCommand::SetRole { standby: false });
 }
+
+/// A mark, port-0 or FTP service's template is IPVS's `<caddr, 0, vaddr, 0,
+/// daddr, 0>` in `-L -c` (`ip_vs_sched_persist`), whatever server port its
+/// connections go to; a service's own-port template shows the server's port;
+/// and `--persistent-conn` still counts each template at its server.
+#[test]
+fn a_mark_port_0_or_ftp_template_is_listed_with_ports_0() {
+    let tpl = |proto, vip: (&str, u16)| {
+        conn(
+            proto,
+            ("203.0.113.9", 0),
+            vip,
+            ("198.19.0.7", 8443),
+            State::None,
+            59,
+            true,
+        )
+    };
+    let conns = [
+        tpl(0, ("0.0.0.7", 0)),
+        tpl(6, ("198.18.0.9", 0)),
+        tpl(6, ("198.18.0.9", 21)),
+        tpl(6, ("198.18.0.9", 443)),
+    ];
+    let c = build(&[
+        "-A -f 7 -s rr -p",
+        "-a -f 7 -r 198.19.0.7:8443 -m",
+        "-A -t 198.18.0.9:0 -s rr -p",
+        "-a -t 198.18.0.9:0 -r 198.19.0.7:8443 -m",
+    ]);
+    let out = list_with(&c, "-L -c -n", &Names::none(), &conns);
+    let lines: Vec<&str> = out.lines().skip(2).collect();
+    assert_eq!(
+        lines,
+        [
+            "IP  00:59  NONE        203.0.113.9:0      0.0.0.7:0          198.19.0.7:0",
+            "TCP 00:59  NONE        203.0.113.9:0      198.18.0.9:0       198.19.0.7:0",
+            "TCP 00:59  NONE        203.0.113.9:0      198.18.0.9:0       198.19.0.7:0",
+            "TCP 00:59  NONE        203.0.113.9:0      198.18.0.9:443     198.19.0.7:8443",
+        ],
+        "{out}"
+    );
+    let pc = list_with(&c, "-L -n --persistent-conn", &Names::none(), &conns);
+    let counts: Vec<&str> = pc
+        .lines()
+        .filter(|l| l.starts_with("  -> 198.19.0.7:8443"))
+        .map(|l| l.split_whitespace().nth(3).unwrap_or(""))
+        .collect();
+    assert_eq!(counts, ["1", "1"], "{pc}");
+}

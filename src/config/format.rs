@@ -324,6 +324,16 @@ pub fn format_conns<S: StateName, A: ListAddr>(
     for c in v {
         let proto = Proto::from_number(c.proto);
         let name = |(a, p): (A, u16)| names.addr_port(a, p, proto, o.numeric);
+        // The template of a mark, port-0 or FTP service is IPVS's
+        // `<caddr, 0, vaddr, 0, daddr, 0>` (`ip_vs_sched_persist`: the
+        // server's port only when the packet's port is the service's own and
+        // that is not `FTPPORT`), whatever server port it sends its
+        // connections to (kept in the entry for PersistConn and sync).
+        let (vip, dest) = if c.template && (c.vip.1 == 0 || c.vip.1 == super::FTP_PORT) {
+            ((c.vip.0, 0), (c.dest.0, 0))
+        } else {
+            (c.vip, c.dest)
+        };
         let expire = format!("{:02}:{:02}", c.expires_in / 60, c.expires_in % 60);
         let _ = writeln!(
             out,
@@ -336,8 +346,8 @@ pub fn format_conns<S: StateName, A: ListAddr>(
                 c.state.name()
             },
             name(c.client),
-            name(c.vip),
-            name(c.dest)
+            name(vip),
+            name(dest)
         );
     }
     out

@@ -12,6 +12,16 @@ use serde::{Deserialize, Serialize};
 
 use super::{AdmError, Forward};
 
+/// The FTP control port (`FTPPORT`, `ip_vs_core.c`): a TCP service on it
+/// also takes the VIP's FTP data connections (`nat::Snapshot::service_for`),
+/// and its templates are the kernel's `<caddr, 0, vaddr, 0, daddr, 0>`.
+pub const FTP_PORT: u16 = 21;
+
+/// The FTP data port (`FTPDATA`, `ip_vs_core.c`): a client packet from it is
+/// never scheduled (`ip_vs_schedule`), being an active FTP data connection
+/// that a real server opens, not a client.
+pub const FTP_DATA_PORT: u16 = 20;
+
 /// Transport protocol of a virtual service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Proto {

@@ -57,7 +57,7 @@ pub use http::{
     sni_name, status_list, valid_path, valid_vhost,
 };
 pub use ids::TRASH_MAX;
-pub use key::{Netmask, Proto, ServiceKey};
+pub use key::{FTP_DATA_PORT, FTP_PORT, Netmask, Proto, ServiceKey};
 use key::{check_family, unicast};
 pub use mark::{
     MAX_MARK_DESTS, MarkDest, addr6_mark, mark_addr6, mask_bits_v4, mask_bits_v6, ports_have,

@@ -17,14 +17,7 @@
 use super::{ServiceId, ServiceId6};
 use crate::config::{Config, addr6_mark, mark_addr6, mask_bits_v4, mask_bits_v6};
 
-/// The FTP control port: a TCP service on it also takes the VIP's FTP data
-/// connections ([`super::Snapshot::service_for`]).
-pub const FTP_PORT: u16 = 21;
-
-/// The FTP data port (`FTPDATA`, `ip_vs_core.c`): a client packet from it is
-/// never scheduled (`ip_vs_schedule`), being an active FTP data connection
-/// that a real server opens, not a client.
-pub const FTP_DATA_PORT: u16 = 20;
+pub use crate::config::{FTP_DATA_PORT, FTP_PORT};
 
 /// Whether a TCP packet to `port` may be an FTP data connection that the
 /// VIP's FTP service takes when no service has the port (`ip_vs_service_find`,
