@@ -473,12 +473,23 @@ fn icmpv6_errors_are_translated_both_ways() {
     assert_eq!((addr_at(q, 8), addr_at(q, 24)), (RS1_6, CLIENT6));
     assert_eq!(u16::from_be_bytes([q[40], q[41]]), 80);
     assert_eq!(q.len(), 48);
-    assert_eq!(d.ctr(Ctr::IcmpErrorNat), 2);
+    // Cut to the 4 bytes of ports, as `ip_vs_in_icmp_v6` reads them.
+    let i = inward(&mut d, &error6(&router, 1, 0, &reply, 44));
+    let q = &i.l4[8..];
+    assert_eq!((addr_at(q, 8), addr_at(q, 24)), (RS1_6, CLIENT6));
+    assert_eq!(q[40..], [0, 80, 0x9c, 0x40], "ports 80 → 40000");
+    // Three bytes are not the ports.
+    let (ext, int) = d.ext(&error6(&router, 1, 0, &reply, 43));
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(d.ctr(Ctr::IcmpErrorNat), 3);
     // An error about no connection of ours goes nowhere.
     let stray = our_reply(40999);
     let (ext, int) = d.ext(&error6(&router, 1, 0, &stray, 48));
     assert!(ext.is_empty() && int.is_empty());
-    assert_eq!(drops(&d.w().core.ctr), [("drop_icmp_no_conn", 1)]);
+    assert_eq!(
+        drops(&d.w().core.ctr),
+        [("drop_icmp", 1), ("drop_icmp_no_conn", 1)]
+    );
 }
 
 /// A UDP service on port 53 with one real server.

@@ -609,6 +609,49 @@ fn icmp_error_quoting_8_bytes_of_tcp() {
     assert_eq!(q.l4.len(), 8);
 }
 
+/// A quote of only the 4 bytes of ports, or of a header with options, is
+/// translated as `ip_vs_in_icmp` / `ip_vs_out_icmp` read it (the ports after
+/// `ihl * 4`); a quote too short for its checksum keeps it as it is.
+#[test]
+fn icmp_error_quoting_4_bytes_or_ip_options() {
+    let mut lab = lab_with(RR_8080);
+    let fwd = {
+        lab.w().rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+        let (_, i) = lab.poll_take();
+        one(i)
+    };
+    let err = icmp_error(&L3::from_rs(RS1, CLIENT), 11, 0, [0; 4], &fwd, 4);
+    let (e, _) = lab.int(&err);
+    let q = parse_quoted(&parse_ip(&one(e)));
+    assert_eq!(
+        (q.src, q.sport, q.dst, q.dport, q.proto, q.l4.len()),
+        (CLIENT, 40000, VIP, 80, 6, 4)
+    );
+    // The same packet as sent with a 4-byte option (NOP NOP NOP EOL), quoted
+    // with 8 bytes of TCP.
+    let ip = &fwd[14..];
+    let mut opt = ip[..20].to_vec();
+    opt[0] = 0x46;
+    opt[2..4].copy_from_slice(&((ip.len() + 4) as u16).to_be_bytes());
+    opt.extend_from_slice(&[1, 1, 1, 0]);
+    opt.extend_from_slice(&ip[20..28]);
+    opt[10..12].copy_from_slice(&[0, 0]);
+    let c = pnet::packet::ipv4::checksum(&pnet::packet::ipv4::Ipv4Packet::new(&opt).expect("ip"));
+    opt[10..12].copy_from_slice(&c.to_be_bytes());
+    let err = icmp_frame(&L3::from_rs(RS1, CLIENT), 3, 3, [0; 4], &opt);
+    let (e, _) = lab.int(&err);
+    let p = parse_ip(&one(e));
+    // Cut short: only its header is whole.
+    let inner = smoltcp::wire::Ipv4Packet::new_unchecked(&p.payload[..]);
+    assert_eq!(inner.header_len(), 24);
+    assert!(inner.verify_checksum(), "quoted header checksum");
+    assert_eq!((inner.src_addr(), inner.dst_addr()), (CLIENT, VIP));
+    let l4 = &p.payload[24..];
+    assert_eq!(l4[..4], [0x9c, 0x40, 0, 80], "ports 40000 → 80");
+    assert_eq!(&p.payload[20..24], &[1, 1, 1, 0], "the options kept");
+    assert_eq!(lab.ctr(Ctr::IcmpErrorNat), 2);
+}
+
 #[test]
 fn icmp_frag_needed_from_client_side_reaches_real_server() {
     let mut lab = lab_with(RR_8080);
@@ -1399,19 +1442,19 @@ fn malformed_and_unwanted_frames_are_dropped_by_reason() {
             Ctr::DropIcmp,
         ),
         (
-            "icmp error, short quote",
+            "icmp error, short quote (3 bytes of ports)",
             Nic::Int,
-            icmp_error(&L3::from_rs(RS1, CLIENT), 3, 3, [0; 4], &syn(), 4),
+            icmp_error(&L3::from_rs(RS1, CLIENT), 3, 3, [0; 4], &syn(), 3),
             None,
             Ctr::DropIcmp,
         ),
         (
-            "icmp error, quoted options",
+            "icmp error, quoted header longer than the quote",
             Nic::Int,
             with(
                 icmp_error(&L3::from_rs(RS1, CLIENT), 3, 3, [0; 4], &syn(), 8),
                 |f| {
-                    f[42] = 0x46;
+                    f[42] = 0x4f;
                     let c = icmp_sum(&f[34..]);
                     f[36..38].copy_from_slice(&c);
                 },

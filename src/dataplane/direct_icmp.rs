@@ -26,7 +26,7 @@ use crate::nat::{Dir, FlowKey, fold32};
 use crate::stats::Ctr;
 use crate::wire::encap::{self, Encap};
 use crate::wire::icmpv4::{self, Icmpv4Packet, msg, unreach};
-use crate::wire::ipv4::{self, Ipv4Packet, protocol};
+use crate::wire::ipv4::{Ipv4Packet, protocol};
 use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::{EthernetFrame, ethernet};
 use std::net::IpAddr;
@@ -266,7 +266,7 @@ impl Core {
         }
         // The client's packet as quoted: its header and what follows of it,
         // as much as `frag_needed` quotes of a packet.
-        let hl = ipv4::HEADER_LEN;
+        let hl = inner.header_len();
         let quote = &data[at..(at + hl + icmpv4::QUOTE_L4).min(data.len())];
         let ident = self.pending.1.ident;
         let mut buf = std::mem::take(&mut self.encap_buf);

@@ -44,18 +44,19 @@ fn ipv4_of(frame: &[u8]) -> Option<Ipv4Packet<&[u8]>> {
     Ipv4Packet::new_checked(d).ok()
 }
 
-/// The quoted packet of an error message: a 20-byte IPv4 header and at least
-/// the 8 bytes of TCP/UDP that hold the ports.
+/// The quoted packet of an error message: an IPv4 header (options and all)
+/// and at least the 4 bytes of TCP, UDP or SCTP that hold the ports, as
+/// `ip_vs_in_icmp` and `ip_vs_out_icmp` (`ip_vs_core.c`) read them after
+/// `cih->ihl * 4`. (RFC 792 asks for 8 bytes; a quote shorter than a
+/// checksum's place leaves the quoted checksum unfixed, `rewrite`.)
 pub(super) fn quoted(data: &[u8]) -> Option<Quote<u32>> {
-    if data.len() < ipv4::HEADER_LEN + 8 {
-        return None;
-    }
     let ip = Ipv4Packet::new_unchecked(data);
-    if ip.version() != 4 || ip.header_len() != ipv4::HEADER_LEN {
+    let hl = usize::from(*data.first()? & 0x0f) * 4;
+    if ip.version() != 4 || hl < ipv4::HEADER_LEN || data.len() < hl + 4 {
         return None;
     }
     // The ports are the first 4 bytes of TCP and UDP alike.
-    let l4 = UdpPacket::new_unchecked(&data[ipv4::HEADER_LEN..]);
+    let l4 = UdpPacket::new_unchecked(&data[hl..hl + 4]);
     Some(Quote {
         proto: ip.protocol(),
         src: ip.src_raw(),

@@ -125,9 +125,9 @@ impl Family for Ipv6Addr {
 /// The quoted packet of an ICMPv6 error (its data): an IPv6 header, any
 /// extension headers (walked as a received packet's are; a first fragment's
 /// too, as `ip_vs_in_icmp_v6` walks the quote with `ipv6_find_hdr`, a later
-/// one has no ports and is not translated), and at least the 8 first bytes
-/// of TCP or UDP. Returns its tuple and where its L4 header starts in
-/// `data`.
+/// one has no ports and is not translated), and at least the 4 first bytes
+/// of TCP, UDP or SCTP, the ports, as `ip_vs_in_icmp_v6` reads them.
+/// Returns its tuple and where its L4 header starts in `data`.
 fn quoted6(data: &[u8]) -> Option<(Quote<Ipv6Addr>, usize)> {
     if data.len() < ipv6::HEADER_LEN {
         return None;
@@ -145,7 +145,7 @@ fn quoted6(data: &[u8]) -> Option<(Quote<Ipv6Addr>, usize)> {
         }
         Err(_) => return None,
     };
-    let l4 = data.get(up.offset..up.offset + 8)?;
+    let l4 = data.get(up.offset..up.offset + 4)?;
     // The ports are the first 4 bytes of TCP and UDP alike.
     let ports = UdpPacket::new_unchecked(l4);
     let q = Quote {

@@ -170,7 +170,7 @@ fn nat_sctp(l4: &mut [u8], end: End, port: u16, partial: bool) {
 /// The L4 header of the packet an ICMP error quotes, either family: the port
 /// of the end `rw` does not rewrite outside (the quoted packet went the other
 /// way), and its checksum by the connection's delta where the quote reaches
-/// it. `l4` holds at least the 8 bytes of the ports. A quoted SCTP
+/// it. `l4` holds at least the 4 bytes of the ports. A quoted SCTP
 /// packet's CRC32c is left as it is, as IPVS leaves it (`ip_vs_nat_icmp`,
 /// `ip_vs_core.c`): the quote is cut short, so it could not be checked.
 fn quoted_ports<A>(l4: &mut [u8], proto: u8, rw: &Rewrite<A>) {
@@ -218,7 +218,8 @@ pub fn fill_l4_checksum_ip(packet: &mut [u8], proto: u8) {
 /// `rw.end` says, and the quoted packet inside the other way round (its addresses
 /// are those of the packet the error answers). The ICMP checksum is recomputed
 /// (errors are small and rare). `frame` spans Ethernet + IPv4 total length; the
-/// caller checked that the quoted IPv4 header is 20 bytes and 8 bytes of L4 follow.
+/// caller checked that the quoted IPv4 header is whole and 4 bytes of L4
+/// (the ports) follow it (`dataplane::icmp::quoted`).
 pub fn nat_icmp_error(frame: &mut [u8], rw: &Rewrite) {
     let mut ip = ip_of(frame);
     // Unlike the quoted header, the outer address is not the connection's: an
@@ -235,7 +236,14 @@ pub fn nat_icmp_error(frame: &mut [u8], rw: &Rewrite) {
     let ttl = ip.ttl() - 1;
     set_ttl(&mut ip, ttl, Delta::new().add32(old, rw.addr));
     let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
-    let (hdr, l4) = icmp.data_mut().split_at_mut(ipv4::HEADER_LEN);
+    let data = icmp.data_mut();
+    let hl = data.first().map_or(0, |b| usize::from(b & 0x0f) * 4);
+    let Some((hdr, l4)) = data.split_at_mut_checked(hl) else {
+        return;
+    };
+    if hdr.len() < ipv4::HEADER_LEN || l4.len() < 4 {
+        return;
+    }
     // The quoted packet: an error towards the real server quotes a packet *from* the
     // VIP (its source changes); one towards the client quotes a packet *to* the RIP.
     let mut inner = Ipv4Packet::new_unchecked(hdr);
@@ -295,15 +303,15 @@ pub fn nat_ip6(frame: &mut [u8], rw: &Rewrite<Ipv6Addr>) -> Option<(Ipv6Addr, Ip
 /// ICMPv6 checksum recomputed over the new pseudo-header (errors are small and
 /// rare). `frame` spans Ethernet + IPv6 header + payload length; the ICMPv6
 /// header starts at `icmp_off`, the quoted IPv6 header 8 bytes later, and the
-/// quoted TCP/UDP (`proto`) header at `l4_off` with at least its 8 first bytes there
-/// (checked by the caller, `Core::icmp6_error`).
+/// quoted TCP/UDP/SCTP (`proto`) header at `l4_off` with at least its 4 first
+/// bytes (the ports) there (checked by the caller, `Core::icmp6_error`).
 pub fn nat_icmp6_error(
     frame: &mut [u8],
     rw: &Rewrite<Ipv6Addr>,
     (icmp_off, l4_off, proto): (usize, usize, u8),
 ) {
     let inner_off = icmp_off + icmpv6::HEADER_LEN;
-    if frame.len() < l4_off + udp::HEADER_LEN || l4_off < inner_off + ipv6::HEADER_LEN {
+    if frame.len() < l4_off + 4 || l4_off < inner_off + ipv6::HEADER_LEN {
         return;
     }
     let (head, icmp) = frame.split_at_mut(icmp_off);
