@@ -1,6 +1,7 @@
 //! The control socket: binding it, accepting clients, the credential check and
-//! refusals, and serving one request per connection on its own thread (with
-//! the read/write timeouts of [`proto::IO_TIMEOUT`]). `ringvs capture` and
+//! refusals, and serving one request per connection on its own thread (its
+//! request read, and its reply written, each by a deadline of
+//! [`proto::IO_TIMEOUT`]). `ringvs capture` and
 //! `ringvs trace` start here too: their connection becomes a stream
 //! (`crate::observe::stream`).
 
@@ -15,6 +16,10 @@ use std::time::{Duration, Instant};
 
 /// Control-socket clients served at once.
 pub const MAX_CLIENTS: usize = 16;
+
+/// Most bytes of a reply written at once ([`write_by_deadline`]): one
+/// socket buffer's worth of a Unix stream (an skb of `unix_stream_sendmsg`).
+const WRITE_STEP: usize = 16 << 10;
 
 /// The request's reads, with one deadline for the whole request: each read
 /// waits only for what is left of it, so a client that trickles a byte
@@ -36,9 +41,35 @@ impl std::io::Read for Deadline<'_> {
     }
 }
 
+/// Write all of `bytes` to `s` by one deadline, [`proto::IO_TIMEOUT`] from
+/// now: each write waits only for what is left of it, so a client that
+/// reads a large reply a little at a time cannot hold its slot past that,
+/// as a per-write timeout let it. The writes are of at most [`WRITE_STEP`]
+/// bytes: the kernel's send timeout bounds each wait for buffer space, not
+/// a whole `write`, which a slow reader keeps going for as long as it
+/// frees a little space within each timeout.
+fn write_by_deadline(s: &UnixStream, bytes: &[u8]) -> std::io::Result<()> {
+    let until = Instant::now() + proto::IO_TIMEOUT;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        s.set_write_timeout(Some(left))?;
+        let step = &rest[..rest.len().min(WRITE_STEP)];
+        match (&*s).write(step) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 impl Ctl {
     fn serve(&self, stream: UnixStream) {
-        let _ = stream.set_write_timeout(Some(proto::IO_TIMEOUT));
         let mut reader = BufReader::new(Deadline {
             s: &stream,
             until: Instant::now() + proto::IO_TIMEOUT,
@@ -60,7 +91,7 @@ impl Ctl {
         };
         if let Ok(mut line) = serde_json::to_string(&resp) {
             line.push('\n');
-            let _ = (&stream).write_all(line.as_bytes());
+            let _ = write_by_deadline(&stream, line.as_bytes());
         }
     }
 
@@ -463,6 +494,42 @@ mod tests {
         let answer = String::from_utf8_lossy(&got);
         assert!(answer.contains("reading request"), "{answer:?}");
         assert!(t.elapsed() < proto::IO_TIMEOUT * 2, "{:?}", t.elapsed());
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&dir);
+    }
+
+    /// A client that reads a large reply (a listing of 20,000 services,
+    /// about 0.6 MB) 4 KiB every 200 ms, each read well within the timeout,
+    /// is cut off once the reply's time is up (and what the socket buffers
+    /// hold is read), with the reply unfinished, not held for the ~30 s the
+    /// whole reply takes at that pace.
+    #[test]
+    fn a_slow_reader_is_cut_off_at_the_replys_deadline() {
+        let (dir, path) = serving("slowread");
+        let rules: String = (0..20_000)
+            .map(|i| format!("-A -t 198.18.{}.{}:80 -s rr\n", i / 250, i % 250 + 1))
+            .collect();
+        let r = proto::call(&path, Command::Restore { rules }).unwrap();
+        assert_eq!(r.code, 0, "{}", r.err);
+        let whole = proto::adm(&path, &["-L", "-n"]).unwrap().len();
+        let mut s = UnixStream::connect(&path).unwrap();
+        s.write_all(br#"{"v":1,"cmd":"adm","argv":["-L","-n"]}"#)
+            .unwrap();
+        s.write_all(b"\n").unwrap();
+        s.set_read_timeout(Some(proto::IO_TIMEOUT * 3)).unwrap();
+        let t = Instant::now();
+        let mut got = 0usize;
+        let mut buf = [0u8; 4096];
+        while t.elapsed() < proto::IO_TIMEOUT * 4 {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let took = t.elapsed();
+        assert!(took < proto::IO_TIMEOUT * 3, "cut off after {took:?}");
+        assert!(got < whole, "the reply was not finished: {got} of {whole}");
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_dir(&dir);
     }
