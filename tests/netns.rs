@@ -5,7 +5,7 @@
 //! elsewhere the test says why it did not run.
 
 mod nslab;
-use nslab::{EXE, NsDirector, Scenario, adm, http_bodies, ping, seed_service, stats};
+use nslab::{DemoChild, EXE, NsDirector, Scenario, adm, http_bodies, ping, seed_service, stats};
 use ringvs::lab::lab_available;
 use ringvs::lab::{self, Lab};
 use serde_json::Value;
@@ -300,46 +300,45 @@ fn demo_cleans_up_when_interrupted() {
         return;
     }
     // Enough requests that the demo is still busy when the signal comes.
-    let mut demo = Process::new(EXE)
-        .args(["demo", "--requests", "5000"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start demo");
-    // The demo's lab tag derives from its pid (`Lab::unique_tag`).
-    let prefix = format!("rv{:04x}0-", demo.id() & 0xffff);
-    let mut out = std::io::BufReader::new(demo.stdout.take().expect("stdout"));
-    // Interrupt once the director runs.
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = std::io::BufRead::read_line(&mut out, &mut line).expect("read demo");
-        assert!(n > 0, "demo ended before its director started");
-        if line.starts_with("Director running") {
-            break;
+    // Its guard removes what a failed assertion would leave.
+    let mut demo = DemoChild::spawn(
+        &["--requests", "5000"],
+        std::process::Stdio::piped(),
+        std::process::Stdio::null(),
+    );
+    let out = demo.child.stdout.take().expect("stdout");
+    // Interrupt once the director runs (bounded: the read is on a thread,
+    // and a demo that never gets there is given up on after 60 s).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = std::io::BufReader::new(out);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match std::io::BufRead::read_line(&mut out, &mut line) {
+                Ok(n) if n > 0 => {
+                    if line.starts_with("Director running") {
+                        let _ = tx.send(true);
+                    }
+                }
+                _ => break,
+            }
         }
-    }
-    let listed = || {
-        let o = Process::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .expect("ip");
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter(|l| l.starts_with(&prefix))
-            .count()
-    };
-    assert_eq!(listed(), 5, "the demo's namespaces exist while it runs");
-    let kill = Process::new("kill")
-        .args(["-INT", &demo.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
-    let status = demo.wait().expect("demo exits");
+        let _ = tx.send(false);
+    });
+    let running = rx.recv_timeout(std::time::Duration::from_secs(60));
+    assert_eq!(running, Ok(true), "the demo's director did not start");
+    assert_eq!(
+        demo.namespaces().len(),
+        5,
+        "the demo's namespaces exist while it runs"
+    );
+    let status = demo.interrupt(std::time::Duration::from_secs(30));
+    let status = status.expect("the demo did not exit within 30 s of SIGINT");
     assert!(!status.success(), "an interrupted demo reports failure");
-    assert_eq!(listed(), 0, "namespaces {prefix}* left behind");
-    let tag = prefix.trim_start_matches("rv").trim_end_matches('-');
-    let socket = format!("/run/ringvs-demo-{tag}.sock");
+    let left = demo.namespaces();
+    assert!(left.is_empty(), "namespaces {left:?} left behind");
+    let socket = format!("/run/ringvs-demo-{}.sock", demo.tag);
     assert!(!Path::new(&socket).exists(), "{socket} left behind");
 }
 
@@ -351,15 +350,12 @@ fn demo_cleans_up_when_its_reader_goes_away() {
     if !lab_available() {
         return;
     }
-    let mut demo = Process::new(EXE)
-        .args(["demo", "--requests", "50"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start demo");
-    // The demo's lab tag derives from its pid (`Lab::unique_tag`).
-    let prefix = format!("rv{:04x}0-", demo.id() & 0xffff);
-    let err = demo.stderr.take().expect("stderr");
+    let mut demo = DemoChild::spawn(
+        &["--requests", "50"],
+        std::process::Stdio::piped(),
+        std::process::Stdio::piped(),
+    );
+    let err = demo.child.stderr.take().expect("stderr");
     let err = std::thread::spawn(move || {
         let mut text = String::new();
         let _ = std::io::Read::read_to_string(&mut { err }, &mut text);
@@ -367,7 +363,7 @@ fn demo_cleans_up_when_its_reader_goes_away() {
     });
     {
         // Three lines, then the pipe is closed, as `head -3` does.
-        let mut out = std::io::BufReader::new(demo.stdout.take().expect("stdout"));
+        let mut out = std::io::BufReader::new(demo.child.stdout.take().expect("stdout"));
         let mut line = String::new();
         for _ in 0..3 {
             line.clear();
@@ -376,26 +372,9 @@ fn demo_cleans_up_when_its_reader_goes_away() {
         }
     }
     // Bounded: a demo that kept going is interrupted (and the test fails).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let status = loop {
-        if let Some(st) = demo.try_wait().expect("wait for the demo") {
-            break Some(st);
-        }
-        if std::time::Instant::now() >= deadline {
-            let _ = Process::new("kill")
-                .args(["-INT", &demo.id().to_string()])
-                .status();
-            let _ = demo.wait();
-            break None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = demo.wait_within(std::time::Duration::from_secs(60));
     let err = err.join().unwrap_or_default();
-    let left: Vec<String> = lab::list_namespaces()
-        .expect("ip netns list")
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
+    let left = demo.namespaces();
     assert!(left.is_empty(), "the demo left {left:?} behind: {err}");
     let status = status.expect("the demo went on writing to a closed pipe");
     assert!(!status.success(), "a demo cut short reports failure: {err}");

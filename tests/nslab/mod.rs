@@ -516,19 +516,106 @@ pub struct DemoRun {
     pub left: Vec<String>,
 }
 
+/// A running `ringvs demo`. Dropped (the test done, failed or returned
+/// early), it is interrupted if still running and killed if it has not
+/// exited 30 s later, and what is left of its lab (`rv{tag}-*`) and its
+/// control socket is removed, so a failing test leaves nothing behind.
+pub struct DemoChild {
+    pub child: std::process::Child,
+    /// Its lab's tag, from its pid (`Lab::unique_tag`).
+    pub tag: String,
+}
+
+impl DemoChild {
+    /// Start `ringvs demo ARGS` with its output as `stdout` and `stderr` say.
+    pub fn spawn(args: &[&str], stdout: std::process::Stdio, stderr: std::process::Stdio) -> Self {
+        let child = std::process::Command::new(EXE)
+            .arg("demo")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("start ringvs demo");
+        let tag = format!("{:04x}0", child.id() & 0xffff);
+        DemoChild { child, tag }
+    }
+
+    /// Its namespaces' prefix.
+    pub fn prefix(&self) -> String {
+        format!("rv{}-", self.tag)
+    }
+
+    /// Its lab's namespaces that exist now.
+    pub fn namespaces(&self) -> Vec<String> {
+        let prefix = self.prefix();
+        lab::list_namespaces()
+            .expect("ip netns list")
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix))
+            .collect()
+    }
+
+    /// Its exit status once it exits by itself within `limit`, else
+    /// `None`: it is then interrupted (SIGINT, on which it cleans up) and,
+    /// if still running `limit` later, killed.
+    pub fn wait_within(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        if let Some(st) = self.wait_for_exit(limit) {
+            return Some(st);
+        }
+        self.interrupt(limit);
+        None
+    }
+
+    /// SIGINT, then its exit status if it exits within `limit`; killed
+    /// (SIGKILL, status `None`) if not.
+    pub fn interrupt(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        // The child is not reaped before the signal, so its pid cannot name
+        // another process.
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let st = self.wait_for_exit(limit);
+        if st.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        st
+    }
+
+    fn wait_for_exit(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for DemoChild {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.interrupt(std::time::Duration::from_secs(30));
+        }
+        let _ = lab::Lab::cleanup_stale(&self.tag);
+        let _ = std::fs::remove_file(format!("/run/ringvs-demo-{}.sock", self.tag));
+    }
+}
+
 /// Run `ringvs demo ARGS`, interrupted (SIGINT, on which it cleans up) if it
-/// is still running after `limit`; then list what is left of its lab.
+/// is still running after `limit` (killed if that does not end it); then
+/// list what is left of its lab (removed when the run is done).
 pub fn run_demo(args: &[&str], limit: std::time::Duration) -> DemoRun {
-    let mut demo = std::process::Command::new(EXE)
-        .arg("demo")
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start ringvs demo");
-    // The demo's lab tag derives from its pid (`Lab::unique_tag`).
-    let prefix = format!("rv{:04x}0-", demo.id() & 0xffff);
+    let mut demo = DemoChild::spawn(
+        args,
+        std::process::Stdio::piped(),
+        std::process::Stdio::piped(),
+    );
     let read = |r: Option<Box<dyn std::io::Read + Send>>| {
         std::thread::spawn(move || {
             let mut text = String::new();
@@ -538,28 +625,18 @@ pub fn run_demo(args: &[&str], limit: std::time::Duration) -> DemoRun {
             text
         })
     };
-    let out = read(demo.stdout.take().map(|o| Box::new(o) as _));
-    let err = read(demo.stderr.take().map(|e| Box::new(e) as _));
-    // The child is not reaped before the signal, so its pid cannot name
-    // another process.
-    let deadline = std::time::Instant::now() + limit;
-    let status = loop {
-        if let Some(st) = demo.try_wait().expect("wait for the demo") {
-            break st;
-        }
-        if std::time::Instant::now() >= deadline {
-            let _ = std::process::Command::new("kill")
-                .args(["-INT", &demo.id().to_string()])
-                .status();
-            break demo.wait().expect("demo exits on SIGINT");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    let out = read(demo.child.stdout.take().map(|o| Box::new(o) as _));
+    let err = read(demo.child.stderr.take().map(|e| Box::new(e) as _));
+    let status = match demo.wait_within(limit) {
+        Some(st) => st,
+        None => demo
+            .child
+            .try_wait()
+            .ok()
+            .flatten()
+            .expect("the demo did not exit on SIGINT"),
     };
-    let left = lab::list_namespaces()
-        .expect("ip netns list")
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
+    let left = demo.namespaces();
     DemoRun {
         status,
         out: out.join().unwrap_or_default(),
