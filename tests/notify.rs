@@ -479,6 +479,8 @@ fn wait_lines(what: &str, limit: Duration, mut got: impl FnMut() -> Vec<String>,
 fn scripts_run_and_the_fifo_is_written_as_servers_go_and_come() {
     let dir = std::env::temp_dir().join(format!("ringvs-notify-ns-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    // Removed on every way out (a failed assertion, no lab here).
+    let _rm = RemoveDir(dir.clone());
     let out = dir.join("out");
     let fifo = dir.join("fifo");
     let o = out.display();
@@ -579,7 +581,6 @@ fn scripts_run_and_the_fifo_is_written_as_servers_go_and_come() {
 
     drop(lab);
     assert!(!fifo.exists(), "the FIFO the director made is removed");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// keepalived's script user and script security on a real director: the

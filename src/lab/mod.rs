@@ -538,7 +538,14 @@ impl Drop for Lab {
         }
         while let Some(ns) = self.namespaces.pop() {
             if let Err(e) = kill_and_delete_ns(&ns) {
-                eprintln!("ringvs lab: could not delete namespace {ns}: {e}");
+                // Not `eprintln!`: it panics on a closed stderr
+                // (`ringvs demo 2>&1 | head`), which would abort the
+                // release build with the other namespaces left.
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "ringvs lab: could not delete namespace {ns}: {e}"
+                );
             }
         }
     }

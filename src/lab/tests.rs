@@ -168,6 +168,14 @@ fn failed_build_cleans_up() {
     }
     let tag = Lab::unique_tag();
     Lab::cleanup_stale(&tag).unwrap();
+    // Whatever the test made goes on every way out, a failed assertion too.
+    struct Stale(String);
+    impl Drop for Stale {
+        fn drop(&mut self) {
+            let _ = Lab::cleanup_stale(&self.0);
+        }
+    }
+    let _stale = Stale(tag.clone());
     // A leftover switch namespace makes the build fail half-way.
     let sw = format!("rv{tag}-sw");
     ip(&["netns", "add", &sw]).unwrap();
