@@ -5,7 +5,7 @@
 
 mod nslab;
 
-use nslab::{EXE, NsDirector, Scenario, adm, spawn_collecting};
+use nslab::{EXE, NsDirector, Scenario, adm, spawn_collecting, stats, wait_for};
 use ringvs::lab;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -96,7 +96,15 @@ fn keepalived_conf_is_the_rule_source_and_sighup_applies_only_its_changes() {
         ],
     );
     let lines = spawn_collecting(&mut lab, client, |_| Instant::now());
-    std::thread::sleep(Duration::from_millis(700));
+    // Its connection is up once its first answer is in.
+    let answered = wait_for(Duration::from_secs(5), || {
+        lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .any(|(_, l)| l.starts_with("i am rs"))
+    });
+    assert!(answered.is_some(), "the client's first request answered");
     let before = adm(&control, &["-L", "-n", "-c"]);
     assert_eq!(before.matches("ESTABLISHED").count(), 1, "{before}");
 
@@ -149,10 +157,16 @@ fn keepalived_conf_is_the_rule_source_and_sighup_applies_only_its_changes() {
         "virtual_server 198.18.0.110 80 {\n  lb_algo nosuch\n}\n",
     )
     .expect("break keepalived.conf");
+    let reloads = |k: &str| stats(&control)["keepalived_reloads"][k].as_u64();
+    assert_eq!((reloads("applied"), reloads("refused")), (Some(1), Some(0)));
     let _ = std::process::Command::new("kill")
         .args(["-HUP", &pid])
         .status();
-    std::thread::sleep(Duration::from_millis(400));
+    // Once the director has read it (and said why it refused it).
+    let read = wait_for(Duration::from_secs(5), || reloads("refused") == Some(1));
+    assert!(read.is_some(), "the bad file was read: {}", stats(&control));
+    let why = stats(&control)["keepalived_reloads"]["last_error"].to_string();
+    assert!(why.contains("nosuch"), "{why}");
     assert_eq!(
         adm(&control, &["-S", "-n"]),
         rules,

@@ -22,6 +22,18 @@ pub(super) struct KaSource {
     last: Config,
     /// `ringvs run --script-user` and `--script-security`.
     flags: ScriptSettings,
+    /// Re-reads applied and refused since start, and why the last refused
+    /// one was (`ringvs stats`: an operator sees a SIGHUP that changed
+    /// nothing because the file did not load).
+    reloads: ReloadCounts,
+}
+
+/// What SIGHUP did since start ([`KaSource`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub(super) struct ReloadCounts {
+    pub applied: u64,
+    pub refused: u64,
+    pub last_error: Option<String>,
 }
 
 /// The scripts' policy of `ringvs run`'s `flags` and the file's settings
@@ -95,6 +107,7 @@ pub(super) fn load_at_start(
         path: path.to_path_buf(),
         last: l.config,
         flags,
+        reloads: ReloadCounts::default(),
     })
 }
 
@@ -112,6 +125,25 @@ impl Ctl {
         let Some(src) = ka.as_mut() else {
             return Err("nothing to re-read: ringvs runs without --keepalived".into());
         };
+        let r = self.reload_from(src);
+        match &r {
+            Ok(_) => src.reloads.applied += 1,
+            Err(e) => {
+                src.reloads.refused += 1;
+                src.reloads.last_error = Some(e.clone());
+            }
+        }
+        r
+    }
+
+    /// The re-reads of `--keepalived FILE` so far; `None` without it.
+    pub(super) fn reload_counts(&self) -> Option<ReloadCounts> {
+        let ka = self.ka.lock().unwrap_or_else(|e| e.into_inner());
+        ka.as_ref().map(|src| src.reloads.clone())
+    }
+
+    /// [`Ctl::reload_keepalived`] of `src`.
+    fn reload_from(&self, src: &mut KaSource) -> Result<Vec<String>, String> {
         let mut l = keepalived::load(&src.path).map_err(|e| e.to_string())?;
         let policy = vet_scripts(&mut l, &src.flags, &src.path);
         for w in &l.warnings {

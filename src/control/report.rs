@@ -165,6 +165,7 @@ impl Ctl {
             "family": family_json(fam),
             "batch_us": all_batch,
             "health": health,
+            "keepalived_reloads": self.reload_counts(),
         });
         Response::ok(format!("{v}\n"))
     }
@@ -228,6 +229,15 @@ impl Ctl {
         }
         out.push_str(&format!("neighbors {neigh}\n"));
         out.push_str(&format!("role {}\n", self.role()));
+        if let Some(r) = self.reload_counts() {
+            out.push_str(&format!(
+                "keepalived reloads applied {} refused {}\n",
+                r.applied, r.refused
+            ));
+            if let Some(e) = &r.last_error {
+                out.push_str(&format!("keepalived last refused reload: {e}\n"));
+            }
+        }
         out.push_str(&self.sync_text());
         Response::ok(out)
     }
