@@ -144,7 +144,29 @@ fn print_line<T: std::fmt::Display>(what: &str, r: Result<T, String>) -> ExitCod
     }
 }
 
+/// On SIGINT or SIGTERM (Ctrl-C, `timeout`, `tools/bench`'s stop), remove
+/// this process's labs (`rv` + 4 hex digits of its pid + a counter,
+/// `Lab::unique_tag`) and the processes in them, then exit 130: the labs'
+/// `Drop` does not run when a signal ends the process, and a director, its
+/// servers and the generators would otherwise outlive it.
+fn remove_labs_on_signal() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let pid = std::process::id() & 0xffff;
+            for n in 0..16 {
+                let _ = ringvs::lab::Lab::cleanup_stale(&format!("{pid:04x}{n:x}"));
+            }
+            std::process::exit(130);
+        }
+    });
+}
+
 fn main() -> ExitCode {
+    remove_labs_on_signal();
     match Cli::parse().cmd {
         Cmd::Perf(a) => perf::main(a),
         Cmd::Pool(a) => perf::pool::main(a),
