@@ -919,9 +919,10 @@ fn failover_under_http_load() {
     let down = down.unwrap_or_else(|| panic!("rs1 not down within {:?}", bound + margin));
     // After that no new connection goes to rs1: a second of requests, no retries.
     let settled = Instant::now() + Duration::from_millis(200);
-    std::thread::sleep(Duration::from_millis(1200));
-    let after = count(&lines, settled, |_| true);
-    assert!(after >= 20, "the client loop keeps going ({after} lines)");
+    let twenty = wait_for(Duration::from_secs(5), || {
+        count(&lines, settled, |_| true) >= 20
+    });
+    assert!(twenty.is_some(), "the client loop keeps going");
     assert_eq!(count(&lines, settled, |l| l.starts_with("retried")), 0);
     assert_eq!(count(&lines, settled, |l| l == "i am rs1"), 0);
     let failed_first = count(&lines, killed_at, |l| l.starts_with("retried"));
@@ -968,12 +969,13 @@ fn passive_check_finds_a_dead_server_before_delay_loop() {
         "-A -t {vip} -s rr --check tcp --delay-loop 60 --connect-timeout 2 --retry 1 --delay-before-retry 1 --inhibit-on-failure\n\
          -a -t {vip} -r {rs1} -m -w 1\n-a -t {vip} -r {rs2} -m -w 1\n"
     );
-    let Some(NsDirector { mut lab, control }) = Scenario::new("health").rules(&rules).start()
+    let Some(NsDirector { mut lab, control }) =
+        counting_rs1(Scenario::new("health").rules(&rules)).start()
     else {
         return;
     };
-    // Let the first round of checks (at start) pass.
-    std::thread::sleep(Duration::from_millis(500));
+    // The first round of checks (at start) has passed.
+    first_check_reached_rs1(&lab);
     assert_eq!(listed_weight(&control, &rs1), Some(1));
     assert!(kill_all_in(&lab.ns_rs(1)) >= 1);
     let lines = client_loop(&mut lab, &vip);
@@ -985,8 +987,10 @@ fn passive_check_finds_a_dead_server_before_delay_loop() {
     eprintln!("passive: rs1 down {down:?} after the first client connections");
     // Inhibited: weight 0, still listed; new connections all go to rs2.
     let settled = Instant::now() + Duration::from_millis(200);
-    std::thread::sleep(Duration::from_millis(1000));
-    assert!(count(&lines, settled, |l| l == "i am rs2") >= 10);
+    let ten = wait_for(Duration::from_secs(5), || {
+        count(&lines, settled, |l| l == "i am rs2") >= 10
+    });
+    assert!(ten.is_some(), "ten answers from rs2 after rs1 went down");
     assert_eq!(count(&lines, settled, |l| l.starts_with("retried")), 0);
     assert_eq!(count(&lines, start, |l| l.starts_with("error")), 0);
     assert_eq!(adm(&control, &["-S", "-n"]), rules);
@@ -1025,11 +1029,12 @@ fn active_check_alone_takes_a_dead_server_out() {
         "-A -t {vip} -s wrr --check tcp --delay-loop 2 --connect-timeout 1 --retry 2 --delay-before-retry 1\n\
          -a -t {vip} -r {rs1} -m -w 3\n-a -t {vip} -r {rs2} -m -w 1\n"
     );
-    let Some(NsDirector { mut lab, control }) = Scenario::new("health").rules(&rules).start()
+    let Some(NsDirector { mut lab, control }) =
+        counting_rs1(Scenario::new("health").rules(&rules)).start()
     else {
         return;
     };
-    std::thread::sleep(Duration::from_millis(300));
+    first_check_reached_rs1(&lab);
     assert_eq!(listed_weight(&control, &rs1), Some(3));
     let killed = Instant::now();
     assert!(kill_all_in(&lab.ns_rs(1)) >= 1);
@@ -1209,11 +1214,12 @@ fn passive_check_finds_a_server_that_drops_syns() {
         "-A -t {vip} -s rr --check tcp --delay-loop 60 --connect-timeout 1 --retry 0 --delay-before-retry 1\n\
          -a -t {vip} -r {rs1} -m -w 1\n-a -t {vip} -r {rs2} -m -w 1\n"
     );
-    let Some(NsDirector { mut lab, control }) = Scenario::new("health").rules(&rules).start()
+    let Some(NsDirector { mut lab, control }) =
+        counting_rs1(Scenario::new("health").rules(&rules)).start()
     else {
         return;
     };
-    std::thread::sleep(Duration::from_millis(500));
+    first_check_reached_rs1(&lab);
     assert_eq!(listed_weight(&control, &rs1), Some(1));
     // rs1 drops every SYN to port 80 (its namespace, deleted with the lab).
     drop_syns(&lab.ns_rs(1), "ringvs_test", 80);
@@ -1227,8 +1233,10 @@ fn passive_check_finds_a_server_that_drops_syns() {
     // Removed: once the request stuck on rs1 has timed out (3 s) and been
     // retried, the requests all go to rs2 at the first try.
     let settled = Instant::now() + Duration::from_millis(3200);
-    std::thread::sleep(Duration::from_millis(4400));
-    assert!(count(&lines, settled, |l| l == "i am rs2") >= 20);
+    let twenty = wait_for(Duration::from_secs(10), || {
+        count(&lines, settled, |l| l == "i am rs2") >= 20
+    });
+    assert!(twenty.is_some(), "twenty answers from rs2 once settled");
     assert_eq!(count(&lines, settled, |l| l.starts_with("retried")), 0);
     assert_eq!(count(&lines, start, |l| l.starts_with("error")), 0);
 }
@@ -1257,6 +1265,28 @@ fn count_syns(ns: &str, table: &str) {
             lab::DIP
         ),
     );
+}
+
+/// The table in which rs1 counts the DIP's SYNs from the director's start
+/// ([`counting_rs1`]).
+const FIRST: &str = "ringvs_first";
+
+/// `s` with rs1 counting the DIP's SYNs to port 80 from before the
+/// director starts, so that [`first_check_reached_rs1`] can see its first
+/// check.
+fn counting_rs1(s: Scenario) -> Scenario {
+    s.before_director(|lab| count_syns(&lab.ns_rs(1), FIRST))
+}
+
+/// Wait (at most 5 s) until the first check has reached rs1: its SYN is
+/// counted, which rs1's kernel answers at once, so a server killed after
+/// this passed its first check (a fixed sleep let a slow start kill it
+/// first, and the failing first check, not what the test names, take it
+/// down).
+fn first_check_reached_rs1(lab: &Lab) {
+    let ns = lab.ns_rs(1);
+    let reached = wait_for(Duration::from_secs(5), || syns_counted(&ns, FIRST) >= 1);
+    assert!(reached.is_some(), "no check reached rs1 within 5 s");
 }
 
 /// Three services (as the members of a keepalived `virtual_server group`)
