@@ -291,6 +291,12 @@ fn cmd_capture(
         eprintln!("ringvs capture: {e}");
         return ExitCode::from(2);
     }
+    // Said, as tcpdump says it, once every worker taps (so that a script
+    // may start its traffic on this line).
+    let listening = format!(
+        "ringvs capture: listening on {nic} ({dir}), link-type EN10MB (Ethernet), snapshot length {} bytes",
+        ringvs::observe::pcap::SNAPLEN
+    );
     let cmd = Command::Capture {
         nic,
         dir,
@@ -299,6 +305,7 @@ fn cmd_capture(
     };
     // Created (and so emptied) only once the director has taken the capture.
     let out = || -> Result<Box<dyn std::io::Write>, String> {
+        eprintln!("{listening}");
         if write == std::path::Path::new("-") {
             return Ok(Box::new(std::io::stdout().lock()));
         }
@@ -334,7 +341,13 @@ fn cmd_trace(socket: &std::path::Path, filter: String, count: u64) -> ExitCode {
         return ExitCode::from(2);
     }
     let mut out = std::io::stdout().lock();
-    match stream::trace(socket, Command::Trace { filter, count }, &mut out) {
+    let listening = || eprintln!("ringvs trace: listening on ext and int");
+    match stream::trace(
+        socket,
+        Command::Trace { filter, count },
+        listening,
+        &mut out,
+    ) {
         Ok(end) => {
             eprintln!(
                 "ringvs trace: {} packets traced, {} dropped (reader too slow)",

@@ -13,9 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
-/// How long the workers get to see a new tap (they re-load at their next loop,
-/// within `IDLE_POLL_MS`).
-const ATTACH: Duration = Duration::from_millis(300);
 const DONE: Duration = Duration::from_secs(10);
 
 /// Both real servers serving HTTP on port 80 and a two-worker director with
@@ -43,6 +40,27 @@ fn spawn(args: &[&str], stdout: Stdio) -> Spawned {
             .spawn()
             .expect("spawn ringvs"),
     )
+}
+
+/// Wait (at most 10 s) until `c`, a `ringvs capture` or `trace` (or a
+/// shell running one), says it listens on its stderr, as tcpdump does: the
+/// director answers once every worker taps, so the next frame is seen.
+/// The rest of its stderr goes to the test's.
+fn listening(c: &mut Spawned) {
+    let err = c.0.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let lines = std::io::BufRead::lines(std::io::BufReader::new(err));
+        for line in lines.map_while(Result::ok) {
+            if line.contains(": listening on ") {
+                let _ = tx.send(());
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    });
+    let said = rx.recv_timeout(Duration::from_secs(10));
+    assert!(said.is_ok(), "no \"listening on\" line within 10 s");
 }
 
 /// Wait (bounded) for a child to exit by itself; its status.
@@ -110,7 +128,7 @@ fn capture_on_both_nics_shows_nat_and_honours_count_and_filter() {
     // VIP (excluded by the filter) and one HTTP request pass.
     let all = TmpFile(tmp("all"));
     let all_s = all.0.display().to_string();
-    let cap = spawn(
+    let mut cap = spawn(
         &[
             "capture",
             "--control",
@@ -126,7 +144,7 @@ fn capture_on_both_nics_shows_nat_and_honours_count_and_filter() {
         ],
         Stdio::null(),
     );
-    std::thread::sleep(ATTACH);
+    listening(&mut cap);
     ping_vip(&lab, 2);
     let bodies = http_bodies(&lab, &vip80, 1);
     assert_eq!(bodies.len(), 1, "{bodies:?}");
@@ -209,7 +227,7 @@ fn capture_on_both_nics_shows_nat_and_honours_count_and_filter() {
         ],
         Stdio::null(),
     );
-    std::thread::sleep(ATTACH);
+    listening(&mut cap);
     assert_eq!(http_bodies(&lab, &vip80, 2).len(), 2);
     assert!(wait_exit(&mut cap, DONE).success());
     assert_eq!(read_pcap(&three.0).len(), 3);
@@ -235,7 +253,7 @@ fn capture_on_both_nics_shows_nat_and_honours_count_and_filter() {
         ],
         Stdio::null(),
     );
-    std::thread::sleep(ATTACH);
+    listening(&mut cap);
     assert_eq!(http_bodies(&lab, &vip80, 1).len(), 1);
     ping_vip(&lab, 2);
     assert!(wait_exit(&mut cap, DONE).success());
@@ -257,10 +275,11 @@ fn capture_on_both_nics_shows_nat_and_honours_count_and_filter() {
         Process::new("sh")
             .args(["-c", &pipe])
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn sh"),
     );
-    std::thread::sleep(ATTACH);
+    listening(&mut sh);
     assert_eq!(http_bodies(&lab, &vip80, 1).len(), 1);
     assert!(wait_exit(&mut sh, DONE).success());
     let mut out = String::new();
@@ -308,7 +327,7 @@ fn trace_explains_one_http_request_line_by_line() {
         ],
         Stdio::piped(),
     );
-    std::thread::sleep(ATTACH);
+    listening(&mut tr);
     assert_eq!(http_bodies(&lab, &vip80, 1).len(), 1);
     // And one packet for a port without a service: dropped, with its reason.
     let _ = http_bodies(&lab, "198.18.0.110:81", 1);
@@ -620,7 +639,7 @@ fn ipv6_trace_and_capture_over_one_http_request() {
     }
     let pcap_file = TmpFile(tmp("ip6"));
     let pcap_s = pcap_file.0.display().to_string();
-    let cap = spawn(
+    let mut cap = spawn(
         &[
             "capture",
             "--control",
@@ -641,7 +660,8 @@ fn ipv6_trace_and_capture_over_one_http_request() {
         &["trace", "--control", &ctl, "ip6", "and", "host", &client6],
         Stdio::piped(),
     );
-    std::thread::sleep(ATTACH);
+    listening(&mut cap);
+    listening(&mut tr);
     // IPv4 traffic meanwhile: in neither.
     ping_vip(&lab, 1);
     assert_eq!(http_bodies(&lab, &vip6, 1).len(), 1);

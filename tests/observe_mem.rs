@@ -299,3 +299,18 @@ fn a_trace_of_dr_and_tun_says_direct_not_rewrite() {
         );
     }
 }
+
+/// A capture is answered once every worker has loaded the tap: the epoch a
+/// bump makes is "loaded" only after each worker's next pass
+/// (`Shared::loaded`, which `ringvs capture`'s "listening on" waits for).
+#[test]
+fn the_director_knows_when_every_worker_has_taken_a_new_tap() {
+    let mut lab = MemDirector::with_env(2, STANDARD, env(), 1024);
+    lab.poll();
+    let e = lab.shared.bump();
+    assert!(!lab.shared.loaded(e), "no worker has run since");
+    lab.workers[0].poll_once(lab.now);
+    assert!(!lab.shared.loaded(e), "worker 1 has not run since");
+    lab.workers[1].poll_once(lab.now);
+    assert!(lab.shared.loaded(e), "both have");
+}

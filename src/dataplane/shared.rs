@@ -230,16 +230,28 @@ impl Shared {
             v.push(Arc::clone(p));
             v
         });
-        self.bump();
+        let _ = self.bump();
     }
 
     /// Say the snapshots changed, and wake the workers that sleep so they
     /// take the new ones now (neighbor updates release frames parked for
     /// ARP), not at their idle timeout. SeqCst, as the worker's look at the
     /// epoch after it says it sleeps (`Worker::run`).
-    pub fn bump(&self) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
+    /// Returns the new epoch ([`Shared::loaded`] says when every worker has
+    /// taken it).
+    pub fn bump(&self) -> u64 {
+        let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         self.wakers.wake_all();
+        e
+    }
+
+    /// Whether every worker has loaded epoch `e` (or a later one) of the
+    /// snapshots ([`Published::loaded`]).
+    pub fn loaded(&self, e: u64) -> bool {
+        self.peers
+            .load()
+            .iter()
+            .all(|p| p.loaded.load(Ordering::Acquire) >= e)
     }
 
     /// Append the live persistence templates of both families to a listing,
@@ -254,8 +266,11 @@ impl crate::observe::stream::TapHost for Shared {
     fn tap(&self) -> &crate::observe::TapSlot {
         &self.tap
     }
-    fn republish(&self) {
-        self.bump();
+    fn republish(&self) -> u64 {
+        self.bump()
+    }
+    fn loaded(&self, epoch: u64) -> bool {
+        Shared::loaded(self, epoch)
     }
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
@@ -284,6 +299,9 @@ pub struct Published {
     own: Mutex<Option<Listing>>,
     /// Time per non-empty batch, copied from the worker once a second.
     pub batch: crate::stats::BatchLatency,
+    /// The epoch of the snapshots the worker last loaded
+    /// ([`Shared::loaded`]: a capture is answered once every worker taps).
+    pub(super) loaded: AtomicU64,
 }
 
 impl Published {

@@ -506,6 +506,7 @@ impl Core {
             return false;
         }
         s.epoch = e;
+        self.out.loaded.store(e, Ordering::Release);
         // New timeouts may expire connections within this second.
         self.expired_s = u32::MAX;
         self.refresh_ha();

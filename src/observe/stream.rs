@@ -32,9 +32,27 @@ use std::time::{Duration, Instant};
 /// observation depends on no part of the packet path.)
 pub trait TapHost {
     fn tap(&self) -> &super::TapSlot;
-    /// Tell the workers to re-read the tap slot.
-    fn republish(&self);
+    /// Tell the workers to re-read the tap slot; the epoch that makes them.
+    fn republish(&self) -> u64;
+    /// Whether every worker has re-read it since `epoch`.
+    fn loaded(&self, epoch: u64) -> bool;
     fn stopping(&self) -> bool;
+}
+
+/// How long an attach waits for every worker to take the new tap before it
+/// answers (a worker asleep is woken by the republish; one busy takes it
+/// at its next pass).
+pub const LOAD_WAIT: Duration = Duration::from_secs(1);
+
+/// Republish the tap slot and wait (at most [`LOAD_WAIT`]) until every
+/// worker has taken it, so that the client's "listening" means that the
+/// next frame is seen, as tcpdump's does.
+fn republish_and_wait(host: &dyn TapHost) {
+    let e = host.republish();
+    let until = Instant::now() + LOAD_WAIT;
+    while !host.loaded(e) && !host.stopping() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// How long the director waits for a stalled reader before giving up on it (the
@@ -173,7 +191,7 @@ pub fn serve_capture(
         respond(stream, &Response::fail(1, e));
         return;
     }
-    host.republish();
+    republish_and_wait(host);
     let n = if respond(stream, &Response::ok(String::new())) {
         pump(host, stream, count, |w| {
             let Ok(b) = cap.full_rx.try_recv() else {
@@ -197,7 +215,7 @@ pub fn serve_capture(
         0
     };
     host.tap().detach(Some(&cap), None);
-    host.republish();
+    let _ = host.republish();
     end(stream, n, cap.dropped.load(Ordering::Relaxed));
 }
 
@@ -222,7 +240,7 @@ pub fn serve_trace(
         respond(stream, &Response::fail(1, e));
         return;
     }
-    host.republish();
+    republish_and_wait(host);
     let mut seq = 0u64;
     let n = if respond(stream, &Response::ok(String::new())) {
         pump(host, stream, count, |w| {
@@ -239,7 +257,7 @@ pub fn serve_trace(
         0
     };
     host.tap().detach(None, Some(&tr));
-    host.republish();
+    let _ = host.republish();
     end(stream, n, tr.dropped.load(Ordering::Relaxed));
 }
 
@@ -523,9 +541,16 @@ fn capture_into(r: &mut BufReader<UnixStream>, out: &mut dyn Write) -> Result<En
     }
 }
 
-/// `ringvs trace`: write the trace lines to `out`.
-pub fn trace(socket: &Path, cmd: Command, out: &mut dyn Write) -> Result<Ended, String> {
+/// `ringvs trace`: write the trace lines to `out`, calling `attached` once
+/// the director has taken the trace (every worker taps).
+pub fn trace(
+    socket: &Path,
+    cmd: Command,
+    attached: impl FnOnce(),
+    out: &mut dyn Write,
+) -> Result<Ended, String> {
     let mut r = open(socket, cmd)?;
+    attached();
     let werr = |e: io::Error| format!("writing the trace: {e}");
     loop {
         match read_msg(&mut r).map_err(|e| format!("reading from the director: {e}"))? {
