@@ -349,14 +349,11 @@ fn nothing_back<T>(
     let ext_mac = l.mac(&l.ns_director(), "ext0");
     let filter = format!("ether src {}", fmt_mac(&ext_mac));
     let cap = l.capture(&format!("{name}-ext"), "pdx", &filter);
-    // The workers publish their counters once per loop: a frame sent before
-    // the capture started must be in `before`, not in the difference.
-    std::thread::sleep(Duration::from_millis(200));
-    let before = l.stats();
+    // A frame sent before the capture started must be in `before`, not in
+    // the difference: the counters once nothing is in flight.
+    let before = l.settled_stats();
     let value = run(l);
-    // The workers publish their counters once per loop: let them settle.
-    std::thread::sleep(Duration::from_millis(200));
-    let after = l.stats();
+    let after = l.settled_stats();
     let frames = cap.finish(Duration::from_millis(300), |_| false);
     let (arp, ipv4, other) = by_kind(&frames, ext_mac);
     assert_eq!(
@@ -1112,9 +1109,7 @@ fn use_method(l: &DrLab, m: Method) {
 /// none through the director; both real servers served.
 fn wrk_run(l: &DrLab, m: Method, close: bool, director: u32, tck: f64) -> Sample {
     l.adm(&["-Z"]);
-    // The workers publish their counters once per loop.
-    std::thread::sleep(Duration::from_millis(200));
-    let before = l.stats();
+    let before = l.settled_stats();
     let routed_before = l.router_forwarded();
     let helpers = |name: &str| -> u64 {
         (1..=2)
@@ -1126,8 +1121,7 @@ fn wrk_run(l: &DrLab, m: Method, close: bool, director: u32, tck: f64) -> Sample
     let w = l.wrk(WRK_CONNS, WRK_SECS, close);
     let (dir1, all1) = (dr::cpu_ticks(director), dr::machine_busy_ticks());
     let (nginx1, decap1) = (helpers("nginx"), helpers("decap"));
-    std::thread::sleep(Duration::from_millis(200));
-    let after = l.stats();
+    let after = l.settled_stats();
     let routed = l.router_forwarded() - routed_before;
     let conns = conns_per_rs(l);
     let (fwd_in, fwd_out) = (

@@ -673,7 +673,7 @@ fn hostile_ipv6_battery_is_dropped_counted_and_harmless() {
         "before the battery: {warm:?}"
     );
     // The warm-up's last segments are through before the captures start.
-    std::thread::sleep(Duration::from_secs(1));
+    let _ = nslab::settled_stats(&v.control);
 
     let (dns, cns, sw) = (v.lab.ns_director(), v.lab.ns_client(), v.lab.ns_switch());
     let (ext, int) = (v.mac(&dns, "ext0"), v.mac(&dns, "int0"));

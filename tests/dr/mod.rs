@@ -44,6 +44,8 @@
 //! [`DrLab`] stops its processes and deletes its namespaces, also on panic.
 #![allow(dead_code)] // the tests use different subsets
 
+#[path = "../nslab/settle.rs"]
+mod settle;
 #[path = "../common/udp_client.rs"]
 mod udp_common;
 
@@ -454,6 +456,11 @@ impl DrLab {
     pub fn stats(&self) -> Value {
         let r = proto::call(&self.control, Ctl::Stats { json: true }).expect("stats");
         serde_json::from_str(&r.out).expect("stats --json is JSON")
+    }
+
+    /// [`DrLab::stats`] once no frame is in flight ([`settle::settled`]).
+    pub fn settled_stats(&self) -> Value {
+        settle::settled(|| self.stats())
     }
 
     /// `count` HTTP/1.0 requests to VIP:80 from the client, each on a new

@@ -244,6 +244,13 @@ pub fn stats(control: &Path) -> Value {
     serde_json::from_str(&r.out).expect("stats --json is JSON")
 }
 
+pub mod settle;
+
+/// [`stats`] once no frame is in flight ([`settle::settled`]).
+pub fn settled_stats(control: &Path) -> Value {
+    settle::settled(|| stats(control))
+}
+
 /// A counter of `stats --json`, worker by worker.
 pub fn per_worker(s: &Value, name: &str) -> Vec<u64> {
     s["workers"]
