@@ -748,13 +748,23 @@ fn standby_is_silent_forged_sync_is_dropped_and_a_dead_ringvs_is_demoted() {
     let runs: Vec<_> = (0..4)
         .map(|_| pair.spawn_python(&cli, "clients.py", &["newconn", &vip, "80", "0", "3", "1"]))
         .collect();
-    std::thread::sleep(Duration::from_millis(3500));
+    // 3 s of connections, and the last one's timeout of 1 s.
+    let done = |l: &Lines| ha::lines_of(l).iter().any(|(_, x)| x == "done");
+    let all_done = nslab::wait_for(Duration::from_secs(6), || runs.iter().all(done));
+    assert!(all_done.is_some(), "the four clients ended");
     let made: usize = runs
         .iter()
         .map(|l| new_conns(l).iter().filter(|c| c.ok).count())
         .sum();
-    // Let the last state changes (TIME_WAIT) reach the daemon.
-    std::thread::sleep(Duration::from_millis(300));
+    // The last state changes (TIME_WAIT) have reached the daemon once its
+    // count of entries sent stays put for 200 ms (it sends every 10 ms).
+    let mut last = sync(&a_ctl, "conns_sent");
+    let still = nslab::wait_for(Duration::from_secs(3), || {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = sync(&a_ctl, "conns_sent");
+        std::mem::replace(&mut last, now) == now
+    });
+    assert!(still.is_some(), "the master's sync settled");
     let (bytes, msgs, entries) = (
         sync(&a_ctl, "bytes_sent") - bytes0,
         sync(&a_ctl, "msgs_sent") - msgs0,

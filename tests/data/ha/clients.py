@@ -9,7 +9,8 @@ per request: `EPOCH ka ID LPORT ok BODY LATENCY_MS` or, and the connection is
 given up, `EPOCH ka ID LPORT error KIND DETAIL` (KIND: reset, closed, timeout,
 bad, other). A failed connect prints `EPOCH ka ID 0 error ...`.
 
-newconn: one HTTP/1.0 request per new connection, one after the other, a
+newconn: one HTTP/1.0 request per new connection, one after the other
+(a last line "done" once the time is up and the last one ended), a
 pause of INTERVAL_MS between them. Prints `START END nc LPORT ok BODY` or
 `START END nc LPORT error KIND DETAIL`.
 
@@ -103,6 +104,7 @@ def newconn(addr, port, interval, end, timeout):
         except Exception as e:  # noqa: BLE001
             say("%.6f %.6f nc %d error %s %r" % (t0, time.time(), lport, kind_of(e), str(e)[:60]))
         time.sleep(interval)
+    say("done")
 
 
 def main():
