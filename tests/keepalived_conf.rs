@@ -2261,3 +2261,29 @@ fn a_script_users_missing_name_and_extra_words_are_keepaliveds() {
     };
     assert_eq!((m.path.as_str(), m.path.user()), ("/bin/c", None));
 }
+
+/// keepalived's `~SEQ` over a multi-line definition makes the real servers
+/// of a virtual server, as keepalived itself reads them (`lib/parser.c`,
+/// `read_line`): the saved rules name each one with its weight and check.
+#[test]
+fn seq_and_multi_line_definitions_make_real_servers() {
+    let t = TempDir::new("seq");
+    let p = t.write(
+        "keepalived.conf",
+        "$RS=real_server 198.19.0.$n 80 { \\\n  weight $n \\\n  TCP_CHECK { connect_timeout 2 } \\\n}\n\
+         virtual_server 198.18.0.110 80 {\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n\
+         ~SEQ(n, 2, 4) $RS\n}\n",
+    );
+    let l = load_as(&p, None).unwrap_or_else(|e| panic!("{e}"));
+    let saved =
+        ringvs::config::format::format_save(&l.config, true, &ringvs::config::names::Names::none());
+    for n in 2..=4 {
+        let line = format!("-a -t 198.18.0.110:80 -r 198.19.0.{n}:80 -m -w {n}");
+        assert!(saved.contains(&line), "{line} in {saved}");
+    }
+    // The servers' one check is the service's (`--check`, as ringvs keeps it).
+    assert!(
+        saved.contains("--check tcp --delay-loop 60 --connect-timeout 2"),
+        "{saved}"
+    );
+}

@@ -14,8 +14,16 @@
 //!   is not (`read_line`).
 //! * `$NAME=value` defines a parameter, `$NAME` and `${NAME}` use it
 //!   (`check_definition`, `replace_param`), as do keepalived's `_PWD` and
-//!   `_INSTANCE`; multi-line definitions and `~SEQ` are refused with an
-//!   error (not supported), `$_RANDOM` is left as written.
+//!   `_INSTANCE`; `$_RANDOM` is left as written. A line that a substitution
+//!   changed is read again (a value may name another parameter, or be a
+//!   `~SEQ` or an `@ID` line), at most [`MAX_RECHECK`] times.
+//! * A definition whose line ends with `\` goes on over the next lines while
+//!   they do (an empty line ends it too); used last on a line, its first
+//!   line takes the name's place and the others follow as lines of their own
+//!   (keepalived's multi-line definitions, `read_line`).
+//! * `~SEQ(VAR, [START,] [STEP,] END) TEXT` reads TEXT once for each value
+//!   of VAR, `~SEQx` with the values in hex (`add_seq`); VAR keeps its last
+//!   value. Lines made this way are bounded ([`MAX_EXPANDED`]).
 //! * `include PATTERN` reads the matching files in place; a relative pattern
 //!   is taken from the directory of the file that includes (keepalived
 //!   `chdir`s there). Unlike keepalived, an include loop is an error (it
@@ -36,6 +44,18 @@ const MAX_INCLUDE_DEPTH: usize = 32;
 const MAX_FILES: usize = 1024;
 /// Largest file read.
 const MAX_FILE_BYTES: u64 = 16 << 20;
+/// Most lines `~SEQ` and multi-line definitions make for one load.
+const MAX_EXPANDED: usize = 1 << 20;
+/// Most times one line is read again after a substitution changed it
+/// (nested `~SEQ`s count too): `$A=$A` must not loop for ever.
+const MAX_RECHECK: usize = 32;
+
+/// A `$NAME=value` definition; a multi-line one's lines are joined by `\n`.
+struct Def {
+    name: String,
+    value: String,
+    multi: bool,
+}
 
 /// A statement: a keyword (`words[0]`, never missing), its arguments and the
 /// block that follows it.
@@ -82,7 +102,11 @@ pub(crate) fn read(
 struct Reader<'a> {
     config_id: Option<&'a str>,
     /// `$NAME=value` definitions, latest last.
-    defs: Vec<(String, String)>,
+    defs: Vec<Def>,
+    /// A multi-line definition still being read: its name and lines.
+    open_def: Option<(String, Vec<String>)>,
+    /// Lines made by `~SEQ` and multi-line definitions so far.
+    expanded: usize,
     /// Canonical paths of the files being read (the include chain).
     stack: Vec<PathBuf>,
     files: usize,
@@ -95,6 +119,8 @@ impl<'a> Reader<'a> {
         Reader {
             config_id: opts.config_id.as_deref(),
             defs: Vec::new(),
+            open_def: None,
+            expanded: 0,
             stack: Vec::new(),
             files: 0,
             toks: Vec::new(),
@@ -145,7 +171,38 @@ impl<'a> Reader<'a> {
     }
 
     fn line(&mut self, raw: &str, pos: &Pos) -> Result<(), KaError> {
-        let mut line = decomment(raw).ok_or_else(|| KaError::at(pos, "unterminated quote"))?;
+        let line = decomment(raw).ok_or_else(|| KaError::at(pos, "unterminated quote"))?;
+        if let Some((name, mut lines)) = self.open_def.take() {
+            // keepalived's `read_line`: a line ending with `\` goes on, any
+            // other (an empty one too) is the definition's last; a line of
+            // `\` alone adds nothing.
+            let (text, more) = match line.strip_suffix('\\') {
+                Some(t) => (t.trim_end(), true),
+                None => (line.as_str(), false),
+            };
+            if !text.is_empty() {
+                lines.push(text.to_string());
+            }
+            if more {
+                self.open_def = Some((name, lines));
+            } else {
+                self.define(name, lines.join("\n"), true);
+            }
+            return Ok(());
+        }
+        self.logical(line, pos, 0)
+    }
+
+    /// A line as keepalived reads it once decommented, whether from a file,
+    /// a `~SEQ` or a multi-line definition; `depth` counts the times it
+    /// was read again ([`MAX_RECHECK`]).
+    fn logical(&mut self, mut line: String, pos: &Pos, depth: usize) -> Result<(), KaError> {
+        if depth > MAX_RECHECK {
+            return Err(KaError::at(
+                pos,
+                format!("parameters nested deeper than {MAX_RECHECK}: {line}"),
+            ));
+        }
         if let Some(rest) = line.strip_prefix('@') {
             let (rev, rest) = match rest.strip_prefix('^') {
                 Some(r) => (true, r),
@@ -159,14 +216,24 @@ impl<'a> Reader<'a> {
             }
             line = text.trim_start().to_string();
         }
-        if line.starts_with('$') && self.definition(&line, pos)? {
+        if line.starts_with('$') && self.definition(&line) {
             return Ok(());
         }
         if line.starts_with("~SEQ") {
-            return Err(KaError::at(pos, "~SEQ: not supported by ringvs"));
+            return self.seq(&line, pos, depth);
         }
         if line.contains('$') {
-            line = self.substitute(&line, pos);
+            let (new, more) = self.substitute(&line, pos);
+            if new != line {
+                // Read again, as keepalived rechecks a line it changed; the
+                // rest of a multi-line value follows, line by line.
+                self.logical(new, pos, depth + 1)?;
+                for l in more {
+                    self.count_expanded(pos)?;
+                    self.logical(l, pos, depth + 1)?;
+                }
+                return Ok(());
+            }
         }
         let words = split_words(&line).ok_or_else(|| KaError::at(pos, "unterminated quote"))?;
         if words.len() == 2 && words[0] == "include" {
@@ -176,36 +243,127 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// `$NAME=value`: true if the line is a definition.
-    fn definition(&mut self, line: &str, pos: &Pos) -> Result<bool, KaError> {
+    /// `$NAME=value`: true if the line is a definition (one ending with `\\`
+    /// is left open for the lines that follow, [`Reader::line`]).
+    fn definition(&mut self, line: &str) -> bool {
         let body = &line[1..];
         let name_len = body
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or(body.len());
         let name = &body[..name_len];
         let Some(value) = body[name_len..].trim_start().strip_prefix('=') else {
-            return Ok(false);
+            return false;
         };
         if !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-            return Ok(false);
+            return false;
         }
         let value = value.trim();
-        if value.ends_with('\\') {
+        match value.strip_suffix('\\') {
+            Some(first) => {
+                let first = first.trim_end();
+                let lines = if first.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![first.to_string()]
+                };
+                self.open_def = Some((name.to_string(), lines));
+            }
+            None => self.define(name.to_string(), value.to_string(), false),
+        }
+        true
+    }
+
+    fn define(&mut self, name: String, value: String, multi: bool) {
+        self.defs.retain(|d| d.name != name);
+        self.defs.push(Def { name, value, multi });
+    }
+
+    /// One more line made by `~SEQ` or a multi-line definition.
+    fn count_expanded(&mut self, pos: &Pos) -> Result<(), KaError> {
+        self.expanded += 1;
+        if self.expanded > MAX_EXPANDED {
             return Err(KaError::at(
                 pos,
-                format!("${name}: multi-line definitions are not supported by ringvs"),
+                format!("~SEQ and multi-line definitions make more than {MAX_EXPANDED} lines"),
             ));
         }
-        self.defs.retain(|(n, _)| n != name);
-        self.defs.push((name.to_string(), value.to_string()));
-        Ok(true)
+        Ok(())
+    }
+
+    /// `~SEQ(VAR, [START,] [STEP,] END) TEXT` (`~SEQx`: the values in hex):
+    /// TEXT read once for each value of VAR, as keepalived's `add_seq`
+    /// takes it: with END alone the values run from 1 (-1 for an END below
+    /// 0) towards END; with START and END by 1 towards END; a STEP of 0, or
+    /// one that runs away from END, is refused. The numbers may be
+    /// parameters, and are read as C's `strtol` with base 0 does (`0x` hex,
+    /// a leading `0` octal).
+    fn seq(&mut self, line: &str, pos: &Pos, depth: usize) -> Result<(), KaError> {
+        let bad = |why: &str| KaError::at(pos, format!("invalid ~SEQ ({why}): {line}"));
+        let rest = &line["~SEQ".len()..];
+        let (hex, rest) = match rest.strip_prefix('x') {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
+        let rest = rest
+            .trim_start()
+            .strip_prefix('(')
+            .ok_or_else(|| bad("no '('"))?;
+        let (inside, text) = rest.split_once(')').ok_or_else(|| bad("no ')'"))?;
+        let (text, inside) = (
+            text.trim_start().to_string(),
+            self.substitute(inside, pos).0,
+        );
+        let mut parts = inside.split(',').map(str::trim);
+        let var = parts.next().unwrap_or("");
+        let name_ok = var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !name_ok {
+            return Err(bad("no variable"));
+        }
+        let nums: Option<Vec<i64>> = parts.map(c_long).collect();
+        let (start, step, end) = match nums.as_deref() {
+            Some(&[end]) => (
+                if end < 0 { -1 } else { 1 },
+                if end < 1 { -1 } else { 1 },
+                end,
+            ),
+            Some(&[start, end]) => (start, if start <= end { 1 } else { -1 }, end),
+            Some(&[start, step, end]) => {
+                if step == 0 || (start < end && step < 0) || (start > end && step > 0) {
+                    return Err(bad("a step that never reaches the end"));
+                }
+                (start, step, end)
+            }
+            _ => return Err(bad("one to three numbers after the variable")),
+        };
+        if hex && (start < 0 || end < 0) {
+            return Err(bad("~SEQx takes no negative number"));
+        }
+        let mut v = start;
+        while (step > 0 && v <= end) || (step < 0 && v >= end) {
+            self.count_expanded(pos)?;
+            let value = if hex { format!("{v:x}") } else { v.to_string() };
+            self.define(var.to_string(), value, false);
+            self.logical(text.clone(), pos, depth + 1)?;
+            let Some(next) = v.checked_add(step) else {
+                break;
+            };
+            v = next;
+        }
+        Ok(())
     }
 
     /// Replaces `$NAME` (followed by a blank, `,`, `)` or the end) and `${NAME}`
     /// of defined names, and keepalived's own `_PWD` (the directory of the file
     /// being read, where keepalived has `chdir`ed) and `_INSTANCE` (the
     /// config-id); anything else (`_RANDOM` too) stays as it is.
-    fn substitute(&self, line: &str, pos: &Pos) -> String {
+    ///
+    /// A multi-line definition is used only last on the line (keepalived's
+    /// `find_definition`): its first line takes the name's place, and the
+    /// others are returned, to be read after it. After a value that starts
+    /// with `~` the rest of the line is left as it is (`replace_param`), for
+    /// the `~SEQ` it makes to substitute.
+    fn substitute(&self, line: &str, pos: &Pos) -> (String, Vec<String>) {
         let pwd = pos.file.parent().map(|d| d.display().to_string());
         let builtin = |name: &str| match name {
             "_PWD" => pwd.clone(),
@@ -231,17 +389,23 @@ impl<'a> Reader<'a> {
             } else {
                 tail.is_empty() || tail.starts_with([' ', '\t', ',', ')'])
             };
-            let value = self
-                .defs
-                .iter()
-                .rev()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-                .or_else(|| builtin(name));
+            let after_name = if braced { tail.get(1..) } else { Some(tail) };
+            let last = after_name.is_some_and(str::is_empty);
+            let value = match self.defs.iter().rev().find(|d| d.name == name) {
+                Some(d) if d.multi && !last => None,
+                Some(d) => Some(d.value.clone()),
+                None => builtin(name),
+            };
             match value {
                 Some(value) if ok_end && !name.is_empty() => {
-                    out.push_str(&value);
-                    rest = if braced { &tail[1..] } else { tail };
+                    let mut lines = value.split('\n');
+                    out.push_str(lines.next().unwrap_or(""));
+                    let more: Vec<String> = lines.map(str::to_string).collect();
+                    rest = after_name.unwrap_or("");
+                    if !more.is_empty() || value.trim_start().starts_with('~') {
+                        out.push_str(rest);
+                        return (out, more);
+                    }
                 }
                 _ => {
                     out.push('$');
@@ -250,7 +414,7 @@ impl<'a> Reader<'a> {
             }
         }
         out.push_str(rest);
-        out
+        (out, Vec::new())
     }
 
     fn include(&mut self, pattern: &str, pos: &Pos) -> Result<(), KaError> {
@@ -285,6 +449,26 @@ fn is_executable(path: &Path) -> bool {
 
 /// A line without its comment and surrounding blanks; `None` if a double quote
 /// is left open. `\#` and `\!` outside quotes become `#` and `!`.
+/// A number as C's `strtol(s, _, 0)` reads a whole word: an optional sign,
+/// then `0x` hex, a leading `0` octal, or decimal.
+fn c_long(s: &str) -> Option<i64> {
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let v = if let Some(h) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        i64::from_str_radix(h, 16).ok()?
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        i64::from_str_radix(&digits[1..], 8).ok()?
+    } else {
+        digits.parse::<i64>().ok()?
+    };
+    Some(if neg { -v } else { v })
+}
+
 fn decomment(raw: &str) -> Option<String> {
     let mut out = String::with_capacity(raw.len());
     let mut quote = false;
@@ -608,10 +792,96 @@ mod tests {
                 "$NOPE"
             ]
         );
-        let e = parse("$M=a \\\n").unwrap_err();
-        assert!(e.to_string().contains("multi-line definitions"), "{e}");
-        let e = parse("~SEQ(i,1,3) x $i\n").unwrap_err();
-        assert_eq!(e.to_string(), "/k/ka.conf:1: ~SEQ: not supported by ringvs");
+    }
+
+    /// Every statement of `text`, blocks' in order, one line each.
+    fn lines_of(text: &str) -> Vec<String> {
+        fn walk(s: &[Stmt], out: &mut Vec<String>) {
+            for s in s {
+                out.push(s.words.join(" "));
+                walk(s.children(), out);
+            }
+        }
+        let (s, _) = parse_id(text, None).unwrap_or_else(|e| panic!("{e}"));
+        let mut out = Vec::new();
+        walk(&s, &mut out);
+        out
+    }
+
+    /// keepalived's `~SEQ` (`add_seq`, `read_line`): the three forms, hex,
+    /// parameters as bounds, nesting, and the variable keeping its last value.
+    #[test]
+    fn seq_reads_its_line_once_for_each_value() {
+        assert_eq!(lines_of("~SEQ(i,3) x $i\n"), ["x 1", "x 2", "x 3"]);
+        assert_eq!(lines_of("~SEQ(i, 0) x $i\n"), ["x 1", "x 0"]);
+        assert_eq!(lines_of("~SEQ(i,-2) x $i\n"), ["x -1", "x -2"]);
+        assert_eq!(lines_of("~SEQ(i, 5, 3) x $i\n"), ["x 5", "x 4", "x 3"]);
+        assert_eq!(lines_of("~SEQ(i, 2, 3, 9) x $i\n"), ["x 2", "x 5", "x 8"]);
+        assert_eq!(
+            lines_of("~SEQx(h, 9, 0xb) a::$h\n"),
+            ["a::9", "a::a", "a::b"]
+        );
+        assert_eq!(
+            lines_of("$N=2\n~SEQ(i, 010, $N, 12) x ${i}y\n"),
+            ["x 8y", "x 10y", "x 12y"]
+        );
+        assert_eq!(
+            lines_of("~SEQ(a,2) ~SEQ(b,2) x ${a}.$b\ny $a $b\n"),
+            ["x 1.1", "x 1.2", "x 2.1", "x 2.2", "y 2 2"]
+        );
+        let real = "~SEQ(n, 2, 3) real_server 198.19.0.$n 80 { weight $n }\n";
+        assert_eq!(
+            lines_of(real),
+            [
+                "real_server 198.19.0.2 80",
+                "weight 2",
+                "real_server 198.19.0.3 80",
+                "weight 3"
+            ]
+        );
+        for bad in [
+            "~SEQ(i, 1, 0, 3) x\n",
+            "~SEQ(i, 3, 1, 1) x\n",
+            "~SEQ(1, 3) x\n",
+            "~SEQ(i) x\n",
+            "~SEQ(i, 1, 2, 3, 4) x\n",
+            "~SEQ i, 3) x\n",
+            "~SEQ(i, 3 x\n",
+            "~SEQ(i, a) x\n",
+            "~SEQx(i, -3) x\n",
+        ] {
+            let e = parse(bad).expect_err(bad);
+            assert!(
+                e.to_string().starts_with("/k/ka.conf:1: invalid ~SEQ"),
+                "{e}"
+            );
+        }
+        let e = parse("~SEQ(a,2000) ~SEQ(b,1000) x\n").unwrap_err();
+        assert!(e.to_string().contains("more than 1048576 lines"), "{e}");
+    }
+
+    /// keepalived's multi-line definitions: the lines that end with `\`
+    /// go on, used last on a line they become lines of their own, used
+    /// elsewhere they are not substituted; a value naming another parameter
+    /// is read again, and one naming itself stops at the bound.
+    #[test]
+    fn multi_line_definitions_become_lines() {
+        let text = "$RS=real_server $A 80 { \\\n  weight 2 \\\n  }\n$A=198.19.0.2\n\
+                    virtual_server 198.18.0.110 80 {\n$RS\n}\nx $RS y\n";
+        assert_eq!(
+            lines_of(text),
+            [
+                "virtual_server 198.18.0.110 80",
+                "real_server 198.19.0.2 80",
+                "weight 2",
+                "x $RS y"
+            ]
+        );
+        // An empty line ends one too; `\` alone adds nothing.
+        assert_eq!(lines_of("$M=\\\na \\\n\\\n\nb\n$M\n"), ["b", "a"]);
+        assert_eq!(lines_of("$B=1\n$A=x $B\n$A\n"), ["x 1"]);
+        let e = parse("$A=a $A\n$A\n").unwrap_err();
+        assert!(e.to_string().contains("nested deeper than 32"), "{e}");
     }
 
     #[test]
