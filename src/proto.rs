@@ -22,6 +22,9 @@ pub const DEFAULT_SOCKET: &str = "/run/ringvs.sock";
 pub const MAX_REQUEST: usize = 8 << 20;
 /// How long either side waits for the other.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most words an `adm` request's command line may have (ipvsadm's longest,
+/// a real server with every option and its scripts, is under a hundred).
+pub const MAX_ARGV: usize = 4096;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "lowercase")]
@@ -183,7 +186,77 @@ pub fn read_request(r: &mut impl BufRead) -> Result<Request, Response> {
             format!("protocol version {v} not supported (this director speaks {VERSION})"),
         ));
     }
+    // The words counted before any is built: serde buffers a tagged enum's
+    // fields whole, and millions of one-byte words in 8 MiB would cost
+    // hundreds of megabytes.
+    #[derive(Deserialize)]
+    struct Words {
+        #[serde(default)]
+        argv: WordCount,
+    }
+    serde_json::from_slice::<Words>(&buf).map_err(malformed)?;
     serde_json::from_slice(&buf).map_err(malformed)
+}
+
+/// `argv` read for its length alone, refused past [`MAX_ARGV`] words;
+/// anything but a list passes (the request's own parse says what is wrong).
+#[derive(Default)]
+struct WordCount;
+
+impl<'de> Deserialize<'de> for WordCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Count;
+        impl<'de> serde::de::Visitor<'de> for Count {
+            type Value = WordCount;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "a list of at most {MAX_ARGV} words")
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(
+                self,
+                mut s: S,
+            ) -> Result<WordCount, S::Error> {
+                let mut n = 0usize;
+                while s.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                    if n > MAX_ARGV {
+                        return Err(serde::de::Error::custom(format!(
+                            "argv: more than {MAX_ARGV} words"
+                        )));
+                    }
+                }
+                Ok(WordCount)
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<WordCount, M::Error> {
+                while m
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(WordCount)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<WordCount, E> {
+                Ok(WordCount)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<WordCount, E> {
+                Ok(WordCount)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<WordCount, E> {
+                Ok(WordCount)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<WordCount, E> {
+                Ok(WordCount)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<WordCount, E> {
+                Ok(WordCount)
+            }
+            fn visit_unit<E>(self) -> Result<WordCount, E> {
+                Ok(WordCount)
+            }
+        }
+        d.deserialize_any(Count)
+    }
 }
 
 #[cfg(test)]
@@ -237,5 +310,19 @@ mod test {
         let big = vec![b'x'; MAX_REQUEST + 10];
         let e = read_request(&mut &big[..]).unwrap_err();
         assert_eq!(e.err, "request too large\n");
+        // Words: as many as MAX_ARGV, not one more.
+        let words = |n: usize| {
+            let w = vec!["\"-n\""; n].join(",");
+            format!("{{\"v\":1,\"cmd\":\"adm\",\"argv\":[{w}]}}\n")
+        };
+        let r = read_request(&mut words(MAX_ARGV).as_bytes()).unwrap();
+        assert!(matches!(r.cmd, Command::Adm { argv } if argv.len() == MAX_ARGV));
+        let e = read_request(&mut words(MAX_ARGV + 1).as_bytes()).unwrap_err();
+        assert!(e.err.contains("more than 4096 words"), "{}", e.err);
+        // Other commands, and an argv of the wrong type, say what they say.
+        let stats = br#"{"v":1,"cmd":"stats","json":true}"#;
+        assert!(read_request(&mut &stats[..]).is_ok());
+        let e = read_request(&mut &br#"{"v":1,"cmd":"adm","argv":"-L"}"#[..]).unwrap_err();
+        assert!(e.err.contains("malformed request"), "{}", e.err);
     }
 }
