@@ -191,8 +191,8 @@ pub fn read_request(r: &mut impl BufRead) -> Result<Request, Response> {
     // hundreds of megabytes.
     #[derive(Deserialize)]
     struct Words {
-        #[serde(default)]
-        argv: WordCount,
+        #[serde(rename = "argv", default)]
+        _argv: WordCount,
     }
     serde_json::from_slice::<Words>(&buf).map_err(malformed)?;
     serde_json::from_slice(&buf).map_err(malformed)

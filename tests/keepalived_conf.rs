@@ -2287,3 +2287,26 @@ fn seq_and_multi_line_definitions_make_real_servers() {
         "{saved}"
     );
 }
+
+/// A multi-line definition still open at the end of an included file ends
+/// there, as keepalived's ends at the file's end: the including file's next
+/// line is its own.
+#[test]
+fn a_multi_line_definition_ends_with_its_file() {
+    let t = TempDir::new("mlinc");
+    t.write(
+        "inc.conf",
+        "$RS=real_server 198.19.0.2 80 { \\\n  weight 3 \\\n}\\\n",
+    );
+    let p = t.write(
+        "keepalived.conf",
+        "include inc.conf\nvirtual_server 198.18.0.110 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n$RS\n}\n",
+    );
+    let l = load_as(&p, None).unwrap_or_else(|e| panic!("{e}"));
+    let saved =
+        ringvs::config::format::format_save(&l.config, true, &ringvs::config::names::Names::none());
+    assert!(
+        saved.contains("-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 3"),
+        "{saved}"
+    );
+}

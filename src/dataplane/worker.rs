@@ -506,7 +506,6 @@ impl Core {
             return false;
         }
         s.epoch = e;
-        self.out.loaded.store(e, Ordering::Release);
         // New timeouts may expire connections within this second.
         self.expired_s = u32::MAX;
         self.refresh_ha();
@@ -519,6 +518,8 @@ impl Core {
         let neigh = self.shared.neigh.load_full();
         let changed = !Arc::ptr_eq(&neigh, &s.neigh);
         s.neigh = neigh;
+        // Loaded only now that the tap and the rest are (`Shared::loaded`).
+        self.out.loaded.store(e, Ordering::Release);
         changed
     }
 

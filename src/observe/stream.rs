@@ -46,13 +46,22 @@ pub const LOAD_WAIT: Duration = Duration::from_secs(1);
 
 /// Republish the tap slot and wait (at most [`LOAD_WAIT`]) until every
 /// worker has taken it, so that the client's "listening" means that the
-/// next frame is seen, as tcpdump's does.
-fn republish_and_wait(host: &dyn TapHost) {
+/// next frame is seen, as tcpdump's does. The answer: OK, with a warning
+/// for the client to print if a worker had not taken it in time.
+fn republish_and_wait(host: &dyn TapHost) -> Response {
     let e = host.republish();
     let until = Instant::now() + LOAD_WAIT;
     while !host.loaded(e) && !host.stopping() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(1));
     }
+    let mut r = Response::ok(String::new());
+    if !host.loaded(e) && !host.stopping() {
+        r.err = format!(
+            "warning: a worker had not taken the tap after {} s; its first frames may be missing\n",
+            LOAD_WAIT.as_secs()
+        );
+    }
+    r
 }
 
 /// How long the director waits for a stalled reader before giving up on it (the
@@ -191,8 +200,8 @@ pub fn serve_capture(
         respond(stream, &Response::fail(1, e));
         return;
     }
-    republish_and_wait(host);
-    let n = if respond(stream, &Response::ok(String::new())) {
+    let ok = republish_and_wait(host);
+    let n = if respond(stream, &ok) {
         pump(host, stream, count, |w| {
             let Ok(b) = cap.full_rx.try_recv() else {
                 return Ok(false);
@@ -240,9 +249,9 @@ pub fn serve_trace(
         respond(stream, &Response::fail(1, e));
         return;
     }
-    republish_and_wait(host);
+    let ok = republish_and_wait(host);
     let mut seq = 0u64;
-    let n = if respond(stream, &Response::ok(String::new())) {
+    let n = if respond(stream, &ok) {
         pump(host, stream, count, |w| {
             let Ok(r) = tr.rx.try_recv() else {
                 return Ok(false);
@@ -470,6 +479,10 @@ fn open(socket: &Path, cmd: Command) -> Result<BufReader<UnixStream>, String> {
         serde_json::from_str(&answer).map_err(|e| format!("bad answer from the director: {e}"))?;
     if resp.code != 0 {
         return Err(resp.err.trim_end().to_string());
+    }
+    // A warning with the OK (a worker slow to tap): the user's to read.
+    if !resp.err.is_empty() {
+        let _ = write!(io::stderr(), "{}", resp.err);
     }
     let _ = r.get_ref().set_read_timeout(None);
     Ok(r)

@@ -586,6 +586,9 @@ impl DemoChild {
         if st.is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+            // Its director and servers (in its namespaces) hold its output
+            // pipes open: they go too, so a reader of them sees the end.
+            let _ = lab::Lab::cleanup_stale(&self.tag);
         }
         st
     }

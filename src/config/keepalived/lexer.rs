@@ -46,6 +46,10 @@ const MAX_FILES: usize = 1024;
 const MAX_FILE_BYTES: u64 = 16 << 20;
 /// Most lines `~SEQ` and multi-line definitions make for one load.
 const MAX_EXPANDED: usize = 1 << 20;
+/// Longest line a substitution may make (keepalived's own buffer is 64 KiB).
+const MAX_LINE: usize = 64 << 10;
+/// Most bytes of lines `~SEQ` and multi-line definitions make for one load.
+const MAX_EXPANDED_BYTES: usize = 16 << 20;
 /// Most times one line is read again after a substitution changed it
 /// (nested `~SEQ`s count too): `$A=$A` must not loop for ever.
 const MAX_RECHECK: usize = 32;
@@ -105,8 +109,9 @@ struct Reader<'a> {
     defs: Vec<Def>,
     /// A multi-line definition still being read: its name and lines.
     open_def: Option<(String, Vec<String>)>,
-    /// Lines made by `~SEQ` and multi-line definitions so far.
+    /// Lines made by `~SEQ` and multi-line definitions so far, and bytes.
     expanded: usize,
+    expanded_bytes: usize,
     /// Canonical paths of the files being read (the include chain).
     stack: Vec<PathBuf>,
     files: usize,
@@ -121,6 +126,7 @@ impl<'a> Reader<'a> {
             defs: Vec::new(),
             open_def: None,
             expanded: 0,
+            expanded_bytes: 0,
             stack: Vec::new(),
             files: 0,
             toks: Vec::new(),
@@ -166,6 +172,11 @@ impl<'a> Reader<'a> {
                 line: i + 1,
             };
             self.line(raw, &pos)?;
+        }
+        // A multi-line definition still open ends with its file, as
+        // keepalived's ends when `fgets` finds no more.
+        if let Some((name, lines)) = self.open_def.take() {
+            self.define(name, lines.join("\n"), true);
         }
         Ok(())
     }
@@ -223,13 +234,13 @@ impl<'a> Reader<'a> {
             return self.seq(&line, pos, depth);
         }
         if line.contains('$') {
-            let (new, more) = self.substitute(&line, pos);
+            let (new, more) = self.substitute(&line, pos)?;
             if new != line {
                 // Read again, as keepalived rechecks a line it changed; the
                 // rest of a multi-line value follows, line by line.
                 self.logical(new, pos, depth + 1)?;
                 for l in more {
-                    self.count_expanded(pos)?;
+                    self.count_expanded(pos, l.len())?;
                     self.logical(l, pos, depth + 1)?;
                 }
                 return Ok(());
@@ -278,13 +289,16 @@ impl<'a> Reader<'a> {
         self.defs.push(Def { name, value, multi });
     }
 
-    /// One more line made by `~SEQ` or a multi-line definition.
-    fn count_expanded(&mut self, pos: &Pos) -> Result<(), KaError> {
+    /// One more line (of `bytes`) made by `~SEQ` or a multi-line definition.
+    fn count_expanded(&mut self, pos: &Pos, bytes: usize) -> Result<(), KaError> {
         self.expanded += 1;
-        if self.expanded > MAX_EXPANDED {
+        self.expanded_bytes += bytes;
+        if self.expanded > MAX_EXPANDED || self.expanded_bytes > MAX_EXPANDED_BYTES {
             return Err(KaError::at(
                 pos,
-                format!("~SEQ and multi-line definitions make more than {MAX_EXPANDED} lines"),
+                format!(
+                    "~SEQ and multi-line definitions make more than {MAX_EXPANDED} lines or {MAX_EXPANDED_BYTES} bytes"
+                ),
             ));
         }
         Ok(())
@@ -311,7 +325,7 @@ impl<'a> Reader<'a> {
         let (inside, text) = rest.split_once(')').ok_or_else(|| bad("no ')'"))?;
         let (text, inside) = (
             text.trim_start().to_string(),
-            self.substitute(inside, pos).0,
+            self.substitute(inside, pos)?.0,
         );
         let mut parts = inside.split(',').map(str::trim);
         let var = parts.next().unwrap_or("");
@@ -341,7 +355,7 @@ impl<'a> Reader<'a> {
         }
         let mut v = start;
         while (step > 0 && v <= end) || (step < 0 && v >= end) {
-            self.count_expanded(pos)?;
+            self.count_expanded(pos, text.len())?;
             let value = if hex { format!("{v:x}") } else { v.to_string() };
             self.define(var.to_string(), value, false);
             self.logical(text.clone(), pos, depth + 1)?;
@@ -363,7 +377,15 @@ impl<'a> Reader<'a> {
     /// others are returned, to be read after it. After a value that starts
     /// with `~` the rest of the line is left as it is (`replace_param`), for
     /// the `~SEQ` it makes to substitute.
-    fn substitute(&self, line: &str, pos: &Pos) -> (String, Vec<String>) {
+    /// A line that would grow past [`MAX_LINE`] is an error, as keepalived
+    /// refuses one past its buffer ("would exceed maximum line length").
+    fn substitute(&self, line: &str, pos: &Pos) -> Result<(String, Vec<String>), KaError> {
+        let too_long = || {
+            KaError::at(
+                pos,
+                format!("a parameter makes the line longer than {MAX_LINE} bytes"),
+            )
+        };
         let pwd = pos.file.parent().map(|d| d.display().to_string());
         let builtin = |name: &str| match name {
             "_PWD" => pwd.clone(),
@@ -400,11 +422,14 @@ impl<'a> Reader<'a> {
                 Some(value) if ok_end && !name.is_empty() => {
                     let mut lines = value.split('\n');
                     out.push_str(lines.next().unwrap_or(""));
+                    if out.len() + rest.len() > MAX_LINE {
+                        return Err(too_long());
+                    }
                     let more: Vec<String> = lines.map(str::to_string).collect();
                     rest = after_name.unwrap_or("");
                     if !more.is_empty() || value.trim_start().starts_with('~') {
                         out.push_str(rest);
-                        return (out, more);
+                        return Ok((out, more));
                     }
                 }
                 _ => {
@@ -414,7 +439,7 @@ impl<'a> Reader<'a> {
             }
         }
         out.push_str(rest);
-        (out, Vec::new())
+        Ok((out, Vec::new()))
     }
 
     fn include(&mut self, pattern: &str, pos: &Pos) -> Result<(), KaError> {
@@ -447,28 +472,40 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
 }
 
-/// A line without its comment and surrounding blanks; `None` if a double quote
-/// is left open. `\#` and `\!` outside quotes become `#` and `!`.
-/// A number as C's `strtol(s, _, 0)` reads a whole word: an optional sign,
-/// then `0x` hex, a leading `0` octal, or decimal.
+/// A number as C's `strtol(s, _, 0)` reads a whole word: nothing is 0, else
+/// an optional sign, then `0x` hex, a leading `0` octal, or decimal, held
+/// to `i64`'s range as `strtol` holds it to `long`'s.
 fn c_long(s: &str) -> Option<i64> {
+    if s.is_empty() {
+        return Some(0);
+    }
     let (neg, digits) = match s.strip_prefix('-') {
         Some(d) => (true, d),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
-    let v = if let Some(h) = digits
+    let (radix, digits) = if let Some(h) = digits
         .strip_prefix("0x")
         .or_else(|| digits.strip_prefix("0X"))
     {
-        i64::from_str_radix(h, 16).ok()?
+        (16, h)
     } else if digits.len() > 1 && digits.starts_with('0') {
-        i64::from_str_radix(&digits[1..], 8).ok()?
+        (8, &digits[1..])
     } else {
-        digits.parse::<i64>().ok()?
+        (10, digits)
     };
-    Some(if neg { -v } else { v })
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let mut v: i128 = 0;
+    for c in digits.chars() {
+        v = (v * i128::from(radix) + i128::from(c.to_digit(radix)?)).min(1 << 64);
+    }
+    let v = if neg { -v } else { v };
+    Some(v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
 }
 
+/// A line without its comment and surrounding blanks; `None` if a double quote
+/// is left open. `\#` and `\!` outside quotes become `#` and `!`.
 fn decomment(raw: &str) -> Option<String> {
     let mut out = String::with_capacity(raw.len());
     let mut quote = false;
@@ -858,6 +895,34 @@ mod tests {
         }
         let e = parse("~SEQ(a,2000) ~SEQ(b,1000) x\n").unwrap_err();
         assert!(e.to_string().contains("more than 1048576 lines"), "{e}");
+        let long = format!("~SEQ(i, 2000) {}\n", "x ".repeat(5000));
+        let e = parse(&long).unwrap_err();
+        assert!(e.to_string().contains("16777216 bytes"), "{e}");
+        // As strtol: an empty number is 0, a huge one held to the range; a
+        // second sign is no number.
+        assert_eq!(lines_of("~SEQ(i,,2) x $i\n"), ["x 0", "x 1", "x 2"]);
+        let huge = "~SEQ(i, 99999999999999999999, 1, 99999999999999999999) x $i\n";
+        assert_eq!(lines_of(huge), ["x 9223372036854775807"]);
+        for bad in [
+            "~SEQ(i, --5) x\n",
+            "~SEQ(i, 0x-5) x\n",
+            "~SEQ(i, -0x-8) x\n",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A line a parameter makes too long is refused, as keepalived refuses
+    /// it; so is a chain of doublings, long before it fills the memory.
+    #[test]
+    fn substitution_is_bounded_in_length() {
+        let mut text = String::from("$A0=x\n");
+        for i in 1..=30 {
+            text += &format!("$A{i}=$A{} $A{}\n", i - 1, i - 1);
+        }
+        text += "y $A30\n";
+        let e = parse(&text).unwrap_err();
+        assert!(e.to_string().contains("longer than 65536 bytes"), "{e}");
     }
 
     /// keepalived's multi-line definitions: the lines that end with `\`
