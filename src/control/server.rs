@@ -511,11 +511,18 @@ mod tests {
             .collect();
         let r = proto::call(&path, Command::Restore { rules }).unwrap();
         assert_eq!(r.code, 0, "{}", r.err);
-        let whole = proto::adm(&path, &["-L", "-n"]).unwrap().len();
-        let mut s = UnixStream::connect(&path).unwrap();
-        s.write_all(br#"{"v":1,"cmd":"adm","argv":["-L","-n"]}"#)
-            .unwrap();
-        s.write_all(b"\n").unwrap();
+        let ask = || {
+            let mut s = UnixStream::connect(&path).unwrap();
+            s.write_all(b"{\"v\":1,\"cmd\":\"adm\",\"argv\":[\"-L\",\"-n\"]}\n")
+                .unwrap();
+            s
+        };
+        // The reply's bytes, read at once.
+        let mut whole = Vec::new();
+        ask().read_to_end(&mut whole).unwrap();
+        let whole = whole.len();
+        assert!(whole > 400_000, "{whole} bytes");
+        let mut s = ask();
         s.set_read_timeout(Some(proto::IO_TIMEOUT * 3)).unwrap();
         let t = Instant::now();
         let mut got = 0usize;
