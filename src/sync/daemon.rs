@@ -1,6 +1,7 @@
 //! The connection-sync daemons (`ipvsadm --start-daemon master|backup`): a
 //! thread each, on a kernel UDP socket bound to the sync interface, speaking
-//! IPVS's sync protocol version 1 ([`super::wire`]) on a multicast group.
+//! IPVS's sync protocol version 1 ([`super::wire`]) on a multicast group (the
+//! backup also takes version 0 from a kernel master set to send it).
 //!
 //! * The **master** drains what every worker reported (`dataplane::sync`) each
 //!   [`TICK`], packs the entries into messages of at most `maxlen` bytes and
@@ -9,7 +10,8 @@
 //!   brought (IPVS holds a partly filled buffer for up to 2 s,
 //!   `IPVS_SYNC_FLUSH_TIME`; ringvs sends it at the tick, trading a few more
 //!   datagrams at low rates for a lag of milliseconds).
-//! * The **backup** receives, checks each message strictly (`wire::parse`)
+//! * The **backup** receives, checks each message strictly (`wire::parse`,
+//!   which reads version-0 messages into the same entries as version 1's)
 //!   and resolves each entry against the current rules: the service of its
 //!   protocol, virtual address and port, the real server of its address and
 //!   port. What resolves goes to the worker owning the client key (the same
@@ -88,6 +90,9 @@ pub struct SyncCounters {
     pub bytes_sent: AtomicU64,
     pub send_errors: AtomicU64,
     pub msgs_received: AtomicU64,
+    /// Of `msgs_received`, those of version 0 (a kernel master with
+    /// `net.ipv4.vs.sync_version=0`).
+    pub msgs_received_v0: AtomicU64,
     pub bytes_received: AtomicU64,
     pub conns_received: AtomicU64,
     pub conns_queued: AtomicU64,
@@ -119,6 +124,7 @@ impl SyncCounters {
             ("bytes_sent", &self.bytes_sent),
             ("send_errors", &self.send_errors),
             ("msgs_received", &self.msgs_received),
+            ("msgs_received_v0", &self.msgs_received_v0),
             ("bytes_received", &self.bytes_received),
             ("conns_received", &self.conns_received),
             ("conns_queued", &self.conns_queued),
@@ -539,6 +545,9 @@ impl Intake {
             Err(e) => return c.dropped(e.kind()),
         };
         c.msgs_received.fetch_add(1, Ordering::Relaxed);
+        if entries.version() == 0 {
+            c.msgs_received_v0.fetch_add(1, Ordering::Relaxed);
+        }
         let snap = self.shared.config.load();
         for e in entries {
             match e {

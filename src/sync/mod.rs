@@ -3,7 +3,8 @@
 //! can take over without dropping established connections.
 //!
 //! [`wire`] is the message format (`net/netfilter/ipvs/ip_vs_sync.c`, protocol
-//! version 1): building messages into a reused buffer and parsing received ones.
+//! version 1): building messages into a reused buffer and parsing received
+//! ones, and reading version 0, which a kernel master may send (`wire::v0`).
 //! [`daemon`] runs the master and backup daemons on the sync link, between the
 //! workers' sync channels (`dataplane::sync`) and the network; the control
 //! plane starts and stops them (`ipvsadm --start-daemon`). Both carry IPv4

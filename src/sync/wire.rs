@@ -1,6 +1,9 @@
 //! IPVS connection sync messages, protocol version 1, byte for byte as
 //! `net/netfilter/ipvs/ip_vs_sync.c` writes them (`ip_vs_sync_conn`) and reads
 //! them (`ip_vs_process_message`, `ip_vs_proc_sync_conn`). Fields are big-endian.
+//! A backup also reads version 0, which a kernel master sends with
+//! `sync_version=0` (`v0`: `ip_vs_process_message_v0`); ringvs sends only
+//! version 1.
 //!
 //! A message is one UDP datagram (to 224.0.0.81:8848 by default):
 //!
@@ -56,7 +59,9 @@
 //! pad after it.
 //!
 //! [`parse`] checks a datagram as IPVS's backup does, in the same order; each
-//! way it can be wrong is its own error, so each can be counted.
+//! way it can be wrong is its own error, so each can be counted. Like
+//! `ip_vs_process_message` it reads a message whose first byte is not 0 as
+//! version 0 (that byte is its nr_conns), into the same [`SyncConn`]s.
 //! [`MessageBuilder`] writes messages into a buffer the caller reuses.
 
 use std::fmt::Debug;
@@ -68,6 +73,7 @@ use crate::wire::ipv4::protocol;
 
 mod build;
 mod parse;
+mod v0;
 mod view;
 
 /// The SIP engine's data (its home is the engine, `nat::sip`).
@@ -87,8 +93,13 @@ pub const DEFAULT_TTL: u8 = 1;
 pub const VERSION: u8 = 1;
 /// `sizeof(struct ip_vs_sync_mesg)`.
 pub const HEADER_LEN: usize = 8;
-/// `sizeof(struct ip_vs_sync_mesg_v0)`: the least `ip_vs_process_message` reads.
+/// `sizeof(struct ip_vs_sync_mesg_v0)`: the least `ip_vs_process_message`
+/// reads, and a version-0 message's header.
 pub const HEADER_V0_LEN: usize = 4;
+/// `sizeof(struct ip_vs_sync_conn_v0)`: a version-0 entry (`SIMPLE_CONN_SIZE`).
+pub const ENTRY_V0_LEN: usize = 24;
+/// A version-0 entry with the sequence option after it (`FULL_CONN_SIZE`).
+pub const ENTRY_V0_SEQ_LEN: usize = ENTRY_V0_LEN + SEQ_DATA_LEN;
 /// `sizeof(struct ip_vs_sync_v4)`.
 pub const ENTRY_V4_LEN: usize = 36;
 /// `sizeof(struct ip_vs_sync_v6)`.

@@ -1,6 +1,8 @@
 //! Reading a received message, as `ip_vs_process_message` and
-//! `ip_vs_proc_sync_conn` do, with one error per way it can be wrong.
+//! `ip_vs_proc_sync_conn` do (and, for version 0, `ip_vs_process_message_v0`:
+//! `super::v0`), with one error per way it can be wrong.
 
+use super::v0;
 use super::view::{SyncEntry, SyncMessage, field};
 use super::{
     AnyConn, ENTRY_V4_LEN, HEADER_LEN, HEADER_V0_LEN, PeData, SEQ_DATA_LEN, Seq, SeqOpt, SyncAddr,
@@ -23,14 +25,14 @@ pub enum MessageError {
     /// Another syncid, to a backup whose syncid is not 0 ("Ignoring syncid").
     #[error("sync message for syncid {got}, ours is {ours}")]
     SyncId { got: u8, ours: u8 },
-    /// A non-zero first byte: a version-0 message, whose first byte is its
-    /// nr_conns (IPVS parses it with `ip_vs_process_message_v0`).
-    #[error("version 0 sync message not supported")]
-    Version0,
-    /// A version other than 1 (IPVS would take it for version 0).
+    /// A first byte of 0 and a version other than 1. A deliberate
+    /// difference: IPVS reads it as a version-0 message of no entries (that
+    /// first byte is a version-0 header's nr_conns) and so installs nothing
+    /// without a word; ringvs installs nothing either, and counts it.
     #[error("sync message version {0} not supported")]
     Version(u8),
-    /// Non-zero spare bytes (IPVS would take it for version 0).
+    /// A first byte of 0, version 1 and non-zero spare bytes: to IPVS, as
+    /// [`Version`](Self::Version), a version-0 message of no entries.
     #[error("sync message spare field is {0:#06x}, not 0")]
     Spare(u16),
 }
@@ -42,7 +44,6 @@ impl MessageError {
             MessageError::TooShort { .. } => "short",
             MessageError::Size { .. } => "size",
             MessageError::SyncId { .. } => "syncid",
-            MessageError::Version0 => "version0",
             MessageError::Version(_) => "version",
             MessageError::Spare(_) => "spare",
         }
@@ -153,11 +154,15 @@ impl EntryError {
 }
 
 /// Checks a received datagram's header for a backup whose syncid is `syncid`
-/// and returns its entries. Never panics, whatever the bytes.
+/// and returns its entries, of a version-1 or a version-0 message. Never
+/// panics, whatever the bytes.
 ///
 /// The checks and their order are `ip_vs_process_message`'s: length, size
-/// field, syncid ([`syncid_accepts`]), then version. IPVS reads any message
-/// that is not exactly version 1 as version 0; ringvs refuses those.
+/// field, syncid ([`syncid_accepts`]), then version. A first byte other than
+/// 0 makes a version-0 message (that byte is its nr_conns), read as
+/// `ip_vs_process_message_v0` reads it (`super::v0`); one of 0 a version-1
+/// header, which must then be whole, of version 1 with spare 0
+/// ([`MessageError::Version`] tells how that differs from IPVS).
 pub fn parse(datagram: &[u8], syncid: u8) -> Result<Entries<'_>, MessageError> {
     let len = datagram.len();
     if len < HEADER_V0_LEN {
@@ -172,7 +177,13 @@ pub fn parse(datagram: &[u8], syncid: u8) -> Result<Entries<'_>, MessageError> {
         return Err(MessageError::SyncId { got, ours: syncid });
     }
     if datagram[field::RESERVED] != 0 {
-        return Err(MessageError::Version0);
+        return Ok(Entries {
+            msg: datagram,
+            at: HEADER_V0_LEN,
+            left: datagram[v0::field::NR_CONNS],
+            done: false,
+            v0: true,
+        });
     }
     let m = SyncMessage::new_checked(datagram).map_err(|_| MessageError::TooShort { len })?;
     if m.version() != VERSION {
@@ -186,6 +197,7 @@ pub fn parse(datagram: &[u8], syncid: u8) -> Result<Entries<'_>, MessageError> {
         at: HEADER_LEN,
         left: m.nr_conns(),
         done: false,
+        v0: false,
     })
 }
 
@@ -199,22 +211,42 @@ pub struct Entries<'a> {
     at: usize,
     left: u8,
     done: bool,
+    /// A version-0 message (`super::v0`).
+    v0: bool,
 }
 
 impl Entries<'_> {
-    /// The syncid the message was sent with.
+    /// The syncid the message was sent with (the second byte, in both
+    /// versions).
     pub fn syncid(&self) -> u8 {
         self.msg[field::SYNCID]
     }
 
     /// How many entries the header announces.
     pub fn nr_conns(&self) -> u8 {
-        self.msg[field::NR_CONNS]
+        match self.v0 {
+            true => self.msg[v0::field::NR_CONNS],
+            false => self.msg[field::NR_CONNS],
+        }
     }
 
-    /// The next entry, as `ip_vs_process_message`'s loop reads it.
+    /// The message's protocol version: 1, or 0 for a version-0 message.
+    pub fn version(&self) -> u8 {
+        match self.v0 {
+            true => 0,
+            false => VERSION,
+        }
+    }
+
+    /// The next entry, as `ip_vs_process_message`'s loop reads it (or
+    /// `ip_vs_process_message_v0`'s).
     fn entry(&mut self) -> Result<AnyConn, EntryError> {
         let rest = self.msg.get(self.at..).unwrap_or_default();
+        if self.v0 {
+            let (len, r) = v0::entry(rest);
+            self.at += len;
+            return r;
+        }
         if rest.len() < ENTRY_V4_LEN {
             return Err(EntryError::Truncated { left: rest.len() });
         }
@@ -301,17 +333,7 @@ fn decode(t: u8, bytes: &[u8]) -> Result<AnyConn, EntryError> {
         o = &rest[n..];
     }
     let flags = e.flags() & flags::BACKUP_MASK;
-    let (proto, state) = (e.protocol(), e.state());
-    // A template's protocol and state are not checked (IPVS only logs a
-    // template state >= IP_VS_CTPL_S_LAST).
-    if flags & flags::TEMPLATE == 0 {
-        if proto != protocol::TCP && proto != protocol::UDP && proto != protocol::SCTP {
-            return Err(EntryError::Protocol(proto));
-        }
-        if state_from_ipvs(proto, state).is_none() {
-            return Err(EntryError::State { proto, state });
-        }
-    }
+    check_conn(flags, e.protocol(), e.state())?;
     // `ip_vs_conn_fill_param_sync`: data without a name, or an engine we
     // lack (ringvs has the SIP one); a name without data is no engine.
     let pe = match (pe_data, pe_name) {
@@ -325,6 +347,22 @@ fn decode(t: u8, bytes: &[u8]) -> Result<AnyConn, EntryError> {
     };
     // `conn` of the entry's own family always has its addresses.
     c.ok_or(EntryError::Type(t))
+}
+
+/// A connection's protocol and state, as `ip_vs_proc_sync_conn` and
+/// `ip_vs_process_message_v0` check them. A template's are not checked
+/// (IPVS only logs a template state >= IP_VS_CTPL_S_LAST).
+pub(super) fn check_conn(flags: u32, proto: u8, state: u16) -> Result<(), EntryError> {
+    if flags & flags::TEMPLATE != 0 {
+        return Ok(());
+    }
+    if proto != protocol::TCP && proto != protocol::UDP && proto != protocol::SCTP {
+        return Err(EntryError::Protocol(proto));
+    }
+    if state_from_ipvs(proto, state).is_none() {
+        return Err(EntryError::State { proto, state });
+    }
+    Ok(())
 }
 
 /// The connection of family `A` in a checked entry; `None` if the entry is
@@ -510,7 +548,6 @@ mod test {
             (5, 0, MessageError::Version(0)),
             (6, 1, MessageError::Spare(0x0100)),
             (7, 1, MessageError::Spare(0x0001)),
-            (0, 1, MessageError::Version0),
         ] {
             let mut m = good.clone();
             m[at] = byte;
@@ -518,17 +555,19 @@ mod test {
         }
     }
 
+    /// A non-zero first byte is a version-0 message (`super::v0` tests
+    /// its entries), even where a version-1 header would follow.
     #[test]
     fn a_version_0_message_is_recognised() {
-        // struct ip_vs_sync_mesg_v0 (nr_conns 1, syncid 3, size 28) and one
-        // 24-byte struct ip_vs_sync_conn_v0.
-        let mut m = vec![1, 3, 0, 28];
-        m.extend_from_slice(&[0, 6, 0x9c, 0x40, 0, 80, 0x1f, 0x90]);
-        m.extend_from_slice(&[198, 18, 0, 10, 198, 18, 1, 1, 198, 18, 2, 11]);
-        m.extend_from_slice(&[0, 0, 0, 1]);
-        assert_eq!(parse(&m, 0).err(), Some(MessageError::Version0));
+        let mut m = message(0, &[&entry(&tcp())]);
+        m[0] = 1;
+        let it = parse(&m, 0).expect("a version-0 header");
+        assert_eq!((it.version(), it.nr_conns()), (0, 1));
+        let v1 = message(0, &[&entry(&tcp())]);
+        let it = parse(&v1, 0).expect("a header");
+        assert_eq!((it.version(), it.nr_conns()), (1, 1));
         assert_eq!(
-            parse(&m, 4).err(),
+            parse(&[2, 3, 0, 4], 4).err(),
             Some(MessageError::SyncId { got: 3, ours: 4 })
         );
     }
@@ -984,7 +1023,6 @@ mod test {
             MessageError::TooShort { len: 0 },
             MessageError::Size { size: 0, len: 0 },
             MessageError::SyncId { got: 0, ours: 0 },
-            MessageError::Version0,
             MessageError::Version(0),
             MessageError::Spare(0),
         ];
