@@ -946,3 +946,361 @@ fn an_old_connections_report_does_not_roll_the_standbys_template_back() {
     let (_, int) = b.ext(&tcp_frame(&L3::to_vip(), 40003, 80, SYN));
     assert_eq!(parse_ip(&int[0]).dst, rs_y, "the new master follows T2");
 }
+
+/// IPVS sync protocol version 0, as a kernel master with
+/// `net.ipv4.vs.sync_version=0` sends it (`ip_vs_sync_conn_v0`), taken by a
+/// backup's intake the way `ip_vs_process_message_v0` takes it: the
+/// messages here are laid out byte by byte from the kernel's structs.
+mod version_0 {
+    use super::*;
+    use ringvs::nat::ftp::FtpPorts;
+    use ringvs::sync::daemon::Intake;
+    use ringvs::sync::wire::{self, MessageBuilder, SyncConn, flags};
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    const RULES: &[&str] = &[
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        "-A -u 198.18.0.110:53 -s rr",
+        "-a -u 198.18.0.110:53 -r 198.19.0.2:53 -m",
+        "-A -t 198.18.0.110:443 -s rr -p 120",
+        "-a -t 198.18.0.110:443 -r 198.19.0.3:443 -m",
+        "-a -t 198.18.0.110:443 -r 198.19.0.2:443 -m",
+    ];
+
+    const ESTABLISHED: u16 = 1;
+    const INACTIVE: u16 = 0x0100;
+    const OUT_SEQ: u16 = 0x0200;
+    const TEMPLATE: u16 = 0x1000;
+
+    type Ep = (Ipv4Addr, u16);
+
+    /// `struct ip_vs_sync_conn_v0`, 24 bytes: reserved, protocol, cport,
+    /// vport, dport, caddr, vaddr, daddr, flags, state; big-endian.
+    fn entry(
+        proto: u8,
+        (caddr, cport): Ep,
+        (vaddr, vport): Ep,
+        (daddr, dport): Ep,
+        fl: u16,
+        state: u16,
+    ) -> Vec<u8> {
+        let mut e = vec![0, proto];
+        e.extend_from_slice(&cport.to_be_bytes());
+        e.extend_from_slice(&vport.to_be_bytes());
+        e.extend_from_slice(&dport.to_be_bytes());
+        e.extend_from_slice(&caddr.octets());
+        e.extend_from_slice(&vaddr.octets());
+        e.extend_from_slice(&daddr.octets());
+        e.extend_from_slice(&fl.to_be_bytes());
+        e.extend_from_slice(&state.to_be_bytes());
+        assert_eq!(e.len(), 24);
+        e
+    }
+
+    /// `struct ip_vs_sync_conn_options` as a little-endian kernel master
+    /// copies it after the entry (`memcpy` of its `in_seq` and `out_seq`:
+    /// init_seq, delta, previous_delta, in host order).
+    fn seq_options(in_seq: [u32; 3], out_seq: [u32; 3]) -> Vec<u8> {
+        in_seq
+            .iter()
+            .chain(&out_seq)
+            .flat_map(|w| w.to_le_bytes())
+            .collect()
+    }
+
+    /// `struct ip_vs_sync_mesg_v0` (nr_conns, syncid, size: the whole
+    /// datagram, big-endian) and `body`.
+    fn message(nr_conns: u8, syncid: u8, body: &[&[u8]]) -> Vec<u8> {
+        let len = 4 + body.iter().map(|b| b.len()).sum::<usize>();
+        let mut m = vec![nr_conns, syncid];
+        m.extend_from_slice(&(len as u16).to_be_bytes());
+        for b in body {
+            m.extend_from_slice(b);
+        }
+        m
+    }
+
+    /// A standby director of one worker with `rules`, and its backup
+    /// daemon's intake for syncid 7.
+    fn standby(rules: &[&str], env: &ringvs::dataplane::Env) -> (MemDirector, Intake) {
+        let mut d = MemDirector::with_env(1, rules, env.clone(), 1024);
+        d.resolve_all();
+        set(&d, false, true);
+        let intake = d.intake(7, env);
+        (d, intake)
+    }
+
+    /// What moved in the intake's counters from `before` (by name, as
+    /// `ringvs stats` shows them without `sync_`).
+    fn moved(i: &Intake, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+        i.counters
+            .all()
+            .into_iter()
+            .map(|(k, v)| (v - before.get(&k).copied().unwrap_or(0), k))
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, k)| (k, n))
+            .collect()
+    }
+
+    /// An established TCP connection, a UDP one, a persistence template and
+    /// a connection under it: what a version-0 message of them installs is
+    /// what the version-1 message of the same content (no timeout, no mark)
+    /// installs, counted alike.
+    #[test]
+    fn v0_message_installs_what_version_1_would() {
+        let e_tcp = entry(6, (CLIENT, 40000), (VIP, 80), (RS2, 80), 0, ESTABLISHED);
+        let e_udp = entry(17, (CLIENT, 5000), (VIP, 53), (RS1, 53), INACTIVE, 0);
+        let e_tpl = entry(
+            6,
+            (CLIENT, 0),
+            (VIP, 443),
+            (RS2, 443),
+            TEMPLATE | INACTIVE,
+            0,
+        );
+        let e_443 = entry(6, (CLIENT, 40001), (VIP, 443), (RS2, 443), 0, ESTABLISHED);
+        let v0 = message(4, 7, &[&e_tcp, &e_udp, &e_tpl, &e_443]);
+        assert_eq!(&v0[..4], &[4, 7, 0, 100], "nr_conns 4, syncid 7, size 100");
+
+        let conn = |proto, c: Ep, v: Ep, r: Ep, f, state| SyncConn {
+            proto,
+            flags: f,
+            state,
+            caddr: c.0,
+            cport: c.1,
+            vaddr: v.0,
+            vport: v.1,
+            daddr: r.0,
+            dport: r.1,
+            fwmark: 0,
+            timeout: 0,
+            seq: None,
+            pe: None,
+        };
+        let (inactive, template) = (flags::INACTIVE, flags::TEMPLATE | flags::INACTIVE);
+        let same = [
+            conn(6, (CLIENT, 40000), (VIP, 80), (RS2, 80), 0, 1),
+            conn(17, (CLIENT, 5000), (VIP, 53), (RS1, 53), inactive, 0),
+            conn(6, (CLIENT, 0), (VIP, 443), (RS2, 443), template, 0),
+            conn(6, (CLIENT, 40001), (VIP, 443), (RS2, 443), 0, 1),
+        ];
+        let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
+        let mut m = MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 7).expect("buffer");
+        for c in &same {
+            m.push(c).expect("fits");
+        }
+        let v1 = m.as_bytes().to_vec();
+
+        let env = env();
+        let (mut a, in_a) = standby(RULES, &env);
+        let (mut b, in_b) = standby(RULES, &env);
+        in_a.message_at(&v0, a.now_s());
+        in_b.message_at(&v1, b.now_s());
+        a.poll();
+        b.poll();
+
+        let got = moved(&in_a, &BTreeMap::new());
+        let mut want: BTreeMap<String, u64> = [
+            ("bytes_received", 100),
+            ("msgs_received", 1),
+            ("msgs_received_v0", 1),
+            ("conns_received", 4),
+            ("conns_queued", 3),
+            ("templates_installed", 1),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .into();
+        assert_eq!(got, want, "no drop");
+        want.remove("msgs_received_v0");
+        want.insert("bytes_received".into(), v1.len() as u64);
+        assert_eq!(moved(&in_b, &BTreeMap::new()), want, "as version 1's");
+
+        assert_eq!(a.ctr(Ctr::SyncInstalled), 3);
+        let conns = a.conns(0);
+        assert_eq!(conns, b.conns(0), "the same connections and template");
+        let mut seen: Vec<_> = conns
+            .iter()
+            .map(|c| (c.proto, c.client.1, c.vip.1, c.dest, c.template))
+            .collect();
+        seen.sort_by_key(|s| (s.1, s.2));
+        let rs = |a: Ipv4Addr, p| (IpAddr::V4(a), p);
+        assert_eq!(
+            seen,
+            [
+                (6, 0, 443, rs(RS2, 443), true),
+                (17, 5000, 53, rs(RS1, 53), false),
+                (6, 40000, 80, rs(RS2, 80), false),
+                (6, 40001, 443, rs(RS2, 443), false),
+            ]
+        );
+        let state = |port| conns.iter().find(|c| c.client.1 == port).map(|c| c.state);
+        assert_eq!(state(40000), Some(State::Established));
+        assert_eq!(state(5000), Some(State::Udp));
+        // Active, the template steers the client's next connection to RS2
+        // (round robin alone would pick RS1 first).
+        set(&a, false, false);
+        let (_, int) = a.ext(&tcp_frame(&L3::to_vip(), 40100, 443, SYN));
+        assert_eq!(int.len(), 1);
+        assert_eq!(parse_ip(&int[0]).dst, RS2, "the synced template");
+    }
+
+    /// Malformed version-0 messages are drops counted under version 1's
+    /// reasons, never a panic, and install what the kernel's backup would
+    /// have installed before the fault; another syncid is dropped as in
+    /// version 1, unless the backup's syncid is 0.
+    #[test]
+    fn v0_faults_are_counted_as_version_1s() {
+        let env = env();
+        let (mut d, intake) = standby(RULES, &env);
+        let good = |cport| entry(6, (CLIENT, cport), (VIP, 80), (RS2, 80), 0, ESTABLISHED);
+        let with_state =
+            |proto, state| entry(proto, (CLIENT, 4000), (VIP, 80), (RS2, 80), 0, state);
+        let seq_flags = entry(
+            6,
+            (CLIENT, 4000),
+            (VIP, 80),
+            (RS2, 80),
+            OUT_SEQ,
+            ESTABLISHED,
+        );
+        let sized = |mut m: Vec<u8>, size: u16| {
+            m[2..4].copy_from_slice(&size.to_be_bytes());
+            m
+        };
+        let cases: [(&str, Vec<u8>, &str, u64); 10] = [
+            // (what, the datagram, its drop, connections queued)
+            ("header cut", vec![1, 7, 0], "short", 0),
+            (
+                "size + 1",
+                sized(message(1, 7, &[&good(4000)]), 29),
+                "size",
+                0,
+            ),
+            (
+                "size - 1",
+                sized(message(1, 7, &[&good(4000)]), 27),
+                "size",
+                0,
+            ),
+            ("another syncid", message(1, 8, &[&good(4000)]), "syncid", 0),
+            (
+                "nr_conns 2, one entry",
+                message(2, 7, &[&good(4001)]),
+                "truncated",
+                1,
+            ),
+            (
+                "an entry cut",
+                message(1, 7, &[&good(4000)[..20]]),
+                "truncated",
+                0,
+            ),
+            (
+                "options cut",
+                message(2, 7, &[&good(4002), &seq_flags, &[0; 23]]),
+                "overrun",
+                1,
+            ),
+            (
+                "protocol 50",
+                message(3, 7, &[&good(4003), &with_state(50, 1), &good(4004)]),
+                "protocol",
+                2,
+            ),
+            (
+                "TCP state 11",
+                message(1, 7, &[&with_state(6, 11)]),
+                "state",
+                0,
+            ),
+            (
+                "trailing bytes",
+                message(1, 7, &[&good(4005), &[0; 8]]),
+                "trailing",
+                1,
+            ),
+        ];
+        for (what, m, why, queued) in cases {
+            let before = intake.counters.all();
+            intake.message_at(&m, d.now_s());
+            let got = moved(&intake, &before);
+            let drops: Vec<_> = got.iter().filter(|(k, _)| k.starts_with("drop_")).collect();
+            assert_eq!(drops, [(&format!("drop_{why}"), &1)], "{what}: {got:?}");
+            let taken = u64::from(!matches!(why, "short" | "size" | "syncid"));
+            let n = |k: &str| got.get(k).copied().unwrap_or(0);
+            assert_eq!(
+                (n("msgs_received"), n("msgs_received_v0")),
+                (taken, taken),
+                "{what}"
+            );
+            assert_eq!(n("conns_queued"), queued, "{what}: {got:?}");
+        }
+        // A backup with syncid 0 takes every syncid.
+        let any = d.intake(0, &env);
+        any.message_at(&message(1, 200, &[&good(4006)]), d.now_s());
+        assert_eq!(moved(&any, &BTreeMap::new())["conns_queued"], 1);
+        d.poll();
+        let ports: BTreeSet<u16> = d.conns(0).iter().map(|c| c.client.1).collect();
+        assert_eq!(ports, BTreeSet::from([4001, 4002, 4003, 4004, 4005, 4006]));
+    }
+
+    /// An FTP control connection's shift travels in the sequence option,
+    /// little-endian as a kernel master copies it: a standby takes it and,
+    /// once active, shifts the server's stream by it and maps the client's
+    /// acknowledgements back.
+    #[test]
+    fn v0_sequence_option_shifts_the_stream_after_a_takeover() {
+        let rules = [
+            "-A -t 198.18.0.110:21 -s rr",
+            "-a -t 198.18.0.110:21 -r 198.19.0.2:21 -m",
+        ];
+        let env = ringvs::dataplane::Env {
+            ftp: FtpPorts::new(&[21]).expect("ports"),
+            ..env()
+        };
+        let (mut d, intake) = standby(&rules, &env);
+        // The server's stream was rewritten at S and grew by 7 bytes there.
+        const S: u32 = 5000;
+        let mut e = entry(
+            6,
+            (CLIENT, CPORT),
+            (VIP, 21),
+            (RS1, 21),
+            OUT_SEQ,
+            ESTABLISHED,
+        );
+        e.extend(seq_options([0; 3], [S, 7, 0]));
+        assert_eq!(e.len(), 48, "FULL_CONN_SIZE");
+        assert_eq!(&e[36..40], &[0x88, 0x13, 0, 0], "out_seq.init_seq 5000, LE");
+        intake.message_at(&message(1, 7, &[&e]), d.now_s());
+        d.poll();
+        assert_eq!(d.ctr(Ctr::SyncInstalled), 1);
+        assert_eq!(d.ctr(Ctr::FtpSynced), 1, "the shift taken");
+
+        set(&d, false, false);
+        let from_rs = L3::from_rs(RS1, CLIENT);
+        let f = tcp_seg(
+            &from_rs,
+            21,
+            CPORT,
+            ACK | PSH,
+            S + 100,
+            1000,
+            b"226 Done.\r\n",
+        );
+        let (ext, _) = d.int(&f);
+        assert_eq!(ext.len(), 1, "{:?}", drops(&d.w().core.ctr));
+        assert_eq!(parse_ip(&ext[0]).seq, S + 107, "shifted by delta");
+        let f = tcp_seg(&L3::to_vip(), CPORT, 21, ACK, 1000, S + 118, b"");
+        let (_, int) = d.ext(&f);
+        assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));
+        assert_eq!(
+            parse_ip(&int[0]).ack,
+            S + 111,
+            "acknowledgement mapped back"
+        );
+    }
+}

@@ -219,6 +219,31 @@ fn written() -> Vec<(&'static str, Vec<u8>)> {
                 .poll()
                 .0,
         ),
+        // Version 0 (a kernel master with `sync_version=0`): a connection,
+        // a template, a connection under it with the sequence option, one
+        // of a protocol ringvs lacks; then one cut short of what it
+        // announces and one to another syncid. Taken on a standby, served
+        // once active.
+        (
+            "v0_messages",
+            Steps::default()
+                .raw(&v0(
+                    4,
+                    7,
+                    &[
+                        (6, 40000, 80, [198, 19, 0, 3], 0, 1),
+                        (6, 0, 443, [198, 19, 0, 3], 0x1100, 0),
+                        (6, 40001, 443, [198, 19, 0, 3], 0x0200, 1),
+                        (50, 40002, 80, [198, 19, 0, 2], 0, 1),
+                    ],
+                ))
+                .raw(&v0(2, 7, &[(17, 1024, 53, [198, 19, 0, 2], 0x0100, 0)]))
+                .raw(&v0(1, 9, &[(6, 40003, 80, [198, 19, 0, 2], 0, 1)]))
+                .poll()
+                .active()
+                .poll()
+                .0,
+        ),
         // Another syncid, an edited message, raw bytes, the clock moving.
         (
             "edited_raw_clock",
@@ -239,6 +264,38 @@ fn written() -> Vec<(&'static str, Vec<u8>)> {
                 .0,
         ),
     ]
+}
+
+/// A version-0 entry's fields: protocol, client port, virtual port, real
+/// server, flags, state.
+type V0Entry = (u8, u16, u16, [u8; 4], u16, u16);
+
+/// A version-0 message (`struct ip_vs_sync_mesg_v0`: nr_conns, syncid,
+/// size) of `entries`, each of the client 198.18.0.1 and the VIP
+/// 198.18.0.110 as `struct ip_vs_sync_conn_v0` (24 bytes), followed by the
+/// sequence option (in_seq zero, out_seq `[init, 7, 0]` little-endian) when
+/// the flags carry one.
+fn v0(nr_conns: u8, syncid: u8, entries: &[V0Entry]) -> Vec<u8> {
+    let mut m = vec![nr_conns, syncid, 0, 0];
+    for &(proto, cport, vport, rs, flags, state) in entries {
+        m.extend([0, proto]);
+        m.extend(cport.to_be_bytes());
+        m.extend(vport.to_be_bytes());
+        m.extend(vport.to_be_bytes());
+        m.extend([198, 18, 0, 1, 198, 18, 0, 110]);
+        m.extend(rs);
+        m.extend(flags.to_be_bytes());
+        m.extend(state.to_be_bytes());
+        if flags & 0x0600 != 0 {
+            m.extend([0; 12]);
+            for w in [1000u32, 7, 0] {
+                m.extend(w.to_le_bytes());
+            }
+        }
+    }
+    let n = m.len() as u16;
+    m[2..4].copy_from_slice(&n.to_be_bytes());
+    m
 }
 
 /// The seed files are the seeds written above (`RINGVS_WRITE_CORPUS=1`
@@ -297,6 +354,30 @@ fn the_seeds_pass() {
     ] {
         assert!(all.drops.contains_key(why), "{why}: {all:?}");
     }
+}
+
+/// The version-0 seed reaches what it was written for: its connections
+/// and template installed and served after the takeover (the template
+/// steering a new connection), its faults counted under version 1's
+/// reasons.
+#[test]
+fn the_v0_seed_installs_and_counts() {
+    let seeds = seeds();
+    let (_, bytes) = seeds
+        .iter()
+        .find(|(n, _)| n == "v0_messages")
+        .expect("the v0_messages seed");
+    let t = sync_install::check(bytes);
+    // Installed: the TCP connections to 80 and 443 and the UDP one.
+    assert_eq!(t.workers[0], 3, "{t:?}");
+    assert_eq!(t.templates_installed, 1, "{t:?}");
+    assert!(t.nat4 >= 3 && t.steered > 0, "{t:?}");
+    let drops: Vec<_> = t.drops.iter().map(|(k, v)| (*k, *v)).collect();
+    assert_eq!(
+        drops,
+        [("protocol", 1), ("syncid", 1), ("truncated", 1)],
+        "{t:?}"
+    );
 }
 
 /// A step the model follows: a message of one to eight built entries to our
