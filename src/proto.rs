@@ -198,8 +198,8 @@ pub fn read_request(r: &mut impl BufRead) -> Result<Request, Response> {
     serde_json::from_slice(&buf).map_err(malformed)
 }
 
-/// `argv` read for its length alone, refused past [`MAX_ARGV`] words;
-/// anything but a list passes (the request's own parse says what is wrong).
+/// `argv` read for its length alone, refused past [`MAX_ARGV`] words (or
+/// if not a list, as the request's own parse would refuse it).
 #[derive(Default)]
 struct WordCount;
 
@@ -226,36 +226,8 @@ impl<'de> Deserialize<'de> for WordCount {
                 }
                 Ok(WordCount)
             }
-            fn visit_map<M: serde::de::MapAccess<'de>>(
-                self,
-                mut m: M,
-            ) -> Result<WordCount, M::Error> {
-                while m
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(WordCount)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<WordCount, E> {
-                Ok(WordCount)
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<WordCount, E> {
-                Ok(WordCount)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<WordCount, E> {
-                Ok(WordCount)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<WordCount, E> {
-                Ok(WordCount)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<WordCount, E> {
-                Ok(WordCount)
-            }
-            fn visit_unit<E>(self) -> Result<WordCount, E> {
-                Ok(WordCount)
-            }
         }
-        d.deserialize_any(Count)
+        d.deserialize_seq(Count)
     }
 }
 

@@ -2275,8 +2275,7 @@ fn seq_and_multi_line_definitions_make_real_servers() {
          ~SEQ(n, 2, 4) $RS\n}\n",
     );
     let l = load_as(&p, None).unwrap_or_else(|e| panic!("{e}"));
-    let saved =
-        ringvs::config::format::format_save(&l.config, true, &ringvs::config::names::Names::none());
+    let saved = ringvs::config::format::format_save(&l.config, true, &Names::none());
     for n in 2..=4 {
         let line = format!("-a -t 198.18.0.110:80 -r 198.19.0.{n}:80 -m -w {n}");
         assert!(saved.contains(&line), "{line} in {saved}");
@@ -2303,8 +2302,7 @@ fn a_multi_line_definition_ends_with_its_file() {
         "include inc.conf\nvirtual_server 198.18.0.110 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n$RS\n}\n",
     );
     let l = load_as(&p, None).unwrap_or_else(|e| panic!("{e}"));
-    let saved =
-        ringvs::config::format::format_save(&l.config, true, &ringvs::config::names::Names::none());
+    let saved = ringvs::config::format::format_save(&l.config, true, &Names::none());
     assert!(
         saved.contains("-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 3"),
         "{saved}"

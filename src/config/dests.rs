@@ -20,14 +20,24 @@ impl Config {
         if l_threshold > u_threshold {
             return Err(AdmError::ThresholdRange);
         }
+        let d = self.dest_mut(key, addr.into(), port)?;
+        d.u_threshold = u_threshold;
+        d.l_threshold = l_threshold;
+        Ok(())
+    }
+
+    /// Real server `addr:port` of service `key`, to change; the errors
+    /// ipvsadm gives for a missing service or server.
+    fn dest_mut(
+        &mut self,
+        key: &ServiceKey,
+        addr: IpAddr,
+        port: u16,
+    ) -> Result<&mut Dest, AdmError> {
         let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
         let svc = &mut self.services[i];
-        let j = svc
-            .dest_index(addr.into(), port)
-            .ok_or(AdmError::NoSuchDest)?;
-        svc.dests[j].u_threshold = u_threshold;
-        svc.dests[j].l_threshold = l_threshold;
-        Ok(())
+        let j = svc.dest_index(addr, port).ok_or(AdmError::NoSuchDest)?;
+        Ok(&mut svc.dests[j])
     }
 
     /// Sets a real server's forwarding method (`-m`, `-g`, `-i` and the
@@ -42,11 +52,9 @@ impl Config {
     ) -> Result<(), AdmError> {
         let addr = addr.into();
         forward.check()?;
-        let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
-        let svc = &mut self.services[i];
-        let j = svc.dest_index(addr, port).ok_or(AdmError::NoSuchDest)?;
+        let d = self.dest_mut(key, addr, port)?;
         check_family(key.addr, addr, forward)?;
-        svc.dests[j].forward = forward;
+        d.forward = forward;
         Ok(())
     }
 
@@ -120,13 +128,9 @@ impl Config {
         port: u16,
         weight: u32,
     ) -> Result<DestId, AdmError> {
-        let i = self.service_index(key).ok_or(AdmError::ServiceNotDefined)?;
-        let svc = &mut self.services[i];
-        let j = svc
-            .dest_index(addr.into(), port)
-            .ok_or(AdmError::NoSuchDest)?;
-        svc.dests[j].weight = weight;
-        Ok(svc.dests[j].id)
+        let d = self.dest_mut(key, addr.into(), port)?;
+        d.weight = weight;
+        Ok(d.id)
     }
 
     /// `-d`: removes a real server; returns the id it had.
