@@ -92,6 +92,9 @@ struct Ctl {
     sync: Mutex<Option<crate::sync::daemon::Daemons>>,
     /// `--keepalived FILE`: the file and what it gave last (`reload.rs`).
     ka: Mutex<Option<reload::KaSource>>,
+    /// What SIGHUP did to `ka` so far, under a lock of its own so that
+    /// `ringvs stats` never waits for a reload to parse the file.
+    ka_reloads: Mutex<Option<reload::ReloadCounts>>,
 }
 
 impl Ctl {
@@ -113,6 +116,7 @@ impl Ctl {
             health: Arc::new(crate::health::Monitor::with_notifier(notify)),
             sync: Mutex::new(None),
             ka: Mutex::new(None),
+            ka_reloads: Mutex::new(None),
         }
     }
 }

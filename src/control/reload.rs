@@ -22,13 +22,11 @@ pub(super) struct KaSource {
     last: Config,
     /// `ringvs run --script-user` and `--script-security`.
     flags: ScriptSettings,
-    /// Re-reads applied and refused since start, and why the last refused
-    /// one was (`ringvs stats`: an operator sees a SIGHUP that changed
-    /// nothing because the file did not load).
-    reloads: ReloadCounts,
 }
 
-/// What SIGHUP did since start ([`KaSource`]).
+/// What SIGHUP did since start: re-reads applied and refused, and why the
+/// last refused one was (`ringvs stats`: an operator sees a SIGHUP that
+/// changed nothing because the file did not load).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub(super) struct ReloadCounts {
     pub applied: u64,
@@ -107,7 +105,6 @@ pub(super) fn load_at_start(
         path: path.to_path_buf(),
         last: l.config,
         flags,
-        reloads: ReloadCounts::default(),
     })
 }
 
@@ -115,6 +112,7 @@ impl Ctl {
     /// Remember the keepalived file the rules came from (at start).
     pub(super) fn set_ka_source(&self, src: KaSource) {
         *self.ka.lock().unwrap_or_else(|e| e.into_inner()) = Some(src);
+        *self.ka_reloads.lock().unwrap_or_else(|e| e.into_inner()) = Some(ReloadCounts::default());
     }
 
     /// SIGHUP: re-read the keepalived file and apply what changed in it. A
@@ -126,20 +124,25 @@ impl Ctl {
             return Err("nothing to re-read: ringvs runs without --keepalived".into());
         };
         let r = self.reload_from(src);
+        let mut counts = self.ka_reloads.lock().unwrap_or_else(|e| e.into_inner());
+        let c = counts.get_or_insert_with(ReloadCounts::default);
         match &r {
-            Ok(_) => src.reloads.applied += 1,
+            Ok(_) => c.applied += 1,
             Err(e) => {
-                src.reloads.refused += 1;
-                src.reloads.last_error = Some(e.clone());
+                c.refused += 1;
+                c.last_error = Some(e.clone());
             }
         }
         r
     }
 
-    /// The re-reads of `--keepalived FILE` so far; `None` without it.
+    /// The re-reads of `--keepalived FILE` so far; `None` without it. Never
+    /// waits for a reload in progress (which holds `ka` while it parses).
     pub(super) fn reload_counts(&self) -> Option<ReloadCounts> {
-        let ka = self.ka.lock().unwrap_or_else(|e| e.into_inner());
-        ka.as_ref().map(|src| src.reloads.clone())
+        self.ka_reloads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// [`Ctl::reload_keepalived`] of `src`.
@@ -206,5 +209,27 @@ mod tests {
         let (c, _garp) = crate::control::test_ctl(1);
         let e = c.reload_keepalived().expect_err("nothing to re-read");
         assert!(e.contains("without --keepalived"), "{e}");
+        assert_eq!(c.reload_counts(), None);
+    }
+
+    /// `ringvs stats` reads the reload counts while a reload holds the
+    /// file (a big file takes a while to parse): it must not wait for it.
+    #[test]
+    fn the_reload_counts_are_read_while_a_reload_holds_the_file() {
+        let (c, _garp) = crate::control::test_ctl(1);
+        *c.ka_reloads.lock().unwrap() = Some(super::ReloadCounts {
+            applied: 2,
+            refused: 1,
+            last_error: Some("x".into()),
+        });
+        let busy = c.ka.lock().unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let reader = std::sync::Arc::clone(&c);
+        let t = std::thread::spawn(move || tx.send(reader.reload_counts()));
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+        drop(busy);
+        t.join().unwrap().ok();
+        let got = got.expect("reload_counts waited for the reload's lock");
+        assert_eq!(got.map(|r| (r.applied, r.refused)), Some((2, 1)));
     }
 }
