@@ -9,7 +9,7 @@ use crate::config::format::{self, Live};
 use crate::config::ipvsadm::{self, AdmCommand, ListOpts};
 use crate::config::names::Names;
 use crate::config::{AdmError, Config, DestId, ServiceKey};
-use crate::nat::{Snapshot, State, Timeouts};
+use crate::nat::{ConnInfo, Snapshot, State, Timeouts};
 use crate::proto::Response;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -70,9 +70,8 @@ pub fn load_rules(
     let bytes = crate::config::read_bounded(path, crate::proto::MAX_REQUEST as u64).map_err(err)?;
     let text = String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))?;
     let names = Names::system();
-    let cmds = ipvsadm::parse_rules_with(&text, &names).map_err(|e| err(e.to_string()))?;
-    let lines = ipvsadm::rule_lines(&text).map_err(|e| err(e.to_string()))?;
-    for (cmd, (line, _)) in cmds.iter().zip(lines) {
+    let cmds = ipvsadm::parse_numbered(&text, &names).map_err(|e| err(e.to_string()))?;
+    for (line, cmd) in &cmds {
         if let AdmCommand::SetTimeout { tcp, tcpfin, udp } = *cmd {
             timeouts.set(tcp, tcpfin, udp);
         }
@@ -158,25 +157,65 @@ impl Ctl {
     }
 
     fn list(&self, o: &ListOpts, names: &Names) -> Response {
+        if o.daemon {
+            return Response::ok(self.daemon_lines());
+        }
         // Ask the workers before taking the lock: it may take a while.
-        let (conns, missing) = if o.connections || o.persistent_conn {
-            self.connections()
-        } else {
-            (Vec::new(), 0)
-        };
+        let conns = self.connections_for([o]);
         let Ok(st) = self.adm.lock() else {
             return Response::fail(1, "internal error: configuration lock poisoned");
         };
+        match self.list_of(&st.cfg, &st.timeouts, o, names, &conns) {
+            Ok((text, warn)) => Response {
+                err: warn,
+                ..Response::ok(text)
+            },
+            // ipvsadm's list_service ends with exit(1) here, not the -1 (255)
+            // of a failed change.
+            Err(e @ AdmError::NoSuchService) => Response::fail(1, e.to_string()),
+            Err(e) => Response::fail(e.exit_code(), e.to_string()),
+        }
+    }
+
+    /// The workers' connections if one of `lists` shows them (`-c`,
+    /// `--persistent-conn`), and how many workers did not answer.
+    fn connections_for<'a>(
+        &self,
+        lists: impl IntoIterator<Item = &'a ListOpts>,
+    ) -> (Vec<ConnInfo>, usize) {
+        if lists
+            .into_iter()
+            .any(|o| o.connections || o.persistent_conn)
+        {
+            self.connections()
+        } else {
+            (Vec::new(), 0)
+        }
+    }
+
+    /// `-L` of the rules `cfg` (with the timeouts `t`), and of `conns`, the
+    /// workers' connections ([`Ctl::connections_for`]): the listing, and a
+    /// warning for standard error if it is partial.
+    fn list_of(
+        &self,
+        cfg: &Config,
+        t: &Timeouts,
+        o: &ListOpts,
+        names: &Names,
+        (conns, missing): &(Vec<ConnInfo>, usize),
+    ) -> Result<(String, String), AdmError> {
+        if o.daemon {
+            return Ok((self.daemon_lines(), String::new()));
+        }
         let zero = self.zero.lock().map(|z| z.clone()).unwrap_or_default();
         let est = self.est.lock();
         let no_est = Estimator::default();
         let est = est.as_deref().unwrap_or(&no_est);
-        let t = &st.timeouts;
         let live = Live {
             gauges: &|d| self.counts(d),
             stats: &|d| self.stats_since_zero(d, &zero),
             rates: &|ids| est.rates(ids),
-            conns: &conns,
+            conns,
             timeouts: [
                 t.secs(State::Established),
                 t.secs(State::FinWait),
@@ -185,20 +224,16 @@ impl Ctl {
         };
         // Servers held down by health checks are listed with weight 0.
         let (down, lost) = (self.health.down(), self.health.lost());
-        let cfg = self.health.reweigh(&st.cfg);
+        let cfg = self.health.reweigh(cfg);
         let shown = crate::health::effective(&cfg, &down, &lost, true);
-        match format::format_list(&shown, o, &live, names) {
-            // A partial listing is still shown, and said to be partial.
-            Ok(text) if missing > 0 => Response {
-                err: left_out(missing, self.published.len()),
-                ..Response::ok(text)
-            },
-            Ok(text) => Response::ok(text),
-            // ipvsadm's list_service ends with exit(1) here, not the -1 (255)
-            // of a failed change.
-            Err(e @ AdmError::NoSuchService) => Response::fail(1, e.to_string()),
-            Err(e) => Response::fail(e.exit_code(), e.to_string()),
-        }
+        let text = format::format_list(&shown, o, &live, names)?;
+        // A partial listing is still shown, and said to be partial.
+        let warn = if *missing > 0 && (o.connections || o.persistent_conn) {
+            left_out(*missing, self.published.len())
+        } else {
+            String::new()
+        };
+        Ok((text, warn))
     }
 
     pub(super) fn adm(&self, argv: &[String]) -> Response {
@@ -209,9 +244,6 @@ impl Ctl {
             Err(e) => return Response::fail(e.exit_code(), e.to_string()),
         };
         if let AdmCommand::List(o) = &cmd {
-            if o.daemon {
-                return Response::ok(self.daemon_lines());
-            }
             return self.list(o, &names);
         }
         let Ok(mut st) = self.adm.lock() else {
@@ -273,42 +305,71 @@ impl Ctl {
         }
     }
 
-    /// `ipvsadm -R`: see [`ipvsadm::restore`].
+    /// `ipvsadm -R`: see [`ipvsadm::restore`]. The lines are parsed before
+    /// the configuration's lock is taken. A `-L` or `-S` line prints the
+    /// table as the lines before it left it, as ipvsadm's `restore_table`
+    /// runs each line through `process_options` (whose `list_all` prints);
+    /// a listing refused (`-L -t` of no such service) is that line's error,
+    /// where ipvsadm's `list_service` ends the whole restore (`exit(1)`).
     pub(super) fn restore(&self, rules: &str) -> Response {
         let names = Names::system();
+        let cmds = match ipvsadm::parse_numbered(rules, &names) {
+            Ok(c) => c,
+            Err(e) => return Response::fail(e.exit_code(), e.to_string()),
+        };
+        let conns = self.connections_for(cmds.iter().filter_map(|(_, c)| match c {
+            AdmCommand::List(o) => Some(o),
+            _ => None,
+        }));
         let Ok(mut guard) = self.adm.lock() else {
             return Response::fail(1, "internal error: configuration lock poisoned");
         };
         let st = &mut *guard;
         let before: Vec<IpAddr> = vips(&st.cfg);
-        let mut timeouts = st.timeouts;
-        let mut set = |a, b, c| timeouts.set(a, b, c);
+        let timeouts = std::cell::Cell::new(st.timeouts);
+        let mut set = |a, b, c| {
+            let mut t = timeouts.get();
+            t.set(a, b, c);
+            timeouts.set(t);
+        };
         // `-Z` lines zero as ipvsadm's do (`ipvs_zero_service`): the servers
         // the service has at that line, zeroed once the restore is through
         // (the counters are the workers', not the rules').
         let mut zeros = Vec::new();
+        let (mut out, mut warn) = (String::new(), String::new());
         let mut permit = |cfg: &Config, cmd: &AdmCommand| {
-            if let AdmCommand::Zero { service } = cmd
-                && service.is_none_or(|k| cfg.service(&k).is_some())
-            {
-                zeros.extend(dest_ids(cfg, service.as_ref()));
+            match cmd {
+                AdmCommand::Zero { service }
+                    if service.is_none_or(|k| cfg.service(&k).is_some()) =>
+                {
+                    zeros.extend(dest_ids(cfg, service.as_ref()));
+                }
+                AdmCommand::List(o) => {
+                    let (text, w) = self.list_of(cfg, &timeouts.get(), o, &names, &conns)?;
+                    out.push_str(&text);
+                    warn.push_str(&w);
+                }
+                AdmCommand::Save { numeric } => {
+                    out.push_str(&format::format_save(cfg, *numeric, &names));
+                }
+                _ => {}
             }
             self.sync_permits(cfg, cmd)
         };
-        let r = ipvsadm::restore_checked(&mut st.cfg, rules, &names, &mut set, &mut permit);
-        st.timeouts = timeouts;
+        let errors = ipvsadm::restore_parsed(&mut st.cfg, &cmds, &mut set, &mut permit);
+        st.timeouts = timeouts.get();
         self.zero_ids(zeros);
-        match r {
-            Err(e) => Response::fail(e.exit_code(), e.to_string()),
-            Ok(errors) => {
-                self.changed(st, &before);
-                if errors.is_empty() {
-                    Response::ok(String::new())
-                } else {
-                    Response::fail(255, errors.join("\n"))
-                }
+        self.changed(st, &before);
+        let mut r = if errors.is_empty() {
+            Response::ok(out)
+        } else {
+            Response {
+                out,
+                ..Response::fail(255, errors.join("\n"))
             }
-        }
+        };
+        r.err.insert_str(0, &warn);
+        r
     }
 }
 
@@ -392,6 +453,46 @@ mod tests {
         );
         let r = adm(&c, "-R");
         assert_eq!(r.code, 2);
+    }
+
+    /// `-L` and `-S` lines of a restore print the table as the lines before
+    /// them left it, as ipvsadm's `restore_table` runs each line through
+    /// `process_options`; a listing of no such service is its line's error.
+    #[test]
+    fn listing_lines_of_a_restore_print_the_table_so_far() {
+        let (c, _garp) = ctl(2);
+        let r = c.restore(
+            "-A -t 198.18.0.110:80 -s rr\n\
+             -S -n\n\
+             -a -t 198.18.0.110:80 -r 198.19.0.2:80 -m\n\
+             --set 100 0 30\n\
+             -L -n\n\
+             -L --timeout\n\
+             -L -n -t 198.18.0.111:80\n\
+             -L -n -c\n",
+        );
+        assert_eq!(r.code, 255, "{}", r.err);
+        assert_eq!(
+            r.out,
+            "-A -t 198.18.0.110:80 -s rr\n\
+             IP Virtual Server version 1.2.1 (size=4096)\n\
+             Prot LocalAddress:Port Scheduler Flags\n  \
+             -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+             TCP  198.18.0.110:80 rr\n  \
+             -> 198.19.0.2:80                Masq    1      0          0         \n\
+             Timeout (tcp tcpfin udp): 100 120 30\n\
+             IPVS connection entries\n\
+             pro expire state       source             virtual            destination\n"
+        );
+        // The connection listing asked the workers (none answer here).
+        assert_eq!(r.err.matches("2 of 2 worker(s) are not listed").count(), 1);
+        assert!(r.err.ends_with("\nline 7: No such service\n"), "{}", r.err);
+        // The lines around the refused one applied.
+        assert_eq!(
+            adm(&c, "-L --timeout").out,
+            "Timeout (tcp tcpfin udp): 100 120 30\n"
+        );
+        assert_eq!(adm(&c, "-S -n").out.lines().count(), 2);
     }
 
     /// IPv6 rules through the control thread: changed, listed, saved and

@@ -65,7 +65,10 @@ pub use command::{
     ServiceOpts, SyncRole,
 };
 pub use parse::{parse, parse_with};
-pub use rules::{parse_rules, parse_rules_with, restore, restore_checked, rule_lines};
+pub use rules::{
+    parse_numbered, parse_rules, parse_rules_with, restore, restore_checked, restore_parsed,
+    rule_lines,
+};
 
 // What `-L` asks for; defined below both this parser and the listings.
 pub use super::listing::{CONN_TAB_SIZE, IPVS_VERSION, ListOpts};

@@ -78,6 +78,15 @@ fn line_words(line: &str) -> Option<Vec<String>> {
 /// `names`.  Errors carry the line number.  `-R` inside a rules file is an
 /// error, as in ipvsadm.
 pub fn parse_rules_with(text: &str, names: &Names) -> Result<Vec<AdmCommand>, AdmError> {
+    Ok(parse_numbered(text, names)?
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect())
+}
+
+/// [`parse_rules_with`], each command with the number of its line (what a
+/// refusal of it is reported with).
+pub fn parse_numbered(text: &str, names: &Names) -> Result<Vec<(usize, AdmCommand)>, AdmError> {
     let mut cmds = Vec::new();
     for (line, words) in rule_lines(text)? {
         let at = |e| AdmError::Line {
@@ -88,7 +97,7 @@ pub fn parse_rules_with(text: &str, names: &Names) -> Result<Vec<AdmCommand>, Ad
         if cmd == AdmCommand::Restore {
             return Err(at(try_help()));
         }
-        cmds.push(cmd);
+        cmds.push((line, cmd));
     }
     Ok(cmds)
 }
@@ -104,7 +113,7 @@ pub fn parse_rules(text: &str) -> Result<Vec<AdmCommand>, AdmError> {
 /// refuses (say "Service already exists") is reported, with its number, and
 /// the rest still apply, as ipvsadm does.  Returns the messages of the
 /// refused lines.  `--set` lines call `set_timeout`; listing lines print
-/// nothing.
+/// nothing here (the control plane prints them, `control/adm.rs`).
 pub fn restore(
     cfg: &mut Config,
     text: &str,
@@ -125,10 +134,21 @@ pub fn restore_checked(
     set_timeout: &mut dyn FnMut(u32, u32, u32),
     permit: &mut dyn FnMut(&Config, &AdmCommand) -> Result<(), AdmError>,
 ) -> Result<Vec<String>, AdmError> {
-    let cmds = parse_rules_with(text, names)?;
-    let lines: Vec<usize> = rule_lines(text)?.into_iter().map(|(n, _)| n).collect();
+    let cmds = parse_numbered(text, names)?;
+    Ok(restore_parsed(cfg, &cmds, set_timeout, permit))
+}
+
+/// The applying half of [`restore_checked`], of lines parsed already
+/// ([`parse_numbered`]): the control plane parses before it takes the
+/// configuration's lock, and holds it only for this.
+pub fn restore_parsed(
+    cfg: &mut Config,
+    cmds: &[(usize, AdmCommand)],
+    set_timeout: &mut dyn FnMut(u32, u32, u32),
+    permit: &mut dyn FnMut(&Config, &AdmCommand) -> Result<(), AdmError>,
+) -> Vec<String> {
     let mut errors = Vec::new();
-    for (cmd, line) in cmds.iter().zip(lines) {
+    for (line, cmd) in cmds {
         if let AdmCommand::SetTimeout { tcp, tcpfin, udp } = *cmd {
             set_timeout(tcp, tcpfin, udp);
         }
@@ -136,5 +156,5 @@ pub fn restore_checked(
             errors.push(format!("line {line}: {e}"));
         }
     }
-    Ok(errors)
+    errors
 }
