@@ -19,6 +19,7 @@ mod memory;
 mod perf;
 mod ring;
 mod software;
+mod undo;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -148,7 +149,9 @@ fn print_line<T: std::fmt::Display>(what: &str, r: Result<T, String>) -> ExitCod
 /// this process's labs (`rv` + 4 hex digits of its pid + a counter,
 /// `Lab::unique_tag`) and the processes in them, then exit 130: the labs'
 /// `Drop` does not run when a signal ends the process, and a director, its
-/// servers and the generators would otherwise outlive it.
+/// servers and the generators would otherwise outlive it. What it changed
+/// outside the labs (a raised `nf_conntrack_max`, tracers) is put back too
+/// ([`undo`]).
 fn remove_labs_on_signal() {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
@@ -159,6 +162,9 @@ fn remove_labs_on_signal() {
             let pid = std::process::id() & 0xffff;
             for n in 0..16 {
                 let _ = ringvs::lab::Lab::cleanup_stale(&format!("{pid:04x}{n:x}"));
+            }
+            for done in undo::undo_all() {
+                eprintln!("ringvs-bench: on exit: {done}");
             }
             std::process::exit(130);
         }

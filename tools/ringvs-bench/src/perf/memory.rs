@@ -46,8 +46,8 @@ fn ringvs_conns(control: &Path) -> R<u64> {
 }
 
 /// Raises the host's `nf_conntrack_max` (global, not per namespace) and puts the
-/// old value back on drop.
-struct ConntrackMax(Option<String>);
+/// old value back on drop (or on a signal, [`crate::undo`]).
+struct ConntrackMax(Option<(String, crate::undo::Ticket)>);
 
 const CT_MAX: &str = "/proc/sys/net/netfilter/nf_conntrack_max";
 
@@ -57,11 +57,13 @@ impl ConntrackMax {
         if let Some(o) = &old
             && o.trim().parse::<u64>().is_ok_and(|o| o < to)
         {
+            // Registered first: a signal between the two still puts it back.
+            let ticket = crate::undo::sysctl(CT_MAX, o);
             if let Err(e) = std::fs::write(CT_MAX, to.to_string()) {
                 eprintln!("{ME}: could not raise {CT_MAX}: {e}");
                 return Self(None);
             }
-            return Self(old);
+            return Self(Some((o.clone(), ticket)));
         }
         Self(None)
     }
@@ -69,8 +71,9 @@ impl ConntrackMax {
 
 impl Drop for ConntrackMax {
     fn drop(&mut self) {
-        if let Some(o) = self.0.take() {
+        if let Some((o, ticket)) = self.0.take() {
             let _ = std::fs::write(CT_MAX, o.trim());
+            drop(ticket);
         }
     }
 }

@@ -20,6 +20,8 @@ const STALL_MS: f64 = 0.05;
 pub(super) struct Trace {
     child: Child,
     file: PathBuf,
+    /// Stops `perf` and removes its file if a signal ends the benchmark.
+    undo: crate::undo::Ticket,
 }
 
 impl Trace {
@@ -34,13 +36,15 @@ impl Trace {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("--sched-trace needs perf: {e}"))?;
-        Ok(Self { child, file })
+        let undo = crate::undo::child(child.id(), Some(file.clone()));
+        Ok(Self { child, file, undo })
     }
 
     /// Wait for the trace to end, summarise it into `f` (keys with `suffix`),
     /// print the culprits, and delete the trace.
     pub(super) fn finish(mut self, name: &str, suffix: &str, f: &mut Figures) -> R<()> {
         let _ = self.child.wait();
+        drop(self.undo);
         let out = Command::new("perf")
             .args(["sched", "timehist", "-i"])
             .arg(&self.file)

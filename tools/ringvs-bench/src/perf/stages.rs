@@ -80,6 +80,8 @@ const ATTACH: Duration = Duration::from_secs(2);
 /// A running bpftrace.
 pub(super) struct Stages {
     child: Child,
+    /// Stops bpftrace if a signal ends the benchmark.
+    undo: crate::undo::Ticket,
 }
 
 impl Stages {
@@ -93,17 +95,17 @@ impl Stages {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("--stage-trace needs bpftrace: {e}"))?;
+        let undo = crate::undo::child(child.id(), None);
         std::thread::sleep(ATTACH);
-        Ok(Self { child })
+        Ok(Self { child, undo })
     }
 
     /// Wait for the trace to end, put its figures into `f` (keys with
     /// `suffix`) and print them.
     pub(super) fn finish(self, name: &str, suffix: &str, f: &mut Figures) -> R<()> {
-        let out = self
-            .child
-            .wait_with_output()
-            .map_err(|e| format!("bpftrace: {e}"))?;
+        let out = self.child.wait_with_output();
+        drop(self.undo);
+        let out = out.map_err(|e| format!("bpftrace: {e}"))?;
         let stages = parse(&String::from_utf8_lossy(&out.stdout));
         if stages.is_empty() {
             // Why, if bpftrace said (its last error: the one that stopped it,
