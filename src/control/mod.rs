@@ -58,7 +58,7 @@ use thiserror::Error;
 pub enum RunError {
     #[error(transparent)]
     Nic(#[from] NicError),
-    #[error("opening the {what} ring on {nic}: {err} (ringvs needs root, CAP_NET_RAW)")]
+    #[error("opening the {what} ring on {nic}: {err}{}", needs_root(.err))]
     Ring {
         what: &'static str,
         nic: String,
@@ -70,6 +70,17 @@ pub enum RunError {
     Socket { path: String, err: std::io::Error },
     #[error("{0}")]
     Invalid(String),
+}
+
+/// What a ring's error adds when the kernel refused for want of privilege
+/// (EPERM, EACCES): nothing otherwise, where the errno says what is wrong.
+fn needs_root(e: &std::io::Error) -> &'static str {
+    match crate::io::errno(e) {
+        Some(libc::EPERM | libc::EACCES) => {
+            " (ringvs needs root: CAP_NET_RAW, and for XDP CAP_NET_ADMIN and CAP_BPF)"
+        }
+        _ => "",
+    }
 }
 
 /// The control state: what adm handlers, the socket server, reports and the
@@ -140,4 +151,25 @@ fn test_ctl(workers: usize) -> (Arc<Ctl>, crossbeam_channel::Receiver<IpAddr>) {
         Arc::new(Ctl::new(adm, shared, published, (garp_tx, notify))),
         garp_rx,
     )
+}
+
+#[cfg(test)]
+mod run_error_tests {
+    use super::RunError;
+
+    /// A ring refused for want of privilege says what is needed; any other
+    /// refusal only says what the kernel said.
+    #[test]
+    fn a_ring_error_blames_privilege_only_for_eperm() {
+        let ring = |errno| RunError::Ring {
+            what: "RX",
+            nic: "ext0".into(),
+            err: std::io::Error::from_raw_os_error(errno),
+        };
+        let m = ring(libc::EPERM).to_string();
+        assert!(m.starts_with("opening the RX ring on ext0: "), "{m}");
+        assert!(m.contains("ringvs needs root"), "{m}");
+        let m = ring(libc::ENODEV).to_string();
+        assert!(!m.contains("root"), "{m}");
+    }
 }

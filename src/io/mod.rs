@@ -262,7 +262,68 @@ fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-/// `e` with `what` (the call that failed) in front of its message.
+/// `e` with `what` (the call that failed) in front of its message; its
+/// `errno` stays readable through [`errno`].
 fn with_context(e: io::Error, what: &str) -> io::Error {
-    io::Error::new(e.kind(), format!("{what}: {e}"))
+    io::Error::new(
+        e.kind(),
+        Call {
+            what: what.to_string(),
+            err: e,
+        },
+    )
+}
+
+/// A failed call into the kernel and its name ([`with_context`]).
+#[derive(Debug)]
+struct Call {
+    what: String,
+    err: io::Error,
+}
+
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, self.err)
+    }
+}
+
+impl std::error::Error for Call {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.err)
+    }
+}
+
+/// The `errno` an error of this room came from, through any call names put
+/// in front of it ([`with_context`]): what a caller tells causes by (EBUSY,
+/// EPERM), where `raw_os_error` of the wrapped error is `None`.
+pub fn errno(e: &io::Error) -> Option<i32> {
+    e.raw_os_error().or_else(|| {
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<Call>())
+            .and_then(|c| errno(&c.err))
+    })
+}
+
+#[cfg(test)]
+mod errno_tests {
+    use super::*;
+
+    /// The errno survives the call names put in front of it, and the
+    /// message reads as before.
+    #[test]
+    fn an_errno_is_read_through_call_names() {
+        let e = with_context(io::Error::from_raw_os_error(libc::EBUSY), "bind(AF_XDP)");
+        assert_eq!(errno(&e), Some(libc::EBUSY));
+        assert_eq!(e.kind(), io::ErrorKind::ResourceBusy);
+        let twice = with_context(e, "queue 3");
+        assert_eq!(errno(&twice), Some(libc::EBUSY));
+        assert_eq!(
+            twice.to_string(),
+            format!(
+                "queue 3: bind(AF_XDP): {}",
+                io::Error::from_raw_os_error(libc::EBUSY)
+            )
+        );
+        assert_eq!(errno(&io::Error::other("no bind mode")), None);
+    }
 }

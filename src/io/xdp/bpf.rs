@@ -162,6 +162,20 @@ impl XdpMode {
     }
 }
 
+/// A refused attach, with the likely reason where the errno tells it:
+/// EBUSY, a program in the same mode; EEXIST, one in the other mode (e.g.
+/// generic while native is asked for).
+fn attach_refused(e: io::Error) -> io::Error {
+    if matches!(crate::io::errno(&e), Some(libc::EBUSY | libc::EEXIST)) {
+        io::Error::new(
+            e.kind(),
+            format!("{e} (another XDP program is attached to this NIC)"),
+        )
+    } else {
+        e
+    }
+}
+
 /// The XDP program attached to one NIC, with its socket map. Dropping it detaches
 /// the program (it is held by a BPF link, not pinned): a director that dies leaves
 /// no program behind.
@@ -217,18 +231,8 @@ impl XdpProgram {
             attach_type: BPF_XDP,
             flags: mode.flags(),
         };
-        let link = bpf(BPF_LINK_CREATE, &mut l, "attaching the XDP program").map_err(|e| {
-            // EBUSY: a program in the same mode; EEXIST: one in the other mode
-            // (e.g. generic while native is asked for).
-            if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EEXIST)) {
-                io::Error::new(
-                    e.kind(),
-                    format!("{e} (another XDP program is attached to this NIC)"),
-                )
-            } else {
-                e
-            }
-        })?;
+        let link =
+            bpf(BPF_LINK_CREATE, &mut l, "attaching the XDP program").map_err(attach_refused)?;
         Ok(Self {
             map,
             _prog: prog,
@@ -278,5 +282,25 @@ mod tests {
         assert_eq!(imm(10), 7);
         assert_eq!(p[14][0], 0x95);
         assert_eq!(p[16][0], 0x95);
+    }
+
+    /// A link refused because the NIC has a program says so, through the
+    /// call's name put in front of the errno (which once hid it).
+    #[test]
+    fn an_attach_refused_for_another_program_says_so() {
+        let hint = "(another XDP program is attached to this NIC)";
+        for (errno, hinted) in [
+            (libc::EBUSY, true),
+            (libc::EEXIST, true),
+            (libc::EPERM, false),
+        ] {
+            let e = with_context(
+                io::Error::from_raw_os_error(errno),
+                "attaching the XDP program",
+            );
+            let m = attach_refused(e).to_string();
+            assert!(m.starts_with("attaching the XDP program: "), "{m}");
+            assert_eq!(m.ends_with(hint), hinted, "{m}");
+        }
     }
 }
