@@ -138,6 +138,16 @@ pub(crate) struct RunArgs {
     /// Default: quiesced servers keep their persistent clients.
     #[arg(long)]
     expire_quiescent_template: bool,
+    /// IPVS's `sloppy_tcp` sysctl: any TCP segment without RST that matches
+    /// no connection is scheduled, not only a SYN, so that a director that
+    /// took over without the connections (no sync) carries them on; with
+    /// `sh` or `mh` they reach the server they had. Default: off, as IPVS.
+    #[arg(long)]
+    sloppy_tcp: bool,
+    /// IPVS's `sloppy_sctp` sysctl: any SCTP packet whose first chunk is not
+    /// ABORT, of no association, is scheduled, not only an INIT.
+    #[arg(long)]
+    sloppy_sctp: bool,
     /// IPVS's FTP helper (`modprobe ip_vs_ftp ports=21`): NAT connections to
     /// these virtual ports (comma-separated, at most 8) are read as FTP control
     /// connections, so passive (PASV/EPSV) and active (PORT/EPRT) data
@@ -352,6 +362,8 @@ pub(crate) fn cmd_run(a: RunArgs) -> ExitCode {
             conn_reuse_mode: a.conn_reuse_mode,
             expire_nodest_conn: a.expire_nodest_conn,
             expire_quiescent_template: a.expire_quiescent_template,
+            sloppy_tcp: a.sloppy_tcp,
+            sloppy_sctp: a.sloppy_sctp,
         },
         metrics: a.metrics,
         standby: a.ha == HaArg::Standby,

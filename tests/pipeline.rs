@@ -2984,6 +2984,72 @@ fn expire_quiescent_template_reschedules_clients_of_weight_0_servers() {
     );
 }
 
+/// `sloppy_tcp` (`tcp_conn_schedule`, `ip_vs_proto_tcp.c`): a director that
+/// took over without the connections (no sync) schedules the next segment
+/// of each, not only a SYN; with `sh` it reaches the server it had, and the
+/// connection goes on ESTABLISHED (`tcp_states`: NONE and an input ACK). A
+/// RST never makes a connection. Off (IPVS's default), the segment finds no
+/// connection and is dropped.
+#[test]
+fn sloppy_tcp_picks_up_connections_a_director_did_not_see_open() {
+    const SH: &[&str] = &[
+        "-A -t 198.18.0.110:80 -s sh",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+    ];
+    let sloppy = |on| Env {
+        sysctl: Sysctl {
+            sloppy_tcp: on,
+            ..Sysctl::default()
+        },
+        ..env()
+    };
+    // The director that saw the connections open.
+    let mut first = MemDirector::with_env(1, SH, sloppy(false), 1024);
+    first.resolve_all();
+    // On-link clients (the test network has no gateway); `sh` hashes the
+    // client's address.
+    let clients: Vec<Ipv4Addr> = (10..30).map(|i| Ipv4Addr::new(198, 18, 0, i)).collect();
+    let had: Vec<Ipv4Addr> = clients
+        .iter()
+        .map(|&c| syn_to(&mut first, 0, c, 40000))
+        .collect();
+    assert!(had.contains(&RS1) && had.contains(&RS2), "{had:?}");
+    // Its standby, without them: off, the client's data finds nothing.
+    let mut plain = MemDirector::with_env(1, SH, sloppy(false), 1024);
+    plain.resolve_all();
+    let (e, i) = plain.ext(&tcp_frame(&L3::to_vip(), 40000, 80, ACK | PSH));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(plain.ctr(Ctr::DropNoConn), 1);
+    // Sloppy: each connection's next segment goes to the server it had.
+    let mut second = MemDirector::with_env(1, SH, sloppy(true), 1024);
+    second.resolve_all();
+    for &c in &clients {
+        second.resolve(Nic::Ext, c, CLIENT_MAC);
+    }
+    for (&c, &rs) in clients.iter().zip(&had) {
+        let p = client_to_rs(
+            &mut second,
+            &tcp_frame(&L3::from_client(c), 40000, 80, ACK | PSH),
+        );
+        assert_eq!((p.src, p.dst, p.dport), (c, rs, 80));
+        // The server's reply leaves from the VIP.
+        let q = rs_to_client(&mut second, &tcp_frame(&L3::from_rs(rs, c), 80, 40000, ACK));
+        assert_eq!((q.src, q.sport, q.dst), (VIP, 80, c));
+    }
+    let l = second.conns(0);
+    assert_eq!(l.len(), had.len());
+    assert!(l.iter().all(|c| c.state == State::Established), "{l:?}");
+    assert_eq!(second.ctr(Ctr::ConnNew), had.len() as u64);
+    // A RST of no connection makes none; a FIN does, in CLOSE.
+    let (e, i) = second.ext(&tcp_frame(&L3::to_vip(), 41000, 80, RST | ACK));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(second.ctr(Ctr::DropNoConn), 1);
+    client_to_rs(&mut second, &tcp_frame(&L3::to_vip(), 41001, 80, FIN | ACK));
+    let fin = second.conns(0).into_iter().find(|c| c.client.1 == 41001);
+    assert_eq!(fin.map(|c| c.state), Some(State::Close));
+}
+
 // ---------------------------------------------------------------------------
 // Port-0 (catch-all) services
 // ---------------------------------------------------------------------------

@@ -170,6 +170,33 @@ fn only_an_init_opens_an_association() {
     assert!(d.conns(0).is_empty());
 }
 
+/// `sloppy_sctp` (`sctp_conn_schedule`, `ip_vs_proto_sctp.c`): any packet
+/// of no association whose first chunk is not ABORT is scheduled, and the
+/// association goes on from its state table's NONE column (DATA from the
+/// client: ESTABLISHED); an ABORT still opens nothing.
+#[test]
+fn sloppy_sctp_schedules_any_first_chunk_but_abort() {
+    let env = ringvs::dataplane::Env {
+        sysctl: ringvs::dataplane::Sysctl {
+            sloppy_sctp: true,
+            ..Default::default()
+        },
+        ..env()
+    };
+    let mut d = MemDirector::with_env(1, SERVICE, env, 1024);
+    d.resolve_all();
+    let p = only_int(d.ext(&from_client(CLIENT, 41000, 9, &[(DATA, &[0; 8])])));
+    assert_eq!((p.dst, p.dport), (RS1, 5001));
+    assert_eq!(state_of(&mut d, 41000), Some(State::SctpEstablished));
+    // The server's answer goes back from the VIP.
+    let q = only_ext(d.int(&from_rs(RS1, CLIENT, 41000, &[(SACK, &[0; 12])])));
+    assert_eq!((q.src, q.sport), (VIP, 5000));
+    let (ext, int) = d.ext(&from_client(CLIENT, 41001, 9, &[(ABORT, &[])]));
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(d.ctr(Ctr::DropNoConn), 1);
+    assert_eq!(state_of(&mut d, 41001), None);
+}
+
 /// Without a port change the CRC32c is not touched (it covers no address):
 /// the SCTP bytes leave as they came, the addresses rewritten around them.
 #[test]

@@ -336,18 +336,32 @@ impl Core {
         // TCP connections start with a SYN without ACK or RST; anything else of an
         // unknown connection is dropped. Stricter than IPVS on purpose: the
         // kernel's `tcp_conn_schedule` (`ip_vs_proto_tcp.c`) schedules any SYN
-        // without RST, SYN+ACK included, and with sloppy_tcp anything without
-        // RST; a client never opens with SYN+ACK (an active FTP data
-        // connection's is found as the helper expected it, `ftp.rs`).
-        if proto == protocol::TCP && (flags & SYN == 0 || flags & (ACK | RST) != 0) {
+        // without RST, SYN+ACK included; a client never opens with SYN+ACK (an
+        // active FTP data connection's is found as the helper expected it,
+        // `ftp.rs`). With `sloppy_tcp`, as the kernel: anything without RST.
+        let sysctl = &self.env.sysctl;
+        if proto == protocol::TCP
+            && if sysctl.sloppy_tcp {
+                flags & RST != 0
+            } else {
+                flags & SYN == 0 || flags & (ACK | RST) != 0
+            }
+        {
             self.ctr.inc(Ctr::DropNoConn);
             return None;
         }
         // SCTP associations start with an INIT chunk first
-        // (`sctp_conn_schedule`, `ip_vs_proto_sctp.c`, without `sloppy_sctp`);
-        // IPVS lets any other packet of no connection through to the
-        // director's own stack, which for a director that forwards is a drop.
-        if proto == protocol::SCTP && flags != state::sctp_event::INIT {
+        // (`sctp_conn_schedule`, `ip_vs_proto_sctp.c`); with `sloppy_sctp`,
+        // any first chunk but ABORT. IPVS lets any other packet of no
+        // connection through to the director's own stack, which for a
+        // director that forwards is a drop.
+        if proto == protocol::SCTP
+            && if sysctl.sloppy_sctp {
+                flags == state::sctp_event::ABORT
+            } else {
+                flags != state::sctp_event::INIT
+            }
+        {
             self.ctr.inc(Ctr::DropNoConn);
             return None;
         }

@@ -95,6 +95,17 @@ pub struct Sysctl {
     /// a persistence template whose real server has weight 0 is not used
     /// (`ip_vs_check_template`, `ip_vs_conn.c`).
     pub expire_quiescent_template: bool,
+    /// `sloppy_tcp` (`--sloppy-tcp`, default off): any TCP segment without
+    /// RST of no connection is scheduled, not only a SYN
+    /// (`tcp_conn_schedule`, `ip_vs_proto_tcp.c`): a director that took over
+    /// without the connections picks them up from their next segment (to
+    /// the server the scheduler gives, the same one only for `sh`, `mh` or
+    /// a persistence template that survived).
+    pub sloppy_tcp: bool,
+    /// `sloppy_sctp` (`--sloppy-sctp`, default off): any SCTP packet whose
+    /// first chunk is not ABORT, of no connection, is scheduled, not only an
+    /// INIT (`sctp_conn_schedule`, `ip_vs_proto_sctp.c`).
+    pub sloppy_sctp: bool,
 }
 
 impl Default for Sysctl {
@@ -103,6 +114,8 @@ impl Default for Sysctl {
             conn_reuse_mode: 1,
             expire_nodest_conn: false,
             expire_quiescent_template: false,
+            sloppy_tcp: false,
+            sloppy_sctp: false,
         }
     }
 }

@@ -284,7 +284,7 @@ fn tcp_step(state: State, dir: Option<Dir>, flags: u8) -> State {
     #[rustfmt::skip]
     const IN_FIN: Row = [Close, CloseWait, SynSent, TimeWait, TimeWait, TimeWait, Close, CloseWait, LastAck, Listen, TimeWait];
     #[rustfmt::skip]
-    const IN_ACK: Row = [Close, Established, SynSent, Established, FinWait, TimeWait, Close, CloseWait, Close, Listen, Established];
+    const IN_ACK: Row = [Established, Established, SynSent, Established, FinWait, TimeWait, Close, CloseWait, Close, Listen, Established];
     #[rustfmt::skip]
     const IN_RST: Row = [Close, Close, Close, SynRecv, Close, Close, Close, Close, LastAck, Listen, SynRecv];
     #[rustfmt::skip]
@@ -300,7 +300,7 @@ fn tcp_step(state: State, dir: Option<Dir>, flags: u8) -> State {
     #[rustfmt::skip]
     const ONLY_FIN: Row = [Close, FinWait, SynSent, TimeWait, FinWait, TimeWait, Close, CloseWait, LastAck, Listen, TimeWait];
     #[rustfmt::skip]
-    const ONLY_ACK: Row = [Close, Established, SynSent, Established, FinWait, TimeWait, Close, CloseWait, Close, Listen, Established];
+    const ONLY_ACK: Row = [Established, Established, SynSent, Established, FinWait, TimeWait, Close, CloseWait, Close, Listen, Established];
     #[rustfmt::skip]
     const ONLY_RST: Row = [Close, Close, Close, SynRecv, Close, Close, Close, Close, LastAck, Listen, Close];
 
