@@ -686,7 +686,7 @@ fn error_messages_and_exit_codes() {
             2,
         ),
         (
-            "-A -t 198.18.0.110:80 -s rr -p -M 1.2.3",
+            "-A -t 198.18.0.110:80 -s rr -p -M 1.2.3.4.5",
             "illegal virtual server persistent mask specified",
             2,
         ),
@@ -1352,6 +1352,51 @@ fn kernel_ipvsadm_save_file_loads() {
     assert_eq!(c.dest_count(), 8);
     // And saving it again gives the same text back (it was saved sorted).
     assert_eq!(format_save(&c, true, &Names::none()), text);
+}
+
+/// IPv4 addresses of `-t`/`-u`/`-r` and `-M` are read as the C library's
+/// `inet_aton` reads them, which ipvsadm's `parse_service` and
+/// `parse_netmask` call before a host name: short forms, hex and octal
+/// parts; a word of digits alone is still no address (`str_is_digit`).
+#[test]
+fn ipv4_addresses_are_read_as_inet_aton_reads_them() {
+    let svc = |line: &str| match ok(line) {
+        AdmCommand::AddService { key, opts } => (key.addr, opts.netmask),
+        other => panic!("{line}: {other:?}"),
+    };
+    let vip = std::net::IpAddr::from(ip("10.0.0.1"));
+    for form in [
+        "10.1",
+        "10.0.1",
+        "167772161",
+        "0x0a000001",
+        "012.0.0.1",
+        "0xa.0.0.01",
+    ] {
+        assert_eq!(svc(&format!("-A -t {form}:80 -s rr")).0, vip, "{form}");
+    }
+    assert_eq!(
+        svc("-A -t 10.1:80 -s rr -p -M 255.255.0xff00").1,
+        Netmask::V4(ip("255.255.255.0"))
+    );
+    match ok("-a -t 10.1:80 -r 198.19.2:8080 -m") {
+        AdmCommand::AddDest { addr, .. } => {
+            assert_eq!(addr, std::net::IpAddr::from(ip("198.19.0.2")))
+        }
+        other => panic!("{other:?}"),
+    }
+    for bad in [
+        "-A -t 10.256.1:80 -s rr",
+        "-A -t 1.2.3.4.5:80 -s rr",
+        "-A -t 09.1.1.1:80 -s rr",
+        "-A -t 10.1.:80 -s rr",
+        "-A -t 10.0.0x:80 -s rr",
+        "-A -t 4294967296:80 -s rr",
+        "-A -t 167772161 -s rr",
+    ] {
+        let e = parse(&words(bad)).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{bad}: {e}");
+    }
 }
 
 /// `-a` of an address that is not unicast fails as on a kernel director

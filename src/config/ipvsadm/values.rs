@@ -28,6 +28,63 @@ pub(super) fn number_in(s: &str, min: i64, max: i64) -> Option<i64> {
     c_strtol(s).filter(|v| (min..=max).contains(v))
 }
 
+/// The C library's `inet_aton`, which ipvsadm's `parse_service` and
+/// `parse_netmask` try before a host name (glibc's `inet_aton_end`): one to
+/// four parts split by dots, each a C number (`0x` hex, a leading `0`
+/// octal, else decimal); the last part fills the bytes the others left
+/// (`10.1` is 10.0.0.1, `167772161` is 10.0.0.1, `0x0a.1.2` is 10.1.0.2).
+/// Anything after an ASCII blank is ignored, as glibc ignores it.
+pub(super) fn inet_aton(s: &str) -> Option<Ipv4Addr> {
+    let s = s.split(|c: char| c.is_ascii_whitespace()).next()?;
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() > 4 {
+        return None;
+    }
+    let mut vals = [0u32; 4];
+    for (i, p) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        vals[i] = aton_part(p, last)?;
+        if !last && vals[i] > 0xff {
+            return None;
+        }
+    }
+    let n = parts.len();
+    let (head, tail) = (&vals[..n - 1], vals[n - 1]);
+    // The last part's room: 32, 24, 16 or 8 bits.
+    let room = 32 - 8 * (n as u32 - 1);
+    if room < 32 && tail >> room != 0 {
+        return None;
+    }
+    let high = head
+        .iter()
+        .enumerate()
+        .fold(0u32, |acc, (i, &b)| acc | b << (24 - 8 * i as u32));
+    Some(Ipv4Addr::from(high | tail))
+}
+
+/// One part of [`inet_aton`]: it must start with a digit; `0x` or `0X`
+/// makes it hex (digits may follow or not, but the last part needs one),
+/// another leading `0` octal (`8` and `9` refused); at most 32 bits.
+fn aton_part(p: &str, last: bool) -> Option<u32> {
+    let b = p.as_bytes();
+    if !b.first()?.is_ascii_digit() {
+        return None;
+    }
+    let (radix, digits, seen) = match b {
+        [b'0', b'x' | b'X', rest @ ..] => (16, rest, false),
+        [b'0', rest @ ..] => (8, rest, true),
+        _ => (10, b, false),
+    };
+    if digits.is_empty() {
+        return (seen || !last).then_some(0);
+    }
+    let text = std::str::from_utf8(digits).ok()?;
+    if !text.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(text, radix).ok()
+}
+
 /// Why `HOST[:PORT]` did not parse.
 enum AddrError {
     /// ipvsadm would reject it too.
@@ -68,10 +125,10 @@ fn parse_addr_port(
         Some((h, p)) => (h, Some(p)),
         None => (inner, None),
     };
-    let addr = match host.parse::<Ipv4Addr>() {
-        Ok(a) => a,
-        Err(_) if host.is_empty() || host.contains(':') => return Err(AddrError::Illegal),
-        Err(_) => match names.addr(host) {
+    let addr = match inet_aton(host) {
+        Some(a) => a,
+        None if host.is_empty() || host.contains(':') => return Err(AddrError::Illegal),
+        None => match names.addr(host) {
             Some(a) => a,
             None => {
                 return Err(AddrError::Unsupported(format!(
@@ -141,10 +198,11 @@ pub(super) fn persistent_timeout(arg: Option<&str>) -> Result<u32, AdmError> {
     })
 }
 
-/// `-M` of a service not known (yet) to be IPv6: a dotted quad or a name
-/// from `/etc/hosts` (ipvsadm's `parse_netmask`).
+/// `-M` of a service not known (yet) to be IPv6: an IPv4 address as
+/// `inet_aton` reads it, or a name from `/etc/hosts` (ipvsadm's
+/// `parse_netmask`).
 pub(super) fn netmask(val: &str, names: &Names) -> Result<Ipv4Addr, AdmError> {
-    match val.parse::<Ipv4Addr>().ok().or_else(|| names.addr(val)) {
+    match inet_aton(val).or_else(|| names.addr(val)) {
         Some(m) => Ok(m),
         None => Err(usage("illegal virtual server persistent mask specified")),
     }
