@@ -859,11 +859,13 @@ impl Harness {
         // A packet sent (or queued) in fragments is one outcome; so is one
         // too big for its egress (`drop_too_big`), or whose TTL ran out
         // (`drop_ttl`), or that no real server could take (`drop_no_dest`),
-        // whose sender is told so.
+        // or whose next hop never answered (`drop_neigh_unresolved`), whose
+        // sender is told so.
         let told = d(Ctr::IcmpFragNeeded)
             + d(Ctr::Icmp6TooBig)
             + d(Ctr::IcmpTimeExceeded)
-            + d(Ctr::IcmpPortUnreach);
+            + d(Ctr::IcmpPortUnreach)
+            + d(Ctr::IcmpHostUnreach);
         let packets =
             sent + d(Ctr::NeighQueued) - d(Ctr::TxFragments) + d(Ctr::TxFragmented) - told;
         // A fragment held for its datagram's first is one; one taken up

@@ -159,6 +159,15 @@ counters! {
     /// Port unreachables not sent: over the rate limit (as
     /// `icmp_time_exceeded_limited`) or no TX slot.
     IcmpPortUnreachLimited => "icmp_port_unreach_limited",
+    /// ICMP host unreachable (ICMPv6 address unreachable) sent from the VIP
+    /// to a client whose packet was dropped because its real server did not
+    /// answer ARP (NDP) within 3 s (`drop_neigh_unresolved`), as the kernel's
+    /// neighbor layer tells the sender of a packet IPVS queued for it
+    /// (`arp_error_report`, `ndisc_error_report`): the client's connect fails
+    /// ("no route to host") instead of retrying.
+    IcmpHostUnreach => "icmp_host_unreach",
+    /// Host unreachables not sent: over the rate limit or no TX slot.
+    IcmpHostUnreachLimited => "icmp_host_unreach_limited",
     /// IPv4 fragments sent: a packet without DF (or a fragment received)
     /// over the egress MTU (a tunnel's overhead, a smaller MTU on the other
     /// NIC) goes out in fragments, as the kernel fragments what IPVS sends

@@ -684,3 +684,31 @@ fn a_new_ipv6_connection_no_server_can_take_gets_port_unreachable() {
     assert_eq!(c.get(Ctr::DropNoDest), 1);
     assert_eq!(c.get(Ctr::IcmpPortUnreach), 1);
 }
+
+/// A real server that never answers neighbor solicitation: the client's
+/// packets parked for it are given up after `PENDING_MAX_AGE` and the
+/// client is told with ICMPv6 address unreachable from the VIP, quoting its
+/// packet as sent (`ndisc_error_report` → `ip6_link_failure`).
+#[test]
+fn a_server_that_never_answers_ndp_gets_its_client_address_unreachable() {
+    let mut d = MemDirector::with_env(1, STANDARD6, env_gw(), 1024);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    let sent = syn(CLIENT6, 40000);
+    let (ext, int) = d.ext(&sent);
+    assert!(ext.is_empty() && int.is_empty(), "parked");
+    d.advance(ringvs::dataplane::tx::PENDING_MAX_AGE + Duration::from_millis(100));
+    let (mut ext, int) = d.poll_take();
+    assert!(int.is_empty());
+    assert_eq!(ext.len(), 1);
+    let e = parse_ip6(&ext.remove(0));
+    assert_eq!(
+        (e.src, e.dst, e.src_mac, e.dst_mac, e.next_header),
+        (VIP6, CLIENT6, EXT_MAC, CLIENT_MAC, frames6::ICMPV6)
+    );
+    assert_eq!(&e.l4[..2], &[1, 3], "address unreachable");
+    assert_eq!(&e.l4[8..], &sent[14..], "the packet as the client sent it");
+    assert_eq!(
+        (d.ctr(Ctr::DropNeighUnresolved), d.ctr(Ctr::IcmpHostUnreach)),
+        (1, 1)
+    );
+}

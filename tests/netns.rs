@@ -179,6 +179,36 @@ fn curl_is_refused_when_no_server_can_take_it() {
     assert!(nslab::total(&s, "drop_no_dest") >= 1);
 }
 
+/// A real server that never answers ARP (gone from the wire): the client's
+/// SYN waits for it, is given up after 3 s, and the client is told with
+/// host unreachable, as the kernel's neighbor layer tells it for IPVS
+/// (`arp_error_report`), so curl fails to connect (exit 7, after the 3 s)
+/// instead of retrying its SYN until its own timeout (28).
+#[test]
+fn curl_is_told_no_route_when_its_server_never_answers_arp() {
+    let Some(NsDirector { lab, control }) = Scenario::new("netns").needs(&["curl"]).start() else {
+        return;
+    };
+    let vip = format!("{}:80", lab::VIP);
+    // On the real servers' segment, nobody's address.
+    let ghost = "198.19.0.99:80";
+    adm(&control, &["-A", "-t", &vip, "-s", "rr"]);
+    adm(&control, &["-a", "-t", &vip, "-r", ghost, "-m"]);
+    let url = format!("http://{vip}/");
+    let out = lab::ns_command(
+        &lab.ns_client(),
+        Path::new("curl"),
+        &["-sS", "--max-time", "20", &url],
+    )
+    .output()
+    .expect("run curl");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "no route, not timed out: {err}");
+    let s = stats(&control);
+    assert!(nslab::total(&s, "icmp_host_unreach") >= 1);
+    assert!(nslab::total(&s, "drop_neigh_unresolved") >= 1);
+}
+
 #[test]
 fn rule_changes_apply_to_new_connections_only() {
     let Some(NsDirector { lab, control }) = Scenario::new("netns").seed_service().start() else {

@@ -249,6 +249,36 @@ impl Core {
         self.error_to_sender(Nic::Ext, frame, (v4, v6), counted, tx);
     }
 
+    /// A packet of a connection, received by `inn` (`frame` as it came), was
+    /// dropped because its next hop never answered ARP (NDP): its sender is
+    /// told with ICMP host unreachable (ICMPv6 address unreachable), as the
+    /// kernel's neighbor layer tells it for a packet IPVS queued there
+    /// (`arp_error_report`, `ndisc_error_report` → `dst_link_failure` →
+    /// `ipv4_link_failure`, `ip6_link_failure`), so a client whose real
+    /// server is gone fails ("no route to host") instead of retrying; the
+    /// error comes from the VIP, as `ip_vs_out_icmp` makes it for a NAT
+    /// connection. Only TCP, UDP and SCTP (never about an ICMP message);
+    /// fragment 0 only; within the worker's ICMP rate limit.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn unreachable<T: TxQueue>(&mut self, inn: Nic, frame: &[u8], tx: &mut TxPair<T>) {
+        let l4 = match frame.get(ethernet::HEADER_LEN) {
+            Some(v) if v >> 4 == 6 => {
+                crate::wire::ipv6::Ipv6Packet::new_checked(&frame[ethernet::HEADER_LEN..])
+                    .map(|ip| ip.next_header())
+                    .ok()
+            }
+            _ => ipv4_of(frame).map(|ip| ip.protocol()),
+        };
+        if !matches!(l4, Some(protocol::TCP | protocol::UDP | protocol::SCTP)) {
+            return;
+        }
+        let counted = (Ctr::IcmpHostUnreach, Ctr::IcmpHostUnreachLimited);
+        let v4 = (msg::DEST_UNREACHABLE, unreach::HOST);
+        let v6 = (icmpv6::msg::DEST_UNREACHABLE, icmpv6::unreach::ADDRESS);
+        self.error_to_sender(inn, frame, (v4, v6), counted, tx);
+    }
+
     /// The error `(type, code)` of `frame`'s family (`v4` or `v6`) to the
     /// sender of `frame`, received by `inn` ([`Core::icmp4_to_sender`],
     /// [`Core::icmp6_to_sender`]); none about a later fragment, as

@@ -68,13 +68,16 @@ impl Hop {
     }
 }
 
-/// Frames of one next hop waiting for its MAC.
+/// Frames of one next hop waiting for its MAC: each as it came, with the
+/// rewrite it gets when it goes (so that one that never goes can be quoted
+/// to its sender as sent, [`Core::expire_pending`]).
 struct PendingHop {
     nic: Nic,
     ip: Hop,
     since: Instant,
     n: usize,
     lens: [usize; PENDING_PER_HOP],
+    patches: [Patch; PENDING_PER_HOP],
     frames: Box<[[u8; FRAME_MAX]; PENDING_PER_HOP]>,
 }
 
@@ -127,6 +130,7 @@ impl Pending {
                     since: start,
                     n: 0,
                     lens: [0; PENDING_PER_HOP],
+                    patches: [Patch::None; PENDING_PER_HOP],
                     frames: Box::new([[0; FRAME_MAX]; PENDING_PER_HOP]),
                 })
                 .collect(),
@@ -542,10 +546,8 @@ impl Core {
         if p.n >= PENDING_PER_HOP || len > FRAME_MAX {
             return self.drop(Ctr::DropNeighQueue);
         }
-        let buf = &mut p.frames[p.n][..len];
-        buf.copy_from_slice(frame);
-        patch.apply(buf);
-        EthernetFrame::new_unchecked(&mut *buf).set_src(self.env.mac[nic as usize]);
+        p.frames[p.n][..len].copy_from_slice(frame);
+        p.patches[p.n] = patch;
         p.lens[p.n] = len;
         p.n += 1;
         self.pending.2 = true;
@@ -568,7 +570,8 @@ impl Core {
                     continue;
                 };
                 slot[..len].copy_from_slice(&p.frames[i][..len]);
-                EthernetFrame::new_unchecked(&mut slot[..len]).set_dst(mac);
+                p.patches[i].apply(&mut slot[..len]);
+                set_macs(&mut slot[..len], mac, self.env.mac[p.nic as usize]);
                 if !crate::observe::tap_sent(&self.snap.tap, self.id, p.nic, &slot[..len]) {
                     self.ctr.inc(Ctr::CaptureDropped);
                 }
@@ -582,17 +585,34 @@ impl Core {
 
     /// Drop the frames that waited for their next hop too long. Once a pass:
     /// with nothing parked (nearly always) one test, not a walk of every hop.
-    pub(super) fn expire_pending(&mut self) {
+    /// The client of each packet of a connection that was to go to a real
+    /// server (one with a rewrite: NAT, DR) is told, as the kernel tells it when a
+    /// neighbor does not resolve (`arp_error_report` and `ndisc_error_report`
+    /// → `dst_link_failure` → ICMP host unreachable, ICMPv6 address
+    /// unreachable): [`Core::unreachable`].
+    pub(super) fn expire_pending<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
         if !self.pending.2 {
             return;
         }
         let now = self.clock.now;
-        for p in self.pending.0.iter_mut().filter(|p| p.n > 0) {
+        // Out of `self` while the errors are made (no allocation: an empty
+        // Vec), back after.
+        let mut hops = std::mem::take(&mut self.pending.0);
+        for p in hops.iter_mut().filter(|p| p.n > 0) {
             if now.saturating_duration_since(p.since) >= PENDING_MAX_AGE {
                 self.ctr.add(Ctr::DropNeighUnresolved, p.n as u64);
+                // A client's packets only: a real server's reply waited for
+                // a client (or gateway) with the VIP as its source by then,
+                // and the kernel's error about it goes to that local address.
+                for i in 0..p.n {
+                    if p.nic == Nic::Int && !matches!(p.patches[i], Patch::None) {
+                        self.unreachable(Nic::Ext, &p.frames[i][..p.lens[i]], tx);
+                    }
+                }
                 p.n = 0;
             }
         }
+        self.pending.0 = hops;
         self.pending.2 = self.pending.holds_frames();
     }
 

@@ -335,9 +335,9 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         let m = drain(core, Nic::Int, &mut self.rx[Nic::Int], &mut self.tx);
         let h = core.drain_handoffs(&mut self.rx, &mut self.tx);
         core.release_stalled(&mut self.tx);
+        core.expire_pending(&mut self.tx);
         core.ctr.add(Ctr::TxExt, self.tx[Nic::Ext].flush() as u64);
         core.ctr.add(Ctr::TxInt, self.tx[Nic::Int].flush() as u64);
-        core.expire_pending();
         core.expire();
         core.sync_installs();
         core.sync_resend();

@@ -8,6 +8,9 @@ pub const HEADER_LEN: usize = 8;
 
 /// Codes of destination unreachable.
 pub mod unreach {
+    /// The destination host cannot be reached (RFC 792): what the kernel
+    /// tells a sender whose next hop did not answer ARP (`ipv4_link_failure`).
+    pub const HOST: u8 = 1;
     /// The destination's port has no listener (RFC 792): what IPVS answers a
     /// new connection no real server can take (`ip_vs_leave`).
     pub const PORT: u8 = 3;
