@@ -515,9 +515,9 @@ fn ipv6_errors_are_ipvsadms() {
         ("-A -t [2001:2:0:1::110]:80 -p -M abc", mask, 2),
         ("-A -t [2001:2:0:1::110]:80 -p -M 255.255.255.0", mask, 2),
         ("-E -t [2001:2:0:1::110]:80 -p --netmask=", mask, 2),
-        // Before -t it is an IPv4 mask (and "64" is not one here).
+        // Before -t it is an IPv4 mask (`inet_aton`: "64x" is not one).
         (
-            "-A -M 64 -t [2001:2:0:1::110]:80 -p",
+            "-A -M 64x -t [2001:2:0:1::110]:80 -p",
             "illegal virtual server persistent mask specified",
             2,
         ),
@@ -532,6 +532,12 @@ fn ipv6_errors_are_ipvsadms() {
             (*msg, *code),
             "{line}"
         );
+    }
+    // "64" before the IPv6 `-t` is an IPv4 mask to `inet_aton` (0.0.0.64),
+    // and `parse_service` then makes an IPv6 service's mask 128.
+    match p("-A -M 64 -t [2001:2:0:1::110]:80 -p") {
+        Ok(AdmCommand::AddService { opts, .. }) => assert_eq!(opts.netmask, Netmask::V6(128)),
+        other => panic!("{other:?}"),
     }
 }
 
