@@ -859,10 +859,12 @@ impl Harness {
         // A packet sent (or queued) in fragments is one outcome; so is one
         // too big for its egress (`drop_too_big`), or whose TTL ran out
         // (`drop_ttl`), or that no real server could take (`drop_no_dest`),
-        // or whose next hop never answered (`drop_neigh_unresolved`), whose
-        // sender is told so.
+        // or an IPv6 fragment the kernel's reassembly refuses
+        // (`drop_frag_invalid`), or whose next hop never answered
+        // (`drop_neigh_unresolved`), whose sender is told so.
         let told = d(Ctr::IcmpFragNeeded)
             + d(Ctr::Icmp6TooBig)
+            + d(Ctr::Icmp6ParamProblem)
             + d(Ctr::IcmpTimeExceeded)
             + d(Ctr::IcmpPortUnreach)
             + d(Ctr::IcmpHostUnreach);

@@ -139,6 +139,15 @@ counters! {
     Icmp6TooBig => "icmp6_too_big",
     /// Packet-too-big not sent: no TX slot (as `icmp_frag_needed_limited`).
     Icmp6TooBigLimited => "icmp6_too_big_limited",
+    /// ICMPv6 parameter problem (code 0) sent back to the sender of an IPv6
+    /// fragment the kernel's reassembly refuses with one (`ipv6_frag_rcv`):
+    /// M set and a length not a multiple of 8 (pointing at the payload
+    /// length), or data ending past 65535 bytes (pointing at the fragment
+    /// offset). The fragment itself is counted in `drop_frag_invalid`.
+    Icmp6ParamProblem => "icmp6_param_problem",
+    /// Parameter problems not sent: over the rate limit (as
+    /// `icmp_time_exceeded_limited`) or no TX slot.
+    Icmp6ParamProblemLimited => "icmp6_param_problem_limited",
     /// ICMP time exceeded (ICMPv6 hop limit exceeded) sent back to the sender
     /// of a packet the director would have forwarded, to a service or on a
     /// connection, whose TTL (hop limit) forwarding would take to 0, as the
@@ -234,6 +243,23 @@ counters! {
     /// 30 s (IPv6: 60 s), or pushed out for a newer one when all 32 of a
     /// worker's places were taken.
     DropFragExpired => "drop_frag_expired",
+    /// A fragment the kernel's reassembly refuses, and its datagram with it
+    /// (`frag.rs`): IPv6 with M set and a length not a multiple of 8, or
+    /// ending past 65535 bytes (its sender gets `icmp6_param_problem`); an
+    /// IPv4 datagram that would be over 65535 bytes; an empty fragment; a
+    /// last fragment ending before data already come or elsewhere than an
+    /// earlier last, or a fragment past the last's end.
+    DropFragInvalid => "drop_frag_invalid",
+    /// A fragment overlapping part of the fragments of its datagram already
+    /// forwarded (RFC 5722; the kernel does the same for IPv4): the datagram
+    /// is refused. Also every fragment of a datagram so refused (or by
+    /// `drop_frag_invalid`): those held, and those that come within its
+    /// 30 s (IPv6: 60 s).
+    DropFragOverlap => "drop_frag_overlap",
+    /// A fragment whose data came already, in fragments forwarded one after
+    /// the other (a duplicate): dropped alone, its datagram goes on, as the
+    /// kernel's reassembly drops it.
+    DropFragDup => "drop_frag_dup",
     /// IPv6 extension headers refused: a chain too long, hop-by-hop options
     /// not first, an unknown hop-by-hop option whose type says to discard,
     /// a routing header with segments left, or a truncated or inconsistent

@@ -746,6 +746,307 @@ fn ipv6_fragments_are_remembered_for_sixty_seconds() {
     assert_eq!(d.ctr(Ctr::DropFragExpired), 1);
 }
 
+/// An IPv6 fragment `f` (as `cut6` makes them) with its data cut to `len`
+/// bytes and its offset field set to `off` (bytes) and M to `more`.
+fn reshape6(f: &[u8], off: u16, more: bool, len: usize) -> Vec<u8> {
+    let mut f = f[..62 + len.min(f.len() - 62)].to_vec();
+    f.resize(62 + len, 0xa5);
+    f[18..20].copy_from_slice(&((8 + len) as u16).to_be_bytes());
+    f[56..58].copy_from_slice(&(off | u16::from(more)).to_be_bytes());
+    f
+}
+
+/// The ICMPv6 parameter problem in `ext` (one frame): from the VIP to the
+/// client's MAC and address, code 0, pointing at `pointer`, quoting
+/// `quoted` from its IPv6 header on, its checksum good.
+fn param_problem(ext: &[Vec<u8>], pointer: u32, quoted: &[u8]) {
+    assert_eq!(ext.len(), 1, "one error: {ext:02x?}");
+    let e = &ext[0];
+    assert_eq!((&e[..6], &e[6..12]), (&CLIENT_MAC[..], &EXT_MAC[..]));
+    let ip = smoltcp::wire::Ipv6Packet::new_checked(&e[14..]).expect("ipv6");
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (VIP6, CLIENT6));
+    assert_eq!(ip.next_header(), smoltcp::wire::IpProtocol::Icmpv6);
+    let icmp = smoltcp::wire::Icmpv6Packet::new_checked(ip.payload()).expect("icmpv6");
+    assert!(icmp.verify_checksum(&VIP6, &CLIENT6));
+    assert_eq!(
+        (icmp.msg_type(), icmp.msg_code()),
+        (smoltcp::wire::Icmpv6Message::ParamProblem, 0)
+    );
+    assert_eq!(icmp.param_problem_ptr(), pointer);
+    // As much of the fragment as fits 1280 bytes (RFC 4443 §2.4(c)).
+    let q = &quoted[14..];
+    let q = &q[..q.len().min(1280 - 48)];
+    assert!(
+        icmp.payload() == q,
+        "the quote: {} bytes",
+        icmp.payload().len()
+    );
+}
+
+/// RFC 8200 §4.5, as `ip6_frag_queue` does it: a fragment with M set and a
+/// length not a multiple of 8 is dropped and its sender told with a
+/// parameter problem pointing at the payload length; one whose data would
+/// end past 65535 bytes, pointing at the fragment offset (for a later
+/// fragment too). The datagram goes with it (Linux since 2026): its fragments
+/// held and to come are dropped.
+#[test]
+fn ipv6_fragments_reassembly_refuses_get_a_parameter_problem() {
+    let mut d = dns6();
+    let req = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &data(3000), false);
+    let frags = cut6(&req, 1232, 0x0bad_0001);
+    // The last waits for its first; the middle one comes 4 bytes short.
+    assert!(d.ext(&frags[2]).1.is_empty());
+    let short = reshape6(&frags[1], 1232, true, 1228);
+    let (ext, int) = d.ext(&short);
+    assert!(int.is_empty());
+    param_problem(&ext, 4, &short);
+    assert_eq!(d.ctr(Ctr::DropFragInvalid), 1);
+    assert_eq!(d.ctr(Ctr::Icmp6ParamProblem), 1);
+    // The held last fragment went with its datagram; the first, coming
+    // now, goes too.
+    assert_eq!(
+        (d.ctr(Ctr::FragReleased), d.ctr(Ctr::DropFragOverlap)),
+        (1, 1)
+    );
+    let (ext, int) = d.ext(&frags[0]);
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(d.ctr(Ctr::DropFragOverlap), 2);
+    assert_eq!(d.ctr(Ctr::ConnNew), 0);
+
+    // Past 65535: a later fragment at offset 65528 with 16 bytes.
+    let other = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &data(3000), false);
+    let frags = cut6(&other, 1232, 0x0bad_0002);
+    assert_eq!(d.ext(&frags[0]).1.len(), 1);
+    let far = reshape6(&frags[1], 65528, false, 16);
+    let (ext, int) = d.ext(&far);
+    assert!(int.is_empty());
+    // The fragment header follows the IPv6 header: its offset field is
+    // byte 42.
+    param_problem(&ext, 42, &far);
+    assert_eq!(d.ctr(Ctr::DropFragInvalid), 2);
+    // The rest of that datagram is dropped.
+    let (ext, int) = d.ext(&frags[1]);
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(d.ctr(Ctr::DropFragOverlap), 3);
+    assert_eq!(d.ctr(Ctr::Icmp6ParamProblem), 2);
+    assert_eq!(d.ctr(Ctr::FwdIn6), 1, "{:?}", drops(&d.w().core.ctr));
+
+    // A fragment ending exactly at 65535 is fine, and a last fragment's
+    // length need not be a multiple of 8.
+    let third = cut6(&other, 1232, 0x0bad_0003);
+    assert_eq!(d.ext(&third[0]).1.len(), 1);
+    let edge = reshape6(&third[1], 65528, false, 7);
+    assert_eq!(d.ext(&edge).1.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(d.ctr(Ctr::DropFragInvalid), 2);
+}
+
+/// The parameter problems are rate-limited with the director's other
+/// errors (RFC 4443 §2.4(f); the kernel's `icmpv6_xrlim_allow`).
+#[test]
+fn ipv6_parameter_problems_are_rate_limited() {
+    let mut d = dns6();
+    let req = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &data(3000), false);
+    let mut sent = 0;
+    for id in 0..60u32 {
+        let f = reshape6(&cut6(&req, 1232, 0x100 + id)[0], 0, true, 1230);
+        sent += d.ext(&f).0.len();
+    }
+    assert_eq!(sent, 50);
+    assert_eq!(d.ctr(Ctr::Icmp6ParamProblem), 50);
+    assert_eq!(d.ctr(Ctr::Icmp6ParamProblemLimited), 10);
+    assert_eq!(d.ctr(Ctr::DropFragInvalid), 60);
+}
+
+/// RFC 5722 (and Linux for IPv4 since 4.19, `inet_frag_queue_insert`): a
+/// fragment overlapping part of what came of its datagram refuses the
+/// whole datagram, fragments to come included; a duplicate is dropped
+/// alone and the datagram goes on.
+#[test]
+fn ipv6_overlapping_fragments_refuse_their_datagram_and_duplicates_are_dropped() {
+    let mut d = dns6();
+    let req = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &data(3000), false);
+    let frags = cut6(&req, 1232, 0x0e0e_0001);
+    assert_eq!(d.ext(&frags[0]).1.len(), 1);
+    // The second fragment again: a duplicate, dropped; the datagram whole.
+    assert_eq!(d.ext(&frags[1]).1.len(), 1);
+    assert!(d.ext(&frags[1]).1.is_empty());
+    assert_eq!(d.ctr(Ctr::DropFragDup), 1);
+    // (So is the first, repeated.)
+    assert!(d.ext(&frags[0]).1.is_empty());
+    assert_eq!(d.ctr(Ctr::DropFragDup), 2);
+    assert_eq!(d.ext(&frags[2]).1.len(), 1);
+    assert_eq!(d.ctr(Ctr::FwdIn6), 3);
+
+    // Another datagram: its second fragment starts 8 bytes early.
+    let frags = cut6(&req, 1232, 0x0e0e_0002);
+    assert_eq!(d.ext(&frags[0]).1.len(), 1);
+    let mut early = frags[1].clone();
+    early[56..58].copy_from_slice(&((1224u16) | 1).to_be_bytes());
+    assert!(d.ext(&early).1.is_empty());
+    assert_eq!(d.ctr(Ctr::DropFragOverlap), 1);
+    // Its own fragments, coming now, are dropped: the real server would
+    // otherwise put together a datagram the kernel refused.
+    for f in &frags[1..] {
+        let (ext, int) = d.ext(f);
+        assert!(ext.is_empty() && int.is_empty());
+    }
+    assert_eq!(d.ctr(Ctr::DropFragOverlap), 3);
+    assert_eq!(d.ctr(Ctr::FwdIn6), 4);
+    assert_eq!(
+        d.ctr(Ctr::Icmp6ParamProblem),
+        0,
+        "an overlap is refused silently"
+    );
+}
+
+/// The same for IPv4 (`ip_frag_queue`): overlaps refuse the datagram,
+/// duplicates are dropped alone, a datagram over 65535 bytes is refused
+/// (`ip_frag_reasm`), silently; a fragment with MF set that is not a
+/// multiple of 8 bytes is cut to one by the kernel, not refused, so the
+/// fragment that starts at the cut is no overlap.
+#[test]
+fn ipv4_fragments_reassembly_refuses_are_dropped() {
+    let mut d = director(1);
+    let req = udp_frame(&L3::to_vip(), CPORT, 53, &data(3000), true);
+    let frags = cut(&req, 1480);
+    let rs_before = d.ctr(Ctr::FwdIn);
+    assert_eq!(d.ext(&frags[0]).1.len(), 1);
+    assert_eq!(d.ext(&frags[1]).1.len(), 1);
+    assert!(d.ext(&frags[1]).1.is_empty(), "a duplicate");
+    assert_eq!(d.ctr(Ctr::DropFragDup), 1);
+    assert_eq!(d.ext(&frags[2]).1.len(), 1);
+    assert_eq!(d.ctr(Ctr::FwdIn) - rs_before, 3);
+
+    // Overlap: the third fragment 8 bytes early refuses its datagram.
+    let req = udp_frame(
+        &L3 {
+            id: 77,
+            ..L3::to_vip()
+        },
+        CPORT,
+        53,
+        &data(4000),
+        true,
+    );
+    let frags = cut(&req, 1480);
+    assert_eq!(d.ext(&frags[0]).1.len(), 1);
+    assert_eq!(d.ext(&frags[1]).1.len(), 1);
+    let mut early = frags[2].clone();
+    SIp::new_unchecked(&mut early[14..]).set_frag_offset(2952);
+    fix_ip_checksum(&mut early);
+    assert!(d.ext(&early).1.is_empty());
+    assert_eq!(d.ctr(Ctr::DropFragOverlap), 1);
+    assert!(d.ext(&frags[2]).1.is_empty());
+    assert_eq!(d.ctr(Ctr::DropFragOverlap), 2);
+
+    // Over 65535 bytes with its header: refused, and no ICMP.
+    let req = udp_frame(
+        &L3 {
+            id: 78,
+            ..L3::to_vip()
+        },
+        CPORT,
+        53,
+        &data(3000),
+        true,
+    );
+    let frags = cut(&req, 1480);
+    assert_eq!(d.ext(&frags[0]).1.len(), 1);
+    let mut far = frags[2].clone();
+    SIp::new_unchecked(&mut far[14..]).set_frag_offset(65520);
+    fix_ip_checksum(&mut far);
+    let (ext, int) = d.ext(&far);
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(d.ctr(Ctr::DropFragInvalid), 1);
+    assert!(d.ext(&frags[1]).1.is_empty(), "its datagram refused");
+    assert_eq!(d.ctr(Ctr::DropFragOverlap), 3);
+
+    // MF and 1001 bytes: taken as 1000, the next at 1000 fits on.
+    let req = udp_frame(
+        &L3 {
+            id: 79,
+            ..L3::to_vip()
+        },
+        CPORT,
+        53,
+        &data(1900),
+        true,
+    );
+    let frags = cut(&req, 1000);
+    let mut long = frags[0].clone();
+    long.push(0xa5);
+    SIp::new_unchecked(&mut long[14..]).set_total_len(1021);
+    fix_ip_checksum(&mut long);
+    assert_eq!(d.ext(&long).1.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(d.ext(&frags[1]).1.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(d.ctr(Ctr::DropFragOverlap), 3);
+    assert_eq!(d.ctr(Ctr::DropFragInvalid), 1);
+}
+
+/// With two workers the datagram's tracker sees every fragment, whichever
+/// worker it reached: an overlap refuses the datagram there, and the
+/// fragments after it go nowhere, for each of several client ports.
+#[test]
+fn with_two_workers_an_overlap_refuses_the_datagram_at_its_tracker() {
+    let mut d = director(2);
+    let sum = |d: &MemDirector, c: Ctr| d.workers.iter().map(|w| w.core.ctr.get(c)).sum::<u64>();
+    for (n, port) in (CPORT..CPORT + 4).enumerate() {
+        let l3 = L3 {
+            id: port,
+            ..L3::to_vip()
+        };
+        let frags = cut(&udp_frame(&l3, port, 53, &data(4000), true), 1480);
+        let mut early = frags[2].clone();
+        SIp::new_unchecked(&mut early[14..]).set_frag_offset(2952);
+        fix_ip_checksum(&mut early);
+        // The first and second, the overlap, then the real third, each on
+        // another worker than the one before.
+        for (i, f) in [&frags[0], &frags[1], &early, &frags[2]].iter().enumerate() {
+            d.workers[(i + n) % 2].rx[Nic::Ext].push(f);
+            d.poll();
+        }
+        let mut int = vec![];
+        for _ in 0..4 {
+            d.poll();
+            for w in &mut d.workers {
+                int.extend(w.tx[Nic::Int].take_sent());
+            }
+        }
+        assert_eq!(int.len(), 2, "port {port}: the two before the overlap");
+    }
+    assert_eq!(sum(&d, Ctr::DropFragOverlap), 8);
+    assert_eq!(sum(&d, Ctr::FwdIn), 8);
+}
+
+/// A last fragment that contradicts its datagram's end (ending before
+/// data already come) refuses the datagram, as `ip_frag_queue` does.
+#[test]
+fn a_last_fragment_ending_short_refuses_its_datagram() {
+    let mut d = director(1);
+    let req = udp_frame(
+        &L3 {
+            id: 90,
+            ..L3::to_vip()
+        },
+        CPORT,
+        53,
+        &data(4000),
+        true,
+    );
+    let frags = cut(&req, 1480);
+    assert_eq!(d.ext(&frags[0]).1.len(), 1);
+    assert_eq!(d.ext(&frags[1]).1.len(), 1);
+    // The last fragment moved to end before the second's end.
+    let mut short = frags[2].clone();
+    SIp::new_unchecked(&mut short[14..]).set_frag_offset(1480);
+    fix_ip_checksum(&mut short);
+    assert!(d.ext(&short).1.is_empty());
+    assert_eq!(d.ctr(Ctr::DropFragInvalid), 1);
+    assert!(d.ext(&frags[2]).1.is_empty());
+    assert_eq!(d.ctr(Ctr::DropFragOverlap), 1);
+    assert_eq!(d.ctr(Ctr::FwdIn), 2);
+}
+
 /// The IPv6 packet IPv6 fragments (Ethernet frames, any order) make up,
 /// checked: one id, offsets that follow on, M on all but the last, hop
 /// limit one less than sent (63).
@@ -855,6 +1156,7 @@ mod props {
             + sum(Ctr::TxFragmented)
             - sum(Ctr::IcmpFragNeeded)
             - sum(Ctr::Icmp6TooBig)
+            - sum(Ctr::Icmp6ParamProblem)
             - sum(Ctr::IcmpTimeExceeded);
         let came = sum(Ctr::RxExt) + sum(Ctr::RxInt) + sum(Ctr::HandoffIn) + sum(Ctr::FragReleased);
         let went = sent + sum(Ctr::HandoffOut) + drops + sum(Ctr::FragHeld);

@@ -42,25 +42,27 @@ fn seeds() -> Vec<(String, Nic, Vec<u8>)> {
         .map(|(n, (nic, f))| (n.to_string(), nic, f))
         .collect();
     let i = l3_in6();
-    for (name, ext) in [
+    let first = Ext::Fragment {
+        offset: 0,
+        more: true,
+        id: 7,
+    };
+    for (name, ext, data) in [
         (
             "syn6_routing",
             Ext::Routing {
                 kind: 2,
                 segments_left: 0,
             },
+            &b""[..],
         ),
-        (
-            "syn6_fragment",
-            Ext::Fragment {
-                offset: 0,
-                more: true,
-                id: 7,
-            },
-        ),
-        ("syn6_dstopts_lying", Ext::DestOptsClaiming { len8: 4 }),
+        // A first fragment of 24 bytes (a multiple of 8, as M asks).
+        ("syn6_fragment", first, b"frag"),
+        // Of 20: refused, with a parameter problem (`ipv6_frag_rcv`).
+        ("syn6_fragment_uneven", first, b""),
+        ("syn6_dstopts_lying", Ext::DestOptsClaiming { len8: 4 }, b""),
     ] {
-        let f = frames6::tcp(&i, &[Ext::HopByHop, ext], 40003, 80, SYN, b"");
+        let f = frames6::tcp(&i, &[Ext::HopByHop, ext], 40003, 80, SYN, data);
         v.push((name.into(), Nic::Ext, f));
     }
     v
@@ -99,11 +101,13 @@ fn the_seed_corpus_is_current_and_reaches_the_ipv6_paths() {
     let d = |c: Ctr| h.w.core.ctr.get(c) - before.get(c);
     // Every IPv6 path the seeds aim at was taken.
     for (c, n) in [
-        (Ctr::RxIpv6, 15),
+        (Ctr::RxIpv6, 16),
         (Ctr::ConnNew6, 3),
         // One of them the SYN with a fragment header (a first fragment).
         (Ctr::FwdIn6, 6),
-        (Ctr::RxFragments, 1),
+        (Ctr::RxFragments, 2),
+        (Ctr::DropFragInvalid, 1),
+        (Ctr::Icmp6ParamProblem, 1),
         (Ctr::FwdOut6, 2),
         (Ctr::NdpReply, 1),
         (Ctr::NdpHeard, 1),

@@ -356,18 +356,20 @@ fn extension_header_chains_and_fragments_are_counted() {
     // an atomic fragment (RFC 6946). A first fragment of ICMPv6 is not.
     d.resolve6(Nic::Int, RS1_6, RS1_MAC);
     d.resolve6(Nic::Int, RS2_6, RS2_MAC);
+    // (24 bytes after the fragment header: with M set, a multiple of 8.)
+    let syn24 = |ext: &[Ext]| frames6::tcp(&l3_to_vip6(), ext, 41000, 80, SYN, b"frag");
     for (offset, more) in [(0, true), (185, false), (0, false)] {
         let frag = Ext::Fragment {
             offset,
             more,
             id: 0xbeef,
         };
-        let (_, int) = d.ext(&syn(&[frag]));
+        let (_, int) = d.ext(&syn24(&[frag]));
         assert_eq!(int.len(), 1, "fragment at {offset}: {:?}", drops(ctrs(&d)));
     }
     assert_eq!(d.ctr(Ctr::RxFragments), 3);
     assert_eq!(drops(ctrs(&d)), vec![]);
-    let mut echo = frames6::echo_request(&l3_to_vip6(), 1, 1, b"ping");
+    let mut echo = frames6::echo_request(&l3_to_vip6(), 1, 1, b"pingping");
     // The fragment header (next header ICMPv6) between the fixed header and
     // the message: a first fragment of an echo request is answered by the
     // reply's (tests/frag_inmem.rs), one of another message is not.

@@ -624,11 +624,21 @@ fn server_battery(rs1: [u8; 6], int: [u8; 6], bogus: [u8; 6]) -> (Vec<Vec<u8>>, 
         edit(&base, 21, 1),                     // hop limit 1
         with_payload_len(&base, 200),           // longer than the frame
         reply(&[Ext::DestOpts, Ext::HopByHop]), // hop-by-hop not first
-        reply(&[Ext::Fragment {
-            offset: 0,
-            more: true,
-            id: 0xbeef_0003,
-        }]), // a first fragment of a reply of no connection
+        // A first fragment of a reply of no connection (32 bytes after its
+        // fragment header: with M set, a multiple of 8, or it would be
+        // `drop_frag_invalid`).
+        frames::tcp(
+            &from_rs,
+            &[Ext::Fragment {
+                offset: 0,
+                more: true,
+                id: 0xbeef_0003,
+            }],
+            80,
+            55555,
+            0x12,
+            b"RINGVS-FRAG!",
+        ),
         frames::tcp(
             &L3 {
                 dst: VIP6,

@@ -49,6 +49,16 @@
 //! fragments; for IPv6 RFC 7112 asks for the whole header chain in the
 //! first fragment too).
 //!
+//! What the kernel's reassembly refuses is refused here, as far as a table
+//! without the data can tell ([`Core::pass`], `Frags::admit`,
+//! `Piece::fault`): an IPv6 fragment with M set and a length not a
+//! multiple of 8 or ending past 65535 bytes (with a parameter problem to
+//! its sender, as `ipv6_frag_rcv`), an IPv4 datagram over 65535 bytes, an
+//! empty fragment or one contradicting its datagram's end, and a fragment
+//! overlapping part of what came (RFC 5722; `inet_frag_queue_insert`) each
+//! refuse their datagram: its fragments held and still to come are dropped
+//! too. A duplicate is dropped alone.
+//!
 //! # Which worker
 //!
 //! A connection lives on the worker that owns its client key (address and
@@ -63,8 +73,10 @@
 //! first) and are retried once a pass ([`Core::release_stalled`]). With one
 //! worker, or when the tracker owns the connection, nothing is handed over.
 
+use super::frag_table::{
+    Admit, Fault, Held, Key, Piece, Route, echo_request, first_ports, tracker,
+};
 pub use super::frag_table::{FRAG_TIMEOUT_S, FRAG6_TIMEOUT_S, FragHop, HELD};
-use super::frag_table::{Held, Key, Piece, Route, echo_request, first_ports, tracker};
 use super::nat::{Family, Seg};
 use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
@@ -217,7 +229,18 @@ impl Core {
         // it on without a reassembly queue): it neither starts nor ends a
         // datagram of its id, nor releases what waits for one.
         let atomic = p.off == 0 && !p.more;
-        let route = if let Some(None) = first {
+        if !atomic && let Some(fault) = p.fault() {
+            return self.faulty(nic, frame, &p, fault, tx);
+        }
+        // A datagram in flight keeps its route: a first fragment of it again
+        // is taken as any other (a duplicate, or an overlap).
+        let known = match atomic {
+            true => None,
+            false => self.frags.find(&k, now).map(|e| e.route),
+        };
+        let route = if let Some(route) = known {
+            route
+        } else if let Some(None) = first {
             // Answered where it is tracked: no connection, no owner.
             if !atomic {
                 self.frags.start(k, now, Route::Echo);
@@ -240,10 +263,7 @@ impl Core {
             }
             route
         } else {
-            match self.frags.find(&k, now) {
-                Some(e) => e.route,
-                None => return self.hold(p, nic, frame),
-            }
+            return self.hold(p, nic, frame);
         };
         // The owner's ring full: this one waits with those held for it, to
         // go in order (the first first) once there is room.
@@ -256,9 +276,12 @@ impl Core {
             return self.hold(p, nic, frame);
         }
         self.frags.one_packet = None;
-        self.frag_route(route, nic, frame, p, tx);
         if atomic {
+            self.frag_route(route, nic, frame, p, tx);
             self.frags.one_packet = None;
+            return;
+        }
+        if !self.pass(route, nic, frame, p, tx) {
             return;
         }
         // A first fragment scheduled on its own (`ops.rs`): its datagram's
@@ -273,11 +296,79 @@ impl Core {
             }
             (r, _) => r,
         };
-        self.frag_done(&k, now, &p);
+        self.frags.complete(&k, now);
         if first.is_some() {
             self.expire_held(now);
             self.release_held(&k, route, now, tx);
         }
+    }
+
+    /// Fragment `p` on by `route` if its datagram takes it
+    /// ([`Frags::admit`](super::frag_table::Frags::admit): the kernel's
+    /// reassembly would), else dropped and counted (an overlap or a
+    /// contradicting end refuses the whole datagram, RFC 5722); whether it
+    /// went.
+    fn pass<T: TxQueue>(
+        &mut self,
+        route: Route,
+        nic: Nic,
+        frame: &[u8],
+        p: Piece,
+        tx: &mut TxPair<T>,
+    ) -> bool {
+        let why = match self.frags.admit(&p, self.clock.now_s) {
+            Admit::Pass => {
+                self.frag_route(route, nic, frame, p, tx);
+                return true;
+            }
+            // (Gone: its datagram came whole while this copy was held.)
+            Admit::Dup | Admit::Gone => Ctr::DropFragDup,
+            Admit::Refused => Ctr::DropFragOverlap,
+            Admit::Overlap => {
+                self.refuse(p.key);
+                Ctr::DropFragOverlap
+            }
+            Admit::Invalid => {
+                self.refuse(p.key);
+                Ctr::DropFragInvalid
+            }
+        };
+        self.ctr.inc(why);
+        false
+    }
+
+    /// Fragment `p` the kernel refuses on its own ([`Piece::fault`]):
+    /// dropped with its datagram (Linux drops the queue on these too since
+    /// 2026, commit 9ff2d2a98370 in `ip6_frag_queue`), and for IPv6 its
+    /// sender told with a parameter
+    /// problem, as `ipv6_frag_rcv` tells it, within the rate limit.
+    #[cold]
+    fn faulty<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        frame: &[u8],
+        p: &Piece,
+        fault: Fault,
+        tx: &mut TxPair<T>,
+    ) {
+        use crate::wire::icmpv6::{msg, param_problem};
+        self.ctr.inc(Ctr::DropFragInvalid);
+        self.refuse(p.key);
+        if let Fault::Pointer(at) = fault {
+            let counted = (Ctr::Icmp6ParamProblem, Ctr::Icmp6ParamProblemLimited);
+            let what = (msg::PARAM_PROBLEM, param_problem::HEADER_FIELD, at);
+            self.icmp6_to_sender(nic, frame, what, counted, tx);
+        }
+    }
+
+    /// Refuse datagram `k` until it times out: the fragments of it held
+    /// here are dropped, as the kernel frees its queue's (`inet_frag_kill`),
+    /// and so are those still to come (a queue the kernel starts afresh for
+    /// them lacks what it dropped, and times out).
+    fn refuse(&mut self, k: Key) {
+        let dropped = self.frags.refuse(k, self.clock.now_s);
+        self.ctr.add(Ctr::FragReleased, dropped);
+        self.ctr.add(Ctr::DropFragOverlap, dropped);
     }
 
     /// Keep fragment `p` until its datagram's first (or room in its owner's
@@ -307,20 +398,6 @@ impl Core {
         }
     }
 
-    /// Count a fragment of `k` handled; forget `k` once all of its bytes were.
-    fn frag_done(&mut self, k: &Key, now: u32, p: &Piece) {
-        if let Some(e) = self.frags.find(k, now) {
-            e.last = now;
-            e.got = e.got.saturating_add(p.len);
-            if !p.more {
-                e.total = p.off + p.len;
-            }
-            if e.total != 0 && e.got >= e.total {
-                e.live = false;
-            }
-        }
-    }
-
     /// Drop the fragments held too long (also once a second from the
     /// worker's expiry).
     pub(super) fn expire_held(&mut self, now: u32) {
@@ -346,8 +423,8 @@ impl Core {
             };
             self.ctr.inc(Ctr::FragReleased);
             let out = std::mem::take(&mut self.frags.out);
-            self.frag_route(route, nic, &out[..len], p, tx);
-            self.frag_done(k, now, &p);
+            self.pass(route, nic, &out[..len], p, tx);
+            self.frags.complete(k, now);
             self.frags.out = out;
         }
     }
@@ -399,6 +476,7 @@ impl Core {
             }
             Route::Echo => self.echo_fragment(nic, frame, p, &mut tx[nic]),
             Route::Unknown => self.ctr.inc(Ctr::DropFragment),
+            Route::Refused => self.ctr.inc(Ctr::DropFragOverlap),
         }
     }
 

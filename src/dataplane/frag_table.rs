@@ -33,6 +33,11 @@ const SETS: usize = 256;
 const WAYS: usize = 4;
 /// Fragments held per worker while their datagram's first has not come.
 pub const HELD: usize = 32;
+/// Runs of adjacent fragments remembered per datagram to find overlaps
+/// ([`Frags::admit`]): a fragment that would start a ninth is forwarded
+/// unremembered (an overlap with it goes unseen). In-order fragments make
+/// one run, so eight leave room for much reordering.
+pub const RUNS: usize = 8;
 
 /// Why a fragment was handed to another worker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,6 +74,39 @@ pub(super) struct Piece {
     pub(super) len: u32,
     pub(super) more: bool,
     pub(super) upper: Option<(u8, u16)>,
+    /// IPv6: where its fragment header starts in the packet (a parameter
+    /// problem's pointer names its offset field); IPv4: 0.
+    pub(super) at: u16,
+}
+
+/// Why the kernel's reassembly refuses a fragment whatever else of its
+/// datagram came ([`Piece::fault`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Fault {
+    /// It is refused silently.
+    Silent,
+    /// IPv6: refused with a parameter problem (code 0) pointing at this
+    /// byte of the packet.
+    Pointer(u32),
+}
+
+/// What a fragment's datagram makes of it ([`Frags::admit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Admit {
+    /// Taken: on its way.
+    Pass,
+    /// Its bytes all came in one run of fragments already: dropped, the
+    /// datagram goes on (`IPFRAG_DUP`).
+    Dup,
+    /// It overlaps part of the datagram that came: the datagram is refused.
+    Overlap,
+    /// Its end contradicts the datagram's, or it is empty: the datagram is
+    /// refused.
+    Invalid,
+    /// Its datagram was refused already.
+    Refused,
+    /// Its datagram is not in the table (came whole already, or forgotten).
+    Gone,
 }
 
 impl Piece {
@@ -94,6 +132,7 @@ impl Piece {
                 ip.protocol(),
                 (ethernet::HEADER_LEN + ipv4::HEADER_LEN) as u16,
             )),
+            at: 0,
         }
     }
 
@@ -118,7 +157,40 @@ impl Piece {
             len: len as u32,
             more: f.more,
             upper: up.map(|u| (u.protocol, (ethernet::HEADER_LEN + u.offset) as u16)),
+            at: f.at as u16,
         }
+    }
+
+    /// Where its data starts and ends in the datagram, as the kernel counts
+    /// them: an IPv4 fragment with more to come that is not a multiple of 8
+    /// bytes ends at the last multiple (`ip_frag_queue` cuts it there).
+    pub(super) fn span(&self) -> (u32, u32) {
+        let end = self.off + self.len;
+        match self.more && !self.key.v6 {
+            true => (self.off, end & !7),
+            false => (self.off, end),
+        }
+    }
+
+    /// Whether the kernel refuses it on its own, and how. IPv6
+    /// (`ip6_frag_queue`, RFC 8200 §4.5): data ending past 65535 bytes
+    /// (pointing at the fragment offset), or M set and a length not a
+    /// multiple of 8 (pointing at the payload length). IPv4: a datagram
+    /// that would be over 65535 bytes with its header (`ip_frag_reasm`
+    /// refuses it once whole). Both: no data (after IPv4's cut).
+    pub(super) fn fault(&self) -> Option<Fault> {
+        let (off, end) = self.span();
+        if self.key.v6 {
+            if end > 65535 {
+                return Some(Fault::Pointer(u32::from(self.at) + 2));
+            }
+            if self.more && !self.len.is_multiple_of(8) {
+                return Some(Fault::Pointer(4));
+            }
+        } else if end + ipv4::HEADER_LEN as u32 > 65535 {
+            return Some(Fault::Silent);
+        }
+        (end == off).then_some(Fault::Silent)
     }
 }
 
@@ -140,6 +212,9 @@ pub(super) enum Route {
     /// An echo request to one of our addresses: each fragment answered here
     /// by the reply's fragment at the same place.
     Echo,
+    /// Refused (overlapping or malformed fragments): its fragments are
+    /// dropped until it times out, as the kernel drops the queue.
+    Refused,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -155,6 +230,46 @@ pub(super) struct Entry {
     /// (known from its last fragment; 0 until then).
     pub(super) got: u32,
     pub(super) total: u32,
+    /// The furthest end of its fragments so far (the kernel's `q.len`
+    /// before the last comes).
+    pub(super) high: u32,
+    /// The runs of adjacent fragments taken (start, end), as the kernel's
+    /// `inet_frag_queue_insert` makes them: a fragment that starts where
+    /// the furthest run ends extends it, any other starts a run. The first
+    /// `runs` are in use.
+    pub(super) run: [(u16, u16); RUNS],
+    pub(super) runs: u8,
+}
+
+impl Entry {
+    /// Where `(off, end)` falls among the runs taken: clear of all, inside
+    /// one (`Dup`), or across the edge of one (`Overlap`).
+    fn clash(&self, (off, end): (u32, u32)) -> Option<Admit> {
+        let run = &self.run[..usize::from(self.runs)];
+        run.iter().find_map(|&(a, b)| {
+            let (a, b) = (u32::from(a), u32::from(b));
+            match () {
+                _ if end <= a || off >= b => None,
+                _ if off >= a && end <= b => Some(Admit::Dup),
+                _ => Some(Admit::Overlap),
+            }
+        })
+    }
+
+    /// Remember `(off, end)`, clear of every run (both at most 65535).
+    fn take(&mut self, (off, end): (u32, u32)) {
+        let n = usize::from(self.runs);
+        let furthest = (0..n).max_by_key(|&i| self.run[i].1);
+        match furthest {
+            Some(i) if u32::from(self.run[i].1) == off => self.run[i].1 = end as u16,
+            _ if n < RUNS => {
+                self.run[n] = (off as u16, end as u16);
+                self.runs += 1;
+            }
+            // Unremembered: an overlap with it goes unseen.
+            _ => {}
+        }
+    }
 }
 
 /// A held fragment: its bytes are slot `i` of `Frags::buf`.
@@ -276,10 +391,11 @@ impl Frags {
             .find(|e| e.live && e.key == *k && now.saturating_sub(e.born) < timeout_of(k))
     }
 
-    /// Start datagram `k` (its first fragment came): in its own way, a free
-    /// or expired one, or the one of its set's whose fragments came least
-    /// recently. (A first fragment of a live datagram starts it over: the
-    /// sender reused the id, or repeated the fragment.)
+    /// Start datagram `k` (its first fragment came, or it is refused before
+    /// it did): in its own way (expired), a free or expired one, or the one
+    /// of its set's whose fragments came least recently. (A first fragment
+    /// of a live datagram does not start it over: [`Frags::admit`] takes it
+    /// as any other, a duplicate or an overlap.)
     pub(super) fn start(&mut self, k: Key, now: u32, route: Route) {
         let set = self.set(&k);
         let old = |e: &Entry| !e.live || now.saturating_sub(e.born) >= timeout_of(&e.key);
@@ -295,9 +411,81 @@ impl Frags {
             born: now,
             last: now,
             route,
-            got: 0,
-            total: 0,
+            ..Entry::default()
         };
+    }
+
+    /// Whether datagram `k` takes fragment `p` (its [`Piece::fault`]s
+    /// already refused), as the kernel's reassembly queue would
+    /// (`ip_frag_queue`, `ip6_frag_queue`, `inet_frag_queue_insert`): a
+    /// last fragment that ends before data already come or elsewhere than
+    /// an earlier last, or a fragment past the last's end, refuses the
+    /// datagram; so does one overlapping part of a run of fragments taken
+    /// (RFC 5722; Linux since 4.19 for IPv4 too); one lying inside a run is
+    /// a duplicate, dropped alone. Taken, its bytes are counted.
+    pub(super) fn admit(&mut self, p: &Piece, now: u32) -> Admit {
+        let Some(e) = self.find(&p.key, now) else {
+            return Admit::Gone;
+        };
+        if e.route == Route::Refused {
+            return Admit::Refused;
+        }
+        let (off, end) = p.span();
+        let contradicts = match p.more {
+            false => end < e.high || (e.total != 0 && end != e.total),
+            true => e.total != 0 && end > e.total,
+        };
+        // As the kernel, the datagram's end is learnt before the overlap
+        // test, even from a fragment that turns out a duplicate.
+        if !p.more {
+            e.total = end;
+        }
+        e.high = e.high.max(end);
+        let verdict = match contradicts {
+            true => Some(Admit::Invalid),
+            false => e.clash((off, end)),
+        };
+        match verdict {
+            Some(Admit::Dup) => Admit::Dup,
+            Some(v) => {
+                e.route = Route::Refused;
+                v
+            }
+            None => {
+                e.take((off, end));
+                e.got = e.got.saturating_add(end - off);
+                e.last = now;
+                Admit::Pass
+            }
+        }
+    }
+
+    /// Refuse datagram `k` (known or not) until it times out, and drop the
+    /// fragments of it held here: how many.
+    pub(super) fn refuse(&mut self, k: Key, now: u32) -> u64 {
+        match self.find(&k, now) {
+            Some(e) => e.route = Route::Refused,
+            None => self.start(k, now, Route::Refused),
+        }
+        let mut n = 0;
+        for h in &mut self.held {
+            if h.nic.is_some() && h.piece.key == k {
+                *h = Held::default();
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Forget datagram `k` once all its bytes were handled.
+    pub(super) fn complete(&mut self, k: &Key, now: u32) {
+        if let Some(e) = self.find(k, now)
+            && e.route != Route::Refused
+            && e.total != 0
+            && e.got >= e.total
+        {
+            e.live = false;
+        }
     }
 
     /// Whether a fragment of `k` is held.
@@ -366,5 +554,120 @@ impl Frags {
             }
         }
         n
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn piece(off: u32, len: u32, more: bool) -> Piece {
+        let key = Key {
+            id: 7,
+            v6: true,
+            ..Key::default()
+        };
+        Piece {
+            key,
+            off,
+            len,
+            more,
+            ..Piece::default()
+        }
+    }
+
+    /// A table with datagram 7 started, and the verdicts on `(off, len)`
+    /// fragments with more to come, in turn.
+    fn verdicts(spans: &[(u32, u32)]) -> Vec<Admit> {
+        let mut f = Frags::default();
+        f.start(piece(0, 0, true).key, 0, Route::Echo);
+        spans
+            .iter()
+            .map(|&(off, len)| f.admit(&piece(off, len, true), 0))
+            .collect()
+    }
+
+    #[test]
+    fn runs_are_the_kernels() {
+        use Admit::*;
+        // In order, the fragments make one run: inside it is a duplicate.
+        let v = verdicts(&[(0, 8), (8, 8), (4, 8)]);
+        assert_eq!(v, [Pass, Pass, Dup]);
+        // Out of order, `inet_frag_queue_insert` starts a run for the
+        // middle one: across two runs is an overlap.
+        let v = verdicts(&[(0, 8), (16, 8), (8, 8), (4, 8)]);
+        assert_eq!(v, [Pass, Pass, Pass, Overlap]);
+        // Sticking out of the furthest run, or a run's copy but longer.
+        assert_eq!(verdicts(&[(0, 16), (8, 16)]), [Pass, Overlap]);
+        assert_eq!(verdicts(&[(8, 8), (8, 16)]), [Pass, Overlap]);
+        // Refused, the datagram takes nothing more.
+        assert_eq!(
+            verdicts(&[(0, 16), (8, 16), (16, 8)]),
+            [Pass, Overlap, Refused]
+        );
+    }
+
+    #[test]
+    fn a_ninth_run_goes_unremembered() {
+        use Admit::*;
+        let spans: Vec<(u32, u32)> = (0..RUNS as u32 + 1).map(|i| (i * 32, 8)).collect();
+        let mut v = verdicts(&spans);
+        assert!(v.iter().all(|&a| a == Pass));
+        // An overlap with the eighth run is seen, with the ninth not.
+        let mut with = spans.clone();
+        with.push((7 * 32 + 4, 8));
+        v = verdicts(&with);
+        assert_eq!(v.last(), Some(&Overlap));
+        let mut with = spans;
+        with.push((8 * 32 + 4, 8));
+        v = verdicts(&with);
+        assert_eq!(v.last(), Some(&Pass));
+    }
+
+    #[test]
+    fn ends_that_contradict_refuse_the_datagram() {
+        let mut f = Frags::default();
+        let k = piece(0, 0, true).key;
+        f.start(k, 0, Route::Echo);
+        assert_eq!(f.admit(&piece(0, 16, true), 0), Admit::Pass);
+        // A last fragment ending before data already come.
+        assert_eq!(f.admit(&piece(8, 0, false), 0), Admit::Invalid);
+        f.start(Key { id: 8, ..k }, 0, Route::Echo);
+        let p = |off, len, more| Piece {
+            key: Key { id: 8, ..k },
+            ..piece(off, len, more)
+        };
+        assert_eq!(f.admit(&p(16, 4, false), 0), Admit::Pass);
+        // Past the last's end.
+        assert_eq!(f.admit(&p(16, 8, true), 0), Admit::Invalid);
+    }
+
+    #[test]
+    fn faults_alone() {
+        // IPv6: M and a length not a multiple of 8; past 65535.
+        let mut p = piece(8, 12, true);
+        p.at = 40;
+        assert_eq!(p.fault(), Some(Fault::Pointer(4)));
+        let p6 = |off, len, more| Piece {
+            at: 40,
+            ..piece(off, len, more)
+        };
+        assert_eq!(p6(65528, 8, false).fault(), Some(Fault::Pointer(42)));
+        assert_eq!(p6(65528, 7, false).fault(), None);
+        assert_eq!(p6(8, 0, true).fault(), Some(Fault::Silent));
+        // IPv4: cut to a multiple of 8, not refused; over 65535 with its
+        // header; nothing left after the cut.
+        let p4 = |off, len, more| Piece {
+            key: Key {
+                v6: false,
+                ..Key::default()
+            },
+            ..piece(off, len, more)
+        };
+        assert_eq!(p4(0, 1001, true).span(), (0, 1000));
+        assert_eq!(p4(0, 1001, true).fault(), None);
+        assert_eq!(p4(65512, 3, false).fault(), None);
+        assert_eq!(p4(65512, 4, false).fault(), Some(Fault::Silent));
+        assert_eq!(p4(8, 7, true).fault(), Some(Fault::Silent));
     }
 }

@@ -23,7 +23,8 @@
 //! packet) for client → real server, and `ip_forward` (before the FORWARD
 //! hook where `ip_vs_out_hook` translates) for real server → client. The IPv6
 //! forms (packet too big, hop limit exceeded) go through
-//! [`Core::icmp6_to_sender`].
+//! [`Core::icmp6_to_sender`], as does the parameter problem about an IPv6
+//! fragment the kernel's reassembly refuses (`frag.rs`, as `ipv6_frag_rcv`).
 
 use super::family::Quote;
 use super::tx::{Patch, TxPair};
@@ -410,9 +411,11 @@ impl Core {
         let ip = Ipv6Packet::new_unchecked(invoking);
         // Only a first fragment gets one (`icmp6_send` and
         // `ensure_mtu_is_adequate`): a later one quotes no ports its sender
-        // could match, and would spend the bucket's tokens.
+        // could match, and would spend the bucket's tokens. A parameter
+        // problem is about the fragment's own header: `ipv6_frag_rcv` sends
+        // it about any fragment.
         let frag = ipv6::walk_fragment(ip.next_header(), invoking, ipv6::HEADER_LEN);
-        if frag.is_ok_and(|(f, _)| f.offset != 0) {
+        if ty != icmpv6::msg::PARAM_PROBLEM && frag.is_ok_and(|(f, _)| f.offset != 0) {
             return;
         }
         let (to, dst) = (ip.src(), ip.dst());
