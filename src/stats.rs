@@ -114,6 +114,12 @@ counters! {
     NdpReply => "ndp_reply",
     /// Neighbor solicitations and advertisements passed to the neighbor table.
     NdpHeard => "ndp_heard",
+    /// MLD queries (v1 or v2) about our multicast groups on the NIC (a
+    /// general query, or one about the solicited-node group of one of our
+    /// IPv6 addresses there) passed to the control thread, which answers
+    /// each with reports of those groups at a random moment within the
+    /// query's maximum response delay (RFC 3810 §6.2).
+    MldQuery => "mld_query",
     /// ICMP echo replies sent.
     IcmpEchoReply => "icmp_echo_reply",
     /// ICMP errors translated for a connection.
@@ -215,7 +221,8 @@ counters! {
     DropOversize => "drop_oversize",
     /// 802.1Q-tagged frame (VLANs are not supported).
     DropVlan => "drop_vlan",
-    /// Unicast frame for another MAC address.
+    /// Unicast frame for another MAC address; a multicast frame that is not
+    /// for us (an MLD query about a group not ours, say).
     DropNotForUs => "drop_not_for_us",
     /// Neither IPv4, ARP nor IPv6.
     DropEthertype => "drop_ethertype",
@@ -227,6 +234,11 @@ counters! {
     /// Router solicitations, advertisements and redirects: ignored (the
     /// director's routes are configured, never learned).
     DropRouterAdvert => "drop_router_advert",
+    /// MLD queries refused (RFC 3810 §6.2, the kernel's `__mld_query_work`):
+    /// a source that is not link-local, a hop limit other than 1, no Router
+    /// Alert option for MLD, a wrong checksum or length, a group that is
+    /// not multicast, or a general query naming sources.
+    DropMld => "drop_mld",
     /// Truncated IPv4 or IPv6 header, bad version, IHL, total or payload length.
     DropIpMalformed => "drop_ip_malformed",
     /// IPv4 header checksum wrong.

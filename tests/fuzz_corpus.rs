@@ -4,7 +4,7 @@
 //! frames that reach every IPv6 path of the dual-stack harness (neighbor
 //! solicitation and advertisement, echo, a new and an established connection,
 //! UDP, ICMPv6 errors quoting the connection, extension-header chains and
-//! fragments), each in the target's input format (a header byte, a length
+//! fragments, an MLD query), each in the target's input format (a header byte, a length
 //! byte, the frame). The files are generated here: this test fails when they
 //! are stale, and `RINGVS_WRITE_CORPUS=1 cargo test --test fuzz_corpus`
 //! rewrites them.
@@ -16,6 +16,7 @@ use harness::frames6::{self, Ext};
 use harness::{Harness, SYN, l3_in6};
 use ringvs::Nic;
 use ringvs::stats::Ctr;
+use std::net::Ipv6Addr;
 use std::path::PathBuf;
 
 /// (file name, NIC, frame).
@@ -65,7 +66,31 @@ fn seeds() -> Vec<(String, Nic, Vec<u8>)> {
         let f = frames6::tcp(&i, &[Ext::HopByHop, ext], 40003, 80, SYN, data);
         v.push((name.into(), Nic::Ext, f));
     }
+    v.push(("mld_query".into(), Nic::Ext, mld_query()));
     v
+}
+
+/// An MLDv2 general query as a querier sends it: from a link-local
+/// address to all nodes, hop limit 1, the Router Alert (MLD), Maximum
+/// Response Code 10000, no source (passed to the control thread,
+/// `mld_query`).
+fn mld_query() -> Vec<u8> {
+    let src = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+    let mut m = vec![130, 0, 0, 0, 0x27, 0x10, 0, 0];
+    m.extend([0; 16]);
+    m.extend([2, 125, 0, 0]);
+    let c = frames6::checksum6(src, frames6::ALL_NODES, frames6::ICMPV6, &m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut l4 = vec![frames6::ICMPV6, 0, 5, 2, 0, 0, 1, 0];
+    l4.extend(m);
+    let l3 = frames6::L3 {
+        src_mac: [0x02, 0x77, 0, 0, 0, 1],
+        dst_mac: frames6::ALL_NODES_MAC,
+        src,
+        dst: frames6::ALL_NODES,
+        hop_limit: 1,
+    };
+    frames6::frame(&l3, &[], frames6::HOP_BY_HOP, &l4)
 }
 
 /// The fuzz input of one raw frame on `nic`.
@@ -101,7 +126,7 @@ fn the_seed_corpus_is_current_and_reaches_the_ipv6_paths() {
     let d = |c: Ctr| h.w.core.ctr.get(c) - before.get(c);
     // Every IPv6 path the seeds aim at was taken.
     for (c, n) in [
-        (Ctr::RxIpv6, 16),
+        (Ctr::RxIpv6, 17),
         (Ctr::ConnNew6, 3),
         // One of them the SYN with a fragment header (a first fragment).
         (Ctr::FwdIn6, 6),
@@ -111,6 +136,7 @@ fn the_seed_corpus_is_current_and_reaches_the_ipv6_paths() {
         (Ctr::FwdOut6, 2),
         (Ctr::NdpReply, 1),
         (Ctr::NdpHeard, 1),
+        (Ctr::MldQuery, 1),
         (Ctr::IcmpEchoReply, 2),
         (Ctr::IcmpErrorNat, 2),
         (Ctr::DropFragment, 0),

@@ -101,13 +101,20 @@ impl Resolver {
                     self.report_groups(ctl, nic, mld::record::MODE_IS_EXCLUDE);
                 }
             }
+            // The groups read now: an address gone meanwhile is not reported.
+            Announce::Answer { nic, group, v1 } => {
+                let groups = self.groups(ctl, nic);
+                let (i, mac) = (nic as usize, self.macs[nic as usize]);
+                mld::answer(mac, (group, v1), &groups, |f| {
+                    self.tx[i].send_one(f);
+                });
+            }
         }
     }
 
-    /// MLDv2 reports (`wire::mld`) of the solicited-node groups of our IPv6
-    /// addresses on `nic` (its own address; on the external NIC every IPv6
-    /// VIP too), records of `kind`; nothing where there is none.
-    fn report_groups(&mut self, ctl: &Ctl, nic: Nic, kind: u8) {
+    /// The solicited-node groups of our IPv6 addresses on `nic` (its own
+    /// address; on the external NIC every IPv6 VIP too).
+    fn groups(&self, ctl: &Ctl, nic: Nic) -> Vec<Ipv6Addr> {
         let i = nic as usize;
         let mut addrs: Vec<Ipv6Addr> = self.own6[i].into_iter().collect();
         if nic == Nic::Ext
@@ -118,7 +125,15 @@ impl Resolver {
                 IpAddr::V4(_) => None,
             }));
         }
-        let groups = mld::groups_of(addrs);
+        mld::groups_of(addrs)
+    }
+
+    /// MLDv2 reports (`wire::mld`) of the solicited-node groups of our IPv6
+    /// addresses on `nic` ([`Resolver::groups`]), records of `kind`; nothing
+    /// where there is none.
+    fn report_groups(&mut self, ctl: &Ctl, nic: Nic, kind: u8) {
+        let i = nic as usize;
+        let groups = self.groups(ctl, nic);
         let mut buf = [0u8; mld::REPORT_FRAME_MAX];
         for some in groups.chunks(mld::RECORDS_PER_REPORT) {
             if let Some(len) = mld::emit_report(&mut buf, self.macs[i], kind, some) {
@@ -166,17 +181,31 @@ impl Resolver {
         // activation `activations` already counts).
         let mut announcer = Announcer::starting(!shared.ha.standby(), last_tick);
         let mut due: Vec<Announce> = Vec::new();
+        // The answers' random delays (RFC 3810 §6.2): xorshift64 from a
+        // random seed; nobody gains from predicting them.
+        let mut seed = seed();
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut queries = Vec::new();
         while !term.load(Ordering::Relaxed) {
             if let Some(k) = workers.iter().position(|t| t.is_finished()) {
                 failed = Some(k);
                 break;
             }
             let now = Instant::now();
+            let mut take = |ev: NeighEvent| match ev {
+                NeighEvent::MldQuery { nic, query } => queries.push((nic, query)),
+                ev => probes.extend(table.event(ev, now)),
+            };
             match self.events.recv_timeout(Duration::from_millis(20)) {
                 Ok(ev) => {
-                    probes.extend(table.event(ev, now));
+                    take(ev);
                     while let Ok(ev) = self.events.try_recv() {
-                        probes.extend(table.event(ev, now));
+                        take(ev);
                     }
                 }
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
@@ -198,6 +227,7 @@ impl Resolver {
             }
             if standby {
                 probes.clear();
+                queries.clear();
                 announcer.standby();
                 while self.garp.try_recv().is_ok() {}
             } else {
@@ -206,6 +236,10 @@ impl Resolver {
                 }
                 while let Ok(v) = self.garp.try_recv() {
                     announcer.vip_added(v, now);
+                }
+                for (nic, q) in queries.drain(..) {
+                    let groups = self.groups(ctl, nic);
+                    announcer.queried((nic, q), &groups, now, &mut rnd);
                 }
                 announcer.due(now, &mut due);
                 for what in due.drain(..) {
@@ -219,6 +253,16 @@ impl Resolver {
         }
         failed
     }
+}
+
+/// A random seed (the standard library's per-process random hash keys),
+/// never 0 (xorshift's fixed point).
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        | 1
 }
 
 /// An ARP frame from the director: a request for `probe`, or gratuitous for `ip`.

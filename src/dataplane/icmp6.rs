@@ -1,17 +1,21 @@
 //! ICMPv6 (RFC 4443) to the director: echo replies for our own addresses (the
 //! VIPs and the external address; the DIP), neighbor discovery to `ndp.rs`,
 //! router discovery and redirects ignored (the director's routes are
-//! configured), and the four error messages to `nat6.rs`, which translates
-//! them for the connection they quote as IPVS does (`ip_vs_core.c`:
-//! `ip_vs_in_icmp_v6`, `ip_vs_out_icmp_v6`).
+//! configured), MLD queries about our groups passed to the control thread,
+//! which answers them (`neigh::Announcer::queried`), and the four error
+//! messages to `nat6.rs`, which translates them for the connection they
+//! quote as IPVS does (`ip_vs_core.c`: `ip_vs_in_icmp_v6`,
+//! `ip_vs_out_icmp_v6`).
 
 use super::tx::TxPair;
 use super::worker::Core;
 use crate::Nic;
 use crate::io::TxQueue;
+use crate::neigh::NeighEvent;
 use crate::stats::Ctr;
 use crate::wire::icmpv6::{self, Icmpv6Packet, msg};
-use crate::wire::{Ipv6Packet, ethernet};
+use crate::wire::{Ipv6Packet, ethernet, ipv6, mld};
+use std::net::Ipv6Addr;
 
 impl Core {
     /// An ICMPv6 message (`frame`: Ethernet + the IPv6 header + its payload
@@ -35,6 +39,7 @@ impl Core {
             msg::ROUTER_SOLICIT | msg::ROUTER_ADVERT | msg::REDIRECT => {
                 return self.ctr.inc(Ctr::DropRouterAdvert);
             }
+            mld::QUERY => return self.mld_query(nic, frame, l4_off),
             _ => {}
         }
         if group {
@@ -73,6 +78,39 @@ impl Core {
             _ if ours => self.ctr.inc(Ctr::DropIcmp),
             _ => self.ctr.inc(Ctr::DropNoService),
         }
+    }
+
+    /// An MLD query (to all nodes, to one of our groups, or to us): checked
+    /// (`mld::parse_query`), and if it asks about our groups on `nic` (any,
+    /// or the solicited-node group of one of our addresses there) passed
+    /// to the control thread, which answers it within its delay. A standby
+    /// answers none (its addresses are the active director's).
+    #[cold]
+    fn mld_query(&mut self, nic: Nic, frame: &[u8], l4_off: usize) {
+        let packet = &frame[ethernet::HEADER_LEN..];
+        let Some(query) = mld::parse_query(packet, l4_off - ethernet::HEADER_LEN) else {
+            return self.ctr.inc(Ctr::DropMld);
+        };
+        if self.sync.standby {
+            return self.ctr.inc(Ctr::DropStandby);
+        }
+        let ours = |a: Ipv6Addr| query.group.is_none_or(|g| g == ipv6::solicited_node(a));
+        let any = match nic {
+            Nic::Ext => {
+                self.env.ext_addr6().is_some_and(ours)
+                    || self.snap.cfg.vips6.iter().any(|&v| ours(v))
+            }
+            Nic::Int => self.env.dip6().is_some_and(ours),
+        };
+        if !any {
+            return self.ctr.inc(Ctr::DropNotForUs);
+        }
+        // Best effort, as what `ndp.rs` hears: a querier asks again.
+        let _ = self
+            .links
+            .neigh_tx
+            .try_send(NeighEvent::MldQuery { nic, query });
+        self.ctr.inc(Ctr::MldQuery);
     }
 
     /// Answer an echo request to one of our addresses, out of the NIC it came

@@ -20,7 +20,19 @@
 //!   every round of unsolicited advertisements of ours or of a new VIP, and
 //!   then every [`GROUPS_EVERY`] while active ([`Announce::Groups`]), so
 //!   that a switch keeps the memberships past its listener interval (260 s
-//!   by RFC 3810's defaults) without the director answering its queries.
+//!   by RFC 3810's defaults) even where no querier asks (a snooping switch
+//!   without one learns from unsolicited reports alone; the kernel sends
+//!   none periodically, a deliberate difference).
+//! * MLD queries (`wire::mld::parse_query`, heard by the workers) are
+//!   answered as RFC 3810 §6.2 says and the kernel does (`net/ipv6/mcast.c`:
+//!   `__mld_query_work`, `mld_gq_start_work`, `igmp6_group_queried`): at a
+//!   random moment within the query's Maximum Response Delay, not at once
+//!   ([`Announcer::queried`], [`Announce::Answer`]). One answer per NIC to
+//!   a general query (a pending one sooner stands, a later one is brought
+//!   forward), one per group to a query about it (the sooner of two
+//!   stands; none while a general answer is due sooner); an MLDv1 general
+//!   query, one per group, each at its own moment, as the kernel answers in
+//!   MLDv1 mode.
 //! * A standby announces nothing, and forgets what was due: its addresses are
 //!   the active director's.
 //!
@@ -28,7 +40,9 @@
 //! announcement is due, not when it is scheduled: a VIP deleted meanwhile is
 //! not announced again.
 
-use std::net::IpAddr;
+use crate::Nic;
+use crate::wire::mld::Query;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 /// Gratuitous ARP after becoming active: at once, then twice more.
@@ -49,7 +63,7 @@ pub const NA_AT: [Duration; 3] = [
 
 /// How often an active director reports its IPv6 groups again: under
 /// RFC 3810's query interval (125 s), so a snooping switch that expires a
-/// group after its listener interval (260 s) never does.
+/// group after its listener interval (260 s) never does, querier or not.
 pub const GROUPS_EVERY: Duration = Duration::from_secs(60);
 
 /// What to announce now.
@@ -66,6 +80,23 @@ pub enum Announce {
     /// report (the periodic refresh; [`Announce::Own6`] and an IPv6
     /// [`Announce::Vip`] report them too).
     Groups,
+    /// The answer to an MLD query heard on `nic`: about `group` (`None`:
+    /// every group of ours there), in MLD version 1 if `v1`
+    /// (`wire::mld::answer`).
+    Answer {
+        nic: Nic,
+        group: Option<Ipv6Addr>,
+        v1: bool,
+    },
+}
+
+/// An answer to an MLD query, due at its moment.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    at: Instant,
+    nic: Nic,
+    group: Option<Ipv6Addr>,
+    v1: bool,
 }
 
 /// The announcements still to come.
@@ -74,6 +105,8 @@ pub struct Announcer {
     due: Vec<(Instant, Announce)>,
     /// When the groups are reported again, while active.
     groups: Option<Instant>,
+    /// Answers to MLD queries still to go.
+    answers: Vec<Pending>,
 }
 
 impl Announcer {
@@ -116,6 +149,81 @@ impl Announcer {
     pub fn standby(&mut self) {
         self.due.clear();
         self.groups = None;
+        self.answers.clear();
+    }
+
+    /// An MLD query `q` heard on `nic` at `now`, where our groups are
+    /// `groups`: its answer is scheduled at a moment `rnd` draws within its
+    /// Maximum Response Delay (RFC 3810 §6.2; the kernel draws below it, at
+    /// least a jiffy: `get_random_u32_below`), merged with those already
+    /// due (module doc). A query about a group not in `groups` gets none.
+    pub fn queried(
+        &mut self,
+        (nic, q): (Nic, Query),
+        groups: &[Ipv6Addr],
+        now: Instant,
+        rnd: &mut impl FnMut() -> u64,
+    ) {
+        let mut at = || {
+            let nanos = q.max_delay.as_nanos().min(u128::from(u64::MAX)) as u64;
+            now + Duration::from_nanos(rnd().checked_rem(nanos).unwrap_or(0))
+        };
+        match q.group {
+            // MLDv1: every group its own timer (`igmp6_group_queried`).
+            None if q.v1 => {
+                for &g in groups {
+                    let at = at();
+                    self.group_queried(nic, g, true, at);
+                }
+            }
+            None => {
+                let at = at();
+                match self
+                    .answers
+                    .iter_mut()
+                    .find(|p| p.nic == nic && p.group.is_none())
+                {
+                    Some(p) => p.at = p.at.min(at),
+                    None => self.answers.push(Pending {
+                        at,
+                        nic,
+                        group: None,
+                        v1: false,
+                    }),
+                }
+            }
+            Some(g) if groups.contains(&g) => {
+                let at = at();
+                let general_sooner = self
+                    .answers
+                    .iter()
+                    .any(|p| p.nic == nic && p.group.is_none() && p.at <= at);
+                if q.v1 || !general_sooner {
+                    self.group_queried(nic, g, q.v1, at);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Group `g`'s answer on `nic` at `at`, or sooner if one is due sooner.
+    fn group_queried(&mut self, nic: Nic, g: Ipv6Addr, v1: bool, at: Instant) {
+        match self
+            .answers
+            .iter_mut()
+            .find(|p| p.nic == nic && p.group == Some(g))
+        {
+            Some(p) => {
+                p.at = p.at.min(at);
+                p.v1 = v1;
+            }
+            None => self.answers.push(Pending {
+                at,
+                nic,
+                group: Some(g),
+                v1,
+            }),
+        }
     }
 
     /// Moves what is due at `now` to `out`, earliest first; rounds that a
@@ -134,11 +242,18 @@ impl Announcer {
             // From `now`: a late call does not make up missed rounds.
             self.groups = Some(now.max(at) + GROUPS_EVERY);
         }
+        self.answers.sort_by_key(|p| p.at);
+        let n = self.answers.partition_point(|p| p.at <= now);
+        out.extend(self.answers.drain(..n).map(|p| Announce::Answer {
+            nic: p.nic,
+            group: p.group,
+            v1: p.v1,
+        }));
     }
 
     /// Nothing is left to announce but the periodic group reports.
     pub fn is_idle(&self) -> bool {
-        self.due.is_empty()
+        self.due.is_empty() && self.answers.is_empty()
     }
 
     fn schedule(&mut self, now: Instant, at: &[Duration], what: Announce) {
@@ -272,6 +387,71 @@ mod test {
                 (2100, Announce::Own6)
             ]
         );
+    }
+
+    /// MLD query answers (RFC 3810 §6.2): each at its drawn moment within
+    /// the delay; a general answer due sooner stands and covers a group's,
+    /// a later one is brought forward; two answers about a group make the
+    /// sooner; a group not ours gets none; a standby forgets them.
+    #[test]
+    fn query_answers_go_at_their_moments_and_merge() {
+        use crate::wire::mld::Query;
+        let t0 = Instant::now();
+        let g = |n| Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00, n);
+        let ours = [g(1), g(2)];
+        let q = |group, ms, v1| Query {
+            group,
+            max_delay: Duration::from_millis(ms),
+            v1,
+        };
+        // The draws, in turn: 400 ms, 700, 100, 900 (of 1000).
+        let mut draws = [400_000_000u64, 700_000_000, 100_000_000, 900_000_000]
+            .into_iter()
+            .cycle();
+        let mut rnd = move || draws.next().unwrap_or(0);
+        let mut a = Announcer::new();
+        a.queried((Nic::Ext, q(None, 1000, false)), &ours, t0, &mut rnd);
+        // About g(1) at 700 ms: the general answer at 400 covers it.
+        a.queried((Nic::Ext, q(Some(g(1)), 1000, false)), &ours, t0, &mut rnd);
+        // Another general query, drawn 100 ms: brought forward; one more,
+        // drawn 900: the answer at 100 stands.
+        a.queried((Nic::Ext, q(None, 1000, false)), &ours, t0, &mut rnd);
+        a.queried((Nic::Ext, q(None, 1000, false)), &ours, t0, &mut rnd);
+        // Not ours.
+        a.queried((Nic::Ext, q(Some(g(9)), 1000, false)), &ours, t0, &mut rnd);
+        // On the other NIC, about g(2) at 400 then 700: the sooner.
+        a.queried((Nic::Int, q(Some(g(2)), 1000, false)), &ours, t0, &mut rnd);
+        a.queried((Nic::Int, q(Some(g(2)), 1000, false)), &ours, t0, &mut rnd);
+        let ticks: Vec<u64> = (0..=1000).step_by(50).collect();
+        let got = run(&mut a, t0, &ticks);
+        let answer = |nic, group| Announce::Answer {
+            nic,
+            group,
+            v1: false,
+        };
+        assert_eq!(
+            got,
+            [
+                (100, answer(Nic::Ext, None)),
+                (400, answer(Nic::Int, Some(g(2))))
+            ]
+        );
+        assert!(a.is_idle());
+        // MLDv1, general: one answer per group, each its own draw.
+        a.queried((Nic::Ext, q(None, 1000, true)), &ours, t0, &mut rnd);
+        let got = run(&mut a, t0, &ticks);
+        let v1 = |group| Announce::Answer {
+            nic: Nic::Ext,
+            group: Some(group),
+            v1: true,
+        };
+        assert_eq!(got, [(100, v1(g(1))), (900, v1(g(2)))]);
+        // A delay of 0: at once. A standby forgets what was due.
+        a.queried((Nic::Ext, q(None, 0, false)), &ours, t0, &mut rnd);
+        assert_eq!(run(&mut a, t0, &[0]), [(0, answer(Nic::Ext, None))]);
+        a.queried((Nic::Ext, q(None, 1000, false)), &ours, t0, &mut rnd);
+        a.standby();
+        assert!(a.is_idle());
     }
 
     /// A late call sends the rounds it finds due together once, in order.

@@ -203,6 +203,13 @@ pub enum NeighEvent {
         solicited: bool,
         overrides: bool,
     },
+    /// Heard an MLD query on `nic` that concerns our groups there
+    /// (`wire::mld::parse_query`): the announcer answers it
+    /// (`Announcer::queried`). Not the table's.
+    MldQuery {
+        nic: Nic,
+        query: crate::wire::mld::Query,
+    },
 }
 
 /// A probe the control thread must send: the table builds no frame.
@@ -285,7 +292,8 @@ impl NeighTable {
             }
             NeighEvent::Resolve6 { .. }
             | NeighEvent::HeardNs { .. }
-            | NeighEvent::HeardNa { .. } => None,
+            | NeighEvent::HeardNa { .. }
+            | NeighEvent::MldQuery { .. } => None,
         };
         self.count();
         probe

@@ -13,11 +13,18 @@
 //! and DIPs only) and as snooping switches accept (Linux's
 //! `ipv6_mc_check_mld` checks a query's source, not a report's). Each group
 //! is one record without sources: `EXCLUDE {}`, i.e. every source.
+//!
+//! Queries ([`parse_query`]) are checked as RFC 3810 §6.2 and the kernel's
+//! `__mld_query_work` (`net/ipv6/mcast.c`) check them, and answered
+//! ([`answer`]): an MLDv2 query by current-state records, an MLDv1 query
+//! (RFC 2710 §3.6: exactly 24 bytes) by MLDv1 reports ([`emit_report_v1`],
+//! to the group, as the kernel's `igmp6_send` in MLDv1 mode).
 
 use super::checksum;
 use super::ipv6::{self, Endpoints, next_header};
 use super::{Mac, ethernet, icmpv6};
 use std::net::Ipv6Addr;
+use std::time::Duration;
 
 /// All MLDv2-capable routers (RFC 3810 §5.2.14).
 pub const ALL_MLDV2_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16);
@@ -25,6 +32,13 @@ pub const ALL_MLDV2_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 
 pub const REPORT_V2: u8 = 143;
 /// ICMPv6 type of a multicast listener query (v1 and v2).
 pub const QUERY: u8 = 130;
+/// ICMPv6 type of an MLDv1 report (RFC 2710 §3).
+pub const REPORT_V1: u8 = 131;
+/// An MLDv1 message's length, a query's or a report's (RFC 2710 §3.7:
+/// a query of any other length is not MLDv1).
+const V1_LEN: usize = 24;
+/// The shortest MLDv2 query: no source (RFC 3810 §5.1).
+const V2_QUERY_MIN: usize = 28;
 
 /// Record types (RFC 3810 §5.2.12).
 pub mod record {
@@ -88,6 +102,177 @@ pub fn emit_report(buf: &mut [u8], mac: Mac, kind: u8, groups: &[Ipv6Addr]) -> O
     icmp[2..4].copy_from_slice(&(!sum).to_be_bytes());
     debug_assert!(icmpv6::Icmpv6Packet::new_unchecked(&*icmp).verify_checksum(ends.src, ends.dst));
     Some(len)
+}
+
+/// An MLDv1 report frame's length.
+pub const REPORT_V1_FRAME: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN + 8 + V1_LEN;
+
+/// Writes an Ethernet frame with an MLDv1 report from `mac` of `group`
+/// (RFC 2710 §3): to the group itself, hop limit 1, the Router Alert, from
+/// `::` as the MLDv2 reports. Its length; `None` if `buf` is too short.
+pub fn emit_report_v1(buf: &mut [u8], mac: Mac, group: Ipv6Addr) -> Option<usize> {
+    let ends = Endpoints {
+        src_mac: mac,
+        dst_mac: ipv6::multicast_mac(group),
+        src: Ipv6Addr::UNSPECIFIED,
+        dst: group,
+    };
+    let payload = HOP_BY_HOP.len() + V1_LEN;
+    let len = ipv6::emit_headers(buf, &ends, next_header::HOP_BY_HOP, 1, payload)?;
+    let at = ethernet::HEADER_LEN + ipv6::HEADER_LEN;
+    buf[at..at + HOP_BY_HOP.len()].copy_from_slice(&HOP_BY_HOP);
+    let icmp = &mut buf[at + HOP_BY_HOP.len()..len];
+    icmp[..8].fill(0);
+    icmp[0] = REPORT_V1;
+    icmp[8..].copy_from_slice(&group.octets());
+    let pseudo = checksum::pseudo_header_v6(ends.src, ends.dst, next_header::ICMPV6, V1_LEN as u32);
+    let sum = checksum::fold(checksum::combine(pseudo, checksum::sum(icmp)));
+    icmp[2..4].copy_from_slice(&(!sum).to_be_bytes());
+    Some(len)
+}
+
+/// A multicast listener query that passed [`parse_query`]'s checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Query {
+    /// The group it asks about; `None` for a general query (every group).
+    pub group: Option<Ipv6Addr>,
+    /// Its Maximum Response Delay: an answer goes at a random moment
+    /// within it (RFC 3810 §6.2).
+    pub max_delay: Duration,
+    /// An MLDv1 query (24 bytes), answered by MLDv1 reports.
+    pub v1: bool,
+}
+
+/// RFC 3810 §5.1.3: the Maximum Response Delay, in milliseconds, a Maximum
+/// Response Code stands for: itself below 32768, else a floating-point
+/// value (`1 exp mant`: `(mant | 0x1000) << (exp + 3)`), as the kernel's
+/// `mldv2_mrc` reads it.
+pub fn max_response_delay_ms(code: u16) -> u32 {
+    match code {
+        c if c < 0x8000 => u32::from(c),
+        c => {
+            let exp = u32::from((c >> 12) & 7);
+            let mant = u32::from(c & 0x0fff);
+            (mant | 0x1000) << (exp + 3)
+        }
+    }
+}
+
+/// Whether `a` is link-local (fe80::/10).
+fn is_link_local(a: Ipv6Addr) -> bool {
+    let o = a.octets();
+    o[0] == 0xfe && o[1] & 0xc0 == 0x80
+}
+
+/// Whether `packet` (from its IPv6 header) starts with a hop-by-hop header
+/// holding a Router Alert option whose value says MLD (0, RFC 2711).
+fn router_alert_mld(packet: &[u8]) -> bool {
+    if packet.get(6) != Some(&next_header::HOP_BY_HOP) {
+        return false;
+    }
+    let at = ipv6::HEADER_LEN;
+    let Some(&units) = packet.get(at + 1) else {
+        return false;
+    };
+    let end = at + (usize::from(units) + 1) * 8;
+    let Some(opts) = packet.get(at + 2..end) else {
+        return false;
+    };
+    let mut i = 0;
+    while let Some(&ty) = opts.get(i) {
+        if ty == 0 {
+            // Pad1: one byte, no length.
+            i += 1;
+            continue;
+        }
+        let Some(&len) = opts.get(i + 1) else {
+            return false;
+        };
+        let value = opts.get(i + 2..i + 2 + usize::from(len));
+        if ty == 5 && value == Some(&[0, 0][..]) {
+            return true;
+        }
+        i += 2 + usize::from(len);
+    }
+    false
+}
+
+/// The query in `packet` (an IPv6 packet cut to its length, its ICMPv6
+/// message at `l4`), if it passes the checks RFC 3810 §6.2 asks of a node
+/// and the kernel's `__mld_query_work` makes: a link-local source, hop
+/// limit 1, a Router Alert option for MLD; then a good checksum, a group
+/// that is unspecified (a general query) or multicast, and a length that
+/// is MLDv1's (24) or an MLDv2 query's (28 and 16 bytes a source); an
+/// MLDv2 general query names no source. `None` otherwise.
+pub fn parse_query(packet: &[u8], l4: usize) -> Option<Query> {
+    let ip = ipv6::Ipv6Packet::new_checked(packet).ok()?;
+    let (src, dst) = (ip.src(), ip.dst());
+    if !is_link_local(src) || ip.hop_limit() != 1 || !router_alert_mld(packet) {
+        return None;
+    }
+    let msg = packet.get(l4..)?;
+    let icmp = icmpv6::Icmpv6Packet::new_checked(msg).ok()?;
+    if icmp.msg_type() != QUERY || !icmp.verify_checksum(src, dst) {
+        return None;
+    }
+    let group: [u8; 16] = msg.get(8..24)?.try_into().ok()?;
+    let group = match Ipv6Addr::from(group) {
+        g if g.is_unspecified() => None,
+        g if g.is_multicast() => Some(g),
+        _ => return None,
+    };
+    let code = u16::from_be_bytes([msg[4], msg[5]]);
+    let ms = |ms: u32| Duration::from_millis(u64::from(ms));
+    match msg.len() {
+        V1_LEN => Some(Query {
+            group,
+            max_delay: ms(u32::from(code)),
+            v1: true,
+        }),
+        n if n >= V2_QUERY_MIN => {
+            let sources = usize::from(u16::from_be_bytes([msg[26], msg[27]]));
+            if (group.is_none() && sources != 0) || n < V2_QUERY_MIN + 16 * sources {
+                return None;
+            }
+            Some(Query {
+                group,
+                max_delay: ms(max_response_delay_ms(code)),
+                v1: false,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The reports answering a query for `asked` (`None`: a general query), of
+/// MLD version 1 if `v1`, on a link where we listen to `groups`, each frame
+/// from `mac` given to `send`. MLDv2: current-state records
+/// (`MODE_IS_EXCLUDE`, every source) of every group, in as many reports as
+/// they need, or of the group asked about; MLDv1: a report of each group
+/// asked about. Nothing about a group not in `groups` (RFC 3810 §6.2: a
+/// query for another group is not ours to answer).
+pub fn answer(
+    mac: Mac,
+    (asked, v1): (Option<Ipv6Addr>, bool),
+    groups: &[Ipv6Addr],
+    mut send: impl FnMut(&[u8]),
+) {
+    let mut buf = [0u8; REPORT_FRAME_MAX];
+    let which = groups.iter().filter(|g| asked.is_none_or(|a| a == **g));
+    if v1 {
+        for &g in which {
+            if let Some(len) = emit_report_v1(&mut buf, mac, g) {
+                send(&buf[..len]);
+            }
+        }
+        return;
+    }
+    let which: Vec<Ipv6Addr> = which.copied().collect();
+    for some in which.chunks(RECORDS_PER_REPORT) {
+        if let Some(len) = emit_report(&mut buf, mac, record::MODE_IS_EXCLUDE, some) {
+            send(&buf[..len]);
+        }
+    }
 }
 
 /// The solicited-node groups of `addrs`, each once (addresses sharing their
@@ -159,6 +344,87 @@ mod test {
             assert_eq!(rec.num_srcs(), 0);
             assert_eq!(rec.mcast_addr(), *g);
         }
+    }
+
+    /// An MLDv2 general query as a Linux querier sends it (`ip link set br0
+    /// type bridge mcast_querier 1`): from fe80::1 to ff02::1, hop limit 1,
+    /// the Router Alert, Maximum Response Code 10000 (10 s), QRV 2, QQIC
+    /// 125, no source.
+    fn general_query() -> Vec<u8> {
+        let src: Ipv6Addr = "fe80::1".parse().unwrap();
+        let dst: Ipv6Addr = "ff02::1".parse().unwrap();
+        let mut p = vec![0x60, 0, 0, 0, 0, 36, 0, 1];
+        p.extend(src.octets());
+        p.extend(dst.octets());
+        p.extend(HOP_BY_HOP);
+        let mut m = vec![QUERY, 0, 0, 0, 0x27, 0x10, 0, 0];
+        m.extend([0; 16]);
+        m.extend([2, 125, 0, 0]);
+        let pseudo = checksum::pseudo_header_v6(src, dst, next_header::ICMPV6, m.len() as u32);
+        let sum = checksum::fold(checksum::combine(pseudo, checksum::sum(&m)));
+        m[2..4].copy_from_slice(&(!sum).to_be_bytes());
+        p.extend(m);
+        p
+    }
+
+    #[test]
+    fn queries_are_read_and_checked() {
+        let q = general_query();
+        let want = Query {
+            group: None,
+            max_delay: Duration::from_secs(10),
+            v1: false,
+        };
+        assert_eq!(parse_query(&q, 48), Some(want));
+        // smoltcp reads it the same.
+        let ip = Ipv6Packet::new_checked(&q[..]).unwrap();
+        let icmp = Icmpv6Packet::new_checked(&ip.payload()[8..]).unwrap();
+        assert!(icmp.verify_checksum(&ip.src_addr(), &ip.dst_addr()));
+        assert_eq!(icmp.max_resp_code(), 10000);
+        // Each check: a global source, hop limit 2, the Router Alert's value.
+        for (at, v) in [(8, 0x20), (7, 2), (45, 1)] {
+            let mut bad = q.clone();
+            bad[at] = v;
+            assert_eq!(parse_query(&bad, 48), None, "byte {at} = {v}");
+        }
+        // A checksum off by one; the message cut to 27 bytes.
+        let mut bad = q.clone();
+        bad[51] ^= 1;
+        assert_eq!(parse_query(&bad, 48), None);
+        assert_eq!(parse_query(&q[..75], 48), None);
+    }
+
+    /// RFC 3810 §5.1.3's examples: below 32768 the code is the delay;
+    /// `0x8000` is `0x1000 << 3`; the largest is `0x1fff << 10`.
+    #[test]
+    fn maximum_response_codes() {
+        assert_eq!(max_response_delay_ms(10_000), 10_000);
+        assert_eq!(max_response_delay_ms(0x7fff), 32_767);
+        assert_eq!(max_response_delay_ms(0x8000), 32_768);
+        assert_eq!(max_response_delay_ms(0x8001), 32_776);
+        assert_eq!(max_response_delay_ms(0xffff), 0x1fff << 10);
+    }
+
+    #[test]
+    fn an_mldv1_report_goes_to_its_group() {
+        let g: Ipv6Addr = "ff02::1:ff00:110".parse().unwrap();
+        let mut buf = [0xa5u8; REPORT_V1_FRAME];
+        let len = emit_report_v1(&mut buf, MAC, g).unwrap();
+        assert_eq!(len, REPORT_V1_FRAME);
+        assert_eq!(buf[..6], [0x33, 0x33, 0xff, 0, 0x01, 0x10]);
+        let ip = Ipv6Packet::new_checked(&buf[14..len]).unwrap();
+        assert_eq!((ip.dst_addr(), ip.hop_limit()), (g, 1));
+        let ext = Ipv6ExtHeader::new_checked(ip.payload()).unwrap();
+        assert_eq!(ext.payload()[..4], [5, 2, 0, 0], "Router Alert: MLD");
+        let m = &ip.payload()[8..];
+        assert_eq!(m[..2], [REPORT_V1, 0]);
+        assert_eq!(m[4..8], [0; 4]);
+        assert_eq!(m[8..], g.octets());
+        let pseudo = checksum::pseudo_header_v6(Ipv6Addr::UNSPECIFIED, g, 58, 24);
+        assert_eq!(
+            checksum::fold(checksum::combine(pseudo, checksum::sum(m))),
+            0xffff
+        );
     }
 
     #[test]

@@ -1,0 +1,478 @@
+//! MLD queries, in memory: a worker checks a query (`wire::mld::parse_query`)
+//! and passes one about our groups to the control thread
+//! (`NeighEvent::MldQuery`, counted `mld_query`), whose announcer answers it
+//! at a random moment within the query's maximum response delay
+//! (`Announcer::queried`) with the reports `wire::mld::answer` writes. The
+//! control thread's own steps (`control/neigh.rs`: the groups of our
+//! addresses on the NIC, its 20 ms loop) are replayed here.
+
+mod inmem;
+
+use inmem::frames6::{self, Ext, L3};
+use inmem::*;
+use ringvs::Nic;
+use ringvs::neigh::{Announce, Announcer, NeighEvent};
+use ringvs::stats::Ctr;
+use ringvs::wire::mld;
+use smoltcp::wire::{Ipv6ExtHeader, Ipv6Packet, MldAddressRecord, MldRecordType};
+use std::net::Ipv6Addr;
+use std::time::{Duration, Instant};
+
+const ROUTER_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+const ROUTER_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 1];
+const VIP6B: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x111);
+const ALL_ROUTERS_V2: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16);
+
+/// Two IPv6 VIPs, the external address and the DIP: four groups.
+fn director() -> MemDirector {
+    MemDirector::dual_stack(&[
+        "-A -t [2001:2:0:1::110]:80 -s rr",
+        "-a -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:80 -m",
+        "-A -t [2001:2:0:1::111]:80 -s rr",
+        "-a -t [2001:2:0:1::111]:80 -r [2001:2:0:2::2]:80 -m",
+    ])
+}
+
+/// The solicited-node groups of our addresses on `nic`, as the control
+/// thread reads them (`Resolver::groups`).
+fn groups(nic: Nic) -> Vec<Ipv6Addr> {
+    match nic {
+        Nic::Ext => mld::groups_of([EXT_ADDR6, VIP6, VIP6B]),
+        Nic::Int => mld::groups_of([DIP6]),
+    }
+}
+
+/// The parts of a query that its tests change.
+#[derive(Clone)]
+struct Q {
+    dst: Ipv6Addr,
+    group: Ipv6Addr,
+    /// Maximum Response Code (v2) or Delay (v1).
+    code: u16,
+    /// MLDv2 with these sources; `None`: MLDv1 (24 bytes).
+    v2: Option<Vec<Ipv6Addr>>,
+    src: Ipv6Addr,
+    hop_limit: u8,
+    /// The hop-by-hop header's options (8 bytes with the next header and
+    /// length), or none.
+    hbh: Option<[u8; 6]>,
+}
+
+/// Router Alert, value 0 (MLD), then PadN.
+const RA_MLD: [u8; 6] = [5, 2, 0, 0, 1, 0];
+
+impl Q {
+    fn general(code: u16) -> Q {
+        Q {
+            dst: frames6::ALL_NODES,
+            group: Ipv6Addr::UNSPECIFIED,
+            code,
+            v2: Some(vec![]),
+            src: ROUTER_LL,
+            hop_limit: 1,
+            hbh: Some(RA_MLD),
+        }
+    }
+
+    /// About `group`, sent to it.
+    fn about(group: Ipv6Addr, code: u16) -> Q {
+        Q {
+            dst: group,
+            group,
+            ..Q::general(code)
+        }
+    }
+
+    fn v1(self) -> Q {
+        Q { v2: None, ..self }
+    }
+
+    /// The ICMPv6 message, its checksum right.
+    fn message(&self) -> Vec<u8> {
+        let mut m = vec![mld::QUERY, 0, 0, 0];
+        m.extend(self.code.to_be_bytes());
+        m.extend([0, 0]);
+        m.extend(self.group.octets());
+        if let Some(srcs) = &self.v2 {
+            // S clear, QRV 2, QQIC 125 s.
+            m.extend([2, 125]);
+            m.extend((srcs.len() as u16).to_be_bytes());
+            for s in srcs {
+                m.extend(s.octets());
+            }
+        }
+        let c = frames6::checksum6(self.src, self.dst, frames6::ICMPV6, &m);
+        m[2..4].copy_from_slice(&c.to_be_bytes());
+        m
+    }
+
+    fn frame_of(&self, m: &[u8]) -> Vec<u8> {
+        let l3 = L3 {
+            src_mac: ROUTER_MAC,
+            dst_mac: frames6::multicast_mac(self.dst),
+            src: self.src,
+            dst: self.dst,
+            hop_limit: self.hop_limit,
+        };
+        match self.hbh {
+            Some(opts) => {
+                let mut l4 = vec![frames6::ICMPV6, 0];
+                l4.extend(opts);
+                l4.extend(m);
+                frames6::frame(&l3, &[], frames6::HOP_BY_HOP, &l4)
+            }
+            None => frames6::frame(&l3, &[], frames6::ICMPV6, m),
+        }
+    }
+
+    fn frame(&self) -> Vec<u8> {
+        self.frame_of(&self.message())
+    }
+}
+
+/// A report the director sent, as read back: the NIC, when (after the
+/// query), its Ethernet and IPv6 destinations, and its records (MLDv2:
+/// type and group; MLDv1: the group, type 0).
+#[derive(Debug)]
+struct Sent {
+    nic: Nic,
+    after: Duration,
+    dst_mac: [u8; 6],
+    dst: Ipv6Addr,
+    v1: bool,
+    records: Vec<(u8, Ipv6Addr)>,
+}
+
+/// Read a report frame, checking what every report must be: from our MAC
+/// and `::`, hop limit 1, a Router Alert (MLD), a good checksum.
+fn read(nic: Nic, after: Duration, f: &[u8]) -> Sent {
+    let mac = match nic {
+        Nic::Ext => EXT_MAC,
+        Nic::Int => INT_MAC,
+    };
+    assert_eq!(f[6..12], mac);
+    let ip = Ipv6Packet::new_checked(&f[14..]).expect("ipv6");
+    assert_eq!((ip.src_addr(), ip.hop_limit()), (Ipv6Addr::UNSPECIFIED, 1));
+    let ext = Ipv6ExtHeader::new_checked(ip.payload()).expect("hop-by-hop");
+    assert_eq!(ext.payload()[..4], [5, 2, 0, 0], "Router Alert: MLD");
+    let body = &ip.payload()[8..];
+    let mut zero = body.to_vec();
+    zero[2..4].fill(0);
+    let sum = frames6::checksum6(ip.src_addr(), ip.dst_addr(), frames6::ICMPV6, &zero);
+    assert_eq!(body[2..4], sum.to_be_bytes(), "the checksum");
+    let (v1, records) = match body[0] {
+        mld::REPORT_V2 => {
+            let n = usize::from(u16::from_be_bytes([body[6], body[7]]));
+            let recs = body[8..]
+                .chunks_exact(20)
+                .map(|r| {
+                    let r = MldAddressRecord::new_checked(r).expect("record");
+                    assert_eq!((r.num_srcs(), r.aux_data_len()), (0, 0));
+                    (u8::from(r.record_type()), r.mcast_addr())
+                })
+                .collect::<Vec<_>>();
+            assert_eq!(recs.len(), n);
+            (false, recs)
+        }
+        mld::REPORT_V1 => {
+            assert_eq!(body.len(), 24);
+            let g: [u8; 16] = body[8..24].try_into().expect("16 bytes");
+            (true, vec![(0, Ipv6Addr::from(g))])
+        }
+        t => panic!("not a report: type {t}"),
+    };
+    Sent {
+        nic,
+        after,
+        dst_mac: f[..6].try_into().expect("6 bytes"),
+        dst: ip.dst_addr(),
+        v1,
+        records,
+    }
+}
+
+/// What the control thread does with the events the workers sent since
+/// the last call, at `t0`: schedule the answers (`seed` seeds their
+/// delays), then send them as its 20 ms loop finds them due, for `until`.
+fn answers(d: &MemDirector, t0: Instant, until: Duration, seed: u64) -> Vec<Sent> {
+    let mut a = Announcer::new();
+    let mut s = seed | 1;
+    let mut rnd = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    for ev in d.neigh_events() {
+        if let NeighEvent::MldQuery { nic, query } = ev {
+            a.queried((nic, query), &groups(nic), t0, &mut rnd);
+        }
+    }
+    let mut sent = vec![];
+    let mut out = vec![];
+    for ms in (0..=until.as_millis() as u64).step_by(20) {
+        let after = Duration::from_millis(ms);
+        a.due(t0 + after, &mut out);
+        for what in out.drain(..) {
+            let Announce::Answer { nic, group, v1 } = what else {
+                panic!("{what:?}")
+            };
+            let mac = ringvs::wire::Mac(match nic {
+                Nic::Ext => EXT_MAC,
+                Nic::Int => INT_MAC,
+            });
+            mld::answer(mac, (group, v1), &groups(nic), |f| {
+                sent.push(read(nic, after, f))
+            });
+        }
+    }
+    assert!(a.is_idle(), "every answer went");
+    sent
+}
+
+/// `frame` on `nic`: nothing goes out at once.
+fn quiet(d: &mut MemDirector, nic: Nic, frame: &[u8]) {
+    let (ext, int) = match nic {
+        Nic::Ext => d.ext(frame),
+        Nic::Int => d.int(frame),
+    };
+    assert!(ext.is_empty() && int.is_empty(), "{ext:02x?} {int:02x?}");
+}
+
+/// RFC 3810 §6.2, as the kernel's `mld_gq_start_work`: a general query is
+/// answered by one report of every group of ours on the NIC (current
+/// state, every source), at a random moment within the delay its Maximum
+/// Response Code says, never at once in a burst.
+#[test]
+fn a_general_query_is_answered_with_our_groups_within_its_delay() {
+    let t0 = Instant::now();
+    let mut times = std::collections::BTreeSet::new();
+    for seed in 0..12u64 {
+        let mut d = director();
+        // 1000 ms.
+        quiet(&mut d, Nic::Ext, &Q::general(1000).frame());
+        assert_eq!(d.ctr(Ctr::MldQuery), 1);
+        assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
+        let sent = answers(&d, t0, Duration::from_secs(3), seed);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let s = &sent[0];
+        assert!(s.after <= Duration::from_millis(1000), "{s:?}");
+        assert_eq!((s.nic, s.dst, s.v1), (Nic::Ext, ALL_ROUTERS_V2, false));
+        assert_eq!(s.dst_mac, [0x33, 0x33, 0, 0, 0, 0x16]);
+        let is_ex = u8::from(MldRecordType::ModeIsExclude);
+        let want: Vec<(u8, Ipv6Addr)> = groups(Nic::Ext).into_iter().map(|g| (is_ex, g)).collect();
+        assert_eq!(want.len(), 3);
+        assert_eq!(s.records, want);
+        times.insert(s.after);
+    }
+    assert!(times.len() >= 6, "random moments, not one: {times:?}");
+
+    // On the internal NIC, the DIP's group; a Maximum Response Code of
+    // 0x8002 is (0x1002 << 3) ms: 32.784 s, not 32 ms.
+    let mut d = director();
+    quiet(&mut d, Nic::Int, &Q::general(0x8002).frame());
+    let sent = answers(&d, t0, Duration::from_secs(40), 7);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].records, [(2, frames6::solicited_node(DIP6))]);
+    assert!(sent[0].after <= Duration::from_millis(32_784));
+    assert!(sent[0].after > Duration::from_millis(32), "{sent:?}");
+}
+
+/// A query about one of our groups (sent to that group) is answered about
+/// it alone; an MLDv1 one (24 bytes) by an MLDv1 report to the group, as
+/// the kernel answers in MLDv1 mode (`igmp6_send`).
+#[test]
+fn a_query_about_one_of_our_groups_is_answered_about_it() {
+    let t0 = Instant::now();
+    let g = frames6::solicited_node(VIP6B);
+    let mut d = director();
+    quiet(&mut d, Nic::Ext, &Q::about(g, 500).frame());
+    let sent = answers(&d, t0, Duration::from_secs(1), 3);
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].dst, sent[0].v1), (ALL_ROUTERS_V2, false));
+    assert_eq!(sent[0].records, [(2, g)]);
+    assert!(sent[0].after <= Duration::from_millis(500));
+
+    quiet(&mut d, Nic::Ext, &Q::about(g, 2000).v1().frame());
+    let sent = answers(&d, t0, Duration::from_secs(3), 4);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].dst, sent[0].dst_mac, sent[0].v1),
+        (g, frames6::multicast_mac(g), true)
+    );
+    assert_eq!(sent[0].records, [(0, g)]);
+    assert!(sent[0].after <= Duration::from_millis(2000));
+
+    // An MLDv1 general query: a report per group, each at its own moment.
+    quiet(&mut d, Nic::Ext, &Q::general(5000).v1().frame());
+    let sent = answers(&d, t0, Duration::from_secs(6), 5);
+    let mut got: Vec<Ipv6Addr> = sent.iter().map(|s| s.records[0].1).collect();
+    got.sort();
+    let mut want = groups(Nic::Ext);
+    want.sort();
+    assert_eq!(got, want);
+    assert!(
+        sent.iter()
+            .all(|s| s.v1 && s.after <= Duration::from_secs(5))
+    );
+    let at: std::collections::BTreeSet<_> = sent.iter().map(|s| s.after).collect();
+    assert!(at.len() > 1, "not one burst: {sent:?}");
+    assert_eq!(d.ctr(Ctr::MldQuery), 3);
+}
+
+/// A query about a group that is not ours (another host's, or our DIP's
+/// asked on the external NIC) gets nothing.
+#[test]
+fn a_query_about_another_group_gets_nothing() {
+    let t0 = Instant::now();
+    let mut d = director();
+    let theirs = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff12, 0x3456);
+    quiet(&mut d, Nic::Ext, &Q::about(theirs, 500).frame());
+    quiet(&mut d, Nic::Ext, &Q::about(theirs, 500).v1().frame());
+    quiet(
+        &mut d,
+        Nic::Ext,
+        &Q::about(frames6::solicited_node(DIP6), 500).frame(),
+    );
+    assert_eq!(d.ctr(Ctr::MldQuery), 0);
+    assert_eq!(d.ctr(Ctr::DropNotForUs), 3);
+    assert!(answers(&d, t0, Duration::from_secs(1), 1).is_empty());
+}
+
+/// RFC 3810 §6.2 and §5.1, as the kernel's `__mld_query_work` checks a
+/// query: each refused one is a `drop_mld`, and nothing is answered.
+#[test]
+fn malformed_queries_are_counted_drops() {
+    let t0 = Instant::now();
+    let good = Q::general(1000);
+    let g = frames6::solicited_node(VIP6);
+    let mut bad_sum = good.message();
+    bad_sum[2] ^= 0xff;
+    let mut short = good.message();
+    short.truncate(26);
+    let c = frames6::checksum6(ROUTER_LL, frames6::ALL_NODES, frames6::ICMPV6, &{
+        let mut z = short.clone();
+        z[2..4].fill(0);
+        z
+    });
+    short[2..4].copy_from_slice(&c.to_be_bytes());
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "a global source",
+            Q {
+                src: EXT_ADDR6,
+                ..good.clone()
+            }
+            .frame(),
+        ),
+        (
+            "hop limit 2",
+            Q {
+                hop_limit: 2,
+                ..good.clone()
+            }
+            .frame(),
+        ),
+        (
+            "no hop-by-hop header",
+            Q {
+                hbh: None,
+                ..good.clone()
+            }
+            .frame(),
+        ),
+        (
+            "no Router Alert",
+            Q {
+                hbh: Some([1, 4, 0, 0, 0, 0]),
+                ..good.clone()
+            }
+            .frame(),
+        ),
+        (
+            "a Router Alert not for MLD",
+            Q {
+                hbh: Some([5, 2, 0, 1, 1, 0]),
+                ..good.clone()
+            }
+            .frame(),
+        ),
+        ("a wrong checksum", good.frame_of(&bad_sum)),
+        ("26 bytes", good.frame_of(&short)),
+        (
+            "a unicast group",
+            Q {
+                group: VIP6,
+                ..good.clone()
+            }
+            .frame(),
+        ),
+        (
+            "a general query naming a source",
+            Q {
+                v2: Some(vec![CLIENT6]),
+                ..good.clone()
+            }
+            .frame(),
+        ),
+        ("sources cut off", {
+            let q = Q {
+                v2: Some(vec![CLIENT6, CLIENT6]),
+                ..Q::about(g, 1000)
+            };
+            let mut m = q.message();
+            m.truncate(m.len() - 16);
+            m[2..4].fill(0);
+            let c = frames6::checksum6(ROUTER_LL, g, frames6::ICMPV6, &m);
+            m[2..4].copy_from_slice(&c.to_be_bytes());
+            q.frame_of(&m)
+        }),
+    ];
+    let mut d = director();
+    for (i, (why, f)) in cases.iter().enumerate() {
+        quiet(&mut d, Nic::Ext, f);
+        assert_eq!(
+            d.ctr(Ctr::DropMld),
+            i as u64 + 1,
+            "{why}: {:?}",
+            drops(&d.w().core.ctr)
+        );
+    }
+    assert_eq!(d.ctr(Ctr::MldQuery), 0);
+    assert!(d.neigh_events().is_empty());
+    assert!(answers(&d, t0, Duration::from_secs(2), 1).is_empty());
+    // The same query well made is taken (the cases differ by their fault
+    // alone), with a source when it asks about a group.
+    quiet(&mut d, Nic::Ext, &good.frame());
+    let with_source = Q {
+        v2: Some(vec![CLIENT6]),
+        ..Q::about(g, 1000)
+    };
+    quiet(&mut d, Nic::Ext, &with_source.frame());
+    assert_eq!(d.ctr(Ctr::MldQuery), 2);
+    // (`Ext::HopByHop` is PadN alone: no Router Alert either.)
+    let l3 = L3 {
+        src_mac: ROUTER_MAC,
+        dst_mac: frames6::ALL_NODES_MAC,
+        src: ROUTER_LL,
+        dst: frames6::ALL_NODES,
+        hop_limit: 1,
+    };
+    quiet(
+        &mut d,
+        Nic::Ext,
+        &frames6::frame(&l3, &[Ext::HopByHop], frames6::ICMPV6, &good.message()),
+    );
+    assert_eq!(d.ctr(Ctr::DropMld), cases.len() as u64 + 1);
+}
+
+/// A standby answers no query (its addresses are the active director's).
+#[test]
+fn a_standby_answers_no_query() {
+    let mut d = director();
+    d.shared.ha.set_standby(true);
+    d.shared.bump();
+    quiet(&mut d, Nic::Ext, &Q::general(1000).frame());
+    assert_eq!(d.ctr(Ctr::DropStandby), 1);
+    assert!(d.neigh_events().is_empty());
+}
