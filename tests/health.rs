@@ -53,12 +53,13 @@ fn check_options_parse_with_keepalived_defaults() {
             inhibit_on_failure: false,
             alpha: false,
             port: None,
+            warmup: 0,
         }
     );
     let http = check_of(
         "-E -t 198.18.0.110:80 --check http --check-path /health?x=1 --check-status 204 \
          --delay-loop 5 --connect-timeout 2 --retry 3 --delay-before-retry 0 --inhibit-on-failure \
-         --alpha",
+         --alpha --warmup 30",
     )
     .unwrap();
     assert_eq!(
@@ -72,6 +73,7 @@ fn check_options_parse_with_keepalived_defaults() {
             inhibit_on_failure: true,
             alpha: true,
             port: None,
+            warmup: 30,
         }
     );
     // --opt=value works as for ipvsadm's own options; http defaults to GET / 200.
@@ -373,6 +375,53 @@ fn check_port_parses_saves_and_restores() {
     let mut c = Config::new();
     restore(&mut c, rules);
     assert_eq!(format_save(&c, true, &Names::none()), rules);
+}
+
+/// `--warmup SECS` (keepalived's `warmup`): 0 to a day, any check, 0 by
+/// default (a first check at once); `-S` writes it after the times where
+/// it is not 0, and `-R` restores it.
+#[test]
+fn warmup_parses_saves_and_restores() {
+    let svc = "-A -t 198.18.0.110:80";
+    let w = |opts: &str| check_of(&format!("{svc} {opts}")).unwrap().warmup;
+    assert_eq!(w("--check tcp"), 0);
+    assert_eq!(w("--check tcp --warmup 0"), 0);
+    assert_eq!(w("--check ping --warmup=86400"), 86400);
+    assert_eq!(w("--check misc --misc-path /bin/true --warmup 5"), 5);
+    for (opts, e) in [
+        ("--check tcp --warmup 86401", "illegal warmup specified"),
+        ("--check tcp --warmup -1", "illegal warmup specified"),
+        ("--check tcp --warmup 1.5", "illegal warmup specified"),
+        (
+            "--check tcp --warmup 1 --warmup 2",
+            "multiple 'warmup' options specified",
+        ),
+        ("--warmup 5", "the 'warmup' option needs the 'check' option"),
+    ] {
+        assert_eq!(usage_err(&format!("{svc} {opts}")), e, "{opts}");
+    }
+    assert_eq!(
+        usage_err("-e -t 198.18.0.110:80 -r 198.19.0.2 --warmup 5"),
+        "Illegal 'warmup' option with the 'edit-server' command"
+    );
+    let Err(AdmError::Help(text)) = parse(&argv("-h")) else {
+        panic!("-h is help");
+    };
+    assert!(text.contains("--warmup secs"), "{text}");
+    let rules = "\
+-A -t 198.18.0.110:80 -s rr --check tcp --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1 --warmup 60 --inhibit-on-failure --alpha
+-A -t 198.18.0.110:81 -s rr --check tcp --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
+";
+    let mut c = Config::new();
+    restore(&mut c, rules);
+    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    let mut d = Config::new();
+    restore(&mut d, &format_save(&c, true, &Names::none()));
+    assert_eq!(d, c);
+    // `--warmup 0` is the default: not written.
+    let mut z = Config::new();
+    restore(&mut z, "-A -t 198.18.0.110:82 --check tcp --warmup 0\n");
+    assert!(!format_save(&z, true, &Names::none()).contains("warmup"));
 }
 
 /// `--check misc` (keepalived's `MISC_CHECK`): `--misc-path` (one word,

@@ -103,6 +103,7 @@ fn pair_config() -> Config {
         inhibit_on_failure: true,
         alpha: false,
         port: None,
+        warmup: 0,
     };
     c.set_service_check(&http, Some(check)).unwrap();
     c.add_dest(&http, rip(2), 80, 3).unwrap();
@@ -907,6 +908,91 @@ fn connect_port_is_the_checks_port() {
         reload(&mut running, &p),
         ["-E -t 198.18.0.110:0 -s rr -p 60 --check tcp --check-port 23"]
     );
+}
+
+/// `warmup` (keepalived's `warmup_handler`, `vs_warmup_handler`,
+/// `rs_warmup_handler`): the checker's, else its real server's, else its
+/// virtual server's (`validate_check_config`); none: 0 here (keepalived's
+/// default is the `delay_loop`); compared between servers as the other
+/// times; a reload that changes it edits the service's check.
+#[test]
+fn warmup_is_read_at_every_level_and_reloaded() {
+    let t = TempDir::new("warmup");
+    let conf = |vs: &str, rs: [(&str, &str); 2]| {
+        let rs = [(2, rs[0]), (3, rs[1])].map(|(last, (r, c))| {
+            format!(
+                "  real_server 198.19.0.{last} 80 {{\n    {r}\n    TCP_CHECK {{\n      {c}\n    }}\n  }}\n"
+            )
+        });
+        format!(
+            "virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  {vs}\n{}{}}}\n",
+            rs[0], rs[1]
+        )
+    };
+    let key = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    for (vs, rs, want, differs) in [
+        ("", [("", ""), ("", "")], 0, false),
+        ("warmup 30", [("", ""), ("", "")], 30, false),
+        ("warmup 30", [("warmup 10", ""), ("", "")], 10, true),
+        (
+            "warmup 30",
+            [("warmup 10", "warmup 5"), ("", "warmup 5")],
+            5,
+            false,
+        ),
+        ("warmup 30", [("", "warmup 0"), ("", "warmup 0")], 0, false),
+        ("delay_loop 6", [("", ""), ("", "")], 0, false),
+    ] {
+        let p = t.write("keepalived.conf", &conf(vs, rs));
+        let l = load_as(&p, None).unwrap();
+        let c = l.config.service(&key).unwrap().check.clone().unwrap();
+        assert_eq!(c.warmup, want, "{vs} {rs:?}");
+        if differs {
+            assert_eq!(l.warnings.len(), 1, "{rs:?}: {:?}", l.warnings);
+            assert!(
+                l.warnings[0].contains("its check differs (warmup)"),
+                "{:?}",
+                l.warnings
+            );
+        } else {
+            assert_eq!(l.warnings, Vec::<String>::new(), "{vs} {rs:?}");
+        }
+    }
+    // Whole seconds, as the other times.
+    let p = t.write("keepalived.conf", &conf("warmup 2.5", [("", ""), ("", "")]));
+    let l = load_as(&p, None).unwrap();
+    assert_eq!(
+        l.config
+            .service(&key)
+            .unwrap()
+            .check
+            .as_ref()
+            .unwrap()
+            .warmup,
+        3
+    );
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    assert!(l.warnings[0].ends_with("warmup 2.5: ringvs counts whole seconds, using 3"));
+    t.write(
+        "keepalived.conf",
+        &conf("warmup soon", [("", ""), ("", "")]),
+    );
+    assert!(
+        load_as(&p, None)
+            .unwrap_err()
+            .contains("warmup soon: not a time")
+    );
+    // A reload that changes it edits the check (its log line names the
+    // check's kind, as for the other times).
+    t.write("keepalived.conf", &conf("warmup 30", [("", ""), ("", "")]));
+    let mut running = load_as(&p, None).unwrap().config;
+    t.write("keepalived.conf", &conf("warmup 20", [("", ""), ("", "")]));
+    assert_eq!(
+        reload(&mut running, &p),
+        ["-E -t 198.18.0.110:80 -s rr --check tcp"]
+    );
+    let c = running.service(&key).unwrap().check.as_ref().unwrap();
+    assert_eq!(c.warmup, 20);
 }
 
 /// `protocol SCTP` (keepalived's `proto_handler`): an SCTP service, saved

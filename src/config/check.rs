@@ -399,6 +399,11 @@ pub struct HealthCheck {
     /// (`None`: each server's own port). Never set for `ping`.
     #[serde(default)]
     pub port: Option<u16>,
+    /// keepalived's `warmup`: a server's first check waits a random time
+    /// of 0 to this many seconds (`check_api.c` `register_checkers_thread`);
+    /// 0, the default here, checks it at once.
+    #[serde(default)]
+    pub warmup: u32,
 }
 
 impl HealthCheck {
@@ -425,6 +430,7 @@ impl HealthCheck {
             inhibit_on_failure: false,
             alpha: false,
             port: None,
+            warmup: 0,
         }
     }
 }

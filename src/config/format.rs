@@ -399,6 +399,9 @@ pub fn check_options(c: &HealthCheck) -> String {
         " --delay-loop {} --connect-timeout {} --retry {} --delay-before-retry {}",
         c.delay_loop, c.connect_timeout, c.retry, c.delay_before_retry
     );
+    if c.warmup > 0 {
+        let _ = write!(out, " --warmup {}", c.warmup);
+    }
     if c.inhibit_on_failure {
         out.push_str(" --inhibit-on-failure");
     }

@@ -175,6 +175,17 @@ fn starts_up(t: &Target, prev: Option<&Probe>) -> bool {
     prev.map_or(!t.check.alpha, |p| p.up)
 }
 
+/// When a new probe's first check is due: a random time (`draw`, a random
+/// number) of 0 to its check's `warmup` seconds after `now`, as keepalived's
+/// `register_checkers_thread` (`check_api.c`) starts each checker; at once
+/// without one. Later checks keep their `delay_loop` and
+/// `delay_before_retry` ([`verdict`]); a passive hint still brings one
+/// forward.
+fn first_due(check: &HealthCheck, now: Instant, draw: u64) -> Instant {
+    let span = u64::from(check.warmup) * 1_000_000;
+    now + Duration::from_micros(draw % (span + 1))
+}
+
 /// What the control thread and the health thread share.
 #[derive(Default)]
 pub struct Monitor {
@@ -535,6 +546,7 @@ impl<T: TxQueue> Checker<'_, T> {
                 }
                 prev => {
                     let up = starts_up(&t, prev.as_ref());
+                    let next = first_due(&t.check, now, self.stack.random());
                     let ran = prev.as_ref().is_some_and(|p| p.ran);
                     if let Some(f) = prev.and_then(|p| p.flight) {
                         self.stack.close(f, now);
@@ -543,7 +555,7 @@ impl<T: TxQueue> Checker<'_, T> {
                         t,
                         up,
                         fails: 0,
-                        next: now,
+                        next,
                         flight: None,
                         arp_wait: None,
                         last_start: None,
@@ -845,6 +857,148 @@ mod tests {
         to_tell(&mut q, false);
         assert!(!verdict(&mut q, Outcome::Timeout, now));
         assert!(q.up);
+    }
+
+    /// A TX queue that keeps the frames the health thread sends.
+    #[derive(Default)]
+    struct Kept {
+        slot: Vec<u8>,
+        sent: Vec<Vec<u8>>,
+    }
+
+    impl TxQueue for Kept {
+        fn slot(&mut self) -> Option<&mut [u8]> {
+            self.slot.resize(2048, 0);
+            Some(&mut self.slot)
+        }
+        fn commit(&mut self, len: usize) {
+            self.sent.push(self.slot[..len].to_vec());
+        }
+        fn flush(&mut self) -> usize {
+            0
+        }
+    }
+
+    /// The server a frame is a TCP SYN (without ACK) to, if it is one.
+    fn syn_to(f: &[u8]) -> Option<Ipv4Addr> {
+        let ihl = usize::from(*f.get(14)? & 0x0f) * 4;
+        let flags = *f.get(14 + ihl + 13)?;
+        let ip: [u8; 4] = f.get(30..34)?.try_into().ok()?;
+        (f[12..14] == [8, 0] && f[23] == 6 && flags & 0x12 == 0x02).then_some(Ipv4Addr::from(ip))
+    }
+
+    /// The health thread's rounds, driven at `step`s from a start `t0` for
+    /// `span`, with `n` servers (198.19.0.2 on, their MACs known) of one
+    /// `--check tcp` service with `warmup`: how long after `t0` each
+    /// server's first SYN left (the rounds are given their time, as `run`
+    /// gives them `Instant::now()`: no sleeping).
+    fn first_syns(
+        warmup: u32,
+        n: u8,
+        step: Duration,
+        span: Duration,
+    ) -> HashMap<Ipv4Addr, Duration> {
+        use crate::nat::{Snapshot, Timeouts};
+        let shared = Shared::new(Snapshot::build(&Config::new(), Timeouts::default()));
+        let tap = shared.health.connect().unwrap();
+        let t0 = Instant::now();
+        let mut cfg = Config::new();
+        let k = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
+        cfg.add_service(k, Scheduler::Rr, None).unwrap();
+        let mut neigh = crate::neigh::NeighTable::new();
+        for i in 0..n {
+            let rs = Ipv4Addr::new(198, 19, 0, 2 + i);
+            cfg.add_dest(&k, rs, 80, 1).unwrap();
+            neigh.learn(Nic::Int, u32::from(rs), Mac([2, 0x55, 0, 0, 0, 2 + i]), t0);
+        }
+        shared.neigh.store(Arc::new(neigh.take_snapshot().unwrap()));
+        let check = HealthCheck {
+            warmup,
+            ..HealthCheck::new(CheckKind::Tcp)
+        };
+        cfg.set_service_check(&k, Some(check)).unwrap();
+        let mon = Monitor::default();
+        mon.set_targets(targets(&cfg), &cfg);
+        let (neigh_tx, _neigh_rx) = crossbeam_channel::bounded(64);
+        let dip = Ipv4Addr::new(198, 19, 0, 1);
+        let route = Route {
+            net: Prefix { addr: dip, len: 24 },
+            gateway: None,
+            net6: None,
+        };
+        let mut tx = Kept::default();
+        let dev = Dev {
+            out: Out {
+                tx: &mut tx,
+                mac: Mac([2, 0x11, 0, 0, 0, 1]),
+                shared: &shared,
+                neigh_tx: &neigh_tx,
+                route,
+            },
+            rxq: std::collections::VecDeque::new(),
+            pool: tap.pool_tx.clone(),
+            mtu: 1500,
+        };
+        let mut checker = Checker {
+            mon: &mon,
+            shared: &shared,
+            neigh_tx: &neigh_tx,
+            tap: &tap,
+            stack: Stack::new(dev, dip, 24, None),
+            unreachable: 0,
+            never_up: Vec::new(),
+            probes: Vec::new(),
+            groups: Vec::new(),
+            members: Vec::new(),
+            busy: Vec::new(),
+            epoch: u64::MAX,
+        };
+        let mut first = HashMap::new();
+        let mut at = Duration::ZERO;
+        while at <= span {
+            checker.round(t0 + at, &|| {});
+            for f in checker.stack.dev.out.tx.sent.drain(..) {
+                if let Some(rs) = syn_to(&f) {
+                    first.entry(rs).or_insert(at);
+                }
+            }
+            at += step;
+        }
+        first
+    }
+
+    /// keepalived's `warmup` (`register_checkers_thread`): each server's
+    /// first check starts at a random time of 0 to `warmup` seconds, each
+    /// its own; without one, every server is checked in the first round.
+    #[test]
+    fn a_first_check_waits_a_random_time_within_warmup() {
+        let step = Duration::from_millis(100);
+        let first = first_syns(10, 20, step, Duration::from_secs(12));
+        assert_eq!(first.len(), 20, "every server checked: {first:?}");
+        assert!(
+            first.values().all(|&d| d <= Duration::from_secs(10)),
+            "within the warmup: {first:?}"
+        );
+        // Spread over the warmup, not all at once (20 servers in 101
+        // rounds: fewer than 5 distinct ones is not chance).
+        let rounds: HashSet<Duration> = first.values().copied().collect();
+        assert!(rounds.len() >= 5, "spread: {first:?}");
+        assert!(
+            first.values().any(|&d| d >= Duration::from_secs(2)),
+            "{first:?}"
+        );
+        let first = first_syns(0, 20, step, Duration::from_secs(1));
+        assert_eq!(first.len(), 20);
+        assert!(first.values().all(|&d| d == Duration::ZERO), "{first:?}");
+        // The draw itself: 0 to warmup seconds, at once without one.
+        let now = Instant::now();
+        let mut c = HealthCheck::new(CheckKind::Tcp);
+        assert_eq!(first_due(&c, now, u64::MAX), now);
+        c.warmup = 3;
+        assert_eq!(first_due(&c, now, 0), now);
+        assert_eq!(first_due(&c, now, 3_000_000), now + Duration::from_secs(3));
+        assert_eq!(first_due(&c, now, 3_000_001), now);
+        assert!(first_due(&c, now, u64::MAX) <= now + Duration::from_secs(3));
     }
 
     #[test]

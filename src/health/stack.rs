@@ -162,7 +162,7 @@ pub(super) struct Stack<'a, T> {
     ports: Ports,
     /// The sequence number of the last echo request.
     seq: u16,
-    /// A xorshift generator's state, for the DNS queries' identifiers.
+    /// A xorshift generator's state ([`Stack::random`]).
     rand: u64,
     /// `MISC_CHECK` commands ended before they exited, to be reaped.
     pub(super) ended: Vec<Child>,
@@ -208,6 +208,15 @@ impl<'a, T: TxQueue> Stack<'a, T> {
             rand: seed | 1,
             ended: Vec::new(),
         }
+    }
+
+    /// The next number of a xorshift generator seeded at random: the DNS
+    /// queries' identifiers, the first checks' `warmup` waits.
+    pub(super) fn random(&mut self) -> u64 {
+        self.rand ^= self.rand << 13;
+        self.rand ^= self.rand >> 7;
+        self.rand ^= self.rand << 17;
+        self.rand
     }
 
     /// A packet the workers diverted: a destination unreachable about a UDP
@@ -299,10 +308,7 @@ impl<'a, T: TxQueue> Stack<'a, T> {
                 }
             }
             CheckKind::Udp(_) | CheckKind::Dns(_) => {
-                self.rand ^= self.rand << 13;
-                self.rand ^= self.rand >> 7;
-                self.rand ^= self.rand << 17;
-                let id = self.rand as u16;
+                let id = self.random() as u16;
                 let payload = match &p.t.check.kind {
                     CheckKind::Dns(d) => d.query(id),
                     CheckKind::Udp(u) => u.payload.clone(),

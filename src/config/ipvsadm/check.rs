@@ -16,7 +16,8 @@ use super::messages::usage;
 use super::options::{Cmd, Tag};
 use super::values::{number_in, server_address};
 
-/// Largest `--delay-loop`, `--connect-timeout`, `--delay-before-retry` (one day).
+/// Largest `--delay-loop`, `--connect-timeout`, `--delay-before-retry`,
+/// `--warmup` (one day).
 pub const MAX_CHECK_SECS: i64 = 86400;
 /// Largest `--retry`.
 pub const MAX_CHECK_RETRY: i64 = 100;
@@ -40,6 +41,7 @@ pub(super) struct CheckArgs {
     connect_timeout: Option<u32>,
     retry: Option<u32>,
     delay_before_retry: Option<u32>,
+    warmup: Option<u32>,
     inhibit: bool,
     alpha: bool,
     /// `--payload` and `--require-reply` (its hex string, if any), with
@@ -172,6 +174,10 @@ impl CheckArgs {
             Tag::DelayBeforeRetry => {
                 self.delay_before_retry = Some(secs("delay-before-retry", 0)?);
                 "delay-before-retry"
+            }
+            Tag::Warmup => {
+                self.warmup = Some(secs("warmup", 0)?);
+                "warmup"
             }
             Tag::InhibitOnFailure => {
                 self.inhibit = true;
@@ -424,6 +430,7 @@ impl CheckArgs {
             connect_timeout: self.connect_timeout.unwrap_or(d.connect_timeout),
             retry: self.retry.unwrap_or(d.retry),
             delay_before_retry: self.delay_before_retry.unwrap_or(dbr),
+            warmup: self.warmup.unwrap_or(d.warmup),
             inhibit_on_failure: self.inhibit,
             alpha: self.alpha,
             port: self.port,

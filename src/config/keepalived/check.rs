@@ -8,7 +8,8 @@
 //! the real server, then from the virtual server, then from the checker's
 //! default (`check_data.c` `validate_check_config`): `delay_loop` 60 s,
 //! `connect_timeout` 5 s, `retry` 1, `delay_before_retry` 1 s for
-//! the other checkers and 3 s for `HTTP_GET` (`http_get_handler`). A server goes
+//! the other checkers and 3 s for `HTTP_GET` (`http_get_handler`), `warmup`
+//! 0 (keepalived's: the `delay_loop`; `docs/health.md`). A server goes
 //! down after `retry + 1` failures in a row (`tcp_epilog`), as in ringvs.
 //!
 //! ringvs runs one check per service (see `docs/health.md`), on each real
@@ -72,10 +73,12 @@ pub(crate) struct Times {
     pub connect_timeout: Option<u32>,
     pub retry: Option<u32>,
     pub delay_before_retry: Option<u32>,
+    /// `warmup` (`warmup_handler`, `vs_warmup_handler`, `rs_warmup_handler`).
+    pub warmup: Option<u32>,
 }
 
 impl Times {
-    /// Takes `s` if it is one of the four times; `retry_min` is 1 on virtual
+    /// Takes `s` if it is one of the five times; `retry_min` is 1 on virtual
     /// and real servers and 0 on checkers (keepalived's ranges).
     pub fn take(&mut self, cx: &mut Cx<'_>, s: &Stmt, retry_min: u32) -> Result<bool, KaError> {
         let max = MAX_CHECK_SECS as u32;
@@ -84,6 +87,7 @@ impl Times {
             "connect_timeout" => self.connect_timeout = Some(cx.seconds(s, 1, max)?),
             "retry" => self.retry = Some(cx.number(s, retry_min, MAX_CHECK_RETRY as u32)?),
             "delay_before_retry" => self.delay_before_retry = Some(cx.seconds(s, 0, max)?),
+            "warmup" => self.warmup = Some(cx.seconds(s, 0, max)?),
             _ => return Ok(false),
         }
         Ok(true)
@@ -96,6 +100,7 @@ impl Times {
             connect_timeout: self.connect_timeout.or(then.connect_timeout),
             retry: self.retry.or(then.retry),
             delay_before_retry: self.delay_before_retry.or(then.delay_before_retry),
+            warmup: self.warmup.or(then.warmup),
         }
     }
 }
@@ -175,6 +180,9 @@ impl Checker {
             connect_timeout: t.connect_timeout.unwrap_or(d.connect_timeout),
             retry: t.retry.unwrap_or(d.retry),
             delay_before_retry: t.delay_before_retry.unwrap_or(default_dbr),
+            // keepalived's default is the `delay_loop`; ringvs's is 0, a
+            // first check at once (`docs/health.md`).
+            warmup: t.warmup.unwrap_or(d.warmup),
             inhibit_on_failure: inhibit,
             // The virtual server's `alpha`, set once its check is chosen.
             alpha: false,
@@ -679,6 +687,7 @@ fn differences(a: &HealthCheck, b: &HealthCheck) -> Vec<&'static str> {
             a.delay_before_retry != b.delay_before_retry,
             "delay_before_retry",
         ),
+        (a.warmup != b.warmup, "warmup"),
         (
             a.inhibit_on_failure != b.inhibit_on_failure,
             "inhibit_on_failure",
