@@ -419,6 +419,7 @@ fn real_server_options() {
             l_threshold: l,
             forward: Forward::Masq,
             scripts: Default::default(),
+            check_ip: None,
         },
     };
     assert_eq!(
@@ -1574,6 +1575,7 @@ mod round_trip {
                             l_threshold: l,
                             forward,
                             scripts: Default::default(),
+                            check_ip: None,
                         },
                     },
                 );

@@ -424,6 +424,105 @@ fn warmup_parses_saves_and_restores() {
     assert!(!format_save(&z, true, &Names::none()).contains("warmup"));
 }
 
+/// `--check-ip ADDR` (keepalived's `connect_ip`) of a real server (`-a`,
+/// `-e`): where its check goes; an address alone, unicast, of either
+/// family; its own address is none; `-S` writes it on the `-a` line, `-R`
+/// restores it, and an `-e` without it clears it (as `--notify-up`).
+#[test]
+fn check_ip_parses_saves_and_restores() {
+    let add = "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m";
+    let check_ip = |line: &str| match parse(&argv(line)).unwrap() {
+        AdmCommand::AddDest { opts, .. } | AdmCommand::EditDest { opts, .. } => opts.check_ip,
+        other => panic!("{line}: {other:?}"),
+    };
+    let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(check_ip(add), None);
+    assert_eq!(
+        check_ip(&format!("{add} --check-ip 198.19.0.7")),
+        ip("198.19.0.7")
+    );
+    assert_eq!(
+        check_ip(&format!("{add} --check-ip=2001:2:0:2::7")),
+        ip("2001:2:0:2::7")
+    );
+    assert_eq!(
+        check_ip(&format!("{add} --check-ip [2001:2:0:2::7]")),
+        ip("2001:2:0:2::7")
+    );
+    assert_eq!(
+        check_ip("-e -t 198.18.0.110:80 -r 198.19.0.2 --check-ip 198.19.0.8"),
+        ip("198.19.0.8")
+    );
+    for bad in [
+        "224.0.0.5",
+        "0.0.0.0",
+        "255.255.255.255",
+        "fe80::1",
+        "198.19.0.7:80",
+        "rs7",
+    ] {
+        assert_eq!(
+            usage_err(&format!("{add} --check-ip {bad}")),
+            "illegal check-ip specified",
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        usage_err(&format!(
+            "{add} --check-ip 198.19.0.7 --check-ip 198.19.0.8"
+        )),
+        "multiple 'check-ip' options specified"
+    );
+    assert_eq!(
+        usage_err("-A -t 198.18.0.110:80 --check tcp --check-ip 198.19.0.7"),
+        "Illegal 'check-ip' option with the 'add-service' command"
+    );
+    assert_eq!(
+        usage_err("-d -t 198.18.0.110:80 -r 198.19.0.2 --check-ip 198.19.0.7"),
+        "Illegal 'check-ip' option with the 'delete-server' command"
+    );
+    let Err(AdmError::Help(text)) = parse(&argv("-h")) else {
+        panic!("-h is help");
+    };
+    assert!(text.contains("--check-ip address"), "{text}");
+    let rules = "\
+-A -t 198.18.0.110:80 -s rr --check http --check-path / --check-status 200 --check-port 8080 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
+-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 --check-ip 198.19.0.7
+-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m -w 1 -x 10 -y 5 --check-ip 2001:2:0:2::7 --notify-up \"/bin/up\"
+-a -t 198.18.0.110:80 -r 198.19.0.4:80 -m -w 1
+";
+    let mut c = Config::new();
+    restore(&mut c, rules);
+    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    let mut d = Config::new();
+    restore(&mut d, &format_save(&c, true, &Names::none()));
+    assert_eq!(d, c);
+    let run = |c: &mut Config, line: &str| ipvsadm::apply(c, &parse(&argv(line)).unwrap());
+    let dest = |c: &Config, last: u8| {
+        let s = &c.services()[0];
+        s.dests
+            .iter()
+            .find(|d| d.addr == ip(&format!("198.19.0.{last}")).unwrap())
+            .unwrap()
+            .check_ip
+    };
+    // Its own address is none; an -e without it clears it.
+    run(
+        &mut c,
+        "-e -t 198.18.0.110:80 -r 198.19.0.4:80 -m --check-ip 198.19.0.4",
+    )
+    .unwrap();
+    assert_eq!(dest(&c, 4), None);
+    run(&mut c, "-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m").unwrap();
+    assert_eq!(dest(&c, 2), None);
+    run(
+        &mut c,
+        "-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m --check-ip 198.19.0.9",
+    )
+    .unwrap();
+    assert_eq!(dest(&c, 2), ip("198.19.0.9"));
+}
+
 /// `--check misc` (keepalived's `MISC_CHECK`): `--misc-path` (one word,
 /// quoted in a shell, split as keepalived splits it), `--misc-timeout`,
 /// `--misc-dynamic`, keepalived's default of no retry; a real server's own

@@ -36,6 +36,7 @@ fn fixture(rel: &str) -> PathBuf {
 fn load_as(path: &Path, id: Option<&str>) -> Result<Loaded, String> {
     let opts = LoadOptions {
         config_id: id.map(str::to_string),
+        ..LoadOptions::default()
     };
     load_with(path, &opts).map_err(|e| e.to_string())
 }
@@ -760,7 +761,7 @@ fn smtp_checkers_are_read() {
     );
     assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
     assert!(
-        l.warnings[0].ends_with(":8: host (in SMTP_CHECK): deprecated by keepalived, not supported by ringvs, which checks the real server's own address and port; ignored"),
+        l.warnings[0].ends_with(":8: host (in SMTP_CHECK): deprecated by keepalived, not supported by ringvs (give the SMTP_CHECK connect_ip and connect_port); ignored"),
         "{:?}",
         l.warnings
     );
@@ -993,6 +994,111 @@ fn warmup_is_read_at_every_level_and_reloaded() {
     );
     let c = running.service(&key).unwrap().check.as_ref().unwrap();
     assert_eq!(c.warmup, 20);
+}
+
+/// `connect_ip` (keepalived's `co_ip_handler`): where that real server is
+/// checked, its `--check-ip` (none where it is its own address, and for a
+/// checker without connection keywords); a reload that changes it edits
+/// the server. `bindto` naming the DIP of the checked address's family
+/// (`LoadOptions::dips`) is what ringvs does anyway; another address is
+/// warned about and ignored, as are `bind_port` and `bind_if`.
+#[test]
+fn connect_ip_and_bindto_are_read_and_reloaded() {
+    let t = TempDir::new("connectip");
+    let conf = |rs2: &str, rs3: &str| {
+        format!(
+            "virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+             \x20 real_server 198.19.0.2 80 {{\n    HTTP_GET {{\n      url {{\n        path /\n      }}\n{rs2}\n    }}\n  }}\n\
+             \x20 real_server 198.19.0.3 80 {{\n    HTTP_GET {{\n      url {{\n        path /\n      }}\n{rs3}\n    }}\n  }}\n}}\n"
+        )
+    };
+    let dips = vec![
+        IpAddr::from(rip(1)),
+        "2001:2:0:2::1".parse::<IpAddr>().unwrap(),
+    ];
+    let load = |p: &Path| {
+        let opts = LoadOptions {
+            dips: dips.clone(),
+            ..LoadOptions::default()
+        };
+        load_with(p, &opts).unwrap()
+    };
+    let key = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    let check_ips = |c: &Config| -> Vec<Option<IpAddr>> {
+        c.service(&key)
+            .unwrap()
+            .dests
+            .iter()
+            .map(|d| d.check_ip)
+            .collect()
+    };
+    let p = t.write(
+        "keepalived.conf",
+        &conf(
+            "      connect_ip 198.19.0.7\n      bindto 198.19.0.1",
+            "      connect_ip 198.19.0.3\n      connect_ip 2001:2:0:2::8\n      bindto 2001:2:0:2::1",
+        ),
+    );
+    let l = load(&p);
+    assert_eq!(l.warnings, Vec::<String>::new());
+    assert_eq!(
+        check_ips(&l.config),
+        [Some(rip(7).into()), Some("2001:2:0:2::8".parse().unwrap())]
+    );
+    // Other sources: warned about, ignored.
+    t.write(
+        "keepalived.conf",
+        &conf(
+            "      connect_ip 198.19.0.3\n      bindto 198.19.0.5\n      bind_port 5000\n      bind_if eth1",
+            "      bindto 2001:2:0:2::1",
+        ),
+    );
+    let l = load(&p);
+    assert_eq!(check_ips(&l.config), [Some(rip(3).into()), None]);
+    let f = p.display();
+    assert_eq!(
+        l.warnings,
+        [
+            format!(
+                "{f}:11: bindto 198.19.0.5 (in HTTP_GET): ringvs checks 198.19.0.3 from its DIP 198.19.0.1, the only address it holds on the internal NIC; ignored"
+            ),
+            format!(
+                "{f}:12: bind_port (in HTTP_GET): ringvs's checks take their source ports from its own range (61000-61999), whose answers the workers hand to the health thread; ignored"
+            ),
+            format!(
+                "{f}:13: bind_if (in HTTP_GET): ringvs's checks leave by the internal NIC; ignored"
+            ),
+            format!(
+                "{f}:21: bindto 2001:2:0:2::1 (in HTTP_GET): ringvs checks 198.19.0.3 from its DIP 198.19.0.1, the only address it holds on the internal NIC; ignored"
+            ),
+        ]
+    );
+    for bad in ["224.0.0.7", "0.0.0.0", "fe80::7", "rs7"] {
+        t.write(
+            "keepalived.conf",
+            &conf(&format!("      connect_ip {bad}"), ""),
+        );
+        let e = load_as(&p, None).unwrap_err();
+        assert!(
+            e.ends_with(&format!(":10: connect_ip {bad}: not a unicast IP address")),
+            "{e}"
+        );
+    }
+    // A reload that changes it edits that server alone.
+    t.write("keepalived.conf", &conf("      connect_ip 198.19.0.7", ""));
+    let mut running = load(&p).config;
+    t.write("keepalived.conf", &conf("      connect_ip 198.19.0.8", ""));
+    assert_eq!(
+        reload(&mut running, &p),
+        ["-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 --check-ip 198.19.0.8"]
+    );
+    assert_eq!(check_ips(&running), [Some(rip(8).into()), None]);
+    t.write("keepalived.conf", &conf("", ""));
+    assert_eq!(
+        reload(&mut running, &p),
+        ["-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1"]
+    );
+    assert_eq!(check_ips(&running), [None, None]);
 }
 
 /// `protocol SCTP` (keepalived's `proto_handler`): an SCTP service, saved
@@ -1627,12 +1733,11 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         "29: omega (in virtual_server): not supported by ringvs, ignored",
         "33: smtp_alert (in real_server): not supported by ringvs, ignored",
                 "43: http_protocol 1.1: ringvs sends HTTP/1.0 requests (with Connection: close)",
-        "44: bindto (in HTTP_GET): not supported by ringvs, ignored",
+        "44: bindto 198.19.0.1 (in HTTP_GET): ringvs checks 198.19.0.2 from its DIP, the only address it holds on the internal NIC; ignored",
         "46: FILE_CHECK (in real_server): checker not supported by ringvs, ignored (the real server is not checked by it)",
         &format!(
             "50: real_server 198.19.0.3:80: its check differs (checker, delay_before_retry) from the one of {f}:34; ringvs runs one check per virtual_server and uses that one"
         ),
-        "51: connect_ip 198.19.0.7 (in TCP_CHECK): not supported by ringvs, which checks the real server's own address 198.19.0.3",
         &format!(
             "55: real_server 198.19.0.4:80 has no checker ringvs runs (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK, DNS_CHECK, SMTP_CHECK, MISC_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {f}:34"
         ),
@@ -1682,6 +1787,9 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         .map(|d| (last_octet(d.addr), d.weight))
         .collect();
     assert_eq!(weights, vec![(2, 2), (3, 1), (4, 1)]);
+    // .3's TCP_CHECK connect_ip: where that server is checked.
+    let check_ips: Vec<Option<IpAddr>> = web.dests.iter().map(|d| d.check_ip).collect();
+    assert_eq!(check_ips, [None, Some(rip(7).into()), None]);
     assert_eq!(
         web.check,
         Some(HealthCheck {

@@ -1,6 +1,6 @@
 //! A service's real servers in a [`Config`]: `-a` (with the kernel's order of
 //! refusals), `-e`, `-d`, and their settings (forwarding method, connection
-//! thresholds).
+//! thresholds, the address its health check goes to).
 
 use std::net::IpAddr;
 
@@ -105,8 +105,27 @@ impl Config {
             u_threshold: 0,
             l_threshold: 0,
             forward,
+            check_ip: None,
         });
         Ok(id)
+    }
+
+    /// Sets (or with `None` clears) the address a real server's health
+    /// check goes to (`--check-ip`, keepalived's `connect_ip`); its own
+    /// address is none. Refused unless unicast, as a real server's own.
+    pub fn set_dest_check_ip(
+        &mut self,
+        key: &ServiceKey,
+        addr: IpAddr,
+        port: u16,
+        check_ip: Option<IpAddr>,
+    ) -> Result<(), AdmError> {
+        if check_ip.is_some_and(|ip| !unicast(ip)) {
+            return Err(AdmError::Usage("illegal check-ip specified".into()));
+        }
+        let d = self.dest_mut(key, addr, port)?;
+        d.check_ip = check_ip.filter(|&ip| ip != addr);
+        Ok(())
     }
 
     /// Whether some real server is of the other family than its service (a

@@ -600,6 +600,9 @@ pub fn format_save(cfg: &Config, numeric: bool, names: &Names) -> String {
             if d.u_threshold != 0 || d.l_threshold != 0 {
                 let _ = write!(out, " -x {} -y {}", d.u_threshold, d.l_threshold);
             }
+            if let Some(ip) = d.check_ip {
+                let _ = write!(out, " --check-ip {ip}");
+            }
             let scripts = svc.server_scripts(d.addr, d.port);
             out.push_str(&scripts.options(NOTIFY_OPTIONS));
             out.push('\n');

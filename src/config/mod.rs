@@ -244,6 +244,11 @@ pub struct Dest {
     /// state saved before there was a choice.
     #[serde(default)]
     pub forward: Forward,
+    /// Where its health check goes, if not to its own address
+    /// (`--check-ip`, keepalived's `connect_ip`): a health-check address
+    /// of the server. Never its own address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_ip: Option<IpAddr>,
 }
 
 /// A virtual service.

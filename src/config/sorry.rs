@@ -96,6 +96,7 @@ impl SorryServer {
             u_threshold: 0,
             l_threshold: 0,
             forward: self.forward,
+            check_ip: None,
         }
     }
 

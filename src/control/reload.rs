@@ -8,7 +8,7 @@
 
 use super::adm::vips;
 use super::{Ctl, RunError};
-use crate::config::keepalived::{self, Loaded, ScriptSettings, apply_changes, diff};
+use crate::config::keepalived::{self, LoadOptions, Loaded, ScriptSettings, apply_changes, diff};
 use crate::config::{Config, ScriptUser};
 use crate::health::scripts::{self, Policy, RunAs};
 use std::path::{Path, PathBuf};
@@ -22,6 +22,8 @@ pub(super) struct KaSource {
     last: Config,
     /// `ringvs run --script-user` and `--script-security`.
     flags: ScriptSettings,
+    /// How it is read: the host's config-id, the director's DIPs.
+    opts: LoadOptions,
 }
 
 /// What SIGHUP did since start: re-reads applied and refused, and why the
@@ -87,13 +89,19 @@ fn vet_scripts(l: &mut Loaded, flags: &ScriptSettings, path: &Path) -> Policy {
     p
 }
 
-/// Load `path` at start into `cfg`; its warnings are printed.
+/// Load `path` at start into `cfg`; its warnings are printed. `dips`: the
+/// director's DIPs, which a checker's `bindto` may name.
 pub(super) fn load_at_start(
     cfg: &mut Config,
     path: &Path,
     flags: ScriptSettings,
+    dips: Vec<std::net::IpAddr>,
 ) -> Result<KaSource, RunError> {
-    let mut l = keepalived::load(path).map_err(|e| RunError::Invalid(e.to_string()))?;
+    let opts = LoadOptions {
+        dips,
+        ..LoadOptions::from_host()
+    };
+    let mut l = keepalived::load_with(path, &opts).map_err(|e| RunError::Invalid(e.to_string()))?;
     let policy = vet_scripts(&mut l, &flags, path);
     for w in &l.warnings {
         eprintln!("ringvs: warning: {w}");
@@ -105,6 +113,7 @@ pub(super) fn load_at_start(
         path: path.to_path_buf(),
         last: l.config,
         flags,
+        opts,
     })
 }
 
@@ -147,7 +156,7 @@ impl Ctl {
 
     /// [`Ctl::reload_keepalived`] of `src`.
     fn reload_from(&self, src: &mut KaSource) -> Result<Vec<String>, String> {
-        let mut l = keepalived::load(&src.path).map_err(|e| e.to_string())?;
+        let mut l = keepalived::load_with(&src.path, &src.opts).map_err(|e| e.to_string())?;
         let policy = vet_scripts(&mut l, &src.flags, &src.path);
         for w in &l.warnings {
             eprintln!("ringvs: warning: {w}");

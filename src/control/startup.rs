@@ -117,6 +117,10 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
             &mut adm.cfg,
             path,
             opts.scripts.clone(),
+            // The DIPs, which a checker's `bindto` may name.
+            std::iter::once(std::net::IpAddr::V4(opts.int_net.addr))
+                .chain(opts.int_net6.map(|p| std::net::IpAddr::V6(p.addr)))
+                .collect(),
         )?),
         None => {
             let none = crate::config::keepalived::ScriptSettings::default();

@@ -44,7 +44,7 @@ pub(super) struct Run {
 /// cannot start is logged, and fails its check.
 pub(super) fn start(t: &Target, m: &MiscCheck) -> Run {
     let child = spawn(t, m)
-        .map_err(|e| eprintln!("ringvs: health: MISC_CHECK for {}: {e}", t.addr))
+        .map_err(|e| eprintln!("ringvs: health: MISC_CHECK for {}: {e}", t.rs_addr))
         .ok();
     Run {
         child,
@@ -62,7 +62,7 @@ fn spawn(t: &Target, m: &MiscCheck) -> Result<Child, String> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0)
-        .env("RINGVS_RS_ADDR", t.addr.to_string())
+        .env("RINGVS_RS_ADDR", t.rs_addr.to_string())
         .env("RINGVS_RS_PORT", t.rs_port.to_string())
         .env("RINGVS_VS_PROTO", t.service.proto.to_string())
         .env("RINGVS_VS_ADDR", t.service.addr.to_string())
@@ -156,6 +156,7 @@ mod tests {
             id: DestId(1),
             addr: Ipv4Addr::new(198, 19, 0, 2).into(),
             port: 8080,
+            rs_addr: Ipv4Addr::new(198, 19, 0, 2).into(),
             rs_port: 8080,
             check: HealthCheck::new(CheckKind::Misc(m.clone())),
             scripts: Scripts {

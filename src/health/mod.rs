@@ -75,11 +75,14 @@ const IDLE_TICK: Duration = Duration::from_millis(100);
 pub struct Target {
     pub service: ServiceKey,
     pub id: DestId,
+    /// The address checked (`--check-ip`, else the server's).
     pub addr: IpAddr,
     /// The port checked (`--check-port`, else the server's).
     pub port: u16,
-    /// The server's own port, which names it (logs, notify scripts and
-    /// FIFO lines, as keepalived names a real server).
+    /// The server's own address and port, which name it (logs, notify
+    /// scripts and FIFO lines, `MISC_CHECK`'s environment, as keepalived
+    /// names a real server).
+    pub rs_addr: IpAddr,
     pub rs_port: u16,
     pub check: HealthCheck,
     /// Its `--notify-up` and `--notify-down`.
@@ -102,11 +105,15 @@ pub fn targets(cfg: &Config) -> Vec<Target> {
         for d in &s.dests {
             // Port 0 (`-r` before `-t`): the data plane keeps the service port.
             let rs_port = if d.port == 0 { s.key.port } else { d.port };
+            // A command is told the server; the others go to its check
+            // address (keepalived's `connect_ip`), if it has one.
+            let at = d.check_ip.filter(|_| !check.kind.is_command());
             v.push(Target {
                 service: s.key,
                 id: d.id,
-                addr: d.addr,
+                addr: at.unwrap_or(d.addr),
                 port: check.port.unwrap_or(rs_port),
+                rs_addr: d.addr,
                 rs_port,
                 check: check.clone(),
                 scripts: s.server_scripts(d.addr, d.port),
@@ -175,12 +182,10 @@ fn starts_up(t: &Target, prev: Option<&Probe>) -> bool {
     prev.map_or(!t.check.alpha, |p| p.up)
 }
 
-/// When a new probe's first check is due: a random time (`draw`, a random
-/// number) of 0 to its check's `warmup` seconds after `now`, as keepalived's
-/// `register_checkers_thread` (`check_api.c`) starts each checker; at once
-/// without one. Later checks keep their `delay_loop` and
-/// `delay_before_retry` ([`verdict`]); a passive hint still brings one
-/// forward.
+/// When a new probe's first check is due: `draw` (random) taken to 0 to its
+/// `warmup` seconds after `now`, as keepalived's `register_checkers_thread`
+/// (`check_api.c`) starts a checker. Later checks wait `delay_loop` and
+/// `delay_before_retry` ([`verdict`]); a passive hint still comes at once.
 fn first_due(check: &HealthCheck, now: Instant, draw: u64) -> Instant {
     let span = u64::from(check.warmup) * 1_000_000;
     now + Duration::from_micros(draw % (span + 1))
@@ -227,7 +232,7 @@ impl Monitor {
                 .iter()
                 .filter(|c| !kept.contains(&c.id) && !cfg.has_id(c.id));
             for c in gone.filter(|c| !down.contains_key(&c.id)) {
-                let at = std::net::SocketAddr::new(c.addr, c.rs_port);
+                let at = std::net::SocketAddr::new(c.rs_addr, c.rs_port);
                 self.notify.server(&c.service, at, false, &c.scripts);
             }
             let alpha: Vec<&Target> = t.iter().filter(|n| n.check.alpha).collect();
@@ -471,7 +476,7 @@ fn take_result(notify: &Notifier, p: &mut Probe, o: probe::Outcome, at: Instant)
     let weight = p.weight;
     let moved = verdict(p, o, at);
     if to_tell(p, moved) {
-        let addr = std::net::SocketAddr::new(p.t.addr, p.t.rs_port);
+        let addr = std::net::SocketAddr::new(p.t.rs_addr, p.t.rs_port);
         notify.server(&p.t.service, addr, p.up, &p.t.scripts);
     }
     moved || p.weight != weight
@@ -699,6 +704,7 @@ mod tests {
     use super::probe::Outcome;
     use super::*;
     use crate::config::{CheckKind, HealthCheck, Proto, Scheduler};
+    use crossbeam_channel::Receiver;
 
     #[test]
     fn check_ports_and_status_lines() {
@@ -722,6 +728,7 @@ mod tests {
                 id: DestId(1),
                 addr: Ipv4Addr::new(198, 19, 0, 2).into(),
                 port: 80,
+                rs_addr: Ipv4Addr::new(198, 19, 0, 2).into(),
                 rs_port: 80,
                 check,
                 scripts: Scripts::default(),
@@ -879,50 +886,57 @@ mod tests {
         }
     }
 
-    /// The server a frame is a TCP SYN (without ACK) to, if it is one.
-    fn syn_to(f: &[u8]) -> Option<Ipv4Addr> {
+    /// The TCP SYN (without ACK) a frame is, if it is one: its
+    /// destination MAC and address, source port and sequence number.
+    fn syn(f: &[u8]) -> Option<([u8; 6], Ipv4Addr, u16, u32)> {
         let ihl = usize::from(*f.get(14)? & 0x0f) * 4;
-        let flags = *f.get(14 + ihl + 13)?;
+        let tcp = f.get(14 + ihl..14 + ihl + 20)?;
         let ip: [u8; 4] = f.get(30..34)?.try_into().ok()?;
-        (f[12..14] == [8, 0] && f[23] == 6 && flags & 0x12 == 0x02).then_some(Ipv4Addr::from(ip))
+        let mac: [u8; 6] = f.get(..6)?.try_into().ok()?;
+        let sport = u16::from_be_bytes([tcp[0], tcp[1]]);
+        let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+        (f[12..14] == [8, 0] && f[23] == 6 && tcp[13] & 0x12 == 0x02).then_some((
+            mac,
+            Ipv4Addr::from(ip),
+            sport,
+            seq,
+        ))
     }
 
-    /// The health thread's rounds, driven at `step`s from a start `t0` for
-    /// `span`, with `n` servers (198.19.0.2 on, their MACs known) of one
-    /// `--check tcp` service with `warmup`: how long after `t0` each
-    /// server's first SYN left (the rounds are given their time, as `run`
-    /// gives them `Instant::now()`: no sleeping).
-    fn first_syns(
-        warmup: u32,
-        n: u8,
-        step: Duration,
-        span: Duration,
-    ) -> HashMap<Ipv4Addr, Duration> {
+    /// The DIP of [`with_checker`].
+    const DIP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
+
+    /// The MAC of `ip` in [`with_checker`]'s neighbor table.
+    fn mac_of(ip: Ipv4Addr) -> Mac {
+        Mac([2, 0x55, 0, 0, 0, ip.octets()[3]])
+    }
+
+    /// The health thread's state for the rules `cfg` on the DIP's /24
+    /// (198.19.0.1), with the MACs of `known` learned, handed to `f` with
+    /// the monitor, the shared state (its tap) and the neighbor requests:
+    /// `f` drives its rounds, giving each its time
+    /// (as `run` gives them `Instant::now()`: no sleeping), and reads the
+    /// frames it sent.
+    fn with_checker<R>(
+        cfg: &Config,
+        known: &[Ipv4Addr],
+        f: impl FnOnce(&mut Checker<'_, Kept>, &Monitor, &Shared, &Receiver<NeighEvent>) -> R,
+    ) -> R {
         use crate::nat::{Snapshot, Timeouts};
         let shared = Shared::new(Snapshot::build(&Config::new(), Timeouts::default()));
         let tap = shared.health.connect().unwrap();
-        let t0 = Instant::now();
-        let mut cfg = Config::new();
-        let k = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
-        cfg.add_service(k, Scheduler::Rr, None).unwrap();
         let mut neigh = crate::neigh::NeighTable::new();
-        for i in 0..n {
-            let rs = Ipv4Addr::new(198, 19, 0, 2 + i);
-            cfg.add_dest(&k, rs, 80, 1).unwrap();
-            neigh.learn(Nic::Int, u32::from(rs), Mac([2, 0x55, 0, 0, 0, 2 + i]), t0);
+        for &ip in known {
+            neigh.learn(Nic::Int, u32::from(ip), mac_of(ip), Instant::now());
         }
-        shared.neigh.store(Arc::new(neigh.take_snapshot().unwrap()));
-        let check = HealthCheck {
-            warmup,
-            ..HealthCheck::new(CheckKind::Tcp)
-        };
-        cfg.set_service_check(&k, Some(check)).unwrap();
+        if let Some(snap) = neigh.take_snapshot() {
+            shared.neigh.store(Arc::new(snap));
+        }
         let mon = Monitor::default();
-        mon.set_targets(targets(&cfg), &cfg);
-        let (neigh_tx, _neigh_rx) = crossbeam_channel::bounded(64);
-        let dip = Ipv4Addr::new(198, 19, 0, 1);
+        mon.set_targets(targets(cfg), cfg);
+        let (neigh_tx, neigh_rx) = crossbeam_channel::bounded(64);
         let route = Route {
-            net: Prefix { addr: dip, len: 24 },
+            net: Prefix { addr: DIP, len: 24 },
             gateway: None,
             net6: None,
         };
@@ -944,7 +958,7 @@ mod tests {
             shared: &shared,
             neigh_tx: &neigh_tx,
             tap: &tap,
-            stack: Stack::new(dev, dip, 24, None),
+            stack: Stack::new(dev, DIP, 24, None),
             unreachable: 0,
             never_up: Vec::new(),
             probes: Vec::new(),
@@ -953,18 +967,54 @@ mod tests {
             busy: Vec::new(),
             epoch: u64::MAX,
         };
-        let mut first = HashMap::new();
-        let mut at = Duration::ZERO;
-        while at <= span {
-            checker.round(t0 + at, &|| {});
-            for f in checker.stack.dev.out.tx.sent.drain(..) {
-                if let Some(rs) = syn_to(&f) {
-                    first.entry(rs).or_insert(at);
-                }
-            }
-            at += step;
+        f(&mut checker, &mon, &shared, &neigh_rx)
+    }
+
+    /// A `--check tcp` service (198.18.0.110:80, `check`) with `n` real
+    /// servers from 198.19.0.2 on, all on port 80.
+    fn tcp_lab(n: u8, check: HealthCheck) -> (Config, ServiceKey) {
+        let mut cfg = Config::new();
+        let k = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
+        cfg.add_service(k, Scheduler::Rr, None).unwrap();
+        for i in 0..n {
+            cfg.add_dest(&k, Ipv4Addr::new(198, 19, 0, 2 + i), 80, 1)
+                .unwrap();
         }
-        first
+        cfg.set_service_check(&k, Some(check)).unwrap();
+        (cfg, k)
+    }
+
+    /// The health thread's rounds, driven at `step`s from a start `t0` for
+    /// `span`, with `n` servers (198.19.0.2 on, their MACs known) of one
+    /// `--check tcp` service with `warmup`: how long after `t0` each
+    /// server's first SYN left.
+    fn first_syns(
+        warmup: u32,
+        n: u8,
+        step: Duration,
+        span: Duration,
+    ) -> HashMap<Ipv4Addr, Duration> {
+        let check = HealthCheck {
+            warmup,
+            ..HealthCheck::new(CheckKind::Tcp)
+        };
+        let (cfg, _) = tcp_lab(n, check);
+        let servers: Vec<Ipv4Addr> = (0..n).map(|i| Ipv4Addr::new(198, 19, 0, 2 + i)).collect();
+        with_checker(&cfg, &servers, |checker, _, _, _| {
+            let t0 = Instant::now();
+            let mut first = HashMap::new();
+            let mut at = Duration::ZERO;
+            while at <= span {
+                checker.round(t0 + at, &|| {});
+                for f in checker.stack.dev.out.tx.sent.drain(..) {
+                    if let Some((_, rs, ..)) = syn(&f) {
+                        first.entry(rs).or_insert(at);
+                    }
+                }
+                at += step;
+            }
+            first
+        })
     }
 
     /// keepalived's `warmup` (`register_checkers_thread`): each server's
@@ -999,6 +1049,70 @@ mod tests {
         assert_eq!(first_due(&c, now, 3_000_000), now + Duration::from_secs(3));
         assert_eq!(first_due(&c, now, 3_000_001), now);
         assert!(first_due(&c, now, u64::MAX) <= now + Duration::from_secs(3));
+    }
+
+    /// keepalived's `connect_ip` (`--check-ip`): a server's check goes to
+    /// its check address (that address's MAC, its answer diverted as any
+    /// check's) and the verdict is the server's; a server without one is
+    /// checked on its own address. The server's own MAC is not even known:
+    /// nothing is sent to it, nor asked for.
+    #[test]
+    fn a_check_goes_to_the_servers_check_address() {
+        let check = HealthCheck {
+            alpha: true,
+            ..HealthCheck::new(CheckKind::Tcp)
+        };
+        let (mut cfg, k) = tcp_lab(2, check);
+        let (rs, other, at) = (
+            Ipv4Addr::new(198, 19, 0, 2),
+            Ipv4Addr::new(198, 19, 0, 3),
+            Ipv4Addr::new(198, 19, 0, 7),
+        );
+        cfg.set_dest_check_ip(&k, rs.into(), 80, Some(at.into()))
+            .unwrap();
+        let id = |ip: Ipv4Addr| cfg.service(&k).unwrap().dest(ip, 80).unwrap().id;
+        let (id_rs, id_other) = (id(rs), id(other));
+        with_checker(&cfg, &[other, at], |checker, mon, shared, neigh| {
+            let t0 = Instant::now();
+            checker.round(t0, &|| {});
+            let syns: Vec<_> = checker
+                .stack
+                .dev
+                .out
+                .tx
+                .sent
+                .drain(..)
+                .filter_map(|f| syn(&f))
+                .collect();
+            let to: HashSet<Ipv4Addr> = syns.iter().map(|s| s.1).collect();
+            assert_eq!(to, HashSet::from([at, other]), "{syns:?}");
+            let &(mac, _, sport, seq) = syns.iter().find(|s| s.1 == at).unwrap();
+            assert_eq!(mac, mac_of(at).0, "to the check address's MAC");
+            assert_eq!(mon.down().len(), 2, "alpha: both down until checked");
+            // The check address answers: a SYN-ACK from 198.19.0.7:80.
+            let mut ip = [0u8; 40];
+            ip[..12].copy_from_slice(&[0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0]);
+            ip[12..16].copy_from_slice(&at.octets());
+            ip[16..20].copy_from_slice(&DIP.octets());
+            ip[20..22].copy_from_slice(&80u16.to_be_bytes());
+            ip[22..24].copy_from_slice(&sport.to_be_bytes());
+            ip[24..28].copy_from_slice(&7000u32.to_be_bytes());
+            ip[28..32].copy_from_slice(&seq.wrapping_add(1).to_be_bytes());
+            ip[32..36].copy_from_slice(&[0x50, 0x12, 0xff, 0xff]);
+            assert!(shared.health.divert(&ip));
+            let tap = checker.tap;
+            for pkt in tap.rx.try_iter() {
+                checker.stack.take(pkt);
+            }
+            checker.round(t0 + Duration::from_millis(10), &|| {});
+            assert_eq!(
+                mon.down(),
+                HashMap::from([(id_other, false)]),
+                "198.19.0.2 up by its check address's answer ({id_rs:?})"
+            );
+            let asked: Vec<NeighEvent> = neigh.try_iter().collect();
+            assert!(asked.is_empty(), "{asked:?}");
+        });
     }
 
     #[test]
@@ -1231,6 +1345,7 @@ mod tests {
             id: DestId(id),
             addr: Ipv4Addr::new(198, 19, 0, 2).into(),
             port: 80 + id as u16,
+            rs_addr: Ipv4Addr::new(198, 19, 0, 2).into(),
             rs_port: 80 + id as u16,
             check,
             scripts: Scripts::default(),

@@ -361,7 +361,7 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
     let c = &p.t.check;
     let loop_ = Duration::from_secs(u64::from(c.delay_loop));
     // `198.19.0.2:80` or `[2001:2:0:2::2]:80`, as `-L -n` writes them.
-    let name = SocketAddr::new(p.t.addr, p.t.rs_port);
+    let name = SocketAddr::new(p.t.rs_addr, p.t.rs_port);
     if let Outcome::Weight(w) = o {
         // `update_svr_wgt`: the weight changes whether or not the server
         // was up; `-L` shows it, `-S` keeps the configured one.

@@ -68,8 +68,13 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
             }
             opts.forward.check()?;
             own_command(cfg, key, opts)?;
+            // Refused before the server is added, as the rest.
+            if opts.check_ip.is_some_and(|ip| !super::super::unicast(ip)) {
+                return Err(AdmError::Usage("illegal check-ip specified".into()));
+            }
             cfg.add_dest_with(key, addr, port, opts.weight, opts.forward)?;
             cfg.set_dest_thresholds(key, addr, port, opts.u_threshold, opts.l_threshold)?;
+            cfg.set_dest_check_ip(key, addr, port, opts.check_ip)?;
             cfg.set_dest_scripts(key, addr, port, opts.scripts.clone())
         }
         AdmCommand::EditDest {
@@ -84,11 +89,15 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
             }
             opts.forward.check()?;
             own_command(cfg, key, opts)?;
+            if opts.check_ip.is_some_and(|ip| !super::super::unicast(ip)) {
+                return Err(AdmError::Usage("illegal check-ip specified".into()));
+            }
             // The method first: a server of the other family refused as
             // anything but a tunnel is left as it was.
             cfg.set_dest_forward(key, addr, port, opts.forward)?;
             cfg.edit_dest(key, addr, port, opts.weight)?;
             cfg.set_dest_thresholds(key, addr, port, opts.u_threshold, opts.l_threshold)?;
+            cfg.set_dest_check_ip(key, addr, port, opts.check_ip)?;
             cfg.set_dest_scripts(key, addr, port, opts.scripts.clone())
         }
         AdmCommand::DelDest { key, addr, port } => cfg.del_dest(key, *addr, *port).map(|_| ()),

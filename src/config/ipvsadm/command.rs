@@ -79,6 +79,9 @@ pub struct DestOpts {
     pub forward: Forward,
     /// `--notify-up` and `--notify-down` (keepalived's scripts).
     pub scripts: Scripts,
+    /// `--check-ip`: where its health check goes (keepalived's
+    /// `connect_ip`; `None`: its own address).
+    pub check_ip: Option<std::net::IpAddr>,
 }
 
 impl DestOpts {
@@ -89,6 +92,7 @@ impl DestOpts {
             l_threshold: 0,
             forward: Forward::Masq,
             scripts: Scripts::default(),
+            check_ip: None,
         }
     }
 }

@@ -88,6 +88,7 @@ pub(super) fn usage_text() -> String {
          \x20 --check-virtualhost name            HTTP: the Host header (default address:port)\n\
          \x20 --check-sni                         https: the TLS handshake names the virtualhost\n\
          \x20 --check-port port                   check this port of every server (default its own)\n\
+         \x20 --check-ip address                  -a|e: check this server at this address (default its own)\n\
          \x20 --misc-path command                 misc: the command run for each server (-A|E; -a|e: its own)\n\
          \x20 --misc-timeout secs                 misc: seconds the command may run (default delay-loop)\n\
          \x20 --misc-dynamic                      misc: exit 2-255 passes with weight = exit - 2\n\

@@ -90,6 +90,8 @@ pub(super) enum Tag {
     DnsName,
     HeloName,
     CheckPort,
+    /// A real server's own check address (`-a`/`-e` only).
+    CheckIp,
     MiscPath,
     MiscTimeout,
     MiscDynamic,
@@ -214,6 +216,7 @@ pub(super) const SPECS: &[Spec] = &[
     ),
     spec("check-sni", None, Arg::No, Tag::CheckSni),
     spec("check-port", None, Arg::Required, Tag::CheckPort),
+    spec("check-ip", None, Arg::Required, Tag::CheckIp),
     spec("misc-path", None, Arg::Required, Tag::MiscPath),
     spec("misc-timeout", None, Arg::Required, Tag::MiscTimeout),
     spec("misc-dynamic", None, Arg::No, Tag::MiscDynamic),

@@ -257,6 +257,18 @@ impl Gathered {
             Tag::Weight => self.dopts.weight = weight(&val)?,
             Tag::UThreshold => self.dopts.u_threshold = threshold(&val, "u")?,
             Tag::LThreshold => self.dopts.l_threshold = threshold(&val, "l")?,
+            // keepalived's `connect_ip`, of a real server: an address alone
+            // (an IPv6 one bare or in brackets), unicast as a server's.
+            Tag::CheckIp => {
+                if self.dopts.check_ip.is_some() {
+                    return Err(usage("multiple 'check-ip' options specified"));
+                }
+                let v = val.strip_prefix('[').and_then(|v| v.strip_suffix(']'));
+                let ip = (v.unwrap_or(&val).parse::<IpAddr>().ok())
+                    .filter(|&ip| super::super::unicast(ip))
+                    .ok_or_else(|| usage("illegal check-ip specified"))?;
+                self.dopts.check_ip = Some(ip);
+            }
             Tag::Ipv6 if self.mark == 0 => return Err(usage("-6 used before -f\n")),
             // ipvsadm: the service becomes IPv6, its mask a /128.
             Tag::Ipv6 => {
@@ -445,6 +457,12 @@ impl Gathered {
                 _ => return Err(usage("misc-path-user needs --misc-path")),
             };
             *path = path.clone().with_user(misc_user);
+        }
+        if self.dopts.check_ip.is_some() && !matches!(cmd, Cmd::AddDest | Cmd::EditDest) {
+            return Err(usage(format!(
+                "Illegal 'check-ip' option with the '{}' command",
+                cmd.name()
+            )));
         }
         if let Some(e) = self.deferred {
             return Err(e);

@@ -22,7 +22,8 @@
 //! `UDP_CHECK` takes `payload`, `require_reply`, `min_reply_length` and
 //! `max_reply_length` (`check_udp.c`); `PING_CHECK` only the common
 //! keywords, and no port (`connect_port` there is ignored, unwarned);
-//! `connect_port` is the check's `--check-port` (`PING_CHECK` takes none);
+//! `connect_port` is the check's `--check-port` (`PING_CHECK` takes none),
+//! `connect_ip` the real server's `--check-ip` (`conn.rs`);
 //! `DNS_CHECK` `type` and `name`, with its own defaults (3 retries,
 //! `delay_before_retry` as `delay_loop`); `HTTP_GET` and `SSL_GET` their
 //! urls (`http.rs`); `SMTP_CHECK` its `helo_name`. Other checkers
@@ -37,6 +38,7 @@ use super::super::{
     MAX_PAYLOAD, MiscCheck, Script, ScriptUser, SmtpCheck, UdpCheck, UdpReply, parse_hex, sni_name,
     unescape,
 };
+use super::conn::Conn;
 use super::http::HttpArgs;
 use super::lexer::Stmt;
 use super::values::Cx;
@@ -111,36 +113,24 @@ pub(crate) struct Checker {
     pub pos: Pos,
     pub kind: CheckKind,
     pub times: Times,
-    /// `connect_ip` (checked against the real server later) and
-    /// `connect_port` (the check's `--check-port`).
-    pub connect_ip: Option<IpAddr>,
-    pub connect_port: Option<u16>,
+    /// `connect_ip`, `connect_port`, `bindto` (`conn.rs`).
+    pub conn: Conn,
 }
 
 impl Checker {
-    /// The check this checker runs on the real server at `addr` with the
-    /// times of the real server `rs` and the virtual server `vs`.
+    /// The check this checker runs with the times of its real server `rs`
+    /// and the virtual server `vs`.
     pub fn check(
         &self,
         cx: &mut Cx<'_>,
-        rs: Times,
-        vs: Times,
+        (rs, vs): (Times, Times),
         inhibit: bool,
-        addr: IpAddr,
         vhost: Option<&str>,
     ) -> HealthCheck {
         let name = self.name();
-        if let Some(ip) = self.connect_ip.filter(|&ip| ip != addr) {
-            cx.w.at(
-                &self.pos,
-                format!(
-                    "connect_ip {ip} (in {name}): not supported by ringvs, which checks the real server's own address {addr}"
-                ),
-            );
-        }
         // PING_CHECK has no port (keepalived takes and ignores one), nor
         // MISC_CHECK (no connection keywords).
-        let check_port = self.connect_port.filter(|_| self.kind.has_port());
+        let check_port = self.conn.port.filter(|_| self.kind.has_port());
         let t = self.times.or(rs).or(vs);
         let mut kind = self.kind.clone();
         if let CheckKind::Http(h) = &mut kind {
@@ -191,6 +181,12 @@ impl Checker {
         }
     }
 
+    /// Where it checks the real server at `addr`, if not there (its
+    /// `connect_ip`, [`Conn::check_ip`]).
+    pub fn check_ip(&self, cx: &mut Cx<'_>, addr: IpAddr) -> Option<IpAddr> {
+        self.conn.check_ip(cx, addr, self.name())
+    }
+
     fn name(&self) -> &'static str {
         match &self.kind {
             CheckKind::Tcp => "TCP_CHECK",
@@ -233,8 +229,7 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
             _ => CheckKind::Tcp,
         },
         times: Times::default(),
-        connect_ip: None,
-        connect_port: None,
+        conn: Conn::default(),
     };
     let mut udp = (name == "UDP_CHECK").then(UdpArgs::default);
     for k in s.children() {
@@ -261,14 +256,10 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
         {
             continue;
         }
+        if c.conn.take(cx, k, name)? {
+            continue;
+        }
         match k.keyword() {
-            "connect_port" => c.connect_port = Some(cx.number(k, 1, 65535)? as u16),
-            "connect_ip" => {
-                let v = cx.value(k)?;
-                c.connect_ip = Some(v.parse().map_err(|_| {
-                    KaError::at(&k.pos, format!("connect_ip {v}: not an IP address"))
-                })?);
-            }
             "nb_get_retry" if http.is_some() => {
                 cx.w.at(&k.pos, "nb_get_retry: deprecated, taken as 'retry'");
                 c.times.retry = Some(cx.number(k, 0, MAX_CHECK_RETRY as u32)?);
@@ -338,8 +329,7 @@ fn misc_checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
             dynamic,
         }),
         times,
-        connect_ip: None,
-        connect_port: None,
+        conn: Conn::default(),
     }))
 }
 
@@ -426,8 +416,8 @@ fn dns_keyword(cx: &mut Cx<'_>, k: &Stmt, d: &mut DnsCheck) -> Result<bool, KaEr
 
 /// Takes `k` if it is one of `SMTP_CHECK`'s own keywords (`helo_name`,
 /// and the deprecated `host` blocks: `install_smtp_check_keyword`). A
-/// `host` block names another address or port to check, which ringvs does
-/// not do (as `connect_ip`): warned about and ignored.
+/// `host` block names another address or port to check: warned about and
+/// ignored (the checker's own `connect_ip` and `connect_port` say it).
 fn smtp_keyword(cx: &mut Cx<'_>, k: &Stmt, m: &mut SmtpCheck) -> Result<bool, KaError> {
     match k.keyword() {
         "helo_name" => {
@@ -448,7 +438,7 @@ fn smtp_keyword(cx: &mut Cx<'_>, k: &Stmt, m: &mut SmtpCheck) -> Result<bool, Ka
         }
         "host" => cx.w.at(
             &k.pos,
-            "host (in SMTP_CHECK): deprecated by keepalived, not supported by ringvs, which checks the real server's own address and port; ignored",
+            "host (in SMTP_CHECK): deprecated by keepalived, not supported by ringvs (give the SMTP_CHECK connect_ip and connect_port); ignored",
         ),
         _ => return Ok(false),
     }

@@ -3,9 +3,10 @@
 //! keepalived reloads the same way (`check_daemon.c` reload →
 //! `ipwrapper.c` `clear_diff_services`: services and real servers that are
 //! gone are removed, changed ones edited, the rest left alone). Here a real
-//! server is its service plus address and port; only its weight, thresholds
-//! and forwarding method can be edited (keepalived's `clear_diff_rs` edits a
-//! server whose method or tunnel changed, too), so it keeps its [`DestId`](super::super::DestId)
+//! server is its service plus address and port; only its weight, thresholds,
+//! forwarding method and check address (`connect_ip`) can be edited
+//! (keepalived's `clear_diff_rs` edits a server whose method or tunnel
+//! changed, too), so it keeps its [`DestId`](super::super::DestId)
 //! as long as it stays in the file, and connections that refer to it carry
 //! on. A service whose settings (scheduler, persistence, netmask, scheduler
 //! flags, one-packet scheduling, check, sorry server, quorum, quorum scripts)
@@ -67,6 +68,8 @@ pub struct DestSettings {
     pub l_threshold: u32,
     pub forward: Forward,
     pub scripts: Scripts,
+    /// Where its check goes (`connect_ip`), if not its own address.
+    pub check_ip: Option<IpAddr>,
 }
 
 impl DestSettings {
@@ -78,6 +81,7 @@ impl DestSettings {
             l_threshold: d.l_threshold,
             forward: d.forward,
             scripts: s.server_scripts(d.addr, d.port),
+            check_ip: d.check_ip,
         }
     }
 }
@@ -141,6 +145,9 @@ impl fmt::Display for Change {
                 )?;
                 if s.u_threshold != 0 || s.l_threshold != 0 {
                     write!(f, " -x {} -y {}", s.u_threshold, s.l_threshold)?;
+                }
+                if let Some(ip) = s.check_ip {
+                    write!(f, " --check-ip {ip}")?;
                 }
                 f.write_str(&s.scripts.options(NOTIFY_OPTIONS))?;
             }
@@ -322,6 +329,7 @@ fn apply_one(cfg: &mut Config, c: &Change) -> Result<(), AdmError> {
         l_threshold: s.l_threshold,
         forward: s.forward,
         scripts: s.scripts.clone(),
+        check_ip: s.check_ip,
     };
     let cmd = match c {
         Change::AddService { key, settings } => AdmCommand::AddService {
@@ -502,6 +510,7 @@ mod tests {
                     l_threshold: 0,
                     forward: Forward::Masq,
                     scripts: Scripts::default(),
+                    check_ip: None,
                 },
             },
             Change::EditDest {
@@ -514,6 +523,7 @@ mod tests {
                     l_threshold: 0,
                     forward: Forward::Masq,
                     scripts: Scripts::default(),
+                    check_ip: None,
                 },
             },
         ];

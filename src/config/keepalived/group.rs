@@ -264,7 +264,10 @@ mod tests {
     #[test]
     fn entries_and_ranges_as_keepalived_reads_them() {
         let mut w = Warnings::default();
-        let mut cx = Cx { w: &mut w };
+        let mut cx = Cx {
+            w: &mut w,
+            dips: &[],
+        };
         let v4 = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(
             entry(&mut cx, &stmt(&["198.18.0.110", "80"])).unwrap(),

@@ -714,6 +714,7 @@ mod tests {
         let mut w = Warnings::default();
         let opts = LoadOptions {
             config_id: id.map(str::to_string),
+            ..LoadOptions::default()
         };
         let s = read_str(Path::new("/k/ka.conf"), text, &opts, &mut w)?;
         Ok((s, w.into_strings()))

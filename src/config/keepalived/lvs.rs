@@ -120,6 +120,7 @@ impl Vs {
                 .and_then(|_| {
                     cfg.set_dest_thresholds(key, d.addr, d.port, d.u_threshold, d.l_threshold)
                 })
+                .and_then(|()| cfg.set_dest_check_ip(key, d.addr, d.port, d.check_ip))
                 .and_then(|()| cfg.set_dest_scripts(key, d.addr, d.port, d.scripts.clone()))
                 .map_err(|e| refused(&d.pos, e))?;
         }
@@ -138,6 +139,8 @@ struct Rs {
     forward: Forward,
     /// `notify_up`, `notify_down`.
     scripts: Scripts,
+    /// Its checker's `connect_ip`, if not its own address.
+    check_ip: Option<IpAddr>,
 }
 
 /// A `real_server` block before the virtual server's defaults.
@@ -502,7 +505,7 @@ fn servers_of(
         let inhibit = r.inhibit.or(vs_inhibit).unwrap_or(false);
         let check = r.checker.as_ref().map(|c| {
             let vhost = r.vhost.as_deref().or(vs_vhost);
-            let hc = c.check(cx, r.times, vs_times, inhibit, r.addr, vhost);
+            let hc = c.check(cx, (r.times, vs_times), inhibit, vhost);
             (hc, c.pos.clone())
         });
         checks.push(ServerCheck {
@@ -520,6 +523,7 @@ fn servers_of(
             l_threshold: r.l_threshold,
             forward: r.forward.unwrap_or(vs_forward),
             scripts: r.scripts,
+            check_ip: r.checker.as_ref().and_then(|c| c.check_ip(cx, r.addr)),
         });
     }
     (dests, checks)

@@ -23,12 +23,14 @@
 //! Files, each on the ones before it: `glob` (include patterns), `lexer`
 //! (lines, comments, quotes, conditionals, includes, blocks), `values`
 //! (keyword values), `check` (the checkers and one check per service),
+//! `conn` (a checker's `connect_ip`, `connect_port`, `bindto`),
 //! `group` (`virtual_server_group`), `lvs` (`virtual_server`,
 //! `real_server`), `top` (the top-level blocks), `diff` (changes between
 //! two configs). This file holds what they share and the public face. The
 //! module uses `ipvsadm`'s limits (the same as `--check`'s and `-p`'s).
 
 mod check;
+mod conn;
 mod diff;
 mod glob;
 mod group;
@@ -142,6 +144,9 @@ pub struct LoadOptions {
     /// this, a line `@^ID ...` only when it is not. `None`: every `@ID` line is
     /// skipped and every `@^ID` line read, as keepalived does without an id.
     pub config_id: Option<String>,
+    /// The director's DIPs (`--int-addr`), which a checker's `bindto` may
+    /// name (`conn.rs`); empty: not known, every `bindto` is warned about.
+    pub dips: Vec<std::net::IpAddr>,
 }
 
 impl LoadOptions {
@@ -152,6 +157,7 @@ impl LoadOptions {
         let first = name.trim().split('.').next().unwrap_or("");
         LoadOptions {
             config_id: (!first.is_empty()).then(|| first.to_string()),
+            dips: Vec::new(),
         }
     }
 }
@@ -186,7 +192,7 @@ pub fn load(path: &Path) -> Result<Loaded, KaError> {
 pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Loaded, KaError> {
     let mut warnings = Warnings::default();
     let top = lexer::read(path, opts, &mut warnings)?;
-    let (config, scripts) = top::config(&top, &mut warnings)?;
+    let (config, scripts) = top::config(&top, &mut warnings, &opts.dips)?;
     Ok(Loaded {
         config,
         scripts,

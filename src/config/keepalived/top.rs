@@ -40,9 +40,14 @@ const KEEPALIVED_ONLY: [&str; 22] = [
 ];
 
 /// The services of the top-level statements `top`, and the scripts'
-/// settings of its `global_defs`.
-pub(crate) fn config(top: &[Stmt], w: &mut Warnings) -> Result<(Config, ScriptSettings), KaError> {
-    let mut cx = Cx { w };
+/// settings of its `global_defs`; `dips`: the director's DIPs, which a
+/// checker's `bindto` may name.
+pub(crate) fn config(
+    top: &[Stmt],
+    w: &mut Warnings,
+    dips: &[std::net::IpAddr],
+) -> Result<(Config, ScriptSettings), KaError> {
+    let mut cx = Cx { w, dips };
     let mut cfg = Config::new();
     let mut seen: Vec<(ServiceKey, Pos)> = Vec::new();
     let groups = group::groups(&mut cx, top)?;

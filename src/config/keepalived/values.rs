@@ -16,6 +16,8 @@ use super::{KaError, Warnings};
 /// Reads the values of statements, collecting warnings.
 pub(crate) struct Cx<'a> {
     pub w: &'a mut Warnings,
+    /// The director's DIPs, if known (a checker's `bindto`, `conn.rs`).
+    pub dips: &'a [IpAddr],
 }
 
 impl Cx<'_> {
@@ -360,7 +362,10 @@ mod tests {
     #[test]
     fn numbers_and_seconds() {
         let mut w = Warnings::default();
-        let mut cx = Cx { w: &mut w };
+        let mut cx = Cx {
+            w: &mut w,
+            dips: &[],
+        };
         assert_eq!(cx.number(&stmt("weight 3"), 0, 65535).unwrap(), 3);
         assert_eq!(
             cx.number(&stmt("weight 65536"), 0, 65535)
@@ -404,7 +409,10 @@ mod tests {
     #[test]
     fn booleans_and_addresses() {
         let mut w = Warnings::default();
-        let mut cx = Cx { w: &mut w };
+        let mut cx = Cx {
+            w: &mut w,
+            dips: &[],
+        };
         assert!(cx.boolean(&stmt("inhibit_on_failure")).unwrap());
         assert!(!cx.boolean(&stmt("inhibit_on_failure off")).unwrap());
         assert!(cx.boolean(&stmt("inhibit_on_failure maybe")).is_err());
