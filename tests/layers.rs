@@ -2,7 +2,7 @@
 //!
 //! * no import cycle between the crate's top-level modules (a room never imports
 //!   the room that imports it), and they keep their layers;
-//! * `unsafe` is allowed only in the three rooms that own a kernel interface;
+//! * `unsafe` is allowed only in the four rooms that own a kernel interface;
 //! * no source file is over ~700 lines, in-file tests aside;
 //! * the module map in `docs/design.md` names every source file, and only those.
 
@@ -13,7 +13,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// "~700 lines": the longest file may run a little over.
 const MAX_FILE_LINES: usize = 750;
 /// The modules allowed `unsafe`, one kernel interface each.
-const UNSAFE_ROOMS: [&str; 3] = ["src/io/ring", "src/io/xdp", "src/io/cred"];
+const UNSAFE_ROOMS: [&str; 4] = ["src/io/ring", "src/io/xdp", "src/io/cred", "src/io/sockopt"];
 /// The layers, bottom first: a top-level module imports only modules before it
 /// (the order of `docs/design.md`'s module map).
 const LAYERS: [&str; 14] = [

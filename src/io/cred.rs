@@ -3,7 +3,7 @@
 //! socket's check that only root (or the director's own user) configures it;
 //! and the user and group a name stands for (`getpwnam_r(3)`, `getgrnam_r(3)`,
 //! through the host's name service), for the user scripts run as
-//! (`crate::health::scripts`). One of the crate's three modules with `unsafe`
+//! (`crate::health::scripts`). One of the crate's four modules with `unsafe`
 //! code (see [`super`]).
 #![allow(unsafe_code)]
 

@@ -20,7 +20,7 @@
 //! # The `unsafe` rooms
 //!
 //! `unsafe` code is denied in the whole crate (`[lints.rust]` in `Cargo.toml`)
-//! except in three modules here, each `#[allow(unsafe_code)]` for the one kernel
+//! except in four modules here, each `#[allow(unsafe_code)]` for the one kernel
 //! interface it owns, and each `unsafe` block there says why it is sound in a
 //! `// SAFETY:` comment (clippy's `undocumented_unsafe_blocks` is denied):
 //!
@@ -31,6 +31,8 @@
 //! * [`xdp`]: AF_XDP sockets and `bpf(2)` (the XDP program and its socket map).
 //! * [`cred`]: the credentials of a unix socket's peer (`SO_PEERCRED`) and of
 //!   this process (`geteuid(2)`), for the control socket's access check.
+//! * [`sockopt`]: integer options of a kernel socket that `socket2` does not
+//!   set (`IP_MTU_DISCOVER` and `IPV6_MTU_DISCOVER` on the sync sockets).
 //!
 //! Everything else, here and in the rest of the crate, is safe code over their
 //! safe APIs.
@@ -41,6 +43,7 @@ pub mod mem;
 pub mod nic;
 pub mod ring;
 pub mod rss;
+pub mod sockopt;
 pub mod xdp;
 
 use std::io;

@@ -320,12 +320,21 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinH
 
 /// The master's socket: bound to the sync interface (and its address), to
 /// the group and port, with the TTL and without loopback of its own messages.
+/// Path-MTU discovery is off (`IP_PMTUDISC_DONT`, as `make_send_sock` sets
+/// it): a message longer than a smaller MTU on the way is fragmented rather
+/// than dropped, and the datagram goes out without DF.
 fn master_socket(c: &DaemonConfig, addr: Ipv4Addr) -> std::io::Result<UdpSocket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     s.bind_device(Some(c.ifname.as_bytes()))?;
     s.set_multicast_if_v4(&addr)?;
     s.set_multicast_ttl_v4(u32::from(c.ttl))?;
     s.set_multicast_loop_v4(false)?;
+    crate::io::sockopt::set_int(
+        &s,
+        libc::IPPROTO_IP,
+        libc::IP_MTU_DISCOVER,
+        libc::IP_PMTUDISC_DONT,
+    )?;
     s.bind(&SocketAddrV4::new(addr, 0).into())?;
     s.connect(&SocketAddrV4::new(c.group, c.port).into())?;
     Ok(s.into())
@@ -1182,5 +1191,26 @@ mod tests {
             c.line(),
             "backup sync daemon (mcast=sync0, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)"
         );
+    }
+
+    /// The master's socket leaves path-MTU discovery off, as
+    /// `make_send_sock` does (`IP_PMTUDISC_DONT`; a UDP socket starts with
+    /// `IP_PMTUDISC_WANT`): made on `lo`, which needs no lab, and read back.
+    #[test]
+    fn the_masters_socket_does_not_discover_the_path_mtu() {
+        let c = DaemonConfig {
+            role: SyncRole::Master,
+            ifname: "lo".into(),
+            syncid: 1,
+            maxlen: 1472,
+            group: wire::DEFAULT_GROUP,
+            port: wire::DEFAULT_PORT,
+            ttl: 1,
+        };
+        let s = master_socket(&c, Ipv4Addr::LOCALHOST).expect("a master socket on lo");
+        let pmtudisc = crate::io::sockopt::int(&s, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER);
+        assert_eq!(pmtudisc.expect("IP_MTU_DISCOVER"), libc::IP_PMTUDISC_DONT);
+        let peer = s.peer_addr().expect("connected");
+        assert_eq!(peer.to_string(), "224.0.0.81:8848");
     }
 }

@@ -1,4 +1,4 @@
-//! The AF_PACKET room: `PACKET_MMAP` rings, one of the crate's three modules with
+//! The AF_PACKET room: `PACKET_MMAP` rings, one of the crate's four modules with
 //! `unsafe` code (see [`super`]).
 //!
 //! * [`RxRing`]: one receive socket per worker per NIC, `TPACKET_V2` (a frame per

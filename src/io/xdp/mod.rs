@@ -1,5 +1,5 @@
 //! The AF_XDP room: AF_XDP sockets and the `bpf(2)` calls that load, attach and
-//! feed their XDP program; one of the crate's three modules with `unsafe` code
+//! feed their XDP program; one of the crate's four modules with `unsafe` code
 //! (see [`super`]). The memory it shares with the kernel (rings and UMEM) is an
 //! `Mmap` of the AF_PACKET room, used here only through its bounds-checked
 //! methods, so every `unsafe` block of this room is a system call, the zeroing
