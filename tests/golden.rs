@@ -733,6 +733,12 @@ fn error_messages_and_exit_codes() {
             "invalid IPv6 mcast-group `2001:2::1'",
             2,
         ),
+        // A colon makes it IPv6 for ipvsadm, whatever else it holds.
+        (
+            "--start-daemon master --mcast-group 224.0.0.81:8848",
+            "invalid IPv6 mcast-group `224.0.0.81:8848'",
+            2,
+        ),
         (
             "-A -t 198.18.0.110:99999 -s rr",
             "illegal virtual server address[:port] specified",
@@ -1643,9 +1649,23 @@ fn sync_daemon_and_role_commands() {
             mcast_ifn: "sync0".into(),
             syncid: 7,
             maxlen: Some(1000),
-            group: Some(Ipv4Addr::new(224, 0, 0, 82)),
+            group: Some(Ipv4Addr::new(224, 0, 0, 82).into()),
             port: Some(9000),
             ttl: Some(2),
+        })
+    );
+    // An IPv6 group, as ipvsadm takes it (a word with a colon): the daemon
+    // syncs over IPv6 (IPVS's `mcast_af`).
+    assert_eq!(
+        ok("--start-daemon backup --mcast-interface sync0 --mcast-group ff02::51"),
+        AdmCommand::StartDaemon(DaemonOpts {
+            role: SyncRole::Backup,
+            mcast_ifn: "sync0".into(),
+            syncid: 0,
+            maxlen: None,
+            group: Some("ff02::51".parse().expect("a group")),
+            port: None,
+            ttl: None,
         })
     );
     assert_eq!(

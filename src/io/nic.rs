@@ -66,6 +66,14 @@ pub fn ipv4_addr(name: &str) -> Option<std::net::Ipv4Addr> {
         })
 }
 
+/// Whether the kernel has IPv6 on for interface `name`
+/// (`net.ipv6.conf.NAME.disable_ipv6` is 0): false where it is off, or where
+/// the kernel has no IPv6 at all.
+pub fn ipv6_on(name: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"))
+        .is_ok_and(|s| s.trim() == "0")
+}
+
 /// How many receive queues the NIC has (`/sys/class/net/NAME/queues/rx-*`); 0 if
 /// sysfs cannot say.
 pub fn rx_queues(name: &str) -> usize {
@@ -100,5 +108,10 @@ mod test {
             e.to_string(),
             "interface rvs-nope0 does not exist (see `ip link`)"
         );
+    }
+
+    #[test]
+    fn no_such_interface_has_ipv6_on() {
+        assert!(!ipv6_on("rvs-nope0"));
     }
 }

@@ -27,6 +27,7 @@
 //! bounded and a full one is counted, on both sides.
 
 use super::family::{Family, ftp_data, fwd_bits, out_seq, to_wire};
+use super::socket::{self, Via};
 use super::wire::{self, AnyConn, Daemon, MessageBuilder, SyncConn, flags};
 use crate::config::ipvsadm::{DaemonOpts, SyncRole};
 use crate::dataplane::sync::{Install, PeReport, SyncEntry, SyncPorts};
@@ -34,9 +35,8 @@ use crate::dataplane::{Env, Shared};
 use crate::nat::persist::{TemplateDest, TemplateKey};
 use crate::nat::{Snapshot, State};
 use crossbeam_channel::Receiver;
-use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -61,7 +61,8 @@ pub struct DaemonConfig {
     pub ifname: String,
     pub syncid: u8,
     pub maxlen: usize,
-    pub group: Ipv4Addr,
+    /// The group, IPv4 or IPv6: the family the daemon syncs over.
+    pub group: IpAddr,
     pub port: u16,
     pub ttl: u8,
 }
@@ -151,9 +152,13 @@ pub enum DaemonError {
     #[error("sync interface {0}: no such device")]
     NoDevice(String),
     #[error(
-        "sync interface {0} has no IPv4 address (the sync link needs a kernel address; the service NICs keep none)"
+        "sync interface {0} has no IPv4 address (an IPv4 group needs a kernel address on the sync link; the service NICs keep none)"
     )]
     NoAddress(String),
+    #[error(
+        "sync interface {0} has IPv6 off (an IPv6 group needs the kernel's IPv6 on the sync link: net.ipv6.conf.{0}.disable_ipv6=0)"
+    )]
+    NoIpv6(String),
     #[error("sync socket on {ifname}: {err}")]
     Socket { ifname: String, err: std::io::Error },
 }
@@ -226,18 +231,32 @@ impl Daemons {
         };
         let nic = crate::io::nic::discover(ifname)
             .map_err(|_| DaemonError::NoDevice(ifname.to_string()))?;
-        let addr = crate::io::nic::ipv4_addr(ifname)
-            .ok_or_else(|| DaemonError::NoAddress(ifname.to_string()))?;
+        // The group's family is the link's (IPVS's `mcast_af`; IPv4 without
+        // `--mcast-group`).
+        let group = o.group.unwrap_or(wire::DEFAULT_GROUP.into());
+        let via = match group {
+            IpAddr::V4(group) => Via::V4 {
+                group,
+                addr: crate::io::nic::ipv4_addr(ifname)
+                    .ok_or_else(|| DaemonError::NoAddress(ifname.to_string()))?,
+            },
+            IpAddr::V6(group) if crate::io::nic::ipv6_on(ifname) => Via::V6 {
+                group,
+                index: nic.index as u32,
+            },
+            IpAddr::V6(_) => return Err(DaemonError::NoIpv6(ifname.to_string())),
+        };
         let daemon = match o.role {
             SyncRole::Master => Daemon::Master,
             SyncRole::Backup => Daemon::Backup,
         };
+        let requested = u32::from(o.maxlen.unwrap_or(0));
         let config = DaemonConfig {
             role: o.role,
             ifname: ifname.to_string(),
             syncid: o.syncid,
-            maxlen: wire::sync_maxlen(u32::from(o.maxlen.unwrap_or(0)), nic.mtu as u32, daemon),
-            group: o.group.unwrap_or(wire::DEFAULT_GROUP),
+            maxlen: wire::sync_maxlen(requested, nic.mtu as u32, daemon, group.is_ipv6()),
+            group,
             port: o.port.unwrap_or(wire::DEFAULT_PORT),
             ttl: o.ttl.unwrap_or(wire::DEFAULT_TTL),
         };
@@ -248,7 +267,7 @@ impl Daemons {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = match o.role {
             SyncRole::Master => {
-                let sock = master_socket(&config, addr).map_err(sock_err)?;
+                let sock = socket::master(&config, via).map_err(sock_err)?;
                 let m = Master {
                     sock,
                     config: config.clone(),
@@ -263,7 +282,7 @@ impl Daemons {
                 spawn("ringvs-sync-m", move || m.run())
             }
             SyncRole::Backup => {
-                let sock = backup_socket(&config, addr).map_err(sock_err)?;
+                let sock = socket::backup(&config, via, RECV_WAIT).map_err(sock_err)?;
                 let b = Backup {
                     sock,
                     maxlen: config.maxlen,
@@ -316,41 +335,6 @@ impl Daemons {
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name(name.into()).spawn(f)
-}
-
-/// The master's socket: bound to the sync interface (and its address), to
-/// the group and port, with the TTL and without loopback of its own messages.
-/// Path-MTU discovery is off (`IP_PMTUDISC_DONT`, as `make_send_sock` sets
-/// it): a message longer than a smaller MTU on the way is fragmented rather
-/// than dropped, and the datagram goes out without DF.
-fn master_socket(c: &DaemonConfig, addr: Ipv4Addr) -> std::io::Result<UdpSocket> {
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-    s.bind_device(Some(c.ifname.as_bytes()))?;
-    s.set_multicast_if_v4(&addr)?;
-    s.set_multicast_ttl_v4(u32::from(c.ttl))?;
-    s.set_multicast_loop_v4(false)?;
-    crate::io::sockopt::set_int(
-        &s,
-        libc::IPPROTO_IP,
-        libc::IP_MTU_DISCOVER,
-        libc::IP_PMTUDISC_DONT,
-    )?;
-    s.bind(&SocketAddrV4::new(addr, 0).into())?;
-    s.connect(&SocketAddrV4::new(c.group, c.port).into())?;
-    Ok(s.into())
-}
-
-/// The backup's socket: the group's port on the sync interface, joined to
-/// the group there (as IPVS's `make_receive_sock` binds the group address).
-fn backup_socket(c: &DaemonConfig, addr: Ipv4Addr) -> std::io::Result<UdpSocket> {
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-    s.set_reuse_address(true)?;
-    s.bind_device(Some(c.ifname.as_bytes()))?;
-    s.bind(&SocketAddrV4::new(c.group, c.port).into())?;
-    s.join_multicast_v4(&c.group, &addr)?;
-    s.set_read_timeout(Some(RECV_WAIT))?;
-    s.set_recv_buffer_size(4 << 20)?;
-    Ok(s.into())
 }
 
 struct Master {
@@ -1183,7 +1167,7 @@ mod tests {
             ifname: "sync0".into(),
             syncid: 7,
             maxlen: 1472,
-            group: wire::DEFAULT_GROUP,
+            group: wire::DEFAULT_GROUP.into(),
             port: wire::DEFAULT_PORT,
             ttl: 1,
         };
@@ -1191,26 +1175,18 @@ mod tests {
             c.line(),
             "backup sync daemon (mcast=sync0, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)"
         );
-    }
-
-    /// The master's socket leaves path-MTU discovery off, as
-    /// `make_send_sock` does (`IP_PMTUDISC_DONT`; a UDP socket starts with
-    /// `IP_PMTUDISC_WANT`): made on `lo`, which needs no lab, and read back.
-    #[test]
-    fn the_masters_socket_does_not_discover_the_path_mtu() {
+        // An IPv6 group as ipvsadm prints it (`inet_ntop`, no brackets).
         let c = DaemonConfig {
             role: SyncRole::Master,
-            ifname: "lo".into(),
-            syncid: 1,
-            maxlen: 1472,
-            group: wire::DEFAULT_GROUP,
-            port: wire::DEFAULT_PORT,
-            ttl: 1,
+            maxlen: 1452,
+            group: "ff02::51".parse().expect("a group"),
+            port: 9000,
+            ttl: 2,
+            ..c
         };
-        let s = master_socket(&c, Ipv4Addr::LOCALHOST).expect("a master socket on lo");
-        let pmtudisc = crate::io::sockopt::int(&s, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER);
-        assert_eq!(pmtudisc.expect("IP_MTU_DISCOVER"), libc::IP_PMTUDISC_DONT);
-        let peer = s.peer_addr().expect("connected");
-        assert_eq!(peer.to_string(), "224.0.0.81:8848");
+        assert_eq!(
+            c.line(),
+            "master sync daemon (mcast=sync0, syncid=7, maxlen=1452, group=ff02::51, port=9000, ttl=2)"
+        );
     }
 }

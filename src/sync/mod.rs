@@ -9,7 +9,9 @@
 //! workers' sync channels (`dataplane::sync`) and the network; the control
 //! plane starts and stops them (`ipvsadm --start-daemon`). Both carry IPv4
 //! and IPv6 connections, as IPVS's version 1 does; `family` is what differs.
+//! `socket` makes the daemons' sockets, over an IPv4 or an IPv6 group.
 
 pub mod daemon;
 mod family;
+mod socket;
 pub mod wire;

@@ -106,12 +106,16 @@ pub const ENTRY_V4_LEN: usize = 36;
 pub const ENTRY_V6_LEN: usize = 72;
 /// `sizeof(struct ip_vs_sync_conn_options)`: the sequence option's data.
 pub const SEQ_DATA_LEN: usize = 24;
-/// An IPv4 and a UDP header, what `start_sync_thread` takes off the MTU.
+/// An IPv4 and a UDP header, what `start_sync_thread` takes off the MTU for
+/// an IPv4 group.
 pub const IP_UDP_LEN: usize = 28;
+/// An IPv6 and a UDP header, what it takes off for an IPv6 group.
+pub const IP6_UDP_LEN: usize = 48;
 /// A master's message size limit without `--sync-maxlen`: 1500 - 28, whatever
 /// the interface MTU (`start_sync_thread`); ipvsadm's help says "default=1472".
 pub const DEFAULT_MAXLEN: usize = 1500 - IP_UDP_LEN;
-/// The largest `--sync-maxlen` (`start_sync_thread`; ipvsadm takes 1..=65507).
+/// The largest `--sync-maxlen` (`start_sync_thread`; ipvsadm takes 1..=65507),
+/// over an IPv4 group; over an IPv6 group, 65535 - 48.
 pub const MAX_MAXLEN: usize = 65535 - IP_UDP_LEN;
 /// Most entries in one message: `nr_conns` is one byte.
 pub const MAX_CONNS: u8 = u8::MAX;
@@ -152,19 +156,22 @@ impl Daemon {
 }
 
 /// The message size limit IPVS settles on (`start_sync_thread`). `requested`
-/// is `--sync-maxlen` (0: not given) and `mtu` the sync interface's MTU.
-/// Without a request a master uses 1500 - 28 whatever the MTU, and a backup its
-/// MTU clamped to 1500..=65535, less 28; a request is clamped to
-/// 1..=65507 (master) or 1024..=65507 (backup). A backup receives into a buffer
-/// of this size, so a longer datagram is cut and then fails the size check.
-pub fn sync_maxlen(requested: u32, mtu: u32, daemon: Daemon) -> usize {
+/// is `--sync-maxlen` (0: not given), `mtu` the sync interface's MTU and
+/// `ipv6` whether the group is an IPv6 one, whose headers take `hlen` = 48
+/// bytes where IPv4's take 28. Without a request a master uses 1500 - `hlen`
+/// whatever the MTU, and a backup its MTU clamped to 1500..=65535, less
+/// `hlen`; a request is clamped to 1..=65535 - `hlen` (master) or
+/// 1024..=65535 - `hlen` (backup). A backup receives into a buffer of this
+/// size, so a longer datagram is cut and then fails the size check.
+pub fn sync_maxlen(requested: u32, mtu: u32, daemon: Daemon, ipv6: bool) -> usize {
+    let hlen = if ipv6 { IP6_UDP_LEN } else { IP_UDP_LEN };
     let (mtu, least) = match daemon {
         Daemon::Master => (1500, 1),
         Daemon::Backup => (mtu.clamp(1500, 65535), 1024),
     };
     match requested {
-        0 => mtu as usize - IP_UDP_LEN,
-        r => (r as usize).clamp(least, MAX_MAXLEN),
+        0 => mtu as usize - hlen,
+        r => (r as usize).clamp(least, 65535 - hlen),
     }
 }
 
@@ -468,19 +475,25 @@ mod test {
     fn maxlen_as_start_sync_thread_settles_it() {
         use Daemon::*;
         let cases = [
-            // (requested, mtu, daemon, maxlen)
-            (0, 1500, Master, 1472),
-            (0, 9000, Master, 1472),
-            (0, 9000, Backup, 8972),
-            (0, 1400, Backup, 1472),
-            (0, 100_000, Backup, 65507),
-            (1, 1500, Master, 1),
-            (1, 1500, Backup, 1024),
-            (2000, 1500, Backup, 2000),
-            (70_000, 1500, Master, 65507),
+            // (requested, mtu, daemon, maxlen over IPv4, over IPv6)
+            (0, 1500, Master, 1472, 1452),
+            (0, 9000, Master, 1472, 1452),
+            (0, 9000, Backup, 8972, 8952),
+            (0, 1400, Backup, 1472, 1452),
+            (0, 100_000, Backup, 65507, 65487),
+            (1, 1500, Master, 1, 1),
+            (1, 1500, Backup, 1024, 1024),
+            (2000, 1500, Backup, 2000, 2000),
+            (65507, 1500, Backup, 65507, 65487),
+            (70_000, 1500, Master, 65507, 65487),
         ];
-        for (req, mtu, d, want) in cases {
-            assert_eq!(sync_maxlen(req, mtu, d), want, "{req} {mtu} {d:?}");
+        for (req, mtu, d, want4, want6) in cases {
+            assert_eq!(sync_maxlen(req, mtu, d, false), want4, "{req} {mtu} {d:?}");
+            assert_eq!(
+                sync_maxlen(req, mtu, d, true),
+                want6,
+                "{req} {mtu} {d:?} v6"
+            );
         }
     }
 

@@ -1,7 +1,7 @@
 //! What an ipvsadm command line means: [`AdmCommand`], the settings of
 //! services and real servers it carries, and ipvsadm's defaults for them.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use super::super::listing::ListOpts;
 use super::super::{
@@ -173,8 +173,9 @@ pub struct DaemonOpts {
     pub syncid: u8,
     /// `--sync-maxlen`.
     pub maxlen: Option<u16>,
-    /// `--mcast-group`.
-    pub group: Option<Ipv4Addr>,
+    /// `--mcast-group`: an IPv4 or an IPv6 group (the family the daemon
+    /// syncs over, IPVS's `mcast_af`).
+    pub group: Option<IpAddr>,
     /// `--mcast-port`.
     pub port: Option<u16>,
     /// `--mcast-ttl`.

@@ -293,14 +293,18 @@ impl Gathered {
                         as u16,
                 )
             }
-            Tag::McastGroup => match val.parse::<Ipv4Addr>() {
-                Ok(a) if a.is_multicast() => self.daemon.group = Some(a),
-                // ipvsadm checks an IPv6 group first (`parse_mcast_group`).
-                _ if val.contains(':') => match val.parse::<std::net::Ipv6Addr>() {
-                    Ok(a) if a.is_multicast() => self.defer(unsupported("IPv6 sync groups")),
+            // As ipvsadm's `parse_options` reads it: a word with a colon is
+            // an IPv6 group (the daemon then syncs over IPv6), any other an
+            // IPv4 one; either must be multicast.
+            Tag::McastGroup => match val.contains(':') {
+                true => match val.parse::<std::net::Ipv6Addr>() {
+                    Ok(a) if a.is_multicast() => self.daemon.group = Some(a.into()),
                     _ => return Err(usage(format!("invalid IPv6 mcast-group `{val}'"))),
                 },
-                _ => return Err(usage(format!("invalid IPv4 mcast-group `{val}'"))),
+                false => match val.parse::<Ipv4Addr>() {
+                    Ok(a) if a.is_multicast() => self.daemon.group = Some(a.into()),
+                    _ => return Err(usage(format!("invalid IPv4 mcast-group `{val}'"))),
+                },
             },
             Tag::McastPort => {
                 self.daemon.port = Some(

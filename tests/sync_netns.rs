@@ -1,0 +1,239 @@
+//! The sync daemons on a real link over an IPv6 group (`--mcast-group
+//! ff02::51`), as the kernel syncs over one (`mcast_af`, `ip_vs_sync.c`): a
+//! veth `sync0` joins the director's namespace to the client's, with IPv6
+//! on and a 2001:2::/48 address at both ends, no IPv4 address and no
+//! link-local one. In the client's namespace a Python peer stands for the
+//! other director:
+//!
+//! * **backup**: the peer sends a message (built with `wire::MessageBuilder`)
+//!   to `[ff02::51%s0]:8848`; the director's backup receives it over IPv6
+//!   and installs its connection, which `-L -c` lists;
+//! * **master**: the peer joins the group on `s0` and prints what arrives; a
+//!   connection through the director reaches it in a message from the
+//!   director's sync address, with hop limit `--mcast-ttl`, and its own
+//!   backup, on the same group, hears none of it (loopback off).
+//!
+//! And on a service NIC, with neither the kernel's IPv6 nor an IPv4 address,
+//! a daemon is refused for either family of group.
+//!
+//! Needs root, `ip netns` and `python3`; under `CI=true` a missing one fails
+//! the test.
+
+mod nslab;
+
+use nslab::{NsDirector, Scenario, adm, stats};
+use ringvs::lab;
+use ringvs::nat::State;
+use ringvs::sync::wire::{self, AnyConn, MessageBuilder, SyncConn};
+use std::path::Path;
+use std::time::Duration;
+
+/// The group, port, syncid and TTL (hop limit; the kernel's default for a
+/// multicast socket is 1) of both daemons.
+const GROUP: &str = "ff02::51";
+const PORT: u16 = 8848;
+const SYNCID: u8 = 9;
+const TTL: &str = "2";
+/// The director's end of the sync link and the peer's.
+const DIRECTOR_SYNC: (&str, &str) = ("sync0", "2001:2:0:3::1");
+const PEER_SYNC: (&str, &str) = ("s0", "2001:2:0:3::2");
+/// The forged connection's client port.
+const CPORT: u16 = 40123;
+
+/// The sync link: a veth from the director's namespace to the client's, IPv6
+/// on (quietly: no DAD, no router solicitation) with a 2001:2::/48 address
+/// at both ends and no link-local address (`addr_gen_mode` 1), no IPv4.
+fn sync_link(lab: &mut lab::Lab) {
+    let (dir, cli) = (lab.ns_director(), lab.ns_client());
+    let (d_if, d_addr) = DIRECTOR_SYNC;
+    let (p_if, p_addr) = PEER_SYNC;
+    #[rustfmt::skip]
+    lab::ip(&["-n", &dir, "link", "add", d_if, "type", "veth", "peer", "name", p_if, "netns", &cli])
+        .expect("the sync veth");
+    for (ns, ifname, addr) in [(&dir, d_if, d_addr), (&cli, p_if, p_addr)] {
+        let no_ll = format!("net.ipv6.conf.{ifname}.addr_gen_mode=1");
+        lab::ns_run(ns, "sysctl", &["-qw", &no_ll]).expect("no link-local address");
+        lab::add_addr6(ns, ifname, &format!("{addr}/64")).expect("an IPv6 address");
+        lab::ip(&["-n", ns, "link", "set", ifname, "up"]).expect("link up");
+    }
+}
+
+/// The peer's side, in Python: `send HEX` sends one datagram to the group
+/// out of `s0` (hop limit 1); `listen` joins the group on `s0`, says
+/// `ready`, then prints `HEX SOURCE HOPLIMIT` for each datagram.
+const PEER: &str = r#"
+import socket, struct, sys
+ifname, group, port = "s0", sys.argv[2], int(sys.argv[3])
+idx = socket.if_nametoindex(ifname)
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+if sys.argv[1] == "send":
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, idx)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1)
+    s.sendto(bytes.fromhex(sys.argv[4]), (group, port, 0, idx))
+else:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((group, port, 0, idx))
+    mreq = socket.inet_pton(socket.AF_INET6, group) + struct.pack("@I", idx)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+    print("ready", flush=True)
+    while True:
+        data, anc, _, src = s.recvmsg(65535, socket.CMSG_SPACE(4))
+        hops = [struct.unpack("@i", d)[0] for (l, t, d) in anc if t == socket.IPV6_HOPLIMIT]
+        print(data.hex(), src[0].split("%")[0], hops[0] if hops else -1, flush=True)
+"#;
+
+fn counter(control: &Path, name: &str) -> u64 {
+    let s = stats(control);
+    s.pointer(&format!("/sync/counters/{name}"))
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0)
+}
+
+/// A masqueraded ESTABLISHED connection of the seed's service to rs1.
+fn forged() -> Vec<u8> {
+    let c = SyncConn {
+        proto: 6,
+        flags: wire::nat_flags(false, State::Established),
+        state: wire::state_to_ipvs(State::Established),
+        caddr: lab::CLIENT,
+        cport: CPORT,
+        vaddr: lab::VIP,
+        vport: 80,
+        daddr: lab::rs_addr(1),
+        dport: 80,
+        fwmark: 0,
+        timeout: 900,
+        seq: None,
+        pe: None,
+    };
+    let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
+    let mut m = MessageBuilder::new(&mut buf, 1452, SYNCID).expect("buffer");
+    m.push(&c).expect("fits");
+    m.as_bytes().to_vec()
+}
+
+#[test]
+fn both_daemons_sync_over_an_ipv6_group_without_an_ipv4_address() {
+    let Some(NsDirector { mut lab, control }) = Scenario::new("sync6")
+        .needs(&["python3"])
+        .seed_service()
+        .before_director(sync_link)
+        .start()
+    else {
+        return;
+    };
+    let cli = lab.ns_client();
+    let (d_if, d_addr) = DIRECTOR_SYNC;
+    let syncid = SYNCID.to_string();
+    let start = |role: &str| {
+        #[rustfmt::skip]
+        adm(&control, &[
+            "--start-daemon", role, "--mcast-interface", d_if,
+            "--mcast-group", GROUP, "--syncid", &syncid, "--mcast-ttl", TTL,
+        ]);
+    };
+
+    // A service NIC has neither the kernel's IPv6 nor an IPv4 address: a
+    // daemon on it is refused, for either family of group.
+    for (group, why) in [
+        (GROUP, "sync interface ext0 has IPv6 off"),
+        ("224.0.0.81", "sync interface ext0 has no IPv4 address"),
+    ] {
+        #[rustfmt::skip]
+        let r = nslab::call(&control, &[
+            "--start-daemon", "backup", "--mcast-interface", "ext0", "--mcast-group", group,
+        ]);
+        assert_eq!(r.code, 255, "{r:?}");
+        assert!(r.err.contains(why), "{r:?}");
+    }
+    assert_eq!(adm(&control, &["-L", "--daemon"]), "");
+
+    // The backup, over IPv6: it takes the peer's message and installs it.
+    start("backup");
+    let hex: String = forged().iter().map(|b| format!("{b:02x}")).collect();
+    let port = PORT.to_string();
+    lab::ns_run(&cli, "python3", &["-c", PEER, "send", GROUP, &port, &hex]).expect("send");
+    let listed = format!("{}:{CPORT}", lab::CLIENT);
+    let installed = nslab::wait_for(Duration::from_secs(5), || {
+        adm(&control, &["-L", "-c", "-n"]).contains(&listed)
+    });
+    assert!(
+        installed.is_some(),
+        "the synced connection is listed: {}\n{:?}",
+        adm(&control, &["-L", "-c", "-n"]),
+        stats(&control).pointer("/sync")
+    );
+    assert_eq!(counter(&control, "msgs_received"), 1);
+    assert_eq!(counter(&control, "conns_queued"), 1);
+
+    // The master, over IPv6: the peer hears the director's connections.
+    let cmd = lab::ns_command(
+        &cli,
+        Path::new("python3"),
+        &["-u", "-c", PEER, "listen", GROUP, &port],
+    );
+    let heard = nslab::spawn_collecting(&mut lab, cmd, |_| ());
+    let ready = nslab::wait_for(Duration::from_secs(5), || {
+        heard
+            .lock()
+            .expect("lines")
+            .iter()
+            .any(|(_, l)| l == "ready")
+    });
+    assert!(ready.is_some(), "the peer listens");
+    start("master");
+    let lines = adm(&control, &["-L", "--daemon"]);
+    assert_eq!(
+        lines,
+        format!(
+            "master sync daemon (mcast={d_if}, syncid={SYNCID}, maxlen=1452, group={GROUP}, port={PORT}, ttl={TTL})\n\
+             backup sync daemon (mcast={d_if}, syncid={SYNCID}, maxlen=1452, group={GROUP}, port={PORT}, ttl={TTL})\n"
+        )
+    );
+    let bodies = nslab::http_bodies(&lab, &format!("{}:80", lab::VIP), 1);
+    assert!(
+        bodies.iter().all(|b| b.starts_with("i am rs")),
+        "{bodies:?}"
+    );
+    // What the peer heard: messages from the director's sync address, hop
+    // limit `--mcast-ttl`, one of them carrying the client's connection to the VIP.
+    let datagram = |l: &str| -> Option<(Vec<u8>, String, String)> {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let [data, src, hops] = w[..] else {
+            return None;
+        };
+        let bytes = (0..data.len() / 2)
+            .map(|i| u8::from_str_radix(data.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect::<Option<_>>()?;
+        Some((bytes, src.to_string(), hops.to_string()))
+    };
+    let carries_ours = |bytes: &[u8]| {
+        wire::parse(bytes, SYNCID).is_ok_and(|mut entries| {
+            entries.any(|e| {
+                matches!(e, Ok(AnyConn::V4(c))
+                    if c.caddr == lab::CLIENT && c.vaddr == lab::VIP && c.vport == 80)
+            })
+        })
+    };
+    let got = nslab::wait_for(Duration::from_secs(5), || {
+        let heard = heard.lock().expect("lines");
+        heard
+            .iter()
+            .filter_map(|(_, l)| datagram(l))
+            .any(|(bytes, _, _)| carries_ours(&bytes))
+    });
+    let heard = heard.lock().expect("lines").clone();
+    assert!(
+        got.is_some(),
+        "the master's message reached the peer: {heard:?}"
+    );
+    for (_, l) in heard.iter().filter(|(_, l)| l != "ready") {
+        let (_, src, hops) = datagram(l).expect("a datagram line");
+        assert_eq!((src.as_str(), hops.as_str()), (d_addr, TTL), "{l}");
+    }
+    assert!(counter(&control, "msgs_sent") >= 1);
+    // Loopback off: the director's own backup heard nothing from its master.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(counter(&control, "msgs_received"), 1);
+}
