@@ -23,7 +23,9 @@
 //! * **a model**, while every datagram was built entry by entry (no edits,
 //!   no raw bytes): what the parser takes and drops, and what the intake
 //!   (`daemon.rs`, `Intake::entry`) queues, drops by reason and keeps as
-//!   templates (listed while alive: the check drives the intake's clock);
+//!   templates (listed while alive: the check drives the intake's clock;
+//!   one a synced connection may be counted on lives past its expiry while
+//!   that connection does, which the model leaves to the director's listing);
 //!   and while besides the clock stood still, the connections installed,
 //!   updated, kept or refused, so the tables' contents and the workers'
 //!   counters, are what `dataplane/sync.rs` (`Core::install`) promises: a
@@ -260,6 +262,22 @@ struct Template {
     dest: Endpoint,
 }
 
+/// The templates `d` lists at `now` (the live ones).
+fn listed_templates(d: &MemDirector, now: u32) -> Vec<Template> {
+    let mut listed = Vec::new();
+    d.shared
+        .list_templates(now, &mut listed, ringvs::dataplane::MAX_LISTING);
+    listed
+        .iter()
+        .map(|t| Template {
+            proto: t.proto,
+            vip: t.vip,
+            client: t.client.0,
+            dest: t.dest,
+        })
+        .collect()
+}
+
 /// The model of the backup: what each worker's table holds, what its
 /// counters say, the templates, what waits in each worker's queue, and what
 /// the intake counted.
@@ -269,9 +287,13 @@ struct Model {
     pending: [Vec<Conn>; WORKERS],
     /// installed, updated, kept, failed per worker.
     ctrs: [[u64; 4]; WORKERS],
-    /// Template key → its real server and when it expires (on the intake's
-    /// clock, which the check drives: `Intake::message_at`).
-    templates: BTreeMap<TemplateKey, (Endpoint, u32)>,
+    /// Template key → its real server, when it expires (on the intake's
+    /// clock, which the check drives: `Intake::message_at`), and whether a
+    /// synced connection may be counted on it (`Templates::adopt`: one to
+    /// its server installed or updated since it was made), which keeps it
+    /// past that as long as the connection lives, which the model does not
+    /// follow once the clock moves.
+    templates: BTreeMap<TemplateKey, (Endpoint, u32, bool)>,
     /// The intake's counters: entries queued, templates installed, drops by
     /// reason (the parser's and the resolution's).
     queued: u64,
@@ -287,13 +309,15 @@ enum Took {
 
 impl Model {
     /// What the intake does with a parsed entry at `now` (`Intake::entry`):
-    /// queued to a worker, a template installed, or why not.
+    /// queued to a worker, a template installed, or why not. `alive` are
+    /// the templates the director lists now, which say whether one a
+    /// synced connection may hold lives past its expiry.
     fn intake(
         &mut self,
         e: &AnyConn,
-        standby: bool,
-        now: u32,
+        (standby, now): (bool, u32),
         env: &Env,
+        alive: &BTreeSet<TemplateKey>,
     ) -> Result<Took, &'static str> {
         let (proto, fl, st, c, v, d, timeout) = match *e {
             AnyConn::V4(c) => (
@@ -341,11 +365,14 @@ impl Model {
             let expires = now.saturating_add(secs.min(svc_timeout));
             match self.templates.get_mut(&key) {
                 // Extended for its own server.
-                Some((dest, t)) if *dest == d => *t = (*t).max(expires),
-                // An active director keeps a live one against another.
-                Some((_, t)) if !standby && now < *t => return Err("template_kept_or_full"),
+                Some((dest, t, _)) if *dest == d => *t = (*t).max(expires),
+                // An active director keeps a live one against another (one
+                // held by a synced connection lives past its expiry).
+                Some((_, t, held)) if !standby && (now < *t || *held && alive.contains(&key)) => {
+                    return Err("template_kept_or_full");
+                }
                 _ => {
-                    self.templates.insert(key, (d, expires));
+                    self.templates.insert(key, (d, expires, false));
                 }
             }
             return Ok(Took::Template);
@@ -378,6 +405,7 @@ impl Model {
                 if old.rip == e.rip {
                     old.state = e.state;
                     self.ctrs[k][1] += 1;
+                    Self::hold(&mut self.templates, &e);
                     continue;
                 }
                 // Another server: the ports reused if active, else the late
@@ -391,9 +419,24 @@ impl Model {
             if table.values().any(|c| c.out_key() == e.out_key()) {
                 self.ctrs[k][3] += 1;
             } else {
+                Self::hold(&mut self.templates, &e);
                 table.insert(e.in_key(), e);
                 self.ctrs[k][0] += 1;
             }
+        }
+    }
+
+    /// A synced connection installed or updated may be counted on its
+    /// client's template if that sends it to its server (`Core::install`,
+    /// `Templates::adopt`).
+    fn hold(templates: &mut BTreeMap<TemplateKey, (Endpoint, u32, bool)>, c: &Conn) {
+        let Some((_, mask)) = service(c.proto, c.vip.0, c.vip.1).and_then(|s| s.persist) else {
+            return;
+        };
+        if let Some((dest, _, held)) = templates.get_mut(&(c.proto, c.vip, mask.apply(c.client.0)))
+            && *dest == c.rip
+        {
+            *held = true;
         }
     }
 }
@@ -732,6 +775,10 @@ impl Rig {
     /// ([`Model::intake`]).
     fn send_built(&mut self, datagram: &[u8], syncid: u8, entries: &[AnyConn]) {
         let now = self.d.now_s();
+        let alive = listed_templates(&self.d, now)
+            .iter()
+            .map(|t| (t.proto, t.vip, t.client))
+            .collect();
         if syncid != SYNCID {
             *self.parse_drops.entry("syncid").or_default() += 1;
         } else {
@@ -747,7 +794,7 @@ impl Rig {
                 }
                 self.entries += 1;
                 let m = &mut self.model;
-                match m.intake(e, self.standby, now, &self.env) {
+                match m.intake(e, (self.standby, now), &self.env, &alive) {
                     Ok(Took::Queued) => m.queued += 1,
                     Ok(Took::Template) => m.templates_installed += 1,
                     Err(why) => *m.drops.entry(why).or_default() += 1,
@@ -1088,18 +1135,8 @@ fn judge(r: &mut Rig) {
         tables.push((conns, expiring));
     }
     let now = r.d.now_s();
-    let mut listed = Vec::new();
-    r.d.shared
-        .list_templates(now, &mut listed, ringvs::dataplane::MAX_LISTING);
-    let templates: BTreeSet<Template> = listed
-        .iter()
-        .map(|t| Template {
-            proto: t.proto,
-            vip: t.vip,
-            client: t.client.0,
-            dest: t.dest,
-        })
-        .collect();
+    let listed = listed_templates(&r.d, now);
+    let templates: BTreeSet<Template> = listed.iter().copied().collect();
     assert_eq!(
         templates.len(),
         listed.len(),
@@ -1116,13 +1153,17 @@ fn judge(r: &mut Rig) {
         );
     }
     if r.built_only {
-        for (&(proto, vip, client), &(dest, expires)) in &r.model.templates {
+        for (&(proto, vip, client), &(dest, expires, held)) in &r.model.templates {
             let t = Template {
                 proto,
                 vip,
                 client,
                 dest,
             };
+            // Held by a synced connection, it lives while that does.
+            if held && now >= expires {
+                continue;
+            }
             assert_eq!(
                 templates.contains(&t),
                 now < expires,

@@ -947,6 +947,118 @@ fn an_old_connections_report_does_not_roll_the_standbys_template_back() {
     assert_eq!(parse_ip(&int[0]).dst, rs_y, "the new master follows T2");
 }
 
+/// After a takeover, the new master's resend sweep reports each synced
+/// connection with its persistence template, as the old master's reports
+/// of it did, so a director that (re)starts as its backup learns the
+/// client's server too. A connection is counted on the template the backup
+/// holds for it when its worker installs it, or, installed before the
+/// template came, when an update of it comes (a deliberate difference:
+/// IPVS's backup leaves a synced connection without its control template,
+/// `ip_vs_proc_conn`, and its new master resends none).
+#[test]
+fn a_taken_over_connection_is_resent_with_its_template() {
+    use ringvs::sync::wire::{AnyConn, MessageBuilder};
+    let rules = &[
+        "-A -t 198.18.0.110:80 -s rr -p 600 -M 255.255.255.0",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+    ];
+    let director = |standby: bool| {
+        let mut d = MemDirector::new(rules);
+        d.resolve_all();
+        set(&d, true, standby);
+        d
+    };
+    let (mut a, mut b, mut c) = (director(false), director(true), director(true));
+    let to_b = b.intake(7, &env());
+    let is_template = |e: &AnyConn| matches!(e, AnyConn::V4(c) if c.is_template());
+    // X (CLIENT:40000): B gets the connection alone first, then with its
+    // template (the update path links it).
+    let rs = handshake(&mut a);
+    let (_, entries) = a.synced(7);
+    let mut buf = vec![0u8; ringvs::sync::wire::DEFAULT_MAXLEN];
+    let mut m =
+        MessageBuilder::new(&mut buf, ringvs::sync::wire::DEFAULT_MAXLEN, 7).expect("buffer");
+    for e in entries.iter().filter(|e| !is_template(e)) {
+        m.push_any(e).expect("fits");
+    }
+    to_b.message(m.as_bytes());
+    b.poll();
+    a.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, FIN | ACK));
+    // Y (CLIENT:40001), the same template: B installs it with its template
+    // there (the install path links it).
+    let (_, int) = a.ext(&tcp_frame(&L3::to_vip(), 40001, 80, SYN));
+    assert_eq!(parse_ip(&int[0]).dst, rs, "the client's template");
+    a.int(&tcp_frame(&L3::from_rs(rs, CLIENT), 80, 40001, SYN | ACK));
+    a.ext(&tcp_frame(&L3::to_vip(), 40001, 80, ACK));
+    for m in a.synced(7).0 {
+        to_b.message(&m);
+    }
+    b.poll();
+    assert_eq!(b.ctr(Ctr::SyncInstalled), 2, "X and Y");
+    // Takeover: B's sweep resends both connections, each with the template.
+    b.shared.ha.set_resend_s(2);
+    set(&b, true, false);
+    let mut resent = Vec::new();
+    for _ in 0..6 {
+        b.advance(Duration::from_millis(500));
+        b.poll();
+        resent.push(b.synced(7));
+    }
+    let entries: Vec<AnyConn> = resent.iter().flat_map(|(_, e)| e.clone()).collect();
+    let ports: std::collections::BTreeSet<u16> = entries
+        .iter()
+        .filter_map(|e| match e {
+            AnyConn::V4(c) if !c.is_template() => Some(c.cport),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ports, [CPORT, 40001].into(), "{entries:?}");
+    let templates: Vec<_> = entries
+        .iter()
+        .filter_map(|e| match e {
+            AnyConn::V4(c) if c.is_template() => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        templates.len(),
+        entries.len() - templates.len(),
+        "a template with every connection: {entries:?}"
+    );
+    for t in &templates {
+        assert_eq!(
+            (t.caddr, t.cport, t.daddr, t.dport),
+            (
+                std::net::Ipv4Addr::from(be(CLIENT) & 0xffff_ff00),
+                0,
+                rs,
+                80
+            )
+        );
+        assert_eq!(
+            t.state,
+            ringvs::sync::wire::ipvs_state::CTPL_ASSURED,
+            "assured"
+        );
+    }
+    // C, A restarted as B's backup, learns the template.
+    let to_c = c.intake(7, &env());
+    for (datagrams, _) in &resent {
+        for m in datagrams {
+            to_c.message(m);
+        }
+    }
+    c.poll();
+    let held: Vec<_> = c.conns(0).into_iter().filter(|c| c.template).collect();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(
+        held[0].dest.0,
+        std::net::IpAddr::V4(rs),
+        "the resent template"
+    );
+}
+
 /// IPVS sync protocol version 0, as a kernel master with
 /// `net.ipv4.vs.sync_version=0` sends it (`ip_vs_sync_conn_v0`), taken by a
 /// backup's intake the way `ip_vs_process_message_v0` takes it: the

@@ -561,6 +561,8 @@ impl Core {
                 }
                 let sp = A::split(self);
                 sp.table.touch(idx, e.state, now, &sp.snap.timeouts);
+                // Installed before its template came: linked now.
+                self.adopt_template::<A>(idx);
                 let c = A::table(self).get(idx).clone();
                 self.ftp_install(&c, e.out_seq, false);
                 return self.ctr.inc(Ctr::SyncUpdated);
@@ -580,7 +582,8 @@ impl Core {
             self.evict_one_of::<A>();
         }
         match A::table_mut(self).insert(conn.clone(), now) {
-            Ok(_) => {
+            Ok(idx) => {
+                self.adopt_template::<A>(idx);
                 self.out
                     .gauges
                     .adjust(dest, None, Some(e.state.is_active()));

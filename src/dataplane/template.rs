@@ -1,9 +1,11 @@
 //! Persistence templates seen from a worker: the key of the template a
-//! connection is counted on, counting a leaving connection off it, and a
-//! connection assuring it (`nat::persist` keeps the templates themselves).
+//! connection is counted on, counting a synced connection on it and a
+//! leaving one off it, and a connection assuring it (`nat::persist` keeps
+//! the templates themselves).
 
 use super::family::Family;
 use super::worker::Core;
+use crate::nat::conn::TEMPLATE_ASSURED;
 use crate::nat::persist::{TemplateKey, Templates};
 use crate::nat::{Conn, Snapshot};
 
@@ -18,6 +20,36 @@ impl Core {
             A::templates(&self.shared).assure(key, Some(c.template_gen()));
         }
         A::table_mut(self).set_template_assured(idx);
+    }
+
+    /// Count synced connection `idx`, installed without a template, on its
+    /// client's template in the shared ones if that sends it to its real
+    /// server ([`Templates::adopt`]): a report of it then brings the
+    /// template, as the master's reports of it did, so that after a
+    /// takeover the resend sweep passes the templates on too. A deliberate
+    /// difference: IPVS's backup leaves a synced connection without its
+    /// control template (`ip_vs_proc_conn`). A lock of the template's
+    /// shard, on the sync install path only.
+    #[cold]
+    pub(super) fn adopt_template<A: Family>(&mut self, idx: u32) {
+        let c = A::table(self).get(idx);
+        if c.template != 0 {
+            return;
+        }
+        let Some(p) = A::conn_service(&self.snap.cfg, c).and_then(|s| s.entry.persist) else {
+            return;
+        };
+        let Some(key) = template_key(&self.snap.cfg, c) else {
+            return;
+        };
+        let now = self.clock.now_s;
+        let Some((generation, assured)) =
+            A::templates(&self.shared).adopt(key, c.dest(), p.mask, now)
+        else {
+            return;
+        };
+        let bit = if assured { TEMPLATE_ASSURED } else { 0 };
+        A::table_mut(self).set_template(idx, generation | bit);
     }
 }
 

@@ -300,9 +300,9 @@ impl<A: Addr> Templates<A> {
     /// longer alive at `now` (expired, no connection counted on it, waiting
     /// for the sweep), or of another netmask (the service's `-M` changed), is
     /// as none, as it is to [`Templates::schedule`] for a new connection. No
-    /// connection is counted on the new one: synced connections carry no
-    /// template generation. Returns whether the template is now the one
-    /// received.
+    /// connection is counted on the new one (a synced connection is, when
+    /// its worker installs or updates it: [`Templates::adopt`]). Returns
+    /// whether the template is now the one received.
     pub fn install(
         &self,
         key: TemplateKey<A>,
@@ -327,6 +327,31 @@ impl<A: Addr> Templates<A> {
         let period = expires.saturating_sub(now);
         shard.insert(key, dest, mask, (expires, period), 0);
         true
+    }
+
+    /// A connection installed by sync (a master's report, which the backup
+    /// installs unlinked, as `ip_vs_proc_conn` does) is counted on `key`'s
+    /// template if that is alive, of `mask`, and sends the client to `dest`,
+    /// the connection's real server: the template then lives while the
+    /// connection does, as it does on the master, and a report of the
+    /// connection brings it (after a takeover, the resend sweep's). Returns
+    /// its generation and whether it is assured; `None` (nothing counted)
+    /// where there is no such template.
+    pub fn adopt(
+        &self,
+        key: TemplateKey<A>,
+        dest: DestId,
+        mask: u32,
+        now: u32,
+    ) -> Option<(u16, bool)> {
+        let mut shard = self.lock(shard_of(&key));
+        let t = shard.map.get_mut(&key)?;
+        t.settle(now);
+        if !t.alive(now) || t.mask != mask || t.dest.id != dest {
+            return None;
+        }
+        t.n_control += 1;
+        Some((t.generation, t.assured))
     }
 
     /// Whether template `key` of `generation`, just used by a datagram of a
@@ -753,6 +778,35 @@ mod test {
             std::net::IpAddr::from(std::net::Ipv4Addr::from_bits(0xc613_0003))
         );
         assert_eq!(listed[0].expires_in, 25);
+    }
+
+    /// A synced connection is counted on the synced template of its client
+    /// and server only: then the template lives while it does (re-armed as
+    /// IPVS's `expire_later`), and goes at the first mark after it left.
+    #[test]
+    fn a_synced_connection_adopts_only_its_own_live_template() {
+        let t = Templates::<u32>::default();
+        assert_eq!(t.adopt(key(1), DestId(1), P.mask, 0), None, "no template");
+        assert!(t.install(key(1), d(1), P.mask, 0, 10, true));
+        let g = t.generation(key(1)).expect("installed");
+        assert_eq!(
+            t.adopt(key(1), DestId(2), P.mask, 1),
+            None,
+            "another server"
+        );
+        assert_eq!(
+            t.adopt(key(1), DestId(1), 0xffff_0000, 1),
+            None,
+            "another -M"
+        );
+        t.assure(key(1), None);
+        assert_eq!(t.adopt(key(1), DestId(1), P.mask, 1), Some((g, true)));
+        // Past its 10 s, it lives while the connection does.
+        assert_eq!(t.len(500), 1);
+        t.release(key(1), g, 500);
+        assert_eq!(t.len(500 + EXPIRE_LATER), 0);
+        // Expired with no connection: nothing to adopt.
+        assert_eq!(t.adopt(key(1), DestId(1), P.mask, 1000), None);
     }
 
     /// Clients that differ only in their /64 (the usual IPv6 persistence

@@ -358,6 +358,13 @@ impl<A: Addr> ConnTable<A> {
         self.slab[idx as usize].template |= super::conn::TEMPLATE_ASSURED;
     }
 
+    /// Connection `idx` is counted on the persistence template of
+    /// `template` (its generation, and [`super::conn::TEMPLATE_ASSURED`] if
+    /// assured): a synced connection linked once installed.
+    pub fn set_template(&mut self, idx: u32, template: u16) {
+        self.slab[idx as usize].template = template;
+    }
+
     /// Put slab entry `idx`'s key of `side` (hashed to `h`) into the index.
     fn place(&mut self, h: u64, idx: u32, side: u32) {
         let v = self.slot_value(h, idx, side);
