@@ -69,6 +69,39 @@ fn dr_sends_the_clients_packet_unchanged_to_the_real_servers_mac() {
 /// meeting a DR connection the client's FIN left in FIN_WAIT (no reply is
 /// ever seen: `IP_VS_CONN_F_NOOUTPUT`) expires it and is scheduled anew with
 /// 3; with 1 it goes to the old connection's server.
+/// A DR real server that never answers ARP: the client's SYN (a whole
+/// checksum, so sent as it came, no rewrite at all) is given up after the
+/// wait and the client told with host unreachable quoting it, as for NAT
+/// (the kernel's `arp_error_report` does not look at the forwarding method);
+/// a TUN packet (ours, encapsulated: IPIP, or GUE, whose outer UDP header
+/// is ours) tells nobody.
+#[test]
+fn a_dr_client_of_a_server_that_never_answers_arp_is_told() {
+    for (fwd, told) in [
+        (Forward::Route, 1),
+        (tunnel(TunKind::Ipip, 0, TunCsum::NoCsum), 0),
+        (tunnel(TunKind::Gue, 6080, TunCsum::NoCsum), 0),
+    ] {
+        let mut d = MemDirector::new(STANDARD);
+        d.forward_all(fwd);
+        d.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+        let syn = tcp_frame(&L3::to_vip(), CPORT, 80, SYN);
+        let (ext, int) = d.ext(&syn);
+        assert!(ext.is_empty() && int.is_empty(), "{fwd:?}: parked");
+        d.advance(ringvs::dataplane::tx::PENDING_MAX_AGE + std::time::Duration::from_millis(100));
+        let (ext, int) = d.poll_take();
+        assert!(int.is_empty());
+        assert_eq!(d.ctr(Ctr::DropNeighUnresolved), 1, "{fwd:?}");
+        assert_eq!(d.ctr(Ctr::IcmpHostUnreach), told, "{fwd:?}");
+        assert_eq!(ext.len() as u64, told, "{fwd:?}");
+        if let Some(e) = ext.first() {
+            let p = parse_ip(e);
+            assert_eq!((p.src, p.dst, p.l4[0], p.l4[1]), (VIP, CLIENT, 3, 1));
+            assert_eq!(&p.payload[..28], &syn[14..42], "the SYN as sent");
+        }
+    }
+}
+
 #[test]
 fn conn_reuse_mode_2_reschedules_a_dr_connection_in_fin_wait() {
     for (mode, rescheduled) in [(3, true), (1, false)] {

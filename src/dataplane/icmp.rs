@@ -258,20 +258,32 @@ impl Core {
     /// `ipv4_link_failure`, `ip6_link_failure`), so a client whose real
     /// server is gone fails ("no route to host") instead of retrying; the
     /// error comes from the VIP, as `ip_vs_out_icmp` makes it for a NAT
-    /// connection. Only TCP, UDP and SCTP (never about an ICMP message);
-    /// fragment 0 only; within the worker's ICMP rate limit.
+    /// connection. Only TCP, UDP and SCTP (never about an ICMP message), and
+    /// never to one of our addresses (a tunnel packet we made); fragment 0
+    /// only; within the worker's ICMP rate limit.
     #[cold]
     #[inline(never)]
     pub(super) fn unreachable<T: TxQueue>(&mut self, inn: Nic, frame: &[u8], tx: &mut TxPair<T>) {
-        let l4 = match frame.get(ethernet::HEADER_LEN) {
-            Some(v) if v >> 4 == 6 => {
-                crate::wire::ipv6::Ipv6Packet::new_checked(&frame[ethernet::HEADER_LEN..])
-                    .map(|ip| ip.next_header())
-                    .ok()
-            }
-            _ => ipv4_of(frame).map(|ip| ip.protocol()),
+        let ip = frame.get(ethernet::HEADER_LEN..).unwrap_or_default();
+        let (l4, ours) = match ip.first() {
+            Some(v) if v >> 4 == 6 => match crate::wire::ipv6::Ipv6Packet::new_checked(ip) {
+                Ok(ip) => {
+                    let src = ip.src();
+                    let ours = self.is_ours6(Nic::Ext, src) || self.is_ours6(Nic::Int, src);
+                    (Some(ip.next_header()), ours)
+                }
+                Err(_) => (None, false),
+            },
+            _ => match ipv4_of(frame) {
+                Some(ip) => {
+                    let src = ip.src_raw();
+                    let ours = self.is_ours(Nic::Ext, src) || self.is_ours(Nic::Int, src);
+                    (Some(ip.protocol()), ours)
+                }
+                None => (None, false),
+            },
         };
-        if !matches!(l4, Some(protocol::TCP | protocol::UDP | protocol::SCTP)) {
+        if ours || !matches!(l4, Some(protocol::TCP | protocol::UDP | protocol::SCTP)) {
             return;
         }
         let counted = (Ctr::IcmpHostUnreach, Ctr::IcmpHostUnreachLimited);

@@ -69,8 +69,9 @@ impl Hop {
 }
 
 /// Frames of one next hop waiting for its MAC: each as it came, with the
-/// rewrite it gets when it goes (so that one that never goes can be quoted
-/// to its sender as sent, [`Core::expire_pending`]).
+/// rewrite it gets when it goes, and whether it is a client's packet to a
+/// real server (`fwd_in`), whose client is told if it never goes, quoting
+/// it as sent ([`Core::expire_pending`]).
 struct PendingHop {
     nic: Nic,
     ip: Hop,
@@ -78,6 +79,7 @@ struct PendingHop {
     n: usize,
     lens: [usize; PENDING_PER_HOP],
     patches: [Patch; PENDING_PER_HOP],
+    clients: [bool; PENDING_PER_HOP],
     frames: Box<[[u8; FRAME_MAX]; PENDING_PER_HOP]>,
 }
 
@@ -131,6 +133,7 @@ impl Pending {
                     n: 0,
                     lens: [0; PENDING_PER_HOP],
                     patches: [Patch::None; PENDING_PER_HOP],
+                    clients: [false; PENDING_PER_HOP],
                     frames: Box::new([[0; FRAME_MAX]; PENDING_PER_HOP]),
                 })
                 .collect(),
@@ -548,6 +551,7 @@ impl Core {
         }
         p.frames[p.n][..len].copy_from_slice(frame);
         p.patches[p.n] = patch;
+        p.clients[p.n] = done == Ctr::FwdIn;
         p.lens[p.n] = len;
         p.n += 1;
         self.pending.2 = true;
@@ -585,8 +589,8 @@ impl Core {
 
     /// Drop the frames that waited for their next hop too long. Once a pass:
     /// with nothing parked (nearly always) one test, not a walk of every hop.
-    /// The client of each packet of a connection that was to go to a real
-    /// server (one with a rewrite: NAT, DR) is told, as the kernel tells it when a
+    /// The client of each packet that was to go to a real server (`fwd_in`:
+    /// NAT, DR, one-packet scheduling) is told, as the kernel tells it when a
     /// neighbor does not resolve (`arp_error_report` and `ndisc_error_report`
     /// → `dst_link_failure` → ICMP host unreachable, ICMPv6 address
     /// unreachable): [`Core::unreachable`].
@@ -604,8 +608,9 @@ impl Core {
                 // A client's packets only: a real server's reply waited for
                 // a client (or gateway) with the VIP as its source by then,
                 // and the kernel's error about it goes to that local address.
+                // (Clients are on the external NIC, whichever NIC the server.)
                 for i in 0..p.n {
-                    if p.nic == Nic::Int && !matches!(p.patches[i], Patch::None) {
+                    if p.clients[i] {
                         self.unreachable(Nic::Ext, &p.frames[i][..p.lens[i]], tx);
                     }
                 }
