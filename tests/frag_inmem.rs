@@ -983,6 +983,48 @@ fn ipv4_fragments_reassembly_refuses_are_dropped() {
     assert_eq!(d.ctr(Ctr::DropFragInvalid), 1);
 }
 
+/// Another datagram that reuses an id goes through whole: one whose last
+/// fragment was lost left its entry unfinished, or one was refused, and a
+/// first fragment seconds later starts the id over (`RESTART_S`; IPv4 ids
+/// wrap), as the kernel's fresh queue would take it. A copy of a first
+/// fragment that comes right after it is still a duplicate, and right after
+/// a refusal still refused.
+#[test]
+fn a_new_datagram_that_reuses_an_id_goes_through() {
+    let mut d = director(1);
+    let l3 = L3 {
+        id: 90,
+        ..L3::to_vip()
+    };
+    let frags = cut(&udp_frame(&l3, CPORT, 53, &data(3000), true), 1480);
+    assert_eq!(d.ext(&frags[0]).1.len(), 1);
+    assert!(d.ext(&frags[0]).1.is_empty(), "a copy at once: a duplicate");
+    assert_eq!(d.ext(&frags[1]).1.len(), 1);
+    // The last fragment was lost; the id again, 3 s on.
+    d.advance(Duration::from_secs(3));
+    for f in &frags {
+        assert_eq!(d.ext(f).1.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    }
+    // An overlap refuses datagram 91; the id's next datagram goes through.
+    let l3 = L3 {
+        id: 91,
+        ..L3::to_vip()
+    };
+    let frags = cut(&udp_frame(&l3, CPORT + 1, 53, &data(4000), true), 1480);
+    assert_eq!(d.ext(&frags[0]).1.len(), 1);
+    assert_eq!(d.ext(&frags[1]).1.len(), 1);
+    let mut early = frags[2].clone();
+    SIp::new_unchecked(&mut early[14..]).set_frag_offset(2952);
+    fix_ip_checksum(&mut early);
+    assert!(d.ext(&early).1.is_empty());
+    assert!(d.ext(&frags[2]).1.is_empty(), "refused");
+    assert!(d.ext(&frags[0]).1.is_empty(), "refused, at once");
+    d.advance(Duration::from_secs(3));
+    for f in &frags {
+        assert_eq!(d.ext(f).1.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    }
+}
+
 /// With two workers the datagram's tracker sees every fragment, whichever
 /// worker it reached: an overlap refuses the datagram there, and the
 /// fragments after it go nowhere, for each of several client ports.

@@ -74,7 +74,7 @@
 //! worker, or when the tracker owns the connection, nothing is handed over.
 
 use super::frag_table::{
-    Admit, Fault, Held, Key, Piece, Route, echo_request, first_ports, tracker,
+    Admit, Fault, Held, Key, Piece, RESTART_S, Route, echo_request, first_ports, tracker,
 };
 pub use super::frag_table::{FRAG_TIMEOUT_S, FRAG6_TIMEOUT_S, FragHop, HELD};
 use super::nat::{Family, Seg};
@@ -233,10 +233,16 @@ impl Core {
             return self.faulty(nic, frame, &p, fault, tx);
         }
         // A datagram in flight keeps its route: a first fragment of it again
-        // is taken as any other (a duplicate, or an overlap).
+        // is taken as any other (a duplicate, or an overlap). A first
+        // fragment for one (refused or not) nothing came for in `RESTART_S`
+        // is another datagram that reuses the id: started over.
         let known = match atomic {
             true => None,
-            false => self.frags.find(&k, now).map(|e| e.route),
+            false => self
+                .frags
+                .find(&k, now)
+                .filter(|e| first.is_none() || now.saturating_sub(e.last) < RESTART_S)
+                .map(|e| e.route),
         };
         let route = if let Some(route) = known {
             route

@@ -28,6 +28,17 @@ fn timeout_of(k: &Key) -> u32 {
     }
 }
 
+/// Seconds after its last fragment that a datagram's entry (refused or
+/// not) is taken as done with by a first fragment of the same id, which
+/// starts it over: another datagram that reuses the id (IPv4 ids wrap; one
+/// fragment of the last lost on the way left its entry unfinished), where
+/// a copy of a first fragment comes within milliseconds. The kernel starts
+/// a refused datagram's id afresh at once (`inet_frag_kill` unhashes its
+/// queue; what comes then lacks the dropped fragments and times out) and
+/// an IPv4 queue the peer sent 64 fragments past (`ip_frag_too_far`,
+/// `ipfrag_max_dist`); ringvs keeps no per-peer count and goes by time.
+pub const RESTART_S: u32 = 2;
+
 /// Datagrams remembered per worker: sets of [`WAYS`].
 const SETS: usize = 256;
 const WAYS: usize = 4;
