@@ -1398,6 +1398,8 @@ fn ipv4_addresses_are_read_as_inet_aton_reads_them() {
         "-A -t 09.1.1.1:80 -s rr",
         "-A -t 10.1.:80 -s rr",
         "-A -t 10.0.0x:80 -s rr",
+        "-A -t 0x.1.2.3:80 -s rr",
+        "-A -t 10.0x.1:80 -s rr",
         "-A -t 4294967296:80 -s rr",
         "-A -t 167772161 -s rr",
     ] {

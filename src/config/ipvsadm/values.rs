@@ -43,7 +43,7 @@ pub(super) fn inet_aton(s: &str) -> Option<Ipv4Addr> {
     let mut vals = [0u32; 4];
     for (i, p) in parts.iter().enumerate() {
         let last = i + 1 == parts.len();
-        vals[i] = aton_part(p, last)?;
+        vals[i] = aton_part(p)?;
         if !last && vals[i] > 0xff {
             return None;
         }
@@ -62,22 +62,22 @@ pub(super) fn inet_aton(s: &str) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(high | tail))
 }
 
-/// One part of [`inet_aton`]: it must start with a digit; `0x` or `0X`
-/// makes it hex (digits may follow or not, but the last part needs one),
-/// another leading `0` octal (`8` and `9` refused); at most 32 bits.
-fn aton_part(p: &str, last: bool) -> Option<u32> {
+/// One part of [`inet_aton`], as glibc reads it with `strtoul(…, 0)`: it
+/// must start with a digit; `0x` or `0X` and at least one hex digit make
+/// it hex (`0x` alone leaves the `x` unread, refused), another leading `0`
+/// octal (`8` and `9` refused); at most 32 bits.
+fn aton_part(p: &str) -> Option<u32> {
     let b = p.as_bytes();
     if !b.first()?.is_ascii_digit() {
         return None;
     }
-    let (radix, digits, seen) = match b {
-        [b'0', b'x' | b'X', rest @ ..] => (16, rest, false),
-        [b'0', rest @ ..] => (8, rest, true),
-        _ => (10, b, false),
+    let (radix, digits) = match b {
+        [b'0', b'x' | b'X', rest @ ..] if !rest.is_empty() => (16, rest),
+        [b'0', b'x' | b'X'] => return None,
+        [b'0'] => return Some(0),
+        [b'0', rest @ ..] => (8, rest),
+        _ => (10, b),
     };
-    if digits.is_empty() {
-        return (seen || !last).then_some(0);
-    }
     let text = std::str::from_utf8(digits).ok()?;
     if !text.bytes().all(|c| c.is_ascii_hexdigit()) {
         return None;
