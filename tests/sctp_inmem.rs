@@ -195,6 +195,13 @@ fn sloppy_sctp_schedules_any_first_chunk_but_abort() {
     assert!(ext.is_empty() && int.is_empty());
     assert_eq!(d.ctr(Ctr::DropNoConn), 1);
     assert_eq!(state_of(&mut d, 41001), None);
+    // The first chunk's own type decides, as `sctp_conn_schedule` reads it:
+    // a COOKIE ECHO with an ABORT behind it (an ABORT to the state table)
+    // is scheduled.
+    let bundle = [(COOKIE_ECHO, &[0u8; 8][..]), (ABORT, &[][..])];
+    let p = only_int(d.ext(&from_client(CLIENT, 41002, 9, &bundle)));
+    assert_eq!(p.dport, 5001);
+    assert_eq!(d.ctr(Ctr::DropNoConn), 1);
 }
 
 /// Without a port change the CRC32c is not touched (it covers no address):

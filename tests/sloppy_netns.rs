@@ -147,8 +147,9 @@ fn sloppy_tcp_carries_keepalive_connections_over_a_director_restart() {
         assert_eq!(before, since, "connection {id} keeps its server");
     }
     let s = stats(&control);
+    // (A server's retransmitted reply may come before its client's next
+    // segment and be dropped: no assertion on drop_no_conn here.)
     assert_eq!(total(&s, "conn_new"), N as u64, "picked up, not opened");
-    assert_eq!(total(&s, "drop_no_conn"), 0);
 
     // (b) Without --sloppy-tcp: the restarted director knows none of them.
     // The first clients are gone (their last segments could be dropped here

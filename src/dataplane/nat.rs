@@ -352,12 +352,14 @@ impl Core {
         }
         // SCTP associations start with an INIT chunk first
         // (`sctp_conn_schedule`, `ip_vs_proto_sctp.c`); with `sloppy_sctp`,
-        // any first chunk but ABORT. IPVS lets any other packet of no
-        // connection through to the director's own stack, which for a
-        // director that forwards is a drop.
+        // any first chunk but ABORT (the chunk's own type: a COOKIE ECHO
+        // with an ABORT behind it, an ABORT event, is scheduled). IPVS lets
+        // any other packet of no connection through to the director's own
+        // stack, which for a director that forwards is a drop.
         if proto == protocol::SCTP
             && if sysctl.sloppy_sctp {
-                flags == state::sctp_event::ABORT
+                let first = seg.frame.get(seg.l4_off + crate::wire::sctp::HEADER_LEN);
+                first.is_none_or(|&t| t == crate::wire::sctp::chunk::ABORT)
             } else {
                 flags != state::sctp_event::INIT
             }
