@@ -333,37 +333,15 @@ impl Core {
         } else {
             Some(Scheduled::Leave)
         };
-        // TCP connections start with a SYN without ACK or RST; anything else of an
-        // unknown connection is dropped. Stricter than IPVS on purpose: the
-        // kernel's `tcp_conn_schedule` (`ip_vs_proto_tcp.c`) schedules any SYN
-        // without RST, SYN+ACK included; a client never opens with SYN+ACK (an
-        // active FTP data connection's is found as the helper expected it,
-        // `ftp.rs`). With `sloppy_tcp`, as the kernel: anything without RST.
-        let sysctl = &self.env.sysctl;
-        if proto == protocol::TCP
-            && if sysctl.sloppy_tcp {
-                flags & RST != 0
-            } else {
-                flags & SYN == 0 || flags & (ACK | RST) != 0
-            }
-        {
-            self.ctr.inc(Ctr::DropNoConn);
-            return None;
-        }
-        // SCTP associations start with an INIT chunk first
-        // (`sctp_conn_schedule`, `ip_vs_proto_sctp.c`); with `sloppy_sctp`,
-        // any first chunk but ABORT (the chunk's own type: a COOKIE ECHO
-        // with an ABORT behind it, an ABORT event, is scheduled). IPVS lets
-        // any other packet of no connection through to the director's own
-        // stack, which for a director that forwards is a drop.
-        if proto == protocol::SCTP
-            && if sysctl.sloppy_sctp {
-                let first = seg.frame.get(seg.l4_off + crate::wire::sctp::HEADER_LEN);
-                first.is_none_or(|&t| t == crate::wire::sctp::chunk::ABORT)
-            } else {
-                flags != state::sctp_event::INIT
-            }
-        {
+        // TCP with a SYN, SCTP with an INIT (or, sloppy, nearly anything);
+        // IPVS lets any other packet of no connection through to the
+        // director's own stack, which for a director that forwards is a drop.
+        let first_chunk = (proto == protocol::SCTP)
+            .then(|| seg.frame.get(seg.l4_off + crate::wire::sctp::HEADER_LEN))
+            .flatten()
+            .copied();
+        let sloppy = (self.env.sysctl.sloppy_tcp, self.env.sysctl.sloppy_sctp);
+        if !state::opens(proto, (flags, first_chunk), sloppy) {
             self.ctr.inc(Ctr::DropNoConn);
             return None;
         }

@@ -56,7 +56,7 @@ use crate::io::TxQueue;
 use crate::neigh::{NeighAddr, NeighEvent, Prefix, Prefix6};
 use crate::wire::Mac;
 use crossbeam_channel::Sender;
-use probe::{Probe, to_tell, verdict};
+use probe::{Probe, first_due, starts_up, to_tell, verdict};
 use stack::{Dev, Out, Stack};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -173,22 +173,6 @@ pub fn effective(
         }
     }
     out
-}
-
-/// Whether a probe made for `t` starts up: a new server does (as in
-/// keepalived), or starts down with `alpha`; one whose check changed
-/// (`prev`) keeps its state until the new check says.
-fn starts_up(t: &Target, prev: Option<&Probe>) -> bool {
-    prev.map_or(!t.check.alpha, |p| p.up)
-}
-
-/// When a new probe's first check is due: `draw` (random) taken to 0 to its
-/// `warmup` seconds after `now`, as keepalived's `register_checkers_thread`
-/// (`check_api.c`) starts a checker. Later checks wait `delay_loop` and
-/// `delay_before_retry` ([`verdict`]); a passive hint still comes at once.
-fn first_due(check: &HealthCheck, now: Instant, draw: u64) -> Instant {
-    let span = u64::from(check.warmup) * 1_000_000;
-    now + Duration::from_micros(draw % (span + 1))
 }
 
 /// What the control thread and the health thread share.
@@ -422,20 +406,8 @@ pub fn run<T: TxQueue>(
         pool: tap.pool_tx.clone(),
         mtu,
     };
-    let mut checker = Checker {
-        mon: &mon,
-        shared: &shared,
-        neigh_tx: &neigh_tx,
-        tap: &tap,
-        stack: Stack::new(dev, dip, prefix_len, net6),
-        unreachable: 0,
-        never_up: Vec::new(),
-        probes: Vec::new(),
-        groups: Vec::new(),
-        members: Vec::new(),
-        busy: Vec::new(),
-        epoch: u64::MAX,
-    };
+    let stack = Stack::new(dev, dip, prefix_len, net6);
+    let mut checker = Checker::new(&mon, &shared, (&neigh_tx, &tap), stack);
     while !stop.load(Ordering::Relaxed) {
         checker.round(Instant::now(), &republish);
         checker.wait();
@@ -505,7 +477,31 @@ struct Checker<'a, T> {
     never_up: Vec<(DestId, bool)>,
 }
 
-impl<T: TxQueue> Checker<'_, T> {
+impl<'a, T: TxQueue> Checker<'a, T> {
+    /// A checker with no probes yet (the first round takes the monitor's
+    /// targets).
+    fn new(
+        mon: &'a Monitor,
+        shared: &'a Shared,
+        (neigh_tx, tap): (&'a Sender<NeighEvent>, &'a TapRx),
+        stack: Stack<'a, T>,
+    ) -> Self {
+        Checker {
+            mon,
+            shared,
+            neigh_tx,
+            tap,
+            stack,
+            unreachable: 0,
+            never_up: Vec::new(),
+            probes: Vec::new(),
+            groups: Vec::new(),
+            members: Vec::new(),
+            busy: Vec::new(),
+            epoch: u64::MAX,
+        }
+    }
+
     /// One round: take new targets, start the checks that are due, drive those
     /// in flight, and republish when the servers held down change.
     fn round(&mut self, now: Instant, republish: &impl Fn()) {
@@ -953,20 +949,8 @@ mod tests {
             pool: tap.pool_tx.clone(),
             mtu: 1500,
         };
-        let mut checker = Checker {
-            mon: &mon,
-            shared: &shared,
-            neigh_tx: &neigh_tx,
-            tap: &tap,
-            stack: Stack::new(dev, DIP, 24, None),
-            unreachable: 0,
-            never_up: Vec::new(),
-            probes: Vec::new(),
-            groups: Vec::new(),
-            members: Vec::new(),
-            busy: Vec::new(),
-            epoch: u64::MAX,
-        };
+        let stack = Stack::new(dev, DIP, 24, None);
+        let mut checker = Checker::new(&mon, &shared, (&neigh_tx, &tap), stack);
         f(&mut checker, &mon, &shared, &neigh_rx)
     }
 

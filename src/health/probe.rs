@@ -14,6 +14,26 @@ use smoltcp::wire::{IpAddress, IpEndpoint};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+/// Whether a probe made for `t` starts up: a new server does (as in
+/// keepalived), or starts down with `alpha`; one whose check changed
+/// (`prev`) keeps its state until the new check says.
+pub(super) fn starts_up(t: &Target, prev: Option<&Probe>) -> bool {
+    prev.map_or(!t.check.alpha, |p| p.up)
+}
+
+/// When a new probe's first check is due: `draw` (random) taken to 0 to its
+/// `warmup` seconds after `now`, as keepalived's `register_checkers_thread`
+/// (`check_api.c`) starts a checker. Later checks wait `delay_loop` and
+/// `delay_before_retry` ([`verdict`]); a passive hint still comes at once.
+pub(super) fn first_due(
+    check: &crate::config::HealthCheck,
+    now: std::time::Instant,
+    draw: u64,
+) -> std::time::Instant {
+    let span = u64::from(check.warmup) * 1_000_000;
+    now + std::time::Duration::from_micros(draw % (span + 1))
+}
+
 /// Least time between the start of a check and one a passive hint asks for.
 const SUSPECT_GAP: Duration = Duration::from_secs(1);
 

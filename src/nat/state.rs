@@ -471,6 +471,30 @@ pub fn sctp_next(state: State, dir: Option<Dir>, event: u8) -> State {
     }
 }
 
+/// Whether a client's TCP segment (`flags`) or SCTP packet (`event`, and
+/// its first chunk's own type) of no connection may open one; any other
+/// protocol's may. TCP: a SYN without ACK or RST. Stricter than IPVS on
+/// purpose: the kernel's `tcp_conn_schedule` (`ip_vs_proto_tcp.c`)
+/// schedules any SYN without RST, SYN+ACK included; a client never opens
+/// with SYN+ACK (an active FTP data connection's is found as the helper
+/// expected it, `dataplane/ftp.rs`). With `sloppy_tcp`, as the kernel:
+/// anything without RST. SCTP: an INIT chunk first (`sctp_conn_schedule`,
+/// `ip_vs_proto_sctp.c`); with `sloppy_sctp`, any first chunk but ABORT
+/// (the chunk's own type: a COOKIE ECHO with an ABORT behind it, an ABORT
+/// event, opens one).
+pub fn opens(proto: u8, (flags, first_chunk): (u8, Option<u8>), sloppy: (bool, bool)) -> bool {
+    use crate::wire::ipv4::protocol;
+    match proto {
+        protocol::TCP if sloppy.0 => flags & TCP_RST == 0,
+        protocol::TCP => flags & TCP_SYN != 0 && flags & (TCP_ACK | TCP_RST) == 0,
+        protocol::SCTP if sloppy.1 => {
+            first_chunk.is_some_and(|t| t != crate::wire::sctp::chunk::ABORT)
+        }
+        protocol::SCTP => flags == sctp_event::INIT,
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
