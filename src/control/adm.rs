@@ -157,9 +157,6 @@ impl Ctl {
     }
 
     fn list(&self, o: &ListOpts, names: &Names) -> Response {
-        if o.daemon {
-            return Response::ok(self.daemon_lines());
-        }
         // Ask the workers before taking the lock: it may take a while.
         let conns = self.connections_for([o]);
         let Ok(st) = self.adm.lock() else {

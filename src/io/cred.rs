@@ -28,21 +28,12 @@ pub fn peer_cred(sock: &impl AsFd) -> io::Result<PeerCred> {
         uid: u32::MAX,
         gid: u32::MAX,
     };
-    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: the fd is borrowed from a live socket for the call; `cred` is a
-    // valid, writable `ucred` and `len` tells the kernel its size.
-    let rc = unsafe {
-        libc::getsockopt(
-            sock.as_fd().as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&raw mut cred).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let len = super::sockopt::get(
+        sock.as_fd().as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_PEERCRED,
+        &mut cred,
+    )?;
     if len as usize != size_of::<libc::ucred>() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,

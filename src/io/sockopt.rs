@@ -4,9 +4,44 @@
 //! the crate's four modules with `unsafe` code (see [`super`]).
 #![allow(unsafe_code)]
 
+use super::cvt;
 use std::io;
 use std::mem::size_of;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+
+/// Sets option `name` of `level` on `fd` to the bytes of `val`: the one
+/// `setsockopt(2)` of the crate's rooms (rings, AF_XDP, sync sockets).
+pub(crate) fn set<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, val: &T) -> io::Result<()> {
+    // SAFETY: `val` points to a live `T` of `size_of::<T>()` bytes for the
+    // call, which the kernel only reads; a wrong fd, level or name is an
+    // error, not UB.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (val as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// Reads option `name` of `level` on `fd` into `val` (plain data: any bytes
+/// the kernel writes are a valid `T`); how many bytes it wrote. The one
+/// `getsockopt(2)` of the crate's rooms.
+pub(crate) fn get<T: Copy>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    val: &mut T,
+) -> io::Result<libc::socklen_t> {
+    let mut len = size_of::<T>() as libc::socklen_t;
+    // SAFETY: `val` is a valid, writable `T` and `len` tells the kernel its
+    // size, so it writes no more than that.
+    cvt(unsafe { libc::getsockopt(fd, level, name, (val as *mut T).cast(), &mut len) })?;
+    Ok(len)
+}
 
 /// Sets the `int` option `name` of `level` (`IPPROTO_IP`, `IPPROTO_IPV6`,
 /// ...) on `sock` to `value`.
@@ -16,43 +51,13 @@ pub fn set_int(
     name: libc::c_int,
     value: libc::c_int,
 ) -> io::Result<()> {
-    // SAFETY: the fd is borrowed from a live socket for the call; the kernel
-    // reads at most `optlen` bytes, the size of `value`, which lives on the
-    // stack for the whole call. A wrong level or name is an error, not UB.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_fd().as_raw_fd(),
-            level,
-            name,
-            (&raw const value).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    set(sock.as_fd().as_raw_fd(), level, name, &value)
 }
 
 /// The `int` option `name` of `level` on `sock`.
 pub fn int(sock: &impl AsFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
     let mut value: libc::c_int = 0;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: the fd is borrowed from a live socket for the call; `value` is
-    // a valid, writable `int` and `len` tells the kernel its size, so it
-    // writes no more than that.
-    let rc = unsafe {
-        libc::getsockopt(
-            sock.as_fd().as_raw_fd(),
-            level,
-            name,
-            (&raw mut value).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let len = get(sock.as_fd().as_raw_fd(), level, name, &mut value)?;
     if len as usize != size_of::<libc::c_int>() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,

@@ -2,7 +2,7 @@
 //! the empty `sendto(2)` that kicks a TX ring, the idle `poll(2)` and the
 //! `eventfd(2)` that ends it early.
 
-use crate::io::{cvt, with_context};
+use crate::io::{cvt, sockopt, with_context};
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -22,25 +22,11 @@ pub(super) fn packet_socket() -> io::Result<OwnedFd> {
 }
 
 pub(super) fn setsockopt<T>(fd: &OwnedFd, opt: libc::c_int, val: &T, what: &str) -> io::Result<()> {
-    // SAFETY: `val` points to a live `T` of `size_of::<T>()` bytes for the call.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            opt,
-            (val as *const T).cast(),
-            size_of::<T>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
-    .map_err(|e| with_context(e, what))
+    sockopt::set(fd.as_raw_fd(), libc::SOL_PACKET, opt, val).map_err(|e| with_context(e, what))
 }
 
 pub(super) fn getsockopt<T: Copy>(fd: RawFd, opt: libc::c_int, val: &mut T) -> io::Result<()> {
-    let mut len = size_of::<T>() as libc::socklen_t;
-    // SAFETY: `val` is a valid, writable `T`; `len` tells the kernel its size.
-    cvt(unsafe { libc::getsockopt(fd, libc::SOL_PACKET, opt, (val as *mut T).cast(), &mut len) })
-        .map(drop)
+    sockopt::get(fd, libc::SOL_PACKET, opt, val).map(drop)
 }
 
 pub(super) fn bind(fd: &OwnedFd, ifindex: i32, protocol: u16) -> io::Result<()> {

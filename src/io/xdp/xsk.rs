@@ -5,7 +5,7 @@ pub use super::queue::{XskRx, XskTx};
 use super::umem::Pool;
 use super::{FRAME_SIZE, owned};
 use crate::io::ring::Mmap;
-use crate::io::{cvt, with_context};
+use crate::io::{cvt, sockopt, with_context};
 use std::io;
 use std::mem::{offset_of, size_of, zeroed};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -149,21 +149,10 @@ fn setsockopt_at<T>(
     val: &T,
     what: &str,
 ) -> io::Result<()> {
-    // SAFETY: `val` points to a live `T` of `size_of::<T>()` bytes for the call.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            opt,
-            (val as *const T).cast(),
-            size_of::<T>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
-    .map_err(|e| with_context(e, what))
+    sockopt::set(fd.as_raw_fd(), level, opt, val).map_err(|e| with_context(e, what))
 }
 
-pub(super) fn getsockopt<T>(
+pub(super) fn getsockopt<T: Copy>(
     fd: RawFd,
     opt: libc::c_int,
     val: &mut T,
@@ -172,16 +161,13 @@ pub(super) fn getsockopt<T>(
 }
 
 /// [`getsockopt`] at any `level`.
-fn getsockopt_at<T>(
+fn getsockopt_at<T: Copy>(
     fd: RawFd,
     level: libc::c_int,
     opt: libc::c_int,
     val: &mut T,
 ) -> io::Result<libc::socklen_t> {
-    let mut len = size_of::<T>() as libc::socklen_t;
-    // SAFETY: `val` is a valid, writable `T`; `len` tells the kernel its size.
-    cvt(unsafe { libc::getsockopt(fd, level, opt, (val as *mut T).cast(), &mut len) })?;
-    Ok(len)
+    sockopt::get(fd, level, opt, val)
 }
 
 /// `SO_INCOMING_NAPI_ID` (`asm-generic/socket.h`): the id of the NAPI
