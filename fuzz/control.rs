@@ -147,6 +147,7 @@ fn conns_of(cfg: &Config) -> Vec<ConnInfo<State, IpAddr>> {
             expires_in: [u32::MAX, 0, 900][i % 3],
             template: i % 4 == 3,
             assured: i % 8 == 7,
+            pe: None,
         })
         .collect()
 }

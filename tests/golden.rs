@@ -89,6 +89,7 @@ fn conn(
         expires_in,
         template,
         assured: false,
+        pe: None,
     }
 }
 

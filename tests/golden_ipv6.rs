@@ -136,6 +136,7 @@ fn conns() -> Vec<ConnInfo<State, IpAddr>> {
             expires_in,
             template,
             assured: false,
+            pe: None,
         })
         .collect()
 }

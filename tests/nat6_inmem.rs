@@ -299,7 +299,7 @@ fn ipv6_connections_expire_and_free_their_gauges() {
     // Listed (`ipvsadm -L -c`) with its IPv6 addresses.
     let l = d.conns(0);
     assert_eq!(l.len(), 1, "{l:?}");
-    let c = l[0];
+    let c = &l[0];
     assert_eq!(
         (c.proto, c.client, c.vip, c.dest, c.state, c.template),
         (

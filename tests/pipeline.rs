@@ -2408,6 +2408,7 @@ fn connection_listing_has_addresses_states_and_expiry() {
         expires_in: to.secs(state) - 10,
         template: false,
         assured: false,
+        pe: None,
     };
     assert_eq!(
         l,
@@ -2576,6 +2577,7 @@ fn template(client: Ipv4Addr, rs: Ipv4Addr, expires_in: u32) -> ConnInfo {
         expires_in,
         template: true,
         assured: false,
+        pe: None,
     }
 }
 

@@ -466,3 +466,121 @@ fn an_ipv6_sip_template_reaches_the_backup() {
     let neighbour = "2001:2:0:1::77".parse().expect("an address of the /64");
     assert_eq!(sent(&mut b, neighbour, 7000, "v6-call"), Some(RS2_6));
 }
+
+/// `-L -c -n` of `d`'s connections and templates, sorted (`--sort`), with
+/// `--persistent-conn` or not.
+fn listing(d: &mut MemDirector, persistent_conn: bool) -> String {
+    use ringvs::config::listing::ListOpts;
+    let o = ListOpts {
+        connections: true,
+        numeric: true,
+        sort: true,
+        persistent_conn,
+        ..ListOpts::default()
+    };
+    let conns = d.conns(0);
+    ringvs::config::format::format_conns(&conns, &o, &ringvs::config::names::Names::none())
+}
+
+/// `-L -c --persistent-conn` shows a SIP template's engine and Call-ID as
+/// `/proc/net/ip_vs_conn` does (`ip_vs_conn_seq_show`, the engine's
+/// `ip_vs_sip_show_pe_data`), in ipvsadm's columns (`print_conn`: the
+/// destination 16 wide, the engine's name 18); a template of a service
+/// without the engine and a connection show none, as the kernel keeps
+/// `pe_data` on an engine's templates only. Without `--persistent-conn`
+/// a SIP template's line is any template's.
+#[test]
+fn the_listing_shows_a_sip_templates_call_id() {
+    let rules = [
+        "-A -u 198.18.0.110:5060 -s rr -p 60 --pe sip",
+        "-a -u 198.18.0.110:5060 -r 198.19.0.2:5060 -m",
+        "-A -u 198.18.0.110:5061 -s rr -p 90",
+        "-a -u 198.18.0.110:5061 -r 198.19.0.3:5061 -m",
+    ];
+    let mut d = MemDirector::new(&rules);
+    d.resolve_all();
+    let call = "a84b4c76e66710@pc33.atlanta.example.com";
+    assert_eq!(sent(&mut d, CLIENT, 5062, Some(call)), Some(RS1));
+    let f = udp_frame(&L3::from_client(CLIENT), 40000, 5061, b"plain", true);
+    assert_eq!(parse_ip(&d.ext(&f).1[0]).dst, RS2);
+    assert_eq!(
+        listing(&mut d, true),
+        "IPVS connection entries\n\
+         pro expire state       source             virtual            destination        pe name          pe_data\n\
+         UDP 01:00  NONE        198.18.0.1:0       198.18.0.110:5060  198.19.0.2:5060  sip                a84b4c76e66710@pc33.atlanta.example.com\n\
+         UDP 01:30  NONE        198.18.0.1:0       198.18.0.110:5061  198.19.0.3:5061\n\
+         UDP 05:00  UDP         198.18.0.1:5062    198.18.0.110:5060  198.19.0.2:5060\n\
+         UDP 05:00  UDP         198.18.0.1:40000   198.18.0.110:5061  198.19.0.3:5061\n"
+    );
+    assert_eq!(
+        listing(&mut d, false),
+        "IPVS connection entries\n\
+         pro expire state       source             virtual            destination\n\
+         UDP 01:00  NONE        198.18.0.1:0       198.18.0.110:5060  198.19.0.2:5060\n\
+         UDP 01:30  NONE        198.18.0.1:0       198.18.0.110:5061  198.19.0.3:5061\n\
+         UDP 05:00  UDP         198.18.0.1:5062    198.18.0.110:5060  198.19.0.2:5060\n\
+         UDP 05:00  UDP         198.18.0.1:40000   198.18.0.110:5061  198.19.0.3:5061\n"
+    );
+}
+
+/// The Call-ID is kept whole (up to the engine's 255 bytes,
+/// `IP_VS_PEDATA_MAXLEN`), for a template made by a datagram with `-o`,
+/// by a real server's own request (`conn_out`) and by sync; and it goes
+/// with its template.
+#[test]
+fn every_sip_template_keeps_its_call_id_until_it_goes() {
+    use ringvs::sync::wire::{self, MessageBuilder, PeData, SyncConn};
+    let mut d = lab("-s rr -p 60 -o --pe sip");
+    let long = "x".repeat(255);
+    assert!(sent(&mut d, CLIENT, 5060, Some(&long)).is_some());
+    // A real server's own request for another call.
+    let bye = b"BYE sip:c SIP/2.0\r\nCall-ID: from-the-callee\r\n\r\n";
+    let f = udp_frame(&L3::from_rs(RS2, CLIENT2), 5060, 5060, bye, true);
+    assert_eq!(d.int(&f).0.len(), 1);
+    // A master's template for a third.
+    let intake = d.intake(7, &env());
+    let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
+    let mut m = MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 7).expect("buffer");
+    m.push(&SyncConn {
+        proto: 17,
+        flags: wire::nat_flags(true, ringvs::nat::State::Udp),
+        state: 0,
+        caddr: CLIENT2,
+        cport: 0,
+        vaddr: VIP,
+        vport: 5060,
+        daddr: RS1,
+        dport: 5060,
+        fwmark: 0,
+        timeout: 60,
+        seq: None,
+        pe: PeData::new(b"synced@ua"),
+    })
+    .expect("fits");
+    intake.message(m.as_bytes());
+    let mut calls: Vec<(Ipv4Addr, String)> = d
+        .conns(0)
+        .into_iter()
+        .filter_map(|c| {
+            let (pe, data) = c.pe?;
+            assert_eq!(pe.name(), "sip");
+            let std::net::IpAddr::V4(client) = c.client.0 else {
+                panic!("{:?}", c.client)
+            };
+            Some((client, String::from_utf8(data.into_vec()).expect("ascii")))
+        })
+        .collect();
+    calls.sort();
+    assert_eq!(
+        calls,
+        [
+            (CLIENT, long),
+            (CLIENT2, "from-the-callee".to_string()),
+            (CLIENT2, "synced@ua".to_string()),
+        ]
+    );
+    // Gone with their templates.
+    d.advance(std::time::Duration::from_secs(61));
+    d.poll();
+    assert!(d.conns(0).iter().all(|c| c.pe.is_none() && !c.template));
+}

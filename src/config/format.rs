@@ -295,6 +295,11 @@ fn proto_name(p: u8) -> &'static str {
     }
 }
 
+/// The data of an engine's template (a SIP one's Call-ID).
+fn pe_data<S, A>(c: &ConnInfo<S, A>) -> Option<&[u8]> {
+    c.pe.as_ref().map(|(_, d)| &d[..])
+}
+
 /// `ipvsadm -L -c`: the connection entries (and persistence templates),
 /// each address in its own family (`[ADDR]:PORT` for IPv6, padded to the
 /// same 18 columns and never cut, as `print_conn` does).
@@ -319,7 +324,13 @@ pub fn format_conns<S: StateName, A: ListAddr>(
     };
     let mut v: Vec<&ConnInfo<S, A>> = conns.iter().collect();
     if o.sort {
-        v.sort_by_key(|c| (c.proto, c.client, c.vip, c.dest, c.template));
+        // A client's SIP templates of one server by their Call-IDs.
+        let key = |c: &&ConnInfo<S, A>| (c.proto, c.client, c.vip, c.dest, c.template);
+        v.sort_by(|a, b| {
+            key(a)
+                .cmp(&key(b))
+                .then_with(|| pe_data(a).cmp(&pe_data(b)))
+        });
     }
     for c in v {
         let proto = Proto::from_number(c.proto);
@@ -335,9 +346,9 @@ pub fn format_conns<S: StateName, A: ListAddr>(
             (c.vip, c.dest)
         };
         let expire = format!("{:02}:{:02}", c.expires_in / 60, c.expires_in % 60);
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "{:<3} {expire:<6} {:<11} {:<18} {:<18} {}",
+            "{:<3} {expire:<6} {:<11} {:<18} {:<18} ",
             proto_name(c.proto),
             // A template's state: `ip_vs_ctpl_state_name_table`.
             if c.template && c.assured {
@@ -347,8 +358,22 @@ pub fn format_conns<S: StateName, A: ListAddr>(
             },
             name(c.client),
             name(vip),
-            name(dest)
         );
+        // An engine's template: `ip_vs_conn_seq_show` adds its name and data
+        // (the SIP engine's Call-ID, `ip_vs_sip_show_pe_data`), which
+        // ipvsadm's `print_conn` prints with `--persistent-conn`: the
+        // destination then 16 wide and the name 18 (its header has them
+        // 18 and 16). Bytes of a Call-ID that are not UTF-8 print as U+FFFD.
+        let _ = match c.pe.as_ref().filter(|_| o.persistent_conn) {
+            Some((pe, data)) => writeln!(
+                out,
+                "{:<16} {:<18} {}",
+                name(dest),
+                pe.name(),
+                String::from_utf8_lossy(data)
+            ),
+            None => writeln!(out, "{}", name(dest)),
+        };
     }
     out
 }

@@ -10,7 +10,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::{DestId, ServiceKey};
+use super::{DestId, PersistEngine, ServiceKey};
 
 /// Version of IPVS that listings claim to be.
 pub const IPVS_VERSION: &str = "1.2.1";
@@ -63,7 +63,7 @@ pub trait StateName: Copy {
 /// address is shown in its own family (ipvsadm's `print_conn` reads the
 /// client's and the real server's families apart: a tunnelled server may be
 /// of the other one).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConnInfo<S, A = Ipv4Addr> {
     /// IP protocol number of the service (6 TCP, 17 UDP).
     pub proto: u8,
@@ -79,6 +79,13 @@ pub struct ConnInfo<S, A = Ipv4Addr> {
     /// a reply): IPVS's `IP_VS_CTPL_S_ASSURED`, shown as `ASSURED`.
     #[serde(default)]
     pub assured: bool,
+    /// A template of a persistence engine: the engine and its data (the
+    /// SIP engine's Call-ID), which `/proc/net/ip_vs_conn` shows after the
+    /// expiry (`ip_vs_conn_seq_show`, `show_pe_data`); `None` for any
+    /// other entry, as the kernel keeps `pe_data` on templates only
+    /// (`ip_vs_conn_new`).
+    #[serde(default)]
+    pub pe: Option<(PersistEngine, Box<[u8]>)>,
 }
 
 /// Traffic of one real server as IPVS counts it (`struct ip_vs_stats`): the

@@ -40,6 +40,7 @@ fn list_step<A: crate::nat::Addr>(
                 expires_in: to.secs(c.state).saturating_sub(now.saturating_sub(c.seen)),
                 template: false,
                 assured: false,
+                pe: None,
             });
         }
     })

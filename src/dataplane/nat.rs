@@ -34,7 +34,7 @@ use crate::Nic;
 use crate::config::{DestId, Forward};
 use crate::io::TxQueue;
 use crate::nat::conn::TEMPLATE_ASSURED;
-use crate::nat::persist::{TemplateDest, TemplateKey};
+use crate::nat::persist::{TemplateDest, TemplateKey, Wanted};
 use crate::nat::table::AddError;
 use crate::nat::{Conn, DestEntry, DestView, Dir, FlowKey, State, fold32, overload_check, state};
 use crate::sched::Flow;
@@ -390,7 +390,7 @@ impl Core {
                 // `ip_vs_sched_persist`).
                 let mut key = TemplateKey::new(svc.id, client.0, p.mask);
                 let templates = A::templates(&self.shared);
-                let mut call_id: &[u8] = &[];
+                let mut call_id = None;
                 if svc.entry.pe_sip {
                     // `ip_vs_sip_fill_param`: a UDP datagram's Call-ID, or
                     // the datagram is not scheduled (`ip_vs_sched_persist`).
@@ -403,7 +403,7 @@ impl Core {
                         return None;
                     };
                     key = templates.with_call_id(key, id);
-                    call_id = id;
+                    call_id = Some(id);
                 }
                 // `ip_vs_check_template` (`ip_vs_conn.c`): the template's server
                 // must still be available (one of the service's), and with
@@ -427,7 +427,7 @@ impl Core {
                     })
                 };
                 let found = templates
-                    .schedule(key, p, self.clock.now_s, valid, chosen)
+                    .schedule(Wanted { key, call_id }, p, self.clock.now_s, valid, chosen)
                     .and_then(|(t, g)| dests.iter().position(|d| d.id == t.id).map(|i| (i, g)));
                 let Some((i, generation)) = found else {
                     self.ctr.inc(Ctr::DropNoDest);
@@ -441,7 +441,7 @@ impl Core {
                         self.ctr.inc(Ctr::SipUntemplated);
                     }
                     templates.release(key, generation, self.clock.now_s);
-                    sip = Some((key, generation, call_id));
+                    sip = Some((key, generation, call_id.unwrap_or_default()));
                     (i, 0)
                 } else {
                     (i, generation)

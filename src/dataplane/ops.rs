@@ -27,7 +27,7 @@ use crate::Nic;
 use crate::config::{DestId, Forward};
 use crate::io::TxQueue;
 use crate::nat::ops::{ConnOut, OpsReply};
-use crate::nat::persist::{TemplateDest, TemplateKey};
+use crate::nat::persist::{TemplateDest, TemplateKey, Wanted};
 use crate::nat::{Conn, Dir, FlowKey};
 use crate::stats::Ctr;
 use crate::wire::ipv4::protocol;
@@ -191,7 +191,11 @@ impl Core {
         let templates = A::templates(&self.shared);
         let key = templates.with_call_id(key, id);
         let valid = |t: &TemplateDest<A>| *t == here && valid_weight;
-        match templates.schedule(key, p, self.clock.now_s, valid, || Some(here)) {
+        let want = Wanted {
+            key,
+            call_id: Some(id),
+        };
+        match templates.schedule(want, p, self.clock.now_s, valid, || Some(here)) {
             Some((_, 0)) | None => self.ctr.inc(Ctr::SipUntemplated),
             Some((_, generation)) => {
                 templates.release(key, generation, self.clock.now_s);

@@ -37,14 +37,24 @@
 //! grow (an allocation when a template is created and the map doubles, never per
 //! packet).
 //!
+//! A SIP template (`--pe sip`) is found by a hash of its Call-ID
+//! ([`Templates::with_call_id`]); the Call-ID itself is kept beside it, in
+//! its shard's `calls` (a [`PeData`] each, at most `PE_PER_SHARD` a
+//! shard; the map starts with room for [`CALLS_START`] and grows as the
+//! templates' own does, when a template is made), for listings only:
+//! `-L -c` shows it as `/proc/net/ip_vs_conn` shows a template's `pe_data`.
+//! A template without an engine has no entry there, and nothing of it is
+//! touched per packet.
+//!
 //! Templates are of one address family ([`Addr`]; `u32`, IPv4, by default):
 //! IPv6 clients have a `Templates<Ipv6Addr>` of their own, keyed by the
 //! client's prefix of the service's `-M` length (as IPVS, see
 //! [`Addr::masked`]).
 
 use super::conn::TEMPLATE_ASSURED;
+use super::sip::PeData;
 use super::{Addr, ConnInfo, Persist, ServiceId, Snapshot, State};
-use crate::config::DestId;
+use crate::config::{DestId, PersistEngine};
 use hashbrown::HashMap;
 use std::ops::ControlFlow;
 use std::sync::{Mutex, MutexGuard};
@@ -59,6 +69,9 @@ const PER_SHARD: usize = MAX_TEMPLATES / TEMPLATE_SHARDS;
 const PE_PER_SHARD: usize = PER_SHARD / 2;
 /// Templates each shard has room for before its map grows.
 const SHARD_START: usize = 64;
+/// SIP templates' Call-IDs each shard has room for before its `calls`
+/// grows (a [`PeData`] is 256 bytes: about 150 KB a family).
+const CALLS_START: usize = 4;
 /// Seconds a template that outlived its timeout while controlling
 /// connections is re-armed for (`ip_vs_conn_expire`, `expire_later`).
 pub const EXPIRE_LATER: u32 = 60;
@@ -84,6 +97,21 @@ impl<A: Addr> TemplateKey<A> {
             client: client.masked(mask),
             pe: 0,
         }
+    }
+}
+
+/// A template looked for, or made if there is none: its key and, for a
+/// SIP template, the Call-ID its key's `pe` was hashed from, which a new
+/// template keeps for listings. A key alone is a template without one.
+#[derive(Clone, Copy, Debug)]
+pub struct Wanted<'a, A = u32> {
+    pub key: TemplateKey<A>,
+    pub call_id: Option<&'a [u8]>,
+}
+
+impl<A> From<TemplateKey<A>> for Wanted<'_, A> {
+    fn from(key: TemplateKey<A>) -> Self {
+        Wanted { key, call_id: None }
     }
 }
 
@@ -152,6 +180,8 @@ struct Shard<A> {
     generation: u16,
     /// Templates in `map` with a persistence engine's key.
     pe: usize,
+    /// The Call-IDs of the SIP templates in `map`, for listings.
+    calls: HashMap<TemplateKey<A>, PeData>,
 }
 
 impl<A: Addr> Shard<A> {
@@ -159,7 +189,7 @@ impl<A: Addr> Shard<A> {
     /// connections; returns its generation.
     fn insert(
         &mut self,
-        key: TemplateKey<A>,
+        Wanted { key, call_id }: Wanted<'_, A>,
         dest: TemplateDest<A>,
         mask: u32,
         (expires, period): (u32, u32),
@@ -185,12 +215,22 @@ impl<A: Addr> Shard<A> {
         if self.map.insert(key, t).is_none() && key.pe != 0 {
             self.pe += 1;
         }
+        // Only an engine's key has one: `room_for` bounds them.
+        match call_id.filter(|_| key.pe != 0).and_then(PeData::new) {
+            Some(call) => {
+                self.calls.insert(key, call);
+            }
+            None => {
+                self.calls.remove(&key);
+            }
+        }
         generation
     }
 
     fn remove(&mut self, key: &TemplateKey<A>) {
         if self.map.remove(key).is_some() && key.pe != 0 {
             self.pe -= 1;
+            self.calls.remove(key);
         }
     }
 
@@ -217,6 +257,7 @@ impl<A: Addr> Default for Templates<A> {
                         map: HashMap::with_capacity(SHARD_START),
                         generation: 0,
                         pe: 0,
+                        calls: HashMap::with_capacity(CALLS_START),
                     })
                 })
                 .collect(),
@@ -263,14 +304,16 @@ impl<A: Addr> Templates<A> {
     /// chooses, remembered in a new template. The connection is counted on the
     /// template; the returned generation (0: no template, the shard was full)
     /// goes into the connection for [`Templates::release`].
-    pub fn schedule(
+    pub fn schedule<'a>(
         &self,
-        key: TemplateKey<A>,
+        want: impl Into<Wanted<'a, A>>,
         p: Persist,
         now: u32,
         valid: impl FnOnce(&TemplateDest<A>) -> bool,
         pick: impl FnOnce() -> Option<TemplateDest<A>>,
     ) -> Option<(TemplateDest<A>, u16)> {
+        let want = want.into();
+        let key = want.key;
         let mut shard = self.lock(shard_of(&key));
         let expires = now.saturating_add(p.timeout);
         if let Some(t) = shard.map.get_mut(&key) {
@@ -288,7 +331,7 @@ impl<A: Addr> Templates<A> {
         if !shard.room_for(&key) {
             return Some((dest, 0));
         }
-        let generation = shard.insert(key, dest, p.mask, (expires, p.timeout), 1);
+        let generation = shard.insert(want, dest, p.mask, (expires, p.timeout), 1);
         Some((dest, generation))
     }
 
@@ -303,15 +346,17 @@ impl<A: Addr> Templates<A> {
     /// connection is counted on the new one (a synced connection is, when
     /// its worker installs or updates it: [`Templates::adopt`]). Returns
     /// whether the template is now the one received.
-    pub fn install(
+    pub fn install<'a>(
         &self,
-        key: TemplateKey<A>,
+        want: impl Into<Wanted<'a, A>>,
         dest: TemplateDest<A>,
         mask: u32,
         now: u32,
         expires: u32,
         replace: bool,
     ) -> bool {
+        let want = want.into();
+        let key = want.key;
         let mut shard = self.lock(shard_of(&key));
         if let Some(t) = shard.map.get_mut(&key) {
             if t.dest == dest && t.mask == mask {
@@ -325,7 +370,7 @@ impl<A: Addr> Templates<A> {
             return false;
         }
         let period = expires.saturating_sub(now);
-        shard.insert(key, dest, mask, (expires, period), 0);
+        shard.insert(want, dest, mask, (expires, period), 0);
         true
     }
 
@@ -421,11 +466,12 @@ impl<A: Addr> Templates<A> {
             let Ok(mut shard) = self.shards[i].try_lock() else {
                 continue;
             };
-            let Shard { map, pe, .. } = &mut *shard;
+            let Shard { map, pe, calls, .. } = &mut *shard;
             map.retain(|k, t| {
                 let keep = t.alive(now) && persist(&k.svc).is_some_and(|p| p.mask == t.mask);
                 if !keep && k.pe != 0 {
                     *pe -= 1;
+                    calls.remove(k);
                 }
                 keep
             });
@@ -443,9 +489,11 @@ impl<A: Addr> Templates<A> {
         self.len(now) == 0
     }
 
-    /// Append the live templates to a listing, at most `limit` entries in all.
+    /// Append the live templates to a listing, at most `limit` entries in
+    /// all; a SIP template's with its Call-ID (a copy made here, on the
+    /// control thread).
     pub fn list(&self, now: u32, out: &mut Vec<ConnInfo>, limit: usize) {
-        self.for_each_live(now, |k, t, expires_in| {
+        self.for_each_live(now, |k, t, call, expires_in| {
             if out.len() >= limit {
                 return ControlFlow::Break(());
             }
@@ -460,22 +508,24 @@ impl<A: Addr> Templates<A> {
                 expires_in,
                 template: true,
                 assured,
+                pe: call.map(|c| (PersistEngine::Sip, c.as_bytes().into())),
             });
             ControlFlow::Continue(())
         });
     }
 
-    /// Call `f` with each live template (key, the template, seconds until
-    /// it may expire) until it breaks: listings of any family.
+    /// Call `f` with each live template (key, the template, its Call-ID if
+    /// it is a SIP one, seconds until it may expire) until it breaks:
+    /// listings of any family.
     fn for_each_live(
         &self,
         now: u32,
-        mut f: impl FnMut(&TemplateKey<A>, &Template<A>, u32) -> ControlFlow<()>,
+        mut f: impl FnMut(&TemplateKey<A>, &Template<A>, Option<&PeData>, u32) -> ControlFlow<()>,
     ) {
         for i in 0..TEMPLATE_SHARDS {
             let shard = self.lock(i);
             for (k, t) in shard.map.iter().filter(|(_, t)| t.alive(now)) {
-                if f(k, t, t.expires_in(now)).is_break() {
+                if f(k, t, shard.calls.get(k), t.expires_in(now)).is_break() {
                     return;
                 }
             }
@@ -658,7 +708,7 @@ mod test {
             .unwrap();
         assert_eq!(c, dest(2));
         let mut seen = vec![];
-        t.for_each_live(1, |k, d, expires_in| {
+        t.for_each_live(1, |k, d, _, expires_in| {
             seen.push((k.client, d.dest.id, expires_in));
             ControlFlow::Continue(())
         });
@@ -672,7 +722,7 @@ mod test {
             ]
         );
         let mut first = 0;
-        t.for_each_live(1, |_, _, _| {
+        t.for_each_live(1, |_, _, _, _| {
             first += 1;
             ControlFlow::Break(())
         });
@@ -832,5 +882,48 @@ mod test {
             .collect();
         assert_eq!(v6.len(), TEMPLATE_SHARDS);
         assert_eq!(v4.len(), TEMPLATE_SHARDS);
+    }
+
+    /// A SIP template keeps its Call-ID beside it, for listings; a
+    /// template without an engine keeps none, a Call-ID given or not; the
+    /// Call-ID goes with its template, replaced or swept.
+    #[test]
+    fn a_call_id_lives_and_goes_with_its_template() {
+        let t = Templates::<u32>::default();
+        let calls = |t: &Templates| {
+            (0..TEMPLATE_SHARDS)
+                .map(|i| t.lock(i).calls.len())
+                .sum::<usize>()
+        };
+        let listed = |t: &Templates, now| {
+            let mut l = vec![];
+            t.list(now, &mut l, 10);
+            l.into_iter()
+                .filter_map(|c| Some((c.dest.0, c.pe?)))
+                .collect::<Vec<_>>()
+        };
+        let ip = |id: u32| std::net::IpAddr::from(std::net::Ipv4Addr::from(100 + id));
+        let sip = Wanted {
+            key: t.with_call_id(key(1), b"call@ua"),
+            call_id: Some(&b"call@ua"[..]),
+        };
+        let (_, g) = t.schedule(sip, P, 0, |_| true, || Some(d(1))).unwrap();
+        t.release(sip.key, g, 0);
+        let plain = Wanted {
+            key: key(0x200),
+            call_id: Some(&b"not kept"[..]),
+        };
+        let (_, g2) = t.schedule(plain, P, 0, |_| true, || Some(d(1))).unwrap();
+        t.release(plain.key, g2, 0);
+        assert_eq!(calls(&t), 1);
+        let sip_of = |id| vec![(ip(id), (PersistEngine::Sip, b"call@ua".to_vec().into()))];
+        assert_eq!(listed(&t, 0), sip_of(1));
+        // Replaced (its server is no longer valid): the new one's.
+        let (_, g) = t.schedule(sip, P, 1, |_| false, || Some(d(2))).unwrap();
+        t.release(sip.key, g, 1);
+        assert_eq!(calls(&t), 1);
+        assert_eq!(listed(&t, 1), sip_of(2));
+        t.sweep_by(0, TEMPLATE_SHARDS, 1000, |_| Some(P));
+        assert_eq!((t.len(1000), calls(&t)), (0, 0));
     }
 }

@@ -32,7 +32,7 @@ use super::wire::{self, AnyConn, Daemon, MessageBuilder, SyncConn, flags};
 use crate::config::ipvsadm::{DaemonOpts, SyncRole};
 use crate::dataplane::sync::{Install, PeReport, SyncEntry, SyncPorts};
 use crate::dataplane::{Env, Shared};
-use crate::nat::persist::{TemplateDest, TemplateKey};
+use crate::nat::persist::{TemplateDest, TemplateKey, Wanted};
 use crate::nat::{Snapshot, State};
 use crossbeam_channel::Receiver;
 use std::collections::BTreeMap;
@@ -597,10 +597,13 @@ impl Intake {
             // A SIP template (`IPVS_OPT_PE_DATA`): keyed by its Call-ID, as
             // this director's engine keys its own; for a service without
             // the engine it would stand for every call of the client.
-            let key = match (c.pe, t.pe_sip) {
-                (Some(call_id), true) => templates.with_call_id(key, call_id.as_bytes()),
+            let (key, call_id) = match (&c.pe, t.pe_sip) {
+                (Some(call_id), true) => (
+                    templates.with_call_id(key, call_id.as_bytes()),
+                    Some(call_id.as_bytes()),
+                ),
                 (Some(_), false) => return Err("persistence_engine"),
-                (None, _) => key,
+                (None, _) => (key, None),
             };
             let to = TemplateDest {
                 id: t.dest,
@@ -617,7 +620,8 @@ impl Intake {
                 t => t,
             };
             let expires = now.saturating_add(secs.min(timeout));
-            if !templates.install(key, to, mask, now, expires, replace) {
+            let want = Wanted { key, call_id };
+            if !templates.install(want, to, mask, now, expires, replace) {
                 return Err("template_kept_or_full");
             }
             if c.state & wire::ipvs_state::CTPL_ASSURED != 0 {
