@@ -233,25 +233,37 @@ fn nosort_lists_services_as_added_and_servers_newest_first() {
             "TCP  198.18.0.140:80 wrr",
         ]
     );
-    // The kernel's server list is newest first (`__ip_vs_update_dest`).
+    // The kernel's server list is newest first (`__ip_vs_update_dest`
+    // adds at the head of `svc->destinations`, which the dump walks).
     let mut c = Config::new();
     apply(&mut c, &ok("-A -t 198.18.0.1:80 -s rr")).unwrap();
     for rs in ["198.19.0.2", "198.19.0.10", "198.19.0.5"] {
         apply(&mut c, &ok(&format!("-a -t 198.18.0.1:80 -r {rs} -m"))).unwrap();
     }
-    let servers = |args: &str| -> Vec<String> {
-        let o = ListOpts {
-            nosort: args.contains("--nosort"),
-            ..ListOpts::default()
+    let servers = |c: &Config, args: &str| -> Vec<String> {
+        let AdmCommand::List(o) = ok(args) else {
+            panic!("{args}")
         };
-        let out = format_list(&c, &o, &Live::idle(), &Names::none()).unwrap();
+        let out = format_list(c, &o, &Live::idle(), &Names::none()).unwrap();
         out.lines()
             .filter_map(|l| l.strip_prefix("  -> 198.19."))
             .map(|l| l.split(':').next().unwrap_or("").to_string())
             .collect()
     };
-    assert_eq!(servers("-L -n --nosort"), ["0.5", "0.10", "0.2"]);
-    assert_eq!(servers("-L -n"), ["0.2", "0.5", "0.10"]);
+    assert_eq!(servers(&c, "-L -n --nosort"), ["0.5", "0.10", "0.2"]);
+    assert_eq!(servers(&c, "-L -n"), ["0.2", "0.5", "0.10"]);
+    // One service's listing in the same order (`print_service_entry`).
+    let one = "-L -n -t 198.18.0.1:80 --nosort";
+    assert_eq!(servers(&c, one), ["0.5", "0.10", "0.2"]);
+    // An edit keeps a server's place (`__ip_vs_update_dest` with `add` 0);
+    // one deleted and added again is at the head, as a new one (the
+    // kernel's from its trash, `ip_vs_trash_get_dest`, added the same way).
+    apply(&mut c, &ok("-e -t 198.18.0.1:80 -r 198.19.0.2 -m -w 5")).unwrap();
+    assert_eq!(servers(&c, one), ["0.5", "0.10", "0.2"]);
+    apply(&mut c, &ok("-d -t 198.18.0.1:80 -r 198.19.0.10")).unwrap();
+    apply(&mut c, &ok("-a -t 198.18.0.1:80 -r 198.19.0.10 -m")).unwrap();
+    assert_eq!(servers(&c, one), ["0.10", "0.5", "0.2"]);
+    assert_eq!(servers(&c, "-L -n"), ["0.2", "0.5", "0.10"]);
 }
 
 #[test]
