@@ -10,6 +10,7 @@
 
 use super::divert;
 use crate::Nic;
+use crate::config::DestId;
 use crate::io::FRAME_MAX;
 use crate::nat::persist::Templates;
 use crate::nat::{ConnInfo, Snapshot, state};
@@ -18,6 +19,7 @@ use crate::stats::{DestGauges, DestStats, DestTraffic, MAX_DESTS, SharedCounters
 use crate::wire::Mac;
 use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use hashbrown::HashSet;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -265,6 +267,28 @@ impl Shared {
             .load()
             .iter()
             .all(|p| p.loaded.load(Ordering::Acquire) >= e)
+    }
+
+    /// Of `ids`, those something of the workers still names, as references
+    /// hold an IPVS dest (`ip_vs_bind_dest`, `ip_vs_ctl.c`): a connection in
+    /// a worker's table (its gauges in `published`: each worker counts every
+    /// connection it holds, from its insertion to its removal), a
+    /// persistence template, or an FTP data connection the helper expects.
+    /// The control thread's, for the trash (`config::Config::sweep_trash`):
+    /// the tables of templates and expectations are walked, each shard
+    /// locked in turn, only when some id has no connection.
+    pub fn held(&self, published: &[Arc<Published>], ids: &[DestId]) -> HashSet<DestId> {
+        let conns = |id: DestId| published.iter().any(|p| p.gauges.get(id) != (0, 0));
+        let mut held: HashSet<DestId> = ids.iter().copied().filter(|&id| conns(id)).collect();
+        if held.len() < ids.len() {
+            let mut named = HashSet::new();
+            self.templates.dests(&mut named);
+            self.templates6.dests(&mut named);
+            self.expects.dests(&mut named);
+            self.expects6.dests(&mut named);
+            held.extend(ids.iter().filter(|id| named.contains(*id)));
+        }
+        held
     }
 
     /// Append the live persistence templates of both families to a listing,

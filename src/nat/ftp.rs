@@ -686,6 +686,17 @@ impl<A: Addr> Expects<A> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Add the real server of each expectation (swept or not) to `out`.
+    pub fn dests(&self, out: &mut hashbrown::HashSet<crate::config::DestId>) {
+        for s in &self.shards {
+            let map = s
+                .map
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            out.extend(map.values().map(|e| e.conn.dest()));
+        }
+    }
 }
 
 #[cfg(test)]

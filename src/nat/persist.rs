@@ -489,6 +489,14 @@ impl<A: Addr> Templates<A> {
         self.len(now) == 0
     }
 
+    /// Add the real server of each template in the table (expired ones the
+    /// workers' sweep has not dropped yet too) to `out`.
+    pub fn dests(&self, out: &mut hashbrown::HashSet<DestId>) {
+        for i in 0..TEMPLATE_SHARDS {
+            out.extend(self.lock(i).map.values().map(|t| t.dest.id));
+        }
+    }
+
     /// Append the live templates to a listing, at most `limit` entries in
     /// all; a SIP template's with its Call-ID (a copy made here, on the
     /// control thread).
