@@ -2737,6 +2737,59 @@ fn a_server_removed_and_added_again_keeps_its_connections_and_templates() {
     }
 }
 
+/// IPVS's trash (`ip_vs_ctl.c`: `__ip_vs_del_dest`, `ip_vs_trash_get_dest`,
+/// `ip_vs_dest_trash_expire`): a real server removed while a worker holds
+/// its connection keeps its id and counters while the connection lives, and
+/// for `TRASH_PERIOD` after it went; added back in that time it has them
+/// again, added after it is a new server (a new id, counters from 0). The
+/// control thread's sweep is `Config::sweep_trash` with what `Shared::held`
+/// finds in the workers, here at injected times.
+#[test]
+fn a_removed_server_is_kept_while_its_connection_lives_and_freed_a_period_after() {
+    let mut lab = lab_with(&[
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+    ]);
+    let svc = ServiceKey::new(Proto::Tcp, VIP, 80);
+    establish_to(&mut lab, 40000, RS1);
+    let id = lab.dest_id(Proto::Tcp, 80, RS1, 80);
+    let stats = |lab: &MemDirector, id| lab.published[0].dest_stats(id);
+    assert_eq!((stats(&lab, id).conns, stats(&lab, id).inpkts), (1, 2));
+    remove_rs(&mut lab, RS1);
+    let sweep = |lab: &mut MemDirector, t: u64| {
+        let ids = lab.cfg.trashed_ids();
+        let held = lab.shared.held(&lab.published, &ids);
+        lab.cfg.sweep_trash(t, |d| held.contains(&d))
+    };
+    for t in [0, 200, 600] {
+        assert_eq!(sweep(&mut lab, t), [], "its connection holds it at {t}");
+    }
+    // Added back while the connection lives: its id, counters and connection.
+    assert_eq!(lab.cfg.add_dest(&svc, RS1, 80, 1), Ok(id));
+    publish_following(&mut lab);
+    let to = client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, ACK));
+    assert_eq!(to.dst, RS1);
+    assert_eq!((stats(&lab, id).conns, stats(&lab, id).inpkts), (1, 3));
+    remove_rs(&mut lab, RS1);
+    // The connection times out (established: 900 s).
+    lab.advance(Duration::from_secs(1000));
+    lab.poll();
+    assert_eq!(lab.w().core.table.len(), 0);
+    assert_eq!(lab.published[0].gauges.get(id), (0, 0));
+    assert_eq!(sweep(&mut lab, 1000), [], "idle from here");
+    assert_eq!(sweep(&mut lab, 1119), []);
+    assert_eq!(sweep(&mut lab, 1120), [id]);
+    assert!(!lab.cfg.keeps_id(id));
+    // Added after: a new server, with a new id whose counters are 0.
+    let new = lab.cfg.add_dest(&svc, RS1, 80, 1).expect("added");
+    assert_ne!(new, id);
+    assert_eq!(lab.cfg.take_fresh_ids().last(), Some(&new));
+    assert_eq!(stats(&lab, new), DestStats::default());
+    publish_following(&mut lab);
+    establish_to(&mut lab, 40001, RS1);
+    assert_eq!((stats(&lab, new).conns, stats(&lab, new).inpkts), (1, 2));
+}
+
 /// IPVS (`ip_vs_in_hook`, `ip_vs_core.c`, `expire_nodest_conn` 0): a client
 /// packet of a connection whose real server was removed is dropped silently and
 /// the connection kept (it flows again if the server comes back); replies are

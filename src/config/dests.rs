@@ -93,7 +93,13 @@ impl Config {
         if !unicast(addr) {
             return Err(AdmError::InvalidOperation);
         }
-        let id = match self.take_back(*key, addr, port) {
+        let at = super::TrashKey {
+            key: *key,
+            addr,
+            port,
+            sorry: false,
+        };
+        let id = match self.take_back(at) {
             Some(id) => id,
             None => self.alloc_id()?,
         };
@@ -167,7 +173,7 @@ impl Config {
         let d = svc.dests.remove(j);
         svc.forget_scripts(d.addr, d.port);
         self.ids_in_use.remove(&d.id.0);
-        self.keep_aside(*key, &d);
+        self.keep_aside(super::TrashKey::real(*key, &d), d.id);
         Ok(d.id)
     }
 }

@@ -1,13 +1,68 @@
 //! The ids of a [`Config`]'s real servers: handed out in turn, skipping
 //! those in use, and kept aside for a removed server so that it gets its own
-//! back when added again (the trash, as IPVS's: `ip_vs_trash_get_dest`).
+//! back when added again: IPVS's trash of dests (`ip_vs_ctl.c`:
+//! `__ip_vs_del_dest` puts a dest in it, `ip_vs_trash_get_dest` takes it
+//! back, `ip_vs_dest_trash_expire` frees it).
+//!
+//! As the kernel's, a removed server stays in the trash while something
+//! still names it (the kernel counts a dest's references: its connections
+//! and persistence templates, `ip_vs_bind_dest`) and goes once it has been
+//! idle for [`TRASH_PERIOD`]: its id is free again, for any server, and the
+//! same server added after that is a new one (a new id, counters from 0).
+//! The config does not see the workers: the control thread tells it, at
+//! each sweep ([`Config::sweep_trash`]), which kept ids are held, on its own
+//! clock. An id is never handed out while it is kept, so a connection or a
+//! template that names it cannot be taken for another server's.
 
 use std::net::IpAddr;
 
-use super::{AdmError, Config, Dest, DestId, MAX_DEST_IDS, ServiceKey};
+use super::{AdmError, Config, Dest, DestId, MAX_DEST_IDS, ServiceKey, SorryServer};
 
-/// How many removed real servers keep their ids ([`Config`]'s trash).
-pub const TRASH_MAX: usize = 4096;
+/// Seconds a removed server stays in the trash once nothing holds it:
+/// IPVS's `IP_VS_DEST_TRASH_PERIOD` (`include/net/ip_vs.h`, 120 s).
+pub const TRASH_PERIOD: u64 = 120;
+
+/// Which removed server a kept id is for: its service, address and port,
+/// and whether it was the service's sorry server (which may share a real
+/// server's address and port, with an id of its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) struct TrashKey {
+    pub(super) key: ServiceKey,
+    pub(super) addr: IpAddr,
+    pub(super) port: u16,
+    pub(super) sorry: bool,
+}
+
+impl TrashKey {
+    /// Real server `d` of service `key`.
+    pub(super) fn real(key: ServiceKey, d: &Dest) -> Self {
+        Self {
+            key,
+            addr: d.addr,
+            port: d.port,
+            sorry: false,
+        }
+    }
+
+    /// Sorry server `s` of service `key`.
+    pub(super) fn sorry(key: ServiceKey, s: &SorryServer) -> Self {
+        Self {
+            key,
+            addr: s.addr,
+            port: s.port,
+            sorry: true,
+        }
+    }
+}
+
+/// A kept id's server, and since when (the control thread's seconds) no
+/// connection nor template has named it, as last seen by a sweep (IPVS's
+/// `idle_start`; `None`: held, or not swept yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Trashed {
+    at: TrashKey,
+    idle_since: Option<u64>,
+}
 
 impl Config {
     /// Whether some real server (or sorry server) has id `id`.
@@ -18,7 +73,7 @@ impl Config {
     /// Whether `id` is a server's, now or kept for a removed one to have back
     /// (the trash).
     pub fn keeps_id(&self, id: DestId) -> bool {
-        self.ids_in_use.contains(&id.0) || self.trashed.contains(&id.0)
+        self.ids_in_use.contains(&id.0) || self.trash.contains_key(&id.0)
     }
 
     /// Number of server ids in use over all services: real servers and
@@ -27,44 +82,107 @@ impl Config {
         self.ids_in_use.len()
     }
 
-    /// Keeps removed server `d` of service `key` with its id (see `trash`).
-    pub(super) fn keep_aside(&mut self, key: ServiceKey, d: &Dest) {
-        if self.trash.len() >= TRASH_MAX
-            && let Some((.., old)) = self.trash.pop_front()
-        {
-            self.trashed.remove(&old.0);
+    /// The ids kept for removed servers, in order.
+    pub fn trashed_ids(&self) -> Vec<DestId> {
+        let mut v: Vec<DestId> = self.trash.keys().map(|&id| DestId(id)).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The ids handed out to new servers since the last call (not those
+    /// taken back from the trash): the control thread starts their
+    /// counters from 0, whatever an earlier server of the id left in them.
+    pub fn take_fresh_ids(&mut self) -> Vec<DestId> {
+        std::mem::take(&mut self.fresh)
+    }
+
+    /// One pass of IPVS's trash timer (`ip_vs_dest_trash_expire`) at `now`
+    /// (seconds on the caller's clock): a kept id that `held` says some
+    /// connection or template still names stays; one that nothing names
+    /// is idle from now, and is freed once it has been idle for
+    /// [`TRASH_PERIOD`]. Returns the ids freed, in order.
+    pub fn sweep_trash(&mut self, now: u64, held: impl Fn(DestId) -> bool) -> Vec<DestId> {
+        let mut freed = Vec::new();
+        for (&id, t) in self.trash.iter_mut() {
+            if held(DestId(id)) {
+                t.idle_since = None;
+                continue;
+            }
+            match t.idle_since {
+                None => t.idle_since = Some(now),
+                Some(s) if now.saturating_sub(s) >= TRASH_PERIOD => freed.push(DestId(id)),
+                Some(_) => {}
+            }
         }
-        self.trash.push_back((key, d.addr, d.port, d.id));
-        self.trashed.insert(d.id.0);
+        freed.sort_unstable();
+        for &id in &freed {
+            self.forget_trashed(id.0);
+        }
+        freed
     }
 
-    /// The id kept for server `addr:port` of service `key`, taken out of the
-    /// trash.
-    pub(super) fn take_back(&mut self, key: ServiceKey, addr: IpAddr, port: u16) -> Option<DestId> {
-        let at = self
-            .trash
-            .iter()
-            .position(|&(k, a, p, _)| (k, a, p) == (key, addr, port))?;
-        let (.., id) = self.trash.remove(at)?;
-        self.trashed.remove(&id.0);
-        self.ids_in_use.insert(id.0).then_some(id)
+    /// Keeps removed server `at` with its id `id` (see `trash`): held
+    /// until a sweep finds it idle.
+    pub(super) fn keep_aside(&mut self, at: TrashKey, id: DestId) {
+        let t = Trashed {
+            at,
+            idle_since: None,
+        };
+        self.trash.insert(id.0, t);
+        // One id per server: an older one of the same server stays kept
+        // (its connections may live) but no longer comes back.
+        self.trash_index.insert(at, id.0);
     }
 
+    /// The id kept for server `at`, taken out of the trash.
+    pub(super) fn take_back(&mut self, at: TrashKey) -> Option<DestId> {
+        let id = self.trash_index.remove(&at)?;
+        self.trash.remove(&id);
+        self.ids_in_use.insert(id).then_some(DestId(id))
+    }
+
+    /// Makes `id` the next one tried (tests: ids about to wrap).
+    #[cfg(test)]
+    pub(crate) fn set_next_id(&mut self, id: u32) {
+        self.next_id = id % MAX_DEST_IDS;
+    }
+
+    /// Drops kept id `id` from the trash: it is free.
+    fn forget_trashed(&mut self, id: u32) {
+        if let Some(t) = self.trash.remove(&id)
+            && self.trash_index.get(&t.at) == Some(&id)
+        {
+            self.trash_index.remove(&t.at);
+        }
+    }
+
+    /// A new id: the next free one in turn (neither in use nor kept). With
+    /// none left, the kept id idle longest gives its place up early (its
+    /// server comes back as a new one); an id still held never does.
     pub(super) fn alloc_id(&mut self) -> Result<DestId, AdmError> {
+        let mut found = None;
         for _ in 0..MAX_DEST_IDS {
             let id = self.next_id;
             self.next_id = (self.next_id + 1) % MAX_DEST_IDS;
-            if !self.trashed.contains(&id) && self.ids_in_use.insert(id) {
-                return Ok(DestId(id));
+            if !self.trash.contains_key(&id) && !self.ids_in_use.contains(&id) {
+                found = Some(id);
+                break;
             }
         }
-        // Every free id is kept for a removed server: the oldest gives its up.
-        while let Some((.., id)) = self.trash.pop_front() {
-            self.trashed.remove(&id.0);
-            if self.ids_in_use.insert(id.0) {
-                return Ok(id);
+        if found.is_none() {
+            found = self
+                .trash
+                .iter()
+                .filter_map(|(&id, t)| t.idle_since.map(|s| (s, id)))
+                .min()
+                .map(|(_, id)| id);
+            if let Some(id) = found {
+                self.forget_trashed(id);
             }
         }
-        Err(AdmError::NoMemory)
+        let id = found.ok_or(AdmError::NoMemory)?;
+        self.ids_in_use.insert(id);
+        self.fresh.push(DestId(id));
+        Ok(DestId(id))
     }
 }

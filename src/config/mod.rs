@@ -51,12 +51,13 @@ pub use check::{
     parse_hex,
 };
 pub use forward::{Forward, TunCsum, TunKind, Tunnel};
-use hashbrown::HashSet;
+use hashbrown::{HashMap, HashSet};
 pub use http::{
     DIGEST_LEN, HttpCheck, HttpUrl, digest_hex, merge as merge_status, parse_digest, parse_status,
     sni_name, status_list, valid_path, valid_vhost,
 };
-pub use ids::TRASH_MAX;
+pub use ids::TRASH_PERIOD;
+use ids::{TrashKey, Trashed};
 pub use key::{FTP_DATA_PORT, FTP_PORT, Netmask, Proto, ServiceKey};
 use key::{check_family, unicast};
 pub use mark::{
@@ -210,9 +211,10 @@ impl FromStr for Scheduler {
 /// Stable identity of a real server within a [`Config`]'s life.
 ///
 /// Assigned when the server is added, kept across edits, never reused while
-/// the server exists, and given back to it when it is added again after a
-/// removal (the config's trash, as IPVS's).  Ids run `0..MAX_DEST_IDS` and
-/// allocation wraps.
+/// the server exists or its id is kept in the config's trash (as IPVS's:
+/// while its connections or templates live, and for [`TRASH_PERIOD`] after),
+/// and given back to it when it is added again in that time.  Ids run
+/// `0..MAX_DEST_IDS` and allocation wraps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DestId(pub u32);
 
@@ -406,17 +408,19 @@ pub struct Config {
     next_id: u32,
     /// Ids of the real servers that exist now.
     ids_in_use: HashSet<u32>,
-    /// Real servers removed (`-d`, or with their service: `-D`, `-C`), the
-    /// oldest first, each with the id it had: `-a` of the same address and
-    /// port to the same service takes that id back, as IPVS's
-    /// `ip_vs_add_dest` takes a dest back from its trash
-    /// (`ip_vs_trash_get_dest`, `ip_vs_ctl.c`), so the server's connections
-    /// flow again, its persistence templates still name it, and its
-    /// counters and gauges go on. No other server is given a kept id while
-    /// a free one is left; past [`TRASH_MAX`] the oldest are forgotten.
-    trash: std::collections::VecDeque<(ServiceKey, IpAddr, u16, DestId)>,
-    /// The ids in `trash`.
-    trashed: HashSet<u32>,
+    /// Ids kept for real servers (and sorry servers) removed (`-d`, or
+    /// with their service: `-D`, `-C`): `-a` of the same address and port
+    /// to the same service takes its id back, as IPVS's `ip_vs_add_dest`
+    /// takes a dest back from its trash (`ip_vs_trash_get_dest`,
+    /// `ip_vs_ctl.c`), so the server's connections flow again, its
+    /// persistence templates still name it, and its counters and gauges go
+    /// on. No other server is given a kept id; one is freed once nothing
+    /// has named it for [`TRASH_PERIOD`] (`ids.rs`).
+    trash: HashMap<u32, Trashed>,
+    /// Which id in `trash` each removed server would take back.
+    trash_index: HashMap<TrashKey, u32>,
+    /// Ids handed out new since [`Config::take_fresh_ids`].
+    fresh: Vec<DestId>,
 }
 
 impl Config {
@@ -519,22 +523,26 @@ impl Config {
         }
         for d in &svc.dests {
             self.ids_in_use.remove(&d.id.0);
-            self.keep_aside(svc.key, d);
+            self.keep_aside(TrashKey::real(svc.key, d), d.id);
         }
         if let Some(s) = svc.sorry {
             self.ids_in_use.remove(&s.id.0);
+            self.keep_aside(TrashKey::sorry(svc.key, &s), s.id);
         }
         Ok(())
     }
 
     /// `-C`: removes every service.  Ids already handed out are still not
-    /// reused before the counter wraps, and the real servers' are kept for
-    /// them (see `trash`), as IPVS's flush puts its dests in the trash.
+    /// reused before the counter wraps, and the servers' are kept for them
+    /// (see `trash`), as IPVS's flush puts its dests in the trash.
     pub fn clear(&mut self) {
         self.index.clear();
         for s in std::mem::take(&mut self.services) {
             for d in &s.dests {
-                self.keep_aside(s.key, d);
+                self.keep_aside(TrashKey::real(s.key, d), d.id);
+            }
+            if let Some(o) = s.sorry {
+                self.keep_aside(TrashKey::sorry(s.key, &o), o.id);
             }
         }
         self.ids_in_use.clear();
@@ -770,23 +778,101 @@ mod tests {
         assert_eq!(c.add_dest(&key(81), rip(2), 81, 1).unwrap(), x);
     }
 
-    /// The trash keeps at most `TRASH_MAX` servers, the newest.
+    /// IPVS's trash timer (`ip_vs_dest_trash_expire`) on an injected
+    /// clock: a removed server's id stays while anything holds it, and is
+    /// freed once nothing has for `TRASH_PERIOD`; added back before that,
+    /// the server has its id again, after it a new one.
     #[test]
-    fn the_trash_forgets_its_oldest() {
+    fn the_trash_frees_an_id_idle_for_its_period() {
         let mut c = Config::new();
         c.add_service(key(80), Scheduler::Rr, None).unwrap();
-        let n = TRASH_MAX as u32 + 1;
-        for i in 0..n {
-            let addr = Ipv4Addr::from(0x0a00_0000 + i);
-            assert_eq!(c.add_dest(&key(80), addr, 80, 1).unwrap(), DestId(i));
-            c.del_dest(&key(80), addr, 80).unwrap();
+        let a = c.add_dest(&key(80), rip(2), 80, 1).unwrap();
+        let b = c.add_dest(&key(80), rip(3), 80, 1).unwrap();
+        assert_eq!(c.take_fresh_ids(), [a, b]);
+        c.del_dest(&key(80), rip(2), 80).unwrap();
+        c.del_dest(&key(80), rip(3), 80).unwrap();
+        assert_eq!(c.trashed_ids(), [a, b]);
+        // `a` has a connection until 500 s; `b` none.
+        let held = |t: u64| move |id: DestId| id == a && t < 500;
+        for t in [0, 100, 119] {
+            assert_eq!(c.sweep_trash(t, held(t)), [], "at {t}");
         }
-        let (first, last) = (
-            Ipv4Addr::from(0x0a00_0000),
-            Ipv4Addr::from(0x0a00_0000 + n - 1),
+        assert_eq!(c.sweep_trash(120, held(120)), [b], "idle from 0");
+        assert!(!c.keeps_id(b) && c.keeps_id(a));
+        assert_eq!(c.sweep_trash(400, held(400)), []);
+        // Its connection gone at 500: idle from the first sweep after.
+        assert_eq!(c.sweep_trash(501, held(501)), []);
+        assert_eq!(c.sweep_trash(620, held(620)), []);
+        assert_eq!(c.take_fresh_ids(), []);
+        // Added back within the period: its own id, not a fresh one.
+        assert_eq!(c.add_dest(&key(80), rip(2), 80, 1).unwrap(), a);
+        assert_eq!(c.take_fresh_ids(), []);
+        c.del_dest(&key(80), rip(2), 80).unwrap();
+        // Removed again: idle from the next sweep, freed a period later.
+        assert_eq!(c.sweep_trash(700, held(700)), []);
+        assert_eq!(c.sweep_trash(819, held(819)), []);
+        assert_eq!(c.sweep_trash(820, held(820)), [a]);
+        assert!(c.trashed_ids().is_empty());
+        // Both added after: new servers, with new ids.
+        let a2 = c.add_dest(&key(80), rip(2), 80, 1).unwrap();
+        let b2 = c.add_dest(&key(80), rip(3), 80, 1).unwrap();
+        assert_eq!((a2, b2), (DestId(2), DestId(3)));
+        assert_eq!(c.take_fresh_ids(), [a2, b2]);
+    }
+
+    /// A kept id seen held again is idle only from the next sweep that
+    /// finds nothing holding it (ringvs's held connections are counted,
+    /// not IPVS's references, which never come back to a trashed dest).
+    #[test]
+    fn a_trashed_id_held_again_starts_its_period_over() {
+        let mut c = Config::new();
+        c.add_service(key(80), Scheduler::Rr, None).unwrap();
+        let a = c.add_dest(&key(80), rip(2), 80, 1).unwrap();
+        c.del_dest(&key(80), rip(2), 80).unwrap();
+        assert_eq!(c.sweep_trash(0, |_| false), []);
+        assert_eq!(c.sweep_trash(60, |_| true), []);
+        assert_eq!(c.sweep_trash(130, |_| false), []);
+        assert_eq!(c.sweep_trash(249, |_| false), []);
+        assert_eq!(c.sweep_trash(250, |_| false), [a]);
+    }
+
+    /// Out of ids, the kept id idle longest gives its place up to a new
+    /// server; a held one never does, nor one no sweep has seen idle.
+    #[test]
+    fn out_of_ids_only_an_idle_kept_id_is_reused() {
+        // 256 services of 256 real servers each: service 80 has ids 0..256.
+        let mut c = Config::new();
+        for p in 80..80 + 256u16 {
+            c.add_service(key(p), Scheduler::Rr, None).unwrap();
+            for i in 0..256u32 {
+                let addr = Ipv4Addr::from(0x0a00_0000 + i);
+                c.add_dest(&key(p), addr, 80, 1).unwrap();
+            }
+        }
+        let (x, y, z) = (
+            Ipv4Addr::from(0x0a00_0000 + 7),
+            Ipv4Addr::from(0x0a00_0000 + 8),
+            Ipv4Addr::from(0x0a00_0000 + 9),
         );
-        assert_eq!(c.add_dest(&key(80), last, 80, 1).unwrap(), DestId(n - 1));
-        assert_eq!(c.add_dest(&key(80), first, 80, 1).unwrap(), DestId(n));
+        for a in [x, y, z] {
+            c.del_dest(&key(80), a, 80).unwrap();
+        }
+        let new = |c: &mut Config| c.add_dest(&key(80), rip(1), 1, 1);
+        assert_eq!(new(&mut c), Err(AdmError::NoMemory), "none swept yet");
+        // 7 holds a connection; 9 is seen idle first, then 8.
+        assert_eq!(
+            c.sweep_trash(10, |id| id == DestId(7) || id == DestId(8)),
+            []
+        );
+        assert_eq!(c.sweep_trash(20, |id| id == DestId(7)), []);
+        c.take_fresh_ids();
+        assert_eq!(new(&mut c), Ok(DestId(9)));
+        assert_eq!(c.take_fresh_ids(), [DestId(9)]);
+        assert_eq!(c.add_dest(&key(80), rip(1), 2, 1), Ok(DestId(8)));
+        assert_eq!(c.add_dest(&key(80), rip(1), 3, 1), Err(AdmError::NoMemory));
+        // 8's server comes back as a new one; 7's still gets its own.
+        assert_eq!(c.add_dest(&key(80), y, 80, 1), Err(AdmError::NoMemory));
+        assert_eq!(c.add_dest(&key(80), x, 80, 1), Ok(DestId(7)));
     }
 
     #[test]
@@ -826,6 +912,9 @@ mod tests {
         // Service 1 holds ids 0..256; free 0x0a00004d (id 77).
         c.del_dest(&key(1), Ipv4Addr::from(0x0a00_0000 + 77), 80)
             .unwrap();
+        // Kept for its server until a sweep finds nothing holding it.
+        assert_eq!(c.add_dest(&key(1), rip(1), 1, 1), Err(AdmError::NoMemory));
+        assert_eq!(c.sweep_trash(0, |_| false), []);
         assert_eq!(c.add_dest(&key(1), rip(1), 1, 1).unwrap(), DestId(77));
     }
 

@@ -12,7 +12,7 @@
 //! workers run has it only while it is needed (`health::effective`, which
 //! decides from the rules and the servers held down).
 
-use super::{AdmError, Config, Dest, DestId, Forward, Service, ServiceKey, check_family};
+use super::{AdmError, Config, Dest, DestId, Forward, Service, ServiceKey, TrashKey, check_family};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -132,27 +132,42 @@ impl Config {
         if old.map(|s| s.opts()) == sorry {
             return Ok(());
         }
-        if let Some(s) = old {
-            self.ids_in_use.remove(&s.id.0);
-        }
+        // The same server with other settings keeps its id, as an edited
+        // real server; another takes back the id kept for it, or a new one
+        // (as keepalived adds and removes it: a dest of IPVS's).
         let new = match sorry {
-            Some(o) => match self.alloc_id() {
-                Ok(id) => Some(SorryServer {
+            Some(o) => {
+                let id = match old.filter(|s| (s.addr, s.port) == (o.addr, o.port)) {
+                    Some(s) => s.id,
+                    None => {
+                        let at = TrashKey {
+                            key: *key,
+                            addr: o.addr,
+                            port: o.port,
+                            sorry: true,
+                        };
+                        match self.take_back(at) {
+                            Some(id) => id,
+                            None => self.alloc_id()?,
+                        }
+                    }
+                };
+                Some(SorryServer {
                     addr: o.addr,
                     port: o.port,
                     forward: o.forward,
                     inhibit: o.inhibit,
                     id,
-                }),
-                Err(e) => {
-                    if let Some(s) = old {
-                        self.ids_in_use.insert(s.id.0);
-                    }
-                    return Err(e);
-                }
-            },
+                })
+            }
             None => None,
         };
+        if let Some(s) = old
+            && new.is_none_or(|n| n.id != s.id)
+        {
+            self.ids_in_use.remove(&s.id.0);
+            self.keep_aside(TrashKey::sorry(*key, &s), s.id);
+        }
         self.services[i].sorry = new;
         Ok(())
     }
@@ -192,7 +207,7 @@ mod test {
     use std::net::Ipv4Addr;
 
     #[test]
-    fn a_sorry_server_keeps_its_id_until_it_changes_and_gives_it_back() {
+    fn a_sorry_server_keeps_its_id_until_it_changes_and_is_kept_in_the_trash() {
         let key = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
         let mut c = Config::new();
         c.add_service(key, Scheduler::Rr, None).unwrap();
@@ -224,10 +239,27 @@ mod test {
             c.set_service_sorry(&key, Some(v6)),
             Err(AdmError::MixedFamily)
         );
+        let moved_id = c.service(&key).unwrap().sorry.unwrap().id;
         c.set_service_sorry(&key, None).unwrap();
         assert!(c.ids_in_use.is_empty());
-        // Put in the table only where no real server has its place.
+        // Both ids kept in the trash, as any removed server's (its
+        // connections may live): not handed to another, and each server
+        // gets its own back.
+        assert_eq!(c.trashed_ids(), [id, moved_id]);
+        let other = SorryOpts { port: 9090, ..o };
+        c.set_service_sorry(&key, Some(other)).unwrap();
+        assert_eq!(c.service(&key).unwrap().sorry.unwrap().id, DestId(2));
         c.set_service_sorry(&key, Some(o)).unwrap();
+        assert_eq!(c.service(&key).unwrap().sorry.unwrap().id, id);
+        // Its settings edited, it keeps its id.
+        let routed = SorryOpts {
+            forward: Forward::Route,
+            ..o
+        };
+        c.set_service_sorry(&key, Some(routed)).unwrap();
+        assert_eq!(c.service(&key).unwrap().sorry.unwrap().id, id);
+        c.set_service_sorry(&key, Some(o)).unwrap();
+        // Put in the table only where no real server has its place.
         c.add_dest(&key, Ipv4Addr::new(198, 19, 0, 9), 80, 1)
             .unwrap();
         c.put_sorry(&key, 1);

@@ -11,6 +11,7 @@ use crate::config::names::Names;
 use crate::config::{AdmError, Config, DestId, ServiceKey};
 use crate::nat::{ConnInfo, Snapshot, State, Timeouts};
 use crate::proto::Response;
+use crate::stats::DestStats;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -115,7 +116,8 @@ impl Ctl {
     /// state); made active, it publishes again with the checks' holds
     /// (an `alpha` server's until its first check passes), and a held
     /// server's connections wait for it rather than being lost.
-    pub(super) fn publish(&self, st: &AdmState) {
+    pub(super) fn publish(&self, st: &mut AdmState) {
+        self.count_fresh(&mut st.cfg);
         self.health
             .set_targets(crate::health::targets(&st.cfg), &st.cfg);
         let down = if self.shared.ha.standby() {
@@ -139,9 +141,61 @@ impl Ctl {
         self.shared.bump();
     }
 
+    /// Servers given an id new since the last publish (not one taken back
+    /// from the trash) count from 0: what an earlier server of the id (the
+    /// trash freed it, or the ids wrapped) left in the workers' counters is
+    /// their baseline (`born`), and its `-Z` point and rates go.
+    fn count_fresh(&self, cfg: &mut Config) {
+        let fresh = cfg.take_fresh_ids();
+        if let Ok(mut born) = self.born.lock() {
+            born.retain(|id, _| cfg.keeps_id(*id));
+            for &id in &fresh {
+                let s = self.worker_stats(id);
+                if s == DestStats::default() {
+                    born.remove(&id);
+                } else {
+                    born.insert(id, s);
+                }
+            }
+        }
+        if let Ok(mut z) = self.zero.lock() {
+            z.retain(|id, _| !fresh.contains(id));
+        }
+        if let Ok(mut e) = self.est.lock() {
+            let none = DestStats::default();
+            e.zero(&fresh.iter().map(|&id| (id, none)).collect());
+        }
+    }
+
+    /// One pass of the trash's timer at `now` (seconds on the control
+    /// thread's clock; `Config::sweep_trash`): the removed servers nothing
+    /// of the workers names any more (`Shared::held`) are freed once idle
+    /// for the trash's period, and their baselines go with them. Returns
+    /// the ids freed.
+    pub(super) fn sweep_trash(&self, now: u64) -> Vec<DestId> {
+        let Ok(mut st) = self.adm.lock() else {
+            return Vec::new();
+        };
+        let ids = st.cfg.trashed_ids();
+        if ids.is_empty() {
+            return ids;
+        }
+        let held = self.shared.held(&self.published, &ids);
+        let freed = st.cfg.sweep_trash(now, |id| held.contains(&id));
+        if !freed.is_empty() {
+            if let Ok(mut z) = self.zero.lock() {
+                z.retain(|id, _| st.cfg.keeps_id(*id));
+            }
+            if let Ok(mut b) = self.born.lock() {
+                b.retain(|id, _| st.cfg.keeps_id(*id));
+            }
+        }
+        freed
+    }
+
     /// After a change: publish, announce new VIPs, forget zero baselines of
     /// real servers that are gone.
-    pub(super) fn changed(&self, st: &AdmState, before: &[IpAddr]) {
+    pub(super) fn changed(&self, st: &mut AdmState, before: &[IpAddr]) {
         self.publish(st);
         for v in vips(&st.cfg) {
             if !before.contains(&v) {
@@ -264,14 +318,14 @@ impl Ctl {
             AdmCommand::SetRole { standby } => {
                 self.set_role(standby);
                 // The health holds apply to an active director only.
-                self.publish(&st);
+                self.publish(&mut st);
                 Response::ok(String::new())
             }
             AdmCommand::StartDaemon(o) => self.start_daemon(&o, &st.cfg),
             AdmCommand::StopDaemon { role } => self.stop_daemon(role),
             AdmCommand::SetTimeout { tcp, tcpfin, udp } => {
                 st.timeouts.set(tcp, tcpfin, udp);
-                self.publish(&st);
+                self.publish(&mut st);
                 Response::ok(String::new())
             }
             _ => {
@@ -282,7 +336,7 @@ impl Ctl {
                 {
                     return Response::fail(e.exit_code(), e.to_string());
                 }
-                self.changed(&st, &before);
+                self.changed(&mut st, &before);
                 Response::ok(String::new())
             }
         }

@@ -95,6 +95,9 @@ struct Ctl {
     clients: AtomicUsize,
     /// Per-real-server counters at the last `-Z` (listings subtract them).
     zero: Mutex<HashMap<DestId, DestStats>>,
+    /// What the workers had counted under an id when it was handed to a
+    /// new server (an earlier server's traffic): every report subtracts it.
+    born: Mutex<HashMap<DestId, DestStats>>,
     /// Rate estimates, updated by the sampler thread.
     est: Mutex<Estimator>,
     /// Health checks: what to check, and who is down (`crate::health`).
@@ -123,6 +126,7 @@ impl Ctl {
             garp_tx,
             clients: AtomicUsize::new(0),
             zero: Mutex::new(HashMap::new()),
+            born: Mutex::new(HashMap::new()),
             est: Mutex::new(Estimator::default()),
             health: Arc::new(crate::health::Monitor::with_notifier(notify)),
             sync: Mutex::new(None),

@@ -174,7 +174,7 @@ impl Ctl {
             eprintln!("ringvs: SIGHUP: {}", policy.describe());
             scripts::set_policy(policy);
         }
-        self.changed(&st, &before);
+        self.changed(&mut st, &before);
         src.last = l.config;
         Ok(changes.iter().map(ToString::to_string).collect())
     }

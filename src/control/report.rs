@@ -43,13 +43,23 @@ impl Ctl {
         })
     }
 
-    /// A real server's counters summed over the workers, since start.
-    pub(super) fn raw_stats(&self, d: DestId) -> DestStats {
+    /// What the workers counted under id `d`, summed, since start.
+    pub(super) fn worker_stats(&self, d: DestId) -> DestStats {
         let mut t = DestStats::default();
         for p in &self.published {
             t.add(&p.dest_stats(d));
         }
         t
+    }
+
+    /// A real server's counters since it was added (its id taken back from
+    /// the trash: since it was first added).
+    pub(super) fn raw_stats(&self, d: DestId) -> DestStats {
+        let t = self.worker_stats(d);
+        match self.born.lock().ok().and_then(|b| b.get(&d).copied()) {
+            Some(b) => sub(&t, &b),
+            None => t,
+        }
     }
 
     /// A real server's counters since the last `-Z`.
@@ -615,17 +625,21 @@ fn family_json(rows: &[FamilyRow]) -> serde_json::Value {
     v
 }
 
-/// Start the thread that samples per-real-server counters for `--rate`.
+/// Start the thread that samples per-real-server counters for `--rate`,
+/// and sweeps the trash of removed servers on the same beat
+/// (`Ctl::sweep_trash`, its clock the seconds since this start).
 pub(super) fn start_sampler(ctl: &Arc<Ctl>) -> Result<(), RunError> {
     let ctl = Arc::clone(ctl);
     std::thread::Builder::new()
         .name("ringvs-rate".into())
         .spawn(move || {
-            let mut last = Instant::now();
+            let start = Instant::now();
+            let mut last = start;
             loop {
                 std::thread::sleep(RATE_INTERVAL);
                 let now = Instant::now();
                 ctl.sample_rates(now.duration_since(last).as_secs_f64().max(0.001));
+                ctl.sweep_trash(now.duration_since(start).as_secs());
                 last = now;
             }
         })
@@ -827,6 +841,69 @@ mod tests {
         assert_eq!(run(&c, "-d -t 198.18.0.110:80 -r 198.19.0.2:80").code, 0);
         assert_eq!(run(&c, "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m").code, 0);
         c.published[0].traffic.conn(ids[0]);
+        assert_eq!(conns(&c).as_deref(), Some("1"));
+    }
+
+    /// IPVS's trash (`ip_vs_dest_trash_expire`) on the control thread's
+    /// clock, injected: a server removed while a connection, then a
+    /// persistence template, names it is added back with its id and
+    /// counters; `TRASH_PERIOD` after nothing names it, it is freed, and
+    /// added again it is a new server whose counters start from 0, even
+    /// when its new id is the old one (the ids wrapped).
+    #[test]
+    fn a_removed_server_is_freed_a_period_after_nothing_names_it() {
+        use crate::nat::persist::{TEMPLATE_SHARDS, TemplateDest, TemplateKey};
+        let (c, _garp) = crate::control::test_ctl(1);
+        let add = "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m";
+        let del = "-d -t 198.18.0.110:80 -r 198.19.0.2:80";
+        for l in ["-A -t 198.18.0.110:80 -s rr -p 300", add] {
+            assert_eq!(run(&c, l).code, 0);
+        }
+        let id = |c: &Ctl| crate::control::adm::dest_ids(&c.adm.lock().unwrap().cfg, None);
+        let rs = id(&c)[0];
+        let conns = |c: &Ctl| {
+            let out = run(c, "-L -n --stats").out;
+            let l = out.lines().find(|l| l.starts_with("  -> 198.19.0.2:80"));
+            l.and_then(|l| l.split_whitespace().nth(2))
+                .map(str::to_owned)
+        };
+        let w = &c.published[0];
+        for _ in 0..7 {
+            w.traffic.conn(rs);
+        }
+        w.gauges.adjust(rs, None, Some(true));
+        assert_eq!(run(&c, del).code, 0);
+        for t in [0, 200, 400] {
+            assert_eq!(c.sweep_trash(t), [], "a connection holds it at {t}");
+        }
+        assert_eq!(run(&c, add).code, 0);
+        assert_eq!((id(&c), conns(&c)), (vec![rs], Some("7".into())));
+        assert_eq!(run(&c, del).code, 0);
+        // The connection leaves; its client's template still names the server.
+        w.gauges.adjust(rs, Some(true), None);
+        let client = u32::from(std::net::Ipv4Addr::new(198, 18, 0, 1));
+        let key = TemplateKey::new((6, 0xc612_006e, 80), client, u32::MAX);
+        let to = TemplateDest {
+            id: rs,
+            addr: 0xc613_0002,
+            port: 80,
+        };
+        assert!(c.shared.templates.install(key, to, u32::MAX, 0, 900, true));
+        for t in [500, 700] {
+            assert_eq!(c.sweep_trash(t), [], "a template holds it at {t}");
+        }
+        c.shared
+            .templates
+            .sweep_by(0, TEMPLATE_SHARDS, 1000, |_| None);
+        assert_eq!(c.sweep_trash(800), []);
+        assert_eq!(c.sweep_trash(919), []);
+        assert_eq!(c.sweep_trash(920), [rs], "idle from 800");
+        assert!(!c.adm.lock().unwrap().cfg.keeps_id(rs));
+        // Added after: a new server, even with the same id.
+        c.adm.lock().unwrap().cfg.set_next_id(rs.0);
+        assert_eq!(run(&c, add).code, 0);
+        assert_eq!((id(&c), conns(&c)), (vec![rs], Some("0".into())));
+        w.traffic.conn(rs);
         assert_eq!(conns(&c).as_deref(), Some("1"));
     }
 

@@ -219,8 +219,8 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     // the workers (connected before the workers start).
     let health_tx = open_tx(&int, RingSize::new(1))?;
     let health_rx = shared.health.connect();
-    if let Ok(st) = ctl.adm.lock() {
-        ctl.publish(&st);
+    if let Ok(mut st) = ctl.adm.lock() {
+        ctl.publish(&mut st);
     }
 
     // Bound before anything runs: a port in use fails the start here.
@@ -560,8 +560,8 @@ fn start_health(ctl: &Arc<Ctl>, io: crate::health::HealthIo<TxRing>) -> Result<(
         .name("ringvs-health".into())
         .spawn(move || {
             let republish = || {
-                if let Ok(st) = c.adm.lock() {
-                    c.publish(&st);
+                if let Ok(mut st) = c.adm.lock() {
+                    c.publish(&mut st);
                 }
             };
             crate::health::run(mon, Arc::clone(&sh), io, republish, &sh.stop);
