@@ -278,15 +278,14 @@ impl Shared {
     /// the tables of templates and expectations are walked, each shard
     /// locked in turn, only when some id has no connection.
     pub fn held(&self, published: &[Arc<Published>], ids: &[DestId]) -> HashSet<DestId> {
-        let conns = |id: DestId| published.iter().any(|p| p.gauges.get(id) != (0, 0));
-        let mut held: HashSet<DestId> = ids.iter().copied().filter(|&id| conns(id)).collect();
-        if held.len() < ids.len() {
-            let mut named = HashSet::new();
-            self.templates.dests(&mut named);
-            self.templates6.dests(&mut named);
-            self.expects.dests(&mut named);
-            self.expects6.dests(&mut named);
-            held.extend(ids.iter().filter(|id| named.contains(*id)));
+        let conns = |id: &DestId| published.iter().any(|p| p.gauges.get(*id) != (0, 0));
+        let (mut held, idle): (HashSet<DestId>, HashSet<DestId>) =
+            ids.iter().copied().partition(conns);
+        if !idle.is_empty() {
+            self.templates.naming(&idle, &mut held);
+            self.templates6.naming(&idle, &mut held);
+            self.expects.naming(&idle, &mut held);
+            self.expects6.naming(&idle, &mut held);
         }
         held
     }

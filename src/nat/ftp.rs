@@ -37,7 +37,8 @@
 
 use super::addr::Addr;
 use super::conn::{Conn, FlowKey};
-use hashbrown::HashMap;
+use crate::config::DestId;
+use hashbrown::{HashMap, HashSet};
 use std::io::Write;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -687,14 +688,11 @@ impl<A: Addr> Expects<A> {
         self.len() == 0
     }
 
-    /// Add the real server of each expectation (swept or not) to `out`.
-    pub fn dests(&self, out: &mut hashbrown::HashSet<crate::config::DestId>) {
-        for s in &self.shards {
-            let map = s
-                .map
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            out.extend(map.values().map(|e| e.conn.dest()));
+    /// Add to `out` those of `ids` some expectation (swept or not) is to.
+    pub fn naming(&self, ids: &HashSet<DestId>, out: &mut HashSet<DestId>) {
+        let named = |e: &Expect<A>| Some(e.conn.dest()).filter(|d| ids.contains(d));
+        for map in self.shards.iter().filter_map(|s| s.map.lock().ok()) {
+            out.extend(map.values().filter_map(named));
         }
     }
 }
@@ -909,6 +907,29 @@ mod tests {
         c.last = Some((u32::MAX - 10, Mode::Pasv));
         assert_eq!(c.reply_mode(5), (Mode::Epsv, false), "newer");
         assert_eq!(c.reply_mode(u32::MAX - 20), (Mode::None, false), "older");
+    }
+
+    /// An expected data connection names its real server for the trash
+    /// (`Shared::held`) until it is taken or swept, expired or not.
+    #[test]
+    fn an_expectation_names_its_server_until_taken_or_swept() {
+        let e: Expects = Expects::default();
+        let (client, vip, rip) = (0xc612_0001, 0xc612_006e, 0xc613_0002);
+        let conn = Conn::new(TCP, (client, 0), (vip, 30000), (rip, 30000), DestId(1));
+        let key = Expects::passive_key(client, vip, 30000);
+        let ids: HashSet<DestId> = [DestId(1), DestId(2)].into_iter().collect();
+        let named = |e: &Expects| {
+            let mut out = HashSet::new();
+            e.naming(&ids, &mut out);
+            out
+        };
+        assert!(named(&e).is_empty());
+        assert_eq!(e.put(key, (conn, 1), 10), Ok(()));
+        assert_eq!(named(&e), [DestId(1)].into_iter().collect());
+        e.sweep(9 + EXPECT_SECS);
+        assert_eq!(named(&e).len(), 1, "not expired yet");
+        e.sweep(10 + EXPECT_SECS);
+        assert!(named(&e).is_empty());
     }
 
     #[test]

@@ -489,11 +489,18 @@ impl<A: Addr> Templates<A> {
         self.len(now) == 0
     }
 
-    /// Add the real server of each template in the table (expired ones the
-    /// workers' sweep has not dropped yet too) to `out`.
-    pub fn dests(&self, out: &mut hashbrown::HashSet<DestId>) {
+    /// Add to `out` those of `ids` the real server of some template in the
+    /// table is (expired ones the workers' sweep has not dropped yet too).
+    pub fn naming(&self, ids: &hashbrown::HashSet<DestId>, out: &mut hashbrown::HashSet<DestId>) {
         for i in 0..TEMPLATE_SHARDS {
-            out.extend(self.lock(i).map.values().map(|t| t.dest.id));
+            let shard = self.lock(i);
+            out.extend(
+                shard
+                    .map
+                    .values()
+                    .map(|t| t.dest.id)
+                    .filter(|d| ids.contains(d)),
+            );
         }
     }
 
