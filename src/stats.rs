@@ -148,11 +148,13 @@ counters! {
     Icmp6TooBig => "icmp6_too_big",
     /// Packet-too-big not sent: no TX slot (as `icmp_frag_needed_limited`).
     Icmp6TooBigLimited => "icmp6_too_big_limited",
-    /// ICMPv6 parameter problem (code 0) sent back to the sender of an IPv6
+    /// ICMPv6 parameter problem sent back to the sender of an IPv6
     /// fragment the kernel's reassembly refuses with one (`ipv6_frag_rcv`):
-    /// M set and a length not a multiple of 8 (pointing at the payload
-    /// length), or data ending past 65535 bytes (pointing at the fragment
-    /// offset). The fragment itself is counted in `drop_frag_invalid`.
+    /// code 0 for M set and a length not a multiple of 8 (pointing at the
+    /// payload length), or data ending past 65535 bytes (pointing at the
+    /// fragment offset), the fragment counted in `drop_frag_invalid`; code 3
+    /// (pointer 0) for a first fragment to us that cuts its header chain
+    /// short (RFC 8200 §4.5, RFC 7112), counted in `drop_fragment`.
     Icmp6ParamProblem => "icmp6_param_problem",
     /// Parameter problems not sent: over the rate limit (as
     /// `icmp_time_exceeded_limited`) or no TX slot.
@@ -250,7 +252,8 @@ counters! {
     DropIpOptions => "drop_ip_options",
     /// A fragment not forwarded: of another protocol than TCP or UDP (ICMP
     /// other than an echo request to us, which is answered, ...), or a first
-    /// fragment too short for its whole TCP or UDP header. (A later
+    /// fragment too short for its whole TCP or UDP header (IPv6: for its
+    /// whole header chain, with `icmp6_param_problem` code 3). (A later
     /// fragment of such a datagram to us cannot tell: it waits for a first
     /// fragment that never starts it, then counts in `drop_frag_expired`.)
     DropFragment => "drop_fragment",

@@ -760,6 +760,11 @@ fn reshape6(f: &[u8], off: u16, more: bool, len: usize) -> Vec<u8> {
 /// client's MAC and address, code 0, pointing at `pointer`, quoting
 /// `quoted` from its IPv6 header on, its checksum good.
 fn param_problem(ext: &[Vec<u8>], pointer: u32, quoted: &[u8]) {
+    param_problem_code(ext, 0, pointer, quoted)
+}
+
+/// [`param_problem`] with code `code`.
+fn param_problem_code(ext: &[Vec<u8>], code: u8, pointer: u32, quoted: &[u8]) {
     assert_eq!(ext.len(), 1, "one error: {ext:02x?}");
     let e = &ext[0];
     assert_eq!((&e[..6], &e[6..12]), (&CLIENT_MAC[..], &EXT_MAC[..]));
@@ -770,8 +775,9 @@ fn param_problem(ext: &[Vec<u8>], pointer: u32, quoted: &[u8]) {
     assert!(icmp.verify_checksum(&VIP6, &CLIENT6));
     assert_eq!(
         (icmp.msg_type(), icmp.msg_code()),
-        (smoltcp::wire::Icmpv6Message::ParamProblem, 0)
+        (smoltcp::wire::Icmpv6Message::ParamProblem, code)
     );
+    assert_eq!(&e[54..56], &[4, code], "type 4, code {code} on the wire");
     assert_eq!(icmp.param_problem_ptr(), pointer);
     // As much of the fragment as fits 1280 bytes (RFC 4443 §2.4(c)).
     let q = &quoted[14..];
@@ -838,6 +844,83 @@ fn ipv6_fragments_reassembly_refuses_get_a_parameter_problem() {
     let edge = reshape6(&third[1], 65528, false, 7);
     assert_eq!(d.ext(&edge).1.len(), 1, "{:?}", drops(&d.w().core.ctr));
     assert_eq!(d.ctr(Ctr::DropFragInvalid), 2);
+}
+
+/// RFC 8200 §4.5 (RFC 7112), as `ipv6_frag_rcv` applies it
+/// (`ipv6frag_thdr_truncated`): a first fragment to us that ends before its
+/// upper-layer header does (8 bytes of UDP, of ICMPv6) is dropped and its
+/// sender gets a parameter problem, code 3, pointer 0, quoting it; so is one
+/// whose destination options header runs past its end. Not told: the
+/// sender of an atomic fragment, of a fragment through to a client (not to
+/// us), of an ICMPv6 error's fragment, of a chain whose next header does
+/// not even start within the fragment (the kernel's walk gives up there).
+#[test]
+fn an_ipv6_first_fragment_cutting_its_header_chain_gets_a_parameter_problem() {
+    let mut d = dns6();
+    let req = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &data(3000), false);
+    let frags = cut6(&req, 1232, 0x0c07_0001);
+    // 4 bytes of the UDP header: the ports, not the length and checksum.
+    let short = reshape6(&frags[0], 0, true, 4);
+    let (ext, int) = d.ext(&short);
+    assert!(int.is_empty());
+    param_problem_code(&ext, 3, 0, &short);
+    assert_eq!(d.ctr(Ctr::Icmp6ParamProblem), 1);
+    assert_eq!(d.ctr(Ctr::DropFragment), 1);
+    // The datagram is not refused: sent again whole, it goes through.
+    let mut int = vec![];
+    for f in &frags {
+        int.extend(d.ext(f).1);
+    }
+    assert_eq!(int.len(), 3, "{:?}", drops(&d.w().core.ctr));
+
+    // Destination options claiming 16 bytes, 8 of them in the fragment.
+    let mut opts = frags[0][..62].to_vec();
+    opts[54] = 60;
+    opts.extend_from_slice(&[17, 1, 1, 4, 0, 0, 0, 0]);
+    opts[18..20].copy_from_slice(&16u16.to_be_bytes());
+    let (ext, int) = d.ext(&opts);
+    assert!(int.is_empty());
+    param_problem_code(&ext, 3, 0, &opts);
+    assert_eq!(d.ctr(Ctr::Icmp6ParamProblem), 2);
+
+    // An echo request to the VIP with 4 bytes of its ICMPv6 header.
+    let echo = frames6::echo_request(&l3_to_vip6(), 1, 1, &data(2000));
+    let echo = reshape6(&cut6(&echo, 1232, 0x0c07_0002)[0], 0, true, 4);
+    param_problem_code(&d.ext(&echo).0, 3, 0, &echo);
+    assert_eq!(d.ctr(Ctr::Icmp6ParamProblem), 3);
+
+    // None of these gets one.
+    let mut atomic = short.clone();
+    atomic[57] = 0;
+    let mut error = echo.clone();
+    error[62] = 1; // destination unreachable: an error
+    let mut no_start = opts[..62].to_vec(); // destination options, no byte of them
+    no_start[18..20].copy_from_slice(&8u16.to_be_bytes());
+    let reply = frames6::udp(
+        &l3_from_rs6(RS1_6, CLIENT6),
+        &[],
+        53,
+        CPORT,
+        &data(2000),
+        false,
+    );
+    let through = reshape6(&cut6(&reply, 1232, 0x0c07_0003)[0], 0, true, 4);
+    for (name, f, int) in [
+        ("atomic", &atomic, false),
+        ("error", &error, false),
+        ("no start", &no_start, false),
+        ("through", &through, true),
+    ] {
+        let (ext, int) = if int { d.int(f) } else { d.ext(f) };
+        assert!(
+            ext.is_empty() && int.is_empty(),
+            "{name}: {ext:02x?} {int:02x?}"
+        );
+    }
+    assert_eq!(d.ctr(Ctr::Icmp6ParamProblem), 3);
+    assert_eq!(d.ctr(Ctr::Icmp6ParamProblemLimited), 0);
+    assert_eq!(d.ctr(Ctr::DropExtHeader), 1, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(d.ctr(Ctr::DropFragment), 6, "{:?}", drops(&d.w().core.ctr));
 }
 
 /// The parameter problems are rate-limited with the director's other

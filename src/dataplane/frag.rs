@@ -46,8 +46,10 @@
 //! answers `ping -s 3000 VIP` under IPVS. Other ICMP and other protocols'
 //! fragments are still dropped (`drop_fragment`), as is a first fragment
 //! too short to hold its whole TCP or UDP header (RFC 1858's tiny
-//! fragments; for IPv6 RFC 7112 asks for the whole header chain in the
-//! first fragment too).
+//! fragments). An IPv6 first fragment that cuts its header chain short
+//! (RFC 8200 §4.5, RFC 7112) also gets its sender a parameter problem,
+//! code 3, if it is addressed to us (`Core::chain_cut`), as
+//! `ipv6_frag_rcv` sends it.
 //!
 //! What the kernel's reassembly refuses is refused here, as far as a table
 //! without the data can tell ([`Core::pass`], `Frags::admit`,
@@ -87,7 +89,7 @@ use crate::nat::{Dir, FlowKey};
 use crate::stats::Ctr;
 use crate::wire::ethernet;
 use crate::wire::ipv4::protocol;
-use crate::wire::ipv6::{self, Ipv6Packet};
+use crate::wire::ipv6::{self, Ipv6Packet, Upper};
 use std::net::Ipv6Addr;
 
 impl Core {
@@ -113,6 +115,9 @@ impl Core {
         }
         if self.sync.standby {
             return self.ctr.inc(Ctr::DropStandby);
+        }
+        if let Some(up) = ipv6::first_fragment_cut(&frame[ethernet::HEADER_LEN..]) {
+            return self.chain_cut(nic, frame, up, tx);
         }
         let Ok(found) = ipv6::walk_fragment(
             ip.next_header(),
@@ -363,6 +368,28 @@ impl Core {
         if let Fault::Pointer(at) = fault {
             let counted = (Ctr::Icmp6ParamProblem, Ctr::Icmp6ParamProblemLimited);
             let what = (msg::PARAM_PROBLEM, param_problem::HEADER_FIELD, at);
+            self.icmp6_to_sender(nic, frame, what, counted, tx);
+        }
+    }
+
+    /// A first fragment that cuts its header chain short (RFC 8200 §4.5,
+    /// RFC 7112): dropped, and when it is addressed to us its sender told
+    /// with a parameter problem (code 3, pointer 0), as `ipv6_frag_rcv`
+    /// does for what it receives, within the rate limit; not for an
+    /// ICMPv6 error's fragment (`is_ineligible` in `icmp6_send`).
+    #[cold]
+    fn chain_cut<T: TxQueue>(&mut self, nic: Nic, frame: &[u8], up: Upper, tx: &mut TxPair<T>) {
+        use crate::wire::icmpv6::{msg, param_problem};
+        self.ctr.inc(Ctr::DropFragment);
+        let dst = Ipv6Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]).dst();
+        let local = self.is_ours6(nic, dst)
+            || nic == Nic::Ext && self.snap.cfg.marks6.covers(dst.to_bits());
+        let at = ethernet::HEADER_LEN + up.offset;
+        let error = up.protocol == ipv6::next_header::ICMPV6
+            && frame.get(at).is_some_and(|&ty| ty < msg::ECHO_REQUEST);
+        if local && !error {
+            let counted = (Ctr::Icmp6ParamProblem, Ctr::Icmp6ParamProblemLimited);
+            let what = (msg::PARAM_PROBLEM, param_problem::HEADER_CHAIN, 0);
             self.icmp6_to_sender(nic, frame, what, counted, tx);
         }
     }

@@ -56,6 +56,8 @@ pub mod param_problem {
     pub const HEADER_FIELD: u8 = 0;
     pub const NEXT_HEADER: u8 = 1;
     pub const OPTION: u8 = 2;
+    /// A first fragment without its whole header chain (RFC 7112 §5).
+    pub const HEADER_CHAIN: u8 = 3;
 }
 
 mod field {

@@ -406,6 +406,51 @@ pub fn walk_fragment(
     }
 }
 
+/// The upper-layer header of `packet` (an IPv6 packet, to its payload
+/// length) if the packet is a first fragment, not atomic, whose header
+/// chain it cuts short: RFC 8200 §4.5 has such a fragment dropped and its
+/// sender told (a parameter problem, code 3). The test is the kernel's
+/// (`ipv6frag_thdr_truncated`, `include/net/ipv6_frag.h`, as
+/// `ipv6_frag_rcv` applies it): the chain is followed by its headers'
+/// lengths alone (`ipv6_skip_exthdr`; the authentication header's in
+/// 4-octet units), and the upper-layer header must end within the packet:
+/// 20 bytes of TCP, 8 of UDP or ICMPv6, 1 of anything else. A header whose
+/// first two bytes are missing, "no next header", or a later fragment
+/// header with an offset end the walk without a verdict (`None`), as the
+/// kernel's walk fails there.
+pub fn first_fragment_cut(packet: &[u8]) -> Option<Upper> {
+    use next_header::*;
+    const AUTH: u8 = 51;
+    let (mut nh, mut at, mut fragment) = (*packet.get(6)?, HEADER_LEN, false);
+    while matches!(nh, HOP_BY_HOP | ROUTING | FRAGMENT | DEST_OPTS | AUTH) {
+        let h = packet.get(at..at + 2)?;
+        let len = match nh {
+            FRAGMENT => {
+                let off = u16::from_be_bytes(packet.get(at + 2..at + 4)?.try_into().ok()?);
+                // The first one is `ipv6_frag_rcv`'s: not atomic, offset 0.
+                if off & !7 != 0 || !fragment && off & 1 == 0 {
+                    return None;
+                }
+                fragment = true;
+                FragmentHeader::LEN
+            }
+            AUTH => (usize::from(h[1]) + 2) * 4,
+            _ => (usize::from(h[1]) + 1) * 8,
+        };
+        (nh, at) = (h[0], at + len);
+    }
+    let need = match nh {
+        TCP => 20,
+        UDP | ICMPV6 => 8,
+        NO_NEXT => return None,
+        _ => 1,
+    };
+    (fragment && at + need > packet.len()).then_some(Upper {
+        protocol: nh,
+        offset: at,
+    })
+}
+
 /// Where a walk stopped: at the upper layer, or at a fragment header (its
 /// offset, and how many headers came before it).
 enum Stop {
@@ -958,5 +1003,46 @@ mod test {
         assert!(buf[len..].iter().all(|&b| b == 0xa5));
         assert_eq!(emit_headers(&mut buf[..93], &ends, 6, 64, 40), None);
         assert_eq!(emit_headers(&mut [0; 70000], &ends, 6, 64, 65536), None);
+    }
+
+    /// `first_fragment_cut` follows the kernel's walk: the authentication
+    /// header's length in 4-octet units, a fragment header inside the
+    /// chain skipped at offset 0, no verdict at a later one's offset or at
+    /// "no next header".
+    #[test]
+    fn first_fragment_cut_walks_as_the_kernel_does() {
+        // The fixed header (next: fragment), then `chain`.
+        let packet = |chain: &[u8]| {
+            let mut p = vec![0u8; HEADER_LEN];
+            p[6] = next_header::FRAGMENT;
+            p.extend_from_slice(chain);
+            p
+        };
+        let frag = |next: u8, off: u16| {
+            let o = off.to_be_bytes();
+            [next, 0, o[0], o[1], 0, 0, 0, 1]
+        };
+        // Authentication header: (1 + 2) * 4 = 12 bytes, then 8 of UDP.
+        let mut ah = frag(51, 1).to_vec();
+        ah.extend_from_slice(&[17, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        ah.extend_from_slice(&[0; 7]);
+        let cut = first_fragment_cut(&packet(&ah)).expect("cut");
+        assert_eq!((cut.protocol, cut.offset), (17, 60));
+        ah.push(0);
+        assert_eq!(first_fragment_cut(&packet(&ah)), None);
+        // Atomic, later, a nested fragment header at an offset, no next.
+        assert_eq!(first_fragment_cut(&packet(&frag(17, 0))), None);
+        assert_eq!(first_fragment_cut(&packet(&frag(17, 9))), None);
+        let nested = [frag(44, 1), frag(17, 8)].concat();
+        assert_eq!(first_fragment_cut(&packet(&nested)), None);
+        let nested = [frag(44, 1), frag(17, 1)].concat();
+        assert!(first_fragment_cut(&packet(&nested)).is_some());
+        assert_eq!(first_fragment_cut(&packet(&frag(59, 1))), None);
+        // Anything else needs one byte.
+        assert!(first_fragment_cut(&packet(&frag(47, 1))).is_some());
+        assert_eq!(
+            first_fragment_cut(&packet(&[&frag(47, 1)[..], &[0]].concat())),
+            None
+        );
     }
 }
