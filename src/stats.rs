@@ -123,6 +123,13 @@ counters! {
     /// each with reports of those groups at a random moment within the
     /// query's maximum response delay (RFC 3810 §6.2).
     MldQuery => "mld_query",
+    /// MLD reports sent (one per frame, MLDv2 or MLDv1): the answers to
+    /// `mld_query`, the unsolicited ones with each round of neighbor
+    /// advertisements and for a new IPv6 VIP, and the periodic ones every
+    /// 60 s. Counted by the control thread, which sends them: in the total
+    /// of `ringvs stats` (under `control` in `--json`, `worker="control"`
+    /// in `--metrics`), no worker's.
+    MldReport => "mld_report",
     /// ICMP echo replies sent.
     IcmpEchoReply => "icmp_echo_reply",
     /// ICMP errors translated for a connection.
@@ -388,6 +395,10 @@ counters! {
 }
 
 impl Ctr {
+    /// The counters the control thread keeps (`Shared::control`), not the
+    /// workers.
+    pub const CONTROL: &[Ctr] = &[Ctr::MldReport];
+
     /// The received-bytes counter of `nic`.
     #[inline]
     pub fn rx_bytes(nic: crate::Nic) -> Ctr {

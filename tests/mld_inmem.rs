@@ -11,8 +11,9 @@ mod inmem;
 use inmem::frames6::{self, Ext, L3};
 use inmem::*;
 use ringvs::Nic;
+use ringvs::control::send_mld;
 use ringvs::neigh::{Announce, Announcer, NeighEvent};
-use ringvs::stats::Ctr;
+use ringvs::stats::{Counters, Ctr};
 use ringvs::wire::mld;
 use smoltcp::wire::{Ipv6ExtHeader, Ipv6Packet, MldAddressRecord, MldRecordType};
 use std::net::Ipv6Addr;
@@ -208,25 +209,40 @@ fn answers(d: &MemDirector, t0: Instant, until: Duration, seed: u64) -> Vec<Sent
             a.queried((nic, query), &groups(nic), t0, &mut rnd);
         }
     }
+    let mut ctr = Counters::default();
+    let sent = replay(&mut a, t0, (Duration::ZERO, until), &mut ctr);
+    assert!(a.is_idle(), "every answer went");
+    assert_eq!(ctr.get(Ctr::MldReport), sent.len() as u64);
+    sent
+}
+
+/// What the control thread's 20 ms loop sends of what `a` finds due from
+/// `t0 + from` to `t0 + until`: the MLD reports of each announcement on
+/// each NIC (`send_mld`; gratuitous ARP and advertisements are not
+/// replayed), counted in `ctr`.
+fn replay(
+    a: &mut Announcer,
+    t0: Instant,
+    (from, until): (Duration, Duration),
+    ctr: &mut Counters,
+) -> Vec<Sent> {
     let mut sent = vec![];
     let mut out = vec![];
-    for ms in (0..=until.as_millis() as u64).step_by(20) {
+    for ms in (from.as_millis() as u64..=until.as_millis() as u64).step_by(20) {
         let after = Duration::from_millis(ms);
         a.due(t0 + after, &mut out);
         for what in out.drain(..) {
-            let Announce::Answer { nic, group, v1 } = what else {
-                panic!("{what:?}")
-            };
-            let mac = ringvs::wire::Mac(match nic {
-                Nic::Ext => EXT_MAC,
-                Nic::Int => INT_MAC,
-            });
-            mld::answer(mac, (group, v1), &groups(nic), |f| {
-                sent.push(read(nic, after, f))
-            });
+            for nic in [Nic::Ext, Nic::Int] {
+                let mac = ringvs::wire::Mac(match nic {
+                    Nic::Ext => EXT_MAC,
+                    Nic::Int => INT_MAC,
+                });
+                send_mld(what, (nic, mac), &groups(nic), ctr, |f| {
+                    sent.push(read(nic, after, f))
+                });
+            }
         }
     }
-    assert!(a.is_idle(), "every answer went");
     sent
 }
 
@@ -475,4 +491,65 @@ fn a_standby_answers_no_query() {
     quiet(&mut d, Nic::Ext, &Q::general(1000).frame());
     assert_eq!(d.ctr(Ctr::DropStandby), 1);
     assert!(d.neigh_events().is_empty());
+}
+
+/// Every MLD report the control thread sends counts in `mld_report`, one per
+/// frame: the unsolicited ones of becoming active (a report per NIC), the
+/// periodic ones 60 s later, and the answers to queries (an MLDv1 general
+/// query on the external NIC: one report per group).
+#[test]
+fn every_report_sent_is_counted() {
+    let t0 = Instant::now();
+    let mut ctr = Counters::default();
+    let mut a = Announcer::new();
+    a.activated(t0);
+    let mut out = vec![];
+    a.due(t0, &mut out);
+    assert_eq!(out, [Announce::Own4, Announce::Own6]);
+    // What `a` found due at once went with `Own4` (no report); `Own6` now.
+    let mac = ringvs::wire::Mac(EXT_MAC);
+    let mut sent = vec![];
+    send_mld(
+        Announce::Own6,
+        (Nic::Ext, mac),
+        &groups(Nic::Ext),
+        &mut ctr,
+        |f| sent.push(read(Nic::Ext, Duration::ZERO, f)),
+    );
+    let int = ringvs::wire::Mac(INT_MAC);
+    send_mld(
+        Announce::Own6,
+        (Nic::Int, int),
+        &groups(Nic::Int),
+        &mut ctr,
+        |f| sent.push(read(Nic::Int, Duration::ZERO, f)),
+    );
+    assert_eq!(sent.len(), 2);
+    assert_eq!(ctr.get(Ctr::MldReport), 2);
+    // The two later rounds of advertisements, then the periodic reports.
+    let sent = replay(
+        &mut a,
+        t0,
+        (Duration::from_millis(20), Duration::from_secs(61)),
+        &mut ctr,
+    );
+    let change = u8::from(MldRecordType::ChangeToExclude);
+    let is_ex = u8::from(MldRecordType::ModeIsExclude);
+    let kinds: Vec<(Nic, u8)> = sent.iter().map(|s| (s.nic, s.records[0].0)).collect();
+    assert_eq!(
+        kinds,
+        [Nic::Ext, Nic::Int, Nic::Ext, Nic::Int]
+            .into_iter()
+            .zip([change, change, change, change])
+            .chain([(Nic::Ext, is_ex), (Nic::Int, is_ex)])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(ctr.get(Ctr::MldReport), 8);
+
+    // An MLDv1 general query: three MLDv1 reports.
+    let mut d = director();
+    quiet(&mut d, Nic::Ext, &Q::general(1000).v1().frame());
+    let sent = answers(&d, t0, Duration::from_secs(2), 9);
+    assert_eq!(sent.len(), 3);
+    assert!(sent.iter().all(|s| s.v1));
 }

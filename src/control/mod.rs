@@ -36,6 +36,7 @@ mod startup;
 
 pub use crate::dataplane::HANDOFF_DEPTH;
 pub use adm::load_rules;
+pub use neigh::send_mld;
 pub use report::{CONNS_WAIT, RATE_INTERVAL};
 pub use server::{MAX_CLIENTS, check_peer};
 pub use startup::{IoBackend, RunOptions, run};

@@ -13,6 +13,7 @@ use crate::dataplane::{ROUTER_FLAG, Shared};
 use crate::io::TxQueue;
 use crate::io::ring::TxRing;
 use crate::neigh::{Announce, Announcer, NeighEvent, NeighTable, Probe};
+use crate::stats::{Counters, Ctr};
 use crate::wire::{Mac, arp, mld, ndp};
 use crossbeam_channel::Receiver;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -81,34 +82,25 @@ impl Resolver {
         }
     }
 
-    /// One announcement.
-    fn send(&mut self, ctl: &Ctl, what: Announce) {
+    /// One announcement; MLD reports counted in `ctr`.
+    fn send(&mut self, ctl: &Ctl, what: Announce, ctr: &mut Counters) {
         match what {
             Announce::Vip(IpAddr::V4(v)) => self.garp(Nic::Ext, v),
-            Announce::Vip(IpAddr::V6(v)) => {
-                self.unsolicited_na(Nic::Ext, v);
-                self.report_groups(ctl, Nic::Ext, mld::record::CHANGE_TO_EXCLUDE);
-            }
+            Announce::Vip(IpAddr::V6(v)) => self.unsolicited_na(Nic::Ext, v),
             Announce::Own4 => self.announce_own(ctl, false),
-            Announce::Own6 => {
-                self.announce_own(ctl, true);
-                for nic in [Nic::Ext, Nic::Int] {
-                    self.report_groups(ctl, nic, mld::record::CHANGE_TO_EXCLUDE);
-                }
+            Announce::Own6 => self.announce_own(ctl, true),
+            Announce::Groups | Announce::Answer { .. } => {}
+        }
+        // The groups read now: an address gone meanwhile is not reported.
+        for nic in [Nic::Ext, Nic::Int] {
+            if matches!(what, Announce::Vip(IpAddr::V4(_)) | Announce::Own4) {
+                break;
             }
-            Announce::Groups => {
-                for nic in [Nic::Ext, Nic::Int] {
-                    self.report_groups(ctl, nic, mld::record::MODE_IS_EXCLUDE);
-                }
-            }
-            // The groups read now: an address gone meanwhile is not reported.
-            Announce::Answer { nic, group, v1 } => {
-                let groups = self.groups(ctl, nic);
-                let (i, mac) = (nic as usize, self.macs[nic as usize]);
-                mld::answer(mac, (group, v1), &groups, |f| {
-                    self.tx[i].send_one(f);
-                });
-            }
+            let groups = self.groups(ctl, nic);
+            let (i, mac) = (nic as usize, self.macs[nic as usize]);
+            send_mld(what, (nic, mac), &groups, ctr, |f| {
+                self.tx[i].send_one(f);
+            });
         }
     }
 
@@ -126,20 +118,6 @@ impl Resolver {
             }));
         }
         mld::groups_of(addrs)
-    }
-
-    /// MLDv2 reports (`wire::mld`) of the solicited-node groups of our IPv6
-    /// addresses on `nic` ([`Resolver::groups`]), records of `kind`; nothing
-    /// where there is none.
-    fn report_groups(&mut self, ctl: &Ctl, nic: Nic, kind: u8) {
-        let i = nic as usize;
-        let groups = self.groups(ctl, nic);
-        let mut buf = [0u8; mld::REPORT_FRAME_MAX];
-        for some in groups.chunks(mld::RECORDS_PER_REPORT) {
-            if let Some(len) = mld::emit_report(&mut buf, self.macs[i], kind, some) {
-                self.tx[i].send_one(&buf[..len]);
-            }
-        }
     }
 
     /// The DIPs of one family on their NICs, and its VIPs on the external NIC.
@@ -191,6 +169,9 @@ impl Resolver {
             seed
         };
         let mut queries = Vec::new();
+        // The control thread's counters (`Ctr::CONTROL`), published after
+        // each pass that sent something.
+        let mut ctr = Counters::default();
         while !term.load(Ordering::Relaxed) {
             if let Some(k) = workers.iter().position(|t| t.is_finished()) {
                 failed = Some(k);
@@ -242,8 +223,12 @@ impl Resolver {
                     announcer.queried((nic, q), &groups, now, &mut rnd);
                 }
                 announcer.due(now, &mut due);
+                let sent = !due.is_empty();
                 for what in due.drain(..) {
-                    self.send(ctl, what);
+                    self.send(ctl, what, &mut ctr);
+                }
+                if sent {
+                    shared.control.publish(&ctr);
                 }
             }
             if let Some(snap) = table.take_snapshot() {
@@ -253,6 +238,35 @@ impl Resolver {
         }
         failed
     }
+}
+
+/// The MLD reports `what` asks for on `nic` (none if it asks for none
+/// there), of our `groups` there, from `mac`, each frame given to `send`
+/// and counted in `ctr` (`mld_report`): the unsolicited ones of a round of
+/// advertisements (`CHANGE_TO_EXCLUDE`, a join) or of a new IPv6 VIP (on
+/// the external NIC), the periodic ones (current state), or an answer
+/// (`wire::mld::answer`). What the control thread sends (and the tests
+/// replay).
+pub fn send_mld(
+    what: Announce,
+    (nic, mac): (Nic, Mac),
+    groups: &[Ipv6Addr],
+    ctr: &mut Counters,
+    send: impl FnMut(&[u8]),
+) {
+    use mld::record::{CHANGE_TO_EXCLUDE, MODE_IS_EXCLUDE};
+    let sent = match what {
+        Announce::Own6 => mld::report(mac, (CHANGE_TO_EXCLUDE, false), groups, send),
+        Announce::Vip(IpAddr::V6(_)) if nic == Nic::Ext => {
+            mld::report(mac, (CHANGE_TO_EXCLUDE, false), groups, send)
+        }
+        Announce::Groups => mld::report(mac, (MODE_IS_EXCLUDE, false), groups, send),
+        Announce::Answer { nic: on, group, v1 } if on == nic => {
+            mld::answer(mac, (group, v1), groups, send)
+        }
+        _ => 0,
+    };
+    ctr.add(Ctr::MldReport, sent);
 }
 
 /// A random seed (the standard library's per-process random hash keys),

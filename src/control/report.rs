@@ -171,6 +171,7 @@ impl Ctl {
             "role": self.role(),
             "sync": self.sync_json(),
             "workers": workers,
+            "control": self.control_json(),
             "neighbors": neigh,
             "family": family_json(fam),
             "batch_us": all_batch,
@@ -178,6 +179,16 @@ impl Ctl {
             "keepalived_reloads": self.reload_counts(),
         });
         Response::ok(format!("{v}\n"))
+    }
+
+    /// The control thread's counters ([`Ctr::CONTROL`]), by name.
+    fn control_json(&self) -> serde_json::Value {
+        let c = self.shared.control.snapshot();
+        let m: serde_json::Map<String, serde_json::Value> = Ctr::CONTROL
+            .iter()
+            .map(|ctr| (ctr.name().into(), c.get(*ctr).into()))
+            .collect();
+        m.into()
     }
 
     /// `ringvs stats`: a table of every counter, connection state and batch-time
@@ -195,9 +206,10 @@ impl Ctl {
             out.push_str(&format!(" {:>12}", format!("worker{i}")));
         }
         out.push_str(&format!(" {:>12}\n", "total"));
+        let control = self.shared.control.snapshot();
         for ctr in Ctr::ALL {
             let vals: Vec<u64> = per.iter().map(|c| c.get(*ctr)).collect();
-            let total: u64 = vals.iter().sum();
+            let total: u64 = vals.iter().sum::<u64>() + control.get(*ctr);
             out.push_str(&format!("{:<24}", ctr.name()));
             for v in &vals {
                 out.push_str(&format!(" {v:>12}"));
@@ -375,8 +387,15 @@ impl Ctl {
         }
     }
 
-    /// Per worker: every counter, and connections by state.
+    /// Per worker: every counter, and connections by state; the control
+    /// thread's counters as `worker="control"`.
     fn worker_metrics(&self, t: &mut crate::observe::metrics::Text) {
+        let c = self.shared.control.snapshot();
+        for ctr in Ctr::CONTROL {
+            let name = format!("ringvs_{}_total", ctr.name());
+            let v = c.get(*ctr) as f64;
+            t.sample(&name, "counter", ctr.doc(), &[("worker", "control")], v);
+        }
         for (i, p) in self.published.iter().enumerate() {
             let w = i.to_string();
             let c = p.counters.snapshot();
@@ -735,6 +754,33 @@ mod tests {
         ] {
             assert!(page.contains(want), "{want}: {page}");
         }
+    }
+
+    /// The control thread's counters (`mld_report`) count in the total of
+    /// `ringvs stats`, no worker's column; `control` in JSON,
+    /// `worker="control"` in the metrics.
+    #[test]
+    fn control_counters_show_in_the_totals() {
+        use crate::stats::Counters;
+        let (c, _garp) = crate::control::test_ctl(2);
+        let mut ctl = Counters::default();
+        ctl.add(Ctr::MldReport, 7);
+        c.shared.control.publish(&ctl);
+        let text = c.stats(false).out;
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some("mld_report"))
+            .expect("mld_report");
+        assert_eq!(
+            line.split_whitespace().skip(1).collect::<Vec<_>>(),
+            ["0", "0", "7"]
+        );
+        let v: serde_json::Value = serde_json::from_str(&c.stats(true).out).expect("json");
+        assert_eq!(v["control"]["mld_report"], 7);
+        assert!(
+            c.metrics()
+                .contains("ringvs_mld_report_total{worker=\"control\"} 7\n")
+        );
     }
 
     /// `ringvs stats` (text and JSON) and `--metrics` split connections, new

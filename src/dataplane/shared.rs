@@ -216,6 +216,9 @@ pub struct Shared {
     /// The workers' bells, which [`Shared::bump`] rings (none until
     /// `Director::new` makes the workers' rings).
     pub wakers: super::handoff::Wakers,
+    /// The control thread's own counters ([`crate::stats::Ctr::CONTROL`]),
+    /// published as the workers publish theirs.
+    pub control: crate::stats::SharedCounters,
 }
 
 impl Shared {
@@ -235,6 +238,7 @@ impl Shared {
             tap: crate::observe::TapSlot::default(),
             ha: super::sync::Ha::default(),
             wakers: super::handoff::Wakers::default(),
+            control: Default::default(),
         }
     }
 

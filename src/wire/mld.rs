@@ -250,29 +250,49 @@ pub fn parse_query(packet: &[u8], l4: usize) -> Option<Query> {
 /// (`MODE_IS_EXCLUDE`, every source) of every group, in as many reports as
 /// they need, or of the group asked about; MLDv1: a report of each group
 /// asked about. Nothing about a group not in `groups` (RFC 3810 §6.2: a
-/// query for another group is not ours to answer).
+/// query for another group is not ours to answer). How many frames went.
 pub fn answer(
     mac: Mac,
     (asked, v1): (Option<Ipv6Addr>, bool),
     groups: &[Ipv6Addr],
+    send: impl FnMut(&[u8]),
+) -> u64 {
+    let which: Vec<Ipv6Addr> = groups
+        .iter()
+        .filter(|g| asked.is_none_or(|a| a == **g))
+        .copied()
+        .collect();
+    report(mac, (record::MODE_IS_EXCLUDE, v1), &which, send)
+}
+
+/// Reports of `groups` from `mac`, each frame given to `send`: MLDv2
+/// records of `kind` ([`record`]) in as many reports as they need, or
+/// with `v1` an MLDv1 report of each group (which has no record types).
+/// How many frames went.
+pub fn report(
+    mac: Mac,
+    (kind, v1): (u8, bool),
+    groups: &[Ipv6Addr],
     mut send: impl FnMut(&[u8]),
-) {
+) -> u64 {
     let mut buf = [0u8; REPORT_FRAME_MAX];
-    let which = groups.iter().filter(|g| asked.is_none_or(|a| a == **g));
+    let mut sent = 0;
     if v1 {
-        for &g in which {
+        for &g in groups {
             if let Some(len) = emit_report_v1(&mut buf, mac, g) {
                 send(&buf[..len]);
+                sent += 1;
             }
         }
-        return;
+        return sent;
     }
-    let which: Vec<Ipv6Addr> = which.copied().collect();
-    for some in which.chunks(RECORDS_PER_REPORT) {
-        if let Some(len) = emit_report(&mut buf, mac, record::MODE_IS_EXCLUDE, some) {
+    for some in groups.chunks(RECORDS_PER_REPORT) {
+        if let Some(len) = emit_report(&mut buf, mac, kind, some) {
             send(&buf[..len]);
+            sent += 1;
         }
     }
+    sent
 }
 
 /// The solicited-node groups of `addrs`, each once (addresses sharing their
