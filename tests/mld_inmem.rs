@@ -57,6 +57,8 @@ struct Q {
     /// The hop-by-hop header's options (8 bytes with the next header and
     /// length), or none.
     hbh: Option<[u8; 6]>,
+    /// MLDv2: the QRV and QQIC bytes.
+    qrv_qqic: [u8; 2],
 }
 
 /// Router Alert, value 0 (MLD), then PadN.
@@ -72,6 +74,7 @@ impl Q {
             src: ROUTER_LL,
             hop_limit: 1,
             hbh: Some(RA_MLD),
+            qrv_qqic: [2, 125],
         }
     }
 
@@ -95,8 +98,8 @@ impl Q {
         m.extend([0, 0]);
         m.extend(self.group.octets());
         if let Some(srcs) = &self.v2 {
-            // S clear, QRV 2, QQIC 125 s.
-            m.extend([2, 125]);
+            // S clear, QRV and QQIC (2 and 125 s unless said).
+            m.extend(self.qrv_qqic);
             m.extend((srcs.len() as u16).to_be_bytes());
             for s in srcs {
                 m.extend(s.octets());
@@ -237,7 +240,8 @@ fn replay(
                     Nic::Ext => EXT_MAC,
                     Nic::Int => INT_MAC,
                 });
-                send_mld(what, (nic, mac), &groups(nic), ctr, |f| {
+                let v1 = a.mld_v1(nic, t0 + after);
+                send_mld(what, (nic, mac, v1), &groups(nic), ctr, |f| {
                     sent.push(read(nic, after, f))
                 });
             }
@@ -511,7 +515,7 @@ fn every_report_sent_is_counted() {
     let mut sent = vec![];
     send_mld(
         Announce::Own6,
-        (Nic::Ext, mac),
+        (Nic::Ext, mac, false),
         &groups(Nic::Ext),
         &mut ctr,
         |f| sent.push(read(Nic::Ext, Duration::ZERO, f)),
@@ -519,7 +523,7 @@ fn every_report_sent_is_counted() {
     let int = ringvs::wire::Mac(INT_MAC);
     send_mld(
         Announce::Own6,
-        (Nic::Int, int),
+        (Nic::Int, int, false),
         &groups(Nic::Int),
         &mut ctr,
         |f| sent.push(read(Nic::Int, Duration::ZERO, f)),
@@ -552,4 +556,88 @@ fn every_report_sent_is_counted() {
     let sent = answers(&d, t0, Duration::from_secs(2), 9);
     assert_eq!(sent.len(), 3);
     assert!(sent.iter().all(|s| s.v1));
+}
+
+/// RFC 3810 §8.2.1, as the kernel's `mld_process_v1` and `mld_in_v1_mode`:
+/// an MLDv1 query puts the NIC in MLDv1 compatibility mode for robustness ×
+/// query interval + query response interval, as the last MLDv2 query gave
+/// them (here QRV 3, QQIC 20 s, 5 s: 65 s); meanwhile every report there,
+/// periodic, for a new VIP or an answer (an MLDv2 query's too), is an
+/// MLDv1 report of each group, then MLDv2 again. The other NIC stays
+/// MLDv2. Time is injected: no sleep.
+#[test]
+fn an_mldv1_querier_has_the_reports_sent_as_mldv1_until_its_timeout() {
+    let t0 = Instant::now();
+    let secs = Duration::from_secs;
+    let mut d = director();
+    let mut a = Announcer::new();
+    a.activated(t0);
+    let mut ctr = Counters::default();
+    let mut s = 0x5eed_u64;
+    let mut rnd = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let mut hear = |d: &mut MemDirector, a: &mut Announcer, q: Q, at: Duration| {
+        quiet(d, Nic::Ext, &q.frame());
+        for ev in d.neigh_events() {
+            if let NeighEvent::MldQuery { nic, query } = ev {
+                a.queried((nic, query), &groups(nic), t0 + at, &mut rnd);
+            }
+        }
+    };
+    let ext = |sent: &[Sent]| -> Vec<(bool, Ipv6Addr)> {
+        let mut v: Vec<_> = sent
+            .iter()
+            .filter(|s| s.nic == Nic::Ext)
+            .flat_map(|s| s.records.iter().map(|r| (s.v1, r.1)))
+            .collect();
+        v.sort();
+        v
+    };
+    let v1_all: Vec<(bool, Ipv6Addr)> = {
+        let mut g: Vec<_> = groups(Nic::Ext).into_iter().map(|g| (true, g)).collect();
+        g.sort();
+        g
+    };
+    // An MLDv2 querier: QRV 3, QQIC 20 s, Maximum Response Code 5 s.
+    let v2 = Q {
+        qrv_qqic: [3, 20],
+        ..Q::general(5000)
+    };
+    hear(&mut d, &mut a, v2, Duration::ZERO);
+    let sent = replay(&mut a, t0, (Duration::ZERO, secs(6)), &mut ctr);
+    assert!(sent.iter().all(|s| !s.v1), "{sent:?}");
+    assert_eq!(sent.len(), 7, "3 rounds on both NICs, one answer: {sent:?}");
+
+    // An MLDv1 general query at 10 s: 65 s of MLDv1 on the external NIC.
+    hear(&mut d, &mut a, Q::general(1000).v1(), secs(10));
+    assert!(a.mld_v1(Nic::Ext, t0 + secs(75) - Duration::from_millis(1)));
+    assert!(!a.mld_v1(Nic::Ext, t0 + secs(75)));
+    assert!(!a.mld_v1(Nic::Int, t0 + secs(10)));
+    let sent = replay(&mut a, t0, (secs(10), secs(12)), &mut ctr);
+    assert_eq!(ext(&sent), v1_all);
+    // A VIP added at 30 s: its three rounds in MLDv1, a report per group.
+    a.vip_added(std::net::IpAddr::V6(VIP6B), t0 + secs(30));
+    let sent = replay(&mut a, t0, (secs(30), secs(33)), &mut ctr);
+    assert_eq!(sent.len(), 9, "{sent:?}");
+    assert!(sent.iter().all(|s| s.v1 && s.dst == s.records[0].1));
+    // An MLDv2 query meanwhile is answered in MLDv1 too.
+    hear(&mut d, &mut a, Q::general(1000), secs(40));
+    let sent = replay(&mut a, t0, (secs(40), secs(42)), &mut ctr);
+    assert_eq!(ext(&sent), v1_all);
+    // The periodic reports at 60 s: MLDv1 outside, MLDv2 inside.
+    let sent = replay(&mut a, t0, (secs(59), secs(61)), &mut ctr);
+    assert_eq!(ext(&sent), v1_all);
+    let int: Vec<_> = sent.iter().filter(|s| s.nic == Nic::Int).collect();
+    assert_eq!(int.len(), 1);
+    assert!(!int[0].v1);
+    // Past 75 s, MLDv2 again: the periodic reports at 120 s.
+    let sent = replay(&mut a, t0, (secs(119), secs(121)), &mut ctr);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().all(|s| !s.v1 && s.dst == ALL_ROUTERS_V2));
+    assert_eq!(ext(&sent).len(), 3);
+    assert!(a.is_idle());
 }

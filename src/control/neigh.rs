@@ -82,8 +82,9 @@ impl Resolver {
         }
     }
 
-    /// One announcement; MLD reports counted in `ctr`.
-    fn send(&mut self, ctl: &Ctl, what: Announce, ctr: &mut Counters) {
+    /// One announcement; MLD reports counted in `ctr`, MLDv1 on the NICs
+    /// `v1` says (by `Nic as usize`).
+    fn send(&mut self, ctl: &Ctl, what: Announce, v1: [bool; 2], ctr: &mut Counters) {
         match what {
             Announce::Vip(IpAddr::V4(v)) => self.garp(Nic::Ext, v),
             Announce::Vip(IpAddr::V6(v)) => self.unsolicited_na(Nic::Ext, v),
@@ -98,7 +99,7 @@ impl Resolver {
             }
             let groups = self.groups(ctl, nic);
             let (i, mac) = (nic as usize, self.macs[nic as usize]);
-            send_mld(what, (nic, mac), &groups, ctr, |f| {
+            send_mld(what, (nic, mac, v1[i]), &groups, ctr, |f| {
                 self.tx[i].send_one(f);
             });
         }
@@ -224,8 +225,9 @@ impl Resolver {
                 }
                 announcer.due(now, &mut due);
                 let sent = !due.is_empty();
+                let v1 = [Nic::Ext, Nic::Int].map(|nic| announcer.mld_v1(nic, now));
                 for what in due.drain(..) {
-                    self.send(ctl, what, &mut ctr);
+                    self.send(ctl, what, v1, &mut ctr);
                 }
                 if sent {
                     shared.control.publish(&ctr);
@@ -245,22 +247,25 @@ impl Resolver {
 /// and counted in `ctr` (`mld_report`): the unsolicited ones of a round of
 /// advertisements (`CHANGE_TO_EXCLUDE`, a join) or of a new IPv6 VIP (on
 /// the external NIC), the periodic ones (current state), or an answer
-/// (`wire::mld::answer`). What the control thread sends (and the tests
-/// replay).
+/// (`wire::mld::answer`). With `v1` (`nic` in MLDv1 compatibility mode,
+/// [`Announcer::mld_v1`]) the unsolicited and periodic ones are MLDv1
+/// reports, one per group, as the kernel's `igmp6_join_group` sends them
+/// then; an answer says its own version. What the control thread sends
+/// (and the tests replay).
 pub fn send_mld(
     what: Announce,
-    (nic, mac): (Nic, Mac),
+    (nic, mac, v1): (Nic, Mac, bool),
     groups: &[Ipv6Addr],
     ctr: &mut Counters,
     send: impl FnMut(&[u8]),
 ) {
     use mld::record::{CHANGE_TO_EXCLUDE, MODE_IS_EXCLUDE};
     let sent = match what {
-        Announce::Own6 => mld::report(mac, (CHANGE_TO_EXCLUDE, false), groups, send),
+        Announce::Own6 => mld::report(mac, (CHANGE_TO_EXCLUDE, v1), groups, send),
         Announce::Vip(IpAddr::V6(_)) if nic == Nic::Ext => {
-            mld::report(mac, (CHANGE_TO_EXCLUDE, false), groups, send)
+            mld::report(mac, (CHANGE_TO_EXCLUDE, v1), groups, send)
         }
-        Announce::Groups => mld::report(mac, (MODE_IS_EXCLUDE, false), groups, send),
+        Announce::Groups => mld::report(mac, (MODE_IS_EXCLUDE, v1), groups, send),
         Announce::Answer { nic: on, group, v1 } if on == nic => {
             mld::answer(mac, (group, v1), groups, send)
         }

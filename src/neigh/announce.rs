@@ -32,7 +32,10 @@
 //!   forward), one per group to a query about it (the sooner of two
 //!   stands; none while a general answer is due sooner); an MLDv1 general
 //!   query, one per group, each at its own moment, as the kernel answers in
-//!   MLDv1 mode.
+//!   MLDv1 mode. An MLDv1 query puts its NIC in MLDv1 compatibility mode
+//!   for the Older Version Querier Present Timeout (RFC 3810 §8.2.1, the
+//!   kernel's `mld_set_v1_mode`), during which every report there goes as
+//!   MLDv1 ([`Announcer::mld_v1`]).
 //! * A standby announces nothing, and forgets what was due: its addresses are
 //!   the active director's.
 //!
@@ -41,7 +44,7 @@
 //! not announced again.
 
 use crate::Nic;
-use crate::wire::mld::Query;
+use crate::wire::mld::{self, Query};
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
@@ -96,8 +99,36 @@ struct Pending {
     at: Instant,
     nic: Nic,
     group: Option<Ipv6Addr>,
-    v1: bool,
 }
+
+/// What a NIC's MLD querier told us, as the kernel keeps it per interface
+/// (`struct inet6_dev`: `mc_qrv`, `mc_qi`, `mc_qri`, `mc_v1_seen`): the
+/// robustness variable, query interval and query response interval of
+/// its last MLDv2 query (RFC 3810 §9.1-9.3: 2, 125 s and 10 s until one
+/// comes), and until when an MLDv1 querier is taken to be present (RFC
+/// 3810 §8.2.1, §9.12).
+#[derive(Clone, Copy, Debug)]
+struct Querier {
+    qrv: u32,
+    qi: Duration,
+    qri: Duration,
+    v1_until: Option<Instant>,
+}
+
+impl Default for Querier {
+    fn default() -> Self {
+        Self {
+            qrv: 2,
+            qi: Duration::from_secs(125),
+            qri: Duration::from_secs(10),
+            v1_until: None,
+        }
+    }
+}
+
+/// The longest Maximum Response Delay of an MLDv2 query read as MLDv1's
+/// (in MLDv1 compatibility mode): the kernel's `MLDV1_MRD_MAX_COMPAT`.
+const V1_MAX_DELAY: Duration = Duration::from_millis(0x7fff);
 
 /// The announcements still to come.
 #[derive(Debug, Default)]
@@ -107,6 +138,8 @@ pub struct Announcer {
     groups: Option<Instant>,
     /// Answers to MLD queries still to go.
     answers: Vec<Pending>,
+    /// Each NIC's querier (by `Nic as usize`).
+    querier: [Querier; 2],
 }
 
 impl Announcer {
@@ -157,23 +190,53 @@ impl Announcer {
     /// Maximum Response Delay (RFC 3810 §6.2; the kernel draws below it, at
     /// least a jiffy: `get_random_u32_below`), merged with those already
     /// due (module doc). A query about a group not in `groups` gets none.
+    ///
+    /// MLDv1 compatibility (RFC 3810 §8.2.1, the kernel's `mld_process_v1`,
+    /// `mld_set_v1_mode`): an MLDv1 query puts `nic` in MLDv1 mode for the
+    /// Older Version Querier Present Timeout (robustness times query
+    /// interval, plus query response interval, as the last MLDv2 query
+    /// gave them), and drops a pending MLDv2 general answer there
+    /// (`mld_gq_stop_work`). In
+    /// that mode an MLDv2 query is taken as an MLDv1 one (its delay at
+    /// most [`V1_MAX_DELAY`], its timers left alone) and every report goes
+    /// as MLDv1 ([`Announcer::mld_v1`]); out of it, an MLDv2 query's QRV,
+    /// QQIC and delay are kept (`mld_process_v2`).
     pub fn queried(
         &mut self,
-        (nic, q): (Nic, Query),
+        (nic, mut q): (Nic, Query),
         groups: &[Ipv6Addr],
         now: Instant,
         rnd: &mut impl FnMut() -> u64,
     ) {
+        let querier = &mut self.querier[nic as usize];
+        let v1 = q.v1 || querier.v1_until.is_some_and(|t| now < t);
+        if q.v1 {
+            let timeout = querier.qi * querier.qrv + querier.qri;
+            querier.v1_until = Some(now + timeout);
+        } else if v1 {
+            q.max_delay = q.max_delay.min(V1_MAX_DELAY);
+        } else {
+            // `mld_update_qrv` (never under 2), `mld_update_qi`,
+            // `mld_update_qri`.
+            if q.qrv > 0 {
+                querier.qrv = u32::from(q.qrv).max(2);
+            }
+            querier.qi = Duration::from_secs(u64::from(mld::query_interval_s(q.qqic)));
+            querier.qri = q.max_delay;
+        }
+        if v1 {
+            self.answers.retain(|p| p.nic != nic || p.group.is_some());
+        }
         let mut at = || {
             let nanos = q.max_delay.as_nanos().min(u128::from(u64::MAX)) as u64;
             now + Duration::from_nanos(rnd().checked_rem(nanos).unwrap_or(0))
         };
         match q.group {
             // MLDv1: every group its own timer (`igmp6_group_queried`).
-            None if q.v1 => {
+            None if v1 => {
                 for &g in groups {
                     let at = at();
-                    self.group_queried(nic, g, true, at);
+                    self.group_queried(nic, g, at);
                 }
             }
             None => {
@@ -188,7 +251,6 @@ impl Announcer {
                         at,
                         nic,
                         group: None,
-                        v1: false,
                     }),
                 }
             }
@@ -198,8 +260,8 @@ impl Announcer {
                     .answers
                     .iter()
                     .any(|p| p.nic == nic && p.group.is_none() && p.at <= at);
-                if q.v1 || !general_sooner {
-                    self.group_queried(nic, g, q.v1, at);
+                if v1 || !general_sooner {
+                    self.group_queried(nic, g, at);
                 }
             }
             Some(_) => {}
@@ -207,23 +269,26 @@ impl Announcer {
     }
 
     /// Group `g`'s answer on `nic` at `at`, or sooner if one is due sooner.
-    fn group_queried(&mut self, nic: Nic, g: Ipv6Addr, v1: bool, at: Instant) {
+    fn group_queried(&mut self, nic: Nic, g: Ipv6Addr, at: Instant) {
         match self
             .answers
             .iter_mut()
             .find(|p| p.nic == nic && p.group == Some(g))
         {
-            Some(p) => {
-                p.at = p.at.min(at);
-                p.v1 = v1;
-            }
+            Some(p) => p.at = p.at.min(at),
             None => self.answers.push(Pending {
                 at,
                 nic,
                 group: Some(g),
-                v1,
             }),
         }
+    }
+
+    /// Whether `nic` is in MLDv1 compatibility mode at `now` (an MLDv1
+    /// querier heard within its timeout: the kernel's `mld_in_v1_mode`):
+    /// its reports, answers or not, go as MLDv1 reports.
+    pub fn mld_v1(&self, nic: Nic, now: Instant) -> bool {
+        self.querier[nic as usize].v1_until.is_some_and(|t| now < t)
     }
 
     /// Moves what is due at `now` to `out`, earliest first; rounds that a
@@ -244,10 +309,13 @@ impl Announcer {
         }
         self.answers.sort_by_key(|p| p.at);
         let n = self.answers.partition_point(|p| p.at <= now);
+        // The version as the kernel's `mld_mca_work` picks it when the
+        // group's timer fires.
+        let querier = self.querier;
         out.extend(self.answers.drain(..n).map(|p| Announce::Answer {
             nic: p.nic,
             group: p.group,
-            v1: p.v1,
+            v1: querier[p.nic as usize].v1_until.is_some_and(|t| now < t),
         }));
     }
 
@@ -403,6 +471,8 @@ mod test {
             group,
             max_delay: Duration::from_millis(ms),
             v1,
+            qrv: 2,
+            qqic: 125,
         };
         // The draws, in turn: 400 ms, 700, 100, 900 (of 1000).
         let mut draws = [400_000_000u64, 700_000_000, 100_000_000, 900_000_000]
@@ -446,12 +516,62 @@ mod test {
             v1: true,
         };
         assert_eq!(got, [(100, v1(g(1))), (900, v1(g(2)))]);
-        // A delay of 0: at once. A standby forgets what was due.
-        a.queried((Nic::Ext, q(None, 0, false)), &ours, t0, &mut rnd);
-        assert_eq!(run(&mut a, t0, &[0]), [(0, answer(Nic::Ext, None))]);
-        a.queried((Nic::Ext, q(None, 1000, false)), &ours, t0, &mut rnd);
+        // A delay of 0: at once (on the other NIC: the external one is
+        // in MLDv1 mode now). A standby forgets what was due.
+        a.queried((Nic::Int, q(None, 0, false)), &ours, t0, &mut rnd);
+        assert_eq!(run(&mut a, t0, &[0]), [(0, answer(Nic::Int, None))]);
+        a.queried((Nic::Int, q(None, 1000, false)), &ours, t0, &mut rnd);
         a.standby();
         assert!(a.is_idle());
+    }
+
+    /// An MLDv1 query drops the MLDv2 general answer due on its NIC
+    /// (`mld_gq_stop_work`); in MLDv1 mode an MLDv2 query's delay is at
+    /// most 32767 ms (`MLDV1_MRD_MAX_COMPAT`) and its values are not kept:
+    /// a later MLDv1 query's timeout is still the defaults' 260 s.
+    #[test]
+    fn mldv1_mode_drops_the_general_answer_and_caps_the_delay() {
+        use crate::wire::mld::Query;
+        let t0 = Instant::now();
+        let g = |n| Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00, n);
+        let ours = [g(1), g(2)];
+        let q = |group, ms, v1, qqic| Query {
+            group,
+            max_delay: Duration::from_millis(ms),
+            v1,
+            qrv: 2,
+            qqic,
+        };
+        let mut rnd = || u64::MAX;
+        let mut a = Announcer::new();
+        a.queried((Nic::Ext, q(None, 10_000, false, 125)), &ours, t0, &mut rnd);
+        a.queried(
+            (Nic::Ext, q(Some(g(1)), 1000, true, 0)),
+            &ours,
+            t0,
+            &mut rnd,
+        );
+        let got = run(&mut a, t0, &[1000, 20_000]);
+        let v1 = |group| Announce::Answer {
+            nic: Nic::Ext,
+            group: Some(group),
+            v1: true,
+        };
+        assert_eq!(got, [(1000, v1(g(1)))]);
+        // An MLDv2 general query of 60 s (and QQIC 10 s) in MLDv1 mode.
+        a.queried((Nic::Ext, q(None, 60_000, false, 10)), &ours, t0, &mut rnd);
+        // (Uncapped, this draw would be 33.7 s.)
+        let got = run(&mut a, t0, &[32_767]);
+        assert_eq!(got, [(32_767, v1(g(1))), (32_767, v1(g(2)))]);
+        let later = t0 + Duration::from_secs(100);
+        a.queried(
+            (Nic::Ext, q(Some(g(1)), 1000, true, 0)),
+            &ours,
+            later,
+            &mut rnd,
+        );
+        assert!(a.mld_v1(Nic::Ext, later + Duration::from_secs(259)));
+        assert!(!a.mld_v1(Nic::Ext, later + Duration::from_secs(260)));
     }
 
     /// A late call sends the rounds it finds due together once, in order.

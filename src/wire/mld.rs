@@ -141,6 +141,21 @@ pub struct Query {
     pub max_delay: Duration,
     /// An MLDv1 query (24 bytes), answered by MLDv1 reports.
     pub v1: bool,
+    /// An MLDv2 query's Querier's Robustness Variable and Query Interval
+    /// Code (RFC 3810 §5.1.8, §5.1.9); 0 in an MLDv1 query.
+    pub qrv: u8,
+    pub qqic: u8,
+}
+
+/// RFC 3810 §5.1.9: the Query Interval, in seconds, a Query Interval Code
+/// stands for: itself below 128, else a floating-point value (`1 exp
+/// mant`: `(mant | 0x10) << (exp + 3)`), as the kernel's `mld_update_qi`
+/// reads it.
+pub fn query_interval_s(qqic: u8) -> u32 {
+    match qqic {
+        c if c < 0x80 => u32::from(c),
+        c => (u32::from(c & 0x0f) | 0x10) << (u32::from((c >> 4) & 7) + 3),
+    }
 }
 
 /// RFC 3810 §5.1.3: the Maximum Response Delay, in milliseconds, a Maximum
@@ -228,6 +243,8 @@ pub fn parse_query(packet: &[u8], l4: usize) -> Option<Query> {
             group,
             max_delay: ms(u32::from(code)),
             v1: true,
+            qrv: 0,
+            qqic: 0,
         }),
         n if n >= V2_QUERY_MIN => {
             let sources = usize::from(u16::from_be_bytes([msg[26], msg[27]]));
@@ -238,6 +255,8 @@ pub fn parse_query(packet: &[u8], l4: usize) -> Option<Query> {
                 group,
                 max_delay: ms(max_response_delay_ms(code)),
                 v1: false,
+                qrv: msg[24] & 7,
+                qqic: msg[25],
             })
         }
         _ => None,
@@ -394,6 +413,8 @@ mod test {
             group: None,
             max_delay: Duration::from_secs(10),
             v1: false,
+            qrv: 2,
+            qqic: 125,
         };
         assert_eq!(parse_query(&q, 48), Some(want));
         // smoltcp reads it the same.
@@ -423,6 +444,10 @@ mod test {
         assert_eq!(max_response_delay_ms(0x8000), 32_768);
         assert_eq!(max_response_delay_ms(0x8001), 32_776);
         assert_eq!(max_response_delay_ms(0xffff), 0x1fff << 10);
+        // And the Query Interval Code's (§5.1.9).
+        assert_eq!(query_interval_s(125), 125);
+        assert_eq!(query_interval_s(0x80), 128);
+        assert_eq!(query_interval_s(0xff), 0x1f << 10);
     }
 
     #[test]
