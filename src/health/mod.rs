@@ -45,6 +45,7 @@ mod stack;
 
 pub use http::{Hashed, genhash};
 pub use notify::{Fifo, Note, Notifier, run as run_notifier};
+pub use quorum::effective;
 
 use crate::Nic;
 use crate::config::{Config, DestId, HealthCheck, Scripts, ServiceKey};
@@ -121,58 +122,6 @@ pub fn targets(cfg: &Config) -> Vec<Target> {
         }
     }
     v
-}
-
-/// What the data plane should run: `cfg` without the servers held down (removed,
-/// or with weight 0 when their check says `inhibit_on_failure`). With
-/// `listing`, every down server stays, with weight 0 (what `-L` shows).
-///
-/// A service's sorry server (`config::SorryServer`) is in it, weight 1, while
-/// the service is without its quorum (`lost`, from [`Monitor::weigh`]:
-/// keepalived's `update_quorum_state`, `check/ipwrapper.c`; by default while
-/// no real server is up with weight, whether the servers failed their
-/// checks or were given weight 0); otherwise it is out, or in with weight 0
-/// with `sorry_server_inhibit`. While the sorry server serves, the servers
-/// still up leave the pool as keepalived takes them out
-/// (`perform_quorum_state`, whose `DEL_DEST` keepalived's `ipvs_cmd` turns
-/// into weight 0 for a server with `inhibit_on_failure`): removed, or at
-/// weight 0 with the check's `inhibit_on_failure`, as if they had failed.
-/// Weight 0 alone would not do: a hashing scheduler (`sh`, `dh`, `mh`)
-/// keeps a weight-0 server's buckets and finds no server there, and a
-/// persistence template keeps sending its clients to it.
-pub fn effective(
-    cfg: &Config,
-    down: &HashMap<DestId, bool>,
-    lost: &HashSet<ServiceKey>,
-    listing: bool,
-) -> Config {
-    if down.is_empty() && cfg.services().iter().all(|s| s.sorry.is_none()) {
-        return cfg.clone();
-    }
-    let mut out = cfg.clone();
-    for s in cfg.services() {
-        let sorry = s.sorry.filter(|_| lost.contains(&s.key));
-        let inhibit_up = s.check.as_ref().is_some_and(|c| c.inhibit_on_failure);
-        for d in &s.dests {
-            let held = match down.get(&d.id) {
-                Some(&inhibit) => Some(inhibit),
-                None if sorry.is_some() => Some(inhibit_up),
-                None => None,
-            };
-            let _ = match held {
-                Some(false) if !listing => out.del_dest(&s.key, d.addr, d.port).map(|_| ()),
-                Some(_) => out.edit_dest(&s.key, d.addr, d.port, 0).map(|_| ()),
-                None => Ok(()),
-            };
-        }
-        let Some(s_svr) = s.sorry else { continue };
-        if sorry.is_some() {
-            out.put_sorry(&s.key, 1);
-        } else if s_svr.inhibit {
-            out.put_sorry(&s.key, 0);
-        }
-    }
-    out
 }
 
 /// What the control thread and the health thread share.
