@@ -1734,7 +1734,7 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         "33: smtp_alert (in real_server): not supported by ringvs, ignored",
                 "43: http_protocol 1.1: ringvs sends HTTP/1.0 requests (with Connection: close)",
         "44: bindto 198.19.0.1 (in HTTP_GET): ringvs checks 198.19.0.2 from its DIP, the only address it holds on the internal NIC; ignored",
-        "46: FILE_CHECK (in real_server): checker not supported by ringvs, ignored (the real server is not checked by it)",
+        "46: BFD_CHECK (in real_server): checker not supported by ringvs, ignored (the real server is not checked by it)",
         &format!(
             "50: real_server 198.19.0.3:80: its check differs (checker, delay_before_retry) from the one of {f}:34; ringvs runs one check per virtual_server and uses that one"
         ),
@@ -2500,5 +2500,185 @@ fn a_multi_line_definition_ends_with_its_file() {
     assert!(
         saved.contains("-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 3"),
         "{saved}"
+    );
+}
+
+/// keepalived's `track_file` blocks and `FILE_CHECK`s (`check_file.c`,
+/// `track_file.c`): each real server's own, beside its service's check,
+/// with the `track_file`'s weight unless the `FILE_CHECK` gives one, and
+/// the server's `inhibit_on_failure`; `init_file` writes the file (a
+/// missing one always, an existing one with `overwrite` at start only); a
+/// reload that changes a `FILE_CHECK` edits its server alone, and the log
+/// line says how.
+#[test]
+fn file_checks_are_read() {
+    use ringvs::config::FileCheck;
+    use ringvs::config::keepalived::init_files;
+    let t = TempDir::new("filecheck");
+    let (ready, load) = (t.0.join("ready"), t.0.join("load"));
+    let conf = |w: &str| {
+        format!(
+            "track_file ready {{\n  file {}\n  weight 0\n}}\n\
+             vrrp_track_file load {{\n  file {}\n  weight -3 reverse\n  init_file 4 overwrite\n}}\n\
+             vrrp_instance VI_1 {{\n  track_file {{\n    ready weight 10\n  }}\n}}\n\
+             virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+             \x20 real_server 198.19.0.2 80 {{\n    inhibit_on_failure\n    TCP_CHECK {{\n    }}\n\
+             \x20   FILE_CHECK {{\n      track_file ready\n    }}\n\
+             \x20   FILE_CHECK {{\n      track_file load\n      weight {w}\n    }}\n  }}\n\
+             \x20 real_server 198.19.0.3 80 {{\n    FILE_CHECK {{\n      track_file load\n    }}\n  }}\n}}\n",
+            ready.display(),
+            load.display()
+        )
+    };
+    let p = t.write("keepalived.conf", &conf("2"));
+    let l = load_as(&p, None).unwrap();
+    let f = p.display();
+    assert_eq!(
+        l.warnings,
+        [format!(
+            "{f}:31: real_server 198.19.0.3:80 has no checker ringvs runs (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK, DNS_CHECK, SMTP_CHECK, MISC_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {f}:21"
+        )]
+    );
+    let key = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    let svc = l.config.service(&key).unwrap();
+    assert_eq!(svc.check.as_ref().unwrap().kind, CheckKind::Tcp);
+    let files = |last: u8| svc.server_scripts(IpAddr::V4(rip(last)), 80).files;
+    let fc = |name: &str, path: &Path, weight, reverse, inhibit| FileCheck {
+        name: name.into(),
+        path: path.to_path_buf(),
+        weight,
+        reverse,
+        inhibit,
+    };
+    assert_eq!(
+        files(2),
+        [
+            fc("ready", &ready, 0, false, true),
+            fc("load", &load, 2, false, true)
+        ]
+    );
+    assert_eq!(files(3), [fc("load", &load, -3, true, false)]);
+    // init_file: written at start; a reload leaves an existing file.
+    assert_eq!(l.track_inits.len(), 1);
+    assert!(init_files(&l.track_inits, false).is_empty());
+    assert_eq!(std::fs::read_to_string(&load).unwrap(), "4\n");
+    std::fs::write(&load, "9\n").unwrap();
+    assert!(init_files(&l.track_inits, true).is_empty());
+    assert_eq!(std::fs::read_to_string(&load).unwrap(), "9\n");
+    assert!(init_files(&l.track_inits, false).is_empty());
+    assert_eq!(std::fs::read_to_string(&load).unwrap(), "4\n", "overwrite");
+    assert!(!ready.exists(), "no init_file: not written");
+
+    // A reload with another weight edits that server alone.
+    let mut running = l.config.clone();
+    let id = |c: &Config| c.service(&key).unwrap().dest(rip(2), 80).unwrap().id;
+    let before = id(&running);
+    t.write("keepalived.conf", &conf("5 reverse"));
+    let shown = reload(&mut running, &p);
+    assert_eq!(
+        shown,
+        [format!(
+            "-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 (FILE_CHECK ready {} weight 0) (FILE_CHECK load {} weight 5 reverse)",
+            ready.display(),
+            load.display()
+        )]
+    );
+    assert_eq!(id(&running), before);
+    let now = running.service(&key).unwrap();
+    let ours = now.server_scripts(IpAddr::V4(rip(2)), 80).files;
+    assert_eq!(ours[1], fc("load", &load, 5, true, true));
+}
+
+/// What keepalived reports and skips in `track_file` and `FILE_CHECK` is
+/// an error naming the line; a repeated keyword or file is a warning.
+#[test]
+fn file_check_errors_name_the_line() {
+    let t = TempDir::new("filecheck-errors");
+    let conf = |track: &str, check: &str| {
+        format!(
+            "track_file ready {{\n{track}\n}}\n\
+             virtual_server 198.18.0.110 80 {{\n  protocol TCP\n\
+             \x20 real_server 198.19.0.2 80 {{\n    FILE_CHECK {{\n{check}\n    }}\n  }}\n}}\n"
+        )
+    };
+    let cases = [
+        (
+            "  weight 1",
+            "track_file ready",
+            1,
+            "track_file ready: no file (file PATH) given",
+        ),
+        (
+            "  file /x\n  weight 255",
+            "track_file ready",
+            3,
+            "weight 255: not a number in -254..254",
+        ),
+        (
+            "  file /x\n  weight 2 up",
+            "track_file ready",
+            3,
+            "weight 2 up: the word after the weight is reverse",
+        ),
+        (
+            "  file /x\n  init_file x",
+            "track_file ready",
+            3,
+            "init_file x: neither a number (a 32-bit integer) nor overwrite",
+        ),
+        (
+            "  file /x",
+            "track_file nope",
+            8,
+            "track_file nope: no such track_file block",
+        ),
+        (
+            "  file /x",
+            "weight 2",
+            7,
+            "FILE_CHECK: no track_file NAME given (keepalived ignores it)",
+        ),
+        (
+            "  file /x",
+            "track_file ready\nweight -2147483648",
+            9,
+            "weight -2147483648: not a number in -2147483647..2147483647",
+        ),
+        (
+            "  file /x",
+            "track_file ready\nweight 1 sideways",
+            9,
+            "weight 1 sideways: the word after the weight is reverse or noreverse",
+        ),
+    ];
+    for (track, check, line, message) in cases {
+        let p = t.write("keepalived.conf", &conf(track, check));
+        let e = load_as(&p, None).unwrap_err();
+        assert_eq!(
+            e,
+            format!("{}:{line}: {message}", p.display()),
+            "{track} / {check}"
+        );
+    }
+    let p = t.write(
+        "keepalived.conf",
+        &conf(
+            "  file /x\n  file /y\n  weight 1 reverse",
+            "track_file ready\nweight 1 noreverse",
+        ),
+    );
+    let l = load_as(&p, None).unwrap();
+    assert_eq!(
+        l.warnings[..1],
+        [format!(
+            "{}:3: file (in track_file ready): given twice, the first is kept",
+            p.display()
+        )]
+    );
+    let svc = l.config.services()[0].clone();
+    let files = svc.server_scripts(IpAddr::V4(rip(2)), 80).files;
+    assert_eq!(
+        (files[0].path.to_str(), files[0].weight, files[0].reverse),
+        (Some("/x"), 1, false)
     );
 }

@@ -52,6 +52,7 @@ fn scripts_parse_from_one_argument_each() {
             up: script("/usr/local/bin/alert up"),
             down: script("/usr/local/bin/alert down 'rs 1'"),
             check: None,
+            files: Vec::new(),
         }
     );
     let words = opts.scripts.down.unwrap().words();
@@ -379,6 +380,7 @@ proptest::proptest! {
             up: up.clone(),
             down: down.clone(),
             check: None,
+            files: Vec::new(),
         };
         c.set_service_scripts(&key, both(&scripts[0], &scripts[1])).unwrap();
         // The second server's first: the table keeps one order.

@@ -8,6 +8,28 @@ use super::notify::Script;
 use super::{AdmError, ServiceKey};
 use serde::{Deserialize, Serialize};
 
+/// keepalived's `FILE_CHECK` of a real server (`check/check_file.c`): the
+/// number in the file of a `track_file` (`trackers/track_file.c`) votes on
+/// the server, as its other checks do; `health::file` reads it and turns it
+/// into a state and a weight.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FileCheck {
+    /// The `track_file`'s name (logs).
+    pub name: String,
+    /// The file read.
+    pub path: std::path::PathBuf,
+    /// 0: the value says up (0) or down (any other) alone; else the value
+    /// times this is added to the server's weight.
+    pub weight: i32,
+    /// `reverse`: the value's sign is turned (weight 0: a 0 is down).
+    #[serde(default)]
+    pub reverse: bool,
+    /// The real server's `inhibit_on_failure`: held down at weight 0
+    /// rather than removed.
+    #[serde(default)]
+    pub inhibit: bool,
+}
+
 /// What a health check does to decide that a real server is alive.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CheckKind {

@@ -253,18 +253,22 @@ fn escape(b: &[u8], at: usize) -> Result<(u8, usize), String> {
 /// The scripts of one thing: what runs when it goes up (a server back in
 /// service, a quorum gained) and when it goes down; for a real server, also
 /// its own `--misc-path` (keepalived's `misc_path` of its `MISC_CHECK`),
-/// which its service's `--check misc` runs for it.
+/// which its service's `--check misc` runs for it, and its keepalived
+/// `FILE_CHECK`s (no script, but kept with its other keepalived checks:
+/// they come and go with the server, and a reload compares them alike).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Scripts {
     pub up: Option<Script>,
     pub down: Option<Script>,
     #[serde(default)]
     pub check: Option<Script>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<super::FileCheck>,
 }
 
 impl Scripts {
     pub fn is_empty(&self) -> bool {
-        self.up.is_none() && self.down.is_none() && self.check.is_none()
+        self.up.is_none() && self.down.is_none() && self.check.is_none() && self.files.is_empty()
     }
 
     /// Whether it has a notify script (up or down).

@@ -103,6 +103,8 @@ pub(super) fn load_at_start(
     };
     let mut l = keepalived::load_with(path, &opts).map_err(|e| RunError::Invalid(e.to_string()))?;
     let policy = vet_scripts(&mut l, &flags, path);
+    l.warnings
+        .extend(keepalived::init_files(&l.track_inits, false));
     for w in &l.warnings {
         eprintln!("ringvs: warning: {w}");
     }
@@ -158,6 +160,10 @@ impl Ctl {
     fn reload_from(&self, src: &mut KaSource) -> Result<Vec<String>, String> {
         let mut l = keepalived::load_with(&src.path, &src.opts).map_err(|e| e.to_string())?;
         let policy = vet_scripts(&mut l, &src.flags, &src.path);
+        // keepalived's `init_file` creates a missing file on a reload too,
+        // but overwrites none.
+        l.warnings
+            .extend(keepalived::init_files(&l.track_inits, true));
         for w in &l.warnings {
             eprintln!("ringvs: warning: {w}");
         }

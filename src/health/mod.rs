@@ -31,8 +31,9 @@
 //! in `stack`, smoltcp's device and interface; in `probe`, one server's
 //! checks and their verdicts; in `http` and `smtp`, what an HTTP(S) or SMTP
 //! check says over its connection; in `misc`, a `MISC_CHECK`'s command; in
-//! `ports`, the checks' local ports.
+//! `file`, the `FILE_CHECK`s' files; in `ports`, the checks' local ports.
 
+mod file;
 mod http;
 mod misc;
 mod notify;
@@ -131,8 +132,10 @@ pub struct Monitor {
     epoch: AtomicU64,
     /// Servers held down, with their `inhibit_on_failure`.
     down: Mutex<HashMap<DestId, bool>>,
-    /// Servers whose `misc_dynamic` check set their weight.
+    /// Servers whose `misc_dynamic` check or `FILE_CHECK` set their weight.
     weights: Mutex<HashMap<DestId, u32>>,
+    /// The servers with a `FILE_CHECK` (`file`), of any service.
+    files: Mutex<Vec<file::FileTarget>>,
     /// Each service's quorum, as the control thread last weighed it.
     quorums: Mutex<quorum::Quorums>,
     /// Where servers going up or down and quorums gained or lost are told
@@ -178,6 +181,18 @@ impl Monitor {
                 }
             }
             *cur = t;
+            self.epoch.fetch_add(1, Ordering::Release);
+        }
+        let f = file::targets(cfg);
+        if let Ok(_t) = self.targets.lock()
+            && let Ok(mut cur) = self.files.lock()
+            && *cur != f
+        {
+            // A new server its file holds down is down at once, as `alpha`.
+            if let Ok(mut down) = self.down.lock() {
+                down.extend(file::down_at_once(&cur, &f));
+            }
+            *cur = f;
             self.epoch.fetch_add(1, Ordering::Release);
         }
     }
@@ -392,11 +407,18 @@ fn share_groups(probes: &[Probe]) -> Vec<usize> {
 
 /// A check's result `o` (ended at `at`) for `p`: its verdict, told to
 /// `notify` as keepalived tells it. True if the server went down or came
-/// back, or its weight changed.
-fn take_result(notify: &Notifier, p: &mut Probe, o: probe::Outcome, at: Instant) -> bool {
+/// back, or its weight changed. `quiet`: its `FILE_CHECK` holds it down,
+/// nothing is told.
+fn take_result(
+    notify: &Notifier,
+    p: &mut Probe,
+    o: probe::Outcome,
+    at: Instant,
+    quiet: bool,
+) -> bool {
     let weight = p.weight;
     let moved = verdict(p, o, at);
-    if to_tell(p, moved) {
+    if to_tell(p, moved) && !quiet {
         let addr = std::net::SocketAddr::new(p.t.rs_addr, p.t.rs_port);
         notify.server(&p.t.service, addr, p.up, &p.t.scripts);
     }
@@ -424,6 +446,8 @@ struct Checker<'a, T> {
     unreachable: usize,
     /// Those of them with `alpha`, held down (with `inhibit_on_failure`).
     never_up: Vec<(DestId, bool)>,
+    /// The `FILE_CHECK`s' files and what they say (`file`).
+    files: file::Files,
 }
 
 impl<'a, T: TxQueue> Checker<'a, T> {
@@ -443,6 +467,7 @@ impl<'a, T: TxQueue> Checker<'a, T> {
             stack,
             unreachable: 0,
             never_up: Vec::new(),
+            files: file::Files::default(),
             probes: Vec::new(),
             groups: Vec::new(),
             members: Vec::new(),
@@ -455,6 +480,10 @@ impl<'a, T: TxQueue> Checker<'a, T> {
     /// in flight, and republish when the servers held down change.
     fn round(&mut self, now: Instant, republish: &impl Fn()) {
         if self.update_targets(now) {
+            republish();
+        }
+        // Files are read on a standby too: they are the director's own.
+        if self.files.poll(now) && self.tell_files() {
             republish();
         }
         // A standby checks nothing: the real servers answer the DIP, which
@@ -526,8 +555,22 @@ impl<'a, T: TxQueue> Checker<'a, T> {
         for (i, &g) in self.groups.iter().enumerate() {
             self.members[g].push(i);
         }
+        let files = self.mon.files.lock().map(|f| f.clone()).unwrap_or_default();
+        self.files.set(files);
+        self.files.poll(now);
+        self.tell_files();
         let still = self.held();
         self.mon.held() != still && self.mon.set_held_for(e, still)
+    }
+
+    /// Tells what the files' values did to their servers (`file`); true
+    /// if that changed the servers held down or their weights.
+    fn tell_files(&mut self) -> bool {
+        let probes = &self.probes;
+        let up = |id: DestId| probes.iter().find(|p| p.t.id == id).is_none_or(|p| p.up);
+        self.files.tell(&self.mon.notify, up);
+        let still = self.held();
+        self.mon.held() != still && self.mon.set_held_for(self.epoch, still)
     }
 
     /// Without an IPv6 DIP, IPv6 targets cannot be checked (nor reached by
@@ -571,9 +614,11 @@ impl<'a, T: TxQueue> Checker<'a, T> {
     fn held(&self) -> Held {
         let probes = self.probes.iter().filter(|p| !p.up);
         let probes = probes.map(|p| (p.t.id, p.t.check.inhibit_on_failure));
-        let down = probes.chain(self.never_up.iter().copied()).collect();
+        let mut down = probes.chain(self.never_up.iter().copied()).collect();
         let set = self.probes.iter().filter_map(|p| Some((p.t.id, p.weight?)));
-        (down, set.collect())
+        let mut weights = set.collect();
+        self.files.hold(&mut down, &mut weights);
+        (down, weights)
     }
 
     /// Start the checks that are due (suspects at once), one at a time per
@@ -617,7 +662,8 @@ impl<'a, T: TxQueue> Checker<'a, T> {
                 // One with a check of its own in flight takes that one's.
                 if j == i || p.flight.is_none() {
                     (p.last_start, p.arp_wait) = (started, None);
-                    changed |= take_result(&self.mon.notify, p, o, at);
+                    let quiet = self.files.holds(p.t.id);
+                    changed |= take_result(&self.mon.notify, p, o, at, quiet);
                 }
             }
         }
@@ -984,6 +1030,72 @@ mod tests {
         assert!(first_due(&c, now, u64::MAX) <= now + Duration::from_secs(3));
     }
 
+    /// keepalived's `FILE_CHECK`: the health thread reads each server's
+    /// file, and what it says reaches what the control thread publishes:
+    /// weight 0, a non-zero value takes the server out and 0 brings it
+    /// back; weight 2, the value times 2 is added to the server's weight.
+    /// A server whose file says down when it is added is down at once.
+    #[test]
+    fn a_file_takes_a_server_down_and_brings_it_back() {
+        use crate::config::FileCheck;
+        let dir = std::env::temp_dir().join(format!("ringvs-fc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (fa, fb) = (dir.join("a"), dir.join("b"));
+        std::fs::write(&fa, "1\n").unwrap();
+        std::fs::write(&fb, "0\n").unwrap();
+        let mut cfg = Config::new();
+        let k = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
+        cfg.add_service(k, Scheduler::Rr, None).unwrap();
+        let (a, b) = (Ipv4Addr::new(198, 19, 0, 2), Ipv4Addr::new(198, 19, 0, 3));
+        let ida = cfg.add_dest(&k, a, 80, 1).unwrap();
+        let idb = cfg.add_dest(&k, b, 80, 1).unwrap();
+        let track = |path: &std::path::Path, weight| Scripts {
+            files: vec![FileCheck {
+                name: "t".into(),
+                path: path.to_path_buf(),
+                weight,
+                reverse: false,
+                inhibit: false,
+            }],
+            ..Scripts::default()
+        };
+        cfg.set_dest_scripts(&k, a.into(), 80, track(&fa, 0))
+            .unwrap();
+        cfg.set_dest_scripts(&k, b.into(), 80, track(&fb, 2))
+            .unwrap();
+        // What the control thread publishes: the servers and weights.
+        let published = |mon: &Monitor| {
+            let rules = mon.reweigh(&cfg);
+            let e = effective(&rules, &mon.down(), &HashSet::new(), false);
+            let s = e.service(&k).unwrap();
+            s.dests.iter().map(|d| (d.id, d.weight)).collect::<Vec<_>>()
+        };
+        with_checker(&cfg, &[], |checker, mon, _, _| {
+            assert_eq!(published(mon), [(idb, 1)], "down before any round");
+            let t0 = Instant::now();
+            let told = std::cell::Cell::new(0);
+            let republish = || told.set(told.get() + 1);
+            checker.round(t0, &republish);
+            assert_eq!(published(mon), [(idb, 1)]);
+            std::fs::write(&fa, "0\n").unwrap();
+            checker.round(t0 + Duration::from_millis(500), &republish);
+            assert_eq!(published(mon), [(idb, 1)], "read once a second");
+            checker.round(t0 + file::EVERY, &republish);
+            assert_eq!(published(mon), [(ida, 1), (idb, 1)], "0: back");
+            assert_eq!(told.get(), 1);
+            std::fs::write(&fb, "5\n").unwrap();
+            checker.round(t0 + file::EVERY * 2, &republish);
+            assert_eq!(published(mon), [(ida, 1), (idb, 11)], "1 + 5 * 2");
+            std::fs::write(&fa, "7\n").unwrap();
+            std::fs::remove_file(&fb).unwrap();
+            checker.round(t0 + file::EVERY * 3, &republish);
+            assert_eq!(published(mon), [(idb, 1)], "7: down; no file: 0");
+            assert_eq!(told.get(), 3);
+            assert!(checker.stack.dev.out.tx.sent.is_empty(), "no packet");
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// keepalived's `connect_ip` (`--check-ip`): a server's check goes to
     /// its check address (that address's MAC, its answer diverted as any
     /// check's) and the verdict is the server's; a server without one is
@@ -1188,6 +1300,7 @@ mod tests {
             up: Some(Script::parse("/bin/q up").unwrap()),
             down: Some(Script::parse("/bin/q down").unwrap()),
             check: None,
+            files: Vec::new(),
         };
         c.set_service_scripts(&k, scripts.clone()).unwrap();
         let told = || -> Vec<(String, Option<String>)> {

@@ -26,8 +26,9 @@
 //! `connect_ip` the real server's `--check-ip` (`conn.rs`);
 //! `DNS_CHECK` `type` and `name`, with its own defaults (3 retries,
 //! `delay_before_retry` as `delay_loop`); `HTTP_GET` and `SSL_GET` their
-//! urls (`http.rs`); `SMTP_CHECK` its `helo_name`. Other checkers
-//! (`MISC_CHECK`, `FILE_CHECK`, `BFD_CHECK`) are warned about and not run.
+//! urls (`http.rs`); `SMTP_CHECK` its `helo_name`; `MISC_CHECK` its
+//! command. `FILE_CHECK` is a real server's own, beside this check
+//! (`track.rs`); `BFD_CHECK` is warned about and not run.
 
 use std::net::IpAddr;
 
@@ -48,8 +49,9 @@ use super::{KaError, Pos};
 /// `http_get_handler`: `default_delay_before_retry = 3 * TIMER_HZ`).
 pub(crate) const HTTP_GET_DELAY_BEFORE_RETRY: u32 = 3;
 
-/// keepalived's checkers that ringvs does not run.
-const OTHER_CHECKERS: [&str; 2] = ["BFD_CHECK", "FILE_CHECK"];
+/// keepalived's checkers that ringvs does not run (`FILE_CHECK` is read
+/// apart, `track.rs`).
+const OTHER_CHECKERS: [&str; 1] = ["BFD_CHECK"];
 
 /// The checkers ringvs runs.
 const RUN: [&str; 8] = [

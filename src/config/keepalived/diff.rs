@@ -150,6 +150,12 @@ impl fmt::Display for Change {
                     write!(f, " --check-ip {ip}")?;
                 }
                 f.write_str(&s.scripts.options(NOTIFY_OPTIONS))?;
+                // No ipvsadm option: keepalived's own words, for the log.
+                for c in &s.scripts.files {
+                    let rev = if c.reverse { " reverse" } else { "" };
+                    let (name, path, w) = (&c.name, c.path.display(), c.weight);
+                    write!(f, " (FILE_CHECK {name} {path} weight {w}{rev})")?;
+                }
             }
             Ok(())
         };

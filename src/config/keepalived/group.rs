@@ -267,6 +267,7 @@ mod tests {
         let mut cx = Cx {
             w: &mut w,
             dips: &[],
+            files: &[],
         };
         let v4 = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(

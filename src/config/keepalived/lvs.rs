@@ -62,6 +62,7 @@ use super::super::{
 };
 use super::check::{self, Checker, ServerCheck, Times};
 use super::lexer::Stmt;
+use super::track;
 use super::values::{Cx, addr_port, forwarding, fwmark, fwmark_v6, granularity};
 use super::{KaError, Pos};
 
@@ -157,6 +158,7 @@ struct RsDraft {
     checker: Option<Checker>,
     /// `virtualhost`: the `Host` of its `HTTP_GET`/`SSL_GET` that names none.
     vhost: Option<String>,
+    /// Its scripts, and its `FILE_CHECK`s (`track.rs`).
     scripts: Scripts,
 }
 
@@ -503,6 +505,8 @@ fn servers_of(
             continue;
         }
         let inhibit = r.inhibit.or(vs_inhibit).unwrap_or(false);
+        let mut scripts = r.scripts;
+        scripts.files.iter_mut().for_each(|f| f.inhibit = inhibit);
         let check = r.checker.as_ref().map(|c| {
             let vhost = r.vhost.as_deref().or(vs_vhost);
             let hc = c.check(cx, (r.times, vs_times), inhibit, vhost);
@@ -522,7 +526,7 @@ fn servers_of(
             u_threshold: r.u_threshold,
             l_threshold: r.l_threshold,
             forward: r.forward.unwrap_or(vs_forward),
-            scripts: r.scripts,
+            scripts,
             check_ip: r.checker.as_ref().and_then(|c| c.check_ip(cx, r.addr)),
         });
     }
@@ -654,6 +658,11 @@ fn real_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<RsDraft, KaError> {
             "notify_down" => r.scripts.down = script(cx, k)?,
             "virtualhost" => r.vhost = Some(super::http::vhost(cx, k)?),
             "tun_type" | "tun_port" | "tun_flags" => not_keepalived(cx, k),
+            "FILE_CHECK" => {
+                let files = cx.files;
+                let c = track::file_check(cx, k, files)?;
+                track::add_file_check(cx, &k.pos, &mut r.scripts.files, c);
+            }
             kw if check::is_checker(kw) => {
                 let Some(c) = check::checker(cx, k)? else {
                     continue;

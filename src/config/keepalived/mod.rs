@@ -24,6 +24,7 @@
 //! (lines, comments, quotes, conditionals, includes, blocks), `values`
 //! (keyword values), `check` (the checkers and one check per service),
 //! `conn` (a checker's `connect_ip`, `connect_port`, `bindto`),
+//! `track` (`track_file` blocks and `FILE_CHECK`),
 //! `group` (`virtual_server_group`), `lvs` (`virtual_server`,
 //! `real_server`), `top` (the top-level blocks), `diff` (changes between
 //! two configs). This file holds what they share and the public face. The
@@ -38,6 +39,7 @@ mod http;
 mod lexer;
 mod lvs;
 mod top;
+mod track;
 mod values;
 
 use std::fmt;
@@ -47,6 +49,7 @@ use std::sync::Arc;
 use super::Config;
 
 pub use diff::{Change, DestSettings, ServiceSettings, apply_changes, apply_differences, diff};
+pub use track::{TrackInit, init_files};
 
 /// A place in the configuration: a file and a 1-based line.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -171,6 +174,9 @@ pub struct Loaded {
     pub scripts: ScriptSettings,
     /// Keywords not carried out and defaults taken, each `FILE:LINE: message`.
     pub warnings: Vec<String>,
+    /// Its `track_file`s' `init_file`s, which the director writes
+    /// ([`init_files`]) when it takes the file.
+    pub track_inits: Vec<TrackInit>,
 }
 
 /// A file's settings for the scripts it names (`global_defs`'s
@@ -192,11 +198,12 @@ pub fn load(path: &Path) -> Result<Loaded, KaError> {
 pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Loaded, KaError> {
     let mut warnings = Warnings::default();
     let top = lexer::read(path, opts, &mut warnings)?;
-    let (config, scripts) = top::config(&top, &mut warnings, &opts.dips)?;
+    let (config, scripts, track_inits) = top::config(&top, &mut warnings, &opts.dips)?;
     Ok(Loaded {
         config,
         scripts,
         warnings: warnings.into_strings(),
+        track_inits,
     })
 }
 

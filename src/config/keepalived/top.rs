@@ -9,6 +9,7 @@ use super::super::{Config, ScriptUser, ServiceKey};
 use super::group;
 use super::lexer::Stmt;
 use super::lvs::virtual_server;
+use super::track::{self, TrackInit};
 use super::values::Cx;
 use super::{KaError, Pos, ScriptSettings, Warnings};
 
@@ -39,15 +40,27 @@ const KEEPALIVED_ONLY: [&str; 22] = [
     "child_wait_time",
 ];
 
-/// The services of the top-level statements `top`, and the scripts'
-/// settings of its `global_defs`; `dips`: the director's DIPs, which a
-/// checker's `bindto` may name.
+/// The services of the top-level statements `top`, the scripts'
+/// settings of its `global_defs` and its `track_file`s' `init_file`s;
+/// `dips`: the director's DIPs, which a checker's `bindto` may name.
 pub(crate) fn config(
     top: &[Stmt],
     w: &mut Warnings,
     dips: &[std::net::IpAddr],
-) -> Result<(Config, ScriptSettings), KaError> {
-    let mut cx = Cx { w, dips };
+) -> Result<(Config, ScriptSettings, Vec<TrackInit>), KaError> {
+    let files = track::track_files(
+        &mut Cx {
+            w: &mut *w,
+            dips,
+            files: &[],
+        },
+        top,
+    )?;
+    let mut cx = Cx {
+        w,
+        dips,
+        files: &files,
+    };
     let mut cfg = Config::new();
     let mut seen: Vec<(ServiceKey, Pos)> = Vec::new();
     let groups = group::groups(&mut cx, top)?;
@@ -76,7 +89,7 @@ pub(crate) fn config(
             }
         }
     }
-    Ok((cfg, scripts))
+    Ok((cfg, scripts, track::inits(&files)))
 }
 
 /// The notify scripts of a `virtual_server group` (`keys`: its members,

@@ -18,6 +18,8 @@ pub(crate) struct Cx<'a> {
     pub w: &'a mut Warnings,
     /// The director's DIPs, if known (a checker's `bindto`, `conn.rs`).
     pub dips: &'a [IpAddr],
+    /// The `track_file` blocks, which a `FILE_CHECK` names (`track.rs`).
+    pub files: &'a [super::track::TrackFile],
 }
 
 impl Cx<'_> {
@@ -365,6 +367,7 @@ mod tests {
         let mut cx = Cx {
             w: &mut w,
             dips: &[],
+            files: &[],
         };
         assert_eq!(cx.number(&stmt("weight 3"), 0, 65535).unwrap(), 3);
         assert_eq!(
@@ -412,6 +415,7 @@ mod tests {
         let mut cx = Cx {
             w: &mut w,
             dips: &[],
+            files: &[],
         };
         assert!(cx.boolean(&stmt("inhibit_on_failure")).unwrap());
         assert!(!cx.boolean(&stmt("inhibit_on_failure off")).unwrap());

@@ -1,0 +1,472 @@
+//! keepalived's `FILE_CHECK` (`check/check_file.c`, `trackers/track_file.c`):
+//! a real server's vote read from a file, beside its service's check.
+//!
+//! The file's number is read as keepalived's `process_track_file` reads it:
+//! its first 127 bytes through `strtol(…, 0)` (blanks, a sign, `0x` hex, a
+//! leading `0` octal, digits up to the first other byte; none: 0); a file
+//! that is missing, unreadable or empty is 0; a number outside
+//! -2147483648..2147483648 is not taken (logged, the last value stays).
+//! Each `FILE_CHECK` of a server turns it into a vote ([`vote`], keepalived's
+//! `update_track_file_status` and `process_update_checker_track_file_status`):
+//!
+//! * weight 0: the server is down while the value is not 0 (with
+//!   `reverse`: while it is 0), else up, its weight unchanged;
+//! * another weight: the value times the weight (times -1 with `reverse`),
+//!   taken to the 32-bit range, is added to the server's weight; at
+//!   -2147483648 (`IPVS_WEIGHT_FAULT`) the server is down instead.
+//!
+//! A server is down while one of its votes or its service's check says so
+//! (keepalived's `num_failed_checkers`); its weight is its configured one
+//! (or the one `misc_dynamic` set) plus its votes, within 0..65535
+//! (keepalived's `real_weight`: 0..2147483647; ringvs's weights are
+//! `ipvsadm -w`'s). Down or back, it is told as its check's verdicts are
+//! (log, notify scripts, FIFO), once for both: a server the file holds down
+//! is not told again when its check fails or passes.
+//!
+//! Difference: keepalived reads a file when inotify says it was written,
+//! moved or deleted; ringvs has no inotify (no `unsafe` outside `io`) and
+//! reads each file once a second ([`EVERY`]), and at once when the rules
+//! change (start, reload, `ringvs adm`).
+
+use super::Notifier;
+use crate::config::{Config, DestId, FileCheck, Scripts, ServiceKey};
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How often the files are read.
+pub(super) const EVERY: Duration = Duration::from_secs(1);
+/// How much of a file is read (keepalived's buffer, less its NUL).
+const READ_MAX: usize = 127;
+/// keepalived's `IPVS_WEIGHT_FAULT`: a vote this low is down.
+const FAULT: i64 = i32::MIN as i64;
+/// Largest weight a vote leaves a server with (`ipvsadm -w`'s).
+const MAX_WEIGHT: i64 = 65535;
+
+/// A real server with `FILE_CHECK`s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileTarget {
+    pub service: ServiceKey,
+    pub id: DestId,
+    /// Its address and port (logs, notify).
+    pub rs: SocketAddr,
+    /// Its configured weight.
+    pub weight: u32,
+    pub files: Vec<FileCheck>,
+    /// Its notify scripts.
+    pub scripts: Scripts,
+}
+
+/// Every real server of `cfg` with a `FILE_CHECK`, with or without a check.
+pub fn targets(cfg: &Config) -> Vec<FileTarget> {
+    let mut v = Vec::new();
+    for s in cfg.services() {
+        for d in &s.dests {
+            let scripts = s.server_scripts(d.addr, d.port);
+            if scripts.files.is_empty() {
+                continue;
+            }
+            let port = if d.port == 0 { s.key.port } else { d.port };
+            v.push(FileTarget {
+                service: s.key,
+                id: d.id,
+                rs: SocketAddr::new(d.addr, port),
+                weight: d.weight,
+                files: scripts.files.clone(),
+                scripts,
+            });
+        }
+    }
+    v
+}
+
+/// The servers of `new` not in `old` that their files hold down now, with
+/// their `inhibit_on_failure` (the control thread, before their first
+/// publish: never in a table before their files are read).
+pub(super) fn down_at_once(old: &[FileTarget], new: &[FileTarget]) -> Vec<(DestId, bool)> {
+    let known: HashSet<DestId> = old.iter().map(|t| t.id).collect();
+    let fresh = new.iter().filter(|t| !known.contains(&t.id));
+    let down = fresh.filter(|t| {
+        let votes = t.files.iter().map(|c| vote(c, read(&c.path).unwrap_or(0)));
+        votes.sum::<Option<i64>>().is_none()
+    });
+    down.map(|t| (t.id, t.files.iter().any(|c| c.inhibit)))
+        .collect()
+}
+
+/// `strtol(text, NULL, 0)` as keepalived calls it, within the range it
+/// takes: `None` for a number outside -2^31..=2^31 (its "Invalid number").
+pub(super) fn parse(text: &[u8]) -> Option<i64> {
+    let blank = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let mut t = &text[text.iter().take_while(|c| blank(c)).count()..];
+    let neg = t.first() == Some(&b'-');
+    if matches!(t.first(), Some(b'-' | b'+')) {
+        t = &t[1..];
+    }
+    let hex =
+        t.len() > 2 && t[0] == b'0' && matches!(t[1], b'x' | b'X') && t[2].is_ascii_hexdigit();
+    let (radix, digits) = match t.first() {
+        _ if hex => (16, &t[2..]),
+        Some(b'0') => (8, t),
+        _ => (10, t),
+    };
+    let mut mag: u64 = 0;
+    for &c in digits {
+        let Some(d) = char::from(c).to_digit(radix) else {
+            break;
+        };
+        mag = mag
+            .saturating_mul(u64::from(radix))
+            .saturating_add(u64::from(d));
+    }
+    let v = i128::from(mag) * if neg { -1 } else { 1 };
+    let ok = i128::from(i32::MIN)..=i128::from(i32::MAX) + 1;
+    ok.contains(&v).then_some(v as i64)
+}
+
+/// The value of the file at `path`: 0 if it cannot be read; `None`: not
+/// a number taken ([`parse`]).
+pub(super) fn read(path: &Path) -> Option<i64> {
+    // Non-blocking, as keepalived opens it: a FIFO there cannot hold the
+    // health thread.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path);
+    let mut buf = [0u8; READ_MAX];
+    match f.and_then(|mut f| f.read(&mut buf)) {
+        Ok(n) => parse(&buf[..n]),
+        Err(_) => Some(0),
+    }
+}
+
+/// One `FILE_CHECK`'s vote for the value `v`: `None` down, else what it
+/// adds to the server's weight.
+pub(super) fn vote(c: &FileCheck, v: i64) -> Option<i64> {
+    if c.weight == 0 {
+        return ((v != 0) == c.reverse).then_some(0);
+    }
+    let sign = if c.reverse { -1 } else { 1 };
+    let s = i128::from(v) * i128::from(c.weight) * sign;
+    let s = s.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i64;
+    (s > FAULT).then_some(s)
+}
+
+/// The weight of a server up at `base` (its own, or `misc_dynamic`'s)
+/// with its votes `plus`.
+pub(super) fn weigh(base: u32, plus: i64) -> u32 {
+    (i64::from(base) + plus).clamp(0, MAX_WEIGHT) as u32
+}
+
+/// The health thread's files: the servers that have some, the values read.
+#[derive(Default)]
+pub(super) struct Files {
+    targets: Vec<FileTarget>,
+    /// Each file once, whoever tracks it.
+    paths: Vec<PathBuf>,
+    values: HashMap<PathBuf, i64>,
+    /// Files whose number was not taken at the last read (logged once).
+    bad: HashSet<PathBuf>,
+    next: Option<Instant>,
+    /// The servers the files hold down, as last told.
+    down: HashSet<DestId>,
+    /// Servers whose first verdict is not told yet (new ones).
+    fresh: HashSet<DestId>,
+}
+
+impl Files {
+    /// New targets; their files are read at the next [`Files::poll`].
+    pub(super) fn set(&mut self, t: Vec<FileTarget>) {
+        let ids: HashSet<DestId> = t.iter().map(|t| t.id).collect();
+        let old: HashSet<DestId> = self.targets.iter().map(|t| t.id).collect();
+        self.down.retain(|id| ids.contains(id));
+        self.fresh = ids.difference(&old).copied().collect();
+        let mut paths: Vec<PathBuf> = t
+            .iter()
+            .flat_map(|t| t.files.iter())
+            .map(|c| c.path.clone())
+            .collect();
+        paths.sort();
+        paths.dedup();
+        self.values.retain(|p, _| paths.binary_search(p).is_ok());
+        (self.targets, self.paths, self.next) = (t, paths, None);
+    }
+
+    /// Reads the files if due; true if a value changed.
+    pub(super) fn poll(&mut self, now: Instant) -> bool {
+        if self.next.is_some_and(|n| now < n) || self.paths.is_empty() {
+            return false;
+        }
+        self.next = Some(now + EVERY);
+        let mut changed = false;
+        for p in &self.paths {
+            let Some(v) = read(p) else {
+                if self.bad.insert(p.clone()) {
+                    eprintln!(
+                        "ringvs: health: {}: not a number in -2147483648..2147483648, ignored",
+                        p.display()
+                    );
+                }
+                continue;
+            };
+            self.bad.remove(p);
+            changed |= self.values.insert(p.clone(), v) != Some(v);
+        }
+        changed
+    }
+
+    /// The votes of `t`'s files together: `None` down, else what they add
+    /// to its weight.
+    fn verdict(&self, t: &FileTarget) -> Option<i64> {
+        let value = |c: &FileCheck| self.values.get(&c.path).copied().unwrap_or(0);
+        t.files.iter().map(|c| vote(c, value(c))).sum()
+    }
+
+    /// Whether the files hold server `id` down (as last told).
+    pub(super) fn holds(&self, id: DestId) -> bool {
+        self.down.contains(&id)
+    }
+
+    /// Adds the servers the files hold down (with their
+    /// `inhibit_on_failure`, unless their check holds them already) to
+    /// `down`, and their votes to the weights of the others in `weights`.
+    pub(super) fn hold(
+        &self,
+        down: &mut HashMap<DestId, bool>,
+        weights: &mut HashMap<DestId, u32>,
+    ) {
+        for t in &self.targets {
+            match self.verdict(t) {
+                None => {
+                    let inhibit = t.files.iter().any(|c| c.inhibit);
+                    down.entry(t.id).or_insert(inhibit);
+                }
+                Some(0) => {}
+                Some(plus) => {
+                    let base = weights.get(&t.id).copied().unwrap_or(t.weight);
+                    weights.insert(t.id, weigh(base, plus));
+                }
+            }
+        }
+    }
+
+    /// Logs the servers the files took down or brought back, and tells
+    /// `notify` of those whose check holds them up (`checked_up`; a new
+    /// server's first verdict is not told, as keepalived starts it down).
+    pub(super) fn tell(&mut self, notify: &Notifier, checked_up: impl Fn(DestId) -> bool) {
+        for t in &self.targets {
+            let is = self.verdict(t).is_none();
+            let fresh = self.fresh.remove(&t.id);
+            if is == self.down.contains(&t.id) {
+                continue;
+            }
+            if is {
+                self.down.insert(t.id);
+            } else {
+                self.down.remove(&t.id);
+            }
+            let values: Vec<String> = t
+                .files
+                .iter()
+                .map(|c| {
+                    let v = self.values.get(&c.path).copied().unwrap_or(0);
+                    format!("track_file {} value {v}", c.name)
+                })
+                .collect();
+            let state = if is { "DOWN" } else { "UP" };
+            let (rs, svc, why) = (t.rs, t.service, values.join(", "));
+            eprintln!("ringvs: health: {rs} {state} (FILE_CHECK: {why}) in {svc}");
+            if !fresh && checked_up(t.id) {
+                notify.server(&t.service, t.rs, !is, &t.scripts);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn check(weight: i32, reverse: bool) -> FileCheck {
+        FileCheck {
+            name: "f".into(),
+            path: PathBuf::from("/nonexistent/ringvs-f"),
+            weight,
+            reverse,
+            inhibit: false,
+        }
+    }
+
+    /// `strtol(…, 0)`: blanks, a sign, hex, octal, digits up to the first
+    /// other byte; nothing read is 0; beyond the range, not taken.
+    #[test]
+    fn numbers_as_strtol_reads_them() {
+        let cases: [(&str, Option<i64>); 16] = [
+            ("0\n", Some(0)),
+            ("5\n", Some(5)),
+            ("  \t-12 apples", Some(-12)),
+            ("+7", Some(7)),
+            ("0x1F", Some(31)),
+            ("0X", Some(0)),
+            ("010", Some(8)),
+            ("09", Some(0)),
+            ("", Some(0)),
+            ("up", Some(0)),
+            ("12abc", Some(12)),
+            ("2147483648", Some(2147483648)),
+            ("2147483649", None),
+            ("-2147483648", Some(-2147483648)),
+            ("-2147483649", None),
+            ("99999999999999999999999", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse(text.as_bytes()), want, "{text:?}");
+        }
+    }
+
+    /// keepalived's mapping: weight 0 is up on 0 (`reverse`: on non-zero),
+    /// else down; a weight scales the value (turned by `reverse`), down at
+    /// -2^31 or below; the server's weight stays in 0..65535.
+    #[test]
+    fn values_vote_as_keepalived_counts_them() {
+        assert_eq!(vote(&check(0, false), 0), Some(0));
+        assert_eq!(vote(&check(0, false), 1), None);
+        assert_eq!(vote(&check(0, false), -3), None);
+        assert_eq!(vote(&check(0, true), 0), None);
+        assert_eq!(vote(&check(0, true), 9), Some(0));
+        assert_eq!(vote(&check(1, false), 0), Some(0));
+        assert_eq!(vote(&check(2, false), 5), Some(10));
+        assert_eq!(vote(&check(2, true), 5), Some(-10));
+        assert_eq!(vote(&check(-3, false), 4), Some(-12));
+        assert_eq!(vote(&check(1, false), -2147483647), Some(-2147483647));
+        assert_eq!(vote(&check(1, false), -2147483648), None, "the fault value");
+        assert_eq!(vote(&check(2, false), -1073741824), None, "-2^31: down");
+        assert_eq!(vote(&check(1, true), 2147483648), None, "reversed 2^31");
+        assert_eq!(
+            vote(&check(i32::MAX, false), 2147483648),
+            Some(i64::from(i32::MAX)),
+            "taken to the 32-bit range"
+        );
+        assert_eq!(weigh(5, 10), 15);
+        assert_eq!(weigh(5, -10), 0);
+        assert_eq!(weigh(5, i64::from(i32::MAX)), 65535);
+    }
+
+    /// Files read: missing is 0, a bad number keeps the last value, and
+    /// servers' votes combine (any down is down; weights add).
+    #[test]
+    fn files_are_read_and_their_votes_combine() {
+        let dir = std::env::temp_dir().join(format!("ringvs-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        let _ = std::fs::remove_file(&a);
+        std::fs::write(&b, "3\n").unwrap();
+        assert_eq!(read(&a), Some(0), "missing");
+        assert_eq!(read(&b), Some(3));
+        let k = ServiceKey::new(
+            crate::config::Proto::Tcp,
+            std::net::Ipv4Addr::new(198, 18, 0, 110),
+            80,
+        );
+        let files = vec![
+            FileCheck {
+                path: a.clone(),
+                ..check(0, false)
+            },
+            FileCheck {
+                name: "g".into(),
+                path: b.clone(),
+                ..check(2, false)
+            },
+        ];
+        let t = FileTarget {
+            service: k,
+            id: DestId(4),
+            rs: "198.19.0.2:80".parse().unwrap(),
+            weight: 1,
+            files,
+            scripts: Scripts::default(),
+        };
+        let mut f = Files::default();
+        f.set(vec![t]);
+        let now = Instant::now();
+        assert!(f.poll(now));
+        let held = |f: &Files| {
+            let (mut d, mut w) = (HashMap::new(), HashMap::new());
+            f.hold(&mut d, &mut w);
+            (d, w)
+        };
+        assert_eq!(held(&f), (HashMap::new(), HashMap::from([(DestId(4), 7)])));
+        std::fs::write(&a, "1\n").unwrap();
+        assert!(!f.poll(now), "not due yet");
+        assert!(f.poll(now + EVERY));
+        assert_eq!(held(&f).0, HashMap::from([(DestId(4), false)]));
+        std::fs::write(&a, "0\n").unwrap();
+        std::fs::write(&b, "99999999999\n").unwrap();
+        assert!(f.poll(now + EVERY * 2));
+        assert_eq!(
+            held(&f),
+            (HashMap::new(), HashMap::from([(DestId(4), 7)])),
+            "b kept 3"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A change is told once: not a new server's first verdict, not while
+    /// its check holds it down; a change of the file is.
+    #[test]
+    fn a_change_is_told_once() {
+        let dir = std::env::temp_dir().join(format!("ringvs-file-tell-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = dir.join("a");
+        std::fs::write(&a, "1\n").unwrap();
+        let k = ServiceKey::new(
+            crate::config::Proto::Tcp,
+            std::net::Ipv4Addr::new(198, 18, 0, 110),
+            80,
+        );
+        let t = FileTarget {
+            service: k,
+            id: DestId(4),
+            rs: "198.19.0.2:80".parse().unwrap(),
+            weight: 1,
+            files: vec![FileCheck {
+                path: a.clone(),
+                ..check(0, false)
+            }],
+            scripts: Scripts::default(),
+        };
+        assert_eq!(
+            down_at_once(&[], std::slice::from_ref(&t)),
+            [(DestId(4), false)]
+        );
+        assert!(down_at_once(std::slice::from_ref(&t), std::slice::from_ref(&t)).is_empty());
+        let (notify, notes) = Notifier::channel();
+        let lines = || notes.try_iter().map(|n| n.line).collect::<Vec<_>>();
+        let mut f = Files::default();
+        f.set(vec![t]);
+        let now = Instant::now();
+        f.poll(now);
+        f.tell(&notify, |_| true);
+        assert!(f.holds(DestId(4)));
+        assert!(lines().is_empty(), "a new server's first verdict");
+        std::fs::write(&a, "0\n").unwrap();
+        f.poll(now + EVERY);
+        f.tell(&notify, |_| true);
+        assert!(!f.holds(DestId(4)));
+        assert_eq!(
+            lines(),
+            ["RS [198.19.0.2]:tcp:80 [198.18.0.110]:tcp:80 UP\n"]
+        );
+        std::fs::write(&a, "2\n").unwrap();
+        f.poll(now + EVERY * 2);
+        f.tell(&notify, |_| false);
+        assert!(f.holds(DestId(4)));
+        assert!(lines().is_empty(), "its check holds it down already");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
