@@ -2682,3 +2682,31 @@ fn file_check_errors_name_the_line() {
         (Some("/x"), 1, false)
     );
 }
+
+/// A `connect_ip` whose check ringvs does not run (a port-0 virtual
+/// server's, with no common port to check) is dropped with it: the file
+/// loads and applies (`-a` refuses a `--check-ip` without a check).
+#[test]
+fn a_connect_ip_without_a_check_run_is_dropped() {
+    let t = TempDir::new("connect-ip-nocheck");
+    let p = t.write(
+        "keepalived.conf",
+        "virtual_server 198.18.0.110 0 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  persistence_timeout 60\n\
+         \x20 real_server 198.19.0.2 80 {\n    TCP_CHECK {\n      connect_ip 198.19.0.7\n    }\n  }\n\
+         \x20 real_server 198.19.0.3 81 {\n    TCP_CHECK {\n      connect_ip 198.19.0.8\n    }\n  }\n}\n",
+    );
+    let l = load_as(&p, None).unwrap();
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.ends_with("its real servers no common port to check; not checked by ringvs")),
+        "{:?}",
+        l.warnings
+    );
+    let svc = &l.config.services()[0];
+    assert!(svc.check.is_none());
+    assert!(svc.dests.iter().all(|d| d.check_ip.is_none()));
+    let mut running = Config::new();
+    apply_differences(&mut running, &l.config).unwrap();
+    assert_eq!(running.services()[0].dests.len(), 2);
+}

@@ -72,6 +72,11 @@ impl super::Config {
             }
             svc.server_scripts.retain(|s| !s.scripts.is_empty());
         }
+        // So do their check addresses with any check: `-a` refuses one
+        // without.
+        if check.is_none() {
+            svc.dests.iter_mut().for_each(|d| d.check_ip = None);
+        }
         svc.check = check;
         Ok(())
     }
@@ -461,6 +466,34 @@ impl HealthCheck {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// `--check-ip` (keepalived's `connect_ip`) is a check's: `-a` and `-e`
+    /// refuse it on a service without `--check`, and an `-E` that drops
+    /// the check drops it.
+    #[test]
+    fn a_check_address_needs_a_check() {
+        use super::super::Config;
+        use super::super::ipvsadm::{apply, parse};
+        let run = |c: &mut Config, line: &str| {
+            let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+            apply(c, &parse(&argv).unwrap()).map_err(|e| e.to_string())
+        };
+        let mut c = Config::new();
+        run(&mut c, "-A -t 198.18.0.110:80 -s rr").unwrap();
+        let refused = Err("check-ip on a real server needs its service's --check".to_string());
+        let add = "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m --check-ip 198.19.0.7";
+        assert_eq!(run(&mut c, add), refused);
+        assert!(c.services()[0].dests.is_empty(), "nothing added");
+        run(&mut c, "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m").unwrap();
+        let edit = "-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m --check-ip 198.19.0.7";
+        assert_eq!(run(&mut c, edit), refused);
+        run(&mut c, "-E -t 198.18.0.110:80 -s rr --check tcp").unwrap();
+        run(&mut c, edit).unwrap();
+        let ip = |c: &Config| c.services()[0].dests[0].check_ip;
+        assert_eq!(ip(&c), Some("198.19.0.7".parse().unwrap()));
+        run(&mut c, "-E -t 198.18.0.110:80 -s rr").unwrap();
+        assert_eq!(ip(&c), None, "gone with the check");
+    }
 
     #[test]
     fn hex_strings_as_keepalived_reads_them() {

@@ -119,9 +119,15 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
 }
 
 /// A real server's own `--misc-path`, refused before anything changes
-/// where its service has no `--check misc`.
+/// where its service has no `--check misc`, and its `--check-ip` where it
+/// has no `--check`.
 fn own_command(cfg: &Config, key: &ServiceKey, opts: &DestOpts) -> Result<(), AdmError> {
     match cfg.service(key) {
+        // keepalived's `connect_ip` is a checker's: without a check there
+        // is nothing to send there.
+        Some(svc) if opts.check_ip.is_some() && svc.check.is_none() => Err(AdmError::Usage(
+            "check-ip on a real server needs its service's --check".into(),
+        )),
         Some(svc) if opts.scripts.check.is_some() => super::super::notify::own_command_allowed(svc),
         _ => Ok(()),
     }

@@ -121,7 +121,12 @@ impl Vs {
                 .and_then(|_| {
                     cfg.set_dest_thresholds(key, d.addr, d.port, d.u_threshold, d.l_threshold)
                 })
-                .and_then(|()| cfg.set_dest_check_ip(key, d.addr, d.port, d.check_ip))
+                .and_then(|()| {
+                    // A `connect_ip` whose check ringvs does not run (a
+                    // port-0 service's, dropped) has nothing to send there.
+                    let ip = d.check_ip.filter(|_| self.check.is_some());
+                    cfg.set_dest_check_ip(key, d.addr, d.port, ip)
+                })
                 .and_then(|()| cfg.set_dest_scripts(key, d.addr, d.port, d.scripts.clone()))
                 .map_err(|e| refused(&d.pos, e))?;
         }
