@@ -262,7 +262,12 @@ fn quorum_hysteresis_and_alpha_are_read_and_reloaded() {
     // A reload to the defaults edits the service.
     t.write("keepalived.conf", &conf(""));
     let shown = reload(&mut running, &p);
-    assert_eq!(shown, ["-E -t 198.18.0.110:80 -s rr --check tcp"]);
+    assert_eq!(
+        shown,
+        [
+            "-E -t 198.18.0.110:80 -s rr --check tcp --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1"
+        ]
+    );
     let s = running.service(&web).unwrap();
     assert_eq!(s.quorum, Quorum::default());
     assert!(!s.check.as_ref().unwrap().alpha);
@@ -278,7 +283,9 @@ fn quorum_hysteresis_and_alpha_are_read_and_reloaded() {
     let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
     assert_eq!(
         shown,
-        ["-E -t 198.18.0.110:80 -s rr --check tcp --alpha --quorum 3"]
+        [
+            "-E -t 198.18.0.110:80 -s rr --check tcp --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1 --alpha --quorum 3"
+        ]
     );
     // Above the total weight (3), a hysteresis as large as the quorum.
     t.write("keepalived.conf", &conf("  quorum 5\n  hysteresis 4"));
@@ -362,8 +369,8 @@ fn udp_and_ping_checkers_are_read_and_reloaded() {
     assert_eq!(
         shown,
         [
-            "-E -u 198.18.0.110:53 -s rr --check udp --require-reply",
-            "-E -t 198.18.0.110:80 -s rr --check ping"
+            "-E -u 198.18.0.110:53 -s rr --check udp --require-reply --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1",
+            "-E -t 198.18.0.110:80 -s rr --check ping --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1"
         ]
     );
     assert_eq!(
@@ -907,7 +914,9 @@ fn connect_port_is_the_checks_port() {
     );
     assert_eq!(
         reload(&mut running, &p),
-        ["-E -t 198.18.0.110:0 -s rr -p 60 --check tcp --check-port 23"]
+        [
+            "-E -t 198.18.0.110:0 -s rr -p 60 --check tcp --check-port 23 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1"
+        ]
     );
 }
 
@@ -983,14 +992,16 @@ fn warmup_is_read_at_every_level_and_reloaded() {
             .unwrap_err()
             .contains("warmup soon: not a time")
     );
-    // A reload that changes it edits the check (its log line names the
-    // check's kind, as for the other times).
+    // A reload that changes it edits the check, and its log line shows
+    // the whole check as `-S` writes it (the new warmup too).
     t.write("keepalived.conf", &conf("warmup 30", [("", ""), ("", "")]));
     let mut running = load_as(&p, None).unwrap().config;
     t.write("keepalived.conf", &conf("warmup 20", [("", ""), ("", "")]));
     assert_eq!(
         reload(&mut running, &p),
-        ["-E -t 198.18.0.110:80 -s rr --check tcp"]
+        [
+            "-E -t 198.18.0.110:80 -s rr --check tcp --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1 --warmup 20"
+        ]
     );
     let c = running.service(&key).unwrap().check.as_ref().unwrap();
     assert_eq!(c.warmup, 20);
@@ -1272,7 +1283,9 @@ fn fwmark_virtual_servers_take_their_mark_dest() {
     );
     assert_eq!(
         reload(&mut running, &p),
-        ["-E -f 1 -s rr -p 300 --check tcp --check-port 80 --mark-dest tcp:198.18.0.110:443"]
+        [
+            "-E -f 1 -s rr -p 300 --check tcp --check-port 80 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1 --mark-dest tcp:198.18.0.110:443"
+        ]
     );
     // Without mark_dest it takes no packet, and says so; mark_dest outside
     // a fwmark virtual server is ignored with a warning.
@@ -2341,7 +2354,7 @@ fn an_ipv6_reload_applies_only_the_differences() {
     assert_eq!(
         shown,
         [
-            "-E -t [2001:2:0:1::110]:80 -s wrr -p 600 -M 48 --check tcp",
+            "-E -t [2001:2:0:1::110]:80 -s wrr -p 600 -M 48 --check tcp --delay-loop 6 --connect-timeout 3 --retry 1 --delay-before-retry 1",
             "-d -t [2001:2:0:1::110]:80 -r [2001:2:0:2::3]:8080",
             "-e -t [2001:2:0:1::110]:80 -r [2001:2:0:2::2]:8080 -m -w 5",
         ]

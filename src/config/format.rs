@@ -447,8 +447,8 @@ pub fn rule_word(v: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The `--check` options of what check `c` does, its times aside (what `-S`
-/// writes and a keepalived.conf reload shows).
+/// The `--check` options of what check `c` does, its times aside (the
+/// start of what `-S` writes and a keepalived.conf reload shows).
 pub fn kind_options(c: &HealthCheck) -> String {
     let mut out = String::new();
     let _ = match &c.kind {

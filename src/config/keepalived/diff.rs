@@ -180,11 +180,10 @@ impl fmt::Display for Change {
                 if settings.ops {
                     f.write_str(" -o")?;
                 }
+                // The whole check, as `-S` writes it: a reload that changes
+                // only its times says so.
                 if let Some(c) = &settings.check {
-                    f.write_str(&super::super::format::kind_options(c))?;
-                }
-                if settings.check.as_ref().is_some_and(|c| c.alpha) {
-                    f.write_str(" --alpha")?;
+                    f.write_str(&super::super::format::check_options(c))?;
                 }
                 let sorry = settings.sorry.as_ref();
                 f.write_str(&sorry_options(sorry, settings.quorum, at))?;
@@ -482,7 +481,7 @@ mod tests {
             vec![
                 "-D -t 198.18.0.110:81",
                 "-E -t 198.18.0.110:80 -s wlc",
-                "-E -t 198.18.0.110:82 -s rr --check tcp",
+                "-E -t 198.18.0.110:82 -s rr --check tcp --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1",
                 "-A -t 198.18.0.110:90 -s sh",
                 "-a -t 198.18.0.110:90 -r 198.19.0.7:90 -m -w 2",
             ]
