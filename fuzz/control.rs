@@ -206,12 +206,14 @@ fn shape(cfg: &Config) -> Vec<Service> {
 /// netlink, where the kernel keeps it), while ipvsadm's parser (`ipvsadm.c`,
 /// as ours) gives such a server the service's port, so its `-Sn | -R`
 /// through the kernel's own tools changes it too (or refuses it, where the
-/// server is there under the service's port already).
+/// server is there under the service's port already). A real server's
+/// `FILE_CHECK` has no ipvsadm option at all.
 fn says_all(cfg: &Config) -> bool {
     cfg.services().iter().all(|s| {
         s.dests
             .iter()
             .all(|d| d.forward == Forward::Masq || d.port == s.key.port)
+            && s.server_scripts.iter().all(|x| x.scripts.files.is_empty())
     })
 }
 
