@@ -558,9 +558,7 @@ impl<'a, T: TxQueue> Checker<'a, T> {
         let files = self.mon.files.lock().map(|f| f.clone()).unwrap_or_default();
         self.files.set(files);
         self.files.poll(now);
-        self.tell_files();
-        let still = self.held();
-        self.mon.held() != still && self.mon.set_held_for(e, still)
+        self.tell_files()
     }
 
     /// Tells what the files' values did to their servers (`file`); true
@@ -1091,6 +1089,14 @@ mod tests {
             checker.round(t0 + file::EVERY * 3, &republish);
             assert_eq!(published(mon), [(idb, 1)], "7: down; no file: 0");
             assert_eq!(told.get(), 3);
+            // A reload that drops its FILE_CHECK brings it back at once.
+            let mut next = cfg.clone();
+            next.set_dest_scripts(&k, a.into(), 80, Scripts::default())
+                .unwrap();
+            mon.set_targets(targets(&next), &next);
+            checker.round(t0 + file::EVERY * 3, &republish);
+            assert_eq!(published(mon), [(ida, 1), (idb, 1)]);
+            assert_eq!(told.get(), 4, "republished");
             assert!(checker.stack.dev.out.tx.sent.is_empty(), "no packet");
         });
         let _ = std::fs::remove_dir_all(&dir);

@@ -3,7 +3,8 @@
 //! (VRRP, BFD, ...: skipped without a word) or unknown (warned about), and
 //! the LVS settings of `global_defs` (warned about: `ringvs adm` sets them)
 //! and its scripts' settings (`script_user`, `enable_script_security`).
-//! The blocks themselves are read in `lvs` and `group`.
+//! The blocks themselves are read in `lvs` and `group`, `track_file`
+//! (which `FILE_CHECK` names) in `track`.
 
 use super::super::{Config, ScriptUser, ServiceKey};
 use super::group;
@@ -19,6 +20,7 @@ const KEEPALIVED_ONLY: [&str; 22] = [
     "vrrp_instance",
     "vrrp_sync_group",
     "vrrp_script",
+    // Read first, for `FILE_CHECK` (`track.rs`).
     "vrrp_track_file",
     "track_file",
     "vrrp_track_process",
