@@ -2581,6 +2581,26 @@ fn file_checks_are_read() {
     assert!(init_files(&l.track_inits, false).is_empty());
     assert_eq!(std::fs::read_to_string(&load).unwrap(), "4\n", "overwrite");
     assert!(!ready.exists(), "no init_file: not written");
+    // No symbolic link at the path is followed (keepalived's `fopen_safe`):
+    // with `overwrite` a link there is refused, dangling (no file made) or
+    // not (no other file truncated); a reload leaves it, as any file there.
+    let other = t.0.join("other");
+    std::fs::remove_file(&load).unwrap();
+    std::os::unix::fs::symlink(&other, &load).unwrap();
+    for made in [false, true] {
+        if made {
+            std::fs::write(&other, "precious\n").unwrap();
+        }
+        let refused = init_files(&l.track_inits, false);
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(refused[0].ends_with("not a regular file"), "{refused:?}");
+        assert!(init_files(&l.track_inits, true).is_empty());
+        let left = std::fs::read_to_string(&other).ok();
+        assert_eq!(left.as_deref(), made.then_some("precious\n"));
+    }
+    std::fs::remove_file(&load).unwrap();
+    assert!(init_files(&l.track_inits, false).is_empty());
+    assert_eq!(std::fs::read_to_string(&load).unwrap(), "4\n", "made again");
 
     // A reload with another weight edits that server alone.
     let mut running = l.config.clone();

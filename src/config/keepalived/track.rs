@@ -228,29 +228,75 @@ pub(crate) fn inits(files: &[TrackFile]) -> Vec<TrackInit> {
 /// a missing file is created with the value; an existing one is left,
 /// unless `overwrite` and not `reload`, when a regular file is written
 /// again (anything else there is refused). The problems, one line each.
+///
+/// As keepalived's `fopen_safe` (hardened after CVE-2018-19044), no
+/// symbolic link is followed: track files often live in world-writable
+/// directories, and ringvs runs as root, so a link planted at the path
+/// (dangling or not) must not make it create or truncate another file. A
+/// link there is "not a regular file"; the open itself refuses one
+/// (`O_NOFOLLOW`) should it appear after the look.
 pub fn init_files(inits: &[TrackInit], reload: bool) -> Vec<String> {
     let mut out = Vec::new();
     for i in inits {
-        if let Ok(m) = std::fs::metadata(&i.path) {
+        let fail = |e: &dyn std::fmt::Display| {
+            format!(
+                "track_file {}: cannot initialise {}: {e}",
+                i.name,
+                i.path.display()
+            )
+        };
+        if let Ok(m) = std::fs::symlink_metadata(&i.path) {
             if !i.overwrite || reload {
                 continue;
             }
             if !m.is_file() {
-                out.push(format!(
-                    "track_file {}: cannot initialise {}: not a regular file",
-                    i.name,
-                    i.path.display()
-                ));
+                out.push(fail(&"not a regular file"));
                 continue;
             }
         }
-        if let Err(e) = std::fs::write(&i.path, format!("{}\n", i.value)) {
-            out.push(format!(
-                "track_file {}: cannot initialise {}: {e}",
-                i.name,
-                i.path.display()
-            ));
+        if let Err(e) = write_no_follow(&i.path, format!("{}\n", i.value).as_bytes()) {
+            out.push(fail(&e));
         }
     }
     out
+}
+
+/// Writes `bytes` to the regular file at `path`, made if missing, without
+/// following a symbolic link at it.
+fn write_no_follow(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o644)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    f.set_len(0)?;
+    f.write_all(bytes)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    /// The write itself follows no link (`O_NOFOLLOW`), should one appear
+    /// at the path after [`super::init_files`] looked.
+    #[test]
+    fn the_write_follows_no_link() {
+        let dir = std::env::temp_dir().join(format!("ringvs-track-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (link, other) = (dir.join("link"), dir.join("other"));
+        std::os::unix::fs::symlink(&other, &link).unwrap();
+        assert!(super::write_no_follow(&link, b"1\n").is_err());
+        assert!(!other.exists(), "a dangling link made no file");
+        std::fs::write(&other, "precious\n").unwrap();
+        assert!(super::write_no_follow(&link, b"1\n").is_err());
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "precious\n");
+        super::write_no_follow(&other, b"2\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "2\n", "truncated");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
