@@ -83,18 +83,64 @@ pub fn targets(cfg: &Config) -> Vec<FileTarget> {
     v
 }
 
-/// The servers of `new` not in `old` that their files hold down now, with
-/// their `inhibit_on_failure` (the control thread, before their first
-/// publish: never in a table before their files are read).
-pub(super) fn down_at_once(old: &[FileTarget], new: &[FileTarget]) -> Vec<(DestId, bool)> {
-    let known: HashSet<DestId> = old.iter().map(|t| t.id).collect();
-    let fresh = new.iter().filter(|t| !known.contains(&t.id));
+impl super::Monitor {
+    /// The servers with a `FILE_CHECK` of the rules `cfg`, for
+    /// [`super::Monitor::set_targets`] (`checked`: the servers its check
+    /// targets were, told there if they left the rules).
+    pub(super) fn set_files(&self, cfg: &Config, checked: &HashSet<DestId>) {
+        let ids = cfg.services().iter().flat_map(|s| s.dests.iter());
+        let ids = ids.map(|d| d.id).collect();
+        let before = self
+            .servers
+            .lock()
+            .map(|mut s| std::mem::replace(&mut *s, ids));
+        let f = targets(cfg);
+        if let Ok(_t) = self.targets.lock()
+            && let Ok(mut cur) = self.files.lock()
+            && *cur != f
+        {
+            let (before, down) = (before.unwrap_or_default(), self.down());
+            let told = |id| checked.contains(&id) || down.contains_key(&id);
+            gone(&cur, cfg, told, &self.notify);
+            // A new server its file holds down is down at once, as `alpha`.
+            if let Ok(mut down) = self.down.lock() {
+                down.extend(down_at_once(&before, &f));
+            }
+            *cur = f;
+            self.epoch
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
+    }
+}
+
+/// The servers of `new` not in the rules `before` (new servers) that their
+/// files hold down now, with their `inhibit_on_failure` (the control
+/// thread, before their first publish: never in a table before their files
+/// are read). A server of the rules before that gains a `FILE_CHECK` is
+/// taken down by the health thread, and told, as keepalived's reload tells
+/// it (`set_track_file_checkers_down`).
+pub(super) fn down_at_once(before: &HashSet<DestId>, new: &[FileTarget]) -> Vec<(DestId, bool)> {
+    let fresh = new.iter().filter(|t| !before.contains(&t.id));
     let down = fresh.filter(|t| {
         let votes = t.files.iter().map(|c| vote(c, read(&c.path).unwrap_or(0)));
         votes.sum::<Option<i64>>().is_none()
     });
     down.map(|t| (t.id, t.files.iter().any(|c| c.inhibit)))
         .collect()
+}
+
+/// Tells `notify` of the servers of `old` that left the rules `cfg` while
+/// up, unless `told` (their check's targets are told by the caller, and
+/// one held down is not up), as keepalived's `clear_service_rs` does.
+pub(super) fn gone(
+    old: &[FileTarget],
+    cfg: &Config,
+    told: impl Fn(DestId) -> bool,
+    notify: &Notifier,
+) {
+    for t in old.iter().filter(|t| !cfg.has_id(t.id) && !told(t.id)) {
+        notify.server(&t.service, t.rs, false, &t.scripts);
+    }
 }
 
 /// `strtol(text, NULL, 0)` as keepalived calls it, within the range it
@@ -179,11 +225,14 @@ pub(super) struct Files {
 
 impl Files {
     /// New targets; their files are read at the next [`Files::poll`].
-    pub(super) fn set(&mut self, t: Vec<FileTarget>) {
+    /// Those new here that are `held` down already (a new server its file
+    /// holds down, [`down_at_once`]) are not told of their first verdict.
+    pub(super) fn set(&mut self, t: Vec<FileTarget>, held: &HashMap<DestId, bool>) {
         let ids: HashSet<DestId> = t.iter().map(|t| t.id).collect();
         let old: HashSet<DestId> = self.targets.iter().map(|t| t.id).collect();
         self.down.retain(|id| ids.contains(id));
-        self.fresh = ids.difference(&old).copied().collect();
+        let new = ids.difference(&old).filter(|id| held.contains_key(id));
+        self.fresh = new.copied().collect();
         let mut paths: Vec<PathBuf> = t
             .iter()
             .flat_map(|t| t.files.iter())
@@ -392,7 +441,7 @@ mod tests {
             scripts: Scripts::default(),
         };
         let mut f = Files::default();
-        f.set(vec![t]);
+        f.set(vec![t], &HashMap::new());
         let now = Instant::now();
         assert!(f.poll(now));
         let held = |f: &Files| {
@@ -416,8 +465,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// A change is told once: not a new server's first verdict, not while
-    /// its check holds it down; a change of the file is.
+    /// A change is told once: not a new server's first verdict (held down
+    /// at once), not while its check holds it down; a change of the file
+    /// is, and so is a server of the rules before gaining a FILE_CHECK
+    /// that says down, or leaving the rules while up.
     #[test]
     fn a_change_is_told_once() {
         let dir = std::env::temp_dir().join(format!("ringvs-file-tell-{}", std::process::id()));
@@ -440,15 +491,32 @@ mod tests {
             }],
             scripts: Scripts::default(),
         };
-        assert_eq!(
-            down_at_once(&[], std::slice::from_ref(&t)),
-            [(DestId(4), false)]
+        let one = std::slice::from_ref(&t);
+        assert_eq!(down_at_once(&HashSet::new(), one), [(DestId(4), false)]);
+        let was = HashSet::from([DestId(4)]);
+        assert!(
+            down_at_once(&was, one).is_empty(),
+            "a server of the rules before"
         );
-        assert!(down_at_once(std::slice::from_ref(&t), std::slice::from_ref(&t)).is_empty());
         let (notify, notes) = Notifier::channel();
         let lines = || notes.try_iter().map(|n| n.line).collect::<Vec<_>>();
+        let down = "RS [198.19.0.2]:tcp:80 [198.18.0.110]:tcp:80 DOWN\n";
+        // A server of the rules before that gains a FILE_CHECK saying down
+        // is told down (keepalived's reload: `set_track_file_checkers_down`).
+        let mut g = Files::default();
+        g.set(vec![t.clone()], &HashMap::new());
+        g.poll(Instant::now());
+        g.tell(&notify, |_| true);
+        assert!(g.holds(DestId(4)));
+        assert_eq!(lines(), [down]);
+        // One that leaves the rules while up is told down; held down, not.
+        let empty = Config::new();
+        gone(one, &empty, |_| false, &notify);
+        assert_eq!(lines(), [down]);
+        gone(one, &empty, |_| true, &notify);
+        assert!(lines().is_empty());
         let mut f = Files::default();
-        f.set(vec![t]);
+        f.set(vec![t], &HashMap::from([(DestId(4), false)]));
         let now = Instant::now();
         f.poll(now);
         f.tell(&notify, |_| true);

@@ -136,6 +136,8 @@ pub struct Monitor {
     weights: Mutex<HashMap<DestId, u32>>,
     /// The servers with a `FILE_CHECK` (`file`), of any service.
     files: Mutex<Vec<file::FileTarget>>,
+    /// Every server of the rules last set (a `FILE_CHECK`'s server is new or not).
+    servers: Mutex<HashSet<DestId>>,
     /// Each service's quorum, as the control thread last weighed it.
     quorums: Mutex<quorum::Quorums>,
     /// Where servers going up or down and quorums gained or lost are told
@@ -159,9 +161,11 @@ impl Monitor {
     /// is told down (keepalived's `clear_service_rs` on a reload that
     /// removes it), not one whose service only dropped its check.
     pub fn set_targets(&self, t: Vec<Target>, cfg: &Config) {
-        if let Ok(mut cur) = self.targets.lock()
-            && *cur != t
-        {
+        let Ok(mut cur) = self.targets.lock() else {
+            return;
+        };
+        let checked: HashSet<DestId> = cur.iter().map(|c| c.id).collect();
+        if *cur != t {
             let down = self.down();
             let kept: HashSet<DestId> = t.iter().map(|n| n.id).collect();
             let gone = cur
@@ -175,26 +179,15 @@ impl Monitor {
             if !alpha.is_empty()
                 && let Ok(mut down) = self.down.lock()
             {
-                let known: HashSet<DestId> = cur.iter().map(|c| c.id).collect();
-                for n in alpha.into_iter().filter(|n| !known.contains(&n.id)) {
+                for n in alpha.into_iter().filter(|n| !checked.contains(&n.id)) {
                     down.insert(n.id, n.check.inhibit_on_failure);
                 }
             }
             *cur = t;
             self.epoch.fetch_add(1, Ordering::Release);
         }
-        let f = file::targets(cfg);
-        if let Ok(_t) = self.targets.lock()
-            && let Ok(mut cur) = self.files.lock()
-            && *cur != f
-        {
-            // A new server its file holds down is down at once, as `alpha`.
-            if let Ok(mut down) = self.down.lock() {
-                down.extend(file::down_at_once(&cur, &f));
-            }
-            *cur = f;
-            self.epoch.fetch_add(1, Ordering::Release);
-        }
+        drop(cur);
+        self.set_files(cfg, &checked);
     }
 
     /// The control thread, before each publish: weighs every service's
@@ -556,7 +549,7 @@ impl<'a, T: TxQueue> Checker<'a, T> {
             self.members[g].push(i);
         }
         let files = self.mon.files.lock().map(|f| f.clone()).unwrap_or_default();
-        self.files.set(files);
+        self.files.set(files, &self.mon.down());
         self.files.poll(now);
         self.tell_files()
     }
