@@ -242,7 +242,8 @@ fn replay(
                 });
                 let v1 = a.mld_v1(nic, t0 + after);
                 send_mld(what, (nic, mac, v1), &groups(nic), ctr, |f| {
-                    sent.push(read(nic, after, f))
+                    sent.push(read(nic, after, f));
+                    true
                 });
             }
         }
@@ -518,7 +519,10 @@ fn every_report_sent_is_counted() {
         (Nic::Ext, mac, false),
         &groups(Nic::Ext),
         &mut ctr,
-        |f| sent.push(read(Nic::Ext, Duration::ZERO, f)),
+        |f| {
+            sent.push(read(Nic::Ext, Duration::ZERO, f));
+            true
+        },
     );
     let int = ringvs::wire::Mac(INT_MAC);
     send_mld(
@@ -526,10 +530,26 @@ fn every_report_sent_is_counted() {
         (Nic::Int, int, false),
         &groups(Nic::Int),
         &mut ctr,
-        |f| sent.push(read(Nic::Int, Duration::ZERO, f)),
+        |f| {
+            sent.push(read(Nic::Int, Duration::ZERO, f));
+            true
+        },
     );
     assert_eq!(sent.len(), 2);
     assert_eq!(ctr.get(Ctr::MldReport), 2);
+    // A report the TX ring had no room for is not counted as sent.
+    let mut tried = 0;
+    send_mld(
+        Announce::Own6,
+        (Nic::Ext, mac, false),
+        &groups(Nic::Ext),
+        &mut ctr,
+        |_| {
+            tried += 1;
+            false
+        },
+    );
+    assert_eq!((tried, ctr.get(Ctr::MldReport)), (1, 2));
     // The two later rounds of advertisements, then the periodic reports.
     let sent = replay(
         &mut a,

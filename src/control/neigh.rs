@@ -100,7 +100,7 @@ impl Resolver {
             let groups = self.groups(ctl, nic);
             let (i, mac) = (nic as usize, self.macs[nic as usize]);
             send_mld(what, (nic, mac, v1[i]), &groups, ctr, |f| {
-                self.tx[i].send_one(f);
+                self.tx[i].send_one(f)
             });
         }
     }
@@ -257,10 +257,13 @@ pub fn send_mld(
     (nic, mac, v1): (Nic, Mac, bool),
     groups: &[Ipv6Addr],
     ctr: &mut Counters,
-    send: impl FnMut(&[u8]),
+    mut send: impl FnMut(&[u8]) -> bool,
 ) {
     use mld::record::{CHANGE_TO_EXCLUDE, MODE_IS_EXCLUDE};
-    let sent = match what {
+    // Counted as they go: a frame the TX ring had no room for is not sent.
+    let mut went = 0;
+    let send = |f: &[u8]| went += u64::from(send(f));
+    match what {
         Announce::Own6 => mld::report(mac, (CHANGE_TO_EXCLUDE, v1), groups, send),
         Announce::Vip(IpAddr::V6(_)) if nic == Nic::Ext => {
             mld::report(mac, (CHANGE_TO_EXCLUDE, v1), groups, send)
@@ -271,7 +274,7 @@ pub fn send_mld(
         }
         _ => 0,
     };
-    ctr.add(Ctr::MldReport, sent);
+    ctr.add(Ctr::MldReport, went);
 }
 
 /// A random seed (the standard library's per-process random hash keys),
