@@ -62,6 +62,11 @@ impl TrashKey {
 pub(super) struct Trashed {
     at: TrashKey,
     idle_since: Option<u64>,
+    /// Sweeps in a row that found it idle: an id gives its place up early
+    /// only after two ([`Config::alloc_id`]), so that a worker still on a
+    /// rule set from before its removal, which may schedule to it until it
+    /// loads the next, is seen by the second if it did.
+    looks: u8,
 }
 
 impl Config {
@@ -105,9 +110,10 @@ impl Config {
         let mut freed = Vec::new();
         for (&id, t) in self.trash.iter_mut() {
             if held(DestId(id)) {
-                t.idle_since = None;
+                (t.idle_since, t.looks) = (None, 0);
                 continue;
             }
+            t.looks = t.looks.saturating_add(1);
             match t.idle_since {
                 None => t.idle_since = Some(now),
                 Some(s) if now.saturating_sub(s) >= TRASH_PERIOD => freed.push(DestId(id)),
@@ -127,6 +133,7 @@ impl Config {
         let t = Trashed {
             at,
             idle_since: None,
+            looks: 0,
         };
         self.trash.insert(id.0, t);
         // One id per server: an older one of the same server stays kept
@@ -158,7 +165,8 @@ impl Config {
 
     /// A new id: the next free one in turn (neither in use nor kept). With
     /// none left, the kept id idle longest gives its place up early (its
-    /// server comes back as a new one); an id still held never does.
+    /// server comes back as a new one) if two sweeps in a row found it
+    /// idle; an id still held never does.
     pub(super) fn alloc_id(&mut self) -> Result<DestId, AdmError> {
         let mut found = None;
         for _ in 0..MAX_DEST_IDS {
@@ -173,6 +181,7 @@ impl Config {
             found = self
                 .trash
                 .iter()
+                .filter(|(_, t)| t.looks >= 2)
                 .filter_map(|(&id, t)| t.idle_since.map(|s| (s, id)))
                 .min()
                 .map(|(_, id)| id);

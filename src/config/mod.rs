@@ -864,11 +864,15 @@ mod tests {
             c.sweep_trash(10, |id| id == DestId(7) || id == DestId(8)),
             []
         );
+        assert_eq!(new(&mut c), Err(AdmError::NoMemory), "9 seen idle once");
         assert_eq!(c.sweep_trash(20, |id| id == DestId(7)), []);
         c.take_fresh_ids();
         assert_eq!(new(&mut c), Ok(DestId(9)));
         assert_eq!(c.take_fresh_ids(), [DestId(9)]);
-        assert_eq!(c.add_dest(&key(80), rip(1), 2, 1), Ok(DestId(8)));
+        let again = |c: &mut Config| c.add_dest(&key(80), rip(1), 2, 1);
+        assert_eq!(again(&mut c), Err(AdmError::NoMemory), "8 seen idle once");
+        assert_eq!(c.sweep_trash(30, |id| id == DestId(7)), []);
+        assert_eq!(again(&mut c), Ok(DestId(8)));
         assert_eq!(c.add_dest(&key(80), rip(1), 3, 1), Err(AdmError::NoMemory));
         // 8's server comes back as a new one; 7's still gets its own.
         assert_eq!(c.add_dest(&key(80), y, 80, 1), Err(AdmError::NoMemory));
@@ -912,9 +916,12 @@ mod tests {
         // Service 1 holds ids 0..256; free 0x0a00004d (id 77).
         c.del_dest(&key(1), Ipv4Addr::from(0x0a00_0000 + 77), 80)
             .unwrap();
-        // Kept for its server until a sweep finds nothing holding it.
+        // Kept for its server until two sweeps in a row find nothing
+        // holding it.
         assert_eq!(c.add_dest(&key(1), rip(1), 1, 1), Err(AdmError::NoMemory));
         assert_eq!(c.sweep_trash(0, |_| false), []);
+        assert_eq!(c.add_dest(&key(1), rip(1), 1, 1), Err(AdmError::NoMemory));
+        assert_eq!(c.sweep_trash(2, |_| false), []);
         assert_eq!(c.add_dest(&key(1), rip(1), 1, 1).unwrap(), DestId(77));
     }
 
