@@ -260,7 +260,9 @@ counters! {
     /// A fragment not forwarded: of another protocol than TCP or UDP (ICMP
     /// other than an echo request to us, which is answered, ...), or a first
     /// fragment too short for its whole TCP or UDP header (IPv6: for its
-    /// whole header chain, with `icmp6_param_problem` code 3). (A later
+    /// whole header chain, with `icmp6_param_problem` code 3), or one the
+    /// ring marks with a partial checksum (which one fragment cannot
+    /// complete; no sender fragments such a packet). (A later
     /// fragment of such a datagram to us cannot tell: it waits for a first
     /// fragment that never starts it, then counts in `drop_frag_expired`.)
     DropFragment => "drop_fragment",

@@ -1387,3 +1387,27 @@ mod props {
         }
     }
 }
+
+/// An IPv6 fragment the ring marks with a partial checksum is dropped, as
+/// an IPv4 one (`pipeline`'s `a_fragment_with_a_partial_checksum_is_dropped`):
+/// one fragment cannot complete its datagram's checksum.
+#[test]
+fn an_ipv6_fragment_with_a_partial_checksum_is_dropped() {
+    let mut d = dns6();
+    let req = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &data(3000), false);
+    let frags = cut6(&req, 1232, 0xabcd_0002);
+    let meta = |f: &[u8], partial| ringvs::io::RxMeta {
+        wire_len: f.len() as u32,
+        csum_partial: partial,
+        csum_valid: false,
+        vlan: None,
+    };
+    d.w().rx[Nic::Ext].push_with(&frags[0], meta(&frags[0], true));
+    let (e, i) = d.poll_take();
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(d.ctr(Ctr::DropFragment), 1);
+    assert_eq!(d.ctr(Ctr::FragHeld), 0, "it took no place");
+    d.w().rx[Nic::Ext].push_with(&frags[0], meta(&frags[0], false));
+    assert_eq!(d.poll_take().1.len(), 1, "whole, it goes on");
+    assert_eq!(d.ctr(Ctr::DropFragment), 1);
+}

@@ -1791,6 +1791,38 @@ mod props {
         )
     }
 
+    /// A fragment the ring marks with a partial checksum (which the
+    /// property below once drew: a server's reply with MF set) is dropped:
+    /// one fragment cannot complete its datagram's checksum, and no sender
+    /// fragments such a packet. Forwarded, it went out with the partial sum
+    /// patched as if it were a checksum.
+    #[test]
+    fn a_fragment_with_a_partial_checksum_is_dropped() {
+        let mut lab = lab();
+        let (nic, mut f) = bases()[2].clone();
+        f[20] = 0x20;
+        fix_ip_checksum(&mut f);
+        make_partial(&mut f);
+        let mut m = meta(&f);
+        m.csum_partial = true;
+        let before = lab.ctr(Ctr::DropFragment);
+        lab.w().rx[nic].push_with(&f, m);
+        let (e, i) = lab.poll_take();
+        assert!(e.is_empty() && i.is_empty(), "{e:02x?} {i:02x?}");
+        assert_eq!(lab.ctr(Ctr::DropFragment), before + 1);
+        // The same fragment with its checksum whole goes on.
+        let (nic, mut f) = bases()[2].clone();
+        f[20] = 0x20;
+        fix_ip_checksum(&mut f);
+        feed(&mut lab, nic, &f, meta(&f)).expect("one outcome");
+        assert_eq!(lab.ctr(Ctr::DropFragment), before + 1);
+        assert_eq!(
+            lab.ctr(Ctr::RxFragments),
+            1,
+            "the first never reached the table"
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
 

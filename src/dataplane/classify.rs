@@ -442,6 +442,12 @@ impl Core {
         let (src, dst, proto) = (ip.src_raw(), ip.dst_raw(), ip.protocol());
         let frame = &data[..ethernet::HEADER_LEN + usize::from(ip.total_len())];
         if ip.is_fragment() {
+            // A checksum left to an offload cannot be completed from one
+            // fragment, and no sender leaves one: the kernel completes it
+            // before it fragments (`ip_do_fragment`, `skb_checksum_help`).
+            if meta.csum_partial {
+                return self.ctr.inc(Ctr::DropFragment);
+            }
             // TCP/UDP to forward, or an echo request to us (`frag.rs`).
             let piece = super::frag_table::Piece::v4(nic, frame);
             return match proto {
@@ -613,6 +619,10 @@ impl Core {
         let ip = Ipv6Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
         let up = match ip.upper_layer() {
             Ok(up) => up,
+            // (A partial checksum: as for IPv4, above.)
+            Err(ExtError::Fragment) if meta.csum_partial => {
+                return self.ctr.inc(Ctr::DropFragment);
+            }
             Err(ExtError::Fragment) => return self.fragment6(nic, frame, group, tx),
             Err(_) => return self.ctr.inc(Ctr::DropExtHeader),
         };
