@@ -97,6 +97,7 @@ fn check_options_parse_with_keepalived_defaults() {
             vhost: Some("www.example:443".into()),
             sni: true,
             more: Vec::new(),
+            client: None,
         })
     );
 }

@@ -481,6 +481,10 @@ pub fn kind_options(c: &HealthCheck) -> String {
             if h.sni {
                 out.push_str(" --check-sni");
             }
+            if let Some(c) = &h.client {
+                let (cert, key) = (rule_word(&c.cert), rule_word(&c.key));
+                let _ = write!(out, " --check-cert {cert} --check-key {key}");
+            }
             Ok(())
         }
         CheckKind::Ping => write!(out, " --check ping"),

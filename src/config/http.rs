@@ -2,6 +2,7 @@
 //! `url`s (each a path, the status codes that pass, an MD5 digest of the
 //! body, a `virtualhost`), over TLS for `SSL_GET`, with `enable_sni`.
 
+use super::tls::ClientCert;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -38,6 +39,10 @@ pub struct HttpCheck {
     /// the next url after each that passes).
     #[serde(default)]
     pub more: Vec<HttpUrl>,
+    /// `SSL_GET`: the client certificate presented when the server asks
+    /// for one (`--check-cert`, `--check-key`; keepalived's `SSL` block).
+    #[serde(default)]
+    pub client: Option<ClientCert>,
 }
 
 /// A url of an `HTTP_GET` or `SSL_GET` after its first (the same `Host`
@@ -61,6 +66,7 @@ impl HttpCheck {
             vhost: None,
             sni: false,
             more: Vec::new(),
+            client: None,
         }
     }
 

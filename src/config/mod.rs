@@ -38,6 +38,7 @@ pub mod names;
 mod notify;
 mod pe;
 mod sorry;
+mod tls;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -67,6 +68,7 @@ pub use notify::{MAX_SCRIPT, Script, ScriptUser, Scripts, ServerScripts, split_w
 pub use pe::PersistEngine;
 use serde::{Deserialize, Serialize};
 pub use sorry::{Quorum, SorryOpts, SorryServer};
+pub use tls::{ClientCert, load as load_client_cert};
 
 /// Read at most `limit` bytes of the file at `path`: an error if it holds
 /// more. The length the file system reports is not trusted (a device such as

@@ -13,10 +13,12 @@
 //! 1.2 and 1.3 only (rustls). Like keepalived, the server's certificate is
 //! not verified: a check asks whether the server answers, not who it is
 //! (keepalived's `SSL` block loads a CA and never asks OpenSSL to verify
-//! the peer). The handshake's signatures are still verified.
+//! the peer). The handshake's signatures are still verified. The check's
+//! client certificate (`--check-cert`, keepalived's `SSL { certificate key
+//! }`, read by `config::tls`) goes to a server that asks for one.
 
 use super::probe::{Outcome, send_whole};
-use crate::config::{DIGEST_LEN, HttpCheck, sni_name};
+use crate::config::{ClientCert, DIGEST_LEN, HttpCheck, sni_name};
 use md5::{Digest, Md5};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
@@ -375,19 +377,25 @@ pub(super) fn host(c: &HttpCheck, (addr, port): (IpAddr, u16)) -> String {
 
 /// The TLS session of an `SSL_GET` to `addr`: SNI names the virtual host
 /// (without a port) with `enable_sni`, else the session names the address,
-/// which sends none.
+/// which sends none; the check's client certificate, if it has one.
 fn session(c: &HttpCheck, addr: IpAddr) -> Option<ClientConnection> {
     // *ring*, not rustls's default aws-lc-rs (a C build with cmake): rustls
     // 0.23.48 marks it deprecated for want of post-quantum key exchange,
-    // which a health check, that keeps no secret, does not need.
+    // which a health check, whose traffic is no secret, does not need.
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = ClientConfig::builder_with_provider(provider.clone())
+    let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .ok()?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)));
+    // The client certificate, read when the rule was given (`config::tls`),
+    // sent when the server asks for one, as OpenSSL's context sends the
+    // one keepalived's `SSL` block loads.
+    let mut cfg = match c.client.as_ref().and_then(ClientCert::resolver) {
+        Some(r) => builder.with_client_cert_resolver(r),
+        None => builder.with_no_client_auth(),
+    };
     cfg.enable_sni = c.sni;
     let named = c
         .vhost
@@ -684,8 +692,9 @@ mod tests {
 
 /// Whole exchanges over smoltcp's loopback device against a rustls server
 /// with the test certificate: plain and TLS, with and without a digest,
-/// `Content-Length`, close_notify and FIN, small and large bodies; and
-/// servers that close or reset on the client's first bytes.
+/// `Content-Length`, close_notify and FIN, small and large bodies;
+/// servers that close or reset on the client's first bytes; and servers
+/// that ask for a client certificate.
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod over_loopback {
@@ -695,7 +704,8 @@ mod over_loopback {
     use crate::config::CheckKind;
     use rustls::pki_types::PrivateKeyDer;
     use rustls::pki_types::pem::PemObject;
-    use rustls::{ServerConfig, ServerConnection};
+    use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+    use rustls::{DistinguishedName, ServerConfig, ServerConnection};
 
     const FOX: &[u8] = b"The quick brown fox jumps over the lazy dog";
 
@@ -717,19 +727,25 @@ mod over_loopback {
         RstOnHello,
     }
 
-    fn server_config() -> Arc<ServerConfig> {
+    /// The test real server's TLS setup: its certificate, and asking the
+    /// client for one with `verifier`.
+    fn server_config(verifier: Option<Arc<dyn ClientCertVerifier>>) -> Arc<ServerConfig> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dr/");
         let cert = CertificateDer::from_pem_file(format!("{dir}https_test.crt")).unwrap();
         let key = PrivateKeyDer::from_pem_file(format!("{dir}https_test.key")).unwrap();
-        #[allow(deprecated)]
-        let p = Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = ServerConfig::builder_with_provider(p)
+        let b = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
             .unwrap();
-        Arc::new(cfg)
+        let b = match verifier {
+            Some(v) => b.with_client_cert_verifier(v),
+            None => b.with_no_client_auth(),
+        };
+        Arc::new(b.with_single_cert(vec![cert], key).unwrap())
+    }
+
+    fn provider() -> Arc<CryptoProvider> {
+        #[allow(deprecated)]
+        Arc::new(rustls::crypto::ring::default_provider())
     }
 
     /// The check's outcome within `max_ms` simulated milliseconds, if any.
@@ -743,29 +759,45 @@ mod over_loopback {
             digest: digest.then(|| Md5::digest(&body).into()),
             ..HttpCheck::get("/", 200)
         };
+        exchange(&c, &body, srv, max_ms, server_config(None)).0
+    }
+
+    /// The outcome of check `c` within `max_ms` simulated milliseconds
+    /// against a server set up as `cfg` (TLS) that answers `body` as `srv`
+    /// says, and the certificates the client presented to it. A server
+    /// whose TLS session fails sends its alert and closes.
+    fn exchange(
+        c: &HttpCheck,
+        body: &[u8],
+        srv: Srv,
+        max_ms: i64,
+        cfg: Arc<ServerConfig>,
+    ) -> (Option<Outcome>, Option<Vec<CertificateDer<'static>>>) {
+        let tls = c.tls;
         let kind = CheckKind::Http(c.clone());
-        let x = Exchange::new(&c, (IpAddr::from([127, 0, 0, 1]), 443)).unwrap();
+        let x = Exchange::new(c, (IpAddr::from([127, 0, 0, 1]), 443)).unwrap();
         let mut talk = Talk::Http {
             x: Box::new(x),
             url: 0,
             view: None,
         };
-        let mut sc = ServerConnection::new(server_config()).unwrap();
+        let mut sc = ServerConnection::new(cfg).unwrap();
         sc.set_buffer_limit(None);
         let (mut req, mut out, mut answered) = (Vec::new(), Vec::new(), false);
+        let mut failed = false;
         let mut pair = Pair::new(443, (RX_BUFFER, TX_BUFFER));
-        pair.run(max_ms, (&mut talk, &kind), |s| match srv {
+        let got = pair.run(max_ms, (&mut talk, &kind), |s| match srv {
             Srv::FinOnHello if s.can_recv() => s.close(),
             Srv::RstOnHello if s.can_recv() => s.abort(),
             Srv::Answer {
                 len, notify, fin, ..
             } => {
                 let mut b = [0u8; 4096];
-                while s.can_recv() {
+                while s.can_recv() && !failed {
                     let n = s.recv_slice(&mut b).unwrap();
                     if tls {
                         sc.read_tls(&mut &b[..n]).unwrap();
-                        sc.process_new_packets().unwrap();
+                        failed = sc.process_new_packets().is_err();
                         let mut p = [0u8; 4096];
                         while let Ok(k @ 1..) = sc.reader().read(&mut p) {
                             req.extend_from_slice(&p[..k]);
@@ -782,7 +814,7 @@ mod over_loopback {
                         resp.extend_from_slice(l.as_bytes());
                     }
                     resp.extend_from_slice(b"\r\n");
-                    resp.extend_from_slice(&body);
+                    resp.extend_from_slice(body);
                     if tls {
                         sc.writer().write_all(&resp).unwrap();
                         if notify {
@@ -799,12 +831,13 @@ mod over_loopback {
                     let n = s.send_slice(&out).unwrap();
                     out.drain(..n);
                 }
-                if answered && out.is_empty() && fin {
+                if out.is_empty() && (failed || (answered && fin)) {
                     s.close();
                 }
             }
             _ => {}
-        })
+        });
+        (got, sc.peer_certificates().map(<[_]>::to_vec))
     }
 
     #[test]
@@ -849,5 +882,110 @@ mod over_loopback {
                 "{srv:?}"
             );
         }
+    }
+
+    /// A real server that asks for a client certificate and takes
+    /// `tests/data/tls/client.crt` alone (`mandatory`: refuses a client
+    /// without one); the handshake's signatures checked as any server does.
+    #[derive(Debug)]
+    struct OnlyTestClient {
+        want: CertificateDer<'static>,
+        mandatory: bool,
+        provider: Arc<CryptoProvider>,
+    }
+
+    impl ClientCertVerifier for OnlyTestClient {
+        fn client_auth_mandatory(&self) -> bool {
+            self.mandatory
+        }
+
+        fn root_hint_subjects(&self) -> &[DistinguishedName] {
+            &[]
+        }
+
+        fn verify_client_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _now: UnixTime,
+        ) -> Result<ClientCertVerified, rustls::Error> {
+            if end_entity.as_ref() == self.want.as_ref() {
+                Ok(ClientCertVerified::assertion())
+            } else {
+                Err(rustls::Error::General("not the test client".into()))
+            }
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algs = &self.provider.signature_verification_algorithms;
+            verify_tls12_signature(message, cert, dss, algs)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algs = &self.provider.signature_verification_algorithms;
+            verify_tls13_signature(message, cert, dss, algs)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.provider
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    }
+
+    /// `--check-cert` and `--check-key` (keepalived's `SSL` block): the
+    /// check presents the certificate to a server that asks for one, and
+    /// passes where the server requires it; without them it presents
+    /// none, and fails there (`TLS handshake failed`).
+    #[test]
+    fn the_client_certificate_is_presented_when_the_server_asks() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tls/");
+        let (cert, key) = (format!("{dir}client.crt"), format!("{dir}client.key"));
+        let client = crate::config::load_client_cert(&cert, &key).unwrap();
+        let want = CertificateDer::from_pem_file(&cert).unwrap();
+        let srv = Srv::Answer {
+            len: true,
+            notify: true,
+            fin: true,
+            big: 0,
+        };
+        let server = |mandatory| {
+            server_config(Some(Arc::new(OnlyTestClient {
+                want: want.clone(),
+                mandatory,
+                provider: provider(),
+            })))
+        };
+        let with = HttpCheck {
+            tls: true,
+            client: Some(client),
+            ..HttpCheck::get("/", 200)
+        };
+        let without = HttpCheck {
+            tls: true,
+            ..HttpCheck::get("/", 200)
+        };
+        for mandatory in [false, true] {
+            let (got, seen) = exchange(&with, FOX, srv, 3000, server(mandatory));
+            assert_eq!(got, Some(Outcome::Ok), "mandatory {mandatory}");
+            assert_eq!(seen, Some(vec![want.clone()]), "mandatory {mandatory}");
+        }
+        let (got, seen) = exchange(&without, FOX, srv, 3000, server(false));
+        assert_eq!((got, seen), (Some(Outcome::Ok), None), "none presented");
+        let (got, seen) = exchange(&without, FOX, srv, 3000, server(true));
+        assert_eq!((got, seen), (Some(Outcome::Tls), None), "refused without");
+        // A server that asks for none gets none, with the check's or not.
+        let (got, seen) = exchange(&with, FOX, srv, 3000, server_config(None));
+        assert_eq!((got, seen), (Some(Outcome::Ok), None));
     }
 }

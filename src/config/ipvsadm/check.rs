@@ -5,8 +5,9 @@
 //! the command.
 
 use super::super::names::Names;
+use super::super::tls;
 use super::super::{
-    AdmError, CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, DEFAULT_DNS_NAME,
+    AdmError, CheckKind, ClientCert, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, DEFAULT_DNS_NAME,
     DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DIGEST_LEN, DnsCheck, DnsType, Forward,
     HealthCheck, HttpCheck, HttpUrl, MAX_PAYLOAD, MiscCheck, Proto, Quorum, Script, SmtpCheck,
     SorryOpts, UdpCheck, UdpReply, parse_digest, parse_hex, parse_status, sni_name, valid_path,
@@ -37,6 +38,9 @@ pub(super) struct CheckArgs {
     /// `--check-virtualhost`, `--check-sni`.
     vhost: Option<String>,
     sni: bool,
+    /// `--check-cert`, `--check-key`: the files, as given.
+    cert: Option<String>,
+    key: Option<String>,
     delay_loop: Option<u32>,
     connect_timeout: Option<u32>,
     retry: Option<u32>,
@@ -132,6 +136,22 @@ impl CheckArgs {
             Tag::CheckSni => {
                 self.sni = true;
                 "check-sni"
+            }
+            Tag::CheckCert | Tag::CheckKey => {
+                let (name, slot) = if tag == Tag::CheckCert {
+                    ("check-cert", &mut self.cert)
+                } else {
+                    ("check-key", &mut self.key)
+                };
+                // The director reads it, whose directory is not the
+                // caller's: a relative path would name another file.
+                if !valid_file(val) {
+                    return Err(usage(format!(
+                        "illegal {name} specified (an absolute path)"
+                    )));
+                }
+                *slot = Some(val.to_string());
+                name
             }
             Tag::MiscPath => {
                 let script = Script::parse(val)
@@ -285,6 +305,14 @@ impl CheckArgs {
         if self.sni && kind != "https" {
             return Err(usage("check-sni needs --check https"));
         }
+        if (self.cert.is_some() || self.key.is_some()) && kind != "https" {
+            return Err(usage("check-cert and check-key need --check https"));
+        }
+        match (&self.cert, &self.key) {
+            (Some(_), None) => return Err(usage("check-cert needs check-key (its private key)")),
+            (None, Some(_)) => return Err(usage("check-key needs check-cert (its certificate)")),
+            _ => {}
+        }
         // keepalived's `enable_sni` names the virtual host, if there is one
         // (`check_ssl.c` `ssl_connect`); without one it would name nothing.
         if self.sni && self.vhost.is_none() {
@@ -350,6 +378,9 @@ impl CheckArgs {
                 };
                 if let Some(u) = first {
                     (h.path, h.status, h.digest) = (u.path, u.status, u.digest);
+                }
+                if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+                    h.client = Some(client_cert(cert, key)?);
                 }
                 CheckKind::Http(h)
             }
@@ -437,6 +468,22 @@ impl CheckArgs {
             ..d
         }
     }
+}
+
+/// Whether `p` can name a `--check-cert` or `--check-key` file: an
+/// absolute path of printable characters (blanks too: `-S` quotes them),
+/// at most `PATH_MAX` bytes.
+fn valid_file(p: &str) -> bool {
+    p.starts_with('/') && p.len() < 4096 && !p.chars().any(char::is_control)
+}
+
+/// The client certificate in `cert` with its key in `key`, read now (the
+/// director reads them, when the rule is given): a file that cannot be
+/// read or does not hold what it should refuses the command, named.
+fn client_cert(cert: &str, key: &str) -> Result<ClientCert, AdmError> {
+    let chain = tls::certs(cert).map_err(|e| usage(format!("check-cert {e}")))?;
+    let k = tls::key(key).map_err(|e| usage(format!("check-key {e}")))?;
+    tls::pair(cert, chain, key, k).map_err(|e| usage(format!("check-key {e}")))
 }
 
 /// Option `name` seen (once: a second time is ipvsadm's error).
@@ -550,5 +597,142 @@ impl SorryArgs {
             inhibit: self.inhibit,
         };
         Ok((Some(sorry), quorum))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::super::Config;
+    use super::super::super::format::format_save;
+    use super::super::{AdmCommand, apply, parse, restore};
+    use super::*;
+
+    /// A file of `tests/data/tls/`.
+    fn tls_file(name: &str) -> String {
+        format!("{}/tests/data/tls/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn argv(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    fn check_of(line: &str) -> Result<Option<HealthCheck>, AdmError> {
+        match parse(&argv(line))? {
+            AdmCommand::AddService { opts, .. } | AdmCommand::EditService { opts, .. } => {
+                Ok(opts.check)
+            }
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    /// `--check-cert` and `--check-key`: read when the rule is given, kept
+    /// with the check, written by `-S` and read back the same.
+    #[test]
+    fn a_client_certificate_is_read_saved_and_restored() {
+        let (cert, key) = (tls_file("client.crt"), tls_file("client.key"));
+        let line = format!(
+            "-A -t 198.18.0.110:443 -s rr --check https --check-cert {cert} --check-key {key}"
+        );
+        let c = check_of(&line).unwrap().unwrap();
+        let CheckKind::Http(h) = &c.kind else {
+            panic!("{c:?}")
+        };
+        let client = h.client.as_ref().unwrap();
+        assert_eq!(
+            (client.cert.as_str(), client.key.as_str()),
+            (&cert[..], &key[..])
+        );
+        assert!(client.resolver().is_some(), "the key is read");
+        let mut cfg = Config::new();
+        apply(&mut cfg, &parse(&argv(&line)).unwrap()).unwrap();
+        let saved = format_save(&cfg, true, &Names::none());
+        assert!(
+            saved.contains(&format!(
+                "--check https --check-path / --check-status 200 --check-cert {cert} --check-key {key} --delay-loop"
+            )),
+            "{saved}"
+        );
+        let mut back = Config::new();
+        restore(&mut back, &saved, &Names::none(), &mut |_, _, _| {}).unwrap();
+        assert_eq!(format_save(&back, true, &Names::none()), saved);
+        assert_eq!(back.services()[0].check, cfg.services()[0].check);
+        // A path with a blank is quoted, and read back.
+        let spaced = std::env::temp_dir().join(format!("ringvs cert {}.pem", std::process::id()));
+        std::fs::copy(&cert, &spaced).unwrap();
+        let spaced = spaced.to_string_lossy().into_owned();
+        let mut words = argv("-A -t 198.18.0.110:443 -s rr --check https --check-key");
+        words.extend([key.clone(), "--check-cert".into(), spaced.clone()]);
+        let mut cfg = Config::new();
+        let r = parse(&words).and_then(|c| apply(&mut cfg, &c));
+        let saved = format_save(&cfg, true, &Names::none());
+        let mut back = Config::new();
+        let restored = restore(&mut back, &saved, &Names::none(), &mut |_, _, _| {});
+        let _ = std::fs::remove_file(&spaced);
+        r.unwrap();
+        restored.unwrap();
+        assert!(
+            saved.contains(&format!("--check-cert \"{spaced}\"")),
+            "{saved}"
+        );
+        assert_eq!(back.services()[0].check, cfg.services()[0].check);
+    }
+
+    #[test]
+    fn client_certificate_errors_name_the_option_and_file() {
+        let (cert, key) = (tls_file("client.crt"), tls_file("client.key"));
+        let svc = "-A -t 198.18.0.110:443 -s rr";
+        let missing = tls_file("missing.pem");
+        let enc = tls_file("client_encrypted.key");
+        let other = format!(
+            "{}/tests/data/dr/https_test.key",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        for (opts, want) in [
+            (
+                format!("--check http --check-cert {cert} --check-key {key}"),
+                "check-cert and check-key need --check https".to_string(),
+            ),
+            (
+                format!("--check https --check-cert {cert}"),
+                "check-cert needs check-key (its private key)".into(),
+            ),
+            (
+                format!("--check https --check-key {key}"),
+                "check-key needs check-cert (its certificate)".into(),
+            ),
+            (
+                "--check https --check-cert client.crt --check-key /k".into(),
+                "illegal check-cert specified (an absolute path)".into(),
+            ),
+            (
+                format!("--check https --check-cert {cert} --check-key {key} --check-key {key}"),
+                "multiple 'check-key' options specified".into(),
+            ),
+            (
+                format!("--check https --check-cert {missing} --check-key {key}"),
+                format!("check-cert {missing}: No such file or directory (os error 2)"),
+            ),
+            (
+                format!("--check https --check-cert {key} --check-key {key}"),
+                format!("check-cert {key}: no certificate in it (PEM CERTIFICATE)"),
+            ),
+            (
+                format!("--check https --check-cert {cert} --check-key {other}"),
+                format!("check-key {other}: not the key of the certificate in {cert}"),
+            ),
+        ] {
+            let e = check_of(&format!("{svc} {opts}")).unwrap_err();
+            assert_eq!((e.to_string(), e.exit_code()), (want, 2), "{opts}");
+        }
+        let e = check_of(&format!(
+            "{svc} --check https --check-cert {cert} --check-key {enc}"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(&format!("check-key {enc}: an encrypted private key")),
+            "{e}"
+        );
     }
 }

@@ -87,6 +87,8 @@ pub(super) fn usage_text() -> String {
          \x20 --check-digest md5                  HTTP: the body's MD5, 32 hex digits (default none)\n\
          \x20 --check-virtualhost name            HTTP: the Host header (default address:port)\n\
          \x20 --check-sni                         https: the TLS handshake names the virtualhost\n\
+         \x20 --check-cert file --check-key file  https: the client certificate (PEM chain) and its\n\
+         \x20                                     key (PEM, unencrypted) sent to a server that asks\n\
          \x20 --check-port port                   check this port of every server (default its own)\n\
          \x20 --check-ip address                  -a|e: check this server at this address (default its own)\n\
          \x20 --misc-path command                 misc: the command run for each server (-A|E; -a|e: its own)\n\

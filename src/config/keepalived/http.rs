@@ -149,6 +149,8 @@ impl HttpArgs {
             vhost,
             sni: self.sni,
             more,
+            // The `SSL` block's, once the file is read (`ssl.rs`).
+            client: None,
         })
     }
 }
