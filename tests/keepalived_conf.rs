@@ -2743,3 +2743,179 @@ fn a_connect_ip_without_a_check_run_is_dropped() {
     apply_differences(&mut running, &l.config).unwrap();
     assert_eq!(running.services()[0].dests.len(), 2);
 }
+
+/// keepalived's top-level `SSL` block: the client certificate of every
+/// `SSL_GET` (`--check-cert`, `--check-key`), its files read only when an
+/// `SSL_GET` runs, errors naming the keyword's line, `-S` writing it, and
+/// reloads that change it (or the files under the same names) taking
+/// effect.
+#[test]
+fn the_ssl_block_is_every_ssl_gets_client_certificate() {
+    let t = TempDir::new("sslblock");
+    let data = |n: &str| format!("{}/tests/data/{n}", env!("CARGO_MANIFEST_DIR"));
+    let (cert, key) = (data("tls/client.crt"), data("tls/client.key"));
+    let vs = |port: u16, checker: &str| {
+        format!(
+            "virtual_server 198.18.0.110 {port} {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+             \x20 real_server 198.19.0.2 {port} {{\n    {checker} {{\n      url {{\n        path /\n      }}\n    }}\n  }}\n}}\n"
+        )
+    };
+    let ssl = |body: &str| format!("SSL {{\n{body}}}\n");
+    let both = format!("{}{}", vs(443, "SSL_GET"), vs(80, "HTTP_GET"));
+    let client_of = |c: &Config, port: u16| {
+        let k = ServiceKey::new(Proto::Tcp, vip(110), port);
+        match c.service(&k).unwrap().check.clone().unwrap().kind {
+            CheckKind::Http(h) => h.client,
+            k => panic!("{k:?}"),
+        }
+    };
+    let full = ssl(&format!(
+        "  password secret\n  ca {cert}\n  certificate {cert}\n  key {key}\n"
+    ));
+    let p = t.write("keepalived.conf", &format!("{full}{both}"));
+    let l = load_as(&p, None).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = client_of(&l.config, 443).unwrap();
+    assert_eq!((c.cert.as_str(), c.key.as_str()), (&cert[..], &key[..]));
+    assert!(c.resolver().is_some());
+    assert_eq!(client_of(&l.config, 80), None, "HTTP_GET has no TLS");
+    let saved = ringvs::config::format::format_save(&l.config, true, &Names::none());
+    assert!(
+        saved.contains(&format!(
+            "-A -t 198.18.0.110:443 -s rr --check https --check-path / --check-status 200-299 --check-cert {cert} --check-key {key} "
+        )),
+        "{saved}"
+    );
+    assert_eq!(saved.matches("--check-cert").count(), 1, "{saved}");
+    // Without an SSL_GET the files are not read (keepalived's `ssl_required`).
+    let missing = data("tls/missing.pem");
+    let none = ssl(&format!("  certificate {missing}\n  key {missing}\n"));
+    t.write("keepalived.conf", &format!("{none}{}", vs(80, "HTTP_GET")));
+    let l = load_as(&p, None).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    // With one, a file that does not load stops keepalived's checker: an
+    // error here, naming the line.
+    let enc = data("tls/client_encrypted.key");
+    let other = data("dr/https_test.key");
+    for (body, want) in [
+        (
+            format!("  certificate {missing}\n  key {key}\n"),
+            format!(":2: certificate (in SSL): {missing}: No such file or directory"),
+        ),
+        (
+            format!("  certificate {cert}\n  key {key}\n  ca {key}\n"),
+            format!(":4: ca (in SSL): {key}: no certificate in it (PEM CERTIFICATE)"),
+        ),
+        (
+            format!("  certificate {cert}\n  password x\n  key {enc}\n"),
+            format!(":4: key (in SSL): {enc}: an encrypted private key"),
+        ),
+        (
+            format!("  certificate {cert}\n  key {other}\n"),
+            format!(":3: key (in SSL): {other}: not the key of the certificate in {cert}"),
+        ),
+        (
+            "  certificate certs/client.crt\n".to_string(),
+            ":2: certificate certs/client.crt: not an absolute path".to_string(),
+        ),
+        (
+            "  key\n".to_string(),
+            ":2: key: a value is missing".to_string(),
+        ),
+    ] {
+        t.write("keepalived.conf", &format!("{}{both}", ssl(&body)));
+        let e = load_as(&p, None).unwrap_err();
+        assert!(e.contains(&want), "{body}: {e}");
+    }
+    t.write(
+        "keepalived.conf",
+        &format!(
+            "{}{both}",
+            ssl(&format!(
+                "  password x\n  key {enc}\n  certificate {cert}\n"
+            ))
+        ),
+    );
+    let e = load_as(&p, None).unwrap_err();
+    assert!(e.ends_with("(its password is not used)"), "{e}");
+    // One without the other is read, and sends nothing (as OpenSSL).
+    t.write(
+        "keepalived.conf",
+        &format!(
+            "{}{both}",
+            ssl(&format!("  certificate {cert}\n  bogus 1\n"))
+        ),
+    );
+    let l = load_as(&p, None).unwrap();
+    assert_eq!(client_of(&l.config, 443), None);
+    let w = l.warnings.join("\n");
+    assert!(
+        w.contains(":2: certificate (in SSL): no key, so no client certificate is sent")
+            && w.contains(":3: bogus (in SSL): not supported by ringvs, ignored"),
+        "{w}"
+    );
+    // A second block replaces the first, a second keyword its value.
+    let twice = format!(
+        "{}{}",
+        ssl(&format!("  certificate {missing}\n  key {missing}\n")),
+        ssl(&format!(
+            "  certificate {missing}\n  certificate {cert}\n  key {key}\n"
+        ))
+    );
+    t.write("keepalived.conf", &format!("{twice}{both}"));
+    let l = load_as(&p, None).unwrap();
+    assert_eq!(client_of(&l.config, 443).unwrap().cert, cert);
+    let w = l.warnings.join("\n");
+    assert!(
+        w.contains(&format!(
+            ":5: SSL: given again, replaces the block at {}:1",
+            p.display()
+        )) && w.contains(&format!(
+            ":7: certificate (in SSL): given again, replaces the one at {}:6",
+            p.display()
+        )),
+        "{w}"
+    );
+
+    // Reloads: the block added, its files changed under the same names,
+    // the block removed.
+    t.write("keepalived.conf", &both);
+    let mut running = load_as(&p, None).unwrap().config;
+    let mine = t.write("client.crt", &std::fs::read_to_string(&cert).unwrap());
+    let mine = mine.to_string_lossy().into_owned();
+    let block = ssl(&format!("  certificate {mine}\n  key {key}\n"));
+    t.write("keepalived.conf", &format!("{block}{both}"));
+    let changes = reload(&mut running, &p);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(
+        changes[0].starts_with("-E -t 198.18.0.110:443 ")
+            && changes[0].contains(&format!("--check-cert {mine} --check-key {key}")),
+        "{changes:?}"
+    );
+    let first = client_of(&running, 443).unwrap();
+    assert!(reload(&mut running, &p).is_empty(), "nothing changed");
+    let chain = [cert.as_str(), &data("dr/https_test.crt")]
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .concat();
+    t.write("client.crt", &chain);
+    let changes = reload(&mut running, &p);
+    assert_eq!(changes.len(), 1, "the file's content changed: {changes:?}");
+    let second = client_of(&running, 443).unwrap();
+    assert_ne!(first, second);
+    assert_eq!(
+        second
+            .resolver()
+            .unwrap()
+            .resolve(&[], &[])
+            .unwrap()
+            .cert
+            .len(),
+        2,
+        "the new chain is presented"
+    );
+    t.write("keepalived.conf", &both);
+    let changes = reload(&mut running, &p);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(!changes[0].contains("--check-cert"), "{changes:?}");
+    assert_eq!(client_of(&running, 443), None);
+}

@@ -26,8 +26,8 @@
 //! `conn` (a checker's `connect_ip`, `connect_port`, `bindto`),
 //! `track` (`track_file` blocks and `FILE_CHECK`),
 //! `group` (`virtual_server_group`), `lvs` (`virtual_server`,
-//! `real_server`), `top` (the top-level blocks), `diff` (changes between
-//! two configs). This file holds what they share and the public face. The
+//! `real_server`), `ssl` (the `SSL` block), `top` (the top-level blocks),
+//! `diff` (changes between two configs). This file holds what they share and the public face. The
 //! module uses `ipvsadm`'s limits (the same as `--check`'s and `-p`'s).
 
 mod check;
@@ -38,6 +38,7 @@ mod group;
 mod http;
 mod lexer;
 mod lvs;
+mod ssl;
 mod top;
 mod track;
 mod values;

@@ -4,19 +4,21 @@
 //! the LVS settings of `global_defs` (warned about: `ringvs adm` sets them)
 //! and its scripts' settings (`script_user`, `enable_script_security`).
 //! The blocks themselves are read in `lvs` and `group`, `track_file`
-//! (which `FILE_CHECK` names) in `track`.
+//! (which `FILE_CHECK` names) in `track`, `SSL` (the client certificate
+//! of every `SSL_GET`) in `ssl`.
 
 use super::super::{Config, ScriptUser, ServiceKey};
 use super::group;
 use super::lexer::Stmt;
 use super::lvs::virtual_server;
+use super::ssl;
 use super::track::{self, TrackInit};
 use super::values::Cx;
 use super::{KaError, Pos, ScriptSettings, Warnings};
 
 /// Top-level blocks and keywords that keepalived itself uses (VRRP, global
 /// settings, BFD, ...): skipped without a word.
-const KEEPALIVED_ONLY: [&str; 22] = [
+const KEEPALIVED_ONLY: [&str; 21] = [
     "vrrp_instance",
     "vrrp_sync_group",
     "vrrp_script",
@@ -33,7 +35,6 @@ const KEEPALIVED_ONLY: [&str; 22] = [
     "linkbeat_interfaces",
     "linkbeat_use_polling",
     "bfd_instance",
-    "SSL",
     "net_namespace",
     "net_namespace_ipvs",
     "namespace_with_ipsets",
@@ -67,6 +68,7 @@ pub(crate) fn config(
     let mut seen: Vec<(ServiceKey, Pos)> = Vec::new();
     let groups = group::groups(&mut cx, top)?;
     let mut scripts = ScriptSettings::default();
+    let mut ssl_block = None;
     for s in top {
         match s.keyword() {
             "virtual_server" if s.args().first().map(String::as_str) == Some("group") => {
@@ -85,12 +87,15 @@ pub(crate) fn config(
             // Read above.
             "virtual_server_group" => {}
             "global_defs" => global_defs(&mut cx, s, &mut scripts),
+            "SSL" => ssl::block(&mut cx, s, &mut ssl_block)?,
             k if KEEPALIVED_ONLY.contains(&k) => {}
             k => {
                 cx.w.at(&s.pos, format!("{k}: unknown top-level keyword, skipped"))
             }
         }
     }
+    // Once every `SSL_GET` is known: its files are read only for one.
+    ssl::apply(&mut cx, ssl_block.as_ref(), &mut cfg)?;
     Ok((cfg, scripts, track::inits(&files)))
 }
 
