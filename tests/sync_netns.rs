@@ -13,8 +13,15 @@
 //!   director's sync address, with hop limit `--mcast-ttl`, and its own
 //!   backup, on the same group, hears none of it (loopback off).
 //!
-//! And on a service NIC, with neither the kernel's IPv6 nor an IPv4 address,
-//! a daemon is refused for either family of group.
+//! And on a service NIC, without the kernel's IPv6, a daemon over an IPv6
+//! group is refused.
+//!
+//! Over the same link, with no IPv4 address in the director's namespace,
+//! both daemons sync over the IPv4 group `224.0.0.81` as IPVS's do
+//! (`make_send_sock`, `make_receive_sock`): the backup joins by the
+//! interface's index and installs the peer's message; the master, with no
+//! address to bind, binds `0.0.0.0` (IPVS logs and does the same) and its
+//! messages reach the peer from `0.0.0.0`.
 //!
 //! Needs root, `ip netns` and `python3`; under `CI=true` a missing one fails
 //! the test.
@@ -90,14 +97,15 @@ fn counter(control: &Path, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A masqueraded ESTABLISHED connection of the seed's service to rs1.
-fn forged() -> Vec<u8> {
+/// A masqueraded ESTABLISHED connection of the seed's service to rs1, from
+/// client port `cport`.
+fn forged(cport: u16) -> Vec<u8> {
     let c = SyncConn {
         proto: 6,
         flags: wire::nat_flags(false, State::Established),
         state: wire::state_to_ipvs(State::Established),
         caddr: lab::CLIENT,
-        cport: CPORT,
+        cport,
         vaddr: lab::VIP,
         vport: 80,
         daddr: lab::rs_addr(1),
@@ -111,6 +119,28 @@ fn forged() -> Vec<u8> {
     let mut m = MessageBuilder::new(&mut buf, 1452, SYNCID).expect("buffer");
     m.push(&c).expect("fits");
     m.as_bytes().to_vec()
+}
+
+/// A line of a peer's `listen`: the datagram, its source and hop limit (TTL).
+fn datagram(l: &str) -> Option<(Vec<u8>, String, String)> {
+    let w: Vec<&str> = l.split_whitespace().collect();
+    let [data, src, hops] = w[..] else {
+        return None;
+    };
+    let bytes = (0..data.len() / 2)
+        .map(|i| u8::from_str_radix(data.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect::<Option<_>>()?;
+    Some((bytes, src.to_string(), hops.to_string()))
+}
+
+/// Whether a sync message carries the client's connection to the VIP.
+fn carries_ours(bytes: &[u8]) -> bool {
+    wire::parse(bytes, SYNCID).is_ok_and(|mut entries| {
+        entries.any(|e| {
+            matches!(e, Ok(AnyConn::V4(c))
+                if c.caddr == lab::CLIENT && c.vaddr == lab::VIP && c.vport == 80)
+        })
+    })
 }
 
 #[test]
@@ -134,24 +164,18 @@ fn both_daemons_sync_over_an_ipv6_group_without_an_ipv4_address() {
         ]);
     };
 
-    // A service NIC has neither the kernel's IPv6 nor an IPv4 address: a
-    // daemon on it is refused, for either family of group.
-    for (group, why) in [
-        (GROUP, "sync interface ext0 has IPv6 off"),
-        ("224.0.0.81", "sync interface ext0 has no IPv4 address"),
-    ] {
-        #[rustfmt::skip]
-        let r = nslab::call(&control, &[
-            "--start-daemon", "backup", "--mcast-interface", "ext0", "--mcast-group", group,
-        ]);
-        assert_eq!(r.code, 255, "{r:?}");
-        assert!(r.err.contains(why), "{r:?}");
-    }
+    // A service NIC has not the kernel's IPv6: a daemon on it is refused.
+    #[rustfmt::skip]
+    let r = nslab::call(&control, &[
+        "--start-daemon", "backup", "--mcast-interface", "ext0", "--mcast-group", GROUP,
+    ]);
+    assert_eq!(r.code, 255, "{r:?}");
+    assert!(r.err.contains("sync interface ext0 has IPv6 off"), "{r:?}");
     assert_eq!(adm(&control, &["-L", "--daemon"]), "");
 
     // The backup, over IPv6: it takes the peer's message and installs it.
     start("backup");
-    let hex: String = forged().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = forged(CPORT).iter().map(|b| format!("{b:02x}")).collect();
     let port = PORT.to_string();
     lab::ns_run(&cli, "python3", &["-c", PEER, "send", GROUP, &port, &hex]).expect("send");
     let listed = format!("{}:{CPORT}", lab::CLIENT);
@@ -198,24 +222,6 @@ fn both_daemons_sync_over_an_ipv6_group_without_an_ipv4_address() {
     );
     // What the peer heard: messages from the director's sync address, hop
     // limit `--mcast-ttl`, one of them carrying the client's connection to the VIP.
-    let datagram = |l: &str| -> Option<(Vec<u8>, String, String)> {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        let [data, src, hops] = w[..] else {
-            return None;
-        };
-        let bytes = (0..data.len() / 2)
-            .map(|i| u8::from_str_radix(data.get(2 * i..2 * i + 2)?, 16).ok())
-            .collect::<Option<_>>()?;
-        Some((bytes, src.to_string(), hops.to_string()))
-    };
-    let carries_ours = |bytes: &[u8]| {
-        wire::parse(bytes, SYNCID).is_ok_and(|mut entries| {
-            entries.any(|e| {
-                matches!(e, Ok(AnyConn::V4(c))
-                    if c.caddr == lab::CLIENT && c.vaddr == lab::VIP && c.vport == 80)
-            })
-        })
-    };
     let got = nslab::wait_for(Duration::from_secs(5), || {
         let heard = heard.lock().expect("lines");
         heard
@@ -233,6 +239,130 @@ fn both_daemons_sync_over_an_ipv6_group_without_an_ipv4_address() {
         assert_eq!((src.as_str(), hops.as_str()), (d_addr, TTL), "{l}");
     }
     assert!(counter(&control, "msgs_sent") >= 1);
+    // Loopback off: the director's own backup heard nothing from its master.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(counter(&control, "msgs_received"), 1);
+}
+
+/// [`PEER`] over IPv4: out of `s0` by its index (`ip_mreqn`), TTL 1; the
+/// listener joins the group on `s0` by index and prints `HEX SOURCE TTL`.
+const PEER4: &str = r#"
+import socket, struct, sys
+ifname, group, port = "s0", sys.argv[2], int(sys.argv[3])
+idx = socket.if_nametoindex(ifname)
+mreqn = lambda g: g + bytes(4) + struct.pack("@i", idx)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+if sys.argv[1] == "send":
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn(bytes(4)))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    s.sendto(bytes.fromhex(sys.argv[4]), (group, port))
+else:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+    s.bind((group, port))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn(socket.inet_aton(group)))
+    s.setsockopt(socket.IPPROTO_IP, 12, 1)  # IP_RECVTTL
+    print("ready", flush=True)
+    while True:
+        data, anc, _, src = s.recvmsg(65535, socket.CMSG_SPACE(4))
+        ttl = [struct.unpack("@i", d)[0] for (l, t, d) in anc if t == 2]  # IP_TTL
+        print(data.hex(), src[0], ttl[0] if ttl else -1, flush=True)
+"#;
+
+/// The IPv4 group on a link without an IPv4 address (none in the director's
+/// namespace at all), as IPVS runs it: both daemons start, the backup
+/// installs what the peer sends, the master's messages leave from `0.0.0.0`.
+#[test]
+fn both_daemons_sync_over_an_ipv4_group_without_an_ipv4_address() {
+    let Some(NsDirector { mut lab, control }) = Scenario::new("sync4")
+        .needs(&["python3"])
+        .seed_service()
+        .before_director(|lab| {
+            sync_link(lab);
+            // The peer's messages come from the client's address, which the
+            // director has no route back to: no reverse-path filter.
+            let dir = lab.ns_director();
+            for key in ["all", DIRECTOR_SYNC.0] {
+                let rp = format!("net.ipv4.conf.{key}.rp_filter=0");
+                lab::ns_run(&dir, "sysctl", &["-qw", &rp]).expect("rp_filter off");
+            }
+        })
+        .start()
+    else {
+        return;
+    };
+    let cli = lab.ns_client();
+    let d_if = DIRECTOR_SYNC.0;
+    let (group, port, syncid) = ("224.0.0.81", PORT.to_string(), SYNCID.to_string());
+    let start = |role: &str| {
+        #[rustfmt::skip]
+        adm(&control, &[
+            "--start-daemon", role, "--mcast-interface", d_if, "--syncid", &syncid,
+            "--mcast-ttl", TTL,
+        ]);
+    };
+
+    // The backup: joined by index, it takes the peer's message.
+    start("backup");
+    let cport = CPORT + 1;
+    let hex: String = forged(cport).iter().map(|b| format!("{b:02x}")).collect();
+    lab::ns_run(&cli, "python3", &["-c", PEER4, "send", group, &port, &hex]).expect("send");
+    let listed = format!("{}:{cport}", lab::CLIENT);
+    let installed = nslab::wait_for(Duration::from_secs(5), || {
+        adm(&control, &["-L", "-c", "-n"]).contains(&listed)
+    });
+    assert!(
+        installed.is_some(),
+        "the synced connection is listed: {}\n{:?}",
+        adm(&control, &["-L", "-c", "-n"]),
+        stats(&control).pointer("/sync")
+    );
+    assert_eq!(counter(&control, "msgs_received"), 1);
+
+    // The master: no address to bind, so `0.0.0.0`; the peer hears it.
+    let cmd = lab::ns_command(
+        &cli,
+        Path::new("python3"),
+        &["-u", "-c", PEER4, "listen", group, &port],
+    );
+    let heard = nslab::spawn_collecting(&mut lab, cmd, |_| ());
+    let ready = nslab::wait_for(Duration::from_secs(5), || {
+        heard
+            .lock()
+            .expect("lines")
+            .iter()
+            .any(|(_, l)| l == "ready")
+    });
+    assert!(ready.is_some(), "the peer listens");
+    start("master");
+    assert_eq!(
+        adm(&control, &["-L", "--daemon"]),
+        format!(
+            "master sync daemon (mcast={d_if}, syncid={SYNCID}, maxlen=1472, group={group}, port={PORT}, ttl={TTL})\n\
+             backup sync daemon (mcast={d_if}, syncid={SYNCID}, maxlen=1472, group={group}, port={PORT}, ttl={TTL})\n"
+        )
+    );
+    let bodies = nslab::http_bodies(&lab, &format!("{}:80", lab::VIP), 1);
+    assert!(
+        bodies.iter().all(|b| b.starts_with("i am rs")),
+        "{bodies:?}"
+    );
+    let got = nslab::wait_for(Duration::from_secs(5), || {
+        let heard = heard.lock().expect("lines");
+        heard
+            .iter()
+            .filter_map(|(_, l)| datagram(l))
+            .any(|(bytes, _, _)| carries_ours(&bytes))
+    });
+    let heard = heard.lock().expect("lines").clone();
+    assert!(
+        got.is_some(),
+        "the master's message reached the peer: {heard:?}"
+    );
+    for (_, l) in heard.iter().filter(|(_, l)| l != "ready") {
+        let (_, src, ttl) = datagram(l).expect("a datagram line");
+        assert_eq!((src.as_str(), ttl.as_str()), ("0.0.0.0", TTL), "{l}");
+    }
     // Loopback off: the director's own backup heard nothing from its master.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(counter(&control, "msgs_received"), 1);

@@ -53,17 +53,23 @@ pub fn discover(name: &str) -> Result<NicInfo, NicError> {
     })
 }
 
-/// The first IPv4 address the kernel has on interface `name` (the sync link's).
-pub fn ipv4_addr(name: &str) -> Option<std::net::Ipv4Addr> {
-    pnet_datalink::interfaces()
-        .into_iter()
-        .find(|i| i.name == name)?
-        .ips
-        .into_iter()
-        .find_map(|n| match n.ip() {
-            std::net::IpAddr::V4(a) => Some(a),
-            std::net::IpAddr::V6(_) => None,
+/// Every interface's IPv4 addresses, by name, in the order of their index
+/// (`lo` first), each interface's in the kernel's order (its primary
+/// addresses before their secondaries): what the sync master picks its
+/// source from (`crate::sync`).
+pub fn ipv4_addrs() -> Vec<(String, Vec<std::net::Ipv4Addr>)> {
+    let mut all = pnet_datalink::interfaces();
+    all.sort_by_key(|i| i.index);
+    all.into_iter()
+        .map(|i| {
+            let v4 = i.ips.iter().filter_map(|n| match n.ip() {
+                std::net::IpAddr::V4(a) => Some(a),
+                std::net::IpAddr::V6(_) => None,
+            });
+            let v4 = v4.collect();
+            (i.name, v4)
         })
+        .collect()
 }
 
 /// Whether the kernel has IPv6 on for interface `name`

@@ -1,6 +1,7 @@
-//! The socket-options room: integer options of a kernel socket that
-//! `socket2` has no call for. The sync daemons' sockets use it for path-MTU
-//! discovery (`IP_MTU_DISCOVER`, `IPV6_MTU_DISCOVER`; `crate::sync`). One of
+//! The socket-options room: options of a kernel socket that `socket2` has
+//! no call for. The sync daemons' sockets use it for path-MTU
+//! discovery (`IP_MTU_DISCOVER`, `IPV6_MTU_DISCOVER`) and for the IPv4
+//! master's outgoing interface by index (`IP_MULTICAST_IF`; `crate::sync`). One of
 //! the crate's four modules with `unsafe` code (see [`super`]).
 #![allow(unsafe_code)]
 
@@ -52,6 +53,22 @@ pub fn set_int(
     value: libc::c_int,
 ) -> io::Result<()> {
     set(sock.as_fd().as_raw_fd(), level, name, &value)
+}
+
+/// Sends `sock`'s IPv4 multicast out of the interface of index `index`
+/// (`IP_MULTICAST_IF` with an `ip_mreqn` naming the index and no address, as
+/// IPVS's `set_mcast_if` sets the socket's multicast index): unlike the
+/// address form, it needs no IPv4 address on the interface.
+pub fn set_multicast_if_v4_index(sock: &impl AsFd, index: u32) -> io::Result<()> {
+    let index = libc::c_int::try_from(index)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index"))?;
+    let mreqn = libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr { s_addr: 0 },
+        imr_address: libc::in_addr { s_addr: 0 },
+        imr_ifindex: index,
+    };
+    let fd = sock.as_fd().as_raw_fd();
+    set(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn)
 }
 
 /// The `int` option `name` of `level` on `sock`.

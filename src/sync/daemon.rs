@@ -152,15 +152,26 @@ pub enum DaemonError {
     #[error("sync interface {0}: no such device")]
     NoDevice(String),
     #[error(
-        "sync interface {0} has no IPv4 address (an IPv4 group needs a kernel address on the sync link; the service NICs keep none)"
-    )]
-    NoAddress(String),
-    #[error(
         "sync interface {0} has IPv6 off (an IPv6 group needs the kernel's IPv6 on the sync link: net.ipv6.conf.{0}.disable_ipv6=0)"
     )]
     NoIpv6(String),
     #[error("sync socket on {ifname}: {err}")]
     Socket { ifname: String, err: std::io::Error },
+}
+
+/// The address an IPv4 master binds ([`socket::master_source`]); without
+/// one anywhere, `0.0.0.0` and a warning, as IPVS's `bind_mcastif_addr`
+/// logs one and binds it: the master still starts, its messages leaving
+/// with whatever source the kernel picks.
+fn master_bind(ifname: &str) -> Ipv4Addr {
+    socket::master_source(ifname, &crate::io::nic::ipv4_addrs()).unwrap_or_else(|| {
+        eprintln!(
+            "ringvs: sync interface {ifname}: no IPv4 address to send from, on it or on any \
+             other interface; the master binds 0.0.0.0 (the sync link probably needs an IPv4 \
+             address)"
+        );
+        Ipv4Addr::UNSPECIFIED
+    })
 }
 
 /// A running daemon: its settings, stop flag and thread.
@@ -237,8 +248,11 @@ impl Daemons {
         let via = match group {
             IpAddr::V4(group) => Via::V4 {
                 group,
-                addr: crate::io::nic::ipv4_addr(ifname)
-                    .ok_or_else(|| DaemonError::NoAddress(ifname.to_string()))?,
+                index: nic.index as u32,
+                bind: match o.role {
+                    SyncRole::Master => master_bind(ifname),
+                    SyncRole::Backup => Ipv4Addr::UNSPECIFIED,
+                },
             },
             IpAddr::V6(group) if crate::io::nic::ipv6_on(ifname) => Via::V6 {
                 group,

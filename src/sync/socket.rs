@@ -5,7 +5,7 @@
 
 use super::daemon::DaemonConfig;
 use crate::io::sockopt;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::time::Duration;
@@ -13,13 +13,38 @@ use std::time::Duration;
 /// How the sockets reach the group on the sync interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Via {
-    /// An IPv4 group, through the interface's IPv4 address (the master binds
-    /// it, as `bind_mcastif_addr`; the backup joins on it).
-    V4 { group: Ipv4Addr, addr: Ipv4Addr },
+    /// An IPv4 group, through the interface of index `index`
+    /// (`IP_MULTICAST_IF` and `IP_ADD_MEMBERSHIP` by index, as IPVS's
+    /// `set_mcast_if` and `join_mcast_group`); the master binds `bind`,
+    /// [`master_source`]'s choice or `0.0.0.0` (`bind_mcastif_addr`).
+    V4 {
+        group: Ipv4Addr,
+        index: u32,
+        bind: Ipv4Addr,
+    },
     /// An IPv6 group, through the interface's index (`IPV6_MULTICAST_IF`,
     /// `IPV6_JOIN_GROUP`); the kernel picks the source address, as for
     /// IPVS's IPv6 master, which binds none.
     V6 { group: Ipv6Addr, index: u32 },
+}
+
+/// The address the IPv4 master binds, of `links` (every interface's IPv4
+/// addresses, in index order, as `io::nic::ipv4_addrs` reads them), as
+/// IPVS's `bind_mcastif_addr` picks it (`inet_select_addr` of the sync
+/// interface, `net/ipv4/devinet.c`): the sync interface's first address of
+/// global scope, else the first of global scope on any interface, `lo`
+/// first. `None` when there is none: IPVS then logs that the interface
+/// probably needs an address and binds `0.0.0.0`, and so does ringvs.
+///
+/// An address's scope is taken from the address (`127.0.0.0/8` is the
+/// host's, any other global, which is what `ip addr add` gives them unless
+/// told `scope`): an address given another scope by hand is not told apart.
+pub fn master_source(ifname: &str, links: &[(String, Vec<Ipv4Addr>)]) -> Option<Ipv4Addr> {
+    let global = |a: &&Ipv4Addr| !a.is_loopback();
+    let own = links.iter().filter(|(name, _)| name == ifname);
+    let others = links.iter();
+    own.chain(others)
+        .find_map(|(_, addrs)| addrs.iter().find(global).copied())
 }
 
 /// The master's socket, connected to the group and port: bound to the sync
@@ -30,8 +55,8 @@ pub enum Via {
 pub fn master(c: &DaemonConfig, via: Via) -> io::Result<UdpSocket> {
     let s = sender(c, via)?;
     match via {
-        Via::V4 { group, addr } => {
-            s.bind(&SocketAddrV4::new(addr, 0).into())?;
+        Via::V4 { group, bind, .. } => {
+            s.bind(&SocketAddrV4::new(bind, 0).into())?;
             s.connect(&SocketAddrV4::new(group, c.port).into())?;
         }
         // A link-local group names its interface (the scope id).
@@ -49,8 +74,8 @@ fn sender(c: &DaemonConfig, via: Via) -> io::Result<Socket> {
     let dont = libc::IP_PMTUDISC_DONT;
     sockopt::set_int(&s, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, dont)?;
     match via {
-        Via::V4 { addr, .. } => {
-            s.set_multicast_if_v4(&addr)?;
+        Via::V4 { index, .. } => {
+            sockopt::set_multicast_if_v4_index(&s, index)?;
             s.set_multicast_ttl_v4(u32::from(c.ttl))?;
             s.set_multicast_loop_v4(false)?;
         }
@@ -67,16 +92,18 @@ fn sender(c: &DaemonConfig, via: Via) -> io::Result<Socket> {
 }
 
 /// The backup's socket: the group's port on the sync interface, joined to
-/// the group there (as IPVS's `make_receive_sock` binds the group address),
+/// the group there by the interface's index (as IPVS's `make_receive_sock`
+/// binds the group address and `join_mcast_group` joins by index: an IPv4
+/// group needs no IPv4 address on the interface, and IPVS logs nothing),
 /// its `recv` returning after `wait` at the latest.
 pub fn backup(c: &DaemonConfig, via: Via, wait: Duration) -> io::Result<UdpSocket> {
     let s = Socket::new(domain(via), Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
     s.bind_device(Some(c.ifname.as_bytes()))?;
     match via {
-        Via::V4 { group, addr } => {
+        Via::V4 { group, index, .. } => {
             s.bind(&SocketAddrV4::new(group, c.port).into())?;
-            s.join_multicast_v4(&group, &addr)?;
+            s.join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(index))?;
         }
         Via::V6 { group, index } => {
             s.bind(&SocketAddrV6::new(group, c.port, 0, index).into())?;
@@ -130,14 +157,76 @@ mod test {
     fn the_ipv4_masters_socket_does_not_discover_the_path_mtu() {
         let group = wire::DEFAULT_GROUP;
         let c = on_lo(group.into(), 1);
-        let addr = Ipv4Addr::LOCALHOST;
-        let s = master(&c, Via::V4 { group, addr }).expect("a master socket on lo");
+        let (index, bind) = (lo_index(), Ipv4Addr::LOCALHOST);
+        let via = Via::V4 { group, index, bind };
+        let s = master(&c, via).expect("a master socket on lo");
         let pmtudisc = int(&s, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER);
         assert_eq!(pmtudisc, libc::IP_PMTUDISC_DONT);
         assert_eq!(
             s.peer_addr().expect("connected").to_string(),
             "224.0.0.81:8848"
         );
+    }
+
+    /// The address the IPv4 master binds, as `bind_mcastif_addr` picks it:
+    /// the sync interface's own (not a loopback one), else another
+    /// interface's in index order, else none (`0.0.0.0`, with a warning).
+    #[test]
+    fn the_ipv4_master_binds_its_interfaces_address_else_anothers_else_none() {
+        let a = |s: &str| -> Ipv4Addr { s.parse().expect("an address") };
+        let links = |l: &[(&str, &[&str])]| -> Vec<(String, Vec<Ipv4Addr>)> {
+            l.iter()
+                .map(|(n, addrs)| (n.to_string(), addrs.iter().map(|s| a(s)).collect()))
+                .collect()
+        };
+        let lo: (&str, &[&str]) = ("lo", &["127.0.0.1"]);
+        let own = links(&[
+            lo,
+            ("eth0", &["198.18.0.1"]),
+            ("sync0", &["127.0.0.2", "198.18.9.1", "198.18.9.2"]),
+        ]);
+        assert_eq!(master_source("sync0", &own), Some(a("198.18.9.1")));
+        let other = links(&[
+            lo,
+            ("ext0", &[]),
+            ("eth0", &["198.18.0.1"]),
+            ("eth1", &["198.18.1.1"]),
+            ("sync0", &[]),
+        ]);
+        assert_eq!(master_source("sync0", &other), Some(a("198.18.0.1")));
+        let none = links(&[lo, ("ext0", &[]), ("sync0", &[])]);
+        assert_eq!(master_source("sync0", &none), None);
+    }
+
+    /// An IPv4 master without an address to bind binds `0.0.0.0` and still
+    /// connects to the group out of its interface (by index, which needs no
+    /// address), as IPVS's master starts after its warning.
+    #[test]
+    fn an_ipv4_master_without_an_address_still_connects_to_the_group() {
+        let group = wire::DEFAULT_GROUP;
+        let c = on_lo(group.into(), 1);
+        let (index, bind) = (lo_index(), Ipv4Addr::UNSPECIFIED);
+        let s = master(&c, Via::V4 { group, index, bind }).expect("a master socket");
+        assert_eq!(
+            s.peer_addr().expect("connected").to_string(),
+            "224.0.0.81:8848"
+        );
+    }
+
+    /// The IPv4 backup joins the group by the interface's index, as
+    /// `join_mcast_group` does: no address of the interface is asked for.
+    #[test]
+    fn the_ipv4_backup_joins_by_index() {
+        let group = wire::DEFAULT_GROUP;
+        let c = on_lo(group.into(), 1);
+        let via = Via::V4 {
+            group,
+            index: lo_index(),
+            bind: Ipv4Addr::UNSPECIFIED,
+        };
+        let s = backup(&c, via, Duration::from_millis(5)).expect("a socket");
+        let local = s.local_addr().expect("bound");
+        assert_eq!(local.to_string(), "224.0.0.81:8848");
     }
 
     /// The IPv6 master's options, as `make_send_sock` sets them on an IPv6
