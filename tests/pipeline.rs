@@ -3326,7 +3326,8 @@ fn mh_quiesce_and_restore_through_the_workers_moves_nobody() {
 // ---------------------------------------------------------------------------
 
 /// One step of the control thread (`control::neigh`) on the harness's table:
-/// what the workers reported, then a tick, then publish. Returns the probes it
+/// what the workers reported, the neighbors they used, then a tick, then
+/// publish. Returns the probes it
 /// would send.
 fn control_step(lab: &mut MemDirector) -> Vec<ringvs::neigh::Probe> {
     let now = lab.now;
@@ -3334,6 +3335,7 @@ fn control_step(lab: &mut MemDirector) -> Vec<ringvs::neigh::Probe> {
     for ev in lab.neigh_events() {
         probes.extend(lab.neigh.event(ev, now));
     }
+    lab.neigh.note_use(&lab.shared.neigh_used, now);
     lab.neigh.tick(now, &mut probes);
     if let Some(s) = lab.neigh.take_snapshot() {
         lab.shared.neigh.store(std::sync::Arc::new(s));
@@ -3442,6 +3444,52 @@ fn neigh_genuine_move_is_adopted_within_a_second() {
     assert_eq!(lab.neigh.moved, 1);
     assert_eq!(drop_sum(&lab.w().core.ctr), 0);
     assert_eq!(data_to_rs1_mac(&mut lab, seq), RS1_NEW_MAC);
+}
+
+/// Traffic keeps its real server fresh and nothing else: RS1, which a
+/// connection uses every second, is probed by unicast each time its refresh
+/// is due (it answers) and its frames never wait; RS2 and the clients,
+/// which the workers send nothing to, go stale unprobed, still published
+/// (Linux's `NUD_STALE`).
+#[test]
+fn neigh_only_what_traffic_uses_is_refreshed() {
+    let mut lab = MemDirector::standard();
+    rs1_conn(&mut lab);
+    let rs1 = Probe::Arp {
+        nic: Nic::Int,
+        ip: be(RS1),
+        to: Some(ringvs::wire::Mac(RS1_MAC)),
+    };
+    let mut probes = vec![];
+    for seq in 2..122 {
+        lab.advance(Duration::from_secs(1));
+        assert_eq!(data_to_rs1_mac(&mut lab, seq), RS1_MAC, "at {seq} s");
+        let sent = control_step(&mut lab);
+        if !sent.is_empty() {
+            // RS1 answers its probe.
+            lab.int(&arp_frame(2, RS1_MAC, RS1, INT_MAC, DIP, INT_MAC));
+        }
+        probes.extend(sent);
+    }
+    assert!(probes.len() >= 2, "{probes:?}");
+    assert!(probes.iter().all(|p| *p == rs1), "{probes:?}");
+    for (nic, ip) in [(Nic::Int, RS2), (Nic::Ext, CLIENT), (Nic::Ext, CLIENT2)] {
+        assert!(
+            matches!(
+                lab.neigh.state(nic, be(ip)),
+                Some(ringvs::neigh::EntryState::Stale { .. })
+            ),
+            "{ip}: {:?}",
+            lab.neigh.state(nic, be(ip))
+        );
+    }
+    assert!(matches!(
+        lab.neigh.state(Nic::Int, be(RS1)),
+        Some(ringvs::neigh::EntryState::Reachable { .. })
+    ));
+    assert_eq!(lab.shared.neigh.load().len(), 4, "all still published");
+    assert_eq!(lab.ctr(Ctr::NeighQueued), 0, "no frame waited");
+    assert_eq!(drop_sum(&lab.w().core.ctr), 0);
 }
 
 /// A director whose internal NIC has MTU `mtu` (the external one 1500).

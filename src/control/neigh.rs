@@ -195,6 +195,7 @@ impl Resolver {
             }
             if now.duration_since(last_tick) >= Duration::from_millis(100) {
                 last_tick = now;
+                table.note_use(&shared.neigh_used, now);
                 table.tick(now, &mut probes);
             }
             // The role: a standby sends no ARP nor NDP at all (its probes would

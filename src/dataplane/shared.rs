@@ -191,6 +191,9 @@ impl Env {
 pub struct Shared {
     pub config: ArcSwap<Snapshot>,
     pub neigh: ArcSwap<NeighSnapshot>,
+    /// Which neighbors traffic uses: the workers mark, the control thread
+    /// reads (`crate::neigh::Used`).
+    pub neigh_used: crate::neigh::Used,
     /// Bumped after either snapshot is replaced.
     pub epoch: AtomicU64,
     pub stop: AtomicBool,
@@ -226,6 +229,7 @@ impl Shared {
         Self {
             config: ArcSwap::from_pointee(config),
             neigh: ArcSwap::from_pointee(NeighSnapshot::default()),
+            neigh_used: crate::neigh::Used::default(),
             epoch: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             peers: ArcSwap::from_pointee(Vec::new()),

@@ -59,6 +59,16 @@ impl Hop {
         }
     }
 
+    /// A frame goes to the hop: the control thread keeps its entry fresh
+    /// (`crate::neigh::Used`; a relaxed load, seldom a store).
+    #[inline(always)]
+    fn mark_used(self, used: &crate::neigh::Used, nic: Nic) {
+        match self {
+            Hop::V4(ip) => used.mark(nic, ip),
+            Hop::V6(ip) => used.mark(nic, ip),
+        }
+    }
+
     /// What asks the control thread to resolve it.
     fn resolve(self, nic: Nic) -> NeighEvent {
         match self {
@@ -409,6 +419,7 @@ impl Core {
         let Some(mac) = hop.mac(&self.snap.neigh, nic) else {
             return self.park((nic, hop), frame, done, patch);
         };
+        hop.mark_used(&self.shared.neigh_used, nic);
         let tx = &mut tx[nic];
         if self.zc.out == Some(nic) && tx.can_send_lent() {
             // Sent from its own buffer once `handle` returns (`send_in_place`).
@@ -566,6 +577,7 @@ impl Core {
             let Some(mac) = p.ip.mac(&self.snap.neigh, p.nic) else {
                 continue;
             };
+            p.ip.mark_used(&self.shared.neigh_used, p.nic);
             let tx = &mut tx[p.nic];
             for i in 0..p.n {
                 let len = p.lens[i];

@@ -304,12 +304,16 @@ impl Route {
 }
 
 /// The MAC of next hop `hop` on the internal NIC in the workers' neighbor
-/// snapshot, if known.
+/// snapshot, if known; a check sent to it uses its entry, as a worker's
+/// frame does (`neigh::Used`).
 fn hop_mac(shared: &Shared, hop: IpAddr) -> Option<Mac> {
     let snap = shared.neigh.load();
+    let used = &shared.neigh_used;
     match hop {
-        IpAddr::V4(a) => snap.get(Nic::Int, u32::from(a)),
-        IpAddr::V6(a) => snap.get(Nic::Int, a),
+        IpAddr::V4(a) => snap
+            .get(Nic::Int, u32::from(a))
+            .inspect(|_| used.mark(Nic::Int, u32::from(a))),
+        IpAddr::V6(a) => snap.get(Nic::Int, a).inspect(|_| used.mark(Nic::Int, a)),
     }
 }
 

@@ -27,6 +27,9 @@ const FRONT_BITS: u32 = FRONT.trailing_zeros();
 pub trait Place: Copy + Eq + Hash {
     /// The place of this address, below [`FRONT`].
     fn place(self) -> usize;
+    /// A hash of the address whose low bits spread consecutive addresses
+    /// (the flags of `super::used`).
+    fn mix(self) -> u64;
 }
 
 impl Place for u32 {
@@ -36,14 +39,25 @@ impl Place for u32 {
         // the address, so consecutive addresses spread over the places.
         (self.wrapping_mul(0x9e37_79b9) >> (32 - FRONT_BITS)) as usize
     }
+
+    #[inline(always)]
+    fn mix(self) -> u64 {
+        // The product's top bits, brought down.
+        u64::from(self).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32
+    }
 }
 
 impl Place for Ipv6Addr {
     #[inline]
     fn place(self) -> usize {
+        (self.mix() >> (32 - FRONT_BITS)) as usize
+    }
+
+    #[inline(always)]
+    fn mix(self) -> u64 {
         let b = self.to_bits();
         let folded = (b as u64) ^ ((b >> 64) as u64);
-        (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - FRONT_BITS)) as usize
+        folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32
     }
 }
 

@@ -28,6 +28,14 @@
 //! relearned within a second instead of 60 s, and a forger wins only against
 //! an owner that does not answer.
 //!
+//! An entry no traffic uses is let go, as Linux lets it go: when its refresh
+//! is due, an entry traffic used within [`DELAY_FIRST_PROBE`] is probed, any
+//! other goes [`EntryState::Stale`], still published but no longer probed.
+//! Traffic that uses a stale entry (the workers' marks, [`Used`]) has it
+//! verified: [`EntryState::Delay`], then unicast [`EntryState::Probe`]s. A
+//! stale entry neither used nor confirmed for [`GC_STALETIME`] is collected
+//! from a table of [`GC_THRESH1`] entries or more.
+//!
 //! Router advertisements are not events: the table never learns from one.
 
 mod announce;
@@ -35,12 +43,14 @@ mod macs;
 mod ndp;
 mod prefix;
 mod table;
+mod used;
 
 pub use announce::{Announce, Announcer, GARP_AT, GARP_VIP_AT, NA_AT};
 pub use macs::{Macs, Place};
 pub use ndp::{ALL_NODES, multicast_mac, solicitation_dest, solicited_node};
 pub use prefix::{Prefix, Prefix6, next_hop, next_hop6};
 pub use table::EntryState;
+pub use used::{USED_SLOTS, Used};
 
 use crate::Nic;
 use crate::wire::Mac;
@@ -64,6 +74,18 @@ pub const FAILED_HOLD: Duration = Duration::from_secs(5);
 /// `MOVE_PROBES * MOVE_RETRANS` (750 ms) after the claim if none is answered.
 pub const MOVE_PROBES: u8 = 3;
 pub const MOVE_RETRANS: Duration = Duration::from_millis(250);
+/// How recently traffic must have used a reachable entry for its refresh to
+/// probe it (else it goes stale), and how long a stale entry that traffic
+/// uses waits for a confirmation before it is probed: Linux's
+/// `delay_first_probe_time` (`DELAY_PROBE_TIME`, 5 s).
+pub const DELAY_FIRST_PROBE: Duration = Duration::from_secs(5);
+/// A stale entry neither used nor confirmed for this long is collected:
+/// Linux's `gc_stale_time` (60 s).
+pub const GC_STALETIME: Duration = Duration::from_secs(60);
+/// Stale entries are collected only from a family's table of at least this
+/// many entries: Linux's `gc_thresh1` (128; `neigh_periodic_work` returns
+/// early below it).
+pub const GC_THRESH1: usize = 128;
 
 mod sealed {
     use super::{EntryState, NeighSnapshot, NeighTable};
@@ -304,6 +326,16 @@ impl NeighTable {
         self.v4.tick(now, probes);
         self.v6.tick(now, probes);
         self.count();
+    }
+
+    /// Reads the workers' marks of the entries traffic used since the last
+    /// call and lowers them: those entries are used at `now` (a stale one
+    /// starts being verified). The control thread calls it before each
+    /// [`NeighTable::tick`].
+    pub fn note_use(&mut self, used: &Used, now: Instant) {
+        self.v4.note_use(used, now);
+        self.v6.note_use(used, now);
+        used.clear();
     }
 
     fn count(&mut self) {

@@ -399,8 +399,16 @@ mod test {
         let mut listed: Vec<IpAddr> = t.entries().map(|(_, ip, _)| ip).collect();
         listed.sort();
         assert_eq!(listed, [IpAddr::V4(Ipv4Addr::from(v4)), IpAddr::V6(RS)]);
-        let mut p = Vec::new();
-        t.tick(t0 + super::super::REFRESH_AFTER, &mut p);
+        // Both in use when their refresh is due: both probed.
+        let (mut p, used, at) = (
+            Vec::new(),
+            super::super::Used::default(),
+            t0 + super::super::REFRESH_AFTER,
+        );
+        used.mark(Nic::Int, v4);
+        used.mark(Nic::Int, RS);
+        t.note_use(&used, at);
+        t.tick(at, &mut p);
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p.contains(&Probe::Arp {
             nic: Nic::Int,

@@ -4,8 +4,8 @@
 //! IPv6's messages onto them).
 
 use super::{
-    FAILED_HOLD, MAX_PROBES, MOVE_PROBES, MOVE_RETRANS, NeighAddr, Probe, REACHABLE, REFRESH_AFTER,
-    RETRANS,
+    DELAY_FIRST_PROBE, FAILED_HOLD, GC_STALETIME, GC_THRESH1, MAX_PROBES, MOVE_PROBES,
+    MOVE_RETRANS, NeighAddr, Probe, REACHABLE, REFRESH_AFTER, RETRANS, Used,
 };
 use crate::Nic;
 use crate::wire::Mac;
@@ -25,6 +25,29 @@ pub enum EntryState {
     },
     Failed {
         until: Instant,
+    },
+    /// Known at `mac`, but no traffic used it when its refresh was due: not
+    /// probed, still published (Linux's `NUD_STALE`). Traffic using it
+    /// starts its verification ([`EntryState::Delay`]); unused for
+    /// [`GC_STALETIME`] it is collected (in a table of [`GC_THRESH1`]
+    /// entries or more).
+    Stale {
+        mac: Mac,
+        /// When it was last confirmed (heard from `mac`).
+        confirmed: Instant,
+    },
+    /// Traffic used a stale entry: still published, and probed at `until`
+    /// unless its MAC is heard first (`NUD_DELAY`).
+    Delay {
+        mac: Mac,
+        until: Instant,
+    },
+    /// Being verified by unicast probes of `mac`, still published; removed
+    /// if [`MAX_PROBES`] go unanswered (`NUD_PROBE`).
+    Probe {
+        mac: Mac,
+        probes: u8,
+        next: Instant,
     },
     /// `mac` (still published) is being asked whether it owns the address,
     /// which `claimed` says it has now.
@@ -63,6 +86,9 @@ impl Claim {
 #[derive(Debug)]
 pub(super) struct Family<A> {
     entries: HashMap<(Nic, A), EntryState>,
+    /// When traffic last used each entry (a worker asking for it, or a
+    /// frame sent to it: [`Family::note_use`]); Linux's `neigh->used`.
+    used: HashMap<(Nic, A), Instant>,
     /// The published view is stale.
     pub(super) dirty: bool,
     /// Neighbors whose MAC changed after their old MAC stayed silent.
@@ -75,6 +101,7 @@ impl<A> Default for Family<A> {
     fn default() -> Self {
         Self {
             entries: HashMap::new(),
+            used: HashMap::new(),
             dirty: false,
             moved: 0,
             refuted: 0,
@@ -94,6 +121,7 @@ impl<A: NeighAddr> Family<A> {
             }
             Some(_) => None,
             None => {
+                self.used.insert((nic, ip), now);
                 self.entries.insert(
                     (nic, ip),
                     EntryState::Incomplete {
@@ -130,8 +158,14 @@ impl<A: NeighAddr> Family<A> {
                 self.dirty = true;
                 None
             }
-            // Its own MAC refreshes a known neighbor (and refutes a claim).
-            Some(EntryState::Reachable { mac: m, .. }) if m == mac => {
+            // Its own MAC refreshes a known neighbor (and refutes a claim),
+            // and confirms a stale one or one being verified.
+            Some(
+                EntryState::Reachable { mac: m, .. }
+                | EntryState::Stale { mac: m, .. }
+                | EntryState::Delay { mac: m, .. }
+                | EntryState::Probe { mac: m, .. },
+            ) if m == mac => {
                 self.entries.insert(key, learned);
                 None
             }
@@ -142,7 +176,12 @@ impl<A: NeighAddr> Family<A> {
             }
             // Another MAC claims a known neighbor's address: ask the old MAC
             // (unicast) before believing it; it keeps the traffic.
-            Some(EntryState::Reachable { mac: old, .. }) if claim.may_move => {
+            Some(
+                EntryState::Reachable { mac: old, .. }
+                | EntryState::Stale { mac: old, .. }
+                | EntryState::Delay { mac: old, .. }
+                | EntryState::Probe { mac: old, .. },
+            ) if claim.may_move => {
                 self.entries.insert(
                     key,
                     EntryState::Verifying {
@@ -179,11 +218,46 @@ impl<A: NeighAddr> Family<A> {
         }
     }
 
-    /// Advance time: retransmit, refresh, verify and expire; the probes to
-    /// send go to `probes`.
+    /// Traffic used `ip` on `nic` at `now` (the workers' flags, read by the
+    /// control thread): a stale entry is verified (`neigh_event_send`, in
+    /// Linux when a packet goes through a `NUD_STALE` entry, which then
+    /// waits `DELAY_PROBE_TIME` for a confirmation before it probes).
+    pub(super) fn use_at(&mut self, nic: Nic, ip: A, now: Instant) {
+        let key = (nic, ip);
+        let Some(e) = self.entries.get_mut(&key) else {
+            return;
+        };
+        self.used.insert(key, now);
+        if let EntryState::Stale { mac, .. } = *e {
+            *e = EntryState::Delay {
+                mac,
+                until: now + DELAY_FIRST_PROBE,
+            };
+        }
+    }
+
+    /// [`Family::use_at`] for every entry whose flag a worker raised.
+    pub(super) fn note_use(&mut self, used: &Used, now: Instant) {
+        let keys: Vec<(Nic, A)> = self
+            .entries
+            .keys()
+            .filter(|&&(nic, ip)| used.is_set(nic, ip))
+            .copied()
+            .collect();
+        for (nic, ip) in keys {
+            self.use_at(nic, ip, now);
+        }
+    }
+
+    /// Advance time: retransmit, refresh, verify, let unused entries go
+    /// stale, collect them and expire; the probes to send go to `probes`.
     pub(super) fn tick(&mut self, now: Instant, probes: &mut Vec<Probe>) {
         let mut dirty = false;
         let mut moved = 0;
+        let used = &self.used;
+        let last_use = |k: &(Nic, A)| used.get(k).copied();
+        // `neigh_periodic_work` collects only in a table this full.
+        let collect = self.entries.len() >= GC_THRESH1;
         self.entries.retain(|&(nic, ip), e| match *e {
             EntryState::Incomplete { probes: n, next } if next <= now => {
                 if n >= MAX_PROBES {
@@ -203,14 +277,60 @@ impl<A: NeighAddr> Family<A> {
                 dirty = true;
                 false
             }
+            // The refresh is due: probed if traffic used the entry within
+            // `DELAY_FIRST_PROBE`, else let go stale, not probed
+            // (`neigh_timer_handler`'s choice when `reachable_time` ends).
             EntryState::Reachable { mac, until, probed }
                 if !probed && until <= now + (REACHABLE - REFRESH_AFTER) =>
             {
+                let recent = last_use(&(nic, ip)).is_some_and(|u| u + DELAY_FIRST_PROBE > now);
+                *e = if recent {
+                    probes.push(A::probe(nic, ip, Some(mac)));
+                    EntryState::Reachable {
+                        mac,
+                        until,
+                        probed: true,
+                    }
+                } else {
+                    EntryState::Stale {
+                        mac,
+                        confirmed: until - REACHABLE,
+                    }
+                };
+                true
+            }
+            // Neither used nor confirmed for `GC_STALETIME`: collected
+            // (`neigh_periodic_work`, where `used` is at least `confirmed`).
+            EntryState::Stale { confirmed, .. } => {
+                let last = last_use(&(nic, ip)).map_or(confirmed, |u| u.max(confirmed));
+                let keep = !collect || last + GC_STALETIME > now;
+                dirty |= !keep;
+                keep
+            }
+            EntryState::Delay { mac, until } if until <= now => {
                 probes.push(A::probe(nic, ip, Some(mac)));
-                *e = EntryState::Reachable {
+                *e = EntryState::Probe {
                     mac,
-                    until,
-                    probed: true,
+                    probes: 1,
+                    next: now + RETRANS,
+                };
+                true
+            }
+            EntryState::Probe {
+                mac,
+                probes: n,
+                next,
+            } if next <= now => {
+                if n >= MAX_PROBES {
+                    // Unanswered: gone, as a reachable entry that runs out.
+                    dirty = true;
+                    return false;
+                }
+                probes.push(A::probe(nic, ip, Some(mac)));
+                *e = EntryState::Probe {
+                    mac,
+                    probes: n + 1,
+                    next: now + RETRANS,
                 };
                 true
             }
@@ -246,6 +366,8 @@ impl<A: NeighAddr> Family<A> {
             EntryState::Failed { until } => until > now,
             _ => true,
         });
+        let entries = &self.entries;
+        self.used.retain(|k, _| entries.contains_key(k));
         self.moved += moved;
         self.dirty |= dirty;
     }
@@ -254,7 +376,12 @@ impl<A: NeighAddr> Family<A> {
     /// verified (their old MAC keeps the traffic meanwhile).
     pub(super) fn publish(&self, maps: &mut [super::Macs<A>; 2]) {
         for (&(nic, ip), e) in &self.entries {
-            if let EntryState::Reachable { mac, .. } | EntryState::Verifying { mac, .. } = e {
+            if let EntryState::Reachable { mac, .. }
+            | EntryState::Verifying { mac, .. }
+            | EntryState::Stale { mac, .. }
+            | EntryState::Delay { mac, .. }
+            | EntryState::Probe { mac, .. } = e
+            {
                 maps[nic as usize].insert(ip, *mac);
             }
         }
@@ -293,6 +420,8 @@ mod test {
         fn announcement(ip: Self, mac: Mac) -> NeighEvent;
         /// The family's multicast MAC.
         fn group_mac() -> Mac;
+        /// The address after `ip`.
+        fn next(ip: Self) -> Self;
     }
 
     impl Fam for u32 {
@@ -323,6 +452,9 @@ mod test {
         }
         fn group_mac() -> Mac {
             Mac::BROADCAST
+        }
+        fn next(ip: u32) -> u32 {
+            ip + 1
         }
     }
 
@@ -364,6 +496,9 @@ mod test {
         }
         fn group_mac() -> Mac {
             Mac([0x33, 0x33, 0, 0, 0, 1])
+        }
+        fn next(ip: Ipv6Addr) -> Ipv6Addr {
+            Ipv6Addr::from_bits(ip.to_bits() + 1)
         }
     }
 
@@ -432,16 +567,176 @@ mod test {
         }
     }
 
-    fn reachable_is_refreshed_then_expires<A: Fam>() {
+    /// An entry traffic uses is probed when its refresh is due, and runs
+    /// out if the probe goes unanswered.
+    fn reachable_in_use_is_refreshed_then_expires<A: Fam>() {
         let t0 = Instant::now();
         let mut t = resolved::<A>(t0);
-        let mut p = vec![];
+        let (mut p, used) = (vec![], Used::default());
+        used.mark(Nic::Int, A::rs());
+        t.note_use(&used, t0 + REFRESH_AFTER - Duration::from_secs(1));
         t.tick(t0 + REFRESH_AFTER, &mut p);
         assert_eq!(p, [old_probe::<A>()]);
         t.tick(t0 + REACHABLE, &mut p);
         let snap = t.take_snapshot().expect("expired");
         assert!(snap.is_empty());
         assert_eq!(t.state(Nic::Int, A::rs()), None);
+    }
+
+    /// One control step (`control::neigh`): the workers' marks, then a tick.
+    fn step(t: &mut NeighTable, used: &Used, now: Instant, p: &mut Vec<Probe>) {
+        t.note_use(used, now);
+        t.tick(now, p);
+    }
+
+    /// Traffic that keeps using a neighbor keeps it reachable: a unicast
+    /// probe each time its refresh is due, answered, and never a moment
+    /// without its MAC published (frames never wait for it).
+    fn a_used_entry_keeps_being_refreshed<A: Fam>() {
+        let t0 = Instant::now();
+        let mut t = resolved::<A>(t0);
+        let (mut p, used) = (vec![], Used::default());
+        let mut probed_at = vec![];
+        for ms in (100..=300_000u64).step_by(100) {
+            let now = t0 + Duration::from_millis(ms);
+            used.mark(Nic::Int, A::rs());
+            step(&mut t, &used, now, &mut p);
+            if !p.is_empty() {
+                assert_eq!(p, [old_probe::<A>()], "at {ms} ms");
+                p.clear();
+                probed_at.push(ms / 1000);
+                t.event(answer(A::rs(), MAC), now);
+            }
+            assert!(t.take_snapshot().is_none(), "changed at {ms} ms");
+            assert!(
+                matches!(t.state(Nic::Int, A::rs()), Some(EntryState::Reachable { mac, .. }) if mac == MAC),
+                "at {ms} ms: {:?}",
+                t.state(Nic::Int, A::rs())
+            );
+        }
+        assert_eq!(probed_at, [45, 90, 135, 180, 225, 270]);
+    }
+
+    /// [`GC_THRESH1`] neighbors (the real server among them) resolved at
+    /// `t0`, then nobody uses them.
+    fn many_resolved<A: Fam>(t0: Instant) -> (NeighTable, Vec<A>) {
+        let mut t = resolved::<A>(t0);
+        let mut all = vec![A::rs()];
+        let mut ip = A::other();
+        while all.len() < GC_THRESH1 {
+            t.learn(Nic::Ext, ip, BOGUS, t0);
+            all.push(ip);
+            ip = A::next(ip);
+        }
+        assert!(t.take_snapshot().is_some());
+        (t, all)
+    }
+
+    /// Entries no traffic uses are not probed when their refresh is due:
+    /// they go stale, still published, and are collected once neither used
+    /// nor confirmed for [`GC_STALETIME`], in a table of [`GC_THRESH1`]
+    /// entries; a smaller table keeps its stale entries, unprobed, as
+    /// Linux's does.
+    fn unused_entries_go_stale_unprobed_and_are_collected<A: Fam>() {
+        let t0 = Instant::now();
+        let (mut t, all) = many_resolved::<A>(t0);
+        let (mut p, used) = (vec![], Used::default());
+        let mut collected = None;
+        for s in 1..=200u64 {
+            let now = t0 + Duration::from_secs(s);
+            step(&mut t, &used, now, &mut p);
+            assert!(p.is_empty(), "probed at {s} s: {p:?}");
+            if (45..60).contains(&s) {
+                assert!(
+                    matches!(t.state(Nic::Int, A::rs()), Some(EntryState::Stale { mac, .. }) if mac == MAC),
+                    "at {s} s"
+                );
+                assert!(t.take_snapshot().is_none(), "still published at {s} s");
+            }
+            if let Some(snap) = t.take_snapshot() {
+                assert!(snap.is_empty(), "at {s} s: {} left", snap.len());
+                collected.get_or_insert(s);
+            }
+        }
+        assert_eq!(collected, Some(60));
+        assert!(all.iter().all(|ip| t.state(Nic::Int, *ip).is_none()));
+        assert_eq!(t.entries().count(), 0);
+
+        // One entry alone goes stale and stays, unprobed.
+        let mut t = resolved::<A>(t0);
+        for s in 1..=600u64 {
+            step(&mut t, &used, t0 + Duration::from_secs(s), &mut p);
+        }
+        assert!(p.is_empty(), "{p:?}");
+        assert!(matches!(
+            t.state(Nic::Int, A::rs()),
+            Some(EntryState::Stale { mac, .. }) if mac == MAC
+        ));
+        assert!(t.take_snapshot().is_none());
+    }
+
+    /// Traffic using a stale entry has it verified as Linux does: it waits
+    /// [`DELAY_FIRST_PROBE`] for a confirmation, then probes by unicast;
+    /// an answer makes it reachable, [`MAX_PROBES`] unanswered remove it.
+    /// Its MAC stays published meanwhile. A use also spares it the
+    /// collection.
+    fn a_stale_entry_used_again_is_verified<A: Fam>() {
+        let t0 = Instant::now();
+        let (mut p, used) = (vec![], Used::default());
+        for answered in [true, false] {
+            let (mut t, _) = many_resolved::<A>(t0);
+            for s in 1..=50u64 {
+                step(&mut t, &used, t0 + Duration::from_secs(s), &mut p);
+            }
+            assert!(matches!(
+                t.state(Nic::Int, A::rs()),
+                Some(EntryState::Stale { .. })
+            ));
+            // A frame goes to it at 50.5 s.
+            used.mark(Nic::Int, A::rs());
+            let used_at = t0 + Duration::from_millis(50_500);
+            step(&mut t, &used, used_at, &mut p);
+            assert!(matches!(
+                t.state(Nic::Int, A::rs()),
+                Some(EntryState::Delay { mac, until }) if mac == MAC && until == used_at + DELAY_FIRST_PROBE
+            ));
+            assert!(p.is_empty());
+            let mut probes_at = vec![];
+            let mut gone = None;
+            for ms in (50_600..=70_000u64).step_by(100) {
+                let now = t0 + Duration::from_millis(ms);
+                step(&mut t, &used, now, &mut p);
+                if !p.is_empty() {
+                    assert_eq!(p, [old_probe::<A>()], "at {ms} ms");
+                    p.clear();
+                    probes_at.push(ms);
+                    if answered {
+                        t.event(answer(A::rs(), MAC), now);
+                    }
+                }
+                if let Some(snap) = t.take_snapshot() {
+                    let left = snap.get(Nic::Int, A::rs());
+                    if left.is_none() {
+                        gone.get_or_insert(ms);
+                    }
+                }
+                if gone.is_none() {
+                    assert_eq!(published::<A>(&t), Some(MAC), "at {ms} ms");
+                }
+            }
+            if answered {
+                assert_eq!(probes_at, [55_500]);
+                assert_eq!(gone, None, "verified, then kept");
+                assert!(matches!(
+                    t.state(Nic::Int, A::rs()),
+                    Some(EntryState::Reachable { mac, .. }) if mac == MAC
+                ));
+            } else {
+                assert_eq!(probes_at, [55_500, 56_500, 57_500]);
+                assert_eq!(gone, Some(58_500));
+                assert_eq!(t.state(Nic::Int, A::rs()), None);
+            }
+        }
     }
 
     fn resolved<A: Fam>(t0: Instant) -> NeighTable {
@@ -452,11 +747,17 @@ mod test {
         t
     }
 
+    /// The MAC the workers get for the real server (every state that
+    /// [`Family::publish`] publishes).
     fn published<A: Fam>(t: &NeighTable) -> Option<Mac> {
         match t.state(Nic::Int, A::rs()) {
-            Some(EntryState::Reachable { mac, .. } | EntryState::Verifying { mac, .. }) => {
-                Some(mac)
-            }
+            Some(
+                EntryState::Reachable { mac, .. }
+                | EntryState::Verifying { mac, .. }
+                | EntryState::Stale { mac, .. }
+                | EntryState::Delay { mac, .. }
+                | EntryState::Probe { mac, .. },
+            ) => Some(mac),
             _ => None,
         }
     }
@@ -617,7 +918,10 @@ mod test {
         resolve_retries_then_fails_then_may_retry,
         reply_resolves_and_publishes,
         unsolicited_is_not_learned,
-        reachable_is_refreshed_then_expires,
+        reachable_in_use_is_refreshed_then_expires,
+        a_used_entry_keeps_being_refreshed,
+        unused_entries_go_stale_unprobed_and_are_collected,
+        a_stale_entry_used_again_is_verified,
         a_reachable_entry_is_not_poisoned_by_another_mac,
         repeated_claims_lose_to_an_owner_that_answers,
         a_silent_old_mac_is_replaced_by_the_claimant_within_a_second,
