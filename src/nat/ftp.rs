@@ -689,15 +689,13 @@ impl<A: Addr> Expects<A> {
     }
 
     /// Add to `out` those of `ids` some expectation (swept or not) is to.
-    /// A shard a worker holds (or one poisoned) is not waited for: all of
-    /// `ids` are taken as named, so they are kept until a later look.
     pub fn naming(&self, ids: &HashSet<DestId>, out: &mut HashSet<DestId>) {
         let named = |e: &Expect<A>| Some(e.conn.dest()).filter(|d| ids.contains(d));
         for s in &self.shards {
-            let Ok(map) = s.map.try_lock() else {
-                out.extend(ids);
-                return;
-            };
+            let map = s
+                .map
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             out.extend(map.values().filter_map(named));
         }
     }
@@ -935,14 +933,6 @@ mod tests {
         e.sweep(9 + EXPECT_SECS);
         assert_eq!(named(&e).len(), 1, "not expired yet");
         e.sweep(10 + EXPECT_SECS);
-        assert!(named(&e).is_empty());
-        // A shard a worker holds is not waited for: every id counts as named.
-        let busy = e.shards[3]
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        assert_eq!(named(&e), ids);
-        drop(busy);
         assert!(named(&e).is_empty());
     }
 

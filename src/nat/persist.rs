@@ -491,19 +491,9 @@ impl<A: Addr> Templates<A> {
 
     /// Add to `out` those of `ids` the real server of some template in the
     /// table is (expired ones the workers' sweep has not dropped yet too).
-    /// A shard a worker holds is not waited for (the control thread's
-    /// walk would hold up its new connections next): all of `ids` are
-    /// taken as named, so they are kept until a later look.
     pub fn naming(&self, ids: &hashbrown::HashSet<DestId>, out: &mut hashbrown::HashSet<DestId>) {
-        for s in &self.shards {
-            let shard = match s.try_lock() {
-                Ok(g) => g,
-                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => {
-                    out.extend(ids);
-                    return;
-                }
-            };
+        for i in 0..TEMPLATE_SHARDS {
+            let shard = self.lock(i);
             out.extend(
                 shard
                     .map
@@ -912,30 +902,6 @@ mod test {
     /// A SIP template keeps its Call-ID beside it, for listings; a
     /// template without an engine keeps none, a Call-ID given or not; the
     /// Call-ID goes with its template, replaced or swept.
-    /// The trash's look at the templates (`naming`) waits for no worker: a
-    /// shard held at that moment makes every id asked about named.
-    #[test]
-    fn a_held_shard_names_every_id_asked_about() {
-        let t = Templates::<u32>::default();
-        let ids: hashbrown::HashSet<DestId> = [DestId(1), DestId(2)].into_iter().collect();
-        let named = |t: &Templates| {
-            let mut out = hashbrown::HashSet::new();
-            t.naming(&ids, &mut out);
-            out
-        };
-        let dest = TemplateDest {
-            addr: 7,
-            port: 80,
-            id: DestId(1),
-        };
-        assert!(t.schedule(key(1), P, 0, |_| true, || Some(dest)).is_some());
-        assert_eq!(named(&t), [DestId(1)].into_iter().collect());
-        let busy = t.lock(5);
-        assert_eq!(named(&t), ids);
-        drop(busy);
-        assert_eq!(named(&t).len(), 1);
-    }
-
     #[test]
     fn a_call_id_lives_and_goes_with_its_template() {
         let t = Templates::<u32>::default();
