@@ -29,8 +29,10 @@
 //! an owner that does not answer.
 //!
 //! An entry no traffic uses is let go, as Linux lets it go: when its refresh
-//! is due, an entry traffic used within [`DELAY_FIRST_PROBE`] is probed, any
-//! other goes [`EntryState::Stale`], still published but no longer probed.
+//! is due, an entry traffic used within [`DELAY_FIRST_PROBE`] is probed
+//! ([`EntryState::Probe`]: still published, up to [`MAX_PROBES`] unicast
+//! probes before it is given up), any other goes [`EntryState::Stale`],
+//! still published but no longer probed.
 //! Traffic that uses a stale entry (the workers' marks, [`Used`]) has it
 //! verified: [`EntryState::Delay`], then unicast [`EntryState::Probe`]s. A
 //! stale entry neither used nor confirmed for [`GC_STALETIME`] is collected
@@ -333,9 +335,9 @@ impl NeighTable {
     /// starts being verified). The control thread calls it before each
     /// [`NeighTable::tick`].
     pub fn note_use(&mut self, used: &Used, now: Instant) {
-        self.v4.note_use(used, now);
-        self.v6.note_use(used, now);
-        used.clear();
+        let raised = used.take();
+        self.v4.note_use(&raised, now);
+        self.v6.note_use(&raised, now);
     }
 
     fn count(&mut self) {

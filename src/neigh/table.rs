@@ -5,7 +5,7 @@
 
 use super::{
     DELAY_FIRST_PROBE, FAILED_HOLD, GC_STALETIME, GC_THRESH1, MAX_PROBES, MOVE_PROBES,
-    MOVE_RETRANS, NeighAddr, Probe, REACHABLE, REFRESH_AFTER, RETRANS, Used,
+    MOVE_RETRANS, NeighAddr, Probe, REACHABLE, REFRESH_AFTER, RETRANS,
 };
 use crate::Nic;
 use crate::wire::Mac;
@@ -21,7 +21,6 @@ pub enum EntryState {
     Reachable {
         mac: Mac,
         until: Instant,
-        probed: bool,
     },
     Failed {
         until: Instant,
@@ -150,7 +149,6 @@ impl<A: NeighAddr> Family<A> {
         let learned = EntryState::Reachable {
             mac,
             until: now + REACHABLE,
-            probed: false,
         };
         match self.entries.get(&key).copied() {
             Some(EntryState::Incomplete { .. } | EntryState::Failed { .. }) if claim.answer => {
@@ -237,7 +235,7 @@ impl<A: NeighAddr> Family<A> {
     }
 
     /// [`Family::use_at`] for every entry whose flag a worker raised.
-    pub(super) fn note_use(&mut self, used: &Used, now: Instant) {
+    pub(super) fn note_use(&mut self, used: &super::used::Raised, now: Instant) {
         let keys: Vec<(Nic, A)> = self
             .entries
             .keys()
@@ -280,16 +278,17 @@ impl<A: NeighAddr> Family<A> {
             // The refresh is due: probed if traffic used the entry within
             // `DELAY_FIRST_PROBE`, else let go stale, not probed
             // (`neigh_timer_handler`'s choice when `reachable_time` ends).
-            EntryState::Reachable { mac, until, probed }
-                if !probed && until <= now + (REACHABLE - REFRESH_AFTER) =>
-            {
+            EntryState::Reachable { mac, until } if until <= now + (REACHABLE - REFRESH_AFTER) => {
                 let recent = last_use(&(nic, ip)).is_some_and(|u| u + DELAY_FIRST_PROBE > now);
                 *e = if recent {
+                    // Still published; up to `MAX_PROBES` go before it is
+                    // given up (`NUD_PROBE`'s `ucast_probes`), so one lost
+                    // answer does not unpublish a neighbor in use.
                     probes.push(A::probe(nic, ip, Some(mac)));
-                    EntryState::Reachable {
+                    EntryState::Probe {
                         mac,
-                        until,
-                        probed: true,
+                        probes: 1,
+                        next: now + RETRANS,
                     }
                 } else {
                     EntryState::Stale {
@@ -345,7 +344,6 @@ impl<A: NeighAddr> Family<A> {
                     *e = EntryState::Reachable {
                         mac: claimed,
                         until: now + REACHABLE,
-                        probed: false,
                     };
                     moved += 1;
                     dirty = true;
@@ -401,7 +399,7 @@ impl<A: NeighAddr> Family<A> {
 /// the public events a worker sends.
 #[cfg(test)]
 mod test {
-    use super::super::{NeighEvent, NeighTable};
+    use super::super::{NeighEvent, NeighTable, Used};
     use super::*;
     use std::net::Ipv6Addr;
     use std::time::Duration;
@@ -567,20 +565,41 @@ mod test {
         }
     }
 
-    /// An entry traffic uses is probed when its refresh is due, and runs
-    /// out if the probe goes unanswered.
+    /// An entry traffic uses is probed when its refresh is due, still
+    /// published, with up to [`MAX_PROBES`] unicast probes [`RETRANS`]
+    /// apart (`NUD_PROBE`'s `ucast_probes`: one lost answer does not
+    /// unpublish it), and is given up when none is answered.
     fn reachable_in_use_is_refreshed_then_expires<A: Fam>() {
         let t0 = Instant::now();
+        let at = |i: u32| t0 + REFRESH_AFTER + RETRANS * i;
         let mut t = resolved::<A>(t0);
         let (mut p, used) = (vec![], Used::default());
         used.mark(Nic::Int, A::rs());
         t.note_use(&used, t0 + REFRESH_AFTER - Duration::from_secs(1));
-        t.tick(t0 + REFRESH_AFTER, &mut p);
-        assert_eq!(p, [old_probe::<A>()]);
-        t.tick(t0 + REACHABLE, &mut p);
-        let snap = t.take_snapshot().expect("expired");
+        for i in 0..u32::from(MAX_PROBES) {
+            t.tick(at(i), &mut p);
+            assert_eq!(std::mem::take(&mut p), [old_probe::<A>()], "probe {i}");
+            assert!(t.take_snapshot().is_none(), "still published at probe {i}");
+        }
+        t.tick(at(u32::from(MAX_PROBES)), &mut p);
+        assert!(p.is_empty());
+        let snap = t.take_snapshot().expect("given up");
         assert!(snap.is_empty());
         assert_eq!(t.state(Nic::Int, A::rs()), None);
+        // Answered at the second probe: reachable again, no third.
+        let mut t = resolved::<A>(t0);
+        used.mark(Nic::Int, A::rs());
+        t.note_use(&used, t0 + REFRESH_AFTER - Duration::from_secs(1));
+        t.tick(at(0), &mut p);
+        t.tick(at(1), &mut p);
+        assert_eq!(std::mem::take(&mut p).len(), 2);
+        t.event(answer(A::rs(), MAC), at(1));
+        t.tick(at(2), &mut p);
+        assert!(p.is_empty());
+        assert!(matches!(
+            t.state(Nic::Int, A::rs()),
+            Some(EntryState::Reachable { mac, .. }) if mac == MAC
+        ));
     }
 
     /// One control step (`control::neigh`): the workers' marks, then a tick.
@@ -889,7 +908,7 @@ mod test {
         t.learn(Nic::Int, A::rs(), MAC, t0);
         assert!(matches!(
             t.state(Nic::Int, A::rs()),
-            Some(EntryState::Reachable { mac, until, probed: false }) if mac == MAC && until == t0 + REACHABLE
+            Some(EntryState::Reachable { mac, until }) if mac == MAC && until == t0 + REACHABLE
         ));
         assert_eq!(
             t.take_snapshot().expect("learned").get(Nic::Int, A::rs()),

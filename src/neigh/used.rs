@@ -34,33 +34,44 @@ impl Default for Used {
 
 impl Used {
     #[inline(always)]
-    fn slot<A: Place>(&self, nic: Nic, ip: A) -> &AtomicBool {
-        let i = (ip.mix() ^ nic as u64) as usize & (USED_SLOTS - 1);
-        // In bounds: `i` is masked below the length.
-        &self.slots[i]
+    fn index<A: Place>(nic: Nic, ip: A) -> usize {
+        (ip.mix() ^ nic as u64) as usize & (USED_SLOTS - 1)
     }
 
     /// A frame goes to `ip` on `nic` (a worker, per frame sent).
     #[inline(always)]
     pub fn mark<A: Place>(&self, nic: Nic, ip: A) {
-        let s = self.slot(nic, ip);
+        // In bounds: the index is masked below the length.
+        let s = &self.slots[Self::index(nic, ip)];
         if !s.load(Ordering::Relaxed) {
             s.store(true, Ordering::Relaxed);
         }
     }
 
-    /// Whether a frame went to `ip` on `nic` since the last [`Used::clear`].
-    pub fn is_set<A: Place>(&self, nic: Nic, ip: A) -> bool {
-        self.slot(nic, ip).load(Ordering::Relaxed)
-    }
-
-    /// Lowers every raised flag (the control thread, once it read them).
-    pub fn clear(&self) {
-        for s in self.slots.iter() {
-            if s.load(Ordering::Relaxed) {
-                s.store(false, Ordering::Relaxed);
+    /// The flags raised since the last call, each lowered as it is read
+    /// (the control thread): a mark a worker makes meanwhile is in this
+    /// set or the next one, never lost.
+    pub fn take(&self) -> Raised {
+        let mut bits = [0u64; USED_SLOTS / 64];
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.load(Ordering::Relaxed) && s.swap(false, Ordering::Relaxed) {
+                bits[i / 64] |= 1 << (i % 64);
             }
         }
+        Raised(bits)
+    }
+}
+
+/// What [`Used::take`] found raised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Raised([u64; USED_SLOTS / 64]);
+
+impl Raised {
+    /// Whether a frame went to `ip` on `nic` (or to a neighbor sharing its
+    /// flag).
+    pub fn is_set<A: Place>(&self, nic: Nic, ip: A) -> bool {
+        let i = Used::index(nic, ip);
+        self.0[i / 64] >> (i % 64) & 1 == 1
     }
 }
 
@@ -76,10 +87,14 @@ mod test {
         let six = Ipv6Addr::new(0x2001, 2, 0, 2, 0, 0, 0, 2);
         u.mark(Nic::Int, a);
         u.mark(Nic::Int, six);
-        assert!(u.is_set(Nic::Int, a) && u.is_set(Nic::Int, six));
-        assert!(!u.is_set(Nic::Int, b));
-        assert!(!u.is_set(Nic::Ext, a));
-        u.clear();
-        assert!(!u.is_set(Nic::Int, a) && !u.is_set(Nic::Int, six));
+        let r = u.take();
+        assert!(r.is_set(Nic::Int, a) && r.is_set(Nic::Int, six));
+        assert!(!r.is_set(Nic::Int, b));
+        assert!(!r.is_set(Nic::Ext, a));
+        let r = u.take();
+        assert!(
+            !r.is_set(Nic::Int, a) && !r.is_set(Nic::Int, six),
+            "lowered"
+        );
     }
 }
