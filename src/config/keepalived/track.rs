@@ -229,12 +229,13 @@ pub(crate) fn inits(files: &[TrackFile]) -> Vec<TrackInit> {
 /// unless `overwrite` and not `reload`, when a regular file is written
 /// again (anything else there is refused). The problems, one line each.
 ///
-/// As keepalived's `fopen_safe` (hardened after CVE-2018-19044), no
-/// symbolic link is followed: track files often live in world-writable
-/// directories, and ringvs runs as root, so a link planted at the path
-/// (dangling or not) must not make it create or truncate another file. A
-/// link there is "not a regular file"; the open itself refuses one
-/// (`O_NOFOLLOW`) should it appear after the look.
+/// As keepalived's `fopen_safe` (hardened after CVE-2018-19044), the
+/// value goes to a new file beside the path, which is then renamed over
+/// it: track files often live in world-writable directories and ringvs
+/// runs as root, so nothing planted at the path (a symbolic link, dangling
+/// or not, a hard link to another file, a FIFO) is written through or
+/// blocks the thread. A symbolic link there is refused as "not a regular
+/// file" rather than replaced.
 pub fn init_files(inits: &[TrackInit], reload: bool) -> Vec<String> {
     let mut out = Vec::new();
     for i in inits {
@@ -254,49 +255,69 @@ pub fn init_files(inits: &[TrackInit], reload: bool) -> Vec<String> {
                 continue;
             }
         }
-        if let Err(e) = write_no_follow(&i.path, format!("{}\n", i.value).as_bytes()) {
+        if let Err(e) = write_by_rename(&i.path, format!("{}\n", i.value).as_bytes()) {
             out.push(fail(&e));
         }
     }
     out
 }
 
-/// Writes `bytes` to the regular file at `path`, made if missing, without
-/// following a symbolic link at it.
-fn write_no_follow(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` as the file at `path`: into a new file of its directory
+/// (made with `O_EXCL`, mode 0644, under a name nobody can guess), renamed
+/// over `path`.
+fn write_by_rename(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::hash::{BuildHasher, Hasher};
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
+    let name = path.file_name().ok_or(std::io::ErrorKind::InvalidInput)?;
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let mut tmp = std::ffi::OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".ringvs-{:016x}", h.finish()));
+    let tmp = path.with_file_name(tmp);
+    let written = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
+        .create_new(true)
         .custom_flags(libc::O_NOFOLLOW)
         .mode(0o644)
-        .open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes));
+    let done = written.and_then(|()| std::fs::rename(&tmp, path));
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    f.set_len(0)?;
-    f.write_all(bytes)
+    done
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    /// The write itself follows no link (`O_NOFOLLOW`), should one appear
-    /// at the path after [`super::init_files`] looked.
+    /// The write goes through nothing at the path: a symbolic link (should
+    /// one appear after [`super::init_files`] looked) or a hard link is
+    /// replaced, its target left as it was, and a FIFO does not block it.
     #[test]
-    fn the_write_follows_no_link() {
+    fn the_write_goes_through_nothing_at_the_path() {
         let dir = std::env::temp_dir().join(format!("ringvs-track-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let (link, other) = (dir.join("link"), dir.join("other"));
-        std::os::unix::fs::symlink(&other, &link).unwrap();
-        assert!(super::write_no_follow(&link, b"1\n").is_err());
+        let (at, other) = (dir.join("at"), dir.join("other"));
+        std::os::unix::fs::symlink(&other, &at).unwrap();
+        super::write_by_rename(&at, b"1\n").unwrap();
         assert!(!other.exists(), "a dangling link made no file");
+        assert_eq!(std::fs::read_to_string(&at).unwrap(), "1\n");
         std::fs::write(&other, "precious\n").unwrap();
-        assert!(super::write_no_follow(&link, b"1\n").is_err());
+        std::fs::remove_file(&at).unwrap();
+        std::fs::hard_link(&other, &at).unwrap();
+        super::write_by_rename(&at, b"2\n").unwrap();
         assert_eq!(std::fs::read_to_string(&other).unwrap(), "precious\n");
-        super::write_no_follow(&other, b"2\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&other).unwrap(), "2\n", "truncated");
+        assert_eq!(std::fs::read_to_string(&at).unwrap(), "2\n");
+        std::fs::remove_file(&at).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&at).status();
+        assert!(made.unwrap().success());
+        super::write_by_rename(&at, b"3\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&at).unwrap(), "3\n");
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 2, "no temporary file left: {left:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
