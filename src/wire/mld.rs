@@ -269,7 +269,8 @@ pub fn parse_query(packet: &[u8], l4: usize) -> Option<Query> {
 /// (`MODE_IS_EXCLUDE`, every source) of every group, in as many reports as
 /// they need, or of the group asked about; MLDv1: a report of each group
 /// asked about. Nothing about a group not in `groups` (RFC 3810 §6.2: a
-/// query for another group is not ours to answer). How many frames went.
+/// query for another group is not ours to answer). How many frames were
+/// made (`send` may refuse some).
 pub fn answer(
     mac: Mac,
     (asked, v1): (Option<Ipv6Addr>, bool),
@@ -287,7 +288,7 @@ pub fn answer(
 /// Reports of `groups` from `mac`, each frame given to `send`: MLDv2
 /// records of `kind` ([`record`]) in as many reports as they need, or
 /// with `v1` an MLDv1 report of each group (which has no record types).
-/// How many frames went.
+/// How many frames were made (`send` may refuse some).
 pub fn report(
     mac: Mac,
     (kind, v1): (u8, bool),
