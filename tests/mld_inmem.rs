@@ -511,44 +511,27 @@ fn every_report_sent_is_counted() {
     let mut out = vec![];
     a.due(t0, &mut out);
     assert_eq!(out, [Announce::Own4, Announce::Own6]);
-    // What `a` found due at once went with `Own4` (no report); `Own6` now.
-    let mac = ringvs::wire::Mac(EXT_MAC);
-    let mut sent = vec![];
-    send_mld(
-        Announce::Own6,
-        (Nic::Ext, mac, false),
-        &groups(Nic::Ext),
-        &mut ctr,
-        |f| {
-            sent.push(read(Nic::Ext, Duration::ZERO, f));
-            true
-        },
+    // What `a` found due at once went with `Own4` (no report); `Own6` now,
+    // through a TX ring that takes the frames (`room`) or has no room.
+    let own6 = |nic: Nic, ctr: &mut Counters, room: bool| {
+        let mac = ringvs::wire::Mac(match nic {
+            Nic::Ext => EXT_MAC,
+            Nic::Int => INT_MAC,
+        });
+        let mut sent = vec![];
+        send_mld(Announce::Own6, (nic, mac, false), &groups(nic), ctr, |f| {
+            sent.push(read(nic, Duration::ZERO, f));
+            room
+        });
+        sent.len()
+    };
+    assert_eq!(
+        own6(Nic::Ext, &mut ctr, true) + own6(Nic::Int, &mut ctr, true),
+        2
     );
-    let int = ringvs::wire::Mac(INT_MAC);
-    send_mld(
-        Announce::Own6,
-        (Nic::Int, int, false),
-        &groups(Nic::Int),
-        &mut ctr,
-        |f| {
-            sent.push(read(Nic::Int, Duration::ZERO, f));
-            true
-        },
-    );
-    assert_eq!(sent.len(), 2);
     assert_eq!(ctr.get(Ctr::MldReport), 2);
     // A report the TX ring had no room for is not counted as sent.
-    let mut tried = 0;
-    send_mld(
-        Announce::Own6,
-        (Nic::Ext, mac, false),
-        &groups(Nic::Ext),
-        &mut ctr,
-        |_| {
-            tried += 1;
-            false
-        },
-    );
+    let tried = own6(Nic::Ext, &mut ctr, false);
     assert_eq!((tried, ctr.get(Ctr::MldReport)), (1, 2));
     // The two later rounds of advertisements, then the periodic reports.
     let sent = replay(

@@ -143,6 +143,81 @@ fn carries_ours(bytes: &[u8]) -> bool {
     })
 }
 
+/// A peer: `script` (`PEER` or `PEER4`) run in namespace `ns` on `group`
+/// and `port`.
+type Peer<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+/// The peer sends the director's backup a connection from client port
+/// `cport`; the backup installs it (`-L -c` lists it).
+fn the_backup_installs_what_the_peer_sends(
+    control: &Path,
+    (ns, script, group, port): Peer,
+    cport: u16,
+) {
+    let hex: String = forged(cport).iter().map(|b| format!("{b:02x}")).collect();
+    lab::ns_run(ns, "python3", &["-c", script, "send", group, port, &hex]).expect("send");
+    let listed = format!("{}:{cport}", lab::CLIENT);
+    let installed = nslab::wait_for(Duration::from_secs(5), || {
+        adm(control, &["-L", "-c", "-n"]).contains(&listed)
+    });
+    assert!(
+        installed.is_some(),
+        "the synced connection is listed: {}\n{:?}",
+        adm(control, &["-L", "-c", "-n"]),
+        stats(control).pointer("/sync")
+    );
+    assert_eq!(counter(control, "msgs_received"), 1);
+}
+
+/// The peer listening, ready: the lines it prints.
+fn a_listening_peer(
+    lab: &mut lab::Lab,
+    (ns, script, group, port): Peer,
+) -> nslab::StampedLines<()> {
+    let cmd = lab::ns_command(
+        ns,
+        Path::new("python3"),
+        &["-u", "-c", script, "listen", group, port],
+    );
+    let heard = nslab::spawn_collecting(lab, cmd, |_| ());
+    let ready = nslab::wait_for(Duration::from_secs(5), || {
+        heard
+            .lock()
+            .expect("lines")
+            .iter()
+            .any(|(_, l)| l == "ready")
+    });
+    assert!(ready.is_some(), "the peer listens");
+    heard
+}
+
+/// After a request through the VIP, the master's messages reach the peer
+/// that `heard` them: one carries the client's connection to the VIP, and
+/// every one comes from `src` with TTL (hop limit) `--mcast-ttl`.
+fn the_peer_hears_the_master(lab: &lab::Lab, heard: &nslab::StampedLines<()>, src: &str) {
+    let bodies = nslab::http_bodies(lab, &format!("{}:80", lab::VIP), 1);
+    assert!(
+        bodies.iter().all(|b| b.starts_with("i am rs")),
+        "{bodies:?}"
+    );
+    let got = nslab::wait_for(Duration::from_secs(5), || {
+        let heard = heard.lock().expect("lines");
+        heard
+            .iter()
+            .filter_map(|(_, l)| datagram(l))
+            .any(|(bytes, _, _)| carries_ours(&bytes))
+    });
+    let heard = heard.lock().expect("lines").clone();
+    assert!(
+        got.is_some(),
+        "the master's message reached the peer: {heard:?}"
+    );
+    for (_, l) in heard.iter().filter(|(_, l)| l != "ready") {
+        let (_, from, ttl) = datagram(l).expect("a datagram line");
+        assert_eq!((from.as_str(), ttl.as_str()), (src, TTL), "{l}");
+    }
+}
+
 #[test]
 fn both_daemons_sync_over_an_ipv6_group_without_an_ipv4_address() {
     let Some(NsDirector { mut lab, control }) = Scenario::new("sync6")
@@ -175,37 +250,13 @@ fn both_daemons_sync_over_an_ipv6_group_without_an_ipv4_address() {
 
     // The backup, over IPv6: it takes the peer's message and installs it.
     start("backup");
-    let hex: String = forged(CPORT).iter().map(|b| format!("{b:02x}")).collect();
     let port = PORT.to_string();
-    lab::ns_run(&cli, "python3", &["-c", PEER, "send", GROUP, &port, &hex]).expect("send");
-    let listed = format!("{}:{CPORT}", lab::CLIENT);
-    let installed = nslab::wait_for(Duration::from_secs(5), || {
-        adm(&control, &["-L", "-c", "-n"]).contains(&listed)
-    });
-    assert!(
-        installed.is_some(),
-        "the synced connection is listed: {}\n{:?}",
-        adm(&control, &["-L", "-c", "-n"]),
-        stats(&control).pointer("/sync")
-    );
-    assert_eq!(counter(&control, "msgs_received"), 1);
+    let peer = (cli.as_str(), PEER, GROUP, port.as_str());
+    the_backup_installs_what_the_peer_sends(&control, peer, CPORT);
     assert_eq!(counter(&control, "conns_queued"), 1);
 
     // The master, over IPv6: the peer hears the director's connections.
-    let cmd = lab::ns_command(
-        &cli,
-        Path::new("python3"),
-        &["-u", "-c", PEER, "listen", GROUP, &port],
-    );
-    let heard = nslab::spawn_collecting(&mut lab, cmd, |_| ());
-    let ready = nslab::wait_for(Duration::from_secs(5), || {
-        heard
-            .lock()
-            .expect("lines")
-            .iter()
-            .any(|(_, l)| l == "ready")
-    });
-    assert!(ready.is_some(), "the peer listens");
+    let heard = a_listening_peer(&mut lab, peer);
     start("master");
     let lines = adm(&control, &["-L", "--daemon"]);
     assert_eq!(
@@ -215,29 +266,9 @@ fn both_daemons_sync_over_an_ipv6_group_without_an_ipv4_address() {
              backup sync daemon (mcast={d_if}, syncid={SYNCID}, maxlen=1452, group={GROUP}, port={PORT}, ttl={TTL})\n"
         )
     );
-    let bodies = nslab::http_bodies(&lab, &format!("{}:80", lab::VIP), 1);
-    assert!(
-        bodies.iter().all(|b| b.starts_with("i am rs")),
-        "{bodies:?}"
-    );
     // What the peer heard: messages from the director's sync address, hop
     // limit `--mcast-ttl`, one of them carrying the client's connection to the VIP.
-    let got = nslab::wait_for(Duration::from_secs(5), || {
-        let heard = heard.lock().expect("lines");
-        heard
-            .iter()
-            .filter_map(|(_, l)| datagram(l))
-            .any(|(bytes, _, _)| carries_ours(&bytes))
-    });
-    let heard = heard.lock().expect("lines").clone();
-    assert!(
-        got.is_some(),
-        "the master's message reached the peer: {heard:?}"
-    );
-    for (_, l) in heard.iter().filter(|(_, l)| l != "ready") {
-        let (_, src, hops) = datagram(l).expect("a datagram line");
-        assert_eq!((src.as_str(), hops.as_str()), (d_addr, TTL), "{l}");
-    }
+    the_peer_hears_the_master(&lab, &heard, d_addr);
     assert!(counter(&control, "msgs_sent") >= 1);
     // Loopback off: the director's own backup heard nothing from its master.
     std::thread::sleep(Duration::from_millis(200));
@@ -304,36 +335,11 @@ fn both_daemons_sync_over_an_ipv4_group_without_an_ipv4_address() {
 
     // The backup: joined by index, it takes the peer's message.
     start("backup");
-    let cport = CPORT + 1;
-    let hex: String = forged(cport).iter().map(|b| format!("{b:02x}")).collect();
-    lab::ns_run(&cli, "python3", &["-c", PEER4, "send", group, &port, &hex]).expect("send");
-    let listed = format!("{}:{cport}", lab::CLIENT);
-    let installed = nslab::wait_for(Duration::from_secs(5), || {
-        adm(&control, &["-L", "-c", "-n"]).contains(&listed)
-    });
-    assert!(
-        installed.is_some(),
-        "the synced connection is listed: {}\n{:?}",
-        adm(&control, &["-L", "-c", "-n"]),
-        stats(&control).pointer("/sync")
-    );
-    assert_eq!(counter(&control, "msgs_received"), 1);
+    let peer = (cli.as_str(), PEER4, group, port.as_str());
+    the_backup_installs_what_the_peer_sends(&control, peer, CPORT + 1);
 
     // The master: no address to bind, so `0.0.0.0`; the peer hears it.
-    let cmd = lab::ns_command(
-        &cli,
-        Path::new("python3"),
-        &["-u", "-c", PEER4, "listen", group, &port],
-    );
-    let heard = nslab::spawn_collecting(&mut lab, cmd, |_| ());
-    let ready = nslab::wait_for(Duration::from_secs(5), || {
-        heard
-            .lock()
-            .expect("lines")
-            .iter()
-            .any(|(_, l)| l == "ready")
-    });
-    assert!(ready.is_some(), "the peer listens");
+    let heard = a_listening_peer(&mut lab, peer);
     start("master");
     assert_eq!(
         adm(&control, &["-L", "--daemon"]),
@@ -342,27 +348,7 @@ fn both_daemons_sync_over_an_ipv4_group_without_an_ipv4_address() {
              backup sync daemon (mcast={d_if}, syncid={SYNCID}, maxlen=1472, group={group}, port={PORT}, ttl={TTL})\n"
         )
     );
-    let bodies = nslab::http_bodies(&lab, &format!("{}:80", lab::VIP), 1);
-    assert!(
-        bodies.iter().all(|b| b.starts_with("i am rs")),
-        "{bodies:?}"
-    );
-    let got = nslab::wait_for(Duration::from_secs(5), || {
-        let heard = heard.lock().expect("lines");
-        heard
-            .iter()
-            .filter_map(|(_, l)| datagram(l))
-            .any(|(bytes, _, _)| carries_ours(&bytes))
-    });
-    let heard = heard.lock().expect("lines").clone();
-    assert!(
-        got.is_some(),
-        "the master's message reached the peer: {heard:?}"
-    );
-    for (_, l) in heard.iter().filter(|(_, l)| l != "ready") {
-        let (_, src, ttl) = datagram(l).expect("a datagram line");
-        assert_eq!((src.as_str(), ttl.as_str()), ("0.0.0.0", TTL), "{l}");
-    }
+    the_peer_hears_the_master(&lab, &heard, "0.0.0.0");
     // Loopback off: the director's own backup heard nothing from its master.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(counter(&control, "msgs_received"), 1);
