@@ -63,6 +63,19 @@ fn check_udp(
 }
 
 /// Which real server a frame on the internal NIC goes to.
+/// A DNS request of `len` bytes from the client to the VIP, IP id `id`.
+fn request(id: u16, len: usize) -> Vec<u8> {
+    udp_frame(&L3 { id, ..L3::to_vip() }, CPORT, 53, &data(len), true)
+}
+
+/// Fragment `f` moved to `offset` (its header checksum made good again).
+fn moved(f: &[u8], offset: u16) -> Vec<u8> {
+    let mut m = f.to_vec();
+    SIp::new_unchecked(&mut m[14..]).set_frag_offset(offset);
+    fix_ip_checksum(&mut m);
+    m
+}
+
 fn rs_of(f: &[u8]) -> std::net::Ipv4Addr {
     SIp::new_unchecked(&f[14..]).dst_addr()
 }
@@ -245,19 +258,7 @@ fn a_held_fragment_whose_first_never_comes_is_dropped() {
     assert_eq!(d.ctr(Ctr::DropFragExpired), 1);
     assert_eq!(d.ctr(Ctr::FragReleased), 1);
     // Another datagram's first fragment finds nothing of it.
-    let other = cut(
-        &udp_frame(
-            &L3 {
-                id: 9,
-                ..L3::to_vip()
-            },
-            CPORT,
-            53,
-            &data(2000),
-            true,
-        ),
-        1480,
-    );
+    let other = cut(&request(9, 2000), 1480);
     assert_eq!(d.ext(&other[0]).1.len(), 1);
     assert_eq!(d.ctr(Ctr::DropFragExpired), 1);
     assert_eq!(d.ctr(Ctr::FragReleased), 1);
@@ -1001,43 +1002,21 @@ fn ipv4_fragments_reassembly_refuses_are_dropped() {
     assert_eq!(d.ctr(Ctr::FwdIn) - rs_before, 3);
 
     // Overlap: the third fragment 8 bytes early refuses its datagram.
-    let req = udp_frame(
-        &L3 {
-            id: 77,
-            ..L3::to_vip()
-        },
-        CPORT,
-        53,
-        &data(4000),
-        true,
-    );
+    let req = request(77, 4000);
     let frags = cut(&req, 1480);
     assert_eq!(d.ext(&frags[0]).1.len(), 1);
     assert_eq!(d.ext(&frags[1]).1.len(), 1);
-    let mut early = frags[2].clone();
-    SIp::new_unchecked(&mut early[14..]).set_frag_offset(2952);
-    fix_ip_checksum(&mut early);
+    let early = moved(&frags[2], 2952);
     assert!(d.ext(&early).1.is_empty());
     assert_eq!(d.ctr(Ctr::DropFragOverlap), 1);
     assert!(d.ext(&frags[2]).1.is_empty());
     assert_eq!(d.ctr(Ctr::DropFragOverlap), 2);
 
     // Over 65535 bytes with its header: refused, and no ICMP.
-    let req = udp_frame(
-        &L3 {
-            id: 78,
-            ..L3::to_vip()
-        },
-        CPORT,
-        53,
-        &data(3000),
-        true,
-    );
+    let req = request(78, 3000);
     let frags = cut(&req, 1480);
     assert_eq!(d.ext(&frags[0]).1.len(), 1);
-    let mut far = frags[2].clone();
-    SIp::new_unchecked(&mut far[14..]).set_frag_offset(65520);
-    fix_ip_checksum(&mut far);
+    let far = moved(&frags[2], 65520);
     let (ext, int) = d.ext(&far);
     assert!(ext.is_empty() && int.is_empty());
     assert_eq!(d.ctr(Ctr::DropFragInvalid), 1);
@@ -1045,16 +1024,7 @@ fn ipv4_fragments_reassembly_refuses_are_dropped() {
     assert_eq!(d.ctr(Ctr::DropFragOverlap), 3);
 
     // MF and 1001 bytes: taken as 1000, the next at 1000 fits on.
-    let req = udp_frame(
-        &L3 {
-            id: 79,
-            ..L3::to_vip()
-        },
-        CPORT,
-        53,
-        &data(1900),
-        true,
-    );
+    let req = request(79, 1900);
     let frags = cut(&req, 1000);
     let mut long = frags[0].clone();
     long.push(0xa5);
@@ -1096,9 +1066,7 @@ fn a_new_datagram_that_reuses_an_id_goes_through() {
     let frags = cut(&udp_frame(&l3, CPORT + 1, 53, &data(4000), true), 1480);
     assert_eq!(d.ext(&frags[0]).1.len(), 1);
     assert_eq!(d.ext(&frags[1]).1.len(), 1);
-    let mut early = frags[2].clone();
-    SIp::new_unchecked(&mut early[14..]).set_frag_offset(2952);
-    fix_ip_checksum(&mut early);
+    let early = moved(&frags[2], 2952);
     assert!(d.ext(&early).1.is_empty());
     assert!(d.ext(&frags[2]).1.is_empty(), "refused");
     assert!(d.ext(&frags[0]).1.is_empty(), "refused, at once");
@@ -1121,9 +1089,7 @@ fn with_two_workers_an_overlap_refuses_the_datagram_at_its_tracker() {
             ..L3::to_vip()
         };
         let frags = cut(&udp_frame(&l3, port, 53, &data(4000), true), 1480);
-        let mut early = frags[2].clone();
-        SIp::new_unchecked(&mut early[14..]).set_frag_offset(2952);
-        fix_ip_checksum(&mut early);
+        let early = moved(&frags[2], 2952);
         // The first and second, the overlap, then the real third, each on
         // another worker than the one before.
         for (i, f) in [&frags[0], &frags[1], &early, &frags[2]].iter().enumerate() {
@@ -1148,23 +1114,12 @@ fn with_two_workers_an_overlap_refuses_the_datagram_at_its_tracker() {
 #[test]
 fn a_last_fragment_ending_short_refuses_its_datagram() {
     let mut d = director(1);
-    let req = udp_frame(
-        &L3 {
-            id: 90,
-            ..L3::to_vip()
-        },
-        CPORT,
-        53,
-        &data(4000),
-        true,
-    );
+    let req = request(90, 4000);
     let frags = cut(&req, 1480);
     assert_eq!(d.ext(&frags[0]).1.len(), 1);
     assert_eq!(d.ext(&frags[1]).1.len(), 1);
     // The last fragment moved to end before the second's end.
-    let mut short = frags[2].clone();
-    SIp::new_unchecked(&mut short[14..]).set_frag_offset(1480);
-    fix_ip_checksum(&mut short);
+    let short = moved(&frags[2], 1480);
     assert!(d.ext(&short).1.is_empty());
     assert_eq!(d.ctr(Ctr::DropFragInvalid), 1);
     assert!(d.ext(&frags[2]).1.is_empty());

@@ -691,11 +691,7 @@ impl<A: Addr> Expects<A> {
     /// Add to `out` those of `ids` some expectation (swept or not) is to.
     pub fn naming(&self, ids: &HashSet<DestId>, out: &mut HashSet<DestId>) {
         let named = |e: &Expect<A>| Some(e.conn.dest()).filter(|d| ids.contains(d));
-        for s in &self.shards {
-            let map = s
-                .map
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for map in self.shards.iter().filter_map(|s| s.map.lock().ok()) {
             out.extend(map.values().filter_map(named));
         }
     }
