@@ -191,7 +191,8 @@ counters! {
     /// answer ARP (NDP) within 3 s (`drop_neigh_unresolved`), as the kernel's
     /// neighbor layer tells the sender of a packet IPVS queued for it
     /// (`arp_error_report`, `ndisc_error_report`): the client's connect fails
-    /// ("no route to host") instead of retrying.
+    /// ("no route to host") instead of retrying. A datagram the director cut
+    /// into fragments gets one, about its first fragment.
     IcmpHostUnreach => "icmp_host_unreach",
     /// Host unreachables not sent: over the rate limit or no TX slot.
     IcmpHostUnreachLimited => "icmp_host_unreach_limited",

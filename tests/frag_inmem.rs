@@ -324,6 +324,51 @@ fn fragments_to_a_dr_server_go_unchanged_and_are_cut_again_for_a_smaller_mtu() {
     check_udp(&whole(&int, 576), (CLIENT, CPORT), (rs, 53), &body);
 }
 
+/// A client's datagram the director cuts into fragments for a real server
+/// that never answers ARP: each fragment waited on its own and is dropped
+/// (`drop_neigh_unresolved`), and the client gets one host unreachable,
+/// about the first fragment (`icmp_send` answers fragment 0 only), from the
+/// VIP. As the kernel's (`ip_do_fragment` queues each fragment for ARP,
+/// `arp_error_report` reports each), the error quotes the first fragment's
+/// header (its length, MF set, its checksum) and 8 bytes, as the client
+/// sent them for NAT (`ip_vs_out_icmp` maps it back) and DR.
+#[test]
+fn a_client_whose_datagram_waits_in_fragments_is_told_once() {
+    let mut req = request(0x2345, 1000);
+    SIp::new_unchecked(&mut req[14..]).set_dont_frag(false);
+    fix_ip_checksum(&mut req);
+    // The first of two fragments at a 576-byte MTU: 20 + 552 bytes.
+    let mut first = req[14..42].to_vec();
+    {
+        let mut ip = SIp::new_unchecked(&mut first[..]);
+        ip.set_total_len(572);
+        ip.set_more_frags(true);
+        ip.fill_checksum();
+    }
+    for (fwd, quoted) in [(Forward::Masq, &first[..]), (Forward::Route, &first[..])] {
+        let env = ringvs::dataplane::Env {
+            mtu: [MTU, 576],
+            ..env()
+        };
+        let mut d = MemDirector::with_env(1, RULES, env, 1024);
+        d.forward_all(fwd);
+        d.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+        let (ext, int) = d.ext(&req);
+        assert!(ext.is_empty() && int.is_empty(), "{fwd:?}: parked");
+        assert_eq!(d.ctr(Ctr::TxFragments), 2, "{fwd:?}");
+        d.advance(ringvs::dataplane::tx::PENDING_MAX_AGE + Duration::from_millis(100));
+        let (ext, int) = d.poll_take();
+        assert!(int.is_empty());
+        assert_eq!(d.ctr(Ctr::DropNeighUnresolved), 2, "{fwd:?}");
+        assert_eq!(d.ctr(Ctr::IcmpHostUnreach), 1, "{fwd:?}");
+        assert_eq!(ext.len(), 1, "{fwd:?}: one error for the datagram");
+        let p = parse_ip(&ext[0]);
+        assert_eq!((p.src, p.dst, p.l4[0], p.l4[1]), (VIP, CLIENT, 3, 1));
+        assert_eq!((p.src_mac, p.dst_mac), (EXT_MAC, CLIENT_MAC));
+        assert_eq!(&p.payload[..], quoted, "{fwd:?}: the quote");
+    }
+}
+
 #[test]
 fn with_two_workers_the_fragments_meet_at_the_connections_owner() {
     let mut d = director(2);

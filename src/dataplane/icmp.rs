@@ -45,6 +45,38 @@ fn ipv4_of(frame: &[u8]) -> Option<Ipv4Packet<&[u8]>> {
     Ipv4Packet::new_checked(d).ok()
 }
 
+/// Bytes kept of a client's datagram cut into fragments while its next hop
+/// is unresolved, for the error its first fragment gets: Ethernet, an IPv4
+/// header, a tunnel's encapsulation (an outer header without options, up
+/// to 12 bytes) around the client's IPv4 header, and 8 bytes.
+pub(super) const QUOTE_ROOM: usize = 128;
+
+/// Keep in `out` what the error about the first fragment of `frame` (as it
+/// came, Ethernet first, or a tunnel packet of ours; its header without
+/// options, as `Core::fragment` cuts only those) quotes: its first bytes,
+/// the IPv4 header as that fragment carries it (`len` bytes long, MF set
+/// when `more`, its checksum made good). The kernel's `icmp_send` quotes
+/// the fragment it was given (`ip_do_fragment` queued each for ARP on its
+/// own); an error about a tunnel packet is relayed about the client's
+/// packet inside, untouched by the cut (`ip_vs_in_icmp`). Returns how many
+/// bytes were kept.
+pub(super) fn fragment_quote(frame: &[u8], (len, more): (u16, bool), out: &mut [u8]) -> usize {
+    let n = frame.len().min(out.len());
+    out[..n].copy_from_slice(&frame[..n]);
+    let Some(ip) = out.get_mut(ethernet::HEADER_LEN..n) else {
+        return 0;
+    };
+    let hl = usize::from(ip.first().map_or(0, |v| v & 0x0f)) * 4;
+    if hl < ipv4::HEADER_LEN || ip.len() < hl {
+        return 0;
+    }
+    let mut ip = Ipv4Packet::new_unchecked(ip);
+    ip.set_total_len(len);
+    ip.set_fragmentation(ip.dont_frag(), more, ip.frag_offset());
+    ip.fill_checksum();
+    n
+}
+
 /// The quoted packet of an error message: an IPv4 header (options and all)
 /// and at least the 4 bytes of TCP, UDP or SCTP that hold the ports, as
 /// `ip_vs_in_icmp` and `ip_vs_out_icmp` (`ip_vs_core.c`) read them after
@@ -250,46 +282,69 @@ impl Core {
         self.error_to_sender(Nic::Ext, frame, (v4, v6), counted, tx);
     }
 
-    /// A packet of a connection, received by `inn` (`frame` as it came), was
-    /// dropped because its next hop never answered ARP (NDP): its sender is
-    /// told with ICMP host unreachable (ICMPv6 address unreachable), as the
-    /// kernel's neighbor layer tells it for a packet IPVS queued there
-    /// (`arp_error_report`, `ndisc_error_report` → `dst_link_failure` →
-    /// `ipv4_link_failure`, `ip6_link_failure`), so a client whose real
-    /// server is gone fails ("no route to host") instead of retrying; the
-    /// error comes from the VIP, as `ip_vs_out_icmp` makes it for a NAT
-    /// connection. Only TCP, UDP and SCTP (never about an ICMP message), and
-    /// never to one of our addresses (a tunnel packet we made); fragment 0
-    /// only; within the worker's ICMP rate limit.
+    /// A client's packet to a real server (`frame`: as it came, or what
+    /// [`fragment_quote`] kept of it) was dropped because its next hop never
+    /// answered ARP (NDP): the client is told with ICMP host unreachable
+    /// (ICMPv6 address unreachable) out of `inn`, as the kernel's neighbor
+    /// layer tells it for a packet IPVS queued there (`arp_error_report`,
+    /// `ndisc_error_report` → `dst_link_failure` → `ipv4_link_failure`,
+    /// `ip6_link_failure`), so a client whose real server is gone fails ("no
+    /// route to host") instead of retrying; the error comes from the VIP, as
+    /// `ip_vs_out_icmp` makes it for a NAT connection. Only TCP, UDP and SCTP
+    /// (never about an ICMP message); fragment 0 only; within the worker's
+    /// ICMP rate limit. Never to one of our addresses (a tunnel packet we
+    /// made).
     #[cold]
     #[inline(never)]
     pub(super) fn unreachable<T: TxQueue>(&mut self, inn: Nic, frame: &[u8], tx: &mut TxPair<T>) {
+        let counted = (Ctr::IcmpHostUnreach, Ctr::IcmpHostUnreachLimited);
         let ip = frame.get(ethernet::HEADER_LEN..).unwrap_or_default();
-        let (l4, ours) = match ip.first() {
-            Some(v) if v >> 4 == 6 => match crate::wire::ipv6::Ipv6Packet::new_checked(ip) {
-                Ok(ip) => {
-                    let src = ip.src();
-                    let ours = self.is_ours6(Nic::Ext, src) || self.is_ours6(Nic::Int, src);
-                    (Some(ip.next_header()), ours)
-                }
-                Err(_) => (None, false),
-            },
-            _ => match ipv4_of(frame) {
-                Some(ip) => {
-                    let src = ip.src_raw();
-                    let ours = self.is_ours(Nic::Ext, src) || self.is_ours(Nic::Int, src);
-                    (Some(ip.protocol()), ours)
-                }
-                None => (None, false),
-            },
+        if ip.first().is_some_and(|v| v >> 4 == 6) {
+            let Ok(ip) = Ipv6Packet::new_checked(ip) else {
+                return;
+            };
+            let src = ip.src();
+            let ours = self.is_ours6(Nic::Ext, src) || self.is_ours6(Nic::Int, src);
+            if ours
+                || !matches!(
+                    ip.next_header(),
+                    protocol::TCP | protocol::UDP | protocol::SCTP
+                )
+            {
+                return;
+            }
+            let error = (icmpv6::msg::DEST_UNREACHABLE, icmpv6::unreach::ADDRESS, 0);
+            return self.icmp6_to_sender(inn, frame, error, counted, tx);
+        }
+        let Some(quote) = self.client_quote(ip) else {
+            return;
         };
-        if ours || !matches!(l4, Some(protocol::TCP | protocol::UDP | protocol::SCTP)) {
+        let q = Ipv4Packet::new_unchecked(quote);
+        let (src, proto) = (q.src_raw(), q.protocol());
+        let ours = self.is_ours(Nic::Ext, src) || self.is_ours(Nic::Int, src);
+        if ours || !matches!(proto, protocol::TCP | protocol::UDP | protocol::SCTP) {
             return;
         }
-        let counted = (Ctr::IcmpHostUnreach, Ctr::IcmpHostUnreachLimited);
-        let v4 = (msg::DEST_UNREACHABLE, unreach::HOST);
-        let v6 = (icmpv6::msg::DEST_UNREACHABLE, icmpv6::unreach::ADDRESS);
-        self.error_to_sender(inn, frame, (v4, v6), counted, tx);
+        // `icmp_send` answers fragment 0 only.
+        if q.frag_offset() != 0 {
+            return;
+        }
+        let back = EthernetFrame::new_unchecked(frame).src();
+        let error = (msg::DEST_UNREACHABLE, unreach::HOST, 0);
+        self.icmp4_quote_to(inn, back, quote, error, counted, tx);
+    }
+
+    /// What an error about the IPv4 packet `ip` quotes: its header and 8
+    /// bytes (fewer if it holds fewer). `None` if the header is not whole or
+    /// the ports are not there.
+    fn client_quote<'a>(&self, ip: &'a [u8]) -> Option<&'a [u8]> {
+        let hdr = Ipv4Packet::new_unchecked(ip.get(..ipv4::HEADER_LEN)?);
+        let (hl, total) = (hdr.header_len(), usize::from(hdr.total_len()));
+        if hdr.version() != 4 || hl < ipv4::HEADER_LEN || total < hl + 4 {
+            return None;
+        }
+        let quote = ip.get(..total.min(hl + icmpv4::QUOTE_L4).min(ip.len()))?;
+        (quote.len() >= hl + 4).then_some(quote)
     }
 
     /// The error `(type, code)` of `frame`'s family (`v4` or `v6`) to the
@@ -327,20 +382,12 @@ impl Core {
         &mut self,
         inn: Nic,
         frame: &[u8],
-        (ty, code, rest): (u8, u8, u32),
-        (sent, limited): (Ctr, Ctr),
+        error: (u8, u8, u32),
+        counted: (Ctr, Ctr),
         tx: &mut TxPair<T>,
     ) {
         let Some(ip) = ipv4_of(frame) else {
             return;
-        };
-        let to = ip.src_raw();
-        let from = match ip.dst_raw() {
-            dst if self.is_ours(inn, dst) => dst,
-            _ => match inn {
-                Nic::Ext => self.env.ext_addr(),
-                Nic::Int => self.env.dip(),
-            },
         };
         let hl = ip.header_len();
         let ip_len = usize::from(ip.total_len());
@@ -350,6 +397,29 @@ impl Core {
             return;
         };
         let back = EthernetFrame::new_unchecked(frame).src();
+        self.icmp4_quote_to(inn, back, quote, error, counted, tx);
+    }
+
+    /// [`Core::icmp4_to_sender`] of a quote (an IPv4 header, whole, and
+    /// what follows of its packet), out of `inn` to MAC `back`.
+    fn icmp4_quote_to<T: TxQueue>(
+        &mut self,
+        inn: Nic,
+        back: crate::wire::Mac,
+        quote: &[u8],
+        (ty, code, rest): (u8, u8, u32),
+        (sent, limited): (Ctr, Ctr),
+        tx: &mut TxPair<T>,
+    ) {
+        let ip = Ipv4Packet::new_unchecked(quote);
+        let to = ip.src_raw();
+        let from = match ip.dst_raw() {
+            dst if self.is_ours(inn, dst) => dst,
+            _ => match inn {
+                Nic::Ext => self.env.ext_addr(),
+                Nic::Int => self.env.dip(),
+            },
+        };
         let ours = self.env.mac[inn as usize];
         let ident = self.pending.1.ident;
         let emit = |slot: &mut [u8]| {

@@ -19,6 +19,7 @@
 //! Everything else (frames parked for ARP, handoffs, taps, frames the worker
 //! makes up) is copied into a TX slot.
 
+use super::icmp::{QUOTE_ROOM, fragment_quote};
 use super::worker::Core;
 use crate::io::{FRAME_MAX, Lent, RxQueue, TxQueue};
 use crate::nat::rewrite::{self, Rewrite};
@@ -81,7 +82,8 @@ impl Hop {
 /// Frames of one next hop waiting for its MAC: each as it came, with the
 /// rewrite it gets when it goes, and whether it is a client's packet to a
 /// real server (`fwd_in`), whose client is told if it never goes, quoting
-/// it as sent ([`Core::expire_pending`]).
+/// it as sent ([`Core::expire_pending`]), or for the first fragment of a
+/// client's datagram cut here, what `quotes` kept (`quote_lens`, 0: none).
 struct PendingHop {
     nic: Nic,
     ip: Hop,
@@ -90,6 +92,8 @@ struct PendingHop {
     lens: [usize; PENDING_PER_HOP],
     patches: [Patch; PENDING_PER_HOP],
     clients: [bool; PENDING_PER_HOP],
+    quote_lens: [usize; PENDING_PER_HOP],
+    quotes: Box<[[u8; QUOTE_ROOM]; PENDING_PER_HOP]>,
     frames: Box<[[u8; FRAME_MAX]; PENDING_PER_HOP]>,
 }
 
@@ -144,6 +148,8 @@ impl Pending {
                     lens: [0; PENDING_PER_HOP],
                     patches: [Patch::None; PENDING_PER_HOP],
                     clients: [false; PENDING_PER_HOP],
+                    quote_lens: [0; PENDING_PER_HOP],
+                    quotes: Box::new([[0; QUOTE_ROOM]; PENDING_PER_HOP]),
                     frames: Box::new([[0; FRAME_MAX]; PENDING_PER_HOP]),
                 })
                 .collect(),
@@ -319,7 +325,9 @@ impl Core {
     /// many slots are free), and the first that finds none stops the packet
     /// (`drop_tx_full`, its earlier fragments are sent and wasted). Each
     /// fragment sent or queued counts in `tx_fragments` (and the TX bytes);
-    /// the packet counts once in `done` when all of them went.
+    /// the packet counts once in `done` when all of them went. A client's
+    /// datagram parked so keeps, for the error its client gets if the hop
+    /// never answers, what its first fragment's quotes ([`fragment_quote`]).
     #[cold]
     #[inline(never)]
     fn fragment<T: TxQueue>(
@@ -351,6 +359,8 @@ impl Core {
             let _ = self.links.neigh_tx.try_send(hop.resolve(nic));
             return self.drop(Ctr::DropNeighQueue);
         }
+        let first = (done == Ctr::FwdIn && hop.mac(&self.snap.neigh, nic).is_none())
+            .then(|| PENDING_PER_HOP - self.park_room(nic, hop));
         let mut buf = std::mem::take(&mut self.frag_buf);
         let (whole, piece) = buf.split_at_mut(len);
         whole.copy_from_slice(frame);
@@ -379,6 +389,19 @@ impl Core {
         if all {
             self.ctr.inc(done);
             self.ctr.inc(Ctr::TxFragmented);
+        }
+        let hops = &mut self.pending.0;
+        let parked = first.filter(|_| all).and_then(|i| {
+            let p = hops
+                .iter_mut()
+                .find(|p| p.n > i && p.nic == nic && p.ip == hop)?;
+            Some((i, p))
+        });
+        if let Some((i, p)) = parked {
+            let first_len = (hl + step.min(payload_len)) as u16; // ≤ the MTU
+            let more = payload_len > step || more;
+            p.quote_lens[i] = fragment_quote(frame, (first_len, more), &mut p.quotes[i]);
+            p.clients[i] = p.quote_lens[i] > 0;
         }
         all
     }
@@ -563,6 +586,7 @@ impl Core {
         p.frames[p.n][..len].copy_from_slice(frame);
         p.patches[p.n] = patch;
         p.clients[p.n] = done == Ctr::FwdIn;
+        p.quote_lens[p.n] = 0;
         p.lens[p.n] = len;
         p.n += 1;
         self.pending.2 = true;
@@ -622,8 +646,12 @@ impl Core {
                 // and the kernel's error about it goes to that local address.
                 // (Clients are on the external NIC, whichever NIC the server.)
                 for i in 0..p.n {
+                    let frame = match p.quote_lens[i] {
+                        0 => &p.frames[i][..p.lens[i]],
+                        n => &p.quotes[i][..n],
+                    };
                     if p.clients[i] {
-                        self.unreachable(Nic::Ext, &p.frames[i][..p.lens[i]], tx);
+                        self.unreachable(Nic::Ext, frame, tx);
                     }
                 }
                 p.n = 0;
