@@ -192,7 +192,10 @@ counters! {
     /// neighbor layer tells the sender of a packet IPVS queued for it
     /// (`arp_error_report`, `ndisc_error_report`): the client's connect fails
     /// ("no route to host") instead of retrying. A datagram the director cut
-    /// into fragments gets one, about its first fragment.
+    /// into fragments gets one, about its first fragment; a TUN packet (IPv4
+    /// in IPv4) one about the client's packet inside, as `ip_vs_in_icmp`
+    /// relays the kernel's error about the outer packet; an IPv6 tunnel
+    /// packet, or an IPv4 one carrying IPv6, none (as IPVS).
     IcmpHostUnreach => "icmp_host_unreach",
     /// Host unreachables not sent: over the rate limit or no TX slot.
     IcmpHostUnreachLimited => "icmp_host_unreach_limited",

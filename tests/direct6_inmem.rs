@@ -422,6 +422,44 @@ fn tunnels_cross_families_both_ways() {
     );
 }
 
+/// A tunnel packet whose endpoint never resolves tells its client only
+/// where IPVS relays the kernel's error about the outer packet, IPv4 inside
+/// IPv4 (`ip_vs_in_icmp`, `direct_inmem.rs`): IPv6 inside IPv6 or IPv4, and
+/// IPv4 inside IPv6, tell nobody (`ip_vs_in_icmp_v6` relays nothing, and an
+/// IPv4 outer packet with IPv6 inside is not IPIP there); each is dropped
+/// all the same.
+#[test]
+fn a_tunnel_not_ipv4_in_ipv4_whose_endpoint_never_resolves_tells_nobody() {
+    let v4 = "-A -t 198.18.0.110:80 -s rr".to_owned();
+    let cases = [
+        (rules(&[RS1_6], "-i"), tcp(CPORT, SYN, &[])),
+        (
+            rules(&[], "")
+                .into_iter()
+                .chain([format!("-a -t {V6} -r 198.19.0.2:80 -i")])
+                .collect(),
+            tcp(CPORT, SYN, &[]),
+        ),
+        (
+            vec![v4, format!("-a -t 198.18.0.110:80 -r [{RS1_6}]:80 -i")],
+            tcp_frame(&inmem::L3::to_vip(), CPORT, 80, SYN),
+        ),
+    ];
+    for (rules, syn) in cases {
+        let r: Vec<&str> = rules.iter().map(String::as_str).collect();
+        let mut d = MemDirector::with_env(1, &r, env_gw(), 1024);
+        d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+        d.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+        let (ext, int) = d.ext(&syn);
+        assert!(ext.is_empty() && int.is_empty(), "{rules:?}: parked");
+        d.advance(ringvs::dataplane::tx::PENDING_MAX_AGE + std::time::Duration::from_millis(100));
+        let (ext, int) = d.poll_take();
+        assert!(ext.is_empty() && int.is_empty(), "{rules:?}");
+        assert_eq!(d.ctr(Ctr::DropNeighUnresolved), 1, "{rules:?}");
+        assert_eq!(d.ctr(Ctr::IcmpHostUnreach), 0, "{rules:?}");
+    }
+}
+
 /// A client's packet too big for a tunnel that leaves by the external NIC
 /// (an endpoint behind the gateway) is answered out of that NIC too, to
 /// the client: IPv4 inside IPv6 here, "fragmentation needed" with 1500 less

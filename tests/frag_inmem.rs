@@ -331,9 +331,17 @@ fn fragments_to_a_dr_server_go_unchanged_and_are_cut_again_for_a_smaller_mtu() {
 /// VIP. As the kernel's (`ip_do_fragment` queues each fragment for ARP,
 /// `arp_error_report` reports each), the error quotes the first fragment's
 /// header (its length, MF set, its checksum) and 8 bytes, as the client
-/// sent them for NAT (`ip_vs_out_icmp` maps it back) and DR.
+/// sent them for NAT (`ip_vs_out_icmp` maps it back) and DR; through an
+/// IPIP tunnel the outer packet is cut, and the error relayed about the
+/// client's packet inside (`ip_vs_in_icmp`) quotes it whole, as sent.
 #[test]
 fn a_client_whose_datagram_waits_in_fragments_is_told_once() {
+    use ringvs::config::{TunCsum, TunKind, Tunnel};
+    let ipip = Forward::Tunnel(Tunnel {
+        kind: TunKind::Ipip,
+        port: 0,
+        csum: TunCsum::NoCsum,
+    });
     let mut req = request(0x2345, 1000);
     SIp::new_unchecked(&mut req[14..]).set_dont_frag(false);
     fix_ip_checksum(&mut req);
@@ -345,7 +353,11 @@ fn a_client_whose_datagram_waits_in_fragments_is_told_once() {
         ip.set_more_frags(true);
         ip.fill_checksum();
     }
-    for (fwd, quoted) in [(Forward::Masq, &first[..]), (Forward::Route, &first[..])] {
+    for (fwd, quoted) in [
+        (Forward::Masq, &first[..]),
+        (Forward::Route, &first[..]),
+        (ipip, &req[14..42]),
+    ] {
         let env = ringvs::dataplane::Env {
             mtu: [MTU, 576],
             ..env()

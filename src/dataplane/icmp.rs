@@ -292,8 +292,11 @@ impl Core {
     /// route to host") instead of retrying; the error comes from the VIP, as
     /// `ip_vs_out_icmp` makes it for a NAT connection. Only TCP, UDP and SCTP
     /// (never about an ICMP message); fragment 0 only; within the worker's
-    /// ICMP rate limit. Never to one of our addresses (a tunnel packet we
-    /// made).
+    /// ICMP rate limit. A tunnel packet of ours (its source is ours) tells
+    /// the client about the packet inside, IPv4 in IPv4 only, as
+    /// `ip_vs_in_icmp` relays the kernel's error about the outer packet
+    /// (sent to our own address) to the inner packet's source; an IPv6 one
+    /// tells nobody (`ip_vs_in_icmp_v6` relays nothing).
     #[cold]
     #[inline(never)]
     pub(super) fn unreachable<T: TxQueue>(&mut self, inn: Nic, frame: &[u8], tx: &mut TxPair<T>) {
@@ -335,9 +338,21 @@ impl Core {
     }
 
     /// What an error about the IPv4 packet `ip` quotes: its header and 8
-    /// bytes (fewer if it holds fewer). `None` if the header is not whole or
-    /// the ports are not there.
+    /// bytes (fewer if it holds fewer), or for a tunnel packet of ours (its
+    /// source is ours) those of the IPv4 packet inside it (IPIP, GUE, GRE:
+    /// `encap::quoted_tunnel`). `None` if the header is not whole or the
+    /// ports are not there.
     fn client_quote<'a>(&self, ip: &'a [u8]) -> Option<&'a [u8]> {
+        let outer = Ipv4Packet::new_unchecked(ip.get(..ipv4::HEADER_LEN)?);
+        let src = outer.src_raw();
+        let ip = if outer.version() == 4
+            && (self.is_ours(Nic::Ext, src) || self.is_ours(Nic::Int, src))
+        {
+            let (_, _, at) = crate::wire::encap::quoted_tunnel(ip)?;
+            &ip[at..]
+        } else {
+            ip
+        };
         let hdr = Ipv4Packet::new_unchecked(ip.get(..ipv4::HEADER_LEN)?);
         let (hl, total) = (hdr.header_len(), usize::from(hdr.total_len()));
         if hdr.version() != 4 || hl < ipv4::HEADER_LEN || total < hl + 4 {
