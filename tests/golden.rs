@@ -433,6 +433,7 @@ fn real_server_options() {
             forward: Forward::Masq,
             scripts: Default::default(),
             check_ip: None,
+            set_files: false,
         },
     };
     assert_eq!(
@@ -1597,6 +1598,7 @@ mod round_trip {
                             forward,
                             scripts: Default::default(),
                             check_ip: None,
+                            set_files: false,
                         },
                     },
                 );

@@ -2611,7 +2611,7 @@ fn file_checks_are_read() {
     assert_eq!(
         shown,
         [format!(
-            "-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 (FILE_CHECK ready {} weight 0) (FILE_CHECK load {} weight 5 reverse)",
+            "-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 --file-check ready --file-path {} --file-weight 0 --file-check load --file-path {} --file-weight 5 --file-reverse --file-inhibit",
             ready.display(),
             load.display()
         )]
@@ -2620,6 +2620,118 @@ fn file_checks_are_read() {
     let now = running.service(&key).unwrap();
     let ours = now.server_scripts(IpAddr::V4(rip(2)), 80).files;
     assert_eq!(ours[1], fc("load", &load, 5, true, true));
+}
+
+/// A real server's `FILE_CHECK`s in ipvsadm's syntax: `-S` writes them
+/// (`--file-check NAME --file-path PATH --file-weight W [--file-reverse]`,
+/// then `--file-inhibit`), `-R` restores them byte for byte, an `-e` of
+/// its other fields keeps them and an `-e` with `--file-check` replaces
+/// them; the options are refused where they mean nothing.
+#[test]
+fn file_checks_are_saved_restored_and_kept_by_an_edit() {
+    use ringvs::config::ipvsadm::{self, parse};
+    let t = TempDir::new("filecheck-save");
+    let p = t.write(
+        "keepalived.conf",
+        "track_file ready {\n  file /run/lvs/rs2.ready\n  weight 0\n}\n\
+         track_file load {\n  file /run/lvs/rs3.load\n  weight -3 reverse\n}\n\
+         virtual_server 198.18.0.110 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+         \x20 real_server 198.19.0.2 80 {\n    inhibit_on_failure\n    TCP_CHECK {\n    }\n\
+         \x20   notify_up /bin/up\n\
+         \x20   FILE_CHECK {\n      track_file ready\n    }\n\
+         \x20   FILE_CHECK {\n      track_file load\n      weight 2\n    }\n  }\n\
+         \x20 real_server 198.19.0.3 80 {\n    TCP_CHECK {\n    }\n\
+         \x20   FILE_CHECK {\n      track_file load\n    }\n  }\n}\n",
+    );
+    let l = load_as(&p, None).unwrap();
+    let save = |c: &Config| ringvs::config::format::format_save(c, true, &Names::none());
+    let saved = save(&l.config);
+    let want = "\
+-A -t 198.18.0.110:80 -s rr --check tcp --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1 --inhibit-on-failure
+-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 --notify-up \"/bin/up\" --file-check ready --file-path /run/lvs/rs2.ready --file-weight 0 --file-check load --file-path /run/lvs/rs3.load --file-weight 2 --file-inhibit
+-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m -w 1 --file-check load --file-path /run/lvs/rs3.load --file-weight -3 --file-reverse
+";
+    assert_eq!(saved, want);
+    let restore = |text: &str| {
+        let mut c = Config::new();
+        let e = ipvsadm::restore(&mut c, text, &Names::none(), &mut |_, _, _| {}).unwrap();
+        assert!(e.is_empty(), "{e:?}");
+        c
+    };
+    let back = restore(&saved);
+    assert_eq!(save(&back), want, "-S of -R of -S");
+    let key = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    let files = |c: &Config, last| {
+        let s = c.service(&key).unwrap();
+        s.server_scripts(IpAddr::V4(rip(last)), 80).files
+    };
+    for last in [2, 3] {
+        assert_eq!(files(&back, last), files(&l.config, last), "{last}");
+    }
+    // An -e of the weight keeps them (its notify script goes, as always).
+    let mut c = l.config.clone();
+    let run = |c: &mut Config, args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        ipvsadm::apply(c, &parse(&args).unwrap())
+    };
+    let edit = ["-e", "-t", "198.18.0.110:80", "-r", "198.19.0.2:80", "-m"];
+    run(&mut c, &[&edit[..], &["-w", "5"]].concat()).unwrap();
+    assert_eq!(files(&c, 2), files(&l.config, 2));
+    assert!(
+        save(&c).contains("\n-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 5 --file-check ready --file-path /run/lvs/rs2.ready --file-weight 0 --file-check load --file-path /run/lvs/rs3.load --file-weight 2 --file-inhibit\n"),
+        "{}",
+        save(&c)
+    );
+    // With --file-check, an -e replaces them; a path with a blank is
+    // written in double quotes, and read back.
+    let new = ["--file-check", "drain", "--file-path", "/run/lvs/rs 2"];
+    run(&mut c, &[&edit[..], &new[..]].concat()).unwrap();
+    let line = "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 --file-check drain --file-path \"/run/lvs/rs 2\" --file-weight 1\n";
+    assert!(save(&c).contains(line), "{}", save(&c));
+    assert_eq!(save(&restore(&save(&c))), save(&c));
+    // Where they mean nothing, or are incomplete, they are refused.
+    let refused = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        parse(&args).unwrap_err().to_string()
+    };
+    let add = ["-a", "-t", "198.18.0.110:80", "-r", "198.19.0.4:80"];
+    for (more, e) in [
+        (
+            &["--file-path", "/x"][..],
+            "file-path needs a --file-check before it",
+        ),
+        (&["--file-check", "a"][..], "file-check a needs --file-path"),
+        (&["--file-inhibit"][..], "file-inhibit needs --file-check"),
+        (
+            &[
+                "--file-check",
+                "a",
+                "--file-path",
+                "/x",
+                "--file-check",
+                "a",
+            ][..],
+            "file-check a given twice",
+        ),
+        (
+            &[
+                "--file-check",
+                "a",
+                "--file-path",
+                "/x",
+                "--file-weight",
+                "-2147483648",
+            ][..],
+            "illegal file-weight specified: not a number in -2147483647..2147483647",
+        ),
+    ] {
+        assert!(refused(&[&add[..], more].concat()).contains(e), "{more:?}");
+    }
+    let e = refused(&["-A", "-t", "198.18.0.110:80", "--file-check", "a"]);
+    assert!(
+        e.contains("Illegal 'file-check' option with the 'add-service' command"),
+        "{e}"
+    );
 }
 
 /// What keepalived reports and skips in `track_file` and `FILE_CHECK` is

@@ -19,7 +19,7 @@
 use super::{AdmError, Config, Service, ServiceKey};
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 use std::os::unix::ffi::OsStringExt;
 use std::str::FromStr;
@@ -293,6 +293,25 @@ impl Scripts {
             if let Some(s) = s {
                 out.push_str(&s.option(name));
             }
+        }
+        // keepalived's `FILE_CHECK`s, each word as `-R` reads it back.
+        for c in &self.files {
+            let (name, path) = (&c.name, c.path.to_string_lossy());
+            let (name, path) = (
+                super::format::rule_word(name),
+                super::format::rule_word(&path),
+            );
+            let _ = write!(
+                out,
+                " --file-check {name} --file-path {path} --file-weight {}",
+                c.weight
+            );
+            if c.reverse {
+                out.push_str(" --file-reverse");
+            }
+        }
+        if self.files.iter().any(|c| c.inhibit) {
+            out.push_str(" --file-inhibit");
         }
         out
     }

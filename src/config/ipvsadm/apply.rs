@@ -98,7 +98,12 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
             cfg.edit_dest(key, addr, port, opts.weight)?;
             cfg.set_dest_thresholds(key, addr, port, opts.u_threshold, opts.l_threshold)?;
             cfg.set_dest_check_ip(key, addr, port, opts.check_ip)?;
-            cfg.set_dest_scripts(key, addr, port, opts.scripts.clone())
+            let mut scripts = opts.scripts.clone();
+            if !opts.set_files {
+                let svc = cfg.service(key).ok_or(AdmError::NoSuchService)?;
+                scripts.files = svc.server_scripts(addr, port).files;
+            }
+            cfg.set_dest_scripts(key, addr, port, scripts)
         }
         AdmCommand::DelDest { key, addr, port } => cfg.del_dest(key, *addr, *port).map(|_| ()),
         AdmCommand::Zero { service: Some(key) } => {

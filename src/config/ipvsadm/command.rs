@@ -82,6 +82,9 @@ pub struct DestOpts {
     /// `--check-ip`: where its health check goes (keepalived's
     /// `connect_ip`; `None`: its own address).
     pub check_ip: Option<std::net::IpAddr>,
+    /// `--file-check` given: `scripts.files` are the server's
+    /// `FILE_CHECK`s; without, an `-e` keeps those it has.
+    pub set_files: bool,
 }
 
 impl DestOpts {
@@ -93,6 +96,7 @@ impl DestOpts {
             forward: Forward::Masq,
             scripts: Scripts::default(),
             check_ip: None,
+            set_files: false,
         }
     }
 }

@@ -123,7 +123,15 @@ pub(super) fn usage_text() -> String {
          \x20 --quorum-down command               -A|E: run when the service loses it\n\
          \x20 --notify-up-user user[:group]       -a|e: run --notify-up as this user (--notify-down-user too)\n\
          \x20 --quorum-up-user user[:group]       -A|E: run --quorum-up as this user (--quorum-down-user too)\n\
-         \x20 --misc-path-user user[:group]       -A|E, -a|e: run that --misc-path as this user\n",
+         \x20 --misc-path-user user[:group]       -A|E, -a|e: run that --misc-path as this user\n\
+         \n\
+         File checks (ringvs, with -a|e; keepalived's FILE_CHECK, see docs/health.md):\n\
+         \x20 --file-check name                   a track_file the server follows (repeatable; -e\n\
+         \x20                                     without any keeps the server's)\n\
+         \x20 --file-path path                    that file-check's file (its number votes)\n\
+         \x20 --file-weight weight                that file-check's weight (default 1; 0: up or down)\n\
+         \x20 --file-reverse                      that file-check's value counts the other way\n\
+         \x20 --file-inhibit                      weight 0 instead of removal when a file says down\n",
         version = version_text()
     )
 }

@@ -42,7 +42,8 @@
 //! command line means), `messages` (help texts, error kinds), `values`
 //! (option values), `options` (ipvsadm's option table and which options
 //! each command takes), `check` (the health-check options), `notify` (the
-//! notify-script options), `scanner`
+//! notify-script options), `files` (a real server's `FILE_CHECK`
+//! options), `scanner`
 //! (popt's splitting of argv), `parse` (one command line), `apply` (a
 //! command onto a [`Config`](super::Config)), `rules` (`-S` files and `-R`).
 //! This file only names what the others make public.
@@ -50,6 +51,7 @@
 mod apply;
 mod check;
 mod command;
+mod files;
 mod messages;
 mod notify;
 mod options;

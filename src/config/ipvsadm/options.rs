@@ -117,6 +117,12 @@ pub(super) enum Tag {
     QuorumUpUser,
     QuorumDownUser,
     MiscPathUser,
+    // A real server's keepalived `FILE_CHECK`s (`files`).
+    FileCheck,
+    FilePath,
+    FileWeight,
+    FileReverse,
+    FileInhibit,
 }
 
 /// Whether an option takes an argument.
@@ -258,6 +264,11 @@ pub(super) const SPECS: &[Spec] = &[
     spec("quorum-up-user", None, Arg::Required, Tag::QuorumUpUser),
     spec("quorum-down-user", None, Arg::Required, Tag::QuorumDownUser),
     spec("misc-path-user", None, Arg::Required, Tag::MiscPathUser),
+    spec("file-check", None, Arg::Required, Tag::FileCheck),
+    spec("file-path", None, Arg::Required, Tag::FilePath),
+    spec("file-weight", None, Arg::Required, Tag::FileWeight),
+    spec("file-reverse", None, Arg::No, Tag::FileReverse),
+    spec("file-inhibit", None, Arg::No, Tag::FileInhibit),
 ];
 
 /// ipvsadm's option names, indexed by option column (used in messages).

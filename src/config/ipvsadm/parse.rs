@@ -15,6 +15,7 @@ use super::super::{
 };
 use super::check::{CheckArgs, SorryArgs};
 use super::command::{AdmCommand, DEFAULT_SCHEDULER, DaemonOpts, DestOpts, ServiceOpts, SyncRole};
+use super::files::FileArgs;
 use super::messages::{try_help, unsupported, usage, usage_text, version_text};
 use super::notify::NotifyArgs;
 use super::options::{
@@ -158,6 +159,7 @@ struct Gathered {
     checks: CheckArgs,
     sorry: SorryArgs,
     notify: NotifyArgs,
+    files: FileArgs,
     /// The first valid-ipvsadm-but-not-ringvs thing seen; reported after
     /// ipvsadm's own checks.
     deferred: Option<AdmError>,
@@ -191,6 +193,7 @@ impl Gathered {
             checks: CheckArgs::default(),
             sorry: SorryArgs::default(),
             notify: NotifyArgs::default(),
+            files: FileArgs::default(),
             deferred: None,
             cmd_arg: String::new(),
             daemon: DaemonOpts {
@@ -336,6 +339,7 @@ impl Gathered {
             _ if self.checks.take(tag, &val)? => {}
             _ if (self.sorry).take(tag, &val, (self.proto, names, self.svc_port()))? => {}
             _ if self.notify.take(tag, &val)? => {}
+            _ if self.files.take(tag, &val)? => {}
             // A second command, -h or -v after the command.
             _ => return Err(usage(format!("invalid option `{word}'"))),
         }
@@ -451,6 +455,10 @@ impl Gathered {
         let (sorry, quorum) = self.sorry.build(cmd)?;
         let (quorum_scripts, mut server_scripts, misc_user) = self.notify.build(cmd)?;
         server_scripts.check = misc_path;
+        let files = std::mem::take(&mut self.files).build(cmd)?;
+        // An `-e` without `--file-check` keeps the server's.
+        self.dopts.set_files = files.is_some();
+        server_scripts.files = files.unwrap_or_default();
         if misc_user.is_some() {
             let path = match (
                 &mut server_scripts.check,

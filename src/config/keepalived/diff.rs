@@ -150,12 +150,6 @@ impl fmt::Display for Change {
                     write!(f, " --check-ip {ip}")?;
                 }
                 f.write_str(&s.scripts.options(NOTIFY_OPTIONS))?;
-                // No ipvsadm option: keepalived's own words, for the log.
-                for c in &s.scripts.files {
-                    let rev = if c.reverse { " reverse" } else { "" };
-                    let (name, path, w) = (&c.name, c.path.display(), c.weight);
-                    write!(f, " (FILE_CHECK {name} {path} weight {w}{rev})")?;
-                }
             }
             Ok(())
         };
@@ -335,6 +329,8 @@ fn apply_one(cfg: &mut Config, c: &Change) -> Result<(), AdmError> {
         forward: s.forward,
         scripts: s.scripts.clone(),
         check_ip: s.check_ip,
+        // A reload's edit sets them, none included.
+        set_files: true,
     };
     let cmd = match c {
         Change::AddService { key, settings } => AdmCommand::AddService {
