@@ -23,14 +23,24 @@
 //! (log, notify scripts, FIFO), once for both: a server the file holds down
 //! is not told again when its check fails or passes.
 //!
-//! Difference: keepalived reads a file when inotify says it was written,
-//! moved or deleted; ringvs has no inotify (no `unsafe` outside `io`) and
-//! reads each file once a second ([`EVERY`]), and at once when the rules
+//! When: as keepalived (`init_track_files`, `process_inotify`), each
+//! file's directory is watched with inotify for a file closed after a
+//! write, deleted or moved in or out (so a rename over the file, as
+//! editors and `init_file` do, is seen), and the files are read at the
+//! health thread's next round (its loop waits 10 ms while it checks
+//! servers, 100 ms idle; [`Watch`]: no thread of its own, one
+//! non-blocking read a round); also once a second ([`EVERY`]) whatever
+//! inotify says, which covers a directory that cannot be watched (it does
+//! not exist yet: tried again each second; no inotify instance left), a
+//! file system whose changes inotify does not see (NFS from another host)
+//! and a writer that never closes the file; and at once when the rules
 //! change (start, reload, `ringvs adm`).
 
 use super::Notifier;
 use crate::config::{Config, DestId, FileCheck, Scripts, ServiceKey};
-use std::collections::{HashMap, HashSet};
+use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::OsString;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
@@ -221,6 +231,120 @@ pub(super) struct Files {
     down: HashSet<DestId>,
     /// Servers whose first verdict is not told yet (new ones).
     fresh: HashSet<DestId>,
+    /// The inotify watch of the files' directories (none: polled only).
+    watch: Option<Watch>,
+    /// The inotify instance could not be made (logged once).
+    no_watch: bool,
+}
+
+/// The watched directories of the tracked files, each with the names of
+/// the tracked files in it (`init_track_files`'s `wd` and `file_part`).
+type Dirs = BTreeMap<PathBuf, Vec<OsString>>;
+
+/// An inotify instance watching the directories of the tracked files
+/// (`inotify`'s safe API: no `unsafe` here).
+pub(super) struct Watch {
+    inotify: Inotify,
+    /// What is to be watched (the files' directories, their names).
+    wanted: Dirs,
+    /// The directories watched, by their watch.
+    watched: HashMap<WatchDescriptor, PathBuf>,
+    /// Those of `wanted` not watched (retried once a second).
+    missing: Vec<PathBuf>,
+    /// Events are read into this, made once.
+    buf: Vec<u8>,
+}
+
+/// What keepalived watches a file's directory for: a file closed after a
+/// write, deleted, moved in or out.
+const EVENTS: WatchMask = WatchMask::CLOSE_WRITE
+    .union(WatchMask::DELETE)
+    .union(WatchMask::MOVED_FROM)
+    .union(WatchMask::MOVED_TO);
+
+/// Where the file at `path` is watched: its directory and its name in it,
+/// both resolved as keepalived's `realpath` resolves them (a file that
+/// exists through its links; else its directory). `None`: no name.
+fn place(path: &Path) -> Option<(PathBuf, OsString)> {
+    let real = std::fs::canonicalize(path).ok();
+    let p = real.as_deref().unwrap_or(path);
+    let name = p.file_name()?.to_owned();
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Some((std::fs::canonicalize(&dir).unwrap_or(dir), name))
+}
+
+impl Watch {
+    /// Watches the directories of `paths` (the ones watched before and
+    /// still wanted stay watched).
+    fn set(&mut self, paths: &[PathBuf]) {
+        let mut wanted = Dirs::new();
+        for (dir, name) in paths.iter().filter_map(|p| place(p)) {
+            wanted.entry(dir).or_default().push(name);
+        }
+        if wanted == self.wanted {
+            return;
+        }
+        let mut w = self.inotify.watches();
+        for (wd, _) in self.watched.drain() {
+            let _ = w.remove(wd);
+        }
+        self.missing = wanted.keys().cloned().collect();
+        self.wanted = wanted;
+        self.retry(true);
+    }
+
+    /// Tries again to watch the directories not watched (`log`: says
+    /// which cannot be, and why).
+    fn retry(&mut self, log: bool) {
+        let mut w = self.inotify.watches();
+        let watched = &mut self.watched;
+        self.missing.retain(|dir| match w.add(dir, EVENTS) {
+            Ok(wd) => {
+                watched.insert(wd, dir.clone());
+                false
+            }
+            Err(e) => {
+                if log {
+                    let d = dir.display();
+                    eprintln!("ringvs: health: {d}: not watched ({e}); its track files are read once a second");
+                }
+                true
+            }
+        });
+    }
+
+    /// Whether inotify told of a change to a tracked file since the last
+    /// call (or lost events: its queue overflowed). Never blocks.
+    fn changed(&mut self) -> bool {
+        let mut hit = false;
+        // A bounded number of reads: a busy directory cannot hold the round.
+        for _ in 0..8 {
+            let Ok(events) = self.inotify.read_events(&mut self.buf) else {
+                break;
+            };
+            for e in events {
+                if e.mask.contains(EventMask::Q_OVERFLOW) {
+                    hit = true;
+                }
+                // The directory went (deleted, unmounted): watched again
+                // when it is back.
+                if e.mask.contains(EventMask::IGNORED) {
+                    if let Some(dir) = self.watched.remove(&e.wd) {
+                        self.missing.push(dir);
+                    }
+                    continue;
+                }
+                let dir = self.watched.get(&e.wd).and_then(|d| self.wanted.get(d));
+                let ours =
+                    |n: &std::ffi::OsStr| dir.is_some_and(|names| names.iter().any(|x| x == n));
+                hit |= !e.mask.contains(EventMask::ISDIR) && e.name.is_some_and(ours);
+            }
+        }
+        hit
+    }
 }
 
 impl Files {
@@ -241,15 +365,45 @@ impl Files {
         paths.sort();
         paths.dedup();
         self.values.retain(|p, _| paths.binary_search(p).is_ok());
+        if self.watch.is_none() && !paths.is_empty() && !self.no_watch {
+            match Inotify::init() {
+                Ok(inotify) => {
+                    self.watch = Some(Watch {
+                        inotify,
+                        wanted: Dirs::new(),
+                        watched: HashMap::new(),
+                        missing: Vec::new(),
+                        buf: vec![0; 4096],
+                    })
+                }
+                Err(e) => {
+                    self.no_watch = true;
+                    eprintln!(
+                        "ringvs: health: no inotify ({e}): track files are read once a second"
+                    );
+                }
+            }
+        }
+        if let Some(w) = &mut self.watch {
+            w.set(&paths);
+        }
         (self.targets, self.paths, self.next) = (t, paths, None);
     }
 
-    /// Reads the files if due; true if a value changed.
+    /// Reads the files if due, or inotify told of a change; true if a
+    /// value changed.
     pub(super) fn poll(&mut self, now: Instant) -> bool {
-        if self.next.is_some_and(|n| now < n) || self.paths.is_empty() {
+        let told = self.watch.as_mut().is_some_and(Watch::changed);
+        let due = self.next.is_none_or(|n| now >= n);
+        if !(told || due) || self.paths.is_empty() {
             return false;
         }
-        self.next = Some(now + EVERY);
+        if due {
+            self.next = Some(now + EVERY);
+            if let Some(w) = self.watch.as_mut().filter(|w| !w.missing.is_empty()) {
+                w.retry(false);
+            }
+        }
         let mut changed = false;
         for p in &self.paths {
             let Some(v) = read(p) else {
@@ -451,8 +605,8 @@ mod tests {
         };
         assert_eq!(held(&f), (HashMap::new(), HashMap::from([(DestId(4), 7)])));
         std::fs::write(&a, "1\n").unwrap();
-        assert!(!f.poll(now), "not due yet");
-        assert!(f.poll(now + EVERY));
+        assert!(f.poll(now), "not due yet: inotify told");
+        assert!(!f.poll(now + EVERY), "due, nothing new");
         assert_eq!(held(&f).0, HashMap::from([(DestId(4), false)]));
         std::fs::write(&a, "0\n").unwrap();
         std::fs::write(&b, "99999999999\n").unwrap();
@@ -535,6 +689,70 @@ mod tests {
         f.tell(&notify, |_| false);
         assert!(f.holds(DestId(4)));
         assert!(lines().is_empty(), "its check holds it down already");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A write to a tracked file, in place or renamed over it (as editors
+    /// and `init_file` write), is read without waiting for the once-a-second
+    /// poll (inotify on its directory, keepalived's `process_inotify`):
+    /// the poll's time stands still here, so only inotify can tell.
+    #[test]
+    fn a_write_is_read_without_waiting_for_the_poll() {
+        let dir = std::env::temp_dir().join(format!("ringvs-file-watch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = dir.join("a");
+        std::fs::write(&a, "0\n").unwrap();
+        let k = ServiceKey::new(
+            crate::config::Proto::Tcp,
+            std::net::Ipv4Addr::new(198, 18, 0, 110),
+            80,
+        );
+        let t = FileTarget {
+            service: k,
+            id: DestId(5),
+            rs: "198.19.0.2:80".parse().unwrap(),
+            weight: 1,
+            files: vec![FileCheck {
+                path: a.clone(),
+                ..check(0, false)
+            }],
+            scripts: Scripts::default(),
+        };
+        let mut f = Files::default();
+        f.set(vec![t], &HashMap::new());
+        let (notify, _notes) = Notifier::channel();
+        let t0 = Instant::now();
+        f.poll(t0);
+        f.tell(&notify, |_| true);
+        assert!(!f.holds(DestId(5)));
+        assert!(!f.poll(t0), "not due, nothing written");
+        // Seen within a bounded wait, polled at t0 throughout.
+        let seen = |f: &mut Files| {
+            let end = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < end {
+                if f.poll(t0) {
+                    f.tell(&notify, |_| true);
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            false
+        };
+        // Another file of the directory is not ours.
+        std::fs::write(dir.join("other"), "1\n").unwrap();
+        std::fs::write(&a, "1\n").unwrap();
+        assert!(seen(&mut f), "a write in place");
+        assert!(f.holds(DestId(5)));
+        let tmp = dir.join(".a.new");
+        std::fs::write(&tmp, "0\n").unwrap();
+        std::fs::rename(&tmp, &a).unwrap();
+        assert!(seen(&mut f), "a rename over it");
+        assert!(!f.holds(DestId(5)));
+        std::fs::write(&a, "3\n").unwrap();
+        assert!(seen(&mut f));
+        std::fs::remove_file(&a).unwrap();
+        assert!(seen(&mut f), "deleted: 0");
+        assert!(!f.holds(DestId(5)));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
