@@ -219,6 +219,13 @@ counters! {
     /// Held fragments taken up again: sent on once their first came (and
     /// counted again where they went), or dropped (`drop_frag_expired`).
     FragReleased => "frag_released",
+    /// IPv4 datagrams started over because their source sent 64 fragments
+    /// of other datagrams between two of theirs (its count more than
+    /// `ipfrag_max_dist` on), as the kernel's `ip_frag_too_far` (counted by
+    /// the worker tracking them): their held fragments dropped
+    /// (`drop_frag_too_far`), the fragment that came starting them afresh
+    /// (a first goes on, another waits for one).
+    FragTooFar => "frag_too_far",
     /// Frames handed to the worker that owns their flow (ICMP errors; with
     /// `--io xdp` on several queues, any TCP/UDP frame RSS gave another worker).
     HandoffOut => "handoff_out",
@@ -291,6 +298,9 @@ counters! {
     /// the other (a duplicate): dropped alone, its datagram goes on, as the
     /// kernel's reassembly drops it.
     DropFragDup => "drop_frag_dup",
+    /// A held fragment of an IPv4 datagram started over (`frag_too_far`):
+    /// dropped as the kernel's `ip_frag_reinit` drops the queue's.
+    DropFragTooFar => "drop_frag_too_far",
     /// IPv6 extension headers refused: a chain too long, hop-by-hop options
     /// not first, an unknown hop-by-hop option whose type says to discard,
     /// a routing header with segments left, or a truncated or inconsistent

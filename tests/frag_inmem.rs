@@ -9,7 +9,7 @@ mod inmem;
 use inmem::*;
 use ringvs::Nic;
 use ringvs::config::{Forward, Proto, ServiceKey};
-use ringvs::dataplane::{FRAG_TIMEOUT_S, FRAG6_TIMEOUT_S, FRAGS_HELD};
+use ringvs::dataplane::{FRAG_MAX_DIST, FRAG_TIMEOUT_S, FRAG6_TIMEOUT_S, FRAGS_HELD};
 use ringvs::stats::Ctr;
 use smoltcp::wire::{IpAddress, Ipv4Packet as SIp, TcpPacket as STcp, UdpPacket as SUdp};
 use std::time::Duration;
@@ -1131,6 +1131,92 @@ fn a_new_datagram_that_reuses_an_id_goes_through() {
     for f in &frags {
         assert_eq!(d.ext(f).1.len(), 1, "{:?}", drops(&d.w().core.ctr));
     }
+}
+
+/// The first fragments of `n` other datagrams from `src` (ids from `id`),
+/// each forwarded.
+fn others(d: &mut MemDirector, src: std::net::Ipv4Addr, id: u16, n: u32) {
+    for i in 0..n as u16 {
+        let l3 = L3 {
+            id: id + i,
+            ..L3::from_client(src)
+        };
+        let f = cut(&udp_frame(&l3, CPORT + 1, 53, &data(2000), true), 1480);
+        assert_eq!(d.ext(&f[0]).1.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    }
+}
+
+/// `ip_frag_too_far`: a datagram is started over when its source's count
+/// of fragments went more than `ipfrag_max_dist` (64) on from its last to
+/// the next, that is 64 fragments of other datagrams came between (63 do
+/// not), all within a second (not by time): a later fragment of it waits
+/// for a new first, its held ones are dropped, and a new datagram that
+/// reuses its id goes through whole. Another source's do not count.
+#[test]
+fn a_source_sending_max_dist_fragments_past_a_datagram_starts_it_over() {
+    let mut d = director(1);
+    assert_eq!(FRAG_MAX_DIST, 64);
+    // 63 fragments between: the datagram goes on.
+    let a = cut(&request(500, 3000), 1480);
+    assert_eq!(d.ext(&a[0]).1.len(), 1);
+    others(&mut d, CLIENT, 1000, FRAG_MAX_DIST - 1);
+    assert_eq!(d.ext(&a[1]).1.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(d.ext(&a[2]).1.len(), 1);
+    assert_eq!(d.ctr(Ctr::FragTooFar), 0);
+    // 65 of another source between: the same.
+    let b = cut(&request(501, 3000), 1480);
+    assert_eq!(d.ext(&b[0]).1.len(), 1);
+    others(&mut d, CLIENT2, 1000, FRAG_MAX_DIST + 1);
+    assert_eq!(d.ext(&b[1]).1.len(), 1);
+    assert_eq!(d.ctr(Ctr::FragTooFar), 0);
+
+    // 64: started over. A datagram that lost its later fragments, and
+    // another that reuses its id at once: whole, where its first was a
+    // duplicate of the old one's.
+    let c = cut(&request(502, 3000), 1480);
+    assert_eq!(d.ext(&c[0]).1.len(), 1);
+    others(&mut d, CLIENT, 2000, FRAG_MAX_DIST);
+    let body = data(2500);
+    let l3 = L3 {
+        id: 502,
+        ..L3::to_vip()
+    };
+    let again = cut(&udp_frame(&l3, CPORT + 2, 53, &body, true), 1480);
+    let mut int = d.ext(&again[0]).1;
+    int.extend(d.ext(&again[1]).1);
+    assert_eq!(int.len(), 2, "{:?}", drops(&d.w().core.ctr));
+    check_udp(
+        &whole(&int, MTU),
+        (CLIENT, CPORT + 2),
+        (rs_of(&int[0]), 53),
+        &body,
+    );
+    assert_eq!(d.ctr(Ctr::FragTooFar), 1);
+    // The old datagram's later fragment, 64 on: waits for a new first.
+    let c = cut(&request(504, 3000), 1480);
+    assert_eq!(d.ext(&c[0]).1.len(), 1);
+    others(&mut d, CLIENT, 3000, FRAG_MAX_DIST);
+    let held = d.ctr(Ctr::FragHeld);
+    assert!(d.ext(&c[1]).1.is_empty());
+    assert_eq!(d.ctr(Ctr::FragTooFar), 2);
+    assert_eq!(d.ctr(Ctr::FragHeld), held + 1);
+    assert_eq!(d.ctr(Ctr::DropFragTooFar), 0, "none held");
+    assert_eq!(drop_sum(&d.w().core.ctr), 0);
+
+    // Held fragments of a datagram whose first has not come: dropped.
+    let e = cut(&request(503, 4000), 1480);
+    assert!(d.ext(&e[1]).1.is_empty());
+    others(&mut d, CLIENT, 4000, FRAG_MAX_DIST);
+    assert!(d.ext(&e[2]).1.is_empty());
+    assert_eq!(d.ctr(Ctr::FragTooFar), 3);
+    assert_eq!(d.ctr(Ctr::DropFragTooFar), 1);
+    let int = d.ext(&e[0]).1;
+    assert_eq!(int.len(), 2, "the first and the third, not the second");
+    let offsets: Vec<u16> = int
+        .iter()
+        .map(|f| SIp::new_unchecked(&f[14..]).frag_offset())
+        .collect();
+    assert_eq!(offsets, [0, 2960]);
 }
 
 /// With two workers the datagram's tracker sees every fragment, whichever

@@ -78,7 +78,7 @@
 use super::frag_table::{
     Admit, Fault, Held, Key, Piece, RESTART_S, Route, echo_request, first_ports, tracker,
 };
-pub use super::frag_table::{FRAG_TIMEOUT_S, FRAG6_TIMEOUT_S, FragHop, HELD};
+pub use super::frag_table::{FRAG_MAX_DIST, FRAG_TIMEOUT_S, FRAG6_TIMEOUT_S, FragHop, HELD};
 use super::nat::{Family, Seg};
 use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
@@ -234,6 +234,16 @@ impl Core {
         // it on without a reassembly queue): it neither starts nor ends a
         // datagram of its id, nor releases what waits for one.
         let atomic = p.off == 0 && !p.more;
+        // IPv4, where its datagram is tracked: started over if its source
+        // sent `FRAG_MAX_DIST` fragments of others since its last.
+        if !k.v6
+            && via != FragHop::Owner
+            && let Some(n) = self.frags.too_far(&k, now)
+        {
+            self.ctr.inc(Ctr::FragTooFar);
+            self.ctr.add(Ctr::FragReleased, n);
+            self.ctr.add(Ctr::DropFragTooFar, n);
+        }
         if !atomic && let Some(fault) = p.fault() {
             return self.faulty(nic, frame, &p, fault, tx);
         }

@@ -35,9 +35,19 @@ fn timeout_of(k: &Key) -> u32 {
 /// a copy of a first fragment comes within milliseconds. The kernel starts
 /// a refused datagram's id afresh at once (`inet_frag_kill` unhashes its
 /// queue; what comes then lacks the dropped fragments and times out) and
-/// an IPv4 queue the peer sent 64 fragments past (`ip_frag_too_far`,
-/// `ipfrag_max_dist`); ringvs keeps no per-peer count and goes by time.
+/// an IPv4 queue by count ([`FRAG_MAX_DIST`], kept too), never by time.
 pub const RESTART_S: u32 = 2;
+
+/// An IPv4 datagram is started over ([`Frags::too_far`]) when its source's
+/// count of fragments (of datagrams tracked by the same worker) is more
+/// than this on from the datagram's last to its next: this many of other
+/// datagrams came between. The default of `net.ipv4.ipfrag_max_dist`, which
+/// `ip_frag_too_far` (`net/ipv4/ip_fragment.c`) applies with the source's
+/// `inet_peer` count. IPv6 has no such rule in Linux.
+pub const FRAG_MAX_DIST: u32 = 64;
+
+/// Sources whose fragments are counted per worker: sets of [`WAYS`].
+const PEER_SETS: usize = 256;
 
 /// Datagrams remembered per worker: sets of [`WAYS`].
 const SETS: usize = 256;
@@ -250,6 +260,8 @@ pub(super) struct Entry {
     /// `runs` are in use.
     pub(super) run: [(u16, u16); RUNS],
     pub(super) runs: u8,
+    /// Its source's count at its last fragment ([`Frags::too_far`]).
+    pub(super) mark: Mark,
 }
 
 impl Entry {
@@ -283,6 +295,27 @@ impl Entry {
     }
 }
 
+/// A source's fragments so far (IPv4), as the kernel's `inet_peer` counts
+/// them (`rid`): which making of its place in [`Frags::peers`] it is, so a
+/// count lost to a source pushed out is never compared with a new one.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Peer {
+    src: u32,
+    live: bool,
+    made: u32,
+    rid: u32,
+    /// The second its last fragment came.
+    last: u32,
+}
+
+/// Where a datagram stood in its source's count at its last fragment: the
+/// source's place's making and its count then (the kernel's `ipq.rid`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Mark {
+    made: u32,
+    rid: u32,
+}
+
 /// A held fragment: its bytes are slot `i` of `Frags::buf`.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Held {
@@ -290,6 +323,7 @@ pub(super) struct Held {
     pub(super) nic: Option<Nic>,
     pub(super) len: u16,
     pub(super) born: u32,
+    pub(super) mark: Mark,
 }
 
 /// A worker's datagrams in flight and the fragments it holds; allocated once.
@@ -312,6 +346,12 @@ pub(super) struct Frags {
     /// a one-packet-scheduling service (set by `ops.rs`): a first fragment's
     /// route then names it for the datagram's other fragments.
     pub(super) one_packet: Option<DestId>,
+    /// IPv4 sources' fragment counts, allocated once; places made so far.
+    pub(super) peers: Vec<Peer>,
+    pub(super) made: u32,
+    /// The count at the IPv4 fragment being handled (set by `too_far`),
+    /// which the datagram it starts or the place it is held in keeps.
+    pub(super) mark: Mark,
 }
 
 impl Default for Frags {
@@ -325,6 +365,9 @@ impl Default for Frags {
             out: vec![0; FRAME_MAX],
             stalled: false,
             one_packet: None,
+            peers: vec![Peer::default(); PEER_SETS * WAYS],
+            made: 0,
+            mark: Mark::default(),
         }
     }
 }
@@ -408,6 +451,7 @@ impl Frags {
     /// of a live datagram does not start it over: [`Frags::admit`] takes it
     /// as any other, a duplicate or an overlap.)
     pub(super) fn start(&mut self, k: Key, now: u32, route: Route) {
+        let mark = self.mark;
         let set = self.set(&k);
         let old = |e: &Entry| !e.live || now.saturating_sub(e.born) >= timeout_of(&e.key);
         let at = set
@@ -422,6 +466,7 @@ impl Frags {
             born: now,
             last: now,
             route,
+            mark,
             ..Entry::default()
         };
     }
@@ -549,9 +594,90 @@ impl Frags {
             nic: Some(nic),
             len: frame.len() as u16,
             born: now,
+            mark: self.mark,
         };
         self.buf[i * FRAME_MAX..][..frame.len()].copy_from_slice(frame);
         dropped
+    }
+
+    /// One more fragment from IPv4 source `src`, counted in its place (a
+    /// free one in its set, one silent for [`FRAG_TIMEOUT_S`], whose
+    /// datagrams are all forgotten, else the one heard least recently, its
+    /// count lost); where the count stands.
+    fn count(&mut self, src: u32, now: u32) -> Mark {
+        let k = Key {
+            src: u128::from(src),
+            ..Key::default()
+        };
+        let s = (hash(&k, self.secret) as usize % PEER_SETS) * WAYS;
+        let set = &mut self.peers[s..s + WAYS];
+        let at = match set.iter().position(|p| p.live && p.src == src) {
+            Some(i) => i,
+            None => {
+                let free = |p: &Peer| !p.live || now.saturating_sub(p.last) >= FRAG_TIMEOUT_S;
+                let i = set
+                    .iter()
+                    .position(free)
+                    .or_else(|| (0..WAYS).min_by_key(|&i| set[i].last))
+                    .unwrap_or_default();
+                self.made = self.made.wrapping_add(1);
+                let made = self.made;
+                set[i] = Peer {
+                    src,
+                    live: true,
+                    made,
+                    ..Peer::default()
+                };
+                i
+            }
+        };
+        let p = &mut set[at];
+        p.rid = p.rid.wrapping_add(1);
+        p.last = now;
+        Mark {
+            made: p.made,
+            rid: p.rid,
+        }
+    }
+
+    /// An IPv4 fragment of datagram `k` at its tracker: counted for its
+    /// source, and its datagram (in the table, or fragments of it held)
+    /// checked as `ip_frag_too_far` checks a queue a fragment joins: the
+    /// count more than [`FRAG_MAX_DIST`] on from the datagram's last (as
+    /// counted here: not if its source lost its place since) starts it
+    /// over. Its entry is forgotten and its held
+    /// fragments dropped (how many: `Some`), as `ip_frag_reinit` empties
+    /// the queue; the fragment then starts it afresh.
+    pub(super) fn too_far(&mut self, k: &Key, now: u32) -> Option<u64> {
+        let mark = self.count(k.src as u32, now);
+        self.mark = mark;
+        let since = |m: Mark| (m.made == mark.made).then(|| mark.rid.wrapping_sub(m.rid));
+        let dist = match self.find(k, now) {
+            Some(e) => {
+                let m = std::mem::replace(&mut e.mark, mark);
+                since(m)
+            }
+            None => self
+                .held
+                .iter()
+                .filter(|h| h.nic.is_some() && h.piece.key == *k)
+                .filter_map(|h| since(h.mark))
+                .min(),
+        };
+        if dist.is_none_or(|d| d <= FRAG_MAX_DIST) {
+            return None;
+        }
+        if let Some(e) = self.find(k, now) {
+            e.live = false;
+        }
+        let mut n = 0;
+        for h in &mut self.held {
+            if h.nic.is_some() && h.piece.key == *k {
+                *h = Held::default();
+                n += 1;
+            }
+        }
+        Some(n)
     }
 
     /// Drop the held fragments older than [`FRAG_TIMEOUT_S`] (IPv6:

@@ -69,7 +69,7 @@ pub mod worker;
 
 pub use build::{Director, HANDOFF_DEPTH, Plan};
 pub use direct_icmp::PMTU_EXPIRES;
-pub use frag::{FRAG_TIMEOUT_S, FRAG6_TIMEOUT_S, FragHop, HELD as FRAGS_HELD};
+pub use frag::{FRAG_MAX_DIST, FRAG_TIMEOUT_S, FRAG6_TIMEOUT_S, FragHop, HELD as FRAGS_HELD};
 pub use ndp::ROUTER_FLAG;
 pub use shared::{
     Env, Handoff, LISTING_CHUNK, Listing, ListingChunk, MAX_LISTING, MAX_QUEUED_LISTINGS,
