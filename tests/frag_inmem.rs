@@ -1219,6 +1219,76 @@ fn a_source_sending_max_dist_fragments_past_a_datagram_starts_it_over() {
     assert_eq!(offsets, [0, 2960]);
 }
 
+/// With two workers the count is kept by the datagram's tracker, and the
+/// connection's owner takes the tracker's word that a datagram started over
+/// is a new one: another datagram reusing the id, its first a copy of the
+/// old first's place, goes through whole rather than as a duplicate there.
+#[test]
+fn with_two_workers_a_datagram_started_over_at_its_tracker_is_new_at_its_owner() {
+    let mut d = director(2);
+    let sum = |d: &MemDirector, c: Ctr| d.workers.iter().map(|w| w.core.ctr.get(c)).sum::<u64>();
+    // Push `f` on worker 0 and run both; what went out inside, and the
+    // worker that held a fragment, if one did.
+    let run = |d: &mut MemDirector, f: &[u8]| {
+        let held: Vec<u64> = d
+            .workers
+            .iter()
+            .map(|w| w.core.ctr.get(Ctr::FragHeld))
+            .collect();
+        d.workers[0].rx[Nic::Ext].push(f);
+        let mut int = vec![];
+        for _ in 0..4 {
+            d.poll();
+            for w in &mut d.workers {
+                int.extend(w.tx[Nic::Int].take_sent());
+            }
+        }
+        let at = (0..2).find(|&w| d.workers[w].core.ctr.get(Ctr::FragHeld) > held[w]);
+        (int, at)
+    };
+    let owner = env().owner((be(CLIENT), CPORT), 2);
+    // A datagram tracked on the worker that does not own its connection:
+    // its second fragment, held, tells where.
+    let (mut id, mut tracker) = (500, None);
+    while tracker != Some(1 - owner) {
+        id += 1;
+        tracker = run(&mut d, &cut(&request(id, 3000), 1480)[1]).1;
+    }
+    let t = 1 - owner;
+    let a = cut(&request(id, 3000), 1480);
+    assert_eq!(run(&mut d, &a[0]).0.len(), 2, "the first and the held one");
+    // 64 fragments of other datagrams from the client tracked there.
+    let (mut n, mut other) = (0, 2000);
+    while n < FRAG_MAX_DIST {
+        other += 1;
+        if run(&mut d, &cut(&request(other, 3000), 1480)[1]).1 == Some(t) {
+            n += 1;
+        }
+    }
+    let body = data(2500);
+    let l3 = L3 { id, ..L3::to_vip() };
+    let again = cut(&udp_frame(&l3, CPORT, 53, &body, true), 1480);
+    let mut int = run(&mut d, &again[0]).0;
+    int.extend(run(&mut d, &again[1]).0);
+    assert_eq!(
+        int.len(),
+        2,
+        "{:?}",
+        d.workers
+            .iter()
+            .map(|w| drops(&w.core.ctr))
+            .collect::<Vec<_>>()
+    );
+    check_udp(
+        &whole(&int, MTU),
+        (CLIENT, CPORT),
+        (rs_of(&int[0]), 53),
+        &body,
+    );
+    assert_eq!(d.workers[t].core.ctr.get(Ctr::FragTooFar), 1);
+    assert_eq!(sum(&d, Ctr::DropFragDup), 0);
+}
+
 /// With two workers the datagram's tracker sees every fragment, whichever
 /// worker it reached: an overlap refuses the datagram there, and the
 /// fragments after it go nowhere, for each of several client ports.

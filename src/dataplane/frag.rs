@@ -76,7 +76,7 @@
 //! worker, or when the tracker owns the connection, nothing is handed over.
 
 use super::frag_table::{
-    Admit, Fault, Held, Key, Piece, RESTART_S, Route, echo_request, first_ports, tracker,
+    Admit, Entry, Fault, Held, Key, Piece, RESTART_S, Route, echo_request, first_ports, tracker,
 };
 pub use super::frag_table::{FRAG_MAX_DIST, FRAG_TIMEOUT_S, FRAG6_TIMEOUT_S, FragHop, HELD};
 use super::nat::{Family, Seg};
@@ -250,13 +250,16 @@ impl Core {
         // A datagram in flight keeps its route: a first fragment of it again
         // is taken as any other (a duplicate, or an overlap). A first
         // fragment for one (refused or not) nothing came for in `RESTART_S`
-        // is another datagram that reuses the id: started over.
+        // is another datagram that reuses the id: started over. So is one
+        // from the tracker, which passes a first only for a datagram it
+        // started (over, by time or by `FRAG_MAX_DIST`).
+        let restart = |e: &Entry| via == FragHop::Owner || now.saturating_sub(e.last) >= RESTART_S;
         let known = match atomic {
             true => None,
             false => self
                 .frags
                 .find(&k, now)
-                .filter(|e| first.is_none() || now.saturating_sub(e.last) < RESTART_S)
+                .filter(|e| first.is_none() || !restart(e))
                 .map(|e| e.route),
         };
         let route = if let Some(route) = known {
