@@ -780,6 +780,39 @@ mod test {
     }
 
     #[test]
+    fn a_source_pushed_out_has_its_datagrams_left_unchecked_once() {
+        let mut f = Frags::default();
+        let k = Key {
+            src: 1,
+            id: 7,
+            ..Key::default()
+        };
+        // Its datagram marked at a count of 65, then 4096 other sources
+        // push the source out.
+        for id in 100..100 + FRAG_MAX_DIST {
+            f.too_far(&Key { id, ..k }, 0);
+        }
+        assert_eq!(f.too_far(&k, 0), None);
+        f.start(k, 0, Route::Echo);
+        for src in 2..4098 {
+            f.too_far(&Key { src, ..k }, 1);
+        }
+        let peers = f.peers.len();
+        // Counted afresh from 0: its datagram's next fragment is not
+        // compared with the lost count (which it is far below).
+        f.too_far(&Key { id: 8, ..k }, 1);
+        assert_eq!(f.too_far(&k, 1), None);
+        assert!(f.find(&k, 1).is_some());
+        // From there on it is: 64 others start it over.
+        for id in 200..200 + FRAG_MAX_DIST {
+            f.too_far(&Key { id, ..k }, 1);
+        }
+        assert_eq!(f.too_far(&k, 1), Some(0));
+        assert!(f.find(&k, 1).is_none());
+        assert_eq!(f.peers.len(), peers, "bounded");
+    }
+
+    #[test]
     fn faults_alone() {
         // IPv6: M and a length not a multiple of 8; past 65535.
         let mut p = piece(8, 12, true);
