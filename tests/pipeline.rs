@@ -2790,8 +2790,9 @@ fn a_removed_server_is_kept_while_its_connection_lives_and_freed_a_period_after(
     remove_rs(&mut lab, RS1);
     let sweep = |lab: &mut MemDirector, t: u64| {
         let ids = lab.cfg.trashed_ids();
+        let loaded = lab.shared.loaded_by_all();
         let held = lab.shared.held(&lab.published, &ids);
-        lab.cfg.sweep_trash(t, |d| held.contains(&d))
+        lab.cfg.sweep_trash(t, loaded, |d| held.contains(&d))
     };
     for t in [0, 200, 600] {
         assert_eq!(sweep(&mut lab, t), [], "its connection holds it at {t}");

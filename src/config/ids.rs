@@ -13,6 +13,12 @@
 //! each sweep ([`Config::sweep_trash`]), which kept ids are held, on its own
 //! clock. An id is never handed out while it is kept, so a connection or a
 //! template that names it cannot be taken for another server's.
+//!
+//! Out of ids, a kept one may be handed out before its period, once no
+//! worker can name it again: every worker has loaded the rules published
+//! without it (the epoch [`Config::published`] stamps it with, which each
+//! worker publishes once it has loaded, `dataplane::Published::loaded`)
+//! and, after that, a sweep found nothing holding it.
 
 use std::net::IpAddr;
 
@@ -62,11 +68,14 @@ impl TrashKey {
 pub(super) struct Trashed {
     at: TrashKey,
     idle_since: Option<u64>,
-    /// Sweeps in a row that found it idle: an id gives its place up early
-    /// only after two ([`Config::alloc_id`]), so that a worker still on a
-    /// rule set from before its removal, which may schedule to it until it
-    /// loads the next, is seen by the second if it did.
-    looks: u8,
+    /// The epoch of the first rules published without it ([`Config::published`];
+    /// `None`: not published yet). A worker that has loaded it or a later one
+    /// no longer schedules to it.
+    gone: Option<u64>,
+    /// The last sweep found it idle with every worker at or past `gone`:
+    /// nothing names it and nothing can again, so it may give its place up
+    /// early ([`Config::alloc_id`]).
+    settled: bool,
 }
 
 impl Config {
@@ -101,19 +110,36 @@ impl Config {
         std::mem::take(&mut self.fresh)
     }
 
+    /// The rules of this config were published as epoch `epoch`: the ids
+    /// removed since the last publish are gone from the rules the workers
+    /// load from it on.
+    pub fn published(&mut self, epoch: u64) {
+        for t in self.trash.values_mut() {
+            t.gone.get_or_insert(epoch);
+        }
+    }
+
     /// One pass of IPVS's trash timer (`ip_vs_dest_trash_expire`) at `now`
     /// (seconds on the caller's clock): a kept id that `held` says some
     /// connection or template still names stays; one that nothing names
     /// is idle from now, and is freed once it has been idle for
-    /// [`TRASH_PERIOD`]. Returns the ids freed, in order.
-    pub fn sweep_trash(&mut self, now: u64, held: impl Fn(DestId) -> bool) -> Vec<DestId> {
+    /// [`TRASH_PERIOD`]. `loaded` is the lowest epoch every worker had
+    /// loaded before `held` was asked: an idle id gone from the rules of
+    /// that epoch or an earlier one is settled (see `alloc_id`). Returns
+    /// the ids freed, in order.
+    pub fn sweep_trash(
+        &mut self,
+        now: u64,
+        loaded: u64,
+        held: impl Fn(DestId) -> bool,
+    ) -> Vec<DestId> {
         let mut freed = Vec::new();
         for (&id, t) in self.trash.iter_mut() {
             if held(DestId(id)) {
-                (t.idle_since, t.looks) = (None, 0);
+                (t.idle_since, t.settled) = (None, false);
                 continue;
             }
-            t.looks = t.looks.saturating_add(1);
+            t.settled = t.gone.is_some_and(|g| loaded >= g);
             match t.idle_since {
                 None => t.idle_since = Some(now),
                 Some(s) if now.saturating_sub(s) >= TRASH_PERIOD => freed.push(DestId(id)),
@@ -133,7 +159,8 @@ impl Config {
         let t = Trashed {
             at,
             idle_since: None,
-            looks: 0,
+            gone: None,
+            settled: false,
         };
         self.trash.insert(id.0, t);
         // One id per server: an older one of the same server stays kept
@@ -165,8 +192,10 @@ impl Config {
 
     /// A new id: the next free one in turn (neither in use nor kept). With
     /// none left, the kept id idle longest gives its place up early (its
-    /// server comes back as a new one) if two sweeps in a row found it
-    /// idle; an id still held never does.
+    /// server comes back as a new one) if it is settled: the last sweep
+    /// found it idle after every worker had loaded rules without it. An id
+    /// still held never does, nor one a worker on older rules may still
+    /// schedule to.
     pub(super) fn alloc_id(&mut self) -> Result<DestId, AdmError> {
         let mut found = None;
         for _ in 0..MAX_DEST_IDS {
@@ -181,7 +210,7 @@ impl Config {
             found = self
                 .trash
                 .iter()
-                .filter(|(_, t)| t.looks >= 2)
+                .filter(|(_, t)| t.settled)
                 .filter_map(|(&id, t)| t.idle_since.map(|s| (s, id)))
                 .min()
                 .map(|(_, id)| id);

@@ -797,23 +797,23 @@ mod tests {
         // `a` has a connection until 500 s; `b` none.
         let held = |t: u64| move |id: DestId| id == a && t < 500;
         for t in [0, 100, 119] {
-            assert_eq!(c.sweep_trash(t, held(t)), [], "at {t}");
+            assert_eq!(c.sweep_trash(t, 0, held(t)), [], "at {t}");
         }
-        assert_eq!(c.sweep_trash(120, held(120)), [b], "idle from 0");
+        assert_eq!(c.sweep_trash(120, 0, held(120)), [b], "idle from 0");
         assert!(!c.keeps_id(b) && c.keeps_id(a));
-        assert_eq!(c.sweep_trash(400, held(400)), []);
+        assert_eq!(c.sweep_trash(400, 0, held(400)), []);
         // Its connection gone at 500: idle from the first sweep after.
-        assert_eq!(c.sweep_trash(501, held(501)), []);
-        assert_eq!(c.sweep_trash(620, held(620)), []);
+        assert_eq!(c.sweep_trash(501, 0, held(501)), []);
+        assert_eq!(c.sweep_trash(620, 0, held(620)), []);
         assert_eq!(c.take_fresh_ids(), []);
         // Added back within the period: its own id, not a fresh one.
         assert_eq!(c.add_dest(&key(80), rip(2), 80, 1).unwrap(), a);
         assert_eq!(c.take_fresh_ids(), []);
         c.del_dest(&key(80), rip(2), 80).unwrap();
         // Removed again: idle from the next sweep, freed a period later.
-        assert_eq!(c.sweep_trash(700, held(700)), []);
-        assert_eq!(c.sweep_trash(819, held(819)), []);
-        assert_eq!(c.sweep_trash(820, held(820)), [a]);
+        assert_eq!(c.sweep_trash(700, 0, held(700)), []);
+        assert_eq!(c.sweep_trash(819, 0, held(819)), []);
+        assert_eq!(c.sweep_trash(820, 0, held(820)), [a]);
         assert!(c.trashed_ids().is_empty());
         // Both added after: new servers, with new ids.
         let a2 = c.add_dest(&key(80), rip(2), 80, 1).unwrap();
@@ -831,17 +831,20 @@ mod tests {
         c.add_service(key(80), Scheduler::Rr, None).unwrap();
         let a = c.add_dest(&key(80), rip(2), 80, 1).unwrap();
         c.del_dest(&key(80), rip(2), 80).unwrap();
-        assert_eq!(c.sweep_trash(0, |_| false), []);
-        assert_eq!(c.sweep_trash(60, |_| true), []);
-        assert_eq!(c.sweep_trash(130, |_| false), []);
-        assert_eq!(c.sweep_trash(249, |_| false), []);
-        assert_eq!(c.sweep_trash(250, |_| false), [a]);
+        assert_eq!(c.sweep_trash(0, 0, |_| false), []);
+        assert_eq!(c.sweep_trash(60, 0, |_| true), []);
+        assert_eq!(c.sweep_trash(130, 0, |_| false), []);
+        assert_eq!(c.sweep_trash(249, 0, |_| false), []);
+        assert_eq!(c.sweep_trash(250, 0, |_| false), [a]);
     }
 
     /// Out of ids, the kept id idle longest gives its place up to a new
-    /// server; a held one never does, nor one no sweep has seen idle.
+    /// server once settled: a sweep found nothing holding it after every
+    /// worker had loaded the rules published without it (fake workers: the
+    /// `loaded` epoch the sweep is given). A held one never does, nor one
+    /// a worker on older rules may still schedule to.
     #[test]
-    fn out_of_ids_only_an_idle_kept_id_is_reused() {
+    fn out_of_ids_only_a_settled_kept_id_is_reused() {
         // 256 services of 256 real servers each: service 80 has ids 0..256.
         let mut c = Config::new();
         for p in 80..80 + 256u16 {
@@ -860,25 +863,52 @@ mod tests {
             c.del_dest(&key(80), a, 80).unwrap();
         }
         let new = |c: &mut Config| c.add_dest(&key(80), rip(1), 1, 1);
-        assert_eq!(new(&mut c), Err(AdmError::NoMemory), "none swept yet");
-        // 7 holds a connection; 9 is seen idle first, then 8.
-        assert_eq!(
-            c.sweep_trash(10, |id| id == DestId(7) || id == DestId(8)),
-            []
+        // Not published yet: however far the workers are, none is settled.
+        assert_eq!(c.sweep_trash(0, u64::MAX, |_| false), []);
+        assert_eq!(new(&mut c), Err(AdmError::NoMemory), "not published");
+        c.published(5);
+        // 7 holds a connection, 8 a template; 9 is idle, but a worker is
+        // still on epoch 4's rules, which name them: it may schedule to 9.
+        let (h78, h7) = (
+            |id: DestId| id == DestId(7) || id == DestId(8),
+            |id: DestId| id == DestId(7),
         );
-        assert_eq!(new(&mut c), Err(AdmError::NoMemory), "9 seen idle once");
-        assert_eq!(c.sweep_trash(20, |id| id == DestId(7)), []);
+        for t in [10, 12, 14] {
+            assert_eq!(c.sweep_trash(t, 4, h78), []);
+            assert_eq!(new(&mut c), Err(AdmError::NoMemory), "a worker on 4 at {t}");
+        }
+        // Every worker at 5 (or past it): 9 is settled at one sweep.
+        assert_eq!(c.sweep_trash(16, 5, h78), []);
         c.take_fresh_ids();
         assert_eq!(new(&mut c), Ok(DestId(9)));
         assert_eq!(c.take_fresh_ids(), [DestId(9)]);
         let again = |c: &mut Config| c.add_dest(&key(80), rip(1), 2, 1);
-        assert_eq!(again(&mut c), Err(AdmError::NoMemory), "8 seen idle once");
-        assert_eq!(c.sweep_trash(30, |id| id == DestId(7)), []);
+        assert_eq!(again(&mut c), Err(AdmError::NoMemory), "8 held");
+        assert_eq!(c.sweep_trash(18, 6, h7), []);
         assert_eq!(again(&mut c), Ok(DestId(8)));
         assert_eq!(c.add_dest(&key(80), rip(1), 3, 1), Err(AdmError::NoMemory));
         // 8's server comes back as a new one; 7's still gets its own.
         assert_eq!(c.add_dest(&key(80), y, 80, 1), Err(AdmError::NoMemory));
         assert_eq!(c.add_dest(&key(80), x, 80, 1), Ok(DestId(7)));
+        // Removed again and published as 9: settled only by a sweep with
+        // every worker at 9, and unsettled by a sweep that finds it held.
+        c.del_dest(&key(80), x, 80).unwrap();
+        c.published(9);
+        assert_eq!(c.sweep_trash(20, 8, |_| false), []);
+        assert_eq!(
+            c.add_dest(&key(80), rip(1), 4, 1),
+            Err(AdmError::NoMemory),
+            "a worker on 8"
+        );
+        assert_eq!(c.sweep_trash(22, 9, |_| false), []);
+        assert_eq!(c.sweep_trash(24, 9, h7), []);
+        assert_eq!(
+            c.add_dest(&key(80), rip(1), 4, 1),
+            Err(AdmError::NoMemory),
+            "held again"
+        );
+        assert_eq!(c.sweep_trash(26, 9, |_| false), []);
+        assert_eq!(c.add_dest(&key(80), rip(1), 4, 1), Ok(DestId(7)));
     }
 
     #[test]
@@ -918,12 +948,13 @@ mod tests {
         // Service 1 holds ids 0..256; free 0x0a00004d (id 77).
         c.del_dest(&key(1), Ipv4Addr::from(0x0a00_0000 + 77), 80)
             .unwrap();
-        // Kept for its server until two sweeps in a row find nothing
-        // holding it.
+        // Kept for its server until a sweep finds nothing holding it with
+        // every worker on the rules published without it.
         assert_eq!(c.add_dest(&key(1), rip(1), 1, 1), Err(AdmError::NoMemory));
-        assert_eq!(c.sweep_trash(0, |_| false), []);
+        c.published(3);
+        assert_eq!(c.sweep_trash(0, 2, |_| false), []);
         assert_eq!(c.add_dest(&key(1), rip(1), 1, 1), Err(AdmError::NoMemory));
-        assert_eq!(c.sweep_trash(2, |_| false), []);
+        assert_eq!(c.sweep_trash(2, 3, |_| false), []);
         assert_eq!(c.add_dest(&key(1), rip(1), 1, 1).unwrap(), DestId(77));
     }
 

@@ -138,7 +138,11 @@ impl Ctl {
             st.timeouts,
             Some(&prev),
         )));
-        self.shared.bump();
+        // The servers removed since the last publish are gone from the
+        // rules of this epoch on (the trash's early reuse waits for every
+        // worker to have loaded it).
+        let e = self.shared.bump();
+        st.cfg.published(e);
     }
 
     /// Servers given an id new since the last publish (not one taken back
@@ -180,8 +184,11 @@ impl Ctl {
         if ids.is_empty() {
             return ids;
         }
+        // The workers' epochs before what they hold: a worker past the
+        // epoch that dropped an id made no connection to it after this.
+        let loaded = self.shared.loaded_by_all();
         let held = self.shared.held(&self.published, &ids);
-        let freed = st.cfg.sweep_trash(now, |id| held.contains(&id));
+        let freed = st.cfg.sweep_trash(now, loaded, |id| held.contains(&id));
         if !freed.is_empty() {
             if let Ok(mut z) = self.zero.lock() {
                 z.retain(|id, _| st.cfg.keeps_id(*id));

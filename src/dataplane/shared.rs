@@ -277,6 +277,18 @@ impl Shared {
             .all(|p| p.loaded.load(Ordering::Acquire) >= e)
     }
 
+    /// The lowest epoch every worker has loaded (the current one with no
+    /// worker): a worker at or past it runs rules no older than its.
+    pub fn loaded_by_all(&self) -> u64 {
+        let now = self.epoch.load(Ordering::Acquire);
+        self.peers
+            .load()
+            .iter()
+            .map(|p| p.loaded.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(now)
+    }
+
     /// Of `ids`, those something of the workers still names, as references
     /// hold an IPVS dest (`ip_vs_bind_dest`, `ip_vs_ctl.c`): a connection in
     /// a worker's table (its gauges in `published`: each worker counts every
@@ -651,6 +663,30 @@ mod tests {
             f();
             sleeper.join().expect("sleeper")
         })
+    }
+
+    /// The epoch every worker has loaded is the lowest one published
+    /// (`Ctl::sweep_trash` settles a kept id by it); with no worker, the
+    /// current epoch.
+    #[test]
+    fn the_epoch_loaded_by_all_is_the_slowest_workers() {
+        let s = Shared::new(Snapshot::default());
+        assert_eq!(s.loaded_by_all(), 0);
+        let e = s.bump();
+        assert_eq!(s.loaded_by_all(), e, "no worker");
+        let (a, b) = (
+            Arc::new(Published::default()),
+            Arc::new(Published::default()),
+        );
+        s.register(&a);
+        s.register(&b);
+        a.loaded
+            .store(s.epoch.load(Ordering::SeqCst), Ordering::Release);
+        b.loaded.store(e, Ordering::Release);
+        assert_eq!(s.loaded_by_all(), e, "b on older rules");
+        b.loaded
+            .store(s.epoch.load(Ordering::SeqCst), Ordering::Release);
+        assert_eq!(s.loaded_by_all(), s.epoch.load(Ordering::SeqCst));
     }
 
     /// A listing request wakes the worker it asks, and so does a buffer its
