@@ -2825,6 +2825,51 @@ fn a_removed_server_is_kept_while_its_connection_lives_and_freed_a_period_after(
     assert_eq!((stats(&lab, new).conns, stats(&lab, new).inpkts), (1, 2));
 }
 
+/// IPVS's `lblc` cache holds the dest its entry names (`ip_vs_lblc.c`:
+/// `ip_vs_lblc_new` takes `ip_vs_dest_hold`, released when the entry goes),
+/// so a removed server its cache names stays in the trash past its
+/// connections' `TRASH_PERIOD`, and added back it is the same server, for
+/// the cache too: the destination goes to it again, though `wlc` would now
+/// pick the other. ringvs's cache entries count in `Shared::held`; they
+/// used not to, and the server came back as a new one the cache forgot.
+#[test]
+fn an_lblc_cache_entry_keeps_its_removed_server_in_the_trash() {
+    let mut lab = lab_with(&[
+        "-A -t 198.18.0.110:80 -s lblc",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+    ]);
+    let svc = ServiceKey::new(Proto::Tcp, VIP, 80);
+    let c = L3::to_vip();
+    let rs = client_to_rs(&mut lab, &tcp_frame(&c, 40000, 80, SYN)).dst;
+    let id = lab.dest_id(Proto::Tcp, 80, rs, 80);
+    lab.cfg.del_dest(&svc, rs, 80).expect("configured");
+    publish_following(&mut lab);
+    // Its connection times out (SYN_RECV here); only the cache names it.
+    lab.advance(Duration::from_secs(1000));
+    lab.poll();
+    assert_eq!(lab.w().core.table.len(), 0);
+    assert_eq!(lab.published[0].gauges.get(id), (0, 0));
+    let sweep = |lab: &mut MemDirector, t: u64| {
+        let ids = lab.cfg.trashed_ids();
+        let loaded = lab.shared.loaded_by_all();
+        let held = lab.shared.held(&lab.published, &ids);
+        lab.cfg.sweep_trash(t, loaded, |d| held.contains(&d))
+    };
+    for t in [1000, 1120, 1500, 3000] {
+        assert_eq!(sweep(&mut lab, t), [], "the cache holds it at {t}");
+    }
+    assert_eq!(lab.cfg.add_dest(&svc, rs, 80, 1), Ok(id), "its own id");
+    publish_following(&mut lab);
+    // The other server idle, this one busy: `wlc` would pick the other,
+    // the cache keeps the destination on its server.
+    lab.published[0].gauges.adjust(id, None, Some(true));
+    assert_eq!(
+        client_to_rs(&mut lab, &tcp_frame(&c, 40001, 80, SYN)).dst,
+        rs
+    );
+}
+
 /// IPVS (`ip_vs_in_hook`, `ip_vs_core.c`, `expire_nodest_conn` 0): a client
 /// packet of a connection whose real server was removed is dropped silently and
 /// the connection kept (it flows again if the server comes back); replies are

@@ -293,10 +293,13 @@ impl Shared {
     /// hold an IPVS dest (`ip_vs_bind_dest`, `ip_vs_ctl.c`): a connection in
     /// a worker's table (its gauges in `published`: each worker counts every
     /// connection it holds, from its insertion to its removal), a
-    /// persistence template, or an FTP data connection the helper expects.
+    /// persistence template, an FTP data connection the helper expects, or
+    /// a live entry of an `lblc`/`lblcr` cache (`ip_vs_lblc_new`,
+    /// `ip_vs_dest_set_insert` hold their dest).
     /// The control thread's, for the trash (`config::Config::sweep_trash`):
     /// the tables of templates and expectations are walked, each shard
-    /// locked in turn, only when some id has no connection.
+    /// locked in turn, and the current rules' locality caches, each locked
+    /// once, only when some id has no connection.
     pub fn held(&self, published: &[Arc<Published>], ids: &[DestId]) -> HashSet<DestId> {
         let conns = |id: &DestId| published.iter().any(|p| p.gauges.get(*id) != (0, 0));
         let (mut held, idle): (HashSet<DestId>, HashSet<DestId>) =
@@ -306,6 +309,16 @@ impl Shared {
             self.templates6.naming(&idle, &mut held);
             self.expects.naming(&idle, &mut held);
             self.expects6.naming(&idle, &mut held);
+            let cfg = self.config.load();
+            let v4 = cfg.services.values();
+            let scheds = v4.chain(cfg.services6.values().map(|s| &s.entry));
+            for e in scheds {
+                e.sched.cached_ids(|id| {
+                    if idle.contains(&DestId(id)) {
+                        held.insert(DestId(id));
+                    }
+                });
+            }
         }
         held
     }

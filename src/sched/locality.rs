@@ -29,6 +29,10 @@
 //! their index in one snapshot's list: an entry whose server was removed finds
 //! none and is scheduled afresh at its next use, as the kernel's entry finds
 //! its server no longer `IP_VS_DEST_F_AVAILABLE` (`ip_vs_lblc_schedule`).
+//! As the kernel's entries hold their dest (`ip_vs_lblc_new`,
+//! `ip_vs_dest_set_insert`: `ip_vs_dest_hold`), the live entries keep their
+//! servers' ids in the trash (`Lblc::cached_ids`, read by the control
+//! thread's sweep), so a server removed and added back is the same one here.
 
 use super::lc::least_weighted;
 use super::{Candidate, DestRef, Flow, available, overhead};
@@ -70,6 +74,8 @@ fn lb_overloaded<C: Candidate>(d: &C, dests: &[C]) -> bool {
 /// A cache entry's last use, and what GC needs.
 trait Entry {
     fn lastuse(&self) -> u32;
+    /// Calls `f` with the id of each server the entry names.
+    fn ids(&self, f: &mut dyn FnMut(u32));
 }
 
 /// The cache and its collection clock.
@@ -80,6 +86,9 @@ struct Cache<E> {
     last_check: Option<u32>,
     /// Checks since the last full pass (the kernel's `counter`).
     counter: u32,
+    /// The latest time a pick brought (the cache's clock, for
+    /// [`Cache::cached_ids`]).
+    seen: u32,
 }
 
 impl<E> Default for Cache<E> {
@@ -88,6 +97,7 @@ impl<E> Default for Cache<E> {
             map: HashMap::new(),
             last_check: None,
             counter: 1,
+            seen: 0,
         }
     }
 }
@@ -95,6 +105,9 @@ impl<E> Default for Cache<E> {
 impl<E: Entry> Cache<E> {
     /// The kernel's periodic `check_expire`, run when a pick finds it due.
     fn collect(&mut self, now: u32) {
+        if self.last_check.is_none() || elapsed(self.seen, now) > 0 {
+            self.seen = now;
+        }
         let last = *self.last_check.get_or_insert(now);
         if elapsed(last, now) < CHECK_INTERVAL_S {
             return;
@@ -133,6 +146,17 @@ impl<E: Entry> Cache<E> {
         self.map.get_mut(&addr)
     }
 
+    /// Calls `f` with the servers of the entries not expired at the latest
+    /// pick's time (an expired one is never used again, [`Cache::live`]).
+    fn cached_ids(&self, mut f: impl FnMut(u32)) {
+        let now = self.seen;
+        for e in self.map.values() {
+            if elapsed(e.lastuse(), now) < EXPIRATION_S {
+                e.ids(&mut f);
+            }
+        }
+    }
+
     fn insert(&mut self, addr: u32, e: E) {
         if self.map.len() < HARD_MAX_ENTRIES || self.map.contains_key(&addr) {
             self.map.insert(addr, e);
@@ -154,6 +178,9 @@ struct One {
 impl Entry for One {
     fn lastuse(&self) -> u32 {
         self.lastuse
+    }
+    fn ids(&self, f: &mut dyn FnMut(u32)) {
+        f(self.dest.id());
     }
 }
 
@@ -201,6 +228,11 @@ impl Lblc {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The servers the live entries name (see `SchedState::cached_ids`).
+    pub fn cached_ids(&self, f: impl FnMut(u32)) {
+        lock(&self.0).cached_ids(f);
+    }
 }
 
 #[derive(Debug)]
@@ -215,6 +247,9 @@ struct Set {
 impl Entry for Set {
     fn lastuse(&self) -> u32 {
         self.lastuse
+    }
+    fn ids(&self, f: &mut dyn FnMut(u32)) {
+        self.dests.iter().for_each(|d| f(d.id()));
     }
 }
 
@@ -319,6 +354,12 @@ impl Lblcr {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The servers the live entries' sets name (see
+    /// `SchedState::cached_ids`).
+    pub fn cached_ids(&self, f: impl FnMut(u32)) {
+        lock(&self.0).cached_ids(f);
     }
 
     /// The server set of a destination, most recently added first, as the
@@ -506,6 +547,38 @@ mod test {
             x.w = 0;
         }
         assert_eq!(s.pick(&to(A, 13 + EXPIRATION_S), &d), None);
+    }
+
+    /// The servers the caches name for the trash (`SchedState::cached_ids`):
+    /// every live entry's (every member of an `lblcr` set), not those of
+    /// entries expired at the latest pick's time, which no pick uses again,
+    /// as the kernel's full check has dropped them (`lblc_expiration`).
+    #[test]
+    fn the_caches_name_the_servers_of_their_live_entries() {
+        let mut d = newest_first(&[1, 1, 2]);
+        let n = |s: &Lblc| {
+            let mut n = 0;
+            s.cached_ids(|_| n += 1);
+            n
+        };
+        let s = Lblc::default();
+        s.pick(&to(A, 0), &d);
+        s.pick(&to(B, 10), &d);
+        assert_eq!(n(&s), 2);
+        s.pick(&to(0x0202_0202, EXPIRATION_S + 10), &d);
+        assert_eq!(n(&s), 1, "A's and B's expired");
+        let r = Lblcr::default();
+        let m = |r: &Lblcr| {
+            let mut n = 0;
+            r.cached_ids(|_| n += 1);
+            n
+        };
+        r.pick(&to(A, 0), &d);
+        at(&mut d, 0).act = 3;
+        r.pick(&to(A, 10), &d);
+        assert_eq!((r.set_of(A).len(), m(&r)), (2, 2), "both members");
+        r.pick(&to(B, 10 + EXPIRATION_S), &d);
+        assert_eq!(m(&r), 1, "A's set expired");
     }
 
     #[test]

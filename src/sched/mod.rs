@@ -130,6 +130,11 @@ impl DestRef {
         self.idx as usize
     }
 
+    /// The server's id (`config::DestId`'s number).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
     fn is<C: Candidate>(&self, d: &C) -> bool {
         self.id == d.id() && self.addr == d.addr() && self.port == d.port()
     }
@@ -216,6 +221,20 @@ pub enum SchedState {
 }
 
 impl SchedState {
+    /// Calls `f` with the id of each server a live `lblc`/`lblcr` cache
+    /// entry names (none for the other schedulers): as the kernel's entries
+    /// hold their dest (`ip_vs_lblc_new`, `ip_vs_dest_set_insert`:
+    /// `ip_vs_dest_hold`), they keep a removed server's id in the trash.
+    /// The control thread's (`dataplane::Shared::held`): the cache's lock
+    /// is taken once, never per packet.
+    pub fn cached_ids(&self, f: impl FnMut(u32)) {
+        match self {
+            SchedState::Lblc(c) => c.cached_ids(f),
+            SchedState::Lblcr(c) => c.cached_ids(f),
+            _ => {}
+        }
+    }
+
     /// [`SchedState::new`] for a service that is new with its servers
     /// (made in one publish: `-R`, a configuration file): `wrr` starts
     /// where the kernel's walk is once those servers were added one by one
