@@ -549,6 +549,58 @@ fn a_control_connection_outlives_its_timeout_while_a_data_connection_lives() {
     assert!(d.int(&f).0.is_empty(), "the control connection expired");
 }
 
+/// As IPVS's `ip_vs_conn_expire` (`expire_later`: `cp->timeout = 60*HZ`),
+/// a control connection kept past its timeout for its data connection is
+/// re-armed for 60 s at a time, so it goes within 60 s of its last data
+/// connection, where ringvs kept it a whole ESTABLISHED timeout (900 s)
+/// more.
+#[test]
+fn a_kept_control_connection_goes_within_60_s_of_its_last_data_connection() {
+    use std::time::Duration;
+    let mut d = lab(&[21]);
+    pasv(&mut d, PASV_227);
+    data_syn(&mut d, 45000, 30000).expect("let in");
+    let from_rs = L3::from_rs(RS1, CLIENT);
+    d.int(&tcp_seg(&from_rs, 30000, 45000, SYN | ACK, 9000, 7001, b""));
+    let busy = |d: &mut MemDirector| {
+        let f = tcp_seg(&L3::to_vip(), 45000, 30000, ACK, 7001, 9001, b"");
+        d.ext(&f).1.len()
+    };
+    assert_eq!(busy(&mut d), 1, "established");
+    // The data connection busy until 1200 s, past the control
+    // connection's 900 s.
+    for _ in 0..4 {
+        d.advance(Duration::from_secs(300));
+        d.poll();
+        assert_eq!(busy(&mut d), 1, "the data connection lives");
+    }
+    // Then idle: it expires (900 s on), and the control connection follows
+    // it within 60 s.
+    let (mut t, mut data_gone, mut control_gone) = (1200, None, None);
+    while control_gone.is_none() && t < 4000 {
+        d.advance(Duration::from_secs(5));
+        d.poll();
+        t += 5;
+        match d.w().core.table.len() {
+            2 => {}
+            1 => _ = data_gone.get_or_insert(t),
+            _ => control_gone = Some(t),
+        }
+    }
+    let (data_gone, control_gone) = (data_gone.expect("data"), control_gone.expect("control"));
+    assert!(
+        data_gone >= 2100,
+        "the data connection's timeout: {data_gone}"
+    );
+    assert!(
+        control_gone - data_gone <= 60,
+        "data gone at {data_gone}, control at {control_gone}"
+    );
+    let next = S0 + PASV_227.len() as u32;
+    let f = tcp_seg(&from_rs, 21, CPORT, ACK, next, C0 + 6, b"");
+    assert!(d.int(&f).0.is_empty(), "the control connection expired");
+}
+
 /// Connection sync carries a control connection's shift (IPVS's `out_seq`
 /// in `IPVS_OPT_SEQ_DATA`): the master's worker reports it when a rewrite
 /// moves the stream; through the master daemon's packing and the backup

@@ -79,10 +79,13 @@ pub const MAX_SLACK: u32 = 15;
 pub fn slack(limit: u32) -> u32 {
     (limit / 16).min(MAX_SLACK)
 }
+mod later;
+
 use super::addr::Addr;
 pub use super::conn::{Conn, FlowKey};
 use super::conn::{FREE, NIL};
 use crate::config::DestId;
+pub use later::EXPIRE_LATER;
 use std::hash::BuildHasher;
 
 #[derive(Clone, Copy, Debug)]
@@ -132,6 +135,8 @@ pub struct ConnTable<A = u32> {
     /// Connections per state.
     counts: [u32; STATES],
     max: usize,
+    /// Connections kept past their timeout, due again 60 s on (`later.rs`).
+    later: later::Later<A>,
 }
 
 /// Index slots for `max` connections: two keys per connection at a load
@@ -187,6 +192,7 @@ impl<A: Addr> ConnTable<A> {
             }; STATES],
             counts: [0; STATES],
             max,
+            later: later::Later::default(),
         }
     }
 
@@ -519,12 +525,11 @@ impl<A: Addr> ConnTable<A> {
             .0
     }
 
-    /// [`ConnTable::expire`], but a connection `keep` holds is seen again at
-    /// `now` instead: a whole timeout more, where IPVS re-arms the timer of a
-    /// connection that still controls others for 60 s (`ip_vs_conn_expire`,
-    /// `expire_later`; a difference, `docs/ipvsadm.md`, *FTP*). Returns
-    /// how many were removed and how much of `budget` was used (held ones
-    /// count against it too).
+    /// [`ConnTable::expire`], but a connection `keep` holds is kept, due
+    /// again [`EXPIRE_LATER`] seconds on, as IPVS re-arms the timer of a
+    /// connection that still controls others (`ip_vs_conn_expire`,
+    /// `expire_later`; `later.rs`). Returns how many were removed and how
+    /// much of `budget` was used (kept ones count against it too).
     pub fn expire_keeping(
         &mut self,
         now: u32,
@@ -533,7 +538,8 @@ impl<A: Addr> ConnTable<A> {
         mut keep: impl FnMut(&Conn<A>) -> bool,
         mut gone: impl FnMut(&Conn<A>),
     ) -> (usize, usize) {
-        let (mut n, start) = (0, budget);
+        let start = budget;
+        let mut n = self.expire_rearmed(now, timeouts, &mut budget, &mut keep, &mut gone);
         for s in State::ALL {
             let limit = timeouts.secs(s);
             while budget > 0 {
@@ -543,7 +549,7 @@ impl<A: Addr> ConnTable<A> {
                 }
                 budget -= 1;
                 if keep(&self.slab[head as usize]) {
-                    self.touch(head, s, now, timeouts);
+                    self.rearm(head, s, now, timeouts);
                     continue;
                 }
                 let c = self.slab[head as usize].clone();
@@ -798,7 +804,7 @@ mod test {
     }
 
     #[test]
-    fn a_kept_connection_is_seen_again_instead_of_expiring() {
+    fn a_kept_connection_is_due_again_60_s_on() {
         let mut t: ConnTable = ConnTable::with_capacity(8);
         let to = Timeouts::default();
         let est = to.secs(State::Established);
@@ -817,10 +823,23 @@ mod test {
         );
         assert_eq!((n, gone.as_slice()), ((1, 2), &[1001][..]));
         assert_eq!(t.len(), 1);
-        // Held for a whole timeout more (IPVS: 60 s, a difference), then
-        // let go.
-        assert_eq!(t.expire(10 + 2 * est - 1, &to, 100, |_| {}), 0);
-        assert_eq!(t.expire(10 + 2 * est, &to, 100, |_| {}), 1);
+        // Due again 60 s on (IPVS's `expire_later`), kept while `keep`
+        // holds it, and let go at the first 60 s mark after.
+        let late = 10 + est + EXPIRE_LATER;
+        let held = |t: &mut ConnTable, now| t.expire_keeping(now, &to, 100, |_| true, |_| {});
+        assert_eq!(held(&mut t, late - 1), (0, 0));
+        assert_eq!(held(&mut t, late), (0, 1), "looked at, kept");
+        assert_eq!(t.expire(late + EXPIRE_LATER - 1, &to, 100, |_| {}), 0);
+        assert_eq!(t.expire(late + EXPIRE_LATER, &to, 100, |_| {}), 1);
+        assert!(t.is_empty());
+        // A packet after it was kept gives it its state's whole timeout.
+        let i = t.insert(conn(1000), 10).expect("room");
+        t.touch(i, State::Established, 10, &to);
+        assert_eq!(held(&mut t, 10 + est), (0, 1));
+        t.touch(i, State::Established, 20 + est, &to);
+        assert_eq!(t.expire(10 + est + EXPIRE_LATER, &to, 100, |_| {}), 0);
+        assert_eq!(t.expire(20 + 2 * est - 1, &to, 100, |_| {}), 0);
+        assert_eq!(t.expire(20 + 2 * est + slack(est), &to, 100, |_| {}), 1);
     }
 
     fn eviction_takes_the_stalest_transitory_entry_and_spares_live_ones<A: TestAddr>() {

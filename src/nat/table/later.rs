@@ -1,0 +1,90 @@
+//! Connections kept past their timeout because they control others (an FTP
+//! control connection whose data connections are in some worker's table):
+//! as IPVS's `ip_vs_conn_expire` (`ip_vs_conn.c`, `expire_later`), which
+//! re-arms such a connection's timer for 60 s, each is due again
+//! [`EXPIRE_LATER`] seconds after it was kept, not a whole timeout later.
+//!
+//! All are re-armed for the same time, so a FIFO of re-arms is in the order
+//! they fall due, where the per-state lists (ordered by last packet) would
+//! need a sorted insert. A re-arm is stale once its connection left the
+//! table or was seen since (a packet gives it its state's whole timeout
+//! again, as the kernel's next packet sets `cp->timeout` from its state);
+//! stale ones are dropped when they come due. Looked at with the expiry,
+//! once a second, never per packet.
+
+use super::super::state::{State, Timeouts};
+use super::{Addr, Conn, ConnTable, FREE, FlowKey};
+use std::collections::VecDeque;
+
+/// Seconds a kept connection waits before it is looked at again (IPVS's
+/// `expire_later`: `cp->timeout = 60*HZ`).
+pub const EXPIRE_LATER: u32 = crate::nat::persist::EXPIRE_LATER;
+
+/// One re-arm: the entry, the second it was kept at (its `seen` from then
+/// on, until a packet), and its key (another connection may take the entry
+/// once it is gone).
+struct Rearmed<A> {
+    idx: u32,
+    at: u32,
+    key: FlowKey<A>,
+}
+
+/// The re-arms, oldest first.
+pub(super) struct Later<A>(VecDeque<Rearmed<A>>);
+
+impl<A> Default for Later<A> {
+    fn default() -> Self {
+        Self(VecDeque::new())
+    }
+}
+
+impl<A: Addr> ConnTable<A> {
+    /// Keep entry `idx` (in `state`), whose timeout passed at `now`: seen
+    /// again now, and due again [`EXPIRE_LATER`] seconds later.
+    pub(super) fn rearm(&mut self, idx: u32, state: State, now: u32, timeouts: &Timeouts) {
+        self.touch(idx, state, now, timeouts);
+        let key = self.slab[idx as usize].in_key();
+        self.later.0.push_back(Rearmed { idx, at: now, key });
+    }
+
+    /// The connections re-armed [`EXPIRE_LATER`] seconds ago or more and not
+    /// seen since: those `keep` still holds are re-armed, the others leave
+    /// (`gone` called with each), at most `budget` of them. Returns how
+    /// many left.
+    pub(super) fn expire_rearmed(
+        &mut self,
+        now: u32,
+        timeouts: &Timeouts,
+        budget: &mut usize,
+        keep: &mut impl FnMut(&Conn<A>) -> bool,
+        gone: &mut impl FnMut(&Conn<A>),
+    ) -> usize {
+        let mut n = 0;
+        while *budget > 0 {
+            match self.later.0.front() {
+                Some(r) if now.saturating_sub(r.at) >= EXPIRE_LATER => {}
+                _ => break,
+            }
+            let Some(r) = self.later.0.pop_front() else {
+                break;
+            };
+            let Some(c) = self.slab.get(r.idx as usize) else {
+                continue;
+            };
+            if c.prev == FREE || c.seen != r.at || c.in_key() != r.key {
+                continue;
+            }
+            *budget -= 1;
+            if keep(c) {
+                let s = c.state;
+                self.rearm(r.idx, s, now, timeouts);
+                continue;
+            }
+            let c = c.clone();
+            self.remove(r.idx);
+            gone(&c);
+            n += 1;
+        }
+        n
+    }
+}
