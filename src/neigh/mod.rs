@@ -61,10 +61,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 use table::{Claim, Family};
 
-/// How long a resolved neighbor is trusted without a fresh answer.
+/// How long a resolved neighbor is trusted without a fresh answer, at most:
+/// its refresh comes after the family's reachable time, well before.
 pub const REACHABLE: Duration = Duration::from_secs(60);
-/// When a reachable entry is re-probed (unicast) before it runs out.
-pub const REFRESH_AFTER: Duration = Duration::from_secs(45);
+/// The base of a family's reachable time, after which a confirmed entry's
+/// refresh is due: Linux's `base_reachable_time` (30 s), RFC 4861 §10's
+/// `REACHABLE_TIME`. The reachable time itself is drawn at random in
+/// `[BASE_REACHABLE / 2, 3 * BASE_REACHABLE / 2)` ([`rand_reach`]).
+pub const BASE_REACHABLE: Duration = Duration::from_secs(30);
+/// How often a family's reachable time is drawn again: Linux's
+/// `neigh_periodic_work` re-draws its tables' every 300 s.
+pub const REACH_REDRAW: Duration = Duration::from_secs(300);
 /// Between two probes for an unresolved neighbor.
 pub const RETRANS: Duration = Duration::from_secs(1);
 /// Probes sent before a neighbor is declared unreachable.
@@ -98,6 +105,7 @@ mod sealed {
     pub trait Sealed: Sized {
         fn mac_in(s: &NeighSnapshot, nic: Nic, ip: Self) -> Option<Mac>;
         fn state_in(t: &NeighTable, nic: Nic, ip: Self) -> Option<EntryState>;
+        fn reach_in(t: &NeighTable) -> std::time::Duration;
     }
 }
 
@@ -121,6 +129,9 @@ impl sealed::Sealed for u32 {
     }
     fn state_in(t: &NeighTable, nic: Nic, ip: u32) -> Option<EntryState> {
         t.v4.state(nic, ip)
+    }
+    fn reach_in(t: &NeighTable) -> Duration {
+        t.v4.reach
     }
 }
 
@@ -148,6 +159,9 @@ impl sealed::Sealed for Ipv6Addr {
     }
     fn state_in(t: &NeighTable, nic: Nic, ip: Ipv6Addr) -> Option<EntryState> {
         t.v6.state(nic, ip)
+    }
+    fn reach_in(t: &NeighTable) -> Duration {
+        t.v6.reach
     }
 }
 
@@ -268,9 +282,18 @@ impl Probe {
     }
 }
 
+/// A reachable time drawn from `rnd` (a random number): uniform, to the
+/// millisecond, in `[BASE_REACHABLE / 2, 3 * BASE_REACHABLE / 2)`, as the
+/// kernel's `neigh_rand_reach_time` (`net/core/neighbour.c`) draws it, so
+/// that the refreshes of many hosts' entries do not fall in step.
+pub fn rand_reach(rnd: u64) -> Duration {
+    let base = BASE_REACHABLE.as_millis() as u64;
+    Duration::from_millis(base / 2 + rnd % base)
+}
+
 /// The neighbor table, owned by the control thread: one set of entries per
 /// family, the same rules for both.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct NeighTable {
     v4: Family<u32>,
     v6: Family<Ipv6Addr>,
@@ -280,11 +303,64 @@ pub struct NeighTable {
     /// Claims from another MAC that the old MAC refuted by answering (both
     /// families).
     pub refuted: u64,
+    /// A xorshift64 generator's state (never 0): the reachable times.
+    rng: u64,
+    /// When the reachable times were last drawn (the first tick's time
+    /// until they are drawn again): Linux's `last_rand`.
+    last_rand: Option<Instant>,
+}
+
+impl Default for NeighTable {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl NeighTable {
+    /// A table whose reachable times come from a random seed (the standard
+    /// library's per-process random hash keys): another run, other times.
     pub fn new() -> Self {
-        Self::default()
+        use std::hash::{BuildHasher, Hasher};
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        Self::with_seed(seed)
+    }
+
+    /// A table whose reachable times come from `seed`: the same seed, the
+    /// same times (tests).
+    pub fn with_seed(seed: u64) -> Self {
+        let mut t = Self {
+            v4: Family::default(),
+            v6: Family::default(),
+            moved: 0,
+            refuted: 0,
+            rng: seed | 1,
+            last_rand: None,
+        };
+        t.draw_reach();
+        t
+    }
+
+    fn rnd(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x
+    }
+
+    /// Each family's reachable time, drawn afresh ([`rand_reach`]).
+    fn draw_reach(&mut self) {
+        self.v4.reach = rand_reach(self.rnd());
+        self.v6.reach = rand_reach(self.rnd());
+    }
+
+    /// The reachable time of `A`'s family (`u32` or `Ipv6Addr`) now: a
+    /// confirmed entry's refresh is due that long after its confirmation.
+    pub fn reachable_time<A: NeighAddr>(&self) -> Duration {
+        A::reach_in(self)
     }
 
     /// Handle a worker's event at `now`; returns a probe to send right away, if any.
@@ -325,6 +401,15 @@ impl NeighTable {
 
     /// Advance time: retransmit, refresh, and expire. Returns the probes to send.
     pub fn tick(&mut self, now: Instant, probes: &mut Vec<Probe>) {
+        // Drawn again every `REACH_REDRAW`, as `neigh_periodic_work` does.
+        match self.last_rand {
+            None => self.last_rand = Some(now),
+            Some(t) if now > t + REACH_REDRAW => {
+                self.last_rand = Some(now);
+                self.draw_reach();
+            }
+            Some(_) => {}
+        }
         self.v4.tick(now, probes);
         self.v6.tick(now, probes);
         self.count();

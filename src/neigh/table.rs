@@ -5,12 +5,12 @@
 
 use super::{
     DELAY_FIRST_PROBE, FAILED_HOLD, GC_STALETIME, GC_THRESH1, MAX_PROBES, MOVE_PROBES,
-    MOVE_RETRANS, NeighAddr, Probe, REACHABLE, REFRESH_AFTER, RETRANS,
+    MOVE_RETRANS, NeighAddr, Probe, REACHABLE, RETRANS,
 };
 use crate::Nic;
 use crate::wire::Mac;
 use hashbrown::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryState {
@@ -94,6 +94,10 @@ pub(super) struct Family<A> {
     pub(super) moved: u64,
     /// Claims from another MAC that the old MAC refuted by answering.
     pub(super) refuted: u64,
+    /// The family's reachable time: a confirmed entry's refresh is due this
+    /// long after it was confirmed (Linux's `reachable_time`, drawn by the
+    /// table, `NeighTable::tick`).
+    pub(super) reach: Duration,
 }
 
 impl<A> Default for Family<A> {
@@ -104,6 +108,7 @@ impl<A> Default for Family<A> {
             dirty: false,
             moved: 0,
             refuted: 0,
+            reach: super::BASE_REACHABLE,
         }
     }
 }
@@ -256,6 +261,9 @@ impl<A: NeighAddr> Family<A> {
         let last_use = |k: &(Nic, A)| used.get(k).copied();
         // `neigh_periodic_work` collects only in a table this full.
         let collect = self.entries.len() >= GC_THRESH1;
+        // Its refresh is due `reach` after its confirmation, i.e. this long
+        // before it would run out (`reach` is below `REACHABLE`).
+        let margin = REACHABLE.saturating_sub(self.reach);
         self.entries.retain(|&(nic, ip), e| match *e {
             EntryState::Incomplete { probes: n, next } if next <= now => {
                 if n >= MAX_PROBES {
@@ -275,10 +283,11 @@ impl<A: NeighAddr> Family<A> {
                 dirty = true;
                 false
             }
-            // The refresh is due: probed if traffic used the entry within
+            // The refresh is due (the family's reachable time since it was
+            // confirmed): probed if traffic used the entry within
             // `DELAY_FIRST_PROBE`, else let go stale, not probed
             // (`neigh_timer_handler`'s choice when `reachable_time` ends).
-            EntryState::Reachable { mac, until } if until <= now + (REACHABLE - REFRESH_AFTER) => {
+            EntryState::Reachable { mac, until } if until <= now + margin => {
                 let recent = last_use(&(nic, ip)).is_some_and(|u| u + DELAY_FIRST_PROBE > now);
                 *e = if recent {
                     // Still published; up to `MAX_PROBES` go before it is
@@ -571,11 +580,12 @@ mod test {
     /// unpublish it), and is given up when none is answered.
     fn reachable_in_use_is_refreshed_then_expires<A: Fam>() {
         let t0 = Instant::now();
-        let at = |i: u32| t0 + REFRESH_AFTER + RETRANS * i;
         let mut t = resolved::<A>(t0);
+        let reach = t.reachable_time::<A>();
+        let at = |i: u32| t0 + reach + RETRANS * i;
         let (mut p, used) = (vec![], Used::default());
         used.mark(Nic::Int, A::rs());
-        t.note_use(&used, t0 + REFRESH_AFTER - Duration::from_secs(1));
+        t.note_use(&used, t0 + reach - Duration::from_secs(1));
         for i in 0..u32::from(MAX_PROBES) {
             t.tick(at(i), &mut p);
             assert_eq!(std::mem::take(&mut p), [old_probe::<A>()], "probe {i}");
@@ -588,8 +598,10 @@ mod test {
         assert_eq!(t.state(Nic::Int, A::rs()), None);
         // Answered at the second probe: reachable again, no third.
         let mut t = resolved::<A>(t0);
+        let reach = t.reachable_time::<A>();
+        let at = |i: u32| t0 + reach + RETRANS * i;
         used.mark(Nic::Int, A::rs());
-        t.note_use(&used, t0 + REFRESH_AFTER - Duration::from_secs(1));
+        t.note_use(&used, t0 + reach - Duration::from_secs(1));
         t.tick(at(0), &mut p);
         t.tick(at(1), &mut p);
         assert_eq!(std::mem::take(&mut p).len(), 2);
@@ -616,6 +628,9 @@ mod test {
         let mut t = resolved::<A>(t0);
         let (mut p, used) = (vec![], Used::default());
         let mut probed_at = vec![];
+        // The reachable time on the 100 ms ticks (it is drawn again only
+        // after 300 s).
+        let every = t.reachable_time::<A>().as_millis().div_ceil(100) as u64 * 100;
         for ms in (100..=300_000u64).step_by(100) {
             let now = t0 + Duration::from_millis(ms);
             used.mark(Nic::Int, A::rs());
@@ -623,7 +638,7 @@ mod test {
             if !p.is_empty() {
                 assert_eq!(p, [old_probe::<A>()], "at {ms} ms");
                 p.clear();
-                probed_at.push(ms / 1000);
+                probed_at.push(ms);
                 t.event(answer(A::rs(), MAC), now);
             }
             assert!(t.take_snapshot().is_none(), "changed at {ms} ms");
@@ -633,7 +648,8 @@ mod test {
                 t.state(Nic::Int, A::rs())
             );
         }
-        assert_eq!(probed_at, [45, 90, 135, 180, 225, 270]);
+        let want: Vec<u64> = (1..=300_000 / every).map(|k| k * every).collect();
+        assert_eq!(probed_at, want);
     }
 
     /// [`GC_THRESH1`] neighbors (the real server among them) resolved at
@@ -661,11 +677,12 @@ mod test {
         let (mut t, all) = many_resolved::<A>(t0);
         let (mut p, used) = (vec![], Used::default());
         let mut collected = None;
+        let reach = t.reachable_time::<A>();
         for s in 1..=200u64 {
             let now = t0 + Duration::from_secs(s);
             step(&mut t, &used, now, &mut p);
             assert!(p.is_empty(), "probed at {s} s: {p:?}");
-            if (45..60).contains(&s) {
+            if now >= t0 + reach && s < 60 {
                 assert!(
                     matches!(t.state(Nic::Int, A::rs()), Some(EntryState::Stale { mac, .. }) if mac == MAC),
                     "at {s} s"
@@ -916,6 +933,71 @@ mod test {
         );
     }
 
+    /// The refresh of an entry in use comes the family's reachable time
+    /// after its confirmation: drawn at random in [15 s, 45 s) as Linux's
+    /// `neigh_rand_reach_time` draws it from `base_reachable_time` (30 s),
+    /// for each family on its own, and drawn again every 300 s as
+    /// `neigh_periodic_work` does. Tables seeded apart draw apart.
+    fn the_reachable_time_is_random_and_drawn_again<A: Fam>() {
+        use super::super::{BASE_REACHABLE, REACH_REDRAW};
+        let range = BASE_REACHABLE / 2..BASE_REACHABLE * 3 / 2;
+        let tables: Vec<NeighTable> = (1..=20u64)
+            .map(|s| NeighTable::with_seed(s.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .collect();
+        let firsts: Vec<Duration> = tables.iter().map(|t| t.reachable_time::<A>()).collect();
+        assert!(firsts.iter().all(|r| range.contains(r)), "{firsts:?}");
+        let mut apart = firsts.clone();
+        apart.sort();
+        apart.dedup();
+        assert!(apart.len() >= 15, "{firsts:?}");
+        assert!(
+            tables
+                .iter()
+                .any(|t| t.reachable_time::<u32>() != t.reachable_time::<Ipv6Addr>()),
+            "each family draws its own"
+        );
+
+        // A neighbor in use for an hour, answering every probe.
+        let t0 = Instant::now();
+        let tick = Duration::from_millis(100);
+        let mut t = NeighTable::with_seed(7);
+        t.learn(Nic::Int, A::rs(), MAC, t0);
+        let (mut p, used) = (vec![], Used::default());
+        let (mut confirmed, mut gaps) = (t0, vec![]);
+        let mut draws = vec![(t0, t.reachable_time::<A>())];
+        for ms in (100..=3_600_000u64).step_by(100) {
+            let now = t0 + Duration::from_millis(ms);
+            used.mark(Nic::Int, A::rs());
+            step(&mut t, &used, now, &mut p);
+            let r = t.reachable_time::<A>();
+            let redrawn = r != draws[draws.len() - 1].1;
+            if redrawn {
+                draws.push((now, r));
+            }
+            if p.is_empty() {
+                assert!(now - confirmed < r + tick, "no refresh at {ms} ms");
+                continue;
+            }
+            assert_eq!(std::mem::take(&mut p), [old_probe::<A>()], "at {ms} ms");
+            // Due the reachable time in force after the confirmation, at
+            // the first tick (or at once, if a new draw made it overdue).
+            let gap = now - confirmed;
+            assert!(gap >= r && (redrawn || gap < r + tick), "{gap:?} for {r:?}");
+            gaps.push(gap);
+            t.event(answer(A::rs(), MAC), now);
+            confirmed = now;
+        }
+        assert!(draws.iter().all(|(_, r)| range.contains(r)), "{draws:?}");
+        assert!(draws.len() >= 10, "drawn again every 300 s: {draws:?}");
+        assert!(
+            draws.windows(2).all(|w| w[1].0 - w[0].0 > REACH_REDRAW),
+            "{draws:?}"
+        );
+        gaps.sort();
+        gaps.dedup();
+        assert!(gaps.len() >= 5, "the refreshes vary: {gaps:?}");
+    }
+
     macro_rules! for_both_families {
         ($($name:ident),* $(,)?) => {
             mod ipv4 {
@@ -946,5 +1028,6 @@ mod test {
         a_silent_old_mac_is_replaced_by_the_claimant_within_a_second,
         claims_need_a_known_entry_and_a_unicast_mac,
         learn_resolves_like_a_probe_and_its_answer,
+        the_reachable_time_is_random_and_drawn_again,
     );
 }
