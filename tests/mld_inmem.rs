@@ -23,6 +23,19 @@ const ROUTER_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 const ROUTER_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 1];
 const VIP6B: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x111);
 const ALL_ROUTERS_V2: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16);
+/// The external NIC's kernel link-local address.
+const EXT_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0xee, 0xff, 0xfe00, 1);
+
+/// The source of our reports on `nic` (`io::nic::link_local6`, as the
+/// control thread reads it): the external NIC has a link-local address,
+/// the internal one none (IPv6 off in its kernel, or its address still
+/// tentative), whose reports come from `::`.
+fn src_of(nic: Nic) -> Ipv6Addr {
+    match nic {
+        Nic::Ext => EXT_LL,
+        Nic::Int => Ipv6Addr::UNSPECIFIED,
+    }
+}
 
 /// Two IPv6 VIPs, the external address and the DIP: four groups.
 fn director() -> MemDirector {
@@ -148,7 +161,9 @@ struct Sent {
 }
 
 /// Read a report frame, checking what every report must be: from our MAC
-/// and `::`, hop limit 1, a Router Alert (MLD), a good checksum.
+/// and the NIC's link-local address or `::` ([`src_of`]), hop limit 1, a
+/// Router Alert (MLD), a good checksum (over the pseudo-header with that
+/// source).
 fn read(nic: Nic, after: Duration, f: &[u8]) -> Sent {
     let mac = match nic {
         Nic::Ext => EXT_MAC,
@@ -156,7 +171,7 @@ fn read(nic: Nic, after: Duration, f: &[u8]) -> Sent {
     };
     assert_eq!(f[6..12], mac);
     let ip = Ipv6Packet::new_checked(&f[14..]).expect("ipv6");
-    assert_eq!((ip.src_addr(), ip.hop_limit()), (Ipv6Addr::UNSPECIFIED, 1));
+    assert_eq!((ip.src_addr(), ip.hop_limit()), (src_of(nic), 1));
     let ext = Ipv6ExtHeader::new_checked(ip.payload()).expect("hop-by-hop");
     assert_eq!(ext.payload()[..4], [5, 2, 0, 0], "Router Alert: MLD");
     let body = &ip.payload()[8..];
@@ -241,10 +256,16 @@ fn replay(
                     Nic::Int => INT_MAC,
                 });
                 let v1 = a.mld_v1(nic, t0 + after);
-                send_mld(what, (nic, mac, v1), &groups(nic), ctr, |f| {
-                    sent.push(read(nic, after, f));
-                    true
-                });
+                send_mld(
+                    what,
+                    (nic, (mac, src_of(nic)), v1),
+                    &groups(nic),
+                    ctr,
+                    |f| {
+                        sent.push(read(nic, after, f));
+                        true
+                    },
+                );
             }
         }
     }
@@ -519,7 +540,8 @@ fn every_report_sent_is_counted() {
             Nic::Int => INT_MAC,
         });
         let mut sent = vec![];
-        send_mld(Announce::Own6, (nic, mac, false), &groups(nic), ctr, |f| {
+        let from = (mac, src_of(nic));
+        send_mld(Announce::Own6, (nic, from, false), &groups(nic), ctr, |f| {
             sent.push(read(nic, Duration::ZERO, f));
             room
         });

@@ -11,6 +11,7 @@ use super::adm::vips;
 use crate::Nic;
 use crate::dataplane::{ROUTER_FLAG, Shared};
 use crate::io::TxQueue;
+use crate::io::nic;
 use crate::io::ring::TxRing;
 use crate::neigh::{Announce, Announcer, NeighEvent, NeighTable, Probe};
 use crate::stats::{Counters, Ctr};
@@ -29,6 +30,9 @@ pub(super) struct Resolver {
     pub(super) tx: [TxRing; 2],
     /// Our MAC address on ext and int.
     pub(super) macs: [Mac; 2],
+    /// The NICs' names, ext and int: their kernel link-local addresses,
+    /// the MLD reports' source, are read by name when a report goes.
+    pub(super) names: [String; 2],
     /// Our IPv4 address on ext and int (the DIP).
     pub(super) own: [Ipv4Addr; 2],
     /// Our IPv6 address on ext and int, if the NIC has one: the source of
@@ -99,7 +103,10 @@ impl Resolver {
             }
             let groups = self.groups(ctl, nic);
             let (i, mac) = (nic as usize, self.macs[nic as usize]);
-            send_mld(what, (nic, mac, v1[i]), &groups, ctr, |f| {
+            // Read now: the kernel may have given the NIC its link-local
+            // address since the last report, or taken it away.
+            let src = nic::link_local6(&self.names[i]).unwrap_or(Ipv6Addr::UNSPECIFIED);
+            send_mld(what, (nic, (mac, src), v1[i]), &groups, ctr, |f| {
                 self.tx[i].send_one(f)
             });
         }
@@ -244,7 +251,9 @@ impl Resolver {
 }
 
 /// The MLD reports `what` asks for on `nic` (none if it asks for none
-/// there), of our `groups` there, from `mac`, each frame given to `send`
+/// there), of our `groups` there, from `mac` and `src` (the NIC's
+/// link-local address, `::` while it has none: `io::nic::link_local6`),
+/// each frame given to `send`
 /// and counted in `ctr` (`mld_report`): the unsolicited ones of a round of
 /// advertisements (`CHANGE_TO_EXCLUDE`, a join) or of a new IPv6 VIP (on
 /// the external NIC), the periodic ones (current state), or an answer
@@ -255,7 +264,7 @@ impl Resolver {
 /// (and the tests replay).
 pub fn send_mld(
     what: Announce,
-    (nic, mac, v1): (Nic, Mac, bool),
+    (nic, from, v1): (Nic, (Mac, Ipv6Addr), bool),
     groups: &[Ipv6Addr],
     ctr: &mut Counters,
     mut send: impl FnMut(&[u8]) -> bool,
@@ -265,13 +274,13 @@ pub fn send_mld(
     let mut went = 0;
     let send = |f: &[u8]| went += u64::from(send(f));
     match what {
-        Announce::Own6 => mld::report(mac, (CHANGE_TO_EXCLUDE, v1), groups, send),
+        Announce::Own6 => mld::report(from, (CHANGE_TO_EXCLUDE, v1), groups, send),
         Announce::Vip(IpAddr::V6(_)) if nic == Nic::Ext => {
-            mld::report(mac, (CHANGE_TO_EXCLUDE, v1), groups, send)
+            mld::report(from, (CHANGE_TO_EXCLUDE, v1), groups, send)
         }
-        Announce::Groups => mld::report(mac, (MODE_IS_EXCLUDE, v1), groups, send),
+        Announce::Groups => mld::report(from, (MODE_IS_EXCLUDE, v1), groups, send),
         Announce::Answer { nic: on, group, v1 } if on == nic => {
-            mld::answer(mac, (group, v1), groups, send)
+            mld::answer(from, (group, v1), groups, send)
         }
         _ => 0,
     };

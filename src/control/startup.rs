@@ -278,6 +278,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     let mut resolver = neigh::Resolver {
         tx: ctl_tx,
         macs: [ext.mac, int.mac],
+        names: [ext.name.clone(), int.name.clone()],
         own: [opts.ext_net.addr, opts.int_net.addr],
         own6: [opts.ext_net6.map(|p| p.addr), opts.int_net6.map(|p| p.addr)],
         events: neigh_rx,

@@ -4,15 +4,17 @@
 //! report it, or a switch with MLD snooping (RFC 4541) forwards neighbor
 //! solicitations for a VIP or the DIP to no port of the director. Linux does
 //! it for its own addresses (`addrconf_join_solict`, `igmp6_join_group`);
-//! the director's kernel has IPv6 off, so ringvs reports its groups itself.
+//! the director's kernel does not hold the VIPs and DIPs (IPv6 is often off
+//! on its NICs), so ringvs reports their groups itself.
 //!
 //! A report goes to all MLDv2 routers (ff02::16) with hop limit 1 and the
-//! hop-by-hop Router Alert option (RFC 2711, value 0: MLD), from the
-//! unspecified address, as RFC 3810 §5.2.13 allows for a node without a
-//! link-local address (the director has none: ringvs answers for the VIPs
-//! and DIPs only) and as snooping switches accept (Linux's
-//! `ipv6_mc_check_mld` checks a query's source, not a report's). Each group
-//! is one record without sources: `EXCLUDE {}`, i.e. every source.
+//! hop-by-hop Router Alert option (RFC 2711, value 0: MLD), from the NIC's
+//! link-local address, or from the unspecified address while it has none
+//! (RFC 3810 §5.2.13, §7.9; RFC 2710 §3: as the kernel's `mld_newpack` and
+//! `igmp6_send` pick it with `ipv6_get_lladdr`): the caller says which
+//! (`control::send_mld`). Some snooping switches ignore `::`-sourced
+//! reports. Each group is one record without sources: `EXCLUDE {}`, i.e.
+//! every source.
 //!
 //! Queries ([`parse_query`]) are checked as RFC 3810 §6.2 and the kernel's
 //! `__mld_query_work` (`net/ipv6/mcast.c`) check them, and answered
@@ -66,11 +68,17 @@ pub const REPORT_FRAME_MAX: usize = ethernet::HEADER_LEN
     + REPORT_HEADER
     + RECORDS_PER_REPORT * RECORD_LEN;
 
-/// Writes an Ethernet frame with an MLDv2 report from `mac` of `groups`
-/// (at most [`RECORDS_PER_REPORT`]), each a record of `kind` ([`record`])
-/// with no source, and returns its length. `None` if `buf` is too short or
+/// Writes an Ethernet frame with an MLDv2 report from `mac` and `src` (the
+/// NIC's link-local address, or `::` while it has none) of `groups` (at
+/// most [`RECORDS_PER_REPORT`]), each a record of `kind` ([`record`]) with
+/// no source, and returns its length. `None` if `buf` is too short or
 /// there are too many groups.
-pub fn emit_report(buf: &mut [u8], mac: Mac, kind: u8, groups: &[Ipv6Addr]) -> Option<usize> {
+pub fn emit_report(
+    buf: &mut [u8],
+    (mac, src): (Mac, Ipv6Addr),
+    kind: u8,
+    groups: &[Ipv6Addr],
+) -> Option<usize> {
     if groups.len() > RECORDS_PER_REPORT {
         return None;
     }
@@ -78,7 +86,7 @@ pub fn emit_report(buf: &mut [u8], mac: Mac, kind: u8, groups: &[Ipv6Addr]) -> O
     let ends = Endpoints {
         src_mac: mac,
         dst_mac: ipv6::multicast_mac(ALL_MLDV2_ROUTERS),
-        src: Ipv6Addr::UNSPECIFIED,
+        src,
         dst: ALL_MLDV2_ROUTERS,
     };
     let payload = HOP_BY_HOP.len() + icmp_len;
@@ -107,14 +115,19 @@ pub fn emit_report(buf: &mut [u8], mac: Mac, kind: u8, groups: &[Ipv6Addr]) -> O
 /// An MLDv1 report frame's length.
 pub const REPORT_V1_FRAME: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN + 8 + V1_LEN;
 
-/// Writes an Ethernet frame with an MLDv1 report from `mac` of `group`
-/// (RFC 2710 §3): to the group itself, hop limit 1, the Router Alert, from
-/// `::` as the MLDv2 reports. Its length; `None` if `buf` is too short.
-pub fn emit_report_v1(buf: &mut [u8], mac: Mac, group: Ipv6Addr) -> Option<usize> {
+/// Writes an Ethernet frame with an MLDv1 report from `mac` and `src` of
+/// `group` (RFC 2710 §3): to the group itself, hop limit 1, the Router
+/// Alert, from the NIC's link-local address or `::` as the MLDv2 reports.
+/// Its length; `None` if `buf` is too short.
+pub fn emit_report_v1(
+    buf: &mut [u8],
+    (mac, src): (Mac, Ipv6Addr),
+    group: Ipv6Addr,
+) -> Option<usize> {
     let ends = Endpoints {
         src_mac: mac,
         dst_mac: ipv6::multicast_mac(group),
-        src: Ipv6Addr::UNSPECIFIED,
+        src,
         dst: group,
     };
     let payload = HOP_BY_HOP.len() + V1_LEN;
@@ -265,14 +278,14 @@ pub fn parse_query(packet: &[u8], l4: usize) -> Option<Query> {
 
 /// The reports answering a query for `asked` (`None`: a general query), of
 /// MLD version 1 if `v1`, on a link where we listen to `groups`, each frame
-/// from `mac` given to `send`. MLDv2: current-state records
+/// from `from` (MAC, source address) given to `send`. MLDv2: current-state records
 /// (`MODE_IS_EXCLUDE`, every source) of every group, in as many reports as
 /// they need, or of the group asked about; MLDv1: a report of each group
 /// asked about. Nothing about a group not in `groups` (RFC 3810 §6.2: a
 /// query for another group is not ours to answer). How many frames were
 /// made (`send` may refuse some).
 pub fn answer(
-    mac: Mac,
+    from: (Mac, Ipv6Addr),
     (asked, v1): (Option<Ipv6Addr>, bool),
     groups: &[Ipv6Addr],
     send: impl FnMut(&[u8]),
@@ -282,15 +295,16 @@ pub fn answer(
         .filter(|g| asked.is_none_or(|a| a == **g))
         .copied()
         .collect();
-    report(mac, (record::MODE_IS_EXCLUDE, v1), &which, send)
+    report(from, (record::MODE_IS_EXCLUDE, v1), &which, send)
 }
 
-/// Reports of `groups` from `mac`, each frame given to `send`: MLDv2
+/// Reports of `groups` from `from` (MAC, source address: the NIC's
+/// link-local one or `::`), each frame given to `send`: MLDv2
 /// records of `kind` ([`record`]) in as many reports as they need, or
 /// with `v1` an MLDv1 report of each group (which has no record types).
 /// How many frames were made (`send` may refuse some).
 pub fn report(
-    mac: Mac,
+    from: (Mac, Ipv6Addr),
     (kind, v1): (u8, bool),
     groups: &[Ipv6Addr],
     mut send: impl FnMut(&[u8]),
@@ -299,7 +313,7 @@ pub fn report(
     let mut sent = 0;
     if v1 {
         for &g in groups {
-            if let Some(len) = emit_report_v1(&mut buf, mac, g) {
+            if let Some(len) = emit_report_v1(&mut buf, from, g) {
                 send(&buf[..len]);
                 sent += 1;
             }
@@ -307,7 +321,7 @@ pub fn report(
         return sent;
     }
     for some in groups.chunks(RECORDS_PER_REPORT) {
-        if let Some(len) = emit_report(&mut buf, mac, kind, some) {
+        if let Some(len) = emit_report(&mut buf, from, kind, some) {
             send(&buf[..len]);
             sent += 1;
         }
@@ -336,6 +350,10 @@ mod test {
     };
 
     const MAC: Mac = Mac([0x02, 0xee, 0, 0, 0, 1]);
+    /// No link-local address (yet): reports come from `::`.
+    const ANY: Ipv6Addr = Ipv6Addr::UNSPECIFIED;
+    /// A NIC's kernel link-local address (EUI-64 of `MAC`).
+    const LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0xee, 0xff, 0xfe00, 1);
 
     /// A report of two groups as smoltcp reads it: the Router Alert, hop
     /// limit 1, to ff02::16 at 33:33:00:00:00:16, a good checksum, and both
@@ -353,7 +371,7 @@ mod test {
             ]
         );
         let mut buf = [0u8; REPORT_FRAME_MAX];
-        let len = emit_report(&mut buf, MAC, record::CHANGE_TO_EXCLUDE, &groups).unwrap();
+        let len = emit_report(&mut buf, (MAC, ANY), record::CHANGE_TO_EXCLUDE, &groups).unwrap();
         assert_eq!(len, 14 + 40 + 8 + 8 + 2 * 20);
         assert_eq!(buf[..6], [0x33, 0x33, 0, 0, 0, 0x16]);
         assert_eq!(buf[6..12], MAC.0);
@@ -455,7 +473,7 @@ mod test {
     fn an_mldv1_report_goes_to_its_group() {
         let g: Ipv6Addr = "ff02::1:ff00:110".parse().unwrap();
         let mut buf = [0xa5u8; REPORT_V1_FRAME];
-        let len = emit_report_v1(&mut buf, MAC, g).unwrap();
+        let len = emit_report_v1(&mut buf, (MAC, ANY), g).unwrap();
         assert_eq!(len, REPORT_V1_FRAME);
         assert_eq!(buf[..6], [0x33, 0x33, 0xff, 0, 0x01, 0x10]);
         let ip = Ipv6Packet::new_checked(&buf[14..len]).unwrap();
@@ -473,16 +491,64 @@ mod test {
         );
     }
 
+    /// From the NIC's link-local address when it has one, as the kernel's
+    /// `mld_newpack` and `igmp6_send` send them: both versions carry it as
+    /// their source and their checksum covers it (the pseudo-header);
+    /// everything else is as from `::`.
+    #[test]
+    fn reports_come_from_the_link_local_address() {
+        let g: Ipv6Addr = "ff02::1:ff00:110".parse().unwrap();
+        let v2 = |src| {
+            let mut buf = [0u8; REPORT_FRAME_MAX];
+            let len = emit_report(&mut buf, (MAC, src), record::MODE_IS_EXCLUDE, &[g]).unwrap();
+            buf[..len].to_vec()
+        };
+        let v1 = |src| {
+            let mut buf = [0u8; REPORT_V1_FRAME];
+            let len = emit_report_v1(&mut buf, (MAC, src), g).unwrap();
+            buf[..len].to_vec()
+        };
+        for (f, any, dst) in [(v2(LL), v2(ANY), ALL_MLDV2_ROUTERS), (v1(LL), v1(ANY), g)] {
+            let ip = Ipv6Packet::new_checked(&f[14..]).unwrap();
+            assert_eq!((ip.src_addr(), ip.dst_addr(), ip.hop_limit()), (LL, dst, 1));
+            let ext = Ipv6ExtHeader::new_checked(ip.payload()).unwrap();
+            assert_eq!(ext.payload()[..4], [5, 2, 0, 0], "Router Alert: MLD");
+            // The message sums to all ones over the pseudo-header with its
+            // source, not over `::`'s.
+            let m = &ip.payload()[8..];
+            let sums = |src| {
+                let pseudo = checksum::pseudo_header_v6(src, dst, 58, m.len() as u32);
+                checksum::fold(checksum::combine(pseudo, checksum::sum(m)))
+            };
+            assert_eq!((sums(LL) == 0xffff, sums(ANY) == 0xffff), (true, false));
+            // Only the source and the checksum differ from `::`'s.
+            let differ: Vec<usize> = (0..f.len()).filter(|&i| f[i] != any[i]).collect();
+            let (src_at, sum_at) = (14 + 8..14 + 24, 14 + 48 + 2..14 + 48 + 4);
+            assert!(
+                differ
+                    .iter()
+                    .all(|i| src_at.contains(i) || sum_at.contains(i)),
+                "{differ:?}"
+            );
+            let any_ip = Ipv6Packet::new_checked(&any[14..]).unwrap();
+            assert_eq!(any_ip.src_addr(), ANY);
+            let m = &any_ip.payload()[8..];
+            let pseudo = checksum::pseudo_header_v6(ANY, dst, 58, m.len() as u32);
+            let sum = checksum::fold(checksum::combine(pseudo, checksum::sum(m)));
+            assert_eq!(sum, 0xffff);
+        }
+    }
+
     #[test]
     fn too_many_groups_or_too_short_a_buffer_is_none() {
         let many: Vec<Ipv6Addr> = (0..=RECORDS_PER_REPORT as u16)
             .map(|i| Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00, i))
             .collect();
         let mut buf = [0u8; REPORT_FRAME_MAX];
-        assert!(emit_report(&mut buf, MAC, record::MODE_IS_EXCLUDE, &many).is_none());
-        let len = emit_report(&mut buf, MAC, 2, &many[1..]).unwrap();
+        assert!(emit_report(&mut buf, (MAC, ANY), record::MODE_IS_EXCLUDE, &many).is_none());
+        let len = emit_report(&mut buf, (MAC, ANY), 2, &many[1..]).unwrap();
         assert_eq!(len, REPORT_FRAME_MAX);
         assert!(len - 14 <= ipv6::MIN_MTU);
-        assert!(emit_report(&mut buf[..100], MAC, 2, &many[..3]).is_none());
+        assert!(emit_report(&mut buf[..100], (MAC, ANY), 2, &many[..3]).is_none());
     }
 }
