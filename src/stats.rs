@@ -260,7 +260,9 @@ counters! {
     /// MLD queries refused (RFC 3810 §6.2, the kernel's `__mld_query_work`):
     /// a source that is not link-local, a hop limit other than 1, no Router
     /// Alert option for MLD, a wrong checksum or length, a group that is
-    /// not multicast, or a general query naming sources.
+    /// not multicast, or a general query naming sources (outside MLDv1
+    /// compatibility mode, which reads any query of 24 bytes or more as
+    /// MLDv1, as the kernel does).
     DropMld => "drop_mld",
     /// Truncated IPv4 or IPv6 header, bad version, IHL, total or payload length.
     DropIpMalformed => "drop_ip_malformed",

@@ -666,3 +666,113 @@ fn an_mldv1_querier_has_the_reports_sent_as_mldv1_until_its_timeout() {
     assert_eq!(ext(&sent).len(), 3);
     assert!(a.is_idle());
 }
+
+/// In MLDv1 compatibility mode every query of 24 bytes or more is read as
+/// MLDv1, as the kernel's `__mld_query_work` hands it to `mld_process_v1`
+/// (`mld_in_v1_mode`) before any MLDv2 check: an MLDv2 general query
+/// naming sources, or one cut to 26 bytes, is answered there (an MLDv1
+/// report of each group, within its delay), where MLDv2 mode drops it
+/// (`drop_mld`). The workers read the mode the control thread publishes
+/// (`Shared::mld_v1`); one such query reaching the announcer after the
+/// mode ended gets no answer.
+#[test]
+fn in_mldv1_mode_a_query_no_mldv2_host_takes_is_answered_as_mldv1() {
+    let t0 = Instant::now();
+    let secs = Duration::from_secs;
+    let mut d = director();
+    let mut a = Announcer::new();
+    let mut ctr = Counters::default();
+    let mut s = 0xfeed_u64;
+    let mut rnd = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    // What the control thread does with a query heard at `at`: schedule
+    // its answer, then publish the NICs' mode for the workers.
+    let mut hear = |d: &mut MemDirector, a: &mut Announcer, f: &[u8], at: Duration| {
+        quiet(d, Nic::Ext, f);
+        for ev in d.neigh_events() {
+            if let NeighEvent::MldQuery { nic, query } = ev {
+                a.queried((nic, query), &groups(nic), t0 + at, &mut rnd);
+            }
+        }
+        for nic in [Nic::Ext, Nic::Int] {
+            let v1 = a.mld_v1(nic, t0 + at);
+            d.shared.mld_v1[nic as usize].store(v1, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    let with_sources = Q {
+        v2: Some(vec![CLIENT6, ROUTER_LL]),
+        ..Q::general(1000)
+    }
+    .frame();
+    let mut cut = Q::general(1000).message();
+    cut.truncate(26);
+    let c = frames6::checksum6(ROUTER_LL, frames6::ALL_NODES, frames6::ICMPV6, &{
+        let mut z = cut.clone();
+        z[2..4].fill(0);
+        z
+    });
+    cut[2..4].copy_from_slice(&c.to_be_bytes());
+    let cut = Q::general(1000).frame_of(&cut);
+    let v1_all: Vec<(bool, Ipv6Addr)> = {
+        let mut g: Vec<_> = groups(Nic::Ext).into_iter().map(|g| (true, g)).collect();
+        g.sort();
+        g
+    };
+    let ext = |sent: &[Sent]| -> Vec<(bool, Ipv6Addr)> {
+        let mut v: Vec<_> = sent
+            .iter()
+            .filter(|s| s.nic == Nic::Ext)
+            .flat_map(|s| s.records.iter().map(|r| (s.v1, r.1)))
+            .collect();
+        v.sort();
+        v
+    };
+
+    // MLDv2 mode: both refused.
+    hear(&mut d, &mut a, &with_sources, Duration::ZERO);
+    hear(&mut d, &mut a, &cut, Duration::ZERO);
+    assert_eq!((d.ctr(Ctr::DropMld), d.ctr(Ctr::MldQuery)), (2, 0));
+    assert!(a.is_idle());
+
+    // An MLDv1 querier at 1 s (answered by 2 s): MLDv1 mode.
+    hear(&mut d, &mut a, &Q::general(1000).v1().frame(), secs(1));
+    assert_eq!(d.ctr(Ctr::MldQuery), 1);
+    let sent = replay(&mut a, t0, (secs(1), secs(2)), &mut ctr);
+    assert_eq!(ext(&sent), v1_all);
+
+    // Each is now a general query, answered by MLDv1 reports of every
+    // group within its 1 s.
+    for (k, f) in [&with_sources, &cut].into_iter().enumerate() {
+        let at = secs(10 + 10 * k as u64);
+        hear(&mut d, &mut a, f, at);
+        assert_eq!(d.ctr(Ctr::MldQuery), 2 + k as u64, "query {k}");
+        let sent = replay(&mut a, t0, (at, at + secs(1)), &mut ctr);
+        assert_eq!(ext(&sent), v1_all, "query {k}");
+        assert!(sent.iter().all(|s| s.dst == s.records[0].1), "{sent:?}");
+    }
+    assert_eq!(d.ctr(Ctr::DropMld), 2);
+
+    // A worker that still read MLDv1 mode when it had ended (260 s after
+    // the MLDv1 query, RFC 3810 §9's defaults): no answer.
+    let late = secs(1) + secs(260);
+    quiet(&mut d, Nic::Ext, &with_sources);
+    for ev in d.neigh_events() {
+        if let NeighEvent::MldQuery { nic, query } = ev {
+            assert!(query.v1_mode_only);
+            a.queried((nic, query), &groups(nic), t0 + late, &mut || 1);
+        }
+    }
+    assert!(a.is_idle(), "not answered out of MLDv1 mode");
+    // Published: refused again.
+    d.shared.mld_v1[Nic::Ext as usize].store(
+        a.mld_v1(Nic::Ext, t0 + late),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    hear(&mut d, &mut a, &with_sources, late);
+    assert_eq!(d.ctr(Ctr::DropMld), 3);
+    assert!(a.is_idle());
+}

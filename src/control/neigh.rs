@@ -234,6 +234,11 @@ impl Resolver {
                 announcer.due(now, &mut due);
                 let sent = !due.is_empty();
                 let v1 = [Nic::Ext, Nic::Int].map(|nic| announcer.mld_v1(nic, now));
+                // The workers read a query as this mode says (an MLDv2
+                // query in MLDv1 mode is read as MLDv1).
+                for (m, v) in shared.mld_v1.iter().zip(v1) {
+                    m.store(v, Ordering::Relaxed);
+                }
                 for what in due.drain(..) {
                     self.send(ctl, what, v1, &mut ctr);
                 }

@@ -16,6 +16,7 @@ use crate::stats::Ctr;
 use crate::wire::icmpv6::{self, Icmpv6Packet, msg};
 use crate::wire::{Ipv6Packet, ethernet, ipv6, mld};
 use std::net::Ipv6Addr;
+use std::sync::atomic::Ordering;
 
 impl Core {
     /// An ICMPv6 message (`frame`: Ethernet + the IPv6 header + its payload
@@ -88,7 +89,8 @@ impl Core {
     #[cold]
     fn mld_query(&mut self, nic: Nic, frame: &[u8], l4_off: usize) {
         let packet = &frame[ethernet::HEADER_LEN..];
-        let Some(query) = mld::parse_query(packet, l4_off - ethernet::HEADER_LEN) else {
+        let v1_mode = self.shared.mld_v1[nic as usize].load(Ordering::Relaxed);
+        let Some(query) = mld::parse_query(packet, l4_off - ethernet::HEADER_LEN, v1_mode) else {
             return self.ctr.inc(Ctr::DropMld);
         };
         if self.sync.standby {

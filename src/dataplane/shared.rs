@@ -222,6 +222,11 @@ pub struct Shared {
     /// The control thread's own counters ([`crate::stats::Ctr::CONTROL`]),
     /// published as the workers publish theirs.
     pub control: crate::stats::SharedCounters,
+    /// Each NIC (by `Nic as usize`) in MLDv1 compatibility mode, as the
+    /// control thread's announcer last said (`Announcer::mld_v1`): a
+    /// worker reads it for an MLD query, which that mode reads as MLDv1
+    /// whatever its length (`wire::mld::parse_query`).
+    pub mld_v1: [AtomicBool; 2],
 }
 
 impl Shared {
@@ -243,6 +248,7 @@ impl Shared {
             ha: super::sync::Ha::default(),
             wakers: super::handoff::Wakers::default(),
             control: Default::default(),
+            mld_v1: Default::default(),
         }
     }
 

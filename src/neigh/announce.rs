@@ -210,6 +210,11 @@ impl Announcer {
     ) {
         let querier = &mut self.querier[nic as usize];
         let v1 = q.v1 || querier.v1_until.is_some_and(|t| now < t);
+        // Read as MLDv1 by a worker that saw the NIC in MLDv1 mode, which
+        // has ended since: not a query MLDv2 takes.
+        if q.v1_mode_only && !v1 {
+            return;
+        }
         if q.v1 {
             let timeout = querier.qi * querier.qrv + querier.qri;
             querier.v1_until = Some(now + timeout);
@@ -471,6 +476,7 @@ mod test {
             group,
             max_delay: Duration::from_millis(ms),
             v1,
+            v1_mode_only: false,
             qrv: 2,
             qqic: 125,
         };
@@ -539,6 +545,7 @@ mod test {
             group,
             max_delay: Duration::from_millis(ms),
             v1,
+            v1_mode_only: false,
             qrv: 2,
             qqic,
         };

@@ -154,6 +154,12 @@ pub struct Query {
     pub max_delay: Duration,
     /// An MLDv1 query (24 bytes), answered by MLDv1 reports.
     pub v1: bool,
+    /// Taken only because its NIC is in MLDv1 compatibility mode, which
+    /// reads any query longer than 24 bytes as MLDv1: one that is no
+    /// valid MLDv2 query (a general query naming sources, 25 to 27 bytes,
+    /// a source list cut short). Not one to take out of that mode
+    /// (`neigh::Announcer::queried`).
+    pub v1_mode_only: bool,
     /// An MLDv2 query's Querier's Robustness Variable and Query Interval
     /// Code (RFC 3810 §5.1.8, §5.1.9); 0 in an MLDv1 query.
     pub qrv: u8,
@@ -232,7 +238,13 @@ fn router_alert_mld(packet: &[u8]) -> bool {
 /// that is unspecified (a general query) or multicast, and a length that
 /// is MLDv1's (24) or an MLDv2 query's (28 and 16 bytes a source); an
 /// MLDv2 general query names no source. `None` otherwise.
-pub fn parse_query(packet: &[u8], l4: usize) -> Option<Query> {
+///
+/// With `v1_mode` (the NIC is in MLDv1 compatibility mode), any query of
+/// 24 bytes or more is read as MLDv1, its sources and length unchecked, as
+/// the kernel's `__mld_query_work` hands every query to `mld_process_v1`
+/// in that mode: one that is no valid MLDv2 query is taken, marked
+/// [`Query::v1_mode_only`].
+pub fn parse_query(packet: &[u8], l4: usize, v1_mode: bool) -> Option<Query> {
     let ip = ipv6::Ipv6Packet::new_checked(packet).ok()?;
     let (src, dst) = (ip.src(), ip.dst());
     if !is_link_local(src) || ip.hop_limit() != 1 || !router_alert_mld(packet) {
@@ -251,27 +263,37 @@ pub fn parse_query(packet: &[u8], l4: usize) -> Option<Query> {
     };
     let code = u16::from_be_bytes([msg[4], msg[5]]);
     let ms = |ms: u32| Duration::from_millis(u64::from(ms));
+    let valid_v2 = |n: usize| {
+        let sources = usize::from(u16::from_be_bytes([msg[26], msg[27]]));
+        (group.is_some() || sources == 0) && n >= V2_QUERY_MIN + 16 * sources
+    };
     match msg.len() {
         V1_LEN => Some(Query {
             group,
             max_delay: ms(u32::from(code)),
             v1: true,
+            v1_mode_only: false,
             qrv: 0,
             qqic: 0,
         }),
-        n if n >= V2_QUERY_MIN => {
-            let sources = usize::from(u16::from_be_bytes([msg[26], msg[27]]));
-            if (group.is_none() && sources != 0) || n < V2_QUERY_MIN + 16 * sources {
-                return None;
-            }
-            Some(Query {
-                group,
-                max_delay: ms(max_response_delay_ms(code)),
-                v1: false,
-                qrv: msg[24] & 7,
-                qqic: msg[25],
-            })
-        }
+        n if n >= V2_QUERY_MIN && valid_v2(n) => Some(Query {
+            group,
+            max_delay: ms(max_response_delay_ms(code)),
+            v1: false,
+            v1_mode_only: false,
+            qrv: msg[24] & 7,
+            qqic: msg[25],
+        }),
+        // Only MLDv1 mode takes it, its delay read as MLDv1's (capped
+        // there: `Announcer::queried`), nothing else of it kept.
+        _ if v1_mode => Some(Query {
+            group,
+            max_delay: ms(max_response_delay_ms(code)),
+            v1: false,
+            v1_mode_only: true,
+            qrv: 0,
+            qqic: 0,
+        }),
         _ => None,
     }
 }
@@ -432,10 +454,12 @@ mod test {
             group: None,
             max_delay: Duration::from_secs(10),
             v1: false,
+            v1_mode_only: false,
             qrv: 2,
             qqic: 125,
         };
-        assert_eq!(parse_query(&q, 48), Some(want));
+        assert_eq!(parse_query(&q, 48, false), Some(want));
+        assert_eq!(parse_query(&q, 48, true), Some(want));
         // smoltcp reads it the same.
         let ip = Ipv6Packet::new_checked(&q[..]).unwrap();
         let icmp = Icmpv6Packet::new_checked(&ip.payload()[8..]).unwrap();
@@ -445,13 +469,15 @@ mod test {
         for (at, v) in [(8, 0x20), (7, 2), (45, 1)] {
             let mut bad = q.clone();
             bad[at] = v;
-            assert_eq!(parse_query(&bad, 48), None, "byte {at} = {v}");
+            assert_eq!(parse_query(&bad, 48, false), None, "byte {at} = {v}");
+            assert_eq!(parse_query(&bad, 48, true), None, "byte {at} = {v}");
         }
         // A checksum off by one; the message cut to 27 bytes.
         let mut bad = q.clone();
         bad[51] ^= 1;
-        assert_eq!(parse_query(&bad, 48), None);
-        assert_eq!(parse_query(&q[..75], 48), None);
+        assert_eq!(parse_query(&bad, 48, false), None);
+        assert_eq!(parse_query(&bad, 48, true), None);
+        assert_eq!(parse_query(&q[..75], 48, false), None);
     }
 
     /// RFC 3810 §5.1.3's examples: below 32768 the code is the delay;
