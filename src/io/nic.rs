@@ -53,23 +53,146 @@ pub fn discover(name: &str) -> Result<NicInfo, NicError> {
     })
 }
 
+/// One IPv4 address of an interface as the kernel keeps it
+/// (`struct in_ifaddr`): the address, its scope (`ifa_scope`:
+/// `RT_SCOPE_UNIVERSE` 0, `RT_SCOPE_LINK` 253, `RT_SCOPE_HOST` 254, as
+/// `ip addr add ... scope` sets it) and whether it is a secondary one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Addr4 {
+    pub addr: std::net::Ipv4Addr,
+    pub scope: u8,
+    pub secondary: bool,
+}
+
+impl Addr4 {
+    /// `RT_SCOPE_UNIVERSE`: an address of global scope.
+    pub const GLOBAL: u8 = 0;
+}
+
 /// Every interface's IPv4 addresses, by name, in the order of their index
 /// (`lo` first), each interface's in the kernel's order (its primary
-/// addresses before their secondaries): what the sync master picks its
-/// source from (`crate::sync`).
-pub fn ipv4_addrs() -> Vec<(String, Vec<std::net::Ipv4Addr>)> {
+/// addresses before their secondaries), with their scope and flags as the
+/// kernel's netlink dump gives them (`RTM_GETADDR`, [`ipv4_dump`]): what
+/// the sync master picks its source from (`crate::sync`). Where netlink
+/// cannot be read, the addresses `getifaddrs` gives, their scope guessed
+/// from the address (`127.0.0.0/8` the host's, any other global).
+pub fn ipv4_addrs() -> Vec<(String, Vec<Addr4>)> {
     let mut all = pnet_datalink::interfaces();
     all.sort_by_key(|i| i.index);
+    let dump = ipv4_dump().ok();
     all.into_iter()
         .map(|i| {
-            let v4 = i.ips.iter().filter_map(|n| match n.ip() {
-                std::net::IpAddr::V4(a) => Some(a),
-                std::net::IpAddr::V6(_) => None,
-            });
-            let v4 = v4.collect();
+            let v4: Vec<Addr4> = match &dump {
+                Some(d) => d
+                    .iter()
+                    .filter(|(index, _)| *index == i.index)
+                    .map(|&(_, a)| a)
+                    .collect(),
+                None => i
+                    .ips
+                    .iter()
+                    .filter_map(|n| match n.ip() {
+                        std::net::IpAddr::V4(addr) => Some(Addr4 {
+                            addr,
+                            scope: if addr.is_loopback() { 254 } else { 0 },
+                            secondary: false,
+                        }),
+                        std::net::IpAddr::V6(_) => None,
+                    })
+                    .collect(),
+            };
             (i.name, v4)
         })
         .collect()
+}
+
+/// Every IPv4 address of the host's interfaces, with its interface's
+/// index, from the kernel's routing netlink (an `RTM_GETADDR` dump, as `ip
+/// -4 addr` asks for it), in the kernel's order.
+pub fn ipv4_dump() -> std::io::Result<Vec<(u32, Addr4)>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::io::Read;
+    let s = Socket::new(
+        Domain::from(libc::AF_NETLINK),
+        Type::RAW,
+        Some(Protocol::from(libc::NETLINK_ROUTE)),
+    )?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
+    // nlmsghdr (16 bytes) then ifaddrmsg (8): AF_INET, the rest 0.
+    let mut req = [0u8; 24];
+    req[0..4].copy_from_slice(&24u32.to_ne_bytes());
+    req[4..6].copy_from_slice(&libc::RTM_GETADDR.to_ne_bytes());
+    let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
+    req[6..8].copy_from_slice(&flags.to_ne_bytes());
+    req[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    req[16] = libc::AF_INET as u8;
+    s.send(&req)?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 32 << 10];
+    loop {
+        let n = (&s).read(&mut buf)?;
+        match read_addr_dump(&buf[..n], &mut out) {
+            Some(true) => return Ok(out),
+            Some(false) if n > 0 => {}
+            _ => return Err(std::io::Error::other("bad netlink address dump")),
+        }
+    }
+}
+
+/// The addresses in `buf`, one read of an `RTM_GETADDR` dump (netlink
+/// messages: `nlmsghdr`, `ifaddrmsg`, attributes), added to `out`:
+/// `Some(true)` at its end (`NLMSG_DONE`), `Some(false)` if more is to
+/// come, `None` for an error or a message cut short.
+pub fn read_addr_dump(buf: &[u8], out: &mut Vec<(u32, Addr4)>) -> Option<bool> {
+    let u16_at =
+        |b: &[u8], at: usize| Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?));
+    let u32_at =
+        |b: &[u8], at: usize| Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?));
+    let mut at = 0;
+    while at < buf.len() {
+        let len = u32_at(buf, at)? as usize;
+        let msg = buf.get(at..at + len).filter(|_| len >= 16)?;
+        match i32::from(u16_at(msg, 4)?) {
+            libc::NLMSG_DONE => return Some(true),
+            libc::NLMSG_ERROR => return None,
+            t if t == i32::from(libc::RTM_NEWADDR) => {
+                let ifa = msg.get(16..24)?;
+                let (family, flags, scope) = (ifa[0], ifa[2], ifa[3]);
+                let index = u32_at(ifa, 4)?;
+                let (mut local, mut address) = (None, None);
+                let mut a = 24;
+                while a + 4 <= msg.len() {
+                    let alen = usize::from(u16_at(msg, a)?);
+                    let value = msg.get(a + 4..a + alen).filter(|_| alen >= 4)?;
+                    let v4 = <[u8; 4]>::try_from(value)
+                        .ok()
+                        .map(std::net::Ipv4Addr::from);
+                    match u16_at(msg, a + 2)? {
+                        libc::IFA_LOCAL => local = v4,
+                        libc::IFA_ADDRESS => address = v4,
+                        _ => {}
+                    }
+                    a += alen.div_ceil(4) * 4;
+                }
+                // IFA_LOCAL is the address itself (IFA_ADDRESS the peer's
+                // on a point-to-point link).
+                if let (true, Some(addr)) = (family == libc::AF_INET as u8, local.or(address)) {
+                    let secondary = u32::from(flags) & libc::IFA_F_SECONDARY != 0;
+                    out.push((
+                        index,
+                        Addr4 {
+                            addr,
+                            scope,
+                            secondary,
+                        },
+                    ));
+                }
+            }
+            _ => {}
+        }
+        at += len.div_ceil(4) * 4;
+    }
+    Some(false)
 }
 
 /// Whether the kernel has IPv6 on for interface `name`
@@ -172,6 +295,28 @@ fe8000000000000000ee00fffe000003 04 40 20 80
         let tentative = "fe8000000000000000ee00fffe000001 03 40 20 40     ext0\n";
         assert_eq!(link_local_in(tentative, "ext0"), None);
         assert_eq!(link_local6("rvs-nope0"), None);
+    }
+
+    /// The kernel's own answer: `lo`'s 127.0.0.1, of host scope (`ip addr`
+    /// gives a loopback address `scope host`), primary; and what is not a
+    /// netlink message is refused.
+    #[test]
+    fn netlink_gives_the_scope_of_los_address() {
+        let dump = ipv4_dump().expect("an RTM_GETADDR dump");
+        let lo = std::fs::read_to_string("/sys/class/net/lo/ifindex").expect("sysfs");
+        let lo: u32 = lo.trim().parse().expect("an index");
+        let want = Addr4 {
+            addr: std::net::Ipv4Addr::LOCALHOST,
+            scope: 254,
+            secondary: false,
+        };
+        assert!(dump.contains(&(lo, want)), "{dump:?}");
+        let named = ipv4_addrs();
+        let (_, lo_addrs) = named.iter().find(|(n, _)| n == "lo").expect("lo");
+        assert!(lo_addrs.contains(&want), "{lo_addrs:?}");
+        let mut out = vec![];
+        assert_eq!(read_addr_dump(&[40, 0, 0, 0, 20, 0], &mut out), None);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! group (`mcast_af`). The messages are the same over either family.
 
 use super::daemon::DaemonConfig;
+use crate::io::nic::Addr4;
 use crate::io::sockopt;
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use std::io;
@@ -31,20 +32,21 @@ pub enum Via {
 /// The address the IPv4 master binds, of `links` (every interface's IPv4
 /// addresses, in index order, as `io::nic::ipv4_addrs` reads them), as
 /// IPVS's `bind_mcastif_addr` picks it (`inet_select_addr` of the sync
-/// interface, `net/ipv4/devinet.c`): the sync interface's first address of
-/// global scope, else the first of global scope on any interface, `lo`
-/// first. `None` when there is none: IPVS then logs that the interface
-/// probably needs an address and binds `0.0.0.0`, and so does ringvs.
+/// interface, `net/ipv4/devinet.c`): the sync interface's first primary
+/// address of global scope, else the first primary one of global scope on
+/// any interface, `lo` first. `None` when there is none: IPVS then logs
+/// that the interface probably needs an address and binds `0.0.0.0`, and
+/// so does ringvs.
 ///
-/// An address's scope is taken from the address (`127.0.0.0/8` is the
-/// host's, any other global, which is what `ip addr add` gives them unless
-/// told `scope`): an address given another scope by hand is not told apart.
-pub fn master_source(ifname: &str, links: &[(String, Vec<Ipv4Addr>)]) -> Option<Ipv4Addr> {
-    let global = |a: &&Ipv4Addr| !a.is_loopback();
+/// An address's scope is the kernel's (`ifa_scope`, read from netlink):
+/// one given `scope link` or `scope host` by hand is passed over, as
+/// `inet_select_addr` passes it over.
+pub fn master_source(ifname: &str, links: &[(String, Vec<Addr4>)]) -> Option<Ipv4Addr> {
+    let global = |a: &&Addr4| a.scope == Addr4::GLOBAL && !a.secondary;
     let own = links.iter().filter(|(name, _)| name == ifname);
     let others = links.iter();
     own.chain(others)
-        .find_map(|(_, addrs)| addrs.iter().find(global).copied())
+        .find_map(|(_, addrs)| addrs.iter().find(global).map(|a| a.addr))
 }
 
 /// The master's socket, connected to the group and port: bound to the sync
@@ -174,18 +176,44 @@ mod test {
     #[test]
     fn the_ipv4_master_binds_its_interfaces_address_else_anothers_else_none() {
         let a = |s: &str| -> Ipv4Addr { s.parse().expect("an address") };
-        let links = |l: &[(&str, &[&str])]| -> Vec<(String, Vec<Ipv4Addr>)> {
+        // "ADDR" of global scope, "ADDR/SCOPE", "ADDR/s" a secondary one.
+        let one = |s: &str| match s.split_once('/') {
+            Some((ip, "s")) => Addr4 {
+                addr: a(ip),
+                scope: 0,
+                secondary: true,
+            },
+            Some((ip, scope)) => Addr4 {
+                addr: a(ip),
+                scope: scope.parse().expect("a scope"),
+                secondary: false,
+            },
+            None => Addr4 {
+                addr: a(s),
+                scope: 0,
+                secondary: false,
+            },
+        };
+        let links = |l: &[(&str, &[&str])]| -> Vec<(String, Vec<Addr4>)> {
             l.iter()
-                .map(|(n, addrs)| (n.to_string(), addrs.iter().map(|s| a(s)).collect()))
+                .map(|(n, addrs)| (n.to_string(), addrs.iter().map(|s| one(s)).collect()))
                 .collect()
         };
-        let lo: (&str, &[&str]) = ("lo", &["127.0.0.1"]);
+        let lo: (&str, &[&str]) = ("lo", &["127.0.0.1/254"]);
         let own = links(&[
             lo,
             ("eth0", &["198.18.0.1"]),
-            ("sync0", &["127.0.0.2", "198.18.9.1", "198.18.9.2"]),
+            ("sync0", &["127.0.0.2/254", "198.18.9.1", "198.18.9.2/s"]),
         ]);
         assert_eq!(master_source("sync0", &own), Some(a("198.18.9.1")));
+        // An address given `scope link` (or host) by hand, and a secondary
+        // one, are passed over, on the sync interface as elsewhere.
+        let scoped = links(&[
+            lo,
+            ("eth0", &["198.18.0.9/253", "198.18.0.8/s", "198.18.0.1"]),
+            ("sync0", &["198.18.9.1/253", "198.18.9.3/s"]),
+        ]);
+        assert_eq!(master_source("sync0", &scoped), Some(a("198.18.0.1")));
         let other = links(&[
             lo,
             ("ext0", &[]),
