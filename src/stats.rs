@@ -217,7 +217,8 @@ counters! {
     /// connection had no room in its handoff ring.
     FragHeld => "frag_held",
     /// Held fragments taken up again: sent on once their first came (and
-    /// counted again where they went), or dropped (`drop_frag_expired`).
+    /// counted again where they went), or dropped (`drop_frag_expired`,
+    /// `drop_frag_overlap`, `drop_frag_too_far`).
     FragReleased => "frag_released",
     /// IPv4 datagrams started over because their source sent 64 fragments
     /// of other datagrams between two of theirs (its count more than

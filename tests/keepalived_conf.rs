@@ -2724,6 +2724,15 @@ fn file_checks_are_saved_restored_and_kept_by_an_edit() {
             ][..],
             "illegal file-weight specified: not a number in -2147483647..2147483647",
         ),
+        // A line break would end the saved line: -R could read nothing.
+        (
+            &["--file-check", "a", "--file-path", "/x\ny"][..],
+            "illegal file-path specified: a control character in it",
+        ),
+        (
+            &["--file-check", "a\nb", "--file-path", "/x"][..],
+            "illegal file-check specified: a control character in it",
+        ),
     ] {
         assert!(refused(&[&add[..], more].concat()).contains(e), "{more:?}");
     }

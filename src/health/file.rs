@@ -277,8 +277,8 @@ fn place(path: &Path) -> Option<(PathBuf, OsString)> {
 }
 
 impl Watch {
-    /// Watches the directories of `paths` (the ones watched before and
-    /// still wanted stay watched).
+    /// Watches the directories of `paths` (all watched afresh when they
+    /// differ from those watched: the caller reads every file after).
     fn set(&mut self, paths: &[PathBuf]) {
         let mut wanted = Dirs::new();
         for (dir, name) in paths.iter().filter_map(|p| place(p)) {
@@ -738,8 +738,11 @@ mod tests {
             }
             false
         };
-        // Another file of the directory is not ours.
+        // Another file of the directory is not ours: inotify's event
+        // about it (queued by the write itself) tells of no change.
         std::fs::write(dir.join("other"), "1\n").unwrap();
+        let w = f.watch.as_mut().expect("watched");
+        assert!(!w.changed(), "another file is not ours");
         std::fs::write(&a, "1\n").unwrap();
         assert!(seen(&mut f), "a write in place");
         assert!(f.holds(DestId(5)));

@@ -24,6 +24,9 @@ pub(super) struct FileArgs {
 /// A `FILE_CHECK`'s own weight range (keepalived's `IPVS_WEIGHT_LIMIT`).
 const MAX_FILE_WEIGHT: i32 = i32::MAX;
 
+/// The longest name or path taken (Linux's `PATH_MAX`).
+const MAX_VALUE: usize = 4096;
+
 impl FileArgs {
     /// Takes option `tag` if it is one of them.
     pub(super) fn take(&mut self, tag: Tag, val: &str) -> Result<bool, AdmError> {
@@ -36,6 +39,18 @@ impl FileArgs {
             _ => return Ok(false),
         };
         self.first.get_or_insert(name);
+        // A line break would end the `-S` line and leave the whole saved
+        // set unreadable by `-R` (as `Script::parse` refuses them).
+        if val.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(usage(format!(
+                "illegal {name} specified: a control character in it"
+            )));
+        }
+        if val.len() > MAX_VALUE {
+            return Err(usage(format!(
+                "illegal {name} specified: longer than {MAX_VALUE} bytes"
+            )));
+        }
         match tag {
             Tag::FileCheck => {
                 if val.is_empty() {
