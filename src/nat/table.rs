@@ -539,7 +539,12 @@ impl<A: Addr> ConnTable<A> {
         mut gone: impl FnMut(&Conn<A>),
     ) -> (usize, usize) {
         let start = budget;
-        let mut n = self.expire_rearmed(now, timeouts, &mut budget, &mut keep, &mut gone);
+        // The re-arms take at most half the budget: each kept connection
+        // comes due every 60 s, and many could starve the state lists.
+        let half = budget.div_ceil(2);
+        let mut share = half;
+        let mut n = self.expire_rearmed(now, timeouts, &mut share, &mut keep, &mut gone);
+        budget -= half - share;
         for s in State::ALL {
             let limit = timeouts.secs(s);
             while budget > 0 {
@@ -840,6 +845,41 @@ mod test {
         assert_eq!(t.expire(10 + est + EXPIRE_LATER, &to, 100, |_| {}), 0);
         assert_eq!(t.expire(20 + 2 * est - 1, &to, 100, |_| {}), 0);
         assert_eq!(t.expire(20 + 2 * est + slack(est), &to, 100, |_| {}), 1);
+        // So does a packet in the very second it was kept (`touch`'s
+        // same-second shortcut must not leave the re-arm fresh).
+        let i = t.insert(conn(1000), 10).expect("room");
+        t.touch(i, State::Established, 10, &to);
+        assert_eq!(held(&mut t, 10 + est), (0, 1));
+        t.touch(i, State::Established, 10 + est, &to);
+        let n = t.expire(10 + est + EXPIRE_LATER, &to, 100, |_| {});
+        assert_eq!(n, 0, "seen in the second it was kept");
+    }
+
+    /// Re-armed connections take at most half of an expiry's budget, so
+    /// that many kept ones do not hold up the connections that idled out.
+    #[test]
+    fn re_arms_take_at_most_half_the_budget() {
+        let mut t: ConnTable = ConnTable::with_capacity(8);
+        let to = Timeouts::default();
+        let est = to.secs(State::Established);
+        let conn = |p| Conn::new(6, (1, p), (2, 80), (3, 80), DestId(0));
+        let add = |t: &mut ConnTable, p, state, at| {
+            let i = t.insert(conn(p), at).expect("room");
+            t.touch(i, state, at, &to);
+        };
+        for p in 1000..1004 {
+            add(&mut t, p, State::Established, 10);
+        }
+        let kept = |c: &Conn| c.cport < 1004;
+        assert_eq!(t.expire_keeping(10 + est, &to, 100, kept, |_| {}), (0, 4));
+        // Two more idle out when the four kept ones come due again.
+        let now = 10 + est + EXPIRE_LATER;
+        for p in [1004, 1005] {
+            add(&mut t, p, State::TimeWait, now - to.secs(State::TimeWait));
+        }
+        let mut gone = Vec::new();
+        let n = t.expire_keeping(now, &to, 4, kept, |c| gone.push(c.cport));
+        assert_eq!((n, gone.as_slice()), ((2, 4), &[1004, 1005][..]));
     }
 
     fn eviction_takes_the_stalest_transitory_entry_and_spares_live_ones<A: TestAddr>() {

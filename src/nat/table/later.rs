@@ -20,8 +20,8 @@ use std::collections::VecDeque;
 /// `expire_later`: `cp->timeout = 60*HZ`).
 pub const EXPIRE_LATER: u32 = crate::nat::persist::EXPIRE_LATER;
 
-/// One re-arm: the entry, the second it was kept at (its `seen` from then
-/// on, until a packet), and its key (another connection may take the entry
+/// One re-arm: the entry, the second before it was kept (its `seen` from
+/// then on, until a packet), and its key (another connection may take the entry
 /// once it is gone).
 struct Rearmed<A> {
     idx: u32,
@@ -41,10 +41,17 @@ impl<A> Default for Later<A> {
 impl<A: Addr> ConnTable<A> {
     /// Keep entry `idx` (in `state`), whose timeout passed at `now`: seen
     /// again now, and due again [`EXPIRE_LATER`] seconds later.
+    ///
+    /// It is marked seen a second earlier than `now`, so that a packet in
+    /// this same second moves its `seen` (`touch`'s same-second shortcut
+    /// would not) and makes the re-arm stale, as the kernel's next packet
+    /// gives it its state's whole timeout; it is due again [`EXPIRE_LATER`]
+    /// seconds after `now` all the same.
     pub(super) fn rearm(&mut self, idx: u32, state: State, now: u32, timeouts: &Timeouts) {
-        self.touch(idx, state, now, timeouts);
+        let at = now.saturating_sub(1);
+        self.touch(idx, state, at, timeouts);
         let key = self.slab[idx as usize].in_key();
-        self.later.0.push_back(Rearmed { idx, at: now, key });
+        self.later.0.push_back(Rearmed { idx, at, key });
     }
 
     /// The connections re-armed [`EXPIRE_LATER`] seconds ago or more and not
@@ -62,7 +69,7 @@ impl<A: Addr> ConnTable<A> {
         let mut n = 0;
         while *budget > 0 {
             match self.later.0.front() {
-                Some(r) if now.saturating_sub(r.at) >= EXPIRE_LATER => {}
+                Some(r) if now.saturating_sub(r.at) > EXPIRE_LATER => {}
                 _ => break,
             }
             let Some(r) = self.later.0.pop_front() else {
