@@ -304,8 +304,9 @@ impl Shared {
     /// `ip_vs_dest_set_insert` hold their dest).
     /// The control thread's, for the trash (`config::Config::sweep_trash`):
     /// the tables of templates and expectations are walked, each shard
-    /// locked in turn, and the current rules' locality caches, each locked
-    /// once, only when some id has no connection.
+    /// locked in turn, and the current rules' locality caches asked, each
+    /// locked once for a lookup per idle id (not walked), only when some id
+    /// has no connection.
     pub fn held(&self, published: &[Arc<Published>], ids: &[DestId]) -> HashSet<DestId> {
         let conns = |id: &DestId| published.iter().any(|p| p.gauges.get(*id) != (0, 0));
         let (mut held, idle): (HashSet<DestId>, HashSet<DestId>) =
@@ -319,10 +320,8 @@ impl Shared {
             let v4 = cfg.services.values();
             let scheds = v4.chain(cfg.services6.values().map(|s| &s.entry));
             for e in scheds {
-                e.sched.cached_ids(|id| {
-                    if idle.contains(&DestId(id)) {
-                        held.insert(DestId(id));
-                    }
+                e.sched.holds(idle.iter().map(|d| d.0), |id| {
+                    held.insert(DestId(id));
                 });
             }
         }

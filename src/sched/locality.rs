@@ -6,8 +6,9 @@
 //! The cache is shared by every worker behind a [`Mutex`], taken once per new
 //! connection of these two schedulers only (never per packet, never for other
 //! schedulers); the kernel serialises the same updates with `svc->sched_lock`.
-//! The critical section is a hash lookup and, on a miss, one `wlc` pass over
-//! the servers; once a minute (on the clock the picks bring) it also does the
+//! The critical section is a hash lookup (and the counts of the entry's
+//! servers, [`Holds`]) and, on a miss, one `wlc` pass over the servers;
+//! once a minute (on the clock the picks bring) it also does the
 //! kernel's garbage collection.
 //!
 //! Expiry follows the kernel's timers (`ip_vs_lblc.c` `ip_vs_lblc_check_expire` and
@@ -31,8 +32,26 @@
 //! its server no longer `IP_VS_DEST_F_AVAILABLE` (`ip_vs_lblc_schedule`).
 //! As the kernel's entries hold their dest (`ip_vs_lblc_new`,
 //! `ip_vs_dest_set_insert`: `ip_vs_dest_hold`), the live entries keep their
-//! servers' ids in the trash (`Lblc::cached_ids`, read by the control
-//! thread's sweep), so a server removed and added back is the same one here.
+//! servers' ids in the trash (`Lblc::holds`, asked by the control thread's
+//! sweep), so a server removed and added back is the same one here.
+//!
+//! What the entries hold is counted as they change, as the kernel's dest
+//! reference count is (`ip_vs_dest_hold` when an entry or set member takes
+//! the dest, `ip_vs_dest_put_and_free` in `ip_vs_lblc_rcu_free`,
+//! `ip_vs_lblcr_elem_rcu_free` when it goes): per server id, the entries
+//! (`lblcr`: the set members) naming it and the latest last use among them
+//! ([`Holds`]), kept under the cache's lock by the pick that changes an
+//! entry. The sweep's question then costs one lookup per kept id under the
+//! lock, never a walk of a cache of up to [`HARD_MAX_ENTRIES`] entries that
+//! would stall the workers scheduling on the service.
+//! An entry past its expiry but not yet collected holds nothing (no pick
+//! uses it again, [`Cache::live`]); the count knows when the newest entry
+//! naming a server expires, not when each older one does, so an id stays
+//! held until [`EXPIRATION_S`] after the latest use of an entry that named
+//! it: when that entry left (collected, replaced, its member dropped) while
+//! older ones remain, it is held longer than they live, never shorter
+//! (conservative; a trashed server is then freed later, at worst one
+//! expiration after that latest use).
 
 use super::lc::least_weighted;
 use super::{Candidate, DestRef, Flow, available, overhead};
@@ -78,16 +97,69 @@ trait Entry {
     fn ids(&self, f: &mut dyn FnMut(u32));
 }
 
+/// Of one server id: the entries naming it, and the latest last use of any
+/// entry that has named it since the count was last 0.
+#[derive(Clone, Copy, Debug)]
+struct Hold {
+    n: u32,
+    latest: u32,
+}
+
+/// The servers the cache's entries name, counted (see the module doc).
+#[derive(Debug, Default)]
+struct Holds(HashMap<u32, Hold>);
+
+impl Holds {
+    /// An entry used at `now` names `id` from now on.
+    fn take(&mut self, id: u32, now: u32) {
+        let h = self.0.entry(id).or_insert(Hold { n: 0, latest: now });
+        h.n = h.n.saturating_add(1);
+        if elapsed(h.latest, now) > 0 {
+            h.latest = now;
+        }
+    }
+
+    /// An entry naming `id` was used at `now`.
+    fn touch(&mut self, id: u32, now: u32) {
+        if let Some(h) = self.0.get_mut(&id)
+            && elapsed(h.latest, now) > 0
+        {
+            h.latest = now;
+        }
+    }
+
+    /// An entry naming `id` left, or no longer names it.
+    fn release(&mut self, id: u32) {
+        if let Some(h) = self.0.get_mut(&id) {
+            h.n = h.n.saturating_sub(1);
+            if h.n == 0 {
+                self.0.remove(&id);
+            }
+        }
+    }
+
+    /// Whether some entry naming `id` may be live at `now`: one is if the
+    /// latest use is less than [`EXPIRATION_S`] before `now`, none is
+    /// otherwise.
+    fn holds(&self, id: u32, now: u32) -> bool {
+        self.0
+            .get(&id)
+            .is_some_and(|h| h.n > 0 && elapsed(h.latest, now) < EXPIRATION_S)
+    }
+}
+
 /// The cache and its collection clock.
 #[derive(Debug)]
 struct Cache<E> {
     map: HashMap<u32, E>,
+    /// The servers `map`'s entries name.
+    holds: Holds,
     /// When the collection last ran (`None` before the first pick).
     last_check: Option<u32>,
     /// Checks since the last full pass (the kernel's `counter`).
     counter: u32,
     /// The latest time a pick brought (the cache's clock, for
-    /// [`Cache::cached_ids`]).
+    /// [`Cache::holds`]).
     seen: u32,
 }
 
@@ -95,6 +167,7 @@ impl<E> Default for Cache<E> {
     fn default() -> Self {
         Self {
             map: HashMap::new(),
+            holds: Holds::default(),
             last_check: None,
             counter: 1,
             seen: 0,
@@ -113,9 +186,15 @@ impl<E: Entry> Cache<E> {
             return;
         }
         self.last_check = Some(now);
+        let holds = &mut self.holds;
         if self.counter.is_multiple_of(FULL_CHECK_EVERY) {
-            self.map
-                .retain(|_, e| elapsed(e.lastuse(), now) < EXPIRATION_S);
+            self.map.retain(|_, e| {
+                let keep = elapsed(e.lastuse(), now) < EXPIRATION_S;
+                if !keep {
+                    e.ids(&mut |id| holds.release(id));
+                }
+                keep
+            });
             self.counter = 1;
             return;
         }
@@ -127,6 +206,7 @@ impl<E: Entry> Cache<E> {
         self.map.retain(|_, e| {
             if goal > 0 && elapsed(e.lastuse(), now) >= ENTRY_TIMEOUT_S {
                 goal -= 1;
+                e.ids(&mut |id| holds.release(id));
                 false
             } else {
                 true
@@ -134,32 +214,35 @@ impl<E: Entry> Cache<E> {
         });
     }
 
-    /// The live entry for `addr`, dropping it if it has expired.
-    fn live(&mut self, addr: u32, now: u32) -> Option<&mut E> {
+    /// The live entry for `addr`, dropping it if it has expired, with the
+    /// counts a change of its servers or its use must keep (see [`Holds`]).
+    fn live(&mut self, addr: u32, now: u32) -> Option<(&mut E, &mut Holds)> {
         if self
             .map
             .get(&addr)
             .is_some_and(|e| elapsed(e.lastuse(), now) >= EXPIRATION_S)
+            && let Some(e) = self.map.remove(&addr)
         {
-            self.map.remove(&addr);
+            e.ids(&mut |id| self.holds.release(id));
         }
-        self.map.get_mut(&addr)
+        let holds = &mut self.holds;
+        self.map.get_mut(&addr).map(|e| (e, holds))
     }
 
-    /// Calls `f` with the servers of the entries not expired at the latest
-    /// pick's time (an expired one is never used again, [`Cache::live`]).
-    fn cached_ids(&self, mut f: impl FnMut(u32)) {
-        let now = self.seen;
-        for e in self.map.values() {
-            if elapsed(e.lastuse(), now) < EXPIRATION_S {
-                e.ids(&mut f);
-            }
-        }
+    /// Whether an entry not expired at the latest pick's time may name
+    /// server `id` (an expired one is never used again, [`Cache::live`]);
+    /// see the module doc for when it says so of expired ones.
+    fn holds(&self, id: u32) -> bool {
+        self.holds.holds(id, self.seen)
     }
 
     fn insert(&mut self, addr: u32, e: E) {
         if self.map.len() < HARD_MAX_ENTRIES || self.map.contains_key(&addr) {
-            self.map.insert(addr, e);
+            let now = e.lastuse();
+            e.ids(&mut |id| self.holds.take(id, now));
+            if let Some(old) = self.map.insert(addr, e) {
+                old.ids(&mut |id| self.holds.release(id));
+            }
         }
     }
 }
@@ -200,14 +283,24 @@ impl Lblc {
         let now = flow.now_s;
         let mut c = lock(&self.0);
         c.collect(now);
-        if let Some(e) = c.live(flow.vaddr, now) {
+        if let Some((e, holds)) = c.live(flow.vaddr, now) {
             e.lastuse = now;
             if let Some(d) = e.dest.find(dests)
                 && available(&dests[d])
                 && !lb_overloaded(&dests[d], dests)
             {
+                holds.touch(e.dest.id(), now);
                 return Some(d);
             }
+            let Some(d) = least_weighted(dests, overhead) else {
+                holds.touch(e.dest.id(), now);
+                return None;
+            };
+            // The entry goes to `wlc`'s choice (`c.insert` would replace it).
+            holds.release(e.dest.id());
+            e.dest = DestRef::of(dests, d);
+            holds.take(e.dest.id(), now);
+            return Some(d);
         }
         let d = least_weighted(dests, overhead)?;
         c.insert(
@@ -229,9 +322,11 @@ impl Lblc {
         self.len() == 0
     }
 
-    /// The servers the live entries name (see `SchedState::cached_ids`).
-    pub fn cached_ids(&self, f: impl FnMut(u32)) {
-        lock(&self.0).cached_ids(f);
+    /// Calls `held` with each of `ids` a live entry may name (see
+    /// `SchedState::holds`), the lock taken once.
+    pub fn holds(&self, ids: impl IntoIterator<Item = u32>, held: impl FnMut(u32)) {
+        let c = lock(&self.0);
+        ids.into_iter().filter(|&id| c.holds(id)).for_each(held);
     }
 }
 
@@ -291,17 +386,31 @@ impl Set {
     }
 
     /// Adds server `d`; members whose server was removed leave the set now.
-    fn add<C: Candidate>(&mut self, dests: &[C], d: usize, now: u32) {
-        self.dests.retain_mut(|m| m.find(dests).is_some());
+    fn add<C: Candidate>(&mut self, dests: &[C], d: usize, now: u32, holds: &mut Holds) {
+        self.dests.retain_mut(|m| {
+            let keep = m.find(dests).is_some();
+            if !keep {
+                holds.release(m.id());
+            }
+            keep
+        });
         if !self.dests.iter_mut().any(|m| m.find(dests) == Some(d)) {
-            self.dests.insert(0, DestRef::of(dests, d));
+            let m = DestRef::of(dests, d);
+            holds.take(m.id(), now);
+            self.dests.insert(0, m);
             self.lastmod = now;
         }
     }
 
     /// Removes server `d` (found by [`Set::max`], so its hint is current).
-    fn remove<C: Candidate>(&mut self, dests: &[C], d: usize) {
-        self.dests.retain_mut(|m| m.find(dests) != Some(d));
+    fn remove<C: Candidate>(&mut self, dests: &[C], d: usize, holds: &mut Holds) {
+        self.dests.retain_mut(|m| {
+            let keep = m.find(dests) != Some(d);
+            if !keep {
+                holds.release(m.id());
+            }
+            keep
+        });
     }
 }
 
@@ -318,22 +427,23 @@ impl Lblcr {
         let now = flow.now_s;
         let mut c = lock(&self.0);
         c.collect(now);
-        if let Some(e) = c.live(flow.vaddr, now) {
+        if let Some((e, holds)) = c.live(flow.vaddr, now) {
             e.lastuse = now;
             let min = e.min(dests);
             if e.dests.len() > 1
                 && elapsed(e.lastmod, now) > EXPIRATION_S
                 && let Some(m) = e.max(dests)
             {
-                e.remove(dests, m);
+                e.remove(dests, m, holds);
                 e.lastmod = now;
             }
-            if let Some(d) = min.filter(|&d| !lb_overloaded(&dests[d], dests)) {
-                return Some(d);
-            }
-            let d = least_weighted(dests, overhead)?;
-            e.add(dests, d, now);
-            return Some(d);
+            let d = match min.filter(|&d| !lb_overloaded(&dests[d], dests)) {
+                Some(d) => Some(d),
+                None => least_weighted(dests, overhead).inspect(|&d| e.add(dests, d, now, holds)),
+            };
+            // Used now: every member it still has.
+            e.dests.iter().for_each(|m| holds.touch(m.id(), now));
+            return d;
         }
         let d = least_weighted(dests, overhead)?;
         c.insert(
@@ -356,10 +466,11 @@ impl Lblcr {
         self.len() == 0
     }
 
-    /// The servers the live entries' sets name (see
-    /// `SchedState::cached_ids`).
-    pub fn cached_ids(&self, f: impl FnMut(u32)) {
-        lock(&self.0).cached_ids(f);
+    /// Calls `held` with each of `ids` a live entry's set may name (see
+    /// `SchedState::holds`), the lock taken once.
+    pub fn holds(&self, ids: impl IntoIterator<Item = u32>, held: impl FnMut(u32)) {
+        let c = lock(&self.0);
+        ids.into_iter().filter(|&id| c.holds(id)).for_each(held);
     }
 
     /// The server set of a destination, most recently added first, as the
@@ -491,6 +602,7 @@ mod test {
         assert_eq!(s.len(), n as usize);
         s.pick(&to(A, ENTRY_TIMEOUT_S + 1), &d);
         assert_eq!(s.len(), n as usize - 400 + 1);
+        agrees(&lock(&s.0));
     }
 
     #[test]
@@ -549,36 +661,162 @@ mod test {
         assert_eq!(s.pick(&to(A, 13 + EXPIRATION_S), &d), None);
     }
 
-    /// The servers the caches name for the trash (`SchedState::cached_ids`):
+    /// Servers as [`newest_first`], with ids 1, 2, ... in that list's order.
+    fn with_ids(weights: &[u32]) -> Vec<D> {
+        let mut d = newest_first(weights);
+        for (i, x) in d.iter_mut().enumerate() {
+            x.id = i as u32 + 1;
+        }
+        d
+    }
+
+    /// Of ids 1 to 8, those the cache says its entries hold.
+    fn held(holds: impl FnOnce(std::ops::RangeInclusive<u32>, &mut dyn FnMut(u32))) -> Vec<u32> {
+        let mut v = Vec::new();
+        holds(1..=8, &mut |id| v.push(id));
+        v.sort_unstable();
+        v
+    }
+
+    fn held_lblc(s: &Lblc) -> Vec<u32> {
+        held(|ids, f| s.holds(ids, f))
+    }
+
+    fn held_lblcr(s: &Lblcr) -> Vec<u32> {
+        held(|ids, f| s.holds(ids, f))
+    }
+
+    /// The servers the caches hold for the trash (`SchedState::holds`):
     /// every live entry's (every member of an `lblcr` set), not those of
     /// entries expired at the latest pick's time, which no pick uses again,
     /// as the kernel's full check has dropped them (`lblc_expiration`).
     #[test]
     fn the_caches_name_the_servers_of_their_live_entries() {
-        let mut d = newest_first(&[1, 1, 2]);
-        let n = |s: &Lblc| {
-            let mut n = 0;
-            s.cached_ids(|_| n += 1);
-            n
-        };
+        let mut d = with_ids(&[1, 1, 2]);
+        let id = |d: &[D], i: Option<usize>| d[i.expect("scheduled")].id;
         let s = Lblc::default();
-        s.pick(&to(A, 0), &d);
-        s.pick(&to(B, 10), &d);
-        assert_eq!(n(&s), 2);
-        s.pick(&to(0x0202_0202, EXPIRATION_S + 10), &d);
-        assert_eq!(n(&s), 1, "A's and B's expired");
+        let a = s.pick(&to(A, 0), &d);
+        d[a.expect("scheduled")].act = 1;
+        let b = s.pick(&to(B, 10), &d);
+        let (a, b) = (id(&d, a), id(&d, b));
+        assert_ne!(a, b);
+        assert_eq!(held_lblc(&s), [a.min(b), a.max(b)]);
+        for x in &mut d {
+            if x.id == a || x.id == b {
+                x.act = 1;
+            }
+        }
+        let c = s.pick(&to(0x0202_0202, EXPIRATION_S + 10), &d);
+        let c = id(&d, c);
+        assert_eq!(s.len(), 3, "not collected yet");
+        assert_eq!(held_lblc(&s), [c], "A's and B's expired");
+        let mut d = with_ids(&[1, 1, 2]);
         let r = Lblcr::default();
-        let m = |r: &Lblcr| {
-            let mut n = 0;
-            r.cached_ids(|_| n += 1);
-            n
-        };
         r.pick(&to(A, 0), &d);
         at(&mut d, 0).act = 3;
         r.pick(&to(A, 10), &d);
-        assert_eq!((r.set_of(A).len(), m(&r)), (2, 2), "both members");
-        r.pick(&to(B, 10 + EXPIRATION_S), &d);
-        assert_eq!(m(&r), 1, "A's set expired");
+        let set: Vec<u32> = r.set_of(A).iter().map(|&i| d[i].id).collect();
+        assert_eq!(set.len(), 2, "both members");
+        assert_eq!(held_lblcr(&r), [set[0].min(set[1]), set[0].max(set[1])]);
+        let b = r.pick(&to(B, 10 + EXPIRATION_S), &d);
+        assert_eq!(
+            held_lblcr(&r),
+            [d[b.expect("scheduled")].id],
+            "A's set expired"
+        );
+    }
+
+    /// The counts the picks keep ([`Holds`]) against a walk of the cache:
+    /// each id's count is the number of entries (set members) naming it,
+    /// no latest use is older than an entry's, and the answer holds every
+    /// id a live entry names and none no entry names.
+    fn agrees<E: Entry>(c: &Cache<E>) {
+        let mut walk: HashMap<u32, (u32, bool)> = HashMap::new();
+        for e in c.map.values() {
+            let live = elapsed(e.lastuse(), c.seen) < EXPIRATION_S;
+            e.ids(&mut |id| {
+                let w = walk.entry(id).or_default();
+                w.0 += 1;
+                w.1 |= live;
+                let latest = c.holds.0.get(&id).map(|h| h.latest);
+                assert_eq!(latest.map(|l| elapsed(l, e.lastuse())), Some(0), "{id}");
+            });
+        }
+        let counts: HashMap<u32, u32> = c.holds.0.iter().map(|(&id, h)| (id, h.n)).collect();
+        let walked: HashMap<u32, u32> = walk.iter().map(|(&id, w)| (id, w.0)).collect();
+        assert_eq!(counts, walked);
+        for id in 0..=8 {
+            let (n, live) = walk.get(&id).copied().unwrap_or_default();
+            let held = c.holds(id);
+            assert!(held || !live, "{id} named by a live entry");
+            assert!(!held || n > 0, "{id} named by no entry");
+        }
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Op {
+        /// A new connection to destination `0` after `1` seconds, on a
+        /// worker whose clock lags by `2` (0 or 1).
+        Pick(u32, u32, u32),
+        /// Server `0`'s active connections become `1`.
+        Load(usize, u32),
+        /// Server `0` is removed, or added back.
+        Toggle(usize),
+        /// Server `0` goes over its threshold, or back.
+        Over(usize),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        let step = prop_oneof![
+            Just(0),
+            Just(1),
+            Just(CHECK_INTERVAL_S),
+            Just(ENTRY_TIMEOUT_S),
+            Just(EXPIRATION_S / 3),
+            Just(EXPIRATION_S),
+        ];
+        prop_oneof![
+            4 => (0..6u32, step, 0..2u32).prop_map(|(v, t, s)| Op::Pick(v, t, s)),
+            1 => (0..4usize, 0..5u32).prop_map(|(i, a)| Op::Load(i, a)),
+            1 => (0..4usize).prop_map(Op::Toggle),
+            1 => (0..4usize).prop_map(Op::Over),
+        ]
+    }
+
+    /// Runs `ops` on four servers, calling `pick` for each new connection
+    /// and `check` after each operation.
+    fn run(ops: &[Op], mut pick: impl FnMut(&Flow, &[D]), mut check: impl FnMut()) {
+        let mut all = with_ids(&[1, 1, 2, 3]);
+        let mut present = [true; 4];
+        let mut t = 1000;
+        for &o in ops {
+            match o {
+                Op::Pick(v, dt, skew) => {
+                    t += dt;
+                    let dests: Vec<D> = (0..4).filter(|&i| present[i]).map(|i| all[i]).collect();
+                    pick(&to(v, t - skew), &dests);
+                }
+                Op::Load(i, a) => all[i].act = a,
+                Op::Toggle(i) => present[i] = !present[i],
+                Op::Over(i) => all[i].over = !all[i].over,
+            }
+            check();
+        }
+    }
+
+    /// After any picks, expiries, collections, removals and re-adds of
+    /// servers, the counts the held answer reads agree with a walk of the
+    /// cache (see [`agrees`]).
+    #[test]
+    fn the_held_counts_agree_with_a_walk_of_the_cache() {
+        use proptest::prelude::*;
+        proptest!(|(ops in proptest::collection::vec(op(), 1..200))| {
+            let s = Lblc::default();
+            run(&ops, |f, d| { s.pick(f, d); }, || agrees(&lock(&s.0)));
+            let r = Lblcr::default();
+            run(&ops, |f, d| { r.pick(f, d); }, || agrees(&lock(&r.0)));
+        });
     }
 
     #[test]

@@ -221,16 +221,18 @@ pub enum SchedState {
 }
 
 impl SchedState {
-    /// Calls `f` with the id of each server a live `lblc`/`lblcr` cache
-    /// entry names (none for the other schedulers): as the kernel's entries
-    /// hold their dest (`ip_vs_lblc_new`, `ip_vs_dest_set_insert`:
-    /// `ip_vs_dest_hold`), they keep a removed server's id in the trash.
-    /// The control thread's (`dataplane::Shared::held`): the cache's lock
-    /// is taken once, never per packet.
-    pub fn cached_ids(&self, f: impl FnMut(u32)) {
+    /// Calls `held` with each of the server ids `ids` that a live
+    /// `lblc`/`lblcr` cache entry may name (none for the other schedulers):
+    /// as the kernel's entries hold their dest (`ip_vs_lblc_new`,
+    /// `ip_vs_dest_set_insert`: `ip_vs_dest_hold`), they keep a removed
+    /// server's id in the trash. The control thread's
+    /// (`dataplane::Shared::held`): the cache's lock is taken once, for one
+    /// lookup per id in the counts the picks keep (`locality::Holds`),
+    /// never for a walk of the cache.
+    pub fn holds(&self, ids: impl IntoIterator<Item = u32>, held: impl FnMut(u32)) {
         match self {
-            SchedState::Lblc(c) => c.cached_ids(f),
-            SchedState::Lblcr(c) => c.cached_ids(f),
+            SchedState::Lblc(c) => c.holds(ids, held),
+            SchedState::Lblcr(c) => c.holds(ids, held),
             _ => {}
         }
     }
@@ -674,6 +676,8 @@ pub(crate) mod testing {
         pub over: bool,
         pub addr: u32,
         pub port: u16,
+        /// [`Candidate::id`]: 0 (as every server's) unless a test sets it.
+        pub id: u32,
     }
 
     impl D {
@@ -712,6 +716,9 @@ pub(crate) mod testing {
         }
         fn port(&self) -> u16 {
             self.port
+        }
+        fn id(&self) -> u32 {
+            self.id
         }
     }
 
