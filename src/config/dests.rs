@@ -26,6 +26,29 @@ impl Config {
         Ok(())
     }
 
+    /// Puts real server `id` at the head of the kernel's list of its
+    /// service (the end of `dests`, the newest), as a server deleted and
+    /// added again: what keepalived does to a server its check brings back
+    /// after holding it down without `inhibit_on_failure`
+    /// (`check/ipwrapper.c`: `perform_svr_state` sends `LVS_CMD_ADD_DEST`,
+    /// and the kernel's `__ip_vs_update_dest` adds it at the head of
+    /// `svc->destinations`). Its id, weight and settings stay. True if it
+    /// moved.
+    pub fn raise_dest(&mut self, id: DestId) -> bool {
+        for svc in &mut self.services {
+            let Some(j) = svc.dests.iter().position(|d| d.id == id) else {
+                continue;
+            };
+            if j + 1 == svc.dests.len() {
+                return false;
+            }
+            let d = svc.dests.remove(j);
+            svc.dests.push(d);
+            return true;
+        }
+        false
+    }
+
     /// Real server `addr:port` of service `key`, to change; the errors
     /// ipvsadm gives for a missing service or server.
     fn dest_mut(

@@ -118,6 +118,9 @@ impl Ctl {
     /// server's connections wait for it rather than being lost.
     pub(super) fn publish(&self, st: &mut AdmState) {
         self.count_fresh(&mut st.cfg);
+        for id in self.health.take_raised() {
+            st.cfg.raise_dest(id);
+        }
         self.health
             .set_targets(crate::health::targets(&st.cfg), &st.cfg);
         let down = if self.shared.ha.standby() {
@@ -436,6 +439,7 @@ impl Ctl {
 mod tests {
     use super::*;
     use crate::control::test_ctl as ctl;
+    use std::collections::HashMap;
 
     fn adm(c: &Ctl, line: &str) -> Response {
         let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
@@ -551,6 +555,68 @@ mod tests {
             "Timeout (tcp tcpfin udp): 100 120 30\n"
         );
         assert_eq!(adm(&c, "-S -n").out.lines().count(), 2);
+    }
+
+    /// `-L --nosort` after a check held a server down and let it back:
+    /// removed (no `inhibit_on_failure`), it comes back at the head of its
+    /// service's list, as keepalived adds it to IPVS again
+    /// (`perform_svr_state`, `LVS_CMD_ADD_DEST`; `__ip_vs_update_dest`
+    /// adds at the head); inhibited, it only had weight 0
+    /// (`LVS_CMD_EDIT_DEST`) and keeps its place.
+    #[test]
+    fn a_server_back_from_a_removal_is_listed_first_with_nosort() {
+        let (c, _garp) = ctl(1);
+        assert_eq!(adm(&c, "-A -t 198.18.0.110:80 -s rr").code, 0);
+        for rs in ["198.19.0.2", "198.19.0.3", "198.19.0.4"] {
+            let r = adm(&c, &format!("-a -t 198.18.0.110:80 -r {rs} -m"));
+            assert_eq!(r.code, 0, "{}", r.err);
+        }
+        let id = |ip: [u8; 4]| {
+            let st = c.adm.lock().unwrap();
+            let s = st.cfg.services()[0].dests.iter();
+            s.into_iter()
+                .find(|d| d.addr == IpAddr::from(ip))
+                .unwrap()
+                .id
+        };
+        let (a, b) = (id([198, 19, 0, 2]), id([198, 19, 0, 3]));
+        let listing = |order: &[(u8, u8)]| {
+            let mut v = "IP Virtual Server version 1.2.1 (size=4096)\n\
+                 Prot LocalAddress:Port Scheduler Flags\n  \
+                 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+                 TCP  198.18.0.110:80 rr\n"
+                .to_string();
+            for &(n, w) in order {
+                let at = format!("198.19.0.{n}:80");
+                v += &format!("  -> {at:<28} Masq    {w:<6} 0          0         \n");
+            }
+            v
+        };
+        let list = |c: &Ctl| adm(c, "-L -n --nosort").out;
+        let publish = |c: &Ctl| c.publish(&mut c.adm.lock().unwrap());
+        assert_eq!(list(&c), listing(&[(4, 1), (3, 1), (2, 1)]));
+        // Inhibited: weight 0 in its place, and there again once back.
+        assert!(c.health.hold(HashMap::from([(b, true)])));
+        publish(&c);
+        assert_eq!(list(&c), listing(&[(4, 1), (3, 0), (2, 1)]));
+        assert!(c.health.hold(HashMap::new()));
+        publish(&c);
+        assert_eq!(list(&c), listing(&[(4, 1), (3, 1), (2, 1)]));
+        // Removed: listed in its place with weight 0 while down, first
+        // once back; the data plane's rules have it first too.
+        assert!(c.health.hold(HashMap::from([(a, false)])));
+        publish(&c);
+        assert_eq!(list(&c), listing(&[(4, 1), (3, 1), (2, 0)]));
+        assert!(c.health.hold(HashMap::new()));
+        publish(&c);
+        assert_eq!(list(&c), listing(&[(2, 1), (4, 1), (3, 1)]));
+        // Sorted, the listing is as before.
+        let sorted = adm(&c, "-L -n").out;
+        assert_eq!(sorted, listing(&[(2, 1), (3, 1), (4, 1)]));
+        // A server added after it is newer still.
+        assert_eq!(adm(&c, "-a -t 198.18.0.110:80 -r 198.19.0.5 -m").code, 0);
+        let all = [(5, 1), (2, 1), (4, 1), (3, 1)];
+        assert_eq!(list(&c), listing(&all));
     }
 
     /// IPv6 rules through the control thread: changed, listed, saved and

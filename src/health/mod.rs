@@ -22,7 +22,8 @@
 //!   atomic OR); the health thread checks a suspect at once instead of waiting for
 //!   `delay_loop`.
 //! * **Verdicts** change only the published snapshot (see [`effective`]): the
-//!   configured rules, which `-S` prints, stay as given.
+//!   configured rules, which `-S` prints, stay as given, but for the place of
+//!   a server back from a removal (first, [`Monitor::take_raised`]).
 //!
 //! The kernel on the director has no address on the internal NIC, so it never
 //! answers (or resets) the check connections itself.
@@ -138,6 +139,8 @@ pub struct Monitor {
     files: Mutex<Vec<file::FileTarget>>,
     /// Every server of the rules last set (a `FILE_CHECK`'s server is new or not).
     servers: Mutex<HashSet<DestId>>,
+    /// Servers brought back after a removal ([`Monitor::take_raised`]).
+    raised: Mutex<Vec<DestId>>,
     /// Each service's quorum, as the control thread last weighed it.
     quorums: Mutex<quorum::Quorums>,
     /// Where servers going up or down and quorums gained or lost are told
@@ -242,6 +245,7 @@ impl Monitor {
             return false;
         }
         if let Ok(mut cur) = self.down.lock() {
+            self.note_raised(&cur, &d);
             *cur = d;
         }
         if let Ok(mut cur) = self.weights.lock() {

@@ -159,6 +159,44 @@ pub fn effective(
     out
 }
 
+impl super::Monitor {
+    /// The control thread, before each publish: the servers brought back
+    /// since the last call that their check had held down without
+    /// `inhibit_on_failure`. keepalived removed them from IPVS and adds
+    /// them again (`check/ipwrapper.c`: `update_svr_checker_state` ->
+    /// `perform_svr_state` -> `ipvs_cmd` with `LVS_CMD_ADD_DEST`), which
+    /// puts them at the head of their service's list
+    /// ([`Config::raise_dest`]); an inhibited server only had its weight
+    /// set to 0 (`LVS_CMD_EDIT_DEST`) and keeps its place.
+    pub fn take_raised(&self) -> Vec<DestId> {
+        self.raised
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
+    }
+
+    /// The health thread, as the servers held down go from `was` to `now`:
+    /// those removed (not inhibited) that are back, by id, for
+    /// [`Monitor::take_raised`].
+    pub(super) fn note_raised(&self, was: &HashMap<DestId, bool>, now: &HashMap<DestId, bool>) {
+        let back = was
+            .iter()
+            .filter(|&(id, &inh)| !inh && !now.contains_key(id));
+        let mut back: Vec<DestId> = back.map(|(&id, _)| id).collect();
+        back.sort_unstable();
+        if let Ok(mut r) = self.raised.lock() {
+            r.extend(back);
+        }
+    }
+
+    /// Tests: the health thread's verdict that `down` are held down.
+    #[cfg(test)]
+    pub(crate) fn hold(&self, down: HashMap<DestId, bool>) -> bool {
+        let e = self.epoch.load(std::sync::atomic::Ordering::Acquire);
+        self.set_held_for(e, (down, HashMap::new()))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
