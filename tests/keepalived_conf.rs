@@ -2629,6 +2629,7 @@ fn file_checks_are_read() {
 /// them; the options are refused where they mean nothing.
 #[test]
 fn file_checks_are_saved_restored_and_kept_by_an_edit() {
+    const NOT_ALONE: &str = "an empty file-check (none) takes no other file option";
     use ringvs::config::ipvsadm::{self, parse};
     let t = TempDir::new("filecheck-save");
     let p = t.write(
@@ -2689,6 +2690,17 @@ fn file_checks_are_saved_restored_and_kept_by_an_edit() {
     let line = "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 --file-check drain --file-path \"/run/lvs/rs 2\" --file-weight 1\n";
     assert!(save(&c).contains(line), "{}", save(&c));
     assert_eq!(save(&restore(&save(&c))), save(&c));
+    // An empty --file-check is none: the -e leaves the server no
+    // FILE_CHECK, and the other server keeps its own.
+    run(
+        &mut c,
+        &[&edit[..], &["-w", "2", "--file-check", ""]].concat(),
+    )
+    .unwrap();
+    assert_eq!(files(&c, 2), []);
+    assert_eq!(files(&c, 3), files(&l.config, 3));
+    let line = "\n-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 2\n";
+    assert!(save(&c).contains(line), "{}", save(&c));
     // Where they mean nothing, or are incomplete, they are refused.
     let refused = |args: &[&str]| {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -2732,6 +2744,15 @@ fn file_checks_are_saved_restored_and_kept_by_an_edit() {
         (
             &["--file-check", "a\nb", "--file-path", "/x"][..],
             "illegal file-check specified: a control character in it",
+        ),
+        // None goes alone.
+        (&["--file-check", "", "--file-path", "/x"][..], NOT_ALONE),
+        (&["--file-check", "", "--file-inhibit"][..], NOT_ALONE),
+        (&["--file-check", "", "--file-check", "a"][..], NOT_ALONE),
+        (&["--file-check", "", "--file-check", ""][..], NOT_ALONE),
+        (
+            &["--file-check", "a", "--file-path", "/x", "--file-check", ""][..],
+            NOT_ALONE,
         ),
     ] {
         assert!(refused(&[&add[..], more].concat()).contains(e), "{more:?}");

@@ -6,6 +6,9 @@
 //! is the server's `inhibit_on_failure` for its files. An `-e` without
 //! `--file-check` keeps the server's `FILE_CHECK`s (with them, it replaces
 //! them): editing a weight does not drop what a keepalived.conf gave it.
+//! An empty name (`--file-check ''`, as `--pe ''` is no engine) is none:
+//! alone, it leaves the server no `FILE_CHECK` (keepalived's names are
+//! never empty, where any word, `none` too, may be a `track_file`'s).
 
 use super::super::{AdmError, FileCheck};
 use super::messages::usage;
@@ -19,6 +22,13 @@ pub(super) struct FileArgs {
     /// Each `--file-check`, with whether its path and weight were given.
     checks: Vec<(FileCheck, bool, bool)>,
     inhibit: bool,
+    /// `--file-check ''`: no `FILE_CHECK` at all.
+    none: bool,
+}
+
+/// The refusal of an empty `--file-check` beside other file options.
+fn not_alone() -> AdmError {
+    usage("an empty file-check (none) takes no other file option")
 }
 
 /// A `FILE_CHECK`'s own weight range (keepalived's `IPVS_WEIGHT_LIMIT`).
@@ -53,8 +63,12 @@ impl FileArgs {
         }
         match tag {
             Tag::FileCheck => {
+                if self.none || (val.is_empty() && !self.checks.is_empty()) {
+                    return Err(not_alone());
+                }
                 if val.is_empty() {
-                    return Err(usage("illegal file-check specified: an empty name"));
+                    self.none = true;
+                    return Ok(true);
                 }
                 if self.checks.iter().any(|(c, ..)| c.name == val) {
                     return Err(usage(format!("file-check {val} given twice")));
@@ -69,6 +83,7 @@ impl FileArgs {
                 self.checks.push((c, false, false));
             }
             Tag::FileInhibit => self.inhibit = true,
+            _ if self.none => return Err(not_alone()),
             _ => {
                 let Some((c, path, weight)) = self.checks.last_mut() else {
                     return Err(usage(format!("{name} needs a --file-check before it")));
@@ -114,6 +129,13 @@ impl FileArgs {
                 "Illegal '{first}' option with the '{}' command",
                 cmd.name()
             )));
+        }
+        if self.none {
+            return if self.inhibit {
+                Err(not_alone())
+            } else {
+                Ok(Some(Vec::new()))
+            };
         }
         if self.checks.is_empty() {
             return Err(usage(format!("{first} needs --file-check")));

@@ -127,7 +127,7 @@ pub(super) fn usage_text() -> String {
          \n\
          File checks (ringvs, with -a|e; keepalived's FILE_CHECK, see docs/health.md):\n\
          \x20 --file-check name                   a track_file the server follows (repeatable; -e\n\
-         \x20                                     without any keeps the server's)\n\
+         \x20                                     without any keeps the server's; '': none)\n\
          \x20 --file-path path                    that file-check's file (its number votes)\n\
          \x20 --file-weight weight                that file-check's weight (default 1; 0: up or down)\n\
          \x20 --file-reverse                      that file-check's value counts the other way\n\
