@@ -31,7 +31,8 @@
 //! servers, 100 ms idle; [`Watch`]: no thread of its own, one
 //! non-blocking read a round); also once a second ([`EVERY`]) whatever
 //! inotify says, which covers a directory that cannot be watched (it does
-//! not exist yet: tried again each second; no inotify instance left), a
+//! not exist yet: tried again each second; no inotify instance left: tried
+//! again when the files change, the same failure logged once), a
 //! file system whose changes inotify does not see (NFS from another host)
 //! and a writer that never closes the file; and at once when the rules
 //! change (start, reload, `ringvs adm`).
@@ -233,8 +234,15 @@ pub(super) struct Files {
     fresh: HashSet<DestId>,
     /// The inotify watch of the files' directories (none: polled only).
     watch: Option<Watch>,
-    /// The inotify instance could not be made (logged once).
-    no_watch: bool,
+    /// Why the inotify instance could not be made, as last logged (tried
+    /// again when the files change; logged again only for another reason).
+    no_watch: Option<String>,
+    /// Tests: the next so many inotify instances are refused.
+    #[cfg(test)]
+    fail_inits: u32,
+    /// Tests: how many times `no_watch` was logged.
+    #[cfg(test)]
+    no_watch_logs: u32,
 }
 
 /// The watched directories of the tracked files, each with the names of
@@ -365,29 +373,56 @@ impl Files {
         paths.sort();
         paths.dedup();
         self.values.retain(|p, _| paths.binary_search(p).is_ok());
-        if self.watch.is_none() && !paths.is_empty() && !self.no_watch {
-            match Inotify::init() {
-                Ok(inotify) => {
-                    self.watch = Some(Watch {
-                        inotify,
-                        wanted: Dirs::new(),
-                        watched: HashMap::new(),
-                        missing: Vec::new(),
-                        buf: vec![0; 4096],
-                    })
-                }
-                Err(e) => {
-                    self.no_watch = true;
-                    eprintln!(
-                        "ringvs: health: no inotify ({e}): track files are read once a second"
-                    );
-                }
-            }
+        // No instance: tried at the first files, and again when they
+        // change (a limit reached then may be lifted since).
+        let again = self.no_watch.is_none() || paths != self.paths;
+        if self.watch.is_none() && !paths.is_empty() && again {
+            self.watch_anew();
         }
         if let Some(w) = &mut self.watch {
             w.set(&paths);
         }
         (self.targets, self.paths, self.next) = (t, paths, None);
+    }
+
+    /// Makes the inotify instance; a failure is logged unless it is the
+    /// one logged last.
+    fn watch_anew(&mut self) {
+        match self.inotify() {
+            Ok(inotify) => {
+                self.no_watch = None;
+                self.watch = Some(Watch {
+                    inotify,
+                    wanted: Dirs::new(),
+                    watched: HashMap::new(),
+                    missing: Vec::new(),
+                    buf: vec![0; 4096],
+                });
+            }
+            Err(e) => {
+                let e = e.to_string();
+                if self.no_watch.as_ref() != Some(&e) {
+                    eprintln!(
+                        "ringvs: health: no inotify ({e}): track files are read once a second"
+                    );
+                    #[cfg(test)]
+                    {
+                        self.no_watch_logs += 1;
+                    }
+                }
+                self.no_watch = Some(e);
+            }
+        }
+    }
+
+    /// A new inotify instance (tests: refused while `fail_inits` lasts).
+    fn inotify(&mut self) -> std::io::Result<Inotify> {
+        #[cfg(test)]
+        if self.fail_inits > 0 {
+            self.fail_inits -= 1;
+            return Err(std::io::Error::from_raw_os_error(libc::EMFILE));
+        }
+        Inotify::init()
     }
 
     /// Reads the files if due, or inotify told of a change; true if a
@@ -757,5 +792,47 @@ mod tests {
         assert!(seen(&mut f), "deleted: 0");
         assert!(!f.holds(DestId(5)));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An inotify instance refused (a per-user limit, `EMFILE`) is tried
+    /// again when the files change, not at every reload of the same ones,
+    /// and the same failure is logged once.
+    #[test]
+    fn a_refused_inotify_is_tried_again_when_the_files_change() {
+        let k = ServiceKey::new(
+            crate::config::Proto::Tcp,
+            std::net::Ipv4Addr::new(198, 18, 0, 110),
+            80,
+        );
+        let dir = std::env::temp_dir();
+        let target = |name: &str| FileTarget {
+            service: k,
+            id: DestId(5),
+            rs: "198.19.0.2:80".parse().unwrap(),
+            weight: 1,
+            files: vec![FileCheck {
+                path: dir.join(name),
+                ..check(0, false)
+            }],
+            scripts: Scripts::default(),
+        };
+        let mut f = Files {
+            fail_inits: 2,
+            ..Files::default()
+        };
+        f.set(vec![target("ringvs-a")], &HashMap::new());
+        assert!(f.watch.is_none() && f.no_watch_logs == 1);
+        // The same files again (a reload that changed nothing else): not
+        // tried, so not refused again.
+        f.set(vec![target("ringvs-a")], &HashMap::new());
+        assert!(f.watch.is_none() && f.fail_inits == 1);
+        // Other files: tried again, refused for the same reason, not logged.
+        f.set(vec![target("ringvs-b")], &HashMap::new());
+        assert!(f.watch.is_none() && f.fail_inits == 0);
+        assert_eq!(f.no_watch_logs, 1);
+        // And again: made this time.
+        f.set(vec![target("ringvs-a")], &HashMap::new());
+        assert!(f.watch.is_some() && f.no_watch.is_none());
+        assert_eq!(f.no_watch_logs, 1);
     }
 }
