@@ -398,7 +398,10 @@ counters! {
     /// active, the late expiry of the connection this one replaced
     /// (`ip_vs_proc_conn`).
     SyncKept => "sync_kept",
-    /// Synced connections that found no room (table full) or a clashing entry.
+    /// Synced connections that found no room (table full) or a clashing
+    /// entry, or whose real server the worker's rules no longer have (the
+    /// backup daemon resolved the message against older rules: the server
+    /// removed since, its id maybe another's).
     SyncInstallFailed => "sync_install_failed",
     /// Frames `ringvs capture` matched but could not copy because its reader was
     /// behind (the frame itself was handled as usual).

@@ -7,7 +7,7 @@
 mod inmem;
 
 use inmem::*;
-use ringvs::dataplane::sync::{Install, SyncEntry};
+use ringvs::dataplane::sync::{Install, Resolved, SyncEntry};
 use ringvs::nat::State;
 use ringvs::stats::Ctr;
 use std::time::Duration;
@@ -126,6 +126,11 @@ fn synced(d: &MemDirector, state: State) -> Install {
             fwmark: 0,
         },
         dest: d.dest_id(ringvs::config::Proto::Tcp, 80, RS2, 80),
+        server: Resolved {
+            svc: (6, be(VIP), 80),
+            addr: be(RS2),
+            port: 80,
+        },
     }
 }
 
@@ -175,6 +180,73 @@ fn a_standby_installs_synced_connections_forwards_nothing_and_serves_them_once_a
     assert_eq!(ext.len(), 1, "the active director answers ARP");
 }
 
+/// An entry the backup daemon resolved against the rules from before its
+/// real server was removed, installed once the worker has rules that give
+/// the server's id to another (rules built anew hand the ids out in turn;
+/// the trash frees a removed server's id once nothing it sees names it,
+/// and the install queue is not looked at): refused, not a connection to
+/// the old address counted as the new server's.
+#[test]
+fn an_install_resolved_before_its_server_left_is_refused_once_its_id_is_another_servers() {
+    use ringvs::config::Proto;
+    use ringvs::sync::wire;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut d = MemDirector::standard();
+    set(&d, false, true);
+    let intake = d.intake(3, &env());
+    let message = |cport, daddr| {
+        let e = wire::SyncConn {
+            proto: 6,
+            flags: wire::nat_flags(false, State::Established),
+            state: wire::state_to_ipvs(State::Established),
+            caddr: CLIENT,
+            cport,
+            vaddr: VIP,
+            vport: 80,
+            daddr,
+            dport: 80,
+            fwmark: 0,
+            timeout: 900,
+            seq: None,
+            pe: None,
+        };
+        let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
+        let mut m = wire::MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 3).expect("buffer");
+        m.push(&e).expect("fits");
+        m.as_bytes().to_vec()
+    };
+    let id = d.dest_id(Proto::Tcp, 80, RS2, 80);
+    intake.message(&message(CPORT, RS2));
+    assert_eq!(intake.counters.conns_queued.load(Relaxed), 1);
+    // RS2 removed before the worker ran; a new server has its id.
+    let new = std::net::Ipv4Addr::new(198, 19, 0, 9);
+    d.reconfigure(&[
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.9:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+    ]);
+    assert_eq!(d.dest_id(Proto::Tcp, 80, new, 80), id, "the id reused");
+    d.poll();
+    assert_eq!(d.ctr(Ctr::SyncInstallFailed), 1);
+    assert_eq!(d.ctr(Ctr::SyncInstalled), 0);
+    assert!(
+        d.conns(0).is_empty(),
+        "no connection on the new server's id"
+    );
+    assert_eq!(
+        d.published[0].gauges.get(id),
+        (0, 0),
+        "the new server's gauges"
+    );
+    // An entry for a server that stayed is installed.
+    intake.message(&message(CPORT + 1, RS1));
+    d.poll();
+    assert_eq!(d.ctr(Ctr::SyncInstalled), 1);
+    let c = d.conns(0);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].dest, (RS1.into(), 80));
+}
+
 #[test]
 fn an_active_director_keeps_its_own_connections() {
     let mut d = MemDirector::standard();
@@ -200,6 +272,7 @@ fn a_standby_takes_reused_ports_but_not_the_old_connections_late_expiry() {
         let mut i = synced(d, state);
         i.entry.rip = (be(rs), 80);
         i.dest = d.dest_id(ringvs::config::Proto::Tcp, 80, rs, 80);
+        i.server.addr = be(rs);
         d.sync.installs[0].send(i).expect("queued");
         d.poll();
         let c = d.conns(0);
@@ -685,6 +758,11 @@ mod v6 {
                 fwmark: 0,
             },
             dest,
+            server: Resolved {
+                svc: (6, VIP6, 80),
+                addr: rs,
+                port: 80,
+            },
         }
     }
 

@@ -13,11 +13,11 @@
 
 use super::classify::Segment;
 use super::shared::{Env, Published, Shared};
-use super::sync::SyncFamily;
+use super::sync::{Resolved, SyncFamily};
 use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
-use crate::config::Forward;
+use crate::config::{DestId, Forward};
 use crate::io::TxQueue;
 use crate::nat::ops::OpsReply;
 use crate::nat::persist::Templates;
@@ -393,5 +393,25 @@ impl Core {
                 Dir::Output => self.out.traffic.outbound(dest, bytes),
             }
         }
+    }
+}
+
+/// Whether real server `dest` of `snap` is the one `r` names: of the same
+/// service, at the same address and port (a real server, or the service's
+/// sorry server).
+pub(super) fn names<A: Family>(snap: &Snapshot, dest: DestId, r: &Resolved<A>) -> bool {
+    let Some(svc) = A::service_of_dest(snap, dest) else {
+        return false;
+    };
+    if svc.id != r.svc {
+        return false;
+    }
+    match svc.entry.dests.iter().position(|d| d.id == dest) {
+        Some(i) => {
+            A::dest_addr(&svc, i) == Some(r.addr)
+                && svc.entry.dests.get(i).is_some_and(|d| d.port == r.port)
+        }
+        None => (svc.entry.sorry)
+            .is_some_and(|x| x.id == dest && x.addr == r.addr.to_ip() && x.port == r.port),
     }
 }

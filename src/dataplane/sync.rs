@@ -30,7 +30,7 @@
 //! Per packet this costs one predictable branch on a cached flag; the channel
 //! operations happen on state changes and new connections only.
 
-use super::family::Family;
+use super::family::{Family, names};
 use super::worker::Core;
 use crate::config::DestId;
 use crate::nat::conn::TEMPLATE_ASSURED;
@@ -102,6 +102,21 @@ pub enum PeReport {
 pub struct Install<A = u32> {
     pub entry: SyncEntry<A>,
     pub dest: DestId,
+    /// Who `dest` was in the rules the daemon resolved the entry against:
+    /// the worker installs the entry only if its own rules still give the
+    /// id to that server ([`Resolved`]).
+    pub server: Resolved<A>,
+}
+
+/// A real server as the backup daemon found it for an entry: its service,
+/// address and port as configured. The daemon's rules may be older than
+/// the worker's, the server gone and its id another's since (no
+/// `Shared::held` sees a queued install): the worker checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resolved<A = u32> {
+    pub svc: (u8, A, u16),
+    pub addr: A,
+    pub port: u16,
 }
 
 /// The role and sync switches the control plane sets and the workers follow
@@ -543,10 +558,18 @@ impl Core {
         0
     }
 
-    fn install<A: Family>(&mut self, Install { entry: e, dest }: Install<A>) {
+    fn install<A: Family>(
+        &mut self,
+        Install {
+            entry: e,
+            dest,
+            server,
+        }: Install<A>,
+    ) {
         let key = FlowKey::new(0, e.proto, e.client.0, e.client.1, e.vip.0, e.vip.1);
         let now = self.clock.now_s;
-        if let Some(idx) = A::table(self).lookup(&key) {
+        let found = A::table(self).lookup(&key);
+        if let Some(idx) = found {
             let c = A::table(self).get(idx);
             if !self.sync.standby {
                 // Our own packets are newer than any message about them.
@@ -574,6 +597,14 @@ impl Core {
             if !e.state.is_active() {
                 return self.ctr.inc(Ctr::SyncKept);
             }
+        }
+        // Resolved against older rules, to a server gone since (its id
+        // maybe another's now): refused, as a connection to it would go to
+        // the old address counted in the new server's gauges.
+        if !names(&self.snap.cfg, dest, &server) {
+            return self.ctr.inc(Ctr::SyncInstallFailed);
+        }
+        if let Some(idx) = found {
             self.drop_conn_of::<A>(idx);
         }
         let mut conn = Conn::new(e.proto, e.client, e.vip, e.rip, dest);

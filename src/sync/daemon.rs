@@ -30,7 +30,7 @@ use super::family::{Family, ftp_data, fwd_bits, out_seq, to_wire};
 use super::socket::{self, Via};
 use super::wire::{self, AnyConn, Daemon, MessageBuilder, SyncConn, flags};
 use crate::config::ipvsadm::{DaemonOpts, SyncRole};
-use crate::dataplane::sync::{Install, PeReport, SyncEntry, SyncPorts};
+use crate::dataplane::sync::{Install, PeReport, Resolved, SyncEntry, SyncPorts};
 use crate::dataplane::{Env, Shared};
 use crate::nat::persist::{TemplateDest, TemplateKey, Wanted};
 use crate::nat::{Snapshot, State};
@@ -665,6 +665,11 @@ impl Intake {
                 fwmark: c.fwmark,
             },
             dest: t.dest,
+            server: Resolved {
+                svc: t.svc,
+                addr: t.addr,
+                port: t.port,
+            },
         };
         let installs = A::installs(&self.ports);
         let owner = A::owner(&self.env, client, installs.len());

@@ -100,18 +100,19 @@ pub(super) fn ftp_data<A: Family>(
     let daddr = c.daddr.to_nat();
     ftp.list().iter().find_map(|&p| {
         let svc = (c.proto, c.vaddr.to_nat(), p);
-        let (dest, addr, _, forward) = A::dests_on(snap, svc)?.find(|&(_, addr, port, fwd)| {
-            // A real server's port 0 takes the VIP's.
-            let rport = if port == 0 { p } else { port };
-            let passive = c.vport == c.dport;
-            let active = c.vport == p.wrapping_sub(1) && c.dport == rport.wrapping_sub(1);
-            fwd == Forward::Masq && addr == daddr && (passive || active)
-        })?;
+        let (dest, addr, port, forward) =
+            A::dests_on(snap, svc)?.find(|&(_, addr, port, fwd)| {
+                // A real server's port 0 takes the VIP's.
+                let rport = if port == 0 { p } else { port };
+                let passive = c.vport == c.dport;
+                let active = c.vport == p.wrapping_sub(1) && c.dport == rport.wrapping_sub(1);
+                fwd == Forward::Masq && addr == daddr && (passive || active)
+            })?;
         Some(Target {
             svc,
             dest,
             addr,
-            port: c.dport,
+            port,
             forward,
             persist: None,
             pe_sip: false,
@@ -171,6 +172,9 @@ pub(super) trait Family: SyncAddr {
 pub(super) struct Target<A> {
     pub svc: (u8, A, u16),
     pub dest: DestId,
+    /// The real server's address and port as configured (0: it takes the
+    /// VIP's), which the worker checks the id still names
+    /// (`dataplane::sync::Resolved`).
     pub addr: A,
     pub port: u16,
     pub forward: Forward,
