@@ -321,6 +321,46 @@ fn every_fragment_of_a_query_goes_where_its_first_went() {
     assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
 }
 
+/// The later fragments of a query go only where its first went: once that
+/// server is removed and its id given to another (rules built anew hand
+/// the ids out in turn), they are dropped, not sent to the new server
+/// (the fragment table's entry is nothing `Shared::held` keeps an id for).
+#[test]
+fn fragments_do_not_follow_their_servers_id_to_another_server() {
+    let mut d = lab(&dns("-o"));
+    let mut l3 = L3::to_vip();
+    l3.id = 0x4100;
+    let pieces = cut(&udp_frame(&l3, 5000, 53, &[7u8; 3000], true), 1480);
+    assert_eq!(pieces.len(), 3);
+    let (_, int) = d.ext(&pieces[0]);
+    assert_eq!(int.len(), 1, "the first fragment scheduled");
+    let dst = |f: &Vec<u8>| SIp::new_unchecked(&f[14..]).dst_addr();
+    assert_eq!(dst(&int[0]), RS1);
+    let id = d.dest_id(Proto::Udp, 53, RS1, 5353);
+    // RS1 removed; a new server takes its id.
+    let new = Ipv4Addr::new(198, 19, 0, 9);
+    d.reconfigure(&[
+        "-A -u 198.18.0.110:53 -s rr -o",
+        "-a -u 198.18.0.110:53 -r 198.19.0.3:5353 -m",
+        "-a -u 198.18.0.110:53 -r 198.19.0.9:5353 -m",
+    ]);
+    d.resolve(Nic::Int, new, [0x02, 0x55, 0, 0, 0, 0x09]);
+    assert_eq!(d.dest_id(Proto::Udp, 53, new, 5353), id, "the id reused");
+    for piece in &pieces[1..] {
+        let (ext, int) = d.ext(piece);
+        assert!(ext.is_empty() && int.is_empty(), "not to {new}");
+    }
+    assert_eq!(d.ctr(Ctr::DropNoDest), 2);
+    // A new query goes to the new server, whole.
+    l3.id = 0x4101;
+    let mut to = Vec::new();
+    for piece in cut(&udp_frame(&l3, 5001, 53, &[7u8; 3000], true), 1480) {
+        to.extend(d.ext(&piece).1.iter().map(dst));
+    }
+    assert_eq!(to.len(), 3, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(to, [new; 3]);
+}
+
 #[test]
 fn every_fragment_of_a_reply_is_translated() {
     let mut d = lab(&dns("-o"));

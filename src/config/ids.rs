@@ -12,10 +12,16 @@
 //! The config does not see the workers: the control thread tells it, at
 //! each sweep ([`Config::sweep_trash`]), which kept ids are held, on its own
 //! clock. An id is never handed out while it is kept, so a connection or a
-//! template that names it cannot be taken for another server's.
+//! template that names it cannot be taken for another server's. What names
+//! an id out of `Shared::held`'s sight checks it at use instead: a synced
+//! connection queued to a worker is installed only if the worker's rules
+//! still give the id to the server the daemon resolved
+//! (`dataplane::sync::Resolved`), a one-packet datagram's later fragments
+//! go only to the address and port its first went to
+//! (`dataplane::frag_table::OpsTo`).
 //!
 //! Out of ids, a kept one may be handed out before its period, once no
-//! worker can name it again: every worker has loaded the rules published
+//! worker can schedule to it again: every worker has loaded the rules published
 //! without it (the epoch [`Config::published`] stamps it with, which each
 //! worker publishes once it has loaded, `dataplane::Published::loaded`)
 //! and, after that, a sweep found nothing holding it.

@@ -83,7 +83,7 @@ use super::nat::{Family, Seg};
 use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
-use crate::config::{DestId, Forward};
+use crate::config::Forward;
 use crate::io::{FRAME_MAX, TxQueue};
 use crate::nat::{Dir, FlowKey};
 use crate::stats::Ctr;
@@ -531,7 +531,7 @@ impl Core {
         &mut self,
         nic: Nic,
         frame: &[u8],
-        (p, proto, ops): (Piece, u8, Option<DestId>),
+        (p, proto, ops): (Piece, u8, Option<super::frag_table::OpsTo>),
         (sport, dport): (u16, u16),
         tx: &mut TxPair<T>,
     ) {
@@ -580,7 +580,7 @@ impl Core {
         &mut self,
         nic: Nic,
         frame: &[u8],
-        (p, proto, ops): (Piece, u8, Option<DestId>),
+        (p, proto, ops): (Piece, u8, Option<super::frag_table::OpsTo>),
         (src, sport, dst, dport): (A, u16, A, u16),
         tx: &mut TxPair<T>,
     ) {
@@ -614,7 +614,7 @@ impl Core {
         let conn = match ops {
             // A datagram of a one-packet-scheduling service: to the server
             // its first fragment went to (`ops.rs`).
-            Some(dest) => self.one_packet_conn(proto, (src, sport), (dst, dport), dest),
+            Some(to) => self.one_packet_conn(proto, (src, sport), (dst, dport), to),
             None => match A::table(self).lookup(&key) {
                 Some(idx) => {
                     let c = A::table(self).get(idx);

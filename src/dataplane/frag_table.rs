@@ -10,6 +10,7 @@ use crate::io::FRAME_MAX;
 use crate::wire::ipv4::{self, Ipv4Packet, protocol};
 use crate::wire::ipv6::{FragmentHeader, Ipv6Packet, Upper};
 use crate::wire::{ethernet, tcp, udp};
+use std::net::IpAddr;
 
 /// How long an IPv4 fragment's datagram is remembered, and a fragment held
 /// for its first, in seconds: the kernel's `net.ipv4.ipfrag_time` default.
@@ -229,13 +230,25 @@ pub(super) enum Route {
     Ports(u8, u16, u16),
     /// The same for a datagram of a one-packet-scheduling service, which
     /// has no connection: the real server its first fragment went to.
-    OnePacket(u8, u16, u16, DestId),
+    OnePacket(u8, u16, u16, OpsTo),
     /// An echo request to one of our addresses: each fragment answered here
     /// by the reply's fragment at the same place.
     Echo,
     /// Refused (overlapping or malformed fragments): its fragments are
     /// dropped until it times out, as the kernel drops the queue.
     Refused,
+}
+
+/// The real server a one-packet-scheduling datagram's first fragment went
+/// to: its id, and the address and port it was sent to. No
+/// `Shared::held` sees the id here, so it may be another server's by the
+/// time a late fragment comes (`config/ids.rs`): the fragment goes only
+/// where the id still sends to the same address and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct OpsTo {
+    pub(super) dest: DestId,
+    pub(super) rip: IpAddr,
+    pub(super) rport: u16,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -345,7 +358,7 @@ pub(super) struct Frags {
     /// The real server the datagram being handled went to, if it was one of
     /// a one-packet-scheduling service (set by `ops.rs`): a first fragment's
     /// route then names it for the datagram's other fragments.
-    pub(super) one_packet: Option<DestId>,
+    pub(super) one_packet: Option<OpsTo>,
     /// IPv4 sources' fragment counts, allocated once; places made so far.
     pub(super) peers: Vec<Peer>,
     pub(super) made: u32,

@@ -20,11 +20,12 @@
 //! replies of no connection are dropped (`drop_ops_ambiguous`).
 
 use super::family::{Family, Seg};
+use super::frag_table::OpsTo;
 use super::template::release_template;
 use super::tx::TxPair;
 use super::worker::Core;
 use crate::Nic;
-use crate::config::{DestId, Forward};
+use crate::config::Forward;
 use crate::io::TxQueue;
 use crate::nat::ops::{ConnOut, OpsReply};
 use crate::nat::persist::{TemplateDest, TemplateKey, Wanted};
@@ -45,7 +46,11 @@ impl Core {
         tx: &mut TxPair<T>,
     ) {
         let dest = conn.dest();
-        self.frags.one_packet = Some(dest);
+        self.frags.one_packet = Some(OpsTo {
+            dest,
+            rip: conn.rip.to_ip(),
+            rport: conn.rport,
+        });
         self.ctr.inc(Ctr::OpsScheduled);
         self.out.traffic.conn(dest);
         if conn.template != 0 && self.sync.reporting() {
@@ -209,15 +214,17 @@ impl Core {
     }
 
     /// The connection the datagram of `client` to `vip` has on real server
-    /// `dest`, which a one-packet-scheduling service chose for its first
-    /// fragment (the datagram's other fragments go there too, `frag.rs`).
+    /// `to`, which a one-packet-scheduling service chose for its first
+    /// fragment (the datagram's other fragments go there too, `frag.rs`),
+    /// if its id still sends to the same address and port.
     pub(super) fn one_packet_conn<A: Family>(
         &self,
         proto: u8,
         client: (A, u16),
         vip: (A, u16),
-        dest: DestId,
+        to: OpsTo,
     ) -> Result<Conn<A>, Ctr> {
+        let dest = to.dest;
         let svc = A::service(&self.snap.cfg, proto, vip.0, vip.1).ok_or(Ctr::DropNoService)?;
         let i = (svc.entry.dests.iter())
             .position(|d| d.id == dest)
@@ -226,6 +233,11 @@ impl Core {
             return Err(Ctr::DropNoDest);
         };
         let rport = real_port(d.port, svc.entry.persist.is_some(), svc.id.2, vip.1);
+        // The id another server's now (the first's removed, its id given
+        // to a new one): not sent there, counted as the server gone.
+        if (rip.to_ip(), rport) != (to.rip, to.rport) {
+            return Err(Ctr::DropNoDest);
+        }
         Ok(Conn::new(proto, client, vip, (rip, rport), dest))
     }
 }
