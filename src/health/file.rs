@@ -539,6 +539,26 @@ mod tests {
         }
     }
 
+    /// Server `id` of 198.18.0.110:80, with one FILE_CHECK of weight 0 on
+    /// `path` (down while its value is not 0).
+    fn target(id: u32, path: PathBuf) -> FileTarget {
+        FileTarget {
+            service: ServiceKey::new(
+                crate::config::Proto::Tcp,
+                std::net::Ipv4Addr::new(198, 18, 0, 110),
+                80,
+            ),
+            id: DestId(id),
+            rs: "198.19.0.2:80".parse().unwrap(),
+            weight: 1,
+            files: vec![FileCheck {
+                path,
+                ..check(0, false)
+            }],
+            scripts: Scripts::default(),
+        }
+    }
+
     /// `strtol(…, 0)`: blanks, a sign, hex, octal, digits up to the first
     /// other byte; nothing read is 0; beyond the range, not taken.
     #[test]
@@ -664,22 +684,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let a = dir.join("a");
         std::fs::write(&a, "1\n").unwrap();
-        let k = ServiceKey::new(
-            crate::config::Proto::Tcp,
-            std::net::Ipv4Addr::new(198, 18, 0, 110),
-            80,
-        );
-        let t = FileTarget {
-            service: k,
-            id: DestId(4),
-            rs: "198.19.0.2:80".parse().unwrap(),
-            weight: 1,
-            files: vec![FileCheck {
-                path: a.clone(),
-                ..check(0, false)
-            }],
-            scripts: Scripts::default(),
-        };
+        let t = target(4, a.clone());
         let one = std::slice::from_ref(&t);
         assert_eq!(down_at_once(&HashSet::new(), one), [(DestId(4), false)]);
         let was = HashSet::from([DestId(4)]);
@@ -737,22 +742,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let a = dir.join("a");
         std::fs::write(&a, "0\n").unwrap();
-        let k = ServiceKey::new(
-            crate::config::Proto::Tcp,
-            std::net::Ipv4Addr::new(198, 18, 0, 110),
-            80,
-        );
-        let t = FileTarget {
-            service: k,
-            id: DestId(5),
-            rs: "198.19.0.2:80".parse().unwrap(),
-            weight: 1,
-            files: vec![FileCheck {
-                path: a.clone(),
-                ..check(0, false)
-            }],
-            scripts: Scripts::default(),
-        };
+        let t = target(5, a.clone());
         let mut f = Files::default();
         f.set(vec![t], &HashMap::new());
         let (notify, _notes) = Notifier::channel();
@@ -799,23 +789,8 @@ mod tests {
     /// and the same failure is logged once.
     #[test]
     fn a_refused_inotify_is_tried_again_when_the_files_change() {
-        let k = ServiceKey::new(
-            crate::config::Proto::Tcp,
-            std::net::Ipv4Addr::new(198, 18, 0, 110),
-            80,
-        );
         let dir = std::env::temp_dir();
-        let target = |name: &str| FileTarget {
-            service: k,
-            id: DestId(5),
-            rs: "198.19.0.2:80".parse().unwrap(),
-            weight: 1,
-            files: vec![FileCheck {
-                path: dir.join(name),
-                ..check(0, false)
-            }],
-            scripts: Scripts::default(),
-        };
+        let target = |name: &str| target(5, dir.join(name));
         let mut f = Files {
             fail_inits: 2,
             ..Files::default()
