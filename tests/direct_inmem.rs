@@ -858,6 +858,78 @@ fn a_path_mtu_learned_from_a_router_holds_for_ten_minutes() {
     assert_eq!(d.ctr(Ctr::IcmpFragNeeded), 1);
 }
 
+/// Two workers: the path MTU a router reported to one is the other's too,
+/// as the kernel's route to the real server is one for all CPUs
+/// (`ipv4_update_pmtu` on the route `__ip_vs_get_out_rt` caches per
+/// server): worker 1's client gets "fragmentation needed" for a packet too
+/// big for the path worker 0 learned, without a trip to the router.
+#[test]
+fn a_path_mtu_learned_by_one_worker_holds_for_the_others() {
+    let mut d = MemDirector::with_workers(2, STANDARD);
+    d.resolve_all();
+    d.forward_all(tunnel(TunKind::Gue, 6080, TunCsum::NoCsum));
+    let owned_by =
+        |w: usize| (CPORT..).filter(move |&p| ringvs::io::fanout::owner(be(CLIENT), p, 2, 0) == w);
+    let a = owned_by(0).next().expect("a port owned by worker 0");
+    d.workers[0].rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), a, 80, SYN));
+    d.poll();
+    let sent = d.workers[0].tx[Nic::Int].take_sent();
+    assert_eq!(sent.len(), 1);
+    let rs: [u8; 4] = sent[0][30..34].try_into().expect("outer dst");
+    let err = icmp_error(
+        &router_to_dip(),
+        3,
+        4,
+        [0, 0, 5, 0x78],
+        &sent[0],
+        sent[0].len() - 34,
+    );
+    d.workers[0].rx[Nic::Int].push(&err);
+    d.poll();
+    assert_eq!(
+        d.workers[0].tx[Nic::Ext].take_sent().len(),
+        1,
+        "worker 0's client told"
+    );
+    assert_eq!(d.workers[0].core.ctr.get(Ctr::IcmpErrorTunnel), 1);
+    // A client of worker 1 whose connection goes to the same server.
+    let b = owned_by(1)
+        .take(64)
+        .find(|&p| {
+            d.workers[1].rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), p, 80, SYN));
+            d.poll();
+            let out = d.workers[1].tx[Nic::Int].take_sent();
+            out.len() == 1 && out[0][30..34] == rs
+        })
+        .expect("a port of worker 1's to the same server");
+    let big = tcp_seg(&L3::to_vip(), b, 80, ACK, 1, 1, &[0; 1400 - 40 - 32 + 1]);
+    d.workers[1].rx[Nic::Ext].push(&big);
+    d.poll();
+    assert!(
+        d.workers[1].tx[Nic::Int].take_sent().is_empty(),
+        "not sent into the narrower path"
+    );
+    let ext = d.workers[1].tx[Nic::Ext].take_sent();
+    assert_eq!(ext.len(), 1, "{:?}", drops(&d.workers[1].core.ctr));
+    let p = parse_ip(&ext[0]);
+    assert_eq!((p.src, p.dst, &p.l4[..2]), (VIP, CLIENT, &[3u8, 4][..]));
+    assert_eq!(u16::from_be_bytes([p.l4[6], p.l4[7]]), 1400 - 32);
+    assert_eq!(d.workers[1].core.ctr.get(Ctr::IcmpFragNeeded), 1);
+    assert_eq!(
+        d.workers[1].core.ctr.get(Ctr::IcmpErrorTunnel),
+        0,
+        "no error of its own"
+    );
+    let fits = tcp_seg(&L3::to_vip(), b, 80, ACK, 1, 1, &[0; 1400 - 40 - 32]);
+    d.workers[1].rx[Nic::Ext].push(&fits);
+    d.poll();
+    assert_eq!(
+        d.workers[1].tx[Nic::Int].take_sent().len(),
+        1,
+        "what fits goes"
+    );
+}
+
 /// The bytes of a tunnel packet against what the kernel's IPVS sends
 /// (`ip_vs_xmit.c`), found by review (2026-12-06).
 mod tunnel_bytes {

@@ -301,8 +301,9 @@ impl Core {
         let link = self.env.mtu[nic as usize];
         let route = match outer {
             OuterIp::V4(o) => self
+                .shared
                 .pmtu
-                .get(u32::from(o.dst), self.clock.now)
+                .get(u32::from(o.dst), self.clock.now_s)
                 .map_or(link, |p| p.min(link)),
             OuterIp::V6(_) => link,
         };

@@ -30,7 +30,8 @@ use crate::wire::ipv4::{Ipv4Packet, protocol};
 use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::{EthernetFrame, ethernet};
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// The least path MTU the kernel learns from "fragmentation needed"
 /// (`ip_rt_min_pmtu`: 512 + 20 + 20).
@@ -39,56 +40,96 @@ const MIN_PMTU: u32 = 552;
 /// How long a learned path MTU holds (the kernel's `ip_rt_mtu_expires`).
 pub const PMTU_EXPIRES: Duration = Duration::from_secs(600);
 
-/// Tunnel endpoints a worker keeps a learned path MTU for.
+/// Tunnel endpoints the director keeps a learned path MTU for.
 const PMTU_SLOTS: usize = 16;
 
 /// Path MTUs to tunnel endpoints (IPv4 outer headers), learned from
 /// routers' "fragmentation needed" about our tunnel packets, as IPVS keeps
 /// them in its route to the real server (`ipv4_update_pmtu` in
-/// `ip_vs_in_icmp`), for [`PMTU_EXPIRES`]. Per worker, in a few fixed
-/// slots (a full set replaces the entry that expires first): a worker
-/// learns from the errors it handles, those about its own clients'
-/// connections. Empty, it costs the tunnel path one branch.
+/// `ip_vs_in_icmp`), for [`PMTU_EXPIRES`]. One table for all workers (in
+/// [`super::shared::Shared`]), as the kernel's route is one for all CPUs:
+/// the worker that handles the error writes it, every worker's `tunnel_to`
+/// reads it. A few fixed slots of atomics, no lock: a full set replaces the
+/// entry that expires first.
+///
+/// A slot is two words, each carrying the same 16-bit tag of its write:
+/// `key` the endpoint, the MTU and the tag; `until` the tag and the second
+/// (of the workers' clock, `Clock::now_s`) the entry expires at. A writer
+/// stores `until` then `key` (release); a reader loads `key` then `until`
+/// (acquire) and takes the slot only if the tags agree, so a read that
+/// meets a write half done, or two writers that raced on one slot, see no
+/// entry there (a lost entry is learned again from the router's next
+/// error). Empty (`any` clear, until the first error), it costs the tunnel
+/// path one relaxed load.
 #[derive(Debug, Default)]
-pub(super) struct PathMtus {
-    slots: [Option<(u32, u32, Instant)>; PMTU_SLOTS],
-    n: usize,
+pub struct PathMtus {
+    any: AtomicBool,
+    tag: AtomicU32,
+    key: [AtomicU64; PMTU_SLOTS],
+    until: [AtomicU64; PMTU_SLOTS],
 }
 
 impl PathMtus {
-    /// The path MTU learned for `dst` and not expired at `now`.
-    #[inline]
-    pub(super) fn get(&self, dst: u32, now: Instant) -> Option<usize> {
-        if self.n == 0 {
-            return None;
-        }
-        self.slots
-            .iter()
-            .flatten()
-            .find_map(|&(d, mtu, until)| (d == dst && now < until).then_some(mtu as usize))
+    /// Slot `i` as `(endpoint, mtu, until)` if both its words are of one
+    /// write.
+    fn slot(&self, i: usize) -> Option<(u32, u32, u32)> {
+        let key = self.key[i].load(Ordering::Acquire);
+        let until = self.until[i].load(Ordering::Acquire);
+        (key & 0xffff == until >> 32).then_some((
+            (key >> 32) as u32,
+            (key >> 16) as u32 & 0xffff,
+            until as u32,
+        ))
     }
 
-    /// Learn `mtu` for `dst` at `now`: never above what is known and not
-    /// expired (the kernel's `__ip_rt_update_pmtu` ignores a larger MTU).
-    fn learn(&mut self, dst: u32, mtu: u32, now: Instant) {
-        let lower = |&(d, m, until): &(u32, u32, Instant)| d == dst && m < mtu && until > now;
-        if self.slots.iter().flatten().any(lower) {
+    /// The path MTU learned for `dst` and not expired at second `now_s`.
+    #[inline]
+    pub(super) fn get(&self, dst: u32, now_s: u32) -> Option<usize> {
+        if !self.any.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.held(dst, now_s)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn held(&self, dst: u32, now_s: u32) -> Option<usize> {
+        (0..PMTU_SLOTS)
+            .filter(|&i| (self.key[i].load(Ordering::Relaxed) >> 32) as u32 == dst)
+            .filter_map(|i| self.slot(i))
+            .filter(|&(d, _, until)| d == dst && now_s < until)
+            .map(|(_, mtu, _)| mtu as usize)
+            .min()
+    }
+
+    /// Learn `mtu` for `dst` at second `now_s`: never above what is known
+    /// and not expired (the kernel's `__ip_rt_update_pmtu` ignores a larger
+    /// MTU).
+    fn learn(&self, dst: u32, mtu: u32, now_s: u32) {
+        let slots = || (0..PMTU_SLOTS).map(|i| (i, self.slot(i)));
+        let lower = |(_, s): (usize, Option<(u32, u32, u32)>)| {
+            s.is_some_and(|(d, m, until)| d == dst && m < mtu && until > now_s)
+        };
+        if slots().any(lower) {
             return;
         }
-        let until = now + PMTU_EXPIRES;
-        let at = self
-            .slots
-            .iter()
-            .position(|s| s.is_some_and(|(d, ..)| d == dst))
-            .or_else(|| self.slots.iter().position(Option::is_none))
+        let at = slots()
+            .find(|&(_, s)| s.is_some_and(|(d, ..)| d == dst))
+            // Empty (or torn): its `until` reads 0.
+            .or_else(|| slots().find(|&(_, s)| s.is_none_or(|(.., until)| until == 0)))
+            .map(|(i, _)| i)
             // Full: the entry that expires first.
             .unwrap_or_else(|| {
-                (0..PMTU_SLOTS)
-                    .min_by_key(|&i| self.slots[i].map(|(.., until)| until))
-                    .unwrap_or(0)
+                slots()
+                    .min_by_key(|&(_, s)| s.map_or(0, |(.., until)| until))
+                    .map_or(0, |(i, _)| i)
             });
-        self.slots[at] = Some((dst, mtu, until));
-        self.n = self.slots.iter().flatten().count();
+        let tag = u64::from(self.tag.fetch_add(1, Ordering::Relaxed) as u16);
+        let until = u64::from(now_s.saturating_add(PMTU_EXPIRES.as_secs() as u32));
+        self.until[at].store(tag << 32 | until, Ordering::Release);
+        let key = u64::from(dst) << 32 | u64::from(mtu.min(0xffff)) << 16 | tag;
+        self.key[at].store(key, Ordering::Release);
+        self.any.store(true, Ordering::Relaxed);
     }
 }
 
@@ -169,8 +210,8 @@ impl Core {
     /// The reported MTU is kept for the endpoint ([`PathMtus`], as IPVS
     /// stores it in its route to the real server with `ipv4_update_pmtu`),
     /// so that later packets too big for it get "fragmentation needed" from
-    /// the director itself (`tunnel_to`); per worker, where the kernel's
-    /// route is one for all. A deliberate difference: IPVS tells the client
+    /// the director itself (`tunnel_to`) on every worker, as the kernel's
+    /// route is one for all CPUs. A deliberate difference: IPVS tells the client
     /// that MTU less 20 (the outer IPv4 header) whatever the encapsulation,
     /// so a GUE or GRE client learns the size that fits only from a second
     /// error; ringvs takes off the whole overhead (32 for GUE, 24 or 28 for
@@ -239,7 +280,7 @@ impl Core {
             // as that floor, as `__ip_rt_update_pmtu` takes it; kept for the
             // endpoint, as `ipv4_update_pmtu` keeps it, whatever follows.
             let mtu = (rest & 0xffff).max(MIN_PMTU);
-            self.pmtu.learn(rip.to_bits(), mtu, self.clock.now);
+            self.shared.pmtu.learn(rip.to_bits(), mtu, self.clock.now_s);
             // The client does not do path MTU discovery: nothing to tell.
             if !inner.dont_frag() {
                 self.ctr.inc(Ctr::DropIcmp);
@@ -248,7 +289,7 @@ impl Core {
             // What the path holds now, as `ip_vs_in_icmp` tells the client
             // the route's MTU after `ipv4_update_pmtu` ("Prefer the
             // resulting PMTU"): a larger report does not raise it.
-            let held = self.pmtu.get(rip.to_bits(), self.clock.now);
+            let held = self.shared.pmtu.get(rip.to_bits(), self.clock.now_s);
             let mtu = held.map_or(mtu, |m| m as u32);
             let link = self.env.mtu[nic as usize] as u32;
             rest = mtu.min(link).saturating_sub(encap.overhead() as u32);
@@ -307,24 +348,36 @@ mod tests {
     /// entry that expires first, and learning again renews an entry.
     #[test]
     fn path_mtus_expire_and_a_full_set_replaces_the_oldest() {
-        let t0 = Instant::now();
-        let mut p = PathMtus::default();
-        assert_eq!(p.get(1, t0), None);
+        let p = PathMtus::default();
+        assert_eq!(p.get(1, 0), None);
         for i in 0..PMTU_SLOTS as u32 {
-            p.learn(i, 1000 + i, t0 + Duration::from_secs(u64::from(i)));
+            p.learn(i, 1000 + i, i);
         }
-        assert_eq!(p.get(3, t0), Some(1003));
+        assert_eq!(p.get(3, 0), Some(1003));
         // Endpoint 0 learned again: now the newest.
-        p.learn(0, 900, t0 + Duration::from_secs(100));
+        p.learn(0, 900, 100);
         // One more endpoint: endpoint 1 (the first to expire) makes room.
-        p.learn(99, 1200, t0 + Duration::from_secs(101));
-        assert_eq!(p.get(1, t0), None);
+        p.learn(99, 1200, 101);
+        assert_eq!(p.get(1, 0), None);
         assert_eq!(
-            (p.get(0, t0), p.get(99, t0), p.get(2, t0)),
+            (p.get(0, 0), p.get(99, 0), p.get(2, 0)),
             (Some(900), Some(1200), Some(1002))
         );
-        let late = t0 + Duration::from_secs(3) + PMTU_EXPIRES;
+        let late = 3 + PMTU_EXPIRES.as_secs() as u32;
         assert_eq!(p.get(3, late), None, "expired");
         assert_eq!(p.get(4, late), Some(1004));
+    }
+
+    /// A slot whose two words are of different writes (a read in the middle
+    /// of a write, or two writers on one slot) holds no entry.
+    #[test]
+    fn a_torn_slot_is_no_entry() {
+        let p = PathMtus::default();
+        p.learn(7, 1400, 0);
+        assert_eq!(p.get(7, 0), Some(1400));
+        p.until[0].store(5 << 32 | 600, Ordering::Release);
+        assert_eq!(p.get(7, 0), None);
+        p.learn(7, 1300, 0);
+        assert_eq!(p.get(7, 0), Some(1300), "learned again");
     }
 }

@@ -227,6 +227,9 @@ pub struct Shared {
     /// worker reads it for an MLD query, which that mode reads as MLDv1
     /// whatever its length (`wire::mld::parse_query`).
     pub mld_v1: [AtomicBool; 2],
+    /// Path MTUs to tunnel endpoints learned from routers, one table for
+    /// every worker (`direct_icmp::PathMtus`).
+    pub pmtu: super::direct_icmp::PathMtus,
 }
 
 impl Shared {
@@ -249,6 +252,7 @@ impl Shared {
             wakers: super::handoff::Wakers::default(),
             control: Default::default(),
             mld_v1: Default::default(),
+            pmtu: Default::default(),
         }
     }
 

@@ -117,8 +117,6 @@ pub struct Core {
     pub(super) encap_buf: Vec<u8>,
     pub(super) encap_ident: u16,
     pub(super) frag_buf: Vec<u8>,
-    /// Path MTUs to tunnel endpoints learned from routers (`direct_icmp.rs`).
-    pub(super) pmtu: super::direct_icmp::PathMtus,
     /// Fragments' datagrams in flight, fragments held (`frag.rs`).
     pub(super) frags: super::frag_table::Frags,
     /// The frames `drain_handoffs` took out of the rings, room for a burst.
@@ -206,7 +204,6 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             encap_buf: vec![0; crate::io::FRAME_MAX + 64],
             encap_ident: 0,
             frag_buf: vec![0; 2 * (crate::io::FRAME_MAX + 64)],
-            pmtu: Default::default(),
             frags: Default::default(),
             handed: Vec::with_capacity(burst),
             ftp: Default::default(),
