@@ -235,7 +235,9 @@ counters! {
     /// Frames of `handoff_out` handed over by their descriptor, not copied
     /// (`--io xdp`: every worker's sockets on one UMEM).
     HandoffZeroCopy => "handoff_zero_copy",
-    /// Frames queued while their next hop was being resolved.
+    /// Frames queued while their next hop was being resolved. Such a frame
+    /// counts in `fwd_in` (`fwd_out`, ...) only once it goes, or as a drop
+    /// (`drop_tx_full`, `drop_neigh_unresolved`).
     NeighQueued => "neigh_queued",
     /// Frames the kernel dropped because our RX ring was full.
     KernelDrop => "kernel_drop",

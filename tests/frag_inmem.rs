@@ -381,6 +381,50 @@ fn a_client_whose_datagram_waits_in_fragments_is_told_once() {
     }
 }
 
+/// A frame parked for ARP is counted once for what became of it: queued
+/// (`neigh_queued`), then forwarded (`fwd_in`) when it goes, or dropped
+/// (`drop_tx_full`) if the TX ring is full when the MAC comes, not both. A
+/// datagram cut into fragments that wait counts in `fwd_in` once its last
+/// fragment went, and not at all if one of them found the ring full.
+#[test]
+fn a_parked_frame_counts_as_forwarded_or_dropped_not_both() {
+    let mut req = request(0x2345, 1000);
+    SIp::new_unchecked(&mut req[14..]).set_dont_frag(false);
+    fix_ip_checksum(&mut req);
+    // (frame, TX room when the server resolves, fragments, forwarded)
+    for (frame, room, pieces, fwd) in [
+        (request(0x1234, 100), 0, 0, 0),
+        (request(0x1234, 100), 1, 0, 1),
+        (req.clone(), 1, 2, 0),
+        (req.clone(), 2, 2, 1),
+    ] {
+        let env = ringvs::dataplane::Env {
+            mtu: [MTU, 576],
+            ..env()
+        };
+        let mut d = MemDirector::with_env(1, RULES, env, 1024);
+        d.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+        let (ext, int) = d.ext(&frame);
+        assert!(ext.is_empty() && int.is_empty(), "{room} {pieces}: parked");
+        let queued = pieces.max(1);
+        assert_eq!(d.ctr(Ctr::NeighQueued), queued);
+        assert_eq!(d.ctr(Ctr::FwdIn), 0, "not forwarded while it waits");
+        d.w().tx[Nic::Int].capacity = room;
+        d.resolve(Nic::Int, RS1, RS1_MAC);
+        d.resolve(Nic::Int, RS2, RS2_MAC);
+        let (_, int) = d.poll_take();
+        let sent = int.len() as u64;
+        assert_eq!(sent, room.min(queued as usize) as u64, "{room} {pieces}");
+        let c = &d.w().core.ctr;
+        assert_eq!(
+            (c.get(Ctr::FwdIn), c.get(Ctr::DropTxFull)),
+            (fwd, queued - sent),
+            "{room} {pieces}: forwarded, dropped"
+        );
+        assert_eq!(c.get(Ctr::TxFragments), pieces, "fragments queued");
+    }
+}
+
 #[test]
 fn with_two_workers_the_fragments_meet_at_the_connections_owner() {
     let mut d = director(2);

@@ -685,6 +685,33 @@ fn a_new_ipv6_connection_no_server_can_take_gets_port_unreachable() {
     assert_eq!(c.get(Ctr::IcmpPortUnreach), 1);
 }
 
+/// An IPv6 packet parked for NDP counts in `fwd_in6` and `fwd_in` when it
+/// goes, and in neither if the TX ring is full then (`drop_tx_full`).
+#[test]
+fn a_parked_ipv6_packet_counts_as_forwarded_when_it_goes() {
+    for (room, fwd) in [(0, 0), (1, 1)] {
+        let mut d = MemDirector::with_env(1, STANDARD6, env_gw(), 1024);
+        d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+        let (ext, int) = d.ext(&syn(CLIENT6, 40000));
+        assert!(ext.is_empty() && int.is_empty(), "parked");
+        assert_eq!((d.ctr(Ctr::FwdIn), d.ctr(Ctr::FwdIn6)), (0, 0));
+        d.w().tx[Nic::Int].capacity = room;
+        d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+        d.resolve6(Nic::Int, RS2_6, RS2_MAC);
+        let (_, int) = d.poll_take();
+        assert_eq!(int.len(), room);
+        assert_eq!(
+            (
+                d.ctr(Ctr::FwdIn),
+                d.ctr(Ctr::FwdIn6),
+                d.ctr(Ctr::DropTxFull)
+            ),
+            (fwd, fwd, 1 - fwd),
+            "{room}"
+        );
+    }
+}
+
 /// A real server that never answers neighbor solicitation: the client's
 /// packets parked for it are given up after `PENDING_MAX_AGE` and the
 /// client is told with ICMPv6 address unreachable from the VIP, quoting its

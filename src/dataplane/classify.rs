@@ -370,23 +370,18 @@ impl Core {
         }
         let dst = ip.dst();
         let frame = &data[..ethernet::HEADER_LEN + ip.total_len()];
-        let (hop, done, done6) = match (nic, self.env.int_net6, self.env.ext_net6) {
-            (Nic::Ext, Some(net), _) => {
-                (neigh::next_hop6(&net, None, dst), Ctr::FwdIn, Ctr::FwdIn6)
+        let (hop, done) = match (nic, self.env.int_net6, self.env.ext_net6) {
+            (Nic::Ext, Some(net), _) => (neigh::next_hop6(&net, None, dst), Ctr::FwdIn6),
+            (Nic::Int, _, Some(net)) => {
+                (neigh::next_hop6(&net, self.env.gateway6, dst), Ctr::FwdOut6)
             }
-            (Nic::Int, _, Some(net)) => (
-                neigh::next_hop6(&net, self.env.gateway6, dst),
-                Ctr::FwdOut,
-                Ctr::FwdOut6,
-            ),
-            _ => (None, Ctr::FwdIn, Ctr::FwdIn6),
+            _ => (None, Ctr::FwdIn6),
         };
         let Some(hop) = hop else {
             return self.ctr.inc(Ctr::DropNoService);
         };
-        if self.forward_to((nic.other(), Hop::V6(hop)), frame, tx, done, Patch::None) {
-            self.ctr.inc(done6);
-        }
+        // `fwd_in6` (`fwd_out6`) and `fwd_in` (`fwd_out`) once it went.
+        self.forward_to((nic.other(), Hop::V6(hop)), frame, tx, done, Patch::None);
     }
 
     /// Whether `src` may open a connection from the external side: not one of our

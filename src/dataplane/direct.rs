@@ -212,7 +212,8 @@ impl Core {
         seg: Segment6<'_>,
         tx: &mut TxPair<T>,
     ) -> bool {
-        let sent = match (fwd, rip) {
+        // Counted in `fwd_in6` and `fwd_in` once it went (`count_done`).
+        match (fwd, rip) {
             (Forward::Route, IpAddr::V6(rip)) => match self.dr_hop6(rip) {
                 Some(nic) => {
                     // NAT's rewrite to where the packet already goes: the
@@ -228,20 +229,16 @@ impl Core {
                     // A frame's offsets fit 16 bits (frames are at most `FRAME_MAX`).
                     let at = (seg.l4_off as u16, seg.proto);
                     let patch = Patch::Nat6(same, at, seg.partial);
-                    self.forward_to((nic, Hop::V6(rip)), seg.frame, tx, Ctr::FwdIn, patch)
+                    self.forward_to((nic, Hop::V6(rip)), seg.frame, tx, Ctr::FwdIn6, patch)
                 }
                 None => self.drop(Ctr::DropNoDest),
             },
             (Forward::Tunnel(t), rip) => {
-                self.tunnel_to(t, rip, (seg.frame, Inner::of6(&seg)), tx, Ctr::FwdIn)
+                self.tunnel_to(t, rip, (seg.frame, Inner::of6(&seg)), tx, Ctr::FwdIn6)
             }
             (Forward::Masq, _) => false,
             (Forward::Route, IpAddr::V4(_)) => self.drop(Ctr::DropNoDest),
-        };
-        if sent {
-            self.ctr.inc(Ctr::FwdIn6);
         }
-        sent
     }
 
     /// A client packet of either family (in `frame`, described by `inner`)

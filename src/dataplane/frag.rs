@@ -655,10 +655,7 @@ impl Core {
         let Some(hop) = A::hop(&self.env, dir, &c) else {
             return self.ctr.inc(Ctr::DropNoService);
         };
-        let (out, done) = match dir {
-            Dir::Input => (Nic::Int, Ctr::FwdIn),
-            Dir::Output => (Nic::Ext, Ctr::FwdOut),
-        };
+        let (out, done) = (super::nat::dir_nic(dir), super::nat::fwd_ctr::<A>(dir));
         if self.forward_to((out, hop), frame, tx, done, A::patch_ip(rw)) {
             self.forwarded::<A>(dir, dest, bytes);
         }
@@ -683,12 +680,7 @@ impl Core {
                 (Forward::Route, V6(rip)) => match self.dr_hop6(rip) {
                     Some(nic) => {
                         let hop = (nic, Hop::V6(rip));
-                        let sent =
-                            self.forward_to(hop, seg.frame, tx, Ctr::FwdIn, Patch::HopLimit6);
-                        if sent {
-                            self.ctr.inc(Ctr::FwdIn6);
-                        }
-                        sent
+                        self.forward_to(hop, seg.frame, tx, Ctr::FwdIn6, Patch::HopLimit6)
                     }
                     None => self.drop(Ctr::DropNoDest),
                 },

@@ -60,6 +60,7 @@ mod nat;
 mod nat6;
 mod ndp;
 mod ops;
+mod pending;
 pub mod shared;
 pub mod sync;
 mod tap;

@@ -253,10 +253,7 @@ impl Core {
         let Some(hop) = A::hop(&self.env, dir, c) else {
             return self.ctr.inc(Ctr::DropNoService);
         };
-        let (out, done) = match dir {
-            Dir::Input => (Nic::Int, Ctr::FwdIn),
-            Dir::Output => (Nic::Ext, Ctr::FwdOut),
-        };
+        let (out, done) = (dir_nic(dir), fwd_ctr::<A>(dir));
         let bytes = seg.ip_len();
         let patch = A::patch(rw, &seg);
         if self.forward_to((out, hop), seg.frame, tx, done, patch) {
@@ -264,16 +261,10 @@ impl Core {
         }
     }
 
-    /// Count a packet of connection server `dest` forwarded `dir`: the
-    /// family's counter (IPv6), the server's traffic.
+    /// Count a packet of connection server `dest` forwarded `dir` in the
+    /// server's traffic (`forward_to` counted it in `fwd_ctr`'s counter).
     #[inline(always)]
     pub(super) fn forwarded<A: Family>(&mut self, dir: Dir, dest: DestId, bytes: u64) {
-        if !A::V4 {
-            self.ctr.inc(match dir {
-                Dir::Input => Ctr::FwdIn6,
-                Dir::Output => Ctr::FwdOut6,
-            });
-        }
         match dir {
             Dir::Input => self.out.traffic.inbound(dest, bytes),
             Dir::Output => self.out.traffic.outbound(dest, bytes),
@@ -680,5 +671,27 @@ pub(super) fn fill_views(
             inactive,
             overloaded,
         });
+    }
+}
+
+/// The NIC a packet going `dir` leaves by.
+#[inline(always)]
+pub(super) fn dir_nic(dir: Dir) -> Nic {
+    match dir {
+        Dir::Input => Nic::Int,
+        Dir::Output => Nic::Ext,
+    }
+}
+
+/// What a packet of family `A` forwarded `dir` counts in (an IPv6 one in
+/// `fwd_in6`/`fwd_out6` and, by `count_done`, in `fwd_in`/`fwd_out` too),
+/// once it went (`forward_to`; a frame parked for ARP when it goes).
+#[inline(always)]
+pub(super) fn fwd_ctr<A: Family>(dir: Dir) -> Ctr {
+    match (dir, A::V4) {
+        (Dir::Input, true) => Ctr::FwdIn,
+        (Dir::Input, false) => Ctr::FwdIn6,
+        (Dir::Output, true) => Ctr::FwdOut,
+        (Dir::Output, false) => Ctr::FwdOut6,
     }
 }

@@ -63,7 +63,8 @@ impl Core {
         } else if let Some(hop) = A::hop(&self.env, Dir::Input, &conn) {
             let bytes = seg.ip_len();
             let patch = A::patch(conn.rewrite(Dir::Input), &seg);
-            if self.forward_to((Nic::Int, hop), seg.frame, tx, Ctr::FwdIn, patch) {
+            let done = super::nat::fwd_ctr::<A>(Dir::Input);
+            if self.forward_to((Nic::Int, hop), seg.frame, tx, done, patch) {
                 self.forwarded::<A>(Dir::Input, dest, bytes);
             }
         } else {
@@ -98,7 +99,8 @@ impl Core {
             return self.ctr.inc(Ctr::DropNoService);
         };
         let (bytes, patch) = (seg.ip_len(), A::patch(conn.rewrite(Dir::Output), &seg));
-        if self.forward_to((Nic::Ext, hop), seg.frame, tx, Ctr::FwdOut, patch) {
+        let done = super::nat::fwd_ctr::<A>(Dir::Output);
+        if self.forward_to((Nic::Ext, hop), seg.frame, tx, done, patch) {
             self.forwarded::<A>(Dir::Output, conn.dest(), bytes);
         }
     }

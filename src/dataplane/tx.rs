@@ -1,6 +1,6 @@
 //! The last step of every path: a rewritten frame goes into a TX slot of the NIC
 //! it leaves by, with the next hop's MAC — or, when that MAC is not known yet,
-//! into the hop's queue of frames waiting for ARP ([`Pending`]), which the core
+//! into the hop's queue of frames waiting for ARP ([`Pending`](super::pending::Pending)), which the core
 //! loop sends when the neighbor snapshot learns the MAC and drops when it waited
 //! [`PENDING_MAX_AGE`]. An IPv4 frame over the egress MTU without DF (or an ICMP
 //! error being passed on) goes out in fragments ([`Core::fragment`]); one with
@@ -19,12 +19,12 @@
 //! Everything else (frames parked for ARP, handoffs, taps, frames the worker
 //! makes up) is copied into a TX slot.
 
-use super::icmp::{QUOTE_ROOM, fragment_quote};
+use super::icmp::fragment_quote;
 use super::worker::Core;
-use crate::io::{FRAME_MAX, Lent, RxQueue, TxQueue};
+use crate::io::{Lent, RxQueue, TxQueue};
 use crate::nat::rewrite::{self, Rewrite};
 use crate::neigh::NeighEvent;
-use crate::stats::Ctr;
+use crate::stats::{Counters, Ctr};
 use crate::wire::icmpv6::msg;
 use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::ipv6;
@@ -53,7 +53,11 @@ pub(super) enum Hop {
 impl Hop {
     /// The hop's MAC, if known.
     #[inline(always)]
-    fn mac(self, neigh: &crate::neigh::NeighSnapshot, nic: Nic) -> Option<crate::wire::Mac> {
+    pub(super) fn mac(
+        self,
+        neigh: &crate::neigh::NeighSnapshot,
+        nic: Nic,
+    ) -> Option<crate::wire::Mac> {
         match self {
             Hop::V4(ip) => neigh.get(nic, ip),
             Hop::V6(ip) => neigh.get(nic, ip),
@@ -63,7 +67,7 @@ impl Hop {
     /// A frame goes to the hop: the control thread keeps its entry fresh
     /// (`crate::neigh::Used`; a relaxed load, seldom a store).
     #[inline(always)]
-    fn mark_used(self, used: &crate::neigh::Used, nic: Nic) {
+    pub(super) fn mark_used(self, used: &crate::neigh::Used, nic: Nic) {
         match self {
             Hop::V4(ip) => used.mark(nic, ip),
             Hop::V6(ip) => used.mark(nic, ip),
@@ -71,30 +75,12 @@ impl Hop {
     }
 
     /// What asks the control thread to resolve it.
-    fn resolve(self, nic: Nic) -> NeighEvent {
+    pub(super) fn resolve(self, nic: Nic) -> NeighEvent {
         match self {
             Hop::V4(ip) => NeighEvent::Resolve { nic, ip },
             Hop::V6(ip) => NeighEvent::Resolve6 { nic, ip },
         }
     }
-}
-
-/// Frames of one next hop waiting for its MAC: each as it came, with the
-/// rewrite it gets when it goes, and whether it is a client's packet to a
-/// real server (`fwd_in`), whose client is told if it never goes, quoting
-/// it as sent ([`Core::expire_pending`]), or for the first fragment of a
-/// client's datagram cut here, what `quotes` kept (`quote_lens`, 0: none).
-struct PendingHop {
-    nic: Nic,
-    ip: Hop,
-    since: Instant,
-    n: usize,
-    lens: [usize; PENDING_PER_HOP],
-    patches: [Patch; PENDING_PER_HOP],
-    clients: [bool; PENDING_PER_HOP],
-    quote_lens: [usize; PENDING_PER_HOP],
-    quotes: Box<[[u8; QUOTE_ROOM]; PENDING_PER_HOP]>,
-    frames: Box<[[u8; FRAME_MAX]; PENDING_PER_HOP]>,
 }
 
 /// Errors a worker may send per second, and in a burst: the kernel's defaults
@@ -112,6 +98,15 @@ pub(super) struct IcmpLimit {
 }
 
 impl IcmpLimit {
+    /// A full bucket at `start`.
+    pub(super) fn new(start: Instant) -> Self {
+        IcmpLimit {
+            tokens: ICMP_BURST,
+            last: start,
+            ident: 0,
+        }
+    }
+
     /// Take a token at `now`, if there is one.
     pub(super) fn allow(&mut self, now: Instant) -> bool {
         let ms = now.saturating_duration_since(self.last).as_millis();
@@ -127,44 +122,6 @@ impl IcmpLimit {
         }
         self.tokens -= 1;
         true
-    }
-}
-
-/// The frames waiting for ARP, allocated once ([`PENDING_HOPS`] next hops of
-/// [`PENDING_PER_HOP`] frames each); the rate limit of the ICMP errors the
-/// worker makes up (the other state of `forward`'s slow paths); and whether
-/// any hop may hold frames (false: the pass's expiry looks at none of them).
-pub(super) struct Pending(Vec<PendingHop>, pub(super) IcmpLimit, bool);
-
-impl Pending {
-    pub fn new(start: Instant) -> Self {
-        Pending(
-            (0..PENDING_HOPS)
-                .map(|_| PendingHop {
-                    nic: Nic::Ext,
-                    ip: Hop::V4(0),
-                    since: start,
-                    n: 0,
-                    lens: [0; PENDING_PER_HOP],
-                    patches: [Patch::None; PENDING_PER_HOP],
-                    clients: [false; PENDING_PER_HOP],
-                    quote_lens: [0; PENDING_PER_HOP],
-                    quotes: Box::new([[0; QUOTE_ROOM]; PENDING_PER_HOP]),
-                    frames: Box::new([[0; FRAME_MAX]; PENDING_PER_HOP]),
-                })
-                .collect(),
-            IcmpLimit {
-                tokens: ICMP_BURST,
-                last: start,
-                ident: 0,
-            },
-            false,
-        )
-    }
-
-    /// Whether any hop holds frames (what the flag caches between walks).
-    fn holds_frames(&self) -> bool {
-        self.0.iter().any(|p| p.n > 0)
     }
 }
 
@@ -201,7 +158,7 @@ pub(super) enum Patch {
 
 impl Patch {
     #[inline(always)]
-    fn apply(self, frame: &mut [u8]) {
+    pub(super) fn apply(self, frame: &mut [u8]) {
         match self {
             Patch::None => {}
             Patch::Nat(rw, partial) => rewrite::nat_l4(frame, &rw, partial),
@@ -284,9 +241,21 @@ fn may_fragment(frame: &[u8]) -> bool {
     })
 }
 
+/// Count `done` for a packet that went: an IPv6 packet's counter
+/// (`fwd_in6`, `fwd_out6`) and the one of both families it is counted in too.
+#[inline(always)]
+pub(super) fn count_done(ctr: &mut Counters, done: Ctr) {
+    ctr.inc(done);
+    match done {
+        Ctr::FwdIn6 => ctr.inc(Ctr::FwdIn),
+        Ctr::FwdOut6 => ctr.inc(Ctr::FwdOut),
+        _ => {}
+    }
+}
+
 /// Put our MAC as source and `to` as destination.
 #[inline]
-fn set_macs(frame: &mut [u8], to: crate::wire::Mac, ours: crate::wire::Mac) {
+pub(super) fn set_macs(frame: &mut [u8], to: crate::wire::Mac, ours: crate::wire::Mac) {
     let mut eth = EthernetFrame::new_unchecked(frame);
     eth.set_dst(to);
     eth.set_src(ours);
@@ -359,7 +328,10 @@ impl Core {
             let _ = self.links.neigh_tx.try_send(hop.resolve(nic));
             return self.drop(Ctr::DropNeighQueue);
         }
-        let first = (done == Ctr::FwdIn && hop.mac(&self.snap.neigh, nic).is_none())
+        // Where its first fragment parks, if the hop waits for ARP.
+        let first = hop
+            .mac(&self.snap.neigh, nic)
+            .is_none()
             .then(|| PENDING_PER_HOP - self.park_room(nic, hop));
         let mut buf = std::mem::take(&mut self.frag_buf);
         let (whole, piece) = buf.split_at_mut(len);
@@ -387,34 +359,33 @@ impl Core {
         self.zc.out = zc;
         self.frag_buf = buf;
         if all {
-            self.ctr.inc(done);
             self.ctr.inc(Ctr::TxFragmented);
+            if first.is_none() {
+                count_done(&mut self.ctr, done);
+            }
         }
         let hops = &mut self.pending.0;
-        let parked = first.filter(|_| all).and_then(|i| {
+        let parked = first.and_then(|i| {
             let p = hops
                 .iter_mut()
                 .find(|p| p.n > i && p.nic == nic && p.ip == hop)?;
             Some((i, p))
         });
+        // Parked: the packet counts when its last fragment goes, if all of
+        // them do (`flush_pending`).
         if let Some((i, p)) = parked {
-            let first_len = (hl + step.min(payload_len)) as u16; // ≤ the MTU
-            let more = payload_len > step || more;
-            p.quote_lens[i] = fragment_quote(frame, (first_len, more), &mut p.quotes[i]);
-            p.clients[i] = p.quote_lens[i] > 0;
+            p.opens[i + 1..p.n].fill(false);
+            if all {
+                p.counts[p.n - 1] = Some(done);
+            }
+            if all && matches!(done, Ctr::FwdIn | Ctr::FwdIn6) {
+                let first_len = (hl + step.min(payload_len)) as u16; // ≤ the MTU
+                let more = payload_len > step || more;
+                p.quote_lens[i] = fragment_quote(frame, (first_len, more), &mut p.quotes[i]);
+                p.clients[i] = p.quote_lens[i] > 0;
+            }
         }
         all
-    }
-
-    /// How many more frames to `hop` the pending queues can hold: the rest
-    /// of its queue, a whole one if it has none yet and one is free.
-    fn park_room(&self, nic: Nic, hop: Hop) -> usize {
-        let hops = &self.pending.0;
-        match hops.iter().find(|p| p.n > 0 && p.nic == nic && p.ip == hop) {
-            Some(p) => PENDING_PER_HOP - p.n,
-            None if hops.iter().any(|p| p.n == 0) => PENDING_PER_HOP,
-            None => 0,
-        }
     }
 
     /// [`Core::forward`] to a next hop of either family.
@@ -455,7 +426,7 @@ impl Core {
                 patch,
             });
             self.ctr.add(Ctr::tx_bytes(nic), len as u64);
-            self.ctr.inc(done);
+            count_done(&mut self.ctr, done);
             return true;
         }
         let Some(slot) = tx.slot() else {
@@ -469,7 +440,7 @@ impl Core {
         set_macs(buf, mac, our);
         tx.commit(len);
         self.ctr.add(Ctr::tx_bytes(nic), len as u64);
-        self.ctr.inc(done);
+        count_done(&mut self.ctr, done);
         true
     }
 
@@ -555,110 +526,6 @@ impl Core {
     pub(super) fn drop(&mut self, why: Ctr) -> bool {
         self.ctr.inc(why);
         false
-    }
-
-    /// Slow path of [`Core::forward`]: park the frame until ARP answers.
-    fn park(&mut self, (nic, hop): (Nic, Hop), frame: &[u8], done: Ctr, patch: Patch) -> bool {
-        let len = frame.len();
-        let now = self.clock.now;
-        let hops = &mut self.pending.0;
-        let slot = match hops
-            .iter()
-            .position(|p| p.n > 0 && p.nic == nic && p.ip == hop)
-        {
-            Some(i) => i,
-            None => {
-                let Some(i) = hops.iter().position(|p| p.n == 0) else {
-                    return self.drop(Ctr::DropNeighQueue);
-                };
-                let p = &mut hops[i];
-                p.nic = nic;
-                p.ip = hop;
-                p.since = now;
-                let _ = self.links.neigh_tx.try_send(hop.resolve(nic));
-                i
-            }
-        };
-        let p = &mut self.pending.0[slot];
-        if p.n >= PENDING_PER_HOP || len > FRAME_MAX {
-            return self.drop(Ctr::DropNeighQueue);
-        }
-        p.frames[p.n][..len].copy_from_slice(frame);
-        p.patches[p.n] = patch;
-        p.clients[p.n] = done == Ctr::FwdIn;
-        p.quote_lens[p.n] = 0;
-        p.lens[p.n] = len;
-        p.n += 1;
-        self.pending.2 = true;
-        self.ctr.inc(Ctr::NeighQueued);
-        self.ctr.inc(done);
-        true
-    }
-
-    /// Send the frames whose next hop got resolved.
-    pub(super) fn flush_pending<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
-        for p in self.pending.0.iter_mut().filter(|p| p.n > 0) {
-            let Some(mac) = p.ip.mac(&self.snap.neigh, p.nic) else {
-                continue;
-            };
-            p.ip.mark_used(&self.shared.neigh_used, p.nic);
-            let tx = &mut tx[p.nic];
-            for i in 0..p.n {
-                let len = p.lens[i];
-                let Some(slot) = tx.slot().filter(|s| s.len() >= len) else {
-                    self.ctr.inc(Ctr::DropTxFull);
-                    continue;
-                };
-                slot[..len].copy_from_slice(&p.frames[i][..len]);
-                p.patches[i].apply(&mut slot[..len]);
-                set_macs(&mut slot[..len], mac, self.env.mac[p.nic as usize]);
-                if !crate::observe::tap_sent(&self.snap.tap, self.id, p.nic, &slot[..len]) {
-                    self.ctr.inc(Ctr::CaptureDropped);
-                }
-                tx.commit(len);
-                self.ctr.add(Ctr::tx_bytes(p.nic), len as u64);
-            }
-            p.n = 0;
-        }
-        self.pending.2 = self.pending.holds_frames();
-    }
-
-    /// Drop the frames that waited for their next hop too long. Once a pass:
-    /// with nothing parked (nearly always) one test, not a walk of every hop.
-    /// The client of each packet that was to go to a real server (`fwd_in`:
-    /// NAT, DR, one-packet scheduling) is told, as the kernel tells it when a
-    /// neighbor does not resolve (`arp_error_report` and `ndisc_error_report`
-    /// → `dst_link_failure` → ICMP host unreachable, ICMPv6 address
-    /// unreachable): [`Core::unreachable`].
-    pub(super) fn expire_pending<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
-        if !self.pending.2 {
-            return;
-        }
-        let now = self.clock.now;
-        // Out of `self` while the errors are made (no allocation: an empty
-        // Vec), back after.
-        let mut hops = std::mem::take(&mut self.pending.0);
-        for p in hops.iter_mut().filter(|p| p.n > 0) {
-            if now.saturating_duration_since(p.since) >= PENDING_MAX_AGE {
-                self.ctr.add(Ctr::DropNeighUnresolved, p.n as u64);
-                // A client's packets only: a real server's reply waited for
-                // a client (or gateway) with the VIP as its source by then,
-                // and the kernel's error about it goes to that local address.
-                // (Clients are on the external NIC, whichever NIC the server.)
-                for i in 0..p.n {
-                    let frame = match p.quote_lens[i] {
-                        0 => &p.frames[i][..p.lens[i]],
-                        n => &p.quotes[i][..n],
-                    };
-                    if p.clients[i] {
-                        self.unreachable(Nic::Ext, frame, tx);
-                    }
-                }
-                p.n = 0;
-            }
-        }
-        self.pending.0 = hops;
-        self.pending.2 = self.pending.holds_frames();
     }
 
     /// `frame` (as received: Ethernet, IPv6, not yet translated) does not fit

@@ -8,8 +8,9 @@
 //! for ARP, and cached copies of the snapshots the control thread publishes (re-
 //! loaded only when the shared epoch moves: one relaxed load per pass).
 
+use super::pending::Pending;
 use super::shared::{Env, Published, Shared};
-use super::tx::{Pending, TxPair, ZeroCopy};
+use super::tx::{TxPair, ZeroCopy};
 use crate::io::{RxQueue, TxQueue};
 use crate::nat::{Conn, ConnTable, DestView, ServiceId, Snapshot, State};
 use crate::neigh::{NeighEvent, NeighSnapshot};

@@ -394,8 +394,11 @@ pub fn format_trace(
     // The rewrite the connection applies (also when the frame waits for a
     // neighbor); DR and TUN rewrite nothing: the client's packet goes to the
     // real server as it came, or inside a tunnel.
-    let fwd = moved(Ctr::FwdIn) || moved(Ctr::FwdOut) || moved(Ctr::IcmpErrorNat);
-    let direct = conn.filter(|c| r.nic == 0 && c.forward != Forward::Masq && moved(Ctr::FwdIn));
+    // A packet parked for ARP counts as forwarded only when it goes, later.
+    let queued = moved(Ctr::NeighQueued);
+    let fwd = moved(Ctr::FwdIn) || moved(Ctr::FwdOut) || moved(Ctr::IcmpErrorNat) || queued;
+    let direct =
+        conn.filter(|c| r.nic == 0 && c.forward != Forward::Masq && (moved(Ctr::FwdIn) || queued));
     let (rx_src, rx_dst) = addrs(&r.sum);
     if let Some(c) = direct {
         let how = match c.forward {

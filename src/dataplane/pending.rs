@@ -1,0 +1,223 @@
+//! Frames waiting for their next hop's MAC (`tx.rs` parks them when the
+//! neighbor snapshot does not know it yet): each hop's queue ([`Pending`]),
+//! sent when the MAC is learned ([`Core::flush_pending`]) and given up after
+//! [`PENDING_MAX_AGE`] ([`Core::expire_pending`]).
+//!
+//! A parked frame is counted once for what became of it: `neigh_queued` when
+//! parked, then its packet's counter (`fwd_in`, `fwd_out`, ...) when it goes,
+//! or `drop_tx_full` (no TX slot then) or `drop_neigh_unresolved` (never
+//! resolved). The fragments of a packet cut here count in `tx_fragments`
+//! when queued, as when sent; the packet counts once, when its last fragment
+//! goes, if all of them went.
+
+use super::icmp::QUOTE_ROOM;
+use super::tx::{
+    Hop, IcmpLimit, PENDING_HOPS, PENDING_MAX_AGE, PENDING_PER_HOP, Patch, TxPair, count_done,
+    set_macs,
+};
+use super::worker::Core;
+use crate::Nic;
+use crate::io::{FRAME_MAX, TxQueue};
+use crate::stats::Ctr;
+use std::time::Instant;
+
+/// Frames of one next hop waiting for its MAC: each as it came, with the
+/// rewrite it gets when it goes, the counter it counts in then (`counts`;
+/// none for a fragment cut here but its packet's last), whether it starts a
+/// packet (`opens`; false for a fragment cut here but the first), and
+/// whether it is a client's packet to a real server (`fwd_in`), whose
+/// client is told if it never goes, quoting it as sent
+/// ([`Core::expire_pending`]), or for the first fragment of a client's
+/// datagram cut here, what `quotes` kept (`quote_lens`, 0: none).
+pub(super) struct PendingHop {
+    pub(super) nic: Nic,
+    pub(super) ip: Hop,
+    since: Instant,
+    pub(super) n: usize,
+    lens: [usize; PENDING_PER_HOP],
+    patches: [Patch; PENDING_PER_HOP],
+    pub(super) counts: [Option<Ctr>; PENDING_PER_HOP],
+    pub(super) opens: [bool; PENDING_PER_HOP],
+    pub(super) clients: [bool; PENDING_PER_HOP],
+    pub(super) quote_lens: [usize; PENDING_PER_HOP],
+    pub(super) quotes: Box<[[u8; QUOTE_ROOM]; PENDING_PER_HOP]>,
+    frames: Box<[[u8; FRAME_MAX]; PENDING_PER_HOP]>,
+}
+
+/// The frames waiting for ARP, allocated once ([`PENDING_HOPS`] next hops of
+/// [`PENDING_PER_HOP`] frames each); the rate limit of the ICMP errors the
+/// worker makes up (the other state of `forward`'s slow paths); and whether
+/// any hop may hold frames (false: the pass's expiry looks at none of them).
+pub(super) struct Pending(
+    pub(super) Vec<PendingHop>,
+    pub(super) IcmpLimit,
+    pub(super) bool,
+);
+
+impl Pending {
+    pub fn new(start: Instant) -> Self {
+        Pending(
+            (0..PENDING_HOPS)
+                .map(|_| PendingHop {
+                    nic: Nic::Ext,
+                    ip: Hop::V4(0),
+                    since: start,
+                    n: 0,
+                    lens: [0; PENDING_PER_HOP],
+                    patches: [Patch::None; PENDING_PER_HOP],
+                    counts: [None; PENDING_PER_HOP],
+                    opens: [true; PENDING_PER_HOP],
+                    clients: [false; PENDING_PER_HOP],
+                    quote_lens: [0; PENDING_PER_HOP],
+                    quotes: Box::new([[0; QUOTE_ROOM]; PENDING_PER_HOP]),
+                    frames: Box::new([[0; FRAME_MAX]; PENDING_PER_HOP]),
+                })
+                .collect(),
+            IcmpLimit::new(start),
+            false,
+        )
+    }
+
+    /// Whether any hop holds frames (what the flag caches between walks).
+    fn holds_frames(&self) -> bool {
+        self.0.iter().any(|p| p.n > 0)
+    }
+}
+
+impl Core {
+    /// How many more frames to `hop` the pending queues can hold: the rest
+    /// of its queue, a whole one if it has none yet and one is free.
+    pub(super) fn park_room(&self, nic: Nic, hop: Hop) -> usize {
+        let hops = &self.pending.0;
+        match hops.iter().find(|p| p.n > 0 && p.nic == nic && p.ip == hop) {
+            Some(p) => PENDING_PER_HOP - p.n,
+            None if hops.iter().any(|p| p.n == 0) => PENDING_PER_HOP,
+            None => 0,
+        }
+    }
+
+    /// Slow path of [`Core::forward`]: park the frame until ARP answers.
+    /// `done` is counted when it goes ([`Core::flush_pending`]), but a
+    /// fragment's `tx_fragments` now (see the module doc).
+    pub(super) fn park(
+        &mut self,
+        (nic, hop): (Nic, Hop),
+        frame: &[u8],
+        done: Ctr,
+        patch: Patch,
+    ) -> bool {
+        let len = frame.len();
+        let now = self.clock.now;
+        let hops = &mut self.pending.0;
+        let slot = match hops
+            .iter()
+            .position(|p| p.n > 0 && p.nic == nic && p.ip == hop)
+        {
+            Some(i) => i,
+            None => {
+                let Some(i) = hops.iter().position(|p| p.n == 0) else {
+                    return self.drop(Ctr::DropNeighQueue);
+                };
+                let p = &mut hops[i];
+                p.nic = nic;
+                p.ip = hop;
+                p.since = now;
+                let _ = self.links.neigh_tx.try_send(hop.resolve(nic));
+                i
+            }
+        };
+        let p = &mut self.pending.0[slot];
+        if p.n >= PENDING_PER_HOP || len > FRAME_MAX {
+            return self.drop(Ctr::DropNeighQueue);
+        }
+        p.frames[p.n][..len].copy_from_slice(frame);
+        p.patches[p.n] = patch;
+        p.clients[p.n] = matches!(done, Ctr::FwdIn | Ctr::FwdIn6);
+        p.opens[p.n] = true;
+        p.counts[p.n] = (done != Ctr::TxFragments).then_some(done);
+        p.quote_lens[p.n] = 0;
+        p.lens[p.n] = len;
+        p.n += 1;
+        self.pending.2 = true;
+        self.ctr.inc(Ctr::NeighQueued);
+        if done == Ctr::TxFragments {
+            self.ctr.inc(done);
+        }
+        true
+    }
+
+    /// Send the frames whose next hop got resolved, each counted as it goes
+    /// (its packet's counter) or as `drop_tx_full`, not both; a packet cut
+    /// in fragments counts when its last went, if none of them was dropped.
+    pub(super) fn flush_pending<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
+        for p in self.pending.0.iter_mut().filter(|p| p.n > 0) {
+            let Some(mac) = p.ip.mac(&self.snap.neigh, p.nic) else {
+                continue;
+            };
+            p.ip.mark_used(&self.shared.neigh_used, p.nic);
+            let tx = &mut tx[p.nic];
+            // Every frame of this packet so far went.
+            let mut whole = true;
+            for i in 0..p.n {
+                whole |= p.opens[i];
+                let len = p.lens[i];
+                let Some(slot) = tx.slot().filter(|s| s.len() >= len) else {
+                    self.ctr.inc(Ctr::DropTxFull);
+                    whole = false;
+                    continue;
+                };
+                slot[..len].copy_from_slice(&p.frames[i][..len]);
+                p.patches[i].apply(&mut slot[..len]);
+                set_macs(&mut slot[..len], mac, self.env.mac[p.nic as usize]);
+                if !crate::observe::tap_sent(&self.snap.tap, self.id, p.nic, &slot[..len]) {
+                    self.ctr.inc(Ctr::CaptureDropped);
+                }
+                tx.commit(len);
+                self.ctr.add(Ctr::tx_bytes(p.nic), len as u64);
+                if let (true, Some(done)) = (whole, p.counts[i]) {
+                    count_done(&mut self.ctr, done);
+                }
+            }
+            p.n = 0;
+        }
+        self.pending.2 = self.pending.holds_frames();
+    }
+
+    /// Drop the frames that waited for their next hop too long. Once a pass:
+    /// with nothing parked (nearly always) one test, not a walk of every hop.
+    /// The client of each packet that was to go to a real server (`fwd_in`:
+    /// NAT, DR, one-packet scheduling) is told, as the kernel tells it when a
+    /// neighbor does not resolve (`arp_error_report` and `ndisc_error_report`
+    /// → `dst_link_failure` → ICMP host unreachable, ICMPv6 address
+    /// unreachable): [`Core::unreachable`].
+    pub(super) fn expire_pending<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
+        if !self.pending.2 {
+            return;
+        }
+        let now = self.clock.now;
+        // Out of `self` while the errors are made (no allocation: an empty
+        // Vec), back after.
+        let mut hops = std::mem::take(&mut self.pending.0);
+        for p in hops.iter_mut().filter(|p| p.n > 0) {
+            if now.saturating_duration_since(p.since) >= PENDING_MAX_AGE {
+                self.ctr.add(Ctr::DropNeighUnresolved, p.n as u64);
+                // A client's packets only: a real server's reply waited for
+                // a client (or gateway) with the VIP as its source by then,
+                // and the kernel's error about it goes to that local address.
+                // (Clients are on the external NIC, whichever NIC the server.)
+                for i in 0..p.n {
+                    let frame = match p.quote_lens[i] {
+                        0 => &p.frames[i][..p.lens[i]],
+                        n => &p.quotes[i][..n],
+                    };
+                    if p.clients[i] {
+                        self.unreachable(Nic::Ext, frame, tx);
+                    }
+                }
+                p.n = 0;
+            }
+        }
+        self.pending.0 = hops;
+        self.pending.2 = self.pending.holds_frames();
+    }
+}
