@@ -539,22 +539,45 @@ impl<A: Addr> ConnTable<A> {
         mut gone: impl FnMut(&Conn<A>),
     ) -> (usize, usize) {
         let start = budget;
-        // The re-arms take at most half the budget: each kept connection
-        // comes due every 60 s, and many could starve the state lists.
+        // The re-arms take at most half the budget first (each kept
+        // connection comes due every 60 s, and many could starve the state
+        // lists), and what the lists leave: the budget is all used unless
+        // both are done, so the caller's "used less: done this second" holds.
         let half = budget.div_ceil(2);
         let mut share = half;
         let mut n = self.expire_rearmed(now, timeouts, &mut share, &mut keep, &mut gone);
         budget -= half - share;
+        n += self.expire_lists(now, timeouts, &mut budget, &mut keep, &mut gone);
+        n += self.expire_rearmed(now, timeouts, &mut budget, &mut keep, &mut gone);
+        (n, start - budget)
+    }
+
+    /// The per-state lists' part of [`ConnTable::expire_keeping`].
+    fn expire_lists(
+        &mut self,
+        now: u32,
+        timeouts: &Timeouts,
+        budget: &mut usize,
+        keep: &mut impl FnMut(&Conn<A>) -> bool,
+        gone: &mut impl FnMut(&Conn<A>),
+    ) -> usize {
+        let mut n = 0;
         for s in State::ALL {
             let limit = timeouts.secs(s);
-            while budget > 0 {
+            while *budget > 0 {
                 let head = self.lists[s as usize].head;
-                if head == NIL || now.saturating_sub(self.slab[head as usize].seen) < limit {
+                let due = |t: &Self| now.saturating_sub(t.slab[head as usize].seen) >= limit;
+                if head == NIL || !due(self) {
                     break;
                 }
-                budget -= 1;
+                *budget -= 1;
                 if keep(&self.slab[head as usize]) {
                     self.rearm(head, s, now, timeouts);
+                    // Marked seen a second ago: under a 1 s timeout still
+                    // due, and still the head; its re-arm has it now.
+                    if self.lists[s as usize].head == head && due(self) {
+                        break;
+                    }
                     continue;
                 }
                 let c = self.slab[head as usize].clone();
@@ -563,7 +586,7 @@ impl<A: Addr> ConnTable<A> {
                 n += 1;
             }
         }
-        (n, start - budget)
+        n
     }
 
     /// The connection [`ConnTable::evict_one`] would remove at `now`: the stalest
@@ -855,6 +878,22 @@ mod test {
         assert_eq!(n, 0, "seen in the second it was kept");
     }
 
+    /// Under a 1 s timeout (`--set 1 …`) a kept connection, re-armed and
+    /// marked seen a second ago, is still due: it is looked at once a
+    /// second, not again and again until the budget is gone.
+    #[test]
+    fn a_kept_connection_under_a_1_s_timeout_is_looked_at_once() {
+        let mut t: ConnTable = ConnTable::with_capacity(8);
+        let mut to = Timeouts::default();
+        to.set(1, 1, 1);
+        let i = t.insert(Conn::new(6, (1, 1000), (2, 21), (3, 21), DestId(0)), 10);
+        t.touch(i.expect("room"), State::Established, 10, &to);
+        for now in 11..20 {
+            let r = t.expire_keeping(now, &to, 256, |_| true, |_| {});
+            assert_eq!(r, (0, 1), "at {now}");
+        }
+    }
+
     /// Re-armed connections take at most half of an expiry's budget, so
     /// that many kept ones do not hold up the connections that idled out.
     #[test]
@@ -880,6 +919,22 @@ mod test {
         let mut gone = Vec::new();
         let n = t.expire_keeping(now, &to, 4, kept, |c| gone.push(c.cport));
         assert_eq!((n, gone.as_slice()), ((2, 4), &[1004, 1005][..]));
+        // And what the lists leave: the budget is used up while re-arms
+        // are due (the worker then goes on in its next pass).
+        let now = now + EXPIRE_LATER;
+        add(
+            &mut t,
+            1006,
+            State::TimeWait,
+            now - to.secs(State::TimeWait),
+        );
+        let n = t.expire_keeping(now, &to, 4, kept, |c| gone.push(c.cport));
+        assert_eq!(
+            (n, gone.len()),
+            ((1, 4), 3),
+            "two re-arms, one gone, one more re-arm"
+        );
+        assert_eq!(t.expire_keeping(now, &to, 4, kept, |_| {}), (0, 1));
     }
 
     fn eviction_takes_the_stalest_transitory_entry_and_spares_live_ones<A: TestAddr>() {
