@@ -13,7 +13,7 @@
 //! once a second, never per packet.
 
 use super::super::state::{State, Timeouts};
-use super::{Addr, Conn, ConnTable, FREE, FlowKey};
+use super::{Addr, Conn, ConnTable, FREE, FlowKey, NIL};
 use std::collections::VecDeque;
 
 /// Seconds a kept connection waits before it is looked at again (IPVS's
@@ -91,6 +91,72 @@ impl<A: Addr> ConnTable<A> {
             self.remove(r.idx);
             gone(&c);
             n += 1;
+        }
+        n
+    }
+}
+
+impl<A: Addr> ConnTable<A> {
+    /// [`ConnTable::expire`], but a connection `keep` holds is kept, due
+    /// again [`EXPIRE_LATER`] seconds on, as IPVS re-arms the timer of a
+    /// connection that still controls others (`ip_vs_conn_expire`,
+    /// `expire_later`; `later.rs`). Returns how many were removed and how
+    /// much of `budget` was used (kept ones count against it too).
+    pub fn expire_keeping(
+        &mut self,
+        now: u32,
+        timeouts: &Timeouts,
+        mut budget: usize,
+        mut keep: impl FnMut(&Conn<A>) -> bool,
+        mut gone: impl FnMut(&Conn<A>),
+    ) -> (usize, usize) {
+        let start = budget;
+        // The re-arms take at most half the budget first (each kept
+        // connection comes due every 60 s, and many could starve the state
+        // lists), and what the lists leave: the budget is all used unless
+        // both are done, so the caller's "used less: done this second" holds.
+        let half = budget.div_ceil(2);
+        let mut share = half;
+        let mut n = self.expire_rearmed(now, timeouts, &mut share, &mut keep, &mut gone);
+        budget -= half - share;
+        n += self.expire_lists(now, timeouts, &mut budget, &mut keep, &mut gone);
+        n += self.expire_rearmed(now, timeouts, &mut budget, &mut keep, &mut gone);
+        (n, start - budget)
+    }
+
+    /// The per-state lists' part of [`ConnTable::expire_keeping`].
+    fn expire_lists(
+        &mut self,
+        now: u32,
+        timeouts: &Timeouts,
+        budget: &mut usize,
+        keep: &mut impl FnMut(&Conn<A>) -> bool,
+        gone: &mut impl FnMut(&Conn<A>),
+    ) -> usize {
+        let mut n = 0;
+        for s in State::ALL {
+            let limit = timeouts.secs(s);
+            while *budget > 0 {
+                let head = self.lists[s as usize].head;
+                let due = |t: &Self| now.saturating_sub(t.slab[head as usize].seen) >= limit;
+                if head == NIL || !due(self) {
+                    break;
+                }
+                *budget -= 1;
+                if keep(&self.slab[head as usize]) {
+                    self.rearm(head, s, now, timeouts);
+                    // Marked seen a second ago: under a 1 s timeout still
+                    // due, and still the head; its re-arm has it now.
+                    if self.lists[s as usize].head == head && due(self) {
+                        break;
+                    }
+                    continue;
+                }
+                let c = self.slab[head as usize].clone();
+                self.remove(head);
+                gone(&c);
+                n += 1;
+            }
         }
         n
     }
