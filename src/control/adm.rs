@@ -118,15 +118,18 @@ impl Ctl {
     /// server's connections wait for it rather than being lost.
     pub(super) fn publish(&self, st: &mut AdmState) {
         self.count_fresh(&mut st.cfg);
-        for id in self.health.take_raised() {
-            st.cfg.raise_dest(id);
-        }
         self.health
             .set_targets(crate::health::targets(&st.cfg), &st.cfg);
+        // Read together, as the health thread sets them: a server back
+        // since the last publish is up in `down` and raised here at once.
+        let (down, raised) = self.health.down_and_raised();
+        for id in raised {
+            st.cfg.raise_dest(id);
+        }
         let down = if self.shared.ha.standby() {
             std::collections::HashMap::new()
         } else {
-            self.health.down()
+            down
         };
         let cfg = self.health.reweigh(&st.cfg);
         let lost = self.health.weigh(&cfg, &down);
@@ -603,13 +606,18 @@ mod tests {
         publish(&c);
         assert_eq!(list(&c), listing(&[(4, 1), (3, 1), (2, 1)]));
         // Removed: listed in its place with weight 0 while down, first
-        // once back; the data plane's rules have it first too.
+        // once back; the data plane's rules have it newest too.
         assert!(c.health.hold(HashMap::from([(a, false)])));
         publish(&c);
         assert_eq!(list(&c), listing(&[(4, 1), (3, 1), (2, 0)]));
         assert!(c.health.hold(HashMap::new()));
         publish(&c);
         assert_eq!(list(&c), listing(&[(2, 1), (4, 1), (3, 1)]));
+        let snap = c.shared.config.load();
+        let run = snap.services.values().next().unwrap().dests.iter();
+        let run: Vec<DestId> = run.map(|d| d.id).collect();
+        // The workers' rules keep servers oldest first: it is the newest.
+        assert_eq!(run.last(), Some(&a), "the workers' order: {run:?}");
         // Sorted, the listing is as before.
         let sorted = adm(&c, "-L -n").out;
         assert_eq!(sorted, listing(&[(2, 1), (3, 1), (4, 1)]));

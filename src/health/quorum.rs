@@ -168,11 +168,22 @@ impl super::Monitor {
     /// puts them at the head of their service's list
     /// ([`Config::raise_dest`]); an inhibited server only had its weight
     /// set to 0 (`LVS_CMD_EDIT_DEST`) and keeps its place.
-    pub fn take_raised(&self) -> Vec<DestId> {
+    fn take_raised(&self) -> Vec<DestId> {
         self.raised
             .lock()
             .map(|mut r| std::mem::take(&mut *r))
             .unwrap_or_default()
+    }
+
+    /// The servers held down now and those [`Monitor::take_raised`] gives,
+    /// read under the lock the health thread holds while it sets both
+    /// ([`Monitor::note_raised`]), so that a server back is never seen up
+    /// and not yet raised.
+    pub fn down_and_raised(&self) -> (HashMap<DestId, bool>, Vec<DestId>) {
+        let Ok(d) = self.down.lock() else {
+            return (HashMap::new(), self.take_raised());
+        };
+        (d.clone(), self.take_raised())
     }
 
     /// The health thread, as the servers held down go from `was` to `now`:
