@@ -506,19 +506,29 @@ fn two_clients_behind_one_address_keep_their_data_connections_apart() {
     assert_eq!(s(&mut d, ACK, next, C0 + 6, b"").seq, next);
 }
 
-#[test]
-fn a_control_connection_outlives_its_timeout_while_a_data_connection_lives() {
-    use std::time::Duration;
+/// A director with a passive FTP control connection and its data
+/// connection (client port 45000, server port 30000) established; the
+/// real server's side, to send from.
+fn with_data_connection() -> (MemDirector, L3) {
     let mut d = lab(&[21]);
     pasv(&mut d, PASV_227);
-    // The data connection, established, and busy every 300 s.
     data_syn(&mut d, 45000, 30000).expect("let in");
     let from_rs = L3::from_rs(RS1, CLIENT);
     d.int(&tcp_seg(&from_rs, 30000, 45000, SYN | ACK, 9000, 7001, b""));
-    let busy = |d: &mut MemDirector| {
-        let f = tcp_seg(&L3::to_vip(), 45000, 30000, ACK, 7001, 9001, b"");
-        d.ext(&f).1.len()
-    };
+    (d, from_rs)
+}
+
+/// A packet of that data connection from the client: how many frames went.
+fn busy(d: &mut MemDirector) -> usize {
+    let f = tcp_seg(&L3::to_vip(), 45000, 30000, ACK, 7001, 9001, b"");
+    d.ext(&f).1.len()
+}
+
+#[test]
+fn a_control_connection_outlives_its_timeout_while_a_data_connection_lives() {
+    use std::time::Duration;
+    // The data connection, established, and busy every 300 s.
+    let (mut d, from_rs) = with_data_connection();
     assert_eq!(busy(&mut d), 1);
     // The control connection is idle four ESTABLISHED timeouts (900 s).
     for _ in 0..12 {
@@ -557,15 +567,7 @@ fn a_control_connection_outlives_its_timeout_while_a_data_connection_lives() {
 #[test]
 fn a_kept_control_connection_goes_within_60_s_of_its_last_data_connection() {
     use std::time::Duration;
-    let mut d = lab(&[21]);
-    pasv(&mut d, PASV_227);
-    data_syn(&mut d, 45000, 30000).expect("let in");
-    let from_rs = L3::from_rs(RS1, CLIENT);
-    d.int(&tcp_seg(&from_rs, 30000, 45000, SYN | ACK, 9000, 7001, b""));
-    let busy = |d: &mut MemDirector| {
-        let f = tcp_seg(&L3::to_vip(), 45000, 30000, ACK, 7001, 9001, b"");
-        d.ext(&f).1.len()
-    };
+    let (mut d, from_rs) = with_data_connection();
     assert_eq!(busy(&mut d), 1, "established");
     // The data connection busy until 1200 s, past the control
     // connection's 900 s.

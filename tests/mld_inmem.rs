@@ -164,6 +164,17 @@ struct Sent {
 /// and the NIC's link-local address or `::` ([`src_of`]), hop limit 1, a
 /// Router Alert (MLD), a good checksum (over the pseudo-header with that
 /// source).
+/// The external NIC's records among `sent`, as (MLDv1, group), sorted.
+fn ext_records(sent: &[Sent]) -> Vec<(bool, Ipv6Addr)> {
+    let mut v: Vec<_> = sent
+        .iter()
+        .filter(|s| s.nic == Nic::Ext)
+        .flat_map(|s| s.records.iter().map(|r| (s.v1, r.1)))
+        .collect();
+    v.sort();
+    v
+}
+
 fn read(nic: Nic, after: Duration, f: &[u8]) -> Sent {
     let mac = match nic {
         Nic::Ext => EXT_MAC,
@@ -613,15 +624,7 @@ fn an_mldv1_querier_has_the_reports_sent_as_mldv1_until_its_timeout() {
             }
         }
     };
-    let ext = |sent: &[Sent]| -> Vec<(bool, Ipv6Addr)> {
-        let mut v: Vec<_> = sent
-            .iter()
-            .filter(|s| s.nic == Nic::Ext)
-            .flat_map(|s| s.records.iter().map(|r| (s.v1, r.1)))
-            .collect();
-        v.sort();
-        v
-    };
+    let ext = ext_records;
     let v1_all: Vec<(bool, Ipv6Addr)> = {
         let mut g: Vec<_> = groups(Nic::Ext).into_iter().map(|g| (true, g)).collect();
         g.sort();
@@ -722,15 +725,7 @@ fn in_mldv1_mode_a_query_no_mldv2_host_takes_is_answered_as_mldv1() {
         g.sort();
         g
     };
-    let ext = |sent: &[Sent]| -> Vec<(bool, Ipv6Addr)> {
-        let mut v: Vec<_> = sent
-            .iter()
-            .filter(|s| s.nic == Nic::Ext)
-            .flat_map(|s| s.records.iter().map(|r| (s.v1, r.1)))
-            .collect();
-        v.sort();
-        v
-    };
+    let ext = ext_records;
 
     // MLDv2 mode: both refused.
     hear(&mut d, &mut a, &with_sources, Duration::ZERO);
