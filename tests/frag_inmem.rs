@@ -26,6 +26,11 @@ const RULES: &[&str] = &[
     "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
 ];
 
+/// Each worker's drop counters that moved (for assertion messages).
+fn each_drops(d: &MemDirector) -> Vec<Vec<(&'static str, u64)>> {
+    d.workers.iter().map(|w| drops(&w.core.ctr)).collect()
+}
+
 fn director(workers: usize) -> MemDirector {
     let mut d = MemDirector::with_workers(workers, RULES);
     d.resolve_all();
@@ -669,15 +674,7 @@ fn echo_requests_in_fragments_are_answered_in_fragments() {
             int.extend(w.tx[Nic::Int].take_sent());
         }
     }
-    assert_eq!(
-        int.len(),
-        3,
-        "{:?}",
-        d.workers
-            .iter()
-            .map(|w| drops(&w.core.ctr))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(int.len(), 3, "{:?}", each_drops(&d));
     let ip = whole(&int, MTU);
     assert_eq!(SIp::new_unchecked(&ip[..]).dst_addr(), far.src);
 
@@ -1314,15 +1311,7 @@ fn with_two_workers_a_datagram_started_over_at_its_tracker_is_new_at_its_owner()
     let again = cut(&udp_frame(&l3, CPORT, 53, &body, true), 1480);
     let mut int = run(&mut d, &again[0]).0;
     int.extend(run(&mut d, &again[1]).0);
-    assert_eq!(
-        int.len(),
-        2,
-        "{:?}",
-        d.workers
-            .iter()
-            .map(|w| drops(&w.core.ctr))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(int.len(), 2, "{:?}", each_drops(&d));
     check_udp(
         &whole(&int, MTU),
         (CLIENT, CPORT),
