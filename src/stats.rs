@@ -143,6 +143,11 @@ counters! {
     /// packet, from the VIP ("fragmentation needed" with the MTU less the
     /// tunnel's overhead).
     IcmpErrorTunnel => "icmp_error_tunnel",
+    /// Path MTUs learned for a tunnel endpoint that replaced another
+    /// endpoint's live one: its set of the director's table (16 sets of 4
+    /// endpoints) was full. The one replaced is learned again from its
+    /// router's next error.
+    PmtuReplaced => "pmtu_replaced",
     /// ICMP "fragmentation needed" (type 3 code 4, with the egress MTU) sent back
     /// to the sender of a DF packet too big for the egress NIC (the packet itself
     /// is counted in `drop_too_big`).

@@ -30,7 +30,7 @@ use crate::wire::ipv4::{Ipv4Packet, protocol};
 use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::{EthernetFrame, ethernet};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The least path MTU the kernel learns from "fragmentation needed"
@@ -40,8 +40,12 @@ const MIN_PMTU: u32 = 552;
 /// How long a learned path MTU holds (the kernel's `ip_rt_mtu_expires`).
 pub const PMTU_EXPIRES: Duration = Duration::from_secs(600);
 
-/// Tunnel endpoints the director keeps a learned path MTU for.
-const PMTU_SLOTS: usize = 16;
+/// Sets of the path MTU table: an endpoint's entry is only ever in the set
+/// its address hashes to.
+const PMTU_SETS: usize = 16;
+
+/// Entries per set: a full set replaces its entry that expires first.
+const PMTU_WAYS: usize = 4;
 
 /// Path MTUs to tunnel endpoints (IPv4 outer headers), learned from
 /// routers' "fragmentation needed" about our tunnel packets, as IPVS keeps
@@ -49,87 +53,150 @@ const PMTU_SLOTS: usize = 16;
 /// `ip_vs_in_icmp`), for [`PMTU_EXPIRES`]. One table for all workers (in
 /// [`super::shared::Shared`]), as the kernel's route is one for all CPUs:
 /// the worker that handles the error writes it, every worker's `tunnel_to`
-/// reads it. A few fixed slots of atomics, no lock: a full set replaces the
-/// entry that expires first.
+/// reads it. Fixed slots of atomics, no lock, in [`PMTU_SETS`] sets of
+/// [`PMTU_WAYS`]: an endpoint is looked for in its own set only, and a full
+/// set replaces its entry that expires first (counted `pmtu_replaced`).
 ///
-/// A slot is two words, each carrying the same 16-bit tag of its write:
-/// `key` the endpoint, the MTU and the tag; `until` the tag and the second
-/// (of the workers' clock, `Clock::now_s`) the entry expires at. A writer
-/// stores `until` then `key` (release); a reader loads `key` then `until`
-/// (acquire) and takes the slot only if the tags agree, so a read that
-/// meets a write half done, or two writers that raced on one slot, see no
-/// entry there (a lost entry is learned again from the router's next
-/// error). Empty (`any` clear, until the first error), it costs the tunnel
-/// path one relaxed load.
-#[derive(Debug, Default)]
+/// A slot is two words, each carrying the same 16-bit tag of its write
+/// (never 0, the tag of a slot never written): `key` the endpoint, the MTU
+/// and the tag; `until` the tag and the second (of the workers' clock,
+/// `Clock::now_s`) the entry expires at. A writer swaps `key` in only if it
+/// still holds what the writer read when it decided (compare-exchange), then
+/// stores `until` (release); a reader loads `key` then `until` (acquire) and
+/// takes the slot only if the tags agree. So a read that meets a write half
+/// done sees no entry there, a writer that decided on a slot another has
+/// since written decides again (and keeps the lower MTU), and two writers
+/// whose stores cross leave no entry (learned again from the router's next
+/// error). Until no entry can be live (`live_until`, the latest expiry
+/// written), it costs the tunnel path one relaxed load.
+#[derive(Debug)]
 pub struct PathMtus {
-    any: AtomicBool,
+    live_until: AtomicU32,
     tag: AtomicU32,
-    key: [AtomicU64; PMTU_SLOTS],
-    until: [AtomicU64; PMTU_SLOTS],
+    key: [AtomicU64; PMTU_SETS * PMTU_WAYS],
+    until: [AtomicU64; PMTU_SETS * PMTU_WAYS],
 }
 
+impl Default for PathMtus {
+    fn default() -> Self {
+        PathMtus {
+            live_until: AtomicU32::new(0),
+            tag: AtomicU32::new(0),
+            key: std::array::from_fn(|_| AtomicU64::new(0)),
+            until: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+/// A slot as read: its `key` word, and `(endpoint, mtu, until)` if both
+/// words are of one write.
+type Slot = (u64, Option<(u32, u32, u32)>);
+
 impl PathMtus {
-    /// Slot `i` as `(endpoint, mtu, until)` if both its words are of one
-    /// write.
-    fn slot(&self, i: usize) -> Option<(u32, u32, u32)> {
+    /// The slots of `dst`'s set.
+    fn set(dst: u32) -> std::ops::Range<usize> {
+        let s = (dst.wrapping_mul(0x9e37_79b1) >> 28) as usize % PMTU_SETS;
+        s * PMTU_WAYS..(s + 1) * PMTU_WAYS
+    }
+
+    /// Slot `i` as read.
+    fn slot(&self, i: usize) -> Slot {
         let key = self.key[i].load(Ordering::Acquire);
         let until = self.until[i].load(Ordering::Acquire);
-        (key & 0xffff == until >> 32).then_some((
+        let whole = key & 0xffff == until >> 32;
+        let entry = (
             (key >> 32) as u32,
             (key >> 16) as u32 & 0xffff,
             until as u32,
-        ))
+        );
+        (key, whole.then_some(entry))
     }
 
     /// The path MTU learned for `dst` and not expired at second `now_s`.
     #[inline]
     pub(super) fn get(&self, dst: u32, now_s: u32) -> Option<usize> {
-        if !self.any.load(Ordering::Relaxed) {
+        if now_s >= self.live_until.load(Ordering::Relaxed) {
             return None;
         }
         self.held(dst, now_s)
     }
 
-    #[cold]
     #[inline(never)]
     fn held(&self, dst: u32, now_s: u32) -> Option<usize> {
-        (0..PMTU_SLOTS)
+        Self::set(dst)
             .filter(|&i| (self.key[i].load(Ordering::Relaxed) >> 32) as u32 == dst)
-            .filter_map(|i| self.slot(i))
+            .filter_map(|i| self.slot(i).1)
             .filter(|&(d, _, until)| d == dst && now_s < until)
             .map(|(_, mtu, _)| mtu as usize)
             .min()
     }
 
     /// Learn `mtu` for `dst` at second `now_s`: never above what is known
-    /// and not expired (the kernel's `__ip_rt_update_pmtu` ignores a larger
-    /// MTU).
-    fn learn(&self, dst: u32, mtu: u32, now_s: u32) {
-        let slots = || (0..PMTU_SLOTS).map(|i| (i, self.slot(i)));
-        let lower = |(_, s): (usize, Option<(u32, u32, u32)>)| {
+    /// and not expired, nor above `link`, the egress link's (the kernel's
+    /// `__ip_rt_update_pmtu` does not raise the route's MTU, the link's
+    /// while none is kept). True if it replaced another endpoint's live
+    /// entry (its set was full).
+    fn learn(&self, dst: u32, (mtu, link): (u32, u32), now_s: u32) -> bool {
+        if mtu > link {
+            return false;
+        }
+        // A writer loses only to another learning at that moment: a few
+        // tries, then the router's next error.
+        for _ in 0..4 {
+            let Some((at, old, replaces)) = self.decide(dst, mtu, now_s) else {
+                return false;
+            };
+            if self.commit(at, old, (dst, mtu), now_s) {
+                return replaces;
+            }
+        }
+        false
+    }
+
+    /// Where `learn` writes `mtu` for `dst`: the slot, its `key` word as
+    /// read, and whether that replaces another endpoint's live entry; none
+    /// if a lower MTU is held.
+    fn decide(&self, dst: u32, mtu: u32, now_s: u32) -> Option<(usize, u64, bool)> {
+        let slots: [(usize, Slot); PMTU_WAYS] = {
+            let r = Self::set(dst);
+            std::array::from_fn(|w| (r.start + w, self.slot(r.start + w)))
+        };
+        let lower = |&(_, (_, s)): &(usize, Slot)| {
             s.is_some_and(|(d, m, until)| d == dst && m < mtu && until > now_s)
         };
-        if slots().any(lower) {
-            return;
+        if slots.iter().any(lower) {
+            return None;
         }
-        let at = slots()
-            .find(|&(_, s)| s.is_some_and(|(d, ..)| d == dst))
-            // Empty (or torn): its `until` reads 0.
-            .or_else(|| slots().find(|&(_, s)| s.is_none_or(|(.., until)| until == 0)))
-            .map(|(i, _)| i)
+        let live = |s: Option<(u32, u32, u32)>| s.is_some_and(|(.., until)| until > now_s);
+        let (at, (old, s)) = slots
+            .iter()
+            .find(|&&(_, (_, s))| s.is_some_and(|(d, ..)| d == dst))
+            // Expired, empty or torn.
+            .or_else(|| slots.iter().find(|&&(_, (_, s))| !live(s)))
             // Full: the entry that expires first.
-            .unwrap_or_else(|| {
-                slots()
-                    .min_by_key(|&(_, s)| s.map_or(0, |(.., until)| until))
-                    .map_or(0, |(i, _)| i)
-            });
-        let tag = u64::from(self.tag.fetch_add(1, Ordering::Relaxed) as u16);
-        let until = u64::from(now_s.saturating_add(PMTU_EXPIRES.as_secs() as u32));
-        self.until[at].store(tag << 32 | until, Ordering::Release);
+            .or_else(|| {
+                slots
+                    .iter()
+                    .min_by_key(|&&(_, (_, s))| s.map_or(0, |e| e.2))
+            })
+            .copied()
+            .unwrap_or(slots[0]);
+        Some((at, old, live(s) && s.is_some_and(|(d, ..)| d != dst)))
+    }
+
+    /// Write slot `at` if its `key` word is still `old` (what `decide`
+    /// read); false if another writer came between.
+    fn commit(&self, at: usize, old: u64, (dst, mtu): (u32, u32), now_s: u32) -> bool {
+        let tag = u64::from(self.tag.fetch_add(1, Ordering::Relaxed) % 0xffff + 1);
         let key = u64::from(dst) << 32 | u64::from(mtu.min(0xffff)) << 16 | tag;
-        self.key[at].store(key, Ordering::Release);
-        self.any.store(true, Ordering::Relaxed);
+        let swapped = self.key[at].compare_exchange(old, key, Ordering::AcqRel, Ordering::Relaxed);
+        if swapped.is_err() {
+            return false;
+        }
+        let until = now_s.saturating_add(PMTU_EXPIRES.as_secs() as u32);
+        self.until[at].store(tag << 32 | u64::from(until), Ordering::Release);
+        self.live_until.fetch_max(until, Ordering::Relaxed);
+        true
     }
 }
 
@@ -280,7 +347,11 @@ impl Core {
             // as that floor, as `__ip_rt_update_pmtu` takes it; kept for the
             // endpoint, as `ipv4_update_pmtu` keeps it, whatever follows.
             let mtu = (rest & 0xffff).max(MIN_PMTU);
-            self.shared.pmtu.learn(rip.to_bits(), mtu, self.clock.now_s);
+            let link = self.env.mtu[nic as usize] as u32;
+            let now_s = self.clock.now_s;
+            if self.shared.pmtu.learn(rip.to_bits(), (mtu, link), now_s) {
+                self.ctr.inc(Ctr::PmtuReplaced);
+            }
             // The client does not do path MTU discovery: nothing to tell.
             if !inner.dont_frag() {
                 self.ctr.inc(Ctr::DropIcmp);
@@ -291,7 +362,6 @@ impl Core {
             // resulting PMTU"): a larger report does not raise it.
             let held = self.shared.pmtu.get(rip.to_bits(), self.clock.now_s);
             let mtu = held.map_or(mtu, |m| m as u32);
-            let link = self.env.mtu[nic as usize] as u32;
             rest = mtu.min(link).saturating_sub(encap.overhead() as u32);
         }
         let Some(Hop::V4(hop)) = hop else {
@@ -344,40 +414,122 @@ impl Core {
 mod tests {
     use super::*;
 
+    const LINK: u32 = 1500;
+
+    /// Endpoints (none 0) whose entries share one set.
+    fn one_set(n: usize) -> Vec<u32> {
+        let set = PathMtus::set(1);
+        (1..).filter(|&d| PathMtus::set(d) == set).take(n).collect()
+    }
+
     /// Learned MTUs are found until they expire; a full set replaces the
-    /// entry that expires first, and learning again renews an entry.
+    /// entry that expires first (and says so), and learning again renews an
+    /// entry.
     #[test]
     fn path_mtus_expire_and_a_full_set_replaces_the_oldest() {
         let p = PathMtus::default();
-        assert_eq!(p.get(1, 0), None);
-        for i in 0..PMTU_SLOTS as u32 {
-            p.learn(i, 1000 + i, i);
+        let e = one_set(PMTU_WAYS + 1);
+        assert_eq!(p.get(e[0], 0), None);
+        for (i, &d) in e[..PMTU_WAYS].iter().enumerate() {
+            assert!(!p.learn(d, (1000 + i as u32, LINK), i as u32), "room");
         }
-        assert_eq!(p.get(3, 0), Some(1003));
-        // Endpoint 0 learned again: now the newest.
-        p.learn(0, 900, 100);
-        // One more endpoint: endpoint 1 (the first to expire) makes room.
-        p.learn(99, 1200, 101);
-        assert_eq!(p.get(1, 0), None);
+        assert_eq!(p.get(e[2], 0), Some(1002));
+        // e[0] learned again: now the newest.
+        assert!(!p.learn(e[0], (900, LINK), 100), "its own entry");
+        // One more endpoint: e[1] (the first to expire) makes room.
+        assert!(p.learn(e[PMTU_WAYS], (1200, LINK), 101), "replaced");
+        assert_eq!(p.get(e[1], 0), None);
         assert_eq!(
-            (p.get(0, 0), p.get(99, 0), p.get(2, 0)),
-            (Some(900), Some(1200), Some(1002))
+            (p.get(e[0], 0), p.get(e[PMTU_WAYS], 0), p.get(e[3], 0)),
+            (Some(900), Some(1200), Some(1003))
         );
-        let late = 3 + PMTU_EXPIRES.as_secs() as u32;
-        assert_eq!(p.get(3, late), None, "expired");
-        assert_eq!(p.get(4, late), Some(1004));
+        let late = 2 + PMTU_EXPIRES.as_secs() as u32;
+        assert_eq!(p.get(e[2], late), None, "expired");
+        assert_eq!(p.get(e[3], late), Some(1003));
+        // Expired entries make room without replacing a live one.
+        let later = 101 + PMTU_EXPIRES.as_secs() as u32;
+        assert!(!p.learn(e[1], (1300, LINK), later));
+        // Another set is another endpoint's room.
+        let other = (1..).find(|&d| PathMtus::set(d) != PathMtus::set(1));
+        let other = other.unwrap_or_default();
+        assert!(!p.learn(other, (1100, LINK), 0));
+        assert_eq!(p.get(other, 0), Some(1100));
+    }
+
+    /// An MTU above the link's is not learned: it would tell nothing (the
+    /// link's holds) and could take a live entry's place.
+    #[test]
+    fn an_mtu_above_the_link_is_not_learned() {
+        let p = PathMtus::default();
+        let e = one_set(PMTU_WAYS + 1);
+        for &d in &e[..PMTU_WAYS] {
+            p.learn(d, (1400, LINK), 0);
+        }
+        assert!(!p.learn(e[PMTU_WAYS], (LINK + 1, LINK), 1));
+        assert_eq!(p.get(e[PMTU_WAYS], 1), None);
+        assert!(e[..PMTU_WAYS].iter().all(|&d| p.get(d, 1) == Some(1400)));
+        assert_eq!(p.live_until.load(Ordering::Relaxed), 600, "one write each");
     }
 
     /// A slot whose two words are of different writes (a read in the middle
-    /// of a write, or two writers on one slot) holds no entry.
+    /// of a write, or two writers whose stores crossed) holds no entry.
     #[test]
     fn a_torn_slot_is_no_entry() {
         let p = PathMtus::default();
-        p.learn(7, 1400, 0);
+        p.learn(7, (1400, LINK), 0);
         assert_eq!(p.get(7, 0), Some(1400));
-        p.until[0].store(5 << 32 | 600, Ordering::Release);
+        let at = PathMtus::set(7).start;
+        p.until[at].store(5 << 32 | 600, Ordering::Release);
         assert_eq!(p.get(7, 0), None);
-        p.learn(7, 1300, 0);
+        p.learn(7, (1300, LINK), 0);
         assert_eq!(p.get(7, 0), Some(1300), "learned again");
+    }
+
+    /// A writer that decided on a slot which another writer has written
+    /// since decides again: the lower MTU another worker kept in between
+    /// stays (two plain stores would leave the higher).
+    #[test]
+    fn a_writer_behind_another_keeps_the_lower_mtu() {
+        let p = PathMtus::default();
+        let behind = p.decide(7, 1400, 0).expect("nothing lower yet");
+        // Meanwhile another worker keeps 1300.
+        p.learn(7, (1300, LINK), 0);
+        assert!(
+            !p.commit(behind.0, behind.1, (7, 1400), 0),
+            "changed under it"
+        );
+        assert_eq!(p.get(7, 0), Some(1300));
+        // And `learn`, deciding again, keeps the lower.
+        p.learn(7, (1400, LINK), 0);
+        assert_eq!(p.get(7, 0), Some(1300));
+    }
+
+    /// Workers learning and reading at once (one set, so they meet on its
+    /// slots): every entry read is one some writer learned for that
+    /// endpoint, never a mix of two writes.
+    #[test]
+    fn concurrent_learns_and_reads_see_only_learned_mtus() {
+        let e = one_set(PMTU_WAYS);
+        for round in 0..200u32 {
+            let p = PathMtus::default();
+            let mtus = |w: u32, d: u32| 1000 + (d % 64) * 4 + w * (round % 3);
+            std::thread::scope(|s| {
+                for w in 0..2 {
+                    let (p, e) = (&p, &e);
+                    s.spawn(move || {
+                        for &d in e.iter().cycle().take(64) {
+                            p.learn(d, (mtus(w, d), LINK), round);
+                        }
+                    });
+                }
+                for _ in 0..2000 {
+                    for &d in &e {
+                        if let Some(m) = p.get(d, round) {
+                            assert!(m as u32 == mtus(0, d) || m as u32 == mtus(1, d), "{m}");
+                        }
+                    }
+                }
+            });
+        }
     }
 }
