@@ -57,8 +57,9 @@ pub(super) fn vips(cfg: &Config) -> Vec<IpAddr> {
     v
 }
 
-/// Load an `ipvsadm -S` rules file into `cfg`; its `--set` lines go to
-/// `timeouts` (as `adm -R` applies them).
+/// Load an `ipvsadm -S` rules file into `cfg`, each line as `adm -R`
+/// applies it ([`ipvsadm::apply_line`]); its `--set` lines go to
+/// `timeouts`.
 pub fn load_rules(
     cfg: &mut Config,
     timeouts: &mut Timeouts,
@@ -76,7 +77,7 @@ pub fn load_rules(
         if let AdmCommand::SetTimeout { tcp, tcpfin, udp } = *cmd {
             timeouts.set(tcp, tcpfin, udp);
         }
-        ipvsadm::apply(cfg, cmd).map_err(|e| err(format!("line {line}: {e}")))?;
+        ipvsadm::apply_line(cfg, cmd).map_err(|e| err(format!("line {line}: {e}")))?;
     }
     Ok(())
 }
@@ -703,6 +704,26 @@ mod tests {
             .to_string();
         let _ = std::fs::remove_file(&bad);
         assert!(e.ends_with("line 2: Service already exists"), "{e}");
+    }
+
+    /// `ringvs run --rules` loads a file an older `-S` wrote, whose server
+    /// has a `--check-ip` its service has no `--check` for (it sent
+    /// nothing): the server, without the address.
+    #[test]
+    fn an_older_rules_file_with_a_check_address_loads() {
+        let path = std::env::temp_dir().join(format!("ringvs-old-{}.rules", std::process::id()));
+        std::fs::write(
+            &path,
+            "-A -t 198.18.0.110:80 -s rr\n\
+             -a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 --check-ip 198.19.0.102\n",
+        )
+        .unwrap();
+        let (mut cfg, mut timeouts) = (Config::new(), Timeouts::default());
+        let r = load_rules(&mut cfg, &mut timeouts, &path);
+        let _ = std::fs::remove_file(&path);
+        r.unwrap();
+        let d = &cfg.services()[0].dests;
+        assert_eq!((d.len(), d[0].check_ip), (1, None));
     }
 
     /// `ringvs run --rules` reads at most a control request's worth of a file

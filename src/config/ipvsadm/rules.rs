@@ -4,7 +4,7 @@
 use super::super::names::Names;
 use super::super::{AdmError, Config};
 use super::apply::apply;
-use super::command::AdmCommand;
+use super::command::{AdmCommand, DestOpts};
 use super::messages::try_help;
 use super::parse::parse_with;
 
@@ -152,9 +152,93 @@ pub fn restore_parsed(
         if let AdmCommand::SetTimeout { tcp, tcpfin, udp } = *cmd {
             set_timeout(tcp, tcpfin, udp);
         }
-        if let Err(e) = permit(cfg, cmd).and_then(|()| apply(cfg, cmd)) {
+        if let Err(e) = permit(cfg, cmd).and_then(|()| apply_line(cfg, cmd)) {
             errors.push(format!("line {line}: {e}"));
         }
     }
     errors
+}
+
+/// Applies one line of a rules file (`-R`, `ringvs run --rules`): as
+/// [`apply`], but an `-a` whose `--check-ip` names a service without
+/// `--check` adds the server without it, where a command line is refused.
+/// `-S` wrote such lines before a check address needed a check (a service
+/// whose check an `-E` dropped kept its servers' addresses): they sent
+/// nothing, as a server without one sends nothing now, so the file keeps
+/// its meaning and still loads.
+pub fn apply_line(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
+    match cmd {
+        AdmCommand::AddDest {
+            key,
+            addr,
+            port,
+            opts,
+        } if opts.check_ip.is_some() && cfg.service(key).is_some_and(|s| s.check.is_none()) => {
+            let opts = DestOpts {
+                check_ip: None,
+                ..opts.clone()
+            };
+            let cmd = AdmCommand::AddDest {
+                key: *key,
+                addr: *addr,
+                port: *port,
+                opts,
+            };
+            apply(cfg, &cmd)
+        }
+        _ => apply(cfg, cmd),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::super::format::format_save;
+    use super::super::parse;
+    use super::*;
+
+    /// A rules file `-S` wrote while a check address could outlive its
+    /// service's check (before `--check-ip` needed `--check`): `-R` adds
+    /// the server, without the address, which sent nothing then and would
+    /// send nothing now; a command line is still refused.
+    #[test]
+    fn an_older_saved_check_address_without_a_check_restores() {
+        let old = "-A -t 198.18.0.110:80 -s rr\n\
+                   -a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 --check-ip 198.19.0.102\n\
+                   -a -t 198.18.0.110:80 -r 198.19.0.3:80 -m -w 2\n";
+        let mut cfg = Config::new();
+        let errors = restore(&mut cfg, old, &Names::none(), &mut |_, _, _| {}).unwrap();
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(
+            format_save(&cfg, true, &Names::none()),
+            "-A -t 198.18.0.110:80 -s rr\n\
+             -a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1\n\
+             -a -t 198.18.0.110:80 -r 198.19.0.3:80 -m -w 2\n"
+        );
+        // Under a service with a check, the address is the server's.
+        let with = "-A -t 198.18.0.110:80 -s rr --check tcp\n\
+                    -a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 1 --check-ip 198.19.0.102\n";
+        let mut cfg = Config::new();
+        restore(&mut cfg, with, &Names::none(), &mut |_, _, _| {}).unwrap();
+        let ip = cfg.services()[0].dests[0].check_ip;
+        assert_eq!(ip, Some("198.19.0.102".parse().unwrap()));
+        // `ringvs adm -a` still says the address would send nothing.
+        let mut cfg = Config::new();
+        restore(
+            &mut cfg,
+            "-A -t 198.18.0.110:80 -s rr\n",
+            &Names::none(),
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        let line: Vec<String> = "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m --check-ip 198.19.0.102"
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let e = apply(&mut cfg, &parse(&line).unwrap()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "check-ip on a real server needs its service's --check"
+        );
+    }
 }
