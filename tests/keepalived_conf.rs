@@ -412,7 +412,7 @@ fn a_virtual_server_group_is_a_service_per_address_and_port() {
     let t = TempDir::new("vsg");
     let conf = |entries: &str| {
         format!(
-            "virtual_server_group web {{\n{entries}\n  fwmark 9\n}}\n\
+            "virtual_server_group web {{\n{entries}\n}}\n\
              virtual_server group web {{\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n  ha_suspend\n\
              \x20 real_server 198.19.0.2 {{\n    weight 2\n    TCP_CHECK {{\n      connect_timeout 2\n    }}\n  }}\n\
              \x20 real_server 198.19.0.3 8080 {{\n    TCP_CHECK {{\n      connect_timeout 2\n    }}\n  }}\n}}\n"
@@ -426,13 +426,10 @@ fn a_virtual_server_group_is_a_service_per_address_and_port() {
     let f = p.display();
     assert_eq!(
         l.warnings,
-        [
-            format!(
-                "{f}:4: fwmark (in virtual_server_group web): not read by ringvs (netfilter marks the packets; `ringvs adm -A -f MARK --mark-dest ...` serves them), skipped"
-            ),
-            format!("{f}:10: ha_suspend (in virtual_server): not supported by ringvs, ignored"),
-        ],
-        "once each"
+        [format!(
+            "{f}:9: ha_suspend (in virtual_server): not supported by ringvs, ignored"
+        )],
+        "once"
     );
     let mut running = l.config;
     let keys: Vec<ServiceKey> = running.services().iter().map(|s| s.key).collect();
@@ -505,13 +502,13 @@ fn a_virtual_server_group_is_a_service_per_address_and_port() {
         format!("{f}:3: virtual_server_group web: 1 address(es) and port given before, taken once")
     );
     assert_eq!(l.config.services().len(), 4 + 3);
-    // Only a fwmark entry: no service, and the virtual server says so.
+    // No entry: no service, and the virtual server says so.
     t.write("keepalived.conf", &conf(""));
     let l = load_as(&p, None).unwrap();
     assert!(l.config.services().is_empty());
     assert!(
         l.warnings.contains(&format!(
-            "{f}:5: virtual_server group web: the group has no address, no service"
+            "{f}:4: virtual_server group web: the group has no address, no service"
         )),
         "{:?}",
         l.warnings
@@ -524,9 +521,138 @@ fn a_virtual_server_group_is_a_service_per_address_and_port() {
     );
     let e = load_as(&p, None).unwrap_err();
     assert!(
-        e.contains(":6: virtual_server group web: the group mixes IPv4 and IPv6"),
+        e.contains(":5: virtual_server group web: the group mixes IPv4 and IPv6"),
         "{e}"
     );
+}
+
+/// A `virtual_server_group`'s `fwmark N` entries are firewall-mark
+/// services of its virtual server, beside its addresses' (keepalived's
+/// `ipvs_group_cmd`), with the block's settings, real servers and check;
+/// each takes the packets of the block's `mark_dest` lines for it
+/// (`mark_dest N RULE`, or `mark_dest RULE` for a group's one mark), which
+/// the address services do not take. Its family is the entry's, else the
+/// group's, else the block's; a reload that adds a mark adds its service.
+#[test]
+fn a_virtual_server_groups_fwmarks_are_fwmark_services() {
+    let t = TempDir::new("vsg-fwmark");
+    let conf = |entries: &str, dests: &str| {
+        format!(
+            "virtual_server_group web {{\n  198.18.0.110 80\n{entries}}}\n\
+             virtual_server group web {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n{dests}\
+             \x20 real_server 198.19.0.2 80 {{\n    weight 2\n    TCP_CHECK {{\n      connect_timeout 2\n    }}\n  }}\n\
+             \x20 real_server 198.19.0.3 80 {{\n    TCP_CHECK {{\n      connect_timeout 2\n    }}\n  }}\n}}\n"
+        )
+    };
+    let both = "  mark_dest 1 tcp:198.18.0.120:443\n  mark_dest 2 udp:198.18.0.121:53\n";
+    let (saved, warnings) = saved_and_warnings(&t, &conf("  fwmark 1\n  fwmark 2 inet\n", both));
+    assert_eq!(warnings, Vec::<String>::new());
+    let check = "--check tcp --delay-loop 60 --connect-timeout 2 --retry 1 --delay-before-retry 1";
+    // A mark's service is of port 0: its check is on the servers' port.
+    let mcheck = "--check tcp --check-port 80 --delay-loop 60 --connect-timeout 2 --retry 1 --delay-before-retry 1";
+    assert_eq!(
+        saved,
+        format!(
+            "-A -t 198.18.0.110:80 -s rr {check}\n\
+             -a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 2\n\
+             -a -t 198.18.0.110:80 -r 198.19.0.3:80 -m -w 1\n\
+             -A -f 1 -s rr {mcheck} --mark-dest tcp:198.18.0.120:443\n\
+             -a -f 1 -r 198.19.0.2:80 -m -w 2\n\
+             -a -f 1 -r 198.19.0.3:80 -m -w 1\n\
+             -A -f 2 -s rr {mcheck} --mark-dest udp:198.18.0.121:53\n\
+             -a -f 2 -r 198.19.0.2:80 -m -w 2\n\
+             -a -f 2 -r 198.19.0.3:80 -m -w 1\n"
+        )
+    );
+    // One mark: its `mark_dest` needs no number.
+    let (saved, warnings) = saved_and_warnings(
+        &t,
+        &conf("  fwmark 1\n", "  mark_dest tcp:198.18.0.120:443\n"),
+    );
+    assert_eq!(warnings, Vec::<String>::new());
+    assert!(
+        saved.contains(&format!(
+            "-A -f 1 -s rr {mcheck} --mark-dest tcp:198.18.0.120:443\n"
+        )),
+        "{saved}"
+    );
+    // The group's family: an IPv6 group's unmarked entry is IPv6.
+    let (saved, _) = saved_and_warnings(
+        &t,
+        "virtual_server_group web6 {\n  2001:2:0:1::110 80\n  fwmark 4\n}\n\
+         virtual_server group web6 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+         \x20 mark_dest tcp:[2001:2:0:1::120]:443\n  real_server 2001:2:0:2::2 443 {\n  }\n}\n",
+    );
+    assert!(
+        saved.contains("-A -f 4 -6 -s rr --mark-dest tcp:[2001:2:0:1::120]:443\n"),
+        "{saved}"
+    );
+    // A group of marks alone: the block's family (its non-tunnelled
+    // server's), else IPv4 with a warning, as keepalived.
+    let marks_only = |servers: &str| {
+        saved_and_warnings(
+            &t,
+            &format!(
+                "virtual_server_group m {{\n  fwmark 5\n}}\n\
+                 virtual_server group m {{\n  lb_algo rr\n  lb_kind TUN\n{servers}}}\n"
+            ),
+        )
+    };
+    let (saved, warnings) = marks_only("  real_server 2001:2:0:2::2 0 {\n    lvs_method DR\n  }\n");
+    assert!(saved.starts_with("-A -f 5 -6 -s rr"), "{saved}");
+    assert_eq!(warnings.len(), 1, "no mark_dest: {warnings:?}");
+    let (saved, warnings) = marks_only("  real_server 2001:2:0:2::2 0 {\n  }\n");
+    assert!(saved.starts_with("-A -f 5 -s rr"), "{saved}");
+    assert!(
+        warnings[0].ends_with(
+            ":4: virtual_server group m: the family of fwmark 5 cannot be determined (every real server tunnelled), IPv4 (as keepalived does)"
+        ),
+        "{warnings:?}"
+    );
+    // A reload that adds a mark adds its service alone.
+    let p = t.write(
+        "keepalived.conf",
+        &conf("  fwmark 1\n", "  mark_dest 1 tcp:198.18.0.120:443\n"),
+    );
+    let mut running = load_as(&p, None).unwrap().config;
+    t.write("keepalived.conf", &conf("  fwmark 1\n  fwmark 2\n", both));
+    let shown = reload(&mut running, &p);
+    assert_eq!(shown.len(), 1 + 2, "{shown:?}");
+    assert!(shown[0].starts_with("-A -f 2 -s rr"), "{shown:?}");
+    assert_eq!(running.services().len(), 3);
+    // Errors: a mark_dest that names no mark of the group, or none of
+    // several; a mark of the other family than the addresses; a bad mark.
+    for (entries, dests, err) in [
+        (
+            "  fwmark 1\n  fwmark 2\n",
+            "  mark_dest tcp:198.18.0.120:443\n",
+            ":10: mark_dest tcp:198.18.0.120:443: virtual_server_group web has 2 fwmarks, say which (mark_dest MARK tcp:198.18.0.120:443)",
+        ),
+        (
+            "  fwmark 1\n",
+            "  mark_dest 3 tcp:198.18.0.120:443\n",
+            ":9: mark_dest 3: virtual_server_group web has no fwmark 3",
+        ),
+        (
+            "  fwmark 1 inet6\n",
+            "",
+            ":5: virtual_server group web: the group mixes IPv4 and IPv6 addresses",
+        ),
+        (
+            "  fwmark 0\n",
+            "",
+            ":3: virtual_server_group entry fwmark 0: not a mark (1..4294967295)",
+        ),
+        (
+            "  fwmark 1 inet7\n",
+            "",
+            ":3: virtual_server_group entry fwmark 1 inet7: the family is inet or inet6",
+        ),
+    ] {
+        t.write("keepalived.conf", &conf(entries, dests));
+        let e = load_as(&p, None).unwrap_err();
+        assert!(e.ends_with(err), "{entries}{dests}: {e}");
+    }
 }
 
 /// `DNS_CHECK` (`type`, `name`) with its own defaults: SOA of `.`, 3
@@ -1737,7 +1863,6 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
     let expected: Vec<String> = [
         "3: lvs_timeouts (in global_defs): not applied by ringvs, set them with 'ringvs adm --set'",
         "4: lvs_sync_daemon (in global_defs): not applied by ringvs, start it with 'ringvs adm --start-daemon'",
-        "16: fwmark (in virtual_server_group web): not read by ringvs (netfilter marks the packets; `ringvs adm -A -f MARK --mark-dest ...` serves them), skipped",
         "18: no_such_block: unknown top-level keyword, skipped",
         "22: delay_loop 2.5: ringvs counts whole seconds, using 3",
         "26: sh-port: applies to the sh scheduler only, ignored with rr (as keepalived does)",

@@ -7,10 +7,24 @@
 //! A group's entries are `ADDR [PORT]` (no port: 0), `ADDR-LAST [PORT]`, a
 //! range that ends at `LAST`, the last byte of an IPv4 address (decimal) or
 //! the last 16 bits of an IPv6 one (hex), as keepalived's `inet_stor` reads
-//! it, `ADDR-ADDR` and `ADDR/LEN` (`alloc_vsg_entry`), and `fwmark N`
-//! (warned about and skipped: netfilter's marks never reach ringvs's
-//! workers; `ringvs adm -f` with `--mark-dest` serves a mark). An address
-//! and port given twice is taken once, with a warning.
+//! it, `ADDR-ADDR` and `ADDR/LEN` (`alloc_vsg_entry`), and `fwmark N
+//! [inet|inet6]`. An address and port given twice, or a mark, is taken
+//! once, with a warning.
+//!
+//! A `fwmark N` entry is a firewall-mark service of the virtual server,
+//! beside its addresses' (`ipvswrapper.c` `ipvs_group_cmd` sets one up per
+//! mark, with the virtual server's settings and real servers): ringvs
+//! writes it out as a `virtual_server fwmark N` with the same block, so it
+//! is read as one (`lvs.rs`; its real servers keep their own ports, 0 when
+//! none). Its family is the entry's `inet`/`inet6`; without, the group's
+//! (its addresses' and marked entries'), else the one the block says
+//! (`values::said_v6`), else IPv4 with a warning, as `ipvs_group_cmd` and
+//! `link_vsg_to_vs` (`check_data.c`) pick it. Its packets are those of the
+//! block's `mark_dest` lines (a ringvs keyword, as in a `virtual_server
+//! fwmark`: netfilter's marks never reach ringvs's workers): `mark_dest
+//! PROTO:ADDR[/LEN][:PORTS]` when the group has one mark, `mark_dest N
+//! PROTO:...` for mark N of several; the address services do not take
+//! them.
 //!
 //! ringvs writes the group's virtual server out as one `virtual_server ADDR
 //! PORT` per address and port, the same block in each, so every keyword
@@ -26,10 +40,11 @@
 //! servers are checked once for all the members all the same, as in
 //! keepalived: services with the same server and check share it,
 //! `health::share_groups`). A group named
-//! twice, an entry that is not an address, a range that does not end above
-//! its start, a `virtual_server group` whose group does not exist or mixes
-//! IPv4 and IPv6 addresses are errors (keepalived logs them and goes on
-//! without the entry or the virtual server).
+//! twice, an entry that is not an address or a mark 1..4294967295 (and
+//! `inet` or `inet6`), a range that does not end above its start, a
+//! `virtual_server group` whose group does not exist or mixes IPv4 and
+//! IPv6 (addresses and marked entries) are errors (keepalived logs them
+//! and goes on without the entry or the virtual server).
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -42,37 +57,72 @@ use super::{KaError, Pos};
 /// (and a check of each real server) of its own.
 pub(crate) const MAX_MEMBERS: usize = 4096;
 
-/// The groups of a file, by name: where each was defined and the addresses
-/// and ports it stands for, in order.
-pub(crate) type Groups = HashMap<String, (Pos, Vec<(IpAddr, u16)>)>;
+/// The groups of a file, by name.
+pub(crate) type Groups = HashMap<String, Group>;
+
+/// A `virtual_server_group`.
+pub(crate) struct Group {
+    /// Where it was defined.
+    pos: Pos,
+    /// The addresses and ports it stands for, in order.
+    members: Vec<(IpAddr, u16)>,
+    /// Its `fwmark` entries, in order: the mark and the family given
+    /// (IPv6: true).
+    marks: Vec<(u32, Option<bool>)>,
+}
+
+impl Group {
+    /// Its family, if all its addresses and marks given one are of one
+    /// (IPv6: true); `Err` if they are of both.
+    fn family(&self) -> Result<Option<bool>, ()> {
+        let addrs = self.members.iter().map(|(a, _)| a.is_ipv6());
+        let mut given = addrs.chain(self.marks.iter().filter_map(|m| m.1));
+        match given.next() {
+            Some(f) if given.all(|g| g == f) => Ok(Some(f)),
+            Some(_) => Err(()),
+            None => Ok(None),
+        }
+    }
+}
 
 /// Reads every `virtual_server_group` among the top-level statements `top`.
 pub(crate) fn groups(cx: &mut Cx<'_>, top: &[Stmt]) -> Result<Groups, KaError> {
     let mut out = Groups::new();
     for s in top.iter().filter(|s| s.keyword() == "virtual_server_group") {
         let name = cx.value(s)?.to_string();
-        if let Some((first, _)) = out.get(&name) {
+        if let Some(first) = out.get(&name) {
             return Err(KaError::at(
                 &s.pos,
-                format!("virtual_server_group {name}: defined twice (first at {first})"),
+                format!(
+                    "virtual_server_group {name}: defined twice (first at {})",
+                    first.pos
+                ),
             ));
         }
         let mut members = Vec::new();
         let mut seen = HashSet::new();
-        let mut fwmarks = false;
+        let mut marks: Vec<(u32, Option<bool>)> = Vec::new();
         for e in s.children() {
             if e.keyword() == "fwmark" {
-                fwmarks = true;
-                cx.w.at(
-                    &e.pos,
-                    format!(
-                        "fwmark (in virtual_server_group {name}): not read by ringvs (netfilter marks the packets; `ringvs adm -A -f MARK --mark-dest ...` serves them), skipped"
-                    ),
-                );
-                continue;
+                let m = fwmark_entry(cx, e)?;
+                if marks.iter().any(|o| o.0 == m.0) {
+                    cx.w.at(
+                        &e.pos,
+                        format!(
+                            "virtual_server_group {name}: fwmark {} given before, taken once",
+                            m.0
+                        ),
+                    );
+                } else {
+                    marks.push(m);
+                }
             }
             let mut again = 0;
-            for m in entry(cx, e)? {
+            let entries = match e.keyword() {
+                "fwmark" => Vec::new(),
+                _ => entry(cx, e)?,
+            };
+            for m in entries {
                 if seen.insert(m) {
                     members.push(m);
                 } else {
@@ -89,24 +139,50 @@ pub(crate) fn groups(cx: &mut Cx<'_>, top: &[Stmt]) -> Result<Groups, KaError> {
                     ),
                 );
             }
-            if members.len() > MAX_MEMBERS {
+            if members.len() + marks.len() > MAX_MEMBERS {
                 return Err(KaError::at(
                     &e.pos,
                     format!(
-                        "virtual_server_group {name}: over {MAX_MEMBERS} addresses and ports (each is a service of ringvs's)"
+                        "virtual_server_group {name}: over {MAX_MEMBERS} addresses and ports, and marks (each is a service of ringvs's)"
                     ),
                 ));
             }
         }
-        if members.is_empty() && !fwmarks {
+        if members.is_empty() && marks.is_empty() {
             cx.w.at(
                 &s.pos,
                 format!("virtual_server_group {name} has no entries: removed (as keepalived does)"),
             );
         }
-        out.insert(name, (s.pos.clone(), members));
+        let pos = s.pos.clone();
+        out.insert(
+            name,
+            Group {
+                pos,
+                members,
+                marks,
+            },
+        );
     }
     Ok(out)
+}
+
+/// A `fwmark N [inet|inet6]` entry (`alloc_vsg_entry`): the mark and the
+/// family it names (IPv6: true).
+fn fwmark_entry(cx: &mut Cx<'_>, e: &Stmt) -> Result<(u32, Option<bool>), KaError> {
+    let bad = |why: String| KaError::at(&e.pos, format!("virtual_server_group entry fwmark {why}"));
+    let v = e.args().first().map(String::as_str).unwrap_or_default();
+    let mark = (v.parse::<u32>().ok())
+        .filter(|&m| m != 0)
+        .ok_or_else(|| bad(format!("{v}: not a mark (1..4294967295)")))?;
+    let family = match e.args().get(1).map(String::as_str) {
+        None => None,
+        Some("inet") => Some(false),
+        Some("inet6") => Some(true),
+        Some(f) => return Err(bad(format!("{mark} {f}: the family is inet or inet6"))),
+    };
+    cx.no_more(e, 2);
+    Ok((mark, family))
 }
 
 /// One entry of a group: the addresses and port it stands for. As
@@ -187,10 +263,11 @@ fn entry(cx: &mut Cx<'_>, e: &Stmt) -> Result<Vec<(IpAddr, u16)>, KaError> {
 }
 
 /// The `virtual_server ADDR PORT` blocks a `virtual_server group NAME`
-/// block `s` stands for, one per address and port of the group (an error if
-/// the group does not exist or mixes families). If an entry has port 0, all
-/// are persistent, as keepalived's `validate_check_config` gives the whole
-/// virtual server its default `persistence_timeout` then.
+/// block `s` stands for, one per address and port of the group, then a
+/// `virtual_server fwmark N` per mark (an error if the group does not exist
+/// or mixes families). If an entry has port 0, all are persistent, as
+/// keepalived's `validate_check_config` gives the whole virtual server its
+/// default `persistence_timeout` then.
 pub(crate) fn members(cx: &mut Cx<'_>, s: &Stmt, groups: &Groups) -> Result<Vec<Stmt>, KaError> {
     let Some(name) = s.args().get(1) else {
         return Err(KaError::at(
@@ -199,13 +276,13 @@ pub(crate) fn members(cx: &mut Cx<'_>, s: &Stmt, groups: &Groups) -> Result<Vec<
         ));
     };
     cx.no_more(s, 2);
-    let Some((_, members)) = groups.get(name) else {
+    let Some(g) = groups.get(name) else {
         return Err(KaError::at(
             &s.pos,
             format!("virtual_server group {name}: no virtual_server_group {name}"),
         ));
     };
-    if members.is_empty() {
+    if g.members.is_empty() && g.marks.is_empty() {
         cx.w.at(
             &s.pos,
             format!("virtual_server group {name}: the group has no address, no service"),
@@ -213,22 +290,35 @@ pub(crate) fn members(cx: &mut Cx<'_>, s: &Stmt, groups: &Groups) -> Result<Vec<
     }
     // keepalived ignores such a virtual server unless all its real servers
     // are tunnelled (`link_vsg_to_vs`); ringvs refuses it.
-    if members.iter().any(|(a, _)| a.is_ipv4()) && members.iter().any(|(a, _)| a.is_ipv6()) {
+    let Ok(family) = g.family() else {
         return Err(KaError::at(
             &s.pos,
             format!("virtual_server group {name}: the group mixes IPv4 and IPv6 addresses"),
         ));
-    }
+    };
     let mut block = s.block.clone().unwrap_or_default();
     let persistent = block.iter().any(|k| k.keyword() == "persistence_timeout");
-    if !persistent && members.iter().any(|&(_, p)| p == 0) {
+    if !persistent && g.members.iter().any(|&(_, p)| p == 0) {
         block.push(Stmt {
             words: vec!["persistence_timeout".to_string()],
             pos: s.pos.clone(),
             block: None,
         });
     }
-    Ok(members
+    let mut dests = vec![Vec::new(); g.marks.len()];
+    if !g.marks.is_empty() {
+        for k in block.iter().filter(|k| k.keyword() == "mark_dest") {
+            let (i, rule) = mark_dest(cx, k, name, &g.marks)?;
+            dests[i].push(Stmt {
+                words: vec!["mark_dest".to_string(), rule.to_string()],
+                ..k.clone()
+            });
+        }
+        // They are the marks'.
+        block.retain(|k| k.keyword() != "mark_dest");
+    }
+    let mut out: Vec<Stmt> = g
+        .members
         .iter()
         .map(|(addr, port)| Stmt {
             words: vec![
@@ -239,7 +329,74 @@ pub(crate) fn members(cx: &mut Cx<'_>, s: &Stmt, groups: &Groups) -> Result<Vec<
             pos: s.pos.clone(),
             block: Some(block.clone()),
         })
-        .collect())
+        .collect();
+    for (&(mark, given), dests) in g.marks.iter().zip(dests) {
+        let v6 = match given.or(family).or_else(|| super::values::said_v6(s)) {
+            Some(v6) => v6,
+            None => {
+                let e = format!(
+                    "virtual_server group {name}: the family of fwmark {mark} cannot be determined (every real server tunnelled), IPv4 (as keepalived does)"
+                );
+                cx.w.at(&s.pos, e);
+                false
+            }
+        };
+        // The family first, where `values::fwmark_v6` looks.
+        let family = if v6 { "inet6" } else { "inet" };
+        let mut own = vec![Stmt {
+            words: vec!["ip_family".to_string(), family.to_string()],
+            pos: s.pos.clone(),
+            block: None,
+        }];
+        own.extend(block.iter().cloned());
+        own.extend(dests);
+        out.push(Stmt {
+            words: vec![
+                "virtual_server".to_string(),
+                "fwmark".to_string(),
+                mark.to_string(),
+            ],
+            pos: s.pos.clone(),
+            block: Some(own),
+        });
+    }
+    Ok(out)
+}
+
+/// A `mark_dest` line `k` of a `virtual_server group NAME` block: which of
+/// the group's `marks` it is for, and its rule. `mark_dest RULE` when the
+/// group has one mark, `mark_dest MARK RULE` for any.
+fn mark_dest<'k>(
+    cx: &mut Cx<'_>,
+    k: &'k Stmt,
+    name: &str,
+    marks: &[(u32, Option<bool>)],
+) -> Result<(usize, &'k str), KaError> {
+    cx.no_more(k, 2);
+    match k.args() {
+        [rule] if marks.len() == 1 => Ok((0, rule)),
+        [rule] => Err(KaError::at(
+            &k.pos,
+            format!(
+                "mark_dest {rule}: virtual_server_group {name} has {} fwmarks, say which (mark_dest MARK {rule})",
+                marks.len()
+            ),
+        )),
+        [mark, rule, ..] => {
+            let i = mark
+                .parse::<u32>()
+                .ok()
+                .and_then(|m| marks.iter().position(|o| o.0 == m));
+            let i = i.ok_or_else(|| {
+                KaError::at(
+                    &k.pos,
+                    format!("mark_dest {mark}: virtual_server_group {name} has no fwmark {mark}"),
+                )
+            })?;
+            Ok((i, rule))
+        }
+        [] => Err(KaError::at(&k.pos, "mark_dest: a value is missing")),
+    }
 }
 
 #[cfg(test)]

@@ -147,13 +147,33 @@ pub(super) fn fwmark(s: &Stmt) -> Result<Option<u32>, KaError> {
 }
 
 /// Whether a `virtual_server fwmark` is IPv6, as keepalived decides it
-/// (`check_parser.c`), in the order of the block: the first of `ip_family`
-/// (`ip_family_handler`), `persistence_granularity` (`pgr_handler`: IPv4
-/// if it has a dot) and a real server that is not tunnelled
-/// (`rs_end_handler`; a tunnel may cross families); then a sorry server
-/// that is not tunnelled (`vs_end_handler`); then, all of them tunnelled,
-/// the family they share, else IPv4.
+/// (`check_parser.c`): the family the block says ([`said_v6`]); else, all
+/// its servers tunnelled, the family they share, else IPv4
+/// (`vs_end_handler`).
 pub(super) fn fwmark_v6(s: &Stmt) -> bool {
+    let (said, servers) = families(s);
+    said.unwrap_or_else(|| {
+        let mut all = servers.into_iter();
+        match all.next() {
+            Some(f) => all.all(|g| g == f) && f,
+            None => false,
+        }
+    })
+}
+
+/// The family a virtual server block says it is of (IPv6: true), in the
+/// order of the block: the first of `ip_family` (`ip_family_handler`),
+/// `persistence_granularity` (`pgr_handler`: IPv4 if it has a dot) and a
+/// real server that is not tunnelled (`rs_end_handler`; a tunnel may cross
+/// families); then a sorry server that is not tunnelled (`vs_end_handler`).
+/// `None`: it says none (all its servers are tunnelled).
+pub(super) fn said_v6(s: &Stmt) -> Option<bool> {
+    families(s).0
+}
+
+/// [`said_v6`], and the families of the block's sorry server and real
+/// servers (the sorry server's first).
+fn families(s: &Stmt) -> (Option<bool>, Vec<bool>) {
     let first_is = |k: &Stmt, v: &str| k.args().first().is_some_and(|a| a == v);
     let v6 = |k: &Stmt| k.args().first().is_some_and(|a| a.contains(':'));
     let mut af: Option<bool> = None;
@@ -192,13 +212,8 @@ pub(super) fn fwmark_v6(s: &Stmt) -> bool {
     if let (None, Some((v6, false))) = (af, sorry) {
         af = Some(v6);
     }
-    af.unwrap_or_else(|| {
-        let mut all = sorry.map(|s| s.0).into_iter().chain(servers);
-        match all.next() {
-            Some(f) => all.all(|g| g == f) && f,
-            None => false,
-        }
-    })
+    let all = sorry.map(|s| s.0).into_iter().chain(servers).collect();
+    (af, all)
 }
 
 /// `persistence_granularity` of the virtual server at `vs_addr`: a netmask
