@@ -655,6 +655,56 @@ fn a_virtual_server_groups_fwmarks_are_fwmark_services() {
     }
 }
 
+/// A real server's `weight` is keepalived's 0..2147483647 (its
+/// `IPVS_WEIGHT_LIMIT`; a virtual server's, the default, 1..), past
+/// `ipvsadm -w`'s 65535, which the schedulers weigh with; `-S` writes it
+/// as it is and `-R` refuses it as `ipvsadm -R` does (`ringvs adm -w`
+/// keeps ipvsadm's range); past the limit the file is refused, naming it.
+#[test]
+fn weights_are_keepalived_s_up_to_2147483647() {
+    let t = TempDir::new("weights");
+    let conf = |vs: &str, rs: &str| {
+        format!(
+            "virtual_server 198.18.0.110 80 {{\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n  weight {vs}\n\
+             \x20 real_server 198.19.0.2 80 {{\n    weight {rs}\n  }}\n\
+             \x20 real_server 198.19.0.3 80 {{\n  }}\n}}\n"
+        )
+    };
+    let (saved, warnings) = saved_and_warnings(&t, &conf("70000", "2147483647"));
+    assert_eq!(warnings, Vec::<String>::new());
+    assert_eq!(
+        saved,
+        "-A -t 198.18.0.110:80 -s wrr\n\
+         -a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 2147483647\n\
+         -a -t 198.18.0.110:80 -r 198.19.0.3:80 -m -w 70000\n"
+    );
+    let mut back = Config::new();
+    let e = ringvs::config::ipvsadm::restore(&mut back, &saved, &Names::none(), &mut |_, _, _| {})
+        .unwrap_err();
+    assert_eq!(e.to_string(), "line 2: illegal weight specified");
+    assert!(
+        back.services().is_empty(),
+        "a line that does not parse changes nothing"
+    );
+    for (vs, rs, err) in [
+        (
+            "1",
+            "2147483648",
+            ":7: weight 2147483648: not a number in 0..2147483647",
+        ),
+        (
+            "2147483648",
+            "1",
+            ":5: weight 2147483648: not a number in 1..2147483647",
+        ),
+        ("0", "1", ":5: weight 0: not a number in 1..2147483647"),
+    ] {
+        let p = t.write("keepalived.conf", &conf(vs, rs));
+        let e = load_as(&p, None).unwrap_err();
+        assert!(e.ends_with(err), "{vs} {rs}: {e}");
+    }
+}
+
 /// `DNS_CHECK` (`type`, `name`) with its own defaults: SOA of `.`, 3
 /// retries, `delay_before_retry` as the `delay_loop` it ends up with; an
 /// unknown type or an empty label is an error.
@@ -1969,8 +2019,8 @@ const ERRORS: &[(&str, &str)] = &[
         "3: unexpected '}' (no block is open)",
     ),
     (
-        "virtual_server 198.18.0.110 80 {\n  real_server 198.19.0.2 80 {\n    weight 70000\n  }\n}\n",
-        "3: weight 70000: not a number in 0..65535",
+        "virtual_server 198.18.0.110 80 {\n  real_server 198.19.0.2 80 {\n    weight 2147483648\n  }\n}\n",
+        "3: weight 2147483648: not a number in 0..2147483647",
     ),
     (
         "virtual_server 198.18.0.110 80 {\n  real_server 198.19.0.2 80 {\n    weight\n  }\n}\n",

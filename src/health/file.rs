@@ -17,9 +17,9 @@
 //!
 //! A server is down while one of its votes or its service's check says so
 //! (keepalived's `num_failed_checkers`); its weight is its configured one
-//! (or the one `misc_dynamic` set) plus its votes, within 0..65535
-//! (keepalived's `real_weight`: 0..2147483647; ringvs's weights are
-//! `ipvsadm -w`'s). Down or back, it is told as its check's verdicts are
+//! (or the one `misc_dynamic` set) plus its votes, within 0..2147483647
+//! (keepalived's `real_weight`, to `IPVS_WEIGHT_LIMIT`: a keepalived.conf
+//! weight may be that high, past `ipvsadm -w`'s 65535). Down or back, it is told as its check's verdicts are
 //! (log, notify scripts, FIFO), once for both: a server the file holds down
 //! is not told again when its check fails or passes.
 //!
@@ -54,8 +54,9 @@ pub(super) const EVERY: Duration = Duration::from_secs(1);
 const READ_MAX: usize = 127;
 /// keepalived's `IPVS_WEIGHT_FAULT`: a vote this low is down.
 const FAULT: i64 = i32::MIN as i64;
-/// Largest weight a vote leaves a server with (`ipvsadm -w`'s).
-const MAX_WEIGHT: i64 = 65535;
+/// Largest weight a vote leaves a server with (keepalived's `real_weight`
+/// caps at `IPVS_WEIGHT_LIMIT`, `INT32_MAX`).
+const MAX_WEIGHT: i64 = i32::MAX as i64;
 
 /// A real server with `FILE_CHECK`s.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -588,7 +589,8 @@ mod tests {
 
     /// keepalived's mapping: weight 0 is up on 0 (`reverse`: on non-zero),
     /// else down; a weight scales the value (turned by `reverse`), down at
-    /// -2^31 or below; the server's weight stays in 0..65535.
+    /// -2^31 or below; the server's weight stays in 0..2^31-1, so a
+    /// keepalived.conf weight above `ipvsadm -w`'s 65535 is kept whole.
     #[test]
     fn values_vote_as_keepalived_counts_them() {
         assert_eq!(vote(&check(0, false), 0), Some(0));
@@ -611,7 +613,9 @@ mod tests {
         );
         assert_eq!(weigh(5, 10), 15);
         assert_eq!(weigh(5, -10), 0);
-        assert_eq!(weigh(5, i64::from(i32::MAX)), 65535);
+        assert_eq!(weigh(5, i64::from(i32::MAX)), i32::MAX as u32);
+        assert_eq!(weigh(100_000, 0), 100_000, "not cut to 65535");
+        assert_eq!(weigh(i32::MAX as u32, 7), i32::MAX as u32);
     }
 
     /// Files read: missing is 0, a bad number keeps the last value, and

@@ -930,6 +930,31 @@ mod test {
         assert!((0..40).all(|i| seq.contains(&i)));
     }
 
+    /// keepalived's largest weight (2^31 - 1, its `IPVS_WEIGHT_LIMIT`, which
+    /// a keepalived.conf may give where `ipvsadm -w` stops at 65535), on
+    /// busy servers whose weights sum past 32 bits: every scheduler picks
+    /// (a debug build panics on an overflow), and the weighted ones weigh.
+    #[test]
+    fn keepalived_s_largest_weights_schedule() {
+        let max = i32::MAX as u32;
+        let mut d = servers(&[max, max, max, 1]);
+        d[0] = d[0].conns(u32::MAX, u32::MAX);
+        d[1] = d[1].conns(1000, 7);
+        for kind in crate::config::ALL_SCHEDULERS {
+            let s = SchedState::new(kind, SchedFlags::default(), &d);
+            let got = picks(&s, &d, 64);
+            assert!(got.iter().all(Option::is_some), "{kind}: {got:?}");
+        }
+        // wlc: the same load on weights 2^31 - 1 and 1 goes to the heavy one.
+        let same = [D::w(max).conns(1000, 0), D::w(1).conns(1000, 0)];
+        let s = SchedState::new(Scheduler::Wlc, SchedFlags::default(), &same);
+        assert_eq!(picks(&s, &same, 1), [Some(0)]);
+        // wrr: the cycle is scaled down, the light server keeps its turn.
+        let seq = wrr_sequence(&[max, 1]);
+        assert!(seq.len() <= MAX_WRR_CYCLE + 2, "{}", seq.len());
+        assert_eq!(seq.iter().filter(|&&i| i == 1).count(), 1);
+    }
+
     fn picks(s: &SchedState, d: &[D], n: usize) -> Vec<Option<usize>> {
         (0..n).map(|_| s.pick(&Flow::default(), d)).collect()
     }

@@ -10,7 +10,8 @@
 //! * `persistence_timeout` alone means 360 s, `persistence_granularity` alone
 //!   also sets it to 360 s; a real server without a port (or port 0) takes the
 //!   virtual server's; `weight` defaults to the virtual server's `weight`
-//!   (default 1); `inhibit_on_failure` and the check times are inherited from
+//!   (default 1), and is 0..2147483647 (the virtual server's 1..) as
+//!   keepalived takes it, where `ipvsadm -w` takes 0..65535; `inhibit_on_failure` and the check times are inherited from
 //!   the virtual server;
 //! * a `virtual_server` without real servers is ignored, a duplicate
 //!   `real_server` removed, both with a warning (as keepalived does);
@@ -45,8 +46,7 @@
 //! Deliberate differences: keepalived logs a bad value and goes on, ringvs
 //! refuses the file (unknown `lb_algo`, bad numbers and addresses, an
 //! `ip_family` that contradicts the address); ringvs knows every scheduler
-//! it has, `twos` included (keepalived's list lacks it); `weight` is
-//! 0..65535 as with `ipvsadm -w` (keepalived takes up to 2147483647);
+//! it has, `twos` included (keepalived's list lacks it);
 //! `virtual_server fwmark N` takes its `mark_dest` lines' packets
 //! (`values::fwmark`); a `virtual_server` defined twice is an error;
 //! `tun_type`, `tun_port`, `tun_flags` (not keepalived keywords) are ignored
@@ -68,8 +68,11 @@ use super::{KaError, Pos};
 
 /// Largest `uthreshold`/`lthreshold` (as `ipvsadm -x`/`-y`).
 const MAX_THRESHOLD: u32 = i32::MAX as u32;
-/// Largest real server weight (as `ipvsadm -w`).
-const MAX_WEIGHT: u32 = 65535;
+/// Largest real server weight: keepalived's `IPVS_WEIGHT_LIMIT` (`ip_vs.h`,
+/// `INT32_MAX`: `rs_weight_handler` takes 0.., `vs_weight_handler` 1..),
+/// what the kernel's `ip_vs_add_dest` takes (it refuses a weight below 0 of
+/// its `int`), above `ipvsadm -w`'s 65535.
+const MAX_WEIGHT: u32 = i32::MAX as u32;
 
 /// A virtual server, ready to be added.
 pub(super) struct Vs {
