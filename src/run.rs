@@ -148,6 +148,14 @@ pub(crate) struct RunArgs {
     /// ABORT, of no association, is scheduled, not only an INIT.
     #[arg(long)]
     sloppy_sctp: bool,
+    /// The kernel's `net.ipv4.ipfrag_max_dist` sysctl: an IPv4 datagram in
+    /// fragments whose source sent N fragments of other datagrams between
+    /// two of its own is started over (its held fragments dropped,
+    /// `frag_too_far`); 0 turns the check off. Counted per worker, so with
+    /// several workers it takes about N times their number.
+    #[arg(long, value_name = "N", default_value_t = ringvs::dataplane::FRAG_MAX_DIST,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(i32::MAX)))]
+    ipfrag_max_dist: u32,
     /// IPVS's FTP helper (`modprobe ip_vs_ftp ports=21`): NAT connections to
     /// these virtual ports (comma-separated, at most 8) are read as FTP control
     /// connections, so passive (PASV/EPSV) and active (PORT/EPRT) data
@@ -364,6 +372,7 @@ pub(crate) fn cmd_run(a: RunArgs) -> ExitCode {
             expire_quiescent_template: a.expire_quiescent_template,
             sloppy_tcp: a.sloppy_tcp,
             sloppy_sctp: a.sloppy_sctp,
+            ipfrag_max_dist: a.ipfrag_max_dist,
         },
         metrics: a.metrics,
         standby: a.ha == HaArg::Standby,

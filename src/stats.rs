@@ -225,9 +225,10 @@ counters! {
     /// counted again where they went), or dropped (`drop_frag_expired`,
     /// `drop_frag_overlap`, `drop_frag_too_far`).
     FragReleased => "frag_released",
-    /// IPv4 datagrams started over because their source sent 64 fragments
-    /// of other datagrams between two of theirs (its count more than
-    /// `ipfrag_max_dist` on), as the kernel's `ip_frag_too_far` (counted by
+    /// IPv4 datagrams started over because their source sent 64
+    /// (`--ipfrag-max-dist`) fragments of other datagrams between two of
+    /// theirs (its count more than `ipfrag_max_dist` on; never with 0), as
+    /// the kernel's `ip_frag_too_far` (counted by
     /// the worker tracking them): their held fragments dropped
     /// (`drop_frag_too_far`), the fragment that came starting them afresh
     /// (a first goes on, another waits for one).

@@ -1260,6 +1260,36 @@ fn a_source_sending_max_dist_fragments_past_a_datagram_starts_it_over() {
     assert_eq!(offsets, [0, 2960]);
 }
 
+/// `--ipfrag-max-dist N`, the kernel's `net.ipv4.ipfrag_max_dist`: N
+/// fragments of others between two of a datagram's (its source's count
+/// N + 1 on) start it over, N - 1 do not; 0 turns the check off
+/// (`ip_frag_too_far` returns at once), so 100 between leave it going.
+#[test]
+fn ipfrag_max_dist_sets_how_far_and_0_turns_it_off() {
+    // (N, fragments of others between, started over)
+    for (max, between, over) in [
+        (8, 7, false),
+        (8, 8, true),
+        (FRAG_MAX_DIST, FRAG_MAX_DIST, true),
+        (0, FRAG_MAX_DIST, false),
+        (0, 100, false),
+    ] {
+        let mut env = env();
+        env.sysctl.ipfrag_max_dist = max;
+        let mut d = MemDirector::with_env(1, RULES, env, 1024);
+        d.resolve_all();
+        let a = cut(&request(500, 3000), 1480);
+        assert_eq!(d.ext(&a[0]).1.len(), 1);
+        others(&mut d, CLIENT, 1000, between);
+        let next = d.ext(&a[1]).1;
+        let what = format!("{max} {between}: {:?}", drops(&d.w().core.ctr));
+        assert_eq!(d.ctr(Ctr::FragTooFar), u64::from(over), "{what}");
+        // Started over, the later fragment waits for a new first.
+        assert_eq!(next.len(), usize::from(!over), "{what}");
+        assert_eq!(d.ctr(Ctr::FragHeld), u64::from(over), "{what}");
+    }
+}
+
 /// With two workers the count is kept by the datagram's tracker, and the
 /// connection's owner takes the tracker's word that a datagram started over
 /// is a new one: another datagram reusing the id, its first a copy of the

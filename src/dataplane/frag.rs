@@ -235,10 +235,11 @@ impl Core {
         // datagram of its id, nor releases what waits for one.
         let atomic = p.off == 0 && !p.more;
         // IPv4, where its datagram is tracked: started over if its source
-        // sent `FRAG_MAX_DIST` fragments of others since its last.
+        // sent more than `--ipfrag-max-dist` fragments of others since its last.
+        let max_dist = self.env.sysctl.ipfrag_max_dist;
         if !k.v6
             && via != FragHop::Owner
-            && let Some(n) = self.frags.too_far(&k, now)
+            && let Some(n) = self.frags.too_far(&k, now, max_dist)
         {
             self.ctr.inc(Ctr::FragTooFar);
             self.ctr.add(Ctr::FragReleased, n);
@@ -252,7 +253,7 @@ impl Core {
         // fragment for one (refused or not) nothing came for in `RESTART_S`
         // is another datagram that reuses the id: started over. So is one
         // from the tracker, which passes a first only for a datagram it
-        // started (over, by time or by `FRAG_MAX_DIST`).
+        // started (over, by time or by `--ipfrag-max-dist`).
         let restart = |e: &Entry| via == FragHop::Owner || now.saturating_sub(e.last) >= RESTART_S;
         let known = match atomic {
             true => None,

@@ -39,15 +39,16 @@ fn timeout_of(k: &Key) -> u32 {
 /// a copy of a first fragment comes within milliseconds. The kernel starts
 /// a refused datagram's id afresh at once (`inet_frag_kill` unhashes its
 /// queue; what comes then lacks the dropped fragments and times out) and
-/// an IPv4 queue by count ([`FRAG_MAX_DIST`], kept too), never by time.
+/// an IPv4 queue by count ([`Frags::too_far`], kept too), never by time.
 pub const RESTART_S: u32 = 2;
 
 /// An IPv4 datagram is started over ([`Frags::too_far`]) when its source's
 /// count of fragments (of datagrams tracked by the same worker) is more
-/// than this on from the datagram's last to its next: this many of other
-/// datagrams came between. The default of `net.ipv4.ipfrag_max_dist`, which
-/// `ip_frag_too_far` (`net/ipv4/ip_fragment.c`) applies with the source's
-/// `inet_peer` count. IPv6 has no such rule in Linux.
+/// than `--ipfrag-max-dist` on from the datagram's last to its next: that
+/// many of other datagrams came between. This is its default, the kernel's
+/// for `net.ipv4.ipfrag_max_dist`, which `ip_frag_too_far`
+/// (`net/ipv4/ip_fragment.c`) applies with the source's `inet_peer` count.
+/// IPv6 has no such rule in Linux.
 pub const FRAG_MAX_DIST: u32 = 64;
 
 /// Sources whose fragments are counted per worker: sets of [`WAYS`].
@@ -705,26 +706,26 @@ mod test {
         // Its datagram marked at a count of 65, then 4096 other sources
         // push the source out.
         for id in 100..100 + FRAG_MAX_DIST {
-            f.too_far(&Key { id, ..k }, 0);
+            f.too_far(&Key { id, ..k }, 0, FRAG_MAX_DIST);
         }
-        assert_eq!(f.too_far(&k, 0), None);
+        assert_eq!(f.too_far(&k, 0, FRAG_MAX_DIST), None);
         f.start(k, 0, Route::Echo);
         let place = |f: &Frags| f.peers.iter().any(|p| p.live && p.src == 1);
         assert!(place(&f), "counted");
         for src in 2..4098 {
-            f.too_far(&Key { src, ..k }, 1);
+            f.too_far(&Key { src, ..k }, 1, FRAG_MAX_DIST);
         }
         assert!(!place(&f), "pushed out");
         // Counted afresh from 0: its datagram's next fragment is not
         // compared with the lost count (which it is far below).
-        f.too_far(&Key { id: 8, ..k }, 1);
-        assert_eq!(f.too_far(&k, 1), None);
+        f.too_far(&Key { id: 8, ..k }, 1, FRAG_MAX_DIST);
+        assert_eq!(f.too_far(&k, 1, FRAG_MAX_DIST), None);
         assert!(f.find(&k, 1).is_some());
         // From there on it is: 64 others start it over.
         for id in 200..200 + FRAG_MAX_DIST {
-            f.too_far(&Key { id, ..k }, 1);
+            f.too_far(&Key { id, ..k }, 1, FRAG_MAX_DIST);
         }
-        assert_eq!(f.too_far(&k, 1), Some(0));
+        assert_eq!(f.too_far(&k, 1, FRAG_MAX_DIST), Some(0));
         assert!(f.find(&k, 1).is_none());
     }
 

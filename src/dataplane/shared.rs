@@ -74,8 +74,9 @@ pub struct Env {
     pub ftp: crate::nat::ftp::FtpPorts,
 }
 
-/// The IPVS sysctls (`/proc/sys/net/ipv4/vs/`) ringvs has, with IPVS's defaults
-/// (`Sysctl::default()`). Fixed for the life of the director.
+/// The IPVS sysctls (`/proc/sys/net/ipv4/vs/`) ringvs has, and the one of
+/// the kernel's IPv4 reassembly (`ipfrag_max_dist`), with the kernel's
+/// defaults (`Sysctl::default()`). Fixed for the life of the director.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sysctl {
     /// `conn_reuse_mode` (`--conn-reuse-mode`, default 1): a SYN that meets a
@@ -108,6 +109,13 @@ pub struct Sysctl {
     /// first chunk is not ABORT, of no connection, is scheduled, not only an
     /// INIT (`sctp_conn_schedule`, `ip_vs_proto_sctp.c`).
     pub sloppy_sctp: bool,
+    /// `net.ipv4.ipfrag_max_dist` (`--ipfrag-max-dist`, default 64, the
+    /// kernel's): an IPv4 datagram whose source's fragment count went more
+    /// than this on between two of its fragments (this many fragments of
+    /// other datagrams came between) is started over, as `ip_frag_too_far`
+    /// (`ip_fragment.c`); 0 turns the check off, as there. Counted per
+    /// worker (`Frags::too_far`).
+    pub ipfrag_max_dist: u32,
 }
 
 impl Default for Sysctl {
@@ -118,6 +126,7 @@ impl Default for Sysctl {
             expire_quiescent_template: false,
             sloppy_tcp: false,
             sloppy_sctp: false,
+            ipfrag_max_dist: super::FRAG_MAX_DIST,
         }
     }
 }

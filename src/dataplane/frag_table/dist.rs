@@ -1,10 +1,11 @@
 //! The kernel's `ipfrag_max_dist` for the table of
 //! [`frag_table.rs`](super): each IPv4 source's fragments counted per
 //! worker (`inet_peer`'s `rid`), and a datagram whose source sent more than
-//! [`FRAG_MAX_DIST`] fragments since its last started over
-//! (`ip_fragment.c`: `ip_frag_too_far`, `ip_frag_reinit`).
+//! `--ipfrag-max-dist` ([`FRAG_MAX_DIST`](super::FRAG_MAX_DIST) by default)
+//! fragments since its last started over (`ip_fragment.c`:
+//! `ip_frag_too_far`, `ip_frag_reinit`); none counted with 0, as there.
 
-use super::{FRAG_MAX_DIST, FRAG_TIMEOUT_S, Frags, Held, Key, PEER_SETS, WAYS, hash};
+use super::{FRAG_TIMEOUT_S, Frags, Held, Key, PEER_SETS, WAYS, hash};
 
 /// A source's fragments so far (IPv4), as the kernel's `inet_peer` counts
 /// them (`rid`): which making of its place in [`Frags::peers`] it is, so a
@@ -71,12 +72,17 @@ impl Frags {
     /// An IPv4 fragment of datagram `k` at its tracker: counted for its
     /// source, and its datagram (in the table, or fragments of it held)
     /// checked as `ip_frag_too_far` checks a queue a fragment joins: the
-    /// count more than [`FRAG_MAX_DIST`] on from the datagram's last (as
-    /// counted here: not if its source lost its place since) starts it
-    /// over. Its entry is forgotten and its held
+    /// count more than `max` (`--ipfrag-max-dist`) on from the datagram's
+    /// last (as counted here: not if its source lost its place since)
+    /// starts it over. Its entry is forgotten and its held
     /// fragments dropped (how many: `Some`), as `ip_frag_reinit` empties
-    /// the queue; the fragment then starts it afresh.
-    pub(in crate::dataplane) fn too_far(&mut self, k: &Key, now: u32) -> Option<u64> {
+    /// the queue; the fragment then starts it afresh. With `max` 0 nothing
+    /// is counted nor started over (the kernel then gives the queue no
+    /// `inet_peer`, and `ip_frag_too_far` returns at once).
+    pub(in crate::dataplane) fn too_far(&mut self, k: &Key, now: u32, max: u32) -> Option<u64> {
+        if max == 0 {
+            return None;
+        }
         let mark = self.count(k.src as u32, now);
         self.mark = mark;
         let since = |m: Mark| (m.made == mark.made).then(|| mark.rid.wrapping_sub(m.rid));
@@ -92,7 +98,7 @@ impl Frags {
                 .filter_map(|h| since(h.mark))
                 .min(),
         };
-        if dist.is_none_or(|d| d <= FRAG_MAX_DIST) {
+        if dist.is_none_or(|d| d <= max) {
             return None;
         }
         if let Some(e) = self.find(k, now) {
