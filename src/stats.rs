@@ -337,8 +337,10 @@ counters! {
     DropBadSource => "drop_bad_source",
     /// Packet of an unknown connection (not a SYN for TCP, or arrived from the inside).
     DropNoConn => "drop_no_conn",
-    /// No real server available (none, or all with weight 0); a new
-    /// connection's client is told (`icmp_port_unreach`).
+    /// No real server available (none, or all with weight 0 or
+    /// overloaded): a new connection's client is told
+    /// (`icmp_port_unreach`). Also, untold, a packet whose chosen server
+    /// the director cannot reach (not on the DIP's segment, no route).
     DropNoDest => "drop_no_dest",
     /// Packets of a persistent service with `--pe sip` that were not
     /// scheduled because its engine read no Call-ID: not UDP, or no valid
@@ -353,6 +355,13 @@ counters! {
     /// one-packet-scheduling or `--pe sip` NAT service that also serves
     /// another UDP service: which VIP it answers for cannot be told.
     DropOpsAmbiguous => "drop_ops_ambiguous",
+    /// A fragment past the first of a one-packet-scheduling (`-o`) datagram
+    /// whose first fragment's real server is gone since: removed from the
+    /// service, or its id given to another server, which the fragment is
+    /// not sent to (it goes only to the address and port the first went
+    /// to). The datagram was scheduled, so its client is not told (unlike
+    /// `drop_no_dest`).
+    DropOpsGone => "drop_ops_gone",
     /// Malformed ICMP, or an ICMP message the director does not handle.
     DropIcmp => "drop_icmp",
     /// ICMP error about no connection we know.

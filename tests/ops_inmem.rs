@@ -324,7 +324,9 @@ fn every_fragment_of_a_query_goes_where_its_first_went() {
 /// The later fragments of a query go only where its first went: once that
 /// server is removed and its id given to another (rules built anew hand
 /// the ids out in turn), they are dropped, not sent to the new server
-/// (the fragment table's entry is nothing `Shared::held` keeps an id for).
+/// (the fragment table's entry is nothing `Shared::held` keeps an id for),
+/// and counted as such (`drop_ops_gone`), not as a datagram no server could
+/// take, whose client would be told (`drop_no_dest`).
 #[test]
 fn fragments_do_not_follow_their_servers_id_to_another_server() {
     let mut d = lab(&dns("-o"));
@@ -350,7 +352,8 @@ fn fragments_do_not_follow_their_servers_id_to_another_server() {
         let (ext, int) = d.ext(piece);
         assert!(ext.is_empty() && int.is_empty(), "not to {new}");
     }
-    assert_eq!(d.ctr(Ctr::DropNoDest), 2);
+    assert_eq!(drops(&d.w().core.ctr), [("drop_ops_gone", 2)]);
+    assert_eq!(d.ctr(Ctr::IcmpPortUnreach), 0, "the client is not told");
     // A new query goes to the new server, whole.
     l3.id = 0x4101;
     let mut to = Vec::new();
@@ -359,6 +362,31 @@ fn fragments_do_not_follow_their_servers_id_to_another_server() {
     }
     assert_eq!(to.len(), 3, "{:?}", drops(&d.w().core.ctr));
     assert_eq!(to, [new; 3]);
+}
+
+/// A query's later fragments whose server was removed (its id not given
+/// to another) are dropped as gone too, and the client is not told: the
+/// datagram was scheduled, and the other server gets no part of it.
+#[test]
+fn fragments_whose_server_was_removed_are_dropped_as_gone() {
+    let mut d = lab(&dns("-o"));
+    let mut l3 = L3::to_vip();
+    l3.id = 0x4200;
+    let pieces = cut(&udp_frame(&l3, 5000, 53, &[7u8; 3000], true), 1480);
+    let (_, int) = d.ext(&pieces[0]);
+    assert_eq!(int.len(), 1, "the first fragment scheduled");
+    assert_eq!(SIp::new_unchecked(&int[0][14..]).dst_addr(), RS1);
+    let rs2 = d.dest_id(Proto::Udp, 53, RS2, 5353);
+    d.reconfigure(&[
+        "-A -u 198.18.0.110:53 -s rr -o",
+        "-a -u 198.18.0.110:53 -r 198.19.0.3:5353 -m",
+    ]);
+    assert_eq!(d.dest_id(Proto::Udp, 53, RS2, 5353), rs2, "RS2 kept its id");
+    for piece in &pieces[1..] {
+        let (ext, int) = d.ext(piece);
+        assert!(ext.is_empty() && int.is_empty(), "nothing to RS2, no ICMP");
+    }
+    assert_eq!(drops(&d.w().core.ctr), [("drop_ops_gone", 2)]);
 }
 
 #[test]

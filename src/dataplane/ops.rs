@@ -218,7 +218,8 @@ impl Core {
     /// The connection the datagram of `client` to `vip` has on real server
     /// `to`, which a one-packet-scheduling service chose for its first
     /// fragment (the datagram's other fragments go there too, `frag.rs`),
-    /// if its id still sends to the same address and port.
+    /// if its id still sends to the same address and port; else
+    /// `drop_ops_gone` (no ICMP: the datagram was scheduled).
     pub(super) fn one_packet_conn<A: Family>(
         &self,
         proto: u8,
@@ -230,15 +231,15 @@ impl Core {
         let svc = A::service(&self.snap.cfg, proto, vip.0, vip.1).ok_or(Ctr::DropNoService)?;
         let i = (svc.entry.dests.iter())
             .position(|d| d.id == dest)
-            .ok_or(Ctr::DropNoDest)?;
+            .ok_or(Ctr::DropOpsGone)?;
         let (Some(d), Some(rip)) = (svc.entry.dests.get(i), A::dest_addr(&svc, i)) else {
-            return Err(Ctr::DropNoDest);
+            return Err(Ctr::DropOpsGone);
         };
         let rport = real_port(d.port, svc.entry.persist.is_some(), svc.id.2, vip.1);
         // The id another server's now (the first's removed, its id given
         // to a new one): not sent there, counted as the server gone.
         if (rip.to_ip(), rport) != (to.rip, to.rport) {
-            return Err(Ctr::DropNoDest);
+            return Err(Ctr::DropOpsGone);
         }
         Ok(Conn::new(proto, client, vip, (rip, rport), dest))
     }
