@@ -857,8 +857,9 @@ impl Harness {
         let heard = d(Ctr::ArpHeard) + d(Ctr::NdpHeard) + d(Ctr::MldQuery);
         assert_eq!(d(Ctr::RxExt) + d(Ctr::RxInt), 1, "received once");
         assert_eq!(d(Ctr::TxExt) + d(Ctr::TxInt), sent, "sent as counted");
-        // A packet sent (or queued) in fragments is one outcome; so is one
-        // too big for its egress (`drop_too_big`), or whose TTL ran out
+        // A packet sent in fragments is one outcome, and so is one queued in
+        // fragments (`neigh_queued_fragmented`; its `tx_fragmented` comes
+        // only when they go); so is one too big for its egress (`drop_too_big`), or whose TTL ran out
         // (`drop_ttl`), or that no real server could take (`drop_no_dest`),
         // or an IPv6 fragment the kernel's reassembly refuses
         // (`drop_frag_invalid`), or whose next hop never answered
@@ -869,8 +870,10 @@ impl Harness {
             + d(Ctr::IcmpTimeExceeded)
             + d(Ctr::IcmpPortUnreach)
             + d(Ctr::IcmpHostUnreach);
-        let packets =
-            sent + d(Ctr::NeighQueued) - d(Ctr::TxFragments) + d(Ctr::TxFragmented) - told;
+        let packets = sent + d(Ctr::NeighQueued) - d(Ctr::TxFragments)
+            + d(Ctr::TxFragmented)
+            + d(Ctr::NeighQueuedFragmented)
+            - told;
         // A fragment held for its datagram's first is one; one taken up
         // again (sent on or dropped) has its own besides the frame's; so
         // has a frame parked for its next hop given up during this frame's

@@ -207,10 +207,15 @@ counters! {
     /// IPv4 fragments sent: a packet without DF (or a fragment received)
     /// over the egress MTU (a tunnel's overhead, a smaller MTU on the other
     /// NIC) goes out in fragments, as the kernel fragments what IPVS sends
-    /// (the packet is counted once, in `fwd_in`, `fwd_out`, ...).
+    /// (the packet is counted once, in `fwd_in`, `fwd_out`, ...). Fragments
+    /// that wait for their next hop count here as they are queued (also
+    /// in `neigh_queued`), as the kernel's FragCreates counts what it hands
+    /// to the neighbor layer.
     TxFragments => "tx_fragments",
-    /// Packets sent in fragments, each once all of its fragments went (so
-    /// `tx_fragments` / `tx_fragmented` is the fragments per packet).
+    /// Packets sent in fragments, each once all of its fragments went: a
+    /// packet whose fragments waited for their next hop
+    /// (`neigh_queued_fragmented`) when the last of them went, and never if
+    /// one of them was dropped (`drop_tx_full`, `drop_neigh_unresolved`).
     TxFragmented => "tx_fragmented",
     /// Fragments of TCP or UDP datagrams received, IPv4 and IPv6 (`frag.rs`):
     /// each is forwarded on its own with its datagram's connection (counted
@@ -245,6 +250,11 @@ counters! {
     /// counts in `fwd_in` (`fwd_out`, ...) only once it goes, or as a drop
     /// (`drop_tx_full`, `drop_neigh_unresolved`).
     NeighQueued => "neigh_queued",
+    /// Packets cut into fragments here (`tx_fragments`) whose fragments
+    /// were all queued while their next hop was being resolved (each in
+    /// `neigh_queued`): such a packet counts in `tx_fragmented` (and
+    /// `fwd_in`, ...) only once all of its fragments went.
+    NeighQueuedFragmented => "neigh_queued_fragmented",
     /// Frames the kernel dropped because our RX ring was full.
     KernelDrop => "kernel_drop",
     /// Ring frame shorter than the frame on the wire (GRO/GSO super-frame or snaplen).

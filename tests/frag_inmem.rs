@@ -373,10 +373,12 @@ fn a_client_whose_datagram_waits_in_fragments_is_told_once() {
         let (ext, int) = d.ext(&req);
         assert!(ext.is_empty() && int.is_empty(), "{fwd:?}: parked");
         assert_eq!(d.ctr(Ctr::TxFragments), 2, "{fwd:?}");
+        assert_eq!(d.ctr(Ctr::NeighQueuedFragmented), 1, "{fwd:?}");
         d.advance(ringvs::dataplane::tx::PENDING_MAX_AGE + Duration::from_millis(100));
         let (ext, int) = d.poll_take();
         assert!(int.is_empty());
         assert_eq!(d.ctr(Ctr::DropNeighUnresolved), 2, "{fwd:?}");
+        assert_eq!(d.ctr(Ctr::TxFragmented), 0, "{fwd:?}: never sent");
         assert_eq!(d.ctr(Ctr::IcmpHostUnreach), 1, "{fwd:?}");
         assert_eq!(ext.len(), 1, "{fwd:?}: one error for the datagram");
         let p = parse_ip(&ext[0]);
@@ -389,8 +391,9 @@ fn a_client_whose_datagram_waits_in_fragments_is_told_once() {
 /// A frame parked for ARP is counted once for what became of it: queued
 /// (`neigh_queued`), then forwarded (`fwd_in`) when it goes, or dropped
 /// (`drop_tx_full`) if the TX ring is full when the MAC comes, not both. A
-/// datagram cut into fragments that wait counts in `fwd_in` once its last
-/// fragment went, and not at all if one of them found the ring full.
+/// datagram cut into fragments that wait counts in `fwd_in` and
+/// `tx_fragmented` once its last fragment went, and in neither if one of
+/// them found the ring full.
 #[test]
 fn a_parked_frame_counts_as_forwarded_or_dropped_not_both() {
     let mut req = request(0x2345, 1000);
@@ -414,6 +417,8 @@ fn a_parked_frame_counts_as_forwarded_or_dropped_not_both() {
         let queued = pieces.max(1);
         assert_eq!(d.ctr(Ctr::NeighQueued), queued);
         assert_eq!(d.ctr(Ctr::FwdIn), 0, "not forwarded while it waits");
+        assert_eq!(d.ctr(Ctr::TxFragmented), 0, "not sent while it waits");
+        assert_eq!(d.ctr(Ctr::NeighQueuedFragmented), pieces.min(1));
         d.w().tx[Nic::Int].capacity = room;
         d.resolve(Nic::Int, RS1, RS1_MAC);
         d.resolve(Nic::Int, RS2, RS2_MAC);
@@ -427,6 +432,8 @@ fn a_parked_frame_counts_as_forwarded_or_dropped_not_both() {
             "{room} {pieces}: forwarded, dropped"
         );
         assert_eq!(c.get(Ctr::TxFragments), pieces, "fragments queued");
+        let cut = u64::from(pieces > 0);
+        assert_eq!(c.get(Ctr::TxFragmented), fwd * cut, "{room} {pieces}");
     }
 }
 
@@ -1510,6 +1517,7 @@ mod props {
         let sent = sum(Ctr::TxExt) + sum(Ctr::TxInt) + sum(Ctr::NeighQueued)
             - sum(Ctr::TxFragments)
             + sum(Ctr::TxFragmented)
+            + sum(Ctr::NeighQueuedFragmented)
             - sum(Ctr::IcmpFragNeeded)
             - sum(Ctr::Icmp6TooBig)
             - sum(Ctr::Icmp6ParamProblem)

@@ -7,8 +7,12 @@
 //! parked, then its packet's counter (`fwd_in`, `fwd_out`, ...) when it goes,
 //! or `drop_tx_full` (no TX slot then) or `drop_neigh_unresolved` (never
 //! resolved). The fragments of a packet cut here count in `tx_fragments`
-//! when queued, as when sent; the packet counts once, when its last fragment
-//! goes, if all of them went.
+//! when queued, as when sent (the kernel's FragCreates counts them as it
+//! hands them to the neighbor layer), and the packet in
+//! `neigh_queued_fragmented`; the packet counts in its counter and in
+//! `tx_fragmented` once, when its last fragment goes, if all of them went,
+//! so one given up is never counted as sent (the kernel's FragOKs counts it
+//! at the hand-off: a deliberate difference).
 
 use super::icmp::QUOTE_ROOM;
 use super::tx::{
@@ -24,8 +28,10 @@ use std::time::Instant;
 /// Frames of one next hop waiting for its MAC: each as it came, with the
 /// rewrite it gets when it goes, the counter it counts in then (`counts`;
 /// none for a fragment cut here but its packet's last), whether it starts a
-/// packet (`opens`; false for a fragment cut here but the first), and
-/// whether it is a client's packet to a real server (`fwd_in`), whose
+/// packet (`opens`; false for a fragment cut here but the first), whether
+/// it is the last fragment of a packet cut here, which counts that packet
+/// in `tx_fragmented` too (`cuts`), and whether it is a client's packet to
+/// a real server (`fwd_in`), whose
 /// client is told if it never goes, quoting it as sent
 /// ([`Core::expire_pending`]), or for the first fragment of a client's
 /// datagram cut here, what `quotes` kept (`quote_lens`, 0: none).
@@ -38,6 +44,7 @@ pub(super) struct PendingHop {
     patches: [Patch; PENDING_PER_HOP],
     pub(super) counts: [Option<Ctr>; PENDING_PER_HOP],
     pub(super) opens: [bool; PENDING_PER_HOP],
+    pub(super) cuts: [bool; PENDING_PER_HOP],
     pub(super) clients: [bool; PENDING_PER_HOP],
     pub(super) quote_lens: [usize; PENDING_PER_HOP],
     pub(super) quotes: Box<[[u8; QUOTE_ROOM]; PENDING_PER_HOP]>,
@@ -67,6 +74,7 @@ impl Pending {
                     patches: [Patch::None; PENDING_PER_HOP],
                     counts: [None; PENDING_PER_HOP],
                     opens: [true; PENDING_PER_HOP],
+                    cuts: [false; PENDING_PER_HOP],
                     clients: [false; PENDING_PER_HOP],
                     quote_lens: [0; PENDING_PER_HOP],
                     quotes: Box::new([[0; QUOTE_ROOM]; PENDING_PER_HOP]),
@@ -134,6 +142,7 @@ impl Core {
         p.patches[p.n] = patch;
         p.clients[p.n] = matches!(done, Ctr::FwdIn | Ctr::FwdIn6);
         p.opens[p.n] = true;
+        p.cuts[p.n] = false;
         p.counts[p.n] = (done != Ctr::TxFragments).then_some(done);
         p.quote_lens[p.n] = 0;
         p.lens[p.n] = len;
@@ -148,7 +157,8 @@ impl Core {
 
     /// Send the frames whose next hop got resolved, each counted as it goes
     /// (its packet's counter) or as `drop_tx_full`, not both; a packet cut
-    /// in fragments counts when its last went, if none of them was dropped.
+    /// in fragments counts (and in `tx_fragmented`) when its last went, if
+    /// none of them was dropped.
     pub(super) fn flush_pending<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
         for p in self.pending.0.iter_mut().filter(|p| p.n > 0) {
             let Some(mac) = p.ip.mac(&self.snap.neigh, p.nic) else {
@@ -176,6 +186,9 @@ impl Core {
                 self.ctr.add(Ctr::tx_bytes(p.nic), len as u64);
                 if let (true, Some(done)) = (whole, p.counts[i]) {
                     count_done(&mut self.ctr, done);
+                    if p.cuts[i] {
+                        self.ctr.inc(Ctr::TxFragmented);
+                    }
                 }
             }
             p.n = 0;

@@ -293,8 +293,10 @@ impl Core {
     /// asked for. Into TX slots they go one by one (a TX queue cannot say how
     /// many slots are free), and the first that finds none stops the packet
     /// (`drop_tx_full`, its earlier fragments are sent and wasted). Each
-    /// fragment sent or queued counts in `tx_fragments` (and the TX bytes);
-    /// the packet counts once in `done` when all of them went. A client's
+    /// fragment sent or queued counts in `tx_fragments` (and, sent, the TX
+    /// bytes); the packet counts once in `done` and `tx_fragmented` when
+    /// all of them went (queued: in `neigh_queued_fragmented` now, the
+    /// others when the last goes, `flush_pending`). A client's
     /// datagram parked so keeps, for the error its client gets if the hop
     /// never answers, what its first fragment's quotes ([`fragment_quote`]).
     #[cold]
@@ -358,11 +360,13 @@ impl Core {
         }
         self.zc.out = zc;
         self.frag_buf = buf;
-        if all {
-            self.ctr.inc(Ctr::TxFragmented);
-            if first.is_none() {
+        match (all, first) {
+            (true, None) => {
+                self.ctr.inc(Ctr::TxFragmented);
                 count_done(&mut self.ctr, done);
             }
+            (true, Some(_)) => self.ctr.inc(Ctr::NeighQueuedFragmented),
+            (false, _) => {}
         }
         let hops = &mut self.pending.0;
         let parked = first.and_then(|i| {
@@ -371,12 +375,13 @@ impl Core {
                 .find(|p| p.n > i && p.nic == nic && p.ip == hop)?;
             Some((i, p))
         });
-        // Parked: the packet counts when its last fragment goes, if all of
-        // them do (`flush_pending`).
+        // Parked: the packet counts (`done`, `tx_fragmented`) when its last
+        // fragment goes, if all of them do (`flush_pending`).
         if let Some((i, p)) = parked {
             p.opens[i + 1..p.n].fill(false);
             if all {
                 p.counts[p.n - 1] = Some(done);
+                p.cuts[p.n - 1] = true;
             }
             if all && matches!(done, Ctr::FwdIn | Ctr::FwdIn6) {
                 let first_len = (hl + step.min(payload_len)) as u16; // ≤ the MTU
