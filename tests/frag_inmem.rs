@@ -437,6 +437,34 @@ fn a_parked_frame_counts_as_forwarded_or_dropped_not_both() {
     }
 }
 
+/// A parked datagram whose first fragment finds no TX slot when its server
+/// resolves is dropped whole: its later fragments do not go (the receiver
+/// could not reassemble them), as when it is cut and sent at once.
+#[test]
+fn a_parked_datagram_stops_at_its_first_fragment_without_a_slot() {
+    let mut req = request(0x2345, 1000);
+    SIp::new_unchecked(&mut req[14..]).set_dont_frag(false);
+    fix_ip_checksum(&mut req);
+    let env = ringvs::dataplane::Env {
+        mtu: [MTU, 576],
+        ..env()
+    };
+    let mut d = MemDirector::with_env(1, RULES, env, 1024);
+    d.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+    let (ext, int) = d.ext(&req);
+    assert!(ext.is_empty() && int.is_empty(), "parked");
+    assert_eq!(d.ctr(Ctr::NeighQueued), 2);
+    // Slots that hold the last fragment (490 bytes) but not the first (590).
+    d.w().tx[Nic::Int].set_slot_len(500);
+    d.resolve(Nic::Int, RS1, RS1_MAC);
+    d.resolve(Nic::Int, RS2, RS2_MAC);
+    let (_, int) = d.poll_take();
+    assert_eq!(int.len(), 0, "no use sending the rest");
+    let c = &d.w().core.ctr;
+    assert_eq!((c.get(Ctr::DropTxFull), c.get(Ctr::FwdIn)), (1, 0));
+    assert_eq!(c.get(Ctr::TxFragmented), 0);
+}
+
 #[test]
 fn with_two_workers_the_fragments_meet_at_the_connections_owner() {
     let mut d = director(2);

@@ -158,7 +158,8 @@ impl Core {
     /// Send the frames whose next hop got resolved, each counted as it goes
     /// (its packet's counter) or as `drop_tx_full`, not both; a packet cut
     /// in fragments counts (and in `tx_fragmented`) when its last went, if
-    /// none of them was dropped.
+    /// none of them was dropped, and stops at the first that finds no slot
+    /// (one `drop_tx_full`; the rest are not sent).
     pub(super) fn flush_pending<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
         for p in self.pending.0.iter_mut().filter(|p| p.n > 0) {
             let Some(mac) = p.ip.mac(&self.snap.neigh, p.nic) else {
@@ -169,7 +170,13 @@ impl Core {
             // Every frame of this packet so far went.
             let mut whole = true;
             for i in 0..p.n {
-                whole |= p.opens[i];
+                // The rest of a packet one of whose fragments found no slot
+                // is of no use to the receiver: it stops there, as the
+                // fragments that go at once do (`Core::fragment`).
+                if !whole && !p.opens[i] {
+                    continue;
+                }
+                whole = true;
                 let len = p.lens[i];
                 let Some(slot) = tx.slot().filter(|s| s.len() >= len) else {
                     self.ctr.inc(Ctr::DropTxFull);

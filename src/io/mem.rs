@@ -290,6 +290,12 @@ impl MemTx {
         }
     }
 
+    /// Make the queue's slots `len` bytes (a ring set up for smaller
+    /// frames): a frame longer finds no slot, as on a full ring.
+    pub fn set_slot_len(&mut self, len: usize) {
+        self.slot.resize(len, 0);
+    }
+
     /// Take everything sent so far.
     pub fn take_sent(&mut self) -> Vec<Vec<u8>> {
         std::mem::take(&mut self.sent)
