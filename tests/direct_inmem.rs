@@ -930,6 +930,43 @@ fn a_path_mtu_learned_by_one_worker_holds_for_the_others() {
     );
 }
 
+/// The director keeps 64 tunnel endpoints' path MTUs: routers reporting for
+/// 65 endpoints make it replace a live entry (whichever set the hash puts
+/// two too many in), and `pmtu_replaced` says so; every client is still
+/// told.
+#[test]
+fn a_path_mtu_that_replaces_another_endpoints_is_counted() {
+    let servers: Vec<std::net::Ipv4Addr> = (10..75)
+        .map(|i| std::net::Ipv4Addr::new(198, 19, 0, i))
+        .collect();
+    let mut rules = vec!["-A -t 198.18.0.110:80 -s rr".to_string()];
+    rules.extend(
+        servers
+            .iter()
+            .map(|rs| format!("-a -t 198.18.0.110:80 -r {rs}:80 -i")),
+    );
+    let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
+    let mut d = MemDirector::new(&rules);
+    d.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+    for (i, &rs) in servers.iter().enumerate() {
+        d.resolve(Nic::Int, rs, [2, 0, 0, 0, 1, i as u8]);
+    }
+    let mut endpoints = std::collections::HashSet::new();
+    for port in CPORT..CPORT + servers.len() as u16 {
+        let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), port, 80, SYN));
+        assert_eq!(int.len(), 1, "{port}: {:?}", drops(&d.w().core.ctr));
+        endpoints.insert(int[0][30..34].to_vec());
+        let n = int[0].len() - 34;
+        let err = icmp_error(&router_to_dip(), 3, 4, [0, 0, 5, 0x78], &int[0], n);
+        let (ext, _) = d.int(&err);
+        assert_eq!(ext.len(), 1, "{port}: the client told");
+    }
+    assert_eq!(endpoints.len(), servers.len(), "one connection each");
+    assert_eq!(d.ctr(Ctr::IcmpErrorTunnel), servers.len() as u64);
+    let replaced = d.ctr(Ctr::PmtuReplaced);
+    assert!((1..servers.len() as u64).contains(&replaced), "{replaced}");
+}
+
 /// The bytes of a tunnel packet against what the kernel's IPVS sends
 /// (`ip_vs_xmit.c`), found by review (2026-12-06).
 mod tunnel_bytes {
