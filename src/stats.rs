@@ -426,10 +426,16 @@ counters! {
     /// (`ip_vs_proc_conn`).
     SyncKept => "sync_kept",
     /// Synced connections that found no room (table full) or a clashing
-    /// entry, or whose real server the worker's rules no longer have (the
-    /// backup daemon resolved the message against older rules: the server
-    /// removed since, its id maybe another's).
+    /// entry, or whose real server the worker's rules, at least as new as
+    /// those the backup daemon resolved the message against, no longer have
+    /// (the server removed since, its id maybe another's).
     SyncInstallFailed => "sync_install_failed",
+    /// Synced connections whose real server the worker's rules did not have
+    /// yet (the backup daemon resolved the message against rules published
+    /// after the worker's last load): held back, with those queued behind,
+    /// until the worker loads the rules again, then installed or counted in
+    /// `sync_install_failed`.
+    SyncInstallWaited => "sync_install_waited",
     /// Frames `ringvs capture` matched but could not copy because its reader was
     /// behind (the frame itself was handled as usual).
     CaptureDropped => "capture_dropped",

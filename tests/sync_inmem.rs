@@ -10,6 +10,7 @@ use inmem::*;
 use ringvs::dataplane::sync::{Install, Resolved, SyncEntry};
 use ringvs::nat::State;
 use ringvs::stats::Ctr;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 const CPORT: u16 = 40000;
@@ -180,6 +181,31 @@ fn a_standby_installs_synced_connections_forwards_nothing_and_serves_them_once_a
     assert_eq!(ext.len(), 1, "the active director answers ARP");
 }
 
+/// A sync message (syncid 3) of one established connection from the
+/// client's port `cport` to VIP:80, on real server `daddr`:80.
+fn message(cport: u16, daddr: Ipv4Addr) -> Vec<u8> {
+    use ringvs::sync::wire;
+    let e = wire::SyncConn {
+        proto: 6,
+        flags: wire::nat_flags(false, State::Established),
+        state: wire::state_to_ipvs(State::Established),
+        caddr: CLIENT,
+        cport,
+        vaddr: VIP,
+        vport: 80,
+        daddr,
+        dport: 80,
+        fwmark: 0,
+        timeout: 900,
+        seq: None,
+        pe: None,
+    };
+    let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
+    let mut m = wire::MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 3).expect("buffer");
+    m.push(&e).expect("fits");
+    m.as_bytes().to_vec()
+}
+
 /// An entry the backup daemon resolved against the rules from before its
 /// real server was removed, installed once the worker has rules that give
 /// the server's id to another (rules built anew hand the ids out in turn;
@@ -189,32 +215,10 @@ fn a_standby_installs_synced_connections_forwards_nothing_and_serves_them_once_a
 #[test]
 fn an_install_resolved_before_its_server_left_is_refused_once_its_id_is_another_servers() {
     use ringvs::config::Proto;
-    use ringvs::sync::wire;
     use std::sync::atomic::Ordering::Relaxed;
     let mut d = MemDirector::standard();
     set(&d, false, true);
     let intake = d.intake(3, &env());
-    let message = |cport, daddr| {
-        let e = wire::SyncConn {
-            proto: 6,
-            flags: wire::nat_flags(false, State::Established),
-            state: wire::state_to_ipvs(State::Established),
-            caddr: CLIENT,
-            cport,
-            vaddr: VIP,
-            vport: 80,
-            daddr,
-            dport: 80,
-            fwmark: 0,
-            timeout: 900,
-            seq: None,
-            pe: None,
-        };
-        let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
-        let mut m = wire::MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 3).expect("buffer");
-        m.push(&e).expect("fits");
-        m.as_bytes().to_vec()
-    };
     let id = d.dest_id(Proto::Tcp, 80, RS2, 80);
     intake.message(&message(CPORT, RS2));
     assert_eq!(intake.counters.conns_queued.load(Relaxed), 1);
@@ -245,6 +249,74 @@ fn an_install_resolved_before_its_server_left_is_refused_once_its_id_is_another_
     let c = d.conns(0);
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].dest, (RS1.into(), 80));
+    assert_eq!(
+        d.ctr(Ctr::SyncInstallWaited),
+        0,
+        "the worker's rules were current"
+    );
+}
+
+/// Publish `rules` as the control thread does up to its epoch: stored, the
+/// epoch not moved yet, so a worker runs the rules it loaded until
+/// [`ringvs::dataplane::Shared::bump`] (as when a publish lands after the
+/// worker's load at the start of its pass).
+fn store_rules(d: &mut MemDirector, rules: &[&str]) {
+    use ringvs::nat::{Snapshot, Timeouts};
+    d.cfg = config(rules);
+    let s = Snapshot::build(&d.cfg, Timeouts::default());
+    d.shared.config.store(std::sync::Arc::new(s));
+}
+
+/// The other way round: the backup daemon resolved an entry against rules
+/// published after the worker loaded its own, to a server just added (an
+/// id the worker's rules do not have yet). The entry, and the one queued
+/// behind it, wait for the worker's next load of the rules and then go in,
+/// in order, where the first was refused and lost until the master's next
+/// report of it. One whose server the rules the worker then loads do not
+/// have is refused.
+#[test]
+fn an_install_resolved_against_rules_the_worker_has_not_loaded_waits_for_them() {
+    use ringvs::config::Proto;
+    let mut d = MemDirector::standard();
+    set(&d, false, true);
+    d.poll();
+    let intake = d.intake(3, &env());
+    let (rs9, rs10) = (Ipv4Addr::new(198, 19, 0, 9), Ipv4Addr::new(198, 19, 0, 10));
+    let with = |rs: &'static str| [STANDARD[0], STANDARD[1], STANDARD[2], rs];
+    store_rules(&mut d, &with("-a -t 198.18.0.110:80 -r 198.19.0.9:80 -m"));
+    intake.message(&message(CPORT, rs9));
+    intake.message(&message(CPORT + 1, RS1));
+    d.poll();
+    d.poll();
+    let counts = |d: &MemDirector| {
+        [
+            Ctr::SyncInstallWaited,
+            Ctr::SyncInstalled,
+            Ctr::SyncInstallFailed,
+        ]
+        .map(|c| d.ctr(c))
+    };
+    assert_eq!(counts(&d), [1, 0, 0], "both wait for the worker's load");
+    d.shared.bump();
+    d.poll();
+    assert_eq!(counts(&d), [1, 2, 0], "both installed once it loaded them");
+    let mut c = d.conns(0);
+    c.sort_by_key(|c| c.client.1);
+    let got: Vec<_> = c.iter().map(|c| (c.client.1, c.dest.0)).collect();
+    assert_eq!(got, [(CPORT, rs9.into()), (CPORT + 1, RS1.into())]);
+    let id9 = d.dest_id(Proto::Tcp, 80, rs9, 80);
+    assert_eq!(d.published[0].gauges.get(id9), (1, 0), "rs9's gauges");
+    // An entry for a server just added waits as before; the rules the
+    // worker loads next have removed it again: refused.
+    store_rules(&mut d, &with("-a -t 198.18.0.110:80 -r 198.19.0.10:80 -m"));
+    intake.message(&message(CPORT + 2, rs10));
+    d.poll();
+    assert_eq!(counts(&d), [2, 2, 0]);
+    store_rules(&mut d, STANDARD);
+    d.shared.bump();
+    d.poll();
+    assert_eq!(counts(&d), [2, 2, 1]);
+    assert_eq!(d.conns(0).len(), 2);
 }
 
 #[test]

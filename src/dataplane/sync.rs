@@ -30,19 +30,20 @@
 //! Per packet this costs one predictable branch on a cached flag; the channel
 //! operations happen on state changes and new connections only.
 
-use super::family::{Family, names};
+use super::family::Family;
 use super::worker::Core;
-use crate::config::DestId;
 use crate::nat::conn::TEMPLATE_ASSURED;
 use crate::nat::ftp::Shift;
 use crate::nat::persist::TemplateKey;
 use crate::nat::sip::PeData;
-use crate::nat::table::AddError;
-use crate::nat::{Addr, Conn, FlowKey, State};
+use crate::nat::{Addr, Conn, State};
 use crate::stats::Ctr;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+mod install;
+pub use install::{Install, Resolved};
 
 /// Entries in flight from a worker to the master daemon, and from the backup
 /// daemon to a worker, at most.
@@ -95,28 +96,6 @@ pub struct SyncEntry<A = u32> {
 pub enum PeReport {
     V4(SyncEntry<u32>, PeData),
     V6(SyncEntry<Ipv6Addr>, PeData),
-}
-
-/// A received entry resolved to the real server it goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Install<A = u32> {
-    pub entry: SyncEntry<A>,
-    pub dest: DestId,
-    /// Who `dest` was in the rules the daemon resolved the entry against:
-    /// the worker installs the entry only if its own rules still give the
-    /// id to that server ([`Resolved`]).
-    pub server: Resolved<A>,
-}
-
-/// A real server as the backup daemon found it for an entry: its service,
-/// address and port as configured. The daemon's rules may be older than
-/// the worker's, the server gone and its id another's since (no
-/// `Shared::held` sees a queued install): the worker checks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Resolved<A = u32> {
-    pub svc: (u8, A, u16),
-    pub addr: A,
-    pub port: u16,
 }
 
 /// The role and sync switches the control plane sets and the workers follow
@@ -211,6 +190,9 @@ pub struct SyncLink {
 pub(super) struct Lane<A> {
     report: Sender<SyncEntry<A>>,
     install: Receiver<Install<A>>,
+    /// The install held back until the worker loads the rules again
+    /// (`install.rs`).
+    waiting: Option<install::Waiting<A>>,
     sweep: Sweep,
 }
 
@@ -281,11 +263,13 @@ pub(super) fn channels(workers: usize) -> (SyncPorts, Vec<SyncLink>) {
             v4: Lane {
                 report,
                 install,
+                waiting: None,
                 sweep: Sweep::default(),
             },
             v6: Lane {
                 report: report6,
                 install: install6,
+                waiting: None,
                 sweep: Sweep::default(),
             },
             pe_report,
@@ -524,105 +508,6 @@ impl Core {
             out_seq: None,
             fwmark: A::mark_of(svc.id),
         })
-    }
-
-    /// Install what the backup daemon queued for this worker, of both
-    /// families, [`INSTALL_BUDGET`] per pass in all (the family that goes
-    /// first alternates).
-    pub(super) fn sync_installs(&mut self) {
-        let v6_first = self.sync.v6_first;
-        self.sync.v6_first = !v6_first;
-        if v6_first {
-            let left = self.sync_installs_of::<Ipv6Addr>(INSTALL_BUDGET);
-            self.sync_installs_of::<u32>(left);
-        } else {
-            let left = self.sync_installs_of::<u32>(INSTALL_BUDGET);
-            self.sync_installs_of::<Ipv6Addr>(left);
-        }
-    }
-
-    /// Install at most `budget` queued connections of the family; returns
-    /// what is left of the budget.
-    fn sync_installs_of<A: Family>(&mut self, budget: usize) -> usize {
-        // Nearly every pass finds the lane empty: two loads, where a
-        // `try_recv` that finds nothing costs some fifty instructions.
-        if A::lane(&self.sync).install.is_empty() {
-            return budget;
-        }
-        for used in 0..budget {
-            let Ok(i) = A::lane(&self.sync).install.try_recv() else {
-                return budget - used;
-            };
-            self.install(i);
-        }
-        0
-    }
-
-    fn install<A: Family>(
-        &mut self,
-        Install {
-            entry: e,
-            dest,
-            server,
-        }: Install<A>,
-    ) {
-        let key = FlowKey::new(0, e.proto, e.client.0, e.client.1, e.vip.0, e.vip.1);
-        let now = self.clock.now_s;
-        let found = A::table(self).lookup(&key);
-        if let Some(idx) = found {
-            let c = A::table(self).get(idx);
-            if !self.sync.standby {
-                // Our own packets are newer than any message about them.
-                return self.ctr.inc(Ctr::SyncKept);
-            }
-            if c.dest() == dest && c.rip == e.rip.0 && c.rport == e.rip.1 {
-                let old = c.state;
-                if old.is_active() != e.state.is_active() {
-                    self.out
-                        .gauges
-                        .adjust(dest, Some(old.is_active()), Some(e.state.is_active()));
-                }
-                let sp = A::split(self);
-                sp.table.touch(idx, e.state, now, &sp.snap.timeouts);
-                // Installed before its template came: linked now.
-                self.adopt_template::<A>(idx);
-                let c = A::table(self).get(idx).clone();
-                self.ftp_install(&c, e.out_seq, false);
-                return self.ctr.inc(Ctr::SyncUpdated);
-            }
-            // Another server: an active entry is the ports reused for a new
-            // connection, which replaces ours; an inactive one is the late
-            // expiry message of the connection ours replaced, ignored
-            // (`ip_vs_proc_conn`, `ip_vs_sync.c`).
-            if !e.state.is_active() {
-                return self.ctr.inc(Ctr::SyncKept);
-            }
-        }
-        // Resolved against older rules, to a server gone since (its id
-        // maybe another's now): refused, as a connection to it would go to
-        // the old address counted in the new server's gauges.
-        if !names(&self.snap.cfg, dest, &server) {
-            return self.ctr.inc(Ctr::SyncInstallFailed);
-        }
-        if let Some(idx) = found {
-            self.drop_conn_of::<A>(idx);
-        }
-        let mut conn = Conn::new(e.proto, e.client, e.vip, e.rip, dest);
-        conn.state = e.state;
-        if A::table(self).len() >= A::table(self).capacity() {
-            self.evict_one_of::<A>();
-        }
-        match A::table_mut(self).insert(conn.clone(), now) {
-            Ok(idx) => {
-                self.adopt_template::<A>(idx);
-                self.out
-                    .gauges
-                    .adjust(dest, None, Some(e.state.is_active()));
-                self.ftp_install(&conn, e.out_seq, true);
-                self.ctr.inc(Ctr::SyncInstalled);
-            }
-            Err(AddError::Full | AddError::Clash) => self.ctr.inc(Ctr::SyncInstallFailed),
-        }
     }
 
     /// The resend sweep: look at a share of each family's table each second
