@@ -728,6 +728,7 @@ const RESOLVE_DROPS: &[&str] = &[
     "unknown_dest",
     "method_differs",
     "not_persistent",
+    "dest_changed",
     "template_kept_or_full",
     "queue_full",
     "bad_state",

@@ -100,8 +100,9 @@ pub struct SyncCounters {
     pub templates_installed: AtomicU64,
     /// Dropped messages and entries by reason (`wire`'s error kinds, and the
     /// resolution's: `unknown_service`, `unknown_dest`, `method_differs`,
-    /// `not_persistent`, `template_kept_or_full`, `queue_full`, `bad_state`,
-    /// `no_worker`, `ipv6_off`, `no_template_table`; and `recv_error`).
+    /// `not_persistent`, `dest_changed`, `template_kept_or_full`,
+    /// `queue_full`, `bad_state`, `no_worker`, `ipv6_off`,
+    /// `no_template_table`; and `recv_error`).
     drops: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -604,6 +605,11 @@ impl Intake {
         if c.flags & flags::FWD_MASK != fwd_bits(t.forward) {
             return Err("method_differs");
         }
+        let server = Resolved {
+            svc: t.svc,
+            addr: t.addr,
+            port: t.port,
+        };
         if c.is_template() {
             let (timeout, mask) = t.persist.ok_or("not_persistent")?;
             let templates = A::templates(&self.shared).ok_or("no_template_table")?;
@@ -619,6 +625,15 @@ impl Intake {
                 (Some(_), false) => return Err("persistence_engine"),
                 (None, _) => (key, None),
             };
+            // Resolved against the rules of the message's start: installed
+            // only if the rules now still give the id to that server, as a
+            // worker checks a connection's (`Resolved`), for the kernel
+            // binds the template to its dest as it makes it
+            // (`ip_vs_proc_conn`). Once in, the trash sees it (`held`).
+            let rules = self.shared.config.load();
+            if !std::ptr::eq(&**rules, snap) && !A::names(&rules, t.dest, &server) {
+                return Err("dest_changed");
+            }
             let to = TemplateDest {
                 id: t.dest,
                 addr: t.addr,
@@ -665,11 +680,7 @@ impl Intake {
                 fwmark: c.fwmark,
             },
             dest: t.dest,
-            server: Resolved {
-                svc: t.svc,
-                addr: t.addr,
-                port: t.port,
-            },
+            server,
         };
         let installs = A::installs(&self.ports);
         let owner = A::owner(&self.env, client, installs.len());
@@ -1167,6 +1178,54 @@ mod tests {
         let b = bench(2, false);
         b.intake.message(&datagram(&[conn6(1).into()]));
         assert_eq!(b.intake.counters.drops(), BTreeMap::from([("ipv6_off", 1)]));
+    }
+
+    /// A template resolved against rules a publish replaced before it was
+    /// installed, its server's id another server's in the new ones: dropped
+    /// (`dest_changed`), as a worker refuses such a connection, not filed
+    /// under the new server's id with the old server's address (where only
+    /// its first use would have found it out). Resolved against the new
+    /// rules, it goes in.
+    #[test]
+    fn a_template_whose_servers_id_changed_before_its_install_is_dropped() {
+        let rules = |rs: &str| {
+            let add = format!("-a -t 198.18.0.110:80 -r {rs}:80 -m");
+            let cfg = config(&["-A -t 198.18.0.110:80 -s rr -p 300", &add]);
+            Snapshot::build(&cfg, crate::nat::Timeouts::default())
+        };
+        let (old, new) = (rules("198.19.0.2"), rules("198.19.0.9"));
+        let id = |s: &Snapshot| {
+            (s.services.values().flat_map(|e| e.dests.iter()))
+                .map(|d| d.id)
+                .next()
+        };
+        assert_eq!(id(&old), id(&new), "the id handed to another server");
+        let b = bench(1, false);
+        b.intake.shared.config.store(Arc::new(new));
+        let template = |daddr| {
+            to_wire::<Ipv4Addr>(&SyncEntry {
+                proto: 6,
+                client: (0xc612_000a, 0),
+                vip: (0xc612_006e, 80),
+                rip: (daddr, 80),
+                state: State::None,
+                template: true,
+                timeout: 300,
+                forward: Forward::Masq,
+                out_seq: None,
+                fwmark: 0,
+            })
+        };
+        let templates = &b.intake.shared.templates;
+        let gone = template(0xc613_0002);
+        assert_eq!(b.intake.entry(&old, &gone, 100), Err("dest_changed"));
+        assert_eq!(templates.len(100), 0);
+        let current = b.intake.shared.config.load_full();
+        assert_eq!(
+            b.intake.entry(&current, &template(0xc613_0009), 100),
+            Ok(())
+        );
+        assert_eq!(templates.len(100), 1);
     }
 
     /// A bad IPv6 entry is counted under its parse error, as an IPv4 one.

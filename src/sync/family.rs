@@ -7,7 +7,7 @@
 
 use super::wire::{self, SyncAddr, SyncConn, flags};
 use crate::config::{DestId, Forward, SorryServer};
-use crate::dataplane::sync::{Install, SyncEntry, SyncPorts};
+use crate::dataplane::sync::{Install, Resolved, SyncEntry, SyncPorts};
 use crate::dataplane::{Env, Shared};
 use crate::nat::ftp::{FtpPorts, Shift};
 use crate::nat::persist::Templates;
@@ -153,6 +153,9 @@ pub(super) trait Family: SyncAddr {
     /// The service and real server of a received entry in the current
     /// rules, or why there is none.
     fn resolve(snap: &Snapshot, c: &SyncConn<Self>) -> Result<Target<Self::Nat>, &'static str>;
+    /// Whether real server `dest` of `snap` is still the one the entry was
+    /// resolved to (`Resolved::named_in`).
+    fn names(snap: &Snapshot, dest: DestId, r: &Resolved<Self::Nat>) -> bool;
     /// The real servers of the service on exactly `svc` (no port-0
     /// service in its place): each one's id, real address, port and method.
     fn dests_on(
@@ -260,6 +263,10 @@ impl Family for Ipv4Addr {
         })
     }
 
+    fn names(snap: &Snapshot, dest: DestId, r: &Resolved<u32>) -> bool {
+        r.named_in(snap, dest)
+    }
+
     fn dests_on(
         snap: &Snapshot,
         svc: (u8, u32, u16),
@@ -333,6 +340,10 @@ impl Family for Ipv6Addr {
             persist: s.entry.persist.map(|p| (p.timeout, p.mask)),
             pe_sip: s.entry.pe_sip,
         })
+    }
+
+    fn names(snap: &Snapshot, dest: DestId, r: &Resolved<Ipv6Addr>) -> bool {
+        r.named_in(snap, dest)
     }
 
     fn dests_on(

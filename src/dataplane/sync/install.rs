@@ -30,7 +30,7 @@ use super::super::worker::Core;
 use super::{INSTALL_BUDGET, SyncEntry};
 use crate::config::DestId;
 use crate::nat::table::AddError;
-use crate::nat::{Conn, FlowKey};
+use crate::nat::{Conn, FlowKey, Snapshot};
 use crate::stats::Ctr;
 use std::net::Ipv6Addr;
 use std::sync::Arc;
@@ -55,6 +55,23 @@ pub struct Resolved<A = u32> {
     pub svc: (u8, A, u16),
     pub addr: A,
     pub port: u16,
+}
+
+impl Resolved<u32> {
+    /// Whether real server `dest` of `snap` is the one this names: of the
+    /// same service, at the same address and port. What a worker checks
+    /// before it installs a connection, and the backup daemon before it
+    /// installs a template.
+    pub fn named_in(&self, snap: &Snapshot, dest: DestId) -> bool {
+        names(snap, dest, self)
+    }
+}
+
+impl Resolved<Ipv6Addr> {
+    /// [`Resolved::named_in`] for an IPv6 server.
+    pub fn named_in(&self, snap: &Snapshot, dest: DestId) -> bool {
+        names(snap, dest, self)
+    }
 }
 
 /// The install a family's lane holds back until the worker loads the rules
