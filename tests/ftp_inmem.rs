@@ -603,6 +603,56 @@ fn a_kept_control_connection_goes_within_60_s_of_its_last_data_connection() {
     assert!(d.int(&f).0.is_empty(), "the control connection expired");
 }
 
+/// As IPVS's master (`ip_vs_conn_expire` calls `ip_vs_sync_conn` as it
+/// re-arms a connection, `expire_later`), a control connection kept past
+/// its timeout for its data connection is reported to the sync master at
+/// each re-arm, with the re-armed 60 s as its timeout, so that a backup's
+/// copy, which saw no packet of it either, does not expire while the
+/// master keeps it. Without a master daemon, nothing is reported.
+#[test]
+fn a_kept_control_connection_is_synced_at_each_re_arm() {
+    use ringvs::dataplane::sync::SyncEntry;
+    use ringvs::nat::State;
+    use std::time::Duration;
+    let (mut d, _) = with_data_connection();
+    // The re-arms alone: no resend sweep.
+    d.shared.ha.set_resend_s(0);
+    role(&d, true, false);
+    // The control connection's reports: when (seconds on), and the entry.
+    let mut got: Vec<(u64, SyncEntry)> = Vec::new();
+    let mut t = 0;
+    let step = |d: &mut MemDirector, got: &mut Vec<_>, t: &mut u64| {
+        d.advance(Duration::from_secs(30));
+        *t += 30;
+        d.poll();
+        assert_eq!(busy(d), 1, "the data connection lives");
+        let reports = d.sync.reports.iter().flat_map(|r| r.try_iter());
+        got.extend(reports.filter(|e| e.vip.1 == 21).map(|e| (*t, e)));
+    };
+    while t < 1200 {
+        step(&mut d, &mut got, &mut t);
+    }
+    // Idle since 0: due at 900 (ESTABLISHED), then every 60 s.
+    let when: Vec<u64> = got.iter().map(|(t, _)| *t).collect();
+    assert_eq!(when, [900, 960, 1020, 1080, 1140, 1200]);
+    for (_, e) in &got {
+        assert_eq!(e.client, (be(CLIENT), CPORT));
+        assert_eq!(
+            (e.state, e.timeout, e.template),
+            (State::Established, 60, false)
+        );
+        assert_eq!(e.rip, (be(RS1), 21));
+    }
+    // Kept as before without a master daemon, and not reported.
+    role(&d, false, false);
+    got.clear();
+    while t < 1500 {
+        step(&mut d, &mut got, &mut t);
+    }
+    assert!(got.is_empty(), "{got:?}");
+    assert_eq!(d.w().core.table.len(), 2, "the control connection kept");
+}
+
 /// Connection sync carries a control connection's shift (IPVS's `out_seq`
 /// in `IPVS_OPT_SEQ_DATA`): the master's worker reports it when a rewrite
 /// moves the stream; through the master daemon's packing and the backup

@@ -6,7 +6,9 @@
 //!   (`ip_vs_sync_conn_needed`, `ip_vs_sync.c`: TCP ESTABLISHED, FIN_WAIT,
 //!   CLOSE, CLOSE_WAIT and TIME_WAIT; and, a ringvs choice where IPVS counts
 //!   packets, a UDP connection when it is created),
-//!   with its persistence template if it has one, and re-reports every
+//!   with its persistence template if it has one, and when the expiry keeps
+//!   it 60 s more for the connections it controls (`ip_vs_conn_expire`'s
+//!   `expire_later`, `ip_vs_conn.c`); and re-reports every
 //!   connection of those states once per resend period (the *resend sweep*, a
 //!   ringvs addition: see `docs/ha.md`). Reports go into a bounded channel per
 //!   worker that the daemon drains; a full channel is counted
@@ -36,6 +38,7 @@ use crate::nat::conn::TEMPLATE_ASSURED;
 use crate::nat::ftp::Shift;
 use crate::nat::persist::TemplateKey;
 use crate::nat::sip::PeData;
+use crate::nat::table::EXPIRE_LATER;
 use crate::nat::{Addr, Conn, State};
 use crate::stats::Ctr;
 use crossbeam_channel::{Receiver, Sender, bounded};
@@ -359,6 +362,30 @@ impl Core {
     #[cold]
     pub(super) fn sync_report_of<A: Family>(&mut self, idx: u32) {
         let c = A::table(self).get(idx);
+        let timeout = self.snap.cfg.timeouts.secs(c.state);
+        self.sync_report_timed::<A>(idx, timeout);
+    }
+
+    /// Report the connections of the family's table at `idxs`, which the
+    /// expiry just kept for [`EXPIRE_LATER`] seconds more (FTP control
+    /// connections with data connections: `later.rs`), as IPVS's
+    /// `ip_vs_conn_expire` (`ip_vs_conn.c`) syncs a connection it re-arms
+    /// (`expire_later`: `ip_vs_sync_conn` with the sync threshold when the
+    /// master is on): those in a state IPVS syncs
+    /// (`ip_vs_sync_conn_needed`), with the re-armed timeout as theirs, and
+    /// their templates. The caller asks only while [`SyncLink::reporting`].
+    #[cold]
+    pub(super) fn sync_report_rearmed<A: Family>(&mut self, idxs: &[u32]) {
+        for &idx in idxs {
+            if syncs(A::table(self).get(idx).state) {
+                self.sync_report_timed::<A>(idx, EXPIRE_LATER);
+            }
+        }
+    }
+
+    /// [`Core::sync_report_of`], the connection's timeout `timeout`.
+    fn sync_report_timed<A: Family>(&mut self, idx: u32, timeout: u32) {
+        let c = A::table(self).get(idx);
         let entry = SyncEntry {
             proto: c.proto,
             client: (c.client, c.cport),
@@ -366,7 +393,7 @@ impl Core {
             rip: (c.rip, c.rport),
             state: c.state,
             template: false,
-            timeout: self.snap.cfg.timeouts.secs(c.state),
+            timeout,
             forward: self.snap.cfg.forward_of(c.dest()),
             out_seq: self.ftp_shift(c),
             fwmark: A::conn_service(&self.snap.cfg, c).map_or(0, |s| A::mark_of(s.id)),

@@ -568,18 +568,32 @@ impl Core {
     /// budget was used.
     fn expire_of<A: super::nat::Family>(&mut self, budget: usize) -> (usize, usize) {
         let (now_s, ftp) = (self.clock.now_s, self.env.ftp);
+        // Those kept, for a sync master to report (one per unit of budget
+        // at most).
+        let (reporting, mut kept, mut n_kept) = (self.sync.reporting(), [0; EXPIRE_BUDGET], 0);
         let sp = A::split(self);
         let (gauges, templates, cfg) = (&sp.out.gauges, A::templates(sp.shared), sp.snap);
         let shared = sp.shared;
         // An FTP control connection is held while it has data connections
         // (`ftp.rs`).
-        let keep = |c: &crate::nat::Conn<A>| super::ftp::ftp_holds(&ftp, shared, c);
-        sp.table
+        let keep = |i, c: &crate::nat::Conn<A>| {
+            let held = super::ftp::ftp_holds(&ftp, shared, c);
+            if held && reporting && n_kept < kept.len() {
+                (kept[n_kept], n_kept) = (i, n_kept + 1);
+            }
+            held
+        };
+        let done = sp
+            .table
             .expire_keeping(now_s, &cfg.timeouts, budget, keep, |c| {
                 gauges.adjust(c.dest(), Some(c.state.is_active()), None);
                 super::template::release_template(templates, cfg, c, now_s);
                 super::ftp::ftp_left(&ftp, shared, c);
-            })
+            });
+        if n_kept > 0 {
+            self.sync_report_rearmed::<A>(&kept[..n_kept]);
+        }
+        done
     }
 
     /// Serve the control thread's requests (two relaxed loads when there are none).

@@ -521,7 +521,7 @@ impl<A: Addr> ConnTable<A> {
         budget: usize,
         gone: impl FnMut(&Conn<A>),
     ) -> usize {
-        self.expire_keeping(now, timeouts, budget, |_| false, gone)
+        self.expire_keeping(now, timeouts, budget, |_, _| false, gone)
             .0
     }
 
@@ -782,7 +782,7 @@ mod test {
             10 + est,
             &to,
             100,
-            |c| c.cport == 1000,
+            |_, c| c.cport == 1000,
             |c| gone.push(c.cport),
         );
         assert_eq!((n, gone.as_slice()), ((1, 2), &[1001][..]));
@@ -790,7 +790,7 @@ mod test {
         // Due again 60 s on (IPVS's `expire_later`), kept while `keep`
         // holds it, and let go at the first 60 s mark after.
         let late = 10 + est + EXPIRE_LATER;
-        let held = |t: &mut ConnTable, now| t.expire_keeping(now, &to, 100, |_| true, |_| {});
+        let held = |t: &mut ConnTable, now| t.expire_keeping(now, &to, 100, |_, _| true, |_| {});
         assert_eq!(held(&mut t, late - 1), (0, 0));
         assert_eq!(held(&mut t, late), (0, 1), "looked at, kept");
         assert_eq!(t.expire(late + EXPIRE_LATER - 1, &to, 100, |_| {}), 0);
@@ -825,7 +825,7 @@ mod test {
         let i = t.insert(Conn::new(6, (1, 1000), (2, 21), (3, 21), DestId(0)), 10);
         t.touch(i.expect("room"), State::Established, 10, &to);
         for now in 11..20 {
-            let r = t.expire_keeping(now, &to, 256, |_| true, |_| {});
+            let r = t.expire_keeping(now, &to, 256, |_, _| true, |_| {});
             assert_eq!(r, (0, 1), "at {now}");
         }
     }
@@ -845,7 +845,7 @@ mod test {
         for p in 1000..1004 {
             add(&mut t, p, State::Established, 10);
         }
-        let kept = |c: &Conn| c.cport < 1004;
+        let kept = |_, c: &Conn| c.cport < 1004;
         assert_eq!(t.expire_keeping(10 + est, &to, 100, kept, |_| {}), (0, 4));
         // Two more idle out when the four kept ones come due again.
         let now = 10 + est + EXPIRE_LATER;

@@ -63,7 +63,7 @@ impl<A: Addr> ConnTable<A> {
         now: u32,
         timeouts: &Timeouts,
         budget: &mut usize,
-        keep: &mut impl FnMut(&Conn<A>) -> bool,
+        keep: &mut impl FnMut(u32, &Conn<A>) -> bool,
         gone: &mut impl FnMut(&Conn<A>),
     ) -> usize {
         let mut n = 0;
@@ -82,7 +82,7 @@ impl<A: Addr> ConnTable<A> {
                 continue;
             }
             *budget -= 1;
-            if keep(c) {
+            if keep(r.idx, c) {
                 let s = c.state;
                 self.rearm(r.idx, s, now, timeouts);
                 continue;
@@ -100,14 +100,18 @@ impl<A: Addr> ConnTable<A> {
     /// [`ConnTable::expire`], but a connection `keep` holds is kept, due
     /// again [`EXPIRE_LATER`] seconds on, as IPVS re-arms the timer of a
     /// connection that still controls others (`ip_vs_conn_expire`,
-    /// `expire_later`; `later.rs`). Returns how many were removed and how
-    /// much of `budget` was used (kept ones count against it too).
+    /// `expire_later`; `later.rs`). `keep` is given each due entry's index
+    /// and connection; an entry it keeps stays at its index through the
+    /// call (so the caller may act on it after: a sync master reports it,
+    /// as `expire_later` calls `ip_vs_sync_conn`). Returns how many were
+    /// removed and how much of `budget` was used (kept ones count against
+    /// it too).
     pub fn expire_keeping(
         &mut self,
         now: u32,
         timeouts: &Timeouts,
         mut budget: usize,
-        mut keep: impl FnMut(&Conn<A>) -> bool,
+        mut keep: impl FnMut(u32, &Conn<A>) -> bool,
         mut gone: impl FnMut(&Conn<A>),
     ) -> (usize, usize) {
         let start = budget;
@@ -130,7 +134,7 @@ impl<A: Addr> ConnTable<A> {
         now: u32,
         timeouts: &Timeouts,
         budget: &mut usize,
-        keep: &mut impl FnMut(&Conn<A>) -> bool,
+        keep: &mut impl FnMut(u32, &Conn<A>) -> bool,
         gone: &mut impl FnMut(&Conn<A>),
     ) -> usize {
         let mut n = 0;
@@ -143,7 +147,7 @@ impl<A: Addr> ConnTable<A> {
                     break;
                 }
                 *budget -= 1;
-                if keep(&self.slab[head as usize]) {
+                if keep(head, &self.slab[head as usize]) {
                     self.rearm(head, s, now, timeouts);
                     // Marked seen a second ago: under a 1 s timeout still
                     // due, and still the head; its re-arm has it now.
