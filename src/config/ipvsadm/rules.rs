@@ -165,9 +165,16 @@ pub fn restore_parsed(
 /// `-S` wrote such lines before a check address needed a check (a service
 /// whose check an `-E` dropped kept its servers' addresses): they sent
 /// nothing, as a server without one sends nothing now, so the file keeps
-/// its meaning and still loads.
+/// its meaning and still loads. An address that is not one a server may
+/// have is still `illegal check-ip specified`, as [`apply`] says of it:
+/// the line is refused, not cleaned.
 pub fn apply_line(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
     match cmd {
+        AdmCommand::AddDest { opts, .. }
+            if opts.check_ip.is_some_and(|ip| !super::super::unicast(ip)) =>
+        {
+            Err(AdmError::Usage("illegal check-ip specified".into()))
+        }
         AdmCommand::AddDest {
             key,
             addr,
@@ -239,6 +246,43 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "check-ip on a real server needs its service's --check"
+        );
+    }
+
+    /// A check address no server may have is refused by a rules line as by
+    /// a command line, with or without the service's check: it is not
+    /// dropped as an older file's harmless one is. (The text of such a line
+    /// is refused by the parser already; a command built otherwise reaches
+    /// [`apply_line`] as it is.)
+    #[test]
+    fn a_rules_line_with_an_illegal_check_address_is_refused() {
+        for service in [
+            "-A -t 198.18.0.110:80 -s rr\n",
+            "-A -t 198.18.0.110:80 -s rr --check tcp\n",
+        ] {
+            let mut cfg = Config::new();
+            restore(&mut cfg, service, &Names::none(), &mut |_, _, _| {}).unwrap();
+            let line: Vec<String> = "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m"
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            let mut cmd = parse(&line).unwrap();
+            if let AdmCommand::AddDest { opts, .. } = &mut cmd {
+                opts.check_ip = Some("224.0.0.1".parse().unwrap());
+            }
+            let e = apply_line(&mut cfg, &cmd).unwrap_err();
+            assert_eq!(e.to_string(), "illegal check-ip specified", "{service}");
+            assert!(cfg.services()[0].dests.is_empty(), "{service}");
+        }
+        // As a rules file's text: refused when read.
+        let text = "-A -t 198.18.0.110:80 -s rr\n\
+                    -a -t 198.18.0.110:80 -r 198.19.0.2:80 -m --check-ip 224.0.0.1\n";
+        let e = restore(&mut Config::new(), text, &Names::none(), &mut |_, _, _| {});
+        assert!(
+            e.unwrap_err()
+                .to_string()
+                .contains("illegal check-ip specified"),
+            "refused"
         );
     }
 }
