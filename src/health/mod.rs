@@ -390,17 +390,26 @@ pub fn run<T: TxQueue>(
 
 /// Which probe each of `probes` shares its check with (the first of its
 /// group): those of one address and port with the same check, whatever
-/// their services (the members of a `virtual_server group`, services on
-/// other ports or VIPs with the same servers), so that one check is sent
-/// and each takes its result. A `MISC_CHECK` runs apart for each (its
+/// their services (the members of a `virtual_server group`, its marks'
+/// services, services on other ports or VIPs with the same servers), so
+/// that one check is sent and each takes its result. The port is the one
+/// checked ([`Target::port`]): a check that names it (`--check-port`, as a
+/// mark's service of port 0 has) and one that takes the server's are the
+/// same check of the same port. A `MISC_CHECK` runs apart for each (its
 /// command is told the service).
 fn share_groups(probes: &[Probe]) -> Vec<usize> {
-    let mut first: HashMap<(IpAddr, u16, &HealthCheck), usize> = HashMap::new();
+    let mut first: HashMap<(IpAddr, u16, HealthCheck), usize> = HashMap::new();
     let mut groups = Vec::with_capacity(probes.len());
     for (i, p) in probes.iter().enumerate() {
         groups.push(match p.t.check.kind.is_command() {
             true => i,
-            false => *first.entry((p.t.addr, p.t.port, &p.t.check)).or_insert(i),
+            false => {
+                let check = HealthCheck {
+                    port: None,
+                    ..p.t.check.clone()
+                };
+                *first.entry((p.t.addr, p.t.port, check)).or_insert(i)
+            }
         });
     }
     groups
@@ -1433,8 +1442,45 @@ mod tests {
             p
         };
         probes.extend([other_port, other_check, misc(6), misc(7), on(86, 8)]);
-        assert_eq!(share_groups(&probes), [0, 0, 0, 3, 4, 5, 6, 0]);
+        // A check that names the port it checks (a mark's service of port
+        // 0 has `--check-port`) is the check of that port that takes the
+        // server's.
+        let mut named = on(0, 9);
+        named.t.check.port = Some(80);
+        let mut named_other = on(0, 10);
+        (named_other.t.check.port, named_other.t.port) = (Some(8080), 8080);
+        probes.extend([named, named_other]);
+        assert_eq!(share_groups(&probes), [0, 0, 0, 3, 4, 5, 6, 0, 0, 3]);
         assert!(share_groups(&[]).is_empty());
+    }
+
+    /// A `virtual_server group` with an address and a `fwmark` entry: its
+    /// address service checks the servers on their own port, its mark's
+    /// service (port 0) on the port it names (`--check-port 80`, as
+    /// keepalived.conf's loader gives it); each server is sent one check a
+    /// round for both, not one per service.
+    #[test]
+    fn a_groups_address_and_mark_services_check_each_server_once() {
+        let (mut cfg, _) = tcp_lab(2, HealthCheck::new(CheckKind::Tcp));
+        let m = ServiceKey::fwmark(1, false);
+        cfg.add_service(m, Scheduler::Rr, None).unwrap();
+        let servers = [Ipv4Addr::new(198, 19, 0, 2), Ipv4Addr::new(198, 19, 0, 3)];
+        for rs in servers {
+            cfg.add_dest(&m, rs, 80, 1).unwrap();
+        }
+        let on_80 = HealthCheck {
+            port: Some(80),
+            ..HealthCheck::new(CheckKind::Tcp)
+        };
+        cfg.set_service_check(&m, Some(on_80)).unwrap();
+        assert_eq!(targets(&cfg).len(), 4, "each server of each service");
+        with_checker(&cfg, &servers, |checker, _, _, _| {
+            checker.round(Instant::now(), &|| {});
+            let sent = &checker.stack.dev.out.tx.sent;
+            let mut to: Vec<Ipv4Addr> = sent.iter().filter_map(|f| syn(f)).map(|s| s.1).collect();
+            to.sort();
+            assert_eq!(to, servers, "one SYN to each server");
+        });
     }
 
     /// What is told to the notifier (keepalived's `update_svr_checker_state`):
