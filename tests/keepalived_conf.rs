@@ -655,6 +655,137 @@ fn a_virtual_server_groups_fwmarks_are_fwmark_services() {
     }
 }
 
+/// A group with a `fwmark` entry used by a TCP and a UDP `virtual_server
+/// group` (DNS's usual layout): one service per mark and family, as
+/// keepalived's `ipvs_group_cmd` adds it for the first virtual server
+/// alone (the entry's `fwm4_alive` count) and every one's real servers to
+/// it. The first block's settings stay (a later block's that differ are
+/// warned about), a later block's servers join (one both have once), its
+/// `mark_dest` rules add to the service's. The file was refused
+/// ("defined twice").
+#[test]
+fn a_groups_mark_is_one_service_for_its_virtual_servers() {
+    let t = TempDir::new("vsg-shared-mark");
+    let block = |proto: &str, settings: &str, dest: &str, other: u8| {
+        format!(
+            "virtual_server group dns {{\n  lb_algo rr\n  lb_kind NAT\n  protocol {proto}\n{settings}{dest}\
+             \x20 real_server 198.19.0.2 53 {{\n    weight 2\n    TCP_CHECK {{\n      connect_timeout 2\n    }}\n  }}\n\
+             \x20 real_server 198.19.0.{other} 53 {{\n    TCP_CHECK {{\n      connect_timeout 2\n    }}\n  }}\n}}\n"
+        )
+    };
+    let group = "virtual_server_group dns {\n  198.18.0.53 53\n  fwmark 7\n}\n";
+    let (tcp_rule, udp_rule) = (
+        "  mark_dest tcp:198.18.0.54:53\n",
+        "  mark_dest udp:198.18.0.54:53\n",
+    );
+    let conf = |udp_settings: &str, tcp_dest: &str| {
+        format!(
+            "{group}{}{}",
+            block("TCP", "", tcp_dest, 3),
+            block("UDP", udp_settings, udp_rule, 4)
+        )
+    };
+    let (saved, warnings) = saved_and_warnings(&t, &conf("", tcp_rule));
+    assert_eq!(warnings, Vec::<String>::new());
+    let check = "--check tcp --delay-loop 60 --connect-timeout 2 --retry 1 --delay-before-retry 1";
+    let mcheck = "--check tcp --check-port 53 --delay-loop 60 --connect-timeout 2 --retry 1 --delay-before-retry 1";
+    assert_eq!(
+        saved,
+        format!(
+            "-A -t 198.18.0.53:53 -s rr {check}\n\
+             -a -t 198.18.0.53:53 -r 198.19.0.2:53 -m -w 2\n\
+             -a -t 198.18.0.53:53 -r 198.19.0.3:53 -m -w 1\n\
+             -A -u 198.18.0.53:53 -s rr {check}\n\
+             -a -u 198.18.0.53:53 -r 198.19.0.2:53 -m -w 2\n\
+             -a -u 198.18.0.53:53 -r 198.19.0.4:53 -m -w 1\n\
+             -A -f 7 -s rr {mcheck} --mark-dest tcp:198.18.0.54:53 --mark-dest udp:198.18.0.54:53\n\
+             -a -f 7 -r 198.19.0.2:53 -m -w 2\n\
+             -a -f 7 -r 198.19.0.3:53 -m -w 1\n\
+             -a -f 7 -r 198.19.0.4:53 -m -w 1\n"
+        )
+    );
+    // The later block's scheduler and persistence are its address
+    // services'; the mark's service keeps the first's, and says so. Its
+    // rules alone are the service's when the first gives none.
+    let p = t.write(
+        "keepalived.conf",
+        &conf("  lb_algo wrr\n  persistence_timeout 60\n", ""),
+    );
+    let l = load_as(&p, None).unwrap();
+    assert_eq!(
+        l.warnings,
+        [format!(
+            "{}:21: virtual_server group dns: fwmark 7 is the service the block at {}:5 set up (one per mark and family, as keepalived's ipvs_group_cmd), with its lb_algo, persistence_timeout: this block's differ and are not taken; its real servers join the service",
+            p.display(),
+            p.display()
+        )]
+    );
+    let saved = ringvs::config::format::format_save(&l.config, true, &Names::none());
+    assert!(
+        saved.contains(&format!(
+            "-A -f 7 -s rr {mcheck} --mark-dest udp:198.18.0.54:53\n"
+        )),
+        "{saved}"
+    );
+    assert!(
+        saved.contains(&format!("-A -u 198.18.0.53:53 -s wrr -p 60 {check}\n")),
+        "{saved}"
+    );
+    // A reload without the UDP block: its address service goes, and its
+    // server and rules leave the mark's.
+    t.write("keepalived.conf", &conf("", tcp_rule));
+    let mut running = load_as(&p, None).unwrap().config;
+    t.write(
+        "keepalived.conf",
+        &format!("{group}{}", block("TCP", "", tcp_rule, 3)),
+    );
+    assert_eq!(
+        reload(&mut running, &p),
+        [
+            "-D -u 198.18.0.53:53".to_string(),
+            format!("-E -f 7 -s rr {mcheck} --mark-dest tcp:198.18.0.54:53"),
+            "-d -f 7 -r 198.19.0.4:53".to_string(),
+        ]
+    );
+    // A later block's server notify scripts run for its own first service,
+    // not again for the mark's it joins.
+    let notify = conf("", tcp_rule).replace(
+        "real_server 198.19.0.4 53 {\n",
+        "real_server 198.19.0.4 53 {\n    notify_up /bin/true\n",
+    );
+    let (saved, warnings) = saved_and_warnings(&t, &notify);
+    assert!(
+        saved.contains("-a -u 198.18.0.53:53 -r 198.19.0.4:53 -m -w 1 --notify-up"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("-a -f 7 -r 198.19.0.4:53 -m -w 1\n"),
+        "{saved}"
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].ends_with(
+            ":22: virtual_server group: its notify scripts run for its first member UDP 198.18.0.53:53 alone (keepalived runs them once for the group; ringvs tells each member apart)"
+        ),
+        "{warnings:?}"
+    );
+    // Another group's, or a virtual_server's, mark is still one defined
+    // twice.
+    t.write(
+        "keepalived.conf",
+        &format!(
+            "{group}{}virtual_server fwmark 7 {{\n  lb_algo rr\n  lb_kind NAT\n{tcp_rule}\
+             \x20 real_server 198.19.0.5 53 {{\n  }}\n}}\n",
+            block("TCP", "", tcp_rule, 3)
+        ),
+    );
+    let e = load_as(&p, None).unwrap_err();
+    assert!(
+        e.contains(":22: virtual_server FWM 7: defined twice"),
+        "{e}"
+    );
+}
+
 /// A real server's `weight` is keepalived's 0..2147483647 (its
 /// `IPVS_WEIGHT_LIMIT`; a virtual server's, the default, 1..), past
 /// `ipvsadm -w`'s 65535, which the schedulers weigh with; `-S` writes it

@@ -24,7 +24,12 @@
 //! fwmark`: netfilter's marks never reach ringvs's workers): `mark_dest
 //! PROTO:ADDR[/LEN][:PORTS]` when the group has one mark, `mark_dest N
 //! PROTO:...` for mark N of several; the address services do not take
-//! them.
+//! them. Several `virtual_server group` blocks that use one group (a TCP
+//! and a UDP one, as for DNS) share each mark's service, one per mark and
+//! family, as keepalived does (`ipvs_group_cmd` adds it for the first
+//! virtual server only, the entry's `fwm4_alive`/`fwm6_alive` counting
+//! them): the first block sets it up with its settings, a later one's
+//! real servers and `mark_dest` rules join it ([`Marks`]).
 //!
 //! ringvs writes the group's virtual server out as one `virtual_server ADDR
 //! PORT` per address and port, the same block in each, so every keyword
@@ -49,7 +54,9 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::super::{Config, ServiceKey};
 use super::lexer::Stmt;
+use super::lvs::Vs;
 use super::values::Cx;
 use super::{KaError, Pos};
 
@@ -397,6 +404,127 @@ fn mark_dest<'k>(
         }
         [] => Err(KaError::at(&k.pos, "mark_dest: a value is missing")),
     }
+}
+
+/// The services of the groups' `fwmark` entries set up so far, by group
+/// and key: one per mark and family however many `virtual_server group`
+/// blocks use the group (keepalived counts them in the entry's
+/// `fwm4_alive`/`fwm6_alive`: `ipvs_group_cmd` adds the service for the
+/// first, `ipvs_change_needed`, and every one's real servers to it).
+#[derive(Default)]
+pub(crate) struct Marks {
+    /// The block that set each up, with its group's name, in order.
+    set: Vec<(String, Vs)>,
+    /// Where each is in `set`.
+    at: HashMap<(String, ServiceKey), usize>,
+}
+
+impl Marks {
+    /// Whether the group `name` has its mark's service `key` already.
+    pub(crate) fn has(&self, name: &str, key: ServiceKey) -> bool {
+        self.at.contains_key(&(name.to_string(), key))
+    }
+
+    /// Notes that `vs`, a block of the group `name`, set up its service
+    /// (if it is a mark's).
+    pub(crate) fn set_up(&mut self, name: &str, vs: Vs) {
+        if vs.key.is_fwmark() {
+            self.at.insert((name.to_string(), vs.key), self.set.len());
+            self.set.push((name.to_string(), vs));
+        }
+    }
+
+    /// The mark services `joins` of the `virtual_server group NAME` block
+    /// `s`, which earlier blocks of the group set up: the service keeps the
+    /// first block's settings (keepalived's first `IP_VS_SO_SET_ADD`; a
+    /// later block whose settings differ is warned about), this block's
+    /// real servers join it (one it has already stays as it is, as the
+    /// kernel's `EEXIST` that keepalived lets pass), with their notify
+    /// scripts only where `alone` (the block has no service of its own) and
+    /// this is its first (the scripts run for one service of a block,
+    /// `top::scripts_once`), and its `mark_dest` rules add to the
+    /// service's. The number of servers whose notify scripts were left out.
+    pub(crate) fn join(
+        &mut self,
+        cx: &mut Cx<'_>,
+        s: &Stmt,
+        joins: Vec<Vs>,
+        alone: bool,
+        cfg: &mut Config,
+    ) -> Result<usize, KaError> {
+        let name = s.args().get(1).map(String::as_str).unwrap_or_default();
+        let mut dropped = 0;
+        for (i, mut later) in joins.into_iter().enumerate() {
+            let Some(&at) = self.at.get(&(name.to_string(), later.key)) else {
+                continue;
+            };
+            let first = &mut self.set[at].1;
+            let differ = differences(first, &later);
+            if !differ.is_empty() {
+                let v6 = if later.key.addr.is_ipv6() {
+                    " inet6"
+                } else {
+                    ""
+                };
+                let e = format!(
+                    "virtual_server group {name}: fwmark {}{v6} is the service the block at {} set up (one per mark and family, as keepalived's ipvs_group_cmd), with its {}: this block's differ and are not taken; its real servers join the service",
+                    later.key.mark,
+                    first.pos,
+                    differ.join(", ")
+                );
+                cx.w.at(&s.pos, e);
+            }
+            for d in &mut later.dests {
+                // Its checker does not run here: the service's check does.
+                if first.check != later.check {
+                    (d.check_ip, d.scripts.check) = (None, None);
+                }
+                if !(alone && i == 0) && d.scripts.notifies() {
+                    (d.scripts.up, d.scripts.down) = (None, None);
+                    dropped += 1;
+                }
+            }
+            later.check.clone_from(&first.check);
+            later.add_dests_to(cfg)?;
+            let before = first.marks.len();
+            for m in later.marks {
+                if !first.marks.contains(&m) {
+                    first.marks.push(m);
+                }
+            }
+            if first.marks.len() > before {
+                cfg.set_service_marks(&first.key, Some(first.marks.clone()))
+                    .map_err(|e| KaError::at(&s.pos, e.to_string()))?;
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// The mark services that no block of their group gave a `mark_dest`
+    /// for: where the first block is, its group and its key.
+    pub(crate) fn without_rules(&self) -> impl Iterator<Item = (&Pos, &str, ServiceKey)> {
+        let none = self.set.iter().filter(|(_, vs)| vs.marks.is_empty());
+        none.map(|(name, vs)| (&vs.pos, name.as_str(), vs.key))
+    }
+}
+
+/// The settings of the block `b` that differ from the block `a`'s, by
+/// keepalived's keywords.
+fn differences(a: &Vs, b: &Vs) -> Vec<&'static str> {
+    [
+        (a.sched != b.sched, "lb_algo"),
+        (a.persistent != b.persistent, "persistence_timeout"),
+        (a.netmask != b.netmask, "persistence_granularity"),
+        (a.pe != b.pe, "persistence_engine"),
+        (a.flags != b.flags, "scheduler flags"),
+        (a.sorry != b.sorry, "sorry_server"),
+        (a.quorum != b.quorum, "quorum and hysteresis"),
+        (a.scripts != b.scripts, "quorum_up and quorum_down"),
+        (a.check != b.check, "checkers"),
+    ]
+    .into_iter()
+    .filter_map(|(differs, what)| differs.then_some(what))
+    .collect()
 }
 
 #[cfg(test)]

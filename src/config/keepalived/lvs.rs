@@ -74,32 +74,31 @@ const MAX_THRESHOLD: u32 = i32::MAX as u32;
 /// its `int`), above `ipvsadm -w`'s 65535.
 const MAX_WEIGHT: u32 = i32::MAX as u32;
 
-/// A virtual server, ready to be added.
+/// A virtual server, ready to be added (`group::join` reads its settings).
 pub(super) struct Vs {
-    pos: Pos,
+    pub(super) pos: Pos,
     pub(super) key: ServiceKey,
-    sched: Scheduler,
-    persistent: Option<u32>,
-    netmask: Netmask,
-    flags: SchedFlags,
+    pub(super) sched: Scheduler,
+    pub(super) persistent: Option<u32>,
+    pub(super) netmask: Netmask,
+    pub(super) flags: SchedFlags,
     /// `ops` (UDP services only).
     ops: bool,
     /// `persistence_engine`.
-    pe: Option<PersistEngine>,
-    sorry: Option<SorryOpts>,
-    quorum: Quorum,
-    check: Option<HealthCheck>,
+    pub(super) pe: Option<PersistEngine>,
+    pub(super) sorry: Option<SorryOpts>,
+    pub(super) quorum: Quorum,
+    pub(super) check: Option<HealthCheck>,
     /// `quorum_up`, `quorum_down`.
-    scripts: Scripts,
+    pub(super) scripts: Scripts,
     /// A `virtual_server fwmark`'s `mark_dest` rules (a ringvs keyword).
-    marks: Vec<MarkDest>,
-    dests: Vec<Rs>,
+    pub(super) marks: Vec<MarkDest>,
+    pub(super) dests: Vec<Rs>,
 }
 
 impl Vs {
     pub(super) fn add_to(&self, cfg: &mut Config) -> Result<(), KaError> {
         let key = &self.key;
-        let refused = |pos: &Pos, e: AdmError| KaError::at(pos, e.to_string());
         cfg.add_service(*key, self.sched, self.persistent)
             .and_then(|()| cfg.set_service_options(key, self.flags, self.netmask))
             .and_then(|()| cfg.set_service_ops(key, self.ops))
@@ -109,8 +108,23 @@ impl Vs {
             .and_then(|()| cfg.set_service_check(key, self.check.clone()))
             .and_then(|()| cfg.set_service_scripts(key, self.scripts.clone()))
             .and_then(|()| cfg.set_service_marks(key, Some(self.marks.clone())))
-            .map_err(|e| refused(&self.pos, e))?;
+            .map_err(|e| KaError::at(&self.pos, e.to_string()))?;
+        self.add_dests_to(cfg)
+    }
+
+    /// Adds its real servers to its service in `cfg`, but for one it has
+    /// already (a group's mark another block set up: `group::join`).
+    pub(super) fn add_dests_to(&self, cfg: &mut Config) -> Result<(), KaError> {
+        let key = &self.key;
+        let refused = |pos: &Pos, e: AdmError| KaError::at(pos, e.to_string());
         for d in &self.dests {
+            if cfg
+                .service(key)
+                .and_then(|s| s.dest(d.addr, d.port))
+                .is_some()
+            {
+                continue;
+            }
             if d.l_threshold > d.u_threshold {
                 return Err(KaError::at(
                     &d.pos,
@@ -138,18 +152,18 @@ impl Vs {
 }
 
 /// A real server as written.
-struct Rs {
+pub(super) struct Rs {
     pos: Pos,
-    addr: IpAddr,
-    port: u16,
+    pub(super) addr: IpAddr,
+    pub(super) port: u16,
     weight: u32,
     u_threshold: u32,
     l_threshold: u32,
     forward: Forward,
     /// `notify_up`, `notify_down`.
-    scripts: Scripts,
+    pub(super) scripts: Scripts,
     /// Its checker's `connect_ip`, if not its own address.
-    check_ip: Option<IpAddr>,
+    pub(super) check_ip: Option<IpAddr>,
 }
 
 /// A `real_server` block before the virtual server's defaults.
@@ -236,7 +250,7 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
                 })?);
             }
             "lb_kind" | "lvs_method" => forward = Some(forwarding(cx, k)?),
-            "tun_type" | "tun_port" | "tun_flags" => not_keepalived(cx, k),
+            "tun_type" | "tun_port" | "tun_flags" => cx.not_keepalived(k),
             "persistence_timeout" => {
                 persistent = Some(if k.args().is_empty() {
                     DEFAULT_PERSISTENT_TIMEOUT
@@ -324,12 +338,6 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
             format!("virtual_server {name} has no real_server: ignored (as keepalived does)"),
         );
         return Ok(None);
-    }
-    if mark.is_some() && marks.is_empty() {
-        cx.w.at(
-            &s.pos,
-            "virtual_server fwmark without mark_dest: it takes no packet (ringvs cannot see netfilter's marks; give the MARK rule's destinations as `mark_dest PROTO:ADDR[/LEN][:PORTS]`)",
-        );
     }
     // A mark's service is of no protocol (its key's TCP is ipvsadm's).
     let proto = mark.map_or(proto, |_| Some(Proto::Tcp));
@@ -599,19 +607,6 @@ fn protocol(cx: &mut Cx<'_>, k: &Stmt) -> Result<Proto, KaError> {
         .ok_or_else(|| KaError::at(&k.pos, format!("protocol {v}: not TCP, UDP or SCTP")))
 }
 
-/// `tun_type`, `tun_port`, `tun_flags`: ipvsadm's tunnel options spelled as
-/// keywords, which keepalived does not know (it would log an unknown keyword); ignored with a
-/// warning that shows keepalived's way of saying it.
-fn not_keepalived(cx: &mut Cx<'_>, k: &Stmt) {
-    cx.w.at(
-        &k.pos,
-        format!(
-            "{}: not a keepalived keyword, ignored (keepalived writes the tunnel after the method: lvs_method TUN type ipip|gue|gre [port N] [nocsum|csum|remcsum])",
-            k.keyword()
-        ),
-    );
-}
-
 /// A notify script (`notify_up "COMMAND" [USER [GROUP]]`, and `notify_down`,
 /// `quorum_up`, `quorum_down` alike; `check_parser.c` through
 /// `notify_script_init`), its escapes read twice as keepalived reads them
@@ -665,7 +660,7 @@ fn real_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<RsDraft, KaError> {
             "notify_up" => r.scripts.up = script(cx, k)?,
             "notify_down" => r.scripts.down = script(cx, k)?,
             "virtualhost" => r.vhost = Some(super::http::vhost(cx, k)?),
-            "tun_type" | "tun_port" | "tun_flags" => not_keepalived(cx, k),
+            "tun_type" | "tun_port" | "tun_flags" => cx.not_keepalived(k),
             "FILE_CHECK" => {
                 let files = cx.files;
                 let c = track::file_check(cx, k, files)?;

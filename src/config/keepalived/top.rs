@@ -10,7 +10,7 @@
 use super::super::{Config, ScriptUser, ServiceKey};
 use super::group;
 use super::lexer::Stmt;
-use super::lvs::virtual_server;
+use super::lvs::{Vs, virtual_server};
 use super::ssl;
 use super::track::{self, TrackInit};
 use super::values::Cx;
@@ -67,22 +67,44 @@ pub(crate) fn config(
     let mut cfg = Config::new();
     let mut seen: Vec<(ServiceKey, Pos)> = Vec::new();
     let groups = group::groups(&mut cx, top)?;
+    let mut marks = group::Marks::default();
     let mut scripts = ScriptSettings::default();
     let mut ssl_block = None;
     for s in top {
         match s.keyword() {
             "virtual_server" if s.args().first().map(String::as_str) == Some("group") => {
                 let since = cx.w.len();
-                let mut keys = Vec::new();
+                let (mut keys, mut joins) = (Vec::new(), Vec::new());
+                let name = s.args().get(1).map(String::as_str).unwrap_or_default();
                 for m in group::members(&mut cx, s, &groups)? {
-                    keys.extend(add_virtual_server(&mut cx, &m, &mut seen, &mut cfg)?);
+                    let Some(vs) = virtual_server(&mut cx, &m)? else {
+                        continue;
+                    };
+                    // A mark an earlier block of the group set up: joined
+                    // once the block's own services are added.
+                    if marks.has(name, vs.key) {
+                        joins.push(vs);
+                        continue;
+                    }
+                    add_virtual_server(&vs, &mut seen, &mut cfg)?;
+                    keys.push(vs.key);
+                    marks.set_up(name, vs);
                 }
+                let alone = keys.is_empty();
+                // A block of joined marks alone runs its scripts for the first.
+                keys.extend(joins.first().filter(|_| alone).map(|vs| vs.key));
+                let dropped = marks.join(&mut cx, s, joins, alone, &mut cfg)?;
                 // The block's warnings once, not once per member.
                 cx.w.dedup_since(since);
-                scripts_once(&mut cx, s, &keys, &mut cfg);
+                scripts_once(&mut cx, s, &keys, dropped, &mut cfg);
             }
             "virtual_server" => {
-                add_virtual_server(&mut cx, s, &mut seen, &mut cfg)?;
+                if let Some(vs) = virtual_server(&mut cx, s)? {
+                    add_virtual_server(&vs, &mut seen, &mut cfg)?;
+                    if vs.key.is_fwmark() && vs.marks.is_empty() {
+                        no_mark_dest(&mut cx, &s.pos, "virtual_server fwmark".into());
+                    }
+                }
             }
             // Read above.
             "virtual_server_group" => {}
@@ -94,22 +116,41 @@ pub(crate) fn config(
             }
         }
     }
+    // Once every block of a group has given its rules.
+    for (pos, name, key) in marks.without_rules() {
+        let v6 = if key.addr.is_ipv6() { " inet6" } else { "" };
+        let what = format!("virtual_server group {name}: fwmark {}{v6}", key.mark);
+        no_mark_dest(&mut cx, pos, what);
+    }
     // Once every `SSL_GET` is known: its files are read only for one.
     ssl::apply(&mut cx, ssl_block.as_ref(), &mut cfg)?;
     Ok((cfg, scripts, track::inits(&files)))
+}
+
+/// A mark's service (`what`) without `mark_dest` lines takes no packet.
+fn no_mark_dest(cx: &mut Cx<'_>, pos: &Pos, what: String) {
+    cx.w.at(
+        pos,
+        format!(
+            "{what} without mark_dest: it takes no packet (ringvs cannot see netfilter's marks; give the MARK rule's destinations as `mark_dest PROTO:ADDR[/LEN][:PORTS]`)"
+        ),
+    );
 }
 
 /// The notify scripts of a `virtual_server group` (`keys`: its members,
 /// in order) run for its first member alone: keepalived runs them once for
 /// the group, and ringvs tells each member's servers apart (they share
 /// their checks, not their verdicts' notices), so each event would
-/// otherwise run them once per member (warned when there are others).
-fn scripts_once(cx: &mut Cx<'_>, s: &Stmt, keys: &[ServiceKey], cfg: &mut Config) {
+/// otherwise run them once per member (warned when there are others, or
+/// `joined` servers of a mark another block set up left theirs out,
+/// `group::Marks::join`; `keys` then names that mark's service if the
+/// block has no other).
+fn scripts_once(cx: &mut Cx<'_>, s: &Stmt, keys: &[ServiceKey], joined: usize, cfg: &mut Config) {
     let Some((first, rest)) = keys.split_first() else {
         return;
     };
     let dropped: usize = rest.iter().map(|k| cfg.drop_scripts(k)).sum();
-    if dropped > 0 {
+    if dropped + joined > 0 {
         let e = format!(
             "virtual_server group: its notify scripts run for its first member {first} alone \
              (keepalived runs them once for the group; ringvs tells each member apart)"
@@ -118,29 +159,24 @@ fn scripts_once(cx: &mut Cx<'_>, s: &Stmt, keys: &[ServiceKey], cfg: &mut Config
     }
 }
 
-/// Reads the `virtual_server` block `s` into `cfg` (`seen`: the services so
-/// far, where they were defined); the service's key if one was added.
+/// Adds the virtual server `vs` to `cfg` (`seen`: the services so far,
+/// where they were defined).
 fn add_virtual_server(
-    cx: &mut Cx<'_>,
-    s: &Stmt,
+    vs: &Vs,
     seen: &mut Vec<(ServiceKey, Pos)>,
     cfg: &mut Config,
-) -> Result<Option<ServiceKey>, KaError> {
-    let Some(vs) = virtual_server(cx, s)? else {
-        return Ok(None);
-    };
+) -> Result<(), KaError> {
     if let Some((_, first)) = seen.iter().find(|(k, _)| *k == vs.key) {
         return Err(KaError::at(
-            &s.pos,
+            &vs.pos,
             format!(
                 "virtual_server {}: defined twice (first at {first})",
                 vs.key
             ),
         ));
     }
-    seen.push((vs.key, s.pos.clone()));
-    vs.add_to(cfg)?;
-    Ok(Some(vs.key))
+    seen.push((vs.key, vs.pos.clone()));
+    vs.add_to(cfg)
 }
 
 /// `global_defs` is keepalived's; only the LVS settings in it concern the

@@ -126,6 +126,20 @@ impl Cx<'_> {
             ),
         );
     }
+
+    /// `tun_type`, `tun_port`, `tun_flags`: ipvsadm's tunnel options spelled
+    /// as keywords, which keepalived does not know (it would log an unknown
+    /// keyword); ignored with a warning that shows keepalived's way of
+    /// saying it.
+    pub fn not_keepalived(&mut self, k: &Stmt) {
+        self.w.at(
+            &k.pos,
+            format!(
+                "{}: not a keepalived keyword, ignored (keepalived writes the tunnel after the method: lvs_method TUN type ipip|gue|gre [port N] [nocsum|csum|remcsum])",
+                k.keyword()
+            ),
+        );
+    }
 }
 
 /// The mark of `virtual_server fwmark N`, if it is one: 1..=2^32-1. Its
