@@ -603,12 +603,30 @@ fn a_virtual_server_groups_fwmarks_are_fwmark_services() {
     assert_eq!(warnings.len(), 1, "no mark_dest: {warnings:?}");
     let (saved, warnings) = marks_only("  real_server 2001:2:0:2::2 0 {\n  }\n");
     assert!(saved.starts_with("-A -f 5 -s rr"), "{saved}");
-    assert!(
-        warnings[0].ends_with(
-            ":4: virtual_server group m: the family of fwmark 5 cannot be determined (every real server tunnelled), IPv4 (as keepalived does)"
-        ),
-        "{warnings:?}"
+    assert_eq!(
+        warnings
+            .iter()
+            .map(|w| w.split_once(": ").unwrap().1)
+            .collect::<Vec<_>>(),
+        [
+            "virtual_server group m: the family of fwmark 5 cannot be determined (no ip_family or persistence_granularity, and every server of the block tunnelled), IPv4 (as keepalived does)",
+            "virtual_server group m: fwmark 5 without mark_dest: it takes no packet (ringvs cannot see netfilter's marks; give the MARK rule's destinations as `mark_dest PROTO:ADDR[/LEN][:PORTS]`)",
+        ]
     );
+    // No real server (a tunnelled sorry server alone): the block is
+    // ignored, which is all it is told.
+    for servers in ["", "  sorry_server 2001:2:0:2::9 53\n"] {
+        let (saved, warnings) = marks_only(servers);
+        assert_eq!(saved, "");
+        assert_eq!(
+            warnings
+                .iter()
+                .map(|w| w.split_once(": ").unwrap().1)
+                .collect::<Vec<_>>(),
+            ["virtual_server fwmark 5 has no real_server: ignored (as keepalived does)"],
+            "{servers}"
+        );
+    }
     // A reload that adds a mark adds its service alone.
     let p = t.write(
         "keepalived.conf",

@@ -340,9 +340,11 @@ pub(crate) fn members(cx: &mut Cx<'_>, s: &Stmt, groups: &Groups) -> Result<Vec<
     for (&(mark, given), dests) in g.marks.iter().zip(dests) {
         let v6 = match given.or(family).or_else(|| super::values::said_v6(s)) {
             Some(v6) => v6,
+            // Without a real server the block is ignored, and says so.
+            None if !block.iter().any(|k| k.keyword() == "real_server") => false,
             None => {
                 let e = format!(
-                    "virtual_server group {name}: the family of fwmark {mark} cannot be determined (every real server tunnelled), IPv4 (as keepalived does)"
+                    "virtual_server group {name}: the family of fwmark {mark} cannot be determined (no ip_family or persistence_granularity, and every server of the block tunnelled), IPv4 (as keepalived does)"
                 );
                 cx.w.at(&s.pos, e);
                 false
