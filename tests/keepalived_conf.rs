@@ -627,7 +627,8 @@ fn a_virtual_server_groups_fwmarks_are_fwmark_services() {
             "{servers}"
         );
     }
-    // A reload that adds a mark adds its service alone.
+    // A reload that adds a mark adds its service alone; one that removes
+    // a mark removes its service alone.
     let p = t.write(
         "keepalived.conf",
         &conf("  fwmark 1\n", "  mark_dest 1 tcp:198.18.0.120:443\n"),
@@ -638,6 +639,35 @@ fn a_virtual_server_groups_fwmarks_are_fwmark_services() {
     assert_eq!(shown.len(), 1 + 2, "{shown:?}");
     assert!(shown[0].starts_with("-A -f 2 -s rr"), "{shown:?}");
     assert_eq!(running.services().len(), 3);
+    t.write(
+        "keepalived.conf",
+        &conf("  fwmark 2\n", "  mark_dest 2 udp:198.18.0.121:53\n"),
+    );
+    assert_eq!(reload(&mut running, &p), ["-D -f 1"]);
+    t.write("keepalived.conf", &conf("", ""));
+    assert_eq!(reload(&mut running, &p), ["-D -f 2"]);
+    assert_eq!(running.services().len(), 1, "its address's alone");
+    // A mark whose family changes is another service: the old one goes,
+    // the new one comes with its servers of that family.
+    let family = |entry: &str| {
+        format!(
+            "virtual_server_group m {{\n  fwmark 1{entry}\n}}\n\
+             virtual_server group m {{\n  lb_algo rr\n  lb_kind NAT\n\
+             \x20 real_server 198.19.0.2 80 {{\n  }}\n  real_server 2001:2:0:2::2 80 {{\n  }}\n}}\n"
+        )
+    };
+    t.write("keepalived.conf", &family(""));
+    let mut running = load_as(&p, None).unwrap().config;
+    assert_eq!(running.services()[0].key, ServiceKey::fwmark(1, false));
+    t.write("keepalived.conf", &family(" inet6"));
+    assert_eq!(
+        reload(&mut running, &p),
+        [
+            "-D -f 1",
+            "-A -f 1 -6 -s rr",
+            "-a -f 1 -6 -r [2001:2:0:2::2]:80 -m -w 1"
+        ]
+    );
     // Errors: a mark_dest that names no mark of the group, or none of
     // several; a mark of the other family than the addresses; a bad mark.
     for (entries, dests, err) in [
