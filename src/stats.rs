@@ -349,8 +349,11 @@ counters! {
     DropNoConn => "drop_no_conn",
     /// No real server available (none, or all with weight 0 or
     /// overloaded): a new connection's client is told
-    /// (`icmp_port_unreach`). Also, untold, a packet whose chosen server
-    /// the director cannot reach (not on the DIP's segment, no route).
+    /// (`icmp_port_unreach`). Also, untold: a packet whose chosen server
+    /// the director cannot reach (not on the DIP's segment, no route); an
+    /// FTP data connection whose server is gone or which a persistent FTP
+    /// service has no server for; a SIP datagram whose call's server is
+    /// gone.
     DropNoDest => "drop_no_dest",
     /// Packets of a persistent service with `--pe sip` that were not
     /// scheduled because its engine read no Call-ID: not UDP, or no valid
@@ -433,8 +436,8 @@ counters! {
     /// Synced connections whose real server the worker's rules did not have
     /// yet (the backup daemon resolved the message against rules published
     /// after the worker's last load): held back, with those queued behind,
-    /// until the worker loads the rules again, then installed or counted in
-    /// `sync_install_failed`.
+    /// until the worker loads the rules again, then handled as any entry
+    /// (installed, updated, kept, or counted in `sync_install_failed`).
     SyncInstallWaited => "sync_install_waited",
     /// Frames `ringvs capture` matched but could not copy because its reader was
     /// behind (the frame itself was handled as usual).

@@ -184,11 +184,16 @@ fn a_standby_installs_synced_connections_forwards_nothing_and_serves_them_once_a
 /// A sync message (syncid 3) of one established connection from the
 /// client's port `cport` to VIP:80, on real server `daddr`:80.
 fn message(cport: u16, daddr: Ipv4Addr) -> Vec<u8> {
+    message_in(cport, daddr, State::Established)
+}
+
+/// [`message`] with the connection in `state`.
+fn message_in(cport: u16, daddr: Ipv4Addr, state: State) -> Vec<u8> {
     use ringvs::sync::wire;
     let e = wire::SyncConn {
         proto: 6,
-        flags: wire::nat_flags(false, State::Established),
-        state: wire::state_to_ipvs(State::Established),
+        flags: wire::nat_flags(false, state),
+        state: wire::state_to_ipvs(state),
         caddr: CLIENT,
         cport,
         vaddr: VIP,
@@ -317,6 +322,21 @@ fn an_install_resolved_against_rules_the_worker_has_not_loaded_waits_for_them() 
     d.poll();
     assert_eq!(counts(&d), [2, 2, 1]);
     assert_eq!(d.conns(0).len(), 2);
+    // Two reports of one connection, the second queued behind the first
+    // while it waits: they go in in order, so the later state holds.
+    store_rules(&mut d, &with("-a -t 198.18.0.110:80 -r 198.19.0.10:80 -m"));
+    intake.message(&message_in(CPORT + 3, rs10, State::Established));
+    intake.message(&message_in(CPORT + 3, rs10, State::FinWait));
+    d.poll();
+    assert_eq!(counts(&d), [3, 2, 1], "waiting");
+    d.shared.bump();
+    d.poll();
+    let c = d.conns(0);
+    let c = c
+        .iter()
+        .find(|c| c.client.1 == CPORT + 3)
+        .expect("installed");
+    assert_eq!((c.dest.0, c.state), (rs10.into(), State::FinWait));
 }
 
 #[test]

@@ -235,7 +235,8 @@ impl Core {
         // datagram of its id, nor releases what waits for one.
         let atomic = p.off == 0 && !p.more;
         // IPv4, where its datagram is tracked: started over if its source
-        // sent more than `--ipfrag-max-dist` fragments of others since its last.
+        // sent `--ipfrag-max-dist` fragments of others since its last (its
+        // count more than that on).
         let max_dist = self.env.sysctl.ipfrag_max_dist;
         if !k.v6
             && via != FragHop::Owner
