@@ -7,7 +7,9 @@
 //! fragments, an MLD query), each in the target's input format (a header byte, a length
 //! byte, the frame). The files are generated here: this test fails when they
 //! are stale, and `RINGVS_WRITE_CORPUS=1 cargo test --test fuzz_corpus`
-//! rewrites them.
+//! rewrites them. The same for the `worker_direct` target's seeds
+//! (`fuzz/seeds/worker_direct/`, [`direct_seeds`]): routers' "fragmentation
+//! needed" about a tunnel packet, and the path MTU it leaves.
 
 #[path = "../fuzz/harness.rs"]
 mod harness;
@@ -143,5 +145,115 @@ fn the_seed_corpus_is_current_and_reaches_the_ipv6_paths() {
         (Ctr::DropExtHeader, 1),
     ] {
         assert_eq!(d(c), n, "{}", c.name());
+    }
+}
+
+/// The seed corpus of the `worker_direct` target (`fuzz/seeds/worker_direct/`,
+/// run on [`Harness::direct`]: a GUE tunnel to RS2 behind VIP:8080, an
+/// internal MTU of 576): a router's "fragmentation needed" about a tunnel
+/// packet of ours, and what the path MTU table (`direct_icmp.rs`,
+/// `PathMtus`) makes of it. Files generated as the worker's above.
+///
+/// * `tunnel_frag_needed`: data through the tunnel; the router's error of
+///   an RFC 1191 router (MTU 0, taken as 552), told to the client less the
+///   tunnel's overhead; a DF packet of 530 bytes, which the link's 576
+///   takes but the learned 552 does not, answered by the director itself;
+///   the router's error with an MTU above the link's (not learned: the
+///   client is told what is held).
+/// * `tunnel_frag_needed_no_df`: the error about a client packet sent
+///   without DF (learned, nobody to tell), then a packet without DF over
+///   the path MTU (its tunnel packet sent in fragments).
+fn direct_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let base = harness::templates().len();
+    let t = harness::templates_direct();
+    let (tun_data, about_tunnel) = (&t[base].1, &t[base + 2].1);
+    // The data's TCP segment to VIP:8080 without DF, over the internal MTU.
+    let big = u8::try_from(base + 5).expect("a template index fits a byte");
+    assert_eq!(t[base + 5].1.len(), 14 + 20 + 20 + 560, "the big template");
+    // The router's error with the MTU `mtu`, the quoted client packet's DF
+    // as `df`.
+    let about = |mtu: u16, df: bool| {
+        let mut f = about_tunnel.clone();
+        f[14 + 20 + 6..14 + 20 + 8].copy_from_slice(&mtu.to_be_bytes());
+        let inner = f.len() - (tun_data.len() - 14);
+        f[inner + 6] = if df { 0x40 } else { 0 };
+        harness::fix_checksums(&mut f);
+        f
+    };
+    let mut no_df = tun_data.clone();
+    no_df[20] = 0;
+    harness::fix_checksums(&mut no_df);
+    // A template mutated (its checksums recomputed): `[offset, value]`s.
+    let template = |which: u8, edits: &[[u8; 2]]| {
+        let body: Vec<u8> = std::iter::once(which)
+            .chain(edits.iter().flatten().copied())
+            .collect();
+        let mut b = vec![4 | 16, u8::try_from(body.len()).expect("short edits")];
+        b.extend(body);
+        b
+    };
+    vec![
+        (
+            "tunnel_frag_needed",
+            [
+                input(Nic::Ext, tun_data),
+                input(Nic::Int, &about(0, true)),
+                // IP length 530, DF.
+                template(big, &[[16, 0x02], [17, 0x12], [20, 0x40]]),
+                input(Nic::Int, &about(9000, true)),
+            ]
+            .concat(),
+        ),
+        (
+            "tunnel_frag_needed_no_df",
+            [
+                input(Nic::Ext, &no_df),
+                input(Nic::Int, &about(560, false)),
+                template(big, &[]),
+            ]
+            .concat(),
+        ),
+    ]
+}
+
+#[test]
+fn the_direct_seed_corpus_is_current_and_reaches_the_tunnel_pmtu_paths() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/worker_direct");
+    let write = std::env::var_os("RINGVS_WRITE_CORPUS").is_some();
+    let want_ctrs: [&[(Ctr, u64)]; 2] = [
+        &[
+            (Ctr::TunnelEncap, 1),
+            (Ctr::IcmpErrorTunnel, 2),
+            (Ctr::IcmpFragNeeded, 1),
+            (Ctr::DropTooBig, 1),
+            (Ctr::DropIcmp, 0),
+        ],
+        &[
+            (Ctr::TunnelEncap, 2),
+            (Ctr::IcmpErrorTunnel, 0),
+            (Ctr::DropIcmp, 1),
+            (Ctr::TxFragmented, 1),
+        ],
+    ];
+    for ((name, want), ctrs) in direct_seeds().into_iter().zip(want_ctrs) {
+        let path = dir.join(name);
+        if write {
+            std::fs::create_dir_all(&dir).expect("corpus directory");
+            std::fs::write(&path, &want).expect("seed written");
+        }
+        let have = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{} is stale: rerun with RINGVS_WRITE_CORPUS=1",
+            path.display()
+        );
+        // Each seed on a director of its own (no path MTU learned yet).
+        let mut h = Harness::direct();
+        let before = h.w.core.ctr.clone();
+        h.run(&have);
+        let d = |c: Ctr| h.w.core.ctr.get(c) - before.get(c);
+        for &(c, n) in ctrs {
+            assert_eq!(d(c), n, "{name}: {}", c.name());
+        }
     }
 }
