@@ -207,7 +207,7 @@ fn shape(cfg: &Config) -> Vec<Service> {
 /// as ours) gives such a server the service's port, so its `-Sn | -R`
 /// through the kernel's own tools changes it too (or refuses it, where the
 /// server is there under the service's port already). A real server's
-/// `FILE_CHECK` has no ipvsadm option at all. A keepalived.conf weight may
+/// A keepalived.conf weight may
 /// be up to 2147483647, `ipvsadm -w` (and `-R`) takes 0..65535: `-S` writes
 /// such a weight as it is and `-R` refuses it, as ipvsadm does with a
 /// kernel's (`docs/ha.md`).
@@ -215,7 +215,7 @@ fn says_all(cfg: &Config) -> bool {
     cfg.services().iter().all(|s| {
         s.dests.iter().all(|d| {
             (d.forward == Forward::Masq || d.port == s.key.port) && d.weight <= u32::from(u16::MAX)
-        }) && s.server_scripts.iter().all(|x| x.scripts.files.is_empty())
+        })
     })
 }
 
