@@ -19,6 +19,7 @@
 //! | `direct.rs` | DR (`-g`: a new destination MAC) and TUN (`-i`: IPIP/GUE/GRE) instead of NAT |
 //! | `direct_icmp.rs` | ICMP errors about DR/TUN connections and about our tunnel packets; path MTUs kept per tunnel endpoint |
 //! | `frag.rs` | fragments of TCP/UDP, IPv4 and IPv6: each forwarded with its datagram's connection, held until its first |
+//! | `frag_nat.rs` | a fragment on its connection: the first through `nat.rs`, the others by the IP half of the rewrite or to DR/TUN |
 //! | `frag_table.rs` | the datagrams in flight and the held fragments of `frag.rs`, the keyed hash that places them |
 //! | `icmp.rs` | echo replies, ICMP error translation (handed to the owning worker) |
 //! | `icmp6.rs` | ICMPv6: echo replies, errors to `nat6.rs`, router discovery ignored |
@@ -50,6 +51,7 @@ mod direct_icmp;
 pub mod divert;
 mod family;
 mod frag;
+mod frag_nat;
 mod frag_table;
 mod ftp;
 pub mod handoff;
