@@ -289,15 +289,22 @@ counters! {
     DropIpChecksum => "drop_ip_checksum",
     /// IPv4 options present.
     DropIpOptions => "drop_ip_options",
-    /// A fragment not forwarded: of another protocol than TCP or UDP (ICMP
-    /// other than an echo request to us, which is answered, ...), or a first
-    /// fragment too short for its whole TCP or UDP header (IPv6: for its
-    /// whole header chain, with `icmp6_param_problem` code 3), or one the
+    /// A fragment not forwarded: of another protocol than TCP, UDP or SCTP
+    /// (ICMP other than an echo request to us, which is answered, ...), or a
+    /// first fragment too short for its whole TCP or UDP header, or for
+    /// SCTP's common header and first chunk header (IPv6: for its whole
+    /// header chain, with `icmp6_param_problem` code 3), or one the
     /// ring marks with a partial checksum (which one fragment cannot
     /// complete; no sender fragments such a packet). (A later
     /// fragment of such a datagram to us cannot tell: it waits for a first
     /// fragment that never starts it, then counts in `drop_frag_expired`.)
     DropFragment => "drop_fragment",
+    /// A fragment of an SCTP datagram whose connection changes its port (NAT
+    /// to a real server port other than the virtual one): its CRC32c covers
+    /// the whole datagram, which no one fragment holds, so it cannot be
+    /// computed again (IPVS reassembles the datagram first). A first
+    /// fragment that would open such a connection opens none.
+    DropSctpFragPort => "drop_sctp_frag_port",
     /// A held fragment whose datagram's first fragment did not come within
     /// 30 s (IPv6: 60 s), or pushed out for a newer one when all 32 of a
     /// worker's places were taken.

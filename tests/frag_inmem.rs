@@ -813,6 +813,66 @@ fn ipv6_fragments_go_through_whole() {
     assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
 }
 
+/// SCTP in IPv6 fragments: where NAT keeps the port, each fragment goes on
+/// with the address rewritten and the far end reassembles the SCTP packet
+/// as sent, its CRC32c good (it covers no address), both ways; where NAT
+/// changes the port the fragments are dropped (`drop_sctp_frag_port`: the
+/// CRC32c over the whole datagram cannot be computed again).
+#[test]
+fn ipv6_sctp_fragments_go_through_where_the_port_stays() {
+    let mut d = MemDirector::dual_stack(&[
+        "-A --sctp-service [2001:2:0:1::110]:5000 -s rr",
+        "-a --sctp-service [2001:2:0:1::110]:5000 -r [2001:2:0:2::2]:5000 -m",
+        "-A --sctp-service [2001:2:0:1::110]:5001 -s rr",
+        "-a --sctp-service [2001:2:0:1::110]:5001 -r [2001:2:0:2::2]:5002 -m",
+    ]);
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    // INIT: its fixed fields, then a large parameter.
+    let mut value = vec![
+        0x9e, 0x8d, 0x52, 0x25, 0, 0, 0x80, 0, 0, 10, 8, 0, 1, 2, 3, 4,
+    ];
+    value.extend(data(2400));
+    let init = sctp_packet(CPORT, 5000, 0, &[(1, &value)]);
+    let frags = cut6(&frames6::frame(&l3_to_vip6(), &[], 132, &init), 1232, 0x5c7);
+    assert_eq!(frags.len(), 2);
+    let int: Vec<_> = frags.iter().flat_map(|f| d.ext(f).1).collect();
+    assert_eq!(int.len(), 2, "{:?}", drops(&d.w().core.ctr));
+    let got = whole6(&int);
+    let p = smoltcp::wire::Ipv6Packet::new_checked(&got[..]).expect("ipv6");
+    assert_eq!((p.src_addr(), p.dst_addr()), (CLIENT6, RS1_6));
+    assert_eq!(p.payload(), &init[..], "the SCTP packet as sent");
+    assert!(sctp_crc_ok(p.payload()));
+
+    // The INIT ACK, with a long cookie, in fragments back.
+    let ack = sctp_packet(5000, CPORT, 9, &[(2, &value)]);
+    let rep = frames6::frame(&l3_from_rs6(RS1_6, CLIENT6), &[], 132, &ack);
+    let ext: Vec<_> = cut6(&rep, 1232, 0x5c8)
+        .iter()
+        .flat_map(|f| d.int(f).0)
+        .collect();
+    assert_eq!(ext.len(), 2, "{:?}", drops(&d.w().core.ctr));
+    let got = whole6(&ext);
+    let p = smoltcp::wire::Ipv6Packet::new_checked(&got[..]).expect("ipv6");
+    assert_eq!((p.src_addr(), p.dst_addr()), (VIP6, CLIENT6));
+    assert_eq!(p.payload(), &ack[..]);
+    assert_eq!(d.ctr(Ctr::FwdIn6) + d.ctr(Ctr::FwdOut6), 4);
+    assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
+
+    // To 5001, which NAT makes 5002: dropped, and no association.
+    let other = sctp_packet(CPORT + 1, 5001, 0, &[(1, &value)]);
+    let frags = cut6(
+        &frames6::frame(&l3_to_vip6(), &[], 132, &other),
+        1232,
+        0x5c9,
+    );
+    for f in &frags {
+        assert_eq!(d.ext(f), (vec![], vec![]));
+    }
+    assert_eq!(d.ctr(Ctr::DropSctpFragPort), 2);
+    assert_eq!(d.conns(0).len(), 1);
+}
+
 /// The standard dual-stack director for UDP `[VIP6]:53` to rs1, both
 /// neighbors resolved.
 fn dns6() -> MemDirector {

@@ -160,13 +160,14 @@ fn only_an_init_opens_an_association() {
     // A reply of no association is dropped as one.
     let (ext, int) = d.int(&from_rs(RS1, CLIENT, 41000, &[(INIT_ACK, &INIT_VALUE)]));
     assert!(ext.is_empty() && int.is_empty());
-    // IP fragments of an SCTP packet are not reassembled (docs/ipvsadm.md).
+    // An INIT in IP fragments, to a server on another port, opens nothing:
+    // its CRC32c could not be computed again (`drop_sctp_frag_port`).
     let init = from_client(CLIENT, 41001, 0, &[(INIT, &INIT_VALUE)]);
     for piece in cut(&init, 16) {
         let (ext, int) = d.ext(&piece);
         assert!(ext.is_empty() && int.is_empty());
     }
-    assert_eq!(d.ctr(Ctr::DropFragment), 2);
+    assert_eq!(d.ctr(Ctr::DropSctpFragPort), 2);
     assert!(d.conns(0).is_empty());
 }
 
@@ -444,4 +445,280 @@ fn an_unfilled_crc_from_a_local_sender_is_computed() {
         }
         assert_eq!(d.ctr(Ctr::DropL4Checksum), 0);
     }
+}
+
+// ---------------------------------------------------------------------------
+// IP fragments of SCTP packets (`dataplane/frag.rs`, `frag_nat.rs`)
+// ---------------------------------------------------------------------------
+
+/// The service of [`SERVICE`] with the real server on the virtual port
+/// (`-r RIP` takes the packet's): NAT rewrites addresses alone.
+const PORT_KEPT: &[&str] = &[
+    "-A --sctp-service 198.18.0.110:5000 -s rr",
+    "-a --sctp-service 198.18.0.110:5000 -r 198.19.0.2 -m",
+];
+
+/// A chunk value of `n` bytes after `head`: an INIT's fixed fields and a
+/// large parameter, a long cookie, a large DATA.
+fn big(head: &[u8], n: usize) -> Vec<u8> {
+    let mut v = head.to_vec();
+    v.extend((0..n).map(|i| (i * 13 + 5) as u8));
+    v
+}
+
+/// The IPv4 packet the fragments `frames` (any order) make up, checked
+/// as the far end's reassembly would take it (`reassemble`).
+fn whole(frames: &[Vec<u8>]) -> Parsed {
+    let mut v = frames.to_vec();
+    v.sort_by_key(|f| u16::from_be_bytes([f[14 + 6], f[14 + 7]]) & 0x1fff);
+    let ip = reassemble(&v, MTU);
+    let mut frame = frames[0][..14].to_vec();
+    frame.extend_from_slice(&ip);
+    parse_ip(&frame)
+}
+
+/// `frame` in two fragments, the first with `at` bytes of its payload.
+fn two_pieces(frame: &[u8], at: usize) -> [Vec<u8>; 2] {
+    let first = cut(frame, at).swap_remove(0);
+    let mut rest = frame[..34].to_vec();
+    rest.extend_from_slice(&frame[34 + at..]);
+    let mut ip = smoltcp::wire::Ipv4Packet::new_unchecked(&mut rest[14..]);
+    ip.set_total_len((20 + frame.len() - 34 - at) as u16);
+    ip.set_dont_frag(false);
+    ip.set_frag_offset(at as u16);
+    ip.fill_checksum();
+    [first, rest]
+}
+
+/// A client's SCTP packet to VIP:5000 from `sport`, IP id `id`.
+fn client_packet(sport: u16, id: u16, vtag: u32, chunks: &[(u8, &[u8])]) -> Vec<u8> {
+    let l3 = L3 {
+        id,
+        ..L3::from_client(CLIENT)
+    };
+    ip_frame(&l3, 132, &sctp_packet(sport, 5000, vtag, chunks))
+}
+
+/// RS1's SCTP packet from `port` to the client's `dport`, IP id `id`.
+fn rs_packet(port: u16, dport: u16, id: u16, chunks: &[(u8, &[u8])]) -> Vec<u8> {
+    let l3 = L3 {
+        id,
+        ..L3::from_rs(RS1, CLIENT)
+    };
+    ip_frame(&l3, 132, &sctp_packet(port, dport, 0x1111_2222, chunks))
+}
+
+/// An association set up and used in IP fragments through NAT where the
+/// port stays: each fragment goes on with the address rewritten (IPVS
+/// reassembles and sends the same), and what the far end reassembles is
+/// the SCTP packet as sent, its CRC32c good (it covers no address). The
+/// INIT's later fragment comes before its first and waits for it; each
+/// first fragment's chunk moves the state, as the whole packet's would.
+#[test]
+fn fragments_through_nat_keeping_the_port_arrive_whole() {
+    let mut d = lab(PORT_KEPT);
+    let sent = |f: &[u8]| f[34..].to_vec();
+    let init = client_packet(49000, 0x100, 0, &[(INIT, &big(&INIT_VALUE, 2600))]);
+    let frags = cut(&init, 1480);
+    assert_eq!(frags.len(), 2);
+    let mut int = d.ext(&frags[1]).1;
+    assert!(int.is_empty(), "the later fragment waits for its first");
+    int.extend(d.ext(&frags[0]).1);
+    assert_eq!(int.len(), 2, "{:?}", drops(&d.w().core.ctr));
+    let got = whole(&int);
+    assert_eq!((got.src, got.dst, got.dport), (CLIENT, RS1, 5000));
+    assert_eq!(got.l4, sent(&init), "the SCTP packet as the client sent it");
+    assert!(sctp_crc_ok(&got.l4));
+    assert_eq!(state_of(&mut d, 49000), Some(State::SctpInit1));
+
+    // The server's INIT ACK with a long cookie, cut by its kernel.
+    let ack = rs_packet(5000, 49000, 0x200, &[(INIT_ACK, &big(&INIT_VALUE, 3000))]);
+    let mut ext = vec![];
+    for f in cut(&ack, 1480) {
+        let (e, i) = d.int(&f);
+        assert!(i.is_empty());
+        ext.extend(e);
+    }
+    assert_eq!(ext.len(), 3);
+    let got = whole(&ext);
+    assert_eq!((got.src, got.sport, got.dst), (VIP, 5000, CLIENT));
+    assert_eq!(got.l4, sent(&ack));
+    assert!(sctp_crc_ok(&got.l4));
+    assert_eq!(state_of(&mut d, 49000), Some(State::SctpCookieSent));
+
+    // The client's COOKIE ECHO carries the cookie back, in fragments too.
+    let echo = client_packet(49000, 0x101, 7, &[(COOKIE_ECHO, &big(&[], 3000))]);
+    let int: Vec<_> = cut(&echo, 1480).iter().flat_map(|f| d.ext(f).1).collect();
+    assert_eq!(whole(&int).l4, sent(&echo));
+    assert_eq!(state_of(&mut d, 49000), Some(State::SctpCookieReplied));
+    only_ext(d.int(&rs_packet(5000, 49000, 0x201, &[(COOKIE_ACK, &[])])));
+    assert_eq!(state_of(&mut d, 49000), Some(State::SctpEstablished));
+
+    // A DATA chunk larger than the path MTU.
+    let data = client_packet(49000, 0x102, 7, &[(DATA, &big(&[0, 0, 0, 3], 4000))]);
+    let int: Vec<_> = cut(&data, 1480).iter().flat_map(|f| d.ext(f).1).collect();
+    assert_eq!(int.len(), 3);
+    let got = whole(&int);
+    assert_eq!((got.dst, got.dport), (RS1, 5000));
+    assert_eq!(got.l4, sent(&data));
+    assert!(sctp_crc_ok(&got.l4));
+    assert_eq!(state_of(&mut d, 49000), Some(State::SctpEstablished));
+    assert_eq!(d.ctr(Ctr::RxFragments), 11);
+    assert_eq!(d.ctr(Ctr::ConnNew), 1);
+    assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
+}
+
+/// Where NAT changes the port (VIP:5000 to RIP:5001), the CRC32c must be
+/// computed over the whole datagram, which no fragment holds: every
+/// fragment is dropped (`drop_sctp_frag_port`), a datagram's later ones
+/// too, whether they come after their first or before it; an INIT in
+/// fragments opens no association, one on an association moves no state.
+/// (IPVS reassembles first and computes it.) Whole packets go on as ever.
+#[test]
+fn fragments_whose_port_nat_changes_are_dropped() {
+    let mut d = lab(SERVICE);
+    let init = client_packet(49100, 0x110, 0, &[(INIT, &big(&INIT_VALUE, 2600))]);
+    let frags = cut(&init, 1480);
+    for f in [&frags[1], &frags[0]] {
+        assert_eq!(d.ext(f), (vec![], vec![]));
+    }
+    assert_eq!(d.ctr(Ctr::DropSctpFragPort), 2);
+    assert_eq!(d.ctr(Ctr::ConnNew), 0);
+    assert!(d.conns(0).is_empty(), "no association for a dropped INIT");
+    let frags = cut(
+        &client_packet(49100, 0x111, 0, &[(INIT, &big(&INIT_VALUE, 2600))]),
+        1480,
+    );
+    for f in &frags {
+        assert_eq!(d.ext(f), (vec![], vec![]));
+    }
+    assert_eq!(d.ctr(Ctr::DropSctpFragPort), 4, "after their first too");
+
+    // Whole, the INIT goes on; the server's answer in fragments does not.
+    let p = only_int(d.ext(&client_packet(49100, 0x112, 0, &[(INIT, &INIT_VALUE)])));
+    let rs = p.dst;
+    let ack = ip_frame(
+        &L3 {
+            id: 0x210,
+            ..L3::from_rs(rs, CLIENT)
+        },
+        132,
+        &sctp_packet(5001, 49100, 9, &[(INIT_ACK, &big(&INIT_VALUE, 3000))]),
+    );
+    for f in cut(&ack, 1480) {
+        assert_eq!(d.int(&f), (vec![], vec![]));
+    }
+    assert_eq!(d.ctr(Ctr::DropSctpFragPort), 7);
+    assert_eq!(state_of(&mut d, 49100), Some(State::SctpInit1), "unmoved");
+    // Nor a client's packet in fragments on the association.
+    let data = client_packet(49100, 0x113, 7, &[(DATA, &big(&[0, 0, 0, 3], 2000))]);
+    for f in cut(&data, 1480) {
+        assert_eq!(d.ext(&f), (vec![], vec![]));
+    }
+    assert_eq!(d.ctr(Ctr::DropSctpFragPort), 9);
+    assert_eq!(state_of(&mut d, 49100), Some(State::SctpInit1));
+    assert_eq!(drop_sum(&d.w().core.ctr), 9, "{:?}", drops(&d.w().core.ctr));
+}
+
+/// DR and TUN keep the ports: a fragmented INIT goes to the real server
+/// as it came (DR) or each fragment in its own tunnel packet (IPIP), and
+/// the client's first chunk moves the state (INPUT-ONLY), even where the
+/// real server's port differs from the virtual one (as it may on a
+/// firewall-mark service), which DR and TUN never write.
+#[test]
+fn fragments_to_dr_and_tun_servers_go_unchanged() {
+    use ringvs::config::{Forward, TunCsum, TunKind, Tunnel};
+    let ipip = Forward::Tunnel(Tunnel {
+        kind: TunKind::Ipip,
+        port: 0,
+        csum: TunCsum::NoCsum,
+    });
+    let init = client_packet(49200, 0x120, 0, &[(INIT, &big(&INIT_VALUE, 2600))]);
+    let frags = cut(&init, 1200);
+    for fwd in [Forward::Route, ipip] {
+        let mut d = lab(SERVICE);
+        d.forward_all(fwd);
+        let int: Vec<_> = frags.iter().flat_map(|f| d.ext(f).1).collect();
+        assert_eq!(int.len(), 3, "{fwd:?}: {:?}", drops(&d.w().core.ctr));
+        for (o, f) in int.iter().zip(&frags) {
+            let inner = match fwd {
+                Forward::Route => &o[14..],
+                _ => &o[14 + 20..],
+            };
+            assert_eq!(inner, &f[14..], "{fwd:?}: the client's fragment unchanged");
+        }
+        assert_eq!(state_of(&mut d, 49200), Some(State::SctpInit1));
+        assert_eq!(d.ctr(Ctr::DropSctpFragPort), 0);
+    }
+}
+
+/// A first fragment must hold the SCTP common header and the first
+/// chunk's header (16 bytes), which the state machine and the INIT test
+/// read (`sctp_event`; IPVS's `sctp_conn_schedule` drops a packet short
+/// of them), as a TCP first fragment must hold its header (RFC 1858):
+/// with 8 it is dropped (`drop_fragment`), with 16 the datagram goes on.
+#[test]
+fn a_first_fragment_must_hold_the_first_chunk_header() {
+    let mut d = lab(PORT_KEPT);
+    let init = client_packet(49300, 0x130, 0, &[(INIT, &big(&INIT_VALUE, 600))]);
+    let [first, _] = two_pieces(&init, 8);
+    assert_eq!(d.ext(&first), (vec![], vec![]));
+    assert_eq!(d.ctr(Ctr::DropFragment), 1);
+    let init = client_packet(49300, 0x131, 0, &[(INIT, &big(&INIT_VALUE, 600))]);
+    let pieces = two_pieces(&init, 16);
+    let int: Vec<_> = pieces.iter().flat_map(|f| d.ext(f).1).collect();
+    assert_eq!(int.len(), 2, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(whole(&int).l4, init[34..]);
+    assert_eq!(state_of(&mut d, 49300), Some(State::SctpInit1));
+}
+
+/// A datagram's later fragment goes by the connection it finds, which may
+/// no longer be its first fragment's: here the association restarted in
+/// between on a server now on another port (the first's connection
+/// expired, the service changed, a whole INIT opened the new one). It is
+/// dropped as that connection's fragments are, not sent with the address
+/// rewritten alone.
+#[test]
+fn a_later_fragment_meeting_a_port_changing_connection_is_dropped() {
+    let mut d = lab(PORT_KEPT);
+    let init = client_packet(49400, 0x140, 0, &[(INIT, &big(&INIT_VALUE, 2600))]);
+    let frags = cut(&init, 1480);
+    assert_eq!(d.ext(&frags[0]).1.len(), 1);
+    // INIT1 lasts 4 s; the datagram is remembered for 30.
+    d.advance(std::time::Duration::from_secs(10));
+    d.poll();
+    assert!(d.conns(0).is_empty());
+    d.reconfigure(&[
+        "-A --sctp-service 198.18.0.110:5000 -s rr",
+        "-a --sctp-service 198.18.0.110:5000 -r 198.19.0.2:5001 -m",
+    ]);
+    d.poll();
+    let p = only_int(d.ext(&client_packet(49400, 0x141, 0, &[(INIT, &INIT_VALUE)])));
+    assert_eq!(p.dport, 5001);
+    assert_eq!(d.ext(&frags[1]), (vec![], vec![]));
+    assert_eq!(d.ctr(Ctr::DropSctpFragPort), 1);
+}
+
+/// An INIT in fragments that meets a closed association is scheduled anew
+/// (`conn_reuse_mode`, as whole), and only the new connection's port
+/// decides: here the service moved its server to the virtual port in
+/// between, so the INIT goes through where the old connection's port
+/// change would have refused it.
+#[test]
+fn an_init_in_fragments_ending_a_closed_association_is_scheduled_anew() {
+    let mut d = lab(&[
+        "-A --sctp-service 198.18.0.110:5000 -s rr",
+        "-a --sctp-service 198.18.0.110:5000 -r 198.19.0.2:5001 -m",
+    ]);
+    only_int(d.ext(&client_packet(49500, 0x150, 0, &[(INIT, &INIT_VALUE)])));
+    only_int(d.ext(&client_packet(49500, 0x151, 0, &[(ABORT, &[])])));
+    assert_eq!(state_of(&mut d, 49500), Some(State::SctpClosed));
+    d.reconfigure(PORT_KEPT);
+    d.poll();
+    let init = client_packet(49500, 0x152, 0, &[(INIT, &big(&INIT_VALUE, 2600))]);
+    let int: Vec<_> = cut(&init, 1480).iter().flat_map(|f| d.ext(f).1).collect();
+    assert_eq!(int.len(), 2, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(whole(&int).dport, 5000);
+    assert_eq!(state_of(&mut d, 49500), Some(State::SctpInit1));
+    assert_eq!(d.ctr(Ctr::DropSctpFragPort), 0);
 }

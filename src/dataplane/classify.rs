@@ -443,11 +443,13 @@ impl Core {
             if meta.csum_partial {
                 return self.ctr.inc(Ctr::DropFragment);
             }
-            // TCP/UDP to forward, or an echo request to us (`frag.rs`).
+            // TCP/UDP/SCTP to forward, or an echo request to us (`frag.rs`).
             let piece = super::frag_table::Piece::v4(nic, frame);
             return match proto {
-                protocol::TCP | protocol::UDP if ip.ttl() <= 1 => self.ctr.inc(Ctr::DropTtl),
-                protocol::TCP | protocol::UDP => {
+                protocol::TCP | protocol::UDP | protocol::SCTP if ip.ttl() <= 1 => {
+                    self.ctr.inc(Ctr::DropTtl)
+                }
+                protocol::TCP | protocol::UDP | protocol::SCTP => {
                     self.fragment_in(nic, frame, (piece, self.frags.via), tx)
                 }
                 protocol::ICMP if self.is_ours(nic, dst) => {

@@ -1,5 +1,5 @@
-//! Fragments of TCP and UDP datagrams, IPv4 and IPv6: each fragment forwarded
-//! as it came, translated by its datagram's connection.
+//! Fragments of TCP, UDP and SCTP datagrams, IPv4 and IPv6: each fragment
+//! forwarded as it came, translated by its datagram's connection.
 //!
 //! IPVS sees whole datagrams: the kernel reassembles what arrives for a VIP
 //! before `LOCAL_IN` (`ip_local_deliver` → `ip_defrag`), and `ip_vs_out_hook`
@@ -19,7 +19,9 @@
 //! * the first (offset 0) goes through the usual NAT path, which creates the
 //!   connection if it is new; its TCP/UDP checksum, which covers the whole
 //!   datagram, is updated by the connection's delta like any other (it cannot
-//!   be verified here: IPVS does not verify it either);
+//!   be verified here: IPVS does not verify it either); SCTP's CRC32c, which
+//!   covers no address, cannot be computed again, so where the rewrite
+//!   changes a port its fragments are dropped (`frag_nat.rs`);
 //! * the others find the connection by the remembered ports and get only the
 //!   IP half of the rewrite (`rewrite::nat_ip`, `nat_ip6`), or go to a DR or
 //!   TUN server unchanged; they never create a connection nor move its TCP
@@ -46,7 +48,7 @@
 //! answers `ping -s 3000 VIP` under IPVS. Other ICMP and other protocols'
 //! fragments are still dropped (`drop_fragment`), as is a first fragment
 //! too short to hold its whole TCP or UDP header (RFC 1858's tiny
-//! fragments). An IPv6 first fragment that cuts its header chain short
+//! fragments) or SCTP's common header and first chunk header. An IPv6 first fragment that cuts its header chain short
 //! (RFC 8200 §4.5, RFC 7112) also gets its sender a parameter problem,
 //! code 3, if it is addressed to us (`Core::chain_cut`), as
 //! `ipv6_frag_rcv` sends it.
@@ -123,14 +125,14 @@ impl Core {
         ) else {
             return self.ctr.inc(Ctr::DropExtHeader);
         };
-        // What the fragmentable part starts with: TCP, UDP, or a header that
-        // may come before them there.
+        // What the fragmentable part starts with: TCP, UDP, SCTP, or a
+        // header that may come before them there.
         // (ICMPv6: an echo request to us, which a hop limit of 1 reaches.)
         let echo = found.0.next == ICMPV6 && self.is_ours6(nic, ip.dst());
         if !echo
             && !matches!(
                 found.0.next,
-                protocol::TCP | protocol::UDP | DEST_OPTS | ROUTING
+                protocol::TCP | protocol::UDP | protocol::SCTP | DEST_OPTS | ROUTING
             )
         {
             return self.ctr.inc(Ctr::DropFragment);
@@ -298,24 +300,25 @@ impl Core {
             self.frags.stalled = true;
             return self.hold(p, nic, frame);
         }
-        self.frags.one_packet = None;
+        (self.frags.one_packet, self.frags.sctp_refused) = (None, false);
         if atomic {
             self.frag_route(route, nic, frame, p, tx);
-            self.frags.one_packet = None;
+            (self.frags.one_packet, self.frags.sctp_refused) = (None, false);
             return;
         }
         if !self.pass(route, nic, frame, p, tx) {
             return;
         }
         // A first fragment scheduled on its own (`ops.rs`): its datagram's
-        // other fragments go where it went.
+        // other fragments go where it went. One refused for its port (SCTP,
+        // `frag_nat.rs`): they are dropped as it was.
+        let refused = std::mem::take(&mut self.frags.sctp_refused);
         let route = match (route, self.frags.one_packet.take()) {
+            (Route::Ports(..), _) if refused && first.is_some() => {
+                self.reroute(&k, Route::SctpPort)
+            }
             (Route::Ports(proto, sport, dport), Some(dest)) if first.is_some() => {
-                let r = Route::OnePacket(proto, sport, dport, dest);
-                if let Some(e) = self.frags.find(&k, now) {
-                    e.route = r;
-                }
-                r
+                self.reroute(&k, Route::OnePacket(proto, sport, dport, dest))
             }
             (r, _) => r,
         };
@@ -324,6 +327,14 @@ impl Core {
             self.expire_held(now);
             self.release_held(&k, route, now, tx);
         }
+    }
+
+    /// Datagram `k`'s other fragments go by `r` (its first went by another).
+    fn reroute(&mut self, k: &Key, r: Route) -> Route {
+        if let Some(e) = self.frags.find(k, self.clock.now_s) {
+            e.route = r;
+        }
+        r
     }
 
     /// Fragment `p` on by `route` if its datagram takes it
@@ -522,6 +533,7 @@ impl Core {
             Route::Echo => self.echo_fragment(nic, frame, p, &mut tx[nic]),
             Route::Unknown => self.ctr.inc(Ctr::DropFragment),
             Route::Refused => self.ctr.inc(Ctr::DropFragOverlap),
+            Route::SctpPort => self.ctr.inc(Ctr::DropSctpFragPort),
         }
     }
 

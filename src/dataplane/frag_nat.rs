@@ -5,17 +5,25 @@
 //! of its rewrite (`rewrite::nat_ip`, `nat_ip6`), or sent on to a DR or TUN
 //! server unchanged or encapsulated. They never create a connection nor move
 //! its state.
+//!
+//! SCTP's CRC32c covers the whole SCTP packet and no IP address: fragments
+//! go on where the rewrite keeps the ports (NAT to the virtual port, DR,
+//! TUN), and are dropped where it changes one (`drop_sctp_frag_port`), a
+//! deliberate difference from IPVS, which computes the CRC32c again over
+//! the datagram the kernel reassembled (`sctp_dnat_handler`,
+//! `sctp_snat_handler`, `ip_vs_proto_sctp.c`).
 
 use super::frag_table::{OpsTo, Piece, first_ports};
-use super::nat::{Family, Seg};
+use super::nat::{Family, InConn, Seg};
 use super::tx::{Hop, Patch, TxPair};
 use super::worker::Core;
 use crate::Nic;
 use crate::config::Forward;
 use crate::io::TxQueue;
-use crate::nat::{Dir, FlowKey};
+use crate::nat::{Conn, Dir, FlowKey};
 use crate::stats::Ctr;
 use crate::wire::ethernet;
+use crate::wire::ipv4::protocol;
 use std::net::Ipv6Addr;
 
 impl Core {
@@ -71,6 +79,7 @@ impl Core {
             // Past `nat_out`'s health-check divert: the probes' replies are
             // small TCP segments, never fragmented.
             return match dir {
+                _ if proto == protocol::SCTP => self.sctp_first(dir, seg(at, flags), tx),
                 Dir::Input => self.nat_in_of(seg(at, flags), tx),
                 Dir::Output => self.nat_out_of(seg(at, flags), tx),
             };
@@ -117,6 +126,9 @@ impl Core {
             }
             return;
         }
+        if proto == protocol::SCTP && self.sctp_port_changes(&c, dir) {
+            return self.ctr.inc(Ctr::DropSctpFragPort);
+        }
         let rw = c.rewrite(dir);
         let Some(hop) = A::hop(&self.env, dir, &c) else {
             return self.ctr.inc(Ctr::DropNoService);
@@ -154,5 +166,42 @@ impl Core {
             },
             None => self.drop(Ctr::DropNoDest),
         }
+    }
+
+    /// An SCTP datagram's first fragment, on the NAT path unless its
+    /// connection's rewrite changes a port: the CRC32c covers the whole
+    /// datagram, which no fragment holds, so it cannot be computed again
+    /// (`drop_sctp_frag_port`; IPVS reassembles first, and its
+    /// `sctp_dnat_handler`, `sctp_snat_handler` compute it over the whole).
+    /// A client's INIT that meets a connection it ends (`check_in`) is
+    /// scheduled anew, and a new connection that would change the port is
+    /// refused in `Core::new_conn`. The CRC is not verified: a fragment
+    /// does not hold what it covers (the far end's SCTP checks the whole).
+    #[cold]
+    fn sctp_first<A: Family, T: TxQueue>(&mut self, dir: Dir, seg: Seg<'_, A>, tx: &mut TxPair<T>) {
+        let out = u8::from(dir == Dir::Output);
+        let key = FlowKey::new(out, seg.proto, seg.src, seg.sport, seg.dst, seg.dport);
+        if let Some(idx) = A::table(self).lookup(&key) {
+            let used = dir == Dir::Output
+                || matches!(self.check_in::<A>(idx, seg.proto, seg.flags), InConn::Use);
+            if used && self.sctp_port_changes(A::table(self).get(idx), dir) {
+                self.frags.sctp_refused = true;
+                return self.ctr.inc(Ctr::DropSctpFragPort);
+            }
+        }
+        if dir == Dir::Output {
+            return self.nat_out_of(seg, tx);
+        }
+        self.frags.sctp_first = true;
+        self.nat_in_of(seg, tx);
+        self.frags.sctp_first = false;
+    }
+
+    /// Whether connection `c`'s rewrite of a packet going `dir` changes a
+    /// port: NAT (a DR or TUN server's client packets keep theirs) to a
+    /// real server port other than the virtual one.
+    fn sctp_port_changes<A: Family>(&self, c: &Conn<A>, dir: Dir) -> bool {
+        c.vport != c.rport
+            && (dir == Dir::Output || self.snap.cfg.forward_of(c.dest()) == Forward::Masq)
     }
 }

@@ -9,7 +9,7 @@ use crate::config::DestId;
 use crate::io::FRAME_MAX;
 use crate::wire::ipv4::{self, Ipv4Packet, protocol};
 use crate::wire::ipv6::{FragmentHeader, Ipv6Packet, Upper};
-use crate::wire::{ethernet, tcp, udp};
+use crate::wire::{ethernet, sctp, tcp, udp};
 use std::net::IpAddr;
 
 mod dist;
@@ -241,6 +241,9 @@ pub(super) enum Route {
     /// Refused (overlapping or malformed fragments): its fragments are
     /// dropped until it times out, as the kernel drops the queue.
     Refused,
+    /// SCTP whose connection changes its port: the first fragment was
+    /// dropped (`frag_nat.rs`), and so are the others.
+    SctpPort,
 }
 
 /// The real server a one-packet-scheduling datagram's first fragment went
@@ -348,6 +351,14 @@ pub(super) struct Frags {
     /// The count at the IPv4 fragment being handled (set by `too_far`),
     /// which the datagram it starts or the place it is held in keeps.
     pub(super) mark: Mark,
+    /// A client's SCTP first fragment is on the NAT path (set by
+    /// `frag_nat.rs`): a new connection that would change its port refuses
+    /// it (`Core::new_conn`).
+    pub(super) sctp_first: bool,
+    /// The SCTP first fragment being handled was dropped for its port (set
+    /// by `frag_nat.rs` and `Core::new_conn`): its datagram's other
+    /// fragments are dropped too ([`Route::SctpPort`]).
+    pub(super) sctp_refused: bool,
 }
 
 impl Default for Frags {
@@ -364,6 +375,8 @@ impl Default for Frags {
             peers: vec![Peer::default(); PEER_SETS * WAYS],
             made: 0,
             mark: Mark::default(),
+            sctp_first: false,
+            sctp_refused: false,
         }
     }
 }
@@ -413,18 +426,27 @@ pub(super) fn echo_request(proto: u8, l4: &[u8]) -> bool {
     l4.len() >= 8 && l4[0] == want
 }
 
-/// The ports and TCP flags of a first fragment, if it is TCP or UDP and holds
-/// its whole header.
+/// The ports and TCP flags (SCTP: the event) of a first fragment, if it is
+/// TCP or UDP and holds its whole header, or SCTP and holds its common
+/// header and its first chunk's header (what `sctp_event` reads, and IPVS's
+/// `sctp_conn_schedule`: the shortest packet the director takes). A COOKIE
+/// ECHO or COOKIE ACK first whose next chunk starts past the fragment is
+/// taken as itself: an ABORT bundled behind it is not seen.
 pub(super) fn first_ports(proto: u8, l4: &[u8]) -> Option<(u16, u16, u8)> {
     let need = match proto {
         protocol::TCP => tcp::HEADER_LEN,
         protocol::UDP => udp::HEADER_LEN,
+        protocol::SCTP => sctp::MIN_LEN,
         _ => return None,
     };
     if l4.len() < need {
         return None;
     }
-    let flags = if proto == protocol::TCP { l4[13] } else { 0 };
+    let flags = match proto {
+        protocol::TCP => l4[13],
+        protocol::SCTP => crate::nat::state::sctp_event(&sctp::SctpPacket::new_unchecked(l4)),
+        _ => 0,
+    };
     let port = |at: usize| u16::from_be_bytes([l4[at], l4[at + 1]]);
     Some((port(0), port(2), flags))
 }

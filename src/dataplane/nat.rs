@@ -162,7 +162,7 @@ impl Core {
     ///
     /// On an established flow: one flag test and one bit test.
     #[inline]
-    fn check_in<A: Family>(&mut self, idx: u32, proto: u8, flags: u8) -> InConn {
+    pub(super) fn check_in<A: Family>(&mut self, idx: u32, proto: u8, flags: u8) -> InConn {
         let c = A::table(self).get(idx);
         let live = self.snap.cfg.dest_live(c.dest());
         if is_new_conn(proto, flags) && self.reuse_reschedules(c) {
@@ -319,11 +319,7 @@ impl Core {
             self.ctr.inc(Ctr::DropNoService);
             return None;
         }
-        let leave = if ftp_data {
-            None
-        } else {
-            Some(Scheduled::Leave)
-        };
+        let leave = (!ftp_data).then_some(Scheduled::Leave);
         // TCP with a SYN, SCTP with an INIT (or, sloppy, nearly anything);
         // IPVS lets any other packet of no connection through to the
         // director's own stack, which for a director that forwards is a drop.
@@ -452,6 +448,11 @@ impl Core {
             core.ctr.inc(why);
             None
         };
+        // An SCTP first fragment's port cannot change (`frag_nat.rs`).
+        if self.frags.sctp_first && d.forward == Forward::Masq && rport != vip.1 {
+            self.frags.sctp_refused = true;
+            return fail(self, Ctr::DropSctpFragPort);
+        }
         let reachable = match self.snap.cfg.cross_rip(d.id) {
             Some(ip) => self.reachable_ip(d.forward, ip),
             None => A::reachable(self, d.forward, rip),
@@ -633,7 +634,7 @@ fn is_new_conn(proto: u8, flags: u8) -> bool {
 }
 
 /// What a client packet does with the connection it found ([`Core::check_in`]).
-enum InConn {
+pub(super) enum InConn {
     /// Forward it on this connection.
     Use,
     /// Drop it; the connection stays (its server is unavailable).
