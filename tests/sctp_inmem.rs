@@ -620,6 +620,44 @@ fn fragments_whose_port_nat_changes_are_dropped() {
     assert_eq!(drop_sum(&d.w().core.ctr), 9, "{:?}", drops(&d.w().core.ctr));
 }
 
+/// `--expire-nodest-conn`: a server's reply in fragments after the server
+/// was removed expires its association (`drop_no_dest_conn`), as a whole
+/// reply does, before the port change would drop it.
+#[test]
+fn a_removed_servers_reply_fragments_expire_the_association() {
+    let env = ringvs::dataplane::Env {
+        sysctl: ringvs::dataplane::Sysctl {
+            expire_nodest_conn: true,
+            ..Default::default()
+        },
+        ..env()
+    };
+    let mut d = MemDirector::with_env(1, SERVICE, env, 1024);
+    d.resolve_all();
+    let p = only_int(d.ext(&client_packet(49300, 0x130, 0, &[(INIT, &INIT_VALUE)])));
+    let rs = p.dst;
+    let other = if rs == RS1 { SERVICE[2] } else { SERVICE[1] };
+    d.reconfigure(&[SERVICE[0], other]);
+    let ack = ip_frame(
+        &L3 {
+            id: 0x230,
+            ..L3::from_rs(rs, CLIENT)
+        },
+        132,
+        &sctp_packet(5001, 49300, 9, &[(INIT_ACK, &big(&INIT_VALUE, 3000))]),
+    );
+    let frags = cut(&ack, 1480);
+    assert_eq!(d.int(&frags[0]), (vec![], vec![]));
+    assert_eq!(
+        (d.ctr(Ctr::DropNoDestConn), d.ctr(Ctr::DropSctpFragPort)),
+        (1, 0),
+        "{:?}",
+        drops(&d.w().core.ctr)
+    );
+    assert_eq!(d.ctr(Ctr::ConnExpired), 1);
+    assert_eq!(state_of(&mut d, 49300), None, "expired");
+}
+
 /// DR and TUN keep the ports: a fragmented INIT goes to the real server
 /// as it came (DR) or each fragment in its own tunnel packet (IPIP), and
 /// the client's first chunk moves the state (INPUT-ONLY), even where the

@@ -25,7 +25,7 @@
 //! * the others find the connection by the remembered ports and get only the
 //!   IP half of the rewrite (`rewrite::nat_ip`, `nat_ip6`), or go to a DR or
 //!   TUN server unchanged; they never create a connection nor move its TCP
-//!   state;
+//!   or SCTP state;
 //! * a fragment that arrives before its datagram's first is held (up to
 //!   [`HELD`] per worker, copied) and sent on when the first arrives, or
 //!   while its owner's ring is full (below) until it has room; one held
@@ -48,8 +48,9 @@
 //! answers `ping -s 3000 VIP` under IPVS. Other ICMP and other protocols'
 //! fragments are still dropped (`drop_fragment`), as is a first fragment
 //! too short to hold its whole TCP or UDP header (RFC 1858's tiny
-//! fragments) or SCTP's common header and first chunk header. An IPv6 first fragment that cuts its header chain short
-//! (RFC 8200 §4.5, RFC 7112) also gets its sender a parameter problem,
+//! fragments) or SCTP's common header and first chunk header. An IPv6
+//! first fragment that cuts its header chain short (RFC 8200 §4.5,
+//! RFC 7112; of SCTP, one byte) also gets its sender a parameter problem,
 //! code 3, if it is addressed to us (`Core::chain_cut`), as
 //! `ipv6_frag_rcv` sends it.
 //!

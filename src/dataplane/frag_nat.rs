@@ -182,8 +182,14 @@ impl Core {
         let out = u8::from(dir == Dir::Output);
         let key = FlowKey::new(out, seg.proto, seg.src, seg.sport, seg.dst, seg.dport);
         if let Some(idx) = A::table(self).lookup(&key) {
-            let used = dir == Dir::Output
-                || matches!(self.check_in::<A>(idx, seg.proto, seg.flags), InConn::Use);
+            // A reply whose server is gone, under `expire_nodest_conn`,
+            // expires its connection in `nat_out_of`, as a whole one does.
+            let gone = !self.snap.cfg.dest_live(A::table(self).get(idx).dest())
+                && self.env.sysctl.expire_nodest_conn;
+            let used = match dir {
+                Dir::Output => !gone,
+                Dir::Input => matches!(self.check_in::<A>(idx, seg.proto, seg.flags), InConn::Use),
+            };
             if used && self.sctp_port_changes(A::table(self).get(idx), dir) {
                 self.frags.sctp_refused = true;
                 return self.ctr.inc(Ctr::DropSctpFragPort);
