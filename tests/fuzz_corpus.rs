@@ -103,6 +103,24 @@ fn input(nic: Nic, f: &[u8]) -> Vec<u8> {
     b
 }
 
+/// The seed at `path`, which must be `want` (written first with `write`,
+/// `RINGVS_WRITE_CORPUS`).
+fn current_seed(path: &std::path::Path, want: &[u8], write: bool) -> Vec<u8> {
+    if write {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("corpus directory");
+        }
+        std::fs::write(path, want).expect("seed written");
+    }
+    let have = std::fs::read(path).unwrap_or_default();
+    assert!(
+        have == want,
+        "{} is stale: rerun with RINGVS_WRITE_CORPUS=1",
+        path.display()
+    );
+    have
+}
+
 #[test]
 fn the_seed_corpus_is_current_and_reaches_the_ipv6_paths() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/worker");
@@ -111,17 +129,7 @@ fn the_seed_corpus_is_current_and_reaches_the_ipv6_paths() {
     let before = h.w.core.ctr.clone();
     for (name, nic, f) in seeds() {
         let want = input(nic, &f);
-        let path = dir.join(format!("ipv6_{name}"));
-        if write {
-            std::fs::create_dir_all(&dir).expect("corpus directory");
-            std::fs::write(&path, &want).expect("seed written");
-        }
-        let have = std::fs::read(&path).unwrap_or_default();
-        assert!(
-            have == want,
-            "{} is stale: rerun with RINGVS_WRITE_CORPUS=1",
-            path.display()
-        );
+        let have = current_seed(&dir.join(format!("ipv6_{name}")), &want, write);
         // The harness checks one outcome per frame.
         h.run(&have);
     }
@@ -236,17 +244,7 @@ fn the_direct_seed_corpus_is_current_and_reaches_the_tunnel_pmtu_paths() {
         ],
     ];
     for ((name, want), ctrs) in direct_seeds().into_iter().zip(want_ctrs) {
-        let path = dir.join(name);
-        if write {
-            std::fs::create_dir_all(&dir).expect("corpus directory");
-            std::fs::write(&path, &want).expect("seed written");
-        }
-        let have = std::fs::read(&path).unwrap_or_default();
-        assert!(
-            have == want,
-            "{} is stale: rerun with RINGVS_WRITE_CORPUS=1",
-            path.display()
-        );
+        let have = current_seed(&dir.join(name), &want, write);
         // Each seed on a director of its own (no path MTU learned yet).
         let mut h = Harness::direct();
         let before = h.w.core.ctr.clone();
