@@ -2870,6 +2870,26 @@ fn a_multi_line_definition_ends_with_its_file() {
     );
 }
 
+/// A `track_file` whose name or file has a control character is refused:
+/// `-S` writes a FILE_CHECK as `--file-check NAME --file-path PATH`, which
+/// `-R` refuses with one (found by the control fuzz harness's round trip).
+#[test]
+fn a_track_file_that_no_saved_line_could_hold_is_refused() {
+    let t = TempDir::new("trackctl");
+    for (name, file) in [("load", "/tmp/a\x01b"), ("lo\x7fad", "/tmp/ab")] {
+        let conf = format!(
+            "track_file {name} {{\n  file {file}\n}}\n\
+             virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+             \x20 real_server 198.19.0.2 80 {{\n    FILE_CHECK {{\n      track_file {name}\n    }}\n  }}\n}}\n"
+        );
+        let p = t.write("keepalived.conf", &conf);
+        let e = load_as(&p, None).expect_err("refused");
+        assert!(e.contains("a control character in it"), "{e}");
+    }
+    let p = t.write("keepalived.conf", "track_file load {\n  file /tmp/ab\n}\n");
+    assert!(load_as(&p, None).is_ok(), "a plain one loads");
+}
+
 /// keepalived's `track_file` blocks and `FILE_CHECK`s (`check_file.c`,
 /// `track_file.c`): each real server's own, beside its service's check,
 /// with the `track_file`'s weight unless the `FILE_CHECK` gives one, and

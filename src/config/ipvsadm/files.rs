@@ -37,6 +37,17 @@ const MAX_FILE_WEIGHT: i32 = i32::MAX;
 /// The longest name or path taken (Linux's `PATH_MAX`).
 const MAX_VALUE: usize = 4096;
 
+/// Why `val` cannot be a FILE_CHECK value (its track name, its file's
+/// path): a control character (a line break would end the `-S` line and
+/// leave the whole saved set unreadable by `-R`, as `Script::parse`
+/// refuses them), or too long; none if it can.
+pub(crate) fn unsaveable(val: &str) -> Option<String> {
+    if val.chars().any(|c| c.is_control() && c != '\t') {
+        return Some("a control character in it".into());
+    }
+    (val.len() > MAX_VALUE).then(|| format!("longer than {MAX_VALUE} bytes"))
+}
+
 impl FileArgs {
     /// Takes option `tag` if it is one of them.
     pub(super) fn take(&mut self, tag: Tag, val: &str) -> Result<bool, AdmError> {
@@ -49,17 +60,8 @@ impl FileArgs {
             _ => return Ok(false),
         };
         self.first.get_or_insert(name);
-        // A line break would end the `-S` line and leave the whole saved
-        // set unreadable by `-R` (as `Script::parse` refuses them).
-        if val.chars().any(|c| c.is_control() && c != '\t') {
-            return Err(usage(format!(
-                "illegal {name} specified: a control character in it"
-            )));
-        }
-        if val.len() > MAX_VALUE {
-            return Err(usage(format!(
-                "illegal {name} specified: longer than {MAX_VALUE} bytes"
-            )));
+        if let Some(why) = unsaveable(val) {
+            return Err(usage(format!("illegal {name} specified: {why}")));
         }
         match tag {
             Tag::FileCheck => {

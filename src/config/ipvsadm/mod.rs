@@ -52,6 +52,7 @@ mod apply;
 mod check;
 mod command;
 mod files;
+pub(crate) use files::unsaveable;
 mod messages;
 mod notify;
 mod options;

@@ -24,6 +24,7 @@
 use std::path::PathBuf;
 
 use super::super::FileCheck;
+use super::super::ipvsadm::unsaveable;
 use super::lexer::Stmt;
 use super::values::Cx;
 use super::{KaError, Pos};
@@ -103,6 +104,16 @@ fn track_file(cx: &mut Cx<'_>, s: &Stmt) -> Result<TrackFile, KaError> {
             format!("track_file {name}: no file (file PATH) given"),
         )
     })?;
+    // What `-S` writes of a FILE_CHECK `-R` must read back
+    // (`--file-check NAME --file-path PATH`).
+    let values = [
+        ("its name", name.as_str()),
+        ("its file", &path.to_string_lossy()),
+    ];
+    if let Some((what, why)) = (values.iter()).find_map(|&(w, v)| Some((w, unsaveable(v)?))) {
+        let e = format!("track_file {}: {what}: {why}", name.escape_debug());
+        return Err(KaError::at(&s.pos, e));
+    }
     let (weight, reverse) = weight.unwrap_or((1, false));
     Ok(TrackFile {
         pos: s.pos.clone(),
