@@ -206,9 +206,8 @@ fn shape(cfg: &Config) -> Vec<Service> {
 /// netlink, where the kernel keeps it), while ipvsadm's parser (`ipvsadm.c`,
 /// as ours) gives such a server the service's port, so its `-Sn | -R`
 /// through the kernel's own tools changes it too (or refuses it, where the
-/// server is there under the service's port already). A real server's
-/// A keepalived.conf weight may
-/// be up to 2147483647, `ipvsadm -w` (and `-R`) takes 0..65535: `-S` writes
+/// server is there under the service's port already). A keepalived.conf
+/// weight may be up to 2147483647, `ipvsadm -w` (and `-R`) takes 0..65535: `-S` writes
 /// such a weight as it is and `-R` refuses it, as ipvsadm does with a
 /// kernel's (`docs/ha.md`).
 fn says_all(cfg: &Config) -> bool {
