@@ -2886,8 +2886,26 @@ fn a_track_file_that_no_saved_line_could_hold_is_refused() {
         let e = load_as(&p, None).expect_err("refused");
         assert!(e.contains("a control character in it"), "{e}");
     }
+    // Empty: `-S` would write `--file-check ""` (no check to `-R`) or an
+    // empty `--file-path` (refused).
+    for (name, file) in [("\"\"", "/tmp/ab"), ("load", "\"\"")] {
+        let conf = format!(
+            "track_file {name} {{\n  file {file}\n}}\n\
+             virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+             \x20 real_server 198.19.0.2 80 {{\n    FILE_CHECK {{\n      track_file {name}\n    }}\n  }}\n}}\n"
+        );
+        let p = t.write("keepalived.conf", &conf);
+        let e = load_as(&p, None).expect_err("refused");
+        assert!(e.contains(": empty"), "{e}");
+    }
     let p = t.write("keepalived.conf", "track_file load {\n  file /tmp/ab\n}\n");
     assert!(load_as(&p, None).is_ok(), "a plain one loads");
+    // One no server uses (VRRP's alone) is not said by `-S`: it loads.
+    let p = t.write(
+        "keepalived.conf",
+        "track_file lo\x7fad {\n  file /tmp/a\x01b\n}\n",
+    );
+    assert!(load_as(&p, None).is_ok(), "an unused one loads");
 }
 
 /// keepalived's `track_file` blocks and `FILE_CHECK`s (`check_file.c`,

@@ -104,16 +104,6 @@ fn track_file(cx: &mut Cx<'_>, s: &Stmt) -> Result<TrackFile, KaError> {
             format!("track_file {name}: no file (file PATH) given"),
         )
     })?;
-    // What `-S` writes of a FILE_CHECK `-R` must read back
-    // (`--file-check NAME --file-path PATH`).
-    let values = [
-        ("its name", name.as_str()),
-        ("its file", &path.to_string_lossy()),
-    ];
-    if let Some((what, why)) = (values.iter()).find_map(|&(w, v)| Some((w, unsaveable(v)?))) {
-        let e = format!("track_file {}: {what}: {why}", name.escape_debug());
-        return Err(KaError::at(&s.pos, e));
-    }
     let (weight, reverse) = weight.unwrap_or((1, false));
     Ok(TrackFile {
         pos: s.pos.clone(),
@@ -186,6 +176,7 @@ pub(crate) fn file_check(
                         format!("track_file {name}: no such track_file block"),
                     )
                 })?;
+                saveable(k, t)?;
                 file = Some(t);
             }
             "weight" => weight = Some(weight_of(cx, k, i32::MAX, true)?),
@@ -206,6 +197,33 @@ pub(crate) fn file_check(
         reverse,
         inhibit: false,
     })
+}
+
+/// Whether `-R` can read back what `-S` writes of a `FILE_CHECK` on `t`
+/// (`--file-check NAME --file-path PATH`): checked where a server uses it
+/// (at `k`), so a `track_file` only VRRP tracks may hold what it likes.
+/// An empty name would be saved as `--file-check ""`, which `-R` reads as
+/// "no FILE_CHECK", and an empty path `-R` refuses.
+fn saveable(k: &Stmt, t: &TrackFile) -> Result<(), KaError> {
+    let values = [
+        ("its name", t.name.as_str()),
+        ("its file", &t.path.to_string_lossy()),
+    ];
+    let why = |v: &str| match v {
+        "" => Some("empty".to_string()),
+        v => unsaveable(v),
+    };
+    match values.iter().find_map(|&(w, v)| Some((w, why(v)?))) {
+        Some((what, why)) => {
+            let e = format!(
+                "track_file {} (defined at {}): {what}: {why}",
+                t.name.escape_debug(),
+                t.pos
+            );
+            Err(KaError::at(&k.pos, e))
+        }
+        None => Ok(()),
+    }
 }
 
 /// Adds `c` to a real server's `FILE_CHECK`s `to` (`at`: the server, for
