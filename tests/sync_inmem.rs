@@ -331,6 +331,9 @@ fn an_install_resolved_against_rules_the_worker_has_not_loaded_waits_for_them() 
     assert_eq!(counts(&d), [3, 2, 1], "waiting");
     d.shared.bump();
     d.poll();
+    // The first installed, the second updated it (neither lost).
+    assert_eq!(counts(&d), [3, 3, 1]);
+    assert_eq!(d.ctr(Ctr::SyncUpdated), 1);
     let c = d.conns(0);
     let c = c
         .iter()
