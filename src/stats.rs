@@ -291,9 +291,10 @@ counters! {
     DropIpOptions => "drop_ip_options",
     /// A fragment not forwarded: of another protocol than TCP, UDP or SCTP
     /// (ICMP other than an echo request to us, which is answered, ...), or a
-    /// first fragment too short for its whole TCP or UDP header (IPv6: for
-    /// its whole header chain, with `icmp6_param_problem` code 3), or for
-    /// SCTP's common header and first chunk header, or one the
+    /// first fragment too short for its whole TCP or UDP header, or for
+    /// SCTP's common header and first chunk header (IPv6: one to us that
+    /// cuts its header chain short, without its whole TCP or UDP header or
+    /// any byte of SCTP, with `icmp6_param_problem` code 3), or one the
     /// ring marks with a partial checksum (which one fragment cannot
     /// complete; no sender fragments such a packet). (A later
     /// fragment of such a datagram to us cannot tell: it waits for a first
