@@ -2870,6 +2870,43 @@ fn a_multi_line_definition_ends_with_its_file() {
     );
 }
 
+/// keepalived's pre-defined parameters (`lib/parser.c`,
+/// `set_std_definitions`): `${_RANDOM MIN MAX}` draws a weight in its
+/// range at each load, `$_HASH` and `$_BANG` put `#` and `!` in a script's
+/// line where they would start a comment; MIN above MAX refuses the file,
+/// naming the line.
+#[test]
+fn pre_defined_parameters_load() {
+    let t = TempDir::new("builtin");
+    let conf = "virtual_server 198.18.0.110 80 {\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n\
+                \x20 real_server 198.19.0.2 80 {\n    weight ${_RANDOM 3 5}\n\
+                \x20   MISC_CHECK {\n      misc_path /bin/c${_HASH}1${_BANG}\n    }\n  }\n}\n";
+    let mut weights = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let (saved, warnings) = saved_and_warnings(&t, conf);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let w: u32 = saved
+            .split("-r 198.19.0.2:80 -m -w ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("{saved}"));
+        assert!((3..=5).contains(&w), "{saved}");
+        assert!(saved.contains("--misc-path \"/bin/c#1!\""), "{saved}");
+        weights.insert(w);
+    }
+    assert!(weights.len() > 1, "40 loads drew {weights:?}");
+    let p = t.write(
+        "keepalived.conf",
+        &conf.replace("${_RANDOM 3 5}", "${_RANDOM 6 5}"),
+    );
+    let e = load_as(&p, None).expect_err("refused");
+    assert!(
+        e.ends_with("keepalived.conf:6: ${_RANDOM 6 5}: MIN 6 is above MAX 5"),
+        "{e}"
+    );
+}
+
 /// A `track_file` whose name or file has a control character is refused:
 /// `-S` writes a FILE_CHECK as `--file-check NAME --file-path PATH`, which
 /// `-R` refuses with one (found by the control fuzz harness's round trip).

@@ -13,8 +13,9 @@
 //! * `@ID line` is read only when ID is the config-id, `@^ID line` only when it
 //!   is not (`read_line`).
 //! * `$NAME=value` defines a parameter, `$NAME` and `${NAME}` use it
-//!   (`check_definition`, `replace_param`), as do keepalived's `_PWD` and
-//!   `_INSTANCE`; `$_RANDOM` is left as written. A line that a substitution
+//!   (`check_definition`, `replace_param`), as do keepalived's pre-defined
+//!   `_PWD`, `_INSTANCE`, `_HASH`, `_BANG` and `${_RANDOM MIN MAX}`
+//!   (`builtin`). A line that a substitution
 //!   changed is read again (a value may name another parameter, or be a
 //!   `~SEQ` or an `@ID` line), at most [`MAX_RECHECK`] times.
 //! * A definition whose line ends with `\` goes on over the next lines while
@@ -36,7 +37,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{KaError, LoadOptions, Pos, Warnings, glob};
+use super::{KaError, LoadOptions, Pos, Warnings, builtin, glob};
 
 /// Deepest nesting of includes.
 const MAX_INCLUDE_DEPTH: usize = 32;
@@ -368,9 +369,8 @@ impl<'a> Reader<'a> {
     }
 
     /// Replaces `$NAME` (followed by a blank, `,`, `)` or the end) and `${NAME}`
-    /// of defined names, and keepalived's own `_PWD` (the directory of the file
-    /// being read, where keepalived has `chdir`ed) and `_INSTANCE` (the
-    /// config-id); anything else (`_RANDOM` too) stays as it is.
+    /// of defined names, and keepalived's pre-defined ones ([`builtin`]:
+    /// `${_RANDOM MIN MAX}` takes parameters); anything else stays as it is.
     ///
     /// A multi-line definition is used only last on the line (keepalived's
     /// `find_definition`): its first line takes the name's place, and the
@@ -379,18 +379,12 @@ impl<'a> Reader<'a> {
     /// the `~SEQ` it makes to substitute.
     /// A line that would grow past [`MAX_LINE`] is an error, as keepalived
     /// refuses one past its buffer ("would exceed maximum line length").
-    fn substitute(&self, line: &str, pos: &Pos) -> Result<(String, Vec<String>), KaError> {
+    fn substitute(&mut self, line: &str, pos: &Pos) -> Result<(String, Vec<String>), KaError> {
         let too_long = || {
             KaError::at(
                 pos,
                 format!("a parameter makes the line longer than {MAX_LINE} bytes"),
             )
-        };
-        let pwd = pos.file.parent().map(|d| d.display().to_string());
-        let builtin = |name: &str| match name {
-            "_PWD" => pwd.clone(),
-            "_INSTANCE" => self.config_id.map(str::to_string),
-            _ => None,
         };
         let mut out = String::new();
         let mut rest = line;
@@ -405,21 +399,27 @@ impl<'a> Reader<'a> {
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .unwrap_or(name_start.len());
             let name = &name_start[..len];
-            let tail = &name_start[len..];
-            let ok_end = if braced {
-                tail.starts_with('}')
-            } else {
-                tail.is_empty() || tail.starts_with([' ', '\t', ',', ')'])
+            // Inside braces, `_RANDOM`'s parameters may follow the name.
+            let (params, tail) = match braced {
+                true => builtin::params(&name_start[len..]).unwrap_or((None, "")),
+                false => (None, &name_start[len..]),
             };
+            let ok_end = !name.is_empty()
+                && if braced {
+                    tail.starts_with('}') && (params.is_none() || name == builtin::RANDOM)
+                } else {
+                    tail.is_empty() || tail.starts_with([' ', '\t', ',', ')'])
+                };
             let after_name = if braced { tail.get(1..) } else { Some(tail) };
             let last = after_name.is_some_and(str::is_empty);
             let value = match self.defs.iter().rev().find(|d| d.name == name) {
                 Some(d) if d.multi && !last => None,
                 Some(d) => Some(d.value.clone()),
-                None => builtin(name),
+                None if ok_end => builtin::value(name, params, pos, self.config_id, self.warnings)?,
+                None => None,
             };
             match value {
-                Some(value) if ok_end && !name.is_empty() => {
+                Some(value) if ok_end => {
                     let mut lines = value.split('\n');
                     out.push_str(lines.next().unwrap_or(""));
                     if out.len() + rest.len() > MAX_LINE {
@@ -816,10 +816,12 @@ mod tests {
     #[test]
     fn definitions_are_substituted() {
         let text = "$VIP=198.18.0.110\n$ RS = x\nvirtual_server $VIP ${VIP}:80 $VIPX $NOPE\n\
-                    x ${_PWD}/a $_INSTANCE $_RANDOM\n";
+                    x ${_PWD}/a $_INSTANCE $_ENV \"${_PWD 1}\"\n";
         let (s, _) = parse_id(text, Some("lb1")).unwrap();
         assert_eq!(s.len(), 3, "'$ RS = x' is not a definition: {s:?}");
-        assert_eq!(s[2].words, vec!["x", "/k/a", "lb1", "$_RANDOM"]);
+        // `_ENV` is not one of keepalived's parser's, and `_PWD` takes no
+        // parameters: both left as written.
+        assert_eq!(s[2].words, vec!["x", "/k/a", "lb1", "$_ENV", "${_PWD 1}"]);
         assert_eq!(
             s[1].words,
             vec![
@@ -830,6 +832,60 @@ mod tests {
                 "$NOPE"
             ]
         );
+    }
+
+    /// keepalived's pre-defined `_HASH`, `_BANG` (characters that would
+    /// start a comment, not taken as one once substituted) and `_RANDOM`,
+    /// with its defaults 0 and 32767, or MIN and MAX given in the braces;
+    /// a definition of the same name replaces one.
+    #[test]
+    fn pre_defined_parameters_are_substituted() {
+        let text = "misc_path ${_HASH}x$_HASH ${_BANG}y \"$_BANG\"\n\
+                    a $_RANDOM ${_RANDOM} ${_RANDOM   } ${_RANDOM 7} ${_RANDOM 3 5}\n\
+                    b ${_RANDOM 4  4} ${_RANDOM 0 0} \"${_RANDOM 1 10 }\" \"${_RANDOM1 2}\"\n";
+        let (s, w) = parse_id(text, None).unwrap();
+        // Unbraced, a name followed by `"` is not a use.
+        assert_eq!(s[0].words, vec!["misc_path", "#x#", "!y", "$_BANG"]);
+        let num = |w: &str| w.parse::<u64>().unwrap_or_else(|e| panic!("{w}: {e}"));
+        let a: Vec<u64> = s[1].args().iter().map(|w| num(w)).collect();
+        assert!(a[..3].iter().all(|&v| v <= 32767), "{a:?}");
+        assert!((7..=32767).contains(&a[3]), "{a:?}");
+        assert!((3..=5).contains(&a[4]), "{a:?}");
+        // A space before `}` after the parameters is not a use (as keepalived).
+        assert_eq!(s[2].args(), ["4", "0", "${_RANDOM 1 10 }", "${_RANDOM1 2}"]);
+        assert!(w.is_empty(), "{w:?}");
+        // Each use draws again: 40 draws of 0..=32767 are not all one value.
+        let many = format!("c{}\n", " $_RANDOM".repeat(40));
+        let (s, _) = parse_id(&many, None).unwrap();
+        let first = &s[0].args()[0];
+        assert!(s[0].args().iter().any(|v| v != first), "{:?}", s[0].args());
+        // A definition of the name is used instead.
+        let (s, _) = parse_id("$_HASH=h\n$_RANDOM=9\nd $_HASH ${_RANDOM 1 2}\n", None).unwrap();
+        assert_eq!(s[0].words, vec!["d", "h", "9"]);
+        // A third parameter: warned about and ignored, as keepalived logs it.
+        let (s, w) = parse_id("e ${_RANDOM 2 2 9}\n", None).unwrap();
+        assert_eq!(s[0].words, vec!["e", "2"]);
+        assert_eq!(
+            w,
+            vec!["/k/ka.conf:1: ${_RANDOM 2 2 9}: too many parameters, only MIN and MAX are used"]
+        );
+        // MIN above MAX (where keepalived divides by zero), a number too large.
+        let e = parse("f ${_RANDOM 32768}\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/k/ka.conf:1: ${_RANDOM 32768}: MIN 32768 is above MAX 32767"
+        );
+        let e = parse("f ${_RANDOM 1 18446744073709551616}\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/k/ka.conf:1: ${_RANDOM 1 18446744073709551616}: 18446744073709551616 is past 2^64 - 1"
+        );
+        let (s, _) = parse_id(
+            "g ${_RANDOM 18446744073709551615 18446744073709551615}\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(s[0].args(), ["18446744073709551615"]);
     }
 
     /// Every statement of `text`, blocks' in order, one line each.

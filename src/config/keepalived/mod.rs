@@ -20,7 +20,8 @@
 //! that changed are added, edited or removed, so an unchanged real server keeps
 //! its [`DestId`](super::DestId) (which its connections refer to).
 //!
-//! Files, each on the ones before it: `glob` (include patterns), `lexer`
+//! Files, each on the ones before it: `glob` (include patterns), `builtin`
+//! (keepalived's pre-defined `$_NAME`s), `lexer`
 //! (lines, comments, quotes, conditionals, includes, blocks), `values`
 //! (keyword values), `check` (the checkers and one check per service),
 //! `conn` (a checker's `connect_ip`, `connect_port`, `bindto`),
@@ -30,6 +31,7 @@
 //! `diff` (changes between two configs). This file holds what they share and the public face. The
 //! module uses `ipvsadm`'s limits (the same as `--check`'s and `-p`'s).
 
+mod builtin;
 mod check;
 mod conn;
 mod diff;
