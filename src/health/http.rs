@@ -313,6 +313,18 @@ pub fn genhash(
     let tcp = TcpStream::connect_timeout(&server, timeout).map_err(at)?;
     tcp.set_read_timeout(Some(timeout)).map_err(at)?;
     tcp.set_write_timeout(Some(timeout)).map_err(at)?;
+    fetch(c, server, tcp)
+}
+
+/// [`genhash`] over the connection `tcp` to `server`: the TLS session if
+/// `c` has one (presenting its client certificate to a server that asks),
+/// the request, and the answer hashed.
+fn fetch<S: Read + Write + 'static>(
+    c: &HttpCheck,
+    server: std::net::SocketAddr,
+    tcp: S,
+) -> Result<Hashed, String> {
+    let at = |e: std::io::Error| format!("{server}: {e}");
     let mut stream: Box<dyn ReadWrite> = if c.tls {
         let t = session(c, server.ip()).ok_or("cannot set up a TLS session")?;
         Box::new(rustls::StreamOwned::new(t, tcp))
@@ -987,5 +999,64 @@ mod over_loopback {
         // A server that asks for none gets none, with the check's or not.
         let (got, seen) = exchange(&with, FOX, srv, 3000, server_config(None));
         assert_eq!((got, seen), (Some(Outcome::Ok), None));
+    }
+
+    /// `ringvs genhash --cert --key` (`genhash`, here over a socket pair):
+    /// the client certificate goes to a real server that requires one, and
+    /// the digest is its answer's body's; without one the server refuses
+    /// the handshake and no digest comes.
+    #[test]
+    fn genhash_presents_the_client_certificate_to_a_server_that_requires_it() {
+        use std::os::unix::net::UnixStream;
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tls/");
+        let (cert, key) = (format!("{dir}client.crt"), format!("{dir}client.key"));
+        let want = CertificateDer::from_pem_file(&cert).unwrap();
+        let cfg = server_config(Some(Arc::new(OnlyTestClient {
+            want: want.clone(),
+            mandatory: true,
+            provider: provider(),
+        })));
+        let server = std::net::SocketAddr::from(([198, 19, 0, 2], 443));
+        let run = |c: &HttpCheck| {
+            let (a, b) = UnixStream::pair().unwrap();
+            for s in [&a, &b] {
+                s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                    .unwrap();
+            }
+            let cfg = cfg.clone();
+            let srv = std::thread::spawn(move || {
+                let mut tls = rustls::StreamOwned::new(ServerConnection::new(cfg).unwrap(), b);
+                let (mut req, mut buf) = (Vec::new(), [0u8; 1024]);
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf) {
+                        Ok(0) | Err(_) => return None,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", FOX.len());
+                tls.write_all(&[head.as_bytes(), FOX].concat()).unwrap();
+                tls.conn.send_close_notify();
+                tls.flush().unwrap();
+                tls.conn.peer_certificates().map(<[_]>::to_vec)
+            });
+            (fetch(c, server, a), srv.join().unwrap())
+        };
+        let with = HttpCheck {
+            tls: true,
+            client: Some(crate::config::load_client_cert(&cert, &key).unwrap()),
+            ..HttpCheck::get("/", 200)
+        };
+        let (got, seen) = run(&with);
+        let h = got.unwrap();
+        assert_eq!(h.status, 200);
+        assert_eq!(h.md5, <[u8; 16]>::from(Md5::digest(FOX)));
+        assert_eq!(seen, Some(vec![want]));
+        let without = HttpCheck {
+            tls: true,
+            ..HttpCheck::get("/", 200)
+        };
+        let (got, seen) = run(&without);
+        assert!(got.is_err(), "{got:?}");
+        assert_eq!(seen, None);
     }
 }
