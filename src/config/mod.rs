@@ -68,7 +68,7 @@ pub use notify::{MAX_SCRIPT, Script, ScriptUser, Scripts, ServerScripts, split_w
 pub use pe::PersistEngine;
 use serde::{Deserialize, Serialize};
 pub use sorry::{Quorum, SorryOpts, SorryServer};
-pub use tls::{ClientCert, load as load_client_cert};
+pub use tls::{ClientCert, load as load_client_cert, load_named as load_client_cert_named};
 
 /// Read at most `limit` bytes of the file at `path`: an error if it holds
 /// more. The length the file system reports is not trusted (a device such as

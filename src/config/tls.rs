@@ -183,6 +183,15 @@ pub fn load(cert: &str, key_path: &str) -> Result<ClientCert, String> {
     pair(cert, c, key_path, key(key_path)?)
 }
 
+/// [`load`], for files named by options: an error starts with the option
+/// that named the file at fault, `opts.0` the certificate's, `opts.1` the
+/// key's (a key that is not the certificate's is the key's fault).
+pub fn load_named(cert: &str, key_path: &str, opts: (&str, &str)) -> Result<ClientCert, String> {
+    let chain = certs(cert).map_err(|e| format!("{} {e}", opts.0))?;
+    let k = key(key_path).map_err(|e| format!("{} {e}", opts.1))?;
+    pair(cert, chain, key_path, k).map_err(|e| format!("{} {e}", opts.1))
+}
+
 /// keepalived's `SSL { ca }`: read as `SSL_CTX_load_verify_locations` reads
 /// it (one certificate or CRL at least, else an error naming it), and
 /// otherwise unused, as there: keepalived never asks OpenSSL to verify the

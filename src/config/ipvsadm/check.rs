@@ -481,9 +481,7 @@ fn valid_file(p: &str) -> bool {
 /// director reads them, when the rule is given): a file that cannot be
 /// read or does not hold what it should refuses the command, named.
 fn client_cert(cert: &str, key: &str) -> Result<ClientCert, AdmError> {
-    let chain = tls::certs(cert).map_err(|e| usage(format!("check-cert {e}")))?;
-    let k = tls::key(key).map_err(|e| usage(format!("check-key {e}")))?;
-    tls::pair(cert, chain, key, k).map_err(|e| usage(format!("check-key {e}")))
+    tls::load_named(cert, key, ("check-cert", "check-key")).map_err(usage)
 }
 
 /// Option `name` seen (once: a second time is ipvsadm's error).
