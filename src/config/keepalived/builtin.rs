@@ -1,6 +1,7 @@
 //! keepalived's pre-defined parameters (`lib/parser.c`,
-//! `set_std_definitions`): the names `$NAME` and `${NAME}` are replaced by
-//! without a `$NAME=value` line. A definition of the same name replaces one,
+//! `set_std_definitions`): these names are replaced, as `$NAME` and
+//! `${NAME}`, by what they stand for, in a file without a `$NAME=value`
+//! line for them. A definition of the same name replaces one,
 //! as there (`check_definition` clears its function).
 //!
 //! * `_PWD`: the directory of the file being read (keepalived `chdir`s to
