@@ -748,29 +748,6 @@ fn echo_requests_in_fragments_are_answered_in_fragments() {
     assert_eq!(d.ctr(Ctr::DropFragment), 1, "{:?}", drops(&d.w().core.ctr));
 }
 
-/// `frame` (IPv6, no extension header) cut into fragments of `step` bytes
-/// of its payload (a multiple of 8), a fragment header (id `id`) in each.
-fn cut6(frame: &[u8], step: usize, id: u32) -> Vec<Vec<u8>> {
-    let (head, payload) = frame.split_at(54);
-    let next = head[20];
-    payload
-        .chunks(step)
-        .enumerate()
-        .map(|(i, chunk)| {
-            let mut f = head.to_vec();
-            f[20] = 44;
-            f[18..20].copy_from_slice(&((8 + chunk.len()) as u16).to_be_bytes());
-            let more = u16::from((i + 1) * step < payload.len());
-            let off = (i * step) as u16 | more;
-            f.extend_from_slice(&[next, 0]);
-            f.extend_from_slice(&off.to_be_bytes());
-            f.extend_from_slice(&id.to_be_bytes());
-            f.extend_from_slice(chunk);
-            f
-        })
-        .collect()
-}
-
 #[test]
 fn ipv6_fragments_go_through_whole() {
     let mut d = dns6();
@@ -911,6 +888,39 @@ fn an_ipv6_atomic_fragment_leaves_a_datagram_in_flight_alone() {
     assert_eq!(int.len(), 2, "{:?}", drops(&d.w().core.ctr));
     assert_eq!(d.ctr(Ctr::FragHeld), 0);
     assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
+}
+
+/// An IPv6 atomic fragment holds its whole packet (`ipv6_frag_rcv` passes
+/// it on as unfragmented), so its UDP or TCP header and checksum are
+/// checked as a whole packet's are in `classify`: a damaged checksum, UDP's
+/// 0 (RFC 8200 §8.1) and a UDP length past the packet are refused, where a
+/// fragment of a larger datagram, which does not hold what its checksum
+/// covers, goes on.
+#[test]
+fn an_ipv6_atomic_fragment_is_checked_as_a_whole_packet() {
+    let mut d = dns6();
+    let atomic = |f: &[u8], id: u32| cut6(f, 1232, id).swap_remove(0);
+    let good = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &data(40), false);
+    assert_eq!(d.ext(&atomic(&good, 1)).1.len(), 1);
+    let mut bad = atomic(&good, 2);
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert_eq!(d.ext(&bad), (vec![], vec![]));
+    let zero = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &data(40), true);
+    assert_eq!(d.ext(&atomic(&zero, 3)), (vec![], vec![]));
+    assert_eq!(d.ctr(Ctr::DropL4Checksum), 2);
+    let mut long = atomic(&good, 4);
+    long[62 + 4..62 + 6].copy_from_slice(&(8 + 41u16).to_be_bytes());
+    assert_eq!(d.ext(&long), (vec![], vec![]));
+    assert_eq!(d.ctr(Ctr::DropL4Malformed), 1);
+    // A first fragment of a larger datagram damaged the same way goes on:
+    // the far end's reassembly checks its checksum.
+    let big = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &data(2000), false);
+    let mut first = cut6(&big, 1232, 5).swap_remove(0);
+    let last = first.len() - 1;
+    first[last] ^= 1;
+    assert_eq!(d.ext(&first).1.len(), 1);
+    assert_eq!(drop_sum(&d.w().core.ctr), 3, "{:?}", drops(&d.w().core.ctr));
 }
 
 /// IPv6 datagrams are remembered 60 s (`IPV6_FRAG_TIMEOUT`, the reassembly
@@ -1496,34 +1506,6 @@ fn a_last_fragment_ending_short_refuses_its_datagram() {
     assert!(d.ext(&frags[2]).1.is_empty());
     assert_eq!(d.ctr(Ctr::DropFragOverlap), 1);
     assert_eq!(d.ctr(Ctr::FwdIn), 2);
-}
-
-/// The IPv6 packet IPv6 fragments (Ethernet frames, any order) make up,
-/// checked: one id, offsets that follow on, M on all but the last, hop
-/// limit one less than sent (63).
-fn whole6(frames: &[Vec<u8>]) -> Vec<u8> {
-    whole6_from(frames, 63)
-}
-
-/// [`whole6`] of fragments with hop limit `hop_limit`.
-fn whole6_from(frames: &[Vec<u8>], hop_limit: u8) -> Vec<u8> {
-    let mut v: Vec<&Vec<u8>> = frames.iter().collect();
-    v.sort_by_key(|f| u16::from_be_bytes([f[56], f[57]]) & !7);
-    let mut out = v[0][14..54].to_vec();
-    out[6] = v[0][54];
-    let mut next = 0usize;
-    for (i, f) in v.iter().enumerate() {
-        assert_eq!(f[20], 44, "fragment {i}: a fragment header");
-        assert_eq!(f[21], hop_limit, "fragment {i}: hop limit");
-        assert_eq!(&f[58..62], &v[0][58..62], "fragment {i}: id");
-        let off = u16::from_be_bytes([f[56], f[57]]);
-        assert_eq!(usize::from(off & !7), next, "fragment {i}: offset");
-        assert_eq!(off & 1 == 1, i + 1 < v.len(), "fragment {i}: M");
-        next += f.len() - 62;
-        out.extend_from_slice(&f[62..]);
-    }
-    out[4..6].copy_from_slice(&(next as u16).to_be_bytes());
-    out
 }
 
 mod props {

@@ -760,3 +760,150 @@ fn an_init_in_fragments_ending_a_closed_association_is_scheduled_anew() {
     assert_eq!(state_of(&mut d, 49500), Some(State::SctpInit1));
     assert_eq!(d.ctr(Ctr::DropSctpFragPort), 0);
 }
+
+// ---------------------------------------------------------------------------
+// IPv6 atomic fragments of SCTP, and fragments over two workers
+// ---------------------------------------------------------------------------
+
+/// An IPv6 SCTP service whose real server listens on another port (NAT
+/// changes it: VIP6:5000 to RS1_6:5001), and one on the virtual port
+/// (VIP6:5002 to RS1_6:5002).
+const SERVICE6: &[&str] = &[
+    "-A --sctp-service [2001:2:0:1::110]:5000 -s rr",
+    "-a --sctp-service [2001:2:0:1::110]:5000 -r [2001:2:0:2::2]:5001 -m",
+    "-A --sctp-service [2001:2:0:1::110]:5002 -s rr",
+    "-a --sctp-service [2001:2:0:1::110]:5002 -r [2001:2:0:2::2]:5002 -m",
+];
+
+/// A dual-stack director of `workers` with `rules`, the client and RS1
+/// resolved.
+fn lab6(workers: usize, rules: &[&str]) -> MemDirector {
+    let mut d = MemDirector::with_env(workers, rules, env6(), 1024);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    d
+}
+
+/// The SCTP packet `l4` from `l3` behind a fragment header of id `id` with
+/// offset 0 and M clear: an atomic fragment (RFC 6946), the whole packet.
+fn atomic6(l3: &frames6::L3, l4: &[u8], id: u32) -> Vec<u8> {
+    let frag = frames6::Ext::Fragment {
+        offset: 0,
+        more: false,
+        id,
+    };
+    frames6::frame(l3, &[frag], 132, l4)
+}
+
+/// The one IPv6 frame in `out`, an atomic fragment still: its addresses,
+/// and the SCTP packet behind its fragment header (CRC32c checked).
+fn atomic_out(out: &[Vec<u8>]) -> (Ipv6Addr, Ipv6Addr, Vec<u8>) {
+    assert_eq!(out.len(), 1, "one frame");
+    let f = &out[0];
+    let addr = |at: usize| Ipv6Addr::from(<[u8; 16]>::try_from(&f[at..at + 16]).expect("16"));
+    assert_eq!(
+        (f[20], f[54], &f[56..58]),
+        (44, 132, &[0u8, 0][..]),
+        "atomic"
+    );
+    assert_eq!(
+        usize::from(u16::from_be_bytes([f[18], f[19]])) + 54,
+        f.len()
+    );
+    let l4 = f[62..].to_vec();
+    assert!(sctp_crc_ok(&l4), "the CRC32c over the whole SCTP packet");
+    (addr(22), addr(38), l4)
+}
+
+/// The state of the IPv6 association from the client's `cport` on worker
+/// `k`.
+fn state6_of(d: &mut MemDirector, k: usize, cport: u16) -> Option<State> {
+    d.conns(k)
+        .iter()
+        .find(|c| !c.template && c.client == (IpAddr::V6(CLIENT6), cport))
+        .map(|c| c.state)
+}
+
+/// An IPv6 atomic fragment holds its whole SCTP packet, and the kernel
+/// passes it on as one (`ipv6_frag_rcv`), so IPVS translates it as one:
+/// here a new association whose port NAT changes is made by an INIT so
+/// sent, and each packet of it both ways goes on with the port rewritten
+/// and the CRC32c computed again (`sctp_dnat_handler`,
+/// `sctp_snat_handler`), its fragment header kept; a damaged CRC32c is
+/// refused as a whole packet's is (`drop_l4_checksum`). (A fragment of a
+/// larger datagram is still dropped there, `drop_sctp_frag_port`.)
+#[test]
+fn an_ipv6_atomic_fragment_of_sctp_is_translated_as_a_whole_packet() {
+    let mut d = lab6(1, SERVICE6);
+    let init = sctp_packet(46100, 5000, 0, &[(INIT, &INIT_VALUE)]);
+    let (_, int) = d.ext(&atomic6(&l3_to_vip6(), &init, 0x11));
+    assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    let (src, dst, l4) = atomic_out(&int);
+    assert_eq!((src, dst), (CLIENT6, RS1_6));
+    assert_eq!(l4[..4], [0xb4, 0x14, 0x13, 0x89], "46100 to 5001");
+    assert_eq!(l4[12..], init[12..], "the chunks as sent");
+    assert_eq!(state6_of(&mut d, 0, 46100), Some(State::SctpInit1));
+    assert_eq!(d.ctr(Ctr::ConnNew6), 1);
+
+    // The server's INIT ACK, an atomic fragment too: back from VIP6:5000.
+    let ack = sctp_packet(5001, 46100, 9, &[(INIT_ACK, &INIT_VALUE)]);
+    let (ext, _) = d.int(&atomic6(&l3_from_rs6(RS1_6, CLIENT6), &ack, 0x12));
+    let (src, dst, l4) = atomic_out(&ext);
+    assert_eq!(
+        (src, dst, &l4[..4]),
+        (VIP6, CLIENT6, &[0x13, 0x88, 0xb4, 0x14][..])
+    );
+    assert_eq!(l4[12..], ack[12..]);
+    assert_eq!(state6_of(&mut d, 0, 46100), Some(State::SctpCookieSent));
+    let echo = sctp_packet(46100, 5000, 7, &[(COOKIE_ECHO, &[1; 8])]);
+    let (_, int) = d.ext(&atomic6(&l3_to_vip6(), &echo, 0x13));
+    assert_eq!(atomic_out(&int).2[2..4], 5001u16.to_be_bytes());
+    assert_eq!(state6_of(&mut d, 0, 46100), Some(State::SctpCookieReplied));
+
+    // Damaged: an INIT and an INIT ACK are refused, whatever the port.
+    let mut bad = atomic6(
+        &l3_to_vip6(),
+        &sctp_packet(46101, 5002, 0, &[(INIT, &INIT_VALUE)]),
+        0x14,
+    );
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert_eq!(d.ext(&bad), (vec![], vec![]));
+    let mut bad = atomic6(&l3_from_rs6(RS1_6, CLIENT6), &ack, 0x15);
+    bad[62 + 8] ^= 1;
+    assert_eq!(d.int(&bad), (vec![], vec![]));
+    assert_eq!(d.ctr(Ctr::DropL4Checksum), 2);
+    assert_eq!(state6_of(&mut d, 0, 46101), None);
+    assert_eq!(d.ctr(Ctr::DropSctpFragPort), 0);
+    assert_eq!(drop_sum(&d.w().core.ctr), 2, "{:?}", drops(&d.w().core.ctr));
+}
+
+/// DR keeps the ports: an IPv6 atomic fragment's INIT goes to the real
+/// server as it came, and one whose CRC32c is damaged is refused there
+/// too, as a whole packet is.
+#[test]
+fn an_ipv6_atomic_fragment_of_sctp_to_a_dr_server_is_checked_as_whole() {
+    let mut d = lab6(
+        1,
+        &[
+            "-A --sctp-service [2001:2:0:1::110]:5000 -s rr",
+            "-a --sctp-service [2001:2:0:1::110]:5000 -r [2001:2:0:2::2]:5000 -g",
+        ],
+    );
+    let init = sctp_packet(46200, 5000, 0, &[(INIT, &INIT_VALUE)]);
+    let sent = atomic6(&l3_to_vip6(), &init, 0x21);
+    let (_, int) = d.ext(&sent);
+    assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(int[0][..6], RS1_MAC);
+    assert_eq!(int[0][22..], sent[22..], "all but the hop limit as sent");
+    assert_eq!(state6_of(&mut d, 0, 46200), Some(State::SctpInit1));
+    let mut bad = atomic6(
+        &l3_to_vip6(),
+        &sctp_packet(46201, 5000, 0, &[(INIT, &INIT_VALUE)]),
+        0x22,
+    );
+    bad[62 + 9] ^= 1;
+    assert_eq!(d.ext(&bad), (vec![], vec![]));
+    assert_eq!(d.ctr(Ctr::DropL4Checksum), 1);
+    assert_eq!(state6_of(&mut d, 0, 46201), None);
+}

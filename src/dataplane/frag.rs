@@ -21,7 +21,9 @@
 //!   datagram, is updated by the connection's delta like any other (it cannot
 //!   be verified here: IPVS does not verify it either); SCTP's CRC32c, which
 //!   covers no address, cannot be computed again, so where the rewrite
-//!   changes a port its fragments are dropped (`frag_nat.rs`);
+//!   changes a port its fragments are dropped (`frag_nat.rs`); an IPv6
+//!   atomic fragment, a whole packet, is checked and translated as one
+//!   (`frag_nat.rs`), and takes no place in the table;
 //! * the others find the connection by the remembered ports and get only the
 //!   IP half of the rewrite (`rewrite::nat_ip`, `nat_ip6`), or go to a DR or
 //!   TUN server unchanged; they never create a connection nor move its TCP
@@ -233,7 +235,7 @@ impl Core {
         // handled in isolation (RFC 6946 §4; Linux's `ipv6_frag_rcv` passes
         // it on without a reassembly queue): it neither starts nor ends a
         // datagram of its id, nor releases what waits for one.
-        let atomic = p.off == 0 && !p.more;
+        let atomic = p.atomic();
         // IPv4, where its datagram is tracked: started over if its source
         // sent `--ipfrag-max-dist` fragments of others since its last (its
         // count more than that on).

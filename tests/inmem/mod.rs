@@ -1076,3 +1076,54 @@ pub fn try_parse_ip6(frame: &[u8]) -> Result<Parsed6, String> {
         l4: l4.to_vec(),
     })
 }
+
+/// `frame` (IPv6, no extension header) cut into fragments of `step` bytes
+/// of its payload (a multiple of 8), a fragment header (id `id`) in each.
+pub fn cut6(frame: &[u8], step: usize, id: u32) -> Vec<Vec<u8>> {
+    let (head, payload) = frame.split_at(54);
+    let next = head[20];
+    payload
+        .chunks(step)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut f = head.to_vec();
+            f[20] = 44;
+            f[18..20].copy_from_slice(&((8 + chunk.len()) as u16).to_be_bytes());
+            let more = u16::from((i + 1) * step < payload.len());
+            let off = (i * step) as u16 | more;
+            f.extend_from_slice(&[next, 0]);
+            f.extend_from_slice(&off.to_be_bytes());
+            f.extend_from_slice(&id.to_be_bytes());
+            f.extend_from_slice(chunk);
+            f
+        })
+        .collect()
+}
+
+/// The IPv6 packet IPv6 fragments (Ethernet frames, any order) make up,
+/// checked: one id, offsets that follow on, M on all but the last, hop
+/// limit one less than sent (63).
+pub fn whole6(frames: &[Vec<u8>]) -> Vec<u8> {
+    whole6_from(frames, 63)
+}
+
+/// [`whole6`] of fragments with hop limit `hop_limit`.
+pub fn whole6_from(frames: &[Vec<u8>], hop_limit: u8) -> Vec<u8> {
+    let mut v: Vec<&Vec<u8>> = frames.iter().collect();
+    v.sort_by_key(|f| u16::from_be_bytes([f[56], f[57]]) & !7);
+    let mut out = v[0][14..54].to_vec();
+    out[6] = v[0][54];
+    let mut next = 0usize;
+    for (i, f) in v.iter().enumerate() {
+        assert_eq!(f[20], 44, "fragment {i}: a fragment header");
+        assert_eq!(f[21], hop_limit, "fragment {i}: hop limit");
+        assert_eq!(&f[58..62], &v[0][58..62], "fragment {i}: id");
+        let off = u16::from_be_bytes([f[56], f[57]]);
+        assert_eq!(usize::from(off & !7), next, "fragment {i}: offset");
+        assert_eq!(off & 1 == 1, i + 1 < v.len(), "fragment {i}: M");
+        next += f.len() - 62;
+        out.extend_from_slice(&f[62..]);
+    }
+    out[4..6].copy_from_slice(&(next as u16).to_be_bytes());
+    out
+}
