@@ -907,3 +907,198 @@ fn an_ipv6_atomic_fragment_of_sctp_to_a_dr_server_is_checked_as_whole() {
     assert_eq!(d.ctr(Ctr::DropL4Checksum), 1);
     assert_eq!(state6_of(&mut d, 0, 46201), None);
 }
+
+/// Push each `(worker, nic, frame)` on its worker, poll every worker a few
+/// times, and take what all of them sent, as (ext, int).
+fn spread(d: &mut MemDirector, frames: &[(usize, Nic, Vec<u8>)]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    for (w, nic, f) in frames {
+        d.workers[*w].rx[*nic].push(f);
+    }
+    let (mut ext, mut int) = (vec![], vec![]);
+    for _ in 0..4 {
+        d.poll();
+        for w in &mut d.workers {
+            ext.extend(w.tx[Nic::Ext].take_sent());
+            int.extend(w.tx[Nic::Int].take_sent());
+        }
+    }
+    (ext, int)
+}
+
+fn sum(d: &MemDirector, c: Ctr) -> u64 {
+    d.workers.iter().map(|w| w.core.ctr.get(c)).sum()
+}
+
+fn drops_all(d: &MemDirector) -> u64 {
+    d.workers.iter().map(|w| drop_sum(&w.core.ctr)).sum()
+}
+
+/// Two workers: an association lives on the owner of its client key, and
+/// a fragmented INIT whose fragments all reach the other worker (as a
+/// fanout hashing past the first fragment's header may spread them) goes
+/// through the datagram's tracker to that owner (`frag.rs`), which makes
+/// the association; the server's fragmented INIT ACK, landing on the other
+/// worker too, goes back through it. A datagram whose port NAT changes is
+/// refused at the owner, its other fragments with it, wherever they land.
+#[test]
+fn with_two_workers_sctp_fragments_meet_at_the_associations_owner() {
+    let mut rules = PORT_KEPT.to_vec();
+    rules.extend([
+        "-A --sctp-service 198.18.0.110:5001 -s rr",
+        "-a --sctp-service 198.18.0.110:5001 -r 198.19.0.2:5002 -m",
+    ]);
+    let mut d = MemDirector::with_workers(2, &rules);
+    d.resolve_all();
+    let owner = |port: u16| env().owner((be(CLIENT), port), 2);
+    let port = (49600..)
+        .find(|&p| owner(p) == 1)
+        .expect("a port worker 1 owns");
+    let init = client_packet(port, 0x160, 0, &[(INIT, &big(&INIT_VALUE, 3000))]);
+    let frags = cut(&init, 1200);
+    assert_eq!(frags.len(), 3);
+    // All on worker 0, which does not own the association; the last first.
+    let on0: Vec<_> = frags
+        .iter()
+        .rev()
+        .map(|f| (0, Nic::Ext, f.clone()))
+        .collect();
+    let (ext, int) = spread(&mut d, &on0);
+    assert!(ext.is_empty());
+    assert_eq!(int.len(), 3, "{:?}", each_drops(&d));
+    let got = whole(&int);
+    assert_eq!((got.dst, got.dport), (RS1, 5000));
+    assert_eq!(got.l4, init[34..], "the SCTP packet as the client sent it");
+    assert!(sum(&d, Ctr::HandoffOut) >= 3, "handed to the owner");
+    assert!(d.conns(0).iter().all(|c| c.client.1 != port));
+    let of = |d: &mut MemDirector| {
+        d.conns(1)
+            .iter()
+            .find(|c| !c.template && c.client.1 == port)
+            .map(|c| c.state)
+    };
+    assert_eq!(of(&mut d), Some(State::SctpInit1));
+
+    // The server's INIT ACK, cut by its kernel, on worker 0 too.
+    let ack = rs_packet(5000, port, 0x260, &[(INIT_ACK, &big(&INIT_VALUE, 3000))]);
+    let on0: Vec<_> = cut(&ack, 1200)
+        .into_iter()
+        .map(|f| (0, Nic::Int, f))
+        .collect();
+    let (ext, int) = spread(&mut d, &on0);
+    assert!(int.is_empty());
+    assert_eq!(ext.len(), 3, "{:?}", each_drops(&d));
+    let got = whole(&ext);
+    assert_eq!(
+        (got.src, got.sport, got.dst, got.dport),
+        (VIP, 5000, CLIENT, port)
+    );
+    assert_eq!(got.l4, ack[34..]);
+    assert_eq!(of(&mut d), Some(State::SctpCookieSent));
+    assert_eq!(drops_all(&d), 0, "{:?}", each_drops(&d));
+
+    // To VIP:5001, which NAT makes 5002: each fragment dropped, on
+    // whichever worker it lands, and no association anywhere.
+    let other = ip_frame(
+        &L3 {
+            id: 0x161,
+            ..L3::from_client(CLIENT)
+        },
+        132,
+        &sctp_packet(port, 5001, 0, &[(INIT, &big(&INIT_VALUE, 3000))]),
+    );
+    let mixed: Vec<_> = cut(&other, 1200)
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| (i % 2, Nic::Ext, f))
+        .collect();
+    assert_eq!(spread(&mut d, &mixed), (vec![], vec![]));
+    assert_eq!(sum(&d, Ctr::DropSctpFragPort), 3, "{:?}", each_drops(&d));
+    assert_eq!(drops_all(&d), 3);
+    for k in 0..2 {
+        assert!(d.conns(k).iter().all(|c| c.vip.1 != 5001));
+    }
+}
+
+/// Each worker's drop counters that moved (for assertion messages).
+fn each_drops(d: &MemDirector) -> Vec<Vec<(&'static str, u64)>> {
+    d.workers.iter().map(|w| drops(&w.core.ctr)).collect()
+}
+
+/// IPv6, two workers, the server's side: where NAT keeps the port, a real
+/// server's fragmented INIT ACK, its last fragment first and the fragments
+/// landing on either worker, reaches the client whole (the later ones held
+/// for the first), and moves the association at its owner; where NAT
+/// changes the port, a server's fragments are dropped
+/// (`drop_sctp_frag_port`), but the same packet as an atomic fragment goes
+/// back with the port rewritten and the CRC32c computed again.
+#[test]
+fn ipv6_server_fragments_reach_the_client_on_two_workers() {
+    let mut d = lab6(2, SERVICE6);
+    let owner = |port: u16| env6().owner6((CLIENT6, port), 2);
+    let port = (46300..)
+        .find(|&p| owner(p) == 1)
+        .expect("a port worker 1 owns");
+    // The INIT whole, to the virtual port kept (5002), on its owner (where
+    // the fanout brings a whole packet).
+    let init = sctp_packet(port, 5002, 0, &[(INIT, &INIT_VALUE)]);
+    let (_, int) = spread(
+        &mut d,
+        &[(1, Nic::Ext, frames6::frame(&l3_to_vip6(), &[], 132, &init))],
+    );
+    assert_eq!(int.len(), 1, "{:?}", each_drops(&d));
+    assert_eq!(state6_of(&mut d, 1, port), Some(State::SctpInit1));
+
+    let ack = sctp_packet(5002, port, 9, &[(INIT_ACK, &big(&INIT_VALUE, 3000))]);
+    let frags = cut6(
+        &frames6::frame(&l3_from_rs6(RS1_6, CLIENT6), &[], 132, &ack),
+        1232,
+        0x360,
+    );
+    assert_eq!(frags.len(), 3);
+    let order: Vec<_> = (0..3)
+        .rev()
+        .map(|i| (i % 2, Nic::Int, frags[i].clone()))
+        .collect();
+    let (ext, int) = spread(&mut d, &order);
+    assert!(int.is_empty());
+    assert_eq!(ext.len(), 3, "{:?}", each_drops(&d));
+    let got = whole6(&ext);
+    let p = smoltcp::wire::Ipv6Packet::new_checked(&got[..]).expect("ipv6");
+    assert_eq!((p.src_addr(), p.dst_addr()), (VIP6, CLIENT6));
+    assert_eq!(
+        p.payload(),
+        &ack[..],
+        "the SCTP packet as the server sent it"
+    );
+    assert!(sctp_crc_ok(p.payload()));
+    assert!(sum(&d, Ctr::FragHeld) >= 1, "the later fragments waited");
+    assert_eq!(state6_of(&mut d, 1, port), Some(State::SctpCookieSent));
+    assert_eq!(drops_all(&d), 0, "{:?}", each_drops(&d));
+
+    // An association on VIP6:5000, its server on 5001.
+    let init = sctp_packet(port, 5000, 0, &[(INIT, &INIT_VALUE)]);
+    let (_, int) = spread(
+        &mut d,
+        &[(1, Nic::Ext, frames6::frame(&l3_to_vip6(), &[], 132, &init))],
+    );
+    assert_eq!(int.len(), 1, "{:?}", each_drops(&d));
+    let ack = sctp_packet(5001, port, 9, &[(INIT_ACK, &big(&INIT_VALUE, 2000))]);
+    let reply = frames6::frame(&l3_from_rs6(RS1_6, CLIENT6), &[], 132, &ack);
+    let frags: Vec<_> = cut6(&reply, 1232, 0x361)
+        .into_iter()
+        .map(|f| (0, Nic::Int, f))
+        .collect();
+    assert_eq!(spread(&mut d, &frags), (vec![], vec![]));
+    assert_eq!(sum(&d, Ctr::DropSctpFragPort), 2, "{:?}", each_drops(&d));
+    // (A packet the MTU takes: the server's retransmitted INIT ACK with a
+    // shorter cookie.)
+    let ack = sctp_packet(5001, port, 9, &[(INIT_ACK, &big(&INIT_VALUE, 1000))]);
+    let from_rs = atomic6(&l3_from_rs6(RS1_6, CLIENT6), &ack, 0x362);
+    let (ext, _) = spread(&mut d, &[(0, Nic::Int, from_rs)]);
+    assert_eq!(ext.len(), 1, "{:?}", each_drops(&d));
+    let (src, dst, l4) = atomic_out(&ext);
+    assert_eq!((src, dst), (VIP6, CLIENT6));
+    assert_eq!(l4[..2], 5000u16.to_be_bytes());
+    assert_eq!(l4[12..], ack[12..]);
+    assert_eq!(drops_all(&d), 2, "{:?}", each_drops(&d));
+}
