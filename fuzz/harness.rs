@@ -327,7 +327,7 @@ fn templates_ftp(c: ([u8; 6], [u8; 6]), r: ([u8; 6], [u8; 6])) -> Vec<(Nic, Vec<
 
 /// `f` as the fragment at `offset` bytes of its datagram, `more` to follow,
 /// DF clear, its IP length and header checksum made good.
-fn fragment(mut f: Vec<u8>, offset: usize, more: bool) -> Vec<u8> {
+pub fn fragment(mut f: Vec<u8>, offset: usize, more: bool) -> Vec<u8> {
     let flags = (u16::from(more) << 13) | (offset / 8) as u16;
     f[20..22].copy_from_slice(&flags.to_be_bytes());
     f[18..20].copy_from_slice(&0x2345u16.to_be_bytes());
@@ -683,9 +683,15 @@ fn config(extra: &[&str]) -> Config {
         "-a -u 198.18.0.110:5060 -r 198.19.0.2:5060 -m",
         "-A -u 198.18.0.110:5070 -s rr -p 60 --pe sip",
         "-a -u 198.18.0.110:5070 -r 198.19.0.2:5070 -m",
-        // SCTP: associations, their states and the CRC32c.
+        // SCTP: associations, their states and the CRC32c; a server on
+        // the virtual port (5002), whose fragments go through, and IPv6
+        // (its atomic fragments translated whole).
         "-A --sctp-service 198.18.0.110:5000 -s rr",
         "-a --sctp-service 198.18.0.110:5000 -r 198.19.0.2:5001 -m",
+        "-A --sctp-service 198.18.0.110:5002 -s rr",
+        "-a --sctp-service 198.18.0.110:5002 -r 198.19.0.2:5002 -m",
+        "-A --sctp-service [2001:2:0:1::110]:5000 -s rr",
+        "-a --sctp-service [2001:2:0:1::110]:5000 -r [2001:2:0:2::2]:5001 -m",
     ]
     .iter()
     .chain(extra)

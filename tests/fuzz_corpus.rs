@@ -9,7 +9,9 @@
 //! are stale, and `RINGVS_WRITE_CORPUS=1 cargo test --test fuzz_corpus`
 //! rewrites them. The same for the `worker_direct` target's seeds
 //! (`fuzz/seeds/worker_direct/`, [`direct_seeds`]): routers' "fragmentation
-//! needed" about a tunnel packet, and the path MTU it leaves.
+//! needed" about a tunnel packet, and the path MTU it leaves. And both
+//! targets' seeds of SCTP in fragments ([`sctp_seeds`]): IPv4 fragments
+//! where NAT changes the port and where it keeps it, IPv6 atomic fragments.
 
 #[path = "../fuzz/harness.rs"]
 mod harness;
@@ -252,6 +254,158 @@ fn the_direct_seed_corpus_is_current_and_reaches_the_tunnel_pmtu_paths() {
         let d = |c: Ctr| h.w.core.ctr.get(c) - before.get(c);
         for &(c, n) in ctrs {
             assert_eq!(d(c), n, "{name}: {}", c.name());
+        }
+    }
+}
+
+/// A seed: its file name, its bytes, and the counters it moves by how much.
+type Seed = (&'static str, Vec<u8>, Vec<(Ctr, u64)>);
+
+/// Seeds of both worker targets (the same files in `fuzz/seeds/worker/` and
+/// `fuzz/seeds/worker_direct/`) for SCTP in fragments (`frag_nat.rs`), each
+/// run of frames on a harness of its own:
+///
+/// * `sctp_fragments_port_changed`: an INIT to VIP:5000 (RS1:5001) in two
+///   IPv4 fragments, the later first: held, then both dropped for the port
+///   (`drop_sctp_frag_port`);
+/// * `sctp_fragments_port_kept`: an INIT to VIP:5002 (RS1:5002) in two, and
+///   the server's INIT ACK in two: all forwarded, the association made;
+/// * `sctp6_atomic`: an INIT to VIP6:5000 (RS1_6:5001) as an IPv6 atomic
+///   fragment, translated whole; the server's INIT ACK so too; the INIT
+///   again with its CRC32c damaged (`drop_l4_checksum`).
+fn sctp_seeds() -> Vec<Seed> {
+    use harness::{CLIENT, CLIENT_MAC, EXT_MAC, INT_MAC, RS1, RS1_MAC, VIP, fragment, ip_frame};
+    let init_value = [
+        0x9e, 0x8d, 0x52, 0x25, 0, 0, 0x80, 0, 0, 1, 0, 1, 0, 0, 0, 1,
+    ];
+    // An INIT with a 32-byte parameter (a cookie preservative's worth).
+    let mut value = init_value.to_vec();
+    value.extend([0, 9, 0, 32].iter().chain(&[7; 28]));
+    let packet = frames6::sctp_unfilled;
+    let (c, r) = ((CLIENT_MAC, EXT_MAC), (RS1_MAC, INT_MAC));
+    // `f` in two IPv4 fragments, the first with 24 bytes of its payload.
+    let two = |f: Vec<u8>| {
+        let first = fragment(f[..34 + 24].to_vec(), 0, true);
+        let rest = fragment([&f[..34], &f[34 + 24..]].concat(), 24, false);
+        (first, rest)
+    };
+    let (i0, i1) = two(ip_frame(
+        c,
+        CLIENT,
+        VIP,
+        132,
+        packet(42000, 5000, 0, &[(1, &value)]),
+    ));
+    let changed = [input(Nic::Ext, &i1), input(Nic::Ext, &i0)].concat();
+    let (k0, k1) = two(ip_frame(
+        c,
+        CLIENT,
+        VIP,
+        132,
+        packet(42001, 5002, 0, &[(1, &value)]),
+    ));
+    let (a0, a1) = two(ip_frame(
+        r,
+        RS1,
+        CLIENT,
+        132,
+        packet(5002, 42001, 9, &[(2, &value)]),
+    ));
+    let kept = [
+        input(Nic::Ext, &k0),
+        input(Nic::Ext, &k1),
+        input(Nic::Int, &a0),
+        input(Nic::Int, &a1),
+    ]
+    .concat();
+    let atomic = |l3: &frames6::L3, mut l4: Vec<u8>, id: u32| {
+        ringvs::wire::SctpPacket::new_unchecked(&mut l4[..]).fill_checksum();
+        let frag = Ext::Fragment {
+            offset: 0,
+            more: false,
+            id,
+        };
+        frames6::frame(l3, &[frag], 132, &l4)
+    };
+    let init6 = atomic(&l3_in6(), packet(42002, 5000, 0, &[(1, &value)]), 1);
+    let ack6 = atomic(
+        &harness::l3_out6(),
+        packet(5001, 42002, 9, &[(2, &value)]),
+        2,
+    );
+    let mut damaged = atomic(&l3_in6(), packet(42003, 5000, 0, &[(1, &value)]), 3);
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    let atomic6 = [
+        input(Nic::Ext, &init6),
+        input(Nic::Int, &ack6),
+        input(Nic::Ext, &damaged),
+    ]
+    .concat();
+    vec![
+        (
+            "sctp_fragments_port_changed",
+            changed,
+            vec![
+                (Ctr::RxFragments, 2),
+                (Ctr::FragHeld, 1),
+                (Ctr::DropSctpFragPort, 2),
+                (Ctr::ConnNew, 0),
+            ],
+        ),
+        (
+            "sctp_fragments_port_kept",
+            kept,
+            vec![
+                (Ctr::RxFragments, 4),
+                (Ctr::ConnNew, 1),
+                (Ctr::FwdIn, 2),
+                (Ctr::FwdOut, 2),
+            ],
+        ),
+        (
+            "sctp6_atomic",
+            atomic6,
+            vec![
+                (Ctr::RxFragments, 3),
+                (Ctr::ConnNew6, 1),
+                (Ctr::FwdIn6, 1),
+                (Ctr::FwdOut6, 1),
+                (Ctr::DropL4Checksum, 1),
+                (Ctr::DropSctpFragPort, 0),
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn the_sctp_fragment_seeds_are_current_and_reach_their_paths() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    let write = std::env::var_os("RINGVS_WRITE_CORPUS").is_some();
+    for (name, want, ctrs) in sctp_seeds() {
+        for (target, build) in [
+            ("worker", Harness::new as fn() -> Harness),
+            ("worker_direct", Harness::direct),
+        ] {
+            let have = current_seed(&root.join(target).join(name), &want, write);
+            let mut h = build();
+            let before = h.w.core.ctr.clone();
+            h.run(&have);
+            let d = |c: Ctr| h.w.core.ctr.get(c) - before.get(c);
+            for &(c, n) in &ctrs {
+                assert_eq!(d(c), n, "{target}/{name}: {}", c.name());
+            }
+            let drops: u64 = Ctr::ALL
+                .iter()
+                .filter(|c| c.name().starts_with("drop_"))
+                .map(|&c| d(c))
+                .sum();
+            let want_drops = ctrs
+                .iter()
+                .filter(|(c, _)| c.name().starts_with("drop_"))
+                .map(|&(_, n)| n)
+                .sum::<u64>();
+            assert_eq!(drops, want_drops, "{target}/{name}: no other drop");
         }
     }
 }
