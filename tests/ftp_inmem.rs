@@ -653,6 +653,51 @@ fn a_kept_control_connection_is_synced_at_each_re_arm() {
     assert_eq!(d.w().core.table.len(), 2, "the control connection kept");
 }
 
+/// The template part of that report: a kept control connection of a
+/// persistent FTP service is sent at each re-arm with its persistence
+/// template, as `ip_vs_sync_conn` goes on to `cp->control` (the template,
+/// with its own timeout, its `-p`, which has not run out: the control
+/// connection holds it).
+#[test]
+fn a_kept_control_connections_re_arm_report_brings_its_template() {
+    use ringvs::dataplane::sync::SyncEntry;
+    use ringvs::nat::State;
+    use std::time::Duration;
+    let rules = ["-A -t 198.18.0.110:21 -s rr -p 1800", RULES[1]];
+    let mut d = MemDirector::with_env(1, &rules, ftp_env(&[21]), 1024);
+    d.resolve_all();
+    pasv(&mut d, PASV_227);
+    data_syn(&mut d, 45000, 30000).expect("let in");
+    let from_rs = L3::from_rs(RS1, CLIENT);
+    d.int(&tcp_seg(&from_rs, 30000, 45000, SYN | ACK, 9000, 7001, b""));
+    d.shared.ha.set_resend_s(0);
+    role(&d, true, false);
+    // Reports of the control connection's port (it and its template).
+    let mut got: Vec<(u64, SyncEntry)> = Vec::new();
+    let mut t = 0;
+    while t < 1080 {
+        d.advance(Duration::from_secs(30));
+        t += 30;
+        d.poll();
+        assert_eq!(busy(&mut d), 1, "the data connection lives");
+        let reports = d.sync.reports.iter().flat_map(|r| r.try_iter());
+        got.extend(reports.filter(|e| e.vip.1 == 21).map(|e| (t, e)));
+    }
+    let when: Vec<u64> = got.iter().map(|(t, _)| *t).collect();
+    assert_eq!(when, [900, 900, 960, 960, 1020, 1020, 1080, 1080]);
+    for pair in got.chunks(2) {
+        let (c, tpl) = (pair[0].1, pair[1].1);
+        assert_eq!(
+            (c.template, c.timeout, c.client),
+            (false, 60, (be(CLIENT), CPORT))
+        );
+        assert_eq!((tpl.template, tpl.timeout), (true, 1800), "{tpl:?}");
+        assert_eq!(tpl.state, State::Established, "assured");
+        assert_eq!((tpl.client, tpl.vip), ((be(CLIENT), 0), (be(VIP), 21)));
+        assert_eq!(tpl.rip, (be(RS1), 21));
+    }
+}
+
 /// Connection sync carries a control connection's shift (IPVS's `out_seq`
 /// in `IPVS_OPT_SEQ_DATA`): the master's worker reports it when a rewrite
 /// moves the stream; through the master daemon's packing and the backup

@@ -112,6 +112,61 @@ fn a_persistent_connection_brings_its_template() {
     );
 }
 
+/// As IPVS's master (`ip_vs_conn_expire`, `ip_vs_conn.c`: a template whose
+/// `n_control` is not 0 when its timer fires is re-armed for 60 s,
+/// `expire_later`, which calls `ip_vs_sync_conn` for it), a persistence
+/// template that outlives its `-p` because a connection still uses it is
+/// reported at each re-arm: as a template, assured, with 60 s as its
+/// timeout, within a round of the sweep over its shard (16 s with one
+/// worker) after it. Without a master daemon it is kept and not reported.
+#[test]
+fn a_template_kept_for_its_connection_is_synced_at_each_re_arm() {
+    let rules = &[
+        "-A -t 198.18.0.110:80 -s rr -p 120 -M 255.255.255.0",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+    ];
+    let mut d = MemDirector::new(rules);
+    d.resolve_all();
+    // The re-arms alone: no resend sweep.
+    d.shared.ha.set_resend_s(0);
+    set(&d, true, false);
+    handshake(&mut d);
+    let first = reports(&d);
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert_eq!(first[1].timeout, 120, "the template, its -p");
+    // The connection, ESTABLISHED (900 s), lives through; second by second.
+    let mut got = Vec::new();
+    for t in 1..=440 {
+        d.advance(Duration::from_secs(1));
+        d.poll();
+        got.extend(reports(&d).into_iter().map(|e| (t, e)));
+    }
+    // Its -p ran out at 120, then each 60 s re-arm.
+    let marks = [120, 180, 240, 300, 360, 420];
+    assert_eq!(got.len(), marks.len(), "{got:?}");
+    for ((t, e), mark) in got.iter().zip(marks) {
+        assert!(
+            (mark..mark + 16).contains(t),
+            "re-armed at {mark}, sent at {t}"
+        );
+        assert_eq!((e.template, e.timeout), (true, 60), "{e:?}");
+        assert_eq!(e.state, State::Established, "IP_VS_CTPL_S_ASSURED");
+        assert_eq!((e.proto, e.client), (6, (be(CLIENT) & 0xffff_ff00, 0)));
+        assert_eq!((e.vip, e.rip), ((be(VIP), 80), (be(RS1), 80)));
+        assert_eq!((e.forward, e.fwmark), (ringvs::config::Forward::Masq, 0));
+    }
+    assert_eq!(d.ctr(Ctr::SyncReported), 2 + marks.len() as u64);
+    // No master daemon: re-armed as before, not reported.
+    set(&d, false, false);
+    for _ in 0..130 {
+        d.advance(Duration::from_secs(1));
+        d.poll();
+    }
+    assert!(reports(&d).is_empty());
+    let templates = d.conns(0).into_iter().filter(|c| c.template).count();
+    assert_eq!(templates, 1, "the template kept");
+}
+
 fn synced(d: &MemDirector, state: State) -> Install {
     Install {
         entry: SyncEntry {

@@ -292,6 +292,11 @@ impl SyncLink {
         self.reporting
     }
 
+    /// Queue `e` for the master daemon; false if the channel is full.
+    pub(super) fn report_of<A: SyncFamily>(&self, e: SyncEntry<A>) -> bool {
+        A::lane(self).report.try_send(e).is_ok()
+    }
+
     /// Report an IPv6 connection (or template) to the master daemon; false
     /// if the channel is full. The workers report through
     /// `Core::sync_report_of`, which counts `Ctr::SyncQueueFull` or

@@ -1,13 +1,18 @@
 //! Persistence templates seen from a worker: the key of the template a
 //! connection is counted on, counting a synced connection on it and a
-//! leaving one off it, and a connection assuring it (`nat::persist` keeps
-//! the templates themselves).
+//! leaving one off it, a connection assuring it, and the worker's share of
+//! their sweep, which reports to a sync master those re-armed because
+//! connections still use them (`nat::persist` keeps the templates
+//! themselves).
 
 use super::family::Family;
+use super::sync::{SyncEntry, SyncLink};
 use super::worker::Core;
 use crate::nat::conn::TEMPLATE_ASSURED;
-use crate::nat::persist::{TemplateKey, Templates};
-use crate::nat::{Conn, Snapshot};
+use crate::nat::persist::{EXPIRE_LATER, Rearmed, TemplateKey, Templates};
+use crate::nat::{Conn, Snapshot, State};
+use crate::stats::{Counters, Ctr};
+use std::net::Ipv6Addr;
 
 impl Core {
     /// Connection `idx` assures its persistence template (its first
@@ -78,4 +83,90 @@ pub(super) fn template_key<A: Family>(cfg: &Snapshot, c: &Conn<A>) -> Option<Tem
     let svc = A::conn_service(cfg, c)?;
     let p = svc.entry.persist?;
     Some(TemplateKey::new(svc.id, c.client, p.mask))
+}
+
+impl Core {
+    /// This worker's share of the templates' once-a-second sweep: shards
+    /// `first..first + n` of both families ([`Templates::sweep_reporting`]).
+    /// While a sync master reports, each template the sweep finds re-armed
+    /// because connections still use it is reported ([`report_rearmed`]).
+    pub(super) fn sweep_templates(&mut self, first: usize, n: usize) {
+        let (now, cfg, link) = (self.clock.now_s, &self.snap.cfg, &self.sync);
+        let reporting = link.reporting();
+        let ctr = &mut self.ctr;
+        self.shared.templates.sweep_reporting(
+            first,
+            n,
+            now,
+            |svc| cfg.services.get(svc).and_then(|s| s.persist),
+            |t| !reporting || report_rearmed::<u32>(link, ctr, cfg, t),
+        );
+        self.shared.templates6.sweep_reporting(
+            first,
+            n,
+            now,
+            |svc| cfg.services6.get(svc).and_then(|s| s.entry.persist),
+            |t| !reporting || report_rearmed::<Ipv6Addr>(link, ctr, cfg, t),
+        );
+    }
+}
+
+/// Report template `t`, just re-armed for [`EXPIRE_LATER`] seconds because
+/// connections still use it, to the master daemon, as IPVS's
+/// `ip_vs_conn_expire` (`ip_vs_conn.c`, `expire_later`) calls
+/// `ip_vs_sync_conn` (`ip_vs_sync.c`) for a template it keeps when the
+/// sync master is on: `ip_vs_sync_conn_needed` lets a template through
+/// whatever its packets, and the entry carries the template's state
+/// (assured or not), its flags (template, the server's forwarding method),
+/// its mark and its timeout, now 60 s. The entry is
+/// [`Core::template_entry`]'s for a connection of it, with that timeout;
+/// the backup extends its copy by as much, so it does not expire before
+/// the master's. Returns whether it is done with: queued, or nothing to
+/// send (its server gone from the rules; a SIP template, which counts no
+/// connection, is never re-armed); false for a full channel, counted.
+fn report_rearmed<A: Family>(
+    link: &SyncLink,
+    ctr: &mut Counters,
+    cfg: &Snapshot,
+    t: Rearmed<A>,
+) -> bool {
+    if t.key.pe != 0 {
+        return true;
+    }
+    let Some(svc) = A::service_of_dest(cfg, t.dest.id).filter(|s| s.id == t.key.svc) else {
+        return true;
+    };
+    let Some(i) = svc.entry.dests.iter().position(|d| d.id == t.dest.id) else {
+        return true;
+    };
+    let (Some(d), Some(addr)) = (svc.entry.dests.get(i), A::dest_addr(&svc, i)) else {
+        return true;
+    };
+    let (proto, vip) = match svc.id {
+        (0, mark, _) => (0, (mark, 0)),
+        (proto, vip, port) => (proto, (vip, port)),
+    };
+    let e = SyncEntry {
+        proto,
+        client: (t.key.client, 0),
+        vip,
+        rip: (addr, d.port),
+        state: if t.assured {
+            State::Established
+        } else {
+            State::None
+        },
+        template: true,
+        timeout: EXPIRE_LATER,
+        forward: d.forward,
+        out_seq: None,
+        fwmark: A::mark_of(svc.id),
+    };
+    let sent = link.report_of(e);
+    ctr.inc(if sent {
+        Ctr::SyncReported
+    } else {
+        Ctr::SyncQueueFull
+    });
+    sent
 }

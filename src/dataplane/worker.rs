@@ -548,17 +548,10 @@ impl Core {
             self.expire_held(self.clock.now_s);
             self.ftp_sweep();
         }
-        let (cfg, now_s) = (&self.snap.cfg, self.clock.now_s);
-        if cfg.any_persistent && now_s != self.swept_s {
+        let now_s = self.clock.now_s;
+        if self.snap.cfg.any_persistent && now_s != self.swept_s {
             self.swept_s = now_s;
-            self.shared
-                .templates
-                .sweep(self.sweep_at, SWEEP_SHARDS, now_s, cfg);
-            self.shared
-                .templates6
-                .sweep_by(self.sweep_at, SWEEP_SHARDS, now_s, |svc| {
-                    cfg.services6.get(svc).and_then(|s| s.entry.persist)
-                });
+            self.sweep_templates(self.sweep_at, SWEEP_SHARDS);
             self.sweep_at = (self.sweep_at + SWEEP_SHARDS) % crate::nat::persist::TEMPLATE_SHARDS;
         }
     }

@@ -25,7 +25,10 @@
 //! `timeout` to 60 s there): so it goes at the first such 60-second mark
 //! after its last connection left. Without timers, the marks are worked out
 //! when they matter ([`Template::settle`]): when a connection leaves it,
-//! when a new one uses it, and for a listing. A template whose real server left the service is not
+//! when a new one uses it, for a listing, and at the workers' sweep, which
+//! hands each template re-armed since it last looked to a sync master to
+//! report, as `expire_later` calls `ip_vs_sync_conn`
+//! ([`Templates::sweep_reporting`]). A template whose real server left the service is not
 //! used: the connection is scheduled again and the template replaced. A server
 //! with weight 0 keeps its templates (IPVS's default `expire_quiescent_template`
 //! of 0).
@@ -143,6 +146,20 @@ struct Template<A> {
     /// Second it was last reported to the sync master for the datagrams of
     /// a one-packet-scheduling service ([`Templates::sync_due`]), if ever.
     synced: Option<u32>,
+    /// Its timer was re-armed ([`Template::settle`]) since the sweep last
+    /// handed it over to be reported ([`Templates::sweep_reporting`]).
+    rearmed: bool,
+}
+
+/// A template whose time ran out while connections still used it, so that
+/// it was re-armed for [`EXPIRE_LATER`] seconds: what
+/// [`Templates::sweep_reporting`] hands over for a sync master to report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rearmed<A = u32> {
+    pub key: TemplateKey<A>,
+    pub dest: TemplateDest<A>,
+    /// IPVS's `IP_VS_CTPL_S_ASSURED`.
+    pub assured: bool,
 }
 
 impl<A: Copy> Template<A> {
@@ -162,6 +179,7 @@ impl<A: Copy> Template<A> {
                 .expires
                 .saturating_add(marks.saturating_mul(EXPIRE_LATER));
             self.period = EXPIRE_LATER;
+            self.rearmed = true;
         }
     }
 
@@ -211,6 +229,7 @@ impl<A: Addr> Shard<A> {
             generation,
             assured: false,
             synced: None,
+            rearmed: false,
         };
         if self.map.insert(key, t).is_none() && key.pe != 0 {
             self.pe += 1;
@@ -462,16 +481,44 @@ impl<A: Addr> Templates<A> {
         now: u32,
         persist: impl Fn(&(u8, A, u16)) -> Option<Persist>,
     ) {
+        self.sweep_reporting(first, n, now, persist, |_| true);
+    }
+
+    /// [`Templates::sweep_by`], and run the timers of those it keeps up to
+    /// `now` ([`Template::settle`]): each one re-armed since the sweep last
+    /// looked at it, because connections still use it (IPVS's
+    /// `ip_vs_conn_expire`, `expire_later`), is handed to `rearmed`, which
+    /// says whether it took it (a sync master reports it, as
+    /// `expire_later` calls `ip_vs_sync_conn` for the template); one it did
+    /// not take (a full report channel) is handed over again at the next
+    /// sweep of its shard.
+    pub fn sweep_reporting(
+        &self,
+        first: usize,
+        n: usize,
+        now: u32,
+        persist: impl Fn(&(u8, A, u16)) -> Option<Persist>,
+        mut rearmed: impl FnMut(Rearmed<A>) -> bool,
+    ) {
         for i in (first..first + n).map(|i| i % TEMPLATE_SHARDS) {
             let Ok(mut shard) = self.shards[i].try_lock() else {
                 continue;
             };
             let Shard { map, pe, calls, .. } = &mut *shard;
             map.retain(|k, t| {
+                t.settle(now);
                 let keep = t.alive(now) && persist(&k.svc).is_some_and(|p| p.mask == t.mask);
                 if !keep && k.pe != 0 {
                     *pe -= 1;
                     calls.remove(k);
+                }
+                if keep && t.rearmed {
+                    let r = Rearmed {
+                        key: *k,
+                        dest: t.dest,
+                        assured: t.assured,
+                    };
+                    t.rearmed = !rearmed(r);
                 }
                 keep
             });
