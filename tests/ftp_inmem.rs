@@ -653,6 +653,49 @@ fn a_kept_control_connection_is_synced_at_each_re_arm() {
     assert_eq!(d.w().core.table.len(), 2, "the control connection kept");
 }
 
+/// A kept control connection in a state whose timeout is under 60 s
+/// (CLOSE's 10 s, after the client's RST) is re-armed for 60 s, as the
+/// kernel's (`expire_later` sets `cp->timeout` to 60 s whatever the
+/// state's), so a sync master reports it at its 10 s timeout and then every
+/// 60 s, not every 10 s; and once its data connection is gone it goes at
+/// its next 60 s mark.
+#[test]
+fn a_kept_control_connection_in_close_is_re_armed_and_synced_every_60_s() {
+    use std::time::Duration;
+    let (mut d, _) = with_data_connection();
+    assert_eq!(busy(&mut d), 1, "the data connection established");
+    d.shared.ha.set_resend_s(0);
+    role(&d, true, false);
+    let rst = tcp_seg(&L3::to_vip(), CPORT, 21, RST, C0 + 6, 0, b"");
+    assert_eq!(d.ext(&rst).1.len(), 1, "the RST forwarded");
+    // The control connection's reports: when (seconds on), and timeout.
+    let mut got = Vec::new();
+    let take = |d: &MemDirector, got: &mut Vec<(u32, u32)>, t| {
+        let reports = d.sync.reports.iter().flat_map(|r| r.try_iter());
+        got.extend(reports.filter(|e| e.vip.1 == 21).map(|e| (t, e.timeout)));
+    };
+    take(&d, &mut got, 0);
+    for t in 1..=200 {
+        d.advance(Duration::from_secs(1));
+        d.poll();
+        take(&d, &mut got, t);
+    }
+    assert_eq!(got, [(0, 10), (10, 60), (70, 60), (130, 60), (190, 60)]);
+    // The data connection goes (its RST: CLOSE, 10 s); the control
+    // connection at its next mark, 250, not 10 s after.
+    let f = tcp_seg(&L3::to_vip(), 45000, 30000, RST, 7001, 0, b"");
+    assert_eq!(d.ext(&f).1.len(), 1);
+    let mut left = None;
+    for t in 201..=260 {
+        d.advance(Duration::from_secs(1));
+        d.poll();
+        if left.is_none() && d.w().core.table.is_empty() {
+            left = Some(t);
+        }
+    }
+    assert_eq!(left, Some(250), "the control connection's last mark");
+}
+
 /// The template part of that report: a kept control connection of a
 /// persistent FTP service is sent at each re-arm with its persistence
 /// template, as `ip_vs_sync_conn` goes on to `cp->control` (the template,

@@ -23,7 +23,9 @@
 //!
 //! Every connection sits on the expiry list of its state: a doubly linked list
 //! through the slab whose head is the stalest entry and whose tail the freshest,
-//! so expiry pops from the heads and never scans the table. Moving an entry to
+//! so expiry pops from the heads and never scans the table (one kept past its
+//! timeout because it controls others sits on the list of re-arms instead,
+//! until a packet: `later.rs`). Moving an entry to
 //! its list's tail touches its neighbours' entries, two cache misses with a
 //! large table, so a packet that leaves the state unchanged moves it only once
 //! [`slack`] seconds have passed since it was last moved (times are whole
@@ -135,8 +137,9 @@ pub struct ConnTable<A = u32> {
     /// Connections per state.
     counts: [u32; STATES],
     max: usize,
-    /// Connections kept past their timeout, due again 60 s on (`later.rs`).
-    later: later::Later<A>,
+    /// Connections kept past their timeout, out of their states' lists,
+    /// each due again 60 s after it was kept, oldest first (`later.rs`).
+    later: List,
 }
 
 /// Index slots for `max` connections: two keys per connection at a load
@@ -192,7 +195,10 @@ impl<A: Addr> ConnTable<A> {
             }; STATES],
             counts: [0; STATES],
             max,
-            later: later::Later::default(),
+            later: List {
+                head: NIL,
+                tail: NIL,
+            },
         }
     }
 
@@ -581,14 +587,21 @@ impl<A: Addr> ConnTable<A> {
             let c = &self.slab[idx as usize];
             (c.prev(), c.next())
         };
-        let l = &mut self.lists[state as usize];
+        // The list it heads or ends: its state's, or else the re-arms'
+        // (`later.rs`; a compare of a list end, for a head or tail only).
         if prev == NIL {
-            l.head = next;
+            match &mut self.lists[state as usize] {
+                l if l.head == idx => l.head = next,
+                _ => self.later.head = next,
+            }
         } else {
             self.slab[prev as usize].set_next(next);
         }
         if next == NIL {
-            l.tail = prev;
+            match &mut self.lists[state as usize] {
+                l if l.tail == idx => l.tail = prev,
+                _ => self.later.tail = prev,
+            }
         } else {
             self.slab[next as usize].set_prev(prev);
         }
@@ -628,7 +641,8 @@ impl<A: Addr> ConnTable<A> {
 
     /// Every live connection (slow path: listings).
     pub fn iter(&self) -> impl Iterator<Item = &Conn<A>> {
-        self.lists.iter().flat_map(move |l| ListIter {
+        let lists = self.lists.iter().chain(std::iter::once(&self.later));
+        lists.flat_map(move |l| ListIter {
             table: self,
             at: l.head,
         })
@@ -814,9 +828,9 @@ mod test {
         assert_eq!(n, 0, "seen in the second it was kept");
     }
 
-    /// Under a 1 s timeout (`--set 1 …`) a kept connection, re-armed and
-    /// marked seen a second ago, is still due: it is looked at once a
-    /// second, not again and again until the budget is gone.
+    /// Under a 1 s timeout (`--set 1 …`) a kept connection is looked at
+    /// once, then not again until 60 s on, not again and again until the
+    /// budget is gone.
     #[test]
     fn a_kept_connection_under_a_1_s_timeout_is_looked_at_once() {
         let mut t: ConnTable = ConnTable::with_capacity(8);
@@ -824,10 +838,78 @@ mod test {
         to.set(1, 1, 1);
         let i = t.insert(Conn::new(6, (1, 1000), (2, 21), (3, 21), DestId(0)), 10);
         t.touch(i.expect("room"), State::Established, 10, &to);
-        for now in 11..20 {
+        assert_eq!(t.expire_keeping(11, &to, 256, |_, _| true, |_| {}), (0, 1));
+        for now in 12..11 + EXPIRE_LATER {
             let r = t.expire_keeping(now, &to, 256, |_, _| true, |_| {});
-            assert_eq!(r, (0, 1), "at {now}");
+            assert_eq!(r, (0, 0), "at {now}");
         }
+        let r = t.expire_keeping(11 + EXPIRE_LATER, &to, 256, |_, _| true, |_| {});
+        assert_eq!(r, (0, 1));
+    }
+
+    /// As the kernel's (`expire_later` sets `cp->timeout` to 60 s, whatever
+    /// the state's), a kept connection in a state whose timeout is under
+    /// 60 s (CLOSE's 10 s) is looked at again 60 s on, not at that timeout,
+    /// and goes at the first 60 s mark after `keep` lets it go; it stays
+    /// counted and listed under its state, and a packet takes it back to
+    /// its state's list, out of the re-arms wherever it is among them.
+    #[test]
+    fn a_kept_connection_in_close_is_due_again_60_s_on_not_10() {
+        let mut t: ConnTable = ConnTable::with_capacity(8);
+        let to = Timeouts::default();
+        let close = to.secs(State::Close);
+        assert!(close < EXPIRE_LATER);
+        let add = |t: &mut ConnTable, p, at| {
+            let i = t.insert(Conn::new(6, (1, p), (2, 21), (3, 21), DestId(0)), at);
+            let i = i.expect("room");
+            t.touch(i, State::Close, at, &to);
+            i
+        };
+        let held = |t: &mut ConnTable, now| t.expire_keeping(now, &to, 100, |_, _| true, |_| {});
+        add(&mut t, 1000, 10);
+        assert_eq!(held(&mut t, 10 + close), (0, 1), "kept");
+        for now in 11 + close..10 + close + EXPIRE_LATER {
+            assert_eq!(held(&mut t, now), (0, 0), "looked at again at {now}");
+        }
+        let mark = 10 + close + EXPIRE_LATER;
+        assert_eq!(held(&mut t, mark), (0, 1), "kept again");
+        assert_eq!(t.counts()[State::Close as usize], 1);
+        assert_eq!(t.iter().count(), 1, "listed");
+        // Let go: it goes at its next mark, not 10 s on.
+        assert_eq!(t.expire(mark + EXPIRE_LATER - 1, &to, 100, |_| {}), 0);
+        assert_eq!(t.expire(mark + EXPIRE_LATER, &to, 100, |_| {}), 1);
+        assert!(t.is_empty() && t.iter().next().is_none());
+        // Three kept a second apart; packets on the middle one, then on
+        // the last and the first, take each back to CLOSE's list.
+        let now = 1000;
+        let (b, c, e) = (
+            add(&mut t, 1001, now),
+            add(&mut t, 1002, now + 1),
+            add(&mut t, 1003, now + 2),
+        );
+        for k in 0..3 {
+            assert_eq!(held(&mut t, now + close + k), (0, 1));
+        }
+        let back = now + close + 5;
+        t.touch(c, State::Close, back, &to);
+        assert_eq!(t.iter().count(), 3);
+        t.touch(e, State::Close, back, &to);
+        t.touch(b, State::Close, back, &to);
+        assert_eq!(t.iter().count(), 3);
+        assert_eq!(t.counts()[State::Close as usize], 3);
+        // All three go from CLOSE's list at their state's timeout.
+        let mut gone = Vec::new();
+        let n = t.expire(back + close, &to, 100, |c| gone.push(c.cport));
+        assert_eq!((n, gone.len()), (3, 3), "{gone:?}");
+        assert!(t.is_empty() && t.iter().next().is_none());
+        // Nothing is left on the re-arms: a new connection kept later is
+        // due at its own mark.
+        let f = add(&mut t, 1004, 2000);
+        assert_eq!(held(&mut t, 2000 + close), (0, 1));
+        assert_eq!(held(&mut t, 2000 + close + EXPIRE_LATER - 1), (0, 0));
+        assert_eq!(held(&mut t, 2000 + close + EXPIRE_LATER), (0, 1));
+        t.remove(f);
+        assert!(t.is_empty() && t.iter().next().is_none());
     }
 
     /// Re-armed connections take at most half of an expiry's budget, so

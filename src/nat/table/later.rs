@@ -1,94 +1,88 @@
 //! Connections kept past their timeout because they control others (an FTP
 //! control connection whose data connections are in some worker's table):
 //! as IPVS's `ip_vs_conn_expire` (`ip_vs_conn.c`, `expire_later`), which
-//! re-arms such a connection's timer for 60 s, each is due again
-//! [`EXPIRE_LATER`] seconds after it was kept, not a whole timeout later.
+//! re-arms such a connection's timer for 60 s (`cp->timeout = 60*HZ`),
+//! whatever its state's timeout, each is due again [`EXPIRE_LATER`]
+//! seconds after it was kept.
 //!
-//! All are re-armed for the same time, so a FIFO of re-arms is in the order
-//! they fall due, where the per-state lists (ordered by last packet) would
-//! need a sorted insert. A re-arm is stale once its connection left the
-//! table or was seen since (a packet gives it its state's whole timeout
-//! again, as the kernel's next packet sets `cp->timeout` from its state);
-//! stale ones are dropped when they come due. Looked at with the expiry,
-//! once a second, never per packet.
+//! A kept connection leaves its state's list for the list of re-arms, a
+//! list through the same links (`ConnTable::later`): all are re-armed for
+//! the same time, so linked at its tail they are in the order they fall
+//! due, where the per-state lists (ordered by last packet) would need a
+//! sorted insert; and out of its state's list, a connection in a state
+//! whose timeout is under 60 s (CLOSE's 10 s) is not looked at again, and
+//! reported to a sync master again, at that timeout. Its state and its
+//! count under that state stay. A packet on it takes it back to its
+//! state's list with the state's whole timeout (as the kernel's next
+//! packet sets `cp->timeout` from its state): `touch` moves it, since a
+//! kept connection is marked seen a second before it was kept and as
+//! lagging [`MAX_SLACK`] seconds behind that, more than any slack, and
+//! `unlink` finds which of the two lists it heads or ends. Looked at with
+//! the expiry, once a second, never per packet.
 
-use super::super::state::{State, Timeouts};
-use super::{Addr, Conn, ConnTable, FREE, FlowKey, NIL};
-use std::collections::VecDeque;
+use super::super::state::Timeouts;
+use super::{Addr, Conn, ConnTable, MAX_SLACK, NIL, State};
 
 /// Seconds a kept connection waits before it is looked at again (IPVS's
 /// `expire_later`: `cp->timeout = 60*HZ`).
 pub const EXPIRE_LATER: u32 = crate::nat::persist::EXPIRE_LATER;
 
-/// One re-arm: the entry, the second before it was kept (its `seen` from
-/// then on, until a packet), and its key (another connection may take the entry
-/// once it is gone).
-struct Rearmed<A> {
-    idx: u32,
-    at: u32,
-    key: FlowKey<A>,
-}
-
-/// The re-arms, oldest first.
-pub(super) struct Later<A>(VecDeque<Rearmed<A>>);
-
-impl<A> Default for Later<A> {
-    fn default() -> Self {
-        Self(VecDeque::new())
-    }
-}
-
 impl<A: Addr> ConnTable<A> {
-    /// Keep entry `idx` (in `state`), whose timeout passed at `now`: seen
-    /// again now, and due again [`EXPIRE_LATER`] seconds later.
+    /// Keep entry `idx`, whose timeout (or re-arm) passed at `now`: out of
+    /// the list it is on (its state's, or the re-arms'), at the tail of the
+    /// re-arms, due again [`EXPIRE_LATER`] seconds after `now`.
     ///
-    /// It is marked seen a second earlier than `now`, so that a packet in
-    /// this same second moves its `seen` (`touch`'s same-second shortcut
-    /// would not) and makes the re-arm stale, as the kernel's next packet
-    /// gives it its state's whole timeout; it is due again [`EXPIRE_LATER`]
-    /// seconds after `now` all the same.
-    pub(super) fn rearm(&mut self, idx: u32, state: State, now: u32, timeouts: &Timeouts) {
-        let at = now.saturating_sub(1);
-        self.touch(idx, state, at, timeouts);
-        let key = self.slab[idx as usize].in_key();
-        self.later.0.push_back(Rearmed { idx, at, key });
+    /// It is marked seen a second earlier than `now` and as linked
+    /// [`MAX_SLACK`] seconds before that, so that a packet, even in this
+    /// same second, moves it (`touch`'s same-second and within-the-slack
+    /// shortcuts would not) back to its state's list, as the kernel's next
+    /// packet gives it its state's whole timeout.
+    pub(super) fn rearm(&mut self, idx: u32, now: u32) {
+        let state = self.slab[idx as usize].state;
+        self.unlink(idx, state);
+        self.slab[idx as usize].seen = now.saturating_sub(1);
+        self.link_later(idx);
+        self.slab[idx as usize].set_lag(MAX_SLACK);
     }
 
-    /// The connections re-armed [`EXPIRE_LATER`] seconds ago or more and not
-    /// seen since: those `keep` still holds are re-armed, the others leave
-    /// (`gone` called with each), at most `budget` of them. Returns how
-    /// many left.
+    /// Link entry `idx` at the tail of the re-arms.
+    fn link_later(&mut self, idx: u32) {
+        let old_tail = self.later.tail;
+        self.later.tail = idx;
+        if old_tail == NIL {
+            self.later.head = idx;
+        } else {
+            self.slab[old_tail as usize].set_next(idx);
+        }
+        let c = &mut self.slab[idx as usize];
+        c.prev = old_tail;
+        c.next = NIL;
+    }
+
+    /// The connections re-armed [`EXPIRE_LATER`] seconds ago or more (a
+    /// packet since took any other back to its state's list): those `keep`
+    /// still holds are re-armed, the others leave (`gone` called with each),
+    /// at most `budget` of them. Returns how many left.
     pub(super) fn expire_rearmed(
         &mut self,
         now: u32,
-        timeouts: &Timeouts,
         budget: &mut usize,
         keep: &mut impl FnMut(u32, &Conn<A>) -> bool,
         gone: &mut impl FnMut(&Conn<A>),
     ) -> usize {
         let mut n = 0;
         while *budget > 0 {
-            match self.later.0.front() {
-                Some(r) if now.saturating_sub(r.at) > EXPIRE_LATER => {}
-                _ => break,
-            }
-            let Some(r) = self.later.0.pop_front() else {
+            let head = self.later.head;
+            if head == NIL || now.saturating_sub(self.slab[head as usize].seen) <= EXPIRE_LATER {
                 break;
-            };
-            let Some(c) = self.slab.get(r.idx as usize) else {
-                continue;
-            };
-            if c.prev == FREE || c.seen != r.at || c.in_key() != r.key {
-                continue;
             }
             *budget -= 1;
-            if keep(r.idx, c) {
-                let s = c.state;
-                self.rearm(r.idx, s, now, timeouts);
+            if keep(head, &self.slab[head as usize]) {
+                self.rearm(head, now);
                 continue;
             }
-            let c = c.clone();
-            self.remove(r.idx);
+            let c = self.slab[head as usize].clone();
+            self.remove(head);
             gone(&c);
             n += 1;
         }
@@ -98,14 +92,14 @@ impl<A: Addr> ConnTable<A> {
 
 impl<A: Addr> ConnTable<A> {
     /// [`ConnTable::expire`], but a connection `keep` holds is kept, due
-    /// again [`EXPIRE_LATER`] seconds on, as IPVS re-arms the timer of a
-    /// connection that still controls others (`ip_vs_conn_expire`,
-    /// `expire_later`; `later.rs`). `keep` is given each due entry's index
-    /// and connection; an entry it keeps stays at its index through the
-    /// call (so the caller may act on it after: a sync master reports it,
-    /// as `expire_later` calls `ip_vs_sync_conn`). Returns how many were
-    /// removed and how much of `budget` was used (kept ones count against
-    /// it too).
+    /// again [`EXPIRE_LATER`] seconds on whatever its state's timeout, as
+    /// IPVS re-arms the timer of a connection that still controls others
+    /// (`ip_vs_conn_expire`, `expire_later`; `later.rs`). `keep` is given
+    /// each due entry's index and connection; an entry it keeps stays at
+    /// its index through the call (so the caller may act on it after: a
+    /// sync master reports it, as `expire_later` calls `ip_vs_sync_conn`).
+    /// Returns how many were removed and how much of `budget` was used
+    /// (kept ones count against it too).
     pub fn expire_keeping(
         &mut self,
         now: u32,
@@ -121,10 +115,10 @@ impl<A: Addr> ConnTable<A> {
         // both are done, so the caller's "used less: done this second" holds.
         let half = budget.div_ceil(2);
         let mut share = half;
-        let mut n = self.expire_rearmed(now, timeouts, &mut share, &mut keep, &mut gone);
+        let mut n = self.expire_rearmed(now, &mut share, &mut keep, &mut gone);
         budget -= half - share;
         n += self.expire_lists(now, timeouts, &mut budget, &mut keep, &mut gone);
-        n += self.expire_rearmed(now, timeouts, &mut budget, &mut keep, &mut gone);
+        n += self.expire_rearmed(now, &mut budget, &mut keep, &mut gone);
         (n, start - budget)
     }
 
@@ -142,18 +136,13 @@ impl<A: Addr> ConnTable<A> {
             let limit = timeouts.secs(s);
             while *budget > 0 {
                 let head = self.lists[s as usize].head;
-                let due = |t: &Self| now.saturating_sub(t.slab[head as usize].seen) >= limit;
-                if head == NIL || !due(self) {
+                if head == NIL || now.saturating_sub(self.slab[head as usize].seen) < limit {
                     break;
                 }
                 *budget -= 1;
                 if keep(head, &self.slab[head as usize]) {
-                    self.rearm(head, s, now, timeouts);
-                    // Marked seen a second ago: under a 1 s timeout still
-                    // due, and still the head; its re-arm has it now.
-                    if self.lists[s as usize].head == head && due(self) {
-                        break;
-                    }
+                    // Off this list: looked at again with the re-arms.
+                    self.rearm(head, now);
                     continue;
                 }
                 let c = self.slab[head as usize].clone();
