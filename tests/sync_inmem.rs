@@ -165,6 +165,14 @@ fn a_template_kept_for_its_connection_is_synced_at_each_re_arm() {
     assert!(reports(&d).is_empty());
     let templates = d.conns(0).into_iter().filter(|c| c.template).count();
     assert_eq!(templates, 1, "the template kept");
+    // The connection's next report brings the template with the timeout it
+    // has now, 60 s (IPVS sends a template's `cp->timeout`).
+    set(&d, true, false);
+    d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, FIN | ACK));
+    let r = reports(&d);
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!((r[0].state, r[0].template), (State::CloseWait, false));
+    assert_eq!((r[1].template, r[1].timeout), (true, 60));
 }
 
 fn synced(d: &MemDirector, state: State) -> Install {

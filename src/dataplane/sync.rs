@@ -80,7 +80,8 @@ pub struct SyncEntry<A = u32> {
     pub state: State,
     /// A persistence template, not a connection.
     pub template: bool,
-    /// Seconds it has to live (the state's timeout; a template's `-p`).
+    /// Seconds it has to live (the state's timeout; a template's `-p`, or
+    /// 60 once the expiry re-armed it, IPVS's template `cp->timeout`).
     pub timeout: u32,
     /// How the real server is reached (IPVS's forwarding bits of the flags).
     pub forward: crate::config::Forward,
@@ -403,24 +404,27 @@ impl Core {
             out_seq: self.ftp_shift(c),
             fwmark: A::conn_service(&self.snap.cfg, c).map_or(0, |s| A::mark_of(s.id)),
         };
-        let template = if c.template != 0 && self.template_is_current(c) {
-            self.template_entry(c)
-        } else {
-            None
-        };
+        let period = (c.template != 0).then(|| self.template_period(c)).flatten();
+        let template = period.and_then(|timeout| {
+            let e = self.template_entry(c)?;
+            Some(SyncEntry { timeout, ..e })
+        });
         for e in std::iter::once(entry).chain(template) {
             self.sync_send::<A>(e);
         }
     }
 
-    /// Whether `c`'s template is still its client's (the generation `c` is
+    /// The timeout of `c`'s template as IPVS sends a template's
+    /// (`cp->timeout`: the service's `-p`, 60 s once the expiry re-armed it,
+    /// `expire_later`), if it is still its client's (the generation `c` is
     /// counted on): one replaced since (its server left and came back, the
     /// client went elsewhere) is not sent, or a report of `c` would roll a
     /// backup's template back to the old server, where IPVS syncs the
     /// connection's actual control template (`ip_vs_sync_conn`).
-    fn template_is_current<A: Family>(&self, c: &Conn<A>) -> bool {
-        super::template::template_key(&self.snap.cfg, c)
-            .is_some_and(|k| A::templates(&self.shared).generation(k) == Some(c.template_gen()))
+    fn template_period<A: Family>(&self, c: &Conn<A>) -> Option<u32> {
+        let key = super::template::template_key(&self.snap.cfg, c)?;
+        let (generation, period) = A::templates(&self.shared).current(key, self.clock.now_s)?;
+        (generation == c.template_gen()).then_some(period)
     }
 
     /// Report the persistence template of `c`, a datagram of a

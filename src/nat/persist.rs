@@ -459,6 +459,16 @@ impl<A: Addr> Templates<A> {
             .map(|t| t.generation)
     }
 
+    /// The generation of `key`'s template and the seconds a new connection
+    /// extends it by at `now` (IPVS's template `timeout`: the service's
+    /// `-p`, [`EXPIRE_LATER`] once re-armed), if there is one.
+    pub fn current(&self, key: TemplateKey<A>, now: u32) -> Option<(u16, u32)> {
+        let mut shard = self.lock(shard_of(&key));
+        let t = shard.map.get_mut(&key)?;
+        t.settle(now);
+        Some((t.generation, t.period))
+    }
+
     /// A connection counted on template `key` of `generation` left its
     /// table at `now`.
     pub fn release(&self, key: TemplateKey<A>, generation: u16, now: u32) {
