@@ -483,7 +483,10 @@ impl<A: Addr> ConnTable<A> {
         if old == state {
             // The second it was linked, and how long ago that is.
             let linked = c.seen.wrapping_sub(c.lag());
-            let lag = now.saturating_sub(linked);
+            // Wrapping: a kept connection's `linked` is before second 0
+            // in a worker's first seconds (`later.rs`), and must still
+            // lag more than any slack.
+            let lag = now.wrapping_sub(linked);
             if lag <= slack(timeouts.secs(state)) {
                 let c = &mut self.slab[idx as usize];
                 c.seen = now;
@@ -826,6 +829,30 @@ mod test {
         t.touch(i, State::Established, 10 + est, &to);
         let n = t.expire(10 + est + EXPIRE_LATER, &to, 100, |_| {});
         assert_eq!(n, 0, "seen in the second it was kept");
+    }
+
+    /// A connection kept in a worker's first seconds (its clock starts at
+    /// 0) goes back to its state's list with a packet all the same: marked
+    /// as linked before second 0, it lags more than the slack.
+    #[test]
+    fn a_connection_kept_in_the_first_seconds_goes_back_with_a_packet() {
+        let mut t: ConnTable = ConnTable::with_capacity(8);
+        let to = Timeouts::default();
+        let close = to.secs(State::Close);
+        let i = t.insert(Conn::new(6, (1, 1000), (2, 21), (3, 21), DestId(0)), 0);
+        let i = i.expect("room");
+        t.touch(i, State::Close, 0, &to);
+        assert_eq!(
+            t.expire_keeping(close, &to, 16, |_, _| true, |_| {}),
+            (0, 1)
+        );
+        t.touch(i, State::Close, close + 1, &to);
+        assert_eq!(t.expire(2 * close, &to, 16, |_| {}), 0);
+        assert_eq!(
+            t.expire(2 * close + 1, &to, 16, |_| {}),
+            1,
+            "CLOSE's timeout"
+        );
     }
 
     /// Under a 1 s timeout (`--set 1 …`) a kept connection is looked at
