@@ -379,7 +379,11 @@ impl<A: Addr> Templates<A> {
         let mut shard = self.lock(shard_of(&key));
         if let Some(t) = shard.map.get_mut(&key) {
             if t.dest == dest && t.mask == mask {
+                // The message's timeout is the template's from now on
+                // (`ip_vs_proc_conn` sets `cp->timeout`): 60 s once the
+                // master re-armed it. Its end is never brought forward.
                 t.expires = t.expires.max(expires);
+                t.period = expires.saturating_sub(now);
                 return true;
             }
             if !replace && t.alive(now) && t.mask == mask {
@@ -900,6 +904,22 @@ mod test {
             std::net::IpAddr::from(std::net::Ipv4Addr::from_bits(0xc613_0003))
         );
         assert_eq!(listed[0].expires_in, 25);
+    }
+
+    /// A template installed again to the same server takes the message's
+    /// timeout as its own (`ip_vs_proc_conn` sets `cp->timeout`): after the
+    /// master's re-arm report (60 s), a new connection on the backup
+    /// extends it by 60 s, not by the `-p` it came with.
+    #[test]
+    fn a_synced_template_takes_each_reports_timeout() {
+        let t = Templates::<u32>::default();
+        assert!(t.install(key(1), d(1), P.mask, 0, 1800, true));
+        assert_eq!(t.current(key(1), 10).map(|c| c.1), Some(1800));
+        assert!(t.install(key(1), d(1), P.mask, 100, 160, true));
+        assert_eq!(t.current(key(1), 110).map(|c| c.1), Some(60));
+        let mut listed = Vec::new();
+        t.list(110, &mut listed, 8);
+        assert_eq!(listed[0].expires_in, 1690, "its end not brought forward");
     }
 
     /// A synced connection is counted on the synced template of its client
