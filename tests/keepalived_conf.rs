@@ -2907,13 +2907,22 @@ fn pre_defined_parameters_load() {
     );
 }
 
-/// A `track_file` whose name or file has a control character is refused:
+/// A `track_file` a server checks whose name or file has a control
+/// character, or is empty, is refused:
 /// `-S` writes a FILE_CHECK as `--file-check NAME --file-path PATH`, which
 /// `-R` refuses with one (found by the control fuzz harness's round trip).
 #[test]
 fn a_track_file_that_no_saved_line_could_hold_is_refused() {
     let t = TempDir::new("trackctl");
-    for (name, file) in [("load", "/tmp/a\x01b"), ("lo\x7fad", "/tmp/ab")] {
+    // Empty too: `-S` would write `--file-check ""` (no check to `-R`) or
+    // an empty `--file-path` (refused).
+    let cases = [
+        ("load", "/tmp/a\x01b", "a control character in it"),
+        ("lo\x7fad", "/tmp/ab", "a control character in it"),
+        ("\"\"", "/tmp/ab", ": empty"),
+        ("load", "\"\"", ": empty"),
+    ];
+    for (name, file, why) in cases {
         let conf = format!(
             "track_file {name} {{\n  file {file}\n}}\n\
              virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
@@ -2921,19 +2930,7 @@ fn a_track_file_that_no_saved_line_could_hold_is_refused() {
         );
         let p = t.write("keepalived.conf", &conf);
         let e = load_as(&p, None).expect_err("refused");
-        assert!(e.contains("a control character in it"), "{e}");
-    }
-    // Empty: `-S` would write `--file-check ""` (no check to `-R`) or an
-    // empty `--file-path` (refused).
-    for (name, file) in [("\"\"", "/tmp/ab"), ("load", "\"\"")] {
-        let conf = format!(
-            "track_file {name} {{\n  file {file}\n}}\n\
-             virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
-             \x20 real_server 198.19.0.2 80 {{\n    FILE_CHECK {{\n      track_file {name}\n    }}\n  }}\n}}\n"
-        );
-        let p = t.write("keepalived.conf", &conf);
-        let e = load_as(&p, None).expect_err("refused");
-        assert!(e.contains(": empty"), "{e}");
+        assert!(e.contains(why), "{name} {file}: {e}");
     }
     let p = t.write("keepalived.conf", "track_file load {\n  file /tmp/ab\n}\n");
     assert!(load_as(&p, None).is_ok(), "a plain one loads");
