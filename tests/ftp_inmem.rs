@@ -675,12 +675,21 @@ fn a_kept_control_connection_in_close_is_re_armed_and_synced_every_60_s() {
         got.extend(reports.filter(|e| e.vip.1 == 21).map(|e| (t, e.timeout)));
     };
     take(&d, &mut got, 0);
+    let mut listed = Vec::new();
     for t in 1..=200 {
         d.advance(Duration::from_secs(1));
         d.poll();
         take(&d, &mut got, t);
+        // `-L -c` shows the re-arm's 60 s counting down, as the kernel
+        // shows its timer, not CLOSE's 10 s run out.
+        if [5, 100, 129].contains(&t) {
+            let c = d.conns(0);
+            let c = c.iter().find(|c| c.vip.1 == 21).expect("listed");
+            listed.push((t, c.expires_in));
+        }
     }
     assert_eq!(got, [(0, 10), (10, 60), (70, 60), (130, 60), (190, 60)]);
+    assert_eq!(listed, [(5, 5), (100, 30), (129, 1)]);
     // The data connection goes (its RST: CLOSE, 10 s); the control
     // connection at its next mark, 250, not 10 s after.
     let f = tcp_seg(&L3::to_vip(), 45000, 30000, RST, 7001, 0, b"");

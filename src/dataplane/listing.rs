@@ -37,7 +37,7 @@ fn list_step<A: crate::nat::Addr>(
                 vip: (c.vip.to_ip(), c.vport),
                 dest: (c.rip.to_ip(), c.rport),
                 state: c.state,
-                expires_in: to.secs(c.state).saturating_sub(now.saturating_sub(c.seen)),
+                expires_in: c.expires_in(now, to),
                 template: false,
                 assured: false,
                 pe: None,

@@ -12,9 +12,10 @@
 //! [`ConnTable::prefetch_entry`](super::ConnTable::prefetch_entry) relies on.
 
 use super::addr::Addr;
+use super::persist::EXPIRE_LATER;
 use super::rewrite::{End, Rewrite};
-use super::state::{Dir, State};
-use super::table::MAX_SLACK;
+use super::state::{Dir, State, Timeouts};
+use super::table::KEPT;
 use crate::config::{DestId, MAX_DEST_IDS};
 use std::hash::{Hash, Hasher};
 use std::net::Ipv6Addr;
@@ -176,6 +177,27 @@ impl<A: Addr> Conn<A> {
         self.next = (self.next & !LINK) | v;
     }
 
+    /// Whether the connection is kept past its timeout because it controls
+    /// others, on the table's list of re-arms (`table/later.rs`): due again
+    /// [`EXPIRE_LATER`] seconds after it was kept, whatever its state, as
+    /// IPVS's `expire_later` sets `cp->timeout` to 60 s.
+    #[inline]
+    pub fn kept(&self) -> bool {
+        self.lag() == KEPT
+    }
+
+    /// Seconds left at `now` before the expiry looks at the connection
+    /// (`-L -c`'s expire column, as the kernel shows its timer): its
+    /// state's timeout from its last packet or, kept, the [`EXPIRE_LATER`]
+    /// seconds from when it was kept (it is marked seen a second before).
+    pub fn expires_in(&self, now: u32, timeouts: &Timeouts) -> u32 {
+        let (since, timeout) = match self.kept() {
+            true => (self.seen.saturating_add(1), EXPIRE_LATER),
+            false => (self.seen, timeouts.secs(self.state)),
+        };
+        timeout.saturating_sub(now.saturating_sub(since))
+    }
+
     /// How many seconds `seen` ran ahead of the second the entry was linked.
     #[inline]
     pub(super) fn lag(&self) -> u32 {
@@ -184,7 +206,7 @@ impl<A: Addr> Conn<A> {
 
     #[inline]
     pub(super) fn set_lag(&mut self, lag: u32) {
-        debug_assert!(lag <= MAX_SLACK);
+        debug_assert!(lag <= KEPT);
         self.prev = (self.prev & LINK) | (lag & 3) << 30;
         self.next = (self.next & LINK) | (lag >> 2 & 3) << 30;
     }

@@ -38,7 +38,7 @@
 //! and an expired connection waits behind an unexpired head at most that
 //! head's lag. So a connection never expires early and at most `slack`
 //! seconds late: exact for timeouts under 16 s (CLOSE), at most 3 s late for
-//! SYN_RECV's 60 s, 15 s for ESTABLISHED's 900 s and UDP's 300 s.
+//! SYN_RECV's 60 s, 14 s for ESTABLISHED's 900 s and UDP's 300 s.
 //!
 //! A full table makes room for a new connection by evicting one transitory
 //! entry ([`ConnTable::evict_one`]): the stalest of the heads of the lists of
@@ -70,8 +70,15 @@ const LINE_AHEAD: usize = 4;
 pub const UDP_EVICT_IDLE: u32 = 30;
 
 /// The most seconds an entry's `seen` runs ahead of its place in its list (the
-/// lag fits the 4 spare bits of its two links).
-pub const MAX_SLACK: u32 = 15;
+/// lag fits the 4 spare bits of its two links, whose last value, [`KEPT`],
+/// marks an entry on the re-arms).
+pub const MAX_SLACK: u32 = 14;
+
+/// The lag that marks a connection kept past its timeout, on the list of
+/// re-arms (`later.rs`): no real lag reaches it, and a packet always moves
+/// such an entry back to its state's list. [`Conn::kept`] reads it.
+pub(super) const KEPT: u32 = MAX_SLACK + 1;
+const _: () = assert!(KEPT < 16, "the lag has 4 bits");
 
 /// How many seconds after an entry was linked a packet in the same state may
 /// come without moving it to its list's tail, for a state whose timeout is
@@ -829,6 +836,33 @@ mod test {
         t.touch(i, State::Established, 10 + est, &to);
         let n = t.expire(10 + est + EXPIRE_LATER, &to, 100, |_| {});
         assert_eq!(n, 0, "seen in the second it was kept");
+    }
+
+    /// Only an entry on the re-arms is `kept`: not one whose lag is the
+    /// most a packet gives (ESTABLISHED's slack), and not once a packet
+    /// took it back; `expires_in` counts the 60 s from its keeping.
+    #[test]
+    fn only_an_entry_on_the_re_arms_is_kept() {
+        let mut t: ConnTable = ConnTable::with_capacity(8);
+        let to = Timeouts::default();
+        let est = to.secs(State::Established);
+        let i = t.insert(Conn::new(6, (1, 1000), (2, 21), (3, 21), DestId(0)), 100);
+        let i = i.expect("room");
+        t.touch(i, State::Established, 100, &to);
+        t.touch(i, State::Established, 100 + MAX_SLACK, &to);
+        assert_eq!(t.get(i).lag(), MAX_SLACK);
+        assert!(!t.get(i).kept());
+        assert_eq!(t.get(i).expires_in(100 + MAX_SLACK, &to), est);
+        let kept_at = 100 + MAX_SLACK + est;
+        assert_eq!(
+            t.expire_keeping(kept_at, &to, 16, |_, _| true, |_| {}),
+            (0, 1)
+        );
+        assert!(t.get(i).kept());
+        assert_eq!(t.get(i).expires_in(kept_at + 20, &to), EXPIRE_LATER - 20);
+        t.touch(i, State::Established, kept_at + 20, &to);
+        assert!(!t.get(i).kept());
+        assert_eq!(t.get(i).expires_in(kept_at + 20, &to), est);
     }
 
     /// A connection kept in a worker's first seconds (its clock starts at

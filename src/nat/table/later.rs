@@ -16,12 +16,12 @@
 //! state's list with the state's whole timeout (as the kernel's next
 //! packet sets `cp->timeout` from its state): `touch` moves it, since a
 //! kept connection is marked seen a second before it was kept and as
-//! lagging [`MAX_SLACK`] seconds behind that, more than any slack, and
+//! lagging [`KEPT`] seconds behind that, more than any slack, and
 //! `unlink` finds which of the two lists it heads or ends. Looked at with
 //! the expiry, once a second, never per packet.
 
 use super::super::state::Timeouts;
-use super::{Addr, Conn, ConnTable, MAX_SLACK, NIL, State};
+use super::{Addr, Conn, ConnTable, KEPT, NIL, State};
 
 /// Seconds a kept connection waits before it is looked at again (IPVS's
 /// `expire_later`: `cp->timeout = 60*HZ`).
@@ -33,7 +33,7 @@ impl<A: Addr> ConnTable<A> {
     /// re-arms, due again [`EXPIRE_LATER`] seconds after `now`.
     ///
     /// It is marked seen a second earlier than `now` and as linked
-    /// [`MAX_SLACK`] seconds before that, so that a packet, even in this
+    /// [`KEPT`] seconds before that, so that a packet, even in this
     /// same second, moves it (`touch`'s same-second and within-the-slack
     /// shortcuts would not) back to its state's list, as the kernel's next
     /// packet gives it its state's whole timeout.
@@ -42,7 +42,7 @@ impl<A: Addr> ConnTable<A> {
         self.unlink(idx, state);
         self.slab[idx as usize].seen = now.saturating_sub(1);
         self.link_later(idx);
-        self.slab[idx as usize].set_lag(MAX_SLACK);
+        self.slab[idx as usize].set_lag(KEPT);
     }
 
     /// Link entry `idx` at the tail of the re-arms.
