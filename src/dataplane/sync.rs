@@ -33,6 +33,7 @@
 //! operations happen on state changes and new connections only.
 
 use super::family::Family;
+use super::template::template_sync_entry;
 use super::worker::Core;
 use crate::nat::conn::TEMPLATE_ASSURED;
 use crate::nat::ftp::Shift;
@@ -521,29 +522,9 @@ impl Core {
         let svc = A::conn_service(&self.snap.cfg, c)?;
         let p = svc.entry.persist?;
         let i = svc.entry.dests.iter().position(|d| d.id == c.dest())?;
-        let d = svc.entry.dests.get(i)?;
-        let (proto, vip) = match svc.id {
-            (0, mark, _) => (0, (mark, 0)),
-            (_, _, port) => (c.proto, (c.vip, port)),
-        };
-        Some(SyncEntry {
-            proto,
-            client: (c.client.masked(p.mask), 0),
-            vip,
-            rip: (A::dest_addr(&svc, i)?, d.port),
-            // Assured by this connection (established, or a UDP reply):
-            // sent as `IP_VS_CTPL_S_ASSURED` ([`SyncEntry::state`]).
-            state: if c.template & TEMPLATE_ASSURED != 0 {
-                State::Established
-            } else {
-                State::None
-            },
-            template: true,
-            timeout: p.timeout,
-            forward: d.forward,
-            out_seq: None,
-            fwmark: A::mark_of(svc.id),
-        })
+        // Assured by this connection (established, or a UDP reply).
+        let assured = c.template & TEMPLATE_ASSURED != 0;
+        template_sync_entry(&svc, i, c.client.masked(p.mask), assured, p.timeout)
     }
 
     /// The resend sweep: look at a share of each family's table each second

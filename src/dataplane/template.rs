@@ -5,7 +5,7 @@
 //! connections still use them (`nat::persist` keeps the templates
 //! themselves).
 
-use super::family::Family;
+use super::family::{Family, Svc};
 use super::sync::{SyncEntry, SyncLink};
 use super::worker::Core;
 use crate::nat::conn::TEMPLATE_ASSURED;
@@ -119,7 +119,7 @@ impl Core {
 /// whatever its packets, and the entry carries the template's state
 /// (assured or not), its flags (template, the server's forwarding method),
 /// its mark and its timeout, now 60 s. The entry is
-/// [`Core::template_entry`]'s for a connection of it, with that timeout;
+/// [`template_sync_entry`], as for a connection of it, with that timeout;
 /// the backup extends its copy by as much, so it does not expire before
 /// the master's. Returns whether it is done with: queued, or nothing to
 /// send (its server gone from the rules; a SIP template, which counts no
@@ -139,28 +139,8 @@ fn report_rearmed<A: Family>(
     let Some(i) = svc.entry.dests.iter().position(|d| d.id == t.dest.id) else {
         return true;
     };
-    let (Some(d), Some(addr)) = (svc.entry.dests.get(i), A::dest_addr(&svc, i)) else {
+    let Some(e) = template_sync_entry(&svc, i, t.key.client, t.assured, EXPIRE_LATER) else {
         return true;
-    };
-    let (proto, vip) = match svc.id {
-        (0, mark, _) => (0, (mark, 0)),
-        (proto, vip, port) => (proto, (vip, port)),
-    };
-    let e = SyncEntry {
-        proto,
-        client: (t.key.client, 0),
-        vip,
-        rip: (addr, d.port),
-        state: if t.assured {
-            State::Established
-        } else {
-            State::None
-        },
-        template: true,
-        timeout: EXPIRE_LATER,
-        forward: d.forward,
-        out_seq: None,
-        fwmark: A::mark_of(svc.id),
     };
     let sent = link.report_of(e);
     ctr.inc(if sent {
@@ -169,4 +149,41 @@ fn report_rearmed<A: Family>(
         Ctr::SyncQueueFull
     });
     sent
+}
+
+/// The sync entry of a persistence template of service `svc` to its real
+/// server `i`, for `client` (already masked by `-M`), as IPVS syncs a
+/// template (`ip_vs_sync_conn`, as `ip_vs_sched_persist` makes it): client
+/// port 0, the service's protocol, address and port, or a firewall-mark
+/// service's protocol 0, the mark as the address and port 0 (its id,
+/// `nat::mark`); `assured` sent as `IP_VS_CTPL_S_ASSURED`
+/// ([`SyncEntry::state`]), with `timeout`.
+pub(super) fn template_sync_entry<A: Family>(
+    svc: &Svc<'_, A>,
+    i: usize,
+    client: A,
+    assured: bool,
+    timeout: u32,
+) -> Option<SyncEntry<A>> {
+    let d = svc.entry.dests.get(i)?;
+    let (proto, vip) = match svc.id {
+        (0, mark, _) => (0, (mark, 0)),
+        (proto, vip, port) => (proto, (vip, port)),
+    };
+    Some(SyncEntry {
+        proto,
+        client: (client, 0),
+        vip,
+        rip: (A::dest_addr(svc, i)?, d.port),
+        state: if assured {
+            State::Established
+        } else {
+            State::None
+        },
+        template: true,
+        timeout,
+        forward: d.forward,
+        out_seq: None,
+        fwmark: A::mark_of(svc.id),
+    })
 }

@@ -103,6 +103,23 @@ struct List {
     tail: u32,
 }
 
+impl List {
+    /// Link entry `idx` of `slab` at this list's tail (its lag cleared).
+    #[inline]
+    fn push_tail<A: Addr>(&mut self, slab: &mut [Conn<A>], idx: u32) {
+        let old_tail = self.tail;
+        self.tail = idx;
+        if old_tail == NIL {
+            self.head = idx;
+        } else {
+            slab[old_tail as usize].set_next(idx);
+        }
+        let c = &mut slab[idx as usize];
+        c.prev = old_tail;
+        c.next = NIL;
+    }
+}
+
 /// Why a connection could not be added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AddError {
@@ -579,17 +596,7 @@ impl<A: Addr> ConnTable<A> {
     }
 
     fn link_tail(&mut self, idx: u32, state: State) {
-        let l = &mut self.lists[state as usize];
-        let old_tail = l.tail;
-        l.tail = idx;
-        if old_tail == NIL {
-            l.head = idx;
-        } else {
-            self.slab[old_tail as usize].set_next(idx);
-        }
-        let c = &mut self.slab[idx as usize];
-        c.prev = old_tail;
-        c.next = NIL;
+        self.lists[state as usize].push_tail(&mut self.slab, idx);
     }
 
     fn unlink(&mut self, idx: u32, state: State) {

@@ -41,22 +41,8 @@ impl<A: Addr> ConnTable<A> {
         let state = self.slab[idx as usize].state;
         self.unlink(idx, state);
         self.slab[idx as usize].seen = now.saturating_sub(1);
-        self.link_later(idx);
+        self.later.push_tail(&mut self.slab, idx);
         self.slab[idx as usize].set_lag(KEPT);
-    }
-
-    /// Link entry `idx` at the tail of the re-arms.
-    fn link_later(&mut self, idx: u32) {
-        let old_tail = self.later.tail;
-        self.later.tail = idx;
-        if old_tail == NIL {
-            self.later.head = idx;
-        } else {
-            self.slab[old_tail as usize].set_next(idx);
-        }
-        let c = &mut self.slab[idx as usize];
-        c.prev = old_tail;
-        c.next = NIL;
     }
 
     /// The connections re-armed [`EXPIRE_LATER`] seconds ago or more (a
