@@ -1256,3 +1256,58 @@ fn a_client_from_the_ftp_data_port_is_not_scheduled() {
     }
     assert_eq!(d.ctr(Ctr::ConnNew), 2);
 }
+
+/// An IPv6 segment behind an atomic fragment header (offset 0, M clear,
+/// RFC 6946): a whole packet, which the helper reads as one.
+fn atomic6(l: &inmem::frames6::L3, ports: (u16, u16, u8), sa: (u32, u32), data: &[u8]) -> Vec<u8> {
+    use inmem::frames6::{Ext, TCP, frame, tcp_l4};
+    let t = tcp_l4(l, ports, sa, data);
+    let ext = Ext::Fragment {
+        offset: 0,
+        more: false,
+        id: 0x78,
+    };
+    frame(l, &[ext], TCP, &t)
+}
+
+#[test]
+fn an_ipv6_atomic_fragment_on_a_control_connection_is_read_as_a_whole_packet() {
+    let (mut d, _) = lab6();
+    d.resolve6(ringvs::Nic::Ext, CLIENT6, CLIENT_MAC);
+    d.resolve6(ringvs::Nic::Int, RS1_6, RS1_MAC);
+    let (c, r) = (l3_to_vip6(), l3_from_rs6(RS1_6, CLIENT6));
+    for f in tcp6(&c, (CPORT, 21, SYN), (C0 - 1, 0), b"", None) {
+        d.ext(&f);
+    }
+    for f in tcp6(&r, (21, CPORT, SYN | ACK), (S0 - 1, C0), b"", None) {
+        d.int(&f);
+    }
+    for f in tcp6(&c, (CPORT, 21, ACK), (C0, S0), b"", None) {
+        d.ext(&f);
+    }
+    // The client's EPSV and the server's reply, each an atomic fragment.
+    let (_, int) = d.ext(&atomic6(&c, (CPORT, 21, ACK | PSH), (C0, S0), b"EPSV\r\n"));
+    assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    let reply = b"229 Entering Extended Passive Mode (|2|2001:2:0:2::2|30000|)\r\n";
+    let (out, _) = d.int(&atomic6(&r, (21, CPORT, ACK | PSH), (S0, C0 + 6), reply));
+    assert_eq!(out.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    let want = b"229 Entering Extended Passive Mode (|||30000|)\r\n";
+    let f = &out[0];
+    // Ethernet, IPv6, the fragment header kept, then TCP.
+    assert_eq!(f[14 + 6], 44, "the fragment header stays");
+    let plen = usize::from(u16::from_be_bytes([f[18], f[19]]));
+    assert_eq!(plen + 54, f.len(), "the payload length follows the text");
+    let tcp = &f[62..];
+    assert_eq!(&tcp[20..], want, "written without the address");
+    let mut zeroed = tcp.to_vec();
+    zeroed[16..18].fill(0);
+    let sum = inmem::frames6::checksum6(VIP6, CLIENT6, 6, &zeroed);
+    assert_eq!(sum.to_be_bytes(), [tcp[16], tcp[17]], "checksum");
+    assert_eq!(d.ctr(Ctr::FtpRewritten), 1);
+    // The data connection the reply announced gets in.
+    let syn = tcp6(&c, (45000, 30000, SYN), (7000, 0), b"", None);
+    let (_, int) = d.ext(&syn[0]);
+    assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    let p = parse_ip6(&int[0]);
+    assert_eq!((p.dst, &p.l4[2..4]), (RS1_6, &30000u16.to_be_bytes()[..]));
+}

@@ -538,7 +538,11 @@ impl Core {
 
 /// Whether `seg` is a fragment of its datagram (IPv4: more fragments or an
 /// offset; IPv6: a fragment header in its chain, which `classify` checked
-/// leads to the TCP header at `l4_off`).
+/// leads to the TCP header at `l4_off`, with an offset or more to come). An
+/// IPv6 atomic fragment (offset 0, M clear, RFC 6946) holds its whole
+/// packet and is read as one, as IPVS reads past the header to the TCP
+/// payload (`ipv6_find_hdr` in `ip_vs_fill_iph_skb_off`) before the FTP
+/// helper (`ip_vs_ftp_in`, `ip_vs_ftp_out`) looks at it.
 fn is_fragment<A: Family>(seg: &Seg<'_, A>) -> bool {
     let f = seg.frame;
     if A::V4 {
@@ -551,10 +555,16 @@ fn is_fragment<A: Family>(seg: &Seg<'_, A>) -> bool {
         let (Some(kind), Some(&len)) = (next, f.get(at + 1)) else {
             return true;
         };
-        if kind == 44 {
-            return true;
-        }
         next = f.get(at).copied();
+        if kind == 44 {
+            // Offset (13 bits) and M: either makes it a piece.
+            let word = f.get(at + 2..at + 4);
+            if word.is_none_or(|w| u16::from_be_bytes([w[0], w[1]]) & 0xfff9 != 0) {
+                return true;
+            }
+            at += 8;
+            continue;
+        }
         at += (usize::from(len) + 1) * 8;
     }
     false
