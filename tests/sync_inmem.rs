@@ -599,6 +599,65 @@ fn standby_with(rules: &[&str], conn: ringvs::sync::wire::SyncConn) -> MemDirect
     d
 }
 
+/// A master's report of a template it re-armed for 60 s (IPVS's
+/// `expire_later`, `ip_vs_conn.c`) is taken whole by a backup whose `-p`
+/// is shorter: a report's timeout is capped at the larger of `-p` and 60 s,
+/// so the backup's copy does not go before the master's.
+#[test]
+fn a_templates_60_s_re_arm_report_is_not_cut_to_a_shorter_persistence() {
+    use ringvs::sync::wire::{self, MessageBuilder};
+    let rules = [
+        "-A -t 198.18.0.110:80 -s rr -p 30",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+    ];
+    let mut d = MemDirector::new(&rules);
+    d.resolve_all();
+    set(&d, false, true);
+    let intake = d.intake(7, &env());
+    let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
+    let mut m = MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 7).expect("buffer");
+    let template = |client: std::net::Ipv4Addr, timeout: u32| wire::SyncConn {
+        proto: 6,
+        flags: wire::flags::TEMPLATE,
+        state: wire::ipvs_state::CTPL_ASSURED,
+        caddr: client,
+        cport: 0,
+        vaddr: VIP,
+        vport: 80,
+        daddr: std::net::Ipv4Addr::new(198, 19, 0, 2),
+        dport: 80,
+        fwmark: 0,
+        timeout,
+        seq: None,
+        pe: None,
+    };
+    let (a, b, c) = (
+        std::net::Ipv4Addr::new(198, 18, 0, 1),
+        std::net::Ipv4Addr::new(198, 18, 0, 2),
+        std::net::Ipv4Addr::new(198, 18, 0, 3),
+    );
+    m.push(&template(a, 60)).expect("fits");
+    m.push(&template(b, 20)).expect("fits");
+    m.push(&template(c, 900)).expect("fits");
+    intake.message(m.as_bytes());
+    let installed = intake
+        .counters
+        .templates_installed
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(installed, 3, "{:?}", intake.counters.drops());
+    let listed: std::collections::BTreeMap<_, _> = d
+        .conns(0)
+        .into_iter()
+        .filter(|t| t.template)
+        .map(|t| (t.client.0, t.expires_in))
+        .collect();
+    let want = [(a, 60), (b, 20), (c, 60)]
+        .into_iter()
+        .map(|(ip, s)| (std::net::IpAddr::V4(ip), s))
+        .collect();
+    assert_eq!(listed, want, "60 s whole, 20 s as sent, 900 s capped");
+}
+
 /// A standby runs no health checks, so its table holds no sorry server; a
 /// connection the master made to its sorry server is installed all the same
 /// (on the sorry server's id), waits while the sorry server is out of the

@@ -648,7 +648,13 @@ impl Intake {
                 0 => TEMPLATE_NO_TIMEOUT_S,
                 t => t,
             };
-            let expires = now.saturating_add(secs.min(timeout));
+            // At most the service's own -p (a deliberate bound: a message
+            // does not pin a client longer than this director would), but
+            // never below IPVS's 60 s re-arm (`expire_later`), which a
+            // master reports for a template its connections outlived: a
+            // `-p` under 60 must not cut the report short.
+            let cap = timeout.max(crate::nat::persist::EXPIRE_LATER);
+            let expires = now.saturating_add(secs.min(cap));
             let want = Wanted { key, call_id };
             if !templates.install(want, to, mask, now, expires, replace) {
                 return Err("template_kept_or_full");
