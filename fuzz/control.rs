@@ -238,15 +238,22 @@ fn filter(text: &str) {
 }
 
 /// A keepalived configuration (one file; an `include` reads what it names).
+/// It is written into a directory of this process's own, so a relative
+/// `include` finds nothing another user left in the temporary directory.
 fn keepalived_file(bytes: &[u8]) {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("ringvs-fuzz-{}-{n}.conf", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("ringvs-fuzz-{}", std::process::id()));
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let path = dir.join(format!("{n}.conf"));
     if std::fs::write(&path, bytes).is_err() {
         return;
     }
     let loaded = keepalived::load(&path);
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir(&dir);
     if let Ok(loaded) = loaded
         && says_all(&loaded.config)
     {
