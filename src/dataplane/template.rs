@@ -153,11 +153,14 @@ fn report_rearmed<A: Family>(
 
 /// The sync entry of a persistence template of service `svc` to its real
 /// server `i`, for `client` (already masked by `-M`), as IPVS syncs a
-/// template (`ip_vs_sync_conn`, as `ip_vs_sched_persist` makes it): client
-/// port 0, the service's protocol, address and port, or a firewall-mark
-/// service's protocol 0, the mark as the address and port 0 (its id,
-/// `nat::mark`); `assured` sent as `IP_VS_CTPL_S_ASSURED`
-/// ([`SyncEntry::state`]), with `timeout`.
+/// template (`ip_vs_sync_conn`): client port 0, the service's protocol,
+/// address and port, or a firewall-mark service's protocol 0, the mark as
+/// the address and port 0 (its id, `nat::mark`); `assured` sent as
+/// `IP_VS_CTPL_S_ASSURED` ([`SyncEntry::state`]), with `timeout`. The
+/// server's port is always its own, where `ip_vs_sched_persist` gives a
+/// firewall-mark, port-0 or FTP service's template server port 0 (and an
+/// FTP one virtual port 0: `docs/ha.md`); a kernel backup finds the server
+/// either way (`ip_vs_find_dest` tries the port and 0).
 pub(super) fn template_sync_entry<A: Family>(
     svc: &Svc<'_, A>,
     i: usize,
