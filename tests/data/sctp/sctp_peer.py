@@ -4,7 +4,7 @@ and the client speak the handshake, one DATA chunk and the shutdown
 themselves (RFC 9260; only what the director sees, no retransmission).
 
 usage: python3 sctp_peer.py server NAME PORT MAX_SECS
-       python3 sctp_peer.py client ADDR PORT SPORT COUNT
+       python3 sctp_peer.py client ADDR PORT SPORT COUNT [PAD]
 
 The server answers every INIT to PORT with an INIT ACK whose state cookie
 holds NAME, a COOKIE ECHO with a COOKIE ACK, a DATA chunk with a SACK and a
@@ -15,6 +15,11 @@ The client runs COUNT associations to ADDR:PORT one after the other, from
 SPORT, SPORT+1, ...: INIT, COOKIE ECHO, DATA `hello N`, then SHUTDOWN and
 SHUTDOWN COMPLETE; it prints the server's DATA for each (or `timeout at
 STEP`). Every packet received is checked: a wrong CRC32c prints `bad crc`.
+With PAD, each DATA carries PAD dots after `hello N`, so a PAD of 3000
+sends it, and the server's answer, in IPv4 fragments at an MTU of 1500
+(the kernel fragments a raw socket's datagram, without DF, and
+reassembles what it receives); the client prints the answer's dots as
+` +PAD`.
 """
 
 import os
@@ -125,7 +130,7 @@ def server(name, port, max_secs):
             s.sendto(packet(port, sport, peers[(src, sport)], out), (src, 0))
 
 
-def client(addr, port, sport0, count):
+def client(addr, port, sport0, count, pad):
     s = raw_socket()
     my_tag = 0xC1E0 + os.getpid()
 
@@ -159,11 +164,14 @@ def client(addr, port, sport0, count):
         send(peer, [(COOKIE_ECHO, 0, ack[16:])])
         if wait(sport, COOKIE_ACK, "COOKIE ACK") is None:
             continue
-        send(peer, [(DATA, 3, struct.pack("!IHHI", 1, 0, 0, 0) + b"hello %d" % i)])
+        hello = b"hello %d" % i + b"." * pad
+        send(peer, [(DATA, 3, struct.pack("!IHHI", 1, 0, 0, 0) + hello)])
         data = wait(sport, DATA, "DATA")
         if data is None:
             continue
-        print(data[12:].decode(errors="replace"), flush=True)
+        text = data[12:].decode(errors="replace")
+        dots = len(text) - len(text.rstrip("."))
+        print(text.rstrip(".") + (" +%d" % dots if dots else ""), flush=True)
         send(peer, [(SHUTDOWN, 0, struct.pack("!I", 1))])
         if wait(sport, SHUTDOWN_ACK, "SHUTDOWN ACK") is None:
             continue
@@ -174,7 +182,8 @@ def main():
     if sys.argv[1] == "server":
         server(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     else:
-        client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        pad = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+        client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), pad)
 
 
 main()
