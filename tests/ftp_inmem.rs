@@ -653,18 +653,60 @@ fn a_kept_control_connection_is_synced_at_each_re_arm() {
     assert_eq!(d.w().core.table.len(), 2, "the control connection kept");
 }
 
+/// The resend sweep sends a kept control connection (ESTABLISHED, idle
+/// past its 900 s) with the 60 s its timer was re-armed with, as
+/// `ip_vs_sync_conn` sends `cp->timeout`, which `expire_later`
+/// (`ip_vs_conn_expire`, `ip_vs_conn.c`) set to 60 s: not its state's 900 s,
+/// which would have a kernel backup keep its copy 15 minutes past the
+/// master's next re-arm.
+#[test]
+fn the_resend_sweep_sends_a_kept_control_connection_with_its_60_s() {
+    use std::time::Duration;
+    let (mut d, _) = with_data_connection();
+    d.shared.ha.set_resend_s(10);
+    role(&d, true, false);
+    // The control connection's reports: when (seconds on), and timeout.
+    let mut got = Vec::new();
+    for t in 1..=1000u32 {
+        d.advance(Duration::from_secs(1));
+        d.poll();
+        if t % 30 == 0 {
+            assert_eq!(busy(&mut d), 1, "the data connection lives");
+        }
+        let reports = d.sync.reports.iter().flat_map(|r| r.try_iter());
+        got.extend(reports.filter(|e| e.vip.1 == 21).map(|e| (t, e.timeout)));
+    }
+    let (before, after): (Vec<_>, Vec<_>) = got.iter().partition(|(t, _)| *t < 900);
+    // Resent every 10 s while its 900 s run, with them.
+    assert!(before.len() >= 80, "{before:?}");
+    assert!(before.iter().all(|&(_, s)| s == 900), "{before:?}");
+    // Kept at 900: the re-arms (900, 960) and the resends between them,
+    // all with the 60 s.
+    assert!(after.len() >= 10, "{after:?}");
+    assert!(after.iter().all(|&(_, s)| s == 60), "{after:?}");
+    assert!(after.iter().any(|&(t, _)| t > 900 && t < 960), "{after:?}");
+}
+
 /// A kept control connection in a state whose timeout is under 60 s
 /// (CLOSE's 10 s, after the client's RST) is re-armed for 60 s, as the
 /// kernel's (`expire_later` sets `cp->timeout` to 60 s whatever the
 /// state's), so a sync master reports it at its 10 s timeout and then every
 /// 60 s, not every 10 s; and once its data connection is gone it goes at
-/// its next 60 s mark.
+/// its next 60 s mark. The resend sweep, on or off, adds nothing: a CLOSE
+/// connection is not resent, kept or not (`resends`), and the kernel too
+/// syncs one that gets no packets only at each re-arm.
 #[test]
 fn a_kept_control_connection_in_close_is_re_armed_and_synced_every_60_s() {
+    for resend_s in [0, 10] {
+        kept_in_close(resend_s);
+    }
+}
+
+fn kept_in_close(resend_s: u32) {
     use std::time::Duration;
     let (mut d, _) = with_data_connection();
     assert_eq!(busy(&mut d), 1, "the data connection established");
-    d.shared.ha.set_resend_s(0);
+    d.shared.ha.set_resend_s(resend_s);
     role(&d, true, false);
     let rst = tcp_seg(&L3::to_vip(), CPORT, 21, RST, C0 + 6, 0, b"");
     assert_eq!(d.ext(&rst).1.len(), 1, "the RST forwarded");

@@ -338,7 +338,12 @@ pub fn syncs(state: State) -> bool {
 /// Whether the resend sweep sends a connection in `state` again: those that
 /// still carry data (a connection in TIME_WAIT or CLOSE is reported when it
 /// gets there, not again: at 1k new connections/s the two minutes of
-/// TIME_WAIT alone would hold 120k entries to resend).
+/// TIME_WAIT alone would hold 120k entries to resend). Nor one the expiry
+/// keeps in those states for the connections it controls: it is reported
+/// at each 60 s re-arm ([`Core::sync_report_rearmed`]), the only time the
+/// kernel syncs a connection that gets no packets (`expire_later` in
+/// `ip_vs_conn_expire` calls `ip_vs_sync_conn`; else `ip_vs_in_hook`, per
+/// packet).
 #[inline]
 fn resends(state: State) -> bool {
     matches!(
@@ -365,11 +370,20 @@ impl Core {
     }
 
     /// Report connection `idx` of the family's table (and its template)
-    /// to the master daemon.
+    /// to the master daemon, with the timeout its timer was last armed
+    /// with, as `ip_vs_sync_conn` sends `cp->timeout`: its state's, or
+    /// [`EXPIRE_LATER`] while the expiry keeps it for the connections it
+    /// controls (`Conn::kept`: `expire_later` in `ip_vs_conn_expire` set
+    /// `cp->timeout` to 60 s, and only a packet, which takes it off the
+    /// re-arms, sets it from its state again). The resend sweep reports a
+    /// kept ESTABLISHED control connection through here.
     #[cold]
     pub(super) fn sync_report_of<A: Family>(&mut self, idx: u32) {
         let c = A::table(self).get(idx);
-        let timeout = self.snap.cfg.timeouts.secs(c.state);
+        let timeout = match c.kept() {
+            true => EXPIRE_LATER,
+            false => self.snap.cfg.timeouts.secs(c.state),
+        };
         self.sync_report_timed::<A>(idx, timeout);
     }
 
