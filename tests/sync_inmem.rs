@@ -175,6 +175,66 @@ fn a_template_kept_for_its_connection_is_synced_at_each_re_arm() {
     assert_eq!((r[1].template, r[1].timeout), (true, 60));
 }
 
+/// A template re-armed after its real server was removed (`-d`) is still
+/// reported at each re-arm, to that server by its method (DR here), as the
+/// kernel's: its template keeps its dest, in the trash, and the forwarding
+/// bits in its flags, and `expire_later` syncs it (`ip_vs_conn_expire`,
+/// `ip_vs_conn.c`). A backup that still has the server extends its copy; one
+/// that removed it too drops it as `sync_drop_unknown_dest`.
+#[test]
+fn a_template_whose_server_was_removed_is_synced_at_each_re_arm() {
+    use ringvs::config::{Forward, Proto, ServiceKey};
+    let rules = &[
+        "-A -t 198.18.0.110:80 -s rr -p 120 -M 255.255.255.0",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -g",
+    ];
+    let mut d = MemDirector::new(rules);
+    d.resolve_all();
+    d.shared.ha.set_resend_s(0);
+    set(&d, true, false);
+    // DR sees the client's side only: SYN, then ACK, ESTABLISHED.
+    assert_eq!(d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN)).1.len(), 1);
+    assert_eq!(d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, ACK)).1.len(), 1);
+    let first = reports(&d);
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert_eq!(
+        (first[1].template, first[1].forward),
+        (true, Forward::Route)
+    );
+    // `-d`, published as the control thread publishes: after the snapshot
+    // the workers run.
+    let svc = ServiceKey::new(Proto::Tcp, VIP, 80);
+    d.cfg.del_dest(&svc, RS1, 80).expect("configured");
+    let prev = d.shared.config.load_full();
+    let next = ringvs::nat::Snapshot::build_from(&d.cfg, Default::default(), Some(&prev));
+    d.shared.config.store(std::sync::Arc::new(next));
+    d.shared.bump();
+    // The connection (ESTABLISHED, 900 s) keeps the template past its -p.
+    let mut got = Vec::new();
+    for t in 1..=200 {
+        d.advance(Duration::from_secs(1));
+        d.poll();
+        got.extend(reports(&d).into_iter().map(|e| (t, e)));
+    }
+    let marks = [120, 180];
+    assert_eq!(got.len(), marks.len(), "{got:?}");
+    for ((t, e), mark) in got.iter().zip(marks) {
+        assert!(
+            (mark..mark + 16).contains(t),
+            "re-armed at {mark}, sent at {t}"
+        );
+        assert_eq!(
+            (e.template, e.timeout, e.state),
+            (true, 60, State::Established)
+        );
+        assert_eq!(
+            (e.client, e.vip),
+            ((be(CLIENT) & 0xffff_ff00, 0), (be(VIP), 80))
+        );
+        assert_eq!((e.rip, e.forward), ((be(RS1), 80), Forward::Route));
+    }
+}
+
 fn synced(d: &MemDirector, state: State) -> Install {
     Install {
         entry: SyncEntry {

@@ -33,7 +33,7 @@
 //! operations happen on state changes and new connections only.
 
 use super::family::Family;
-use super::template::template_sync_entry;
+use super::template::{dest_of, template_sync_entry};
 use super::worker::Core;
 use crate::nat::conn::TEMPLATE_ASSURED;
 use crate::nat::ftp::Shift;
@@ -538,7 +538,14 @@ impl Core {
         let i = svc.entry.dests.iter().position(|d| d.id == c.dest())?;
         // Assured by this connection (established, or a UDP reply).
         let assured = c.template & TEMPLATE_ASSURED != 0;
-        template_sync_entry(&svc, i, c.client.masked(p.mask), assured, p.timeout)
+        let to = dest_of(&svc, i)?;
+        Some(template_sync_entry(
+            &svc,
+            to,
+            c.client.masked(p.mask),
+            assured,
+            p.timeout,
+        ))
     }
 
     /// The resend sweep: look at a share of each family's table each second

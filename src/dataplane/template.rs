@@ -8,6 +8,7 @@
 use super::family::{Family, Svc};
 use super::sync::{SyncEntry, SyncLink};
 use super::worker::Core;
+use crate::config::Forward;
 use crate::nat::conn::TEMPLATE_ASSURED;
 use crate::nat::persist::{EXPIRE_LATER, Rearmed, TemplateKey, Templates};
 use crate::nat::{Conn, Snapshot, State};
@@ -121,9 +122,15 @@ impl Core {
 /// its mark and its timeout, now 60 s. The entry is
 /// [`template_sync_entry`], as for a connection of it, with that timeout;
 /// the backup extends its copy by as much, so it does not expire before
-/// the master's. Returns whether it is done with: queued, or nothing to
-/// send (its server gone from the rules; a SIP template, which counts no
-/// connection, is never re-armed); false for a full channel, counted.
+/// the master's. A template whose real server was removed since (`-d`, a
+/// reload, held down by its check) is reported too, to the address and
+/// port it holds and by the method the server had (the snapshot keeps it,
+/// `nat::gone`), as the kernel's template keeps its dest, in the trash,
+/// and its flags: its service (which the sweep keeps it only with) finds
+/// it by its id while no other server has taken that. Returns whether it
+/// is done with: queued, or nothing to send (a SIP template, which counts
+/// no connection, is never re-armed; its server's id another's now); false
+/// for a full channel, counted.
 fn report_rearmed<A: Family>(
     link: &SyncLink,
     ctr: &mut Counters,
@@ -136,12 +143,18 @@ fn report_rearmed<A: Family>(
     let Some(svc) = A::service_of_dest(cfg, t.dest.id).filter(|s| s.id == t.key.svc) else {
         return true;
     };
-    let Some(i) = svc.entry.dests.iter().position(|d| d.id == t.dest.id) else {
+    let to = match svc.entry.dests.iter().position(|d| d.id == t.dest.id) {
+        Some(i) => dest_of(&svc, i),
+        // Gone from the rules: not live, and so not another's yet.
+        None if !cfg.dest_live(t.dest.id) => {
+            Some((t.dest.addr, t.dest.port, cfg.forward_of(t.dest.id)))
+        }
+        None => None,
+    };
+    let Some(to) = to else {
         return true;
     };
-    let Some(e) = template_sync_entry(&svc, i, t.key.client, t.assured, EXPIRE_LATER) else {
-        return true;
-    };
+    let e = template_sync_entry(&svc, to, t.key.client, t.assured, EXPIRE_LATER);
     let sent = link.report_of(e);
     ctr.inc(if sent {
         Ctr::SyncReported
@@ -151,33 +164,40 @@ fn report_rearmed<A: Family>(
     sent
 }
 
-/// The sync entry of a persistence template of service `svc` to its real
-/// server `i`, for `client` (already masked by `-M`), as IPVS syncs a
-/// template (`ip_vs_sync_conn`): client port 0, the service's protocol,
-/// address and port, or a firewall-mark service's protocol 0, the mark as
-/// the address and port 0 (its id, `nat::mark`); `assured` sent as
-/// `IP_VS_CTPL_S_ASSURED` ([`SyncEntry::state`]), with `timeout`. The
-/// server's port is always its own, where `ip_vs_sched_persist` gives a
-/// firewall-mark, port-0 or FTP service's template server port 0 (and an
-/// FTP one virtual port 0: `docs/ha.md`); a kernel backup finds the server
-/// either way (`ip_vs_find_dest` tries the port and 0).
+/// Real server `i` of service `svc` as a template names it: its address,
+/// port and forwarding method.
+pub(super) fn dest_of<A: Family>(svc: &Svc<'_, A>, i: usize) -> Option<(A, u16, Forward)> {
+    let d = svc.entry.dests.get(i)?;
+    Some((A::dest_addr(svc, i)?, d.port, d.forward))
+}
+
+/// The sync entry of a persistence template of service `svc` to the real
+/// server at `to` (address, port, forwarding method), for `client`
+/// (already masked by `-M`), as IPVS syncs a template (`ip_vs_sync_conn`):
+/// client port 0, the service's protocol, address and port, or a
+/// firewall-mark service's protocol 0, the mark as the address and port 0
+/// (its id, `nat::mark`); `assured` sent as `IP_VS_CTPL_S_ASSURED`
+/// ([`SyncEntry::state`]), with `timeout`. The server's port is always its
+/// own, where `ip_vs_sched_persist` gives a firewall-mark, port-0 or FTP
+/// service's template server port 0 (and an FTP one virtual port 0:
+/// `docs/ha.md`); a kernel backup finds the server either way
+/// (`ip_vs_find_dest` tries the port and 0).
 pub(super) fn template_sync_entry<A: Family>(
     svc: &Svc<'_, A>,
-    i: usize,
+    (addr, port, forward): (A, u16, Forward),
     client: A,
     assured: bool,
     timeout: u32,
-) -> Option<SyncEntry<A>> {
-    let d = svc.entry.dests.get(i)?;
+) -> SyncEntry<A> {
     let (proto, vip) = match svc.id {
         (0, mark, _) => (0, (mark, 0)),
         (proto, vip, port) => (proto, (vip, port)),
     };
-    Some(SyncEntry {
+    SyncEntry {
         proto,
         client: (client, 0),
         vip,
-        rip: (A::dest_addr(svc, i)?, d.port),
+        rip: (addr, port),
         state: if assured {
             State::Established
         } else {
@@ -185,8 +205,8 @@ pub(super) fn template_sync_entry<A: Family>(
         },
         template: true,
         timeout,
-        forward: d.forward,
+        forward,
         out_seq: None,
         fwmark: A::mark_of(svc.id),
-    })
+    }
 }

@@ -7,6 +7,7 @@
 pub mod addr;
 pub mod conn;
 pub mod ftp;
+mod gone;
 pub mod mark;
 pub mod ops;
 pub mod persist;
@@ -273,8 +274,11 @@ pub struct Snapshot {
     /// Some real server is reached by DR or TUN (`-g`, `-i`): only then do
     /// the workers look up a connection's forwarding method.
     pub any_direct: bool,
-    /// The forwarding method of each real server by `DestId` (empty unless
-    /// `any_direct`; ids beyond it masquerade).
+    /// The forwarding method of each real server by `DestId`, and of each
+    /// one gone from the rules whose service keeps it for its connections
+    /// (`dest_svc`; so with only NAT servers left it may hold a removed DR
+    /// server's, while `any_direct` is false); empty unless some is not
+    /// NAT, and ids beyond it masquerade.
     pub forwards: Box<[crate::config::Forward]>,
     /// By `DestId`, the address of each real server of the other family
     /// than its service: a tunnel endpoint, as IPVS allows (`ip_vs_ctl.c`
@@ -417,10 +421,15 @@ impl Snapshot {
         // IPVS's dest in the trash keeps `svc`: while the service exists
         // and no other server has taken the id.
         if let Some(p) = prev {
-            keep_gone(&mut dest_svc, &p.dest_svc, |k| services.contains_key(k));
-            keep_gone(&mut dest_svc6, &p.dest_svc6, |k| services6.contains_key(k));
+            gone::keep_service(&mut dest_svc, &p.dest_svc, |k| services.contains_key(k));
+            gone::keep_service(&mut dest_svc6, &p.dest_svc6, |k| services6.contains_key(k));
         }
         let forwards = direct_forwards(cfg);
+        let any_direct = !forwards.is_empty();
+        let forwards = match prev {
+            Some(p) => gone::forwards(forwards, &p.forwards, &live, (&dest_svc, &dest_svc6)),
+            None => forwards,
+        };
         let cross = cross_family(cfg);
         let (ops_replies, ops_replies6) = ops_replies(cfg);
         let (marks, marks6) = mark::build(cfg);
@@ -433,7 +442,7 @@ impl Snapshot {
             live,
             max_dests,
             any_persistent,
-            any_direct: !forwards.is_empty(),
+            any_direct,
             forwards,
             cross,
             ops_replies,
@@ -555,18 +564,6 @@ impl Snapshot {
         self.live
             .get(i / 64)
             .is_some_and(|w| w & (1 << (i % 64)) != 0)
-    }
-}
-
-/// Fills the ids `map` has no service for with `prev`'s, where `exists`.
-fn keep_gone<K: Copy>(map: &mut Vec<Option<K>>, prev: &[Option<K>], exists: impl Fn(&K) -> bool) {
-    if map.len() < prev.len() {
-        map.resize(prev.len(), None);
-    }
-    for (now, before) in map.iter_mut().zip(prev) {
-        if now.is_none() {
-            *now = before.filter(|k| exists(k));
-        }
     }
 }
 
