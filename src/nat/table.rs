@@ -46,7 +46,10 @@
 //! entry idle for [`UDP_EVICT_IDLE`] seconds. ESTABLISHED connections and UDP
 //! flows with recent traffic are never evicted: a SYN flood recycles its own
 //! half-open entries and cannot push out working connections. Choosing costs a
-//! look at a dozen list heads, never a scan.
+//! look at a dozen list heads, never a scan. A connection kept past its
+//! timeout for the ones it controls is on no state's list, so never evicted,
+//! as IPVS's `ip_vs_random_dropentry` passes over any whose `n_control` is
+//! not 0 (one not yet past its timeout is not looked up: `docs/tcp-states.md`).
 
 use super::state::{STATES, State, Timeouts};
 
@@ -913,6 +916,36 @@ mod test {
         }
         let r = t.expire_keeping(11 + EXPIRE_LATER, &to, 256, |_, _| true, |_| {});
         assert_eq!(r, (0, 1));
+    }
+
+    /// A kept connection is never evicted, whatever its state (CLOSE here,
+    /// the stalest entry): it is on the re-arms, not its state's list, as
+    /// IPVS's `ip_vs_random_dropentry` (`ip_vs_conn.c`) passes over a
+    /// connection whose `n_control` is not 0. A packet takes it back to its
+    /// state's list, evictable again.
+    #[test]
+    fn a_kept_connection_is_never_evicted() {
+        let mut t: ConnTable = ConnTable::with_capacity(8);
+        let to = Timeouts::default();
+        let now = 10 + to.secs(State::Close);
+        let add = |t: &mut ConnTable, p, at| {
+            let i = t.insert(Conn::new(6, (1, p), (2, 21), (3, 21), DestId(0)), at);
+            let i = i.expect("room");
+            t.touch(i, State::Close, at, &to);
+            i
+        };
+        let kept = add(&mut t, 1000, 10);
+        let held = t.expire_keeping(now, &to, 100, |_, _| true, |_| {});
+        assert_eq!(held, (0, 1));
+        assert!(t.get(kept).kept());
+        assert_eq!(t.eviction_candidate(now), None, "the kept one alone");
+        let other = add(&mut t, 1001, now);
+        assert_eq!(t.eviction_candidate(now), Some(other));
+        assert!(t.evict_one(now, |c| assert_eq!(c.cport, 1001)));
+        assert!(!t.evict_one(now, |_| panic!("a kept connection evicted")));
+        t.touch(kept, State::Close, now + 1, &to);
+        assert!(!t.get(kept).kept());
+        assert_eq!(t.eviction_candidate(now + 1), Some(kept));
     }
 
     /// As the kernel's (`expire_later` sets `cp->timeout` to 60 s, whatever
