@@ -81,8 +81,9 @@ pub struct SyncEntry<A = u32> {
     pub state: State,
     /// A persistence template, not a connection.
     pub template: bool,
-    /// Seconds it has to live (the state's timeout; a template's `-p`, or
-    /// 60 once the expiry re-armed it, IPVS's template `cp->timeout`).
+    /// Seconds it has to live, IPVS's `cp->timeout`: the state's timeout,
+    /// or 60 while the expiry keeps the connection for those it controls
+    /// (`Conn::kept`); a template's `-p`, or 60 once the expiry re-armed it.
     pub timeout: u32,
     /// How the real server is reached (IPVS's forwarding bits of the flags).
     pub forward: crate::config::Forward,
