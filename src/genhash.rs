@@ -3,6 +3,14 @@
 //! got as the check gets it (`health::genhash`), but through this host's
 //! own network stack.
 //!
+//! Its options are keepalived's (`check_genhash.c`
+//! `check_genhash_parse_cmdline`): `-I`/`--use-sni` (ringvs's older
+//! `--sni` kept as an alias), `-P`/`--protocol` (`1.0`, `1.0C`/`1.0c`,
+//! `1.1`: the request of `health::HttpProtocol`) and `-m`/`--fwmark`
+//! (`SO_MARK`). Without `-P` the request is the check's own (`1.0C`), so
+//! that the digest is of what the check gets; keepalived's default is
+//! `1.0` (a deliberate difference, `docs/health.md`).
+//!
 //! keepalived's genhash (`check_genhash.c`) has no client certificate
 //! option; `--cert` and `--key` (also spelt `--check-cert`, `--check-key`)
 //! present one, as an `https` check's `--check-cert` and `--check-key` do,
@@ -12,6 +20,7 @@ use clap::Args;
 use ringvs::config::{
     HttpCheck, digest_hex, load_client_cert_named, sni_name, valid_path, valid_vhost,
 };
+use ringvs::health::{GenhashOpts, HttpProtocol};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
@@ -33,9 +42,17 @@ pub struct GenhashArgs {
     /// The Host header, as --check-virtualhost.
     #[arg(short = 'V', long = "use-virtualhost")]
     pub vhost: Option<String>,
-    /// Name the virtual host in the TLS handshake, as --check-sni.
-    #[arg(long)]
+    /// Name the virtual host in the TLS handshake, as --check-sni
+    /// (keepalived's -I/--use-sni; --sni is ringvs's older spelling).
+    #[arg(short = 'I', long = "use-sni", alias = "sni")]
     pub sni: bool,
+    /// The request's HTTP version: 1.0, 1.0C (1.0c: 1.0 with `Connection:
+    /// close`, the check's request, the default) or 1.1.
+    #[arg(short = 'P', long = "protocol", value_name = "VERSION", value_parser = protocol)]
+    pub protocol: Option<HttpProtocol>,
+    /// Mark the connection's packets with this firewall mark (SO_MARK).
+    #[arg(short = 'm', long = "fwmark", value_name = "MARK", value_parser = fwmark, allow_hyphen_values = true)]
+    pub fwmark: Option<u32>,
     /// With --use-ssl: the client certificate presented to a server that
     /// asks for one (a PEM chain, the client's first), as --check-cert.
     #[arg(long, visible_alias = "check-cert", value_name = "FILE")]
@@ -62,8 +79,7 @@ pub fn run(a: GenhashArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     let port = a.port.unwrap_or(if a.ssl { 443 } else { 80 });
-    let timeout = std::time::Duration::from_secs(a.timeout.max(1));
-    match ringvs::health::genhash(&c, SocketAddr::new(a.server, port), timeout) {
+    match ringvs::health::genhash(&c, SocketAddr::new(a.server, port), opts(&a)) {
         Ok(h) => {
             if a.verbose {
                 eprint!("{}", String::from_utf8_lossy(&h.head));
@@ -75,6 +91,34 @@ pub fn run(a: GenhashArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),
+    }
+}
+
+/// How `a` connects: without `-P`, the check's own request (1.0C), so
+/// that the digest is of what the check gets; without `-m`, no mark.
+fn opts(a: &GenhashArgs) -> GenhashOpts {
+    GenhashOpts {
+        timeout: std::time::Duration::from_secs(a.timeout.max(1)),
+        proto: a.protocol.unwrap_or(HttpProtocol::V10Close),
+        mark: a.fwmark.unwrap_or(0),
+    }
+}
+
+/// `-P`'s value, as keepalived's genhash takes it (`check_genhash.c`
+/// `check_genhash_parse_cmdline`), with its message for another.
+fn protocol(v: &str) -> Result<HttpProtocol, String> {
+    HttpProtocol::parse(v)
+        .ok_or_else(|| format!("invalid HTTP protocol version '{v}' (1.0, 1.0C or 1.1)"))
+}
+
+/// `-m`'s value: a decimal mark, blanks before it allowed, no sign, as
+/// keepalived's genhash reads it with `strtoul` (which would also take a
+/// number past 2^32 - 1 and cut it; here that is refused).
+fn fwmark(v: &str) -> Result<u32, String> {
+    let d = v.trim_start_matches([' ', '\t']);
+    match d.parse::<u32>() {
+        Ok(m) if !d.starts_with('+') => Ok(m),
+        _ => Err(format!("invalid fwmark '{v}' (0..4294967295)")),
     }
 }
 
@@ -91,7 +135,7 @@ fn check(a: &GenhashArgs) -> Result<HttpCheck, String> {
         return Err(format!("virtualhost {v}: not a host name"));
     }
     if a.sni && a.vhost.as_deref().and_then(sni_name).is_none() {
-        return Err("--sni needs --use-virtualhost with a host name".into());
+        return Err("--use-sni needs --use-virtualhost with a host name".into());
     }
     let client = match (&a.cert, &a.key) {
         (None, None) => None,
@@ -128,6 +172,81 @@ mod tests {
 
     fn data(rel: &str) -> String {
         format!("{}/tests/data/tls/{rel}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// keepalived's genhash command lines (`check_genhash.c`'s options,
+    /// short and long) parse to the same request: `-I`/`--use-sni` (and
+    /// ringvs's older `--sni`), `-P`/`--protocol`, `-m`/`--fwmark`.
+    #[test]
+    fn keepalived_genhash_command_lines_parse() {
+        let v = HttpProtocol::V11;
+        for line in [
+            "-S -s 198.18.0.2 -p 443 -u /path -V www.example -I -P 1.1 -m 7 -t 3",
+            "--use-ssl --server 198.18.0.2 --port 443 --url /path --use-virtualhost www.example \
+             --use-sni --protocol 1.1 --fwmark 7 --timeout 3",
+            "-S -s 198.18.0.2 -p 443 -u /path -V www.example --sni --protocol=1.1 --fwmark=7 -t3",
+        ] {
+            let a = args(line);
+            assert_eq!(a.server, IpAddr::from([198, 18, 0, 2]), "{line}");
+            assert_eq!((a.port, a.url.as_str()), (Some(443), "/path"), "{line}");
+            let c = check(&a).unwrap();
+            assert!(c.tls && c.sni, "{line}");
+            assert_eq!(c.vhost.as_deref(), Some("www.example"), "{line}");
+            let o = opts(&a);
+            assert_eq!((o.proto, o.mark), (v, 7), "{line}");
+            assert_eq!(o.timeout, std::time::Duration::from_secs(3), "{line}");
+        }
+        // Without -P the check's own request; without -m no mark.
+        let o = opts(&args("-s 198.18.0.2 -u /"));
+        assert_eq!((o.proto, o.mark), (HttpProtocol::V10Close, 0));
+        for (p, want) in [
+            ("1.0", HttpProtocol::V10),
+            ("1.0C", HttpProtocol::V10Close),
+            ("1.0c", HttpProtocol::V10Close),
+            ("1.1", HttpProtocol::V11),
+        ] {
+            let o = opts(&args(&format!("-s 198.18.0.2 -u / -P {p}")));
+            assert_eq!(o.proto, want, "{p}");
+        }
+        assert_eq!(
+            opts(&args("-s 198.18.0.2 -u / -m 4294967295")).mark,
+            u32::MAX
+        );
+        let blank = ["genhash", "-s", "198.18.0.2", "-u", "/", "-m", " \t5"];
+        assert_eq!(opts(&Cli::try_parse_from(blank).unwrap().a).mark, 5);
+    }
+
+    /// A version keepalived's genhash does not know, a mark that is not a
+    /// 32-bit number, or `-I` without a host name: refused, naming it.
+    #[test]
+    fn bad_protocol_fwmark_or_sni_options_are_refused() {
+        let parse = |line: &str| {
+            let argv = std::iter::once("genhash").chain(line.split_whitespace());
+            Cli::try_parse_from(argv).err().map(|e| e.to_string())
+        };
+        for (opt, want) in [
+            ("-P 2", "invalid HTTP protocol version '2'"),
+            ("-P 1.1C", "invalid HTTP protocol version '1.1C'"),
+            ("--protocol 1.0K", "invalid HTTP protocol version '1.0K'"),
+            ("-m -1", "invalid fwmark '-1'"),
+            ("-m +1", "invalid fwmark '+1'"),
+            ("-m 0x10", "invalid fwmark '0x10'"),
+            ("-m 4294967296", "invalid fwmark '4294967296'"),
+            ("--fwmark x", "invalid fwmark 'x'"),
+        ] {
+            let e = parse(&format!("-s 198.18.0.2 -u / {opt}"));
+            assert!(
+                e.as_deref().is_some_and(|e| e.contains(want)),
+                "{opt}: {e:?}"
+            );
+        }
+        for line in [
+            "-s 198.18.0.2 -u / -S -I",
+            "-s 198.18.0.2 -u / -S -I -V 198.18.0.2",
+        ] {
+            let e = check(&args(line)).unwrap_err();
+            assert_eq!(e, "--use-sni needs --use-virtualhost with a host name");
+        }
     }
 
     /// `--cert` and `--key` (or `--check-cert`, `--check-key`) give the

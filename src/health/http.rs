@@ -299,30 +299,90 @@ pub struct Hashed {
     pub md5: [u8; DIGEST_LEN],
 }
 
+/// keepalived's `http_protocol` (`check_http.h` `http_protocol_t`), which
+/// `genhash -P` chooses: the request's version and whether it says
+/// `Connection: close` (`check_http.c` `http_request_thread`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpProtocol {
+    /// `1.0`: `HTTP/1.0`, no `Connection` header (keepalived's default).
+    V10,
+    /// `1.0C` (or `1.0c`): `HTTP/1.0` with `Connection: close`, the
+    /// request of ringvs's check.
+    V10Close,
+    /// `1.1`: `HTTP/1.1` with `Connection: close`.
+    V11,
+}
+
+impl HttpProtocol {
+    /// The version as `genhash -P` and `http_protocol` spell it: `1.0`,
+    /// `1.0C`, `1.0c`, `1.1` (keepalived's `strcmp`s: nothing else).
+    pub fn parse(v: &str) -> Option<Self> {
+        match v {
+            "1.0" => Some(Self::V10),
+            "1.0C" | "1.0c" => Some(Self::V10Close),
+            "1.1" => Some(Self::V11),
+            _ => None,
+        }
+    }
+}
+
+/// How `ringvs genhash` connects, beyond the check's own options.
+#[derive(Clone, Copy, Debug)]
+pub struct GenhashOpts {
+    /// Each connect, read and write bounded by this.
+    pub timeout: std::time::Duration,
+    /// `-P`: the request's HTTP version and `Connection` header.
+    pub proto: HttpProtocol,
+    /// `-m`: the socket's `SO_MARK` (none for 0, as keepalived's
+    /// `layer4.c` `socket_bind_connect` sets it only when it is not 0).
+    pub mark: u32,
+}
+
 /// keepalived's `genhash`: gets `c`'s path from `server` over the host's
 /// own stack (not the data plane), as the check would, and hashes the body
 /// its `--check-digest` would be compared with. Blocking, each read and
-/// write bounded by `timeout`.
+/// write bounded by `o.timeout`.
 pub fn genhash(
     c: &HttpCheck,
     server: std::net::SocketAddr,
-    timeout: std::time::Duration,
+    o: GenhashOpts,
 ) -> Result<Hashed, String> {
-    use std::net::TcpStream;
     let at = |e: std::io::Error| format!("{server}: {e}");
-    let tcp = TcpStream::connect_timeout(&server, timeout).map_err(at)?;
-    tcp.set_read_timeout(Some(timeout)).map_err(at)?;
-    tcp.set_write_timeout(Some(timeout)).map_err(at)?;
-    fetch(c, server, tcp)
+    let sock = genhash_socket(server, o.mark)?;
+    sock.connect_timeout(&server.into(), o.timeout)
+        .map_err(at)?;
+    let tcp = std::net::TcpStream::from(sock);
+    tcp.set_read_timeout(Some(o.timeout)).map_err(at)?;
+    tcp.set_write_timeout(Some(o.timeout)).map_err(at)?;
+    fetch(c, server, tcp, o.proto)
+}
+
+/// The TCP socket [`genhash`] connects to `server`, marked with `mark`
+/// unless it is 0 (`SO_MARK`, which needs `CAP_NET_ADMIN`: an error naming
+/// the mark without it, as keepalived's `layer4.c` `socket_bind_connect` fails then).
+fn genhash_socket(server: std::net::SocketAddr, mark: u32) -> Result<socket2::Socket, String> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(
+        Domain::for_address(server),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+    .map_err(|e| format!("{server}: socket: {e}"))?;
+    if mark != 0 {
+        sock.set_mark(mark)
+            .map_err(|e| format!("fwmark {mark}: SO_MARK: {e}"))?;
+    }
+    Ok(sock)
 }
 
 /// [`genhash`] over the connection `tcp` to `server`: the TLS session if
 /// `c` has one (presenting its client certificate to a server that asks),
-/// the request, and the answer hashed.
+/// the request (of HTTP version `proto`), and the answer hashed.
 fn fetch<S: Read + Write + 'static>(
     c: &HttpCheck,
     server: std::net::SocketAddr,
     tcp: S,
+    proto: HttpProtocol,
 ) -> Result<Hashed, String> {
     let at = |e: std::io::Error| format!("{server}: {e}");
     let mut stream: Box<dyn ReadWrite> = if c.tls {
@@ -331,7 +391,7 @@ fn fetch<S: Read + Write + 'static>(
     } else {
         Box::new(tcp)
     };
-    let req = request(c, (server.ip(), server.port()));
+    let req = request_as(c, (server.ip(), server.port()), proto);
     stream.write_all(req.as_bytes()).map_err(|e| {
         let what = if c.tls {
             "TLS handshake or request"
@@ -366,11 +426,23 @@ fn fetch<S: Read + Write + 'static>(
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
-/// The request: as keepalived's `request_template`, with `Connection:
-/// close` (keepalived's `http_protocol 1.0C`).
+/// The check's request: as keepalived's `request_template`, with
+/// `Connection: close` (keepalived's `http_protocol 1.0C`).
 pub(super) fn request(c: &HttpCheck, server: (IpAddr, u16)) -> String {
+    request_as(c, server, HttpProtocol::V10Close)
+}
+
+/// The request in HTTP version `proto`, as keepalived's
+/// `http_request_thread` fills `request_template`: `HTTP/1.1` for 1.1,
+/// else `HTTP/1.0`; `Connection: close` for 1.0C and 1.1.
+fn request_as(c: &HttpCheck, server: (IpAddr, u16), proto: HttpProtocol) -> String {
+    let (version, close) = match proto {
+        HttpProtocol::V10 => ("1.0", ""),
+        HttpProtocol::V10Close => ("1.0", "Connection: close\r\n"),
+        HttpProtocol::V11 => ("1.1", "Connection: close\r\n"),
+    };
     format!(
-        "GET {} HTTP/1.0\r\nUser-Agent: ringvs-health\r\nConnection: close\r\nHost: {}\r\n\r\n",
+        "GET {} HTTP/{version}\r\nUser-Agent: ringvs-health\r\n{close}Host: {}\r\n\r\n",
         c.path,
         host(c, server)
     )
@@ -473,7 +545,7 @@ impl ServerCertVerifier for AnyCertificate {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::config::{parse_digest, parse_status};
+    use crate::config::{digest_hex, parse_digest, parse_status};
 
     /// MD5 of the RFC 1321 test suite's pangram.
     const FOX: &[u8] = b"The quick brown fox jumps over the lazy dog";
@@ -674,6 +746,85 @@ mod tests {
             None
         );
         assert_eq!(content_length(b"HTTP/1.1 200 OK\r\n\r\n"), None);
+    }
+
+    /// `genhash -P` (`fetch`, over a socket pair, to a plain server that
+    /// records what it receives): the request line and `Connection`
+    /// header keepalived's `http_request_thread` sends for each version;
+    /// the body is hashed whatever the version.
+    #[test]
+    fn genhash_sends_the_request_of_its_http_protocol() {
+        use std::os::unix::net::UnixStream;
+        let server = std::net::SocketAddr::from(([198, 19, 0, 2], 8080));
+        let c = HttpCheck::get("/health", 200);
+        let ua = "User-Agent: ringvs-health\r\n";
+        for (proto, want) in [
+            (
+                HttpProtocol::V10,
+                format!("GET /health HTTP/1.0\r\n{ua}Host: 198.19.0.2:8080\r\n\r\n"),
+            ),
+            (
+                HttpProtocol::V10Close,
+                format!(
+                    "GET /health HTTP/1.0\r\n{ua}Connection: close\r\nHost: 198.19.0.2:8080\r\n\r\n"
+                ),
+            ),
+            (
+                HttpProtocol::V11,
+                format!(
+                    "GET /health HTTP/1.1\r\n{ua}Connection: close\r\nHost: 198.19.0.2:8080\r\n\r\n"
+                ),
+            ),
+        ] {
+            let (a, mut b) = UnixStream::pair().unwrap();
+            b.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let srv = std::thread::spawn(move || {
+                let (mut req, mut buf) = (Vec::new(), [0u8; 1024]);
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match b.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", FOX.len());
+                b.write_all(&[head.as_bytes(), FOX].concat()).unwrap();
+                req
+            });
+            let got = fetch(&c, server, a, proto).unwrap();
+            let seen = srv.join().unwrap();
+            assert_eq!(String::from_utf8(seen).unwrap(), want, "{proto:?}");
+            assert_eq!(got.status, 200);
+            assert_eq!(digest_hex(&got.md5), FOX_MD5, "{proto:?}");
+        }
+        // As keepalived's `strcmp`s: these spellings, nothing else.
+        for (v, want) in [
+            ("1.0", Some(HttpProtocol::V10)),
+            ("1.0C", Some(HttpProtocol::V10Close)),
+            ("1.0c", Some(HttpProtocol::V10Close)),
+            ("1.1", Some(HttpProtocol::V11)),
+            ("1.1C", None),
+            ("1", None),
+            ("2", None),
+            (" 1.0", None),
+        ] {
+            assert_eq!(HttpProtocol::parse(v), want, "{v}");
+        }
+    }
+
+    /// `genhash -m MARK`: the socket it connects carries the mark
+    /// (`SO_MARK`, read back), and none for 0, as keepalived's
+    /// `layer4.c` `socket_bind_connect` sets it only when it is not 0. Needs
+    /// `CAP_NET_ADMIN` for the mark (the tests run as root).
+    #[test]
+    fn genhash_marks_its_socket_with_fwmark() {
+        for server in ["198.19.0.2:80", "[2001:2::2]:80"] {
+            let server: std::net::SocketAddr = server.parse().unwrap();
+            let s = genhash_socket(server, 0x1234_5678).unwrap();
+            assert_eq!(s.mark().unwrap(), 0x1234_5678, "{server}");
+            let s = genhash_socket(server, 0).unwrap();
+            assert_eq!(s.mark().unwrap(), 0, "{server}");
+        }
     }
 
     #[test]
@@ -1040,7 +1191,10 @@ mod over_loopback {
                 let _ = tls.flush();
                 tls.conn.peer_certificates().map(<[_]>::to_vec)
             });
-            (fetch(c, server, a), srv.join().unwrap())
+            (
+                fetch(c, server, a, HttpProtocol::V10Close),
+                srv.join().unwrap(),
+            )
         };
         let with = HttpCheck {
             tls: true,

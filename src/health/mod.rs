@@ -45,7 +45,7 @@ pub mod scripts;
 mod smtp;
 mod stack;
 
-pub use http::{Hashed, genhash};
+pub use http::{GenhashOpts, Hashed, HttpProtocol, genhash};
 pub use notify::{Fifo, Note, Notifier, run as run_notifier};
 pub use quorum::effective;
 
