@@ -227,6 +227,62 @@ mod tests {
         assert_eq!(c.reload_counts(), None);
     }
 
+    /// SIGHUP reads the file again, so a `${_RANDOM MIN MAX}` weight is
+    /// drawn again at each reload, as keepalived's `init_data` re-reads
+    /// the file and `get_random` draws anew (`lib/parser.c`): the running
+    /// rules get each new draw, as a `-e` of the real server with its
+    /// weight, and an unchanged draw changes nothing.
+    #[test]
+    fn a_reload_draws_a_random_weight_again() {
+        use super::{KaSource, keepalived};
+        use crate::config::keepalived::{LoadOptions, apply_changes, diff};
+        let dir = std::env::temp_dir().join(format!("ringvs-reload-random-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keepalived.conf");
+        std::fs::write(
+            &path,
+            "virtual_server 198.18.0.110 80 {\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n\
+             \x20 real_server 198.19.0.2 80 {\n    weight ${_RANDOM 1 60000}\n  }\n}\n",
+        )
+        .unwrap();
+        let (c, _garp) = crate::control::test_ctl(1);
+        let opts = LoadOptions::default();
+        let l = keepalived::load_with(&path, &opts).unwrap();
+        apply_changes(
+            &mut c.adm.lock().unwrap().cfg,
+            &diff(&crate::config::Config::new(), &l.config),
+        )
+        .unwrap();
+        c.set_ka_source(KaSource {
+            path: path.clone(),
+            last: l.config,
+            flags: Default::default(),
+            opts,
+        });
+        let weight = || c.adm.lock().unwrap().cfg.services()[0].dests[0].weight;
+        let mut seen = std::collections::BTreeSet::from([weight()]);
+        for _ in 0..10 {
+            let before = weight();
+            let changes = c.reload_keepalived().unwrap();
+            let now = weight();
+            assert!((1..=60000).contains(&now), "{now}");
+            if now == before {
+                assert_eq!(changes, Vec::<String>::new());
+            } else {
+                assert_eq!(
+                    changes,
+                    [format!(
+                        "-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w {now}"
+                    )]
+                );
+            }
+            seen.insert(now);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(seen.len() > 1, "11 loads drew {seen:?}");
+        assert_eq!(c.reload_counts().map(|r| r.applied), Some(10));
+    }
+
     /// `ringvs stats` reads the reload counts while a reload holds the
     /// file (a big file takes a while to parse): it must not wait for it.
     #[test]
