@@ -2907,6 +2907,77 @@ fn pre_defined_parameters_load() {
     );
 }
 
+/// `global_defs { random_seed N }` (keepalived's `global_parser.c`
+/// `random_seed_handler`): the same seed gives the same `$_RANDOM` weights
+/// at each load and each reload, all through the file (a use before
+/// `global_defs` too), and another seed others; without one, loads draw
+/// anew. A seed that is not a number in 0..2^32-1 is warned about, naming
+/// its line, and the draws are random.
+#[test]
+fn random_seed_makes_random_weights_reproducible() {
+    let t = TempDir::new("random_seed");
+    let conf = |seed: &str| {
+        let mut c = String::from(
+            "virtual_server 198.18.0.110 80 {\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n\
+             \x20 real_server 198.19.0.1 80 {\n    weight ${_RANDOM 1 60000}\n  }\n}\n",
+        );
+        if !seed.is_empty() {
+            c.push_str(&format!("global_defs {{\n  random_seed {seed}\n}}\n"));
+        }
+        c.push_str(
+            "virtual_server 198.18.0.111 80 {\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n",
+        );
+        for last in 2..6 {
+            c.push_str(&format!(
+                "  real_server 198.19.0.{last} 80 {{\n    weight ${{_RANDOM 1 60000}}\n  }}\n"
+            ));
+        }
+        c + "}\n"
+    };
+    let weights = |text: &str| {
+        let p = t.write("keepalived.conf", text);
+        let l = load_as(&p, None).unwrap_or_else(|e| panic!("{e}"));
+        let w: Vec<u32> = l
+            .config
+            .services()
+            .iter()
+            .flat_map(|s| s.dests.iter().map(|d| d.weight))
+            .collect();
+        assert_eq!(w.len(), 5);
+        assert!(w.iter().all(|w| (1..=60000).contains(w)), "{w:?}");
+        (w, l.warnings)
+    };
+    let (w42, warnings) = weights(&conf("42"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    for _ in 0..3 {
+        assert_eq!(weights(&conf("42")).0, w42);
+    }
+    assert_ne!(weights(&conf("43")).0, w42);
+    assert_ne!(weights(&conf("0")).0, w42);
+    assert_eq!(
+        weights(&conf("4294967295")).0,
+        weights(&conf("4294967295")).0
+    );
+    // A reload of the seeded file draws the same weights: nothing changes.
+    let p = t.write("keepalived.conf", &conf("42"));
+    let mut running = load_as(&p, None).unwrap().config;
+    assert_eq!(reload(&mut running, &p), Vec::<String>::new());
+    // Unseeded, five weights in 1..60000 drawn the same twice over would
+    // be a chance of 1 in 60000^5.
+    assert_ne!(weights(&conf("")).0, weights(&conf("")).0);
+    for bad in ["4294967296", "-1", "x", "1 2"] {
+        let (a, warnings) = weights(&conf(bad));
+        assert_eq!(
+            warnings,
+            [format!(
+                "{}:10: random_seed {bad}: not a number in 0..4294967295, ignored",
+                p.display()
+            )]
+        );
+        assert_ne!(a, weights(&conf(bad)).0, "{bad}: unseeded");
+    }
+}
+
 /// A `track_file` a server checks whose name or file has a control
 /// character, or is empty, is refused:
 /// `-S` writes a FILE_CHECK as `--file-check NAME --file-path PATH`, which

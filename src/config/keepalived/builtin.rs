@@ -13,7 +13,17 @@
 //!   decimal digits after the name, inside the braces, separated by spaces
 //!   (`find_definition`). A third one is warned about and ignored, as
 //!   keepalived logs it. A number drawn at each use, each load (a reload
-//!   draws again, as keepalived's does).
+//!   draws again, as keepalived's does). With `global_defs { random_seed
+//!   N }` (`global_parser.c` `random_seed_handler`, N in 0..=2^32-1, the
+//!   last one kept) the draws are a sequence N fixes, so that the same
+//!   file gives the same numbers at each load and reload: the file is read
+//!   a second time, drawing from N from its first line on (`load_with`).
+//!   keepalived's `set_random_seed` only records N; `set_std_definitions`
+//!   seeds `srandom` with it at the start of a later read of the file, so
+//!   there it is the reads after the first (a child's, a reload's) that are
+//!   fixed, and the current `lib/parser.c` `init_data` clears it before
+//!   that, at the start of each read. The numbers are not glibc
+//!   `random()`'s, so a seed gives other weights than keepalived's.
 //! * `_HASH`, `_BANG`: `#` and `!`, which would otherwise start a comment.
 //!
 //! Deliberate differences: MIN above MAX, or a number past 2^64 - 1, is an
@@ -29,6 +39,7 @@
 
 use std::path::Path;
 
+use super::lexer::Stmt;
 use super::{KaError, Pos, Warnings};
 
 /// The one pre-defined name that takes parameters (keepalived's
@@ -54,26 +65,92 @@ pub(super) fn params(tail: &str) -> Option<(Option<&str>, &str)> {
     }
 }
 
+/// What the pre-defined names stand for in one read of the file: the
+/// config-id, and where `$_RANDOM`'s numbers come from.
+pub(super) struct Std<'a> {
+    pub config_id: Option<&'a str>,
+    /// `global_defs { random_seed N }`'s N ([`random_seed`]): the draws are
+    /// a sequence it fixes; `None`: each draw is a fresh random number.
+    seed: Option<u64>,
+}
+
+impl<'a> Std<'a> {
+    pub(super) fn new(config_id: Option<&'a str>) -> Self {
+        Std {
+            config_id,
+            seed: None,
+        }
+    }
+
+    /// Draws from `seed`'s sequence from now on (none: at random).
+    pub(super) fn seed(&mut self, seed: Option<u32>) {
+        self.seed = seed.map(u64::from);
+    }
+
+    /// The next 64 random bits: SplitMix64's next output with a seed;
+    /// else from std's randomly keyed hasher, a fresh key for each draw
+    /// (configuration time, no secret).
+    fn next(&mut self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let Some(s) = self.seed.as_mut() else {
+            return std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish();
+        };
+        *s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// The seed of `global_defs { random_seed N }` in `top` (the last one,
+/// as keepalived's `random_seed_handler` keeps the last), if it is a
+/// number in 0..=2^32-1; another value is warned about (`top`).
+pub(super) fn random_seed(top: &[Stmt]) -> Option<u32> {
+    top.iter()
+        .filter(|s| s.keyword() == "global_defs")
+        .flat_map(Stmt::children)
+        .filter(|k| k.keyword() == "random_seed")
+        .filter_map(|k| seed_value(k.args()))
+        .next_back()
+}
+
+/// `random_seed`'s value: one decimal number in 0..=2^32-1 (keepalived's
+/// `read_unsigned_strvec(strvec, 1, &val, 0, UINT_MAX, false)`).
+pub(super) fn seed_value(args: &[String]) -> Option<u32> {
+    match args {
+        [v] if v.bytes().all(|b| b.is_ascii_digit()) => v.parse().ok(),
+        _ => None,
+    }
+}
+
 /// The value of pre-defined `name` used with `params` at `pos`; `None` for a name keepalived does not define (left as written).
 pub(super) fn value(
     name: &str,
     params: Option<&str>,
     pos: &Pos,
-    config_id: Option<&str>,
+    std: &mut Std<'_>,
     warnings: &mut Warnings,
 ) -> Result<Option<String>, KaError> {
     Ok(match name {
         "_PWD" => pos.file.parent().map(Path::display).map(|d| d.to_string()),
-        "_INSTANCE" => config_id.map(str::to_string),
+        "_INSTANCE" => std.config_id.map(str::to_string),
         "_HASH" => Some("#".into()),
         "_BANG" => Some("!".into()),
-        RANDOM => Some(random(params, pos, warnings)?.to_string()),
+        RANDOM => Some(random(params, pos, std, warnings)?.to_string()),
         _ => None,
     })
 }
 
 /// `${_RANDOM [MIN [MAX]]}`: a number in MIN..=MAX.
-fn random(params: Option<&str>, pos: &Pos, warnings: &mut Warnings) -> Result<u64, KaError> {
+fn random(
+    params: Option<&str>,
+    pos: &Pos,
+    std: &mut Std<'_>,
+    warnings: &mut Warnings,
+) -> Result<u64, KaError> {
     let use_ = || format!("${{{RANDOM} {}}}", params.unwrap_or(""));
     let mut words = params.unwrap_or("").split_whitespace();
     let mut num = |default: u64| match words.next() {
@@ -95,17 +172,12 @@ fn random(params: Option<&str>, pos: &Pos, warnings: &mut Warnings) -> Result<u6
             format!("{}: MIN {min} is above MAX {max}", use_()),
         ));
     }
-    Ok(draw(min, max))
+    Ok(draw(min, max, std.next()))
 }
 
-/// A number drawn uniformly in `min..=max` (`min <= max`), from std's
-/// randomly keyed hasher: a fresh key for each draw (configuration time, no
-/// secret).
-fn draw(min: u64, max: u64) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let x = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
+/// The number in `min..=max` (`min <= max`) that the 64 random bits `x`
+/// stand for: uniform when `x` is.
+fn draw(min: u64, max: u64, x: u64) -> u64 {
     let span = u128::from(max - min) + 1;
     // The high half of x * span: uniform within 2^-64 of exact.
     min + ((u128::from(x) * span) >> 64) as u64
@@ -118,15 +190,18 @@ mod tests {
     #[test]
     fn draws_stay_in_their_range_and_reach_both_ends() {
         let (mut lo, mut hi) = (false, false);
+        let mut std = Std::new(None);
         for _ in 0..2000 {
-            let v = draw(3, 5);
+            let v = draw(3, 5, std.next());
             assert!((3..=5).contains(&v), "{v}");
             lo |= v == 3;
             hi |= v == 5;
         }
         assert!(lo && hi);
-        assert_eq!(draw(7, 7), 7);
-        let _ = draw(0, u64::MAX);
+        assert_eq!(draw(7, 7, std.next()), 7);
+        assert_eq!(draw(0, u64::MAX, 12345), 12345);
+        assert_eq!(draw(2, 3, 0), 2);
+        assert_eq!(draw(2, 3, u64::MAX), 3);
     }
 
     #[test]

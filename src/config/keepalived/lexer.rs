@@ -93,19 +93,23 @@ enum Tok {
     Close(Pos),
 }
 
-/// Reads `path` and what it includes into top-level statements.
+/// Reads `path` and what it includes into top-level statements;
+/// `$_RANDOM` draws from `seed` if there is one ([`builtin::Std`]).
 pub(crate) fn read(
     path: &Path,
     opts: &LoadOptions,
+    seed: Option<u32>,
     warnings: &mut Warnings,
 ) -> Result<Vec<Stmt>, KaError> {
     let mut r = Reader::new(opts, warnings);
+    r.std.seed(seed);
     r.file(path, None)?;
     build(r.toks)
 }
 
 struct Reader<'a> {
-    config_id: Option<&'a str>,
+    /// The config-id, and where `$_RANDOM` draws from.
+    std: builtin::Std<'a>,
     /// `$NAME=value` definitions, latest last.
     defs: Vec<Def>,
     /// A multi-line definition still being read: its name and lines.
@@ -123,7 +127,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn new(opts: &'a LoadOptions, warnings: &'a mut Warnings) -> Self {
         Reader {
-            config_id: opts.config_id.as_deref(),
+            std: builtin::Std::new(opts.config_id.as_deref()),
             defs: Vec::new(),
             open_def: None,
             expanded: 0,
@@ -223,7 +227,7 @@ impl<'a> Reader<'a> {
             let Some((id, text)) = rest.split_once([' ', '\t']) else {
                 return Ok(());
             };
-            if (self.config_id != Some(id)) != rev {
+            if (self.std.config_id != Some(id)) != rev {
                 return Ok(());
             }
             line = text.trim_start().to_string();
@@ -415,7 +419,7 @@ impl<'a> Reader<'a> {
             let value = match self.defs.iter().rev().find(|d| d.name == name) {
                 Some(d) if d.multi && !last => None,
                 Some(d) => Some(d.value.clone()),
-                None if ok_end => builtin::value(name, params, pos, self.config_id, self.warnings)?,
+                None if ok_end => builtin::value(name, params, pos, &mut self.std, self.warnings)?,
                 None => None,
             };
             match value {

@@ -200,7 +200,13 @@ pub fn load(path: &Path) -> Result<Loaded, KaError> {
 /// [`load`] with explicit options.
 pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Loaded, KaError> {
     let mut warnings = Warnings::default();
-    let top = lexer::read(path, opts, &mut warnings)?;
+    let mut top = lexer::read(path, opts, None, &mut warnings)?;
+    // `global_defs { random_seed N }`: the file read again, `$_RANDOM`
+    // drawing from N all through it (`builtin`).
+    if let Some(seed) = builtin::random_seed(&top) {
+        warnings = Warnings::default();
+        top = lexer::read(path, opts, Some(seed), &mut warnings)?;
+    }
     let (config, scripts, track_inits) = top::config(&top, &mut warnings, &opts.dips)?;
     Ok(Loaded {
         config,

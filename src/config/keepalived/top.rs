@@ -8,13 +8,13 @@
 //! of every `SSL_GET`) in `ssl`.
 
 use super::super::{Config, ScriptUser, ServiceKey};
-use super::group;
 use super::lexer::Stmt;
 use super::lvs::{Vs, virtual_server};
 use super::ssl;
 use super::track::{self, TrackInit};
 use super::values::Cx;
 use super::{KaError, Pos, ScriptSettings, Warnings};
+use super::{builtin, group};
 
 /// Top-level blocks and keywords that keepalived itself uses (VRRP, global
 /// settings, BFD, ...): skipped without a word.
@@ -201,6 +201,16 @@ fn global_defs(cx: &mut Cx<'_>, s: &Stmt, scripts: &mut ScriptSettings) {
             }
             "enable_script_security" => {
                 scripts.security = true;
+                continue;
+            }
+            // Taken as the file is read (`builtin::random_seed`).
+            "random_seed" if builtin::seed_value(k.args()).is_some() => continue,
+            "random_seed" => {
+                let v = k.args().join(" ");
+                cx.w.at(
+                    &k.pos,
+                    format!("random_seed {v}: not a number in 0..4294967295, ignored"),
+                );
                 continue;
             }
             "lvs_timeouts" => "set them with 'ringvs adm --set'",
