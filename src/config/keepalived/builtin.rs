@@ -31,11 +31,10 @@
 //! (MAX + 1 = MIN, or MAX the largest `unsigned long` with MIN 0) or prints
 //! a number outside the range cut to MAX's digits. The draw is uniform over
 //! the whole range, where keepalived's `random() % (MAX - MIN + 1)` reaches
-//! 2^31 values at most. keepalived.conf(5) also lists `${_ENV NAME}` (an
-//! environment variable), which the `lib/parser.c` read for this
-//! (`set_std_definitions`: `_PWD`, `_INSTANCE`, `_RANDOM`, `_HASH`, `_BANG`)
-//! does not have, so its handling of an unset variable is not known: it
-//! is left as written, as any name not defined is.
+//! 2^31 values at most. There is no `${_ENV NAME}`: keepalived's
+//! `lib/parser.c` (`set_std_definitions`) defines only `_PWD`,
+//! `_INSTANCE`, `_RANDOM`, `_HASH` and `_BANG`, so `$_ENV` is left as
+//! written, as any name not defined is, as keepalived leaves it.
 
 use std::path::Path;
 
