@@ -416,18 +416,19 @@ impl Snapshot {
             }
             services.insert(key, entry);
         }
-        // A server gone from the table the workers run (`-d`, a reload, or
-        // held down by its check) keeps its service for its connections, as
-        // IPVS's dest in the trash keeps `svc`: while the service exists
-        // and no other server has taken the id.
-        if let Some(p) = prev {
-            gone::keep_service(&mut dest_svc, &p.dest_svc, |k| services.contains_key(k));
-            gone::keep_service(&mut dest_svc6, &p.dest_svc6, |k| services6.contains_key(k));
-        }
         let forwards = direct_forwards(cfg);
+        // The packet path needs no removed server's method: its connections'
+        // packets are dropped (`drop_no_dest_conn`, as `ip_vs_in`).
         let any_direct = !forwards.is_empty();
+        let maps = (&services, &services6);
         let forwards = match prev {
-            Some(p) => gone::forwards(forwards, &p.forwards, &live, (&dest_svc, &dest_svc6)),
+            Some(p) => gone::carry(
+                cfg,
+                p,
+                maps,
+                (&mut dest_svc, &mut dest_svc6),
+                (forwards, &live),
+            ),
             None => forwards,
         };
         let cross = cross_family(cfg);
