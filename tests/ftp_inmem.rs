@@ -654,13 +654,13 @@ fn a_kept_control_connection_is_synced_at_each_re_arm() {
 }
 
 /// The resend sweep sends a kept control connection (ESTABLISHED, idle
-/// past its 900 s) with the 60 s its timer was re-armed with, as
-/// `ip_vs_sync_conn` sends `cp->timeout`, which `expire_later`
-/// (`ip_vs_conn_expire`, `ip_vs_conn.c`) set to 60 s: not its state's 900 s,
-/// which would have a kernel backup keep its copy 15 minutes past the
-/// master's next re-arm.
+/// past its 900 s) with what is left of the 60 s its timer was re-armed
+/// with (`expire_later`, `ip_vs_conn_expire`, `ip_vs_conn.c`, which syncs
+/// it with all 60 as it re-arms): not its state's 900 s, which would have a
+/// kernel backup keep its copy 15 minutes past the master's next re-arm,
+/// nor a full 60 s in the middle of the period.
 #[test]
-fn the_resend_sweep_sends_a_kept_control_connection_with_its_60_s() {
+fn the_resend_sweep_sends_a_kept_control_connection_with_what_is_left_of_its_60_s() {
     use std::time::Duration;
     let (mut d, _) = with_data_connection();
     d.shared.ha.set_resend_s(10);
@@ -680,11 +680,23 @@ fn the_resend_sweep_sends_a_kept_control_connection_with_its_60_s() {
     // Resent every 10 s while its 900 s run, with them.
     assert!(before.len() >= 80, "{before:?}");
     assert!(before.iter().all(|&(_, s)| s == 900), "{before:?}");
-    // Kept at 900: the re-arms (900, 960) and the resends between them,
-    // all with the 60 s.
+    // Kept at 900: each re-arm (900, 960) sends all 60 s; a resend between
+    // them what is left of those, so that every report ends where the
+    // master's 60 s do.
     assert!(after.len() >= 10, "{after:?}");
-    assert!(after.iter().all(|&(_, s)| s == 60), "{after:?}");
-    assert!(after.iter().any(|&(t, _)| t > 900 && t < 960), "{after:?}");
+    let rearms: Vec<u32> = after.iter().filter(|e| e.1 == 60).map(|e| e.0).collect();
+    assert!(rearms.len() >= 2, "{after:?}");
+    for &(t, s) in &after {
+        let armed = rearms.iter().rev().find(|&&r| r <= t).expect("re-armed");
+        assert!(
+            s <= 60 && (armed + 60).abs_diff(t + s) <= 1,
+            "{t}: {s} in {after:?}"
+        );
+    }
+    assert!(
+        after.iter().any(|&(t, s)| t > 900 && t < 960 && s < 60),
+        "{after:?}"
+    );
 }
 
 /// A kept control connection in a state whose timeout is under 60 s

@@ -82,8 +82,10 @@ pub struct SyncEntry<A = u32> {
     /// A persistence template, not a connection.
     pub template: bool,
     /// Seconds it has to live, IPVS's `cp->timeout`: the state's timeout,
-    /// or 60 while the expiry keeps the connection for those it controls
-    /// (`Conn::kept`); a template's `-p`, or 60 once the expiry re-armed it.
+    /// or, while the expiry keeps the connection for those it controls
+    /// (`Conn::kept`), 60 as it re-arms it and what is left of them when
+    /// the resend sweep sends it; a template's `-p`, or 60 once the expiry
+    /// re-armed it.
     pub timeout: u32,
     /// How the real server is reached (IPVS's forwarding bits of the flags).
     pub forward: crate::config::Forward,
@@ -372,18 +374,23 @@ impl Core {
 
     /// Report connection `idx` of the family's table (and its template)
     /// to the master daemon, with the timeout its timer was last armed
-    /// with, as `ip_vs_sync_conn` sends `cp->timeout`: its state's, or
-    /// [`EXPIRE_LATER`] while the expiry keeps it for the connections it
-    /// controls (`Conn::kept`: `expire_later` in `ip_vs_conn_expire` set
+    /// with, as `ip_vs_sync_conn` sends `cp->timeout`: its state's; or,
+    /// while the expiry keeps it for the connections it controls
+    /// (`Conn::kept`: `expire_later` in `ip_vs_conn_expire` set
     /// `cp->timeout` to 60 s, and only a packet, which takes it off the
-    /// re-arms, sets it from its state again). The resend sweep reports a
-    /// kept ESTABLISHED control connection through here.
+    /// re-arms, sets it from its state again), what is left of those
+    /// [`EXPIRE_LATER`] seconds. The kernel sends such a connection only
+    /// as it re-arms it, with all 60 (here [`Core::sync_report_rearmed`]);
+    /// the resend sweep, ringvs's own, reports a kept ESTABLISHED control
+    /// connection through here at any point of its 60 s, and a full 60
+    /// would have a backup keep its copy up to a minute past the master's.
     #[cold]
     pub(super) fn sync_report_of<A: Family>(&mut self, idx: u32) {
         let c = A::table(self).get(idx);
+        let timeouts = &self.snap.cfg.timeouts;
         let timeout = match c.kept() {
-            true => EXPIRE_LATER,
-            false => self.snap.cfg.timeouts.secs(c.state),
+            true => c.expires_in(self.clock.now_s, timeouts).max(1),
+            false => timeouts.secs(c.state),
         };
         self.sync_report_timed::<A>(idx, timeout);
     }
