@@ -2965,7 +2965,13 @@ fn random_seed_makes_random_weights_reproducible() {
     // Unseeded, five weights in 1..60000 drawn the same twice over would
     // be a chance of 1 in 60000^5.
     assert_ne!(weights(&conf("")).0, weights(&conf("")).0);
-    for bad in ["4294967296", "-1", "x", "1 2"] {
+    // As keepalived's strtoul reads its first word: a `+`, blanks before
+    // it (quoted) and a second word change nothing.
+    for same in ["+42", "\" 42\"", "42 7"] {
+        let (w, warnings) = weights(&conf(same));
+        assert_eq!((w, warnings), (w42.clone(), vec![]), "{same}");
+    }
+    for bad in ["4294967296", "-1", "x", "4x", "+"] {
         let (a, warnings) = weights(&conf(bad));
         assert_eq!(
             warnings,

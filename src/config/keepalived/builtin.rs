@@ -116,12 +116,16 @@ pub(super) fn random_seed(top: &[Stmt]) -> Option<u32> {
         .next_back()
 }
 
-/// `random_seed`'s value: one decimal number in 0..=2^32-1 (keepalived's
-/// `read_unsigned_strvec(strvec, 1, &val, 0, UINT_MAX, false)`).
+/// `random_seed`'s value: its first word a decimal number in 0..=2^32-1,
+/// as keepalived's `read_unsigned_strvec(strvec, 1, &val, 0, UINT_MAX,
+/// false)` reads it (`strtoul`: leading blanks and a `+` taken, a `-`
+/// refused, nothing after the digits; any later word not read).
 pub(super) fn seed_value(args: &[String]) -> Option<u32> {
-    match args {
-        [v] if v.bytes().all(|b| b.is_ascii_digit()) => v.parse().ok(),
-        _ => None,
+    let v = args.first()?.trim_start();
+    let digits = v.strip_prefix('+').unwrap_or(v);
+    match !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        true => digits.parse().ok(),
+        false => None,
     }
 }
 
