@@ -111,9 +111,10 @@ fn protocol(v: &str) -> Result<HttpProtocol, String> {
         .ok_or_else(|| format!("invalid HTTP protocol version '{v}' (1.0, 1.0C or 1.1)"))
 }
 
-/// `-m`'s value: a decimal mark, blanks before it allowed, no sign, as
-/// keepalived's genhash reads it with `strtoul` (which would also take a
-/// number past 2^32 - 1 and cut it; here that is refused).
+/// `-m`'s value: a decimal mark, blanks before it allowed. keepalived's
+/// genhash reads it with `strtoul`, which would also take a `+`, an empty
+/// value (as 0) and a number past 2^32 - 1 (cut): refused here, a
+/// deliberate difference (`docs/health.md`).
 fn fwmark(v: &str) -> Result<u32, String> {
     let d = v.trim_start_matches([' ', '\t']);
     match d.parse::<u32>() {

@@ -315,7 +315,8 @@ pub enum HttpProtocol {
 
 impl HttpProtocol {
     /// The version as `genhash -P` and `http_protocol` spell it: `1.0`,
-    /// `1.0C`, `1.0c`, `1.1` (keepalived's `strcmp`s: nothing else).
+    /// `1.0C`, `1.0c`, `1.1`; not the keep-alive forms (`1.0K`, `1.1K`)
+    /// newer keepalived versions also take for tests.
     pub fn parse(v: &str) -> Option<Self> {
         match v {
             "1.0" => Some(Self::V10),
