@@ -238,16 +238,18 @@ fn filter(text: &str) {
 }
 
 /// A keepalived configuration (one file; an `include` reads what it names).
-/// It is written into a directory of this process's own, so a relative
-/// `include` finds nothing another user left in the temporary directory.
+/// It is written into a directory made for it alone (mode 0700; one that
+/// already exists is not used), so a relative `include` finds nothing
+/// another user or thread left in the temporary directory.
 fn keepalived_file(bytes: &[u8]) {
+    use std::os::unix::fs::DirBuilderExt;
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("ringvs-fuzz-{}", std::process::id()));
-    if std::fs::create_dir_all(&dir).is_err() {
+    let dir = std::env::temp_dir().join(format!("ringvs-fuzz-{}-{n}", std::process::id()));
+    if std::fs::DirBuilder::new().mode(0o700).create(&dir).is_err() {
         return;
     }
-    let path = dir.join(format!("{n}.conf"));
+    let path = dir.join("keepalived.conf");
     if std::fs::write(&path, bytes).is_err() {
         return;
     }
