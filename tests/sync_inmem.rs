@@ -235,6 +235,44 @@ fn a_template_whose_server_was_removed_is_synced_at_each_re_arm() {
     }
 }
 
+/// A connection whose real server was removed is resent with its
+/// template, to the server the template holds and by its method, as
+/// `ip_vs_sync_conn` sends `cp->control`, whose dest (in the trash) the
+/// kernel keeps; it went without it.
+#[test]
+fn a_removed_servers_connection_is_resent_with_its_template() {
+    use ringvs::config::{Forward, Proto, ServiceKey};
+    let rules = &[
+        "-A -t 198.18.0.110:80 -s rr -p 120 -M 255.255.255.0",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -g",
+    ];
+    let mut d = MemDirector::new(rules);
+    d.resolve_all();
+    d.shared.ha.set_resend_s(0);
+    set(&d, true, false);
+    assert_eq!(d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN)).1.len(), 1);
+    assert_eq!(d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, ACK)).1.len(), 1);
+    assert_eq!(reports(&d).len(), 2);
+    let svc = ServiceKey::new(Proto::Tcp, VIP, 80);
+    d.cfg.del_dest(&svc, RS1, 80).expect("configured");
+    let prev = d.shared.config.load_full();
+    let next = ringvs::nat::Snapshot::build_from(&d.cfg, Default::default(), Some(&prev));
+    d.shared.config.store(std::sync::Arc::new(next));
+    d.shared.bump();
+    d.shared.ha.set_resend_s(10);
+    let mut got = Vec::new();
+    for _ in 0..12 {
+        d.advance(Duration::from_secs(1));
+        d.poll();
+        got.extend(reports(&d));
+    }
+    let conn = got.iter().position(|e| !e.template).expect("resent");
+    let t = got.get(conn + 1).expect("its template after it");
+    assert!(t.template, "{got:?}");
+    assert_eq!((t.rip, t.forward), ((be(RS1), 80), Forward::Route));
+    assert_eq!(t.client, (be(CLIENT) & 0xffff_ff00, 0));
+}
+
 fn synced(d: &MemDirector, state: State) -> Install {
     Install {
         entry: SyncEntry {

@@ -33,7 +33,7 @@
 //! operations happen on state changes and new connections only.
 
 use super::family::Family;
-use super::template::{dest_of, template_sync_entry};
+use super::template::{template_dest, template_sync_entry};
 use super::worker::Core;
 use crate::nat::conn::TEMPLATE_ASSURED;
 use crate::nat::ftp::Shift;
@@ -543,10 +543,11 @@ impl Core {
     fn template_entry<A: Family>(&self, c: &Conn<A>) -> Option<SyncEntry<A>> {
         let svc = A::conn_service(&self.snap.cfg, c)?;
         let p = svc.entry.persist?;
-        let i = svc.entry.dests.iter().position(|d| d.id == c.dest())?;
+        // Its server removed since, the template still names it, as the
+        // kernel's `cp->control` keeps its dest (`template_dest`).
+        let to = template_dest(&self.snap.cfg, &svc, c.dest(), (c.rip, c.rport))?;
         // Assured by this connection (established, or a UDP reply).
         let assured = c.template & TEMPLATE_ASSURED != 0;
-        let to = dest_of(&svc, i)?;
         Some(template_sync_entry(
             &svc,
             to,

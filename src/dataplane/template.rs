@@ -8,7 +8,7 @@
 use super::family::{Family, Svc};
 use super::sync::{SyncEntry, SyncLink};
 use super::worker::Core;
-use crate::config::Forward;
+use crate::config::{DestId, Forward};
 use crate::nat::conn::TEMPLATE_ASSURED;
 use crate::nat::persist::{EXPIRE_LATER, Rearmed, TemplateKey, Templates};
 use crate::nat::{Conn, Snapshot, State};
@@ -143,15 +143,7 @@ fn report_rearmed<A: Family>(
     let Some(svc) = A::service_of_dest(cfg, t.dest.id).filter(|s| s.id == t.key.svc) else {
         return true;
     };
-    let to = match svc.entry.dests.iter().position(|d| d.id == t.dest.id) {
-        Some(i) => dest_of(&svc, i),
-        // Gone from the rules: not live, and so not another's yet.
-        None if !cfg.dest_live(t.dest.id) => {
-            Some((t.dest.addr, t.dest.port, cfg.forward_of(t.dest.id)))
-        }
-        None => None,
-    };
-    let Some(to) = to else {
+    let Some(to) = template_dest(cfg, &svc, t.dest.id, (t.dest.addr, t.dest.port)) else {
         return true;
     };
     let e = template_sync_entry(&svc, to, t.key.client, t.assured, EXPIRE_LATER);
@@ -166,9 +158,28 @@ fn report_rearmed<A: Family>(
 
 /// Real server `i` of service `svc` as a template names it: its address,
 /// port and forwarding method.
-pub(super) fn dest_of<A: Family>(svc: &Svc<'_, A>, i: usize) -> Option<(A, u16, Forward)> {
+fn dest_of<A: Family>(svc: &Svc<'_, A>, i: usize) -> Option<(A, u16, Forward)> {
     let d = svc.entry.dests.get(i)?;
     Some((A::dest_addr(svc, i)?, d.port, d.forward))
+}
+
+/// The real server `id` of service `svc` as a template of it names it
+/// (address, port, forwarding method): from the rules, or, gone from
+/// them (not live, and so not another's yet), at `held` (the address and
+/// port the template or connection holds) by the method the snapshot kept
+/// for it (`nat::gone`), as the kernel's template keeps its dest in the
+/// trash and its flags.
+pub(super) fn template_dest<A: Family>(
+    cfg: &Snapshot,
+    svc: &Svc<'_, A>,
+    id: DestId,
+    (addr, port): (A, u16),
+) -> Option<(A, u16, Forward)> {
+    match svc.entry.dests.iter().position(|d| d.id == id) {
+        Some(i) => dest_of(svc, i),
+        None if !cfg.dest_live(id) => Some((addr, port, cfg.forward_of(id))),
+        None => None,
+    }
 }
 
 /// The sync entry of a persistence template of service `svc` to the real
