@@ -183,32 +183,8 @@ fn a_template_kept_for_its_connection_is_synced_at_each_re_arm() {
 /// that removed it too drops it as `sync_drop_unknown_dest`.
 #[test]
 fn a_template_whose_server_was_removed_is_synced_at_each_re_arm() {
-    use ringvs::config::{Forward, Proto, ServiceKey};
-    let rules = &[
-        "-A -t 198.18.0.110:80 -s rr -p 120 -M 255.255.255.0",
-        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -g",
-    ];
-    let mut d = MemDirector::new(rules);
-    d.resolve_all();
-    d.shared.ha.set_resend_s(0);
-    set(&d, true, false);
-    // DR sees the client's side only: SYN, then ACK, ESTABLISHED.
-    assert_eq!(d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN)).1.len(), 1);
-    assert_eq!(d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, ACK)).1.len(), 1);
-    let first = reports(&d);
-    assert_eq!(first.len(), 2, "{first:?}");
-    assert_eq!(
-        (first[1].template, first[1].forward),
-        (true, Forward::Route)
-    );
-    // `-d`, published as the control thread publishes: after the snapshot
-    // the workers run.
-    let svc = ServiceKey::new(Proto::Tcp, VIP, 80);
-    d.cfg.del_dest(&svc, RS1, 80).expect("configured");
-    let prev = d.shared.config.load_full();
-    let next = ringvs::nat::Snapshot::build_from(&d.cfg, Default::default(), Some(&prev));
-    d.shared.config.store(std::sync::Arc::new(next));
-    d.shared.bump();
+    use ringvs::config::Forward;
+    let mut d = removed_dr_server();
     // The connection (ESTABLISHED, 900 s) keeps the template past its -p.
     let mut got = Vec::new();
     for t in 1..=200 {
@@ -235,12 +211,11 @@ fn a_template_whose_server_was_removed_is_synced_at_each_re_arm() {
     }
 }
 
-/// A connection whose real server was removed is resent with its
-/// template, to the server the template holds and by its method, as
-/// `ip_vs_sync_conn` sends `cp->control`, whose dest (in the trash) the
-/// kernel keeps; it went without it.
-#[test]
-fn a_removed_servers_connection_is_resent_with_its_template() {
+/// A sync master whose persistent DR service's one real server (RS1) was
+/// removed (`-d`, published as the control thread publishes: after the
+/// snapshot the workers run) while a client's connection and template on
+/// it live; the resend sweep off, the reports drained.
+fn removed_dr_server() -> MemDirector {
     use ringvs::config::{Forward, Proto, ServiceKey};
     let rules = &[
         "-A -t 198.18.0.110:80 -s rr -p 120 -M 255.255.255.0",
@@ -250,15 +225,32 @@ fn a_removed_servers_connection_is_resent_with_its_template() {
     d.resolve_all();
     d.shared.ha.set_resend_s(0);
     set(&d, true, false);
+    // DR sees the client's side only: SYN, then ACK, ESTABLISHED.
     assert_eq!(d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN)).1.len(), 1);
     assert_eq!(d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, ACK)).1.len(), 1);
-    assert_eq!(reports(&d).len(), 2);
+    let first = reports(&d);
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert_eq!(
+        (first[1].template, first[1].forward),
+        (true, Forward::Route)
+    );
     let svc = ServiceKey::new(Proto::Tcp, VIP, 80);
     d.cfg.del_dest(&svc, RS1, 80).expect("configured");
     let prev = d.shared.config.load_full();
     let next = ringvs::nat::Snapshot::build_from(&d.cfg, Default::default(), Some(&prev));
     d.shared.config.store(std::sync::Arc::new(next));
     d.shared.bump();
+    d
+}
+
+/// A connection whose real server was removed is resent with its
+/// template, to the server the template holds and by its method, as
+/// `ip_vs_sync_conn` sends `cp->control`, whose dest (in the trash) the
+/// kernel keeps; it went without it.
+#[test]
+fn a_removed_servers_connection_is_resent_with_its_template() {
+    use ringvs::config::Forward;
+    let mut d = removed_dr_server();
     d.shared.ha.set_resend_s(10);
     let mut got = Vec::new();
     for _ in 0..12 {
