@@ -31,8 +31,8 @@ use super::listing::{
 use super::names::Names;
 use super::{
     AdmError, CheckKind, Config, DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, Dest, DestId,
-    HealthCheck, Proto, Quorum, Scheduler, Service, ServiceKey, SorryOpts, digest_hex, hex,
-    status_list,
+    HealthCheck, HttpProtocol, Proto, Quorum, Scheduler, Service, ServiceKey, SorryOpts,
+    digest_hex, hex, status_list,
 };
 // What a listing is fed, where callers have always found it.
 pub use super::listing::Live;
@@ -480,6 +480,9 @@ pub fn kind_options(c: &HealthCheck) -> String {
             }
             if h.sni {
                 out.push_str(" --check-sni");
+            }
+            if h.proto != HttpProtocol::default() {
+                let _ = write!(out, " --check-http-protocol {}", h.proto.name());
             }
             if let Some(c) = &h.client {
                 let (cert, key) = (rule_word(&c.cert), rule_word(&c.key));

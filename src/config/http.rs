@@ -1,6 +1,7 @@
 //! keepalived's `HTTP_GET` and `SSL_GET` settings (`check_http.c`): its
 //! `url`s (each a path, the status codes that pass, an MD5 digest of the
-//! body, a `virtualhost`), over TLS for `SSL_GET`, with `enable_sni`.
+//! body, a `virtualhost`), over TLS for `SSL_GET`, with `enable_sni`, in
+//! the HTTP version of its `http_protocol`.
 
 use super::tls::ClientCert;
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,64 @@ pub struct HttpCheck {
     /// for one (`--check-cert`, `--check-key`; keepalived's `SSL` block).
     #[serde(default)]
     pub client: Option<ClientCert>,
+    /// `http_protocol` (`--check-http-protocol`): the request's HTTP
+    /// version and `Connection` header, for every url.
+    #[serde(default)]
+    pub proto: HttpProtocol,
+}
+
+/// keepalived's `http_protocol` (`check_http.h` `http_protocol_t`), an
+/// `HTTP_GET`'s or `SSL_GET`'s and `genhash -P`'s: the request's version
+/// and whether it says `Connection: close` (`check_http.c`
+/// `http_request_thread`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HttpProtocol {
+    /// `1.0`: `HTTP/1.0`, no `Connection` header (keepalived's default).
+    #[serde(rename = "1.0")]
+    V10,
+    /// `1.0C` (or `1.0c`): `HTTP/1.0` with `Connection: close`, ringvs's
+    /// default (a deliberate difference, `docs/health.md`).
+    #[default]
+    #[serde(rename = "1.0C")]
+    V10Close,
+    /// `1.1`: `HTTP/1.1` with `Connection: close`.
+    #[serde(rename = "1.1")]
+    V11,
+}
+
+impl HttpProtocol {
+    /// The version as `--check-http-protocol`, `http_protocol` and
+    /// `genhash -P` spell it: `1.0`, `1.0C`, `1.0c`, `1.1` (keepalived's
+    /// `http_protocol_handler` `strcmp`s); not the keep-alive forms (`1.0K`,
+    /// `1.1K`) newer keepalived versions also take for tests.
+    pub fn parse(v: &str) -> Option<Self> {
+        match v {
+            "1.0" => Some(Self::V10),
+            "1.0C" | "1.0c" => Some(Self::V10Close),
+            "1.1" => Some(Self::V11),
+            _ => None,
+        }
+    }
+
+    /// Its name as `-S` writes it (and [`HttpProtocol::parse`] reads).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::V10 => "1.0",
+            Self::V10Close => "1.0C",
+            Self::V11 => "1.1",
+        }
+    }
+
+    /// The request line's version (`1.0`, `1.1`) and whether the request
+    /// says `Connection: close`, as `http_request_thread` fills
+    /// `request_template`.
+    pub fn request(self) -> (&'static str, bool) {
+        match self {
+            Self::V10 => ("1.0", false),
+            Self::V10Close => ("1.0", true),
+            Self::V11 => ("1.1", true),
+        }
+    }
 }
 
 /// A url of an `HTTP_GET` or `SSL_GET` after its first (the same `Host`
@@ -67,6 +126,7 @@ impl HttpCheck {
             sni: false,
             more: Vec::new(),
             client: None,
+            proto: HttpProtocol::default(),
         }
     }
 

@@ -54,8 +54,8 @@ pub use check::{
 pub use forward::{Forward, TunCsum, TunKind, Tunnel};
 use hashbrown::{HashMap, HashSet};
 pub use http::{
-    DIGEST_LEN, HttpCheck, HttpUrl, digest_hex, merge as merge_status, parse_digest, parse_status,
-    sni_name, status_list, valid_path, valid_vhost,
+    DIGEST_LEN, HttpCheck, HttpProtocol, HttpUrl, digest_hex, merge as merge_status, parse_digest,
+    parse_status, sni_name, status_list, valid_path, valid_vhost,
 };
 pub use ids::TRASH_PERIOD;
 use ids::{TrashKey, Trashed};

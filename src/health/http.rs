@@ -3,10 +3,11 @@
 //! and the socket by hand), and the answer read up to what decides it.
 //!
 //! As keepalived's `check_http.c` (`http_request_thread`,
-//! `http_process_response`, `http_handle_response`): `GET path`, `Host`
-//! the virtual host or the server's `address:port`; the status must be one
-//! that passes, then the MD5 of the body (of `Content-Length` bytes at most)
-//! must be the digest. Deliberate differences, in `docs/health.md`:
+//! `http_process_response`, `http_handle_response`): `GET path` in the
+//! HTTP version of the check's `http_protocol`, `Host` the virtual host or
+//! the server's `address:port`; the status must be one that passes, then
+//! the MD5 of the body (of `Content-Length` bytes at most; a chunked body
+//! as it comes, chunk sizes included, not de-chunked) must be the digest. Deliberate differences, in `docs/health.md`:
 //! without a digest the verdict comes with the status line (keepalived
 //! reads on to the end), with one at the end of the body when
 //! `Content-Length` says where it is (keepalived waits for the close); TLS
@@ -18,6 +19,7 @@
 //! }`, read by `config::tls`) goes to a server that asks for one.
 
 use super::probe::{Outcome, send_whole};
+pub use crate::config::HttpProtocol;
 use crate::config::{ClientCert, DIGEST_LEN, HttpCheck, sni_name};
 use md5::{Digest, Md5};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -299,34 +301,6 @@ pub struct Hashed {
     pub md5: [u8; DIGEST_LEN],
 }
 
-/// keepalived's `http_protocol` (`check_http.h` `http_protocol_t`), which
-/// `genhash -P` chooses: the request's version and whether it says
-/// `Connection: close` (`check_http.c` `http_request_thread`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HttpProtocol {
-    /// `1.0`: `HTTP/1.0`, no `Connection` header (keepalived's default).
-    V10,
-    /// `1.0C` (or `1.0c`): `HTTP/1.0` with `Connection: close`, the
-    /// request of ringvs's check.
-    V10Close,
-    /// `1.1`: `HTTP/1.1` with `Connection: close`.
-    V11,
-}
-
-impl HttpProtocol {
-    /// The version as `genhash -P` and `http_protocol` spell it: `1.0`,
-    /// `1.0C`, `1.0c`, `1.1`; not the keep-alive forms (`1.0K`, `1.1K`)
-    /// newer keepalived versions also take for tests.
-    pub fn parse(v: &str) -> Option<Self> {
-        match v {
-            "1.0" => Some(Self::V10),
-            "1.0C" | "1.0c" => Some(Self::V10Close),
-            "1.1" => Some(Self::V11),
-            _ => None,
-        }
-    }
-}
-
 /// How `ringvs genhash` connects, beyond the check's own options.
 #[derive(Clone, Copy, Debug)]
 pub struct GenhashOpts {
@@ -427,21 +401,18 @@ fn fetch<S: Read + Write + 'static>(
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
-/// The check's request: as keepalived's `request_template`, with
-/// `Connection: close` (keepalived's `http_protocol 1.0C`).
+/// The check's request: as keepalived's `request_template`, in the HTTP
+/// version of its `http_protocol` (`--check-http-protocol`).
 pub(super) fn request(c: &HttpCheck, server: (IpAddr, u16)) -> String {
-    request_as(c, server, HttpProtocol::V10Close)
+    request_as(c, server, c.proto)
 }
 
 /// The request in HTTP version `proto`, as keepalived's
 /// `http_request_thread` fills `request_template`: `HTTP/1.1` for 1.1,
 /// else `HTTP/1.0`; `Connection: close` for 1.0C and 1.1.
 fn request_as(c: &HttpCheck, server: (IpAddr, u16), proto: HttpProtocol) -> String {
-    let (version, close) = match proto {
-        HttpProtocol::V10 => ("1.0", ""),
-        HttpProtocol::V10Close => ("1.0", "Connection: close\r\n"),
-        HttpProtocol::V11 => ("1.1", "Connection: close\r\n"),
-    };
+    let (version, close) = proto.request();
+    let close = if close { "Connection: close\r\n" } else { "" };
     format!(
         "GET {} HTTP/{version}\r\nUser-Agent: ringvs-health\r\n{close}Host: {}\r\n\r\n",
         c.path,
@@ -813,6 +784,61 @@ mod tests {
         }
     }
 
+    /// An `HTTP/1.1` answer in chunks (`Transfer-Encoding: chunked`, the
+    /// server closing as `Connection: close` asks): its digest is of the
+    /// bytes after the header as they come, chunk sizes included, as
+    /// keepalived's `http_process_response` hashes them (it does not
+    /// de-chunk); `genhash -P 1.1` prints that digest, and a check with it
+    /// passes at the close.
+    #[test]
+    fn a_chunked_answer_is_hashed_as_sent_by_genhash_and_the_check() {
+        use std::os::unix::net::UnixStream;
+        let head: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let body: &[u8] =
+            b"10\r\nThe quick brown \r\n1b\r\nfox jumps over the lazy dog\r\n0\r\n\r\n";
+        let answer = [head, body].concat();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let sent = answer.clone();
+        let srv = std::thread::spawn(move || {
+            let (mut req, mut buf) = (Vec::new(), [0u8; 1024]);
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match b.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            // Then closes (`b` dropped), as `Connection: close` asks.
+            b.write_all(&sent).unwrap();
+            req
+        });
+        let server = std::net::SocketAddr::from(([198, 19, 0, 2], 80));
+        let got = fetch(&HttpCheck::get("/", 200), server, a, HttpProtocol::V11).unwrap();
+        let req = srv.join().unwrap();
+        assert!(req.starts_with(b"GET / HTTP/1.1\r\n"));
+        assert_eq!(got.status, 200);
+        let raw: [u8; DIGEST_LEN] = Md5::digest(body).into();
+        assert_eq!(got.md5, raw, "the chunked bytes, as sent");
+        assert_ne!(digest_hex(&got.md5), FOX_MD5, "not the de-chunked body");
+        // The check with genhash's digest: the body ends with the close.
+        let c = HttpCheck {
+            digest: Some(got.md5),
+            proto: HttpProtocol::V11,
+            ..HttpCheck::get("/", 200)
+        };
+        assert_eq!(run(&c, &[&answer[..]], false), None, "body may go on");
+        assert_eq!(run(&c, &[&answer[..]], true), Some((1, Outcome::Ok)));
+        let dechunked = HttpCheck {
+            digest: parse_digest(FOX_MD5),
+            ..c
+        };
+        assert_eq!(
+            run(&dechunked, &[&answer[..]], true),
+            Some((1, Outcome::Digest))
+        );
+    }
+
     /// `genhash -m MARK`: the socket it connects carries the mark
     /// (`SO_MARK`, read back), and none for 0, as keepalived's
     /// `layer4.c` `socket_bind_connect` sets it only when it is not 0. Needs
@@ -928,15 +954,20 @@ mod over_loopback {
 
     /// The outcome of check `c` within `max_ms` simulated milliseconds
     /// against a server set up as `cfg` (TLS) that answers `body` as `srv`
-    /// says, and the certificates the client presented to it. A server
-    /// whose TLS session fails sends its alert and closes.
+    /// says, the certificates the client presented to it and the request's
+    /// bytes (plaintext) it received. A server whose TLS session fails
+    /// sends its alert and closes.
     fn exchange(
         c: &HttpCheck,
         body: &[u8],
         srv: Srv,
         max_ms: i64,
         cfg: Arc<ServerConfig>,
-    ) -> (Option<Outcome>, Option<Vec<CertificateDer<'static>>>) {
+    ) -> (
+        Option<Outcome>,
+        Option<Vec<CertificateDer<'static>>>,
+        Vec<u8>,
+    ) {
         let tls = c.tls;
         let kind = CheckKind::Http(c.clone());
         let x = Exchange::new(c, (IpAddr::from([127, 0, 0, 1]), 443)).unwrap();
@@ -1001,7 +1032,71 @@ mod over_loopback {
             }
             _ => {}
         });
-        (got, sc.peer_certificates().map(<[_]>::to_vec))
+        (got, sc.peer_certificates().map(<[_]>::to_vec), req)
+    }
+
+    /// The check's request (`Exchange`, over the simulated connection, to
+    /// a server that records it, plain and over TLS) in each
+    /// `http_protocol` (`--check-http-protocol`): the request line's
+    /// version and `Connection` header keepalived's `http_request_thread`
+    /// writes for it, and the answer read to its verdict as before.
+    #[test]
+    fn the_check_sends_the_request_of_its_http_protocol() {
+        let srv = Srv::Answer {
+            len: true,
+            notify: true,
+            fin: true,
+            big: 0,
+        };
+        let ua = "User-Agent: ringvs-health\r\n";
+        for tls in [false, true] {
+            for (proto, want) in [
+                (
+                    HttpProtocol::V10,
+                    format!("GET /health HTTP/1.0\r\n{ua}Host: 127.0.0.1:443\r\n\r\n"),
+                ),
+                (
+                    HttpProtocol::V10Close,
+                    format!(
+                        "GET /health HTTP/1.0\r\n{ua}Connection: close\r\nHost: 127.0.0.1:443\r\n\r\n"
+                    ),
+                ),
+                (
+                    HttpProtocol::V11,
+                    format!(
+                        "GET /health HTTP/1.1\r\n{ua}Connection: close\r\nHost: 127.0.0.1:443\r\n\r\n"
+                    ),
+                ),
+            ] {
+                let c = HttpCheck {
+                    tls,
+                    proto,
+                    digest: Some(Md5::digest(FOX).into()),
+                    ..HttpCheck::get("/health", 200)
+                };
+                let (got, _, req) = exchange(&c, FOX, srv, 3000, server_config(None));
+                let req = String::from_utf8(req).unwrap();
+                assert_eq!(req, want, "tls {tls} {proto:?}");
+                assert_eq!(got, Some(Outcome::Ok), "tls {tls} {proto:?}");
+            }
+        }
+        // A url after the first is asked in the same version.
+        let c = HttpCheck {
+            proto: HttpProtocol::V11,
+            more: vec![crate::config::HttpUrl {
+                path: "/second".into(),
+                status: vec![(200, 200)],
+                digest: None,
+            }],
+            ..HttpCheck::get("/health", 200)
+        };
+        let second = c.url(1).unwrap();
+        let (_, _, req) = exchange(&second, FOX, srv, 3000, server_config(None));
+        assert!(
+            req.starts_with(b"GET /second HTTP/1.1\r\n"),
+            "{}",
+            String::from_utf8_lossy(&req)
+        );
     }
 
     #[test]
@@ -1140,16 +1235,16 @@ mod over_loopback {
             ..HttpCheck::get("/", 200)
         };
         for mandatory in [false, true] {
-            let (got, seen) = exchange(&with, FOX, srv, 3000, server(mandatory));
+            let (got, seen, _) = exchange(&with, FOX, srv, 3000, server(mandatory));
             assert_eq!(got, Some(Outcome::Ok), "mandatory {mandatory}");
             assert_eq!(seen, Some(vec![want.clone()]), "mandatory {mandatory}");
         }
-        let (got, seen) = exchange(&without, FOX, srv, 3000, server(false));
+        let (got, seen, _) = exchange(&without, FOX, srv, 3000, server(false));
         assert_eq!((got, seen), (Some(Outcome::Ok), None), "none presented");
-        let (got, seen) = exchange(&without, FOX, srv, 3000, server(true));
+        let (got, seen, _) = exchange(&without, FOX, srv, 3000, server(true));
         assert_eq!((got, seen), (Some(Outcome::Tls), None), "refused without");
         // A server that asks for none gets none, with the check's or not.
-        let (got, seen) = exchange(&with, FOX, srv, 3000, server_config(None));
+        let (got, seen, _) = exchange(&with, FOX, srv, 3000, server_config(None));
         assert_eq!((got, seen), (Some(Outcome::Ok), None));
     }
 

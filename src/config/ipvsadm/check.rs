@@ -9,9 +9,9 @@ use super::super::tls;
 use super::super::{
     AdmError, CheckKind, ClientCert, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, DEFAULT_DNS_NAME,
     DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DIGEST_LEN, DnsCheck, DnsType, Forward,
-    HealthCheck, HttpCheck, HttpUrl, MAX_PAYLOAD, MiscCheck, Proto, Quorum, Script, SmtpCheck,
-    SorryOpts, UdpCheck, UdpReply, parse_digest, parse_hex, parse_status, sni_name, valid_path,
-    valid_vhost,
+    HealthCheck, HttpCheck, HttpProtocol, HttpUrl, MAX_PAYLOAD, MiscCheck, Proto, Quorum, Script,
+    SmtpCheck, SorryOpts, UdpCheck, UdpReply, parse_digest, parse_hex, parse_status, sni_name,
+    valid_path, valid_vhost,
 };
 use super::messages::usage;
 use super::options::{Cmd, Tag};
@@ -38,6 +38,8 @@ pub(super) struct CheckArgs {
     /// `--check-virtualhost`, `--check-sni`.
     vhost: Option<String>,
     sni: bool,
+    /// `--check-http-protocol`.
+    proto: Option<HttpProtocol>,
     /// `--check-cert`, `--check-key`: the files, as given.
     cert: Option<String>,
     key: Option<String>,
@@ -136,6 +138,13 @@ impl CheckArgs {
             Tag::CheckSni => {
                 self.sni = true;
                 "check-sni"
+            }
+            Tag::CheckHttpProtocol => {
+                self.proto = Some(
+                    HttpProtocol::parse(val)
+                        .ok_or_else(|| usage("illegal check-http-protocol specified"))?,
+                );
+                "check-http-protocol"
             }
             Tag::CheckCert | Tag::CheckKey => {
                 let (name, slot) = if tag == Tag::CheckCert {
@@ -305,6 +314,9 @@ impl CheckArgs {
         if self.sni && kind != "https" {
             return Err(usage("check-sni needs --check https"));
         }
+        if !http && self.proto.is_some() {
+            return Err(usage("check-http-protocol needs --check http or https"));
+        }
         if (self.cert.is_some() || self.key.is_some()) && kind != "https" {
             return Err(usage("check-cert and check-key need --check https"));
         }
@@ -374,6 +386,7 @@ impl CheckArgs {
                     vhost: self.vhost.clone(),
                     sni: self.sni,
                     more: urls.collect(),
+                    proto: self.proto.unwrap_or_default(),
                     ..HttpCheck::get(DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS)
                 };
                 if let Some(u) = first {

@@ -87,6 +87,8 @@ pub(super) fn usage_text() -> String {
          \x20 --check-digest md5                  HTTP: the body's MD5, 32 hex digits (default none)\n\
          \x20 --check-virtualhost name            HTTP: the Host header (default address:port)\n\
          \x20 --check-sni                         https: the TLS handshake names the virtualhost\n\
+         \x20 --check-http-protocol 1.0|1.0C|1.1  HTTP: the request's version; 1.0C and 1.1 say\n\
+         \x20                                     Connection: close (default 1.0C)\n\
          \x20 --check-cert file --check-key file  https: the client certificate (PEM chain) and its\n\
          \x20                                     key (PEM, unencrypted) sent to a server that asks\n\
          \x20 --check-port port                   check this port of every server (default its own)\n\

@@ -151,6 +151,8 @@ impl HttpArgs {
             more,
             // The `SSL` block's, once the file is read (`ssl.rs`).
             client: None,
+            // ringvs's request, whatever `http_protocol` says (warned above).
+            proto: Default::default(),
         })
     }
 }
