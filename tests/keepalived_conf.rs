@@ -16,8 +16,9 @@ use ringvs::config::keepalived::{
 };
 use ringvs::config::names::Names;
 use ringvs::config::{
-    CheckKind, Config, DnsCheck, DnsType, Forward, HealthCheck, HttpCheck, HttpUrl, Proto, Quorum,
-    SchedFlags, Scheduler, ServiceKey, SmtpCheck, TunCsum, TunKind, Tunnel, UdpCheck, UdpReply,
+    CheckKind, Config, DnsCheck, DnsType, Forward, HealthCheck, HttpCheck, HttpProtocol, HttpUrl,
+    Proto, Quorum, SchedFlags, Scheduler, ServiceKey, SmtpCheck, TunCsum, TunKind, Tunnel,
+    UdpCheck, UdpReply,
 };
 
 /// Reloads `running` from the file at `p` as SIGHUP does (only what
@@ -1053,14 +1054,78 @@ fn http_and_ssl_get_urls_are_read_as_keepalived_reads_them() {
         let e = load_as(&p, None).unwrap_err();
         assert!(e.contains(err), "{url}: {e}");
     }
-    let text =
-        conf("", "", "HTTP_GET", "").replace("HTTP_GET {\n", "HTTP_GET {\n      http_protocol 2\n");
+    // `http_protocol` (keepalived's `http_protocol_handler`): the check's
+    // request version, without a warning; `-S` writes it unless it is
+    // ringvs's default 1.0C, which a checker without it gets.
+    t.write("keepalived.conf", &conf("", "", "HTTP_GET", ""));
+    assert_eq!(check_of(&p).proto, HttpProtocol::V10Close, "not given");
+    for checker in ["HTTP_GET", "SSL_GET"] {
+        for (v, want, saved) in [
+            ("1.0", HttpProtocol::V10, Some("1.0")),
+            ("1.0C", HttpProtocol::V10Close, None),
+            ("1.0c", HttpProtocol::V10Close, None),
+            ("1.1", HttpProtocol::V11, Some("1.1")),
+        ] {
+            let text = conf("", "", checker, "").replace(
+                &format!("{checker} {{\n"),
+                &format!("{checker} {{\n      http_protocol {v}\n"),
+            );
+            t.write("keepalived.conf", &text);
+            assert_eq!(check_of(&p).proto, want, "{checker} {v}");
+            let l = load_as(&p, None).unwrap();
+            let s = ringvs::config::format::format_save(&l.config, true, &Names::none());
+            let option = saved.map(|v| format!(" --check-http-protocol {v} "));
+            assert_eq!(
+                option.as_ref().map(|o| s.contains(o.as_str())),
+                saved.map(|_| true),
+                "{checker} {v}: {s}"
+            );
+            if saved.is_none() {
+                assert!(!s.contains("--check-http-protocol"), "{checker} {v}: {s}");
+            }
+            // `-R` of what `-S` wrote gives the same table.
+            let mut back = Config::new();
+            let errors =
+                ringvs::config::ipvsadm::restore(&mut back, &s, &Names::none(), &mut |_, _, _| {})
+                    .unwrap();
+            assert!(errors.is_empty(), "{errors:?}");
+            assert_eq!(
+                back.service(&key).unwrap().check,
+                l.config.service(&key).unwrap().check
+            );
+        }
+    }
+    // A reload that changes it changes the check, and says so.
+    t.write("keepalived.conf", &conf("", "", "HTTP_GET", ""));
+    let mut running = load_as(&p, None).unwrap().config;
+    let text = conf("", "", "HTTP_GET", "")
+        .replace("HTTP_GET {\n", "HTTP_GET {\n      http_protocol 1.1\n");
     t.write("keepalived.conf", &text);
-    let e = load_as(&p, None).unwrap_err();
-    assert!(
-        e.contains(":9: http_protocol 2: not 1.0, 1.0C or 1.1"),
-        "{e}"
+    assert_eq!(
+        reload(&mut running, &p),
+        [
+            "-E -t 198.18.0.110:443 -s rr --check http --check-path /health --check-status 200-299 --check-http-protocol 1.1 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 3"
+        ]
     );
+    t.write("keepalived.conf", &conf("", "", "HTTP_GET", ""));
+    assert_eq!(
+        reload(&mut running, &p),
+        [
+            "-E -t 198.18.0.110:443 -s rr --check http --check-path /health --check-status 200-299 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 3"
+        ]
+    );
+    for bad in ["2", "1.1K", "1.0K", "1.1c"] {
+        let text = conf("", "", "HTTP_GET", "").replace(
+            "HTTP_GET {\n",
+            &format!("HTTP_GET {{\n      http_protocol {bad}\n"),
+        );
+        t.write("keepalived.conf", &text);
+        let e = load_as(&p, None).unwrap_err();
+        assert!(
+            e.contains(&format!(":9: http_protocol {bad}: not 1.0, 1.0C or 1.1")),
+            "{e}"
+        );
+    }
     // SNI sends no address: warned about, off.
     let text = conf("", "    virtualhost 198.18.0.1", "SSL_GET", "")
         .replace("SSL_GET {\n", "SSL_GET {\n      enable_sni\n");
@@ -2099,8 +2164,7 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         "28: ha_suspend (in virtual_server): not supported by ringvs, ignored",
         "29: omega (in virtual_server): not supported by ringvs, ignored",
         "33: smtp_alert (in real_server): not supported by ringvs, ignored",
-                "43: http_protocol 1.1: ringvs sends HTTP/1.0 requests (with Connection: close)",
-        "44: bindto 198.19.0.1 (in HTTP_GET): ringvs checks 198.19.0.2 from its DIP, the only address it holds on the internal NIC; ignored",
+                "44: bindto 198.19.0.1 (in HTTP_GET): ringvs checks 198.19.0.2 from its DIP, the only address it holds on the internal NIC; ignored",
         "46: BFD_CHECK (in real_server): checker not supported by ringvs, ignored (the real server is not checked by it)",
         &format!(
             "50: real_server 198.19.0.3:80: its check differs (checker, delay_before_retry) from the one of {f}:34; ringvs runs one check per virtual_server and uses that one"
@@ -2120,8 +2184,9 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
     .map(|w| format!("{f}:{w}"))
     .collect();
     assert_eq!(l.warnings, expected);
-    // What was carried out: the first HTTP_GET url (its status range and
-    // digest) with keepalived's HTTP default delay_before_retry, the
+    // What was carried out: the HTTP_GET's urls (the first's status range
+    // and digest), its http_protocol 1.1 (line 43, no warning), with
+    // keepalived's HTTP default delay_before_retry, the
     // rounded delay_loop, the duplicate gone;
     // the bare UDP service with keepalived's defaults; the empty one ignored.
     let keys: Vec<ServiceKey> = l.config.services().iter().map(|s| s.key).collect();
@@ -2168,6 +2233,7 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
                     status: vec![(200, 299)],
                     digest: None,
                 }],
+                proto: HttpProtocol::V11,
                 ..HttpCheck::get("/a", 200)
             }),
             delay_loop: 3,

@@ -665,6 +665,7 @@ fn differences(a: &HealthCheck, b: &HealthCheck) -> Vec<&'static str> {
                 (p.vhost != q.vhost, "virtualhost"),
                 (p.sni != q.sni, "enable_sni"),
                 (p.more != q.more, "url"),
+                (p.proto != q.proto, "http_protocol"),
             ];
             v.extend(fields.iter().filter(|(d, _)| *d).map(|&(_, n)| n));
         }
@@ -717,6 +718,13 @@ mod tests {
             differences(&a, &b),
             vec!["path", "retry", "inhibit_on_failure"]
         );
+        // `http_protocol` alone: named, not an empty list.
+        b = a.clone();
+        b.kind = CheckKind::Http(crate::config::HttpCheck {
+            proto: crate::config::HttpProtocol::V11,
+            ..crate::config::HttpCheck::get("/", 200)
+        });
+        assert_eq!(differences(&a, &b), vec!["http_protocol"]);
         let t = HealthCheck::new(CheckKind::Tcp);
         assert_eq!(differences(&a, &t), vec!["checker"]);
         assert!(differences(&a, &a).is_empty());

@@ -13,14 +13,18 @@
 //! `ssl_connect` passes over the real server's `virtualhost` there and
 //! keeps the port (a deliberate difference, `docs/health.md`). Every url is
 //! checked in turn, each over a connection of its own, as keepalived does;
-//! the check passes when all of them do.
+//! the check passes when all of them do. `http_protocol` is the request's
+//! HTTP version for every url (`http_protocol_handler`); without it ringvs
+//! sends its default 1.0C where keepalived's `alloc_http_get` starts from
+//! 1.0 (a deliberate difference, `docs/health.md`).
 //! A digest not of 32 hex digits, a status outside 100..599 and an
 //! `http_protocol` keepalived does not know are errors here (keepalived
 //! logs them and goes on).
 
 use super::super::ipvsadm::MAX_CHECK_PATH;
 use super::super::{
-    DIGEST_LEN, HttpCheck, HttpUrl, merge_status, parse_digest, valid_path, valid_vhost,
+    DIGEST_LEN, HttpCheck, HttpProtocol, HttpUrl, merge_status, parse_digest, valid_path,
+    valid_vhost,
 };
 use super::lexer::Stmt;
 use super::values::Cx;
@@ -44,6 +48,8 @@ pub(crate) struct HttpArgs {
     tls: bool,
     vhost: Option<String>,
     sni: bool,
+    /// `http_protocol`, if given.
+    proto: Option<HttpProtocol>,
     urls: Vec<Url>,
 }
 
@@ -53,6 +59,7 @@ impl HttpArgs {
             tls,
             vhost: None,
             sni: false,
+            proto: None,
             urls: Vec::new(),
         }
     }
@@ -69,21 +76,12 @@ impl HttpArgs {
                     cx.w.at(&k.pos, "enable_sni (in HTTP_GET): no TLS there, ignored");
                 }
             }
-            "http_protocol" => match cx.value(k)? {
-                // ringvs's request is HTTP/1.0 with `Connection: close`,
-                // which is keepalived's 1.0C; 1.0 differs by that header.
-                "1.0" | "1.0C" | "1.0c" => {}
-                "1.1" => cx.w.at(
-                    &k.pos,
-                    "http_protocol 1.1: ringvs sends HTTP/1.0 requests (with Connection: close)",
-                ),
-                v => {
-                    return Err(KaError::at(
-                        &k.pos,
-                        format!("http_protocol {v}: not 1.0, 1.0C or 1.1"),
-                    ));
-                }
-            },
+            "http_protocol" => {
+                let v = cx.value(k)?;
+                self.proto = Some(HttpProtocol::parse(v).ok_or_else(|| {
+                    KaError::at(&k.pos, format!("http_protocol {v}: not 1.0, 1.0C or 1.1"))
+                })?);
+            }
             "url" => self.urls.push(url(cx, k)?),
             _ => return Ok(false),
         }
@@ -151,8 +149,9 @@ impl HttpArgs {
             more,
             // The `SSL` block's, once the file is read (`ssl.rs`).
             client: None,
-            // ringvs's request, whatever `http_protocol` says (warned above).
-            proto: Default::default(),
+            // Without `http_protocol`, ringvs's 1.0C, where keepalived's
+            // `alloc_http_get` starts from 1.0 (`docs/health.md`).
+            proto: self.proto.unwrap_or_default(),
         })
     }
 }
