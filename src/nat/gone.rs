@@ -47,6 +47,7 @@ fn keep_service<K: Copy>(
     prev: &[Option<K>],
     (exists, trashed): (impl Fn(&K) -> bool, impl Fn(usize) -> bool),
 ) {
+    let own = map.len();
     if map.len() < prev.len() {
         map.resize(prev.len(), None);
     }
@@ -54,6 +55,10 @@ fn keep_service<K: Copy>(
         if now.is_none() && trashed(i) {
             *now = before.filter(|k| exists(k));
         }
+    }
+    // No longer than the rules' ids and the last one kept.
+    while map.len() > own && matches!(map.last(), Some(None)) {
+        map.pop();
     }
 }
 
@@ -105,6 +110,23 @@ fn trashed(cfg: &Config) -> impl Fn(usize) -> bool + '_ {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    /// A removed server's service is kept while its service exists and the
+    /// rules' trash keeps its id; past the rules' own ids the map ends at
+    /// the last one kept.
+    #[test]
+    fn a_gone_servers_service_is_kept_while_the_trash_keeps_its_id() {
+        let prev = [Some(1u8), Some(2), Some(1), Some(1)];
+        let exists = |k: &u8| *k == 1;
+        // The rules have ids 0 and 1 (1 free); 2 is trashed, 3 freed.
+        let mut map = vec![Some(1u8), None];
+        keep_service(&mut map, &prev, (exists, |i| i != 3));
+        assert_eq!(map, [Some(1), None, Some(1)], "2 kept; 1's service gone");
+        // Everything freed: back to the rules' own length.
+        let mut map = vec![Some(1u8), None];
+        keep_service(&mut map, &prev, (exists, |_| false));
+        assert_eq!(map, [Some(1), None]);
+    }
 
     #[test]
     fn a_gone_servers_method_is_kept_while_its_service_holds_it() {
