@@ -265,6 +265,48 @@ fn a_removed_servers_connection_is_resent_with_its_template() {
     assert_eq!(t.client, (be(CLIENT) & 0xffff_ff00, 0));
 }
 
+/// On a port-0 service a connection keeps the client's port (443 here),
+/// while its template holds the server's own: once the server is
+/// removed, a resend of the connection does not send the template at the
+/// connection's port, which a backup with a server on :443 would bind the
+/// client to; its re-arm report sends it as it holds it.
+#[test]
+fn a_removed_servers_port_0_template_is_not_resent_at_the_clients_port() {
+    use ringvs::config::{Proto, ServiceKey};
+    let rules = &[
+        "-A -t 198.18.0.110:0 -s rr -p 120",
+        "-a -t 198.18.0.110:0 -r 198.19.0.2:80 -g",
+    ];
+    let mut d = MemDirector::new(rules);
+    d.resolve_all();
+    d.shared.ha.set_resend_s(0);
+    set(&d, true, false);
+    assert_eq!(d.ext(&tcp_frame(&L3::to_vip(), CPORT, 443, SYN)).1.len(), 1);
+    assert_eq!(d.ext(&tcp_frame(&L3::to_vip(), CPORT, 443, ACK)).1.len(), 1);
+    let first = reports(&d);
+    let t = first.iter().find(|e| e.template).expect("its template");
+    let held = t.rip;
+    assert_ne!(held.1, 443, "{first:?}");
+    let svc = ServiceKey::new(Proto::Tcp, VIP, 0);
+    d.cfg.del_dest(&svc, RS1, held.1).expect("configured");
+    let prev = d.shared.config.load_full();
+    let next = ringvs::nat::Snapshot::build_from(&d.cfg, Default::default(), Some(&prev));
+    d.shared.config.store(std::sync::Arc::new(next));
+    d.shared.bump();
+    d.shared.ha.set_resend_s(10);
+    let mut got = Vec::new();
+    for _ in 0..12 {
+        d.advance(Duration::from_secs(1));
+        d.poll();
+        got.extend(reports(&d));
+    }
+    assert!(got.iter().any(|e| !e.template), "resent: {got:?}");
+    assert!(
+        got.iter().all(|e| !e.template || e.rip == held),
+        "{got:?}"
+    );
+}
+
 fn synced(d: &MemDirector, state: State) -> Install {
     Install {
         entry: SyncEntry {

@@ -544,8 +544,13 @@ impl Core {
         let svc = A::conn_service(&self.snap.cfg, c)?;
         let p = svc.entry.persist?;
         // Its server removed since, the template still names it, as the
-        // kernel's `cp->control` keeps its dest (`template_dest`).
-        let to = template_dest(&self.snap.cfg, &svc, c.dest(), (c.rip, c.rport))?;
+        // kernel's `cp->control` keeps its dest (`template_dest`): at the
+        // connection's address and port, which are the server's but on a
+        // port-0 or firewall-mark service, whose connections keep the
+        // client's port (the template holds the server's own; its re-arm
+        // report sends that).
+        let held = (svc.id.2 != 0).then_some((c.rip, c.rport));
+        let to = template_dest(&self.snap.cfg, &svc, c.dest(), held)?;
         // Assured by this connection (established, or a UDP reply).
         let assured = c.template & TEMPLATE_ASSURED != 0;
         Some(template_sync_entry(

@@ -143,7 +143,7 @@ fn report_rearmed<A: Family>(
     let Some(svc) = A::service_of_dest(cfg, t.dest.id).filter(|s| s.id == t.key.svc) else {
         return true;
     };
-    let Some(to) = template_dest(cfg, &svc, t.dest.id, (t.dest.addr, t.dest.port)) else {
+    let Some(to) = template_dest(cfg, &svc, t.dest.id, Some((t.dest.addr, t.dest.port))) else {
         return true;
     };
     let e = template_sync_entry(&svc, to, t.key.client, t.assured, EXPIRE_LATER);
@@ -166,18 +166,18 @@ fn dest_of<A: Family>(svc: &Svc<'_, A>, i: usize) -> Option<(A, u16, Forward)> {
 /// The real server `id` of service `svc` as a template of it names it
 /// (address, port, forwarding method): from the rules, or, gone from
 /// them (not live, and so not another's yet), at `held` (the address and
-/// port the template or connection holds) by the method the snapshot kept
-/// for it (`nat::gone`), as the kernel's template keeps its dest in the
-/// trash and its flags.
+/// port the template or connection holds; none known, none) by the method
+/// the snapshot kept for it (`nat::gone`), as the kernel's template keeps
+/// its dest in the trash and its flags.
 pub(super) fn template_dest<A: Family>(
     cfg: &Snapshot,
     svc: &Svc<'_, A>,
     id: DestId,
-    (addr, port): (A, u16),
+    held: Option<(A, u16)>,
 ) -> Option<(A, u16, Forward)> {
     match svc.entry.dests.iter().position(|d| d.id == id) {
         Some(i) => dest_of(svc, i),
-        None if !cfg.dest_live(id) => Some((addr, port, cfg.forward_of(id))),
+        None if !cfg.dest_live(id) => held.map(|(a, p)| (a, p, cfg.forward_of(id))),
         None => None,
     }
 }
