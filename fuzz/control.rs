@@ -250,12 +250,12 @@ fn keepalived_file(bytes: &[u8]) {
         return;
     }
     let path = dir.join("keepalived.conf");
-    if std::fs::write(&path, bytes).is_err() {
-        return;
-    }
-    let loaded = keepalived::load(&path);
+    let loaded = std::fs::write(&path, bytes).map(|()| keepalived::load(&path));
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_dir(&dir);
+    let Ok(loaded) = loaded else {
+        return;
+    };
     if let Ok(loaded) = loaded
         && says_all(&loaded.config)
     {

@@ -3037,6 +3037,8 @@ fn random_seed_makes_random_weights_reproducible() {
         let (w, warnings) = weights(&conf(same));
         assert_eq!((w, warnings), (w42.clone(), vec![]), "{same}");
     }
+    // An empty word is 0, as strtoul reads it.
+    assert_eq!(weights(&conf("\"\"")), weights(&conf("0")));
     for bad in ["4294967296", "-1", "x", "4x", "+"] {
         let (a, warnings) = weights(&conf(bad));
         assert_eq!(

@@ -301,10 +301,7 @@ fn a_removed_servers_port_0_template_is_not_resent_at_the_clients_port() {
         got.extend(reports(&d));
     }
     assert!(got.iter().any(|e| !e.template), "resent: {got:?}");
-    assert!(
-        got.iter().all(|e| !e.template || e.rip == held),
-        "{got:?}"
-    );
+    assert!(got.iter().all(|e| !e.template || e.rip == held), "{got:?}");
 }
 
 fn synced(d: &MemDirector, state: State) -> Install {

@@ -73,7 +73,7 @@ impl HttpProtocol {
     /// The version as `--check-http-protocol`, `http_protocol` and
     /// `genhash -P` spell it: `1.0`, `1.0C`, `1.0c`, `1.1` (keepalived's
     /// `http_protocol_handler` `strcmp`s); not the keep-alive forms (`1.0K`,
-    /// `1.1K`) newer keepalived versions also take for tests.
+    /// `1.1K`) keepalived's `genhash -P` also takes, for tests.
     pub fn parse(v: &str) -> Option<Self> {
         match v {
             "1.0" => Some(Self::V10),

@@ -118,14 +118,19 @@ pub(super) fn random_seed(top: &[Stmt]) -> Option<u32> {
 
 /// `random_seed`'s value: its first word a decimal number in 0..=2^32-1,
 /// as keepalived's `read_unsigned_strvec(strvec, 1, &val, 0, UINT_MAX,
-/// false)` reads it (`strtoul`: leading blanks and a `+` taken, a `-`
-/// refused, nothing after the digits; any later word not read).
+/// false)` reads it (`strtoul`: leading ASCII blanks and a `+` taken, a
+/// `-` refused, nothing after the digits, an empty word 0; any later word
+/// not read).
 pub(super) fn seed_value(args: &[String]) -> Option<u32> {
-    let v = args.first()?.trim_start();
+    let v = args
+        .first()?
+        .trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
     let digits = v.strip_prefix('+').unwrap_or(v);
-    match !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        true => digits.parse().ok(),
-        false => None,
+    match digits.bytes().all(|b| b.is_ascii_digit()) {
+        // An empty word reads as 0, as `strtoul` leaves nothing behind.
+        true if v.is_empty() => Some(0),
+        true if !digits.is_empty() => digits.parse().ok(),
+        _ => None,
     }
 }
 
