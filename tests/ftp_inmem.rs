@@ -677,9 +677,12 @@ fn the_resend_sweep_sends_a_kept_control_connection_with_what_is_left_of_its_60_
         got.extend(reports.filter(|e| e.vip.1 == 21).map(|e| (t, e.timeout)));
     }
     let (before, after): (Vec<_>, Vec<_>) = got.iter().partition(|(t, _)| *t < 900);
-    // Resent every 10 s while its 900 s run, with them.
+    // Resent every 10 s while its 900 s run, with what is left of them.
     assert!(before.len() >= 80, "{before:?}");
-    assert!(before.iter().all(|&(_, s)| s == 900), "{before:?}");
+    assert!(
+        before.iter().all(|&(t, s)| (t + s).abs_diff(900) <= 1),
+        "{before:?}"
+    );
     // Kept at 900: each re-arm (900, 960) sends all 60 s; a resend between
     // them what is left of those, so that every report ends where the
     // master's 60 s do.

@@ -373,26 +373,23 @@ impl Core {
     }
 
     /// Report connection `idx` of the family's table (and its template)
-    /// to the master daemon, with the timeout its timer was last armed
-    /// with, as `ip_vs_sync_conn` sends `cp->timeout`: its state's; or,
-    /// while the expiry keeps it for the connections it controls
-    /// (`Conn::kept`: `expire_later` in `ip_vs_conn_expire` set
-    /// `cp->timeout` to 60 s, and only a packet, which takes it off the
-    /// re-arms, sets it from its state again), what is left of those
-    /// [`EXPIRE_LATER`] seconds. The kernel sends such a connection only
-    /// as it re-arms it, with all 60 (here [`Core::sync_report_rearmed`]);
-    /// the resend sweep, ringvs's own, reports a kept ESTABLISHED control
-    /// connection through here at any point of its 60 s, and a full 60
-    /// would have a backup keep its copy up to a minute past the master's.
+    /// to the master daemon, with what is left of its timeout
+    /// (`Conn::expires_in`): its state's from its last packet, or, while
+    /// the expiry keeps it for the connections it controls (`Conn::kept`:
+    /// `expire_later` in `ip_vs_conn_expire` set `cp->timeout` to 60 s),
+    /// of those [`EXPIRE_LATER`] seconds. A state change is reported at
+    /// its packet, so with the whole timeout, as `ip_vs_sync_conn` sends
+    /// `cp->timeout`; the resend sweep, ringvs's own, reports an idle
+    /// connection at any point of its timeout, and the whole of it would
+    /// have a kernel backup, which arms its copy with the message's
+    /// timeout, keep it up to that long past the master's (the kernel
+    /// sends a kept one only as it re-arms it, with all 60:
+    /// [`Core::sync_report_rearmed`]).
     #[cold]
     pub(super) fn sync_report_of<A: Family>(&mut self, idx: u32) {
         let c = A::table(self).get(idx);
-        let timeouts = &self.snap.cfg.timeouts;
-        let timeout = match c.kept() {
-            true => c.expires_in(self.clock.now_s, timeouts).max(1),
-            false => timeouts.secs(c.state),
-        };
-        self.sync_report_timed::<A>(idx, timeout);
+        let timeout = c.expires_in(self.clock.now_s, &self.snap.cfg.timeouts);
+        self.sync_report_timed::<A>(idx, timeout.max(1));
     }
 
     /// Report the connections of the family's table at `idxs`, which the
