@@ -81,10 +81,10 @@ pub struct SyncEntry<A = u32> {
     pub state: State,
     /// A persistence template, not a connection.
     pub template: bool,
-    /// Seconds it has to live, IPVS's `cp->timeout`: the state's timeout,
-    /// or, while the expiry keeps the connection for those it controls
-    /// (`Conn::kept`), 60 as it re-arms it and what is left of them when
-    /// the resend sweep sends it; a template's `-p`, or 60 once the expiry
+    /// Seconds it has to live, IPVS's `cp->timeout`: the state's timeout at
+    /// a state change, 60 as the expiry re-arms a connection it keeps for
+    /// those it controls (`Conn::kept`), what is left of either when the
+    /// resend sweep sends it; a template's `-p`, or 60 once the expiry
     /// re-armed it.
     pub timeout: u32,
     /// How the real server is reached (IPVS's forwarding bits of the flags).
