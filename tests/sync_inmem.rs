@@ -216,31 +216,48 @@ fn a_template_whose_server_was_removed_is_synced_at_each_re_arm() {
 /// snapshot the workers run) while a client's connection and template on
 /// it live; the resend sweep off, the reports drained.
 fn removed_dr_server() -> MemDirector {
-    use ringvs::config::{Forward, Proto, ServiceKey};
+    use ringvs::config::Forward;
     let rules = &[
         "-A -t 198.18.0.110:80 -s rr -p 120 -M 255.255.255.0",
         "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -g",
     ];
-    let mut d = MemDirector::new(rules);
-    d.resolve_all();
-    d.shared.ha.set_resend_s(0);
-    set(&d, true, false);
-    // DR sees the client's side only: SYN, then ACK, ESTABLISHED.
-    assert_eq!(d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN)).1.len(), 1);
-    assert_eq!(d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, ACK)).1.len(), 1);
-    let first = reports(&d);
+    let (d, first) = removed_server(rules, 80, 80);
     assert_eq!(first.len(), 2, "{first:?}");
     assert_eq!(
         (first[1].template, first[1].forward),
         (true, Forward::Route)
     );
-    let svc = ServiceKey::new(Proto::Tcp, VIP, 80);
-    d.cfg.del_dest(&svc, RS1, 80).expect("configured");
+    d
+}
+
+/// A sync master with `rules` (one TCP service on VIP:`vport`, RS1 its DR
+/// server), a client's connection to VIP:`dport` established on RS1, then
+/// RS1 removed and the rules published; the director and what it reported
+/// before the removal, the resend sweep off.
+fn removed_server(rules: &[&str], vport: u16, dport: u16) -> (MemDirector, Vec<SyncEntry>) {
+    use ringvs::config::{Proto, ServiceKey};
+    let mut d = MemDirector::new(rules);
+    d.resolve_all();
+    d.shared.ha.set_resend_s(0);
+    set(&d, true, false);
+    // DR sees the client's side only: SYN, then ACK, ESTABLISHED.
+    assert_eq!(
+        d.ext(&tcp_frame(&L3::to_vip(), CPORT, dport, SYN)).1.len(),
+        1
+    );
+    assert_eq!(
+        d.ext(&tcp_frame(&L3::to_vip(), CPORT, dport, ACK)).1.len(),
+        1
+    );
+    let first = reports(&d);
+    let t = first.iter().find(|e| e.template).expect("its template");
+    let svc = ServiceKey::new(Proto::Tcp, VIP, vport);
+    d.cfg.del_dest(&svc, RS1, t.rip.1).expect("configured");
     let prev = d.shared.config.load_full();
     let next = ringvs::nat::Snapshot::build_from(&d.cfg, Default::default(), Some(&prev));
     d.shared.config.store(std::sync::Arc::new(next));
     d.shared.bump();
-    d
+    (d, first)
 }
 
 /// A connection whose real server was removed is resent with its
@@ -272,27 +289,14 @@ fn a_removed_servers_connection_is_resent_with_its_template() {
 /// client to; its re-arm report sends it as it holds it.
 #[test]
 fn a_removed_servers_port_0_template_is_not_resent_at_the_clients_port() {
-    use ringvs::config::{Proto, ServiceKey};
     let rules = &[
         "-A -t 198.18.0.110:0 -s rr -p 120",
         "-a -t 198.18.0.110:0 -r 198.19.0.2:80 -g",
     ];
-    let mut d = MemDirector::new(rules);
-    d.resolve_all();
-    d.shared.ha.set_resend_s(0);
-    set(&d, true, false);
-    assert_eq!(d.ext(&tcp_frame(&L3::to_vip(), CPORT, 443, SYN)).1.len(), 1);
-    assert_eq!(d.ext(&tcp_frame(&L3::to_vip(), CPORT, 443, ACK)).1.len(), 1);
-    let first = reports(&d);
+    let (mut d, first) = removed_server(rules, 0, 443);
     let t = first.iter().find(|e| e.template).expect("its template");
     let held = t.rip;
     assert_ne!(held.1, 443, "{first:?}");
-    let svc = ServiceKey::new(Proto::Tcp, VIP, 0);
-    d.cfg.del_dest(&svc, RS1, held.1).expect("configured");
-    let prev = d.shared.config.load_full();
-    let next = ringvs::nat::Snapshot::build_from(&d.cfg, Default::default(), Some(&prev));
-    d.shared.config.store(std::sync::Arc::new(next));
-    d.shared.bump();
     d.shared.ha.set_resend_s(10);
     let mut got = Vec::new();
     for _ in 0..12 {

@@ -720,13 +720,38 @@ mod tests {
         assert_eq!(content_length(b"HTTP/1.1 200 OK\r\n\r\n"), None);
     }
 
+    /// A server on one end of a socket pair (the other returned) that reads
+    /// a request to its blank line, writes `answer` and closes, as
+    /// `Connection: close` asks; it gives back the request it read.
+    fn answer_once(
+        answer: Vec<u8>,
+    ) -> (
+        std::os::unix::net::UnixStream,
+        std::thread::JoinHandle<Vec<u8>>,
+    ) {
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        b.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let srv = std::thread::spawn(move || {
+            let (mut req, mut buf) = (Vec::new(), [0u8; 1024]);
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match b.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            b.write_all(&answer).unwrap();
+            req
+        });
+        (a, srv)
+    }
+
     /// `genhash -P` (`fetch`, over a socket pair, to a plain server that
     /// records what it receives): the request line and `Connection`
     /// header keepalived's `http_request_thread` sends for each version;
     /// the body is hashed whatever the version.
     #[test]
     fn genhash_sends_the_request_of_its_http_protocol() {
-        use std::os::unix::net::UnixStream;
         let server = std::net::SocketAddr::from(([198, 19, 0, 2], 8080));
         let c = HttpCheck::get("/health", 200);
         let ua = "User-Agent: ringvs-health\r\n";
@@ -748,21 +773,8 @@ mod tests {
                 ),
             ),
         ] {
-            let (a, mut b) = UnixStream::pair().unwrap();
-            b.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-                .unwrap();
-            let srv = std::thread::spawn(move || {
-                let (mut req, mut buf) = (Vec::new(), [0u8; 1024]);
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match b.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", FOX.len());
-                b.write_all(&[head.as_bytes(), FOX].concat()).unwrap();
-                req
-            });
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", FOX.len());
+            let (a, srv) = answer_once([head.as_bytes(), FOX].concat());
             let got = fetch(&c, server, a, proto).unwrap();
             let seen = srv.join().unwrap();
             assert_eq!(String::from_utf8(seen).unwrap(), want, "{proto:?}");
@@ -792,27 +804,11 @@ mod tests {
     /// passes at the close.
     #[test]
     fn a_chunked_answer_is_hashed_as_sent_by_genhash_and_the_check() {
-        use std::os::unix::net::UnixStream;
         let head: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
         let body: &[u8] =
             b"10\r\nThe quick brown \r\n1b\r\nfox jumps over the lazy dog\r\n0\r\n\r\n";
         let answer = [head, body].concat();
-        let (a, mut b) = UnixStream::pair().unwrap();
-        b.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-            .unwrap();
-        let sent = answer.clone();
-        let srv = std::thread::spawn(move || {
-            let (mut req, mut buf) = (Vec::new(), [0u8; 1024]);
-            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                match b.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => req.extend_from_slice(&buf[..n]),
-                }
-            }
-            // Then closes (`b` dropped), as `Connection: close` asks.
-            b.write_all(&sent).unwrap();
-            req
-        });
+        let (a, srv) = answer_once(answer.clone());
         let server = std::net::SocketAddr::from(([198, 19, 0, 2], 80));
         let got = fetch(&HttpCheck::get("/", 200), server, a, HttpProtocol::V11).unwrap();
         let req = srv.join().unwrap();
