@@ -268,18 +268,24 @@ fn removed_server(rules: &[&str], vport: u16, dport: u16) -> (MemDirector, Vec<S
 fn a_removed_servers_connection_is_resent_with_its_template() {
     use ringvs::config::Forward;
     let mut d = removed_dr_server();
-    d.shared.ha.set_resend_s(10);
-    let mut got = Vec::new();
-    for _ in 0..12 {
-        d.advance(Duration::from_secs(1));
-        d.poll();
-        got.extend(reports(&d));
-    }
+    let got = resent(&mut d);
     let conn = got.iter().position(|e| !e.template).expect("resent");
     let t = got.get(conn + 1).expect("its template after it");
     assert!(t.template, "{got:?}");
     assert_eq!((t.rip, t.forward), ((be(RS1), 80), Forward::Route));
     assert_eq!(t.client, (be(CLIENT) & 0xffff_ff00, 0));
+}
+
+/// What `d` reports over 12 s with the resend sweep on (every 10 s).
+fn resent(d: &mut MemDirector) -> Vec<SyncEntry> {
+    d.shared.ha.set_resend_s(10);
+    let mut got = Vec::new();
+    for _ in 0..12 {
+        d.advance(Duration::from_secs(1));
+        d.poll();
+        got.extend(reports(d));
+    }
+    got
 }
 
 /// On a port-0 service a connection keeps the client's port (443 here),
@@ -297,13 +303,7 @@ fn a_removed_servers_port_0_template_is_not_resent_at_the_clients_port() {
     let t = first.iter().find(|e| e.template).expect("its template");
     let held = t.rip;
     assert_ne!(held.1, 443, "{first:?}");
-    d.shared.ha.set_resend_s(10);
-    let mut got = Vec::new();
-    for _ in 0..12 {
-        d.advance(Duration::from_secs(1));
-        d.poll();
-        got.extend(reports(&d));
-    }
+    let got = resent(&mut d);
     assert!(got.iter().any(|e| !e.template), "resent: {got:?}");
     assert!(got.iter().all(|e| !e.template || e.rip == held), "{got:?}");
 }
