@@ -94,12 +94,10 @@ pub fn run(a: GenhashArgs) -> ExitCode {
     }
 }
 
-/// How `a` connects: without `-P`, the check's own request (1.0C), so
-/// that the digest is of what the check gets; without `-m`, no mark.
+/// How `a` connects: without `-m`, no mark.
 fn opts(a: &GenhashArgs) -> GenhashOpts {
     GenhashOpts {
         timeout: std::time::Duration::from_secs(a.timeout.max(1)),
-        proto: a.protocol.unwrap_or(HttpProtocol::V10Close),
         mark: a.fwmark.unwrap_or(0),
     }
 }
@@ -150,6 +148,9 @@ fn check(a: &GenhashArgs) -> Result<HttpCheck, String> {
         vhost: a.vhost.clone(),
         sni: a.sni,
         client,
+        // Without `-P`, the check's own default request (1.0C), so that
+        // the digest is of what the check gets.
+        proto: a.protocol.unwrap_or_default(),
         ..HttpCheck::get(&a.url, 200)
     })
 }
@@ -194,20 +195,23 @@ mod tests {
             assert!(c.tls && c.sni, "{line}");
             assert_eq!(c.vhost.as_deref(), Some("www.example"), "{line}");
             let o = opts(&a);
-            assert_eq!((o.proto, o.mark), (v, 7), "{line}");
+            assert_eq!((c.proto, o.mark), (v, 7), "{line}");
             assert_eq!(o.timeout, std::time::Duration::from_secs(3), "{line}");
         }
         // Without -P the check's own request; without -m no mark.
-        let o = opts(&args("-s 198.18.0.2 -u /"));
-        assert_eq!((o.proto, o.mark), (HttpProtocol::V10Close, 0));
+        let a = args("-s 198.18.0.2 -u /");
+        assert_eq!(
+            (check(&a).unwrap().proto, opts(&a).mark),
+            (HttpProtocol::V10Close, 0)
+        );
         for (p, want) in [
             ("1.0", HttpProtocol::V10),
             ("1.0C", HttpProtocol::V10Close),
             ("1.0c", HttpProtocol::V10Close),
             ("1.1", HttpProtocol::V11),
         ] {
-            let o = opts(&args(&format!("-s 198.18.0.2 -u / -P {p}")));
-            assert_eq!(o.proto, want, "{p}");
+            let c = check(&args(&format!("-s 198.18.0.2 -u / -P {p}"))).unwrap();
+            assert_eq!(c.proto, want, "{p}");
         }
         assert_eq!(
             opts(&args("-s 198.18.0.2 -u / -m 4294967295")).mark,

@@ -306,8 +306,6 @@ pub struct Hashed {
 pub struct GenhashOpts {
     /// Each connect, read and write bounded by this.
     pub timeout: std::time::Duration,
-    /// `-P`: the request's HTTP version and `Connection` header.
-    pub proto: HttpProtocol,
     /// `-m`: the socket's `SO_MARK` (none for 0, as keepalived's
     /// `layer4.c` `socket_bind_connect` sets it only when it is not 0).
     pub mark: u32,
@@ -329,7 +327,7 @@ pub fn genhash(
     let tcp = std::net::TcpStream::from(sock);
     tcp.set_read_timeout(Some(o.timeout)).map_err(at)?;
     tcp.set_write_timeout(Some(o.timeout)).map_err(at)?;
-    fetch(c, server, tcp, o.proto)
+    fetch(c, server, tcp)
 }
 
 /// The TCP socket [`genhash`] connects to `server`, marked with `mark`
@@ -352,12 +350,11 @@ fn genhash_socket(server: std::net::SocketAddr, mark: u32) -> Result<socket2::So
 
 /// [`genhash`] over the connection `tcp` to `server`: the TLS session if
 /// `c` has one (presenting its client certificate to a server that asks),
-/// the request (of HTTP version `proto`), and the answer hashed.
+/// the request (in `c`'s HTTP version), and the answer hashed.
 fn fetch<S: Read + Write + 'static>(
     c: &HttpCheck,
     server: std::net::SocketAddr,
     tcp: S,
-    proto: HttpProtocol,
 ) -> Result<Hashed, String> {
     let at = |e: std::io::Error| format!("{server}: {e}");
     let mut stream: Box<dyn ReadWrite> = if c.tls {
@@ -366,7 +363,7 @@ fn fetch<S: Read + Write + 'static>(
     } else {
         Box::new(tcp)
     };
-    let req = request_as(c, (server.ip(), server.port()), proto);
+    let req = request(c, (server.ip(), server.port()));
     stream.write_all(req.as_bytes()).map_err(|e| {
         let what = if c.tls {
             "TLS handshake or request"
@@ -401,17 +398,12 @@ fn fetch<S: Read + Write + 'static>(
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
-/// The check's request: as keepalived's `request_template`, in the HTTP
-/// version of its `http_protocol` (`--check-http-protocol`).
-pub(super) fn request(c: &HttpCheck, server: (IpAddr, u16)) -> String {
-    request_as(c, server, c.proto)
-}
-
-/// The request in HTTP version `proto`, as keepalived's
+/// The check's request, in the HTTP version of its `http_protocol`
+/// (`--check-http-protocol`, `genhash -P`), as keepalived's
 /// `http_request_thread` fills `request_template`: `HTTP/1.1` for 1.1,
 /// else `HTTP/1.0`; `Connection: close` for 1.0C and 1.1.
-fn request_as(c: &HttpCheck, server: (IpAddr, u16), proto: HttpProtocol) -> String {
-    let (version, close) = proto.request();
+pub(super) fn request(c: &HttpCheck, server: (IpAddr, u16)) -> String {
+    let (version, close) = c.proto.request();
     let close = if close { "Connection: close\r\n" } else { "" };
     format!(
         "GET {} HTTP/{version}\r\nUser-Agent: ringvs-health\r\n{close}Host: {}\r\n\r\n",
@@ -775,7 +767,7 @@ mod tests {
         ] {
             let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", FOX.len());
             let (a, srv) = answer_once([head.as_bytes(), FOX].concat());
-            let got = fetch(&c, server, a, proto).unwrap();
+            let got = fetch(&HttpCheck { proto, ..c.clone() }, server, a).unwrap();
             let seen = srv.join().unwrap();
             assert_eq!(String::from_utf8(seen).unwrap(), want, "{proto:?}");
             assert_eq!(got.status, 200);
@@ -810,7 +802,11 @@ mod tests {
         let answer = [head, body].concat();
         let (a, srv) = answer_once(answer.clone());
         let server = std::net::SocketAddr::from(([198, 19, 0, 2], 80));
-        let got = fetch(&HttpCheck::get("/", 200), server, a, HttpProtocol::V11).unwrap();
+        let c = HttpCheck {
+            proto: HttpProtocol::V11,
+            ..HttpCheck::get("/", 200)
+        };
+        let got = fetch(&c, server, a).unwrap();
         let req = srv.join().unwrap();
         assert!(req.starts_with(b"GET / HTTP/1.1\r\n"));
         assert_eq!(got.status, 200);
@@ -1283,10 +1279,7 @@ mod over_loopback {
                 let _ = tls.flush();
                 tls.conn.peer_certificates().map(<[_]>::to_vec)
             });
-            (
-                fetch(c, server, a, HttpProtocol::V10Close),
-                srv.join().unwrap(),
-            )
+            (fetch(c, server, a), srv.join().unwrap())
         };
         let with = HttpCheck {
             tls: true,
