@@ -7,6 +7,7 @@
 mod inmem;
 
 use inmem::*;
+use ringvs::config::{Forward, Proto, ServiceKey};
 use ringvs::dataplane::sync::{Install, Resolved, SyncEntry};
 use ringvs::nat::State;
 use ringvs::stats::Ctr;
@@ -216,12 +217,13 @@ fn a_template_whose_server_was_removed_is_synced_at_each_re_arm() {
 /// snapshot the workers run) while a client's connection and template on
 /// it live; the resend sweep off, the reports drained.
 fn removed_dr_server() -> MemDirector {
-    use ringvs::config::Forward;
+    use ringvs::config::{Forward, Proto, ServiceKey};
     let rules = &[
         "-A -t 198.18.0.110:80 -s rr -p 120 -M 255.255.255.0",
         "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -g",
     ];
-    let (d, first) = removed_server(rules, 80, 80);
+    let svc = ServiceKey::new(Proto::Tcp, VIP, 80);
+    let (d, first) = removed_server(rules, svc, 80);
     assert_eq!(first.len(), 2, "{first:?}");
     assert_eq!(
         (first[1].template, first[1].forward),
@@ -230,12 +232,11 @@ fn removed_dr_server() -> MemDirector {
     d
 }
 
-/// A sync master with `rules` (one TCP service on VIP:`vport`, RS1 its DR
-/// server), a client's connection to VIP:`dport` established on RS1, then
-/// RS1 removed and the rules published; the director and what it reported
-/// before the removal, the resend sweep off.
-fn removed_server(rules: &[&str], vport: u16, dport: u16) -> (MemDirector, Vec<SyncEntry>) {
-    use ringvs::config::{Proto, ServiceKey};
+/// A sync master with `rules` (one service `svc` taking TCP to VIP, RS1
+/// its DR server), a client's connection to VIP:`dport` established on
+/// RS1, then RS1 removed and the rules published; the director and what it
+/// reported before the removal, the resend sweep off.
+fn removed_server(rules: &[&str], svc: ServiceKey, dport: u16) -> (MemDirector, Vec<SyncEntry>) {
     let mut d = MemDirector::new(rules);
     d.resolve_all();
     d.shared.ha.set_resend_s(0);
@@ -251,7 +252,6 @@ fn removed_server(rules: &[&str], vport: u16, dport: u16) -> (MemDirector, Vec<S
     );
     let first = reports(&d);
     let t = first.iter().find(|e| e.template).expect("its template");
-    let svc = ServiceKey::new(Proto::Tcp, VIP, vport);
     d.cfg.del_dest(&svc, RS1, t.rip.1).expect("configured");
     let prev = d.shared.config.load_full();
     let next = ringvs::nat::Snapshot::build_from(&d.cfg, Default::default(), Some(&prev));
@@ -289,23 +289,65 @@ fn resent(d: &mut MemDirector) -> Vec<SyncEntry> {
 }
 
 /// On a port-0 service a connection keeps the client's port (443 here),
-/// while its template holds the server's own: once the server is
-/// removed, a resend of the connection does not send the template at the
-/// connection's port, which a backup with a server on :443 would bind the
-/// client to; its re-arm report sends it as it holds it.
+/// while its template holds the server's own (0: ipvsadm gives a DR server
+/// the service's port): once the server is
+/// removed, a resend of the connection still brings the template, to the
+/// address and port the template holds (looked up with its timeout) and by
+/// the server's method, as `ip_vs_sync_conn` sends `cp->control` with its
+/// own dest; not at the connection's port, which a backup with a server on
+/// :443 would bind the client to. It went without it.
 #[test]
-fn a_removed_servers_port_0_template_is_not_resent_at_the_clients_port() {
+fn a_removed_servers_port_0_template_is_resent_as_it_holds_it() {
     let rules = &[
         "-A -t 198.18.0.110:0 -s rr -p 120",
         "-a -t 198.18.0.110:0 -r 198.19.0.2:80 -g",
     ];
-    let (mut d, first) = removed_server(rules, 0, 443);
-    let t = first.iter().find(|e| e.template).expect("its template");
-    let held = t.rip;
-    assert_ne!(held.1, 443, "{first:?}");
+    let svc = ServiceKey::new(Proto::Tcp, VIP, 0);
+    let (mut d, first) = removed_server(rules, svc, 443);
+    let held = first.iter().find(|e| e.template).expect("its template");
+    assert_eq!(held.rip, (be(RS1), 0), "{first:?}");
     let got = resent(&mut d);
-    assert!(got.iter().any(|e| !e.template), "resent: {got:?}");
-    assert!(got.iter().all(|e| !e.template || e.rip == held), "{got:?}");
+    assert_resent_with(&got, held);
+}
+
+/// What `got` (resent) holds: connections, each followed by its template,
+/// `held` as it was reported before its server was removed, with the
+/// template's timeout (its `-p`, 120 s, not re-armed yet).
+fn assert_resent_with(got: &[SyncEntry], held: &SyncEntry) {
+    let conns = got.iter().filter(|e| !e.template).count();
+    assert!(conns > 0, "resent: {got:?}");
+    assert_eq!(got.len(), 2 * conns, "each with its template: {got:?}");
+    for pair in got.chunks(2) {
+        let (c, t) = (&pair[0], &pair[1]);
+        assert!(!c.template && t.template, "{got:?}");
+        assert_eq!(
+            *t,
+            SyncEntry {
+                timeout: 120,
+                ..*held
+            },
+            "{got:?}"
+        );
+    }
+    assert_eq!(held.forward, Forward::Route);
+}
+
+/// A firewall-mark service's template is keyed by the mark (protocol 0,
+/// the mark as the address, port 0) and holds the server's port (80),
+/// while the connection keeps the client's (443): once the server is
+/// removed, a resend of the connection still brings it, as it holds it.
+#[test]
+fn a_removed_servers_fwmark_template_is_resent_as_it_holds_it() {
+    let rules = &[
+        "-A -f 1 -s rr -p 120 --mark-dest tcp:198.18.0.110:80,443",
+        "-a -f 1 -r 198.19.0.2:80 -g",
+    ];
+    let (mut d, first) = removed_server(rules, ServiceKey::fwmark(1, false), 443);
+    let held = first.iter().find(|e| e.template).expect("its template");
+    assert_eq!((held.proto, held.vip), (0, (1, 0)), "{first:?}");
+    assert_eq!((held.rip, held.fwmark), ((be(RS1), 80), 1));
+    let got = resent(&mut d);
+    assert_resent_with(&got, held);
 }
 
 fn synced(d: &MemDirector, state: State) -> Install {

@@ -424,9 +424,11 @@ impl Core {
             out_seq: self.ftp_shift(c),
             fwmark: A::conn_service(&self.snap.cfg, c).map_or(0, |s| A::mark_of(s.id)),
         };
-        let period = (c.template != 0).then(|| self.template_period(c)).flatten();
-        let template = period.and_then(|timeout| {
-            let e = self.template_entry(c)?;
+        let current = (c.template != 0)
+            .then(|| self.template_current(c))
+            .flatten();
+        let template = current.and_then(|(timeout, held)| {
+            let e = self.template_entry(c, Some(held))?;
             Some(SyncEntry { timeout, ..e })
         });
         for e in std::iter::once(entry).chain(template) {
@@ -436,15 +438,17 @@ impl Core {
 
     /// The timeout of `c`'s template as IPVS sends a template's
     /// (`cp->timeout`: the service's `-p`, 60 s once the expiry re-armed it,
-    /// `expire_later`), if it is still its client's (the generation `c` is
-    /// counted on): one replaced since (its server left and came back, the
-    /// client went elsewhere) is not sent, or a report of `c` would roll a
-    /// backup's template back to the old server, where IPVS syncs the
-    /// connection's actual control template (`ip_vs_sync_conn`).
-    fn template_period<A: Family>(&self, c: &Conn<A>) -> Option<u32> {
+    /// `expire_later`), and the address and port of the server it holds, if
+    /// it is still its client's (the generation `c` is counted on): one
+    /// replaced since (its server left and came back, the client went
+    /// elsewhere) is not sent, or a report of `c` would roll a backup's
+    /// template back to the old server, where IPVS syncs the connection's
+    /// actual control template (`ip_vs_sync_conn`).
+    fn template_current<A: Family>(&self, c: &Conn<A>) -> Option<(u32, (A, u16))> {
         let key = super::template::template_key(&self.snap.cfg, c)?;
-        let (generation, period) = A::templates(&self.shared).current(key, self.clock.now_s)?;
-        (generation == c.template_gen()).then_some(period)
+        let now = self.clock.now_s;
+        let (generation, period, dest) = A::templates(&self.shared).current(key, now)?;
+        (generation == c.template_gen()).then_some((period, (dest.addr, dest.port)))
     }
 
     /// Report the persistence template of `c`, a datagram of a
@@ -467,7 +471,7 @@ impl Core {
         if !self.template_due::<A>((key, c.template_gen()), full) {
             return;
         }
-        if let Some(e) = self.template_entry(c) {
+        if let Some(e) = self.template_entry(c, None) {
             self.sync_send::<A>(e);
         }
     }
@@ -518,7 +522,7 @@ impl Core {
         if generation == 0 || !self.template_due::<A>((key, generation), full) {
             return;
         }
-        let (Some(e), Some(d)) = (self.template_entry(c), PeData::new(call_id)) else {
+        let (Some(e), Some(d)) = (self.template_entry(c, None), PeData::new(call_id)) else {
             return;
         };
         let sent = self.sync.pe_report.try_send(A::pe_report(e, d)).is_ok();
@@ -536,17 +540,23 @@ impl Core {
     /// too): client address masked by `-M` (an IPv4 netmask, an IPv6 prefix
     /// length: [`Addr::masked`]), client port 0, the service's port; a
     /// firewall-mark service's: protocol 0, the mark as the address, port 0
-    /// (its id, `nat::mark`), as `ip_vs_sched_persist` makes it.
-    fn template_entry<A: Family>(&self, c: &Conn<A>) -> Option<SyncEntry<A>> {
+    /// (its id, `nat::mark`), as `ip_vs_sched_persist` makes it. `held`:
+    /// the address and port of the server the template holds, if the caller
+    /// looked it up ([`Core::template_current`]).
+    fn template_entry<A: Family>(
+        &self,
+        c: &Conn<A>,
+        held: Option<(A, u16)>,
+    ) -> Option<SyncEntry<A>> {
         let svc = A::conn_service(&self.snap.cfg, c)?;
         let p = svc.entry.persist?;
         // Its server removed since, the template still names it, as the
         // kernel's `cp->control` keeps its dest (`template_dest`): at the
-        // connection's address and port, which are the server's but on a
-        // port-0 or firewall-mark service, whose connections keep the
-        // client's port (the template holds the server's own; its re-arm
-        // report sends that).
-        let held = (svc.id.2 != 0).then_some((c.rip, c.rport));
+        // address and port it holds, or, not looked up (a datagram's
+        // report, whose server was live to schedule it), the connection's,
+        // which are the server's but on a port-0 or firewall-mark service,
+        // whose connections keep the client's port: none known there.
+        let held = held.or_else(|| (svc.id.2 != 0).then_some((c.rip, c.rport)));
         let to = template_dest(&self.snap.cfg, &svc, c.dest(), held)?;
         // Assured by this connection (established, or a UDP reply).
         let assured = c.template & TEMPLATE_ASSURED != 0;

@@ -463,14 +463,15 @@ impl<A: Addr> Templates<A> {
             .map(|t| t.generation)
     }
 
-    /// The generation of `key`'s template and the seconds a new connection
+    /// The generation of `key`'s template, the seconds a new connection
     /// extends it by at `now` (IPVS's template `timeout`: the service's
-    /// `-p`, [`EXPIRE_LATER`] once re-armed), if there is one.
-    pub fn current(&self, key: TemplateKey<A>, now: u32) -> Option<(u16, u32)> {
+    /// `-p`, [`EXPIRE_LATER`] once re-armed) and the real server it names,
+    /// if there is one.
+    pub fn current(&self, key: TemplateKey<A>, now: u32) -> Option<(u16, u32, TemplateDest<A>)> {
         let mut shard = self.lock(shard_of(&key));
         let t = shard.map.get_mut(&key)?;
         t.settle(now);
-        Some((t.generation, t.period))
+        Some((t.generation, t.period, t.dest))
     }
 
     /// A connection counted on template `key` of `generation` left its
