@@ -28,7 +28,9 @@
 //! when a new one uses it, for a listing, and at the workers' sweep, which
 //! hands each template re-armed since it last looked to a sync master to
 //! report, as `expire_later` calls `ip_vs_sync_conn`
-//! ([`Templates::sweep_reporting`]). A template whose real server left the service is not
+//! ([`Templates::sweep_reporting`]); each shard keeps the first second one
+//! of its templates that count connections runs out (`due`), so that a
+//! reporting sweep takes that shard in then. A template whose real server left the service is not
 //! used: the connection is scheduled again and the template replaced. A server
 //! with weight 0 keeps its templates (IPVS's default `expire_quiescent_template`
 //! of 0).
@@ -60,6 +62,7 @@ use super::{Addr, ConnInfo, Persist, ServiceId, Snapshot, State};
 use crate::config::{DestId, PersistEngine};
 use hashbrown::HashMap;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 
 pub const TEMPLATE_SHARDS: usize = 64;
@@ -253,6 +256,45 @@ impl<A: Addr> Shard<A> {
         }
     }
 
+    /// Sweep one shard ([`Templates::sweep_reporting`]); returns when it is
+    /// due next: the first end of a template that counts connections, or
+    /// the next second for one re-armed that `rearmed` did not take.
+    fn sweep(
+        &mut self,
+        now: u32,
+        persist: &impl Fn(&(u8, A, u16)) -> Option<Persist>,
+        rearmed: &mut impl FnMut(Rearmed<A>) -> bool,
+    ) -> u32 {
+        let Shard { map, pe, calls, .. } = self;
+        let mut next = u32::MAX;
+        map.retain(|k, t| {
+            t.settle(now);
+            let keep = t.alive(now) && persist(&k.svc).is_some_and(|p| p.mask == t.mask);
+            if !keep && k.pe != 0 {
+                *pe -= 1;
+                calls.remove(k);
+            }
+            if keep && t.rearmed {
+                let r = Rearmed {
+                    key: *k,
+                    dest: t.dest,
+                    assured: t.assured,
+                };
+                t.rearmed = !rearmed(r);
+            }
+            if keep && (t.n_control > 0 || t.rearmed) {
+                let at = if t.rearmed {
+                    now.saturating_add(1)
+                } else {
+                    t.expires
+                };
+                next = next.min(at);
+            }
+            keep
+        });
+        next
+    }
+
     /// Whether a new template of `key` may be made.
     fn room_for(&self, key: &TemplateKey<A>) -> bool {
         self.map.len() < PER_SHARD && (key.pe == 0 || self.pe < PE_PER_SHARD)
@@ -263,6 +305,12 @@ impl<A: Addr> Shard<A> {
 #[derive(Debug)]
 pub struct Templates<A = u32> {
     shards: Box<[Mutex<Shard<A>>]>,
+    /// Per shard, a second at or before which none of its templates that
+    /// count connections runs out (and so is re-armed), `u32::MAX` for
+    /// none: lowered as a connection is counted, set by a sweep of the
+    /// shard, both under its lock; read without it by a reporting sweep
+    /// ([`Templates::sweep_reporting`]).
+    due: Box<[AtomicU32]>,
     /// Keyed (per process) hash of a SIP Call-ID into a key's `pe`.
     pe_hash: std::hash::RandomState,
 }
@@ -279,6 +327,9 @@ impl<A: Addr> Default for Templates<A> {
                         calls: HashMap::with_capacity(CALLS_START),
                     })
                 })
+                .collect(),
+            due: (0..TEMPLATE_SHARDS)
+                .map(|_| AtomicU32::new(u32::MAX))
                 .collect(),
             pe_hash: std::hash::RandomState::new(),
         }
@@ -303,6 +354,15 @@ impl<A: Addr> Templates<A> {
         self.shards[i]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A template of shard `i` (whose lock the caller holds) counts a
+    /// connection and runs out at `expires`: the shard is due then at the
+    /// latest (a load and maybe a store, per new connection).
+    fn counted(&self, i: usize, expires: u32) {
+        if expires < self.due[i].load(Relaxed) {
+            self.due[i].store(expires, Relaxed);
+        }
     }
 
     /// `key` for the datagrams of SIP call `call_id` (`--pe sip`): IPVS's
@@ -333,7 +393,8 @@ impl<A: Addr> Templates<A> {
     ) -> Option<(TemplateDest<A>, u16)> {
         let want = want.into();
         let key = want.key;
-        let mut shard = self.lock(shard_of(&key));
+        let i = shard_of(&key);
+        let mut shard = self.lock(i);
         let expires = now.saturating_add(p.timeout);
         if let Some(t) = shard.map.get_mut(&key) {
             t.settle(now);
@@ -342,6 +403,7 @@ impl<A: Addr> Templates<A> {
                 // `ip_vs_conn_put` of the template: its timer re-armed for
                 // its own period.
                 t.expires = t.expires.max(now.saturating_add(t.period));
+                self.counted(i, t.expires);
                 return Some((t.dest, t.generation));
             }
             shard.remove(&key);
@@ -351,6 +413,7 @@ impl<A: Addr> Templates<A> {
             return Some((dest, 0));
         }
         let generation = shard.insert(want, dest, p.mask, (expires, p.timeout), 1);
+        self.counted(i, expires);
         Some((dest, generation))
     }
 
@@ -412,14 +475,17 @@ impl<A: Addr> Templates<A> {
         mask: u32,
         now: u32,
     ) -> Option<(u16, bool)> {
-        let mut shard = self.lock(shard_of(&key));
+        let i = shard_of(&key);
+        let mut shard = self.lock(i);
         let t = shard.map.get_mut(&key)?;
         t.settle(now);
         if !t.alive(now) || t.mask != mask || t.dest.id != dest {
             return None;
         }
         t.n_control += 1;
-        Some((t.generation, t.assured))
+        let (generation, assured, expires) = (t.generation, t.assured, t.expires);
+        self.counted(i, expires);
+        Some((generation, assured))
     }
 
     /// Whether template `key` of `generation`, just used by a datagram of a
@@ -496,7 +562,7 @@ impl<A: Addr> Templates<A> {
         now: u32,
         persist: impl Fn(&(u8, A, u16)) -> Option<Persist>,
     ) {
-        self.sweep_reporting(first, n, now, persist, |_| true);
+        self.sweep_reporting((first, n, 0), now, persist, |_| true);
     }
 
     /// [`Templates::sweep_by`], and run the timers of those it keeps up to
@@ -506,37 +572,43 @@ impl<A: Addr> Templates<A> {
     /// says whether it took it (a sync master reports it, as
     /// `expire_later` calls `ip_vs_sync_conn` for the template); one it did
     /// not take (a full report channel) is handed over again at the next
-    /// sweep of its shard.
+    /// sweep of its shard. Then other shards one of whose templates ran out
+    /// by `now` while counting connections (`due`: a load each), from
+    /// `first + n` on, while the templates they hold come to at most
+    /// `budget` in all (0: none): a template re-armed is handed over
+    /// within the second, where the shards `first..first + n` come round
+    /// once in `TEMPLATE_SHARDS / n` seconds, while the shards due hold
+    /// no more; a lock of each such shard.
     pub fn sweep_reporting(
         &self,
-        first: usize,
-        n: usize,
+        (first, n, mut budget): (usize, usize, usize),
         now: u32,
         persist: impl Fn(&(u8, A, u16)) -> Option<Persist>,
         mut rearmed: impl FnMut(Rearmed<A>) -> bool,
     ) {
         for i in (first..first + n).map(|i| i % TEMPLATE_SHARDS) {
+            if let Ok(mut shard) = self.shards[i].try_lock() {
+                self.due[i].store(shard.sweep(now, &persist, &mut rearmed), Relaxed);
+            }
+        }
+        let is_due = |i: usize| self.due[i].load(Relaxed) <= now;
+        for i in (first + n..first + n + TEMPLATE_SHARDS).map(|i| i % TEMPLATE_SHARDS) {
+            if budget == 0 {
+                break;
+            }
+            if !is_due(i) {
+                continue;
+            }
             let Ok(mut shard) = self.shards[i].try_lock() else {
                 continue;
             };
-            let Shard { map, pe, calls, .. } = &mut *shard;
-            map.retain(|k, t| {
-                t.settle(now);
-                let keep = t.alive(now) && persist(&k.svc).is_some_and(|p| p.mask == t.mask);
-                if !keep && k.pe != 0 {
-                    *pe -= 1;
-                    calls.remove(k);
-                }
-                if keep && t.rearmed {
-                    let r = Rearmed {
-                        key: *k,
-                        dest: t.dest,
-                        assured: t.assured,
-                    };
-                    t.rearmed = !rearmed(r);
-                }
-                keep
-            });
+            // Swept since it was found due (in the range, by another
+            // worker), or more than is left of the budget.
+            if !is_due(i) || shard.map.len() > budget {
+                continue;
+            }
+            budget -= shard.map.len();
+            self.due[i].store(shard.sweep(now, &persist, &mut rearmed), Relaxed);
         }
     }
 
@@ -732,6 +804,94 @@ mod test {
         t.release(key(1), g, 401);
         assert_eq!(t.len(459), 1);
         assert_eq!(t.len(460), 0);
+    }
+
+    /// A reporting sweep (`due`) takes in, beside its range, the shard of a
+    /// template that ran out while counting a connection, at that second:
+    /// it is handed over at its re-arm, not when the range comes round; one
+    /// not taken, the next second; none before it is due.
+    #[test]
+    fn a_reporting_sweep_takes_in_the_shard_of_a_template_re_armed_now() {
+        let t = Templates::default();
+        let i = shard_of(&key(1));
+        let (first, n) = ((i + 1) % TEMPLATE_SHARDS, TEMPLATE_SHARDS - 1);
+        let (_, g) = t.schedule(key(1), P, 0, |_| true, || Some(d(1))).unwrap();
+        // A second client, its connection gone, lives on: nothing to re-arm.
+        let k2 = (2..)
+            .map(|c| key(c << 8))
+            .find(|k| shard_of(k) != i)
+            .unwrap();
+        let long = Persist {
+            timeout: 10_000,
+            ..P
+        };
+        let (_, g2) = t.schedule(k2, long, 0, |_| true, || Some(d(2))).unwrap();
+        t.release(k2, g2, 1);
+        let sweep = |now, due, taken: bool| {
+            let (looked, mut got) = (std::cell::Cell::new(0), vec![]);
+            let persist = |_: &_| {
+                looked.set(looked.get() + 1);
+                Some(P)
+            };
+            // Every shard but key(1)'s: k2's is looked at in the range.
+            let budget = if due { TEMPLATE_SHARDS } else { 0 };
+            t.sweep_reporting((first, n, budget), now, persist, |r| {
+                got.push(r.key);
+                taken
+            });
+            (looked.get(), got)
+        };
+        assert_eq!(sweep(299, true, true), (1, vec![]), "not due yet");
+        // At 300 the -p ran out with the connection: re-armed, handed over.
+        assert_eq!(sweep(300, false, true), (1, vec![]), "out of range");
+        assert_eq!(sweep(300, true, false), (2, vec![key(1)]), "refused");
+        assert_eq!(sweep(301, true, true), (2, vec![key(1)]), "again");
+        assert_eq!(sweep(302, true, true), (1, vec![]), "taken: due at 360");
+        assert_eq!(sweep(360, true, true), (2, vec![key(1)]));
+        // Its connection left at 361: the template goes at the mark at 420
+        // (swept then, not handed over), and nothing brings the shard in.
+        t.release(key(1), g, 361);
+        assert_eq!(sweep(419, true, true), (1, vec![]));
+        assert_eq!(sweep(420, true, true), (1, vec![]), "gone");
+        assert_eq!(t.len(420), 1, "k2's alone");
+        // A synced connection counted on a template (`adopt`) makes it due.
+        assert!(t.install(key(1), d(1), P.mask, 500, 560, true));
+        let (g, _) = t.adopt(key(1), DestId(1), P.mask, 530).unwrap();
+        assert_eq!(sweep(560, true, true), (2, vec![key(1)]));
+        // Its connection gone and the shard swept, a new one on it (at 570,
+        // to 630) makes it due again.
+        t.release(key(1), g, 561);
+        t.sweep_by(i, 1, 562, |_| Some(P));
+        t.schedule(key(1), P, 570, |_| true, || None).unwrap();
+        assert_eq!(sweep(629, true, true), (1, vec![]));
+        assert_eq!(sweep(630, true, true), (2, vec![key(1)]));
+    }
+
+    /// The shards a reporting sweep takes in beyond its range hold at most
+    /// its budget of templates: the rest wait for the next second.
+    #[test]
+    fn a_reporting_sweep_takes_in_no_more_than_its_budget() {
+        let (a, b) = (key(1), key(2 << 8));
+        assert_ne!(shard_of(&a), shard_of(&b));
+        for (budget, at) in [(2, [300, 300]), (1, [300, 301])] {
+            let t = Templates::default();
+            for k in [a, b] {
+                t.schedule(k, P, 0, |_| true, || Some(d(1))).unwrap();
+            }
+            let mut got = vec![];
+            for now in 299..=301 {
+                t.sweep_reporting(
+                    (0, 0, budget),
+                    now,
+                    |_| Some(P),
+                    |_| {
+                        got.push(now);
+                        true
+                    },
+                );
+            }
+            assert_eq!(got, at, "budget {budget}");
+        }
     }
 
     #[test]
