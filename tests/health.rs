@@ -2293,3 +2293,188 @@ fn smtp_checks_through_the_data_plane() {
 fn smtp_checks_through_the_data_plane_ipv6() {
     smtp_checks(true);
 }
+
+/// nginx's configuration for real server `n` under `root`, in the
+/// foreground as one process, on port 8080 of every address; with
+/// `v11_only` it answers 505 to a request line that is not `HTTP/1.1`
+/// (nginx's `$server_protocol`), else `i am rsN on 8080` with 200.
+fn nginx_v11_conf(root: &Path, n: usize, v11_only: bool) -> String {
+    let r = root.display();
+    let gate = if v11_only {
+        "if ($server_protocol != \"HTTP/1.1\") { return 505; }\n    "
+    } else {
+        ""
+    };
+    format!(
+        "daemon off;\nmaster_process off;\npid {r}/nginx.pid;\nerror_log {r}/error.log warn;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n  access_log off;\n\
+         \x20 client_body_temp_path {r}/body;\n  proxy_temp_path {r}/proxy;\n\
+         \x20 fastcgi_temp_path {r}/fastcgi;\n  uwsgi_temp_path {r}/uwsgi;\n\
+         \x20 scgi_temp_path {r}/scgi;\n\
+         \x20 server {{\n    listen 0.0.0.0:8080;\n    default_type text/plain;\n\
+         \x20   {gate}location / {{ return 200 \"i am rs{n} on 8080\\n\"; }}\n  }}\n}}\n"
+    )
+}
+
+/// `n` new connections from the client to `http://ADDR/` with curl over
+/// HTTP/1.1 (`Connection: close`): each answer's body, or its status when
+/// not 200.
+fn curl_bodies(lab: &Lab, addr: &str, n: usize) -> Vec<String> {
+    let url = format!("http://{addr}/");
+    (0..n)
+        .map(|_| {
+            let out = lab::ns_command(
+                &lab.ns_client(),
+                Path::new("curl"),
+                &[
+                    "-s",
+                    "--http1.1",
+                    "-H",
+                    "Connection: close",
+                    "--max-time",
+                    "3",
+                    "-w",
+                    "%{http_code}",
+                    &url,
+                ],
+            )
+            .output()
+            .expect("run curl");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            match text.strip_suffix("200") {
+                Some(body) => body.trim_end().to_string(),
+                None => format!("status {text} ({})", out.status),
+            }
+        })
+        .collect()
+}
+
+/// `--check-http-protocol` against real nginx servers: rs1's answers 200
+/// only to an `HTTP/1.1` request line (505 to `HTTP/1.0`), rs2's to any.
+/// Both services send their requests to the servers' port 8080:
+/// * on VIP:8080 the check asks in `HTTP/1.1` (with `--alpha`, so that up
+///   is a check's verdict): both servers stay in, and curl through the VIP
+///   reaches both;
+/// * on VIP:8081 the check asks in the default 1.0C (`HTTP/1.0` with
+///   `Connection: close`): rs1 is taken out (weight 0, rs2 kept: the check
+///   itself works), and curl through the VIP reaches rs2 alone;
+/// * `-E` to 1.1 on VIP:8081 brings rs1 back; `-S` writes the option.
+#[test]
+fn http_protocol_reaches_an_http11_only_nginx() {
+    // `nginx -v`: nginx has no `--version`, which `needs` runs.
+    let nginx = Process::new("nginx").arg("-v").output();
+    if !nginx.is_ok_and(|o| o.status.success()) {
+        let why = "needs nginx (apt-get install nginx-light)";
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "{why}");
+        eprintln!("SKIPPED (not CI): {why}");
+        return;
+    }
+    let f = Family::new(false);
+    let check = "--check http --check-path / --check-status 200 \
+                 --delay-loop 1 --connect-timeout 2 --retry 0";
+    let rules = f.rules(&[
+        (
+            "-t",
+            8080,
+            format!("{check} --check-http-protocol 1.1 --alpha"),
+            8080,
+        ),
+        ("-t", 8081, check.to_string(), 8080),
+    ]);
+    /// A directory removed when the test ends, also on failure.
+    struct Dir(std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let dir = Dir(std::env::temp_dir().join(format!("ringvs-nginx11-{}", std::process::id())));
+    let root = dir.0.clone();
+    let scenario = Scenario::new("httpver")
+        .needs(&["curl", "ss"])
+        .before_director(move |lab| {
+            for n in [1, 2] {
+                let r = root.join(format!("rs{n}"));
+                std::fs::create_dir_all(&r).expect("nginx's directory");
+                let conf = r.join("nginx.conf");
+                std::fs::write(&conf, nginx_v11_conf(&r, n, n == 1)).expect("nginx.conf");
+                let (p, c) = (r.display().to_string(), conf.display().to_string());
+                let e = r.join("startup.log").display().to_string();
+                let args = ["-p", p.as_str(), "-e", e.as_str(), "-c", c.as_str()];
+                let ns = lab.ns_rs(n);
+                // Checked first, so that a bad configuration fails with nginx's words.
+                let test = [&["-t", "-q"][..], &args].concat();
+                if let Err(e) = lab::ns_run(&ns, "nginx", &test) {
+                    panic!("nginx -t on rs{n}: {e}");
+                }
+                lab.spawn_in(&ns, Path::new("nginx"), &args).expect("nginx");
+            }
+            nslab::wait_tcp_bound(lab, 8080);
+        })
+        .rules(&rules);
+    let Some(NsDirector { lab, control }) = scenario.start() else {
+        return;
+    };
+    let tag = "httpver";
+    let (up, rs2_only) = ([Some(1); 2], [Some(0), Some(1)]);
+    settle(
+        &control,
+        &f,
+        tag,
+        &[(8080, 8080, up), (8081, 8080, rs2_only)],
+    );
+    let mut both = curl_bodies(&lab, &f.svc(8080), 4);
+    both.sort();
+    assert_eq!(
+        both,
+        [
+            "i am rs1 on 8080",
+            "i am rs1 on 8080",
+            "i am rs2 on 8080",
+            "i am rs2 on 8080"
+        ],
+        "HTTP/1.1 check: both servers serve through the VIP"
+    );
+    assert_eq!(
+        curl_bodies(&lab, &f.svc(8081), 4),
+        ["i am rs2 on 8080"; 4],
+        "HTTP/1.0 check: rs1 out, every connection to rs2"
+    );
+    let s = stats(&control);
+    assert!(
+        s["health"]["diverted"].as_u64() > Some(0),
+        "the checks' answers came through the workers: {}",
+        s["health"]
+    );
+    let saved_line = |port: u16, proto: &str, alpha: &str| {
+        format!(
+            "-A -t {} -s rr --check http --check-path / --check-status 200{proto} --delay-loop 1 \
+             --connect-timeout 2 --retry 0 --delay-before-retry 1{alpha}",
+            f.svc(port)
+        )
+    };
+    let saved = adm(&control, &["-S", "-n"]);
+    for line in [
+        saved_line(8080, " --check-http-protocol 1.1", " --alpha"),
+        saved_line(8081, "", ""),
+    ] {
+        assert!(
+            saved.lines().any(|l| l == line),
+            "-S writes {line}:\n{saved}"
+        );
+    }
+    // Live to 1.1 on VIP:8081: rs1 passes and comes back.
+    let edit = format!(
+        "-E -t {} -s rr {check} --check-http-protocol 1.1",
+        f.svc(8081)
+    );
+    adm(&control, &edit.split_whitespace().collect::<Vec<_>>());
+    settle(&control, &f, tag, &[(8080, 8080, up), (8081, 8080, up)]);
+    let saved = adm(&control, &["-S", "-n"]);
+    let line = saved_line(8081, " --check-http-protocol 1.1", "");
+    assert!(
+        saved.lines().any(|l| l == line),
+        "-S writes {line}:\n{saved}"
+    );
+}
