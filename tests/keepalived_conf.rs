@@ -2164,29 +2164,28 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
         "28: ha_suspend (in virtual_server): not supported by ringvs, ignored",
         "29: omega (in virtual_server): not supported by ringvs, ignored",
         "33: smtp_alert (in real_server): not supported by ringvs, ignored",
-                "44: bindto 198.19.0.1 (in HTTP_GET): ringvs checks 198.19.0.2 from its DIP, the only address it holds on the internal NIC; ignored",
-        "46: BFD_CHECK (in real_server): checker not supported by ringvs, ignored (the real server is not checked by it)",
+        "43: bindto 198.19.0.1 (in HTTP_GET): ringvs checks 198.19.0.2 from its DIP, the only address it holds on the internal NIC; ignored",
+        "45: BFD_CHECK (in real_server): checker not supported by ringvs, ignored (the real server is not checked by it)",
         &format!(
-            "50: real_server 198.19.0.3:80: its check differs (checker, delay_before_retry) from the one of {f}:34; ringvs runs one check per virtual_server and uses that one"
+            "49: real_server 198.19.0.3:80: its check differs (checker, delay_before_retry) from the one of {f}:34; ringvs runs one check per virtual_server and uses that one"
         ),
         &format!(
-            "55: real_server 198.19.0.4:80 has no checker ringvs runs (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK, DNS_CHECK, SMTP_CHECK, MISC_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {f}:34"
+            "54: real_server 198.19.0.4:80 has no checker ringvs runs (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK, DNS_CHECK, SMTP_CHECK, MISC_CHECK): ringvs checks every real server of a virtual_server, this one with the check of {f}:34"
         ),
         &format!(
-            "57: real_server 198.19.0.2:80: duplicate of {f}:31, removed (as keepalived does)"
+            "56: real_server 198.19.0.2:80: duplicate of {f}:31, removed (as keepalived does)"
         ),
-        "61: virtual_server without protocol: UDP (keepalived's default)",
-        "61: virtual_server without lb_algo: wlc (keepalived's default)",
-        "61: virtual_server without lb_kind: NAT (keepalived's default)",
-        "67: virtual_server 198.18.0.113 80 has no real_server: ignored (as keepalived does)",
+        "60: virtual_server without protocol: UDP (keepalived's default)",
+        "60: virtual_server without lb_algo: wlc (keepalived's default)",
+        "60: virtual_server without lb_kind: NAT (keepalived's default)",
+        "66: virtual_server 198.18.0.113 80 has no real_server: ignored (as keepalived does)",
     ]
     .iter()
     .map(|w| format!("{f}:{w}"))
     .collect();
     assert_eq!(l.warnings, expected);
     // What was carried out: the HTTP_GET's urls (the first's status range
-    // and digest), its http_protocol 1.1 (line 43, no warning), with
-    // keepalived's HTTP default delay_before_retry, the
+    // and digest), with keepalived's HTTP default delay_before_retry, the
     // rounded delay_loop, the duplicate gone;
     // the bare UDP service with keepalived's defaults; the empty one ignored.
     let keys: Vec<ServiceKey> = l.config.services().iter().map(|s| s.key).collect();
@@ -2233,7 +2232,6 @@ fn keywords_ringvs_does_not_carry_out_are_named_in_warnings() {
                     status: vec![(200, 299)],
                     digest: None,
                 }],
-                proto: HttpProtocol::V11,
                 ..HttpCheck::get("/a", 200)
             }),
             delay_loop: 3,
