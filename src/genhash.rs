@@ -4,7 +4,8 @@
 //! own network stack.
 //!
 //! Its options are keepalived's (`check_genhash.c`
-//! `check_genhash_parse_cmdline`): `-I`/`--use-sni` (ringvs's older
+//! `check_genhash_parse_cmdline`), `-s`, `-p` and `-u` required as there:
+//! `-I`/`--use-sni` (ringvs's older
 //! `--sni` kept as an alias), `-P`/`--protocol` (`1.0`, `1.0C`/`1.0c`,
 //! `1.1`: the request of `health::HttpProtocol`) and `-m`/`--fwmark`
 //! (`SO_MARK`). Without `-P` the request is the check's own (`1.0C`), so
@@ -30,9 +31,9 @@ pub struct GenhashArgs {
     /// The real server's address.
     #[arg(short = 's', long = "server")]
     pub server: IpAddr,
-    /// Its port (default 80, 443 with --use-ssl).
-    #[arg(short = 'p', long)]
-    pub port: Option<u16>,
+    /// Its port (1-65535), required as by keepalived's genhash.
+    #[arg(short = 'p', long, value_parser = port, allow_hyphen_values = true)]
+    pub port: u16,
     /// The path to get, as --check-path.
     #[arg(short = 'u', long)]
     pub url: String,
@@ -78,8 +79,7 @@ pub fn run(a: GenhashArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let port = a.port.unwrap_or(if a.ssl { 443 } else { 80 });
-    match ringvs::health::genhash(&c, SocketAddr::new(a.server, port), opts(&a)) {
+    match ringvs::health::genhash(&c, SocketAddr::new(a.server, a.port), opts(&a)) {
         Ok(h) => {
             if a.verbose {
                 eprint!("{}", String::from_utf8_lossy(&h.head));
@@ -107,6 +107,17 @@ fn opts(a: &GenhashArgs) -> GenhashOpts {
 fn protocol(v: &str) -> Result<HttpProtocol, String> {
     HttpProtocol::parse(v)
         .ok_or_else(|| format!("invalid HTTP protocol version '{v}' (1.0, 1.0C or 1.1)"))
+}
+
+/// `-p`'s value: a decimal port in 1..65535, blanks and a `+` before it
+/// allowed, as keepalived's genhash reads it (`check_genhash.c`
+/// `check_genhash_parse_cmdline`, `strtol`), with its message for another.
+fn port(v: &str) -> Result<u16, String> {
+    let d = v.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    match d.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!("invalid port number '{v}' (1..65535)")),
+    }
 }
 
 /// `-m`'s value: a decimal mark, blanks before it allowed. keepalived's
@@ -190,7 +201,7 @@ mod tests {
         ] {
             let a = args(line);
             assert_eq!(a.server, IpAddr::from([198, 18, 0, 2]), "{line}");
-            assert_eq!((a.port, a.url.as_str()), (Some(443), "/path"), "{line}");
+            assert_eq!((a.port, a.url.as_str()), (443, "/path"), "{line}");
             let c = check(&a).unwrap();
             assert!(c.tls && c.sni, "{line}");
             assert_eq!(c.vhost.as_deref(), Some("www.example"), "{line}");
@@ -199,7 +210,7 @@ mod tests {
             assert_eq!(o.timeout, std::time::Duration::from_secs(3), "{line}");
         }
         // Without -P the check's own request; without -m no mark.
-        let a = args("-s 198.18.0.2 -u /");
+        let a = args("-s 198.18.0.2 -p 80 -u /");
         assert_eq!(
             (check(&a).unwrap().proto, opts(&a).mark),
             (HttpProtocol::V10Close, 0)
@@ -210,15 +221,60 @@ mod tests {
             ("1.0c", HttpProtocol::V10Close),
             ("1.1", HttpProtocol::V11),
         ] {
-            let c = check(&args(&format!("-s 198.18.0.2 -u / -P {p}"))).unwrap();
+            let c = check(&args(&format!("-s 198.18.0.2 -p 80 -u / -P {p}"))).unwrap();
             assert_eq!(c.proto, want, "{p}");
         }
         assert_eq!(
-            opts(&args("-s 198.18.0.2 -u / -m 4294967295")).mark,
+            opts(&args("-s 198.18.0.2 -p 80 -u / -m 4294967295")).mark,
             u32::MAX
         );
-        let blank = ["genhash", "-s", "198.18.0.2", "-u", "/", "-m", " \t5"];
+        let blank = [
+            "genhash",
+            "-s",
+            "198.18.0.2",
+            "-p",
+            "80",
+            "-u",
+            "/",
+            "-m",
+            " \t5",
+        ];
         assert_eq!(opts(&Cli::try_parse_from(blank).unwrap().a).mark, 5);
+    }
+
+    /// `-p` is required, as keepalived's genhash requires server, port and
+    /// url (`check_genhash.c` `check_genhash_parse_cmdline`): without it,
+    /// or with a port outside 1..65535, a usage error (exit 2) naming it;
+    /// blanks and a `+` before the number are taken, as `strtol` takes them.
+    #[test]
+    fn port_is_required_and_checked() {
+        use clap::error::ErrorKind;
+        let parse = |argv: &[&str]| {
+            let argv = std::iter::once("genhash").chain(argv.iter().copied());
+            Cli::try_parse_from(argv).map(|c| c.a.port)
+        };
+        let e = parse(&["-s", "198.18.0.2", "-u", "/"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("--port <PORT>"), "{e}");
+        let e = parse(&["-S", "-s", "198.18.0.2", "-u", "/"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument, "not 443");
+        for p in ["0", "65536", "-1", "x", "", "0x50", "80 "] {
+            let e = parse(&["-s", "198.18.0.2", "-u", "/", "-p", p]).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{p:?}");
+            let want = format!("invalid port number '{p}'");
+            assert!(e.to_string().contains(&want), "{p:?}: {e}");
+        }
+        for (p, want) in [
+            ("1", 1),
+            ("65535", 65535),
+            (" \t8080", 8080),
+            ("+81", 81),
+            ("080", 80),
+        ] {
+            let got = parse(&["-s", "198.18.0.2", "-u", "/", "--port", p]);
+            assert_eq!(got.ok(), Some(want), "{p:?}");
+        }
     }
 
     /// A version keepalived's genhash does not know, a mark that is not a
@@ -239,15 +295,15 @@ mod tests {
             ("-m 4294967296", "invalid fwmark '4294967296'"),
             ("--fwmark x", "invalid fwmark 'x'"),
         ] {
-            let e = parse(&format!("-s 198.18.0.2 -u / {opt}"));
+            let e = parse(&format!("-s 198.18.0.2 -p 80 -u / {opt}"));
             assert!(
                 e.as_deref().is_some_and(|e| e.contains(want)),
                 "{opt}: {e:?}"
             );
         }
         for line in [
-            "-s 198.18.0.2 -u / -S -I",
-            "-s 198.18.0.2 -u / -S -I -V 198.18.0.2",
+            "-s 198.18.0.2 -p 80 -u / -S -I",
+            "-s 198.18.0.2 -p 80 -u / -S -I -V 198.18.0.2",
         ] {
             let e = check(&args(line)).unwrap_err();
             assert_eq!(e, "--use-sni needs --use-virtualhost with a host name");
@@ -263,12 +319,14 @@ mod tests {
         let (cert, key) = (data("client.crt"), data("client.key"));
         let want = ringvs::config::load_client_cert(&cert, &key).unwrap();
         for (c, k) in [("--cert", "--key"), ("--check-cert", "--check-key")] {
-            let a = args(&format!("-s 198.19.0.2 -u / -S {c} {cert} {k} {key}"));
+            let a = args(&format!(
+                "-s 198.19.0.2 -p 443 -u / -S {c} {cert} {k} {key}"
+            ));
             let got = check(&a).unwrap();
             assert!(got.tls);
             assert_eq!(got.client.as_ref(), Some(&want), "{c} {k}");
         }
-        let got = check(&args("-s 198.19.0.2 -u / -S")).unwrap();
+        let got = check(&args("-s 198.19.0.2 -p 443 -u / -S")).unwrap();
         assert_eq!(got.client, None);
     }
 
@@ -318,7 +376,7 @@ mod tests {
             ),
         ];
         for (opts, want) in cases {
-            let line = format!("-s 198.19.0.2 -u / -t 1 {opts}");
+            let line = format!("-s 198.19.0.2 -p 443 -u / -t 1 {opts}");
             let e = check(&args(&line)).unwrap_err();
             assert!(e.starts_with(&want), "{line}: {e}");
             assert_eq!(run(args(&line)), ExitCode::FAILURE, "{line}");
