@@ -193,7 +193,7 @@ impl<'a> Reader<'a> {
             // other (an empty one too) is the definition's last; a line of
             // `\` alone adds nothing.
             let (text, more) = match line.strip_suffix('\\') {
-                Some(t) => (t.trim_end(), true),
+                Some(t) => (t.trim_end_matches(blank), true),
                 None => (line.as_str(), false),
             };
             if !text.is_empty() {
@@ -230,7 +230,7 @@ impl<'a> Reader<'a> {
             if (self.std.config_id != Some(id)) != rev {
                 return Ok(());
             }
-            line = text.trim_start().to_string();
+            line = text.trim_start_matches(blank).to_string();
         }
         if line.starts_with('$') && self.definition(&line) {
             return Ok(());
@@ -267,16 +267,16 @@ impl<'a> Reader<'a> {
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or(body.len());
         let name = &body[..name_len];
-        let Some(value) = body[name_len..].trim_start().strip_prefix('=') else {
+        let Some(value) = body[name_len..].trim_start_matches(blank).strip_prefix('=') else {
             return false;
         };
         if !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
             return false;
         }
-        let value = value.trim();
+        let value = value.trim_matches(blank);
         match value.strip_suffix('\\') {
             Some(first) => {
-                let first = first.trim_end();
+                let first = first.trim_end_matches(blank);
                 let lines = if first.is_empty() {
                     Vec::new()
                 } else {
@@ -324,15 +324,15 @@ impl<'a> Reader<'a> {
             None => (false, rest),
         };
         let rest = rest
-            .trim_start()
+            .trim_start_matches(blank)
             .strip_prefix('(')
             .ok_or_else(|| bad("no '('"))?;
         let (inside, text) = rest.split_once(')').ok_or_else(|| bad("no ')'"))?;
         let (text, inside) = (
-            text.trim_start().to_string(),
+            text.trim_start_matches(blank).to_string(),
             self.substitute(inside, pos)?.0,
         );
-        let mut parts = inside.split(',').map(str::trim);
+        let mut parts = inside.split(',').map(|p| p.trim_matches(blank));
         let var = parts.next().unwrap_or("");
         let name_ok = var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
             && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -508,6 +508,12 @@ fn c_long(s: &str) -> Option<i64> {
     Some(v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
 }
 
+/// keepalived's blanks (`parser.c` `WHITE_SPACE_STR`, C's `isspace`): ASCII
+/// only, so a no-break space or another Unicode space is part of a word.
+fn blank(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
+}
+
 /// A line without its comment and surrounding blanks; `None` if a double quote
 /// is left open. `\#` and `\!` outside quotes become `#` and `!`.
 fn decomment(raw: &str) -> Option<String> {
@@ -536,7 +542,7 @@ fn decomment(raw: &str) -> Option<String> {
             c => out.push(c),
         }
     }
-    (!quote).then(|| out.trim().to_string())
+    (!quote).then(|| out.trim_matches(blank).to_string())
 }
 
 /// The words of a line, braces included as words (`include`'s view of it).
@@ -564,7 +570,7 @@ fn split_words(line: &str) -> Option<Vec<String>> {
                 }
                 words.push(q);
             }
-            c if c.is_whitespace() => {
+            c if blank(c) => {
                 if !cur.is_empty() {
                     words.push(std::mem::take(&mut cur));
                 }
@@ -621,7 +627,7 @@ fn tokens(line: &str, pos: &Pos, out: &mut Vec<Tok>) {
                     Tok::Close(pos.clone())
                 });
             }
-            c if c.is_whitespace() => flush(&mut cur, &mut words),
+            c if blank(c) => flush(&mut cur, &mut words),
             c => cur.push(c),
         }
     }
@@ -782,6 +788,34 @@ mod tests {
         assert_eq!(
             split_words("include \"/a \\\"b\\\".conf\""),
             Some(vec!["include".to_string(), "/a \\\"b\\\".conf".to_string()])
+        );
+    }
+
+    /// Words split on keepalived's blanks only (`parser.c`
+    /// `WHITE_SPACE_STR`: ASCII, the vertical tab and form feed included):
+    /// a no-break space (U+00A0) or an em space (U+2003) is part of its
+    /// word, and a line keeps one at either end, so `random_seed\u{a0}5`
+    /// is one keyword (not `random_seed` with 5) and `include\u{a0}x` is
+    /// no include.
+    #[test]
+    fn words_split_on_ascii_blanks_only() {
+        let text = "global_defs {\n  random_seed\u{a0}5\n}\n\
+                    a\x0bb\x0cc\u{2003}d\n\u{a0}e f\u{a0}\n";
+        let top = parse(text).unwrap();
+        let words: Vec<&[String]> = top.iter().map(|s| &s.words[..]).collect();
+        assert_eq!(
+            words,
+            [
+                &["global_defs"][..],
+                &["a", "b", "c\u{2003}d"],
+                &["\u{a0}e", "f\u{a0}"]
+            ]
+        );
+        assert_eq!(top[0].children()[0].words, ["random_seed\u{a0}5"]);
+        assert_eq!(top[0].children()[0].args(), &[] as &[String]);
+        assert_eq!(
+            split_words("include\u{a0}/k/x.conf y"),
+            Some(vec!["include\u{a0}/k/x.conf".to_string(), "y".to_string()])
         );
     }
 
