@@ -257,6 +257,9 @@ counters! {
     NeighQueuedFragmented => "neigh_queued_fragmented",
     /// Frames the kernel dropped because our RX ring was full.
     KernelDrop => "kernel_drop",
+    /// `--io xdp`: RX or completion descriptors naming an address outside the
+    /// UMEM (never from a sound kernel): dropped; an RX one's fill slot refilled.
+    XdpBadAddr => "xdp_bad_addr",
     /// Ring frame shorter than the frame on the wire (GRO/GSO super-frame or snaplen).
     DropTruncated => "drop_truncated",
     /// Frame longer than the NIC's MTU allows.

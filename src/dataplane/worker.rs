@@ -252,6 +252,11 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 let k =
                     self.rx[Nic::Ext].take_kernel_drops() + self.rx[Nic::Int].take_kernel_drops();
                 self.core.ctr.add(Ctr::KernelDrop, k);
+                let bad = self.rx[Nic::Ext].take_bad_addrs()
+                    + self.rx[Nic::Int].take_bad_addrs()
+                    + self.tx[Nic::Ext].take_bad_addrs()
+                    + self.tx[Nic::Int].take_bad_addrs();
+                self.core.ctr.add(Ctr::XdpBadAddr, bad);
                 for (nic, ctr) in [(Nic::Ext, Ctr::RxExt), (Nic::Int, Ctr::RxInt)] {
                     if napi_checked[nic as usize] {
                         continue;

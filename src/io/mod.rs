@@ -192,6 +192,11 @@ pub trait RxQueue {
     /// Frames the kernel dropped because the ring was full, since the last call.
     /// (A syscall on the real backend: call it from slow paths only.)
     fn take_kernel_drops(&mut self) -> u64;
+    /// Descriptors whose frame address lay outside the queue's frame memory
+    /// (AF_XDP), dropped since the last call (`xdp_bad_addr`). By default none.
+    fn take_bad_addrs(&mut self) -> u64 {
+        0
+    }
     /// With preferred busy polling (`--busy-poll` on AF_XDP): whether the
     /// kernel has given the socket a NAPI instance to drive (`Some(false)`:
     /// not yet, or never on a driver that registers no NAPI id for its
@@ -228,6 +233,11 @@ pub trait TxQueue {
     /// default none.
     fn umem(&self) -> Option<Umem> {
         None
+    }
+    /// Completed frame addresses outside the queue's frame memory (AF_XDP),
+    /// dropped since the last call (`xdp_bad_addr`). By default none.
+    fn take_bad_addrs(&mut self) -> u64 {
+        0
     }
     /// Whether [`TxQueue::send_lent`] would find room now.
     fn can_send_lent(&mut self) -> bool {

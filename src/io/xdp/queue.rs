@@ -91,6 +91,22 @@ impl XskRx {
     }
 }
 
+impl XskRx {
+    /// Move past the descriptor at the cursor, whose address lies outside
+    /// the UMEM ([`Frames::owns`]): it names no frame, so none goes back to
+    /// the fill ring (the kernel would reject the address, `xp_check_aligned`
+    /// in `net/xdp/xsk_buff_pool.c`, and the slot would be lost for good);
+    /// the slot is refilled from the free frames instead, as a lent frame's.
+    #[cold]
+    fn skip_bad(&mut self) {
+        self.frames.count_bad();
+        self.cons = self.cons.wrapping_add(1);
+        self.rx.consumer().store(self.cons, Ordering::Release);
+        self.owed += 1;
+        self.repay();
+    }
+}
+
 impl RxQueue for XskRx {
     /// The frames between our consumer index and the kernel's producer index
     /// (loaded with acquire ordering, so their descriptors and bytes are
@@ -108,25 +124,31 @@ impl RxQueue for XskRx {
 
     #[inline]
     fn peek(&mut self) -> Option<RxFrame<'_>> {
-        if self.cons == self.prod {
-            self.prod = self.rx.producer().load(Ordering::Acquire);
+        let d = loop {
             if self.cons == self.prod {
-                if self.owed > 0 {
-                    self.repay();
+                self.prod = self.rx.producer().load(Ordering::Acquire);
+                if self.cons == self.prod {
+                    if self.owed > 0 {
+                        self.repay();
+                    }
+                    // Nothing ready: a syscall only if the driver asked to be
+                    // woken (need_wakeup on the fill ring, zero-copy drivers)
+                    // or busy polling drives the queue; never per frame.
+                    if self.busy || self.fill.needs_wakeup() {
+                        wake(&self.fd);
+                    }
+                    return None;
                 }
-                // Nothing ready: a syscall only if the driver asked to be woken
-                // (need_wakeup on the fill ring, zero-copy drivers) or busy
-                // polling drives the queue; never per frame.
-                if self.busy || self.fill.needs_wakeup() {
-                    wake(&self.fd);
-                }
-                return None;
             }
-        }
-        let d = self.rx.read(self.cons);
+            let d = self.rx.read(self.cons);
+            if self.frames.owns(d.addr) {
+                break d;
+            }
+            self.skip_bad();
+        };
         // The frame is ours: the kernel wrote it before publishing the
         // descriptor and does not reuse it until we give its address back.
-        // An address outside the UMEM reads as empty (a counted drop).
+        // A range past its frame reads as empty (a counted drop).
         let data = self.frames.bytes(d.addr, d.len).unwrap_or(&[]);
         Some(RxFrame {
             data,
@@ -234,6 +256,10 @@ impl RxQueue for XskRx {
         napi_id(self.fd.as_raw_fd()).ok().map(|id| id != 0)
     }
 
+    fn take_bad_addrs(&mut self) -> u64 {
+        self.frames.take_bad()
+    }
+
     fn take_kernel_drops(&mut self) -> u64 {
         // SAFETY: xdp_statistics is plain old data; all-zero is a valid value.
         let mut st: libc::xdp_statistics = unsafe { zeroed() };
@@ -315,7 +341,8 @@ fn tx_len(addr: u64, len: usize) -> u32 {
 }
 
 impl XskTx {
-    /// Take back the frames the kernel has sent.
+    /// Take back the frames the kernel has sent (`give` drops and counts an
+    /// address outside the UMEM: cached, it would be the only slot offered).
     fn reclaim(&mut self) {
         let prod = self.comp.producer().load(Ordering::Acquire);
         if prod == self.comp_cons {
@@ -366,12 +393,20 @@ impl TxQueue for XskTx {
         if !self.room() {
             return None;
         }
-        let addr = match self.frames.next() {
-            Some(a) => a,
-            None => {
-                self.reclaim();
-                self.frames.next()?
+        let addr = loop {
+            let addr = match self.frames.next() {
+                Some(a) => a,
+                None => {
+                    self.reclaim();
+                    self.frames.next()?
+                }
+            };
+            if self.frames.holds(addr, FRAME_SIZE) {
+                break addr;
             }
+            // Not a whole frame of the UMEM (`give` lets none in): left in
+            // the cache, it would be the slot offered forever.
+            self.frames.drop_next();
         };
         // A whole free frame of this queue's cache: the kernel has completed it
         // or never had it.
@@ -429,6 +464,10 @@ impl TxQueue for XskTx {
         Some(self.frames.id())
     }
 
+    fn take_bad_addrs(&mut self) -> u64 {
+        self.frames.take_bad()
+    }
+
     #[inline]
     fn can_send_lent(&mut self) -> bool {
         self.room()
@@ -452,8 +491,103 @@ impl Drop for XskTx {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use super::super::xsk::fake::{opts, socket};
     use super::*;
+
+    const F: u64 = FRAME_SIZE as u64;
+
+    /// The kernel's side of a TX queue: take every descriptor published and
+    /// complete it. Returns how many.
+    fn complete_all(tx: &mut XskTx) -> u32 {
+        let (from, to) = (tx.tx.consumer().load(Ordering::Relaxed), tx.published);
+        let mut at = tx.comp.producer().load(Ordering::Relaxed);
+        for i in from..to {
+            let d = tx.tx.read(i);
+            tx.comp.write(at, d.addr);
+            at += 1;
+        }
+        tx.tx.consumer().store(to, Ordering::Release);
+        tx.comp.producer().store(at, Ordering::Release);
+        to - from
+    }
+
+    /// A completion address outside the UMEM (past its end, or wrapping) is
+    /// dropped and counted at reclaim: it used to join the free frames as
+    /// the next one `slot` offers, which it refused (no frame there), so the
+    /// queue offered no slot ever after and every send was `drop_tx_full`.
+    #[test]
+    fn a_bad_completion_address_does_not_wedge_the_queue() {
+        let n = 64;
+        let (s, umem, pool, _kernel) = socket(n);
+        let (_rx, mut tx) = s.queues(&umem, &pool, opts(n));
+        let end = umem.len() as u64;
+        tx.comp.write(0, end);
+        tx.comp.write(1, u64::MAX - 10);
+        tx.comp.producer().store(2, Ordering::Release);
+        assert_eq!(tx.flush(), 0);
+        // Frames go on cycling: more sends than the UMEM has frames.
+        for i in 0..4 * n {
+            let slot = tx.slot().expect("a free frame");
+            slot[..60].fill(i as u8);
+            tx.commit(60);
+            assert_eq!(tx.flush(), 1);
+            let d = tx.tx.read(i);
+            assert!(d.addr < end && d.addr % F == 0, "{:#x}", d.addr);
+            assert_eq!(complete_all(&mut tx), 1);
+        }
+        assert_eq!(tx.take_bad_addrs(), 2);
+    }
+
+    /// A free frame outside the UMEM in a queue's cache (which `give` lets
+    /// in no more) is dropped and counted by `slot`, which offers the next.
+    #[test]
+    fn slot_drops_a_bad_cached_frame() {
+        let n = 64;
+        let (s, umem, pool, _kernel) = socket(n);
+        let (_rx, mut tx) = s.queues(&umem, &pool, opts(n));
+        assert!(tx.frames.next().is_some());
+        tx.frames.push_unchecked(umem.len() as u64);
+        assert_eq!(tx.slot().map(|b| b.len()), Some(FRAME_SIZE as usize));
+        assert_eq!(tx.take_bad_addrs(), 1);
+    }
+
+    /// An RX descriptor outside the UMEM is skipped and counted, not handed
+    /// to the worker (as an empty frame, `drop_truncated`), and its fill ring
+    /// slot gets a free frame: its address written back, the kernel would
+    /// have rejected it and the slot would have been lost for good.
+    #[test]
+    fn a_bad_rx_address_is_skipped_and_its_fill_slot_refilled() {
+        let n = 64;
+        let (s, umem, pool, _kernel) = socket(n);
+        let (mut rx, _tx) = s.queues(&umem, &pool, opts(n));
+        let end = umem.len() as u64;
+        // The kernel took the whole fill ring, and returns a bad descriptor
+        // then a good one (frame 1, after the headroom).
+        rx.fill.consumer().store(n, Ordering::Release);
+        let desc = |addr| libc::xdp_desc {
+            addr,
+            len: 60,
+            options: 0,
+        };
+        rx.rx.write(0, desc(end + 256));
+        rx.rx.write(1, desc(F + 256));
+        rx.rx.producer().store(2, Ordering::Release);
+        rx.frames.bytes_mut(F + 256, 60).unwrap().fill(7);
+        let f = rx.peek().expect("the good frame");
+        assert_eq!(f.data, &[7; 60][..]);
+        rx.advance();
+        assert!(rx.peek().is_none());
+        assert_eq!(rx.take_bad_addrs(), 1);
+        // Both slots refilled, with frames of the UMEM: a free one for the
+        // bad descriptor, the good one's own.
+        assert_eq!(rx.fill.producer().load(Ordering::Relaxed), n + 2);
+        let refill = rx.fill.read(n);
+        assert!(refill < end && refill % F == 0 && refill >= u64::from(n) * F);
+        assert_eq!(rx.fill.read(n + 1), F);
+        assert!(!rx.starved());
+    }
 
     #[test]
     fn tx_kicks_when_asked_and_always_when_busy_polling() {

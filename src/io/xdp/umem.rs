@@ -82,6 +82,8 @@ pub(super) struct Frames {
     /// Frames this queue holds besides `local`: in its rings or the kernel's
     /// hands (the queue keeps it up to date only for the check at drop).
     pub(super) in_rings: usize,
+    /// Addresses outside the UMEM dropped since [`Frames::take_bad`].
+    bad: u64,
 }
 
 impl Frames {
@@ -91,6 +93,37 @@ impl Frames {
             pool: Arc::clone(pool),
             local: Vec::with_capacity(2 * BATCH),
             in_rings: 0,
+            bad: 0,
+        }
+    }
+
+    /// Whether `addr` lies in the UMEM. Every address a ring hands back is
+    /// one a queue gave it (a frame's start, or a received frame's start
+    /// some way into its frame), so one outside can only come from a broken
+    /// kernel or queue: it names no frame, and is dropped and counted
+    /// ([`Frames::take_bad`]) rather than given back, where it would stay
+    /// (a fill ring slot the kernel rejects, a free frame no slot can use).
+    #[inline]
+    pub(super) fn owns(&self, addr: u64) -> bool {
+        addr < self.map.len() as u64
+    }
+
+    /// Count one address [`Frames::owns`] refused.
+    #[inline]
+    pub(super) fn count_bad(&mut self) {
+        self.bad += 1;
+    }
+
+    /// Addresses outside the UMEM dropped since the last call.
+    pub(super) fn take_bad(&mut self) -> u64 {
+        std::mem::take(&mut self.bad)
+    }
+
+    /// Drop the free frame [`Frames::next`] gives, which no slot can use (see
+    /// [`Frames::owns`]), and count it.
+    pub(super) fn drop_next(&mut self) {
+        if self.local.pop().is_some() {
+            self.count_bad();
         }
     }
 
@@ -118,9 +151,14 @@ impl Frames {
         self.local.pop()
     }
 
-    /// A frame back from the caller's rings (its address, any offset inside it).
+    /// A frame back from the caller's rings (its address, any offset inside
+    /// it); an address outside the UMEM is dropped and counted.
     #[inline]
     pub(super) fn give(&mut self, addr: u64) {
+        if !self.owns(addr) {
+            self.count_bad();
+            return;
+        }
         if self.local.len() == self.local.capacity() {
             let k = self.local.len() - BATCH;
             self.pool.lock().extend(self.local.drain(k..));
@@ -129,10 +167,16 @@ impl Frames {
     }
 
     /// `off..off + len` lies inside one frame of the UMEM.
-    fn holds(&self, off: u64, len: u32) -> bool {
+    pub(super) fn holds(&self, off: u64, len: u32) -> bool {
         off.checked_add(u64::from(len)).is_some_and(|end| {
             base(off) + u64::from(FRAME_SIZE) >= end && end <= self.map.len() as u64
         })
+    }
+
+    /// Put `addr` in the cache as it is, unchecked, as a bug would.
+    #[cfg(test)]
+    pub(super) fn push_unchecked(&mut self, addr: u64) {
+        self.local.push(addr);
     }
 
     /// Bytes `off..off + len` of a frame the caller holds, if they lie in one
@@ -237,6 +281,23 @@ mod test {
         drop(rx);
         let held = pool.held.load(Ordering::Relaxed);
         assert_eq!(held + pool.len(), TOTAL as usize);
+    }
+
+    /// An address outside the UMEM given back (a completion, a lent frame)
+    /// is dropped and counted, never cached: an RX queue would put it in its
+    /// fill ring, a TX queue offer it as a slot.
+    #[test]
+    fn frames_outside_the_umem_are_not_taken_back() {
+        let (map, pool) = umem();
+        let mut f = Frames::new(&map, &pool);
+        let end = u64::from(TOTAL) * u64::from(FRAME_SIZE);
+        assert!(f.owns(end - 1) && !f.owns(end));
+        f.give(end);
+        f.give(u64::MAX);
+        f.give(end - 1);
+        assert_eq!(f.take_bad(), 2);
+        assert_eq!(f.take_bad(), 0);
+        assert_eq!(f.local, [end - u64::from(FRAME_SIZE)]);
     }
 
     /// Only ranges inside one frame of the UMEM are readable or writable.

@@ -640,16 +640,17 @@ mod tests {
     }
 }
 
+/// Sockets without a kernel: rings in anonymous memory, driven by the test
+/// as the kernel would drive them.
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod zero_copy_kicks {
+pub(super) mod fake {
     use super::*;
-    use crate::io::TxQueue;
     use std::os::unix::net::UnixDatagram;
 
     /// A ring in anonymous memory laid out as the kernel's (producer,
     /// consumer, flags, then the descriptors).
-    fn ring<D: Desc>(entries: u32) -> Ring<D> {
+    pub(in crate::io::xdp) fn ring<D: Desc>(entries: u32) -> Ring<D> {
         let desc = 192;
         let map = Mmap::anonymous(desc + entries as usize * size_of::<D>(), "test ring").unwrap();
         Ring {
@@ -663,6 +664,44 @@ mod zero_copy_kicks {
         }
     }
 
+    /// A socket with rings of `n` entries, its fill ring full of frames
+    /// `0..n` as `open` leaves it, over a UMEM of `2 * n` frames whose pool
+    /// holds the others; its fd is one end of a socketpair (the other end
+    /// returned: each kick is a datagram there).
+    pub(in crate::io::xdp) fn socket(n: u32) -> (Socket, Arc<Mmap>, Arc<Pool>, UnixDatagram) {
+        let (ours, kernel) = UnixDatagram::pair().unwrap();
+        kernel.set_nonblocking(true).unwrap();
+        let mut s = Socket {
+            fd: OwnedFd::from(ours),
+            rx: ring(n),
+            tx: ring(n),
+            fill: ring(n),
+            comp: ring(n),
+        };
+        s.fill(0, n);
+        let umem = Arc::new(Mmap::anonymous(2 * n as usize * FRAME_SIZE as usize, "umem").unwrap());
+        let pool = Pool::new(frames(n, n), 2 * n as usize);
+        (s, umem, pool, kernel)
+    }
+
+    /// Options for a socket of `n` entries, no busy polling.
+    pub(in crate::io::xdp) fn opts(n: u32) -> XskOptions {
+        XskOptions {
+            size: XskSize::new(n),
+            busy_poll: None,
+            per_worker_umem: false,
+            copy_only: false,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod zero_copy_kicks {
+    use super::fake::{opts, socket};
+    use super::*;
+    use crate::io::TxQueue;
+
     /// With need_wakeup set on the TX ring and a zero-copy driver
     /// that has not yet taken the descriptors (its `ndo_xsk_wakeup` only
     /// schedules NAPI and returns 0: `__xsk_sendmsg` -> `xsk_wakeup`), one
@@ -672,29 +711,13 @@ mod zero_copy_kicks {
     #[test]
     fn one_flush_kicks_once_when_the_kick_succeeds() {
         let n = 64;
-        let (ours, kernel) = UnixDatagram::pair().unwrap();
-        kernel.set_nonblocking(true).unwrap();
-        let s = Socket {
-            fd: OwnedFd::from(ours),
-            rx: ring(n),
-            tx: ring(n),
-            fill: ring(n),
-            comp: ring(n),
-        };
+        let (s, umem, pool, kernel) = socket(n);
         // The driver asks to be woken (i40e/ice set the flag after every TX
         // clean; mlx5 whenever nothing is in flight).
         s.tx.map
             .word(s.tx.flags)
             .store(libc::XDP_RING_NEED_WAKEUP, Ordering::Relaxed);
-        let umem = Arc::new(Mmap::anonymous(2 * n as usize * FRAME_SIZE as usize, "umem").unwrap());
-        let pool = Pool::new(frames(n, n), 2 * n as usize);
-        let opts = XskOptions {
-            size: XskSize::new(n),
-            busy_poll: None,
-            per_worker_umem: false,
-            copy_only: false,
-        };
-        let (_rx, mut tx) = s.queues(&umem, &pool, opts);
+        let (_rx, mut tx) = s.queues(&umem, &pool, opts(n));
         let slot = tx.slot().expect("a free frame");
         slot[..60].fill(1);
         tx.commit(60);
