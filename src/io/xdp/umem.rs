@@ -166,10 +166,11 @@ impl Frames {
         self.local.push(base(addr));
     }
 
-    /// `off..off + len` lies inside one frame of the UMEM.
+    /// `off..off + len` lies inside one frame of the UMEM. Overflow-free for
+    /// any `off` a descriptor may carry (`end >= off >= base(off)`).
     pub(super) fn holds(&self, off: u64, len: u32) -> bool {
         off.checked_add(u64::from(len)).is_some_and(|end| {
-            base(off) + u64::from(FRAME_SIZE) >= end && end <= self.map.len() as u64
+            end - base(off) <= u64::from(FRAME_SIZE) && end <= self.map.len() as u64
         })
     }
 
@@ -310,6 +311,8 @@ mod test {
         assert!(f.bytes(256, 1793).is_none(), "crosses into the next frame");
         assert!(f.bytes(u64::from(TOTAL) * fs, 1).is_none(), "past the UMEM");
         assert!(f.bytes(u64::MAX - 1, 8).is_none(), "wraps");
+        assert!(f.bytes(u64::MAX - 10, 5).is_none(), "in the last frame of u64");
+        assert!(f.bytes(u64::MAX - 2047, 2047).is_none(), "ends at u64::MAX");
         let b = f.bytes_mut(fs + 10, 4).unwrap();
         b.copy_from_slice(&[1, 2, 3, 4]);
         assert_eq!(f.bytes(fs + 10, 4), Some(&[1, 2, 3, 4][..]));
