@@ -25,7 +25,7 @@ impl Socket {
         (
             XskRx {
                 fd: Arc::clone(&fd),
-                frames: Frames::new(umem, pool),
+                frames: Frames::new(umem, pool, n),
                 rx: self.rx,
                 fill: self.fill,
                 cons: 0,
@@ -37,7 +37,7 @@ impl Socket {
             },
             XskTx {
                 fd,
-                frames: Frames::new(umem, pool),
+                frames: Frames::new(umem, pool, n),
                 tx: self.tx,
                 comp: self.comp,
                 prod: 0,

@@ -1,7 +1,8 @@
 //! A UMEM's frames and who holds them: the free frames no ring holds sit in a
 //! [`Pool`] shared by every queue on the UMEM, each queue keeping a small cache
-//! ([`Frames`]) that it fills from and spills to the pool [`BATCH`] frames at a
-//! time, so the pool's lock is taken once per batch, never per frame.
+//! ([`Frames`]) that it fills from and spills to the pool a batch ([`batch`],
+//! [`BATCH`] but on the smallest rings) at a time, so the pool's lock is taken
+//! once per batch, never per frame.
 //!
 //! Every frame is in exactly one place at any time: a fill ring or the kernel's
 //! RX side, an RX ring not yet consumed, a TX ring or the kernel's TX side, a
@@ -24,8 +25,24 @@ use crate::io::ring::Mmap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Frames moved between a queue's cache and the pool at once.
+/// Frames moved between a queue's cache and the pool at once (at most).
 pub(super) const BATCH: usize = 32;
+
+/// Frames moved between the cache of a queue whose rings have `entries`
+/// entries and the pool at once: [`BATCH`], less on the smallest rings. A
+/// cache holds at most two batches, `entries / 4` at most, so the caches of
+/// a UMEM's other queues can never hold all its free frames: a socket
+/// brings `2 * entries` frames and two queues, so with `S` sockets the
+/// frames in no fill ring number `S * entries` (one more per empty slot of
+/// the queue's own fill ring), while the
+/// other `2 * S - 1` caches hold fewer than `S * entries / 2`. A queue that
+/// needs a frame (an RX queue with fill slots to refill) finds one in the
+/// pool once the frames in flight are back, whichever queues they come back
+/// to. Caches of 64 at 64 entries (`--ring-blocks 2`) could, and an RX
+/// queue of worker 0 receiving everything (generic XDP) would starve.
+pub(super) fn batch(entries: u32) -> usize {
+    BATCH.min(entries as usize / 8).max(1)
+}
 
 /// The free frames of a UMEM that no queue holds.
 pub(super) struct Pool {
@@ -74,11 +91,13 @@ impl Drop for Pool {
 }
 
 /// One queue's view of its UMEM: the memory, the pool, and the queue's cache of
-/// free frames (at most `2 * BATCH`).
+/// free frames (at most `2 * batch`).
 pub(super) struct Frames {
     map: Arc<Mmap>,
     pool: Arc<Pool>,
     local: Vec<u64>,
+    /// Frames moved to or from the pool at once ([`batch`]).
+    batch: usize,
     /// Frames this queue holds besides `local`: in its rings or the kernel's
     /// hands (the queue keeps it up to date only for the check at drop).
     pub(super) in_rings: usize,
@@ -87,11 +106,14 @@ pub(super) struct Frames {
 }
 
 impl Frames {
-    pub(super) fn new(map: &Arc<Mmap>, pool: &Arc<Pool>) -> Self {
+    /// The view of a queue whose rings have `entries` entries.
+    pub(super) fn new(map: &Arc<Mmap>, pool: &Arc<Pool>, entries: u32) -> Self {
+        let batch = batch(entries);
         Self {
             map: Arc::clone(map),
             pool: Arc::clone(pool),
-            local: Vec::with_capacity(2 * BATCH),
+            local: Vec::with_capacity(2 * batch),
+            batch,
             in_rings: 0,
             bad: 0,
         }
@@ -138,7 +160,7 @@ impl Frames {
     pub(super) fn next(&mut self) -> Option<u64> {
         if self.local.is_empty() {
             let mut free = self.pool.lock();
-            let k = free.len().saturating_sub(BATCH);
+            let k = free.len().saturating_sub(self.batch);
             self.local.extend(free.drain(k..));
         }
         self.local.last().copied()
@@ -159,8 +181,8 @@ impl Frames {
             self.count_bad();
             return;
         }
-        if self.local.len() == self.local.capacity() {
-            let k = self.local.len() - BATCH;
+        if self.local.len() >= 2 * self.batch {
+            let k = self.local.len() - self.batch;
             self.pool.lock().extend(self.local.drain(k..));
         }
         self.local.push(base(addr));
@@ -223,6 +245,7 @@ pub(super) fn base(addr: u64) -> u64 {
 
 #[cfg(test)]
 mod test {
+    use super::super::xsk::XskSize;
     use super::*;
 
     const TOTAL: u32 = 256;
@@ -241,7 +264,10 @@ mod test {
     #[test]
     fn frames_cycle_through_the_pool_in_batches() {
         let (map, pool) = umem();
-        let (mut rx, mut tx) = (Frames::new(&map, &pool), Frames::new(&map, &pool));
+        let (mut rx, mut tx) = (
+            Frames::new(&map, &pool, TOTAL),
+            Frames::new(&map, &pool, TOTAL),
+        );
         assert_eq!(rx.id(), tx.id());
         // An RX queue refilling its fill ring takes one batch from the pool.
         let mut held: Vec<u64> = (0..3).map(|_| rx.take().unwrap()).collect();
@@ -290,28 +316,90 @@ mod test {
     #[test]
     fn frames_outside_the_umem_are_not_taken_back() {
         let (map, pool) = umem();
-        let mut f = Frames::new(&map, &pool);
+        let mut f = Frames::new(&map, &pool, TOTAL);
         let end = u64::from(TOTAL) * u64::from(FRAME_SIZE);
         assert!(f.owns(end - 1) && !f.owns(end));
+        let a = f.take().unwrap();
         f.give(end);
         f.give(u64::MAX);
-        f.give(end - 1);
+        f.give(a + 256);
         assert_eq!(f.take_bad(), 2);
         assert_eq!(f.take_bad(), 0);
-        assert_eq!(f.local, [end - u64::from(FRAME_SIZE)]);
+        assert_eq!(f.local.len(), BATCH);
+        assert_eq!(f.take(), Some(a));
+        f.in_rings = 1;
+    }
+
+    /// For every ring size allowed and any number of sockets on one UMEM, the
+    /// caches of all queues but one hold fewer frames than are in no fill
+    /// ring (see [`batch`]).
+    #[test]
+    fn the_other_caches_never_hold_every_free_frame() {
+        let mut n = XskSize::MIN_ENTRIES;
+        while n <= XskSize::MAX_ENTRIES {
+            assert!(batch(n) >= 1 && batch(n) <= BATCH);
+            for s in 1..=4096 {
+                let others = (2 * s - 1) * 2 * batch(n);
+                assert!(others < s * n as usize, "{n} entries, {s} sockets");
+            }
+            n *= 2;
+        }
+        assert_eq!(batch(2048), BATCH, "the default rings keep whole batches");
+    }
+
+    /// A model of the starvation the cache bound prevents: an RX queue that
+    /// lent its whole fill ring (generic XDP: every frame arrives on worker
+    /// 0's first queue) while every free frame, its lent ones too, came back
+    /// to the other queues' caches (completions, handoffs, given back one by
+    /// one, a cache spilling a batch to the pool only when full): the pool
+    /// still has frames for it. With caches of `2 * BATCH` at 64 entries
+    /// the caches took them all and the queue could never refill.
+    #[test]
+    fn a_starving_rx_queue_finds_free_frames() {
+        let fs = u64::from(FRAME_SIZE);
+        for n in [64u32, 128, 256, 1024] {
+            for workers in 1..=4u32 {
+                let sockets = 2 * workers;
+                let total = 2 * n * sockets;
+                let map = Mmap::anonymous(total as usize * FRAME_SIZE as usize, "UMEM").unwrap();
+                let map = Arc::new(map);
+                // The fill rings hold frames 0..n * sockets, the pool the rest.
+                let pool = Pool::new(
+                    (n * sockets..total).map(|i| u64::from(i) * fs),
+                    total as usize,
+                );
+                let mut q = Frames::new(&map, &pool, n);
+                let mut others: Vec<_> = (1..2 * sockets)
+                    .map(|_| Frames::new(&map, &pool, n))
+                    .collect();
+                let free: Vec<u64> = pool.lock().drain(..).collect();
+                let lent = (0..n).map(|i| u64::from(i) * fs);
+                for (i, a) in lent.chain(free).enumerate() {
+                    let k = others.len();
+                    others[i % k].give(a);
+                }
+                let got = q.take();
+                assert!(got.is_some(), "{n} entries, {workers} workers: no frame");
+                // Bookkeeping: the others' fill rings hold the rest.
+                q.in_rings = ((sockets - 1) * n) as usize + 1;
+            }
+        }
     }
 
     /// Only ranges inside one frame of the UMEM are readable or writable.
     #[test]
     fn bytes_stay_inside_one_frame() {
         let (map, pool) = umem();
-        let mut f = Frames::new(&map, &pool);
+        let mut f = Frames::new(&map, &pool, TOTAL);
         let fs = u64::from(FRAME_SIZE);
         assert_eq!(f.bytes(256, 1792).map(<[u8]>::len), Some(1792));
         assert!(f.bytes(256, 1793).is_none(), "crosses into the next frame");
         assert!(f.bytes(u64::from(TOTAL) * fs, 1).is_none(), "past the UMEM");
         assert!(f.bytes(u64::MAX - 1, 8).is_none(), "wraps");
-        assert!(f.bytes(u64::MAX - 10, 5).is_none(), "in the last frame of u64");
+        assert!(
+            f.bytes(u64::MAX - 10, 5).is_none(),
+            "in the last frame of u64"
+        );
         assert!(f.bytes(u64::MAX - 2047, 2047).is_none(), "ends at u64::MAX");
         let b = f.bytes_mut(fs + 10, 4).unwrap();
         b.copy_from_slice(&[1, 2, 3, 4]);
@@ -346,7 +434,10 @@ mod test {
                 .into_iter()
                 .map(|(map, pool)| {
                     std::thread::spawn(move || {
-                        let (mut rx, mut tx) = (Frames::new(&map, &pool), Frames::new(&map, &pool));
+                        let (mut rx, mut tx) = (
+                            Frames::new(&map, &pool, FRAMES),
+                            Frames::new(&map, &pool, FRAMES),
+                        );
                         for _ in 0..CYCLES {
                             if let Some(a) = rx.take() {
                                 tx.give(a);

@@ -131,9 +131,16 @@ pub struct XskSize {
 }
 
 impl XskSize {
+    /// The fewest entries per ring (`--ring-blocks 1` and `2` get these).
+    pub const MIN_ENTRIES: u32 = 64;
+    /// The most entries per ring.
+    pub const MAX_ENTRIES: u32 = 1 << 16;
+
     pub fn new(entries: u32) -> Self {
         Self {
-            entries: entries.next_power_of_two().clamp(64, 1 << 16),
+            entries: entries
+                .next_power_of_two()
+                .clamp(Self::MIN_ENTRIES, Self::MAX_ENTRIES),
         }
     }
 }
