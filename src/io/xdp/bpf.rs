@@ -198,7 +198,9 @@ impl XdpProgram {
             map_name: name,
             ..Default::default()
         };
-        let map = owned(bpf(BPF_MAP_CREATE, &mut m, "bpf(BPF_MAP_CREATE xskmap)")?);
+        let map = bpf(BPF_MAP_CREATE, &mut m, "bpf(BPF_MAP_CREATE xskmap)")?;
+        // SAFETY: a new fd, just returned to us by bpf(2).
+        let map = unsafe { owned(map) };
         let insns = program(map.as_raw_fd());
         let license = c"Dual MIT/GPL";
         let mut log = vec![0u8; 1 << 14];
@@ -215,7 +217,8 @@ impl XdpProgram {
             ..Default::default()
         };
         let prog = match bpf(BPF_PROG_LOAD, &mut p, "bpf(BPF_PROG_LOAD xdp)") {
-            Ok(fd) => owned(fd),
+            // SAFETY: a new fd, just returned to us by bpf(2).
+            Ok(fd) => unsafe { owned(fd) },
             Err(e) => {
                 let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
                 let text = String::from_utf8_lossy(&log[..end]);
@@ -236,7 +239,8 @@ impl XdpProgram {
         Ok(Self {
             map,
             _prog: prog,
-            _link: owned(link),
+            // SAFETY: a new fd, just returned to us by bpf(2).
+            _link: unsafe { owned(link) },
         })
     }
 

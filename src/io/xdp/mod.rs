@@ -2,8 +2,10 @@
 //! feed their XDP program; one of the crate's four modules with `unsafe` code
 //! (see [`super`]). The memory it shares with the kernel (rings and UMEM) is an
 //! `Mmap` of the AF_PACKET room, used here only through its bounds-checked
-//! methods, so every `unsafe` block of this room is a system call, the zeroing
-//! of a kernel struct, or the writable view of a UMEM frame its queue holds.
+//! methods, so every `unsafe` block of this room is a system call, the taking
+//! over of the new fd one returned (`owned`), the zeroing of a kernel struct,
+//! or a view of a UMEM frame its queue or worker holds (`Frames::bytes`,
+//! `Frames::bytes_mut`: `unsafe fn`s, their callers say why they hold it).
 //!
 //! With `ringvs run --io xdp` a worker's queues are AF_XDP sockets instead of
 //! AF_PACKET rings. An XDP program on each NIC ([`XdpProgram`]) redirects IPv4,
@@ -74,7 +76,12 @@ pub const TX_FRAME_MAX: usize = FRAME_SIZE as usize;
 pub const RX_FRAME_MAX: usize = FRAME_SIZE as usize - 256;
 
 /// The new fd a system call (`bpf(2)`, `socket(2)`) just returned.
-fn owned(fd: libc::c_int) -> OwnedFd {
-    // SAFETY: `fd` was just returned by the kernel to us and is owned by nobody else.
+///
+/// # Safety
+///
+/// `fd` is open and owned by nothing else (no other `OwnedFd`, nobody who
+/// closes it): the kernel just returned it to the caller.
+unsafe fn owned(fd: libc::c_int) -> OwnedFd {
+    // SAFETY: the caller's promise (above) is what `from_raw_fd` asks.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }

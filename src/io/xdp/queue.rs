@@ -119,7 +119,9 @@ impl RxQueue for XskRx {
             return None;
         }
         let d = self.rx.read(self.cons.wrapping_add(k as u32));
-        self.frames.bytes(d.addr, d.len)
+        // SAFETY: published by the kernel and not yet given back (between
+        // our consumer index and its producer index): the frame is ours.
+        unsafe { self.frames.bytes(d.addr, d.len) }
     }
 
     #[inline]
@@ -146,10 +148,10 @@ impl RxQueue for XskRx {
             }
             self.skip_bad();
         };
-        // The frame is ours: the kernel wrote it before publishing the
-        // descriptor and does not reuse it until we give its address back.
         // A range past its frame reads as empty (a counted drop).
-        let data = self.frames.bytes(d.addr, d.len).unwrap_or(&[]);
+        // SAFETY: the frame is ours: the kernel wrote it before publishing
+        // the descriptor and does not reuse it until we give its address back.
+        let data = unsafe { self.frames.bytes(d.addr, d.len) }.unwrap_or(&[]);
         Some(RxFrame {
             data,
             meta: RxMeta {
@@ -199,8 +201,9 @@ impl RxQueue for XskRx {
             return None;
         }
         let d = self.rx.read(self.cons);
-        // The frame at the cursor, held by this queue as in `peek`.
-        self.frames.bytes_mut(d.addr, d.len)
+        // SAFETY: the frame at the cursor, held by this queue as in `peek`
+        // (no other queue has its address).
+        unsafe { self.frames.bytes_mut(d.addr, d.len) }
     }
 
     #[inline]
@@ -237,13 +240,17 @@ impl RxQueue for XskRx {
         if frame.umem != self.frames.id() {
             return None;
         }
-        self.frames.bytes_mut(frame.addr, u32::try_from(len).ok()?)
+        let len = u32::try_from(len).ok()?;
+        // SAFETY: the worker holds the frame's token, borrowed mutably with
+        // the bytes: its frame is in no ring and no other queue's hands.
+        unsafe { self.frames.bytes_mut(frame.addr, len) }
     }
 
     #[inline]
     fn prefetch_lent(&self, frame: &Lent) {
         if frame.umem == self.frames.id()
-            && let Some(b) = self.frames.bytes(frame.addr, 1)
+            // SAFETY: the worker holds the frame's token (borrowed here).
+            && let Some(b) = unsafe { self.frames.bytes(frame.addr, 1) }
         {
             prefetch_index::prefetch_index(b, 0);
         }
@@ -408,9 +415,9 @@ impl TxQueue for XskTx {
             // the cache, it would be the slot offered forever.
             self.frames.drop_next();
         };
-        // A whole free frame of this queue's cache: the kernel has completed it
-        // or never had it.
-        self.frames.bytes_mut(addr, FRAME_SIZE)
+        // SAFETY: a whole free frame of this queue's cache: the kernel has
+        // completed it or never had it, and no other queue has it.
+        unsafe { self.frames.bytes_mut(addr, FRAME_SIZE) }
     }
 
     #[inline]
@@ -574,7 +581,8 @@ mod tests {
         rx.rx.write(0, desc(end + 256));
         rx.rx.write(1, desc(F + 256));
         rx.rx.producer().store(2, Ordering::Release);
-        rx.frames.bytes_mut(F + 256, 60).unwrap().fill(7);
+        // SAFETY: frame 1 is in the RX ring, the queue's.
+        unsafe { rx.frames.bytes_mut(F + 256, 60) }.unwrap().fill(7);
         let f = rx.peek().expect("the good frame");
         assert_eq!(f.data, &[7; 60][..]);
         rx.advance();

@@ -204,27 +204,37 @@ impl Frames {
 
     /// Bytes `off..off + len` of a frame the caller holds, if they lie in one
     /// frame of the UMEM.
+    ///
+    /// # Safety
+    ///
+    /// If they do, the caller holds that frame (the kernel handed it over in
+    /// an RX ring, it is a free frame of this queue's, or the caller's worker
+    /// holds its `Lent` token) for as long as the borrow lives: neither the
+    /// kernel nor another queue on the UMEM writes it meanwhile.
     #[inline]
-    pub(super) fn bytes(&self, off: u64, len: u32) -> Option<&[u8]> {
+    pub(super) unsafe fn bytes(&self, off: u64, len: u32) -> Option<&[u8]> {
         self.holds(off, len)
             .then(|| self.map.bytes(off as usize, len as usize))
     }
 
-    /// As [`Frames::bytes`], writable. The caller holds the frame (the kernel
-    /// handed it over in an RX or completion ring, it is a free frame of this
-    /// queue's, or the caller's worker holds its `Lent` token): no other queue
-    /// on the UMEM reads or writes it meanwhile.
+    /// As [`Frames::bytes`], writable.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Frames::bytes`], and no other queue on the UMEM reads the
+    /// frame meanwhile either.
     #[inline]
-    pub(super) fn bytes_mut(&mut self, off: u64, len: u32) -> Option<&mut [u8]> {
+    pub(super) unsafe fn bytes_mut(&mut self, off: u64, len: u32) -> Option<&mut [u8]> {
         if !self.holds(off, len) {
             return None;
         }
         // SAFETY: in one frame of the mapping (checked above, `frame_mut`
         // checks again). The frame is held by this queue, or by its worker
-        // as a `Lent` token, alone (see the module doc: every frame is in one
-        // place, and a queue touches only the frames it or its worker holds),
-        // and `&mut self` keeps this the only borrow through this queue; the
-        // kernel leaves a frame alone while a queue or a token holds it.
+        // as a `Lent` token, alone (the caller's promise; see the module
+        // doc: every frame is in one place, and a queue touches only the
+        // frames it or its worker holds), and `&mut self` keeps this the
+        // only borrow through this queue; the kernel leaves a frame alone
+        // while a queue or a token holds it.
         Some(unsafe { self.map.frame_mut(off as usize, len as usize) })
     }
 }
@@ -392,18 +402,24 @@ mod test {
         let (map, pool) = umem();
         let mut f = Frames::new(&map, &pool, TOTAL);
         let fs = u64::from(FRAME_SIZE);
-        assert_eq!(f.bytes(256, 1792).map(<[u8]>::len), Some(1792));
-        assert!(f.bytes(256, 1793).is_none(), "crosses into the next frame");
-        assert!(f.bytes(u64::from(TOTAL) * fs, 1).is_none(), "past the UMEM");
-        assert!(f.bytes(u64::MAX - 1, 8).is_none(), "wraps");
-        assert!(
-            f.bytes(u64::MAX - 10, 5).is_none(),
-            "in the last frame of u64"
-        );
-        assert!(f.bytes(u64::MAX - 2047, 2047).is_none(), "ends at u64::MAX");
-        let b = f.bytes_mut(fs + 10, 4).unwrap();
-        b.copy_from_slice(&[1, 2, 3, 4]);
-        assert_eq!(f.bytes(fs + 10, 4), Some(&[1, 2, 3, 4][..]));
+        // No kernel and no other queue here: the test holds every frame, and
+        // each borrow below ends with its statement.
+        let len = |f: &Frames, off, len| {
+            // SAFETY: the test holds every frame (above).
+            unsafe { f.bytes(off, len) }.map(<[u8]>::len)
+        };
+        assert_eq!(len(&f, 256, 1792), Some(1792));
+        assert_eq!(len(&f, 256, 1793), None, "crosses into the next frame");
+        assert_eq!(len(&f, u64::from(TOTAL) * fs, 1), None, "past the UMEM");
+        assert_eq!(len(&f, u64::MAX - 1, 8), None, "wraps");
+        assert_eq!(len(&f, u64::MAX - 10, 5), None, "in the last frame of u64");
+        assert_eq!(len(&f, u64::MAX - 2047, 2047), None, "ends at u64::MAX");
+        // SAFETY: the test holds every frame (above).
+        let b = unsafe { f.bytes_mut(fs + 10, 4) };
+        b.unwrap().copy_from_slice(&[1, 2, 3, 4]);
+        // SAFETY: the test holds every frame (above).
+        let b = unsafe { f.bytes(fs + 10, 4) };
+        assert_eq!(b, Some(&[1, 2, 3, 4][..]));
     }
 
     /// What sharing one pool between workers costs: each thread cycles

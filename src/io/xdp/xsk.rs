@@ -340,10 +340,10 @@ pub(super) struct Socket {
 /// completion rings of its own: Linux 5.10 or later).
 fn socket(n: u32, umem: Option<&Mmap>) -> io::Result<Socket> {
     // SAFETY: plain socket(2) call.
-    let fd = owned(
-        cvt(unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })
-            .map_err(|e| with_context(e, "socket(AF_XDP)"))?,
-    );
+    let fd = cvt(unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })
+        .map_err(|e| with_context(e, "socket(AF_XDP)"))?;
+    // SAFETY: a new fd, just returned to us by socket(2).
+    let fd = unsafe { owned(fd) };
     if let Some(umem) = umem {
         let reg = libc::xdp_umem_reg {
             addr: umem.addr(),
