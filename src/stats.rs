@@ -220,7 +220,8 @@ counters! {
     /// Fragments of TCP or UDP datagrams received, IPv4 and IPv6 (`frag.rs`):
     /// each is forwarded on its own with its datagram's connection (counted
     /// again in `fwd_in`, `fwd_out`, ...). Counted again by each worker it is
-    /// handed to.
+    /// handed to. Not an IPv6 atomic fragment (offset 0, M clear), which is
+    /// the whole packet it holds.
     RxFragments => "rx_fragments",
     /// Fragments held because their datagram's first fragment (the one with
     /// the ports) had not come yet, or because the worker owning their

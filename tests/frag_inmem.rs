@@ -923,6 +923,53 @@ fn an_ipv6_atomic_fragment_is_checked_as_a_whole_packet() {
     assert_eq!(drop_sum(&d.w().core.ctr), 3, "{:?}", drops(&d.w().core.ctr));
 }
 
+/// An IPv6 atomic fragment needs no reassembly: it is taken on at once as
+/// the whole packet it is (`ipv6_frag_rcv` takes it before it looks for a
+/// reassembly queue), straight to its connection's owner as a packet with
+/// extension headers is, never through a datagram's tracker nor into the
+/// fragment table (`frag::atomic6`). With three workers, each of twelve
+/// landing on a worker that does not own its client is handed over once
+/// (through a tracker, some would be handed twice), counts in no
+/// fragment counter, and its connection lives on the owner.
+#[test]
+fn an_ipv6_atomic_fragment_goes_to_its_owner_without_a_tracker() {
+    let rules = [
+        "-A -u [2001:2:0:1::110]:53 -s rr",
+        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
+    ];
+    let mut d = MemDirector::with_env(3, &rules, env6(), 1024);
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    let owner = |port: u16| env6().owner6((CLIENT6, port), 3);
+    let mut int = vec![];
+    for port in CPORT..CPORT + 12 {
+        let f = frames6::udp(&l3_to_vip6(), &[], port, 53, &data(40), false);
+        let atomic = cut6(&f, 1232, u32::from(port)).swap_remove(0);
+        d.workers[(owner(port) + 1) % 3].rx[Nic::Ext].push(&atomic);
+        for _ in 0..3 {
+            d.poll();
+            for w in &mut d.workers {
+                int.extend(w.tx[Nic::Int].take_sent());
+            }
+        }
+    }
+    let sum = |d: &MemDirector, c: Ctr| d.workers.iter().map(|w| w.core.ctr.get(c)).sum::<u64>();
+    let drops: Vec<_> = d.workers.iter().map(|w| drops(&w.core.ctr)).collect();
+    assert_eq!(int.len(), 12, "{drops:?}");
+    // To rs1, the fragment header kept, the UDP header behind it.
+    for f in &int {
+        assert_eq!((f[20], &f[38..54]), (44, &RS1_6.octets()[..]));
+    }
+    assert_eq!(sum(&d, Ctr::HandoffOut), 12);
+    assert_eq!(sum(&d, Ctr::RxFragments), 0);
+    assert_eq!(sum(&d, Ctr::FwdIn6), 12);
+    for k in 0..3 {
+        for c in d.conns(k) {
+            assert_eq!(owner(c.client.1), k, "{c:?}");
+        }
+    }
+}
+
 /// IPv6 datagrams are remembered 60 s (`IPV6_FRAG_TIMEOUT`, the reassembly
 /// IPVS's IPv6 packets get: `nf_conntrack_reasm.c`), IPv4 ones 30 s: a
 /// last fragment 45 s after its first still goes through.
@@ -1124,7 +1171,9 @@ fn an_ipv6_first_fragment_cutting_its_header_chain_gets_a_parameter_problem() {
     assert_eq!(d.ctr(Ctr::Icmp6ParamProblem), 3);
     assert_eq!(d.ctr(Ctr::Icmp6ParamProblemLimited), 0);
     assert_eq!(d.ctr(Ctr::DropExtHeader), 1, "{:?}", drops(&d.w().core.ctr));
-    assert_eq!(d.ctr(Ctr::DropFragment), 6, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(d.ctr(Ctr::DropFragment), 5, "{:?}", drops(&d.w().core.ctr));
+    // The atomic one is the whole packet it holds: too short for UDP.
+    assert_eq!(d.ctr(Ctr::DropL4Malformed), 1);
 }
 
 /// The parameter problems are rate-limited with the director's other

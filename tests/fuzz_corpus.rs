@@ -367,7 +367,8 @@ fn sctp_seeds() -> Vec<Seed> {
             "sctp6_atomic",
             atomic6,
             vec![
-                (Ctr::RxFragments, 3),
+                // Whole packets, not fragments (`frag::atomic6`).
+                (Ctr::RxFragments, 0),
                 (Ctr::ConnNew6, 1),
                 (Ctr::FwdIn6, 1),
                 (Ctr::FwdOut6, 1),

@@ -616,11 +616,13 @@ impl Core {
         let ip = Ipv6Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
         let up = match ip.upper_layer() {
             Ok(up) => up,
-            // (A partial checksum: as for IPv4, above.)
-            Err(ExtError::Fragment) if meta.csum_partial => {
-                return self.ctr.inc(Ctr::DropFragment);
-            }
-            Err(ExtError::Fragment) => return self.fragment6(nic, frame, group, tx),
+            // An atomic fragment: the whole packet it is (`frag::atomic6`).
+            Err(ExtError::Fragment) => match super::frag::atomic6(frame) {
+                Some(up) => up,
+                // (A partial checksum: as for IPv4, above.)
+                None if meta.csum_partial => return self.ctr.inc(Ctr::DropFragment),
+                None => return self.fragment6(nic, frame, group, tx),
+            },
             Err(_) => return self.ctr.inc(Ctr::DropExtHeader),
         };
         let (src, dst, proto) = (ip.src(), ip.dst(), up.protocol);
@@ -661,7 +663,7 @@ impl Core {
                 Nic::Ext => (src, sport),
                 Nic::Int => (dst, dport),
             };
-            if let Some(owner) = self.steer_to6(client) {
+            if let Some(owner) = self.steer_chain6(client, up.offset) {
                 return self.hand_off(owner, nic, frame, meta.csum_partial);
             }
         }

@@ -22,8 +22,8 @@
 //!   be verified here: IPVS does not verify it either); SCTP's CRC32c, which
 //!   covers no address, cannot be computed again, so where the rewrite
 //!   changes a port its fragments are dropped (`frag_nat.rs`); an IPv6
-//!   atomic fragment, a whole packet, is checked and translated as one
-//!   (`frag_nat.rs`), and takes no place in the table;
+//!   atomic fragment, a whole packet, never comes here but is taken on at
+//!   once as one ([`atomic6`]);
 //! * the others find the connection by the remembered ports and get only the
 //!   IP half of the rewrite (`rewrite::nat_ip`, `nat_ip6`), or go to a DR or
 //!   TUN server unchanged; they never create a connection nor move its TCP
@@ -93,6 +93,21 @@ use crate::wire::ethernet;
 use crate::wire::ipv4::protocol;
 use crate::wire::ipv6::{self, Ipv6Packet, Upper};
 use std::net::Ipv6Addr;
+
+/// The upper layer of an IPv6 atomic fragment (`frame`: Ethernet and the
+/// packet, to its length), of TCP, UDP or SCTP: a fragment header with
+/// offset 0 and M clear (RFC 6946) is no piece of a datagram but the whole
+/// packet behind it, which `classify` takes on at once as it takes any
+/// whole packet (steered to its owner, checked, translated), read past the
+/// header: `ipv6_frag_rcv` (`net/ipv6/reassembly.c`) takes it so before it
+/// looks for a reassembly queue. It meets no tracker and takes no place in
+/// the table. (`nf_ct_frag6_gather`, the reassembly IPVS's IPv6 packets
+/// get, `nf_conntrack_reasm.c`, makes it a queue of its own, which it
+/// completes at once.)
+pub(super) fn atomic6(frame: &[u8]) -> Option<Upper> {
+    let up = ipv6::atomic_upper(&frame[ethernet::HEADER_LEN..])?;
+    matches!(up.protocol, protocol::TCP | protocol::UDP | protocol::SCTP).then_some(up)
+}
 
 impl Core {
     /// An IPv6 packet with a fragment header to us (`group`: to a multicast

@@ -13,16 +13,9 @@
 //! the datagram the kernel reassembled (`sctp_dnat_handler`,
 //! `sctp_snat_handler`, `ip_vs_proto_sctp.c`).
 //!
-//! An IPv6 atomic fragment (offset 0, M clear, RFC 6946) is no piece of a
-//! datagram but a whole packet behind a fragment header: `ipv6_frag_rcv`
-//! (`net/ipv6/reassembly.c`) passes it on as unfragmented, and IPVS finds
-//! its upper layer past the header (`ipv6_find_hdr` in
-//! `ip_vs_fill_iph_skb_off`, `include/net/ip_vs.h`). So its TCP, UDP or
-//! SCTP header and checksum are checked as a whole packet's are in
-//! `classify` ([`whole_packet`]), and an SCTP one takes the NAT path as a
-//! whole packet does: a new association may change the port, and the
-//! rewrite computes the CRC32c again over it where the port changes
-//! (`rewrite::nat_sctp`, as `sctp_dnat_handler`, `sctp_snat_handler`).
+//! An IPv6 atomic fragment (offset 0, M clear, RFC 6946) never comes here:
+//! it is the whole packet it holds, taken on as one in `classify`
+//! (`frag::atomic6`).
 
 use super::frag_table::{OpsTo, Piece, first_ports};
 use super::nat::{Family, InConn, Seg};
@@ -87,16 +80,10 @@ impl Core {
         if let Some((_, at)) = p.upper {
             let at = usize::from(at);
             let flags = first_ports(proto, &frame[at..]).map_or(0, |p| p.2);
-            // An IPv6 atomic fragment holds its whole packet: checked as one
-            // (`whole_packet`), and an SCTP one translated as one.
-            let whole = p.atomic();
-            if whole && let Err(why) = whole_packet(&p, proto, &frame[at..]) {
-                return self.ctr.inc(why);
-            }
             // Past `nat_out`'s health-check divert: the probes' replies are
             // small TCP segments, never fragmented.
             return match dir {
-                _ if proto == protocol::SCTP && !whole => self.sctp_first(dir, seg(at, flags), tx),
+                _ if proto == protocol::SCTP => self.sctp_first(dir, seg(at, flags), tx),
                 Dir::Input => self.nat_in_of(seg(at, flags), tx),
                 Dir::Output => self.nat_out_of(seg(at, flags), tx),
             };
@@ -226,26 +213,5 @@ impl Core {
     fn sctp_port_changes<A: Family>(&self, c: &Conn<A>, dir: Dir) -> bool {
         c.vport != c.rport
             && (dir == Dir::Output || self.snap.cfg.forward_of(c.dest()) == Forward::Masq)
-    }
-}
-
-/// The checks `classify` makes of a whole TCP, UDP or SCTP packet's upper
-/// layer, for an IPv6 atomic fragment's (`l4`, to the packet's end): its
-/// header consistent (`drop_l4_malformed`), its checksum good, UDP's 0
-/// refused (`drop_l4_checksum`). It is always summed: the ring's mark
-/// does not come along the fragment path (a partial one was dropped in
-/// `classify`).
-fn whole_packet(p: &Piece, proto: u8, l4: &[u8]) -> Result<(), Ctr> {
-    use crate::wire::checksum::l4_ok_v6;
-    let (src, dst) = (
-        Ipv6Addr::from_bits(p.key.src),
-        Ipv6Addr::from_bits(p.key.dst),
-    );
-    if super::classify::ports(proto, l4).is_none() {
-        Err(Ctr::DropL4Malformed)
-    } else if !p.key.v6 || !l4_ok_v6(proto, src, dst, l4) {
-        Err(Ctr::DropL4Checksum)
-    } else {
-        Ok(())
     }
 }

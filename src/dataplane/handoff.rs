@@ -460,6 +460,24 @@ impl Core {
         (owner != self.id).then_some(owner)
     }
 
+    /// [`Core::steer_to6`] for a segment whose upper layer starts `at` (from
+    /// the fixed header): one behind extension headers (an atomic fragment's
+    /// included, `frag::atomic6`) goes to the owner of `client` with
+    /// steering off too, since the fanout program, which reads the port
+    /// right behind the fixed header, could not hash it (`io::fanout`).
+    #[inline]
+    pub(super) fn steer_chain6(
+        &self,
+        client: (std::net::Ipv6Addr, u16),
+        at: usize,
+    ) -> Option<usize> {
+        if at == crate::wire::ipv6::HEADER_LEN || self.workers == 1 {
+            return self.steer_to6(client);
+        }
+        let owner = self.env.owner6(client, self.workers);
+        (owner != self.id).then_some(owner)
+    }
+
     /// Pass `frame` to worker `owner`: by its descriptor where every worker's
     /// queues share one UMEM and the frame is at the RX cursor (the drain
     /// loop lends it once `handle` lets go of it: [`Core::lend_to`]), else a

@@ -407,6 +407,22 @@ pub fn walk_fragment(
 }
 
 /// The upper-layer header of `packet` (an IPv6 packet, to its payload
+/// length) if the packet is an atomic fragment: a fragment header with
+/// offset 0 and M clear (RFC 6946), no piece of a datagram but the whole
+/// packet behind that header, the headers before and after it checked as
+/// [`walk_fragment`] checks them. `ipv6_frag_rcv` (`net/ipv6/reassembly.c`)
+/// takes such a packet at once, its transport header past the fragment
+/// header, before it looks for any reassembly queue. `None` for any other
+/// packet (one [`walk`] refuses for another reason than a fragment header
+/// included).
+pub fn atomic_upper(packet: &[u8]) -> Option<Upper> {
+    match walk_fragment(*packet.get(6)?, packet, HEADER_LEN) {
+        Ok((f, Some(up))) if f.offset == 0 && !f.more => Some(up),
+        _ => None,
+    }
+}
+
+/// The upper-layer header of `packet` (an IPv6 packet, to its payload
 /// length) if the packet is a first fragment, not atomic, whose header
 /// chain it cuts short: RFC 8200 §4.5 has such a fragment dropped and its
 /// sender told (a parameter problem, code 3). The test is the kernel's
@@ -856,6 +872,28 @@ mod test {
             walk_fragment(FRAGMENT, &p[..44], HEADER_LEN),
             Err(ExtError::BadLength)
         );
+        // Only offset 0 with M clear is atomic: its upper layer past the
+        // header; a first, a later fragment, two headers, no fragment: none.
+        let p = chained(HOP_BY_HOP, &{
+            let mut e = vec![FRAGMENT, 0, 1, 4, 0, 0, 0, 0];
+            e.extend(frag(0, 9));
+            e
+        });
+        let up = Upper {
+            protocol: UDP,
+            offset: 56,
+        };
+        assert_eq!(atomic_upper(&p), Some(up));
+        let first = chained(FRAGMENT, &frag(1, 9));
+        let later = chained(FRAGMENT, &frag(8, 9));
+        let mut two = frag(0, 1);
+        two[0] = FRAGMENT;
+        two.extend(frag(0, 2));
+        let two = chained(FRAGMENT, &two);
+        let none = chained(UDP, &[]);
+        for p in [first, later, two, none] {
+            assert_eq!(atomic_upper(&p), None);
+        }
     }
 
     #[test]
