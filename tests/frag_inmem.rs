@@ -748,6 +748,52 @@ fn echo_requests_in_fragments_are_answered_in_fragments() {
     assert_eq!(d.ctr(Ctr::DropFragment), 1, "{:?}", drops(&d.w().core.ctr));
 }
 
+/// An echo request as an IPv6 atomic fragment (offset 0, M clear) is the
+/// whole request: answered with a plain echo reply, no fragment header, as
+/// the kernel's `icmpv6_echo_reply` (`net/ipv6/icmp.c`) builds its reply
+/// afresh; to the VIP from a client and to the DIP from a real server.
+#[test]
+fn an_ipv6_atomic_echo_request_gets_a_plain_echo_reply() {
+    use smoltcp::wire::{Icmpv6Message, Icmpv6Packet};
+    let mut d = MemDirector::dual_stack(STANDARD6);
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    let body = data(100);
+    for (nic, l3, us) in [
+        (Nic::Ext, l3_to_vip6(), VIP6),
+        (Nic::Int, l3_from_rs6(RS1_6, DIP6), DIP6),
+    ] {
+        let req = frames6::echo_request(&l3, 0x66, 9, &body);
+        let atomic = cut6(&req, 1232, 0x5152).swap_remove(0);
+        assert_eq!((atomic[20], &atomic[56..58]), (44, &[0, 0][..]));
+        let (ext, int) = if nic == Nic::Ext {
+            d.ext(&atomic)
+        } else {
+            d.int(&atomic)
+        };
+        let (mut out, other) = if nic == Nic::Ext {
+            (ext, int)
+        } else {
+            (int, ext)
+        };
+        assert!(other.is_empty());
+        assert_eq!(out.len(), 1, "{nic:?}: {:?}", drops(&d.w().core.ctr));
+        let reply = out.remove(0);
+        // As long as the reply to the request without the header.
+        assert_eq!(reply.len(), req.len(), "{nic:?}");
+        let p = smoltcp::wire::Ipv6Packet::new_checked(&reply[14..]).expect("ipv6");
+        assert_eq!(p.next_header(), smoltcp::wire::IpProtocol::Icmpv6);
+        assert_eq!((p.src_addr(), p.dst_addr()), (us, l3.src));
+        let icmp = Icmpv6Packet::new_checked(p.payload()).expect("icmpv6");
+        assert!(icmp.verify_checksum(&us, &l3.src));
+        assert_eq!(icmp.msg_type(), Icmpv6Message::EchoReply);
+        assert_eq!((icmp.echo_ident(), icmp.echo_seq_no()), (0x66, 9));
+        assert_eq!(icmp.payload(), &body[..]);
+    }
+    assert_eq!(d.ctr(Ctr::IcmpEchoReply), 2);
+    assert_eq!(d.ctr(Ctr::RxFragments), 0);
+    assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
+}
+
 #[test]
 fn ipv6_fragments_go_through_whole() {
     let mut d = dns6();

@@ -90,12 +90,15 @@ use crate::Nic;
 use crate::io::{FRAME_MAX, TxQueue};
 use crate::stats::Ctr;
 use crate::wire::ethernet;
+use crate::wire::icmpv6::msg;
 use crate::wire::ipv4::protocol;
 use crate::wire::ipv6::{self, Ipv6Packet, Upper};
 use std::net::Ipv6Addr;
 
 /// The upper layer of an IPv6 atomic fragment (`frame`: Ethernet and the
-/// packet, to its length), of TCP, UDP or SCTP: a fragment header with
+/// packet, to its length), of TCP, UDP or SCTP, or an ICMPv6 echo request
+/// (answered as one by `icmp6.rs`, with a reply of no fragment header, as
+/// `icmpv6_echo_reply`, `net/ipv6/icmp.c`, builds one afresh): a fragment header with
 /// offset 0 and M clear (RFC 6946) is no piece of a datagram but the whole
 /// packet behind it, which `classify` takes on at once as it takes any
 /// whole packet (steered to its owner, checked, translated), read past the
@@ -106,7 +109,12 @@ use std::net::Ipv6Addr;
 /// completes at once.)
 pub(super) fn atomic6(frame: &[u8]) -> Option<Upper> {
     let up = ipv6::atomic_upper(&frame[ethernet::HEADER_LEN..])?;
-    matches!(up.protocol, protocol::TCP | protocol::UDP | protocol::SCTP).then_some(up)
+    let echo = |at: usize| frame.get(ethernet::HEADER_LEN + at) == Some(&msg::ECHO_REQUEST);
+    match up.protocol {
+        protocol::TCP | protocol::UDP | protocol::SCTP => Some(up),
+        ipv6::next_header::ICMPV6 if echo(up.offset) => Some(up),
+        _ => None,
+    }
 }
 
 impl Core {
@@ -246,11 +254,6 @@ impl Core {
             }
         }
         let now = self.clock.now_s;
-        // An IPv6 atomic fragment (offset 0, no more) is a whole datagram,
-        // handled in isolation (RFC 6946 §4; Linux's `ipv6_frag_rcv` passes
-        // it on without a reassembly queue): it neither starts nor ends a
-        // datagram of its id, nor releases what waits for one.
-        let atomic = p.atomic();
         // IPv4, where its datagram is tracked: started over if its source
         // sent `--ipfrag-max-dist` fragments of others since its last (its
         // count more than that on).
@@ -263,7 +266,7 @@ impl Core {
             self.ctr.add(Ctr::FragReleased, n);
             self.ctr.add(Ctr::DropFragTooFar, n);
         }
-        if !atomic && let Some(fault) = p.fault() {
+        if let Some(fault) = p.fault() {
             return self.faulty(nic, frame, &p, fault, tx);
         }
         // A datagram in flight keeps its route: a first fragment of it again
@@ -273,21 +276,16 @@ impl Core {
         // from the tracker, which passes a first only for a datagram it
         // started (over, by time or by `--ipfrag-max-dist`).
         let restart = |e: &Entry| via == FragHop::Owner || now.saturating_sub(e.last) >= RESTART_S;
-        let known = match atomic {
-            true => None,
-            false => self
-                .frags
-                .find(&k, now)
-                .filter(|e| first.is_none() || !restart(e))
-                .map(|e| e.route),
-        };
+        let known = self
+            .frags
+            .find(&k, now)
+            .filter(|e| first.is_none() || !restart(e))
+            .map(|e| e.route);
         let route = if let Some(route) = known {
             route
         } else if let Some(None) = first {
             // Answered where it is tracked: no connection, no owner.
-            if !atomic {
-                self.frags.start(k, now, Route::Echo);
-            }
+            self.frags.start(k, now, Route::Echo);
             Route::Echo
         } else if let Some(Some((proto, (sport, dport, _)))) = first {
             let owner = match via {
@@ -301,9 +299,7 @@ impl Core {
             } else {
                 Route::Worker(owner as u16)
             };
-            if !atomic {
-                self.frags.start(k, now, route);
-            }
+            self.frags.start(k, now, route);
             route
         } else {
             return self.hold(p, nic, frame);
@@ -311,7 +307,6 @@ impl Core {
         // The owner's ring full: this one waits with those held for it, to
         // go in order (the first first) once there is room.
         if let Route::Worker(w) = route
-            && !atomic
             && (self.links.handoffs.room_to(usize::from(w)) == 0
                 || self.frags.stalled && self.frags.holds(&k))
         {
@@ -319,11 +314,6 @@ impl Core {
             return self.hold(p, nic, frame);
         }
         (self.frags.one_packet, self.frags.sctp_refused) = (None, false);
-        if atomic {
-            self.frag_route(route, nic, frame, p, tx);
-            (self.frags.one_packet, self.frags.sctp_refused) = (None, false);
-            return;
-        }
         if !self.pass(route, nic, frame, p, tx) {
             return;
         }

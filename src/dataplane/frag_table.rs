@@ -187,14 +187,6 @@ impl Piece {
         }
     }
 
-    /// An IPv6 atomic fragment (offset 0, M clear, RFC 6946): the whole
-    /// packet behind a fragment header, which `ipv6_frag_rcv`
-    /// (`net/ipv6/reassembly.c`) passes on as unfragmented. (IPv4 has
-    /// none: such a packet is no fragment.)
-    pub(super) fn atomic(&self) -> bool {
-        self.off == 0 && !self.more
-    }
-
     /// Where its data starts and ends in the datagram, as the kernel counts
     /// them: an IPv4 fragment with more to come that is not a multiple of 8
     /// bytes ends at the last multiple (`ip_frag_queue` cuts it there).

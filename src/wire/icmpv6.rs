@@ -241,7 +241,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
 /// swapped, hop limit reset to `hop_limit`, type echo reply, checksum updated
 /// (RFC 1624; swapping the addresses leaves the pseudo-header sum alone). Any
 /// extension headers of the request are dropped, the message moved up behind the
-/// fixed header; link-layer padding is cut off.
+/// fixed header; link-layer padding is cut off. So is the fragment header of an
+/// atomic fragment (offset 0, M clear, RFC 6946): the reply is a plain echo reply,
+/// as the kernel's `icmpv6_echo_reply` (`net/ipv6/icmp.c`) builds it afresh.
 ///
 /// The caller has checked that the request is addressed to one of our unicast
 /// addresses (RFC 4443 §4.2: the reply's source is the request's destination)
@@ -253,14 +255,20 @@ pub fn echo_reply_in_place(frame: &mut [u8], hop_limit: u8) -> Option<usize> {
         return None;
     }
     let (mac_dst, mac_src) = (eth.dst(), eth.src());
-    let mut ip = Ipv6Packet::new_checked(eth.payload_mut()).ok()?;
-    let up = ip.upper_layer().ok()?;
-    let end = ip.total_len();
+    let bytes = eth.payload_mut();
+    let view = Ipv6Packet::new_checked(&*bytes).ok()?;
+    let end = view.total_len();
+    // An atomic fragment's too: its header goes with the others.
+    let up = match view.upper_layer() {
+        Err(ipv6::ExtError::Fragment) => ipv6::atomic_upper(&bytes[..end]),
+        up => up.ok(),
+    }?;
     let icmp_len = end - up.offset;
-    let request = Icmpv6Packet::new_checked(ip.l4().ok()?.1).ok()?;
+    let request = Icmpv6Packet::new_checked(&bytes[up.offset..end]).ok()?;
     if up.protocol != next_header::ICMPV6 || request.msg_type() != msg::ECHO_REQUEST {
         return None;
     }
+    let mut ip = Ipv6Packet::new_unchecked(bytes);
     if up.offset != ipv6::HEADER_LEN {
         let bytes = ip.into_inner();
         bytes.copy_within(up.offset..end, ipv6::HEADER_LEN);
