@@ -294,7 +294,10 @@ counters! {
     /// IPv4 options present.
     DropIpOptions => "drop_ip_options",
     /// A fragment not forwarded: of another protocol than TCP, UDP or SCTP
-    /// (ICMP other than an echo request to us, which is answered, ...), or a
+    /// (ICMP other than an echo request to us, which is answered, ...; an
+    /// IPv6 atomic fragment counts as the whole packet it holds, but for
+    /// neighbor or router discovery, counted here as the kernel drops it,
+    /// RFC 6980), or a
     /// first fragment too short for its whole TCP or UDP header, or for
     /// SCTP's common header and first chunk header (IPv6: one to us that
     /// cuts its header chain short, without its whole TCP or UDP header or

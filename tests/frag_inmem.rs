@@ -1016,6 +1016,47 @@ fn an_ipv6_atomic_fragment_goes_to_its_owner_without_a_tracker() {
     }
 }
 
+/// An IPv6 atomic fragment that is not forwarded is counted as the whole
+/// packet it holds would be: of a protocol we do not forward (GRE), to the
+/// VIP in `drop_proto`, through to an address not ours in
+/// `drop_no_service`; an ICMPv6 message other than an echo request as
+/// whole ICMPv6 is (an unknown type to us: `drop_icmp`). Not neighbor
+/// discovery: the kernel drops it in a fragment (RFC 6980,
+/// `ndisc_suppress_frag_ndisc` in `ndisc_rcv`), and so does the director,
+/// unanswered, in `drop_fragment`.
+#[test]
+fn an_ipv6_atomic_fragment_not_forwarded_counts_as_its_packet() {
+    let mut d = dns6();
+    let atomic = |f: &[u8], id: u32| cut6(f, 1232, id).swap_remove(0);
+    let udp = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &data(40), false);
+    let mut gre = atomic(&udp, 1);
+    gre[54] = 47;
+    assert_eq!(d.ext(&gre), (vec![], vec![]));
+    let mut l3 = l3_to_vip6();
+    l3.dst = NOT_OURS6;
+    let mut through = atomic(&frames6::udp(&l3, &[], CPORT, 53, &data(40), false), 2);
+    through[54] = 47;
+    assert_eq!(d.ext(&through), (vec![], vec![]));
+    let mut echo = frames6::echo_request(&l3_to_vip6(), 1, 1, &data(40));
+    echo[54] = 200; // private experimentation (RFC 4443)
+    smoltcp::wire::Icmpv6Packet::new_unchecked(&mut echo[54..]).fill_checksum(&CLIENT6, &VIP6);
+    assert_eq!(d.ext(&atomic(&echo, 3)), (vec![], vec![]));
+    let c = &d.w().core.ctr;
+    let counted = [Ctr::DropProto, Ctr::DropNoService, Ctr::DropIcmp].map(|k| c.get(k));
+    assert_eq!(counted, [1, 1, 1], "{:?}", drops(c));
+    let ns = frames6::L3 {
+        dst_mac: EXT_MAC,
+        dst: VIP6,
+        hop_limit: 255,
+        ..l3_to_vip6()
+    };
+    let ns = atomic(&frames6::neighbor_solicit(&ns, VIP6, CLIENT_MAC), 4);
+    assert_eq!(d.ext(&ns), (vec![], vec![]));
+    assert_eq!(d.ctr(Ctr::DropFragment), 1);
+    assert_eq!(d.ctr(Ctr::RxFragments), 0);
+    assert_eq!(drop_sum(&d.w().core.ctr), 4, "{:?}", drops(&d.w().core.ctr));
+}
+
 /// IPv6 datagrams are remembered 60 s (`IPV6_FRAG_TIMEOUT`, the reassembly
 /// IPVS's IPv6 packets get: `nf_conntrack_reasm.c`), IPv4 ones 30 s: a
 /// last fragment 45 s after its first still goes through.

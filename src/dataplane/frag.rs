@@ -96,9 +96,15 @@ use crate::wire::ipv6::{self, Ipv6Packet, Upper};
 use std::net::Ipv6Addr;
 
 /// The upper layer of an IPv6 atomic fragment (`frame`: Ethernet and the
-/// packet, to its length), of TCP, UDP or SCTP, or an ICMPv6 echo request
-/// (answered as one by `icmp6.rs`, with a reply of no fragment header, as
-/// `icmpv6_echo_reply`, `net/ipv6/icmp.c`, builds one afresh): a fragment header with
+/// packet, to its length) of any protocol but neighbor and router discovery
+/// (RFC 6980: `ndisc_rcv`, `net/ipv6/ndisc.c`, drops them in fragments,
+/// `ndisc_suppress_frag_ndisc`; `fragment6` counts them in
+/// `drop_fragment`). An echo request is answered as one by `icmp6.rs`,
+/// with a reply of no fragment header, as `icmpv6_echo_reply`
+/// (`net/ipv6/icmp.c`) builds one afresh; a packet too short for its TCP,
+/// UDP or SCTP header, or of a protocol we do not forward, is counted as
+/// the whole packet would be (`drop_l4_malformed`, `drop_proto`,
+/// `drop_no_service`). A fragment header with
 /// offset 0 and M clear (RFC 6946) is no piece of a datagram but the whole
 /// packet behind it, which `classify` takes on at once as it takes any
 /// whole packet (steered to its owner, checked, translated), read past the
@@ -109,12 +115,9 @@ use std::net::Ipv6Addr;
 /// completes at once.)
 pub(super) fn atomic6(frame: &[u8]) -> Option<Upper> {
     let up = ipv6::atomic_upper(&frame[ethernet::HEADER_LEN..])?;
-    let echo = |at: usize| frame.get(ethernet::HEADER_LEN + at) == Some(&msg::ECHO_REQUEST);
-    match up.protocol {
-        protocol::TCP | protocol::UDP | protocol::SCTP => Some(up),
-        ipv6::next_header::ICMPV6 if echo(up.offset) => Some(up),
-        _ => None,
-    }
+    let ty = frame.get(ethernet::HEADER_LEN + up.offset).copied();
+    let nd = ty.is_some_and(|t| (msg::ROUTER_SOLICIT..=msg::REDIRECT).contains(&t));
+    (up.protocol != ipv6::next_header::ICMPV6 || !nd).then_some(up)
 }
 
 impl Core {
@@ -131,6 +134,11 @@ impl Core {
     ) {
         use crate::wire::ipv6::next_header::{DEST_OPTS, ICMPV6, ROUTING};
         let ip = Ipv6Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
+        // An atomic fragment `atomic6` left here: neighbor or router
+        // discovery, which `ndisc_rcv` drops in a fragment (RFC 6980).
+        if ipv6::atomic_upper(&frame[ethernet::HEADER_LEN..]).is_some() {
+            return self.ctr.inc(Ctr::DropFragment);
+        }
         let src = ip.src();
         if src.is_multicast() || src.is_unspecified() {
             return self.ctr.inc(Ctr::DropBadSource);
