@@ -878,6 +878,57 @@ fn an_ipv6_atomic_fragment_of_sctp_is_translated_as_a_whole_packet() {
     assert_eq!(drop_sum(&d.w().core.ctr), 2, "{:?}", drops(&d.w().core.ctr));
 }
 
+/// An IPv6 atomic fragment of SCTP whose CRC32c a local sender left to the
+/// device (the field 0) is completed as the whole packet's is
+/// (`an_unfilled_crc_from_a_local_sender_is_computed`): partial by the
+/// ring's mark (AF_PACKET) or by the 0 (AF_XDP, `checksum::looks_partial`,
+/// which reads past the fragment header), forwarded with its CRC32c
+/// computed, where the port changes and where it stays; the kernel
+/// completes a `CHECKSUM_PARTIAL` packet whatever its headers
+/// (`sctp_dnat_handler`, `ip_vs_proto_sctp.c`). A 0 the ring does not
+/// mark, from AF_PACKET, is a wrong CRC32c, as in a whole packet.
+#[test]
+fn an_unfilled_crc_in_an_ipv6_atomic_fragment_is_computed() {
+    use ringvs::io::RxMeta;
+    let mut d = lab6(1, SERVICE6);
+    let mut port = 46200;
+    for vport in [5000, 5002] {
+        for af_packet in [true, false] {
+            port += 1;
+            let init = sctp_packet(port, vport, 0, &[(INIT, &INIT_VALUE)]);
+            let mut f = atomic6(&l3_to_vip6(), &init, u32::from(port));
+            f[62 + 8..62 + 12].fill(0);
+            let partial = ringvs::wire::checksum::looks_partial(&f);
+            let meta = RxMeta {
+                wire_len: f.len() as u32,
+                csum_partial: af_packet || partial,
+                ..RxMeta::default()
+            };
+            d.w().rx[Nic::Ext].push_with(&f, meta);
+            let (_, int) = d.poll_take();
+            assert_eq!(
+                int.len(),
+                1,
+                "{vport} {af_packet}: {:?}",
+                drops(&d.w().core.ctr)
+            );
+            let (_, dst, l4) = atomic_out(&int);
+            let rport: u16 = if vport == 5000 { 5001 } else { 5002 };
+            assert_eq!((dst, &l4[2..4]), (RS1_6, &rport.to_be_bytes()[..]));
+            assert!(partial, "the 0 read past the fragment header");
+        }
+    }
+    let mut f = atomic6(
+        &l3_to_vip6(),
+        &sctp_packet(46300, 5002, 0, &[(INIT, &INIT_VALUE)]),
+        9,
+    );
+    f[62 + 8..62 + 12].fill(0);
+    assert_eq!(d.ext(&f), (vec![], vec![]));
+    assert_eq!(d.ctr(Ctr::DropL4Checksum), 1);
+    assert_eq!(drop_sum(&d.w().core.ctr), 1, "{:?}", drops(&d.w().core.ctr));
+}
+
 /// DR keeps the ports: an IPv6 atomic fragment's INIT goes to the real
 /// server as it came, and one whose CRC32c is damaged is refused there
 /// too, as a whole packet is.

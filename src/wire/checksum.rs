@@ -181,7 +181,8 @@ impl Delta {
 /// equals that value for about one frame in 65,536; completing such a frame again
 /// computes the same checksum, so a false positive costs CPU time, never a wrong
 /// frame. (AF_XDP does not report partial checksums; AF_PACKET does.) IPv4 and
-/// IPv6 frames alike; an IPv6 fragment or a bad extension-header chain never.
+/// IPv6 frames alike; an IPv6 fragment (but an atomic one, the whole packet) or
+/// a bad extension-header chain never.
 ///
 /// An SCTP packet whose CRC32c a sender left to the device (`csum_not_inet`:
 /// Linux's `sctp_packet_pack` zeroes the field, and veth offers
@@ -228,15 +229,25 @@ pub fn looks_partial(frame: &[u8]) -> bool {
 }
 
 /// [`looks_partial`] for an IPv6 packet: the pseudo-header covers the
-/// upper-layer length and protocol past any extension headers.
+/// upper-layer length and protocol past any extension headers, an atomic
+/// fragment's header among them (offset 0, M clear, RFC 6946: the whole
+/// packet, which the worker takes on as one, `frag::atomic6`).
 fn looks_partial_v6(packet: &[u8]) -> bool {
-    use super::ipv6::{Ipv6Packet, next_header};
+    use super::ipv6::{self, ExtError, Ipv6Packet, next_header};
     use super::{tcp, udp};
     let Ok(ip) = Ipv6Packet::new_checked(packet) else {
         return false;
     };
-    let Ok((proto, l4)) = ip.l4() else {
-        return false;
+    let (proto, l4) = match ip.l4() {
+        Ok(found) => found,
+        Err(ExtError::Fragment) => {
+            let end = ip.total_len();
+            match ipv6::atomic_upper(&packet[..end]) {
+                Some(up) => (up.protocol, &packet[up.offset..end]),
+                None => return false,
+            }
+        }
+        Err(_) => return false,
     };
     let at = match proto {
         next_header::TCP => tcp::CHECKSUM_OFFSET,
