@@ -460,7 +460,8 @@ fn with_payload_len(base: &[u8], len: u16) -> Vec<u8> {
 }
 
 /// The client side's battery (from `c0`, as the client, to the director's
-/// MAC unless said otherwise), and how many of it are fragments.
+/// MAC unless said otherwise), and how many of it are fragments counted as
+/// such (`drop_fragment`; an atomic one is the whole packet it holds).
 fn client_battery(c0: [u8; 6], ext: [u8; 6], bogus: [u8; 6]) -> (Vec<Vec<u8>>, usize) {
     let to_vip = L3 {
         src_mac: c0,
@@ -511,8 +512,9 @@ fn client_battery(c0: [u8; 6], ext: [u8; 6], bogus: [u8; 6]) -> (Vec<Vec<u8>>, u
         // TCP/UDP fragments are forwarded and echo requests in fragments
         // answered (`frag.rs`); these are not: a first fragment with 12
         // bytes of its TCP header (RFC 1858, RFC 7112), a later fragment of
-        // GRE, an atomic one (RFC 6946) of an ICMPv6 message other than an
-        // echo request.
+        // GRE (both `drop_fragment`), an atomic one (RFC 6946) of an ICMPv6
+        // message other than an echo request (the whole message it is:
+        // `drop_icmp`).
         frames::frame(
             &to_vip,
             &[Ext::Fragment {
@@ -599,7 +601,7 @@ fn client_battery(c0: [u8; 6], ext: [u8; 6], bogus: [u8; 6]) -> (Vec<Vec<u8>>, u
         hop_limit: 64,
     };
     out.push(frames::neighbor_solicit(&ns, VIP6, c0));
-    (out, 3)
+    (out, 2)
 }
 
 /// The real servers' side's battery (onto `int0` from the switch, as rs1
