@@ -18,7 +18,9 @@ fn drops(socket: &Path) -> Result<(BTreeMap<String, u64>, u64), String> {
     for w in v["workers"].as_array().into_iter().flatten() {
         for (k, n) in w.as_object().into_iter().flatten() {
             let n = n.as_u64().unwrap_or(0);
-            if k.starts_with("drop_") || k == "kernel_drop" || k == "capture_dropped" {
+            if k.starts_with("drop_")
+                || ["kernel_drop", "capture_dropped", "xdp_bad_addr"].contains(&k.as_str())
+            {
                 *m.entry(k.clone()).or_insert(0) += n;
             }
             if k == "rx_ext" || k == "rx_int" {
