@@ -58,12 +58,14 @@
 
 use super::conn::TEMPLATE_ASSURED;
 use super::sip::PeData;
-use super::{Addr, ConnInfo, Persist, ServiceId, Snapshot, State};
+use super::{Addr, ConnInfo, Persist, State};
 use crate::config::{DestId, PersistEngine};
 use hashbrown::HashMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
+
+mod sweep;
 
 pub const TEMPLATE_SHARDS: usize = 64;
 /// Most templates at once (over all shards).
@@ -83,7 +85,7 @@ const CALLS_START: usize = 4;
 pub const EXPIRE_LATER: u32 = 60;
 
 /// What a template is found by: the service (protocol, VIP, port; a
-/// [`ServiceId`] for IPv4), the masked client address and, for a service
+/// [`ServiceId`](super::ServiceId) for IPv4), the masked client address and, for a service
 /// with a persistence engine, what the engine read ([`Templates::with_call_id`];
 /// else 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -254,45 +256,6 @@ impl<A: Addr> Shard<A> {
             self.pe -= 1;
             self.calls.remove(key);
         }
-    }
-
-    /// Sweep one shard ([`Templates::sweep_reporting`]); returns when it is
-    /// due next: the first end of a template that counts connections, or
-    /// the next second for one re-armed that `rearmed` did not take.
-    fn sweep(
-        &mut self,
-        now: u32,
-        persist: &impl Fn(&(u8, A, u16)) -> Option<Persist>,
-        rearmed: &mut impl FnMut(Rearmed<A>) -> bool,
-    ) -> u32 {
-        let Shard { map, pe, calls, .. } = self;
-        let mut next = u32::MAX;
-        map.retain(|k, t| {
-            t.settle(now);
-            let keep = t.alive(now) && persist(&k.svc).is_some_and(|p| p.mask == t.mask);
-            if !keep && k.pe != 0 {
-                *pe -= 1;
-                calls.remove(k);
-            }
-            if keep && t.rearmed {
-                let r = Rearmed {
-                    key: *k,
-                    dest: t.dest,
-                    assured: t.assured,
-                };
-                t.rearmed = !rearmed(r);
-            }
-            if keep && (t.n_control > 0 || t.rearmed) {
-                let at = if t.rearmed {
-                    now.saturating_add(1)
-                } else {
-                    t.expires
-                };
-                next = next.min(at);
-            }
-            keep
-        });
-        next
     }
 
     /// Whether a new template of `key` may be made.
@@ -552,66 +515,6 @@ impl<A: Addr> Templates<A> {
         }
     }
 
-    /// Drop the templates of shards `first..first + n` (wrapping) that expired,
-    /// whose service is gone or no longer persistent (`persist` of it is
-    /// `None`), or whose netmask changed. Busy shards are skipped.
-    pub fn sweep_by(
-        &self,
-        first: usize,
-        n: usize,
-        now: u32,
-        persist: impl Fn(&(u8, A, u16)) -> Option<Persist>,
-    ) {
-        self.sweep_reporting((first, n, 0), now, persist, |_| true);
-    }
-
-    /// [`Templates::sweep_by`], and run the timers of those it keeps up to
-    /// `now` ([`Template::settle`]): each one re-armed since the sweep last
-    /// looked at it, because connections still use it (IPVS's
-    /// `ip_vs_conn_expire`, `expire_later`), is handed to `rearmed`, which
-    /// says whether it took it (a sync master reports it, as
-    /// `expire_later` calls `ip_vs_sync_conn` for the template); one it did
-    /// not take (a full report channel) is handed over again at the next
-    /// sweep of its shard. Then other shards one of whose templates ran out
-    /// by `now` while counting connections (`due`: a load each), from
-    /// `first + n` on, while the templates they hold come to at most
-    /// `budget` in all (0: none): a template re-armed is handed over
-    /// within the second, where the shards `first..first + n` come round
-    /// once in `TEMPLATE_SHARDS / n` seconds, while the shards due hold
-    /// no more; a lock of each such shard.
-    pub fn sweep_reporting(
-        &self,
-        (first, n, mut budget): (usize, usize, usize),
-        now: u32,
-        persist: impl Fn(&(u8, A, u16)) -> Option<Persist>,
-        mut rearmed: impl FnMut(Rearmed<A>) -> bool,
-    ) {
-        for i in (first..first + n).map(|i| i % TEMPLATE_SHARDS) {
-            if let Ok(mut shard) = self.shards[i].try_lock() {
-                self.due[i].store(shard.sweep(now, &persist, &mut rearmed), Relaxed);
-            }
-        }
-        let is_due = |i: usize| self.due[i].load(Relaxed) <= now;
-        for i in (first + n..first + n + TEMPLATE_SHARDS).map(|i| i % TEMPLATE_SHARDS) {
-            if budget == 0 {
-                break;
-            }
-            if !is_due(i) {
-                continue;
-            }
-            let Ok(mut shard) = self.shards[i].try_lock() else {
-                continue;
-            };
-            // Swept since it was found due (in the range, by another
-            // worker), or more than is left of the budget.
-            if !is_due(i) || shard.map.len() > budget {
-                continue;
-            }
-            budget -= shard.map.len();
-            self.due[i].store(shard.sweep(now, &persist, &mut rearmed), Relaxed);
-        }
-    }
-
     /// Templates in use now.
     pub fn len(&self, now: u32) -> usize {
         (0..TEMPLATE_SHARDS)
@@ -682,26 +585,18 @@ impl<A: Addr> Templates<A> {
     }
 }
 
-impl Templates {
-    /// [`Templates::sweep_by`] the services of `snap`.
-    pub fn sweep(&self, first: usize, n: usize, now: u32, snap: &Snapshot) {
-        self.sweep_by(first, n, now, |svc: &ServiceId| {
-            snap.services.get(svc).and_then(|s| s.persist)
-        });
-    }
-}
-
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::nat::Snapshot;
     use std::net::Ipv6Addr;
 
-    const P: Persist = Persist {
+    pub(super) const P: Persist = Persist {
         timeout: 300,
         mask: 0xffff_ff00,
     };
 
-    fn key(client: u32) -> TemplateKey {
+    pub(super) fn key(client: u32) -> TemplateKey {
         TemplateKey {
             svc: (6, 10, 80),
             client: client & P.mask,
@@ -709,7 +604,7 @@ mod test {
         }
     }
 
-    fn d(id: u32) -> TemplateDest {
+    pub(super) fn d(id: u32) -> TemplateDest {
         TemplateDest {
             id: DestId(id),
             addr: 100 + id,

@@ -1,0 +1,203 @@
+//! The workers' once-a-second sweep of the persistence templates
+//! (`nat::persist`): each worker sweeps a share of the shards a second,
+//! dropping the templates that went and handing over to a sync master
+//! those re-armed because connections still use them (IPVS's
+//! `expire_later` in `ip_vs_conn_expire`, `ip_vs_conn.c`, which calls
+//! `ip_vs_sync_conn`); while one reports, it takes in the other shards
+//! due by then, half a round away from its share first.
+
+use super::{Persist, Rearmed, Shard, TEMPLATE_SHARDS, Templates};
+use crate::nat::{Addr, ServiceId, Snapshot};
+use std::sync::atomic::Ordering::Relaxed;
+
+impl<A: Addr> Shard<A> {
+    /// Sweep one shard ([`Templates::sweep_reporting`]); returns when it is
+    /// due next: the first end of a template that counts connections, or
+    /// the next second for one re-armed that `rearmed` did not take.
+    fn sweep(
+        &mut self,
+        now: u32,
+        persist: &impl Fn(&(u8, A, u16)) -> Option<Persist>,
+        rearmed: &mut impl FnMut(Rearmed<A>) -> bool,
+    ) -> u32 {
+        let Shard { map, pe, calls, .. } = self;
+        let mut next = u32::MAX;
+        map.retain(|k, t| {
+            t.settle(now);
+            let keep = t.alive(now) && persist(&k.svc).is_some_and(|p| p.mask == t.mask);
+            if !keep && k.pe != 0 {
+                *pe -= 1;
+                calls.remove(k);
+            }
+            if keep && t.rearmed {
+                let r = Rearmed {
+                    key: *k,
+                    dest: t.dest,
+                    assured: t.assured,
+                };
+                t.rearmed = !rearmed(r);
+            }
+            if keep && (t.n_control > 0 || t.rearmed) {
+                let at = if t.rearmed {
+                    now.saturating_add(1)
+                } else {
+                    t.expires
+                };
+                next = next.min(at);
+            }
+            keep
+        });
+        next
+    }
+}
+
+impl<A: Addr> Templates<A> {
+    /// Drop the templates of shards `first..first + n` (wrapping) that expired,
+    /// whose service is gone or no longer persistent (`persist` of it is
+    /// `None`), or whose netmask changed. Busy shards are skipped.
+    pub fn sweep_by(
+        &self,
+        first: usize,
+        n: usize,
+        now: u32,
+        persist: impl Fn(&(u8, A, u16)) -> Option<Persist>,
+    ) {
+        self.sweep_reporting((first, n, 0), now, persist, |_| true);
+    }
+
+    /// [`Templates::sweep_by`], and run the timers of those it keeps up to
+    /// `now` ([`Template::settle`](super::Template)): each one re-armed
+    /// since the sweep last looked at it, because connections still use it
+    /// (IPVS's `ip_vs_conn_expire`, `expire_later`), is handed to
+    /// `rearmed`, which says whether it took it (a sync master reports it,
+    /// as `expire_later` calls `ip_vs_sync_conn` for the template); one it
+    /// did not take (a full report channel) is handed over again the next
+    /// second.
+    ///
+    /// With a `budget` (templates, 0: none), the sweep then takes in other
+    /// shards one of whose templates ran out by `now` while counting
+    /// connections (`due`: a load each), in the order of the ring from
+    /// `first + TEMPLATE_SHARDS / 2` (half a round from its share), while
+    /// the templates they hold come to at most `budget`. Called once a second with `first` moving on by `n`, and a budget of
+    /// `n` full shards at least, a shard due at second `d` is swept by
+    /// `d + (TEMPLATE_SHARDS / 2 - 1) / n` (7 s for 4 shards): until the
+    /// share reaches it, which it does within that if it is less than half
+    /// a round ahead, it comes among the first `n` of that order within
+    /// that if it is more. Taking the most overdue first instead lets the
+    /// share sweep again the shards just taken in: up to 14 s with one
+    /// worker (test `under_saturation_a_re_arm_waits_at_most_half_a_round`).
+    pub fn sweep_reporting(
+        &self,
+        (first, n, mut budget): (usize, usize, usize),
+        now: u32,
+        persist: impl Fn(&(u8, A, u16)) -> Option<Persist>,
+        mut rearmed: impl FnMut(Rearmed<A>) -> bool,
+    ) {
+        let is_due = |i: usize| self.due[i].load(Relaxed) <= now;
+        for i in (first..first + n).map(|i| i % TEMPLATE_SHARDS) {
+            let Ok(mut shard) = self.shards[i].try_lock() else {
+                continue;
+            };
+            self.due[i].store(shard.sweep(now, &persist, &mut rearmed), Relaxed);
+        }
+        let start = first + TEMPLATE_SHARDS / 2;
+        for i in (start..start + TEMPLATE_SHARDS).map(|i| i % TEMPLATE_SHARDS) {
+            if budget == 0 {
+                break;
+            }
+            let own = (i + TEMPLATE_SHARDS - first % TEMPLATE_SHARDS) % TEMPLATE_SHARDS < n;
+            if own || !is_due(i) {
+                continue;
+            }
+            let Ok(mut shard) = self.shards[i].try_lock() else {
+                continue;
+            };
+            // Swept since it was found due (by another worker), or more
+            // than is left of the budget.
+            if !is_due(i) || shard.map.len() > budget {
+                continue;
+            }
+            budget -= shard.map.len();
+            self.due[i].store(shard.sweep(now, &persist, &mut rearmed), Relaxed);
+        }
+    }
+}
+
+impl Templates {
+    /// [`Templates::sweep_by`] the services of `snap`.
+    pub fn sweep(&self, first: usize, n: usize, now: u32, snap: &Snapshot) {
+        self.sweep_by(first, n, now, |svc: &ServiceId| {
+            snap.services.get(svc).and_then(|s| s.persist)
+        });
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::super::shard_of;
+    use super::super::test::{P, d, key};
+    use super::*;
+
+    /// Saturation, as a probe of the sweep: every shard holds 60 templates
+    /// that count a connection, one of them re-armed each second; one
+    /// worker sweeps 4 shards a second and has room for 4 more. Each
+    /// re-arm is handed over within `(TEMPLATE_SHARDS / 2 - 1) / 4` = 7 s
+    /// of its mark (14 s when the shards due were taken from the end of
+    /// the share on, which the share sweeps again the next seconds).
+    #[test]
+    fn under_saturation_a_re_arm_waits_at_most_half_a_round() {
+        const N: usize = 4;
+        const PER: u32 = 60;
+        let p = Persist { timeout: 60, ..P };
+        let t = Templates::default();
+        let mut filled = [0u32; TEMPLATE_SHARDS];
+        let mut made = vec![];
+        for c in 1.. {
+            if filled.iter().all(|&f| f == PER) {
+                break;
+            }
+            let k = key(c << 8);
+            let i = shard_of(&k);
+            if filled[i] < PER {
+                // Made at second j: its marks are at j + 60, j + 120, ...
+                let j = filled[i];
+                filled[i] += 1;
+                t.schedule(k, p, j, |_| true, || Some(d(1))).unwrap();
+                made.push((k, j));
+            }
+        }
+        let (from, to) = (60, 60 + 600);
+        let mut got = hashbrown::HashMap::<_, Vec<u32>>::new();
+        for (s, now) in (from..to).enumerate() {
+            let first = s * N % TEMPLATE_SHARDS;
+            let budget = N * PER as usize;
+            t.sweep_reporting(
+                (first, N, budget),
+                now,
+                |_| Some(p),
+                |r| {
+                    got.entry(r.key).or_default().push(now);
+                    true
+                },
+            );
+        }
+        // The first mark after `last`, for a template made at `j`.
+        let mark = |j: u32, last: u32| j + 60 * ((last + 1 - j).div_ceil(60)).max(1);
+        let (mut worst, warm) = (0, from + 2 * 16);
+        for (k, j) in made {
+            let mut last = from - 1;
+            for &r in &got[&k] {
+                let m = mark(j, last);
+                assert!(m <= r, "handed over before its mark");
+                if m >= warm {
+                    worst = worst.max(r - m);
+                }
+                last = r;
+            }
+            // Nor one waiting at the end for longer.
+            worst = worst.max((to - 1).saturating_sub(mark(j, last)));
+        }
+        let bound = (TEMPLATE_SHARDS / 2 - 1) as u32 / N as u32;
+        assert!(worst <= bound, "{worst} s, more than {bound} s");
+    }
+}
