@@ -13,7 +13,8 @@
 //! * when such a connection leaves a worker's table (uncount it: IPVS's
 //!   `n_control`), so never per packet,
 //! * by each worker's once-a-second sweep of a few shards (`try_lock`: a busy
-//!   shard is skipped), and by listings (`ipvsadm -L -c`).
+//!   shard is skipped, but for one due while a sync master reports, which is
+//!   waited for: `sweep.rs`), and by listings (`ipvsadm -L -c`).
 //!
 //! Lifetime, after IPVS (`ip_vs_sched_persist`, `ip_vs_check_template`): a
 //! template expires `timeout` seconds after the last connection it was used for

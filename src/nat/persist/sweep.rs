@@ -78,7 +78,10 @@ impl<A: Addr> Templates<A> {
     /// shards one of whose templates ran out by `now` while counting
     /// connections (`due`: a load each), in the order of the ring from
     /// `first + TEMPLATE_SHARDS / 2` (half a round from its share), while
-    /// the templates they hold come to at most `budget`. Called once a second with `first` moving on by `n`, and a budget of
+    /// the templates they hold come to at most `budget`. A shard due is
+    /// locked, waited for if busy (a shard's lock is held briefly; the
+    /// sweep holds no other lock then), so that its report is not put off.
+    /// Called once a second with `first` moving on by `n`, and a budget of
     /// `n` full shards at least, a shard due at second `d` is swept by
     /// `d + (TEMPLATE_SHARDS / 2 - 1) / n` (7 s for 4 shards): until the
     /// share reaches it, which it does within that if it is less than half
@@ -95,8 +98,10 @@ impl<A: Addr> Templates<A> {
     ) {
         let is_due = |i: usize| self.due[i].load(Relaxed) <= now;
         for i in (first..first + n).map(|i| i % TEMPLATE_SHARDS) {
-            let Ok(mut shard) = self.shards[i].try_lock() else {
-                continue;
+            let mut shard = match self.shards[i].try_lock() {
+                Ok(shard) => shard,
+                Err(_) if budget > 0 && is_due(i) => self.lock(i),
+                Err(_) => continue,
             };
             self.due[i].store(shard.sweep(now, &persist, &mut rearmed), Relaxed);
         }
@@ -109,9 +114,7 @@ impl<A: Addr> Templates<A> {
             if own || !is_due(i) {
                 continue;
             }
-            let Ok(mut shard) = self.shards[i].try_lock() else {
-                continue;
-            };
+            let mut shard = self.lock(i);
             // Swept since it was found due (by another worker), or more
             // than is left of the budget.
             if !is_due(i) || shard.map.len() > budget {
@@ -199,5 +202,55 @@ mod test {
         }
         let bound = (TEMPLATE_SHARDS / 2 - 1) as u32 / N as u32;
         assert!(worst <= bound, "{worst} s, more than {bound} s");
+    }
+
+    /// A reporting sweep waits for a due shard that another thread holds,
+    /// where it would have skipped it and reported its re-arm a second
+    /// late (the test holds the lock until the sweep finished or 200 ms
+    /// passed: without the wait the sweep finishes, having skipped it;
+    /// with it, the test cannot tell whether it waited, and passes).
+    #[test]
+    fn a_reporting_sweep_waits_for_a_busy_shard_due() {
+        let t = Templates::default();
+        let (a, b) = (key(1), key(2 << 8));
+        let (ia, ib) = (shard_of(&a), shard_of(&b));
+        assert_ne!(ia, ib);
+        for k in [a, b] {
+            t.schedule(k, P, 0, |_| true, || Some(d(1))).unwrap();
+        }
+        // A sweep of shard a alone; b is due, taken in.
+        let (ask, asked) = std::sync::mpsc::channel();
+        let (hold, held) = std::sync::mpsc::channel();
+        let got = std::thread::scope(|s| {
+            let t = &t;
+            let sweeper = s.spawn(move || {
+                let mut got = vec![];
+                t.sweep_reporting(
+                    (ia, 1, 1 << 16),
+                    300,
+                    |_| Some(P),
+                    |r| {
+                        if r.key == a {
+                            // Under a's lock: b is taken by the test now.
+                            ask.send(()).unwrap();
+                            held.recv().unwrap();
+                        }
+                        got.push(r.key);
+                        true
+                    },
+                );
+                got
+            });
+            asked.recv().unwrap();
+            let guard = t.lock(ib);
+            hold.send(()).unwrap();
+            let since = std::time::Instant::now();
+            while !sweeper.is_finished() && since.elapsed().as_millis() < 200 {
+                std::thread::yield_now();
+            }
+            drop(guard);
+            sweeper.join().unwrap()
+        });
+        assert_eq!(got, [a, b]);
     }
 }
