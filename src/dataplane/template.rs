@@ -88,11 +88,13 @@ pub(super) fn template_key<A: Family>(cfg: &Snapshot, c: &Conn<A>) -> Option<Tem
 
 /// Templates a worker's sweep looks at each second, beyond its own share,
 /// in the shards where one ran out while counting connections
-/// ([`Templates::sweep_reporting`]), while a sync master reports: four full
-/// shards' (`nat::persist`), as many as its share holds at the most, so
-/// that the sweep costs at most twice what it did (about 1.3 ms a second,
-/// measured over a million templates, release build); shards due beyond
-/// it wait for the next second.
+/// ([`Templates::sweep_reporting`]), while a sync master reports, in each
+/// address family's templates (IPv4's and IPv6's each have this budget,
+/// so that one family's due shards never hold back the other's): four
+/// full shards' (`nat::persist`), as many as its share holds at the most,
+/// so that the sweep of each family costs at most twice what it did
+/// (about 1.3 ms a second, measured over a million templates, release
+/// build); shards due beyond it wait for the next second.
 const REARM_BUDGET: usize = 1 << 16;
 
 impl Core {
