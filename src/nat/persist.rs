@@ -320,11 +320,13 @@ impl<A: Addr> Templates<A> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A template of shard `i` (whose lock the caller holds) counts a
+    /// Template `key` of shard `i` (whose lock the caller holds) counts a
     /// connection and runs out at `expires`: the shard is due then at the
-    /// latest (a load and maybe a store, per new connection).
-    fn counted(&self, i: usize, expires: u32) {
-        if expires < self.due[i].load(Relaxed) {
+    /// latest (a load and maybe a store, per new connection). Not a SIP
+    /// template's (`key.pe`): its one connection or datagram is let go at
+    /// once, so it is never re-armed.
+    fn counted(&self, i: usize, key: &TemplateKey<A>, expires: u32) {
+        if key.pe == 0 && expires < self.due[i].load(Relaxed) {
             self.due[i].store(expires, Relaxed);
         }
     }
@@ -367,7 +369,7 @@ impl<A: Addr> Templates<A> {
                 // `ip_vs_conn_put` of the template: its timer re-armed for
                 // its own period.
                 t.expires = t.expires.max(now.saturating_add(t.period));
-                self.counted(i, t.expires);
+                self.counted(i, &key, t.expires);
                 return Some((t.dest, t.generation));
             }
             shard.remove(&key);
@@ -377,7 +379,7 @@ impl<A: Addr> Templates<A> {
             return Some((dest, 0));
         }
         let generation = shard.insert(want, dest, p.mask, (expires, p.timeout), 1);
-        self.counted(i, expires);
+        self.counted(i, &key, expires);
         Some((dest, generation))
     }
 
@@ -448,7 +450,7 @@ impl<A: Addr> Templates<A> {
         }
         t.n_control += 1;
         let (generation, assured, expires) = (t.generation, t.assured, t.expires);
-        self.counted(i, expires);
+        self.counted(i, &key, expires);
         Some((generation, assured))
     }
 
@@ -788,6 +790,25 @@ mod test {
             }
             assert_eq!(got, at, "budget {budget}");
         }
+    }
+
+    /// A SIP template, let go as soon as it is made, leaves its shard's
+    /// `due` alone; another template counting a connection brings it to
+    /// its end.
+    #[test]
+    fn a_sip_template_does_not_make_its_shard_due() {
+        let t = Templates::default();
+        let sip = t.with_call_id(key(1), b"call-1");
+        let i = shard_of(&sip);
+        let (_, g) = t.schedule(sip, P, 0, |_| true, || Some(d(1))).unwrap();
+        t.release(sip, g, 0);
+        assert_eq!(t.due[i].load(Relaxed), u32::MAX);
+        let k = (1..)
+            .map(|c| key(c << 8))
+            .find(|k| shard_of(k) == i)
+            .unwrap();
+        t.schedule(k, P, 5, |_| true, || Some(d(1))).unwrap();
+        assert_eq!(t.due[i].load(Relaxed), 305);
     }
 
     #[test]
