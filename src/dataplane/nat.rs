@@ -427,7 +427,7 @@ impl Core {
                     if generation == 0 {
                         self.ctr.inc(Ctr::SipUntemplated);
                     }
-                    templates.release(key, generation, self.clock.now_s);
+                    templates.release(key, (generation, p.mask), self.clock.now_s);
                     sip = Some((key, generation, call_id.unwrap_or_default()));
                     (i, 0)
                 } else {

@@ -205,7 +205,7 @@ impl Core {
         match templates.schedule(want, p, self.clock.now_s, valid, || Some(here)) {
             Some((_, 0)) | None => self.ctr.inc(Ctr::SipUntemplated),
             Some((_, generation)) => {
-                templates.release(key, generation, self.clock.now_s);
+                templates.release(key, (generation, p.mask), self.clock.now_s);
                 if self.sync.reporting() {
                     self.sync_report_sip(conn, (key, generation), id);
                 }

@@ -445,9 +445,9 @@ impl Core {
     /// template back to the old server, where IPVS syncs the connection's
     /// actual control template (`ip_vs_sync_conn`).
     fn template_current<A: Family>(&self, c: &Conn<A>) -> Option<(u32, (A, u16))> {
-        let key = super::template::template_key(&self.snap.cfg, c)?;
+        let (key, mask) = super::template::template_of(&self.snap.cfg, c)?;
         let now = self.clock.now_s;
-        let (generation, period, dest) = A::templates(&self.shared).current(key, now)?;
+        let (generation, period, dest) = A::templates(&self.shared).current(key, mask, now)?;
         (generation == c.template_gen()).then_some((period, (dest.addr, dest.port)))
     }
 

@@ -70,20 +70,31 @@ pub(super) fn release_template<A: Family>(
     if c.template == 0 {
         return;
     }
-    if let Some(key) = template_key(cfg, c) {
-        templates.release(key, c.template_gen(), now);
+    if let Some((key, mask)) = template_of(cfg, c) {
+        templates.release(key, (c.template_gen(), mask), now);
     }
 }
 
 /// The key of the persistence template `c` would be counted on: its
 /// client's under the service it was scheduled by (its real server's,
-/// `Family::conn_service`) and that service's current netmask (if `-M`
-/// changed, the template of the old mask is swept: it would not be found
-/// or not match generations); `None` for a service not persistent.
+/// `Family::conn_service`) and that service's current netmask;
+/// `None` for a service not persistent.
 pub(super) fn template_key<A: Family>(cfg: &Snapshot, c: &Conn<A>) -> Option<TemplateKey<A>> {
+    template_of(cfg, c).map(|(key, _)| key)
+}
+
+/// [`template_key`] and the netmask it was made with, which a template
+/// must have been made under to be `c`'s ([`Templates::release`],
+/// [`Templates::current`]): if `-M` changed, the template of the old mask
+/// is swept, and one of the old mask found by the new key (another
+/// client's: a wider mask's key is a narrower one's) is told apart by its
+/// mask, whatever its generation; one made under the new mask since has
+/// another generation than `c`'s (one count for all shards) unless made
+/// a multiple of 32767 templates after `c`'s.
+pub(super) fn template_of<A: Family>(cfg: &Snapshot, c: &Conn<A>) -> Option<(TemplateKey<A>, u32)> {
     let svc = A::conn_service(cfg, c)?;
     let p = svc.entry.persist?;
-    Some(TemplateKey::new(svc.id, c.client, p.mask))
+    Some((TemplateKey::new(svc.id, c.client, p.mask), p.mask))
 }
 
 /// Templates a worker's sweep looks at each second, beyond its own share,

@@ -37,8 +37,10 @@
 //! of 0).
 //!
 //! A connection remembers its template by a 16-bit generation (in the 2 bytes
-//! `Conn` had as padding), so a connection of a replaced template never uncounts
-//! the new one. At most [`MAX_TEMPLATES`] templates exist: when a shard is full a
+//! `Conn` had as padding; one count for all shards), so a connection of a
+//! replaced template does not uncount the new one, nor, after a `-M` change,
+//! one its client's new key finds in another shard (unless a multiple of
+//! 32767 templates were made between the two). At most [`MAX_TEMPLATES`] templates exist: when a shard is full a
 //! new client is scheduled without a template. The shards' maps start small and
 //! grow (an allocation when a template is created and the map doubles, never per
 //! packet).
@@ -200,8 +202,6 @@ impl<A: Copy> Template<A> {
 #[derive(Debug)]
 struct Shard<A> {
     map: HashMap<TemplateKey<A>, Template<A>>,
-    /// Last generation handed out (never 0: 0 means "no template" in a `Conn`).
-    generation: u16,
     /// Templates in `map` with a persistence engine's key.
     pe: usize,
     /// The Call-IDs of the SIP templates in `map`, for listings.
@@ -209,23 +209,16 @@ struct Shard<A> {
 }
 
 impl<A: Addr> Shard<A> {
-    /// A new template (the next generation), counting `n_control`
-    /// connections; returns its generation.
+    /// A new template of `generation` ([`Templates::next_generation`]),
+    /// counting `n_control` connections.
     fn insert(
         &mut self,
         Wanted { key, call_id }: Wanted<'_, A>,
         dest: TemplateDest<A>,
         mask: u32,
         (expires, period): (u32, u32),
-        n_control: u32,
-    ) -> u16 {
-        // Generations below `TEMPLATE_ASSURED`, the bit a connection keeps
-        // for itself beside its template's generation (`Conn::template_gen`).
-        self.generation = match self.generation + 1 {
-            TEMPLATE_ASSURED.. => 1,
-            g => g,
-        };
-        let generation = self.generation;
+        (n_control, generation): (u32, u16),
+    ) {
         let t = Template {
             dest,
             expires,
@@ -249,7 +242,6 @@ impl<A: Addr> Shard<A> {
                 self.calls.remove(&key);
             }
         }
-        generation
     }
 
     fn remove(&mut self, key: &TemplateKey<A>) {
@@ -275,6 +267,9 @@ pub struct Templates<A = u32> {
     /// shard, both under its lock; read without it by a reporting sweep
     /// ([`Templates::sweep_reporting`]).
     due: Box<[AtomicU32]>,
+    /// Templates made so far, of which a new one's generation is drawn
+    /// ([`Templates::next_generation`]).
+    made: AtomicU32,
     /// Keyed (per process) hash of a SIP Call-ID into a key's `pe`.
     pe_hash: std::hash::RandomState,
 }
@@ -286,7 +281,6 @@ impl<A: Addr> Default for Templates<A> {
                 .map(|_| {
                     Mutex::new(Shard {
                         map: HashMap::with_capacity(SHARD_START),
-                        generation: 0,
                         pe: 0,
                         calls: HashMap::with_capacity(CALLS_START),
                     })
@@ -295,6 +289,7 @@ impl<A: Addr> Default for Templates<A> {
             due: (0..TEMPLATE_SHARDS)
                 .map(|_| AtomicU32::new(u32::MAX))
                 .collect(),
+            made: AtomicU32::new(0),
             pe_hash: std::hash::RandomState::new(),
         }
     }
@@ -318,6 +313,19 @@ impl<A: Addr> Templates<A> {
         self.shards[i]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The generation of a new template (never 0: 0 means "no template" in
+    /// a `Conn`; below `TEMPLATE_ASSURED`, the bit a connection keeps for
+    /// itself beside it, `Conn::template_gen`). One count for all shards
+    /// (an atomic add per new template, never per packet), so that two
+    /// templates made less than 32767 apart never share one: after a `-M`
+    /// change, a connection's client's key under the new netmask finds a
+    /// template in another shard than its own, which counted its own
+    /// generations from 1 too when each shard had its count.
+    fn next_generation(&self) -> u16 {
+        let n = self.made.fetch_add(1, Relaxed);
+        (n % u32::from(TEMPLATE_ASSURED - 1)) as u16 + 1
     }
 
     /// Template `key` of shard `i` (whose lock the caller holds) counts a
@@ -378,7 +386,8 @@ impl<A: Addr> Templates<A> {
         if !shard.room_for(&key) {
             return Some((dest, 0));
         }
-        let generation = shard.insert(want, dest, p.mask, (expires, p.timeout), 1);
+        let generation = self.next_generation();
+        shard.insert(want, dest, p.mask, (expires, p.timeout), (1, generation));
         self.counted(i, &key, expires);
         Some((dest, generation))
     }
@@ -422,7 +431,13 @@ impl<A: Addr> Templates<A> {
             return false;
         }
         let period = expires.saturating_sub(now);
-        shard.insert(want, dest, mask, (expires, period), 0);
+        shard.insert(
+            want,
+            dest,
+            mask,
+            (expires, period),
+            (0, self.next_generation()),
+        );
         true
     }
 
@@ -495,23 +510,33 @@ impl<A: Addr> Templates<A> {
             .map(|t| t.generation)
     }
 
-    /// The generation of `key`'s template, the seconds a new connection
-    /// extends it by at `now` (IPVS's template `timeout`: the service's
-    /// `-p`, [`EXPIRE_LATER`] once re-armed) and the real server it names,
-    /// if there is one.
-    pub fn current(&self, key: TemplateKey<A>, now: u32) -> Option<(u16, u32, TemplateDest<A>)> {
+    /// The generation of `key`'s template made under netmask `mask`, the
+    /// seconds a new connection extends it by at `now` (IPVS's template
+    /// `timeout`: the service's `-p`, [`EXPIRE_LATER`] once re-armed) and
+    /// the real server it names, if there is one. After a `-M` change the
+    /// key a connection's client has under the new netmask can be one of
+    /// the old netmask's (a wider mask's key is a narrower one's, of
+    /// another client), which `mask` tells apart from the connection's
+    /// whatever its generation.
+    pub fn current(
+        &self,
+        key: TemplateKey<A>,
+        mask: u32,
+        now: u32,
+    ) -> Option<(u16, u32, TemplateDest<A>)> {
         let mut shard = self.lock(shard_of(&key));
-        let t = shard.map.get_mut(&key)?;
+        let t = shard.map.get_mut(&key).filter(|t| t.mask == mask)?;
         t.settle(now);
         Some((t.generation, t.period, t.dest))
     }
 
-    /// A connection counted on template `key` of `generation` left its
-    /// table at `now`.
-    pub fn release(&self, key: TemplateKey<A>, generation: u16, now: u32) {
+    /// A connection counted on template `key` of `generation`, made under
+    /// netmask `mask` ([`Templates::current`]), left its table at `now`.
+    pub fn release(&self, key: TemplateKey<A>, (generation, mask): (u16, u32), now: u32) {
         let mut shard = self.lock(shard_of(&key));
         if let Some(t) = shard.map.get_mut(&key)
             && t.generation == generation
+            && t.mask == mask
         {
             t.settle(now);
             t.n_control = t.n_control.saturating_sub(1);
@@ -625,7 +650,7 @@ mod test {
             .filter(|&i| {
                 let k = t.with_call_id(key(1), &i.to_le_bytes());
                 let (_, g) = t.schedule(k, P, 0, |_| true, || Some(d(1))).unwrap();
-                t.release(k, g, 0);
+                t.release(k, (g, P.mask), 0);
                 g != 0
             })
             .count();
@@ -657,8 +682,8 @@ mod test {
         let (b, g2) = t.schedule(key(2), P, 10, |_| true, || Some(d(2))).unwrap();
         assert_eq!((b, g2), (d(1), g));
         // Both connections leave before its timeout: it lives to 310.
-        t.release(key(1), g, 100);
-        t.release(key(1), g, 200);
+        t.release(key(1), (g, P.mask), 100);
+        t.release(key(1), (g, P.mask), 200);
         assert_eq!(t.len(309), 1);
         assert_eq!(t.len(310), 0);
         // An expired template is replaced by the scheduler's choice.
@@ -666,8 +691,8 @@ mod test {
         assert_eq!(c, d(2));
         assert_ne!(g3, g);
         // A release of the old generation does not uncount the new template.
-        t.release(key(1), g, 401);
-        t.release(key(1), g3, 402);
+        t.release(key(1), (g, P.mask), 401);
+        t.release(key(1), (g3, P.mask), 402);
         assert_eq!(t.len(699), 1);
         assert_eq!(t.len(700), 0);
     }
@@ -692,14 +717,14 @@ mod test {
         assert_eq!(listed(350), Some(10));
         assert_eq!(listed(365), Some(55));
         // The connection leaves at 365: the template lives to the mark at 420.
-        t.release(key(1), g, 365);
+        t.release(key(1), (g, P.mask), 365);
         assert_eq!(t.len(419), 1);
         assert_eq!(listed(400), Some(20));
         // A new connection at 400 extends it to 460 (its period is 60 now).
         let (a, g2) = t.schedule(key(1), P, 400, |_| true, || Some(d(2))).unwrap();
         assert_eq!((a, g2), (d(1), g));
         assert_eq!(listed(400), Some(60));
-        t.release(key(1), g, 401);
+        t.release(key(1), (g, P.mask), 401);
         assert_eq!(t.len(459), 1);
         assert_eq!(t.len(460), 0);
     }
@@ -724,7 +749,7 @@ mod test {
             ..P
         };
         let (_, g2) = t.schedule(k2, long, 0, |_| true, || Some(d(2))).unwrap();
-        t.release(k2, g2, 1);
+        t.release(k2, (g2, P.mask), 1);
         let sweep = |now, due, taken: bool| {
             let (looked, mut got) = (std::cell::Cell::new(0), vec![]);
             let persist = |_: &_| {
@@ -748,7 +773,7 @@ mod test {
         assert_eq!(sweep(360, true, true), (2, vec![key(1)]));
         // Its connection left at 361: the template goes at the mark at 420
         // (swept then, not handed over), and nothing brings the shard in.
-        t.release(key(1), g, 361);
+        t.release(key(1), (g, P.mask), 361);
         assert_eq!(sweep(419, true, true), (1, vec![]));
         assert_eq!(sweep(420, true, true), (1, vec![]), "gone");
         assert_eq!(t.len(420), 1, "k2's alone");
@@ -758,7 +783,7 @@ mod test {
         assert_eq!(sweep(560, true, true), (2, vec![key(1)]));
         // Its connection gone and the shard swept, a new one on it (at 570,
         // to 630) makes it due again.
-        t.release(key(1), g, 561);
+        t.release(key(1), (g, P.mask), 561);
         t.sweep_by(i, 1, 562, |_| Some(P));
         t.schedule(key(1), P, 570, |_| true, || None).unwrap();
         assert_eq!(sweep(629, true, true), (1, vec![]));
@@ -801,7 +826,7 @@ mod test {
         let sip = t.with_call_id(key(1), b"call-1");
         let i = shard_of(&sip);
         let (_, g) = t.schedule(sip, P, 0, |_| true, || Some(d(1))).unwrap();
-        t.release(sip, g, 0);
+        t.release(sip, (g, P.mask), 0);
         assert_eq!(t.due[i].load(Relaxed), u32::MAX);
         let k = (1..)
             .map(|c| key(c << 8))
@@ -809,6 +834,52 @@ mod test {
             .unwrap();
         t.schedule(k, P, 5, |_| true, || Some(d(1))).unwrap();
         assert_eq!(t.due[i].load(Relaxed), 305);
+    }
+
+    /// After a `-M` change (/32 to /24) a connection's client has another
+    /// key, in another shard: the template there of the old netmask
+    /// (another client's, whose /32 is the /24 key; made 32767 templates
+    /// later, so of the same generation) is not the connection's, nor is
+    /// one made under the new netmask since (the first of its shard, as
+    /// the connection's was of its own): `release` uncounts neither and
+    /// `current` names neither.
+    #[test]
+    fn after_a_netmask_change_a_connection_finds_no_other_template() {
+        let (m1, m2) = (u32::MAX, 0xffff_ff00);
+        let (p1, p2) = (Persist { mask: m1, ..P }, Persist { mask: m2, ..P });
+        let k = |c, m| TemplateKey::new((6, 10, 80), c, m);
+        let a = (0x0a00_0001..)
+            .find(|&a| shard_of(&k(a, m1)) != shard_of(&k(a, m2)))
+            .unwrap();
+        let b = a & m2;
+        // The old netmask's template at the new key.
+        let t = Templates::default();
+        let (_, ga) = t
+            .schedule(k(a, m1), p1, 0, |_| true, || Some(d(1)))
+            .unwrap();
+        for n in 0..u32::from(TEMPLATE_ASSURED) - 2 {
+            let other = TemplateKey::new((17, 20, 53), n, m1);
+            assert!(t.install(other, d(3), m1, 0, 1, true));
+        }
+        let (_, gb) = t
+            .schedule(k(b, m1), p1, 0, |_| true, || Some(d(2)))
+            .unwrap();
+        assert_eq!(ga, gb);
+        assert!(t.current(k(a, m2), m2, 0).is_none());
+        t.release(k(a, m2), (ga, m2), 1);
+        assert_eq!(t.len(300), 2, "b's template still counts its connection");
+        // A template made under the new netmask since.
+        let t = Templates::default();
+        let (_, ga) = t
+            .schedule(k(a, m1), p1, 0, |_| true, || Some(d(1)))
+            .unwrap();
+        let (_, gc) = t
+            .schedule(k(b | 7, m2), p2, 0, |_| true, || Some(d(2)))
+            .unwrap();
+        assert_ne!(t.current(k(a, m2), m2, 0).map(|c| c.0), Some(ga));
+        t.release(k(a, m2), (ga, m2), 1);
+        assert_eq!(t.len(300), 2, "c's template still counts its connection");
+        assert_ne!(ga, gc);
     }
 
     #[test]
@@ -946,7 +1017,7 @@ mod test {
         // A synced template for the third client's /64 extends its own.
         assert!(t.install(key(c, 64), r3, 64, 0, 100, false));
         assert!(!t.install(key(c, 64), r2, 64, 0, 100, false));
-        t.release(key(c, 64), 2, 0);
+        t.release(key(c, 64), (2, 64), 0);
         assert_eq!(t.len(99), 2);
         assert_eq!(t.len(100), 1);
     }
@@ -992,9 +1063,9 @@ mod test {
     fn a_synced_template_takes_each_reports_timeout() {
         let t = Templates::<u32>::default();
         assert!(t.install(key(1), d(1), P.mask, 0, 1800, true));
-        assert_eq!(t.current(key(1), 10).map(|c| c.1), Some(1800));
+        assert_eq!(t.current(key(1), P.mask, 10).map(|c| c.1), Some(1800));
         assert!(t.install(key(1), d(1), P.mask, 100, 160, true));
-        assert_eq!(t.current(key(1), 110).map(|c| c.1), Some(60));
+        assert_eq!(t.current(key(1), P.mask, 110).map(|c| c.1), Some(60));
         let mut listed = Vec::new();
         t.list(110, &mut listed, 8);
         assert_eq!(listed[0].expires_in, 1690, "its end not brought forward");
@@ -1023,7 +1094,7 @@ mod test {
         assert_eq!(t.adopt(key(1), DestId(1), P.mask, 1), Some((g, true)));
         // Past its 10 s, it lives while the connection does.
         assert_eq!(t.len(500), 1);
-        t.release(key(1), g, 500);
+        t.release(key(1), (g, P.mask), 500);
         assert_eq!(t.len(500 + EXPIRE_LATER), 0);
         // Expired with no connection: nothing to adopt.
         assert_eq!(t.adopt(key(1), DestId(1), P.mask, 1000), None);
@@ -1078,19 +1149,19 @@ mod test {
             call_id: Some(&b"call@ua"[..]),
         };
         let (_, g) = t.schedule(sip, P, 0, |_| true, || Some(d(1))).unwrap();
-        t.release(sip.key, g, 0);
+        t.release(sip.key, (g, P.mask), 0);
         let plain = Wanted {
             key: key(0x200),
             call_id: Some(&b"not kept"[..]),
         };
         let (_, g2) = t.schedule(plain, P, 0, |_| true, || Some(d(1))).unwrap();
-        t.release(plain.key, g2, 0);
+        t.release(plain.key, (g2, P.mask), 0);
         assert_eq!(calls(&t), 1);
         let sip_of = |id| vec![(ip(id), (PersistEngine::Sip, b"call@ua".to_vec().into()))];
         assert_eq!(listed(&t, 0), sip_of(1));
         // Replaced (its server is no longer valid): the new one's.
         let (_, g) = t.schedule(sip, P, 1, |_| false, || Some(d(2))).unwrap();
-        t.release(sip.key, g, 1);
+        t.release(sip.key, (g, P.mask), 1);
         assert_eq!(calls(&t), 1);
         assert_eq!(listed(&t, 1), sip_of(2));
         t.sweep_by(0, TEMPLATE_SHARDS, 1000, |_| Some(P));
