@@ -416,6 +416,8 @@ impl<A: Addr> Templates<A> {
         let key = want.key;
         let mut shard = self.lock(shard_of(&key));
         if let Some(t) = shard.map.get_mut(&key) {
+            // Its marks passed first: one re-armed is reported as such.
+            t.settle(now);
             if t.dest == dest && t.mask == mask {
                 // The message's timeout is the template's from now on
                 // (`ip_vs_proc_conn` sets `cp->timeout`): 60 s once the
@@ -880,6 +882,29 @@ mod test {
         t.release(k(a, m2), (ga, m2), 1);
         assert_eq!(t.len(300), 2, "c's template still counts its connection");
         assert_ne!(ga, gc);
+    }
+
+    /// A template of a director that is master and backup at once,
+    /// counting a connection past its mark when the other's report of it
+    /// comes: it was re-armed there, and the sweep hands it over, where
+    /// the report's end, pushed first, hid the mark.
+    #[test]
+    fn a_synced_report_does_not_hide_a_passed_mark() {
+        let t = Templates::default();
+        t.schedule(key(1), P, 0, |_| true, || Some(d(1))).unwrap();
+        assert!(t.install(key(1), d(1), P.mask, 310, 400, false));
+        let mut got = vec![];
+        t.sweep_reporting(
+            (0, TEMPLATE_SHARDS, 0),
+            310,
+            |_| Some(P),
+            |r| {
+                got.push(r.key);
+                true
+            },
+        );
+        assert_eq!(got, [key(1)]);
+        assert_eq!(t.current(key(1), P.mask, 310).map(|c| c.1), Some(90));
     }
 
     #[test]
