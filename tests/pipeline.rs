@@ -2652,6 +2652,43 @@ fn persistence_netmask_groups_clients() {
     );
 }
 
+/// `-E ... -M 255.255.255.0` while a client's connection uses its /32
+/// template: its next connection makes a template of the /24, in another
+/// shard; the old connection leaving does not uncount that one (each
+/// shard's first template had generation 1 when each shard counted its
+/// own), so it lives while its own connection does, re-armed at 300 and
+/// 360 (`expire_later`), as IPVS's old connection counts off its own
+/// control template (`cp->control`).
+#[test]
+fn a_connection_from_before_a_netmask_change_leaves_the_new_template_alone() {
+    let mut lab = lab_with(PERSIST);
+    establish_to(&mut lab, 40000, RS1);
+    lab.publish_with(|s| {
+        for svc in s.services.values_mut() {
+            if let Some(p) = &mut svc.persist {
+                p.mask = 0xffff_ff00;
+            }
+        }
+    });
+    // The new rules' rr starts again.
+    establish_to(&mut lab, 40001, RS1);
+    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, RST | ACK));
+    // The old connection leaves its table (CLOSE, 10 s), then the marks.
+    lab.advance(Duration::from_secs(20));
+    lab.poll();
+    lab.advance(Duration::from_secs(380));
+    lab.poll();
+    // (The /32 one, its connection unable to find it, goes when the sweep
+    // comes to its shard.)
+    let net = Ipv4Addr::new(198, 18, 0, 0);
+    let of_net: Vec<_> = templates(&mut lab)
+        .into_iter()
+        .filter(|t| t.client.0 == net)
+        .collect();
+    let assured = |t: ConnInfo| ConnInfo { assured: true, ..t };
+    assert_eq!(of_net, [assured(template(net, RS1, 20))]);
+}
+
 #[test]
 fn persistence_template_lives_while_connections_do_then_expires() {
     let mut lab = lab_with(PERSIST);
