@@ -580,6 +580,58 @@ fn packet_too_big_only_for_a_first_fragment() {
     assert_eq!((ext.len(), d.ctr(Ctr::Icmp6TooBig)), (1, 1));
 }
 
+/// No packet too big about an ICMPv6 error (RFC 4443 §2.4(e.1)), whole or
+/// as an atomic fragment (RFC 6946), which the kernel's `is_ineligible`
+/// (`net/ipv6/icmp.c`) reads past with `ipv6_skip_exthdr`: a real server's
+/// destination unreachable quoting 1300 bytes of a client's segment is too
+/// big for the external MTU (1280) once translated, and is dropped without
+/// a word to the server either way.
+#[test]
+fn no_packet_too_big_about_an_icmpv6_error_in_an_atomic_fragment() {
+    use frames6::Ext;
+    let mut d = connected_with_mtu([1280, 1500]);
+    let to_rs = L3 {
+        dst: RS1_6,
+        ..from(CLIENT6)
+    };
+    let sent_in = frames6::tcp(&to_rs, &[], 40000, 80, ACK, &[0x5a; 1300 - 60]);
+    assert_eq!(sent_in.len(), 14 + 1300);
+    let l = l3_from_rs6(RS1_6, CLIENT6);
+    let mut m = vec![1u8, 4, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&sent_in[14..]);
+    let c = frames6::checksum6(l.src, l.dst, frames6::ICMPV6, &m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let atomic = Ext::Fragment {
+        offset: 0,
+        more: false,
+        id: 0x1234,
+    };
+    for (i, ext) in [&[][..], &[atomic][..]].into_iter().enumerate() {
+        let error = frames6::frame(&l, ext, frames6::ICMPV6, &m);
+        let (out_ext, out_int) = d.int(&error);
+        assert!(out_ext.is_empty(), "{ext:?}: nothing to the client");
+        assert!(out_int.is_empty(), "{ext:?}: nothing to the real server");
+        assert_eq!(
+            (d.ctr(Ctr::DropTooBig), d.ctr(Ctr::Icmp6TooBig)),
+            (i as u64 + 1, 0),
+            "{ext:?}"
+        );
+    }
+    // The same error that fits is translated: it was the size alone.
+    m.truncate(1280 - 40 - 8);
+    m[2..4].copy_from_slice(&[0, 0]);
+    let c = frames6::checksum6(l.src, l.dst, frames6::ICMPV6, &m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let (out_ext, out_int) = d.int(&frames6::frame(&l, &[atomic], frames6::ICMPV6, &m));
+    assert!(out_int.is_empty());
+    assert_eq!(out_ext.len(), 1, "{:?}", drops(&d.w().core.ctr));
+    let ip = &out_ext[0][14..];
+    assert_eq!(ip.len(), 1280, "an atomic fragment still");
+    assert_eq!((addr_at(ip, 8), addr_at(ip, 24)), (VIP6, CLIENT6));
+    assert_eq!(out_ext[0][..6], CLIENT_MAC);
+    assert_eq!(d.ctr(Ctr::Icmp6TooBig), 0);
+}
+
 /// Hop limit 1 on a packet to a service: dropped, and the client told
 /// with ICMPv6 time exceeded (hop limit exceeded in transit) from the VIP,
 /// as the kernel's `decrement_ttl` (`ip_vs_xmit.c`) sends it.

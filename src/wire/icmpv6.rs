@@ -335,9 +335,12 @@ pub fn emit_error(
 /// broadcast address (`link_multicast`, e.3-e.5) only a packet too big or a
 /// parameter problem about an unrecognized option.
 ///
-/// A packet whose extension headers cannot be walked (a fragment, say) is not
-/// known to carry an ICMPv6 error and may be answered, as Linux does
-/// (`icmpv6_send`, `is_ineligible`).
+/// The upper-layer header is looked for past extension headers and past the
+/// fragment header of a first fragment (an atomic fragment, RFC 6946, or the
+/// first piece of a datagram), as Linux's `is_ineligible` (`net/ipv6/icmp.c`)
+/// finds it with `ipv6_skip_exthdr` (`net/ipv6/exthdrs_core.c`). A packet
+/// whose headers cannot be walked, or a later fragment, is not known to carry
+/// an ICMPv6 error and may be answered, as Linux does.
 pub fn error_allowed(invoking: &[u8], link_multicast: bool, ty: u8, code: u8) -> bool {
     let Ok(ip) = Ipv6Packet::new_checked(invoking) else {
         return false;
@@ -351,13 +354,33 @@ pub fn error_allowed(invoking: &[u8], link_multicast: bool, ty: u8, code: u8) ->
     if (ip.dst().is_multicast() || link_multicast) && !excepted {
         return false;
     }
-    match ip.l4() {
-        Ok((next_header::ICMPV6, l4)) => match Icmpv6Packet::new_checked(l4) {
-            Ok(icmp) => !icmp.is_error() && icmp.msg_type() != msg::REDIRECT,
-            // Too short to say what it is: no error about it either.
-            Err(_) => false,
-        },
-        _ => true,
+    let (upper, first_fragment) = match ip.upper_layer() {
+        Ok(up) => (up, false),
+        // A first fragment (atomic or not) holds its upper-layer header past
+        // the fragment header: read it there, as `ipv6_skip_exthdr` walks past
+        // a fragment header with offset 0. A later fragment's is elsewhere.
+        Err(ipv6::ExtError::Fragment) => {
+            let packet = &invoking[..ip.total_len()];
+            match ipv6::walk_fragment(ip.next_header(), packet, ipv6::HEADER_LEN) {
+                Ok((_, Some(up))) => (up, true),
+                _ => return true,
+            }
+        }
+        Err(_) => return true,
+    };
+    if upper.protocol != next_header::ICMPV6 {
+        return true;
+    }
+    let l4 = &invoking[upper.offset..ip.total_len()];
+    // A whole message shorter than its header is too short to say what it
+    // is: no error about it either. A first fragment's goes on in the next
+    // ones, and its type alone decides, the one byte `is_ineligible` reads.
+    if !first_fragment && l4.len() < HEADER_LEN {
+        return false;
+    }
+    match l4.first() {
+        Some(&ty) => ty >= msg::ECHO_REQUEST && ty != msg::REDIRECT,
+        None => false,
     }
 }
 
@@ -664,5 +687,61 @@ mod test {
             !allowed(&with(4, &[0, 4]), false, unreach),
             "ICMPv6 too short"
         );
+    }
+
+    #[test]
+    fn no_error_about_an_error_behind_a_fragment_header() {
+        let unreach = (msg::DEST_UNREACHABLE, unreach::PORT);
+        let ptb = (msg::PACKET_TOO_BIG, 0);
+        // A packet holding an ICMPv6 message of type `ty`, whole or behind a
+        // fragment header of offset `off` (in bytes) and M flag `more`.
+        let packet = |ty: u8, frag: Option<(u16, bool)>| {
+            let mut p = match frag {
+                None => request_frame(0, &[]),
+                Some((off, more)) => {
+                    let flags = (off | u16::from(more)).to_be_bytes();
+                    let ext = [next_header::ICMPV6, 0, flags[0], flags[1], 0, 0, 0, 7];
+                    request_frame(next_header::FRAGMENT, &ext)
+                }
+            };
+            let at = if frag.is_some() { 14 + 48 } else { 14 + 40 };
+            p[at] = ty;
+            p[14..].to_vec()
+        };
+        for error in [msg::DEST_UNREACHABLE, msg::PACKET_TOO_BIG, msg::REDIRECT] {
+            // Whole, atomic (RFC 6946) and a first fragment with more to come:
+            // the same message, and no error about it (RFC 4443 §2.4(e)).
+            for frag in [None, Some((0, false)), Some((0, true))] {
+                let p = packet(error, frag);
+                assert!(!error_allowed(&p, false, unreach.0, unreach.1), "{frag:?}");
+                assert!(!error_allowed(&p, false, ptb.0, ptb.1), "{frag:?}");
+            }
+            // A later fragment: what it continues is not known.
+            let later = packet(error, Some((8, false)));
+            assert!(error_allowed(&later, false, ptb.0, ptb.1));
+        }
+        // An echo request behind a fragment header may be answered.
+        for frag in [None, Some((0, false)), Some((0, true))] {
+            let p = packet(msg::ECHO_REQUEST, frag);
+            assert!(error_allowed(&p, false, ptb.0, ptb.1), "{frag:?}");
+        }
+        // A first fragment cut short inside its ICMPv6 header: its type
+        // decides (a parameter problem about an echo request's chain cut
+        // short, none about an error's); with no type byte, none.
+        for (ty, len, allowed) in [
+            (msg::ECHO_REQUEST, 3, true),
+            (msg::DEST_UNREACHABLE, 3, false),
+            (msg::ECHO_REQUEST, 0, false),
+        ] {
+            let mut cut = packet(ty, Some((0, true)));
+            cut.truncate(40 + 8 + len);
+            cut[4..6].copy_from_slice(&(8 + len as u16).to_be_bytes());
+            let code = param_problem::HEADER_CHAIN;
+            assert_eq!(
+                error_allowed(&cut, false, msg::PARAM_PROBLEM, code),
+                allowed,
+                "type {ty}, {len} bytes"
+            );
+        }
     }
 }
