@@ -1016,6 +1016,127 @@ fn an_ipv6_atomic_fragment_goes_to_its_owner_without_a_tracker() {
     }
 }
 
+/// The frames out of every worker's `nic` after `frame` is pushed to worker
+/// `k`'s receive queue on `rx` and the workers run three rounds (a handoff
+/// takes one).
+fn through_worker(d: &mut MemDirector, k: usize, rx: Nic, frame: &[u8], nic: Nic) -> Vec<Vec<u8>> {
+    d.workers[k].rx[rx].push(frame);
+    let mut out = vec![];
+    for _ in 0..3 {
+        d.poll();
+        for w in &mut d.workers {
+            out.extend(w.tx[nic].take_sent());
+        }
+    }
+    out
+}
+
+fn sum_ctr(d: &MemDirector, c: Ctr) -> u64 {
+    d.workers.iter().map(|w| w.core.ctr.get(c)).sum()
+}
+
+/// A real server's reply behind extension headers goes to the worker owning
+/// its client (its destination on the internal NIC) with steering off too
+/// (`steer_chain6`: the fanout program, which reads the port right behind
+/// the fixed header, cannot hash it): with three workers and each
+/// connection made on its owner, twelve replies, behind a destination
+/// options header or as atomic fragments, each pushed to a worker that
+/// does not own its client, are each handed over once and reach the client
+/// from the VIP's port.
+#[test]
+fn an_ipv6_reply_behind_extension_headers_goes_to_its_clients_owner() {
+    use frames6::Ext;
+    let rules = [
+        "-A -u [2001:2:0:1::110]:53 -s rr",
+        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
+    ];
+    let mut d = MemDirector::with_env(3, &rules, env6(), 1024);
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    let owner = |port: u16| env6().owner6((CLIENT6, port), 3);
+    for port in CPORT..CPORT + 12 {
+        let req = frames6::udp(&l3_to_vip6(), &[], port, 53, &data(40), false);
+        let int = through_worker(&mut d, owner(port), Nic::Ext, &req, Nic::Int);
+        assert_eq!(
+            int.len(),
+            1,
+            "{:?}",
+            drops(&d.workers[owner(port)].core.ctr)
+        );
+    }
+    assert_eq!(sum_ctr(&d, Ctr::HandoffOut), 0);
+    let l = l3_from_rs6(RS1_6, CLIENT6);
+    for port in CPORT..CPORT + 12 {
+        let ext = match port % 2 {
+            0 => Ext::DestOpts,
+            _ => Ext::Fragment {
+                offset: 0,
+                more: false,
+                id: u32::from(port),
+            },
+        };
+        let reply = frames6::udp(&l, &[ext], 53, port, &data(40), false);
+        let other = (owner(port) + 1 + usize::from(port % 3 == 0)) % 3;
+        let out = through_worker(&mut d, other, Nic::Int, &reply, Nic::Ext);
+        let drops: Vec<_> = d.workers.iter().map(|w| drops(&w.core.ctr)).collect();
+        assert_eq!(out.len(), 1, "{ext:?} {port}: {drops:?}");
+        let f = &out[0];
+        // From the VIP to the client, the extension header kept, the UDP
+        // header behind it from port 53 to the client's.
+        assert_eq!(f[..6], CLIENT_MAC);
+        assert_eq!(
+            (&f[22..38], &f[38..54]),
+            (&VIP6.octets()[..], &CLIENT6.octets()[..])
+        );
+        let ports = (
+            u16::from_be_bytes([f[62], f[63]]),
+            u16::from_be_bytes([f[64], f[65]]),
+        );
+        assert_eq!(ports, (53, port));
+        assert_eq!(sum_ctr(&d, Ctr::HandoffOut), u64::from(port - CPORT + 1));
+    }
+    assert_eq!(sum_ctr(&d, Ctr::HandoffIn), 12);
+    assert_eq!(sum_ctr(&d, Ctr::FwdOut6), 12);
+    assert_eq!(sum_ctr(&d, Ctr::RxFragments), 0);
+    let sums: Vec<_> = d.workers.iter().map(|w| drop_sum(&w.core.ctr)).collect();
+    assert_eq!(sums, [0, 0, 0]);
+}
+
+/// A client's TCP segment behind a destination options header goes to the
+/// worker owning the client with steering off too (`steer_chain6`), which
+/// makes the connection: each of twelve SYNs pushed to a worker that does
+/// not own its client is handed over once, reaches a real server, and its
+/// connection is listed on the owner alone.
+#[test]
+fn an_ipv6_segment_behind_destination_options_makes_its_connection_on_the_owner() {
+    use frames6::Ext;
+    let mut d = MemDirector::with_env(3, STANDARD6, env6(), 1024);
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    d.resolve6(Nic::Int, RS2_6, RS2_MAC);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    let owner = |port: u16| env6().owner6((CLIENT6, port), 3);
+    for port in CPORT..CPORT + 12 {
+        let syn = frames6::tcp(&l3_to_vip6(), &[Ext::DestOpts], port, 80, SYN, &[]);
+        let other = (owner(port) + 1 + usize::from(port % 2 == 0)) % 3;
+        let int = through_worker(&mut d, other, Nic::Ext, &syn, Nic::Int);
+        let drops: Vec<_> = d.workers.iter().map(|w| drops(&w.core.ctr)).collect();
+        assert_eq!(int.len(), 1, "{port}: {drops:?}");
+        let f = &int[0];
+        assert!([RS1_6.octets(), RS2_6.octets()].contains(&f[38..54].try_into().expect("16")));
+        assert_eq!(u16::from_be_bytes([f[62], f[63]]), port);
+        assert_eq!(sum_ctr(&d, Ctr::HandoffOut), u64::from(port - CPORT + 1));
+    }
+    let mut listed = vec![];
+    for k in 0..3 {
+        for c in d.conns(k) {
+            assert_eq!(owner(c.client.1), k, "{c:?}");
+            listed.push(c.client.1);
+        }
+    }
+    listed.sort_unstable();
+    assert_eq!(listed, (CPORT..CPORT + 12).collect::<Vec<_>>());
+}
+
 /// An IPv6 atomic fragment that is not forwarded is counted as the whole
 /// packet it holds would be: of a protocol we do not forward (GRE), to the
 /// VIP in `drop_proto`, through to an address not ours in
