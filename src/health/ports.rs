@@ -102,7 +102,8 @@ fn index(port: u16) -> Option<usize> {
 /// The source port and the destination of the UDP datagram a destination
 /// unreachable (ICMP type 3, ICMPv6 type 1) quotes, if `ip` is one (from
 /// its IP header on). The quote needs the datagram's IP header and the
-/// first 4 bytes of UDP, nothing more.
+/// first 4 bytes of UDP, nothing more. An IPv6 one may come as an atomic
+/// fragment; a piece of a datagram is not read.
 pub(super) fn unreach_about(ip: &[u8]) -> Option<(u16, IpAddr, u16)> {
     let (quoted, v6) = match ip.first()? >> 4 {
         4 => {
@@ -117,7 +118,14 @@ pub(super) fn unreach_about(ip: &[u8]) -> Option<(u16, IpAddr, u16)> {
             (icmp.get(8..)?, false)
         }
         6 => {
-            let up = ipv6::walk(*ip.get(6)?, ip, ipv6::HEADER_LEN).ok()?;
+            let up = match ipv6::walk(*ip.get(6)?, ip, ipv6::HEADER_LEN) {
+                Ok(up) => up,
+                // An atomic fragment (RFC 6946) is the whole message behind
+                // its fragment header, as the workers take it
+                // (`frag::atomic6`) and divert it here.
+                Err(ipv6::ExtError::Fragment) => ipv6::atomic_upper(ip)?,
+                Err(_) => return None,
+            };
             if up.protocol != ipv6::next_header::ICMPV6 {
                 return None;
             }
@@ -227,6 +235,47 @@ mod tests {
         assert_eq!(unreach_about(&ip), Some((61999, IpAddr::V6(rs6), 53)));
         ip[40] = 129;
         assert_eq!(unreach_about(&ip), None, "an echo reply");
+    }
+
+    /// An IPv6 destination unreachable about a check's datagram, sent as an
+    /// atomic fragment (RFC 6946), with the fragment header's offset and M
+    /// flag `frag`.
+    fn unreach6_behind_fragment(frag: u16) -> (Vec<u8>, Ipv6Addr) {
+        let rs6: Ipv6Addr = "2001:2:0:2::2".parse().unwrap();
+        let mut ip = vec![0u8; 40];
+        ip[0] = 0x60;
+        ip[4..6].copy_from_slice(&(8u16 + 8 + 44).to_be_bytes());
+        ip[6] = ipv6::next_header::FRAGMENT;
+        ip.extend_from_slice(&[58, 0]);
+        ip.extend_from_slice(&frag.to_be_bytes());
+        ip.extend_from_slice(&[0, 0, 0x12, 0x34]);
+        ip.extend_from_slice(&[1, 4, 0, 0, 0, 0, 0, 0]);
+        let mut q = [0u8; 44];
+        q[0] = 0x60;
+        q[6] = 17;
+        q[8..24].copy_from_slice(&"2001:2:0:2::1".parse::<Ipv6Addr>().unwrap().octets());
+        q[24..40].copy_from_slice(&rs6.octets());
+        q[40..42].copy_from_slice(&61999u16.to_be_bytes());
+        q[42..44].copy_from_slice(&53u16.to_be_bytes());
+        ip.extend_from_slice(&q);
+        (ip, rs6)
+    }
+
+    #[test]
+    fn an_unreachable_as_an_atomic_fragment_is_read() {
+        let (atomic, rs6) = unreach6_behind_fragment(0);
+        assert_eq!(unreach_about(&atomic), Some((61999, IpAddr::V6(rs6), 53)));
+        let mut p = Ports::new();
+        let port = p.take((IpAddr::V6(rs6), 53)).unwrap();
+        let (mut atomic, _) = unreach6_behind_fragment(0);
+        atomic[56 + 40..56 + 42].copy_from_slice(&port.to_be_bytes());
+        assert!(p.note(&atomic));
+        assert!(p.unreachable(port));
+        // A piece of a datagram (more to come, or a later one) is not.
+        for frag in [1, 8] {
+            let (piece, _) = unreach6_behind_fragment(frag);
+            assert_eq!(unreach_about(&piece), None, "{frag}");
+        }
     }
 
     #[test]
