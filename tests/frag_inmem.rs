@@ -1137,6 +1137,38 @@ fn an_ipv6_segment_behind_destination_options_makes_its_connection_on_the_owner(
     assert_eq!(listed, (CPORT..CPORT + 12).collect::<Vec<_>>());
 }
 
+/// Answers to the IPv6 DIP's health checks that come as atomic fragments
+/// go to the health thread as the whole packets they are: a destination
+/// unreachable about a UDP check's datagram, a TCP check's SYN-ACK.
+#[test]
+fn ipv6_atomic_fragments_answering_health_checks_are_diverted() {
+    use frames6::Ext;
+    let mut d = dns6();
+    let l = l3_from_rs6(RS1_6, DIP6);
+    let atomic = |id| Ext::Fragment {
+        offset: 0,
+        more: false,
+        id,
+    };
+    let to_rs = frames6::L3 {
+        src: DIP6,
+        dst: RS1_6,
+        ..l3_to_vip6()
+    };
+    let check = frames6::udp(&to_rs, &[], 61000, 53, &data(20), false);
+    let mut m = vec![1u8, 4, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&check[14..]);
+    let c = frames6::checksum6(l.src, l.dst, frames6::ICMPV6, &m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let unreach = frames6::frame(&l, &[atomic(1)], frames6::ICMPV6, &m);
+    assert_eq!(d.int(&unreach), (vec![], vec![]));
+    assert_eq!(d.shared.health.handed(), 1, "{:?}", drops(&d.w().core.ctr));
+    let syn_ack = frames6::tcp(&l, &[atomic(2)], 53, 61001, SYN | ACK, &[]);
+    assert_eq!(d.int(&syn_ack), (vec![], vec![]));
+    assert_eq!(d.shared.health.handed(), 2, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(drop_sum(&d.w().core.ctr), 0);
+}
+
 /// An IPv6 atomic fragment that is not forwarded is counted as the whole
 /// packet it holds would be: of a protocol we do not forward (GRE), to the
 /// VIP in `drop_proto`, through to an address not ours in

@@ -97,6 +97,9 @@ enum Answer {
     Reset,
     /// Nothing (the SYN is dropped).
     Silent,
+    /// Completes the handshake, its SYN-ACK an IPv6 atomic fragment (RFC
+    /// 6946: a fragment header of offset 0, M clear).
+    AcceptAtomic,
 }
 
 /// What the servers saw.
@@ -375,7 +378,13 @@ impl Rig {
             panic!("a check of {} that no rule asks for", s.dst);
         };
         let reply = |seq: u32, ack: u32, flags: u8, data: &[u8]| {
-            let p = tcp_packet(s.dst, s.src, s.dport, s.sport, seq, ack, flags, data);
+            let mut p = tcp_packet(s.dst, s.src, s.dport, s.sport, seq, ack, flags, data);
+            if matches!(how, Answer::AcceptAtomic) {
+                let len = u16::from_be_bytes([p[4], p[5]]) + 8;
+                p[4..6].copy_from_slice(&len.to_be_bytes());
+                p[6] = 44;
+                p.splice(40..40, [6, 0, 0, 0, 0, 0, 0x12, 0x34]);
+            }
             if let IpAddr::V6(d) = s.src {
                 assert!(is_check_reply6(6, d, s.sport, Some(DIP6)));
             }
@@ -384,7 +393,9 @@ impl Rig {
         if s.flags & SYN != 0 {
             *self.seen.syns.entry(s.dst).or_default() += 1;
             match how {
-                Answer::Accept(_) => reply(ISN, s.seq.wrapping_add(1), SYN | ACK, &[]),
+                Answer::Accept(_) | Answer::AcceptAtomic => {
+                    reply(ISN, s.seq.wrapping_add(1), SYN | ACK, &[])
+                }
                 Answer::Reset => reply(0, s.seq.wrapping_add(1), RST | ACK, &[]),
                 Answer::Silent => {}
             }
@@ -393,8 +404,10 @@ impl Rig {
         if s.flags & RST != 0 {
             return; // The checker aborts once it has its verdict.
         }
-        let Answer::Accept(status) = how else {
-            return;
+        let status = match how {
+            Answer::Accept(status) => status,
+            Answer::AcceptAtomic => None,
+            Answer::Reset | Answer::Silent => return,
         };
         if s.payload.is_empty() {
             if s.flags & FIN == 0 {
@@ -626,6 +639,28 @@ fn a_suspect_ipv6_server_is_checked_at_once() {
     let ok = rig.serve_until(Duration::from_secs(3), |r| r.down().contains_key(&a.into()));
     assert!(ok, "down {:?}, seen {:?}", rig.down(), rig.seen);
     assert_eq!(rig.seen.syns[&a.into()], 2);
+}
+
+/// A server whose SYN-ACK comes as an IPv6 atomic fragment completes the
+/// check's handshake and stays up: the health thread takes the fragment
+/// header out (`Packet::unwrap_atomic6`), as `ipv6_frag_rcv` passes such a
+/// packet up whole, where its smoltcp, built without IPv6 fragmentation,
+/// would answer with a parameter problem (not a TCP frame: `answer` fails)
+/// and never see the SYN-ACK.
+#[test]
+fn a_syn_ack_as_an_ipv6_atomic_fragment_completes_the_check() {
+    let a = rs6(0x60);
+    let rules = vec![
+        format!("-A -t {VIP6} -s rr {}", tcp_check(true, 1)),
+        format!("-a -t {VIP6} -r [{a}]:80 -m"),
+    ];
+    let answers = [(a.into(), Answer::AcceptAtomic)];
+    let mut rig = Rig::start(&rules, &answers, &[], true);
+    let ok = rig.serve_until(Duration::from_secs(3), |r| {
+        r.seen.established.get(&a.into()).is_some_and(|&n| n >= 2)
+    });
+    assert!(ok, "down {:?}, seen {:?}", rig.down(), rig.seen);
+    assert!(rig.down().is_empty(), "up: {:?}", rig.down());
 }
 
 /// Without an IPv6 DIP, IPv6 servers are not checked (no frame, never held

@@ -69,6 +69,51 @@ impl Packet {
     pub fn bytes(&self) -> &[u8] {
         &self.data[..usize::from(self.len).min(FRAME_MAX)]
     }
+
+    /// Takes the fragment header out of an IPv6 atomic fragment (RFC 6946:
+    /// offset 0, M clear), leaving the whole packet it carries, as
+    /// `ipv6_frag_rcv` (`net/ipv6/reassembly.c`) passes such a packet up
+    /// past its fragment header: the health thread's smoltcp, built without
+    /// IPv6 fragmentation, would answer the header with a parameter problem
+    /// and read nothing behind it. Bytes past the payload length go too.
+    /// True if it was one; any other packet is left as it is.
+    pub fn unwrap_atomic6(&mut self) -> bool {
+        use crate::wire::ipv6::{self, FragmentHeader, HEADER_LEN, Ipv6Packet};
+        let ip = &self.data[..usize::from(self.len).min(FRAME_MAX)];
+        let Ok(end) = Ipv6Packet::new_checked(ip).map(|p| p.total_len()) else {
+            return false;
+        };
+        let ip = &ip[..end];
+        if ipv6::atomic_upper(ip).is_none() {
+            return false;
+        }
+        let Ok((f, _)) = ipv6::walk_fragment(ip[6], ip, HEADER_LEN) else {
+            return false;
+        };
+        // The next-header field naming it: the fixed header's, or that of
+        // the extension header before it (their lengths checked by the walk).
+        let (mut field, mut at) = (6, HEADER_LEN);
+        while at < f.at {
+            let Some(&len8) = ip.get(at + 1) else {
+                return false;
+            };
+            (field, at) = (at, at + (usize::from(len8) + 1) * 8);
+        }
+        let (Ok(len), Ok(payload)) = (
+            u16::try_from(end - FragmentHeader::LEN),
+            u16::try_from(end - FragmentHeader::LEN - HEADER_LEN),
+        ) else {
+            return false;
+        };
+        if at != f.at {
+            return false;
+        }
+        self.data[field] = f.next;
+        self.data.copy_within(f.at + FragmentHeader::LEN..end, f.at);
+        self.data[4..6].copy_from_slice(&payload.to_be_bytes());
+        self.len = len;
+        true
+    }
 }
 
 struct Link {
@@ -212,6 +257,71 @@ mod tests {
         assert!(!is_check_reply6(58, dip6, 61000, Some(dip6)), "ICMPv6");
         assert!(!is_check_reply6(6, other, 61000, Some(dip6)), "not the DIP");
         assert!(!is_check_reply6(6, dip6, 61000, None), "IPv6 off");
+    }
+
+    /// An IPv6 packet of `proto` with `ext` (each header's bytes, its
+    /// next-header byte set here) before `l4`.
+    fn ipv6_packet(ext: &[&[u8]], proto: u8, l4: &[u8]) -> Vec<u8> {
+        let mut p = vec![0u8; 40];
+        p[0] = 0x60;
+        let mut nexts: Vec<u8> = ext.iter().map(|h| h[0]).collect();
+        nexts.push(proto);
+        p[6] = nexts[0];
+        for (i, h) in ext.iter().enumerate() {
+            let mut h = h.to_vec();
+            h[0] = nexts[i + 1];
+            p.extend_from_slice(&h);
+        }
+        p.extend_from_slice(l4);
+        let payload = (p.len() - 40) as u16;
+        p[4..6].copy_from_slice(&payload.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn an_atomic_fragment_is_unwrapped_for_the_health_stack() {
+        // Each header's first byte is its own type here; `ipv6_packet`
+        // turns it into the next one's.
+        const DEST_OPTS: &[u8] = &[60, 0, 1, 4, 0, 0, 0, 0];
+        let frag = |flags: u16| {
+            let f = flags.to_be_bytes();
+            [44, 0, f[0], f[1], 0, 0, 0x12, 0x34]
+        };
+        let tcp: Vec<u8> = (0..20).collect();
+        let whole = ipv6_packet(&[DEST_OPTS], 6, &tcp);
+        let to_box = |ip: &[u8]| {
+            let mut b = Box::new(Packet {
+                len: ip.len() as u16,
+                data: [0; FRAME_MAX],
+            });
+            b.data[..ip.len()].copy_from_slice(ip);
+            b
+        };
+        for (ext, plain) in [
+            (vec![&frag(0)[..]], ipv6_packet(&[], 6, &tcp)),
+            (vec![DEST_OPTS, &frag(0)[..]], whole.clone()),
+        ] {
+            let mut b = to_box(&ipv6_packet(&ext, 6, &tcp));
+            assert!(b.unwrap_atomic6());
+            assert_eq!(b.bytes(), &plain[..]);
+        }
+        // With link-layer padding past the payload: taken out too.
+        let mut padded = ipv6_packet(&[&frag(0)], 6, &tcp);
+        padded.extend_from_slice(&[0; 6]);
+        let mut b = to_box(&padded);
+        assert!(b.unwrap_atomic6());
+        assert_eq!(b.bytes(), &ipv6_packet(&[], 6, &tcp)[..]);
+        // A piece of a datagram, a whole packet, IPv4: left as they are.
+        for ip in [
+            ipv6_packet(&[&frag(1)], 6, &tcp),
+            ipv6_packet(&[&frag(8)], 6, &tcp),
+            whole,
+            [0x45; 40].to_vec(),
+        ] {
+            let mut b = to_box(&ip);
+            assert!(!b.unwrap_atomic6());
+            assert_eq!(b.bytes(), &ip[..]);
+        }
     }
 
     #[test]

@@ -221,11 +221,13 @@ impl<'a, T: TxQueue> Stack<'a, T> {
 
     /// A packet the workers diverted: a destination unreachable about a UDP
     /// check's datagram is noted ([`Ports::note`]), anything else waits for
-    /// smoltcp.
-    pub(super) fn take(&mut self, pkt: Box<Packet>) {
+    /// smoltcp, an IPv6 atomic fragment without its fragment header
+    /// ([`Packet::unwrap_atomic6`]).
+    pub(super) fn take(&mut self, mut pkt: Box<Packet>) {
         if self.ports.note(pkt.bytes()) {
             let _ = self.dev.pool.try_send(pkt);
         } else {
+            pkt.unwrap_atomic6();
             self.dev.rxq.push_back(pkt);
         }
     }
