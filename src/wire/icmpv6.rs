@@ -354,15 +354,16 @@ pub fn error_allowed(invoking: &[u8], link_multicast: bool, ty: u8, code: u8) ->
     if (ip.dst().is_multicast() || link_multicast) && !excepted {
         return false;
     }
+    // (The upper layer, and for a first fragment whether more pieces follow.)
     let (upper, first_fragment) = match ip.upper_layer() {
-        Ok(up) => (up, false),
+        Ok(up) => (up, None),
         // A first fragment (atomic or not) holds its upper-layer header past
         // the fragment header: read it there, as `ipv6_skip_exthdr` walks past
         // a fragment header with offset 0. A later fragment's is elsewhere.
         Err(ipv6::ExtError::Fragment) => {
             let packet = &invoking[..ip.total_len()];
             match ipv6::walk_fragment(ip.next_header(), packet, ipv6::HEADER_LEN) {
-                Ok((_, Some(up))) => (up, true),
+                Ok((f, Some(up))) => (up, Some(f.more)),
                 _ => return true,
             }
         }
@@ -375,12 +376,16 @@ pub fn error_allowed(invoking: &[u8], link_multicast: bool, ty: u8, code: u8) ->
     // A whole message shorter than its header is too short to say what it
     // is: no error about it either. A first fragment's goes on in the next
     // ones, and its type alone decides, the one byte `is_ineligible` reads.
-    if !first_fragment && l4.len() < HEADER_LEN {
+    if first_fragment.is_none() && l4.len() < HEADER_LEN {
         return false;
     }
     match l4.first() {
         Some(&ty) => ty >= msg::ECHO_REQUEST && ty != msg::REDIRECT,
-        None => false,
+        // No type byte: a piece with more to come may be answered (RFC 8200
+        // §4.5: `is_ineligible` returns false for a fragment without ICMPv6
+        // header information when its fragment field is not 0), a whole
+        // packet or an atomic fragment may not.
+        None => first_fragment == Some(true),
     }
 }
 
@@ -727,20 +732,23 @@ mod test {
         }
         // A first fragment cut short inside its ICMPv6 header: its type
         // decides (a parameter problem about an echo request's chain cut
-        // short, none about an error's); with no type byte, none.
-        for (ty, len, allowed) in [
-            (msg::ECHO_REQUEST, 3, true),
-            (msg::DEST_UNREACHABLE, 3, false),
-            (msg::ECHO_REQUEST, 0, false),
+        // short, none about an error's); with no type byte, one if more
+        // pieces follow (`is_ineligible`: a fragment field not 0), none for an
+        // atomic fragment, which is all there is.
+        for (ty, len, more, allowed) in [
+            (msg::ECHO_REQUEST, 3, true, true),
+            (msg::DEST_UNREACHABLE, 3, true, false),
+            (msg::ECHO_REQUEST, 0, true, true),
+            (msg::ECHO_REQUEST, 0, false, false),
         ] {
-            let mut cut = packet(ty, Some((0, true)));
+            let mut cut = packet(ty, Some((0, more)));
             cut.truncate(40 + 8 + len);
             cut[4..6].copy_from_slice(&(8 + len as u16).to_be_bytes());
             let code = param_problem::HEADER_CHAIN;
             assert_eq!(
                 error_allowed(&cut, false, msg::PARAM_PROBLEM, code),
                 allowed,
-                "type {ty}, {len} bytes"
+                "type {ty}, {len} bytes, more {more}"
             );
         }
     }
