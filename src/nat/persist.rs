@@ -65,7 +65,7 @@ use super::{Addr, ConnInfo, Persist, State};
 use crate::config::{DestId, PersistEngine};
 use hashbrown::HashMap;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 
 mod sweep;
@@ -269,7 +269,7 @@ pub struct Templates<A = u32> {
     due: Box<[AtomicU32]>,
     /// Templates made so far, of which a new one's generation is drawn
     /// ([`Templates::next_generation`]).
-    made: AtomicU32,
+    made: AtomicU64,
     /// Keyed (per process) hash of a SIP Call-ID into a key's `pe`.
     pe_hash: std::hash::RandomState,
 }
@@ -289,7 +289,7 @@ impl<A: Addr> Default for Templates<A> {
             due: (0..TEMPLATE_SHARDS)
                 .map(|_| AtomicU32::new(u32::MAX))
                 .collect(),
-            made: AtomicU32::new(0),
+            made: AtomicU64::new(0),
             pe_hash: std::hash::RandomState::new(),
         }
     }
@@ -323,9 +323,18 @@ impl<A: Addr> Templates<A> {
     /// change, a connection's client's key under the new netmask finds a
     /// template in another shard than its own, which counted its own
     /// generations from 1 too when each shard had its count.
-    fn next_generation(&self) -> u16 {
-        let n = self.made.fetch_add(1, Relaxed);
-        (n % u32::from(TEMPLATE_ASSURED - 1)) as u16 + 1
+    ///
+    /// A template that replaces `old` at its key never gets `old`'s
+    /// generation: a connection still counted on the one replaced must not
+    /// take the new one for its own (`release`, `current`), however many
+    /// templates were made in between.
+    fn next_generation(&self, old: Option<u16>) -> u16 {
+        let draw = || {
+            let n = self.made.fetch_add(1, Relaxed);
+            (n % u64::from(TEMPLATE_ASSURED - 1)) as u16 + 1
+        };
+        let g = draw();
+        if Some(g) == old { draw() } else { g }
     }
 
     /// Template `key` of shard `i` (whose lock the caller holds) counts a
@@ -370,6 +379,7 @@ impl<A: Addr> Templates<A> {
         let i = shard_of(&key);
         let mut shard = self.lock(i);
         let expires = now.saturating_add(p.timeout);
+        let mut replaced = None;
         if let Some(t) = shard.map.get_mut(&key) {
             t.settle(now);
             if t.alive(now) && t.mask == p.mask && valid(&t.dest) {
@@ -380,13 +390,14 @@ impl<A: Addr> Templates<A> {
                 self.counted(i, &key, t.expires);
                 return Some((t.dest, t.generation));
             }
+            replaced = Some(t.generation);
             shard.remove(&key);
         }
         let dest = pick()?;
         if !shard.room_for(&key) {
             return Some((dest, 0));
         }
-        let generation = self.next_generation();
+        let generation = self.next_generation(replaced);
         shard.insert(want, dest, p.mask, (expires, p.timeout), (1, generation));
         self.counted(i, &key, expires);
         Some((dest, generation))
@@ -415,6 +426,7 @@ impl<A: Addr> Templates<A> {
         let want = want.into();
         let key = want.key;
         let mut shard = self.lock(shard_of(&key));
+        let mut replaced = None;
         if let Some(t) = shard.map.get_mut(&key) {
             // Its marks passed first: one re-armed is reported as such.
             t.settle(now);
@@ -429,6 +441,7 @@ impl<A: Addr> Templates<A> {
             if !replace && t.alive(now) && t.mask == mask {
                 return false;
             }
+            replaced = Some(t.generation);
         } else if !shard.room_for(&key) {
             return false;
         }
@@ -438,7 +451,7 @@ impl<A: Addr> Templates<A> {
             dest,
             mask,
             (expires, period),
-            (0, self.next_generation()),
+            (0, self.next_generation(replaced)),
         );
         true
     }
@@ -882,6 +895,43 @@ mod test {
         t.release(k(a, m2), (ga, m2), 1);
         assert_eq!(t.len(300), 2, "c's template still counts its connection");
         assert_ne!(ga, gc);
+    }
+
+    /// A template replaced at its key (here by a `-M` change) never gets the
+    /// generation of the one it replaces, which a connection may still
+    /// count on, even when the draw comes round to it.
+    #[test]
+    fn a_replacing_template_never_takes_the_generation_it_replaces() {
+        let (m1, m2) = (u32::MAX, 0xffff_ff00);
+        let k = |m| TemplateKey::new((6, 10, 80), 0x0a00_0100, m);
+        let t = Templates::default();
+        let (_, g) = t
+            .schedule(k(m1), Persist { mask: m1, ..P }, 0, |_| true, || Some(d(1)))
+            .unwrap();
+        for n in 0..u32::from(TEMPLATE_ASSURED) - 2 {
+            let other = TemplateKey::new((17, 20, 53), n, m1);
+            assert!(t.install(other, d(3), m1, 0, 1, true));
+        }
+        let (_, g2) = t
+            .schedule(k(m2), Persist { mask: m2, ..P }, 0, |_| true, || Some(d(2)))
+            .unwrap();
+        assert_ne!(g, g2);
+        // The old connection leaving leaves the new template its own.
+        t.release(k(m2), (g, m2), 1);
+        assert_eq!(
+            t.len(300),
+            1,
+            "the new template still counts its connection"
+        );
+        // Nor does a synced report's template that replaces one.
+        let g2 = t.generation(k(m2));
+        for n in 0..u32::from(TEMPLATE_ASSURED) - 2 {
+            let other = TemplateKey::new((17, 30, 53), n, m1);
+            assert!(t.install(other, d(3), m1, 0, 1, true));
+        }
+        assert!(t.install(k(m2), d(1), m2, 0, 300, true));
+        assert!(g2.is_some());
+        assert_ne!(t.generation(k(m2)), g2);
     }
 
     /// A template of a director that is master and backup at once,
