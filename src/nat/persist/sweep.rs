@@ -8,6 +8,7 @@
 
 use super::{Persist, Rearmed, Shard, TEMPLATE_SHARDS, Templates};
 use crate::nat::{Addr, ServiceId, Snapshot};
+use std::sync::TryLockError;
 use std::sync::atomic::Ordering::Relaxed;
 
 impl<A: Addr> Shard<A> {
@@ -102,8 +103,10 @@ impl<A: Addr> Templates<A> {
         for i in (first..first + n).map(|i| i % TEMPLATE_SHARDS) {
             let mut shard = match self.shards[i].try_lock() {
                 Ok(shard) => shard,
-                Err(_) if budget > 0 && is_due(i) => self.lock(i),
-                Err(_) => continue,
+                // (As `lock`: in tests, go on with what a panic left.)
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) if budget > 0 && is_due(i) => self.lock(i),
+                Err(TryLockError::WouldBlock) => continue,
             };
             self.due[i].store(shard.sweep(now, &persist, &mut rearmed), Relaxed);
         }
