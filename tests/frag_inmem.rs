@@ -979,27 +979,16 @@ fn an_ipv6_atomic_fragment_is_checked_as_a_whole_packet() {
 /// fragment counter, and its connection lives on the owner.
 #[test]
 fn an_ipv6_atomic_fragment_goes_to_its_owner_without_a_tracker() {
-    let rules = [
-        "-A -u [2001:2:0:1::110]:53 -s rr",
-        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
-    ];
-    let mut d = MemDirector::with_env(3, &rules, env6(), 1024);
-    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
-    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    let mut d = udp6_director();
     let owner = |port: u16| env6().owner6((CLIENT6, port), 3);
     let mut int = vec![];
     for port in CPORT..CPORT + 12 {
         let f = frames6::udp(&l3_to_vip6(), &[], port, 53, &data(40), false);
         let atomic = cut6(&f, 1232, u32::from(port)).swap_remove(0);
-        d.workers[(owner(port) + 1) % 3].rx[Nic::Ext].push(&atomic);
-        for _ in 0..3 {
-            d.poll();
-            for w in &mut d.workers {
-                int.extend(w.tx[Nic::Int].take_sent());
-            }
-        }
+        let k = (owner(port) + 1) % 3;
+        int.extend(through_worker(&mut d, k, Nic::Ext, &atomic, Nic::Int));
     }
-    let sum = |d: &MemDirector, c: Ctr| d.workers.iter().map(|w| w.core.ctr.get(c)).sum::<u64>();
+    let sum = sum_ctr;
     let drops: Vec<_> = d.workers.iter().map(|w| drops(&w.core.ctr)).collect();
     assert_eq!(int.len(), 12, "{drops:?}");
     // To rs1, the fragment header kept, the UDP header behind it.
@@ -1014,6 +1003,19 @@ fn an_ipv6_atomic_fragment_goes_to_its_owner_without_a_tracker() {
             assert_eq!(owner(c.client.1), k, "{c:?}");
         }
     }
+}
+
+/// Three workers (steering off) and one UDP service on the IPv6 VIP's
+/// port 53 to rs1, both neighbors resolved.
+fn udp6_director() -> MemDirector {
+    let rules = [
+        "-A -u [2001:2:0:1::110]:53 -s rr",
+        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
+    ];
+    let mut d = MemDirector::with_env(3, &rules, env6(), 1024);
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    d
 }
 
 /// The frames out of every worker's `nic` after `frame` is pushed to worker
@@ -1046,13 +1048,7 @@ fn sum_ctr(d: &MemDirector, c: Ctr) -> u64 {
 #[test]
 fn an_ipv6_reply_behind_extension_headers_goes_to_its_clients_owner() {
     use frames6::Ext;
-    let rules = [
-        "-A -u [2001:2:0:1::110]:53 -s rr",
-        "-a -u [2001:2:0:1::110]:53 -r [2001:2:0:2::2]:53 -m",
-    ];
-    let mut d = MemDirector::with_env(3, &rules, env6(), 1024);
-    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
-    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    let mut d = udp6_director();
     let owner = |port: u16| env6().owner6((CLIENT6, port), 3);
     for port in CPORT..CPORT + 12 {
         let req = frames6::udp(&l3_to_vip6(), &[], port, 53, &data(40), false);
