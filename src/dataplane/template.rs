@@ -22,8 +22,8 @@ impl Core {
     #[cold]
     pub(super) fn assure_template<A: Family>(&mut self, idx: u32) {
         let c = A::table(self).get(idx);
-        if let Some(key) = template_key(&self.snap.cfg, c) {
-            A::templates(&self.shared).assure(key, Some(c.template_gen()));
+        if let Some((key, mask)) = template_of(&self.snap.cfg, c) {
+            A::templates(&self.shared).assure(key, Some((c.template_gen(), mask)));
         }
         A::table_mut(self).set_template_assured(idx);
     }

@@ -505,13 +505,14 @@ impl<A: Addr> Templates<A> {
         due
     }
 
-    /// A connection of template `key` of `generation` was established (TCP,
-    /// SCTP) or got a reply (UDP), or (`None`) a sync master says the
-    /// template is so: it is assured (`ip_vs_control_assure_ct`).
-    pub fn assure(&self, key: TemplateKey<A>, generation: Option<u16>) {
+    /// A connection of template `key` of generation and netmask `of` (as
+    /// [`Templates::release`]) was established (TCP, SCTP) or got a reply
+    /// (UDP), or (`None`) a sync master says the template is so: it is
+    /// assured (`ip_vs_control_assure_ct`).
+    pub fn assure(&self, key: TemplateKey<A>, of: Option<(u16, u32)>) {
         let mut shard = self.lock(shard_of(&key));
         if let Some(t) = shard.map.get_mut(&key)
-            && generation.is_none_or(|g| g == t.generation)
+            && of.is_none_or(|(g, mask)| g == t.generation && mask == t.mask)
         {
             t.assured = true;
         }
@@ -881,6 +882,13 @@ mod test {
             .unwrap();
         assert_eq!(ga, gb);
         assert!(t.current(k(a, m2), m2, 0).is_none());
+        // Nor does a's connection assure it.
+        t.assure(k(a, m2), Some((ga, m2)));
+        let mut listed = vec![];
+        t.list(0, &mut listed, usize::MAX);
+        let tcp: Vec<_> = listed.iter().filter(|c| c.proto == 6).collect();
+        assert_eq!(tcp.len(), 2);
+        assert!(tcp.iter().all(|c| !c.assured), "{tcp:?}");
         t.release(k(a, m2), (ga, m2), 1);
         assert_eq!(t.len(300), 2, "b's template still counts its connection");
         // A template made under the new netmask since.
