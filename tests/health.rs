@@ -254,9 +254,7 @@ fn udp_and_ping_checks_parse_save_and_restore() {
 -A -u 198.18.0.110:55 -s rr --check udp --require-reply --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
 -A -u 198.18.0.110:56 -s rr --check udp --require-reply --min-reply-length 0 --max-reply-length 9 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
 ";
-    let mut c = Config::new();
-    restore(&mut c, rules);
-    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    saved_as_given(rules);
 }
 
 /// `--check dns` (keepalived's `DNS_CHECK`) with `--dns-type` and
@@ -294,9 +292,7 @@ fn dns_check_options_parse_save_and_restore() {
 -A -u 198.18.0.110:53 -s rr --check dns --dns-type SOA --dns-name . --delay-loop 60 --connect-timeout 5 --retry 3 --delay-before-retry 60
 -A -u 198.18.0.110:54 -s rr --check dns --dns-type MX --dns-name example.com --delay-loop 2 --connect-timeout 1 --retry 0 --delay-before-retry 1 --alpha
 ";
-    let mut c = Config::new();
-    restore(&mut c, rules);
-    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    saved_as_given(rules);
 }
 
 /// `--check https` and the url options of `--check http` (keepalived's
@@ -309,9 +305,7 @@ fn http_url_options_save_and_restore() {
 -A -t 198.18.0.110:443 -s rr --check https --check-path /h --check-status 200-299,404 --check-digest 9e107d9d372bb6826bd81d3542a419d6 --check-virtualhost www.example --check-sni --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 3
 -A -t 198.18.0.110:8443 -s rr --check https --check-path / --check-status 200 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
 ";
-    let mut c = Config::new();
-    restore(&mut c, rules);
-    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    saved_as_given(rules);
 }
 
 /// `--check-port` (keepalived's `connect_port`): every server of the
@@ -374,9 +368,7 @@ fn check_port_parses_saves_and_restores() {
 -A -t 198.18.0.110:80 -s rr --check http --check-path /h --check-status 200 --check-port 8080 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
 -A -u 198.18.0.110:53 -s rr --check udp --require-reply --check-port 5353 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
 ";
-    let mut c = Config::new();
-    restore(&mut c, rules);
-    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    saved_as_given(rules);
 }
 
 /// `--warmup SECS` (keepalived's `warmup`): 0 to a day, any check, 0 by
@@ -414,9 +406,7 @@ fn warmup_parses_saves_and_restores() {
 -A -t 198.18.0.110:80 -s rr --check tcp --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1 --warmup 60 --inhibit-on-failure --alpha
 -A -t 198.18.0.110:81 -s rr --check tcp --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
 ";
-    let mut c = Config::new();
-    restore(&mut c, rules);
-    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    let c = saved_as_given(rules);
     let mut d = Config::new();
     restore(&mut d, &format_save(&c, true, &Names::none()));
     assert_eq!(d, c);
@@ -493,9 +483,7 @@ fn check_ip_parses_saves_and_restores() {
 -a -t 198.18.0.110:80 -r 198.19.0.3:80 -m -w 1 -x 10 -y 5 --check-ip 2001:2:0:2::7 --notify-up \"/bin/up\"
 -a -t 198.18.0.110:80 -r 198.19.0.4:80 -m -w 1
 ";
-    let mut c = Config::new();
-    restore(&mut c, rules);
-    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    let mut c = saved_as_given(rules);
     let mut d = Config::new();
     restore(&mut d, &format_save(&c, true, &Names::none()));
     assert_eq!(d, c);
@@ -624,9 +612,7 @@ fn misc_check_options_parse_save_and_restore() {
 -a -t 198.18.0.110:80 -r 198.19.0.3:80 -m -w 1
 -A -t 198.18.0.110:81 -s rr --check misc --misc-path \"/bin/c\" --misc-timeout 3 --misc-dynamic --delay-loop 5 --connect-timeout 5 --retry 1 --delay-before-retry 1 --alpha
 ";
-    let mut c = Config::new();
-    restore(&mut c, rules);
-    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    let mut c = saved_as_given(rules);
     // A server's own command needs its service's --check misc (refused
     // before the server is added); another check drops them all.
     restore(&mut c, "-E -t 198.18.0.110:80 -s rr --check tcp\n");
@@ -695,9 +681,7 @@ fn several_urls_parse_save_and_restore() {
     let rules = "\
 -A -t 198.18.0.110:80 -s rr --check http --check-path /a --check-status 204 --check-path /b --check-status 200 --check-digest 9e107d9d372bb6826bd81d3542a419d6 --check-path /c --check-status 200-299 --check-virtualhost www.example --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
 ";
-    let mut c = Config::new();
-    restore(&mut c, rules);
-    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    saved_as_given(rules);
 }
 
 /// `--check-http-protocol` (keepalived's `http_protocol`): `1.0`, `1.0C`
@@ -760,9 +744,7 @@ fn http_protocol_parses_saves_and_restores() {
 -A -t 198.18.0.110:81 -s rr --check http --check-path / --check-status 200 --check-http-protocol 1.0 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
 -A -t 198.18.0.110:443 -s rr --check https --check-path /h --check-status 200 --check-virtualhost www.example --check-sni --check-http-protocol 1.1 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
 ";
-    let mut c = Config::new();
-    restore(&mut c, rules);
-    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    let mut c = saved_as_given(rules);
     let mut again = Config::new();
     restore(&mut again, &format_save(&c, true, &Names::none()));
     assert_eq!(again, c);
@@ -819,6 +801,14 @@ fn help_lists_the_check_options() {
     ] {
         assert!(text.contains(o), "{o} missing from help");
     }
+}
+
+/// The table `rules` (`-R` text) restore, whose `-S` is `rules` again.
+fn saved_as_given(rules: &str) -> Config {
+    let mut c = Config::new();
+    restore(&mut c, rules);
+    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    c
 }
 
 fn restore(cfg: &mut Config, text: &str) {
@@ -2241,9 +2231,7 @@ fn smtp_check_options_parse_save_and_restore() {
 -A -t 198.18.0.110:25 -s rr --check smtp --helo-name smtpchecker.keepalived.org --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1
 -A -t 198.18.0.110:587 -s rr --check smtp --helo-name mx.example --delay-loop 2 --connect-timeout 1 --retry 0 --delay-before-retry 1 --alpha
 ";
-    let mut c = Config::new();
-    restore(&mut c, rules);
-    assert_eq!(format_save(&c, true, &Names::none()), rules);
+    saved_as_given(rules);
 }
 
 /// keepalived's `SMTP_CHECK` from the DIP (or the IPv6 DIP):

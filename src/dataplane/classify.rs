@@ -618,10 +618,11 @@ impl Core {
             Ok(up) => up,
             // An atomic fragment: the whole packet it is (`frag::atomic6`).
             Err(ExtError::Fragment) => match super::frag::atomic6(frame) {
-                Some(up) => up,
-                // (A partial checksum: as for IPv4, above.)
-                None if meta.csum_partial => return self.ctr.inc(Ctr::DropFragment),
-                None => return self.fragment6(nic, frame, group, tx),
+                Some(Some(up)) => up,
+                None if !meta.csum_partial => return self.fragment6(nic, frame, group, tx),
+                // Neighbor or router discovery in one, or (as for IPv4,
+                // above) a partial checksum.
+                _ => return self.ctr.inc(Ctr::DropFragment),
             },
             Err(_) => return self.ctr.inc(Ctr::DropExtHeader),
         };

@@ -84,10 +84,7 @@ impl Packet {
             return false;
         };
         let ip = &ip[..end];
-        if ipv6::atomic_upper(ip).is_none() {
-            return false;
-        }
-        let Ok((f, _)) = ipv6::walk_fragment(ip[6], ip, HEADER_LEN) else {
+        let Some((f, _)) = ipv6::atomic_fragment(ip) else {
             return false;
         };
         // The next-header field naming it: the fixed header's, or that of

@@ -95,11 +95,11 @@ use crate::wire::ipv4::protocol;
 use crate::wire::ipv6::{self, Ipv6Packet, Upper};
 use std::net::Ipv6Addr;
 
-/// The upper layer of an IPv6 atomic fragment (`frame`: Ethernet and the
-/// packet, to its length) of any protocol but neighbor and router discovery
-/// (RFC 6980: `ndisc_rcv`, `net/ipv6/ndisc.c`, drops them in fragments,
-/// `ndisc_suppress_frag_ndisc`; `fragment6` counts them in
-/// `drop_fragment`). An echo request is answered as one by `icmp6.rs`,
+/// For an IPv6 atomic fragment (`frame`: Ethernet and the packet, to its
+/// length; `None` for any other packet), its upper layer, or `None` for
+/// neighbor and router discovery (RFC 6980: `ndisc_rcv`, `net/ipv6/ndisc.c`,
+/// drops them in fragments, `ndisc_suppress_frag_ndisc`; `classify` counts
+/// them in `drop_fragment`). An echo request is answered as one by `icmp6.rs`,
 /// with a reply of no fragment header, as `icmpv6_echo_reply`
 /// (`net/ipv6/icmp.c`) builds one afresh; a packet too short for its TCP,
 /// UDP or SCTP header, or of a protocol we do not forward, is counted as
@@ -113,11 +113,11 @@ use std::net::Ipv6Addr;
 /// the table. (`nf_ct_frag6_gather`, the reassembly IPVS's IPv6 packets
 /// get, `nf_conntrack_reasm.c`, makes it a queue of its own, which it
 /// completes at once.)
-pub(super) fn atomic6(frame: &[u8]) -> Option<Upper> {
+pub(super) fn atomic6(frame: &[u8]) -> Option<Option<Upper>> {
     let up = ipv6::atomic_upper(&frame[ethernet::HEADER_LEN..])?;
     let ty = frame.get(ethernet::HEADER_LEN + up.offset).copied();
     let nd = ty.is_some_and(|t| (msg::ROUTER_SOLICIT..=msg::REDIRECT).contains(&t));
-    (up.protocol != ipv6::next_header::ICMPV6 || !nd).then_some(up)
+    Some((up.protocol != ipv6::next_header::ICMPV6 || !nd).then_some(up))
 }
 
 impl Core {
@@ -134,11 +134,6 @@ impl Core {
     ) {
         use crate::wire::ipv6::next_header::{DEST_OPTS, ICMPV6, ROUTING};
         let ip = Ipv6Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
-        // An atomic fragment `atomic6` left here: neighbor or router
-        // discovery, which `ndisc_rcv` drops in a fragment (RFC 6980).
-        if ipv6::atomic_upper(&frame[ethernet::HEADER_LEN..]).is_some() {
-            return self.ctr.inc(Ctr::DropFragment);
-        }
         let src = ip.src();
         if src.is_multicast() || src.is_unspecified() {
             return self.ctr.inc(Ctr::DropBadSource);

@@ -42,15 +42,12 @@ impl Core {
         if c.template != 0 {
             return;
         }
-        let Some(p) = A::conn_service(&self.snap.cfg, c).and_then(|s| s.entry.persist) else {
-            return;
-        };
-        let Some(key) = template_key(&self.snap.cfg, c) else {
+        let Some((key, mask)) = template_of(&self.snap.cfg, c) else {
             return;
         };
         let now = self.clock.now_s;
         let Some((generation, assured)) =
-            A::templates(&self.shared).adopt(key, c.dest(), p.mask, now)
+            A::templates(&self.shared).adopt(key, c.dest(), mask, now)
         else {
             return;
         };

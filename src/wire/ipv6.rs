@@ -416,8 +416,13 @@ pub fn walk_fragment(
 /// packet (one [`walk`] refuses for another reason than a fragment header
 /// included).
 pub fn atomic_upper(packet: &[u8]) -> Option<Upper> {
+    atomic_fragment(packet).map(|(_, up)| up)
+}
+
+/// [`atomic_upper`] with the fragment header it is behind.
+pub fn atomic_fragment(packet: &[u8]) -> Option<(FragmentHeader, Upper)> {
     match walk_fragment(*packet.get(6)?, packet, HEADER_LEN) {
-        Ok((f, Some(up))) if f.offset == 0 && !f.more => Some(up),
+        Ok((f, Some(up))) if f.offset == 0 && !f.more => Some((f, up)),
         _ => None,
     }
 }
