@@ -491,7 +491,9 @@ pub(crate) fn kernel_index(p: usize, n: usize) -> usize {
 /// Round robin over available servers; the position is global (one counter
 /// for every worker), and skipped servers advance it so the next pick resumes
 /// after the chosen one, as IPVS's `rr` resumes after its last choice
-/// (`ip_vs_rr.c` `ip_vs_rr_schedule`).
+/// (`ip_vs_rr.c` `ip_vs_rr_schedule`). A pick that finds no server leaves
+/// the position where it was, as the kernel's returns without moving
+/// `sched_data`.
 fn rr_pick<C: Candidate>(next: &AtomicUsize, dests: &[C]) -> Option<usize> {
     let n = dests.len();
     if n == 0 {
@@ -499,7 +501,10 @@ fn rr_pick<C: Candidate>(next: &AtomicUsize, dests: &[C]) -> Option<usize> {
     }
     let start = next.fetch_add(1, Ordering::Relaxed);
     let at = |k: usize| kernel_index((start + k) % n, n);
-    let skipped = (0..n).find(|&k| available(&dests[at(k)]))?;
+    let Some(skipped) = (0..n).find(|&k| available(&dests[at(k)])) else {
+        next.fetch_sub(1, Ordering::Relaxed);
+        return None;
+    };
     if skipped > 0 {
         next.fetch_add(skipped, Ordering::Relaxed);
     }
@@ -969,6 +974,20 @@ mod test {
         d[0].over = true;
         d[2].w = 0;
         assert_eq!(picks(&s, &d, 2), [None, None]);
+    }
+
+    /// A pick that finds every server unavailable leaves rr's position, as
+    /// `ip_vs_rr_schedule` returns without moving `sched_data`: the next
+    /// picks resume after the last server chosen.
+    #[test]
+    fn rr_failed_pick_keeps_the_position() {
+        let mut d = servers(&[1, 1, 1]);
+        let s = SchedState::new(Scheduler::Rr, SchedFlags::default(), &d);
+        assert_eq!(picks(&s, &d, 1), [Some(2)]);
+        d.iter_mut().for_each(|x| x.over = true);
+        assert_eq!(picks(&s, &d, 2), [None, None]);
+        d.iter_mut().for_each(|x| x.over = false);
+        assert_eq!(picks(&s, &d, 4), [1, 0, 2, 1].map(Some));
     }
 
     #[test]
