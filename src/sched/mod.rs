@@ -53,7 +53,9 @@ pub const MAX_WRR_CYCLE: usize = 1 << 20;
 /// What a scheduler needs to know of a real server.
 pub trait Candidate {
     fn weight(&self) -> u32;
-    /// Connections in ESTABLISHED (IPVS's `activeconns`), over all workers.
+    /// Connections in an active state (IPVS's `activeconns`: TCP's
+    /// ESTABLISHED, SYN_SENT, SYN_RECV and SYNACK, SCTP's ESTABLISHED), over
+    /// all workers.
     fn active(&self) -> u32 {
         0
     }
