@@ -372,14 +372,9 @@ pub fn error_allowed(invoking: &[u8], link_multicast: bool, ty: u8, code: u8) ->
     if upper.protocol != next_header::ICMPV6 {
         return true;
     }
-    let l4 = &invoking[upper.offset..ip.total_len()];
-    // A whole message shorter than its header is too short to say what it
-    // is: no error about it either. A first fragment's goes on in the next
-    // ones, and its type alone decides, the one byte `is_ineligible` reads.
-    if first_fragment.is_none() && l4.len() < HEADER_LEN {
-        return false;
-    }
-    match l4.first() {
+    // Its type alone decides, the one byte `is_ineligible` reads, however
+    // short the message is.
+    match invoking[..ip.total_len()].get(upper.offset) {
         Some(&ty) => ty >= msg::ECHO_REQUEST && ty != msg::REDIRECT,
         // No type byte: a piece with more to come may be answered (RFC 8200
         // §4.5: `is_ineligible` returns false for a fragment without ICMPv6
@@ -688,10 +683,30 @@ mod test {
         assert!(allowed(&with(6, &[next_header::UDP]), false, unreach));
         assert!(allowed(&with(6, &[next_header::FRAGMENT]), false, unreach));
         assert!(!allowed(&base[..39], false, unreach));
-        assert!(
-            !allowed(&with(4, &[0, 4]), false, unreach),
-            "ICMPv6 too short"
-        );
+    }
+
+    #[test]
+    fn a_short_icmpv6_message_is_judged_by_its_type_byte() {
+        // A whole ICMPv6 message of 1 to 7 bytes, too short for its header:
+        // `is_ineligible` (`net/ipv6/icmp.c`) reads its type byte alone, so
+        // an informational one may be answered and an error may not. With
+        // no byte at all there is nothing to tell: no error.
+        let unreach = (msg::DEST_UNREACHABLE, unreach::PORT);
+        for len in 1..HEADER_LEN {
+            for (ty, allowed) in [(msg::ECHO_REQUEST, true), (msg::DEST_UNREACHABLE, false)] {
+                let mut p = request_frame(0, &[])[14..14 + 40 + len].to_vec();
+                p[4..6].copy_from_slice(&(len as u16).to_be_bytes());
+                p[40] = ty;
+                assert_eq!(
+                    error_allowed(&p, false, unreach.0, unreach.1),
+                    allowed,
+                    "type {ty}, {len} bytes"
+                );
+            }
+        }
+        let mut empty = request_frame(0, &[])[14..54].to_vec();
+        empty[4..6].copy_from_slice(&[0, 0]);
+        assert!(!error_allowed(&empty, false, unreach.0, unreach.1));
     }
 
     #[test]
