@@ -335,12 +335,14 @@ pub fn emit_error(
 /// broadcast address (`link_multicast`, e.3-e.5) only a packet too big or a
 /// parameter problem about an unrecognized option.
 ///
-/// The upper-layer header is looked for past extension headers and past the
-/// fragment header of a first fragment (an atomic fragment, RFC 6946, or the
-/// first piece of a datagram), as Linux's `is_ineligible` (`net/ipv6/icmp.c`)
-/// finds it with `ipv6_skip_exthdr` (`net/ipv6/exthdrs_core.c`). A packet
-/// whose headers cannot be walked, or a later fragment, is not known to carry
-/// an ICMPv6 error and may be answered, as Linux does.
+/// The upper-layer header is looked for as Linux's `is_ineligible`
+/// (`net/ipv6/icmp.c`) finds it with `ipv6_skip_exthdr`
+/// (`net/ipv6/exthdrs_core.c`; [`ipv6::skip_exthdr`]): past the extension
+/// headers by their lengths alone, authentication headers and every fragment
+/// header of offset 0 included (an atomic fragment, RFC 6946, or the first
+/// piece of a datagram). A packet whose headers cannot be walked, or a later
+/// fragment, is not known to carry an ICMPv6 error and may be answered, as
+/// Linux does.
 pub fn error_allowed(invoking: &[u8], link_multicast: bool, ty: u8, code: u8) -> bool {
     let Ok(ip) = Ipv6Packet::new_checked(invoking) else {
         return false;
@@ -354,33 +356,22 @@ pub fn error_allowed(invoking: &[u8], link_multicast: bool, ty: u8, code: u8) ->
     if (ip.dst().is_multicast() || link_multicast) && !excepted {
         return false;
     }
-    // (The upper layer, and for a first fragment whether more pieces follow.)
-    let (upper, first_fragment) = match ip.upper_layer() {
-        Ok(up) => (up, None),
-        // A first fragment (atomic or not) holds its upper-layer header past
-        // the fragment header: read it there, as `ipv6_skip_exthdr` walks past
-        // a fragment header with offset 0. A later fragment's is elsewhere.
-        Err(ipv6::ExtError::Fragment) => {
-            let packet = &invoking[..ip.total_len()];
-            match ipv6::walk_fragment(ip.next_header(), packet, ipv6::HEADER_LEN) {
-                Ok((f, Some(up))) => (up, Some(f.more)),
-                _ => return true,
-            }
-        }
-        Err(_) => return true,
-    };
-    if upper.protocol != next_header::ICMPV6 {
+    // The chain followed as `ipv6_skip_exthdr` follows it, past a fragment
+    // header of offset 0, an authentication header and any options; a walk
+    // that fails, or stops at a later fragment, does not say ICMPv6.
+    let packet = &invoking[..ip.total_len()];
+    let Some((next_header::ICMPV6, at, frag_off)) = ipv6::skip_exthdr(packet) else {
         return true;
-    }
+    };
     // Its type alone decides, the one byte `is_ineligible` reads, however
     // short the message is.
-    match invoking[..ip.total_len()].get(upper.offset) {
+    match packet.get(at) {
         Some(&ty) => ty >= msg::ECHO_REQUEST && ty != msg::REDIRECT,
         // No type byte: a piece with more to come may be answered (RFC 8200
         // §4.5: `is_ineligible` returns false for a fragment without ICMPv6
         // header information when its fragment field is not 0), a whole
         // packet or an atomic fragment may not.
-        None => first_fragment == Some(true),
+        None => frag_off & 1 != 0,
     }
 }
 
@@ -683,6 +674,60 @@ mod test {
         assert!(allowed(&with(6, &[next_header::UDP]), false, unreach));
         assert!(allowed(&with(6, &[next_header::FRAGMENT]), false, unreach));
         assert!(!allowed(&base[..39], false, unreach));
+    }
+
+    #[test]
+    fn the_chain_is_walked_as_ipv6_skip_exthdr_walks_it() {
+        use next_header::{DEST_OPTS, FRAGMENT, HOP_BY_HOP, ICMPV6, NO_NEXT, ROUTING};
+        const AUTH: u8 = 51;
+        let unreach = (msg::DEST_UNREACHABLE, unreach::PORT);
+        // A packet of the first header `first` and extension headers `ext`,
+        // then an ICMPv6 message of type `ty`.
+        let packet = |first: u8, ext: &[u8], ty: u8| {
+            let mut p = request_frame(first, ext)[14..].to_vec();
+            p[40 + ext.len()] = ty;
+            p
+        };
+        let frag = |next: u8, off: u16| {
+            let f = off.to_be_bytes();
+            [next, 0, f[0], f[1], 0, 0, 0, 9]
+        };
+        // Authentication header, 24 bytes: (4 + 2) 4-octet units.
+        let mut auth = [0u8; 24];
+        auth[..2].copy_from_slice(&[ICMPV6, 4]);
+        // A source route (segments left 1) and a hop-by-hop option to
+        // discard (type 0x80): no walk of ours goes past them,
+        // `ipv6_skip_exthdr` steps over them by their lengths.
+        let route = [ICMPV6, 0, 0, 1, 0, 0, 0, 0];
+        let option = [ICMPV6, 0, 0x80, 4, 0, 0, 0, 0];
+        let two_frags = [frag(FRAGMENT, 0), frag(ICMPV6, 0)].concat();
+        let auth_frag = [&auth[..], &frag(ICMPV6, 1)].concat();
+        let mut auth_frag = auth_frag;
+        auth_frag[0] = FRAGMENT;
+        for (first, ext) in [
+            (FRAGMENT, &two_frags[..]),
+            (AUTH, &auth[..]),
+            (AUTH, &auth_frag[..]),
+            (ROUTING, &route[..]),
+            (HOP_BY_HOP, &option[..]),
+            (DEST_OPTS, &option[..]),
+        ] {
+            let error = packet(first, ext, msg::DEST_UNREACHABLE);
+            assert!(
+                !error_allowed(&error, false, unreach.0, unreach.1),
+                "{ext:?}"
+            );
+            let echo = packet(first, ext, msg::ECHO_REQUEST);
+            assert!(error_allowed(&echo, false, unreach.0, unreach.1), "{ext:?}");
+        }
+        // A second fragment header with an offset ends the walk: what
+        // follows is not known to be an error. So does "no next header".
+        let later = [frag(FRAGMENT, 0), frag(ICMPV6, 8)].concat();
+        let error = packet(FRAGMENT, &later, msg::DEST_UNREACHABLE);
+        assert!(error_allowed(&error, false, unreach.0, unreach.1));
+        let none = [NO_NEXT, 0, 0, 0, 0, 0, 0, 0];
+        let error = packet(DEST_OPTS, &none, msg::DEST_UNREACHABLE);
+        assert!(error_allowed(&error, false, unreach.0, unreach.1));
     }
 
     #[test]

@@ -472,6 +472,44 @@ pub fn first_fragment_cut(packet: &[u8]) -> Option<Upper> {
     })
 }
 
+/// Where the kernel's `ipv6_skip_exthdr` (`net/ipv6/exthdrs_core.c`) ends
+/// its walk of `packet` (an IPv6 packet, to its payload length): the type
+/// of the first header it does not step over and that header's offset (which
+/// may lie at or past the end of `packet`), and the fragment field of the
+/// last fragment header met (offset, reserved bits and M as they came; 0 if
+/// none). The chain is followed by its headers' lengths alone, nothing in
+/// them checked: hop-by-hop, routing and destination options in 8-octet
+/// units, the authentication header (51) in 4-octet ones, a fragment header
+/// 8 bytes when its offset is 0; one with an offset ends the walk there (its
+/// type, [`next_header::FRAGMENT`], returned). `None` where the kernel's
+/// walk fails: at "no next header", or at a header whose first two bytes
+/// (a fragment header's first four) are not in `packet`.
+pub fn skip_exthdr(packet: &[u8]) -> Option<(u8, usize, u16)> {
+    use next_header::*;
+    const AUTH: u8 = 51;
+    let (mut nh, mut at, mut frag_off) = (*packet.get(6)?, HEADER_LEN, 0);
+    while matches!(
+        nh,
+        HOP_BY_HOP | ROUTING | FRAGMENT | DEST_OPTS | AUTH | NO_NEXT
+    ) {
+        let h = packet.get(at..at + 2).filter(|_| nh != NO_NEXT)?;
+        let len = match nh {
+            FRAGMENT => {
+                let f = packet.get(at + 2..at + 4)?;
+                frag_off = u16::from_be_bytes([f[0], f[1]]);
+                if frag_off & !7 != 0 {
+                    break;
+                }
+                FragmentHeader::LEN
+            }
+            AUTH => (usize::from(h[1]) + 2) * 4,
+            _ => (usize::from(h[1]) + 1) * 8,
+        };
+        (nh, at) = (h[0], at + len);
+    }
+    Some((nh, at, frag_off))
+}
+
 /// Where a walk stopped: at the upper layer, or at a fragment header (its
 /// offset, and how many headers came before it).
 enum Stop {
