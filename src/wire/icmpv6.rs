@@ -367,11 +367,14 @@ pub fn error_allowed(invoking: &[u8], link_multicast: bool, ty: u8, code: u8) ->
     // short the message is.
     match packet.get(at) {
         Some(&ty) => ty >= msg::ECHO_REQUEST && ty != msg::REDIRECT,
-        // No type byte: a piece with more to come may be answered (RFC 8200
-        // §4.5: `is_ineligible` returns false for a fragment without ICMPv6
-        // header information when its fragment field is not 0), a whole
-        // packet or an atomic fragment may not.
-        None => frag_off & 1 != 0,
+        // No type byte: a fragment whose fragment field is not 0 may be
+        // answered (RFC 8200 §4.5: `is_ineligible` returns false for a
+        // fragment without ICMPv6 header information then). The field is
+        // tested as it came, reserved bits included: a piece with more to
+        // come, or an atomic fragment with a reserved bit set, may get an
+        // error; a whole packet, or an atomic fragment with a field of 0,
+        // may not.
+        None => frag_off != 0,
     }
 }
 
@@ -792,23 +795,29 @@ mod test {
         }
         // A first fragment cut short inside its ICMPv6 header: its type
         // decides (a parameter problem about an echo request's chain cut
-        // short, none about an error's); with no type byte, one if more
-        // pieces follow (`is_ineligible`: a fragment field not 0), none for an
-        // atomic fragment, which is all there is.
-        for (ty, len, more, allowed) in [
-            (msg::ECHO_REQUEST, 3, true, true),
-            (msg::DEST_UNREACHABLE, 3, true, false),
-            (msg::ECHO_REQUEST, 0, true, true),
-            (msg::ECHO_REQUEST, 0, false, false),
+        // short, none about an error's); with no type byte, one if its
+        // fragment field is not 0 (`is_ineligible` tests the field as it
+        // came: M, or a reserved bit, `ipv6_frag_rcv` takes the packet as
+        // atomic all the same), none for a field of 0, an atomic fragment
+        // which is all there is. (`reserved` is put in the offset's place:
+        // bits 1 and 2.)
+        for (ty, len, more, reserved, allowed) in [
+            (msg::ECHO_REQUEST, 3, true, 0, true),
+            (msg::DEST_UNREACHABLE, 3, true, 0, false),
+            (msg::ECHO_REQUEST, 0, true, 0, true),
+            (msg::ECHO_REQUEST, 0, false, 0, false),
+            (msg::ECHO_REQUEST, 0, false, 2, true),
+            (msg::ECHO_REQUEST, 0, false, 6, true),
+            (msg::DEST_UNREACHABLE, 3, false, 6, false),
         ] {
-            let mut cut = packet(ty, Some((0, more)));
+            let mut cut = packet(ty, Some((reserved, more)));
             cut.truncate(40 + 8 + len);
             cut[4..6].copy_from_slice(&(8 + len as u16).to_be_bytes());
             let code = param_problem::HEADER_CHAIN;
             assert_eq!(
                 error_allowed(&cut, false, msg::PARAM_PROBLEM, code),
                 allowed,
-                "type {ty}, {len} bytes, more {more}"
+                "type {ty}, {len} bytes, more {more}, reserved {reserved}"
             );
         }
     }

@@ -927,6 +927,10 @@ mod test {
             offset: 56,
         };
         assert_eq!(atomic_upper(&p), Some(up));
+        // The reserved bits are not looked at: `ipv6_frag_rcv` tests the
+        // offset and M alone (`IP6_OFFSET | IP6_MF`).
+        let reserved = chained(FRAGMENT, &frag(6, 9));
+        assert_eq!(atomic_upper(&reserved).map(|u| u.offset), Some(48));
         let first = chained(FRAGMENT, &frag(1, 9));
         let later = chained(FRAGMENT, &frag(8, 9));
         let mut two = frag(0, 1);
