@@ -342,7 +342,9 @@ pub fn emit_error(
 /// header of offset 0 included (an atomic fragment, RFC 6946, or the first
 /// piece of a datagram). A packet whose headers cannot be walked, or a later
 /// fragment, is not known to carry an ICMPv6 error and may be answered, as
-/// Linux does.
+/// Linux does. A redirect is refused, as RFC 4443 asks, where `is_ineligible`
+/// tests the type's informational bit alone (docs/design.md: a deliberate
+/// difference).
 pub fn error_allowed(invoking: &[u8], link_multicast: bool, ty: u8, code: u8) -> bool {
     let Ok(ip) = Ipv6Packet::new_checked(invoking) else {
         return false;
