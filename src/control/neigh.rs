@@ -186,6 +186,10 @@ impl Resolver {
                 break;
             }
             let now = Instant::now();
+            // Told before the events and the tick: on a standby the probes
+            // are not sent, so the table counts none (a claim is not
+            // verified, nor adopted, until the director is active).
+            table.set_standby(shared.ha.standby(), now);
             let mut take = |ev: NeighEvent| match ev {
                 NeighEvent::MldQuery { nic, query } => queries.push((nic, query)),
                 ev => probes.extend(table.event(ev, now)),
@@ -208,7 +212,9 @@ impl Resolver {
             // The role: a standby sends no ARP nor NDP at all (its probes would
             // claim the DIP for its own MAC); made active (however briefly it
             // was standby), it announces every address on the announcer's
-            // schedule.
+            // schedule. Read again: made standby since the table was told, its
+            // probes are dropped here, and the table restarts any verification
+            // from its first probe once active again (`set_standby`).
             let standby = shared.ha.standby();
             let a = shared.ha.activations();
             if a != activations && !standby {

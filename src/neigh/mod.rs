@@ -26,7 +26,10 @@
 //! the last claimant is adopted, [`MOVE_PROBES`] × [`MOVE_RETRANS`] after the
 //! claim. A host that fails over without a virtual MAC (VRRP, a moved VM) is
 //! relearned within a second instead of 60 s, and a forger wins only against
-//! an owner that does not answer.
+//! an owner that does not answer. A standby director sends no probe, so it
+//! asks nothing and adopts nothing: a claim it hears waits in
+//! [`EntryState::Verifying`] until the director is active, and is verified
+//! then from the first probe ([`NeighTable::set_standby`]).
 //!
 //! An entry no traffic uses is let go, as Linux lets it go: when its refresh
 //! is due, an entry traffic used within [`DELAY_FIRST_PROBE`] is probed
@@ -397,6 +400,18 @@ impl NeighTable {
         };
         self.count();
         probe
+    }
+
+    /// Whether the director is a standby, told by the control thread before
+    /// each pass's events and tick: a standby sends none of the probes the
+    /// table asks for, so a claim for a known neighbor is not verified there
+    /// (the entry waits in [`EntryState::Verifying`], its old MAC still
+    /// published, counting no probe) and never adopted; made active, every
+    /// verification starts from its first probe ([`MOVE_PROBES`] unicast
+    /// probes of the old MAC, then the claimant if none was answered).
+    pub fn set_standby(&mut self, standby: bool, now: Instant) {
+        self.v4.set_standby(standby, now);
+        self.v6.set_standby(standby, now);
     }
 
     /// Advance time: retransmit, refresh, and expire. Returns the probes to send.

@@ -98,6 +98,9 @@ pub(super) struct Family<A> {
     /// long after it was confirmed (Linux's `reachable_time`, drawn by the
     /// table, `NeighTable::tick`).
     pub(super) reach: Duration,
+    /// The director is a standby: the probes the table asks for are not
+    /// sent, so a verification counts none and waits (`NeighTable::set_standby`).
+    pub(super) standby: bool,
 }
 
 impl<A> Default for Family<A> {
@@ -109,6 +112,7 @@ impl<A> Default for Family<A> {
             moved: 0,
             refuted: 0,
             reach: super::BASE_REACHABLE,
+            standby: false,
         }
     }
 }
@@ -185,16 +189,19 @@ impl<A: NeighAddr> Family<A> {
                 | EntryState::Delay { mac: old, .. }
                 | EntryState::Probe { mac: old, .. },
             ) if claim.may_move => {
+                // A standby sends no probe: none is counted, and the
+                // verification waits until the director is active and asks.
+                let asked = !self.standby;
                 self.entries.insert(
                     key,
                     EntryState::Verifying {
                         mac: old,
                         claimed: mac,
-                        probes: 1,
-                        next: now + MOVE_RETRANS,
+                        probes: u8::from(asked),
+                        next: if asked { now + MOVE_RETRANS } else { now },
                     },
                 );
-                Some(A::probe(nic, ip, Some(old)))
+                asked.then(|| A::probe(nic, ip, Some(old)))
             }
             Some(EntryState::Verifying {
                 mac: old,
@@ -264,7 +271,11 @@ impl<A: NeighAddr> Family<A> {
         // Its refresh is due `reach` after its confirmation, i.e. this long
         // before it would run out (`reach` is below `REACHABLE`).
         let margin = REACHABLE.saturating_sub(self.reach);
+        let standby = self.standby;
         self.entries.retain(|&(nic, ip), e| match *e {
+            // On a standby the old MAC is not asked, so it cannot have stayed
+            // silent: the claimant is not adopted there.
+            EntryState::Verifying { .. } if standby => true,
             EntryState::Incomplete { probes: n, next } if next <= now => {
                 if n >= MAX_PROBES {
                     *e = EntryState::Failed {
@@ -377,6 +388,21 @@ impl<A: NeighAddr> Family<A> {
         self.used.retain(|k, _| entries.contains_key(k));
         self.moved += moved;
         self.dirty |= dirty;
+    }
+
+    /// The director became a standby (`true`) or active: made active, every
+    /// verification starts again from its first probe, so the old MAC gets
+    /// all [`MOVE_PROBES`] from a director that can send them.
+    pub(super) fn set_standby(&mut self, standby: bool, now: Instant) {
+        if self.standby && !standby {
+            for e in self.entries.values_mut() {
+                if let EntryState::Verifying { probes, next, .. } = e {
+                    *probes = 0;
+                    *next = now;
+                }
+            }
+        }
+        self.standby = standby;
     }
 
     /// The MACs workers may send to: reachable entries, and entries being
@@ -903,6 +929,64 @@ mod test {
         );
     }
 
+    /// A standby sends no probe, so it adopts no claim however long it
+    /// waits: the old MAC stays published, and the claim waits. Once
+    /// active, the old MAC is asked [`MOVE_PROBES`] times from then: an
+    /// answer keeps it; silence adopts the claimant as on an active
+    /// director, `MOVE_PROBES * MOVE_RETRANS` after the activation.
+    fn a_standby_adopts_no_claim_and_verifies_it_once_active<A: Fam>() {
+        let t0 = Instant::now();
+        for answered in [true, false] {
+            let mut t = resolved::<A>(t0);
+            t.set_standby(true, t0);
+            let mut p = vec![];
+            for (k, ev) in A::claims(A::rs(), BOGUS).into_iter().enumerate() {
+                let at = t0 + Duration::from_millis(10 * k as u64);
+                assert_eq!(t.event(ev, at), None, "a standby asks nothing: {ev:?}");
+            }
+            for ms in (0..=5000u64).step_by(100) {
+                t.tick(t0 + Duration::from_millis(ms), &mut p);
+                assert_eq!(published::<A>(&t), Some(MAC), "at {ms} ms");
+                assert!(t.take_snapshot().is_none(), "changed at {ms} ms");
+            }
+            assert!(p.is_empty(), "{p:?}");
+            assert_eq!(t.moved, 0);
+            assert!(matches!(
+                t.state(Nic::Int, A::rs()),
+                Some(EntryState::Verifying { mac, claimed, probes: 0, .. }) if mac == MAC && claimed == BOGUS
+            ));
+            // Active: the old MAC is asked at the first tick.
+            let active = t0 + Duration::from_millis(5050);
+            t.set_standby(false, active);
+            let mut switched = None;
+            for ms in (50..=2000u64).step_by(100) {
+                let now = active + Duration::from_millis(ms);
+                t.tick(now, &mut p);
+                if answered && !p.is_empty() {
+                    assert_eq!(p, [old_probe::<A>()]);
+                    t.event(answer(A::rs(), MAC), now);
+                }
+                if let Some(s) = t.take_snapshot() {
+                    assert_eq!(s.get(Nic::Int, A::rs()), Some(BOGUS));
+                    switched.get_or_insert(ms);
+                }
+            }
+            if answered {
+                assert_eq!((t.moved, t.refuted), (0, 1));
+                assert_eq!(switched, None);
+                assert!(matches!(
+                    t.state(Nic::Int, A::rs()),
+                    Some(EntryState::Reachable { mac, .. }) if mac == MAC
+                ));
+            } else {
+                assert_eq!(p, vec![old_probe::<A>(); usize::from(MOVE_PROBES)]);
+                // 750 ms after the activation (a tick falls on it here).
+                assert_eq!(switched, Some(750));
+                assert_eq!(t.moved, 1);
+            }
+        }
+    }
+
     /// Multicast MACs never claim, and unknown addresses are not verified.
     fn claims_need_a_known_entry_and_a_unicast_mac<A: Fam>() {
         let t0 = Instant::now();
@@ -1027,6 +1111,7 @@ mod test {
         repeated_claims_lose_to_an_owner_that_answers,
         a_silent_old_mac_is_replaced_by_the_claimant_within_a_second,
         claims_need_a_known_entry_and_a_unicast_mac,
+        a_standby_adopts_no_claim_and_verifies_it_once_active,
         learn_resolves_like_a_probe_and_its_answer,
         the_reachable_time_is_random_and_drawn_again,
     );
