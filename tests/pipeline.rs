@@ -3718,6 +3718,95 @@ fn pmtu_no_error_without_df_or_for_icmp() {
     );
 }
 
+/// Every next hop is asked for, as the kernel solicits every neighbour
+/// whatever its queue (`__neigh_event_send`): with the worker's 16 pending
+/// queues taken by 16 unresolved servers, a 17th server's frame is dropped
+/// (`drop_neigh_queue`) but its server is asked for all the same; again
+/// only once `RETRANS` (1 s) passed, not at each frame.
+#[test]
+fn a_hop_finding_every_queue_taken_is_still_asked_for() {
+    use ringvs::dataplane::tx::PENDING_HOPS;
+    let servers: Vec<std::net::Ipv4Addr> = (0..=PENDING_HOPS as u8)
+        .map(|k| [198, 19, 0, 2 + k].into())
+        .collect();
+    let mut rules = vec!["-A -t 198.18.0.110:80 -s rr".to_string()];
+    for s in &servers {
+        rules.push(format!("-a -t 198.18.0.110:80 -r {s}:80 -m"));
+    }
+    let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
+    let mut lab = MemDirector::new(&rules);
+    lab.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+    let mut port = 40000;
+    let mut round = |lab: &mut MemDirector| {
+        for _ in &servers {
+            port += 1;
+            let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), port, 80, SYN));
+            assert!(e.is_empty() && i.is_empty());
+        }
+        lab.neigh_events()
+    };
+    let asked = round(&mut lab);
+    let mut want: Vec<NeighEvent> = servers
+        .iter()
+        .map(|s| NeighEvent::Resolve {
+            nic: Nic::Int,
+            ip: be(*s),
+        })
+        .collect();
+    let mut got = asked.clone();
+    got.sort_by_key(|e| format!("{e:?}"));
+    want.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(got, want, "every server asked for, the 17th too");
+    assert_eq!(lab.ctr(Ctr::NeighQueued), PENDING_HOPS as u64);
+    assert_eq!(lab.ctr(Ctr::DropNeighQueue), 1);
+    // The one that found no queue was asked last.
+    let unqueued = asked[PENDING_HOPS];
+    // Within the second: nobody is asked again, a frame each.
+    lab.advance(Duration::from_millis(900));
+    assert_eq!(round(&mut lab), []);
+    assert_eq!(lab.ctr(Ctr::DropNeighQueue), 2);
+    // A second on, the unqueued one is asked again (the queued ones were).
+    lab.advance(Duration::from_millis(100));
+    assert_eq!(round(&mut lab), [unqueued]);
+    assert_eq!(lab.ctr(Ctr::DropNeighQueue), 3);
+}
+
+/// The ask for a new next hop that finds the channel to the control thread
+/// full is not lost: the worker asks again at its next pass, once, and
+/// its frame goes when the answer comes.
+#[test]
+fn an_ask_the_full_channel_refused_is_sent_again() {
+    let mut lab = MemDirector::new(&[
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+    ]);
+    lab.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+    let filler = NeighEvent::Resolve {
+        nic: Nic::Ext,
+        ip: be(CLIENT),
+    };
+    while lab.neigh_tx.try_send(filler).is_ok() {}
+    let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::NeighQueued), 1);
+    // A pass while the channel is still full: refused again.
+    lab.poll_take();
+    assert!(lab.neigh_events().iter().all(|e| *e == filler));
+    // Room again: the next pass asks, once.
+    let rs1 = NeighEvent::Resolve {
+        nic: Nic::Int,
+        ip: be(RS1),
+    };
+    lab.poll_take();
+    assert_eq!(lab.neigh_events(), [rs1]);
+    lab.poll_take();
+    assert_eq!(lab.neigh_events(), []);
+    lab.resolve(Nic::Int, RS1, RS1_MAC);
+    let (_, i) = lab.poll_take();
+    assert_eq!(i.len(), 1);
+    assert_eq!(lab.ctr(Ctr::FwdIn), 1);
+}
+
 /// Fragments to a real server whose MAC is not known yet wait for it only
 /// if the hop's queue holds them all (4 frames): 3 fragments wait and go
 /// once it answers; 6 would not fit, and the packet is dropped whole

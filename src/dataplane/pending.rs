@@ -13,6 +13,15 @@
 //! `tx_fragmented` once, when its last fragment goes, if all of them went,
 //! so one given up is never counted as sent (the kernel's FragOKs counts it
 //! at the hand-off: a deliberate difference).
+//!
+//! Every frame to an unresolved hop has the hop asked for, parked or not, as
+//! the kernel creates and solicits a neighbour whatever its queue holds
+//! (`__neigh_event_send` in `net/core/neighbour.c`; `unres_qlen` bounds the
+//! frames, not the neighbours): a hop with a queue is asked when it gets it,
+//! and again each pass until the ask found room in the channel
+//! (`PendingHop::asked`, [`Core::expire_pending`]); a hop whose frame found no queue (every one taken)
+//! is asked at most once per [`RETRANS`], and at most [`PENDING_HOPS`] such
+//! hops per [`RETRANS`] ([`Core::ask_unqueued`]). No message per frame.
 
 use super::icmp::QUOTE_ROOM;
 use super::tx::{
@@ -22,6 +31,7 @@ use super::tx::{
 use super::worker::Core;
 use crate::Nic;
 use crate::io::{FRAME_MAX, TxQueue};
+use crate::neigh::RETRANS;
 use crate::stats::Ctr;
 use std::time::Instant;
 
@@ -39,6 +49,9 @@ pub(super) struct PendingHop {
     pub(super) nic: Nic,
     pub(super) ip: Hop,
     since: Instant,
+    /// The control thread was asked to resolve the hop: false while the
+    /// ask found the channel full, and asked again then.
+    asked: bool,
     pub(super) n: usize,
     lens: [usize; PENDING_PER_HOP],
     patches: [Patch; PENDING_PER_HOP],
@@ -54,11 +67,14 @@ pub(super) struct PendingHop {
 /// The frames waiting for ARP, allocated once ([`PENDING_HOPS`] next hops of
 /// [`PENDING_PER_HOP`] frames each); the rate limit of the ICMP errors the
 /// worker makes up (the other state of `forward`'s slow paths); and whether
-/// any hop may hold frames (false: the pass's expiry looks at none of them).
+/// any hop may hold frames (false: the pass's expiry looks at none of them);
+/// and the hops asked for though their frames found no queue, with when
+/// ([`Core::ask_unqueued`]).
 pub(super) struct Pending(
     pub(super) Vec<PendingHop>,
     pub(super) IcmpLimit,
     pub(super) bool,
+    [Option<(Nic, Hop, Instant)>; PENDING_HOPS],
 );
 
 impl Pending {
@@ -69,6 +85,7 @@ impl Pending {
                     nic: Nic::Ext,
                     ip: Hop::V4(0),
                     since: start,
+                    asked: false,
                     n: 0,
                     lens: [0; PENDING_PER_HOP],
                     patches: [Patch::None; PENDING_PER_HOP],
@@ -83,6 +100,7 @@ impl Pending {
                 .collect(),
             IcmpLimit::new(start),
             false,
+            [None; PENDING_HOPS],
         )
     }
 
@@ -124,13 +142,14 @@ impl Core {
             Some(i) => i,
             None => {
                 let Some(i) = hops.iter().position(|p| p.n == 0) else {
+                    self.ask_unqueued(nic, hop);
                     return self.drop(Ctr::DropNeighQueue);
                 };
                 let p = &mut hops[i];
                 p.nic = nic;
                 p.ip = hop;
                 p.since = now;
-                let _ = self.links.neigh_tx.try_send(hop.resolve(nic));
+                p.asked = self.links.neigh_tx.try_send(hop.resolve(nic)).is_ok();
                 i
             }
         };
@@ -153,6 +172,38 @@ impl Core {
             self.ctr.inc(done);
         }
         true
+    }
+
+    /// Have `hop` on `nic` resolved though its frame is not parked (no queue
+    /// free, or not room enough for its fragments): nothing more if it has a
+    /// queue (asked when it got it, and each pass until the channel took the
+    /// ask, [`Core::expire_pending`]), else at most once per [`RETRANS`], and
+    /// only while fewer than [`PENDING_HOPS`] other such hops were asked
+    /// within [`RETRANS`] (see the module doc).
+    pub(super) fn ask_unqueued(&mut self, nic: Nic, hop: Hop) {
+        let now = self.clock.now;
+        let hops = &self.pending.0;
+        if hops.iter().any(|p| p.n > 0 && p.nic == nic && p.ip == hop) {
+            return;
+        }
+        let fresh = |at: Instant| now < at + RETRANS;
+        let asked = &mut self.pending.3;
+        if asked
+            .iter()
+            .flatten()
+            .any(|&(n, h, at)| n == nic && h == hop && fresh(at))
+        {
+            return;
+        }
+        let Some(slot) = asked
+            .iter_mut()
+            .find(|m| m.is_none_or(|(_, _, at)| !fresh(at)))
+        else {
+            return;
+        };
+        if self.links.neigh_tx.try_send(hop.resolve(nic)).is_ok() {
+            *slot = Some((nic, hop, now));
+        }
     }
 
     /// Send the frames whose next hop got resolved, each counted as it goes
@@ -219,7 +270,12 @@ impl Core {
         // Vec), back after.
         let mut hops = std::mem::take(&mut self.pending.0);
         for p in hops.iter_mut().filter(|p| p.n > 0) {
-            if now.saturating_duration_since(p.since) >= PENDING_MAX_AGE {
+            if now.saturating_duration_since(p.since) < PENDING_MAX_AGE {
+                // The ask that found the channel full, again (once a pass).
+                if !p.asked {
+                    p.asked = self.links.neigh_tx.try_send(p.ip.resolve(p.nic)).is_ok();
+                }
+            } else {
                 self.ctr.add(Ctr::DropNeighUnresolved, p.n as u64);
                 // A client's packets only: a real server's reply waited for
                 // a client (or gateway) with the VIP as its source by then,

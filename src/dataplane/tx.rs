@@ -327,7 +327,7 @@ impl Core {
         }
         let pieces = payload_len.div_ceil(step);
         if hop.mac(&self.snap.neigh, nic).is_none() && self.park_room(nic, hop) < pieces {
-            let _ = self.links.neigh_tx.try_send(hop.resolve(nic));
+            self.ask_unqueued(nic, hop);
             return self.drop(Ctr::DropNeighQueue);
         }
         // Where its first fragment parks, if the hop waits for ARP.

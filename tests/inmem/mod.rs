@@ -16,7 +16,7 @@
 #[path = "../ipv6/frames.rs"]
 pub mod frames6;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use pnet::packet::arp::{ArpHardwareTypes, ArpOperation, MutableArpPacket};
 use pnet::packet::ethernet::{EtherType, EtherTypes, MutableEthernetPacket};
 use pnet::packet::icmp::{self, IcmpCode, IcmpType, MutableIcmpPacket};
@@ -140,6 +140,9 @@ pub struct MemDirector {
     pub cfg: Config,
     pub neigh: NeighTable,
     pub neigh_rx: Receiver<NeighEvent>,
+    /// Another sender on the workers' channel to the control thread (a
+    /// test fills it, as a busy control thread leaves it).
+    pub neigh_tx: Sender<NeighEvent>,
     pub t0: Instant,
     pub now: Instant,
     /// The sync daemons' ends of the workers' sync channels.
@@ -242,6 +245,7 @@ impl MemDirector {
             cfg,
             neigh: NeighTable::new(),
             neigh_rx: dp.neigh_rx.clone(),
+            neigh_tx: dp.neigh_tx.clone(),
             t0,
             now: t0,
         }
