@@ -803,6 +803,10 @@ fn check_arp_reply(
     to_mac: [u8; 6],
     to_ip: std::net::Ipv4Addr,
 ) {
+    // Padded to Ethernet's minimum with zeroes (the in-memory TX slot holds
+    // the poison of the frame before).
+    assert_eq!(out.len(), 60);
+    assert!(out[42..].iter().all(|&b| b == 0), "{:?}", &out[42..]);
     let eth = EthernetFrame::new_checked(out).expect("eth");
     assert_eq!(eth.dst_addr().0, to_mac);
     assert_eq!(eth.src_addr().0, our_mac);
@@ -829,6 +833,7 @@ fn arp_for_our_addresses_is_answered() {
     assert!(e.is_empty());
     check_arp_reply(&one(i), INT_MAC, DIP, RS1_MAC, RS1);
     assert_eq!(lab.ctr(Ctr::ArpReply), 3);
+    assert_eq!(lab.ctr(Ctr::TxIntBytes), 60);
     // Hardware type 6 (IEEE 802), which Linux answers on Ethernet
     // (`arp_process`); the reply says 1. Another type is dropped.
     for (htype, answered) in [(6u16, true), (2, false)] {

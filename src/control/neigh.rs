@@ -320,7 +320,7 @@ fn arp_frame(mac: Mac, sip: Ipv4Addr, tip: Ipv4Addr, to: Option<Mac>) -> ([u8; 6
         tip,
         to.unwrap_or(Mac::BROADCAST),
     );
-    (buf, len.max(60))
+    (buf, len.max(arp::PADDED_LEN))
 }
 
 /// The neighbor solicitation for `target` that a [`Probe::Ns`] asks for, out

@@ -78,8 +78,11 @@ impl Core {
             Ipv4Addr::from(sip),
             smac,
         );
-        tx.commit(len);
-        self.ctr.add(Ctr::tx_bytes(nic), len as u64);
+        // Zeroes to Ethernet's minimum: the slot may hold an older frame.
+        let padded = arp::PADDED_LEN.min(slot.len()).max(len);
+        slot[len..padded].fill(0);
+        tx.commit(padded);
+        self.ctr.add(Ctr::tx_bytes(nic), padded as u64);
         self.ctr.inc(Ctr::ArpReply);
     }
 }

@@ -144,6 +144,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> ArpPacket<T> {
 ///
 /// # Panics
 /// If `buf` is shorter than 42 bytes.
+/// The length of the ARP frames the director sends: Ethernet's minimum
+/// without the FCS (60 bytes, `ETH_ZLEN`), its 42 bytes padded with zeroes
+/// by the sender rather than left to whatever pads short frames on the way
+/// out (or does not).
+pub const PADDED_LEN: usize = 60;
+
 pub fn emit_arp(
     buf: &mut [u8],
     op: u16,
