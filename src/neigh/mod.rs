@@ -64,8 +64,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 use table::{Claim, Family};
 
-/// How long a resolved neighbor is trusted without a fresh answer, at most:
-/// its refresh comes after the family's reachable time, well before.
+/// How long a reachable entry lasts without a fresh answer, at most: its
+/// refresh comes after the family's reachable time, well before. (Unused
+/// when its refresh is due, it goes stale instead, and a stale entry has no
+/// such limit: see [`GC_STALETIME`].)
 pub const REACHABLE: Duration = Duration::from_secs(60);
 /// The base of a family's reachable time, after which a confirmed entry's
 /// refresh is due: Linux's `base_reachable_time` (30 s), RFC 4861 §10's
