@@ -213,8 +213,10 @@ impl Resolver {
             // claim the DIP for its own MAC); made active (however briefly it
             // was standby), it announces every address on the announcer's
             // schedule. Read again: made standby since the table was told, its
-            // probes are dropped here, and the table restarts any verification
-            // from its first probe once active again (`set_standby`).
+            // probes are dropped here and the table is told so, so that it
+            // restarts any verification from its first probe once active
+            // again (`set_standby`), even if the role is back to active when
+            // the next pass reads it.
             let standby = shared.ha.standby();
             let a = shared.ha.activations();
             if a != activations && !standby {
@@ -222,7 +224,7 @@ impl Resolver {
                 announcer.activated(now);
             }
             if standby {
-                probes.clear();
+                table.withhold(now, &mut probes);
                 queries.clear();
                 announcer.standby();
                 while self.garp.try_recv().is_ok() {}

@@ -416,6 +416,16 @@ impl NeighTable {
         self.v6.set_standby(standby, now);
     }
 
+    /// The director turned standby during the pass (after the table was told
+    /// it was active): the pass's `probes` are not sent, and the table is
+    /// told, so that the verifications they counted start again from their
+    /// first probe once the director is active, even if it is active again
+    /// by the next pass.
+    pub fn withhold(&mut self, now: Instant, probes: &mut Vec<Probe>) {
+        probes.clear();
+        self.set_standby(true, now);
+    }
+
     /// Advance time: retransmit, refresh, and expire. Returns the probes to send.
     pub fn tick(&mut self, now: Instant, probes: &mut Vec<Probe>) {
         // Drawn again every `REACH_REDRAW`, as `neigh_periodic_work` does.

@@ -987,6 +987,39 @@ mod test {
         }
     }
 
+    /// A flap within one pass (told active, standby when the probes were
+    /// to go, active again at the next pass): the probes the tick counted
+    /// were not sent, so the verification starts again from its first probe,
+    /// and the claimant is adopted only after [`MOVE_PROBES`] probes sent
+    /// since.
+    fn a_flap_within_a_pass_restarts_the_verification<A: Fam>() {
+        let t0 = Instant::now();
+        let mut t = resolved::<A>(t0);
+        t.set_standby(false, t0);
+        let claim = A::claims(A::rs(), BOGUS)[0];
+        assert_eq!(t.event(claim, t0), Some(old_probe::<A>()));
+        let mut p = vec![];
+        // The second probe is counted, then withheld: standby at the send.
+        let flap = t0 + Duration::from_millis(300);
+        t.tick(flap, &mut p);
+        assert_eq!(p, [old_probe::<A>()]);
+        t.withhold(flap, &mut p);
+        assert!(p.is_empty());
+        let active = flap + Duration::from_millis(50);
+        t.set_standby(false, active);
+        let mut switched = None;
+        for ms in (0..=2000u64).step_by(50) {
+            let now = active + Duration::from_millis(ms);
+            t.tick(now, &mut p);
+            if t.take_snapshot().is_some() {
+                switched.get_or_insert(ms);
+            }
+        }
+        assert_eq!(p, vec![old_probe::<A>(); usize::from(MOVE_PROBES)]);
+        assert_eq!(switched, Some(750));
+        assert_eq!(published::<A>(&t), Some(BOGUS));
+    }
+
     /// Multicast MACs never claim, and unknown addresses are not verified.
     fn claims_need_a_known_entry_and_a_unicast_mac<A: Fam>() {
         let t0 = Instant::now();
@@ -1112,6 +1145,7 @@ mod test {
         a_silent_old_mac_is_replaced_by_the_claimant_within_a_second,
         claims_need_a_known_entry_and_a_unicast_mac,
         a_standby_adopts_no_claim_and_verifies_it_once_active,
+        a_flap_within_a_pass_restarts_the_verification,
         learn_resolves_like_a_probe_and_its_answer,
         the_reachable_time_is_random_and_drawn_again,
     );

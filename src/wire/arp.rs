@@ -139,17 +139,17 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> ArpPacket<T> {
     }
 }
 
-/// Writes an Ethernet frame carrying an ARP packet to the start of `buf` and
-/// returns its length (42). The frame's source address is `smac`.
-///
-/// # Panics
-/// If `buf` is shorter than 42 bytes.
 /// The length of the ARP frames the director sends: Ethernet's minimum
 /// without the FCS (60 bytes, `ETH_ZLEN`), its 42 bytes padded with zeroes
 /// by the sender rather than left to whatever pads short frames on the way
 /// out (or does not).
 pub const PADDED_LEN: usize = 60;
 
+/// Writes an Ethernet frame carrying an ARP packet to the start of `buf` and
+/// returns its length (42). The frame's source address is `smac`.
+///
+/// # Panics
+/// If `buf` is shorter than 42 bytes.
 pub fn emit_arp(
     buf: &mut [u8],
     op: u16,
