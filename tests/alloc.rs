@@ -447,7 +447,8 @@ struct TestDirector<R = MemRx> {
 
 impl TestDirector {
     /// `counts`: the scheduler gets every worker's gauges and overload flags (as
-    /// for lc/wlc or servers with `-x`), here by upper thresholds never reached.
+    /// for lc/wlc or servers with `-x`), and every bind and unbind checks the
+    /// overload, here by upper thresholds never reached.
     fn new(sched: &str, max_conns: usize, counts: bool) -> Self {
         let rx = NicPair::new(MemRx::new(), MemRx::new());
         TestDirector::on(sched, max_conns, counts, rx, true)
@@ -471,6 +472,16 @@ impl<R: ringvs::io::RxQueue> TestDirector<R> {
                     d.u_threshold = 1 << 30;
                 }
             }
+            // So every bind and unbind checks the overload too.
+            let ids = snap
+                .services
+                .values()
+                .flat_map(|s| s.dests.iter().map(|d| d.id.0));
+            let mut limits = vec![(0, 0); ids.max().map_or(0, |i| i as usize + 1)];
+            for d in snap.services.values().flat_map(|s| s.dests.iter()) {
+                limits[d.id.0 as usize] = (d.u_threshold, 0);
+            }
+            snap.limits = limits.into();
         }
         let hosts = [
             (Nic::Int, RS[0], Mac(RS_MAC[0])),

@@ -1368,3 +1368,47 @@ fn an_ipv6_atomic_fragment_on_a_control_connection_is_read_as_a_whole_packet() {
     let p = parse_ip6(&int[0]);
     assert_eq!((p.dst, &p.l4[2..4]), (RS1_6, &30000u16.to_be_bytes()[..]));
 }
+
+/// Data connections bind to their real server without a pick, and IPVS
+/// checks the overload at each bind (`ip_vs_bind_dest`, `ip_vs_conn.c`):
+/// RS1 (`-x 4`) with a control connection and three active data
+/// connections is overloaded from the third one's bind; one ending (3, not
+/// below 3/4 of 4, `ip_vs_unbind_dest`) leaves it so, and a new control
+/// connection is refused. Checked only at picks, the last pick saw 0 and
+/// the next saw 3: available.
+#[test]
+fn data_connections_that_reach_the_threshold_overload_the_server() {
+    use std::time::Duration;
+    let rules = [RULES[0], "-a -t 198.18.0.110:21 -r 198.19.0.2:21 -m -x 4"];
+    let mut d = MemDirector::with_env(1, &rules, ftp_env(&[21]), 1024);
+    d.resolve_all();
+    control(&mut d);
+    let id = d.dest_id(ringvs::config::Proto::Tcp, 21, RS1, 21);
+    // Active + inactive (a data connection the server opened is inactive
+    // until established).
+    let rs1 = |d: &MemDirector| {
+        let (a, i) = d.published[0].gauges.get(id);
+        a + i
+    };
+    let from_rs = L3::from_rs(RS1, CLIENT);
+    let mut seq = C0;
+    for port in [41000u16, 41001, 41002] {
+        let cmd = format!("PORT 198,18,0,1,{},{}\r\n", port >> 8, port & 0xff);
+        client(&mut d, ACK | PSH, seq, S0, cmd.as_bytes());
+        seq += cmd.len() as u32;
+        let syn = tcp_seg(&from_rs, 20, port, SYN, 9000, 0, b"");
+        assert_eq!(d.int(&syn).0.len(), 1, "data connection {port}");
+    }
+    assert_eq!(d.ctr(Ctr::FtpData), 3);
+    assert_eq!(rs1(&d), 4);
+    // The last data connection reset and gone (CLOSE, 10 s): 3.
+    let rst = tcp_seg(&from_rs, 20, 41002, RST, 9001, 0, b"");
+    assert_eq!(d.int(&rst).0.len(), 1);
+    d.advance(Duration::from_secs(11));
+    d.poll();
+    assert_eq!(rs1(&d), 3);
+    let (ext, int) = d.ext(&tcp_seg(&L3::to_vip(), CPORT + 1, 21, SYN, 1, 0, b""));
+    assert!(int.is_empty(), "overloaded: not forwarded");
+    assert_eq!(ext.len(), 1, "the client told (port unreachable)");
+    assert_eq!(d.ctr(Ctr::DropNoDest), 1);
+}

@@ -2346,6 +2346,12 @@ fn thresholds(lab: &mut MemDirector, rs: Ipv4Addr, u: u32, l: u32) {
             }
             svc.needs_counts = true;
         }
+        // As the rules would give them, for the check at binds and unbinds.
+        let mut limits = s.limits.to_vec();
+        let i = id.0 as usize;
+        limits.resize(limits.len().max(i + 1), (0, 0));
+        limits[i] = (u, l);
+        s.limits = limits.into();
     });
 }
 

@@ -616,6 +616,127 @@ fn a_standby_takes_reused_ports_but_not_the_old_connections_late_expiry() {
     assert_eq!((d.ctr(Ctr::SyncKept), d.ctr(Ctr::SyncInstalled)), (1, 2));
 }
 
+/// One real server, RS1, overloaded at 4 connections (`-x 4`, no `-y`: available
+/// again below 3).
+const OVERLOAD: &[&str] = &[
+    "-A -t 198.18.0.110:80 -s rr",
+    "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -x 4",
+];
+
+/// A client SYN from `port`: whether it was forwarded to RS1 (else RS1 was
+/// unavailable, overloaded, and the SYN refused).
+fn syn_to_rs1(d: &mut MemDirector, port: u16) -> bool {
+    let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), port, 80, SYN));
+    let to_rs1 = int.iter().any(|f| parse_ip(f).dst == RS1);
+    assert_eq!(to_rs1, int.len() == 1, "{port}");
+    to_rs1
+}
+
+/// RS1's connections (active, inactive) on the one worker.
+fn rs1_conns(d: &MemDirector) -> (u32, u32) {
+    d.published[0]
+        .gauges
+        .get(d.dest_id(ringvs::config::Proto::Tcp, 80, RS1, 80))
+}
+
+/// The overload flag follows every bind and unbind, as IPVS's does
+/// (`ip_vs_bind_dest`, `ip_vs_unbind_dest`, `ip_vs_conn.c`), not only the
+/// picks: RS1 overloaded at 4, down to 2 by expiry (the kernel clears the
+/// flag there, below 3/4 of 4), then up to 3 by a synced connection with no
+/// pick in between, is available to the next SYN. Checked only at picks, the
+/// flag stayed set from the pick that saw 4, and 3 kept it.
+#[test]
+fn an_overload_ended_by_expiries_stays_ended_when_a_synced_connection_binds() {
+    let mut d = MemDirector::new(OVERLOAD);
+    d.resolve_all();
+    let intake = d.intake(3, &env());
+    // Half-open connections (SYN_RECV, 60 s): two at 0 s, two at 30 s.
+    assert!(syn_to_rs1(&mut d, 1) && syn_to_rs1(&mut d, 2));
+    d.advance(Duration::from_secs(30));
+    assert!(syn_to_rs1(&mut d, 3) && syn_to_rs1(&mut d, 4));
+    assert!(!syn_to_rs1(&mut d, 5), "4 connections: overloaded");
+    assert_eq!(d.ctr(Ctr::DropNoDest), 1);
+    // At 61 s the first two expire: 2 left.
+    d.advance(Duration::from_secs(31));
+    d.poll();
+    assert_eq!(rs1_conns(&d), (2, 0));
+    // A synced established connection to RS1: 3.
+    intake.message(&message(CPORT, RS1));
+    d.poll();
+    assert_eq!(d.ctr(Ctr::SyncInstalled), 1);
+    assert_eq!(rs1_conns(&d), (3, 0));
+    assert!(
+        syn_to_rs1(&mut d, 6),
+        "3 after the overload ended: available"
+    );
+    assert!(!syn_to_rs1(&mut d, 7), "4 again: overloaded");
+    assert_eq!(d.ctr(Ctr::DropNoDest), 2);
+}
+
+/// Binds with no pick set the flag too: four synced connections take RS1
+/// to its threshold (the kernel's `ip_vs_bind_dest` sets the overload
+/// there), one expires (3: not below 3/4 of 4, the overload stays), and
+/// the next SYN finds RS1 overloaded. Checked only at picks, the first
+/// pick saw 3 and took RS1.
+#[test]
+fn synced_connections_that_reach_the_threshold_overload_the_server_before_any_pick() {
+    let mut d = MemDirector::new(OVERLOAD);
+    d.resolve_all();
+    let intake = d.intake(3, &env());
+    // Three established (900 s) and one half-open (SYN_RECV, 60 s).
+    for p in 0..3 {
+        intake.message(&message(CPORT + p, RS1));
+    }
+    intake.message(&message_in(CPORT + 3, RS1, State::SynRecv));
+    d.poll();
+    assert_eq!(d.ctr(Ctr::SyncInstalled), 4);
+    assert_eq!(rs1_conns(&d), (4, 0));
+    d.advance(Duration::from_secs(61));
+    d.poll();
+    assert_eq!(rs1_conns(&d), (3, 0), "the half-open one expired");
+    assert!(!syn_to_rs1(&mut d, 1), "overloaded since the 4th bind");
+    assert_eq!(d.ctr(Ctr::DropNoDest), 1);
+}
+
+/// An unbind by a synced connection replacing one on another server
+/// (`drop_conn_of`, as `ip_vs_conn_expire_now` unbinds it) ends an overload
+/// as an expiry does: on a standby, four synced connections overload RS1,
+/// two of their ports are reused for connections to RS2 (2 left on RS1:
+/// cleared), a new synced connection takes RS1 to 3; once active, RS1 is
+/// available and takes one of the next two SYNs (rr over RS1 and RS2).
+#[test]
+fn an_overload_ended_by_replaced_connections_stays_ended_when_a_synced_connection_binds() {
+    let mut d = MemDirector::new(&[
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -x 4",
+    ]);
+    d.resolve_all();
+    set(&d, false, true);
+    let intake = d.intake(3, &env());
+    for p in 0..4 {
+        intake.message(&message(CPORT + p, RS1));
+    }
+    d.poll();
+    assert_eq!(rs1_conns(&d), (4, 0));
+    for p in 0..2 {
+        intake.message(&message(CPORT + p, RS2));
+    }
+    d.poll();
+    assert_eq!(rs1_conns(&d), (2, 0), "two replaced");
+    intake.message(&message(CPORT + 4, RS1));
+    d.poll();
+    assert_eq!((d.ctr(Ctr::SyncInstalled), rs1_conns(&d)), (7, (3, 0)));
+    set(&d, false, false);
+    let to = |d: &mut MemDirector, port| {
+        let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), port, 80, SYN));
+        assert_eq!(int.len(), 1, "{port}");
+        parse_ip(&int[0]).dst
+    };
+    let got = [to(&mut d, 1), to(&mut d, 2)];
+    assert!(got.contains(&RS1), "{got:?}");
+}
+
 #[test]
 fn the_resend_sweep_reports_live_connections_again_each_period() {
     let mut d = MemDirector::standard();

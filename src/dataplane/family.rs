@@ -27,6 +27,7 @@ use crate::neigh;
 use crate::stats::Ctr;
 use crate::wire::{ethernet, ipv4};
 use std::net::Ipv6Addr;
+use std::sync::Arc;
 
 /// The four accessors of a family's state in the worker: its table (field
 /// `$table` of `Core`) and its templates (field `$templates` of `Shared`).
@@ -45,6 +46,7 @@ macro_rules! family_state {
             Split {
                 table: &mut core.$table,
                 snap: &core.snap.cfg,
+                peers: &core.snap.peers,
                 out: &core.out,
                 shared: &core.shared,
             }
@@ -152,10 +154,13 @@ pub(super) struct Svc<'a, A> {
 }
 
 /// A family's connection table and the worker state its updates touch
-/// (gauges, templates, timeouts), borrowed apart from the rest of the core.
+/// (gauges, templates, timeouts, overload flags), borrowed apart from the rest of the core.
 pub(super) struct Split<'a, A> {
     pub table: &'a mut ConnTable<A>,
     pub snap: &'a Snapshot,
+    /// Every worker's published state (their gauges, for the overload
+    /// flag: `overload.rs`).
+    pub peers: &'a [Arc<Published>],
     pub out: &'a Published,
     pub shared: &'a Shared,
 }

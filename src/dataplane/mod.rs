@@ -15,6 +15,7 @@
 //! | `ndp.rs` | the same for IPv6: neighbor advertisements answering solicitations |
 //! | `nat.rs` | TCP/UDP: connection lookup or scheduling, state, NAT rewrite |
 //! | `nat6.rs` | the same for IPv6, and ICMPv6 errors about IPv6 connections |
+//! | `overload.rs` | IPVS's overload flag per real server, kept at every bind and unbind of a connection and read when one is scheduled |
 //! | `ops.rs` | one-packet scheduling (`-o`): a UDP datagram scheduled on its own, its replies translated without a connection |
 //! | `direct.rs` | DR (`-g`: a new destination MAC) and TUN (`-i`: IPIP/GUE/GRE) instead of NAT |
 //! | `direct_icmp.rs` | ICMP errors about DR/TUN connections and about our tunnel packets; path MTUs kept per tunnel endpoint |
@@ -62,6 +63,7 @@ mod nat;
 mod nat6;
 mod ndp;
 mod ops;
+mod overload;
 mod pending;
 pub mod shared;
 pub mod sync;

@@ -26,7 +26,7 @@
 use super::classify::Segment;
 pub(super) use super::family::{Family, Seg};
 use super::ops::real_port;
-use super::shared::Published;
+use super::overload::fill_views;
 use super::template::release_template;
 use super::tx::TxPair;
 use super::worker::Core;
@@ -36,13 +36,11 @@ use crate::io::TxQueue;
 use crate::nat::conn::TEMPLATE_ASSURED;
 use crate::nat::persist::{TemplateDest, TemplateKey, Wanted};
 use crate::nat::table::AddError;
-use crate::nat::{Conn, DestEntry, DestView, Dir, FlowKey, State, fold32, overload_check, state};
+use crate::nat::{Conn, DestEntry, Dir, FlowKey, State, fold32, state};
 use crate::sched::Flow;
-use crate::stats::{Ctr, MAX_DESTS};
+use crate::stats::Ctr;
 use crate::wire::ipv4::protocol;
 use crate::wire::tcp::flags::{ACK, RST, SYN};
-use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
 
 impl Core {
     /// A TCP/UDP packet from a client (external NIC): to its connection's real
@@ -491,6 +489,7 @@ impl Core {
                     self.ctr.inc(Ctr::ConnNew6);
                 }
                 self.out.gauges.adjust(dest, None, Some(state.is_active()));
+                self.overload().bound(dest);
                 self.out.traffic.conn(dest);
                 // UDP connections are synced when created; TCP ones once
                 // established (`track`). Both families: IPVS syncs IPv6
@@ -582,6 +581,7 @@ impl Core {
         self.out
             .gauges
             .adjust(c.dest(), Some(c.state.is_active()), None);
+        self.overload().unbound(c.dest());
         release_template(
             A::templates(&self.shared),
             &self.snap.cfg,
@@ -599,9 +599,13 @@ impl Core {
         let (now, ftp) = (self.clock.now_s, self.env.ftp);
         let sp = A::split(self);
         let (out, templates, cfg) = (sp.out, A::templates(sp.shared), sp.snap);
-        let shared = sp.shared;
+        let (shared, overload) = (
+            sp.shared,
+            super::overload::Overload::of(sp.snap, sp.peers, sp.shared),
+        );
         if sp.table.evict_one(now, |c| {
             out.gauges.adjust(c.dest(), Some(c.state.is_active()), None);
+            overload.unbound(c.dest());
             release_template(templates, cfg, c, now);
             super::ftp::ftp_left(&ftp, shared, c);
         }) {
@@ -641,38 +645,6 @@ pub(super) enum InConn {
     Drop,
     /// The connection was expired; the packet is one of no connection.
     Expired,
-}
-
-/// Fill `out` with the views of `dests`: connections summed over every worker's
-/// gauges, and the overload flag brought up to date. `out` has room for them (see
-/// `Core::refresh`), so this allocates nothing.
-pub(super) fn fill_views(
-    out: &mut Vec<DestView>,
-    dests: &[DestEntry],
-    peers: &[Arc<Published>],
-    overload: &[AtomicU32],
-) {
-    out.clear();
-    for d in dests {
-        let (mut active, mut inactive) = (0u32, 0u32);
-        for p in peers {
-            let (a, i) = p.gauges.get(d.id);
-            active = active.saturating_add(a);
-            inactive = inactive.saturating_add(i);
-        }
-        let overloaded = overload_check(
-            &overload[d.id.0 as usize % MAX_DESTS],
-            d.u_threshold,
-            d.l_threshold,
-            active.saturating_add(inactive),
-        );
-        out.push(DestView {
-            entry: *d,
-            active,
-            inactive,
-            overloaded,
-        });
-    }
 }
 
 /// The NIC a packet going `dir` leaves by.

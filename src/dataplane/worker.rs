@@ -571,7 +571,10 @@ impl Core {
         let (reporting, mut kept, mut n_kept) = (self.sync.reporting(), [0; EXPIRE_BUDGET], 0);
         let sp = A::split(self);
         let (gauges, templates, cfg) = (&sp.out.gauges, A::templates(sp.shared), sp.snap);
-        let shared = sp.shared;
+        let (shared, overload) = (
+            sp.shared,
+            super::overload::Overload::of(sp.snap, sp.peers, sp.shared),
+        );
         // An FTP control connection is held while it has data connections
         // (`ftp.rs`).
         let keep = |i, c: &crate::nat::Conn<A>| {
@@ -585,6 +588,7 @@ impl Core {
             .table
             .expire_keeping(now_s, &cfg.timeouts, budget, keep, |c| {
                 gauges.adjust(c.dest(), Some(c.state.is_active()), None);
+                overload.unbound(c.dest());
                 super::template::release_template(templates, cfg, c, now_s);
                 super::ftp::ftp_left(&ftp, shared, c);
             });
@@ -608,7 +612,7 @@ impl Core {
     /// and tests; `None` if there is no such service).
     pub fn candidates(&mut self, svc: ServiceId) -> Option<Vec<DestView>> {
         let s = self.snap.cfg.services.get(&svc)?;
-        super::nat::fill_views(
+        super::overload::fill_views(
             &mut self.scratch,
             &s.dests,
             &self.snap.peers,

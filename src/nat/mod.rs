@@ -10,6 +10,7 @@ pub mod ftp;
 mod gone;
 pub mod mark;
 pub mod ops;
+mod overload;
 pub mod persist;
 pub mod rewrite;
 pub mod sip;
@@ -22,6 +23,7 @@ pub use addr::{Addr, fold32};
 use hashbrown::{HashMap, HashSet};
 use mark::ftp_data;
 pub use mark::{FTP_DATA_PORT, FTP_PORT};
+pub use overload::{overload_bind, overload_check, overload_unbind};
 pub use state::{Dir, State, Timeouts};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
@@ -99,39 +101,6 @@ impl Candidate for DestView {
     fn id(&self) -> u32 {
         self.entry.id.0
     }
-}
-
-/// IPVS's overload hysteresis for one real server, given its connections over all
-/// workers (`total`, active + inactive) and its thresholds. `flag` is the shared
-/// per-`DestId` state: 0 when not overloaded, else the upper threshold in force
-/// when the server became overloaded. As in IPVS (`ip_vs_conn.c`:
-/// `ip_vs_bind_dest` sets `IP_VS_DEST_F_OVERLOAD`, `ip_vs_unbind_dest` clears
-/// it), a server becomes overloaded when
-/// `total` reaches `u` (if non-zero) and stays so until `total` drops below `l`,
-/// or below 3/4 of `u` when `l` is 0; raising `u` (or clearing it) ends the
-/// overload at once (`__ip_vs_update_dest`). The flag is written with plain
-/// stores: every worker computes the same value from the same inputs, so a race
-/// only decides which of two equal answers lands.
-pub fn overload_check(flag: &std::sync::atomic::AtomicU32, u: u32, l: u32, total: u32) -> bool {
-    use std::sync::atomic::Ordering::Relaxed;
-    let set = flag.load(Relaxed);
-    let was = u != 0 && set != 0 && set >= u;
-    let now = if u == 0 {
-        false
-    } else if was {
-        if l != 0 {
-            total >= l
-        } else {
-            u64::from(total) * 4 >= u64::from(u) * 3
-        }
-    } else {
-        total >= u
-    };
-    let want = if now { u } else { 0 };
-    if set != want {
-        flag.store(want, Relaxed);
-    }
-    now
 }
 
 /// Persistence of a service (`-p timeout`, `-M netmask`).
@@ -301,6 +270,12 @@ pub struct Snapshot {
     pub dest_svc: Box<[Option<ServiceId>]>,
     /// The same for IPv6 services.
     pub dest_svc6: Box<[Option<ServiceId6>]>,
+    /// By `DestId`, each real server's connection thresholds `(u, l)`
+    /// (`-x`, `-y`), for the workers' overload check at every bind and
+    /// unbind of a connection (`dataplane/overload.rs`); empty unless some
+    /// real server has an upper threshold, so that configurations without
+    /// one pay a length test there and nothing else.
+    pub limits: Box<[(u32, u32)]>,
     /// The firewall-mark services' `--mark-dest` rules (`mark.rs`), looked
     /// at first by [`Snapshot::service_for`].
     pub marks: mark::Marks<u32, ServiceId>,
@@ -434,6 +409,7 @@ impl Snapshot {
         let cross = cross_family(cfg);
         let (ops_replies, ops_replies6) = ops_replies(cfg);
         let (marks, marks6) = mark::build(cfg);
+        let limits = overload::limits(cfg);
         Self {
             services,
             vips,
@@ -448,6 +424,7 @@ impl Snapshot {
             cross,
             ops_replies,
             ops_replies6,
+            limits,
             marks,
             marks6,
             dest_svc: dest_svc.into(),
@@ -697,7 +674,6 @@ fn keep_last_weights(before: &[DestEntry], dests: &mut [DestEntry]) {
 #[cfg(test)]
 mod test {
     use super::*;
-    use std::sync::atomic::AtomicU32;
 
     #[test]
     fn build_marks_what_the_workers_need() {
@@ -848,27 +824,6 @@ mod test {
         let t = Snapshot::build_from(&cfg, Timeouts::default(), Some(&s));
         let e2 = &t.services6[&(6, vip, 80)];
         assert!(Arc::ptr_eq(&e.entry.sched, &e2.entry.sched));
-    }
-
-    #[test]
-    fn overload_has_hysteresis() {
-        let f = AtomicU32::new(0);
-        // u = 4, l = 0: overloaded at 4, back below 3 (3/4 of 4).
-        assert!(!overload_check(&f, 4, 0, 3));
-        assert!(overload_check(&f, 4, 0, 4));
-        assert!(overload_check(&f, 4, 0, 3));
-        assert!(!overload_check(&f, 4, 0, 2));
-        assert!(!overload_check(&f, 4, 0, 3));
-        // u = 10, l = 2: stays overloaded down to 2.
-        assert!(overload_check(&f, 10, 2, 10));
-        assert!(overload_check(&f, 10, 2, 2));
-        assert!(!overload_check(&f, 10, 2, 1));
-        // Raising the threshold ends an overload; clearing it too.
-        assert!(overload_check(&f, 10, 2, 10));
-        assert!(!overload_check(&f, 20, 2, 10));
-        assert!(overload_check(&f, 10, 0, 12));
-        assert!(!overload_check(&f, 0, 0, 12));
-        assert_eq!(f.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 
     /// Scheduler state across publishes, through the production path

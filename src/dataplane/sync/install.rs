@@ -210,6 +210,7 @@ impl Core {
                 self.out
                     .gauges
                     .adjust(dest, None, Some(e.state.is_active()));
+                self.overload().bound(dest);
                 self.ftp_install(&conn, e.out_seq, true);
                 self.ctr.inc(Ctr::SyncInstalled);
             }

@@ -1,0 +1,114 @@
+//! IPVS's overload flag of a real server with an upper threshold (`-x`,
+//! `-y`), kept where the kernel keeps it: at every bind and unbind of a
+//! connection (`ip_vs_bind_dest`, `ip_vs_unbind_dest`, `ip_vs_conn.c`), the
+//! server's total summed over every worker's gauges, and read (brought up
+//! to date) when a new connection is scheduled ([`fill_views`]).
+//!
+//! A bind is a connection put in a worker's table: scheduled, an FTP data
+//! connection the helper admits, one a sync message installs. An unbind is
+//! one leaving it: expired, evicted, dropped (its server gone, its ports
+//! reused, a synced one replacing it). A move between active and inactive
+//! leaves the total as it is. Where no real server of the rules has an
+//! upper threshold ([`crate::nat::Snapshot::limits`] empty) a bind or unbind
+//! tests a length and touches no gauge and no flag.
+
+use super::shared::{Published, Shared};
+use crate::config::DestId;
+use crate::nat::{DestEntry, DestView, Snapshot, overload_bind, overload_check, overload_unbind};
+use crate::stats::MAX_DESTS;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+/// What a bind or unbind needs: the servers' thresholds by id, every
+/// worker's gauges and the shared flags.
+pub(super) struct Overload<'a> {
+    limits: &'a [(u32, u32)],
+    peers: &'a [Arc<Published>],
+    flags: &'a [AtomicU32],
+}
+
+impl<'a> Overload<'a> {
+    /// From the rules, the peers and the shared state a worker holds (also
+    /// when its table is borrowed apart, `family::Split`).
+    #[inline(always)]
+    pub fn of(snap: &'a Snapshot, peers: &'a [Arc<Published>], shared: &'a Shared) -> Self {
+        Self {
+            limits: &snap.limits,
+            peers,
+            flags: &shared.overload,
+        }
+    }
+
+    /// A connection to `dest` was just counted in this worker's gauges.
+    #[inline(always)]
+    pub fn bound(&self, dest: DestId) {
+        if let Some(&(u, _)) = self.limits.get(dest.0 as usize)
+            && u != 0
+        {
+            overload_bind(self.flag(dest), u, self.total(dest));
+        }
+    }
+
+    /// A connection to `dest` was just taken out of this worker's gauges.
+    #[inline(always)]
+    pub fn unbound(&self, dest: DestId) {
+        if let Some(&(u, l)) = self.limits.get(dest.0 as usize)
+            && self.flag(dest).load(Relaxed) != 0
+        {
+            overload_unbind(self.flag(dest), u, l, self.total(dest));
+        }
+    }
+
+    fn flag(&self, dest: DestId) -> &AtomicU32 {
+        &self.flags[dest.0 as usize % MAX_DESTS]
+    }
+
+    /// Active + inactive connections of `dest` over every worker.
+    #[inline(never)]
+    fn total(&self, dest: DestId) -> u32 {
+        self.peers.iter().fold(0u32, |t, p| {
+            let (a, i) = p.gauges.get(dest);
+            t.saturating_add(a).saturating_add(i)
+        })
+    }
+}
+
+/// Fill `out` with the views of `dests`: connections summed over every worker's
+/// gauges, and the overload flag brought up to date. `out` has room for them (see
+/// `Core::refresh`), so this allocates nothing.
+pub(super) fn fill_views(
+    out: &mut Vec<DestView>,
+    dests: &[DestEntry],
+    peers: &[Arc<Published>],
+    overload: &[AtomicU32],
+) {
+    out.clear();
+    for d in dests {
+        let (mut active, mut inactive) = (0u32, 0u32);
+        for p in peers {
+            let (a, i) = p.gauges.get(d.id);
+            active = active.saturating_add(a);
+            inactive = inactive.saturating_add(i);
+        }
+        let overloaded = overload_check(
+            &overload[d.id.0 as usize % MAX_DESTS],
+            d.u_threshold,
+            d.l_threshold,
+            active.saturating_add(inactive),
+        );
+        out.push(DestView {
+            entry: *d,
+            active,
+            inactive,
+            overloaded,
+        });
+    }
+}
+
+impl super::worker::Core {
+    /// What a bind or unbind of this worker's needs ([`Overload`]).
+    #[inline(always)]
+    pub(super) fn overload(&self) -> Overload<'_> {
+        Overload::of(&self.snap.cfg, &self.snap.peers, &self.shared)
+    }
+}
