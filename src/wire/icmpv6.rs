@@ -683,8 +683,7 @@ mod test {
 
     #[test]
     fn the_chain_is_walked_as_ipv6_skip_exthdr_walks_it() {
-        use next_header::{DEST_OPTS, FRAGMENT, HOP_BY_HOP, ICMPV6, NO_NEXT, ROUTING};
-        const AUTH: u8 = 51;
+        use next_header::{AUTH, DEST_OPTS, FRAGMENT, HOP_BY_HOP, ICMPV6, NO_NEXT, ROUTING};
         let unreach = (msg::DEST_UNREACHABLE, unreach::PORT);
         // A packet of the first header `first` and extension headers `ext`,
         // then an ICMPv6 message of type `ty`.
@@ -706,8 +705,7 @@ mod test {
         let route = [ICMPV6, 0, 0, 1, 0, 0, 0, 0];
         let option = [ICMPV6, 0, 0x80, 4, 0, 0, 0, 0];
         let two_frags = [frag(FRAGMENT, 0), frag(ICMPV6, 0)].concat();
-        let auth_frag = [&auth[..], &frag(ICMPV6, 1)].concat();
-        let mut auth_frag = auth_frag;
+        let mut auth_frag = [&auth[..], &frag(ICMPV6, 1)].concat();
         auth_frag[0] = FRAGMENT;
         for (first, ext) in [
             (FRAGMENT, &two_frags[..]),

@@ -35,6 +35,9 @@ pub mod next_header {
     pub const ICMPV6: u8 = 58;
     pub const NO_NEXT: u8 = 59;
     pub const DEST_OPTS: u8 = 60;
+    /// The authentication header (RFC 4302), whose length is counted in
+    /// 4-octet units less 2, where the others' is in 8-octet units less 1.
+    pub const AUTH: u8 = 51;
 }
 
 /// ff02::1, every node on the link.
@@ -441,7 +444,6 @@ pub fn atomic_fragment(packet: &[u8]) -> Option<(FragmentHeader, Upper)> {
 /// kernel's walk fails there.
 pub fn first_fragment_cut(packet: &[u8]) -> Option<Upper> {
     use next_header::*;
-    const AUTH: u8 = 51;
     let (mut nh, mut at, mut fragment) = (*packet.get(6)?, HEADER_LEN, false);
     while matches!(nh, HOP_BY_HOP | ROUTING | FRAGMENT | DEST_OPTS | AUTH) {
         let h = packet.get(at..at + 2)?;
@@ -486,7 +488,6 @@ pub fn first_fragment_cut(packet: &[u8]) -> Option<Upper> {
 /// (a fragment header's first four) are not in `packet`.
 pub fn skip_exthdr(packet: &[u8]) -> Option<(u8, usize, u16)> {
     use next_header::*;
-    const AUTH: u8 = 51;
     let (mut nh, mut at, mut frag_off) = (*packet.get(6)?, HEADER_LEN, 0);
     while matches!(
         nh,

@@ -70,7 +70,8 @@ def main():
             continue
         peer_addr = socket.inet_pton(socket.AF_INET6, peer[0])
         message = unreachable(local, peer_addr, peer[1], port, payload)
-        raw.sendto(message, (peer[0], 0))
+        # From the address the datagram came to, which the checksums assume.
+        raw.sendmsg([message], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, local + bytes(4))], 0, (peer[0], 0))
 
 
 if __name__ == "__main__":
