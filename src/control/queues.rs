@@ -146,7 +146,8 @@ fn join_in_turn<T, E>(
 /// by receive queue). Each NIC must have exactly `n` receive queues: a frame on
 /// a queue without a socket would go to the kernel instead of a worker. Which
 /// worker a frame reaches is RSS's choice; the workers steer TCP/UDP frames to
-/// the owner of their client key (`Plan::steer`).
+/// the owner of their client key (`Plan::steer`). The programs are attached
+/// last ([`in_start_order`]).
 fn open_xdp(
     n: usize,
     nics: [&NicInfo; 2],
@@ -157,30 +158,71 @@ fn open_xdp(
         check_rx_queues(&info.name, nic::rx_queues(&info.name), n)?;
         check_tx_queues(&info.name, nic::tx_queues(&info.name), n)?;
     }
-    let mut q = XdpQueues {
-        ext: Vec::with_capacity(n),
-        int: Vec::with_capacity(n),
-        programs: Vec::new(),
-    };
-    let (mut zero_copy, mut copy) = (Vec::new(), Vec::new());
-    let (mut refused, mut unshared) = (None, Vec::new());
-    let err = |info: &NicInfo, what: &'static str| {
-        let nic = info.name.clone();
-        move |err| RunError::Ring { what, nic, err }
-    };
     let mut index = [0; 2];
+    let mut programs = Vec::with_capacity(2);
     for (i, info) in nics.iter().enumerate() {
         index[i] = u32::try_from(info.index)
             .map_err(|_| RunError::Invalid(format!("bad ifindex for {}", info.name)))?;
-        let prog = XdpProgram::attach(index[i], mode).map_err(err(info, "XDP program"))?;
-        q.programs.push(prog);
+        programs.push(XdpProgram::load().map_err(xdp_err(info, "XDP program"))?);
     }
+    let (programs, (ext, int)) = in_start_order(
+        programs,
+        |programs| open_sockets(n, nics, index, opts, programs),
+        |prog, i| {
+            prog.attach(index[i], mode)
+                .map_err(xdp_err(nics[i], "XDP program"))
+        },
+    )?;
+    Ok(XdpQueues { ext, int, programs })
+}
+
+/// A [`RunError`] about `what` on `info`.
+fn xdp_err(info: &NicInfo, what: &'static str) -> impl FnOnce(std::io::Error) -> RunError {
+    let nic = info.name.clone();
+    move |err| RunError::Ring { what, nic, err }
+}
+
+/// The order of an AF_XDP start: `open` opens and binds every socket and
+/// enters each in its NIC's socket map (`programs`, loaded but attached to
+/// nothing), and only then is each program attached (`attach`, in NIC
+/// order). An attached program redirects every IPv4, IPv6 and ARP frame to
+/// its map's slot for the frame's receive queue, and a frame whose slot is
+/// still empty goes to the kernel's stack: attached first, as they were,
+/// the programs handed the kernel the frames of the whole socket set-up.
+/// What `open` returns is returned with the programs, which the caller
+/// keeps for as long as the sockets are read (`startup::stop` detaches
+/// them before the workers close the sockets).
+fn in_start_order<P, Q>(
+    mut programs: Vec<P>,
+    open: impl FnOnce(&[P]) -> Result<Q, RunError>,
+    mut attach: impl FnMut(&mut P, usize) -> Result<(), RunError>,
+) -> Result<(Vec<P>, Q), RunError> {
+    let q = open(&programs)?;
+    for (i, p) in programs.iter_mut().enumerate() {
+        attach(p, i)?;
+    }
+    Ok((programs, q))
+}
+
+/// Every worker's sockets on both NICs (`index`), each registered with its
+/// NIC's program: worker k's at key k. Returns the ext and int queues.
+#[allow(clippy::type_complexity)]
+fn open_sockets(
+    n: usize,
+    nics: [&NicInfo; 2],
+    index: [u32; 2],
+    opts: XskOptions,
+    programs: &[XdpProgram],
+) -> Result<(Vec<(XskRx, XskTx)>, Vec<(XskRx, XskTx)>), RunError> {
+    let (mut ext, mut int) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut zero_copy, mut copy) = (Vec::new(), Vec::new());
+    let (mut refused, mut unshared) = (None, Vec::new());
     // All workers' sockets on both NICs share one UMEM (`xdp::open_workers`):
     // a frame moves by its descriptor between NICs and between workers.
     let at: Vec<_> = (0..n as u32)
         .map(|k| ((index[0], k), (index[1], k)))
         .collect();
-    let all = xdp::open_workers(&at, opts).map_err(err(nics[0], "AF_XDP socket"))?;
+    let all = xdp::open_workers(&at, opts).map_err(xdp_err(nics[0], "AF_XDP socket"))?;
     if let Some(e) = &all.unshared {
         eprintln!(
             "ringvs: AF_XDP: the kernel refused one UMEM for all workers ({e}): each worker has its own, and frames handed between workers are copied"
@@ -193,10 +235,10 @@ fn open_xdp(
         for ((info, x), (prog, out)) in nics
             .iter()
             .zip([pair.ext, pair.int])
-            .zip(q.programs.iter().zip([&mut q.ext, &mut q.int]))
+            .zip(programs.iter().zip([&mut ext, &mut int]))
         {
             prog.register(k, &x.rx)
-                .map_err(err(info, "XDP socket map"))?;
+                .map_err(xdp_err(info, "XDP socket map"))?;
             if x.zero_copy {
                 &mut zero_copy
             } else {
@@ -231,7 +273,7 @@ fn open_xdp(
             "ringvs: --busy-poll: the kernel refused preferred busy polling on the AF_XDP sockets ({e}); the workers spin without it"
         );
     }
-    Ok(q)
+    Ok((ext, int))
 }
 
 /// `--io xdp` with `n` workers on a NIC with `rxq` receive queues: one queue
@@ -297,6 +339,42 @@ mod tests {
                 && e.contains("--workers 8"),
             "{e}"
         );
+    }
+
+    /// The programs are attached only after every socket is open and in
+    /// its map, in NIC order; a failed open attaches none (the programs
+    /// used to be attached first, and the kernel got the frames of the
+    /// set-up: a redirect to an empty slot passes).
+    #[test]
+    fn xdp_programs_are_attached_after_the_sockets_are_registered() {
+        let log = std::cell::RefCell::new(Vec::new());
+        let got = in_start_order(
+            vec!["ext", "int"],
+            |p| {
+                log.borrow_mut()
+                    .push(format!("open+register {}", p.join(" ")));
+                Ok(7)
+            },
+            |p, i| {
+                log.borrow_mut().push(format!("attach {p} {i}"));
+                Ok(())
+            },
+        );
+        assert_eq!(got.ok(), Some((vec!["ext", "int"], 7)));
+        assert_eq!(
+            log.take(),
+            ["open+register ext int", "attach ext 0", "attach int 1"]
+        );
+        let got = in_start_order(
+            vec!["ext", "int"],
+            |_| Err::<(), _>(RunError::Invalid("no socket".into())),
+            |p, _| {
+                log.borrow_mut().push(format!("attach {p}"));
+                Ok(())
+            },
+        );
+        assert!(got.is_err());
+        assert!(log.take().is_empty(), "attached without sockets");
     }
 
     /// Every worker after the first joins the group the first got, 0 too

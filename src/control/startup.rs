@@ -632,19 +632,15 @@ fn stop(
     socket_file: server::SocketFile,
     failed: Option<usize>,
 ) -> Result<(), RunError> {
-    shared.stop.store(true, Ordering::Relaxed);
     if let Some(m) = &metrics_stop {
         m.store(true, Ordering::Relaxed);
     }
-    for t in threads {
-        let _ = t.join();
-    }
+    // The XDP programs go before the control socket does too: a supervisor
+    // (or a test) takes the socket's disappearance to mean that the director
+    // let go of everything.
+    stop_workers(&shared.stop, threads, xdp);
     // Removes the notify FIFO it made.
     let _ = notify.join();
-    // Detach the XDP programs before the socket goes: a supervisor (or a test)
-    // takes the socket's disappearance to mean that the director let go of
-    // everything.
-    drop(xdp);
     drop(socket_file);
     if let Some(k) = failed {
         return Err(RunError::Invalid(format!(
@@ -655,9 +651,54 @@ fn stop(
     Ok(())
 }
 
+/// Detach the XDP programs (`xdp`), then stop the workers (`threads`, which
+/// close their sockets as they exit): detached first, no frame is redirected
+/// to a socket its worker no longer reads, and the frames already in the RX
+/// rings are forwarded (see [`XdpProgram`]). The other way round, frames were
+/// lost in the RX rings of stopped workers, then passed to the kernel once
+/// each socket had left its map.
+fn stop_workers<X>(stop: &AtomicBool, threads: Vec<JoinHandle<()>>, xdp: X) {
+    drop(xdp);
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The XDP programs are detached before a worker sees the stop flag
+    /// (and closes its sockets).
+    #[test]
+    fn xdp_programs_are_detached_before_the_workers_stop() {
+        struct Program(Arc<std::sync::Mutex<Vec<&'static str>>>);
+        impl Drop for Program {
+            fn drop(&mut self) {
+                self.0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push("detach");
+            }
+        }
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = {
+            let (log, stop) = (Arc::clone(&log), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                log.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push("sockets closed");
+            })
+        };
+        stop_workers(&stop, vec![worker], Program(Arc::clone(&log)));
+        let log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert_eq!(log, ["detach", "sockets closed"]);
+    }
 
     /// `--max-conns` past the memory is refused with what it needs, where
     /// the tables' allocation would abort the process; the default fits.

@@ -176,18 +176,32 @@ fn attach_refused(e: io::Error) -> io::Error {
     }
 }
 
-/// The XDP program attached to one NIC, with its socket map. Dropping it detaches
-/// the program (it is held by a BPF link, not pinned): a director that dies leaves
-/// no program behind.
+/// The XDP program of one NIC, with its socket map: loaded first
+/// ([`XdpProgram::load`]), attached only once every socket is bound and in
+/// the map ([`XdpProgram::attach`]). Dropping it detaches the program (it is
+/// held by a BPF link, not pinned): a director that dies leaves no program
+/// behind.
+///
+/// Why that order: an attached program redirects every IPv4, IPv6 and ARP
+/// frame by its receive queue; while the map's slot for a queue is empty, the
+/// lookup fails and the frame goes to the kernel's stack (the program's
+/// `XDP_PASS` default), which the director's NICs keep out of the way (see
+/// the module doc). A socket leaves its map slot when it closes
+/// (`xsk_release` -> `xsk_delete_from_maps`, `net/xdp/xsk.c`), so at shutdown
+/// the program is detached before the sockets close: the frames already in
+/// the RX rings are still forwarded, and none is redirected to a socket
+/// nobody reads any more.
 pub struct XdpProgram {
+    /// The attachment, once made (dropped first: detach, then the rest).
+    link: Option<OwnedFd>,
     map: OwnedFd,
-    _prog: OwnedFd,
-    _link: OwnedFd,
+    prog: OwnedFd,
 }
 
 impl XdpProgram {
-    /// Load the redirect program and attach it to `ifindex`.
-    pub fn attach(ifindex: u32, mode: XdpMode) -> io::Result<Self> {
+    /// Make the socket map and load the redirect program into the kernel,
+    /// attached to nothing yet.
+    pub fn load() -> io::Result<Self> {
         let mut name = [0u8; 16];
         name[..6].copy_from_slice(b"ringvs");
         let mut m = MapCreateAttr {
@@ -228,20 +242,27 @@ impl XdpProgram {
                 ));
             }
         };
+        Ok(Self {
+            link: None,
+            map,
+            prog,
+        })
+    }
+
+    /// Attach the program to `ifindex`: from now on it redirects. Call it
+    /// once the sockets it redirects to are in its map ([`XdpProgram::register`]).
+    pub fn attach(&mut self, ifindex: u32, mode: XdpMode) -> io::Result<()> {
         let mut l = LinkCreateAttr {
-            prog_fd: prog.as_raw_fd() as u32,
+            prog_fd: self.prog.as_raw_fd() as u32,
             target_ifindex: ifindex,
             attach_type: BPF_XDP,
             flags: mode.flags(),
         };
         let link =
             bpf(BPF_LINK_CREATE, &mut l, "attaching the XDP program").map_err(attach_refused)?;
-        Ok(Self {
-            map,
-            _prog: prog,
-            // SAFETY: a new fd, just returned to us by bpf(2).
-            _link: unsafe { owned(link) },
-        })
+        // SAFETY: a new fd, just returned to us by bpf(2).
+        self.link = Some(unsafe { owned(link) });
+        Ok(())
     }
 
     /// Send frames received on `queue` to `sock`.

@@ -427,8 +427,8 @@ impl Socket {
 /// Open an AF_XDP socket on `ifindex`'s receive queue `queue`, with a UMEM of
 /// its own, split into its receive and transmit queues: zero-copy if the
 /// driver can, copy mode otherwise ([`Xsk::zero_copy`] says which). Register
-/// the RX queue with the NIC's [`XdpProgram`](super::XdpProgram) to start
-/// receiving.
+/// the RX queue with the NIC's [`XdpProgram`](super::XdpProgram), then attach
+/// the program, to start receiving.
 pub fn open(ifindex: u32, queue: u32, opts: XskOptions) -> io::Result<Xsk> {
     let n = opts.size.entries;
     let umem = Arc::new(umem(2 * n)?);
