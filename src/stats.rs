@@ -260,6 +260,16 @@ counters! {
     /// `--io xdp`: RX or completion descriptors naming an address outside the
     /// UMEM (never from a sound kernel): dropped; an RX one's fill slot refilled.
     XdpBadAddr => "xdp_bad_addr",
+    /// `--io xdp`: times the kernel wanted a frame from a fill ring and found
+    /// it empty (`rx_fill_ring_empty_descs`, Linux 5.9 or later): the workers
+    /// did not give frames back fast enough. In copy mode the frame it was for
+    /// is also in `kernel_drop`; in zero-copy mode the driver posts no buffer
+    /// and the NIC drops for want of one, in its own statistics only.
+    XdpFillEmpty => "xdp_fill_empty",
+    /// `--io xdp`: TX descriptors the kernel refused as invalid
+    /// (`tx_invalid_descs`; never from a sound queue): not sent, and their
+    /// frames never come back to the UMEM's free frames.
+    XdpTxInvalid => "xdp_tx_invalid",
     /// Ring frame shorter than the frame on the wire (GRO/GSO super-frame or snaplen).
     DropTruncated => "drop_truncated",
     /// Frame longer than the NIC's MTU allows.

@@ -1329,8 +1329,8 @@ impl ringvs::io::RxQueue for RingRx {
         None
     }
 
-    fn take_kernel_drops(&mut self) -> u64 {
-        0
+    fn take_kernel_drops(&mut self) -> ringvs::io::KernelDrops {
+        ringvs::io::KernelDrops::default()
     }
 }
 

@@ -251,7 +251,9 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 self.core.batch.publish(&self.core.out.batch);
                 let k =
                     self.rx[Nic::Ext].take_kernel_drops() + self.rx[Nic::Int].take_kernel_drops();
-                self.core.ctr.add(Ctr::KernelDrop, k);
+                self.core.ctr.add(Ctr::KernelDrop, k.ring_full);
+                self.core.ctr.add(Ctr::XdpFillEmpty, k.fill_empty);
+                self.core.ctr.add(Ctr::XdpTxInvalid, k.tx_invalid);
                 let bad = self.rx[Nic::Ext].take_bad_addrs()
                     + self.rx[Nic::Int].take_bad_addrs()
                     + self.tx[Nic::Ext].take_bad_addrs()

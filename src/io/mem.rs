@@ -194,8 +194,11 @@ impl RxQueue for MemRx {
         }
     }
 
-    fn take_kernel_drops(&mut self) -> u64 {
-        std::mem::take(&mut self.kernel_drops)
+    fn take_kernel_drops(&mut self) -> crate::io::KernelDrops {
+        crate::io::KernelDrops {
+            ring_full: std::mem::take(&mut self.kernel_drops),
+            ..Default::default()
+        }
     }
 }
 

@@ -86,6 +86,33 @@ pub struct VlanTag {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Umem(pub(crate) u64);
 
+/// What the kernel counted against a receive queue since the last
+/// [`RxQueue::take_kernel_drops`] (each `kernel_drop`, `xdp_fill_empty` and
+/// `xdp_tx_invalid`; the last two AF_XDP only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelDrops {
+    /// Frames dropped because the RX ring was full (and, AF_XDP, for any
+    /// other reason the kernel counts in `rx_dropped`).
+    pub ring_full: u64,
+    /// AF_XDP: times the kernel wanted a frame from the fill ring and found
+    /// it empty (`rx_fill_ring_empty_descs`).
+    pub fill_empty: u64,
+    /// AF_XDP: descriptors of the socket's TX ring the kernel refused as
+    /// invalid (`tx_invalid_descs`).
+    pub tx_invalid: u64,
+}
+
+impl std::ops::Add for KernelDrops {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self {
+            ring_full: self.ring_full + o.ring_full,
+            fill_empty: self.fill_empty + o.fill_empty,
+            tx_invalid: self.tx_invalid + o.tx_invalid,
+        }
+    }
+}
+
 /// A received frame taken out of its RX queue without being given back to the
 /// kernel ([`RxQueue::lend`]), to be sent from its own buffer by a TX queue of
 /// the same [`Umem`] ([`TxQueue::send_lent`]), or given back
@@ -189,9 +216,11 @@ pub trait RxQueue {
     fn starved(&self) -> bool {
         false
     }
-    /// Frames the kernel dropped because the ring was full, since the last call.
-    /// (A syscall on the real backend: call it from slow paths only.)
-    fn take_kernel_drops(&mut self) -> u64;
+    /// What the kernel counted against the queue since the last call: frames
+    /// it dropped because the ring was full, and on AF_XDP the rest of
+    /// [`KernelDrops`]. (A syscall on the real backend: call it from slow
+    /// paths only.)
+    fn take_kernel_drops(&mut self) -> KernelDrops;
     /// Descriptors whose frame address lay outside the queue's frame memory
     /// (AF_XDP), dropped since the last call (`xdp_bad_addr`). By default none.
     fn take_bad_addrs(&mut self) -> u64 {

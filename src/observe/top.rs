@@ -19,7 +19,14 @@ fn drops(socket: &Path) -> Result<(BTreeMap<String, u64>, u64), String> {
         for (k, n) in w.as_object().into_iter().flatten() {
             let n = n.as_u64().unwrap_or(0);
             if k.starts_with("drop_")
-                || ["kernel_drop", "capture_dropped", "xdp_bad_addr"].contains(&k.as_str())
+                || [
+                    "kernel_drop",
+                    "capture_dropped",
+                    "xdp_bad_addr",
+                    "xdp_fill_empty",
+                    "xdp_tx_invalid",
+                ]
+                .contains(&k.as_str())
             {
                 *m.entry(k.clone()).or_insert(0) += n;
             }

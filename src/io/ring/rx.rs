@@ -353,8 +353,8 @@ impl RxQueue for RxRing {
         Some(self.fd.as_raw_fd())
     }
 
-    fn take_kernel_drops(&mut self) -> u64 {
-        if self.v3 {
+    fn take_kernel_drops(&mut self) -> crate::io::KernelDrops {
+        let ring_full = if self.v3 {
             let mut st = libc::tpacket_stats_v3 {
                 tp_packets: 0,
                 tp_drops: 0,
@@ -369,6 +369,10 @@ impl RxQueue for RxRing {
             };
             getsockopt(self.fd.as_raw_fd(), libc::PACKET_STATISTICS, &mut st)
                 .map_or(0, |()| u64::from(st.tp_drops))
+        };
+        crate::io::KernelDrops {
+            ring_full,
+            ..Default::default()
         }
     }
 }

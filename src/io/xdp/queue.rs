@@ -5,9 +5,9 @@ use super::FRAME_SIZE;
 use super::umem::{Frames, Pool, base};
 use super::xsk::{KICKS_MAX, Ring, Socket, XskOptions, getsockopt, napi_id};
 use crate::io::ring::{Mmap, kick};
-use crate::io::{Lent, RxFrame, RxMeta, RxQueue, TxQueue, Umem};
+use crate::io::{KernelDrops, Lent, RxFrame, RxMeta, RxQueue, TxQueue, Umem};
 use crate::wire::checksum;
-use std::mem::zeroed;
+use std::mem::{offset_of, size_of, zeroed};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -32,7 +32,7 @@ impl Socket {
                 prod: 0,
                 fill_prod: n,
                 owed: 0,
-                dropped: 0,
+                dropped: KernelDrops::default(),
                 busy: opts.busy_poll.is_some(),
             },
             XskTx {
@@ -65,7 +65,9 @@ pub struct XskRx {
     /// Fill-ring slots left empty by frames lent to TX, to refill from the
     /// pool: `fill_prod - cons + owed` is always the fill ring's size.
     owed: u32,
-    dropped: u64,
+    /// The kernel's totals as last read (`take_kernel_drops` reports the
+    /// growth).
+    dropped: KernelDrops,
     /// Preferred busy polling: an empty RX ring is refilled from our syscall.
     busy: bool,
 }
@@ -267,16 +269,45 @@ impl RxQueue for XskRx {
         self.frames.take_bad()
     }
 
-    fn take_kernel_drops(&mut self) -> u64 {
+    fn take_kernel_drops(&mut self) -> KernelDrops {
         // SAFETY: xdp_statistics is plain old data; all-zero is a valid value.
         let mut st: libc::xdp_statistics = unsafe { zeroed() };
-        if getsockopt(self.fd.as_raw_fd(), libc::XDP_STATISTICS, &mut st).is_err() {
-            return 0;
-        }
-        let total = st.rx_dropped + st.rx_ring_full;
-        let new = total.saturating_sub(self.dropped);
+        let Ok(len) = getsockopt(self.fd.as_raw_fd(), libc::XDP_STATISTICS, &mut st) else {
+            return KernelDrops::default();
+        };
+        let total = kernel_counts(&st, len as usize);
+        let new = KernelDrops {
+            ring_full: total.ring_full.saturating_sub(self.dropped.ring_full),
+            fill_empty: total.fill_empty.saturating_sub(self.dropped.fill_empty),
+            tx_invalid: total.tx_invalid.saturating_sub(self.dropped.tx_invalid),
+        };
         self.dropped = total;
         new
+    }
+}
+
+/// The socket's totals in `st`, of which the kernel wrote the first `len`
+/// bytes: a kernel older than Linux 5.9 writes only `rx_dropped`,
+/// `rx_invalid_descs` and `tx_invalid_descs` (`struct xdp_statistics_v1`,
+/// its `rx_dropped` then counting the full RX ring too: `xsk_getsockopt`,
+/// `net/xdp/xsk.c`), and a field it did not write is not read.
+fn kernel_counts(st: &libc::xdp_statistics, len: usize) -> KernelDrops {
+    let has = |at: usize| at + size_of::<u64>() <= len;
+    let field = |at: usize, v: u64| if has(at) { v } else { 0 };
+    KernelDrops {
+        ring_full: field(offset_of!(libc::xdp_statistics, rx_dropped), st.rx_dropped)
+            + field(
+                offset_of!(libc::xdp_statistics, rx_ring_full),
+                st.rx_ring_full,
+            ),
+        fill_empty: field(
+            offset_of!(libc::xdp_statistics, rx_fill_ring_empty_descs),
+            st.rx_fill_ring_empty_descs,
+        ),
+        tx_invalid: field(
+            offset_of!(libc::xdp_statistics, tx_invalid_descs),
+            st.tx_invalid_descs,
+        ),
     }
 }
 
@@ -595,6 +626,31 @@ mod tests {
         assert!(refill < end && refill % F == 0 && refill >= u64::from(n) * F);
         assert_eq!(rx.fill.read(n + 1), F);
         assert!(!rx.starved());
+    }
+
+    /// The statistics the kernel wrote are read, and only those: a kernel
+    /// before Linux 5.9 writes the first three fields (24 bytes), whose
+    /// `rx_dropped` counts the full RX ring too; the fill ring's and the TX
+    /// ring's counts are reported with the RX ring's.
+    #[test]
+    fn kernel_statistics_are_read_as_far_as_the_kernel_wrote() {
+        let st = libc::xdp_statistics {
+            rx_dropped: 1,
+            rx_invalid_descs: 100,
+            tx_invalid_descs: 2,
+            rx_ring_full: 30,
+            rx_fill_ring_empty_descs: 40,
+            tx_ring_empty_descs: 500,
+        };
+        let full = size_of::<libc::xdp_statistics>();
+        let want = |ring_full, fill_empty, tx_invalid| KernelDrops {
+            ring_full,
+            fill_empty,
+            tx_invalid,
+        };
+        assert_eq!(kernel_counts(&st, full), want(31, 40, 2));
+        assert_eq!(kernel_counts(&st, 24), want(1, 0, 2), "v1 only");
+        assert_eq!(kernel_counts(&st, 0), want(0, 0, 0));
     }
 
     #[test]

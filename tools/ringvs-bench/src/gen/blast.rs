@@ -344,7 +344,7 @@ fn receive(rx: &mut RxRing, sink: &Sink) -> Result<RxResult, String> {
         received,
         warm_received,
         hist,
-        ring_drops: rx.take_kernel_drops(),
+        ring_drops: rx.take_kernel_drops().ring_full,
         max_waited,
     })
 }

@@ -349,8 +349,8 @@ impl RxQueue for ReplayRx {
         None
     }
 
-    fn take_kernel_drops(&mut self) -> u64 {
-        0
+    fn take_kernel_drops(&mut self) -> ringvs::io::KernelDrops {
+        ringvs::io::KernelDrops::default()
     }
 }
 
