@@ -398,3 +398,25 @@ fn a_full_tx_ring_drops_the_frame_and_counts_it_once() {
     assert_eq!(zc.ctr(Ctr::TxZeroCopy), 0);
     assert!(zc.w().rx[Nic::Ext].is_empty());
 }
+
+/// What the queues counted since the once-a-second read (the kernel's
+/// drops, AF_XDP's bad addresses) is published when the worker stops: it
+/// used to be lost, and with it the `xdp_bad_addr` that explains a UMEM's
+/// bookkeeping note at exit.
+#[test]
+fn the_last_seconds_queue_counts_are_published_at_exit() {
+    let mut d = MemDirector::in_place();
+    let w = d.w();
+    w.rx[Nic::Ext].kernel_drops = ringvs::io::KernelDrops {
+        ring_full: 1,
+        fill_empty: 2,
+        tx_invalid: 3,
+    };
+    w.rx[Nic::Int].bad_addrs = 4;
+    w.rx[Nic::Ext].bad_addrs = 5;
+    w.finish();
+    assert_eq!(d.published_ctr(Ctr::KernelDrop), 1);
+    assert_eq!(d.published_ctr(Ctr::XdpFillEmpty), 2);
+    assert_eq!(d.published_ctr(Ctr::XdpTxInvalid), 3);
+    assert_eq!(d.published_ctr(Ctr::XdpBadAddr), 9);
+}

@@ -249,16 +249,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             if now.duration_since(last_stats) >= Duration::from_secs(1) {
                 last_stats = now;
                 self.core.batch.publish(&self.core.out.batch);
-                let k =
-                    self.rx[Nic::Ext].take_kernel_drops() + self.rx[Nic::Int].take_kernel_drops();
-                self.core.ctr.add(Ctr::KernelDrop, k.ring_full);
-                self.core.ctr.add(Ctr::XdpFillEmpty, k.fill_empty);
-                self.core.ctr.add(Ctr::XdpTxInvalid, k.tx_invalid);
-                let bad = self.rx[Nic::Ext].take_bad_addrs()
-                    + self.rx[Nic::Int].take_bad_addrs()
-                    + self.tx[Nic::Ext].take_bad_addrs()
-                    + self.tx[Nic::Int].take_bad_addrs();
-                self.core.ctr.add(Ctr::XdpBadAddr, bad);
+                self.take_queue_counts();
                 for (nic, ctr) in [(Nic::Ext, Ctr::RxExt), (Nic::Int, Ctr::RxInt)] {
                     if napi_checked[nic as usize] {
                         continue;
@@ -314,9 +305,26 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
     pub fn finish(&mut self) -> usize {
         self.core.links.handoffs.finish(Duration::from_secs(1));
         let n = self.core.give_back_handoffs(&mut self.rx);
+        // What the queues counted since the last second's read: it was lost
+        // at exit, where the UMEM's bookkeeping note points to it.
+        self.take_queue_counts();
         self.core.publish();
         self.core.batch.publish(&self.core.out.batch);
         n
+    }
+
+    /// Add what the queues counted since the last call (the kernel's drops,
+    /// AF_XDP's bad addresses): syscalls, once a second and at the end.
+    fn take_queue_counts(&mut self) {
+        let k = self.rx[Nic::Ext].take_kernel_drops() + self.rx[Nic::Int].take_kernel_drops();
+        self.core.ctr.add(Ctr::KernelDrop, k.ring_full);
+        self.core.ctr.add(Ctr::XdpFillEmpty, k.fill_empty);
+        self.core.ctr.add(Ctr::XdpTxInvalid, k.tx_invalid);
+        let bad = self.rx[Nic::Ext].take_bad_addrs()
+            + self.rx[Nic::Int].take_bad_addrs()
+            + self.tx[Nic::Ext].take_bad_addrs()
+            + self.tx[Nic::Int].take_bad_addrs();
+        self.core.ctr.add(Ctr::XdpBadAddr, bad);
     }
 
     /// One pass: refresh snapshots, drain both RX queues and the handoff rings (up

@@ -88,7 +88,9 @@ pub const SLOT_LEN: usize = 2048 - 32;
 pub struct MemRx {
     queue: VecDeque<(Vec<u8>, RxMeta)>,
     /// Pretend kernel drops, reported by `take_kernel_drops`.
-    pub kernel_drops: u64,
+    pub kernel_drops: crate::io::KernelDrops,
+    /// Pretend bad descriptor addresses, reported by `take_bad_addrs`.
+    pub bad_addrs: u64,
     umem: Option<Arc<MemUmem>>,
     /// A lent frame whose bytes [`RxQueue::lent_bytes`] gave out, by address:
     /// out of the umem until [`RxQueue::release_lent`].
@@ -195,10 +197,11 @@ impl RxQueue for MemRx {
     }
 
     fn take_kernel_drops(&mut self) -> crate::io::KernelDrops {
-        crate::io::KernelDrops {
-            ring_full: std::mem::take(&mut self.kernel_drops),
-            ..Default::default()
-        }
+        std::mem::take(&mut self.kernel_drops)
+    }
+
+    fn take_bad_addrs(&mut self) -> u64 {
+        std::mem::take(&mut self.bad_addrs)
     }
 }
 

@@ -22,7 +22,7 @@
 use super::FRAME_SIZE;
 use crate::io::Umem;
 use crate::io::ring::Mmap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Frames moved between a queue's cache and the pool at once (at most).
@@ -51,6 +51,9 @@ pub(super) struct Pool {
     total: usize,
     /// Frames the queues dropped so far said they held (with the kernel).
     held: AtomicUsize,
+    /// Addresses outside the UMEM its queues dropped (`xdp_bad_addr`), all
+    /// told: each lost the frame its descriptor stood for.
+    bad: AtomicU64,
 }
 
 impl Pool {
@@ -63,6 +66,7 @@ impl Pool {
             free: Mutex::new(v),
             total,
             held: AtomicUsize::new(0),
+            bad: AtomicU64::new(0),
         })
     }
 
@@ -81,13 +85,28 @@ impl Pool {
 impl Drop for Pool {
     fn drop(&mut self) {
         let (free, held) = (self.lock().len(), self.held.load(Ordering::Relaxed));
-        if free + held != self.total {
-            eprintln!(
-                "ringvs: AF_XDP UMEM bookkeeping: {free} free and {held} held frames of {}",
-                self.total
-            );
+        let bad = self.bad.load(Ordering::Relaxed);
+        if let Some(note) = bookkeeping_note(free, held, self.total, bad) {
+            eprintln!("{note}");
         }
     }
+}
+
+/// What a UMEM's pool says when its last queue goes, if its frames do not
+/// add up: with descriptors dropped for a bad address, that they explain the
+/// frames missing (each stood for a frame the kernel had, lost with it).
+fn bookkeeping_note(free: usize, held: usize, total: usize, bad: u64) -> Option<String> {
+    if free + held == total {
+        return None;
+    }
+    let mut note =
+        format!("ringvs: AF_XDP UMEM bookkeeping: {free} free and {held} held frames of {total}");
+    if bad > 0 {
+        note.push_str(&format!(
+            " ({bad} descriptor(s) named an address outside the UMEM, xdp_bad_addr: each lost the frame it stood for)"
+        ));
+    }
+    Some(note)
 }
 
 /// One queue's view of its UMEM: the memory, the pool, and the queue's cache of
@@ -130,10 +149,12 @@ impl Frames {
         addr < self.map.len() as u64
     }
 
-    /// Count one address [`Frames::owns`] refused.
-    #[inline]
+    /// Count one address [`Frames::owns`] refused (for the worker's
+    /// counter, and the pool's note at exit).
+    #[cold]
     pub(super) fn count_bad(&mut self) {
         self.bad += 1;
+        self.pool.bad.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Addresses outside the UMEM dropped since the last call.
@@ -338,6 +359,27 @@ mod test {
         assert_eq!(f.local.len(), BATCH);
         assert_eq!(f.take(), Some(a));
         f.in_rings = 1;
+        // The pool keeps the count for its note at exit.
+        assert_eq!(pool.bad.load(Ordering::Relaxed), 2);
+    }
+
+    /// The pool's note at exit, when the frames do not add up, names the
+    /// descriptors dropped for a bad address (`xdp_bad_addr`), which
+    /// explain it; nothing is said when they add up.
+    #[test]
+    fn the_bookkeeping_note_names_bad_addresses() {
+        assert_eq!(bookkeeping_note(6, 2, 8, 3), None);
+        let plain = bookkeeping_note(5, 2, 8, 0).unwrap();
+        assert_eq!(
+            plain,
+            "ringvs: AF_XDP UMEM bookkeeping: 5 free and 2 held frames of 8"
+        );
+        let bad = bookkeeping_note(5, 2, 8, 1).unwrap();
+        assert!(bad.starts_with(&plain), "{bad}");
+        assert!(
+            bad.contains("1 descriptor(s) named an address outside the UMEM, xdp_bad_addr"),
+            "{bad}"
+        );
     }
 
     /// For every ring size allowed and any number of sockets on one UMEM, the
