@@ -314,12 +314,46 @@ fn bind_modes(copy_only: bool) -> &'static [u16] {
     }
 }
 
-/// Bind in the first of [`bind_modes`] the kernel takes. True for zero-copy.
-fn bind_any(fd: &OwnedFd, (ifindex, queue): (u32, u32), copy_only: bool) -> io::Result<bool> {
+/// A socket registering `umem`, with rings of `n` entries and its fill ring
+/// full of frames `0..n`, bound to `(ifindex, queue)` in the first of
+/// [`bind_modes`] the kernel takes ([`first_bound`]). True for zero-copy.
+fn bound(
+    n: u32,
+    umem: &Mmap,
+    (ifindex, queue): Queue,
+    copy_only: bool,
+) -> io::Result<(Socket, bool)> {
+    let (s, m) = first_bound(
+        bind_modes(copy_only),
+        || {
+            let mut s = socket(n, Some(umem))?;
+            s.fill(0, n);
+            Ok(s)
+        },
+        |s, m| bind(&s.fd, ifindex, queue, m),
+    )?;
+    Ok((s, m == libc::XDP_ZEROCOPY))
+}
+
+/// Try each of `modes` in turn, each on a fresh socket from `open` (new
+/// rings, a full fill ring), until `bind` takes one; the socket bound and its
+/// mode. Not the same socket again: a zero-copy bind refused after the
+/// driver set up its queue may have taken fill ring entries (a driver
+/// allocates its RX buffers from the fill ring as it enables the buffer
+/// pool, `ndo_bpf` `XDP_SETUP_XSK_POOL`), and the refused bind frees the
+/// pool (`xp_destroy` in `xsk_bind`, `net/xdp/xsk.c`) but leaves the socket
+/// its fill ring, consumer index past those entries: copy mode on that
+/// socket would never see their frames again.
+fn first_bound<S>(
+    modes: &[u16],
+    mut open: impl FnMut() -> io::Result<S>,
+    mut bind: impl FnMut(&S, u16) -> io::Result<()>,
+) -> io::Result<(S, u16)> {
     let mut refused = io::Error::other("no bind mode");
-    for &m in bind_modes(copy_only) {
-        match bind(fd, ifindex, queue, m) {
-            Ok(()) => return Ok(m == libc::XDP_ZEROCOPY),
+    for &m in modes {
+        let s = open()?;
+        match bind(&s, m) {
+            Ok(()) => return Ok((s, m)),
             Err(e) => refused = e,
         }
     }
@@ -432,9 +466,7 @@ impl Socket {
 pub fn open(ifindex: u32, queue: u32, opts: XskOptions) -> io::Result<Xsk> {
     let n = opts.size.entries;
     let umem = Arc::new(umem(2 * n)?);
-    let mut s = socket(n, Some(&umem))?;
-    s.fill(0, n);
-    let zero_copy = bind_any(&s.fd, (ifindex, queue), opts.copy_only)?;
+    let (s, zero_copy) = bound(n, &umem, (ifindex, queue), opts.copy_only)?;
     let busy_poll_refused = opts.busy_poll.and_then(|b| busy_poll(&s.fd, b).err());
     let pool = Pool::new(frames(n, n), 2 * n as usize);
     let (rx, tx) = s.queues(&umem, &pool, opts);
@@ -527,9 +559,7 @@ fn open_one_umem(pairs: &[(Queue, Queue)], opts: XskOptions) -> io::Result<Vec<X
     let umem = Arc::new(umem(total)?);
     let mut at = pairs.iter().flat_map(|&(ext, int)| [ext, int]);
     let first_at = at.next().ok_or_else(|| io::Error::other("no worker"))?;
-    let mut first = socket(n, Some(&umem))?;
-    first.fill(0, n);
-    let zero_copy = bind_any(&first.fd, first_at, opts.copy_only)?;
+    let (first, zero_copy) = bound(n, &umem, first_at, opts.copy_only)?;
     let first_fd = first.fd.as_raw_fd() as u32;
     let mut all = Vec::with_capacity(sockets as usize);
     all.push(first);
@@ -576,9 +606,7 @@ fn open_one_umem(pairs: &[(Queue, Queue)], opts: XskOptions) -> io::Result<Vec<X
 pub fn open_pair(ext: (u32, u32), int: (u32, u32), opts: XskOptions) -> io::Result<XskPair> {
     let n = opts.size.entries;
     let umem = Arc::new(umem(4 * n)?);
-    let mut a = socket(n, Some(&umem))?;
-    a.fill(0, n);
-    let zero_copy = bind_any(&a.fd, ext, opts.copy_only)?;
+    let (a, zero_copy) = bound(n, &umem, ext, opts.copy_only)?;
     let refused = |fd: &OwnedFd| opts.busy_poll.and_then(|b| busy_poll(fd, b).err());
     let ext_refused = refused(&a.fd);
     let shared = socket(n, None).and_then(|mut b| {
@@ -640,6 +668,39 @@ mod tests {
 
     /// Generic XDP binds in copy mode only; otherwise zero-copy is tried
     /// first and copy mode is the fallback.
+    /// A refused zero-copy bind is followed by a copy-mode bind on a fresh
+    /// socket, not the same one (whose fill ring the driver may have taken
+    /// from); a refusal of every mode names the last one's error.
+    #[test]
+    fn copy_mode_is_tried_on_a_fresh_socket() {
+        let (opened, tried) = (std::cell::Cell::new(0), std::cell::RefCell::new(Vec::new()));
+        let open = || {
+            opened.set(opened.get() + 1);
+            Ok(opened.get())
+        };
+        let got = first_bound(bind_modes(false), open, |&s, m| {
+            tried.borrow_mut().push((s, m));
+            if m == libc::XDP_ZEROCOPY {
+                Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP))
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(got.ok(), Some((2, libc::XDP_COPY)));
+        assert_eq!(
+            tried.take(),
+            [(1, libc::XDP_ZEROCOPY), (2, libc::XDP_COPY)],
+            "socket and mode of each bind"
+        );
+        let e = first_bound(bind_modes(false), open, |_, _| {
+            Err(io::Error::from_raw_os_error(libc::EBUSY))
+        })
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.starts_with("bind(AF_XDP): "), "{e}");
+    }
+
     #[test]
     fn generic_xdp_never_binds_zero_copy() {
         assert_eq!(bind_modes(true), [libc::XDP_COPY]);
