@@ -12,7 +12,10 @@ use std::sync::atomic::AtomicU32;
 /// Every access is bounds-checked. Which bytes are ours at a given moment is
 /// the ring protocol's business: the owner of a `Mmap` reads or writes a slot
 /// only after the status word or ring index that hands it over says so, and
-/// accesses those words only through [`Mmap::word`] (atomically).
+/// accesses those words only through [`Mmap::word`] (atomically). The views
+/// of a slot's bytes ([`Mmap::bytes`], [`Mmap::bytes_mut`], [`Mmap::frame_mut`])
+/// are `unsafe fn`s for that reason: a bounds check cannot tell whose the
+/// bytes are, and each caller says why they are its own.
 pub(in crate::io) struct Mmap {
     ptr: NonNull<u8>,
     len: usize,
@@ -146,16 +149,34 @@ impl Mmap {
     }
 
     /// Bytes `off..off + len` of a slot we own.
-    pub(in crate::io) fn bytes(&self, off: usize, len: usize) -> &[u8] {
+    ///
+    /// # Panics
+    /// If the range is past the mapping.
+    ///
+    /// # Safety
+    /// The caller owns the bytes for as long as the borrow lives: the status
+    /// word or ring index that hands them over said so, and nothing hands them
+    /// back (to the kernel, or to another holder of the memory) before the
+    /// borrow ends, so no one writes them meanwhile.
+    pub(in crate::io) unsafe fn bytes(&self, off: usize, len: usize) -> &[u8] {
         self.check(off, len);
-        // SAFETY: in bounds; the caller owns the slot (its status said so), so the
-        // kernel does not write it while the borrow lives.
+        // SAFETY: in bounds (checked above); nobody writes them while the
+        // borrow lives (the caller's promise).
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(off), len) }
     }
 
-    pub(in crate::io) fn bytes_mut(&mut self, off: usize, len: usize) -> &mut [u8] {
+    /// As [`Mmap::bytes`], writable.
+    ///
+    /// # Panics
+    /// If the range is past the mapping.
+    ///
+    /// # Safety
+    /// As for [`Mmap::bytes`], and nobody reads them meanwhile either.
+    pub(in crate::io) unsafe fn bytes_mut(&mut self, off: usize, len: usize) -> &mut [u8] {
         self.check(off, len);
-        // SAFETY: as for `bytes`, and `&mut self` makes the borrow unique.
+        // SAFETY: in bounds (checked above); ours alone while the borrow lives
+        // (the caller's promise), and `&mut self` makes it the only borrow
+        // through this mapping.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(off), len) }
     }
 

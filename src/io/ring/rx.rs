@@ -203,14 +203,21 @@ impl RxRing {
     }
 
     /// The captured bytes of the packet whose header is at `hdr`, bounded to the slot.
-    fn packet(&self, hdr: usize, mac: usize, snaplen: usize, limit: usize) -> &[u8] {
+    ///
+    /// # Safety
+    /// The slot (or block) holding the packet is ours: its status word says
+    /// `TP_STATUS_USER`, and it goes back to the kernel only in `advance`,
+    /// which takes `&mut self` and so ends the borrow first.
+    unsafe fn packet(&self, hdr: usize, mac: usize, snaplen: usize, limit: usize) -> &[u8] {
         let start = hdr + mac;
         if mac == 0 || start + snaplen > limit {
             // A header that points outside its slot: hand out nothing, the worker
             // counts an empty frame as truncated.
             return &[];
         }
-        self.map.bytes(start, snaplen)
+        // SAFETY: the packet's slot is ours (the caller's promise), and
+        // `start..start + snaplen` lies in it (checked above).
+        unsafe { self.map.bytes(start, snaplen) }
     }
 }
 
@@ -237,7 +244,9 @@ impl RxQueue for RxRing {
                 };
                 let meta = meta_from(status, wire_len, tag);
                 Some(RxFrame {
-                    data: self.packet(off, mac, snap, limit),
+                    // SAFETY: the slot's status said TP_STATUS_USER (above):
+                    // ours until `advance`.
+                    data: unsafe { self.packet(off, mac, snap, limit) },
                     meta,
                 })
             }
@@ -282,7 +291,9 @@ impl RxQueue for RxRing {
                 };
                 let meta = meta_from(status, wire_len, tag);
                 Some(RxFrame {
-                    data: self.packet(pkt, mac, snap, limit),
+                    // SAFETY: the block's status said TP_STATUS_USER (above):
+                    // ours, with its packets, until `advance` retires it.
+                    data: unsafe { self.packet(pkt, mac, snap, limit) },
                     meta,
                 })
             }
@@ -306,7 +317,9 @@ impl RxQueue for RxRing {
         }
         let snap = self.map.read_u32(off + V2_SNAPLEN) as usize;
         let mac = self.map.read_u16(off + V2_MAC) as usize;
-        Some(self.packet(off, mac, snap, off + self.size.frame_size as usize))
+        // SAFETY: the slot's status said TP_STATUS_USER (above): ours until
+        // `advance`, which `&self` here keeps from running.
+        Some(unsafe { self.packet(off, mac, snap, off + self.size.frame_size as usize) })
     }
 
     #[inline]

@@ -90,7 +90,10 @@ impl TxQueue for TxRing {
             return None;
         }
         let len = self.size.frame_size as usize - TX_DATA_OFF;
-        Some(self.map.bytes_mut(off + TX_DATA_OFF, len))
+        // SAFETY: the slot's status is TP_STATUS_AVAILABLE (above): ours until
+        // `commit` hands it to the kernel, which the `&mut self` borrow of the
+        // slot keeps from running meanwhile.
+        Some(unsafe { self.map.bytes_mut(off + TX_DATA_OFF, len) })
     }
 
     #[inline]

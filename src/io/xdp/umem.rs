@@ -234,8 +234,10 @@ impl Frames {
     /// kernel nor another queue on the UMEM writes it meanwhile.
     #[inline]
     pub(super) unsafe fn bytes(&self, off: u64, len: u32) -> Option<&[u8]> {
+        // SAFETY: in one frame of the mapping (checked by `holds`), which the
+        // caller holds for as long as the borrow lives (its promise, above).
         self.holds(off, len)
-            .then(|| self.map.bytes(off as usize, len as usize))
+            .then(|| unsafe { self.map.bytes(off as usize, len as usize) })
     }
 
     /// As [`Frames::bytes`], writable.
