@@ -10,7 +10,10 @@
 //! Needs root and `ip netns`; under `CI=true` a missing capability fails the test.
 
 mod nslab;
-use nslab::{EXE, NsDirector, Scenario, adm, http_bodies, per_worker, run_demo, stats, total};
+use nslab::{
+    EXE, NsDirector, Scenario, adm, generator, http_bodies, mac_of, per_worker, run_demo, stats,
+    total,
+};
 use ringvs::lab;
 use std::process::Command as Process;
 
@@ -301,6 +304,63 @@ fn icmp_errors_reach_the_client_through_their_owner(d: &NsDirector) {
     );
     assert_eq!(d("drop_icmp_no_conn"), 0);
     assert_eq!(d("drop_no_conn"), 0);
+}
+
+/// The XDP programs redirect every frame of the flood from the moment they
+/// are attached until they are detached: none is passed to the kernel, as
+/// one was while a program waited, attached, for its sockets to enter the
+/// map (start) or outlived them (stop). The client floods the external NIC
+/// with UDP (through the director's start and stop); veth counts, per RX
+/// queue, the frames its native XDP program ran on and those it
+/// redirected: the difference is what the program passed (it drops none
+/// and sends none back).
+#[test]
+fn no_frame_reaches_the_kernel_while_the_xdp_program_is_attached() {
+    let _serial = one_at_a_time();
+    let Some(d) = Scenario::new("xdpord")
+        .queues(2)
+        .workers(2)
+        .needs(&["ethtool"])
+        .director_args(&["--io", "xdp", "--xdp-mode", "native"])
+        .before_director(|lab| {
+            let mac = mac_of(&lab.ns_director(), "ext0")
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":");
+            #[rustfmt::skip]
+            let args = [
+                "udp", "--tx-if", "c0", "--rx-if", "c0", "--dst-mac", &mac,
+                "--dst", "198.18.0.110:9", "--flows", "64", "--rate", "20000",
+                "--secs", "8", "--warmup-ms", "0",
+            ];
+            lab.spawn_in(&lab.ns_client(), &generator(), &args)
+                .expect("ringvs-gen udp");
+            // Flooding before the director starts.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        })
+        .start()
+    else {
+        return;
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    stop_director(&d);
+    // The flood goes on past the stop.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = lab::ns_run(&d.lab.ns_director(), "ethtool", &["-S", "ext0"]).expect("ethtool -S");
+    let sum = |what: &str| -> u64 {
+        out.lines()
+            .filter_map(|l| l.trim().split_once(": "))
+            .filter(|(k, _)| k.starts_with("rx_queue_") && k.ends_with(what))
+            .map(|(_, v)| v.trim().parse::<u64>().expect("a count"))
+            .sum()
+    };
+    let (ran, redirected) = (sum("_xdp_packets"), sum("_xdp_redirect"));
+    let (dropped, sent_back) = (sum("_xdp_drops"), sum("_xdp_tx"));
+    eprintln!("XDP ran on {ran} frames, redirected {redirected}");
+    assert!(redirected > 1000, "the flood reached the sockets: {out}");
+    assert_eq!(dropped + sent_back, 0, "{out}");
+    assert_eq!(ran - redirected, 0, "frames passed to the kernel: {out}");
 }
 
 /// Stop the lab's director: SIGTERM to every `ringvs` process in its
