@@ -6,6 +6,13 @@ use std::net::IpAddr;
 
 use super::{AdmError, Config, Dest, DestId, Forward, ServiceKey, check_family, unicast};
 
+impl Dest {
+    /// Its connection thresholds: (`-x`, `-y`).
+    pub fn limits(&self) -> (u32, u32) {
+        (self.u_threshold, self.l_threshold)
+    }
+}
+
 impl Config {
     /// Sets a real server's connection thresholds (`-x`, `-y`).  A lower
     /// threshold above the upper one is refused, as by the kernel.
@@ -196,7 +203,7 @@ impl Config {
         let d = svc.dests.remove(j);
         svc.forget_scripts(d.addr, d.port);
         self.ids_in_use.remove(&d.id.0);
-        self.keep_aside(super::TrashKey::real(*key, &d), d.id);
+        self.keep_aside(super::TrashKey::real(*key, &d), d.id, d.limits());
         Ok(d.id)
     }
 }

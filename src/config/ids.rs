@@ -82,12 +82,23 @@ pub(super) struct Trashed {
     /// nothing names it and nothing can again, so it may give its place up
     /// early ([`Config::alloc_id`]).
     settled: bool,
+    /// Its thresholds (`-x`, `-y`) when it was removed: as the kernel's
+    /// trashed dest keeps its own, its connections' unbinds still move its
+    /// overload flag by them (`ip_vs_unbind_dest`), and an `-a` of it again
+    /// clears the flag only for a higher `-x` or none (`__ip_vs_update_dest`).
+    limits: (u32, u32),
 }
 
 impl Config {
     /// Whether some real server (or sorry server) has id `id`.
     pub fn has_id(&self, id: DestId) -> bool {
         self.ids_in_use.contains(&id.0)
+    }
+
+    /// The removed servers' ids kept in the trash, with the thresholds
+    /// (`-x`, `-y`) they had.
+    pub fn kept_limits(&self) -> impl Iterator<Item = (DestId, (u32, u32))> + '_ {
+        self.trash.iter().map(|(&id, t)| (DestId(id), t.limits))
     }
 
     /// Whether `id` is a server's, now or kept for a removed one to have back
@@ -161,12 +172,13 @@ impl Config {
 
     /// Keeps removed server `at` with its id `id` (see `trash`): held
     /// until a sweep finds it idle.
-    pub(super) fn keep_aside(&mut self, at: TrashKey, id: DestId) {
+    pub(super) fn keep_aside(&mut self, at: TrashKey, id: DestId, limits: (u32, u32)) {
         let t = Trashed {
             at,
             idle_since: None,
             gone: None,
             settled: false,
+            limits,
         };
         self.trash.insert(id.0, t);
         // One id per server: an older one of the same server stays kept

@@ -525,11 +525,11 @@ impl Config {
         }
         for d in &svc.dests {
             self.ids_in_use.remove(&d.id.0);
-            self.keep_aside(TrashKey::real(svc.key, d), d.id);
+            self.keep_aside(TrashKey::real(svc.key, d), d.id, d.limits());
         }
         if let Some(s) = svc.sorry {
             self.ids_in_use.remove(&s.id.0);
-            self.keep_aside(TrashKey::sorry(svc.key, &s), s.id);
+            self.keep_aside(TrashKey::sorry(svc.key, &s), s.id, (0, 0));
         }
         Ok(())
     }
@@ -541,10 +541,10 @@ impl Config {
         self.index.clear();
         for s in std::mem::take(&mut self.services) {
             for d in &s.dests {
-                self.keep_aside(TrashKey::real(s.key, d), d.id);
+                self.keep_aside(TrashKey::real(s.key, d), d.id, d.limits());
             }
             if let Some(o) = s.sorry {
-                self.keep_aside(TrashKey::sorry(s.key, &o), o.id);
+                self.keep_aside(TrashKey::sorry(s.key, &o), o.id, (0, 0));
             }
         }
         self.ids_in_use.clear();

@@ -166,7 +166,7 @@ impl Config {
             && new.is_none_or(|n| n.id != s.id)
         {
             self.ids_in_use.remove(&s.id.0);
-            self.keep_aside(TrashKey::sorry(*key, &s), s.id);
+            self.keep_aside(TrashKey::sorry(*key, &s), s.id, (0, 0));
         }
         self.services[i].sorry = new;
         Ok(())

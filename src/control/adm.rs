@@ -140,11 +140,16 @@ impl Ctl {
         // scheduler state and servers their last weight across it.
         let prev = self.shared.config.load_full();
         log_sorry_servers(&st.cfg, &run, &prev);
-        self.shared.config.store(Arc::new(Snapshot::build_from(
-            &run,
-            st.timeouts,
-            Some(&prev),
-        )));
+        let mut snap = Snapshot::build_from(&run, st.timeouts, Some(&prev));
+        // The thresholds of every server the rules keep, a server a check
+        // took out and a removed one in the trash too: their connections
+        // still bind and unbind by them, as the kernel's dest keeps its own.
+        snap.limits = crate::nat::overload_limits(&st.cfg);
+        crate::nat::overload_cleared(&prev.limits, &snap.limits, |i| {
+            self.shared.overload[i % crate::stats::MAX_DESTS]
+                .store(0, std::sync::atomic::Ordering::Relaxed);
+        });
+        self.shared.config.store(Arc::new(snap));
         // The servers removed since the last publish are gone from the
         // rules of this epoch on (the trash's early reuse waits for every
         // worker to have loaded it).
@@ -448,6 +453,53 @@ mod tests {
     fn adm(c: &Ctl, line: &str) -> Response {
         let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
         c.adm(&argv)
+    }
+
+    /// A publish clears a server's overload flag as `__ip_vs_update_dest`
+    /// (`ip_vs_ctl.c`) clears `IP_VS_DEST_F_OVERLOAD`: when its `-x` is set
+    /// to 0 or raised, not when it stays or is lowered; and a removed
+    /// server keeps its flag and its thresholds (the kernel's trashed dest
+    /// keeps both), which the workers' unbinds go on using.
+    #[test]
+    fn a_publish_clears_the_overload_flag_as_the_kernels_update() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (c, _garp) = ctl(1);
+        let rs = "-t 198.18.0.110:80 -r 198.19.0.2";
+        assert_eq!(adm(&c, "-A -t 198.18.0.110:80 -s rr").code, 0);
+        assert_eq!(adm(&c, &format!("-a {rs} -x 4")).code, 0);
+        let id = c
+            .shared
+            .config
+            .load()
+            .services
+            .values()
+            .next()
+            .unwrap()
+            .dests[0]
+            .id;
+        let flag = &c.shared.overload[id.0 as usize];
+        let edit = |x: u32, set: u32| {
+            flag.store(set, Relaxed);
+            assert_eq!(adm(&c, &format!("-e {rs} -x {x}")).code, 0);
+            flag.load(Relaxed)
+        };
+        // A worker's bind set it at 4: the same -x, or a lower one, keeps it.
+        assert_eq!(edit(4, 4), 4);
+        assert_eq!(edit(2, 4), 4);
+        // Raised or cleared, it goes.
+        assert_eq!(edit(8, 2), 0);
+        assert_eq!(edit(0, 8), 0);
+        assert_eq!(edit(4, 0), 0);
+        // Removed, the server keeps both; added again with its -x, its flag.
+        flag.store(4, Relaxed);
+        assert_eq!(adm(&c, &format!("-d {rs}")).code, 0);
+        assert_eq!(
+            c.shared.config.load().limits.get(id.0 as usize),
+            Some(&(4, 0))
+        );
+        assert_eq!(flag.load(Relaxed), 4);
+        assert_eq!(adm(&c, &format!("-a {rs} -x 4")).code, 0);
+        assert_eq!(flag.load(Relaxed), 4);
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub use addr::{Addr, fold32};
 use hashbrown::{HashMap, HashSet};
 use mark::ftp_data;
 pub use mark::{FTP_DATA_PORT, FTP_PORT};
+pub use overload::{cleared as overload_cleared, limits as overload_limits};
 pub use overload::{overload_bind, overload_check, overload_unbind};
 pub use state::{Dir, State, Timeouts};
 use std::net::{IpAddr, Ipv6Addr};

@@ -78,18 +78,38 @@ pub fn overload_unbind(flag: &std::sync::atomic::AtomicU32, u: u32, l: u32, tota
 }
 
 /// Each real server's thresholds by id ([`super::Snapshot::limits`]), if any
-/// has an upper one (else empty).
-pub(super) fn limits(cfg: &Config) -> Box<[(u32, u32)]> {
-    let dests = || cfg.services().iter().flat_map(|s| s.dests.iter());
-    if dests().all(|d| d.u_threshold == 0) {
+/// has an upper one (else empty): the rules' servers, and the removed ones
+/// the trash keeps, whose connections still bind and unbind by their own
+/// (the kernel's trashed dest keeps its thresholds).
+pub fn limits(cfg: &Config) -> Box<[(u32, u32)]> {
+    let dests = || {
+        let live = cfg.services().iter().flat_map(|s| s.dests.iter());
+        live.map(|d| (d.id, d.limits())).chain(cfg.kept_limits())
+    };
+    if dests().all(|(_, (u, _))| u == 0) {
         return Box::default();
     }
-    let len = dests().map(|d| d.id.0 as usize + 1).max().unwrap_or(0);
+    let len = dests().map(|(id, _)| id.0 as usize + 1).max().unwrap_or(0);
     let mut v = vec![(0, 0); len];
-    for d in dests() {
-        v[d.id.0 as usize] = (d.u_threshold, d.l_threshold);
+    for (id, l) in dests() {
+        v[id.0 as usize] = l;
     }
     v.into_boxed_slice()
+}
+
+/// The overload flags a publish clears, as `__ip_vs_update_dest`
+/// (`ip_vs_ctl.c`) clears `IP_VS_DEST_F_OVERLOAD` when a server's upper
+/// threshold is set to 0 or raised: each id whose `-x` in `before` was not 0
+/// and is 0 or higher in `after` (an id the trash freed is 0). The flag
+/// that stays (the same `-x`, or a lower one) keeps its hysteresis.
+pub fn cleared(before: &[(u32, u32)], after: &[(u32, u32)], mut clear: impl FnMut(usize)) {
+    let upper = |v: &[(u32, u32)], i: usize| v.get(i).map_or(0, |l| l.0);
+    for i in 0..before.len() {
+        let (was, now) = (upper(before, i), upper(after, i));
+        if was != 0 && (now == 0 || now > was) {
+            clear(i);
+        }
+    }
 }
 
 #[cfg(test)]
