@@ -309,11 +309,13 @@ fn icmp_errors_reach_the_client_through_their_owner(d: &NsDirector) {
 /// The XDP programs redirect every frame of the flood from the moment they
 /// are attached until they are detached: none is passed to the kernel, as
 /// one was while a program waited, attached, for its sockets to enter the
-/// map (start) or outlived them (stop). The client floods the external NIC
-/// with UDP (through the director's start and stop); veth counts, per RX
-/// queue, the frames its native XDP program ran on and those it
-/// redirected: the difference is what the program passed (it drops none
-/// and sends none back).
+/// map (start) or outlived them (stop). Before the attach and after the
+/// detach the kernel gets every frame, as without ringvs: veth does not
+/// count those as the program's. The client floods the external NIC with
+/// UDP (through the director's start and stop); veth counts, per RX queue,
+/// the frames its native XDP program ran on, those it redirected and those
+/// a socket refused (its ring full): what is left is what the program
+/// passed (it drops none and sends none back).
 #[test]
 fn no_frame_reaches_the_kernel_while_the_xdp_program_is_attached() {
     let _serial = one_at_a_time();
@@ -348,19 +350,32 @@ fn no_frame_reaches_the_kernel_while_the_xdp_program_is_attached() {
     // The flood goes on past the stop.
     std::thread::sleep(std::time::Duration::from_millis(500));
     let out = lab::ns_run(&d.lab.ns_director(), "ethtool", &["-S", "ext0"]).expect("ethtool -S");
+    // Each queue's `rx_queue_N_WHAT` summed over the queues.
     let sum = |what: &str| -> u64 {
         out.lines()
             .filter_map(|l| l.trim().split_once(": "))
-            .filter(|(k, _)| k.starts_with("rx_queue_") && k.ends_with(what))
+            .filter(|(k, _)| {
+                k.strip_prefix("rx_queue_")
+                    .and_then(|k| k.split_once('_'))
+                    .is_some_and(|(n, w)| n.parse::<u32>().is_ok() && w == what)
+            })
             .map(|(_, v)| v.trim().parse::<u64>().expect("a count"))
             .sum()
     };
-    let (ran, redirected) = (sum("_xdp_packets"), sum("_xdp_redirect"));
-    let (dropped, sent_back) = (sum("_xdp_drops"), sum("_xdp_tx"));
-    eprintln!("XDP ran on {ran} frames, redirected {redirected}");
+    let (ran, redirected) = (sum("xdp_packets"), sum("xdp_redirect"));
+    let (dropped, sent_back) = (sum("xdp_drops"), sum("xdp_tx"));
+    // A redirect the socket refused (its RX ring full, its fill ring empty:
+    // a worker late on a loaded machine) is counted in `drops`, not passed
+    // to the kernel (`veth_xdp_rcv_skb`, drivers/net/veth.c).
+    let refused = sum("drops");
+    eprintln!("XDP ran on {ran} frames, redirected {redirected}, refused {refused}");
     assert!(redirected > 1000, "the flood reached the sockets: {out}");
     assert_eq!(dropped + sent_back, 0, "{out}");
-    assert_eq!(ran - redirected, 0, "frames passed to the kernel: {out}");
+    assert_eq!(
+        ran.saturating_sub(redirected + refused),
+        0,
+        "frames passed to the kernel: {out}"
+    );
 }
 
 /// Stop the lab's director: SIGTERM to every `ringvs` process in its

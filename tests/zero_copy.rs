@@ -399,6 +399,23 @@ fn a_full_tx_ring_drops_the_frame_and_counts_it_once() {
     assert!(zc.w().rx[Nic::Ext].is_empty());
 }
 
+/// A stopping worker forwards what its RX rings already hold (AF_XDP's
+/// programs are detached first, so nothing more comes), where it used to
+/// leave it to the closing sockets; and stops at the first empty burst.
+#[test]
+fn a_stopping_worker_forwards_what_its_rings_hold() {
+    let mut d = MemDirector::in_place();
+    d.resolve_all();
+    let c = L3::to_vip();
+    d.poll();
+    for port in 0..100 {
+        d.w().rx[Nic::Ext].push(&tcp_frame(&c, 40000 + port, 80, SYN));
+    }
+    assert_eq!(d.w().drain_at_stop(), 100);
+    assert_eq!(d.w().tx[Nic::Int].take_sent().len(), 100);
+    assert_eq!(d.w().drain_at_stop(), 0);
+}
+
 /// What the queues counted since the once-a-second read (the kernel's
 /// drops, AF_XDP's bad addresses) is published when the worker stops: it
 /// used to be lost, and with it the `xdp_bad_addr` that explains a UMEM's

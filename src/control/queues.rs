@@ -71,9 +71,11 @@ impl<R, T> WorkerQueues<R, T> {
 
 /// AF_XDP: every worker's sockets on both NICs, and the programs feeding them.
 pub(super) struct XdpQueues {
+    /// First, so dropped (detached) first: a program left attached while
+    /// the sockets close would redirect to emptied slots, which pass.
+    pub(super) programs: Vec<XdpProgram>,
     pub(super) ext: Vec<(XskRx, XskTx)>,
     pub(super) int: Vec<(XskRx, XskTx)>,
-    pub(super) programs: Vec<XdpProgram>,
 }
 
 /// Every worker's queues, on the backend `--io` chose.
@@ -198,8 +200,13 @@ fn in_start_order<P, Q>(
     mut attach: impl FnMut(&mut P, usize) -> Result<(), RunError>,
 ) -> Result<(Vec<P>, Q), RunError> {
     let q = open(&programs)?;
-    for (i, p) in programs.iter_mut().enumerate() {
-        attach(p, i)?;
+    for i in 0..programs.len() {
+        if let Err(e) = attach(&mut programs[i], i) {
+            // Those attached are detached before the sockets close.
+            drop(programs);
+            drop(q);
+            return Err(e);
+        }
     }
     Ok((programs, q))
 }
@@ -375,6 +382,34 @@ mod tests {
         );
         assert!(got.is_err());
         assert!(log.take().is_empty(), "attached without sockets");
+    }
+
+    /// A failed attach (the int NIC has another XDP program) detaches the
+    /// programs attached so far before the sockets close, and so does
+    /// dropping the queues: a program left attached while the sockets close
+    /// redirects to their emptied slots, which pass to the kernel.
+    #[test]
+    fn xdp_programs_are_detached_before_the_sockets_close() {
+        struct Noted<'a>(&'a std::cell::RefCell<Vec<String>>, &'static str);
+        impl Drop for Noted<'_> {
+            fn drop(&mut self) {
+                self.0.borrow_mut().push(format!("drop {}", self.1));
+            }
+        }
+        let log = std::cell::RefCell::new(Vec::new());
+        let got = in_start_order(
+            vec![Noted(&log, "ext program"), Noted(&log, "int program")],
+            |_| Ok(Noted(&log, "sockets")),
+            |_, i| match i {
+                0 => Ok(()),
+                _ => Err(RunError::Invalid("busy".into())),
+            },
+        );
+        assert!(got.is_err());
+        assert_eq!(
+            log.take(),
+            ["drop ext program", "drop int program", "drop sockets"]
+        );
     }
 
     /// Every worker after the first joins the group the first got, 0 too

@@ -653,10 +653,11 @@ fn stop(
 
 /// Detach the XDP programs (`xdp`), then stop the workers (`threads`, which
 /// close their sockets as they exit): detached first, no frame is redirected
-/// to a socket its worker no longer reads, and the frames already in the RX
-/// rings are forwarded (see [`XdpProgram`]). The other way round, frames were
-/// lost in the RX rings of stopped workers, then passed to the kernel once
-/// each socket had left its map.
+/// to a socket its worker no longer reads, and each worker forwards what its
+/// RX rings already hold before it closes them (`Worker::drain_at_stop`; see
+/// [`XdpProgram`]). The other way round, frames were lost in the RX rings of
+/// stopped workers, and the program passed to the kernel the frames of each
+/// queue whose socket had left its map.
 fn stop_workers<X>(stop: &AtomicBool, threads: Vec<JoinHandle<()>>, xdp: X) {
     drop(xdp);
     stop.store(true, Ordering::Relaxed);

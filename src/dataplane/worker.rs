@@ -293,7 +293,33 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 }
             }
         }
+        self.drain_at_stop();
         self.finish();
+    }
+
+    /// At stop, forward what the RX rings already hold, rather than leave
+    /// it to the closing sockets: AF_XDP's programs are detached by now
+    /// (`control::startup::stop_workers`), so no more comes, and AF_PACKET's
+    /// rings get only what arrives meanwhile. Bursts until one finds both
+    /// rings empty, [`STOP_DRAIN_BURSTS`] at most; a frame owned by another
+    /// worker is handed to it as ever, and given back to its UMEM if that
+    /// worker has stopped taking them (`finish`). Returns the frames
+    /// handled.
+    pub fn drain_at_stop(&mut self) -> usize {
+        let mut total = 0;
+        for _ in 0..STOP_DRAIN_BURSTS {
+            let core = &mut self.core;
+            core.set_time(Instant::now());
+            let n = drain(core, Nic::Ext, &mut self.rx[Nic::Ext], &mut self.tx)
+                + drain(core, Nic::Int, &mut self.rx[Nic::Int], &mut self.tx);
+            core.ctr.add(Ctr::TxExt, self.tx[Nic::Ext].flush() as u64);
+            core.ctr.add(Ctr::TxInt, self.tx[Nic::Int].flush() as u64);
+            total += n;
+            if n == 0 {
+                break;
+            }
+        }
+        total
     }
 
     /// Stop: once no worker sends any more (each one calls this; one that is
@@ -367,6 +393,11 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
 /// that stays stuck (a device that refuses everything) is retried at the
 /// idle poll's pace rather than spun on.
 pub const UNSENT_PASSES: u32 = 256;
+
+/// Bursts per NIC a stopping worker drains at most ([`Worker::drain_at_stop`]):
+/// 64 bursts of the default 64 frames cover a default ring (2048 frames)
+/// twice over.
+pub const STOP_DRAIN_BURSTS: usize = 64;
 
 /// How long a real-time worker steps aside for the CPU's other work
 /// ([`relinquish`]).

@@ -188,9 +188,9 @@ fn attach_refused(e: io::Error) -> io::Error {
 /// `XDP_PASS` default), which the director's NICs keep out of the way (see
 /// the module doc). A socket leaves its map slot when it closes
 /// (`xsk_release` -> `xsk_delete_from_maps`, `net/xdp/xsk.c`), so at shutdown
-/// the program is detached before the sockets close: the frames already in
-/// the RX rings are still forwarded, and none is redirected to a socket
-/// nobody reads any more.
+/// the program is detached before the sockets close: none is redirected to a
+/// socket nobody reads any more, and the workers forward what their RX rings
+/// already hold (`Worker::drain_at_stop`).
 pub struct XdpProgram {
     /// The attachment, once made (dropped first: detach, then the rest).
     link: Option<OwnedFd>,

@@ -666,8 +666,6 @@ pub fn open_pair(ext: (u32, u32), int: (u32, u32), opts: XskOptions) -> io::Resu
 mod tests {
     use super::*;
 
-    /// Generic XDP binds in copy mode only; otherwise zero-copy is tried
-    /// first and copy mode is the fallback.
     /// A refused zero-copy bind is followed by a copy-mode bind on a fresh
     /// socket, not the same one (whose fill ring the driver may have taken
     /// from); a refusal of every mode names the last one's error.
@@ -701,6 +699,8 @@ mod tests {
         assert!(e.starts_with("bind(AF_XDP): "), "{e}");
     }
 
+    /// Generic XDP binds in copy mode only; otherwise zero-copy is tried
+    /// first and copy mode is the fallback.
     #[test]
     fn generic_xdp_never_binds_zero_copy() {
         assert_eq!(bind_modes(true), [libc::XDP_COPY]);
