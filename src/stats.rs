@@ -421,6 +421,9 @@ counters! {
     /// worker, or a frame lent by descriptor that lies outside this worker's
     /// UMEM. Internal errors the senders' checks rule out: never expected.
     DropHandoffBad => "drop_handoff_bad",
+    /// Frames handed to a worker after it stopped taking them (at exit):
+    /// given back to their UMEM, not sent.
+    DropHandoffStopped => "drop_handoff_stopped",
     /// Packet larger than the egress MTU that cannot go in fragments (with
     /// DF, the sender is told: `icmp_frag_needed`; IPv6: `icmp6_too_big`);
     /// an IPv4 packet without DF is fragmented instead (`tx_fragments`).

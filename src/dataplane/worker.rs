@@ -300,18 +300,20 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
     /// At stop, forward what the RX rings already hold, rather than leave
     /// it to the closing sockets: AF_XDP's programs are detached by now
     /// (`control::startup::stop_workers`), so no more comes, and AF_PACKET's
-    /// rings get only what arrives meanwhile. Bursts until one finds both
-    /// rings empty, [`STOP_DRAIN_BURSTS`] at most; a frame owned by another
-    /// worker is handed to it as ever, and given back to its UMEM if that
-    /// worker has stopped taking them (`finish`). Returns the frames
-    /// handled.
+    /// rings get only what arrives meanwhile. What other workers hand it,
+    /// draining theirs, is taken too. Bursts until one finds the rings and
+    /// the handoffs empty, [`STOP_DRAIN_BURSTS`] at most; a frame owned by
+    /// another worker is handed to it as ever, and given back to its UMEM,
+    /// counted in `drop_handoff_stopped`, if that worker's drain is over
+    /// (`finish`). Returns the frames handled.
     pub fn drain_at_stop(&mut self) -> usize {
         let mut total = 0;
         for _ in 0..STOP_DRAIN_BURSTS {
             let core = &mut self.core;
             core.set_time(Instant::now());
             let n = drain(core, Nic::Ext, &mut self.rx[Nic::Ext], &mut self.tx)
-                + drain(core, Nic::Int, &mut self.rx[Nic::Int], &mut self.tx);
+                + drain(core, Nic::Int, &mut self.rx[Nic::Int], &mut self.tx)
+                + core.drain_handoffs(&mut self.rx, &mut self.tx);
             core.ctr.add(Ctr::TxExt, self.tx[Nic::Ext].flush() as u64);
             core.ctr.add(Ctr::TxInt, self.tx[Nic::Int].flush() as u64);
             total += n;
@@ -331,6 +333,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
     pub fn finish(&mut self) -> usize {
         self.core.links.handoffs.finish(Duration::from_secs(1));
         let n = self.core.give_back_handoffs(&mut self.rx);
+        self.core.ctr.add(Ctr::DropHandoffStopped, n as u64);
         // What the queues counted since the last second's read: it was lost
         // at exit, where the UMEM's bookkeeping note points to it.
         self.take_queue_counts();

@@ -99,14 +99,16 @@ pub fn limits(cfg: &Config) -> Box<[(u32, u32)]> {
 
 /// The overload flags a publish clears, as `__ip_vs_update_dest`
 /// (`ip_vs_ctl.c`) clears `IP_VS_DEST_F_OVERLOAD` when a server's upper
-/// threshold is set to 0 or raised: each id whose `-x` in `before` was not 0
-/// and is 0 or higher in `after` (an id the trash freed is 0). The flag
-/// that stays (the same `-x`, or a lower one) keeps its hysteresis.
+/// threshold is 0 or raised: each id of either table whose `-x` is 0 in
+/// `after` (none, or an id the trash freed) or higher than in `before`. A
+/// flag a worker still on `before` set again after an earlier publish
+/// cleared it goes at the next. The flag that stays (the same `-x`, or a
+/// lower one) keeps its hysteresis.
 pub fn cleared(before: &[(u32, u32)], after: &[(u32, u32)], mut clear: impl FnMut(usize)) {
     let upper = |v: &[(u32, u32)], i: usize| v.get(i).map_or(0, |l| l.0);
-    for i in 0..before.len() {
+    for i in 0..before.len().max(after.len()) {
         let (was, now) = (upper(before, i), upper(after, i));
-        if was != 0 && (now == 0 || now > was) {
+        if now == 0 || now > was {
             clear(i);
         }
     }
