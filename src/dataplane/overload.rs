@@ -66,11 +66,19 @@ impl<'a> Overload<'a> {
     /// Active + inactive connections of `dest` over every worker.
     #[inline(never)]
     fn total(&self, dest: DestId) -> u32 {
-        self.peers.iter().fold(0u32, |t, p| {
-            let (a, i) = p.gauges.get(dest);
-            t.saturating_add(a).saturating_add(i)
-        })
+        let (a, i) = counts(self.peers, dest);
+        a.saturating_add(i)
     }
+}
+
+/// (active, inactive) connections of `dest` summed over every worker's
+/// gauges.
+#[inline]
+fn counts(peers: &[Arc<Published>], dest: DestId) -> (u32, u32) {
+    peers.iter().fold((0u32, 0u32), |(a, i), p| {
+        let (pa, pi) = p.gauges.get(dest);
+        (a.saturating_add(pa), i.saturating_add(pi))
+    })
 }
 
 /// Fill `out` with the views of `dests`: connections summed over every worker's
@@ -84,12 +92,7 @@ pub(super) fn fill_views(
 ) {
     out.clear();
     for d in dests {
-        let (mut active, mut inactive) = (0u32, 0u32);
-        for p in peers {
-            let (a, i) = p.gauges.get(d.id);
-            active = active.saturating_add(a);
-            inactive = inactive.saturating_add(i);
-        }
+        let (active, inactive) = counts(peers, d.id);
         let overloaded = overload_check(
             &overload[d.id.0 as usize % MAX_DESTS],
             d.u_threshold,
