@@ -238,7 +238,9 @@ impl<'a> Reader<'a> {
         if line.starts_with("~SEQ") {
             return self.seq(&line, pos, depth);
         }
-        if line.contains('$') {
+        // Any other line starting with `~` is read as it is: keepalived's
+        // `read_line` stops before `replace_param` for it.
+        if !line.starts_with('~') && line.contains('$') {
             let (new, more) = self.substitute(&line, pos)?;
             if new != line {
                 // Read again, as keepalived rechecks a line it changed; the
@@ -938,6 +940,18 @@ mod tests {
         let mut out = Vec::new();
         walk(&s, &mut out);
         out
+    }
+
+    /// A line starting with `~` that is not a `~SEQ` keeps its `$NAME`s, as
+    /// keepalived's `read_line` breaks out before `replace_param` for it;
+    /// one a parameter makes (`$L` whose value starts with `~`) is the
+    /// same, and so is a `~SEQ`'s text that starts with `~` (`read_line`
+    /// copies it to the line and checks it as one read from the file).
+    #[test]
+    fn a_tilde_line_keeps_its_parameters() {
+        assert_eq!(lines_of("$A=1\n~x $A\ny $A\n"), ["~x $A", "y 1"]);
+        assert_eq!(lines_of("$A=1\n$L=~z $A\n$L\n"), ["~z $A"]);
+        assert_eq!(lines_of("$A=1\n~SEQ(i,1) ~w $A $i\n"), ["~w $A $i"]);
     }
 
     /// keepalived's `~SEQ` (`add_seq`, `read_line`): the three forms, hex,
