@@ -443,3 +443,37 @@ fn ipv6_services_schedule_one_datagram_at_a_time_too() {
     );
     assert_eq!(u16::from_be_bytes([p.l4[0], p.l4[1]]), 53);
 }
+
+/// The kernel binds a one-packet connection and unbinds it at once
+/// (`ip_vs_conn_new` → `ip_vs_bind_dest`; `ip_vs_conn_put` expires it,
+/// `ip_vs_conn_expire` → `ip_vs_unbind_dest`, `ip_vs_conn.c`), so a
+/// datagram sent to a server one below its `-x` overloads it: the bind
+/// reaches the threshold and the unbind does not fall below three quarters
+/// of it. Here RS1 holds three UDP connections made before an `-E … -o`,
+/// with `-x 4`: the first datagram it gets overloads it, and the others go
+/// to RS2.
+#[test]
+fn a_datagram_at_one_below_the_upper_threshold_overloads_its_server() {
+    let rules = |opts: &str| {
+        vec![
+            format!("-A -u 198.18.0.110:53 -s rr {opts}"),
+            "-a -u 198.18.0.110:53 -r 198.19.0.3:5353 -m".to_string(),
+            "-a -u 198.18.0.110:53 -r 198.19.0.2:5353 -m -x 4".to_string(),
+        ]
+    };
+    let mut d = lab(&rules(""));
+    let to: Vec<Ipv4Addr> = (5000..5005).map(|p| query(&mut d, p).dst).collect();
+    assert_eq!(to, [RS1, RS2, RS1, RS2, RS1]);
+    let id1 = d.dest_id(Proto::Udp, 53, RS1, 5353);
+    let rules = rules("-o");
+    d.reconfigure(&rules.iter().map(String::as_str).collect::<Vec<_>>());
+    let to: Vec<Ipv4Addr> = (6000..6005).map(|p| query(&mut d, p).dst).collect();
+    assert_eq!(
+        to,
+        [RS1, RS2, RS2, RS2, RS2],
+        "RS1 overloaded by its datagram"
+    );
+    assert_eq!(d.w().core.table.len(), 5, "the earlier connections stay");
+    d.poll();
+    assert_eq!(d.published[0].dest_stats(id1).conns, 4);
+}

@@ -53,6 +53,7 @@ impl Core {
         });
         self.ctr.inc(Ctr::OpsScheduled);
         self.out.traffic.conn(dest);
+        self.overload().passed(dest);
         if conn.template != 0 && self.sync.reporting() {
             self.sync_report_template::<A>(&conn);
         }

@@ -7,7 +7,8 @@
 //! A bind is a connection put in a worker's table: scheduled, an FTP data
 //! connection the helper admits, one a sync message installs. An unbind is
 //! one leaving it: expired, evicted, dropped (its server gone, its ports
-//! reused, a synced one replacing it). A move between active and inactive
+//! reused, a synced one replacing it). A one-packet (`-o`) datagram is both
+//! at once ([`Overload::passed`]). A move between active and inactive
 //! leaves the total as it is. Where no real server of the rules has an
 //! upper threshold ([`crate::nat::Snapshot::limits`] empty) a bind or unbind
 //! tests a length and touches no gauge and no flag.
@@ -56,6 +57,23 @@ impl<'a> Overload<'a> {
             && self.flag(dest).load(Relaxed) != 0
         {
             overload_unbind(self.flag(dest), u, l, self.total(dest));
+        }
+    }
+
+    /// A one-packet (`-o`) datagram went to `dest`: the kernel binds its
+    /// connection and unbinds it at once (`ip_vs_conn_put` expires a
+    /// `IP_VS_CONN_F_ONE_PACKET` connection, `ip_vs_conn_expire` unbinds
+    /// it), so the flag moves as for a bind at one more than the gauges
+    /// hold and an unbind back at them; the gauges themselves are not
+    /// touched, as nothing lists a connection that lived for no time.
+    #[inline(always)]
+    pub fn passed(&self, dest: DestId) {
+        if let Some(&(u, l)) = self.limits.get(dest.0 as usize)
+            && u != 0
+        {
+            let (flag, total) = (self.flag(dest), self.total(dest));
+            overload_bind(flag, u, total.saturating_add(1));
+            overload_unbind(flag, u, l, total);
         }
     }
 
