@@ -3122,6 +3122,33 @@ fn syn_reusing_the_ports_of_a_finished_connection_is_scheduled_anew() {
     assert_eq!(lab.published[0].gauges.get(rs2), (0, 0));
 }
 
+/// A SYN reusing a finished connection's ports binds its new connection
+/// before the old one unbinds, as the kernel's old connection goes by its
+/// timer (`ip_vs_conn_expire_now`, `ip_vs_conn.c`) after `ip_vs_conn_new`
+/// bound the new one: with `-x 4`, RS1 at three connections (one in
+/// TIME_WAIT) is overloaded by the reusing SYN's bind (four) and stays so
+/// at three (not below three quarters of four), so the next connections
+/// go to RS2. Unbinding first, RS1 took another.
+#[test]
+fn a_reused_port_binds_before_the_old_connection_unbinds() {
+    let mut lab = MemDirector::standard();
+    thresholds(&mut lab, RS1, 4, 0);
+    establish_to(&mut lab, 40000, RS1);
+    let to: Vec<_> = (40001..40006)
+        .map(|p| syn_to(&mut lab, 0, CLIENT, p))
+        .collect();
+    assert_eq!(to, [RS2, RS1, RS2, RS1, RS2]);
+    to_time_wait(&mut lab, 40000, RS1);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS1, "reused, rr's turn");
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 1);
+    let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
+    assert_eq!(lab.published[0].gauges.get(rs1), (3, 0));
+    let to: Vec<_> = (40006..40009)
+        .map(|p| syn_to(&mut lab, 0, CLIENT, p))
+        .collect();
+    assert_eq!(to, [RS2, RS2, RS2], "RS1 overloaded by the reusing bind");
+}
+
 #[test]
 fn conn_reuse_mode_0_sends_a_reused_port_to_the_old_server() {
     let env = Env {

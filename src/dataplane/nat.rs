@@ -68,6 +68,7 @@ impl Core {
                 // A source we could never answer, or one that must not come
                 // from outside, creates nothing.
                 if !A::plausible_client(self, seg.src) {
+                    self.settle_reused();
                     return self.ctr.inc(Ctr::DropBadSource);
                 }
                 // An FTP data connection the helper expects (`ftp.rs`).
@@ -77,9 +78,10 @@ impl Core {
                 };
                 let scheduled = match expected {
                     Some(Ok(i)) => Some(Scheduled::Entry(i)),
-                    Some(Err(())) => return,
+                    Some(Err(())) => None,
                     None => self.new_conn(&seg),
                 };
+                self.settle_reused();
                 match scheduled {
                     Some(Scheduled::Entry(i)) => i,
                     Some(Scheduled::OnePacket(conn)) => return self.one_packet(conn, seg, tx),
@@ -164,7 +166,7 @@ impl Core {
         let c = A::table(self).get(idx);
         let live = self.snap.cfg.dest_live(c.dest());
         if is_new_conn(proto, flags) && self.reuse_reschedules(c) {
-            self.drop_conn_of::<A>(idx);
+            self.reuse_conn_of::<A>(idx);
             return InConn::Expired;
         }
         if live {
@@ -576,12 +578,19 @@ impl Core {
     /// `ip_vs_conn_expire_now`): its real server is gone, or a SYN reuses its
     /// ports, or a synced connection to another server replaces it.
     pub(super) fn drop_conn_of<A: Family>(&mut self, idx: u32) {
+        self.reuse_conn_of::<A>(idx);
+        self.settle_reused();
+    }
+
+    /// [`Core::drop_conn_of`] but for the unbind, left to
+    /// [`Core::settle_reused`]: a SYN reusing the connection's ports binds
+    /// its successor first, as the kernel's timer expires it only after
+    /// (`ip_vs_conn_expire_now`).
+    fn reuse_conn_of<A: Family>(&mut self, idx: u32) {
         let c = A::table(self).get(idx).clone();
         A::table_mut(self).remove(idx);
-        self.out
-            .gauges
-            .adjust(c.dest(), Some(c.state.is_active()), None);
-        self.overload().unbound(c.dest());
+        debug_assert!(self.reused.is_none());
+        self.reused = Some((c.dest(), c.state.is_active()));
         release_template(
             A::templates(&self.shared),
             &self.snap.cfg,

@@ -132,4 +132,16 @@ impl super::worker::Core {
     pub(super) fn overload(&self) -> Overload<'_> {
         Overload::of(&self.snap.cfg, &self.snap.peers, &self.shared)
     }
+
+    /// Unbind the connection a SYN reused (`Core::check_in`), once the
+    /// packet's own connection, if any, has bound: the kernel expires the
+    /// old one by its timer (`ip_vs_conn_expire_now`, `ip_vs_conn.c`), after
+    /// `ip_vs_conn_new` bound the new one, so at `-x` − 1 the new bind
+    /// overloads the server and the old one's unbind may leave it so.
+    pub(super) fn settle_reused(&mut self) {
+        if let Some((dest, active)) = self.reused.take() {
+            self.out.gauges.adjust(dest, Some(active), None);
+            self.overload().unbound(dest);
+        }
+    }
 }

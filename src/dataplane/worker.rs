@@ -124,6 +124,9 @@ pub struct Core {
     pub(super) handed: Vec<super::handoff::Received>,
     /// The FTP helper's control connections and scratch frame (`ftp.rs`).
     pub(super) ftp: super::ftp::Helper,
+    /// A connection a SYN reused, out of the table, still in the gauges
+    /// until its successor binds ([`Core::settle_reused`]).
+    pub(super) reused: Option<(crate::config::DestId, bool)>,
 }
 
 /// A worker: its queues on both NICs and its [`Core`].
@@ -208,6 +211,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             frags: Default::default(),
             handed: Vec::with_capacity(burst),
             ftp: Default::default(),
+            reused: None,
         };
         core.refresh_ha();
         Self {
