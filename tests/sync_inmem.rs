@@ -673,6 +673,54 @@ fn an_overload_ended_by_expiries_stays_ended_when_a_synced_connection_binds() {
     assert_eq!(d.ctr(Ctr::DropNoDest), 2);
 }
 
+/// An eviction from a full table unbinds as an expiry does
+/// (`evict_one_of`; the kernel's `ip_vs_random_dropentry` expires the
+/// connection, `ip_vs_conn_expire` unbinds it): RS1 overloaded at 4
+/// half-open connections, two of them evicted by new connections of
+/// another service (2 left: cleared), the other two by synced connections
+/// to RS1, and a third synced one takes it to 3 with no pick in between;
+/// the next SYN finds RS1 available. Without the unbind the flag stayed
+/// set, and 3 kept it.
+#[test]
+fn an_overload_ended_by_evictions_stays_ended_when_synced_connections_bind() {
+    let mut rules = OVERLOAD.to_vec();
+    rules.extend([
+        "-A -t 198.18.0.110:81 -s rr",
+        "-a -t 198.18.0.110:81 -r 198.19.0.3:81 -m",
+    ]);
+    let mut d = MemDirector::with_env(1, &rules, env(), 16);
+    d.resolve_all();
+    let intake = d.intake(3, &env());
+    let cap = d.w().core.table.capacity();
+    for p in 1..=4 {
+        assert!(syn_to_rs1(&mut d, p));
+    }
+    assert!(!syn_to_rs1(&mut d, 5), "4 connections: overloaded");
+    d.advance(Duration::from_secs(1));
+    let to_81 = |d: &mut MemDirector, port: u16| {
+        let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), port, 81, SYN));
+        assert_eq!(int.len(), 1, "{port}");
+    };
+    let others = u16::try_from(cap - 4).expect("a small table");
+    for p in 0..others + 2 {
+        to_81(&mut d, 20000 + p);
+    }
+    assert_eq!(d.ctr(Ctr::ConnEvicted), 2);
+    d.poll();
+    assert_eq!(rs1_conns(&d), (2, 0));
+    for p in 0..3 {
+        intake.message(&message(CPORT + p, RS1));
+    }
+    d.poll();
+    assert_eq!(d.ctr(Ctr::SyncInstalled), 3);
+    assert_eq!(d.ctr(Ctr::ConnEvicted), 5);
+    assert_eq!(rs1_conns(&d), (3, 0), "the synced three");
+    assert!(
+        syn_to_rs1(&mut d, 6),
+        "3 after the overload ended: available"
+    );
+}
+
 /// Binds with no pick set the flag too: four synced connections take RS1
 /// to its threshold (the kernel's `ip_vs_bind_dest` sets the overload
 /// there), one expires (3: not below 3/4 of 4, the overload stays), and
