@@ -858,6 +858,36 @@ fn a_path_mtu_learned_from_a_router_holds_for_ten_minutes() {
     assert_eq!(d.ctr(Ctr::IcmpFragNeeded), 1);
 }
 
+/// A packet without DF too big for the path MTU a router reported for the
+/// tunnel's endpoint, though the outer packet would fit the link: the outer
+/// packet is cut at the path MTU, as the kernel's `ip_fragment` cuts what
+/// `ip_vs_tunnel_xmit` sends at the route's MTU (`ip_skb_dst_mtu`, lowered
+/// by `ipv4_update_pmtu`), where cutting at the link's would leave the router
+/// to cut each one again.
+#[test]
+fn the_outer_packet_is_cut_at_the_learned_path_mtu() {
+    let mut d = director(tunnel(TunKind::Ipip, 0, TunCsum::NoCsum));
+    let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
+    let sent = int[0].clone();
+    let n = sent.len() - 34;
+    // Frag needed, next-hop MTU 1400.
+    let err = icmp_error(&router_to_dip(), 3, 4, [0, 0, 5, 0x78], &sent, n);
+    assert_eq!(d.int(&err).0.len(), 1, "the client told");
+    let mut big = tcp_seg(&L3::to_vip(), CPORT, 80, ACK, 1, 1, &[0x5a; 1480 - 40]);
+    big[20] = 0; // DF clear
+    fix_ip_checksum(&mut big);
+    assert_eq!(big.len() - 14, 1480);
+    let (ext, int) = d.ext(&big);
+    assert!(ext.is_empty(), "no error to the client: it had no DF");
+    assert_eq!(int.len(), 2, "{:?}", drops(&d.w().core.ctr));
+    let whole = reassemble(&int, 1400);
+    let ip = SIp::new_checked(&whole[..]).expect("outer ip");
+    assert_eq!(ip.next_header(), IpProtocol::Unknown(4));
+    assert_eq!(ip.payload(), &big[14..], "the packet, whole");
+    assert_eq!(d.ctr(Ctr::TxFragments), 2);
+    assert_eq!(d.ctr(Ctr::DropTooBig), 0);
+}
+
 /// Two workers: the path MTU a router reported to one is the other's too,
 /// as the kernel's route to the real server is one for all CPUs
 /// (`ipv4_update_pmtu` on the route `__ip_vs_get_out_rt` caches per

@@ -16,7 +16,8 @@
 //!   fits the egress MTU after encapsulation gets ICMP "fragmentation needed"
 //!   with the MTU less the overhead, as `ip_vs_tunnel_xmit` does through
 //!   `ensure_mtu_is_adequate`; one without DF goes on, the outer packet in
-//!   fragments (`Core::fragment`), as the kernel fragments what IPVS sends.
+//!   fragments (`Core::fragment`) of at most the route's MTU (the link's, or
+//!   a path MTU a router reported), as the kernel fragments what IPVS sends.
 //! * **TUN of an IPv6 service** (`ip_vs_tunnel_xmit_v6`): IPv6-in-IPv6 (next
 //!   header 41, RFC 2473), GUE or GRE under an outer IPv6 header from the
 //!   director's IPv6 address on the egress NIC (the DIP, or the external
@@ -313,8 +314,9 @@ impl Core {
             return self.drop(Ctr::DropTooBig);
         }
         // An IPv4 packet without DF in an IPv4 tunnel goes on: the outer
-        // packet is sent in fragments (`forward_to`), as the kernel
-        // fragments what `ip_vs_tunnel_xmit` sends.
+        // packet is sent in fragments of at most the route's MTU
+        // (`forward_outer`), as the kernel fragments what
+        // `ip_vs_tunnel_xmit` sends.
         let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
         let fragments = matches!((inner, &outer), (Inner::V4(..), OuterIp::V4(_)))
             && ip.check_len().is_ok()
@@ -332,7 +334,7 @@ impl Core {
             return self.drop(Ctr::DropTooBig);
         }
         let fix = |ip: &mut [u8]| inner.fix(ip);
-        self.send_encapsulated((nic, hop), frame, (e, &outer), fix, tx, done)
+        self.send_encapsulated((nic, hop, route), frame, (e, &outer), fix, tx, done)
     }
 
     /// The IP id of an outer IPv4 header around `frame`. An outer header
@@ -356,10 +358,11 @@ impl Core {
 
     /// Encapsulate the IP packet of `frame` as `e` under `outer` in the
     /// worker's buffer (`fix` applied to the inner copy first) and send it
-    /// to `hop` out of `nic`, counted in `done`.
+    /// to `hop` out of `nic`, counted in `done`: in fragments of at most
+    /// `route` bytes (the route's MTU) if it may be cut and is larger.
     fn send_encapsulated<T: TxQueue>(
         &mut self,
-        (nic, hop): (Nic, Hop),
+        (nic, hop, route): (Nic, Hop, usize),
         frame: &[u8],
         (e, outer): (Encap, &OuterIp),
         fix: impl FnOnce(&mut [u8]),
@@ -381,7 +384,7 @@ impl Core {
                 });
                 // `forward` must not take this for the RX frame (zero copy).
                 let zc = self.zc.out.take();
-                let ok = self.forward_to((nic, hop), &buf[..h + n], tx, done, Patch::None);
+                let ok = self.forward_outer((nic, hop), &buf[..h + n], tx, done, route);
                 self.zc.out = zc;
                 if ok {
                     self.ctr.inc(Ctr::TunnelEncap);

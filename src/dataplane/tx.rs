@@ -278,7 +278,8 @@ impl Core {
     }
 
     /// An IPv4 packet without DF (or an ICMP error, see `may_fragment`)
-    /// over the MTU of `nic`: sent as fragments, as the kernel's
+    /// over `mtu` (the MTU of `nic`, or a tunnel endpoint's path MTU:
+    /// [`Core::forward_outer`]): sent as fragments, as the kernel's
     /// `ip_do_fragment` (`net/ipv4/ip_output.c`) splits what IPVS's
     /// transmitters hand it (`ip_vs_nat_xmit`, `ip_vs_tunnel_xmit`, ...: only
     /// a DF packet gets "fragmentation needed" there, through
@@ -308,9 +309,9 @@ impl Core {
         tx: &mut TxPair<T>,
         done: Ctr,
         patch: Patch,
+        mtu: usize,
     ) -> bool {
         let (h, hl) = (ethernet::HEADER_LEN, ipv4::HEADER_LEN);
-        let mtu = self.env.mtu[nic as usize];
         // Payload bytes a fragment but the last carries.
         let step = mtu.saturating_sub(hl) & !7;
         let len = frame.len();
@@ -393,6 +394,30 @@ impl Core {
         all
     }
 
+    /// [`Core::forward_to`] of a tunnel's outer packet whose route MTU is
+    /// `mtu` (the link's, or lower: the path MTU a router reported for the
+    /// endpoint). An outer IPv4 packet over it without DF is cut at it, as the kernel's `ip_fragment`
+    /// (`ip_output.c`) cuts what `ip_vs_tunnel_xmit` hands `ip_local_out` at
+    /// the route's MTU (`ip_skb_dst_mtu`, which a learned path MTU lowers),
+    /// not the device's.
+    pub(super) fn forward_outer<T: TxQueue>(
+        &mut self,
+        (nic, hop): (Nic, Hop),
+        frame: &[u8],
+        tx: &mut TxPair<T>,
+        done: Ctr,
+        mtu: usize,
+    ) -> bool {
+        let mtu = mtu.min(self.env.mtu[nic as usize]);
+        if frame.len() > mtu + ethernet::HEADER_LEN
+            && matches!(hop, Hop::V4(_))
+            && may_fragment(frame)
+        {
+            return self.fragment((nic, hop), frame, tx, done, Patch::None, mtu);
+        }
+        self.forward_to((nic, hop), frame, tx, done, Patch::None)
+    }
+
     /// [`Core::forward`] to a next hop of either family.
     #[inline(always)]
     pub(super) fn forward_to<T: TxQueue>(
@@ -407,7 +432,8 @@ impl Core {
         if len > self.env.mtu[nic as usize] + ethernet::HEADER_LEN {
             match hop {
                 Hop::V4(_) if may_fragment(frame) => {
-                    return self.fragment((nic, hop), frame, tx, done, patch);
+                    let mtu = self.env.mtu[nic as usize];
+                    return self.fragment((nic, hop), frame, tx, done, patch, mtu);
                 }
                 Hop::V4(_) => self.frag_needed(nic, frame, tx),
                 Hop::V6(_) => self.too_big6(nic, frame, tx),
