@@ -888,6 +888,46 @@ fn the_outer_packet_is_cut_at_the_learned_path_mtu() {
     assert_eq!(d.ctr(Ctr::DropTooBig), 0);
 }
 
+/// A client-side ICMP error with DF about a TUN connection, too big for the
+/// tunnel's learned path MTU: passed on all the same, the outer packet (DF
+/// copied, then cleared in each fragment) in fragments, as IPVS relays it: `ensure_mtu_is_adequate` skips
+/// the MTU check for an ICMP error (`!ip_vs_iph_icmp`) and
+/// `ip_vs_tunnel_xmit` sets `ignore_df`, so `ip_fragment` cuts the outer
+/// packet. Its fragments take an id of the worker's (the kernel's all carry
+/// 0: a deliberate difference, so the server cannot mix two such up).
+#[test]
+fn a_df_icmp_error_too_big_for_the_tunnels_path_goes_in_fragments() {
+    let mut d = director(tunnel(TunKind::Ipip, 0, TunCsum::NoCsum));
+    let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
+    let sent = int[0].clone();
+    let n = sent.len() - 34;
+    // Frag needed, next-hop MTU 552 (the least the kernel learns).
+    let learn = icmp_error(&router_to_dip(), 3, 4, [0, 0, 2, 0x28], &sent, n);
+    assert_eq!(d.int(&learn).0.len(), 1, "the client told");
+    // A router's frag needed about the server's reply, to the VIP: 576
+    // bytes with DF, which the 532 bytes the IPIP tunnel now carries cannot.
+    let reply = tcp_seg(&L3::vip_to_client(), 80, CPORT, ACK, 1, 1, &[0x42; 1400]);
+    let l3 = L3 {
+        src: std::net::Ipv4Addr::new(198, 18, 0, 254),
+        ..L3::to_vip()
+    };
+    let mut err = icmp_error(&l3, 3, 4, [0, 0, 0x05, 0x78], &reply, 576 - 48);
+    err[20] |= 0x40; // DF
+    fix_ip_checksum(&mut err);
+    assert_eq!(err.len() - 14, 576);
+    let (ext, int) = d.ext(&err);
+    assert!(ext.is_empty(), "no error about an error");
+    assert_eq!(int.len(), 2, "{:?}", drops(&d.w().core.ctr));
+    let whole = reassemble(&int, 552);
+    let ip = SIp::new_checked(&whole[..]).expect("outer ip");
+    assert_eq!(ip.next_header(), IpProtocol::Unknown(4));
+    assert_eq!(ip.payload(), &err[14..], "the error as it came");
+    assert_ne!(&int[0][18..20], &[0, 0], "an id of the worker's");
+    assert_eq!(d.ctr(Ctr::IcmpErrorDirect), 1);
+    assert_eq!(d.ctr(Ctr::TxFragments), 2);
+    assert_eq!(d.ctr(Ctr::DropTooBig), 0);
+}
+
 /// Two workers: the path MTU a router reported to one is the other's too,
 /// as the kernel's route to the real server is one for all CPUs
 /// (`ipv4_update_pmtu` on the route `__ip_vs_get_out_rt` caches per

@@ -316,11 +316,15 @@ impl Core {
         // An IPv4 packet without DF in an IPv4 tunnel goes on: the outer
         // packet is sent in fragments of at most the route's MTU
         // (`forward_outer`), as the kernel fragments what
-        // `ip_vs_tunnel_xmit` sends.
+        // `ip_vs_tunnel_xmit` sends. So does an ICMP error passed on
+        // (`icmp_error_direct`) with DF, its outer header DF too:
+        // `ensure_mtu_is_adequate` skips it (`!ip_vs_iph_icmp`) and
+        // `ip_vs_tunnel_xmit` sets `ignore_df`, so `ip_fragment` cuts it.
         let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
+        let relayed = ip.protocol() == crate::wire::ipv4::protocol::ICMP;
         let fragments = matches!((inner, &outer), (Inner::V4(..), OuterIp::V4(_)))
             && ip.check_len().is_ok()
-            && !ip.dont_frag();
+            && (!ip.dont_frag() || relayed);
         if frame.len() - ethernet::HEADER_LEN > room && !fragments {
             // `ensure_mtu_is_adequate`: the client learns the tunnel's MTU,
             // by its own family's error (an IPv4 packet only with DF), out of
@@ -334,19 +338,27 @@ impl Core {
             return self.drop(Ctr::DropTooBig);
         }
         let fix = |ip: &mut [u8]| inner.fix(ip);
-        self.send_encapsulated((nic, hop, route), frame, (e, &outer), fix, tx, done)
+        let cut = (route, fragments && relayed);
+        self.send_encapsulated((nic, hop, cut), frame, (e, &outer), fix, tx, done)
     }
 
     /// The IP id of an outer IPv4 header around `frame`. An outer header
     /// with DF (the client's IPv4 packet had it) is never fragmented: id 0,
     /// as the kernel's `ip_select_ident_segs` gives a DF packet of no
-    /// connected socket. Any other takes the worker's next id, the ids of
+    /// connected socket. But an ICMP error passed on may be cut whatever
+    /// its DF (`tunnel_to`): it takes an id as one without DF does, a
+    /// deliberate difference (`ip_vs_tunnel_xmit` calls `ip_select_ident`
+    /// before it sets `ignore_df`, so the kernel's fragments of such a
+    /// packet all carry id 0, which the server's reassembly can mix up).
+    /// Any other takes the worker's next id, the ids of
     /// `workers` workers interleaved (worker `id` takes `id + k × workers`),
     /// so that fragments of two workers' packets to one real server never
     /// share an id until 65536 / `workers` packets later.
     fn encap_ident(&mut self, frame: &[u8], inner: Inner) -> u16 {
+        let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
         let df = matches!(inner, Inner::V4(..))
-            && Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]).dont_frag();
+            && ip.dont_frag()
+            && ip.protocol() != crate::wire::ipv4::protocol::ICMP;
         if df {
             return 0;
         }
@@ -359,10 +371,11 @@ impl Core {
     /// Encapsulate the IP packet of `frame` as `e` under `outer` in the
     /// worker's buffer (`fix` applied to the inner copy first) and send it
     /// to `hop` out of `nic`, counted in `done`: in fragments of at most
-    /// `route` bytes (the route's MTU) if it may be cut and is larger.
+    /// `cut.0` bytes (the route's MTU) if it is larger and may be cut (DF
+    /// clear, or `cut.1`: an ICMP error passed on, DF or not).
     fn send_encapsulated<T: TxQueue>(
         &mut self,
-        (nic, hop, route): (Nic, Hop, usize),
+        (nic, hop, cut): (Nic, Hop, (usize, bool)),
         frame: &[u8],
         (e, outer): (Encap, &OuterIp),
         fix: impl FnOnce(&mut [u8]),
@@ -384,7 +397,7 @@ impl Core {
                 });
                 // `forward` must not take this for the RX frame (zero copy).
                 let zc = self.zc.out.take();
-                let ok = self.forward_outer((nic, hop), &buf[..h + n], tx, done, route);
+                let ok = self.forward_outer((nic, hop), &buf[..h + n], tx, done, cut);
                 self.zc.out = zc;
                 if ok {
                     self.ctr.inc(Ctr::TunnelEncap);

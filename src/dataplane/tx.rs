@@ -232,12 +232,18 @@ impl InPlace {
 /// too (its pieces keep its place); a header without options (ringvs accepts no other, and writes
 /// none).
 fn may_fragment(frame: &[u8]) -> bool {
+    may_cut(frame, false)
+}
+
+/// [`may_fragment`], or with `ignore_df` whatever the DF bit (a tunnel's
+/// outer header around an ICMP error: `Core::forward_outer`).
+fn may_cut(frame: &[u8], ignore_df: bool) -> bool {
     frame.get(ethernet::HEADER_LEN..).is_some_and(|ip| {
         let ip = Ipv4Packet::new_unchecked(ip);
         ip.check_len().is_ok()
             && ip.version() == 4
             && ip.header_len() == ipv4::HEADER_LEN
-            && (!ip.dont_frag() || ip.protocol() == ipv4::protocol::ICMP)
+            && (ignore_df || !ip.dont_frag() || ip.protocol() == ipv4::protocol::ICMP)
     })
 }
 
@@ -396,7 +402,9 @@ impl Core {
 
     /// [`Core::forward_to`] of a tunnel's outer packet whose route MTU is
     /// `mtu` (the link's, or lower: the path MTU a router reported for the
-    /// endpoint). An outer IPv4 packet over it without DF is cut at it, as the kernel's `ip_fragment`
+    /// endpoint). An outer IPv4 packet over it without DF, or any with
+    /// `ignore_df` (around an ICMP error being passed on: the kernel's
+    /// `ip_vs_tunnel_xmit` sets `ignore_df`), is cut at it, as the kernel's `ip_fragment`
     /// (`ip_output.c`) cuts what `ip_vs_tunnel_xmit` hands `ip_local_out` at
     /// the route's MTU (`ip_skb_dst_mtu`, which a learned path MTU lowers),
     /// not the device's.
@@ -406,12 +414,12 @@ impl Core {
         frame: &[u8],
         tx: &mut TxPair<T>,
         done: Ctr,
-        mtu: usize,
+        (mtu, ignore_df): (usize, bool),
     ) -> bool {
         let mtu = mtu.min(self.env.mtu[nic as usize]);
         if frame.len() > mtu + ethernet::HEADER_LEN
             && matches!(hop, Hop::V4(_))
-            && may_fragment(frame)
+            && may_cut(frame, ignore_df)
         {
             return self.fragment((nic, hop), frame, tx, done, Patch::None, mtu);
         }
