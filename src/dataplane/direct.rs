@@ -519,11 +519,21 @@ fn fill_l4_checksum6(ip: &mut [u8], l4: usize, proto: u8) {
 }
 
 /// GUE's UDP source port: a hash of the inner flow (IPv6 addresses folded)
-/// in the ephemeral range, so that ECMP and RSS on the way spread flows
-/// (`udp_flow_src_port`).
+/// spread over the kernel's default `ip_local_port_range` (32768–60999,
+/// `inet_init_net`), as IPVS's `ipvs_gue_encap` takes it from
+/// `udp_flow_src_port(net, skb, 0, 0, false)`: no range given, so the local
+/// port range, the hash scaled into it by a multiply and a shift (which never
+/// reaches the top port, so 32768–60998), so that ECMP and RSS on the way
+/// spread flows. ringvs has no such sysctl: the default always.
 #[inline]
 pub(super) fn gue_sport(src: u32, dst: u32, sport: u16, dport: u16) -> u16 {
     let x = src ^ dst.rotate_left(16) ^ (u32::from(sport) << 16 | u32::from(dport));
-    let h = x.wrapping_mul(0x9e37_79b1) >> 16;
-    49152 + (h % 16384) as u16
+    let h = u64::from(x.wrapping_mul(0x9e37_79b1));
+    let (min, max) = GUE_SPORTS;
+    // < max - min: the sum fits 16 bits.
+    min + ((h * u64::from(max - min)) >> 32) as u16
 }
+
+/// The kernel's default `ip_local_port_range`, which `udp_flow_src_port`
+/// spreads GUE's source ports over.
+const GUE_SPORTS: (u16, u16) = (32768, 60999);

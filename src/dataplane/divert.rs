@@ -22,9 +22,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Local ports of check connections and datagrams (and the identifiers of
 /// check echoes). Workers hand TCP segments and UDP datagrams to the DIP
-/// with a destination port in this range to the health thread. A GUE
-/// tunnel packet may leave the DIP from one of them (`gue_sport`): an ICMP
-/// error about a datagram from them is tried as a tunnel's first.
+/// with a destination port in this range to the health thread. No GUE
+/// tunnel packet leaves the DIP from one of them (`gue_sport` keeps to
+/// 32768–60998); an ICMP error about a datagram from them is still tried as
+/// a tunnel's first.
 pub const PORTS: RangeInclusive<u16> = 61000..=61999;
 /// Packets in flight from the workers to the health thread at most.
 pub const DEPTH: usize = 256;

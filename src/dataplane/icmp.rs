@@ -150,8 +150,8 @@ impl Core {
             return;
         }
         // About a `UDP_CHECK`'s datagram (`divert.rs`); after the tunnel
-        // packets, as a GUE packet may leave from a check port too
-        // (`gue_sport`), and its error is the client's.
+        // packets, which are known by their quote (no GUE packet leaves
+        // from a check port: `gue_sport`).
         if to_dip
             && q.src == dst
             && icmp.msg_type() == msg::DEST_UNREACHABLE
