@@ -575,6 +575,20 @@ mod tests {
         );
         let r = adm(&c, "-R");
         assert_eq!(r.code, 2);
+        // An unknown scheduler is the kernel's to refuse (`ip_vs_add_service`,
+        // ENOENT): that line's error; the others apply, as `restore_table`.
+        assert_eq!(adm(&c, "-C").code, 0);
+        let r = c.restore(
+            "-A -t 198.18.5.5:80 -s rr\n-A -t 198.18.6.6:80 -s nosuch\n-A -t 198.18.7.7:80 -s rr\n",
+        );
+        assert_eq!(
+            (r.code, r.err.as_str()),
+            (255, "line 2: Scheduler or persistence engine not found\n")
+        );
+        assert_eq!(
+            adm(&c, "-S -n").out,
+            "-A -t 198.18.5.5:80 -s rr\n-A -t 198.18.7.7:80 -s rr\n"
+        );
     }
 
     /// `-L` and `-S` lines of a restore print the table as the lines before

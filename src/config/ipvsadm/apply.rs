@@ -1,6 +1,6 @@
 //! Applying a parsed command to a [`Config`].
 
-use super::super::{AdmError, Config, ServiceKey};
+use super::super::{AdmError, Config, PersistEngine, ServiceKey};
 use super::command::{AdmCommand, DestOpts, ServiceOpts};
 
 /// Applies a command that changes the table to `cfg`.  The others (`List`,
@@ -14,19 +14,29 @@ pub fn apply(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
         // the service as it was is put back (`-E`) or the new one taken
         // away (`-A`). A copy of the whole table per line made a restore
         // of thousands of services take minutes.
+        // `ip_vs_genl_set_cmd` (`ip_vs_ctl.c`) answers `EEXIST` for a
+        // service that is there before `ip_vs_add_service` looks up the
+        // scheduler and engine.
         AdmCommand::AddService { key, opts } => {
-            cfg.add_service(*key, opts.sched, opts.persistent)?;
-            let r = set_service(cfg, key, opts);
+            if cfg.service(key).is_some() {
+                return Err(AdmError::ServiceExists);
+            }
+            let (sched, pe) = opts.lookup()?;
+            cfg.add_service(*key, sched, opts.persistent)?;
+            let r = set_service(cfg, key, opts, pe);
             if r.is_err() {
                 cfg.forget_new_service(key);
             }
             r
         }
+        // `ESRCH` for a service that is not there, before
+        // `ip_vs_edit_service` looks up the names.
         AdmCommand::EditService { key, opts } => {
             let old = cfg.service(key).cloned().ok_or(AdmError::NoSuchService)?;
+            let (sched, pe) = opts.lookup()?;
             let r = cfg
-                .edit_service(key, opts.sched, opts.persistent)
-                .and_then(|()| set_service(cfg, key, opts));
+                .edit_service(key, sched, opts.persistent)
+                .and_then(|()| set_service(cfg, key, opts, pe));
             if r.is_err() {
                 cfg.put_back_service(old);
             }
@@ -37,10 +47,15 @@ pub fn apply(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
 }
 
 /// The settings of `-A` and `-E` after the scheduler and persistence.
-fn set_service(cfg: &mut Config, key: &ServiceKey, opts: &ServiceOpts) -> Result<(), AdmError> {
+fn set_service(
+    cfg: &mut Config,
+    key: &ServiceKey,
+    opts: &ServiceOpts,
+    pe: Option<PersistEngine>,
+) -> Result<(), AdmError> {
     cfg.set_service_options(key, opts.sched_flags, opts.netmask)?;
     cfg.set_service_ops(key, opts.ops)?;
-    cfg.set_service_pe(key, opts.pe)?;
+    cfg.set_service_pe(key, pe)?;
     cfg.set_service_quorum(key, opts.quorum)?;
     cfg.set_service_check(key, opts.check.clone())?;
     cfg.set_service_scripts(key, opts.scripts.clone())?;

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use super::super::listing::ListOpts;
 use super::super::{
-    Forward, HealthCheck, MarkDest, Netmask, PersistEngine, Quorum, SchedFlags, Scheduler, Scripts,
-    ServiceKey, SorryOpts,
+    AdmError, Forward, HealthCheck, MarkDest, Netmask, PersistEngine, Quorum, SchedFlags,
+    Scheduler, Scripts, ServiceKey, SorryOpts,
 };
 
 /// ipvsadm's default persistence timeout, seconds.
@@ -19,7 +19,10 @@ pub const DEFAULT_SCHEDULER: &str = "wlc";
 /// Settings of a virtual service given with `-A`/`-E`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceOpts {
-    pub sched: Scheduler,
+    /// `-s`: the scheduler's name (ipvsadm's default `wlc` when not given).
+    /// ipvsadm knows no names: the kernel looks it up when it applies the
+    /// command ([`ServiceOpts::lookup`]), so an unknown one is refused then.
+    pub sched: String,
     /// `-p`: persistence timeout, seconds.
     pub persistent: Option<u32>,
     /// `-M`: an IPv4 netmask, or an IPv6 service's prefix length; the host
@@ -30,8 +33,9 @@ pub struct ServiceOpts {
     pub sched_flags: SchedFlags,
     /// `-o`: one-packet scheduling.
     pub ops: bool,
-    /// `--pe`: the persistence engine.
-    pub pe: Option<PersistEngine>,
+    /// `--pe`: the persistence engine's name, looked up with the
+    /// scheduler's.
+    pub pe: Option<String>,
     /// `--check` and its settings (a ringvs extension).
     pub check: Option<HealthCheck>,
     /// `--sorry-server` and its settings (a ringvs extension: keepalived's
@@ -50,7 +54,7 @@ impl ServiceOpts {
     /// A service with scheduler `sched` and nothing else.
     pub fn new(sched: Scheduler) -> Self {
         ServiceOpts {
-            sched,
+            sched: sched.name().to_string(),
             persistent: None,
             netmask: Netmask::HOST4,
             sched_flags: SchedFlags::default(),
@@ -62,6 +66,19 @@ impl ServiceOpts {
             scripts: Scripts::default(),
             marks: None,
         }
+    }
+
+    /// The scheduler and persistence engine the names stand for, looked up
+    /// as the kernel's `ip_vs_add_service` and `ip_vs_edit_service`
+    /// (`ip_vs_ctl.c`) look them up: the scheduler first
+    /// (`ip_vs_scheduler_get`), then the engine (`ip_vs_pe_getbyname`),
+    /// either unknown `ENOENT` ("Scheduler or persistence engine not
+    /// found"). The caller has answered `EEXIST`/`ESRCH` for the service
+    /// before, as `ip_vs_genl_set_cmd` does.
+    pub fn lookup(&self) -> Result<(Scheduler, Option<PersistEngine>), AdmError> {
+        let sched = self.sched.parse()?;
+        let pe = self.pe.as_deref().map(str::parse).transpose()?;
+        Ok((sched, pe))
     }
 }
 

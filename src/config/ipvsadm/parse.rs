@@ -138,7 +138,8 @@ struct Gathered {
     flags_arg: Option<String>,
     /// `-o`.
     ops: bool,
-    /// `--pe`'s name, looked up with the scheduler's (the kernel's order).
+    /// `--pe`'s name, looked up with the scheduler's when the command is
+    /// applied (the kernel's order).
     pe: Option<String>,
     dest: Option<(IpAddr, u16)>,
     dopts: DestOpts,
@@ -524,18 +525,15 @@ impl Gathered {
                         "a port-0 service's check needs --check-port (the port to check)",
                     ));
                 }
+                // The names are the kernel's to look up, when the command is
+                // applied (`ServiceOpts::lookup`).
                 let opts = ServiceOpts {
-                    sched: sched.parse()?,
+                    sched,
                     persistent: self.persistent,
                     netmask: self.netmask,
                     sched_flags,
                     ops: self.ops,
-                    pe: self
-                        .pe
-                        .as_deref()
-                        .filter(|n| !n.is_empty())
-                        .map(str::parse)
-                        .transpose()?,
+                    pe: self.pe.filter(|n| !n.is_empty()),
                     check,
                     sorry,
                     quorum,

@@ -310,12 +310,12 @@ pub fn apply_differences(current: &mut Config, new: &Config) -> Result<Vec<Chang
 fn apply_one(cfg: &mut Config, c: &Change) -> Result<(), AdmError> {
     use super::super::ipvsadm::{AdmCommand, DestOpts, ServiceOpts, apply};
     let service = |s: &ServiceSettings| ServiceOpts {
-        sched: s.sched,
+        sched: s.sched.name().to_string(),
         persistent: s.persistent,
         netmask: s.netmask,
         sched_flags: s.sched_flags,
         ops: s.ops,
-        pe: s.pe,
+        pe: s.pe.map(|p| p.name().to_string()),
         check: s.check.clone(),
         sorry: s.sorry,
         quorum: s.quorum,
