@@ -1099,6 +1099,16 @@ fn apply_errors_are_ipvsadm_messages() {
         e(&mut c, "-e -t 198.18.0.110:80 -r 198.19.0.2 -y 1"),
         s("Numerical result out of range")
     );
+    // The service first (`ip_vs_genl_set_cmd`'s ESRCH), then the
+    // thresholds (`ip_vs_add_dest`/`ip_vs_edit_dest`'s ERANGE).
+    assert_eq!(
+        e(&mut c, "-a -t 198.18.0.110:81 -r 198.19.0.2 -y 5"),
+        s("Service not defined")
+    );
+    assert_eq!(
+        e(&mut c, "-e -t 198.18.0.110:81 -r 198.19.0.2 -y 5"),
+        s("Service not defined")
+    );
     // Nothing was half-applied.
     assert_eq!(
         format_save(&c, true, &Names::none()),

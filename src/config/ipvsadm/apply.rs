@@ -78,10 +78,7 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
             opts,
         } => {
             let (addr, port) = (*addr, *port);
-            if opts.l_threshold > opts.u_threshold {
-                return Err(AdmError::ThresholdRange);
-            }
-            opts.forward.check()?;
+            dest_checks(cfg, key, opts)?;
             own_command(cfg, key, opts)?;
             // Refused before the server is added, as the rest.
             if opts.check_ip.is_some_and(|ip| !super::super::unicast(ip)) {
@@ -99,10 +96,7 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
             opts,
         } => {
             let (addr, port) = (*addr, *port);
-            if opts.l_threshold > opts.u_threshold {
-                return Err(AdmError::ThresholdRange);
-            }
-            opts.forward.check()?;
+            dest_checks(cfg, key, opts)?;
             own_command(cfg, key, opts)?;
             if opts.check_ip.is_some_and(|ip| !super::super::unicast(ip)) {
                 return Err(AdmError::Usage("illegal check-ip specified".into()));
@@ -136,6 +130,21 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
             ))
         }
     }
+}
+
+/// The kernel's first checks of `-a` and `-e`, in its order: the service
+/// must be there (`ip_vs_genl_set_cmd`'s `ESRCH`, "Service not defined"),
+/// then `ip_vs_add_dest`/`ip_vs_edit_dest` (`ip_vs_ctl.c`) refuse a lower
+/// threshold above the upper (`ERANGE`) and a GUE tunnel without a port
+/// (`EINVAL`, [`Forward::check`](super::super::Forward::check)).
+fn dest_checks(cfg: &Config, key: &ServiceKey, opts: &DestOpts) -> Result<(), AdmError> {
+    if cfg.service(key).is_none() {
+        return Err(AdmError::ServiceNotDefined);
+    }
+    if opts.l_threshold > opts.u_threshold {
+        return Err(AdmError::ThresholdRange);
+    }
+    opts.forward.check()
 }
 
 /// A real server's own `--misc-path`, refused before anything changes
