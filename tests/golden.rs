@@ -862,6 +862,23 @@ fn error_messages_and_exit_codes() {
             "illegal --mark-dest `tcp:198.18.0.110:0': bad ports (PROTO:ADDR[/LEN][:PORT[-PORT][,...]], PROTO tcp, udp or sctp, an IPv6 address in brackets)",
             2,
         ),
+        // ipvsadm's own checks of the line before ringvs's refusal of a
+        // flag it has no use for.
+        (
+            "-A -t 198.18.1.4:0 -b flag-3",
+            "Zero port specified for non-persistent service",
+            2,
+        ),
+        (
+            "-A -t 198.18.1.4:80 -o -b flag-3",
+            "One-Packet Scheduling is only for UDP virtual services",
+            2,
+        ),
+        (
+            "-A -t 198.18.1.4:80 -b flag-3",
+            "ringvs does not support scheduler flag `flag-3'",
+            2,
+        ),
         ("-L --bogus", "--bogus: unknown option", 255),
         ("-L -q", "-q: unknown option", 255),
         ("-A -t", "-t: missing argument", 255),

@@ -417,6 +417,26 @@ impl Gathered {
         }
     }
 
+    /// ipvsadm's checks of `-A` and `-E` after the option table
+    /// (`process_options`): a port-0 service must be persistent, and `-o`
+    /// is for UDP. Before anything ringvs refuses as its own, as ipvsadm
+    /// would say these of a line it takes.
+    fn check_service(&self) -> Result<(), AdmError> {
+        let Some((_, port)) = self.svc else {
+            return Ok(());
+        };
+        let mark = self.mark != 0;
+        if port == 0 && self.persistent.is_none() && !mark {
+            return Err(AdmError::ZeroPort);
+        }
+        if self.ops && !mark && self.proto != Proto::Udp {
+            return Err(usage(
+                "One-Packet Scheduling is only for UDP virtual services",
+            ));
+        }
+        Ok(())
+    }
+
     /// Keeps `e` to report after ipvsadm's own checks, unless something
     /// unsupported came first.
     fn defer(&mut self, e: AdmError) {
@@ -444,6 +464,9 @@ impl Gathered {
             None => SchedFlags::default(),
         };
         check_options(cmd, self.options)?;
+        if matches!(cmd, Cmd::Add | Cmd::Edit) {
+            self.check_service()?;
+        }
         if matches!(cmd, Cmd::AddDest | Cmd::EditDest) {
             self.check_family()?;
         }
@@ -498,15 +521,6 @@ impl Gathered {
         Ok(match cmd {
             Cmd::Add | Cmd::Edit => {
                 let key = need_key()?;
-                if key.port == 0 && self.persistent.is_none() && !key.is_fwmark() {
-                    return Err(AdmError::ZeroPort);
-                }
-                // ipvsadm's `process_options`, next: `-o` is for UDP.
-                if self.ops && !key.is_fwmark() && key.proto != Proto::Udp {
-                    return Err(usage(
-                        "One-Packet Scheduling is only for UDP virtual services",
-                    ));
-                }
                 // IPVS schedules each UDP datagram of a mark's service on its
                 // own; ringvs translates the replies of no connection by the
                 // service's address, which a mark's service has none of.
