@@ -221,6 +221,31 @@ fn adm_help_and_version_exit_zero() {
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("  ringvs adm -Z [virtual-service]\n"), "{out}");
+    // Every option ringvs takes of ipvsadm's is in the help, in the lines
+    // ipvsadm's `usage_exit` has for them.
+    for line in [
+        "  ringvs adm -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [--pe persistence_engine] [-b sched-flags]\n",
+        "  ringvs adm --start-daemon {master|backup} [daemon-options]\n",
+        "  ringvs adm --stop-daemon {master|backup}\n",
+        "  ringvs adm --ha {active|standby}\n",
+        "\n  --start-daemon              start connection sync daemon\n",
+        "\n  --stop-daemon               stop connection sync daemon\n",
+        "\n  --ha active|standby ",
+        "\n  --sctp-service    service-address   service-address is host[:port]\n",
+        "\n  --fwmark-service|-f fwmark          fwmark is an integer greater than zero\n",
+        "\n  --ipv6         -6                   fwmark entry uses IPv6\n",
+        "\n  --pe            engine              alternate persistence engine may be sip,\n",
+        "\n  --ops          -o                   one-packet scheduling\n",
+        "\nDaemon Options:\n",
+        "\n  --syncid sid ",
+        "\n  --sync-maxlen length ",
+        "\n  --mcast-interface interface ",
+        "\n  --mcast-group address ",
+        "\n  --mcast-port port ",
+        "\n  --mcast-ttl ttl ",
+    ] {
+        assert!(out.contains(line), "{line:?} not in:\n{out}");
+    }
     let o = ringvs(&["adm", "--version"]);
     assert_eq!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("ringvs "));

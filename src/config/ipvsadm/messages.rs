@@ -10,7 +10,7 @@ pub(super) fn usage_text() -> String {
     format!(
         "{version}\
          Usage:\n\
-         \x20 {p} -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags]\n\
+         \x20 {p} -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [--pe persistence_engine] [-b sched-flags]\n\
          \x20 {p} -D virtual-service\n\
          \x20 {p} -C\n\
          \x20 {p} -R\n\
@@ -20,6 +20,9 @@ pub(super) fn usage_text() -> String {
          \x20 {p} -L|l [virtual-service] [options]\n\
          \x20 {p} -Z [virtual-service]\n\
          \x20 {p} --set tcp tcpfin udp\n\
+         \x20 {p} --start-daemon {{master|backup}} [daemon-options]\n\
+         \x20 {p} --stop-daemon {{master|backup}}\n\
+         \x20 {p} --ha {{active|standby}}\n\
          \x20 {p} -h\n\
          \n\
          Commands:\n\
@@ -36,15 +39,23 @@ pub(super) fn usage_text() -> String {
          \x20 --list            -L|-l     list the table\n\
          \x20 --zero            -Z        zero counters in a service or all services\n\
          \x20 --set tcp tcpfin udp        set connection timeout values\n\
+         \x20 --start-daemon              start connection sync daemon\n\
+         \x20 --stop-daemon               stop connection sync daemon\n\
+         \x20 --ha active|standby         the director's role in an active/standby pair (ringvs)\n\
          \x20 --help            -h        display this help message\n\
          \n\
          virtual-service:\n\
          \x20 --tcp-service|-t  service-address   service-address is host[:port]\n\
          \x20 --udp-service|-u  service-address   service-address is host[:port]\n\
+         \x20 --sctp-service    service-address   service-address is host[:port]\n\
+         \x20 --fwmark-service|-f fwmark          fwmark is an integer greater than zero\n\
          \n\
          Options:\n\
+         \x20 --ipv6         -6                   fwmark entry uses IPv6\n\
          \x20 --scheduler    -s scheduler         one of rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh|twos,\n\
          \x20                                     the default scheduler is wlc.\n\
+         \x20 --pe            engine              alternate persistence engine may be sip,\n\
+         \x20                                     not set by default.\n\
          \x20 --persistent   -p [timeout]         persistent service\n\
          \x20 --netmask      -M netmask           persistent granularity mask\n\
          \x20 --real-server  -r server-address    server-address is host (and port)\n\
@@ -71,11 +82,20 @@ pub(super) fn usage_text() -> String {
          \x20 --tun-info                          output of tunnel information\n\
          \x20 --nosort                            disable sorting output of service/server entries\n\
          \x20 --sort                              does nothing, for backwards compatibility\n\
+         \x20 --ops          -o                   one-packet scheduling\n\
          \x20 --numeric      -n                   numeric output of addresses and ports\n\
          \x20 --sched-flags  -b flags             scheduler flags (comma-separated)\n\
          \x20 --mark-dest proto:addr[/len][:ports]\n\
          \x20                                     -f service: the packets its mark is on (ringvs's stand-in\n\
          \x20                                     for an iptables MARK rule; ports 80,443,8000-8099)\n\
+         \n\
+         Daemon Options:\n\
+         \x20 --syncid sid                        syncid for connection sync (default=0)\n\
+         \x20 --sync-maxlen length                Max sync message length (default=1472, 1452 over IPv6)\n\
+         \x20 --mcast-interface interface         multicast interface for connection sync (default=eth0)\n\
+         \x20 --mcast-group address               IPv4/IPv6 group (default=224.0.0.81)\n\
+         \x20 --mcast-port port                   UDP port (default=8848)\n\
+         \x20 --mcast-ttl ttl                     Multicast TTL (default=1)\n\
          \n\
          Health checks (ringvs, with -A|E; keepalived's names and defaults, see docs/health.md):\n\
          \x20 --check tcp|http|https|udp|ping|dns|smtp|misc\n\
