@@ -654,6 +654,45 @@ fn names_on_the_command_line() {
             .to_string(),
         "illegal virtual server address[:port] specified"
     );
+    // A -r port name is read in the protocol of the service seen so far,
+    // as ipvsadm's `parse_options` reads it: before -t/-u there is none
+    // (protocol 0, which `service_to_port` names no port of), so a name is
+    // refused; a number is not; after -f it is TCP's.
+    assert_eq!(
+        parse_with(&words("-a -u vip.example:domain -r server1:domain"), &n).unwrap(),
+        AdmCommand::AddDest {
+            key: udp("198.18.0.110", 53),
+            addr: ip("198.19.0.2").into(),
+            port: 53,
+            opts: DestOpts::weight(1)
+        }
+    );
+    for line in [
+        "-a -r server1:domain -u vip.example:53",
+        "-a -r server1:http -t vip.example:80",
+    ] {
+        let e = parse_with(&words(line), &n).unwrap_err();
+        assert_eq!(
+            (e.to_string(), e.exit_code()),
+            ("illegal real server address[:port] specified".into(), 2),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        parse_with(&words("-a -r server1:53 -u vip.example:53"), &n).unwrap(),
+        AdmCommand::AddDest {
+            key: udp("198.18.0.110", 53),
+            addr: ip("198.19.0.2").into(),
+            port: 53,
+            opts: DestOpts::weight(1)
+        }
+    );
+    let AdmCommand::AddDest { port, .. } =
+        parse_with(&words("-a -f 7 -r server1:http"), &n).unwrap()
+    else {
+        panic!("not an add-server")
+    };
+    assert_eq!(port, 80);
 }
 
 /// Every error message and exit code, as ipvsadm words them where it has one.

@@ -543,10 +543,13 @@ impl SorryArgs {
     ) -> Result<bool, AdmError> {
         let name = match tag {
             Tag::SorryServer => {
-                let at = server_address(val, proto, names, svc_port).map_err(|e| match e {
-                    AdmError::Usage(_) => usage("illegal sorry-server address[:port] specified"),
-                    e => e,
-                })?;
+                let at =
+                    server_address(val, Some(proto), names, svc_port).map_err(|e| match e {
+                        AdmError::Usage(_) => {
+                            usage("illegal sorry-server address[:port] specified")
+                        }
+                        e => e,
+                    })?;
                 self.server = Some(at);
                 "sorry-server"
             }

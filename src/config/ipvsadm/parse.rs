@@ -128,6 +128,9 @@ struct Gathered {
     options: u64,
     /// `-t`/`-u` (TCP until one is seen).
     proto: Proto,
+    /// The service's protocol once `-t`, `-u`, `--sctp-service` or `-f`
+    /// (TCP, as ipvsadm sets it) is seen: a `-r` port name before is none.
+    svc_proto: Option<Proto>,
     /// The service address and port (0 when not given).
     svc: Option<(IpAddr, u16)>,
     sched: Option<String>,
@@ -175,6 +178,7 @@ impl Gathered {
         Gathered {
             options: 0,
             proto: Proto::Tcp,
+            svc_proto: None,
             svc: None,
             sched: None,
             persistent: None,
@@ -229,6 +233,7 @@ impl Gathered {
                     Tag::Udp => Proto::Udp,
                     _ => Proto::Sctp,
                 };
+                self.svc_proto = Some(self.proto);
                 let (addr, port) = service_address(&val, self.proto, names)?;
                 // ipvsadm's `parse_service` sets an IPv6 service's mask to
                 // 128 here, over an `-M` given before `-t`/`-u`.
@@ -241,6 +246,7 @@ impl Gathered {
             // `parse_options`).
             Tag::Fwmark => {
                 self.mark = check_fwmark(&val)?;
+                self.svc_proto = Some(Proto::Tcp);
                 self.svc = Some((IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
             }
             Tag::MarkDest => self.marks.get_or_insert_default().push(val.parse()?),
@@ -255,7 +261,12 @@ impl Gathered {
                 }
             }
             Tag::RealServer => {
-                self.dest = Some(server_address(&val, self.proto, names, self.svc_port())?);
+                self.dest = Some(server_address(
+                    &val,
+                    self.svc_proto,
+                    names,
+                    self.svc_port(),
+                )?);
             }
             Tag::Masq | Tag::Gate | Tag::Ipip => self.fwd = Some(tag),
             Tag::Weight => self.dopts.weight = weight(&val)?,

@@ -101,7 +101,7 @@ enum AddrError {
 /// `[198.18.0.1]:80` is 198.18.0.1 *without* a port.
 fn parse_addr_port(
     buf: &str,
-    proto: Proto,
+    proto: Option<Proto>,
     names: &Names,
 ) -> Result<(IpAddr, Option<u16>), AddrError> {
     if buf.bytes().all(|b| b.is_ascii_digit()) {
@@ -141,11 +141,14 @@ fn parse_addr_port(
     Ok((IpAddr::V4(addr), port))
 }
 
-/// The `PORT` of `HOST:PORT`: a number or a service name of `proto`.
-fn port(p: &str, proto: Proto, names: &Names) -> Result<u16, AddrError> {
+/// The `PORT` of `HOST:PORT`: a number or a service name of `proto`; no
+/// name with no protocol (ipvsadm's `service_to_port` of protocol 0).
+fn port(p: &str, proto: Option<Proto>, names: &Names) -> Result<u16, AddrError> {
     match number_in(p, 0, 65535) {
         Some(n) => Ok(n as u16),
-        None => names.port(p, proto).ok_or(AddrError::Illegal),
+        None => proto
+            .and_then(|proto| names.port(p, proto))
+            .ok_or(AddrError::Illegal),
     }
 }
 
@@ -155,7 +158,7 @@ pub(super) fn service_address(
     proto: Proto,
     names: &Names,
 ) -> Result<(IpAddr, u16), AdmError> {
-    match parse_addr_port(val, proto, names) {
+    match parse_addr_port(val, Some(proto), names) {
         Ok((a, p)) => Ok((a, p.unwrap_or(0))),
         Err(AddrError::Illegal) => Err(usage("illegal virtual server address[:port] specified")),
         Err(AddrError::Unsupported(m)) => Err(AdmError::Unsupported(m)),
@@ -163,10 +166,13 @@ pub(super) fn service_address(
 }
 
 /// `-r`'s real server address `HOST[:PORT]`; `svc_port` when no port is
-/// given (the service port as parsed so far).
+/// given (the service port as parsed so far). A port name is of `proto`,
+/// the service's protocol as parsed so far: none before `-t`, `-u`,
+/// `--sctp-service` or `-f` (ipvsadm's `parse_options` reads `-r` with the
+/// service as it is then, its protocol still 0, which names no port).
 pub(super) fn server_address(
     val: &str,
-    proto: Proto,
+    proto: Option<Proto>,
     names: &Names,
     svc_port: u16,
 ) -> Result<(IpAddr, u16), AdmError> {
