@@ -205,7 +205,9 @@ counters! {
     IcmpHostUnreachLimited => "icmp_host_unreach_limited",
     /// IPv4 fragments sent: a packet without DF (or a fragment received)
     /// over the egress MTU (a tunnel's overhead, a smaller MTU on the other
-    /// NIC) goes out in fragments, as the kernel fragments what IPVS sends
+    /// NIC, the path MTU a router reported for a tunnel's endpoint) goes out
+    /// in fragments, and so does a client-side ICMP error passed on through
+    /// an IPv4 tunnel, DF or not, as the kernel fragments what IPVS sends
     /// (the packet is counted once, in `fwd_in`, `fwd_out`, ...). Fragments
     /// that wait for their next hop count here as they are queued (also
     /// in `neigh_queued`), as the kernel's FragCreates counts what it hands
@@ -426,7 +428,8 @@ counters! {
     DropHandoffStopped => "drop_handoff_stopped",
     /// Packet larger than the egress MTU that cannot go in fragments (with
     /// DF, the sender is told: `icmp_frag_needed`; IPv6: `icmp6_too_big`);
-    /// an IPv4 packet without DF is fragmented instead (`tx_fragments`).
+    /// an IPv4 packet without DF, or an ICMP error passed on through an IPv4
+    /// tunnel, is fragmented instead (`tx_fragments`).
     DropTooBig => "drop_too_big",
     /// Packet of a connection whose real server was removed: a client packet
     /// (the connection kept, IPVS's `expire_nodest_conn` 0), or with

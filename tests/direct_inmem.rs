@@ -886,6 +886,9 @@ fn the_outer_packet_is_cut_at_the_learned_path_mtu() {
     assert_eq!(ip.payload(), &big[14..], "the packet, whole");
     assert_eq!(d.ctr(Ctr::TxFragments), 2);
     assert_eq!(d.ctr(Ctr::DropTooBig), 0);
+    assert_eq!(d.ctr(Ctr::TxFragmented), 1);
+    assert_eq!(d.ctr(Ctr::FwdIn), 2, "the SYN and the cut packet");
+    assert_eq!(d.ctr(Ctr::TunnelEncap), 2);
 }
 
 /// A client-side ICMP error with DF about a TUN connection, too big for the

@@ -320,8 +320,10 @@ impl Core {
         // (`icmp_error_direct`) with DF, its outer header DF too:
         // `ensure_mtu_is_adequate` skips it (`!ip_vs_iph_icmp`) and
         // `ip_vs_tunnel_xmit` sets `ignore_df`, so `ip_fragment` cuts it.
+        // Told by the caller, as the kernel's `IP_VS_HDR_ICMP`: an ICMP
+        // packet of a connection (none today) is checked as any other.
         let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
-        let relayed = ip.protocol() == crate::wire::ipv4::protocol::ICMP;
+        let relayed = done == Ctr::IcmpErrorDirect;
         let fragments = matches!((inner, &outer), (Inner::V4(..), OuterIp::V4(_)))
             && ip.check_len().is_ok()
             && (!ip.dont_frag() || relayed);
