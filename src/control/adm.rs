@@ -132,8 +132,10 @@ impl Ctl {
         } else {
             down
         };
+        // The quorum's bounds are the configured weights, the weights up
+        // those the checks set.
+        let lost = self.health.weigh(&st.cfg, &down);
         let cfg = self.health.reweigh(&st.cfg);
-        let lost = self.health.weigh(&cfg, &down);
         let run = crate::health::effective(&cfg, &down, &lost, false);
         // Every publish happens under the configuration lock, so the snapshot
         // loaded here is the one this publish replaces: services keep their

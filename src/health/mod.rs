@@ -193,12 +193,13 @@ impl Monitor {
         self.set_files(cfg, &checked);
     }
 
-    /// The control thread, before each publish: weighs every service's
-    /// quorum against the servers held down (`quorum`); the services
-    /// without it.
+    /// The control thread, before each publish: weighs the quorums of the
+    /// rules `cfg` as configured (not reweighed) against the servers held
+    /// down, at the weights their checks set (`quorum`); those without one.
     pub fn weigh(&self, cfg: &Config, down: &HashMap<DestId, bool>) -> HashSet<ServiceKey> {
+        let weights = self.weights.lock().map(|w| w.clone()).unwrap_or_default();
         match self.quorums.lock() {
-            Ok(mut q) => q.weigh(cfg, down, &self.notify),
+            Ok(mut q) => q.weigh(cfg, &weights, down, &self.notify),
             Err(_) => HashSet::new(),
         }
     }
@@ -1268,7 +1269,7 @@ mod tests {
     /// What the control thread publishes (`listing`: lists) for `c` with
     /// the servers `down`, its quorums weighed the first time.
     fn eff(c: &Config, down: &HashMap<DestId, bool>, listing: bool) -> Config {
-        let lost = quorum::Quorums::default().weigh(c, down, &Notifier::default());
+        let lost = quorum::Quorums::default().weigh(c, &HashMap::new(), down, &Notifier::default());
         effective(c, down, &lost, listing)
     }
 
@@ -1337,7 +1338,7 @@ mod tests {
         let weights = |e: &Config| weights_of(e, &k);
         let mut quorums = quorum::Quorums::default();
         let none = HashMap::new();
-        let lost = quorums.weigh(&c, &none, &notify);
+        let lost = quorums.weigh(&c, &HashMap::new(), &none, &notify);
         assert!(lost.is_empty());
         assert_eq!(told(), [], "started with its quorum: nothing told");
         assert_eq!(
@@ -1345,20 +1346,20 @@ mod tests {
             [(a, 1), (b, 1)]
         );
         let down = HashMap::from([(a, false)]);
-        let lost = quorums.weigh(&c, &down, &notify);
+        let lost = quorums.weigh(&c, &HashMap::new(), &down, &notify);
         assert_eq!(lost, HashSet::from([k]));
         assert_eq!(
             told(),
             note("VS [198.18.0.110]:tcp:80 DOWN\n", "/bin/q down")
         );
-        assert!(quorums.weigh(&c, &down, &notify) == lost && told().is_empty());
+        assert!(quorums.weigh(&c, &HashMap::new(), &down, &notify) == lost && told().is_empty());
         assert_eq!(weights(&effective(&c, &down, &lost, false)), [(s_id, 1)]);
         assert_eq!(
             weights(&effective(&c, &down, &lost, true)),
             [(a, 0), (b, 0), (s_id, 1)]
         );
         assert_eq!(quorums.lost(), lost, "kept for the listing");
-        let lost = quorums.weigh(&c, &none, &notify);
+        let lost = quorums.weigh(&c, &HashMap::new(), &none, &notify);
         assert!(lost.is_empty());
         assert_eq!(told(), note("VS [198.18.0.110]:tcp:80 UP\n", "/bin/q up"));
         assert_eq!(
@@ -1370,7 +1371,7 @@ mod tests {
         check.inhibit_on_failure = true;
         c.set_service_check(&k, Some(check)).unwrap();
         let down = HashMap::from([(a, true)]);
-        let lost = quorums.weigh(&c, &down, &notify);
+        let lost = quorums.weigh(&c, &HashMap::new(), &down, &notify);
         assert_eq!(
             weights(&effective(&c, &down, &lost, false)),
             [(a, 0), (b, 0), (s_id, 1)]
@@ -1381,24 +1382,80 @@ mod tests {
         c.set_service_sorry(&k, None).unwrap();
         c.set_service_check(&k, Some(HealthCheck::new(CheckKind::Tcp)))
             .unwrap();
-        let lost = quorums.weigh(&c, &down, &notify);
+        let lost = quorums.weigh(&c, &HashMap::new(), &down, &notify);
         assert_eq!(lost, HashSet::from([k]));
         assert_eq!(weights(&effective(&c, &down, &lost, false)), [(b, 1)]);
         c.set_service_check(&k, None).unwrap();
-        assert!(quorums.weigh(&c, &down, &notify).is_empty());
+        assert!(
+            quorums
+                .weigh(&c, &HashMap::new(), &down, &notify)
+                .is_empty()
+        );
         // A service seen the first time without its quorum is told only
         // with a sorry server (keepalived's "Starting with quorum down").
         let mut fresh = quorum::Quorums::default();
         c.set_service_check(&k, Some(HealthCheck::new(CheckKind::Tcp)))
             .unwrap();
         told();
-        fresh.weigh(&c, &HashMap::from([(a, false), (b, false)]), &notify);
+        fresh.weigh(
+            &c,
+            &HashMap::new(),
+            &HashMap::from([(a, false), (b, false)]),
+            &notify,
+        );
         assert_eq!(told(), [], "no sorry server");
         let (c2, ..) = sorry_lab(&[1], (Ipv4Addr::new(198, 19, 0, 9), 8080));
         let id = c2.service(&k).unwrap().dests[0].id;
         let mut fresh = quorum::Quorums::default();
-        fresh.weigh(&c2, &HashMap::from([(id, false)]), &notify);
+        fresh.weigh(&c2, &HashMap::new(), &HashMap::from([(id, false)]), &notify);
         assert_eq!(told().len(), 1, "with one");
+    }
+
+    /// keepalived's scenario: quorum 8, two servers of weight 5 whose
+    /// `misc_dynamic` checks exit 4 (weight 2 each). The weights up sum to
+    /// 4, below the quorum: it is lost and the sorry server serves, as
+    /// keepalived's `update_quorum_state` compares the live sum against the
+    /// quorum `validate_check_config` capped once by the configured weights
+    /// (10). Capped by the set weights instead (4), the quorum held.
+    #[test]
+    fn the_quorum_is_capped_by_the_configured_weights_not_the_set_ones() {
+        use crate::config::Quorum;
+        let (mut c, k, ids, _) = sorry_lab(&[5, 5], (Ipv4Addr::new(198, 19, 0, 9), 8080));
+        let (a, b) = (ids[0], ids[1]);
+        let q = Quorum {
+            quorum: 8,
+            hysteresis: 0,
+        };
+        c.set_service_quorum(&k, q).unwrap();
+        let misc = crate::config::MiscCheck {
+            path: crate::config::Script::parse("/bin/w").unwrap(),
+            timeout: None,
+            dynamic: true,
+        };
+        let check = HealthCheck::new(CheckKind::Misc(misc));
+        c.set_service_check(&k, Some(check)).unwrap();
+        let s_id = c.service(&k).unwrap().sorry.unwrap().id;
+        let mon = Monitor::default();
+        mon.set_targets(targets(&c), &c);
+        let publish = |mon: &Monitor| {
+            let down = mon.down();
+            let lost = mon.weigh(&c, &down);
+            (
+                lost.clone(),
+                weights_of(&effective(&mon.reweigh(&c), &down, &lost, false), &k),
+            )
+        };
+        assert_eq!(publish(&mon), (HashSet::new(), vec![(a, 5), (b, 5)]));
+        let e = mon.epoch.load(Ordering::Acquire);
+        assert!(mon.set_held_for(e, (HashMap::new(), HashMap::from([(a, 2), (b, 2)]))));
+        assert_eq!(
+            publish(&mon),
+            (HashSet::from([k]), vec![(s_id, 1)]),
+            "4 < 8"
+        );
+        // 5 + 4 = 9: back.
+        assert!(mon.set_held_for(e, (HashMap::new(), HashMap::from([(a, 5), (b, 4)]))));
+        assert_eq!(publish(&mon), (HashSet::new(), vec![(a, 5), (b, 4)]));
     }
 
     fn target(id: u32, alpha: bool) -> Target {

@@ -9,8 +9,13 @@
 //! first time holds it if its weight reaches `quorum + hysteresis`.
 //!
 //! Both values are first lowered as keepalived's configuration check does
-//! (`Quorum::bounds`): the quorum to the servers' total weight, the
-//! hysteresis below the quorum. One difference: keepalived gains a quorum
+//! (`Quorum::bounds`): the quorum to the servers' total configured weight,
+//! the hysteresis below the quorum. The servers weighed up count with the
+//! weights their checks set (`misc_dynamic`, a `track_file`), as
+//! `weigh_live_realservers` sums `effective_weight`, but the bounds stay
+//! those of the configured weights: keepalived lowers `vs->quorum` once, in
+//! `validate_check_config` (`check/check_data.c`), and `update_svr_wgt`
+//! changes only a server's `effective_weight`. One difference: keepalived gains a quorum
 //! lowered to 0 (all configured weights 0) at a weight of 0 and loses it
 //! again at once; here no quorum is held at a weight of 0.
 //!
@@ -32,8 +37,8 @@ pub struct Quorums {
 }
 
 /// One service's state after weighing: `was` is `None` for a service weighed
-/// the first time; `weight` the weights of its real servers up, `total`
-/// those of all of them.
+/// the first time; `weight` the weights of its real servers up (as their
+/// checks set them), `total` the configured weights of all of them.
 pub fn next(was: Option<bool>, q: Quorum, weight: u64, total: u64) -> bool {
     let (quorum, hysteresis) = q.bounds(total);
     if weight == 0 {
@@ -46,8 +51,10 @@ pub fn next(was: Option<bool>, q: Quorum, weight: u64, total: u64) -> bool {
 }
 
 impl Quorums {
-    /// Weighs every service with a check or a sorry server against the real
-    /// servers held down (`down`), logs the ones that gained or lost their
+    /// Weighs every service with a check or a sorry server of the rules
+    /// `cfg` (their configured weights) against the real servers held down
+    /// (`down`), a server up counting with the weight its checks set
+    /// (`weights`, else its configured one), logs the ones that gained or lost their
     /// quorum (as keepalived's `Gained quorum` and `Lost quorum`) and tells
     /// `notify` (as `do_vs_notifies`: also a service that starts without its
     /// quorum and has a sorry server, keepalived's "Starting with quorum
@@ -58,6 +65,7 @@ impl Quorums {
     pub fn weigh(
         &mut self,
         cfg: &Config,
+        weights: &HashMap<DestId, u32>,
         down: &HashMap<DestId, bool>,
         notify: &Notifier,
     ) -> HashSet<ServiceKey> {
@@ -68,7 +76,8 @@ impl Quorums {
             }
             let total = s.dests.iter().map(|d| u64::from(d.weight)).sum::<u64>();
             let up = s.dests.iter().filter(|d| !down.contains_key(&d.id));
-            let weight = up.map(|d| u64::from(d.weight)).sum::<u64>();
+            let live = |d: &crate::config::Dest| *weights.get(&d.id).unwrap_or(&d.weight);
+            let weight = up.map(|d| u64::from(live(d))).sum::<u64>();
             let was = self.up.get(&s.key).map(|u| u.0);
             let now = next(was, s.quorum, weight, total);
             if was != Some(now) && (was.is_some() || !now) {
