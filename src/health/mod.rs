@@ -866,6 +866,48 @@ mod tests {
         assert!(q.up);
     }
 
+    /// A changed check (`-E` with other check settings, a reload) carries
+    /// the server's state and whether its check had given a result, as
+    /// keepalived's `migrate_checkers` (`check/ipwrapper.c`) does for a
+    /// server that is up: the new checker keeps the `retry_it` the reload
+    /// gave it, so its first failure is retried. A server whose check never
+    /// gave one is still taken down by its first failure. A server that is
+    /// down stays down (keepalived puts a non-`alpha` one back up,
+    /// `perform_svr_state`, when no checker of it has failed; a difference).
+    #[test]
+    fn a_changed_check_keeps_the_servers_state_and_retries() {
+        let mut check = HealthCheck::new(CheckKind::Tcp);
+        check.retry = 2;
+        let (cfg, k) = tcp_lab(3, check.clone());
+        let mut changed = cfg.clone();
+        with_checker(&cfg, &[], |checker, mon, _, _| {
+            let t0 = Instant::now();
+            checker.update_targets(t0);
+            let at = |c: &Checker<'_, Kept>, n: u8| {
+                let ip = IpAddr::from(Ipv4Addr::new(198, 19, 0, n));
+                c.probes.iter().position(|p| p.t.addr == ip).unwrap()
+            };
+            // .2 checked and up, .3 checked and down, .4 never checked.
+            let (two, three) = (at(checker, 2), at(checker, 3));
+            checker.probes[two].ran = true;
+            (checker.probes[three].ran, checker.probes[three].up) = (true, false);
+            check.connect_timeout += 1;
+            changed.set_service_check(&k, Some(check)).unwrap();
+            mon.set_targets(targets(&changed), &changed);
+            checker.update_targets(t0);
+            let new = |p: &Probe| p.t.check.connect_timeout == 6;
+            assert!(checker.probes.iter().all(new), "the new check");
+            let (two, three, four) = (at(checker, 2), at(checker, 3), at(checker, 4));
+            let p = &mut checker.probes;
+            assert!(p[two].up && !p[three].up && p[four].up);
+            assert!(!verdict(&mut p[two], Outcome::Refused, t0), "retried");
+            assert!(p[two].up);
+            assert!(!verdict(&mut p[three], Outcome::Refused, t0), "stays down");
+            assert!(verdict(&mut p[four], Outcome::Refused, t0), "down at once");
+            assert!(!p[four].up);
+        });
+    }
+
     /// A TX queue that keeps the frames the health thread sends.
     #[derive(Default)]
     struct Kept {

@@ -426,9 +426,12 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
     }
     // A check that has never given a result takes the server down at its
     // first failure: keepalived's `validate_check_config` (`check_data.c`)
-    // starts such a checker's `retry_it` at `retry` ("For non alpha mode,
-    // one failure is enough initially"), for checkers new at a reload too;
-    // but `SMTP_CHECK` starts every round at 0 (`smtp_start_check_thread`).
+    // starts a checker's `retry_it` at `retry` ("For non alpha mode, one
+    // failure is enough initially"); but `SMTP_CHECK` starts every round at
+    // 0 (`smtp_start_check_thread`). A changed check keeps `ran` from the
+    // one it replaces (`Checker::update_targets`), so its first failure is
+    // retried once the old one had run, as keepalived's `migrate_checkers`
+    // (`check/ipwrapper.c`) leaves a live server's new checker its retries.
     if !p.ran && !matches!(c.kind, CheckKind::Smtp(_)) {
         p.fails = c.retry;
     }
