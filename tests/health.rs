@@ -80,6 +80,12 @@ fn check_options_parse_with_keepalived_defaults() {
     let h = check_of("-A -t 198.18.0.110:80 --check=http --delay-loop=7").unwrap();
     assert_eq!(h.kind, CheckKind::Http(HttpCheck::get("/", 200)));
     assert_eq!(h.delay_loop, 7);
+    // HTTP_GET's and SSL_GET's retries wait 3 s unless told, as
+    // keepalived's `http_get_handler` (`check_http.c`) sets; the others 1 s.
+    for kind in ["http", "https"] {
+        let h = check_of(&format!("-A -t 198.18.0.110:80 --check {kind}")).unwrap();
+        assert_eq!((h.retry, h.delay_before_retry), (1, 3), "{kind}");
+    }
     // keepalived's SSL_GET and the rest of its url: status lists and
     // ranges, the body's digest, the virtual host and SNI.
     let h = check_of(
@@ -757,7 +763,7 @@ fn http_protocol_parses_saves_and_restores() {
     );
     assert_eq!(
         format_save(&d, true, &Names::none()),
-        "-A -t 198.18.0.110:80 -s rr --check http --check-path / --check-status 200 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 1\n"
+        "-A -t 198.18.0.110:80 -s rr --check http --check-path / --check-status 200 --delay-loop 60 --connect-timeout 5 --retry 1 --delay-before-retry 3\n"
     );
     // -E replaces the check: without the option, 1.0C again.
     let run = |c: &mut Config, line: &str| ipvsadm::apply(c, &parse(&argv(line)).unwrap());
@@ -2090,7 +2096,7 @@ const FOX_MD5: &str = "9e107d9d372bb6826bd81d3542a419d6";
 /// Those that must pass have `--alpha` (they start down), the others not.
 fn http_checks(v6: bool) {
     let f = Family::new(v6);
-    let check = "--delay-loop 1 --connect-timeout 2 --retry 0";
+    let check = "--delay-loop 1 --connect-timeout 2 --retry 0 --delay-before-retry 1";
     let other = "00112233445566778899aabbccddeeff";
     let https = |opts: String| format!("--check https {opts} {check}");
     let rules = f.rules(&[
@@ -2360,7 +2366,7 @@ fn http_protocol_reaches_an_http11_only_nginx() {
     }
     let f = Family::new(false);
     let check = "--check http --check-path / --check-status 200 \
-                 --delay-loop 1 --connect-timeout 2 --retry 0";
+                 --delay-loop 1 --connect-timeout 2 --retry 0 --delay-before-retry 1";
     let rules = f.rules(&[
         (
             "-t",

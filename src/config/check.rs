@@ -399,6 +399,10 @@ pub const DEFAULT_DELAY_LOOP: u32 = 60;
 pub const DEFAULT_CONNECT_TIMEOUT: u32 = 5;
 pub const DEFAULT_RETRY: u32 = 1;
 pub const DEFAULT_DELAY_BEFORE_RETRY: u32 = 1;
+/// keepalived's default `delay_before_retry` of `HTTP_GET` and `SSL_GET`
+/// (`check_http.c` `http_get_handler`: `default_delay_before_retry = 3 *
+/// TIMER_HZ`).
+pub const HTTP_DELAY_BEFORE_RETRY: u32 = 3;
 pub const DEFAULT_CHECK_STATUS: u16 = 200;
 pub const DEFAULT_CHECK_PATH: &str = "/";
 
@@ -435,10 +439,14 @@ pub struct HealthCheck {
 
 impl HealthCheck {
     /// A check of kind `kind` with keepalived's defaults (`DNS_CHECK`'s own:
-    /// 3 retries, `delay_before_retry` as `delay_loop`; `MISC_CHECK`'s: no
-    /// retry).
+    /// 3 retries, `delay_before_retry` as `delay_loop`; `HTTP_GET`'s and
+    /// `SSL_GET`'s: `delay_before_retry` 3; `MISC_CHECK`'s: no retry).
     pub fn new(kind: CheckKind) -> Self {
-        let dns = matches!(kind, CheckKind::Dns(_));
+        let delay_before_retry = match kind {
+            CheckKind::Dns(_) => DEFAULT_DELAY_LOOP,
+            CheckKind::Http(_) => HTTP_DELAY_BEFORE_RETRY,
+            _ => DEFAULT_DELAY_BEFORE_RETRY,
+        };
         let retry = match kind {
             CheckKind::Dns(_) => DNS_DEFAULT_RETRY,
             CheckKind::Misc(_) => MISC_DEFAULT_RETRY,
@@ -449,11 +457,7 @@ impl HealthCheck {
             delay_loop: DEFAULT_DELAY_LOOP,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry,
-            delay_before_retry: if dns {
-                DEFAULT_DELAY_LOOP
-            } else {
-                DEFAULT_DELAY_BEFORE_RETRY
-            },
+            delay_before_retry,
             inhibit_on_failure: false,
             alpha: false,
             port: None,

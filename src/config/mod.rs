@@ -48,8 +48,8 @@ pub use check::{
     CheckKind, DEFAULT_CHECK_PATH, DEFAULT_CHECK_STATUS, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_DELAY_BEFORE_RETRY, DEFAULT_DELAY_LOOP, DEFAULT_DNS_NAME, DEFAULT_HELO,
     DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DEFAULT_RETRY, DnsCheck, DnsType, FileCheck,
-    HealthCheck, MAX_PAYLOAD, MISC_DEFAULT_RETRY, MiscCheck, SmtpCheck, UdpCheck, UdpReply,
-    dns_rcode, hex, parse_hex,
+    HTTP_DELAY_BEFORE_RETRY, HealthCheck, MAX_PAYLOAD, MISC_DEFAULT_RETRY, MiscCheck, SmtpCheck,
+    UdpCheck, UdpReply, dns_rcode, hex, parse_hex,
 };
 pub use forward::{Forward, TunCsum, TunKind, Tunnel};
 use hashbrown::{HashMap, HashSet};

@@ -35,19 +35,15 @@ use std::net::IpAddr;
 use super::super::ipvsadm::{MAX_CHECK_RETRY, MAX_CHECK_SECS};
 use super::super::notify::quote;
 use super::super::{
-    CheckKind, DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DnsCheck, DnsType, HealthCheck,
-    MAX_PAYLOAD, MiscCheck, Script, ScriptUser, SmtpCheck, UdpCheck, UdpReply, parse_hex, sni_name,
-    unescape,
+    CheckKind, DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DnsCheck, DnsType,
+    HTTP_DELAY_BEFORE_RETRY, HealthCheck, MAX_PAYLOAD, MiscCheck, Script, ScriptUser, SmtpCheck,
+    UdpCheck, UdpReply, parse_hex, sni_name, unescape,
 };
 use super::conn::Conn;
 use super::http::HttpArgs;
 use super::lexer::Stmt;
 use super::values::Cx;
 use super::{KaError, Pos};
-
-/// keepalived's default `delay_before_retry` of `HTTP_GET` (`check_http.c`
-/// `http_get_handler`: `default_delay_before_retry = 3 * TIMER_HZ`).
-pub(crate) const HTTP_GET_DELAY_BEFORE_RETRY: u32 = 3;
 
 /// keepalived's checkers that ringvs does not run (`FILE_CHECK` is read
 /// apart, `track.rs`).
@@ -159,7 +155,7 @@ impl Checker {
         // `queue_checker`'s default (`check_api.c`), but HTTP_GET's, and
         // DNS_CHECK's `delay_loop` (`validate_check_config`).
         let default_dbr = match self.kind {
-            CheckKind::Http(_) => HTTP_GET_DELAY_BEFORE_RETRY,
+            CheckKind::Http(_) => HTTP_DELAY_BEFORE_RETRY,
             CheckKind::Dns(_) => delay_loop,
             CheckKind::Tcp
             | CheckKind::Udp(_)
@@ -725,8 +721,9 @@ mod tests {
             ..crate::config::HttpCheck::get("/", 200)
         });
         assert_eq!(differences(&a, &b), vec!["http_protocol"]);
+        // Their defaults differ in `delay_before_retry` too (3 and 1).
         let t = HealthCheck::new(CheckKind::Tcp);
-        assert_eq!(differences(&a, &t), vec!["checker"]);
+        assert_eq!(differences(&a, &t), vec!["checker", "delay_before_retry"]);
         assert!(differences(&a, &a).is_empty());
     }
 }
