@@ -4,8 +4,11 @@
 //! arrive (its code is not read). A reply's code is its first three bytes,
 //! digits (`smtp_get_status`). A reply of several lines (`220-…` up to the
 //! line without the dash, RFC 5321 section 4.2.1) is read whole and judged
-//! by its first line's code; keepalived reads one `read()` and judges its
-//! first line, which comes to the same when the reply arrives at once.
+//! by its first line's code. A deliberate difference: keepalived 2's
+//! `smtp_get_status` wants the three digits followed by a space or the end
+//! of the line, so a first line `220-…` fails its try there (keepalived 1.x
+//! read the digits alone and passed it); a server's multi-line greeting or
+//! `HELO` answer is a valid reply, and passes here (`docs/health.md`).
 
 use super::probe::{Outcome, send_whole};
 use smoltcp::socket::tcp;
@@ -146,6 +149,15 @@ mod tests {
         assert_eq!(reply_code(b"25"), None);
         assert_eq!(reply_code(b"2x0 no"), None);
         assert_eq!(reply_code(b""), None);
+    }
+
+    /// A deliberate difference from keepalived 2 (whose `smtp_get_status`
+    /// fails a first line `220-…`): a multi-line greeting passes.
+    #[test]
+    fn a_multi_line_greeting_passes_unlike_keepalived_2() {
+        let (helo, quit) = (&b"250 hi\r\n"[..], &b"221 bye\r\n"[..]);
+        let greeting = b"220-mx ESMTP\r\n220 ok\r\n";
+        assert_eq!(talk(greeting, &[helo, quit], false), Some(Outcome::Ok));
     }
 
     /// A server over smoltcp's loopback device: it sends `greeting` at
