@@ -940,6 +940,40 @@ fn dns_checkers_are_read_with_their_defaults() {
     }
 }
 
+/// A url's `regex` and `regex_no_match` (keepalived's body match, not done
+/// by ringvs) are each named in a warning that says the url passes on its
+/// status code and digest alone, and the check is the url without them.
+#[test]
+fn a_urls_regex_is_warned_about_as_not_checked() {
+    let t = TempDir::new("regex");
+    let p = t.write(
+        "keepalived.conf",
+        "virtual_server 198.18.0.110 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+         \x20 real_server 198.19.0.2 80 {\n    HTTP_GET {\n      url {\n        path /health\n\
+         \x20       regex \"^ok\"\n        regex_no_match\n      }\n    }\n  }\n}\n",
+    );
+    let l = load_as(&p, None).unwrap();
+    let f = p.display().to_string();
+    assert_eq!(
+        l.warnings,
+        [
+            format!(
+                "{f}:9: regex (in url): not supported by ringvs, ignored: the url passes on its status code and digest alone"
+            ),
+            format!(
+                "{f}:10: regex_no_match (in url): not supported by ringvs, ignored: the url passes on its status code and digest alone"
+            ),
+        ]
+    );
+    let key = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    let check = l.config.service(&key).unwrap().check.clone().unwrap();
+    let want = HttpCheck {
+        status: vec![(200, 299)],
+        ..HttpCheck::get("/health", 200)
+    };
+    assert_eq!(check.kind, CheckKind::Http(want));
+}
+
 /// `HTTP_GET` and `SSL_GET` urls as keepalived reads them: status codes
 /// (200-299 without any), the digest, the virtual host of the url, else of
 /// the checker, the real server, the virtual server; `enable_sni` names it
