@@ -256,7 +256,12 @@ impl Answer {
 }
 
 /// `HTTP/1.x NNN` at the start of an answer, once its first line is
-/// complete (0: not an HTTP status line).
+/// complete (0: not an HTTP status line). A status line without its reason
+/// phrase (`HTTP/1.1 200`, which RFC 9112 section 4 allows only with the
+/// space after the code) is read too: a deliberate difference from
+/// keepalived's `extract_status_code` (`lib/html.c`), which wants a space
+/// after the three digits and reads such a line as no status, failing the
+/// try (`docs/health.md`).
 pub(super) fn status_code(got: &[u8]) -> Option<u16> {
     let end = got.windows(2).position(|w| w == b"\r\n")?;
     // Not UTF-8 is not a status line either: code 0 at once.
@@ -514,6 +519,16 @@ mod tests {
     /// MD5 of the RFC 1321 test suite's pangram.
     const FOX: &[u8] = b"The quick brown fox jumps over the lazy dog";
     const FOX_MD5: &str = "9e107d9d372bb6826bd81d3542a419d6";
+
+    /// A status line without a reason phrase, or without the space before
+    /// it, gives its code (keepalived's `extract_status_code` gives 0 for
+    /// both: a deliberate difference).
+    #[test]
+    fn a_status_line_without_a_reason_phrase_gives_its_code() {
+        assert_eq!(status_code(b"HTTP/1.1 200\r\n"), Some(200));
+        assert_eq!(status_code(b"HTTP/1.1 200 \r\n"), Some(200));
+        assert_eq!(status_code(b"HTTP/1.0 503\r\nServer: x\r\n"), Some(503));
+    }
 
     fn answer(c: &HttpCheck) -> Answer {
         Answer::new(c.digest.is_some())
