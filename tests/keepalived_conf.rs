@@ -1946,6 +1946,24 @@ fn misc_checks_are_read() {
     let errors = ringvs::config::ipvsadm::restore(&mut again, &saved, &names, &mut |_, _, _| {});
     assert_eq!(errors.unwrap(), Vec::<String>::new());
     assert_eq!(again, l.config);
+    // `connect_timeout` is no MISC_CHECK keyword (keepalived's
+    // `install_misc_check_keyword` leaves the connection ones out): warned
+    // about as an unknown one, and the check keeps its default.
+    let rs2 = "      misc_path /bin/c\n      connect_timeout 3";
+    t.write(
+        "keepalived.conf",
+        &conf("router_id lb1", rs2, "      misc_path /bin/c"),
+    );
+    let l = load_as(&p, None).unwrap();
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    assert!(
+        l.warnings[0]
+            .ends_with(":11: connect_timeout (in MISC_CHECK): not supported by ringvs, ignored"),
+        "{:?}",
+        l.warnings
+    );
+    let c = l.config.service(&key).unwrap().check.clone().unwrap();
+    assert_eq!(c.connect_timeout, ringvs::config::DEFAULT_CONNECT_TIMEOUT);
 }
 
 /// A script quoted with escaped quotes inside (`notify_down "/usr/bin/logger

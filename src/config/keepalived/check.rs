@@ -287,6 +287,13 @@ fn misc_checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
     let mut times = Times::default();
     let (mut path, mut timeout, mut dynamic, mut user) = (None, None, false, None);
     for k in s.children() {
+        // Not a MISC_CHECK keyword: `install_misc_check_keyword`
+        // (`check_misc.c`) installs the common keywords without the
+        // connection ones, so keepalived calls it unknown; warned as any.
+        if k.keyword() == "connect_timeout" {
+            cx.unsupported(k, "MISC_CHECK");
+            continue;
+        }
         if times.take(cx, k, 0)? {
             continue;
         }
