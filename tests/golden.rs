@@ -319,10 +319,18 @@ fn add_service_forms() {
     ] {
         assert_eq!(ok(line), want, "{line}");
     }
-    // Default scheduler: wlc.
+    // Default scheduler: wlc, for -E too (ipvsadm's process_options sets
+    // DEF_SCHED for both commands).
     assert_eq!(
         ok("-A -t 198.18.0.110:80"),
         AdmCommand::AddService {
+            key: tcp("198.18.0.110", 80),
+            opts: ServiceOpts::new(Scheduler::Wlc),
+        }
+    );
+    assert_eq!(
+        ok("-E -t 198.18.0.110:80"),
+        AdmCommand::EditService {
             key: tcp("198.18.0.110", 80),
             opts: ServiceOpts::new(Scheduler::Wlc),
         }
@@ -693,6 +701,23 @@ fn names_on_the_command_line() {
         panic!("not an add-server")
     };
     assert_eq!(port, 80);
+    // ringvs's --sorry-server reads its port name as -r does.
+    assert!(
+        parse_with(
+            &words("-A -t vip.example:80 --sorry-server server1:http"),
+            &n
+        )
+        .is_ok()
+    );
+    let e = parse_with(
+        &words("-A --sorry-server server1:http -t vip.example:80"),
+        &n,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "illegal sorry-server address[:port] specified"
+    );
 }
 
 /// Every error message and exit code, as ipvsadm words them where it has one.

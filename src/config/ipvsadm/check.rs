@@ -534,22 +534,20 @@ pub(super) struct SorryArgs {
 impl SorryArgs {
     /// Takes option `tag` if it is one of the sorry server's; `--sorry-server
     /// ADDR[:PORT]` reads its address as `-r` does (the port: the service's
-    /// as parsed so far, `svc_port`).
+    /// as parsed so far, `svc_port`; a port name only once the service's
+    /// protocol is known, `proto`).
     pub(super) fn take(
         &mut self,
         tag: Tag,
         val: &str,
-        (proto, names, svc_port): (Proto, &Names, u16),
+        (proto, names, svc_port): (Option<Proto>, &Names, u16),
     ) -> Result<bool, AdmError> {
         let name = match tag {
             Tag::SorryServer => {
-                let at =
-                    server_address(val, Some(proto), names, svc_port).map_err(|e| match e {
-                        AdmError::Usage(_) => {
-                            usage("illegal sorry-server address[:port] specified")
-                        }
-                        e => e,
-                    })?;
+                let at = server_address(val, proto, names, svc_port).map_err(|e| match e {
+                    AdmError::Usage(_) => usage("illegal sorry-server address[:port] specified"),
+                    e => e,
+                })?;
                 self.server = Some(at);
                 "sorry-server"
             }

@@ -91,7 +91,7 @@ pub(super) fn usage_text() -> String {
          \n\
          Daemon Options:\n\
          \x20 --syncid sid                        syncid for connection sync (default=0)\n\
-         \x20 --sync-maxlen length                Max sync message length (default=1472, 1452 over IPv6)\n\
+         \x20 --sync-maxlen length                Max sync message length (master default=1472, 1452 over IPv6)\n\
          \x20 --mcast-interface interface         multicast interface for connection sync (default=eth0)\n\
          \x20 --mcast-group address               IPv4/IPv6 group (default=224.0.0.81)\n\
          \x20 --mcast-port port                   UDP port (default=8848)\n\

@@ -349,7 +349,7 @@ impl Gathered {
             Tag::TunRemcsum => self.tun_flags |= 2,
             _ if self.list_option(tag) => {}
             _ if self.checks.take(tag, &val)? => {}
-            _ if (self.sorry).take(tag, &val, (self.proto, names, self.svc_port()))? => {}
+            _ if (self.sorry).take(tag, &val, (self.svc_proto, names, self.svc_port()))? => {}
             _ if self.notify.take(tag, &val)? => {}
             _ if self.files.take(tag, &val)? => {}
             // A second command, -h or -v after the command.
