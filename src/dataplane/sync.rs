@@ -67,7 +67,7 @@ pub const RESEND_DEFAULT_S: u32 = 10;
 /// (`SyncEntry<Ipv6Addr>`, over the IPv6 channels of [`SyncLink`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyncEntry<A = u32> {
-    /// IP protocol number (6 or 17).
+    /// IP protocol number (6, 17 or 132; a template may carry 0).
     pub proto: u8,
     /// Client address and port (a template: the masked address and port 0).
     pub client: (A, u16),

@@ -50,7 +50,8 @@ pub fn master_source(ifname: &str, links: &[(String, Vec<Addr4>)]) -> Option<Ipv
 }
 
 /// The master's socket, connected to the group and port: bound to the sync
-/// interface, sending out of it with the TTL (hop limit) and without
+/// interface (`SO_BINDTODEVICE`, ringvs's choice: `make_send_sock` only sets
+/// the multicast interface, `set_mcast_if`), sending out of it with the TTL (hop limit) and without
 /// loopback of its own messages, and with path-MTU discovery off
 /// (`IP_PMTUDISC_DONT`, as `make_send_sock` sets it: a message longer than a
 /// smaller MTU on the way is fragmented rather than dropped).

@@ -186,7 +186,8 @@ pub fn syncid_accepts(ours: u8, theirs: u8) -> bool {
 pub mod flags {
     /// The forwarding method's bits.
     pub const FWD_MASK: u32 = 0x0007;
-    /// Masquerading (NAT), ringvs's one method.
+    /// Masquerading (NAT); ringvs syncs DR ([`DROUTE`]) and TUN ([`TUNNEL`])
+    /// connections too.
     pub const MASQ: u32 = 0x0000;
     pub const LOCALNODE: u32 = 0x0001;
     pub const TUNNEL: u32 = 0x0002;
@@ -338,7 +339,7 @@ impl SyncAddr for Ipv6Addr {
 /// family).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SyncConn<A = Ipv4Addr> {
-    /// IP protocol: TCP or UDP; a template may carry 0 (`IPPROTO_IP`, a
+    /// IP protocol: TCP, UDP or SCTP; a template may carry 0 (`IPPROTO_IP`, a
     /// firewall-mark service's template).
     pub proto: u8,
     /// `IP_VS_CONN_F_*` ([`flags`]). [`parse`] keeps only
@@ -357,7 +358,8 @@ pub struct SyncConn<A = Ipv4Addr> {
     /// Seconds.
     pub timeout: u32,
     /// The sequence option, sent when present (IPVS sends it when the flags
-    /// have [`flags::SEQ_MASK`] bits; ringvs never adjusts sequence numbers).
+    /// have [`flags::SEQ_MASK`] bits; ringvs sends the FTP helper's shift of
+    /// a control connection's server stream as `out_seq`).
     pub seq: Option<SeqOpt>,
     /// The SIP engine's data (a template's Call-ID), sent with the engine's
     /// name; the only engine a received entry may name.

@@ -101,8 +101,9 @@ pub enum EntryError {
     /// A state number out of range for the protocol (40).
     #[error("sync entry state {state} invalid for protocol {proto}")]
     State { proto: u8, state: u16 },
-    /// Persistence-engine data: ringvs has no engine, and IPVS skips the entry
-    /// when it has none by that name, or no name (50).
+    /// Persistence-engine data naming an engine other than SIP (the one
+    /// ringvs has), or no name: IPVS skips the entry when it has no engine
+    /// by that name, or no name (50).
     #[error("sync entry needs a persistence engine")]
     PersistenceEngine,
     /// Bytes after the last entry nr_conns counts (beyond its alignment pad).
