@@ -339,7 +339,7 @@ fn decode(t: u8, bytes: &[u8]) -> Result<AnyConn, EntryError> {
     // lack (ringvs has the SIP one); a name without data is no engine.
     let pe = match (pe_data, pe_name) {
         (None, _) => None,
-        (Some(d), Some(opt::SIP)) => Some(PeData::new(d).ok_or(EntryError::PeData)?),
+        (Some(d), Some(name)) if names_sip(name) => Some(PeData::new(d).ok_or(EntryError::PeData)?),
         (Some(_), _) => return Err(EntryError::PersistenceEngine),
     };
     let c = match e.is_v6() {
@@ -348,6 +348,15 @@ fn decode(t: u8, bytes: &[u8]) -> Result<AnyConn, EntryError> {
     };
     // `conn` of the entry's own family always has its addresses.
     c.ok_or(EntryError::Type(t))
+}
+
+/// Whether an `IPVS_OPT_PE_NAME` option names the SIP engine: its bytes up
+/// to the first NUL, if any, are "sip", as `ip_vs_conn_fill_param_sync`
+/// copies the name into a NUL-terminated buffer and `__ip_vs_pe_getbyname`
+/// compares it as a C string (so "sip\0" names it too).
+fn names_sip(name: &[u8]) -> bool {
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    &name[..end] == opt::SIP
 }
 
 /// A connection's protocol and state, as `ip_vs_proc_sync_conn` and
@@ -752,6 +761,33 @@ mod test {
             ..template
         };
         assert_eq!(entries(&m), vec![Ok(want)]);
+    }
+
+    /// A name the kernel reads as a C string (`ip_vs_conn_fill_param_sync`
+    /// NUL-terminates its copy, `__ip_vs_pe_getbyname` compares with
+    /// `strcmp`): "sip" followed by a NUL, and by anything after the NUL,
+    /// names the SIP engine; "si", "sipx" and "\0sip" do not.
+    #[test]
+    fn a_sip_name_ends_at_its_first_nul() {
+        let with_name = |name: &[u8]| {
+            let mut opts = vec![2, 4, b'c', b'@', b'u', b'a', 3, name.len() as u8];
+            opts.extend_from_slice(name);
+            entries(&message(0, &[&with_options(&opts)]))
+        };
+        let sip = Ok(SyncConn {
+            pe: PeData::new(b"c@ua"),
+            ..tcp()
+        });
+        for name in [&b"sip"[..], b"sip\0", b"sip\0\0\0\0", b"sip\0xyz"] {
+            assert_eq!(with_name(name), vec![sip], "{name:?}");
+        }
+        for name in [&b"si"[..], b"sipx", b"si\0p", b"\0sip"] {
+            assert_eq!(
+                with_name(name),
+                vec![Err(EntryError::PersistenceEngine)],
+                "{name:?}"
+            );
+        }
     }
 
     #[test]
