@@ -365,6 +365,7 @@ fn synced(d: &MemDirector, state: State) -> Install {
             addr: be(RS2),
             port: 80,
         },
+        keep_seq: false,
     }
 }
 
@@ -1319,6 +1320,7 @@ mod v6 {
                 addr: rs,
                 port: 80,
             },
+            keep_seq: false,
         }
     }
 
@@ -2048,5 +2050,82 @@ mod version_0 {
             S + 111,
             "acknowledgement mapped back"
         );
+    }
+
+    /// A version-1 entry may carry `IP_VS_CONN_F_OUT_SEQ` without the
+    /// sequence option (a version-0 one always has it with the flag): the
+    /// kernel's backup then keeps the connection's `in_seq`/`out_seq`, as
+    /// `ip_vs_proc_conn` copies them only `if (opt)`, and the flag says
+    /// they are in use. So a known control connection keeps its shift; an
+    /// entry without the flag clears it (the flags replace the connection's
+    /// `IP_VS_CONN_F_BACKUP_UPD_MASK` bits).
+    #[test]
+    fn out_seq_flag_without_the_option_keeps_the_shift() {
+        let rules = [
+            "-A -t 198.18.0.110:21 -s rr",
+            "-a -t 198.18.0.110:21 -r 198.19.0.2:21 -m",
+        ];
+        let env = ringvs::dataplane::Env {
+            ftp: FtpPorts::new(&[21]).expect("ports"),
+            ..env()
+        };
+        const S: u32 = 5000;
+        let conn = |fl, seq| SyncConn {
+            proto: 6,
+            flags: fl,
+            state: ESTABLISHED,
+            caddr: CLIENT,
+            cport: CPORT,
+            vaddr: VIP,
+            vport: 21,
+            daddr: RS1,
+            dport: 21,
+            fwmark: 0,
+            timeout: 900,
+            seq,
+            pe: None,
+        };
+        let shift = wire::SeqOpt {
+            in_seq: wire::Seq::default(),
+            out_seq: wire::Seq {
+                init_seq: S,
+                delta: 7,
+                previous_delta: 0,
+            },
+        };
+        let v1 = |c: &SyncConn| {
+            let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
+            let mut m = MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 7).expect("buffer");
+            m.push(c).expect("fits");
+            m.as_bytes().to_vec()
+        };
+        // The server's reply seen by the director once active: its sequence
+        // number as it leaves.
+        let reply_seq = |then: &SyncConn| {
+            let (mut d, intake) = standby(&rules, &env);
+            intake.message_at(&v1(&conn(flags::OUT_SEQ, Some(shift))), d.now_s());
+            d.poll();
+            assert_eq!(d.ctr(Ctr::FtpSynced), 1, "the shift taken");
+            intake.message_at(&v1(then), d.now_s());
+            d.poll();
+            assert_eq!(d.ctr(Ctr::SyncUpdated), 1, "{:?}", drops(&d.w().core.ctr));
+            set(&d, false, false);
+            let from_rs = L3::from_rs(RS1, CLIENT);
+            let f = tcp_seg(
+                &from_rs,
+                21,
+                CPORT,
+                ACK | PSH,
+                S + 100,
+                1000,
+                b"226 Done.\r\n",
+            );
+            let (ext, _) = d.int(&f);
+            assert_eq!(ext.len(), 1, "{:?}", drops(&d.w().core.ctr));
+            parse_ip(&ext[0]).seq
+        };
+        let flag_alone = conn(flags::OUT_SEQ, None);
+        assert_eq!(reply_seq(&flag_alone), S + 107, "the shift kept");
+        assert_eq!(reply_seq(&conn(0, None)), S + 100, "no flag: no shift");
     }
 }

@@ -314,11 +314,12 @@ impl Core {
             None if fresh => {
                 self.ftp.ctl.remove(&key);
             }
-            // An entry without the option clears the shift, as IPVS's
-            // update of a known connection takes the entry's `SEQ_MASK`
-            // bits (`IP_VS_CONN_F_BACKUP_UPD_MASK`): the master's connection
-            // of these ports does not shift (a new one, say, of reused
-            // ports).
+            // An entry without the option (nor `IP_VS_CONN_F_OUT_SEQ`: with
+            // the flag alone the worker keeps the shift and does not come
+            // here, `Install::keep_seq`) clears the shift, as IPVS's update
+            // of a known connection takes the entry's `SEQ_MASK` bits
+            // (`IP_VS_CONN_F_BACKUP_UPD_MASK`): the master's connection of
+            // these ports does not shift (a new one, say, of reused ports).
             None => {
                 if let Some(ctl) = self.ftp.ctl.get_mut(&key) {
                     ctl.out = Shift::default();

@@ -26,7 +26,7 @@
 //! Neither blocks a worker: a worker's report and install channels are
 //! bounded and a full one is counted, on both sides.
 
-use super::family::{Family, ftp_data, fwd_bits, out_seq, to_wire};
+use super::family::{Family, ftp_data, fwd_bits, keeps_seq, out_seq, to_wire};
 use super::socket::{self, Via};
 use super::wire::{self, AnyConn, Daemon, MessageBuilder, SyncConn, flags};
 use crate::config::ipvsadm::{DaemonOpts, SyncRole};
@@ -687,6 +687,7 @@ impl Intake {
             },
             dest: t.dest,
             server,
+            keep_seq: keeps_seq(c),
         };
         let installs = A::installs(&self.ports);
         let owner = A::owner(&self.env, client, installs.len());

@@ -75,6 +75,13 @@ pub(super) fn out_seq<A: SyncAddr>(c: &SyncConn<A>) -> Option<Shift> {
     ))
 }
 
+/// Whether a received entry says its `out_seq` is in use without sending
+/// it: a known connection keeps the shift it has (`ip_vs_proc_conn` copies
+/// the sequence option only `if (opt)`; the flag keeps it applied).
+pub(super) fn keeps_seq<A: SyncAddr>(c: &SyncConn<A>) -> bool {
+    c.seq.is_none() && c.flags & flags::OUT_SEQ != 0
+}
+
 /// The FTP data connection a received entry is, when no service holds its
 /// port (`Family::resolve` found none) and the helper runs on `ftp`'s
 /// ports: a connection the master's helper made of a control connection to

@@ -44,6 +44,11 @@ pub struct Install<A = u32> {
     /// the worker installs the entry only if its own rules still give the
     /// id to that server ([`Resolved`]).
     pub server: Resolved<A>,
+    /// The entry has `IP_VS_CONN_F_OUT_SEQ` without the sequence option
+    /// (`entry.out_seq` is then `None`): a known control connection keeps
+    /// its FTP shift, as `ip_vs_proc_conn` (`ip_vs_sync.c`) replaces a
+    /// connection's `in_seq`/`out_seq` only when the option came.
+    pub keep_seq: bool,
 }
 
 /// A real server as the backup daemon found it for an entry: its service,
@@ -145,6 +150,7 @@ impl Core {
             entry: e,
             dest,
             server,
+            keep_seq,
         } = i;
         let key = FlowKey::new(0, e.proto, e.client.0, e.client.1, e.vip.0, e.vip.1);
         let now = self.clock.now_s;
@@ -167,8 +173,10 @@ impl Core {
                 sp.table.touch(idx, e.state, now, &sp.snap.timeouts);
                 // Installed before its template came: linked now.
                 self.adopt_template::<A>(idx);
-                let c = A::table(self).get(idx).clone();
-                self.ftp_install(&c, e.out_seq, false);
+                if !keep_seq {
+                    let c = A::table(self).get(idx).clone();
+                    self.ftp_install(&c, e.out_seq, false);
+                }
                 self.ctr.inc(Ctr::SyncUpdated);
                 return true;
             }
