@@ -13,5 +13,6 @@
 
 pub mod daemon;
 mod family;
+mod intake;
 mod socket;
 pub mod wire;
