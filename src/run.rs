@@ -156,6 +156,14 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = ringvs::dataplane::FRAG_MAX_DIST,
           value_parser = clap::value_parser!(u32).range(0..=i64::from(i32::MAX)))]
     ipfrag_max_dist: u32,
+    /// IPVS's `sync_ports` sysctl: the sync daemons use N ports, the
+    /// `--mcast-port` and the N-1 after it; a master spreads its messages
+    /// over them by connection, a backup receives on all of them. A power of
+    /// two; more than 64 counts as 64, as in IPVS. Default 1. Both ends of a
+    /// sync link need the same value.
+    #[arg(long, value_name = "N", default_value = "1",
+          value_parser = ringvs::sync::daemon::parse_sync_ports)]
+    sync_ports: u8,
     /// IPVS's FTP helper (`modprobe ip_vs_ftp ports=21`): NAT connections to
     /// these virtual ports (comma-separated, at most 8) are read as FTP control
     /// connections, so passive (PASV/EPSV) and active (PORT/EPRT) data
@@ -373,6 +381,7 @@ pub(crate) fn cmd_run(a: RunArgs) -> ExitCode {
             sloppy_tcp: a.sloppy_tcp,
             sloppy_sctp: a.sloppy_sctp,
             ipfrag_max_dist: a.ipfrag_max_dist,
+            sync_ports: a.sync_ports,
         },
         metrics: a.metrics,
         standby: a.ha == HaArg::Standby,

@@ -116,6 +116,13 @@ pub struct Sysctl {
     /// (`ip_fragment.c`); 0 turns the check off, as there. Counted per
     /// worker (`Frags::too_far`).
     pub ipfrag_max_dist: u32,
+    /// `sync_ports` (`--sync-ports`, default 1): the sync daemons' ports,
+    /// `--mcast-port` and the N − 1 after it. A master spreads its messages
+    /// over them by connection, a backup receives on all of them, as
+    /// `start_sync_thread` (`ip_vs_sync.c`) starts one thread per port. A
+    /// power of two from 1 to 64 (`IPVS_SYNC_PORTS_MAX`;
+    /// `crate::sync::daemon::parse_sync_ports`).
+    pub sync_ports: u8,
 }
 
 impl Default for Sysctl {
@@ -127,6 +134,7 @@ impl Default for Sysctl {
             sloppy_tcp: false,
             sloppy_sctp: false,
             ipfrag_max_dist: super::FRAG_MAX_DIST,
+            sync_ports: 1,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The socket-options room: options of a kernel socket that `socket2` has
 //! no call for. The sync daemons' sockets use it for path-MTU
 //! discovery (`IP_MTU_DISCOVER`, `IPV6_MTU_DISCOVER`) and for the IPv4
-//! master's outgoing interface by index (`IP_MULTICAST_IF`; `crate::sync`). One of
+//! master's outgoing interface by index (`IP_MULTICAST_IF`; `crate::sync`),
+//! and the backup waits on its sockets here ([`Readable`], `poll(2)`). One of
 //! the crate's four modules with `unsafe` code (see [`super`]).
 #![allow(unsafe_code)]
 
@@ -69,6 +70,54 @@ pub fn set_multicast_if_v4_index(sock: &impl AsFd, index: u32) -> io::Result<()>
     };
     let fd = sock.as_fd().as_raw_fd();
     set(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn)
+}
+
+/// A set of sockets to wait on until one is readable (`poll(2)` with
+/// `POLLIN`): the sync backup's, one a port. Built once; a wait makes no
+/// allocation.
+#[derive(Debug)]
+pub struct Readable {
+    pfds: Vec<libc::pollfd>,
+}
+
+impl Readable {
+    /// The set of `socks`, in order (index `i` in [`Readable::ready`] is
+    /// `socks[i]`). The sockets must outlive the set's waits.
+    pub fn new<S: AsFd>(socks: &[S]) -> Self {
+        let pfds = socks
+            .iter()
+            .map(|s| libc::pollfd {
+                fd: s.as_fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        Self { pfds }
+    }
+
+    /// Waits until one of the sockets is readable (or in error) or
+    /// `timeout_ms` passes; how many are ready (0: the time passed, or a
+    /// signal came).
+    pub fn wait(&mut self, timeout_ms: i32) -> usize {
+        for p in &mut self.pfds {
+            p.revents = 0;
+        }
+        // SAFETY: `pfds` holds `pfds.len()` initialised pollfd entries and
+        // lives across the call, which writes only their `revents`.
+        let n = unsafe {
+            libc::poll(
+                self.pfds.as_mut_ptr(),
+                self.pfds.len() as libc::nfds_t,
+                timeout_ms,
+            )
+        };
+        usize::try_from(n).unwrap_or(0)
+    }
+
+    /// Whether socket `i` was ready at the last [`Readable::wait`].
+    pub fn ready(&self, i: usize) -> bool {
+        self.pfds.get(i).is_some_and(|p| p.revents != 0)
+    }
 }
 
 /// The `int` option `name` of `level` on `sock`.

@@ -33,8 +33,10 @@ use super::wire::{self, AnyConn, Daemon, MessageBuilder, SyncConn};
 use crate::config::ipvsadm::{DaemonOpts, SyncRole};
 use crate::dataplane::sync::{PeReport, SyncEntry, SyncPorts};
 use crate::dataplane::{Env, Shared};
+use crate::io::sockopt;
 use crossbeam_channel::Receiver;
 use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,8 +48,32 @@ pub const TICK: Duration = Duration::from_millis(10);
 /// The interface of a daemon started without `--mcast-interface` (ipvsadm's
 /// `DEF_MCAST_IFN`).
 pub const DEFAULT_IFNAME: &str = "eth0";
-/// How long the backup waits in `recv` before looking at its stop flag.
+/// How long the backup waits for its sockets before looking at its stop
+/// flag.
 const RECV_WAIT: Duration = Duration::from_millis(50);
+/// Datagrams the backup takes from one ready socket before it looks at the
+/// others.
+const RECV_BURST: usize = 64;
+/// The most ports a daemon uses (`sync_ports`), IPVS's `IPVS_SYNC_PORTS_MAX`
+/// (`include/net/ip_vs.h`).
+pub const SYNC_PORTS_MAX: u8 = 64;
+
+/// `ringvs run --sync-ports N`: a power of two, the values IPVS's
+/// `proc_do_sync_ports` (`ip_vs_ctl.c`) accepts for `sync_ports` (another is
+/// an error, as the sysctl refuses it with `EINVAL`); more than
+/// [`SYNC_PORTS_MAX`] counts as that many, as `start_sync_thread` clamps it.
+pub fn parse_sync_ports(s: &str) -> Result<u8, String> {
+    let n: u32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number"))?;
+    if !n.is_power_of_two() {
+        return Err(format!(
+            "{n} is not a power of two (IPVS's sync_ports takes 1, 2, 4, 8, ...; more than {SYNC_PORTS_MAX} counts as {SYNC_PORTS_MAX})"
+        ));
+    }
+    Ok(n.min(u32::from(SYNC_PORTS_MAX)) as u8)
+}
 
 /// A running daemon's settings, with the defaults filled in (what
 /// `ipvsadm -L --daemon` prints).
@@ -276,11 +302,14 @@ impl Daemons {
             err,
         };
         let stop = Arc::new(AtomicBool::new(false));
+        // `sync_ports` is fixed for the life of `ringvs run`, so both
+        // daemons use the count the first one started with, as the kernel's
+        // second daemon takes the running one's (`threads_mask`).
+        let socks = sockets(o.role, &config, via, self.env.sysctl.sync_ports).map_err(sock_err)?;
         let thread = match o.role {
             SyncRole::Master => {
-                let sock = socket::master(&config, via).map_err(sock_err)?;
                 let m = Master {
-                    sock,
+                    socks,
                     config: config.clone(),
                     ports: Arc::clone(&self.ports),
                     counters: Arc::clone(&self.counters),
@@ -293,9 +322,8 @@ impl Daemons {
                 spawn("ringvs-sync-m", move || m.run())
             }
             SyncRole::Backup => {
-                let sock = socket::backup(&config, via, RECV_WAIT).map_err(sock_err)?;
                 let b = Backup {
-                    sock,
+                    socks,
                     maxlen: config.maxlen,
                     stop: Arc::clone(&stop),
                     intake: Intake {
@@ -344,12 +372,32 @@ impl Daemons {
     }
 }
 
+/// A daemon's sockets, one a port: `count` of them (`sync_ports`, at most
+/// [`SYNC_PORTS_MAX`]), socket `i` on the group's port + `i`, as
+/// `start_sync_thread` makes one a thread (`make_send_sock`,
+/// `make_receive_sock` with the thread's id).
+fn sockets(
+    role: SyncRole,
+    c: &DaemonConfig,
+    via: Via,
+    count: u8,
+) -> std::io::Result<Vec<UdpSocket>> {
+    (0..u16::from(count.clamp(1, SYNC_PORTS_MAX)))
+        .map(|id| match role {
+            SyncRole::Master => socket::master(c, via, id),
+            SyncRole::Backup => socket::backup(c, via, id),
+        })
+        .collect()
+}
+
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name(name.into()).spawn(f)
 }
 
+/// The master daemon: its sockets, one a port (`sync_ports`: socket `i`
+/// sends to the group's port + `i`).
 struct Master {
-    sock: UdpSocket,
+    socks: Vec<UdpSocket>,
     config: DaemonConfig,
     ports: Arc<SyncPorts>,
     counters: Arc<SyncCounters>,
@@ -358,22 +406,23 @@ struct Master {
 
 impl Master {
     fn run(self) {
-        let mut buf = vec![0u8; self.config.maxlen.max(wire::MIN_BUFFER)];
-        let Ok(mut msg) = MessageBuilder::new(&mut buf, self.config.maxlen, self.config.syncid)
-        else {
-            eprintln!(
-                "ringvs: sync master: maxlen {} is too small",
-                self.config.maxlen
-            );
+        let (maxlen, syncid) = (self.config.maxlen, self.config.syncid);
+        let mut bufs = vec![vec![0u8; maxlen.max(wire::MIN_BUFFER)]; self.socks.len()];
+        let msgs: Result<Vec<_>, _> = bufs
+            .iter_mut()
+            .map(|b| MessageBuilder::new(b, maxlen, syncid))
+            .collect();
+        let Ok(mut msgs) = msgs else {
+            eprintln!("ringvs: sync master: maxlen {maxlen} is too small");
             return;
         };
         // Drain once per tick on a fixed schedule (not "again at once if
         // something came"): a steady trickle of reports still makes one
-        // message per tick, not one datagram per entry.
+        // message per tick and port, not one datagram per entry.
         let mut next = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
-            let mut send = |m: &MessageBuilder| self.send(m.as_bytes(), m.nr_conns());
-            tick(&self.ports, &mut msg, &mut send);
+            let mut send = |i: usize, m: &MessageBuilder| self.send(i, m.as_bytes(), m.nr_conns());
+            tick(&self.ports, &mut msgs, &mut send);
             next += TICK;
             let now = Instant::now();
             match next.checked_duration_since(now) {
@@ -384,27 +433,65 @@ impl Master {
         }
     }
 
-    fn send(&self, bytes: &[u8], n: u8) {
+    /// Sends a message out of socket `i` (to the group's port + `i`).
+    fn send(&self, i: usize, bytes: &[u8], n: u8) {
         let c = &self.counters;
-        match self.sock.send(bytes) {
-            Ok(len) => {
+        match self.socks.get(i).map(|s| s.send(bytes)) {
+            Some(Ok(len)) => {
                 c.msgs_sent.fetch_add(1, Ordering::Relaxed);
                 c.conns_sent.fetch_add(u64::from(n), Ordering::Relaxed);
                 c.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
             }
-            Err(_) => {
+            _ => {
                 c.send_errors.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 }
 
+/// Which of `n` ports a connection's entries go to (`sync_ports`): a hash of
+/// what names the connection, so that every entry of one connection takes
+/// one port and reaches the backup in order, as IPVS's
+/// `select_master_thread_id` (`ip_vs_sync.c`) picks a master thread by the
+/// connection (its `ip_vs_conn`'s address, masked by `threads_mask`). A
+/// template is an entry of its own and may take another port than its
+/// connections, as there. The hash is this process's own: the backup
+/// receives on every port and needs no part of it.
+fn port_of<A: Hash>(c: &SyncConn<A>, n: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    let mut h = DefaultHasher::new();
+    (
+        c.proto,
+        c.is_template(),
+        &c.caddr,
+        c.cport,
+        &c.vaddr,
+        c.vport,
+    )
+        .hash(&mut h);
+    (h.finish() % n as u64) as usize
+}
+
+fn port_of_any(c: &AnyConn, n: usize) -> usize {
+    match c {
+        AnyConn::V4(c) => port_of(c, n),
+        AnyConn::V6(c) => port_of(c, n),
+    }
+}
+
 /// One tick of a master daemon: what the workers of both families
-/// reported, packed into messages, each full one and then the last handed
-/// to `send`.
-fn tick(ports: &SyncPorts, msg: &mut MessageBuilder, send: &mut impl FnMut(&MessageBuilder)) {
-    pack::<Ipv4Addr>(&ports.reports, msg, send);
-    pack::<Ipv6Addr>(&ports.reports6, msg, send);
+/// reported, packed into messages, one being filled per port (`msgs[i]` goes
+/// to port + `i`, [`port_of`]); each full one and then the last of each port
+/// handed to `send` with its port's index.
+fn tick(
+    ports: &SyncPorts,
+    msgs: &mut [MessageBuilder],
+    send: &mut impl FnMut(usize, &MessageBuilder),
+) {
+    pack::<Ipv4Addr>(&ports.reports, msgs, send);
+    pack::<Ipv6Addr>(&ports.reports6, msgs, send);
     for r in &ports.pe_reports {
         for rep in r.try_iter().take(r.capacity().unwrap_or(0)) {
             let c = match rep {
@@ -417,44 +504,64 @@ fn tick(ports: &SyncPorts, msg: &mut MessageBuilder, send: &mut impl FnMut(&Mess
                     ..to_wire::<Ipv6Addr>(&e)
                 }),
             };
-            push_or_send(msg, send, |m| m.push_any(&c));
+            let i = port_of_any(&c, msgs.len());
+            push_or_send(i, msgs, send, |m| m.push_any(&c));
         }
     }
-    if !msg.is_empty() {
-        send(msg);
-        msg.clear();
+    for (i, msg) in msgs.iter_mut().enumerate() {
+        if !msg.is_empty() {
+            send(i, msg);
+            msg.clear();
+        }
     }
 }
 
 /// The datagrams a master daemon with `syncid` and `maxlen` would send of
-/// what the workers reported on `ports` so far: its packing without its
-/// socket and schedule (as [`Intake`] is the backup's without its socket).
+/// what the workers reported on `ports` so far, with one port: its packing
+/// without its socket and schedule (as [`Intake`] is the backup's without
+/// its socket).
 pub fn messages(
     ports: &SyncPorts,
     syncid: u8,
     maxlen: usize,
 ) -> Result<Vec<Vec<u8>>, wire::BufferTooSmall> {
-    let mut buf = vec![0u8; maxlen.max(wire::MIN_BUFFER)];
-    let mut msg = MessageBuilder::new(&mut buf, maxlen, syncid)?;
+    let m = messages_on(ports, syncid, maxlen, 1)?;
+    Ok(m.into_iter().map(|(_, d)| d).collect())
+}
+
+/// [`messages`] with `count` ports (`sync_ports`): each datagram with the
+/// index of its port (sent to the group's port + the index).
+pub fn messages_on(
+    ports: &SyncPorts,
+    syncid: u8,
+    maxlen: usize,
+    count: usize,
+) -> Result<Vec<(usize, Vec<u8>)>, wire::BufferTooSmall> {
+    let mut bufs = vec![vec![0u8; maxlen.max(wire::MIN_BUFFER)]; count.max(1)];
+    let mut msgs = bufs
+        .iter_mut()
+        .map(|b| MessageBuilder::new(b, maxlen, syncid))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::new();
-    tick(ports, &mut msg, &mut |m: &MessageBuilder| {
-        out.push(m.as_bytes().to_vec())
+    tick(ports, &mut msgs, &mut |i, m: &MessageBuilder| {
+        out.push((i, m.as_bytes().to_vec()))
     });
     Ok(out)
 }
 
 /// Packs what the workers reported on `reports` (what is there now; later
-/// reports wait for the next tick) into `msg`, handing each full message to
-/// `send` and starting the next.
-fn pack<A: Family>(
+/// reports wait for the next tick) into the message of each entry's port,
+/// handing each full message to `send` and starting the next.
+fn pack<A: Family + Hash>(
     reports: &[Receiver<SyncEntry<A::Nat>>],
-    msg: &mut MessageBuilder,
-    send: &mut impl FnMut(&MessageBuilder),
+    msgs: &mut [MessageBuilder],
+    send: &mut impl FnMut(usize, &MessageBuilder),
 ) {
     for r in reports {
         for e in r.try_iter().take(r.capacity().unwrap_or(0)) {
             let c = to_wire::<A>(&e);
-            push_or_send(msg, send, |m| m.push(&c));
+            let i = port_of(&c, msgs.len());
+            push_or_send(i, msgs, send, |m| m.push(&c));
         }
     }
 }
@@ -466,52 +573,73 @@ fn drain<T>(channels: &[Receiver<T>]) {
     }
 }
 
-/// Pushes an entry with `push`, or, when `msg` is full, hands it to `send`
-/// and pushes into the next (an entry always fits an empty message,
-/// `MIN_BUFFER`).
+/// Pushes an entry into `msgs[i]` with `push`, or, when it is full, hands
+/// it to `send` and pushes into the next (an entry always fits an empty
+/// message, `MIN_BUFFER`).
 fn push_or_send(
-    msg: &mut MessageBuilder,
-    send: &mut impl FnMut(&MessageBuilder),
+    i: usize,
+    msgs: &mut [MessageBuilder],
+    send: &mut impl FnMut(usize, &MessageBuilder),
     push: impl Fn(&mut MessageBuilder) -> Result<(), wire::Full>,
 ) {
+    let Some(msg) = msgs.get_mut(i) else {
+        return;
+    };
     if push(msg).is_err() {
-        send(msg);
+        send(i, msg);
         msg.clear();
         let _ = push(msg);
     }
 }
 
+/// The backup daemon: its sockets, one a port (`sync_ports`), and its
+/// intake.
 struct Backup {
-    sock: UdpSocket,
+    socks: Vec<UdpSocket>,
     maxlen: usize,
     stop: Arc<AtomicBool>,
     intake: Intake,
 }
 
 impl Backup {
+    /// Waits on every port at once (one `poll(2)` over the sockets, as the
+    /// kernel's threads each wait on their own) and takes what the ready
+    /// ones hold.
     fn run(self) {
         let mut buf = vec![0u8; self.maxlen.max(wire::MIN_BUFFER)];
+        let mut set = sockopt::Readable::new(&self.socks);
+        let wait = RECV_WAIT.as_millis() as i32;
         while !self.stop.load(Ordering::Relaxed) {
-            let n = match self.sock.recv(&mut buf) {
-                Ok(n) => n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    continue;
+            if set.wait(wait) == 0 {
+                continue;
+            }
+            for (i, sock) in self.socks.iter().enumerate() {
+                if set.ready(i) {
+                    self.receive(sock, &mut buf);
                 }
+            }
+        }
+    }
+
+    /// The datagrams `sock` holds, at most [`RECV_BURST`] (the other ports
+    /// have their turn), each taken by the intake.
+    fn receive(&self, sock: &UdpSocket, buf: &mut [u8]) {
+        let mut left = RECV_BURST;
+        while left > 0 {
+            match sock.recv(buf) {
+                Ok(n) => {
+                    left -= 1;
+                    self.intake.message(&buf[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 // The interface went away, or worse: count, and do not spin.
                 Err(_) => {
                     self.intake.counters.dropped("recv_error");
                     std::thread::sleep(RECV_WAIT);
-                    continue;
+                    return;
                 }
-            };
-            self.intake.message(&buf[..n]);
+            }
         }
     }
 }
@@ -706,13 +834,13 @@ mod tests {
         }
         let maxlen = 150;
         let mut buf = vec![0u8; wire::MIN_BUFFER.max(maxlen)];
-        let mut msg = MessageBuilder::new(&mut buf, maxlen, 3).expect("buffer");
+        let mut msg = [MessageBuilder::new(&mut buf, maxlen, 3).expect("buffer")];
         let mut sent = Vec::new();
-        let mut send = |m: &MessageBuilder| sent.push(m.as_bytes().to_vec());
+        let mut send = |_, m: &MessageBuilder| sent.push(m.as_bytes().to_vec());
         pack::<Ipv4Addr>(&[rx4], &mut msg, &mut send);
         pack::<Ipv6Addr>(&[rx6], &mut msg, &mut send);
-        if !msg.is_empty() {
-            send(&msg);
+        if !msg[0].is_empty() {
+            send(0, &msg[0]);
         }
         let lens: Vec<usize> = sent.iter().map(Vec::len).collect();
         // 8 + 3 × 36 = 116 holds the IPv4 entries; an IPv6 one after them
@@ -1099,5 +1227,207 @@ mod tests {
             c.line(),
             "master sync daemon (mcast=sync0, syncid=7, maxlen=1452, group=ff02::51, port=9000, ttl=2)"
         );
+    }
+
+    /// `--sync-ports`: the powers of two IPVS's sysctl takes
+    /// (`proc_do_sync_ports`), more than 64 counting as 64
+    /// (`start_sync_thread`'s clamp to `IPVS_SYNC_PORTS_MAX`); anything
+    /// else refused.
+    #[test]
+    fn sync_ports_takes_powers_of_two_and_counts_at_most_64() {
+        for (s, n) in [("1", 1), ("2", 2), ("16", 16), ("64", 64), ("128", 64)] {
+            assert_eq!(parse_sync_ports(s), Ok(n), "{s}");
+        }
+        for s in ["0", "3", "6", "65", "-1", "x", ""] {
+            assert!(parse_sync_ports(s).is_err(), "{s}");
+        }
+    }
+
+    /// A TCP connection of `RULES`'s IPv4 service from client port `cport`.
+    fn report4(cport: u16, state: State) -> SyncEntry {
+        SyncEntry {
+            proto: 6,
+            client: (0xc612_0001, cport),
+            vip: (0xc612_006e, 80),
+            rip: (0xc613_0002, 8080),
+            state,
+            template: false,
+            timeout: 900,
+            forward: Forward::Masq,
+            out_seq: None,
+            fwmark: 0,
+        }
+    }
+
+    /// Master-side ends of `SyncPorts`: one IPv4 report channel, installs
+    /// to one worker.
+    fn ports_with(
+        reports: Receiver<SyncEntry>,
+        installs: Vec<crossbeam_channel::Sender<Install>>,
+    ) -> SyncPorts {
+        SyncPorts {
+            reports: vec![reports],
+            installs,
+            reports6: vec![],
+            installs6: vec![],
+            pe_reports: vec![],
+        }
+    }
+
+    /// The client ports of the IPv4 entries of `datagram`.
+    fn cports(datagram: &[u8]) -> Vec<u16> {
+        wire::parse(datagram, 0)
+            .expect("a message")
+            .map(|e| match e.expect("an entry") {
+                AnyConn::V4(c) => c.cport,
+                AnyConn::V6(c) => c.cport,
+            })
+            .collect()
+    }
+
+    /// With 2 ports (`sync_ports` 2), a master spreads its connections over
+    /// both, every entry of one connection on one port (here two states of
+    /// each), as IPVS picks a master thread by the connection
+    /// (`select_master_thread_id`); one message a port for this tick.
+    #[test]
+    fn a_master_spreads_connections_over_its_ports_by_connection() {
+        let (tx, rx) = crossbeam_channel::bounded(64);
+        for cport in 40000..40016 {
+            tx.send(report4(cport, State::Established)).expect("queued");
+            tx.send(report4(cport, State::TimeWait)).expect("queued");
+        }
+        let sent = messages_on(&ports_with(rx, vec![]), 3, 1472, 2).expect("buffer");
+        let mut by_conn: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+        for (i, m) in &sent {
+            for cport in cports(m) {
+                by_conn.entry(cport).or_default().push(*i);
+            }
+        }
+        assert_eq!(by_conn.len(), 16, "{by_conn:?}");
+        for (cport, on) in &by_conn {
+            assert!(on.len() == 2 && on[0] == on[1], "{cport}: {on:?}");
+        }
+        let used: std::collections::BTreeSet<usize> = sent.iter().map(|(i, _)| *i).collect();
+        assert_eq!(used, [0, 1].into(), "both ports");
+        assert_eq!(sent.len(), 2, "one message a port");
+    }
+
+    /// `lo`'s interface index.
+    fn lo_index() -> u32 {
+        let s = std::fs::read_to_string("/sys/class/net/lo/ifindex").expect("sysfs");
+        s.trim().parse().expect("an index")
+    }
+
+    /// A daemon's settings on `lo` for `role` at `port` (a port of this
+    /// process's own: tests in parallel use others) and how its sockets
+    /// reach the default group there. (`Daemons::start` needs an
+    /// interface with a MAC address, which `lo` has not: these tests start
+    /// the daemon's sockets and thread as it does.)
+    fn on_lo(role: SyncRole, port: u16) -> (DaemonConfig, Via) {
+        let c = DaemonConfig {
+            role,
+            ifname: "lo".into(),
+            syncid: 0,
+            maxlen: 1472,
+            group: wire::DEFAULT_GROUP.into(),
+            port,
+            ttl: 1,
+        };
+        let index = lo_index();
+        let via = Via::V4 {
+            group: wire::DEFAULT_GROUP,
+            index,
+            bind: Ipv4Addr::UNSPECIFIED,
+        };
+        (c, via)
+    }
+
+    /// A port pair for a test, from the process id (tests in other
+    /// processes, or this binary run twice, then use other ones).
+    fn test_port(n: u16) -> u16 {
+        20000 + (std::process::id() % 10000) as u16 * 4 + n
+    }
+
+    /// A backup with 2 ports (`sync_ports` 2 in its director's sysctls)
+    /// receives on the group's port + 1 too, as a kernel backup's second
+    /// thread does (`make_receive_sock` with id 1): a message a kernel
+    /// master's second thread sends there, over `lo`, is counted and its
+    /// connection queued to the owning worker.
+    #[test]
+    fn a_backup_with_two_ports_takes_a_message_on_the_second() {
+        let mut b = bench(1, false);
+        let mut env = (*b.intake.env).clone();
+        env.sysctl.sync_ports = 2;
+        b.intake.env = Arc::new(env);
+        let port = test_port(0);
+        let (c, via) = on_lo(SyncRole::Backup, port);
+        let count = b.intake.env.sysctl.sync_ports;
+        let socks = sockets(SyncRole::Backup, &c, via, count).expect("sockets on lo");
+        let counters = Arc::clone(&b.intake.counters);
+        let stop = Arc::new(AtomicBool::new(false));
+        let backup = Backup {
+            socks,
+            maxlen: c.maxlen,
+            stop: Arc::clone(&stop),
+            intake: b.intake,
+        };
+        let thread = spawn("test-sync-b", move || backup.run()).expect("a thread");
+        let sender = socket::master(&c, via, 1).expect("a sender to port + 1");
+        assert_eq!(sender.peer_addr().expect("connected").port(), port + 1);
+        let conn = to_wire::<Ipv4Addr>(&report4(40000, State::Established));
+        sender.send(&datagram(&[AnyConn::V4(conn)])).expect("sent");
+        let got = b.installs[0].recv_timeout(Duration::from_secs(5));
+        stop.store(true, Ordering::Relaxed);
+        thread.join().expect("joined");
+        let got = got.expect("an install");
+        assert_eq!(got.entry.client, (0xc612_0001, 40000));
+        let n = counters.all();
+        assert_eq!((n["msgs_received"], n["conns_queued"]), (1, 1), "{n:?}");
+    }
+
+    /// A master with 2 ports sends to the group's port and port + 1 (as
+    /// `make_send_sock` connects thread `id`'s socket to `mcast_port + id`),
+    /// each connection to one: two sockets bound there on `lo` receive
+    /// every connection between them, both some.
+    #[test]
+    fn a_master_with_two_ports_sends_to_both() {
+        let port = test_port(2);
+        let (c, via) = on_lo(SyncRole::Master, port);
+        let rx: Vec<UdpSocket> = sockets(SyncRole::Backup, &c, via, 2).expect("receivers");
+        let (report, reports) = crossbeam_channel::bounded(64);
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters: Arc<SyncCounters> = Arc::default();
+        let master = Master {
+            socks: sockets(SyncRole::Master, &c, via, 2).expect("sockets on lo"),
+            config: c,
+            ports: Arc::new(ports_with(reports, vec![])),
+            counters: Arc::clone(&counters),
+            stop: Arc::clone(&stop),
+        };
+        for cport in 40000..40016 {
+            report
+                .send(report4(cport, State::Established))
+                .expect("queued");
+        }
+        let thread = spawn("test-sync-m", move || master.run()).expect("a thread");
+        let mut got: [Vec<u16>; 2] = [vec![], vec![]];
+        let until = Instant::now() + Duration::from_secs(5);
+        let mut buf = [0u8; 2048];
+        while got.iter().map(Vec::len).sum::<usize>() < 16 && Instant::now() < until {
+            for (i, s) in rx.iter().enumerate() {
+                if let Ok(n) = s.recv(&mut buf) {
+                    got[i].extend(cports(&buf[..n]));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        stop.store(true, Ordering::Relaxed);
+        thread.join().expect("joined");
+        let mut all: Vec<u16> = got.concat();
+        all.sort();
+        assert_eq!(all, (40000..40016).collect::<Vec<_>>(), "{got:?}");
+        assert!(got.iter().all(|g| !g.is_empty()), "both ports: {got:?}");
+        let n = counters.all();
+        assert_eq!((n["msgs_sent"], n["send_errors"]), (2, 0), "{n:?}");
     }
 }

@@ -9,7 +9,6 @@ use crate::io::sockopt;
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6, UdpSocket};
-use std::time::Duration;
 
 /// How the sockets reach the group on the sync interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,17 +54,20 @@ pub fn master_source(ifname: &str, links: &[(String, Vec<Addr4>)]) -> Option<Ipv
 /// loopback of its own messages, and with path-MTU discovery off
 /// (`IP_PMTUDISC_DONT`, as `make_send_sock` sets it: a message longer than a
 /// smaller MTU on the way is fragmented rather than dropped).
-pub fn master(c: &DaemonConfig, via: Via) -> io::Result<UdpSocket> {
+///
+/// Socket `id` of the master's `sync_ports` sends to the group's port + `id`
+/// (`get_mcast_sockaddr`, which adds the thread's id to `mcast_port` in 16
+/// bits, so a port near 65535 wraps, as there).
+pub fn master(c: &DaemonConfig, via: Via, id: u16) -> io::Result<UdpSocket> {
     let s = sender(c, via)?;
+    let port = c.port.wrapping_add(id);
     match via {
         Via::V4 { group, bind, .. } => {
             s.bind(&SocketAddrV4::new(bind, 0).into())?;
-            s.connect(&SocketAddrV4::new(group, c.port).into())?;
+            s.connect(&SocketAddrV4::new(group, port).into())?;
         }
         // A link-local group names its interface (the scope id).
-        Via::V6 { group, index } => {
-            s.connect(&SocketAddrV6::new(group, c.port, 0, index).into())?
-        }
+        Via::V6 { group, index } => s.connect(&SocketAddrV6::new(group, port, 0, index).into())?,
     }
     Ok(s.into())
 }
@@ -97,23 +99,26 @@ fn sender(c: &DaemonConfig, via: Via) -> io::Result<Socket> {
 /// The backup's socket: the group's port on the sync interface, joined to
 /// the group there by the interface's index (as IPVS's `make_receive_sock`
 /// binds the group address and `join_mcast_group` joins by index: an IPv4
-/// group needs no IPv4 address on the interface, and IPVS logs nothing),
-/// its `recv` returning after `wait` at the latest.
-pub fn backup(c: &DaemonConfig, via: Via, wait: Duration) -> io::Result<UdpSocket> {
+/// group needs no IPv4 address on the interface, and IPVS logs nothing);
+/// non-blocking (the daemon waits on all its sockets at once). Socket `id`
+/// of the backup's `sync_ports` binds the group's port + `id`, as
+/// `make_receive_sock` binds each thread's ([`master`]).
+pub fn backup(c: &DaemonConfig, via: Via, id: u16) -> io::Result<UdpSocket> {
     let s = Socket::new(domain(via), Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
     s.bind_device(Some(c.ifname.as_bytes()))?;
+    let port = c.port.wrapping_add(id);
     match via {
         Via::V4 { group, index, .. } => {
-            s.bind(&SocketAddrV4::new(group, c.port).into())?;
+            s.bind(&SocketAddrV4::new(group, port).into())?;
             s.join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(index))?;
         }
         Via::V6 { group, index } => {
-            s.bind(&SocketAddrV6::new(group, c.port, 0, index).into())?;
+            s.bind(&SocketAddrV6::new(group, port, 0, index).into())?;
             s.join_multicast_v6(&group, index)?;
         }
     }
-    s.set_read_timeout(Some(wait))?;
+    s.set_nonblocking(true)?;
     s.set_recv_buffer_size(4 << 20)?;
     Ok(s.into())
 }
@@ -162,7 +167,7 @@ mod test {
         let c = on_lo(group.into(), 1);
         let (index, bind) = (lo_index(), Ipv4Addr::LOCALHOST);
         let via = Via::V4 { group, index, bind };
-        let s = master(&c, via).expect("a master socket on lo");
+        let s = master(&c, via, 0).expect("a master socket on lo");
         let pmtudisc = int(&s, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER);
         assert_eq!(pmtudisc, libc::IP_PMTUDISC_DONT);
         assert_eq!(
@@ -235,7 +240,7 @@ mod test {
         let group = wire::DEFAULT_GROUP;
         let c = on_lo(group.into(), 1);
         let (index, bind) = (lo_index(), Ipv4Addr::UNSPECIFIED);
-        let s = master(&c, Via::V4 { group, index, bind }).expect("a master socket");
+        let s = master(&c, Via::V4 { group, index, bind }, 0).expect("a master socket");
         assert_eq!(
             s.peer_addr().expect("connected").to_string(),
             "224.0.0.81:8848"
@@ -253,9 +258,29 @@ mod test {
             index: lo_index(),
             bind: Ipv4Addr::UNSPECIFIED,
         };
-        let s = backup(&c, via, Duration::from_millis(5)).expect("a socket");
+        let s = backup(&c, via, 0).expect("a socket");
         let local = s.local_addr().expect("bound");
         assert_eq!(local.to_string(), "224.0.0.81:8848");
+        // The second port's socket (`sync_ports`), as thread 1's
+        // `make_receive_sock` binds `mcast_port + 1`.
+        let s = backup(&c, via, 1).expect("a socket");
+        let local = s.local_addr().expect("bound");
+        assert_eq!(local.to_string(), "224.0.0.81:8849");
+    }
+
+    /// A port near the top wraps in 16 bits, as `get_mcast_sockaddr` adds
+    /// the thread's id to `mcast_port` (`htons` of the sum).
+    #[test]
+    fn a_masters_last_port_wraps_as_the_kernels() {
+        let group = wire::DEFAULT_GROUP;
+        let c = DaemonConfig {
+            port: 65535,
+            ..on_lo(group.into(), 1)
+        };
+        let (index, bind) = (lo_index(), Ipv4Addr::UNSPECIFIED);
+        let s = master(&c, Via::V4 { group, index, bind }, 2).expect("a socket");
+        let peer = s.peer_addr().expect("connected");
+        assert_eq!(peer.to_string(), "224.0.0.81:1");
     }
 
     /// The IPv6 master's options, as `make_send_sock` sets them on an IPv6
@@ -290,7 +315,7 @@ mod test {
         let group: Ipv6Addr = "ff02::52".parse().expect("a group");
         let index = lo_index();
         let via = Via::V6 { group, index };
-        let s = backup(&on_lo(group.into(), 1), via, Duration::from_millis(5)).expect("a socket");
+        let s = backup(&on_lo(group.into(), 1), via, 0).expect("a socket");
         let local = s.local_addr().expect("bound");
         assert_eq!(local.to_string(), format!("[ff02::52%{index}]:8848"));
         let mut buf = [0u8; 16];
