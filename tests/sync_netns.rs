@@ -23,6 +23,10 @@
 //! address to bind, binds `0.0.0.0` (IPVS logs and does the same) and its
 //! messages reach the peer from `0.0.0.0`.
 //!
+//! And with `ringvs run --sync-ports 2` (IPVS's `sync_ports`), over the IPv4
+//! group: the backup installs what the peer sends to port 8849, and the
+//! master's connections reach peers on both 8848 and 8849.
+//!
 //! Needs root, `ip netns` and `python3`; under `CI=true` a missing one fails
 //! the test.
 
@@ -300,6 +304,18 @@ else:
         print(data.hex(), src[0], ttl[0] if ttl else -1, flush=True)
 "#;
 
+/// [`sync_link`] for the IPv4 group: the peer's messages come from the
+/// client's address, which the director has no route back to, so no
+/// reverse-path filter.
+fn ipv4_sync_link(lab: &mut lab::Lab) {
+    sync_link(lab);
+    let dir = lab.ns_director();
+    for key in ["all", DIRECTOR_SYNC.0] {
+        let rp = format!("net.ipv4.conf.{key}.rp_filter=0");
+        lab::ns_run(&dir, "sysctl", &["-qw", &rp]).expect("rp_filter off");
+    }
+}
+
 /// The IPv4 group on a link without an IPv4 address (none in the director's
 /// namespace at all), as IPVS runs it: both daemons start, the backup
 /// installs what the peer sends, the master's messages leave from `0.0.0.0`.
@@ -308,16 +324,7 @@ fn both_daemons_sync_over_an_ipv4_group_without_an_ipv4_address() {
     let Some(NsDirector { mut lab, control }) = Scenario::new("sync4")
         .needs(&["python3"])
         .seed_service()
-        .before_director(|lab| {
-            sync_link(lab);
-            // The peer's messages come from the client's address, which the
-            // director has no route back to: no reverse-path filter.
-            let dir = lab.ns_director();
-            for key in ["all", DIRECTOR_SYNC.0] {
-                let rp = format!("net.ipv4.conf.{key}.rp_filter=0");
-                lab::ns_run(&dir, "sysctl", &["-qw", &rp]).expect("rp_filter off");
-            }
-        })
+        .before_director(ipv4_sync_link)
         .start()
     else {
         return;
@@ -352,4 +359,57 @@ fn both_daemons_sync_over_an_ipv4_group_without_an_ipv4_address() {
     // Loopback off: the director's own backup heard nothing from its master.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(counter(&control, "msgs_received"), 1);
+}
+
+/// `ringvs run --sync-ports 2` (IPVS's `sync_ports`) on a real link over the
+/// IPv4 group: the backup installs what a peer sends to the group's port + 1,
+/// as a kernel master's second thread sends there (`get_mcast_sockaddr`);
+/// the master sends its connections to both ports, each by a hash of the
+/// connection (16 connections: all on one port 2 times in 65536).
+#[test]
+fn two_sync_ports_receive_and_send_on_both() {
+    let Some(NsDirector { mut lab, control }) = Scenario::new("syncp2")
+        .needs(&["python3"])
+        .director_args(&["--sync-ports", "2"])
+        .seed_service()
+        .before_director(ipv4_sync_link)
+        .start()
+    else {
+        return;
+    };
+    let cli = lab.ns_client();
+    let d_if = DIRECTOR_SYNC.0;
+    let (group, syncid) = ("224.0.0.81", SYNCID.to_string());
+    let start = |role: &str| {
+        #[rustfmt::skip]
+        adm(&control, &[
+            "--start-daemon", role, "--mcast-interface", d_if, "--syncid", &syncid,
+        ]);
+    };
+    let ports = [PORT.to_string(), (PORT + 1).to_string()];
+
+    start("backup");
+    let second = (cli.as_str(), PEER4, group, ports[1].as_str());
+    the_backup_installs_what_the_peer_sends(&control, second, CPORT + 2);
+
+    let heard: Vec<_> = ports
+        .iter()
+        .map(|p| a_listening_peer(&mut lab, (cli.as_str(), PEER4, group, p.as_str())))
+        .collect();
+    start("master");
+    let bodies = nslab::http_bodies(&lab, &format!("{}:80", lab::VIP), 16);
+    assert_eq!(bodies.len(), 16, "{bodies:?}");
+    let ours = |h: &nslab::StampedLines<()>| {
+        let h = h.lock().expect("lines");
+        h.iter()
+            .filter_map(|(_, l)| datagram(l))
+            .filter(|(bytes, _, _)| carries_ours(bytes))
+            .count()
+    };
+    let both = nslab::wait_for(Duration::from_secs(5), || heard.iter().all(|h| ours(h) > 0));
+    let counts: Vec<usize> = heard.iter().map(ours).collect();
+    assert!(
+        both.is_some(),
+        "messages with our connections by port: {counts:?}"
+    );
 }

@@ -96,22 +96,21 @@ impl Readable {
     }
 
     /// Waits until one of the sockets is readable (or in error) or
-    /// `timeout_ms` passes; how many are ready (0: the time passed, or a
-    /// signal came).
-    pub fn wait(&mut self, timeout_ms: i32) -> usize {
+    /// `timeout_ms` passes; how many are ready (0: the time passed).
+    pub fn wait(&mut self, timeout_ms: i32) -> io::Result<usize> {
         for p in &mut self.pfds {
             p.revents = 0;
         }
         // SAFETY: `pfds` holds `pfds.len()` initialised pollfd entries and
         // lives across the call, which writes only their `revents`.
-        let n = unsafe {
+        let n = cvt(unsafe {
             libc::poll(
                 self.pfds.as_mut_ptr(),
                 self.pfds.len() as libc::nfds_t,
                 timeout_ms,
             )
-        };
-        usize::try_from(n).unwrap_or(0)
+        })?;
+        Ok(usize::try_from(n).unwrap_or(0))
     }
 
     /// Whether socket `i` was ready at the last [`Readable::wait`].

@@ -610,8 +610,17 @@ impl Backup {
         let mut set = sockopt::Readable::new(&self.socks);
         let wait = RECV_WAIT.as_millis() as i32;
         while !self.stop.load(Ordering::Relaxed) {
-            if set.wait(wait) == 0 {
-                continue;
+            match set.wait(wait) {
+                Ok(0) => continue,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // Not a state a poll of open sockets reaches: count, and do
+                // not spin.
+                Err(_) => {
+                    self.intake.counters.dropped("recv_error");
+                    std::thread::sleep(RECV_WAIT);
+                    continue;
+                }
             }
             for (i, sock) in self.socks.iter().enumerate() {
                 if set.ready(i) {
