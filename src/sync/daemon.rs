@@ -1353,8 +1353,10 @@ mod tests {
 
     /// A port pair for a test, from the process id (tests in other
     /// processes, or this binary run twice, then use other ones).
+    /// Below the ephemeral range (32768-60999), where a socket another
+    /// process bound without `SO_REUSEADDR` would refuse the test's bind.
     fn test_port(n: u16) -> u16 {
-        20000 + (std::process::id() % 10000) as u16 * 4 + n
+        20000 + (std::process::id() % 3000) as u16 * 4 + n
     }
 
     /// A backup with 2 ports (`sync_ports` 2 in its director's sysctls)
