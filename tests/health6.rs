@@ -504,8 +504,8 @@ fn ipv6_servers_that_answer_stay_up_the_others_go_down_and_come_back() {
     assert!(rig.republished.load(Ordering::Relaxed) >= 1);
     // The snapshot: the IPv6 ones inhibited (weight 0), the IPv4 one removed.
     let down = rig.mon.down();
-    let lost = rig.mon.weigh(&rig.cfg, &down);
-    let eff = health::effective(&rig.cfg, &down, &lost, false);
+    let (lost, run) = rig.mon.weigh(&rig.cfg, &down);
+    let eff = health::effective(&run, &down, &lost, false);
     let weights = |v6: bool| -> Vec<(IpAddr, u32)> {
         let k = rig
             .cfg

@@ -1022,8 +1022,8 @@ fn a_connection_to_the_sorry_server_is_installed_on_a_standby() {
         d.dest_id(ringvs::config::Proto::Tcp, 80, RS1, 80),
         false,
     )]);
-    let lost = ringvs::health::Monitor::default().weigh(&d.cfg, &down);
-    let cfg = ringvs::health::effective(&d.cfg, &down, &lost, false);
+    let (lost, run) = ringvs::health::Monitor::default().weigh(&d.cfg, &down);
+    let cfg = ringvs::health::effective(&run, &down, &lost, false);
     d.publish_with(|s| *s = ringvs::nat::Snapshot::build(&cfg, ringvs::nat::Timeouts::default()));
     let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, ACK));
     assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));

@@ -133,9 +133,8 @@ impl Ctl {
             down
         };
         // The quorum's bounds are the configured weights, the weights up
-        // those the checks set.
-        let lost = self.health.weigh(&st.cfg, &down);
-        let cfg = self.health.reweigh(&st.cfg);
+        // those the checks set; the rules run at those weights.
+        let (lost, cfg) = self.health.weigh(&st.cfg, &down);
         let run = crate::health::effective(&cfg, &down, &lost, false);
         // Every publish happens under the configuration lock, so the snapshot
         // loaded here is the one this publish replaces: services keep their
@@ -698,6 +697,60 @@ mod tests {
         assert_eq!(adm(&c, "-a -t 198.18.0.110:80 -r 198.19.0.5 -m").code, 0);
         let all = [(5, 1), (2, 1), (4, 1), (3, 1)];
         assert_eq!(list(&c), listing(&all));
+    }
+
+    /// A publish weighs the quorum against the configured weights, the
+    /// servers up counting at the weights their checks set, as keepalived's
+    /// `validate_check_config` (`check/check_data.c`) caps `vs->quorum`
+    /// once by the configured weights and `update_svr_wgt`
+    /// (`check/ipwrapper.c`) changes only `effective_weight`: quorum 8 over
+    /// two servers of weight 5 set to 2 each (4 < 8) is lost and the sorry
+    /// server alone serves; set to 5 and 4 (9), it is back, and the
+    /// workers run the servers at those weights.
+    #[test]
+    fn a_publish_weighs_the_quorum_by_the_configured_weights() {
+        use std::net::Ipv4Addr;
+        let (c, _garp) = ctl(1);
+        let vs = "-t 198.18.0.110:80";
+        let r = adm(
+            &c,
+            &format!(
+                "-A {vs} -s rr --check misc --misc-path /bin/true --misc-dynamic \
+                 --sorry-server 198.19.0.9:8080 --quorum 8"
+            ),
+        );
+        assert_eq!(r.code, 0, "{}", r.err);
+        for rs in ["198.19.0.2", "198.19.0.3"] {
+            let r = adm(&c, &format!("-a {vs} -r {rs} -m -w 5"));
+            assert_eq!(r.code, 0, "{}", r.err);
+        }
+        let ids: Vec<DestId> = {
+            let st = c.adm.lock().unwrap();
+            st.cfg.services()[0].dests.iter().map(|d| d.id).collect()
+        };
+        let (a, b) = (ids[0], ids[1]);
+        let publish = |c: &Ctl| c.publish(&mut c.adm.lock().unwrap());
+        // The workers' rules: each server with its weight.
+        let run = |c: &Ctl| {
+            let snap = c.shared.config.load();
+            let s = snap.services.values().next().unwrap();
+            let mut v: Vec<(IpAddr, u16, u32)> = (s.dests.iter())
+                .map(|d| (Ipv4Addr::from(d.addr).into(), d.port, d.weight))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let ip = |n: u8| IpAddr::from([198, 19, 0, n]);
+        assert!(c.health.set_weights(HashMap::new()));
+        publish(&c);
+        assert_eq!(run(&c), [(ip(2), 80, 5), (ip(3), 80, 5)]);
+        assert!(c.health.set_weights(HashMap::from([(a, 2), (b, 2)])));
+        publish(&c);
+        let sorry = [(ip(9), 8080, 1)];
+        assert_eq!(run(&c), sorry, "4 < 8: the sorry server alone");
+        assert!(c.health.set_weights(HashMap::from([(a, 5), (b, 4)])));
+        publish(&c);
+        assert_eq!(run(&c), [(ip(2), 80, 5), (ip(3), 80, 4)], "9: back");
     }
 
     /// IPv6 rules through the control thread: changed, listed, saved and

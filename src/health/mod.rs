@@ -61,7 +61,6 @@ use crate::wire::Mac;
 use crossbeam_channel::Sender;
 use probe::{Probe, first_due, starts_up, to_tell, verdict};
 use stack::{Dev, Out, Stack};
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -193,17 +192,6 @@ impl Monitor {
         self.set_files(cfg, &checked);
     }
 
-    /// The control thread, before each publish: weighs the quorums of the
-    /// rules `cfg` as configured (not reweighed) against the servers held
-    /// down, at the weights their checks set (`quorum`); those without one.
-    pub fn weigh(&self, cfg: &Config, down: &HashMap<DestId, bool>) -> HashSet<ServiceKey> {
-        let weights = self.weights.lock().map(|w| w.clone()).unwrap_or_default();
-        match self.quorums.lock() {
-            Ok(mut q) => q.weigh(cfg, &weights, down, &self.notify),
-            Err(_) => HashSet::new(),
-        }
-    }
-
     /// The services without their quorum, as last weighed.
     pub fn lost(&self) -> HashSet<ServiceKey> {
         self.quorums.lock().map(|q| q.lost()).unwrap_or_default()
@@ -212,26 +200,6 @@ impl Monitor {
     /// The servers held down now.
     pub fn down(&self) -> HashMap<DestId, bool> {
         self.down.lock().map(|d| d.clone()).unwrap_or_default()
-    }
-
-    /// The rules `cfg` with the weights `misc_dynamic` checks set
-    /// (keepalived's `update_svr_wgt`, `check/ipwrapper.c`): what the
-    /// quorum weighs, the workers run and `-L` lists; `-S` keeps `cfg`'s.
-    pub fn reweigh<'c>(&self, cfg: &'c Config) -> Cow<'c, Config> {
-        let Ok(w) = self.weights.lock() else {
-            return Cow::Borrowed(cfg);
-        };
-        if w.is_empty() {
-            return Cow::Borrowed(cfg);
-        }
-        let mut out = cfg.clone();
-        for s in cfg.services() {
-            let set = s.dests.iter().filter_map(|d| Some((d, *w.get(&d.id)?)));
-            for (d, weight) in set.filter(|&(d, x)| x != d.weight) {
-                let _ = out.edit_dest(&s.key, d.addr, d.port, weight);
-            }
-        }
-        Cow::Owned(out)
     }
 
     /// The health thread: the servers held down and the weights set, as its
@@ -1481,11 +1449,9 @@ mod tests {
         mon.set_targets(targets(&c), &c);
         let publish = |mon: &Monitor| {
             let down = mon.down();
-            let lost = mon.weigh(&c, &down);
-            (
-                lost.clone(),
-                weights_of(&effective(&mon.reweigh(&c), &down, &lost, false), &k),
-            )
+            let (lost, run) = mon.weigh(&c, &down);
+            let run = weights_of(&effective(&run, &down, &lost, false), &k);
+            (lost, run)
         };
         assert_eq!(publish(&mon), (HashSet::new(), vec![(a, 5), (b, 5)]));
         let e = mon.epoch.load(Ordering::Acquire);
@@ -1498,6 +1464,58 @@ mod tests {
         // 5 + 4 = 9: back.
         assert!(mon.set_held_for(e, (HashMap::new(), HashMap::from([(a, 5), (b, 4)]))));
         assert_eq!(publish(&mon), (HashSet::new(), vec![(a, 5), (b, 4)]));
+    }
+
+    /// The quorum and the rules published are weighed at one reading of
+    /// the weights: while the health thread sets them back and forth
+    /// between 2 + 2 (4 < 8: lost) and 5 + 5, every publish that keeps its
+    /// quorum runs the servers at 5, and one that lost it had them at 2.
+    /// Read twice, a verdict set between the two readings published a
+    /// service holding its quorum at 2 + 2, or lost at 5 + 5.
+    #[test]
+    fn the_quorum_and_the_rules_are_weighed_at_one_reading() {
+        use crate::config::Quorum;
+        let (mut c, k, ids, _) = sorry_lab(&[5, 5], (Ipv4Addr::new(198, 19, 0, 9), 8080));
+        let (a, b) = (ids[0], ids[1]);
+        let q = Quorum {
+            quorum: 8,
+            hysteresis: 0,
+        };
+        c.set_service_quorum(&k, q).unwrap();
+        let misc = crate::config::MiscCheck {
+            path: crate::config::Script::parse("/bin/w").unwrap(),
+            timeout: None,
+            dynamic: true,
+        };
+        c.set_service_check(&k, Some(HealthCheck::new(CheckKind::Misc(misc))))
+            .unwrap();
+        let mon = Monitor::default();
+        mon.set_targets(targets(&c), &c);
+        let e = mon.epoch.load(Ordering::Acquire);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let mixed = std::thread::scope(|sc| {
+            sc.spawn(|| {
+                for w in [2, 5].into_iter().cycle() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    assert!(mon.set_held_for(e, (HashMap::new(), HashMap::from([(a, w), (b, w)]))));
+                }
+            });
+            let mut mixed = Vec::new();
+            for _ in 0..20_000 {
+                let (lost, run) = mon.weigh(&c, &HashMap::new());
+                let w = weights_of(&run, &k);
+                let want = if lost.is_empty() { 5 } else { 2 };
+                if w != [(a, want), (b, want)] {
+                    mixed.push((lost.is_empty(), w));
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            mixed
+        });
+        let first = mixed.first();
+        assert!(mixed.is_empty(), "{} mixed: {first:?}", mixed.len());
     }
 
     fn target(id: u32, alpha: bool) -> Target {

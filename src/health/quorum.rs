@@ -23,10 +23,12 @@
 //! quorum changes nothing.
 //!
 //! Here too [`effective`]: the rules the data plane runs, with the servers
-//! held down and the sorry server as the quorum says.
+//! held down and the sorry server as the quorum says; and the control
+//! thread's weighing before each publish (`Monitor::weigh`).
 
 use super::Notifier;
 use crate::config::{Config, DestId, Quorum, Scripts, ServiceKey};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 /// Whether each weighed service holds its quorum, as last weighed, with its
@@ -169,6 +171,36 @@ pub fn effective(
 }
 
 impl super::Monitor {
+    /// The control thread, before each publish: weighs the quorums of the
+    /// rules `cfg` as configured (not reweighed) against the servers held
+    /// down, at the weights their checks set (`quorum`), and gives those
+    /// without one with the rules reweighed ([`Monitor::reweigh`]). Both
+    /// at one reading of the weights: a verdict the health thread sets
+    /// between two readings would decide the quorum on one weight set and
+    /// publish the other.
+    pub fn weigh<'c>(
+        &self,
+        cfg: &'c Config,
+        down: &HashMap<DestId, bool>,
+    ) -> (HashSet<ServiceKey>, Cow<'c, Config>) {
+        let weights = self.weights.lock().map(|w| w.clone()).unwrap_or_default();
+        let lost = match self.quorums.lock() {
+            Ok(mut q) => q.weigh(cfg, &weights, down, &self.notify),
+            Err(_) => HashSet::new(),
+        };
+        (lost, reweighed(cfg, &weights))
+    }
+
+    /// The rules `cfg` with the weights `misc_dynamic` checks set
+    /// (keepalived's `update_svr_wgt`, `check/ipwrapper.c`): what `-L`
+    /// lists, as [`Monitor::weigh`] gives the workers; `-S` keeps `cfg`'s.
+    pub fn reweigh<'c>(&self, cfg: &'c Config) -> Cow<'c, Config> {
+        match self.weights.lock() {
+            Ok(w) => reweighed(cfg, &w),
+            Err(_) => Cow::Borrowed(cfg),
+        }
+    }
+
     /// The control thread, before each publish: the servers brought back
     /// since the last call that their check had held down without
     /// `inhibit_on_failure`. keepalived removed them from IPVS and adds
@@ -215,6 +247,29 @@ impl super::Monitor {
         let e = self.epoch.load(std::sync::atomic::Ordering::Acquire);
         self.set_held_for(e, (down, HashMap::new()))
     }
+
+    /// Tests: the health thread's verdict that every server is up, at the
+    /// weights `weights` their checks set (`misc_dynamic`, a `track_file`).
+    #[cfg(test)]
+    pub(crate) fn set_weights(&self, weights: HashMap<DestId, u32>) -> bool {
+        let e = self.epoch.load(std::sync::atomic::Ordering::Acquire);
+        self.set_held_for(e, (HashMap::new(), weights))
+    }
+}
+
+/// The rules `cfg` with the weights `w` the checks set.
+fn reweighed<'c>(cfg: &'c Config, w: &HashMap<DestId, u32>) -> Cow<'c, Config> {
+    if w.is_empty() {
+        return Cow::Borrowed(cfg);
+    }
+    let mut out = cfg.clone();
+    for s in cfg.services() {
+        let set = s.dests.iter().filter_map(|d| Some((d, *w.get(&d.id)?)));
+        for (d, weight) in set.filter(|&(d, x)| x != d.weight) {
+            let _ = out.edit_dest(&s.key, d.addr, d.port, weight);
+        }
+    }
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
