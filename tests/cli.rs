@@ -243,6 +243,9 @@ fn adm_help_and_version_exit_zero() {
         "\n  --mcast-group address ",
         "\n  --mcast-port port ",
         "\n  --mcast-ttl ttl ",
+        // The check defaults, as HealthCheck::new gives them.
+        "\n  --retry n                           retries before a server is down (default 1; dns 3, misc 0)\n",
+        "\n  --delay-before-retry secs           seconds before a retry (default 1; http/https 3, dns: delay-loop)\n",
     ] {
         assert!(out.contains(line), "{line:?} not in:\n{out}");
     }

@@ -125,8 +125,8 @@ pub(super) fn usage_text() -> String {
          \x20 --helo-name name                    SMTP: the name HELO gives (default smtpchecker.keepalived.org)\n\
          \x20 --delay-loop secs                   seconds between checks (default 60)\n\
          \x20 --connect-timeout secs              seconds a check may take (default 5)\n\
-         \x20 --retry n                           retries before a server is down (default 1; dns 3)\n\
-         \x20 --delay-before-retry secs           seconds before a retry (default 1; dns: delay-loop)\n\
+         \x20 --retry n                           retries before a server is down (default 1; dns 3, misc 0)\n\
+         \x20 --delay-before-retry secs           seconds before a retry (default 1; http/https 3, dns: delay-loop)\n\
          \x20 --warmup secs                       a server's first check waits 0..secs, at random (default 0)\n\
          \x20 --inhibit-on-failure                weight 0 instead of removal when down\n\
          \x20 --alpha                             a server starts down until its first check passes\n\
