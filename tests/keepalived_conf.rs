@@ -1964,6 +1964,28 @@ fn misc_checks_are_read() {
     );
     let c = l.config.service(&key).unwrap().check.clone().unwrap();
     assert_eq!(c.connect_timeout, ringvs::config::DEFAULT_CONNECT_TIMEOUT);
+    // Nor does a real server's or the virtual server's reach it:
+    // keepalived's `validate_check_config` (`check/check_data.c`) gives it
+    // only to a checker's connection, which a MISC_CHECK has none of. No
+    // warning, no difference between the servers, and `-S` writes the
+    // default.
+    for (vs_level, rs_level) in [
+        ("", "connect_timeout 3\n    "),
+        ("  connect_timeout 3\n", ""),
+    ] {
+        let conf = format!(
+            "virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n{vs_level}\
+             \x20 real_server 198.19.0.2 80 {{\n    {rs_level}MISC_CHECK {{\n      misc_path /bin/c\n    }}\n  }}\n\
+             \x20 real_server 198.19.0.3 80 {{\n    MISC_CHECK {{\n      misc_path /bin/c\n    }}\n  }}\n}}\n"
+        );
+        t.write("keepalived.conf", &conf);
+        let l = load_as(&p, None).unwrap();
+        assert_eq!(l.warnings, Vec::<String>::new(), "{conf}");
+        let c = l.config.service(&key).unwrap().check.clone().unwrap();
+        assert_eq!(c.connect_timeout, ringvs::config::DEFAULT_CONNECT_TIMEOUT);
+        let saved = ringvs::config::format::format_save(&l.config, true, &names);
+        assert!(saved.contains(" --connect-timeout 5 "), "{saved}");
+    }
 }
 
 /// A script quoted with escaped quotes inside (`notify_down "/usr/bin/logger

@@ -126,10 +126,13 @@ impl Checker {
         vhost: Option<&str>,
     ) -> HealthCheck {
         let name = self.name();
-        // PING_CHECK has no port (keepalived takes and ignores one), nor
-        // MISC_CHECK (no connection keywords).
+        // PING_CHECK has no port (keepalived takes and ignores one); MISC_CHECK
+        // none, nor a connection for a server's `connect_timeout` (`co`).
         let check_port = self.conn.port.filter(|_| self.kind.has_port());
         let t = self.times.or(rs).or(vs);
+        let conn_to = t
+            .connect_timeout
+            .filter(|_| !matches!(self.kind, CheckKind::Misc(_)));
         let mut kind = self.kind.clone();
         if let CheckKind::Http(h) = &mut kind {
             // The real server's `virtualhost`, else the virtual server's,
@@ -165,7 +168,7 @@ impl Checker {
         };
         HealthCheck {
             delay_loop,
-            connect_timeout: t.connect_timeout.unwrap_or(d.connect_timeout),
+            connect_timeout: conn_to.unwrap_or(d.connect_timeout),
             retry: t.retry.unwrap_or(d.retry),
             delay_before_retry: t.delay_before_retry.unwrap_or(default_dbr),
             // keepalived's default is the `delay_loop`; ringvs's is 0, a
