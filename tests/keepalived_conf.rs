@@ -299,7 +299,7 @@ fn quorum_hysteresis_and_alpha_are_read_and_reloaded() {
             ),
             format!("{f}:1: hysteresis 4 not below the quorum 3: taken as 2 (as keepalived does)"),
             format!(
-                "{f}:1: quorum 3 + hysteresis 2 exceeds the real servers' total weight 3: the quorum is never gained"
+                "{f}:1: quorum 3 + hysteresis 2 exceeds the real servers' total weight 3: the quorum is gained only while a check or a file raises the weights"
             ),
         ]
     );

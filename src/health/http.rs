@@ -521,8 +521,10 @@ mod tests {
     const FOX_MD5: &str = "9e107d9d372bb6826bd81d3542a419d6";
 
     /// A status line without a reason phrase, or without the space before
-    /// it, gives its code (keepalived's `extract_status_code` gives 0 for
-    /// both: a deliberate difference).
+    /// it, gives its code. keepalived's `extract_status_code` (`lib/html.c`)
+    /// wants a space after the three digits: it gives 200 for `200 \r\n`
+    /// as here, and 0 where the line ends at the digits (`200\r\n`), which
+    /// ringvs reads as its code, a deliberate difference (docs/health.md).
     #[test]
     fn a_status_line_without_a_reason_phrase_gives_its_code() {
         assert_eq!(status_code(b"HTTP/1.1 200\r\n"), Some(200));

@@ -489,7 +489,7 @@ fn quorum_bounds(cx: &mut Cx<'_>, pos: &Pos, q: Quorum, dests: &[Rs]) {
     }
     if quorum + hysteresis > total {
         let e = format!(
-            "quorum {quorum} + hysteresis {hysteresis} exceeds the real servers' total weight {total}: the quorum is never gained"
+            "quorum {quorum} + hysteresis {hysteresis} exceeds the real servers' total weight {total}: the quorum is gained only while a check or a file raises the weights"
         );
         cx.w.at(pos, e);
     }
