@@ -941,8 +941,10 @@ fn dns_checkers_are_read_with_their_defaults() {
 }
 
 /// A url's `regex` and `regex_no_match` (keepalived's body match, not done
-/// by ringvs) are each named in a warning that says the url passes on its
-/// status code and digest alone, and the check is the url without them.
+/// by ringvs), and the keywords that tune it (`regex_options`,
+/// `regex_stack`, `regex_min_offset`, `regex_max_offset`), are each named
+/// in a warning that says the url passes on its status code and digest
+/// alone, and the check is the url without them.
 #[test]
 fn a_urls_regex_is_warned_about_as_not_checked() {
     let t = TempDir::new("regex");
@@ -950,21 +952,28 @@ fn a_urls_regex_is_warned_about_as_not_checked() {
         "keepalived.conf",
         "virtual_server 198.18.0.110 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
          \x20 real_server 198.19.0.2 80 {\n    HTTP_GET {\n      url {\n        path /health\n\
-         \x20       regex \"^ok\"\n        regex_no_match\n      }\n    }\n  }\n}\n",
+         \x20       regex \"^ok\"\n        regex_no_match\n        regex_options caseless\n\
+         \x20       regex_stack 65536\n        regex_min_offset 2\n        regex_max_offset 64\n\
+         \x20     }\n    }\n  }\n}\n",
     );
     let l = load_as(&p, None).unwrap();
     let f = p.display().to_string();
-    assert_eq!(
-        l.warnings,
-        [
+    let words = [
+        "regex",
+        "regex_no_match",
+        "regex_options",
+        "regex_stack",
+        "regex_min_offset",
+        "regex_max_offset",
+    ];
+    let want: Vec<String> = (words.iter().zip(9..))
+        .map(|(w, line)| {
             format!(
-                "{f}:9: regex (in url): not supported by ringvs, ignored: the url passes on its status code and digest alone"
-            ),
-            format!(
-                "{f}:10: regex_no_match (in url): not supported by ringvs, ignored: the url passes on its status code and digest alone"
-            ),
-        ]
-    );
+                "{f}:{line}: {w} (in url): not supported by ringvs, ignored: the url passes on its status code and digest alone"
+            )
+        })
+        .collect();
+    assert_eq!(l.warnings, want);
     let key = ServiceKey::new(Proto::Tcp, vip(110), 80);
     let check = l.config.service(&key).unwrap().check.clone().unwrap();
     let want = HttpCheck {

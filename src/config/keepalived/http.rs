@@ -213,9 +213,10 @@ fn url(cx: &mut Cx<'_>, s: &Stmt) -> Result<Url, KaError> {
             "virtualhost" => u.vhost = Some(vhost(cx, k)?),
             // keepalived (`check_http.c`, built with `_WITH_REGEX_CHECK_`)
             // fails the try on a body the regex does not match (or, with
-            // `regex_no_match`, does): not done here, so say what the check
-            // then rests on.
-            "regex" | "regex_no_match" => cx.w.at(
+            // `regex_no_match`, does), as its other regex keywords tune:
+            // not done here, so say what the check then rests on.
+            "regex" | "regex_no_match" | "regex_options" | "regex_stack"
+            | "regex_min_offset" | "regex_max_offset" => cx.w.at(
                 &k.pos,
                 format!(
                     "{} (in url): not supported by ringvs, ignored: the url passes on its status code and digest alone",
