@@ -85,8 +85,8 @@ counters! {
     /// Datagrams of no connection from a real server of a `--pe sip`
     /// service (its own requests, a BYE or a re-INVITE; with `-o`, every
     /// reply too, as no connection holds them) that put their Call-ID's
-    /// template on that server and, without `-o`, made a connection from the
-    /// VIP to the client (IPVS's `conn_out`).
+    /// template on that server (with `-p`) and, without `-o`, made a
+    /// connection from the VIP to the client (IPVS's `conn_out`).
     SipConnOut => "sip_conn_out",
     /// Connections expired.
     ConnExpired => "conn_expired",

@@ -1,9 +1,10 @@
 //! The SIP persistence engine (`--pe sip`, IPVS's `ip_vs_pe_sip`) through a
 //! worker, in memory: a persistent UDP service's datagrams go by their
 //! Call-ID's template, whatever their client port; a datagram without a
-//! Call-ID the engine can read is not scheduled; without `-p` the engine is
-//! not used; a datagram a real server starts puts its call's template on
-//! that server (IPVS's `conn_out`).
+//! Call-ID the engine can read is not scheduled; without `-p` the engine
+//! does not schedule; a datagram a real server starts puts its call's
+//! template on that server (with `-p`) and makes a connection (without
+//! `-o`), IPVS's `conn_out`.
 
 mod inmem;
 
@@ -265,6 +266,48 @@ fn a_real_servers_own_request_makes_a_connection_and_its_calls_template() {
     assert_eq!(sent(&mut d, CLIENT, 5200, Some("call-x")), Some(other));
     assert_eq!(d.ctr(Ctr::SipConnOut), 3);
     assert_eq!(drops(&d.w().core.ctr), [("drop_no_callid", 1)]);
+}
+
+/// Without `-p` IPVS still makes `conn_out`'s connection:
+/// `ip_vs_add_service` counts the service in `conn_out_counter` for its
+/// engine alone, and `ip_vs_new_conn_out` (`ip_vs_core.c`) skips only the
+/// template (and the Call-ID reading) when the service is not persistent.
+/// A real server's BYE of no connection leaves from the VIP, its Call-ID
+/// read or not; the connection is counted and synced as a client's, and
+/// the client's answer on that port comes back to that server, where rr
+/// would have started at rs1.
+#[test]
+fn without_persistence_a_real_servers_request_makes_a_connection() {
+    use ringvs::sync::wire::{self, AnyConn};
+    let mut d = lab("-s rr --pe sip");
+    d.shared.ha.set_master(true);
+    d.shared.bump();
+    assert_eq!(
+        from_rs(&mut d, RS2, CLIENT, 5062, Some("no-template")),
+        Some((VIP, 5060, 5062))
+    );
+    assert_eq!(
+        from_rs(&mut d, RS2, CLIENT, 5064, None),
+        Some((VIP, 5060, 5064))
+    );
+    assert_eq!(d.ctr(Ctr::ConnNew), 2);
+    assert_eq!(d.ctr(Ctr::SipConnOut), 2);
+    assert_eq!(d.ctr(Ctr::DropNoCallId), 0);
+    assert_eq!(sent(&mut d, CLIENT, 5062, Some("no-template")), Some(RS2));
+    assert_eq!(sent(&mut d, CLIENT, 5064, None), Some(RS2));
+    let listed = d.conns(0);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.iter().all(|c| !c.template));
+    let msgs = ringvs::sync::daemon::messages(&d.sync, 7, 1472).expect("buffer");
+    let synced: Vec<(u16, bool)> = msgs
+        .iter()
+        .flat_map(|m| wire::parse(m, 7).expect("a message"))
+        .filter_map(|e| match e {
+            Ok(AnyConn::V4(c)) => Some((c.cport, c.is_template())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(synced, [(5062, false), (5064, false)]);
 }
 
 /// With `-o` the real server's datagram leaves from the VIP without a

@@ -106,8 +106,9 @@ impl Core {
                     }
                 }
                 // A reply of a one-packet-scheduling service has none. A
-                // SIP server's own datagram needs its Call-ID, which a
-                // fragment does not show, to make a connection.
+                // SIP server's own datagram in fragments makes no
+                // connection: with `-p` it needs its Call-ID, which a
+                // fragment does not show (IPVS reads the reassembled one).
                 None if dir == Dir::Output => {
                     match self.ops_reply_conn(proto, (src, sport), (dst, dport)) {
                         Ok((_, crate::nat::ops::ConnOut::Conn)) => Err(Ctr::DropNoConn),

@@ -151,7 +151,9 @@ impl Core {
     /// replaced. A datagram whose Call-ID cannot be read makes
     /// nothing: with `-o` it leaves from the VIP as any reply, without it
     /// is dropped (`drop_no_callid`; IPVS returns no connection and lets it
-    /// out untranslated).
+    /// out untranslated). Without `-p` only the connection is made and the
+    /// Call-ID is not read, as `ip_vs_new_conn_out` builds the template
+    /// (and `fill_param` reads the Call-ID) for a persistent service only.
     #[cold]
     fn sip_conn_out<A: Family>(
         &mut self,
@@ -160,7 +162,15 @@ impl Core {
         out: ConnOut,
     ) -> Result<Option<u32>, Ctr> {
         let svc = A::conn_service(&self.snap.cfg, conn).ok_or(Ctr::DropNoService)?;
-        let p = svc.entry.persist.ok_or(Ctr::DropNoService)?;
+        let Some(p) = svc.entry.persist else {
+            // `ops_replies` gives a `-o` service without `-p` no conn_out.
+            if out != ConnOut::Conn {
+                return Ok(None);
+            }
+            let made = self.conn_out_conn(conn)?;
+            self.ctr.inc(Ctr::SipConnOut);
+            return Ok(Some(made));
+        };
         let d = (svc.entry.dests.iter())
             .find(|d| d.id == conn.dest())
             .ok_or(Ctr::DropNoDest)?;
@@ -182,18 +192,7 @@ impl Core {
         );
         let valid_weight = !(self.env.sysctl.expire_quiescent_template && d.weight == 0);
         let made = match out {
-            ConnOut::Conn => {
-                // The client's port may hold a connection to another server
-                // (a user agent keeps one port for all its dialogs): IPVS
-                // hashes the new one in front of it, so the client's next
-                // datagrams go to the new one; here it replaces it.
-                let in_key =
-                    FlowKey::new(0, conn.proto, conn.client, conn.cport, conn.vip, conn.vport);
-                if let Some(old) = A::lookup(self, &in_key) {
-                    self.drop_conn_of::<A>(old);
-                }
-                Some(self.admit(conn.clone())?)
-            }
+            ConnOut::Conn => Some(self.conn_out_conn(conn)?),
             _ => None,
         };
         let templates = A::templates(&self.shared);
@@ -214,6 +213,20 @@ impl Core {
         }
         self.ctr.inc(Ctr::SipConnOut);
         Ok(made)
+    }
+
+    /// The connection `conn_out` makes for `conn` (a real server's datagram
+    /// of no connection, its client's port to the VIP), counted, timed and
+    /// synced as any new connection ([`Core::admit`]). The client's port may
+    /// hold a connection to another server (a user agent keeps one port for
+    /// all its dialogs): IPVS hashes the new one in front of it, so the
+    /// client's next datagrams go to the new one; here it replaces it.
+    fn conn_out_conn<A: Family>(&mut self, conn: &Conn<A>) -> Result<u32, Ctr> {
+        let in_key = FlowKey::new(0, conn.proto, conn.client, conn.cport, conn.vip, conn.vport);
+        if let Some(old) = A::lookup(self, &in_key) {
+            self.drop_conn_of::<A>(old);
+        }
+        self.admit(conn.clone())
     }
 
     /// The connection the datagram of `client` to `vip` has on real server

@@ -552,16 +552,17 @@ impl Snapshot {
 /// when it has none), or from any port for a port-0 service, whose
 /// connections keep the client's destination port (`Core::new_conn`).
 ///
-/// A persistent SIP service's (`--pe sip`) real servers are in it too, for
-/// IPVS's `conn_out` ([`ops::ConnOut`]; not of a port-0 service, as
-/// `ip_vs_new_conn_out` makes nothing there).
+/// A SIP service's (`--pe sip`) real servers are in it too, for IPVS's
+/// `conn_out` ([`ops::ConnOut`]), persistent or not: `ip_vs_add_service`
+/// counts a service in `conn_out_counter` for its engine alone, and
+/// `ip_vs_new_conn_out` (`ip_vs_core.c`) makes the connection either way,
+/// the template only with `-p`. Not of a port-0 service, as
+/// `ip_vs_new_conn_out` makes nothing there.
 fn ops_replies(cfg: &Config) -> (ops::OpsReplies<u32>, ops::OpsReplies<Ipv6Addr>) {
     use crate::config::{Forward, PersistEngine, Proto};
     use ops::{ConnOut, Server};
     let udp = || cfg.services().iter().filter(|s| s.key.proto == Proto::Udp);
-    let sip = |s: &crate::config::Service| {
-        s.pe == Some(PersistEngine::Sip) && s.persistent.is_some() && s.key.port != 0
-    };
+    let sip = |s: &crate::config::Service| s.pe == Some(PersistEngine::Sip) && s.key.port != 0;
     if !udp().any(|s| s.ops || sip(s)) {
         return Default::default();
     }
@@ -569,8 +570,10 @@ fn ops_replies(cfg: &Config) -> (ops::OpsReplies<u32>, ops::OpsReplies<Ipv6Addr>
     for s in udp() {
         let vport = s.key.port;
         let conn_out = match (s.ops, sip(s)) {
-            (true, false) => Some(ConnOut::Nothing),
-            (true, true) => Some(ConnOut::Template),
+            // Without `-p` a `-o` service's connection would be one
+            // packet's and there is no template: a reply as any other.
+            (true, true) if s.persistent.is_some() => Some(ConnOut::Template),
+            (true, _) => Some(ConnOut::Nothing),
             (false, true) => Some(ConnOut::Conn),
             (false, false) => None,
         };
