@@ -271,6 +271,43 @@ fn the_helper_refuses_a_port_naming_another_host() {
     assert!(data_syn(&mut d, 45000, 30000).is_none());
 }
 
+/// A `PORT` or a `227` reply split inside its last number (`…,117,4`,
+/// then `8…` in the next segment) is not taken, as IPVS's
+/// `ip_vs_ftp_get_addrport` gives up when its number loop reaches the
+/// segment's end: no data connection on the wrong port, and the reply goes
+/// out as it came (its second half alone is no reply either).
+#[test]
+fn a_command_or_reply_split_inside_its_last_number_is_not_taken() {
+    let mut d = lab(&[21]);
+    control(&mut d);
+    let (one, two) = (&b"PORT 198,18,0,1,117,4"[..], &b"8\r\n"[..]);
+    assert_eq!(client(&mut d, ACK | PSH, C0, S0, one).payload, one);
+    assert_eq!(client(&mut d, ACK | PSH, C0 + 21, S0, two).payload, two);
+    assert_eq!(d.ctr(Ctr::FtpExpected), 0);
+    // The server's connection to the cut port (117,4: 29956) has nothing.
+    let (ext, int) = d.int(&tcp_seg(
+        &L3::from_rs(RS1, CLIENT),
+        20,
+        29956,
+        SYN,
+        9000,
+        0,
+        b"",
+    ));
+    assert!(ext.is_empty() && int.is_empty());
+
+    let mut d = lab(&[21]);
+    control(&mut d);
+    client(&mut d, ACK | PSH, C0, S0, b"PASV\r\n");
+    let one = &b"227 Entering Passive Mode (198,19,0,2,117,4"[..];
+    let two = &b"8).\r\n"[..];
+    assert_eq!(server(&mut d, ACK | PSH, S0, C0 + 6, one).payload, one);
+    let got = server(&mut d, ACK | PSH, S0 + 43, C0 + 6, two);
+    assert_eq!((got.payload.as_slice(), got.seq), (two, S0 + 43));
+    assert_eq!((d.ctr(Ctr::FtpRewritten), d.ctr(Ctr::FtpExpected)), (0, 0));
+    assert!(data_syn(&mut d, 45000, 29956).is_none());
+}
+
 #[test]
 fn without_the_helper_or_on_another_port_nothing_is_read() {
     for ports in [&[][..], &[2121][..]] {

@@ -147,7 +147,7 @@ fn command_at(line: &[u8], v4: bool) -> Option<Command> {
     }
     if word(b"EPSV") {
         return match line.get(4..) {
-            Some([b'\r', ..]) => Some(Command::Epsv),
+            Some([b'\r', _, ..]) => Some(Command::Epsv), // 6 bytes, as `ip_vs_ftp_in`
             Some([b' ', fam, b'\r', ..]) if *fam == family(v4) => Some(Command::Epsv),
             _ => None,
         };
@@ -176,8 +176,9 @@ fn skip_spaces(s: &[u8]) -> &[u8] {
 }
 
 /// `h1,h2,h3,h4,p1,p2` at the start of `s`: the address, the port and how
-/// many bytes they took (up to the first byte that is neither a digit nor a
-/// comma, as `ip_vs_ftp_get_addrport`).
+/// many bytes they took, up to the first byte that is neither a digit nor a
+/// comma, which must be there (numbers the segment ends in may be cut, and
+/// `ip_vs_ftp_get_addrport` takes nothing when it reaches `data_limit`).
 fn six_numbers(s: &[u8]) -> Option<(IpAddr, u16, usize)> {
     let mut n = [0u16; 6];
     let (mut i, mut len, mut digits) = (0, 0, 0);
@@ -198,7 +199,7 @@ fn six_numbers(s: &[u8]) -> Option<(IpAddr, u16, usize)> {
         }
         len += 1;
     }
-    if i != 5 || digits == 0 {
+    if i != 5 || digits == 0 || len == s.len() {
         return None;
     }
     let b = n.map(|v| v as u8);
@@ -551,7 +552,8 @@ impl<A: Addr> Expects<A> {
         (conn, owner): (Conn<A>, u32),
         now: u32,
     ) -> Result<(), Refused> {
-        let shard = self.shard(Self::client_of(&key));
+        let client = Self::client_of(&key);
+        let shard = self.shard(client);
         let Ok(mut map) = shard.map.lock() else {
             return Err(Refused::Full);
         };
@@ -564,7 +566,6 @@ impl<A: Addr> Expects<A> {
                 if map.len() >= PER_SHARD {
                     map.retain(|_, e| e.until > now);
                 }
-                let client = Self::client_of(&key);
                 let own = |(k, e): (&FlowKey<A>, &Expect<A>)| {
                     Self::client_of(k) == client && e.until > now
                 };
@@ -754,6 +755,40 @@ mod tests {
         ] {
             assert_eq!(command(bad, true), None, "{}", String::from_utf8_lossy(bad));
         }
+    }
+
+    /// A command or reply the segment ends inside is not taken: its last
+    /// number may go on in the next segment (`PORT …,117,4` then `8\r\n`),
+    /// and `ip_vs_ftp_get_addrport` returns -1 when its number loop reaches
+    /// `data_limit`; any byte after the last number ends it there, as in
+    /// the kernel (an extended form needs its closing delimiter). `EPSV`
+    /// wants six bytes, as `ip_vs_ftp_in` looks for it while six are left.
+    #[test]
+    fn a_command_or_reply_cut_by_the_segments_end_is_not_taken() {
+        for cut in [
+            &b"PORT 198,19,0,2,117,4"[..],
+            b"PORT 198,19,0,2,117,",
+            b"EPRT |1|198.19.0.2|3000",
+            b"EPRT |1|198.19.0.2|30000",
+            b"EPRT |1|198.19",
+            b"EPSV\r",
+            b"EPSV 1",
+        ] {
+            assert_eq!(command(cut, true), None, "{}", String::from_utf8_lossy(cut));
+        }
+        let port = Some(Command::Port(V4, 30000));
+        assert_eq!(command(b"PORT 198,19,0,2,117,48\r", true), port);
+        assert_eq!(command(b"PORT 198,19,0,2,117,48 ", true), port);
+        assert_eq!(command(b"PORT 198,19,0,2,117,48,", true), port);
+        assert_eq!(command(b"EPRT |1|198.19.0.2|30000|", true), port);
+        assert_eq!(command(b"EPSV\r\n", true), Some(Command::Epsv));
+        assert_eq!(command(b"EPSV 1\r", true), Some(Command::Epsv));
+        assert_eq!(reply(b"227 (198,19,0,2,117,4", Mode::Pasv, true), None);
+        assert_eq!(reply(b"227 198,19,0,2,117,48", Mode::Pasv, true), None);
+        let r = reply(b"227 (198,19,0,2,117,48)", Mode::Pasv, true).expect("227");
+        assert_eq!((r.start, r.end, r.port), (5, 22, 30000));
+        assert_eq!(reply(b"229 (|||3000", Mode::Epsv, true), None);
+        assert_eq!(reply(b"229 (|||30000", Mode::Epsv, true), None);
     }
 
     #[test]
