@@ -242,8 +242,8 @@ impl Core {
         }
         if ctl != before && self.ftp_keep(key, ctl) {
             // The stream moved: a standby taking over must go on moving it
-            // (IPVS syncs `out_seq` with the connection; it waits for the
-            // next periodic sync of it, this reports at once).
+            // (in IPVS's `out_seq` encoding; a kernel master shifts through
+            // conntrack's seqadj and never syncs it: docs/ipvsadm.md).
             if ctl.out != before.out && self.sync.reporting() {
                 self.sync_report_of::<A>(idx);
             }

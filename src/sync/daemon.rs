@@ -715,8 +715,8 @@ mod tests {
         assert_eq!(tun.flags & flags::NOOUTPUT, flags::NOOUTPUT);
     }
 
-    /// An FTP control connection's shift goes out as IPVS syncs `out_seq`
-    /// (`IPVS_OPT_SEQ_DATA` and `IP_VS_CONN_F_OUT_SEQ`, a negative delta as
+    /// An FTP control connection's shift goes out in IPVS's encoding of
+    /// `out_seq` (`IPVS_OPT_SEQ_DATA` and `IP_VS_CONN_F_OUT_SEQ`, a negative delta as
     /// its two's complement) and comes back the same; `in_seq` alone, or
     /// the option without the flag, moves nothing.
     #[test]
