@@ -83,8 +83,8 @@ counters! {
     /// service's templates.
     SipUntemplated => "sip_untemplated",
     /// Datagrams of no connection from a real server of a `--pe sip`
-    /// service (its own requests, a BYE or a re-INVITE; with `-o`, every
-    /// reply too, as no connection holds them) that put their Call-ID's
+    /// service (its own requests, a BYE or a re-INVITE; with `-o` and `-p`,
+    /// every reply too, as no connection holds them) that put their Call-ID's
     /// template on that server (with `-p`) and, without `-o`, made a
     /// connection from the VIP to the client (IPVS's `conn_out`).
     SipConnOut => "sip_conn_out",
