@@ -312,7 +312,8 @@ fn cmd_capture(
         let f = std::fs::File::create(write).map_err(|e| format!("{}: {e}", write.display()))?;
         Ok(Box::new(std::io::BufWriter::new(f)))
     };
-    match stream::capture(socket, cmd, out) {
+    let stop = interrupt_flag();
+    match stream::capture(socket, cmd, out, &stop) {
         Ok(end) => {
             eprintln!(
                 "ringvs capture: {} frames captured, {} dropped (reader too slow)",
@@ -333,6 +334,17 @@ fn cmd_capture(
     }
 }
 
+/// A flag SIGINT and SIGTERM set, for `capture` and `trace` to stop on as
+/// tcpdump does: they detach, print their counts and exit 0.
+fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Not registered: the signal kills, as before; nothing to stop.
+        let _ = signal_hook::flag::register(sig, std::sync::Arc::clone(&stop));
+    }
+    stop
+}
+
 /// `ringvs trace`.
 fn cmd_trace(socket: &std::path::Path, filter: String, count: u64) -> ExitCode {
     use ringvs::observe::{filter::Filter, stream};
@@ -342,11 +354,13 @@ fn cmd_trace(socket: &std::path::Path, filter: String, count: u64) -> ExitCode {
     }
     let mut out = std::io::stdout().lock();
     let listening = || eprintln!("ringvs trace: listening on ext and int");
+    let stop = interrupt_flag();
     match stream::trace(
         socket,
         Command::Trace { filter, count },
         listening,
         &mut out,
+        &stop,
     ) {
         Ok(end) => {
             eprintln!(

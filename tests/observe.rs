@@ -715,3 +715,105 @@ fn ipv6_trace_and_capture_over_one_http_request() {
     assert!(to_vip >= 3 && to_rs >= 3, "{to_vip} {to_rs}: {frames:?}");
     drop(lab);
 }
+
+/// Wait (at most 10 s) until `c` says it listens, as [`listening`] does, and
+/// give back a channel of its other stderr lines.
+fn listening_lines(c: &mut Spawned) -> std::sync::mpsc::Receiver<String> {
+    let err = c.0.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let lines = std::io::BufRead::lines(std::io::BufReader::new(err));
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let start = Instant::now();
+    loop {
+        let left = Duration::from_secs(10).saturating_sub(start.elapsed());
+        let line = rx
+            .recv_timeout(left)
+            .expect("no \"listening on\" line within 10 s");
+        if line.contains(": listening on ") {
+            return rx;
+        }
+        eprintln!("{line}");
+    }
+}
+
+/// Send `sig` to `c`, wait for it to exit; its status and the rest of its
+/// stderr.
+fn signal_and_wait(
+    c: &mut Spawned,
+    rest: &std::sync::mpsc::Receiver<String>,
+    sig: &str,
+) -> (std::process::ExitStatus, String) {
+    let killed = Process::new("kill")
+        .args([sig, &c.0.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success(), "kill {sig}");
+    let status = wait_exit(c, DONE);
+    // The reader thread ends with the child's stderr.
+    let err: Vec<String> = rest.iter().collect();
+    (status, err.join("\n"))
+}
+
+/// Interrupted (Ctrl-C, or SIGTERM from a supervisor), a capture or a
+/// trace detaches and prints its counts before exiting 0, as tcpdump's
+/// `cleanup` does on SIGINT/SIGTERM; the pcap written so far is whole.
+#[test]
+fn an_interrupted_capture_or_trace_prints_its_counts_and_exits_0() {
+    let Some(NsDirector { lab, control }) = scenario("sigint").start() else {
+        return;
+    };
+    let ctl = control.display().to_string();
+    let vip80 = format!("{}:80", lab::VIP);
+    let file = TmpFile(tmp("sigint"));
+    let file_s = file.0.display().to_string();
+    let mut cap = spawn(
+        &[
+            "capture",
+            "--control",
+            &ctl,
+            "--filter",
+            "tcp and port 80",
+            "-w",
+            &file_s,
+        ],
+        Stdio::null(),
+    );
+    let rest = listening_lines(&mut cap);
+    assert_eq!(http_bodies(&lab, &vip80, 1).len(), 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, err) = signal_and_wait(&mut cap, &rest, "-INT");
+    assert!(status.success(), "{status}: {err}");
+    let frames = read_pcap(&file.0);
+    assert!(frames.len() >= 8, "only {} frames", frames.len());
+    assert!(
+        err.contains(&format!("{} frames captured, 0 dropped", frames.len())),
+        "{err}"
+    );
+
+    // A trace, stopped by SIGTERM; and the director took both off (a new
+    // capture attaches at once).
+    let mut tr = spawn(
+        &["trace", "--control", &ctl, "tcp", "and", "port", "80"],
+        Stdio::null(),
+    );
+    let rest = listening_lines(&mut tr);
+    assert_eq!(http_bodies(&lab, &vip80, 1).len(), 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, err) = signal_and_wait(&mut tr, &rest, "-TERM");
+    assert!(status.success(), "{status}: {err}");
+    assert!(err.contains(" packets traced, 0 dropped"), "{err}");
+    assert!(!err.contains("ringvs trace: 0 packets traced"), "{err}");
+    let mut again = spawn(
+        &["capture", "--control", &ctl, "-c", "1", "-w", "/dev/null"],
+        Stdio::null(),
+    );
+    let rest = listening_lines(&mut again);
+    let (status, err) = signal_and_wait(&mut again, &rest, "-INT");
+    assert!(status.success(), "{status}: {err}");
+    assert!(err.contains("0 frames captured"), "{err}");
+    drop(lab);
+}

@@ -23,7 +23,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// What a capture or trace session needs of the director it attaches to: the
@@ -138,17 +138,19 @@ fn pump(
     let mut n = 0u64;
     let mut checked = Instant::now();
     while !host.stopping() && (count == 0 || n < count) {
+        // Also while frames keep coming: a client interrupted (Ctrl-C) closes
+        // its sending half and waits for the end message.
+        if checked.elapsed() >= PEER_CHECK {
+            checked = Instant::now();
+            if peer_gone(stream) {
+                break;
+            }
+        }
         match next(&mut w) {
             Ok(true) => n += 1,
             Ok(false) => {
                 if w.flush().is_err() {
                     break;
-                }
-                if checked.elapsed() >= PEER_CHECK {
-                    checked = Instant::now();
-                    if peer_gone(stream) {
-                        break;
-                    }
                 }
                 std::thread::sleep(IDLE_SLEEP);
             }
@@ -487,8 +489,57 @@ fn open(socket: &Path, cmd: Command) -> Result<BufReader<UnixStream>, String> {
     if !resp.err.is_empty() {
         let _ = write!(io::stderr(), "{}", resp.err);
     }
-    let _ = r.get_ref().set_read_timeout(None);
+    let _ = r.get_ref().set_read_timeout(Some(CLIENT_POLL));
     Ok(r)
+}
+
+/// How often a client waiting for the director looks at its stop flag.
+const CLIENT_POLL: Duration = Duration::from_millis(100);
+/// How long an interrupted client waits for the director's end message.
+pub const INTERRUPT_WAIT: Duration = Duration::from_secs(2);
+
+/// The director's stream as a client reads it. Once `stop` is set (SIGINT,
+/// SIGTERM), the client closes its sending half, which the director takes
+/// as the client leaving: it detaches and sends the end message, which the
+/// client waits for (at most [`INTERRUPT_WAIT`]) as tcpdump, interrupted,
+/// still prints its counts.
+struct Interruptible<'a> {
+    r: BufReader<UnixStream>,
+    stop: &'a AtomicBool,
+    deadline: Option<Instant>,
+}
+
+impl Read for Interruptible<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.r.read(buf) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                r => return r,
+            }
+            if !self.stop.load(Ordering::Relaxed) {
+                continue;
+            }
+            match self.deadline {
+                None => {
+                    let _ = self.r.get_ref().shutdown(std::net::Shutdown::Write);
+                    self.deadline = Some(Instant::now() + INTERRUPT_WAIT);
+                }
+                Some(d) if Instant::now() >= d => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "interrupted, and the director did not end the stream",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
 }
 
 /// How a capture or trace ended.
@@ -506,16 +557,24 @@ fn ended(p: &[u8]) -> Ended {
     }
 }
 
-/// `ringvs capture`: write a pcap of the frames to `out`, flushing after each.
+/// `ringvs capture`: write a pcap of the frames to `out`, flushing after each,
+/// until the director ends the stream (also when `stop` is set: see
+/// [`Interruptible`]).
 pub fn capture(
     socket: &Path,
     cmd: Command,
     out: impl FnOnce() -> Result<Box<dyn Write>, String>,
+    stop: &AtomicBool,
 ) -> Result<Ended, Unreached> {
-    let mut r = open(socket, cmd).map_err(Unreached::Director)?;
+    let r = open(socket, cmd).map_err(Unreached::Director)?;
     // The output is opened (`-w FILE` created, so emptied) only once the
     // director has taken the capture.
     let mut out = out().map_err(Unreached::Output)?;
+    let mut r = Interruptible {
+        r,
+        stop,
+        deadline: None,
+    };
     capture_into(&mut r, &mut *out).map_err(Unreached::Stream)
 }
 
@@ -530,7 +589,7 @@ pub enum Unreached {
 }
 
 /// The capture stream of `r` written to `out` as a pcap file.
-fn capture_into(r: &mut BufReader<UnixStream>, out: &mut dyn Write) -> Result<Ended, String> {
+fn capture_into(r: &mut impl Read, out: &mut dyn Write) -> Result<Ended, String> {
     let werr = |e: io::Error| format!("writing the capture: {e}");
     pcap::write_header(out).map_err(werr)?;
     out.flush().map_err(werr)?;
@@ -558,15 +617,22 @@ fn capture_into(r: &mut BufReader<UnixStream>, out: &mut dyn Write) -> Result<En
 }
 
 /// `ringvs trace`: write the trace lines to `out`, calling `attached` once
-/// the director has taken the trace (every worker taps).
+/// the director has taken the trace (every worker taps), until the director
+/// ends the stream (also when `stop` is set: see [`Interruptible`]).
 pub fn trace(
     socket: &Path,
     cmd: Command,
     attached: impl FnOnce(),
     out: &mut dyn Write,
+    stop: &AtomicBool,
 ) -> Result<Ended, String> {
-    let mut r = open(socket, cmd)?;
+    let r = open(socket, cmd)?;
     attached();
+    let mut r = Interruptible {
+        r,
+        stop,
+        deadline: None,
+    };
     let werr = |e: io::Error| format!("writing the trace: {e}");
     loop {
         match read_msg(&mut r).map_err(|e| format!("reading from the director: {e}"))? {
@@ -601,7 +667,8 @@ mod tests {
             opened.set(true);
             Ok(Box::new(Vec::new()))
         };
-        let got = capture(Path::new("/nonexistent/ringvs.sock"), cmd, out);
+        let stop = AtomicBool::new(false);
+        let got = capture(Path::new("/nonexistent/ringvs.sock"), cmd, out, &stop);
         assert!(matches!(got, Err(Unreached::Director(_))), "{got:?}");
         assert!(!opened.get());
     }
