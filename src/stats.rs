@@ -472,6 +472,9 @@ counters! {
     /// Frames `ringvs capture` matched but could not copy because its reader was
     /// behind (the frame itself was handled as usual).
     CaptureDropped => "capture_dropped",
+    /// Packets `ringvs trace` matched but could not describe because its
+    /// reader was behind (the packet itself was handled as usual).
+    TraceDropped => "trace_dropped",
     /// Bytes of the frames received on the external NIC (Ethernet header included).
     RxExtBytes => "rx_ext_bytes",
     /// Bytes of the frames received on the internal NIC (Ethernet header included).

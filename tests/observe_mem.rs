@@ -96,7 +96,9 @@ fn trace_records_say_what_happened_and_a_full_queue_only_loses_records() {
     let recs: Vec<_> = tr.rx.try_iter().collect();
     assert_eq!(recs.len(), 4);
     assert_eq!(tr.dropped.load(Ordering::Relaxed), 3);
-    assert_eq!(lab.ctr(Ctr::CaptureDropped), 3);
+    // Counted as the trace's, not as a capture's.
+    assert_eq!(lab.ctr(Ctr::TraceDropped), 3);
+    assert_eq!(lab.ctr(Ctr::CaptureDropped), 0);
     let r = &recs[0];
     assert_eq!((r.nic, r.handed), (0, false));
     assert_eq!(r.sum.ports, Some((40000, 80)));

@@ -88,7 +88,7 @@ impl Core {
                 *slot = Some(s);
             }
             if !t.push(rec) {
-                self.ctr.inc(Ctr::CaptureDropped);
+                self.ctr.inc(Ctr::TraceDropped);
             }
         }
         self.snap.tap = Some(tap);

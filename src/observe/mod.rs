@@ -9,7 +9,7 @@
 //! taken from a fixed pool (allocated at attach time) and passes it through a
 //! bounded channel; a trace record is a small `Copy` struct sent through a bounded
 //! channel. If the pool or the channel is empty/full (the reader is slow), the frame
-//! or record is dropped and counted (`capture_dropped`): the worker never waits.
+//! or record is dropped and counted (`capture_dropped`, `trace_dropped`): the worker never waits.
 //! The reader (a control-socket client thread) polls the channel, so the workers'
 //! sends never wake a sleeping thread (no syscall per packet).
 

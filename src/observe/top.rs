@@ -22,6 +22,7 @@ fn drops(socket: &Path) -> Result<(BTreeMap<String, u64>, u64), String> {
                 || [
                     "kernel_drop",
                     "capture_dropped",
+                    "trace_dropped",
                     "xdp_bad_addr",
                     "xdp_fill_empty",
                     "xdp_tx_invalid",
