@@ -319,7 +319,7 @@ fn cmd_capture(
                 "ringvs capture: {} frames captured, {} dropped (reader too slow)",
                 end.packets, end.dropped
             );
-            ExitCode::SUCCESS
+            stopped("ringvs capture", end)
         }
         // As `adm`, `stats` and `top`: 2 for no director or a refusal, and
         // for an output that cannot be written.
@@ -332,6 +332,16 @@ fn cmd_capture(
             ExitCode::FAILURE
         }
     }
+}
+
+/// The exit of a capture or trace that ended: 0, or 1 if the director
+/// stopped under it (as tcpdump fails when its interface goes away).
+fn stopped(name: &str, end: ringvs::observe::stream::Ended) -> ExitCode {
+    if end.stopped {
+        eprintln!("{name}: the director stopped");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
 
 /// A flag SIGINT and SIGTERM set, for `capture` and `trace` to stop on as
@@ -367,7 +377,7 @@ fn cmd_trace(socket: &std::path::Path, filter: String, count: u64) -> ExitCode {
                 "ringvs trace: {} packets traced, {} dropped (reader too slow)",
                 end.packets, end.dropped
             );
-            ExitCode::SUCCESS
+            stopped("ringvs trace", end)
         }
         Err(e) => {
             eprintln!("ringvs trace: {e}");

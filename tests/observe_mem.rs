@@ -316,3 +316,84 @@ fn the_director_knows_when_every_worker_has_taken_a_new_tap() {
     lab.workers[1].poll_once(lab.now);
     assert!(lab.shared.loaded(e), "both have");
 }
+
+/// A director's tap slot alone, for the control side of a stream.
+#[derive(Default)]
+struct Host {
+    slot: ringvs::observe::TapSlot,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+impl ringvs::observe::stream::TapHost for Host {
+    fn tap(&self) -> &ringvs::observe::TapSlot {
+        &self.slot
+    }
+    fn republish(&self) -> u64 {
+        0
+    }
+    fn loaded(&self, _: u64) -> bool {
+        true
+    }
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// A frame of 1000 bytes whose byte 100 is `mark`.
+fn marked(mark: u8) -> Vec<u8> {
+    let mut f = vec![0u8; 1000];
+    f[100] = mark;
+    f
+}
+
+/// A reader that stalls (tcpdump suspended, a full disk) does not end its
+/// capture, as it would not end tcpdump's: past the stall the workers drop
+/// and count, and once the reader reads again the session goes on. It ends
+/// when the reader goes (here after 11 s, longer than the write timeout
+/// that used to end it with an end message that looked like `-c`'s).
+#[test]
+fn a_stalled_reader_keeps_its_capture_until_it_goes() {
+    use ringvs::observe::stream::{read_msg, serve_capture};
+    use std::io::BufRead;
+    let host = Arc::new(Host::default());
+    let (director, client) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+    let h = Arc::clone(&host);
+    let served = std::thread::spawn(move || serve_capture(&*h, &director, "both", "both", "", 0));
+    let mut r = std::io::BufReader::new(client);
+    let mut answer = String::new();
+    r.read_line(&mut answer).expect("response");
+    assert!(answer.contains("\"code\":0"), "{answer}");
+    let cap = host.slot.current().and_then(|t| t.capture.clone());
+    let cap = cap.expect("attached");
+    let p = Point {
+        nic: Nic::Ext,
+        tx: false,
+    };
+    // More than the socket, the director's buffer and the pool hold.
+    let mut taken = 0u64;
+    for _ in 0..4000 {
+        taken += u64::from(cap.offer(0, p, &marked(1), 1000));
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
+    assert!(cap.dropped.load(Ordering::Relaxed) > 0, "nothing dropped");
+    std::thread::sleep(std::time::Duration::from_secs(11));
+    let still = host.slot.current().and_then(|t| t.capture.clone());
+    assert!(still.is_some(), "the director gave up on a slow reader");
+    assert!(!served.is_finished());
+    // The reader reads again: everything taken arrives, whole, then what
+    // comes next.
+    let mut got = 0u64;
+    while got < taken {
+        let (ty, m) = read_msg(&mut r).expect("read").expect("a message");
+        assert_eq!(ty, b'F', "ended: {}", String::from_utf8_lossy(&m));
+        assert_eq!((m.len(), m[15 + 100]), (15 + 1000, 1));
+        got += 1;
+    }
+    assert!(cap.offer(0, p, &marked(2), 1000));
+    let (ty, m) = read_msg(&mut r).expect("read").expect("a message");
+    assert_eq!((ty, m[15 + 100]), (b'F', 2));
+    // The reader goes: the director detaches.
+    drop(r);
+    served.join().expect("served");
+    assert!(host.slot.current().is_none());
+}

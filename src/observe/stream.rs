@@ -18,7 +18,7 @@ use super::{CAPTURE_SLOTS, Capture, TRACE_SLOTS, Trace, TraceRec, pcap};
 use crate::config::Forward;
 use crate::proto::{self, Command, Request, Response};
 use crate::stats::Ctr;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -64,9 +64,13 @@ fn republish_and_wait(host: &dyn TapHost) -> Response {
     r
 }
 
-/// How long the director waits for a stalled reader before giving up on it (the
-/// workers keep dropping into `capture_dropped` meanwhile).
+/// How long the director waits to write the end of a stream (what was
+/// pending and the end message) once the session is over. While it runs it
+/// never gives up on a slow reader (see [`pump`]).
 pub const STREAM_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes of messages the director holds for a reader whose socket is full;
+/// past them it takes nothing more from the workers, who drop and count.
+const OUT_BUF: usize = 64 * 1024;
 const IDLE_SLEEP: Duration = Duration::from_millis(2);
 const PEER_CHECK: Duration = Duration::from_millis(100);
 /// How long an attach waits for the previous session of its kind to go.
@@ -110,55 +114,90 @@ fn respond(stream: &UnixStream, r: &Response) -> bool {
     (&*stream).write_all(line.as_bytes()).is_ok()
 }
 
-/// Whether the client closed its end (a non-blocking read sees EOF).
+/// Whether the client closed its end or its sending half (a read of the
+/// non-blocking stream sees EOF).
 fn peer_gone(stream: &UnixStream) -> bool {
-    if stream.set_nonblocking(true).is_err() {
-        return true;
-    }
     let mut b = [0u8; 64];
-    let gone = match (&*stream).read(&mut b) {
+    match (&*stream).read(&mut b) {
         Ok(0) => true,
         Ok(_) => false,
-        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
-    };
-    let _ = stream.set_nonblocking(false);
-    gone
+        Err(e) => !matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+        ),
+    }
 }
 
-/// Pump messages from `next` until `count` (0: no limit) packets, the client
-/// leaves, or the director stops. Returns the packets sent.
+/// What [`pump`] ended with: the packets taken, why it ended (the end
+/// message's `end`), and the bytes not written yet.
+struct Pumped {
+    n: u64,
+    why: &'static str,
+    rest: Vec<u8>,
+}
+
+/// Pump messages from `next` (which appends one to the buffer, or says
+/// there is none) until `count` (0: no limit) packets are written, the
+/// client leaves, or the director stops. A slow reader never ends the
+/// session, as a slow tcpdump never ends its capture: with [`OUT_BUF`]
+/// bytes waiting for the socket, nothing more is taken from the workers,
+/// who drop and count (`capture_dropped`, `trace_dropped`) until the
+/// reader catches up or goes.
 fn pump(
     host: &dyn TapHost,
     stream: &UnixStream,
     count: u64,
-    mut next: impl FnMut(&mut BufWriter<&UnixStream>) -> io::Result<bool>,
-) -> u64 {
-    let _ = stream.set_write_timeout(Some(STREAM_WRITE_TIMEOUT));
-    let mut w = BufWriter::with_capacity(64 * 1024, stream);
+    mut next: impl FnMut(&mut Vec<u8>) -> bool,
+) -> Pumped {
+    let _ = stream.set_nonblocking(true);
+    let mut buf = Vec::with_capacity(2 * OUT_BUF);
+    let mut sent = 0;
     let mut n = 0u64;
     let mut checked = Instant::now();
-    while !host.stopping() && (count == 0 || n < count) {
+    let why = loop {
+        if host.stopping() {
+            break "stopping";
+        }
+        if count != 0 && n >= count && sent == buf.len() {
+            break "count";
+        }
         // Also while frames keep coming: a client interrupted (Ctrl-C) closes
         // its sending half and waits for the end message.
         if checked.elapsed() >= PEER_CHECK {
             checked = Instant::now();
             if peer_gone(stream) {
-                break;
+                break "client";
             }
         }
-        match next(&mut w) {
-            Ok(true) => n += 1,
-            Ok(false) => {
-                if w.flush().is_err() {
-                    break;
+        let mut busy = false;
+        while buf.len() < OUT_BUF && (count == 0 || n < count) && next(&mut buf) {
+            n += 1;
+            busy = true;
+        }
+        if sent < buf.len() {
+            match (&*stream).write(&buf[sent..]) {
+                Ok(k) => {
+                    sent += k;
+                    busy |= k > 0;
                 }
-                std::thread::sleep(IDLE_SLEEP);
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => break "client",
             }
-            Err(_) => break,
+            if sent == buf.len() || sent >= OUT_BUF / 2 {
+                buf.drain(..sent);
+                sent = 0;
+            }
         }
-    }
-    let _ = w.flush();
-    n
+        if !busy {
+            std::thread::sleep(IDLE_SLEEP);
+        }
+    };
+    buf.drain(..sent);
+    Pumped { n, why, rest: buf }
 }
 
 /// Attach, giving a reader that just left [`BUSY_WAIT`] to be noticed and
@@ -173,11 +212,15 @@ fn attach(mut f: impl FnMut() -> Result<(), String>) -> Result<(), String> {
     }
 }
 
-fn end(stream: &UnixStream, packets: u64, dropped: u64) {
-    let v = serde_json::json!({ "packets": packets, "dropped": dropped }).to_string();
-    let mut w = BufWriter::new(stream);
-    let _ = write_msg(&mut w, b'E', &[v.as_bytes()]);
-    let _ = w.flush();
+/// Write what `p` left and the end message (bounded by
+/// [`STREAM_WRITE_TIMEOUT`]).
+fn end(stream: &UnixStream, p: Pumped, dropped: u64) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(STREAM_WRITE_TIMEOUT));
+    let v = serde_json::json!({ "packets": p.n, "dropped": dropped, "end": p.why });
+    let mut rest = p.rest;
+    let _ = write_msg(&mut rest, b'E', &[v.to_string().as_bytes()]);
+    let _ = (&*stream).write_all(&rest);
 }
 
 /// Serve a `capture` request on `stream` (from a control client thread).
@@ -203,12 +246,12 @@ pub fn serve_capture(
         return;
     }
     let ok = republish_and_wait(host);
-    let n = if respond(stream, &ok) {
-        pump(host, stream, count, |w| {
+    let p = if respond(stream, &ok) {
+        Some(pump(host, stream, count, |w| {
             let Ok(b) = cap.full_rx.try_recv() else {
-                return Ok(false);
+                return false;
             };
-            let r = write_msg(
+            let _ = write_msg(
                 w,
                 b'F',
                 &[
@@ -220,14 +263,17 @@ pub fn serve_capture(
                 ],
             );
             let _ = cap.free_tx.try_send(b);
-            r.map(|()| true)
-        })
+            true
+        }))
     } else {
-        0
+        None
     };
     host.tap().detach(Some(&cap), None);
     let _ = host.republish();
-    end(stream, n, cap.dropped.load(Ordering::Relaxed));
+    let Some(p) = p else {
+        return;
+    };
+    end(stream, p, cap.dropped.load(Ordering::Relaxed));
 }
 
 /// Serve a `trace` request. `sched` names the scheduler of a service
@@ -253,23 +299,26 @@ pub fn serve_trace(
     }
     let ok = republish_and_wait(host);
     let mut seq = 0u64;
-    let n = if respond(stream, &ok) {
-        pump(host, stream, count, |w| {
+    let p = if respond(stream, &ok) {
+        Some(pump(host, stream, count, |w| {
             let Ok(r) = tr.rx.try_recv() else {
-                return Ok(false);
+                return false;
             };
             seq += 1;
             for line in format_trace(seq, &r, sched) {
-                write_msg(w, b'T', &[line.as_bytes()])?;
+                let _ = write_msg(w, b'T', &[line.as_bytes()]);
             }
-            Ok(true)
-        })
+            true
+        }))
     } else {
-        0
+        None
     };
     host.tap().detach(None, Some(&tr));
     let _ = host.republish();
-    end(stream, n, tr.dropped.load(Ordering::Relaxed));
+    let Some(p) = p else {
+        return;
+    };
+    end(stream, p, tr.dropped.load(Ordering::Relaxed));
 }
 
 fn proto_name(p: u8) -> String {
@@ -547,6 +596,8 @@ impl Read for Interruptible<'_> {
 pub struct Ended {
     pub packets: u64,
     pub dropped: u64,
+    /// The director stopped (rather than `-c` reached or the client leaving).
+    pub stopped: bool,
 }
 
 fn ended(p: &[u8]) -> Ended {
@@ -554,8 +605,12 @@ fn ended(p: &[u8]) -> Ended {
     Ended {
         packets: v["packets"].as_u64().unwrap_or(0),
         dropped: v["dropped"].as_u64().unwrap_or(0),
+        stopped: v["end"] == "stopping",
     }
 }
+
+/// A stream closed without its end message: cut off, not finished.
+const CUT: &str = "the director closed the stream without its end message";
 
 /// `ringvs capture`: write a pcap of the frames to `out`, flushing after each,
 /// until the director ends the stream (also when `stop` is set: see
@@ -606,12 +661,7 @@ fn capture_into(r: &mut impl Read, out: &mut dyn Write) -> Result<Ended, String>
             }
             Some((b'E', p)) => return Ok(ended(&p)),
             Some(_) => return Err("unexpected message from the director".into()),
-            None => {
-                return Ok(Ended {
-                    packets: n,
-                    dropped: 0,
-                });
-            }
+            None => return Err(format!("{CUT} ({n} frames written)")),
         }
     }
 }
@@ -643,7 +693,7 @@ pub fn trace(
             }
             Some((b'E', p)) => return Ok(ended(&p)),
             Some(_) => return Err("unexpected message from the director".into()),
-            None => return Ok(Ended::default()),
+            None => return Err(CUT.into()),
         }
     }
 }
@@ -671,5 +721,28 @@ mod tests {
         let got = capture(Path::new("/nonexistent/ringvs.sock"), cmd, out, &stop);
         assert!(matches!(got, Err(Unreached::Director(_))), "{got:?}");
         assert!(!opened.get());
+    }
+
+    /// A stream cut off without its end message is an error, never a
+    /// finished capture (exit 0), and the `end` of the message is read.
+    #[test]
+    fn only_the_end_message_ends_a_capture() {
+        let mut pcap = Vec::new();
+        let got = capture_into(&mut &[][..], &mut pcap);
+        assert!(got.is_err_and(|e| e.contains("without its end message")));
+        let mut msg = Vec::new();
+        write_msg(
+            &mut msg,
+            b'E',
+            &[br#"{"packets":3,"dropped":1,"end":"stopping"}"#],
+        )
+        .unwrap();
+        let got = capture_into(&mut &msg[..], &mut pcap);
+        let want = Ended {
+            packets: 3,
+            dropped: 1,
+            stopped: true,
+        };
+        assert_eq!(got, Ok(want));
     }
 }
