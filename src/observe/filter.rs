@@ -255,8 +255,10 @@ impl Summary {
     }
 }
 
-/// TCP flags as tcpdump writes them between brackets (`S.`, `P.`, `F.`, `none`).
-fn tcpdump_flags(f: u8) -> String {
+/// TCP flags as tcpdump writes them (`S.`, `P.`, `F.`, `none`): its letters
+/// in its order (`tcp_flag_values` in tcpdump's print-tcp.c), URG `U`, ECE
+/// `E` and CWR `W` included. Trace lines of both families use it.
+pub fn tcpdump_flags(f: u8) -> String {
     let names = [
         (tcp::flags::FIN, 'F'),
         (tcp::flags::SYN, 'S'),

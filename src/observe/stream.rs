@@ -350,22 +350,6 @@ pub fn tuple(s: &Summary) -> String {
     }
 }
 
-fn tcp_flags(f: u8) -> String {
-    let names = [
-        (0x02, 'S'),
-        (0x10, '.'),
-        (0x01, 'F'),
-        (0x04, 'R'),
-        (0x08, 'P'),
-    ];
-    let s: String = names
-        .iter()
-        .filter(|(b, _)| f & b != 0)
-        .map(|(_, c)| *c)
-        .collect();
-    if s.is_empty() { "none".into() } else { s }
-}
-
 /// `198.18.0.110:80`, `[2001:2:0:1::110]:80` (as ipvsadm writes them).
 fn ep((a, p): (IpAddr, u16)) -> String {
     match a {
@@ -410,7 +394,7 @@ pub fn format_trace(
     let mut v = Vec::new();
     let mut flags = String::new();
     if r.sum.ip && r.sum.proto == 6 {
-        flags = format!(" flags {}", tcp_flags(r.sum.flags));
+        flags = format!(" flags {}", super::filter::tcpdump_flags(r.sum.flags));
     }
     v.push(format!(
         "#{seq} rx worker {} nic {nic}{} {}{flags} len {}",
@@ -721,6 +705,28 @@ mod tests {
         let got = capture(Path::new("/nonexistent/ringvs.sock"), cmd, out, &stop);
         assert!(matches!(got, Err(Unreached::Director(_))), "{got:?}");
         assert!(!opened.get());
+    }
+
+    /// An IPv4 trace line writes TCP flags as tcpdump (and the IPv6 lines)
+    /// do: `P.`, `F.`, `R.`, with URG, ECE and CWR as `U`, `E`, `W`.
+    #[test]
+    fn ipv4_trace_lines_write_tcp_flags_as_tcpdump() {
+        let mut r = TraceRec::default();
+        r.sum.ip = true;
+        r.sum.proto = 6;
+        r.sum.ports = Some((40000, 80));
+        let rx = |r: &TraceRec| format_trace(1, r, &|_, _, _| None)[0].clone();
+        for (f, want) in [
+            (0x18, " flags P. "),
+            (0x11, " flags F. "),
+            (0x14, " flags R. "),
+            (0x12, " flags S. "),
+            (0xf9, " flags FP.UEW "),
+            (0, " flags none "),
+        ] {
+            r.sum.flags = f;
+            assert!(rx(&r).contains(want), "{f:#x}: {}", rx(&r));
+        }
     }
 
     /// A stream cut off without its end message is an error, never a
