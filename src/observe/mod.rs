@@ -487,6 +487,16 @@ mod test {
         assert_eq!((b.len, &b.data[..60]), (60, &f[..]));
     }
 
+    /// The cuts docs/debugging.md names: the rings cut a received frame
+    /// before the capture sees it, at less than the pcap snapshot length.
+    #[test]
+    fn the_rings_cut_before_the_snapshot_length() {
+        let rx = (crate::io::ring::RX_FRAME_MAX, crate::io::xdp::RX_FRAME_MAX);
+        assert_eq!(rx, (1982, 1792));
+        assert!(rx.0 <= SNAPLEN && crate::io::ring::TX_FRAME_MAX <= SNAPLEN);
+        assert!(crate::io::xdp::TX_FRAME_MAX <= SNAPLEN);
+    }
+
     #[test]
     fn points_and_filters_select() {
         let only = points("ext", "rx").unwrap();
