@@ -68,7 +68,7 @@ enum Cmd {
         /// rx: as received (before NAT); tx: as sent (after NAT); or both.
         #[arg(long, default_value = "both")]
         dir: String,
-        /// Filter: `tcp|udp|icmp|arp|ip`, `[src|dst] [host] ADDR`, `[src|dst] net
+        /// Filter: `tcp|udp|sctp|icmp|icmp6|arp|ip|ip6`, `[src|dst] [host] ADDR`, `[src|dst] net
         /// ADDR/LEN`, `[src|dst] port N`, each optionally preceded by `not`, joined
         /// by `and` (see docs/debugging.md).
         #[arg(long, default_value = "")]

@@ -312,7 +312,7 @@ impl Filter {
             if !terms.is_empty() {
                 match words[i] {
                     "and" | "&&" => i += 1,
-                    w => return Err(format!("expected `and` before `{w}`")),
+                    w => return Err(missing_and(&words, i, w)),
                 }
             }
             let mut not = false;
@@ -426,7 +426,7 @@ fn prim(w: &[&str]) -> Result<(Prim, usize), String> {
     match word(i)? {
         "port" => {
             let v = word(i + 1)?;
-            let port = v.parse::<u16>().map_err(|_| format!("bad port `{v}`"))?;
+            let port = number::<u16>(v).ok_or_else(|| format!("bad port `{v}`"))?;
             Ok((Prim::Port { side, port }, i + 2))
         }
         "net" => {
@@ -438,9 +438,7 @@ fn prim(w: &[&str]) -> Result<(Prim, usize), String> {
                 return Ok((net6(side, a, len, v)?, i + 2));
             }
             let addr: Ipv4Addr = a.parse().map_err(|_| format!("bad address `{a}`"))?;
-            let len: u32 = len
-                .parse()
-                .ok()
+            let len: u32 = number(len)
                 .filter(|l| *l <= 32)
                 .ok_or_else(|| format!("bad prefix length in `{v}`"))?;
             let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
@@ -465,9 +463,12 @@ fn prim(w: &[&str]) -> Result<(Prim, usize), String> {
             if v.contains(':') {
                 return Ok((net6(side, v, "128", v)?, i + 1));
             }
-            let addr: Ipv4Addr = v
-                .parse()
-                .map_err(|_| format!("unknown filter word `{v}`"))?;
+            let addr: Ipv4Addr = v.parse().map_err(|_| match v.strip_prefix('!') {
+                Some(rest) if !rest.is_empty() => {
+                    format!("unknown filter word `{v}`: write `! {rest}` or `not {rest}`")
+                }
+                _ => format!("unknown filter word `{v}`"),
+            })?;
             Ok((
                 Prim::Net {
                     side,
@@ -480,15 +481,36 @@ fn prim(w: &[&str]) -> Result<(Prim, usize), String> {
     }
 }
 
+/// A decimal number written in digits only: tcpdump refuses `port +80`,
+/// which Rust's `parse` takes.
+fn number<T: std::str::FromStr>(v: &str) -> Option<T> {
+    let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+    v.parse().ok().filter(|_| digits)
+}
+
+/// The error for term `w` (at `words[i]`) following another without `and`,
+/// with the spelling this grammar takes for tcpdump's forms (`tcp port 80`,
+/// `ip proto 6`).
+fn missing_and(words: &[&str], i: usize, w: &str) -> String {
+    if w == "proto" {
+        return "expected `and` before `proto`: there is no `proto`; write `tcp`, `udp`, \
+`sctp`, `icmp` or `icmp6`"
+            .into();
+    }
+    format!(
+        "expected `and` before `{w}`: write `{} and {}`",
+        words[..i].join(" "),
+        words[i..].join(" ")
+    )
+}
+
 /// `net ADDR/LEN` (or `host ADDR`, as LEN 128) with an IPv6 address; `v` is the
 /// word as written, for messages.
 fn net6(side: Side, addr: &str, len: &str, v: &str) -> Result<Prim, String> {
     let addr: Ipv6Addr = addr
         .parse()
         .map_err(|_| format!("bad IPv6 address `{addr}`"))?;
-    let len: u32 = len
-        .parse()
-        .ok()
+    let len: u32 = number(len)
         .filter(|l| *l <= 128)
         .ok_or_else(|| format!("bad prefix length in `{v}`"))?;
     let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
@@ -712,6 +734,30 @@ mod test {
         let f = ip6(C6, V6, (43, route), 6, &l4);
         yes_no(&f, &["ip6", "host 2001:2:0:1::110"], &["port 80", "tcp"]);
         assert_eq!(summarize(&f).ext_error, Some(ExtError::SourceRoute));
+    }
+
+    /// Numbers in digits only, as tcpdump reads them; tcpdump's forms this
+    /// grammar refuses get the spelling it takes in their error.
+    #[test]
+    fn tcpdump_forms_are_refused_with_the_spelling_to_use() {
+        for e in [
+            "port +80",
+            "net 198.18.0.0/+16",
+            "net 2001:2::/+48",
+            "port -1",
+        ] {
+            let err = Filter::parse(e).expect_err(e);
+            assert!(err.starts_with("bad "), "{e}: {err}");
+        }
+        let hint = |e: &str| Filter::parse(e).expect_err(e);
+        assert!(hint("tcp port 80").ends_with("write `tcp and port 80`"));
+        assert!(
+            hint("tcp and src host 198.18.0.1 dst port 80")
+                .ends_with("write `tcp and src host 198.18.0.1 and dst port 80`")
+        );
+        assert!(hint("!tcp").ends_with("write `! tcp` or `not tcp`"));
+        assert!(hint("ip proto 6").contains("write `tcp`"));
+        assert!(Filter::parse("! tcp and port 80 and net 198.18.0.0/16").is_ok());
     }
 
     /// `net` with bits past its prefix is refused, as tcpdump refuses it.
