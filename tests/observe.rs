@@ -817,3 +817,38 @@ fn an_interrupted_capture_or_trace_prints_its_counts_and_exits_0() {
     assert!(err.contains("0 frames captured"), "{err}");
     drop(lab);
 }
+
+/// `capture -w - | tcpdump -c 3 -nr -`: once tcpdump has its 3 frames and
+/// goes, the capture (EPIPE) ends as on Ctrl-C, with its counts and exit 0,
+/// so the pipeline succeeds even under `set -o pipefail`.
+#[test]
+fn a_capture_whose_reader_goes_prints_its_counts_and_exits_0() {
+    let Some(NsDirector { lab, control }) = scenario("epipe").start() else {
+        return;
+    };
+    let ctl = control.display().to_string();
+    let vip80 = format!("{}:80", lab::VIP);
+    let pipe = format!(
+        "set -o pipefail; {EXE} capture --control {ctl} --filter tcp -w - | tcpdump -c 3 -nr - >/dev/null 2>&1"
+    );
+    let mut sh = Spawned(
+        Process::new("bash")
+            .args(["-c", &pipe])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bash"),
+    );
+    let rest = listening_lines(&mut sh);
+    // Enough frames for tcpdump to go, then more for ringvs to find it gone.
+    assert_eq!(http_bodies(&lab, &vip80, 1).len(), 1);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(http_bodies(&lab, &vip80, 1).len(), 1);
+    let status = wait_exit(&mut sh, DONE);
+    let err: Vec<String> = rest.iter().collect();
+    let err = err.join("\n");
+    assert!(status.success(), "{status}: {err}");
+    assert!(err.contains(" frames captured, 0 dropped"), "{err}");
+    assert!(!err.contains("Broken pipe"), "{err}");
+    drop(lab);
+}

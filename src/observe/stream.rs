@@ -14,16 +14,15 @@
 //! (checked every 100 ms while idle, and on every failed write), or when it stops.
 
 use super::filter::{Filter, Summary};
-use super::{CAPTURE_SLOTS, Capture, TRACE_SLOTS, Trace, TraceRec, pcap};
+use super::{CAPTURE_SLOTS, Capture, TRACE_SLOTS, Trace, TraceRec};
 use crate::config::Forward;
-use crate::proto::{self, Command, Request, Response};
+use crate::proto::Response;
 use crate::stats::Ctr;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// What a capture or trace session needs of the director it attaches to: the
@@ -76,7 +75,7 @@ const PEER_CHECK: Duration = Duration::from_millis(100);
 /// How long an attach waits for the previous session of its kind to go.
 pub const BUSY_WAIT: Duration = Duration::from_secs(1);
 
-fn write_msg(w: &mut impl Write, ty: u8, parts: &[&[u8]]) -> io::Result<()> {
+pub(super) fn write_msg(w: &mut impl Write, ty: u8, parts: &[&[u8]]) -> io::Result<()> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     w.write_all(&[ty])?;
     w.write_all(&(len as u32).to_le_bytes())?;
@@ -490,222 +489,11 @@ pub fn format_trace(
     v
 }
 
-/// Connect, send `cmd` and read the response line. On success the stream that
-/// follows is returned.
-fn open(socket: &Path, cmd: Command) -> Result<BufReader<UnixStream>, String> {
-    let mut s = UnixStream::connect(socket).map_err(|e| {
-        format!(
-            "cannot reach the director at {}: {e} (is `ringvs run` running, as root, with this --control?)",
-            socket.display()
-        )
-    })?;
-    let _ = s.set_write_timeout(Some(proto::IO_TIMEOUT));
-    let _ = s.set_read_timeout(Some(proto::IO_TIMEOUT * 2));
-    let mut line = serde_json::to_string(&Request {
-        v: proto::VERSION,
-        cmd,
-    })
-    .map_err(|e| e.to_string())?;
-    line.push('\n');
-    s.write_all(line.as_bytes())
-        .map_err(|e| format!("writing to {}: {e}", socket.display()))?;
-    let mut r = BufReader::new(s);
-    let mut answer = String::new();
-    r.read_line(&mut answer)
-        .map_err(|e| format!("reading from {}: {e}", socket.display()))?;
-    let resp: Response =
-        serde_json::from_str(&answer).map_err(|e| format!("bad answer from the director: {e}"))?;
-    if resp.code != 0 {
-        return Err(resp.err.trim_end().to_string());
-    }
-    // A warning with the OK (a worker slow to tap): the user's to read.
-    if !resp.err.is_empty() {
-        let _ = write!(io::stderr(), "{}", resp.err);
-    }
-    let _ = r.get_ref().set_read_timeout(Some(CLIENT_POLL));
-    Ok(r)
-}
-
-/// How often a client waiting for the director looks at its stop flag.
-const CLIENT_POLL: Duration = Duration::from_millis(100);
-/// How long an interrupted client waits for the director's end message.
-pub const INTERRUPT_WAIT: Duration = Duration::from_secs(2);
-
-/// The director's stream as a client reads it. Once `stop` is set (SIGINT,
-/// SIGTERM), the client closes its sending half, which the director takes
-/// as the client leaving: it detaches and sends the end message, which the
-/// client waits for (at most [`INTERRUPT_WAIT`]) as tcpdump, interrupted,
-/// still prints its counts.
-struct Interruptible<'a> {
-    r: BufReader<UnixStream>,
-    stop: &'a AtomicBool,
-    deadline: Option<Instant>,
-}
-
-impl Read for Interruptible<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.r.read(buf) {
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
-                r => return r,
-            }
-            if !self.stop.load(Ordering::Relaxed) {
-                continue;
-            }
-            match self.deadline {
-                None => {
-                    let _ = self.r.get_ref().shutdown(std::net::Shutdown::Write);
-                    self.deadline = Some(Instant::now() + INTERRUPT_WAIT);
-                }
-                Some(d) if Instant::now() >= d => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "interrupted, and the director did not end the stream",
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-    }
-}
-
-/// How a capture or trace ended.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Ended {
-    pub packets: u64,
-    pub dropped: u64,
-    /// The director stopped (rather than `-c` reached or the client leaving).
-    pub stopped: bool,
-}
-
-fn ended(p: &[u8]) -> Ended {
-    let v: serde_json::Value = serde_json::from_slice(p).unwrap_or_default();
-    Ended {
-        packets: v["packets"].as_u64().unwrap_or(0),
-        dropped: v["dropped"].as_u64().unwrap_or(0),
-        stopped: v["end"] == "stopping",
-    }
-}
-
-/// A stream closed without its end message: cut off, not finished.
-const CUT: &str = "the director closed the stream without its end message";
-
-/// `ringvs capture`: write a pcap of the frames to `out`, flushing after each,
-/// until the director ends the stream (also when `stop` is set: see
-/// [`Interruptible`]).
-pub fn capture(
-    socket: &Path,
-    cmd: Command,
-    out: impl FnOnce() -> Result<Box<dyn Write>, String>,
-    stop: &AtomicBool,
-) -> Result<Ended, Unreached> {
-    let r = open(socket, cmd).map_err(Unreached::Director)?;
-    // The output is opened (`-w FILE` created, so emptied) only once the
-    // director has taken the capture.
-    let mut out = out().map_err(Unreached::Output)?;
-    let mut r = Interruptible {
-        r,
-        stop,
-        deadline: None,
-    };
-    capture_into(&mut r, &mut *out).map_err(Unreached::Stream)
-}
-
-/// Why [`capture`] failed: the director could not be reached or refused
-/// the capture (nothing was written), the output could not be opened, or
-/// the stream broke off.
-#[derive(Debug)]
-pub enum Unreached {
-    Director(String),
-    Output(String),
-    Stream(String),
-}
-
-/// The capture stream of `r` written to `out` as a pcap file.
-fn capture_into(r: &mut impl Read, out: &mut dyn Write) -> Result<Ended, String> {
-    let werr = |e: io::Error| format!("writing the capture: {e}");
-    pcap::write_header(out).map_err(werr)?;
-    out.flush().map_err(werr)?;
-    let mut n = 0;
-    loop {
-        let msg = read_msg(r).map_err(|e| format!("reading from the director: {e}"))?;
-        match msg {
-            Some((b'F', p)) if p.len() >= 15 => {
-                let ts = u64::from_le_bytes(p[0..8].try_into().unwrap_or_default());
-                let orig = u32::from_le_bytes(p[11..15].try_into().unwrap_or_default());
-                pcap::write_record(out, ts, &p[15..], orig).map_err(werr)?;
-                out.flush().map_err(werr)?;
-                n += 1;
-            }
-            Some((b'E', p)) => return Ok(ended(&p)),
-            Some(_) => return Err("unexpected message from the director".into()),
-            None => return Err(format!("{CUT} ({n} frames written)")),
-        }
-    }
-}
-
-/// `ringvs trace`: write the trace lines to `out`, calling `attached` once
-/// the director has taken the trace (every worker taps), until the director
-/// ends the stream (also when `stop` is set: see [`Interruptible`]).
-pub fn trace(
-    socket: &Path,
-    cmd: Command,
-    attached: impl FnOnce(),
-    out: &mut dyn Write,
-    stop: &AtomicBool,
-) -> Result<Ended, String> {
-    let r = open(socket, cmd)?;
-    attached();
-    let mut r = Interruptible {
-        r,
-        stop,
-        deadline: None,
-    };
-    let werr = |e: io::Error| format!("writing the trace: {e}");
-    loop {
-        match read_msg(&mut r).map_err(|e| format!("reading from the director: {e}"))? {
-            Some((b'T', p)) => {
-                out.write_all(&p).map_err(werr)?;
-                out.write_all(b"\n").map_err(werr)?;
-                out.flush().map_err(werr)?;
-            }
-            Some((b'E', p)) => return Ok(ended(&p)),
-            Some(_) => return Err("unexpected message from the director".into()),
-            None => return Err(CUT.into()),
-        }
-    }
-}
+pub use super::client::{Ended, Unreached, capture, trace};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `ringvs capture -w FILE` with no director to take it: the output is
-    /// never opened, so an existing FILE is not emptied.
-    #[test]
-    fn without_a_director_the_output_is_not_opened() {
-        let opened = std::cell::Cell::new(false);
-        let cmd = Command::Capture {
-            nic: "ext".into(),
-            dir: "in".into(),
-            filter: String::new(),
-            count: 1,
-        };
-        let out = || -> Result<Box<dyn Write>, String> {
-            opened.set(true);
-            Ok(Box::new(Vec::new()))
-        };
-        let stop = AtomicBool::new(false);
-        let got = capture(Path::new("/nonexistent/ringvs.sock"), cmd, out, &stop);
-        assert!(matches!(got, Err(Unreached::Director(_))), "{got:?}");
-        assert!(!opened.get());
-    }
 
     /// An IPv4 trace line writes TCP flags as tcpdump (and the IPv6 lines)
     /// do: `P.`, `F.`, `R.`, with URG, ECE and CWR as `U`, `E`, `W`.
@@ -727,28 +515,5 @@ mod tests {
             r.sum.flags = f;
             assert!(rx(&r).contains(want), "{f:#x}: {}", rx(&r));
         }
-    }
-
-    /// A stream cut off without its end message is an error, never a
-    /// finished capture (exit 0), and the `end` of the message is read.
-    #[test]
-    fn only_the_end_message_ends_a_capture() {
-        let mut pcap = Vec::new();
-        let got = capture_into(&mut &[][..], &mut pcap);
-        assert!(got.is_err_and(|e| e.contains("without its end message")));
-        let mut msg = Vec::new();
-        write_msg(
-            &mut msg,
-            b'E',
-            &[br#"{"packets":3,"dropped":1,"end":"stopping"}"#],
-        )
-        .unwrap();
-        let got = capture_into(&mut &msg[..], &mut pcap);
-        let want = Ended {
-            packets: 3,
-            dropped: 1,
-            stopped: true,
-        };
-        assert_eq!(got, Ok(want));
     }
 }
