@@ -53,10 +53,12 @@ const CLIENT_POLL: Duration = Duration::from_millis(100);
 pub const INTERRUPT_WAIT: Duration = Duration::from_secs(2);
 
 /// The director's stream as a client reads it. Once `stop` is set (SIGINT,
-/// SIGTERM), the client closes its sending half, which the director takes
-/// as the client leaving: it detaches and sends the end message, which the
-/// client waits for (at most [`INTERRUPT_WAIT`]) as tcpdump, interrupted,
-/// still prints its counts.
+/// SIGTERM, a reader gone), the client closes its sending half, which the
+/// director takes as the client leaving: it detaches and sends the end
+/// message, which the client waits for (at most [`INTERRUPT_WAIT`]) as
+/// tcpdump, interrupted, still prints its counts. The flag is looked at
+/// before every read, so a steady stream (a read never waits) cannot hide
+/// it, and a read that waits looks again every [`CLIENT_POLL`].
 struct Interruptible<'a> {
     r: BufReader<UnixStream>,
     stop: &'a AtomicBool,
@@ -66,6 +68,21 @@ struct Interruptible<'a> {
 impl Read for Interruptible<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
+            if self.stop.load(Ordering::Relaxed) {
+                match self.deadline {
+                    None => {
+                        let _ = self.r.get_ref().shutdown(std::net::Shutdown::Write);
+                        self.deadline = Some(Instant::now() + INTERRUPT_WAIT);
+                    }
+                    Some(d) if Instant::now() >= d => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "interrupted, and the director did not end the stream",
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
             match self.r.read(buf) {
                 Err(e)
                     if matches!(
@@ -75,22 +92,6 @@ impl Read for Interruptible<'_> {
                             | io::ErrorKind::Interrupted
                     ) => {}
                 r => return r,
-            }
-            if !self.stop.load(Ordering::Relaxed) {
-                continue;
-            }
-            match self.deadline {
-                None => {
-                    let _ = self.r.get_ref().shutdown(std::net::Shutdown::Write);
-                    self.deadline = Some(Instant::now() + INTERRUPT_WAIT);
-                }
-                Some(d) if Instant::now() >= d => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "interrupted, and the director did not end the stream",
-                    ));
-                }
-                Some(_) => {}
             }
         }
     }
@@ -150,20 +151,32 @@ pub enum Unreached {
 
 /// A client's output. Once its reader is gone (EPIPE: `| tcpdump -c 3`,
 /// `| head`), the session ends as on Ctrl-C (`stop`: see [`Interruptible`])
-/// and nothing more is written, so that the counts are still printed; as
-/// the reader chose to stop, the exit is 0, not a failure to write.
+/// and nothing more is written (`gone`), so that the counts are still
+/// printed; as the reader chose to stop, the exit is 0, not a failure to
+/// write. After a Ctrl-C what still comes is written, up to the end
+/// message, so the file holds the frames the printed count counts.
 struct Output<'a> {
     out: &'a mut dyn Write,
     stop: &'a AtomicBool,
+    gone: bool,
 }
 
-impl Output<'_> {
+impl<'a> Output<'a> {
+    fn new(out: &'a mut dyn Write, stop: &'a AtomicBool) -> Self {
+        Self {
+            out,
+            stop,
+            gone: false,
+        }
+    }
+
     fn put(&mut self, f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
-        if self.stop.load(Ordering::Relaxed) {
+        if self.gone {
             return Ok(());
         }
         match f(&mut *self.out) {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.gone = true;
                 self.stop.store(true, Ordering::Relaxed);
                 Ok(())
             }
@@ -179,7 +192,7 @@ fn capture_into(
     stop: &AtomicBool,
 ) -> Result<Ended, String> {
     let werr = |e: io::Error| format!("writing the capture: {e}");
-    let mut out = Output { out, stop };
+    let mut out = Output::new(out, stop);
     out.put(|o| pcap::write_header(o).and_then(|()| o.flush()))
         .map_err(werr)?;
     let mut n = 0;
@@ -218,7 +231,7 @@ pub fn trace(
         deadline: None,
     };
     let werr = |e: io::Error| format!("writing the trace: {e}");
-    let mut out = Output { out, stop };
+    let mut out = Output::new(out, stop);
     loop {
         match read_msg(&mut r).map_err(|e| format!("reading from the director: {e}"))? {
             Some((b'T', p)) => {
@@ -240,6 +253,7 @@ pub fn trace(
 mod tests {
     use super::*;
     use crate::observe::stream::write_msg;
+    use std::sync::atomic::AtomicU32;
 
     /// `ringvs capture -w FILE` with no director to take it: the output is
     /// never opened, so an existing FILE is not emptied.
@@ -260,6 +274,117 @@ mod tests {
         let got = capture(Path::new("/nonexistent/ringvs.sock"), cmd, out, &stop);
         assert!(matches!(got, Err(Unreached::Director(_))), "{got:?}");
         assert!(!opened.get());
+    }
+
+    /// A director streaming frames every 10 ms, as `pump` would, until the
+    /// client's sending half closes; then 5 more frames and the end
+    /// message, as `end` writes out what it holds. Returns the frames sent
+    /// before it saw the close.
+    fn director(peer: UnixStream, frames: &AtomicU32) -> u32 {
+        let mut w = peer.try_clone().expect("clone");
+        let mut r = peer;
+        r.set_read_timeout(Some(Duration::from_millis(10)))
+            .expect("timeout");
+        let frame = |w: &mut UnixStream| {
+            let mut p = vec![0u8; 15];
+            p[11..15].copy_from_slice(&60u32.to_le_bytes());
+            p.extend_from_slice(&[0xab; 60]);
+            write_msg(w, b'F', &[&p]).expect("frame");
+            frames.fetch_add(1, Ordering::Relaxed);
+        };
+        let mut before = 0;
+        loop {
+            frame(&mut w);
+            before += 1;
+            let mut b = [0u8; 1];
+            if matches!(r.read(&mut b), Ok(0)) || before >= 300 {
+                break;
+            }
+        }
+        for _ in 0..5 {
+            frame(&mut w);
+        }
+        let end = format!(
+            r#"{{"packets":{},"dropped":0,"end":"client"}}"#,
+            frames.load(Ordering::Relaxed)
+        );
+        write_msg(&mut w, b'E', &[end.as_bytes()]).expect("end");
+        before
+    }
+
+    /// Records in a pcap file.
+    fn records(mut pcap: &[u8]) -> usize {
+        pcap = &pcap[24..];
+        let mut n = 0;
+        while pcap.len() >= 16 {
+            let caplen = u32::from_le_bytes(pcap[8..12].try_into().unwrap()) as usize;
+            pcap = &pcap[16 + caplen..];
+            n += 1;
+        }
+        n
+    }
+
+    /// A Ctrl-C under a steady stream (no read ever waits) is seen at the
+    /// next read: the client closes its half at once, and what the director
+    /// sends until its end message is still written, so the file holds as
+    /// many frames as the printed count. Looked at only when a read waited,
+    /// the stop went unseen while the frames came.
+    #[test]
+    fn a_stop_under_a_steady_stream_ends_it_and_keeps_what_follows() {
+        let (client, peer) = UnixStream::pair().expect("pair");
+        client.set_read_timeout(Some(CLIENT_POLL)).expect("timeout");
+        let frames = AtomicU32::new(0);
+        let stop = AtomicBool::new(false);
+        let mut pcap = Vec::new();
+        let (before, got) = std::thread::scope(|s| {
+            let d = s.spawn(|| director(peer, &frames));
+            let mut r = Interruptible {
+                r: BufReader::new(client),
+                stop: &stop,
+                deadline: None,
+            };
+            // Ctrl-C once frames flow.
+            while frames.load(Ordering::Relaxed) < 20 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            stop.store(true, Ordering::Relaxed);
+            let got = capture_into(&mut r, &mut pcap, &stop);
+            (d.join().expect("director"), got)
+        });
+        assert!(before < 100, "the close came after {before} frames");
+        let got = got.expect("ended");
+        assert_eq!(got.packets as u32, frames.load(Ordering::Relaxed));
+        assert_eq!(records(&pcap) as u64, got.packets, "every frame written");
+    }
+
+    /// A reader gone (EPIPE) ends the session too, writing nothing more.
+    #[test]
+    fn a_reader_gone_under_a_steady_stream_ends_it() {
+        struct Gone;
+        impl Write for Gone {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let (client, peer) = UnixStream::pair().expect("pair");
+        client.set_read_timeout(Some(CLIENT_POLL)).expect("timeout");
+        let frames = AtomicU32::new(0);
+        let stop = AtomicBool::new(false);
+        let (before, got) = std::thread::scope(|s| {
+            let d = s.spawn(|| director(peer, &frames));
+            let mut r = Interruptible {
+                r: BufReader::new(client),
+                stop: &stop,
+                deadline: None,
+            };
+            let got = capture_into(&mut r, &mut Gone, &stop);
+            (d.join().expect("director"), got)
+        });
+        assert!(before < 100, "the close came after {before} frames");
+        assert!(got.is_ok(), "{got:?}");
     }
 
     /// A stream cut off without its end message is an error, never a

@@ -8,10 +8,10 @@
 //! |------|---------|
 //! | `F`  | a frame: `ts_ns: u64 LE, worker: u16 LE, point: u8, orig_len: u32 LE, bytes` |
 //! | `T`  | a trace line (UTF-8, no newline) |
-//! | `E`  | the end: JSON `{"packets":N,"dropped":N}`; the director closes |
+//! | `E`  | the end: JSON `{"packets":N,"dropped":N,"end":"count"\|"client"\|"stopping"}`; the director closes |
 //!
 //! The director detaches when the count is reached, when the client closes its end
-//! (checked every 100 ms while idle, and on every failed write), or when it stops.
+//! (checked every 100 ms, frames coming or not), or when it stops.
 
 use super::filter::{Filter, Summary};
 use super::{CAPTURE_SLOTS, Capture, TRACE_SLOTS, Trace, TraceRec};
