@@ -1421,18 +1421,11 @@ mod tests {
         assert_eq!(told().len(), 1, "with one");
     }
 
-    /// keepalived's scenario: quorum 8, two servers of weight 5 whose
-    /// `misc_dynamic` checks exit 4 (weight 2 each). The weights up sum to
-    /// 4, below the quorum: it is lost and the sorry server serves, as
-    /// keepalived's `update_quorum_state` compares the live sum against the
-    /// quorum `validate_check_config` capped once by the configured weights
-    /// (10). Capped by the set weights instead (4), the quorum held.
-    #[test]
-    fn the_quorum_is_capped_by_the_configured_weights_not_the_set_ones() {
-        use crate::config::Quorum;
+    /// Quorum 8 over two servers of weight 5 and a sorry server, checked by
+    /// a `misc_dynamic` MISC_CHECK (whose weights the tests set).
+    fn dynamic_quorum_lab() -> (Config, ServiceKey, DestId, DestId) {
         let (mut c, k, ids, _) = sorry_lab(&[5, 5], (Ipv4Addr::new(198, 19, 0, 9), 8080));
-        let (a, b) = (ids[0], ids[1]);
-        let q = Quorum {
+        let q = crate::config::Quorum {
             quorum: 8,
             hysteresis: 0,
         };
@@ -1442,8 +1435,20 @@ mod tests {
             timeout: None,
             dynamic: true,
         };
-        let check = HealthCheck::new(CheckKind::Misc(misc));
-        c.set_service_check(&k, Some(check)).unwrap();
+        c.set_service_check(&k, Some(HealthCheck::new(CheckKind::Misc(misc))))
+            .unwrap();
+        (c, k, ids[0], ids[1])
+    }
+
+    /// keepalived's scenario: quorum 8, two servers of weight 5 whose
+    /// `misc_dynamic` checks exit 4 (weight 2 each). The weights up sum to
+    /// 4, below the quorum: it is lost and the sorry server serves, as
+    /// keepalived's `update_quorum_state` compares the live sum against the
+    /// quorum `validate_check_config` capped once by the configured weights
+    /// (10). Capped by the set weights instead (4), the quorum held.
+    #[test]
+    fn the_quorum_is_capped_by_the_configured_weights_not_the_set_ones() {
+        let (c, k, a, b) = dynamic_quorum_lab();
         let s_id = c.service(&k).unwrap().sorry.unwrap().id;
         let mon = Monitor::default();
         mon.set_targets(targets(&c), &c);
@@ -1474,21 +1479,7 @@ mod tests {
     /// service holding its quorum at 2 + 2, or lost at 5 + 5.
     #[test]
     fn the_quorum_and_the_rules_are_weighed_at_one_reading() {
-        use crate::config::Quorum;
-        let (mut c, k, ids, _) = sorry_lab(&[5, 5], (Ipv4Addr::new(198, 19, 0, 9), 8080));
-        let (a, b) = (ids[0], ids[1]);
-        let q = Quorum {
-            quorum: 8,
-            hysteresis: 0,
-        };
-        c.set_service_quorum(&k, q).unwrap();
-        let misc = crate::config::MiscCheck {
-            path: crate::config::Script::parse("/bin/w").unwrap(),
-            timeout: None,
-            dynamic: true,
-        };
-        c.set_service_check(&k, Some(HealthCheck::new(CheckKind::Misc(misc))))
-            .unwrap();
+        let (c, k, a, b) = dynamic_quorum_lab();
         let mon = Monitor::default();
         mon.set_targets(targets(&c), &c);
         let e = mon.epoch.load(Ordering::Acquire);

@@ -312,6 +312,33 @@ mod tests {
         before
     }
 
+    /// A capture of [`director`]'s stream into `out`, Ctrl-C'd once 20
+    /// frames came if `interrupt`: the frames it sent before it saw the
+    /// client close, how the capture ended, and the frames it sent in all.
+    fn streamed(out: &mut dyn Write, interrupt: bool) -> (u32, Result<Ended, String>, u32) {
+        let (client, peer) = UnixStream::pair().expect("pair");
+        client.set_read_timeout(Some(CLIENT_POLL)).expect("timeout");
+        let frames = AtomicU32::new(0);
+        let stop = AtomicBool::new(false);
+        let (before, got) = std::thread::scope(|s| {
+            let d = s.spawn(|| director(peer, &frames));
+            let mut r = Interruptible {
+                r: BufReader::new(client),
+                stop: &stop,
+                deadline: None,
+            };
+            if interrupt {
+                while frames.load(Ordering::Relaxed) < 20 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                stop.store(true, Ordering::Relaxed);
+            }
+            let got = capture_into(&mut r, out, &stop);
+            (d.join().expect("director"), got)
+        });
+        (before, got, frames.load(Ordering::Relaxed))
+    }
+
     /// Records in a pcap file.
     fn records(mut pcap: &[u8]) -> usize {
         pcap = &pcap[24..];
@@ -331,29 +358,11 @@ mod tests {
     /// the stop went unseen while the frames came.
     #[test]
     fn a_stop_under_a_steady_stream_ends_it_and_keeps_what_follows() {
-        let (client, peer) = UnixStream::pair().expect("pair");
-        client.set_read_timeout(Some(CLIENT_POLL)).expect("timeout");
-        let frames = AtomicU32::new(0);
-        let stop = AtomicBool::new(false);
         let mut pcap = Vec::new();
-        let (before, got) = std::thread::scope(|s| {
-            let d = s.spawn(|| director(peer, &frames));
-            let mut r = Interruptible {
-                r: BufReader::new(client),
-                stop: &stop,
-                deadline: None,
-            };
-            // Ctrl-C once frames flow.
-            while frames.load(Ordering::Relaxed) < 20 {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            stop.store(true, Ordering::Relaxed);
-            let got = capture_into(&mut r, &mut pcap, &stop);
-            (d.join().expect("director"), got)
-        });
+        let (before, got, frames) = streamed(&mut pcap, true);
         assert!(before < 100, "the close came after {before} frames");
         let got = got.expect("ended");
-        assert_eq!(got.packets as u32, frames.load(Ordering::Relaxed));
+        assert_eq!(got.packets as u32, frames);
         assert_eq!(records(&pcap) as u64, got.packets, "every frame written");
     }
 
@@ -369,20 +378,7 @@ mod tests {
                 Ok(())
             }
         }
-        let (client, peer) = UnixStream::pair().expect("pair");
-        client.set_read_timeout(Some(CLIENT_POLL)).expect("timeout");
-        let frames = AtomicU32::new(0);
-        let stop = AtomicBool::new(false);
-        let (before, got) = std::thread::scope(|s| {
-            let d = s.spawn(|| director(peer, &frames));
-            let mut r = Interruptible {
-                r: BufReader::new(client),
-                stop: &stop,
-                deadline: None,
-            };
-            let got = capture_into(&mut r, &mut Gone, &stop);
-            (d.join().expect("director"), got)
-        });
+        let (before, got, _) = streamed(&mut Gone, false);
         assert!(before < 100, "the close came after {before} frames");
         assert!(got.is_ok(), "{got:?}");
     }
