@@ -2011,7 +2011,6 @@ mod version_0 {
         };
         let (mut d, intake) = standby(&rules, &env);
         // The server's stream was rewritten at S and grew by 7 bytes there.
-        const S: u32 = 5000;
         let mut e = entry(
             6,
             (CLIENT, CPORT),
@@ -2029,9 +2028,25 @@ mod version_0 {
         assert_eq!(d.ctr(Ctr::FtpSynced), 1, "the shift taken");
 
         set(&d, false, false);
-        let from_rs = L3::from_rs(RS1, CLIENT);
+        assert_eq!(done_leaves_at(&mut d), S + 107, "shifted by delta");
+        let f = tcp_seg(&L3::to_vip(), CPORT, 21, ACK, 1000, S + 118, b"");
+        let (_, int) = d.ext(&f);
+        assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));
+        assert_eq!(
+            parse_ip(&int[0]).ack,
+            S + 111,
+            "acknowledgement mapped back"
+        );
+    }
+
+    /// The control connection's server stream starts at `S` in these tests.
+    const S: u32 = 5000;
+
+    /// The control connection's `226 Done.` from RS1 at `S + 100`, as it
+    /// leaves the director: its sequence number.
+    fn done_leaves_at(d: &mut MemDirector) -> u32 {
         let f = tcp_seg(
-            &from_rs,
+            &L3::from_rs(RS1, CLIENT),
             21,
             CPORT,
             ACK | PSH,
@@ -2041,15 +2056,7 @@ mod version_0 {
         );
         let (ext, _) = d.int(&f);
         assert_eq!(ext.len(), 1, "{:?}", drops(&d.w().core.ctr));
-        assert_eq!(parse_ip(&ext[0]).seq, S + 107, "shifted by delta");
-        let f = tcp_seg(&L3::to_vip(), CPORT, 21, ACK, 1000, S + 118, b"");
-        let (_, int) = d.ext(&f);
-        assert_eq!(int.len(), 1, "{:?}", drops(&d.w().core.ctr));
-        assert_eq!(
-            parse_ip(&int[0]).ack,
-            S + 111,
-            "acknowledgement mapped back"
-        );
+        parse_ip(&ext[0]).seq
     }
 
     /// A version-1 entry may carry `IP_VS_CONN_F_OUT_SEQ` without the
@@ -2069,7 +2076,6 @@ mod version_0 {
             ftp: FtpPorts::new(&[21]).expect("ports"),
             ..env()
         };
-        const S: u32 = 5000;
         let conn = |fl, seq| SyncConn {
             proto: 6,
             flags: fl,
@@ -2110,19 +2116,7 @@ mod version_0 {
             d.poll();
             assert_eq!(d.ctr(Ctr::SyncUpdated), 1, "{:?}", drops(&d.w().core.ctr));
             set(&d, false, false);
-            let from_rs = L3::from_rs(RS1, CLIENT);
-            let f = tcp_seg(
-                &from_rs,
-                21,
-                CPORT,
-                ACK | PSH,
-                S + 100,
-                1000,
-                b"226 Done.\r\n",
-            );
-            let (ext, _) = d.int(&f);
-            assert_eq!(ext.len(), 1, "{:?}", drops(&d.w().core.ctr));
-            parse_ip(&ext[0]).seq
+            done_leaves_at(&mut d)
         };
         let flag_alone = conn(flags::OUT_SEQ, None);
         assert_eq!(reply_seq(&flag_alone), S + 107, "the shift kept");
