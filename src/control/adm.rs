@@ -333,6 +333,9 @@ impl Ctl {
                     return Response::fail(e.exit_code(), e.to_string());
                 }
                 self.zero_ids(dest_ids(&st.cfg, service.as_ref()));
+                if service.is_none() {
+                    self.zero_total();
+                }
                 Response::ok(String::new())
             }
             AdmCommand::SetRole { standby } => {
@@ -407,6 +410,7 @@ impl Ctl {
         // the service has at that line, zeroed once the restore is through
         // (the counters are the workers', not the rules').
         let mut zeros = Vec::new();
+        let mut zero_all = false;
         let (mut out, mut warn) = (String::new(), String::new());
         let mut permit = |cfg: &Config, cmd: &AdmCommand| {
             match cmd {
@@ -414,6 +418,7 @@ impl Ctl {
                     if service.is_none_or(|k| cfg.service(&k).is_some()) =>
                 {
                     zeros.extend(dest_ids(cfg, service.as_ref()));
+                    zero_all |= service.is_none();
                 }
                 AdmCommand::List(o) => {
                     let (text, w) = self.list_of(cfg, &timeouts.get(), o, &names, &conns)?;
@@ -430,6 +435,9 @@ impl Ctl {
         let errors = ipvsadm::restore_parsed(&mut st.cfg, &cmds, &mut set, &mut permit);
         st.timeouts = timeouts.get();
         self.zero_ids(zeros);
+        if zero_all {
+            self.zero_total();
+        }
         self.changed(st, &before);
         let mut r = if errors.is_empty() {
             Response::ok(out)

@@ -99,6 +99,9 @@ struct Ctl {
     /// What the workers had counted under an id when it was handed to a
     /// new server (an earlier server's traffic): every report subtracts it.
     born: Mutex<HashMap<DestId, DestStats>>,
+    /// The workers' traffic for all servers at the last `-Z` of every
+    /// service: the zero of the director's totals (`node_ipvs_*_total`).
+    tot_zero: Mutex<DestStats>,
     /// Rate estimates, updated by the sampler thread.
     est: Mutex<Estimator>,
     /// Health checks: what to check, and who is down (`crate::health`).
@@ -128,6 +131,7 @@ impl Ctl {
             clients: AtomicUsize::new(0),
             zero: Mutex::new(HashMap::new()),
             born: Mutex::new(HashMap::new()),
+            tot_zero: Mutex::new(DestStats::default()),
             est: Mutex::new(Estimator::default()),
             health: Arc::new(crate::health::Monitor::with_notifier(notify)),
             sync: Mutex::new(None),

@@ -52,6 +52,32 @@ impl Ctl {
         t
     }
 
+    /// The director's totals, as `/proc/net/ip_vs_stats` shows IPVS's
+    /// (`ip_vs_stats_show`, `ip_vs_ctl.c`): all traffic the workers forwarded,
+    /// for servers deleted since too, from start or the last `-Z` of every
+    /// service (`ip_vs_zero_all` zeroes `tot_stats`; `-Z -t` does not).
+    pub(super) fn total_stats(&self) -> DestStats {
+        let mut t = DestStats::default();
+        for p in &self.published {
+            t.add(&p.traffic.total());
+        }
+        match self.tot_zero.lock() {
+            Ok(z) => sub(&t, &z),
+            Err(_) => t,
+        }
+    }
+
+    /// `-Z` of every service: the director's totals start again from 0.
+    pub(super) fn zero_total(&self) {
+        let mut t = DestStats::default();
+        for p in &self.published {
+            t.add(&p.traffic.total());
+        }
+        if let Ok(mut z) = self.tot_zero.lock() {
+            *z = t;
+        }
+    }
+
     /// A real server's counters since it was added (its id taken back from
     /// the trash: since it was first added).
     pub(super) fn raw_stats(&self, d: DestId) -> DestStats {
@@ -284,8 +310,8 @@ impl Ctl {
 
     /// The metrics of node_exporter's IPVS collector (`collector/ipvs_linux.go`),
     /// same names, labels and help, so that dashboards written for kernel IPVS
-    /// work unchanged: the totals of `/proc/net/ip_vs_stats` (here: summed over
-    /// the real servers configured now) and per real server its connections and
+    /// work unchanged: the totals of `/proc/net/ip_vs_stats` ([`Ctl::total_stats`]:
+    /// a deleted server's traffic stays in them) and per real server its connections and
     /// weight, labelled as node_exporter labels them (`proto` in capitals as
     /// `/proc/net/ip_vs` shows it; a firewall-mark service's `proto` `FWM`,
     /// no `local_address` and its `local_mark`).
@@ -294,7 +320,6 @@ impl Ctl {
             .adm
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut total = DestStats::default();
         let mut rows = Vec::new();
         for svc in st.cfg.services() {
             // A firewall-mark service as `/proc/net/ip_vs` shows it
@@ -307,8 +332,7 @@ impl Ctl {
                 (svc.key.addr.to_string(), proto, String::new())
             };
             let vport = svc.key.port.to_string();
-            for (d, stats, active, inactive) in self.server_rows(svc) {
-                total.add(&stats);
+            for (d, _, active, inactive) in self.server_rows(svc) {
                 let labels = [
                     vip.clone(),
                     vport.clone(),
@@ -321,6 +345,7 @@ impl Ctl {
             }
         }
         drop(st);
+        let total = self.total_stats();
         for (name, help, v) in [
             (
                 "node_ipvs_connections_total",
@@ -951,6 +976,58 @@ mod tests {
         assert_eq!((id(&c), conns(&c)), (vec![rs], Some("0".into())));
         w.traffic.conn(rs);
         assert_eq!(conns(&c).as_deref(), Some("1"));
+    }
+
+    /// `node_ipvs_*_total` are `/proc/net/ip_vs_stats`'s totals: a deleted
+    /// server's traffic stays in them (they are counters, and IPVS counts
+    /// `tot_stats` apart from its servers, `ip_vs_in_stats`); `-Z -t` of one
+    /// service leaves them (`ip_vs_zero_service`), `-Z` of all zeroes them
+    /// (`ip_vs_zero_all`), on the command line and as a line of `-R`.
+    #[test]
+    fn director_totals_outlive_servers_and_zero_with_all() {
+        let (c, _garp) = crate::control::test_ctl(2);
+        for l in [
+            "-A -t 198.18.0.110:80 -s rr",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+            "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+        ] {
+            assert_eq!(run(&c, l).code, 0);
+        }
+        let ids = crate::control::adm::dest_ids(&c.adm.lock().unwrap().cfg, None);
+        let traffic = |n: usize| {
+            for (w, &id) in c.published.iter().zip(&ids) {
+                for _ in 0..n {
+                    w.traffic.conn(id);
+                    w.traffic.inbound(id, 60);
+                    w.traffic.outbound(id, 40);
+                }
+            }
+        };
+        let total = |name: &str| {
+            let page = c.metrics();
+            let want = format!("\nnode_ipvs_{name} ");
+            page.split(&want)
+                .nth(1)
+                .and_then(|r| r.lines().next())
+                .map(str::to_owned)
+        };
+        traffic(3);
+        assert_eq!(total("connections_total").as_deref(), Some("6"));
+        assert_eq!(run(&c, "-d -t 198.18.0.110:80 -r 198.19.0.3:80").code, 0);
+        assert_eq!(total("connections_total").as_deref(), Some("6"), "-d");
+        assert_eq!(total("incoming_bytes_total").as_deref(), Some("360"));
+        assert_eq!(total("outgoing_packets_total").as_deref(), Some("6"));
+        assert_eq!(run(&c, "-Z -t 198.18.0.110:80").code, 0);
+        assert_eq!(total("connections_total").as_deref(), Some("6"), "-Z -t");
+        assert_eq!(run(&c, "-Z").code, 0);
+        assert_eq!(total("connections_total").as_deref(), Some("0"), "-Z");
+        traffic(2);
+        assert_eq!(total("connections_total").as_deref(), Some("4"));
+        assert_eq!(total("outgoing_bytes_total").as_deref(), Some("160"));
+        assert_eq!(c.restore("-Z -t 198.18.0.110:80\n").code, 0);
+        assert_eq!(total("connections_total").as_deref(), Some("4"));
+        assert_eq!(c.restore("-Z\n").code, 0);
+        assert_eq!(total("connections_total").as_deref(), Some("0"), "-R -Z");
     }
 
     /// `-Z` as a line of `-R` zeroes, as ipvsadm's restore runs it

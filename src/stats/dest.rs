@@ -128,6 +128,24 @@ impl DestTraffic {
         }
     }
 
+    /// The traffic of every record, summed: what this worker forwarded for
+    /// all real servers it ever had, deleted ones included.
+    pub fn total(&self) -> DestStats {
+        let mut t = [0u64; 5];
+        for r in self.0.iter() {
+            for (s, c) in t.iter_mut().zip(r) {
+                *s = s.wrapping_add(c.load(Ordering::Relaxed));
+            }
+        }
+        DestStats {
+            conns: t[T_CONNS],
+            inpkts: t[T_INPKTS],
+            outpkts: t[T_OUTPKTS],
+            inbytes: t[T_INBYTES],
+            outbytes: t[T_OUTBYTES],
+        }
+    }
+
     /// Zero every record (single writer: the worker, from its loop).
     pub fn zero(&self) {
         for r in self.0.iter() {
