@@ -836,6 +836,32 @@ fn ipv6_fragments_go_through_whole() {
     assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
 }
 
+/// The fragments of one IPv6 datagram are one datagram whatever next
+/// header the later ones carry: only the first's counts (RFC 8200 4.5:
+/// they may differ; Linux's `frag_v6_compare_key` has no next header, and
+/// `ip6_frag_queue` takes the first's). Here the second says TCP and the
+/// third "no next header"; all three go through, the datagram whole.
+#[test]
+fn ipv6_later_fragments_next_header_is_not_looked_at() {
+    let mut d = dns6();
+    let body = data(3000);
+    let req = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &body, false);
+    let mut frags = cut6(&req, 1232, 0xabcd_0002);
+    frags[1][54] = 6;
+    frags[2][54] = 59;
+    let mut int = vec![];
+    for f in [&frags[2], &frags[0], &frags[1]] {
+        int.extend(d.ext(f).1);
+    }
+    assert_eq!(int.len(), 3, "{:?}", drops(&d.w().core.ctr));
+    let got = whole6(&int);
+    let p = smoltcp::wire::Ipv6Packet::new_checked(&got[..]).expect("ipv6");
+    assert_eq!((p.src_addr(), p.dst_addr()), (CLIENT6, RS1_6));
+    let u = SUdp::new_checked(p.payload()).expect("udp");
+    assert_eq!(u.payload(), &body[..]);
+    assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
+}
+
 /// SCTP in IPv6 fragments: where NAT keeps the port, each fragment goes on
 /// with the address rewritten and the far end reassembles the SCTP packet
 /// as sent, its CRC32c good (it covers no address), both ways; where NAT

@@ -12,8 +12,10 @@
 //! ringvs does what VPP's shallow virtual reassembly does (`ip4_sv_reass`,
 //! `ip6_sv_reass`) rather than buffering the whole datagram: only the first
 //! fragment carries the ports, so a table keyed by the datagram (source,
-//! destination, protocol (IPv6: the fragment header's next header), IP id
-//! and the NIC it came from) remembers them, and every fragment is forwarded
+//! destination, IPv4's protocol, IP id and the NIC it came from; an IPv6
+//! datagram's fragments are not told apart by their next header, which
+//! only the first's counts, RFC 8200 4.5, as `frag_v6_compare_key` leaves
+//! it out) remembers them, and every fragment is forwarded
 //! on its own with its datagram's connection:
 //!
 //! * the first (offset 0) goes through the usual NAT path, which creates the
@@ -157,8 +159,12 @@ impl Core {
         // What the fragmentable part starts with: TCP, UDP, SCTP, or a
         // header that may come before them there.
         // (ICMPv6: an echo request to us, which a hop limit of 1 reaches.)
+        // Only the first fragment's next header says it: the others' may
+        // differ and are not looked at (RFC 8200 4.5; `ip6_frag_queue`
+        // takes the first's alone).
         let echo = found.0.next == ICMPV6 && self.is_ours6(nic, ip.dst());
         if !echo
+            && found.0.offset == 0
             && !matches!(
                 found.0.next,
                 protocol::TCP | protocol::UDP | protocol::SCTP | DEST_OPTS | ROUTING

@@ -77,9 +77,11 @@ pub enum FragHop {
     Owner,
 }
 
-/// A datagram: its addresses (IPv4 ones in the low 32 bits), protocol (IPv6:
-/// the fragment header's next header), IP id, family, and the NIC it came
-/// from (the two directions of a connection are two datagrams).
+/// A datagram: its addresses (IPv4 ones in the low 32 bits), protocol
+/// (IPv4's, as `ip4_frag_match` compares it; IPv6: 0, as
+/// `frag_v6_compare_key` has none: a fragment's next header may differ from
+/// the first's, which alone counts, RFC 8200 4.5), IP id, family, and the
+/// NIC it came from (the two directions of a connection are two datagrams).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct Key {
     pub(super) src: u128,
@@ -175,7 +177,7 @@ impl Piece {
                 src: ip.src().to_bits(),
                 dst: ip.dst().to_bits(),
                 id: f.ident,
-                proto: f.next,
+                proto: 0,
                 nic: nic as u8,
                 v6: true,
             },
