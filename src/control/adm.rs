@@ -127,20 +127,28 @@ impl Ctl {
         for id in raised {
             st.cfg.raise_dest(id);
         }
-        let down = if self.shared.ha.standby() {
-            std::collections::HashMap::new()
-        } else {
-            down
-        };
         // The quorum's bounds are the configured weights, the weights up
-        // those the checks set; the rules run at those weights.
+        // those the checks set; the rules run at those weights. The quorum
+        // follows the checks' verdicts whatever the role (a standby's stay
+        // as they were: it runs no checks), as keepalived's checker process
+        // knows nothing of VRRP: a role change alone neither gains nor
+        // loses a quorum, nor runs a quorum script (`update_quorum_state`,
+        // `check/ipwrapper.c`).
         let (lost, cfg) = self.health.weigh(&st.cfg, &down);
-        let run = crate::health::effective(&cfg, &down, &lost, false);
+        let standby = self.shared.ha.standby();
+        let run = if standby {
+            let none = std::collections::HashMap::new();
+            crate::health::effective(&cfg, &none, &Default::default(), false)
+        } else {
+            crate::health::effective(&cfg, &down, &lost, false)
+        };
         // Every publish happens under the configuration lock, so the snapshot
         // loaded here is the one this publish replaces: services keep their
         // scheduler state and servers their last weight across it.
         let prev = self.shared.config.load_full();
-        log_sorry_servers(&st.cfg, &run, &prev);
+        if !standby {
+            log_sorry_servers(&st.cfg, &run, &prev);
+        }
         let mut snap = Snapshot::build_from(&run, st.timeouts, Some(&prev));
         // The thresholds of every server the rules keep, a server a check
         // took out and a removed one in the trash too: their connections

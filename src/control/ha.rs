@@ -235,6 +235,51 @@ mod tests {
         assert!(c.shared.config.load().dest_live(id));
     }
 
+    /// A role change alone runs no quorum script and writes no `VS` line:
+    /// keepalived's checker weighs quorums on its checks' verdicts alone
+    /// (`update_quorum_state`, `check/ipwrapper.c`) and knows nothing of
+    /// VRRP. A standby, which publishes every server, kept the verdicts out
+    /// of its quorum too, so `--ha standby` on a director whose service had
+    /// lost its quorum ran `quorum_up` ("gained") and `--ha active`
+    /// `quorum_down` again.
+    #[test]
+    fn a_role_change_runs_no_quorum_script() {
+        let (notify, notes) = crate::health::Notifier::channel();
+        let (c, _g) = crate::control::test_ctl_notifying(1, notify);
+        for line in [
+            "-A -t 198.18.0.110:80 -s rr --check tcp --quorum-up /bin/true",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+            "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+        ] {
+            assert_eq!(adm(&c, line).code, 0, "{line}");
+        }
+        let ids: Vec<_> = {
+            let st = c.adm.lock().unwrap();
+            st.cfg.services()[0].dests.iter().map(|d| d.id).collect()
+        };
+        let lines = || notes.try_iter().map(|n| n.line).collect::<Vec<_>>();
+        lines();
+        assert!(c.health.hold(ids.iter().map(|&id| (id, false)).collect()));
+        c.publish(&mut c.adm.lock().unwrap());
+        assert_eq!(lines(), ["VS [198.18.0.110]:tcp:80 DOWN\n"]);
+        for role in ["standby", "active", "standby", "active"] {
+            assert_eq!(adm(&c, &format!("--ha {role}")).code, 0);
+            assert_eq!(lines(), Vec::<String>::new(), "--ha {role}");
+        }
+        // A standby still publishes every server (its synced connections).
+        assert_eq!(adm(&c, "--ha standby").code, 0);
+        let snap = c.shared.config.load();
+        assert!(
+            ids.iter().all(|&id| snap.dest_live(id)),
+            "standby: published"
+        );
+        // The verdicts, not the role, bring it back.
+        assert_eq!(adm(&c, "--ha active").code, 0);
+        assert!(c.health.hold(std::collections::HashMap::new()));
+        c.publish(&mut c.adm.lock().unwrap());
+        assert_eq!(lines(), ["VS [198.18.0.110]:tcp:80 UP\n"]);
+    }
+
     #[test]
     fn no_daemon_starts_while_a_server_is_of_the_other_family() {
         let (c, _garp) = ctl(1);

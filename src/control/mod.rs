@@ -145,6 +145,15 @@ impl Ctl {
 /// and the receiving end of the gratuitous-ARP queue.
 #[cfg(test)]
 fn test_ctl(workers: usize) -> (Arc<Ctl>, crossbeam_channel::Receiver<IpAddr>) {
+    test_ctl_notifying(workers, crate::health::Notifier::default())
+}
+
+/// [`test_ctl`] whose health events go to `notify`.
+#[cfg(test)]
+fn test_ctl_notifying(
+    workers: usize,
+    notify: crate::health::Notifier,
+) -> (Arc<Ctl>, crossbeam_channel::Receiver<IpAddr>) {
     use crate::nat::{Snapshot, Timeouts};
     let adm = AdmState {
         cfg: crate::config::Config::new(),
@@ -155,7 +164,6 @@ fn test_ctl(workers: usize) -> (Arc<Ctl>, crossbeam_channel::Receiver<IpAddr>) {
     let published = (0..workers)
         .map(|_| Arc::new(Published::default()))
         .collect();
-    let notify = crate::health::Notifier::default();
     (
         Arc::new(Ctl::new(adm, shared, published, (garp_tx, notify))),
         garp_rx,
