@@ -769,6 +769,21 @@ mod tests {
         assert_eq!(run(&c), [(ip(2), 80, 5), (ip(3), 80, 4)], "9: back");
     }
 
+    /// Every VIP a change adds is announced, however many one `-R` adds:
+    /// the queue to the announcer dropped those past 256 unseen.
+    #[test]
+    fn every_vip_a_restore_adds_is_announced() {
+        let (c, garp) = ctl(1);
+        let rules: String = (0..300)
+            .map(|i| format!("-A -t 198.18.{}.{}:80 -s rr\n", 1 + i / 200, i % 200))
+            .collect();
+        assert_eq!(c.restore(&rules).code, 0);
+        let mut got: Vec<IpAddr> = garp.try_iter().collect();
+        got.sort_unstable();
+        got.dedup();
+        assert_eq!(got.len(), 300);
+    }
+
     /// IPv6 rules through the control thread: changed, listed, saved and
     /// restored.
     #[test]

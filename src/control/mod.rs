@@ -141,6 +141,14 @@ impl Ctl {
     }
 }
 
+/// The queue of VIPs to announce (gratuitous ARP, unsolicited NA) from the
+/// control thread to the announcer: unbounded, so that each VIP a change
+/// adds is announced however many one `-R` adds (a bounded one dropped
+/// those past its size unseen); what it holds is bounded by the rules.
+fn announce_queue() -> (Sender<IpAddr>, crossbeam_channel::Receiver<IpAddr>) {
+    crossbeam_channel::unbounded()
+}
+
 /// A control state for tests: no rules, `workers` workers that never answer,
 /// and the receiving end of the gratuitous-ARP queue.
 #[cfg(test)]
@@ -160,7 +168,7 @@ fn test_ctl_notifying(
         timeouts: Timeouts::default(),
     };
     let shared = Arc::new(Shared::new(Snapshot::build(&adm.cfg, adm.timeouts)));
-    let (garp_tx, garp_rx) = crossbeam_channel::bounded(16);
+    let (garp_tx, garp_rx) = announce_queue();
     let published = (0..workers)
         .map(|_| Arc::new(Published::default()))
         .collect();

@@ -18,8 +18,7 @@ use crate::io::xdp::{XdpMode, XdpProgram};
 use crate::io::{RxQueue, TxQueue};
 use crate::nat::{Snapshot, Timeouts};
 use crate::neigh::{Prefix, Prefix6};
-use crossbeam_channel::bounded;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener};
+use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -191,7 +190,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     };
 
     let (neigh_tx, neigh_rx) = (dp.neigh_tx.clone(), dp.neigh_rx.clone());
-    let (garp_tx, garp_rx) = bounded::<IpAddr>(256);
+    let (garp_tx, garp_rx) = super::announce_queue();
     let (notifier, notes) = crate::health::Notifier::channel();
     let ctl = Arc::new(Ctl::new(
         adm,
