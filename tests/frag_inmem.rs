@@ -329,6 +329,41 @@ fn fragments_to_a_dr_server_go_unchanged_and_are_cut_again_for_a_smaller_mtu() {
     check_udp(&whole(&int, 576), (CLIENT, CPORT), (rs, 53), &body);
 }
 
+/// A fragment with more to come whose data is not a multiple of 8 bytes,
+/// cut again for a smaller MTU, loses its bytes past the last multiple of
+/// 8, as the kernel's reassembly (`ip_frag_queue`) cuts them before
+/// `ip_do_fragment` cuts the datagram again: 1105 bytes at MTU 576 go as two
+/// pieces of 552, not those and a 1-byte piece with MF set, which the
+/// receiver's `ip_frag_queue` takes as empty and drops the whole datagram
+/// for.
+#[test]
+fn a_fragment_cut_again_ends_at_a_multiple_of_8() {
+    let req = udp_frame(&L3::to_vip(), CPORT, 53, &data(3000), true);
+    let mut first = cut(&req, 1480).remove(0);
+    SIp::new_unchecked(&mut first[14..]).set_total_len(20 + 1105);
+    first.truncate(14 + 20 + 1105);
+    fix_ip_checksum(&mut first);
+    let mut small = MemDirector::with_env(
+        1,
+        RULES,
+        ringvs::dataplane::Env {
+            mtu: [MTU, 576],
+            ..env()
+        },
+        1024,
+    );
+    small.resolve_all();
+    let int = small.ext(&first).1;
+    let lens: Vec<(usize, bool)> = int
+        .iter()
+        .map(|f| {
+            let ip = SIp::new_unchecked(&f[14..]);
+            (usize::from(ip.total_len()) - 20, ip.more_frags())
+        })
+        .collect();
+    assert_eq!(lens, [(552, true), (552, true)]);
+}
+
 /// A client's datagram the director cuts into fragments for a real server
 /// that never answers ARP: each fragment waited on its own and is dropped
 /// (`drop_neigh_unresolved`), and the client gets one host unreachable,

@@ -329,6 +329,13 @@ impl Core {
             ip.more_frags(),
         );
         let payload_len = (h + total).clamp(h + hl, len) - h - hl;
+        // A fragment with more to come ends at its last multiple of 8, as
+        // the kernel's reassembly cuts it (`ip_frag_queue`) before IPVS's
+        // `ip_do_fragment` cuts the datagram again: the bytes past it are
+        // not sent, and no piece is left shorter than 8 with MF set (which
+        // the receiver's `ip_frag_queue` would take as empty and drop the
+        // whole datagram for).
+        let payload_len = if more { payload_len & !7 } else { payload_len };
         if step == 0 || self.frag_buf.len() < 2 * len || usize::from(base) + payload_len > 0xffff {
             return self.drop(Ctr::DropTooBig);
         }
