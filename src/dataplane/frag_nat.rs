@@ -80,8 +80,9 @@ impl Core {
         if let Some((_, at)) = p.upper {
             let at = usize::from(at);
             let flags = first_ports(proto, &frame[at..]).map_or(0, |p| p.2);
-            // Past `nat_out`'s health-check divert: the probes' replies are
-            // small TCP segments, never fragmented.
+            // Past `nat_out`'s health-check divert: a check's answer in
+            // fragments is not put together (`docs/health.md`: TCP answers
+            // are cut to the announced MSS, a UDP check's must fit the MTU).
             return match dir {
                 _ if proto == protocol::SCTP => self.sctp_first(dir, seg(at, flags), tx),
                 Dir::Input => self.nat_in_of(seg(at, flags), tx),
