@@ -19,7 +19,10 @@
 //! (`__neigh_event_send` in `net/core/neighbour.c`; `unres_qlen` bounds the
 //! frames, not the neighbours): a hop with a queue is asked when it gets it,
 //! and again each pass until the ask found room in the channel
-//! (`PendingHop::asked`, [`Core::expire_pending`]); a hop whose frame found no queue (every one taken)
+//! (`PendingHop::asked`, [`Core::expire_pending`]), and again by a frame
+//! parked [`RETRANS`] or more after the last ask (the table probes a hop
+//! that failed meanwhile again at once, and ignores the ask otherwise); a
+//! hop whose frame found no queue (every one taken)
 //! is asked at most once per [`RETRANS`], and at most [`PENDING_HOPS`] such
 //! hops per [`RETRANS`] ([`Core::ask_unqueued`]). No message per frame.
 
@@ -49,9 +52,9 @@ pub(super) struct PendingHop {
     pub(super) nic: Nic,
     pub(super) ip: Hop,
     since: Instant,
-    /// The control thread was asked to resolve the hop: false while the
-    /// ask found the channel full, and asked again then.
-    asked: bool,
+    /// When the control thread was last asked to resolve the hop: `None`
+    /// while the ask found the channel full, and asked again then.
+    asked: Option<Instant>,
     pub(super) n: usize,
     lens: [usize; PENDING_PER_HOP],
     patches: [Patch; PENDING_PER_HOP],
@@ -85,7 +88,7 @@ impl Pending {
                     nic: Nic::Ext,
                     ip: Hop::V4(0),
                     since: start,
-                    asked: false,
+                    asked: None,
                     n: 0,
                     lens: [0; PENDING_PER_HOP],
                     patches: [Patch::None; PENDING_PER_HOP],
@@ -135,11 +138,23 @@ impl Core {
         let len = frame.len();
         let now = self.clock.now;
         let hops = &mut self.pending.0;
+        let ask = |tx: &crossbeam_channel::Sender<_>| {
+            tx.try_send(hop.resolve(nic)).is_ok().then_some(now)
+        };
         let slot = match hops
             .iter()
             .position(|p| p.n > 0 && p.nic == nic && p.ip == hop)
         {
-            Some(i) => i,
+            // A frame for a hop asked for a while ago asks again: if it
+            // failed meanwhile, it is probed again now, as the kernel's
+            // `__neigh_event_send` restarts a failed neighbour on each
+            // packet; one ask per `RETRANS` at most, not one per frame.
+            Some(i) => {
+                if hops[i].asked.is_some_and(|at| now >= at + RETRANS) {
+                    hops[i].asked = ask(&self.links.neigh_tx);
+                }
+                i
+            }
             None => {
                 let Some(i) = hops.iter().position(|p| p.n == 0) else {
                     self.ask_unqueued(nic, hop);
@@ -149,7 +164,7 @@ impl Core {
                 p.nic = nic;
                 p.ip = hop;
                 p.since = now;
-                p.asked = self.links.neigh_tx.try_send(hop.resolve(nic)).is_ok();
+                p.asked = ask(&self.links.neigh_tx);
                 i
             }
         };
@@ -272,8 +287,9 @@ impl Core {
         for p in hops.iter_mut().filter(|p| p.n > 0) {
             if now.saturating_duration_since(p.since) < PENDING_MAX_AGE {
                 // The ask that found the channel full, again (once a pass).
-                if !p.asked {
-                    p.asked = self.links.neigh_tx.try_send(p.ip.resolve(p.nic)).is_ok();
+                if p.asked.is_none() {
+                    let sent = self.links.neigh_tx.try_send(p.ip.resolve(p.nic)).is_ok();
+                    p.asked = sent.then_some(now);
                 }
             } else {
                 self.ctr.add(Ctr::DropNeighUnresolved, p.n as u64);

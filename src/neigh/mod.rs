@@ -14,8 +14,14 @@
 //! advertisement) for an address we are not resolving is ignored, so
 //! unsolicited ARP or NDP cannot poison the table. A request addressed to one of
 //! our own addresses (ARP request, neighbor solicitation) refreshes the sender
-//! only if we already know it at that MAC (RFC 826's "merge" rule), and
-//! creates nothing.
+//! only if we already know it at that MAC (RFC 826's "merge" rule), makes an
+//! entry being resolved (or failed) stale at that MAC, as Linux's
+//! `neigh_event_ns` does, and creates nothing.
+//!
+//! A neighbor that answers none of [`MAX_PROBES`] probes fails; the next ask
+//! for it probes again at once, as Linux's `__neigh_event_send` restarts a
+//! `NUD_FAILED` neighbour: no hold-off, the probes of one resolution going
+//! [`RETRANS`] apart being the only pacing.
 //!
 //! A known neighbor's address claimed from another MAC (a reply, a request to
 //! us, gratuitous ARP, an advertisement with the override flag) is a move or a
@@ -81,8 +87,12 @@ pub const REACH_REDRAW: Duration = Duration::from_secs(300);
 pub const RETRANS: Duration = Duration::from_secs(1);
 /// Probes sent before a neighbor is declared unreachable.
 pub const MAX_PROBES: u8 = 3;
-/// How long an unreachable neighbor is not asked for again.
-pub const FAILED_HOLD: Duration = Duration::from_secs(5);
+/// How long the entry of a neighbor that did not answer [`MAX_PROBES`]
+/// probes is kept, failed: an answer or a request heard from it meanwhile
+/// still resolves it. It holds nothing back: the next ask for it probes
+/// again at once, as Linux restarts a `NUD_FAILED` neighbour on the next
+/// packet (`__neigh_event_send`).
+pub const FAILED_KEEP: Duration = Duration::from_secs(5);
 /// Unicast probes of the old MAC when a known neighbor's address is claimed from
 /// another MAC, and the time between them: the claimant is adopted
 /// `MOVE_PROBES * MOVE_RETRANS` (750 ms) after the claim if none is answered.

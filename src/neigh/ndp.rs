@@ -9,10 +9,15 @@
 //! which is what the ARP rules of this module refuse. So IPv6 follows them:
 //!
 //! * Only a *solicited* advertisement (S set) carrying the target link-layer
-//!   option resolves an entry we are resolving (incomplete, or failed since
-//!   less than [`super::FAILED_HOLD`]): the counterpart of an ARP reply. An
+//!   option resolves an entry we are resolving (incomplete, or failed less
+//!   than [`super::FAILED_KEEP`] ago): the counterpart of an ARP reply. An
 //!   unsolicited one (S clear) for an entry being resolved is ignored (RFC
 //!   4861 would create it STALE); the solicited answer follows within a second.
+//! * A solicitation addressed to us, with its source link-layer option, from
+//!   a neighbor we are resolving (or failed to) makes its entry stale at that
+//!   MAC, published (§7.2.3; Linux's `ndisc_recv_ns` → `neigh_event_ns`), as
+//!   an ARP request to us does: a host back from a reboot that asks for us
+//!   is reached at once.
 //! * Nothing creates an entry for an address we did not ask for: neither an
 //!   advertisement (solicited or not) nor a solicitation.
 //! * An advertisement or solicitation from the entry's own MAC refreshes it,
@@ -56,10 +61,13 @@ pub(super) fn is_neighbor(ip: Ipv6Addr) -> bool {
 }
 
 /// A solicitation addressed to us from a neighbor, with its source
-/// link-layer address: it never resolves, and from another MAC it claims.
+/// link-layer address: it names the MAC of an entry being resolved (or
+/// failed), which goes stale at it as RFC 4861 §7.2.3 and Linux's
+/// `ndisc_recv_ns` make it, and from another MAC it claims a known one.
 pub(super) const SOLICITATION: Claim = Claim {
     answer: false,
     may_move: true,
+    request: true,
 };
 
 /// The MAC an advertisement vouches for (its target link-layer option, or
@@ -73,6 +81,7 @@ pub(super) fn advertisement(
     let claim = Claim {
         answer: solicited && tlla.is_some(),
         may_move: overrides && tlla.is_some(),
+        request: false,
     };
     (tlla.unwrap_or(src), claim)
 }

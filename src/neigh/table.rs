@@ -4,7 +4,7 @@
 //! IPv6's messages onto them).
 
 use super::{
-    DELAY_FIRST_PROBE, FAILED_HOLD, GC_STALETIME, GC_THRESH1, MAX_PROBES, MOVE_PROBES,
+    DELAY_FIRST_PROBE, FAILED_KEEP, GC_STALETIME, GC_THRESH1, MAX_PROBES, MOVE_PROBES,
     MOVE_RETRANS, NeighAddr, Probe, REACHABLE, RETRANS,
 };
 use crate::Nic;
@@ -69,14 +69,23 @@ pub(super) struct Claim {
     /// is verified. When false (an NA without the override flag, or without a
     /// link-layer address), another MAC is ignored.
     pub may_move: bool,
+    /// The neighbor asked for one of our addresses (an ARP request, a
+    /// solicitation with its source link-layer option): for an entry being
+    /// resolved, or that failed, it names the neighbor's MAC, and the entry
+    /// goes stale at it, published, as Linux's `neigh_event_ns` makes it
+    /// (`NUD_STALE`, from `arp_process` and `ndisc_recv_ns`). It creates no
+    /// entry.
+    pub request: bool,
 }
 
 impl Claim {
-    /// Any ARP: a reply answers, and anything from another MAC is a claim.
+    /// Any ARP: a reply answers, a request (to us, or gratuitous) names the
+    /// sender's MAC, and anything from another MAC is a claim.
     pub(super) fn arp(reply: bool) -> Self {
         Self {
             answer: reply,
             may_move: true,
+            request: !reply,
         }
     }
 }
@@ -119,11 +128,14 @@ impl<A> Default for Family<A> {
 
 impl<A: NeighAddr> Family<A> {
     /// A worker asks for `ip` on `nic`: the first request starts resolving it
-    /// (a broadcast or multicast probe); a failed entry may be retried once
-    /// its hold has passed.
+    /// (a broadcast or multicast probe), and so does one for an entry that
+    /// failed, at once, as Linux's `__neigh_event_send` restarts a
+    /// `NUD_FAILED` neighbour (`NUD_INCOMPLETE`, probed again). An entry
+    /// being resolved is not asked for faster than its probes go
+    /// ([`RETRANS`] apart), however many asks come.
     pub(super) fn resolve(&mut self, nic: Nic, ip: A, now: Instant) -> Option<Probe> {
         match self.entries.get(&(nic, ip)) {
-            Some(EntryState::Failed { until }) if *until <= now => {
+            Some(EntryState::Failed { .. }) => {
                 self.entries.remove(&(nic, ip));
                 self.resolve(nic, ip, now)
             }
@@ -162,6 +174,20 @@ impl<A: NeighAddr> Family<A> {
         match self.entries.get(&key).copied() {
             Some(EntryState::Incomplete { .. } | EntryState::Failed { .. }) if claim.answer => {
                 self.entries.insert(key, learned);
+                self.dirty = true;
+                None
+            }
+            // The neighbor we are resolving (or failed to) asked for us: its
+            // MAC, not yet confirmed (`neigh_event_ns`: `NUD_STALE`); the
+            // traffic that waits for it goes, and using it has it verified.
+            Some(EntryState::Incomplete { .. } | EntryState::Failed { .. }) if claim.request => {
+                self.entries.insert(
+                    key,
+                    EntryState::Stale {
+                        mac,
+                        confirmed: now,
+                    },
+                );
                 self.dirty = true;
                 None
             }
@@ -279,7 +305,7 @@ impl<A: NeighAddr> Family<A> {
             EntryState::Incomplete { probes: n, next } if next <= now => {
                 if n >= MAX_PROBES {
                     *e = EntryState::Failed {
-                        until: now + FAILED_HOLD,
+                        until: now + FAILED_KEEP,
                     };
                 } else {
                     probes.push(A::probe(nic, ip, None));
@@ -451,6 +477,9 @@ mod test {
         /// The message a host that moved sends on its own: gratuitous ARP, an
         /// unsolicited advertisement with the override flag.
         fn announcement(ip: Self, mac: Mac) -> NeighEvent;
+        /// A request for one of our addresses from `ip` at `mac`: an ARP
+        /// request, a solicitation with its source link-layer option.
+        fn request(ip: Self, mac: Mac) -> NeighEvent;
         /// The family's multicast MAC.
         fn group_mac() -> Mac;
         /// The address after `ip`.
@@ -476,6 +505,14 @@ mod test {
         }
         fn announcement(ip: u32, mac: Mac) -> NeighEvent {
             // Gratuitous ARP is a request from the address for itself.
+            NeighEvent::Heard {
+                nic: Nic::Int,
+                ip,
+                mac,
+                reply: false,
+            }
+        }
+        fn request(ip: u32, mac: Mac) -> NeighEvent {
             NeighEvent::Heard {
                 nic: Nic::Int,
                 ip,
@@ -527,6 +564,13 @@ mod test {
                 overrides: true,
             }
         }
+        fn request(ip: Ipv6Addr, mac: Mac) -> NeighEvent {
+            NeighEvent::HeardNs {
+                nic: Nic::Int,
+                ip,
+                mac,
+            }
+        }
         fn group_mac() -> Mac {
             Mac([0x33, 0x33, 0, 0, 0, 1])
         }
@@ -551,27 +595,87 @@ mod test {
         A::probe(Nic::Int, A::rs(), Some(MAC))
     }
 
-    fn resolve_retries_then_fails_then_may_retry<A: Fam>() {
+    /// Three probes [`RETRANS`] apart, then failed; asked for again, a
+    /// failed entry is probed at once, as Linux's `__neigh_event_send`
+    /// restarts a `NUD_FAILED` neighbour, and asks while it is being
+    /// resolved add no probe to the one each [`RETRANS`].
+    fn resolve_retries_then_fails_then_retries_at_once<A: Fam>() {
         let t0 = Instant::now();
         let mut t = NeighTable::new();
         let ev = resolve(A::rs());
-        assert_eq!(t.event(ev, t0), Some(A::probe(Nic::Int, A::rs(), None)));
+        let probe = A::probe(Nic::Int, A::rs(), None);
+        assert_eq!(t.event(ev, t0), Some(probe));
         assert_eq!(t.event(ev, t0), None, "one outstanding request");
         let mut p = vec![];
         for s in 1..=3 {
             t.tick(t0 + RETRANS * s, &mut p);
         }
-        assert_eq!(
-            p,
-            vec![A::probe(Nic::Int, A::rs(), None); 2],
-            "probes 2 and 3"
-        );
+        assert_eq!(p, vec![probe; 2], "probes 2 and 3");
         assert!(matches!(
             t.state(Nic::Int, A::rs()),
             Some(EntryState::Failed { .. })
         ));
-        assert_eq!(t.event(ev, t0 + RETRANS * 3), None, "held while failed");
-        assert!(t.event(ev, t0 + RETRANS * 3 + FAILED_HOLD).is_some());
+        // A retransmission half a second after it failed: probed at once.
+        let again = t0 + RETRANS * 3 + Duration::from_millis(500);
+        assert_eq!(t.event(ev, again), Some(probe), "failed: asked again");
+        assert_eq!(t.event(ev, again), None, "one outstanding request");
+        assert!(matches!(
+            t.state(Nic::Int, A::rs()),
+            Some(EntryState::Incomplete { probes: 1, .. })
+        ));
+        p.clear();
+        for ms in (0..=2000).step_by(100) {
+            let now = again + Duration::from_millis(ms);
+            assert_eq!(t.event(ev, now), None, "at {ms} ms");
+            t.tick(now, &mut p);
+        }
+        assert_eq!(p, vec![probe; 2], "probes 2 and 3, a second apart");
+        // An answer then resolves it.
+        t.event(answer(A::rs(), MAC), again + RETRANS * 2);
+        assert_eq!(published::<A>(&t), Some(MAC));
+    }
+
+    /// A neighbor we are resolving, or failed to, that asks for one of our
+    /// addresses (ARP request, solicitation) is reached at the MAC it asks
+    /// from: its entry goes stale there, published (Linux's
+    /// `neigh_event_ns`, `NUD_STALE`), and traffic using it has it verified
+    /// by a unicast probe [`DELAY_FIRST_PROBE`] later. A host back from a
+    /// reboot while we had given up on it is not ignored.
+    fn a_request_from_a_neighbor_being_resolved_or_failed_resolves_it<A: Fam>() {
+        let t0 = Instant::now();
+        for failed in [false, true] {
+            let mut t = NeighTable::new();
+            t.event(resolve(A::rs()), t0);
+            let mut p = vec![];
+            let at = if failed {
+                for s in 1..=3 {
+                    t.tick(t0 + RETRANS * s, &mut p);
+                }
+                assert!(matches!(
+                    t.state(Nic::Int, A::rs()),
+                    Some(EntryState::Failed { .. })
+                ));
+                t0 + RETRANS * 3 + Duration::from_millis(500)
+            } else {
+                t0 + Duration::from_millis(500)
+            };
+            assert!(t.take_snapshot().is_none());
+            assert_eq!(t.event(A::request(A::rs(), MAC), at), None);
+            let snap = t.take_snapshot().expect("published");
+            assert_eq!(snap.get(Nic::Int, A::rs()), Some(MAC), "failed: {failed}");
+            assert!(matches!(
+                t.state(Nic::Int, A::rs()),
+                Some(EntryState::Stale { mac, confirmed }) if mac == MAC && confirmed == at
+            ));
+            let used = Used::default();
+            used.mark(Nic::Int, A::rs());
+            t.note_use(&used, at);
+            p.clear();
+            t.tick(at + DELAY_FIRST_PROBE - Duration::from_millis(100), &mut p);
+            assert!(p.is_empty(), "{p:?}");
+            t.tick(at + DELAY_FIRST_PROBE, &mut p);
+            assert_eq!(p, [old_probe::<A>()]);
+        }
     }
 
     fn reply_resolves_and_publishes<A: Fam>() {
@@ -1133,7 +1237,8 @@ mod test {
     }
 
     for_both_families!(
-        resolve_retries_then_fails_then_may_retry,
+        resolve_retries_then_fails_then_retries_at_once,
+        a_request_from_a_neighbor_being_resolved_or_failed_resolves_it,
         reply_resolves_and_publishes,
         unsolicited_is_not_learned,
         reachable_in_use_is_refreshed_then_expires,
