@@ -92,8 +92,13 @@ impl Resolver {
         match what {
             Announce::Vip(IpAddr::V4(v)) => self.garp(Nic::Ext, v),
             Announce::Vip(IpAddr::V6(v)) => self.unsolicited_na(Nic::Ext, v),
-            Announce::Own4 => self.announce_own(ctl, false),
-            Announce::Own6 => self.announce_own(ctl, true),
+            Announce::Own4 | Announce::Own6 => {
+                // Each address once per repeat, as keepalived's
+                // `vrrp_send_link_update` loops: every address, `rep` times.
+                for _ in 0..what.times() {
+                    self.announce_own(ctl, what == Announce::Own6);
+                }
+            }
             Announce::Groups | Announce::Answer { .. } => {}
         }
         // The groups read now: an address gone meanwhile is not reported.

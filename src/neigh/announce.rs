@@ -6,10 +6,17 @@
 //! * Becoming active (and starting active) announces every address of ours
 //!   in both families: the DIPs on their NICs and every VIP on the external
 //!   one, so that neighbors that cached the other director's MAC switch.
-//!   Gratuitous ARP goes three times ([`GARP_AT`]): it can be lost, and
-//!   keepalived repeats its own too (`vrrp_garp_master_repeat`). Unsolicited
-//!   advertisements go [`NA_AT`]: RFC 4861 §7.2.6 allows up to
-//!   MAX_NEIGHBOR_ADVERTISEMENT (3) of them, RetransTimer (1 s) apart. They go
+//!   Gratuitous ARP goes as keepalived sends it on becoming master with its
+//!   defaults: [`GARP_REP`] (5) per address at once, and [`GARP_REP`] again
+//!   5 s later ([`GARP_AT`]; keepalived's `vrrp_state_become_master` and
+//!   `vrrp_gratuitous_arp_thread` → `vrrp_send_link_update`, with
+//!   `garp_master_repeat` 5 and `garp_master_delay` 5 s, `VRRP_GARP_REP`
+//!   and `VRRP_GARP_DELAY`), so that a burst lost to a link still settling
+//!   is made up. Unsolicited advertisements go [`NA_AT`]: RFC 4861 §7.2.6
+//!   allows up to MAX_NEIGHBOR_ADVERTISEMENT (3) of them, RetransTimer (1 s)
+//!   apart, where keepalived sends them as its gratuitous ARP (5 at once,
+//!   5 more 5 s later: `ndisc_send_unsolicited_na` in the same loop), a
+//!   deliberate difference. They go
 //!   to all nodes (ff02::1, [`super::ALL_NODES`]) with the target link-layer
 //!   option, O set and S clear, so that RFC 4861 neighbors replace a cached
 //!   MAC (§7.2.5).
@@ -48,12 +55,13 @@ use crate::wire::mld::{self, Query};
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-/// Gratuitous ARP after becoming active: at once, then twice more.
-pub const GARP_AT: [Duration; 3] = [
-    Duration::ZERO,
-    Duration::from_millis(500),
-    Duration::from_secs(2),
-];
+/// The rounds of gratuitous ARP after becoming active: at once, and again
+/// after keepalived's `garp_master_delay` (5 s), each of [`GARP_REP`]
+/// gratuitous ARPs per address.
+pub const GARP_AT: [Duration; 2] = [Duration::ZERO, Duration::from_secs(5)];
+/// Gratuitous ARPs per address in each round of [`GARP_AT`], back to back:
+/// keepalived's `garp_master_repeat` default (`VRRP_GARP_REP`, 5).
+pub const GARP_REP: usize = 5;
 /// Gratuitous ARP for a VIP added while active.
 pub const GARP_VIP_AT: [Duration; 1] = [Duration::ZERO];
 /// Unsolicited neighbor advertisements, after becoming active and for a new
@@ -91,6 +99,17 @@ pub enum Announce {
         group: Option<Ipv6Addr>,
         v1: bool,
     },
+}
+
+impl Announce {
+    /// How many times each address goes in this announcement, back to back:
+    /// [`GARP_REP`] for a round of [`Announce::Own4`], once otherwise.
+    pub fn times(self) -> usize {
+        match self {
+            Announce::Own4 => GARP_REP,
+            _ => 1,
+        }
+    }
 }
 
 /// An answer to an MLD query, due at its moment.
@@ -148,8 +167,8 @@ impl Announcer {
     }
 
     /// The announcer of a director starting at `now`, `active` or a
-    /// standby: started active, it announces as on becoming active (three
-    /// rounds, not one: right after the rings open is when a round is most
+    /// standby: started active, it announces as on becoming active (every
+    /// round, not one: right after the rings open is when a round is most
     /// likely lost, to a link coming up).
     pub fn starting(active: bool, now: Instant) -> Self {
         let mut a = Self::new();
@@ -350,9 +369,17 @@ mod test {
         got
     }
 
-    /// 100 ms control ticks over 3 s.
+    /// 100 ms control ticks over 6 s.
     fn ticks() -> Vec<u64> {
-        (0..=3000).step_by(100).collect()
+        (0..=6000).step_by(100).collect()
+    }
+
+    /// The gratuitous ARPs per address in `got`, by time (ms).
+    fn garps(got: &[(u64, Announce)]) -> Vec<(u64, usize)> {
+        got.iter()
+            .filter(|(_, a)| *a == Announce::Own4)
+            .map(|&(ms, a)| (ms, a.times()))
+            .collect()
     }
 
     #[test]
@@ -367,12 +394,14 @@ mod test {
             [
                 (0, Own4),
                 (0, Own6),
-                (500, Own4),
                 (1000, Own6),
-                (2000, Own4),
-                (2000, Own6)
+                (2000, Own6),
+                (5000, Own4)
             ]
         );
+        // keepalived's defaults: 5 gratuitous ARPs per address at once, 5
+        // more after 5 s.
+        assert_eq!(garps(&got), [(0, 5), (5000, 5)]);
         assert!(a.is_idle());
     }
 
@@ -382,7 +411,8 @@ mod test {
         let got = run(&mut Announcer::starting(true, t0), t0, &ticks());
         let own4 = got.iter().filter(|(_, a)| *a == Announce::Own4).count();
         let own6 = got.iter().filter(|(_, a)| *a == Announce::Own6).count();
-        assert_eq!((own4, own6), (3, 3), "{got:?}");
+        assert_eq!((own4, own6), (2, 3), "{got:?}");
+        assert_eq!(garps(&got), [(0, 5), (5000, 5)]);
         let mut standby = Announcer::starting(false, t0);
         assert!(standby.is_idle());
         assert!(run(&mut standby, t0, &ticks()).is_empty());
@@ -448,16 +478,15 @@ mod test {
         let t1 = t0 + Duration::from_millis(2500);
         a.vip_added(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 111)), t1);
         a.activated(t1);
-        let got = run(&mut a, t1, &[0, 600, 1100, 2100]);
+        let got = run(&mut a, t1, &[0, 600, 1100, 2100, 5000]);
         assert_eq!(
             got,
             [
                 (0, Announce::Own4),
                 (0, Announce::Own6),
-                (600, Announce::Own4),
                 (1100, Announce::Own6),
-                (2100, Announce::Own4),
-                (2100, Announce::Own6)
+                (2100, Announce::Own6),
+                (5000, Announce::Own4)
             ]
         );
     }
@@ -593,8 +622,8 @@ mod test {
             [
                 (1700, Announce::Own4),
                 (1700, Announce::Own6),
-                (5000, Announce::Own4),
-                (5000, Announce::Own6)
+                (5000, Announce::Own6),
+                (5000, Announce::Own4)
             ]
         );
         assert!(a.is_idle());

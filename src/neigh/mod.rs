@@ -56,7 +56,7 @@ mod prefix;
 mod table;
 mod used;
 
-pub use announce::{Announce, Announcer, GARP_AT, GARP_VIP_AT, NA_AT};
+pub use announce::{Announce, Announcer, GARP_AT, GARP_REP, GARP_VIP_AT, NA_AT};
 pub use macs::{Macs, Place};
 pub use ndp::{ALL_NODES, multicast_mac, solicitation_dest, solicited_node};
 pub use prefix::{Prefix, Prefix6, next_hop, next_hop6};
