@@ -369,7 +369,8 @@ counters! {
     /// Not for a virtual service, a connection or the director (not a router).
     DropNoService => "drop_no_service",
     /// New connection from a source that cannot be a client here (ours, the
-    /// internal segment, loopback, multicast, unreachable without a gateway).
+    /// internal segment, loopback, multicast, the external prefix's broadcast
+    /// address, unreachable without a gateway).
     DropBadSource => "drop_bad_source",
     /// Packet of an unknown connection (not a SYN for TCP, or arrived from the inside).
     DropNoConn => "drop_no_conn",

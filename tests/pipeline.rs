@@ -877,6 +877,30 @@ fn arp_for_other_addresses_is_not_answered() {
             Nic::Ext,
             arp_frame(1, OTHER_MAC, Ipv4Addr::BROADCAST, [0; 6], VIP, BCAST),
         ),
+        // The broadcast address of either NIC's /24 (a broadcast route in
+        // Linux: `__fib_validate_source` refuses it as a source).
+        (
+            Nic::Ext,
+            arp_frame(
+                1,
+                OTHER_MAC,
+                Ipv4Addr::new(198, 18, 0, 255),
+                [0; 6],
+                VIP,
+                BCAST,
+            ),
+        ),
+        (
+            Nic::Int,
+            arp_frame(
+                1,
+                OTHER_MAC,
+                Ipv4Addr::new(198, 19, 0, 255),
+                [0; 6],
+                DIP,
+                BCAST,
+            ),
+        ),
         (
             Nic::Ext,
             arp_frame(
@@ -2157,6 +2181,9 @@ fn sources_that_cannot_be_clients_open_nothing() {
         "127.0.0.1",
         "0.0.0.1",
         "224.0.0.5",
+        // The external /24's broadcast address (its network address is an
+        // ordinary one since Linux 5.14).
+        "198.18.0.255",
     ] {
         let l3 = L3 {
             src: src.parse().unwrap(),
@@ -2165,7 +2192,7 @@ fn sources_that_cannot_be_clients_open_nothing() {
         let (ext, int) = lab.ext(&tcp_frame(&l3, 40000, 80, SYN));
         assert!(ext.is_empty() && int.is_empty(), "{src} was forwarded");
     }
-    assert_eq!(lab.ctr(Ctr::DropBadSource), 7);
+    assert_eq!(lab.ctr(Ctr::DropBadSource), 8);
     assert_eq!(lab.ctr(Ctr::ConnNew), 0);
 }
 

@@ -30,10 +30,13 @@ impl Core {
         }
         // A sender no neighbor can be (Linux's `arp_process` finds no route
         // from a martian source: `fib_validate_source`): multicast, limited
-        // broadcast, 0/8 but 0 itself (an RFC 5227 probe), loopback, or one of
-        // our own addresses.
+        // broadcast, the broadcast address of either NIC's prefix (its
+        // `RTN_BROADCAST` route), 0/8 but 0 itself (an RFC 5227 probe),
+        // loopback, or one of our own addresses.
         let martian = sip >> 28 == 0xe
             || sip == u32::MAX
+            || self.env.ext_net.is_broadcast(sip)
+            || self.env.int_net.is_broadcast(sip)
             || (sip >> 24 == 0 && sip != 0)
             || sip >> 24 == 127
             || self.is_ours(Nic::Ext, sip)

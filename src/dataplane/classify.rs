@@ -386,13 +386,16 @@ impl Core {
 
     /// Whether `src` may open a connection from the external side: not one of our
     /// own or the internal segment's addresses, not loopback, "this network",
-    /// multicast or limited broadcast, and reachable (on-link or via the gateway).
+    /// multicast, limited broadcast or the external prefix's broadcast address
+    /// (a broadcast route: Linux's `__fib_validate_source` refuses it), and
+    /// reachable (on-link or via the gateway).
     pub(super) fn plausible_client(&self, src: u32) -> bool {
         let ip = Ipv4Addr::from(src);
         !(ip.octets()[0] == 0
             || ip.is_loopback()
             || ip.is_multicast()
             || ip.octets()[0] >= 240
+            || self.env.ext_net.is_broadcast(src)
             || self.env.int_net.contains(src)
             || self.is_ours(Nic::Ext, src))
             && neigh::next_hop(&self.env.ext_net, self.env.gateway, src).is_some()

@@ -29,6 +29,17 @@ impl Prefix {
         };
         (ip & mask) == (u32::from(self.addr) & mask)
     }
+
+    /// Whether `ip` (host order) is the prefix's broadcast address, which
+    /// Linux gives a broadcast route for a prefix up to /30
+    /// (`fib_add_ifaddr`: `RTN_BROADCAST` for `prefix | ~mask` when shorter
+    /// than /31; the network address has been unicast since Linux 5.14), so
+    /// that no host can use it as its source (`__fib_validate_source`).
+    #[inline]
+    pub fn is_broadcast(&self, ip: u32) -> bool {
+        let host = u32::MAX.checked_shr(u32::from(self.len)).unwrap_or(0);
+        self.len < 31 && self.contains(ip) && ip & host == host
+    }
 }
 
 impl Prefix6 {
@@ -107,6 +118,24 @@ pub fn next_hop6(net: &Prefix6, gateway: Option<Ipv6Addr>, dst: Ipv6Addr) -> Opt
 #[cfg(test)]
 mod test {
     use super::*;
+
+    /// The last address of a prefix up to /30 is its broadcast address, as
+    /// Linux's `fib_add_ifaddr` routes it; the first (since Linux 5.14), a
+    /// /31's or a /32's are not, nor another prefix's.
+    #[test]
+    fn the_broadcast_address_of_a_prefix() {
+        let ip = |s: &str| u32::from(s.parse::<Ipv4Addr>().unwrap());
+        let p = |s: &str| s.parse::<Prefix>().unwrap();
+        let net = p("198.18.0.2/24");
+        assert!(net.is_broadcast(ip("198.18.0.255")));
+        for other in ["198.18.0.0", "198.18.0.254", "198.18.1.255", "198.19.0.255"] {
+            assert!(!net.is_broadcast(ip(other)), "{other}");
+        }
+        assert!(p("198.18.0.5/30").is_broadcast(ip("198.18.0.7")));
+        assert!(!p("198.18.0.6/31").is_broadcast(ip("198.18.0.7")));
+        assert!(!p("198.18.0.7/32").is_broadcast(ip("198.18.0.7")));
+        assert!(p("0.0.0.0/0").is_broadcast(u32::MAX));
+    }
 
     #[test]
     fn next_hop_on_link_or_gateway() {
