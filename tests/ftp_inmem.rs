@@ -126,6 +126,40 @@ fn a_passive_reply_names_the_vip_and_the_data_connection_gets_in() {
     );
 }
 
+/// A data connection is controlled by its control connection
+/// (`ip_vs_control_add` in `ip_vs_ftp_out`), and since "ipvs: Fix reuse
+/// connection if RS weight is 0" (2021) `ip_vs_in_hook` reschedules no SYN
+/// of a controlled connection, `expire_nodest_conn` or not: the client's
+/// retransmitted data SYN after `-e ... -w 0` goes on to RS1. ringvs
+/// expired the data connection and dropped the SYN (no service on VIP:30000).
+#[test]
+fn a_retransmitted_data_syn_stays_on_a_weight_0_server_with_expire_nodest_conn() {
+    let env = Env {
+        sysctl: ringvs::dataplane::Sysctl {
+            expire_nodest_conn: true,
+            ..Default::default()
+        },
+        ..ftp_env(&[21])
+    };
+    let mut d = MemDirector::with_env(1, RULES, env, 1024);
+    d.resolve_all();
+    pasv(&mut d, PASV_227);
+    assert_eq!(data_syn(&mut d, 45000, 30000).expect("let in").dst, RS1);
+    let id = d.dest_id(ringvs::config::Proto::Tcp, 21, RS1, 21);
+    d.publish_with(|s| {
+        for svc in s.services.values_mut() {
+            for dest in svc.dests.iter_mut().filter(|x| x.id == id) {
+                dest.weight = 0;
+            }
+        }
+    });
+    let again = data_syn(&mut d, 45000, 30000).expect("forwarded");
+    assert_eq!((again.dst, again.dport), (RS1, 30000));
+    assert_eq!(d.ctr(Ctr::ConnExpired), 0);
+    assert_eq!(d.ctr(Ctr::DropNoService), 0);
+    assert_eq!(d.ctr(Ctr::FtpData), 1);
+}
+
 #[test]
 fn the_servers_stream_moves_by_what_the_rewrite_added() {
     let mut d = lab(&[21]);

@@ -3283,6 +3283,36 @@ fn port_reuse_keeps_connections_of_a_persistence_template() {
     assert_eq!(lab.ctr(Ctr::ConnNew), 1);
 }
 
+/// `expire_nodest_conn` does not reschedule a SYN on a connection
+/// controlled by a persistence template either: since "ipvs: Fix reuse
+/// connection if RS weight is 0" (2021), `ip_vs_in_hook` (`ip_vs_core.c`)
+/// tests `!cp->control` before both the weight-0 and the port-reuse case.
+/// The SYN stays on RS1's connection, with `expire_quiescent_template` too
+/// (which would have sent a new connection to RS2); ringvs expired the
+/// connection and scheduled the SYN anew.
+#[test]
+fn expire_nodest_conn_keeps_a_weight_0_servers_persistent_connection() {
+    for quiescent in [false, true] {
+        let env = Env {
+            sysctl: Sysctl {
+                expire_nodest_conn: true,
+                expire_quiescent_template: quiescent,
+                ..Sysctl::default()
+            },
+            ..env()
+        };
+        let mut lab = MemDirector::with_env(1, PERSIST, env, 1024);
+        lab.resolve_all();
+        establish_to(&mut lab, 40000, RS1);
+        set_weight(&mut lab, RS1, 0);
+        assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS1, "{quiescent}");
+        assert_eq!(lab.ctr(Ctr::ConnExpired), 0);
+        assert_eq!(lab.ctr(Ctr::ConnNew), 1);
+        let l = lab.conns(0);
+        assert!(l.iter().all(|c| c.dest.0 == RS1), "{l:?}");
+    }
+}
+
 /// `expire_quiescent_template` (`ip_vs_check_template`, `ip_vs_conn.c`): a
 /// template whose server has weight 0 is not used; the client is scheduled
 /// anew. (Off, the default, is `persistence_survives_quiescing_but_not_removal`.)

@@ -105,6 +105,20 @@ pub(super) fn ftp_left<A: Family>(ftp: &crate::nat::ftp::FtpPorts, shared: &Shar
     }
 }
 
+/// Whether connection `c` is a data connection the helper made, which IPVS
+/// gives its control connection as `cp->control` (`ip_vs_control_add` in
+/// `ip_vs_ftp_out`, `ip_vs_ftp_in`). One flag test with the helper off, one
+/// atomic load for a client without any.
+pub(super) fn ftp_data<A: Family>(
+    ftp: &crate::nat::ftp::FtpPorts,
+    shared: &Shared,
+    c: &Conn<A>,
+) -> bool {
+    ftp.on()
+        && c.proto == crate::wire::ipv4::protocol::TCP
+        && A::expects(shared).is_data(&data_key(c))
+}
+
 /// Whether control connection `c`, whose timeout has passed, is kept: the
 /// helper made data connections of it that are still in some worker's
 /// table (IPVS's `n_control`: `ip_vs_conn_expire` re-arms such a

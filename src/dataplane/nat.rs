@@ -149,12 +149,12 @@ impl Core {
     /// What a client packet does with the connection it found (`ip_vs_in_hook`,
     /// `ip_vs_core.c`, after `conn_in_get`):
     ///
-    /// 1. A TCP SYN or SCTP INIT (`is_new_conn`) meeting a connection that
-    ///    ended, TIME_WAIT or CLOSE (SCTP: CLOSED), not controlled by a
-    ///    persistence template (`is_new_conn_expected`),
-    ///    with `conn_reuse_mode` non-zero; or, with `expire_nodest_conn`,
-    ///    meeting a connection of a weight-0 server: the connection is
-    ///    expired now and the SYN scheduled as a new connection.
+    /// 1. A TCP SYN or SCTP INIT (`is_new_conn`) meeting a connection not
+    ///    controlled (by a persistence template, or an FTP data connection
+    ///    by its control connection) that ended, TIME_WAIT or CLOSE (SCTP:
+    ///    CLOSED, `is_new_conn_expected`), with `conn_reuse_mode` non-zero;
+    ///    or, with `expire_nodest_conn`, whose server has weight 0: the
+    ///    connection is expired now and the SYN scheduled as a new one.
     /// 2. A connection whose real server is not available (removed from its
     ///    service): the packet is dropped and the connection kept
     ///    (`expire_nodest_conn` 0), or the connection is expired and the packet
@@ -180,32 +180,33 @@ impl Core {
     }
 
     /// Whether a SYN that found connection `c` expires it and is scheduled
-    /// anew (step 1 of [`Core::check_in`]), as `ip_vs_in_hook`: a weight-0
-    /// server's connection with `expire_nodest_conn`, whatever
-    /// `conn_reuse_mode` (since "ipvs: Fix reuse connection if RS weight is
-    /// 0", 2021, only the second case tests it), else one
-    /// `is_new_conn_expected` finds done.
+    /// anew (step 1 of [`Core::check_in`]), as `ip_vs_in_hook`: never a
+    /// controlled connection (`!cp->control`: one counted on a persistence
+    /// template, an FTP data connection); else a weight-0 server's with
+    /// `expire_nodest_conn`, whatever `conn_reuse_mode`, or one
+    /// `is_new_conn_expected` finds done. Since "ipvs: Fix reuse connection
+    /// if RS weight is 0" (2021) the control test covers both cases and
+    /// only the second tests `conn_reuse_mode`.
     #[cold]
     fn reuse_reschedules<A: Family>(&self, c: &Conn<A>) -> bool {
         let s = self.env.sysctl;
-        if s.expire_nodest_conn {
-            let weight = A::conn_service(&self.snap.cfg, c)
+        let weight_0 = || {
+            A::conn_service(&self.snap.cfg, c)
                 .and_then(|svc| svc.entry.dests.iter().find(|d| d.id == c.dest()))
-                .map(|d| d.weight);
-            if weight == Some(0) {
-                return true;
-            }
-        }
-        if s.conn_reuse_mode == 0 {
-            return false;
-        }
+                .is_some_and(|d| d.weight == 0)
+        };
         // Bit 2: FIN_WAIT too, for a connection that sees no replies
         // (`IP_VS_CONN_F_NOOUTPUT`, which `__ip_vs_update_dest` gives every
         // server not reached by NAT: DR/TUN).
         let no_output = || self.snap.cfg.forward_of(c.dest()) != crate::config::Forward::Masq;
-        let fin_wait = s.conn_reuse_mode & 2 != 0 && c.state == State::FinWait && no_output();
-        c.template == 0
-            && (fin_wait || matches!(c.state, State::TimeWait | State::Close | State::SctpClosed))
+        let done = || {
+            let fin_wait = s.conn_reuse_mode & 2 != 0 && c.state == State::FinWait && no_output();
+            fin_wait || matches!(c.state, State::TimeWait | State::Close | State::SctpClosed)
+        };
+        let resched = (s.expire_nodest_conn && weight_0()) || (s.conn_reuse_mode != 0 && done());
+        // The FTP test last: it may take a lock (a cold path: a SYN on a
+        // connection to reschedule, of a client with data connections).
+        resched && c.template == 0 && !super::ftp::ftp_data(&self.env.ftp, &self.shared, c)
     }
 
     /// Track connection `idx` for a packet going `dir`, rewrite the packet and

@@ -564,14 +564,20 @@ impl<A: Addr> Expects<A> {
     /// Whether control connection `control` has a data connection in some
     /// worker's table.
     pub fn controls(&self, control: &ControlKey<A>) -> bool {
-        let shard = self.shard(control.0);
-        if shard.linked.load(Ordering::Relaxed) == 0 {
-            return false;
-        }
-        shard
-            .links
-            .lock()
-            .is_ok_and(|l| l.controls.contains_key(control))
+        self.links_of(control.0, |l| l.controls.contains_key(control))
+    }
+
+    /// Whether the connection of client-side key `key` is a data connection
+    /// the helper made: controlled by its control connection, as IPVS's
+    /// (`ip_vs_control_add` in `ip_vs_ftp_out`, `ip_vs_ftp_in`).
+    pub fn is_data(&self, key: &FlowKey<A>) -> bool {
+        self.links_of(key.src, |l| l.data.contains_key(key))
+    }
+
+    /// `f` of the links of `client`'s shard: false, and no lock, if none.
+    fn links_of(&self, client: A, f: impl FnOnce(&Links<A>) -> bool) -> bool {
+        let shard = self.shard(client);
+        shard.linked.load(Ordering::Relaxed) != 0 && shard.links.lock().is_ok_and(|l| f(&l))
     }
 
     /// Expect nothing more under `key` for control connection `owner` (its
