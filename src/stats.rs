@@ -62,7 +62,7 @@ counters! {
     /// the VIP), or a client's `PORT`/`EPRT`.
     FtpExpected => "ftp_expected",
     /// FTP data connections opened as the helper expected them (counted in
-    /// `conn_new` too).
+    /// `conn_new` too, not in `--stats` Conns).
     FtpData => "ftp_data",
     /// FTP `227`/`229` replies rewritten to name the VIP (a retransmission
     /// counts again).

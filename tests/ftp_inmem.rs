@@ -160,6 +160,25 @@ fn a_retransmitted_data_syn_stays_on_a_weight_0_server_with_expire_nodest_conn()
     assert_eq!(d.ctr(Ctr::FtpData), 1);
 }
 
+/// A passive transfer is one connection in `--stats` (`Conns`): IPVS counts
+/// a connection in `ip_vs_conn_stats` (`ip_vs_core.c`), called where the
+/// scheduler made it (`ip_vs_schedule`, `ip_vs_sched_persist`,
+/// `ip_vs_new_conn_out`), never by `ip_vs_ftp`, whose data connections
+/// only `ip_vs_conn_new` makes. ringvs counted the data connection too (2);
+/// `conn_new` and `ftp_data` still count it. Its packets and bytes count.
+#[test]
+fn a_passive_transfer_is_one_connection_in_the_servers_stats() {
+    let mut d = lab(&[21]);
+    pasv(&mut d, PASV_227);
+    data_syn(&mut d, 45000, 30000).expect("let in");
+    let id = d.dest_id(ringvs::config::Proto::Tcp, 21, RS1, 21);
+    let st = d.published[0].dest_stats(id);
+    assert_eq!(st.conns, 1, "{st:?}");
+    assert_eq!(st.inpkts, 4, "3 on the control connection, the data SYN");
+    assert_eq!(d.ctr(Ctr::ConnNew), 2);
+    assert_eq!(d.ctr(Ctr::FtpData), 1);
+}
+
 #[test]
 fn the_servers_stream_moves_by_what_the_rewrite_added() {
     let mut d = lab(&[21]);

@@ -535,7 +535,9 @@ impl Core {
     /// refuses it, the packet is dropped and counted.
     fn ftp_open<A: Family>(&mut self, conn: Conn<A>) -> Result<u32, ()> {
         let made = match self.snap.cfg.dest_live(conn.dest()) {
-            true => self.admit(conn),
+            // Not in the server's `Conns` (`ip_vs_ftp` never calls
+            // `ip_vs_conn_stats`).
+            true => self.admit(conn, false),
             false => Err(Ctr::DropNoDest),
         };
         match made {

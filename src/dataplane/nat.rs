@@ -470,16 +470,18 @@ impl Core {
         if ops {
             return Some(Scheduled::OnePacket(conn));
         }
-        match self.admit(conn.clone()) {
+        match self.admit(conn.clone(), true) {
             Ok(i) => Some(Scheduled::Entry(i)),
             Err(why) => fail(self, why),
         }
     }
 
     /// Put a connection just scheduled (or expected by the FTP helper) into
-    /// the family's table, evicting a transitory one if it is full, and count
-    /// it on its server. Its index, or the drop counter saying why not.
-    pub(super) fn admit<A: Family>(&mut self, conn: Conn<A>) -> Result<u32, Ctr> {
+    /// the family's table, evicting a transitory one if it is full, and bind
+    /// it to its server; `scheduled`: count it in the server's `Conns` too,
+    /// as IPVS's `ip_vs_conn_stats` counts the scheduler's connections only
+    /// (not `ip_vs_ftp`'s). Its index, or the drop counter saying why not.
+    pub(super) fn admit<A: Family>(&mut self, conn: Conn<A>, scheduled: bool) -> Result<u32, Ctr> {
         let (state, dest) = (conn.state, conn.dest());
         if A::table(self).len() >= A::table(self).capacity() {
             self.evict_one_of::<A>();
@@ -493,7 +495,9 @@ impl Core {
                 }
                 self.out.gauges.adjust(dest, None, Some(state.is_active()));
                 self.overload().bound(dest);
-                self.out.traffic.conn(dest);
+                if scheduled {
+                    self.out.traffic.conn(dest);
+                }
                 // UDP connections are synced when created; TCP ones once
                 // established (`track`). Both families: IPVS syncs IPv6
                 // connections too (`ip_vs_sync_conn`, version 1 entries).

@@ -226,7 +226,8 @@ impl Core {
         if let Some(old) = A::lookup(self, &in_key) {
             self.drop_conn_of::<A>(old);
         }
-        self.admit(conn.clone())
+        // Counted in `Conns`: `ip_vs_new_conn_out` calls `ip_vs_conn_stats`.
+        self.admit(conn.clone(), true)
     }
 
     /// The connection the datagram of `client` to `vip` has on real server
