@@ -735,10 +735,66 @@ mod test {
         );
     }
 
+    /// Every cell of the three TCP tables (INPUT, OUTPUT, INPUT-ONLY) against
+    /// the kernel's `tcp_states` (`ip_vs_proto_tcp.c`, as since `sloppy_tcp`
+    /// came in 2013: an input ACK on NONE is ESTABLISHED, not CLOSE),
+    /// written out here by state name, one line per direction and event,
+    /// the states in `State` order NONE..=SYNACK.
+    #[test]
+    fn tcp_transitions_are_the_kernels_tcp_states_cell_by_cell() {
+        use Dir::{Input, Output};
+        let kernel: [(Option<Dir>, u8, &str); 12] = [
+            (Some(Input), TCP_SYN, "SR ES ES SR SR SR SR SR SR SR SR"),
+            (Some(Input), TCP_FIN, "CL CW SS TW TW TW CL CW LA LI TW"),
+            (Some(Input), TCP_ACK, "ES ES SS ES FW TW CL CW CL LI ES"),
+            (Some(Input), TCP_RST, "CL CL CL SR CL CL CL CL LA LI SR"),
+            (Some(Output), TCP_SYN, "SS ES SS SR SS SS SS SS SS LI SR"),
+            (Some(Output), TCP_FIN, "TW FW SS TW FW TW CL TW LA LI TW"),
+            (Some(Output), TCP_ACK, "ES ES SS ES FW TW CL CW LA ES ES"),
+            (Some(Output), TCP_RST, "CL CL SS CL CL TW CL CL CL CL CL"),
+            (None, TCP_SYN, "SR ES ES SR SR SR SR SR SR SR SR"),
+            (None, TCP_FIN, "CL FW SS TW FW TW CL CW LA LI TW"),
+            (None, TCP_ACK, "ES ES SS ES FW TW CL CW CL LI ES"),
+            (None, TCP_RST, "CL CL CL SR CL CL CL CL LA LI CL"),
+        ];
+        let code = |s: State| match s {
+            State::None => "NO",
+            State::Established => "ES",
+            State::SynSent => "SS",
+            State::SynRecv => "SR",
+            State::FinWait => "FW",
+            State::TimeWait => "TW",
+            State::Close => "CL",
+            State::CloseWait => "CW",
+            State::LastAck => "LA",
+            State::Listen => "LI",
+            State::SynAck => "SA",
+            _ => "??",
+        };
+        let mut cells = 0;
+        for (dir, flag, row) in kernel {
+            let want: Vec<&str> = row.split(' ').collect();
+            assert_eq!(want.len(), 11);
+            for (from, want) in State::ALL.into_iter().take(11).zip(want) {
+                let got = tcp_step(from, dir, flag);
+                assert_eq!(code(got), want, "{dir:?} {flag:#04x} from {}", from.name());
+                cells += 1;
+            }
+        }
+        assert_eq!(cells, 3 * 4 * 11);
+        // The public entry points are these tables.
+        assert_eq!(tcp_next(State::SynAck, Input, TCP_RST), State::SynRecv);
+        assert_eq!(tcp_next_input_only(State::SynAck, TCP_RST), State::Close);
+    }
+
     #[test]
     fn default_timeouts_are_ipvs_defaults() {
         let t = Timeouts::default();
         let want = [
+            (State::None, 2),
+            (State::SynSent, 120),
+            (State::Listen, 120),
+            (State::SynAck, 120),
             (State::Established, 900),
             (State::SynRecv, 60),
             (State::FinWait, 120),
