@@ -135,6 +135,31 @@ fn associations_alternate_and_walk_ipvs_states() {
     assert_eq!(d.ctr(Ctr::DropNoConn), 0);
 }
 
+/// RS1's ActiveConn and InActConn through an association's life: only
+/// ESTABLISHED is active, as `set_sctp_state` (`ip_vs_proto_sctp.c`) moves a
+/// connection to `activeconns` on entering `IP_VS_SCTP_S_ESTABLISHED` and
+/// back to `inactconns` on leaving it (the handshake is inactive, unlike
+/// TCP's SYN_RECV).
+#[test]
+fn only_an_established_association_is_active() {
+    let mut d = lab(SERVICE);
+    let id = d.dest_id(ringvs::config::Proto::Sctp, 5000, RS1, 5001);
+    let mut seen = Vec::new();
+    let mut look = |d: &MemDirector| seen.push(d.published[0].gauges.get(id));
+    only_int(d.ext(&from_client(CLIENT, 40000, 0, &[(INIT, &INIT_VALUE)])));
+    look(&d);
+    only_ext(d.int(&from_rs(RS1, CLIENT, 40000, &[(INIT_ACK, &INIT_VALUE)])));
+    look(&d);
+    only_int(d.ext(&from_client(CLIENT, 40000, 7, &[(COOKIE_ECHO, &[7; 24])])));
+    look(&d);
+    only_ext(d.int(&from_rs(RS1, CLIENT, 40000, &[(COOKIE_ACK, &[])])));
+    look(&d);
+    only_int(d.ext(&from_client(CLIENT, 40000, 7, &[(SHUTDOWN, &[0; 4])])));
+    look(&d);
+    assert_eq!(seen, [(0, 1), (0, 1), (0, 1), (1, 0), (0, 1)]);
+    assert_eq!(state_of(&mut d, 40000), Some(State::SctpShutdownReceived));
+}
+
 #[test]
 fn only_an_init_opens_an_association() {
     let mut d = lab(SERVICE);

@@ -723,6 +723,17 @@ mod test {
         );
     }
 
+    /// Among SCTP states only ESTABLISHED counts in ActiveConn
+    /// (`set_sctp_state`, `ip_vs_proto_sctp.c`).
+    #[test]
+    fn only_sctp_established_is_active_among_sctp_states() {
+        let active: Vec<State> = State::ALL
+            .into_iter()
+            .filter(|s| s.sctp_number().is_some() && s.is_active())
+            .collect();
+        assert_eq!(active, [State::SctpEstablished]);
+    }
+
     #[test]
     fn only_transitory_tcp_states_are_evictable() {
         let kept: Vec<State> = State::ALL
