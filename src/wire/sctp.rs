@@ -10,10 +10,15 @@
 
 use super::{Error, Result, be16, be32};
 
-/// The common header, and the shortest packet the director takes: one
-/// chunk header after it (IPVS's `sctp_conn_schedule` drops a packet whose
-/// first chunk header cannot be read).
+/// The common header.
 pub const HEADER_LEN: usize = 12;
+/// The shortest packet the director takes: one chunk header after the
+/// common header. IPVS asks as much of a packet that opens an association
+/// (`sctp_conn_schedule` drops one whose first chunk header cannot be
+/// read), not of one that has an association: there `set_sctp_state`
+/// leaves the state alone and the NAT handlers need the common header
+/// only, so the kernel forwards a chunk-less 12-byte packet that ringvs
+/// drops (`drop_l4_malformed`), a deliberate difference (`docs/ipvsadm.md`).
 pub const MIN_LEN: usize = HEADER_LEN + 4;
 
 /// Chunk types (RFC 9260 §3.2).
