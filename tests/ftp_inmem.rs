@@ -160,6 +160,36 @@ fn a_retransmitted_data_syn_stays_on_a_weight_0_server_with_expire_nodest_conn()
     assert_eq!(d.ctr(Ctr::FtpData), 1);
 }
 
+/// Port reuse (`conn_reuse_mode` 1) skips a data connection too, as any
+/// controlled one (`ip_vs_in_hook`: `!cp->control`): a SYN from the client
+/// port of a data connection in TIME_WAIT goes on it, to RS1:30000.
+/// ringvs expired it and found no service on VIP:30000 for the SYN.
+#[test]
+fn a_syn_reusing_a_finished_data_connections_port_goes_on_it() {
+    let (mut d, from_rs) = with_data_connection();
+    let c = L3::to_vip();
+    assert_eq!(
+        d.ext(&tcp_seg(&c, 45000, 30000, ACK, 7001, 9001, b""))
+            .1
+            .len(),
+        1
+    );
+    let fin = tcp_seg(&from_rs, 30000, 45000, FIN | ACK, 9001, 7001, b"");
+    assert_eq!(d.int(&fin).0.len(), 1);
+    let fin = tcp_seg(&c, 45000, 30000, FIN | ACK, 7001, 9002, b"");
+    assert_eq!(d.ext(&fin).1.len(), 1);
+    let tw = |d: &mut MemDirector| {
+        d.conns(0)
+            .iter()
+            .any(|x| x.state == ringvs::nat::State::TimeWait)
+    };
+    assert!(tw(&mut d), "{:?}", d.conns(0));
+    let syn = data_syn(&mut d, 45000, 30000).expect("forwarded");
+    assert_eq!((syn.dst, syn.dport), (RS1, 30000));
+    assert_eq!(d.ctr(Ctr::ConnExpired), 0);
+    assert_eq!(d.ctr(Ctr::DropNoService), 0);
+}
+
 /// A passive transfer is one connection in `--stats` (`Conns`): IPVS counts
 /// a connection in `ip_vs_conn_stats` (`ip_vs_core.c`), called where the
 /// scheduler made it (`ip_vs_schedule`, `ip_vs_sched_persist`,
