@@ -3283,16 +3283,16 @@ fn port_reuse_keeps_connections_of_a_persistence_template() {
     assert_eq!(lab.ctr(Ctr::ConnNew), 1);
 }
 
-/// `expire_nodest_conn` does not reschedule a SYN on a connection
-/// controlled by a persistence template either: since "ipvs: Fix reuse
-/// connection if RS weight is 0" (2021), `ip_vs_in_hook` (`ip_vs_core.c`)
-/// tests `!cp->control` before both the weight-0 and the port-reuse case.
-/// The SYN stays on RS1's connection, with `expire_quiescent_template` too
-/// (which would have sent a new connection to RS2); ringvs expired the
-/// connection and scheduled the SYN anew.
+/// `expire_nodest_conn` reschedules a SYN on a weight-0 server's connection
+/// even when a persistence template controls it: the merged "ipvs: Fix
+/// reuse connection if RS weight is 0" (2021) tests `!cp->control` only in
+/// the port-reuse case (`is_new_conn_expected`), not the weight-0 one, so
+/// the connection is expired and `ip_vs_check_template` decides: the
+/// template's RS1 (weight 0 but kept) without `expire_quiescent_template`,
+/// RS2 with it.
 #[test]
-fn expire_nodest_conn_keeps_a_weight_0_servers_persistent_connection() {
-    for quiescent in [false, true] {
+fn expire_nodest_conn_reschedules_a_weight_0_servers_persistent_connection() {
+    for (quiescent, to) in [(false, RS1), (true, RS2)] {
         let env = Env {
             sysctl: Sysctl {
                 expire_nodest_conn: true,
@@ -3305,11 +3305,9 @@ fn expire_nodest_conn_keeps_a_weight_0_servers_persistent_connection() {
         lab.resolve_all();
         establish_to(&mut lab, 40000, RS1);
         set_weight(&mut lab, RS1, 0);
-        assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS1, "{quiescent}");
-        assert_eq!(lab.ctr(Ctr::ConnExpired), 0);
-        assert_eq!(lab.ctr(Ctr::ConnNew), 1);
-        let l = lab.conns(0);
-        assert!(l.iter().all(|c| c.dest.0 == RS1), "{l:?}");
+        assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), to, "{quiescent}");
+        assert_eq!(lab.ctr(Ctr::ConnExpired), 1, "{quiescent}");
+        assert_eq!(lab.ctr(Ctr::ConnNew), 2, "{quiescent}");
     }
 }
 

@@ -153,8 +153,9 @@ impl Core {
     ///    controlled (by a persistence template, or an FTP data connection
     ///    by its control connection) that ended, TIME_WAIT or CLOSE (SCTP:
     ///    CLOSED, `is_new_conn_expected`), with `conn_reuse_mode` non-zero;
-    ///    or, with `expire_nodest_conn`, whose server has weight 0: the
-    ///    connection is expired now and the SYN scheduled as a new one.
+    ///    or, with `expire_nodest_conn`, any connection whose server has
+    ///    weight 0: the connection is expired now and the SYN scheduled as
+    ///    a new one.
     /// 2. A connection whose real server is not available (removed from its
     ///    service): the packet is dropped and the connection kept
     ///    (`expire_nodest_conn` 0), or the connection is expired and the packet
@@ -180,33 +181,40 @@ impl Core {
     }
 
     /// Whether a SYN that found connection `c` expires it and is scheduled
-    /// anew (step 1 of [`Core::check_in`]), as `ip_vs_in_hook`: never a
-    /// controlled connection (`!cp->control`: one counted on a persistence
-    /// template, an FTP data connection); else a weight-0 server's with
-    /// `expire_nodest_conn`, whatever `conn_reuse_mode`, or one
-    /// `is_new_conn_expected` finds done. Since "ipvs: Fix reuse connection
-    /// if RS weight is 0" (2021) the control test covers both cases and
-    /// only the second tests `conn_reuse_mode`.
+    /// anew (step 1 of [`Core::check_in`]), as `ip_vs_in_hook`: a weight-0
+    /// server's connection with `expire_nodest_conn`, whatever
+    /// `conn_reuse_mode` and whether it is controlled (since "ipvs: Fix
+    /// reuse connection if RS weight is 0", 2021, only the second case
+    /// tests them: the merged patch dropped an outer `!cp->control`, so a
+    /// persistent client is rescheduled and `ip_vs_check_template` decides
+    /// its server), else one `is_new_conn_expected` finds done and not
+    /// controlled (by a persistence template, or an FTP data connection by
+    /// its control connection).
     #[cold]
     fn reuse_reschedules<A: Family>(&self, c: &Conn<A>) -> bool {
         let s = self.env.sysctl;
-        let weight_0 = || {
-            A::conn_service(&self.snap.cfg, c)
+        if s.expire_nodest_conn {
+            let weight = A::conn_service(&self.snap.cfg, c)
                 .and_then(|svc| svc.entry.dests.iter().find(|d| d.id == c.dest()))
-                .is_some_and(|d| d.weight == 0)
-        };
+                .map(|d| d.weight);
+            if weight == Some(0) {
+                return true;
+            }
+        }
+        if s.conn_reuse_mode == 0 || c.template != 0 {
+            return false;
+        }
         // Bit 2: FIN_WAIT too, for a connection that sees no replies
         // (`IP_VS_CONN_F_NOOUTPUT`, which `__ip_vs_update_dest` gives every
         // server not reached by NAT: DR/TUN).
         let no_output = || self.snap.cfg.forward_of(c.dest()) != crate::config::Forward::Masq;
-        let done = || {
-            let fin_wait = s.conn_reuse_mode & 2 != 0 && c.state == State::FinWait && no_output();
-            fin_wait || matches!(c.state, State::TimeWait | State::Close | State::SctpClosed)
-        };
-        let resched = (s.expire_nodest_conn && weight_0()) || (s.conn_reuse_mode != 0 && done());
-        // The FTP test last: it may take a lock (a cold path: a SYN on a
-        // connection to reschedule, of a client with data connections).
-        resched && c.template == 0 && !super::ftp::ftp_data(&self.env.ftp, &self.shared, c)
+        let fin_wait = s.conn_reuse_mode & 2 != 0 && c.state == State::FinWait && no_output();
+        let done =
+            fin_wait || matches!(c.state, State::TimeWait | State::Close | State::SctpClosed);
+        // The FTP test last: it may take a lock, for a SYN meeting an ended
+        // connection of a client with data connections (no packet of a
+        // connection in use comes here).
+        done && !super::ftp::ftp_data(&self.env.ftp, &self.shared, c)
     }
 
     /// Track connection `idx` for a packet going `dir`, rewrite the packet and

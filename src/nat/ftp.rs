@@ -369,8 +369,13 @@ struct Expect<A> {
 /// expectation is made or let go (a `PASV`, `EPSV`, `PORT` or `EPRT` on a
 /// control connection) and when a connection's first packet finds no
 /// connection while its client's shard has one pending (one atomic load
-/// tells); never per packet of a connection, and a SYN flood from clients
-/// with nothing expected takes no lock.
+/// tells); its links, when a data connection is linked or unlinked and
+/// when a SYN meets an ended connection (TIME_WAIT, CLOSE) not counted on
+/// a template while its client's shard has data connections
+/// ([`Expects::is_data`], port reuse). No packet of a connection in use
+/// takes a lock; a client sending SYN|RST on its own ended data connection
+/// takes one (uncontended but for its shard's PASVs) per such packet. A
+/// SYN flood from clients with nothing expected or linked takes none.
 pub struct Expects<A = u32> {
     shards: Box<[Shard<A>]>,
 }
