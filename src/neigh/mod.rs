@@ -16,7 +16,7 @@
 //! our own addresses (ARP request, neighbor solicitation) refreshes the sender
 //! only if we already know it at that MAC (RFC 826's "merge" rule), makes an
 //! entry being resolved (or failed) stale at that MAC, as Linux's
-//! `neigh_event_ns` does, and creates nothing.
+//! `neigh_event_ns` (ARP) and `ndisc_update` (NDP) do, and creates nothing.
 //!
 //! A neighbor that answers none of [`MAX_PROBES`] probes fails; the next ask
 //! for it probes again at once, as Linux's `__neigh_event_send` restarts a

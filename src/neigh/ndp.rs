@@ -15,7 +15,8 @@
 //!   4861 would create it STALE); the solicited answer follows within a second.
 //! * A solicitation addressed to us, with its source link-layer option, from
 //!   a neighbor we are resolving (or failed to) makes its entry stale at that
-//!   MAC, published (§7.2.3; Linux's `ndisc_recv_ns` → `neigh_event_ns`), as
+//!   MAC, published (§7.2.3; Linux's `ndisc_recv_ns` → `ndisc_update` with
+//!   `NUD_STALE`), as
 //!   an ARP request to us does: a host back from a reboot that asks for us
 //!   is reached at once.
 //! * Nothing creates an entry for an address we did not ask for: neither an

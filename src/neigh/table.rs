@@ -72,9 +72,9 @@ pub(super) struct Claim {
     /// The neighbor asked for one of our addresses (an ARP request, a
     /// solicitation with its source link-layer option): for an entry being
     /// resolved, or that failed, it names the neighbor's MAC, and the entry
-    /// goes stale at it, published, as Linux's `neigh_event_ns` makes it
-    /// (`NUD_STALE`, from `arp_process` and `ndisc_recv_ns`). It creates no
-    /// entry.
+    /// goes stale at it, published, as Linux makes it `NUD_STALE`
+    /// (`arp_process` → `neigh_event_ns`; `ndisc_recv_ns` → `ndisc_update`).
+    /// It creates no entry.
     pub request: bool,
 }
 
