@@ -68,8 +68,23 @@ pub(in crate::io) fn kick(fd: &OwnedFd) -> io::Result<()> {
     }
 }
 
-/// Sleep until one of `fds` is readable or `timeout_ms` passes.
-pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) {
+/// Sleep until one of `fds` is readable or `timeout_ms` passes; how many
+/// socket errors it cleared (see below).
+///
+/// A socket in error wakes `poll(2)` at once (`POLLERR`) for as long as the
+/// error is pending, and nothing else clears it with a ring: the kernel's
+/// `packet_notifier` (net/packet/af_packet.c) sets `ENETDOWN` on every bound
+/// packet socket of a NIC that goes down, `packet_poll` reports it through
+/// `datagram_poll` (net/core/datagram.c) until `sock_error()` takes it, and
+/// only a `recvmsg(2)` or a `getsockopt(SO_ERROR)` calls that. Left there,
+/// every idle pass of every worker returned at once, for good (the NIC back
+/// up or not): 100% CPU. So an fd that says `POLLERR` has its `SO_ERROR`
+/// read, which clears it, with one line on stderr per error (per socket
+/// per event, not per pass); the ring itself needs nothing: the kernel
+/// hooks the socket in again (and into its fanout group) when the NIC comes
+/// up. AF_XDP's `xsk_poll` (net/xdp/xsk.c) does not report `sk_err`, but
+/// an fd of it in error is cleared the same way.
+pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> u32 {
     let mut pfds = [libc::pollfd {
         fd: -1,
         events: 0,
@@ -81,7 +96,37 @@ pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) {
         p.events = libc::POLLIN;
     }
     // SAFETY: `pfds` holds `n` initialised pollfd entries and lives across the call.
-    unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+    let ready = unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+    if ready <= 0 {
+        return 0;
+    }
+    let mut cleared = 0;
+    for p in &pfds[..n] {
+        let err = (p.revents & libc::POLLERR != 0)
+            .then(|| take_error(p.fd))
+            .flatten();
+        if let Some(err) = err {
+            eprintln!(
+                "ringvs: socket fd {} reported {} (its NIC went down or away): \
+                 cleared; its ring receives again once the NIC is up",
+                p.fd,
+                io::Error::from_raw_os_error(err)
+            );
+            cleared += 1;
+        }
+    }
+    cleared
+}
+
+/// Read (and so clear, `sock_error()` in include/net/sock.h) the pending
+/// error of socket `fd`; `None` if there was none or `fd` is no socket (an
+/// eventfd never reports `POLLERR`).
+fn take_error(fd: RawFd) -> Option<libc::c_int> {
+    let mut err: libc::c_int = 0;
+    match sockopt::get(fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut err) {
+        Ok(_) if err != 0 => Some(err),
+        _ => None,
+    }
 }
 
 /// An `eventfd(2)` that wakes a worker sleeping in [`poll_readable`]: another
@@ -169,4 +214,109 @@ pub fn set_fifo(priority: u8) -> io::Result<()> {
     cvt(unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) })
         .map(drop)
         .map_err(|e| with_context(e, "sched_setscheduler(SCHED_FIFO)"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub(super) mod test {
+    use super::super::{Fanout, RingSize, RxRing, RxVersion};
+    use super::*;
+    use crate::io::fanout::Side;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    /// Runs `f` on a thread of its own in a fresh network namespace (the
+    /// thread's alone: `unshare(CLONE_NEWNET)`; the `ip` commands it spawns
+    /// inherit it, and it goes with the thread). `None` when this is not
+    /// root, which fails under `CI=true` (a test must not pass by skipping).
+    pub(in crate::io) fn in_fresh_netns<T: Send>(
+        test: &str,
+        f: impl FnOnce() -> T + Send,
+    ) -> Option<T> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: plain unshare(2) of this thread's network namespace.
+                if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                    let e = io::Error::last_os_error();
+                    assert!(
+                        std::env::var("CI").as_deref() != Ok("true"),
+                        "{test} needs root (a network namespace) under CI: {e}"
+                    );
+                    eprintln!("skipping {test}: unshare(CLONE_NEWNET): {e}");
+                    return None;
+                }
+                Some(f())
+            })
+            .join()
+            .expect("the namespace thread")
+        })
+    }
+
+    /// Runs `cmd args` (in the calling thread's namespace), which must succeed.
+    pub(in crate::io) fn run(cmd: &str, args: &[&str]) {
+        let out = Command::new(cmd).args(args).output().expect(cmd);
+        assert!(
+            out.status.success(),
+            "{cmd} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A veth pair `rva`/`rvb` in the calling thread's (fresh) namespace, with
+    /// IPv6 off so that the kernel sends no DAD or MLD frame on it; `rva` up,
+    /// `rvb` down (so nothing comes in on `rva`). `rva`'s index.
+    pub(in crate::io) fn quiet_veth() -> i32 {
+        run(
+            "sysctl",
+            &[
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ],
+        );
+        run(
+            "ip",
+            &["link", "add", "rva", "type", "veth", "peer", "name", "rvb"],
+        );
+        run("ip", &["link", "set", "rva", "up"]);
+        // SAFETY: a NUL-terminated name; the call only reads it.
+        let index = unsafe { libc::if_nametoindex(c"rva".as_ptr()) };
+        assert_ne!(index, 0, "veth rva has an index");
+        i32::try_from(index).unwrap()
+    }
+
+    /// A NIC that goes down sets `ENETDOWN` on its packet sockets
+    /// (`packet_notifier`): the idle poll clears it, and then sleeps its
+    /// whole timeout again, the NIC back up, rather than returning at once
+    /// for good (without reading `SO_ERROR` every poll returned at once).
+    #[test]
+    fn a_nic_down_and_up_leaves_the_idle_poll_sleeping() {
+        in_fresh_netns("a_nic_down_and_up_leaves_the_idle_poll_sleeping", || {
+            let index = quiet_veth();
+            let fanout = Fanout {
+                id: None,
+                side: Side::Ext,
+                key: 1,
+            };
+            let (mut ring, _) =
+                RxRing::open(index, RxVersion::V2, RingSize::new(1), Some(fanout)).unwrap();
+            ring.discard_ready();
+            let fd = crate::io::RxQueue::poll_fd(&ring).unwrap();
+            run("ip", &["link", "set", "rva", "down"]);
+            run("ip", &["link", "set", "rva", "up"]);
+            // The first poll finds the error and clears it ...
+            assert_eq!(poll_readable(&[fd], 500), 1, "ENETDOWN was pending");
+            // ... then a poll sleeps its timeout (nothing comes in on `rva`):
+            // a bound on a blocking wait, not a performance figure.
+            for _ in 0..2 {
+                let t = Instant::now();
+                assert_eq!(poll_readable(&[fd], 500), 0);
+                let slept = t.elapsed();
+                assert!(
+                    slept >= Duration::from_millis(300),
+                    "poll returned after {slept:?}"
+                );
+            }
+        });
+    }
 }
