@@ -347,6 +347,55 @@ fn ring_verified_checksum_is_not_summed_again() {
     assert_eq!(lab.ctr(Ctr::ConnNew), 1);
 }
 
+/// A priority-tagged frame (802.1Q with VLAN id 0: 802.1p priority only)
+/// is served as an untagged one: the kernel's `__netif_receive_skb_core`
+/// (net/core/dev.c) clears such a tag and hands the frame to IP, so IPVS
+/// serves the client. The SYN goes to a real server, the reply comes back
+/// to the client untagged (as the host's IP stack would send it), and the
+/// next segment, tagged again, follows the connection; a tag naming a
+/// VLAN is still dropped.
+#[test]
+fn a_priority_tagged_client_is_served() {
+    let mut lab = lab_with(RR_8080);
+    let c = L3::to_vip();
+    let tagged = |frame: &[u8], tci| RxMeta {
+        wire_len: frame.len() as u32,
+        vlan: Some(ringvs::io::VlanTag { tpid: 0x8100, tci }),
+        ..RxMeta::default()
+    };
+    let syn = tcp_seg(&c, 40000, 80, SYN, 1, 0, &[]);
+    // Priority 3, VLAN id 0.
+    lab.w().rx[Nic::Ext].push_with(&syn, tagged(&syn, 0x6000));
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty());
+    let p = parse_ip(&one(i));
+    assert_eq!((p.dst, p.dport), (RS1, 8080));
+    assert_eq!(lab.ctr(Ctr::ConnNew), 1);
+    assert_eq!(lab.ctr(Ctr::DropVlan), 0);
+
+    let rep = tcp_seg(&L3::from_rs(RS1, CLIENT), 8080, 40000, SYN | ACK, 1, 2, &[]);
+    lab.w().rx[Nic::Int].push(&rep);
+    let (e, i) = lab.poll_take();
+    assert!(i.is_empty());
+    let back = one(e);
+    assert_eq!(&back[12..14], &[0x08, 0x00], "untagged IPv4");
+    let p = parse_ip(&back);
+    assert_eq!((p.src, p.sport, p.dst, p.dport), (VIP, 80, CLIENT, 40000));
+
+    let ack = tcp_seg(&c, 40000, 80, ACK, 2, 2, b"GET /");
+    lab.w().rx[Nic::Ext].push_with(&ack, tagged(&ack, 0xe000));
+    let (_, i) = lab.poll_take();
+    assert_eq!(parse_ip(&one(i)).payload, b"GET /");
+
+    // VLAN 100, priority 3: not ours.
+    let other = tcp_seg(&c, 40001, 80, SYN, 1, 0, &[]);
+    lab.w().rx[Nic::Ext].push_with(&other, tagged(&other, 0x6064));
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropVlan), 1);
+    assert_eq!(lab.ctr(Ctr::ConnNew), 1);
+}
+
 #[test]
 fn partial_tcp_checksum_is_completed_both_ways() {
     let mut lab = lab_with(RR_8080);

@@ -75,7 +75,8 @@ pub(super) fn ports(proto: u8, l4: &[u8]) -> Option<(u16, u16, u8)> {
 }
 
 /// [`Core::handle_frame`]'s checks of a frame the fast paths take: to `mac`,
-/// of `ethertype`, whole (the ring kept all of it), within `mtu`, untagged.
+/// of `ethertype`, whole (the ring kept all of it), within `mtu`, in no VLAN
+/// (a priority tag, VLAN id 0, is taken: [`RxMeta::in_vlan`]).
 /// `data` holds at least the Ethernet header.
 #[inline(always)]
 fn fast_eth(data: &[u8], meta: RxMeta, (mac, mtu): (Mac, usize), ethertype: u16) -> bool {
@@ -84,7 +85,7 @@ fn fast_eth(data: &[u8], meta: RxMeta, (mac, mtu): (Mac, usize), ethertype: u16)
         && u16::from_be_bytes([data[12], data[13]]) == ethertype
         && meta.wire_len as usize <= len
         && len <= mtu + ethernet::HEADER_LEN
-        && meta.vlan.is_none()
+        && !meta.in_vlan()
 }
 
 /// [`ports`]' checks at fixed offsets, for the fast paths: the TCP flags
@@ -300,7 +301,7 @@ impl Core {
         if data.len() > self.env.mtu[nic as usize] + ethernet::HEADER_LEN {
             return self.ctr.inc(Ctr::DropOversize);
         }
-        if meta.vlan.is_some() {
+        if meta.in_vlan() {
             return self.ctr.inc(Ctr::DropVlan);
         }
         let eth = EthernetFrame::new_unchecked(data);
@@ -713,7 +714,7 @@ mod test {
     /// the MTU, untagged, to `MAC`, of `ethertype`.
     fn to_us(data: &[u8], meta: RxMeta, ethertype: u16) -> bool {
         let whole = meta.wire_len as usize <= data.len() && data.len() >= ethernet::HEADER_LEN;
-        let fits = data.len() <= MTU + ethernet::HEADER_LEN && meta.vlan.is_none();
+        let fits = data.len() <= MTU + ethernet::HEADER_LEN && !meta.in_vlan();
         let eth = EthernetFrame::new_unchecked(data);
         whole && fits && eth.dst() == MAC && eth.ethertype() == ethertype
     }

@@ -79,6 +79,25 @@ pub struct VlanTag {
     pub tci: u16,
 }
 
+impl VlanTag {
+    /// The VLAN id: the low 12 bits of the TCI (0: a priority tag, 802.1p
+    /// only, which names no VLAN).
+    pub const fn vid(self) -> u16 {
+        self.tci & 0x0fff
+    }
+}
+
+impl RxMeta {
+    /// Whether the frame came in a VLAN: with a stripped tag whose VLAN id
+    /// is not 0. A priority tag (VLAN id 0) is not one: the kernel's
+    /// `__netif_receive_skb_core` (net/core/dev.c), finding no VLAN device
+    /// for id 0, clears the tag and hands the frame to IP as untagged, so
+    /// the host (and IPVS) serves such a client; the datapath does too.
+    pub fn in_vlan(&self) -> bool {
+        self.vlan.is_some_and(|t| t.vid() != 0)
+    }
+}
+
 /// The frame memory (AF_XDP UMEM) a queue's frames live in, for the queues that
 /// can send a received frame from its own buffer: an RX queue and a TX queue
 /// with the same `Umem` can pass a frame by its descriptor ([`RxQueue::lend`],
