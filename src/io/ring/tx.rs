@@ -21,7 +21,15 @@ pub struct TxRing {
     size: RingSize,
     frame: u32,
     pending: usize,
-    /// Frames the kernel rejected (`TP_STATUS_WRONG_FORMAT`).
+    /// Frames refused before the kernel saw them: [`TxQueue::commit`] of
+    /// more bytes than the slot holds (not queued, not counted sent). The
+    /// kernel's own refusals are not here and cannot be: with
+    /// `PACKET_LOSS` (set in [`TxRing::open`]) `tpacket_snd`
+    /// (net/packet/af_packet.c) hands a frame it refuses (longer than the
+    /// device's MTU + header, say after the MTU was lowered at run time)
+    /// back as `TP_STATUS_AVAILABLE`, as it does a frame sent, so it is
+    /// counted sent; `TP_STATUS_WRONG_FORMAT`, which [`TxQueue::slot`]
+    /// still clears and counts, is left only without `PACKET_LOSS`.
     pub rejected: u64,
     fd: OwnedFd,
 }
@@ -33,7 +41,10 @@ impl TxRing {
         setsockopt(&fd, libc::PACKET_VERSION, &ver, "PACKET_VERSION")?;
         let one: libc::c_int = 1;
         setsockopt(&fd, libc::PACKET_QDISC_BYPASS, &one, "PACKET_QDISC_BYPASS")?;
-        // Skip a frame the kernel rejects instead of stalling the ring behind it.
+        // Skip a frame the kernel rejects instead of stalling the ring behind
+        // it (without it `tpacket_snd` leaves the frame TP_STATUS_WRONG_FORMAT
+        // and sends nothing past it until the slot is handed back); the
+        // price: a refused frame comes back available, as a sent one does.
         setsockopt(&fd, libc::PACKET_LOSS, &one, "PACKET_LOSS")?;
         let req = libc::tpacket_req {
             tp_block_size: size.block_size,
@@ -57,6 +68,11 @@ impl TxRing {
 
     fn frame_off(&self) -> usize {
         self.frame as usize * self.size.frame_size as usize
+    }
+
+    /// The bytes a slot holds: what [`TxQueue::slot`] hands out.
+    fn slot_len(&self) -> usize {
+        self.size.frame_size as usize - TX_DATA_OFF
     }
 
     /// Of the last `n` frames committed, how many the kernel has not taken
@@ -89,15 +105,23 @@ impl TxQueue for TxRing {
         } else if status != libc::TP_STATUS_AVAILABLE {
             return None;
         }
-        let len = self.size.frame_size as usize - TX_DATA_OFF;
+        let len = self.slot_len();
         // SAFETY: the slot's status is TP_STATUS_AVAILABLE (above): ours until
         // `commit` hands it to the kernel, which the `&mut self` borrow of the
         // slot keeps from running meanwhile.
         Some(unsafe { self.map.bytes_mut(off + TX_DATA_OFF, len) })
     }
 
+    /// A `len` past the slot is refused (counted in `rejected`; the slot
+    /// stays free and nothing is queued), where `MemTx` panics: the kernel
+    /// would refuse it too (`tpacket_parse_header`: `tp_len > size_max`),
+    /// but count it sent (see `rejected`).
     #[inline]
     fn commit(&mut self, len: usize) {
+        if len > self.slot_len() {
+            self.rejected += 1;
+            return;
+        }
         let off = self.frame_off();
         self.map.write_u32(off + V2_LEN, len as u32);
         self.map.write_u32(off + V2_SNAPLEN, len as u32);
@@ -195,5 +219,28 @@ mod test {
         assert_eq!(r.flush(), 4);
         assert!(!r.unsent());
         assert_eq!(r.flush(), 0);
+    }
+
+    /// A commit of more than the slot holds is refused and counted, not
+    /// handed to the kernel (which would skip it under `PACKET_LOSS` and
+    /// leave it counted sent); the slot is the next frame's.
+    #[test]
+    fn a_commit_past_the_slot_is_refused_and_counted() {
+        let (mut r, _other) = ring();
+        let max = r.slot().expect("a free slot").len();
+        assert_eq!(max, TX_FRAME_MAX);
+        r.commit(max + 1);
+        assert_eq!(r.rejected, 1);
+        assert!(!r.unsent());
+        assert_eq!(r.flush(), 0);
+        let st = r.map.word(V2_STATUS).load(Ordering::Acquire);
+        assert_eq!(st, libc::TP_STATUS_AVAILABLE, "slot 0 still ours");
+        // The slot is used by the next frame; a full slot is no refusal.
+        r.slot().expect("the same slot")[..max].fill(7);
+        r.commit(max);
+        assert_eq!(r.rejected, 1);
+        assert_eq!(r.map.read_u32(V2_LEN), max as u32);
+        let st = r.map.word(V2_STATUS).load(Ordering::Acquire);
+        assert_eq!(st, libc::TP_STATUS_SEND_REQUEST);
     }
 }
