@@ -96,7 +96,12 @@ impl RxRing {
         } as libc::c_int;
         setsockopt(&fd, libc::PACKET_VERSION, &ver, "PACKET_VERSION")?;
         let one: libc::c_int = 1;
-        // Our own TX (on other sockets) must not come back into our RX ring.
+        // What the host itself sends on the NIC (VRRP adverts, arping, a
+        // ping of its own) must not land in the ring. The worker's own TX
+        // never does (`PACKET_QDISC_BYPASS`: `dev_direct_xmit` passes no
+        // tap, `dev_queue_xmit_nit`). This option covers a socket outside a
+        // fanout group only: the group's hook is the group's own, which
+        // `dev_queue_xmit_nit` asks; `join_fanout` asks for it there.
         setsockopt(
             &fd,
             libc::PACKET_IGNORE_OUTGOING,
@@ -390,8 +395,20 @@ impl RxQueue for RxRing {
     }
 }
 
+/// `PACKET_FANOUT_FLAG_IGNORE_OUTGOING` (linux/if_packet.h, Linux 6.2,
+/// "net/packet: add PACKET_FANOUT_FLAG_IGNORE_OUTGOING"): the group's hook
+/// skips frames the host sends on the NIC, as `PACKET_IGNORE_OUTGOING` does
+/// a lone socket's, which `fanout_add` (net/packet/af_packet.c) does not
+/// carry over to the group's hook.
+const FANOUT_FLAG_IGNORE_OUTGOING: u32 = 0x4000;
+
 fn join_fanout(fd: &OwnedFd, f: Fanout) -> io::Result<u16> {
-    let mut kind = libc::PACKET_FANOUT_CBPF;
+    // Every member asks for the same flags (`fanout_add` refuses a member
+    // whose flags differ from the group's; UNIQUEID, the first member's
+    // alone, is not kept in them). A kernel before 6.2 takes an unknown
+    // flag without a word (`fanout_add` checks only the type), and there
+    // its outgoing frames still reach the group: docs/design.md.
+    let mut kind = libc::PACKET_FANOUT_CBPF | FANOUT_FLAG_IGNORE_OUTGOING;
     if f.id.is_none() {
         kind |= libc::PACKET_FANOUT_FLAG_UNIQUEID;
     }
@@ -411,4 +428,88 @@ fn join_fanout(fd: &OwnedFd, f: Fanout) -> io::Result<u16> {
         setsockopt(fd, libc::PACKET_FANOUT_DATA, &fprog, "PACKET_FANOUT_DATA")?;
     }
     Ok(id)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod test {
+    use super::super::sys::test::{in_fresh_netns, quiet_veth, run};
+    use super::*;
+    use crate::io::fanout::Side;
+    use std::time::{Duration, Instant};
+
+    /// Sends `frame` out of NIC `ifindex` through a plain packet socket
+    /// (`dev_queue_xmit`, which hands a copy to the taps as outgoing).
+    fn send_plain(ifindex: i32, frame: &[u8]) {
+        let fd = packet_socket().unwrap();
+        // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_ifindex = ifindex;
+        sll.sll_halen = 6;
+        // SAFETY: `frame` and `sll` live across the call, which only reads them.
+        let n = unsafe {
+            libc::sendto(
+                fd.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(n, frame.len() as isize, "{}", io::Error::last_os_error());
+    }
+
+    /// A broadcast frame of the local experimental ethertype 0x88b5 whose
+    /// source MAC ends in `tag`.
+    fn frame(tag: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 60];
+        f[..6].fill(0xff);
+        f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, tag]);
+        f[12..14].copy_from_slice(&[0x88, 0xb5]);
+        f
+    }
+
+    /// The frames the ring holds after `wait`, by the last byte of their
+    /// source MAC.
+    fn received(ring: &mut RxRing, wait: Duration) -> Vec<u8> {
+        let until = Instant::now() + wait;
+        let mut got = Vec::new();
+        while Instant::now() < until {
+            while let Some(f) = ring.peek() {
+                got.push(f.data.get(11).copied().unwrap_or(0));
+                ring.advance();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        got
+    }
+
+    /// A frame the host sends out of the NIC (a plain packet socket here;
+    /// keepalived's VRRP or arping in production) does not land in the
+    /// ring of a fanout member: `PACKET_FANOUT_FLAG_IGNORE_OUTGOING`, as
+    /// `PACKET_IGNORE_OUTGOING` alone covers no fanout member. A frame
+    /// coming in does.
+    #[test]
+    fn the_hosts_own_frames_stay_out_of_a_fanout_ring() {
+        in_fresh_netns("the_hosts_own_frames_stay_out_of_a_fanout_ring", || {
+            let index = quiet_veth();
+            run("ip", &["link", "set", "rvb", "up"]);
+            // SAFETY: a NUL-terminated name; the call only reads it.
+            let peer = unsafe { libc::if_nametoindex(c"rvb".as_ptr()) } as i32;
+            let fanout = Fanout {
+                id: None,
+                side: Side::Ext,
+                key: 1,
+            };
+            let (mut ring, _) =
+                RxRing::open(index, RxVersion::V2, RingSize::new(1), Some(fanout)).unwrap();
+            ring.discard_ready();
+            // Out of rva (outgoing there), then into rva from its peer.
+            send_plain(index, &frame(1));
+            send_plain(peer, &frame(2));
+            assert_eq!(received(&mut ring, Duration::from_millis(300)), [2]);
+        });
+    }
 }
