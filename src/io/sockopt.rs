@@ -29,10 +29,48 @@ pub(crate) fn set<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, val: &T) 
     .map(drop)
 }
 
-/// Reads option `name` of `level` on `fd` into `val` (plain data: any bytes
-/// the kernel writes are a valid `T`); how many bytes it wrote. The one
-/// `getsockopt(2)` of the crate's rooms.
-pub(crate) fn get<T: Copy>(
+mod sealed {
+    /// Keeps [`super::Pod`] to the types this module lists.
+    pub trait Sealed {}
+}
+
+/// Plain old data a `getsockopt(2)` may fill ([`get`]): every pattern of
+/// `size_of::<Self>()` bytes is a valid value (integers, and C structs of
+/// integers only, padding included). Sealed, and implemented here only for
+/// the types the crate reads, so that [`get`], a safe function, cannot be
+/// asked to let the kernel write into a `bool`, an enum or a reference (a
+/// byte other than 0 or 1 in a `bool` is undefined behaviour).
+///
+/// # Safety
+/// Any bytes of its size are a valid `Self`.
+pub(crate) unsafe trait Pod: Copy + sealed::Sealed {}
+
+macro_rules! pod {
+    ($($t:ty),* $(,)?) => {
+        $(
+            impl sealed::Sealed for $t {}
+            // SAFETY: an integer, or a C struct (linux uapi, as the libc
+            // crate declares it) whose fields are all integers: any bytes
+            // are a valid value.
+            unsafe impl Pod for $t {}
+        )*
+    };
+}
+
+pod!(
+    i32,
+    u32,
+    libc::ucred,
+    libc::tpacket_stats,
+    libc::tpacket_stats_v3,
+    libc::xdp_statistics,
+    libc::xdp_mmap_offsets,
+);
+
+/// Reads option `name` of `level` on `fd` into `val` (plain data, [`Pod`]:
+/// any bytes the kernel writes are a valid `T`); how many bytes it wrote.
+/// The one `getsockopt(2)` of the crate's rooms.
+pub(crate) fn get<T: Pod>(
     fd: RawFd,
     level: libc::c_int,
     name: libc::c_int,
@@ -40,7 +78,8 @@ pub(crate) fn get<T: Copy>(
 ) -> io::Result<libc::socklen_t> {
     let mut len = size_of::<T>() as libc::socklen_t;
     // SAFETY: `val` is a valid, writable `T` and `len` tells the kernel its
-    // size, so it writes no more than that.
+    // size, so it writes no more than that; whatever bytes it writes are a
+    // valid `T` (`T: Pod`).
     cvt(unsafe { libc::getsockopt(fd, level, name, (val as *mut T).cast(), &mut len) })?;
     Ok(len)
 }

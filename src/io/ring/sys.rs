@@ -25,7 +25,11 @@ pub(super) fn setsockopt<T>(fd: &OwnedFd, opt: libc::c_int, val: &T, what: &str)
     sockopt::set(fd.as_raw_fd(), libc::SOL_PACKET, opt, val).map_err(|e| with_context(e, what))
 }
 
-pub(super) fn getsockopt<T: Copy>(fd: RawFd, opt: libc::c_int, val: &mut T) -> io::Result<()> {
+pub(super) fn getsockopt<T: sockopt::Pod>(
+    fd: RawFd,
+    opt: libc::c_int,
+    val: &mut T,
+) -> io::Result<()> {
     sockopt::get(fd, libc::SOL_PACKET, opt, val).map(drop)
 }
 

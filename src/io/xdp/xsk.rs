@@ -159,7 +159,7 @@ fn setsockopt_at<T>(
     sockopt::set(fd.as_raw_fd(), level, opt, val).map_err(|e| with_context(e, what))
 }
 
-pub(super) fn getsockopt<T: Copy>(
+pub(super) fn getsockopt<T: sockopt::Pod>(
     fd: RawFd,
     opt: libc::c_int,
     val: &mut T,
@@ -168,7 +168,7 @@ pub(super) fn getsockopt<T: Copy>(
 }
 
 /// [`getsockopt`] at any `level`.
-fn getsockopt_at<T: Copy>(
+fn getsockopt_at<T: sockopt::Pod>(
     fd: RawFd,
     level: libc::c_int,
     opt: libc::c_int,
