@@ -486,6 +486,247 @@ mod test {
         got
     }
 
+    /// Where `tpacket_rcv` (net/packet/af_packet.c) puts the Ethernet
+    /// header of a frame, from the slot's (V2) or the packet's (V3) header,
+    /// on a `SOCK_RAW` socket with no `tp_reserve` and no vnet header:
+    /// `TPACKET_ALIGN(tp_hdrlen + 16) - 14`, `tp_hdrlen` being the
+    /// version's header aligned, plus a `sockaddr_ll`.
+    const V2_MACOFF: u16 = 80 - 14;
+    const V3_MACOFF: u16 = 96 - 14;
+    /// The first packet of a V3 block (`BLK_PLUS_PRIV(0)`: the block
+    /// descriptor, 8-aligned; no private area).
+    const V3_FIRST: u32 = 48;
+
+    /// A receive ring of `version` in anonymous memory (two 64 KiB blocks:
+    /// 64 V2 slots), its socket one end of a socketpair; the test plays
+    /// the kernel.
+    fn fake(v3: bool) -> (RxRing, std::os::unix::net::UnixDatagram) {
+        let size = RingSize::new(2);
+        let (ours, other) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        let ring = RxRing {
+            map: Mmap::anonymous(size.bytes(), "test rx ring").unwrap(),
+            size,
+            cursor: if v3 {
+                Cursor::V3 {
+                    block: 0,
+                    left: 0,
+                    pkt: 0,
+                }
+            } else {
+                Cursor::V2 { frame: 0 }
+            },
+            v3,
+            fd: OwnedFd::from(ours),
+        };
+        (ring, other)
+    }
+
+    fn put(r: &mut RxRing, off: usize, data: &[u8]) {
+        // SAFETY: the test owns the whole anonymous mapping (no kernel).
+        unsafe { r.map.bytes_mut(off, data.len()) }.copy_from_slice(data);
+    }
+
+    /// What `tpacket_rcv` writes in V2 slot `frame`: the frame at `mac`,
+    /// `snap` bytes of it captured, then the status.
+    fn v2_slot(r: &mut RxRing, frame: u32, data: &[u8], (mac, snap): (u16, u32), status: u32) {
+        let off = r.frame_off(frame);
+        put(
+            r,
+            off + usize::from(mac),
+            &data[..data.len().min(2048 - usize::from(mac))],
+        );
+        r.map.write_u32(off + V2_LEN, data.len() as u32);
+        r.map.write_u32(off + V2_SNAPLEN, snap);
+        r.map
+            .write_u32(off + V2_MAC, u32::from(mac) | u32::from(mac + 14) << 16);
+        r.map.write_u32(off + V2_SEC, 7);
+        r.map.write_u32(off + V2_NSEC, 5);
+        r.map.write_u32(off + V2_VLAN_TCI, 0x6064 | 0x88a8 << 16);
+        r.map.word(off + V2_STATUS).store(status, Ordering::Release);
+    }
+
+    fn bytes(n: usize, fill: u8) -> Vec<u8> {
+        (0..n).map(|i| fill ^ i as u8).collect()
+    }
+
+    #[test]
+    fn a_v2_slot_is_read_as_the_kernel_wrote_it_and_handed_back() {
+        let (mut r, _other) = fake(false);
+        assert!(r.peek().is_none(), "an empty ring");
+        let f = bytes(60, 0x11);
+        let vlan = libc::TP_STATUS_VLAN_VALID | libc::TP_STATUS_VLAN_TPID_VALID;
+        let st = libc::TP_STATUS_USER | libc::TP_STATUS_CSUM_VALID | vlan;
+        v2_slot(&mut r, 0, &f, (V2_MACOFF, 60), st);
+        let g = bytes(1982, 0x22);
+        v2_slot(&mut r, 1, &g, (V2_MACOFF, 1982), libc::TP_STATUS_USER);
+        assert_eq!(r.peek_time_ns(), Some(7_000_000_005));
+        assert_eq!(r.peek_ahead(1), Some(&g[..]));
+        let got = r.peek().expect("slot 0");
+        assert_eq!(got.data, &f[..]);
+        let tag = VlanTag {
+            tpid: 0x88a8,
+            tci: 0x6064,
+        };
+        let meta = RxMeta {
+            wire_len: 60,
+            csum_partial: false,
+            csum_valid: true,
+            vlan: Some(tag),
+        };
+        assert_eq!(got.meta, meta);
+        r.advance();
+        let st0 = r.map.word(V2_STATUS).load(Ordering::Acquire);
+        assert_eq!(st0, libc::TP_STATUS_KERNEL, "slot 0 handed back");
+        // The largest frame a slot holds whole: RX_FRAME_MAX.
+        let got = r.peek().expect("slot 1");
+        assert_eq!((got.data.len(), got.meta.vlan), (RX_FRAME_MAX, None));
+        assert_eq!(got.data, &g[..]);
+        r.advance();
+        assert!(r.peek().is_none(), "slot 2 is the kernel's");
+        r.advance(); // nothing held: no effect
+        assert!(r.peek().is_none());
+    }
+
+    /// A header whose `tp_mac`/`tp_snaplen` point outside its slot gives
+    /// an empty frame (the worker counts it truncated), never bytes past
+    /// the slot; a tag without `TP_STATUS_VLAN_TPID_VALID` is 802.1Q's.
+    #[test]
+    fn a_v2_header_pointing_outside_its_slot_gives_no_bytes() {
+        let (mut r, _other) = fake(false);
+        let f = bytes(60, 0x33);
+        let vlan = libc::TP_STATUS_USER | libc::TP_STATUS_VLAN_VALID;
+        let cases: [(u16, u32, usize); 6] = [
+            (V2_MACOFF, 2048 - u32::from(V2_MACOFF), RX_FRAME_MAX), // to the slot's end
+            (V2_MACOFF, 2048 - u32::from(V2_MACOFF) + 1, 0),        // one past it
+            (2047, 2, 0),
+            (u16::MAX, 60, 0),
+            (V2_MACOFF, u32::MAX, 0),
+            (0, 60, 0), // no frame at all
+        ];
+        for (k, &(mac, snap, want)) in cases.iter().enumerate() {
+            let slot = k as u32;
+            v2_slot(&mut r, slot, &f, (V2_MACOFF, 60), vlan);
+            let off = r.frame_off(slot);
+            r.map.write_u32(off + V2_MAC, u32::from(mac));
+            r.map.write_u32(off + V2_SNAPLEN, snap);
+            let got = r.peek().expect("a slot");
+            assert_eq!(got.data.len(), want, "tp_mac {mac} tp_snaplen {snap}");
+            let tag = got.meta.vlan.expect("a tag");
+            assert_eq!((tag.tpid, tag.tci), (0x8100, 0x6064));
+            r.advance();
+        }
+    }
+
+    /// What `tpacket_rcv` writes for one V3 packet at `pkt`; the next
+    /// packet's header offset (8-aligned past the captured bytes).
+    fn v3_pkt(r: &mut RxRing, pkt: usize, data: &[u8], status: u32, last: bool) -> usize {
+        let mac = usize::from(V3_MACOFF);
+        put(r, pkt + mac, data);
+        let next = (mac + data.len()).div_ceil(8) * 8;
+        r.map
+            .write_u32(pkt + V3_NEXT, if last { 0 } else { next as u32 });
+        r.map.write_u32(pkt + V3_SEC, 9);
+        r.map.write_u32(pkt + V3_NSEC, 3);
+        r.map.write_u32(pkt + V3_SNAPLEN, data.len() as u32);
+        r.map.write_u32(pkt + V3_LEN, data.len() as u32);
+        r.map.write_u32(pkt + V3_STATUS, status);
+        r.map.write_u32(
+            pkt + V3_MAC,
+            u32::from(V3_MACOFF) | u32::from(V3_MACOFF + 14) << 16,
+        );
+        r.map.write_u32(pkt + V3_VLAN_TCI, 0x2005);
+        r.map.write_u32(pkt + V3_VLAN_TPID, 0x8100);
+        pkt + next
+    }
+
+    fn v3_block(r: &mut RxRing, block: u32, num_pkts: u32) {
+        let boff = r.block_off(block);
+        r.map.write_u32(boff + BD_NUM_PKTS, num_pkts);
+        r.map.write_u32(boff + BD_FIRST, V3_FIRST);
+        r.map
+            .word(boff + BD_STATUS)
+            .store(libc::TP_STATUS_USER, Ordering::Release);
+    }
+
+    #[test]
+    fn a_v3_block_is_walked_packet_by_packet_and_handed_back_whole() {
+        let (mut r, _other) = fake(true);
+        assert!(r.peek().is_none(), "no block retired yet");
+        let (f, g) = (bytes(61, 0x44), bytes(1500, 0x55));
+        let b0 = r.block_off(0);
+        let vlan = libc::TP_STATUS_VLAN_VALID | libc::TP_STATUS_VLAN_TPID_VALID;
+        let p1 = v3_pkt(&mut r, b0 + V3_FIRST as usize, &f, vlan, false);
+        v3_pkt(&mut r, p1, &g, libc::TP_STATUS_CSUMNOTREADY, true);
+        v3_block(&mut r, 0, 2);
+        let got = r.peek().expect("packet 1");
+        assert_eq!(got.data, &f[..]);
+        let tag = VlanTag {
+            tpid: 0x8100,
+            tci: 0x2005,
+        };
+        assert_eq!((got.meta.wire_len, got.meta.vlan), (61, Some(tag)));
+        assert_eq!(r.peek_time_ns(), Some(9_000_000_003));
+        assert_eq!(r.peek_ahead(0), None, "V3 packets are chained, not indexed");
+        r.advance();
+        let st = r.map.word(b0 + BD_STATUS).load(Ordering::Acquire);
+        assert_eq!(
+            st,
+            libc::TP_STATUS_USER,
+            "the block is held until its last packet"
+        );
+        let got = r.peek().expect("packet 2");
+        assert_eq!(got.data, &g[..]);
+        assert!(got.meta.csum_partial && got.meta.vlan.is_none());
+        r.advance();
+        let st = r.map.word(b0 + BD_STATUS).load(Ordering::Acquire);
+        assert_eq!(st, libc::TP_STATUS_KERNEL, "block 0 handed back");
+        assert!(r.peek().is_none(), "block 1 is the kernel's");
+
+        // A block retired empty (the timer fired with nothing) is handed
+        // back and skipped; the next one read from its first packet.
+        v3_block(&mut r, 1, 0);
+        v3_pkt(&mut r, b0 + V3_FIRST as usize, &g, 0, true);
+        v3_block(&mut r, 0, 1);
+        let got = r.peek().expect("block 0 again, past the empty block 1");
+        assert_eq!(got.data, &g[..]);
+        let st = r
+            .map
+            .word(r.block_off(1) + BD_STATUS)
+            .load(Ordering::Acquire);
+        assert_eq!(st, libc::TP_STATUS_KERNEL, "the empty block handed back");
+    }
+
+    /// A V3 packet whose `tp_mac`/`tp_snaplen` point past its block gives
+    /// an empty frame, never bytes of the next block.
+    #[test]
+    fn a_v3_header_pointing_outside_its_block_gives_no_bytes() {
+        let (mut r, _other) = fake(true);
+        let b0 = r.block_off(0);
+        let pkt = b0 + V3_FIRST as usize;
+        let room = r.size.block_size - V3_FIRST - u32::from(V3_MACOFF);
+        for (snap, want) in [(room, room as usize), (room + 1, 0), (u32::MAX, 0)] {
+            v3_pkt(&mut r, pkt, &bytes(60, 0x66), 0, true);
+            r.map.write_u32(pkt + V3_SNAPLEN, snap);
+            v3_block(&mut r, 0, 1);
+            assert_eq!(
+                r.peek().expect("the packet").data.len(),
+                want,
+                "tp_snaplen {snap}"
+            );
+            r.advance();
+            // Back to block 0 for the next case.
+            r.cursor = Cursor::V3 {
+                block: 0,
+                left: 0,
+                pkt: 0,
+            };
+        }
+        v3_pkt(&mut r, pkt, &bytes(60, 0x66), 0, true);
+        r.map.write_u32(pkt + V3_MAC, 0);
+        v3_block(&mut r, 0, 1);
+        assert!(r.peek().expect("the packet").data.is_empty(), "tp_mac 0");
+    }
+
     /// A frame the host sends out of the NIC (a plain packet socket here;
     /// keepalived's VRRP or arping in production) does not land in the
     /// ring of a fanout member: `PACKET_FANOUT_FLAG_IGNORE_OUTGOING`, as
