@@ -216,7 +216,8 @@ counters! {
     /// Packets sent in fragments, each once all of its fragments went: a
     /// packet whose fragments waited for their next hop
     /// (`neigh_queued_fragmented`) when the last of them went, and never if
-    /// one of them was dropped (`drop_tx_full`, `drop_neigh_unresolved`).
+    /// one of them was dropped (`drop_tx_full`, `drop_neigh_unresolved`,
+    /// `drop_standby`).
     TxFragmented => "tx_fragmented",
     /// Fragments of TCP or UDP datagrams received, IPv4 and IPv6 (`frag.rs`):
     /// each is forwarded on its own with its datagram's connection (counted
@@ -250,7 +251,7 @@ counters! {
     HandoffZeroCopy => "handoff_zero_copy",
     /// Frames queued while their next hop was being resolved. Such a frame
     /// counts in `fwd_in` (`fwd_out`, ...) only once it goes, or as a drop
-    /// (`drop_tx_full`, `drop_neigh_unresolved`).
+    /// (`drop_tx_full`, `drop_neigh_unresolved`, `drop_standby`).
     NeighQueued => "neigh_queued",
     /// Packets cut into fragments here (`tx_fragments`) whose fragments
     /// were all queued while their next hop was being resolved (each in
@@ -441,7 +442,9 @@ counters! {
     /// about the connection (in `icmp_error_direct` too).
     TunnelEncap => "tunnel_encap",
     /// Frames not answered or forwarded because the director is a standby
-    /// (`--ha standby`): it answers no ARP or ping and forwards nothing.
+    /// (`--ha standby`): it answers no ARP or ping and forwards nothing, not
+    /// even the frames it queued for their next hop while it was active
+    /// (dropped when it became a standby, their clients not told).
     DropStandby => "drop_standby",
     /// Connection changes reported to the master sync daemon (a persistent
     /// connection's template counts as one more).

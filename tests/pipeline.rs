@@ -1197,6 +1197,55 @@ fn a_hop_resolved_leaves_the_other_waiting_and_expiring() {
     assert!(e.is_empty() && i.is_empty(), "nothing stale after expiry");
 }
 
+/// A director made standby while a SYN waits for its real server's MAC
+/// drops it (`drop_standby`) and tells the client nothing: the client's
+/// retransmission goes to the new active director, where a host unreachable
+/// from the old one would have aborted its connect. Nor does the server's
+/// MAC, learned after the flip (its own ARP request to this worker) or
+/// published with it (heard elsewhere), send it with the standby's MAC.
+#[test]
+fn a_director_made_standby_drops_what_waits_for_arp_and_tells_nobody() {
+    for learned in ["never", "after", "with"] {
+        let mut lab = MemDirector::new(&[
+            "-A -t 198.18.0.110:80 -s rr",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        ]);
+        lab.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+        let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+        assert!(e.is_empty() && i.is_empty());
+        assert_eq!(lab.ctr(Ctr::NeighQueued), 1);
+        control_step(&mut lab);
+        lab.shared.ha.set_standby(true);
+        lab.shared.bump();
+        lab.neigh.set_standby(true, lab.now);
+        let rs1_asks = arp_frame(1, RS1_MAC, RS1, [0; 6], DIP, BCAST);
+        if learned == "with" {
+            lab.resolve(Nic::Int, RS1, RS1_MAC);
+        }
+        let (e, i) = lab.poll_take();
+        assert!(e.is_empty() && i.is_empty(), "learned {learned}");
+        if learned == "after" {
+            lab.advance(Duration::from_millis(200));
+            let (e, i) = lab.int(&rs1_asks);
+            assert!(e.is_empty() && i.is_empty(), "a standby answers no ARP");
+            control_step(&mut lab);
+            let snap = lab.shared.neigh.load();
+            assert_eq!(snap.get(Nic::Int, be(RS1)).map(|m| m.0), Some(RS1_MAC));
+            let (e, i) = lab.poll_take();
+            assert!(e.is_empty() && i.is_empty(), "nothing forwarded");
+        }
+        lab.advance(PENDING_MAX_AGE);
+        let (e, i) = lab.poll_take();
+        assert!(e.is_empty() && i.is_empty(), "learned {learned}");
+        assert_eq!(lab.ctr(Ctr::IcmpHostUnreach), 0);
+        assert_eq!(lab.ctr(Ctr::DropNeighUnresolved), 0);
+        assert_eq!(lab.ctr(Ctr::FwdIn), 0);
+        // The SYN, and the ARP request not answered.
+        let arp = u64::from(learned == "after");
+        assert_eq!(lab.ctr(Ctr::DropStandby), 1 + arp, "learned {learned}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 8. Malformed and unwanted frames
 // ---------------------------------------------------------------------------

@@ -6,7 +6,8 @@
 //! A parked frame is counted once for what became of it: `neigh_queued` when
 //! parked, then its packet's counter (`fwd_in`, `fwd_out`, ...) when it goes,
 //! or `drop_tx_full` (no TX slot then) or `drop_neigh_unresolved` (never
-//! resolved). The fragments of a packet cut here count in `tx_fragments`
+//! resolved) or `drop_standby` (the director became a standby meanwhile:
+//! [`Core::expire_pending`]). The fragments of a packet cut here count in `tx_fragments`
 //! when queued, as when sent (the kernel's FragCreates counts them as it
 //! hands them to the neighbor layer), and the packet in
 //! `neigh_queued_fragmented`; the packet counts in its counter and in
@@ -226,7 +227,11 @@ impl Core {
     /// in fragments counts (and in `tx_fragmented`) when its last went, if
     /// none of them was dropped, and stops at the first that finds no slot
     /// (one `drop_tx_full`; the rest are not sent).
+    /// A standby sends none of them: [`Core::expire_pending`] drops them.
     pub(super) fn flush_pending<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
+        if self.sync.standby {
+            return;
+        }
         for p in self.pending.0.iter_mut().filter(|p| p.n > 0) {
             let Some(mac) = p.ip.mac(&self.snap.neigh, p.nic) else {
                 continue;
@@ -276,8 +281,23 @@ impl Core {
     /// neighbor does not resolve (`arp_error_report` and `ndisc_error_report`
     /// → `dst_link_failure` → ICMP host unreachable, ICMPv6 address
     /// unreachable): [`Core::unreachable`].
+    ///
+    /// A standby drops every frame parked while it was active (counted in
+    /// `drop_standby`) and tells nobody: the active director owns the VIPs
+    /// and the DIP now, and the client's retransmission reaches it; an error
+    /// from the standby would abort a connection still opening (the kernel's
+    /// `tcp_v4_err` drops a `SYN_SENT` socket on host unreachable), and a
+    /// frame sent once the hop answered would leave with the standby's MAC.
     pub(super) fn expire_pending<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
         if !self.pending.2 {
+            return;
+        }
+        if self.sync.standby {
+            for p in self.pending.0.iter_mut() {
+                self.ctr.add(Ctr::DropStandby, p.n as u64);
+                p.n = 0;
+            }
+            self.pending.2 = false;
             return;
         }
         let now = self.clock.now;

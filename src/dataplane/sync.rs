@@ -20,7 +20,8 @@
 //!   connections it already has (its own packets are newer than any message);
 //!   a standby takes the entry's state.
 //! * **Standby**: a worker answers no ARP or ping and forwards nothing
-//!   (`drop_standby`); it still learns the ARP it hears and installs synced
+//!   (`drop_standby`), not even what it held for a next hop's MAC
+//!   (`Core::expire_pending`); it still learns the ARP it hears and installs synced
 //!   connections, so that on becoming active it serves them at once.
 //!
 //! IPv4 and IPv6 connections are synced alike, as IPVS syncs both
