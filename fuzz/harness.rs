@@ -884,14 +884,16 @@ impl Harness {
         // again (sent on or dropped) has its own besides the frame's; so
         // has a frame parked for its next hop given up during this frame's
         // pass (`drop_neigh_unresolved`: e.g. a one-packet-scheduling reply
-        // translated to a client address nobody answers ARP for).
+        // translated to a client address nobody answers ARP for), or pushed
+        // out of its full queue by this frame (`neigh_evicted`, in
+        // `drop_neigh_queue` too).
         let held = d(Ctr::FragHeld);
         // Handed to the health thread (`divert.rs`).
         let diverted = self.shared.health.handed() - tapped_before;
         let outcomes = packets + d(Ctr::HandoffOut) + drops + heard + held + diverted;
         assert_eq!(
             outcomes,
-            1 + d(Ctr::FragReleased) + d(Ctr::DropNeighUnresolved),
+            1 + d(Ctr::FragReleased) + d(Ctr::DropNeighUnresolved) + d(Ctr::NeighEvicted),
             "one outcome per frame: sent {sent}, queued {}, handed off {}, drops {drops}, heard {heard}, held {held}, released {}; frame {frame:02x?}",
             d(Ctr::NeighQueued),
             d(Ctr::HandoffOut),

@@ -1228,8 +1228,8 @@ fn forward(r: &mut Rig, k: usize, c: &Conn) {
         let after = &r.d.workers[k].core.ctr;
         let moved = moved(&before, after);
         // The client that does not answer ARP: its replies wait, up to
-        // `PENDING_PER_HOP` of them a worker; past that each is a counted
-        // drop.
+        // `PENDING_PER_HOP` of them a worker; past that each pushes the
+        // oldest out, a counted drop.
         let waiting = &mut r.waiting[k];
         let (want, seen) = if *waiting < PENDING_PER_HOP {
             *waiting += 1;

@@ -217,7 +217,7 @@ counters! {
     /// packet whose fragments waited for their next hop
     /// (`neigh_queued_fragmented`) when the last of them went, and never if
     /// one of them was dropped (`drop_tx_full`, `drop_neigh_unresolved`,
-    /// `drop_standby`).
+    /// `drop_neigh_queue`, `drop_standby`).
     TxFragmented => "tx_fragmented",
     /// Fragments of TCP or UDP datagrams received, IPv4 and IPv6 (`frag.rs`):
     /// each is forwarded on its own with its datagram's connection (counted
@@ -251,13 +251,20 @@ counters! {
     HandoffZeroCopy => "handoff_zero_copy",
     /// Frames queued while their next hop was being resolved. Such a frame
     /// counts in `fwd_in` (`fwd_out`, ...) only once it goes, or as a drop
-    /// (`drop_tx_full`, `drop_neigh_unresolved`, `drop_standby`).
+    /// (`drop_tx_full`, `drop_neigh_unresolved`, `drop_neigh_queue`,
+    /// `drop_standby`).
     NeighQueued => "neigh_queued",
     /// Packets cut into fragments here (`tx_fragments`) whose fragments
     /// were all queued while their next hop was being resolved (each in
     /// `neigh_queued`): such a packet counts in `tx_fragmented` (and
     /// `fwd_in`, ...) only once all of its fragments went.
     NeighQueuedFragmented => "neigh_queued_fragmented",
+    /// Frames of `neigh_queued` dropped from their next hop's full queue
+    /// (4 frames) to make room for a newer frame, as the kernel's
+    /// `__neigh_event_send` drops the oldest of a full queue: the oldest
+    /// packet goes, with the fragments cut here from it that follow it.
+    /// Counted in `drop_neigh_queue` too.
+    NeighEvicted => "neigh_evicted",
     /// Frames the kernel dropped because our RX ring was full.
     KernelDrop => "kernel_drop",
     /// `--io xdp`: RX or completion descriptors naming an address outside the
@@ -414,7 +421,10 @@ counters! {
     DropIcmpLimited => "drop_icmp_limited",
     /// Next hop did not answer ARP.
     DropNeighUnresolved => "drop_neigh_unresolved",
-    /// Queue for an unresolved next hop full.
+    /// No room to queue a frame for a next hop being resolved: the oldest
+    /// frames of a full queue (`neigh_evicted`), a frame to a next hop that
+    /// finds the worker's 16 queues taken by others, or a packet to cut into
+    /// more fragments than a queue holds.
     DropNeighQueue => "drop_neigh_queue",
     /// TX ring full.
     DropTxFull => "drop_tx_full",

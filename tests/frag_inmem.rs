@@ -1925,8 +1925,9 @@ mod props {
     }
 
     /// Each worker's one-outcome balance: what came in (from the wire, from
-    /// another worker, out of the held places) against what became of it
-    /// (sent or queued, handed over, dropped, held).
+    /// another worker, out of the held places, out of a full neighbor queue)
+    /// against what became of it (sent or queued, handed over, dropped,
+    /// held).
     fn balanced(d: &MemDirector) -> Result<(), TestCaseError> {
         let sum = |c: Ctr| d.workers.iter().map(|w| w.core.ctr.get(c)).sum::<u64>();
         let drops: u64 = d.workers.iter().map(|w| drop_sum(&w.core.ctr)).sum();
@@ -1938,7 +1939,11 @@ mod props {
             - sum(Ctr::Icmp6TooBig)
             - sum(Ctr::Icmp6ParamProblem)
             - sum(Ctr::IcmpTimeExceeded);
-        let came = sum(Ctr::RxExt) + sum(Ctr::RxInt) + sum(Ctr::HandoffIn) + sum(Ctr::FragReleased);
+        let came = sum(Ctr::RxExt)
+            + sum(Ctr::RxInt)
+            + sum(Ctr::HandoffIn)
+            + sum(Ctr::FragReleased)
+            + sum(Ctr::NeighEvicted);
         let went = sent + sum(Ctr::HandoffOut) + drops + sum(Ctr::FragHeld);
         prop_assert_eq!(came, went, "{:?}", counters(d));
         Ok(())

@@ -1246,6 +1246,82 @@ fn a_director_made_standby_drops_what_waits_for_arp_and_tells_nobody() {
     }
 }
 
+/// A full queue for a next hop (4 frames) drops its oldest frame for a new
+/// one, as the kernel's `__neigh_event_send` drops the head of a full
+/// `arp_queue` (`SKB_DROP_REASON_NEIGH_QUEUEFULL`): of 6 datagrams to a
+/// server not resolved yet, the last 4 go.
+#[test]
+fn a_full_neighbor_queue_drops_its_oldest_frame() {
+    let mut lab = MemDirector::new(UDP_53);
+    lab.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+    for port in 5000..5006 {
+        let (e, i) = lab.ext(&udp_frame(&L3::to_vip(), port, 53, b"q", true));
+        assert!(e.is_empty() && i.is_empty());
+    }
+    assert_eq!(lab.ctr(Ctr::NeighQueued), 6);
+    assert_eq!(lab.ctr(Ctr::DropNeighQueue), 2);
+    assert_eq!(lab.ctr(Ctr::NeighEvicted), 2);
+    lab.resolve(Nic::Int, RS1, RS1_MAC);
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty());
+    let sent: Vec<u16> = i.iter().map(|f| parse_ip(f).sport).collect();
+    assert_eq!(sent, [5002, 5003, 5004, 5005]);
+    assert_eq!(lab.ctr(Ctr::FwdIn), 4);
+    assert_eq!(lab.ctr(Ctr::DropNeighQueue), 2);
+}
+
+/// The oldest packet makes way whole: fragments cut here (3 of a 1500-byte
+/// datagram at MTU 576) push out the 2 oldest of 3 datagrams, and a datagram
+/// arriving at a queue holding 3 fragments and a datagram pushes out all 3
+/// fragments (of no use without their first), whose packet never counts as
+/// sent (`tx_fragmented`, `fwd_in`).
+#[test]
+fn a_full_neighbor_queue_drops_its_oldest_packet_whole() {
+    let rules = [
+        "-A -u 198.18.0.110:53 -s rr",
+        "-a -u 198.18.0.110:53 -r 198.19.0.2:53 -m",
+    ];
+    let mut big = udp_frame(&L3::to_vip(), 6000, 53, &[9; 1472], true);
+    big[20] = 0; // DF clear
+    fix_ip_checksum(&mut big);
+    let small = |port| udp_frame(&L3::to_vip(), port, 53, b"q", true);
+    // Three datagrams, then a packet cut in three.
+    let mut lab = with_int_mtu(576, &rules);
+    lab.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+    for port in 5000..5003 {
+        lab.ext(&small(port));
+    }
+    lab.ext(&big);
+    assert_eq!(lab.ctr(Ctr::NeighQueued), 6);
+    assert_eq!(lab.ctr(Ctr::DropNeighQueue), 2);
+    lab.resolve(Nic::Int, RS1, RS1_MAC);
+    let (_, i) = lab.poll_take();
+    assert_eq!(i.len(), 4);
+    assert_eq!(parse_ip(&i[0]).sport, 5002);
+    let whole = reassemble(&i[1..], 576);
+    assert_eq!(&whole[28..], &[9; 1472][..], "the datagram whole");
+    assert_eq!(lab.ctr(Ctr::FwdIn), 2);
+    assert_eq!(lab.ctr(Ctr::TxFragmented), 1);
+    // A packet cut in three and a datagram, then another datagram.
+    let mut lab = with_int_mtu(576, &rules);
+    lab.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+    lab.ext(&big);
+    lab.ext(&small(5000));
+    lab.ext(&small(5001));
+    assert_eq!(lab.ctr(Ctr::NeighQueued), 5);
+    assert_eq!(lab.ctr(Ctr::NeighQueuedFragmented), 1);
+    assert_eq!(lab.ctr(Ctr::DropNeighQueue), 3);
+    assert_eq!(lab.ctr(Ctr::NeighEvicted), 3);
+    lab.resolve(Nic::Int, RS1, RS1_MAC);
+    let (_, i) = lab.poll_take();
+    let sent: Vec<u16> = i.iter().map(|f| parse_ip(f).sport).collect();
+    assert_eq!(sent, [5000, 5001]);
+    assert_eq!(lab.ctr(Ctr::FwdIn), 2);
+    assert_eq!(lab.ctr(Ctr::TxFragmented), 0);
+    assert_eq!(lab.ctr(Ctr::TxFragments), 3);
+    assert_eq!(drop_sum(&lab.w().core.ctr), 3);
+}
+
 // ---------------------------------------------------------------------------
 // 8. Malformed and unwanted frames
 // ---------------------------------------------------------------------------

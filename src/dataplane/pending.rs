@@ -6,7 +6,8 @@
 //! A parked frame is counted once for what became of it: `neigh_queued` when
 //! parked, then its packet's counter (`fwd_in`, `fwd_out`, ...) when it goes,
 //! or `drop_tx_full` (no TX slot then) or `drop_neigh_unresolved` (never
-//! resolved) or `drop_standby` (the director became a standby meanwhile:
+//! resolved) or `drop_neigh_queue` (the oldest of a full queue, dropped for
+//! a newer frame: [`Core::park`]; also in `neigh_evicted`) or `drop_standby` (the director became a standby meanwhile:
 //! [`Core::expire_pending`]). The fragments of a packet cut here count in `tx_fragments`
 //! when queued, as when sent (the kernel's FragCreates counts them as it
 //! hands them to the neighbor layer), and the packet in
@@ -57,6 +58,10 @@ pub(super) struct PendingHop {
     /// while the ask found the channel full, and asked again then.
     asked: Option<Instant>,
     pub(super) n: usize,
+    /// Where the oldest frame is kept: the queue is a ring, so the oldest
+    /// packet makes way for a new one without the others moving
+    /// ([`PendingHop::at`]).
+    head: usize,
     lens: [usize; PENDING_PER_HOP],
     patches: [Patch; PENDING_PER_HOP],
     pub(super) counts: [Option<Ctr>; PENDING_PER_HOP],
@@ -81,6 +86,26 @@ pub(super) struct Pending(
     [Option<(Nic, Hop, Instant)>; PENDING_HOPS],
 );
 
+impl PendingHop {
+    /// Where the queue's `j`th oldest frame is kept (its index in the
+    /// arrays).
+    pub(super) fn at(&self, j: usize) -> usize {
+        (self.head + j) % PENDING_PER_HOP
+    }
+
+    /// Drop the oldest packet: its frame, and the fragments cut here from
+    /// it that follow it (of no use without it). Returns the frames dropped.
+    fn drop_oldest(&mut self) -> usize {
+        let mut k = 1;
+        while k < self.n && !self.opens[self.at(k)] {
+            k += 1;
+        }
+        self.head = self.at(k);
+        self.n -= k;
+        k
+    }
+}
+
 impl Pending {
     pub fn new(start: Instant) -> Self {
         Pending(
@@ -91,6 +116,7 @@ impl Pending {
                     since: start,
                     asked: None,
                     n: 0,
+                    head: 0,
                     lens: [0; PENDING_PER_HOP],
                     patches: [Patch::None; PENDING_PER_HOP],
                     counts: [None; PENDING_PER_HOP],
@@ -115,20 +141,31 @@ impl Pending {
 }
 
 impl Core {
-    /// How many more frames to `hop` the pending queues can hold: the rest
-    /// of its queue, a whole one if it has none yet and one is free.
+    /// How many frames to `hop` the pending queues can take, the oldest
+    /// packets making way ([`Core::park`]): a whole queue if it has one or
+    /// one is free, else none.
     pub(super) fn park_room(&self, nic: Nic, hop: Hop) -> usize {
         let hops = &self.pending.0;
-        match hops.iter().find(|p| p.n > 0 && p.nic == nic && p.ip == hop) {
-            Some(p) => PENDING_PER_HOP - p.n,
-            None if hops.iter().any(|p| p.n == 0) => PENDING_PER_HOP,
-            None => 0,
+        let queued = |p: &PendingHop| p.n > 0 && p.nic == nic && p.ip == hop;
+        if hops.iter().any(|p| queued(p) || p.n == 0) {
+            PENDING_PER_HOP
+        } else {
+            0
         }
     }
 
     /// Slow path of [`Core::forward`]: park the frame until ARP answers.
     /// `done` is counted when it goes ([`Core::flush_pending`]), but a
-    /// fragment's `tx_fragments` now (see the module doc).
+    /// fragment's `tx_fragments` now (see the module doc). A full queue
+    /// drops its oldest packet to make room (each of its frames counted in
+    /// `drop_neigh_queue`), as the kernel's `__neigh_event_send`
+    /// (`net/core/neighbour.c`) drops the head of a full queue
+    /// (`SKB_DROP_REASON_NEIGH_QUEUEFULL`): the newest frames are the ones
+    /// a sender still waits for (a retransmission supersedes what it
+    /// repeats). A packet cut here goes whole, with every fragment that
+    /// follows its first (`Core::fragment` parks only packets of at most
+    /// [`PENDING_PER_HOP`] fragments, so the oldest is never the packet
+    /// being parked).
     pub(super) fn park(
         &mut self,
         (nic, hop): (Nic, Hop),
@@ -170,18 +207,26 @@ impl Core {
             }
         };
         let p = &mut self.pending.0[slot];
-        if p.n >= PENDING_PER_HOP || len > FRAME_MAX {
+        if len > FRAME_MAX {
             return self.drop(Ctr::DropNeighQueue);
         }
-        p.frames[p.n][..len].copy_from_slice(frame);
-        p.patches[p.n] = patch;
-        p.clients[p.n] = matches!(done, Ctr::FwdIn | Ctr::FwdIn6);
-        p.opens[p.n] = true;
-        p.cuts[p.n] = false;
-        p.counts[p.n] = (done != Ctr::TxFragments).then_some(done);
-        p.quote_lens[p.n] = 0;
-        p.lens[p.n] = len;
+        let dropped = if p.n >= PENDING_PER_HOP {
+            p.drop_oldest()
+        } else {
+            0
+        };
+        let k = p.at(p.n);
+        p.frames[k][..len].copy_from_slice(frame);
+        p.patches[k] = patch;
+        p.clients[k] = matches!(done, Ctr::FwdIn | Ctr::FwdIn6);
+        p.opens[k] = true;
+        p.cuts[k] = false;
+        p.counts[k] = (done != Ctr::TxFragments).then_some(done);
+        p.quote_lens[k] = 0;
+        p.lens[k] = len;
         p.n += 1;
+        self.ctr.add(Ctr::DropNeighQueue, dropped as u64);
+        self.ctr.add(Ctr::NeighEvicted, dropped as u64);
         self.pending.2 = true;
         self.ctr.inc(Ctr::NeighQueued);
         if done == Ctr::TxFragments {
@@ -240,7 +285,8 @@ impl Core {
             let tx = &mut tx[p.nic];
             // Every frame of this packet so far went.
             let mut whole = true;
-            for i in 0..p.n {
+            for j in 0..p.n {
+                let i = p.at(j);
                 // The rest of a packet one of whose fragments found no slot
                 // is of no use to the receiver: it stops there, as the
                 // fragments that go at once do (`Core::fragment`).
@@ -317,7 +363,8 @@ impl Core {
                 // a client (or gateway) with the VIP as its source by then,
                 // and the kernel's error about it goes to that local address.
                 // (Clients are on the external NIC, whichever NIC the server.)
-                for i in 0..p.n {
+                for j in 0..p.n {
+                    let i = p.at(j);
                     let frame = match p.quote_lens[i] {
                         0 => &p.frames[i][..p.lens[i]],
                         n => &p.quotes[i][..n],

@@ -296,8 +296,8 @@ impl Core {
     ///
     /// All or nothing where ringvs can tell: to a hop whose MAC is not known
     /// yet, the fragments wait in its pending queue only if all of them fit
-    /// there, else the packet is dropped (`drop_neigh_queue`) and the hop
-    /// asked for. Into TX slots they go one by one (a TX queue cannot say how
+    /// in one (the oldest packets there making way, [`Core::park`]), else
+    /// the packet is dropped (`drop_neigh_queue`) and the hop asked for. Into TX slots they go one by one (a TX queue cannot say how
     /// many slots are free), and the first that finds none stops the packet
     /// (`drop_tx_full`, its earlier fragments are sent and wasted). Each
     /// fragment sent or queued counts in `tx_fragments` (and, sent, the TX
@@ -340,15 +340,11 @@ impl Core {
             return self.drop(Ctr::DropTooBig);
         }
         let pieces = payload_len.div_ceil(step);
-        if hop.mac(&self.snap.neigh, nic).is_none() && self.park_room(nic, hop) < pieces {
+        let unresolved = hop.mac(&self.snap.neigh, nic).is_none();
+        if unresolved && self.park_room(nic, hop) < pieces {
             self.ask_unqueued(nic, hop);
             return self.drop(Ctr::DropNeighQueue);
         }
-        // Where its first fragment parks, if the hop waits for ARP.
-        let first = hop
-            .mac(&self.snap.neigh, nic)
-            .is_none()
-            .then(|| PENDING_PER_HOP - self.park_room(nic, hop));
         let mut buf = std::mem::take(&mut self.frag_buf);
         let (whole, piece) = buf.split_at_mut(len);
         whole.copy_from_slice(frame);
@@ -357,6 +353,8 @@ impl Core {
         // A frame in the worker's buffer is not the RX frame (zero copy).
         let zc = self.zc.out.take();
         let mut all = true;
+        // Fragments sent or parked (parked: the newest of the hop's queue).
+        let mut went = 0;
         for (i, chunk) in payload.chunks(step).enumerate() {
             let at = i * step;
             let n = h + hl + chunk.len();
@@ -371,37 +369,41 @@ impl Core {
                 all = false;
                 break;
             }
+            went += 1;
         }
         self.zc.out = zc;
         self.frag_buf = buf;
-        match (all, first) {
-            (true, None) => {
+        match (all, unresolved) {
+            (true, false) => {
                 self.ctr.inc(Ctr::TxFragmented);
                 count_done(&mut self.ctr, done);
             }
-            (true, Some(_)) => self.ctr.inc(Ctr::NeighQueuedFragmented),
+            (true, true) => self.ctr.inc(Ctr::NeighQueuedFragmented),
             (false, _) => {}
         }
         let hops = &mut self.pending.0;
-        let parked = first.and_then(|i| {
-            let p = hops
-                .iter_mut()
-                .find(|p| p.n > i && p.nic == nic && p.ip == hop)?;
-            Some((i, p))
-        });
+        let parked = hops
+            .iter_mut()
+            .find(|p| unresolved && went > 0 && p.n >= went && p.nic == nic && p.ip == hop);
         // Parked: the packet counts (`done`, `tx_fragmented`) when its last
         // fragment goes, if all of them do (`flush_pending`).
-        if let Some((i, p)) = parked {
-            p.opens[i + 1..p.n].fill(false);
+        if let Some(p) = parked {
+            let i = p.n - went;
+            for j in i + 1..p.n {
+                let k = p.at(j);
+                p.opens[k] = false;
+            }
             if all {
-                p.counts[p.n - 1] = Some(done);
-                p.cuts[p.n - 1] = true;
+                let last = p.at(p.n - 1);
+                p.counts[last] = Some(done);
+                p.cuts[last] = true;
             }
             if all && matches!(done, Ctr::FwdIn | Ctr::FwdIn6) {
                 let first_len = (hl + step.min(payload_len)) as u16; // ≤ the MTU
                 let more = payload_len > step || more;
-                p.quote_lens[i] = fragment_quote(frame, (first_len, more), &mut p.quotes[i]);
-                p.clients[i] = p.quote_lens[i] > 0;
+                let f = p.at(i);
+                p.quote_lens[f] = fragment_quote(frame, (first_len, more), &mut p.quotes[f]);
+                p.clients[f] = p.quote_lens[f] > 0;
             }
         }
         all
