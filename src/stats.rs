@@ -114,7 +114,10 @@ counters! {
     /// Neighbor advertisements sent in answer to solicitations for our
     /// IPv6 addresses (the VIPs and the external address; the DIP).
     NdpReply => "ndp_reply",
-    /// Neighbor solicitations and advertisements passed to the neighbor table.
+    /// Neighbor discovery passed to the neighbor table without an answer:
+    /// advertisements (not for our own addresses). A solicitation for our
+    /// address whose sender is passed too counts as what its answer became
+    /// (`ndp_reply`, `drop_standby`, `drop_tx_full`), as an ARP request does.
     NdpHeard => "ndp_heard",
     /// MLD queries (v1 or v2) about our multicast groups on the NIC (a
     /// general query, or one about the solicited-node group of one of our
@@ -294,7 +297,10 @@ counters! {
     /// Malformed ARP, or ARP for an address we do not own.
     DropArp => "drop_arp",
     /// Invalid neighbor discovery (RFC 4861 §7.1 checks: hop limit, code,
-    /// length, options), or a solicitation for an address we do not own.
+    /// length, options); from a multicast Ethernet source, or a solicitation
+    /// whose source link-layer address is multicast; a solicitation for an
+    /// address we do not own; an advertisement for one we do (another node's
+    /// duplicate, or a forgery).
     DropNdp => "drop_ndp",
     /// Router solicitations, advertisements and redirects: ignored (the
     /// director's routes are configured, never learned).

@@ -565,6 +565,58 @@ fn forged_advertisements_are_reported_but_never_believed() {
     );
 }
 
+/// Neighbor discovery is counted as ARP is: a solicitation whose sender is
+/// passed to the neighbor table counts as what its answer became
+/// (`ndp_reply`, or `drop_standby` on a standby), as an ARP request does;
+/// `ndp_heard` counts what is passed without an answer (advertisements), as
+/// `arp_heard` does; a frame from a multicast Ethernet source is refused
+/// (`drop_ndp`), as ARP from a multicast MAC is (`drop_arp`).
+#[test]
+fn neighbor_discovery_is_counted_as_arp_is() {
+    let mut d = director();
+    let group = frames6::multicast_mac(frames6::solicited_node(VIP6));
+    let heard_ns = NeighEvent::HeardNs {
+        nic: Nic::Ext,
+        ip: CLIENT6,
+        mac: Mac(CLIENT_MAC),
+    };
+    answer(&mut d, Nic::Ext, &ns6(CLIENT_MAC, CLIENT6, VIP6, group));
+    assert_eq!(d.neigh_events(), [heard_ns]);
+    assert_eq!((d.ctr(Ctr::NdpReply), d.ctr(Ctr::NdpHeard)), (1, 0));
+    assert_eq!(drop_sum(ctrs(&d)), 0);
+    // From a multicast source: nobody's address.
+    reset(&mut d);
+    let multicast = [0x33, 0x33, 0, 0, 0, 9];
+    silent(&mut d, Nic::Ext, &ns6(multicast, CLIENT6, VIP6, group));
+    assert_eq!(d.neigh_events(), []);
+    only_drop(&d, Ctr::DropNdp, 1);
+    // A standby: heard, not answered.
+    reset(&mut d);
+    d.shared.ha.set_standby(true);
+    d.shared.bump();
+    silent(&mut d, Nic::Ext, &ns6(CLIENT_MAC, CLIENT6, VIP6, group));
+    assert_eq!(d.neigh_events(), [heard_ns]);
+    assert_eq!((d.ctr(Ctr::NdpReply), d.ctr(Ctr::NdpHeard)), (0, 0));
+    only_drop(&d, Ctr::DropStandby, 1);
+    // An advertisement is passed on without an answer.
+    reset(&mut d);
+    let l = L3 {
+        src_mac: CLIENT_MAC,
+        dst_mac: ALL_NODES_MAC,
+        src: CLIENT6,
+        dst: frames6::ALL_NODES,
+        hop_limit: 255,
+    };
+    silent(
+        &mut d,
+        Nic::Ext,
+        &frames6::neighbor_advert(&l, CLIENT6, O, CLIENT_MAC),
+    );
+    assert_eq!(d.neigh_events().len(), 1);
+    assert_eq!(d.ctr(Ctr::NdpHeard), 1);
+    assert_eq!(drop_sum(ctrs(&d)), 0);
+}
+
 #[test]
 fn a_standby_reports_what_it_hears_and_answers_nothing() {
     let mut d = director();

@@ -51,6 +51,8 @@ impl Core {
                 {
                     let heard = NeighEvent::HeardNs { nic, ip: src, mac };
                     // Best effort, as for ARP: the next solicitation tells again.
+                    // Counted as its answer becomes, as an ARP request is
+                    // (`ndp_heard` counts what is passed without one).
                     let _ = self.links.neigh_tx.try_send(heard);
                 }
                 // A standby learns but answers for none of its addresses.
