@@ -79,16 +79,14 @@ pub fn run(requests: usize, show_stats: bool, xdp: bool, ipv6: bool) -> ExitCode
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
-            eprintln!("demo: cannot install signal handler: {e}");
+            ringvs::log!("demo: cannot install signal handler: {e}");
             return ExitCode::FAILURE;
         }
     }
     match demo(requests, show_stats, xdp, ipv6, &stop) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // Not `eprintln!`: it would panic if standard error is gone too.
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "demo: {e}");
+            ringvs::log!("demo: {e}");
             ExitCode::FAILURE
         }
     }
@@ -227,7 +225,7 @@ pub fn serve_http(listen: SocketAddr, body: &str, max_secs: u64) -> ExitCode {
     match ringvs::lab::http::serve(listen, body, max_secs) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("serve-http: {e}");
+            ringvs::log!("serve-http: {e}");
             ExitCode::FAILURE
         }
     }

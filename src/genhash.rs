@@ -72,7 +72,7 @@ pub struct GenhashArgs {
 /// `ringvs genhash`: the digest on stdout, as keepalived's genhash prints it.
 pub fn run(a: GenhashArgs) -> ExitCode {
     let fail = |e: String| {
-        eprintln!("ringvs genhash: {e}");
+        ringvs::log!("ringvs genhash: {e}");
         ExitCode::FAILURE
     };
     let c = match check(&a) {
@@ -82,12 +82,16 @@ pub fn run(a: GenhashArgs) -> ExitCode {
     match ringvs::health::genhash(&c, SocketAddr::new(a.server, a.port), opts(&a)) {
         Ok(h) => {
             if a.verbose {
-                eprint!("{}", String::from_utf8_lossy(&h.head));
+                use std::io::Write as _;
+                let head = String::from_utf8_lossy(&h.head);
+                let _ = std::io::stderr().lock().write_all(head.as_bytes());
             }
             if !(200..300).contains(&h.status) {
-                eprintln!("ringvs genhash: note: HTTP status {}", h.status);
+                ringvs::log!("ringvs genhash: note: HTTP status {}", h.status);
             }
-            println!("{}", digest_hex(&h.md5));
+            if !crate::out(&format!("{}\n", digest_hex(&h.md5))) {
+                return ExitCode::FAILURE;
+            }
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),

@@ -209,7 +209,7 @@ fn cmd_adm(control: &std::path::Path, argv: Vec<String>) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("{e}");
+            ringvs::log!("{e}");
             ExitCode::from(u8::try_from(e.exit_code() & 0xff).unwrap_or(1))
         }
         Ok(ringvs::config::ipvsadm::AdmCommand::Restore) => {
@@ -219,16 +219,16 @@ fn cmd_adm(control: &std::path::Path, argv: Vec<String>) -> ExitCode {
             let limit = ringvs::proto::MAX_REQUEST as u64;
             let mut rules = String::new();
             if let Err(e) = std::io::stdin().take(limit + 1).read_to_string(&mut rules) {
-                eprintln!("ringvs adm -R: reading standard input: {e}");
+                ringvs::log!("ringvs adm -R: reading standard input: {e}");
                 return ExitCode::from(2);
             }
             if rules.len() as u64 > limit {
-                eprintln!("ringvs adm -R: standard input: larger than {limit} bytes");
+                ringvs::log!("ringvs adm -R: standard input: larger than {limit} bytes");
                 return ExitCode::from(2);
             }
             // A syntax error is reported here, before anything is sent.
             if let Err(e) = ringvs::config::ipvsadm::parse_rules_with(&rules, &names) {
-                eprintln!("{e}");
+                ringvs::log!("{e}");
                 return ExitCode::from(u8::try_from(e.exit_code() & 0xff).unwrap_or(1));
             }
             client("ringvs adm", control, Command::Restore { rules })
@@ -242,7 +242,7 @@ fn cmd_top(control: &std::path::Path, once: bool) -> ExitCode {
     match ringvs::observe::top::run(control, once, &mut std::io::stdout().lock()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ringvs top: {e}");
+            ringvs::log!("ringvs top: {e}");
             ExitCode::from(2)
         }
     }
@@ -266,11 +266,12 @@ fn client(name: &str, socket: &std::path::Path, cmd: Command) -> ExitCode {
             if !out(&r.out) {
                 return ExitCode::FAILURE;
             }
-            eprint!("{}", r.err);
+            use std::io::Write as _;
+            let _ = std::io::stderr().lock().write_all(r.err.as_bytes());
             ExitCode::from(u8::try_from(r.code & 0xff).unwrap_or(1))
         }
         Err(e) => {
-            eprintln!("{name}: {e}");
+            ringvs::log!("{name}: {e}");
             ExitCode::from(2)
         }
     }
@@ -288,7 +289,7 @@ fn cmd_capture(
 ) -> ExitCode {
     use ringvs::observe::{filter::Filter, points, stream};
     if let Err(e) = points(&nic, &dir).and_then(|_| Filter::parse(&filter)) {
-        eprintln!("ringvs capture: {e}");
+        ringvs::log!("ringvs capture: {e}");
         return ExitCode::from(2);
     }
     // Said, as tcpdump says it, once every worker taps (so that a script
@@ -305,7 +306,7 @@ fn cmd_capture(
     };
     // Created (and so emptied) only once the director has taken the capture.
     let out = || -> Result<Box<dyn std::io::Write>, String> {
-        eprintln!("{listening}");
+        ringvs::log!("{listening}");
         if write == std::path::Path::new("-") {
             return Ok(Box::new(std::io::stdout().lock()));
         }
@@ -315,20 +316,21 @@ fn cmd_capture(
     let stop = interrupt_flag();
     match stream::capture(socket, cmd, out, &stop) {
         Ok(end) => {
-            eprintln!(
+            ringvs::log!(
                 "ringvs capture: {} frames captured, {} dropped (reader too slow)",
-                end.packets, end.dropped
+                end.packets,
+                end.dropped
             );
             stopped("ringvs capture", end)
         }
         // As `adm`, `stats` and `top`: 2 for no director or a refusal, and
         // for an output that cannot be written.
         Err(stream::Unreached::Director(e) | stream::Unreached::Output(e)) => {
-            eprintln!("ringvs capture: {e}");
+            ringvs::log!("ringvs capture: {e}");
             ExitCode::from(2)
         }
         Err(stream::Unreached::Stream(e)) => {
-            eprintln!("ringvs capture: {e}");
+            ringvs::log!("ringvs capture: {e}");
             ExitCode::FAILURE
         }
     }
@@ -338,7 +340,7 @@ fn cmd_capture(
 /// stopped under it (as tcpdump fails when its interface goes away).
 fn stopped(name: &str, end: ringvs::observe::stream::Ended) -> ExitCode {
     if end.stopped {
-        eprintln!("{name}: the director stopped");
+        ringvs::log!("{name}: the director stopped");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
@@ -359,11 +361,11 @@ fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
 fn cmd_trace(socket: &std::path::Path, filter: String, count: u64) -> ExitCode {
     use ringvs::observe::{filter::Filter, stream};
     if let Err(e) = Filter::parse(&filter) {
-        eprintln!("ringvs trace: {e}");
+        ringvs::log!("ringvs trace: {e}");
         return ExitCode::from(2);
     }
     let mut out = std::io::stdout().lock();
-    let listening = || eprintln!("ringvs trace: listening on ext and int");
+    let listening = || ringvs::log!("ringvs trace: listening on ext and int");
     let stop = interrupt_flag();
     match stream::trace(
         socket,
@@ -373,14 +375,15 @@ fn cmd_trace(socket: &std::path::Path, filter: String, count: u64) -> ExitCode {
         &stop,
     ) {
         Ok(end) => {
-            eprintln!(
+            ringvs::log!(
                 "ringvs trace: {} packets traced, {} dropped (reader too slow)",
-                end.packets, end.dropped
+                end.packets,
+                end.dropped
             );
             stopped("ringvs trace", end)
         }
         Err(e) => {
-            eprintln!("ringvs trace: {e}");
+            ringvs::log!("ringvs trace: {e}");
             ExitCode::FAILURE
         }
     }

@@ -329,13 +329,13 @@ pub(crate) fn cmd_run(a: RunArgs) -> ExitCode {
     let ftp = match ringvs::nat::ftp::FtpPorts::new(&a.ftp_ports) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("ringvs: {e}");
+            ringvs::log!("ringvs: {e}");
             return ExitCode::from(2);
         }
     };
     let notify_fifo_script = match a.notify_fifo_script.as_deref().map(Script::parse) {
         Some(Err(e)) => {
-            eprintln!("ringvs: --notify-fifo-script: {e}");
+            ringvs::log!("ringvs: --notify-fifo-script: {e}");
             return ExitCode::from(2);
         }
         s => s.and_then(Result::ok),
@@ -400,7 +400,7 @@ pub(crate) fn cmd_run(a: RunArgs) -> ExitCode {
     match control::run(opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ringvs: {e}");
+            ringvs::log!("ringvs: {e}");
             ExitCode::FAILURE
         }
     }

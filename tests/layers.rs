@@ -4,7 +4,10 @@
 //!   the room that imports it), and they keep their layers;
 //! * `unsafe` is allowed only in the four rooms that own a kernel interface;
 //! * no source file is over ~700 lines, in-file tests aside;
-//! * the module map in `docs/design.md` names every source file, and only those.
+//! * the module map in `docs/design.md` names every source file, and only those;
+//! * nothing in `src/` prints with `eprintln!`/`println!`, which panic (and
+//!   so abort the release build) when the output is gone: lines go through
+//!   `ringvs::log!` or the CLI's `out`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -170,6 +173,32 @@ fn unsafe_is_allowed_only_in_the_kernel_interface_rooms() {
                 .any(|l| l.contains("#![allow(unsafe_code)]")),
             "{path}: a room declares its unsafe at the top"
         );
+    }
+}
+
+/// A director whose stderr reader went (`ringvs run 2>&1 | logger`, logger
+/// gone) must not die of its next log line: `eprintln!` panics on EPIPE and
+/// the release profile aborts. Test modules (`tests.rs`, after
+/// `#[cfg(test)]`) may print.
+#[test]
+fn nothing_prints_with_a_macro_that_panics() {
+    for file in sources() {
+        if !file.starts_with("src/") || file.ends_with("/tests.rs") {
+            continue;
+        }
+        for (n, line) in code(&file).iter().enumerate() {
+            for m in ["eprintln!", "println!", "eprint!", "print!"] {
+                let bare = line
+                    .match_indices(m)
+                    .any(|(i, _)| !line[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
+                assert!(
+                    !bare,
+                    "{file}:{}: `{m}` panics on a closed output; use `ringvs::log!` \
+                     (stderr) or `out` (stdout)",
+                    n + 1
+                );
+            }
+        }
     }
 }
 

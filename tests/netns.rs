@@ -412,6 +412,84 @@ fn demo_cleans_up_when_its_reader_goes_away() {
     assert!(err.contains("demo: standard output"), "{err}");
 }
 
+/// `ringvs run 2>&1 | logger`, and logger goes: the director's standard
+/// error is a pipe nobody reads (EPIPE). Its next log lines (a role change,
+/// a sync daemon started and stopped, all asked over the control socket)
+/// are lost, and it goes on serving: `eprintln!` panicked there, and the
+/// release build's panic aborted the whole director.
+#[test]
+fn the_director_outlives_its_stderr_reader() {
+    use std::io::BufRead as _;
+    if !lab_available() {
+        return;
+    }
+    let tag = Lab::unique_tag();
+    let mut lab = Lab::build(&tag).expect("build lab");
+    let control = format!("/run/ringvs-stderr-{tag}.sock");
+    let args = [
+        "run",
+        "--ext",
+        lab.ext_if(),
+        "--ext-addr",
+        lab::EXT_ADDR_CIDR,
+        "--int",
+        lab.int_if(),
+        "--int-addr",
+        lab::INT_ADDR_CIDR,
+        "--control",
+        &control,
+        "--workers",
+        "1",
+    ];
+    let mut child = lab::ns_command(&lab.ns_director(), Path::new(EXE), &args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the director");
+    {
+        // Read until the director says it runs, then close the pipe.
+        let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        while !line.contains("control socket") {
+            line.clear();
+            let n = err.read_line(&mut line).expect("read the director");
+            assert!(n > 0, "the director ended before it started");
+        }
+    }
+    let path = Path::new(&control);
+    let up = lab::wait_for(std::time::Duration::from_secs(10), || {
+        std::os::unix::net::UnixStream::connect(path).ok()
+    });
+    assert!(up.is_some(), "no control socket");
+    let logged: [&[&str]; 4] = [
+        &["--ha", "standby"],
+        &["--ha", "active"],
+        &["--start-daemon", "master", "--mcast-interface", "int0"],
+        &["--stop-daemon", "master"],
+    ];
+    for argv in logged {
+        let r = ringvs::proto::call(
+            path,
+            ringvs::proto::Command::Adm {
+                argv: argv.iter().map(|a| a.to_string()).collect(),
+            },
+        );
+        let r = r.unwrap_or_else(|e| {
+            let end = lab::wait_for(std::time::Duration::from_secs(2), || {
+                child.try_wait().ok().flatten()
+            });
+            panic!("adm {argv:?}: {e}; the director ended: {end:?}")
+        });
+        assert_eq!(r.code, 0, "adm {argv:?}: {}", r.err);
+    }
+    let listing = adm(path, &["-L", "-n"]);
+    assert!(listing.starts_with("IP Virtual Server"), "{listing}");
+    assert!(child.try_wait().expect("try_wait").is_none());
+    lab.adopt(child);
+    let _ = std::fs::remove_file(path);
+}
+
 /// The kernel's count of IPv4 datagrams received (`Ip: InReceives`) in `ns`.
 fn ip_in_receives(ns: &str) -> u64 {
     let snmp = lab::ns_run(ns, "cat", &["/proc/net/snmp"]).expect("read /proc/net/snmp");

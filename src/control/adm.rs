@@ -103,7 +103,7 @@ fn log_sorry_servers(rules: &Config, run: &Config, prev: &Snapshot) {
             } else {
                 "OUT (quorum back)"
             };
-            eprintln!("ringvs: health: sorry server {at} {how} in {}", s.key);
+            crate::log!("ringvs: health: sorry server {at} {how} in {}", s.key);
         }
     }
 }

@@ -15,7 +15,7 @@ impl Ctl {
         let was = self.shared.ha.set_standby(standby);
         self.shared.bump();
         if was != standby {
-            eprintln!("ringvs: now {}", role_name(standby));
+            crate::log!("ringvs: now {}", role_name(standby));
         }
     }
 
@@ -80,7 +80,7 @@ impl Ctl {
         }
         match d.start(o) {
             Ok(c) => {
-                eprintln!("ringvs: started {}", c.line());
+                crate::log!("ringvs: started {}", c.line());
                 Response::ok(String::new())
             }
             Err(e) => Response::fail(255, e.to_string()),
@@ -106,7 +106,7 @@ impl Ctl {
         };
         match d.stop(role) {
             Ok(()) => {
-                eprintln!("ringvs: stopped the {} sync daemon", role.name());
+                crate::log!("ringvs: stopped the {} sync daemon", role.name());
                 Response::ok(String::new())
             }
             Err(e) => Response::fail(255, e.to_string()),

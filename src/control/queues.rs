@@ -231,7 +231,7 @@ fn open_sockets(
         .collect();
     let all = xdp::open_workers(&at, opts).map_err(xdp_err(nics[0], "AF_XDP socket"))?;
     if let Some(e) = &all.unshared {
-        eprintln!(
+        crate::log!(
             "ringvs: AF_XDP: the kernel refused one UMEM for all workers ({e}): each worker has its own, and frames handed between workers are copied"
         );
     }
@@ -257,7 +257,7 @@ fn open_sockets(
         }
     }
     if !unshared.is_empty() {
-        eprintln!(
+        crate::log!(
             "ringvs: AF_XDP: the kernel refused to share a UMEM between {} and {}, forwarded frames are copied for worker(s) {}",
             nics[0].name,
             nics[1].name,
@@ -265,7 +265,7 @@ fn open_sockets(
         );
     }
     if !copy.is_empty() {
-        eprintln!(
+        crate::log!(
             "ringvs: AF_XDP zero-copy refused by the driver, copy mode on {} (zero-copy on: {})",
             copy.join(" "),
             if zero_copy.is_empty() {
@@ -276,7 +276,7 @@ fn open_sockets(
         );
     }
     if let Some(e) = refused {
-        eprintln!(
+        crate::log!(
             "ringvs: --busy-poll: the kernel refused preferred busy polling on the AF_XDP sockets ({e}); the workers spin without it"
         );
     }

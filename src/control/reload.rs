@@ -52,7 +52,7 @@ pub(super) fn set_script_policy(flags: &ScriptSettings, p: Policy) -> Result<(),
         return Err(RunError::Invalid(format!("--script-user {u}: {why}")));
     }
     if p != Policy::default() {
-        eprintln!("ringvs: {}", p.describe());
+        crate::log!("ringvs: {}", p.describe());
     }
     scripts::set_policy(p);
     Ok(())
@@ -106,7 +106,7 @@ pub(super) fn load_at_start(
     l.warnings
         .extend(keepalived::init_files(&l.track_inits, false));
     for w in &l.warnings {
-        eprintln!("ringvs: warning: {w}");
+        crate::log!("ringvs: warning: {w}");
     }
     let changes = diff(&Config::new(), &l.config);
     apply_changes(cfg, &changes).map_err(|e| RunError::Invalid(e.to_string()))?;
@@ -165,7 +165,7 @@ impl Ctl {
         l.warnings
             .extend(keepalived::init_files(&l.track_inits, true));
         for w in &l.warnings {
-            eprintln!("ringvs: warning: {w}");
+            crate::log!("ringvs: warning: {w}");
         }
         let changes = diff(&src.last, &l.config);
         let Ok(mut st) = self.adm.lock() else {
@@ -177,7 +177,7 @@ impl Ctl {
         st.cfg = next;
         // The file's script settings with the rules they were checked by.
         if scripts::policy().as_ref() != &policy {
-            eprintln!("ringvs: SIGHUP: {}", policy.describe());
+            crate::log!("ringvs: SIGHUP: {}", policy.describe());
             scripts::set_policy(policy);
         }
         self.changed(&mut st, &before);
@@ -202,12 +202,12 @@ pub(super) fn watch_sighup(ctl: &Arc<Ctl>) -> Result<(), RunError> {
                 }
                 match ctl.reload_keepalived() {
                     Ok(changes) => {
-                        eprintln!("ringvs: SIGHUP: {} change(s)", changes.len());
+                        crate::log!("ringvs: SIGHUP: {} change(s)", changes.len());
                         for c in changes {
-                            eprintln!("ringvs: SIGHUP: {c}");
+                            crate::log!("ringvs: SIGHUP: {c}");
                         }
                     }
-                    Err(e) => eprintln!("ringvs: SIGHUP: {e}; the rules are unchanged"),
+                    Err(e) => crate::log!("ringvs: SIGHUP: {e}; the rules are unchanged"),
                 }
             }
         })

@@ -150,7 +150,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         if env.ipv6()
             && let Some(advice) = rss.advice6()
         {
-            eprintln!("ringvs: {advice}");
+            crate::log!("ringvs: {advice}");
         }
         env.rss = Some(Arc::new(rss));
     }
@@ -486,7 +486,7 @@ fn worker_env(opts: &RunOptions, ext: &NicInfo, int: &NicInfo, fanout_key: u32) 
 fn clamp_mtu(nic: &NicInfo, io: IoBackend) -> usize {
     let (mtu, note) = mtu_clamp(&nic.name, nic.mtu, io);
     if let Some(n) = note {
-        eprintln!("ringvs: {n}");
+        crate::log!("ringvs: {n}");
     }
     mtu
 }
@@ -537,7 +537,7 @@ where
                 if let Some(p) = rt {
                     match crate::io::ring::set_fifo(p) {
                         Ok(()) => w.realtime = true,
-                        Err(e) => eprintln!("ringvs: worker {k}: --rt-priority {p}: {e}"),
+                        Err(e) => crate::log!("ringvs: worker {k}: --rt-priority {p}: {e}"),
                     }
                 }
                 w.run(busy);
@@ -573,7 +573,7 @@ fn start_health(ctl: &Arc<Ctl>, io: crate::health::HealthIo<TxRing>) -> Result<(
 /// The line that tells the operator what runs where.
 fn say_started(opts: &RunOptions, n: usize, ext: &NicInfo, int: &NicInfo) {
     let v6 = |p: Option<Prefix6>| p.map(|p| format!(" {}", p.addr)).unwrap_or_default();
-    eprintln!(
+    crate::log!(
         "ringvs: {n} worker(s) ({}) on {} ({}, {}{}) and {} ({}, DIP {}{}); control socket {}",
         match opts.io {
             IoBackend::Packet => "AF_PACKET",
@@ -591,7 +591,7 @@ fn say_started(opts: &RunOptions, n: usize, ext: &NicInfo, int: &NicInfo) {
     );
     if opts.ftp.on() {
         // As `ip_vs_ftp` says what it loaded ("ftp: loaded support on port[0] = 21").
-        eprintln!("ringvs: ftp helper on port(s) {:?}", opts.ftp.list());
+        crate::log!("ringvs: ftp helper on port(s) {:?}", opts.ftp.list());
     }
 }
 
@@ -646,7 +646,7 @@ fn stop(
             "worker {k} stopped unexpectedly; the director stopped with it"
         )));
     }
-    eprintln!("ringvs: stopped");
+    crate::log!("ringvs: stopped");
     Ok(())
 }
 

@@ -263,7 +263,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                         busy_napi_note(self.core.id, nic, received, self.rx[nic].busy_napi());
                     napi_checked[nic as usize] = done;
                     if let Some(note) = note {
-                        eprintln!("{note}");
+                        crate::log!("{note}");
                     }
                 }
             }

@@ -318,7 +318,7 @@ impl Watch {
             Err(e) => {
                 if log {
                     let d = dir.display();
-                    eprintln!("ringvs: health: {d}: not watched ({e}); its track files are read once a second");
+                    crate::log!("ringvs: health: {d}: not watched ({e}); its track files are read once a second");
                 }
                 true
             }
@@ -403,7 +403,7 @@ impl Files {
             Err(e) => {
                 let e = e.to_string();
                 if self.no_watch.as_ref() != Some(&e) {
-                    eprintln!(
+                    crate::log!(
                         "ringvs: health: no inotify ({e}): track files are read once a second"
                     );
                     #[cfg(test)]
@@ -444,7 +444,7 @@ impl Files {
         for p in &self.paths {
             let Some(v) = read(p) else {
                 if self.bad.insert(p.clone()) {
-                    eprintln!(
+                    crate::log!(
                         "ringvs: health: {}: not a number in -2147483648..2147483648, ignored",
                         p.display()
                     );
@@ -517,7 +517,7 @@ impl Files {
                 .collect();
             let state = if is { "DOWN" } else { "UP" };
             let (rs, svc, why) = (t.rs, t.service, values.join(", "));
-            eprintln!("ringvs: health: {rs} {state} (FILE_CHECK: {why}) in {svc}");
+            crate::log!("ringvs: health: {rs} {state} (FILE_CHECK: {why}) in {svc}");
             if !fresh && checked_up(t.id) {
                 notify.server(&t.service, t.rs, !is, &t.scripts);
             }

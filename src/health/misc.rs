@@ -44,7 +44,7 @@ pub(super) struct Run {
 /// cannot start is logged, and fails its check.
 pub(super) fn start(t: &Target, m: &MiscCheck) -> Run {
     let child = spawn(t, m)
-        .map_err(|e| eprintln!("ringvs: health: MISC_CHECK for {}: {e}", t.rs_addr))
+        .map_err(|e| crate::log!("ringvs: health: MISC_CHECK for {}: {e}", t.rs_addr))
         .ok();
     Run {
         child,

@@ -567,7 +567,7 @@ impl<'a, T: TxQueue> Checker<'a, T> {
         want.retain(|t| t.addr.is_ipv4());
         let n = before - want.len();
         if n != self.unreachable && n > 0 {
-            eprintln!(
+            crate::log!(
                 "ringvs: health: {n} IPv6 real server(s) not checked: the director has no IPv6 DIP (--int-addr)"
             );
         }

@@ -117,7 +117,7 @@ impl Notifier {
             script: script.cloned(),
         };
         if let Err(TrySendError::Full(n)) = tx.try_send(note) {
-            eprintln!(
+            crate::log!(
                 "ringvs: notify: {} events waiting, dropped: {}",
                 QUEUE,
                 n.line.trim_end()
@@ -176,7 +176,7 @@ impl Fifo {
     /// `PIPE_BUF` bytes at once or refuses it).
     fn write(&mut self, line: &str) {
         if let Err(e) = self.file.write(line.as_bytes()) {
-            eprintln!(
+            crate::log!(
                 "ringvs: notify: {}: {e}, dropped: {}",
                 self.path.display(),
                 line.trim_end()
@@ -230,7 +230,7 @@ pub fn run(
         if let Some((c, s)) = reader.as_mut()
             && let Ok(Some(st)) = c.try_wait()
         {
-            eprintln!(
+            crate::log!(
                 "ringvs: notify: the FIFO's script '{}' ended ({st})",
                 s.as_str()
             );
@@ -278,7 +278,7 @@ fn start(s: &Script, extra: Option<&Path>) -> Option<Child> {
     let ready = match super::scripts::vet(s, &super::scripts::policy()) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("ringvs: notify: '{}' did not start: {e}", s.as_str());
+            crate::log!("ringvs: notify: '{}' did not start: {e}", s.as_str());
             return None;
         }
     };
@@ -293,7 +293,7 @@ fn start(s: &Script, extra: Option<&Path>) -> Option<Child> {
     match cmd.spawn() {
         Ok(c) => Some(c),
         Err(e) => {
-            eprintln!("ringvs: notify: '{}' did not start: {e}", s.as_str());
+            crate::log!("ringvs: notify: '{}' did not start: {e}", s.as_str());
             None
         }
     }
@@ -305,12 +305,12 @@ fn reap(running: &mut Vec<(Child, Script)>) {
         Ok(None) => true,
         Ok(Some(st)) => {
             if !st.success() {
-                eprintln!("ringvs: notify: '{}' ended: {st}", s.as_str());
+                crate::log!("ringvs: notify: '{}' ended: {st}", s.as_str());
             }
             false
         }
         Err(e) => {
-            eprintln!("ringvs: notify: '{}': {e}", s.as_str());
+            crate::log!("ringvs: notify: '{}': {e}", s.as_str());
             false
         }
     });

@@ -386,7 +386,7 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
         // `update_svr_wgt`: the weight changes whether or not the server
         // was up; `-L` shows it, `-S` keeps the configured one.
         if p.weight != Some(u32::from(w)) {
-            eprintln!(
+            crate::log!(
                 "ringvs: health: {name} weight {w} (misc_dynamic) in {}",
                 p.t.service
             );
@@ -396,7 +396,7 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
     // A pass without a weight, or going down, gives the configured weight
     // back (keepalived's `misc_check_child_thread` with `cur_weight`).
     if o == Outcome::Ok && p.weight.take().is_some() {
-        eprintln!(
+        crate::log!(
             "ringvs: health: {name} back to its own weight in {}",
             p.t.service
         );
@@ -415,7 +415,7 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
                 return false;
             }
             p.up = true;
-            eprintln!(
+            crate::log!(
                 "ringvs: health: {name} UP ({}) in {}",
                 o.reason(),
                 p.t.service
@@ -465,7 +465,7 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
     p.failed_url = http;
     p.up = false;
     p.weight = None;
-    eprintln!(
+    crate::log!(
         "ringvs: health: {name} DOWN ({} after {tries} {}) in {}",
         o.reason(),
         if tries == 1 { "try" } else { "tries" },

@@ -89,7 +89,7 @@ impl Quorums {
                     (_, true) => "gained its quorum",
                     (_, false) => "lost its quorum",
                 };
-                eprintln!(
+                crate::log!(
                     "ringvs: health: {} {how}: weight up {weight}, quorum {quorum}, hysteresis {hysteresis}",
                     s.key
                 );

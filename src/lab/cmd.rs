@@ -220,7 +220,7 @@ pub fn lab_available_with(tools: &[&str]) -> bool {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("namespace test cannot run under CI: {why}");
     }
-    eprintln!("SKIPPED (not CI): {why}");
+    crate::log!("SKIPPED (not CI): {why}");
     false
 }
 

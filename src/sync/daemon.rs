@@ -188,7 +188,7 @@ pub enum DaemonError {
 /// with whatever source the kernel picks.
 fn master_bind(ifname: &str) -> Ipv4Addr {
     socket::master_source(ifname, &crate::io::nic::ipv4_addrs()).unwrap_or_else(|| {
-        eprintln!(
+        crate::log!(
             "ringvs: sync interface {ifname}: no IPv4 address to send from, on it or on any \
              other interface; the master binds 0.0.0.0 (the sync link probably needs an IPv4 \
              address)"
@@ -413,7 +413,7 @@ impl Master {
             .map(|b| MessageBuilder::new(b, maxlen, syncid))
             .collect();
         let Ok(mut msgs) = msgs else {
-            eprintln!("ringvs: sync master: maxlen {maxlen} is too small");
+            crate::log!("ringvs: sync master: maxlen {maxlen} is too small");
             return;
         };
         // Drain once per tick on a fixed schedule (not "again at once if

@@ -87,7 +87,7 @@ impl Drop for Pool {
         let (free, held) = (self.lock().len(), self.held.load(Ordering::Relaxed));
         let bad = self.bad.load(Ordering::Relaxed);
         if let Some(note) = bookkeeping_note(free, held, self.total, bad) {
-            eprintln!("{note}");
+            crate::log!("{note}");
         }
     }
 }
