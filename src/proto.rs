@@ -26,7 +26,11 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// a real server with every option and its scripts, is under a hundred).
 pub const MAX_ARGV: usize = 4096;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A request's command, as the client writes it (`cmd` and the variant's
+/// fields beside `v`). The director reads it back with [`read_request`],
+/// not with a derived `Deserialize`: serde buffers every field of a
+/// flattened tagged enum, unknown ones too, as a tree many times its size.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "cmd", rename_all = "lowercase")]
 pub enum Command {
     /// An ipvsadm command line (without the program name).
@@ -42,21 +46,14 @@ pub enum Command {
     Capture {
         nic: String,
         dir: String,
-        #[serde(default)]
         filter: String,
-        #[serde(default)]
         count: u64,
     },
     /// Stream what the workers decide for each received packet matching `filter`.
-    Trace {
-        #[serde(default)]
-        filter: String,
-        #[serde(default)]
-        count: u64,
-    },
+    Trace { filter: String, count: u64 },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Request {
     pub v: u32,
     #[serde(flatten)]
@@ -158,6 +155,13 @@ pub fn adm(socket: &Path, args: &[&str]) -> Result<String, String> {
 }
 
 /// Read one request line from a client, bounded in size.
+///
+/// In three passes over the line, each building only what it keeps: `v`,
+/// then `cmd`, then that command's own fields (everything else skipped as
+/// it is read, never built). What a request costs is a small multiple of
+/// its size, whatever its fields hold: serde's `flatten` of the tagged
+/// `Command` buffered every field whole first, 34 times the line for an
+/// unknown field holding a list of 8 MiB.
 pub fn read_request(r: &mut impl BufRead) -> Result<Request, Response> {
     let mut buf = Vec::new();
     let mut limited = r.take(MAX_REQUEST as u64 + 1);
@@ -170,61 +174,184 @@ pub fn read_request(r: &mut impl BufRead) -> Result<Request, Response> {
     let malformed = |e: serde_json::Error| Response::fail(2, format!("malformed request: {e}"));
     // The version first, so a newer client gets a version error rather than a
     // complaint about fields this director does not know.
-    // Read for `v` alone (the rest skipped, not built): a `Value` of the
-    // whole request first cost tens of times its 8 MiB.
     #[derive(Deserialize)]
     struct Version {
-        v: Option<serde_json::Value>,
+        v: Option<Ver>,
     }
-    let v = serde_json::from_slice::<Version>(&buf)
+    match serde_json::from_slice::<Version>(&buf)
         .map_err(malformed)?
-        .v;
-    if v.as_ref().and_then(serde_json::Value::as_u64) != Some(u64::from(VERSION)) {
-        let v = v.map_or_else(|| "missing".to_string(), |v| v.to_string());
-        return Err(Response::fail(
-            2,
-            format!("protocol version {v} not supported (this director speaks {VERSION})"),
-        ));
+        .v
+    {
+        Some(Ver::Number(v)) if v == u64::from(VERSION) => {}
+        v => {
+            let v = match v {
+                None => "missing".to_string(),
+                Some(Ver::Number(n)) => n.to_string(),
+                Some(Ver::Other(text)) => text,
+            };
+            return Err(Response::fail(
+                2,
+                format!("protocol version {v} not supported (this director speaks {VERSION})"),
+            ));
+        }
     }
-    // The words counted before any is built: serde buffers a tagged enum's
-    // fields whole, and millions of one-byte words in 8 MiB would cost
-    // hundreds of megabytes.
     #[derive(Deserialize)]
-    struct Words {
-        #[serde(rename = "argv", default)]
-        _argv: WordCount,
+    struct Tag {
+        cmd: Kind,
     }
-    serde_json::from_slice::<Words>(&buf).map_err(malformed)?;
-    serde_json::from_slice(&buf).map_err(malformed)
+    let cmd = match serde_json::from_slice::<Tag>(&buf).map_err(malformed)?.cmd {
+        Kind::Adm => {
+            #[derive(Deserialize)]
+            struct Adm {
+                argv: Words,
+            }
+            let argv = serde_json::from_slice::<Adm>(&buf)
+                .map_err(malformed)?
+                .argv
+                .0;
+            Command::Adm { argv }
+        }
+        Kind::Restore => {
+            #[derive(Deserialize)]
+            struct Restore {
+                rules: String,
+            }
+            let rules = serde_json::from_slice::<Restore>(&buf)
+                .map_err(malformed)?
+                .rules;
+            Command::Restore { rules }
+        }
+        Kind::Stats => {
+            #[derive(Deserialize)]
+            struct Stats {
+                json: bool,
+            }
+            let json = serde_json::from_slice::<Stats>(&buf)
+                .map_err(malformed)?
+                .json;
+            Command::Stats { json }
+        }
+        Kind::Capture => {
+            #[derive(Deserialize)]
+            struct Capture {
+                nic: String,
+                dir: String,
+                #[serde(default)]
+                filter: String,
+                #[serde(default)]
+                count: u64,
+            }
+            let c = serde_json::from_slice::<Capture>(&buf).map_err(malformed)?;
+            Command::Capture {
+                nic: c.nic,
+                dir: c.dir,
+                filter: c.filter,
+                count: c.count,
+            }
+        }
+        Kind::Trace => {
+            #[derive(Deserialize)]
+            struct Trace {
+                #[serde(default)]
+                filter: String,
+                #[serde(default)]
+                count: u64,
+            }
+            let t = serde_json::from_slice::<Trace>(&buf).map_err(malformed)?;
+            Command::Trace {
+                filter: t.filter,
+                count: t.count,
+            }
+        }
+    };
+    Ok(Request { v: VERSION, cmd })
 }
 
-/// `argv` read for its length alone, refused past [`MAX_ARGV`] words (or
-/// if not a list, as the request's own parse would refuse it).
-#[derive(Default)]
-struct WordCount;
+/// The commands `cmd` names (those of [`Command`]), read as serde reads an
+/// internally tagged enum's tag (an identifier: a name, or its index).
+#[derive(Deserialize)]
+#[serde(variant_identifier, rename_all = "lowercase")]
+enum Kind {
+    Adm,
+    Restore,
+    Stats,
+    Capture,
+    Trace,
+}
 
-impl<'de> Deserialize<'de> for WordCount {
+/// A request's `v`: an unsigned integer, or the text the version error
+/// shows for anything else (a list or an object as `[…]` or `{…}`, its
+/// contents skipped, not built).
+enum Ver {
+    Number(u64),
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for Ver {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Any;
+        impl<'de> serde::de::Visitor<'de> for Any {
+            type Value = Ver;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "a protocol version")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Ver, E> {
+                Ok(Ver::Number(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Ver, E> {
+                Ok(Ver::Other(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Ver, E> {
+                Ok(Ver::Other(serde_json::Value::from(v).to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Ver, E> {
+                Ok(Ver::Other(v.to_string()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Ver, E> {
+                Ok(Ver::Other(serde_json::Value::from(v).to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<Ver, E> {
+                Ok(Ver::Other("null".into()))
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut s: S) -> Result<Ver, S::Error> {
+                while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Ver::Other("[…]".into()))
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut m: M) -> Result<Ver, M::Error> {
+                while m
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Ver::Other("{…}".into()))
+            }
+        }
+        d.deserialize_any(Any)
+    }
+}
+
+/// `argv`, refused past [`MAX_ARGV`] words (counted as they are read, so
+/// that millions of one-byte words are never built).
+struct Words(Vec<String>);
+
+impl<'de> Deserialize<'de> for Words {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Count;
         impl<'de> serde::de::Visitor<'de> for Count {
-            type Value = WordCount;
+            type Value = Words;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 write!(f, "a list of at most {MAX_ARGV} words")
             }
-            fn visit_seq<S: serde::de::SeqAccess<'de>>(
-                self,
-                mut s: S,
-            ) -> Result<WordCount, S::Error> {
-                let mut n = 0usize;
-                while s.next_element::<serde::de::IgnoredAny>()?.is_some() {
-                    n += 1;
-                    if n > MAX_ARGV {
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut s: S) -> Result<Words, S::Error> {
+                let mut words = Vec::new();
+                while let Some(w) = s.next_element::<String>()? {
+                    if words.len() == MAX_ARGV {
                         return Err(serde::de::Error::custom(format!(
                             "argv: more than {MAX_ARGV} words"
                         )));
                     }
+                    words.push(w);
                 }
-                Ok(WordCount)
+                Ok(Words(words))
             }
         }
         d.deserialize_seq(Count)
@@ -296,5 +423,42 @@ mod test {
         assert!(read_request(&mut &stats[..]).is_ok());
         let e = read_request(&mut &br#"{"v":1,"cmd":"adm","argv":"-L"}"#[..]).unwrap_err();
         assert!(e.err.contains("malformed request"), "{}", e.err);
+        // The texts of docs/control.md, fields unknown to a command skipped.
+        let cases = [
+            (
+                r#"{"v":1,"cmd":"stats"}"#,
+                "malformed request: missing field `json` at line 1 column 21\n",
+            ),
+            (
+                r#"{"v":1}"#,
+                "malformed request: missing field `cmd` at line 1 column 7\n",
+            ),
+            (
+                r#"{"v":1,"cmd":"Stats","json":true}"#,
+                "malformed request: unknown variant `Stats`, expected one of `adm`, \
+                 `restore`, `stats`, `capture`, `trace` at line 1 column 20\n",
+            ),
+            (
+                r#"{"cmd":"stats","json":true}"#,
+                "protocol version missing not supported (this director speaks 1)\n",
+            ),
+            (
+                r#"{"v":1.0,"cmd":"stats","json":true}"#,
+                "protocol version 1.0 not supported (this director speaks 1)\n",
+            ),
+            (
+                r#"{"v":1,"cmd":"stats","json":true,"v":2}"#,
+                "malformed request: duplicate field `v` at line 1 column 36\n",
+            ),
+        ];
+        for (line, err) in cases {
+            let e = read_request(&mut line.as_bytes()).unwrap_err();
+            assert_eq!((e.code, e.err.as_str()), (2, err), "{line}");
+        }
+        let r = read_request(&mut &br#"{"json":true,"x":[1,{"y":[]}],"cmd":"stats","v":1}"#[..]);
+        assert_eq!(r.unwrap().cmd, Command::Stats { json: true });
+        let r = read_request(&mut &br#"{"v":1,"cmd":"trace"}"#[..]).unwrap();
+        let (filter, count) = (String::new(), 0);
+        assert_eq!(r.cmd, Command::Trace { filter, count });
     }
 }
