@@ -382,7 +382,13 @@ fn cmd_trace(socket: &std::path::Path, filter: String, count: u64) -> ExitCode {
             );
             stopped("ringvs trace", end)
         }
-        Err(e) => {
+        // As `capture`: 2 for no director or a refusal, 1 for a stream
+        // that broke off.
+        Err(stream::Unreached::Director(e) | stream::Unreached::Output(e)) => {
+            ringvs::log!("ringvs trace: {e}");
+            ExitCode::from(2)
+        }
+        Err(stream::Unreached::Stream(e)) => {
             ringvs::log!("ringvs trace: {e}");
             ExitCode::FAILURE
         }

@@ -265,6 +265,24 @@ fn adm_without_a_director_says_where_it_looked() {
     );
 }
 
+/// `trace` and `capture` exit alike when there is no director (or it
+/// refuses them): 2, as `adm`, `stats` and `top` (docs/debugging.md).
+#[test]
+fn trace_and_capture_without_a_director_exit_2() {
+    let sock = "/nonexistent/ringvs.sock";
+    let cases: [&[&str]; 3] = [
+        &["trace", "--control", sock],
+        &["trace", "--control", sock, "-c", "1", "tcp"],
+        &["capture", "--control", sock, "-w", "-"],
+    ];
+    for args in cases {
+        let o = ringvs(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let name = format!("ringvs {}: cannot reach the director at {sock}", args[0]);
+        assert!(stderr(&o).starts_with(&name), "{args:?}: {}", stderr(&o));
+    }
+}
+
 #[test]
 fn help_lists_the_subcommands() {
     let o = ringvs(&["--help"]);

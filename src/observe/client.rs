@@ -215,16 +215,28 @@ fn capture_into(
 
 /// `ringvs trace`: write the trace lines to `out`, calling `attached` once
 /// the director has taken the trace (every worker taps), until the director
-/// ends the stream (also when `stop` is set: see [`Interruptible`]).
+/// ends the stream (also when `stop` is set: see [`Interruptible`]). Fails
+/// as [`capture`] does: [`Unreached::Director`] if the director could not
+/// be reached or refused the trace, [`Unreached::Stream`] if the stream
+/// broke off.
 pub fn trace(
     socket: &Path,
     cmd: Command,
     attached: impl FnOnce(),
     out: &mut dyn Write,
     stop: &AtomicBool,
-) -> Result<Ended, String> {
-    let r = open(socket, cmd)?;
+) -> Result<Ended, Unreached> {
+    let r = open(socket, cmd).map_err(Unreached::Director)?;
     attached();
+    trace_from(r, out, stop).map_err(Unreached::Stream)
+}
+
+/// The stream of a trace the director took.
+fn trace_from(
+    r: BufReader<UnixStream>,
+    out: &mut dyn Write,
+    stop: &AtomicBool,
+) -> Result<Ended, String> {
     let mut r = Interruptible {
         r,
         stop,
