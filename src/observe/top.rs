@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 /// Drop counters summed over the workers, by name.
 fn drops(socket: &Path) -> Result<(BTreeMap<String, u64>, u64), String> {
     let r = proto::call(socket, Command::Stats { json: true })?;
+    // A refusal (`director busy: too many control clients`) is the
+    // director's own words, not stats to parse.
+    if r.code != 0 {
+        return Err(r.err.trim_end().to_string());
+    }
     let v: serde_json::Value =
         serde_json::from_str(&r.out).map_err(|e| format!("bad stats from the director: {e}"))?;
     let mut m = BTreeMap::new();
@@ -88,5 +93,34 @@ pub fn run(socket: &Path, once: bool, out: &mut dyn Write) -> Result<(), String>
         out.flush().map_err(w)?;
         before = after;
         t0 = t1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A director that refuses (16 clients already) is relayed as it says
+    /// it, not as stats that do not parse.
+    #[test]
+    fn a_refusal_is_relayed() {
+        use std::io::{BufRead, BufReader, Write};
+        let dir = std::env::temp_dir().join(format!("ringvs-top-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("busy.sock");
+        let _ = std::fs::remove_file(&path);
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let busy = std::thread::spawn(move || {
+            let (c, _) = l.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(&c).read_line(&mut line).unwrap();
+            assert!(line.contains(r#""cmd":"stats""#), "{line}");
+            let answer = r#"{"code":1,"out":"","err":"director busy: too many control clients\n"}"#;
+            (&c).write_all(format!("{answer}\n").as_bytes()).unwrap();
+        });
+        let mut out = Vec::new();
+        let e = super::run(&path, true, &mut out).unwrap_err();
+        assert_eq!(e, "director busy: too many control clients");
+        assert!(out.is_empty());
+        busy.join().unwrap();
+        let _ = std::fs::remove_file(&path);
     }
 }
