@@ -594,6 +594,9 @@ mod tests {
         assert_eq!(r.code, 2);
         // An unknown scheduler is the kernel's to refuse (`ip_vs_add_service`,
         // ENOENT): that line's error; the others apply, as `restore_table`.
+        // Exit 255 though the last line applied: a deliberate difference
+        // (docs/ipvsadm.md), ipvsadm's `restore_table` returning the last
+        // line's result alone (0 here).
         assert_eq!(adm(&c, "-C").code, 0);
         let r = c.restore(
             "-A -t 198.18.5.5:80 -s rr\n-A -t 198.18.6.6:80 -s nosuch\n-A -t 198.18.7.7:80 -s rr\n",
