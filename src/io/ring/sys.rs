@@ -110,7 +110,7 @@ pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> u32 {
             .then(|| take_error(p.fd))
             .flatten();
         if let Some(err) = err {
-            eprintln!(
+            crate::log!(
                 "ringvs: socket fd {} reported {} (its NIC went down or away): \
                  cleared; its ring receives again once the NIC is up",
                 p.fd,
