@@ -383,6 +383,7 @@ fn mac(m: &[u8; 6]) -> String {
 
 /// One line per decision, each starting with `#SEQ`:
 /// `rx`, `service`, `conn`, `state`, `rewrite`, `neighbor`, `tx`, `drop`,
+/// `queue full`,
 /// `counted` (see `docs/debugging.md`).
 pub fn format_trace(
     seq: u64,
@@ -479,7 +480,11 @@ pub fn format_trace(
         if !moved(*c) {
             continue;
         }
-        if c.name().starts_with("drop_") {
+        // A frame queued for its next hop that pushed older ones out of a
+        // full queue moves `drop_neigh_queue` for them, not itself.
+        if *c == Ctr::DropNeighQueue && moved(Ctr::NeighEvicted) {
+            v.push(format!("#{seq} queue full: older frames dropped for it"));
+        } else if c.name().starts_with("drop_") {
             v.push(format!("#{seq} drop {}", c.name()));
         } else {
             counted.push(c.name());
@@ -494,6 +499,33 @@ pub use super::client::{Ended, Unreached, capture, trace};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A packet queued for ARP that pushed an older frame out of its full
+    /// queue is not reported dropped: the `drop_neigh_queue` it moved is
+    /// the older frame's (`neigh_evicted` says so), shown as such.
+    #[test]
+    fn a_queued_frame_that_evicts_is_not_reported_dropped() {
+        let mut r = TraceRec::default();
+        r.sum.ip = true;
+        r.sum.proto = 17;
+        r.sum.ports = Some((5004, 53));
+        let bit = |c: Ctr| 1u128 << c as usize;
+        r.moved = bit(Ctr::NeighQueued) | bit(Ctr::NeighEvicted) | bit(Ctr::DropNeighQueue);
+        let lines = format_trace(5, &r, &|_, _, _| None);
+        assert!(!lines.iter().any(|l| l.contains(" drop ")), "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("queue full: older frames dropped for it"))
+        );
+        // Without an eviction, drop_neigh_queue is the packet's own drop.
+        r.moved = bit(Ctr::DropNeighQueue);
+        let lines = format_trace(6, &r, &|_, _, _| None);
+        assert!(
+            lines.iter().any(|l| l == "#6 drop drop_neigh_queue"),
+            "{lines:?}"
+        );
+    }
 
     /// An IPv4 trace line writes TCP flags as tcpdump (and the IPv6 lines)
     /// do: `P.`, `F.`, `R.`, with URG, ECE and CWR as `U`, `E`, `W`.
