@@ -53,19 +53,13 @@ pub(super) struct Resolver {
 pub(super) const NDP_FRAME: usize = 96;
 
 impl Resolver {
-    /// Gratuitous ARP for `ip` on `nic`.
-    fn garp(&mut self, nic: Nic, ip: Ipv4Addr) {
-        let i = nic as usize;
-        let (f, len) = arp_frame(self.macs[i], ip, ip, None);
-        self.tx[i].send_one(&f[..len]);
-    }
-
-    /// An unsolicited neighbor advertisement for `ip` on `nic`.
-    fn unsolicited_na(&mut self, nic: Nic, ip: Ipv6Addr) {
-        let i = nic as usize;
-        if let Some((f, len)) = unsolicited_advertisement(nic, self.macs[i], ip) {
-            self.tx[i].send_one(&f[..len]);
-        }
+    /// Announce `addrs` (gratuitous ARP, unsolicited NA) `times` times, a
+    /// frame that found no TX slot counted in `drop_tx_full` ([`announce`]).
+    fn announce(&mut self, addrs: &[(Nic, IpAddr)], times: usize, ctr: &mut Counters) {
+        let (tx, macs) = (&mut self.tx, self.macs);
+        announce(addrs, (macs, times), ctr, |nic, f| {
+            tx[nic as usize].send_one(f)
+        });
     }
 
     /// The probe the table asked for, out of its NIC.
@@ -90,14 +84,10 @@ impl Resolver {
     /// `v1` says (by `Nic as usize`).
     fn send(&mut self, ctl: &Ctl, what: Announce, v1: [bool; 2], ctr: &mut Counters) {
         match what {
-            Announce::Vip(IpAddr::V4(v)) => self.garp(Nic::Ext, v),
-            Announce::Vip(IpAddr::V6(v)) => self.unsolicited_na(Nic::Ext, v),
+            Announce::Vip(v) => self.announce(&[(Nic::Ext, v)], 1, ctr),
             Announce::Own4 | Announce::Own6 => {
-                // Each address once per repeat, as keepalived's
-                // `vrrp_send_link_update` loops: every address, `rep` times.
-                for _ in 0..what.times() {
-                    self.announce_own(ctl, what == Announce::Own6);
-                }
+                let addrs = self.own_addrs(ctl, what == Announce::Own6);
+                self.announce(&addrs, what.times(), ctr);
             }
             Announce::Groups | Announce::Answer { .. } => {}
         }
@@ -134,24 +124,26 @@ impl Resolver {
     }
 
     /// The DIPs of one family on their NICs, and its VIPs on the external NIC.
-    fn announce_own(&mut self, ctl: &Ctl, v6: bool) {
+    fn own_addrs(&self, ctl: &Ctl, v6: bool) -> Vec<(Nic, IpAddr)> {
+        let mut addrs = Vec::new();
         for nic in [Nic::Ext, Nic::Int] {
             let i = nic as usize;
             match (v6, self.own6[i]) {
-                (false, _) => self.garp(nic, self.own[i]),
-                (true, Some(ip)) => self.unsolicited_na(nic, ip),
+                (false, _) => addrs.push((nic, IpAddr::V4(self.own[i]))),
+                (true, Some(ip)) => addrs.push((nic, IpAddr::V6(ip))),
                 (true, None) => {}
             }
         }
         if let Ok(st) = ctl.adm.lock() {
-            for v in vips(&st.cfg) {
-                match v {
-                    IpAddr::V4(v) if !v6 => self.garp(Nic::Ext, v),
-                    IpAddr::V6(v) if v6 => self.unsolicited_na(Nic::Ext, v),
-                    _ => {}
-                }
-            }
+            let family = |v: &IpAddr| v.is_ipv6() == v6;
+            addrs.extend(
+                vips(&st.cfg)
+                    .into_iter()
+                    .filter(family)
+                    .map(|v| (Nic::Ext, v)),
+            );
         }
+        addrs
     }
 
     /// Resolve neighbors until `term` is set or a worker stops; returns the
@@ -280,6 +272,39 @@ impl Resolver {
 /// reports, one per group, as the kernel's `igmp6_join_group` sends them
 /// then; an answer says its own version. What the control thread sends
 /// (and the tests replay).
+/// Announce each of `addrs` on its NIC `times` times over, every address
+/// once per round, as keepalived's `vrrp_send_link_update` loops (every
+/// address, `garp_master_repeat` times): a gratuitous ARP for an IPv4
+/// address, an unsolicited neighbor advertisement for an IPv6 one, from
+/// `macs` (by `Nic as usize`). A frame `send` finds no TX slot for counts in
+/// `drop_tx_full` (keepalived's go through the qdisc; the control thread's
+/// ring holds 256 frames a NIC, `control::startup`).
+pub fn announce(
+    addrs: &[(Nic, IpAddr)],
+    (macs, times): ([Mac; 2], usize),
+    ctr: &mut Counters,
+    mut send: impl FnMut(Nic, &[u8]) -> bool,
+) {
+    for _ in 0..times {
+        for &(nic, ip) in addrs {
+            let mac = macs[nic as usize];
+            let went = match ip {
+                IpAddr::V4(ip) => {
+                    let (f, len) = arp_frame(mac, ip, ip, None);
+                    send(nic, &f[..len])
+                }
+                IpAddr::V6(ip) => match unsolicited_advertisement(nic, mac, ip) {
+                    Some((f, len)) => send(nic, &f[..len]),
+                    None => true,
+                },
+            };
+            if !went {
+                ctr.inc(Ctr::DropTxFull);
+            }
+        }
+    }
+}
+
 pub fn send_mld(
     what: Announce,
     (nic, from, v1): (Nic, (Mac, Ipv6Addr), bool),
@@ -365,6 +390,52 @@ pub(super) fn unsolicited_advertisement(
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    /// A takeover's announcement goes 5 rounds over, every address once per
+    /// round (keepalived's `vrrp_send_link_update`), each frame for its own
+    /// NIC and address; a frame the ring has no slot for counts in
+    /// `drop_tx_full` (the ring frees a slot only once the NIC sent it).
+    #[test]
+    fn an_announcement_repeats_every_address_and_counts_what_found_no_slot() {
+        let macs = [Mac([2, 0, 0, 0, 0, 1]), Mac([2, 0, 0, 0, 0, 2])];
+        let mut addrs = vec![
+            (Nic::Ext, IpAddr::from([198, 18, 0, 1])),
+            (Nic::Int, IpAddr::from([198, 19, 0, 1])),
+            (Nic::Ext, IpAddr::V6(OURS)),
+        ];
+        addrs.extend((0..10).map(|i| (Nic::Ext, IpAddr::from([198, 18, 1, i]))));
+        // The address a frame announces: an NA's target, an ARP's sender.
+        let target = |f: &[u8]| -> IpAddr {
+            if f[12..14] == [0x86, 0xdd] {
+                match read(f).3 {
+                    Ndp::Advert { target, .. } => IpAddr::V6(target),
+                    other => panic!("not an advertisement: {other:?}"),
+                }
+            } else {
+                assert_eq!(f[12..14], [0x08, 0x06], "ARP");
+                IpAddr::from([f[28], f[29], f[30], f[31]])
+            }
+        };
+        let mut ctr = Counters::default();
+        let mut sent: Vec<(Nic, IpAddr)> = Vec::new();
+        announce(&addrs, (macs, 5), &mut ctr, |nic, f| {
+            sent.push((nic, target(f)));
+            true
+        });
+        assert_eq!(sent.len(), 5 * addrs.len());
+        for round in sent.chunks(addrs.len()) {
+            assert_eq!(round, &addrs[..], "every address once a round, in order");
+        }
+        assert_eq!(ctr.get(Ctr::DropTxFull), 0);
+        // A ring of 32 slots that frees none.
+        let mut room = 32;
+        announce(&addrs, (macs, 5), &mut ctr, |_, _| {
+            let ok = room > 0;
+            room -= usize::from(ok);
+            ok
+        });
+        assert_eq!(ctr.get(Ctr::DropTxFull), (5 * addrs.len() - 32) as u64);
+    }
     use crate::wire::ndp::{Ndp, flags};
     use crate::wire::{EthernetFrame, Ipv6Packet, ipv6};
 

@@ -170,10 +170,12 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     shared.ha.set_resend_s(opts.sync_resend);
 
     // The control thread's own sockets (ARP probes, gratuitous ARP): AF_PACKET
-    // whatever the workers use.
+    // whatever the workers use. 256 slots a NIC: a takeover writes 5 rounds
+    // of every address at once (`control::neigh::announce`), and a slot
+    // comes back only when the NIC has sent its frame.
     let ctl_tx = [
-        open_tx(&ext, RingSize::new(1))?,
-        open_tx(&int, RingSize::new(1))?,
+        open_tx(&ext, RingSize::new(8))?,
+        open_tx(&int, RingSize::new(8))?,
     ];
     let queues = open_queues(&opts, n, &ext, &int, fanout_key)?;
     // Held until the director stops: a second `ringvs run` on either NIC
