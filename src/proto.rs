@@ -268,7 +268,8 @@ pub fn read_request(r: &mut impl BufRead) -> Result<Request, Response> {
 }
 
 /// The commands `cmd` names (those of [`Command`]), read as serde reads an
-/// internally tagged enum's tag (an identifier: a name, or its index).
+/// internally tagged enum's tag: a name (a number is refused, `expected
+/// variant identifier`).
 #[derive(Deserialize)]
 #[serde(variant_identifier, rename_all = "lowercase")]
 enum Kind {
@@ -308,7 +309,13 @@ impl<'de> Deserialize<'de> for Ver {
                 Ok(Ver::Other(v.to_string()))
             }
             fn visit_str<E>(self, v: &str) -> Result<Ver, E> {
-                Ok(Ver::Other(serde_json::Value::from(v).to_string()))
+                // Quoted in the refusal, at most 64 characters of it: an
+                // 8 MiB string is not copied, escaped and sent back.
+                let mut cut: String = v.chars().take(64).collect();
+                if cut.len() < v.len() {
+                    cut.push('\u{2026}');
+                }
+                Ok(Ver::Other(serde_json::Value::from(cut).to_string()))
             }
             fn visit_unit<E>(self) -> Result<Ver, E> {
                 Ok(Ver::Other("null".into()))

@@ -153,7 +153,8 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// A control request costs the director a small multiple of its size,
 /// whatever its fields hold: the largest request (8 MiB) with a field of
 /// a few million small values, unknown (which the protocol ignores) or in
-/// `v`, peaks under 4 times its size while read (`proto::read_request`).
+/// `v`, or a string of 8 MiB in `v`, peaks under 4 times its size while
+/// read (`proto::read_request`).
 /// Serde's `flatten` of the tagged command built every field as a tree
 /// first: 34 times for the unknown list, 16 such clients at once 4.5 GB.
 #[test]
@@ -184,6 +185,11 @@ fn a_control_request_costs_a_small_multiple_of_its_size() {
             "a list for v",
             padded(r#"{"cmd":"stats","json":true,"v":["#, "]}"),
         ),
+        ("a string for v", {
+            let head = r#"{"cmd":"stats","json":true,"v":""#;
+            let n = max - head.len() - 3;
+            format!("{head}{}\"}}\n", "a".repeat(n))
+        }),
     ];
     for (what, line) in cases {
         let before = live();
@@ -201,6 +207,15 @@ fn a_control_request_costs_a_small_multiple_of_its_size() {
             assert_eq!(
                 e.err,
                 "protocol version [\u{2026}] not supported (this director speaks 1)\n"
+            );
+        } else if what == "a string for v" {
+            // Quoted cut short: the answer does not carry 8 MiB back.
+            let e = r.expect_err("not a version");
+            let want = format!("\"{}\u{2026}\"", "a".repeat(64));
+            assert!(
+                e.err.contains(&want) && e.err.len() < 200,
+                "{}",
+                e.err.len()
             );
         } else {
             r.expect("a request");

@@ -187,7 +187,7 @@ fn nothing_prints_with_a_macro_that_panics() {
             continue;
         }
         for (n, line) in code(&file).iter().enumerate() {
-            for m in ["eprintln!", "println!", "eprint!", "print!"] {
+            for m in ["eprintln!", "println!", "eprint!", "print!", "dbg!"] {
                 let bare = line
                     .match_indices(m)
                     .any(|(i, _)| !line[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
