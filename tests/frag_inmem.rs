@@ -67,6 +67,17 @@ fn check_udp(
     assert_eq!(u.payload(), body);
 }
 
+/// One worker, the rules, a 576-byte internal MTU, every neighbor known.
+fn small_int_mtu() -> MemDirector {
+    let env = ringvs::dataplane::Env {
+        mtu: [MTU, 576],
+        ..env()
+    };
+    let mut d = MemDirector::with_env(1, RULES, env, 1024);
+    d.resolve_all();
+    d
+}
+
 /// Which real server a frame on the internal NIC goes to.
 /// A DNS request of `len` bytes from the client to the VIP, IP id `id`.
 fn request(id: u16, len: usize) -> Vec<u8> {
@@ -308,16 +319,7 @@ fn fragments_to_a_dr_server_go_unchanged_and_are_cut_again_for_a_smaller_mtu() {
 
     // NAT with a 576-byte internal MTU: each fragment is cut again, in its
     // place in the datagram.
-    let mut small = MemDirector::with_env(
-        1,
-        RULES,
-        ringvs::dataplane::Env {
-            mtu: [MTU, 576],
-            ..env()
-        },
-        1024,
-    );
-    small.resolve_all();
+    let mut small = small_int_mtu();
     let mut int = vec![];
     for f in &frags {
         int.extend(small.ext(f).1);
@@ -343,16 +345,7 @@ fn a_fragment_cut_again_ends_at_a_multiple_of_8() {
     SIp::new_unchecked(&mut first[14..]).set_total_len(20 + 1105);
     first.truncate(14 + 20 + 1105);
     fix_ip_checksum(&mut first);
-    let mut small = MemDirector::with_env(
-        1,
-        RULES,
-        ringvs::dataplane::Env {
-            mtu: [MTU, 576],
-            ..env()
-        },
-        1024,
-    );
-    small.resolve_all();
+    let mut small = small_int_mtu();
     let int = small.ext(&first).1;
     let lens: Vec<(usize, bool)> = int
         .iter()

@@ -433,9 +433,8 @@ fn join_fanout(fd: &OwnedFd, f: Fanout) -> io::Result<u16> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod test {
-    use super::super::sys::test::{in_fresh_netns, quiet_veth, run};
+    use super::super::sys::test::{fanout_ring, in_fresh_netns, quiet_veth, run};
     use super::*;
-    use crate::io::fanout::Side;
     use std::time::{Duration, Instant};
 
     /// Sends `frame` out of NIC `ifindex` through a plain packet socket
@@ -739,14 +738,7 @@ mod test {
             run("ip", &["link", "set", "rvb", "up"]);
             // SAFETY: a NUL-terminated name; the call only reads it.
             let peer = unsafe { libc::if_nametoindex(c"rvb".as_ptr()) } as i32;
-            let fanout = Fanout {
-                id: None,
-                side: Side::Ext,
-                key: 1,
-            };
-            let (mut ring, _) =
-                RxRing::open(index, RxVersion::V2, RingSize::new(1), Some(fanout)).unwrap();
-            ring.discard_ready();
+            let mut ring = fanout_ring(index);
             // Out of rva (outgoing there), then into rva from its peer.
             send_plain(index, &frame(1));
             send_plain(peer, &frame(2));

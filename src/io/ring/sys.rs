@@ -266,6 +266,20 @@ pub(super) mod test {
         );
     }
 
+    /// An RX ring (V2, one block) on `index` in an ext fanout group of its
+    /// own, emptied of what came before.
+    pub(in crate::io) fn fanout_ring(index: i32) -> RxRing {
+        let fanout = Fanout {
+            id: None,
+            side: Side::Ext,
+            key: 1,
+        };
+        let (mut ring, _) =
+            RxRing::open(index, RxVersion::V2, RingSize::new(1), Some(fanout)).unwrap();
+        ring.discard_ready();
+        ring
+    }
+
     /// A veth pair `rva`/`rvb` in the calling thread's (fresh) namespace, with
     /// IPv6 off so that the kernel sends no DAD or MLD frame on it; `rva` up,
     /// `rvb` down (so nothing comes in on `rva`). `rva`'s index.
@@ -297,14 +311,7 @@ pub(super) mod test {
     fn a_nic_down_and_up_leaves_the_idle_poll_sleeping() {
         in_fresh_netns("a_nic_down_and_up_leaves_the_idle_poll_sleeping", || {
             let index = quiet_veth();
-            let fanout = Fanout {
-                id: None,
-                side: Side::Ext,
-                key: 1,
-            };
-            let (mut ring, _) =
-                RxRing::open(index, RxVersion::V2, RingSize::new(1), Some(fanout)).unwrap();
-            ring.discard_ready();
+            let ring = fanout_ring(index);
             let fd = crate::io::RxQueue::poll_fd(&ring).unwrap();
             run("ip", &["link", "set", "rva", "down"]);
             run("ip", &["link", "set", "rva", "up"]);
