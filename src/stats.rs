@@ -432,7 +432,9 @@ counters! {
     /// finds the worker's 16 queues taken by others, or a packet to cut into
     /// more fragments than a queue holds.
     DropNeighQueue => "drop_neigh_queue",
-    /// TX ring full.
+    /// TX ring full. Also counted by the control thread for an announcement
+    /// (gratuitous ARP, unsolicited NA) its own ring had no slot for (under
+    /// `control` in `--json`, `worker="control"` in `--metrics`).
     DropTxFull => "drop_tx_full",
     /// Handoff ring to the owning worker full: as many frames in flight to it
     /// as the ring holds.
@@ -508,7 +510,7 @@ counters! {
 impl Ctr {
     /// The counters the control thread keeps (`Shared::control`), not the
     /// workers.
-    pub const CONTROL: &[Ctr] = &[Ctr::MldReport];
+    pub const CONTROL: &[Ctr] = &[Ctr::MldReport, Ctr::DropTxFull];
 
     /// The received-bytes counter of `nic`.
     #[inline]

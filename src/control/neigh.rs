@@ -47,6 +47,11 @@ pub(super) struct Resolver {
     pub(super) garp: Receiver<IpAddr>,
 }
 
+/// New VIPs taken from the queue per pass of the control thread: their
+/// announcements (an IPv6 VIP's with an MLD report) go into a TX ring of
+/// 256 slots a NIC, which frees a slot once the NIC sent its frame.
+const VIPS_PER_PASS: usize = 64;
+
 /// The largest NDP frame the control thread sends: Ethernet, IPv6, a
 /// solicitation or advertisement and one link-layer address option (86
 /// bytes), rounded up.
@@ -229,9 +234,7 @@ impl Resolver {
                 for p in probes.drain(..) {
                     self.probe(p);
                 }
-                while let Ok(v) = self.garp.try_recv() {
-                    announcer.vip_added(v, now);
-                }
+                take_new_vips(&self.garp, &mut announcer, now);
                 for (nic, q) in queries.drain(..) {
                     let groups = self.groups(ctl, nic);
                     announcer.queried((nic, q), &groups, now, &mut rnd);
@@ -260,18 +263,19 @@ impl Resolver {
     }
 }
 
-/// The MLD reports `what` asks for on `nic` (none if it asks for none
-/// there), of our `groups` there, from `mac` and `src` (the NIC's
-/// link-local address, `::` while it has none: `io::nic::link_local6`),
-/// each frame given to `send`
-/// and counted in `ctr` (`mld_report`): the unsolicited ones of a round of
-/// advertisements (`CHANGE_TO_EXCLUDE`, a join) or of a new IPv6 VIP (on
-/// the external NIC), the periodic ones (current state), or an answer
-/// (`wire::mld::answer`). With `v1` (`nic` in MLDv1 compatibility mode,
-/// [`Announcer::mld_v1`]) the unsolicited and periodic ones are MLDv1
-/// reports, one per group, as the kernel's `igmp6_join_group` sends them
-/// then; an answer says its own version. What the control thread sends
-/// (and the tests replay).
+/// Schedule the announcement of the new VIPs `rx` holds, at most
+/// [`VIPS_PER_PASS`] of them (the rest wait for the next pass, 20 ms on): a
+/// `-R` adding hundreds has them announced over a few passes, not all into
+/// the TX ring at once. Returns how many it took.
+fn take_new_vips(rx: &Receiver<IpAddr>, announcer: &mut Announcer, now: Instant) -> usize {
+    let mut n = 0;
+    for v in rx.try_iter().take(VIPS_PER_PASS) {
+        announcer.vip_added(v, now);
+        n += 1;
+    }
+    n
+}
+
 /// Announce each of `addrs` on its NIC `times` times over, every address
 /// once per round, as keepalived's `vrrp_send_link_update` loops (every
 /// address, `garp_master_repeat` times): a gratuitous ARP for an IPv4
@@ -305,6 +309,18 @@ pub fn announce(
     }
 }
 
+/// The MLD reports `what` asks for on `nic` (none if it asks for none
+/// there), of our `groups` there, from `mac` and `src` (the NIC's
+/// link-local address, `::` while it has none: `io::nic::link_local6`),
+/// each frame given to `send`
+/// and counted in `ctr` (`mld_report`): the unsolicited ones of a round of
+/// advertisements (`CHANGE_TO_EXCLUDE`, a join) or of a new IPv6 VIP (on
+/// the external NIC), the periodic ones (current state), or an answer
+/// (`wire::mld::answer`). With `v1` (`nic` in MLDv1 compatibility mode,
+/// [`Announcer::mld_v1`]) the unsolicited and periodic ones are MLDv1
+/// reports, one per group, as the kernel's `igmp6_join_group` sends them
+/// then; an answer says its own version. What the control thread sends
+/// (and the tests replay).
 pub fn send_mld(
     what: Announce,
     (nic, from, v1): (Nic, (Mac, Ipv6Addr), bool),
@@ -390,6 +406,20 @@ pub(super) fn unsolicited_advertisement(
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    /// New VIPs are taken 64 a pass: 300 added by one `-R` are announced
+    /// over 5 passes (100 ms), not written into the 256-slot ring at once.
+    #[test]
+    fn new_vips_are_taken_a_pass_at_a_time() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for i in 0..300u32 {
+            tx.send(IpAddr::from(Ipv4Addr::from(0xc612_0100 + i))).unwrap();
+        }
+        let now = Instant::now();
+        let mut a = Announcer::starting(true, now);
+        let takes: Vec<usize> = (0..6).map(|_| take_new_vips(&rx, &mut a, now)).collect();
+        assert_eq!(takes, [64, 64, 64, 64, 44, 0]);
+    }
 
     /// A takeover's announcement goes 5 rounds over, every address once per
     /// round (keepalived's `vrrp_send_link_update`), each frame for its own

@@ -790,6 +790,7 @@ mod tests {
         let (c, _garp) = crate::control::test_ctl(2);
         let mut ctl = Counters::default();
         ctl.add(Ctr::MldReport, 7);
+        ctl.add(Ctr::DropTxFull, 3);
         c.shared.control.publish(&ctl);
         let text = c.stats(false).out;
         let line = text
@@ -802,10 +803,11 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&c.stats(true).out).expect("json");
         assert_eq!(v["control"]["mld_report"], 7);
-        assert!(
-            c.metrics()
-                .contains("ringvs_mld_report_total{worker=\"control\"} 7\n")
-        );
+        // An announcement the control ring had no slot for.
+        assert_eq!(v["control"]["drop_tx_full"], 3);
+        let m = c.metrics();
+        assert!(m.contains("ringvs_mld_report_total{worker=\"control\"} 7\n"));
+        assert!(m.contains("ringvs_drop_tx_full_total{worker=\"control\"} 3\n"));
     }
 
     /// `ringvs stats` (text and JSON) and `--metrics` split connections, new
