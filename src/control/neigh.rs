@@ -413,7 +413,8 @@ mod tests {
     fn new_vips_are_taken_a_pass_at_a_time() {
         let (tx, rx) = crossbeam_channel::unbounded();
         for i in 0..300u32 {
-            tx.send(IpAddr::from(Ipv4Addr::from(0xc612_0100 + i))).unwrap();
+            tx.send(IpAddr::from(Ipv4Addr::from(0xc612_0100 + i)))
+                .unwrap();
         }
         let now = Instant::now();
         let mut a = Announcer::starting(true, now);
