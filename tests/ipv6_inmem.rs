@@ -491,29 +491,27 @@ fn ipv6_frames_without_ipv6_addresses_are_counted() {
     assert_eq!(d.ctr(Ctr::RxIpv6), 0);
 }
 
-#[test]
-fn forged_advertisements_are_reported_but_never_believed() {
-    let mut d = director();
-    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
-    // "The client is at BOGUS", unsolicited, override set, to all nodes.
+/// An unsolicited advertisement with override, to all nodes, from the
+/// client's address and `mac`: "`target` is at `mac`".
+fn unsolicited_na(mac: [u8; 6], target: Ipv6Addr) -> Vec<u8> {
     let l = L3 {
-        src_mac: BOGUS_MAC,
+        src_mac: mac,
         dst_mac: ALL_NODES_MAC,
         src: CLIENT6,
         dst: frames6::ALL_NODES,
         hop_limit: 255,
     };
-    silent(
-        &mut d,
-        Nic::Ext,
-        &frames6::neighbor_advert(&l, CLIENT6, O, BOGUS_MAC),
-    );
+    frames6::neighbor_advert(&l, target, O, mac)
+}
+
+#[test]
+fn forged_advertisements_are_reported_but_never_believed() {
+    let mut d = director();
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    // "The client is at BOGUS", unsolicited, override set, to all nodes.
+    silent(&mut d, Nic::Ext, &unsolicited_na(BOGUS_MAC, CLIENT6));
     // And "the VIP is at BOGUS": nobody else's to claim.
-    silent(
-        &mut d,
-        Nic::Ext,
-        &frames6::neighbor_advert(&l, VIP6, O, BOGUS_MAC),
-    );
+    silent(&mut d, Nic::Ext, &unsolicited_na(BOGUS_MAC, VIP6));
     assert_eq!(d.ctr(Ctr::NdpHeard), 1);
     only_drop(&d, Ctr::DropNdp, 1);
     let events = d.neigh_events();
@@ -600,18 +598,7 @@ fn neighbor_discovery_is_counted_as_arp_is() {
     only_drop(&d, Ctr::DropStandby, 1);
     // An advertisement is passed on without an answer.
     reset(&mut d);
-    let l = L3 {
-        src_mac: CLIENT_MAC,
-        dst_mac: ALL_NODES_MAC,
-        src: CLIENT6,
-        dst: frames6::ALL_NODES,
-        hop_limit: 255,
-    };
-    silent(
-        &mut d,
-        Nic::Ext,
-        &frames6::neighbor_advert(&l, CLIENT6, O, CLIENT_MAC),
-    );
+    silent(&mut d, Nic::Ext, &unsolicited_na(CLIENT_MAC, CLIENT6));
     assert_eq!(d.neigh_events().len(), 1);
     assert_eq!(d.ctr(Ctr::NdpHeard), 1);
     assert_eq!(drop_sum(ctrs(&d)), 0);

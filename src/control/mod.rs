@@ -26,6 +26,7 @@
 
 mod adm;
 mod ha;
+mod ipvs_metrics;
 mod neigh;
 mod queues;
 mod rates;

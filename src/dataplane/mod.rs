@@ -63,6 +63,7 @@ mod nat;
 mod nat6;
 mod ndp;
 mod ops;
+mod ours;
 mod overload;
 mod pending;
 pub mod shared;

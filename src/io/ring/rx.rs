@@ -70,6 +70,21 @@ enum Cursor {
     },
 }
 
+impl Cursor {
+    /// At the ring's first frame (V2) or block, none held yet (V3).
+    fn first(v3: bool) -> Self {
+        if v3 {
+            Cursor::V3 {
+                block: 0,
+                left: 0,
+                pkt: 0,
+            }
+        } else {
+            Cursor::V2 { frame: 0 }
+        }
+    }
+}
+
 /// A receive ring bound to one NIC.
 pub struct RxRing {
     map: Mmap,
@@ -137,15 +152,7 @@ impl RxRing {
         if let Some(f) = fanout {
             group = join_fanout(&fd, f)?;
         }
-        let cursor = if v3 {
-            Cursor::V3 {
-                block: 0,
-                left: 0,
-                pkt: 0,
-            }
-        } else {
-            Cursor::V2 { frame: 0 }
-        };
+        let cursor = Cursor::first(v3);
         Ok((
             Self {
                 map,
@@ -505,15 +512,7 @@ mod test {
         let ring = RxRing {
             map: Mmap::anonymous(size.bytes(), "test rx ring").unwrap(),
             size,
-            cursor: if v3 {
-                Cursor::V3 {
-                    block: 0,
-                    left: 0,
-                    pkt: 0,
-                }
-            } else {
-                Cursor::V2 { frame: 0 }
-            },
+            cursor: Cursor::first(v3),
             v3,
             fd: OwnedFd::from(ours),
         };
