@@ -890,6 +890,31 @@ fn ipv6_later_fragments_next_header_is_not_looked_at() {
     assert_eq!(drop_sum(&d.w().core.ctr), 0, "{:?}", drops(&d.w().core.ctr));
 }
 
+/// A later fragment's own next header does not make it an echo request to
+/// us: only the first fragment's says what the datagram is (RFC 8200 4.5).
+/// A later fragment of a UDP datagram to the VIP that says ICMPv6, with a
+/// hop limit of 1, is dropped as any fragment to be forwarded with that
+/// hop limit is (`drop_ttl`; `ip6_forward` would answer it time exceeded),
+/// never sent on with a hop limit of 0.
+#[test]
+fn ipv6_later_fragment_saying_icmpv6_keeps_the_hop_limit_check() {
+    let mut d = dns6();
+    let body = data(3000);
+    let req = frames6::udp(&l3_to_vip6(), &[], CPORT, 53, &body, false);
+    let mut frags = cut6(&req, 1232, 0xabcd_0003);
+    frags[1][54] = 58;
+    frags[1][14 + 7] = 1;
+    let mut int = vec![];
+    for f in &frags {
+        int.extend(d.ext(f).1);
+    }
+    assert_eq!(int.len(), 2, "{:?}", drops(&d.w().core.ctr));
+    for f in &int {
+        assert!(f[14 + 7] >= 1, "sent with hop limit 0");
+    }
+    assert_eq!(d.ctr(Ctr::DropTtl), 1, "{:?}", drops(&d.w().core.ctr));
+}
+
 /// SCTP in IPv6 fragments: where NAT keeps the port, each fragment goes on
 /// with the address rewritten and the far end reassembles the SCTP packet
 /// as sent, its CRC32c good (it covers no address), both ways; where NAT

@@ -89,6 +89,14 @@ impl Core {
                 Dir::Output => self.nat_out_of(seg(at, flags), tx),
             };
         }
+        // A later IPv6 fragment whose own next header says ICMPv6 to one of
+        // our addresses passed `fragment6` with any hop limit (it might have
+        // been part of an echo request to us); its datagram is forwarded, so
+        // it is checked here as the others were there (`decrement_ttl`,
+        // `ip_vs_xmit.c`).
+        if p.key.v6 && frame.get(ethernet::HEADER_LEN + 7).is_some_and(|&h| h <= 1) {
+            return self.ctr.inc(Ctr::DropTtl);
+        }
         let key = FlowKey::new(u8::from(dir == Dir::Output), proto, src, sport, dst, dport);
         let bytes = (frame.len() - ethernet::HEADER_LEN) as u64;
         let conn = match ops {
