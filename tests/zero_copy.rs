@@ -450,9 +450,12 @@ fn the_last_seconds_queue_counts_are_published_at_exit() {
     };
     w.rx[Nic::Int].bad_addrs = 4;
     w.rx[Nic::Ext].bad_addrs = 5;
+    w.tx[Nic::Int].rejected = 6;
+    w.tx[Nic::Ext].rejected = 1;
     w.finish();
     assert_eq!(d.published_ctr(Ctr::KernelDrop), 1);
     assert_eq!(d.published_ctr(Ctr::XdpFillEmpty), 2);
     assert_eq!(d.published_ctr(Ctr::XdpTxInvalid), 3);
     assert_eq!(d.published_ctr(Ctr::XdpBadAddr), 9);
+    assert_eq!(d.published_ctr(Ctr::TxRejected), 7);
 }

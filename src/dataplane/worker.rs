@@ -358,6 +358,8 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             + self.tx[Nic::Ext].take_bad_addrs()
             + self.tx[Nic::Int].take_bad_addrs();
         self.core.ctr.add(Ctr::XdpBadAddr, bad);
+        let rejected = self.tx[Nic::Ext].take_rejected() + self.tx[Nic::Int].take_rejected();
+        self.core.ctr.add(Ctr::TxRejected, rejected);
     }
 
     /// One pass: refresh snapshots, drain both RX queues and the handoff rings (up

@@ -268,6 +268,8 @@ pub struct MemTx {
     pub sent: Vec<Vec<u8>>,
     /// How many frames may be committed before `slot` reports the ring full.
     pub capacity: usize,
+    /// Pretend refused frames, reported by `take_rejected`.
+    pub rejected: u64,
     umem: Option<Arc<MemUmem>>,
 }
 
@@ -278,6 +280,7 @@ impl Default for MemTx {
             committed: Vec::new(),
             sent: Vec::new(),
             capacity: 256,
+            rejected: 0,
             umem: None,
         }
     }
@@ -330,6 +333,10 @@ impl TxQueue for MemTx {
 
     fn umem(&self) -> Option<Umem> {
         self.umem.as_ref().map(MemUmem::id)
+    }
+
+    fn take_rejected(&mut self) -> u64 {
+        std::mem::take(&mut self.rejected)
     }
 
     fn can_send_lent(&mut self) -> bool {

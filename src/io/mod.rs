@@ -287,6 +287,12 @@ pub trait TxQueue {
     fn take_bad_addrs(&mut self) -> u64 {
         0
     }
+    /// Frames refused before the kernel saw them (a commit of more bytes
+    /// than the slot holds), since the last call (`tx_rejected`). By
+    /// default none.
+    fn take_rejected(&mut self) -> u64 {
+        0
+    }
     /// Whether [`TxQueue::send_lent`] would find room now.
     fn can_send_lent(&mut self) -> bool {
         false

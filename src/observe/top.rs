@@ -31,6 +31,7 @@ fn drops(socket: &Path) -> Result<(BTreeMap<String, u64>, u64), String> {
                     "xdp_bad_addr",
                     "xdp_fill_empty",
                     "xdp_tx_invalid",
+                    "tx_rejected",
                 ]
                 .contains(&k.as_str())
             {

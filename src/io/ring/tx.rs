@@ -112,6 +112,10 @@ impl TxQueue for TxRing {
         Some(unsafe { self.map.bytes_mut(off + TX_DATA_OFF, len) })
     }
 
+    fn take_rejected(&mut self) -> u64 {
+        std::mem::take(&mut self.rejected)
+    }
+
     /// A `len` past the slot is refused (counted in `rejected`; the slot
     /// stays free and nothing is queued), where `MemTx` panics: the kernel
     /// would refuse it too (`tpacket_parse_header`: `tp_len > size_max`),
@@ -242,5 +246,8 @@ mod test {
         assert_eq!(r.map.read_u32(V2_LEN), max as u32);
         let st = r.map.word(V2_STATUS).load(Ordering::Acquire);
         assert_eq!(st, libc::TP_STATUS_SEND_REQUEST);
+        // The worker takes the count once a second (`tx_rejected`).
+        assert_eq!(r.take_rejected(), 1);
+        assert_eq!(r.take_rejected(), 0);
     }
 }
