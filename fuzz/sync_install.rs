@@ -265,8 +265,7 @@ struct Template {
 /// The templates `d` lists at `now` (the live ones).
 fn listed_templates(d: &MemDirector, now: u32) -> Vec<Template> {
     let mut listed = Vec::new();
-    d.shared
-        .list_templates(now, &mut listed, ringvs::dataplane::MAX_LISTING);
+    d.shared.list_templates(now, &mut listed);
     listed
         .iter()
         .map(|t| Template {

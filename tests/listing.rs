@@ -95,6 +95,40 @@ fn a_pass_walks_at_most_a_chunk() {
     );
 }
 
+/// A listing holds every connection, as `/proc/net/ip_vs_conn` does
+/// (`ip_vs_conn_seq_show`): a worker with more than 2^20 of them lists them
+/// all. It used to stop at 2^20 a worker, without a word.
+#[test]
+fn a_listing_holds_more_than_a_million_connections() {
+    let want = (1usize << 20) + 10;
+    let mut lab = lab(1, want + 64);
+    let mut n = 0;
+    'fill: for c in 10..=89u8 {
+        let client = std::net::Ipv4Addr::new(198, 18, 0, c);
+        for port in 1024..=u16::MAX {
+            if n == want {
+                break 'fill;
+            }
+            let f = tcp_frame(&L3::from_client(client), port, 80, SYN);
+            lab.workers[0].rx[Nic::Ext].push(&f);
+            n += 1;
+            if n % 32 == 0 {
+                lab.poll();
+            }
+        }
+    }
+    lab.poll();
+    assert_eq!(lab_conns(&lab), want as u64, "every SYN made a connection");
+    let mut l = Listing::start(lab.published.iter().map(|p| &**p));
+    while !l.complete() {
+        lab.poll();
+        l.poll();
+    }
+    let (v, _, missing) = l.finish();
+    assert_eq!(missing, 0);
+    assert_eq!(v.len(), want);
+}
+
 /// Callers that ask at the same time each get all of it: three threads list
 /// while the test thread runs two workers; a caller that gives up half way
 /// leaves nothing behind for the next.

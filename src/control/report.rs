@@ -9,7 +9,7 @@
 use super::adm::dest_ids;
 use super::{Ctl, RunError};
 use crate::config::DestId;
-use crate::dataplane::{Listing, MAX_LISTING};
+use crate::dataplane::Listing;
 use crate::nat::{ConnInfo, State};
 use crate::proto::Response;
 use crate::stats::{BatchSummary, Counters, Ctr, DestStats};
@@ -94,8 +94,7 @@ impl Ctl {
         let mut l = Listing::start(self.published.iter().map(|p| &**p));
         l.wait(CONNS_WAIT);
         let (mut all, now, missing) = l.finish();
-        let limit = all.len() + MAX_LISTING;
-        self.shared.list_templates(now, &mut all, limit);
+        self.shared.list_templates(now, &mut all);
         (all, missing)
     }
 

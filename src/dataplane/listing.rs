@@ -4,45 +4,43 @@
 //! requester gave, so a listing of a million connections never holds up the
 //! packets.
 
-use super::shared::{LISTING_CHUNK, ListingJob, MAX_LISTING};
+use super::shared::{LISTING_CHUNK, ListingJob};
 use super::worker::Core;
 use crate::nat::{ConnInfo, ConnTable};
 use std::sync::atomic::Ordering;
 
-/// A listing request being served: where the walk of the table goes on from,
-/// and the entries listed so far.
+/// A listing request being served: where the walk of the table goes on from.
 pub(super) struct Walk {
     job: ListingJob,
     at: u32,
-    listed: usize,
     /// The IPv4 table was walked; the IPv6 one is being walked.
     v6: bool,
 }
 
 /// One step of a listing over `table` from slab entry `at`: at most `room`
-/// entries looked at, the live ones (up to `left`) into `buf`. Returns where
-/// the next step goes on, `None` at the end of the table.
+/// entries looked at, the live ones into `buf`. Returns where the next step
+/// goes on, `None` at the end of the table. Every connection is listed, as
+/// `ip_vs_conn_seq_show` (`ip_vs_conn.c`) shows each in
+/// `/proc/net/ip_vs_conn`: the listing is as large as the table.
 fn list_step<A: crate::nat::Addr>(
     table: &ConnTable<A>,
     at: u32,
-    (room, left): (usize, usize),
+    room: usize,
     (to, now): (&crate::nat::Timeouts, u32),
     buf: &mut Vec<ConnInfo>,
 ) -> Option<u32> {
     table.walk(at, room, |c| {
-        if buf.len() < left {
-            buf.push(ConnInfo {
-                proto: c.proto,
-                client: (c.client.to_ip(), c.cport),
-                vip: (c.vip.to_ip(), c.vport),
-                dest: (c.rip.to_ip(), c.rport),
-                state: c.state,
-                expires_in: c.expires_in(now, to),
-                template: false,
-                assured: false,
-                pe: None,
-            });
-        }
+        buf.push(ConnInfo {
+            proto: c.proto,
+            client: (c.client.to_ip(), c.cport),
+            vip: (c.vip.to_ip(), c.vport),
+            dest: (c.rip.to_ip(), c.rport),
+            state: c.state,
+            expires_in: c.expires_in(now, to),
+            template: false,
+            assured: false,
+            pe: None,
+        });
     })
 }
 
@@ -71,7 +69,6 @@ impl Core {
             self.walk = self.out.next_listing().map(|job| Walk {
                 job,
                 at: 0,
-                listed: 0,
                 v6: false,
             });
         }
@@ -89,20 +86,18 @@ impl Core {
         let now = self.clock.now_s;
         let to = &self.snap.cfg.timeouts;
         let room = LISTING_CHUNK.min(buf.capacity());
-        let left = MAX_LISTING - w.listed;
         // The IPv4 table, then the IPv6 one.
         let next = if w.v6 {
-            list_step(&self.table6, w.at, (room, left), (to, now), &mut buf)
+            list_step(&self.table6, w.at, room, (to, now), &mut buf)
         } else {
-            list_step(&self.table, w.at, (room, left), (to, now), &mut buf)
+            list_step(&self.table, w.at, room, (to, now), &mut buf)
         };
-        w.listed += buf.len();
         let done = match next {
-            Some(at) if w.listed < MAX_LISTING => {
+            Some(at) => {
                 w.at = at;
                 None
             }
-            None if !w.v6 && !self.table6.is_empty() && w.listed < MAX_LISTING => {
+            None if !w.v6 && !self.table6.is_empty() => {
                 (w.v6, w.at) = (true, 0);
                 None
             }

@@ -78,8 +78,8 @@ pub use direct_icmp::PMTU_EXPIRES;
 pub use frag::{FRAG_MAX_DIST, FRAG_TIMEOUT_S, FRAG6_TIMEOUT_S, FragHop, HELD as FRAGS_HELD};
 pub use ndp::ROUTER_FLAG;
 pub use shared::{
-    Env, Handoff, LISTING_CHUNK, Listing, ListingChunk, MAX_LISTING, MAX_QUEUED_LISTINGS,
-    Published, Shared, Sysctl,
+    Env, Handoff, LISTING_CHUNK, Listing, ListingChunk, MAX_QUEUED_LISTINGS, Published, Shared,
+    Sysctl,
 };
 pub use tx::TxPair;
 pub use worker::{BURST, Core, Worker};

@@ -26,9 +26,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Most connections one worker's listing holds (and most templates a listing
-/// holds).
-pub const MAX_LISTING: usize = 1 << 20;
 /// Slab entries a worker looks at for a listing in one pass of its loop at most:
 /// a listing of a big table is served in steps, so no pass takes much longer
 /// than a batch of frames.
@@ -349,11 +346,11 @@ impl Shared {
         held
     }
 
-    /// Append the live persistence templates of both families to a listing,
-    /// at most `limit` entries in all.
-    pub fn list_templates(&self, now: u32, out: &mut Vec<ConnInfo>, limit: usize) {
-        self.templates.list(now, out, limit);
-        self.templates6.list(now, out, limit);
+    /// Append the live persistence templates of both families to a listing:
+    /// all of them, as `ip_vs_conn_seq_show` shows each.
+    pub fn list_templates(&self, now: u32, out: &mut Vec<ConnInfo>) {
+        self.templates.list(now, out, usize::MAX);
+        self.templates6.list(now, out, usize::MAX);
     }
 }
 
