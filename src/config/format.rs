@@ -7,8 +7,10 @@
 //! `print_service_entry`, `print_largenum`, `list_conn` and `list_timeout`.
 //!
 //! Differences, all deliberate:
-//! * Services are sorted by (protocol, address, port) in true numeric order
-//!   (ipvsadm compares addresses by a wrapping signed subtraction).
+//! * Services, firewall marks and a service's real servers are sorted in
+//!   true numeric order (ipvsadm's `ipvs_cmp_services` and `ipvs_cmp_dests`
+//!   compare addresses and marks by a wrapping signed subtraction, which
+//!   misorders values 2^31 or more apart).
 //! * `-S` adds ` -x U -y L` at the end of a real server's line when it has
 //!   thresholds (ipvsadm's `-S` drops them, so its round trip loses them).
 //! * `-c --sort` sorts the entries (ipvsadm's `--sort` does nothing).
