@@ -20,18 +20,40 @@ const BODY_LEN: usize = 64 * 1024;
 
 #[test]
 fn tcp_transfer_across_an_mtu_step_completes_thanks_to_frag_needed() {
+    transfer_across_an_mtu_step("pmtu", false);
+}
+
+/// The same MTU step made while the director runs (`ip link set ext0 mtu
+/// 1400` after start): the director takes the new MTU within a second
+/// (`control::mtu`, shown in `stats --json`) and answers the real server's
+/// 1460-byte segments with "fragmentation needed", so the transfer
+/// completes. It used to go on building frames up to 1500, which the
+/// kernel refused and the TX ring counted sent: the transfer stalled.
+#[test]
+fn an_mtu_lowered_at_run_time_is_taken() {
+    transfer_across_an_mtu_step("pmtu-late", true);
+}
+
+/// A 64 KiB HTTP transfer from rs1 to the client across the director whose
+/// ext0 has MTU 1400: set before the director starts, or after (`late`).
+fn transfer_across_an_mtu_step(name: &'static str, late: bool) {
     let body: String = (0..BODY_LEN)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
     let served = body.clone();
-    let Some(NsDirector { lab, control }) = Scenario::new("pmtu")
+    let set_mtu = |lab: &lab::Lab| {
+        lab::ns_run(
+            &lab.ns_director(),
+            "ip",
+            &["link", "set", "ext0", "mtu", "1400"],
+        )
+        .expect("set ext0 mtu");
+    };
+    let Some(NsDirector { lab, control }) = Scenario::new(name)
         .before_director(move |lab| {
-            lab::ns_run(
-                &lab.ns_director(),
-                "ip",
-                &["link", "set", "ext0", "mtu", "1400"],
-            )
-            .expect("set ext0 mtu");
+            if !late {
+                set_mtu(lab);
+            }
             nslab::spawn_http_server(lab, 1, "0.0.0.0:8080", &served, "120");
         })
         .rules(
@@ -42,6 +64,21 @@ fn tcp_transfer_across_an_mtu_step_completes_thanks_to_frag_needed() {
     else {
         return;
     };
+    let mtu_ext = || stats(&control)["mtu"]["ext"].as_u64();
+    if late {
+        assert_eq!(mtu_ext(), Some(1500));
+        set_mtu(&lab);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while mtu_ext() != Some(1400) {
+            assert!(
+                Instant::now() < deadline,
+                "MTU 1400 not taken: {:?}",
+                mtu_ext()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert_eq!(mtu_ext(), Some(1400));
     let rs = lab.ns_rs(1);
     let deadline = Instant::now() + Duration::from_secs(5);
     while !lab::listens_on(&rs, 8080).expect("ss") {

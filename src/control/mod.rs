@@ -27,6 +27,7 @@
 mod adm;
 mod ha;
 mod ipvs_metrics;
+mod mtu;
 mod neigh;
 mod queues;
 mod rates;

@@ -45,6 +45,8 @@ pub(super) struct Resolver {
     /// New VIPs to announce (`Ctl::changed`): gratuitous ARP or an
     /// unsolicited neighbor advertisement.
     pub(super) garp: Receiver<IpAddr>,
+    /// The NICs' MTUs, watched.
+    pub(super) mtu: super::mtu::MtuWatch,
 }
 
 /// New VIPs taken from the queue per pass of the control thread: their
@@ -206,6 +208,7 @@ impl Resolver {
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
             }
+            self.mtu.check(shared, now);
             if now.duration_since(last_tick) >= Duration::from_millis(100) {
                 last_tick = now;
                 table.note_use(&shared.neigh_used, now);

@@ -176,6 +176,10 @@ impl Ctl {
             "batch_us": all_batch,
             "health": health,
             "keepalived_reloads": self.reload_counts(),
+            "mtu": {
+                "ext": self.shared.mtu[0].load(Ordering::Relaxed),
+                "int": self.shared.mtu[1].load(Ordering::Relaxed),
+            },
         });
         Response::ok(format!("{v}\n"))
     }

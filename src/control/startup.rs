@@ -166,6 +166,9 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     };
     let mut dp = Director::new(plan, Snapshot::build(&adm.cfg, adm.timeouts));
     let (shared, env) = (Arc::clone(&dp.shared), Arc::clone(&dp.env));
+    for (m, e) in shared.mtu.iter().zip(env.mtu) {
+        m.store(e, Ordering::Relaxed);
+    }
     shared.ha.set_standby(opts.standby);
     shared.ha.set_resend_s(opts.sync_resend);
 
@@ -284,6 +287,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         own6: [opts.ext_net6.map(|p| p.addr), opts.int_net6.map(|p| p.addr)],
         events: neigh_rx,
         garp: garp_rx,
+        mtu: super::mtu::MtuWatch::new([&ext, &int], opts.io, std::time::Instant::now()),
     };
     // Announces our addresses (three rounds unless a standby) and resolves.
     let failed = resolver.run(&ctl, &term, &threads);
@@ -467,7 +471,7 @@ fn fanout_key() -> u32 {
 fn worker_env(opts: &RunOptions, ext: &NicInfo, int: &NicInfo, fanout_key: u32) -> Env {
     Env {
         mac: [ext.mac, int.mac],
-        mtu: [clamp_mtu(ext, opts.io), clamp_mtu(int, opts.io)],
+        mtu: [ext, int].map(|nic| super::mtu::clamp_mtu(nic, opts.io)),
         ext_net: opts.ext_net,
         gateway: opts.gateway,
         int_gateway: opts.int_gateway,
@@ -481,40 +485,6 @@ fn worker_env(opts: &RunOptions, ext: &NicInfo, int: &NicInfo, fanout_key: u32) 
         sysctl: opts.sysctl,
         ftp: opts.ftp,
     }
-}
-
-/// The MTU the data plane enforces: the NIC's, but no more than a ring slot holds
-/// (start-up says so when it clamps).
-fn clamp_mtu(nic: &NicInfo, io: IoBackend) -> usize {
-    let (mtu, note) = mtu_clamp(&nic.name, nic.mtu, io);
-    if let Some(n) = note {
-        crate::log!("ringvs: {n}");
-    }
-    mtu
-}
-
-/// The MTU for a NIC of MTU `mtu` on `io`, and what to say if it was clamped.
-/// On AF_PACKET a frame must fit both a TPACKET_V2 RX slot (the kernel cuts the
-/// rest: 1982 bytes of frame in a 2 KiB slot) and a TX slot; the V3 ring is
-/// clamped the same, so both formats drop the same frames. Above the clamp the
-/// director drops whole frames (`drop_oversize`) instead of forwarding cut ones.
-fn mtu_clamp(name: &str, mtu: usize, io: IoBackend) -> (usize, Option<String>) {
-    let (frame_max, why) = match io {
-        IoBackend::Packet if crate::io::ring::RX_FRAME_MAX <= crate::io::ring::TX_FRAME_MAX => {
-            (crate::io::ring::RX_FRAME_MAX, "an AF_PACKET RX slot")
-        }
-        IoBackend::Packet => (crate::io::ring::TX_FRAME_MAX, "an AF_PACKET TX slot"),
-        IoBackend::Xdp(_) => (crate::io::xdp::RX_FRAME_MAX, "an AF_XDP RX frame"),
-    };
-    let max = frame_max - crate::wire::ethernet::HEADER_LEN;
-    if mtu <= max {
-        return (mtu, None);
-    }
-    let note = format!(
-        "{name}: MTU {mtu} clamped to {max} ({why} holds {frame_max} bytes of frame); \
-         larger IP packets are dropped (drop_oversize)"
-    );
-    (max, Some(note))
 }
 
 /// One pinned thread per worker, started in worker order.
@@ -731,25 +701,5 @@ mod tests {
             check_table_memory((1 << 30, true), 8, None).is_ok(),
             "unknown"
         );
-    }
-
-    /// The clamp lets through no frame an RX slot cannot hold whole, and says
-    /// what it clamped.
-    #[test]
-    fn mtu_clamp_fits_the_rx_slot_and_says_so() {
-        let eth = crate::wire::ethernet::HEADER_LEN;
-        let (mtu, note) = mtu_clamp("eth9", 9000, IoBackend::Packet);
-        assert_eq!(mtu, 1968, "2048 - 66 (MAC header offset in a V2 slot) - 14");
-        assert!(mtu + eth <= crate::io::ring::RX_FRAME_MAX);
-        assert!(mtu + eth <= crate::io::ring::TX_FRAME_MAX);
-        let note = note.unwrap_or_default();
-        assert!(
-            note.contains("eth9: MTU 9000 clamped to 1968") && note.contains("RX slot"),
-            "{note}"
-        );
-        // 1969..=2002 used to pass (the TX slot's limit) and be cut on receive.
-        assert_eq!(mtu_clamp("eth9", 2002, IoBackend::Packet).0, 1968);
-        assert_eq!(mtu_clamp("eth9", 1500, IoBackend::Packet), (1500, None));
-        assert_eq!(mtu_clamp("eth9", 1968, IoBackend::Packet), (1968, None));
     }
 }

@@ -244,6 +244,10 @@ pub struct Shared {
     /// Path MTUs to tunnel endpoints learned from routers, one table for
     /// every worker (`direct_icmp::PathMtus`).
     pub pmtu: super::direct_icmp::PathMtus,
+    /// Each NIC's MTU as the data plane enforces it, as the control thread
+    /// last read it (`control::mtu`; 0: the start's, [`Env::mtu`]): the
+    /// workers take it when the epoch moves.
+    pub mtu: [AtomicUsize; 2],
 }
 
 impl Shared {
@@ -267,6 +271,7 @@ impl Shared {
             control: Default::default(),
             mld_v1: Default::default(),
             pmtu: Default::default(),
+            mtu: Default::default(),
         }
     }
 

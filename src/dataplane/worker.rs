@@ -562,6 +562,17 @@ impl Core {
         // New timeouts may expire connections within this second.
         self.expired_s = u32::MAX;
         self.refresh_ha();
+        let mtu = self
+            .shared
+            .mtu
+            .each_ref()
+            .map(|m| m.load(Ordering::Relaxed));
+        if mtu.iter().zip(self.env.mtu).any(|(&m, e)| m != 0 && m != e) {
+            let env = Arc::make_mut(&mut self.env);
+            for (e, m) in env.mtu.iter_mut().zip(mtu) {
+                *e = if m == 0 { *e } else { m };
+            }
+        }
         let s = &mut self.snap;
         s.tap = self.shared.tap.current();
         s.cfg = self.shared.config.load_full();

@@ -37,20 +37,24 @@ pub fn discover(name: &str) -> Result<NicInfo, NicError> {
         .mac
         .filter(|m| !m.is_zero())
         .ok_or_else(|| NicError::NoMac(name.to_string()))?;
-    let path = format!("/sys/class/net/{name}/mtu");
-    let mtu = std::fs::read_to_string(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|s| s.trim().parse::<usize>().map_err(|e| e.to_string()))
-        .map_err(|err| NicError::Mtu {
-            name: name.to_string(),
-            err,
-        })?;
+    let mtu = read_mtu(name).map_err(|err| NicError::Mtu {
+        name: name.to_string(),
+        err,
+    })?;
     Ok(NicInfo {
         name: name.to_string(),
         index: iface.index as i32,
         mac: Mac(mac.octets()),
         mtu,
     })
+}
+
+/// The MTU of interface `name` now (sysfs, as `ip link` shows it).
+pub fn read_mtu(name: &str) -> Result<usize, String> {
+    let path = format!("/sys/class/net/{name}/mtu");
+    std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|s| s.trim().parse::<usize>().map_err(|e| e.to_string()))
 }
 
 /// One IPv4 address of an interface as the kernel keeps it
