@@ -168,7 +168,10 @@ counters! {
     /// payload length), or data ending past 65535 bytes (pointing at the
     /// fragment offset), the fragment counted in `drop_frag_invalid`; code 3
     /// (pointer 0) for a first fragment to us that cuts its header chain
-    /// short (RFC 8200 §4.5, RFC 7112), counted in `drop_fragment`.
+    /// short (RFC 8200 §4.5, RFC 7112), counted in `drop_fragment`; code 2
+    /// pointing at an unknown hop-by-hop option of a packet to us whose
+    /// type says to tell the sender (`ip6_tlvopt_unknown`; a jumbo payload
+    /// option, code 0, as `ipv6_hop_jumbo`), counted in `drop_ext_header`.
     Icmp6ParamProblem => "icmp6_param_problem",
     /// Parameter problems not sent: over the rate limit (as
     /// `icmp_time_exceeded_limited`) or no TX slot.
@@ -368,9 +371,14 @@ counters! {
     /// dropped as the kernel's `ip_frag_reinit` drops the queue's.
     DropFragTooFar => "drop_frag_too_far",
     /// IPv6 extension headers refused: a chain too long, hop-by-hop options
-    /// not first, an unknown hop-by-hop option whose type says to discard,
-    /// a routing header with segments left, or a truncated or inconsistent
-    /// header length (destination options are the real server's to act on).
+    /// not first, an unknown hop-by-hop option whose type says to discard
+    /// (with `icmp6_param_problem` code 2 when its type says so and the
+    /// packet is to us, as `ip6_tlvopt_unknown`), hop-by-hop options the
+    /// kernel's `ip6_parse_tlv` refuses (more than 7 bytes of padding in a
+    /// row, PadN data not zero, a router alert not 2 bytes long, more than
+    /// 8 options besides padding), a routing header with segments left, or
+    /// a truncated or inconsistent header length (destination options are
+    /// the real server's to act on).
     DropExtHeader => "drop_ext_header",
     /// TTL (IPv6: hop limit) would reach 0 on forwarding (the sender of a
     /// packet the director would forward is told: `icmp_time_exceeded`).

@@ -386,6 +386,55 @@ fn extension_header_chains_and_fragments_are_counted() {
     only_drop(&d, Ctr::DropFragment, 1);
 }
 
+/// Hop-by-hop options as the kernel's `ip6_parse_tlv` (`net/ipv6/exthdrs.c`)
+/// checks them in `ip6_rcv_core`, before IPVS: PadN data not zero and a
+/// router alert not 2 bytes long (`ipv6_hop_ra`) are dropped in silence;
+/// an unknown option whose type says 10 or 11 gets its sender a parameter
+/// problem, code 2, pointing at it, from the VIP (`ip6_tlvopt_unknown`),
+/// one whose type says 01 nothing; nor does one to an address not ours.
+#[test]
+fn hop_by_hop_options_are_checked_as_the_kernel_checks_them() {
+    let mut d = director();
+    let syn = |l: &L3, opts: [u8; 6]| {
+        let mut f = frames6::tcp(l, &[Ext::HopByHop], 41000, 80, SYN, b"x");
+        f[56..62].copy_from_slice(&opts);
+        f
+    };
+    for opts in [
+        [1, 4, 0, 0, 7, 0],
+        [5, 4, 0, 0, 0, 0],
+        [0x5e, 0, 1, 2, 0, 0],
+    ] {
+        silent(&mut d, Nic::Ext, &syn(&l3_to_vip6(), opts));
+    }
+    only_drop(&d, Ctr::DropExtHeader, 3);
+    for (opts, pointer) in [([0x9e, 0, 1, 2, 0, 0], 42), ([1, 0, 0xde, 0, 0, 0], 44)] {
+        let f = syn(&l3_to_vip6(), opts);
+        let e = answer(&mut d, Nic::Ext, &f);
+        assert_eq!((&e[..6], &e[6..12]), (&CLIENT_MAC[..], &EXT_MAC[..]));
+        let ip = smoltcp::wire::Ipv6Packet::new_checked(&e[14..]).expect("ipv6");
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (VIP6, CLIENT6));
+        let icmp = smoltcp::wire::Icmpv6Packet::new_checked(ip.payload()).expect("icmpv6");
+        assert!(icmp.verify_checksum(&VIP6, &CLIENT6));
+        assert_eq!(
+            &e[54..56],
+            &[4, 2],
+            "parameter problem, unrecognized option"
+        );
+        assert_eq!(icmp.param_problem_ptr(), pointer);
+        assert_eq!(icmp.payload(), &f[14..]);
+    }
+    assert_eq!(d.ctr(Ctr::Icmp6ParamProblem), 2);
+    assert_eq!(d.ctr(Ctr::DropExtHeader), 5);
+    let l = L3 {
+        dst: NOT_OURS6,
+        ..l3_to_vip6()
+    };
+    silent(&mut d, Nic::Ext, &syn(&l, [0x9e, 0, 1, 2, 0, 0]));
+    assert_eq!(d.ctr(Ctr::DropExtHeader), 6);
+    assert_eq!(d.ctr(Ctr::Icmp6ParamProblem), 2);
+}
+
 #[test]
 fn refused_ipv6_packets_are_counted_by_reason() {
     let mut d = director();

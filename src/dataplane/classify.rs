@@ -593,6 +593,7 @@ impl Core {
                 // above) a partial checksum.
                 _ => return self.ctr.inc(Ctr::DropFragment),
             },
+            Err(ExtError::UnknownOption) => return self.unknown_option(nic, frame, group, tx),
             Err(_) => return self.ctr.inc(Ctr::DropExtHeader),
         };
         let (src, dst, proto) = (ip.src(), ip.dst(), up.protocol);

@@ -19,6 +19,35 @@ use std::net::Ipv6Addr;
 use std::sync::atomic::Ordering;
 
 impl Core {
+    /// A packet whose hop-by-hop options `wire::ipv6_options` refused for
+    /// an unknown option (`frame`: Ethernet + the IPv6 packet to its payload
+    /// length): counted in `drop_ext_header`, and, when it is addressed to
+    /// us (or to a group we are in), its sender told with the parameter
+    /// problem `ip6_tlvopt_unknown` (or `ipv6_hop_jumbo`) sends
+    /// (`ipv6_options::unknown_option_problem`), within the rate limit.
+    #[cold]
+    pub(super) fn unknown_option<T: TxQueue>(
+        &mut self,
+        nic: Nic,
+        frame: &[u8],
+        group: bool,
+        tx: &mut TxPair<T>,
+    ) {
+        self.ctr.inc(Ctr::DropExtHeader);
+        let packet = &frame[ethernet::HEADER_LEN..];
+        let Some((code, at)) = crate::wire::ipv6_options::unknown_option_problem(packet) else {
+            return;
+        };
+        let dst = Ipv6Packet::new_unchecked(packet).dst();
+        let local = group
+            || self.is_ours6(nic, dst)
+            || nic == Nic::Ext && self.snap.cfg.marks6.covers(dst.to_bits());
+        if local {
+            let counted = (Ctr::Icmp6ParamProblem, Ctr::Icmp6ParamProblemLimited);
+            self.icmp6_to_sender(nic, frame, (msg::PARAM_PROBLEM, code, at), counted, tx);
+        }
+    }
+
     /// An ICMPv6 message (`frame`: Ethernet + the IPv6 header + its payload
     /// length; the message starts at `l4_off`). `group`: the frame came to a
     /// multicast group, where only neighbor and router discovery concern us.

@@ -305,6 +305,11 @@ pub enum ExtError {
     /// says "discard" (the two high-order bits of its type are not 00, RFC
     /// 8200 §4.2).
     UnknownOption,
+    /// A hop-by-hop header the kernel's `ip6_parse_tlv` refuses for its
+    /// options' shape (`wire::ipv6_options`): more than 7 bytes of padding
+    /// in a row, PadN data not all zero, a router alert not 2 bytes long, or
+    /// more than 8 options other than padding.
+    BadOption,
     /// More than [`MAX_EXT_HEADERS`] extension headers.
     TooMany,
     /// Next header 59: nothing follows (RFC 8200 §4.7).
@@ -320,6 +325,7 @@ impl ExtError {
             ExtError::HopByHopNotFirst => "hop_by_hop_not_first",
             ExtError::SourceRoute => "source_route",
             ExtError::UnknownOption => "unknown_option",
+            ExtError::BadOption => "bad_option",
             ExtError::TooMany => "too_many",
             ExtError::NoNextHeader => "no_next_header",
         }
@@ -560,48 +566,13 @@ fn walk_from(
             // runs before `ipv6_destopt_rcv`; `ipv6_find_hdr` skips the
             // header): only their lengths are checked. Hop-by-hop options
             // are every node's (`ipv6_parse_hopopts` in `ip6_rcv_core`).
-            next_header::DEST_OPTS => check_options(&header[2..], false)?,
-            _ => check_options(&header[2..], true)?,
+            next_header::DEST_OPTS => super::ipv6_options::check(&header[2..], false)?,
+            _ => super::ipv6_options::check(&header[2..], true)?,
         }
         nh = next;
         at = end;
     }
     Err(ExtError::TooMany)
-}
-
-/// Option types a node must understand (RFC 8200 §4.2): the two paddings, and
-/// the router alert MLD carries in its hop-by-hop header (RFC 2711).
-mod option {
-    pub const PAD1: u8 = 0;
-    pub const PADN: u8 = 1;
-    pub const ROUTER_ALERT: u8 = 5;
-}
-
-/// Checks the type-length-value options of a hop-by-hop or destination options
-/// header: each lies within the header, and, if `act` (the options are ours
-/// to act on), any option the walker does not know may be skipped (RFC 8200
-/// §4.2: its type's high-order bits are 00; 01, 10 and 11 all say to discard
-/// the packet).
-fn check_options(opts: &[u8], act: bool) -> core::result::Result<(), ExtError> {
-    let mut at = 0;
-    while let Some(&ty) = opts.get(at) {
-        if ty == option::PAD1 {
-            at += 1;
-            continue;
-        }
-        let Some(&len) = opts.get(at + 1) else {
-            return Err(ExtError::BadLength);
-        };
-        at += 2 + usize::from(len);
-        if at > opts.len() {
-            return Err(ExtError::BadLength);
-        }
-        let known = matches!(ty, option::PADN | option::ROUTER_ALERT);
-        if act && !known && ty >> 6 != 0 {
-            return Err(ExtError::UnknownOption);
-        }
-    }
-    Ok(())
 }
 
 /// The solicited-node multicast address of `addr`, ff02::1:ffXX:XXXX with its
@@ -1006,6 +977,89 @@ mod test {
         let mut p = chained(DEST_OPTS, &[]);
         p[4..6].copy_from_slice(&0u16.to_be_bytes());
         assert_eq!(upper(&p), Err(ExtError::BadLength));
+    }
+
+    /// The kernel's `ip6_parse_tlv` on a hop-by-hop header: padding of 7
+    /// bytes in a row at most, PadN data all zero, a router alert of 2
+    /// bytes (`ipv6_hop_ra`), 8 options besides padding at most
+    /// (`max_hbh_opts_number`). Destination options are not looked at so
+    /// (the real server's, `ipv6_destopt_rcv` runs after IPVS).
+    #[test]
+    fn hop_by_hop_options_are_shaped_as_the_kernel_wants() {
+        let refused: [&[u8]; 6] = [
+            // Eight bytes of padding in a row: 6 Pad1, a PadN of 2.
+            &[UDP, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0],
+            // PadN of 8 bytes (6 of data) after a router alert.
+            &[UDP, 1, 5, 2, 0, 0, 1, 6, 0, 0, 0, 0, 0, 0, 0, 0],
+            // PadN with a byte that is not 0.
+            &[UDP, 0, 1, 4, 0, 0, 7, 0],
+            // A router alert of 4 bytes.
+            &[UDP, 0, 5, 4, 0, 0, 0, 0],
+            // Nine skippable options of no data (and Pad1s).
+            &[
+                UDP, 2, 0x1e, 0, 0x1e, 0, 0x1e, 0, 0x1e, 0, 0x1e, 0, 0x1e, 0, 0x1e, 0, 0x1e, 0,
+                0x1e, 0, 0, 0, 0, 0,
+            ],
+            // A router alert of 0 bytes (then padding).
+            &[UDP, 0, 5, 0, 1, 2, 0, 0],
+        ];
+        for ext in refused {
+            assert_eq!(
+                upper(&chained(HOP_BY_HOP, ext)),
+                Err(ExtError::BadOption),
+                "{ext:?}"
+            );
+            let dest = upper(&chained(DEST_OPTS, ext)).map(|u| u.protocol);
+            assert_eq!(dest, Ok(UDP), "destination options {ext:?}");
+        }
+        assert_eq!(ExtError::BadOption.name(), "bad_option");
+        let accepted: [&[u8]; 3] = [
+            // Seven bytes of padding in a row: 1 + 2 + 4.
+            &[UDP, 1, 0, 1, 0, 1, 2, 0, 0, 5, 2, 0, 0, 1, 1, 0],
+            // Eight options (with the router alert), padding between.
+            &[
+                UDP, 2, 5, 2, 0, 0, 0x1e, 0, 0x1e, 0, 0, 0x1e, 0, 0x1e, 0, 0x1e, 0, 0x1e, 0, 0x1e,
+                0, 0, 0, 0,
+            ],
+            // PadN of 4 zero bytes, the 6 the frames' builders use.
+            &[UDP, 0, 1, 4, 0, 0, 0, 0],
+        ];
+        for ext in accepted {
+            let got = upper(&chained(HOP_BY_HOP, ext)).map(|u| u.protocol);
+            assert_eq!(got, Ok(UDP), "{ext:?}");
+        }
+    }
+
+    /// `ip6_tlvopt_unknown`: an unknown hop-by-hop option of action 10, or
+    /// 11 to a unicast address, gets a parameter problem code 2 pointing at
+    /// it; 01, or 11 to a multicast address, none. `ipv6_hop_jumbo`'s code
+    /// 0 for a jumbo option of the right shape.
+    #[test]
+    fn unknown_hop_by_hop_options_say_which_problem_to_send() {
+        use super::super::ipv6_options::unknown_option_problem as problem;
+        let with = |opts: &[u8]| {
+            let mut ext = vec![UDP, 0];
+            ext.extend_from_slice(opts);
+            chained(HOP_BY_HOP, &ext)
+        };
+        assert_eq!(problem(&with(&[1, 0, 0x9e, 0, 0, 0])), Some((2, 44)));
+        assert_eq!(problem(&with(&[0xde, 0, 1, 2, 0, 0])), Some((2, 42)));
+        assert_eq!(problem(&with(&[0x5e, 0, 1, 2, 0, 0])), None);
+        let mut multicast = with(&[0xde, 0, 1, 2, 0, 0]);
+        multicast[24] = 0xff;
+        assert_eq!(problem(&multicast), None);
+        multicast[42] = 0x9e;
+        assert_eq!(problem(&multicast), Some((2, 42)));
+        // A jumbo payload at offset 2 mod 4 of 4 bytes: its length (0
+        // here) is no jumbo's; misaligned, dropped unanswered.
+        assert_eq!(problem(&with(&[0xc2, 4, 0, 0, 0, 0])), Some((0, 44)));
+        assert_eq!(problem(&with(&[0, 0xc2, 4, 0, 0, 0])), None);
+        // Refused for something else first: nothing.
+        assert_eq!(problem(&with(&[5, 0, 0x9e, 0, 0, 0])), None);
+        assert_eq!(
+            problem(&chained(DEST_OPTS, &[UDP, 0, 0x9e, 0, 1, 2, 0, 0])),
+            None
+        );
     }
 
     #[test]
