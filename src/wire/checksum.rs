@@ -181,8 +181,8 @@ impl Delta {
 /// equals that value for about one frame in 65,536; completing such a frame again
 /// computes the same checksum, so a false positive costs CPU time, never a wrong
 /// frame. (AF_XDP does not report partial checksums; AF_PACKET does.) IPv4 and
-/// IPv6 frames alike; an IPv6 fragment (but an atomic one, the whole packet) or
-/// a bad extension-header chain never.
+/// IPv6 frames alike; an IPv4 fragment (the first included), an IPv6 fragment
+/// (but an atomic one, the whole packet) or a bad extension-header chain never.
 ///
 /// An SCTP packet whose CRC32c a sender left to the device (`csum_not_inet`:
 /// Linux's `sctp_packet_pack` zeroes the field, and veth offers
@@ -205,8 +205,12 @@ pub fn looks_partial(frame: &[u8]) -> bool {
     let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
         return false;
     };
-    // Only first fragments carry the L4 header.
-    if ip.frag_offset() != 0 {
+    // No fragment, not even a first one (M set, offset 0): a sender
+    // completes the checksum before it fragments (`ip_do_fragment` calls
+    // `skb_checksum_help`), so one that looks partial is a whole datagram's
+    // complete sum that happens to match, and the worker drops a fragment
+    // marked partial (`drop_fragment`).
+    if ip.is_fragment() {
         return false;
     }
     let at = match ip.protocol() {
@@ -874,6 +878,34 @@ mod test {
         let mut g = f.clone();
         g[12] = 0x86;
         assert!(!looks_partial(&g));
+    }
+
+    /// An IPv4 first fragment (M set, offset 0) is never taken for partial,
+    /// even when its field holds the pseudo-header sum of what it carries:
+    /// nobody fragments a partial checksum, and the worker would drop it.
+    #[test]
+    fn an_ipv4_first_fragment_is_never_partial() {
+        let (src, dst) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
+        let mut f = vec![0u8; 14 + 20 + 8 + 16];
+        f[12] = 0x08;
+        let ip = &mut f[14..];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&44u16.to_be_bytes());
+        ip[6] = 0x20; // M set, offset 0
+        ip[8] = 64;
+        ip[9] = 17;
+        ip[12..16].copy_from_slice(&src.octets());
+        ip[16..20].copy_from_slice(&dst.octets());
+        // UDP: ports, a length of 100 (the whole datagram's), checksum.
+        ip[20..22].copy_from_slice(&1000u16.to_be_bytes());
+        ip[22..24].copy_from_slice(&1053u16.to_be_bytes());
+        ip[24..26].copy_from_slice(&100u16.to_be_bytes());
+        let pseudo = fold(pseudo_header_v4(src, dst, 17, 24));
+        ip[26..28].copy_from_slice(&pseudo.to_be_bytes());
+        assert!(!looks_partial(&f));
+        // The same datagram whole would be.
+        f[14 + 6] = 0;
+        assert!(looks_partial(&f));
     }
 
     /// An SCTP packet whose sender left the CRC32c to the device holds 0
