@@ -776,6 +776,33 @@ fn echo_requests_in_fragments_are_answered_in_fragments() {
     assert_eq!(d.ctr(Ctr::DropFragment), 1, "{:?}", drops(&d.w().core.ctr));
 }
 
+/// The fragments of an echo request from a source the kernel drops before
+/// reassembly (`ip_route_input_slow`, `ip6_rcv_core`: here the loopback)
+/// get no reply fragment, each counted in `drop_bad_source`.
+#[test]
+fn echo_request_fragments_from_martian_sources_are_not_answered() {
+    let mut d = director(1);
+    let l3 = L3 {
+        src: std::net::Ipv4Addr::LOCALHOST,
+        ..L3::to_vip()
+    };
+    for f in cut(&echo_request(&l3, 1, 1, &data(3000)), 1480) {
+        let (ext, int) = d.ext(&f);
+        assert!(ext.is_empty() && int.is_empty(), "{ext:02x?}");
+    }
+    assert_eq!(drops(&d.w().core.ctr), vec![(Ctr::DropBadSource.name(), 3)]);
+    let mut d = MemDirector::dual_stack(STANDARD6);
+    let mut l3 = l3_to_vip6();
+    l3.src = std::net::Ipv6Addr::LOCALHOST;
+    let req = frames6::echo_request(&l3, 1, 1, &data(3000));
+    for f in cut6(&req, 1232, 0x4242) {
+        let (ext, int) = d.ext(&f);
+        assert!(ext.is_empty() && int.is_empty(), "{ext:02x?}");
+    }
+    assert_eq!(drops(&d.w().core.ctr), vec![(Ctr::DropBadSource.name(), 3)]);
+    assert_eq!(d.ctr(Ctr::IcmpEchoReply), 0);
+}
+
 /// An echo request as an IPv6 atomic fragment (offset 0, M clear) is the
 /// whole request: answered with a plain echo reply, no fragment header, as
 /// the kernel's `icmpv6_echo_reply` (`net/ipv6/icmp.c`) builds its reply

@@ -328,6 +328,26 @@ fn echo_requests_to_our_addresses_are_answered() {
     );
 }
 
+/// Echo requests to the VIP from a loopback or IPv4-mapped source, which
+/// `ip6_rcv_core` (`net/ipv6/ip6_input.c`) drops before ICMPv6 sees them,
+/// go unanswered, counted in `drop_bad_source`.
+#[test]
+fn echo_from_loopback_or_mapped_sources_is_not_answered() {
+    let mut d = director();
+    for src in [
+        Ipv6Addr::LOCALHOST,
+        "::ffff:198.18.0.1".parse().expect("addr"),
+    ] {
+        let l = L3 {
+            src,
+            ..l3_to_vip6()
+        };
+        silent(&mut d, Nic::Ext, &frames6::echo_request(&l, 1, 1, b"x"));
+    }
+    only_drop(&d, Ctr::DropBadSource, 2);
+    assert_eq!(d.ctr(Ctr::IcmpEchoReply), 0);
+}
+
 #[test]
 fn extension_header_chains_and_fragments_are_counted() {
     let mut d = director();

@@ -602,6 +602,47 @@ fn echo_to_other_addresses_is_dropped() {
     assert_eq!(lab.ctr(Ctr::IcmpEchoReply), 0);
 }
 
+/// Echo requests to the VIP from sources the kernel drops as martians
+/// before ICMP sees them (`ip_route_input_slow` in `net/ipv4/route.c`,
+/// `__fib_validate_source` in `net/ipv4/fib_frontend.c`) go unanswered,
+/// counted in `drop_bad_source`: "this network", loopback, multicast, the
+/// limited broadcast address, our own addresses. 240/4 is not one.
+#[test]
+fn echo_from_martian_sources_is_not_answered() {
+    let mut lab = MemDirector::standard();
+    let martians = [
+        std::net::Ipv4Addr::new(127, 0, 0, 1),
+        std::net::Ipv4Addr::UNSPECIFIED,
+        std::net::Ipv4Addr::new(0, 1, 2, 3),
+        std::net::Ipv4Addr::new(224, 0, 0, 5),
+        std::net::Ipv4Addr::BROADCAST,
+        VIP,
+        EXT_ADDR,
+        DIP,
+    ];
+    for (n, src) in martians.into_iter().enumerate() {
+        let l3 = L3 {
+            src,
+            ..L3::to_vip()
+        };
+        let (e, i) = lab.ext(&echo_request(&l3, 1, 1, b"x"));
+        assert!(e.is_empty() && i.is_empty(), "answered {src}");
+        assert_eq!(lab.ctr(Ctr::DropBadSource), n as u64 + 1, "{src}");
+    }
+    assert_eq!(lab.ctr(Ctr::IcmpEchoReply), 0);
+    // To the DIP, from the loopback.
+    let l3 = L3 {
+        src: std::net::Ipv4Addr::new(127, 0, 0, 1),
+        ..L3::from_rs(RS1, DIP)
+    };
+    let (e, i) = lab.int(&echo_request(&l3, 1, 1, b"x"));
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropBadSource), martians.len() as u64 + 1);
+    // A plain client still is.
+    let (e, _) = lab.ext(&echo_request(&L3::to_vip(), 1, 1, b"x"));
+    assert_eq!(e.len(), 1);
+}
+
 // ---------------------------------------------------------------------------
 // 5. ICMP errors
 // ---------------------------------------------------------------------------

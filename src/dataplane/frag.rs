@@ -559,6 +559,16 @@ impl Core {
     /// checksum cannot be checked (it covers fragments still to come): a
     /// damaged request gets a reply its sender's check refuses.
     fn echo_fragment<T: TxQueue>(&mut self, nic: Nic, frame: &[u8], p: Piece, tx: &mut T) {
+        // From a source the kernel drops each fragment of before
+        // reassembly (`Core::martian`): unanswered.
+        let ip = &frame[ethernet::HEADER_LEN..];
+        let martian = match p.key.v6 {
+            true => Core::martian6(Ipv6Packet::new_unchecked(ip).src()),
+            false => self.martian(crate::wire::Ipv4Packet::new_unchecked(ip).src_raw()),
+        };
+        if martian {
+            return self.ctr.inc(Ctr::DropBadSource);
+        }
         let first = p.upper.map(|(_, at)| usize::from(at));
         let answered = self.answer(nic, frame, tx, |reply| {
             if p.key.v6 {

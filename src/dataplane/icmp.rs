@@ -117,6 +117,9 @@ impl Core {
         }
         let dst = ip.dst_raw();
         if icmp.msg_type() == msg::ECHO_REQUEST && self.is_ours(nic, dst) {
+            if self.martian(ip.src_raw()) {
+                return self.ctr.inc(Ctr::DropBadSource);
+            }
             return self.echo(nic, frame, &mut tx[nic]);
         }
         // A `PING_CHECK`'s answer (`divert.rs`): no other echo leaves the DIP.

@@ -98,8 +98,8 @@ impl Core {
         }
         match ty {
             // RFC 4443 §4.2: the reply goes to the request's source, which the
-            // unspecified address is not.
-            msg::ECHO_REQUEST if ours && src.is_unspecified() => self.ctr.inc(Ctr::DropBadSource),
+            // unspecified address is not; nor is one `ip6_rcv_core` drops.
+            msg::ECHO_REQUEST if ours && Core::martian6(src) => self.ctr.inc(Ctr::DropBadSource),
             msg::ECHO_REQUEST if ours => self.echo6(nic, frame, &mut tx[nic]),
             msg::DEST_UNREACHABLE
             | msg::PACKET_TOO_BIG

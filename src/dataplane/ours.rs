@@ -14,15 +14,37 @@ impl Core {
     /// (a broadcast route: Linux's `__fib_validate_source` refuses it), and
     /// reachable (on-link or via the gateway).
     pub(super) fn plausible_client(&self, src: u32) -> bool {
+        !(self.martian(src) || src >> 28 == 0xf || self.env.int_net.contains(src))
+            && neigh::next_hop(&self.env.ext_net, self.env.gateway, src).is_some()
+    }
+
+    /// Whether the kernel would drop a packet from `src` as a martian before
+    /// any protocol saw it (`ip_route_input_slow` in `net/ipv4/route.c`):
+    /// "this network" (0/8), loopback, multicast or the limited broadcast
+    /// address, or (`__fib_validate_source` in `net/ipv4/fib_frontend.c`)
+    /// one of our own addresses or a prefix's broadcast address. Echo
+    /// requests from these go unanswered (`drop_bad_source`).
+    pub(super) fn martian(&self, src: u32) -> bool {
         let ip = Ipv4Addr::from(src);
-        !(ip.octets()[0] == 0
+        ip.octets()[0] == 0
             || ip.is_loopback()
             || ip.is_multicast()
-            || ip.octets()[0] >= 240
+            || ip.is_broadcast()
             || self.env.ext_net.is_broadcast(src)
-            || self.env.int_net.contains(src)
-            || self.is_ours(Nic::Ext, src))
-            && neigh::next_hop(&self.env.ext_net, self.env.gateway, src).is_some()
+            || self.env.int_net.is_broadcast(src)
+            || self.is_ours(Nic::Ext, src)
+            || self.is_ours(Nic::Int, src)
+    }
+
+    /// [`martian`](Self::martian) for IPv6, as `ip6_rcv_core`
+    /// (`net/ipv6/ip6_input.c`) drops before routing: an unspecified,
+    /// multicast, loopback or IPv4-mapped source (IPv6 has no source check
+    /// against our own addresses).
+    pub(super) fn martian6(src: Ipv6Addr) -> bool {
+        src.is_unspecified()
+            || src.is_multicast()
+            || src.is_loopback()
+            || src.to_ipv4_mapped().is_some()
     }
 
     /// Whether `ip` is one of the director's IPv6 addresses on `nic` (a VIP or
