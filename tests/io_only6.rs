@@ -1,6 +1,7 @@
 //! `--io-only` (the benchmark mode of `tools/bench`) over IPv6: frames to the
 //! director's MAC go to their destination with the MACs rewritten and nothing
-//! else (hop limit and checksums untouched), as for IPv4
+//! else (hop limit and checksums untouched; a checksum its sender left to an
+//! offload completed), as for IPv4
 //! (`tests/pipeline.rs`, `io_only_moves_frames_unchanged_but_for_the_macs`);
 //! ICMPv6 to the director (echo, neighbor discovery) is still answered.
 
@@ -59,6 +60,39 @@ fn io_only_moves_ipv6_frames_unchanged_but_for_the_macs() {
         (Ctr::ConnNew, 0),
     ] {
         assert_eq!(lab.ctr(c), n, "{}", c.name());
+    }
+}
+
+/// A TCP segment whose sender left its checksum to an offload leaves
+/// `--io-only` with the checksum completed (past a destination options
+/// header too), the rest as it came, hop limit included.
+#[test]
+fn io_only_completes_a_partial_ipv6_checksum() {
+    let mut lab = director();
+    let l3 = L3 {
+        dst: RS2_6,
+        ..l3_to_vip6()
+    };
+    for (ext, at) in [(&[][..], 54), (&[frames6::Ext::DestOpts][..], 62)] {
+        let mut input = frames6::tcp(&l3, ext, 40000, 80, ACK, b"partial data");
+        // What an offload leaves: not the checksum (here, anything).
+        input[at + 16..at + 18].copy_from_slice(&[0x12, 0x34]);
+        let meta = ringvs::io::RxMeta {
+            wire_len: input.len() as u32,
+            csum_partial: true,
+            csum_valid: false,
+            vlan: None,
+        };
+        lab.w().rx[Nic::Ext].push_with(&input, meta);
+        let (ext_out, mut int) = lab.poll_take();
+        assert!(ext_out.is_empty());
+        assert_eq!(int.len(), 1, "{:?}", drops(&lab.w().core.ctr));
+        let out = int.remove(0);
+        let tcp = ringvs::wire::TcpPacket::new_checked(&out[at..]).expect("tcp");
+        assert!(tcp.verify_checksum_v6(CLIENT6, RS2_6), "{out:02x?}");
+        assert_ne!(&out[at + 16..at + 18], &[0x12, 0x34]);
+        assert_eq!(&out[12..at + 16], &input[12..at + 16], "hop limit too");
+        assert_eq!(&out[at + 18..], &input[at + 18..]);
     }
 }
 

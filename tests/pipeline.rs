@@ -2628,6 +2628,52 @@ fn io_only_moves_frames_unchanged_but_for_the_macs() {
     assert_eq!(&out[12..], &back[12..]);
 }
 
+/// `--io-only` completes a checksum its sender left to an offload (as
+/// every other path does, /work/shared/ARCHITECTURE.md §3): the segment
+/// leaves with a checksum that verifies, not the pseudo-header sum; a
+/// partial fragment is dropped (`drop_fragment`), as it is with NAT.
+#[test]
+fn io_only_completes_a_partial_checksum() {
+    let mut e = env();
+    e.io_only = true;
+    let mut lab = MemDirector::with_env(1, SEED_RULES, e, 1024);
+    lab.resolve_all();
+    let l3 = L3 {
+        dst: RS2,
+        ..L3::to_vip()
+    };
+    for input in [
+        tcp_seg(&l3, 40000, 80, ACK, 1, 1, b"partial data"),
+        udp_frame(&l3, 40000, 53, b"partial datagram", true),
+    ] {
+        let mut input = input;
+        make_partial(&mut input);
+        lab.w().rx[Nic::Ext].push_with(&input, partial_meta(&input));
+        let (e, i) = lab.poll_take();
+        assert!(e.is_empty());
+        let out = one(i);
+        // parse_ip verifies the L4 checksum.
+        let p = parse_ip(&out);
+        assert_eq!((p.src, p.dst, p.ttl), (CLIENT, RS2, input[22]));
+        assert_eq!(
+            &out[12..14 + 20],
+            &input[12..14 + 20],
+            "IP header as it came"
+        );
+    }
+    let mut frag = tcp_seg(&l3, 40000, 80, ACK, 1, 1, b"partial data");
+    make_partial(&mut frag);
+    frag[14 + 6] = 0x20; // M set
+    frag[14 + 10..14 + 12].copy_from_slice(&[0, 0]);
+    let sum = ringvs::wire::checksum::checksum(&frag[14..34]);
+    frag[14 + 10..14 + 12].copy_from_slice(&sum.to_be_bytes());
+    lab.w().rx[Nic::Ext].push_with(&frag, partial_meta(&frag));
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty() && i.is_empty());
+    assert_eq!(lab.ctr(Ctr::DropFragment), 1);
+    assert_eq!(lab.ctr(Ctr::FwdIn), 2);
+}
+
 // ---------------------------------------------------------------------------
 // Per-real-server traffic, connection listings, scheduler inputs, persistence,
 // expire_nodest_conn

@@ -17,11 +17,10 @@
 //! every other frame, and any they decline, the general path.
 
 use super::nat6::Segment6;
-use super::tx::{Hop, Patch, TxPair};
+use super::tx::TxPair;
 use super::worker::Core;
 use crate::Nic;
 use crate::io::{RxMeta, TxQueue};
-use crate::neigh;
 use crate::stats::Ctr;
 use crate::wire::ethernet::{self, EthernetFrame};
 use crate::wire::ipv4::{self, Ipv4Packet, protocol};
@@ -314,7 +313,9 @@ impl Core {
             ethernet::ethertype::IPV4 if to_us && self.sync.standby => {
                 self.ctr.inc(Ctr::DropStandby)
             }
-            ethernet::ethertype::IPV4 if to_us && self.env.io_only => self.io_only(nic, data, tx),
+            ethernet::ethertype::IPV4 if to_us && self.env.io_only => {
+                self.io_only(nic, data, meta, tx)
+            }
             ethernet::ethertype::IPV4 if to_us => self.ipv4(nic, data, meta, handed, tx),
             ethernet::ethertype::ARP | ethernet::ethertype::IPV4 => self.ctr.inc(Ctr::DropNotForUs),
             ethernet::ethertype::IPV6 if to_us && self.env.io_only && self.env.ipv6() => {
@@ -324,65 +325,6 @@ impl Core {
             ethernet::ethertype::VLAN => self.ctr.inc(Ctr::DropVlan),
             _ => self.ctr.inc(Ctr::DropEthertype),
         }
-    }
-
-    /// `--io-only`: forward without NAT (see [`super::Env::io_only`]).
-    fn io_only<T: TxQueue>(&mut self, nic: Nic, data: &[u8], tx: &mut TxPair<T>) {
-        let Ok(ip) = Ipv4Packet::new_checked(&data[ethernet::HEADER_LEN..]) else {
-            return self.ctr.inc(Ctr::DropIpMalformed);
-        };
-        let dst = ip.dst_raw();
-        let frame = &data[..ethernet::HEADER_LEN + usize::from(ip.total_len())];
-        let (hop, done) = match nic {
-            Nic::Ext => (neigh::next_hop(&self.env.int_net, None, dst), Ctr::FwdIn),
-            Nic::Int => (
-                neigh::next_hop(&self.env.ext_net, self.env.gateway, dst),
-                Ctr::FwdOut,
-            ),
-        };
-        let Some(hop) = hop else {
-            return self.ctr.inc(Ctr::DropNoService);
-        };
-        self.forward((nic.other(), hop), frame, tx, done, Patch::None);
-    }
-
-    /// `--io-only` for IPv6, as [`Core::io_only`] for IPv4: to the destination
-    /// (on-link, or the external side's IPv6 gateway), the MACs rewritten and
-    /// nothing else, hop limit included. ICMPv6 straight after the fixed
-    /// header takes the usual path instead, so that neighbor discovery to our
-    /// MAC (unicast solicitations of neighbor unreachability detection) and
-    /// echo keep working in the benchmark mode; so does a standby (it forwards
-    /// nothing).
-    fn io_only6<T: TxQueue>(
-        &mut self,
-        nic: Nic,
-        data: &[u8],
-        (meta, handed): (RxMeta, bool),
-        tx: &mut TxPair<T>,
-    ) {
-        let Ok(ip) = Ipv6Packet::new_checked(&data[ethernet::HEADER_LEN..]) else {
-            return self.ctr.inc(Ctr::DropIpMalformed);
-        };
-        if ip.next_header() == next_header::ICMPV6 || self.sync.standby {
-            return self.ipv6_frame(nic, data, meta, handed, tx);
-        }
-        if !handed {
-            self.ctr.inc(Ctr::RxIpv6);
-        }
-        let dst = ip.dst();
-        let frame = &data[..ethernet::HEADER_LEN + ip.total_len()];
-        let (hop, done) = match (nic, self.env.int_net6, self.env.ext_net6) {
-            (Nic::Ext, Some(net), _) => (neigh::next_hop6(&net, None, dst), Ctr::FwdIn6),
-            (Nic::Int, _, Some(net)) => {
-                (neigh::next_hop6(&net, self.env.gateway6, dst), Ctr::FwdOut6)
-            }
-            _ => (None, Ctr::FwdIn6),
-        };
-        let Some(hop) = hop else {
-            return self.ctr.inc(Ctr::DropNoService);
-        };
-        // `fwd_in6` (`fwd_out6`) and `fwd_in` (`fwd_out`) once it went.
-        self.forward_to((nic.other(), Hop::V6(hop)), frame, tx, done, Patch::None);
     }
 
     /// An IPv4 packet to our MAC: validate, then ICMP or TCP/UDP NAT.
@@ -543,7 +485,7 @@ impl Core {
     /// protocol the director does not speak. Out of line, so that the IPv4
     /// path around it stays as it was.
     #[inline(never)]
-    fn ipv6_frame<T: TxQueue>(
+    pub(super) fn ipv6_frame<T: TxQueue>(
         &mut self,
         nic: Nic,
         data: &[u8],

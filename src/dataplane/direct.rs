@@ -507,7 +507,7 @@ fn encap_of(t: Tunnel, sport: u16) -> Encap {
 
 /// Complete the partial TCP/UDP (`proto`) checksum, or SCTP CRC32c, of an IPv6 packet whose
 /// upper-layer header starts at `l4` (checked complete by `classify`).
-fn fill_l4_checksum6(ip: &mut [u8], l4: usize, proto: u8) {
+pub(super) fn fill_l4_checksum6(ip: &mut [u8], l4: usize, proto: u8) {
     let p = Ipv6Packet::new_unchecked(&*ip);
     let (src, dst) = (p.src(), p.dst());
     let Some(seg) = ip.get_mut(l4..) else { return };

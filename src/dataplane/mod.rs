@@ -58,6 +58,7 @@ mod ftp;
 pub mod handoff;
 mod icmp;
 mod icmp6;
+mod io_only;
 mod listing;
 mod nat;
 mod nat6;

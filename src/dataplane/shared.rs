@@ -57,7 +57,8 @@ pub struct Env {
     pub int_net6: Option<crate::neigh::Prefix6>,
     /// Benchmark mode: move IPv4 frames to the other NIC (next hop by destination
     /// address, MACs rewritten) without NAT or connection tracking — the ceiling of
-    /// the I/O path. ARP and ping are answered as usual.
+    /// the I/O path (`io_only.rs`; IPv6 too); a checksum left to an offload is
+    /// completed. ARP and ping are answered as usual.
     pub io_only: bool,
     /// The fanout programs' hash key (to find the worker owning a flow).
     pub fanout_key: u32,

@@ -151,6 +151,10 @@ pub(super) enum Patch {
     /// DR: the packet as it came, its partial TCP/UDP checksum (of protocol
     /// `.0`) completed.
     Complete(u8),
+    /// `--io-only` IPv6: the packet as it came, its partial TCP/UDP checksum
+    /// (SCTP CRC32c) of protocol `.1`, whose header starts `.0` bytes into
+    /// the IPv6 packet, completed.
+    Complete6(u16, u8),
     /// IPv6 DR of an ICMPv6 error (`Core::icmp_error_direct`): the packet
     /// as it came, its hop limit one less (no checksum covers it).
     HopLimit6,
@@ -174,6 +178,11 @@ impl Patch {
                 rewrite::nat_icmp6_error(frame, &rw, (icmp.into(), l4.into(), proto));
             }
             Patch::Complete(proto) => rewrite::fill_l4_checksum(frame, proto),
+            Patch::Complete6(l4, proto) => {
+                if let Some(ip) = frame.get_mut(ethernet::HEADER_LEN..) {
+                    super::direct::fill_l4_checksum6(ip, l4.into(), proto);
+                }
+            }
             Patch::HopLimit6 => {
                 if let Some(hop_limit) = frame.get_mut(ethernet::HEADER_LEN + 7) {
                     *hop_limit = hop_limit.saturating_sub(1);
