@@ -395,7 +395,8 @@ counters! {
     DropL4Checksum => "drop_l4_checksum",
     /// Not for a virtual service, a connection or the director (not a router).
     DropNoService => "drop_no_service",
-    /// New connection from a source that cannot be a client here (ours, the
+    /// New connection (or a packet to a service whose TTL ran out: no ICMP
+    /// error for it) from a source that cannot be a client here (ours, the
     /// internal segment, loopback, multicast, the external prefix's broadcast
     /// address, unreachable without a gateway); an echo request to us (each
     /// fragment of one) from a source the kernel drops before ICMP sees it

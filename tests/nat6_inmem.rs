@@ -656,6 +656,30 @@ fn hop_limit_exceeded_is_told_from_the_vip() {
     assert_eq!(d.ctr(Ctr::ConnNew), 0);
 }
 
+/// Hop limit 1 on a packet to a service from a source that could not open
+/// a connection (loopback, the VIP itself, IPv4-mapped): no hop limit
+/// exceeded back to it, as the kernel's `ip6_rcv_core` drops a loopback or
+/// v4-mapped source before IPVS and a local one never routes back in;
+/// `drop_bad_source`, as with a larger hop limit.
+#[test]
+fn hop_limit_exceeded_from_a_martian_source_tells_nobody() {
+    let mut d = director(STANDARD6);
+    let mapped: Ipv6Addr = "::ffff:198.18.0.9".parse().unwrap();
+    for (n, src) in [Ipv6Addr::LOCALHOST, VIP6, mapped].into_iter().enumerate() {
+        let l = L3 {
+            src,
+            ..from(CLIENT6)
+        };
+        let mut f = frames6::tcp(&l, &[], 40000, 80, SYN, &[]);
+        f[21] = 1;
+        let (ext, int) = d.ext(&f);
+        assert!(ext.is_empty() && int.is_empty(), "{src} was answered");
+        assert_eq!(d.ctr(Ctr::DropBadSource), n as u64 + 1, "{src}");
+    }
+    assert_eq!(d.ctr(Ctr::IcmpTimeExceeded), 0);
+    assert_eq!((d.ctr(Ctr::DropTtl), d.ctr(Ctr::ConnNew)), (0, 0));
+}
+
 /// A reply as we send it: [VIP6]:80 → [CLIENT6]:`cport`.
 fn our_reply(cport: u16) -> Vec<u8> {
     let l = L3 {

@@ -1934,6 +1934,37 @@ fn ttl_expired_packets_tell_their_senders() {
     assert_eq!(lab.ctr(Ctr::IcmpTimeExceeded), 2);
 }
 
+/// A packet to a service whose TTL ran out, from a source that could not
+/// open a connection (multicast, limited broadcast, loopback, the VIP, a
+/// real server on the internal segment), gets no time exceeded: the kernel
+/// drops such a martian or local source in routing, before IPVS
+/// (`ip_route_input_slow` → `martian_source`, `fib_validate_source`), and
+/// RFC 1122 §3.2.2 sends no error to it. Counted as with a larger TTL.
+#[test]
+fn ttl_expired_from_a_martian_source_tells_nobody() {
+    let mut lab = MemDirector::standard();
+    let mut n = 0;
+    for src in [
+        "224.0.0.5".parse().unwrap(),
+        "255.255.255.255".parse().unwrap(),
+        "127.0.0.1".parse().unwrap(),
+        VIP,
+        RS1,
+    ] {
+        let mut l3 = L3 {
+            src,
+            ..L3::to_vip()
+        };
+        l3.ttl = 1;
+        let (e, i) = lab.ext(&tcp_frame(&l3, 40001, 80, SYN));
+        assert!(e.is_empty() && i.is_empty(), "{src} was answered");
+        n += 1;
+        assert_eq!(lab.ctr(Ctr::DropBadSource), n, "{src}");
+    }
+    assert_eq!(lab.ctr(Ctr::IcmpTimeExceeded), 0);
+    assert_eq!((lab.ctr(Ctr::DropTtl), lab.ctr(Ctr::ConnNew)), (0, 0));
+}
+
 /// A new connection no real server can take (here: the only one at weight
 /// 0) is refused as IPVS's `ip_vs_leave` (`ip_vs_core.c`) refuses it: ICMP
 /// port unreachable from the VIP to the client, quoting its IP header and 8

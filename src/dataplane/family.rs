@@ -300,7 +300,13 @@ impl Core {
     /// forwarding would take to 0: counted `drop_ttl`, and its sender told
     /// ([`Core::time_exceeded`]) when the director would have forwarded it:
     /// a client's to a service or on a connection, a real server's on a
-    /// connection. Before scheduling, so it creates no connection.
+    /// connection. Before scheduling, so it creates no connection. A
+    /// packet to a service, of no connection, from a source that could not
+    /// open one ([`Family::plausible_client`]) is `drop_bad_source`, as with
+    /// a larger TTL, and gets nothing: the kernel drops a martian or local
+    /// source in routing, before IPVS sees it (`ip_route_input_slow` →
+    /// `martian_source`, `fib_validate_source`; IPv6: `ip6_rcv_core`), and
+    /// RFC 1122 §3.2.2 sends no error to such an address.
     #[cold]
     #[inline(never)]
     pub(super) fn ttl_expired<A: Family, T: TxQueue>(
@@ -309,14 +315,20 @@ impl Core {
         seg: Seg<'_, A>,
         tx: &mut TxPair<T>,
     ) {
-        self.ctr.inc(Ctr::DropTtl);
         let dir = match nic {
             Nic::Ext => 0,
             Nic::Int => 1,
         };
         let key = FlowKey::new(dir, seg.proto, seg.src, seg.sport, seg.dst, seg.dport);
-        let to_service = || A::service(&self.snap.cfg, seg.proto, seg.dst, seg.dport).is_some();
-        if A::lookup(self, &key).is_some() || nic == Nic::Ext && to_service() {
+        let known = A::lookup(self, &key).is_some();
+        let to_service = !known
+            && nic == Nic::Ext
+            && A::service(&self.snap.cfg, seg.proto, seg.dst, seg.dport).is_some();
+        if to_service && !A::plausible_client(self, seg.src) {
+            return self.ctr.inc(Ctr::DropBadSource);
+        }
+        self.ctr.inc(Ctr::DropTtl);
+        if known || to_service {
             self.time_exceeded(nic, seg.frame, tx);
         }
     }
