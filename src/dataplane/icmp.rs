@@ -223,7 +223,9 @@ impl Core {
     /// destination when that is ours (a client's packet to the VIP: the VIP is a
     /// local address, `RTCF_LOCAL`), else our address on that NIC (a real
     /// server's reply, forwarded: the DIP). Not for ICMP (`!ip_vs_iph_icmp`) or
-    /// later fragments; rate-limited per worker ([`super::tx::ICMP_PER_SEC`]).
+    /// later fragments. Never rate-limited: it takes no token of the
+    /// worker's ICMP bucket, as the kernel's `icmpv4_mask_allow` exempts it
+    /// ([`Core::error_out`]).
     #[cold]
     #[inline(never)]
     pub(super) fn frag_needed<T: TxQueue>(&mut self, out: Nic, frame: &[u8], tx: &mut TxPair<T>) {

@@ -597,7 +597,9 @@ impl Core {
     /// sender's NIC (a VIP, as `icmp6_send` picks a local destination), else
     /// from our address there (the DIP for a real server, the external
     /// address for a client); it quotes as much of the packet as fits 1280
-    /// bytes. Rate-limited by the worker's ICMP bucket ([`ICMP_PER_SEC`]).
+    /// bytes. Never rate-limited: it takes no token of the worker's ICMP
+    /// bucket, as the kernel clears `ICMPV6_PKT_TOOBIG` from
+    /// `icmpv6_ratemask` ([`Core::error_out`]).
     #[cold]
     #[inline(never)]
     pub(super) fn too_big6<T: TxQueue>(&mut self, out: Nic, frame: &[u8], tx: &mut TxPair<T>) {
