@@ -494,7 +494,9 @@ fn a_tunnel_by_the_external_nic_answers_too_big_there() {
 /// VIP: the director sends the packet-too-big on to the connection's real
 /// server untranslated, as `ip_vs_icmp_xmit_v6` hands it to the connection's
 /// transmitter (DR: the server's MAC, hop limit one less; TUN: wrapped as
-/// the client's packets are).
+/// the client's packets are). So does an error of an unassigned type (101:
+/// below 128, an error), as `ip_vs_in_icmp_v6` takes every type without
+/// `ICMPV6_INFOMSG_MASK`.
 #[test]
 fn a_client_side_icmpv6_error_about_dr_or_tun_goes_to_the_real_server_untranslated() {
     let reply = {
@@ -513,25 +515,28 @@ fn a_client_side_icmpv6_error_about_dr_or_tun_goes_to_the_real_server_untranslat
     // Packet too big, MTU 1400, quoting the reply's first 200 bytes.
     let mut body = 1400u32.to_be_bytes().to_vec();
     body.extend_from_slice(&reply[14..14 + 200]);
-    let err = frames6::icmp6(&router, 2, 0, &body);
+    let too_big = frames6::icmp6(&router, 2, 0, &body);
+    let unassigned = frames6::icmp6(&router, 101, 0, &body);
     for (opts, nh, head) in [("-g", 0, 0), TUNNELS[0], TUNNELS[1]] {
         let mut d = director(&rules(&[RS1_6], opts));
         out_of(&mut d, Nic::Int, &tcp(CPORT, SYN, &[]));
-        let out = out_of(&mut d, Nic::Int, &err);
-        assert_eq!(out.len(), 1, "{opts}: {:?}", drops(&d.w().core.ctr));
-        let f = &out[0];
-        assert_eq!((&f[..6], &f[6..12]), (&RS1_MAC[..], &INT_MAC[..]), "{opts}");
-        let ip = if nh == 0 {
-            f[14..].to_vec()
-        } else {
-            outer6(f, DIP6, RS1_6, nh, 0)[head..].to_vec()
-        };
-        assert_eq!(
-            ip,
-            hop_down(&err)[14..],
-            "{opts}: the error, hop limit one less"
-        );
-        assert_eq!(d.ctr(Ctr::IcmpErrorDirect), 1, "{opts}");
+        for (n, err) in [&too_big, &unassigned].into_iter().enumerate() {
+            let out = out_of(&mut d, Nic::Int, err);
+            assert_eq!(out.len(), 1, "{opts}: {:?}", drops(&d.w().core.ctr));
+            let f = &out[0];
+            assert_eq!((&f[..6], &f[6..12]), (&RS1_MAC[..], &INT_MAC[..]), "{opts}");
+            let ip = if nh == 0 {
+                f[14..].to_vec()
+            } else {
+                outer6(f, DIP6, RS1_6, nh, 0)[head..].to_vec()
+            };
+            assert_eq!(
+                ip,
+                hop_down(err)[14..],
+                "{opts}: the error, hop limit one less"
+            );
+            assert_eq!(d.ctr(Ctr::IcmpErrorDirect), n as u64 + 1, "{opts}");
+        }
         assert_eq!(d.ctr(Ctr::IcmpErrorNat), 0, "{opts}");
         assert_eq!(d.ctr(Ctr::FwdIn6), 1, "{opts}: the SYN alone");
     }

@@ -492,6 +492,58 @@ fn icmpv6_errors_are_translated_both_ways() {
     );
 }
 
+/// Every ICMPv6 type below 128 is an error (RFC 4443 §2.1), and IPVS
+/// translates any of them for the connection it quotes (`ip_vs_in_icmp_v6`
+/// and `ip_vs_out_icmp_v6` pass only informational types,
+/// `ICMPV6_INFOMSG_MASK`, by): the experimental 100 from the real server
+/// reaches the client, 127 from a router reaches the real server. An
+/// unknown informational type to the VIP is still nothing of ours.
+#[test]
+fn icmpv6_errors_of_unassigned_types_are_translated_too() {
+    let mut d = director(STANDARD6);
+    inward(&mut d, &syn(CLIENT6, 40000));
+    let to_rs = L3 {
+        dst: RS1_6,
+        ..from(CLIENT6)
+    };
+    let sent_in = frames6::tcp(&to_rs, &[], 40000, 80, ACK, b"data");
+    let l = l3_from_rs6(RS1_6, CLIENT6);
+    // smoltcp (`parse_ip6`) reads no unassigned type: the bytes themselves.
+    let (ext, int) = d.int(&error6(&l, 100, 0, &sent_in, 1000));
+    assert!(
+        int.is_empty() && ext.len() == 1,
+        "{:?}",
+        drops(&d.w().core.ctr)
+    );
+    let (e, icmp) = (&ext[0][14..], &ext[0][54..]);
+    assert_eq!((addr_at(e, 8), addr_at(e, 24)), (VIP6, CLIENT6));
+    assert_eq!(ext[0][..6], CLIENT_MAC);
+    assert_eq!(icmp[0], 100, "its type kept");
+    assert_eq!((addr_at(icmp, 16), addr_at(icmp, 32)), (CLIENT6, VIP6));
+    assert_eq!(frames6::checksum6(VIP6, CLIENT6, frames6::ICMPV6, icmp), 0);
+    assert_eq!(d.ctr(Ctr::IcmpErrorNat), 1);
+    let router = L3 {
+        src: GW6,
+        src_mac: GW_MAC,
+        ..l3_to_vip6()
+    };
+    let (ext, int) = d.ext(&error6(&router, 127, 0, &our_reply(40000), 48));
+    assert!(
+        ext.is_empty() && int.len() == 1,
+        "{:?}",
+        drops(&d.w().core.ctr)
+    );
+    let (i, icmp) = (&int[0][14..], &int[0][54..]);
+    assert_eq!((addr_at(i, 8), addr_at(i, 24)), (GW6, RS1_6));
+    assert_eq!(int[0][..6], RS1_MAC);
+    assert_eq!(addr_at(icmp, 16), RS1_6, "the quote names the server");
+    assert_eq!(frames6::checksum6(GW6, RS1_6, frames6::ICMPV6, icmp), 0);
+    assert_eq!(d.ctr(Ctr::IcmpErrorNat), 2);
+    let (ext, int) = d.ext(&error6(&router, 200, 0, &our_reply(40000), 48));
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(drops(&d.w().core.ctr), [("drop_icmp", 1)]);
+}
+
 /// A UDP service on port 53 with one real server.
 const DNS6: &[&str] = &[
     "-A -u [2001:2:0:1::110]:53 -s rr",

@@ -2,10 +2,10 @@
 //! VIPs and the external address; the DIP), neighbor discovery to `ndp.rs`,
 //! router discovery and redirects ignored (the director's routes are
 //! configured), MLD queries about our groups passed to the control thread,
-//! which answers them (`neigh::Announcer::queried`), and the four error
-//! messages to `nat6.rs`, which translates them for the connection they
-//! quote as IPVS does (`ip_vs_core.c`: `ip_vs_in_icmp_v6`,
-//! `ip_vs_out_icmp_v6`).
+//! which answers them (`neigh::Announcer::queried`), and the error
+//! messages (every type below 128, not only the four RFC 4443 defines) to
+//! `nat6.rs`, which translates them for the connection they quote as IPVS
+//! does (`ip_vs_core.c`: `ip_vs_in_icmp_v6`, `ip_vs_out_icmp_v6`).
 
 use super::tx::TxPair;
 use super::worker::Core;
@@ -105,6 +105,12 @@ impl Core {
             | msg::PACKET_TOO_BIG
             | msg::TIME_EXCEEDED
             | msg::PARAM_PROBLEM => self.icmp6_error(nic, frame, l4_off, handed, tx),
+            // Any other error type (below 128, RFC 4443 §2.1: one not yet
+            // assigned, or 100, 101, 127 for experiments) is as related to
+            // the connection it quotes: `ip_vs_in_icmp_v6` and
+            // `ip_vs_out_icmp_v6` let only informational types
+            // (`ICMPV6_INFOMSG_MASK`) through untranslated.
+            _ if icmp.is_error() => self.icmp6_error(nic, frame, l4_off, handed, tx),
             _ if ours => self.ctr.inc(Ctr::DropIcmp),
             _ => self.ctr.inc(Ctr::DropNoService),
         }

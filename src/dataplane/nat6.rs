@@ -189,7 +189,8 @@ impl Core {
     }
 
     /// An ICMPv6 error (destination unreachable, packet too big, time
-    /// exceeded, parameter problem) received on `nic`, its checksum verified:
+    /// exceeded, parameter problem, or any other type below 128) received
+    /// on `nic`, its checksum verified:
     /// translated for the connection it quotes. `frame` spans Ethernet + IPv6
     /// header + payload length; the ICMPv6 header starts at `icmp_off`.
     ///
