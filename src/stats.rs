@@ -436,7 +436,9 @@ counters! {
     DropOpsGone => "drop_ops_gone",
     /// Malformed ICMP, or an ICMP message the director does not handle.
     DropIcmp => "drop_icmp",
-    /// ICMP error about no connection we know.
+    /// ICMP error about no connection we know, or about one of ours but not
+    /// addressed where it goes (to its client from the inside, to its VIP
+    /// from the outside).
     DropIcmpNoConn => "drop_icmp_no_conn",
     /// An ICMP error about a tunnel packet of ours not passed on to the
     /// client: over the rate limit of the errors the director makes (the

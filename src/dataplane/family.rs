@@ -374,7 +374,9 @@ impl Core {
         let c = A::table(self).get(idx);
         // The error must travel where the connection goes: to the client from the
         // inside, to the VIP from the outside. Anything else would let a host steer
-        // ICMP from the VIP to an address of its choice.
+        // ICMP from the VIP to an address of its choice. A deliberate
+        // difference: IPVS translates whatever the outer destination
+        // (`docs/design.md`, ICMP).
         let (bound, dir) = match nic {
             Nic::Ext => (dst == c.vip, Dir::Input),
             Nic::Int => (dst == c.client, Dir::Output),
