@@ -149,6 +149,48 @@ fn a_rule_address_is_a_vip_and_a_prefix_is_not_announced() {
     assert_eq!(ask(&mut d, NOT_OURS), 0);
 }
 
+/// The errors the director makes about a packet to an address of a
+/// `--mark-dest` prefix come from that address, as from a VIP: the kernel
+/// receives the prefix on a local route (`RTCF_LOCAL`), so `icmp_send`
+/// (`icmp6_send`) answers from the packet's destination. Port unreachable
+/// for a mark with no real server (`ip_vs_leave`), time exceeded for TTL 1.
+#[test]
+fn errors_about_a_mark_prefix_come_from_the_address_asked() {
+    let mut d = MemDirector::dual_stack(&[
+        "-A -f 1 -s rr --mark-dest tcp:198.18.1.0/24",
+        "-A -f 3 -6 -s rr --mark-dest tcp:[2001:2:0:5::]/64:80",
+    ]);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    d.resolve_all();
+    let asked = Ipv4Addr::new(198, 18, 1, 5);
+    for ttl in [64, 1] {
+        let mut l3 = L3 {
+            dst: asked,
+            ..L3::from_client(CLIENT)
+        };
+        l3.ttl = ttl;
+        let (ext, int) = d.ext(&tcp_frame(&l3, 5000, 80, SYN));
+        assert!(int.is_empty() && ext.len() == 1, "ttl {ttl}");
+        let e = parse_ip(&ext[0]);
+        assert_eq!((e.src, e.dst, e.proto), (asked, CLIENT, 1), "ttl {ttl}");
+        let want = if ttl == 1 { [11, 0] } else { [3, 3] };
+        assert_eq!(e.l4[..2], want, "ttl {ttl}");
+    }
+    assert_eq!(d.ctr(Ctr::IcmpPortUnreach), 1);
+    assert_eq!(d.ctr(Ctr::IcmpTimeExceeded), 1);
+    let asked6 = Ipv6Addr::new(0x2001, 2, 0, 5, 0, 0, 0, 9);
+    let l = frames6::L3 {
+        dst: asked6,
+        ..l3_to_vip6()
+    };
+    let (ext, int) = d.ext(&frames6::tcp(&l, &[], 5001, 80, SYN, &[]));
+    assert!(int.is_empty() && ext.len() == 1);
+    let e = parse_ip6(&ext[0]);
+    assert_eq!((e.src, e.dst), (asked6, CLIENT6));
+    assert_eq!(e.l4[..2], [1, 4], "port unreachable");
+    assert_eq!(d.ctr(Ctr::IcmpPortUnreach), 2);
+}
+
 #[test]
 fn an_ipv6_mark_takes_its_prefix() {
     let mut d = MemDirector::dual_stack(&[

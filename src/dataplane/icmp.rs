@@ -395,7 +395,8 @@ impl Core {
     /// not yet translated) the ICMP error `(type, code, rest of header)`,
     /// quoting its IP header and the first 8 bytes after it, out of `inn`
     /// to the MAC it came from; from the packet's destination when that is
-    /// ours on `inn`, else from our address there. Counted in `counted.0`,
+    /// ours on `inn` (a VIP, or an address of a `--mark-dest` prefix), else
+    /// from our address there. Counted in `counted.0`,
     /// or `counted.1` when the worker's ICMP bucket or the TX ring has no
     /// room.
     fn icmp4_to_sender<T: TxQueue>(
@@ -435,6 +436,10 @@ impl Core {
         let to = ip.src_raw();
         let from = match ip.dst_raw() {
             dst if self.is_ours(inn, dst) => dst,
+            // An address of a `--mark-dest` prefix is as much ours: the
+            // kernel receives such a packet on a local route (`RTCF_LOCAL`,
+            // IPVS sees it at LOCAL_IN), so `icmp_send` answers from it.
+            dst if inn == Nic::Ext && self.snap.cfg.marks.covers(dst) => dst,
             _ => match inn {
                 Nic::Ext => self.env.ext_addr(),
                 Nic::Int => self.env.dip(),
@@ -492,8 +497,9 @@ impl Core {
     /// [`Core::icmp4_to_sender`] of an IPv6 packet: the ICMPv6 error quotes
     /// as much of it as fits 1280 bytes, and none is sent where RFC 4443
     /// §2.4(e) says not to (`icmpv6::error_allowed`). Its source is the
-    /// packet's destination when that is ours on `inn` (a VIP, as
-    /// `icmp6_send` picks a local destination), else our address there (the
+    /// packet's destination when that is ours on `inn` (a VIP or an address
+    /// of a `--mark-dest` prefix, as `icmp6_send` picks a local
+    /// destination), else our address there (the
     /// DIP for a real server, the external address for a client).
     pub(super) fn icmp6_to_sender<T: TxQueue>(
         &mut self,
@@ -523,6 +529,8 @@ impl Core {
         let (to, dst) = (ip.src(), ip.dst());
         let from = match inn {
             _ if self.is_ours6(inn, dst) => Some(dst),
+            // A `--mark-dest` prefix's address too, as for IPv4.
+            Nic::Ext if self.snap.cfg.marks6.covers(dst.to_bits()) => Some(dst),
             Nic::Ext => self.env.ext_addr6(),
             Nic::Int => self.env.dip6(),
         };
