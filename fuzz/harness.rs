@@ -832,14 +832,20 @@ impl Harness {
 
     /// Feed one frame and check its outcome; returns the frames it caused to be sent.
     pub fn one(&mut self, nic: Nic, frame: &[u8], partial: bool) -> u64 {
-        let before: Counters = self.w.core.ctr.clone();
-        let tapped_before = self.shared.health.handed();
         let meta = RxMeta {
             wire_len: frame.len() as u32,
             csum_partial: partial,
             csum_valid: false,
             vlan: None,
         };
+        self.one_with(nic, frame, meta)
+    }
+
+    /// [`Harness::one`] with the ring's word on the frame `meta`: a
+    /// checksum it vouched for, a VLAN tag it took off.
+    pub fn one_with(&mut self, nic: Nic, frame: &[u8], meta: RxMeta) -> u64 {
+        let before: Counters = self.w.core.ctr.clone();
+        let tapped_before = self.shared.health.handed();
         match nic {
             Nic::Ext => self.w.rx[Nic::Ext].push_with(frame, meta),
             Nic::Int => self.w.rx[Nic::Int].push_with(frame, meta),
@@ -929,14 +935,25 @@ impl Harness {
     /// bit 3: address the raw bytes to our MAC as IPv4, or as IPv6 with bit 5;
     /// bit 4: recompute the
     /// checksums of a mutated template, so that the mutation gets past the
-    /// checksum checks to ICMP translation and connection state) and a length
-    /// byte.
+    /// checksum checks to ICMP translation and connection state; bit 6: the
+    /// ring vouched for the checksum (`csum_valid`, unless partial); bit 7:
+    /// the ring took a VLAN tag off, of id 0 or 5 as the length is even or
+    /// odd) and a length byte.
     pub fn run(&mut self, mut data: &[u8]) {
         while let [hdr, len, rest @ ..] = data {
             let n = usize::from(*len).min(rest.len());
             let (body, tail) = rest.split_at(n);
             data = tail;
             let partial = hdr & 2 != 0;
+            let meta = |f: &[u8]| RxMeta {
+                wire_len: f.len() as u32,
+                csum_partial: partial,
+                csum_valid: hdr & 64 != 0 && !partial,
+                vlan: (hdr & 128 != 0).then_some(ringvs::io::VlanTag {
+                    tpid: 0x8100,
+                    tci: if len & 1 == 0 { 0x2000 } else { 5 },
+                }),
+            };
             if hdr & 4 != 0 {
                 let Some((which, edits)) = body.split_first() else {
                     continue;
@@ -955,7 +972,7 @@ impl Harness {
                 if fix {
                     fix_checksums(&mut f);
                 }
-                self.one(nic, &f, partial);
+                self.one_with(nic, &f, meta(&f));
                 let tally = if fix {
                     &mut self.fixed
                 } else {
@@ -970,7 +987,7 @@ impl Harness {
                     let ethertype: [u8; 2] = if hdr & 32 != 0 { [0x86, 0xdd] } else { [8, 0] };
                     f[12..14].copy_from_slice(&ethertype);
                 }
-                self.one(nic, &f, partial);
+                self.one_with(nic, &f, meta(&f));
             }
         }
     }
