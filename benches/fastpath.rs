@@ -582,7 +582,7 @@ mod new_conn {
             assert_eq!(d.w.core.state_count(State::SynRecv) as usize, CYCLE);
             let reset = |d: &mut Director| {
                 let t = Timeouts::default();
-                d.w.core.table.expire(u32::MAX, &t, usize::MAX, |_| {});
+                d.w.core.table.expire(u32::MAX, &t, usize::MAX, |_, _| {});
                 assert!(d.w.core.table.is_empty());
             };
             reset(&mut d);

@@ -715,7 +715,7 @@ fn fast_path_allocates_nothing() {
         // New connections into the preallocated table, then expiry of them all.
         new_then_expired(&mut d, &syns[CONNS..], Ctr::ConnNew, sched, |c| {
             c.table
-                .expire(u32::MAX, &Timeouts::default(), usize::MAX, |_| {})
+                .expire(u32::MAX, &Timeouts::default(), usize::MAX, |_, _| {})
         });
     }
 }
@@ -1305,7 +1305,7 @@ fn ipv6_fast_path_allocates_nothing() {
         // New connections into the preallocated table, then expiry of them all.
         new_then_expired(&mut d, &syns[CONNS..], Ctr::ConnNew6, sched, |c| {
             c.table6
-                .expire(u32::MAX, &Timeouts::default(), usize::MAX, |_| {})
+                .expire(u32::MAX, &Timeouts::default(), usize::MAX, |_, _| {})
         });
         while d.neigh_rx.try_recv().is_ok() {}
     }

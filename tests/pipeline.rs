@@ -3104,8 +3104,7 @@ fn a_connection_from_before_a_netmask_change_leaves_the_new_template_alone() {
     lab.poll();
     lab.advance(Duration::from_secs(380));
     lab.poll();
-    // (The /32 one, its connection unable to find it, goes when the sweep
-    // comes to its shard.)
+    // (The /32 one, its connection gone from it at 10 s, went at 300.)
     let net = Ipv4Addr::new(198, 18, 0, 0);
     let of_net: Vec<_> = templates(&mut lab)
         .into_iter()
@@ -3113,6 +3112,78 @@ fn a_connection_from_before_a_netmask_change_leaves_the_new_template_alone() {
         .collect();
     let assured = |t: ConnInfo| ConnInfo { assured: true, ..t };
     assert_eq!(of_net, [assured(template(net, RS1, 20))]);
+}
+
+/// A connection leaving while its service is not persistent (`-E`
+/// without `-p`) is taken off its template all the same, by the link it
+/// holds, as IPVS's `ip_vs_conn_expire` calls `ip_vs_control_del` through
+/// `cp->control` whatever the rules say: with `-p` back, the template
+/// expires by its own timeout, and the client goes where rr picks. Before,
+/// the leaving connection looked its template up through the rules, found
+/// none, and the template counted it for ever (re-armed every 60 s,
+/// keeping its client on RS1).
+#[test]
+fn a_connection_leaving_while_its_service_is_not_persistent_lets_its_template_go() {
+    let mut lab = lab_with(PERSIST);
+    establish_to(&mut lab, 40000, RS1);
+    let persist = |lab: &mut MemDirector, on: bool| {
+        lab.publish_with(|s| {
+            for svc in s.services.values_mut() {
+                svc.persist = svc.persist.filter(|_| on);
+            }
+        })
+    };
+    persist(&mut lab, false);
+    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, RST | ACK));
+    // The connection leaves its table (CLOSE, 10 s).
+    lab.advance(Duration::from_secs(11));
+    lab.poll();
+    assert!(lab.conns(0).iter().all(|c| c.template));
+    persist(&mut lab, true);
+    lab.advance(Duration::from_secs(400));
+    lab.poll();
+    assert_eq!(templates(&mut lab), []);
+    // The new rules' rr starts again: RS1 for another client, then RS2.
+    assert_eq!(syn_to(&mut lab, 0, CLIENT2, 40000), RS1);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40001), RS2);
+}
+
+/// `-D` of a persistent service under a live connection, then `-A` and
+/// `-a` again: the template stays while its connection counts on it (the
+/// sweep keeps it, its service gone or not; the kernel's
+/// `__ip_vs_del_service` leaves connections and templates alone), and the
+/// servers come back from the trash with their ids (`ip_vs_trash_get_dest`),
+/// so `ip_vs_check_template` passes and the client goes back to its server,
+/// where rr would pick the other. Before, the sweep dropped a template whose
+/// service was gone within a round of the shards (16 s), whatever it
+/// counted.
+#[test]
+fn a_template_outlives_its_service_deleted_under_a_live_connection() {
+    let mut lab = MemDirector::new(&[
+        "-A -t 198.18.0.110:80 -s rr -p 300",
+        "-a -t 198.18.0.110:80 -r 198.19.0.3:80 -m",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        "-A -t 198.18.0.110:443 -s rr -p 300",
+        "-a -t 198.18.0.110:443 -r 198.19.0.2:443 -m",
+    ]);
+    lab.resolve_all();
+    establish_to(&mut lab, 40000, RS1);
+    let http = ServiceKey::new(Proto::Tcp, VIP, 80);
+    lab.cfg.del_service(&http).expect("deleted");
+    publish_following(&mut lab);
+    for _ in 0..17 {
+        lab.advance(Duration::from_secs(1));
+        lab.poll();
+    }
+    lab.cfg
+        .add_service(http, ringvs::config::Scheduler::Rr, Some(300))
+        .expect("added again");
+    // RS2 last: rr would pick it first (as `PERSIST` has RS1 last).
+    lab.cfg.add_dest(&http, RS1, 80, 1).expect("RS1");
+    lab.cfg.add_dest(&http, RS2, 80, 1).expect("RS2");
+    publish_following(&mut lab);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40001), RS1);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT2, 40000), RS2, "rr's pick");
 }
 
 #[test]

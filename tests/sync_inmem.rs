@@ -998,6 +998,74 @@ fn a_templates_60_s_re_arm_report_is_not_cut_to_a_shorter_persistence() {
     assert_eq!(listed, want, "60 s whole, 20 s as sent, 900 s capped");
 }
 
+/// A connection a standby installs on its master's template is linked to
+/// it as a scheduled one is: leaving while its service is not persistent
+/// (`-E` without `-p`), it is taken off the template all the same (IPVS's
+/// `ip_vs_control_del` through `cp->control`), and with `-p` back the
+/// template expires by its own timeout. Before, it looked the template up
+/// through the rules, found none, and the template counted it for ever.
+#[test]
+fn a_synced_connection_leaving_while_its_service_is_not_persistent_lets_its_template_go() {
+    use ringvs::sync::wire::{self, MessageBuilder};
+    let mut d = MemDirector::new(&[
+        "-A -t 198.18.0.110:80 -s rr -p 300",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+    ]);
+    d.resolve_all();
+    set(&d, false, true);
+    let intake = d.intake(7, &env());
+    let mut buf = vec![0u8; wire::DEFAULT_MAXLEN];
+    let mut m = MessageBuilder::new(&mut buf, wire::DEFAULT_MAXLEN, 7).expect("buffer");
+    let entry = |flags, state, cport, timeout| wire::SyncConn {
+        proto: 6,
+        flags,
+        state,
+        caddr: CLIENT,
+        cport,
+        vaddr: VIP,
+        vport: 80,
+        daddr: RS1,
+        dport: 80,
+        fwmark: 0,
+        timeout,
+        seq: None,
+        pe: None,
+    };
+    let close = wire::state_to_ipvs(State::Close);
+    m.push(&entry(wire::flags::TEMPLATE, 0, 0, 300))
+        .expect("fits");
+    m.push(&entry(
+        wire::nat_flags(false, State::Close),
+        close,
+        CPORT,
+        10,
+    ))
+    .expect("fits");
+    intake.message(m.as_bytes());
+    d.poll();
+    let listed = |d: &mut MemDirector| {
+        let l = d.conns(0);
+        let n = l.iter().filter(|c| !c.template).count();
+        (n, l.len() - n)
+    };
+    assert_eq!(listed(&mut d), (1, 1), "{:?}", intake.counters.drops());
+    let persist = |d: &mut MemDirector, on: bool| {
+        d.publish_with(|s| {
+            for svc in s.services.values_mut() {
+                svc.persist = svc.persist.filter(|_| on);
+            }
+        })
+    };
+    persist(&mut d, false);
+    d.advance(Duration::from_secs(20));
+    d.poll();
+    assert_eq!(listed(&mut d), (0, 1), "the connection left");
+    persist(&mut d, true);
+    d.advance(Duration::from_secs(400));
+    d.poll();
+    assert_eq!(listed(&mut d), (0, 0), "the template went by its timeout");
+}
+
 /// A standby runs no health checks, so its table holds no sorry server; a
 /// connection the master made to its sorry server is installed all the same
 /// (on the sorry server's id), waits while the sorry server is out of the

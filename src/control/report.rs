@@ -838,9 +838,7 @@ mod tests {
         for t in [500, 700] {
             assert_eq!(c.sweep_trash(t), [], "a template holds it at {t}");
         }
-        c.shared
-            .templates
-            .sweep_by(0, TEMPLATE_SHARDS, 1000, |_| None);
+        c.shared.templates.sweep_by(0, TEMPLATE_SHARDS, 1000);
         assert_eq!(c.sweep_trash(800), []);
         assert_eq!(c.sweep_trash(919), []);
         assert_eq!(c.sweep_trash(920), [rs], "idle from 800");

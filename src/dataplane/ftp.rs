@@ -537,7 +537,7 @@ impl Core {
         let made = match self.snap.cfg.dest_live(conn.dest()) {
             // Not in the server's `Conns` (`ip_vs_ftp` never calls
             // `ip_vs_conn_stats`).
-            true => self.admit(conn, false),
+            true => self.admit(conn, 0, false),
             false => Err(Ctr::DropNoDest),
         };
         match made {

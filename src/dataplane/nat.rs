@@ -34,7 +34,7 @@ use crate::Nic;
 use crate::config::{DestId, Forward};
 use crate::io::TxQueue;
 use crate::nat::conn::TEMPLATE_ASSURED;
-use crate::nat::persist::{TemplateDest, TemplateKey, Wanted};
+use crate::nat::persist::{Link, TemplateDest, TemplateKey, Wanted};
 use crate::nat::table::AddError;
 use crate::nat::{Conn, DestEntry, Dir, FlowKey, State, fold32, state};
 use crate::sched::Flow;
@@ -84,7 +84,7 @@ impl Core {
                 self.settle_reused();
                 match scheduled {
                     Some(Scheduled::Entry(i)) => i,
-                    Some(Scheduled::OnePacket(conn)) => return self.one_packet(conn, seg, tx),
+                    Some(Scheduled::OnePacket(c, at)) => return self.one_packet((c, at), seg, tx),
                     Some(Scheduled::Leave) => return self.leave(seg.frame, tx),
                     None => return,
                 }
@@ -372,9 +372,9 @@ impl Core {
         };
         // A SIP template used, to report once the connection is known.
         let mut sip = None;
-        let (i, template) = match svc.entry.persist {
+        let (i, link) = match svc.entry.persist {
             None => match pick() {
-                Some(i) => (i, 0),
+                Some(i) => (i, Link::NONE),
                 None => {
                     self.ctr.inc(Ctr::DropNoDest);
                     return leave;
@@ -424,8 +424,8 @@ impl Core {
                 };
                 let found = templates
                     .schedule(Wanted { key, call_id }, p, self.clock.now_s, valid, chosen)
-                    .and_then(|(t, g)| dests.iter().position(|d| d.id == t.id).map(|i| (i, g)));
-                let Some((i, generation)) = found else {
+                    .and_then(|(t, l)| dests.iter().position(|d| d.id == t.id).map(|i| (i, l)));
+                let Some((i, link)) = found else {
                     self.ctr.inc(Ctr::DropNoDest);
                     return leave;
                 };
@@ -433,14 +433,14 @@ impl Core {
                     // A connection cannot find its SIP template again (its
                     // Call-ID is not kept): it holds none, and the template
                     // lives its timeout from the last datagram that used it.
-                    if generation == 0 {
+                    if link.generation == 0 {
                         self.ctr.inc(Ctr::SipUntemplated);
                     }
-                    templates.release(key, (generation, p.mask), self.clock.now_s);
-                    sip = Some((key, generation, call_id.unwrap_or_default()));
-                    (i, 0)
+                    templates.release_at(link, self.clock.now_s);
+                    sip = Some((key, link.generation, call_id.unwrap_or_default()));
+                    (i, Link::NONE)
                 } else {
-                    (i, generation)
+                    (i, link)
                 }
             }
         };
@@ -450,10 +450,10 @@ impl Core {
         };
         let rport = real_port(d.port, svc.entry.persist.is_some(), svc.id.2, vip.1);
         let mut conn = Conn::new(proto, client, vip, (rip, rport), d.id);
-        conn.template = template;
+        conn.template = link.generation;
         let fail = |core: &mut Self, why: Ctr| {
             let now = core.clock.now_s;
-            release_template(A::templates(&core.shared), &core.snap.cfg, &conn, now);
+            release_template(A::templates(&core.shared), &conn, link.at, now);
             core.ctr.inc(why);
             None
         };
@@ -476,9 +476,9 @@ impl Core {
             self.sync_report_sip(&conn, (key, generation), id);
         }
         if ops {
-            return Some(Scheduled::OnePacket(conn));
+            return Some(Scheduled::OnePacket(conn, link.at));
         }
-        match self.admit(conn.clone(), true) {
+        match self.admit(conn.clone(), link.at, true) {
             Ok(i) => Some(Scheduled::Entry(i)),
             Err(why) => fail(self, why),
         }
@@ -489,14 +489,22 @@ impl Core {
     /// it to its server; `scheduled`: count it in the server's `Conns` too,
     /// as IPVS's `ip_vs_conn_stats` counts the scheduler's connections only
     /// (not `ip_vs_ftp`'s). Its index, or the drop counter saying why not.
-    pub(super) fn admit<A: Family>(&mut self, conn: Conn<A>, scheduled: bool) -> Result<u32, Ctr> {
+    /// `at`: where its persistence template is (`Link`), if it has one.
+    pub(super) fn admit<A: Family>(
+        &mut self,
+        conn: Conn<A>,
+        at: u32,
+        scheduled: bool,
+    ) -> Result<u32, Ctr> {
         let (state, dest) = (conn.state, conn.dest());
         if A::table(self).len() >= A::table(self).capacity() {
             self.evict_one_of::<A>();
         }
         let now = self.clock.now_s;
+        let template = conn.template;
         match A::table_mut(self).insert(conn, now) {
             Ok(i) => {
+                A::table_mut(self).set_template(i, template, at);
                 self.ctr.inc(Ctr::ConnNew);
                 if !A::V4 {
                     self.ctr.inc(Ctr::ConnNew6);
@@ -600,16 +608,11 @@ impl Core {
     /// its successor first, as the kernel's timer expires it only after
     /// (`ip_vs_conn_expire_now`).
     fn reuse_conn_of<A: Family>(&mut self, idx: u32) {
-        let c = A::table(self).get(idx).clone();
+        let (c, at) = (A::table(self).get(idx).clone(), A::table(self).link(idx));
         A::table_mut(self).remove(idx);
         debug_assert!(self.reused.is_none());
         self.reused = Some((c.dest(), c.state.is_active()));
-        release_template(
-            A::templates(&self.shared),
-            &self.snap.cfg,
-            &c,
-            self.clock.now_s,
-        );
+        release_template(A::templates(&self.shared), &c, at, self.clock.now_s);
         super::ftp::ftp_left(&self.env.ftp, &self.shared, &c);
         self.ctr.inc(Ctr::ConnExpired);
     }
@@ -620,15 +623,15 @@ impl Core {
     pub(super) fn evict_one_of<A: Family>(&mut self) {
         let (now, ftp) = (self.clock.now_s, self.env.ftp);
         let sp = A::split(self);
-        let (out, templates, cfg) = (sp.out, A::templates(sp.shared), sp.snap);
+        let (out, templates) = (sp.out, A::templates(sp.shared));
         let (shared, overload) = (
             sp.shared,
             super::overload::Overload::of(sp.snap, sp.peers, sp.shared),
         );
-        if sp.table.evict_one(now, |c| {
+        if sp.table.evict_one(now, |c, at| {
             out.gauges.adjust(c.dest(), Some(c.state.is_active()), None);
             overload.unbound(c.dest());
-            release_template(templates, cfg, c, now);
+            release_template(templates, c, at, now);
             super::ftp::ftp_left(&ftp, shared, c);
         }) {
             self.ctr.inc(Ctr::ConnEvicted);
@@ -641,8 +644,8 @@ pub(super) enum Scheduled<A> {
     /// A connection, at this index of the family's table.
     Entry(u32),
     /// A datagram of a one-packet-scheduling service, with the connection it
-    /// would have had (`ops.rs`).
-    OnePacket(Conn<A>),
+    /// would have had (`ops.rs`) and where its template is (`Link`).
+    OnePacket(Conn<A>, u32),
     /// None: no real server could take it (`drop_no_dest`), and its client
     /// is told so (`ip_vs_leave`, [`Core::leave`]).
     Leave,

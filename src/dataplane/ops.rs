@@ -41,7 +41,7 @@ impl Core {
     /// lives its `-p` from this datagram.
     pub(super) fn one_packet<A: Family, T: TxQueue>(
         &mut self,
-        conn: Conn<A>,
+        (conn, at): (Conn<A>, u32),
         seg: Seg<'_, A>,
         tx: &mut TxPair<T>,
     ) {
@@ -71,12 +71,7 @@ impl Core {
         } else {
             self.ctr.inc(Ctr::DropNoService);
         }
-        release_template(
-            A::templates(&self.shared),
-            &self.snap.cfg,
-            &conn,
-            self.clock.now_s,
-        );
+        release_template(A::templates(&self.shared), &conn, at, self.clock.now_s);
     }
 
     /// A datagram from a real server that matched no connection: a reply of
@@ -203,13 +198,13 @@ impl Core {
             call_id: Some(id),
         };
         match templates.schedule(want, p, self.clock.now_s, valid, || Some(here)) {
-            Some((_, 0)) | None => self.ctr.inc(Ctr::SipUntemplated),
-            Some((_, generation)) => {
-                templates.release(key, (generation, p.mask), self.clock.now_s);
+            Some((_, link)) if link.generation != 0 => {
+                templates.release_at(link, self.clock.now_s);
                 if self.sync.reporting() {
-                    self.sync_report_sip(conn, (key, generation), id);
+                    self.sync_report_sip(conn, (key, link.generation), id);
                 }
             }
+            _ => self.ctr.inc(Ctr::SipUntemplated),
         }
         self.ctr.inc(Ctr::SipConnOut);
         Ok(made)
@@ -227,7 +222,7 @@ impl Core {
             self.drop_conn_of::<A>(old);
         }
         // Counted in `Conns`: `ip_vs_new_conn_out` calls `ip_vs_conn_stats`.
-        self.admit(conn.clone(), true)
+        self.admit(conn.clone(), 0, true)
     }
 
     /// The connection the datagram of `client` to `vip` has on real server

@@ -426,7 +426,7 @@ impl Core {
             fwmark: A::conn_service(&self.snap.cfg, c).map_or(0, |s| A::mark_of(s.id)),
         };
         let current = (c.template != 0)
-            .then(|| self.template_current(c))
+            .then(|| self.template_current::<A>(idx))
             .flatten();
         let template = current.and_then(|(timeout, held)| {
             let e = self.template_entry(c, Some(held))?;
@@ -437,19 +437,19 @@ impl Core {
         }
     }
 
-    /// The timeout of `c`'s template as IPVS sends a template's
+    /// The timeout of connection `idx`'s template as IPVS sends a template's
     /// (`cp->timeout`: the service's `-p`, 60 s once the expiry re-armed it,
     /// `expire_later`), and the address and port of the server it holds, if
-    /// it is still its client's (the generation `c` is counted on): one
+    /// it is still the one the connection is counted on (its `Link`): one
     /// replaced since (its server left and came back, the client went
     /// elsewhere) is not sent, or a report of `c` would roll a backup's
     /// template back to the old server, where IPVS syncs the connection's
     /// actual control template (`ip_vs_sync_conn`).
-    fn template_current<A: Family>(&self, c: &Conn<A>) -> Option<(u32, (A, u16))> {
-        let (key, mask) = super::template::template_of(&self.snap.cfg, c)?;
+    fn template_current<A: Family>(&self, idx: u32) -> Option<(u32, (A, u16))> {
+        let link = super::template::link_of(A::table(self), idx);
         let now = self.clock.now_s;
-        let (generation, period, dest) = A::templates(&self.shared).current(key, mask, now)?;
-        (generation == c.template_gen()).then_some((period, (dest.addr, dest.port)))
+        let (period, dest) = A::templates(&self.shared).current_at(link, now)?;
+        Some((period, (dest.addr, dest.port)))
     }
 
     /// Report the persistence template of `c`, a datagram of a

@@ -10,7 +10,8 @@ use super::sync::{SyncEntry, SyncLink};
 use super::worker::Core;
 use crate::config::{DestId, Forward};
 use crate::nat::conn::TEMPLATE_ASSURED;
-use crate::nat::persist::{EXPIRE_LATER, Rearmed, TemplateKey, Templates};
+use crate::nat::persist::{EXPIRE_LATER, Link, Rearmed, TemplateKey, Templates};
+use crate::nat::table::ConnTable;
 use crate::nat::{Conn, Snapshot, State};
 use crate::stats::{Counters, Ctr};
 use std::net::Ipv6Addr;
@@ -21,16 +22,16 @@ impl Core {
     /// so per connection), and keeps [`TEMPLATE_ASSURED`] to say so.
     #[cold]
     pub(super) fn assure_template<A: Family>(&mut self, idx: u32) {
-        let c = A::table(self).get(idx);
-        if let Some((key, mask)) = template_of(&self.snap.cfg, c) {
-            A::templates(&self.shared).assure(key, Some((c.template_gen(), mask)));
-        }
+        let link = link_of(A::table(self), idx);
+        A::templates(&self.shared).assure_at(link);
         A::table_mut(self).set_template_assured(idx);
     }
 
     /// Count synced connection `idx`, installed without a template, on its
     /// client's template in the shared ones if that sends it to its real
-    /// server ([`Templates::adopt`]): a report of it then brings the
+    /// server ([`Templates::adopt`]), and link it to that template as a
+    /// scheduled connection is ([`Link`]): it leaves it as one does,
+    /// whatever the rules say by then. A report of it then brings the
     /// template, as the master's reports of it did, so that after a
     /// takeover the resend sweep passes the templates on too. A deliberate
     /// difference: IPVS's backup leaves a synced connection without its
@@ -46,48 +47,53 @@ impl Core {
             return;
         };
         let now = self.clock.now_s;
-        let Some((generation, assured)) =
-            A::templates(&self.shared).adopt(key, c.dest(), mask, now)
+        let Some((link, assured)) = A::templates(&self.shared).adopt(key, c.dest(), mask, now)
         else {
             return;
         };
         let bit = if assured { TEMPLATE_ASSURED } else { 0 };
-        A::table_mut(self).set_template(idx, generation | bit);
+        A::table_mut(self).set_template(idx, link.generation | bit, link.at);
     }
 }
 
-/// Uncount a connection leaving at `now` on its persistence template, if it
-/// has one.
+/// The [`Link`] to its template connection `idx` of `table` holds (its
+/// generation 0: none).
+pub(super) fn link_of<A: Family>(table: &ConnTable<A>, idx: u32) -> Link {
+    Link {
+        at: table.link(idx),
+        generation: table.get(idx).template_gen(),
+    }
+}
+
+/// Uncount a connection `c` leaving at `now` on its persistence template,
+/// if it has one (`at`: where that is, [`Link`]): by the link it holds, as
+/// the kernel's `ip_vs_conn_expire` calls `ip_vs_control_del` through
+/// `cp->control`, whatever the rules say now (its service deleted, made
+/// non-persistent or given another `-M`).
 pub(super) fn release_template<A: Family>(
     templates: &Templates<A>,
-    cfg: &Snapshot,
     c: &Conn<A>,
+    at: u32,
     now: u32,
 ) {
-    if c.template == 0 {
-        return;
-    }
-    if let Some((key, mask)) = template_of(cfg, c) {
-        templates.release(key, (c.template_gen(), mask), now);
+    if c.template != 0 {
+        let generation = c.template_gen();
+        templates.release_at(Link { at, generation }, now);
     }
 }
 
 /// The key of the persistence template `c` would be counted on: its
 /// client's under the service it was scheduled by (its real server's,
 /// `Family::conn_service`) and that service's current netmask;
-/// `None` for a service not persistent.
+/// `None` for a service not persistent. For a connection being scheduled
+/// or installed now; one in a table finds its own by its [`Link`].
 pub(super) fn template_key<A: Family>(cfg: &Snapshot, c: &Conn<A>) -> Option<TemplateKey<A>> {
     template_of(cfg, c).map(|(key, _)| key)
 }
 
-/// [`template_key`] and the netmask it was made with, which a template
-/// must have been made under to be `c`'s ([`Templates::release`],
-/// [`Templates::current`]): if `-M` changed, the template of the old mask
-/// is swept, and one of the old mask found by the new key (another
-/// client's: a wider mask's key is a narrower one's) is told apart by its
-/// mask, whatever its generation; one made under the new mask since has
-/// another generation than `c`'s (one count for all shards) unless made
-/// a multiple of 32767 templates after `c`'s.
+/// [`template_key`] and the netmask it is made with, which a template
+/// must have been made under to be the one a synced connection is counted
+/// on ([`Templates::adopt`]).
 pub(super) fn template_of<A: Family>(cfg: &Snapshot, c: &Conn<A>) -> Option<(TemplateKey<A>, u32)> {
     let svc = A::conn_service(cfg, c)?;
     let p = svc.entry.persist?;
@@ -118,18 +124,16 @@ impl Core {
         let reporting = link.reporting();
         let budget = if reporting { REARM_BUDGET } else { 0 };
         let ctr = &mut self.ctr;
-        self.shared.templates.sweep_reporting(
-            (first, n, budget),
-            now,
-            |svc| cfg.services.get(svc).and_then(|s| s.persist),
-            |t| !reporting || report_rearmed::<u32>(link, ctr, cfg, t),
-        );
-        self.shared.templates6.sweep_reporting(
-            (first, n, budget),
-            now,
-            |svc| cfg.services6.get(svc).and_then(|s| s.entry.persist),
-            |t| !reporting || report_rearmed::<Ipv6Addr>(link, ctr, cfg, t),
-        );
+        self.shared
+            .templates
+            .sweep_reporting((first, n, budget), now, |t| {
+                !reporting || report_rearmed::<u32>(link, ctr, cfg, t)
+            });
+        self.shared
+            .templates6
+            .sweep_reporting((first, n, budget), now, |t| {
+                !reporting || report_rearmed::<Ipv6Addr>(link, ctr, cfg, t)
+            });
     }
 }
 

@@ -647,10 +647,10 @@ impl Core {
         };
         let done = sp
             .table
-            .expire_keeping(now_s, &cfg.timeouts, budget, keep, |c| {
+            .expire_keeping(now_s, &cfg.timeouts, budget, keep, |c, at| {
                 gauges.adjust(c.dest(), Some(c.state.is_active()), None);
                 overload.unbound(c.dest());
-                super::template::release_template(templates, cfg, c, now_s);
+                super::template::release_template(templates, c, at, now_s);
                 super::ftp::ftp_left(&ftp, shared, c);
             });
         if n_kept > 0 {

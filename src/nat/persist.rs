@@ -36,11 +36,18 @@
 //! with weight 0 keeps its templates (IPVS's default `expire_quiescent_template`
 //! of 0).
 //!
-//! A connection remembers its template by a 16-bit generation (in the 2 bytes
-//! `Conn` had as padding; one count for all shards), so a connection of a
-//! replaced template does not uncount the new one, nor, after a `-M` change,
-//! one its client's new key finds in another shard (unless a multiple of
-//! 32767 templates were made between the two). At most [`MAX_TEMPLATES`] templates exist: when a shard is full a
+//! A connection holds its template, as IPVS's `cp->control`: by a [`Link`],
+//! its shard and its place there (which the worker's table keeps beside the
+//! connection) and a 16-bit generation (in the 2 bytes `Conn` had as
+//! padding; one count for all shards), never through the rules, so that it
+//! leaves it whatever became of its service (`link.rs`). A template taking
+//! the place of one gone never has its generation, so a connection of a
+//! replaced template does not uncount the new one (nor one made there
+//! after yet another, unless a multiple of 32767 templates were made in
+//! between). The sweep drops a template once it counts no connection and
+//! its time ran out, whatever the rules say of its service (deleted, not
+//! persistent, another `-M`), as the kernel's, which
+//! `__ip_vs_del_service` leaves alone. At most [`MAX_TEMPLATES`] templates exist: when a shard is full a
 //! new client is scheduled without a template. The shards' maps start small and
 //! grow (an allocation when a template is created and the map doubles, never per
 //! packet).
@@ -68,7 +75,11 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 
+mod link;
 mod sweep;
+
+pub use link::Link;
+use link::Slot;
 
 pub const TEMPLATE_SHARDS: usize = 64;
 /// Most templates at once (over all shards).
@@ -151,6 +162,9 @@ struct Template<A> {
     /// One of its connections was established, or got a reply (UDP):
     /// IPVS's `IP_VS_CTPL_S_ASSURED` (`ip_vs_control_assure_ct`).
     assured: bool,
+    /// Its place in its shard's `slots`, which its connections hold
+    /// ([`Link`]).
+    slot: u16,
     /// Second it was last reported to the sync master for the datagrams of
     /// a one-packet-scheduling service ([`Templates::sync_due`]), if ever.
     synced: Option<u32>,
@@ -206,6 +220,11 @@ struct Shard<A> {
     pe: usize,
     /// The Call-IDs of the SIP templates in `map`, for listings.
     calls: HashMap<TemplateKey<A>, PeData>,
+    /// The templates' places, which their connections find them by
+    /// ([`Link`], `link.rs`).
+    slots: Vec<Slot<A>>,
+    /// Places in `slots` no template holds, the last freed on top.
+    vacant: Vec<u16>,
 }
 
 impl<A: Addr> Shard<A> {
@@ -218,7 +237,9 @@ impl<A: Addr> Shard<A> {
         mask: u32,
         (expires, period): (u32, u32),
         (n_control, generation): (u32, u16),
+        slot: u16,
     ) {
+        self.hold(slot, key, generation);
         let t = Template {
             dest,
             expires,
@@ -227,6 +248,7 @@ impl<A: Addr> Shard<A> {
             n_control,
             generation,
             assured: false,
+            slot,
             synced: None,
             rearmed: false,
         };
@@ -245,7 +267,11 @@ impl<A: Addr> Shard<A> {
     }
 
     fn remove(&mut self, key: &TemplateKey<A>) {
-        if self.map.remove(key).is_some() && key.pe != 0 {
+        let Some(t) = self.map.remove(key) else {
+            return;
+        };
+        self.free(t.slot);
+        if key.pe != 0 {
             self.pe -= 1;
             self.calls.remove(key);
         }
@@ -283,6 +309,8 @@ impl<A: Addr> Default for Templates<A> {
                         map: HashMap::with_capacity(SHARD_START),
                         pe: 0,
                         calls: HashMap::with_capacity(CALLS_START),
+                        slots: Vec::with_capacity(SHARD_START),
+                        vacant: Vec::with_capacity(SHARD_START),
                     })
                 })
                 .collect(),
@@ -324,10 +352,12 @@ impl<A: Addr> Templates<A> {
     /// template in another shard than its own, which counted its own
     /// generations from 1 too when each shard had its count.
     ///
-    /// A template that replaces `old` at its key never gets `old`'s
-    /// generation: a connection still counted on the one replaced must not
-    /// take the new one for its own (`release`, `current`), however many
-    /// templates were made in between.
+    /// A template never gets `old`'s generation, that of the template last
+    /// in the slot it takes (`Shard::take_slot`; the one it replaces at its
+    /// key, where it replaces one, whose slot it takes): a connection still
+    /// counted on that one must not take the new one for its own
+    /// (`release_at`, `current_at`), however many templates were made in
+    /// between.
     fn next_generation(&self, old: Option<u16>) -> u16 {
         let draw = || {
             let n = self.made.fetch_add(1, Relaxed);
@@ -364,8 +394,9 @@ impl<A: Addr> Templates<A> {
     /// The real server for a new connection of a persistent service: the one of
     /// the client's live template if `valid` accepts it, else the one `pick`
     /// chooses, remembered in a new template. The connection is counted on the
-    /// template; the returned generation (0: no template, the shard was full)
-    /// goes into the connection for [`Templates::release`].
+    /// template; the returned [`Link`] (generation 0: no template, the shard
+    /// was full) is what the connection holds to find it again
+    /// ([`Templates::release_at`]) whatever the rules say by then.
     pub fn schedule<'a>(
         &self,
         want: impl Into<Wanted<'a, A>>,
@@ -373,7 +404,7 @@ impl<A: Addr> Templates<A> {
         now: u32,
         valid: impl FnOnce(&TemplateDest<A>) -> bool,
         pick: impl FnOnce() -> Option<TemplateDest<A>>,
-    ) -> Option<(TemplateDest<A>, u16)> {
+    ) -> Option<(TemplateDest<A>, Link)> {
         let want = want.into();
         let key = want.key;
         let i = shard_of(&key);
@@ -388,19 +419,21 @@ impl<A: Addr> Templates<A> {
                 // its own period.
                 t.expires = t.expires.max(now.saturating_add(t.period));
                 self.counted(i, &key, t.expires);
-                return Some((t.dest, t.generation));
+                return Some((t.dest, Link::new(i, t.slot, t.generation)));
             }
             replaced = Some(t.generation);
             shard.remove(&key);
         }
         let dest = pick()?;
         if !shard.room_for(&key) {
-            return Some((dest, 0));
+            return Some((dest, Link::NONE));
         }
-        let generation = self.next_generation(replaced);
-        shard.insert(want, dest, p.mask, (expires, p.timeout), (1, generation));
+        let (slot, last) = shard.take_slot();
+        let generation = self.next_generation(last.or(replaced));
+        let flags = (1, generation);
+        shard.insert(want, dest, p.mask, (expires, p.timeout), flags, slot);
         self.counted(i, &key, expires);
-        Some((dest, generation))
+        Some((dest, Link::new(i, slot, generation)))
     }
 
     /// A template received from a sync master (`ip_vs_proc_conn` of a
@@ -442,17 +475,14 @@ impl<A: Addr> Templates<A> {
                 return false;
             }
             replaced = Some(t.generation);
+            shard.remove(&key);
         } else if !shard.room_for(&key) {
             return false;
         }
         let period = expires.saturating_sub(now);
-        shard.insert(
-            want,
-            dest,
-            mask,
-            (expires, period),
-            (0, self.next_generation(replaced)),
-        );
+        let (slot, last) = shard.take_slot();
+        let generation = self.next_generation(last.or(replaced));
+        shard.insert(want, dest, mask, (expires, period), (0, generation), slot);
         true
     }
 
@@ -462,15 +492,15 @@ impl<A: Addr> Templates<A> {
     /// the connection's real server: the template then lives while the
     /// connection does, as it does on the master, and a report of the
     /// connection brings it (after a takeover, the resend sweep's). Returns
-    /// its generation and whether it is assured; `None` (nothing counted)
-    /// where there is no such template.
+    /// the [`Link`] the connection holds to it and whether it is assured;
+    /// `None` (nothing counted) where there is no such template.
     pub fn adopt(
         &self,
         key: TemplateKey<A>,
         dest: DestId,
         mask: u32,
         now: u32,
-    ) -> Option<(u16, bool)> {
+    ) -> Option<(Link, bool)> {
         let i = shard_of(&key);
         let mut shard = self.lock(i);
         let t = shard.map.get_mut(&key)?;
@@ -479,9 +509,10 @@ impl<A: Addr> Templates<A> {
             return None;
         }
         t.n_control += 1;
-        let (generation, assured, expires) = (t.generation, t.assured, t.expires);
+        let (link, assured) = (Link::new(i, t.slot, t.generation), t.assured);
+        let expires = t.expires;
         self.counted(i, &key, expires);
-        Some((generation, assured))
+        Some((link, assured))
     }
 
     /// Whether template `key` of `generation`, just used by a datagram of a
@@ -505,15 +536,11 @@ impl<A: Addr> Templates<A> {
         due
     }
 
-    /// A connection of template `key` of generation and netmask `of` (as
-    /// [`Templates::release`]) was established (TCP, SCTP) or got a reply
-    /// (UDP), or (`None`) a sync master says the template is so: it is
-    /// assured (`ip_vs_control_assure_ct`).
-    pub fn assure(&self, key: TemplateKey<A>, of: Option<(u16, u32)>) {
-        let mut shard = self.lock(shard_of(&key));
-        if let Some(t) = shard.map.get_mut(&key)
-            && of.is_none_or(|(g, mask)| g == t.generation && mask == t.mask)
-        {
+    /// A sync master says template `key` is assured
+    /// (`ip_vs_control_assure_ct` on the master; a connection of this
+    /// director's: [`Templates::assure_at`]).
+    pub fn assure(&self, key: TemplateKey<A>) {
+        if let Some(t) = self.lock(shard_of(&key)).map.get_mut(&key) {
             t.assured = true;
         }
     }
@@ -524,39 +551,6 @@ impl<A: Addr> Templates<A> {
             .map
             .get(&key)
             .map(|t| t.generation)
-    }
-
-    /// The generation of `key`'s template made under netmask `mask`, the
-    /// seconds a new connection extends it by at `now` (IPVS's template
-    /// `timeout`: the service's `-p`, [`EXPIRE_LATER`] once re-armed) and
-    /// the real server it names, if there is one. After a `-M` change the
-    /// key a connection's client has under the new netmask can be one of
-    /// the old netmask's (a wider mask's key is a narrower one's, of
-    /// another client), which `mask` tells apart from the connection's
-    /// whatever its generation.
-    pub fn current(
-        &self,
-        key: TemplateKey<A>,
-        mask: u32,
-        now: u32,
-    ) -> Option<(u16, u32, TemplateDest<A>)> {
-        let mut shard = self.lock(shard_of(&key));
-        let t = shard.map.get_mut(&key).filter(|t| t.mask == mask)?;
-        t.settle(now);
-        Some((t.generation, t.period, t.dest))
-    }
-
-    /// A connection counted on template `key` of `generation`, made under
-    /// netmask `mask` ([`Templates::current`]), left its table at `now`.
-    pub fn release(&self, key: TemplateKey<A>, (generation, mask): (u16, u32), now: u32) {
-        let mut shard = self.lock(shard_of(&key));
-        if let Some(t) = shard.map.get_mut(&key)
-            && t.generation == generation
-            && t.mask == mask
-        {
-            t.settle(now);
-            t.n_control = t.n_control.saturating_sub(1);
-        }
     }
 
     /// Templates in use now.
@@ -632,8 +626,15 @@ impl<A: Addr> Templates<A> {
 #[cfg(test)]
 mod test {
     use super::*;
-    use crate::nat::Snapshot;
     use std::net::Ipv6Addr;
+
+    /// The seconds a new connection extends `key`'s template by at `now`.
+    fn period_of<A: Addr>(t: &Templates<A>, key: TemplateKey<A>, now: u32) -> Option<u32> {
+        let mut shard = t.lock(shard_of(&key));
+        let tp = shard.map.get_mut(&key)?;
+        tp.settle(now);
+        Some(tp.period)
+    }
 
     pub(super) const P: Persist = Persist {
         timeout: 300,
@@ -666,8 +667,8 @@ mod test {
             .filter(|&i| {
                 let k = t.with_call_id(key(1), &i.to_le_bytes());
                 let (_, g) = t.schedule(k, P, 0, |_| true, || Some(d(1))).unwrap();
-                t.release(k, (g, P.mask), 0);
-                g != 0
+                t.release_at(g, 0);
+                g.generation != 0
             })
             .count();
         assert!(made <= PE_PER_SHARD * TEMPLATE_SHARDS, "{made}");
@@ -676,16 +677,15 @@ mod test {
             let (_, g) = t
                 .schedule(key(c << 8), P, 0, |_| true, || Some(d(1)))
                 .unwrap();
-            assert_ne!(g, 0, "client {c} got no template");
+            assert_ne!(g.generation, 0, "client {c} got no template");
         }
         // All expired and swept: the share is free again.
-        let snap = Snapshot::build(&crate::config::Config::new(), Default::default());
-        t.sweep(0, TEMPLATE_SHARDS, P.timeout + 1, &snap);
+        t.sweep_by(0, TEMPLATE_SHARDS, P.timeout + 1);
         let k = t.with_call_id(key(1), b"after");
         let (_, g) = t
             .schedule(k, P, P.timeout + 2, |_| true, || Some(d(1)))
             .unwrap();
-        assert_ne!(g, 0);
+        assert_ne!(g.generation, 0);
     }
 
     #[test]
@@ -693,13 +693,13 @@ mod test {
         let t = Templates::default();
         let (a, g) = t.schedule(key(1), P, 0, |_| true, || Some(d(1))).unwrap();
         assert_eq!(a, d(1));
-        assert_ne!(g, 0);
+        assert_ne!(g.generation, 0);
         // Same /24, later: the template wins over the scheduler.
         let (b, g2) = t.schedule(key(2), P, 10, |_| true, || Some(d(2))).unwrap();
         assert_eq!((b, g2), (d(1), g));
         // Both connections leave before its timeout: it lives to 310.
-        t.release(key(1), (g, P.mask), 100);
-        t.release(key(1), (g, P.mask), 200);
+        t.release_at(g, 100);
+        t.release_at(g, 200);
         assert_eq!(t.len(309), 1);
         assert_eq!(t.len(310), 0);
         // An expired template is replaced by the scheduler's choice.
@@ -707,8 +707,8 @@ mod test {
         assert_eq!(c, d(2));
         assert_ne!(g3, g);
         // A release of the old generation does not uncount the new template.
-        t.release(key(1), (g, P.mask), 401);
-        t.release(key(1), (g3, P.mask), 402);
+        t.release_at(g, 401);
+        t.release_at(g3, 402);
         assert_eq!(t.len(699), 1);
         assert_eq!(t.len(700), 0);
     }
@@ -733,14 +733,14 @@ mod test {
         assert_eq!(listed(350), Some(10));
         assert_eq!(listed(365), Some(55));
         // The connection leaves at 365: the template lives to the mark at 420.
-        t.release(key(1), (g, P.mask), 365);
+        t.release_at(g, 365);
         assert_eq!(t.len(419), 1);
         assert_eq!(listed(400), Some(20));
         // A new connection at 400 extends it to 460 (its period is 60 now).
         let (a, g2) = t.schedule(key(1), P, 400, |_| true, || Some(d(2))).unwrap();
         assert_eq!((a, g2), (d(1), g));
         assert_eq!(listed(400), Some(60));
-        t.release(key(1), (g, P.mask), 401);
+        t.release_at(g, 401);
         assert_eq!(t.len(459), 1);
         assert_eq!(t.len(460), 0);
     }
@@ -765,45 +765,41 @@ mod test {
             ..P
         };
         let (_, g2) = t.schedule(k2, long, 0, |_| true, || Some(d(2))).unwrap();
-        t.release(k2, (g2, P.mask), 1);
+        t.release_at(g2, 1);
         let sweep = |now, due, taken: bool| {
-            let (looked, mut got) = (std::cell::Cell::new(0), vec![]);
-            let persist = |_: &_| {
-                looked.set(looked.get() + 1);
-                Some(P)
-            };
-            // Every shard but key(1)'s: k2's is looked at in the range.
+            let mut got = vec![];
+            // Every shard but key(1)'s.
             let budget = if due { TEMPLATE_SHARDS } else { 0 };
-            t.sweep_reporting((first, n, budget), now, persist, |r| {
+            t.sweep_reporting((first, n, budget), now, |r| {
                 got.push(r.key);
                 taken
             });
-            (looked.get(), got)
+            got
         };
-        assert_eq!(sweep(299, true, true), (1, vec![]), "not due yet");
+        assert_eq!(sweep(299, true, true), vec![], "not due yet");
         // At 300 the -p ran out with the connection: re-armed, handed over.
-        assert_eq!(sweep(300, false, true), (1, vec![]), "out of range");
-        assert_eq!(sweep(300, true, false), (2, vec![key(1)]), "refused");
-        assert_eq!(sweep(301, true, true), (2, vec![key(1)]), "again");
-        assert_eq!(sweep(302, true, true), (1, vec![]), "taken: due at 360");
-        assert_eq!(sweep(360, true, true), (2, vec![key(1)]));
+        assert_eq!(sweep(300, false, true), vec![], "out of range");
+        assert_eq!(sweep(300, true, false), vec![key(1)], "refused");
+        assert_eq!(sweep(301, true, true), vec![key(1)], "again");
+        assert_eq!(sweep(302, true, true), vec![], "taken: due at 360");
+        assert_eq!(sweep(360, true, true), vec![key(1)]);
         // Its connection left at 361: the template goes at the mark at 420
         // (swept then, not handed over), and nothing brings the shard in.
-        t.release(key(1), (g, P.mask), 361);
-        assert_eq!(sweep(419, true, true), (1, vec![]));
-        assert_eq!(sweep(420, true, true), (1, vec![]), "gone");
+        t.release_at(g, 361);
+        assert_eq!(sweep(419, true, true), vec![]);
+        assert_eq!(sweep(420, true, true), vec![], "gone");
         assert_eq!(t.len(420), 1, "k2's alone");
         // A synced connection counted on a template (`adopt`) makes it due.
         assert!(t.install(key(1), d(1), P.mask, 500, 560, true));
         let (g, _) = t.adopt(key(1), DestId(1), P.mask, 530).unwrap();
-        assert_eq!(sweep(560, true, true), (2, vec![key(1)]));
+        assert_eq!(sweep(560, true, true), vec![key(1)]);
         // Its connection gone and the shard swept, a new one on it (at 570,
         // to 630) makes it due again.
-        t.release(key(1), (g, P.mask), 561);
-        t.sweep_by(i, 1, 562, |_| Some(P));
+        t.release_at(g, 561);
+        t.sweep_by(i, 1, 562);
         t.schedule(key(1), P, 570, |_| true, || None).unwrap();
-        assert_eq!(sweep(629, true, true), (1, vec![]));
-        assert_eq!(sweep(630, true, true), (2, vec![key(1)]));
+        assert_eq!(sweep(629, true, true), vec![]);
+        assert_eq!(sweep(630, true, true), vec![key(1)]);
     }
 
     /// The shards a reporting sweep takes in beyond its range hold at most
@@ -819,15 +815,10 @@ mod test {
             }
             let mut got = vec![];
             for now in 299..=301 {
-                t.sweep_reporting(
-                    (0, 0, budget),
-                    now,
-                    |_| Some(P),
-                    |_| {
-                        got.push(now);
-                        true
-                    },
-                );
+                t.sweep_reporting((0, 0, budget), now, |_| {
+                    got.push(now);
+                    true
+                });
             }
             assert_eq!(got, at, "budget {budget}");
         }
@@ -842,7 +833,7 @@ mod test {
         let sip = t.with_call_id(key(1), b"call-1");
         let i = shard_of(&sip);
         let (_, g) = t.schedule(sip, P, 0, |_| true, || Some(d(1))).unwrap();
-        t.release(sip, (g, P.mask), 0);
+        t.release_at(g, 0);
         assert_eq!(t.due[i].load(Relaxed), u32::MAX);
         let k = (1..)
             .map(|c| key(c << 8))
@@ -852,57 +843,34 @@ mod test {
         assert_eq!(t.due[i].load(Relaxed), 305);
     }
 
-    /// After a `-M` change (/32 to /24) a connection's client has another
-    /// key, in another shard: the template there of the old netmask
-    /// (another client's, whose /32 is the /24 key; made 32767 templates
-    /// later, so of the same generation) is not the connection's, nor is
-    /// one made under the new netmask since (the first of its shard, as
-    /// the connection's was of its own): `release` uncounts neither and
-    /// `current` names neither.
+    /// A connection finds its template by its link alone: a stale link
+    /// (its template gone, its place taken by another template since) finds
+    /// nothing, for the new template has another generation than the one
+    /// that held the place, and a live link finds its own whatever other
+    /// templates its client's key would name now.
     #[test]
-    fn after_a_netmask_change_a_connection_finds_no_other_template() {
-        let (m1, m2) = (u32::MAX, 0xffff_ff00);
-        let (p1, p2) = (Persist { mask: m1, ..P }, Persist { mask: m2, ..P });
-        let k = |c, m| TemplateKey::new((6, 10, 80), c, m);
-        let a = (0x0a00_0001..)
-            .find(|&a| shard_of(&k(a, m1)) != shard_of(&k(a, m2)))
-            .unwrap();
-        let b = a & m2;
-        // The old netmask's template at the new key.
+    fn a_link_names_its_own_template_and_no_later_one() {
         let t = Templates::default();
-        let (_, ga) = t
-            .schedule(k(a, m1), p1, 0, |_| true, || Some(d(1)))
+        let (_, la) = t.schedule(key(1), P, 0, |_| true, || Some(d(1))).unwrap();
+        t.release_at(la, 1);
+        t.sweep_by(0, TEMPLATE_SHARDS, P.timeout + 1);
+        assert_eq!(t.len(P.timeout + 1), 0);
+        // The next template of that shard takes the vacant place.
+        let i = la.at >> 14;
+        let k = (2..)
+            .map(|c| key(c << 8))
+            .find(|k| shard_of(k) as u32 == i)
             .unwrap();
-        for n in 0..u32::from(TEMPLATE_ASSURED) - 2 {
-            let other = TemplateKey::new((17, 20, 53), n, m1);
-            assert!(t.install(other, d(3), m1, 0, 1, true));
-        }
-        let (_, gb) = t
-            .schedule(k(b, m1), p1, 0, |_| true, || Some(d(2)))
-            .unwrap();
-        assert_eq!(ga, gb);
-        assert!(t.current(k(a, m2), m2, 0).is_none());
-        // Nor does a's connection assure it.
-        t.assure(k(a, m2), Some((ga, m2)));
-        let mut listed = vec![];
-        t.list(0, &mut listed, usize::MAX);
-        let tcp: Vec<_> = listed.iter().filter(|c| c.proto == 6).collect();
-        assert_eq!(tcp.len(), 2);
-        assert!(tcp.iter().all(|c| !c.assured), "{tcp:?}");
-        t.release(k(a, m2), (ga, m2), 1);
-        assert_eq!(t.len(300), 2, "b's template still counts its connection");
-        // A template made under the new netmask since.
-        let t = Templates::default();
-        let (_, ga) = t
-            .schedule(k(a, m1), p1, 0, |_| true, || Some(d(1)))
-            .unwrap();
-        let (_, gc) = t
-            .schedule(k(b | 7, m2), p2, 0, |_| true, || Some(d(2)))
-            .unwrap();
-        assert_ne!(t.current(k(a, m2), m2, 0).map(|c| c.0), Some(ga));
-        t.release(k(a, m2), (ga, m2), 1);
-        assert_eq!(t.len(300), 2, "c's template still counts its connection");
-        assert_ne!(ga, gc);
+        let (_, lb) = t.schedule(k, P, 400, |_| true, || Some(d(2))).unwrap();
+        assert_eq!(lb.at, la.at);
+        assert_ne!(lb.generation, la.generation);
+        t.release_at(la, 401);
+        t.assure_at(la);
+        assert!(t.current_at(la, 401).is_none());
+        assert_eq!(t.len(400 + P.timeout), 1, "b still counts its connection");
+        assert!(t.current_at(lb, 401).is_some());
+        t.release_at(lb, 402);
+        assert_eq!(t.len(400 + P.timeout), 0);
     }
 
     /// A template replaced at its key (here by a `-M` change) never gets the
@@ -924,8 +892,10 @@ mod test {
             .schedule(k(m2), Persist { mask: m2, ..P }, 0, |_| true, || Some(d(2)))
             .unwrap();
         assert_ne!(g, g2);
-        // The old connection leaving leaves the new template its own.
-        t.release(k(m2), (g, m2), 1);
+        // The old connection leaving leaves the new template its own (it
+        // took the old one's place).
+        assert_eq!(g.at, g2.at);
+        t.release_at(g, 1);
         assert_eq!(
             t.len(300),
             1,
@@ -952,17 +922,12 @@ mod test {
         t.schedule(key(1), P, 0, |_| true, || Some(d(1))).unwrap();
         assert!(t.install(key(1), d(1), P.mask, 310, 400, false));
         let mut got = vec![];
-        t.sweep_reporting(
-            (0, TEMPLATE_SHARDS, 0),
-            310,
-            |_| Some(P),
-            |r| {
-                got.push(r.key);
-                true
-            },
-        );
+        t.sweep_reporting((0, TEMPLATE_SHARDS, 0), 310, |r| {
+            got.push(r.key);
+            true
+        });
         assert_eq!(got, [key(1)]);
-        assert_eq!(t.current(key(1), P.mask, 310).map(|c| c.1), Some(90));
+        assert_eq!(period_of(&t, key(1), 310), Some(90));
     }
 
     #[test]
@@ -987,8 +952,8 @@ mod test {
     }
 
     /// Templates of either family: clients of one masked group share one,
-    /// another group gets its own; listings see them; a changed `-M` sweeps
-    /// them, the same one keeps them.
+    /// another group gets its own; listings see them; the sweep keeps them
+    /// while they count connections, whatever the rules.
     fn masked_clients_share_a_template<A: crate::nat::addr::TestAddr>() {
         let p = Persist {
             timeout: 300,
@@ -1011,7 +976,7 @@ mod test {
             .schedule(key(0x1ff), p, 1, |_| true, || Some(dest(2)))
             .unwrap();
         assert_eq!((a, b, g), (dest(1), dest(1), g2));
-        let (c, _) = t
+        let (c, g3) = t
             .schedule(key(0x201), p, 1, |_| true, || Some(dest(2)))
             .unwrap();
         assert_eq!(c, dest(2));
@@ -1035,14 +1000,16 @@ mod test {
             ControlFlow::Break(())
         });
         assert_eq!(first, 1);
-        let full = Persist {
-            mask: A::FULL_MASK,
-            ..p
-        };
-        t.sweep_by(0, TEMPLATE_SHARDS, 1, |s| (*s == svc).then_some(p));
-        assert_eq!(t.len(1), 2);
-        t.sweep_by(0, TEMPLATE_SHARDS, 1, |s| (*s == svc).then_some(full));
-        assert_eq!(t.len(1), 0);
+        t.sweep_by(0, TEMPLATE_SHARDS, 1000);
+        assert_eq!(t.len(1000), 2);
+        // Left at 1000, re-armed at 961: gone at its next mark, 1021.
+        for l in [g, g2, g3] {
+            t.release_at(l, 1000);
+        }
+        t.sweep_by(0, TEMPLATE_SHARDS, 1019);
+        assert_eq!(t.len(1019), 2);
+        t.sweep_by(0, TEMPLATE_SHARDS, 1021);
+        assert_eq!(t.len(1021), 0);
     }
 
     #[test]
@@ -1085,22 +1052,18 @@ mod test {
         let t = Templates::<Ipv6Addr>::default();
         let r2 = dest(1, "2001:2:0:2::2");
         let r3 = dest(2, "2001:2:0:2::3");
-        assert_eq!(
-            t.schedule(key(a, 64), p, 0, |_| true, || Some(r2)),
-            Some((r2, 1))
-        );
-        assert_eq!(
-            t.schedule(key(b, 64), p, 0, |_| true, || Some(r3)),
-            Some((r2, 1))
-        );
-        assert_eq!(
-            t.schedule(key(c, 64), p, 0, |_| true, || Some(r3)),
-            Some((r3, 2))
-        );
+        let sched = |k, r| {
+            let (d, l) = t.schedule(k, p, 0, |_| true, || Some(r)).unwrap();
+            (d, l)
+        };
+        let (_, la) = sched(key(a, 64), r2);
+        assert_eq!(sched(key(b, 64), r3), (r2, la));
+        let (got, lc) = sched(key(c, 64), r3);
+        assert_eq!((got, lc.generation), (r3, 2));
         // A synced template for the third client's /64 extends its own.
         assert!(t.install(key(c, 64), r3, 64, 0, 100, false));
         assert!(!t.install(key(c, 64), r2, 64, 0, 100, false));
-        t.release(key(c, 64), (2, 64), 0);
+        t.release_at(lc, 0);
         assert_eq!(t.len(99), 2);
         assert_eq!(t.len(100), 1);
     }
@@ -1146,9 +1109,9 @@ mod test {
     fn a_synced_template_takes_each_reports_timeout() {
         let t = Templates::<u32>::default();
         assert!(t.install(key(1), d(1), P.mask, 0, 1800, true));
-        assert_eq!(t.current(key(1), P.mask, 10).map(|c| c.1), Some(1800));
+        assert_eq!(period_of(&t, key(1), 10), Some(1800));
         assert!(t.install(key(1), d(1), P.mask, 100, 160, true));
-        assert_eq!(t.current(key(1), P.mask, 110).map(|c| c.1), Some(60));
+        assert_eq!(period_of(&t, key(1), 110), Some(60));
         let mut listed = Vec::new();
         t.list(110, &mut listed, 8);
         assert_eq!(listed[0].expires_in, 1690, "its end not brought forward");
@@ -1173,11 +1136,12 @@ mod test {
             None,
             "another -M"
         );
-        t.assure(key(1), None);
-        assert_eq!(t.adopt(key(1), DestId(1), P.mask, 1), Some((g, true)));
+        t.assure(key(1));
+        let (l, assured) = t.adopt(key(1), DestId(1), P.mask, 1).unwrap();
+        assert_eq!((l.generation, assured), (g, true));
         // Past its 10 s, it lives while the connection does.
         assert_eq!(t.len(500), 1);
-        t.release(key(1), (g, P.mask), 500);
+        t.release_at(l, 500);
         assert_eq!(t.len(500 + EXPIRE_LATER), 0);
         // Expired with no connection: nothing to adopt.
         assert_eq!(t.adopt(key(1), DestId(1), P.mask, 1000), None);
@@ -1232,22 +1196,22 @@ mod test {
             call_id: Some(&b"call@ua"[..]),
         };
         let (_, g) = t.schedule(sip, P, 0, |_| true, || Some(d(1))).unwrap();
-        t.release(sip.key, (g, P.mask), 0);
+        t.release_at(g, 0);
         let plain = Wanted {
             key: key(0x200),
             call_id: Some(&b"not kept"[..]),
         };
         let (_, g2) = t.schedule(plain, P, 0, |_| true, || Some(d(1))).unwrap();
-        t.release(plain.key, (g2, P.mask), 0);
+        t.release_at(g2, 0);
         assert_eq!(calls(&t), 1);
         let sip_of = |id| vec![(ip(id), (PersistEngine::Sip, b"call@ua".to_vec().into()))];
         assert_eq!(listed(&t, 0), sip_of(1));
         // Replaced (its server is no longer valid): the new one's.
         let (_, g) = t.schedule(sip, P, 1, |_| false, || Some(d(2))).unwrap();
-        t.release(sip.key, (g, P.mask), 1);
+        t.release_at(g, 1);
         assert_eq!(calls(&t), 1);
         assert_eq!(listed(&t, 1), sip_of(2));
-        t.sweep_by(0, TEMPLATE_SHARDS, 1000, |_| Some(P));
+        t.sweep_by(0, TEMPLATE_SHARDS, 1000);
         assert_eq!((t.len(1000), calls(&t)), (0, 0));
     }
 }

@@ -16,9 +16,10 @@
 //! failed in about one run in ten with it.)
 //!
 //! Memory per connection: a 36-byte [`Conn`] plus two slots of 4 bytes at a load
-//! of at most 3/4, i.e. 36 + 16..22 bytes (`tests/alloc.rs` measures it).
+//! of at most 3/4, and the 4 bytes of its template's place beside the slab
+//! (`link.rs`), i.e. 40 + 16..22 bytes (`tests/alloc.rs` measures it).
 //! IPv6 connections live in a table of their own, `ConnTable<Ipv6Addr>` (see
-//! [`Addr`]), whose 72-byte entries make it 72 + 16..22 bytes per connection:
+//! [`Addr`]), whose 72-byte entries make it 76 + 16..22 bytes per connection:
 //! the index is the same, and IPv4 entries do not grow for IPv6's sake.
 //!
 //! Every connection sits on the expiry list of its state: a doubly linked list
@@ -92,6 +93,7 @@ pub fn slack(limit: u32) -> u32 {
     (limit / 16).min(MAX_SLACK)
 }
 mod later;
+mod link;
 
 use super::addr::Addr;
 pub use super::conn::{Conn, FlowKey};
@@ -157,6 +159,9 @@ pub struct ConnTable<A = u32> {
     tag_mask: u32,
     hasher: foldhash::quality::RandomState,
     slab: Vec<Conn<A>>,
+    /// Per slab entry, where the persistence template its connection is
+    /// counted on is (`link.rs`), out of the entry the fast path reads.
+    links: Vec<u32>,
     /// Head of the free slab entries, chained through `Conn::next`.
     free: u32,
     len: usize,
@@ -214,6 +219,7 @@ impl<A: Addr> ConnTable<A> {
             tag_mask: u32::MAX << (idx_bits + 1),
             hasher: foldhash::quality::RandomState::default(),
             slab,
+            links: Vec::with_capacity(max),
             free: NIL,
             len: 0,
             lists: [List {
@@ -232,7 +238,8 @@ impl<A: Addr> ConnTable<A> {
     /// The bytes a table of `max` connections allocates: its index and its
     /// slab (what `--max-conns` costs a worker, per family).
     pub fn bytes_for(max: usize) -> u64 {
-        (index_slots(max) * size_of::<u32>()) as u64 + (max * size_of::<Conn<A>>()) as u64
+        let per = size_of::<Conn<A>>() + size_of::<u32>();
+        (index_slots(max) * size_of::<u32>()) as u64 + (max * per) as u64
     }
 
     pub fn len(&self) -> usize {
@@ -391,19 +398,6 @@ impl<A: Addr> ConnTable<A> {
         &self.slab[idx as usize]
     }
 
-    /// Connection `idx` has assured its persistence template
-    /// ([`super::conn::TEMPLATE_ASSURED`]).
-    pub fn set_template_assured(&mut self, idx: u32) {
-        self.slab[idx as usize].template |= super::conn::TEMPLATE_ASSURED;
-    }
-
-    /// Connection `idx` is counted on the persistence template of
-    /// `template` (its generation, and [`super::conn::TEMPLATE_ASSURED`] if
-    /// assured): a synced connection linked once installed.
-    pub fn set_template(&mut self, idx: u32, template: u16) {
-        self.slab[idx as usize].template = template;
-    }
-
     /// Put slab entry `idx`'s key of `side` (hashed to `h`) into the index.
     fn place(&mut self, h: u64, idx: u32, side: u32) {
         let v = self.slot_value(h, idx, side);
@@ -472,11 +466,13 @@ impl<A: Addr> ConnTable<A> {
             let i = self.free;
             self.free = self.slab[i as usize].next();
             self.slab[i as usize] = conn;
+            self.links[i as usize] = 0;
             i
         } else {
             // Never reallocates: entries are live or free, and none is free here.
             debug_assert!(self.slab.len() < self.slab.capacity());
             self.slab.push(conn);
+            self.links.push(0);
             (self.slab.len() - 1) as u32
         };
         self.place(ih, idx, 0);
@@ -555,7 +551,7 @@ impl<A: Addr> ConnTable<A> {
         now: u32,
         timeouts: &Timeouts,
         budget: usize,
-        gone: impl FnMut(&Conn<A>),
+        gone: impl FnMut(&Conn<A>, u32),
     ) -> usize {
         self.expire_keeping(now, timeouts, budget, |_, _| false, gone)
             .0
@@ -589,11 +585,11 @@ impl<A: Addr> ConnTable<A> {
     /// Remove one transitory connection (see [`ConnTable::eviction_candidate`]) to
     /// make room at `now`, calling `gone` with it before it leaves. Returns whether
     /// one was removed.
-    pub fn evict_one(&mut self, now: u32, gone: impl FnOnce(&Conn<A>)) -> bool {
+    pub fn evict_one(&mut self, now: u32, gone: impl FnOnce(&Conn<A>, u32)) -> bool {
         let Some(idx) = self.eviction_candidate(now) else {
             return false;
         };
-        gone(&self.slab[idx as usize]);
+        gone(&self.slab[idx as usize], self.link(idx));
         self.remove(idx);
         true
     }
@@ -752,14 +748,14 @@ mod test {
         let mut gone = vec![];
         // SYN_RECV lasts 60 s: b (seen at 1) goes at 61, c (seen at 30) stays.
         assert_eq!(
-            t.expire(61, &to, 100, |c| gone.push((c.dest(), c.state))),
+            t.expire(61, &to, 100, |c, _| gone.push((c.dest(), c.state))),
             1
         );
         assert_eq!(gone, [(DestId(7), State::SynRecv)]);
         assert_eq!(t.len(), 2);
         // Budget bounds the work per call.
-        assert_eq!(t.expire(10_000, &to, 1, |_| {}), 1);
-        assert_eq!(t.expire(10_000, &to, 100, |_| {}), 1);
+        assert_eq!(t.expire(10_000, &to, 1, |_, _| {}), 1);
+        assert_eq!(t.expire(10_000, &to, 100, |_, _| {}), 1);
         assert!(t.is_empty());
         assert_eq!(t.counts().iter().sum::<u32>(), 0);
     }
@@ -791,13 +787,16 @@ mod test {
         // c (due at 10 + timeout) back until b goes: c is s late, b on time.
         let mut gone = vec![];
         assert_eq!(
-            t.expire(10 + s + est - 1, &to, 100, |c| gone.push(c.cport)),
+            t.expire(10 + s + est - 1, &to, 100, |c, _| gone.push(c.cport)),
             0
         );
-        assert_eq!(t.expire(10 + s + est, &to, 100, |c| gone.push(c.cport)), 2);
+        assert_eq!(
+            t.expire(10 + s + est, &to, 100, |c, _| gone.push(c.cport)),
+            2
+        );
         assert_eq!(gone, [2, 3]);
-        assert_eq!(t.expire(11 + s + est - 1, &to, 100, |_| {}), 0);
-        assert_eq!(t.expire(11 + s + est, &to, 100, |_| {}), 1);
+        assert_eq!(t.expire(11 + s + est - 1, &to, 100, |_, _| {}), 0);
+        assert_eq!(t.expire(11 + s + est, &to, 100, |_, _| {}), 1);
         assert!(t.is_empty());
     }
 
@@ -817,34 +816,34 @@ mod test {
             &to,
             100,
             |_, c| c.cport == 1000,
-            |c| gone.push(c.cport),
+            |c, _| gone.push(c.cport),
         );
         assert_eq!((n, gone.as_slice()), ((1, 2), &[1001][..]));
         assert_eq!(t.len(), 1);
         // Due again 60 s on (IPVS's `expire_later`), kept while `keep`
         // holds it, and let go at the first 60 s mark after.
         let late = 10 + est + EXPIRE_LATER;
-        let held = |t: &mut ConnTable, now| t.expire_keeping(now, &to, 100, |_, _| true, |_| {});
+        let held = |t: &mut ConnTable, now| t.expire_keeping(now, &to, 100, |_, _| true, |_, _| {});
         assert_eq!(held(&mut t, late - 1), (0, 0));
         assert_eq!(held(&mut t, late), (0, 1), "looked at, kept");
-        assert_eq!(t.expire(late + EXPIRE_LATER - 1, &to, 100, |_| {}), 0);
-        assert_eq!(t.expire(late + EXPIRE_LATER, &to, 100, |_| {}), 1);
+        assert_eq!(t.expire(late + EXPIRE_LATER - 1, &to, 100, |_, _| {}), 0);
+        assert_eq!(t.expire(late + EXPIRE_LATER, &to, 100, |_, _| {}), 1);
         assert!(t.is_empty());
         // A packet after it was kept gives it its state's whole timeout.
         let i = t.insert(conn(1000), 10).expect("room");
         t.touch(i, State::Established, 10, &to);
         assert_eq!(held(&mut t, 10 + est), (0, 1));
         t.touch(i, State::Established, 20 + est, &to);
-        assert_eq!(t.expire(10 + est + EXPIRE_LATER, &to, 100, |_| {}), 0);
-        assert_eq!(t.expire(20 + 2 * est - 1, &to, 100, |_| {}), 0);
-        assert_eq!(t.expire(20 + 2 * est + slack(est), &to, 100, |_| {}), 1);
+        assert_eq!(t.expire(10 + est + EXPIRE_LATER, &to, 100, |_, _| {}), 0);
+        assert_eq!(t.expire(20 + 2 * est - 1, &to, 100, |_, _| {}), 0);
+        assert_eq!(t.expire(20 + 2 * est + slack(est), &to, 100, |_, _| {}), 1);
         // So does a packet in the very second it was kept (`touch`'s
         // same-second shortcut must not leave the re-arm fresh).
         let i = t.insert(conn(1000), 10).expect("room");
         t.touch(i, State::Established, 10, &to);
         assert_eq!(held(&mut t, 10 + est), (0, 1));
         t.touch(i, State::Established, 10 + est, &to);
-        let n = t.expire(10 + est + EXPIRE_LATER, &to, 100, |_| {});
+        let n = t.expire(10 + est + EXPIRE_LATER, &to, 100, |_, _| {});
         assert_eq!(n, 0, "seen in the second it was kept");
     }
 
@@ -865,7 +864,7 @@ mod test {
         assert_eq!(t.get(i).expires_in(100 + MAX_SLACK, &to), est);
         let kept_at = 100 + MAX_SLACK + est;
         assert_eq!(
-            t.expire_keeping(kept_at, &to, 16, |_, _| true, |_| {}),
+            t.expire_keeping(kept_at, &to, 16, |_, _| true, |_, _| {}),
             (0, 1)
         );
         assert!(t.get(i).kept());
@@ -887,13 +886,13 @@ mod test {
         let i = i.expect("room");
         t.touch(i, State::Close, 0, &to);
         assert_eq!(
-            t.expire_keeping(close, &to, 16, |_, _| true, |_| {}),
+            t.expire_keeping(close, &to, 16, |_, _| true, |_, _| {}),
             (0, 1)
         );
         t.touch(i, State::Close, close + 1, &to);
-        assert_eq!(t.expire(2 * close, &to, 16, |_| {}), 0);
+        assert_eq!(t.expire(2 * close, &to, 16, |_, _| {}), 0);
         assert_eq!(
-            t.expire(2 * close + 1, &to, 16, |_| {}),
+            t.expire(2 * close + 1, &to, 16, |_, _| {}),
             1,
             "CLOSE's timeout"
         );
@@ -909,12 +908,15 @@ mod test {
         to.set(1, 1, 1);
         let i = t.insert(Conn::new(6, (1, 1000), (2, 21), (3, 21), DestId(0)), 10);
         t.touch(i.expect("room"), State::Established, 10, &to);
-        assert_eq!(t.expire_keeping(11, &to, 256, |_, _| true, |_| {}), (0, 1));
+        assert_eq!(
+            t.expire_keeping(11, &to, 256, |_, _| true, |_, _| {}),
+            (0, 1)
+        );
         for now in 12..11 + EXPIRE_LATER {
-            let r = t.expire_keeping(now, &to, 256, |_, _| true, |_| {});
+            let r = t.expire_keeping(now, &to, 256, |_, _| true, |_, _| {});
             assert_eq!(r, (0, 0), "at {now}");
         }
-        let r = t.expire_keeping(11 + EXPIRE_LATER, &to, 256, |_, _| true, |_| {});
+        let r = t.expire_keeping(11 + EXPIRE_LATER, &to, 256, |_, _| true, |_, _| {});
         assert_eq!(r, (0, 1));
     }
 
@@ -935,14 +937,14 @@ mod test {
             i
         };
         let kept = add(&mut t, 1000, 10);
-        let held = t.expire_keeping(now, &to, 100, |_, _| true, |_| {});
+        let held = t.expire_keeping(now, &to, 100, |_, _| true, |_, _| {});
         assert_eq!(held, (0, 1));
         assert!(t.get(kept).kept());
         assert_eq!(t.eviction_candidate(now), None, "the kept one alone");
         let other = add(&mut t, 1001, now);
         assert_eq!(t.eviction_candidate(now), Some(other));
-        assert!(t.evict_one(now, |c| assert_eq!(c.cport, 1001)));
-        assert!(!t.evict_one(now, |_| panic!("a kept connection evicted")));
+        assert!(t.evict_one(now, |c, _| assert_eq!(c.cport, 1001)));
+        assert!(!t.evict_one(now, |_, _| panic!("a kept connection evicted")));
         t.touch(kept, State::Close, now + 1, &to);
         assert!(!t.get(kept).kept());
         assert_eq!(t.eviction_candidate(now + 1), Some(kept));
@@ -966,7 +968,7 @@ mod test {
             t.touch(i, State::Close, at, &to);
             i
         };
-        let held = |t: &mut ConnTable, now| t.expire_keeping(now, &to, 100, |_, _| true, |_| {});
+        let held = |t: &mut ConnTable, now| t.expire_keeping(now, &to, 100, |_, _| true, |_, _| {});
         add(&mut t, 1000, 10);
         assert_eq!(held(&mut t, 10 + close), (0, 1), "kept");
         for now in 11 + close..10 + close + EXPIRE_LATER {
@@ -977,8 +979,8 @@ mod test {
         assert_eq!(t.counts()[State::Close as usize], 1);
         assert_eq!(t.iter().count(), 1, "listed");
         // Let go: it goes at its next mark, not 10 s on.
-        assert_eq!(t.expire(mark + EXPIRE_LATER - 1, &to, 100, |_| {}), 0);
-        assert_eq!(t.expire(mark + EXPIRE_LATER, &to, 100, |_| {}), 1);
+        assert_eq!(t.expire(mark + EXPIRE_LATER - 1, &to, 100, |_, _| {}), 0);
+        assert_eq!(t.expire(mark + EXPIRE_LATER, &to, 100, |_, _| {}), 1);
         assert!(t.is_empty() && t.iter().next().is_none());
         // Three kept a second apart; packets on the middle one, then on
         // the last and the first, take each back to CLOSE's list.
@@ -1000,7 +1002,7 @@ mod test {
         assert_eq!(t.counts()[State::Close as usize], 3);
         // All three go from CLOSE's list at their state's timeout.
         let mut gone = Vec::new();
-        let n = t.expire(back + close, &to, 100, |c| gone.push(c.cport));
+        let n = t.expire(back + close, &to, 100, |c, _| gone.push(c.cport));
         assert_eq!((n, gone.len()), (3, 3), "{gone:?}");
         assert!(t.is_empty() && t.iter().next().is_none());
         // Nothing is left on the re-arms: a new connection kept later is
@@ -1029,14 +1031,17 @@ mod test {
             add(&mut t, p, State::Established, 10);
         }
         let kept = |_, c: &Conn| c.cport < 1004;
-        assert_eq!(t.expire_keeping(10 + est, &to, 100, kept, |_| {}), (0, 4));
+        assert_eq!(
+            t.expire_keeping(10 + est, &to, 100, kept, |_, _| {}),
+            (0, 4)
+        );
         // Two more idle out when the four kept ones come due again.
         let now = 10 + est + EXPIRE_LATER;
         for p in [1004, 1005] {
             add(&mut t, p, State::TimeWait, now - to.secs(State::TimeWait));
         }
         let mut gone = Vec::new();
-        let n = t.expire_keeping(now, &to, 4, kept, |c| gone.push(c.cport));
+        let n = t.expire_keeping(now, &to, 4, kept, |c, _| gone.push(c.cport));
         assert_eq!((n, gone.as_slice()), ((2, 4), &[1004, 1005][..]));
         // And what the lists leave: the budget is used up while re-arms
         // are due (the worker then goes on in its next pass).
@@ -1047,13 +1052,13 @@ mod test {
             State::TimeWait,
             now - to.secs(State::TimeWait),
         );
-        let n = t.expire_keeping(now, &to, 4, kept, |c| gone.push(c.cport));
+        let n = t.expire_keeping(now, &to, 4, kept, |c, _| gone.push(c.cport));
         assert_eq!(
             (n, gone.len()),
             ((1, 4), 3),
             "two re-arms, one gone, one more re-arm"
         );
-        assert_eq!(t.expire_keeping(now, &to, 4, kept, |_| {}), (0, 1));
+        assert_eq!(t.expire_keeping(now, &to, 4, kept, |_, _| {}), (0, 1));
     }
 
     fn eviction_takes_the_stalest_transitory_entry_and_spares_live_ones<A: TestAddr>() {
@@ -1072,11 +1077,11 @@ mod test {
         // The stalest head over all transitory lists: b (TIME_WAIT, seen at 3).
         assert_eq!(t.eviction_candidate(8), Some(b));
         let mut gone = vec![];
-        assert!(t.evict_one(8, |c| gone.push(c.cport)));
-        assert!(t.evict_one(8, |c| gone.push(c.cport)));
-        assert!(t.evict_one(8, |c| gone.push(c.cport)));
+        assert!(t.evict_one(8, |c, _| gone.push(c.cport)));
+        assert!(t.evict_one(8, |c, _| gone.push(c.cport)));
+        assert!(t.evict_one(8, |c, _| gone.push(c.cport)));
         assert_eq!(gone, [3, 2, 4]);
-        assert!(!t.evict_one(8, |_| panic!("established evicted")));
+        assert!(!t.evict_one(8, |_, _| panic!("established evicted")));
         assert_eq!(t.len(), 1);
         assert_eq!(t.lookup(&t.get(est).in_key()), Some(est));
         // UDP only once idle for UDP_EVICT_IDLE seconds.

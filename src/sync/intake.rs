@@ -158,7 +158,7 @@ impl Intake {
                 return Err("template_kept_or_full");
             }
             if c.state & wire::ipvs_state::CTPL_ASSURED != 0 {
-                templates.assure(key, None);
+                templates.assure(key);
             }
             self.counters
                 .templates_installed

@@ -6,8 +6,9 @@
 //! `ip_vs_sync_conn`); while one reports, it takes in the other shards
 //! due by then, half a round away from its share first.
 
-use super::{Persist, Rearmed, Shard, TEMPLATE_SHARDS, Templates};
-use crate::nat::{Addr, ServiceId, Snapshot};
+use super::link::free_slot;
+use super::{Rearmed, Shard, TEMPLATE_SHARDS, Templates};
+use crate::nat::Addr;
 use std::sync::TryLockError;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -15,20 +16,29 @@ impl<A: Addr> Shard<A> {
     /// Sweep one shard ([`Templates::sweep_reporting`]); returns when it is
     /// due next: the first end of a template that counts connections, or
     /// the next second for one re-armed that `rearmed` did not take.
-    fn sweep(
-        &mut self,
-        now: u32,
-        persist: &impl Fn(&(u8, A, u16)) -> Option<Persist>,
-        rearmed: &mut impl FnMut(Rearmed<A>) -> bool,
-    ) -> u32 {
-        let Shard { map, pe, calls, .. } = self;
+    fn sweep(&mut self, now: u32, rearmed: &mut impl FnMut(Rearmed<A>) -> bool) -> u32 {
+        let Shard {
+            map,
+            pe,
+            calls,
+            slots,
+            vacant,
+        } = self;
         let mut next = u32::MAX;
         map.retain(|k, t| {
             t.settle(now);
-            let keep = t.alive(now) && persist(&k.svc).is_some_and(|p| p.mask == t.mask);
-            if !keep && k.pe != 0 {
-                *pe -= 1;
-                calls.remove(k);
+            // Whatever the rules say: a template of a service deleted, made
+            // non-persistent or given another `-M` lives while it counts
+            // connections and then its own timeout, as the kernel's
+            // (`__ip_vs_del_service` leaves templates alone, and
+            // `ip_vs_conn_expire` expires one by its timer and count).
+            let keep = t.alive(now);
+            if !keep {
+                free_slot(slots, vacant, t.slot);
+                if k.pe != 0 {
+                    *pe -= 1;
+                    calls.remove(k);
+                }
             }
             if keep && t.rearmed {
                 let r = Rearmed {
@@ -53,17 +63,11 @@ impl<A: Addr> Shard<A> {
 }
 
 impl<A: Addr> Templates<A> {
-    /// Drop the templates of shards `first..first + n` (wrapping) that expired,
-    /// whose service is gone or no longer persistent (`persist` of it is
-    /// `None`), or whose netmask changed. Busy shards are skipped.
-    pub fn sweep_by(
-        &self,
-        first: usize,
-        n: usize,
-        now: u32,
-        persist: impl Fn(&(u8, A, u16)) -> Option<Persist>,
-    ) {
-        self.sweep_reporting((first, n, 0), now, persist, |_| true);
+    /// Drop the templates of shards `first..first + n` (wrapping) that
+    /// expired: their time ran out and they count no connection, whatever
+    /// the rules say of their service. Busy shards are skipped.
+    pub fn sweep_by(&self, first: usize, n: usize, now: u32) {
+        self.sweep_reporting((first, n, 0), now, |_| true);
     }
 
     /// [`Templates::sweep_by`], and run the timers of those it keeps up to
@@ -96,7 +100,6 @@ impl<A: Addr> Templates<A> {
         &self,
         (first, n, mut budget): (usize, usize, usize),
         now: u32,
-        persist: impl Fn(&(u8, A, u16)) -> Option<Persist>,
         mut rearmed: impl FnMut(Rearmed<A>) -> bool,
     ) {
         let is_due = |i: usize| self.due[i].load(Relaxed) <= now;
@@ -108,7 +111,7 @@ impl<A: Addr> Templates<A> {
                 Err(TryLockError::WouldBlock) if budget > 0 && is_due(i) => self.lock(i),
                 Err(TryLockError::WouldBlock) => continue,
             };
-            self.due[i].store(shard.sweep(now, &persist, &mut rearmed), Relaxed);
+            self.due[i].store(shard.sweep(now, &mut rearmed), Relaxed);
         }
         let start = first + TEMPLATE_SHARDS / 2;
         for i in (start..start + TEMPLATE_SHARDS).map(|i| i % TEMPLATE_SHARDS) {
@@ -126,17 +129,8 @@ impl<A: Addr> Templates<A> {
                 continue;
             }
             budget -= shard.map.len();
-            self.due[i].store(shard.sweep(now, &persist, &mut rearmed), Relaxed);
+            self.due[i].store(shard.sweep(now, &mut rearmed), Relaxed);
         }
-    }
-}
-
-impl Templates {
-    /// [`Templates::sweep_by`] the services of `snap`.
-    pub fn sweep(&self, first: usize, n: usize, now: u32, snap: &Snapshot) {
-        self.sweep_by(first, n, now, |svc: &ServiceId| {
-            snap.services.get(svc).and_then(|s| s.persist)
-        });
     }
 }
 
@@ -145,6 +139,7 @@ mod test {
     use super::super::shard_of;
     use super::super::test::{P, d, key};
     use super::*;
+    use crate::nat::Persist;
 
     /// Saturation, as a probe of the sweep: every shard holds 60 templates
     /// that count a connection, one of them re-armed each second; one
@@ -179,15 +174,10 @@ mod test {
         for (s, now) in (from..to).enumerate() {
             let first = s * N % TEMPLATE_SHARDS;
             let budget = N * PER as usize;
-            t.sweep_reporting(
-                (first, N, budget),
-                now,
-                |_| Some(p),
-                |r| {
-                    got.entry(r.key).or_default().push(now);
-                    true
-                },
-            );
+            t.sweep_reporting((first, N, budget), now, |r| {
+                got.entry(r.key).or_default().push(now);
+                true
+            });
         }
         // The first mark after `last`, for a template made at `j`.
         let mark = |j: u32, last: u32| j + 60 * ((last + 1 - j).div_ceil(60)).max(1);
@@ -230,20 +220,15 @@ mod test {
             let t = &t;
             let sweeper = s.spawn(move || {
                 let mut got = vec![];
-                t.sweep_reporting(
-                    (ia, 1, 1 << 16),
-                    300,
-                    |_| Some(P),
-                    |r| {
-                        if r.key == a {
-                            // Under a's lock: b is taken by the test now.
-                            ask.send(()).unwrap();
-                            held.recv().unwrap();
-                        }
-                        got.push(r.key);
-                        true
-                    },
-                );
+                t.sweep_reporting((ia, 1, 1 << 16), 300, |r| {
+                    if r.key == a {
+                        // Under a's lock: b is taken by the test now.
+                        ask.send(()).unwrap();
+                        held.recv().unwrap();
+                    }
+                    got.push(r.key);
+                    true
+                });
                 got
             });
             asked.recv().unwrap();

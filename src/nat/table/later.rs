@@ -54,7 +54,7 @@ impl<A: Addr> ConnTable<A> {
         now: u32,
         budget: &mut usize,
         keep: &mut impl FnMut(u32, &Conn<A>) -> bool,
-        gone: &mut impl FnMut(&Conn<A>),
+        gone: &mut impl FnMut(&Conn<A>, u32),
     ) -> usize {
         let mut n = 0;
         while *budget > 0 {
@@ -67,9 +67,9 @@ impl<A: Addr> ConnTable<A> {
                 self.rearm(head, now);
                 continue;
             }
-            let c = self.slab[head as usize].clone();
+            let (c, link) = (self.slab[head as usize].clone(), self.link(head));
             self.remove(head);
-            gone(&c);
+            gone(&c, link);
             n += 1;
         }
         n
@@ -92,7 +92,7 @@ impl<A: Addr> ConnTable<A> {
         timeouts: &Timeouts,
         mut budget: usize,
         mut keep: impl FnMut(u32, &Conn<A>) -> bool,
-        mut gone: impl FnMut(&Conn<A>),
+        mut gone: impl FnMut(&Conn<A>, u32),
     ) -> (usize, usize) {
         let start = budget;
         // The re-arms take at most half the budget first (each kept
@@ -115,7 +115,7 @@ impl<A: Addr> ConnTable<A> {
         timeouts: &Timeouts,
         budget: &mut usize,
         keep: &mut impl FnMut(u32, &Conn<A>) -> bool,
-        gone: &mut impl FnMut(&Conn<A>),
+        gone: &mut impl FnMut(&Conn<A>, u32),
     ) -> usize {
         let mut n = 0;
         for s in State::ALL {
@@ -131,9 +131,9 @@ impl<A: Addr> ConnTable<A> {
                     self.rearm(head, now);
                     continue;
                 }
-                let c = self.slab[head as usize].clone();
+                let (c, link) = (self.slab[head as usize].clone(), self.link(head));
                 self.remove(head);
-                gone(&c);
+                gone(&c, link);
                 n += 1;
             }
         }
