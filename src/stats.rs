@@ -76,6 +76,13 @@ counters! {
     /// changed length) came in a synced entry: what lets a director taking
     /// over go on shifting that stream.
     FtpSynced => "ftp_synced",
+    /// New connections (and `-o` datagrams) of a persistent service
+    /// scheduled without a template, so on their own, because the shard of
+    /// the persistence templates their client's falls in was full (16384
+    /// templates a shard, 1048576 a family): the client's next connection
+    /// may go to another server. A deliberate cap: IPVS's
+    /// `ip_vs_sched_persist` has none but memory.
+    PersistUntemplated => "persist_untemplated",
     /// Datagrams (and new connections) of a `--pe sip` service scheduled
     /// without a template, so on their own: the SIP templates' share of the
     /// persistence templates (half of each shard) or the shard itself was

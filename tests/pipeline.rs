@@ -3186,6 +3186,46 @@ fn a_template_outlives_its_service_deleted_under_a_live_connection() {
     assert_eq!(syn_to(&mut lab, 0, CLIENT2, 40000), RS2, "rr's pick");
 }
 
+/// A shard of the persistence templates holds 16384 (`MAX_TEMPLATES` /
+/// `TEMPLATE_SHARDS`): a new client whose shard is full is scheduled on its
+/// own, without a template, and counted in `persist_untemplated` (a
+/// deliberate cap: `ip_vs_sched_persist` has none). Before, nothing but the
+/// SIP engine's datagrams counted it.
+#[test]
+fn a_client_whose_template_shard_is_full_is_scheduled_alone_and_counted() {
+    use ringvs::nat::persist::{MAX_TEMPLATES, TEMPLATE_SHARDS, TemplateDest, TemplateKey};
+    let mut lab = lab_with(PERSIST);
+    let shared = &lab.shared.templates;
+    let shard = shared.shard_of(&TemplateKey::new(SVC, CLIENT.to_bits(), u32::MAX));
+    // Other services' templates (UDP, every port of the VIP) fill it.
+    let to = TemplateDest {
+        id: ringvs::config::DestId(0),
+        addr: RS1.to_bits(),
+        port: 53,
+    };
+    let mut left = MAX_TEMPLATES / TEMPLATE_SHARDS;
+    'fill: for port in 1..=u16::MAX {
+        for n in 0..256 {
+            let k = TemplateKey::new((17, VIP.to_bits(), port), CLIENT.to_bits() + n, u32::MAX);
+            if shared.shard_of(&k) == shard {
+                assert!(shared.install(k, to, u32::MAX, 0, u32::MAX / 2, true));
+                left -= 1;
+                if left == 0 {
+                    break 'fill;
+                }
+            }
+        }
+    }
+    assert_eq!(left, 0);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS1);
+    assert_eq!(lab.ctr(Ctr::PersistUntemplated), 1);
+    let of_client = templates(&mut lab)
+        .into_iter()
+        .filter(|t| t.client.0 == CLIENT && t.proto == 6)
+        .count();
+    assert_eq!(of_client, 0);
+}
+
 #[test]
 fn persistence_template_lives_while_connections_do_then_expires() {
     let mut lab = lab_with(PERSIST);

@@ -440,6 +440,9 @@ impl Core {
                     sip = Some((key, link.generation, call_id.unwrap_or_default()));
                     (i, Link::NONE)
                 } else {
+                    if link.generation == 0 {
+                        self.ctr.inc(Ctr::PersistUntemplated);
+                    }
                     (i, link)
                 }
             }

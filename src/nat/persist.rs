@@ -48,7 +48,10 @@
 //! its time ran out, whatever the rules say of its service (deleted, not
 //! persistent, another `-M`), as the kernel's, which
 //! `__ip_vs_del_service` leaves alone. At most [`MAX_TEMPLATES`] templates exist: when a shard is full a
-//! new client is scheduled without a template. The shards' maps start small and
+//! new client is scheduled without a template (counted in `persist_untemplated`,
+//! `sip_untemplated` for a SIP one: a deliberate cap, `docs/ipvsadm.md`); a
+//! key falls in a shard by a keyed hash ([`Templates::shard_of`]), so no
+//! client can aim at one. The shards' maps start small and
 //! grow (an allocation when a template is created and the map doubles, never per
 //! packet).
 //!
@@ -298,6 +301,9 @@ pub struct Templates<A = u32> {
     made: AtomicU64,
     /// Keyed (per process) hash of a SIP Call-ID into a key's `pe`.
     pe_hash: std::hash::RandomState,
+    /// Keyed (per process) hash of a key into its shard
+    /// ([`Templates::shard_of`]).
+    shard_hash: foldhash::quality::RandomState,
 }
 
 impl<A: Addr> Default for Templates<A> {
@@ -319,22 +325,23 @@ impl<A: Addr> Default for Templates<A> {
                 .collect(),
             made: AtomicU64::new(0),
             pe_hash: std::hash::RandomState::new(),
+            shard_hash: foldhash::quality::RandomState::default(),
         }
     }
 }
 
-/// Which shard a key lives in: a multiplicative mix of all its fields.
-fn shard_of<A: Addr>(k: &TemplateKey<A>) -> usize {
-    let (proto, vip, port) = k.svc;
-    let x = k.client.fold().rotate_left(32)
-        ^ vip.fold()
-        ^ u64::from(port) << 8
-        ^ u64::from(proto)
-        ^ k.pe;
-    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % TEMPLATE_SHARDS
-}
-
 impl<A: Addr> Templates<A> {
+    /// Which shard a key lives in: the top bits of a keyed hash of all its
+    /// fields (a per-process random key, as a worker's connection table
+    /// hashes its keys), so that no client can aim its addresses at one
+    /// shard to fill it and leave that shard's other clients without a
+    /// template. Once per new connection of a persistent service.
+    pub fn shard_of(&self, k: &TemplateKey<A>) -> usize {
+        use std::hash::BuildHasher;
+        let bits = TEMPLATE_SHARDS.trailing_zeros();
+        (self.shard_hash.hash_one(k) >> (64 - bits)) as usize % TEMPLATE_SHARDS
+    }
+
     fn lock(&self, i: usize) -> MutexGuard<'_, Shard<A>> {
         // A worker that panicked holding a shard aborts the process (release
         // builds abort on panic); in tests, keep going with the data as it is.
@@ -407,7 +414,7 @@ impl<A: Addr> Templates<A> {
     ) -> Option<(TemplateDest<A>, Link)> {
         let want = want.into();
         let key = want.key;
-        let i = shard_of(&key);
+        let i = self.shard_of(&key);
         let mut shard = self.lock(i);
         let expires = now.saturating_add(p.timeout);
         let mut replaced = None;
@@ -458,7 +465,7 @@ impl<A: Addr> Templates<A> {
     ) -> bool {
         let want = want.into();
         let key = want.key;
-        let mut shard = self.lock(shard_of(&key));
+        let mut shard = self.lock(self.shard_of(&key));
         let mut replaced = None;
         if let Some(t) = shard.map.get_mut(&key) {
             // Its marks passed first: one re-armed is reported as such.
@@ -501,7 +508,7 @@ impl<A: Addr> Templates<A> {
         mask: u32,
         now: u32,
     ) -> Option<(Link, bool)> {
-        let i = shard_of(&key);
+        let i = self.shard_of(&key);
         let mut shard = self.lock(i);
         let t = shard.map.get_mut(&key)?;
         t.settle(now);
@@ -521,7 +528,7 @@ impl<A: Addr> Templates<A> {
     /// was, or was `period` seconds ago or more (0: once only). Marks it
     /// reported when it is.
     pub fn sync_due(&self, key: TemplateKey<A>, generation: u16, now: u32, period: u32) -> bool {
-        let mut shard = self.lock(shard_of(&key));
+        let mut shard = self.lock(self.shard_of(&key));
         let Some(t) = shard.map.get_mut(&key) else {
             return false;
         };
@@ -540,14 +547,14 @@ impl<A: Addr> Templates<A> {
     /// (`ip_vs_control_assure_ct` on the master; a connection of this
     /// director's: [`Templates::assure_at`]).
     pub fn assure(&self, key: TemplateKey<A>) {
-        if let Some(t) = self.lock(shard_of(&key)).map.get_mut(&key) {
+        if let Some(t) = self.lock(self.shard_of(&key)).map.get_mut(&key) {
             t.assured = true;
         }
     }
 
     /// The generation of `key`'s template, if there is one.
     pub fn generation(&self, key: TemplateKey<A>) -> Option<u16> {
-        self.lock(shard_of(&key))
+        self.lock(self.shard_of(&key))
             .map
             .get(&key)
             .map(|t| t.generation)
@@ -630,7 +637,7 @@ mod test {
 
     /// The seconds a new connection extends `key`'s template by at `now`.
     fn period_of<A: Addr>(t: &Templates<A>, key: TemplateKey<A>, now: u32) -> Option<u32> {
-        let mut shard = t.lock(shard_of(&key));
+        let mut shard = t.lock(t.shard_of(&key));
         let tp = shard.map.get_mut(&key)?;
         tp.settle(now);
         Some(tp.period)
@@ -752,13 +759,13 @@ mod test {
     #[test]
     fn a_reporting_sweep_takes_in_the_shard_of_a_template_re_armed_now() {
         let t = Templates::default();
-        let i = shard_of(&key(1));
+        let i = t.shard_of(&key(1));
         let (first, n) = ((i + 1) % TEMPLATE_SHARDS, TEMPLATE_SHARDS - 1);
         let (_, g) = t.schedule(key(1), P, 0, |_| true, || Some(d(1))).unwrap();
         // A second client, its connection gone, lives on: nothing to re-arm.
         let k2 = (2..)
             .map(|c| key(c << 8))
-            .find(|k| shard_of(k) != i)
+            .find(|k| t.shard_of(k) != i)
             .unwrap();
         let long = Persist {
             timeout: 10_000,
@@ -806,10 +813,13 @@ mod test {
     /// its budget of templates: the rest wait for the next second.
     #[test]
     fn a_reporting_sweep_takes_in_no_more_than_its_budget() {
-        let (a, b) = (key(1), key(2 << 8));
-        assert_ne!(shard_of(&a), shard_of(&b));
         for (budget, at) in [(2, [300, 300]), (1, [300, 301])] {
             let t = Templates::default();
+            let a = key(1);
+            let b = (2..)
+                .map(|c| key(c << 8))
+                .find(|k| t.shard_of(k) != t.shard_of(&a))
+                .unwrap();
             for k in [a, b] {
                 t.schedule(k, P, 0, |_| true, || Some(d(1))).unwrap();
             }
@@ -831,13 +841,13 @@ mod test {
     fn a_sip_template_does_not_make_its_shard_due() {
         let t = Templates::default();
         let sip = t.with_call_id(key(1), b"call-1");
-        let i = shard_of(&sip);
+        let i = t.shard_of(&sip);
         let (_, g) = t.schedule(sip, P, 0, |_| true, || Some(d(1))).unwrap();
         t.release_at(g, 0);
         assert_eq!(t.due[i].load(Relaxed), u32::MAX);
         let k = (1..)
             .map(|c| key(c << 8))
-            .find(|k| shard_of(k) == i)
+            .find(|k| t.shard_of(k) == i)
             .unwrap();
         t.schedule(k, P, 5, |_| true, || Some(d(1))).unwrap();
         assert_eq!(t.due[i].load(Relaxed), 305);
@@ -859,7 +869,7 @@ mod test {
         let i = la.at >> 14;
         let k = (2..)
             .map(|c| key(c << 8))
-            .find(|k| shard_of(k) as u32 == i)
+            .find(|k| t.shard_of(k) as u32 == i)
             .unwrap();
         let (_, lb) = t.schedule(k, P, 400, |_| true, || Some(d(2))).unwrap();
         assert_eq!(lb.at, la.at);
@@ -1147,21 +1157,36 @@ mod test {
         assert_eq!(t.adopt(key(1), DestId(1), P.mask, 1000), None);
     }
 
+    /// The shard of a key is drawn by a keyed hash: two tables (two
+    /// processes) put the same keys in other shards, so no client can aim
+    /// at one (an unkeyed mix put them in the same ones).
+    #[test]
+    fn shards_are_keyed_per_table() {
+        let (t, u) = (Templates::<u32>::default(), Templates::<u32>::default());
+        let of = |t: &Templates| {
+            (1..=64)
+                .map(|c| t.shard_of(&key(c << 8)))
+                .collect::<Vec<_>>()
+        };
+        assert_ne!(of(&t), of(&u));
+    }
+
     /// Clients that differ only in their /64 (the usual IPv6 persistence
     /// mask) spread over the shards as IPv4 clients of distinct /24s do.
     #[test]
     fn ipv6_prefixes_spread_over_the_shards() {
         use std::collections::HashSet;
         let vip = Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x110);
+        let (t6, t) = (Templates::<Ipv6Addr>::default(), Templates::default());
         let v6: HashSet<usize> = (0..1024u16)
             .map(|n| {
                 let client = Ipv6Addr::new(0x2001, 2, 0, n, 0, 0, 0, 1);
-                shard_of(&TemplateKey::new((6, vip, 80), client, 64))
+                t6.shard_of(&TemplateKey::new((6, vip, 80), client, 64))
             })
             .collect();
         let v4: HashSet<usize> = (0..1024u32)
             .map(|n| {
-                shard_of(&TemplateKey::new(
+                t.shard_of(&TemplateKey::new(
                     (6, 0xc612_006e, 80),
                     0xc612_0001 + (n << 8),
                     P.mask,
