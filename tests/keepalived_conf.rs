@@ -2541,6 +2541,44 @@ fn an_endless_file_is_an_error() {
     assert_eq!(got, format!("/dev/zero: larger than {} bytes", 16 << 20));
 }
 
+/// Blocks nested 100 000 deep (a 1.2 MB file), and an include pattern of
+/// 20 000 nested braces, are errors naming the line, not a stack overflow
+/// that aborts the director: read on a thread with the default stack
+/// (2 MiB), as SIGHUP's reload thread reads the file.
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    let t = TempDir::new("deep");
+    let n = 100_000;
+    let deep = t.write("deep.conf", &("a {\n".repeat(n) + &"}\n".repeat(n)));
+    let braces = t.write(
+        "braces.conf",
+        &format!("include {}x{}\n", "{".repeat(20_000), "}".repeat(20_000)),
+    );
+    let load = |p: PathBuf| std::thread::spawn(move || load_as(&p, None)).join();
+    let got = load(deep.clone()).expect("no crash").unwrap_err();
+    assert_eq!(
+        got,
+        format!("{}:65: blocks nested deeper than 64", deep.display())
+    );
+    let got = load(braces.clone()).expect("no crash").unwrap_err();
+    let b = braces.display();
+    assert!(got.starts_with(&format!("{b}:1: include {{")), "{got:.200}");
+    assert!(
+        got.ends_with(": braces nested or repeated more than 64 times"),
+        "{got:.200}"
+    );
+    // 64 deep is read: an unknown block, skipped with a warning.
+    let ok = t.write("ok.conf", &("a {\n".repeat(64) + &"}\n".repeat(64)));
+    let l = load_as(&ok, None).unwrap();
+    assert_eq!(
+        l.warnings,
+        [format!(
+            "{}:1: a: unknown top-level keyword, skipped",
+            ok.display()
+        )]
+    );
+}
+
 #[test]
 fn includes_are_relative_to_the_including_file_and_may_match_nothing() {
     let t = TempDir::new("include");

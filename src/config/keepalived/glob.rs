@@ -8,12 +8,15 @@
 //! * parts without wildcards must exist; directories are left out (keepalived
 //!   marks them with `GLOB_MARK` and skips them).
 //!
-//! Expansion is bounded ([`MAX_PATTERNS`], [`MAX_MATCHES`]).
+//! Expansion is bounded ([`MAX_BRACES`], [`MAX_PATTERNS`], [`MAX_MATCHES`]).
 
 use std::path::{Path, PathBuf};
 
 /// Most patterns a brace expansion may give.
 pub(crate) const MAX_PATTERNS: usize = 256;
+/// Most `{` a pattern may hold: [`braces`] recurses once for each, and a
+/// pattern of thousands (`{{{{...a}}}}`) would overflow the stack.
+pub(crate) const MAX_BRACES: usize = 64;
 /// Most files one `include` may match.
 pub(crate) const MAX_MATCHES: usize = 1024;
 
@@ -73,8 +76,20 @@ fn unescape(part: &str) -> String {
     out
 }
 
-/// The brace expansion of `pattern` (csh style: `a{b,c{d,e}}f`).
+/// The brace expansion of `pattern` (csh style: `a{b,c{d,e}}f`); a pattern
+/// with more than [`MAX_BRACES`] `{` is refused (glibc's `glob` has no such
+/// bound, but no configuration needs one near it).
 fn braces(pattern: &str) -> Result<Vec<String>, String> {
+    if pattern.matches('{').count() > MAX_BRACES {
+        return Err(format!(
+            "braces nested or repeated more than {MAX_BRACES} times"
+        ));
+    }
+    expand(pattern)
+}
+
+/// [`braces`] once the pattern is checked: each call takes one `{` off.
+fn expand(pattern: &str) -> Result<Vec<String>, String> {
     let b = pattern.as_bytes();
     // The first unescaped '{' with its matching '}' and top-level commas.
     let mut i = 0;
@@ -109,7 +124,7 @@ fn braces(pattern: &str) -> Result<Vec<String>, String> {
                 let mut out = Vec::new();
                 for w in cuts.windows(2) {
                     let alt = &pattern[w[0] + 1..w[1]];
-                    for tail in braces(&format!("{alt}{post}"))? {
+                    for tail in expand(&format!("{alt}{post}"))? {
                         out.push(format!("{pre}{tail}"));
                         if out.len() > MAX_PATTERNS {
                             return Err(format!("expands to more than {MAX_PATTERNS} patterns"));

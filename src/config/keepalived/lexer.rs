@@ -37,6 +37,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::tree::{Tok, build, tokens};
 use super::{KaError, LoadOptions, Pos, Warnings, builtin, glob};
 
 /// Deepest nesting of includes.
@@ -84,13 +85,6 @@ impl Stmt {
     pub fn children(&self) -> &[Stmt] {
         self.block.as_deref().unwrap_or(&[])
     }
-}
-
-#[derive(Debug)]
-enum Tok {
-    Words(Vec<String>, Pos),
-    Open(Pos),
-    Close(Pos),
 }
 
 /// Reads `path` and what it includes into top-level statements;
@@ -512,7 +506,7 @@ fn c_long(s: &str) -> Option<i64> {
 
 /// keepalived's blanks (`parser.c` `WHITE_SPACE_STR`, C's `isspace`): ASCII
 /// only, so a no-break space or another Unicode space is part of a word.
-fn blank(c: char) -> bool {
+pub(super) fn blank(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
 }
 
@@ -584,118 +578,6 @@ fn split_words(line: &str) -> Option<Vec<String>> {
         words.push(cur);
     }
     Some(words)
-}
-
-/// Splits a line (quotes already checked) into words and braces. Inside
-/// double quotes a backslash and the character after it are kept as they
-/// are and do not close the quote: `notify_down "/bin/logger \"rs down\""`
-/// is one word, as keepalived's `alloc_strvec_quoted_escaped` (`parser.c`)
-/// reads a script's line; [`decomment`] skips `\"` alike.
-fn tokens(line: &str, pos: &Pos, out: &mut Vec<Tok>) {
-    let mut words: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    let mut quoted: Option<String> = None;
-    let flush = |cur: &mut String, words: &mut Vec<String>| {
-        if !cur.is_empty() {
-            words.push(std::mem::take(cur));
-        }
-    };
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if let Some(q) = quoted.as_mut() {
-            match c {
-                '"' => words.extend(quoted.take()),
-                '\\' => {
-                    q.push(c);
-                    q.extend(chars.next());
-                }
-                c => q.push(c),
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                flush(&mut cur, &mut words);
-                quoted = Some(String::new());
-            }
-            '{' | '}' => {
-                flush(&mut cur, &mut words);
-                if !words.is_empty() {
-                    out.push(Tok::Words(std::mem::take(&mut words), pos.clone()));
-                }
-                out.push(if c == '{' {
-                    Tok::Open(pos.clone())
-                } else {
-                    Tok::Close(pos.clone())
-                });
-            }
-            c if blank(c) => flush(&mut cur, &mut words),
-            c => cur.push(c),
-        }
-    }
-    flush(&mut cur, &mut words);
-    if !words.is_empty() {
-        out.push(Tok::Words(words, pos.clone()));
-    }
-}
-
-/// Builds the statement tree: a `{` opens the block of the statement just
-/// before it.
-fn build(toks: Vec<Tok>) -> Result<Vec<Stmt>, KaError> {
-    // The statements of each open block, outermost first; the last is the
-    // current one. The statement owning a block is the last of its parent.
-    let mut levels: Vec<Vec<Stmt>> = vec![Vec::new()];
-    let mut after_words = false;
-    for t in toks {
-        match t {
-            Tok::Words(words, pos) => {
-                if let Some(cur) = levels.last_mut() {
-                    cur.push(Stmt {
-                        words,
-                        pos,
-                        block: None,
-                    });
-                }
-                after_words = true;
-            }
-            Tok::Open(pos) => {
-                let owner_free = levels
-                    .last()
-                    .and_then(|l| l.last())
-                    .is_some_and(|s| s.block.is_none());
-                if !after_words || !owner_free {
-                    return Err(KaError::at(&pos, "unexpected '{'"));
-                }
-                levels.push(Vec::new());
-                after_words = false;
-            }
-            Tok::Close(pos) => {
-                if levels.len() < 2 {
-                    return Err(KaError::at(&pos, "unexpected '}' (no block is open)"));
-                }
-                let inner = levels.pop().unwrap_or_default();
-                if let Some(owner) = levels.last_mut().and_then(|l| l.last_mut()) {
-                    owner.block = Some(inner);
-                }
-                after_words = false;
-            }
-        }
-    }
-    if levels.len() > 1 {
-        // The owner of the innermost open block is the last statement of the
-        // level above it.
-        let n = levels.len();
-        let owner = levels[n - 2]
-            .last()
-            .map(|s| (s.keyword().to_string(), s.pos.clone()));
-        if let Some((kw, pos)) = owner {
-            return Err(KaError::at(
-                &pos,
-                format!("missing '}}': the block of '{kw}' is not closed"),
-            ));
-        }
-    }
-    Ok(levels.pop().unwrap_or_default())
 }
 
 #[cfg(test)]

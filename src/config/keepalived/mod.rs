@@ -21,8 +21,9 @@
 //! its [`DestId`](super::DestId) (which its connections refer to).
 //!
 //! Files, each on the ones before it: `glob` (include patterns), `builtin`
-//! (keepalived's pre-defined `$_NAME`s), `lexer`
-//! (lines, comments, quotes, conditionals, includes, blocks), `values`
+//! (keepalived's pre-defined `$_NAME`s), `tree` (words, braces and the
+//! tree of blocks), `lexer`
+//! (lines, comments, quotes, conditionals, includes), `values`
 //! (keyword values), `check` (the checkers and one check per service),
 //! `conn` (a checker's `connect_ip`, `connect_port`, `bindto`),
 //! `track` (`track_file` blocks and `FILE_CHECK`),
@@ -43,6 +44,7 @@ mod lvs;
 mod ssl;
 mod top;
 mod track;
+mod tree;
 mod values;
 
 use std::fmt;
