@@ -2541,6 +2541,26 @@ fn an_endless_file_is_an_error() {
     assert_eq!(got, format!("/dev/zero: larger than {} bytes", 16 << 20));
 }
 
+/// What one load reads is bounded over all its files: a main file that
+/// includes a 1 MiB file 100 times (100 MiB) is refused at the include
+/// that passes 64 MiB, naming the bound.
+#[test]
+fn the_bytes_read_over_all_includes_are_bounded() {
+    let t = TempDir::new("total");
+    let line = format!("# {}\n", "x".repeat(1022));
+    t.write("big.conf", &line.repeat(1024));
+    let main = t.write("keepalived.conf", &"include big.conf\n".repeat(100));
+    let got = load_as(&main, None).unwrap_err();
+    assert_eq!(
+        got,
+        format!(
+            "{}:64: include {}: more than 64 MiB read for one load (its files and what they include)",
+            main.display(),
+            t.0.join("big.conf").display()
+        )
+    );
+}
+
 /// Blocks nested 100 000 deep (a 1.2 MB file), and an include pattern of
 /// 20 000 nested braces, are errors naming the line, not a stack overflow
 /// that aborts the director: read on a thread with the default stack

@@ -89,6 +89,32 @@ fn vet_scripts(l: &mut Loaded, flags: &ScriptSettings, path: &Path) -> Policy {
     p
 }
 
+/// Most warnings one load logs: a file of a million unknown keywords would
+/// otherwise log a million lines at each SIGHUP.
+const MAX_LOGGED_WARNINGS: usize = 100;
+
+/// The log lines of a load's `warnings`: the first [`MAX_LOGGED_WARNINGS`],
+/// then how many more there are.
+fn warning_lines(warnings: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = warnings
+        .iter()
+        .take(MAX_LOGGED_WARNINGS)
+        .map(|w| format!("ringvs: warning: {w}"))
+        .collect();
+    if let Some(more) = warnings.len().checked_sub(MAX_LOGGED_WARNINGS)
+        && more > 0
+    {
+        out.push(format!("ringvs: warning: ... and {more} more"));
+    }
+    out
+}
+
+fn log_warnings(warnings: &[String]) {
+    for l in warning_lines(warnings) {
+        crate::log!("{l}");
+    }
+}
+
 /// Load `path` at start into `cfg`; its warnings are printed. `dips`: the
 /// director's DIPs, which a checker's `bindto` may name.
 pub(super) fn load_at_start(
@@ -105,9 +131,7 @@ pub(super) fn load_at_start(
     let policy = vet_scripts(&mut l, &flags, path);
     l.warnings
         .extend(keepalived::init_files(&l.track_inits, false));
-    for w in &l.warnings {
-        crate::log!("ringvs: warning: {w}");
-    }
+    log_warnings(&l.warnings);
     let changes = diff(&Config::new(), &l.config);
     apply_changes(cfg, &changes).map_err(|e| RunError::Invalid(e.to_string()))?;
     set_script_policy(&flags, policy)?;
@@ -164,9 +188,7 @@ impl Ctl {
         // but overwrites none.
         l.warnings
             .extend(keepalived::init_files(&l.track_inits, true));
-        for w in &l.warnings {
-            crate::log!("ringvs: warning: {w}");
-        }
+        log_warnings(&l.warnings);
         let changes = diff(&src.last, &l.config);
         let Ok(mut st) = self.adm.lock() else {
             return Err("internal error: configuration lock poisoned".into());
@@ -217,6 +239,18 @@ pub(super) fn watch_sighup(ctl: &Arc<Ctl>) -> Result<(), RunError> {
 
 #[cfg(test)]
 mod tests {
+    /// A load's warnings are logged up to 100, then counted.
+    #[test]
+    fn a_load_logs_its_first_100_warnings_then_how_many_more() {
+        let ws: Vec<String> = (1..=250).map(|i| format!("/k.conf:{i}: x")).collect();
+        let lines = super::warning_lines(&ws);
+        assert_eq!(lines.len(), 101);
+        assert_eq!(lines[0], "ringvs: warning: /k.conf:1: x");
+        assert_eq!(lines[99], "ringvs: warning: /k.conf:100: x");
+        assert_eq!(lines[100], "ringvs: warning: ... and 150 more");
+        assert_eq!(super::warning_lines(&ws[..100]).len(), 100);
+    }
+
     /// A director run without `--keepalived` has nothing to re-read: a
     /// SIGHUP is answered with that, not taken as a reload.
     #[test]

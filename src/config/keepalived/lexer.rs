@@ -30,7 +30,9 @@
 //!   `chdir`s there). Unlike keepalived, an include loop is an error (it
 //!   would recurse without end), as are unreadable files (keepalived skips
 //!   them); a pattern that matches nothing, and executable or non-regular
-//!   files, are skipped with a warning, as keepalived logs them.
+//!   files, are skipped with a warning, as keepalived logs them. What one
+//!   load reads is bounded: [`MAX_FILE_BYTES`] a file, [`MAX_TOTAL_BYTES`]
+//!   in all, [`MAX_FILES`] files, [`MAX_INCLUDE_DEPTH`] deep.
 //! * A `}` too many, and a block still open at the end, are errors (keepalived
 //!   only logs them).
 
@@ -46,6 +48,9 @@ const MAX_INCLUDE_DEPTH: usize = 32;
 const MAX_FILES: usize = 1024;
 /// Largest file read.
 const MAX_FILE_BYTES: u64 = 16 << 20;
+/// Most bytes read for one load, over all its files: without it 1024
+/// includes of a 16 MiB file would be read, 16 GiB.
+const MAX_TOTAL_BYTES: usize = 64 << 20;
 /// Most lines `~SEQ` and multi-line definitions make for one load.
 const MAX_EXPANDED: usize = 1 << 20;
 /// Longest line a substitution may make (keepalived's own buffer is 64 KiB).
@@ -114,6 +119,8 @@ struct Reader<'a> {
     /// Canonical paths of the files being read (the include chain).
     stack: Vec<PathBuf>,
     files: usize,
+    /// Bytes of the files read so far ([`MAX_TOTAL_BYTES`]).
+    bytes: usize,
     toks: Vec<Tok>,
     warnings: &'a mut Warnings,
 }
@@ -128,6 +135,7 @@ impl<'a> Reader<'a> {
             expanded_bytes: 0,
             stack: Vec::new(),
             files: 0,
+            bytes: 0,
             toks: Vec::new(),
             warnings,
         }
@@ -156,6 +164,13 @@ impl<'a> Reader<'a> {
             return Err(fail(format!("more than {MAX_FILES} files included")));
         }
         let bytes = crate::config::read_bounded(&canon, MAX_FILE_BYTES).map_err(fail)?;
+        self.bytes = self.bytes.saturating_add(bytes.len());
+        if self.bytes > MAX_TOTAL_BYTES {
+            return Err(fail(format!(
+                "more than {} MiB read for one load (its files and what they include)",
+                MAX_TOTAL_BYTES >> 20
+            )));
+        }
         let text = String::from_utf8_lossy(&bytes);
         self.stack.push(canon);
         let r = self.text(Arc::from(path), &text);
