@@ -8,7 +8,9 @@
 
 use super::adm::vips;
 use super::{Ctl, RunError};
-use crate::config::keepalived::{self, LoadOptions, Loaded, ScriptSettings, apply_changes, diff};
+use crate::config::keepalived::{
+    self, LoadOptions, Loaded, ScriptSettings, apply_changes, apply_reload, diff,
+};
 use crate::config::{Config, ScriptUser};
 use crate::health::scripts::{self, Policy, RunAs};
 use std::path::{Path, PathBuf};
@@ -195,7 +197,13 @@ impl Ctl {
         };
         let before = vips(&st.cfg);
         let mut next = st.cfg.clone();
-        apply_changes(&mut next, &changes).map_err(|e| e.to_string())?;
+        // What `ringvs adm` changed since (a real server it deleted that the
+        // file drops or edits) is fitted to, not refused: else every later
+        // SIGHUP would be refused too, the last load never catching up.
+        let notes = apply_reload(&mut next, &changes).map_err(|e| e.to_string())?;
+        for n in notes {
+            crate::log!("ringvs: SIGHUP: {n}");
+        }
         st.cfg = next;
         // The file's script settings with the rules they were checked by.
         if scripts::policy().as_ref() != &policy {
@@ -315,6 +323,82 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         assert!(seen.len() > 1, "11 loads drew {seen:?}");
         assert_eq!(c.reload_counts().map(|r| r.applied), Some(10));
+    }
+
+    /// A reload after `ringvs adm` changed the table: the file drops a real
+    /// server the operator deleted (RS3) and reweights another (RS2). The
+    /// reload is applied, the delete of what is gone skipped, as keepalived's
+    /// `ipvs_talk` takes `ENOENT` on `DELDEST`; the last load is the new
+    /// file, so the next reload works too, and an edit of a server deleted
+    /// meanwhile (RS4) adds it, as keepalived retries `EDITDEST` as `ADDDEST`.
+    #[test]
+    fn a_reload_fits_what_ringvs_adm_changed_since_the_last_load() {
+        use super::{KaSource, keepalived};
+        use crate::config::keepalived::{LoadOptions, apply_changes, diff};
+        use crate::config::{Proto, ServiceKey};
+        use std::net::{IpAddr, Ipv4Addr};
+        let dir = std::env::temp_dir().join(format!("ringvs-reload-adm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keepalived.conf");
+        let conf = |servers: &[(u8, u32)]| {
+            let mut t = String::from(
+                "virtual_server 198.18.0.110 80 {\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n",
+            );
+            for (last, w) in servers {
+                t += &format!("  real_server 198.19.0.{last} 80 {{\n    weight {w}\n  }}\n");
+            }
+            t + "}\n"
+        };
+        std::fs::write(&path, conf(&[(2, 1), (3, 1), (4, 1)])).unwrap();
+        let (c, _garp) = crate::control::test_ctl(1);
+        let opts = LoadOptions::default();
+        let l = keepalived::load_with(&path, &opts).unwrap();
+        apply_changes(
+            &mut c.adm.lock().unwrap().cfg,
+            &diff(&crate::config::Config::new(), &l.config),
+        )
+        .unwrap();
+        c.set_ka_source(KaSource {
+            path: path.clone(),
+            last: l.config,
+            flags: Default::default(),
+            opts,
+        });
+        let key = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
+        let rs = |last: u8| IpAddr::V4(Ipv4Addr::new(198, 19, 0, last));
+        let weights = || -> Vec<(IpAddr, u32)> {
+            let st = c.adm.lock().unwrap();
+            let s = st.cfg.service(&key).unwrap();
+            s.dests.iter().map(|d| (d.addr, d.weight)).collect()
+        };
+        // `ringvs adm -d` of RS3, then the file drops it and reweights RS2.
+        c.adm.lock().unwrap().cfg.del_dest(&key, rs(3), 80).unwrap();
+        std::fs::write(&path, conf(&[(2, 7), (4, 1)])).unwrap();
+        let changes = c.reload_keepalived().expect("a reload fits the table");
+        assert_eq!(
+            changes,
+            [
+                "-d -t 198.18.0.110:80 -r 198.19.0.3:80",
+                "-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 7",
+            ]
+        );
+        assert_eq!(weights(), [(rs(2), 7), (rs(4), 1)]);
+        // `ringvs adm -d` of RS4, then the file reweights it: added back.
+        c.adm.lock().unwrap().cfg.del_dest(&key, rs(4), 80).unwrap();
+        std::fs::write(&path, conf(&[(2, 7), (4, 9)])).unwrap();
+        c.reload_keepalived().expect("the next reload works too");
+        let mut got = weights();
+        got.sort();
+        assert_eq!(got, [(rs(2), 7), (rs(4), 9)]);
+        // And one with nothing out of step.
+        std::fs::write(&path, conf(&[(2, 8), (4, 9)])).unwrap();
+        let changes = c.reload_keepalived().unwrap();
+        assert_eq!(changes, ["-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 8"]);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            c.reload_counts().map(|r| (r.applied, r.refused)),
+            Some((3, 0))
+        );
     }
 
     /// `ringvs stats` reads the reload counts while a reload holds the

@@ -274,6 +274,112 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
 /// Applies `changes` to `cfg`, all or nothing: if the table refuses one (say
 /// a real server to edit is not there), `cfg` is left as it was.
 pub fn apply_changes(cfg: &mut Config, changes: &[Change]) -> Result<(), KaError> {
+    apply_with(cfg, changes, false).map(drop)
+}
+
+/// [`apply_changes`] as a reload (SIGHUP) applies the changes between the
+/// file as last loaded and as it is now, to a table `ringvs adm` may have
+/// changed since: a change that finds the table not as the last load left
+/// it is made to fit, as keepalived's `ipwrapper.c` `ipvs_talk` treats a
+/// failed command, and returned, one line each, for the log:
+///
+/// * deleting a service or real server that is already gone does nothing
+///   (keepalived: `ENOENT` on `IP_VS_SO_SET_DEL`/`DELDEST` is no error);
+/// * editing a real server that is not there adds it (keepalived retries
+///   an `IP_VS_SO_SET_EDITDEST` that fails with `ENOENT` as `ADDDEST`);
+/// * adding a service or real server that is there edits it to the file's
+///   settings (keepalived takes `EEXIST` as done and leaves the one there
+///   as it is: a deliberate difference, the file's settings win);
+/// * editing a service that is not there, and any change to a real server
+///   of a service that is not there, does nothing (keepalived's command
+///   fails and it carries on).
+///
+/// Any other refusal leaves `cfg` as it was, as [`apply_changes`].
+pub fn apply_reload(cfg: &mut Config, changes: &[Change]) -> Result<Vec<String>, KaError> {
+    apply_with(cfg, changes, true)
+}
+
+/// `c` fitted to the table `cfg` ([`apply_reload`]): the change to make
+/// instead, if any, and why.
+fn fit(cfg: &Config, c: &Change) -> (Option<Change>, Option<String>) {
+    let note = |why: &str| Some(format!("{c}: {why}"));
+    let dest_there = |key: &ServiceKey, addr: &IpAddr, port: &u16| {
+        cfg.service(key).map(|s| s.dest(*addr, *port).is_some())
+    };
+    match c {
+        Change::AddService { key, settings } if cfg.service(key).is_some() => (
+            Some(Change::EditService {
+                key: *key,
+                settings: settings.clone(),
+            }),
+            note("the service is there already (added with ringvs adm?): edited instead"),
+        ),
+        Change::EditService { key, .. } | Change::DelService { key }
+            if cfg.service(key).is_none() =>
+        {
+            (
+                None,
+                note("No such service (deleted with ringvs adm?): skipped"),
+            )
+        }
+        Change::AddDest {
+            key, addr, port, ..
+        }
+        | Change::EditDest {
+            key, addr, port, ..
+        }
+        | Change::DelDest { key, addr, port } => match (c, dest_there(key, addr, port)) {
+            (_, None) => (
+                None,
+                note("No such service (deleted with ringvs adm?): skipped"),
+            ),
+            (
+                Change::AddDest {
+                    key,
+                    addr,
+                    port,
+                    settings,
+                },
+                Some(true),
+            ) => (
+                Some(Change::EditDest {
+                    key: *key,
+                    addr: *addr,
+                    port: *port,
+                    settings: settings.clone(),
+                }),
+                note("the real server is there already (added with ringvs adm?): edited instead"),
+            ),
+            (
+                Change::EditDest {
+                    key,
+                    addr,
+                    port,
+                    settings,
+                },
+                Some(false),
+            ) => (
+                Some(Change::AddDest {
+                    key: *key,
+                    addr: *addr,
+                    port: *port,
+                    settings: settings.clone(),
+                }),
+                note("No such destination (deleted with ringvs adm?): added instead"),
+            ),
+            (Change::DelDest { .. }, Some(false)) => (
+                None,
+                note("No such destination (deleted with ringvs adm?): skipped"),
+            ),
+            _ => (Some(c.clone()), None),
+        },
+        _ => (Some(c.clone()), None),
+    }
+}
+
+/// [`apply_changes`], or with `fit` [`apply_reload`].
+fn apply_with(cfg: &mut Config, changes: &[Change], fit_in: bool) -> Result<Vec<String>, KaError> {
+    let mut notes = Vec::new();
     let mut next = cfg.clone();
     // The firewall-mark services edited or deleted give up their rules
     // first: each edit is checked against the rules of the rest, and a
@@ -287,13 +393,21 @@ pub fn apply_changes(cfg: &mut Config, changes: &[Change]) -> Result<(), KaError
         }
     }
     for c in changes {
-        apply_one(&mut next, c).map_err(|e| KaError::Apply {
+        let (c, note) = match fit_in {
+            true => fit(&next, c),
+            false => (Some(c.clone()), None),
+        };
+        notes.extend(note);
+        let Some(c) = c else {
+            continue;
+        };
+        apply_one(&mut next, &c).map_err(|e| KaError::Apply {
             change: c.to_string(),
             message: e.to_string(),
         })?;
     }
     *cfg = next;
-    Ok(())
+    Ok(notes)
 }
 
 /// Makes `current` what `new` describes by changing only what differs
@@ -404,6 +518,45 @@ mod tests {
 
     fn id(c: &Config, port: u16, last: u8) -> Option<DestId> {
         c.service(&key(port))?.dest(rip(last), port).map(|d| d.id)
+    }
+
+    /// [`apply_reload`] against a table `ringvs adm` changed after the last
+    /// load: an add of what is there edits it, an edit of a missing server
+    /// adds it, changes in a service deleted meanwhile are skipped; each
+    /// one named. [`apply_changes`] refuses the same changes.
+    #[test]
+    fn a_reload_fits_a_table_changed_since_the_last_load() {
+        let last = cfg(&[
+            (80, Scheduler::Wrr, &[(2, 1)]),
+            (443, Scheduler::Rr, &[(2, 1)]),
+        ]);
+        let file = cfg(&[
+            (80, Scheduler::Wrr, &[(2, 3), (5, 4)]),
+            (443, Scheduler::Wlc, &[(2, 6)]),
+        ]);
+        let changes = diff(&last, &file);
+        // Since the last load: .2 of :80 deleted, .5 added by hand, :443 deleted.
+        let mut running = cfg(&[(80, Scheduler::Wrr, &[(5, 1)])]);
+        assert!(apply_changes(&mut running.clone(), &changes).is_err());
+        let notes = apply_reload(&mut running, &changes).unwrap();
+        assert_eq!(
+            notes,
+            [
+                "-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 3: No such destination (deleted with ringvs adm?): added instead",
+                "-a -t 198.18.0.110:80 -r 198.19.0.5:80 -m -w 4: the real server is there already (added with ringvs adm?): edited instead",
+                "-E -t 198.18.0.110:443 -s wlc: No such service (deleted with ringvs adm?): skipped",
+                "-e -t 198.18.0.110:443 -r 198.19.0.2:443 -m -w 6: No such service (deleted with ringvs adm?): skipped",
+            ]
+        );
+        let w = |last: u8| {
+            running
+                .service(&key(80))
+                .unwrap()
+                .dest(rip(last), 80)
+                .map(|d| d.weight)
+        };
+        assert_eq!((w(2), w(5)), (Some(3), Some(4)));
+        assert!(running.service(&key(443)).is_none());
     }
 
     #[test]

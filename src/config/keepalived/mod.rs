@@ -53,7 +53,9 @@ use std::sync::Arc;
 
 use super::Config;
 
-pub use diff::{Change, DestSettings, ServiceSettings, apply_changes, apply_differences, diff};
+pub use diff::{
+    Change, DestSettings, ServiceSettings, apply_changes, apply_differences, apply_reload, diff,
+};
 pub use track::{TrackInit, init_files};
 
 /// A place in the configuration: a file and a 1-based line.
