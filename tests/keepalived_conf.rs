@@ -2796,11 +2796,20 @@ fn a_reload_applies_only_the_differences() {
         tls_before.unwrap().dests
     );
 
-    // A file that no longer loads changes nothing (the error is reported).
+    // A file that no longer loads is refused, naming its line, and changes
+    // nothing: once it is fixed, the reload finds the running table as the
+    // last good file made it (no change to make).
     t.write("keepalived.conf", "virtual_server 198.18.0.110 80 {\n");
-    let before = running.clone();
-    assert!(load_as(&p, None).is_err());
-    assert_eq!(running, before);
+    assert_eq!(
+        load_as(&p, None).unwrap_err(),
+        format!(
+            "{}:1: missing '}}': the block of 'virtual_server' is not closed",
+            p.display()
+        )
+    );
+    t.write("keepalived.conf", &conf(5, false, "wlc"));
+    assert_eq!(reload(&mut running, &p), Vec::<String>::new());
+    assert_eq!(running.service(&tls).unwrap().sched, Scheduler::Wlc);
 }
 
 /// keepalived's IPv6: bare addresses (`virtual_server 2001:2:0:1::110 80`),
