@@ -4,8 +4,10 @@
 //! line for them. A definition of the same name replaces one,
 //! as there (`check_definition` clears its function).
 //!
-//! * `_PWD`: the directory of the file being read (keepalived `chdir`s to
-//!   it, `get_cwd`);
+//! * `_PWD`: the directory of the file being read, absolute with its
+//!   symbolic links resolved (keepalived `chdir`s to it and `get_cwd` reads
+//!   `getcwd`), so `--keepalived keepalived.conf` gives the current
+//!   directory, not an empty word;
 //! * `_INSTANCE`: the config-id (`get_instance`); left as written without
 //!   one;
 //! * `_RANDOM`, `${_RANDOM MIN}`, `${_RANDOM MIN MAX}`: a number drawn in
@@ -143,13 +145,27 @@ pub(super) fn value(
     warnings: &mut Warnings,
 ) -> Result<Option<String>, KaError> {
     Ok(match name {
-        "_PWD" => pos.file.parent().map(Path::display).map(|d| d.to_string()),
+        "_PWD" => Some(pwd(&pos.file)),
         "_INSTANCE" => std.config_id.map(str::to_string),
         "_HASH" => Some("#".into()),
         "_BANG" => Some("!".into()),
         RANDOM => Some(random(params, pos, std, warnings)?.to_string()),
         _ => None,
     })
+}
+
+/// `$_PWD` in `file`: its directory as `getcwd` gives it once keepalived
+/// has `chdir`ed there (absolute, links resolved); joined to the current
+/// directory if it cannot be resolved.
+fn pwd(file: &Path) -> String {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let abs = std::fs::canonicalize(dir)
+        .or_else(|_| std::env::current_dir().map(|c| c.join(dir)))
+        .unwrap_or_else(|_| dir.to_path_buf());
+    abs.display().to_string()
 }
 
 /// `${_RANDOM [MIN [MAX]]}`: a number in MIN..=MAX.
@@ -210,6 +226,29 @@ mod tests {
         assert_eq!(draw(0, u64::MAX, 12345), 12345);
         assert_eq!(draw(2, 3, 0), 2);
         assert_eq!(draw(2, 3, u64::MAX), 3);
+    }
+
+    /// `$_PWD` is absolute whatever the path the file was named by:
+    /// `keepalived.conf` and `src/x.conf` from the crate's directory (where
+    /// tests run) give it and its `src`, as keepalived's `getcwd` after its
+    /// `chdir` would; an absolute one stays as it is.
+    #[test]
+    fn pwd_is_absolute() {
+        let here = std::fs::canonicalize(".").unwrap();
+        assert!(here.is_absolute());
+        assert_eq!(
+            pwd(Path::new("keepalived.conf")),
+            here.display().to_string()
+        );
+        assert_eq!(
+            pwd(Path::new("./keepalived.conf")),
+            here.display().to_string()
+        );
+        assert_eq!(
+            pwd(Path::new("src/x.conf")),
+            here.join("src").display().to_string()
+        );
+        assert_eq!(pwd(Path::new("/nonexistent/k/x.conf")), "/nonexistent/k");
     }
 
     #[test]
