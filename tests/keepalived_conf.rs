@@ -2487,8 +2487,8 @@ const ERRORS: &[(&str, &str)] = &[
         "2: persistence_granularity 24: not an IPv4 netmask",
     ),
     (
-        "virtual_server 198.18.0.110 80 {\n  inhibit_on_failure maybe\n}\n",
-        "2: inhibit_on_failure maybe: not one of on|off|true|false|yes|no",
+        "virtual_server 198.18.0.110 80 {\n  real_server 198.19.0.2 80 {\n    inhibit_on_failure maybe\n  }\n}\n",
+        "3: inhibit_on_failure maybe: not one of on|off|true|false|yes|no",
     ),
     ("include \"missing\n", "1: unterminated quote"),
 ];
@@ -2539,6 +2539,46 @@ fn include_loops_are_refused() {
 fn an_endless_file_is_an_error() {
     let got = load_as(Path::new("/dev/zero"), None).unwrap_err();
     assert_eq!(got, format!("/dev/zero: larger than {} bytes", 16 << 20));
+}
+
+/// A virtual server's `inhibit_on_failure` is on whatever value follows
+/// it, as keepalived's `check_parser.c` `vs_inhibit_handler` ignores the
+/// value (warned); a real server's reads its boolean (`rs_inhibit_handler`).
+#[test]
+fn a_virtual_servers_inhibit_on_failure_ignores_its_value() {
+    let t = TempDir::new("inhibit");
+    let file = |vs: &str, rs: &str| {
+        format!(
+            "virtual_server 198.18.0.110 80 {{\n  protocol TCP\n  lb_kind NAT\n  lb_algo rr\n{vs}\
+             \x20 real_server 198.19.0.2 80 {{\n{rs}    TCP_CHECK {{\n    }}\n  }}\n}}\n"
+        )
+    };
+    let inhibit = |l: &Loaded| {
+        l.config.services()[0]
+            .check
+            .as_ref()
+            .unwrap()
+            .inhibit_on_failure
+    };
+    for v in ["off", "no", "false"] {
+        let p = t.write("vs.conf", &file(&format!("  inhibit_on_failure {v}\n"), ""));
+        let l = load_as(&p, None).unwrap();
+        assert!(inhibit(&l), "virtual_server inhibit_on_failure {v}");
+        assert_eq!(
+            l.warnings,
+            [format!(
+                "{}:5: inhibit_on_failure {v}: keepalived ignores the value in a virtual_server, inhibit is on",
+                p.display()
+            )]
+        );
+    }
+    let p = t.write(
+        "rs.conf",
+        &file("  inhibit_on_failure\n", "    inhibit_on_failure off\n"),
+    );
+    assert!(!inhibit(&load_as(&p, None).unwrap()));
+    let p = t.write("none.conf", &file("", ""));
+    assert!(!inhibit(&load_as(&p, None).unwrap()));
 }
 
 /// What one load reads is bounded over all its files: a main file that

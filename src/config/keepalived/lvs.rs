@@ -12,7 +12,9 @@
 //!   virtual server's; `weight` defaults to the virtual server's `weight`
 //!   (default 1), and is 0..2147483647 (the virtual server's 1..) as
 //!   keepalived takes it, where `ipvsadm -w` takes 0..65535; `inhibit_on_failure` and the check times are inherited from
-//!   the virtual server;
+//!   the virtual server; a virtual server's `inhibit_on_failure` is on
+//!   whatever value follows it (`vs_inhibit_handler`, warned), a real
+//!   server's takes `<BOOL>` (`rs_inhibit_handler`);
 //! * a `virtual_server` without real servers is ignored, a duplicate
 //!   `real_server` removed, both with a warning (as keepalived does);
 //! * `lb_kind`/`lvs_method` `NAT`, `DR` or `TUN` in a `virtual_server`, and
@@ -281,7 +283,20 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
                 }
             }
             "weight" => weight = Some(cx.number(k, 1, MAX_WEIGHT)?),
-            "inhibit_on_failure" => inhibit = Some(cx.boolean(k)?),
+            // keepalived's `vs_inhibit_handler` turns it on whatever
+            // follows (a real server's `rs_inhibit_handler` reads a
+            // boolean): `inhibit_on_failure off` here is on, warned.
+            "inhibit_on_failure" => {
+                if let Some(v) = k.args().first() {
+                    cx.w.at(
+                        &k.pos,
+                        format!(
+                            "inhibit_on_failure {v}: keepalived ignores the value in a virtual_server, inhibit is on"
+                        ),
+                    );
+                }
+                inhibit = Some(true);
+            }
             "ops" => {
                 cx.no_more(k, 0);
                 ops = Some(k);
