@@ -270,7 +270,8 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// `$NAME=value`: true if the line is a definition (one ending with `\\`
+    /// `$NAME=value` (blanks after `=` skipped, none before it): true if
+    /// the line is a definition (one ending with `\\`
     /// is left open for the lines that follow, [`Reader::line`]).
     fn definition(&mut self, line: &str) -> bool {
         let body = &line[1..];
@@ -278,7 +279,11 @@ impl<'a> Reader<'a> {
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or(body.len());
         let name = &body[..name_len];
-        let Some(value) = body[name_len..].trim_start_matches(blank).strip_prefix('=') else {
+        // `=` right after the name: keepalived's `check_definition` stops
+        // at the first character that is not of a name, so `$NAME = value`
+        // is no definition (its `$NAME` is substituted, if defined, as on
+        // any other line).
+        let Some(value) = body[name_len..].strip_prefix('=') else {
             return false;
         };
         if !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
@@ -951,6 +956,12 @@ mod tests {
         // An empty line ends one too; `\` alone adds nothing.
         assert_eq!(lines_of("$M=\\\na \\\n\\\n\nb\n$M\n"), ["b", "a"]);
         assert_eq!(lines_of("$B=1\n$A=x $B\n$A\n"), ["x 1"]);
+        // A blank before `=` makes no definition, as keepalived's
+        // `check_definition`; blanks after it are skipped.
+        assert_eq!(
+            lines_of("$B = 2\nz $B\n$B=  3\ny $B\n"),
+            ["$B = 2", "z $B", "y 3"]
+        );
         let e = parse("$A=a $A\n$A\n").unwrap_err();
         assert!(e.to_string().contains("nested deeper than 32"), "{e}");
     }
