@@ -2479,8 +2479,8 @@ const ERRORS: &[(&str, &str)] = &[
         "5: path health: ringvs needs a path that starts with '/', without blanks, at most 255 bytes",
     ),
     (
-        "virtual_server 198.18.0.110 80 {\n  real_server 198.19.0.2 80 {\n    TCP_CHECK {\n      retry 1000\n    }\n  }\n}\n",
-        "4: retry 1000: not a number in 0..100",
+        "virtual_server 198.18.0.110 80 {\n  real_server 198.19.0.2 80 {\n    TCP_CHECK {\n      retry 4294967296\n    }\n  }\n}\n",
+        "4: retry 4294967296: not a number in 0..4294967295",
     ),
     (
         "virtual_server 198.18.0.110 80 {\n  persistence_granularity 24\n}\n",
@@ -2539,6 +2539,34 @@ fn include_loops_are_refused() {
 fn an_endless_file_is_an_error() {
     let got = load_as(Path::new("/dev/zero"), None).unwrap_err();
     assert_eq!(got, format!("/dev/zero: larger than {} bytes", 16 << 20));
+}
+
+/// keepalived's ranges where ringvs can hold them: `retry` up to
+/// 4294967295 (`vs_retry_handler`, `rs_retry_handler`: `UINT32_MAX`),
+/// `uthreshold`/`lthreshold` up to 4294967295 (`UINT_MAX`), past what
+/// ringvs took (100, 2147483647) and refused the whole file for.
+#[test]
+fn keepalived_ranges_of_retry_and_thresholds_are_taken() {
+    let t = TempDir::new("ranges");
+    let p = t.write(
+        "keepalived.conf",
+        "virtual_server 198.18.0.110 80 {\n  protocol TCP\n  lb_kind NAT\n  lb_algo rr\n  retry 1000\n\
+         \x20 real_server 198.19.0.2 80 {\n    uthreshold 4294967295\n    lthreshold 3000000000\n\
+         \x20   TCP_CHECK {\n      retry 4294967295\n    }\n  }\n\
+         \x20 real_server 198.19.0.3 80 {\n    TCP_CHECK {\n    }\n  }\n}\n",
+    );
+    let l = load_as(&p, None).unwrap();
+    let s = &l.config.services()[0];
+    let d = s.dest(rip(2), 80).unwrap();
+    assert_eq!((d.u_threshold, d.l_threshold), (4294967295, 3000000000));
+    // The service takes its first server's check; the second's (the
+    // virtual server's retry 1000) differs, warned.
+    assert_eq!(s.check.as_ref().unwrap().retry, 4294967295);
+    assert!(
+        l.warnings.iter().any(|w| w.contains("retry")),
+        "{:?}",
+        l.warnings
+    );
 }
 
 /// A virtual server's `inhibit_on_failure` is on whatever value follows

@@ -713,6 +713,21 @@ mod tests {
         }
     }
 
+    /// keepalived's largest `retry`, 4294967295: a check that never ran
+    /// goes down at its first failure, one that ran retries (the count of
+    /// failures no longer overflows at `retry` + 1).
+    #[test]
+    fn the_largest_retry_counts_without_overflow() {
+        let now = Instant::now();
+        let mut p = probe(u32::MAX);
+        assert!(verdict(&mut p, Outcome::Timeout, now), "first failure");
+        assert!(!p.up);
+        let mut q = probe(u32::MAX);
+        q.ran = true;
+        assert!(!verdict(&mut q, Outcome::Timeout, now));
+        assert!(q.up);
+    }
+
     #[test]
     fn down_after_retry_plus_one_failures_up_after_one_success() {
         let now = Instant::now();

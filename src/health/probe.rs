@@ -158,7 +158,9 @@ pub(super) struct Probe {
     pub(super) t: Target,
     pub(super) up: bool,
     /// Failed tries in a row.
-    pub(super) fails: u32,
+    /// Failures in a row; 64 bits, so that `retry` 4294967295 (keepalived's
+    /// largest) plus the one that takes the server down still counts.
+    pub(super) fails: u64,
     pub(super) next: Instant,
     pub(super) flight: Option<InFlight>,
     /// Since when a due check waits for the server's MAC (at most
@@ -433,7 +435,7 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
     // retried once the old one had run, as keepalived's `migrate_checkers`
     // (`check/ipwrapper.c`) leaves a live server's new checker its retries.
     if !p.ran && !matches!(c.kind, CheckKind::Smtp(_)) {
-        p.fails = c.retry;
+        p.fails = u64::from(c.retry);
     }
     if !p.up {
         // `TCP_CHECK` and `SMTP_CHECK` retry a down server as an up one
@@ -444,7 +446,7 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
         // its failed url's wait.
         if matches!(c.kind, CheckKind::Tcp | CheckKind::Smtp(_)) {
             p.fails += 1;
-            if p.fails <= c.retry {
+            if p.fails <= u64::from(c.retry) {
                 p.next = now + Duration::from_secs(u64::from(c.delay_before_retry));
                 return false;
             }
@@ -455,7 +457,7 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
         return false;
     }
     p.fails += 1;
-    if p.fails <= c.retry {
+    if p.fails <= u64::from(c.retry) {
         p.next = now + Duration::from_secs(u64::from(c.delay_before_retry));
         return false;
     }

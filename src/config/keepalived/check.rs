@@ -32,7 +32,7 @@
 
 use std::net::IpAddr;
 
-use super::super::ipvsadm::{MAX_CHECK_RETRY, MAX_CHECK_SECS};
+use super::super::ipvsadm::MAX_CHECK_SECS;
 use super::super::notify::quote;
 use super::super::{
     CheckKind, DEFAULT_MAX_REPLY_LEN, DEFAULT_MIN_REPLY_LEN, DnsCheck, DnsType,
@@ -85,7 +85,7 @@ impl Times {
         match s.keyword() {
             "delay_loop" => self.delay_loop = Some(cx.seconds(s, 1, max)?),
             "connect_timeout" => self.connect_timeout = Some(cx.seconds(s, 1, max)?),
-            "retry" => self.retry = Some(cx.number(s, retry_min, MAX_CHECK_RETRY as u32)?),
+            "retry" => self.retry = Some(cx.number(s, retry_min, u32::MAX)?),
             "delay_before_retry" => self.delay_before_retry = Some(cx.seconds(s, 0, max)?),
             "warmup" => self.warmup = Some(cx.seconds(s, 0, max)?),
             _ => return Ok(false),
@@ -263,7 +263,7 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
         match k.keyword() {
             "nb_get_retry" if http.is_some() => {
                 cx.w.at(&k.pos, "nb_get_retry: deprecated, taken as 'retry'");
-                c.times.retry = Some(cx.number(k, 0, MAX_CHECK_RETRY as u32)?);
+                c.times.retry = Some(cx.number(k, 0, u32::MAX)?);
             }
             _ => cx.unsupported(k, name),
         }

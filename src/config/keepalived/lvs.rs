@@ -68,8 +68,11 @@ use super::track;
 use super::values::{Cx, addr_port, forwarding, fwmark, fwmark_v6, granularity};
 use super::{KaError, Pos};
 
-/// Largest `uthreshold`/`lthreshold` (as `ipvsadm -x`/`-y`).
-const MAX_THRESHOLD: u32 = i32::MAX as u32;
+/// Largest `uthreshold`/`lthreshold`: keepalived's (`uthreshold_handler`,
+/// `lthreshold_handler`: `UINT_MAX`), past `ipvsadm -x`/`-y`'s 2147483647;
+/// the table keeps them as `u32` and the overload test compares them in 64
+/// bits (`nat::overload`).
+const MAX_THRESHOLD: u32 = u32::MAX;
 /// Largest real server weight: keepalived's `IPVS_WEIGHT_LIMIT` (`ip_vs.h`,
 /// `INT32_MAX`: `rs_weight_handler` takes 0.., `vs_weight_handler` 1..),
 /// what the kernel's `ip_vs_add_dest` takes (it refuses a weight below 0 of
