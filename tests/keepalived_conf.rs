@@ -2541,6 +2541,48 @@ fn an_endless_file_is_an_error() {
     assert_eq!(got, format!("/dev/zero: larger than {} bytes", 16 << 20));
 }
 
+/// Bytes that are not UTF-8: in a comment they are left alone, elsewhere
+/// (a Latin-1 path, which would silently become another path) the file is
+/// refused naming the line; an include pattern matches a file whose name
+/// is not UTF-8 and reads it, as glob(3) matches bytes.
+#[test]
+fn bytes_that_are_not_utf8_are_refused_outside_comments() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TempDir::new("latin1");
+    let vs = "virtual_server 198.18.0.110 80 {\n  protocol TCP\n  lb_kind NAT\n  lb_algo rr\n\
+              \x20 real_server 198.19.0.2 80 {\n    MISC_CHECK {\n      misc_path /bin/true\n    }\n  }\n}\n";
+    let mut comment = b"# caf\xe9\n".to_vec();
+    comment.extend_from_slice(vs.as_bytes());
+    let p = t.0.join("comment.conf");
+    std::fs::write(&p, &comment).unwrap();
+    assert_eq!(load_as(&p, None).unwrap().config.services().len(), 1);
+    let path = vs.replace("/bin/true", "/bin/caf\u{fffd}.sh");
+    let mut bytes = path
+        .split('\u{fffd}')
+        .collect::<Vec<_>>()
+        .join("\x00")
+        .into_bytes();
+    bytes
+        .iter_mut()
+        .filter(|b| **b == 0)
+        .for_each(|b| *b = 0xe9);
+    let p = t.0.join("path.conf");
+    std::fs::write(&p, &bytes).unwrap();
+    assert_eq!(
+        load_as(&p, None).unwrap_err(),
+        format!(
+            "{}:7: bytes that are not UTF-8 outside a comment (ringvs reads keepalived.conf as UTF-8)",
+            p.display()
+        )
+    );
+    let main = t.write("main.conf", "include conf.d/*.conf\n");
+    std::fs::create_dir_all(t.0.join("conf.d")).unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.conf");
+    std::fs::write(t.0.join("conf.d").join(name), vs).unwrap();
+    let l = load_as(&main, None).unwrap();
+    assert_eq!(l.config.services().len(), 1, "{:?}", l.warnings);
+}
+
 /// keepalived's ranges where ringvs can hold them: `retry` up to
 /// 4294967295 (`vs_retry_handler`, `rs_retry_handler`: `UINT32_MAX`),
 /// `uthreshold`/`lthreshold` up to 4294967295 (`UINT_MAX`), past what

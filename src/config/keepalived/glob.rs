@@ -39,12 +39,15 @@ pub(crate) fn files(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
                 let Ok(rd) = std::fs::read_dir(c) else {
                     continue;
                 };
-                let mut names: Vec<String> = rd
+                // A name that is not UTF-8 is matched as its lossy text
+                // (each bad byte a U+FFFD) and kept as it is: glob(3)
+                // matches bytes, and keepalived reads the file.
+                let mut names: Vec<std::ffi::OsString> = rd
                     .flatten()
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .filter(|n| matches(part, n))
+                    .map(|e| e.file_name())
+                    .filter(|n| matches(part, &n.to_string_lossy()))
                     .collect();
-                names.sort();
+                names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
                 next.extend(names.into_iter().map(|n| c.join(n)));
             }
             if next.len() > MAX_MATCHES {

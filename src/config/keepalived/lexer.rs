@@ -35,6 +35,9 @@
 //!   in all, [`MAX_FILES`] files, [`MAX_INCLUDE_DEPTH`] deep.
 //! * A `}` too many, and a block still open at the end, are errors (keepalived
 //!   only logs them).
+//! * Text is UTF-8: bytes that are not are an error naming the line unless
+//!   they are in a comment (keepalived reads bytes, so a Latin-1 path is
+//!   its path there; here it would become another).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -172,20 +175,23 @@ impl<'a> Reader<'a> {
             )));
         }
         let text = String::from_utf8_lossy(&bytes);
+        let bad = not_utf8_lines(&bytes);
         self.stack.push(canon);
-        let r = self.text(Arc::from(path), &text);
+        let r = self.text(Arc::from(path), &text, &bad);
         self.stack.pop();
         r
     }
 
-    fn text(&mut self, file: Arc<Path>, text: &str) -> Result<(), KaError> {
+    /// The lines of `text`; those numbered in `bad` (sorted) had bytes that
+    /// are not UTF-8, each replaced by U+FFFD.
+    fn text(&mut self, file: Arc<Path>, text: &str, bad: &[usize]) -> Result<(), KaError> {
         self.warnings.file(&file);
         for (i, raw) in text.lines().enumerate() {
             let pos = Pos {
                 file: file.clone(),
                 line: i + 1,
             };
-            self.line(raw, &pos)?;
+            self.line(raw, &pos, bad.binary_search(&pos.line).is_ok())?;
         }
         // A multi-line definition still open ends with its file, as
         // keepalived's ends when `fgets` finds no more.
@@ -195,8 +201,17 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn line(&mut self, raw: &str, pos: &Pos) -> Result<(), KaError> {
+    /// One line of a file; `bad`: it had bytes that are not UTF-8.
+    fn line(&mut self, raw: &str, pos: &Pos, bad: bool) -> Result<(), KaError> {
         let line = decomment(raw).ok_or_else(|| KaError::at(pos, "unterminated quote"))?;
+        // Outside a comment such a byte would silently become U+FFFD, and a
+        // Latin-1 `misc_path` or `track_file` path another path.
+        if bad && line.contains('\u{fffd}') {
+            return Err(KaError::at(
+                pos,
+                "bytes that are not UTF-8 outside a comment (ringvs reads keepalived.conf as UTF-8)",
+            ));
+        }
         if let Some((name, mut lines)) = self.open_def.take() {
             // keepalived's `read_line`: a line ending with `\` goes on, any
             // other (an empty one too) is the definition's last; a line of
@@ -487,6 +502,18 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The numbers of the lines of `bytes` that are not UTF-8, in order.
+fn not_utf8_lines(bytes: &[u8]) -> Vec<usize> {
+    if std::str::from_utf8(bytes).is_ok() {
+        return Vec::new();
+    }
+    let lines = bytes.split(|&b| b == b'\n').enumerate();
+    lines
+        .filter(|(_, l)| std::str::from_utf8(l).is_err())
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
@@ -616,7 +643,7 @@ mod tests {
         let mut r = Reader::new(opts, warnings);
         r.stack.push(name.to_path_buf());
         r.files = 1;
-        r.text(Arc::from(name), text)?;
+        r.text(Arc::from(name), text, &[])?;
         build(r.toks)
     }
 
