@@ -68,10 +68,8 @@ use super::track;
 use super::values::{Cx, addr_port, forwarding, fwmark, fwmark_v6, granularity};
 use super::{KaError, Pos};
 
-/// Largest `uthreshold`/`lthreshold`: keepalived's (`uthreshold_handler`,
-/// `lthreshold_handler`: `UINT_MAX`), past `ipvsadm -x`/`-y`'s 2147483647;
-/// the table keeps them as `u32` and the overload test compares them in 64
-/// bits (`nat::overload`).
+/// Largest `uthreshold`/`lthreshold`: keepalived's `UINT_MAX` (`ipvsadm -x`
+/// 2147483647); `u32` in the table, compared in 64 bits (`nat::overload`).
 const MAX_THRESHOLD: u32 = u32::MAX;
 /// Largest real server weight: keepalived's `IPVS_WEIGHT_LIMIT` (`ip_vs.h`,
 /// `INT32_MAX`: `rs_weight_handler` takes 0.., `vs_weight_handler` 1..),
@@ -286,20 +284,7 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
                 }
             }
             "weight" => weight = Some(cx.number(k, 1, MAX_WEIGHT)?),
-            // keepalived's `vs_inhibit_handler` turns it on whatever
-            // follows (a real server's `rs_inhibit_handler` reads a
-            // boolean): `inhibit_on_failure off` here is on, warned.
-            "inhibit_on_failure" => {
-                if let Some(v) = k.args().first() {
-                    cx.w.at(
-                        &k.pos,
-                        format!(
-                            "inhibit_on_failure {v}: keepalived ignores the value in a virtual_server, inhibit is on"
-                        ),
-                    );
-                }
-                inhibit = Some(true);
-            }
+            "inhibit_on_failure" => inhibit = Some(cx.vs_inhibit(k)),
             "ops" => {
                 cx.no_more(k, 0);
                 ops = Some(k);

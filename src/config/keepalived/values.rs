@@ -116,6 +116,22 @@ impl Cx<'_> {
         }
     }
 
+    /// A virtual server's `inhibit_on_failure`: on whatever follows it, as
+    /// keepalived's `vs_inhibit_handler` ignores the value (a real server's
+    /// `rs_inhibit_handler` reads a boolean: [`Cx::boolean`]); a value is
+    /// warned about.
+    pub fn vs_inhibit(&mut self, s: &Stmt) -> bool {
+        if let Some(v) = s.args().first() {
+            self.w.at(
+                &s.pos,
+                format!(
+                    "inhibit_on_failure {v}: keepalived ignores the value in a virtual_server, inhibit is on"
+                ),
+            );
+        }
+        true
+    }
+
     /// Warns that `s` (inside `within`) is not carried out.
     pub fn unsupported(&mut self, s: &Stmt, within: &str) {
         self.w.at(
