@@ -671,6 +671,7 @@ mod new_conn {
                         client: u32::from(client(0).0) + i,
                         cport: 1024 + (i & 0x7fff) as u16,
                         vaddr: u32::from(VIP) + i % VADDRS,
+                        vaddr_wide: (u32::from(VIP) + i % VADDRS).into(),
                         vport: 80,
                         now_s: 1000,
                     };

@@ -225,6 +225,53 @@ fn an_ipv6_mark_takes_its_prefix() {
     assert!(int.is_empty(), "port 81 is not marked");
 }
 
+/// `lblc` on an IPv6 mark: the cache is keyed by the whole destination
+/// address, as the kernel compares it (`ip_vs_lblc.c` `ip_vs_lblc_get`:
+/// `ip_vs_addr_equal`; the 32-bit fold of `ip_vs_lblc_hashkey` only picks
+/// a bucket). 2001:2:0:1::10 and 2001:2:0:1:0:10:: fold alike (the XOR of
+/// their words is 0x2001_0013); ringvs used to key by the fold, so the
+/// second found the first's entry and went to its server.
+#[test]
+fn lblc_on_an_ipv6_mark_keys_by_the_whole_address() {
+    let mut d = MemDirector::dual_stack(&[
+        "-A -f 3 -6 -s lblc --mark-dest tcp:[2001:2:0:1::]/64:80",
+        "-a -f 3 -6 -r 2001:2:0:2::2 -m",
+        "-a -f 3 -6 -r 2001:2:0:2::3 -m",
+    ]);
+    d.resolve6(Nic::Ext, CLIENT6, CLIENT_MAC);
+    d.resolve6(Nic::Int, RS1_6, RS1_MAC);
+    d.resolve6(Nic::Int, RS2_6, RS2_MAC);
+    let (a, b) = (
+        Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, 0x10),
+        Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0x10, 0, 0),
+    );
+    let fold = |x: Ipv6Addr| {
+        let w = x.to_bits();
+        [96, 64, 32, 0]
+            .iter()
+            .fold(0u32, |f, s| f ^ (w >> s) as u32)
+    };
+    assert_eq!((fold(a), fold(b)), (0x2001_0013, 0x2001_0013));
+    let mut syn = |dst: Ipv6Addr, sport: u16| {
+        let l3 = frames6::L3 {
+            dst,
+            ..l3_to_vip6()
+        };
+        let (ext, int) = d.ext(&frames6::tcp(&l3, &[], sport, 80, SYN, &[]));
+        assert!(ext.is_empty());
+        parse_ip6(&int[0]).dst
+    };
+    // Both idle: wlc's tie goes to the newest (the kernel's first), which
+    // is now busier (one connection) than the other, not overloaded.
+    assert_eq!(syn(a, 5000), RS2_6);
+    // Another destination, of the same fold, has no entry: wlc's pick.
+    assert_eq!(syn(b, 5001), RS1_6);
+    // Each keeps its own server (one connection each: wlc's tie would
+    // give both the newest).
+    assert_eq!(syn(b, 5002), RS1_6);
+    assert_eq!(syn(a, 5003), RS2_6);
+}
+
 #[test]
 fn fwmark_services_parse_list_save_and_restore() {
     let rules = [

@@ -341,12 +341,14 @@ impl Core {
             self.ctr.inc(Ctr::DropNoConn);
             return None;
         }
-        // The schedulers see IPv6 addresses folded as IPVS folds them
-        // (`fold32`; an IPv4 address is itself).
+        // The hashing schedulers see IPv6 addresses folded as IPVS folds
+        // them (`fold32`; an IPv4 address is itself); the locality caches
+        // key by the whole destination address.
         let flow = Flow {
             client: fold32(client.0),
             cport: client.1,
             vaddr: fold32(vip.0),
+            vaddr_wide: vip.0.wide(),
             vport: vip.1,
             now_s: self.clock.now_s,
         };

@@ -45,6 +45,9 @@ pub trait Addr: Copy + Eq + Hash + Debug + Send + Sync + 'static {
     /// itself): input for mixing functions, not a hash.
     fn fold(self) -> u64;
 
+    /// The whole address as a `u128`: an IPv4 address in the low 32 bits.
+    fn wide(self) -> u128;
+
     fn to_ip(self) -> IpAddr;
 
     /// The address if `ip` is of this family.
@@ -72,6 +75,11 @@ impl Addr for u32 {
     #[inline]
     fn fold(self) -> u64 {
         u64::from(self)
+    }
+
+    #[inline]
+    fn wide(self) -> u128 {
+        u128::from(self)
     }
 
     #[inline]
@@ -121,6 +129,11 @@ impl Addr for Ipv6Addr {
     fn fold(self) -> u64 {
         let b = self.to_bits();
         (b >> 64) as u64 ^ b as u64
+    }
+
+    #[inline]
+    fn wide(self) -> u128 {
+        self.to_bits()
     }
 
     #[inline]

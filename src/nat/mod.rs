@@ -946,6 +946,7 @@ mod test {
             service(&mut cfg, 80, Scheduler::Lblc, &[1, 1]);
             let f = Flow {
                 vaddr: 0x0808_0808,
+                vaddr_wide: 0x0808_0808,
                 now_s: 10,
                 ..Flow::default()
             };
@@ -978,6 +979,7 @@ mod test {
             service(&mut cfg, 80, Scheduler::Lblcr, &[1, 1, 1]);
             let f = Flow {
                 vaddr: 0x0808_0808,
+                vaddr_wide: 0x0808_0808,
                 now_s: 10,
                 ..Flow::default()
             };

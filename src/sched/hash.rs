@@ -271,6 +271,7 @@ mod test {
             client,
             cport: 40_000,
             vaddr: 0xc612_006e,
+            vaddr_wide: 0xc612_006e,
             vport: 80,
             now_s: 0,
         }

@@ -1,6 +1,6 @@
 //! Locality-based schedulers: `lblc` and `lblcr`. Both remember, per
-//! destination address of the packet (`Flow::vaddr`, the address a cache
-//! cluster is asked for), which server (`lblc`) or set of servers (`lblcr`)
+//! destination address of the packet (the whole address,
+//! `Flow::vaddr_wide`: the address a cache cluster is asked for), which server (`lblc`) or set of servers (`lblcr`)
 //! it went to, and keep sending it there until that server is overloaded.
 //!
 //! The cache is shared by every worker behind a [`Mutex`], taken once per new
@@ -148,10 +148,28 @@ impl Holds {
     }
 }
 
+/// A cache key: the destination address whole ([`Flow::vaddr_wide`]), as
+/// the kernel compares it (`ip_vs_lblc_get`: `ip_vs_addr_equal`), two IPv6
+/// addresses of the same 32-bit fold being two entries. Four words, not a
+/// `u128`, whose 16-byte alignment would pad every entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Key([u32; 4]);
+
+impl Key {
+    fn of(a: u128) -> Self {
+        Key([
+            (a >> 96) as u32,
+            (a >> 64) as u32,
+            (a >> 32) as u32,
+            a as u32,
+        ])
+    }
+}
+
 /// The cache and its collection clock.
 #[derive(Debug)]
 struct Cache<E> {
-    map: HashMap<u32, E>,
+    map: HashMap<Key, E>,
     /// The servers `map`'s entries name.
     holds: Holds,
     /// When the collection last ran (`None` before the first pick).
@@ -216,7 +234,7 @@ impl<E: Entry> Cache<E> {
 
     /// The live entry for `addr`, dropping it if it has expired, with the
     /// counts a change of its servers or its use must keep (see [`Holds`]).
-    fn live(&mut self, addr: u32, now: u32) -> Option<(&mut E, &mut Holds)> {
+    fn live(&mut self, addr: Key, now: u32) -> Option<(&mut E, &mut Holds)> {
         if self
             .map
             .get(&addr)
@@ -236,7 +254,7 @@ impl<E: Entry> Cache<E> {
         self.holds.holds(id, self.seen)
     }
 
-    fn insert(&mut self, addr: u32, e: E) {
+    fn insert(&mut self, addr: Key, e: E) {
         if self.map.len() < HARD_MAX_ENTRIES || self.map.contains_key(&addr) {
             let now = e.lastuse();
             e.ids(&mut |id| self.holds.take(id, now));
@@ -283,7 +301,7 @@ impl Lblc {
         let now = flow.now_s;
         let mut c = lock(&self.0);
         c.collect(now);
-        if let Some((e, holds)) = c.live(flow.vaddr, now) {
+        if let Some((e, holds)) = c.live(Key::of(flow.vaddr_wide), now) {
             e.lastuse = now;
             if let Some(d) = e.dest.find(dests)
                 && available(&dests[d])
@@ -304,7 +322,7 @@ impl Lblc {
         }
         let d = least_weighted(dests, overhead)?;
         c.insert(
-            flow.vaddr,
+            Key::of(flow.vaddr_wide),
             One {
                 dest: DestRef::of(dests, d),
                 lastuse: now,
@@ -427,7 +445,7 @@ impl Lblcr {
         let now = flow.now_s;
         let mut c = lock(&self.0);
         c.collect(now);
-        if let Some((e, holds)) = c.live(flow.vaddr, now) {
+        if let Some((e, holds)) = c.live(Key::of(flow.vaddr_wide), now) {
             e.lastuse = now;
             let min = e.min(dests);
             if e.dests.len() > 1
@@ -447,7 +465,7 @@ impl Lblcr {
         }
         let d = least_weighted(dests, overhead)?;
         c.insert(
-            flow.vaddr,
+            Key::of(flow.vaddr_wide),
             Set {
                 dests: vec![DestRef::of(dests, d)],
                 lastmod: now,
@@ -475,10 +493,10 @@ impl Lblcr {
 
     /// The server set of a destination, most recently added first, as the
     /// indices the members had when last used.
-    pub fn set_of(&self, vaddr: u32) -> Vec<usize> {
+    pub fn set_of(&self, vaddr: u128) -> Vec<usize> {
         lock(&self.0)
             .map
-            .get(&vaddr)
+            .get(&Key::of(vaddr))
             .map(|e| e.dests.iter().map(DestRef::hint).collect())
             .unwrap_or_default()
     }
@@ -494,6 +512,7 @@ mod test {
             client: 0x6440_0001,
             cport: 40_000,
             vaddr,
+            vaddr_wide: u128::from(vaddr),
             vport: 80,
             now_s,
         }
@@ -620,7 +639,7 @@ mod test {
         let mut d = newest_first(&[1, 1, 2]);
         let s = Lblcr::default();
         assert_eq!(s.pick(&to(A, 0), &d), Some(k(&d, 0)));
-        assert_eq!(s.set_of(A), [k(&d, 0)]);
+        assert_eq!(s.set_of(A.into()), [k(&d, 0)]);
         // Sticks while not overloaded.
         at(&mut d, 0).act = 1;
         assert_eq!(s.pick(&to(A, 1), &d), Some(k(&d, 0)));
@@ -630,7 +649,7 @@ mod test {
         // added to A's set (wlc picks 1: 0/1 ties 0/2, the first).
         at(&mut d, 0).act = 3;
         assert_eq!(s.pick(&to(A, 10), &d), Some(k(&d, 1)));
-        assert_eq!(s.set_of(A), [k(&d, 1), k(&d, 0)]);
+        assert_eq!(s.set_of(A.into()), [k(&d, 1), k(&d, 0)]);
         // The least loaded member of the set serves it now.
         at(&mut d, 1).act = 1;
         at(&mut d, 0).act = 0;
@@ -647,14 +666,14 @@ mod test {
         at(&mut d, 0).act = 3;
         at(&mut d, 1).act = 0;
         s.pick(&to(A, 10 + EXPIRATION_S - 5), &d);
-        assert_eq!(s.set_of(A), [k(&d, 1), k(&d, 0)]);
+        assert_eq!(s.set_of(A.into()), [k(&d, 1), k(&d, 0)]);
         assert_eq!(s.pick(&to(A, 11 + EXPIRATION_S), &d), Some(k(&d, 1)));
-        assert_eq!(s.set_of(A), [k(&d, 1)]);
+        assert_eq!(s.set_of(A.into()), [k(&d, 1)]);
         // Every member unavailable: a new one joins.
         at(&mut d, 1).over = true;
         at(&mut d, 0).act = 0;
         assert_eq!(s.pick(&to(A, 12 + EXPIRATION_S), &d), Some(k(&d, 0)));
-        assert_eq!(s.set_of(A), [k(&d, 0), k(&d, 1)]);
+        assert_eq!(s.set_of(A.into()), [k(&d, 0), k(&d, 1)]);
         for x in &mut d {
             x.w = 0;
         }
@@ -715,7 +734,7 @@ mod test {
         r.pick(&to(A, 0), &d);
         at(&mut d, 0).act = 3;
         r.pick(&to(A, 10), &d);
-        let set: Vec<u32> = r.set_of(A).iter().map(|&i| d[i].id).collect();
+        let set: Vec<u32> = r.set_of(A.into()).iter().map(|&i| d[i].id).collect();
         assert_eq!(set.len(), 2, "both members");
         assert_eq!(held_lblcr(&r), [set[0].min(set[1]), set[0].max(set[1])]);
         let b = r.pick(&to(B, 10 + EXPIRATION_S), &d);
@@ -827,6 +846,6 @@ mod test {
         at(&mut d, 0).inact = 1;
         assert_eq!(s.pick(&to(A, EXPIRATION_S - 1), &d), Some(k(&d, 0)));
         assert_eq!(s.pick(&to(A, 2 * EXPIRATION_S - 1), &d), Some(k(&d, 1)));
-        assert_eq!(s.set_of(A), [k(&d, 1)]);
+        assert_eq!(s.set_of(A.into()), [k(&d, 1)]);
     }
 }

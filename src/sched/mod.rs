@@ -157,14 +157,21 @@ impl DestRef {
 }
 
 /// The new connection being scheduled: what the hashing and locality
-/// schedulers look at. Addresses are host-order `u32`s: an IPv4 address, or
-/// an IPv6 one folded as IPVS folds it for hashing (`nat::fold32`, the XOR of
-/// its four words), so every bit of it counts.
+/// schedulers look at. `client` and `vaddr` are host-order `u32`s: an IPv4
+/// address, or an IPv6 one folded to the XOR of its four words
+/// (`nat::fold32`), the key IPVS's hashing schedulers hash (`ip_vs_dh.c`
+/// `ip_vs_dh_hashkey`, `ip_vs_sh.c` `ip_vs_sh_hashkey`). The fold only picks
+/// a bucket: the locality caches key by the whole address, `vaddr_wide`, as
+/// the kernel's compare it whole (`ip_vs_lblc.c` `ip_vs_lblc_get`,
+/// `ip_vs_lblcr.c` `ip_vs_lblcr_get`: `ip_vs_addr_equal`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flow {
     pub client: u32,
     pub cport: u16,
     pub vaddr: u32,
+    /// The destination address whole (`nat::Addr::wide`: an IPv4 address
+    /// in the low 32 bits), the `lblc`/`lblcr` cache key.
+    pub vaddr_wide: u128,
     pub vport: u16,
     /// Seconds on the worker's clock (for schedulers with expiring state).
     pub now_s: u32,
@@ -1040,6 +1047,7 @@ mod test {
                     for v in 0..2000u32 {
                         let f = Flow {
                             vaddr: v,
+                            vaddr_wide: v.into(),
                             now_s: k,
                             ..Flow::default()
                         };
@@ -1053,6 +1061,6 @@ mod test {
         };
         assert_eq!(c.len(), 2000);
         // Every server idle: the tie goes to the newest (the kernel's first).
-        assert!((0..2000).all(|v| c.set_of(v) == [3]));
+        assert!((0..2000u32).all(|v| c.set_of(v.into()) == [3]));
     }
 }
