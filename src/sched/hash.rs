@@ -500,4 +500,54 @@ mod test {
         assert_eq!(with.len(), 4);
         assert!((1024..1100).all(|p| port.pick(&f(p), &d) == again.pick(&f(p), &d)));
     }
+
+    /// `hash8` is the kernel's `hash_32(v, 8)` (`include/linux/hash.h`:
+    /// `v * GOLDEN_RATIO_32`, 0x61C88647, its top 8 bits), worked out by
+    /// hand: 1 gives 0x61 (the constant's top byte), 0x6440_0001 gives
+    /// the top byte of 0x6440_0001 × 0x61C8_8647 mod 2^32 = 0xAF88_8647.
+    /// And `dh`/`sh` pick the servers the kernel's do for fixed addresses
+    /// (expected values from an independent model of `ip_vs_dh.c` and
+    /// `ip_vs_sh.c`: `ip_vs_{dh,sh}_hashkey`, `hash_32(ntohs(port) +
+    /// ntohl(fold), 8)` for `sh`, and the tables `ip_vs_{dh,sh}_reassign`
+    /// fill walking the list newest first), IPv6 addresses folded as the
+    /// kernel folds them (the XOR of their four words).
+    #[test]
+    fn dh_and_sh_pick_the_kernel_s_servers() {
+        for (v, h) in [
+            (0, 0),
+            (1, 0x61),
+            (0x6440_0001, 0xaf),
+            (0xc612_0001, 188),
+            (u32::MAX, 158),
+        ] {
+            assert_eq!(hash8(v), h, "{v:#x}");
+        }
+        let fold = |a: &str| crate::nat::fold32(a.parse::<std::net::Ipv6Addr>().expect("v6"));
+        assert_eq!(fold("2001:2:0:1::1"), 0x2001_0002);
+        assert_eq!(fold("2001:2:ffff::abcd"), 0xdffe_abcf);
+        assert_eq!(fold("2001:2:0:1::110"), 0x2001_0113);
+        // Weights 1, 2, 3 added in that order: the kernel's list is 3, 2, 1.
+        let d = servers(&[1, 2, 3]);
+        let sh = |flags, client, cport| {
+            let f = Flow {
+                client,
+                cport,
+                ..from(0)
+            };
+            SchedState::new(Scheduler::Sh, flags, &d).pick(&f, &d)
+        };
+        for (client, cport, want) in [
+            (0x6440_0001, 40_000, [2, 0]),
+            (0xc612_0007, 1234, [2, 2]),
+            (0x2001_0002, 40_000, [0, 2]),
+            (0xdffe_abcf, 0, [1, 1]),
+        ] {
+            let got = [sh(FLAGS, client, cport), sh(PORT, client, cport)];
+            assert_eq!(got, want.map(Some), "{client:#x} port {cport}");
+        }
+        let dh = |vaddr| SchedState::new(Scheduler::Dh, FLAGS, &d).pick(&to(vaddr), &d);
+        for (vaddr, want) in [(0xc612_006e, 0), (0xc612_0101, 1), (0x2001_0113, 1)] {
+            assert_eq!(dh(vaddr), Some(want), "{vaddr:#x}");
+        }
+    }
 }
