@@ -48,7 +48,7 @@ use wrr::{weights, wrr_added_one_by_one, wrr_carry, wrr_cycle, wrr_pick};
 
 use crate::config::{SchedFlags, Scheduler};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// The longest precomputed `wrr` cycle. Weights whose cycle (sum of weights over
 /// their gcd) is longer are scaled down proportionally to fit.
@@ -207,9 +207,10 @@ pub enum SchedState {
         /// units of the weights' gcd).
         passes: Box<[u32]>,
         next: AtomicUsize,
-        /// `next` when the state was made: no pick was made since while
-        /// they are equal.
-        start: usize,
+        /// Whether a pick was made since the state was made. `next` alone
+        /// cannot say: a pick that finds no server sends it back to 0, so
+        /// it may come back to where it started after picks.
+        picked: AtomicBool,
     },
     /// `lc`, `wlc`, `sed`, `nq`, `fo`, `ovf`: stateless choices on the counters.
     Least(lc::Least),
@@ -258,16 +259,8 @@ impl SchedState {
     /// already has servers (`-E`).
     pub fn added<C: Candidate>(kind: Scheduler, flags: SchedFlags, dests: &[C]) -> Self {
         let mut s = Self::new(kind, flags, dests);
-        if let SchedState::Weighted {
-            passes,
-            next,
-            start,
-            ..
-        } = &mut s
-        {
-            let at = wrr_added_one_by_one(&weights(dests), passes);
-            *next.get_mut() = at;
-            *start = at;
+        if let SchedState::Weighted { passes, next, .. } = &mut s {
+            *next.get_mut() = wrr_added_one_by_one(&weights(dests), passes);
         }
         s
     }
@@ -283,7 +276,7 @@ impl SchedState {
                     seq,
                     passes,
                     next: AtomicUsize::new(0),
-                    start: 0,
+                    picked: AtomicBool::new(false),
                 }
             }
             Scheduler::Lc => SchedState::Least(lc::Least::Lc),
@@ -396,7 +389,7 @@ impl SchedState {
                 seq,
                 passes,
                 next,
-                start,
+                picked,
             } => {
                 if same_weights {
                     true
@@ -406,7 +399,7 @@ impl SchedState {
                     // back to the top, 0): the kernel's `cw` is that of the
                     // pass `next` starts, not the pass of the pick before.
                     let last = match next.load(Ordering::Relaxed) {
-                        n if n == *start || n == 0 => n + 1,
+                        n if n == 0 || !picked.load(Ordering::Relaxed) => n + 1,
                         n => n,
                     };
                     let old = (seq.len(), &passes[..], weights(before));
@@ -415,7 +408,7 @@ impl SchedState {
                         seq: new_seq,
                         passes: new_passes,
                         next: AtomicUsize::new(at),
-                        start: at,
+                        picked: AtomicBool::new(false),
                     });
                 }
             }
@@ -456,8 +449,11 @@ impl SchedState {
         match self {
             SchedState::RoundRobin { next } => rr_pick(next, dests),
             SchedState::Weighted {
-                seq, passes, next, ..
-            } => wrr_pick(seq, passes, next, dests),
+                seq,
+                passes,
+                next,
+                picked,
+            } => wrr_pick(seq, passes, (next, picked), dests),
             SchedState::Least(kind) => kind.pick(dests),
             SchedState::Twos { rng } => lc::twos_pick(rng, dests),
             SchedState::Dest(b) => hash::dh_pick(b, flow, dests),
@@ -740,6 +736,30 @@ mod test {
         let s = SchedState::carry(&s, &d, Scheduler::Wrr, f, &e);
         let s = SchedState::carry(&s, &e, Scheduler::Wrr, f, &d);
         assert_eq!(picks(&s, &d, 8), [2, 1, 0, 2, 1, 0, 0, 1].map(Some));
+    }
+
+    /// A change after picks that brought `next` back to where the state
+    /// started (a pick with no server sends it to the top, 0, then one
+    /// pick) carries the current weight of the last pick, as
+    /// `ip_vs_wrr_dest_changed` keeps the kernel's `cw`: 6 → 6,3 starts
+    /// at 1 (`next` 1), the failed pick goes to 0, A's pick to 1 again
+    /// with `cw` 6; to 6,2 the kernel keeps 6 and picks A. ringvs took
+    /// `next` back at its start for "no pick since", the pass after the
+    /// last pick's, and picked B (the model in `ip_vs_wrr.c`'s terms
+    /// agrees: A).
+    #[test]
+    fn wrr_carries_the_last_pick_s_weight_after_a_failed_pick() {
+        let f = SchedFlags::default();
+        let (a, mut ab, a2b) = (servers(&[6]), servers(&[6, 3]), servers(&[6, 2]));
+        let s = Arc::new(SchedState::new(Scheduler::Wrr, f, &a));
+        let s = SchedState::carry(&s, &a, Scheduler::Wrr, f, &ab);
+        ab.iter_mut().for_each(|x| x.over = true);
+        assert_eq!(picks(&s, &ab, 1), [None]);
+        ab[0].over = false;
+        assert_eq!(picks(&s, &ab, 1), [Some(0)]);
+        ab[1].over = false;
+        let s = SchedState::carry(&s, &ab, Scheduler::Wrr, f, &a2b);
+        assert_eq!(picks(&s, &a2b, 1), [Some(0)]);
     }
 
     /// No server available (all overloaded): the kernel's walk runs down

@@ -6,18 +6,19 @@
 #[cfg(doc)]
 use super::SchedState;
 use super::{Candidate, MAX_WRR_CYCLE, available, gcd, kernel_index};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The next available server of the precomputed `wrr` cycle. Unavailable
 /// entries are stepped over and the position advanced past them, so skipping
 /// costs each entry once per cycle, not once per pick. With none available,
 /// the kernel's walk (`ip_vs_wrr_schedule`, `err_over`) runs down its passes
 /// and leaves its cursor at the top of the cycle, unless it began in the
-/// last pass, where it stops where it began: so here.
+/// last pass, where it stops where it began: so here. `picked` is set by
+/// the first pick that moves `next`.
 pub(super) fn wrr_pick<C: Candidate>(
     seq: &[u32],
     passes: &[u32],
-    next: &AtomicUsize,
+    (next, picked): (&AtomicUsize, &AtomicBool),
     dests: &[C],
 ) -> Option<usize> {
     let len = seq.len();
@@ -33,6 +34,9 @@ pub(super) fn wrr_pick<C: Candidate>(
         return None;
     }
     let start = next.fetch_add(1, Ordering::Relaxed);
+    if !picked.load(Ordering::Relaxed) {
+        picked.store(true, Ordering::Relaxed);
+    }
     for k in 0..len {
         let d = seq[(start + k) % len] as usize;
         if dests.get(d).is_some_and(available) {
