@@ -6,6 +6,9 @@
 //!   worker code ([`Core::handle`]), client → server (`in`) and server → client
 //!   (`out`), with 1 000, 100 000 and 1 000 000 connections in the table.
 //! * `new_conn`: one SYN that schedules (`rr`, `wrr`) and inserts a connection.
+//! * `wrr_cycle`: building a `wrr` cycle (`sched::wrr_sequence`), which the
+//!   control thread does at every publish that changes a `wrr` service's
+//!   weights or servers (one cycle per iteration, not one packet).
 //!
 //! Every bench counts one packet per iteration (`Throughput::Elements(1)`), so
 //! criterion's time per iteration is the cost per packet and its throughput line
@@ -683,10 +686,32 @@ mod new_conn {
     }
 }
 
+/// Building a `wrr` cycle over one heavy server and many of weight 1: the
+/// heaviest takes a pass of its own at each of its weights, so a builder
+/// that visits every server in every pass costs servers × weight.
+mod wrr_cycle {
+    use super::*;
+    use ringvs::sched::wrr_sequence;
+
+    pub fn benches(c: &mut Criterion) {
+        let mut g = c.benchmark_group("wrr_cycle");
+        g.sample_size(10);
+        for (heavy, n) in [(8, 8), (65_535, 5_000), (i32::MAX as u32, 1_000)] {
+            let mut w = vec![1u32; n];
+            w[0] = heavy;
+            g.bench_function(BenchmarkId::new(format!("w{heavy}"), n), |b| {
+                b.iter(|| black_box(wrr_sequence(black_box(&w))).len())
+            });
+        }
+        g.finish();
+    }
+}
+
 criterion_group!(
     benches,
     checksum_area::benches,
     established::benches,
+    wrr_cycle::benches,
     new_conn::benches
 );
 criterion_main!(benches);
