@@ -406,10 +406,11 @@ counters! {
     /// error for it) from a source that cannot be a client here (ours, the
     /// internal segment, loopback, multicast, the external prefix's broadcast
     /// address, unreachable without a gateway); an echo request to us (each
-    /// fragment of one) from a source the kernel drops before ICMP sees it
+    /// fragment of one), or an IPv6 packet with an unknown hop-by-hop
+    /// option, from a source the kernel drops before ICMP sees it
     /// (IPv4: 0/8, loopback, multicast, limited or a prefix's broadcast,
     /// ours, as `ip_route_input_slow` and `__fib_validate_source`; IPv6:
-    /// unspecified, loopback, IPv4-mapped, as `ip6_rcv_core`).
+    /// unspecified, loopback, multicast, as `ip6_rcv_core`).
     DropBadSource => "drop_bad_source",
     /// Packet of an unknown connection (not a SYN for TCP, or arrived from the inside).
     DropNoConn => "drop_no_conn",

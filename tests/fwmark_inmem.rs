@@ -149,11 +149,14 @@ fn a_rule_address_is_a_vip_and_a_prefix_is_not_announced() {
     assert_eq!(ask(&mut d, NOT_OURS), 0);
 }
 
-/// The errors the director makes about a packet to an address of a
+/// The errors the director makes about a packet to an address of an IPv4
 /// `--mark-dest` prefix come from that address, as from a VIP: the kernel
 /// receives the prefix on a local route (`RTCF_LOCAL`), so `icmp_send`
-/// (`icmp6_send`) answers from the packet's destination. Port unreachable
-/// for a mark with no real server (`ip_vs_leave`), time exceeded for TTL 1.
+/// answers from the packet's destination. Port unreachable for a mark with
+/// no real server (`ip_vs_leave`), time exceeded for TTL 1. An IPv6
+/// prefix's come from the external address: `icmp6_send` answers from the
+/// destination only if the host holds it (`ipv6_chk_addr`), which an
+/// address of a local route it does not.
 #[test]
 fn errors_about_a_mark_prefix_come_from_the_address_asked() {
     let mut d = MemDirector::dual_stack(&[
@@ -186,7 +189,7 @@ fn errors_about_a_mark_prefix_come_from_the_address_asked() {
     let (ext, int) = d.ext(&frames6::tcp(&l, &[], 5001, 80, SYN, &[]));
     assert!(int.is_empty() && ext.len() == 1);
     let e = parse_ip6(&ext[0]);
-    assert_eq!((e.src, e.dst), (asked6, CLIENT6));
+    assert_eq!((e.src, e.dst), (EXT_ADDR6, CLIENT6));
     assert_eq!(e.l4[..2], [1, 4], "port unreachable");
     assert_eq!(d.ctr(Ctr::IcmpPortUnreach), 2);
 }

@@ -4216,6 +4216,25 @@ fn pmtu_oversize_df_segment_gets_frag_needed_from_the_vip() {
     assert_eq!(f.dst, RS1);
 }
 
+/// An MTU the control thread read at run time (`Shared::mtu`, then an epoch
+/// bump: `control::mtu`) is the workers' at their next pass: a segment that
+/// fitted the start's 1500 is answered "fragmentation needed" with 1400.
+#[test]
+fn pmtu_an_mtu_changed_at_run_time_is_taken_at_the_next_pass() {
+    let mut lab = lab_int_mtu(1500);
+    rs1_conn(&mut lab);
+    let big = tcp_seg(&L3::to_vip(), 40000, 80, ACK, 2, 1, &[0x5a; 1460]);
+    let f = client_to_rs(&mut lab, &big);
+    assert_eq!(f.dst, RS1, "fits 1500");
+    lab.shared.mtu[1].store(1400, std::sync::atomic::Ordering::Relaxed);
+    lab.shared.bump();
+    let (e, i) = lab.ext(&big);
+    assert!(i.is_empty(), "nothing forwarded");
+    assert_eq!(lab.ctr(Ctr::IcmpFragNeeded), 1);
+    let p = parse_ip(&one(e));
+    assert_eq!(u16::from_be_bytes([p.l4[6], p.l4[7]]), 1400, "next-hop MTU");
+}
+
 /// A real server's DF segment too big for the external MTU: ICMP 3/4 back to it
 /// from the DIP, quoting its segment untranslated (RS1:80 → client).
 #[test]

@@ -497,10 +497,11 @@ impl Core {
     /// [`Core::icmp4_to_sender`] of an IPv6 packet: the ICMPv6 error quotes
     /// as much of it as fits 1280 bytes, and none is sent where RFC 4443
     /// §2.4(e) says not to (`icmpv6::error_allowed`). Its source is the
-    /// packet's destination when that is ours on `inn` (a VIP or an address
-    /// of a `--mark-dest` prefix, as `icmp6_send` picks a local
-    /// destination), else our address there (the
-    /// DIP for a real server, the external address for a client).
+    /// packet's destination when that is ours on `inn` (a VIP), else our
+    /// address there (the DIP for a real server, the external address for a
+    /// client, or about an address of a `--mark-dest` prefix: `icmp6_send`
+    /// answers from the destination only if the host holds it,
+    /// `ipv6_chk_addr`, and an address of a local route it does not).
     pub(super) fn icmp6_to_sender<T: TxQueue>(
         &mut self,
         inn: Nic,
@@ -529,8 +530,6 @@ impl Core {
         let (to, dst) = (ip.src(), ip.dst());
         let from = match inn {
             _ if self.is_ours6(inn, dst) => Some(dst),
-            // A `--mark-dest` prefix's address too, as for IPv4.
-            Nic::Ext if self.snap.cfg.marks6.covers(dst.to_bits()) => Some(dst),
             Nic::Ext => self.env.ext_addr6(),
             Nic::Int => self.env.dip6(),
         };

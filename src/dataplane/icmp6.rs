@@ -25,6 +25,12 @@ impl Core {
     /// us (or to a group we are in), its sender told with the parameter
     /// problem `ip6_tlvopt_unknown` (or `ipv6_hop_jumbo`) sends
     /// (`ipv6_options::unknown_option_problem`), within the rate limit.
+    /// A source `ip6_rcv_core` drops before it reads the options
+    /// ([`Core::martian6`]) is `drop_bad_source`, told nothing. A standby
+    /// tells nothing (it answers no packet to a VIP). Nor is a frame to a
+    /// multicast link address told about an option of type 11: with that
+    /// frame `icmp6_send` (`net/ipv6/icmp.c`) makes the exception of RFC
+    /// 4443 §2.4(e.3) only for type 10 (`opt_unrec`).
     #[cold]
     pub(super) fn unknown_option<T: TxQueue>(
         &mut self,
@@ -33,12 +39,23 @@ impl Core {
         group: bool,
         tx: &mut TxPair<T>,
     ) {
-        self.ctr.inc(Ctr::DropExtHeader);
         let packet = &frame[ethernet::HEADER_LEN..];
+        let ip = Ipv6Packet::new_unchecked(packet);
+        if Core::martian6(ip.src()) {
+            return self.ctr.inc(Ctr::DropBadSource);
+        }
+        self.ctr.inc(Ctr::DropExtHeader);
+        if self.sync.standby {
+            return;
+        }
         let Some((code, at)) = crate::wire::ipv6_options::unknown_option_problem(packet) else {
             return;
         };
-        let dst = Ipv6Packet::new_unchecked(packet).dst();
+        let option = packet.get(at as usize).copied().unwrap_or(0);
+        if group && code == crate::wire::icmpv6::param_problem::OPTION && option >> 6 == 3 {
+            return;
+        }
+        let dst = ip.dst();
         let local = group
             || self.is_ours6(nic, dst)
             || nic == Nic::Ext && self.snap.cfg.marks6.covers(dst.to_bits());
@@ -101,15 +118,12 @@ impl Core {
             // unspecified address is not; nor is one `ip6_rcv_core` drops.
             msg::ECHO_REQUEST if ours && Core::martian6(src) => self.ctr.inc(Ctr::DropBadSource),
             msg::ECHO_REQUEST if ours => self.echo6(nic, frame, &mut tx[nic]),
-            msg::DEST_UNREACHABLE
-            | msg::PACKET_TOO_BIG
-            | msg::TIME_EXCEEDED
-            | msg::PARAM_PROBLEM => self.icmp6_error(nic, frame, l4_off, handed, tx),
-            // Any other error type (below 128, RFC 4443 §2.1: one not yet
-            // assigned, or 100, 101, 127 for experiments) is as related to
-            // the connection it quotes: `ip_vs_in_icmp_v6` and
-            // `ip_vs_out_icmp_v6` let only informational types
-            // (`ICMPV6_INFOMSG_MASK`) through untranslated.
+            // Every error type (below 128, RFC 4443 §2.1: the four it
+            // defines, one not yet assigned, or 100, 101, 127 for
+            // experiments) is as related to the connection it quotes:
+            // `ip_vs_in_icmp_v6` and `ip_vs_out_icmp_v6` let only
+            // informational types (`ICMPV6_INFOMSG_MASK`) through
+            // untranslated.
             _ if icmp.is_error() => self.icmp6_error(nic, frame, l4_off, handed, tx),
             _ if ours => self.ctr.inc(Ctr::DropIcmp),
             _ => self.ctr.inc(Ctr::DropNoService),

@@ -75,11 +75,8 @@ impl Family for Ipv6Addr {
     /// IPv4-mapped, and reachable (on-link or through the IPv6 gateway).
     fn plausible_client(core: &Core, src: Self) -> bool {
         let env = &core.env;
-        let odd = src.is_unspecified()
-            || src.is_loopback()
-            || src.is_multicast()
-            || src.is_unicast_link_local()
-            || src.to_ipv4_mapped().is_some();
+        let odd =
+            Core::martian6(src) || src.is_unicast_link_local() || src.to_ipv4_mapped().is_some();
         let ours = env.ext_addr6() == Some(src)
             || env.dip6() == Some(src)
             || core.snap.cfg.vips6.contains(&src);

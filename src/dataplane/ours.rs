@@ -37,14 +37,15 @@ impl Core {
     }
 
     /// [`martian`](Self::martian) for IPv6, as `ip6_rcv_core`
-    /// (`net/ipv6/ip6_input.c`) drops before routing: an unspecified,
-    /// multicast, loopback or IPv4-mapped source (IPv6 has no source check
-    /// against our own addresses).
+    /// (`net/ipv6/ip6_input.c`) drops before routing: a multicast or
+    /// loopback source, and the unspecified one, which no reply can go to
+    /// (IPv6 has no source check against our own addresses). Not an
+    /// IPv4-mapped one: the kernel stopped dropping those there in 5.12
+    /// (dcc32f4f183a, "ipv6: weaken the v4mapped source check"), and only
+    /// its TCP refuses them (`tcp_v6_conn_request`), as
+    /// `Family::plausible_client` does for any new connection.
     pub(super) fn martian6(src: Ipv6Addr) -> bool {
-        src.is_unspecified()
-            || src.is_multicast()
-            || src.is_loopback()
-            || src.to_ipv4_mapped().is_some()
+        src.is_unspecified() || src.is_multicast() || src.is_loopback()
     }
 
     /// Whether `ip` is one of the director's IPv6 addresses on `nic` (a VIP or

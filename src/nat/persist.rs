@@ -590,6 +590,12 @@ impl<A: Addr> Templates<A> {
     /// all; a SIP template's with its Call-ID (a copy made here, on the
     /// control thread).
     pub fn list(&self, now: u32, out: &mut Vec<ConnInfo>, limit: usize) {
+        // Room made before a shard is held for the walk: a listing of a
+        // million templates would otherwise grow (copy) its vector under a
+        // shard's lock, which the workers scheduling persistent connections
+        // wait on. The count includes expired templates not yet swept.
+        let held: usize = (0..TEMPLATE_SHARDS).map(|i| self.lock(i).map.len()).sum();
+        out.reserve(held.min(limit.saturating_sub(out.len())));
         self.for_each_live(now, |k, t, call, expires_in| {
             if out.len() >= limit {
                 return ControlFlow::Break(());

@@ -3,6 +3,8 @@
 //! (`net/ipv6/exthdrs.c`) checks a hop-by-hop header when
 //! `ipv6_parse_hopopts` runs it from `ip6_rcv_core`, before IPVS sees the
 //! packet; and the parameter problem it answers an unknown option with.
+//! Not checked, a difference: the CALIPSO (`ipv6_hop_calipso`) and IOAM
+//! (`ipv6_hop_ioam`) options, skipped as any option of type 00.
 
 use super::ipv6::{ExtError, HEADER_LEN, next_header};
 use std::net::Ipv6Addr;
