@@ -113,6 +113,32 @@ fn a_persistent_connection_brings_its_template() {
     );
 }
 
+/// A template is sent in its own state, as `ip_vs_sync_conn` sends
+/// `cp->control`'s: assured once any of its connections was (a UDP reply,
+/// `ip_vs_control_assure_ct`), also when the connection reporting it was
+/// not. It used to be sent with the reporting connection's bit, so a
+/// client's second datagram from a new port told a backup its template was
+/// `IP_VS_CTPL_S_NONE`.
+#[test]
+fn a_template_is_sent_assured_by_any_of_its_connections() {
+    let rules = &[
+        "-A -u 198.18.0.110:53 -s rr -p 300",
+        "-a -u 198.18.0.110:53 -r 198.19.0.2:53 -m",
+    ];
+    let mut d = MemDirector::new(rules);
+    d.resolve_all();
+    set(&d, true, false);
+    d.ext(&udp_frame(&L3::to_vip(), 5000, 53, b"q", true));
+    d.int(&udp_frame(&L3::from_rs(RS1, CLIENT), 53, 5000, b"a", true));
+    let _ = reports(&d);
+    d.ext(&udp_frame(&L3::to_vip(), 5001, 53, b"q", true));
+    let r = reports(&d);
+    let t = r.iter().find(|e| e.template).expect("template reported");
+    assert_eq!(t.state, State::Established, "IP_VS_CTPL_S_ASSURED: {r:?}");
+    let c = r.iter().find(|e| !e.template).expect("connection reported");
+    assert_eq!(c.client.1, 5001);
+}
+
 /// As IPVS's master (`ip_vs_conn_expire`, `ip_vs_conn.c`: a template whose
 /// `n_control` is not 0 when its timer fires is re-armed for 60 s,
 /// `expire_later`, which calls `ip_vs_sync_conn` for it), a persistence

@@ -428,9 +428,17 @@ impl Core {
         let current = (c.template != 0)
             .then(|| self.template_current::<A>(idx))
             .flatten();
-        let template = current.and_then(|(timeout, held)| {
+        let template = current.and_then(|(timeout, held, assured)| {
             let e = self.template_entry(c, Some(held))?;
-            Some(SyncEntry { timeout, ..e })
+            // The template's own state, as `ip_vs_sync_conn` sends
+            // `cp->control`'s: assured by any of its connections
+            // (`ip_vs_control_assure_ct`), not only by this one.
+            let state = if assured { State::Established } else { e.state };
+            Some(SyncEntry {
+                timeout,
+                state,
+                ..e
+            })
         });
         for e in std::iter::once(entry).chain(template) {
             self.sync_send::<A>(e);
@@ -439,17 +447,18 @@ impl Core {
 
     /// The timeout of connection `idx`'s template as IPVS sends a template's
     /// (`cp->timeout`: the service's `-p`, 60 s once the expiry re-armed it,
-    /// `expire_later`), and the address and port of the server it holds, if
+    /// `expire_later`), the address and port of the server it holds, and
+    /// whether it is assured (`IP_VS_CTPL_S_ASSURED`), if
     /// it is still the one the connection is counted on (its `Link`): one
     /// replaced since (its server left and came back, the client went
     /// elsewhere) is not sent, or a report of `c` would roll a backup's
     /// template back to the old server, where IPVS syncs the connection's
     /// actual control template (`ip_vs_sync_conn`).
-    fn template_current<A: Family>(&self, idx: u32) -> Option<(u32, (A, u16))> {
+    fn template_current<A: Family>(&self, idx: u32) -> Option<(u32, (A, u16), bool)> {
         let link = super::template::link_of(A::table(self), idx);
         let now = self.clock.now_s;
-        let (period, dest) = A::templates(&self.shared).current_at(link, now)?;
-        Some((period, (dest.addr, dest.port)))
+        let (period, dest, assured) = A::templates(&self.shared).current_at(link, now)?;
+        Some((period, (dest.addr, dest.port), assured))
     }
 
     /// Report the persistence template of `c`, a datagram of a

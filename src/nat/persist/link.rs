@@ -128,11 +128,11 @@ impl<A: Addr> Templates<A> {
     /// `now` (IPVS's template `timeout`: the service's `-p`,
     /// [`super::EXPIRE_LATER`] once re-armed) and the real server it names,
     /// if it is still there.
-    pub fn current_at(&self, link: Link, now: u32) -> Option<(u32, TemplateDest<A>)> {
+    pub fn current_at(&self, link: Link, now: u32) -> Option<(u32, TemplateDest<A>, bool)> {
         let mut shard = self.lock(link.shard());
         let t = shard.linked(link)?;
         t.settle(now);
-        Some((t.period, t.dest))
+        Some((t.period, t.dest, t.assured))
     }
 }
 
