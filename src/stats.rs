@@ -278,7 +278,11 @@ counters! {
     /// packet goes, with the fragments cut here from it that follow it.
     /// Counted in `drop_neigh_queue` too.
     NeighEvicted => "neigh_evicted",
-    /// Frames the kernel dropped because our RX ring was full.
+    /// Frames the kernel dropped before a worker saw them: our RX ring was full;
+    /// with `--io xdp` also frames longer than a UMEM frame holds (1792 bytes,
+    /// Ethernet header included; the kernel's `xsk_rcv_check`), which no MTU
+    /// clamp keeps out and `drop_oversize` never sees, and in copy mode frames
+    /// that found the fill ring empty (`xdp_fill_empty`).
     KernelDrop => "kernel_drop",
     /// `--io xdp`: RX or completion descriptors naming an address outside the
     /// UMEM (never from a sound kernel): dropped; an RX one's fill slot refilled.

@@ -28,13 +28,29 @@ pub(super) fn clamp_mtu(nic: &NicInfo, io: IoBackend) -> usize {
 /// rest: 1982 bytes of frame in a 2 KiB slot) and a TX slot; the V3 ring is
 /// clamped the same, so both formats drop the same frames. Above the clamp the
 /// director drops whole frames (`drop_oversize`) instead of forwarding cut ones.
+/// On AF_XDP no worker ever sees a frame longer than a UMEM frame holds: the
+/// kernel drops it on its way to the socket (`xsk_rcv_check`,
+/// `net/xdp/xsk.c`, counting it in the socket's `rx_dropped`), so it shows as
+/// `kernel_drop`, not `drop_oversize` (a zero-copy driver drops it itself,
+/// in the NIC's own statistics).
 fn mtu_clamp(name: &str, mtu: usize, io: IoBackend) -> (usize, Option<String>) {
-    let (frame_max, why) = match io {
-        IoBackend::Packet if crate::io::ring::RX_FRAME_MAX <= crate::io::ring::TX_FRAME_MAX => {
-            (crate::io::ring::RX_FRAME_MAX, "an AF_PACKET RX slot")
-        }
-        IoBackend::Packet => (crate::io::ring::TX_FRAME_MAX, "an AF_PACKET TX slot"),
-        IoBackend::Xdp(_) => (crate::io::xdp::RX_FRAME_MAX, "an AF_XDP RX frame"),
+    let (frame_max, why, counted) = match io {
+        IoBackend::Packet if crate::io::ring::RX_FRAME_MAX <= crate::io::ring::TX_FRAME_MAX => (
+            crate::io::ring::RX_FRAME_MAX,
+            "an AF_PACKET RX slot",
+            "dropped (drop_oversize)",
+        ),
+        IoBackend::Packet => (
+            crate::io::ring::TX_FRAME_MAX,
+            "an AF_PACKET TX slot",
+            "dropped (drop_oversize)",
+        ),
+        IoBackend::Xdp(_) => (
+            crate::io::xdp::RX_FRAME_MAX,
+            "an AF_XDP RX frame",
+            "dropped by the kernel before a worker sees them (kernel_drop, not \
+             drop_oversize; in zero-copy mode the NIC's own statistics)",
+        ),
     };
     let max = frame_max - crate::wire::ethernet::HEADER_LEN;
     if mtu <= max {
@@ -42,7 +58,7 @@ fn mtu_clamp(name: &str, mtu: usize, io: IoBackend) -> (usize, Option<String>) {
     }
     let note = format!(
         "{name}: MTU {mtu} clamped to {max} ({why} holds {frame_max} bytes of frame); \
-         larger IP packets are dropped (drop_oversize)"
+         larger IP packets are {counted}"
     );
     (max, Some(note))
 }
@@ -128,6 +144,22 @@ mod tests {
         assert_eq!(mtu_clamp("eth9", 2002, IoBackend::Packet).0, 1968);
         assert_eq!(mtu_clamp("eth9", 1500, IoBackend::Packet), (1500, None));
         assert_eq!(mtu_clamp("eth9", 1968, IoBackend::Packet), (1968, None));
+    }
+
+    /// With AF_XDP the note names the counter that grows: the kernel drops
+    /// a frame longer than a UMEM frame holds before any worker sees it
+    /// (`xsk_rcv_check`), so `kernel_drop` grows and `drop_oversize` does not.
+    #[test]
+    fn the_xdp_clamp_note_names_kernel_drop() {
+        use crate::io::xdp::XdpMode;
+        let (mtu, note) = mtu_clamp("eth9", 9000, IoBackend::Xdp(XdpMode::Auto));
+        assert_eq!(mtu, 1778, "2048 - 256 (XDP headroom) - 14");
+        let note = note.unwrap_or_default();
+        assert!(note.contains("eth9: MTU 9000 clamped to 1778"), "{note}");
+        assert!(note.contains("(kernel_drop, not drop_oversize"), "{note}");
+        // AF_PACKET's note still names drop_oversize, which grows there.
+        let (_, note) = mtu_clamp("eth9", 9000, IoBackend::Packet);
+        assert!(note.unwrap_or_default().ends_with("(drop_oversize)"));
     }
 
     /// A change of a NIC's MTU reaches the shared MTUs, clamped, and moves

@@ -290,7 +290,11 @@ impl RxQueue for XskRx {
 /// bytes: a kernel older than Linux 5.9 writes only `rx_dropped`,
 /// `rx_invalid_descs` and `tx_invalid_descs` (`struct xdp_statistics_v1`,
 /// its `rx_dropped` then counting the full RX ring too: `xsk_getsockopt`,
-/// `net/xdp/xsk.c`), and a field it did not write is not read.
+/// `net/xdp/xsk.c`), and a field it did not write is not read. `rx_dropped`
+/// also counts the frames too long for a UMEM frame (`xsk_rcv_check`) and,
+/// in copy mode, those that found the fill ring empty: all are frames the
+/// kernel dropped before a worker saw them, reported as `ring_full`
+/// (`kernel_drop`, whose doc says so).
 fn kernel_counts(st: &libc::xdp_statistics, len: usize) -> KernelDrops {
     let has = |at: usize| at + size_of::<u64>() <= len;
     let field = |at: usize, v: u64| if has(at) { v } else { 0 };
