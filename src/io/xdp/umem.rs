@@ -48,9 +48,9 @@ pub(super) fn batch(entries: u32) -> usize {
 pub(super) struct Pool {
     free: Mutex<Vec<u64>>,
     /// Frames in the UMEM.
-    total: usize,
+    pub(super) total: usize,
     /// Frames the queues dropped so far said they held (with the kernel).
-    held: AtomicUsize,
+    pub(super) held: AtomicUsize,
     /// Addresses outside the UMEM its queues dropped (`xdp_bad_addr`), all
     /// told: each lost the frame its descriptor stood for.
     bad: AtomicU64,
@@ -77,7 +77,7 @@ impl Pool {
 
     /// Frames in the pool now.
     #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.lock().len()
     }
 }
