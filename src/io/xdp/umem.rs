@@ -2,7 +2,9 @@
 //! [`Pool`] shared by every queue on the UMEM, each queue keeping a small cache
 //! ([`Frames`]) that it fills from and spills to the pool a batch ([`batch`],
 //! [`BATCH`] but on the smallest rings) at a time, so the pool's lock is taken
-//! once per batch, never per frame.
+//! once per batch, never per frame. An empty pool is not locked at all: a
+//! queue starved of frames (its cache and the pool empty) asks for one per
+//! packet, and reads the pool's count of free frames instead.
 //!
 //! Every frame is in exactly one place at any time: a fill ring or the kernel's
 //! RX side, an RX ring not yet consumed, a TX ring or the kernel's TX side, a
@@ -47,6 +49,14 @@ pub(super) fn batch(entries: u32) -> usize {
 /// The free frames of a UMEM that no queue holds.
 pub(super) struct Pool {
     free: Mutex<Vec<u64>>,
+    /// How many frames `free` held when its lock was last let go: read
+    /// without the lock, so that a queue finding the pool empty does not
+    /// take the lock per packet. A count a moment stale costs a lock for
+    /// nothing, or a frame found at the next ask.
+    count: AtomicUsize,
+    /// Times the lock was taken (the tests count them).
+    #[cfg(test)]
+    locks: AtomicUsize,
     /// Frames in the UMEM.
     pub(super) total: usize,
     /// Frames the queues dropped so far said they held (with the kernel).
@@ -63,6 +73,9 @@ impl Pool {
         let mut v = Vec::with_capacity(total);
         v.extend(free);
         Arc::new(Self {
+            count: AtomicUsize::new(v.len()),
+            #[cfg(test)]
+            locks: AtomicUsize::new(0),
             free: Mutex::new(v),
             total,
             held: AtomicUsize::new(0),
@@ -71,8 +84,16 @@ impl Pool {
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<u64>> {
+        #[cfg(test)]
+        self.locks.fetch_add(1, Ordering::Relaxed);
         // A queue that panicked holding the lock left a valid vector.
         self.free.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the pool looks empty (its count as last published, no lock).
+    #[inline]
+    fn looks_empty(&self) -> bool {
+        self.count.load(Ordering::Relaxed) == 0
     }
 
     /// Frames in the pool now.
@@ -179,10 +200,11 @@ impl Frames {
     /// pool if the cache is empty.
     #[inline]
     pub(super) fn next(&mut self) -> Option<u64> {
-        if self.local.is_empty() {
+        if self.local.is_empty() && !self.pool.looks_empty() {
             let mut free = self.pool.lock();
             let k = free.len().saturating_sub(self.batch);
             self.local.extend(free.drain(k..));
+            self.pool.count.store(free.len(), Ordering::Relaxed);
         }
         self.local.last().copied()
     }
@@ -204,7 +226,9 @@ impl Frames {
         }
         if self.local.len() >= 2 * self.batch {
             let k = self.local.len() - self.batch;
-            self.pool.lock().extend(self.local.drain(k..));
+            let mut free = self.pool.lock();
+            free.extend(self.local.drain(k..));
+            self.pool.count.store(free.len(), Ordering::Relaxed);
         }
         self.local.push(base(addr));
     }
@@ -341,6 +365,39 @@ mod test {
         drop(rx);
         let held = pool.held.load(Ordering::Relaxed);
         assert_eq!(held + pool.len(), TOTAL as usize);
+    }
+
+    /// A queue starved of frames (its cache and the pool empty) asks for one
+    /// per packet: the RX queue refilling its fill ring, the TX queue for a
+    /// slot. The empty pool is not locked for each ask, and a batch given
+    /// back is found at once.
+    #[test]
+    fn an_empty_pool_is_not_locked_per_ask() {
+        let (map, pool) = umem();
+        let (mut rx, mut tx) = (
+            Frames::new(&map, &pool, TOTAL),
+            Frames::new(&map, &pool, TOTAL),
+        );
+        let mut held = Vec::new();
+        while let Some(a) = rx.take() {
+            held.push(a);
+        }
+        assert_eq!(held.len(), TOTAL as usize);
+        let before = pool.locks.load(Ordering::Relaxed);
+        for _ in 0..100 {
+            assert_eq!(rx.take(), None);
+        }
+        let locks = pool.locks.load(Ordering::Relaxed) - before;
+        assert!(locks <= 2, "{locks} locks for 100 asks of an empty pool");
+        // Frames completed come back through the TX cache; a spilled batch
+        // is in the pool for the next ask.
+        for a in held.drain(..2 * BATCH + 1) {
+            tx.give(a);
+        }
+        assert_eq!(pool.len(), BATCH);
+        assert!(rx.take().is_some());
+        held.extend(std::iter::from_fn(|| rx.take()));
+        rx.in_rings = held.len();
     }
 
     /// An address outside the UMEM given back (a completion, a lent frame)
