@@ -164,16 +164,20 @@ impl XdpMode {
 
 /// A refused attach, with the likely reason where the errno tells it:
 /// EBUSY, a program in the same mode; EEXIST, one in the other mode (e.g.
-/// generic while native is asked for).
+/// generic while native is asked for); EINVAL, most likely a kernel older
+/// than Linux 5.9, which has no BPF link for XDP (`BPF_LINK_CREATE` is
+/// unknown before 5.7, and `link_create` in `kernel/bpf/syscall.c` knows no
+/// `BPF_XDP` attach type before 5.9), else a driver refusing the program.
 fn attach_refused(e: io::Error) -> io::Error {
-    if matches!(crate::io::errno(&e), Some(libc::EBUSY | libc::EEXIST)) {
-        io::Error::new(
-            e.kind(),
-            format!("{e} (another XDP program is attached to this NIC)"),
-        )
-    } else {
-        e
-    }
+    let hint = match crate::io::errno(&e) {
+        Some(libc::EBUSY | libc::EEXIST) => "another XDP program is attached to this NIC",
+        Some(libc::EINVAL) => {
+            "--io xdp needs Linux 5.9 or later, for BPF links to XDP programs; on a \
+             newer kernel the driver refused the program: see dmesg"
+        }
+        _ => return e,
+    };
+    io::Error::new(e.kind(), format!("{e} ({hint})"))
 }
 
 /// The XDP program of one NIC, with its socket map: loaded first
@@ -251,6 +255,9 @@ impl XdpProgram {
 
     /// Attach the program to `ifindex`: from now on it redirects. Call it
     /// once the sockets it redirects to are in its map ([`XdpProgram::register`]).
+    /// Through a BPF link (`BPF_LINK_CREATE`, attach type `BPF_XDP`), which
+    /// XDP has since Linux 5.9: an older kernel answers EINVAL, said so by
+    /// [`attach_refused`].
     pub fn attach(&mut self, ifindex: u32, mode: XdpMode) -> io::Result<()> {
         let mut l = LinkCreateAttr {
             prog_fd: self.prog.as_raw_fd() as u32,
@@ -311,6 +318,19 @@ mod tests {
 
     /// A link refused because the NIC has a program says so, through the
     /// call's name put in front of the errno (which once hid it).
+    /// EINVAL from `BPF_LINK_CREATE` is what a kernel before Linux 5.9
+    /// answers (no XDP links): the message names the kernel needed.
+    #[test]
+    fn an_attach_refused_as_invalid_names_the_kernel_needed() {
+        let e = with_context(
+            io::Error::from_raw_os_error(libc::EINVAL),
+            "attaching the XDP program",
+        );
+        let m = attach_refused(e).to_string();
+        assert!(m.starts_with("attaching the XDP program: "), "{m}");
+        assert!(m.contains("(--io xdp needs Linux 5.9 or later"), "{m}");
+    }
+
     #[test]
     fn an_attach_refused_for_another_program_says_so() {
         let hint = "(another XDP program is attached to this NIC)";

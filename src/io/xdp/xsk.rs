@@ -403,7 +403,7 @@ fn socket(n: u32, umem: Option<&Mmap>) -> io::Result<Socket> {
         .map_err(|e| with_context(e, "XDP_MMAP_OFFSETS"))?;
     if len as usize != size_of::<libc::xdp_mmap_offsets>() {
         return Err(io::Error::other(
-            "kernel too old for AF_XDP ring flags (needs Linux 5.4 or later)",
+            "kernel too old for AF_XDP ring flags (Linux 5.4); --io xdp needs Linux 5.9 or later",
         ));
     }
     let rx = Ring::map(
