@@ -5,7 +5,10 @@
 //! elsewhere the test says why it did not run.
 
 mod nslab;
-use nslab::{DemoChild, EXE, NsDirector, Scenario, adm, http_bodies, ping, seed_service, stats};
+use nslab::{
+    DemoChild, EXE, NsDirector, Scenario, adm, assert_umem_adds_up, http_bodies, ping,
+    seed_service, stats, stop_director,
+};
 use ringvs::lab::lab_available;
 use ringvs::lab::{self, Lab};
 use serde_json::Value;
@@ -518,6 +521,7 @@ fn seed_scenario_through_af_xdp() {
         .workers(1)
         .director_args(&["--io", "xdp", "--xdp-mode", "generic", "--ring-blocks", "2"])
         .seed_service()
+        .log_to_file()
         .start()
     else {
         return;
@@ -573,19 +577,15 @@ fn seed_scenario_through_af_xdp() {
         "the director's kernel received {kernel} datagrams"
     );
 
-    // A director that stops takes its XDP programs with it.
-    let pids = Process::new("ip")
-        .args(["netns", "pids", &dns])
-        .output()
-        .expect("ip netns pids");
-    for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
-        let _ = Process::new("kill").args(["-TERM", pid]).status();
-    }
-    let start = std::time::Instant::now();
-    while control.exists() && start.elapsed() < std::time::Duration::from_secs(10) {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert!(!control.exists(), "director did not stop on SIGTERM");
+    // A director that stops takes its XDP programs with it, and every
+    // frame of its UMEM was back or accounted for as its queues went.
+    let d = NsDirector { lab, control };
+    assert_umem_adds_up(&stop_director(&d));
+    let NsDirector { lab, control } = d;
+    assert!(
+        !control.exists(),
+        "director did not remove its control socket"
+    );
     for nic in [lab.ext_if(), lab.int_if()] {
         let d = link_details(&dns, nic);
         assert!(!d.contains("xdp"), "XDP program left on {nic}: {d}");

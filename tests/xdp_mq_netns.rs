@@ -11,11 +11,10 @@
 
 mod nslab;
 use nslab::{
-    EXE, NsDirector, Scenario, adm, generator, http_bodies, mac_of, per_worker, run_demo, stats,
-    total,
+    EXE, NsDirector, Scenario, adm, assert_umem_adds_up, generator, http_bodies, mac_of,
+    per_worker, run_demo, stats, stop_director, total,
 };
 use ringvs::lab;
-use std::process::Command as Process;
 
 /// How many connections (each a new client port) the test makes.
 const CONNS: usize = 60;
@@ -34,6 +33,7 @@ fn two_af_xdp_workers_on_two_queues_hand_off_to_the_owner() {
     // Native XDP where veth has it (it does: one NAPI per RX queue), generic
     // otherwise.
     let Some(d) = Scenario::new("xdpmq")
+        .log_to_file()
         .queues(2)
         .workers(2)
         .director_args(&["--io", "xdp", "--xdp-mode", "auto"])
@@ -78,7 +78,8 @@ fn two_af_xdp_workers_on_two_queues_hand_off_to_the_owner() {
     // (queue 1 < 2 receive queues) and then send nothing: refused, naming
     // the NIC and the fix. The kernel shrinks no queue an AF_XDP socket is
     // bound to: the first director goes first.
-    stop_director(&d);
+    // Every frame of the UMEM was back or accounted for at exit.
+    assert_umem_adds_up(&stop_director(&d));
     let ns = d.lab.ns_director();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     // Its sockets' release is deferred (`xp_release_deferred`): retry, bounded.
@@ -110,6 +111,7 @@ fn two_af_xdp_workers_on_two_queues_hand_off_to_the_owner() {
 fn generic_xdp_with_busy_poll_on_two_queues() {
     let _serial = one_at_a_time();
     let Some(d) = Scenario::new("xdpmqbp")
+        .log_to_file()
         .queues(2)
         .workers(2)
         .director_args(&["--io", "xdp", "--xdp-mode", "generic", "--busy-poll"])
@@ -119,6 +121,7 @@ fn generic_xdp_with_busy_poll_on_two_queues() {
         return;
     };
     seed_through_two_workers(&d, "xdpgeneric", false, true);
+    assert_umem_adds_up(&stop_director(&d));
 }
 
 /// `--umem per-worker`: each worker's sockets on their own UMEM, so a frame
@@ -127,6 +130,7 @@ fn generic_xdp_with_busy_poll_on_two_queues() {
 fn a_umem_per_worker_copies_handoffs() {
     let _serial = one_at_a_time();
     let Some(d) = Scenario::new("xdpmqpw")
+        .log_to_file()
         .queues(2)
         .workers(2)
         .director_args(&[
@@ -143,6 +147,7 @@ fn a_umem_per_worker_copies_handoffs() {
         return;
     };
     seed_through_two_workers(&d, "xdp", true, false);
+    assert_umem_adds_up(&stop_director(&d));
 }
 
 /// The seed's traffic through a director of two AF_XDP workers whose NICs
@@ -320,6 +325,7 @@ fn icmp_errors_reach_the_client_through_their_owner(d: &NsDirector) {
 fn no_frame_reaches_the_kernel_while_the_xdp_program_is_attached() {
     let _serial = one_at_a_time();
     let Some(d) = Scenario::new("xdpord")
+        .log_to_file()
         .queues(2)
         .workers(2)
         .needs(&["ethtool"])
@@ -346,7 +352,8 @@ fn no_frame_reaches_the_kernel_while_the_xdp_program_is_attached() {
         return;
     };
     std::thread::sleep(std::time::Duration::from_millis(500));
-    stop_director(&d);
+    // Stopped under a flood, the UMEM's frames still add up.
+    assert_umem_adds_up(&stop_director(&d));
     // The flood goes on past the stop.
     std::thread::sleep(std::time::Duration::from_millis(500));
     let out = lab::ns_run(&d.lab.ns_director(), "ethtool", &["-S", "ext0"]).expect("ethtool -S");
@@ -376,40 +383,6 @@ fn no_frame_reaches_the_kernel_while_the_xdp_program_is_attached() {
     // or two the program never saw. The old order passed over a thousand.
     let passed = ran.saturating_sub(redirected + refused);
     assert!(passed <= 4, "{passed} frames passed to the kernel: {out}");
-}
-
-/// Stop the lab's director: SIGTERM to every `ringvs` process in its
-/// namespace, then wait (at most 5 s) until they are gone.
-fn stop_director(d: &NsDirector) {
-    let out = Process::new("ip")
-        .args(["netns", "pids", &d.lab.ns_director()])
-        .output()
-        .expect("ip netns pids");
-    let pids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "ringvs")
-        })
-        .map(str::to_string)
-        .collect();
-    assert!(!pids.is_empty(), "no director running");
-    for p in &pids {
-        let st = Process::new("kill")
-            .args(["-TERM", p])
-            .status()
-            .expect("kill");
-        assert!(st.success(), "kill -TERM {p}");
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while pids.iter().any(|p| {
-        std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| !s.contains(") Z "))
-    }) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "director {pids:?} still running"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
 }
 
 /// Start a second `--io xdp` director on the lab's NICs with `extra` options

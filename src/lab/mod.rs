@@ -417,9 +417,21 @@ impl Lab {
     /// Start `PROGRAM ARGS...` inside `ns`; it is killed when the lab drops.
     /// stdin is null; stdout and stderr are inherited.
     pub fn spawn_in(&mut self, ns: &str, program: &Path, args: &[&str]) -> Result<(), LabError> {
+        self.spawn_in_with(ns, program, args, Stdio::inherit())
+    }
+
+    /// [`Lab::spawn_in`] with standard error going to `stderr`.
+    fn spawn_in_with(
+        &mut self,
+        ns: &str,
+        program: &Path,
+        args: &[&str],
+        stderr: Stdio,
+    ) -> Result<(), LabError> {
         let mut cmd = ns_command(ns, program, args);
         let child = cmd
             .stdin(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .map_err(|source| LabError::Spawn {
                 cmd: describe(&cmd),
@@ -494,6 +506,29 @@ impl Lab {
         control: &Path,
         extra: &[&str],
     ) -> Result<(), LabError> {
+        self.start_director_with(program, control, extra, Stdio::inherit())
+    }
+
+    /// [`Lab::start_director`] with the director's standard error (its log)
+    /// written to `log` instead of inherited, for a caller that reads what
+    /// the director said (e.g. at exit).
+    pub fn start_director_logged(
+        &mut self,
+        program: &Path,
+        control: &Path,
+        extra: &[&str],
+        log: std::fs::File,
+    ) -> Result<(), LabError> {
+        self.start_director_with(program, control, extra, Stdio::from(log))
+    }
+
+    fn start_director_with(
+        &mut self,
+        program: &Path,
+        control: &Path,
+        extra: &[&str],
+        stderr: Stdio,
+    ) -> Result<(), LabError> {
         let control_s = control.display().to_string();
         let mut args = vec!["run", "--ext", self.ext_if(), "--ext-addr", EXT_ADDR_CIDR];
         if self.ipv6 {
@@ -506,7 +541,7 @@ impl Lab {
         args.extend(["--control", &control_s]);
         args.extend_from_slice(extra);
         let first = self.children.len();
-        self.spawn_in(&self.ns_director(), program, &args)?;
+        self.spawn_in_with(&self.ns_director(), program, &args, stderr)?;
         self.sockets.push(control.to_path_buf());
         let start = Instant::now();
         loop {

@@ -59,6 +59,8 @@ pub struct Scenario {
     rules: Option<String>,
     seed: Option<Vec<String>>,
     before_director: Vec<LabStep>,
+    /// The director's standard error to a file ([`Scenario::log_to_file`]).
+    log: bool,
 }
 
 /// A running director in its lab (see the module docs).
@@ -82,7 +84,16 @@ impl Scenario {
             rules: None,
             seed: None,
             before_director: Vec::new(),
+            log: false,
         }
+    }
+
+    /// Write the director's standard error (its log) to a file instead of
+    /// the test's, for [`stop_director`] to return (the file is
+    /// `/run/ringvs-{name}-{tag}.log`, beside the control socket).
+    pub fn log_to_file(mut self) -> Self {
+        self.log = true;
+        self
     }
 
     /// Tools the test runs besides `ip` (e.g. `tcpdump`): like root and
@@ -177,11 +188,20 @@ impl Scenario {
         if let Some(f) = &rules_arg {
             args.extend(["--rules", f]);
         }
-        let started = lab.start_director(Path::new(EXE), &control, &args);
+        let started = if self.log {
+            let file = std::fs::File::create(log_path(&control)).expect("director log file");
+            lab.start_director_logged(Path::new(EXE), &control, &args, file)
+        } else {
+            lab.start_director(Path::new(EXE), &control, &args)
+        };
         if let Some(f) = &rules_file {
             let _ = std::fs::remove_file(f);
         }
-        started.expect("director");
+        if let Err(e) = started {
+            let log = std::fs::read_to_string(log_path(&control)).unwrap_or_default();
+            let _ = std::fs::remove_file(log_path(&control));
+            panic!("director: {e}\n{log}");
+        }
         if let Some(opts) = &self.seed {
             let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
             seed_service_with(&control, &format!("{}:80", lab::VIP), &opts);
@@ -203,6 +223,66 @@ impl Scenario {
         wait_udp_bound(&d.lab, port);
         Some(d)
     }
+}
+
+/// Where a director started with [`Scenario::log_to_file`] writes its log.
+fn log_path(control: &Path) -> PathBuf {
+    control.with_extension("log")
+}
+
+/// Stop the lab's director: SIGTERM to every `ringvs` process in its
+/// namespace, then wait (at most 5 s) until they have exited. Returns what
+/// the director logged if it was started with [`Scenario::log_to_file`]
+/// (its file removed; nothing is left to write it), else an empty string.
+pub fn stop_director(d: &NsDirector) -> String {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "pids", &d.lab.ns_director()])
+        .output()
+        .expect("ip netns pids");
+    let pids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "ringvs")
+        })
+        .map(str::to_string)
+        .collect();
+    assert!(!pids.is_empty(), "no director running");
+    for p in &pids {
+        let st = std::process::Command::new("kill")
+            .args(["-TERM", p])
+            .status()
+            .expect("kill");
+        assert!(st.success(), "kill -TERM {p}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    // A child of this test stays a zombie until the lab reaps it.
+    while pids.iter().any(|p| {
+        std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| !s.contains(") Z "))
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "director {pids:?} still running"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let path = log_path(&d.control);
+    let log = std::fs::read_to_string(&path).unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    log
+}
+
+/// An `--io xdp` director's log at exit says nothing of its UMEMs: their
+/// frames added up when the last queue of each went (the pool's check, which
+/// logs `AF_XDP UMEM bookkeeping: ...` if a frame was lost or doubled).
+pub fn assert_umem_adds_up(log: &str) {
+    assert!(
+        log.contains("ringvs"),
+        "no director log captured (log_to_file?): {log:?}"
+    );
+    assert!(
+        !log.contains("AF_XDP UMEM bookkeeping"),
+        "the UMEM's frames did not add up at exit:\n{log}"
+    );
 }
 
 /// The traffic generator `ringvs-gen`, from the dev-only workspace member
