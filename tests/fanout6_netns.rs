@@ -185,14 +185,21 @@ fn ipv6_reaches_the_af_xdp_socket_and_lldp_stays_with_the_kernel() {
     ringvs::lab::ns_run(&cns, "sysctl", &["-qw", "net.ipv6.conf.c0.disable_ipv6=1"])
         .expect("IPv6 off on the client's c0");
     let before = stats(&control);
-    // LLDP first, on the same queue: by the time the IPv6 frames are counted,
-    // the LLDP frames have met the program too.
-    let mut frames = vec![lldp(c0); 4];
-    frames.push(ns);
+    // IPv6, then LLDP, then one more IPv6 frame, all on one queue and in
+    // that order: once the last IPv6 frame is counted, the LLDP frames have
+    // met the program. Had it redirected them, the worker would have counted
+    // them before it: its count waited for could not stop short of them.
+    let mut frames = vec![ns];
     for port in [40000, 40002, 40004, 40006] {
         frames.push(tcp6(c0, ext, (client, port), (addr(VIP6), 80)));
     }
+    frames.extend(vec![lldp(c0); 4]);
+    frames.push(tcp6(c0, ext, (client, 40008), (addr(VIP6), 80)));
     nslab::inject(&cns, "c0", &frames, &format!("fanout6-{tag}-c0"));
-    let on_ext = ext_received_since(&control, &before, 5);
-    assert_eq!(on_ext, [5], "the socket got the IPv6 frames, not LLDP");
+    let on_ext = ext_received_since(&control, &before, 6);
+    assert_eq!(on_ext, [6], "the socket got the IPv6 frames, not LLDP");
+    // Nothing more arrives once the counters settle.
+    let after = nslab::settled_stats(&control);
+    let moved = per_worker(&after, "rx_ext")[0] - per_worker(&before, "rx_ext")[0];
+    assert_eq!(moved, 6, "the socket got the IPv6 frames, not LLDP");
 }
