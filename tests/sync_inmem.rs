@@ -113,6 +113,33 @@ fn a_persistent_connection_brings_its_template() {
     );
 }
 
+/// A template is sent with the client it was made for, masked by the `-M`
+/// of then, as `ip_vs_sync_conn` sends `cp->control`'s address: after an
+/// `-M` change, a connection's report named the template it holds by its
+/// client masked anew (a /24 key with the /32 template's server), so a
+/// backup's /24 template flipped between servers.
+#[test]
+fn a_template_is_sent_with_the_client_it_was_made_for() {
+    let rules = |mask: &str| {
+        [
+            format!("-A -t 198.18.0.110:80 -s rr -p 120{mask}"),
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m".to_string(),
+        ]
+    };
+    let first = rules("");
+    let mut d = MemDirector::new(&first.iter().map(String::as_str).collect::<Vec<_>>());
+    d.resolve_all();
+    set(&d, true, false);
+    handshake(&mut d);
+    let _ = reports(&d);
+    let masked = rules(" -M 255.255.255.0");
+    d.reconfigure(&masked.iter().map(String::as_str).collect::<Vec<_>>());
+    d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, FIN | ACK));
+    let r = reports(&d);
+    let t = r.iter().find(|e| e.template).expect("template reported");
+    assert_eq!(t.client, (be(CLIENT), 0), "{r:?}");
+}
+
 /// A template is sent in its own state, as `ip_vs_sync_conn` sends
 /// `cp->control`'s: assured once any of its connections was (a UDP reply,
 /// `ip_vs_control_assure_ct`), also when the connection reporting it was

@@ -200,8 +200,8 @@ impl Ctl {
         // What `ringvs adm` changed since (a real server it deleted that the
         // file drops or edits) is fitted to, not refused: else every later
         // SIGHUP would be refused too, the last load never catching up.
-        let notes = apply_reload(&mut next, &changes).map_err(|e| e.to_string())?;
-        for n in notes {
+        let fitted = apply_reload(&mut next, &changes).map_err(|e| e.to_string())?;
+        for n in &fitted.notes {
             crate::log!("ringvs: SIGHUP: {n}");
         }
         st.cfg = next;
@@ -212,7 +212,7 @@ impl Ctl {
         }
         self.changed(&mut st, &before);
         src.last = l.config;
-        Ok(changes.iter().map(ToString::to_string).collect())
+        Ok(fitted.applied.iter().map(ToString::to_string).collect())
     }
 }
 
@@ -375,18 +375,18 @@ mod tests {
         c.adm.lock().unwrap().cfg.del_dest(&key, rs(3), 80).unwrap();
         std::fs::write(&path, conf(&[(2, 7), (4, 1)])).unwrap();
         let changes = c.reload_keepalived().expect("a reload fits the table");
-        assert_eq!(
-            changes,
-            [
-                "-d -t 198.18.0.110:80 -r 198.19.0.3:80",
-                "-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 7",
-            ]
-        );
+        // The -d of the gone RS3 was skipped: not among the changes made.
+        assert_eq!(changes, ["-e -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 7"]);
         assert_eq!(weights(), [(rs(2), 7), (rs(4), 1)]);
         // `ringvs adm -d` of RS4, then the file reweights it: added back.
         c.adm.lock().unwrap().cfg.del_dest(&key, rs(4), 80).unwrap();
         std::fs::write(&path, conf(&[(2, 7), (4, 9)])).unwrap();
-        c.reload_keepalived().expect("the next reload works too");
+        let changes = c.reload_keepalived().expect("the next reload works too");
+        assert_eq!(
+            changes,
+            ["-a -t 198.18.0.110:80 -r 198.19.0.4:80 -m -w 9"],
+            "the edit of the gone RS4 made an add"
+        );
         let mut got = weights();
         got.sort();
         assert_eq!(got, [(rs(2), 7), (rs(4), 9)]);

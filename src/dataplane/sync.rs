@@ -428,15 +428,18 @@ impl Core {
         let current = (c.template != 0)
             .then(|| self.template_current::<A>(idx))
             .flatten();
-        let template = current.and_then(|(timeout, held, assured)| {
+        let template = current.and_then(|(timeout, held, assured, client)| {
             let e = self.template_entry(c, Some(held))?;
-            // The template's own state, as `ip_vs_sync_conn` sends
-            // `cp->control`'s: assured by any of its connections
-            // (`ip_vs_control_assure_ct`), not only by this one.
+            // The template's own state and client, as `ip_vs_sync_conn`
+            // sends `cp->control`'s: assured by any of its connections
+            // (`ip_vs_control_assure_ct`), not only by this one; its client
+            // masked by the `-M` it was made under, which may not be the
+            // service's now.
             let state = if assured { State::Established } else { e.state };
             Some(SyncEntry {
                 timeout,
                 state,
+                client: (client, 0),
                 ..e
             })
         });
@@ -447,18 +450,19 @@ impl Core {
 
     /// The timeout of connection `idx`'s template as IPVS sends a template's
     /// (`cp->timeout`: the service's `-p`, 60 s once the expiry re-armed it,
-    /// `expire_later`), the address and port of the server it holds, and
-    /// whether it is assured (`IP_VS_CTPL_S_ASSURED`), if
+    /// `expire_later`), the address and port of the server it holds,
+    /// whether it is assured (`IP_VS_CTPL_S_ASSURED`) and its client as it
+    /// was masked, if
     /// it is still the one the connection is counted on (its `Link`): one
     /// replaced since (its server left and came back, the client went
     /// elsewhere) is not sent, or a report of `c` would roll a backup's
     /// template back to the old server, where IPVS syncs the connection's
     /// actual control template (`ip_vs_sync_conn`).
-    fn template_current<A: Family>(&self, idx: u32) -> Option<(u32, (A, u16), bool)> {
+    fn template_current<A: Family>(&self, idx: u32) -> Option<(u32, (A, u16), bool, A)> {
         let link = super::template::link_of(A::table(self), idx);
         let now = self.clock.now_s;
-        let (period, dest, assured) = A::templates(&self.shared).current_at(link, now)?;
-        Some((period, (dest.addr, dest.port), assured))
+        let (period, dest, assured, client) = A::templates(&self.shared).current_at(link, now)?;
+        Some((period, (dest.addr, dest.port), assured, client))
     }
 
     /// Report the persistence template of `c`, a datagram of a

@@ -295,8 +295,18 @@ pub fn apply_changes(cfg: &mut Config, changes: &[Change]) -> Result<(), KaError
 ///   fails and it carries on).
 ///
 /// Any other refusal leaves `cfg` as it was, as [`apply_changes`].
-pub fn apply_reload(cfg: &mut Config, changes: &[Change]) -> Result<Vec<String>, KaError> {
+/// Returns the changes made (as fitted: an edit made an add, a skipped
+/// delete left out) and a note for each fitted.
+pub fn apply_reload(cfg: &mut Config, changes: &[Change]) -> Result<Fitted, KaError> {
     apply_with(cfg, changes, true)
+}
+
+/// What [`apply_reload`] made of a file's changes: those applied, as
+/// applied, and why each that was not as written.
+#[derive(Debug, Default)]
+pub struct Fitted {
+    pub applied: Vec<Change>,
+    pub notes: Vec<String>,
 }
 
 /// `c` fitted to the table `cfg` ([`apply_reload`]): the change to make
@@ -378,8 +388,8 @@ fn fit(cfg: &Config, c: &Change) -> (Option<Change>, Option<String>) {
 }
 
 /// [`apply_changes`], or with `fit` [`apply_reload`].
-fn apply_with(cfg: &mut Config, changes: &[Change], fit_in: bool) -> Result<Vec<String>, KaError> {
-    let mut notes = Vec::new();
+fn apply_with(cfg: &mut Config, changes: &[Change], fit_in: bool) -> Result<Fitted, KaError> {
+    let mut fitted = Fitted::default();
     let mut next = cfg.clone();
     // The firewall-mark services edited or deleted give up their rules
     // first: each edit is checked against the rules of the rest, and a
@@ -397,7 +407,7 @@ fn apply_with(cfg: &mut Config, changes: &[Change], fit_in: bool) -> Result<Vec<
             true => fit(&next, c),
             false => (Some(c.clone()), None),
         };
-        notes.extend(note);
+        fitted.notes.extend(note);
         let Some(c) = c else {
             continue;
         };
@@ -405,9 +415,10 @@ fn apply_with(cfg: &mut Config, changes: &[Change], fit_in: bool) -> Result<Vec<
             change: c.to_string(),
             message: e.to_string(),
         })?;
+        fitted.applied.push(c);
     }
     *cfg = next;
-    Ok(notes)
+    Ok(fitted)
 }
 
 /// Makes `current` what `new` describes by changing only what differs
@@ -538,7 +549,7 @@ mod tests {
         // Since the last load: .2 of :80 deleted, .5 added by hand, :443 deleted.
         let mut running = cfg(&[(80, Scheduler::Wrr, &[(5, 1)])]);
         assert!(apply_changes(&mut running.clone(), &changes).is_err());
-        let notes = apply_reload(&mut running, &changes).unwrap();
+        let notes = apply_reload(&mut running, &changes).unwrap().notes;
         assert_eq!(
             notes,
             [

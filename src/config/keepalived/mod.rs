@@ -54,7 +54,8 @@ use std::sync::Arc;
 use super::Config;
 
 pub use diff::{
-    Change, DestSettings, ServiceSettings, apply_changes, apply_differences, apply_reload, diff,
+    Change, DestSettings, Fitted, ServiceSettings, apply_changes, apply_differences, apply_reload,
+    diff,
 };
 pub use track::{TrackInit, init_files};
 

@@ -126,13 +126,15 @@ impl<A: Addr> Templates<A> {
 
     /// The seconds a new connection extends the template of `link` by at
     /// `now` (IPVS's template `timeout`: the service's `-p`,
-    /// [`super::EXPIRE_LATER`] once re-armed) and the real server it names,
-    /// if it is still there.
-    pub fn current_at(&self, link: Link, now: u32) -> Option<(u32, TemplateDest<A>, bool)> {
+    /// [`super::EXPIRE_LATER`] once re-armed), the real server it names,
+    /// whether it is assured and its client (masked as it was made, under
+    /// the `-M` of then), if it is still there.
+    pub fn current_at(&self, link: Link, now: u32) -> Option<(u32, TemplateDest<A>, bool, A)> {
         let mut shard = self.lock(link.shard());
+        let key = shard.slots.get(link.slot())?.key?;
         let t = shard.linked(link)?;
         t.settle(now);
-        Some((t.period, t.dest, t.assured))
+        Some((t.period, t.dest, t.assured, key.client))
     }
 }
 

@@ -2,9 +2,11 @@
 //! counted on: its generation and whether the connection assured it, in
 //! the entry (`Conn::template`, 2 bytes that were padding), and where the
 //! template is (`nat::persist::Link`'s `at`) beside the slab, in `links`:
-//! read and written only when a connection is counted on its template,
-//! assures it or leaves it, never by a packet of an established flow, so
-//! the entry the fast path reads stays 36 bytes (72 for IPv6).
+//! written when a connection is made (0, or where its template is) and read
+//! when it assures its template or leaves the table (expiry and eviction
+//! read it for every connection, a cache line more for each), never by a
+//! packet of an established flow, so the entry the fast path reads stays
+//! 36 bytes (72 for IPv6).
 
 use super::{Addr, ConnTable};
 
