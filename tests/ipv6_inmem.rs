@@ -332,7 +332,7 @@ fn echo_requests_to_our_addresses_are_answered() {
 /// (`net/ipv6/ip6_input.c`) drops before ICMPv6 sees it, goes unanswered,
 /// counted in `drop_bad_source`. One from an IPv4-mapped source is
 /// answered: `ip6_rcv_core` stopped dropping those in Linux 5.12
-/// (dcc32f4f183a); only TCP refuses them (`tcp_v6_conn_request`).
+/// (dcc32f4f183a).
 #[test]
 fn echo_from_a_loopback_source_is_not_answered_from_a_mapped_one_is() {
     let mut d = director();

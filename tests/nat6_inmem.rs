@@ -711,9 +711,9 @@ fn hop_limit_exceeded_is_told_from_the_vip() {
 /// Hop limit 1 on a packet to a service from a source that could not open
 /// a connection (loopback, the VIP itself, IPv4-mapped): no hop limit
 /// exceeded back to it, as the kernel's `ip6_rcv_core` drops a loopback
-/// source before IPVS, a local one never routes back in, and a v4-mapped one
-/// opens no connection (`tcp_v6_conn_request`); `drop_bad_source`, as with a
-/// larger hop limit.
+/// source before IPVS and a local one never routes back in; a v4-mapped one
+/// opens no connection here (a deliberate hardening: IPVS on Linux 5.12 or
+/// later would take it); `drop_bad_source`, as with a larger hop limit.
 #[test]
 fn hop_limit_exceeded_from_a_martian_source_tells_nobody() {
     let mut d = director(STANDARD6);

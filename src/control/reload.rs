@@ -247,6 +247,33 @@ pub(super) fn watch_sighup(ctl: &Arc<Ctl>) -> Result<(), RunError> {
 
 #[cfg(test)]
 mod tests {
+    /// A control thread with the keepalived.conf at `path` loaded, as
+    /// `ringvs run --keepalived` starts.
+    fn loaded_ctl(
+        path: &std::path::Path,
+    ) -> (
+        std::sync::Arc<crate::control::Ctl>,
+        crossbeam_channel::Receiver<std::net::IpAddr>,
+    ) {
+        use super::{KaSource, keepalived};
+        use crate::config::keepalived::{LoadOptions, apply_changes, diff};
+        let (c, garp) = crate::control::test_ctl(1);
+        let opts = LoadOptions::default();
+        let l = keepalived::load_with(path, &opts).unwrap();
+        apply_changes(
+            &mut c.adm.lock().unwrap().cfg,
+            &diff(&crate::config::Config::new(), &l.config),
+        )
+        .unwrap();
+        c.set_ka_source(KaSource {
+            path: path.to_path_buf(),
+            last: l.config,
+            flags: Default::default(),
+            opts,
+        });
+        (c, garp)
+    }
+
     /// A load's warnings are logged up to 100, then counted.
     #[test]
     fn a_load_logs_its_first_100_warnings_then_how_many_more() {
@@ -276,8 +303,6 @@ mod tests {
     /// weight, and an unchanged draw changes nothing.
     #[test]
     fn a_reload_draws_a_random_weight_again() {
-        use super::{KaSource, keepalived};
-        use crate::config::keepalived::{LoadOptions, apply_changes, diff};
         let dir = std::env::temp_dir().join(format!("ringvs-reload-random-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("keepalived.conf");
@@ -287,20 +312,7 @@ mod tests {
              \x20 real_server 198.19.0.2 80 {\n    weight ${_RANDOM 1 60000}\n  }\n}\n",
         )
         .unwrap();
-        let (c, _garp) = crate::control::test_ctl(1);
-        let opts = LoadOptions::default();
-        let l = keepalived::load_with(&path, &opts).unwrap();
-        apply_changes(
-            &mut c.adm.lock().unwrap().cfg,
-            &diff(&crate::config::Config::new(), &l.config),
-        )
-        .unwrap();
-        c.set_ka_source(KaSource {
-            path: path.clone(),
-            last: l.config,
-            flags: Default::default(),
-            opts,
-        });
+        let (c, _garp) = loaded_ctl(&path);
         let weight = || c.adm.lock().unwrap().cfg.services()[0].dests[0].weight;
         let mut seen = std::collections::BTreeSet::from([weight()]);
         for _ in 0..10 {
@@ -333,8 +345,6 @@ mod tests {
     /// meanwhile (RS4) adds it, as keepalived retries `EDITDEST` as `ADDDEST`.
     #[test]
     fn a_reload_fits_what_ringvs_adm_changed_since_the_last_load() {
-        use super::{KaSource, keepalived};
-        use crate::config::keepalived::{LoadOptions, apply_changes, diff};
         use crate::config::{Proto, ServiceKey};
         use std::net::{IpAddr, Ipv4Addr};
         let dir = std::env::temp_dir().join(format!("ringvs-reload-adm-{}", std::process::id()));
@@ -350,20 +360,7 @@ mod tests {
             t + "}\n"
         };
         std::fs::write(&path, conf(&[(2, 1), (3, 1), (4, 1)])).unwrap();
-        let (c, _garp) = crate::control::test_ctl(1);
-        let opts = LoadOptions::default();
-        let l = keepalived::load_with(&path, &opts).unwrap();
-        apply_changes(
-            &mut c.adm.lock().unwrap().cfg,
-            &diff(&crate::config::Config::new(), &l.config),
-        )
-        .unwrap();
-        c.set_ka_source(KaSource {
-            path: path.clone(),
-            last: l.config,
-            flags: Default::default(),
-            opts,
-        });
+        let (c, _garp) = loaded_ctl(&path);
         let key = ServiceKey::new(Proto::Tcp, Ipv4Addr::new(198, 18, 0, 110), 80);
         let rs = |last: u8| IpAddr::V4(Ipv4Addr::new(198, 19, 0, last));
         let weights = || -> Vec<(IpAddr, u32)> {

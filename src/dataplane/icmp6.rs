@@ -25,8 +25,10 @@ impl Core {
     /// us (or to a group we are in), its sender told with the parameter
     /// problem `ip6_tlvopt_unknown` (or `ipv6_hop_jumbo`) sends
     /// (`ipv6_options::unknown_option_problem`), within the rate limit.
-    /// A source `ip6_rcv_core` drops before it reads the options
-    /// ([`Core::martian6`]) is `drop_bad_source`, told nothing. A standby
+    /// A source [`Core::martian6`] refuses is `drop_bad_source`, told
+    /// nothing (`ip6_rcv_core` drops a multicast or loopback one before it
+    /// reads the options; for the unspecified one the kernel reads them,
+    /// counts a header error, and `icmp6_send` refuses to answer). A standby
     /// tells nothing (it answers no packet to a VIP). Nor is a frame to a
     /// multicast link address told about an option of type 11: with that
     /// frame `icmp6_send` (`net/ipv6/icmp.c`) makes the exception of RFC

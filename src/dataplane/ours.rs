@@ -41,9 +41,11 @@ impl Core {
     /// loopback source, and the unspecified one, which no reply can go to
     /// (IPv6 has no source check against our own addresses). Not an
     /// IPv4-mapped one: the kernel stopped dropping those there in 5.12
-    /// (dcc32f4f183a, "ipv6: weaken the v4mapped source check"), and only
-    /// its TCP refuses them (`tcp_v6_conn_request`), as
-    /// `Family::plausible_client` does for any new connection.
+    /// (dcc32f4f183a, "ipv6: weaken the v4mapped source check"), so it
+    /// answers a ping from one. `Family::plausible_client` still refuses
+    /// one a connection (and a time exceeded), a deliberate hardening: IPVS
+    /// schedules it at LOCAL_IN, before the host's TCP would refuse it
+    /// (`tcp_v6_conn_request`).
     pub(super) fn martian6(src: Ipv6Addr) -> bool {
         src.is_unspecified() || src.is_multicast() || src.is_loopback()
     }

@@ -131,6 +131,12 @@ pub enum LabError {
     ExitedEarly { cmd: String, status: ExitStatus },
     #[error("{what} was not ready after {waited:?}")]
     NotReady { what: String, waited: Duration },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Knobs for [`Lab::build_with`].
@@ -196,6 +202,8 @@ pub struct Lab {
     children: Vec<Spawned>,
     /// Control sockets of directors started here, removed at the end.
     sockets: Vec<std::path::PathBuf>,
+    /// Files the directors log to ([`Lab::start_director_logged`]).
+    logs: Vec<std::path::PathBuf>,
 }
 
 impl Lab {
@@ -234,6 +242,7 @@ impl Lab {
             namespaces: Vec::new(),
             children: Vec::new(),
             sockets: Vec::new(),
+            logs: Vec::new(),
         };
         // On error `lab` is dropped here, which deletes what was made.
         lab.populate(&opts)?;
@@ -510,16 +519,24 @@ impl Lab {
     }
 
     /// [`Lab::start_director`] with the director's standard error (its log)
-    /// written to `log` instead of inherited, for a caller that reads what
-    /// the director said (e.g. at exit).
+    /// written to the file `log` instead of inherited, for a caller that
+    /// reads what the director said (e.g. at exit). The lab removes the
+    /// file when it goes, and shows what it holds first if a test is
+    /// failing (the panic unwinding through the lab), as an inherited
+    /// standard error would have shown it.
     pub fn start_director_logged(
         &mut self,
         program: &Path,
         control: &Path,
         extra: &[&str],
-        log: std::fs::File,
+        log: &Path,
     ) -> Result<(), LabError> {
-        self.start_director_with(program, control, extra, Stdio::from(log))
+        let file = std::fs::File::create(log).map_err(|source| LabError::Io {
+            what: format!("creating the director's log {}", log.display()),
+            source,
+        })?;
+        self.logs.push(log.to_path_buf());
+        self.start_director_with(program, control, extra, Stdio::from(file))
     }
 
     fn start_director_with(
@@ -570,6 +587,14 @@ impl Drop for Lab {
         self.children.clear(); // stops and reaps each child
         for s in self.sockets.drain(..) {
             let _ = std::fs::remove_file(s);
+        }
+        for l in self.logs.drain(..) {
+            if std::thread::panicking()
+                && let Ok(text) = std::fs::read_to_string(&l)
+            {
+                crate::log!("ringvs lab: the director's log ({}):\n{text}", l.display());
+            }
+            let _ = std::fs::remove_file(l);
         }
         while let Some(ns) = self.namespaces.pop() {
             if let Err(e) = kill_and_delete_ns(&ns) {

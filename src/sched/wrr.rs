@@ -129,6 +129,26 @@ pub fn wrr_sequence(weights: &[u32]) -> Box<[u32]> {
     wrr_cycle(weights).0
 }
 
+/// The weights a cycle is built of: divided by their greatest common
+/// divisor and, past [`MAX_WRR_CYCLE`] picks in all, scaled down keeping
+/// every live server alive; `None` when no server has a weight.
+fn cycle_weights(weights: &[u32]) -> Option<Vec<u64>> {
+    let g = weights.iter().copied().filter(|&w| w > 0).fold(0, gcd);
+    if g == 0 {
+        return None;
+    }
+    let mut w: Vec<u64> = weights.iter().map(|&x| u64::from(x / g)).collect();
+    let total: u64 = w.iter().sum();
+    if total > MAX_WRR_CYCLE as u64 {
+        for x in &mut w {
+            if *x > 0 {
+                *x = (*x * MAX_WRR_CYCLE as u64 / total).max(1);
+            }
+        }
+    }
+    Some(w)
+}
+
 /// [`wrr_sequence`], with where each of its passes starts.
 ///
 /// Built in time of the order of the cycle's length plus n log n (n
@@ -139,20 +159,9 @@ pub fn wrr_sequence(weights: &[u32]) -> Box<[u32]> {
 /// when the list was emptied lightest first (the links of a doubly linked
 /// list put back in the reverse of their removal), so a join costs O(1).
 pub(super) fn wrr_cycle(weights: &[u32]) -> (Box<[u32]>, Box<[u32]>) {
-    let g = weights.iter().copied().filter(|&w| w > 0).fold(0, gcd);
-    if g == 0 {
+    let Some(w) = cycle_weights(weights) else {
         return (Box::new([]), Box::new([]));
-    }
-    let mut w: Vec<u64> = weights.iter().map(|&x| u64::from(x / g)).collect();
-    let total: u64 = w.iter().sum();
-    if total > MAX_WRR_CYCLE as u64 {
-        // Scale down, keeping every live server alive.
-        for x in &mut w {
-            if *x > 0 {
-                *x = (*x * MAX_WRR_CYCLE as u64 / total).max(1);
-            }
-        }
-    }
+    };
     let mw = w.iter().copied().max().unwrap_or(0);
     let total: u64 = w.iter().sum();
     let n = w.len();
@@ -199,20 +208,9 @@ mod test {
     /// The builder as it was: the kernel's walk step by step, every server
     /// visited in every pass (servers × the highest weight).
     fn walked(weights: &[u32]) -> (Box<[u32]>, Box<[u32]>) {
-        let g = weights.iter().copied().filter(|&w| w > 0).fold(0, gcd);
-        if g == 0 {
+        let Some(w) = cycle_weights(weights) else {
             return (Box::new([]), Box::new([]));
-        }
-        let mut w: Vec<u64> = weights.iter().map(|&x| u64::from(x / g)).collect();
-        let total: u64 = w.iter().sum();
-        if total > MAX_WRR_CYCLE as u64 {
-            // Scale down, keeping every live server alive.
-            for x in &mut w {
-                if *x > 0 {
-                    *x = (*x * MAX_WRR_CYCLE as u64 / total).max(1);
-                }
-            }
-        }
+        };
         let mw = w.iter().copied().max().unwrap_or(0);
         let total: u64 = w.iter().sum();
         let n = w.len();

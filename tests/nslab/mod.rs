@@ -189,8 +189,7 @@ impl Scenario {
             args.extend(["--rules", f]);
         }
         let started = if self.log {
-            let file = std::fs::File::create(log_path(&control)).expect("director log file");
-            lab.start_director_logged(Path::new(EXE), &control, &args, file)
+            lab.start_director_logged(Path::new(EXE), &control, &args, &log_path(&control))
         } else {
             lab.start_director(Path::new(EXE), &control, &args)
         };
