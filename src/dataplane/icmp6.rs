@@ -29,10 +29,9 @@ impl Core {
     /// nothing (`ip6_rcv_core` drops a multicast or loopback one before it
     /// reads the options; for the unspecified one the kernel reads them,
     /// counts a header error, and `icmp6_send` refuses to answer). A standby
-    /// tells nothing (it answers no packet to a VIP). Nor is a frame to a
-    /// multicast link address told about an option of type 11: with that
-    /// frame `icmp6_send` (`net/ipv6/icmp.c`) makes the exception of RFC
-    /// 4443 §2.4(e.3) only for type 10 (`opt_unrec`).
+    /// tells nothing (it answers no packet to a VIP); nor is a frame to a
+    /// multicast link address (`group`) told about an option of type 11
+    /// (`unknown_option_problem`, as `icmp6_send`'s `opt_unrec`).
     #[cold]
     pub(super) fn unknown_option<T: TxQueue>(
         &mut self,
@@ -50,13 +49,10 @@ impl Core {
         if self.sync.standby {
             return;
         }
-        let Some((code, at)) = crate::wire::ipv6_options::unknown_option_problem(packet) else {
+        let Some((code, at)) = crate::wire::ipv6_options::unknown_option_problem(packet, group)
+        else {
             return;
         };
-        let option = packet.get(at as usize).copied().unwrap_or(0);
-        if group && code == crate::wire::icmpv6::param_problem::OPTION && option >> 6 == 3 {
-            return;
-        }
         let dst = ip.dst();
         let local = group
             || self.is_ours6(nic, dst)

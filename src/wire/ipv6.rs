@@ -1036,7 +1036,8 @@ mod test {
     /// 0 for a jumbo option of the right shape.
     #[test]
     fn unknown_hop_by_hop_options_say_which_problem_to_send() {
-        use super::super::ipv6_options::unknown_option_problem as problem;
+        use super::super::ipv6_options::unknown_option_problem;
+        let problem = |p: &[u8]| unknown_option_problem(p, false);
         let with = |opts: &[u8]| {
             let mut ext = vec![UDP, 0];
             ext.extend_from_slice(opts);

@@ -91,9 +91,12 @@ fn scan(opts: &[u8], act: bool) -> Result<(), (ExtError, usize)> {
 /// length when that is not past 65535 (always, in an Ethernet frame),
 /// otherwise at the option, since the payload length is not 0 (a jumbo
 /// payload of the wrong size or alignment is dropped unanswered). `None`
-/// for any other refusal, answered by nothing.
+/// for any other refusal, answered by nothing. A type-11 option in a frame
+/// to a multicast link address (`link_multicast`) is answered by nothing
+/// too: `icmp6_send` makes RFC 4443 §2.4(e.3)'s exception for such a frame
+/// only for type 10 (`opt_unrec`).
 #[cold]
-pub fn unknown_option_problem(packet: &[u8]) -> Option<(u8, u32)> {
+pub fn unknown_option_problem(packet: &[u8], link_multicast: bool) -> Option<(u8, u32)> {
     use super::icmpv6::param_problem::{HEADER_FIELD, OPTION};
     if packet.get(6) != Some(&next_header::HOP_BY_HOP) {
         return None;
@@ -117,7 +120,9 @@ pub fn unknown_option_problem(packet: &[u8]) -> Option<(u8, u32)> {
             })
         }
         ty if ty >> 6 == 2 => Some((OPTION, pointer)),
-        ty if ty >> 6 == 3 && !Ipv6Addr::from(dst).is_multicast() => Some((OPTION, pointer)),
+        ty if ty >> 6 == 3 && !Ipv6Addr::from(dst).is_multicast() && !link_multicast => {
+            Some((OPTION, pointer))
+        }
         _ => None,
     }
 }
