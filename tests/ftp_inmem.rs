@@ -1353,17 +1353,20 @@ fn ipv6_control_and_data_connections_come_in_sync_messages() {
     assert_eq!(d.ctr(Ctr::DropNoConn) + d.ctr(Ctr::DropNoService), 0);
 }
 
-/// Without the helper, a persistent FTP service (port 21) takes the VIP's
-/// passive data connections (TCP to port 20 or 1024 and up that no service
-/// has) to the control connection's server, as `ip_vs_service_find`
-/// (`ip_vs_ctl.c`) finds the port-21 service for them and its template
-/// (`ip_vs_sched_persist`) picks the server: the classic LVS-DR FTP setup
-/// (`-A -t VIP:21 -p`, servers with `pasv_address` the VIP). A privileged
-/// port is not a data connection; a service of the exact port wins; a
-/// non-persistent FTP service leaves them (IPVS's `ip_vs_leave` passes them
-/// to the director's own stack), unanswered.
+/// Without the helper, a persistent FTP service (port 21) takes the
+/// connections of the VIP's FTP data ports (TCP to port 20, or to 1024 and
+/// up, that no service has) to the control connection's server, as
+/// `ip_vs_service_find` (`ip_vs_ctl.c`) finds the port-21 service for them
+/// and its template (`ip_vs_sched_persist`) picks the server: the classic
+/// LVS-DR FTP setup (`-A -t VIP:21 -p`, servers with `pasv_address` the
+/// VIP) for passive data connections (1024 and up). The plain SYNs to port
+/// 20 here only show the port is taken: an active data connection's first
+/// client packet there is a SYN+ACK (the test above). A privileged port is
+/// not a data port; a service of the exact port wins; a non-persistent FTP
+/// service leaves them (IPVS's `ip_vs_leave` passes them to the director's
+/// own stack), unanswered.
 #[test]
-fn a_persistent_ftp_service_takes_its_passive_data_connections() {
+fn a_persistent_ftp_service_takes_the_connections_of_its_data_ports() {
     let mut d = MemDirector::new(&[
         "-A -t 198.18.0.110:21 -s rr -p 360",
         "-a -t 198.18.0.110:21 -r 198.19.0.2:21 -m",
@@ -1396,6 +1399,61 @@ fn a_persistent_ftp_service_takes_its_passive_data_connections() {
     assert!(to(&mut d, 40001, 50000).is_none());
     assert_eq!(d.ctr(Ctr::DropNoService), 1);
     assert_eq!(d.ctr(Ctr::IcmpPortUnreach), 0);
+}
+
+/// Active FTP through a persistent DR service (`-A -t VIP:21 -p`, servers
+/// `-g`): the server's SYN from its port 20 goes to the client directly, and
+/// the director first sees the data connection as the client's SYN+ACK from
+/// its `PORT` port to VIP:20. As the kernel's `tcp_conn_schedule`
+/// (`ip_vs_proto_tcp.c`) schedules any SYN without RST and the template
+/// (`ip_vs_sched_persist`, `ip_vs_core.c`) picks the server, it goes to the
+/// control connection's server, unchanged. So too in a persistent port-0
+/// service and in a persistent mark on ports 20 and 21. ringvs refused any
+/// SYN with ACK (`drop_no_conn`). A service without persistence still
+/// refuses one, on purpose (`state::opens`).
+#[test]
+fn a_persistent_dr_service_takes_the_clients_syn_ack_of_an_active_data_connection() {
+    let port21: &[&str] = &[
+        "-A -t 198.18.0.110:21 -s rr -p 360",
+        "-a -t 198.18.0.110:21 -r 198.19.0.2 -g",
+        "-a -t 198.18.0.110:21 -r 198.19.0.3 -g",
+    ];
+    let port0: &[&str] = &[
+        "-A -t 198.18.0.110:0 -s rr -p 360",
+        "-a -t 198.18.0.110:0 -r 198.19.0.2 -g",
+        "-a -t 198.18.0.110:0 -r 198.19.0.3 -g",
+    ];
+    let mark: &[&str] = &[
+        "-A -f 1 -s rr -p 360 --mark-dest tcp:198.18.0.110:20,21",
+        "-a -f 1 -r 198.19.0.2 -g",
+        "-a -f 1 -r 198.19.0.3 -g",
+    ];
+    for rules in [port21, port0, mark] {
+        let mut d = MemDirector::new(rules);
+        d.resolve_all();
+        let (ext, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 21, SYN));
+        assert!(ext.is_empty() && int.len() == 1, "{rules:?}: control");
+        let server = <[u8; 6]>::try_from(&int[0][..6]).expect("mac");
+        assert!([RS1_MAC, RS2_MAC].contains(&server));
+        // The client's answer to the server's SYN from port 20.
+        let synack = tcp_seg(&L3::to_vip(), 40064, 20, SYN | ACK, 7000, 9001, b"");
+        let (ext, int) = d.ext(&synack);
+        assert!(ext.is_empty(), "{rules:?}");
+        assert_eq!(int.len(), 1, "{rules:?}: {:?}", drops(&d.w().core.ctr));
+        assert_eq!(&int[0][..6], &server, "{rules:?}: the control's server");
+        let p = parse_ip(&int[0]);
+        assert_eq!((p.src, p.sport, p.dst, p.dport), (CLIENT, 40064, VIP, 20));
+        assert_eq!(d.ctr(Ctr::DropNoConn), 0, "{rules:?}");
+    }
+    // No persistence: a SYN+ACK opens nothing.
+    let mut d = MemDirector::new(&[
+        "-A -t 198.18.0.110:80 -s rr",
+        "-a -t 198.18.0.110:80 -r 198.19.0.2 -g",
+    ]);
+    d.resolve_all();
+    let (ext, int) = d.ext(&tcp_frame(&L3::to_vip(), 40064, 80, SYN | ACK));
+    assert!(ext.is_empty() && int.is_empty());
+    assert_eq!(d.ctr(Ctr::DropNoConn), 1);
 }
 
 /// A client packet from port 20 is never scheduled, TCP or UDP, persistent

@@ -14,8 +14,8 @@
 //!
 //! Deliberate differences from IPVS, both stricter: TCP/UDP checksums are
 //! verified before this path (`classify`; IPVS checks them only with an FTP
-//! helper), and only a SYN without ACK starts a TCP connection (`Core::new_conn`;
-//! IPVS's `tcp_conn_schedule` also takes a SYN+ACK).
+//! helper), and outside persistence only a SYN without ACK starts a TCP
+//! connection (`Core::new_conn`; IPVS's `tcp_conn_schedule` takes a SYN+ACK).
 //!
 //! Both address families run this one path: it is generic over [`Family`]
 //! (`u32` for IPv4, `Ipv6Addr` for IPv6, see `nat6.rs`), which names the
@@ -329,15 +329,16 @@ impl Core {
             return None;
         }
         let leave = (!ftp_data).then_some(Scheduled::Leave);
-        // TCP with a SYN, SCTP with an INIT (or, sloppy, nearly anything);
-        // IPVS lets any other packet of no connection through to the
-        // director's own stack, which for a director that forwards is a drop.
+        // TCP with a SYN (persistent: SYN+ACK too), SCTP with an INIT (or,
+        // sloppy, nearly anything); IPVS lets any other packet of no connection
+        // through to the director's own stack: for a forwarding director, a drop.
         let first_chunk = (proto == protocol::SCTP)
             .then(|| seg.frame.get(seg.l4_off + crate::wire::sctp::HEADER_LEN))
             .flatten()
             .copied();
         let sloppy = (self.env.sysctl.sloppy_tcp, self.env.sysctl.sloppy_sctp);
-        if !state::opens(proto, (flags, first_chunk), sloppy) {
+        let persistent = svc.entry.persist.is_some();
+        if !state::opens(proto, (flags, first_chunk), sloppy, persistent) {
             self.ctr.inc(Ctr::DropNoConn);
             return None;
         }
@@ -383,9 +384,8 @@ impl Core {
                 }
             },
             Some(p) => {
-                // Keyed by the service, so a port-0 service's template holds
-                // every port of the VIP (IPVS's `<caddr, 0, vaddr, 0>` template of
-                // `ip_vs_sched_persist`).
+                // Keyed by the service: a port-0 service's template holds every
+                // port of the VIP (`ip_vs_sched_persist`'s `<caddr, 0, vaddr, 0>`).
                 let mut key = TemplateKey::new(svc.id, client.0, p.mask);
                 let templates = A::templates(&self.shared);
                 let mut call_id = None;

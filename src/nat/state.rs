@@ -472,20 +472,32 @@ pub fn sctp_next(state: State, dir: Option<Dir>, event: u8) -> State {
 }
 
 /// Whether a client's TCP segment (`flags`) or SCTP packet (`event`, and
-/// its first chunk's own type) of no connection may open one; any other
-/// protocol's may. TCP: a SYN without ACK or RST. Stricter than IPVS on
-/// purpose: the kernel's `tcp_conn_schedule` (`ip_vs_proto_tcp.c`)
-/// schedules any SYN without RST, SYN+ACK included; a client never opens
-/// with SYN+ACK (an active FTP data connection's is found as the helper
+/// its first chunk's own type) of no connection may open one in a service
+/// (`persistent` or not); any other protocol's may. TCP: a SYN without ACK
+/// or RST. In a persistent service, as the kernel's `tcp_conn_schedule`
+/// (`ip_vs_proto_tcp.c`), any SYN without RST, SYN+ACK included, whatever
+/// the port: an active FTP data connection through DR or TUN is first seen
+/// as the client's SYN+ACK to VIP:20, which the template sends to the
+/// control connection's server (`ip_vs_schedule`, `ip_vs_core.c`: "with
+/// persistence the connection is created on SYN+ACK"). Stricter than IPVS
+/// on purpose in a service without persistence, where the kernel would
+/// give a SYN+ACK a server of the scheduler's choice: a client never opens
+/// with one there (a NAT active data connection's is found as the helper
 /// expected it, `dataplane/ftp.rs`). With `sloppy_tcp`, as the kernel:
 /// anything without RST. SCTP: an INIT chunk first (`sctp_conn_schedule`,
 /// `ip_vs_proto_sctp.c`); with `sloppy_sctp`, any first chunk but ABORT
 /// (the chunk's own type: a COOKIE ECHO with an ABORT behind it, an ABORT
 /// event, opens one).
-pub fn opens(proto: u8, (flags, first_chunk): (u8, Option<u8>), sloppy: (bool, bool)) -> bool {
+pub fn opens(
+    proto: u8,
+    (flags, first_chunk): (u8, Option<u8>),
+    sloppy: (bool, bool),
+    persistent: bool,
+) -> bool {
     use crate::wire::ipv4::protocol;
     match proto {
         protocol::TCP if sloppy.0 => flags & TCP_RST == 0,
+        protocol::TCP if persistent => flags & TCP_SYN != 0 && flags & TCP_RST == 0,
         protocol::TCP => flags & TCP_SYN != 0 && flags & (TCP_ACK | TCP_RST) == 0,
         protocol::SCTP if sloppy.1 => {
             first_chunk.is_some_and(|t| t != crate::wire::sctp::chunk::ABORT)
