@@ -126,6 +126,25 @@ fn a_passive_reply_names_the_vip_and_the_data_connection_gets_in() {
     );
 }
 
+/// A `227` on the server's segment that also closes its side (ACK, PSH and
+/// FIN) is rewritten and its data connection expected, as the kernel's
+/// `handle_response` (`ip_vs_core.c`) runs `ip_vs_ftp_out` before
+/// `ip_vs_set_state`: the reply is read in the ESTABLISHED state the
+/// segment found, not the FIN_WAIT it makes. ringvs read it after the step
+/// and let it go as it came, expecting nothing.
+#[test]
+fn a_passive_reply_with_the_servers_fin_is_rewritten() {
+    let mut d = lab(&[21]);
+    control(&mut d);
+    client(&mut d, ACK | PSH, C0, S0, b"PASV\r\n");
+    let got = server(&mut d, ACK | PSH | FIN, S0, C0 + 6, PASV_227);
+    assert_eq!(got.payload, VIP_227);
+    assert_eq!(d.ctr(Ctr::FtpRewritten), 1);
+    assert_eq!(d.ctr(Ctr::FtpExpected), 1);
+    let syn = data_syn(&mut d, 45000, 30000).expect("let in");
+    assert_eq!((syn.dst, syn.dport), (RS1, 30000));
+}
+
 /// With `expire_nodest_conn`, a SYN on a weight-0 server's connection is
 /// rescheduled even when the connection is controlled, as the merged "ipvs:
 /// Fix reuse connection if RS weight is 0" (2021) does in `ip_vs_in_hook`

@@ -152,8 +152,8 @@ fn put32(b: &mut [u8], at: usize, v: u32) {
 }
 
 impl Core {
-    /// A packet of an FTP control connection (its state tracked): read it,
-    /// change what the helper must, send it on.
+    /// A packet of an FTP control connection: track it, read it, change
+    /// what the helper must, send it on.
     #[cold]
     #[inline(never)]
     pub(super) fn ftp_forward<A: Family, T: TxQueue>(
@@ -163,6 +163,11 @@ impl Core {
         seg: Seg<'_, A>,
         tx: &mut TxPair<T>,
     ) {
+        // A server's reply is read in the state it found (`handle_response`,
+        // `ip_vs_core.c`: `ip_vs_ftp_out`, then `ip_vs_set_state`; a `227` with
+        // a FIN is read), a client's in the one it made (as `ip_vs_in_hook`).
+        let found = A::table(self).get(idx).state;
+        self.track::<A>(idx, dir, seg.proto, seg.flags);
         let c = A::table(self).get(idx).clone();
         let key = ctl_key(&c);
         // A new connection's SYN: no state of an earlier one of the same
@@ -198,7 +203,7 @@ impl Core {
         }
         let before = before.unwrap_or_default();
         let mut ctl = before;
-        let established = c.state == State::Established;
+        let established = (if dir == Dir::Input { c.state } else { found }) == State::Established;
         let mut edit = Edit::default();
         match dir {
             Dir::Input => {
@@ -235,9 +240,8 @@ impl Core {
                         edit.replace = Some((r.start, r.end, text, n));
                         self.ctr.inc(Ctr::FtpRewritten);
                     } else {
-                        // Another server's address, or nothing could be
-                        // expected: the reply goes as it came, and so
-                        // does any copy of it.
+                        // Another server's address, or nothing could be expected:
+                        // the reply goes as it came, and so does any copy of it.
                         if !ours {
                             self.ctr.inc(Ctr::FtpRefused);
                         }

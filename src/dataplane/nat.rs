@@ -235,15 +235,15 @@ impl Core {
                 return self.direct(idx, fwd, seg, tx);
             }
         }
-        self.track::<A>(idx, dir, seg.proto, seg.flags);
-        // A control connection of the FTP helper (`ftp.rs`): one test when
-        // the helper is off.
+        // A control connection of the FTP helper (`ftp.rs`, which tracks
+        // it): one test when the helper is off.
         if self.env.ftp.on()
             && seg.proto == protocol::TCP
             && self.env.ftp.has(A::table(self).get(idx).vport)
         {
             return self.ftp_forward(idx, dir, seg, tx);
         }
+        self.track::<A>(idx, dir, seg.proto, seg.flags);
         self.nat_send(idx, dir, seg, tx);
     }
 
@@ -534,7 +534,7 @@ impl Core {
 
     /// Advance the connection's state for a packet going `dir`.
     #[inline(always)]
-    fn track<A: Family>(&mut self, idx: u32, dir: Dir, proto: u8, flags: u8) {
+    pub(super) fn track<A: Family>(&mut self, idx: u32, dir: Dir, proto: u8, flags: u8) {
         let c = A::table(self).get(idx);
         let old = c.state;
         let new = if proto == protocol::TCP {
