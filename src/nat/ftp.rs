@@ -72,7 +72,10 @@ pub struct FtpPorts {
 }
 
 impl FtpPorts {
-    /// The helper on `list` (duplicates kept once; 0 is no port).
+    /// The helper on `list` (duplicates kept once; 0 is no port). Both on
+    /// purpose unlike IPVS's `ports=`, whose `__ip_vs_ftp_init`
+    /// (`ip_vs_ftp.c`) skips a 0 and fails on a repeated port (`-EEXIST`
+    /// from `tcp_register_app`, `ip_vs_proto_tcp.c`): docs/ipvsadm.md.
     pub fn new(list: &[u16]) -> Result<Self, String> {
         let mut p = Self::default();
         for &port in list {
@@ -183,6 +186,9 @@ fn skip_spaces(s: &[u8]) -> &[u8] {
 /// many bytes they took, up to the first byte that is neither a digit nor a
 /// comma, which must be there (numbers the segment ends in may be cut, and
 /// `ip_vs_ftp_get_addrport` takes nothing when it reaches `data_limit`).
+/// Stricter than the kernel on purpose (docs/ipvsadm.md): each number has
+/// one to three digits and is at most 255, where the kernel takes an empty
+/// one as 0 and any number of digits, keeping the low 8 bits (`0198`: 198).
 fn six_numbers(s: &[u8]) -> Option<(IpAddr, u16, usize)> {
     let mut n = [0u16; 6];
     let (mut i, mut len, mut digits) = (0, 0, 0);
@@ -255,7 +261,9 @@ pub struct Reply {
 }
 
 /// The `227` (`mode` [`Mode::Pasv`]) or `229` ([`Mode::Epsv`]) reply at the
-/// start of `payload`, as `ip_vs_ftp_out` reads it.
+/// start of `payload`, as `ip_vs_ftp_out` reads it, but in its first line:
+/// the search for its `(` stops at a CR or LF, where the kernel's
+/// `ip_vs_ftp_get_addrport` goes on to the segment's end (docs/ipvsadm.md).
 pub fn reply(payload: &[u8], mode: Mode, v4: bool) -> Option<Reply> {
     let (code, ext) = match mode {
         Mode::Pasv if v4 => (b"227 ", false),
