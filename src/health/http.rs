@@ -1152,6 +1152,36 @@ mod over_loopback {
         }
     }
 
+    /// A server that takes the connection and never answers fails the
+    /// try at the check's time as a read timeout (keepalived's "Timeout
+    /// HTTP read", "Timeout SSL read": `check_http.c` `http_read_thread`,
+    /// `check_ssl.c` `ssl_read_thread`), not as a connect timeout.
+    #[test]
+    fn a_server_that_never_answers_is_a_read_timeout() {
+        for tls in [false, true] {
+            let c = HttpCheck {
+                tls,
+                ..HttpCheck::get("/", 200)
+            };
+            let kind = CheckKind::Http(c.clone());
+            let x = Exchange::new(&c, (IpAddr::from([127, 0, 0, 1]), 443)).unwrap();
+            let mut talk = Talk::Http {
+                x: Box::new(x),
+                url: 0,
+                view: None,
+            };
+            let mut pair = Pair::new(443, (RX_BUFFER, TX_BUFFER)).timeout_at(1000);
+            let got = pair.run(3000, (&mut talk, &kind), |_| {});
+            assert_eq!(got, Some(Outcome::ReadTimeout), "tls {tls}");
+            let want = if tls { "HTTPS" } else { "HTTP" };
+            let reason = Outcome::ReadTimeout.reason(&kind);
+            assert_eq!(reason, format!("{want} read timeout"));
+        }
+        // Before the handshake's end it is a connect timeout still.
+        let kind = CheckKind::Http(HttpCheck::get("/", 200));
+        assert_eq!(Outcome::Timeout.reason(&kind), "connect timeout");
+    }
+
     /// A real server that asks for a client certificate and takes
     /// `tests/data/tls/client.crt` alone (`mandatory`: refuses a client
     /// without one); the handshake's signatures checked as any server does.

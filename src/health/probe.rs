@@ -41,9 +41,16 @@ const SUSPECT_GAP: Duration = Duration::from_secs(1);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Outcome {
     Ok,
+    /// No connection within `connect_timeout`.
     Timeout,
     Refused,
+    /// Closed (by the server, or reset) after it was established, before
+    /// what decides the check came.
     Closed,
+    /// Established, but what decides the check did not come within
+    /// `connect_timeout` (keepalived's "Timeout HTTP read", `check_http.c`
+    /// `http_read_thread`; "Read timeout", `check_smtp.c`).
+    ReadTimeout,
     Status(u16),
     /// An ICMP (ICMPv6) error about the check's datagram.
     Unreachable,
@@ -78,12 +85,26 @@ pub(super) enum Outcome {
 }
 
 impl Outcome {
-    fn reason(self) -> String {
+    /// The reason the log line gives, in the words of a check of `kind`.
+    pub(super) fn reason(self, kind: &CheckKind) -> String {
+        // What a connection of this kind waits for once established.
+        let talk = match kind {
+            CheckKind::Http(h) if h.tls => "HTTPS",
+            CheckKind::Http(_) => "HTTP",
+            CheckKind::Smtp(_) => "SMTP",
+            _ => "",
+        };
         match self {
             Outcome::Ok => "check passed".into(),
             Outcome::Timeout => "connect timeout".into(),
             Outcome::Refused => "connection refused".into(),
-            Outcome::Closed => "connection closed before an HTTP status".into(),
+            Outcome::Closed if talk == "SMTP" => "closed before an SMTP reply".into(),
+            Outcome::Closed if !talk.is_empty() => {
+                format!("closed before a complete {talk} answer")
+            }
+            Outcome::Closed => "closed by the server".into(),
+            Outcome::ReadTimeout if talk.is_empty() => "read timeout".into(),
+            Outcome::ReadTimeout => format!("{talk} read timeout"),
             Outcome::Status(s) => format!("HTTP status {s}"),
             Outcome::Unreachable => "ICMP destination unreachable".into(),
             Outcome::NoReply => "no reply".into(),
@@ -281,7 +302,12 @@ pub(super) fn drive(
             Outcome::Refused
         });
     }
-    timed_out.then_some(Outcome::Timeout)
+    // Past the handshake, the time ran out waiting for the answer.
+    timed_out.then_some(if *connected {
+        Outcome::ReadTimeout
+    } else {
+        Outcome::Timeout
+    })
 }
 
 /// Queues `bytes` on `s` if they fit whole (a request or a command is never
@@ -419,7 +445,7 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
             p.up = true;
             crate::log!(
                 "ringvs: health: {name} UP ({}) in {}",
-                o.reason(),
+                o.reason(&p.t.check.kind),
                 p.t.service
             );
             return true;
@@ -469,7 +495,7 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
     p.weight = None;
     crate::log!(
         "ringvs: health: {name} DOWN ({} after {tries} {}) in {}",
-        o.reason(),
+        o.reason(&p.t.check.kind),
         if tries == 1 { "try" } else { "tries" },
         p.t.service
     );
@@ -498,6 +524,8 @@ pub(super) mod loopback {
         sockets: SocketSet<'static>,
         server: SocketHandle,
         client: SocketHandle,
+        /// The simulated millisecond from which the check's time is out.
+        timeout_ms: Option<i64>,
     }
 
     impl Pair {
@@ -522,12 +550,20 @@ pub(super) mod loopback {
                 sockets,
                 server,
                 client,
+                timeout_ms: None,
             }
+        }
+
+        /// The check's time (its `connect_timeout`) runs out at `ms`.
+        pub(in super::super) fn timeout_at(mut self, ms: i64) -> Self {
+            self.timeout_ms = Some(ms);
+            self
         }
 
         /// Up to `max_ms` simulated milliseconds, each: packets move,
         /// `serve` acts on the server's socket, packets move, one step of
-        /// the check (`talk` of kind `kind`). Its outcome, if any.
+        /// the check (`talk` of kind `kind`), timed out from
+        /// [`Pair::timeout_at`]. Its outcome, if any.
         pub(in super::super) fn run(
             &mut self,
             max_ms: i64,
@@ -541,7 +577,8 @@ pub(super) mod loopback {
                 serve(self.sockets.get_mut::<tcp::Socket>(self.server));
                 self.iface.poll(now, &mut self.dev, &mut self.sockets);
                 let s = self.sockets.get_mut::<tcp::Socket>(self.client);
-                if let Some(o) = drive(s, (&mut *talk, &mut connected), kind, false) {
+                let timed_out = self.timeout_ms.is_some_and(|t| ms >= t);
+                if let Some(o) = drive(s, (&mut *talk, &mut connected), kind, timed_out) {
                     return Some(o);
                 }
             }

@@ -227,4 +227,41 @@ mod tests {
         // No answer to QUIT, then the reset: closed.
         assert_eq!(talk(b"220 ok\r\n", &[helo], true), Some(Outcome::Closed));
     }
+
+    /// A connection the server closes in the middle of the conversation
+    /// (after its greeting, once `HELO` came) fails the try as closed
+    /// before an SMTP reply, not in HTTP's words nor as a connect failure;
+    /// a server that greets and then says nothing fails it at the check's
+    /// time as an SMTP read timeout (keepalived's "Read timeout",
+    /// `smtp_get_line_cb`), not as a connect timeout.
+    #[test]
+    fn a_conversation_cut_or_silent_fails_in_smtp_words() {
+        let kind = CheckKind::Smtp(SmtpCheck::new());
+        let mut said = Said::Smtp(Box::new(Talk::new()));
+        let mut greeted = false;
+        let got = Pair::new(25, (4096, 4096)).run(2000, (&mut said, &kind), |s| {
+            if s.may_send() && !greeted {
+                greeted = true;
+                s.send_slice(b"220 x\r\n").unwrap();
+            }
+            if s.can_recv() {
+                s.close();
+            }
+        });
+        assert_eq!(got, Some(Outcome::Closed));
+        let reason = Outcome::Closed.reason(&kind);
+        assert_eq!(reason, "closed before an SMTP reply");
+        assert!(!reason.contains("HTTP") && !reason.contains("connect"));
+        let mut said = Said::Smtp(Box::new(Talk::new()));
+        let mut greeted = false;
+        let mut pair = Pair::new(25, (4096, 4096)).timeout_at(500);
+        let got = pair.run(2000, (&mut said, &kind), |s| {
+            if s.may_send() && !greeted {
+                greeted = true;
+                s.send_slice(b"220 x\r\n").unwrap();
+            }
+        });
+        assert_eq!(got, Some(Outcome::ReadTimeout));
+        assert_eq!(Outcome::ReadTimeout.reason(&kind), "SMTP read timeout");
+    }
 }
