@@ -669,7 +669,7 @@ impl<'a, T: TxQueue> Checker<'a, T> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::http::status_code;
-    use super::probe::Outcome;
+    use super::probe::{Outcome, verdict_to};
     use super::*;
     use crate::config::{CheckKind, HealthCheck, Proto, Scheduler};
     use crossbeam_channel::Receiver;
@@ -847,6 +847,43 @@ mod tests {
         to_tell(&mut q, false);
         assert!(!verdict(&mut q, Outcome::Timeout, now));
         assert!(q.up);
+    }
+
+    /// The DOWN line of a first check that fails says the one try it
+    /// made (keepalived's `tcp_epilog`, `icmp_epilog`, `dns_final` say
+    /// "after N retries" only of a checker that `has_run`), whatever the
+    /// check's `retry`; a server whose check has run says the tries it
+    /// took, `retry` + 1.
+    #[test]
+    fn a_first_failure_is_logged_as_the_one_try_it_was() {
+        use crate::config::DnsCheck;
+        let now = Instant::now();
+        let line = |p: &mut Probe, o: Outcome| {
+            let mut log = Vec::new();
+            let moved = verdict_to(&mut log, p, o, now);
+            to_tell(p, moved);
+            String::from_utf8(log).unwrap()
+        };
+        let mut p = probe(3);
+        assert_eq!(
+            line(&mut p, Outcome::Refused),
+            "ringvs: health: 198.19.0.2:80 DOWN (connection refused after 1 try, \
+             its first check) in TCP 198.18.0.110:80\n"
+        );
+        let mut d = probe(3);
+        d.t.check.kind = CheckKind::Dns(DnsCheck::new());
+        assert!(line(&mut d, Outcome::NoReply).contains("(no reply after 1 try, its first check)"));
+        // A check that has run: retried, then down after retry + 1 tries.
+        let mut q = probe(3);
+        q.ran = true;
+        for _ in 0..3 {
+            assert_eq!(line(&mut q, Outcome::Timeout), "", "a retry logs nothing");
+        }
+        assert_eq!(
+            line(&mut q, Outcome::Timeout),
+            "ringvs: health: 198.19.0.2:80 DOWN (connect timeout after 4 tries) \
+             in TCP 198.18.0.110:80\n"
+        );
     }
 
     /// A changed check (`-E` with other check settings, a reload) carries

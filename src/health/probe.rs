@@ -404,30 +404,37 @@ pub(super) fn drive_ping(s: &mut icmp::Socket, addr: IpAddr, timed_out: bool) ->
 /// Applies a check's outcome to its probe; true if the server went down or
 /// up. The next check is due `delay_loop` (or `delay_before_retry`) after
 /// `now`: the outcome's time, or for a command its start (keepalived's
-/// `last_ran`).
+/// `last_ran`). Its log lines go to stderr ([`verdict_to`]).
 pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
+    verdict_to(&mut std::io::stderr(), p, o, now)
+}
+
+/// [`verdict`], its log lines written to `log`.
+pub(super) fn verdict_to(
+    log: &mut dyn std::io::Write,
+    p: &mut Probe,
+    o: Outcome,
+    now: Instant,
+) -> bool {
     let c = &p.t.check;
     let loop_ = Duration::from_secs(u64::from(c.delay_loop));
     // `198.19.0.2:80` or `[2001:2:0:2::2]:80`, as `-L -n` writes them.
     let name = SocketAddr::new(p.t.rs_addr, p.t.rs_port);
+    let svc = &p.t.service;
     if let Outcome::Weight(w) = o {
         // `update_svr_wgt`: the weight changes whether or not the server
         // was up; `-L` shows it, `-S` keeps the configured one.
         if p.weight != Some(u32::from(w)) {
-            crate::log!(
-                "ringvs: health: {name} weight {w} (misc_dynamic) in {}",
-                p.t.service
-            );
+            let line = format_args!("ringvs: health: {name} weight {w} (misc_dynamic) in {svc}");
+            crate::log_to(log, line);
         }
         p.weight = Some(u32::from(w));
     }
     // A pass without a weight, or going down, gives the configured weight
     // back (keepalived's `misc_check_child_thread` with `cur_weight`).
     if o == Outcome::Ok && p.weight.take().is_some() {
-        crate::log!(
-            "ringvs: health: {name} back to its own weight in {}",
-            p.t.service
-        );
+        let line = format_args!("ringvs: health: {name} back to its own weight in {svc}");
+        crate::log_to(log, line);
     }
     let http = matches!(c.kind, CheckKind::Http(_));
     // keepalived's wait while an HTTP url is failed (`epilog`): the longer
@@ -443,10 +450,10 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
                 return false;
             }
             p.up = true;
-            crate::log!(
-                "ringvs: health: {name} UP ({}) in {}",
-                o.reason(&p.t.check.kind),
-                p.t.service
+            let reason = o.reason(&c.kind);
+            crate::log_to(
+                log,
+                format_args!("ringvs: health: {name} UP ({reason}) in {svc}"),
             );
             return true;
         }
@@ -460,9 +467,22 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
     // one it replaces (`Checker::update_targets`), so its first failure is
     // retried once the old one had run, as keepalived's `migrate_checkers`
     // (`check/ipwrapper.c`) leaves a live server's new checker its retries.
-    if !p.ran && !matches!(c.kind, CheckKind::Smtp(_)) {
-        p.fails = u64::from(c.retry);
-    }
+    let first = !p.ran;
+    let no_retry = first && !matches!(c.kind, CheckKind::Smtp(_));
+    // The tries of this server's check that failed in a row, this one
+    // included: one for a first check that is not retried.
+    let tries = p.fails + 1;
+    // The line of a server that goes down: the tries it took, as
+    // keepalived's `tcp_epilog` says "after N retries" only of a checker
+    // that has run (`has_run`), else "failed.".
+    let down_line = |log: &mut dyn std::io::Write| {
+        let reason = o.reason(&c.kind);
+        let s = if tries == 1 { "try" } else { "tries" };
+        let note = if first { ", its first check" } else { "" };
+        let line =
+            format_args!("ringvs: health: {name} DOWN ({reason} after {tries} {s}{note}) in {svc}");
+        crate::log_to(log, line);
+    };
     if !p.up {
         // `TCP_CHECK` and `SMTP_CHECK` retry a down server as an up one
         // (`tcp_epilog`, `smtp_final`); the others do not retry it
@@ -470,35 +490,30 @@ pub(super) fn verdict(p: &mut Probe, o: Outcome, now: Instant) -> bool {
         // dead"; `udp_epilog`, `icmp_epilog`, `dns_final`,
         // `misc_check_child_thread`) and wait `delay_loop`, an HTTP check
         // its failed url's wait.
-        if matches!(c.kind, CheckKind::Tcp | CheckKind::Smtp(_)) {
-            p.fails += 1;
-            if p.fails <= u64::from(c.retry) {
-                p.next = now + Duration::from_secs(u64::from(c.delay_before_retry));
-                return false;
-            }
+        if matches!(c.kind, CheckKind::Tcp | CheckKind::Smtp(_))
+            && !no_retry
+            && tries <= u64::from(c.retry)
+        {
+            p.fails = tries;
+            p.next = now + Duration::from_secs(u64::from(c.delay_before_retry));
+            return false;
         }
         p.fails = 0;
         p.failed_url = http;
         p.next = now + if http { failed_wait } else { loop_ };
         return false;
     }
-    p.fails += 1;
-    if p.fails <= u64::from(c.retry) {
+    if !no_retry && tries <= u64::from(c.retry) {
+        p.fails = tries;
         p.next = now + Duration::from_secs(u64::from(c.delay_before_retry));
         return false;
     }
-    let tries = p.fails;
+    down_line(log);
     p.fails = 0;
     p.next = now + if http { failed_wait } else { loop_ };
     p.failed_url = http;
     p.up = false;
     p.weight = None;
-    crate::log!(
-        "ringvs: health: {name} DOWN ({} after {tries} {}) in {}",
-        o.reason(&p.t.check.kind),
-        if tries == 1 { "try" } else { "tries" },
-        p.t.service
-    );
     true
 }
 
