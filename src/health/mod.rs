@@ -886,6 +886,50 @@ mod tests {
         );
     }
 
+    /// Every result told to the notifier (`notify_down`, the FIFO's `RS …
+    /// DOWN`) has its line on stderr, an `alpha` server's first failure
+    /// included (keepalived's `tcp_epilog` logs "… failed." when it has
+    /// not run), and nothing else does: for each kind, `alpha` or not, a
+    /// run of failures and passes.
+    #[test]
+    fn every_result_told_is_logged_an_alpha_first_failure_too() {
+        use crate::config::{DnsCheck, HttpCheck, SmtpCheck};
+        let now = Instant::now();
+        let kinds = [
+            CheckKind::Tcp,
+            CheckKind::Smtp(SmtpCheck::new()),
+            CheckKind::Ping,
+            CheckKind::Dns(DnsCheck::new()),
+            CheckKind::Http(HttpCheck::get("/", 200)),
+        ];
+        let (no, ok) = (Outcome::Refused, Outcome::Ok);
+        for kind in kinds {
+            for alpha in [false, true] {
+                let mut p = probe(1);
+                p.t.check.kind = kind.clone();
+                (p.t.check.alpha, p.up) = (alpha, !alpha);
+                for (i, o) in [no, no, no, ok, ok, no, no, no].into_iter().enumerate() {
+                    let mut log = Vec::new();
+                    let moved = verdict_to(&mut log, &mut p, o, now);
+                    let told = to_tell(&mut p, moved);
+                    let log = String::from_utf8(log).unwrap();
+                    assert_eq!(told, !log.is_empty(), "{kind:?} alpha {alpha} #{i}: {log}");
+                }
+            }
+        }
+        // The alpha server's first failure, in words.
+        let mut a = probe(1);
+        (a.t.check.alpha, a.up) = (true, false);
+        let mut log = Vec::new();
+        assert!(!verdict_to(&mut log, &mut a, no, now));
+        assert!(to_tell(&mut a, false));
+        assert_eq!(
+            String::from_utf8(log).unwrap(),
+            "ringvs: health: 198.19.0.2:80 DOWN (connection refused after 1 try, \
+             its first check) in TCP 198.18.0.110:80\n"
+        );
+    }
+
     /// A changed check (`-E` with other check settings, a reload) carries
     /// the server's state and whether its check had given a result, as
     /// keepalived's `migrate_checkers` (`check/ipwrapper.c`) does for a

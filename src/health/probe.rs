@@ -472,9 +472,10 @@ pub(super) fn verdict_to(
     // The tries of this server's check that failed in a row, this one
     // included: one for a first check that is not retried.
     let tries = p.fails + 1;
-    // The line of a server that goes down: the tries it took, as
-    // keepalived's `tcp_epilog` says "after N retries" only of a checker
-    // that has run (`has_run`), else "failed.".
+    // The line of a server that goes down (or, `alpha`, is told down at its
+    // first result, as `to_tell` tells it: keepalived's `tcp_epilog` logs
+    // "failed." when `!has_run`): the tries it took, as keepalived says
+    // "after N retries" only of a checker that has run.
     let down_line = |log: &mut dyn std::io::Write| {
         let reason = o.reason(&c.kind);
         let s = if tries == 1 { "try" } else { "tries" };
@@ -484,6 +485,10 @@ pub(super) fn verdict_to(
         crate::log_to(log, line);
     };
     if !p.up {
+        // An `alpha` server's first result, told down by `to_tell`.
+        if first && c.alpha {
+            down_line(log);
+        }
         // `TCP_CHECK` and `SMTP_CHECK` retry a down server as an up one
         // (`tcp_epilog`, `smtp_final`); the others do not retry it
         // (`check_http.c`: "do not retry if server is already known as
