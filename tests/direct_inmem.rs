@@ -103,6 +103,44 @@ fn a_dr_client_of_a_server_that_never_answers_arp_is_told() {
         assert_eq!((p.src_mac, p.dst_mac), (EXT_MAC, CLIENT_MAC));
         assert_eq!(p.payload.len(), 28, "{fwd:?}: its header and 8 bytes");
         assert_eq!(&p.payload[..], &syn[14..42], "{fwd:?}: the SYN as sent");
+        // A tunnel packet given up is counted in neither `fwd_in` nor
+        // `tunnel_encap` (`docs/operations.md`: one counts in the other).
+        assert_eq!(d.ctr(Ctr::FwdIn), 0, "{fwd:?}");
+        assert_eq!(d.ctr(Ctr::TunnelEncap), 0, "{fwd:?}");
+    }
+}
+
+/// A tunnel packet parked for ARP counts in `tunnel_encap` with its
+/// `fwd_in`, when it goes: neither while it waits, both once the real server
+/// answers; a DR packet never counts in `tunnel_encap`.
+#[test]
+fn a_parked_tunnel_packet_counts_its_encapsulation_when_it_goes() {
+    for (fwd, encap) in [
+        (Forward::Route, 0),
+        (tunnel(TunKind::Ipip, 0, TunCsum::NoCsum), 1),
+        (tunnel(TunKind::Gue, 6080, TunCsum::NoCsum), 1),
+        (tunnel(TunKind::Gre, 0, TunCsum::Csum), 1),
+    ] {
+        let mut d = MemDirector::new(STANDARD);
+        d.forward_all(fwd);
+        d.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+        let (ext, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
+        assert!(ext.is_empty() && int.is_empty(), "{fwd:?}: parked");
+        // And one without DF that a tunnel's outer packet carries only in
+        // fragments (parked too, counted by its last).
+        let mut big = tcp_seg(&L3::to_vip(), CPORT, 80, ACK, 1, 1, &[0x33; 1460]);
+        big[20] = 0; // DF clear
+        fix_ip_checksum(&mut big);
+        let (ext, int) = d.ext(&big);
+        assert!(ext.is_empty() && int.is_empty(), "{fwd:?}: parked");
+        assert_eq!(d.ctr(Ctr::FwdIn), 0, "{fwd:?}");
+        assert_eq!(d.ctr(Ctr::TunnelEncap), 0, "{fwd:?}: held back too");
+        d.resolve(Nic::Int, RS1, RS1_MAC);
+        d.resolve(Nic::Int, RS2, RS2_MAC);
+        let (_, int) = d.poll_take();
+        assert_eq!(int.len(), 2 + encap as usize, "{fwd:?}: sent once resolved");
+        assert_eq!(d.ctr(Ctr::FwdIn), 2, "{fwd:?}");
+        assert_eq!(d.ctr(Ctr::TunnelEncap), 2 * encap, "{fwd:?}");
     }
 }
 

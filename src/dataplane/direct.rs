@@ -402,7 +402,7 @@ impl Core {
                 let ok = self.forward_outer((nic, hop), &buf[..h + n], tx, done, cut);
                 self.zc.out = zc;
                 if ok {
-                    self.ctr.inc(Ctr::TunnelEncap);
+                    self.count_encap(nic, hop);
                 }
                 ok
             }
@@ -410,6 +410,29 @@ impl Core {
         };
         self.encap_buf = buf;
         sent
+    }
+}
+
+impl Core {
+    /// Count a tunnel's outer packet to `hop` on `nic` that went or was
+    /// parked in `tunnel_encap`: now if it went, else when its packet is
+    /// counted (`fwd_in`, `icmp_error_direct`), as it goes
+    /// (`PendingHop::also`), so that one given up is counted in neither.
+    /// The packet parked last for the hop (whole, or the fragment that
+    /// counts it) is this one.
+    fn count_encap(&mut self, nic: Nic, hop: Hop) {
+        if hop.mac(&self.snap.neigh, nic).is_some() {
+            return self.ctr.inc(Ctr::TunnelEncap);
+        }
+        let parked = self
+            .pending
+            .0
+            .iter_mut()
+            .find(|p| p.n > 0 && p.nic == nic && p.ip == hop);
+        if let Some(p) = parked {
+            let newest = p.at(p.n - 1);
+            p.also[newest] = Some(Ctr::TunnelEncap);
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! [`PENDING_MAX_AGE`] ([`Core::expire_pending`]).
 //!
 //! A parked frame is counted once for what became of it: `neigh_queued` when
-//! parked, then its packet's counter (`fwd_in`, `fwd_out`, ...) when it goes,
+//! parked, then its packet's counter (`fwd_in`, `fwd_out`, ...) when it goes
+//! (a tunnel's outer packet in `tunnel_encap` too, then: `PendingHop::also`),
 //! or `drop_tx_full` (no TX slot then) or `drop_neigh_unresolved` (never
 //! resolved) or `drop_neigh_queue` (the oldest of a full queue, dropped for
 //! a newer frame: [`Core::park`]; also in `neigh_evicted`) or `drop_standby` (the director became a standby meanwhile:
@@ -65,6 +66,10 @@ pub(super) struct PendingHop {
     lens: [usize; PENDING_PER_HOP],
     patches: [Patch; PENDING_PER_HOP],
     pub(super) counts: [Option<Ctr>; PENDING_PER_HOP],
+    /// A second counter counted with `counts` when the frame goes, none
+    /// else: `tunnel_encap` for a tunnel's outer packet
+    /// (`Core::send_encapsulated`).
+    pub(super) also: [Option<Ctr>; PENDING_PER_HOP],
     pub(super) opens: [bool; PENDING_PER_HOP],
     pub(super) cuts: [bool; PENDING_PER_HOP],
     pub(super) clients: [bool; PENDING_PER_HOP],
@@ -120,6 +125,7 @@ impl Pending {
                     lens: [0; PENDING_PER_HOP],
                     patches: [Patch::None; PENDING_PER_HOP],
                     counts: [None; PENDING_PER_HOP],
+                    also: [None; PENDING_PER_HOP],
                     opens: [true; PENDING_PER_HOP],
                     cuts: [false; PENDING_PER_HOP],
                     clients: [false; PENDING_PER_HOP],
@@ -222,6 +228,7 @@ impl Core {
         p.opens[k] = true;
         p.cuts[k] = false;
         p.counts[k] = (done != Ctr::TxFragments).then_some(done);
+        p.also[k] = None;
         p.quote_lens[k] = 0;
         p.lens[k] = len;
         p.n += 1;
@@ -310,6 +317,9 @@ impl Core {
                 self.ctr.add(Ctr::tx_bytes(p.nic), len as u64);
                 if let (true, Some(done)) = (whole, p.counts[i]) {
                     count_done(&mut self.ctr, done);
+                    if let Some(also) = p.also[i] {
+                        self.ctr.inc(also);
+                    }
                     if p.cuts[i] {
                         self.ctr.inc(Ctr::TxFragmented);
                     }
