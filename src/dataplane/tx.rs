@@ -461,6 +461,11 @@ impl Core {
                     let mtu = self.env.mtu[nic as usize];
                     return self.fragment((nic, hop), frame, tx, done, patch, mtu);
                 }
+                // Told out of the other NIC: the frame came in by it. One
+                // that leaves by the NIC it came in by (DR to a server on
+                // the client's segment) is never here: `handle` dropped it
+                // if over that NIC's MTU (`drop_oversize`), and DR does not
+                // make it larger.
                 Hop::V4(_) => self.frag_needed(nic, frame, tx),
                 Hop::V6(_) => self.too_big6(nic, frame, tx),
             }
