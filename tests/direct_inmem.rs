@@ -292,10 +292,21 @@ fn tun_ipip_gue_and_gre_wrap_the_untouched_packet() {
     }
 }
 
+/// The refused packet counts in its server's InPkts and InBytes all the
+/// same, as IPVS counts a client's packet (`ip_vs_in_stats` in
+/// `ip_vs_in_hook`) before its transmitter refuses it
+/// (`ensure_mtu_is_adequate` in `ip_vs_tunnel_xmit`).
 #[test]
 fn a_df_packet_too_big_for_the_tunnel_gets_the_mtu_less_the_overhead() {
     let mut d = director(tunnel(TunKind::Gue, 6080, TunCsum::NoCsum));
-    d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
+    let (_, int) = d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, SYN));
+    assert_eq!(int.len(), 1, "the SYN");
+    let id = d.dest_id(ringvs::config::Proto::Tcp, 80, RS1, 80);
+    let stats = |d: &MemDirector| {
+        let st = d.published[0].dest_stats(id);
+        (st.inpkts, st.inbytes)
+    };
+    assert_eq!(stats(&d), (1, 40), "the SYN, on the first server (rr)");
     // 1500 bytes of IP: fits the NIC, not the NIC after 32 bytes of GUE.
     let big = tcp_seg(&L3::to_vip(), CPORT, 80, ACK, 1, 1, &[0u8; 1460]);
     let (ext, int) = d.ext(&big);
@@ -308,6 +319,8 @@ fn a_df_packet_too_big_for_the_tunnel_gets_the_mtu_less_the_overhead() {
     assert_eq!(u16::from_be_bytes([icmp[6], icmp[7]]), 1500 - 32);
     assert_eq!(d.ctr(Ctr::DropTooBig), 1);
     assert_eq!(d.ctr(Ctr::IcmpFragNeeded), 1);
+    assert_eq!(stats(&d), (2, 40 + 1500), "counted though refused");
+    assert_eq!(d.ctr(Ctr::FwdIn), 1, "but not forwarded");
     // One that fits after the overhead goes.
     let ok = tcp_seg(&L3::to_vip(), CPORT, 80, ACK, 1, 1, &[0u8; 1428]);
     let (_, int) = d.ext(&ok);

@@ -4194,12 +4194,21 @@ fn with_int_mtu(mtu: usize, rules: &[&str]) -> MemDirector {
 fn pmtu_oversize_df_segment_gets_frag_needed_from_the_vip() {
     let mut lab = lab_int_mtu(1400);
     rs1_conn(&mut lab);
+    let id = lab.dest_id(Proto::Tcp, 80, RS1, 80);
+    let stats = |lab: &MemDirector| {
+        let st = lab.published[0].dest_stats(id);
+        (st.inpkts, st.inbytes, st.outpkts)
+    };
+    let (pkts, bytes, out) = stats(&lab);
     let big = tcp_seg(&L3::to_vip(), 40000, 80, ACK, 2, 1, &[0x5a; 1460]);
     assert_eq!(big.len(), 1514);
     let (e, i) = lab.ext(&big);
     assert!(i.is_empty(), "nothing forwarded");
     assert_eq!(lab.ctr(Ctr::DropTooBig), 1);
     assert_eq!(lab.ctr(Ctr::IcmpFragNeeded), 1);
+    // Counted in the server's InPkts all the same, as IPVS's `ip_vs_in_hook`
+    // counts it (`ip_vs_in_stats`) before `ip_vs_nat_xmit` refuses it.
+    assert_eq!(stats(&lab), (pkts + 1, bytes + 1500, out));
     let p = parse_ip(&one(e));
     assert_eq!((p.src_mac, p.dst_mac), (EXT_MAC, CLIENT_MAC));
     assert_eq!((p.src, p.dst, p.proto), (VIP, CLIENT, 1));

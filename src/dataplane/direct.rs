@@ -67,7 +67,8 @@ use std::net::{IpAddr, Ipv6Addr};
 
 impl Core {
     /// Send a client packet to DR or TUN real server `dest` at `rip`, by its
-    /// family's `forward_direct`, and count it on the server.
+    /// family's `forward_direct`, and count it on the server first, whatever
+    /// the transmitter makes of it (see `Core::forwarded`).
     pub(super) fn direct_to<T: TxQueue>(
         &mut self,
         dest: crate::config::DestId,
@@ -77,13 +78,18 @@ impl Core {
         tx: &mut TxPair<T>,
     ) {
         use super::family::ByFamily;
-        let (sent, bytes) = match by_family {
-            Some(ByFamily::V4(s)) => (self.forward_direct(fwd, rip, s, tx), s.ip_len()),
-            Some(ByFamily::V6(s)) => (self.forward_direct6(fwd, rip, s, tx), s.ip_len()),
-            None => (self.drop(Ctr::DropNoDest), 0),
-        };
-        if sent {
-            self.out.traffic.inbound(dest, bytes);
+        match by_family {
+            Some(ByFamily::V4(s)) => {
+                self.out.traffic.inbound(dest, s.ip_len());
+                self.forward_direct(fwd, rip, s, tx);
+            }
+            Some(ByFamily::V6(s)) => {
+                self.out.traffic.inbound(dest, s.ip_len());
+                self.forward_direct6(fwd, rip, s, tx);
+            }
+            None => {
+                self.drop(Ctr::DropNoDest);
+            }
         }
     }
 

@@ -296,6 +296,33 @@ pub(super) struct Quote<A> {
 }
 
 impl Core {
+    /// Count a client's packet to real server `dest` (going `dir`) in the
+    /// server's traffic before it is handed to the transmitter, whatever
+    /// becomes of it there (too big, no route, no TX slot, its hop never
+    /// resolved), as IPVS's `ip_vs_in_hook` and `ip_vs_in_icmp`
+    /// (`ip_vs_core.c`) call `ip_vs_in_stats` before `packet_xmit`. A reply
+    /// is counted once it went or was parked ([`Core::forwarded`]).
+    #[inline(always)]
+    pub(super) fn received<A: Family>(&mut self, dir: Dir, dest: DestId, bytes: u64) {
+        if dir == Dir::Input {
+            self.out.traffic.inbound(dest, bytes);
+        }
+    }
+
+    /// Count a real server's reply (from server `dest`, going `dir`) that
+    /// went out or was parked in the server's traffic (`forward_to` counted
+    /// it in `fwd_ctr`'s counter): not one refused on the way (too big, no
+    /// route), as the kernel's `ip_forward` refuses those before the
+    /// FORWARD hook where IPVS's `ip_vs_out_hook` counts it
+    /// (`ip_vs_out_stats`). A client's packet was counted before
+    /// ([`Core::received`]).
+    #[inline(always)]
+    pub(super) fn forwarded<A: Family>(&mut self, dir: Dir, dest: DestId, bytes: u64) {
+        if dir == Dir::Output {
+            self.out.traffic.outbound(dest, bytes);
+        }
+    }
+
     /// A TCP, UDP or SCTP packet received on `nic` whose TTL (hop limit)
     /// forwarding would take to 0: counted `drop_ttl`, and its sender told
     /// ([`Core::time_exceeded`]) when the director would have forwarded it:
@@ -394,23 +421,24 @@ impl Core {
             let fwd = self.snap.cfg.forward_of(dest);
             if fwd != Forward::Masq {
                 let rip = self.direct_rip(c);
-                if self.icmp_error_direct(fwd, rip, frame, tx) {
-                    self.out.traffic.inbound(dest, bytes);
-                }
+                // Counted first, as `ip_vs_in_icmp` calls `ip_vs_in_stats`
+                // before `ip_vs_icmp_xmit` (`Core::received`).
+                self.out.traffic.inbound(dest, bytes);
+                self.icmp_error_direct(fwd, rip, frame, tx);
                 return;
             }
         }
-        let Some(hop) = A::hop(&self.env, dir, c) else {
+        let (rw, dest, hop) = (c.rewrite(dir), c.dest(), A::hop(&self.env, dir, c));
+        // Counted with the connection's traffic, as IPVS does (`ip_vs_in_icmp`
+        // / `ip_vs_out_icmp` call `ip_vs_in_stats` / `ip_vs_out_stats`): from
+        // the client's side before the transmitter, from the server's once
+        // it went (`Core::received`, `Core::forwarded`).
+        self.received::<A>(dir, dest, bytes);
+        let Some(hop) = hop else {
             return self.ctr.inc(Ctr::DropNoService);
         };
-        let (rw, dest) = (c.rewrite(dir), c.dest());
-        // Counted with the connection's traffic, as IPVS does (`ip_vs_in_icmp`
-        // / `ip_vs_out_icmp` call `ip_vs_in_stats` / `ip_vs_out_stats`).
         if self.forward_to((nic.other(), hop), frame, tx, Ctr::IcmpErrorNat, patch(rw)) {
-            match dir {
-                Dir::Input => self.out.traffic.inbound(dest, bytes),
-                Dir::Output => self.out.traffic.outbound(dest, bytes),
-            }
+            self.forwarded::<A>(dir, dest, bytes);
         }
     }
 }

@@ -135,14 +135,16 @@ impl Core {
         let fwd = self.snap.cfg.forward_of(dest);
         if dir == Dir::Input && fwd != Forward::Masq {
             let rip = self.direct_rip(&c);
-            if self.frag_direct(fwd, rip, seg(frame.len(), 0), tx) {
-                self.out.traffic.inbound(dest, bytes);
-            }
+            // Counted first, whatever the transmitter makes of it
+            // (`Core::received`).
+            self.out.traffic.inbound(dest, bytes);
+            self.frag_direct(fwd, rip, seg(frame.len(), 0), tx);
             return;
         }
         if proto == protocol::SCTP && self.sctp_port_changes(&c, dir) {
             return self.ctr.inc(Ctr::DropSctpFragPort);
         }
+        self.received::<A>(dir, dest, bytes);
         let rw = c.rewrite(dir);
         let Some(hop) = A::hop(&self.env, dir, &c) else {
             return self.ctr.inc(Ctr::DropNoService);

@@ -31,7 +31,7 @@ use super::template::release_template;
 use super::tx::TxPair;
 use super::worker::Core;
 use crate::Nic;
-use crate::config::{DestId, Forward};
+use crate::config::Forward;
 use crate::io::TxQueue;
 use crate::nat::conn::TEMPLATE_ASSURED;
 use crate::nat::persist::{Link, TemplateDest, TemplateKey, Wanted};
@@ -258,25 +258,16 @@ impl Core {
         tx: &mut TxPair<T>,
     ) {
         let c = A::table(self).get(idx);
-        let (rw, dest) = (c.rewrite(dir), c.dest());
-        let Some(hop) = A::hop(&self.env, dir, c) else {
+        let (rw, dest, hop) = (c.rewrite(dir), c.dest(), A::hop(&self.env, dir, c));
+        let bytes = seg.ip_len();
+        self.received::<A>(dir, dest, bytes);
+        let Some(hop) = hop else {
             return self.ctr.inc(Ctr::DropNoService);
         };
         let (out, done) = (dir_nic(dir), fwd_ctr::<A>(dir));
-        let bytes = seg.ip_len();
         let patch = A::patch(rw, &seg);
         if self.forward_to((out, hop), seg.frame, tx, done, patch) {
             self.forwarded::<A>(dir, dest, bytes);
-        }
-    }
-
-    /// Count a packet of connection server `dest` forwarded `dir` in the
-    /// server's traffic (`forward_to` counted it in `fwd_ctr`'s counter).
-    #[inline(always)]
-    pub(super) fn forwarded<A: Family>(&mut self, dir: Dir, dest: DestId, bytes: u64) {
-        match dir {
-            Dir::Input => self.out.traffic.inbound(dest, bytes),
-            Dir::Output => self.out.traffic.outbound(dest, bytes),
         }
     }
 

@@ -61,15 +61,18 @@ impl Core {
         if fwd != Forward::Masq {
             let rip = self.direct_rip(&conn);
             self.direct_to(dest, rip, fwd, seg.by_family(), tx);
-        } else if let Some(hop) = A::hop(&self.env, Dir::Input, &conn) {
-            let bytes = seg.ip_len();
-            let patch = A::patch(conn.rewrite(Dir::Input), &seg);
-            let done = super::nat::fwd_ctr::<A>(Dir::Input);
-            if self.forward_to((Nic::Int, hop), seg.frame, tx, done, patch) {
-                self.forwarded::<A>(Dir::Input, dest, bytes);
-            }
         } else {
-            self.ctr.inc(Ctr::DropNoService);
+            // Counted first, whatever the transmitter makes of it
+            // (`Core::received`).
+            self.received::<A>(Dir::Input, dest, seg.ip_len());
+            match A::hop(&self.env, Dir::Input, &conn) {
+                Some(hop) => {
+                    let patch = A::patch(conn.rewrite(Dir::Input), &seg);
+                    let done = super::nat::fwd_ctr::<A>(Dir::Input);
+                    self.forward_to((Nic::Int, hop), seg.frame, tx, done, patch);
+                }
+                None => self.ctr.inc(Ctr::DropNoService),
+            }
         }
         release_template(A::templates(&self.shared), &conn, at, self.clock.now_s);
     }
