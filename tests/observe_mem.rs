@@ -70,6 +70,46 @@ fn a_stuck_reader_drops_capture_frames_but_every_packet_is_forwarded() {
     assert_eq!(lab.ctr(Ctr::CaptureDropped), 200 - SLOTS as u64);
 }
 
+/// A frame a worker sends outside its handling of a received one is
+/// captured too: the host unreachable a client is told once its SYN waited
+/// `PENDING_MAX_AGE` for a real server that never answered ARP (sent from
+/// `expire_pending`, once a pass), as tcpdump sees every frame sent.
+#[test]
+fn a_capture_sees_the_host_unreachable_sent_for_a_frame_that_waited_too_long() {
+    let mut lab = MemDirector::new(STANDARD);
+    lab.resolve(Nic::Ext, CLIENT, CLIENT_MAC);
+    let cap = Arc::new(Capture::new(
+        Filter::parse("icmp").expect("filter"),
+        points("both", "both").expect("points"),
+        SLOTS,
+    ));
+    lab.shared
+        .tap
+        .attach(Some(Arc::clone(&cap)), None)
+        .expect("attach");
+    lab.shared.bump();
+    lab.poll();
+    let syn = tcp_frame(&L3::to_vip(), 40000, 80, SYN);
+    let (ext, int) = lab.ext(&syn);
+    assert!(ext.is_empty() && int.is_empty(), "parked for ARP");
+    lab.advance(ringvs::dataplane::tx::PENDING_MAX_AGE + std::time::Duration::from_millis(100));
+    let (ext, _) = lab.poll_take();
+    assert_eq!(lab.ctr(Ctr::IcmpHostUnreach), 1);
+    assert_eq!(ext.len(), 1);
+    let got: Vec<_> = cap.full_rx.try_iter().collect();
+    assert_eq!(got.len(), 1, "the error sent is captured");
+    let f = &got[0];
+    assert_eq!(
+        Point::from_code(f.point),
+        Point {
+            nic: Nic::Ext,
+            tx: true
+        }
+    );
+    assert_eq!(&f.data[..usize::from(f.len)], &ext[0][..]);
+    assert_eq!(lab.ctr(Ctr::CaptureDropped), 0);
+}
+
 /// A trace of `filter` (`slots` records) attached to `lab`'s workers.
 fn trace(lab: &mut MemDirector, filter: &str, slots: usize) -> Arc<Trace> {
     let tr = Arc::new(Trace::new(Filter::parse(filter).expect("filter"), slots));

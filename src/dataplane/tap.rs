@@ -94,6 +94,38 @@ impl Core {
         self.snap.tap = Some(tap);
     }
 
+    /// [`Core::release_stalled`] and [`Core::expire_pending`] with a tap
+    /// attached: what they send outside [`Core::handle`] (held fragments
+    /// released, the host-unreachable errors for frames that waited too
+    /// long for their next hop) goes through TX queues that show it to the
+    /// capture, as tcpdump sees every frame sent. No packet is traced here.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn housekeep_tapped<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
+        use crate::observe::TapTx;
+        let tap = self.snap.tap.take();
+        let Some(cap) = tap.as_ref().and_then(|t| t.capture.as_deref()) else {
+            self.snap.tap = tap;
+            self.release_stalled(tx);
+            return self.expire_pending(tx);
+        };
+        let [ext_tx, int_tx] = &mut tx.0;
+        let tap_tx = |inner, nic| TapTx {
+            inner,
+            nic,
+            worker: self.id,
+            capture: Some(cap),
+            traced: None,
+            dropped: 0,
+        };
+        let mut taps = TxPair::new(tap_tx(ext_tx, Nic::Ext), tap_tx(int_tx, Nic::Int));
+        self.release_stalled(&mut taps);
+        self.expire_pending(&mut taps);
+        let [ext, int] = taps.0;
+        self.ctr.add(Ctr::CaptureDropped, ext.dropped + int.dropped);
+        self.snap.tap = tap;
+    }
+
     /// The connection `key` names, in the table of its family.
     fn snap_of(&self, key: &TraceKey) -> Option<crate::observe::ConnSnap> {
         use crate::observe::ConnSnap;

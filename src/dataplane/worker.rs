@@ -382,8 +382,12 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         let n = drain(core, Nic::Ext, &mut self.rx[Nic::Ext], &mut self.tx);
         let m = drain(core, Nic::Int, &mut self.rx[Nic::Int], &mut self.tx);
         let h = core.drain_handoffs(&mut self.rx, &mut self.tx);
-        core.release_stalled(&mut self.tx);
-        core.expire_pending(&mut self.tx);
+        if core.snap.tap.is_some() {
+            core.housekeep_tapped(&mut self.tx);
+        } else {
+            core.release_stalled(&mut self.tx);
+            core.expire_pending(&mut self.tx);
+        }
         core.ctr.add(Ctr::TxExt, self.tx[Nic::Ext].flush() as u64);
         core.ctr.add(Ctr::TxInt, self.tx[Nic::Int].flush() as u64);
         core.expire();

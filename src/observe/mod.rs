@@ -368,7 +368,9 @@ impl TapSlot {
 
 /// A TX queue that shows every committed frame to the attached capture (and to
 /// the trace record of the packet being traced). Used only while something is
-/// attached, so the plain path is compiled without it.
+/// attached, so the plain path is compiled without it: around `Core::handle`
+/// and around the once-a-pass sends outside it (held fragments released,
+/// errors for frames that waited too long for ARP).
 pub struct TapTx<'a, T> {
     pub inner: &'a mut T,
     pub nic: Nic,
