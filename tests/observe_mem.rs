@@ -437,3 +437,80 @@ fn a_stalled_reader_keeps_its_capture_until_it_goes() {
     served.join().expect("served");
     assert!(host.slot.current().is_none());
 }
+
+/// `trace -c 1` counts packets, not records: a SYN that reaches the worker
+/// not owning its client's key gives a record there (`handoff_out`) and one
+/// on its owner (the connection created). The first does not end the
+/// session: both are written, and the end message counts one packet.
+#[test]
+fn a_trace_count_counts_a_handed_off_packet_once_and_waits_for_its_owner() {
+    use ringvs::observe::stream::{read_msg, serve_trace};
+    use std::io::BufRead;
+    // Steered as `--io xdp --steer hash` is: each worker takes every frame
+    // its queue receives and hands it to the owner of its client key.
+    let umem = ringvs::io::mem::MemUmem::new();
+    let mut lab = MemDirector::steered_on(2, &umem);
+    lab.resolve_all();
+    let cport = (40000u16..)
+        .find(|&p| ringvs::io::fanout::owner(be(CLIENT), p, 2, 0) == 1)
+        .expect("a port owned by worker 1");
+    let shared = Arc::clone(&lab.shared);
+    let (director, client) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+    let served = std::thread::spawn(move || {
+        serve_trace(&*shared, &director, "tcp", 1, &|_, _, _| Some("rr"))
+    });
+    // The workers take the tap at their next pass; the answer follows.
+    while lab.shared.tap.current().is_none() {
+        std::thread::yield_now();
+    }
+    lab.poll();
+    let mut r = std::io::BufReader::new(client);
+    let mut answer = String::new();
+    r.read_line(&mut answer).expect("response");
+    assert!(answer.contains("\"code\":0"), "{answer}");
+    let now = lab.now;
+    lab.workers[0].rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), cport, 80, SYN));
+    lab.workers[0].poll_once(now);
+    assert_eq!(lab.workers[0].core.ctr.get(Ctr::HandoffOut), 1);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!served.is_finished(), "ended before the owner's record");
+    lab.workers[1].poll_once(now);
+    assert_eq!(lab.workers[1].tx[Nic::Int].take_sent().len(), 1);
+    let mut lines = Vec::new();
+    let end = loop {
+        let (ty, m) = read_msg(&mut r).expect("read").expect("a message");
+        let m = String::from_utf8(m).expect("utf-8");
+        match ty {
+            b'T' => lines.push(m),
+            b'E' => break m,
+            t => panic!("message {t}"),
+        }
+    };
+    served.join().expect("served");
+    let v: serde_json::Value = serde_json::from_str(&end).expect("json");
+    assert_eq!(
+        (v["packets"].as_u64(), v["end"].as_str()),
+        (Some(1), Some("count"))
+    );
+    assert!(
+        lines[0].starts_with("#1 rx worker 0 nic ext") && !lines[0].contains("handed off"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("#1 counted") && l.contains("handoff_out"))
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("#2 rx worker 1 nic ext (handed off)")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("#2 conn created, scheduled by rr to")),
+        "{lines:#?}"
+    );
+}

@@ -74,6 +74,10 @@ const IDLE_SLEEP: Duration = Duration::from_millis(2);
 const PEER_CHECK: Duration = Duration::from_millis(100);
 /// How long an attach waits for the previous session of its kind to go.
 pub const BUSY_WAIT: Duration = Duration::from_secs(1);
+/// How long a trace whose count is reached waits for the owner's record of
+/// a packet counted but handed to another worker (it is there within a pass
+/// unless the queue was full and it was dropped).
+pub const HANDOFF_WAIT: Duration = Duration::from_secs(1);
 
 pub(super) fn write_msg(w: &mut impl Write, ty: u8, parts: &[&[u8]]) -> io::Result<()> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
@@ -127,6 +131,15 @@ fn peer_gone(stream: &UnixStream) -> bool {
     }
 }
 
+/// What a session's `next` took: messages for `packets` more packets (0:
+/// a trace record of a packet that goes on to another worker, whose record
+/// counts it), and whether a packet handed off still waits for its owner's
+/// record.
+struct Took {
+    packets: u64,
+    open: bool,
+}
+
 /// What [`pump`] ended with: the packets taken, why it ended (the end
 /// message's `end`), and the bytes not written yet.
 struct Pumped {
@@ -137,7 +150,9 @@ struct Pumped {
 
 /// Pump messages from `next` (which appends one to the buffer, or says
 /// there is none) until `count` (0: no limit) packets are written, the
-/// client leaves, or the director stops. A slow reader never ends the
+/// client leaves, or the director stops. Once `count` is reached, `next` is
+/// told so (`true`) and asked only for the rest of packets already counted
+/// (a handed-off packet's owner's record), for at most [`HANDOFF_WAIT`]. A slow reader never ends the
 /// session, as a slow tcpdump never ends its capture: with [`OUT_BUF`]
 /// bytes waiting for the socket, nothing more is taken from the workers,
 /// who drop and count (`capture_dropped`, `trace_dropped`) until the
@@ -146,18 +161,21 @@ fn pump(
     host: &dyn TapHost,
     stream: &UnixStream,
     count: u64,
-    mut next: impl FnMut(&mut Vec<u8>) -> bool,
+    mut next: impl FnMut(&mut Vec<u8>, bool) -> Option<Took>,
 ) -> Pumped {
     let _ = stream.set_nonblocking(true);
     let mut buf = Vec::with_capacity(2 * OUT_BUF);
     let mut sent = 0;
     let mut n = 0u64;
     let mut checked = Instant::now();
+    let mut open = false;
+    let mut reached: Option<Instant> = None;
     let why = loop {
         if host.stopping() {
             break "stopping";
         }
-        if count != 0 && n >= count && sent == buf.len() {
+        let settled = !open || reached.is_some_and(|t| t.elapsed() >= HANDOFF_WAIT);
+        if reached.is_some() && settled && sent == buf.len() {
             break "count";
         }
         // Also while frames keep coming: a client interrupted (Ctrl-C) closes
@@ -169,9 +187,16 @@ fn pump(
             }
         }
         let mut busy = false;
-        while buf.len() < OUT_BUF && (count == 0 || n < count) && next(&mut buf) {
-            n += 1;
+        while buf.len() < OUT_BUF
+            && (reached.is_none() || open)
+            && let Some(t) = next(&mut buf, reached.is_some())
+        {
+            n += t.packets;
+            open = t.open;
             busy = true;
+            if count != 0 && n >= count && reached.is_none() {
+                reached = Some(Instant::now());
+            }
         }
         if sent < buf.len() {
             match (&*stream).write(&buf[sent..]) {
@@ -246,10 +271,8 @@ pub fn serve_capture(
     }
     let ok = republish_and_wait(host);
     let p = if respond(stream, &ok) {
-        Some(pump(host, stream, count, |w| {
-            let Ok(b) = cap.full_rx.try_recv() else {
-                return false;
-            };
+        Some(pump(host, stream, count, |w, _| {
+            let b = cap.full_rx.try_recv().ok()?;
             let _ = write_msg(
                 w,
                 b'F',
@@ -262,7 +285,10 @@ pub fn serve_capture(
                 ],
             );
             let _ = cap.free_tx.try_send(b);
-            true
+            Some(Took {
+                packets: 1,
+                open: false,
+            })
         }))
     } else {
         None
@@ -298,16 +324,42 @@ pub fn serve_trace(
     }
     let ok = republish_and_wait(host);
     let mut seq = 0u64;
+    // Packets handed to another worker whose owner's record is still to
+    // come: a handed-off packet gives a record on each worker that handles
+    // it, and counts once, at its last.
+    let mut open = 0u64;
     let p = if respond(stream, &ok) {
-        Some(pump(host, stream, count, |w| {
-            let Ok(r) = tr.rx.try_recv() else {
-                return false;
+        Some(pump(host, stream, count, |w, reached| {
+            let r = tr.rx.try_recv().ok()?;
+            let on = r.moved & (1u128 << Ctr::HandoffOut as usize) != 0;
+            if reached && !r.handed {
+                // A packet past the count: not shown, as tcpdump -c.
+                return Some(Took {
+                    packets: 0,
+                    open: open > 0,
+                });
+            }
+            let packets = match (on, r.handed) {
+                (true, false) => {
+                    open += 1;
+                    0
+                }
+                (true, true) => 0,
+                (false, handed) => {
+                    if handed {
+                        open = open.saturating_sub(1);
+                    }
+                    1
+                }
             };
             seq += 1;
             for line in format_trace(seq, &r, sched) {
                 let _ = write_msg(w, b'T', &[line.as_bytes()]);
             }
-            true
+            Some(Took {
+                packets,
+                open: open > 0,
+            })
         }))
     } else {
         None
