@@ -426,7 +426,8 @@ fn prim(w: &[&str]) -> Result<(Prim, usize), String> {
     match word(i)? {
         "port" => {
             let v = word(i + 1)?;
-            let port = number::<u16>(v).ok_or_else(|| format!("bad port `{v}`"))?;
+            let port =
+                number::<u16>(v).ok_or_else(|| format!("bad port `{v}`{}", octal_hint(v)))?;
             Ok((Prim::Port { side, port }, i + 2))
         }
         "net" => {
@@ -440,7 +441,7 @@ fn prim(w: &[&str]) -> Result<(Prim, usize), String> {
             let addr: Ipv4Addr = a.parse().map_err(|_| format!("bad address `{a}`"))?;
             let len: u32 = number(len)
                 .filter(|l| *l <= 32)
-                .ok_or_else(|| format!("bad prefix length in `{v}`"))?;
+                .ok_or_else(|| format!("bad prefix length in `{v}`{}", octal_hint(len)))?;
             let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
             // As tcpdump: an address with bits past its prefix is a mistake.
             if u32::from(addr) & !mask != 0 {
@@ -481,11 +482,31 @@ fn prim(w: &[&str]) -> Result<(Prim, usize), String> {
     }
 }
 
-/// A decimal number written in digits only: tcpdump refuses `port +80`,
-/// which Rust's `parse` takes.
-fn number<T: std::str::FromStr>(v: &str) -> Option<T> {
-    let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
-    v.parse().ok().filter(|_| digits)
+/// A number as libpcap's scanner reads one (`scanner.l`, `stoulen`): `0x`
+/// or `0X` then hex digits, `0` then octal digits (`port 010` is port 8,
+/// `port 080` an error), or decimal digits; no sign (tcpdump refuses `port
+/// +80`, which Rust's `parse` takes). `None` if not one, or too big for `T`.
+fn number<T: TryFrom<u32>>(v: &str) -> Option<T> {
+    let (digits, radix) = match v.as_bytes() {
+        [b'0', b'x' | b'X', ..] => (&v[2..], 16),
+        [b'0', _, ..] => (&v[1..], 8),
+        _ => (v, 10),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let n = u32::from_str_radix(digits, radix).ok()?;
+    T::try_from(n).ok()
+}
+
+/// What to add to the error about number `v`: a leading 0 makes it octal,
+/// as in tcpdump, which a decimal reader would not expect.
+fn octal_hint(v: &str) -> &'static str {
+    match v.as_bytes() {
+        [b'0', b'x' | b'X', ..] => "",
+        [b'0', _, ..] => " (a number with a leading 0 is octal, as tcpdump reads it)",
+        _ => "",
+    }
 }
 
 /// The error for term `w` (at `words[i]`) following another without `and`,
@@ -512,7 +533,7 @@ fn net6(side: Side, addr: &str, len: &str, v: &str) -> Result<Prim, String> {
         .map_err(|_| format!("bad IPv6 address `{addr}`"))?;
     let len: u32 = number(len)
         .filter(|l| *l <= 128)
-        .ok_or_else(|| format!("bad prefix length in `{v}`"))?;
+        .ok_or_else(|| format!("bad prefix length in `{v}`{}", octal_hint(len)))?;
     let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
     if addr.to_bits() & !mask != 0 {
         return Err(format!("non-network bits set in `{v}`"));
@@ -736,7 +757,7 @@ mod test {
         assert_eq!(summarize(&f).ext_error, Some(ExtError::SourceRoute));
     }
 
-    /// Numbers in digits only, as tcpdump reads them; tcpdump's forms this
+    /// Numbers without a sign, as tcpdump reads them; tcpdump's forms this
     /// grammar refuses get the spelling it takes in their error.
     #[test]
     fn tcpdump_forms_are_refused_with_the_spelling_to_use() {
@@ -761,6 +782,40 @@ mod test {
     }
 
     /// `net` with bits past its prefix is refused, as tcpdump refuses it.
+    /// Numbers as libpcap's scanner reads them (`scanner.l`, `stoulen`):
+    /// a leading 0 is octal, `0x` hex, so `port 010` is port 8 in tcpdump,
+    /// and `port 080` an error that says why.
+    #[test]
+    fn numbers_are_read_octal_and_hex_as_tcpdump_reads_them() {
+        let port = |e: &str| match Filter::parse(e).map(|f| f.terms[0].prim) {
+            Ok(Prim::Port { port, .. }) => Ok(port),
+            Ok(p) => panic!("{e}: {p:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(port("port 010"), Ok(8));
+        assert_eq!(port("port 0x50"), Ok(80));
+        assert_eq!(port("port 0X1bb"), Ok(443));
+        assert_eq!(port("port 80"), Ok(80));
+        assert_eq!(port("port 0"), Ok(0));
+        let err = port("port 080").expect_err("8 is not an octal digit");
+        assert!(err.contains("leading 0 is octal"), "{err}");
+        for e in ["port 0x", "port 0x1g", "port 0x10000", "port 65536"] {
+            assert!(port(e).is_err(), "{e}");
+        }
+        let net = |e: &str| Filter::parse(e).map(|f| f.terms[0].prim);
+        let want = Prim::Net {
+            side: Side::Either,
+            addr: 0xc612_0000,
+            mask: 0xffff_0000,
+        };
+        assert_eq!(net("net 198.18.0.0/020"), Ok(want));
+        assert_eq!(net("net 198.18.0.0/0x10"), Ok(want));
+        let err = net("net 198.18.0.0/016").expect_err("/14 has host bits");
+        assert!(err.contains("non-network bits"), "{err}");
+        let err = net("net 2001:2::/048").expect_err("8 is not an octal digit");
+        assert!(err.contains("leading 0 is octal"), "{err}");
+    }
+
     #[test]
     fn net_with_host_bits_is_refused() {
         for e in ["net 198.18.0.1/24", "src net 2001:2:0:1::1/64"] {
