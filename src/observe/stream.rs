@@ -445,7 +445,9 @@ pub fn format_trace(
     let nic = if r.nic == 0 { "ext" } else { "int" };
     let mut v = Vec::new();
     let mut flags = String::new();
-    if r.sum.ip && r.sum.proto == 6 {
+    // Read with the ports, from the TCP header: a later fragment has neither
+    // and shows no flags, as tcpdump writes it (`ip-proto-6`, no flags).
+    if r.sum.ip && r.sum.proto == 6 && r.sum.ports.is_some() {
         flags = format!(" flags {}", super::filter::tcpdump_flags(r.sum.flags));
     }
     v.push(format!(
@@ -599,5 +601,29 @@ mod tests {
             r.sum.flags = f;
             assert!(rx(&r).contains(want), "{f:#x}: {}", rx(&r));
         }
+    }
+
+    /// A later IPv4 fragment of a TCP datagram has no TCP header: its `rx`
+    /// line shows no flags (not `flags none`), as tcpdump shows none.
+    #[test]
+    fn a_later_tcp_fragment_shows_no_flags() {
+        let mut f = [0u8; 60];
+        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&46u16.to_be_bytes());
+        f[20..22].copy_from_slice(&0x0003u16.to_be_bytes()); // offset 24 bytes
+        f[23] = 6;
+        f[26..30].copy_from_slice(&[198, 18, 0, 1]);
+        f[30..34].copy_from_slice(&[198, 18, 0, 110]);
+        let r = TraceRec {
+            sum: crate::observe::filter::summarize(&f),
+            len: 60,
+            ..TraceRec::default()
+        };
+        let line = format_trace(1, &r, &|_, _, _| None)[0].clone();
+        assert_eq!(
+            line,
+            "#1 rx worker 0 nic ext tcp 198.18.0.1 > 198.18.0.110 len 60"
+        );
     }
 }
