@@ -514,3 +514,81 @@ fn a_trace_count_counts_a_handed_off_packet_once_and_waits_for_its_owner() {
         "{lines:#?}"
     );
 }
+
+/// A host whose workers take each republished tap only when the test says
+/// so (`seen`), as busy workers take it at their next pass.
+#[derive(Default)]
+struct SlowHost {
+    slot: ringvs::observe::TapSlot,
+    epoch: std::sync::atomic::AtomicU64,
+    seen: std::sync::atomic::AtomicU64,
+}
+
+impl ringvs::observe::stream::TapHost for SlowHost {
+    fn tap(&self) -> &ringvs::observe::TapSlot {
+        &self.slot
+    }
+    fn republish(&self) -> u64 {
+        self.epoch.fetch_add(1, Ordering::SeqCst) + 1
+    }
+    fn loaded(&self, e: u64) -> bool {
+        self.seen.load(Ordering::SeqCst) >= e
+    }
+    fn stopping(&self) -> bool {
+        false
+    }
+}
+
+/// The end message's `dropped` counts what the workers dropped for the
+/// capture until each let it go, not only until it was detached: the
+/// director waits for them (as it does at attach), so it matches their
+/// `capture_dropped`.
+#[test]
+fn the_end_counts_the_drops_of_workers_that_still_had_the_capture() {
+    use ringvs::observe::stream::{read_msg, serve_capture};
+    use std::io::BufRead;
+    let host = Arc::new(SlowHost::default());
+    let (director, client) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+    let h = Arc::clone(&host);
+    let served = std::thread::spawn(move || serve_capture(&*h, &director, "both", "both", "", 1));
+    while host.epoch.load(Ordering::SeqCst) < 1 {
+        std::thread::yield_now();
+    }
+    let cap = host.slot.current().and_then(|t| t.capture.clone());
+    let cap = cap.expect("attached");
+    host.seen.store(1, Ordering::SeqCst);
+    let mut r = std::io::BufReader::new(client);
+    let mut answer = String::new();
+    r.read_line(&mut answer).expect("response");
+    assert!(answer.contains("\"code\":0"), "{answer}");
+    let p = Point {
+        nic: Nic::Ext,
+        tx: false,
+    };
+    assert!(cap.offer(0, p, &marked(1), 1000));
+    // Count reached: detached and republished; a worker that has not
+    // taken the change yet still offers, and drops once the pool is empty.
+    while host.epoch.load(Ordering::SeqCst) < 2 {
+        std::thread::yield_now();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    for _ in 0..ringvs::observe::CAPTURE_SLOTS + 10 {
+        cap.offer(0, p, &marked(2), 1000);
+    }
+    let dropped = cap.dropped.load(Ordering::Relaxed);
+    assert!(dropped >= 10, "{dropped}");
+    host.seen.store(2, Ordering::SeqCst);
+    let end = loop {
+        let (ty, m) = read_msg(&mut r).expect("read").expect("a message");
+        if ty == b'E' {
+            break String::from_utf8(m).expect("utf-8");
+        }
+    };
+    served.join().expect("served");
+    let v: serde_json::Value = serde_json::from_str(&end).expect("json");
+    assert_eq!(
+        (v["packets"].as_u64(), v["dropped"].as_u64()),
+        (Some(1), Some(dropped)),
+        "{end}"
+    );
+}

@@ -45,7 +45,8 @@ impl Core {
         }
         let trace = tap.trace.as_deref().filter(|t| t.filter.matches(data));
         let mut rec = TraceRec::default();
-        let before = self.ctr.0;
+        // The counters before, to diff (about 1 KB): only for a trace.
+        let before = trace.map(|_| self.ctr.0);
         let key = if trace.is_some() {
             rec.sum = filter::summarize(data);
             let key = TraceKey::of(nic, &rec.sum);
@@ -68,7 +69,7 @@ impl Core {
         self.handle_frame(nic, data, meta, handed, &mut taps);
         let [ext, int] = taps.0;
         self.ctr.add(Ctr::CaptureDropped, ext.dropped + int.dropped);
-        if let (Some(t), Some(key)) = (trace, key) {
+        if let (Some(t), Some(key), Some(before)) = (trace, key, before) {
             rec.ts_ns = crate::observe::stamp();
             rec.worker = self.id as u16;
             rec.nic = nic as u8;

@@ -48,19 +48,26 @@ pub const LOAD_WAIT: Duration = Duration::from_secs(1);
 /// next frame is seen, as tcpdump's does. The answer: OK, with a warning
 /// for the client to print if a worker had not taken it in time.
 fn republish_and_wait(host: &dyn TapHost) -> Response {
-    let e = host.republish();
-    let until = Instant::now() + LOAD_WAIT;
-    while !host.loaded(e) && !host.stopping() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(1));
-    }
     let mut r = Response::ok(String::new());
-    if !host.loaded(e) && !host.stopping() {
+    if !republish_wait(host) {
         r.err = format!(
             "warning: a worker had not taken the tap after {} s; its first frames may be missing\n",
             LOAD_WAIT.as_secs()
         );
     }
     r
+}
+
+/// Republish the tap slot and wait (at most [`LOAD_WAIT`]) until every
+/// worker has taken it; false if one had not (and the director is not
+/// stopping).
+fn republish_wait(host: &dyn TapHost) -> bool {
+    let e = host.republish();
+    let until = Instant::now() + LOAD_WAIT;
+    while !host.loaded(e) && !host.stopping() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    host.loaded(e) || host.stopping()
 }
 
 /// How long the director waits to write the end of a stream (what was
@@ -224,6 +231,14 @@ fn pump(
     Pumped { n, why, rest: buf }
 }
 
+/// Once a session is detached: republish and wait (at most [`LOAD_WAIT`],
+/// as an attach does) until every worker has let it go, so that the end
+/// message's `dropped` holds every drop the workers counted for it (their
+/// `capture_dropped`/`trace_dropped`), none still to come.
+fn detach_and_wait(host: &dyn TapHost) {
+    let _ = republish_wait(host);
+}
+
 /// Attach, giving a reader that just left [`BUSY_WAIT`] to be noticed and
 /// detached (its thread checks every [`PEER_CHECK`] while idle).
 fn attach(mut f: impl FnMut() -> Result<(), String>) -> Result<(), String> {
@@ -294,7 +309,7 @@ pub fn serve_capture(
         None
     };
     host.tap().detach(Some(&cap), None);
-    let _ = host.republish();
+    detach_and_wait(host);
     let Some(p) = p else {
         return;
     };
@@ -365,7 +380,7 @@ pub fn serve_trace(
         None
     };
     host.tap().detach(None, Some(&tr));
-    let _ = host.republish();
+    detach_and_wait(host);
     let Some(p) = p else {
         return;
     };
