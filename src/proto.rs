@@ -365,6 +365,37 @@ impl<'de> Deserialize<'de> for Words {
     }
 }
 
+/// Most bytes written at once by [`write_by_deadline`]: one socket
+/// buffer's worth of a Unix stream (an skb of `unix_stream_sendmsg`).
+const WRITE_STEP: usize = 16 << 10;
+
+/// Write all of `bytes` to `s` by one deadline, `timeout` from now (a reply:
+/// [`IO_TIMEOUT`]; the end of a capture stream): each write waits only for
+/// what is left of it, so a client that reads a little at a time cannot
+/// hold its slot past that, as a per-write timeout let it. The writes are
+/// of at most [`WRITE_STEP`] bytes: the kernel's send timeout bounds each
+/// wait for buffer space, not a whole `write`, which a slow reader keeps
+/// going for as long as it frees a little space within each timeout.
+pub fn write_by_deadline(s: &UnixStream, bytes: &[u8], timeout: Duration) -> std::io::Result<()> {
+    let until = std::time::Instant::now() + timeout;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        s.set_write_timeout(Some(left))?;
+        let step = &rest[..rest.len().min(WRITE_STEP)];
+        match (&*s).write(step) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod test {
     use super::*;

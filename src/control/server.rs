@@ -17,10 +17,6 @@ use std::time::{Duration, Instant};
 /// Control-socket clients served at once.
 pub const MAX_CLIENTS: usize = 16;
 
-/// Most bytes of a reply written at once ([`write_by_deadline`]): one
-/// socket buffer's worth of a Unix stream (an skb of `unix_stream_sendmsg`).
-const WRITE_STEP: usize = 16 << 10;
-
 /// The request's reads, with one deadline for the whole request: each read
 /// waits only for what is left of it, so a client that trickles a byte
 /// now and then cannot hold its slot (one of [`MAX_CLIENTS`]) past
@@ -39,33 +35,6 @@ impl std::io::Read for Deadline<'_> {
         self.s.set_read_timeout(Some(left))?;
         (&mut self.s).read(buf)
     }
-}
-
-/// Write all of `bytes` to `s` by one deadline, [`proto::IO_TIMEOUT`] from
-/// now: each write waits only for what is left of it, so a client that
-/// reads a large reply a little at a time cannot hold its slot past that,
-/// as a per-write timeout let it. The writes are of at most [`WRITE_STEP`]
-/// bytes: the kernel's send timeout bounds each wait for buffer space, not
-/// a whole `write`, which a slow reader keeps going for as long as it
-/// frees a little space within each timeout.
-fn write_by_deadline(s: &UnixStream, bytes: &[u8]) -> std::io::Result<()> {
-    let until = Instant::now() + proto::IO_TIMEOUT;
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(std::io::ErrorKind::TimedOut.into());
-        }
-        s.set_write_timeout(Some(left))?;
-        let step = &rest[..rest.len().min(WRITE_STEP)];
-        match (&*s).write(step) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => rest = &rest[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 impl Ctl {
@@ -91,7 +60,7 @@ impl Ctl {
         };
         if let Ok(mut line) = serde_json::to_string(&resp) {
             line.push('\n');
-            let _ = write_by_deadline(&stream, line.as_bytes());
+            let _ = proto::write_by_deadline(&stream, line.as_bytes(), proto::IO_TIMEOUT);
         }
     }
 

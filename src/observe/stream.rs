@@ -251,15 +251,18 @@ fn attach(mut f: impl FnMut() -> Result<(), String>) -> Result<(), String> {
     }
 }
 
-/// Write what `p` left and the end message (bounded by
-/// [`STREAM_WRITE_TIMEOUT`]).
+/// Write what `p` left and the end message, all by one deadline
+/// [`STREAM_WRITE_TIMEOUT`] from now.
 fn end(stream: &UnixStream, p: Pumped, dropped: u64) {
+    end_by(stream, p, dropped, STREAM_WRITE_TIMEOUT);
+}
+
+fn end_by(stream: &UnixStream, p: Pumped, dropped: u64, timeout: Duration) {
     let _ = stream.set_nonblocking(false);
-    let _ = stream.set_write_timeout(Some(STREAM_WRITE_TIMEOUT));
     let v = serde_json::json!({ "packets": p.n, "dropped": dropped, "end": p.why });
     let mut rest = p.rest;
     let _ = write_msg(&mut rest, b'E', &[v.to_string().as_bytes()]);
-    let _ = (&*stream).write_all(&rest);
+    let _ = crate::proto::write_by_deadline(stream, &rest, timeout);
 }
 
 /// Serve a `capture` request on `stream` (from a control client thread).
@@ -568,6 +571,36 @@ pub use super::client::{Ended, Unreached, capture, trace};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The end of a stream is written by one deadline: a client that reads
+    /// a little at a time, each read well within the timeout, is cut off
+    /// once the time is up, where a per-write timeout let it go on.
+    #[test]
+    fn the_end_of_a_stream_is_written_by_one_deadline() {
+        let (director, mut client) = UnixStream::pair().expect("socketpair");
+        let rest = vec![7u8; 4 << 20];
+        let whole = rest.len();
+        let p = Pumped {
+            n: 1,
+            why: "count",
+            rest,
+        };
+        let t = Instant::now();
+        let ended = std::thread::spawn(move || {
+            end_by(&director, p, 0, Duration::from_millis(500));
+        });
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 4096];
+        while t.elapsed() < Duration::from_millis(1500) && !ended.is_finished() {
+            if let Ok(n) = client.read(&mut buf) {
+                got += n;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(ended.is_finished(), "still writing after {:?}", t.elapsed());
+        ended.join().expect("end");
+        assert!(got < whole, "all {got} bytes written");
+    }
 
     /// A packet queued for ARP that pushed an older frame out of its full
     /// queue is not reported dropped: the `drop_neigh_queue` it moved is
