@@ -3495,20 +3495,24 @@ fn expire_nodest_conn_expires_and_reschedules_connections_of_removed_servers() {
     assert_eq!(syn_to(&mut lab, 0, CLIENT, 40003), RS2);
     establish_to(&mut lab, 40004, RS1);
     remove_rs(&mut lab, RS1);
-    // A client ACK: the connection expired, the ACK of no connection dropped.
-    let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, ACK));
-    assert!(e.is_empty() && i.is_empty());
-    assert_eq!(lab.ctr(Ctr::ConnExpired), 1);
-    assert_eq!(lab.ctr(Ctr::DropNoConn), 1);
-    // From the server side: expired and dropped.
-    let (e, i) = lab.int(&tcp_frame(&L3::from_rs(RS1, CLIENT), 80, 40002, SYN | ACK));
-    assert!(e.is_empty() && i.is_empty());
-    assert_eq!(lab.ctr(Ctr::DropNoDestConn), 1);
-    assert_eq!(lab.ctr(Ctr::ConnExpired), 2);
-    // A SYN on the ports of RS1's established connection: expired, and the SYN
-    // scheduled to the server left.
+    // In the pass that loads the rules, before that pass's step of the
+    // flush (`dataplane/nodest.rs`, test
+    // `expire_nodest_conn_flushes_a_removed_servers_connections_and_templates`)
+    // reaches them: a client ACK, whose connection expires and which is
+    // dropped as one of no connection; a SYN on the ports of RS1's
+    // established connection, which expires it and is scheduled to the
+    // server left; from the server side, a reply, which expires its
+    // connection and is dropped.
     let new_before = lab.ctr(Ctr::ConnNew);
-    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40004), RS2);
+    let w = lab.w();
+    w.rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), 40000, 80, ACK));
+    w.rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), 40004, 80, SYN));
+    w.rx[Nic::Int].push(&tcp_frame(&L3::from_rs(RS1, CLIENT), 80, 40002, SYN | ACK));
+    let (e, i) = lab.poll_take();
+    assert!(e.is_empty());
+    assert_eq!(parse_ip(&one(i)).dst, RS2, "the SYN");
+    assert_eq!(lab.ctr(Ctr::DropNoConn), 1);
+    assert_eq!(lab.ctr(Ctr::DropNoDestConn), 1);
     assert_eq!(lab.ctr(Ctr::ConnExpired), 3);
     assert_eq!(lab.ctr(Ctr::ConnNew), new_before + 1);
     assert_eq!(lab.published[0].gauges.get(rs1), (0, 0));
@@ -3521,6 +3525,55 @@ fn expire_nodest_conn_expires_and_reschedules_connections_of_removed_servers() {
     let l = lab.conns(0);
     assert_eq!(l.len(), 4);
     assert!(l.iter().all(|c| c.dest.0 == RS2));
+}
+
+/// `expire_nodest_conn` 1 and `-d` of a persistent service's server with
+/// an idle connection: as `__ip_vs_del_dest` (`ip_vs_ctl.c`) queues
+/// `ip_vs_expire_nodest_conn_flush` (`ip_vs_conn.c`), the workers flush
+/// its connections and its templates without a packet of them (the other
+/// server's stay). Added back 10 s later with its id from the trash, it
+/// revives neither: the client's ACK finds no connection, and its next SYN
+/// no template. Before, both waited for a packet or their timeouts, and
+/// came back to life with the server.
+#[test]
+fn expire_nodest_conn_flushes_a_removed_servers_connections_and_templates() {
+    use ringvs::nat::persist::TEMPLATE_SHARDS;
+    let env = Env {
+        sysctl: Sysctl {
+            expire_nodest_conn: true,
+            ..Sysctl::default()
+        },
+        ..env()
+    };
+    let mut lab = MemDirector::with_env(1, PERSIST, env, 1024);
+    lab.resolve_all();
+    let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
+    establish_to(&mut lab, 40000, RS1);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT2, 40000), RS2);
+    assert_eq!(templates(&mut lab).len(), 2);
+    remove_rs(&mut lab, RS1);
+    // No packet: the passes alone flush (a template shard a pass).
+    for _ in 0..=TEMPLATE_SHARDS {
+        lab.poll();
+    }
+    let t = templates(&mut lab);
+    assert_eq!(t.len(), 1, "{t:?}");
+    assert_eq!(t[0].client.0, CLIENT2);
+    assert_eq!(lab.w().core.table.len(), 1, "RS2's connection stays");
+    assert_eq!(lab.published_ctr(Ctr::ConnExpired), 1);
+    assert_eq!(lab.published[0].gauges.get(rs1), (0, 0));
+    // Added back 10 s later: its id again, from the trash.
+    lab.advance(Duration::from_secs(10));
+    let http = ServiceKey::new(Proto::Tcp, VIP, 80);
+    lab.cfg.add_dest(&http, RS1, 80, 1).expect("RS1");
+    assert_eq!(lab.dest_id(Proto::Tcp, 80, RS1, 80), rs1);
+    publish_following(&mut lab);
+    let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, ACK));
+    assert!(e.is_empty() && i.is_empty(), "no connection revived");
+    assert_eq!(lab.ctr(Ctr::DropNoConn), 1);
+    // A new SYN of the client is scheduled afresh, with a new template.
+    syn_to(&mut lab, 0, CLIENT, 40001);
+    assert_eq!(templates(&mut lab).len(), 2);
 }
 
 /// Set the weight of `rs` in the published snapshot.

@@ -134,9 +134,9 @@ impl Core {
         };
         // IPVS checks no availability on replies (`ip_vs_out_hook`); with
         // `expire_nodest_conn` it expires a removed server's connections in the
-        // background (`ip_vs_expire_nodest_conn_flush`, `ip_vs_conn.c`). Here a
-        // reply expires its connection instead, so it finds none, as it would
-        // there once the flush ran.
+        // background (`ip_vs_expire_nodest_conn_flush`, `ip_vs_conn.c`), as the
+        // workers do (`nodest.rs`). A reply before that expires its connection,
+        // so it finds none, as it would there once the flush ran.
         if self.env.sysctl.expire_nodest_conn
             && !self.snap.cfg.dest_live(A::table(self).get(idx).dest())
         {

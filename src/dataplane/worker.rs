@@ -127,6 +127,8 @@ pub struct Core {
     /// A connection a SYN reused, out of the table, still in the gauges
     /// until its successor binds ([`Core::settle_reused`]).
     pub(super) reused: Option<(crate::config::DestId, bool)>,
+    /// The flush of removed servers' connections (`nodest.rs`).
+    pub(super) nodest: super::nodest::Flush,
 }
 
 /// A worker: its queues on both NICs and its [`Core`].
@@ -212,6 +214,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             handed: Vec::with_capacity(burst),
             ftp: Default::default(),
             reused: None,
+            nodest: Default::default(),
         };
         core.refresh_ha();
         Self {
@@ -579,7 +582,9 @@ impl Core {
         }
         let s = &mut self.snap;
         s.tap = self.shared.tap.current();
-        s.cfg = self.shared.config.load_full();
+        let old = std::mem::replace(&mut s.cfg, self.shared.config.load_full());
+        self.nodest
+            .start(self.env.sysctl.expire_nodest_conn, &old, &s.cfg);
         s.peers = self.shared.peers.load_full();
         self.scratch.clear();
         self.scratch.reserve(s.cfg.max_dests);
@@ -602,6 +607,7 @@ impl Core {
     }
 
     fn expire(&mut self) {
+        self.flush_nodest();
         if self.clock.now_s != self.expired_s {
             let (n4, used4) = self.expire_of::<u32>(EXPIRE_BUDGET);
             let (n6, used6) = if self.table6.is_empty() {

@@ -174,6 +174,10 @@ struct Template<A> {
     /// Its timer was re-armed ([`Template::settle`]) since the sweep last
     /// handed it over to be reported ([`Templates::sweep_reporting`]).
     rearmed: bool,
+    /// Flushed with its server (`--expire-nodest-conn`,
+    /// [`Templates::flush_gone`]): never used again, gone with its last
+    /// connection.
+    flushed: bool,
 }
 
 /// A template whose time ran out while connections still used it, so that
@@ -198,7 +202,7 @@ impl<A: Copy> Template<A> {
     /// that. Called before `n_control` falls, so the marks passed while it
     /// was above 0 are counted.
     fn settle(&mut self, now: u32) {
-        if now >= self.expires && self.n_control > 0 {
+        if now >= self.expires && self.n_control > 0 && !self.flushed {
             let marks = (now - self.expires) / EXPIRE_LATER + 1;
             self.expires = self
                 .expires
@@ -254,6 +258,7 @@ impl<A: Addr> Shard<A> {
             slot,
             synced: None,
             rearmed: false,
+            flushed: false,
         };
         if self.map.insert(key, t).is_none() && key.pe != 0 {
             self.pe += 1;
@@ -420,7 +425,7 @@ impl<A: Addr> Templates<A> {
         let mut replaced = None;
         if let Some(t) = shard.map.get_mut(&key) {
             t.settle(now);
-            if t.alive(now) && t.mask == p.mask && valid(&t.dest) {
+            if t.alive(now) && !t.flushed && t.mask == p.mask && valid(&t.dest) {
                 t.n_control += 1;
                 // `ip_vs_conn_put` of the template: its timer re-armed for
                 // its own period.
@@ -470,7 +475,7 @@ impl<A: Addr> Templates<A> {
         if let Some(t) = shard.map.get_mut(&key) {
             // Its marks passed first: one re-armed is reported as such.
             t.settle(now);
-            if t.dest == dest && t.mask == mask {
+            if t.dest == dest && t.mask == mask && !t.flushed {
                 // The message's timeout is the template's from now on
                 // (`ip_vs_proc_conn` sets `cp->timeout`): 60 s once the
                 // master re-armed it. Its end is never brought forward.
@@ -478,7 +483,7 @@ impl<A: Addr> Templates<A> {
                 t.period = expires.saturating_sub(now);
                 return true;
             }
-            if !replace && t.alive(now) && t.mask == mask {
+            if !replace && t.alive(now) && !t.flushed && t.mask == mask {
                 return false;
             }
             replaced = Some(t.generation);
@@ -512,7 +517,7 @@ impl<A: Addr> Templates<A> {
         let mut shard = self.lock(i);
         let t = shard.map.get_mut(&key)?;
         t.settle(now);
-        if !t.alive(now) || t.mask != mask || t.dest.id != dest {
+        if !t.alive(now) || t.flushed || t.mask != mask || t.dest.id != dest {
             return None;
         }
         t.n_control += 1;

@@ -8,6 +8,7 @@
 
 use super::link::free_slot;
 use super::{Rearmed, Shard, TEMPLATE_SHARDS, Templates};
+use crate::config::DestId;
 use crate::nat::Addr;
 use std::sync::TryLockError;
 use std::sync::atomic::Ordering::Relaxed;
@@ -48,7 +49,9 @@ impl<A: Addr> Shard<A> {
                 };
                 t.rearmed = !rearmed(r);
             }
-            if keep && (t.n_control > 0 || t.rearmed) {
+            // A flushed one (`flush_gone`) waits for its last connection
+            // only: no timer of its own.
+            if keep && !t.flushed && (t.n_control > 0 || t.rearmed) {
                 let at = if t.rearmed {
                     now.saturating_add(1)
                 } else {
@@ -134,11 +137,98 @@ impl<A: Addr> Templates<A> {
     }
 }
 
+impl<A: Addr> Templates<A> {
+    /// Flush the templates of shard `i` whose real server `gone` says left
+    /// the rules the workers run, with `--expire-nodest-conn`, as IPVS's
+    /// `ip_vs_expire_nodest_conn_flush` (`ip_vs_conn.c`, queued by
+    /// `__ip_vs_del_dest`, `ip_vs_ctl.c`) deletes a template whose dest is
+    /// not available: one that counts no connection goes now; one that
+    /// does (the workers flush its connections too, `dataplane/nodest.rs`)
+    /// is used by no new connection or synced one, has no timer of its
+    /// own, and goes once the last of them leaves, as the flush deletes
+    /// the template of each connection it deletes. So a server added back
+    /// with its id from the trash finds none of them. Returns how many
+    /// went now. A lock of the shard, on the flush only.
+    pub fn flush_gone(&self, i: usize, gone: impl Fn(DestId) -> bool) -> usize {
+        let mut shard = self.lock(i % TEMPLATE_SHARDS);
+        let Shard {
+            map,
+            pe,
+            calls,
+            slots,
+            vacant,
+        } = &mut *shard;
+        let before = map.len();
+        map.retain(|k, t| {
+            if !gone(t.dest.id) {
+                return true;
+            }
+            if t.n_control > 0 {
+                // Not alive once it counts none (`Template::alive`).
+                (t.flushed, t.expires, t.rearmed) = (true, 0, false);
+                return true;
+            }
+            free_slot(slots, vacant, t.slot);
+            if k.pe != 0 {
+                *pe -= 1;
+                calls.remove(k);
+            }
+            false
+        });
+        before - map.len()
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::super::test::{P, d, key};
     use super::*;
     use crate::nat::Persist;
+
+    /// `--expire-nodest-conn`'s flush of templates whose server left the
+    /// rules (`ip_vs_expire_nodest_conn_flush`): one that counts no
+    /// connection goes now; one that does is used by no new connection or
+    /// synced one (its server back with the same id, `valid` passes),
+    /// outlives no timer, and goes with its last connection. Another
+    /// server's stays.
+    #[test]
+    fn a_flushed_template_goes_now_or_with_its_last_connection() {
+        let t = Templates::default();
+        let (_, idle) = t
+            .schedule(key(1 << 8), P, 0, |_| true, || Some(d(1)))
+            .unwrap();
+        t.release_at(idle, 1);
+        let (_, held) = t
+            .schedule(key(2 << 8), P, 0, |_| true, || Some(d(1)))
+            .unwrap();
+        t.schedule(key(3 << 8), P, 0, |_| true, || Some(d(2)))
+            .unwrap();
+        let gone = (0..TEMPLATE_SHARDS)
+            .map(|i| t.flush_gone(i, |id| id == DestId(1)))
+            .sum::<usize>();
+        assert_eq!(gone, 1, "the idle one");
+        assert_eq!(t.len(2), 2, "the held one, while it counts a connection");
+        // Its server back: no synced connection adopts it; a new one gets
+        // a new template in its place, which the old one's connection
+        // does not uncount.
+        assert_eq!(t.adopt(key(2 << 8), DestId(1), P.mask, 2), None);
+        let (_, again) = t
+            .schedule(key(2 << 8), P, 3, |_| true, || Some(d(1)))
+            .unwrap();
+        assert_ne!(again, held);
+        t.release_at(held, 4);
+        assert_eq!(t.len(4), 2);
+        // Flushed with a connection and nothing else: gone with it, with
+        // no re-arm past its timeout.
+        let gone: usize = (0..TEMPLATE_SHARDS)
+            .map(|i| t.flush_gone(i, |id| id == DestId(1)))
+            .sum();
+        assert_eq!((gone, t.len(400)), (0, 2));
+        t.release_at(again, 401);
+        assert_eq!(t.len(401), 1, "another server's stays");
+        t.sweep_by(0, TEMPLATE_SHARDS, 401);
+        assert_eq!(t.len(401), 1);
+    }
 
     /// Saturation, as a probe of the sweep: every shard holds 60 templates
     /// that count a connection, one of them re-armed each second; one
