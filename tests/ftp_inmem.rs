@@ -1608,3 +1608,36 @@ fn data_connections_that_reach_the_threshold_overload_the_server() {
     assert_eq!(ext.len(), 1, "the client told (port unreachable)");
     assert_eq!(d.ctr(Ctr::DropNoDest), 1);
 }
+
+/// `--expire-nodest-conn`'s flush of a removed server
+/// (`ip_vs_expire_nodest_conn_flush`, `ip_vs_conn.c`, queued by
+/// `__ip_vs_del_dest`) passes over a connection that controls others
+/// (`n_control` not 0): the FTP control connection, met with its data
+/// connection still there, stays (a packet of it, or its timeout, takes it
+/// later), while the data connection goes.
+#[test]
+fn the_nodest_flush_keeps_a_control_connection_that_has_data_connections() {
+    use ringvs::config::{Proto, ServiceKey};
+    let env = Env {
+        sysctl: ringvs::dataplane::Sysctl {
+            expire_nodest_conn: true,
+            ..Default::default()
+        },
+        ..ftp_env(&[21])
+    };
+    let mut d = MemDirector::with_env(1, RULES, env, 1024);
+    d.resolve_all();
+    pasv(&mut d, PASV_227);
+    data_syn(&mut d, 45000, 30000).expect("let in");
+    assert_eq!(d.w().core.table.len(), 2);
+    let ftp = ServiceKey::new(Proto::Tcp, VIP, 21);
+    d.cfg.del_dest(&ftp, RS1, 21).expect("configured");
+    d.publish_with(|_| {});
+    for _ in 0..4 {
+        d.poll();
+    }
+    let l = d.conns(0);
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert_eq!(l[0].client.1, CPORT, "the control connection");
+    assert_eq!(d.published_ctr(Ctr::ConnExpired), 1);
+}
