@@ -254,14 +254,16 @@ fn ipvsadm_restore(c: &mut Config, text: &str) -> Vec<String> {
 }
 
 /// What `-S` (names) writes for IPv6 does not restore, in ipvsadm as here:
-/// `[server6]:http` is not an IPv6 address, and a name is looked up as IPv4.
+/// `[server6]:http` is not an IPv6 address, and a name is looked up as IPv4:
+/// a name with IPv6 addresses only is illegal, as ipvsadm's `host_to_addr`
+/// refuses any but an `AF_INET` one (not a name missing from /etc/hosts).
 #[test]
 fn saved_names_of_ipv6_do_not_restore() {
     let text = golden("dual_save_names.txt");
     let e = ringvs::config::ipvsadm::parse_rules_with(&text, &names()).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "line 4: host name `vip6.example' is not in /etc/hosts (ringvs does not use DNS)"
+        "line 4: illegal virtual server address[:port] specified"
     );
 }
 

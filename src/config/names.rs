@@ -21,6 +21,8 @@ use super::Proto;
 pub struct Names {
     by_addr: HashMap<IpAddr, String>,
     by_host: HashMap<String, Ipv4Addr>,
+    /// Names `/etc/hosts` gives IPv6 addresses only (lower case).
+    v6_hosts: std::collections::HashSet<String>,
     by_port: HashMap<(u16, Proto), String>,
     by_service: HashMap<(String, Proto), u16>,
 }
@@ -66,8 +68,13 @@ impl Names {
                 }
                 // Names without regard to case, as the C library's files
                 // backend compares them (`strcasecmp`).
-                if let IpAddr::V4(a) = addr {
-                    n.by_host.entry(name.to_ascii_lowercase()).or_insert(a);
+                match addr {
+                    IpAddr::V4(a) => {
+                        n.by_host.entry(name.to_ascii_lowercase()).or_insert(a);
+                    }
+                    IpAddr::V6(_) => {
+                        n.v6_hosts.insert(name.to_ascii_lowercase());
+                    }
                 }
             }
         }
@@ -106,6 +113,13 @@ impl Names {
     /// The IPv4 address of a host name.
     pub fn addr(&self, host: &str) -> Option<Ipv4Addr> {
         self.by_host.get(&host.to_ascii_lowercase()).copied()
+    }
+
+    /// Whether `host` is a name of the hosts file that has IPv6 addresses
+    /// only (no IPv4 one: [`Names::addr`] has none for it).
+    pub fn v6_only(&self, host: &str) -> bool {
+        let h = host.to_ascii_lowercase();
+        !self.by_host.contains_key(&h) && self.v6_hosts.contains(&h)
     }
 
     /// The service name of a port.

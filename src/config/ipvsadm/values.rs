@@ -130,6 +130,11 @@ fn parse_addr_port(
         None if host.is_empty() || host.contains(':') => return Err(AddrError::Illegal),
         None => match names.addr(host) {
             Some(a) => a,
+            // ipvsadm's `host_to_addr` (`ipvsadm.c`) takes a name's IPv4
+            // address only (`gethostbyname`, `h_addrtype != AF_INET`
+            // refused): a name of IPv6 addresses alone is illegal there,
+            // not unknown.
+            None if names.v6_only(host) => return Err(AddrError::Illegal),
             None => {
                 return Err(AddrError::Unsupported(format!(
                     "host name `{host}' is not in /etc/hosts (ringvs does not use DNS)"
