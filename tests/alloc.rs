@@ -223,6 +223,57 @@ fn a_control_request_costs_a_small_multiple_of_its_size() {
     }
 }
 
+/// The syntax pass of a restore keeps no command: 8 MiB of `-C` lines, the
+/// most commands a request can carry, peak at a few bytes beyond the text
+/// (one line's words and command at a time), where parsing them into a
+/// list of commands, as a restore did, held a command of the largest kind
+/// for each line: `parse_numbered` of a 64th of them peaks at more than 10
+/// times their size. The applying pass parses each line again as it
+/// reaches it, the same way.
+#[test]
+fn a_restore_checks_its_rules_in_a_line_of_memory() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let text = "-C\n".repeat(ringvs::proto::MAX_REQUEST / 3);
+    let names = ringvs::config::names::Names::none();
+    let before = live();
+    PEAK.with(|p| p.set(before));
+    let mut lines = 0usize;
+    ringvs::config::ipvsadm::check_rules(&text, &names, &mut |_| lines += 1).expect("rules");
+    let peak = PEAK.with(Cell::get) - before;
+    println!(
+        "check_rules of {} bytes ({lines} lines): peak {peak} bytes",
+        text.len()
+    );
+    assert_eq!(lines, ringvs::proto::MAX_REQUEST / 3);
+    assert!(peak < 64 << 10, "{peak} bytes");
+    // What a list of them costs.
+    let part = &text[..text.len() / 64 / 3 * 3];
+    let before = live();
+    PEAK.with(|p| p.set(before));
+    let cmds = ringvs::config::ipvsadm::parse_numbered(part, &names).expect("rules");
+    let listed = PEAK.with(Cell::get) - before;
+    let times = listed as f64 / part.len() as f64;
+    println!(
+        "parse_numbered of {} bytes: peak {listed} bytes ({times:.0}x; {} bytes a command)",
+        part.len(),
+        std::mem::size_of_val(&cmds[0])
+    );
+    assert!(times > 10.0, "{times:.1}x");
+    drop(cmds);
+    // Applied as a restore applies them (a quarter of them: each is
+    // parsed twice), no more than one line's.
+    let text = &text[..text.len() / 4 / 3 * 3];
+    let mut cfg = ringvs::config::Config::new();
+    let before = live();
+    PEAK.with(|p| p.set(before));
+    let errors =
+        ringvs::config::ipvsadm::restore(&mut cfg, text, &names, &mut |_, _, _| {}).expect("rules");
+    let peak = PEAK.with(Cell::get) - before;
+    println!("restore: peak {peak} bytes");
+    assert!(errors.is_empty());
+    assert!(peak < 64 << 10, "{peak} bytes");
+}
+
 // ---------------------------------------------------------------------------
 // Table memory
 // ---------------------------------------------------------------------------

@@ -15,6 +15,11 @@ use crate::stats::DestStats;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+/// The most a restore's `-L` and `-S` lines print, all told (a request's
+/// own bound: a file of `-L -c` lines would otherwise ask for its size
+/// times the connection table's).
+pub(super) const MAX_RESTORE_OUTPUT: usize = crate::proto::MAX_REQUEST;
+
 /// The configuration as the control thread keeps it.
 pub(super) struct AdmState {
     pub(super) cfg: Config,
@@ -72,12 +77,16 @@ pub fn load_rules(
     let bytes = crate::config::read_bounded(path, crate::proto::MAX_REQUEST as u64).map_err(err)?;
     let text = String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))?;
     let names = Names::system();
-    let cmds = ipvsadm::parse_numbered(&text, &names).map_err(|e| err(e.to_string()))?;
-    for (line, cmd) in &cmds {
-        if let AdmCommand::SetTimeout { tcp, tcpfin, udp } = *cmd {
+    // Every line is checked before any is applied, as it was when the
+    // whole file was parsed first; then each is parsed again as it is
+    // applied, so that no command is kept for every line.
+    ipvsadm::check_rules(&text, &names, &mut |_| {}).map_err(|e| err(e.to_string()))?;
+    for c in ipvsadm::rule_commands(&text, &names) {
+        let (line, cmd) = c.map_err(|e| err(e.to_string()))?;
+        if let AdmCommand::SetTimeout { tcp, tcpfin, udp } = cmd {
             timeouts.set(tcp, tcpfin, udp);
         }
-        ipvsadm::apply_line(cfg, cmd).map_err(|e| err(format!("line {line}: {e}")))?;
+        ipvsadm::apply_line(cfg, &cmd).map_err(|e| err(format!("line {line}: {e}")))?;
     }
     Ok(())
 }
@@ -106,6 +115,12 @@ fn log_sorry_servers(rules: &Config, run: &Config, prev: &Snapshot) {
             crate::log!("ringvs: health: sorry server {at} {how} in {}", s.key);
         }
     }
+}
+
+/// Whether the listing `o` shows anything of the rules: `-L -c` shows the
+/// workers' connections only, `--daemon` the sync daemons.
+fn shows_rules(o: &ListOpts) -> bool {
+    !(o.connections || o.daemon)
 }
 
 impl Ctl {
@@ -238,13 +253,24 @@ impl Ctl {
         }
     }
 
+    /// `-L`. What the listing shows of the rules is copied under the
+    /// configuration's lock, and sorted and formatted after it is let go: a
+    /// listing of a million connections takes seconds to format, and the
+    /// neighbour loop, the health thread's republish and the metrics wait
+    /// for the same lock. `-L -c` and `--daemon` show nothing of the rules
+    /// and do not take it at all.
     fn list(&self, o: &ListOpts, names: &Names) -> Response {
         // Ask the workers before taking the lock: it may take a while.
         let conns = self.connections_for([o]);
-        let Ok(st) = self.adm.lock() else {
-            return Response::fail(1, "internal error: configuration lock poisoned");
+        let (cfg, timeouts) = if shows_rules(o) {
+            let Ok(st) = self.adm.lock() else {
+                return Response::fail(1, "internal error: configuration lock poisoned");
+            };
+            (self.shown(&st.cfg), st.timeouts)
+        } else {
+            (Config::new(), Timeouts::default())
         };
-        match self.list_of(&st.cfg, &st.timeouts, o, names, &conns) {
+        match self.list_shown(&cfg, &timeouts, o, names, &conns) {
             Ok((text, warn)) => Response {
                 err: warn,
                 ..Response::ok(text)
@@ -254,6 +280,14 @@ impl Ctl {
             Err(e @ AdmError::NoSuchService) => Response::fail(1, e.to_string()),
             Err(e) => Response::fail(e.exit_code(), e.to_string()),
         }
+    }
+
+    /// The rules `cfg` as a listing shows them: servers held down by health
+    /// checks with weight 0, at the weights the checks set.
+    fn shown(&self, cfg: &Config) -> Config {
+        let (down, lost) = (self.health.down(), self.health.lost());
+        let cfg = self.health.reweigh(cfg);
+        crate::health::effective(&cfg, &down, &lost, true)
     }
 
     /// The workers' connections if one of `lists` shows them (`-c`,
@@ -281,8 +315,26 @@ impl Ctl {
         t: &Timeouts,
         o: &ListOpts,
         names: &Names,
+        conns: &(Vec<ConnInfo>, usize),
+    ) -> Result<(String, String), AdmError> {
+        if shows_rules(o) {
+            self.list_shown(&self.shown(cfg), t, o, names, conns)
+        } else {
+            self.list_shown(&Config::new(), t, o, names, conns)
+        }
+    }
+
+    /// [`Ctl::list_of`] of rules as shown already ([`Ctl::shown`]).
+    fn list_shown(
+        &self,
+        shown: &Config,
+        t: &Timeouts,
+        o: &ListOpts,
+        names: &Names,
         (conns, missing): &(Vec<ConnInfo>, usize),
     ) -> Result<(String, String), AdmError> {
+        #[cfg(test)]
+        tests::LOCK_FREE_WHILE_LISTING.with(|p| p.set(Some(self.adm.try_lock().is_ok())));
         if o.daemon {
             return Ok((self.daemon_lines(), String::new()));
         }
@@ -301,11 +353,7 @@ impl Ctl {
                 t.secs(State::Udp),
             ],
         };
-        // Servers held down by health checks are listed with weight 0.
-        let (down, lost) = (self.health.down(), self.health.lost());
-        let cfg = self.health.reweigh(cfg);
-        let shown = crate::health::effective(&cfg, &down, &lost, true);
-        let text = format::format_list(&shown, o, &live, names)?;
+        let text = format::format_list(shown, o, &live, names)?;
         // A partial listing is still shown, and said to be partial.
         let warn = if *missing > 0 && (o.connections || o.persistent_conn) {
             left_out(*missing, self.published.len())
@@ -395,14 +443,22 @@ impl Ctl {
     /// where ipvsadm's `list_service` ends the whole restore (`exit(1)`).
     pub(super) fn restore(&self, rules: &str) -> Response {
         let names = Names::system();
-        let cmds = match ipvsadm::parse_numbered(rules, &names) {
-            Ok(c) => c,
-            Err(e) => return Response::fail(e.exit_code(), e.to_string()),
-        };
-        let conns = self.connections_for(cmds.iter().filter_map(|(_, c)| match c {
-            AdmCommand::List(o) => Some(o),
-            _ => None,
-        }));
+        // The syntax pass keeps no command (each line is parsed again as it
+        // is applied): a request of 8 MiB of `-C` lines costs about its own
+        // size, not a command of the largest kind for each of its lines.
+        let mut conn_lists = Vec::new();
+        let checked = ipvsadm::check_rules(rules, &names, &mut |c| {
+            if let AdmCommand::List(o) = c
+                && (o.connections || o.persistent_conn)
+                && conn_lists.is_empty()
+            {
+                conn_lists.push(*o);
+            }
+        });
+        if let Err(e) = checked {
+            return Response::fail(e.exit_code(), e.to_string());
+        }
+        let conns = self.connections_for(&conn_lists);
         let Ok(mut guard) = self.adm.lock() else {
             return Response::fail(1, "internal error: configuration lock poisoned");
         };
@@ -420,6 +476,24 @@ impl Ctl {
         let mut zeros = Vec::new();
         let mut zero_all = false;
         let (mut out, mut warn) = (String::new(), String::new());
+        // The listings a restore prints are bounded as its request is: the
+        // listing line that would take them past `MAX_RESTORE_OUTPUT` is
+        // refused, and every listing line after it is skipped without being
+        // made, counted in one message at the end (a message each would
+        // cost many times the line).
+        let (full, mut skipped) = (std::cell::Cell::new(false), 0usize);
+        let mut print = |text: &str| {
+            if out.len() + text.len() > MAX_RESTORE_OUTPUT {
+                full.set(true);
+                return Err(AdmError::Usage(format!(
+                    "not listed: the listings of a restore may print at most {} MiB \
+                     (list with `ringvs adm -L` on its own)",
+                    MAX_RESTORE_OUTPUT >> 20
+                )));
+            }
+            out.push_str(text);
+            Ok(())
+        };
         let mut permit = |cfg: &Config, cmd: &AdmCommand| {
             match cmd {
                 AdmCommand::Zero { service }
@@ -428,19 +502,27 @@ impl Ctl {
                     zeros.extend(dest_ids(cfg, service.as_ref()));
                     zero_all |= service.is_none();
                 }
+                AdmCommand::List(_) | AdmCommand::Save { .. } if full.get() => skipped += 1,
                 AdmCommand::List(o) => {
                     let (text, w) = self.list_of(cfg, &timeouts.get(), o, &names, &conns)?;
-                    out.push_str(&text);
-                    warn.push_str(&w);
+                    print(&text)?;
+                    if !warn.contains(&w) {
+                        warn.push_str(&w);
+                    }
                 }
                 AdmCommand::Save { numeric } => {
-                    out.push_str(&format::format_save(cfg, *numeric, &names));
+                    print(&format::format_save(cfg, *numeric, &names))?;
                 }
                 _ => {}
             }
             self.sync_permits(cfg, cmd)
         };
-        let errors = ipvsadm::restore_parsed(&mut st.cfg, &cmds, &mut set, &mut permit);
+        let mut errors = ipvsadm::restore_parsed(&mut st.cfg, rules, &names, &mut set, &mut permit);
+        if skipped > 0 {
+            errors.push(format!(
+                "{skipped} later listing line(s) not listed either: the same limit"
+            ));
+        }
         st.timeouts = timeouts.get();
         self.zero_ids(zeros);
         if zero_all {
@@ -466,6 +548,88 @@ mod tests {
     use super::*;
     use crate::control::test_ctl as ctl;
     use std::collections::HashMap;
+
+    thread_local! {
+        /// Whether the configuration's lock was free when a listing was
+        /// last formatted on this thread (`None`: none was).
+        pub(super) static LOCK_FREE_WHILE_LISTING: std::cell::Cell<Option<bool>> =
+            const { std::cell::Cell::new(None) };
+    }
+
+    /// `-L` formats with the configuration's lock let go (the neighbour
+    /// loop, the health republish and the metrics wait for it): the lock
+    /// is free while the listing is made, for `-L -c`, which needs nothing
+    /// of the rules, and for `-L -n`, which formats a copy of them. (A
+    /// restore's listing lines show the table as the lines before them
+    /// left it, under the lock.)
+    #[test]
+    fn a_listing_is_formatted_without_the_configuration_lock() {
+        let (c, _garp) = ctl(1);
+        assert_eq!(adm(&c, "-A -t 198.18.0.110:80 -s rr").code, 0);
+        assert_eq!(adm(&c, "-a -t 198.18.0.110:80 -r 198.19.0.2").code, 0);
+        for list in ["-L -n -c", "-L -n", "-L -n --stats", "-L --timeout"] {
+            LOCK_FREE_WHILE_LISTING.with(|p| p.set(None));
+            let r = adm(&c, list);
+            assert_eq!(r.code, 0, "{list}: {}", r.err);
+            let free = LOCK_FREE_WHILE_LISTING.with(std::cell::Cell::get);
+            assert_eq!(free, Some(true), "{list}");
+        }
+        assert!(adm(&c, "-L -n").out.contains("198.19.0.2:80"));
+        // In a restore the lock is held: the lines apply under it.
+        LOCK_FREE_WHILE_LISTING.with(|p| p.set(None));
+        assert_eq!(c.restore("-L -n\n").code, 0);
+        let free = LOCK_FREE_WHILE_LISTING.with(std::cell::Cell::get);
+        assert_eq!(free, Some(false));
+    }
+
+    /// A restore of listing lines is bounded: a file of 10000 `-L -n` over
+    /// 100 services would print 24 MB (and a file of `-L -c` its size
+    /// times the connection table's); its listings stop at
+    /// `MAX_RESTORE_OUTPUT`, each line past it refused with a message that
+    /// says why, the other lines still applied.
+    #[test]
+    fn the_listings_of_a_restore_are_bounded() {
+        let (c, _garp) = ctl(1);
+        let mut rules = String::new();
+        for i in 0..100 {
+            rules.push_str(&format!("-A -t 198.18.1.{i}:80 -s rr\n"));
+        }
+        let one = c.restore(&format!("{rules}-L -n\n"));
+        assert_eq!(one.code, 0, "{}", one.err);
+        let each = one.out.len();
+        assert!(each > 2000, "{each}");
+        let fit = MAX_RESTORE_OUTPUT / each;
+        let (c, _garp) = ctl(1);
+        let text = format!(
+            "{rules}{}-A -t 198.18.2.1:80 -s rr\n",
+            "-L -n\n".repeat(10_000)
+        );
+        let r = c.restore(&text);
+        assert_eq!(r.code, 255);
+        assert_eq!(r.out.len(), fit * each);
+        assert!(r.out.len() <= MAX_RESTORE_OUTPUT);
+        // The first line past the limit says why; the ones after it are
+        // counted, not each given a message.
+        let refused: Vec<&str> = r.err.lines().collect();
+        assert_eq!(refused.len(), 2, "{}", r.err.len());
+        assert_eq!(
+            refused[0],
+            format!(
+                "line {}: not listed: the listings of a restore may print at most 8 MiB \
+                 (list with `ringvs adm -L` on its own)",
+                101 + fit
+            )
+        );
+        assert_eq!(
+            refused[1],
+            format!(
+                "{} later listing line(s) not listed either: the same limit",
+                10_000 - fit - 1
+            )
+        );
+        // The line after the listings applied.
+        assert_eq!(adm(&c, "-L -n -t 198.18.2.1:80").code, 0);
+    }
 
     fn adm(c: &Ctl, line: &str) -> Response {
         let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();

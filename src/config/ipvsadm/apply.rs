@@ -125,9 +125,7 @@ fn apply_other(cfg: &mut Config, cmd: &AdmCommand) -> Result<(), AdmError> {
         | AdmCommand::Restore => Ok(()),
         // Not rules: the running director's control socket handles them.
         AdmCommand::StartDaemon(_) | AdmCommand::StopDaemon { .. } | AdmCommand::SetRole { .. } => {
-            Err(AdmError::Unsupported(
-                "the sync daemon and --ha in a rules file: give them to `ringvs adm`".into(),
-            ))
+            Err(AdmError::Unsupported(super::rules::NOT_RULES.into()))
         }
     }
 }

@@ -69,8 +69,8 @@ pub use command::{
 };
 pub use parse::{parse, parse_with};
 pub use rules::{
-    apply_line, parse_numbered, parse_rules, parse_rules_with, restore, restore_checked,
-    restore_parsed, rule_lines,
+    apply_line, check_rules, parse_numbered, parse_rules, parse_rules_with, restore,
+    restore_checked, restore_parsed, rule_commands, rule_lines,
 };
 
 // What `-L` asks for; defined below both this parser and the listings.

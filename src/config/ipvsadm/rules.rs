@@ -19,24 +19,28 @@ use super::parse::parse_with;
 /// other, as in ipvsadm's own files. A quote left open is an error of its
 /// line.
 pub fn rule_lines(text: &str) -> Result<Vec<(usize, Vec<String>)>, AdmError> {
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    numbered_lines(text).collect()
+}
+
+/// [`rule_lines`] one line at a time: each line's words are built when it
+/// is reached, and dropped with it.
+fn numbered_lines(text: &str) -> impl Iterator<Item = Result<(usize, Vec<String>), AdmError>> + '_ {
+    text.lines().enumerate().filter_map(|(i, line)| {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
-            continue;
+            return None;
         }
-        let mut words = line_words(line).ok_or_else(|| AdmError::Line {
-            line: i + 1,
-            error: Box::new(AdmError::Usage("a double quote left open".into())),
-        })?;
+        let Some(mut words) = line_words(line) else {
+            return Some(Err(AdmError::Line {
+                line: i + 1,
+                error: Box::new(AdmError::Usage("a double quote left open".into())),
+            }));
+        };
         if words.first().is_some_and(|w| w == "ipvsadm") {
             words.remove(0);
         }
-        if !words.is_empty() {
-            out.push((i + 1, words));
-        }
-    }
-    Ok(out)
+        (!words.is_empty()).then_some(Ok((i + 1, words)))
+    })
 }
 
 /// The words of one line of a rules file (see [`rule_lines`]); `None` if a
@@ -87,20 +91,55 @@ pub fn parse_rules_with(text: &str, names: &Names) -> Result<Vec<AdmCommand>, Ad
 /// [`parse_rules_with`], each command with the number of its line (what a
 /// refusal of it is reported with).
 pub fn parse_numbered(text: &str, names: &Names) -> Result<Vec<(usize, AdmCommand)>, AdmError> {
-    let mut cmds = Vec::new();
-    for (line, words) in rule_lines(text)? {
+    rule_commands(text, names).collect()
+}
+
+/// The commands of a rules file (see [`parse_numbered`]) one line at a time,
+/// each parsed when it is reached: what they cost at once is one line's,
+/// whatever the file's size. A line that does not parse is an error of its
+/// own (the lines after it are still read).
+pub fn rule_commands<'a>(
+    text: &'a str,
+    names: &'a Names,
+) -> impl Iterator<Item = Result<(usize, AdmCommand), AdmError>> + 'a {
+    numbered_lines(text).map(move |l| {
+        let (line, words) = l?;
         let at = |e| AdmError::Line {
             line,
             error: Box::new(e),
         };
         let cmd = parse_with(&words, names).map_err(at)?;
-        if cmd == AdmCommand::Restore {
-            return Err(at(try_help()));
+        match cmd {
+            AdmCommand::Restore => Err(at(try_help())),
+            AdmCommand::StartDaemon(_)
+            | AdmCommand::StopDaemon { .. }
+            | AdmCommand::SetRole { .. } => Err(at(AdmError::Unsupported(NOT_RULES.into()))),
+            cmd => Ok((line, cmd)),
         }
-        cmds.push((line, cmd));
-    }
-    Ok(cmds)
+    })
 }
+
+/// Checks that every line of a rules file parses ([`rule_commands`]), and
+/// shows each command to `each`, keeping none of them: the syntax pass of
+/// a restore costs one line's memory, where [`parse_numbered`] keeps a
+/// command for every line. Returns the first line's error.
+pub fn check_rules(
+    text: &str,
+    names: &Names,
+    each: &mut dyn FnMut(&AdmCommand),
+) -> Result<(), AdmError> {
+    for c in rule_commands(text, names) {
+        each(&c?.1);
+    }
+    Ok(())
+}
+
+/// The refusal of a sync daemon or `--ha` line in a rules file: ipvsadm's
+/// `restore_table` runs them as any line; ringvs's restore changes the
+/// rules only, so a file holding one is refused whole, as one that does not
+/// parse (exit 2, nothing applied), before a line of it is applied.
+pub const NOT_RULES: &str = "ringvs does not support --start-daemon, --stop-daemon or --ha \
+     in a rules file (-R): give each to `ringvs adm` on its own";
 
 /// [`parse_rules_with`] with no names known.
 pub fn parse_rules(text: &str) -> Result<Vec<AdmCommand>, AdmError> {
@@ -134,21 +173,33 @@ pub fn restore_checked(
     set_timeout: &mut dyn FnMut(u32, u32, u32),
     permit: &mut dyn FnMut(&Config, &AdmCommand) -> Result<(), AdmError>,
 ) -> Result<Vec<String>, AdmError> {
-    let cmds = parse_numbered(text, names)?;
-    Ok(restore_parsed(cfg, &cmds, set_timeout, permit))
+    check_rules(text, names, &mut |_| {})?;
+    Ok(restore_parsed(cfg, text, names, set_timeout, permit))
 }
 
-/// The applying half of [`restore_checked`], of lines parsed already
-/// ([`parse_numbered`]): the control plane parses before it takes the
-/// configuration's lock, and holds it only for this.
+/// The applying half of [`restore_checked`], of a text checked already
+/// ([`check_rules`]): the control plane checks before it takes the
+/// configuration's lock, and parses each line again as it applies it, so
+/// that no more than one line's command is held at a time (the same text
+/// with the same names parses the same way; a line that would not is an
+/// error of its line).
 pub fn restore_parsed(
     cfg: &mut Config,
-    cmds: &[(usize, AdmCommand)],
+    text: &str,
+    names: &Names,
     set_timeout: &mut dyn FnMut(u32, u32, u32),
     permit: &mut dyn FnMut(&Config, &AdmCommand) -> Result<(), AdmError>,
 ) -> Vec<String> {
     let mut errors = Vec::new();
-    for (line, cmd) in cmds {
+    for c in rule_commands(text, names) {
+        let (line, cmd) = match c {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push(e.to_string());
+                continue;
+            }
+        };
+        let cmd = &cmd;
         if let AdmCommand::SetTimeout { tcp, tcpfin, udp } = *cmd {
             set_timeout(tcp, tcpfin, udp);
         }
@@ -247,6 +298,26 @@ mod tests {
             e.to_string(),
             "check-ip on a real server needs its service's --check"
         );
+    }
+
+    /// A sync daemon or `--ha` line in a rules file refuses the whole file
+    /// in the documented form of what ringvs does not support (exit 2,
+    /// `ringvs does not support …`), before any line applies.
+    #[test]
+    fn daemon_and_role_lines_refuse_a_rules_file_whole() {
+        for line in [
+            "--start-daemon master",
+            "--stop-daemon backup",
+            "--ha standby",
+        ] {
+            let text = format!("-A -t 198.18.0.110:80 -s rr\n{line}\n");
+            let mut cfg = Config::new();
+            let e = restore(&mut cfg, &text, &Names::none(), &mut |_, _, _| {}).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{line}");
+            assert_eq!(e.to_string(), format!("line 2: {NOT_RULES}"), "{line}");
+            assert!(NOT_RULES.starts_with("ringvs does not support "));
+            assert!(cfg.services().is_empty(), "{line}");
+        }
     }
 
     /// A check address no server may have is refused by a rules line as by
