@@ -227,11 +227,27 @@ fn cmd_adm(control: &std::path::Path, argv: Vec<String>) -> ExitCode {
                 return ExitCode::from(2);
             }
             // A syntax error is reported here, before anything is sent.
-            if let Err(e) = ringvs::config::ipvsadm::parse_rules_with(&rules, &names) {
+            if let Err(e) = ringvs::config::ipvsadm::check_rules(&rules, &names, &mut |_| {}) {
                 ringvs::log!("{e}");
                 return ExitCode::from(u8::try_from(e.exit_code() & 0xff).unwrap_or(1));
             }
-            client("ringvs adm", control, Command::Restore { rules })
+            // The director bounds the request, not the file: JSON writes a
+            // newline in two bytes, so a file under the limit may make a
+            // request over it, which the director would refuse as too large.
+            let req = ringvs::proto::Request {
+                v: ringvs::proto::VERSION,
+                cmd: Command::Restore { rules },
+            };
+            let size = req.encoded_len();
+            if size > ringvs::proto::MAX_REQUEST {
+                ringvs::log!(
+                    "ringvs adm -R: standard input makes a request of {size} bytes, more than \
+                     the director reads ({limit} bytes; each newline, tab, quote or backslash \
+                     counts twice)"
+                );
+                return ExitCode::from(2);
+            }
+            client("ringvs adm", control, req.cmd)
         }
         Ok(_) => client("ringvs adm", control, Command::Adm { argv }),
     }

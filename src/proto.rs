@@ -60,6 +60,31 @@ pub struct Request {
     pub cmd: Command,
 }
 
+impl Request {
+    /// The length of the line [`call`] writes for this request, newline
+    /// included: what the director holds against [`MAX_REQUEST`]. JSON
+    /// escapes a string's newlines, tabs, quotes and backslashes in two
+    /// bytes each (other control characters in six), so a rules file can
+    /// be well under the limit and its request over it.
+    pub fn encoded_len(&self) -> usize {
+        struct Count(usize);
+        impl Write for Count {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0 += b.len();
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut n = Count(0);
+        // Writing into a counter fails only if serializing does, which a
+        // request of strings and numbers cannot.
+        let _ = serde_json::to_writer(&mut n, self);
+        n.0 + 1
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
     /// The exit code the client should exit with.

@@ -213,6 +213,21 @@ fn restore_checks_stdin_first() {
             ringvs::proto::MAX_REQUEST
         )
     );
+    // The limit is the request's: JSON writes each newline in two bytes, so
+    // 6 MB of comment lines make a request of 9 MB, which the client
+    // refuses itself rather than send for the director to refuse.
+    let lines = 3_000_000;
+    let o = run(&"#\n".repeat(lines));
+    assert_eq!(o.status.code(), Some(2));
+    let size = r#"{"v":1,"cmd":"restore","rules":""}"#.len() + 3 * lines + 1;
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "ringvs adm -R: standard input makes a request of {size} bytes, more than the \
+             director reads ({} bytes; each newline, tab, quote or backslash counts twice)\n",
+            ringvs::proto::MAX_REQUEST
+        )
+    );
 }
 
 #[test]
