@@ -118,6 +118,22 @@ counters! {
     /// forgery): the neighbor table asks the old MAC by unicast and switches
     /// only if it stays silent for 750 ms.
     ArpClaim => "arp_claim",
+    /// Claims of a known neighbor's address from a new MAC (`arp_claim`, an
+    /// advertisement with the override flag) adopted: the old MAC answered
+    /// none of the 3 unicast probes, so the neighbor moved (or a forger won
+    /// against an owner that is gone). Counted by the control thread (under
+    /// `control` in `--json`, `worker="control"` in `--metrics`).
+    NeighMoved => "neigh_moved",
+    /// Claims of a known neighbor's address from a new MAC ignored because
+    /// the old MAC answered a probe: a forgery, or a duplicate address.
+    /// Counted by the control thread.
+    NeighRefuted => "neigh_refuted",
+    /// Asks to resolve a new neighbor refused because its family's table
+    /// was full: 4096 entries once the failed ones and those unused for 5 s
+    /// were forced out (entries on the internal NIC never are). Traffic to
+    /// that neighbor waits and is dropped unresolved. Counted by the
+    /// control thread.
+    NeighTableFull => "neigh_table_full",
     /// Neighbor advertisements sent in answer to solicitations for our
     /// IPv6 addresses (the VIPs and the external address; the DIP).
     NdpReply => "ndp_reply",
@@ -465,8 +481,9 @@ counters! {
     /// more fragments than a queue holds.
     DropNeighQueue => "drop_neigh_queue",
     /// TX ring full. Also counted by the control thread for an announcement
-    /// (gratuitous ARP, unsolicited NA) its own ring had no slot for (under
-    /// `control` in `--json`, `worker="control"` in `--metrics`).
+    /// (gratuitous ARP, unsolicited NA) or a probe (ARP request, neighbor
+    /// solicitation) its own ring had no slot for (under `control` in
+    /// `--json`, `worker="control"` in `--metrics`).
     DropTxFull => "drop_tx_full",
     /// Handoff ring to the owning worker full: as many frames in flight to it
     /// as the ring holds.
@@ -542,7 +559,13 @@ counters! {
 impl Ctr {
     /// The counters the control thread keeps (`Shared::control`), not the
     /// workers.
-    pub const CONTROL: &[Ctr] = &[Ctr::MldReport, Ctr::DropTxFull];
+    pub const CONTROL: &[Ctr] = &[
+        Ctr::MldReport,
+        Ctr::DropTxFull,
+        Ctr::NeighMoved,
+        Ctr::NeighRefuted,
+        Ctr::NeighTableFull,
+    ];
 
     /// The received-bytes counter of `nic`.
     #[inline]

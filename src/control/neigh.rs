@@ -69,35 +69,35 @@ impl Resolver {
         });
     }
 
-    /// The probe the table asked for, out of its NIC.
-    fn probe(&mut self, p: Probe) {
+    /// The probe the table asked for, out of its NIC: false if the TX ring
+    /// had no slot for it (it did not go). A solicitation from a NIC
+    /// without an IPv6 address is not sent, as said ([`Resolver::own6`]).
+    fn probe(&mut self, p: Probe) -> bool {
         let i = p.nic() as usize;
         match p {
             Probe::Arp { ip, to, .. } => {
                 let (f, len) = arp_frame(self.macs[i], self.own[i], Ipv4Addr::from(ip), to);
-                self.tx[i].send_one(&f[..len]);
+                self.tx[i].send_one(&f[..len])
             }
             Probe::Ns { nic, ip, to } => {
                 if let Some(sip) = self.own6[i]
                     && let Some((f, len)) = neighbor_solicitation(nic, self.macs[i], sip, ip, to)
                 {
-                    self.tx[i].send_one(&f[..len]);
+                    return self.tx[i].send_one(&f[..len]);
                 }
+                true
             }
         }
     }
 
     /// One announcement; MLD reports counted in `ctr`, MLDv1 on the NICs
-    /// `v1` says (by `Nic as usize`).
+    /// `v1` says (by `Nic as usize`). A new VIP deleted since it was
+    /// scheduled goes neither announced nor reported ([`announced`]).
     fn send(&mut self, ctl: &Ctl, what: Announce, v1: [bool; 2], ctr: &mut Counters) {
-        match what {
-            Announce::Vip(v) => self.announce(&[(Nic::Ext, v)], 1, ctr),
-            Announce::Own4 | Announce::Own6 => {
-                let addrs = self.own_addrs(ctl, what == Announce::Own6);
-                self.announce(&addrs, what.times(), ctr);
-            }
-            Announce::Groups | Announce::Answer { .. } => {}
-        }
+        let Some(addrs) = announced(ctl, what, (self.own, self.own6)) else {
+            return;
+        };
+        self.announce(&addrs, what.times(), ctr);
         // The groups read now: an address gone meanwhile is not reported.
         for nic in [Nic::Ext, Nic::Int] {
             if matches!(what, Announce::Vip(IpAddr::V4(_)) | Announce::Own4) {
@@ -128,29 +128,6 @@ impl Resolver {
             }));
         }
         mld::groups_of(addrs)
-    }
-
-    /// The DIPs of one family on their NICs, and its VIPs on the external NIC.
-    fn own_addrs(&self, ctl: &Ctl, v6: bool) -> Vec<(Nic, IpAddr)> {
-        let mut addrs = Vec::new();
-        for nic in [Nic::Ext, Nic::Int] {
-            let i = nic as usize;
-            match (v6, self.own6[i]) {
-                (false, _) => addrs.push((nic, IpAddr::V4(self.own[i]))),
-                (true, Some(ip)) => addrs.push((nic, IpAddr::V6(ip))),
-                (true, None) => {}
-            }
-        }
-        if let Ok(st) = ctl.adm.lock() {
-            let family = |v: &IpAddr| v.is_ipv6() == v6;
-            addrs.extend(
-                vips(&st.cfg)
-                    .into_iter()
-                    .filter(family)
-                    .map(|v| (Nic::Ext, v)),
-            );
-        }
-        addrs
     }
 
     /// Resolve neighbors until `term` is set or a worker stops; returns the
@@ -234,16 +211,14 @@ impl Resolver {
                 announcer.standby();
                 while self.garp.try_recv().is_ok() {}
             } else {
-                for p in probes.drain(..) {
-                    self.probe(p);
-                }
+                let lost = send_probes(&mut table, &mut probes, &mut ctr, |p| self.probe(p));
                 take_new_vips(&self.garp, &mut announcer, now);
                 for (nic, q) in queries.drain(..) {
                     let groups = self.groups(ctl, nic);
                     announcer.queried((nic, q), &groups, now, &mut rnd);
                 }
                 announcer.due(now, &mut due);
-                let sent = !due.is_empty();
+                let sent = !due.is_empty() || lost;
                 let v1 = [Nic::Ext, Nic::Int].map(|nic| announcer.mld_v1(nic, now));
                 // The workers read a query as this mode says (an MLDv2
                 // query in MLDv1 mode is read as MLDv1).
@@ -257,6 +232,10 @@ impl Resolver {
                     shared.control.publish(&ctr);
                 }
             }
+            // Moves, refutations and refusals are counted on a standby too.
+            if table_counters(&table, &mut ctr) {
+                shared.control.publish(&ctr);
+            }
             if let Some(snap) = table.take_snapshot() {
                 shared.neigh.store(Arc::new(snap));
                 shared.bump();
@@ -264,6 +243,86 @@ impl Resolver {
         }
         failed
     }
+}
+
+/// The addresses `what` announces (gratuitous ARP, unsolicited NA), read
+/// when it is due, not when it was scheduled (`neigh::Announcer`): a round
+/// of ours takes the DIPs of its family on their NICs (`own`, by `Nic as
+/// usize`) and the VIPs configured now on the external NIC; a new VIP is
+/// `None` if it is no longer configured, so a VIP deleted within the 2 s of
+/// its IPv6 advertisements (or before its gratuitous ARP went) is not
+/// announced with the override flag after its deletion. Groups and answers
+/// announce no address (`Some` of none: their MLD reports still go).
+fn announced(
+    ctl: &Ctl,
+    what: Announce,
+    own: ([Ipv4Addr; 2], [Option<Ipv6Addr>; 2]),
+) -> Option<Vec<(Nic, IpAddr)>> {
+    let configured = || ctl.adm.lock().map(|st| vips(&st.cfg)).unwrap_or_default();
+    match what {
+        Announce::Vip(v) => configured().contains(&v).then(|| vec![(Nic::Ext, v)]),
+        Announce::Own4 | Announce::Own6 => {
+            let v6 = what == Announce::Own6;
+            let mut addrs = Vec::new();
+            for nic in [Nic::Ext, Nic::Int] {
+                let i = nic as usize;
+                match (v6, own.1[i]) {
+                    (false, _) => addrs.push((nic, IpAddr::V4(own.0[i]))),
+                    (true, Some(ip)) => addrs.push((nic, IpAddr::V6(ip))),
+                    (true, None) => {}
+                }
+            }
+            let family = |v: &IpAddr| v.is_ipv6() == v6;
+            addrs.extend(
+                configured()
+                    .into_iter()
+                    .filter(family)
+                    .map(|v| (Nic::Ext, v)),
+            );
+            Some(addrs)
+        }
+        Announce::Groups | Announce::Answer { .. } => Some(Vec::new()),
+    }
+}
+
+/// Sends the `probes` the table asked for at `now` with `send` (false: the
+/// TX ring had no slot), emptying it. A probe that did not go counts in
+/// `drop_tx_full` and the table is told (`NeighTable::unsent`), so that it
+/// is not counted as asked: a verification adopts a claimant only after
+/// `neigh::MOVE_PROBES` probes of the old MAC that did go unanswered.
+/// Returns whether one did not go.
+fn send_probes(
+    table: &mut NeighTable,
+    probes: &mut Vec<Probe>,
+    ctr: &mut Counters,
+    mut send: impl FnMut(Probe) -> bool,
+) -> bool {
+    let mut lost = false;
+    for p in probes.drain(..) {
+        if !send(p) {
+            ctr.inc(Ctr::DropTxFull);
+            table.unsent(p);
+            lost = true;
+        }
+    }
+    lost
+}
+
+/// Brings the table's counts (`neigh_moved`, `neigh_refuted`,
+/// `neigh_table_full`) into the control thread's counters `ctr`; returns
+/// whether one changed.
+fn table_counters(table: &NeighTable, ctr: &mut Counters) -> bool {
+    let mut changed = false;
+    for (c, n) in [
+        (Ctr::NeighMoved, table.moved),
+        (Ctr::NeighRefuted, table.refuted),
+        (Ctr::NeighTableFull, table.refused),
+    ] {
+        let more = n.saturating_sub(ctr.get(c));
+        ctr.add(c, more);
+        changed |= more > 0;
+    }
+    changed
 }
 
 /// Schedule the announcement of the new VIPs `rx` holds, at most
@@ -469,6 +528,156 @@ mod tests {
             ok
         });
         assert_eq!(ctr.get(Ctr::DropTxFull), (5 * addrs.len() - 32) as u64);
+    }
+
+    /// A probe the control thread's ring had no slot for is not counted as
+    /// asked: a claim against a known neighbor is not adopted while none of
+    /// the probes of the old MAC goes (each counted in `drop_tx_full`),
+    /// and is adopted `MOVE_PROBES` sent probes after the ring takes them.
+    #[test]
+    fn a_probe_that_found_no_slot_is_not_counted_as_asked() {
+        use crate::neigh::{EntryState, MOVE_PROBES, MOVE_RETRANS};
+        let rs = u32::from_be_bytes([198, 19, 0, 2]);
+        let (old, new) = (Mac([2, 0, 0, 0, 0, 2]), Mac([2, 0, 0, 0, 0, 3]));
+        let t0 = Instant::now();
+        let mut t = NeighTable::new();
+        t.learn(Nic::Int, rs, old, t0);
+        let claim = NeighEvent::Heard {
+            nic: Nic::Int,
+            ip: rs,
+            mac: new,
+            reply: false,
+        };
+        let mut probes: Vec<Probe> = t.event(claim, t0).into_iter().collect();
+        let mut ctr = Counters::default();
+        let mut went = 0;
+        // Every 50 ms for 2 s, a ring that refuses every frame.
+        for k in 1..=40u32 {
+            send_probes(&mut t, &mut probes, &mut ctr, |_| false);
+            t.tick(t0 + Duration::from_millis(50) * k, &mut probes);
+        }
+        let asked = ctr.get(Ctr::DropTxFull);
+        assert!(asked >= 5, "probes kept being asked for: {asked}");
+        assert!(
+            matches!(t.state(Nic::Int, rs), Some(EntryState::Verifying { mac, .. }) if mac == old),
+            "{:?}",
+            t.state(Nic::Int, rs)
+        );
+        assert_eq!(t.moved, 0);
+        // The ring takes them: adopted once MOVE_PROBES went unanswered.
+        let t1 = t0 + Duration::from_secs(2);
+        let mut adopted = None;
+        for k in 1..=40u32 {
+            assert!(!send_probes(&mut t, &mut probes, &mut ctr, |p| {
+                assert_eq!(p.to(), Some(old), "the old MAC asked");
+                went += 1;
+                true
+            }));
+            let now = t1 + Duration::from_millis(50) * k;
+            t.tick(now, &mut probes);
+            if t.moved == 1 {
+                adopted.get_or_insert(now - t1);
+            }
+        }
+        assert_eq!(went, u32::from(MOVE_PROBES));
+        assert!(adopted.is_some_and(|d| d >= MOVE_RETRANS * 2), "{adopted:?}");
+        assert_eq!(ctr.get(Ctr::DropTxFull), asked, "nothing lost since");
+        assert!(table_counters(&t, &mut ctr));
+        assert_eq!(ctr.get(Ctr::NeighMoved), 1);
+        assert!(!table_counters(&t, &mut ctr), "counted once");
+    }
+
+    /// A refuted claim and a refused ask are exported as such, apart from
+    /// an adopted one (`neigh_refuted`, `neigh_table_full`).
+    #[test]
+    fn refutations_and_refusals_are_counted() {
+        use crate::neigh::GC_THRESH3;
+        let rs = u32::from_be_bytes([198, 19, 0, 2]);
+        let (old, new) = (Mac([2, 0, 0, 0, 0, 2]), Mac([2, 0, 0, 0, 0, 3]));
+        let t0 = Instant::now();
+        let mut t = NeighTable::new();
+        t.learn(Nic::Int, rs, old, t0);
+        let heard = |mac| NeighEvent::Heard {
+            nic: Nic::Int,
+            ip: rs,
+            mac,
+            reply: false,
+        };
+        t.event(heard(new), t0);
+        t.event(heard(old), t0);
+        for i in 0..GC_THRESH3 as u32 + 10 {
+            t.event(NeighEvent::Resolve { nic: Nic::Ext, ip: 0xc612_0000 + i }, t0);
+        }
+        let mut ctr = Counters::default();
+        assert!(table_counters(&t, &mut ctr));
+        assert_eq!(
+            [Ctr::NeighMoved, Ctr::NeighRefuted, Ctr::NeighTableFull].map(|c| ctr.get(c)),
+            [0, 1, 11]
+        );
+        assert!(Ctr::CONTROL.contains(&Ctr::NeighTableFull));
+    }
+
+    /// A new IPv6 VIP deleted after the first of its three unsolicited
+    /// advertisements (RFC 4861 §7.2.6, 1 s apart) is not announced again,
+    /// with the override flag, for an address no longer ours; nor is a new
+    /// IPv4 VIP deleted before its gratuitous ARP goes.
+    #[test]
+    fn a_vip_deleted_meanwhile_is_not_announced_again() {
+        let (c, garp) = crate::control::test_ctl(1);
+        let adm = |line: &str| {
+            let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+            assert_eq!(c.adm(&argv).code, 0, "{line}");
+        };
+        let v6 = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0x10);
+        adm("-A -t [2001:2::10]:80 -s rr");
+        let t0 = Instant::now();
+        let mut a = Announcer::starting(false, t0);
+        assert_eq!(take_new_vips(&garp, &mut a, t0), 1);
+        let own = ([Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 19, 0, 1)], [None; 2]);
+        let macs = [MAC, CLIENT_MAC];
+        // What goes at `now`: the targets of the advertisements sent.
+        let mut due = Vec::new();
+        let mut pass = |a: &mut Announcer, now: Instant| -> Vec<IpAddr> {
+            a.due(now, &mut due);
+            let mut sent = Vec::new();
+            for what in due.drain(..) {
+                let Some(addrs) = announced(&c, what, own) else {
+                    continue;
+                };
+                announce(&addrs, (macs, what.times()), &mut Counters::default(), |_, f| {
+                    if f[12..14] == [0x86, 0xdd]
+                        && let Ndp::Advert { target, flags, .. } = read(f).3
+                    {
+                        assert_ne!(flags & flags::OVERRIDE, 0);
+                        sent.push(IpAddr::V6(target));
+                    }
+                    true
+                });
+            }
+            sent
+        };
+        assert_eq!(pass(&mut a, t0), [IpAddr::V6(v6)]);
+        adm("-D -t [2001:2::10]:80");
+        for s in 1..=3 {
+            assert_eq!(pass(&mut a, t0 + Duration::from_secs(s)), Vec::<IpAddr>::new(), "at +{s} s");
+        }
+        // Still configured, the three rounds go.
+        adm("-A -t [2001:2::10]:80 -s rr");
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(take_new_vips(&garp, &mut a, t1), 1);
+        let n: usize = (0..=3).map(|s| pass(&mut a, t1 + Duration::from_secs(s)).len()).sum();
+        assert_eq!(n, 3);
+        // An IPv4 VIP deleted before its gratuitous ARP is due.
+        adm("-A -t 198.18.0.10:80 -s rr");
+        adm("-D -t 198.18.0.10:80");
+        assert_eq!(take_new_vips(&garp, &mut a, t1), 1);
+        let vip4 = IpAddr::from([198, 18, 0, 10]);
+        assert_eq!(announced(&c, Announce::Vip(vip4), own), None);
+        adm("-A -t 198.18.0.10:80 -s rr");
+        assert_eq!(
+            announced(&c, Announce::Vip(vip4), own),
+            Some(vec![(Nic::Ext, vip4)])
+        );
     }
     use crate::wire::ndp::{Ndp, flags};
     use crate::wire::{EthernetFrame, Ipv6Packet, ipv6};

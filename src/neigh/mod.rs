@@ -47,6 +47,18 @@
 //! stale entry neither used nor confirmed for [`GC_STALETIME`] is collected
 //! from a table of [`GC_THRESH1`] entries or more.
 //!
+//! A family's table is bounded, as Linux bounds a neighbour table
+//! (`neigh_alloc`, `neigh_forced_gc`): a new entry in a table of
+//! [`GC_THRESH2`] entries or more first forces out the entries nobody
+//! needs (failed ones, then those neither used nor confirmed for
+//! [`FORCED_GC_AGE`], oldest first, down to [`GC_THRESH2`]), at most every
+//! [`FORCED_GC_EVERY`] (every [`FORCED_GC_FULL`] once the table is full);
+//! in a table still of [`GC_THRESH3`] entries none is made and the ask is
+//! refused ([`NeighTable::refused`], the `neigh_table_full` counter). An
+//! entry on the internal NIC (a real server, its gateway) or one being
+//! probed or verified is never forced out: a flood of spoofed clients on
+//! the external NIC can fill the table, not empty it of what serves.
+//!
 //! Router advertisements are not events: the table never learns from one.
 
 mod announce;
@@ -110,6 +122,27 @@ pub const GC_STALETIME: Duration = Duration::from_secs(60);
 /// many entries: Linux's `gc_thresh1` (128; `neigh_periodic_work` returns
 /// early below it).
 pub const GC_THRESH1: usize = 128;
+/// A family's table of this many entries forces out the ones nobody needs
+/// before it makes another ([`FORCED_GC_EVERY`] apart), down to this many:
+/// Linux's `gc_thresh2` (512) times 4, as [`GC_THRESH3`].
+pub const GC_THRESH2: usize = 2048;
+/// A family's table holds at most this many entries (per family, both NICs
+/// together); an ask for a new neighbor past it is refused. Linux's
+/// `gc_thresh3` (1024) times 4, a deliberate difference: the director's
+/// external link may hold many on-link clients, every one of them an
+/// entry, and 4096 entries still publish in well under a millisecond.
+pub const GC_THRESH3: usize = 4096;
+/// An entry neither used nor confirmed for this long may be forced out of
+/// a table over [`GC_THRESH2`]: Linux's `neigh_forced_gc` spares entries
+/// updated in the last 5 s.
+pub const FORCED_GC_AGE: Duration = Duration::from_secs(5);
+/// How often a table over [`GC_THRESH2`] (not full) is swept: Linux's
+/// `neigh_alloc` waits 5 s after the last flush.
+pub const FORCED_GC_EVERY: Duration = Duration::from_secs(5);
+/// How often a full table ([`GC_THRESH3`]) is swept, at most: Linux sweeps
+/// on every allocation then; once a tick (100 ms) bounds what a flood of
+/// asks costs the control thread.
+pub const FORCED_GC_FULL: Duration = Duration::from_millis(100);
 
 mod sealed {
     use super::{EntryState, NeighSnapshot, NeighTable};
@@ -318,6 +351,9 @@ pub struct NeighTable {
     /// Claims from another MAC that the old MAC refuted by answering (both
     /// families).
     pub refuted: u64,
+    /// Asks for a new neighbor refused because its family's table was full
+    /// ([`GC_THRESH3`] entries once the unneeded ones were forced out).
+    pub refused: u64,
     /// A xorshift64 generator's state (never 0): the reachable times.
     rng: u64,
     /// When the reachable times were last drawn (the first tick's time
@@ -350,6 +386,7 @@ impl NeighTable {
             v6: Family::default(),
             moved: 0,
             refuted: 0,
+            refused: 0,
             rng: seed | 1,
             last_rand: None,
         };
@@ -436,6 +473,17 @@ impl NeighTable {
         self.set_standby(true, now);
     }
 
+    /// The probe `p` the table asked for did not go (the control thread's TX
+    /// ring had no slot): it is not counted, so the entry's next probe is
+    /// still the same one, and a claimant is adopted only after
+    /// [`MOVE_PROBES`] probes of the old MAC that went unanswered.
+    pub fn unsent(&mut self, p: Probe) {
+        match p {
+            Probe::Arp { nic, ip, to } => self.v4.unsent(nic, ip, to),
+            Probe::Ns { nic, ip, to } => self.v6.unsent(nic, ip, to),
+        }
+    }
+
     /// Advance time: retransmit, refresh, and expire. Returns the probes to send.
     pub fn tick(&mut self, now: Instant, probes: &mut Vec<Probe>) {
         // Drawn again every `REACH_REDRAW`, as `neigh_periodic_work` does.
@@ -465,6 +513,7 @@ impl NeighTable {
     fn count(&mut self) {
         self.moved = self.v4.moved + self.v6.moved;
         self.refuted = self.v4.refuted + self.v6.refuted;
+        self.refused = self.v4.refused + self.v6.refused;
     }
 
     /// Resolve `ip` at `mac` as the control thread does (a probe, then its

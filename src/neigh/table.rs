@@ -4,8 +4,9 @@
 //! IPv6's messages onto them).
 
 use super::{
-    DELAY_FIRST_PROBE, FAILED_KEEP, GC_STALETIME, GC_THRESH1, MAX_PROBES, MOVE_PROBES,
-    MOVE_RETRANS, NeighAddr, Probe, REACHABLE, RETRANS,
+    DELAY_FIRST_PROBE, FAILED_KEEP, FORCED_GC_AGE, FORCED_GC_EVERY, FORCED_GC_FULL, GC_STALETIME,
+    GC_THRESH1, GC_THRESH2, GC_THRESH3, MAX_PROBES, MOVE_PROBES, MOVE_RETRANS, NeighAddr, Probe,
+    REACHABLE, RETRANS,
 };
 use crate::Nic;
 use crate::wire::Mac;
@@ -103,6 +104,11 @@ pub(super) struct Family<A> {
     pub(super) moved: u64,
     /// Claims from another MAC that the old MAC refuted by answering.
     pub(super) refuted: u64,
+    /// Asks for a new neighbor refused: the table was full ([`GC_THRESH3`]).
+    pub(super) refused: u64,
+    /// When the entries nobody needs were last forced out
+    /// ([`Family::forced_gc`]); Linux's `last_flush`.
+    last_flush: Option<Instant>,
     /// The family's reachable time: a confirmed entry's refresh is due this
     /// long after it was confirmed (Linux's `reachable_time`, drawn by the
     /// table, `NeighTable::tick`).
@@ -120,6 +126,8 @@ impl<A> Default for Family<A> {
             dirty: false,
             moved: 0,
             refuted: 0,
+            refused: 0,
+            last_flush: None,
             reach: super::BASE_REACHABLE,
             standby: false,
         }
@@ -134,12 +142,16 @@ impl<A: NeighAddr> Family<A> {
     /// being resolved is not asked for faster than its probes go
     /// ([`RETRANS`] apart), however many asks come.
     pub(super) fn resolve(&mut self, nic: Nic, ip: A, now: Instant) -> Option<Probe> {
-        match self.entries.get(&(nic, ip)) {
+        match self.entries.get(&(nic, ip)).copied() {
             Some(EntryState::Failed { .. }) => {
                 self.entries.remove(&(nic, ip));
                 self.resolve(nic, ip, now)
             }
             Some(_) => None,
+            None if !self.room(now) => {
+                self.refused += 1;
+                None
+            }
             None => {
                 self.used.insert((nic, ip), now);
                 self.entries.insert(
@@ -150,6 +162,71 @@ impl<A: NeighAddr> Family<A> {
                     },
                 );
                 Some(A::probe(nic, ip, None))
+            }
+        }
+    }
+
+    /// Whether a new entry may be made at `now`: a table of [`GC_THRESH2`]
+    /// entries forces out those nobody needs first (every
+    /// [`FORCED_GC_EVERY`]; every [`FORCED_GC_FULL`] once full), as Linux's
+    /// `neigh_alloc` calls `neigh_forced_gc`, and one still of
+    /// [`GC_THRESH3`] makes none.
+    fn room(&mut self, now: Instant) -> bool {
+        let n = self.entries.len();
+        let every = if n >= GC_THRESH3 {
+            FORCED_GC_FULL
+        } else {
+            FORCED_GC_EVERY
+        };
+        if n >= GC_THRESH2 && self.last_flush.is_none_or(|t| t + every <= now) {
+            self.last_flush = Some(now);
+            self.forced_gc(now);
+        }
+        self.entries.len() < GC_THRESH3
+    }
+
+    /// Forces out entries nobody needs, down to [`GC_THRESH2`]: failed ones
+    /// first, then those neither used nor confirmed for [`FORCED_GC_AGE`],
+    /// the longest unused first (Linux's `neigh_forced_gc` removes failed
+    /// entries and those not updated for 5 s that nothing holds). Never an
+    /// entry on the internal NIC that names a MAC or is being resolved (real
+    /// servers and their gateway live there), nor one traffic is verifying
+    /// (`Delay`, `Probe`) or whose move is being verified.
+    fn forced_gc(&mut self, now: Instant) {
+        let excess = self.entries.len().saturating_sub(GC_THRESH2);
+        if excess == 0 {
+            return;
+        }
+        let used = &self.used;
+        let mut spare: Vec<(Option<Instant>, (Nic, A))> = self
+            .entries
+            .iter()
+            .filter_map(|(&k, e)| {
+                let confirmed = match *e {
+                    EntryState::Failed { .. } => return Some((None, k)),
+                    _ if k.0 == Nic::Int => return None,
+                    EntryState::Reachable { until, .. } => until.checked_sub(REACHABLE),
+                    EntryState::Stale { confirmed, .. } => Some(confirmed),
+                    EntryState::Incomplete { .. } => None,
+                    EntryState::Delay { .. }
+                    | EntryState::Probe { .. }
+                    | EntryState::Verifying { .. } => return None,
+                };
+                let last = used.get(&k).copied().max(confirmed);
+                let old = last.is_none_or(|t| t + FORCED_GC_AGE <= now);
+                old.then_some((Some(last.unwrap_or(now)), k))
+            })
+            .collect();
+        // Failed (`None`) first, then the longest unused.
+        spare.sort_unstable_by_key(|&(t, _)| t);
+        for (_, k) in spare.into_iter().take(excess) {
+            if let Some(e) = self.entries.remove(&k) {
+                self.used.remove(&k);
+                // A failed or incomplete entry was not published.
+                self.dirty |= !matches!(
+                    e,
+                    EntryState::Failed { .. } | EntryState::Incomplete { .. }
+                );
             }
         }
     }
@@ -414,6 +491,22 @@ impl<A: NeighAddr> Family<A> {
         self.used.retain(|k, _| entries.contains_key(k));
         self.moved += moved;
         self.dirty |= dirty;
+    }
+
+    /// The probe of `ip` on `nic` (to `to`, or to everyone concerned) did
+    /// not go: the entry it was counted in counts it no more.
+    pub(super) fn unsent(&mut self, nic: Nic, ip: A, to: Option<Mac>) {
+        let probes = match (self.entries.get_mut(&(nic, ip)), to) {
+            (Some(EntryState::Incomplete { probes, .. }), None) => probes,
+            (
+                Some(
+                    EntryState::Probe { mac, probes, .. } | EntryState::Verifying { mac, probes, .. },
+                ),
+                Some(to),
+            ) if *mac == to => probes,
+            _ => return,
+        };
+        *probes = probes.saturating_sub(1);
     }
 
     /// The director became a standby (`true`) or active: made active, every
@@ -1219,6 +1312,58 @@ mod test {
         assert!(gaps.len() >= 5, "the refreshes vary: {gaps:?}");
     }
 
+    /// A flood of new neighbors (spoofed clients answered on the external
+    /// NIC) fills a family's table to [`GC_THRESH3`] and no further: the
+    /// asks past it are refused and counted. Over [`GC_THRESH2`], the next
+    /// ask [`FORCED_GC_EVERY`] later forces out what nobody used nor
+    /// confirmed for [`FORCED_GC_AGE`], down to [`GC_THRESH2`], but not a
+    /// real server's entry (internal NIC) nor one confirmed since.
+    fn the_table_is_capped_and_forces_out_what_nobody_needs<A: Fam>() {
+        let t0 = Instant::now();
+        let mut t = NeighTable::new();
+        t.learn(Nic::Int, A::rs(), MAC, t0);
+        let flood = |t: &mut NeighTable, first: A, now: Instant| {
+            let mut ip = first;
+            for _ in 0..5000 {
+                t.learn(Nic::Ext, ip, BOGUS, now);
+                ip = A::next(ip);
+            }
+            ip
+        };
+        let first = A::other();
+        let next = flood(&mut t, first, t0);
+        let mut p = vec![];
+        t.tick(t0 + Duration::from_millis(100), &mut p);
+        assert_eq!(t.entries().count(), GC_THRESH3);
+        assert_eq!(t.refused, (5000 + 1 - GC_THRESH3) as u64);
+        let snap = t.take_snapshot().expect("published");
+        assert_eq!(snap.len(), GC_THRESH3);
+        assert_eq!(snap.get(Nic::Ext, first), Some(BOGUS));
+
+        // 6 s on, the first is confirmed again, and 5000 more come.
+        let t1 = t0 + Duration::from_secs(6);
+        t.event(A::answer(Nic::Ext, first, BOGUS), t1);
+        flood(&mut t, next, t1);
+        assert_eq!(t.entries().count(), GC_THRESH3);
+        // Forced out: 4096 - 2048; the 2048 places taken by the new ones.
+        assert_eq!(t.refused, (5000 + 1 - GC_THRESH3 + 5000 - 2048) as u64);
+        assert!(matches!(
+            t.state(Nic::Int, A::rs()),
+            Some(EntryState::Reachable { mac, .. }) if mac == MAC
+        ));
+        assert!(t.state(Nic::Ext, first).is_some(), "confirmed: spared");
+        assert!(t.state(Nic::Ext, next).is_some(), "a new one");
+        let old = t
+            .entries()
+            .filter(|e| e.0 == Nic::Ext)
+            .filter(|e| matches!(e.2, EntryState::Reachable { until, .. } if until < t1 + REACHABLE))
+            .count();
+        assert_eq!(old, GC_THRESH2 - 2, "the old ones left (less rs and first)");
+        let snap = t.take_snapshot().expect("published");
+        assert_eq!(snap.len(), GC_THRESH3);
+        assert_eq!(snap.get(Nic::Int, A::rs()), Some(MAC));
+    }
+
     macro_rules! for_both_families {
         ($($name:ident),* $(,)?) => {
             mod ipv4 {
@@ -1253,5 +1398,6 @@ mod test {
         a_flap_within_a_pass_restarts_the_verification,
         learn_resolves_like_a_probe_and_its_answer,
         the_reachable_time_is_random_and_drawn_again,
+        the_table_is_capped_and_forces_out_what_nobody_needs,
     );
 }
