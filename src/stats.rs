@@ -112,7 +112,8 @@ counters! {
     /// ARP replies sent for our addresses.
     ArpReply => "arp_reply",
     /// ARP passed to the neighbor table without an answer: replies addressed to
-    /// us, and gratuitous ARP claiming a known neighbor's address from a new MAC.
+    /// us, and ARP not to us (gratuitous, or a request or reply for a third
+    /// host) claiming a known neighbor's address from a new MAC.
     ArpHeard => "arp_heard",
     /// ARP claiming a known neighbor's address from a new MAC (a move or a
     /// forgery): the neighbor table asks the old MAC by unicast and switches

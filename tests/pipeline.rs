@@ -4128,6 +4128,49 @@ fn neigh_forged_claim_is_ignored_while_the_owner_answers() {
     assert_eq!(drop_sum(&lab.w().core.ctr), 0);
 }
 
+/// RS1 moves, and its new MAC is first heard in a broadcast ARP request for
+/// another host (RS2), not to us: a claim as gratuitous ARP is (Linux's
+/// `arp_process` updates a known entry from any ARP), verified by unicast
+/// probes of the old MAC and adopted when it stays silent; not answered. The
+/// same request from RS1's own MAC, or from a host we do not know, is not
+/// ours and is dropped.
+#[test]
+fn neigh_move_heard_in_a_request_for_a_third_host_is_verified() {
+    let mut lab = MemDirector::standard();
+    rs1_conn(&mut lab);
+    lab.advance(Duration::from_secs(5));
+    for other in [
+        arp_frame(1, RS1_MAC, RS1, [0; 6], RS2, BCAST),
+        arp_frame(1, OTHER_MAC, NOT_OURS, [0; 6], RS2, BCAST),
+    ] {
+        let (e, i) = lab.int(&other);
+        assert!(e.is_empty() && i.is_empty());
+    }
+    assert_eq!(lab.ctr(Ctr::DropArp), 2);
+    let (e, i) = lab.int(&arp_frame(1, RS1_NEW_MAC, RS1, [0; 6], RS2, BCAST));
+    assert!(e.is_empty() && i.is_empty(), "not ours to answer");
+    assert_eq!(lab.ctr(Ctr::ArpClaim), 1);
+    assert_eq!(lab.ctr(Ctr::ArpHeard), 1);
+    assert_eq!(lab.ctr(Ctr::DropArp), 2);
+    let mut probes = control_step(&mut lab);
+    let old = Probe::Arp {
+        nic: Nic::Int,
+        ip: be(RS1),
+        to: Some(ringvs::wire::Mac(RS1_MAC)),
+    };
+    assert_eq!(probes, [old], "the old MAC asked first");
+    let mut seq = 2;
+    for _ in 0..10 {
+        lab.advance(Duration::from_millis(100));
+        probes.extend(control_step(&mut lab));
+    }
+    assert_eq!(probes, [old; 3]);
+    assert_eq!(data_to_rs1_mac(&mut lab, seq), RS1_NEW_MAC);
+    seq += 1;
+    assert_eq!(data_to_rs1_mac(&mut lab, seq), RS1_NEW_MAC);
+    assert_eq!(lab.neigh.moved, 1);
+}
+
 /// RS1 really moves: its MAC changes and it says so with gratuitous ARP. Its old
 /// MAC stays silent; the traffic goes on to the old MAC meanwhile and switches to
 /// the new one within a second, with no frame lost.

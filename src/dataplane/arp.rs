@@ -1,9 +1,10 @@
 //! ARP on both NICs: answer requests for our addresses (VIPs and the external
 //! address on the external NIC, the DIP on the internal one), and tell the control
 //! thread what we heard, which learns only what it asked for (`crate::neigh`).
-//! Gratuitous ARP (sender address = target address) is passed on only when it
-//! claims a neighbor we know from another MAC: the table then asks the old MAC
-//! before believing it (a move or a forgery).
+//! ARP not to us (gratuitous ARP, sender address = target address, or a
+//! request or reply for a third host) is passed on only when it claims a
+//! neighbor we know from another MAC: the table then asks the old MAC before
+//! believing it (a move or a forgery).
 
 use super::worker::Core;
 use crate::Nic;
@@ -44,10 +45,13 @@ impl Core {
         if martian {
             return self.ctr.inc(Ctr::DropArp);
         }
-        // A claim: a neighbor we know, from another MAC.
+        // A claim: a neighbor we know, from another MAC, in any ARP it sends
+        // (gratuitous, or for a third host), as Linux's `arp_process` updates
+        // a known entry from any ARP; the table verifies it first.
         let claim = self.snap.neigh.get(nic, sip).is_some_and(|m| m != smac);
-        let gratuitous = sip == tip && !self.is_ours(nic, sip);
-        if !(gratuitous && claim) && (!self.is_ours(nic, tip) || sip == tip) {
+        // Asks or answers us (a martian sender was dropped: never ours).
+        let to_us = self.is_ours(nic, tip) && sip != tip;
+        if !to_us && !claim {
             return self.ctr.inc(Ctr::DropArp);
         }
         if claim {
@@ -57,11 +61,12 @@ impl Core {
             nic,
             ip: sip,
             mac: smac,
-            reply: op == arp::operation::REPLY && !gratuitous,
+            // Only a reply to us answers a probe of ours.
+            reply: op == arp::operation::REPLY && to_us,
         };
         // Best effort: if the control thread is behind, the next ARP will tell again.
         let _ = self.links.neigh_tx.try_send(heard);
-        if op != arp::operation::REQUEST || gratuitous {
+        if op != arp::operation::REQUEST || !to_us {
             return self.ctr.inc(Ctr::ArpHeard);
         }
         // A standby learns what it hears but answers for none of its addresses:
