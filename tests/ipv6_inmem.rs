@@ -157,7 +157,9 @@ fn duplicate_address_detection_of_a_vip_is_answered_to_all_nodes() {
 fn solicitations_not_for_us_are_dropped_unanswered() {
     let mut d = director();
     let target_group = |t| frames6::multicast_mac(frames6::solicited_node(t));
-    // A foreign address, an address of the other NIC, a VIP not configured.
+    // A foreign address, the internal NIC's address asked for on the external
+    // one, and a VIP asked for on the internal NIC (VIPs are the external
+    // NIC's).
     silent(
         &mut d,
         Nic::Ext,
@@ -191,6 +193,23 @@ fn solicitations_not_for_us_are_dropped_unanswered() {
     only_drop(&d, Ctr::DropNdp, 5);
     assert!(d.neigh_events().is_empty());
     assert_eq!(d.ctr(Ctr::NdpReply), 0);
+}
+
+/// A deleted IPv6 VIP is no longer ours: a solicitation for it is dropped
+/// unanswered (counted in `drop_ndp`), as one for any foreign address.
+#[test]
+fn a_deleted_vip_is_no_longer_answered() {
+    let mut d = director();
+    let group_mac = frames6::multicast_mac(frames6::solicited_node(VIP6));
+    let ns = ns6(CLIENT_MAC, CLIENT6, VIP6, group_mac);
+    let na = answer(&mut d, Nic::Ext, &ns);
+    assert_eq!(advert(&na).0, VIP6);
+    assert_eq!(d.ctr(Ctr::NdpReply), 1);
+    // The service deleted: only an IPv4 one is left.
+    d.reconfigure(STANDARD);
+    silent(&mut d, Nic::Ext, &ns);
+    only_drop(&d, Ctr::DropNdp, 1);
+    assert_eq!(d.ctr(Ctr::NdpReply), 1);
 }
 
 /// The ICMPv6 checksum of `frame` (Ethernet, IPv6 without extension
