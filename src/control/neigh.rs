@@ -580,7 +580,10 @@ mod tests {
             }
         }
         assert_eq!(went, u32::from(MOVE_PROBES));
-        assert!(adopted.is_some_and(|d| d >= MOVE_RETRANS * 2), "{adopted:?}");
+        assert!(
+            adopted.is_some_and(|d| d >= MOVE_RETRANS * 2),
+            "{adopted:?}"
+        );
         assert_eq!(ctr.get(Ctr::DropTxFull), asked, "nothing lost since");
         assert!(table_counters(&t, &mut ctr));
         assert_eq!(ctr.get(Ctr::NeighMoved), 1);
@@ -606,7 +609,13 @@ mod tests {
         t.event(heard(new), t0);
         t.event(heard(old), t0);
         for i in 0..GC_THRESH3 as u32 + 10 {
-            t.event(NeighEvent::Resolve { nic: Nic::Ext, ip: 0xc612_0000 + i }, t0);
+            t.event(
+                NeighEvent::Resolve {
+                    nic: Nic::Ext,
+                    ip: 0xc612_0000 + i,
+                },
+                t0,
+            );
         }
         let mut ctr = Counters::default();
         assert!(table_counters(&t, &mut ctr));
@@ -633,7 +642,10 @@ mod tests {
         let t0 = Instant::now();
         let mut a = Announcer::starting(false, t0);
         assert_eq!(take_new_vips(&garp, &mut a, t0), 1);
-        let own = ([Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 19, 0, 1)], [None; 2]);
+        let own = (
+            [Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 19, 0, 1)],
+            [None; 2],
+        );
         let macs = [MAC, CLIENT_MAC];
         // What goes at `now`: the targets of the advertisements sent.
         let mut due = Vec::new();
@@ -644,28 +656,39 @@ mod tests {
                 let Some(addrs) = announced(&c, what, own) else {
                     continue;
                 };
-                announce(&addrs, (macs, what.times()), &mut Counters::default(), |_, f| {
-                    if f[12..14] == [0x86, 0xdd]
-                        && let Ndp::Advert { target, flags, .. } = read(f).3
-                    {
-                        assert_ne!(flags & flags::OVERRIDE, 0);
-                        sent.push(IpAddr::V6(target));
-                    }
-                    true
-                });
+                announce(
+                    &addrs,
+                    (macs, what.times()),
+                    &mut Counters::default(),
+                    |_, f| {
+                        if f[12..14] == [0x86, 0xdd]
+                            && let Ndp::Advert { target, flags, .. } = read(f).3
+                        {
+                            assert_ne!(flags & flags::OVERRIDE, 0);
+                            sent.push(IpAddr::V6(target));
+                        }
+                        true
+                    },
+                );
             }
             sent
         };
         assert_eq!(pass(&mut a, t0), [IpAddr::V6(v6)]);
         adm("-D -t [2001:2::10]:80");
         for s in 1..=3 {
-            assert_eq!(pass(&mut a, t0 + Duration::from_secs(s)), Vec::<IpAddr>::new(), "at +{s} s");
+            assert_eq!(
+                pass(&mut a, t0 + Duration::from_secs(s)),
+                Vec::<IpAddr>::new(),
+                "at +{s} s"
+            );
         }
         // Still configured, the three rounds go.
         adm("-A -t [2001:2::10]:80 -s rr");
         let t1 = t0 + Duration::from_secs(10);
         assert_eq!(take_new_vips(&garp, &mut a, t1), 1);
-        let n: usize = (0..=3).map(|s| pass(&mut a, t1 + Duration::from_secs(s)).len()).sum();
+        let n: usize = (0..=3)
+            .map(|s| pass(&mut a, t1 + Duration::from_secs(s)).len())
+            .sum();
         assert_eq!(n, 3);
         // An IPv4 VIP deleted before its gratuitous ARP is due.
         adm("-A -t 198.18.0.10:80 -s rr");

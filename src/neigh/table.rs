@@ -223,10 +223,8 @@ impl<A: NeighAddr> Family<A> {
             if let Some(e) = self.entries.remove(&k) {
                 self.used.remove(&k);
                 // A failed or incomplete entry was not published.
-                self.dirty |= !matches!(
-                    e,
-                    EntryState::Failed { .. } | EntryState::Incomplete { .. }
-                );
+                self.dirty |=
+                    !matches!(e, EntryState::Failed { .. } | EntryState::Incomplete { .. });
             }
         }
     }
@@ -500,7 +498,8 @@ impl<A: NeighAddr> Family<A> {
             (Some(EntryState::Incomplete { probes, .. }), None) => probes,
             (
                 Some(
-                    EntryState::Probe { mac, probes, .. } | EntryState::Verifying { mac, probes, .. },
+                    EntryState::Probe { mac, probes, .. }
+                    | EntryState::Verifying { mac, probes, .. },
                 ),
                 Some(to),
             ) if *mac == to => probes,
@@ -1356,7 +1355,9 @@ mod test {
         let old = t
             .entries()
             .filter(|e| e.0 == Nic::Ext)
-            .filter(|e| matches!(e.2, EntryState::Reachable { until, .. } if until < t1 + REACHABLE))
+            .filter(
+                |e| matches!(e.2, EntryState::Reachable { until, .. } if until < t1 + REACHABLE),
+            )
             .count();
         assert_eq!(old, GC_THRESH2 - 2, "the old ones left (less rs and first)");
         let snap = t.take_snapshot().expect("published");
