@@ -95,6 +95,17 @@ impl Core {
         self.snap.tap = Some(tap);
     }
 
+    /// [`Core::release_stalled`] and [`Core::expire_pending`], once a pass:
+    /// through the tap when one is attached.
+    #[inline]
+    pub(super) fn housekeep<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
+        if self.snap.tap.is_some() {
+            return self.housekeep_tapped(tx);
+        }
+        self.release_stalled(tx);
+        self.expire_pending(tx);
+    }
+
     /// [`Core::release_stalled`] and [`Core::expire_pending`] with a tap
     /// attached: what they send outside [`Core::handle`] (held fragments
     /// released, the host-unreachable errors for frames that waited too
@@ -102,7 +113,7 @@ impl Core {
     /// capture, as tcpdump sees every frame sent. No packet is traced here.
     #[cold]
     #[inline(never)]
-    pub(super) fn housekeep_tapped<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
+    fn housekeep_tapped<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
         use crate::observe::TapTx;
         let tap = self.snap.tap.take();
         let Some(cap) = tap.as_ref().and_then(|t| t.capture.as_deref()) else {

@@ -124,8 +124,7 @@ pub struct Core {
     pub(super) handed: Vec<super::handoff::Received>,
     /// The FTP helper's control connections and scratch frame (`ftp.rs`).
     pub(super) ftp: super::ftp::Helper,
-    /// A connection a SYN reused, out of the table, still in the gauges
-    /// until its successor binds ([`Core::settle_reused`]).
+    /// A connection a SYN reused, in the gauges till [`Core::settle_reused`].
     pub(super) reused: Option<(crate::config::DestId, bool)>,
     /// The flush of removed servers' connections (`nodest.rs`).
     pub(super) nodest: super::nodest::Flush,
@@ -385,12 +384,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         let n = drain(core, Nic::Ext, &mut self.rx[Nic::Ext], &mut self.tx);
         let m = drain(core, Nic::Int, &mut self.rx[Nic::Int], &mut self.tx);
         let h = core.drain_handoffs(&mut self.rx, &mut self.tx);
-        if core.snap.tap.is_some() {
-            core.housekeep_tapped(&mut self.tx);
-        } else {
-            core.release_stalled(&mut self.tx);
-            core.expire_pending(&mut self.tx);
-        }
+        core.housekeep(&mut self.tx);
         core.ctr.add(Ctr::TxExt, self.tx[Nic::Ext].flush() as u64);
         core.ctr.add(Ctr::TxInt, self.tx[Nic::Int].flush() as u64);
         core.expire();
