@@ -216,11 +216,23 @@ impl Ctl {
     }
 }
 
-/// Re-read the keepalived file on each SIGHUP until the director stops.
-pub(super) fn watch_sighup(ctl: &Arc<Ctl>) -> Result<(), RunError> {
+/// Catch SIGHUP from here on, into the flag returned, which
+/// [`watch_sighup`] later honours. `ringvs run` calls this first thing:
+/// loading the rules, allocating the connection tables and opening the
+/// rings can take seconds, and a SIGHUP meanwhile (a supervisor's reload)
+/// must not take SIGHUP's default action and kill the director. A SIGHUP
+/// caught before the reload thread runs is kept, and re-reads the file
+/// once the director is up (it may have changed since it was read).
+pub(super) fn catch_sighup() -> Result<Arc<AtomicBool>, RunError> {
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
         .map_err(|e| RunError::Invalid(format!("installing the SIGHUP handler: {e}")))?;
+    Ok(hup)
+}
+
+/// Re-read the keepalived file on each SIGHUP caught into `hup`
+/// ([`catch_sighup`]) until the director stops.
+pub(super) fn watch_sighup(ctl: &Arc<Ctl>, hup: Arc<AtomicBool>) -> Result<(), RunError> {
     let ctl = Arc::clone(ctl);
     std::thread::Builder::new()
         .name("ringvs-reload".into())

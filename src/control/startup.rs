@@ -102,6 +102,9 @@ pub enum IoBackend {
 
 /// Run the director in the foreground until SIGINT or SIGTERM.
 pub fn run(opts: RunOptions) -> Result<(), RunError> {
+    // Before anything slow (the rules, the connection tables, the rings):
+    // a SIGHUP during the start is kept for later, not fatal.
+    let hup = super::reload::catch_sighup()?;
     let (cores, n) = check_options(&opts)?;
     let (ext, int) = discover_nics(&opts)?;
     let mut adm = AdmState {
@@ -208,8 +211,9 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     }
     // Always: without `--keepalived` a SIGHUP (the usual "reload") is
     // logged as having nothing to re-read, where its default action would
-    // kill the director and every connection with it.
-    super::reload::watch_sighup(&ctl)?;
+    // kill the director and every connection with it. One caught since
+    // `run` began is honoured now.
+    super::reload::watch_sighup(&ctl, hup)?;
     if let Some(ports) = dp.sync.take() {
         ctl.set_daemons(crate::sync::daemon::Daemons::new(
             Arc::clone(&shared),
@@ -672,8 +676,6 @@ mod tests {
         assert_eq!(log, ["detach", "sockets closed"]);
     }
 
-    /// `--max-conns` past the memory is refused with what it needs, where
-    /// the tables' allocation would abort the process; the default fits.
     #[test]
     fn a_nic_is_claimed_by_one_director_at_a_time() {
         let name = format!("rvtest{}", std::process::id());
@@ -686,6 +688,8 @@ mod tests {
         assert!(claim_nic(&name).is_ok(), "free again once dropped");
     }
 
+    /// `--max-conns` past the memory is refused with what it needs, where
+    /// the tables' allocation would abort the process; the default fits.
     #[test]
     fn max_conns_past_the_memory_is_refused() {
         let gib = 1u64 << 30;
