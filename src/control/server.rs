@@ -134,6 +134,21 @@ pub(super) fn bind_control(path: &std::path::Path) -> Result<(UnixListener, Sock
         path: path.display().to_string(),
         err: e,
     };
+    let taken = || {
+        err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "another director is listening there (use --control PATH)",
+        ))
+    };
+    // Two directors starting on one path: each checks, then places its
+    // socket, under an exclusive lock on the directory (best effort: a
+    // file system without locks still has the link below), so that one
+    // never removes as stale the socket the other just placed.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let lock = std::fs::File::open(dir).and_then(|d| d.lock().map(|()| d));
     // A socket file left by a director that died: replace it, but never steal the
     // socket of one that is alive, and never remove anything that is not a socket
     // (a mistyped --control naming a file or a directory).
@@ -146,20 +161,29 @@ pub(super) fn bind_control(path: &std::path::Path) -> Result<(UnixListener, Sock
             )));
         }
         if UnixStream::connect(path).is_ok() {
-            return Err(err(std::io::Error::new(
-                std::io::ErrorKind::AddrInUse,
-                "another director is listening there (use --control PATH)",
-            )));
+            return Err(taken());
         }
         std::fs::remove_file(path).map_err(err)?;
     }
-    // Bind under a temporary name, restrict it to root, then move it into place:
-    // the socket is never reachable with the umask's looser mode.
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Bind under a temporary name (of this call: two in one process do not
+    // share it), restrict it to root, then link it into place: the socket
+    // is never reachable with the umask's looser mode, and the link fails
+    // if a socket got there since the check, where a rename would replace
+    // it and leave its director listening on a name nobody reaches.
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}.{call}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let l = UnixListener::bind(&tmp).map_err(err)?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)?;
+    let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    drop(lock);
+    match placed {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(taken()),
+        Err(e) => return Err(err(e)),
+    }
     let file = SocketFile {
         path: path.to_path_buf(),
         id: SocketFile::id(path),
@@ -393,6 +417,49 @@ mod tests {
             "another's socket was removed"
         );
         drop(other);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Two directors starting at once with one `--control PATH`: exactly
+    /// one gets it and the other is told another director is there, on a
+    /// fresh path and on one holding a stale socket, round after round
+    /// (the second placing its socket over the first's left that one
+    /// listening on a name nobody reaches).
+    #[test]
+    fn two_directors_starting_on_one_path_one_wins() {
+        let dir = std::env::temp_dir().join(format!("ringvs-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for round in 0..400 {
+            let path = dir.join(format!("c{round}.sock"));
+            if round % 2 == 1 {
+                drop(UnixListener::bind(&path).unwrap());
+            }
+            let gate = Arc::new(std::sync::Barrier::new(2));
+            let racers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (gate, path) = (Arc::clone(&gate), path.clone());
+                    std::thread::spawn(move || {
+                        gate.wait();
+                        bind_control(&path).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            let results: Vec<_> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+            let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+            let errs: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+            assert_eq!(won.len(), 1, "round {round}: refused {errs:?}");
+            assert!(errs[0].contains("another director"), "round {round}: {errs:?}");
+            // The winner's socket is the one at the path.
+            let (l, _file) = won[0];
+            l.set_nonblocking(true).unwrap();
+            let _c = UnixStream::connect(&path).unwrap();
+            assert!(l.accept().is_ok(), "round {round}: the path is not the winner's");
+            drop(results);
+            assert!(!path.exists(), "round {round}: left behind");
+        }
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert!(left.is_empty(), "temporary names left: {left:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
