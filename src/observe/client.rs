@@ -14,12 +14,21 @@ use std::time::{Duration, Instant};
 /// Connect, send `cmd` and read the response line. On success the stream that
 /// follows is returned.
 fn open(socket: &Path, cmd: Command) -> Result<BufReader<UnixStream>, String> {
-    let mut s = UnixStream::connect(socket).map_err(|e| {
+    let s = UnixStream::connect(socket).map_err(|e| {
         format!(
             "cannot reach the director at {}: {e} (is `ringvs run` running, as root, with this --control?)",
             socket.display()
         )
     })?;
+    exchange(s, socket, cmd)
+}
+
+/// [`open`] on the connected `s` to the director at `socket`.
+fn exchange(
+    mut s: UnixStream,
+    socket: &Path,
+    cmd: Command,
+) -> Result<BufReader<UnixStream>, String> {
     let _ = s.set_write_timeout(Some(proto::IO_TIMEOUT));
     let _ = s.set_read_timeout(Some(proto::IO_TIMEOUT * 2));
     let mut line = serde_json::to_string(&Request {
@@ -28,12 +37,27 @@ fn open(socket: &Path, cmd: Command) -> Result<BufReader<UnixStream>, String> {
     })
     .map_err(|e| e.to_string())?;
     line.push('\n');
-    s.write_all(line.as_bytes())
-        .map_err(|e| format!("writing to {}: {e}", socket.display()))?;
+    // A director that refuses us (credentials, too many clients) answers
+    // and closes without reading: the write may fail, the answer (its
+    // reason) is still there to read, as `proto::call` reads it.
+    let written = s
+        .write_all(line.as_bytes())
+        .map_err(|e| format!("writing to {}: {e}", socket.display()));
     let mut r = BufReader::new(s);
     let mut answer = String::new();
-    r.read_line(&mut answer)
-        .map_err(|e| format!("reading from {}: {e}", socket.display()))?;
+    match r.read_line(&mut answer) {
+        Ok(n) if n > 0 => {}
+        Ok(_) => {
+            return Err(written
+                .err()
+                .unwrap_or_else(|| format!("{} closed without answering", socket.display())));
+        }
+        Err(e) => {
+            return Err(written
+                .err()
+                .unwrap_or_else(|| format!("reading from {}: {e}", socket.display())));
+        }
+    }
     let resp: Response =
         serde_json::from_str(&answer).map_err(|e| format!("bad answer from the director: {e}"))?;
     if resp.code != 0 {
@@ -266,6 +290,27 @@ mod tests {
     use super::*;
     use crate::observe::stream::write_msg;
     use std::sync::atomic::AtomicU32;
+
+    /// A director that refused the client (too many clients) wrote its
+    /// reason and closed before the client wrote its request: the user
+    /// reads the reason, not the broken pipe of the write.
+    #[test]
+    fn a_refusal_before_the_request_is_read_not_the_broken_pipe() {
+        let (client, mut director) = UnixStream::pair().expect("pair");
+        let refusal = Response::fail(1, "director busy: too many control clients");
+        let mut line = serde_json::to_string(&refusal).expect("json");
+        line.push('\n');
+        director.write_all(line.as_bytes()).expect("refusal");
+        drop(director);
+        let cmd = Command::Trace {
+            filter: String::new(),
+            count: 1,
+        };
+        let Err(e) = exchange(client, Path::new("/run/ringvs.sock"), cmd) else {
+            panic!("a refused client was served");
+        };
+        assert!(e.contains("busy"), "{e}");
+    }
 
     /// `ringvs capture -w FILE` with no director to take it: the output is
     /// never opened, so an existing FILE is not emptied.
