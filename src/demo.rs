@@ -77,7 +77,13 @@ fn say(text: &str) -> Result<(), String> {
 
 pub fn run(requests: usize, show_stats: bool, xdp: bool, ipv6: bool) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    // SIGHUP too: a terminal or SSH session that goes away must not kill
+    // the demo and leave its namespaces, and a director that takes SIGHUP
+    // as a reload, behind. The lab's own commands are out of reach of the
+    // terminal's signals (`lab::cmd::run_cmd`), so a second Ctrl-C does
+    // not stop the cleanup halfway.
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
         if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
             ringvs::log!("demo: cannot install signal handler: {e}");
             return ExitCode::FAILURE;

@@ -16,18 +16,17 @@ impl Spawned {
     pub fn id(&self) -> u32 {
         self.0.id()
     }
-}
 
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        // Ask politely first (a director removes its control socket on SIGTERM),
-        // then kill. Errors mean the child is already gone; nothing more to do.
-        let asked = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if asked {
+    /// Ask the child to stop with `term` (SIGTERM: a director removes its
+    /// control socket), then kill it, and reap it. A child already reaped
+    /// (an `ExitedEarly` start that `try_wait` saw end) is left alone: its
+    /// pid may be another process's by now.
+    pub(super) fn stop(&mut self, term: impl FnOnce(u32) -> bool) {
+        if let Ok(Some(_)) = self.0.try_wait() {
+            return;
+        }
+        // Errors mean the child is already gone; nothing more to do.
+        if term(self.0.id()) {
             let deadline = Instant::now() + STOP_GRACE;
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = self.0.try_wait() {
@@ -40,6 +39,23 @@ impl Drop for Spawned {
         let _ = self.0.wait();
     }
 }
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.stop(|pid| {
+            use std::os::unix::process::CommandExt;
+            // In a process group of its own, as [`run_cmd`]'s.
+            Command::new("kill")
+                .process_group(0)
+                .args(["-TERM", &pid.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+    }
+}
+
 
 /// `ip netns exec NS PROGRAM ARGS...`
 pub fn ns_command(ns: &str, program: &Path, args: &[&str]) -> Command {
@@ -74,8 +90,17 @@ pub(super) fn describe(cmd: &Command) -> String {
 }
 
 /// Run `cmd` to completion; a non-zero exit is an error carrying stderr.
+/// It runs in a process group of its own, so that a terminal's Ctrl-C or
+/// hangup (sent to the foreground process group) never stops one of the
+/// lab's `ip` or `kill` commands halfway, above all while the lab is being
+/// deleted (a second Ctrl-C then left namespaces behind): the lab's owner
+/// (`ringvs demo`) catches those signals and cleans up itself. Its
+/// standard streams are never the terminal's, which a background group
+/// may not use.
 pub(super) fn run_cmd(mut cmd: Command) -> Result<Output, LabError> {
+    use std::os::unix::process::CommandExt;
     let out = cmd
+        .process_group(0)
         .stdin(Stdio::null())
         .output()
         .map_err(|source| LabError::Spawn {

@@ -278,3 +278,47 @@ fn dual_stack_lab_build_and_drop() {
         assert!(!existing.contains(ns), "{ns} survived drop");
     }
 }
+
+/// A child that `try_wait` already reaped (a start that exited early) is
+/// not signalled when it drops: its pid may be another process's by now.
+/// A live one is asked, then killed and reaped.
+#[test]
+fn a_reaped_child_is_not_signalled_a_live_one_is_stopped() {
+    let child = std::process::Command::new("true").spawn().unwrap();
+    let mut done = Spawned(child);
+    let reaped = wait_for(Duration::from_secs(10), || {
+        done.0.try_wait().ok().flatten()
+    });
+    assert!(reaped.is_some(), "`true` never ended");
+    let mut asked = Vec::new();
+    done.stop(|pid| {
+        asked.push(pid);
+        true
+    });
+    assert!(asked.is_empty(), "signalled reaped pid(s) {asked:?}");
+
+    let child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let mut live = Spawned(child);
+    let pid = live.id();
+    live.stop(|p| {
+        asked.push(p);
+        false
+    });
+    assert_eq!(asked, [pid]);
+    assert!(live.0.try_wait().unwrap().is_some(), "not reaped");
+}
+
+/// The lab's commands (`ip`, `kill`) run in a process group of their own,
+/// out of reach of a terminal's Ctrl-C or hangup: a second Ctrl-C while
+/// `ringvs demo` deletes its namespaces left them behind.
+#[test]
+fn lab_commands_run_in_a_process_group_of_their_own() {
+    let mut cat = std::process::Command::new("cat");
+    cat.arg("/proc/self/stat");
+    let out = cmd::run_cmd(cat).unwrap();
+    let stat = String::from_utf8_lossy(&out.stdout).into_owned();
+    // "pid (comm) state ppid pgrp ...": `cat` has no space in its name.
+    let f: Vec<&str> = stat.split_whitespace().collect();
+    assert_eq!(f[1], "(cat)", "{stat}");
+    assert_eq!(f[0], f[4], "pid and process group differ: {stat}");
+}
