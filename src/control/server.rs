@@ -449,12 +449,18 @@ mod tests {
             let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
             let errs: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
             assert_eq!(won.len(), 1, "round {round}: refused {errs:?}");
-            assert!(errs[0].contains("another director"), "round {round}: {errs:?}");
+            assert!(
+                errs[0].contains("another director"),
+                "round {round}: {errs:?}"
+            );
             // The winner's socket is the one at the path.
             let (l, _file) = won[0];
             l.set_nonblocking(true).unwrap();
             let _c = UnixStream::connect(&path).unwrap();
-            assert!(l.accept().is_ok(), "round {round}: the path is not the winner's");
+            assert!(
+                l.accept().is_ok(),
+                "round {round}: the path is not the winner's"
+            );
             drop(results);
             assert!(!path.exists(), "round {round}: left behind");
         }

@@ -56,7 +56,6 @@ impl Drop for Spawned {
     }
 }
 
-
 /// `ip netns exec NS PROGRAM ARGS...`
 pub fn ns_command(ns: &str, program: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new("ip");

@@ -286,9 +286,7 @@ fn dual_stack_lab_build_and_drop() {
 fn a_reaped_child_is_not_signalled_a_live_one_is_stopped() {
     let child = std::process::Command::new("true").spawn().unwrap();
     let mut done = Spawned(child);
-    let reaped = wait_for(Duration::from_secs(10), || {
-        done.0.try_wait().ok().flatten()
-    });
+    let reaped = wait_for(Duration::from_secs(10), || done.0.try_wait().ok().flatten());
     assert!(reaped.is_some(), "`true` never ended");
     let mut asked = Vec::new();
     done.stop(|pid| {
@@ -297,7 +295,10 @@ fn a_reaped_child_is_not_signalled_a_live_one_is_stopped() {
     });
     assert!(asked.is_empty(), "signalled reaped pid(s) {asked:?}");
 
-    let child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
     let mut live = Spawned(child);
     let pid = live.id();
     live.stop(|p| {
