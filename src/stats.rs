@@ -129,11 +129,12 @@ counters! {
     /// the old MAC answered a probe: a forgery, or a duplicate address.
     /// Counted by the control thread.
     NeighRefuted => "neigh_refuted",
-    /// Asks to resolve a new neighbor refused because its family's table
-    /// was full: 4096 entries once the failed ones and those unused for 5 s
-    /// were forced out (entries on the internal NIC never are). Traffic to
-    /// that neighbor waits and is dropped unresolved. Counted by the
-    /// control thread.
+    /// Asks to resolve a new neighbor on the external NIC (a client)
+    /// refused because its family's table was full: 4096 entries once the
+    /// failed ones and those unused for 5 s were forced out. Traffic to that
+    /// neighbor waits and is dropped unresolved. An ask on the internal NIC
+    /// (a real server, its gateway) is never refused: it takes the place of
+    /// the external entry used longest ago. Counted by the control thread.
     NeighTableFull => "neigh_table_full",
     /// Neighbor advertisements sent in answer to solicitations for our
     /// IPv6 addresses (the VIPs and the external address; the DIP).

@@ -53,11 +53,15 @@
 //! needs (failed ones, then those neither used nor confirmed for
 //! [`FORCED_GC_AGE`], oldest first, down to [`GC_THRESH2`]), at most every
 //! [`FORCED_GC_EVERY`] (every [`FORCED_GC_FULL`] once the table is full);
-//! in a table still of [`GC_THRESH3`] entries none is made and the ask is
-//! refused ([`NeighTable::refused`], the `neigh_table_full` counter). An
-//! entry on the internal NIC (a real server, its gateway) or one being
-//! probed or verified is never forced out: a flood of spoofed clients on
-//! the external NIC can fill the table, not empty it of what serves.
+//! in a table still of [`GC_THRESH3`] entries no external one is made and
+//! the ask is refused ([`NeighTable::refused`], the `neigh_table_full`
+//! counter). An entry on the internal NIC (a real server, its gateway) or
+//! one being probed or verified is never forced out, and an ask on the
+//! internal NIC is never refused: it takes the place of the external entry
+//! used longest ago, whatever its age (or is made past the bound if none
+//! may go), unlike Linux's `neigh_alloc`. A flood of spoofed clients on the
+//! external NIC can fill the table, not keep it from re-learning what
+//! serves.
 //!
 //! Router advertisements are not events: the table never learns from one.
 
@@ -127,7 +131,9 @@ pub const GC_THRESH1: usize = 128;
 /// Linux's `gc_thresh2` (512) times 4, as [`GC_THRESH3`].
 pub const GC_THRESH2: usize = 2048;
 /// A family's table holds at most this many entries (per family, both NICs
-/// together); an ask for a new neighbor past it is refused. Linux's
+/// together); an ask for a new neighbor on the external NIC past it is
+/// refused, one on the internal NIC takes an external entry's place (or,
+/// if none may go, is made past it: the configuration bounds those). Linux's
 /// `gc_thresh3` (1024) times 4, a deliberate difference: the director's
 /// external link may hold many on-link clients, every one of them an
 /// entry, and 4096 entries still publish in well under a millisecond.
@@ -351,8 +357,9 @@ pub struct NeighTable {
     /// Claims from another MAC that the old MAC refuted by answering (both
     /// families).
     pub refuted: u64,
-    /// Asks for a new neighbor refused because its family's table was full
-    /// ([`GC_THRESH3`] entries once the unneeded ones were forced out).
+    /// Asks for a new neighbor on the external NIC refused because its
+    /// family's table was full ([`GC_THRESH3`] entries once the unneeded
+    /// ones were forced out).
     pub refused: u64,
     /// A xorshift64 generator's state (never 0): the reachable times.
     rng: u64,

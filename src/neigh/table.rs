@@ -104,7 +104,8 @@ pub(super) struct Family<A> {
     pub(super) moved: u64,
     /// Claims from another MAC that the old MAC refuted by answering.
     pub(super) refuted: u64,
-    /// Asks for a new neighbor refused: the table was full ([`GC_THRESH3`]).
+    /// Asks for a new neighbor on the external NIC refused: the table was
+    /// full ([`GC_THRESH3`]).
     pub(super) refused: u64,
     /// When the entries nobody needs were last forced out
     /// ([`Family::forced_gc`]); Linux's `last_flush`.
@@ -148,11 +149,16 @@ impl<A: NeighAddr> Family<A> {
                 self.resolve(nic, ip, now)
             }
             Some(_) => None,
-            None if !self.room(now) => {
+            None if !self.room(now) && nic == Nic::Ext => {
                 self.refused += 1;
                 None
             }
             None => {
+                if self.entries.len() >= GC_THRESH3 {
+                    // A real server or gateway is never refused: it takes an
+                    // external entry's place, or is made past the bound.
+                    self.take_place(now);
+                }
                 self.used.insert((nic, ip), now);
                 self.entries.insert(
                     (nic, ip),
@@ -170,7 +176,8 @@ impl<A: NeighAddr> Family<A> {
     /// entries forces out those nobody needs first (every
     /// [`FORCED_GC_EVERY`]; every [`FORCED_GC_FULL`] once full), as Linux's
     /// `neigh_alloc` calls `neigh_forced_gc`, and one still of
-    /// [`GC_THRESH3`] makes none.
+    /// [`GC_THRESH3`] makes none on the external NIC (an internal one takes
+    /// a place, [`Family::take_place`]).
     fn room(&mut self, now: Instant) -> bool {
         let n = self.entries.len();
         let every = if n >= GC_THRESH3 {
@@ -188,44 +195,75 @@ impl<A: NeighAddr> Family<A> {
     /// Forces out entries nobody needs, down to [`GC_THRESH2`]: failed ones
     /// first, then those neither used nor confirmed for [`FORCED_GC_AGE`],
     /// the longest unused first (Linux's `neigh_forced_gc` removes failed
-    /// entries and those not updated for 5 s that nothing holds). Never an
-    /// entry on the internal NIC that names a MAC or is being resolved (real
-    /// servers and their gateway live there), nor one traffic is verifying
-    /// (`Delay`, `Probe`) or whose move is being verified.
+    /// entries and those not updated for 5 s that nothing holds).
     fn forced_gc(&mut self, now: Instant) {
         let excess = self.entries.len().saturating_sub(GC_THRESH2);
         if excess == 0 {
             return;
         }
-        let used = &self.used;
-        let mut spare: Vec<(Option<Instant>, (Nic, A))> = self
-            .entries
-            .iter()
-            .filter_map(|(&k, e)| {
-                let confirmed = match *e {
-                    EntryState::Failed { .. } => return Some((None, k)),
-                    _ if k.0 == Nic::Int => return None,
-                    EntryState::Reachable { until, .. } => until.checked_sub(REACHABLE),
-                    EntryState::Stale { confirmed, .. } => Some(confirmed),
-                    EntryState::Incomplete { .. } => None,
-                    EntryState::Delay { .. }
-                    | EntryState::Probe { .. }
-                    | EntryState::Verifying { .. } => return None,
-                };
-                let last = used.get(&k).copied().max(confirmed);
-                let old = last.is_none_or(|t| t + FORCED_GC_AGE <= now);
-                old.then_some((Some(last.unwrap_or(now)), k))
-            })
-            .collect();
+        let mut spare: Vec<_> = self.spare(now, FORCED_GC_AGE).collect();
         // Failed (`None`) first, then the longest unused.
         spare.sort_unstable_by_key(|&(t, _)| t);
         for (_, k) in spare.into_iter().take(excess) {
-            if let Some(e) = self.entries.remove(&k) {
-                self.used.remove(&k);
-                // A failed or incomplete entry was not published.
-                self.dirty |=
-                    !matches!(e, EntryState::Failed { .. } | EntryState::Incomplete { .. });
+            self.force_out(k);
+        }
+    }
+
+    /// An ask for a new neighbor on the internal NIC found the table full
+    /// even once the entries unused for [`FORCED_GC_AGE`] were forced out:
+    /// the entry nobody needs that was used or confirmed longest ago goes,
+    /// whatever its age, so that spoofed clients on the external NIC never
+    /// keep the director from re-learning a real server or its gateway. If
+    /// none may go (the table is full of internal entries and entries being
+    /// verified), the internal one is made past [`GC_THRESH3`]: the
+    /// configuration, not the network, bounds the internal entries. A
+    /// deliberate difference: Linux's `neigh_alloc` refuses any new
+    /// neighbour past `gc_thresh3`, whose table both links share.
+    fn take_place(&mut self, now: Instant) {
+        let oldest = self.spare(now, Duration::ZERO).min_by_key(|&(t, _)| t);
+        if let Some((_, k)) = oldest {
+            self.force_out(k);
+        }
+    }
+
+    /// The entries that may be forced out, with when each was last used or
+    /// confirmed (`None`: failed), if that was `age` ago or more. Never an
+    /// entry on the internal NIC that names a MAC or is being resolved (real
+    /// servers and their gateway live there), nor one traffic is verifying
+    /// (`Delay`, `Probe`) or whose move is being verified.
+    fn spare(
+        &self,
+        now: Instant,
+        age: Duration,
+    ) -> impl Iterator<Item = (Option<Instant>, (Nic, A))> + '_ {
+        self.entries.iter().filter_map(move |(&k, e)| {
+            let confirmed = match *e {
+                EntryState::Failed { .. } => return Some((None, k)),
+                _ if k.0 == Nic::Int => return None,
+                EntryState::Reachable { until, .. } => until.checked_sub(REACHABLE),
+                EntryState::Stale { confirmed, .. } => Some(confirmed),
+                EntryState::Incomplete { .. } => None,
+                EntryState::Delay { .. }
+                | EntryState::Probe { .. }
+                | EntryState::Verifying { .. } => {
+                    return None;
+                }
+            };
+            // `resolve` notes every new entry's use; one with no time known
+            // is taken for old, as the last to go.
+            match self.used.get(&k).copied().max(confirmed) {
+                Some(last) => (last + age <= now).then_some((Some(last), k)),
+                None => Some((Some(now), k)),
             }
+        })
+    }
+
+    /// Removes the entry `k` [`Family::spare`] offered.
+    fn force_out(&mut self, k: (Nic, A)) {
+        if let Some(e) = self.entries.remove(&k) {
+            self.used.remove(&k);
+            // A failed or incomplete entry was not published.
+            self.dirty |= !matches!(e, EntryState::Failed { .. } | EntryState::Incomplete { .. });
         }
     }
 
@@ -1365,6 +1403,54 @@ mod test {
         assert_eq!(snap.get(Nic::Int, A::rs()), Some(MAC));
     }
 
+    /// A table full of external entries none of which may be forced out
+    /// yet (flooding clients being resolved, asked for in the last
+    /// [`FORCED_GC_AGE`]) refuses another external one, but not a real
+    /// server re-learned on the internal NIC: it takes the place of the
+    /// external entry asked for longest ago, and is probed. A table that
+    /// holds nothing but real servers makes one more past the bound.
+    fn an_internal_ask_is_never_refused<A: Fam>() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_secs(1);
+        let mut t = NeighTable::new();
+        let first = A::other();
+        t.event(A::resolve(Nic::Ext, first), t0);
+        let mut ip = A::next(first);
+        for _ in 0..GC_THRESH3 {
+            t.event(A::resolve(Nic::Ext, ip), t1);
+            ip = A::next(ip);
+        }
+        assert_eq!(t.entries().count(), GC_THRESH3);
+        assert_eq!(t.refused, 1, "the flood's last ask");
+
+        let t2 = t0 + Duration::from_secs(2);
+        assert_eq!(t.event(A::resolve(Nic::Ext, ip), t2), None);
+        assert_eq!(t.refused, 2, "an external ask is still refused");
+        let probe = A::probe(Nic::Int, A::rs(), None);
+        assert_eq!(t.event(resolve(A::rs()), t2), Some(probe));
+        assert_eq!(t.refused, 2, "the internal ask is not");
+        assert!(matches!(
+            t.state(Nic::Int, A::rs()),
+            Some(EntryState::Incomplete { probes: 1, .. })
+        ));
+        assert_eq!(t.state(Nic::Ext, first), None, "the oldest ask gave way");
+        assert!(t.state(Nic::Ext, A::next(first)).is_some());
+        assert_eq!(t.entries().count(), GC_THRESH3);
+        assert_eq!(t.event(answer(A::rs(), MAC), t2), None);
+        let snap = t.take_snapshot().expect("published");
+        assert_eq!(snap.get(Nic::Int, A::rs()), Some(MAC));
+
+        // Nothing but real servers: the next is made all the same.
+        let mut t = NeighTable::new();
+        let mut ip = A::rs();
+        for _ in 0..=GC_THRESH3 {
+            assert!(t.event(resolve(ip), t0).is_some());
+            ip = A::next(ip);
+        }
+        assert_eq!(t.entries().count(), GC_THRESH3 + 1);
+        assert_eq!(t.refused, 0);
+    }
+
     macro_rules! for_both_families {
         ($($name:ident),* $(,)?) => {
             mod ipv4 {
@@ -1400,5 +1486,6 @@ mod test {
         learn_resolves_like_a_probe_and_its_answer,
         the_reachable_time_is_random_and_drawn_again,
         the_table_is_capped_and_forces_out_what_nobody_needs,
+        an_internal_ask_is_never_refused,
     );
 }
