@@ -333,15 +333,19 @@ impl Ctl {
         names: &Names,
         (conns, missing): &(Vec<ConnInfo>, usize),
     ) -> Result<(String, String), AdmError> {
-        #[cfg(test)]
-        tests::LOCK_FREE_WHILE_LISTING.with(|p| p.set(Some(self.adm.try_lock().is_ok())));
         if o.daemon {
             return Ok((self.daemon_lines(), String::new()));
         }
         let zero = self.zero.lock().map(|z| z.clone()).unwrap_or_default();
-        let est = self.est.lock();
-        let no_est = Estimator::default();
-        let est = est.as_deref().unwrap_or(&no_est);
+        // Only a listing of the rules' rates reads the estimator, and a copy
+        // of its rates: a publish (`count_fresh`) and `-Z` take its lock
+        // under the configuration's, so a listing formatting with it held
+        // would stall them, and the neighbour loop behind them.
+        let est = if o.rate && shows_rules(o) {
+            self.est.lock().map(|e| e.rates_only()).unwrap_or_default()
+        } else {
+            Estimator::default()
+        };
         let live = Live {
             gauges: &|d| self.counts(d),
             stats: &|d| self.stats_since_zero(d, &zero),
@@ -353,6 +357,11 @@ impl Ctl {
                 t.secs(State::Udp),
             ],
         };
+        #[cfg(test)]
+        tests::LOCKS_FREE_WHILE_LISTING.with(|p| {
+            let free = (self.adm.try_lock().is_ok(), self.est.try_lock().is_ok());
+            p.set(Some(free));
+        });
         let text = format::format_list(shown, o, &live, names)?;
         // A partial listing is still shown, and said to be partial.
         let warn = if *missing > 0 && (o.connections || o.persistent_conn) {
@@ -550,36 +559,64 @@ mod tests {
     use std::collections::HashMap;
 
     thread_local! {
-        /// Whether the configuration's lock was free when a listing was
-        /// last formatted on this thread (`None`: none was).
-        pub(super) static LOCK_FREE_WHILE_LISTING: std::cell::Cell<Option<bool>> =
+        /// Whether the configuration's lock and the rate estimator's were
+        /// free when a listing was last formatted on this thread (`None`:
+        /// none was).
+        pub(super) static LOCKS_FREE_WHILE_LISTING: std::cell::Cell<Option<(bool, bool)>> =
             const { std::cell::Cell::new(None) };
+    }
+
+    fn locks_free() -> Option<(bool, bool)> {
+        LOCKS_FREE_WHILE_LISTING.with(|p| p.replace(None))
     }
 
     /// `-L` formats with the configuration's lock let go (the neighbour
     /// loop, the health republish and the metrics wait for it): the lock
     /// is free while the listing is made, for `-L -c`, which needs nothing
-    /// of the rules, and for `-L -n`, which formats a copy of them. (A
-    /// restore's listing lines show the table as the lines before them
-    /// left it, under the lock.)
+    /// of the rules, and for `-L -n`, which formats a copy of them. So is
+    /// the rate estimator's, which a publish (`count_fresh`) and `-Z` take
+    /// under the configuration's: `-L -c` does not read it, `--rate` reads
+    /// a copy of its rates. (A restore's listing lines show the table as
+    /// the lines before them left it, under the lock.)
     #[test]
     fn a_listing_is_formatted_without_the_configuration_lock() {
         let (c, _garp) = ctl(1);
         assert_eq!(adm(&c, "-A -t 198.18.0.110:80 -s rr").code, 0);
         assert_eq!(adm(&c, "-a -t 198.18.0.110:80 -r 198.19.0.2").code, 0);
-        for list in ["-L -n -c", "-L -n", "-L -n --stats", "-L --timeout"] {
-            LOCK_FREE_WHILE_LISTING.with(|p| p.set(None));
+        // 4096 connections in a second: 1024 a second, a quarter of the way.
+        let id = c.adm.lock().unwrap().cfg.services()[0].dests[0].id;
+        let at = |conns| {
+            HashMap::from([(
+                id,
+                DestStats {
+                    conns,
+                    ..DestStats::default()
+                },
+            )])
+        };
+        c.est.lock().unwrap().sample(&at(0), 1.0);
+        c.est.lock().unwrap().sample(&at(4096), 1.0);
+        for list in [
+            "-L -n -c",
+            "-L -n",
+            "-L -n --stats",
+            "-L --timeout",
+            "-L -n --rate",
+        ] {
             let r = adm(&c, list);
             assert_eq!(r.code, 0, "{list}: {}", r.err);
-            let free = LOCK_FREE_WHILE_LISTING.with(std::cell::Cell::get);
-            assert_eq!(free, Some(true), "{list}");
+            assert_eq!(locks_free(), Some((true, true)), "{list}");
         }
         assert!(adm(&c, "-L -n").out.contains("198.19.0.2:80"));
-        // In a restore the lock is held: the lines apply under it.
-        LOCK_FREE_WHILE_LISTING.with(|p| p.set(None));
+        let rate = adm(&c, "-L -n --rate").out;
+        let row = rate.lines().find(|l| l.contains("198.19.0.2:80"));
+        let cps = row.and_then(|l| l.split_whitespace().nth(2));
+        assert_eq!(cps, Some("1024"), "{rate}");
+        // In a restore the configuration's lock is held: the lines apply
+        // under it.
+        locks_free();
         assert_eq!(c.restore("-L -n\n").code, 0);
-        let free = LOCK_FREE_WHILE_LISTING.with(std::cell::Cell::get);
-        assert_eq!(free, Some(false));
+        assert_eq!(locks_free(), Some((false, true)));
     }
 
     /// A restore of listing lines is bounded: a file of 10000 `-L -n` over

@@ -65,6 +65,15 @@ impl Estimator {
         }
     }
 
+    /// The smoothed rates alone, for a listing to read after the lock of
+    /// the estimator is let go (its samples are not needed to read them).
+    pub(super) fn rates_only(&self) -> Estimator {
+        Estimator {
+            last: HashMap::new(),
+            avg: self.avg.clone(),
+        }
+    }
+
     /// `-Z` of the servers of `now` (their counters now): their rates start
     /// again from zero, and the next tick counts only what came after, as
     /// `ip_vs_zero_estimator` resets the rates and the last counters.
