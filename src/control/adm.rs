@@ -451,6 +451,16 @@ impl Ctl {
     /// a listing refused (`-L -t` of no such service) is that line's error,
     /// where ipvsadm's `list_service` ends the whole restore (`exit(1)`).
     pub(super) fn restore(&self, rules: &str) -> Response {
+        self.restore_with(rules, &|lists| self.connections_for(lists))
+    }
+
+    /// [`Ctl::restore`] of the workers' connections as `conns_for` gives
+    /// them for the listings that show them ([`Ctl::connections_for`]).
+    fn restore_with(
+        &self,
+        rules: &str,
+        conns_for: &dyn Fn(&[ListOpts]) -> (Vec<ConnInfo>, usize),
+    ) -> Response {
         let names = Names::system();
         // The syntax pass keeps no command (each line is parsed again as it
         // is applied): a request of 8 MiB of `-C` lines costs about its own
@@ -467,7 +477,7 @@ impl Ctl {
         if let Err(e) = checked {
             return Response::fail(e.exit_code(), e.to_string());
         }
-        let conns = self.connections_for(&conn_lists);
+        let conns = conns_for(&conn_lists);
         let Ok(mut guard) = self.adm.lock() else {
             return Response::fail(1, "internal error: configuration lock poisoned");
         };
@@ -489,20 +499,32 @@ impl Ctl {
         // listing line that would take them past `MAX_RESTORE_OUTPUT` is
         // refused, and every listing line after it is skipped without being
         // made, counted in one message at the end (a message each would
-        // cost many times the line).
+        // cost many times the line). A listing at least `least` bytes long
+        // (`-L -c`: its connections times the shortest line) is refused
+        // before it is made when that cannot fit: a million connections
+        // take seconds to sort and format, under the lock.
         let (full, mut skipped) = (std::cell::Cell::new(false), 0usize);
-        let mut print = |text: &str| {
-            if out.len() + text.len() > MAX_RESTORE_OUTPUT {
+        let mut print =
+            |least: usize, make: &mut dyn FnMut() -> Result<(String, String), AdmError>| {
+                let fits =
+                    |n: usize, out: &String| out.len().saturating_add(n) <= MAX_RESTORE_OUTPUT;
+                if fits(least, &out) {
+                    let (text, w) = make()?;
+                    if fits(text.len(), &out) {
+                        out.push_str(&text);
+                        if !warn.contains(&w) {
+                            warn.push_str(&w);
+                        }
+                        return Ok(());
+                    }
+                }
                 full.set(true);
-                return Err(AdmError::Usage(format!(
+                Err(AdmError::Usage(format!(
                     "not listed: the listings of a restore may print at most {} MiB \
-                     (list with `ringvs adm -L` on its own)",
+                 (list with `ringvs adm -L` on its own)",
                     MAX_RESTORE_OUTPUT >> 20
-                )));
-            }
-            out.push_str(text);
-            Ok(())
-        };
+                )))
+            };
         let mut permit = |cfg: &Config, cmd: &AdmCommand| {
             match cmd {
                 AdmCommand::Zero { service }
@@ -513,14 +535,19 @@ impl Ctl {
                 }
                 AdmCommand::List(_) | AdmCommand::Save { .. } if full.get() => skipped += 1,
                 AdmCommand::List(o) => {
-                    let (text, w) = self.list_of(cfg, &timeouts.get(), o, &names, &conns)?;
-                    print(&text)?;
-                    if !warn.contains(&w) {
-                        warn.push_str(&w);
-                    }
+                    let least = if o.connections {
+                        conns.0.len().saturating_mul(format::CONN_LINE_MIN)
+                    } else {
+                        0
+                    };
+                    print(least, &mut || {
+                        self.list_of(cfg, &timeouts.get(), o, &names, &conns)
+                    })?;
                 }
                 AdmCommand::Save { numeric } => {
-                    print(&format::format_save(cfg, *numeric, &names))?;
+                    print(0, &mut || {
+                        Ok((format::format_save(cfg, *numeric, &names), String::new()))
+                    })?;
                 }
                 _ => {}
             }
@@ -666,6 +693,55 @@ mod tests {
         );
         // The line after the listings applied.
         assert_eq!(adm(&c, "-L -n -t 198.18.2.1:80").code, 0);
+    }
+
+    /// A restore's `-L -c` line that cannot fit in what a restore may print
+    /// (its connections times the shortest line a connection takes,
+    /// `CONN_LINE_MIN`) is refused before the listing is made: it would be
+    /// sorted and formatted under the configuration's lock, to be thrown
+    /// away. One that fits is still listed.
+    #[test]
+    fn a_restore_refuses_a_connection_listing_too_big_before_making_it() {
+        let (c, _garp) = ctl(1);
+        let conn = ConnInfo {
+            proto: 6,
+            client: ([198, 18, 9, 1].into(), 1),
+            vip: ([198, 18, 0, 110].into(), 80),
+            dest: ([198, 19, 0, 2].into(), 80),
+            state: State::Established,
+            expires_in: 1,
+            template: false,
+            assured: false,
+            pe: None,
+        };
+        let numeric = |list: &str| match ipvsadm::parse(&[list.to_string(), "-n".into()]) {
+            Ok(AdmCommand::List(o)) => o,
+            other => panic!("{other:?}"),
+        };
+        // No connection line is shorter than the bound (the shortest
+        // destination, numeric, is longer than its `:`).
+        let one = format::format_conns(&[conn.clone()], &numeric("-Lc"), &Names::none());
+        let line = one.lines().nth(2).unwrap_or_default();
+        assert!(line.len() + 1 >= format::CONN_LINE_MIN, "{line:?}");
+        let many = vec![conn.clone(); MAX_RESTORE_OUTPUT / format::CONN_LINE_MIN + 1];
+        locks_free();
+        let r = c.restore_with("-L -n -c\n-A -t 198.18.2.1:80 -s rr\n", &|_| {
+            (many.clone(), 0)
+        });
+        assert_eq!(r.code, 255);
+        assert_eq!(
+            r.err,
+            "line 1: not listed: the listings of a restore may print at most 8 MiB \
+             (list with `ringvs adm -L` on its own)\n"
+        );
+        assert_eq!(r.out, "");
+        assert_eq!(locks_free(), None, "the listing was not made");
+        assert_eq!(adm(&c, "-L -n -t 198.18.2.1:80").code, 0);
+        // Ten connections fit: listed, under the header.
+        let r = c.restore_with("-L -n -c\n", &|_| (vec![conn.clone(); 10], 0));
+        assert_eq!(r.code, 0, "{}", r.err);
+        assert_eq!(r.out.lines().count(), 12, "{}", r.out);
+        assert_eq!(r.out.lines().nth(2), Some(line));
     }
 
     fn adm(c: &Ctl, line: &str) -> Response {
