@@ -553,7 +553,8 @@ impl Ctl {
             }
             self.sync_permits(cfg, cmd)
         };
-        let mut errors = ipvsadm::restore_parsed(&mut st.cfg, rules, &names, &mut set, &mut permit);
+        let restored = ipvsadm::restore_parsed(&mut st.cfg, rules, &names, &mut set, &mut permit);
+        let mut errors = restored.errors;
         if skipped > 0 {
             errors.push(format!(
                 "{skipped} later listing line(s) not listed either: the same limit"
@@ -565,12 +566,26 @@ impl Ctl {
             self.zero_total();
         }
         self.changed(st, &before);
-        let mut r = if errors.is_empty() {
+        // A line that no longer parses (a file it reads changed since the
+        // check) is a syntax error, exit 2, and says what of the restore
+        // applied: the lines before it.
+        let code = match restored.stopped {
+            Some(e) => {
+                errors.push(format!(
+                    "{e} (it parsed when the rules were checked, as a file it reads \
+                     changed: the lines before it are applied, none after it)"
+                ));
+                2
+            }
+            None if errors.is_empty() => 0,
+            None => 255,
+        };
+        let mut r = if code == 0 {
             Response::ok(out)
         } else {
             Response {
                 out,
-                ..Response::fail(255, errors.join("\n"))
+                ..Response::fail(code, errors.join("\n"))
             }
         };
         r.err.insert_str(0, &warn);
@@ -742,6 +757,43 @@ mod tests {
         assert_eq!(r.code, 0, "{}", r.err);
         assert_eq!(r.out.lines().count(), 12, "{}", r.out);
         assert_eq!(r.out.lines().nth(2), Some(line));
+    }
+
+    /// A restore line whose `--check-cert` file changes between the check
+    /// and the applying pass (here as the workers are asked for their
+    /// connections, between the two) exits 2 at that line, saying the
+    /// lines before it applied and none after it did.
+    #[test]
+    fn a_restore_line_that_no_longer_parses_exits_2_where_it_stopped() {
+        let (c, _garp) = ctl(1);
+        let tls = |f: &str| format!("{}/tests/data/tls/{f}", env!("CARGO_MANIFEST_DIR"));
+        let cert = std::env::temp_dir().join(format!("ringvs-adm-{}.crt", std::process::id()));
+        std::fs::copy(tls("client.crt"), &cert).unwrap();
+        let rules = format!(
+            "-A -t 198.18.0.110:443 -s rr\n\
+             -A -t 198.18.0.111:443 -s rr --check https --check-cert {} --check-key {}\n\
+             -A -t 198.18.0.112:443 -s rr\n",
+            cert.display(),
+            tls("client.key")
+        );
+        let r = c.restore_with(&rules, &|_| {
+            let _ = std::fs::write(&cert, "not a certificate\n");
+            (Vec::new(), 0)
+        });
+        let _ = std::fs::remove_file(&cert);
+        assert_eq!(r.code, 2, "{}", r.err);
+        assert!(r.err.starts_with("line 2: "), "{}", r.err);
+        assert!(
+            r.err.ends_with(
+                " (it parsed when the rules were checked, as a file it reads changed: \
+                 the lines before it are applied, none after it)\n"
+            ),
+            "{}",
+            r.err
+        );
+        assert_eq!(adm(&c, "-S -n").out, "-A -t 198.18.0.110:443 -s rr\n");
+        // What applied is published.
+        assert_eq!(c.shared.config.load().services.len(), 1);
     }
 
     fn adm(c: &Ctl, line: &str) -> Response {

@@ -69,7 +69,7 @@ pub use command::{
 };
 pub use parse::{parse, parse_with};
 pub use rules::{
-    apply_line, check_rules, parse_numbered, parse_rules, parse_rules_with, restore,
+    Restored, apply_line, check_rules, parse_numbered, parse_rules, parse_rules_with, restore,
     restore_checked, restore_parsed, rule_commands, rule_lines,
 };
 

@@ -174,29 +174,49 @@ pub fn restore_checked(
     permit: &mut dyn FnMut(&Config, &AdmCommand) -> Result<(), AdmError>,
 ) -> Result<Vec<String>, AdmError> {
     check_rules(text, names, &mut |_| {})?;
-    Ok(restore_parsed(cfg, text, names, set_timeout, permit))
+    let restored = restore_parsed(cfg, text, names, set_timeout, permit);
+    match restored.stopped {
+        Some(e) => Err(e),
+        None => Ok(restored.errors),
+    }
+}
+
+/// What [`restore_parsed`] did.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// The messages of the lines refused (`line N: …`); the others applied.
+    pub errors: Vec<String>,
+    /// The error of a line that parsed when the text was checked but not
+    /// as it was applied: a `--check-cert` or `--check-key` file is read
+    /// at each parse, and one changed between the two no longer loads.
+    /// The restore stopped at that line, a syntax error (exit 2): the
+    /// lines before it are applied, none after it.
+    pub stopped: Option<AdmError>,
 }
 
 /// The applying half of [`restore_checked`], of a text checked already
 /// ([`check_rules`]): the control plane checks before it takes the
 /// configuration's lock, and parses each line again as it applies it, so
 /// that no more than one line's command is held at a time (the same text
-/// with the same names parses the same way; a line that would not is an
-/// error of its line).
+/// with the same names parses the same way, but for the files a line
+/// reads: one that no longer parses stops the restore there,
+/// [`Restored::stopped`]).
 pub fn restore_parsed(
     cfg: &mut Config,
     text: &str,
     names: &Names,
     set_timeout: &mut dyn FnMut(u32, u32, u32),
     permit: &mut dyn FnMut(&Config, &AdmCommand) -> Result<(), AdmError>,
-) -> Vec<String> {
+) -> Restored {
     let mut errors = Vec::new();
     for c in rule_commands(text, names) {
         let (line, cmd) = match c {
             Ok(c) => c,
             Err(e) => {
-                errors.push(e.to_string());
-                continue;
+                return Restored {
+                    errors,
+                    stopped: Some(e),
+                };
             }
         };
         let cmd = &cmd;
@@ -207,7 +227,10 @@ pub fn restore_parsed(
             errors.push(format!("line {line}: {e}"));
         }
     }
-    errors
+    Restored {
+        errors,
+        stopped: None,
+    }
 }
 
 /// Applies one line of a rules file (`-R`, `ringvs run --rules`): as
@@ -298,6 +321,40 @@ mod tests {
             e.to_string(),
             "check-ip on a real server needs its service's --check"
         );
+    }
+
+    /// A line that parsed when the rules were checked but not as it is
+    /// applied (its `--check-cert` file changed between the passes) stops
+    /// the restore at it, a syntax error (exit 2): the lines before it
+    /// stay applied, none after it is, rather than it becoming a refused
+    /// line of a restore that goes on (exit 255).
+    #[test]
+    fn a_line_that_no_longer_parses_stops_the_restore() {
+        let tls = |f: &str| format!("{}/tests/data/tls/{f}", env!("CARGO_MANIFEST_DIR"));
+        let cert = std::env::temp_dir().join(format!("ringvs-reparse-{}.crt", std::process::id()));
+        std::fs::copy(tls("client.crt"), &cert).unwrap();
+        let text = format!(
+            "-A -t 198.18.0.110:443 -s rr\n\
+             -A -t 198.18.0.111:443 -s rr --check https --check-cert {} --check-key {}\n\
+             -A -t 198.18.0.112:443 -s rr\n",
+            cert.display(),
+            tls("client.key")
+        );
+        let names = Names::none();
+        let checked = check_rules(&text, &names, &mut |_| {});
+        std::fs::write(&cert, "not a certificate\n").unwrap();
+        let mut cfg = Config::new();
+        let r = restore_parsed(&mut cfg, &text, &names, &mut |_, _, _| {}, &mut |_, _| {
+            Ok(())
+        });
+        let _ = std::fs::remove_file(&cert);
+        checked.unwrap();
+        assert_eq!(r.errors, Vec::<String>::new());
+        let e = r.stopped.unwrap();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().starts_with("line 2: "), "{e}");
+        let saved = format_save(&cfg, true, &Names::none());
+        assert_eq!(saved, "-A -t 198.18.0.110:443 -s rr\n");
     }
 
     /// A sync daemon or `--ha` line in a rules file refuses the whole file
