@@ -20,6 +20,10 @@ use std::sync::Arc;
 /// times the connection table's).
 pub(super) const MAX_RESTORE_OUTPUT: usize = crate::proto::MAX_REQUEST;
 
+/// The workers' connections, and how many workers did not answer
+/// ([`Ctl::connections_for`]).
+type Conns = (Vec<ConnInfo>, usize);
+
 /// The configuration as the control thread keeps it.
 pub(super) struct AdmState {
     pub(super) cfg: Config,
@@ -456,11 +460,7 @@ impl Ctl {
 
     /// [`Ctl::restore`] of the workers' connections as `conns_for` gives
     /// them for the listings that show them ([`Ctl::connections_for`]).
-    fn restore_with(
-        &self,
-        rules: &str,
-        conns_for: &dyn Fn(&[ListOpts]) -> (Vec<ConnInfo>, usize),
-    ) -> Response {
+    fn restore_with(&self, rules: &str, conns_for: &dyn Fn(&[ListOpts]) -> Conns) -> Response {
         let names = Names::system();
         // The syntax pass keeps no command (each line is parsed again as it
         // is applied): a request of 8 MiB of `-C` lines costs about its own
@@ -735,7 +735,8 @@ mod tests {
         };
         // No connection line is shorter than the bound (the shortest
         // destination, numeric, is longer than its `:`).
-        let one = format::format_conns(&[conn.clone()], &numeric("-Lc"), &Names::none());
+        let one =
+            format::format_conns(std::slice::from_ref(&conn), &numeric("-Lc"), &Names::none());
         let line = one.lines().nth(2).unwrap_or_default();
         assert!(line.len() + 1 >= format::CONN_LINE_MIN, "{line:?}");
         let many = vec![conn.clone(); MAX_RESTORE_OUTPUT / format::CONN_LINE_MIN + 1];
