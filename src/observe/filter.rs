@@ -781,7 +781,6 @@ mod test {
         assert!(Filter::parse("! tcp and port 80 and net 198.18.0.0/16").is_ok());
     }
 
-    /// `net` with bits past its prefix is refused, as tcpdump refuses it.
     /// Numbers as libpcap's scanner reads them (`scanner.l`, `stoulen`):
     /// a leading 0 is octal, `0x` hex, so `port 010` is port 8 in tcpdump,
     /// and `port 080` an error that says why.
@@ -816,6 +815,7 @@ mod test {
         assert!(err.contains("leading 0 is octal"), "{err}");
     }
 
+    /// `net` with bits past its prefix is refused, as tcpdump refuses it.
     #[test]
     fn net_with_host_bits_is_refused() {
         for e in ["net 198.18.0.1/24", "src net 2001:2:0:1::1/64"] {
