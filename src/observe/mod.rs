@@ -251,6 +251,10 @@ pub struct TraceRec {
     pub nic: u8,
     pub handed: bool,
     pub len: u16,
+    /// CRC32C of the frame's bytes: with `nic` and `len`, what pairs the
+    /// records a packet handed to another worker gives on each (the owner
+    /// handles the same bytes).
+    pub id: u32,
     pub sum: filter::Summary,
     /// Bit `Ctr as usize` set for every counter the packet moved.
     pub moved: u128,

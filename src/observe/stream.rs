@@ -49,7 +49,7 @@ pub const LOAD_WAIT: Duration = Duration::from_secs(1);
 /// for the client to print if a worker had not taken it in time.
 fn republish_and_wait(host: &dyn TapHost) -> Response {
     let mut r = Response::ok(String::new());
-    if !republish_wait(host) {
+    if !republish_wait(host, || {}) {
         r.err = format!(
             "warning: a worker had not taken the tap after {} s; its first frames may be missing\n",
             LOAD_WAIT.as_secs()
@@ -59,13 +59,15 @@ fn republish_and_wait(host: &dyn TapHost) -> Response {
 }
 
 /// Republish the tap slot and wait (at most [`LOAD_WAIT`]) until every
-/// worker has taken it; false if one had not (and the director is not
-/// stopping).
-fn republish_wait(host: &dyn TapHost) -> bool {
+/// worker has taken it, calling `meanwhile` every millisecond; false if one
+/// had not (and the director is not stopping).
+fn republish_wait(host: &dyn TapHost, mut meanwhile: impl FnMut()) -> bool {
     let e = host.republish();
     let until = Instant::now() + LOAD_WAIT;
+    meanwhile();
     while !host.loaded(e) && !host.stopping() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(1));
+        meanwhile();
     }
     host.loaded(e) || host.stopping()
 }
@@ -85,6 +87,14 @@ pub const BUSY_WAIT: Duration = Duration::from_secs(1);
 /// a packet counted but handed to another worker (it is there within a pass
 /// unless the queue was full and it was dropped).
 pub const HANDOFF_WAIT: Duration = Duration::from_secs(1);
+/// Most messages [`pump`] takes before it looks again at the client, the
+/// director and the time: records past a trace's count add nothing to
+/// write, so without a bound a busy filter kept it taking them.
+const PASS_RECORDS: usize = 256;
+/// Most packets a trace keeps counted with their other record (a handoff's)
+/// still to come; past them the oldest is forgotten, and its other record
+/// counts as a packet of its own.
+const OPEN_PACKETS: usize = 32;
 
 pub(super) fn write_msg(w: &mut impl Write, ty: u8, parts: &[&[u8]]) -> io::Result<()> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
@@ -139,12 +149,55 @@ fn peer_gone(stream: &UnixStream) -> bool {
 }
 
 /// What a session's `next` took: messages for `packets` more packets (0:
-/// a trace record of a packet that goes on to another worker, whose record
-/// counts it), and whether a packet handed off still waits for its owner's
-/// record.
+/// the second record of a packet handed between workers, or a record not
+/// shown), and whether a packet counted still waits for its other record
+/// ([`Pairs`]).
 struct Took {
     packets: u64,
     open: bool,
+}
+
+/// A packet one worker hands to another (`--steer hash`, an ICMP error, a
+/// fragment) gives two records: the sender's (`handoff_out`) and its
+/// owner's (`handed`), in either order (the owner may push its record
+/// before the sender pushes its own). `Pairs` counts such a packet once, at
+/// the first of the two, and keeps it open (by `nic`, `len` and `id`, the
+/// frame's CRC) until its other record comes.
+#[derive(Default)]
+struct Pairs {
+    /// `(nic, len, id, sender's record seen)` and when it was seen.
+    open: [Option<((u8, u16, u32, bool), Instant)>; OPEN_PACKETS],
+}
+
+impl Pairs {
+    /// Whether to show `r` (`None`: a packet past the count, once it is
+    /// `reached`), and the packets it counts (0: the second record of a
+    /// packet counted). Once the count is reached only the other record of
+    /// an open packet is shown.
+    fn take(&mut self, r: &TraceRec, reached: bool) -> Option<u64> {
+        let sender = !r.handed && r.moved & (1u128 << Ctr::HandoffOut as usize) != 0;
+        if !r.handed && !sender {
+            // Handled by this worker alone.
+            return (!reached).then_some(1);
+        }
+        let other = (r.nic, r.len, r.id, !sender);
+        if let Some(e) = self.open.iter_mut().find(|e| e.is_some_and(|(h, _)| h == other)) {
+            *e = None;
+            return Some(0);
+        }
+        if reached {
+            return None;
+        }
+        // A free entry (`None` is least), else the oldest.
+        if let Some(e) = self.open.iter_mut().min_by_key(|e| e.map(|(_, t)| t)) {
+            *e = Some(((r.nic, r.len, r.id, sender), Instant::now()));
+        }
+        Some(1)
+    }
+
+    fn any(&self) -> bool {
+        self.open.iter().any(Option::is_some)
+    }
 }
 
 /// What [`pump`] ended with: the packets taken, why it ended (the end
@@ -158,8 +211,10 @@ struct Pumped {
 /// Pump messages from `next` (which appends one to the buffer, or says
 /// there is none) until `count` (0: no limit) packets are written, the
 /// client leaves, or the director stops. Once `count` is reached, `next` is
-/// told so (`true`) and asked only for the rest of packets already counted
-/// (a handed-off packet's owner's record), for at most [`HANDOFF_WAIT`]. A slow reader never ends the
+/// told so (`true`) and, while it says a packet counted is open, asked
+/// for its other record (see [`Pairs`]), for at most [`HANDOFF_WAIT`].
+/// Each pass takes at most [`PASS_RECORDS`] messages before it checks the
+/// client, the director and the time again. A slow reader never ends the
 /// session, as a slow tcpdump never ends its capture: with [`OUT_BUF`]
 /// bytes waiting for the socket, nothing more is taken from the workers,
 /// who drop and count (`capture_dropped`, `trace_dropped`) until the
@@ -194,10 +249,13 @@ fn pump(
             }
         }
         let mut busy = false;
+        let mut took = 0;
         while buf.len() < OUT_BUF
-            && (reached.is_none() || open)
+            && took < PASS_RECORDS
+            && reached.is_none_or(|t| open && t.elapsed() < HANDOFF_WAIT)
             && let Some(t) = next(&mut buf, reached.is_some())
         {
+            took += 1;
             n += t.packets;
             open = t.open;
             busy = true;
@@ -234,9 +292,12 @@ fn pump(
 /// Once a session is detached: republish and wait (at most [`LOAD_WAIT`],
 /// as an attach does) until every worker has let it go, so that the end
 /// message's `dropped` holds every drop the workers counted for it (their
-/// `capture_dropped`/`trace_dropped`), none still to come.
-fn detach_and_wait(host: &dyn TapHost) {
-    let _ = republish_wait(host);
+/// `capture_dropped`/`trace_dropped`), none still to come. Meanwhile
+/// `discard` empties the session's queue: what matched past the count
+/// (or after the client left) is thrown away, not left to fill the queue
+/// and count as dropped.
+fn detach_and_wait(host: &dyn TapHost, discard: impl FnMut()) {
+    let _ = republish_wait(host, discard);
 }
 
 /// Attach, giving a reader that just left [`BUSY_WAIT`] to be noticed and
@@ -312,7 +373,11 @@ pub fn serve_capture(
         None
     };
     host.tap().detach(Some(&cap), None);
-    detach_and_wait(host);
+    detach_and_wait(host, || {
+        while let Ok(b) = cap.full_rx.try_recv() {
+            let _ = cap.free_tx.try_send(b);
+        }
+    });
     let Some(p) = p else {
         return;
     };
@@ -342,48 +407,31 @@ pub fn serve_trace(
     }
     let ok = republish_and_wait(host);
     let mut seq = 0u64;
-    // Packets handed to another worker whose owner's record is still to
-    // come: a handed-off packet gives a record on each worker that handles
-    // it, and counts once, at its last.
-    let mut open = 0u64;
+    let mut pairs = Pairs::default();
     let p = if respond(stream, &ok) {
         Some(pump(host, stream, count, |w, reached| {
             let r = tr.rx.try_recv().ok()?;
-            let on = r.moved & (1u128 << Ctr::HandoffOut as usize) != 0;
-            if reached && !r.handed {
-                // A packet past the count: not shown, as tcpdump -c.
+            // None: a packet past the count, not shown, as tcpdump -c.
+            if let Some(packets) = pairs.take(&r, reached) {
+                seq += 1;
+                for line in format_trace(seq, &r, sched) {
+                    let _ = write_msg(w, b'T', &[line.as_bytes()]);
+                }
                 return Some(Took {
-                    packets: 0,
-                    open: open > 0,
+                    packets,
+                    open: pairs.any(),
                 });
             }
-            let packets = match (on, r.handed) {
-                (true, false) => {
-                    open += 1;
-                    0
-                }
-                (true, true) => 0,
-                (false, handed) => {
-                    if handed {
-                        open = open.saturating_sub(1);
-                    }
-                    1
-                }
-            };
-            seq += 1;
-            for line in format_trace(seq, &r, sched) {
-                let _ = write_msg(w, b'T', &[line.as_bytes()]);
-            }
             Some(Took {
-                packets,
-                open: open > 0,
+                packets: 0,
+                open: pairs.any(),
             })
         }))
     } else {
         None
     };
     host.tap().detach(None, Some(&tr));
-    detach_and_wait(host);
+    detach_and_wait(host, || while tr.rx.try_recv().is_ok() {});
     let Some(p) = p else {
         return;
     };
@@ -600,6 +648,96 @@ mod tests {
         assert!(ended.is_finished(), "still writing after {:?}", t.elapsed());
         ended.join().expect("end");
         assert!(got < whole, "all {got} bytes written");
+    }
+
+    /// Records a trace never shows once its count is reached add nothing to
+    /// write; with a packet counted still open, a pass takes at most
+    /// [`PASS_RECORDS`] of them before it looks at the director (and the
+    /// client and the time) again, where it took them as long as they came
+    /// and never saw the director stopping.
+    #[test]
+    fn a_pass_takes_a_bounded_number_of_records_while_a_handoff_is_open() {
+        #[derive(Default)]
+        struct Host {
+            slot: super::super::TapSlot,
+            checks: std::sync::atomic::AtomicU64,
+        }
+        impl TapHost for Host {
+            fn tap(&self) -> &super::super::TapSlot {
+                &self.slot
+            }
+            fn republish(&self) -> u64 {
+                1
+            }
+            fn loaded(&self, _: u64) -> bool {
+                true
+            }
+            // Stopping at its fourth look.
+            fn stopping(&self) -> bool {
+                self.checks.fetch_add(1, Ordering::Relaxed) >= 3
+            }
+        }
+        let host = Host::default();
+        let (director, _client) = UnixStream::pair().expect("socketpair");
+        let mut calls = 0usize;
+        let p = pump(&host, &director, 1, |w, _| {
+            calls += 1;
+            // An end to the records, so that a pump without a bound ends.
+            if calls > 1_000_000 {
+                return None;
+            }
+            if calls == 1 {
+                w.push(b'T');
+            }
+            Some(Took {
+                packets: u64::from(calls == 1),
+                open: true,
+            })
+        });
+        assert_eq!((p.n, p.why), (1, "stopping"));
+        assert!(calls <= 3 * PASS_RECORDS, "{calls} records taken");
+    }
+
+    fn rec(id: u32, handed: bool, out: bool) -> TraceRec {
+        TraceRec {
+            id,
+            len: 74,
+            handed,
+            moved: if out { 1u128 << Ctr::HandoffOut as usize } else { 0 },
+            ..TraceRec::default()
+        }
+    }
+
+    /// A packet handed to another worker counts once, at its first record,
+    /// whichever worker pushed it first; once the count is reached only
+    /// the other record of a packet counted is shown, not a record of
+    /// another packet, handed off or not.
+    #[test]
+    fn a_handed_off_packet_counts_at_its_first_record() {
+        let (p_out, p_owner) = (rec(1, false, true), rec(1, true, false));
+        let mut pairs = Pairs::default();
+        assert_eq!(pairs.take(&p_out, false), Some(1));
+        assert!(pairs.any());
+        assert_eq!(pairs.take(&rec(2, false, false), true), None);
+        assert_eq!(pairs.take(&rec(3, false, true), true), None);
+        assert_eq!(pairs.take(&rec(3, true, false), true), None);
+        assert!(pairs.any());
+        assert_eq!(pairs.take(&p_owner, true), Some(0));
+        assert!(!pairs.any());
+        // The owner's record first.
+        assert_eq!(pairs.take(&p_owner, false), Some(1));
+        assert_eq!(pairs.take(&p_out, false), Some(0));
+        assert!(!pairs.any());
+        // Same bytes, other NIC: another packet.
+        assert_eq!(pairs.take(&p_out, false), Some(1));
+        let other_nic = TraceRec { nic: 1, ..p_owner };
+        assert_eq!(pairs.take(&other_nic, true), None);
+        // Past OPEN_PACKETS, the oldest is forgotten.
+        for id in 10..10 + OPEN_PACKETS as u32 {
+            assert_eq!(pairs.take(&rec(id, false, true), false), Some(1));
+        }
+        assert_eq!(pairs.take(&p_owner, false), Some(1));
+        assert_eq!(pairs.take(&rec(11, true, false), false), Some(0));
     }
 
     /// A packet queued for ARP that pushed an older frame out of its full
