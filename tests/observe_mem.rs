@@ -440,8 +440,10 @@ fn a_stalled_reader_keeps_its_capture_until_it_goes() {
 
 /// `trace -c 1` counts packets, not records: a SYN that reaches the worker
 /// not owning its client's key gives a record there (`handoff_out`) and one
-/// on its owner (the connection created). The first does not end the
-/// session: both are written, and the end message counts one packet.
+/// on its owner (the connection created). The first counts the packet and
+/// the session waits for the second: both are written, and the end message
+/// counts one packet. A packet handled by one worker alone (R) whose record
+/// comes between the two is past the count: not shown, not counted.
 #[test]
 fn a_trace_count_counts_a_handed_off_packet_once_and_waits_for_its_owner() {
     use ringvs::observe::stream::{read_msg, serve_trace};
@@ -454,6 +456,9 @@ fn a_trace_count_counts_a_handed_off_packet_once_and_waits_for_its_owner() {
     let cport = (40000u16..)
         .find(|&p| ringvs::io::fanout::owner(be(CLIENT), p, 2, 0) == 1)
         .expect("a port owned by worker 1");
+    let local = (41000u16..)
+        .find(|&p| ringvs::io::fanout::owner(be(CLIENT), p, 2, 0) == 0)
+        .expect("a port owned by worker 0");
     let shared = Arc::clone(&lab.shared);
     let (director, client) = std::os::unix::net::UnixStream::pair().expect("socketpair");
     let served = std::thread::spawn(move || {
@@ -472,6 +477,9 @@ fn a_trace_count_counts_a_handed_off_packet_once_and_waits_for_its_owner() {
     lab.workers[0].rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), cport, 80, SYN));
     lab.workers[0].poll_once(now);
     assert_eq!(lab.workers[0].core.ctr.get(Ctr::HandoffOut), 1);
+    lab.workers[0].rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), local, 80, SYN));
+    lab.workers[0].poll_once(now);
+    assert_eq!(lab.workers[0].tx[Nic::Int].take_sent().len(), 1);
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(!served.is_finished(), "ended before the owner's record");
     lab.workers[1].poll_once(now);
@@ -511,6 +519,88 @@ fn a_trace_count_counts_a_handed_off_packet_once_and_waits_for_its_owner() {
         lines
             .iter()
             .any(|l| l.starts_with("#2 conn created, scheduled by rr to")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| (l.starts_with("#1 ") || l.starts_with("#2 "))
+                && !l.contains(&format!(":{local} "))),
+        "{lines:#?}"
+    );
+}
+
+/// Once `trace -c 1` has counted a packet handed off (P), a later packet
+/// (Q) handed to a third worker is past the count: the session shows
+/// neither of Q's records, though Q's owner's comes before P's, and ends
+/// with P's owner's, having counted one packet.
+#[test]
+fn a_trace_past_its_count_shows_only_the_owner_record_of_its_packet() {
+    use ringvs::observe::stream::{read_msg, serve_trace};
+    use std::io::BufRead;
+    let umem = ringvs::io::mem::MemUmem::new();
+    let mut lab = MemDirector::steered_on(3, &umem);
+    lab.resolve_all();
+    let owned_by = |w| {
+        (40000u16..)
+            .find(|&p| ringvs::io::fanout::owner(be(CLIENT), p, 3, 0) == w)
+            .expect("a port")
+    };
+    let (p_port, q_port) = (owned_by(1), owned_by(2));
+    let shared = Arc::clone(&lab.shared);
+    let (director, client) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+    let served = std::thread::spawn(move || {
+        serve_trace(&*shared, &director, "tcp", 1, &|_, _, _| Some("rr"))
+    });
+    while lab.shared.tap.current().is_none() {
+        std::thread::yield_now();
+    }
+    lab.poll();
+    let mut r = std::io::BufReader::new(client);
+    let mut answer = String::new();
+    r.read_line(&mut answer).expect("response");
+    assert!(answer.contains("\"code\":0"), "{answer}");
+    let now = lab.now;
+    for port in [p_port, q_port] {
+        lab.workers[0].rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), port, 80, SYN));
+        lab.workers[0].poll_once(now);
+    }
+    assert_eq!(lab.workers[0].core.ctr.get(Ctr::HandoffOut), 2);
+    lab.workers[2].poll_once(now);
+    assert_eq!(lab.workers[2].tx[Nic::Int].take_sent().len(), 1);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!served.is_finished(), "ended before P's owner's record");
+    lab.workers[1].poll_once(now);
+    assert_eq!(lab.workers[1].tx[Nic::Int].take_sent().len(), 1);
+    let mut lines = Vec::new();
+    let end = loop {
+        let (ty, m) = read_msg(&mut r).expect("read").expect("a message");
+        let m = String::from_utf8(m).expect("utf-8");
+        match ty {
+            b'T' => lines.push(m),
+            b'E' => break m,
+            t => panic!("message {t}"),
+        }
+    };
+    served.join().expect("served");
+    let v: serde_json::Value = serde_json::from_str(&end).expect("json");
+    assert_eq!(
+        (v["packets"].as_u64(), v["end"].as_str()),
+        (Some(1), Some("count"))
+    );
+    let rx: Vec<_> = lines.iter().filter(|l| l.contains(" rx ")).collect();
+    let p = format!(":{p_port} ");
+    assert_eq!(rx.len(), 2, "{lines:#?}");
+    assert!(
+        rx[0].starts_with("#1 rx worker 0 nic ext tcp") && rx[0].contains(&p),
+        "{lines:#?}"
+    );
+    assert!(
+        rx[1].starts_with("#2 rx worker 1 nic ext (handed off)") && rx[1].contains(&p),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains(&format!(":{q_port} "))),
         "{lines:#?}"
     );
 }
@@ -572,8 +662,13 @@ fn the_end_counts_the_drops_of_workers_that_still_had_the_capture() {
         std::thread::yield_now();
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
-    for _ in 0..ringvs::observe::CAPTURE_SLOTS + 10 {
-        cap.offer(0, p, &marked(2), 1000);
+    // The director empties the queue meanwhile (what matched past the count
+    // is thrown away): offered faster than it does, some drop.
+    let t = std::time::Instant::now();
+    while cap.dropped.load(Ordering::Relaxed) < 10 && t.elapsed().as_millis() < 500 {
+        for _ in 0..4 * ringvs::observe::CAPTURE_SLOTS {
+            cap.offer(0, p, &marked(2), 1000);
+        }
     }
     let dropped = cap.dropped.load(Ordering::Relaxed);
     assert!(dropped >= 10, "{dropped}");
@@ -591,4 +686,56 @@ fn the_end_counts_the_drops_of_workers_that_still_had_the_capture() {
         (Some(1), Some(dropped)),
         "{end}"
     );
+}
+
+/// Once its count is reached, a trace's queue is still emptied while the
+/// director waits for the workers to let the session go: what matches on
+/// a worker that still has it is past the count, thrown away, and not
+/// counted as dropped (`trace_dropped`, the end's `dropped`) for want of
+/// room in a queue nobody read.
+#[test]
+fn records_past_the_count_are_discarded_not_dropped_while_workers_let_go() {
+    use ringvs::observe::TraceRec;
+    use ringvs::observe::stream::{read_msg, serve_trace};
+    use std::io::BufRead;
+    let host = Arc::new(SlowHost::default());
+    let (director, client) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+    let h = Arc::clone(&host);
+    let served = std::thread::spawn(move || serve_trace(&*h, &director, "", 1, &|_, _, _| None));
+    while host.epoch.load(Ordering::SeqCst) < 1 {
+        std::thread::yield_now();
+    }
+    let tr = host.slot.current().and_then(|t| t.trace.clone());
+    let tr = tr.expect("attached");
+    host.seen.store(1, Ordering::SeqCst);
+    let mut r = std::io::BufReader::new(client);
+    let mut answer = String::new();
+    r.read_line(&mut answer).expect("response");
+    assert!(answer.contains("\"code\":0"), "{answer}");
+    assert!(tr.push(TraceRec::default()));
+    while host.epoch.load(Ordering::SeqCst) < 2 {
+        std::thread::yield_now();
+    }
+    // More than the queue holds, a worker that has not let go yet.
+    for _ in 0..5 {
+        for _ in 0..ringvs::observe::TRACE_SLOTS / 4 {
+            tr.push(TraceRec::default());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    host.seen.store(2, Ordering::SeqCst);
+    let end = loop {
+        let (ty, m) = read_msg(&mut r).expect("read").expect("a message");
+        if ty == b'E' {
+            break String::from_utf8(m).expect("utf-8");
+        }
+    };
+    served.join().expect("served");
+    let v: serde_json::Value = serde_json::from_str(&end).expect("json");
+    assert_eq!(
+        (v["packets"].as_u64(), v["dropped"].as_u64()),
+        (Some(1), Some(0)),
+        "{end}"
+    );
+    assert_eq!(tr.dropped.load(Ordering::Relaxed), 0);
 }
