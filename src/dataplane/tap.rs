@@ -49,7 +49,7 @@ impl Core {
         let before = trace.map(|_| self.ctr.0);
         let key = if trace.is_some() {
             rec.sum = filter::summarize(data);
-            rec.id = crc32c::crc32c(data);
+            rec.id = crate::observe::frame_id(data);
             let key = TraceKey::of(nic, &rec.sum);
             rec.before = key.as_ref().and_then(|k| self.snap_of(k));
             Some(key)

@@ -251,9 +251,8 @@ pub struct TraceRec {
     pub nic: u8,
     pub handed: bool,
     pub len: u16,
-    /// CRC32C of the frame's bytes: with `nic` and `len`, what pairs the
-    /// records a packet handed to another worker gives on each (the owner
-    /// handles the same bytes).
+    /// [`frame_id`]: with `nic`, what pairs the records a packet handed to
+    /// another worker gives on each.
     pub id: u32,
     pub sum: filter::Summary,
     /// Bit `Ctr as usize` set for every counter the packet moved.
@@ -263,6 +262,25 @@ pub struct TraceRec {
     /// Up to two frames sent (a NAT'd packet; an ARP or echo reply; the
     /// first two fragments of a fragmented one).
     pub tx: [Option<TxSnap>; 2],
+}
+
+/// CRC32C of an Ethernet frame up to the end of the IP packet its header
+/// claims (all of it if not IP, or if the frame holds less): the bytes a
+/// worker hands to another, which leaves out a short frame's Ethernet
+/// padding (`classify::fast4`), so that both records of the packet carry
+/// the same id. Computed only for a traced packet.
+pub fn frame_id(data: &[u8]) -> u32 {
+    let be = |i: usize| {
+        data.get(i..i + 2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+    };
+    let end = match be(12) {
+        Some(0x0800) => be(16).map(|l| 14 + l),
+        Some(0x86dd) => be(18).map(|l| 14 + 40 + l),
+        _ => None,
+    };
+    let end = end.map_or(data.len(), |e| e.min(data.len()));
+    crc32c::crc32c(&data[..end])
 }
 
 /// A trace session.

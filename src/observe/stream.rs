@@ -161,12 +161,13 @@ struct Took {
 /// fragment) gives two records: the sender's (`handoff_out`) and its
 /// owner's (`handed`), in either order (the owner may push its record
 /// before the sender pushes its own). `Pairs` counts such a packet once, at
-/// the first of the two, and keeps it open (by `nic`, `len` and `id`, the
-/// frame's CRC) until its other record comes.
+/// the first of the two, and keeps it open (by `nic` and `id`, the
+/// packet's CRC: not `len`, as a short frame's padding is not handed on)
+/// until its other record comes.
 #[derive(Default)]
 struct Pairs {
-    /// `(nic, len, id, sender's record seen)` and when it was seen.
-    open: [Option<((u8, u16, u32, bool), Instant)>; OPEN_PACKETS],
+    /// `(nic, id, sender's record seen)` and when it was seen.
+    open: [Option<((u8, u32, bool), Instant)>; OPEN_PACKETS],
 }
 
 impl Pairs {
@@ -180,8 +181,12 @@ impl Pairs {
             // Handled by this worker alone.
             return (!reached).then_some(1);
         }
-        let other = (r.nic, r.len, r.id, !sender);
-        if let Some(e) = self.open.iter_mut().find(|e| e.is_some_and(|(h, _)| h == other)) {
+        let other = (r.nic, r.id, !sender);
+        if let Some(e) = self
+            .open
+            .iter_mut()
+            .find(|e| e.is_some_and(|(h, _)| h == other))
+        {
             *e = None;
             return Some(0);
         }
@@ -190,7 +195,7 @@ impl Pairs {
         }
         // A free entry (`None` is least), else the oldest.
         if let Some(e) = self.open.iter_mut().min_by_key(|e| e.map(|(_, t)| t)) {
-            *e = Some(((r.nic, r.len, r.id, sender), Instant::now()));
+            *e = Some(((r.nic, r.id, sender), Instant::now()));
         }
         Some(1)
     }
@@ -703,7 +708,11 @@ mod tests {
             id,
             len: 74,
             handed,
-            moved: if out { 1u128 << Ctr::HandoffOut as usize } else { 0 },
+            moved: if out {
+                1u128 << Ctr::HandoffOut as usize
+            } else {
+                0
+            },
             ..TraceRec::default()
         }
     }
