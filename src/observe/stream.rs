@@ -166,9 +166,12 @@ struct Took {
 /// until its other record comes.
 #[derive(Default)]
 struct Pairs {
-    /// `(nic, id, sender's record seen)` and when it was seen.
-    open: [Option<((u8, u32, bool), Instant)>; OPEN_PACKETS],
+    open: [Option<(Half, Instant)>; OPEN_PACKETS],
 }
+
+/// A packet's record seen (kept with when), its other to come: `(nic, id,
+/// whether it is the sender's)`.
+type Half = (u8, u32, bool);
 
 impl Pairs {
     /// Whether to show `r` (`None`: a packet past the count, once it is
