@@ -405,10 +405,11 @@ impl Core {
                 });
                 // `forward` must not take this for the RX frame (zero copy).
                 let zc = self.zc.out.take();
+                let queued = self.ctr.get(Ctr::NeighQueued);
                 let ok = self.forward_outer((nic, hop), &buf[..h + n], tx, done, cut);
                 self.zc.out = zc;
                 if ok {
-                    self.count_encap(nic, hop);
+                    self.count_encap(nic, hop, self.ctr.get(Ctr::NeighQueued) != queued);
                 }
                 ok
             }
@@ -425,17 +426,18 @@ impl Core {
     /// counted (`fwd_in`, `icmp_error_direct`), as it goes
     /// (`PendingHop::also`), so that one given up is counted in neither.
     /// The packet parked last for the hop (whole, or the fragment that
-    /// counts it) is this one.
-    fn count_encap(&mut self, nic: Nic, hop: Hop) {
-        if hop.mac(&self.snap.neigh, nic).is_some() {
+    /// counts it) is this one. `parked`: the send parked it (what it did to
+    /// `neigh_queued`), so no second look at the neighbor snapshot.
+    fn count_encap(&mut self, nic: Nic, hop: Hop, parked: bool) {
+        if !parked {
             return self.ctr.inc(Ctr::TunnelEncap);
         }
-        let parked = self
+        let hop_queue = self
             .pending
             .0
             .iter_mut()
             .find(|p| p.n > 0 && p.nic == nic && p.ip == hop);
-        if let Some(p) = parked {
+        if let Some(p) = hop_queue {
             let newest = p.at(p.n - 1);
             p.also[newest] = Some(Ctr::TunnelEncap);
         }
