@@ -3575,6 +3575,144 @@ fn expire_nodest_conn_flushes_a_removed_servers_connections_and_templates() {
     assert_eq!(templates(&mut lab).len(), 2);
 }
 
+/// A director with `--expire-nodest-conn`, `rules`, one worker per
+/// `workers` and a table of `max` connections.
+fn nodest_lab(workers: usize, rules: &[&str], max: usize) -> MemDirector {
+    let env = Env {
+        sysctl: Sysctl {
+            expire_nodest_conn: true,
+            ..Sysctl::default()
+        },
+        ..env()
+    };
+    let mut lab = MemDirector::with_env(workers, rules, env, max);
+    lab.resolve_all();
+    lab
+}
+
+/// SYNs from client ports `ports` into worker 0, a burst a pass.
+fn syns(lab: &mut MemDirector, ports: std::ops::Range<u16>) {
+    for p in ports {
+        let f = tcp_frame(&L3::to_vip(), p, 80, SYN);
+        lab.w().rx[Nic::Ext].push(&f);
+        if p % 32 == 0 {
+            lab.poll_take();
+        }
+    }
+    lab.poll_take();
+}
+
+/// Connections of worker 0 to server `id`.
+fn conns_to(lab: &mut MemDirector, id: ringvs::config::DestId) -> usize {
+    lab.w().core.table.iter().filter(|c| c.dest() == id).count()
+}
+
+/// The `--expire-nodest-conn` flush drops at most `FLUSH_DROPS` (the
+/// expiry's budget) connections a pass, so that a removed server with
+/// many connections does not stall a pass (each drop leaves the index,
+/// maybe takes a template shard's lock), and goes on from the first it
+/// left: 300 connections of a removed server go in two passes, 256 and
+/// 44. Before, up to 4096 a table went in one pass.
+#[test]
+fn the_nodest_flush_drops_a_budget_of_connections_a_pass() {
+    use ringvs::dataplane::nodest::FLUSH_DROPS;
+    let mut lab = nodest_lab(1, STANDARD, 1024);
+    let (rs1, rs2) = (
+        lab.dest_id(Proto::Tcp, 80, RS1, 80),
+        lab.dest_id(Proto::Tcp, 80, RS2, 80),
+    );
+    syns(&mut lab, 10000..10600);
+    assert_eq!(conns_to(&mut lab, rs1), 300);
+    remove_rs(&mut lab, RS1);
+    lab.poll();
+    assert_eq!(lab.ctr(Ctr::ConnExpired), FLUSH_DROPS as u64);
+    assert!(lab.w().core.walking(), "the flush goes on");
+    lab.poll();
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 300);
+    assert_eq!(conns_to(&mut lab, rs1), 0);
+    assert_eq!(conns_to(&mut lab, rs2), 300);
+    // Then the template shards left, one a pass (two walked already).
+    for _ in 2..ringvs::nat::persist::TEMPLATE_SHARDS {
+        assert!(
+            lab.w().core.walking(),
+            "the flush runs: no sleep between steps"
+        );
+        lab.poll();
+    }
+    assert!(!lab.w().core.walking(), "done: the worker may sleep");
+}
+
+/// A removal while a flush walks goes on from where the walk stands,
+/// around the whole table again, where it started from the first entry:
+/// removals closer together than a walk (a flapping health check) never
+/// reached the table's tail. 4100 connections of RS2 come first, 10 of
+/// RS1 after them; RS1 is removed, a pass walks the first 4096 entries,
+/// RS2 is removed: the next pass goes on to RS1's (and the walk goes
+/// round to RS2's first ones after).
+#[test]
+fn a_new_removal_does_not_take_the_nodest_flush_back_to_the_start() {
+    let mut lab = nodest_lab(1, STANDARD, 8192);
+    let (rs1, rs2) = (
+        lab.dest_id(Proto::Tcp, 80, RS1, 80),
+        lab.dest_id(Proto::Tcp, 80, RS2, 80),
+    );
+    set_weight(&mut lab, RS1, 0);
+    syns(&mut lab, 10000..14100);
+    set_weight(&mut lab, RS1, 1);
+    set_weight(&mut lab, RS2, 0);
+    syns(&mut lab, 20000..20010);
+    assert_eq!(
+        (conns_to(&mut lab, rs2), conns_to(&mut lab, rs1)),
+        (4100, 10)
+    );
+    remove_rs(&mut lab, RS1);
+    lab.poll();
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 0, "the first 4096: RS2's");
+    remove_rs(&mut lab, RS2);
+    lab.poll();
+    assert_eq!(conns_to(&mut lab, rs1), 0, "the walk went on to them");
+    for _ in 0..40 {
+        lab.poll();
+    }
+    assert_eq!(lab.w().core.table.len(), 0);
+    assert_eq!(lab.ctr(Ctr::ConnExpired), 4110);
+}
+
+/// Worker 0 walks the templates once every worker has loaded the rules
+/// without the server (`Shared::loaded_by_all`): a worker a pass behind,
+/// still on the rules with it, may make a template for it meanwhile,
+/// which a walk before would have missed (it then lived its timeout, and
+/// came back with the server from the trash).
+#[test]
+fn the_nodest_template_walk_waits_for_every_worker_to_leave_the_server() {
+    use ringvs::nat::persist::TEMPLATE_SHARDS;
+    let mut lab = nodest_lab(2, PERSIST, 1024);
+    let with_rs1 = lab.shared.config.load_full();
+    remove_rs(&mut lab, RS1);
+    let without = lab.shared.config.load_full();
+    let now = lab.now;
+    for _ in 0..=TEMPLATE_SHARDS {
+        lab.workers[0].poll_once(now);
+    }
+    // Worker 1, a pass behind, on the rules with RS1 (rr's first): RS1
+    // and a template for it.
+    lab.shared.config.store(with_rs1);
+    let f = tcp_frame(&L3::to_vip(), 40000, 80, SYN);
+    lab.workers[1].rx[Nic::Ext].push(&f);
+    lab.workers[1].poll_once(now);
+    let sent = lab.workers[1].tx[Nic::Int].take_sent();
+    assert_eq!(parse_ip(&one(sent)).dst, RS1);
+    assert_eq!(templates(&mut lab).len(), 1);
+    // Its next pass loads the rules without RS1.
+    lab.shared.config.store(without);
+    lab.shared.bump();
+    for _ in 0..=TEMPLATE_SHARDS {
+        lab.poll();
+    }
+    let t = templates(&mut lab);
+    assert_eq!(t.len(), 0, "{t:?}");
+}
+
 /// Set the weight of `rs` in the published snapshot.
 fn set_weight(lab: &mut MemDirector, rs: Ipv4Addr, weight: u32) {
     let id = lab.dest_id(Proto::Tcp, 80, rs, 80);

@@ -63,7 +63,7 @@ mod listing;
 mod nat;
 mod nat6;
 mod ndp;
-mod nodest;
+pub mod nodest;
 mod ops;
 mod ours;
 mod overload;

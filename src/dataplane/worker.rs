@@ -277,7 +277,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                     || self.rx[Nic::Int].starved()
                     || self.core.frags.stalled());
             unsent_passes = if unsent { unsent_passes + 1 } else { 0 };
-            match idle(n, self.core.listing(), busy, unsent_passes) {
+            match idle(n, self.core.walking(), busy, unsent_passes) {
                 Idle::Work => {}
                 Idle::Spin => std::hint::spin_loop(),
                 Idle::Yield => relinquish(self.realtime),
@@ -435,7 +435,7 @@ pub const PUBLISH_EVERY: Duration = Duration::from_millis(1);
 /// What a worker does after a pass.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Idle {
-    /// Another pass at once: the pass had work, or a listing is under way.
+    /// Another pass at once: the pass had work, or a walk (listing, flush) runs.
     Work,
     /// `--busy-poll`: spin.
     Spin,
@@ -449,8 +449,8 @@ pub(super) enum Idle {
 
 /// [`Idle`] after a pass that handled `n` frames, `unsent_passes` the idle
 /// passes in a row that ended with frames unsent (0 if none are).
-pub(super) fn idle(n: usize, listing: bool, busy: bool, unsent_passes: u32) -> Idle {
-    if n > 0 || listing {
+pub(super) fn idle(n: usize, walking: bool, busy: bool, unsent_passes: u32) -> Idle {
+    if n > 0 || walking {
         Idle::Work
     } else if busy {
         Idle::Spin
@@ -577,8 +577,6 @@ impl Core {
         let s = &mut self.snap;
         s.tap = self.shared.tap.current();
         let old = std::mem::replace(&mut s.cfg, self.shared.config.load_full());
-        self.nodest
-            .start(self.env.sysctl.expire_nodest_conn, &old, &s.cfg);
         s.peers = self.shared.peers.load_full();
         self.scratch.clear();
         self.scratch.reserve(s.cfg.max_dests);
@@ -587,6 +585,7 @@ impl Core {
         s.neigh = neigh;
         // Loaded only now that the tap and the rest are (`Shared::loaded`).
         self.out.loaded.store(e, Ordering::Release);
+        self.start_flush(&old, e);
         changed
     }
 
