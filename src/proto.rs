@@ -119,12 +119,23 @@ impl Response {
 
 /// Send one request to the director at `socket` and wait for its answer.
 pub fn call(socket: &Path, cmd: Command) -> Result<Response, String> {
-    let mut s = UnixStream::connect(socket).map_err(|e| {
+    let s = UnixStream::connect(socket).map_err(|e| {
         format!(
             "cannot reach the director at {}: {e} (is `ringvs run` running, as root, with this --control?)",
             socket.display()
         )
     })?;
+    exchange(s, socket, cmd).map(|(_, r)| r)
+}
+
+/// Write `cmd` to the director at `socket` over the connected `s` and read
+/// its answer; the stream, for what follows an answer (a capture), and the
+/// answer.
+pub fn exchange(
+    s: UnixStream,
+    socket: &Path,
+    cmd: Command,
+) -> Result<(BufReader<UnixStream>, Response), String> {
     s.set_read_timeout(Some(IO_TIMEOUT * 2))
         .map_err(|e| e.to_string())?;
     s.set_write_timeout(Some(IO_TIMEOUT))
@@ -134,11 +145,12 @@ pub fn call(socket: &Path, cmd: Command) -> Result<Response, String> {
     line.push('\n');
     // A director that refuses us (credentials, too many clients) answers and
     // closes without reading: the write may fail, the answer is still there.
-    let written = s
+    let written = (&s)
         .write_all(line.as_bytes())
         .map_err(|e| format!("writing to {}: {e}", socket.display()));
+    let mut r = BufReader::new(s);
     let mut answer = String::new();
-    match BufReader::new(s).read_line(&mut answer) {
+    match r.read_line(&mut answer) {
         Ok(n) if n > 0 => {}
         Ok(_) => {
             return Err(written
@@ -162,7 +174,9 @@ pub fn call(socket: &Path, cmd: Command) -> Result<Response, String> {
             }));
         }
     }
-    serde_json::from_str(&answer).map_err(|e| format!("bad answer from the director: {e}"))
+    let resp =
+        serde_json::from_str(&answer).map_err(|e| format!("bad answer from the director: {e}"))?;
+    Ok((r, resp))
 }
 
 /// Run one ipvsadm command line on the director; its output, or its error message.

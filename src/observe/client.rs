@@ -4,8 +4,8 @@
 
 use super::pcap;
 use super::stream::read_msg;
-use crate::proto::{self, Command, Request, Response};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use crate::proto::{self, Command};
+use std::io::{self, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,43 +23,10 @@ fn open(socket: &Path, cmd: Command) -> Result<BufReader<UnixStream>, String> {
     exchange(s, socket, cmd)
 }
 
-/// [`open`] on the connected `s` to the director at `socket`.
-fn exchange(
-    mut s: UnixStream,
-    socket: &Path,
-    cmd: Command,
-) -> Result<BufReader<UnixStream>, String> {
-    let _ = s.set_write_timeout(Some(proto::IO_TIMEOUT));
-    let _ = s.set_read_timeout(Some(proto::IO_TIMEOUT * 2));
-    let mut line = serde_json::to_string(&Request {
-        v: proto::VERSION,
-        cmd,
-    })
-    .map_err(|e| e.to_string())?;
-    line.push('\n');
-    // A director that refuses us (credentials, too many clients) answers
-    // and closes without reading: the write may fail, the answer (its
-    // reason) is still there to read, as `proto::call` reads it.
-    let written = s
-        .write_all(line.as_bytes())
-        .map_err(|e| format!("writing to {}: {e}", socket.display()));
-    let mut r = BufReader::new(s);
-    let mut answer = String::new();
-    match r.read_line(&mut answer) {
-        Ok(n) if n > 0 => {}
-        Ok(_) => {
-            return Err(written
-                .err()
-                .unwrap_or_else(|| format!("{} closed without answering", socket.display())));
-        }
-        Err(e) => {
-            return Err(written
-                .err()
-                .unwrap_or_else(|| format!("reading from {}: {e}", socket.display())));
-        }
-    }
-    let resp: Response =
-        serde_json::from_str(&answer).map_err(|e| format!("bad answer from the director: {e}"))?;
+/// [`open`] on the connected `s` to the director at `socket`: the request
+/// written and answered as [`proto::exchange`] does it.
+fn exchange(s: UnixStream, socket: &Path, cmd: Command) -> Result<BufReader<UnixStream>, String> {
+    let (r, resp) = proto::exchange(s, socket, cmd)?;
     if resp.code != 0 {
         return Err(resp.err.trim_end().to_string());
     }
@@ -297,7 +264,7 @@ mod tests {
     #[test]
     fn a_refusal_before_the_request_is_read_not_the_broken_pipe() {
         let (client, mut director) = UnixStream::pair().expect("pair");
-        let refusal = Response::fail(1, "director busy: too many control clients");
+        let refusal = crate::proto::Response::fail(1, "director busy: too many control clients");
         let mut line = serde_json::to_string(&refusal).expect("json");
         line.push('\n');
         director.write_all(line.as_bytes()).expect("refusal");
