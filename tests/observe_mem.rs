@@ -10,6 +10,7 @@ use ringvs::stats::Ctr;
 use ringvs::{Nic, nat::State};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 const SLOTS: usize = 8;
 
@@ -377,6 +378,49 @@ impl ringvs::observe::stream::TapHost for Host {
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
+    fn load_wait(&self) -> Duration {
+        PATIENT
+    }
+    fn handoff_wait(&self) -> Duration {
+        PATIENT
+    }
+}
+
+/// The waits a test's host gives the director: longer than any stall of
+/// a test's threads, so that the outcome never hangs on their scheduling.
+const PATIENT: Duration = Duration::from_secs(30);
+/// How long a test waits for the director to do what it must.
+const BOUND: Duration = Duration::from_secs(10);
+
+/// Wait (at most [`BOUND`]) until the director took every record queued.
+fn until_taken(tr: &Trace) {
+    let t = std::time::Instant::now();
+    while !tr.rx.is_empty() {
+        assert!(t.elapsed() < BOUND, "{} records not taken", tr.rx.len());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A director (`Shared`) whose trace waits [`PATIENT`] for the other
+/// record of a packet handed off.
+struct Patient(Arc<ringvs::dataplane::Shared>);
+
+impl ringvs::observe::stream::TapHost for Patient {
+    fn tap(&self) -> &ringvs::observe::TapSlot {
+        self.0.tap()
+    }
+    fn republish(&self) -> u64 {
+        self.0.republish()
+    }
+    fn loaded(&self, e: u64) -> bool {
+        self.0.loaded(e)
+    }
+    fn stopping(&self) -> bool {
+        self.0.stopping()
+    }
+    fn handoff_wait(&self) -> Duration {
+        PATIENT
+    }
 }
 
 /// A frame of 1000 bytes whose byte 100 is `mark`.
@@ -462,7 +506,7 @@ fn a_trace_count_counts_a_handed_off_packet_once_and_waits_for_its_owner() {
     let shared = Arc::clone(&lab.shared);
     let (director, client) = std::os::unix::net::UnixStream::pair().expect("socketpair");
     let served = std::thread::spawn(move || {
-        serve_trace(&*shared, &director, "tcp", 1, &|_, _, _| Some("rr"))
+        serve_trace(&Patient(shared), &director, "tcp", 1, &|_, _, _| Some("rr"))
     });
     // The workers take the tap at their next pass; the answer follows.
     while lab.shared.tap.current().is_none() {
@@ -484,7 +528,13 @@ fn a_trace_count_counts_a_handed_off_packet_once_and_waits_for_its_owner() {
     lab.workers[0].rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), local, 80, SYN));
     lab.workers[0].poll_once(now);
     assert_eq!(lab.workers[0].tx[Nic::Int].take_sent().len(), 1);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    until_taken(
+        &lab.shared
+            .tap
+            .current()
+            .and_then(|t| t.trace.clone())
+            .expect("trace"),
+    );
     assert!(!served.is_finished(), "ended before the owner's record");
     lab.workers[1].poll_once(now);
     assert_eq!(lab.workers[1].tx[Nic::Int].take_sent().len(), 1);
@@ -554,7 +604,7 @@ fn a_trace_past_its_count_shows_only_the_owner_record_of_its_packet() {
     let shared = Arc::clone(&lab.shared);
     let (director, client) = std::os::unix::net::UnixStream::pair().expect("socketpair");
     let served = std::thread::spawn(move || {
-        serve_trace(&*shared, &director, "tcp", 1, &|_, _, _| Some("rr"))
+        serve_trace(&Patient(shared), &director, "tcp", 1, &|_, _, _| Some("rr"))
     });
     while lab.shared.tap.current().is_none() {
         std::thread::yield_now();
@@ -572,7 +622,13 @@ fn a_trace_past_its_count_shows_only_the_owner_record_of_its_packet() {
     assert_eq!(lab.workers[0].core.ctr.get(Ctr::HandoffOut), 2);
     lab.workers[2].poll_once(now);
     assert_eq!(lab.workers[2].tx[Nic::Int].take_sent().len(), 1);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    until_taken(
+        &lab.shared
+            .tap
+            .current()
+            .and_then(|t| t.trace.clone())
+            .expect("trace"),
+    );
     assert!(!served.is_finished(), "ended before P's owner's record");
     lab.workers[1].poll_once(now);
     assert_eq!(lab.workers[1].tx[Nic::Int].take_sent().len(), 1);
@@ -631,6 +687,9 @@ impl ringvs::observe::stream::TapHost for SlowHost {
     fn stopping(&self) -> bool {
         false
     }
+    fn load_wait(&self) -> Duration {
+        PATIENT
+    }
 }
 
 /// The end message's `dropped` counts what the workers dropped for the
@@ -665,11 +724,10 @@ fn the_end_counts_the_drops_of_workers_that_still_had_the_capture() {
     while host.epoch.load(Ordering::SeqCst) < 2 {
         std::thread::yield_now();
     }
-    std::thread::sleep(std::time::Duration::from_millis(200));
     // The director empties the queue meanwhile (what matched past the count
     // is thrown away): offered faster than it does, some drop.
     let t = std::time::Instant::now();
-    while cap.dropped.load(Ordering::Relaxed) < 10 && t.elapsed().as_millis() < 500 {
+    while cap.dropped.load(Ordering::Relaxed) < 10 && t.elapsed() < BOUND {
         for _ in 0..4 * ringvs::observe::CAPTURE_SLOTS {
             cap.offer(0, p, &marked(2), 1000);
         }
@@ -720,12 +778,13 @@ fn records_past_the_count_are_discarded_not_dropped_while_workers_let_go() {
     while host.epoch.load(Ordering::SeqCst) < 2 {
         std::thread::yield_now();
     }
-    // More than the queue holds, a worker that has not let go yet.
+    // More than the queue holds, a worker that has not let go yet; each
+    // round fits in the queue and is taken before the next.
     for _ in 0..5 {
         for _ in 0..ringvs::observe::TRACE_SLOTS / 4 {
             tr.push(TraceRec::default());
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        until_taken(&tr);
     }
     host.seen.store(2, Ordering::SeqCst);
     let end = loop {

@@ -36,6 +36,17 @@ pub trait TapHost {
     /// Whether every worker has re-read it since `epoch`.
     fn loaded(&self, epoch: u64) -> bool;
     fn stopping(&self) -> bool;
+    /// How long an attach, and the end of a session, wait for every worker
+    /// to take the tap: [`LOAD_WAIT`] (a test's host sets a longer one, so
+    /// that its outcome never hangs on the scheduling of its threads).
+    fn load_wait(&self) -> Duration {
+        LOAD_WAIT
+    }
+    /// How long a trace whose count is reached waits for the other record
+    /// of a packet counted: [`HANDOFF_WAIT`] (as [`TapHost::load_wait`]).
+    fn handoff_wait(&self) -> Duration {
+        HANDOFF_WAIT
+    }
 }
 
 /// How long an attach waits for every worker to take the new tap before it
@@ -52,7 +63,7 @@ fn republish_and_wait(host: &dyn TapHost) -> Response {
     if !republish_wait(host, || {}) {
         r.err = format!(
             "warning: a worker had not taken the tap after {} s; its first frames may be missing\n",
-            LOAD_WAIT.as_secs()
+            host.load_wait().as_secs()
         );
     }
     r
@@ -63,7 +74,7 @@ fn republish_and_wait(host: &dyn TapHost) -> Response {
 /// had not (and the director is not stopping).
 fn republish_wait(host: &dyn TapHost, mut meanwhile: impl FnMut()) -> bool {
     let e = host.republish();
-    let until = Instant::now() + LOAD_WAIT;
+    let until = Instant::now() + host.load_wait();
     meanwhile();
     while !host.loaded(e) && !host.stopping() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(1));
@@ -240,11 +251,12 @@ fn pump(
     let mut checked = Instant::now();
     let mut open = false;
     let mut reached: Option<Instant> = None;
+    let wait = host.handoff_wait();
     let why = loop {
         if host.stopping() {
             break "stopping";
         }
-        let settled = !open || reached.is_some_and(|t| t.elapsed() >= HANDOFF_WAIT);
+        let settled = !open || reached.is_some_and(|t| t.elapsed() >= wait);
         if reached.is_some() && settled && sent == buf.len() {
             break "count";
         }
@@ -260,7 +272,7 @@ fn pump(
         let mut took = 0;
         while buf.len() < OUT_BUF
             && took < PASS_RECORDS
-            && reached.is_none_or(|t| open && t.elapsed() < HANDOFF_WAIT)
+            && reached.is_none_or(|t| open && t.elapsed() < wait)
             && let Some(t) = next(&mut buf, reached.is_some())
         {
             took += 1;
