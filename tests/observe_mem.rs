@@ -802,3 +802,64 @@ fn records_past_the_count_are_discarded_not_dropped_while_workers_let_go() {
     );
     assert_eq!(tr.dropped.load(Ordering::Relaxed), 0);
 }
+
+/// A fragment handed on twice (to its datagram's tracker, then to the
+/// connection's owner) gives three records: the receiver's (`handoff_out`),
+/// the tracker's (handed off, `handoff_out`) and the owner's (handed off).
+/// `trace -c 1` shows the three and counts one packet, where the tracker's
+/// closed the packet as if it were the owner's and the owner's (its `conn`
+/// and `rewrite` lines) was past the count, not shown.
+#[test]
+fn trace_c_1_shows_a_fragment_handed_on_twice_with_its_three_records() {
+    use ringvs::observe::TraceRec;
+    use ringvs::observe::stream::{read_msg, serve_trace};
+    use std::io::BufRead;
+    let host = Arc::new(Host::default());
+    let (director, client) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+    let h = Arc::clone(&host);
+    let served = std::thread::spawn(move || serve_trace(&*h, &director, "", 1, &|_, _, _| None));
+    let mut r = std::io::BufReader::new(client);
+    let mut answer = String::new();
+    r.read_line(&mut answer).expect("response");
+    assert!(answer.contains("\"code\":0"), "{answer}");
+    let tr = host.slot.current().and_then(|t| t.trace.clone());
+    let tr = tr.expect("attached");
+    let out = 1u128 << Ctr::HandoffOut as usize;
+    for (worker, handed, moved) in [(0, false, out), (1, true, out), (2, true, 0)] {
+        assert!(tr.push(TraceRec {
+            worker,
+            id: 0x1234_5678,
+            len: 1514,
+            handed,
+            moved,
+            ..TraceRec::default()
+        }));
+    }
+    let mut lines = Vec::new();
+    let end = loop {
+        let (ty, m) = read_msg(&mut r).expect("read").expect("a message");
+        let m = String::from_utf8(m).expect("utf-8");
+        match ty {
+            b'T' => lines.push(m),
+            b'E' => break m,
+            t => panic!("message {t}"),
+        }
+    };
+    served.join().expect("served");
+    let v: serde_json::Value = serde_json::from_str(&end).expect("json");
+    assert_eq!(
+        (v["packets"].as_u64(), v["end"].as_str()),
+        (Some(1), Some("count")),
+        "{end}"
+    );
+    let rx: Vec<_> = lines.iter().filter(|l| l.contains(" rx ")).collect();
+    assert_eq!(
+        rx,
+        [
+            "#1 rx worker 0 nic ext non-ip len 1514",
+            "#2 rx worker 1 nic ext (handed off) non-ip len 1514",
+            "#3 rx worker 2 nic ext (handed off) non-ip len 1514",
+        ],
+        "{lines:#?}"
+    );
+}

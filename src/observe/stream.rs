@@ -174,7 +174,10 @@ struct Took {
 /// before the sender pushes its own). `Pairs` counts such a packet once, at
 /// the first of the two, and keeps it open (by `nic` and `id`, the
 /// packet's CRC: not `len`, as a short frame's padding is not handed on)
-/// until its other record comes.
+/// until its other record comes. A fragment handed on twice (to its
+/// datagram's tracker, then on to the connection's owner) gives a third
+/// record between them, the tracker's, both `handed` and `handoff_out`: a
+/// relay, which counts nothing and neither opens nor closes the packet.
 #[derive(Default)]
 struct Pairs {
     open: [Option<(Half, Instant)>; OPEN_PACKETS],
@@ -187,14 +190,23 @@ type Half = (u8, u32, bool);
 impl Pairs {
     /// Whether to show `r` (`None`: a packet past the count, once it is
     /// `reached`), and the packets it counts (0: the second record of a
-    /// packet counted). Once the count is reached only the other record of
+    /// packet counted, or a relay's). Once the count is reached only the other record of
     /// an open packet is shown.
     fn take(&mut self, r: &TraceRec, reached: bool) -> Option<u64> {
-        let sender = !r.handed && r.moved & (1u128 << Ctr::HandoffOut as usize) != 0;
-        if !r.handed && !sender {
+        let out = r.moved & (1u128 << Ctr::HandoffOut as usize) != 0;
+        if !r.handed && !out {
             // Handled by this worker alone.
             return (!reached).then_some(1);
         }
+        if r.handed && out {
+            // A relay: shown with its packet, counted by the other two.
+            let open = self
+                .open
+                .iter()
+                .any(|e| e.is_some_and(|((nic, id, _), _)| (nic, id) == (r.nic, r.id)));
+            return (open || !reached).then_some(0);
+        }
+        let sender = out;
         let other = (r.nic, r.id, !sender);
         if let Some(e) = self
             .open
@@ -762,6 +774,43 @@ mod tests {
         }
         assert_eq!(pairs.take(&p_owner, false), Some(1));
         assert_eq!(pairs.take(&rec(11, true, false), false), Some(0));
+    }
+
+    /// A fragment handed on twice gives three records: the receiver's
+    /// (`handoff_out`), its tracker's (handed and `handoff_out`) and its
+    /// owner's (handed). They count one packet, in any order, and with the
+    /// count reached at the first the other two are shown, where the
+    /// tracker's closed the packet as if the owner's and the owner's then
+    /// counted as a packet of its own (not shown past the count).
+    #[test]
+    fn a_fragment_handed_on_twice_counts_once() {
+        let (recv, relay, owner) = (rec(1, false, true), rec(1, true, true), rec(1, true, false));
+        for order in [
+            [&recv, &relay, &owner],
+            [&recv, &owner, &relay],
+            [&relay, &recv, &owner],
+            [&owner, &relay, &recv],
+            [&relay, &owner, &recv],
+        ] {
+            let mut pairs = Pairs::default();
+            let mut n = 0;
+            for (k, r) in order.iter().enumerate() {
+                // `-c 1`: reached once a packet is counted.
+                match pairs.take(r, n >= 1) {
+                    Some(p) => n += p,
+                    // Only a relay after its packet closed is not shown.
+                    None => assert!(k == 2 && std::ptr::eq(*r, &relay), "record {k}"),
+                }
+            }
+            assert_eq!(n, 1);
+            assert!(!pairs.any());
+        }
+        // A relay of another packet past the count is not shown.
+        let mut pairs = Pairs::default();
+        assert_eq!(pairs.take(&recv, false), Some(1));
+        assert_eq!(pairs.take(&rec(2, true, true), true), None);
+        assert_eq!(pairs.take(&relay, true), Some(0));
+        assert!(pairs.any());
     }
 
     /// A packet queued for ARP that pushed an older frame out of its full
