@@ -302,9 +302,6 @@ fn pe_data<S, A>(c: &ConnInfo<S, A>) -> Option<&[u8]> {
     c.pe.as_ref().map(|(_, d)| &d[..])
 }
 
-/// `ipvsadm -L -c`: the connection entries (and persistence templates),
-/// each address in its own family (`[ADDR]:PORT` for IPv6, padded to the
-/// same 18 columns and never cut, as `print_conn` does).
 /// The fewest bytes a connection line of [`format_conns`] takes: its
 /// columns before the destination are padded to 61, the destination holds
 /// at least its `:`, and the line ends. A listing of `n` connections is at
@@ -312,6 +309,9 @@ fn pe_data<S, A>(c: &ConnInfo<S, A>) -> Option<&[u8]> {
 /// before it makes it.
 pub const CONN_LINE_MIN: usize = 63;
 
+/// `ipvsadm -L -c`: the connection entries (and persistence templates),
+/// each address in its own family (`[ADDR]:PORT` for IPv6, padded to the
+/// same 18 columns and never cut, as `print_conn` does).
 pub fn format_conns<S: StateName, A: ListAddr>(
     conns: &[ConnInfo<S, A>],
     o: &ListOpts,
