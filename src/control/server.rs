@@ -129,6 +129,38 @@ impl Drop for SocketFile {
     }
 }
 
+/// How long `bind_control` waits for the lock on the control socket's
+/// directory before it goes on without it.
+const DIR_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// An exclusive lock on `d` (the directory `dir`), tried again every few
+/// milliseconds for up to `wait`. Another director holds it only while it
+/// places its socket; one held longer is some other process's (an flock
+/// on /run), and waiting for it without end hung `ringvs run` at startup
+/// without a word. Then, or on a file system without locks, `None`: the
+/// lock is best effort, and the link in `bind_control` still refuses a
+/// socket placed since the check.
+fn lock_dir(d: std::fs::File, dir: &std::path::Path, wait: Duration) -> Option<std::fs::File> {
+    let start = Instant::now();
+    loop {
+        match d.try_lock() {
+            Ok(()) => return Some(d),
+            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < wait => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                crate::log!(
+                    "control: {} stays locked by another process after {} ms; placing the socket without the lock",
+                    dir.display(),
+                    wait.as_millis()
+                );
+                return None;
+            }
+            Err(std::fs::TryLockError::Error(_)) => return None,
+        }
+    }
+}
+
 pub(super) fn bind_control(path: &std::path::Path) -> Result<(UnixListener, SocketFile), RunError> {
     let err = |e| RunError::Socket {
         path: path.display().to_string(),
@@ -148,7 +180,9 @@ pub(super) fn bind_control(path: &std::path::Path) -> Result<(UnixListener, Sock
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),
     };
-    let lock = std::fs::File::open(dir).and_then(|d| d.lock().map(|()| d));
+    let lock = std::fs::File::open(dir)
+        .ok()
+        .and_then(|d| lock_dir(d, dir, DIR_LOCK_WAIT));
     // A socket file left by a director that died: replace it, but never steal the
     // socket of one that is alive, and never remove anything that is not a socket
     // (a mistyped --control naming a file or a directory).
@@ -417,6 +451,33 @@ mod tests {
             "another's socket was removed"
         );
         drop(other);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Another process holding an flock on the control socket's directory
+    /// (any process can take one on /run) does not hang the start: after
+    /// `DIR_LOCK_WAIT` the socket is placed without the lock, and works.
+    #[test]
+    fn a_directory_locked_by_another_process_does_not_hang_the_bind() {
+        let dir = std::env::temp_dir().join(format!("ringvs-dirlock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // flock locks belong to the open file: this one conflicts with the
+        // one bind_control takes on its own open of the directory.
+        let held = std::fs::File::open(&dir).unwrap();
+        held.lock().unwrap();
+        let path = dir.join("c.sock");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(bind_control(&p).map_err(|e| e.to_string()));
+        });
+        let bound = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("bind_control still waits for the directory's lock");
+        let (_l, _file) = bound.unwrap();
+        assert!(UnixStream::connect(&path).is_ok());
+        drop(held);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
