@@ -3694,6 +3694,12 @@ fn the_nodest_template_walk_waits_for_every_worker_to_leave_the_server() {
     for _ in 0..=TEMPLATE_SHARDS {
         lab.workers[0].poll_once(now);
     }
+    // Its table walked, worker 0 waits for worker 1 to load the rules: no
+    // step to take meanwhile, so it sleeps between looks (it spun).
+    assert!(
+        !lab.workers[0].core.walking(),
+        "worker 0 spins while it waits for worker 1"
+    );
     // Worker 1, a pass behind, on the rules with RS1 (rr's first): RS1
     // and a template for it.
     lab.shared.config.store(with_rs1);
@@ -3706,6 +3712,11 @@ fn the_nodest_template_walk_waits_for_every_worker_to_leave_the_server() {
     // Its next pass loads the rules without RS1.
     lab.shared.config.store(without);
     lab.shared.bump();
+    lab.workers[1].poll_once(now);
+    assert!(
+        lab.workers[0].core.walking(),
+        "every worker has the rules: the template walk goes at once"
+    );
     for _ in 0..=TEMPLATE_SHARDS {
         lab.poll();
     }

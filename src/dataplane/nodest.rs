@@ -35,7 +35,9 @@
 //! jiffy after the `-d`, in one go; a server added back by then keeps
 //! what the walk has not reached, as the kernel's walk tests each entry's
 //! dest as it goes. A worker with a flush running takes its next pass at
-//! once, as with a listing, not after its idle poll's timeout. A new
+//! once, as with a listing, not after its idle poll's timeout, while that
+//! pass has a step to take: worker 0 waiting for the others to load the
+//! rules before the template walk sleeps as usual between looks. A new
 //! removal during a walk goes on from where it stands, around the whole
 //! circle again (a health check flapping faster than a walk still flushes
 //! the table's tail). No cost on the packet path: a flag test a pass when
@@ -130,10 +132,20 @@ impl Core {
     }
 
     /// Whether the worker walks something in steps of its passes (a
-    /// listing, a flush): it takes another pass at once then, not sleeping
-    /// for a poll timeout between steps.
+    /// listing, a flush) and its next pass can take a step: it takes that
+    /// pass at once then, not sleeping for a poll timeout between steps.
+    /// Worker 0 with only the template shards left, waiting for another
+    /// worker to load the rules, sleeps as usual and looks again on its
+    /// next pass: it spun at full CPU until the slowest worker loaded them.
     pub fn walking(&self) -> bool {
-        self.listing() || self.nodest.on
+        self.listing() || self.nodest.on && self.flush_can_step()
+    }
+
+    /// A table walk is left, or a template shard that may be walked now.
+    fn flush_can_step(&self) -> bool {
+        let f = &self.nodest;
+        f.walk.iter().any(|w| w.left > 0)
+            || f.shards_left > 0 && self.shared.loaded_by_all() >= f.epoch
     }
 
     #[cold]
