@@ -423,6 +423,77 @@ impl ringvs::observe::stream::TapHost for Patient {
     }
 }
 
+/// The trace `serve_trace` serves `lab`'s workers with filter `tcp` and
+/// count 1 (waiting [`PATIENT`] for a handed-off packet's other record),
+/// once the workers took it: the serving thread and the client's side,
+/// its answer read.
+fn steered_trace(
+    lab: &mut MemDirector,
+) -> (
+    std::thread::JoinHandle<()>,
+    std::io::BufReader<std::os::unix::net::UnixStream>,
+) {
+    use std::io::BufRead;
+    let shared = Arc::clone(&lab.shared);
+    let (director, client) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+    let served = std::thread::spawn(move || {
+        ringvs::observe::stream::serve_trace(&Patient(shared), &director, "tcp", 1, &|_, _, _| {
+            Some("rr")
+        })
+    });
+    // The workers take the tap at their next pass; the answer follows.
+    while lab.shared.tap.current().is_none() {
+        std::thread::yield_now();
+    }
+    lab.poll();
+    let mut r = std::io::BufReader::new(client);
+    let mut answer = String::new();
+    r.read_line(&mut answer).expect("response");
+    assert!(answer.contains("\"code\":0"), "{answer}");
+    (served, r)
+}
+
+/// [`until_taken`] of the trace attached to `lab`.
+fn until_trace_taken(lab: &MemDirector) {
+    until_taken(
+        &lab.shared
+            .tap
+            .current()
+            .and_then(|t| t.trace.clone())
+            .expect("trace"),
+    );
+}
+
+/// A trace stream read to its end: its record lines, and the end message,
+/// parsed. Any other message fails the test.
+fn trace_to_end(r: &mut impl std::io::Read) -> (Vec<String>, serde_json::Value) {
+    let mut lines = Vec::new();
+    loop {
+        let (ty, m) = ringvs::observe::stream::read_msg(r)
+            .expect("read")
+            .expect("a message");
+        let m = String::from_utf8(m).expect("utf-8");
+        match ty {
+            b'T' => lines.push(m),
+            b'E' => return (lines, serde_json::from_str(&m).expect("json")),
+            t => panic!("message {t}"),
+        }
+    }
+}
+
+/// A stream read to its end message, parsed, passing over what comes
+/// before it.
+fn end_of(r: &mut impl std::io::Read) -> serde_json::Value {
+    loop {
+        let (ty, m) = ringvs::observe::stream::read_msg(r)
+            .expect("read")
+            .expect("a message");
+        if ty == b'E' {
+            return serde_json::from_str(&String::from_utf8(m).expect("utf-8")).expect("json");
+        }
+    }
+}
+
 /// A frame of 1000 bytes whose byte 100 is `mark`.
 fn marked(mark: u8) -> Vec<u8> {
     let mut f = vec![0u8; 1000];
@@ -490,8 +561,6 @@ fn a_stalled_reader_keeps_its_capture_until_it_goes() {
 /// comes between the two is past the count: not shown, not counted.
 #[test]
 fn a_trace_count_counts_a_handed_off_packet_once_and_waits_for_its_owner() {
-    use ringvs::observe::stream::{read_msg, serve_trace};
-    use std::io::BufRead;
     // Steered as `--io xdp --steer hash` is: each worker takes every frame
     // its queue receives and hands it to the owner of its client key.
     let umem = ringvs::io::mem::MemUmem::new();
@@ -503,20 +572,7 @@ fn a_trace_count_counts_a_handed_off_packet_once_and_waits_for_its_owner() {
     let local = (41000u16..)
         .find(|&p| ringvs::io::fanout::owner(be(CLIENT), p, 2, 0) == 0)
         .expect("a port owned by worker 0");
-    let shared = Arc::clone(&lab.shared);
-    let (director, client) = std::os::unix::net::UnixStream::pair().expect("socketpair");
-    let served = std::thread::spawn(move || {
-        serve_trace(&Patient(shared), &director, "tcp", 1, &|_, _, _| Some("rr"))
-    });
-    // The workers take the tap at their next pass; the answer follows.
-    while lab.shared.tap.current().is_none() {
-        std::thread::yield_now();
-    }
-    lab.poll();
-    let mut r = std::io::BufReader::new(client);
-    let mut answer = String::new();
-    r.read_line(&mut answer).expect("response");
-    assert!(answer.contains("\"code\":0"), "{answer}");
+    let (served, mut r) = steered_trace(&mut lab);
     let now = lab.now;
     // Padded to Ethernet's 60 bytes, as it comes on the wire: the worker
     // hands on the 54 of the IP packet, the same packet.
@@ -528,28 +584,12 @@ fn a_trace_count_counts_a_handed_off_packet_once_and_waits_for_its_owner() {
     lab.workers[0].rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), local, 80, SYN));
     lab.workers[0].poll_once(now);
     assert_eq!(lab.workers[0].tx[Nic::Int].take_sent().len(), 1);
-    until_taken(
-        &lab.shared
-            .tap
-            .current()
-            .and_then(|t| t.trace.clone())
-            .expect("trace"),
-    );
+    until_trace_taken(&lab);
     assert!(!served.is_finished(), "ended before the owner's record");
     lab.workers[1].poll_once(now);
     assert_eq!(lab.workers[1].tx[Nic::Int].take_sent().len(), 1);
-    let mut lines = Vec::new();
-    let end = loop {
-        let (ty, m) = read_msg(&mut r).expect("read").expect("a message");
-        let m = String::from_utf8(m).expect("utf-8");
-        match ty {
-            b'T' => lines.push(m),
-            b'E' => break m,
-            t => panic!("message {t}"),
-        }
-    };
+    let (lines, v) = trace_to_end(&mut r);
     served.join().expect("served");
-    let v: serde_json::Value = serde_json::from_str(&end).expect("json");
     assert_eq!(
         (v["packets"].as_u64(), v["end"].as_str()),
         (Some(1), Some("count"))
@@ -590,8 +630,6 @@ fn a_trace_count_counts_a_handed_off_packet_once_and_waits_for_its_owner() {
 /// with P's owner's, having counted one packet.
 #[test]
 fn a_trace_past_its_count_shows_only_the_owner_record_of_its_packet() {
-    use ringvs::observe::stream::{read_msg, serve_trace};
-    use std::io::BufRead;
     let umem = ringvs::io::mem::MemUmem::new();
     let mut lab = MemDirector::steered_on(3, &umem);
     lab.resolve_all();
@@ -601,19 +639,7 @@ fn a_trace_past_its_count_shows_only_the_owner_record_of_its_packet() {
             .expect("a port")
     };
     let (p_port, q_port) = (owned_by(1), owned_by(2));
-    let shared = Arc::clone(&lab.shared);
-    let (director, client) = std::os::unix::net::UnixStream::pair().expect("socketpair");
-    let served = std::thread::spawn(move || {
-        serve_trace(&Patient(shared), &director, "tcp", 1, &|_, _, _| Some("rr"))
-    });
-    while lab.shared.tap.current().is_none() {
-        std::thread::yield_now();
-    }
-    lab.poll();
-    let mut r = std::io::BufReader::new(client);
-    let mut answer = String::new();
-    r.read_line(&mut answer).expect("response");
-    assert!(answer.contains("\"code\":0"), "{answer}");
+    let (served, mut r) = steered_trace(&mut lab);
     let now = lab.now;
     for port in [p_port, q_port] {
         lab.workers[0].rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), port, 80, SYN));
@@ -622,28 +648,12 @@ fn a_trace_past_its_count_shows_only_the_owner_record_of_its_packet() {
     assert_eq!(lab.workers[0].core.ctr.get(Ctr::HandoffOut), 2);
     lab.workers[2].poll_once(now);
     assert_eq!(lab.workers[2].tx[Nic::Int].take_sent().len(), 1);
-    until_taken(
-        &lab.shared
-            .tap
-            .current()
-            .and_then(|t| t.trace.clone())
-            .expect("trace"),
-    );
+    until_trace_taken(&lab);
     assert!(!served.is_finished(), "ended before P's owner's record");
     lab.workers[1].poll_once(now);
     assert_eq!(lab.workers[1].tx[Nic::Int].take_sent().len(), 1);
-    let mut lines = Vec::new();
-    let end = loop {
-        let (ty, m) = read_msg(&mut r).expect("read").expect("a message");
-        let m = String::from_utf8(m).expect("utf-8");
-        match ty {
-            b'T' => lines.push(m),
-            b'E' => break m,
-            t => panic!("message {t}"),
-        }
-    };
+    let (lines, v) = trace_to_end(&mut r);
     served.join().expect("served");
-    let v: serde_json::Value = serde_json::from_str(&end).expect("json");
     assert_eq!(
         (v["packets"].as_u64(), v["end"].as_str()),
         (Some(1), Some("count"))
@@ -698,7 +708,7 @@ impl ringvs::observe::stream::TapHost for SlowHost {
 /// `capture_dropped`.
 #[test]
 fn the_end_counts_the_drops_of_workers_that_still_had_the_capture() {
-    use ringvs::observe::stream::{read_msg, serve_capture};
+    use ringvs::observe::stream::serve_capture;
     use std::io::BufRead;
     let host = Arc::new(SlowHost::default());
     let (director, client) = std::os::unix::net::UnixStream::pair().expect("socketpair");
@@ -735,18 +745,12 @@ fn the_end_counts_the_drops_of_workers_that_still_had_the_capture() {
     let dropped = cap.dropped.load(Ordering::Relaxed);
     assert!(dropped >= 10, "{dropped}");
     host.seen.store(2, Ordering::SeqCst);
-    let end = loop {
-        let (ty, m) = read_msg(&mut r).expect("read").expect("a message");
-        if ty == b'E' {
-            break String::from_utf8(m).expect("utf-8");
-        }
-    };
+    let v = end_of(&mut r);
     served.join().expect("served");
-    let v: serde_json::Value = serde_json::from_str(&end).expect("json");
     assert_eq!(
         (v["packets"].as_u64(), v["dropped"].as_u64()),
         (Some(1), Some(dropped)),
-        "{end}"
+        "{v}"
     );
 }
 
@@ -758,7 +762,7 @@ fn the_end_counts_the_drops_of_workers_that_still_had_the_capture() {
 #[test]
 fn records_past_the_count_are_discarded_not_dropped_while_workers_let_go() {
     use ringvs::observe::TraceRec;
-    use ringvs::observe::stream::{read_msg, serve_trace};
+    use ringvs::observe::stream::serve_trace;
     use std::io::BufRead;
     let host = Arc::new(SlowHost::default());
     let (director, client) = std::os::unix::net::UnixStream::pair().expect("socketpair");
@@ -787,18 +791,12 @@ fn records_past_the_count_are_discarded_not_dropped_while_workers_let_go() {
         until_taken(&tr);
     }
     host.seen.store(2, Ordering::SeqCst);
-    let end = loop {
-        let (ty, m) = read_msg(&mut r).expect("read").expect("a message");
-        if ty == b'E' {
-            break String::from_utf8(m).expect("utf-8");
-        }
-    };
+    let v = end_of(&mut r);
     served.join().expect("served");
-    let v: serde_json::Value = serde_json::from_str(&end).expect("json");
     assert_eq!(
         (v["packets"].as_u64(), v["dropped"].as_u64()),
         (Some(1), Some(0)),
-        "{end}"
+        "{v}"
     );
     assert_eq!(tr.dropped.load(Ordering::Relaxed), 0);
 }
@@ -812,7 +810,7 @@ fn records_past_the_count_are_discarded_not_dropped_while_workers_let_go() {
 #[test]
 fn trace_c_1_shows_a_fragment_handed_on_twice_with_its_three_records() {
     use ringvs::observe::TraceRec;
-    use ringvs::observe::stream::{read_msg, serve_trace};
+    use ringvs::observe::stream::serve_trace;
     use std::io::BufRead;
     let host = Arc::new(Host::default());
     let (director, client) = std::os::unix::net::UnixStream::pair().expect("socketpair");
@@ -835,22 +833,12 @@ fn trace_c_1_shows_a_fragment_handed_on_twice_with_its_three_records() {
             ..TraceRec::default()
         }));
     }
-    let mut lines = Vec::new();
-    let end = loop {
-        let (ty, m) = read_msg(&mut r).expect("read").expect("a message");
-        let m = String::from_utf8(m).expect("utf-8");
-        match ty {
-            b'T' => lines.push(m),
-            b'E' => break m,
-            t => panic!("message {t}"),
-        }
-    };
+    let (lines, v) = trace_to_end(&mut r);
     served.join().expect("served");
-    let v: serde_json::Value = serde_json::from_str(&end).expect("json");
     assert_eq!(
         (v["packets"].as_u64(), v["end"].as_str()),
         (Some(1), Some("count")),
-        "{end}"
+        "{v}"
     );
     let rx: Vec<_> = lines.iter().filter(|l| l.contains(" rx ")).collect();
     assert_eq!(
