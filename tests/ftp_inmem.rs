@@ -145,14 +145,9 @@ fn a_passive_reply_with_the_servers_fin_is_rewritten() {
     assert_eq!((syn.dst, syn.dport), (RS1, 30000));
 }
 
-/// With `expire_nodest_conn`, a SYN on a weight-0 server's connection is
-/// rescheduled even when the connection is controlled, as the merged "ipvs:
-/// Fix reuse connection if RS weight is 0" (2021) does in `ip_vs_in_hook`
-/// (its `!cp->control` test is in `is_new_conn_expected`, the port-reuse
-/// case, only): a data connection's retransmitted SYN after `-e ... -w 0`
-/// expires it and, scheduled anew, finds no service on VIP:30000.
-#[test]
-fn a_retransmitted_data_syn_to_a_weight_0_server_is_rescheduled_with_expire_nodest_conn() {
+/// The FTP lab with `--expire-nodest-conn`, its servers resolved, after a
+/// PASV answered with [`PASV_227`].
+fn nodest_pasv() -> MemDirector {
     let env = Env {
         sysctl: ringvs::dataplane::Sysctl {
             expire_nodest_conn: true,
@@ -163,6 +158,18 @@ fn a_retransmitted_data_syn_to_a_weight_0_server_is_rescheduled_with_expire_node
     let mut d = MemDirector::with_env(1, RULES, env, 1024);
     d.resolve_all();
     pasv(&mut d, PASV_227);
+    d
+}
+
+/// With `expire_nodest_conn`, a SYN on a weight-0 server's connection is
+/// rescheduled even when the connection is controlled, as the merged "ipvs:
+/// Fix reuse connection if RS weight is 0" (2021) does in `ip_vs_in_hook`
+/// (its `!cp->control` test is in `is_new_conn_expected`, the port-reuse
+/// case, only): a data connection's retransmitted SYN after `-e ... -w 0`
+/// expires it and, scheduled anew, finds no service on VIP:30000.
+#[test]
+fn a_retransmitted_data_syn_to_a_weight_0_server_is_rescheduled_with_expire_nodest_conn() {
+    let mut d = nodest_pasv();
     assert_eq!(data_syn(&mut d, 45000, 30000).expect("let in").dst, RS1);
     let id = d.dest_id(ringvs::config::Proto::Tcp, 21, RS1, 21);
     d.publish_with(|s| {
@@ -1620,16 +1627,7 @@ fn data_connections_that_reach_the_threshold_overload_the_server() {
 #[test]
 fn the_nodest_flush_drops_a_control_connection_after_its_data_connections() {
     use ringvs::config::{Proto, ServiceKey};
-    let env = Env {
-        sysctl: ringvs::dataplane::Sysctl {
-            expire_nodest_conn: true,
-            ..Default::default()
-        },
-        ..ftp_env(&[21])
-    };
-    let mut d = MemDirector::with_env(1, RULES, env, 1024);
-    d.resolve_all();
-    pasv(&mut d, PASV_227);
+    let mut d = nodest_pasv();
     data_syn(&mut d, 45000, 30000).expect("let in");
     assert_eq!(d.w().core.table.len(), 2);
     let ftp = ServiceKey::new(Proto::Tcp, VIP, 21);
