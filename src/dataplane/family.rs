@@ -303,7 +303,7 @@ impl Core {
     /// (`ip_vs_core.c`) call `ip_vs_in_stats` before `packet_xmit`. A reply
     /// is counted once it went or was parked ([`Core::forwarded`]).
     #[inline(always)]
-    pub(super) fn received<A: Family>(&mut self, dir: Dir, dest: DestId, bytes: u64) {
+    pub(super) fn received(&mut self, dir: Dir, dest: DestId, bytes: u64) {
         if dir == Dir::Input {
             self.out.traffic.inbound(dest, bytes);
         }
@@ -317,7 +317,7 @@ impl Core {
     /// (`ip_vs_out_stats`). A client's packet was counted before
     /// ([`Core::received`]).
     #[inline(always)]
-    pub(super) fn forwarded<A: Family>(&mut self, dir: Dir, dest: DestId, bytes: u64) {
+    pub(super) fn forwarded(&mut self, dir: Dir, dest: DestId, bytes: u64) {
         if dir == Dir::Output {
             self.out.traffic.outbound(dest, bytes);
         }
@@ -433,12 +433,12 @@ impl Core {
         // / `ip_vs_out_icmp` call `ip_vs_in_stats` / `ip_vs_out_stats`): from
         // the client's side before the transmitter, from the server's once
         // it went (`Core::received`, `Core::forwarded`).
-        self.received::<A>(dir, dest, bytes);
+        self.received(dir, dest, bytes);
         let Some(hop) = hop else {
             return self.ctr.inc(Ctr::DropNoService);
         };
         if self.forward_to((nic.other(), hop), frame, tx, Ctr::IcmpErrorNat, patch(rw)) {
-            self.forwarded::<A>(dir, dest, bytes);
+            self.forwarded(dir, dest, bytes);
         }
     }
 }

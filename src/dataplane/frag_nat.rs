@@ -144,14 +144,14 @@ impl Core {
         if proto == protocol::SCTP && self.sctp_port_changes(&c, dir) {
             return self.ctr.inc(Ctr::DropSctpFragPort);
         }
-        self.received::<A>(dir, dest, bytes);
+        self.received(dir, dest, bytes);
         let rw = c.rewrite(dir);
         let Some(hop) = A::hop(&self.env, dir, &c) else {
             return self.ctr.inc(Ctr::DropNoService);
         };
         let (out, done) = (super::nat::dir_nic(dir), super::nat::fwd_ctr::<A>(dir));
         if self.forward_to((out, hop), frame, tx, done, A::patch_ip(rw)) {
-            self.forwarded::<A>(dir, dest, bytes);
+            self.forwarded(dir, dest, bytes);
         }
     }
 

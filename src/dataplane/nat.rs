@@ -260,14 +260,14 @@ impl Core {
         let c = A::table(self).get(idx);
         let (rw, dest, hop) = (c.rewrite(dir), c.dest(), A::hop(&self.env, dir, c));
         let bytes = seg.ip_len();
-        self.received::<A>(dir, dest, bytes);
+        self.received(dir, dest, bytes);
         let Some(hop) = hop else {
             return self.ctr.inc(Ctr::DropNoService);
         };
         let (out, done) = (dir_nic(dir), fwd_ctr::<A>(dir));
         let patch = A::patch(rw, &seg);
         if self.forward_to((out, hop), seg.frame, tx, done, patch) {
-            self.forwarded::<A>(dir, dest, bytes);
+            self.forwarded(dir, dest, bytes);
         }
     }
 

@@ -64,7 +64,7 @@ impl Core {
         } else {
             // Counted first, whatever the transmitter makes of it
             // (`Core::received`).
-            self.received::<A>(Dir::Input, dest, seg.ip_len());
+            self.received(Dir::Input, dest, seg.ip_len());
             match A::hop(&self.env, Dir::Input, &conn) {
                 Some(hop) => {
                     let patch = A::patch(conn.rewrite(Dir::Input), &seg);
@@ -100,7 +100,7 @@ impl Core {
         let (bytes, patch) = (seg.ip_len(), A::patch(conn.rewrite(Dir::Output), &seg));
         let done = super::nat::fwd_ctr::<A>(Dir::Output);
         if self.forward_to((Nic::Ext, hop), seg.frame, tx, done, patch) {
-            self.forwarded::<A>(Dir::Output, conn.dest(), bytes);
+            self.forwarded(Dir::Output, conn.dest(), bytes);
         }
     }
 
