@@ -26,7 +26,7 @@ impl Core {
         handed: bool,
         tx: &mut TxPair<T>,
     ) {
-        use crate::observe::{Point, TapTx, TraceRec, filter};
+        use crate::observe::{Point, TraceRec, filter};
         // Taken out for the call (no refcount traffic), put back after.
         let Some(tap) = self.snap.tap.take() else {
             return self.handle_frame(nic, data, meta, handed, tx);
@@ -57,19 +57,9 @@ impl Core {
             None
         };
         let traced = trace.map(|_| [None; 2]);
-        let [ext_tx, int_tx] = &mut tx.0;
-        let tap_tx = |inner, nic| TapTx {
-            inner,
-            nic,
-            worker: self.id,
-            capture: cap,
-            traced,
-            dropped: 0,
-        };
-        let mut taps = TxPair::new(tap_tx(ext_tx, Nic::Ext), tap_tx(int_tx, Nic::Int));
-        self.handle_frame(nic, data, meta, handed, &mut taps);
-        let [ext, int] = taps.0;
-        self.ctr.add(Ctr::CaptureDropped, ext.dropped + int.dropped);
+        let [ext, int] = self.through_tap(tx, cap, traced, |core, taps| {
+            core.handle_frame(nic, data, meta, handed, taps)
+        });
         if let (Some(t), Some(key), Some(before)) = (trace, key, before) {
             rec.ts_ns = crate::observe::stamp();
             rec.worker = self.id as u16;
@@ -85,7 +75,7 @@ impl Core {
             // looking up the same key finds it either way (IPv6 packets in the
             // IPv6 table).
             rec.after = key.as_ref().and_then(|k| self.snap_of(k));
-            let sent = ext.traced.into_iter().chain(int.traced).flatten().flatten();
+            let sent = ext.into_iter().chain(int).flatten().flatten();
             for (slot, s) in rec.tx.iter_mut().zip(sent) {
                 *slot = Some(s);
             }
@@ -115,28 +105,45 @@ impl Core {
     #[cold]
     #[inline(never)]
     fn housekeep_tapped<T: TxQueue>(&mut self, tx: &mut TxPair<T>) {
-        use crate::observe::TapTx;
         let tap = self.snap.tap.take();
         let Some(cap) = tap.as_ref().and_then(|t| t.capture.as_deref()) else {
             self.snap.tap = tap;
             self.release_stalled(tx);
             return self.expire_pending(tx);
         };
+        self.through_tap(tx, Some(cap), None, |core, taps| {
+            core.release_stalled(taps);
+            core.expire_pending(taps);
+        });
+        self.snap.tap = tap;
+    }
+
+    /// Run `f` with `tx` behind queues that show what it sends to the
+    /// capture `cap` and keep the frames sent for a traced packet
+    /// (`traced`), counting what the capture could not take; each NIC's
+    /// frames kept for the trace.
+    fn through_tap<'a, T: TxQueue>(
+        &mut self,
+        tx: &'a mut TxPair<T>,
+        cap: Option<&'a crate::observe::Capture>,
+        traced: Option<[Option<crate::observe::TxSnap>; 2]>,
+        f: impl FnOnce(&mut Self, &mut TxPair<crate::observe::TapTx<'a, T>>),
+    ) -> [Option<[Option<crate::observe::TxSnap>; 2]>; 2] {
+        use crate::observe::TapTx;
         let [ext_tx, int_tx] = &mut tx.0;
         let tap_tx = |inner, nic| TapTx {
             inner,
             nic,
             worker: self.id,
-            capture: Some(cap),
-            traced: None,
+            capture: cap,
+            traced,
             dropped: 0,
         };
         let mut taps = TxPair::new(tap_tx(ext_tx, Nic::Ext), tap_tx(int_tx, Nic::Int));
-        self.release_stalled(&mut taps);
-        self.expire_pending(&mut taps);
+        f(self, &mut taps);
         let [ext, int] = taps.0;
         self.ctr.add(Ctr::CaptureDropped, ext.dropped + int.dropped);
-        self.snap.tap = tap;
+        [ext.traced, int.traced]
     }
 
     /// The connection `key` names, in the table of its family.
