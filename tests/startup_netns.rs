@@ -1,11 +1,13 @@
 //! `ringvs run` while it starts: a SIGHUP (a supervisor's reload) that
-//! arrives before the director is up must not kill it.
+//! arrives before the director is up must not kill it; a SIGTERM then
+//! stops the start cleanly.
 
 use ringvs::lab::{self, Lab};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// The `ringvs` binary under test.
@@ -18,24 +20,27 @@ impl Drop for Remove {
     }
 }
 
+/// A director started on `lab` whose `--rules` file is a FIFO, held while
+/// it reads it: its process, its pid, the FIFO open for writing and the
+/// control socket's path. The FIFO is removed when the last item drops.
+struct Starting {
+    child: Child,
+    pid: String,
+    writer: std::fs::File,
+    control: PathBuf,
+    _fifo: Remove,
+}
+
 /// The director is held in its start, deterministically, by a `--rules`
 /// file that is a FIFO: reading it blocks until the test writes the rules.
 /// Once the test can open the FIFO for writing, the director is reading
-/// it, inside `run` and before the connection tables and the rings; the
-/// SIGHUP is sent then. The director must go on to start and serve the
-/// rules it was given.
-#[test]
-fn a_sighup_while_the_director_starts_does_not_kill_it() {
-    if !lab::lab_available() {
-        return;
-    }
-    let tag = Lab::unique_tag();
-    let mut lab = Lab::build(&tag).expect("lab");
+/// it, inside `run` and before the connection tables and the rings.
+fn start_on_fifo(lab: &Lab, tag: &str) -> Starting {
     let fifo = PathBuf::from(format!("/run/ringvs-start-{tag}.rules"));
     let _ = std::fs::remove_file(&fifo);
     let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
     assert!(made.success(), "mkfifo {}", fifo.display());
-    let _rm = Remove(fifo.clone());
+    let rm = Remove(fifo.clone());
     let control = PathBuf::from(format!("/run/ringvs-start-{tag}.sock"));
     let (fifo_s, control_s) = (fifo.display().to_string(), control.display().to_string());
     #[rustfmt::skip]
@@ -46,11 +51,10 @@ fn a_sighup_while_the_director_starts_does_not_kill_it() {
     ];
     let child = lab::ns_command(&lab.ns_director(), Path::new(EXE), &args)
         .stdin(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn ringvs run");
     let pid = child.id().to_string();
-    lab.adopt(child);
-
     // Opening a FIFO for writing without blocking fails (ENXIO) until a
     // reader has it open: then the director is in `run`, loading its rules.
     let writer = lab::wait_for(Duration::from_secs(20), || {
@@ -59,11 +63,42 @@ fn a_sighup_while_the_director_starts_does_not_kill_it() {
             .custom_flags(libc::O_NONBLOCK)
             .open(&fifo)
             .ok()
-    })
-    .expect("the director never opened its --rules FIFO");
+    });
+    let mut child = child;
+    let Some(writer) = writer else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the director never opened its --rules FIFO");
+    };
     // `ip netns exec` execs the director: the child's pid is the director's.
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("the director's exe");
     assert_eq!(exe.file_name(), Path::new(EXE).file_name());
+    Starting {
+        child,
+        pid,
+        writer,
+        control,
+        _fifo: rm,
+    }
+}
+
+/// The SIGHUP is sent while the director reads its rules. It must go on to
+/// start and serve the rules it was given.
+#[test]
+fn a_sighup_while_the_director_starts_does_not_kill_it() {
+    if !lab::lab_available() {
+        return;
+    }
+    let tag = Lab::unique_tag();
+    let mut lab = Lab::build(&tag).expect("lab");
+    let Starting {
+        child,
+        pid,
+        writer,
+        control,
+        _fifo,
+    } = start_on_fifo(&lab, &tag);
+    lab.adopt(child);
     let hup = Command::new("kill").args(["-HUP", &pid]).status();
     assert!(hup.is_ok_and(|s| s.success()), "kill -HUP {pid}");
 
@@ -85,4 +120,69 @@ fn a_sighup_while_the_director_starts_does_not_kill_it() {
     );
     drop(lab);
     assert!(!control.exists(), "the director removed its socket");
+}
+
+/// A SIGTERM while the director reads its rules (a supervisor giving up on
+/// a slow start) ends the start once the rules are read: exit 0 with the
+/// reason on stderr, no control socket left, and not the signal's default
+/// action, which kills the process where it stands.
+#[test]
+fn a_sigterm_while_the_director_starts_stops_it_cleanly() {
+    if !lab::lab_available() {
+        return;
+    }
+    let tag = Lab::unique_tag();
+    let lab = Lab::build(&tag).expect("lab");
+    let Starting {
+        mut child,
+        pid,
+        writer,
+        control,
+        _fifo,
+    } = start_on_fifo(&lab, &tag);
+    let term = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(term.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+    // The signal is handled asynchronously: once it has been, the
+    // director's signal mask shows no pending SIGTERM.
+    let handled = lab::wait_for(Duration::from_secs(5), || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let pending = status.lines().find_map(|l| l.strip_prefix("ShdPnd:"))?;
+        let mask = u64::from_str_radix(pending.trim(), 16).ok()?;
+        (mask & (1 << (libc::SIGTERM - 1)) == 0).then_some(())
+    });
+    let rules = format!("-A -t {}:80 -s rr\n", lab::VIP);
+    let mut w = writer;
+    // Fails (EPIPE) when the signal killed the director: the status says so.
+    let _ = w.write_all(rules.as_bytes());
+    drop(w);
+    let exited = lab::wait_for(Duration::from_secs(20), || child.try_wait().ok().flatten());
+    let Some(status) = exited else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the director did not stop within 20 s of its SIGTERM");
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    assert!(
+        handled.is_some() || status.signal().is_some(),
+        "the director neither handled its SIGTERM nor died of it: {err}"
+    );
+    assert_eq!(
+        status.signal(),
+        None,
+        "the SIGTERM killed the director in its start instead of stopping it: {err}"
+    );
+    assert!(status.success(), "{status}: {err}");
+    assert!(
+        err.contains("ringvs: stopped by SIGINT or SIGTERM while starting"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("worker(s)"),
+        "the director went on to start: {err}"
+    );
+    assert!(!control.exists(), "the director left its control socket");
+    drop(lab);
 }

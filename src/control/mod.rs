@@ -73,6 +73,10 @@ pub enum RunError {
     Socket { path: String, err: std::io::Error },
     #[error("{0}")]
     Invalid(String),
+    /// SIGINT or SIGTERM arrived before the director had started: it did
+    /// what it was asked, so `ringvs run` exits 0.
+    #[error("stopped by SIGINT or SIGTERM while starting")]
+    Stopped,
 }
 
 /// What a ring's error adds when the kernel refused for want of privilege

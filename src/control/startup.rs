@@ -103,8 +103,12 @@ pub enum IoBackend {
 /// Run the director in the foreground until SIGINT or SIGTERM.
 pub fn run(opts: RunOptions) -> Result<(), RunError> {
     // Before anything slow (the rules, the connection tables, the rings):
-    // a SIGHUP during the start is kept for later, not fatal.
+    // a SIGHUP during the start is kept for later, not fatal; a SIGINT or
+    // SIGTERM stops the start at the next step (`still_wanted`) and leaves
+    // nothing behind, where its default action would leave the control
+    // socket's file once bound.
     let hup = super::reload::catch_sighup()?;
+    let term = on_signals()?;
     let (cores, n) = check_options(&opts)?;
     let (ext, int) = discover_nics(&opts)?;
     let mut adm = AdmState {
@@ -131,6 +135,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
             None
         }
     };
+    still_wanted(&term)?;
     let fifo = match &opts.notify_fifo {
         Some(p) => Some(
             crate::health::Fifo::open(p)
@@ -239,6 +244,7 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         )),
         None => None,
     };
+    still_wanted(&term)?;
     let (listener, socket_file) = server::bind_control(&opts.control)?;
     let busy = opts.busy_poll;
     // Keep the XDP programs attached for as long as the workers run.
@@ -276,7 +282,6 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
     drop(neigh_tx);
     say_started(&opts, n, &ext, &int);
 
-    let term = on_signals()?;
     let metrics_stop = start_services(listener, metrics, &ctl)?;
     // Last, once nothing can fail: a failed start leaves no thread behind,
     // and drops a notify FIFO it made (`Fifo`'s drop removes it). Events
@@ -569,6 +574,16 @@ fn say_started(opts: &RunOptions, n: usize, ext: &NicInfo, int: &NicInfo) {
         // As `ip_vs_ftp` says what it loaded ("ftp: loaded support on port[0] = 21").
         crate::log!("ringvs: ftp helper on port(s) {:?}", opts.ftp.list());
     }
+}
+
+/// A SIGINT or SIGTERM caught while starting ([`on_signals`]) ends the
+/// start with [`RunError::Stopped`]; from the control socket on, the
+/// neighbour loop sees it and the director stops as it would once running.
+fn still_wanted(term: &AtomicBool) -> Result<(), RunError> {
+    if term.load(Ordering::Relaxed) {
+        return Err(RunError::Stopped);
+    }
+    Ok(())
 }
 
 /// SIGINT and SIGTERM set the flag returned.
