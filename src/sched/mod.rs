@@ -10,7 +10,7 @@
 //!
 //! | name | module | state | cost of a pick |
 //! |------|--------|-------|----------------|
-//! | `rr`, `wrr` | here | one atomic counter | one atomic increment |
+//! | `rr`, `wrr` | here | one atomic counter | one atomic compare-and-swap |
 //! | `lc`, `wlc`, `sed`, `nq`, `fo`, `ovf` | [`lc`] | none | one pass over the servers |
 //! | `twos` | [`lc`] | an atomic PRNG | one atomic increment, two passes |
 //! | `dh`, `sh` | [`hash`] | 256-bucket table | one lookup |
@@ -502,22 +502,25 @@ pub(crate) fn kernel_index(p: usize, n: usize) -> usize {
 /// after the chosen one, as IPVS's `rr` resumes after its last choice
 /// (`ip_vs_rr.c` `ip_vs_rr_schedule`). A pick that finds no server leaves
 /// the position where it was, as the kernel's returns without moving
-/// `sched_data`.
+/// `sched_data`. The position moves past the chosen server in one step
+/// (a compare-and-swap, retried if another worker moved it first), as the
+/// kernel's pick is one step under `svc->sched_lock`: two workers never
+/// choose the same server from one position.
 fn rr_pick<C: Candidate>(next: &AtomicUsize, dests: &[C]) -> Option<usize> {
     let n = dests.len();
     if n == 0 {
         return None;
     }
-    let start = next.fetch_add(1, Ordering::Relaxed);
-    let at = |k: usize| kernel_index((start + k) % n, n);
-    let Some(skipped) = (0..n).find(|&k| available(&dests[at(k)])) else {
-        next.fetch_sub(1, Ordering::Relaxed);
-        return None;
-    };
-    if skipped > 0 {
-        next.fetch_add(skipped, Ordering::Relaxed);
+    let mut start = next.load(Ordering::Relaxed);
+    loop {
+        let at = |k: usize| kernel_index(start.wrapping_add(k) % n, n);
+        let skipped = (0..n).find(|&k| available(&dests[at(k)]))?;
+        let past = start.wrapping_add(skipped + 1);
+        match next.compare_exchange_weak(start, past, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return Some(at(skipped)),
+            Err(now) => start = now,
+        }
     }
-    Some(at(skipped))
 }
 
 pub(crate) fn gcd(a: u32, b: u32) -> u32 {
@@ -909,6 +912,21 @@ mod test {
         });
         let total: Vec<usize> = (0..4).map(|i| per.iter().map(|c| c[i]).sum()).collect();
         assert_eq!(total, [10_000; 4]);
+        // rr and wrr with a quiesced server skipped: each pick moves the
+        // position past its server in one step, so two threads never take
+        // the same server from one position (the shares stay exact).
+        let q = servers(&[1, 0, 1, 0, 1]);
+        for kind in [Scheduler::Rr, Scheduler::Wrr] {
+            let s = SchedState::new(kind, SchedFlags::default(), &q);
+            let per: Vec<Vec<usize>> = std::thread::scope(|t| {
+                let h: Vec<_> = (0..4)
+                    .map(|_| t.spawn(|| counts(30_000, 5, |_| s.pick(&Flow::default(), &q))))
+                    .collect();
+                h.into_iter().map(|h| h.join().expect("no panic")).collect()
+            });
+            let total: Vec<usize> = (0..5).map(|i| per.iter().map(|c| c[i]).sum()).collect();
+            assert_eq!(total, [40_000, 0, 40_000, 0, 40_000], "{kind:?}");
+        }
         // lblcr's cache from four threads: consistent, one set per destination.
         let s = SchedState::new(Scheduler::Lblcr, SchedFlags::default(), &d);
         std::thread::scope(|t| {

@@ -33,20 +33,23 @@ pub(super) fn wrr_pick<C: Candidate>(
         }
         return None;
     }
-    let start = next.fetch_add(1, Ordering::Relaxed);
-    if !picked.load(Ordering::Relaxed) {
-        picked.store(true, Ordering::Relaxed);
-    }
-    for k in 0..len {
-        let d = seq[(start + k) % len] as usize;
-        if dests.get(d).is_some_and(available) {
-            if k > 0 {
-                next.fetch_add(k, Ordering::Relaxed);
-            }
-            return Some(d);
+    // Past the chosen entry in one step, as `rr_pick` moves its position.
+    let mut start = next.load(Ordering::Relaxed);
+    loop {
+        let at = |k: usize| seq[start.wrapping_add(k) % len] as usize;
+        let k = (0..len).find(|&k| dests.get(at(k)).is_some_and(available))?;
+        let past = start.wrapping_add(k + 1);
+        if let Err(now) =
+            next.compare_exchange_weak(start, past, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            start = now;
+            continue;
         }
+        if !picked.load(Ordering::Relaxed) {
+            picked.store(true, Ordering::Relaxed);
+        }
+        return Some(at(k));
     }
-    None
 }
 
 /// The servers' weights.
