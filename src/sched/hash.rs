@@ -143,13 +143,19 @@ impl Maglev {
     /// gcd of all non-zero ones,
     /// shifted right so the largest fits in 6 bits (a server whose weight
     /// shifts to 0 still gets one turn); a server whose last weight is 0 gets
-    /// no slot. More servers than slots: an empty table (the kernel refuses
-    /// the configuration).
+    /// no slot. More servers than slots: the table is built from the first
+    /// [`MH_TABLE_SIZE`] in the order added, those the kernel's table holds
+    /// once each further `-a` is refused by `ip_vs_mh_reassign` (whose
+    /// error `__ip_vs_update_dest` ignores, so the server is added but gets
+    /// no slot). Unlike the kernel, which keeps its table untouched while
+    /// the service has more servers than slots, a removal or a weight
+    /// change rebuilds it from the first ones (docs/ipvsadm.md).
     pub fn new<C: Candidate>(dests: &[C]) -> Self {
         let m = MH_TABLE_SIZE;
         let mut table = vec![NONE; m].into_boxed_slice();
+        let dests = &dests[..dests.len().min(m)];
         let g = dests.iter().map(Candidate::last_weight).fold(0, gcd);
-        if g == 0 || dests.len() > m {
+        if g == 0 {
             return Maglev(table);
         }
         let mw = dests.iter().map(|d| d.last_weight() / g).max().unwrap_or(0);
@@ -407,6 +413,28 @@ mod test {
         d[1].w = 0;
         d[2].over = true;
         assert!(clients(100).all(|v| fb.pick(&from(v), &d).is_none()));
+    }
+
+    /// A server past the table's size is added without a slot, as the
+    /// kernel's `-a` of a 4094th server leaves its table as it was
+    /// (`ip_vs_mh_reassign` refuses, `__ip_vs_update_dest` ignores it):
+    /// new clients are still scheduled, to the servers they went to.
+    #[test]
+    fn mh_past_the_table_size_keeps_the_first_servers_table() {
+        let mut d = servers(&vec![1; MH_TABLE_SIZE]);
+        let before = Maglev::new(&d);
+        d.push(D {
+            addr: 0x0a00_ffff,
+            ..d[0]
+        });
+        let after = Maglev::new(&d);
+        assert_eq!(after.shares(MH_TABLE_SIZE + 1), {
+            let mut sh = before.shares(MH_TABLE_SIZE);
+            sh.push(0);
+            sh
+        });
+        let s = SchedState::new(Scheduler::Mh, SchedFlags::default(), &d);
+        assert!(clients(100).all(|v| s.pick(&from(v), &d).is_some()));
     }
 
     fn is_prime(n: usize) -> bool {
