@@ -428,11 +428,13 @@ counters! {
     /// error for it) from a source that cannot be a client here (ours, the
     /// internal segment, loopback, multicast, the external prefix's broadcast
     /// address, unreachable without a gateway); an echo request to us (each
-    /// fragment of one), or an IPv6 packet with an unknown hop-by-hop
-    /// option, from a source the kernel drops before ICMP sees it
-    /// (IPv4: 0/8, loopback, multicast, limited or a prefix's broadcast,
-    /// ours, as `ip_route_input_slow` and `__fib_validate_source`; IPv6:
-    /// unspecified, loopback, multicast, as `ip6_rcv_core`).
+    /// fragment of one), an ICMP error (neither translated nor passed on),
+    /// or an IPv6 packet with an unknown hop-by-hop option, from a source
+    /// the kernel drops before ICMP or IPVS sees it (IPv4: 0/8, loopback,
+    /// multicast, limited or a prefix's broadcast, ours, as
+    /// `ip_route_input_slow` and `__fib_validate_source`; IPv6:
+    /// unspecified, loopback, multicast, as `ip6_rcv_core`, and link-local
+    /// for an error to be forwarded from the inside, as `ip6_forward`).
     DropBadSource => "drop_bad_source",
     /// Packet of an unknown connection (not a SYN for TCP, or arrived from the inside).
     DropNoConn => "drop_no_conn",

@@ -492,6 +492,53 @@ fn icmpv6_errors_are_translated_both_ways() {
     );
 }
 
+/// An ICMPv6 error from a source the kernel drops before either IPVS hook
+/// is neither translated nor passed on (`drop_bad_source`): from outside, a
+/// packet too big from `::1` to the VIP about our reply (`ip6_rcv_core`);
+/// from inside, an error from a link-local or the unspecified address about
+/// what the client sent (`ip6_forward`, before the FORWARD hook). The same
+/// errors from a router's and the real server's global addresses pass, and
+/// a link-local one from outside too, as IPVS passes it.
+#[test]
+fn icmpv6_errors_from_sources_the_kernel_drops_go_nowhere() {
+    let mut d = director(STANDARD6);
+    inward(&mut d, &syn(CLIENT6, 40000));
+    let reply = our_reply(40000);
+    let too_big = |src| {
+        let l = L3 {
+            src,
+            src_mac: GW_MAC,
+            ..l3_to_vip6()
+        };
+        error6(&l, 2, 1400, &reply, 48)
+    };
+    let (ext, int) = d.ext(&too_big(Ipv6Addr::LOCALHOST));
+    assert!(ext.is_empty() && int.is_empty(), "::1's error passed on");
+    assert_eq!(drops(&d.w().core.ctr), [("drop_bad_source", 1)]);
+    let to_rs = L3 {
+        dst: RS1_6,
+        ..from(CLIENT6)
+    };
+    let sent_in = frames6::tcp(&to_rs, &[], 40000, 80, ACK, b"data");
+    let link_local: Ipv6Addr = "fe80::1".parse().unwrap();
+    for (n, src) in [link_local, Ipv6Addr::UNSPECIFIED].into_iter().enumerate() {
+        let l = L3 {
+            src,
+            ..l3_from_rs6(RS1_6, CLIENT6)
+        };
+        let (ext, int) = d.int(&error6(&l, 1, 0, &sent_in, 1000));
+        assert!(ext.is_empty() && int.is_empty(), "{src}'s error passed on");
+        assert_eq!(d.ctr(Ctr::DropBadSource), n as u64 + 2, "{src}");
+    }
+    assert_eq!(d.ctr(Ctr::IcmpErrorNat), 0);
+    assert_eq!(inward(&mut d, &too_big(GW6)).src, GW6);
+    assert_eq!(inward(&mut d, &too_big(link_local)).src, link_local);
+    let l = l3_from_rs6(RS1_6, CLIENT6);
+    assert_eq!(outward(&mut d, &error6(&l, 1, 0, &sent_in, 1000)).src, VIP6);
+    assert_eq!(d.ctr(Ctr::IcmpErrorNat), 3);
+    assert_eq!(d.ctr(Ctr::DropBadSource), 3);
+}
+
 /// Every ICMPv6 type below 128 is an error (RFC 4443 §2.1), and IPVS
 /// translates any of them for the connection it quotes (`ip_vs_in_icmp_v6`
 /// and `ip_vs_out_icmp_v6` pass only informational types,

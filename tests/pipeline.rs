@@ -800,6 +800,69 @@ fn icmp_error_from_a_router_on_the_internal_side() {
     assert!(quoted_udp_ok(&q));
 }
 
+/// An ICMP error from a source the kernel drops as a martian in routing,
+/// before either IPVS hook (`ip_route_input_slow` → `martian_source`,
+/// `__fib_validate_source` for one of ours), is neither translated nor
+/// passed on, `drop_bad_source`: from outside, a frag-needed from
+/// 127.0.0.1 to the VIP about our segment; from inside, an error about
+/// what the client sent from 0/8, the loopback or our own DIP. The same
+/// errors from the client and the real server pass.
+#[test]
+fn icmp_errors_from_martian_sources_go_nowhere() {
+    let mut lab = lab_with(RR_8080);
+    // CIP:40000 → RS1:8080, as the real server got it.
+    let fwd = {
+        lab.w().rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), 40000, 80, SYN));
+        let (_, i) = lab.poll_take();
+        one(i)
+    };
+    // VIP:80 → CIP:40000, as the client's side saw it.
+    let out = {
+        let seg = tcp_seg(&L3::from_rs(RS1, CLIENT), 8080, 40000, ACK, 9, 9, b"y");
+        lab.w().rx[Nic::Int].push(&seg);
+        let (e, _) = lab.poll_take();
+        one(e)
+    };
+    let too_big = |src| {
+        let l3 = L3 {
+            src,
+            ..L3::to_vip()
+        };
+        icmp_error(&l3, 3, 4, [0, 0, 0x05, 0x78], &out, 28)
+    };
+    let (e, i) = lab.ext(&too_big(std::net::Ipv4Addr::new(127, 0, 0, 1)));
+    assert!(e.is_empty() && i.is_empty(), "127.0.0.1's error passed on");
+    assert_eq!(drops(&lab.w().core.ctr), [("drop_bad_source", 1)]);
+    let martians = [
+        std::net::Ipv4Addr::new(0, 1, 2, 3),
+        std::net::Ipv4Addr::new(127, 0, 0, 1),
+        DIP,
+    ];
+    for (n, src) in martians.into_iter().enumerate() {
+        let l3 = L3 {
+            src,
+            ..L3::from_rs(RS1, CLIENT)
+        };
+        let (e, i) = lab.int(&icmp_error(&l3, 3, 3, [0; 4], &fwd, 28));
+        assert!(e.is_empty() && i.is_empty(), "{src}'s error passed on");
+        assert_eq!(lab.ctr(Ctr::DropBadSource), n as u64 + 2, "{src}");
+    }
+    assert_eq!(lab.ctr(Ctr::IcmpErrorNat), 0);
+    let (e, i) = lab.ext(&too_big(CLIENT));
+    assert_eq!((e.len(), parse_ip(&one(i)).src), (0, CLIENT));
+    let (e, i) = lab.int(&icmp_error(
+        &L3::from_rs(RS1, CLIENT),
+        3,
+        3,
+        [0; 4],
+        &fwd,
+        28,
+    ));
+    assert_eq!((i.len(), parse_ip(&one(e)).src), (0, VIP));
+    assert_eq!(lab.ctr(Ctr::IcmpErrorNat), 2);
+    assert_eq!(lab.ctr(Ctr::DropBadSource), 4);
+}
+
 #[test]
 fn icmp_error_about_unknown_connection_is_dropped() {
     let mut lab = lab_with(UDP_53);

@@ -136,6 +136,13 @@ impl Core {
                 Ctr::DropNoService
             });
         }
+        // From a source the kernel drops in routing, before either IPVS hook
+        // sees it (`ip_route_input_slow` → `martian_source`; a local one,
+        // `__fib_validate_source`): neither translated nor passed on, both
+        // ways, as a packet of a connection from it would never match one.
+        if self.martian(ip.src_raw()) {
+            return self.ctr.inc(Ctr::DropBadSource);
+        }
         let Some(q) = quoted(icmp.data()) else {
             return self.ctr.inc(Ctr::DropIcmp);
         };

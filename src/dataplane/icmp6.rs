@@ -103,6 +103,9 @@ impl Core {
             return self.ctr.inc(Ctr::DropIcmp);
         }
         let ours = self.is_ours6(nic, dst);
+        if icmp.is_error() && Core::bad_error_source6(nic, src, ours) {
+            return self.ctr.inc(Ctr::DropBadSource);
+        }
         // Answers to the health checks from the IPv6 DIP (`divert.rs`).
         if nic == Nic::Int
             && Some(dst) == self.env.dip6()
@@ -126,6 +129,25 @@ impl Core {
             _ if ours => self.ctr.inc(Ctr::DropIcmp),
             _ => self.ctr.inc(Ctr::DropNoService),
         }
+    }
+
+    /// Whether an ICMPv6 error from `src` received on `nic` (`ours`: to one
+    /// of our addresses there) comes from a source the kernel drops before
+    /// either IPVS hook sees it, so it is neither translated, passed on nor
+    /// diverted: a loopback or multicast one (`ip6_rcv_core`,
+    /// `net/ipv6/ip6_input.c`) and, from the inside to an address not ours
+    /// (an error to be forwarded to a client), a link-local one
+    /// (`ip6_forward`, `net/ipv6/ip6_output.c`, before the FORWARD hook
+    /// where `ip_vs_out_icmp_v6` runs; the "not neighbour" error it sends
+    /// is never sent about an error, `icmp6_send`'s `is_ineligible`). The
+    /// unspecified one always (`ip6_forward` drops it too): to us it is a
+    /// deliberate hardening, the kernel delivering it to `LOCAL_IN`, where
+    /// `ip_vs_in_icmp_v6` passes it on, but RFC 4443 §2.2 has an error come
+    /// from a unicast address of its sender. A link-local one from outside
+    /// is passed on, as IPVS does (a router with no global address on the
+    /// client's link may send one).
+    fn bad_error_source6(nic: Nic, src: Ipv6Addr, ours: bool) -> bool {
+        Core::martian6(src) || nic == Nic::Int && !ours && src.is_unicast_link_local()
     }
 
     /// An MLD query (to all nodes, to one of our groups, or to us): checked
