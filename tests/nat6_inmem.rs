@@ -644,8 +644,11 @@ fn icmpv6_errors_quoting_a_first_fragment_are_translated() {
     assert_eq!(d.ctr(Ctr::IcmpErrorNat), 2);
 }
 
-/// A later fragment over the egress MTU is dropped without packet-too-big
-/// (`ensure_mtu_is_adequate`: only the first fragment gets one).
+/// A later fragment over the egress MTU is dropped without packet-too-big:
+/// a deliberate difference (`docs/design.md`, "Fragments received"), as IPVS checks
+/// the reassembled datagram's largest fragment (`__mtu_check_toobig_v6`)
+/// and would tell the sender, quoting the datagram's start; nothing here
+/// keeps the first fragment to quote.
 #[test]
 fn packet_too_big_only_for_a_first_fragment() {
     use frames6::Ext;

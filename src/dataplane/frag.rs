@@ -41,7 +41,11 @@
 //! What goes out is what came in, fragment by fragment, as the kernel's
 //! refragmenting to `frag_max_size` gives on the same path; an IPv4 fragment
 //! over the egress MTU is cut again (`Core::fragment` keeps its offset and
-//! MF), an IPv6 one is refused with packet-too-big as any IPv6 packet.
+//! MF), an IPv6 first fragment is refused with packet-too-big as any IPv6
+//! packet, and a later IPv6 one over the MTU is dropped with none (nothing
+//! here keeps the first fragment to quote: IPVS, seeing the reassembled
+//! datagram, sends one whenever any fragment is too big,
+//! `__mtu_check_toobig_v6`).
 //! Deliberate differences, documented in `docs/design.md`: per-server
 //! packet counters count fragments (IPVS counts the datagram once), and the
 //! fragments of a datagram that never completes are forwarded all the same

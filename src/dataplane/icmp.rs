@@ -525,11 +525,13 @@ impl Core {
         }
         // `error_allowed` parsed the fixed header.
         let ip = Ipv6Packet::new_unchecked(invoking);
-        // Only a first fragment gets one (`icmp6_send` and
-        // `ensure_mtu_is_adequate`): a later one quotes no ports its sender
-        // could match, and would spend the bucket's tokens. A parameter
-        // problem is about the fragment's own header: `ipv6_frag_rcv` sends
-        // it about any fragment.
+        // Only a first fragment gets one: a later one quotes no ports its
+        // sender could match, and would spend the bucket's tokens. A
+        // deliberate difference for packet-too-big: IPVS sees the
+        // reassembled datagram and tells its sender whichever fragment was
+        // too big (`__mtu_check_toobig_v6`, `docs/design.md`, "Fragments received").
+        // A parameter problem is about the fragment's own header:
+        // `ipv6_frag_rcv` sends it about any fragment.
         let frag = ipv6::walk_fragment(ip.next_header(), invoking, ipv6::HEADER_LEN);
         if ty != icmpv6::msg::PARAM_PROBLEM && frag.is_ok_and(|(f, _)| f.offset != 0) {
             return;
