@@ -203,6 +203,54 @@ fn udp_over_ipv6_both_ways_with_good_checksums() {
     assert_eq!(&a.l4[8..], b"answer");
 }
 
+/// `text` (of even length) and two bytes more that make the checksum of a
+/// UDP datagram over `l` from `sport` to `dport` carrying them compute to
+/// exactly 0 (see `tests/pipeline.rs`'s `zero_sum_payload`).
+fn zero_sum_payload6(l: &frames6::L3, sport: u16, dport: u16, text: &[u8]) -> Vec<u8> {
+    assert_eq!(text.len() % 2, 0, "the two bytes at an even offset");
+    let mut data = [text, &[0, 0]].concat();
+    let f = frames6::udp(l, &[], sport, dport, &data, false);
+    let n = data.len();
+    data[n - 2..].copy_from_slice(&f[60..62]);
+    data
+}
+
+/// Over IPv6 too a checksum that computes to 0 after the rewrite goes out
+/// as 0xffff both ways (RFC 8200 §8.1: a 0 field is refused there; IPVS's
+/// `udp_fast_csum_update`, `ip_vs_proto_udp.c`, for both families).
+#[test]
+fn udp_over_ipv6_checksum_computing_to_zero_is_sent_as_all_ones() {
+    let mut d = udp_director(5353);
+    let rs_side = frames6::L3 {
+        dst: RS1_6,
+        ..l3_to_vip6()
+    };
+    let data = zero_sum_payload6(&rs_side, 41000, 5353, b"zero sum");
+    let p = inward(
+        &mut d,
+        &frames6::udp(&l3_to_vip6(), &[], 41000, 53, &data, false),
+    );
+    assert_eq!(
+        (p.dst, ports(&p), &p.l4[8..]),
+        (RS1_6, (41000, 5353), &data[..])
+    );
+    assert_eq!(p.l4[6..8], [0xff, 0xff], "DNAT: computed 0, sent as 0xffff");
+
+    let vip_side = frames6::L3 {
+        src: VIP6,
+        dst: CLIENT6,
+        ..l3_to_vip6()
+    };
+    let data = zero_sum_payload6(&vip_side, 53, 41000, b"answer");
+    let l = l3_from_rs6(RS1_6, CLIENT6);
+    let a = outward(&mut d, &frames6::udp(&l, &[], 5353, 41000, &data, false));
+    assert_eq!(
+        (a.src, ports(&a), &a.l4[8..]),
+        (VIP6, (53, 41000), &data[..])
+    );
+    assert_eq!(a.l4[6..8], [0xff, 0xff], "SNAT: computed 0, sent as 0xffff");
+}
+
 #[test]
 fn a_reply_of_no_connection_is_dropped() {
     let mut d = director(STANDARD6);

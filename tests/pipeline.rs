@@ -531,6 +531,50 @@ fn udp_checksum_zero_stays_zero() {
     assert_eq!(q.sport, 53);
 }
 
+/// `text` (of even length) and two bytes more, chosen so that a UDP
+/// datagram from `l3`'s source port `sport` to its destination port `dport`
+/// carrying it has a checksum that computes to exactly 0: the two bytes are
+/// the checksum the datagram has with them 0, and adding a word's
+/// complement to a ones' complement sum brings it to all ones.
+fn zero_sum_payload(l3: &L3, sport: u16, dport: u16, text: &[u8]) -> Vec<u8> {
+    assert_eq!(text.len() % 2, 0, "the two bytes at an even offset");
+    let mut data = [text, &[0, 0]].concat();
+    let f = udp_frame(l3, sport, dport, &data, true);
+    let n = data.len();
+    data[n - 2..].copy_from_slice(&f[40..42]);
+    data
+}
+
+/// A checksum that computes to 0 after the rewrite is sent as 0xffff, in
+/// both directions: 0 in a UDP checksum field means "none" (RFC 768), as
+/// IPVS's `udp_fast_csum_update` (`ip_vs_proto_udp.c`) turns it into
+/// `CSUM_MANGLED_0`. smoltcp's `verify_checksum` (`parse_ip`) accepts a 0
+/// field, so the field itself is what is checked.
+#[test]
+fn udp_checksum_computing_to_zero_after_the_rewrite_is_sent_as_all_ones() {
+    let mut lab = lab_with(UDP_53);
+    let rs_side = L3 {
+        dst: RS1,
+        ..L3::to_vip()
+    };
+    let data = zero_sum_payload(&rs_side, 5000, 5353, b"zero sum");
+    let q = udp_frame(&L3::to_vip(), 5000, 53, &data, true);
+    assert_ne!(&q[40..42], &[0, 0], "the client's datagram has a checksum");
+    let p = client_to_rs(&mut lab, &q);
+    assert_eq!(
+        (p.dst, p.dport, p.payload.as_slice()),
+        (RS1, 5353, &data[..])
+    );
+    assert_eq!(p.l4_csum, 0xffff, "DNAT: computed 0, sent as 0xffff");
+
+    let data = zero_sum_payload(&L3::vip_to_client(), 53, 5000, b"answer");
+    let r = udp_frame(&L3::from_rs(RS1, CLIENT), 5353, 5000, &data, true);
+    assert_ne!(&r[40..42], &[0, 0], "the server's datagram has a checksum");
+    let a = rs_to_client(&mut lab, &r);
+    assert_eq!((a.src, a.sport, a.payload.as_slice()), (VIP, 53, &data[..]));
+    assert_eq!(a.l4_csum, 0xffff, "SNAT: computed 0, sent as 0xffff");
+}
+
 #[test]
 fn ethernet_padding_is_not_forwarded_as_payload() {
     let mut lab = lab_with(UDP_53);
