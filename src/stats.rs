@@ -441,8 +441,10 @@ counters! {
     /// No real server available (none, or all with weight 0 or
     /// overloaded): a new connection's client is told
     /// (`icmp_port_unreach`). Also, untold: a packet whose chosen server
-    /// the director cannot reach (not on the DIP's segment, no route); an
-    /// FTP data connection whose server is gone or which a persistent FTP
+    /// the director cannot reach (not on the DIP's segment, no route); a
+    /// packet of a connection the sync daemon installed that this director
+    /// has no next hop for (a client off-link with no `--gateway`, a server
+    /// off the DIP's prefix: its master's differ); an FTP data connection whose server is gone or which a persistent FTP
     /// service has no server for; a SIP datagram whose call's server is
     /// gone.
     DropNoDest => "drop_no_dest",

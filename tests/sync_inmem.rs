@@ -468,6 +468,87 @@ fn a_standby_installs_synced_connections_forwards_nothing_and_serves_them_once_a
     assert_eq!(ext.len(), 1, "the active director answers ARP");
 }
 
+/// A client beyond the external prefix (198.18.0.2/24): reachable only
+/// through a `--gateway`, which `env()` has not.
+const OFF_LINK: Ipv4Addr = Ipv4Addr::new(198, 18, 5, 1);
+
+/// `synced`'s entry of `proto` from `client`:`CPORT` to VIP:`vport` on
+/// real server `rip`:`vport`, for a director with `d`'s rules.
+fn synced_to(
+    d: &MemDirector,
+    proto: Proto,
+    client: Ipv4Addr,
+    rip: Ipv4Addr,
+    vport: u16,
+) -> Install {
+    let (p, state, timeout) = match proto {
+        Proto::Udp => (17, State::Udp, 300),
+        _ => (6, State::Established, 900),
+    };
+    let mut i = synced(d, state);
+    i.entry.proto = p;
+    i.entry.client.0 = be(client);
+    i.entry.vip.1 = vport;
+    i.entry.rip = (be(rip), vport);
+    i.entry.timeout = timeout;
+    i.dest = d.dest_id(proto, vport, rip, vport);
+    i.server = Resolved {
+        svc: (p, be(VIP), vport),
+        addr: be(rip),
+        port: vport,
+    };
+    i
+}
+
+/// A connection the sync daemon installed from a master this director
+/// does not have the addressing of (no `--gateway` here, a real server
+/// off the DIP's prefix) has no next hop once it takes over: its packets,
+/// the later fragments of a datagram too, are dropped as `drop_no_dest`
+/// (a server, or client, the director cannot reach), not as
+/// `drop_no_service`, which is for packets of no service or connection.
+#[test]
+fn a_synced_connection_with_no_next_hop_here_is_dropped_as_no_dest() {
+    let mut rules = STANDARD.to_vec();
+    rules.extend([
+        "-a -t 198.18.0.110:80 -r 198.19.9.9:80 -m",
+        "-A -u 198.18.0.110:53 -s rr",
+        "-a -u 198.18.0.110:53 -r 198.19.0.2:53 -m",
+    ]);
+    let mut d = MemDirector::new(&rules);
+    d.resolve_all();
+    set(&d, false, true);
+    let installs = [
+        synced_to(&d, Proto::Tcp, OFF_LINK, RS2, 80),
+        synced_to(&d, Proto::Tcp, CLIENT, Ipv4Addr::new(198, 19, 9, 9), 80),
+        synced_to(&d, Proto::Udp, OFF_LINK, RS1, 53),
+    ];
+    for i in installs {
+        d.sync.installs[0].send(i).expect("queued");
+    }
+    d.poll();
+    assert_eq!(d.ctr(Ctr::SyncInstalled), 3);
+    set(&d, false, false);
+
+    let nothing = |(ext, int): (Vec<Vec<u8>>, Vec<Vec<u8>>)| ext.is_empty() && int.is_empty();
+    // The reply towards the off-link client.
+    let reply = tcp_frame(&L3::from_rs(RS2, OFF_LINK), 80, CPORT, ACK | PSH);
+    assert!(nothing(d.int(&reply)));
+    assert_eq!(d.ctr(Ctr::DropNoDest), 1);
+    // The client's packet towards the server off the DIP's prefix.
+    assert!(nothing(d.ext(&tcp_frame(&L3::to_vip(), CPORT, 80, ACK))));
+    assert_eq!(d.ctr(Ctr::DropNoDest), 2);
+    // A reply datagram in two fragments: the first on the connection's
+    // path, the second on the fragments' own (`frag_nat.rs`).
+    let big = udp_frame(&L3::from_rs(RS1, OFF_LINK), 53, CPORT, &[7; 1200], true);
+    for f in cut(&big, 800) {
+        assert!(nothing(d.int(&f)));
+    }
+    assert_eq!(d.ctr(Ctr::DropNoDest), 4, "{:?}", drops(&d.w().core.ctr));
+    assert_eq!(d.ctr(Ctr::DropNoService), 0);
+    assert_eq!(drops(&d.w().core.ctr), [("drop_no_dest", 4)]);
+    assert_eq!(d.ctr(Ctr::FwdIn) + d.ctr(Ctr::FwdOut), 0);
+}
+
 /// A sync message (syncid 3) of one established connection from the
 /// client's port `cport` to VIP:80, on real server `daddr`:80.
 fn message(cport: u16, daddr: Ipv4Addr) -> Vec<u8> {

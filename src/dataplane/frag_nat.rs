@@ -146,8 +146,9 @@ impl Core {
         }
         self.received(dir, dest, bytes);
         let rw = c.rewrite(dir);
+        // As in `nat_send`: a connection this director cannot reach.
         let Some(hop) = A::hop(&self.env, dir, &c) else {
-            return self.ctr.inc(Ctr::DropNoService);
+            return self.ctr.inc(Ctr::DropNoDest);
         };
         let (out, done) = (super::nat::dir_nic(dir), super::nat::fwd_ctr::<A>(dir));
         if self.forward_to((out, hop), frame, tx, done, A::patch_ip(rw)) {

@@ -261,8 +261,10 @@ impl Core {
         let (rw, dest, hop) = (c.rewrite(dir), c.dest(), A::hop(&self.env, dir, c));
         let bytes = seg.ip_len();
         self.received(dir, dest, bytes);
+        // None for a connection this director would not have scheduled:
+        // one the sync daemon installed from other prefixes or gateway.
         let Some(hop) = hop else {
-            return self.ctr.inc(Ctr::DropNoService);
+            return self.ctr.inc(Ctr::DropNoDest);
         };
         let (out, done) = (dir_nic(dir), fwd_ctr::<A>(dir));
         let patch = A::patch(rw, &seg);
