@@ -723,6 +723,33 @@ fn icmp_port_unreachable_from_real_server_reaches_client() {
     assert_eq!((t.outpkts, t.outbytes), (1, (err.len() - 14) as u64));
 }
 
+/// The datagram an ICMP error quotes is translated back with its checksum
+/// too (a deliberate difference: IPVS's `ip_vs_nat_icmp` leaves it,
+/// `docs/design.md`), and one that computes to 0 there is written 0xffff
+/// (as the client sent it), not 0, which would read as "no checksum", as
+/// netfilter's NAT writes the inner datagram's (`__udp_manip_pkt`,
+/// `nf_nat_proto.c`).
+#[test]
+fn a_quoted_udp_checksum_computing_to_zero_is_restored_as_all_ones() {
+    let mut lab = lab_with(UDP_53);
+    let data = zero_sum_payload(&L3::to_vip(), 5000, 53, b"quoted!!");
+    let mut q = udp_frame(&L3::to_vip(), 5000, 53, &data, true);
+    // The client sends its computed 0 as 0xffff (pnet's sum leaves 0).
+    assert_eq!(&q[40..42], &[0, 0]);
+    q[40..42].copy_from_slice(&[0xff, 0xff]);
+    let (e, i) = lab.ext(&q);
+    assert!(e.is_empty());
+    let fwd = one(i);
+    assert_ne!(&fwd[40..42], &[0, 0], "the real server's copy has one");
+    let err = icmp_error(&L3::from_rs(RS1, CLIENT), 3, 3, [0; 4], &fwd, 64);
+    let (e, i) = lab.int(&err);
+    assert!(i.is_empty());
+    let quoted = parse_quoted(&parse_ip(&one(e)));
+    assert_eq!((quoted.dst, quoted.dport), (VIP, 53));
+    assert_eq!(quoted.l4, &q[34..], "the datagram as the client sent it");
+    assert!(quoted_udp_ok(&quoted));
+}
+
 #[test]
 fn icmp_error_quoting_8_bytes_of_tcp() {
     // Routers quote only 8 bytes of L4: no TCP checksum to fix inside.
