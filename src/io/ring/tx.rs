@@ -20,6 +20,10 @@ pub struct TxRing {
     map: Mmap,
     size: RingSize,
     frame: u32,
+    /// [`TxQueue::slot`] handed out the slot at `frame` (its status was
+    /// `TP_STATUS_AVAILABLE`) and no [`TxQueue::commit`] has taken it since:
+    /// a commit without it would write a slot the kernel may be reading.
+    held: bool,
     pending: usize,
     /// Frames refused before the kernel saw them: [`TxQueue::commit`] of
     /// more bytes than the slot holds (not queued, not counted sent). The
@@ -60,6 +64,7 @@ impl TxRing {
             map,
             size,
             frame: 0,
+            held: false,
             pending: 0,
             rejected: 0,
             fd,
@@ -106,6 +111,7 @@ impl TxQueue for TxRing {
             return None;
         }
         let len = self.slot_len();
+        self.held = true;
         // SAFETY: the slot's status is TP_STATUS_AVAILABLE (above): ours until
         // `commit` hands it to the kernel, which the `&mut self` borrow of the
         // slot keeps from running meanwhile.
@@ -119,9 +125,15 @@ impl TxQueue for TxRing {
     /// A `len` past the slot is refused (counted in `rejected`; the slot
     /// stays free and nothing is queued), where `MemTx` panics: the kernel
     /// would refuse it too (`tpacket_parse_header`: `tp_len > size_max`),
-    /// but count it sent (see `rejected`).
+    /// but count it sent (see `rejected`). A commit with no slot handed out
+    /// by [`TxQueue::slot`] since the last one does nothing: the slot may
+    /// be the kernel's (`TP_STATUS_SEND_REQUEST` or `TP_STATUS_SENDING`),
+    /// and writing its header would race `tpacket_snd` reading it.
     #[inline]
     fn commit(&mut self, len: usize) {
+        if !std::mem::take(&mut self.held) {
+            return;
+        }
         if len > self.slot_len() {
             self.rejected += 1;
             return;
@@ -181,6 +193,7 @@ mod test {
             map,
             size,
             frame: 0,
+            held: false,
             pending: 0,
             rejected: 0,
             fd: OwnedFd::from(ours),
@@ -223,6 +236,32 @@ mod test {
         assert_eq!(r.flush(), 4);
         assert!(!r.unsent());
         assert_eq!(r.flush(), 0);
+    }
+
+    /// A commit with no slot handed out writes nothing and queues nothing:
+    /// the slot at the cursor may be the kernel's, here `TP_STATUS_SENDING`
+    /// (in flight); and one slot handed out is one commit.
+    #[test]
+    fn a_commit_without_a_slot_leaves_the_kernels_slot_alone() {
+        let (mut r, _other) = ring();
+        set_status(&r, 0, libc::TP_STATUS_SENDING);
+        r.commit(60);
+        let st = r.map.word(V2_STATUS).load(Ordering::Acquire);
+        assert_eq!(st, libc::TP_STATUS_SENDING, "the kernel's slot untouched");
+        assert_eq!(r.map.read_u32(V2_LEN), 0, "no tp_len written");
+        assert!(!r.unsent());
+        assert_eq!(r.flush(), 0);
+        assert!(r.slot().is_none(), "still the kernel's");
+        set_status(&r, 0, libc::TP_STATUS_AVAILABLE);
+        r.slot().expect("slot 0 back")[..60].fill(3);
+        r.commit(60);
+        r.commit(60); // a second commit for the same slot: nothing
+        assert_eq!(r.map.read_u32(V2_LEN), 60);
+        let st1 = r.map.word(r.size.frame_size as usize + V2_STATUS);
+        assert_eq!(st1.load(Ordering::Acquire), libc::TP_STATUS_AVAILABLE);
+        assert_eq!(r.map.read_u32(r.size.frame_size as usize + V2_LEN), 0);
+        assert_eq!(r.flush(), 0, "slot 0 still requested: one frame pending");
+        assert!(r.unsent());
     }
 
     /// A commit of more than the slot holds is refused and counted, not
