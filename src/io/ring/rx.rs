@@ -33,9 +33,13 @@ const V3_SNAPLEN: usize = 12;
 const V3_LEN: usize = 16;
 const V3_STATUS: usize = 20;
 const V3_MAC: usize = 24;
-// tpacket3_hdr's hv1: tp_rxhash (28), tp_vlan_tci, tp_vlan_tpid.
+// tpacket3_hdr's hv1: tp_rxhash (28), tp_vlan_tci (a __u32, unlike
+// tpacket2_hdr's __u16), tp_vlan_tpid (__u16).
 const V3_VLAN_TCI: usize = 32;
 const V3_VLAN_TPID: usize = 36;
+/// The bytes of a `tpacket3_hdr` read at a packet's header (its `hv1`
+/// ends at 40; the struct, padding included, at 48).
+const V3_HDR_LEN: usize = 48;
 
 /// A frame's metadata from its ring header's `status` and `tp_len`; `tag`
 /// reads the header's VLAN TCI and TPID, only for a frame whose tag the
@@ -167,12 +171,46 @@ impl RxRing {
 
     /// Hand every frame received so far back to the kernel (before the worker starts:
     /// frames that arrived before all fanout members had joined).
+    /// V2 walks at most two rounds of slots; V3 hands back whole blocks, at
+    /// most one round of them (a block may hold hundreds of small frames,
+    /// so a bound in frames would leave some held).
     pub fn discard_ready(&mut self) {
+        if self.v3 {
+            for _ in 0..self.size.block_nr {
+                if self.peek().is_none() {
+                    break;
+                }
+                self.end_block();
+            }
+            return;
+        }
         let mut n = 0;
         while self.peek().is_some() && n < self.size.frame_nr() * 2 {
             self.advance();
             n += 1;
         }
+    }
+
+    /// V3: the rest of the block at the cursor is left unread, the block
+    /// handed back to the kernel whole at the next `advance`.
+    fn end_block(&mut self) {
+        if let Cursor::V3 { block, left, pkt } = self.cursor {
+            if left > 0 {
+                self.cursor = Cursor::V3 { block, left: 1, pkt };
+                self.advance();
+            }
+        }
+    }
+
+    /// V3: the packet header at `pkt` lies whole inside `block`. The kernel
+    /// places it (`offset_to_first_pkt`, `tp_next_offset`); an offset past
+    /// the block would read another block's bytes, or past the mapping.
+    fn v3_hdr_fits(&self, block: u32, pkt: usize) -> bool {
+        let boff = self.block_off(block);
+        pkt >= boff
+            && pkt
+                .checked_add(V3_HDR_LEN)
+                .is_some_and(|end| end <= boff + self.size.block_size as usize)
     }
 
     fn frame_off(&self, frame: u32) -> usize {
@@ -201,8 +239,8 @@ impl RxRing {
                     self.map.read_u32(off + V2_NSEC),
                 )
             }
-            Cursor::V3 { left, pkt, .. } => {
-                if left == 0 {
+            Cursor::V3 { block, left, pkt } => {
+                if left == 0 || !self.v3_hdr_fits(block, pkt) {
                     return None;
                 }
                 (
@@ -288,6 +326,17 @@ impl RxQueue for RxRing {
                         }
                     }
                 }
+                if !self.v3_hdr_fits(block, pkt) {
+                    // A header the block cannot hold: the block's other
+                    // packets cannot be found either. One empty frame (the
+                    // worker counts it in `drop_truncated`), and the block
+                    // goes back to the kernel at the next `advance`.
+                    self.cursor = Cursor::V3 { block, left: 1, pkt };
+                    return Some(RxFrame {
+                        data: &[],
+                        meta: RxMeta::default(),
+                    });
+                }
                 self.cursor = Cursor::V3 { block, left, pkt };
                 let status = self.map.read_u32(pkt + V3_STATUS);
                 let wire_len = self.map.read_u32(pkt + V3_LEN);
@@ -297,7 +346,8 @@ impl RxQueue for RxRing {
                 let map = &self.map;
                 let tag = || {
                     (
-                        map.read_u16(pkt + V3_VLAN_TCI),
+                        // The low 16 bits of the __u32, on either byte order.
+                        map.read_u32(pkt + V3_VLAN_TCI) as u16,
                         map.read_u16(pkt + V3_VLAN_TPID),
                     )
                 };
@@ -367,7 +417,7 @@ impl RxQueue for RxRing {
                     self.cursor = Cursor::V3 {
                         block,
                         left: left - 1,
-                        pkt: pkt + next,
+                        pkt: pkt.saturating_add(next),
                     };
                 }
             }
@@ -632,7 +682,8 @@ mod test {
             pkt + V3_MAC,
             u32::from(V3_MACOFF) | u32::from(V3_MACOFF + 14) << 16,
         );
-        r.map.write_u32(pkt + V3_VLAN_TCI, 0x2005);
+        // tp_vlan_tci is a __u32: its high half set, its low half the TCI.
+        r.map.write_u32(pkt + V3_VLAN_TCI, 0x7fff_2005);
         r.map.write_u32(pkt + V3_VLAN_TPID, 0x8100);
         pkt + next
     }
@@ -723,6 +774,62 @@ mod test {
         r.map.write_u32(pkt + V3_MAC, 0);
         v3_block(&mut r, 0, 1);
         assert!(r.peek().expect("the packet").data.is_empty(), "tp_mac 0");
+    }
+
+    /// A packet header placed by the kernel's offsets past the end of its
+    /// block (`offset_to_first_pkt`, then `tp_next_offset`) is no panic
+    /// and no read of another block: one empty frame (counted in
+    /// `drop_truncated` by the worker), and the block goes back whole.
+    #[test]
+    fn a_v3_header_placed_past_its_block_ends_the_block() {
+        let (mut r, _other) = fake(true);
+        let last = r.size.block_nr - 1;
+        let bl = r.block_off(last);
+        v3_block(&mut r, last, 3);
+        r.map.write_u32(bl + BD_FIRST, r.size.block_size - 8);
+        r.cursor = Cursor::V3 {
+            block: last,
+            left: 0,
+            pkt: 0,
+        };
+        let got = r.peek().expect("an empty frame for the bad block");
+        assert!(got.data.is_empty() && got.meta == RxMeta::default());
+        assert_eq!(r.peek_time_ns(), None);
+        r.advance();
+        let st = r.map.word(bl + BD_STATUS).load(Ordering::Acquire);
+        assert_eq!(st, libc::TP_STATUS_KERNEL, "the last block handed back");
+        assert!(r.peek().is_none(), "block 0 is the kernel's");
+
+        // tp_next_offset of block 0's first packet points past the block.
+        let b0 = r.block_off(0);
+        let f = bytes(60, 0x77);
+        v3_pkt(&mut r, b0 + V3_FIRST as usize, &f, 0, false);
+        r.map
+            .write_u32(b0 + V3_FIRST as usize + V3_NEXT, r.size.block_size - 40);
+        v3_block(&mut r, 0, 2);
+        assert_eq!(r.peek().expect("packet 1").data, &f[..]);
+        r.advance();
+        assert!(r.peek().expect("the bad second header").data.is_empty());
+        r.advance();
+        let st = r.map.word(b0 + BD_STATUS).load(Ordering::Acquire);
+        assert_eq!(st, libc::TP_STATUS_KERNEL, "block 0 handed back");
+        assert!(r.peek().is_none());
+    }
+
+    /// `discard_ready` hands back a V3 block of more small frames than a
+    /// bound in frames (two rounds of V2 slots: 128 here) would reach.
+    #[test]
+    fn discard_ready_hands_back_a_full_v3_block() {
+        let (mut r, _other) = fake(true);
+        let mut pkt = r.block_off(0) + V3_FIRST as usize;
+        for k in 0..400 {
+            pkt = v3_pkt(&mut r, pkt, &bytes(60, k as u8), 0, k == 399);
+        }
+        v3_block(&mut r, 0, 400);
+        r.discard_ready();
+        assert!(r.peek().is_none());
+        let st = r.map.word(BD_STATUS).load(Ordering::Acquire);
+        assert_eq!(st, libc::TP_STATUS_KERNEL, "block 0 handed back");
     }
 
     /// A frame the host sends out of the NIC (a plain packet socket here;
