@@ -74,8 +74,10 @@ pub(crate) struct RunArgs {
     /// RX ring format: v2 hands each frame over at once; v3 batches frames in blocks.
     #[arg(long, value_enum, default_value = "v2")]
     rx_ring: RingVersion,
-    /// TPACKET_V3 block retire timeout in milliseconds.
-    #[arg(long, default_value_t = 1)]
+    /// TPACKET_V3 block retire timeout in milliseconds, 1-65535: the kernel
+    /// keeps it in 16 bits (a larger value would wrap), and 0 would ask for
+    /// its own default, computed from the link speed.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65535))]
     v3_timeout_ms: u32,
     /// 64 KiB blocks per ring (32 frames of 2 KiB each).
     #[arg(long, default_value_t = 64)]

@@ -52,6 +52,23 @@ fn bad_prefix_is_rejected_by_the_parser() {
     );
 }
 
+/// The V3 block timeout goes to the kernel's 16-bit `retire_blk_tov`
+/// (net/packet/internal.h; `init_prb_bdqc` takes 0 as "compute a
+/// default"): 0 and anything past 65535 are refused by the parser.
+#[test]
+fn v3_timeout_outside_16_bits_or_zero_is_refused() {
+    for bad in ["0", "65536", "4294967295"] {
+        let o = run_director("rvsnosuch0", "198.18.0.2/24", &["--v3-timeout-ms", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--v3-timeout-ms"), "{}", stderr(&o));
+    }
+    // 1 and 65535 pass the parser: the run fails later, at the NIC.
+    for good in ["1", "65535"] {
+        let o = run_director("rvsnosuch0", "198.18.0.2/24", &["--v3-timeout-ms", good]);
+        assert_eq!(o.status.code(), Some(1), "{good}: {}", stderr(&o));
+    }
+}
+
 #[test]
 fn adm_reports_ipvsadm_errors_without_a_director() {
     let cases: &[(&[&str], i32, &str)] = &[
