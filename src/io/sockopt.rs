@@ -13,10 +13,24 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 /// Sets option `name` of `level` on `fd` to the bytes of `val`: the one
 /// `setsockopt(2)` of the crate's rooms (rings, AF_XDP, sync sockets).
-pub(crate) fn set<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, val: &T) -> io::Result<()> {
+///
+/// # Safety
+/// The option must not make the kernel keep an address found in `val`'s
+/// bytes to write through later, unless the memory there is the caller's
+/// to give it: `XDP_UMEM_REG` pins the pages at `xdp_umem_reg.addr` and
+/// writes received frames into them (net/xdp/xdp_umem.c), whatever Rust
+/// value lives there. The options that only copy their value in during
+/// the call (ints, `tpacket_req`, `ip_mreqn`, a `sock_fprog` whose program
+/// is copied) are sound with any `val`.
+pub(crate) unsafe fn set<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    val: &T,
+) -> io::Result<()> {
     // SAFETY: `val` points to a live `T` of `size_of::<T>()` bytes for the
     // call, which the kernel only reads; a wrong fd, level or name is an
-    // error, not UB.
+    // error, not UB; what the kernel keeps of it is the caller's promise.
     cvt(unsafe {
         libc::setsockopt(
             fd,
@@ -92,7 +106,10 @@ pub fn set_int(
     name: libc::c_int,
     value: libc::c_int,
 ) -> io::Result<()> {
-    set(sock.as_fd().as_raw_fd(), level, name, &value)
+    // SAFETY: an int is no address: whatever the option, the kernel keeps
+    // none of ours from it (an option that takes one reads a larger struct,
+    // and refuses a shorter `optlen`).
+    unsafe { set(sock.as_fd().as_raw_fd(), level, name, &value) }
 }
 
 /// Sends `sock`'s IPv4 multicast out of the interface of index `index`
@@ -108,7 +125,9 @@ pub fn set_multicast_if_v4_index(sock: &impl AsFd, index: u32) -> io::Result<()>
         imr_ifindex: index,
     };
     let fd = sock.as_fd().as_raw_fd();
-    set(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn)
+    // SAFETY: IP_MULTICAST_IF copies the `ip_mreqn` (no address of ours in
+    // it) during the call (`do_ip_setsockopt`, net/ipv4/ip_sockglue.c).
+    unsafe { set(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn) }
 }
 
 /// A set of sockets to wait on until one is readable (`poll(2)` with

@@ -14,6 +14,7 @@ use std::sync::atomic::AtomicU32;
 /// only after the status word or ring index that hands it over says so, and
 /// accesses those words only through [`Mmap::word`] (atomically). The views
 /// of a slot's bytes ([`Mmap::bytes`], [`Mmap::bytes_mut`], [`Mmap::frame_mut`])
+/// and its plain fields ([`Mmap::read_u32`], [`Mmap::write_u32`], ...)
 /// are `unsafe fn`s for that reason: a bounds check cannot tell whose the
 /// bytes are, and each caller says why they are its own.
 pub(in crate::io) struct Mmap {
@@ -116,33 +117,56 @@ impl Mmap {
     ///
     /// # Panics
     /// If the field is past the mapping (so are the other accessors).
-    pub(in crate::io) fn read_u16(&self, off: usize) -> u16 {
+    ///
+    /// # Safety
+    /// The caller owns the field's bytes: the status word or ring index that
+    /// hands them over said so (nobody writes them during the read). A
+    /// bounds check cannot tell, as for [`Mmap::bytes`].
+    pub(in crate::io) unsafe fn read_u16(&self, off: usize) -> u16 {
         self.check(off, 2);
-        // SAFETY: in bounds (checked above); the slot is ours (its owner checked).
+        // SAFETY: in bounds (checked above); nobody writes the bytes
+        // meanwhile (the caller's promise).
         unsafe { self.ptr.as_ptr().add(off).cast::<u16>().read_unaligned() }
     }
 
     /// A plain u32 field of a slot we own at `off`.
-    pub(in crate::io) fn read_u32(&self, off: usize) -> u32 {
+    ///
+    /// # Safety
+    /// As for [`Mmap::read_u16`].
+    pub(in crate::io) unsafe fn read_u32(&self, off: usize) -> u32 {
         self.check(off, 4);
         // SAFETY: as for `read_u16`.
         unsafe { self.ptr.as_ptr().add(off).cast::<u32>().read_unaligned() }
     }
 
     /// A plain u64 field of a slot we own at `off`.
-    pub(in crate::io) fn read_u64(&self, off: usize) -> u64 {
+    ///
+    /// # Safety
+    /// As for [`Mmap::read_u16`].
+    pub(in crate::io) unsafe fn read_u64(&self, off: usize) -> u64 {
         self.check(off, 8);
         // SAFETY: as for `read_u16`.
         unsafe { self.ptr.as_ptr().add(off).cast::<u64>().read_unaligned() }
     }
 
-    pub(in crate::io) fn write_u32(&mut self, off: usize, v: u32) {
+    /// Writes a plain u32 field of a slot we own at `off`.
+    ///
+    /// # Safety
+    /// The caller owns the field's bytes and hands them to nobody before the
+    /// write (nobody reads or writes them meanwhile): as for
+    /// [`Mmap::bytes_mut`].
+    pub(in crate::io) unsafe fn write_u32(&mut self, off: usize, v: u32) {
         self.check(off, 4);
-        // SAFETY: in bounds (checked above); the slot is ours until we release it.
+        // SAFETY: in bounds (checked above); the bytes are ours alone (the
+        // caller's promise).
         unsafe { self.ptr.as_ptr().add(off).cast::<u32>().write_unaligned(v) }
     }
 
-    pub(in crate::io) fn write_u64(&mut self, off: usize, v: u64) {
+    /// Writes a plain u64 field of a slot we own at `off`.
+    ///
+    /// # Safety
+    /// As for [`Mmap::write_u32`].
+    pub(in crate::io) unsafe fn write_u64(&mut self, off: usize, v: u64) {
         self.check(off, 8);
         // SAFETY: as for `write_u32`.
         unsafe { self.ptr.as_ptr().add(off).cast::<u64>().write_unaligned(v) }

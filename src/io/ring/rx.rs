@@ -196,7 +196,11 @@ impl RxRing {
     fn end_block(&mut self) {
         if let Cursor::V3 { block, left, pkt } = self.cursor {
             if left > 0 {
-                self.cursor = Cursor::V3 { block, left: 1, pkt };
+                self.cursor = Cursor::V3 {
+                    block,
+                    left: 1,
+                    pkt,
+                };
                 self.advance();
             }
         }
@@ -234,19 +238,28 @@ impl RxRing {
                 if status & libc::TP_STATUS_USER == 0 {
                     return None;
                 }
-                (
-                    self.map.read_u32(off + V2_SEC),
-                    self.map.read_u32(off + V2_NSEC),
-                )
+                // SAFETY: the slot's status said TP_STATUS_USER (above):
+                // ours until `advance`, which `&self` keeps from running.
+                unsafe {
+                    (
+                        self.map.read_u32(off + V2_SEC),
+                        self.map.read_u32(off + V2_NSEC),
+                    )
+                }
             }
             Cursor::V3 { block, left, pkt } => {
                 if left == 0 || !self.v3_hdr_fits(block, pkt) {
                     return None;
                 }
-                (
-                    self.map.read_u32(pkt + V3_SEC),
-                    self.map.read_u32(pkt + V3_NSEC),
-                )
+                // SAFETY: a block is held (`left` > 0: its status said
+                // TP_STATUS_USER), ours until `advance` retires it, and the
+                // header lies in it (checked above).
+                unsafe {
+                    (
+                        self.map.read_u32(pkt + V3_SEC),
+                        self.map.read_u32(pkt + V3_NSEC),
+                    )
+                }
             }
         };
         Some(u64::from(sec) * 1_000_000_000 + u64::from(nsec))
@@ -281,12 +294,20 @@ impl RxQueue for RxRing {
                 if status & libc::TP_STATUS_USER == 0 {
                     return None;
                 }
-                let wire_len = self.map.read_u32(off + V2_LEN);
-                let snap = self.map.read_u32(off + V2_SNAPLEN) as usize;
-                let mac = self.map.read_u16(off + V2_MAC) as usize;
+                // SAFETY (these reads, and `tag`'s, called below while the
+                // slot is held): the slot's status said TP_STATUS_USER
+                // (above): ours until `advance`, which takes `&mut self`.
+                let (wire_len, snap, mac) = unsafe {
+                    (
+                        self.map.read_u32(off + V2_LEN),
+                        self.map.read_u32(off + V2_SNAPLEN) as usize,
+                        self.map.read_u16(off + V2_MAC) as usize,
+                    )
+                };
                 let limit = off + self.size.frame_size as usize;
                 let map = &self.map;
-                let tag = || {
+                // SAFETY: as for the reads above; `meta_from` calls it at once.
+                let tag = || unsafe {
                     (
                         map.read_u16(off + V2_VLAN_TCI),
                         map.read_u16(off + V2_VLAN_TPID),
@@ -314,8 +335,16 @@ impl RxQueue for RxRing {
                         self.cursor = Cursor::V3 { block, left, pkt };
                         return None;
                     }
-                    left = self.map.read_u32(boff + BD_NUM_PKTS);
-                    pkt = boff + self.map.read_u32(boff + BD_FIRST) as usize;
+                    // SAFETY: the block's status said TP_STATUS_USER
+                    // (above): ours, descriptor included, until handed back.
+                    let (num, first) = unsafe {
+                        (
+                            self.map.read_u32(boff + BD_NUM_PKTS),
+                            self.map.read_u32(boff + BD_FIRST),
+                        )
+                    };
+                    left = num;
+                    pkt = boff + first as usize;
                     if left == 0 {
                         self.map.word(boff + BD_STATUS).store(0, Ordering::Release);
                         block = (block + 1) % self.size.block_nr;
@@ -331,20 +360,32 @@ impl RxQueue for RxRing {
                     // packets cannot be found either. One empty frame (the
                     // worker counts it in `drop_truncated`), and the block
                     // goes back to the kernel at the next `advance`.
-                    self.cursor = Cursor::V3 { block, left: 1, pkt };
+                    self.cursor = Cursor::V3 {
+                        block,
+                        left: 1,
+                        pkt,
+                    };
                     return Some(RxFrame {
                         data: &[],
                         meta: RxMeta::default(),
                     });
                 }
                 self.cursor = Cursor::V3 { block, left, pkt };
-                let status = self.map.read_u32(pkt + V3_STATUS);
-                let wire_len = self.map.read_u32(pkt + V3_LEN);
-                let snap = self.map.read_u32(pkt + V3_SNAPLEN) as usize;
-                let mac = self.map.read_u16(pkt + V3_MAC) as usize;
+                // SAFETY (these reads, and `tag`'s): the block's status said
+                // TP_STATUS_USER (above): ours, with its packets, until
+                // `advance` retires it; the header lies in it (checked above).
+                let (status, wire_len, snap, mac) = unsafe {
+                    (
+                        self.map.read_u32(pkt + V3_STATUS),
+                        self.map.read_u32(pkt + V3_LEN),
+                        self.map.read_u32(pkt + V3_SNAPLEN) as usize,
+                        self.map.read_u16(pkt + V3_MAC) as usize,
+                    )
+                };
                 let limit = self.block_off(block) + self.size.block_size as usize;
                 let map = &self.map;
-                let tag = || {
+                // SAFETY: as for the reads above; `meta_from` calls it at once.
+                let tag = || unsafe {
                     (
                         // The low 16 bits of the __u32, on either byte order.
                         map.read_u32(pkt + V3_VLAN_TCI) as u16,
@@ -377,11 +418,13 @@ impl RxQueue for RxRing {
         if status & libc::TP_STATUS_USER == 0 {
             return None;
         }
-        let snap = self.map.read_u32(off + V2_SNAPLEN) as usize;
-        let mac = self.map.read_u16(off + V2_MAC) as usize;
         // SAFETY: the slot's status said TP_STATUS_USER (above): ours until
         // `advance`, which `&self` here keeps from running.
-        Some(unsafe { self.packet(off, mac, snap, off + self.size.frame_size as usize) })
+        unsafe {
+            let snap = self.map.read_u32(off + V2_SNAPLEN) as usize;
+            let mac = self.map.read_u16(off + V2_MAC) as usize;
+            Some(self.packet(off, mac, snap, off + self.size.frame_size as usize))
+        }
     }
 
     #[inline]
@@ -402,7 +445,9 @@ impl RxQueue for RxRing {
                 if left == 0 {
                     return;
                 }
-                if left == 1 {
+                // A header past the block (no `peek` since the last
+                // `advance`) ends the block, as in `peek`.
+                if left == 1 || !self.v3_hdr_fits(block, pkt) {
                     let boff = self.block_off(block);
                     self.map
                         .word(boff + BD_STATUS)
@@ -413,7 +458,10 @@ impl RxQueue for RxRing {
                         pkt: 0,
                     };
                 } else {
-                    let next = self.map.read_u32(pkt + V3_NEXT) as usize;
+                    // SAFETY: the block is held (`left` > 0: its status said
+                    // TP_STATUS_USER) and the header at `pkt` lies in it
+                    // (checked above).
+                    let next = unsafe { self.map.read_u32(pkt + V3_NEXT) } as usize;
                     self.cursor = Cursor::V3 {
                         block,
                         left: left - 1,
@@ -569,6 +617,12 @@ mod test {
         (ring, other)
     }
 
+    /// Writes a header field as the kernel would.
+    fn w32(r: &mut RxRing, off: usize, v: u32) {
+        // SAFETY: the test owns the whole anonymous mapping (no kernel).
+        unsafe { r.map.write_u32(off, v) }
+    }
+
     fn put(r: &mut RxRing, off: usize, data: &[u8]) {
         // SAFETY: the test owns the whole anonymous mapping (no kernel).
         unsafe { r.map.bytes_mut(off, data.len()) }.copy_from_slice(data);
@@ -583,13 +637,12 @@ mod test {
             off + usize::from(mac),
             &data[..data.len().min(2048 - usize::from(mac))],
         );
-        r.map.write_u32(off + V2_LEN, data.len() as u32);
-        r.map.write_u32(off + V2_SNAPLEN, snap);
-        r.map
-            .write_u32(off + V2_MAC, u32::from(mac) | u32::from(mac + 14) << 16);
-        r.map.write_u32(off + V2_SEC, 7);
-        r.map.write_u32(off + V2_NSEC, 5);
-        r.map.write_u32(off + V2_VLAN_TCI, 0x6064 | 0x88a8 << 16);
+        w32(r, off + V2_LEN, data.len() as u32);
+        w32(r, off + V2_SNAPLEN, snap);
+        w32(r, off + V2_MAC, u32::from(mac) | u32::from(mac + 14) << 16);
+        w32(r, off + V2_SEC, 7);
+        w32(r, off + V2_NSEC, 5);
+        w32(r, off + V2_VLAN_TCI, 0x6064 | 0x88a8 << 16);
         r.map.word(off + V2_STATUS).store(status, Ordering::Release);
     }
 
@@ -655,8 +708,8 @@ mod test {
             let slot = k as u32;
             v2_slot(&mut r, slot, &f, (V2_MACOFF, 60), vlan);
             let off = r.frame_off(slot);
-            r.map.write_u32(off + V2_MAC, u32::from(mac));
-            r.map.write_u32(off + V2_SNAPLEN, snap);
+            w32(&mut r, off + V2_MAC, u32::from(mac));
+            w32(&mut r, off + V2_SNAPLEN, snap);
             let got = r.peek().expect("a slot");
             assert_eq!(got.data.len(), want, "tp_mac {mac} tp_snaplen {snap}");
             let tag = got.meta.vlan.expect("a tag");
@@ -671,27 +724,27 @@ mod test {
         let mac = usize::from(V3_MACOFF);
         put(r, pkt + mac, data);
         let next = (mac + data.len()).div_ceil(8) * 8;
-        r.map
-            .write_u32(pkt + V3_NEXT, if last { 0 } else { next as u32 });
-        r.map.write_u32(pkt + V3_SEC, 9);
-        r.map.write_u32(pkt + V3_NSEC, 3);
-        r.map.write_u32(pkt + V3_SNAPLEN, data.len() as u32);
-        r.map.write_u32(pkt + V3_LEN, data.len() as u32);
-        r.map.write_u32(pkt + V3_STATUS, status);
-        r.map.write_u32(
+        w32(r, pkt + V3_NEXT, if last { 0 } else { next as u32 });
+        w32(r, pkt + V3_SEC, 9);
+        w32(r, pkt + V3_NSEC, 3);
+        w32(r, pkt + V3_SNAPLEN, data.len() as u32);
+        w32(r, pkt + V3_LEN, data.len() as u32);
+        w32(r, pkt + V3_STATUS, status);
+        w32(
+            r,
             pkt + V3_MAC,
             u32::from(V3_MACOFF) | u32::from(V3_MACOFF + 14) << 16,
         );
         // tp_vlan_tci is a __u32: its high half set, its low half the TCI.
-        r.map.write_u32(pkt + V3_VLAN_TCI, 0x7fff_2005);
-        r.map.write_u32(pkt + V3_VLAN_TPID, 0x8100);
+        w32(r, pkt + V3_VLAN_TCI, 0x7fff_2005);
+        w32(r, pkt + V3_VLAN_TPID, 0x8100);
         pkt + next
     }
 
     fn v3_block(r: &mut RxRing, block: u32, num_pkts: u32) {
         let boff = r.block_off(block);
-        r.map.write_u32(boff + BD_NUM_PKTS, num_pkts);
-        r.map.write_u32(boff + BD_FIRST, V3_FIRST);
+        w32(r, boff + BD_NUM_PKTS, num_pkts);
+        w32(r, boff + BD_FIRST, V3_FIRST);
         r.map
             .word(boff + BD_STATUS)
             .store(libc::TP_STATUS_USER, Ordering::Release);
@@ -755,7 +808,7 @@ mod test {
         let room = r.size.block_size - V3_FIRST - u32::from(V3_MACOFF);
         for (snap, want) in [(room, room as usize), (room + 1, 0), (u32::MAX, 0)] {
             v3_pkt(&mut r, pkt, &bytes(60, 0x66), 0, true);
-            r.map.write_u32(pkt + V3_SNAPLEN, snap);
+            w32(&mut r, pkt + V3_SNAPLEN, snap);
             v3_block(&mut r, 0, 1);
             assert_eq!(
                 r.peek().expect("the packet").data.len(),
@@ -771,7 +824,7 @@ mod test {
             };
         }
         v3_pkt(&mut r, pkt, &bytes(60, 0x66), 0, true);
-        r.map.write_u32(pkt + V3_MAC, 0);
+        w32(&mut r, pkt + V3_MAC, 0);
         v3_block(&mut r, 0, 1);
         assert!(r.peek().expect("the packet").data.is_empty(), "tp_mac 0");
     }
@@ -786,7 +839,8 @@ mod test {
         let last = r.size.block_nr - 1;
         let bl = r.block_off(last);
         v3_block(&mut r, last, 3);
-        r.map.write_u32(bl + BD_FIRST, r.size.block_size - 8);
+        let past = r.size.block_size - 8;
+        w32(&mut r, bl + BD_FIRST, past);
         r.cursor = Cursor::V3 {
             block: last,
             left: 0,
@@ -804,8 +858,8 @@ mod test {
         let b0 = r.block_off(0);
         let f = bytes(60, 0x77);
         v3_pkt(&mut r, b0 + V3_FIRST as usize, &f, 0, false);
-        r.map
-            .write_u32(b0 + V3_FIRST as usize + V3_NEXT, r.size.block_size - 40);
+        let past = r.size.block_size - 40;
+        w32(&mut r, b0 + V3_FIRST as usize + V3_NEXT, past);
         v3_block(&mut r, 0, 2);
         assert_eq!(r.peek().expect("packet 1").data, &f[..]);
         r.advance();

@@ -21,8 +21,14 @@ pub(super) fn packet_socket() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Sets `SOL_PACKET` option `opt`: every one of them (`packet_setsockopt`,
+/// net/packet/af_packet.c) copies its value in during the call and keeps no
+/// address of ours (`PACKET_FANOUT_DATA` copies the program its
+/// `sock_fprog` points to; the rings are the kernel's own memory).
 pub(super) fn setsockopt<T>(fd: &OwnedFd, opt: libc::c_int, val: &T, what: &str) -> io::Result<()> {
-    sockopt::set(fd.as_raw_fd(), libc::SOL_PACKET, opt, val).map_err(|e| with_context(e, what))
+    // SAFETY: a SOL_PACKET option keeps nothing of `val` (above).
+    unsafe { sockopt::set(fd.as_raw_fd(), libc::SOL_PACKET, opt, val) }
+        .map_err(|e| with_context(e, what))
 }
 
 pub(super) fn getsockopt<T: sockopt::Pod>(

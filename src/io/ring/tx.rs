@@ -139,8 +139,12 @@ impl TxQueue for TxRing {
             return;
         }
         let off = self.frame_off();
-        self.map.write_u32(off + V2_LEN, len as u32);
-        self.map.write_u32(off + V2_SNAPLEN, len as u32);
+        // SAFETY: `slot` handed out this slot (`held`, above): its status
+        // was TP_STATUS_AVAILABLE, ours until the store below hands it over.
+        unsafe {
+            self.map.write_u32(off + V2_LEN, len as u32);
+            self.map.write_u32(off + V2_SNAPLEN, len as u32);
+        }
         self.map
             .word(off + V2_STATUS)
             .store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
@@ -248,7 +252,9 @@ mod test {
         r.commit(60);
         let st = r.map.word(V2_STATUS).load(Ordering::Acquire);
         assert_eq!(st, libc::TP_STATUS_SENDING, "the kernel's slot untouched");
-        assert_eq!(r.map.read_u32(V2_LEN), 0, "no tp_len written");
+        // SAFETY (here and below): the test plays the kernel; no one else
+        // touches the anonymous mapping.
+        assert_eq!(unsafe { r.map.read_u32(V2_LEN) }, 0, "no tp_len written");
         assert!(!r.unsent());
         assert_eq!(r.flush(), 0);
         assert!(r.slot().is_none(), "still the kernel's");
@@ -256,10 +262,11 @@ mod test {
         r.slot().expect("slot 0 back")[..60].fill(3);
         r.commit(60);
         r.commit(60); // a second commit for the same slot: nothing
-        assert_eq!(r.map.read_u32(V2_LEN), 60);
+        assert_eq!(unsafe { r.map.read_u32(V2_LEN) }, 60);
         let st1 = r.map.word(r.size.frame_size as usize + V2_STATUS);
         assert_eq!(st1.load(Ordering::Acquire), libc::TP_STATUS_AVAILABLE);
-        assert_eq!(r.map.read_u32(r.size.frame_size as usize + V2_LEN), 0);
+        let len1 = unsafe { r.map.read_u32(r.size.frame_size as usize + V2_LEN) };
+        assert_eq!(len1, 0);
         assert_eq!(r.flush(), 0, "slot 0 still requested: one frame pending");
         assert!(r.unsent());
     }
@@ -282,7 +289,8 @@ mod test {
         r.slot().expect("the same slot")[..max].fill(7);
         r.commit(max);
         assert_eq!(r.rejected, 1);
-        assert_eq!(r.map.read_u32(V2_LEN), max as u32);
+        // SAFETY: the test plays the kernel; no one else touches the mapping.
+        assert_eq!(unsafe { r.map.read_u32(V2_LEN) }, max as u32);
         let st = r.map.word(V2_STATUS).load(Ordering::Acquire);
         assert_eq!(st, libc::TP_STATUS_SEND_REQUEST);
         // The worker takes the count once a second (`tx_rejected`).

@@ -19,34 +19,48 @@ pub(super) const KICKS_MAX: usize = 16;
 
 /// A descriptor of one of the rings: a `u64` frame address (fill, completion) or
 /// an `xdp_desc` (RX, TX), read and written field by field.
+///
+/// # Safety (of `load` and `store`)
+/// The descriptor slot at `off` is the caller's: between the consumer and
+/// producer indices it loaded (`load`), or past the producer index it has
+/// published and within the ring's free room (`store`), as for
+/// [`Mmap::read_u32`] and [`Mmap::write_u32`].
 pub(super) trait Desc: Copy {
-    fn load(map: &Mmap, off: usize) -> Self;
-    fn store(self, map: &mut Mmap, off: usize);
+    unsafe fn load(map: &Mmap, off: usize) -> Self;
+    unsafe fn store(self, map: &mut Mmap, off: usize);
 }
 
 impl Desc for u64 {
-    fn load(map: &Mmap, off: usize) -> Self {
-        map.read_u64(off)
+    unsafe fn load(map: &Mmap, off: usize) -> Self {
+        // SAFETY: the slot is the caller's (the trait's contract).
+        unsafe { map.read_u64(off) }
     }
 
-    fn store(self, map: &mut Mmap, off: usize) {
-        map.write_u64(off, self);
+    unsafe fn store(self, map: &mut Mmap, off: usize) {
+        // SAFETY: the slot is the caller's (the trait's contract).
+        unsafe { map.write_u64(off, self) }
     }
 }
 
 impl Desc for libc::xdp_desc {
-    fn load(map: &Mmap, off: usize) -> Self {
-        libc::xdp_desc {
-            addr: map.read_u64(off + offset_of!(libc::xdp_desc, addr)),
-            len: map.read_u32(off + offset_of!(libc::xdp_desc, len)),
-            options: map.read_u32(off + offset_of!(libc::xdp_desc, options)),
+    unsafe fn load(map: &Mmap, off: usize) -> Self {
+        // SAFETY: the slot is the caller's (the trait's contract).
+        unsafe {
+            libc::xdp_desc {
+                addr: map.read_u64(off + offset_of!(libc::xdp_desc, addr)),
+                len: map.read_u32(off + offset_of!(libc::xdp_desc, len)),
+                options: map.read_u32(off + offset_of!(libc::xdp_desc, options)),
+            }
         }
     }
 
-    fn store(self, map: &mut Mmap, off: usize) {
-        map.write_u64(off + offset_of!(libc::xdp_desc, addr), self.addr);
-        map.write_u32(off + offset_of!(libc::xdp_desc, len), self.len);
-        map.write_u32(off + offset_of!(libc::xdp_desc, options), self.options);
+    unsafe fn store(self, map: &mut Mmap, off: usize) {
+        // SAFETY: the slot is the caller's (the trait's contract).
+        unsafe {
+            map.write_u64(off + offset_of!(libc::xdp_desc, addr), self.addr);
+            map.write_u32(off + offset_of!(libc::xdp_desc, len), self.len);
+            map.write_u32(off + offset_of!(libc::xdp_desc, options), self.options);
+        }
     }
 }
 
@@ -111,13 +125,17 @@ impl<D: Desc> Ring<D> {
     /// The descriptor in slot `idx`; the caller owns it: it lies between the
     /// consumer and producer indices it has loaded.
     pub(super) fn read(&self, idx: u32) -> D {
-        D::load(&self.map, self.slot(idx))
+        // SAFETY: the room's queues read only the slots their indices hand
+        // them (this method's contract, kept within `xdp`).
+        unsafe { D::load(&self.map, self.slot(idx)) }
     }
 
     /// Fill slot `idx`; it is ours until we publish the producer index past it.
     pub(super) fn write(&mut self, idx: u32, d: D) {
         let off = self.slot(idx);
-        d.store(&mut self.map, off);
+        // SAFETY: the room's queues write only the slots their indices hand
+        // them (this method's contract, kept within `xdp`).
+        unsafe { d.store(&mut self.map, off) }
     }
 }
 
@@ -145,18 +163,25 @@ impl XskSize {
     }
 }
 
-fn setsockopt<T>(fd: &OwnedFd, opt: libc::c_int, val: &T, what: &str) -> io::Result<()> {
-    setsockopt_at(fd, libc::SOL_XDP, opt, val, what)
+/// # Safety
+/// As for [`sockopt::set`] (`XDP_UMEM_REG` is the option that keeps an
+/// address).
+unsafe fn setsockopt<T>(fd: &OwnedFd, opt: libc::c_int, val: &T, what: &str) -> io::Result<()> {
+    // SAFETY: the caller's promise.
+    unsafe { setsockopt_at(fd, libc::SOL_XDP, opt, val, what) }
 }
 
-fn setsockopt_at<T>(
+/// # Safety
+/// As for [`sockopt::set`].
+unsafe fn setsockopt_at<T>(
     fd: &OwnedFd,
     level: libc::c_int,
     opt: libc::c_int,
     val: &T,
     what: &str,
 ) -> io::Result<()> {
-    sockopt::set(fd.as_raw_fd(), level, opt, val).map_err(|e| with_context(e, what))
+    // SAFETY: the caller's promise.
+    unsafe { sockopt::set(fd.as_raw_fd(), level, opt, val) }.map_err(|e| with_context(e, what))
 }
 
 pub(super) fn getsockopt<T: sockopt::Pod>(
@@ -230,28 +255,14 @@ pub struct Xsk {
 /// spin `BUSY_POLL_USECS` per call, `budget` frames per poll.
 fn busy_poll(fd: &OwnedFd, budget: u16) -> io::Result<()> {
     let one: libc::c_int = 1;
-    setsockopt_at(
-        fd,
-        libc::SOL_SOCKET,
-        SO_PREFER_BUSY_POLL,
-        &one,
-        "SO_PREFER_BUSY_POLL",
-    )?;
-    setsockopt_at(
-        fd,
-        libc::SOL_SOCKET,
-        SO_BUSY_POLL,
-        &BUSY_POLL_USECS,
-        "SO_BUSY_POLL",
-    )?;
     let budget = libc::c_int::from(budget);
-    setsockopt_at(
-        fd,
-        libc::SOL_SOCKET,
-        SO_BUSY_POLL_BUDGET,
-        &budget,
-        "SO_BUSY_POLL_BUDGET",
-    )
+    let sol = libc::SOL_SOCKET;
+    // SAFETY: int options, copied in during the call (`sk_setsockopt`).
+    unsafe {
+        setsockopt_at(fd, sol, SO_PREFER_BUSY_POLL, &one, "SO_PREFER_BUSY_POLL")?;
+        setsockopt_at(fd, sol, SO_BUSY_POLL, &BUSY_POLL_USECS, "SO_BUSY_POLL")?;
+        setsockopt_at(fd, sol, SO_BUSY_POLL_BUDGET, &budget, "SO_BUSY_POLL_BUDGET")
+    }
 }
 
 /// Bind `fd` to `queue` of `ifindex` with `flags` (plus need_wakeup).
@@ -387,7 +398,13 @@ fn socket(n: u32, umem: Option<&Mmap>) -> io::Result<Socket> {
             flags: 0,
             tx_metadata_len: 0,
         };
-        setsockopt(&fd, libc::XDP_UMEM_REG, &reg, "XDP_UMEM_REG")?;
+        // SAFETY: `umem` is a mapping of its own (`umem`, below: anonymous
+        // memory made for this), whose bytes this room touches only through
+        // the unsafe frame views, each for a frame the rings hand it; the
+        // kernel pins its pages (`xdp_umem_pin_pages`, net/xdp/xdp_umem.c),
+        // so none is reused for other memory while it may write there, even
+        // once the mapping is gone.
+        unsafe { setsockopt(&fd, libc::XDP_UMEM_REG, &reg, "XDP_UMEM_REG") }?;
     }
     for (opt, what) in [
         (libc::XDP_UMEM_FILL_RING, "XDP_UMEM_FILL_RING"),
@@ -395,7 +412,8 @@ fn socket(n: u32, umem: Option<&Mmap>) -> io::Result<Socket> {
         (libc::XDP_RX_RING, "XDP_RX_RING"),
         (libc::XDP_TX_RING, "XDP_TX_RING"),
     ] {
-        setsockopt(&fd, opt, &n, what)?;
+        // SAFETY: a ring size (a u32), copied in during the call.
+        unsafe { setsockopt(&fd, opt, &n, what) }?;
     }
     // SAFETY: xdp_mmap_offsets is plain old data; all-zero is a valid value.
     let mut off: libc::xdp_mmap_offsets = unsafe { zeroed() };
