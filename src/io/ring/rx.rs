@@ -868,6 +868,24 @@ mod test {
         let st = r.map.word(b0 + BD_STATUS).load(Ordering::Acquire);
         assert_eq!(st, libc::TP_STATUS_KERNEL, "block 0 handed back");
         assert!(r.peek().is_none());
+
+        // The same past the mapping's end, with `advance` called twice and
+        // no `peek` between: the second ends the block.
+        v3_pkt(&mut r, bl + V3_FIRST as usize, &f, 0, false);
+        let past = r.size.block_size - 40;
+        w32(&mut r, bl + V3_FIRST as usize + V3_NEXT, past);
+        v3_block(&mut r, last, 3);
+        r.cursor = Cursor::V3 {
+            block: last,
+            left: 0,
+            pkt: 0,
+        };
+        assert_eq!(r.peek().expect("packet 1").data, &f[..]);
+        r.advance();
+        r.advance();
+        let st = r.map.word(bl + BD_STATUS).load(Ordering::Acquire);
+        assert_eq!(st, libc::TP_STATUS_KERNEL, "the last block handed back");
+        assert!(r.peek().is_none());
     }
 
     /// `discard_ready` hands back a V3 block of more small frames than a
