@@ -315,10 +315,13 @@ counters! {
     /// (`tx_invalid_descs`; never from a sound queue): not sent, and their
     /// frames never come back to the UMEM's free frames.
     XdpTxInvalid => "xdp_tx_invalid",
-    /// `--io ring`: frames refused before the kernel saw them, longer than
-    /// a TX ring slot (never from a sound worker, which sends nothing past
-    /// the NIC's MTU): not sent, though counted in `fwd_in` (`fwd_out`, ...)
-    /// and `tx_bytes_*`.
+    /// Frames not sent, though counted in `fwd_in` (`fwd_out`, ...) and
+    /// `tx_bytes_*`: with `--io ring`, refused before the kernel saw them,
+    /// longer than a TX ring slot (never from a sound worker, which sends
+    /// nothing past the NIC's MTU); with `--io xdp` in copy mode, taken by
+    /// the kernel and refused by the device (`sendto` fails with EBUSY:
+    /// `NET_XMIT_DROP` in `__xsk_generic_xmit`), also counted in
+    /// `tx_ext`/`tx_int`.
     TxRejected => "tx_rejected",
     /// Ring frame shorter than the frame on the wire (GRO/GSO super-frame or snaplen).
     DropTruncated => "drop_truncated",

@@ -287,9 +287,10 @@ pub trait TxQueue {
     fn take_bad_addrs(&mut self) -> u64 {
         0
     }
-    /// Frames refused before the kernel saw them (a commit of more bytes
-    /// than the slot holds), since the last call (`tx_rejected`). By
-    /// default none.
+    /// Frames counted sent that were not, since the last call
+    /// (`tx_rejected`): refused before the kernel saw them (a commit of
+    /// more bytes than a ring slot holds), or, AF_XDP copy mode, dropped
+    /// by the kernel after it took them. By default none.
     fn take_rejected(&mut self) -> u64 {
         0
     }

@@ -7,6 +7,7 @@ use super::xsk::{KICKS_MAX, Ring, Socket, XskOptions, getsockopt, napi_id};
 use crate::io::ring::{Mmap, kick};
 use crate::io::{KernelDrops, Lent, RxFrame, RxMeta, RxQueue, TxQueue, Umem};
 use crate::wire::checksum;
+use std::io;
 use std::mem::{offset_of, size_of, zeroed};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -46,6 +47,7 @@ impl Socket {
                 comp_cons: 0,
                 size: n,
                 busy: opts.busy_poll.is_some(),
+                dropped: 0,
             },
         )
     }
@@ -357,6 +359,9 @@ pub struct XskTx {
     /// Preferred busy polling: every flush with frames unsent kicks, whatever
     /// the need_wakeup flag says ([`kicks_now`]).
     busy: bool,
+    /// Frames the kernel took and dropped since the last
+    /// [`TxQueue::take_rejected`]: one per kick that failed with EBUSY.
+    dropped: u64,
 }
 
 /// Whether a flush with frames still unsent calls `sendto(2)`: when the
@@ -383,6 +388,28 @@ fn tx_len(addr: u64, len: usize) -> u32 {
 }
 
 impl XskTx {
+    /// Whether a flush kicks again after a kick that returned `r`. EAGAIN:
+    /// copy mode sent a batch and more remain. Success: done (copy mode sent
+    /// them all; a zero-copy wakeup, `xsk_wakeup`, only schedules the driver
+    /// and returns at once, so kicking on while its descriptors are not
+    /// taken yet would be a syscall each for nothing: af_xdp.rst, one
+    /// `sendto` when need_wakeup is set). EBUSY: copy mode's device refused
+    /// a frame (`__xsk_generic_xmit`, net/xdp/xsk.c: `NET_XMIT_DROP`, "SKB
+    /// completed but not sent"): the frame is gone and its address comes
+    /// back on the completion ring, as a sent one's does, so it is counted
+    /// here; the kernel stopped at it, the rest wait for the next flush.
+    /// Anything else (ENOBUFS, ENETDOWN): try again at the next flush.
+    fn kick_again(&mut self, r: io::Result<()>) -> bool {
+        match r.map_err(|e| e.raw_os_error()) {
+            Err(Some(libc::EAGAIN)) => true,
+            Err(Some(libc::EBUSY)) => {
+                self.dropped += 1;
+                false
+            }
+            _ => false,
+        }
+    }
+
     /// Take back the frames the kernel has sent (`give` drops and counts an
     /// address outside the UMEM: cached, it would be the only slot offered).
     fn reclaim(&mut self) {
@@ -478,18 +505,10 @@ impl TxQueue for XskTx {
         let mut kicks = 0;
         while kicks < KICKS_MAX && kicks_now(self.busy, self.tx.needs_wakeup(), self.not_taken()) {
             kicks += 1;
-            // EAGAIN: copy mode sent a batch and more remain. Success: done
-            // (copy mode sent them all; a zero-copy wakeup, `xsk_wakeup`,
-            // only schedules the driver and returns at once, so kicking on
-            // while its descriptors are not taken yet would be a syscall
-            // each for nothing: af_xdp.rst, one `sendto` when need_wakeup
-            // is set). Anything else (ENOBUFS, EBUSY, ENETDOWN): try again
-            // at the next flush.
             let r = kick(&self.fd);
             self.reclaim();
-            match r {
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
-                _ => break,
+            if !self.kick_again(r) {
+                break;
             }
         }
         self.reclaim();
@@ -508,6 +527,10 @@ impl TxQueue for XskTx {
 
     fn take_bad_addrs(&mut self) -> u64 {
         self.frames.take_bad()
+    }
+
+    fn take_rejected(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped)
     }
 
     #[inline]
@@ -568,6 +591,24 @@ mod tests {
         tx.tx.consumer().store(to, Ordering::Release);
         tx.comp.producer().store(at, Ordering::Release);
         done
+    }
+
+    /// A kick refused with EBUSY is copy mode's `NET_XMIT_DROP`: a frame
+    /// taken, dropped and completed as if sent: counted (`tx_rejected`),
+    /// and no kick again; EAGAIN kicks again; other errors count nothing.
+    #[test]
+    fn a_kick_refused_with_ebusy_counts_one_frame_dropped() {
+        let n = 64;
+        let (s, umem, pool, _kernel) = socket(n);
+        let (_rx, mut tx) = s.queues(&umem, &pool, opts(n));
+        let err = |e| Err(io::Error::from_raw_os_error(e));
+        assert!(!tx.kick_again(err(libc::EBUSY)));
+        assert!(!tx.kick_again(err(libc::EBUSY)));
+        assert!(tx.kick_again(err(libc::EAGAIN)));
+        assert!(!tx.kick_again(err(libc::ENOBUFS)));
+        assert!(!tx.kick_again(Ok(())));
+        assert_eq!(tx.take_rejected(), 2);
+        assert_eq!(tx.take_rejected(), 0);
     }
 
     /// Frames the pool has and its queues said they held when dropped, after
