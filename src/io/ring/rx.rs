@@ -194,15 +194,15 @@ impl RxRing {
     /// V3: the rest of the block at the cursor is left unread, the block
     /// handed back to the kernel whole at the next `advance`.
     fn end_block(&mut self) {
-        if let Cursor::V3 { block, left, pkt } = self.cursor {
-            if left > 0 {
-                self.cursor = Cursor::V3 {
-                    block,
-                    left: 1,
-                    pkt,
-                };
-                self.advance();
-            }
+        if let Cursor::V3 { block, left, pkt } = self.cursor
+            && left > 0
+        {
+            self.cursor = Cursor::V3 {
+                block,
+                left: 1,
+                pkt,
+            };
+            self.advance();
         }
     }
 
@@ -294,9 +294,9 @@ impl RxQueue for RxRing {
                 if status & libc::TP_STATUS_USER == 0 {
                     return None;
                 }
-                // SAFETY (these reads, and `tag`'s, called below while the
-                // slot is held): the slot's status said TP_STATUS_USER
-                // (above): ours until `advance`, which takes `&mut self`.
+                // SAFETY: the slot's status said TP_STATUS_USER (above): ours
+                // until `advance`, which takes `&mut self` (for these reads
+                // and `tag`'s, called below while the slot is held).
                 let (wire_len, snap, mac) = unsafe {
                     (
                         self.map.read_u32(off + V2_LEN),
@@ -371,9 +371,9 @@ impl RxQueue for RxRing {
                     });
                 }
                 self.cursor = Cursor::V3 { block, left, pkt };
-                // SAFETY (these reads, and `tag`'s): the block's status said
-                // TP_STATUS_USER (above): ours, with its packets, until
-                // `advance` retires it; the header lies in it (checked above).
+                // SAFETY: the block's status said TP_STATUS_USER (above):
+                // ours, with its packets, until `advance` retires it; the
+                // header lies in it (checked above). So for `tag`'s reads.
                 let (status, wire_len, snap, mac) = unsafe {
                     (
                         self.map.read_u32(pkt + V3_STATUS),

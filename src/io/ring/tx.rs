@@ -205,6 +205,14 @@ mod test {
         (ring, other)
     }
 
+    /// The `tp_len` of slot `frame`, as the kernel reads it.
+    fn len_at(r: &TxRing, frame: usize) -> u32 {
+        let off = frame * r.size.frame_size as usize;
+        // SAFETY: the test plays the kernel; no one else touches the
+        // anonymous mapping.
+        unsafe { r.map.read_u32(off + V2_LEN) }
+    }
+
     fn set_status(r: &TxRing, frame: usize, status: u32) {
         let off = frame * r.size.frame_size as usize;
         r.map.word(off + V2_STATUS).store(status, Ordering::Release);
@@ -252,9 +260,7 @@ mod test {
         r.commit(60);
         let st = r.map.word(V2_STATUS).load(Ordering::Acquire);
         assert_eq!(st, libc::TP_STATUS_SENDING, "the kernel's slot untouched");
-        // SAFETY (here and below): the test plays the kernel; no one else
-        // touches the anonymous mapping.
-        assert_eq!(unsafe { r.map.read_u32(V2_LEN) }, 0, "no tp_len written");
+        assert_eq!(len_at(&r, 0), 0, "no tp_len written");
         assert!(!r.unsent());
         assert_eq!(r.flush(), 0);
         assert!(r.slot().is_none(), "still the kernel's");
@@ -262,11 +268,10 @@ mod test {
         r.slot().expect("slot 0 back")[..60].fill(3);
         r.commit(60);
         r.commit(60); // a second commit for the same slot: nothing
-        assert_eq!(unsafe { r.map.read_u32(V2_LEN) }, 60);
+        assert_eq!(len_at(&r, 0), 60);
         let st1 = r.map.word(r.size.frame_size as usize + V2_STATUS);
         assert_eq!(st1.load(Ordering::Acquire), libc::TP_STATUS_AVAILABLE);
-        let len1 = unsafe { r.map.read_u32(r.size.frame_size as usize + V2_LEN) };
-        assert_eq!(len1, 0);
+        assert_eq!(len_at(&r, 1), 0);
         assert_eq!(r.flush(), 0, "slot 0 still requested: one frame pending");
         assert!(r.unsent());
     }
@@ -289,8 +294,7 @@ mod test {
         r.slot().expect("the same slot")[..max].fill(7);
         r.commit(max);
         assert_eq!(r.rejected, 1);
-        // SAFETY: the test plays the kernel; no one else touches the mapping.
-        assert_eq!(unsafe { r.map.read_u32(V2_LEN) }, max as u32);
+        assert_eq!(len_at(&r, 0), max as u32);
         let st = r.map.word(V2_STATUS).load(Ordering::Acquire);
         assert_eq!(st, libc::TP_STATUS_SEND_REQUEST);
         // The worker takes the count once a second (`tx_rejected`).
