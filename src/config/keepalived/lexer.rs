@@ -24,7 +24,8 @@
 //!   (keepalived's multi-line definitions, `read_line`).
 //! * `~SEQ(VAR, [START,] [STEP,] END) TEXT` reads TEXT once for each value
 //!   of VAR, `~SEQx` with the values in hex (`add_seq`); VAR keeps its last
-//!   value. Lines made this way are bounded ([`MAX_EXPANDED`]).
+//!   value. Lines made this way, and the bytes parameters add to lines,
+//!   are bounded ([`MAX_EXPANDED`], [`MAX_EXPANDED_BYTES`]).
 //! * `include PATTERN` reads the matching files in place; a relative pattern
 //!   is taken from the directory of the file that includes (keepalived
 //!   `chdir`s there). Unlike keepalived, an include loop is an error (it
@@ -58,7 +59,8 @@ const MAX_TOTAL_BYTES: usize = 64 << 20;
 const MAX_EXPANDED: usize = 1 << 20;
 /// Longest line a substitution may make (keepalived's own buffer is 64 KiB).
 const MAX_LINE: usize = 64 << 10;
-/// Most bytes of lines `~SEQ` and multi-line definitions make for one load.
+/// Most bytes of lines `~SEQ` and multi-line definitions make for one load,
+/// with what parameters add to the lines they are used on.
 const MAX_EXPANDED_BYTES: usize = 16 << 20;
 /// Most times one line is read again after a substitution changed it
 /// (nested `~SEQ`s count too): `$A=$A` must not loop for ever.
@@ -269,6 +271,10 @@ impl<'a> Reader<'a> {
             if new != line {
                 // Read again, as keepalived rechecks a line it changed; the
                 // rest of a multi-line value follows, line by line.
+                // What the substitution added counts as made lines do:
+                // `~SEQ(i, 2000) $A` of a 60000-byte `$A` holds 120 MB, and
+                // so do many lines of `$A $A ...`, each under MAX_LINE.
+                self.count_bytes(pos, new.len().saturating_sub(line.len()))?;
                 self.logical(new, pos, depth + 1)?;
                 for l in more {
                     self.count_expanded(pos, l.len())?;
@@ -328,12 +334,19 @@ impl<'a> Reader<'a> {
     /// One more line (of `bytes`) made by `~SEQ` or a multi-line definition.
     fn count_expanded(&mut self, pos: &Pos, bytes: usize) -> Result<(), KaError> {
         self.expanded += 1;
-        self.expanded_bytes += bytes;
+        self.count_bytes(pos, bytes)
+    }
+
+    /// `bytes` more made by `~SEQ`, multi-line definitions or parameters
+    /// (what a substitution adds to its line); with the lines, bounded
+    /// ([`MAX_EXPANDED`], [`MAX_EXPANDED_BYTES`]) as the files are.
+    fn count_bytes(&mut self, pos: &Pos, bytes: usize) -> Result<(), KaError> {
+        self.expanded_bytes = self.expanded_bytes.saturating_add(bytes);
         if self.expanded > MAX_EXPANDED || self.expanded_bytes > MAX_EXPANDED_BYTES {
             return Err(KaError::at(
                 pos,
                 format!(
-                    "~SEQ and multi-line definitions make more than {MAX_EXPANDED} lines or {MAX_EXPANDED_BYTES} bytes"
+                    "~SEQ, multi-line definitions and parameters make more than {MAX_EXPANDED} lines or {MAX_EXPANDED_BYTES} bytes"
                 ),
             ));
         }
@@ -948,6 +961,24 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// What parameters add to lines counts against the load's bound, as
+    /// lines `~SEQ` makes do: a 60000-byte `$A` used 2000 times by a
+    /// `~SEQ` (120 MB), or on 300 lines of a file of 54 KB (18 MB), is
+    /// refused before it is held.
+    #[test]
+    fn substitution_counts_against_the_load_bound() {
+        let a = format!("$A={}\n", "x".repeat(60000));
+        let e = parse(&format!("{a}~SEQ(i, 2000) $A\n")).unwrap_err();
+        assert!(e.to_string().contains("16777216 bytes"), "{e}");
+        let b = format!("$A={}\n", "x".repeat(1000));
+        let line = format!("w{}\n", " $A".repeat(60));
+        let e = parse(&format!("{b}{}", line.repeat(300))).unwrap_err();
+        assert!(e.to_string().contains("16777216 bytes"), "{e}");
+        assert!(e.to_string().starts_with("/k/ka.conf:"), "{e}");
+        // Well under it: 250 such lines (15 MB) are read.
+        assert_eq!(lines_of(&format!("{b}{}", line.repeat(250))).len(), 250);
     }
 
     /// A line a parameter makes too long is refused, as keepalived refuses
