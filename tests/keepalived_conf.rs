@@ -527,6 +527,50 @@ fn a_virtual_server_group_is_a_service_per_address_and_port() {
     );
 }
 
+/// What a load may make of real servers is bounded by what ringvs holds
+/// (65536 over all the services): a group's block is refused before its
+/// servers are copied to each of its services when their product is past
+/// it (a /21 by 33 `~SEQ` real servers and a sorry server: 69632), and a
+/// load whose services together pass it is refused naming why, where it
+/// said "Memory allocation problem".
+#[test]
+fn a_load_makes_no_more_real_servers_than_ringvs_holds() {
+    let t = TempDir::new("vsg-bound");
+    let block = |name: &str, port: u16, n: usize, sorry: bool| {
+        let sorry = if sorry {
+            "  sorry_server 198.19.1.1 80\n"
+        } else {
+            ""
+        };
+        format!(
+            "virtual_server_group {name} {{\n  198.18.8.0/21 {port}\n}}\n\
+             virtual_server group {name} {{\n  lb_kind NAT\n  protocol TCP\n{sorry}\
+             \x20 ~SEQ(n, 1, {n}) real_server 198.19.0.$n 80\n}}\n"
+        )
+    };
+    let p = t.write("keepalived.conf", &block("web", 80, 33, false));
+    let e = load_as(&p, None).unwrap_err();
+    let f = p.display();
+    assert_eq!(
+        e,
+        format!(
+            "{f}:4: virtual_server group web: 2048 services (addresses and ports, and marks) of 33 real and sorry servers each: more than 65536 real and sorry servers over all the services, the most ringvs holds"
+        )
+    );
+    t.write("keepalived.conf", &block("web", 80, 31, true));
+    assert_eq!(load_as(&p, None).unwrap().config.services().len(), 2048);
+    // Two such blocks, each under the bound, pass it together.
+    let two = format!("{}{}", block("a", 80, 20, false), block("b", 81, 20, false));
+    t.write("keepalived.conf", &two);
+    let e = load_as(&p, None).unwrap_err();
+    assert!(
+        e.ends_with(
+            ": more than 65536 real and sorry servers over all the services, the most ringvs holds"
+        ),
+        "{e}"
+    );
+}
+
 /// A `virtual_server_group`'s `fwmark N` entries are firewall-mark
 /// services of its virtual server, beside its addresses' (keepalived's
 /// `ipvs_group_cmd`), with the block's settings, real servers and check;

@@ -54,7 +54,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::super::{Config, ServiceKey};
+use super::super::{Config, MAX_DEST_IDS, ServiceKey};
 use super::lexer::Stmt;
 use super::lvs::Vs;
 use super::values::Cx;
@@ -63,6 +63,16 @@ use super::{KaError, Pos};
 /// Addresses and ports a group may stand for at most: each is a service
 /// (and a check of each real server) of its own.
 pub(crate) const MAX_MEMBERS: usize = 4096;
+
+/// The keywords of a block's servers, each a destination of each service.
+const SERVERS: [&str; 2] = ["real_server", "sorry_server"];
+
+/// Why a load whose servers `Config` has no more ids for is refused.
+pub(super) fn out_of_ids() -> String {
+    format!(
+        "more than {MAX_DEST_IDS} real and sorry servers over all the services, the most ringvs holds"
+    )
+}
 
 /// The groups of a file, by name.
 pub(crate) type Groups = HashMap<String, Group>;
@@ -303,6 +313,23 @@ pub(crate) fn members(cx: &mut Cx<'_>, s: &Stmt, groups: &Groups) -> Result<Vec<
             format!("virtual_server group {name}: the group mixes IPv4 and IPv6 addresses"),
         ));
     };
+    // Each member is a service with all the block's servers: a /20 used by
+    // a block of 10000 `~SEQ` real servers would be 41M of them, cloned
+    // here long before `Config` ran out of ids for them.
+    let servers = s
+        .children()
+        .iter()
+        .filter(|k| SERVERS.contains(&k.keyword()));
+    let (services, servers) = (g.members.len() + g.marks.len(), servers.count());
+    if services.saturating_mul(servers) > MAX_DEST_IDS as usize {
+        return Err(KaError::at(
+            &s.pos,
+            format!(
+                "virtual_server group {name}: {services} services (addresses and ports, and marks) of {servers} real and sorry servers each: {}",
+                out_of_ids()
+            ),
+        ));
+    }
     let mut block = s.block.clone().unwrap_or_default();
     let persistent = block.iter().any(|k| k.keyword() == "persistence_timeout");
     if !persistent && g.members.iter().any(|&(_, p)| p == 0) {

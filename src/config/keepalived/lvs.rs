@@ -119,7 +119,10 @@ impl Vs {
     /// already (a group's mark another block set up: `group::join`).
     pub(super) fn add_dests_to(&self, cfg: &mut Config) -> Result<(), KaError> {
         let key = &self.key;
-        let refused = |pos: &Pos, e: AdmError| KaError::at(pos, e.to_string());
+        let refused = |pos: &Pos, e: AdmError| match e {
+            AdmError::NoMemory => KaError::at(pos, super::group::out_of_ids()),
+            e => KaError::at(pos, e.to_string()),
+        };
         for d in &self.dests {
             if cfg
                 .service(key)
