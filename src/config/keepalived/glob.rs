@@ -199,7 +199,10 @@ fn class(p: &[char], c: char) -> Option<usize> {
     let mut hit = false;
     let mut first = true;
     loop {
-        let &x = p.get(i)?;
+        // No `]` to the end: the `[` is itself, as fnmatch(3) takes it.
+        let Some(&x) = p.get(i) else {
+            return (c == '[').then_some(1);
+        };
         if x == ']' && !first {
             break;
         }
@@ -237,6 +240,11 @@ mod tests {
         assert!(matches("\\*", "*"));
         assert!(!matches("\\*", "x"));
         assert!(matches("[]]", "]"));
+        // A `[` without its `]` is the character itself (glibc's fnmatch).
+        assert!(matches("a[1.conf", "a[1.conf"));
+        assert!(!matches("a[1.conf", "a1.conf"));
+        assert!(matches("*[", "x["));
+        assert!(matches("[!", "[!"));
         assert!(matches("*", "x"));
     }
 
