@@ -2790,6 +2790,75 @@ fn includes_are_relative_to_the_including_file_and_may_match_nothing() {
     assert!(e.starts_with(&format!("{}: ", missing.display())), "{e}");
 }
 
+/// keepalived's include variants (keepalived.conf(5), `include_check`):
+/// which patterns each refuses, as keepalived 2.2.7's `--config-test`
+/// exits 6 for them (`sp/c.conf` exists, `zz`, `yy`, `none`, `missing` do
+/// not); every other case loads, a pattern that matches nothing warned
+/// about. `include` takes the rest of its line as the pattern, blanks and
+/// all, as keepalived 2.2.7 does; a `~LST` line is warned about as not
+/// supported and skipped.
+#[test]
+fn include_variants_refuse_what_keepalived_s_include_checks_refuse() {
+    let t = TempDir::new("include-variants");
+    t.write("etc/sp/c.conf", "! nothing\n");
+    let main = t.0.join("etc/keepalived.conf");
+    let cases = [
+        ("includem sp/missing.conf", true),
+        ("includem sp/none*.conf", false),
+        ("includem sp/{zz,yy}.conf", false),
+        ("includew sp/none*.conf", true),
+        ("includew sp/missing.conf", true),
+        ("includew sp/{zz,yy}.conf", false),
+        ("includew sp/{zz*,yy*}.conf", true),
+        ("includew sp/{zz*,yy}.conf", false),
+        ("includeb sp/{c,zz}.conf", true),
+        ("includeb sp/{zz,yy}.conf", true),
+        ("includeb sp/{zz*,yy*}.conf", false),
+        ("includeb sp/{zz*,c}.conf", false),
+        ("includeb sp/missing.conf", false),
+        ("includea sp/{c*,zz*}.conf", false),
+        ("includea sp/{zz*,yy}.conf", true),
+        ("includea sp/none*.conf", true),
+        ("includea sp/c.conf", false),
+        ("includer sp/missing.conf", false),
+        ("include sp/{zz,yy}.conf", false),
+    ];
+    for (line, refused) in cases {
+        t.write("etc/keepalived.conf", &format!("{line}\n"));
+        let got = load_as(&main, None);
+        match (refused, got) {
+            (true, Err(e)) => assert!(
+                e.starts_with(&format!("{}:1: {line}: no file matches", main.display())),
+                "{line}: {e}"
+            ),
+            (false, Ok(_)) => {}
+            (r, got) => panic!("{line}: refused {r}: {:?}", got.map(|l| l.warnings)),
+        }
+    }
+    t.write(
+        "etc/sp/a b.conf",
+        "virtual_server 198.18.0.110 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  real_server 198.19.0.2 80\n}\n",
+    );
+    t.write(
+        "etc/keepalived.conf",
+        "global_defs {\n  include_check match\n}\ninclude sp/a b.conf\n~LST(v, 1, 2) x $v\n",
+    );
+    let l = load_as(&main, None).unwrap();
+    assert_eq!(l.config.services().len(), 1);
+    let m = main.display();
+    assert_eq!(
+        l.warnings,
+        [
+            format!(
+                "{m}:2: include_check (in global_defs): not applied by ringvs, write includem, includew, includeb or includea instead of include"
+            ),
+            format!(
+                "{m}:5: ~LST: not supported by ringvs, line skipped (write a ~SEQ or one line for each value)"
+            ),
+        ]
+    );
+}
+
 /// `lb_kind`/`lvs_method` DR and TUN with keepalived's tunnel words: one
 /// service mixing methods per real server, a real server's own method over
 /// the virtual server's (wherever that is written), ports kept as written.

@@ -63,6 +63,74 @@ pub(crate) fn files(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
+/// What an `include` variant refuses, as keepalived's `include_check`
+/// settings (keepalived.conf(5)): `includem` a pattern without wildcard or
+/// brace that matches nothing, `includew` one that matches nothing at all
+/// (a braced one only if each of its patterns has a wildcard), `includeb` a
+/// brace's pattern without wildcard that matches nothing, `includea` all
+/// three; `include` and `includer` none (an unreadable file is always an
+/// error here, `includer`'s check). Taken from keepalived 2.2.7's
+/// `--config-test`, which exits 6 for these and not for the others.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Checks {
+    pub matched: bool,
+    pub wildcard: bool,
+    pub brace: bool,
+}
+
+impl Checks {
+    /// The checks of an include keyword; `None` for any other word.
+    pub(crate) fn of(keyword: &str) -> Option<Checks> {
+        let all = Checks {
+            matched: true,
+            wildcard: true,
+            brace: true,
+        };
+        let none = Checks::default();
+        Some(match keyword {
+            "include" | "includer" => none,
+            "includem" => Checks {
+                matched: true,
+                ..none
+            },
+            "includew" => Checks {
+                wildcard: true,
+                ..none
+            },
+            "includeb" => Checks {
+                brace: true,
+                ..none
+            },
+            "includea" => all,
+            _ => return None,
+        })
+    }
+
+    /// Why `pattern`, which matched `found` files from `dir`, fails them.
+    pub(crate) fn refuse(
+        self,
+        dir: &Path,
+        pattern: &str,
+        found: usize,
+    ) -> Result<Option<String>, String> {
+        let alts = braces(pattern)?;
+        if alts.len() == 1 && alts[0] == pattern {
+            let wild = has_wildcard(pattern);
+            let refused = found == 0 && (self.wildcard || (self.matched && !wild));
+            return Ok(refused.then(|| "no file matches".to_string()));
+        }
+        if self.brace {
+            for a in alts.iter().filter(|a| !has_wildcard(a)) {
+                if files(dir, a)?.is_empty() {
+                    return Ok(Some(format!("no file matches {a}")));
+                }
+            }
+        }
+        let all_wild = alts.iter().all(|a| has_wildcard(a));
+        Ok((self.wildcard && found == 0 && all_wild).then(|| "no file matches".to_string()))
+    }
+}
+
 fn has_wildcard(part: &str) -> bool {
     part.contains(['*', '?', '['])
 }

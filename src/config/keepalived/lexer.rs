@@ -26,7 +26,9 @@
 //!   of VAR, `~SEQx` with the values in hex (`add_seq`); VAR keeps its last
 //!   value. Lines made this way, and the bytes parameters add to lines,
 //!   are bounded ([`MAX_EXPANDED`], [`MAX_EXPANDED_BYTES`]).
-//! * `include PATTERN` reads the matching files in place; a relative pattern
+//! * `include PATTERN` (the rest of the line; `includem`, `includew`,
+//!   `includeb`, `includea` also refuse what keepalived's `include_check`
+//!   refuses, [`glob::Checks`]) reads the matching files in place; a relative pattern
 //!   is taken from the directory of the file that includes (keepalived
 //!   `chdir`s there). Unlike keepalived, an include loop is an error (it
 //!   would recurse without end), as are unreadable files (keepalived skips
@@ -34,6 +36,7 @@
 //!   files, are skipped with a warning, as keepalived logs them. What one
 //!   load reads is bounded: [`MAX_FILE_BYTES`] a file, [`MAX_TOTAL_BYTES`]
 //!   in all, [`MAX_FILES`] files, [`MAX_INCLUDE_DEPTH`] deep.
+//! * `~LST` (keepalived 2.2) is warned about and its line skipped.
 //! * A `}` too many, and a block still open at the end, are errors (keepalived
 //!   only logs them).
 //! * Text is UTF-8: bytes that are not are an error naming the line unless
@@ -284,8 +287,26 @@ impl<'a> Reader<'a> {
             }
         }
         let words = split_words(&line).ok_or_else(|| KaError::at(pos, "unterminated quote"))?;
-        if words.len() == 2 && words[0] == "include" {
-            return self.include(&words[1], pos);
+        if let Some(checks) = words.first().and_then(|w| glob::Checks::of(w)) {
+            // The rest of the line, blanks and all, as keepalived 2.2's
+            // `check_include` takes it; one quoted word is its text, as
+            // earlier ones (`alloc_strvec`) read it.
+            let rest = line.strip_prefix(words[0].as_str());
+            let pattern = match &words[..] {
+                [_, one] => Some(one.as_str()),
+                [_, _, ..] => rest.map(|r| r.trim_start_matches(blank)),
+                _ => None,
+            };
+            if let Some(pattern) = pattern {
+                return self.include(&words[0], pattern, checks, pos);
+            }
+        }
+        if line.starts_with("~LST") {
+            self.warnings.at(
+                pos,
+                "~LST: not supported by ringvs, line skipped (write a ~SEQ or one line for each value)",
+            );
+            return Ok(());
         }
         tokens(&line, pos, &mut self.toks);
         Ok(())
@@ -490,13 +511,24 @@ impl<'a> Reader<'a> {
         Ok((out, Vec::new()))
     }
 
-    fn include(&mut self, pattern: &str, pos: &Pos) -> Result<(), KaError> {
+    /// `kw PATTERN`: `include` or a variant that also `checks` what the
+    /// pattern matches ([`glob::Checks`]).
+    fn include(
+        &mut self,
+        kw: &str,
+        pattern: &str,
+        checks: glob::Checks,
+        pos: &Pos,
+    ) -> Result<(), KaError> {
         let dir = pos.file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let files = glob::files(&dir, pattern)
-            .map_err(|e| KaError::at(pos, format!("include {pattern}: {e}")))?;
+        let fail = |e: String| KaError::at(pos, format!("{kw} {pattern}: {e}"));
+        let files = glob::files(&dir, pattern).map_err(fail)?;
+        if let Some(why) = checks.refuse(&dir, pattern, files.len()).map_err(fail)? {
+            return Err(fail(why));
+        }
         if files.is_empty() {
             self.warnings
-                .at(pos, format!("include {pattern}: no file matches"));
+                .at(pos, format!("{kw} {pattern}: no file matches"));
         }
         for f in files {
             if is_executable(&f) {
@@ -1013,6 +1045,9 @@ mod tests {
         );
         // An empty line ends one too; `\` alone adds nothing.
         assert_eq!(lines_of("$M=\\\na \\\n\\\n\nb\n$M\n"), ["b", "a"]);
+        // So does a comment alone, as keepalived 2.2.7's checker reads it
+        // (the copy of the file its parent wrote; docs/ha.md).
+        assert_eq!(lines_of("$M=a \\\n# c\nb\n$M\n"), ["b", "a"]);
         assert_eq!(lines_of("$B=1\n$A=x $B\n$A\n"), ["x 1"]);
         // A blank before `=` makes no definition, as keepalived's
         // `check_definition`; blanks after it are skipped.

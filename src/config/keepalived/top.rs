@@ -219,6 +219,8 @@ fn global_defs(cx: &mut Cx<'_>, s: &Stmt, scripts: &mut ScriptSettings) {
             "lvs_notify_fifo_script" | "notify_fifo_script" => {
                 "give it to 'ringvs run --notify-fifo-script'"
             }
+            // keepalived.conf(5); ringvs reads the include variants only.
+            "include_check" => "write includem, includew, includeb or includea instead of include",
             "rs_init_notifies" => {
                 "ringvs runs a real server's notify_up when it comes up, not at start"
             }
