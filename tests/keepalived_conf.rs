@@ -229,6 +229,60 @@ fn sorry_servers_are_read_and_reloaded() {
     assert!(!l.config.service(&web).unwrap().sorry.unwrap().inhibit);
 }
 
+/// A checker's own `alpha [BOOL]` (keepalived's `check_api.c` common
+/// checker keywords) is the check's `--alpha`, before the virtual server's:
+/// such a server starts down, where it was warned about and started up;
+/// a real server whose checker says otherwise than the first has a check
+/// that differs, warned about as any.
+#[test]
+fn a_checkers_alpha_is_its_checks() {
+    let t = TempDir::new("checker-alpha");
+    // The first server's checker block (`TCP_CHECK {...}`), the second's
+    // TCP_CHECK lines.
+    let conf = |vs: &str, a: &str, b: &str| {
+        format!(
+            "virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n{vs}\n\
+             \x20 real_server 198.19.0.2 80 {{\n{a}\n  }}\n\
+             \x20 real_server 198.19.0.3 80 {{\n    TCP_CHECK {{\n{b}\n    }}\n  }}\n}}\n"
+        )
+    };
+    let tcp = |lines: &str| format!("    TCP_CHECK {{\n{lines}\n    }}");
+    let web = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    let alpha = |vs: &str, a: &str, b: &str| {
+        let p = t.write("keepalived.conf", &conf(vs, a, b));
+        let l = load_as(&p, None).unwrap();
+        let s = l.config.service(&web).unwrap();
+        (s.check.as_ref().unwrap().alpha, l.warnings)
+    };
+    let (on, w) = alpha("", &tcp("      alpha"), "      alpha yes");
+    assert!(on);
+    assert!(w.is_empty(), "{w:?}");
+    // The checker's `alpha no` before the virtual server's `alpha`.
+    let (on, w) = alpha("  alpha", &tcp("      alpha no"), "      alpha off");
+    assert!(!on);
+    assert!(w.is_empty(), "{w:?}");
+    assert!(alpha("  alpha", &tcp(""), "").0);
+    // A MISC_CHECK's too (`install_checker_common_keywords`).
+    let misc = "    MISC_CHECK {\n      misc_path /bin/true\n      alpha\n    }";
+    assert!(alpha("", misc, "").0);
+    let (on, w) = alpha("", &tcp("      alpha on"), "");
+    assert!(on);
+    let p = t.0.join("keepalived.conf");
+    let f = p.display();
+    assert_eq!(
+        w,
+        [format!(
+            "{f}:11: real_server 198.19.0.3:80: its check differs (alpha) from the one of {f}:7; ringvs runs one check per virtual_server and uses that one"
+        )]
+    );
+    t.write("keepalived.conf", &conf("", &tcp("      alpha maybe"), ""));
+    let e = load_as(&p, None).unwrap_err();
+    assert_eq!(
+        e,
+        format!("{f}:8: alpha maybe: not one of on|off|true|false|yes|no")
+    );
+}
+
 /// `quorum`, `hysteresis` and `alpha` (keepalived's virtual server
 /// keywords): the service's `--quorum`, `--hysteresis` and its check's
 /// `--alpha`, shown in a reload's edit; values keepalived would lower are

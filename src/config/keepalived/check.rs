@@ -43,6 +43,7 @@ use super::conn::Conn;
 use super::http::HttpArgs;
 use super::lexer::Stmt;
 use super::values::Cx;
+pub(crate) use super::values::Times;
 use super::{KaError, Pos};
 
 /// keepalived's checkers that ringvs does not run (`FILE_CHECK` is read
@@ -64,45 +65,6 @@ const RUN: [&str; 8] = [
 /// Whether `kw` names one of keepalived's checkers.
 pub(crate) fn is_checker(kw: &str) -> bool {
     RUN.contains(&kw) || OTHER_CHECKERS.contains(&kw)
-}
-
-/// The check times set at one level (checker, real server or virtual server).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Times {
-    pub delay_loop: Option<u32>,
-    pub connect_timeout: Option<u32>,
-    pub retry: Option<u32>,
-    pub delay_before_retry: Option<u32>,
-    /// `warmup` (`warmup_handler`, `vs_warmup_handler`, `rs_warmup_handler`).
-    pub warmup: Option<u32>,
-}
-
-impl Times {
-    /// Takes `s` if it is one of the five times; `retry_min` is 1 on virtual
-    /// and real servers and 0 on checkers (keepalived's ranges).
-    pub fn take(&mut self, cx: &mut Cx<'_>, s: &Stmt, retry_min: u32) -> Result<bool, KaError> {
-        let max = MAX_CHECK_SECS as u32;
-        match s.keyword() {
-            "delay_loop" => self.delay_loop = Some(cx.seconds(s, 1, max)?),
-            "connect_timeout" => self.connect_timeout = Some(cx.seconds(s, 1, max)?),
-            "retry" => self.retry = Some(cx.number(s, retry_min, u32::MAX)?),
-            "delay_before_retry" => self.delay_before_retry = Some(cx.seconds(s, 0, max)?),
-            "warmup" => self.warmup = Some(cx.seconds(s, 0, max)?),
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-
-    /// Each time of `self`, else of `then`.
-    pub fn or(self, then: Times) -> Times {
-        Times {
-            delay_loop: self.delay_loop.or(then.delay_loop),
-            connect_timeout: self.connect_timeout.or(then.connect_timeout),
-            retry: self.retry.or(then.retry),
-            delay_before_retry: self.delay_before_retry.or(then.delay_before_retry),
-            warmup: self.warmup.or(then.warmup),
-        }
-    }
 }
 
 /// One checker of a real server, as written.
@@ -175,8 +137,8 @@ impl Checker {
             // first check at once (`docs/health.md`).
             warmup: t.warmup.unwrap_or(d.warmup),
             inhibit_on_failure: inhibit,
-            // The virtual server's `alpha`, set once its check is chosen.
-            alpha: false,
+            // The checker's `alpha`, else the virtual server's (`Times`).
+            alpha: t.alpha.unwrap_or(false),
             port: check_port,
             kind: d.kind,
         }
@@ -265,6 +227,8 @@ pub(crate) fn checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaEr
                 cx.w.at(&k.pos, "nb_get_retry: deprecated, taken as 'retry'");
                 c.times.retry = Some(cx.number(k, 0, u32::MAX)?);
             }
+            // `install_checker_common_keywords`: this checker starts failed.
+            "alpha" => c.times.alpha = Some(cx.boolean(k)?),
             _ => cx.unsupported(k, name),
         }
     }
@@ -306,6 +270,7 @@ fn misc_checker(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Checker>, KaError> {
                 timeout = Some(cx.number(k, 0, MAX_CHECK_SECS as u32)?).filter(|&t| t > 0);
             }
             "misc_dynamic" => dynamic = true,
+            "alpha" => times.alpha = Some(cx.boolean(k)?),
             // keepalived: "No user specified" (the check stays), and
             // "Failed to set uid/gid … - removing".
             "user" if k.args().is_empty() => {
@@ -692,6 +657,7 @@ fn differences(a: &HealthCheck, b: &HealthCheck) -> Vec<&'static str> {
             "inhibit_on_failure",
         ),
         (a.port != b.port, "connect_port"),
+        (a.alpha != b.alpha, "alpha"),
     ];
     v.extend(fields.iter().filter(|(d, _)| *d).map(|&(_, n)| n));
     v

@@ -211,7 +211,7 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
     let mut ops: Option<&Stmt> = None;
     let mut pe: Option<PersistEngine> = None;
     let (mut sorry, mut sorry_inhibit, mut sorry_forward) = (None, false, None);
-    let (mut quorum, mut alpha) = (Quorum::default(), false);
+    let mut quorum = Quorum::default();
     let mut times = Times::default();
     let mut vhost = None;
     let mut scripts = Scripts::default();
@@ -322,10 +322,11 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
             "quorum_down" => scripts.down = script(cx, k)?,
             "quorum" => quorum.quorum = cx.number(k, 1, u32::MAX)?,
             "hysteresis" => quorum.hysteresis = cx.number(k, 0, u32::MAX)?,
-            // keepalived's `vs_alpha_handler` takes no value: any sets it.
+            // keepalived's `vs_alpha_handler` takes no value: any sets it;
+            // each checker's own `alpha` comes first (`check.rs`).
             "alpha" => {
                 cx.no_more(k, 0);
-                alpha = true;
+                times.alpha = Some(true);
             }
             "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "flag-1" | "flag-2"
             | "flag-3" => {
@@ -444,10 +445,7 @@ pub(super) fn virtual_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<Option<Vs>, Ka
         vhost.as_deref(),
     );
     let (mut dests, checks) = servers_of(cx, servers, port, vs_defaults);
-    let mut check = check::service_check(cx, &checks, (&s.pos, port));
-    if let Some(c) = &mut check {
-        c.alpha = alpha;
-    }
+    let check = check::service_check(cx, &checks, (&s.pos, port));
     let own = check::own_commands(cx, &checks, check.as_ref());
     for (d, own) in dests.iter_mut().zip(own) {
         d.scripts.check = own;

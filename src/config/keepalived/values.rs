@@ -9,6 +9,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::super::ipvsadm::MAX_CHECK_SECS;
 use super::super::{Forward, Netmask, TunCsum, TunKind, Tunnel};
 use super::lexer::Stmt;
 use super::{KaError, Warnings};
@@ -385,6 +386,50 @@ pub(crate) fn forwarding(cx: &mut Cx<'_>, k: &Stmt) -> Result<Forward, KaError> 
         );
     }
     Ok(fwd)
+}
+
+/// The check times set at one level (checker, real server or virtual
+/// server), and `alpha` (a checker's or the virtual server's), each taken
+/// from the first level that sets it (`check.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Times {
+    pub delay_loop: Option<u32>,
+    pub connect_timeout: Option<u32>,
+    pub retry: Option<u32>,
+    pub delay_before_retry: Option<u32>,
+    /// `warmup` (`warmup_handler`, `vs_warmup_handler`, `rs_warmup_handler`).
+    pub warmup: Option<u32>,
+    /// `alpha`: the server starts down (`check_api.c`).
+    pub alpha: Option<bool>,
+}
+
+impl Times {
+    /// Takes `s` if it is one of the five times; `retry_min` is 1 on virtual
+    /// and real servers and 0 on checkers (keepalived's ranges).
+    pub fn take(&mut self, cx: &mut Cx<'_>, s: &Stmt, retry_min: u32) -> Result<bool, KaError> {
+        let max = MAX_CHECK_SECS as u32;
+        match s.keyword() {
+            "delay_loop" => self.delay_loop = Some(cx.seconds(s, 1, max)?),
+            "connect_timeout" => self.connect_timeout = Some(cx.seconds(s, 1, max)?),
+            "retry" => self.retry = Some(cx.number(s, retry_min, u32::MAX)?),
+            "delay_before_retry" => self.delay_before_retry = Some(cx.seconds(s, 0, max)?),
+            "warmup" => self.warmup = Some(cx.seconds(s, 0, max)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Each time of `self`, else of `then`.
+    pub fn or(self, then: Times) -> Times {
+        Times {
+            delay_loop: self.delay_loop.or(then.delay_loop),
+            connect_timeout: self.connect_timeout.or(then.connect_timeout),
+            retry: self.retry.or(then.retry),
+            delay_before_retry: self.delay_before_retry.or(then.delay_before_retry),
+            warmup: self.warmup.or(then.warmup),
+            alpha: self.alpha.or(then.alpha),
+        }
+    }
 }
 
 #[cfg(test)]
