@@ -286,6 +286,17 @@ impl Ctl {
         }
     }
 
+    /// The rules as `-L` shows them ([`Ctl::shown`]), copied under the
+    /// configuration's lock, for the metrics page to format after it is
+    /// let go, as `-L` does.
+    pub(super) fn shown_rules(&self) -> Config {
+        let st = self
+            .adm
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.shown(&st.cfg)
+    }
+
     /// The rules `cfg` as a listing shows them: servers held down by health
     /// checks with weight 0, at the weights the checks set.
     fn shown(&self, cfg: &Config) -> Config {

@@ -44,13 +44,22 @@ impl Ctl {
     /// weight, labelled as node_exporter labels them (`proto` in capitals as
     /// `/proc/net/ip_vs` shows it; a firewall-mark service's `proto` `FWM`,
     /// no `local_address` and its `local_mark`).
-    pub(super) fn ipvs_metrics(&self, t: &mut crate::observe::metrics::Text) {
-        let st = self
-            .adm
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    ///
+    /// The backends are those of `shown`, the rules as `-L` shows them
+    /// ([`Ctl::shown_rules`]), as `/proc/net/ip_vs` (`ip_vs_info_seq_show`)
+    /// shows what keepalived left in the kernel: a server its check holds
+    /// down at weight 0 (keepalived removes it, or with
+    /// `inhibit_on_failure` sets weight 0; `-L` lists both at 0), a weight a
+    /// check set, and the sorry server only while the table has it (at
+    /// weight 1 while the service is without its quorum, 0 with
+    /// `sorry_server_inhibit`).
+    pub(super) fn ipvs_metrics(
+        &self,
+        shown: &crate::config::Config,
+        t: &mut crate::observe::metrics::Text,
+    ) {
         let mut rows = Vec::new();
-        for svc in st.cfg.services() {
+        for svc in shown.services() {
             // A firewall-mark service as `/proc/net/ip_vs` shows it
             // (`FWM  0000000A`): no address, port 0, its mark as there.
             let (vip, proto, mark) = if svc.key.is_fwmark() {
@@ -62,6 +71,14 @@ impl Ctl {
             };
             let vport = svc.key.port.to_string();
             for (d, _, active, inactive) in self.server_rows(svc) {
+                // A sorry server out of the table is in no `-L`.
+                if !svc
+                    .dests
+                    .iter()
+                    .any(|x| (x.addr, x.port) == (d.addr, d.port))
+                {
+                    continue;
+                }
                 let labels = [
                     vip.clone(),
                     vport.clone(),
@@ -73,7 +90,6 @@ impl Ctl {
                 rows.push((labels, active, inactive, d.weight));
             }
         }
-        drop(st);
         let total = self.total_stats();
         for (name, help, v) in [
             (

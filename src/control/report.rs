@@ -280,8 +280,12 @@ impl Ctl {
             &[],
             self.shared.neigh.load().len() as f64,
         );
-        self.server_metrics(&mut t);
-        self.ipvs_metrics(&mut t);
+        // The rules as `-L` shows them (the health checks' verdicts, the
+        // sorry server while it serves), copied under the configuration's
+        // lock and formatted after it is let go.
+        let shown = self.shown_rules();
+        self.server_metrics(&shown, &mut t);
+        self.ipvs_metrics(&shown, &mut t);
         t.finish()
     }
 
@@ -388,15 +392,14 @@ impl Ctl {
         rows
     }
 
-    /// Per real server: the counters and gauges of `-L --stats`, and its weight.
-    fn server_metrics(&self, t: &mut crate::observe::metrics::Text) {
-        let st = self
-            .adm
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    /// Per real server of the rules `shown` ([`Ctl::shown_rules`]): the
+    /// counters and gauges of `-L --stats`, and its weight as `-L` shows it.
+    /// A sorry server not serving keeps its row (weight 0), so that its
+    /// counters stay one series.
+    fn server_metrics(&self, shown: &crate::config::Config, t: &mut crate::observe::metrics::Text) {
         // `ADDR:PORT`, an IPv6 address in brackets (as the listings show it).
         let at = |a, p| crate::config::names::Names::none().addr_port(a, p, None, true);
-        for svc in st.cfg.services() {
+        for svc in shown.services() {
             let (service, proto) = if svc.key.is_fwmark() {
                 (svc.key.to_string(), "fwm".to_string())
             } else {
@@ -631,6 +634,90 @@ mod tests {
             assert!(page.contains(&want), "{want}: {page}");
         }
         assert_eq!(page.matches("node_ipvs_backend_weight{").count(), 3);
+    }
+
+    /// node_exporter's backends and ringvs's server weights are what
+    /// `-L -n` lists, health checks included, as `/proc/net/ip_vs`
+    /// (`ip_vs_info_seq_show`, `ip_vs_ctl.c`) shows what keepalived left in
+    /// the kernel: a server its check took out at weight 0 (`-L`'s row for
+    /// it), and the sorry server, absent while the quorum holds, at weight
+    /// 1 once it is lost.
+    #[test]
+    fn ipvs_backends_are_what_the_listing_shows_after_health_checks() {
+        let (c, _garp) = crate::control::test_ctl(1);
+        for line in [
+            "-A -t 198.18.0.110:80 -s rr --check misc --misc-path /bin/true \
+             --sorry-server 198.19.0.9:8080",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m -w 3",
+        ] {
+            let r = run(&c, line);
+            assert_eq!(r.code, 0, "{line}: {}", r.err);
+        }
+        let id = crate::control::adm::dest_ids(&c.adm.lock().unwrap().cfg, None)[0];
+        // `ADDR:PORT WEIGHT` of every backend, sorted: from the metrics, and
+        // from the listing.
+        let backends = |page: &str, metric: &str| {
+            let mut v: Vec<String> = page
+                .lines()
+                .filter_map(|l| l.strip_prefix(metric))
+                .map(|l| {
+                    let field = |k: &str| {
+                        let at = l.find(&format!("{k}=\"")).expect(k) + k.len() + 2;
+                        l[at..].split('"').next().unwrap_or("").to_string()
+                    };
+                    let w = l.rsplit(' ').next().unwrap_or("");
+                    let (a, p) = if metric.starts_with("node") {
+                        (field("remote_address"), field("remote_port"))
+                    } else {
+                        let s = field("server");
+                        let (a, p) = s.rsplit_once(':').unwrap();
+                        (a.to_string(), p.to_string())
+                    };
+                    format!("{a}:{p} {w}")
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let listed = || {
+            let out = run(&c, "-L -n").out;
+            let mut v: Vec<String> = out
+                .lines()
+                .filter_map(|l| l.strip_prefix("  -> "))
+                .filter(|l| !l.starts_with("RemoteAddress"))
+                .map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    format!("{} {}", f[0], f[2])
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let page = c.metrics();
+        let node = "node_ipvs_backend_weight{";
+        assert_eq!(backends(&page, node), ["198.19.0.2:80 3"], "{page}");
+        assert_eq!(backends(&page, node), listed());
+        let own = backends(&page, "ringvs_server_weight{");
+        assert_eq!(own, ["198.19.0.2:80 3", "198.19.0.9:8080 0"]);
+        // Its check fails: out of the table, listed at 0; the quorum lost,
+        // the sorry server serves at weight 1.
+        assert!(c.health.hold(HashMap::from([(id, false)])));
+        c.publish(&mut c.adm.lock().unwrap());
+        let page = c.metrics();
+        let want = ["198.19.0.2:80 0", "198.19.0.9:8080 1"];
+        assert_eq!(backends(&page, node), want, "{page}");
+        assert_eq!(backends(&page, node), listed());
+        assert_eq!(backends(&page, "ringvs_server_weight{"), want);
+        // Back: as before.
+        assert!(c.health.hold(HashMap::new()));
+        c.publish(&mut c.adm.lock().unwrap());
+        let page = c.metrics();
+        assert_eq!(backends(&page, node), ["198.19.0.2:80 3"], "{page}");
+        prometheus_text_ok(&page);
+    }
+
+    fn prometheus_text_ok(page: &str) {
+        super::prometheus_text::check(page).unwrap_or_else(|e| panic!("{e}\n{page}"));
     }
 
     /// IPv6 labels: bare addresses where node_exporter has them (it prints
