@@ -206,8 +206,7 @@ impl Ctl {
             z.retain(|id, _| !fresh.contains(id));
         }
         if let Ok(mut e) = self.est.lock() {
-            let none = DestStats::default();
-            e.zero(&fresh.iter().map(|&id| (id, none)).collect());
+            e.restart(&fresh);
         }
     }
 
@@ -445,17 +444,18 @@ impl Ctl {
         }
     }
 
-    /// `-Z`: the counters of these real servers start again from 0. Each
-    /// server's counters are read once: its baseline and its estimator's
-    /// restart are the same moment.
+    /// `-Z`: the counters of these real servers start again from 0, from
+    /// their values now (the kernel's `ip_vs_zero_stats`, `ip_vs_ctl.c`,
+    /// takes as zero point `kstats`, the sums of the estimator's last tick,
+    /// which is also all its listings show: ringvs's listings show the live
+    /// counters, and zero them at the live value, `docs/ipvsadm.md`), and
+    /// their rates from 0 ([`Estimator::zero`]).
     fn zero_ids(&self, ids: Vec<DestId>) {
-        let now: std::collections::HashMap<_, _> =
-            ids.into_iter().map(|id| (id, self.raw_stats(id))).collect();
         if let Ok(mut z) = self.zero.lock() {
-            z.extend(now.iter().map(|(&id, &s)| (id, s)));
+            z.extend(ids.iter().map(|&id| (id, self.raw_stats(id))));
         }
         if let Ok(mut e) = self.est.lock() {
-            e.zero(&now);
+            e.zero(&ids);
         }
     }
 

@@ -74,14 +74,25 @@ impl Estimator {
         }
     }
 
-    /// `-Z` of the servers of `now` (their counters now): their rates start
-    /// again from zero, and the next tick counts only what came after, as
-    /// `ip_vs_zero_estimator` resets the rates and the last counters.
-    pub(super) fn zero(&mut self, now: &HashMap<DestId, DestStats>) {
-        for (id, cur) in now {
+    /// `-Z` of servers `ids`: their rates start again from zero, and the
+    /// counters as of the last tick stay the next tick's base, as
+    /// `ip_vs_zero_estimator` (`ip_vs_est.c`) zeroes the averages and sets
+    /// `last_*` to `kstats`, the sums the estimator took at its last tick:
+    /// the next tick's rate is over a whole interval, the traffic between
+    /// that tick and `-Z` included.
+    pub(super) fn zero(&mut self, ids: &[DestId]) {
+        for id in ids {
+            self.avg.remove(id);
+        }
+    }
+
+    /// Servers whose counters start from 0 under their id (an id new to
+    /// them, `Ctl::count_fresh`): no rate, and the next tick counts from 0.
+    pub(super) fn restart(&mut self, ids: &[DestId]) {
+        for id in ids {
             self.avg.remove(id);
             if let Some(last) = self.last.get_mut(id) {
-                *last = *cur;
+                *last = DestStats::default();
             }
         }
     }
@@ -135,13 +146,14 @@ mod tests {
         assert_eq!(e.rates(&[id]).conns, 100);
         e.sample(&at(1600), 2.0); // 400/s: avg 175
         assert_eq!(e.rates(&[id]).conns, 175);
-        // `-Z` at 2000: the rate starts from zero, and the next tick counts
-        // only the 400 after it (`ip_vs_zero_estimator`), not the 800
-        // since the last tick.
-        e.zero(&at(2000));
+        // `-Z` at 2000 (400 since the last tick): the rate starts from
+        // zero, and the next tick counts from the last one's counters
+        // (`ip_vs_zero_estimator` sets `last_*` to the sums of the last
+        // tick): 800 over the whole interval, not the 400 since `-Z`.
+        e.zero(&[id]);
         assert_eq!(e.rates(&[id]).conns, 0);
-        e.sample(&at(2400), 2.0); // 200/s: avg 50
-        assert_eq!(e.rates(&[id]).conns, 50);
+        e.sample(&at(2400), 2.0); // 400/s: avg 100
+        assert_eq!(e.rates(&[id]).conns, 100);
         e.sample(&HashMap::new(), 2.0);
         assert!(e.last.is_empty() && e.avg.is_empty());
     }
