@@ -3606,6 +3606,54 @@ fn removed_server_connections_drop_client_packets_by_default() {
     assert_eq!(syn_to(&mut lab, 0, CLIENT, 40001), RS2);
 }
 
+/// A removed server's traffic counts on no server, as IPVS counts a packet
+/// only on a server still `IP_VS_DEST_F_AVAILABLE` (`ip_vs_in_stats`,
+/// `ip_vs_out_stats`, `ip_vs_core.c`): its replies and the ICMP errors of
+/// either side about its connection are still forwarded
+/// (`expire_nodest_conn` 0), uncounted; a client's packet is dropped
+/// before it is counted (`ip_vs_in_hook`).
+#[test]
+fn a_removed_servers_forwarded_traffic_counts_on_no_server() {
+    let mut lab = MemDirector::standard();
+    let rs1 = lab.dest_id(Proto::Tcp, 80, RS1, 80);
+    establish_to(&mut lab, 40000, RS1);
+    // A segment as the server got it, for it to quote.
+    let to_rs = {
+        lab.w().rx[Nic::Ext].push(&tcp_frame(&L3::to_vip(), 40000, 80, ACK));
+        let (_, i) = lab.poll_take();
+        one(i)
+    };
+    let counted = lab.published[0].dest_stats(rs1);
+    assert_eq!((counted.conns, counted.inpkts, counted.outpkts), (1, 3, 1));
+    remove_rs(&mut lab, RS1);
+    // The client's packet: dropped, uncounted.
+    let (e, i) = lab.ext(&tcp_frame(&L3::to_vip(), 40000, 80, ACK));
+    assert!(e.is_empty() && i.is_empty(), "dropped");
+    // The server's reply: forwarded, uncounted.
+    let reply = {
+        let data = vec![0x42u8; 100];
+        let s = L3::from_rs(RS1, CLIENT);
+        lab.w().rx[Nic::Int].push(&tcp_seg(&s, 80, 40000, ACK | PSH, 9, 9, &data));
+        let (e, _) = lab.poll_take();
+        one(e)
+    };
+    assert_eq!(parse_ip(&reply).src, VIP);
+    // An ICMP error about it from the client's side: to the server, uncounted.
+    let mut l3 = L3::to_vip();
+    l3.src = CLIENT;
+    let err = icmp_error(&l3, 3, 4, [0, 0, 0x05, 0x78], &reply, 20 + 100);
+    let (e, i) = lab.ext(&err);
+    assert!(e.is_empty());
+    assert_eq!(parse_ip(&one(i)).dst, RS1);
+    // One from the server's side: to the client, uncounted.
+    let err = icmp_error(&L3::from_rs(RS1, CLIENT), 3, 3, [0; 4], &to_rs, 64);
+    let (e, i) = lab.int(&err);
+    assert!(i.is_empty());
+    assert_eq!(parse_ip(&one(e)).dst, CLIENT);
+    assert_eq!(lab.ctr(Ctr::IcmpErrorNat), 2);
+    assert_eq!(lab.published[0].dest_stats(rs1), counted);
+}
+
 /// `expire_nodest_conn` 1 (`ip_vs_in_hook`): the client packet of a removed
 /// server's connection expires it and goes on as a packet of no connection: a
 /// SYN is scheduled anew, anything else finds no connection. A reply expires

@@ -302,9 +302,15 @@ impl Core {
     /// resolved), as IPVS's `ip_vs_in_hook` and `ip_vs_in_icmp`
     /// (`ip_vs_core.c`) call `ip_vs_in_stats` before `packet_xmit`. A reply
     /// is counted once it went or was parked ([`Core::forwarded`]).
+    ///
+    /// Only on a server still in its service (one bit of the snapshot
+    /// already loaded, `Snapshot::dest_live`; a weight-0 server is): a client's packet
+    /// of a removed server's connection was dropped before, but an ICMP
+    /// error about it is forwarded, and `ip_vs_in_stats` counts nothing on
+    /// a server without `IP_VS_DEST_F_AVAILABLE`.
     #[inline(always)]
     pub(super) fn received(&mut self, dir: Dir, dest: DestId, bytes: u64) {
-        if dir == Dir::Input {
+        if dir == Dir::Input && self.snap.cfg.dest_live(dest) {
             self.out.traffic.inbound(dest, bytes);
         }
     }
@@ -315,10 +321,13 @@ impl Core {
     /// route), as the kernel's `ip_forward` refuses those before the
     /// FORWARD hook where IPVS's `ip_vs_out_hook` counts it
     /// (`ip_vs_out_stats`). A client's packet was counted before
-    /// ([`Core::received`]).
+    /// ([`Core::received`]). Only on a server still in its service
+    /// (`Snapshot::dest_live`): a removed server's replies (and ICMP errors) are still
+    /// forwarded while `expire_nodest_conn` is 0, and `ip_vs_out_stats`
+    /// counts nothing on a server without `IP_VS_DEST_F_AVAILABLE`.
     #[inline(always)]
     pub(super) fn forwarded(&mut self, dir: Dir, dest: DestId, bytes: u64) {
-        if dir == Dir::Output {
+        if dir == Dir::Output && self.snap.cfg.dest_live(dest) {
             self.out.traffic.outbound(dest, bytes);
         }
     }
@@ -423,7 +432,7 @@ impl Core {
                 let rip = self.direct_rip(c);
                 // Counted first, as `ip_vs_in_icmp` calls `ip_vs_in_stats`
                 // before `ip_vs_icmp_xmit` (`Core::received`).
-                self.out.traffic.inbound(dest, bytes);
+                self.received(Dir::Input, dest, bytes);
                 self.icmp_error_direct(fwd, rip, frame, tx);
                 return;
             }
