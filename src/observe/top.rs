@@ -8,7 +8,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Drop counters summed over the workers, by name.
+/// Drop counters summed over the workers and the control thread, by name,
+/// and the frames the workers received.
 fn drops(socket: &Path) -> Result<(BTreeMap<String, u64>, u64), String> {
     let r = proto::call(socket, Command::Stats { json: true })?;
     // A refusal (`director busy: too many control clients`) is the
@@ -18,9 +19,17 @@ fn drops(socket: &Path) -> Result<(BTreeMap<String, u64>, u64), String> {
     }
     let v: serde_json::Value =
         serde_json::from_str(&r.out).map_err(|e| format!("bad stats from the director: {e}"))?;
+    Ok(drops_of(&v))
+}
+
+/// [`drops`] of `ringvs stats --json`'s answer `v`: every worker's drops and
+/// the control thread's (`control`: an announcement its ring had no slot
+/// for, `drop_tx_full`), as `ringvs stats` totals them.
+fn drops_of(v: &serde_json::Value) -> (BTreeMap<String, u64>, u64) {
     let mut m = BTreeMap::new();
     let mut rx = 0;
-    for w in v["workers"].as_array().into_iter().flatten() {
+    let workers = v["workers"].as_array().into_iter().flatten();
+    for (w, control) in workers.map(|w| (w, false)).chain([(&v["control"], true)]) {
         for (k, n) in w.as_object().into_iter().flatten() {
             let n = n.as_u64().unwrap_or(0);
             if k.starts_with("drop_")
@@ -37,12 +46,12 @@ fn drops(socket: &Path) -> Result<(BTreeMap<String, u64>, u64), String> {
             {
                 *m.entry(k.clone()).or_insert(0) += n;
             }
-            if k == "rx_ext" || k == "rx_int" {
+            if !control && (k == "rx_ext" || k == "rx_int") {
                 rx += n;
             }
         }
     }
-    Ok((m, rx))
+    (m, rx)
 }
 
 /// One frame: the rate listing, then frames/s and drops/s over `secs`.
@@ -99,6 +108,25 @@ pub fn run(socket: &Path, once: bool, out: &mut dyn Write) -> Result<(), String>
 
 #[cfg(test)]
 mod tests {
+    /// The control thread's drops (`control.drop_tx_full`) count in
+    /// `top`'s drops by reason, beside the workers', as in `ringvs stats`'
+    /// total; its counters are no frames received.
+    #[test]
+    fn the_control_threads_drops_are_counted() {
+        let v = serde_json::json!({
+            "workers": [
+                {"rx_ext": 10, "rx_int": 5, "drop_tx_full": 2, "drop_no_conn": 1, "fwd_in": 9},
+                {"rx_ext": 1, "rx_int": 0, "drop_tx_full": 0, "tx_rejected": 4},
+            ],
+            "control": {"drop_tx_full": 3, "mld_report": 7, "rx_ext": 100},
+        });
+        let (m, rx) = super::drops_of(&v);
+        let want = [("drop_no_conn", 1), ("drop_tx_full", 5), ("tx_rejected", 4)];
+        let want: super::BTreeMap<String, u64> =
+            want.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+        assert_eq!((m, rx), (want, 16));
+    }
+
     /// A director that refuses (16 clients already) is relayed as it says
     /// it, not as stats that do not parse.
     #[test]
