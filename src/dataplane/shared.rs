@@ -384,7 +384,6 @@ pub struct Published {
     pub states: [AtomicU64; state::STATES],
     /// Traffic per real server (counted per packet by this worker alone).
     pub traffic: DestTraffic,
-    pub(super) zero_req: AtomicBool,
     /// Listing requests waiting for this worker (FIFO), and their number (the
     /// worker reads the number, one load per pass, before it locks).
     pub(super) listings: Mutex<VecDeque<ListingJob>>,
@@ -470,12 +469,6 @@ impl Published {
         let job = q.pop_front();
         self.listings_queued.store(q.len(), Ordering::Release);
         job
-    }
-
-    /// Ask this worker to zero its per-real-server traffic counters (`-Z`); it
-    /// does so at its next loop.
-    pub fn request_zero(&self) {
-        self.zero_req.store(true, Ordering::Release);
     }
 }
 

@@ -662,12 +662,8 @@ impl Core {
         done
     }
 
-    /// Serve the control thread's requests (two relaxed loads when there are none).
+    /// Serve the control thread's requests (one relaxed load when there are none).
     fn requests(&mut self) {
-        let out = &self.out;
-        if out.zero_req.load(Ordering::Relaxed) && out.zero_req.swap(false, Ordering::Acquire) {
-            out.traffic.zero();
-        }
         self.listings();
     }
 

@@ -145,15 +145,6 @@ impl DestTraffic {
             outbytes: t[T_OUTBYTES],
         }
     }
-
-    /// Zero every record (single writer: the worker, from its loop).
-    pub fn zero(&self) {
-        for r in self.0.iter() {
-            for c in r {
-                c.store(0, Ordering::Relaxed);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -172,7 +163,7 @@ mod test {
     }
 
     #[test]
-    fn traffic_counts_per_dest_and_zeroes() {
+    fn traffic_counts_per_dest() {
         let t = DestTraffic::default();
         let (a, b) = (DestId(1), DestId(2));
         t.conn(a);
@@ -189,8 +180,5 @@ mod test {
         };
         assert_eq!(t.get(a), want);
         assert_eq!(t.get(b).outbytes, 52);
-        t.zero();
-        assert_eq!(t.get(a), DestStats::default());
-        assert_eq!(t.get(b), DestStats::default());
     }
 }
