@@ -3342,6 +3342,45 @@ fn a_client_whose_template_shard_is_full_is_scheduled_alone_and_counted() {
     assert_eq!(of_client, 0);
 }
 
+/// A connection evicted from a full table takes its template with it
+/// when no other connection counts on it and none assured it, as IPVS's
+/// `ip_vs_random_dropentry` deletes it by `ip_vs_conn_del` and
+/// `ip_vs_conn_expire` then deletes its template not
+/// `IP_VS_CTPL_S_ASSURED` (`ip_vs_conn.c`). Before, the template stayed
+/// its 300 s, and a flood of spoofed SYNs filled the template shards
+/// (`persist_untemplated` for real clients).
+#[test]
+fn an_evicted_connection_takes_its_unassured_template_along() {
+    let mut lab = MemDirector::with_env(1, PERSIST, env(), 1);
+    lab.resolve_all();
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS1);
+    lab.advance(Duration::from_secs(1));
+    assert_eq!(syn_to(&mut lab, 0, CLIENT2, 40000), RS2);
+    assert_eq!(lab.ctr(Ctr::ConnEvicted), 1);
+    let now = lab.now_s();
+    assert_eq!(lab.shared.templates.len(now), 1);
+    assert_eq!(templates(&mut lab), [template(CLIENT2, RS2, 300)]);
+}
+
+/// An assured template stays when its connection is evicted (the kernel
+/// keeps an `IP_VS_CTPL_S_ASSURED` one for its timeout): the client's next
+/// connection still goes to its server.
+#[test]
+fn an_evicted_connection_leaves_its_assured_template() {
+    let mut lab = MemDirector::with_env(1, PERSIST, env(), 1);
+    lab.resolve_all();
+    establish_to(&mut lab, 40000, RS1);
+    client_to_rs(&mut lab, &tcp_frame(&L3::to_vip(), 40000, 80, FIN | ACK));
+    lab.advance(Duration::from_secs(1));
+    assert_eq!(syn_to(&mut lab, 0, CLIENT2, 40000), RS2);
+    assert_eq!(lab.ctr(Ctr::ConnEvicted), 1);
+    let assured = |t: ConnInfo| ConnInfo { assured: true, ..t };
+    assert_eq!(
+        templates(&mut lab),
+        [assured(template(CLIENT, RS1, 299)), template(CLIENT2, RS2, 300)]
+    );
+}
+
 #[test]
 fn persistence_template_lives_while_connections_do_then_expires() {
     let mut lab = lab_with(PERSIST);

@@ -27,7 +27,7 @@ use super::classify::Segment;
 pub(super) use super::family::{Family, Seg};
 use super::ops::real_port;
 use super::overload::fill_views;
-use super::template::release_template;
+use super::template::{evict_template, release_template};
 use super::tx::TxPair;
 use super::worker::Core;
 use crate::Nic;
@@ -629,7 +629,7 @@ impl Core {
         if sp.table.evict_one(now, |c, at| {
             out.gauges.adjust(c.dest(), Some(c.state.is_active()), None);
             overload.unbound(c.dest());
-            release_template(templates, c, at, now);
+            evict_template(templates, c, at, now);
             super::ftp::ftp_left(&ftp, shared, c);
         }) {
             self.ctr.inc(Ctr::ConnEvicted);

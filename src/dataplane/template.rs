@@ -82,6 +82,17 @@ pub(super) fn release_template<A: Family>(
     }
 }
 
+/// [`release_template`] for a connection `c` evicted from a full table:
+/// its template goes with it if not assured and left counting none
+/// ([`Templates::release_evicted_at`], as the kernel's
+/// `ip_vs_random_dropentry` deletes one through `ip_vs_conn_del`).
+pub(super) fn evict_template<A: Family>(templates: &Templates<A>, c: &Conn<A>, at: u32, now: u32) {
+    if c.template != 0 {
+        let generation = c.template_gen();
+        templates.release_evicted_at(Link { at, generation }, now);
+    }
+}
+
 /// The key of the persistence template `c` would be counted on: its
 /// client's under the service it was scheduled by (its real server's,
 /// `Family::conn_service`) and that service's current netmask;

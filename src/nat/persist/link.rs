@@ -116,6 +116,30 @@ impl<A: Addr> Templates<A> {
         }
     }
 
+    /// [`Templates::release_at`] for a connection evicted from a full
+    /// table: its template goes too if that is not assured and now counts
+    /// no connection, as IPVS's `ip_vs_random_dropentry` deletes the
+    /// connection by `ip_vs_conn_del` (its `timeout` 0, as it has a
+    /// `control`), and `ip_vs_conn_expire` then deletes a template that is
+    /// not `IP_VS_CTPL_S_ASSURED` and controls nothing more
+    /// (`ip_vs_conn.c`). So a flood of spoofed SYNs that recycles its own
+    /// entries does not leave their templates to fill their shards. An
+    /// assured template stays for its timeout, as the kernel's.
+    pub fn release_evicted_at(&self, link: Link, now: u32) {
+        let mut shard = self.lock(link.shard());
+        let Some(t) = shard.linked(link) else {
+            return;
+        };
+        t.settle(now);
+        t.n_control = t.n_control.saturating_sub(1);
+        if t.n_control == 0 && !t.assured {
+            let key = shard.slots.get(link.slot()).and_then(|s| s.key);
+            if let Some(key) = key {
+                shard.remove(&key);
+            }
+        }
+    }
+
     /// A connection of the template of `link` was established (TCP, SCTP)
     /// or got a reply (UDP): it is assured (`ip_vs_control_assure_ct`).
     pub fn assure_at(&self, link: Link) {
