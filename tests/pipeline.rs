@@ -3381,6 +3381,34 @@ fn an_evicted_connection_leaves_its_assured_template() {
     );
 }
 
+/// Templates are swept while any is left, persistent service or not:
+/// after `-D` of the only persistent service, its client's template goes
+/// once its time runs out, and then no longer holds its server in the
+/// trash (`Shared::held`), which is freed as IPVS's
+/// `ip_vs_dest_trash_expire` frees a dest no template references. Before,
+/// the sweep ran only while some service was persistent, so the template
+/// stayed, expired but listed for `held`, and the server with it.
+#[test]
+fn templates_are_swept_with_no_persistent_service_left() {
+    let mut lab = lab_with(PERSIST);
+    assert_eq!(syn_to(&mut lab, 0, CLIENT, 40000), RS1);
+    let id = lab.dest_id(Proto::Tcp, 80, RS1, 80);
+    let http = ServiceKey::new(Proto::Tcp, VIP, 80);
+    lab.cfg.del_service(&http).expect("deleted");
+    publish_following(&mut lab);
+    // SYN_RECV leaves at 60 s, the template at 300 s; a round of the
+    // shards' sweep after.
+    lab.advance(Duration::from_secs(61));
+    lab.poll();
+    assert_eq!(lab.w().core.table.len(), 0);
+    lab.advance(Duration::from_secs(300 + 120 - 61));
+    for _ in 0..16 {
+        lab.advance(Duration::from_secs(1));
+        lab.poll();
+    }
+    assert!(lab.shared.held(&lab.published, &[id]).is_empty());
+}
+
 #[test]
 fn persistence_template_lives_while_connections_do_then_expires() {
     let mut lab = lab_with(PERSIST);

@@ -129,8 +129,16 @@ impl Core {
     /// because connections still use it is reported ([`report_rearmed`]),
     /// and the sweep takes in any other shard where one ran out since, so
     /// that it goes within the second of its re-arm, as IPVS's
-    /// `expire_later` syncs it from the template's timer.
-    pub(super) fn sweep_templates(&mut self, first: usize, n: usize) {
+    /// `expire_later` syncs it from the template's timer. Run while some
+    /// service is persistent or any template is left (of a service deleted
+    /// or made non-persistent since: it must still expire, and let its
+    /// server leave the trash); returns the shard the next sweep starts at.
+    pub(super) fn sweep_templates(&mut self, first: usize, n: usize) -> usize {
+        let shared = &self.shared;
+        let left = || shared.templates.any_held() || shared.templates6.any_held();
+        if !self.snap.cfg.any_persistent && !left() {
+            return first;
+        }
         let (now, cfg, link) = (self.clock.now_s, &self.snap.cfg, &self.sync);
         let reporting = link.reporting();
         let budget = if reporting { REARM_BUDGET } else { 0 };
@@ -145,6 +153,7 @@ impl Core {
             .sweep_reporting((first, n, budget), now, |t| {
                 !reporting || report_rearmed::<Ipv6Addr>(link, ctr, cfg, t)
             });
+        (first + n) % crate::nat::persist::TEMPLATE_SHARDS
     }
 }
 

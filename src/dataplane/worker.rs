@@ -618,10 +618,9 @@ impl Core {
             self.ftp_sweep();
         }
         let now_s = self.clock.now_s;
-        if self.snap.cfg.any_persistent && now_s != self.swept_s {
+        if now_s != self.swept_s {
             self.swept_s = now_s;
-            self.sweep_templates(self.sweep_at, SWEEP_SHARDS);
-            self.sweep_at = (self.sweep_at + SWEEP_SHARDS) % crate::nat::persist::TEMPLATE_SHARDS;
+            self.sweep_at = self.sweep_templates(self.sweep_at, SWEEP_SHARDS);
         }
     }
 

@@ -14,7 +14,10 @@
 //!   `n_control`), so never per packet,
 //! * by each worker's once-a-second sweep of a few shards (`try_lock`: a busy
 //!   shard is skipped, but for one due while a sync master reports, which is
-//!   waited for: `sweep.rs`), and by listings (`ipvsadm -L -c`).
+//!   waited for: `sweep.rs`), run while a service is persistent or any
+//!   shard holds a template ([`Templates::any_held`]: those of a service
+//!   deleted or made non-persistent still expire, and free their servers
+//!   from the trash), and by listings (`ipvsadm -L -c`).
 //!
 //! Lifetime, after IPVS (`ip_vs_sched_persist`, `ip_vs_check_template`): a
 //! template expires `timeout` seconds after the last connection it was used for
@@ -291,6 +294,33 @@ impl<A: Addr> Shard<A> {
     }
 }
 
+/// A shard held: as it is let go, the templates it holds are noted in
+/// its place of [`Templates::lens`] (a store, where a lock was taken), so
+/// that [`Templates::any_held`] needs no lock.
+struct Locked<'a, A> {
+    shard: MutexGuard<'a, Shard<A>>,
+    len: &'a AtomicU32,
+}
+
+impl<A> std::ops::Deref for Locked<'_, A> {
+    type Target = Shard<A>;
+    fn deref(&self) -> &Shard<A> {
+        &self.shard
+    }
+}
+
+impl<A> std::ops::DerefMut for Locked<'_, A> {
+    fn deref_mut(&mut self) -> &mut Shard<A> {
+        &mut self.shard
+    }
+}
+
+impl<A> Drop for Locked<'_, A> {
+    fn drop(&mut self) {
+        self.len.store(self.shard.map.len() as u32, Relaxed);
+    }
+}
+
 /// The templates of one address family (`u32`, IPv4, by default).
 #[derive(Debug)]
 pub struct Templates<A = u32> {
@@ -301,6 +331,9 @@ pub struct Templates<A = u32> {
     /// shard, both under its lock; read without it by a reporting sweep
     /// ([`Templates::sweep_reporting`]).
     due: Box<[AtomicU32]>,
+    /// Per shard, the templates it held when its lock was last let go
+    /// ([`Locked`]), read without it by [`Templates::any_held`].
+    lens: Box<[AtomicU32]>,
     /// Templates made so far, of which a new one's generation is drawn
     /// ([`Templates::next_generation`]).
     made: AtomicU64,
@@ -328,6 +361,7 @@ impl<A: Addr> Default for Templates<A> {
             due: (0..TEMPLATE_SHARDS)
                 .map(|_| AtomicU32::new(u32::MAX))
                 .collect(),
+            lens: (0..TEMPLATE_SHARDS).map(|_| AtomicU32::new(0)).collect(),
             made: AtomicU64::new(0),
             pe_hash: std::hash::RandomState::new(),
             shard_hash: foldhash::quality::RandomState::default(),
@@ -347,12 +381,28 @@ impl<A: Addr> Templates<A> {
         (self.shard_hash.hash_one(k) >> (64 - bits)) as usize % TEMPLATE_SHARDS
     }
 
-    fn lock(&self, i: usize) -> MutexGuard<'_, Shard<A>> {
+    fn lock(&self, i: usize) -> Locked<'_, A> {
         // A worker that panicked holding a shard aborts the process (release
         // builds abort on panic); in tests, keep going with the data as it is.
-        self.shards[i]
+        let shard = self.shards[i]
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.locked(i, shard)
+    }
+
+    /// Shard `i`, held by `shard`, as [`Locked`].
+    fn locked<'a>(&'a self, i: usize, shard: MutexGuard<'a, Shard<A>>) -> Locked<'a, A> {
+        Locked {
+            shard,
+            len: &self.lens[i],
+        }
+    }
+
+    /// Whether some shard held a template when last let go: the workers
+    /// sweep the templates while this is so, persistent service or not
+    /// (a load a shard, once a second).
+    pub fn any_held(&self) -> bool {
+        self.lens.iter().any(|n| n.load(Relaxed) != 0)
     }
 
     /// The generation of a new template (never 0: 0 means "no template" in

@@ -108,9 +108,9 @@ impl<A: Addr> Templates<A> {
         let is_due = |i: usize| self.due[i].load(Relaxed) <= now;
         for i in (first..first + n).map(|i| i % TEMPLATE_SHARDS) {
             let mut shard = match self.shards[i].try_lock() {
-                Ok(shard) => shard,
+                Ok(shard) => self.locked(i, shard),
                 // (As `lock`: in tests, go on with what a panic left.)
-                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::Poisoned(p)) => self.locked(i, p.into_inner()),
                 Err(TryLockError::WouldBlock) if budget > 0 && is_due(i) => self.lock(i),
                 Err(TryLockError::WouldBlock) => continue,
             };
