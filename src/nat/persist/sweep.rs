@@ -288,31 +288,32 @@ mod test {
         assert!(worst <= bound, "{worst} s, more than {bound} s");
     }
 
-    /// A reporting sweep waits for a due shard that another thread holds,
-    /// where it would have skipped it and reported its re-arm a second
-    /// late (the test holds the lock until the sweep finished or 200 ms
-    /// passed: without the wait the sweep finishes, having skipped it;
-    /// with it, the test cannot tell whether it waited, and passes).
+    /// A reporting sweep waits for a shard of its share that another
+    /// thread holds when it is due, where it would have skipped it and
+    /// reported its re-arm a second late: a sweep of shards `i` and `i + 1`,
+    /// the second held by the test from inside the first's report. The
+    /// test holds it until the sweep finished or 200 ms passed: without
+    /// the wait the sweep finishes, having skipped it (the pass over the
+    /// shards due leaves its own share alone), and reports `a` alone.
     #[test]
     fn a_reporting_sweep_waits_for_a_busy_shard_due() {
         let t = Templates::default();
         let a = key(1);
-        let b = (2..)
-            .map(|c| key(c << 8))
-            .find(|k| t.shard_of(k) != t.shard_of(&a))
-            .unwrap();
-        let (ia, ib) = (t.shard_of(&a), t.shard_of(&b));
+        let ia = t.shard_of(&a);
+        let ib = (ia + 1) % TEMPLATE_SHARDS;
+        let b = (2..).map(|c| key(c << 8)).find(|k| t.shard_of(k) == ib);
+        let b = b.unwrap();
         for k in [a, b] {
             t.schedule(k, P, 0, |_| true, || Some(d(1))).unwrap();
         }
-        // A sweep of shard a alone; b is due, taken in.
+        // A sweep of shards ia and ib, both due at 300.
         let (ask, asked) = std::sync::mpsc::channel();
         let (hold, held) = std::sync::mpsc::channel();
         let got = std::thread::scope(|s| {
             let t = &t;
             let sweeper = s.spawn(move || {
                 let mut got = vec![];
-                t.sweep_reporting((ia, 1, 1 << 16), 300, |r| {
+                t.sweep_reporting((ia, 2, 1 << 16), 300, |r| {
                     if r.key == a {
                         // Under a's lock: b is taken by the test now.
                         ask.send(()).unwrap();
