@@ -44,10 +44,10 @@
 //! A full table makes room for a new connection by evicting one transitory
 //! entry ([`ConnTable::evict_one`]): the stalest of the heads of the lists of
 //! [`State::is_evictable`] states (SYN_RECV, TIME_WAIT, CLOSE, …), or else a UDP
-//! entry idle for [`UDP_EVICT_IDLE`] seconds. ESTABLISHED connections and UDP
-//! flows with recent traffic are never evicted: a SYN flood recycles its own
-//! half-open entries and cannot push out working connections. Choosing costs a
-//! look at a dozen list heads, never a scan. A connection kept past its
+//! entry idle for [`UDP_EVICT_IDLE`] seconds, of the UDP list's first few.
+//! ESTABLISHED connections and UDP flows with recent traffic are never evicted:
+//! a SYN flood recycles its own half-open entries and cannot push out working
+//! connections. Choosing costs a look at a dozen list heads, never a scan. A connection kept past its
 //! timeout for the ones it controls is on no state's list, so never evicted,
 //! as IPVS's `ip_vs_random_dropentry` passes over any whose `n_control` is
 //! not 0 (one not yet past its timeout is not looked up: `docs/tcp-states.md`).
@@ -72,6 +72,10 @@ const LINE_AHEAD: usize = 4;
 /// A UDP flow idle this many seconds may be evicted to make room (with recent
 /// traffic it is kept like an established TCP connection).
 pub const UDP_EVICT_IDLE: u32 = 30;
+
+/// Entries of the UDP list eviction looks at for an idle one: the head may
+/// have been touched within its slack (up to [`MAX_SLACK`] s after its place).
+const UDP_EVICT_LOOK: usize = 8;
 
 /// The most seconds an entry's `seen` runs ahead of its place in its list (the
 /// lag fits the 4 spare bits of its two links, whose last value, [`KEPT`],
@@ -558,8 +562,9 @@ impl<A: Addr> ConnTable<A> {
     }
 
     /// The connection [`ConnTable::evict_one`] would remove at `now`: the stalest
-    /// head of the evictable states' lists, or else a UDP flow idle for at least
-    /// [`UDP_EVICT_IDLE`] seconds. O(number of states).
+    /// head of the evictable states' lists, or else the first UDP flow idle for at
+    /// least [`UDP_EVICT_IDLE`] seconds of the first [`UDP_EVICT_LOOK`] of its
+    /// list. O(number of states).
     pub fn eviction_candidate(&self, now: u32) -> Option<u32> {
         let mut best: Option<u32> = None;
         for s in State::ALL {
@@ -576,9 +581,18 @@ impl<A: Addr> ConnTable<A> {
             }
         }
         best.or_else(|| {
-            let head = self.lists[State::Udp as usize].head;
-            (head != NIL && now.saturating_sub(self.slab[head as usize].seen) >= UDP_EVICT_IDLE)
-                .then_some(head)
+            let mut i = self.lists[State::Udp as usize].head;
+            for _ in 0..UDP_EVICT_LOOK {
+                if i == NIL {
+                    break;
+                }
+                let c = &self.slab[i as usize];
+                if now.saturating_sub(c.seen) >= UDP_EVICT_IDLE {
+                    return Some(i);
+                }
+                i = c.next();
+            }
+            None
         })
     }
 
@@ -1102,6 +1116,23 @@ mod test {
         assert_eq!(t.counts().iter().sum::<u32>(), 2);
     }
 
+    /// A UDP head touched within its slack keeps its place, its `seen` up to
+    /// `MAX_SLACK` s past the flow behind it: that flow, idle for
+    /// `UDP_EVICT_IDLE` s, is evicted all the same. Before, only the head was
+    /// looked at, and the new connection was refused (`drop_table_full`).
+    fn an_idle_udp_flow_behind_a_touched_head_is_evicted<A: TestAddr>() {
+        let to = Timeouts::default();
+        let mut t = ConnTable::<A>::with_capacity(2);
+        let udp = |p| Conn::new(17, (A::host(9), p), (A::host(2), 53), (A::host(3), 53), DestId(1));
+        let a = t.insert(udp(1), 0).unwrap();
+        t.touch(a, State::Udp, 14, &to);
+        let b = t.insert(udp(2), 1).unwrap();
+        assert_eq!(t.eviction_candidate(40), Some(b));
+        assert!(t.evict_one(40, |c, _| assert_eq!(c.cport, 2)));
+        assert_eq!(t.eviction_candidate(43), None, "a, idle 29 s");
+        assert_eq!(t.eviction_candidate(44), Some(a));
+    }
+
     fn iter_visits_every_connection_once<A: TestAddr>() {
         let to = Timeouts::default();
         let mut t = ConnTable::<A>::with_capacity(8);
@@ -1315,6 +1346,7 @@ mod test {
         expiry_follows_state_timeouts_and_touches,
         same_state_packets_within_the_slack_never_expire_a_connection_early,
         eviction_takes_the_stalest_transitory_entry_and_spares_live_ones,
+        an_idle_udp_flow_behind_a_touched_head_is_evicted,
         iter_visits_every_connection_once,
         index_agrees_with_a_model,
     );
