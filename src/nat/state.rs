@@ -145,9 +145,11 @@ impl State {
     }
 
     /// Whether a full connection table may evict a connection in this state to
-    /// make room for a new one: every TCP state but ESTABLISHED (handshakes,
-    /// closes, and the entries a SYN flood leaves). UDP is evictable only when
-    /// idle (see `nat::table::UDP_EVICT_IDLE`), so it is not listed here.
+    /// make room for a new one: every TCP and SCTP state but ESTABLISHED
+    /// (handshakes, closes, and the entries a SYN or INIT flood leaves; more
+    /// than IPVS's `ip_vs_random_dropentry` drops, `docs/tcp-states.md`).
+    /// UDP is evictable only when idle (see `nat::table::UDP_EVICT_IDLE`), so
+    /// it is not listed here.
     pub fn is_evictable(self) -> bool {
         !matches!(
             self,
