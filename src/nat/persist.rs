@@ -1001,6 +1001,15 @@ mod test {
         assert_eq!(period_of(&t, key(1), 310), Some(90));
     }
 
+    /// A template whose server `valid` refuses (IPVS's
+    /// `ip_vs_check_template` failing: the server gone, unavailable, or
+    /// another than the connection's) is replaced by one to the server
+    /// `pick` chooses, and only that one is listed. A deliberate
+    /// difference: the kernel keeps the old one, marked invalid (its ports
+    /// 0xffff, rehashed where no lookup finds it), listed, bound to its
+    /// server and counting its connections until they leave and its timer
+    /// runs out; ringvs drops it at once, as a shard holds one template a
+    /// key (`docs/design.md`, "Known gaps").
     #[test]
     fn invalid_template_is_replaced() {
         let t = Templates::default();
