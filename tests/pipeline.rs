@@ -3377,7 +3377,10 @@ fn an_evicted_connection_leaves_its_assured_template() {
     let assured = |t: ConnInfo| ConnInfo { assured: true, ..t };
     assert_eq!(
         templates(&mut lab),
-        [assured(template(CLIENT, RS1, 299)), template(CLIENT2, RS2, 300)]
+        [
+            assured(template(CLIENT, RS1, 299)),
+            template(CLIENT2, RS2, 300)
+        ]
     );
 }
 

@@ -1123,7 +1123,15 @@ mod test {
     fn an_idle_udp_flow_behind_a_touched_head_is_evicted<A: TestAddr>() {
         let to = Timeouts::default();
         let mut t = ConnTable::<A>::with_capacity(2);
-        let udp = |p| Conn::new(17, (A::host(9), p), (A::host(2), 53), (A::host(3), 53), DestId(1));
+        let udp = |p| {
+            Conn::new(
+                17,
+                (A::host(9), p),
+                (A::host(2), 53),
+                (A::host(3), 53),
+                DestId(1),
+            )
+        };
         let a = t.insert(udp(1), 0).unwrap();
         t.touch(a, State::Udp, 14, &to);
         let b = t.insert(udp(2), 1).unwrap();
