@@ -119,6 +119,47 @@ fn replies_leave_from_the_vip_without_a_connection() {
     assert_eq!(plain.ctr(Ctr::DropNoConn), 1);
 }
 
+/// A firewall-mark service with a UDP rule whose server port is also a `-o`
+/// service's: a reply of no connection from it may be the mark service's
+/// late one, so it is ambiguous as between two address services (the
+/// kernel's `ip_vs_find_real_service`, `ip_vs_ctl.c`, finds a mark
+/// service's dest whatever the protocol); before, it left from the `-o`
+/// VIP.
+#[test]
+fn a_server_port_shared_with_a_mark_service_cannot_be_answered_for() {
+    let with = |mark: &[&str]| {
+        let mut rules = dns("-o");
+        rules.extend(mark.iter().map(|r| r.to_string()));
+        lab(&rules)
+    };
+    let mut d = with(&[
+        "-A -f 1 -s rr --mark-dest udp:198.18.0.111:53",
+        "-a -f 1 -r 198.19.0.2:5353 -m",
+    ]);
+    assert!(answer(&mut d, RS1, 5353, 5000).is_none());
+    assert_eq!(d.ctr(Ctr::DropOpsAmbiguous), 1);
+    assert_eq!(answer(&mut d, RS2, 5353, 5000).expect("RS2").src, VIP);
+    // Another port of the same server is not shared.
+    let mut d = with(&[
+        "-A -f 1 -s rr --mark-dest udp:198.18.0.111:53",
+        "-a -f 1 -r 198.19.0.2:5354 -m",
+    ]);
+    assert_eq!(answer(&mut d, RS1, 5353, 5000).expect("RS1").src, VIP);
+    // A persistent mark service's connections keep the client's destination
+    // port: every port of its server is shared.
+    let mut d = with(&[
+        "-A -f 1 -s rr -p 60 --mark-dest udp:198.18.0.111:53",
+        "-a -f 1 -r 198.19.0.2:5354 -m",
+    ]);
+    assert!(answer(&mut d, RS1, 5353, 5000).is_none());
+    // A mark service of TCP only shares no UDP port.
+    let mut d = with(&[
+        "-A -f 1 -s rr --mark-dest tcp:198.18.0.111:53",
+        "-a -f 1 -r 198.19.0.2:5353 -m",
+    ]);
+    assert_eq!(answer(&mut d, RS1, 5353, 5000).expect("RS1").src, VIP);
+}
+
 #[test]
 fn a_server_port_behind_two_ops_services_cannot_be_answered_for() {
     let mut rules = dns("-o");

@@ -558,10 +558,24 @@ impl Snapshot {
 /// `ip_vs_new_conn_out` (`ip_vs_core.c`) makes the connection either way,
 /// the template only with `-p`. Not of a port-0 service, as
 /// `ip_vs_new_conn_out` makes nothing there.
+///
+/// A firewall-mark service with a UDP `--mark-dest` rule has its NAT real
+/// servers in it too, with nothing to make (`ip_vs_new_conn_out` returns
+/// none for a mark service): their replies of no connection may be its
+/// late ones, so a server port it shares with a `-o` service is ambiguous,
+/// as the kernel's `ip_vs_find_real_service` (`ip_vs_ctl.c`) finds a mark
+/// service's dest for any protocol. From the server's own port, or any
+/// port when it has none or the service is persistent (its connections
+/// then keep the client's destination port).
 fn ops_replies(cfg: &Config) -> (ops::OpsReplies<u32>, ops::OpsReplies<Ipv6Addr>) {
     use crate::config::{Forward, PersistEngine, Proto};
     use ops::{ConnOut, Server};
-    let udp = || cfg.services().iter().filter(|s| s.key.proto == Proto::Udp);
+    let udp = || {
+        cfg.services().iter().filter(|s| {
+            s.key.proto == Proto::Udp
+                || (s.key.is_fwmark() && s.marks.iter().any(|m| m.proto == Proto::Udp))
+        })
+    };
     let sip = |s: &crate::config::Service| s.pe == Some(PersistEngine::Sip) && s.key.port != 0;
     if !udp().any(|s| s.ops || sip(s)) {
         return Default::default();
@@ -579,8 +593,9 @@ fn ops_replies(cfg: &Config) -> (ops::OpsReplies<u32>, ops::OpsReplies<Ipv6Addr>
         };
         for d in s.dests.iter().filter(|d| d.forward == Forward::Masq) {
             let rport = match (vport, d.port) {
-                (0, _) => 0,
+                _ if s.key.is_fwmark() && s.persistent.is_some() => 0,
                 (_, 0) => vport,
+                (0, _) if !s.key.is_fwmark() => 0,
                 (_, p) => p,
             };
             match (s.key.addr, d.addr) {
