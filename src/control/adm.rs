@@ -137,6 +137,13 @@ impl Ctl {
     /// (an `alpha` server's until its first check passes), and a held
     /// server's connections wait for it rather than being lost.
     pub(super) fn publish(&self, st: &mut AdmState) {
+        self.publish_as(st, self.shared.ha.standby());
+    }
+
+    /// [`Ctl::publish`] for the role `standby`, whatever the director's is
+    /// now (a director becoming active publishes the holds before its
+    /// workers run active).
+    pub(super) fn publish_as(&self, st: &mut AdmState, standby: bool) {
         self.count_fresh(&mut st.cfg);
         self.health
             .set_targets(crate::health::targets(&st.cfg), &st.cfg);
@@ -154,7 +161,6 @@ impl Ctl {
         // loses a quorum, nor runs a quorum script (`update_quorum_state`,
         // `check/ipwrapper.c`).
         let (lost, cfg) = self.health.weigh(&st.cfg, &down);
-        let standby = self.shared.ha.standby();
         let run = if standby {
             let none = std::collections::HashMap::new();
             crate::health::effective(&cfg, &none, &Default::default(), false)
@@ -418,9 +424,7 @@ impl Ctl {
                 Response::ok(String::new())
             }
             AdmCommand::SetRole { standby } => {
-                self.set_role(standby);
-                // The health holds apply to an active director only.
-                self.publish(&mut st);
+                self.set_role_published(&mut st, standby);
                 Response::ok(String::new())
             }
             AdmCommand::StartDaemon(o) => self.start_daemon(&o, &st.cfg),

@@ -19,6 +19,22 @@ impl Ctl {
         }
     }
 
+    /// Make the director active or standby with the snapshot of that role
+    /// (the health holds apply to an active director only), in the order
+    /// that never runs the workers active on a standby's snapshot: one
+    /// becoming active publishes the holds first, so no new connection goes
+    /// to a server its checks hold down (or, `--alpha`, never checked); one
+    /// becoming standby stops forwarding first, then publishes every server.
+    pub(super) fn set_role_published(&self, st: &mut super::adm::AdmState, standby: bool) {
+        if standby {
+            self.set_role(true);
+            self.publish(st);
+        } else {
+            self.publish_as(st, false);
+            self.set_role(false);
+        }
+    }
+
     /// `active` or `standby`.
     pub(super) fn role(&self) -> &'static str {
         role_name(self.shared.ha.standby())
@@ -233,6 +249,47 @@ mod tests {
         );
         assert_eq!(adm(&c, "--ha standby").code, 0);
         assert!(c.shared.config.load().dest_live(id));
+    }
+
+    /// Made active, the director publishes the health holds before the
+    /// role flips: a worker that reads the new role at once (here a thread
+    /// spinning on it) already finds the snapshot with the held (`alpha`,
+    /// never checked) server out. The role used to flip first, and the
+    /// workers ran active on the standby's snapshot, every server live,
+    /// until the publish that followed.
+    #[test]
+    fn the_role_flips_to_active_only_after_the_holds_are_published() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (c, _g) = ctl(1);
+        for line in [
+            "-A -t 198.18.0.110:80 -s rr --check tcp --alpha",
+            "-a -t 198.18.0.110:80 -r 198.19.0.2:80 -m",
+        ] {
+            assert_eq!(adm(&c, line).code, 0, "{line}");
+        }
+        let id = c.adm.lock().unwrap().cfg.services()[0].dests[0].id;
+        for round in 0..50 {
+            assert_eq!(adm(&c, "--ha standby").code, 0);
+            assert!(c.shared.config.load().dest_live(id), "standby: published");
+            let ready = Arc::new(AtomicBool::new(false));
+            let watcher = {
+                let (shared, ready) = (Arc::clone(&c.shared), Arc::clone(&ready));
+                std::thread::spawn(move || {
+                    ready.store(true, Ordering::Release);
+                    while shared.ha.standby() {
+                        std::hint::spin_loop();
+                    }
+                    shared.config.load().dest_live(id)
+                })
+            };
+            while !ready.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+            assert_eq!(adm(&c, "--ha active").code, 0);
+            let live = watcher.join().unwrap();
+            assert!(!live, "round {round}: active with the held server live");
+            assert!(!c.shared.config.load().dest_live(id), "active: held");
+        }
     }
 
     /// A role change alone runs no quorum script and writes no `VS` line:
