@@ -14,6 +14,9 @@
 //!   no ARP or IP with the VIP's, DIP's or external address), forged and
 //!   malformed sync messages are dropped and counted, and a director whose
 //!   ringvs died is demoted by the track script.
+//! * The end of a split brain (sync link cut and restored) announces the
+//!   active director's addresses again; a master whose ringvs went standby
+//!   behind keepalived's back is replaced.
 //! * IPv6 (issue 15 item 6): IPv6 keep-alive connections are synced to the
 //!   standby and carry on through a crash of the active director.
 //! * FTP and SIP: the FTP helper's shift and data connections, and the SIP
@@ -860,6 +863,144 @@ fn standby_is_silent_forged_sync_is_dropped_and_a_dead_ringvs_is_demoted() {
         ext_seen.frames.len(),
         int_seen.frames.len(),
         fault.at - killed_at,
+    );
+}
+
+/// How long after the sync link is back the client's and a real server's
+/// neighbour entries must show the active director's MACs again: an advert
+/// (1 s), the notify script and ringvs's first gratuitous ARP, with margin.
+const REANNOUNCE_LIMIT: Duration = Duration::from_secs(4);
+
+/// The end of a split brain (docs/ha.md, *Split brain*): with the sync link
+/// cut, B becomes MASTER too and its gratuitous ARP moves the client's entry
+/// for the VIP and a real server's for the DIP to B. When the link is back,
+/// B yields (`--ha standby`, it answers no ARP) and A, which never left
+/// MASTER, has no transition to notify: only `notify_master_rx_lower_pri`
+/// (keepalived's `vrrp_state_master_rx`, on hearing B's lower priority
+/// advert, which `higher_prio_send_advert` makes B send as it yields) runs
+/// `ringvs adm --ha active` on A again, which announces every address anew.
+/// Without it the entries keep B's MACs until the hosts' own probes fail.
+#[test]
+fn the_end_of_a_split_brain_announces_the_addresses_again() {
+    let Some((_serial, mut pair)) = pair() else {
+        return;
+    };
+    pair.start_http_servers();
+    pair.start_both();
+    let (cli, rs1) = (pair.ns_client(), pair.ns_rs(1));
+    let (da, db) = (pair.ns_director(Side::A), pair.ns_director(Side::B));
+    let (a_ext, a_int) = (pair.mac(&da, "ext0"), pair.mac(&da, "int0"));
+    let (b_ext, b_int) = (pair.mac(&db, "ext0"), pair.mac(&db, "int0"));
+    let vip = format!("{VIP}:80");
+    // Two connections (rr): both real servers and the client learn A's MACs.
+    let served = ha::http_bodies(&cli, &vip, 2);
+    assert_eq!(served.len(), 2, "served before the cut: {served:?}");
+    let entries = |ext: &str, int: &str| {
+        pair.neighbour(&cli, VIP).as_deref() == Some(ext)
+            && pair.neighbour(&rs1, DIP).as_deref() == Some(int)
+    };
+    assert!(entries(&a_ext, &a_int), "the hosts have A's MACs");
+    // A announced its addresses when made active and again 5 s later: the
+    // cut comes after both rounds, so that only the end of the split brain
+    // can bring the hosts back to A.
+    let a_active = pair
+        .notifications(Side::A)
+        .iter()
+        .rfind(|n| n.event == "master")
+        .map(|n| n.at)
+        .expect("A was made active");
+    std::thread::sleep(Duration::from_secs_f64((a_active + 6.0 - now()).max(0.0)));
+
+    let cut = now();
+    pair.cut_sync(Side::A);
+    let b = pair.wait_notify(
+        Side::B,
+        "master",
+        cut,
+        Duration::from_secs(3 * ADVERT_INT + 3),
+    );
+    assert_eq!(b.rc, 0, "ringvs adm --ha active on B");
+    let moved = wait_for(Duration::from_secs(3), || {
+        entries(&b_ext, &b_int).then_some(())
+    });
+    assert!(
+        moved.is_some(),
+        "B's gratuitous ARP moved the hosts' entries: client {:?}, rs1 {:?}",
+        pair.neighbour(&cli, VIP),
+        pair.neighbour(&rs1, DIP)
+    );
+    assert_eq!(ha::role(&nslab::stats(&pair.control(Side::A))), "active");
+
+    let back = now();
+    pair.restore_sync(Side::A);
+    pair.wait_notify(Side::B, "backup", back, Duration::from_secs(3 * ADVERT_INT));
+    let again = wait_for(REANNOUNCE_LIMIT, || entries(&a_ext, &a_int).then(now));
+    let again = again.unwrap_or_else(|| {
+        panic!(
+            "{REANNOUNCE_LIMIT:?} after the link came back: client {:?} (A {a_ext}), \
+             rs1 {:?} (A {a_int}); A's notifications {:?}\nA's keepalived:\n{}",
+            pair.neighbour(&cli, VIP),
+            pair.neighbour(&rs1, DIP),
+            pair.notifications(Side::A),
+            pair.log("keepalived-A.log")
+        )
+    });
+    let rx = pair.wait_notify(Side::A, "master_rx_lower_pri", back, Duration::ZERO);
+    assert_eq!(rx.rc, 0, "ringvs adm --ha active on A, again");
+    assert_eq!(ha::role(&nslab::stats(&pair.control(Side::A))), "active");
+    assert_eq!(ha::role(&nslab::stats(&pair.control(Side::B))), "standby");
+    let served = ha::http_bodies(&cli, &vip, 2);
+    assert!(
+        served.len() == 2 && served.iter().all(|b| b.starts_with("i am rs")),
+        "new connections after the split brain: {served:?}"
+    );
+    println!(
+        "HA-MEASURE split_brain_b_master_s={:.2} split_brain_reannounced_s={:.2}",
+        b.at - cut,
+        again - back
+    );
+}
+
+/// The track script reconciles keepalived's state with ringvs's role:
+/// keepalived runs a notify script once per transition and never again, so
+/// an active director made standby behind its back (here `ringvs adm --ha
+/// standby` on A, standing for a ringvs restarted as standby or a failed
+/// `notify.sh master`) left both directors standby while VRRP saw a healthy
+/// master. check.sh finds the role notify.sh wrote differ and fails: A goes
+/// to FAULT and B takes over.
+#[test]
+fn a_master_whose_ringvs_went_standby_is_replaced() {
+    let Some((_serial, mut pair)) = pair() else {
+        return;
+    };
+    pair.start_http_servers();
+    pair.start_both();
+    let (a_ctl, b_ctl) = (pair.control(Side::A), pair.control(Side::B));
+    let lost = now();
+    nslab::adm(&a_ctl, &["--ha", "standby"]);
+    let active = wait_for(Duration::from_secs(4), || {
+        [(Side::A, &a_ctl), (Side::B, &b_ctl)]
+            .into_iter()
+            .find(|(_, c)| ha::role(&nslab::stats(c)) == "active")
+            .map(|(side, _)| (side, now()))
+    });
+    let (side, at) = active.unwrap_or_else(|| {
+        panic!(
+            "no director active 4 s after A went standby; notifications A {:?} B {:?}",
+            pair.notifications(Side::A),
+            pair.notifications(Side::B)
+        )
+    });
+    let served = ha::http_bodies(&pair.ns_client(), &format!("{VIP}:80"), 2);
+    assert!(
+        served.len() == 2 && served.iter().all(|b| b.starts_with("i am rs")),
+        "new connections through {}: {served:?}",
+        side.name()
+    );
+    println!(
+        "HA-MEASURE lost_notify_active_again_s={:.2} by={}",
+        at - lost,
+        side.name()
     );
 }
 

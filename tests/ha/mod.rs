@@ -146,7 +146,8 @@ pub fn serial() -> MutexGuard<'static, ()> {
 pub struct Notify {
     /// When the script started (before `ringvs adm --ha`), epoch seconds.
     pub at: f64,
-    /// keepalived's event: master, backup, fault or stop.
+    /// keepalived's event: master, backup, fault, stop or
+    /// master_rx_lower_pri.
     pub event: String,
     /// `ringvs adm --ha`'s exit code.
     pub rc: i32,
@@ -597,6 +598,24 @@ impl Pair {
         let at = now();
         let _ = Command::new("kill").args(["-KILL", ringvs[0]]).status();
         at
+    }
+
+    /// Cut director `side` off the sync link (VRRP and connection sync):
+    /// its switch port leaves the bridge, while both ends of the veth keep
+    /// their carrier, so no tracked interface goes down and each director
+    /// only stops hearing the other, as with a failed switch between them.
+    pub fn cut_sync(&self, side: Side) {
+        let port = self.switch_port(side, "s");
+        ip(&["-n", &self.ns_switch(), "link", "set", &port, "nomaster"])
+            .expect("cut the sync link");
+    }
+
+    /// Put director `side` back on the sync link ([`Pair::cut_sync`]).
+    pub fn restore_sync(&self, side: Side) {
+        let port = self.switch_port(side, "s");
+        #[rustfmt::skip]
+        ip(&["-n", &self.ns_switch(), "link", "set", &port, "master", "brs"])
+            .expect("restore the sync link");
     }
 
     /// The notify script's lines for director `side`, in order.
