@@ -1111,6 +1111,37 @@ mod tests {
         })
     }
 
+    /// A standby checks nothing, but its checks' due times run on: made
+    /// active after a standby longer than `delay_loop`, the director checks
+    /// again in its first round (docs/ha.md, *What is not covered*), not a
+    /// `delay_loop` later.
+    #[test]
+    fn a_check_overdue_on_a_standby_starts_in_the_first_active_round() {
+        let check = HealthCheck {
+            delay_loop: 5,
+            ..HealthCheck::new(CheckKind::Tcp)
+        };
+        let (cfg, _) = tcp_lab(1, check);
+        let rs = Ipv4Addr::new(198, 19, 0, 2);
+        with_checker(&cfg, &[rs], |checker, _, shared, _| {
+            let t0 = Instant::now();
+            let syns = |checker: &mut Checker<'_, Kept>, at: Duration| {
+                checker.round(t0 + at, &|| {});
+                let sent = checker.stack.dev.out.tx.sent.drain(..);
+                sent.filter(|f| syn(f).is_some()).count()
+            };
+            assert_eq!(syns(checker, Duration::ZERO), 1, "the first check");
+            shared.ha.set_standby(true);
+            let mut at = Duration::from_millis(100);
+            while at <= Duration::from_secs(8) {
+                assert_eq!(syns(checker, at), 0, "a standby checks nothing ({at:?})");
+                at += Duration::from_millis(100);
+            }
+            shared.ha.set_standby(false);
+            assert_eq!(syns(checker, at), 1, "checked in the first active round");
+        });
+    }
+
     /// keepalived's `warmup` (`register_checkers_thread`): each server's
     /// first check starts at a random time of 0 to `warmup` seconds, each
     /// its own; without one, every server is checked in the first round.
