@@ -401,6 +401,11 @@ pub(crate) fn cmd_run(a: RunArgs) -> ExitCode {
     };
     match control::run(opts) {
         Ok(()) => ExitCode::SUCCESS,
+        // Asked to stop before it had started: done as asked.
+        Err(e @ control::RunError::Stopped) => {
+            ringvs::log!("ringvs: {e}");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             ringvs::log!("ringvs: {e}");
             ExitCode::FAILURE
