@@ -144,12 +144,7 @@ fn a_sigterm_while_the_director_starts_stops_it_cleanly() {
     assert!(term.is_ok_and(|s| s.success()), "kill -TERM {pid}");
     // The signal is handled asynchronously: once it has been, the
     // director's signal mask shows no pending SIGTERM.
-    let handled = lab::wait_for(Duration::from_secs(5), || {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let pending = status.lines().find_map(|l| l.strip_prefix("ShdPnd:"))?;
-        let mask = u64::from_str_radix(pending.trim(), 16).ok()?;
-        (mask & (1 << (libc::SIGTERM - 1)) == 0).then_some(())
-    });
+    let handled = sigterm_handled(&pid);
     let rules = format!("-A -t {}:80 -s rr\n", lab::VIP);
     let mut w = writer;
     // Fails (EPIPE) when the signal killed the director: the status says so.
@@ -184,5 +179,58 @@ fn a_sigterm_while_the_director_starts_stops_it_cleanly() {
         "the director went on to start: {err}"
     );
     assert!(!control.exists(), "the director left its control socket");
+    drop(lab);
+}
+
+/// Waits (5 s at most) until the director `pid` has handled the SIGTERM sent
+/// to it: signals are handled asynchronously, and once one has been, the
+/// process's shared pending set no longer holds it.
+fn sigterm_handled(pid: &str) -> Option<()> {
+    lab::wait_for(Duration::from_secs(5), || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let pending = status.lines().find_map(|l| l.strip_prefix("ShdPnd:"))?;
+        let mask = u64::from_str_radix(pending.trim(), 16).ok()?;
+        (mask & (1 << (libc::SIGTERM - 1)) == 0).then_some(())
+    })
+}
+
+/// A start that hangs (a `--rules` FIFO nobody writes) ignores nothing for
+/// ever: the first SIGTERM waits for the start's next step, a second one
+/// ends the process at once with exit 1.
+#[test]
+fn a_second_sigterm_ends_a_hung_start() {
+    if !lab::lab_available() {
+        return;
+    }
+    let tag = Lab::unique_tag();
+    let lab = Lab::build(&tag).expect("lab");
+    let Starting {
+        mut child,
+        pid,
+        writer,
+        control,
+        _fifo,
+    } = start_on_fifo(&lab, &tag);
+    for n in 1..=2 {
+        let term = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(term.is_ok_and(|s| s.success()), "kill -TERM {pid} ({n})");
+        if n == 1 {
+            assert!(sigterm_handled(&pid).is_some(), "the first SIGTERM");
+            assert!(
+                child.try_wait().ok().flatten().is_none(),
+                "one SIGTERM ended it"
+            );
+        }
+    }
+    let exited = lab::wait_for(Duration::from_secs(10), || child.try_wait().ok().flatten());
+    drop(writer);
+    let Some(status) = exited else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("a second SIGTERM left the hung start running");
+    };
+    assert_eq!(status.signal(), None, "{status}");
+    assert_eq!(status.code(), Some(1), "{status}");
+    assert!(!control.exists());
     drop(lab);
 }

@@ -586,12 +586,18 @@ fn still_wanted(term: &AtomicBool) -> Result<(), RunError> {
     Ok(())
 }
 
-/// SIGINT and SIGTERM set the flag returned.
+/// SIGINT and SIGTERM set the flag returned; a second one, once it is set,
+/// ends the process at once (exit 1), so a start or a stop that hangs (a
+/// `--rules` FIFO nobody writes) still yields to a second Ctrl-C.
 fn on_signals() -> Result<Arc<AtomicBool>, RunError> {
     let term = Arc::new(AtomicBool::new(false));
+    let failed = |e: std::io::Error| RunError::Invalid(format!("installing signal handler: {e}"));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&term))
-            .map_err(|e| RunError::Invalid(format!("installing signal handler: {e}")))?;
+        // Before the flag's own handler: it sees the flag as the earlier
+        // signal left it.
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&term))
+            .map_err(failed)?;
+        signal_hook::flag::register(sig, Arc::clone(&term)).map_err(failed)?;
     }
     Ok(term)
 }
