@@ -912,10 +912,14 @@ mod test {
         });
         let total: Vec<usize> = (0..4).map(|i| per.iter().map(|c| c[i]).sum()).collect();
         assert_eq!(total, [10_000; 4]);
-        // rr and wrr with a quiesced server skipped: each pick moves the
-        // position past its server in one step, so two threads never take
-        // the same server from one position (the shares stay exact).
-        let q = servers(&[1, 0, 1, 0, 1]);
+        // rr and wrr with overloaded servers skipped (overloaded, not
+        // weight 0, which wrr's cycle leaves out and so never skips): each
+        // pick moves the position past its server in one step, so two
+        // threads never take the same server from one position (the shares
+        // stay exact).
+        let mut q = servers(&[1; 5]);
+        q[1].over = true;
+        q[3].over = true;
         for kind in [Scheduler::Rr, Scheduler::Wrr] {
             let s = SchedState::new(kind, SchedFlags::default(), &q);
             let per: Vec<Vec<usize>> = std::thread::scope(|t| {
