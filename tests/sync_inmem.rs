@@ -544,8 +544,19 @@ fn a_synced_connection_with_no_next_hop_here_is_dropped_as_no_dest() {
         assert!(nothing(d.int(&f)));
     }
     assert_eq!(d.ctr(Ctr::DropNoDest), 4, "{:?}", drops(&d.w().core.ctr));
+    // The server's ICMP error about the off-link client's packet, for the
+    // client (`Core::icmp`'s translation).
+    let got = L3 {
+        src: OFF_LINK,
+        dst: RS2,
+        ..L3::to_vip()
+    };
+    let got = tcp_frame(&got, CPORT, 80, ACK);
+    let err = icmp_error(&L3::from_rs(RS2, OFF_LINK), 3, 3, [0; 4], &got, 40);
+    assert!(nothing(d.int(&err)));
+    assert_eq!(d.ctr(Ctr::DropNoDest), 5, "{:?}", drops(&d.w().core.ctr));
     assert_eq!(d.ctr(Ctr::DropNoService), 0);
-    assert_eq!(drops(&d.w().core.ctr), [("drop_no_dest", 4)]);
+    assert_eq!(drops(&d.w().core.ctr), [("drop_no_dest", 5)]);
     assert_eq!(d.ctr(Ctr::FwdIn) + d.ctr(Ctr::FwdOut), 0);
 }
 

@@ -367,7 +367,7 @@ impl Core {
             rest = mtu.min(link).saturating_sub(encap.overhead() as u32);
         }
         let Some(Hop::V4(hop)) = hop else {
-            self.ctr.inc(Ctr::DropNoService);
+            self.ctr.inc(Ctr::DropNoDest);
             return true;
         };
         // `icmp_send` limits what it sends but for "fragmentation needed"
@@ -402,7 +402,7 @@ impl Core {
             self.zc.out = zc;
             // Counted with the connection's traffic, as `ip_vs_out_stats`.
             if sent {
-                self.out.traffic.outbound(dest, n as u64);
+                self.forwarded(Dir::Output, dest, n as u64);
             }
         } else {
             self.ctr.inc(Ctr::DropTooBig);

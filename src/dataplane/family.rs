@@ -444,7 +444,7 @@ impl Core {
         // it went (`Core::received`, `Core::forwarded`).
         self.received(dir, dest, bytes);
         let Some(hop) = hop else {
-            return self.ctr.inc(Ctr::DropNoService);
+            return self.ctr.inc(Ctr::DropNoDest);
         };
         if self.forward_to((nic.other(), hop), frame, tx, Ctr::IcmpErrorNat, patch(rw)) {
             self.forwarded(dir, dest, bytes);

@@ -71,7 +71,7 @@ impl Core {
                     let done = super::nat::fwd_ctr::<A>(Dir::Input);
                     self.forward_to((Nic::Int, hop), seg.frame, tx, done, patch);
                 }
-                None => self.ctr.inc(Ctr::DropNoService),
+                None => self.ctr.inc(Ctr::DropNoDest),
             }
         }
         release_template(A::templates(&self.shared), &conn, at, self.clock.now_s);
@@ -95,7 +95,7 @@ impl Core {
             Err(why) => return self.ctr.inc(why),
         };
         let Some(hop) = A::hop(&self.env, Dir::Output, &conn) else {
-            return self.ctr.inc(Ctr::DropNoService);
+            return self.ctr.inc(Ctr::DropNoDest);
         };
         let (bytes, patch) = (seg.ip_len(), A::patch(conn.rewrite(Dir::Output), &seg));
         let done = super::nat::fwd_ctr::<A>(Dir::Output);
