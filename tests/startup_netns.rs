@@ -99,8 +99,7 @@ fn a_sighup_while_the_director_starts_does_not_kill_it() {
         _fifo,
     } = start_on_fifo(&lab, &tag);
     lab.adopt(child);
-    let hup = Command::new("kill").args(["-HUP", &pid]).status();
-    assert!(hup.is_ok_and(|s| s.success()), "kill -HUP {pid}");
+    signal("-HUP", &pid);
 
     let rules = format!("-A -t {}:80 -s rr\n", lab::VIP);
     let mut w = writer;
@@ -140,8 +139,7 @@ fn a_sigterm_while_the_director_starts_stops_it_cleanly() {
         control,
         _fifo,
     } = start_on_fifo(&lab, &tag);
-    let term = Command::new("kill").args(["-TERM", &pid]).status();
-    assert!(term.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+    signal("-TERM", &pid);
     // The signal is handled asynchronously: once it has been, the
     // director's signal mask shows no pending SIGTERM.
     let handled = sigterm_handled(&pid);
@@ -182,6 +180,12 @@ fn a_sigterm_while_the_director_starts_stops_it_cleanly() {
     drop(lab);
 }
 
+/// `kill SIG pid`, which must succeed.
+fn signal(sig: &str, pid: &str) {
+    let sent = Command::new("kill").args([sig, pid]).status();
+    assert!(sent.is_ok_and(|s| s.success()), "kill {sig} {pid}");
+}
+
 /// Waits (5 s at most) until the director `pid` has handled the SIGTERM sent
 /// to it: signals are handled asynchronously, and once one has been, the
 /// process's shared pending set no longer holds it.
@@ -212,8 +216,7 @@ fn a_second_sigterm_ends_a_hung_start() {
         _fifo,
     } = start_on_fifo(&lab, &tag);
     for n in 1..=2 {
-        let term = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(term.is_ok_and(|s| s.success()), "kill -TERM {pid} ({n})");
+        signal("-TERM", &pid);
         if n == 1 {
             assert!(sigterm_handled(&pid).is_some(), "the first SIGTERM");
             assert!(
