@@ -1,7 +1,9 @@
 //! One worker on the in-memory backend, fed hostile bytes as frames on both NICs,
 //! with a check that every frame has exactly one outcome: forwarded or answered
 //! (a frame sent), parked for ARP, handed off, passed to the neighbor table as an
-//! ARP reply, or counted under one `drop_*` reason.
+//! ARP reply, or counted under one `drop_*` reason; and that every frame it
+//! sends keeps the rules of [`tx_check`] (its source MAC, IPv4 and IPv6
+//! header lengths and checksum, L4 checksums, TTL).
 //!
 //! The director is dual-stack (IPv6 addresses on both NICs, an IPv6 TCP and UDP
 //! service next to the IPv4 ones, an established IPv6 connection), so fuzzed
@@ -19,6 +21,11 @@
 #[allow(clippy::duplicate_mod)]
 #[path = "../tests/ipv6/frames.rs"]
 pub mod frames6;
+
+/// The rules every transmitted frame keeps, checked per frame in
+/// [`Harness::one_with`].
+#[path = "tx_check.rs"]
+pub mod tx_check;
 
 use frames6::{Ext, L3};
 
@@ -55,6 +62,9 @@ pub const RS2: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 3);
 pub const RS2_MAC: [u8; 6] = [0x02, 0x55, 0, 0, 0, 0x03];
 /// A router on the real servers' side.
 pub const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 254);
+
+/// The GUE tunnel's destination port in [`DIRECT_RULES`].
+pub const GUE_PORT: u16 = 6080;
 
 /// The services [`Harness::direct`] adds: TUN (GUE) and DR.
 const DIRECT_RULES: [&str; 4] = [
@@ -852,10 +862,27 @@ impl Harness {
         }
         self.now += Duration::from_millis(7);
         self.w.poll_once(self.now);
-        let sent =
-            (self.w.tx[Nic::Ext].take_sent().len() + self.w.tx[Nic::Int].take_sent().len()) as u64;
+        let out = [
+            self.w.tx[Nic::Ext].take_sent(),
+            self.w.tx[Nic::Int].take_sent(),
+        ];
+        let sent = (out[0].len() + out[1].len()) as u64;
         let after = &self.w.core.ctr;
         let d = |c: Ctr| after.get(c) - before.get(c);
+        let input = tx_check::Input {
+            frame,
+            partial: meta.csum_partial,
+            forwarded: sent == 1
+                && d(Ctr::FwdIn) + d(Ctr::FwdOut) + d(Ctr::FwdIn6) + d(Ctr::FwdOut6) == 1,
+            tunnelled: d(Ctr::TunnelEncap) > 0,
+            macs: [EXT_MAC, INT_MAC],
+            gue_port: GUE_PORT,
+        };
+        for (nic, frames) in out.iter().enumerate() {
+            for f in frames {
+                tx_check::check(nic, f, &input);
+            }
+        }
         let drops: u64 = Ctr::ALL
             .iter()
             .filter(|c| c.name().starts_with("drop_"))

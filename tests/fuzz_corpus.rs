@@ -410,3 +410,110 @@ fn the_sctp_fragment_seeds_are_current_and_reach_their_paths() {
         }
     }
 }
+
+/// The rules the harness holds every transmitted frame to (`tx_check`)
+/// pass a NAT-forwarded segment as the director makes it, and catch each
+/// way of breaking one, by its name: a frame the checks let by would let
+/// the fuzzer's runs by too.
+#[test]
+fn the_transmitted_frame_checks_catch_each_broken_rule() {
+    use harness::tx_check::{Input, check};
+    use harness::{CLIENT, CLIENT_MAC, EXT_MAC, GUE_PORT, INT_MAC, RS1, RS1_MAC, VIP};
+    const ACK: u8 = 0x10;
+    let received = harness::tcp(
+        (CLIENT_MAC, EXT_MAC),
+        (CLIENT, 40000),
+        (VIP, 80),
+        ACK,
+        b"hi",
+    );
+    // As NAT forwards it: to RS1 by the internal NIC, TTL 63.
+    let forwarded = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut f = harness::tcp((INT_MAC, RS1_MAC), (CLIENT, 40000), (RS1, 80), ACK, b"hi");
+        f[22] = 63;
+        harness::fix_checksums(&mut f);
+        edit(&mut f);
+        f
+    };
+    // What `check` finds wrong with `out` sent on `nic` for `frame`.
+    let verdict = |nic: usize, out: &[u8], frame: &[u8]| -> String {
+        let input = Input {
+            frame,
+            partial: false,
+            forwarded: true,
+            tunnelled: false,
+            macs: [EXT_MAC, INT_MAC],
+            gue_port: GUE_PORT,
+        };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(nic, out, &input)));
+        r.err()
+            .map(|e| e.downcast_ref::<String>().cloned().unwrap_or_default())
+            .unwrap_or_default()
+    };
+    assert_eq!(verdict(1, &forwarded(&|_| {}), &received), "");
+    // RS1's answer to the client's datagram, its checksum `csum`, as sent
+    // over IPv4 (on the external NIC) or IPv6 (the internal one).
+    let answer = |v6: bool, csum: u16| {
+        let (mut f, at, mac) = if v6 {
+            let f = frames6::udp(&harness::l3_out6(), &[], 53, 5000, b"x", false);
+            (f, 54 + 6, INT_MAC)
+        } else {
+            let f = harness::udp((EXT_MAC, CLIENT_MAC), (VIP, 53), (CLIENT, 5000), b"x");
+            (f, 34 + 6, EXT_MAC)
+        };
+        f[at..at + 2].copy_from_slice(&csum.to_be_bytes());
+        f[6..12].copy_from_slice(&mac);
+        f
+    };
+    let udp_in = harness::udp((RS1_MAC, INT_MAC), (RS1, 53), (CLIENT, 5000), b"x");
+    let cases: [(usize, Vec<u8>, &[u8], &str); 8] = [
+        (
+            1,
+            forwarded(&|f| f[6..12].copy_from_slice(&EXT_MAC)),
+            &received,
+            "source MAC",
+        ),
+        (
+            1,
+            forwarded(&|f| {
+                f[22] = 64;
+                harness::fix_checksums(f)
+            }),
+            &received,
+            "TTL",
+        ),
+        (1, forwarded(&|f| f[24] ^= 1), &received, "header checksum"),
+        (1, forwarded(&|f| f.push(0)), &received, "total length"),
+        (
+            1,
+            forwarded(&|f| f[14] = 0x46),
+            &received,
+            "header checksum",
+        ),
+        (
+            1,
+            forwarded(&|f| f[54] ^= 1),
+            &received,
+            "L4 checksum wrong",
+        ),
+        (0, answer(false, 0), &udp_in, "UDP checksum 0 where"),
+        (1, answer(true, 0), &udp_in, "UDP checksum 0 over IPv6"),
+    ];
+    for (i, (nic, out, frame, want)) in cases.iter().enumerate() {
+        let got = verdict(*nic, out, frame);
+        assert!(got.contains(want), "case {i}: wanted {want:?}, got {got:?}");
+    }
+    // A bad checksum the ring vouched for goes on bad (updated, not
+    // recomputed): not the director's doing, not held against it.
+    let mut bad_in = received.clone();
+    bad_in[55] ^= 1;
+    assert_eq!(verdict(1, &forwarded(&|f| f[55] ^= 1), &bad_in), "");
+    // UDP's "no checksum" over IPv4 stays so.
+    let mut zero_in = udp_in.clone();
+    zero_in[40..42].copy_from_slice(&[0, 0]);
+    let mut zero_out = answer(false, 0);
+    zero_out[22] = 63;
+    harness::fix_checksums(&mut zero_out);
+    zero_out[40..42].copy_from_slice(&[0, 0]);
+    assert_eq!(verdict(0, &zero_out, &zero_in), "");
+}

@@ -2,7 +2,8 @@
 //! CI-run version of the fuzz target `fuzz/fuzz_targets/worker.rs` (same
 //! harness). Arbitrary bytes and mutated valid frames must never panic, and
 //! every frame must be forwarded or answered, parked for ARP, or counted under
-//! exactly one drop reason (the harness asserts it per frame).
+//! exactly one drop reason, and every frame sent must keep the rules of
+//! `fuzz/tx_check.rs` (the harness asserts both per frame).
 
 #[path = "../fuzz/harness.rs"]
 mod harness;

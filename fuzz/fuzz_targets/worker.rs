@@ -1,6 +1,7 @@
 //! Arbitrary bytes as frames through the whole worker pipeline, both NICs
 //! (`cargo +nightly fuzz run worker`). The harness panics if a frame has no
-//! outcome or two (see `fuzz/harness.rs`).
+//! outcome or two, or sends a frame that breaks one of its rules
+//! (`fuzz/tx_check.rs`: checksums, lengths, TTL, source MAC).
 
 #![no_main]
 
