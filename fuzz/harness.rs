@@ -670,6 +670,10 @@ pub struct Harness {
     /// Frames fed and frames that came out, over the harness's life.
     pub fed: u64,
     pub sent: u64,
+    /// The rules of [`tx_check`] the frames sent were held to.
+    pub applied: tx_check::Applied,
+    /// Each NIC's MTU.
+    mtu: [usize; 2],
 }
 
 fn config(extra: &[&str]) -> Config {
@@ -748,6 +752,7 @@ impl Harness {
             )
         };
         env.mtu[Nic::Int as usize] = int_mtu;
+        let mtu = env.mtu;
         // The FTP helper on the TCP service's port: fuzzed segments of the
         // established connection go through it (`templates_ftp`).
         env.ftp = ringvs::nat::ftp::FtpPorts::new(&[80]).expect("ports");
@@ -812,6 +817,8 @@ impl Harness {
             templates,
             fed: 0,
             sent: 0,
+            applied: tx_check::Applied::default(),
+            mtu,
         };
         let c = (CLIENT_MAC, EXT_MAC);
         let r = (RS1_MAC, INT_MAC);
@@ -877,10 +884,11 @@ impl Harness {
             tunnelled: d(Ctr::TunnelEncap) > 0,
             macs: [EXT_MAC, INT_MAC],
             gue_port: GUE_PORT,
+            mtu: self.mtu,
         };
         for (nic, frames) in out.iter().enumerate() {
             for f in frames {
-                tx_check::check(nic, f, &input);
+                tx_check::check(nic, f, &input, &mut self.applied);
             }
         }
         let drops: u64 = Ctr::ALL

@@ -4,7 +4,8 @@
 //!
 //! * **Ethernet**: the source MAC is the address of the NIC the frame
 //!   leaves by (the director never sends as anyone else, DR and TUN
-//!   included).
+//!   included), and the frame fits that NIC's MTU (a bigger packet goes in
+//!   fragments or is refused with an ICMP error).
 //! * **IPv4**: version 4, a header of 20 to 60 bytes inside the total
 //!   length, a good header checksum, a TTL above 0, and a total length that
 //!   is the frame's length less the Ethernet header: ringvs pads no frame
@@ -210,11 +211,28 @@ pub struct Input<'a> {
     pub macs: [[u8; 6]; 2],
     /// The GUE tunnels' destination port.
     pub gue_port: u16,
+    /// Each NIC's MTU (external, internal).
+    pub mtu: [usize; 2],
+}
+
+/// How many transmitted frames each rule was applied to (a rule never
+/// applied proves nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Frames checked (source MAC).
+    pub frames: u64,
+    /// IPv4 or IPv6 headers checked.
+    pub ip: u64,
+    /// L4 checksums verified (a whole packet, the received one sound).
+    pub l4: u64,
+    /// Forwarded packets whose TTL (hop limit) was compared.
+    pub ttl: u64,
 }
 
 /// Panics, naming the rule and the frames, unless `out`, sent on the NIC
-/// of index `nic`, keeps every rule of the module doc.
-pub fn check(nic: usize, out: &[u8], input: &Input<'_>) {
+/// of index `nic`, keeps every rule of the module doc; counts in `applied`
+/// the rules it was held to.
+pub fn check(nic: usize, out: &[u8], input: &Input<'_>, applied: &mut Applied) {
     let fail = |what: &str| -> ! {
         panic!(
             "transmitted frame breaks an invariant: {what}\n  sent on NIC {nic}: {out:02x?}\n  received: {:02x?} (partial {})",
@@ -227,6 +245,10 @@ pub fn check(nic: usize, out: &[u8], input: &Input<'_>) {
     if out[6..12] != input.macs[nic] {
         fail("source MAC is not the NIC's");
     }
+    if out.len() > 14 + input.mtu[nic] {
+        fail("longer than the NIC's MTU");
+    }
+    applied.frames += 1;
     let header = match out[12..14] {
         [8, 0] => check4(out),
         [0x86, 0xdd] => check6(out),
@@ -238,6 +260,7 @@ pub fn check(nic: usize, out: &[u8], input: &Input<'_>) {
     let Some(o) = parse(out) else {
         fail("IP header does not parse");
     };
+    applied.ip += 1;
     if o.ttl == 0 {
         fail("TTL (hop limit) 0");
     }
@@ -245,6 +268,9 @@ pub fn check(nic: usize, out: &[u8], input: &Input<'_>) {
     // The received packet's checksum was good, or partial (then completed).
     let input_sound = input.partial
         || i.is_some_and(|i| matches!(i.l4, L4Sum::Good | L4Sum::UdpZero) || i.fragment);
+    if input_sound && o.l4 != L4Sum::NotChecked {
+        applied.l4 += 1;
+    }
     match o.l4 {
         L4Sum::Bad if input_sound => fail("L4 checksum wrong"),
         L4Sum::UdpZero if o.v6 => fail("UDP checksum 0 over IPv6"),
@@ -272,6 +298,7 @@ pub fn check(nic: usize, out: &[u8], input: &Input<'_>) {
             } else {
                 i.ttl
             };
+            applied.ttl += 1;
             if o.ttl != want {
                 fail(
                     "TTL (hop limit) of a forwarded packet is not the received one's less one (IPv4 DR: the same)",

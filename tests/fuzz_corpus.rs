@@ -444,8 +444,12 @@ fn the_transmitted_frame_checks_catch_each_broken_rule() {
             tunnelled: false,
             macs: [EXT_MAC, INT_MAC],
             gue_port: GUE_PORT,
+            mtu: [1500, 576],
         };
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(nic, out, &input)));
+        let mut applied = harness::tx_check::Applied::default();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            check(nic, out, &input, &mut applied)
+        }));
         r.err()
             .map(|e| e.downcast_ref::<String>().cloned().unwrap_or_default())
             .unwrap_or_default()
@@ -466,7 +470,7 @@ fn the_transmitted_frame_checks_catch_each_broken_rule() {
         f
     };
     let udp_in = harness::udp((RS1_MAC, INT_MAC), (RS1, 53), (CLIENT, 5000), b"x");
-    let cases: [(usize, Vec<u8>, &[u8], &str); 8] = [
+    let cases: [(usize, Vec<u8>, &[u8], &str); 9] = [
         (
             1,
             forwarded(&|f| f[6..12].copy_from_slice(&EXT_MAC)),
@@ -484,6 +488,7 @@ fn the_transmitted_frame_checks_catch_each_broken_rule() {
         ),
         (1, forwarded(&|f| f[24] ^= 1), &received, "header checksum"),
         (1, forwarded(&|f| f.push(0)), &received, "total length"),
+        (1, forwarded(&|f| f.resize(14 + 577, 0)), &received, "MTU"),
         (
             1,
             forwarded(&|f| f[14] = 0x46),

@@ -90,6 +90,7 @@ fn recomputed_checksums_reach_icmp_and_state() {
     };
     let mut fixed = harness::Stages::default();
     let mut unfixed = harness::Stages::default();
+    let mut applied = harness::tx_check::Applied::default();
     for _ in 0..40 {
         let mut h = Harness::new();
         let mut data = Vec::new();
@@ -107,6 +108,10 @@ fn recomputed_checksums_reach_icmp_and_state() {
             }
         }
         h.run(&data);
+        applied.frames += h.applied.frames;
+        applied.ip += h.applied.ip;
+        applied.l4 += h.applied.l4;
+        applied.ttl += h.applied.ttl;
         for (s, t) in [(&mut fixed, &h.fixed), (&mut unfixed, &h.unfixed)] {
             for (a, b) in s.0.iter_mut().zip(t.0) {
                 *a += b;
@@ -139,6 +144,12 @@ fn recomputed_checksums_reach_icmp_and_state() {
         "{fixed:?} {unfixed:?}"
     );
     assert!(unfixed.get(Checksum) * 4 > unfixed.total(), "{unfixed:?}");
+    // The frames sent were held to every rule of `tx_check`: most had their
+    // L4 checksum verified, and the forwarded ones their TTL compared.
+    eprintln!("rules applied: {applied:?}");
+    assert!(applied.ip * 10 > applied.frames * 9, "{applied:?}");
+    assert!(applied.l4 * 2 > applied.ip, "{applied:?}");
+    assert!(applied.ttl * 4 > applied.ip, "{applied:?}");
 }
 
 /// The DR/TUN director's own templates get through: data to each
