@@ -7,7 +7,11 @@
 //!   included), and the frame fits that NIC's MTU (a bigger packet goes in
 //!   fragments or is refused with an ICMP error).
 //! * **IPv4**: version 4, a header of 20 to 60 bytes inside the total
-//!   length, a good header checksum, a TTL above 0, and a total length that
+//!   length, a good header checksum, a TTL above 0, no fragment ending
+//!   past 65,535 bytes, a fragment the director made (of a packet received
+//!   whole) with more to follow carrying a multiple of 8 bytes (RFC 791; a
+//!   received fragment that does not is forwarded as it came, its receiver
+//!   cuts it as the kernel's `ip_frag_queue` would), and a total length that
 //!   is the frame's length less the Ethernet header: ringvs pads no frame
 //!   (the kernel or the NIC pads a short one to 60 bytes) and cuts a
 //!   received one to its IP length (`classify.rs`, `Segment::frame`), so
@@ -57,6 +61,8 @@ pub struct Ip {
     /// IPv4 identification (0 for IPv6).
     pub id: u16,
     pub fragment: bool,
+    /// IPv4 MF (more fragments) set.
+    pub more: bool,
     pub src: [u8; 16],
     pub dst: [u8; 16],
     /// The L4 checksum and the UDP destination port (0 if not UDP).
@@ -139,6 +145,7 @@ pub fn parse(f: &[u8]) -> Option<Ip> {
                 ttl: ip[8],
                 id: be16(ip, 4),
                 fragment,
+                more: be16(ip, 6) & 0x2000 != 0,
                 src: s.to_ipv6_mapped().octets(),
                 dst: d.to_ipv6_mapped().octets(),
                 l4: l4sum,
@@ -187,6 +194,7 @@ pub fn parse(f: &[u8]) -> Option<Ip> {
                 ttl: ip[7],
                 id: 0,
                 fragment,
+                more: false,
                 src,
                 dst,
                 l4: l4sum,
@@ -265,6 +273,10 @@ pub fn check(nic: usize, out: &[u8], input: &Input<'_>, applied: &mut Applied) {
         fail("TTL (hop limit) 0");
     }
     let i = parse(input.frame);
+    // A fragment of ours: of a received packet that was none.
+    if !o.v6 && o.more && (total_len(out) - ihl(out)) % 8 != 0 && i.is_some_and(|i| !i.fragment) {
+        fail("a fragment with more to follow carries no multiple of 8 bytes");
+    }
     // The received packet's checksum was good, or partial (then completed).
     let input_sound = input.partial
         || i.is_some_and(|i| matches!(i.l4, L4Sum::Good | L4Sum::UdpZero) || i.fragment);
@@ -308,6 +320,15 @@ pub fn check(nic: usize, out: &[u8], input: &Input<'_>, applied: &mut Applied) {
     }
 }
 
+/// An IPv4 frame's total length and header length (its header checked).
+fn total_len(f: &[u8]) -> usize {
+    usize::from(be16(f, 16))
+}
+
+fn ihl(f: &[u8]) -> usize {
+    usize::from(f[14] & 15) * 4
+}
+
 /// The IPv4 header rules.
 fn check4(out: &[u8]) -> Result<(), &'static str> {
     let Some(ip) = out.get(14..34) else {
@@ -326,6 +347,10 @@ fn check4(out: &[u8]) -> Result<(), &'static str> {
     }
     if fold(sum(&out[14..14 + ihl])) != 0xffff {
         return Err("IPv4 header checksum wrong");
+    }
+    let frag = be16(ip, 6);
+    if usize::from(frag & 0x1fff) * 8 + total - ihl > 65535 - 20 {
+        return Err("a fragment ends past the largest datagram");
     }
     Ok(())
 }

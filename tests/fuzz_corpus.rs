@@ -470,7 +470,7 @@ fn the_transmitted_frame_checks_catch_each_broken_rule() {
         f
     };
     let udp_in = harness::udp((RS1_MAC, INT_MAC), (RS1, 53), (CLIENT, 5000), b"x");
-    let cases: [(usize, Vec<u8>, &[u8], &str); 9] = [
+    let cases: [(usize, Vec<u8>, &[u8], &str); 10] = [
         (
             1,
             forwarded(&|f| f[6..12].copy_from_slice(&EXT_MAC)),
@@ -489,6 +489,15 @@ fn the_transmitted_frame_checks_catch_each_broken_rule() {
         (1, forwarded(&|f| f[24] ^= 1), &received, "header checksum"),
         (1, forwarded(&|f| f.push(0)), &received, "total length"),
         (1, forwarded(&|f| f.resize(14 + 577, 0)), &received, "MTU"),
+        (
+            1,
+            forwarded(&|f| {
+                f[20] = 0x20;
+                harness::fix_checksums(f)
+            }),
+            &received,
+            "multiple of 8",
+        ),
         (
             1,
             forwarded(&|f| f[14] = 0x46),
