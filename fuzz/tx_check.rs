@@ -274,7 +274,11 @@ pub fn check(nic: usize, out: &[u8], input: &Input<'_>, applied: &mut Applied) {
     }
     let i = parse(input.frame);
     // A fragment of ours: of a received packet that was none.
-    if !o.v6 && o.more && (total_len(out) - ihl(out)) % 8 != 0 && i.is_some_and(|i| !i.fragment) {
+    if !o.v6
+        && o.more
+        && !(total_len(out) - ihl(out)).is_multiple_of(8)
+        && i.is_some_and(|i| !i.fragment)
+    {
         fail("a fragment with more to follow carries no multiple of 8 bytes");
     }
     // The received packet's checksum was good, or partial (then completed).
@@ -295,27 +299,26 @@ pub fn check(nic: usize, out: &[u8], input: &Input<'_>, applied: &mut Applied) {
         }
         _ => {}
     }
-    if let Some(i) = i {
-        if input.forwarded
-            && i.v6 == o.v6
-            && i.proto == o.proto
-            && i.id == o.id
-            && !i.fragment
-            && !o.fragment
-            && !input.tunnelled
-        {
-            let rewritten = i.src != o.src || i.dst != o.dst;
-            let want = if rewritten || o.v6 {
-                i.ttl.wrapping_sub(1)
-            } else {
-                i.ttl
-            };
-            applied.ttl += 1;
-            if o.ttl != want {
-                fail(
-                    "TTL (hop limit) of a forwarded packet is not the received one's less one (IPv4 DR: the same)",
-                );
-            }
+    if let Some(i) = i
+        && input.forwarded
+        && i.v6 == o.v6
+        && i.proto == o.proto
+        && i.id == o.id
+        && !i.fragment
+        && !o.fragment
+        && !input.tunnelled
+    {
+        let rewritten = i.src != o.src || i.dst != o.dst;
+        let want = if rewritten || o.v6 {
+            i.ttl.wrapping_sub(1)
+        } else {
+            i.ttl
+        };
+        applied.ttl += 1;
+        if o.ttl != want {
+            fail(
+                "TTL (hop limit) of a forwarded packet is not the received one's less one (IPv4 DR: the same)",
+            );
         }
     }
 }
