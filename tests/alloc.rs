@@ -275,6 +275,53 @@ fn a_restore_checks_its_rules_in_a_line_of_memory() {
 }
 
 // ---------------------------------------------------------------------------
+// keepalived.conf
+// ---------------------------------------------------------------------------
+
+/// A `virtual_server group` block past what a load's group blocks may
+/// make (a /20, 4096 services, of 300 `~SEQ` `delay_loop` lines: 1.2M
+/// statements) is refused before it is copied, peaking at what reading the
+/// file costs; copied, it peaked at hundreds of MB (41M statements, GBs,
+/// for 10000 lines), in the running director on a reload. A group of the
+/// same size with 16 checked real servers loads, its peak printed.
+#[test]
+fn a_group_block_is_refused_before_it_is_copied() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("ringvs-alloc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("keepalived.conf");
+    let conf = |body: &str| {
+        format!(
+            "virtual_server_group big {{\n  198.18.16.0/20 80\n}}\n\
+             virtual_server group big {{\n  lb_kind NAT\n  protocol TCP\n{body}}}\n"
+        )
+    };
+    let load = |text: &str| {
+        std::fs::write(&path, text).expect("write");
+        let before = live();
+        PEAK.with(|p| p.set(before));
+        let r = ringvs::config::keepalived::load(&path).map(|l| l.config.services().len());
+        (r, PEAK.with(Cell::get) - before)
+    };
+    let (r, peak) = load(&conf("  ~SEQ(i, 1, 300) delay_loop 1\n"));
+    println!("refused group block: peak {peak} bytes");
+    let e = r.expect_err("past the bound").to_string();
+    assert!(e.contains("more than the 1048576"), "{e}");
+    assert!(peak < 4 << 20, "{peak} bytes");
+    let servers: String = (1..=16)
+        .map(|i| {
+            format!(
+                "  real_server 198.19.0.{i} 80 {{\n    weight 1\n    TCP_CHECK {{\n      connect_timeout 3\n      retry 2\n    }}\n  }}\n"
+            )
+        })
+        .collect();
+    let (r, peak) = load(&conf(&servers));
+    println!("a /20 of 16 checked real servers: peak {peak} bytes");
+    assert_eq!(r.expect("loads"), 4096);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------
 // Table memory
 // ---------------------------------------------------------------------------
 

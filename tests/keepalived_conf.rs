@@ -625,6 +625,64 @@ fn a_load_makes_no_more_real_servers_than_ringvs_holds() {
     );
 }
 
+/// A group's block is copied to each of its services with all its
+/// statements, not only its servers: a /20 (4096 services) used by a block
+/// of a real server and 10000 `~SEQ` `delay_loop` lines, a file of a few
+/// lines, is refused at once, naming the numbers, where it made 41M
+/// statements (GBs) before the first was read. The copies of all the
+/// group blocks of a load count together; a block of the same /20 with 16
+/// real servers, each with a check, loads.
+#[test]
+fn a_group_block_is_not_copied_past_what_a_load_may_make() {
+    let t = TempDir::new("vsg-copies");
+    let f = |body: &str| {
+        format!(
+            "virtual_server_group big {{\n  198.18.16.0/20 80\n}}\n\
+             virtual_server group big {{\n  lb_kind NAT\n  protocol TCP\n\
+             \x20 real_server 198.19.0.1 80\n{body}}}\n"
+        )
+    };
+    let p = t.write("keepalived.conf", &f("  ~SEQ(i, 1, 10000) delay_loop 1\n"));
+    let start = std::time::Instant::now();
+    let e = load_as(&p, None).unwrap_err();
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    let path = p.display();
+    assert_eq!(
+        e,
+        format!(
+            "{path}:4: virtual_server group big: 4096 services (addresses and ports, and marks) of 10004 statements each make 40976384 statements, more than the 1048576 a load's virtual_server group blocks may make"
+        )
+    );
+    // Two blocks, each under the bound, pass it together.
+    let half: String = (1..=3)
+        .map(|g| {
+            format!(
+                "virtual_server_group g{g} {{\n  198.18.16.0/22 8{g}\n}}\n\
+                 virtual_server group g{g} {{\n  ~SEQ(i, 1, 400) delay_loop 1\n}}\n"
+            )
+        })
+        .collect();
+    t.write("keepalived.conf", &half);
+    let e = load_as(&p, None).unwrap_err();
+    assert_eq!(
+        e,
+        format!(
+            "{path}:16: virtual_server group g3: 1024 services (addresses and ports, and marks) of 401 statements each make 410624 statements (and 821248 made by the blocks before), more than the 1048576 a load's virtual_server group blocks may make"
+        )
+    );
+    // A large group of real servers with checks loads.
+    let servers: String = (2..=16)
+        .map(|i| {
+            format!(
+                "  real_server 198.19.0.{i} 80 {{\n    weight 1\n    TCP_CHECK {{\n      connect_timeout 3\n      retry 2\n    }}\n  }}\n"
+            )
+        })
+        .collect();
+    t.write("keepalived.conf", &f(&format!("  delay_loop 5\n{servers}")));
+    let l = load_as(&p, None).unwrap();
+    assert_eq!(l.config.services().len(), 4096);
+}
+
 /// A `virtual_server_group`'s `fwmark N` entries are firewall-mark
 /// services of its virtual server, beside its addresses' (keepalived's
 /// `ipvs_group_cmd`), with the block's settings, real servers and check;

@@ -44,7 +44,8 @@
 //! group stands for [`MAX_MEMBERS`] addresses and ports at most (their real
 //! servers are checked once for all the members all the same, as in
 //! keepalived: services with the same server and check share it,
-//! `health::share_groups`). A group named
+//! `health::share_groups`), and the blocks of a load are copied to
+//! [`MAX_EXPANDED`] statements at most in all. A group named
 //! twice, an entry that is not an address or a mark 1..4294967295 (and
 //! `inet` or `inet6`), a range that does not end above its start, a
 //! `virtual_server group` whose group does not exist or mixes IPv4 and
@@ -55,7 +56,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::super::{Config, MAX_DEST_IDS, ServiceKey};
-use super::lexer::Stmt;
+use super::lexer::{MAX_EXPANDED, Stmt};
 use super::lvs::Vs;
 use super::values::Cx;
 use super::{KaError, Pos};
@@ -285,7 +286,15 @@ fn entry(cx: &mut Cx<'_>, e: &Stmt) -> Result<Vec<(IpAddr, u16)>, KaError> {
 /// or mixes families). If an entry has port 0, all are persistent, as
 /// keepalived's `validate_check_config` gives the whole virtual server its
 /// default `persistence_timeout` then.
-pub(crate) fn members(cx: &mut Cx<'_>, s: &Stmt, groups: &Groups) -> Result<Vec<Stmt>, KaError> {
+///
+/// `copies` counts the statements the blocks of the load made so far: past
+/// [`MAX_EXPANDED`] the block is refused before it is copied.
+pub(crate) fn members(
+    cx: &mut Cx<'_>,
+    s: &Stmt,
+    groups: &Groups,
+    copies: &mut usize,
+) -> Result<Vec<Stmt>, KaError> {
     let Some(name) = s.args().get(1) else {
         return Err(KaError::at(
             &s.pos,
@@ -327,6 +336,26 @@ pub(crate) fn members(cx: &mut Cx<'_>, s: &Stmt, groups: &Groups) -> Result<Vec<
             format!(
                 "virtual_server group {name}: {services} services (addresses and ports, and marks) of {servers} real and sorry servers each: {}",
                 out_of_ids()
+            ),
+        ));
+    }
+    // Each also has a copy of all the block's statements, however few its
+    // servers: `~SEQ(i,10000) delay_loop 1` used by a /20 would be 41M,
+    // GBs cloned from a file of 150 KB, in the running director on a
+    // reload. The copies of a load's group blocks count, in all, against
+    // as many statements as `~SEQ` may make for it.
+    let each = 1 + s.block.as_deref().map_or(0, count);
+    let made = services.saturating_mul(each);
+    *copies = copies.saturating_add(made);
+    if *copies > MAX_EXPANDED {
+        return Err(KaError::at(
+            &s.pos,
+            format!(
+                "virtual_server group {name}: {services} services (addresses and ports, and marks) of {each} statements each make {made} statements{}, more than the {MAX_EXPANDED} a load's virtual_server group blocks may make",
+                match *copies - made {
+                    0 => String::new(),
+                    before => format!(" (and {before} made by the blocks before)"),
+                }
             ),
         ));
     }
@@ -397,6 +426,14 @@ pub(crate) fn members(cx: &mut Cx<'_>, s: &Stmt, groups: &Groups) -> Result<Vec<
         });
     }
     Ok(out)
+}
+
+/// The statements of `block`, with those of their blocks, however deep.
+fn count(block: &[Stmt]) -> usize {
+    block
+        .iter()
+        .map(|k| 1 + k.block.as_deref().map_or(0, count))
+        .sum()
 }
 
 /// A `mark_dest` line `k` of a `virtual_server group NAME` block: which of

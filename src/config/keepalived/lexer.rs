@@ -59,7 +59,7 @@ const MAX_FILE_BYTES: u64 = 16 << 20;
 /// includes of a 16 MiB file would be read, 16 GiB.
 const MAX_TOTAL_BYTES: usize = 64 << 20;
 /// Most lines `~SEQ` and multi-line definitions make for one load.
-const MAX_EXPANDED: usize = 1 << 20;
+pub(super) const MAX_EXPANDED: usize = 1 << 20;
 /// Longest line a substitution may make (keepalived's own buffer is 64 KiB).
 const MAX_LINE: usize = 64 << 10;
 /// Most bytes of lines `~SEQ` and multi-line definitions make for one load,

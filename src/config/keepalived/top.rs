@@ -68,6 +68,8 @@ pub(crate) fn config(
     let mut seen: Vec<(ServiceKey, Pos)> = Vec::new();
     let groups = group::groups(&mut cx, top)?;
     let mut marks = group::Marks::default();
+    // Statements the group blocks' copies made (`group::members`).
+    let mut copies = 0;
     let mut scripts = ScriptSettings::default();
     let mut ssl_block = None;
     for s in top {
@@ -76,7 +78,7 @@ pub(crate) fn config(
                 let since = cx.w.len();
                 let (mut keys, mut joins) = (Vec::new(), Vec::new());
                 let name = s.args().get(1).map(String::as_str).unwrap_or_default();
-                for m in group::members(&mut cx, s, &groups)? {
+                for m in group::members(&mut cx, s, &groups, &mut copies)? {
                     let Some(vs) = virtual_server(&mut cx, &m)? else {
                         continue;
                     };
