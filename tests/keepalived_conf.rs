@@ -283,6 +283,51 @@ fn a_checkers_alpha_is_its_checks() {
     );
 }
 
+/// A real server's own `alpha [BOOL]` (keepalived's `rs_alpha_handler`)
+/// comes between its checker's and the virtual server's, as
+/// `validate_check_config` fills a checker's unset `alpha` from its real
+/// server's and that from the virtual server's: it was warned about as
+/// unsupported and the server started up.
+#[test]
+fn a_real_servers_alpha_is_between_its_checkers_and_the_virtual_servers() {
+    let t = TempDir::new("rs-alpha");
+    let conf = |vs: &str, rs: &str, tcp: &str| {
+        format!(
+            "virtual_server 198.18.0.110 80 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n{vs}\n\
+             \x20 real_server 198.19.0.2 80 {{\n{rs}\n    TCP_CHECK {{\n{tcp}\n    }}\n  }}\n}}\n"
+        )
+    };
+    let web = ServiceKey::new(Proto::Tcp, vip(110), 80);
+    let alpha = |vs: &str, rs: &str, tcp: &str| {
+        let p = t.write("keepalived.conf", &conf(vs, rs, tcp));
+        let l = load_as(&p, None).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        l.config
+            .service(&web)
+            .unwrap()
+            .check
+            .as_ref()
+            .unwrap()
+            .alpha
+    };
+    // The real server's, no value being on.
+    assert!(alpha("", "    alpha", ""));
+    assert!(alpha("", "    alpha yes", ""));
+    // Before the virtual server's.
+    assert!(!alpha("  alpha", "    alpha off", ""));
+    assert!(alpha("  alpha", "", ""));
+    // After the checker's.
+    assert!(alpha("", "    alpha no", "      alpha"));
+    assert!(!alpha("  alpha", "    alpha", "      alpha off"));
+    // keepalived -t: "Invalid alpha parameter maybe", a configuration error.
+    let p = t.write("keepalived.conf", &conf("", "    alpha maybe", ""));
+    let f = p.display();
+    assert_eq!(
+        load_as(&p, None).unwrap_err(),
+        format!("{f}:7: alpha maybe: not one of on|off|true|false|yes|no")
+    );
+}
+
 /// `quorum`, `hysteresis` and `alpha` (keepalived's virtual server
 /// keywords): the service's `--quorum`, `--hysteresis` and its check's
 /// `--alpha`, shown in a reload's edit; values keepalived would lower are

@@ -137,7 +137,8 @@ impl Checker {
             // first check at once (`docs/health.md`).
             warmup: t.warmup.unwrap_or(d.warmup),
             inhibit_on_failure: inhibit,
-            // The checker's `alpha`, else the virtual server's (`Times`).
+            // The checker's `alpha`, else the real server's, else the
+            // virtual server's (`Times`).
             alpha: t.alpha.unwrap_or(false),
             port: check_port,
             kind: d.kind,

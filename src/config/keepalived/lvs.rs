@@ -12,7 +12,9 @@
 //!   virtual server's; `weight` defaults to the virtual server's `weight`
 //!   (default 1), and is 0..2147483647 (the virtual server's 1..) as
 //!   keepalived takes it, where `ipvsadm -w` takes 0..65535; `inhibit_on_failure` and the check times are inherited from
-//!   the virtual server; a virtual server's `inhibit_on_failure` is on
+//!   the virtual server, and `alpha` too (a real server's `alpha [BOOL]`
+//!   before it, its checker's before both: `rs_alpha_handler`,
+//!   `validate_check_config`); a virtual server's `inhibit_on_failure` is on
 //!   whatever value follows it (`vs_inhibit_handler`, warned), a real
 //!   server's takes `<BOOL>` (`rs_inhibit_handler`);
 //! * a `virtual_server` without real servers is ignored, a duplicate
@@ -658,6 +660,9 @@ fn real_server(cx: &mut Cx<'_>, s: &Stmt) -> Result<RsDraft, KaError> {
         match k.keyword() {
             "weight" => r.weight = Some(cx.number(k, 0, MAX_WEIGHT)?),
             "inhibit_on_failure" => r.inhibit = Some(cx.boolean(k)?),
+            // `rs_alpha_handler`: its checker's unless that says
+            // (`validate_check_config`); the virtual server's unless it does.
+            "alpha" => r.times.alpha = Some(cx.boolean(k)?),
             "uthreshold" => r.u_threshold = cx.number(k, 0, MAX_THRESHOLD)?,
             "lthreshold" => r.l_threshold = cx.number(k, 0, MAX_THRESHOLD)?,
             "lvs_method" => r.forward = Some(forwarding(cx, k)?),

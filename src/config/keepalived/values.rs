@@ -389,8 +389,9 @@ pub(crate) fn forwarding(cx: &mut Cx<'_>, k: &Stmt) -> Result<Forward, KaError> 
 }
 
 /// The check times set at one level (checker, real server or virtual
-/// server), and `alpha` (a checker's or the virtual server's), each taken
-/// from the first level that sets it (`check.rs`).
+/// server), and `alpha`, each taken from the first level that sets it
+/// (`check.rs`), as keepalived's `validate_check_config` fills a checker's
+/// unset ones from its real server's, and those from the virtual server's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Times {
     pub delay_loop: Option<u32>,
@@ -399,7 +400,8 @@ pub(crate) struct Times {
     pub delay_before_retry: Option<u32>,
     /// `warmup` (`warmup_handler`, `vs_warmup_handler`, `rs_warmup_handler`).
     pub warmup: Option<u32>,
-    /// `alpha`: the server starts down (`check_api.c`).
+    /// `alpha`: the server starts down (`check_data.c`
+    /// `validate_check_config`).
     pub alpha: Option<bool>,
 }
 
