@@ -280,10 +280,10 @@ fn entry(cx: &mut Cx<'_>, e: &Stmt) -> Result<Vec<(IpAddr, u16)>, KaError> {
     Ok((start..=end).map(|n| (addr(n), port)).collect())
 }
 
-/// The `virtual_server ADDR PORT` blocks a `virtual_server group NAME`
-/// block `s` stands for, one per address and port of the group, then a
-/// `virtual_server fwmark N` per mark (an error if the group does not exist
-/// or mixes families). If an entry has port 0, all are persistent, as
+/// The services a `virtual_server group NAME` block `s` stands for
+/// ([`Members`]: a `virtual_server ADDR PORT` block per address and port
+/// of the group, then a `virtual_server fwmark N` per mark; an error if the
+/// group does not exist or mixes families). If an entry has port 0, all are persistent, as
 /// keepalived's `validate_check_config` gives the whole virtual server its
 /// default `persistence_timeout` then.
 ///
@@ -294,7 +294,7 @@ pub(crate) fn members(
     s: &Stmt,
     groups: &Groups,
     copies: &mut usize,
-) -> Result<Vec<Stmt>, KaError> {
+) -> Result<Members, KaError> {
     let Some(name) = s.args().get(1) else {
         return Err(KaError::at(
             &s.pos,
@@ -380,19 +380,7 @@ pub(crate) fn members(
         // They are the marks'.
         block.retain(|k| k.keyword() != "mark_dest");
     }
-    let mut out: Vec<Stmt> = g
-        .members
-        .iter()
-        .map(|(addr, port)| Stmt {
-            words: vec![
-                "virtual_server".to_string(),
-                addr.to_string(),
-                port.to_string(),
-            ],
-            pos: s.pos.clone(),
-            block: Some(block.clone()),
-        })
-        .collect();
+    let mut marks = Vec::with_capacity(g.marks.len());
     for (&(mark, given), dests) in g.marks.iter().zip(dests) {
         let v6 = match given.or(family).or_else(|| super::values::said_v6(s)) {
             Some(v6) => v6,
@@ -406,26 +394,56 @@ pub(crate) fn members(
                 false
             }
         };
-        // The family first, where `values::fwmark_v6` looks.
-        let family = if v6 { "inet6" } else { "inet" };
-        let mut own = vec![Stmt {
-            words: vec!["ip_family".to_string(), family.to_string()],
-            pos: s.pos.clone(),
-            block: None,
-        }];
-        own.extend(block.iter().cloned());
-        own.extend(dests);
-        out.push(Stmt {
-            words: vec![
-                "virtual_server".to_string(),
-                "fwmark".to_string(),
-                mark.to_string(),
-            ],
-            pos: s.pos.clone(),
-            block: Some(own),
-        });
+        marks.push((mark, if v6 { "inet6" } else { "inet" }, dests));
     }
-    Ok(out)
+    Ok(Members {
+        pos: s.pos.clone(),
+        block,
+        addrs: g.members.clone(),
+        marks,
+    })
+}
+
+/// The services of a `virtual_server group` block: a `virtual_server ADDR
+/// PORT` per address and port of the group, then a `virtual_server fwmark
+/// N` per mark, each with its copy of the block made as it is read
+/// ([`Members::stmts`]), so that a load holds one copy at a time.
+pub(crate) struct Members {
+    /// The block's.
+    pos: Pos,
+    /// The block as each service has it (`mark_dest` lines taken out).
+    block: Vec<Stmt>,
+    /// The group's addresses and ports.
+    addrs: Vec<(IpAddr, u16)>,
+    /// The group's marks, each with its family and `mark_dest` lines.
+    marks: Vec<(u32, &'static str, Vec<Stmt>)>,
+}
+
+impl Members {
+    /// Each service's `virtual_server` block, in order.
+    pub(crate) fn stmts(&self) -> impl Iterator<Item = Stmt> + '_ {
+        let stmt = |words: [String; 3], block| Stmt {
+            words: words.into(),
+            pos: self.pos.clone(),
+            block: Some(block),
+        };
+        let vs = || "virtual_server".to_string();
+        let addrs = (self.addrs.iter())
+            .map(move |(a, p)| stmt([vs(), a.to_string(), p.to_string()], self.block.clone()));
+        let marks = self.marks.iter().map(move |(mark, family, dests)| {
+            // The family first, where `values::fwmark_v6` looks.
+            let mut own = Vec::with_capacity(1 + self.block.len() + dests.len());
+            own.push(Stmt {
+                words: vec!["ip_family".to_string(), family.to_string()],
+                pos: self.pos.clone(),
+                block: None,
+            });
+            own.extend(self.block.iter().cloned());
+            own.extend(dests.iter().cloned());
+            stmt([vs(), "fwmark".to_string(), mark.to_string()], own)
+        });
+        addrs.chain(marks)
+    }
 }
 
 /// The statements of `block`, with those of their blocks, however deep.

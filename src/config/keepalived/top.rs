@@ -78,7 +78,7 @@ pub(crate) fn config(
                 let since = cx.w.len();
                 let (mut keys, mut joins) = (Vec::new(), Vec::new());
                 let name = s.args().get(1).map(String::as_str).unwrap_or_default();
-                for m in group::members(&mut cx, s, &groups, &mut copies)? {
+                for m in group::members(&mut cx, s, &groups, &mut copies)?.stmts() {
                     let Some(vs) = virtual_server(&mut cx, &m)? else {
                         continue;
                     };
