@@ -26,6 +26,10 @@
 //!   the worker not owning them go through the pair's handoff ring, and a ring
 //!   whose owner does not run refuses (`drop_handoff_full`), with zero
 //!   allocations.
+//! * `a_group_block_is_refused_before_it_is_copied`: a keepalived.conf
+//!   `virtual_server group` block whose copies pass the bound is refused
+//!   before any is made; under it, the copies and their warnings are held
+//!   one service at a time (a /20 of 1M statements peaks under 20 MiB).
 //!
 //! Counting is per thread (the test harness runs tests on several threads), and
 //! the tests take one lock so that the process-wide resident size of one is not
@@ -328,6 +332,30 @@ fn a_group_block_is_refused_before_it_is_copied() {
     ));
     println!("a /20 of 1M statements: peak {peak} bytes");
     assert_eq!(r.expect("loads"), 4096);
+    assert!(peak < 20 << 20, "{peak} bytes");
+    // The same of lines each service warns about (the same line, one
+    // warning): once, not held for every service until the block's end.
+    std::fs::write(
+        &path,
+        conf("  real_server 198.19.0.1 80\n  ~SEQ(i, 1, 250) no_such_keyword_here $i\n"),
+    )
+    .expect("write");
+    let before = live();
+    PEAK.with(|p| p.set(before));
+    let l = ringvs::config::keepalived::load(&path).expect("loads");
+    let peak = PEAK.with(Cell::get) - before;
+    println!("a /20 of 1M statements warned about: peak {peak} bytes");
+    assert_eq!(l.config.services().len(), 4096);
+    let f = path.display();
+    assert_eq!(
+        l.warnings,
+        [
+            format!("{f}:4: virtual_server without lb_algo: wlc (keepalived's default)"),
+            format!(
+                "{f}:8: no_such_keyword_here (in virtual_server): not supported by ringvs, ignored"
+            ),
+        ]
+    );
     assert!(peak < 20 << 20, "{peak} bytes");
     let _ = std::fs::remove_dir_all(&dir);
 }

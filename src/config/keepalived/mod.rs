@@ -47,6 +47,7 @@ mod track;
 mod tree;
 mod values;
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -123,6 +124,19 @@ impl Warnings {
             i += 1;
             i <= since || seen.insert(w.clone())
         });
+    }
+
+    /// Drops the warnings from the `from`th on that are in `seen` or repeat
+    /// one another, and notes the others in `seen`: the work is theirs
+    /// alone, however many came before.
+    pub(crate) fn dedup_from(&mut self, from: usize, seen: &mut HashSet<(Pos, String)>) {
+        let new = self.items.split_off(from.min(self.items.len()));
+        for w in new {
+            if !seen.contains(&w) {
+                seen.insert(w.clone());
+                self.items.push(w);
+            }
+        }
     }
 
     /// Notes that `file` is read now (it sorts after the files before it).

@@ -7,6 +7,8 @@
 //! (which `FILE_CHECK` names) in `track`, `SSL` (the client certificate
 //! of every `SSL_GET`) in `ssl`.
 
+use std::collections::HashSet;
+
 use super::super::{Config, ScriptUser, ServiceKey};
 use super::lexer::Stmt;
 use super::lvs::{Vs, virtual_server};
@@ -78,8 +80,14 @@ pub(crate) fn config(
                 let since = cx.w.len();
                 let (mut keys, mut joins) = (Vec::new(), Vec::new());
                 let name = s.args().get(1).map(String::as_str).unwrap_or_default();
+                // Each member's warnings repeat the first's: dropped as
+                // they come, not held for every member of a /20.
+                let mut said = HashSet::new();
                 for m in group::members(&mut cx, s, &groups, &mut copies)?.stmts() {
-                    let Some(vs) = virtual_server(&mut cx, &m)? else {
+                    let at = cx.w.len();
+                    let vs = virtual_server(&mut cx, &m)?;
+                    cx.w.dedup_from(at, &mut said);
+                    let Some(vs) = vs else {
                         continue;
                     };
                     // A mark an earlier block of the group set up: joined
