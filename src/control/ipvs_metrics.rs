@@ -70,15 +70,9 @@ impl Ctl {
                 (svc.key.addr.to_string(), proto, String::new())
             };
             let vport = svc.key.port.to_string();
-            for (d, _, active, inactive) in self.server_rows(svc) {
-                // A sorry server out of the table is in no `-L`.
-                if !svc
-                    .dests
-                    .iter()
-                    .any(|x| (x.addr, x.port) == (d.addr, d.port))
-                {
-                    continue;
-                }
+            // A sorry server out of the table is in no `-L`.
+            for row in self.server_rows(svc).into_iter().filter(|r| r.listed) {
+                let (d, active, inactive) = (row.dest, row.active, row.inactive);
                 let labels = [
                     vip.clone(),
                     vport.clone(),

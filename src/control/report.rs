@@ -16,6 +16,18 @@ use crate::stats::{BatchSummary, Counters, Ctr, DestStats};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// One row of a service's servers in the metrics ([`Ctl::server_rows`]).
+pub(super) struct ServerRow {
+    pub(super) dest: crate::config::Dest,
+    pub(super) stats: DestStats,
+    pub(super) active: u32,
+    pub(super) inactive: u32,
+    /// In the table, as `-L` lists it: one of the service's real servers
+    /// (a sorry server only while it serves, when the rules shown have it
+    /// among them), not only its sorry server.
+    pub(super) listed: bool,
+}
 use std::time::{Duration, Instant};
 
 /// How often the rate estimator samples the counters, as IPVS's estimator
@@ -368,25 +380,35 @@ impl Ctl {
     /// A service's real servers and sorry server, one row per address and
     /// port: a sorry server at a real server's place is that server
     /// (`s_svr_duplicates_rs`), its traffic and connections added to it.
-    pub(super) fn server_rows(
-        &self,
-        svc: &crate::config::Service,
-    ) -> Vec<(crate::config::Dest, DestStats, u32, u32)> {
-        let mut rows: Vec<(crate::config::Dest, DestStats, u32, u32)> = Vec::new();
-        for d in svc.dests_and_sorry() {
-            let s = self.raw_stats(d.id);
-            let (a, i) = self.counts(d.id);
-            match rows
-                .iter_mut()
-                .find(|r| (r.0.addr, r.0.port) == (d.addr, d.port))
-            {
-                Some(r) => {
-                    r.1.add(&s);
-                    r.2 += a;
-                    r.3 += i;
-                    r.0.weight = r.0.weight.max(d.weight);
+    /// One lookup a server, so a service of many servers costs no more a
+    /// server than one of a few.
+    pub(super) fn server_rows(&self, svc: &crate::config::Service) -> Vec<ServerRow> {
+        use std::collections::hash_map::Entry;
+        let mut rows: Vec<ServerRow> = Vec::with_capacity(svc.dests.len() + 1);
+        let mut at = HashMap::with_capacity(svc.dests.len() + 1);
+        // `dests_and_sorry` gives the sorry server last.
+        for (k, d) in svc.dests_and_sorry().enumerate() {
+            let (stats, (active, inactive)) = (self.raw_stats(d.id), self.counts(d.id));
+            let listed = k < svc.dests.len();
+            match at.entry((d.addr, d.port)) {
+                Entry::Occupied(e) => {
+                    let r: &mut ServerRow = &mut rows[*e.get()];
+                    r.stats.add(&stats);
+                    r.active += active;
+                    r.inactive += inactive;
+                    r.dest.weight = r.dest.weight.max(d.weight);
+                    r.listed |= listed;
                 }
-                None => rows.push((d, s, a, i)),
+                Entry::Vacant(e) => {
+                    e.insert(rows.len());
+                    rows.push(ServerRow {
+                        dest: d,
+                        stats,
+                        active,
+                        inactive,
+                        listed,
+                    });
+                }
             }
         }
         rows
@@ -406,7 +428,8 @@ impl Ctl {
                 let proto = svc.key.proto.name().to_lowercase();
                 (at(svc.key.addr, svc.key.port), proto)
             };
-            for (d, s, active, inactive) in self.server_rows(svc) {
+            for row in self.server_rows(svc) {
+                let (d, s, active, inactive) = (row.dest, row.stats, row.active, row.inactive);
                 let server = at(d.addr, d.port);
                 let l = [
                     ("proto", proto.as_str()),
