@@ -76,9 +76,8 @@ pub(super) fn release_template<A: Family>(
     at: u32,
     now: u32,
 ) {
-    if c.template != 0 {
-        let generation = c.template_gen();
-        templates.release_at(Link { at, generation }, now);
+    if let Some(link) = held_link(c, at) {
+        templates.release_at(link, now);
     }
 }
 
@@ -87,10 +86,18 @@ pub(super) fn release_template<A: Family>(
 /// ([`Templates::release_evicted_at`], as the kernel's
 /// `ip_vs_random_dropentry` deletes one through `ip_vs_conn_del`).
 pub(super) fn evict_template<A: Family>(templates: &Templates<A>, c: &Conn<A>, at: u32, now: u32) {
-    if c.template != 0 {
-        let generation = c.template_gen();
-        templates.release_evicted_at(Link { at, generation }, now);
+    if let Some(link) = held_link(c, at) {
+        templates.release_evicted_at(link, now);
     }
+}
+
+/// The link of the template connection `c` counts on, if any (`at`: where
+/// that is, [`Link`]).
+fn held_link<A: Family>(c: &Conn<A>, at: u32) -> Option<Link> {
+    (c.template != 0).then(|| Link {
+        at,
+        generation: c.template_gen(),
+    })
 }
 
 /// The key of the persistence template `c` would be counted on: its

@@ -110,10 +110,7 @@ impl<A: Addr> Templates<A> {
     /// `now`: it no longer counts on it (`ip_vs_control_del`), whatever the
     /// rules say now.
     pub fn release_at(&self, link: Link, now: u32) {
-        if let Some(t) = self.lock(link.shard()).linked(link) {
-            t.settle(now);
-            t.n_control = t.n_control.saturating_sub(1);
-        }
+        self.release(link, now, false);
     }
 
     /// [`Templates::release_at`] for a connection evicted from a full
@@ -126,13 +123,19 @@ impl<A: Addr> Templates<A> {
     /// entries does not leave their templates to fill their shards. An
     /// assured template stays for its timeout, as the kernel's.
     pub fn release_evicted_at(&self, link: Link, now: u32) {
+        self.release(link, now, true);
+    }
+
+    /// Uncount a connection on the template of `link` at `now`; one
+    /// `evicted` takes an unassured template left counting none along.
+    fn release(&self, link: Link, now: u32, evicted: bool) {
         let mut shard = self.lock(link.shard());
         let Some(t) = shard.linked(link) else {
             return;
         };
         t.settle(now);
         t.n_control = t.n_control.saturating_sub(1);
-        if t.n_control == 0 && !t.assured {
+        if evicted && t.n_control == 0 && !t.assured {
             let key = shard.slots.get(link.slot()).and_then(|s| s.key);
             if let Some(key) = key {
                 shard.remove(&key);
